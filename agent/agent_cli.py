@@ -1,0 +1,216 @@
+"""`ticketgate agent …`: the door agent from a terminal (laser scanners in keyboard mode, scripts, support)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from agent.gate import Gate, load_policy
+from agent.keyring import Keyring, PretixEvent, PretixItemMapping
+from agent.ledger import Ledger, LedgerError
+from agent.policy import Mode
+from agent.verdicts import Verdict
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("TICKETGATE_HOME") or Path.home() / ".local/share/ticketgate/agent")
+
+
+def _ints(text: str | None) -> frozenset[int] | None:
+    return None if text is None else frozenset(int(x) for x in text.split(",") if x.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ticketgate agent", description="door agent")
+    p.add_argument("--home", type=Path, default=None, help="agent data folder (default $TICKETGATE_HOME or ~/.local/share/ticketgate/agent)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    scan = sub.add_parser("scan", help="scan payloads (arguments, or stdin one per line)")
+    scan.add_argument("payloads", nargs="*")
+    scan.add_argument("--json", action="store_true", help="one JSON object per verdict")
+    _policy_flags(scan)
+
+    conf = sub.add_parser("configure", help="store device settings (mode, events, zones, gate)")
+    _policy_flags(conf)
+
+    search = sub.add_parser("search", help="find tickets by buyer name, email, order number or ticket id")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--json", action="store_true")
+
+    status = sub.add_parser("status", help="device settings and ledger counters")
+    status.add_argument("--json", action="store_true")
+
+    annul = sub.add_parser("annul", help="annul a mistaken check-in (the last one, or --scan UUID)")
+    annul.add_argument("--scan", dest="scan_uuid")
+    annul.add_argument("--reason", required=True)
+    annul.add_argument("--json", action="store_true")
+
+    checkin = sub.add_parser("checkin", help="manual check-in of a ticket found by search")
+    checkin.add_argument("ticket_key")
+    checkin.add_argument("--reason", required=True)
+    checkin.add_argument("--json", action="store_true")
+
+    trust = sub.add_parser("trust", help="add trusted keys from a keyring JSON file (merges)")
+    trust.add_argument("keyring_file", type=Path)
+
+    pretix = sub.add_parser("trust-pretix", help="trust a pretix event's pretix_sig1 keys")
+    pretix.add_argument("event_json", type=Path, help="pretix event resource JSON (with valid_keys.pretix_sig1)")
+    pretix.add_argument("--event-id", type=int, required=True, help="our event id the pretix event maps to")
+    pretix.add_argument("--item", action="append", default=[], metavar="ITEM=CATEGORY[:ZONE,ZONE]",
+                        help="map a pretix item id to a category and zones")
+    return p
+
+
+def _policy_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=[m.value for m in Mode])
+    p.add_argument("--events", help="comma-separated event ids this device admits")
+    p.add_argument("--zones", help="comma-separated zone ids this gate admits ('' for all)")
+    p.add_argument("--direction", choices=["in", "out", "alternate"])
+    p.add_argument("--device-id")
+    p.add_argument("--gate")
+    p.add_argument("--reread-window", type=float)
+
+
+def _apply_flags(policy, args):
+    changes = {}
+    if args.mode:
+        changes["mode"] = Mode(args.mode)
+    if args.events is not None:
+        changes["events"] = _ints(args.events)
+    if args.zones is not None:
+        changes["zones"] = _ints(args.zones) or None
+    if args.direction:
+        changes["direction"] = None if args.direction == "alternate" else args.direction
+    for flag in ("device_id", "gate", "reread_window"):
+        if getattr(args, flag) is not None:
+            changes[flag] = getattr(args, flag)
+    return replace(policy, **changes)
+
+
+def open_home(home: Path) -> tuple[Ledger, Keyring]:
+    home.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger.open(home / "ledger.sqlite")
+    keyring_path = home / "keyring.json"
+    keyring = Keyring.load(keyring_path) if keyring_path.exists() else Keyring()
+    return ledger, keyring
+
+
+def human(v: Verdict) -> str:
+    head = v.code.value.upper().replace("_", " ")
+    parts = [head + (f" ({v.direction})" if v.accepted else "")]
+    if v.ticket_key:
+        parts.append(f"ticket {v.ticket_key}")
+    if v.event_id is not None:
+        parts.append(f"event {v.event_id}")
+    if v.zones:
+        parts.append("zones " + ",".join(map(str, v.zones)))
+    if v.seat:
+        parts.append(f"seat {v.seat}")
+    if v.first_use:
+        when = datetime.fromtimestamp(v.first_use.at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        parts.append(f"first used {when} on {v.first_use.device_id} at {v.first_use.gate}")
+    if v.detail:
+        parts.append(v.detail)
+    if v.repeat:
+        parts.append("(repeat)")
+    return " | ".join(parts)
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    home = args.home or default_home()
+    try:
+        ledger, keyring = open_home(home)
+    except LedgerError as exc:
+        print(f"ticketgate agent: {exc}", file=sys.stderr)
+        return 3
+    try:
+        return _run(args, home, ledger, keyring)
+    finally:
+        ledger.close()
+
+
+def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
+    if args.cmd == "configure":
+        policy = _apply_flags(load_policy(ledger), args)
+        ledger.set_setting("policy", replace(policy, pass_events={}).to_json())
+        print(json.dumps(policy.to_json(), indent=2))
+        return 0
+    if args.cmd == "scan":
+        gate = Gate(ledger, keyring)
+        gate.set_policy(_apply_flags(gate.policy, args), save=False)
+        source = args.payloads or (line for line in sys.stdin)
+        for raw in source:
+            if not raw.strip():
+                continue
+            verdict = gate.scan(raw)
+            print(json.dumps(verdict.to_json()) if args.json else human(verdict), flush=True)
+        return 0
+    if args.cmd == "search":
+        rows = ledger.search(args.query, args.limit)
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        else:
+            for r in rows:
+                print(f"{r['ticket_key']:>14}  order {r['order_number']:<12} {r['buyer_name']:<28} {r['email']:<32} "
+                      f"event {r['event_id']} {r['order_status']}")
+            if not rows:
+                print("no match")
+        return 0
+    if args.cmd == "status":
+        status = {"home": str(home), "policy": load_policy(ledger).to_json(), "counts": ledger.counts(),
+                  "trusted_keys": [{"key_id": k.key_id, "fingerprint": k.fingerprint, "organiser": k.organiser}
+                                   for k in keyring.keys.values()],
+                  "pretix_events": [p.event_id for p in keyring.pretix]}
+        if args.json:
+            print(json.dumps(status, indent=2))
+        else:
+            pol = status["policy"]
+            print(f"device {pol['device_id']} at {pol['gate']}: mode {pol['mode']}, events {pol['events'] or 'all'}, "
+                  f"zones {pol['zones'] or 'all'}")
+            print("  " + ", ".join(f"{k} {v}" for k, v in status["counts"].items()))
+            print(f"  {len(keyring.keys)} trusted key(s), {len(keyring.pretix)} pretix event(s)")
+        return 0
+    if args.cmd == "annul":
+        gate = Gate(ledger, keyring)
+        try:
+            result = gate.annul(args.reason, args.scan_uuid)
+        except (LookupError, ValueError) as exc:
+            print(f"ticketgate agent annul: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(result) if args.json else f"annulled {result['annulled']} (ticket {result['ticket_key']})")
+        return 0
+    if args.cmd == "checkin":
+        verdict = Gate(ledger, keyring).checkin_by_key(args.ticket_key, args.reason)
+        print(json.dumps(verdict.to_json()) if args.json else human(verdict))
+        return 0 if verdict.accepted else 1
+    if args.cmd == "trust":
+        extra = Keyring.load(args.keyring_file)
+        for key in extra.keys.values():
+            keyring.add(key)
+        keyring.pretix += extra.pretix
+        keyring.save(home / "keyring.json")
+        print(f"{len(keyring.keys)} trusted key(s)")
+        return 0
+    if args.cmd == "trust-pretix":
+        event = json.loads(args.event_json.read_text())
+        keys = (event.get("valid_keys") or {}).get("pretix_sig1") or []
+        if not keys:
+            print("ticketgate agent trust-pretix: no valid_keys.pretix_sig1 in that event resource", file=sys.stderr)
+            return 1
+        items = {}
+        for spec in args.item:
+            item, _, target = spec.partition("=")
+            category, _, zones = target.partition(":")
+            items[int(item)] = PretixItemMapping(int(category or 0), tuple(int(z) for z in zones.split(",") if z))
+        keyring.pretix = [p for p in keyring.pretix if p.event_id != args.event_id]
+        keyring.pretix.append(PretixEvent.from_pretix_keys(args.event_id, keys, items=items))
+        keyring.save(home / "keyring.json")
+        print(f"trusting {len(keys)} pretix key(s) for event {args.event_id}")
+        return 0
+    raise AssertionError(args.cmd)

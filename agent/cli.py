@@ -1,0 +1,46 @@
+"""`ticketgate` command line. Sub-commands live with their package and are imported only when used,
+so `ticketgate agent scan` never loads Kivy, OpenCV or the MQTT client."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# sub-command -> "module:function" taking argv (list[str]) and returning an exit code
+COMMANDS = {
+    "agent": ("agent.agent_cli:main", "door agent: scan, search, status, annul, configure"),
+    "server": ("server_stub.cli:main", "organiser's server stub: events, orders, keys, push, stats"),
+    "demo": ("server_stub.demo:main", "the whole door on this machine, end to end"),
+    "decode": ("drivers.decode_cli:main", "decode QR codes in images (support, benchmarks)"),
+    "kiosk": ("kiosk_ui.cli:main", "the Kivy app (door scanning and kiosk screens)"),
+    "provision": ("provisioning.cli:main", "device enrollment on the event hotspot"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: ticketgate COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"ticketgate: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    target = COMMANDS[name][0]
+    module_name, func = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        print(f"ticketgate {name}: unavailable ({exc}); install the matching extra, e.g. pip install 'ticketgate[dev]'",
+              file=sys.stderr)
+        return 2
+    return int(getattr(module, func)(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The check-in decision: a pure function of (decoded ticket, device policy, history, now) -> verdict.
+
+The checks run in the order of CHECKS, each returning a verdict to stop at or None to go on.
+No I/O, no clock, no randomness: the shell (agent.gate) reads history and persists the result.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from agent.history import TicketHistory
+from agent.payload import Decoded
+from agent.policy import DevicePolicy, Mode
+from agent.ticket_format import Ticket
+from agent.verdicts import IN, OUT, Code, FirstUse, Verdict
+
+Check = Callable[["Context"], Optional[Verdict]]
+
+
+class Context:
+    __slots__ = ("decoded", "ticket", "policy", "history", "now", "event_id")
+
+    def __init__(self, decoded: Decoded, policy: DevicePolicy, history: TicketHistory, now: float):
+        self.decoded, self.ticket, self.policy, self.history, self.now = decoded, decoded.ticket, policy, history, now
+        self.event_id: int | None = None
+
+    def verdict(self, code: Code, detail: str = "", **kw) -> Verdict:
+        t: Ticket | None = self.ticket
+        return Verdict(code=code, detail=detail, event_id=self.event_id if self.event_id is not None else (t.event_id if t else None),
+                       ticket_key=t.key if t else None, category=t.category if t else None,
+                       zones=t.zones if t else (), seat=t.seat if t else None, **kw)
+
+
+def check_payload(c: Context) -> Verdict | None:
+    status = c.decoded.status
+    if status == "ok":
+        return None
+    return c.verdict(Code(status), c.decoded.detail)
+
+
+def check_event(c: Context) -> Verdict | None:
+    t, p = c.ticket, c.policy
+    opens = p.pass_events.get(t.event_id, frozenset()) if t.is_pass else frozenset({t.event_id})
+    candidates = sorted(opens & p.events) if p.events else sorted(opens)
+    if not candidates:
+        what = f"pass {t.event_id}" if t.is_pass else f"event {t.event_id}"
+        return c.verdict(Code.WRONG_EVENT, f"{what} is not selected on this device")
+    c.event_id = candidates[0]
+    return None
+
+
+def check_zone(c: Context) -> Verdict | None:
+    allowed = c.policy.zones
+    if allowed is None or not c.ticket.zones or set(c.ticket.zones) & allowed:
+        return None
+    return c.verdict(Code.WRONG_ZONE, f"ticket zones {list(c.ticket.zones)}, this gate takes {sorted(allowed)}")
+
+
+def check_validity(c: Context) -> Verdict | None:
+    t = c.ticket
+    if t.valid_from is not None and c.now < t.valid_from:
+        return c.verdict(Code.NOT_YET_VALID, "", extra={"valid_from": t.valid_from})
+    if t.valid_until is not None and c.now >= t.valid_until:
+        return c.verdict(Code.EXPIRED, "", extra={"valid_until": t.valid_until})
+    return None
+
+
+def check_revoked(c: Context) -> Verdict | None:
+    h = c.history
+    if h.revoked is not None:
+        return c.verdict(Code.REVOKED, h.revoked)
+    if h.order_status in ("cancelled", "refunded"):
+        return c.verdict(Code.REVOKED, f"order {h.order_status}")
+    return None
+
+
+def check_blocked(c: Context) -> Verdict | None:
+    return c.verdict(Code.BLOCKED, c.history.blocked) if c.history.blocked is not None else None
+
+
+def check_paid(c: Context) -> Verdict | None:
+    return c.verdict(Code.UNPAID, "payment pending") if c.history.order_status == "pending" else None
+
+
+def check_cancelled(c: Context) -> Verdict | None:
+    cancel = c.history.cancelled
+    if cancel is None:
+        return None
+    repeat = c.policy.mode is Mode.QUICK_CANCEL   # cancelling again is idempotent: same verdict, nothing new
+    return c.verdict(Code.CANCELLED, "ticket was cancelled for resale", repeat=repeat,
+                     first_use=FirstUse(cancel.at, cancel.device_id, cancel.gate))
+
+
+def check_reread(c: Context) -> Verdict | None:
+    last = c.history.last_read
+    if last is None or c.now - last.at > c.policy.reread_window or c.now < last.at:
+        return None
+    if last.code not in (Code.ACCEPTED.value, Code.CANCELLED.value):
+        return None   # refusals are recomputed anyway
+    return c.verdict(Code(last.code), "same code read again", direction=last.direction, repeat=True)
+
+
+def check_mode(c: Context) -> Verdict | None:
+    p, h = c.policy, c.history
+    entries = h.entries_for(c.event_id)
+    if p.mode is Mode.QUICK_CANCEL:
+        if h.entries:
+            first = h.entries[0]
+            return c.verdict(Code.ALREADY_USED, "a used ticket cannot be put back on sale",
+                             first_use=FirstUse(first.at, first.device_id, first.gate))
+        return c.verdict(Code.CANCELLED, "ticket cancelled, back on sale", record="cancel")
+    if p.mode is Mode.MULTIPLE:
+        return c.verdict(Code.ACCEPTED, direction=IN, record="entry")
+    if p.mode is Mode.ENTRY_EXIT:
+        inside = h.inside(c.event_id)
+        direction = p.direction or (OUT if inside else IN)
+        if direction == IN and inside:
+            last = entries[-1]
+            return c.verdict(Code.ALREADY_USED, "already inside",
+                             first_use=FirstUse(last.at, last.device_id, last.gate))
+        return c.verdict(Code.ACCEPTED, direction=direction, record="entry")
+    ins = [a for a in entries if a.direction != OUT]
+    if ins:
+        first = ins[0]
+        return c.verdict(Code.ALREADY_USED, first_use=FirstUse(first.at, first.device_id, first.gate))
+    return c.verdict(Code.ACCEPTED, direction=IN, record="entry")
+
+
+# The order is the policy: cheapest and most fundamental first; a verdict stops the list.
+CHECKS: tuple[Check, ...] = (
+    check_payload,     # malformed / unknown_key / forged
+    check_event,       # wrong_event (also picks the event a pass counts for)
+    check_zone,        # wrong_zone
+    check_validity,    # not_yet_valid / expired
+    check_revoked,     # revoked (order cancelled or refunded)
+    check_blocked,     # blocked
+    check_paid,        # unpaid
+    check_cancelled,   # cancelled (quick cancellation done)
+    check_reread,      # camera read the same code again: repeat the verdict
+    check_mode,        # accepted / already_used / cancelled per mode
+)
+
+
+def decide(decoded: Decoded, policy: DevicePolicy, history: TicketHistory, now: float) -> Verdict:
+    ctx = Context(decoded, policy, history, now)
+    for check in CHECKS:
+        verdict = check(ctx)
+        if verdict is not None:
+            return verdict
+    raise AssertionError("check_mode always returns a verdict")

@@ -1,0 +1,132 @@
+"""The imperative shell around the decision: read history, decide, persist durably, then answer.
+
+    gate = Gate(ledger, keyring, policy)
+    verdict = gate.scan("TG1:...")   # the check-in is on disk before this returns
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Callable
+
+from agent.decision import decide
+from agent.history import Action, LastRead, TicketHistory
+from agent.keyring import Keyring
+from agent.ledger import Ledger
+from agent.payload import OK, Decoded, read_payload
+from agent.policy import DevicePolicy
+from agent.ticket_format import Ticket
+from agent.verdicts import Code, Verdict
+
+_RECENT_READS = 256
+
+
+class Gate:
+    def __init__(self, ledger: Ledger, keyring: Keyring, policy: DevicePolicy | None = None,
+                 clock: Callable[[], float] = time.time, new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
+                 log_refusals: bool = True):
+        self.ledger, self.keyring, self.clock, self.new_uuid = ledger, keyring, clock, new_uuid
+        self.log_refusals = log_refusals
+        self._recent: OrderedDict[str, LastRead] = OrderedDict()
+        self.policy = policy if policy is not None else load_policy(ledger)
+        self.listeners: list[Callable[[Verdict], None]] = []   # UI counters, sync relay, sounds
+
+    def set_policy(self, policy: DevicePolicy, save: bool = True) -> None:
+        self.policy = policy
+        self._recent.clear()
+        if save:
+            self.ledger.set_setting("policy", policy.to_json())
+
+    @property
+    def clock_offset(self) -> float:
+        """Server time minus device time, as last estimated by the sync (0 when never synced)."""
+        return float(self.ledger.get_setting("clock_offset", 0.0))
+
+    # -- scanning ----------------------------------------------------------------------------------------------
+    def scan(self, raw: str | bytes) -> Verdict:
+        now = self.clock()
+        decoded = read_payload(raw, self.keyring, now)
+        return self._decide_and_persist(decoded, _read_key(raw), now)
+
+    def checkin_by_key(self, ticket_key: str, reason: str) -> Verdict:
+        """Manual check-in of a ticket found by search (door staff, with a reason)."""
+        row = self.ledger.ticket(ticket_key)
+        if row is None:
+            return Verdict(Code.MALFORMED, ticket_key=ticket_key, detail="no such ticket on this device")
+        ticket = Ticket(key_id=0, event_id=row["event_id"], ticket_id=0, category=row["category"] or 0,
+                        zones=(row["zone"],) if row["zone"] is not None else (), seat=row["seat"], key=ticket_key,
+                        scheme="manual")
+        return self._decide_and_persist(Decoded(OK, ticket), None, self.clock(), reason=reason or "manual check-in")
+
+    def _decide_and_persist(self, decoded: Decoded, read_key: str | None, now: float, reason: str = "") -> Verdict:
+        policy = self.policy
+        history = TicketHistory()
+        if decoded.status == OK:
+            history = self.ledger.history(decoded.ticket.key)
+            if read_key is not None and read_key in self._recent:
+                history = replace(history, last_read=self._recent[read_key])
+        verdict = decide(decoded, policy, history, now)
+        scan_uuid = None
+        if verdict.record:
+            scan_uuid = self.new_uuid()
+            action = Action(scan_uuid=scan_uuid, kind=verdict.record, at=now, device_id=policy.device_id,
+                            gate=policy.gate, event_id=verdict.event_id, direction=verdict.direction)
+            self.ledger.record(verdict.ticket_key, action, reason=reason, clock_offset=self.clock_offset,
+                               outbox=_action_message(action, verdict.ticket_key, reason, self.clock_offset, verdict.code))
+        elif self.log_refusals and not verdict.repeat and not verdict.accepted:
+            self.ledger.enqueue("refusal", {"type": "refusal", "verdict": verdict.code.value, "ticket_key": verdict.ticket_key,
+                                            "event_id": verdict.event_id, "at": now, "device_id": policy.device_id,
+                                            "gate": policy.gate, "detail": verdict.detail})
+        verdict = replace(verdict, scan_uuid=scan_uuid)
+        if read_key is not None and not verdict.repeat:
+            self._remember(read_key, LastRead(now, verdict.code.value, verdict.direction, verdict.event_id))
+        for listener in self.listeners:
+            listener(verdict)
+        return verdict
+
+    def _remember(self, key: str, read: LastRead) -> None:
+        self._recent[key] = read
+        self._recent.move_to_end(key)
+        while len(self._recent) > _RECENT_READS:
+            self._recent.popitem(last=False)
+
+    # -- corrections -------------------------------------------------------------------------------------------
+    def annul(self, reason: str, scan_uuid: str | None = None) -> dict:
+        """Annul a mistaken check-in or cancellation: the last one of this device, or the one named.
+        The original stays in the log; an `annul` action referring to it is appended and synced."""
+        if not reason.strip():
+            raise ValueError("an annulment needs a reason")
+        target = self.ledger.action(scan_uuid) if scan_uuid else self.ledger.last_local_action(self.policy.device_id)
+        if target is None or target["kind"] not in ("entry", "cancel"):
+            raise LookupError("nothing to annul" if scan_uuid is None else f"no check-in {scan_uuid}")
+        now = self.clock()
+        action = Action(scan_uuid=self.new_uuid(), kind="annul", at=now, device_id=self.policy.device_id,
+                        gate=self.policy.gate, event_id=target["event_id"], ref_uuid=target["scan_uuid"])
+        self.ledger.record(target["ticket_key"], action, reason=reason, clock_offset=self.clock_offset,
+                           outbox=_action_message(action, target["ticket_key"], reason, self.clock_offset, None))
+        self._recent.clear()
+        return {"annulled": target["scan_uuid"], "ticket_key": target["ticket_key"], "scan_uuid": action.scan_uuid}
+
+
+def _action_message(action: Action, ticket_key: str, reason: str, clock_offset: float, code: Code | None) -> dict:
+    return {"type": "action", "scan_uuid": action.scan_uuid, "kind": action.kind, "ticket_key": ticket_key,
+            "event_id": action.event_id, "direction": action.direction, "at": action.at, "device_id": action.device_id,
+            "gate": action.gate, "ref_uuid": action.ref_uuid, "reason": reason, "clock_offset": clock_offset,
+            "verdict": code.value if code else None}
+
+
+def _read_key(raw: str | bytes) -> str | None:
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return raw.strip("\r\n\t\x00 ")[:600]
+
+
+def load_policy(ledger: Ledger) -> DevicePolicy:
+    stored = ledger.get_setting("policy")
+    policy = DevicePolicy.from_json(stored) if stored else DevicePolicy()
+    return replace(policy, pass_events=ledger.pass_events())

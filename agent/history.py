@@ -1,0 +1,65 @@
+"""A ticket's history as the decision sees it, folded from the append-only action log.
+
+Actions (rows of the ledger's `checkins` table, local or received from other gates):
+`entry` (with direction), `cancel` (quick cancellation), `annul` (undoes one action by
+scan uuid), `reset` (organiser clears every earlier action of the ticket).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Action:
+    scan_uuid: str
+    kind: str                  # entry | cancel | annul | reset
+    at: float
+    device_id: str = ""
+    gate: str = ""
+    event_id: int | None = None
+    direction: str | None = None
+    ref_uuid: str | None = None
+    seq: int = 0               # ledger order; ties broken by it
+
+
+@dataclass(frozen=True)
+class LastRead:
+    """This device's previous verdict for the very same code (kept in memory by the shell)."""
+    at: float
+    code: str
+    direction: str | None
+    event_id: int | None
+
+
+@dataclass(frozen=True)
+class TicketHistory:
+    entries: tuple[Action, ...] = ()          # effective entries, oldest first
+    cancelled: Action | None = None           # effective quick cancellation
+    revoked: str | None = None                # reason, when revoked (order cancelled or refunded)
+    blocked: str | None = None                # reason, when blocked by the organiser
+    order_status: str | None = None           # paid | pending | cancelled | refunded | None (unknown)
+    last_read: LastRead | None = None
+
+    def entries_for(self, event_id: int | None) -> tuple[Action, ...]:
+        return tuple(a for a in self.entries if a.event_id == event_id)
+
+    def inside(self, event_id: int | None) -> bool:
+        """Entry/exit: the last effective movement for this event was `in`."""
+        moves = self.entries_for(event_id)
+        return bool(moves) and moves[-1].direction == "in"
+
+
+def fold(actions: Iterable[Action]) -> tuple[tuple[Action, ...], Action | None]:
+    """-> (effective entries, effective cancellation). Order by (at, seq): merges from other gates interleave."""
+    ordered = sorted(actions, key=lambda a: (a.at, a.seq))
+    annulled = {a.ref_uuid for a in ordered if a.kind == "annul"}
+    live: list[Action] = []
+    for a in ordered:
+        if a.kind == "reset":
+            live.clear()
+        elif a.kind in ("entry", "cancel") and a.scan_uuid not in annulled:
+            live.append(a)
+    entries = tuple(a for a in live if a.kind == "entry")
+    cancels = [a for a in live if a.kind == "cancel"]
+    return entries, (cancels[-1] if cancels else None)

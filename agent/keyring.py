@@ -1,0 +1,149 @@
+"""Trusted public keys: which key may sign tickets for which events, and when.
+
+A device trusts several keys at once (rotation: old and new overlap). Each key has an
+id (carried in the ticket), an organiser, an optional validity window and an optional
+event scope. Pretix events are trusted through their published `pretix_sig1` keys.
+Only public keys live here; nothing secret is ever written by this module.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+def fingerprint(raw_public_key: bytes) -> str:
+    """Short, human-comparable fingerprint of a raw 32-byte Ed25519 public key."""
+    digest = hashlib.sha256(raw_public_key).hexdigest()[:16].upper()
+    return ":".join(digest[i:i + 4] for i in range(0, 16, 4))
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    key_id: int
+    public_key: bytes                      # raw 32 bytes
+    organiser: str = ""
+    valid_from: int | None = None          # unix seconds; the key is not trusted outside its window
+    valid_until: int | None = None
+    events: frozenset[int] | None = None   # events (or passes) it may sign for; None: any
+    _verifier: Ed25519PublicKey | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.public_key) != 32:
+            raise ValueError("an Ed25519 public key is 32 bytes")
+        object.__setattr__(self, "_verifier", Ed25519PublicKey.from_public_bytes(self.public_key))
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key)
+
+    def active_at(self, now: float) -> bool:
+        return (self.valid_from is None or now >= self.valid_from) and (self.valid_until is None or now < self.valid_until)
+
+    def verifies(self, signature: bytes, message: bytes) -> bool:
+        try:
+            self._verifier.verify(signature, message)
+            return True
+        except InvalidSignature:
+            return False
+
+    def to_json(self) -> dict:
+        return {"key_id": self.key_id, "public_key": base64.b64encode(self.public_key).decode(),
+                "organiser": self.organiser, "valid_from": self.valid_from, "valid_until": self.valid_until,
+                "events": sorted(self.events) if self.events is not None else None}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TrustedKey":
+        events = d.get("events")
+        return cls(key_id=int(d["key_id"]), public_key=base64.b64decode(d["public_key"]),
+                   organiser=d.get("organiser", ""), valid_from=d.get("valid_from"),
+                   valid_until=d.get("valid_until"), events=frozenset(events) if events is not None else None)
+
+
+@dataclass(frozen=True)
+class PretixItemMapping:
+    category: int = 0
+    zones: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class PretixEvent:
+    """A pretix event the device accepts `pretix_sig1` secrets for, mapped onto one of our events."""
+    event_id: int
+    public_keys: tuple[bytes, ...]                      # raw 32-byte keys
+    items: dict[int, PretixItemMapping] = field(default_factory=dict)
+    subevents: dict[int, int] = field(default_factory=dict)   # pretix subevent id -> our event id
+    _verifiers: tuple[Ed25519PublicKey, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_verifiers", tuple(Ed25519PublicKey.from_public_bytes(k) for k in self.public_keys))
+
+    def verifies(self, signature: bytes, message: bytes) -> bool:
+        for key in self._verifiers:
+            try:
+                key.verify(signature, message)
+                return True
+            except InvalidSignature:
+                continue
+        return False
+
+    @classmethod
+    def from_pretix_keys(cls, event_id: int, valid_keys: list[str], **kw) -> "PretixEvent":
+        """`valid_keys` as pretix publishes them: `event.valid_keys.pretix_sig1`, base64 of a PEM public key."""
+        raws = []
+        for item in valid_keys:
+            key = serialization.load_pem_public_key(base64.b64decode(item))
+            if not isinstance(key, Ed25519PublicKey):
+                raise ValueError("pretix_sig1 keys are Ed25519")
+            raws.append(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+        return cls(event_id=event_id, public_keys=tuple(raws), **kw)
+
+    def to_json(self) -> dict:
+        return {"event_id": self.event_id,
+                "public_keys": [base64.b64encode(k).decode() for k in self.public_keys],
+                "items": {str(k): {"category": v.category, "zones": list(v.zones)} for k, v in self.items.items()},
+                "subevents": {str(k): v for k, v in self.subevents.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "PretixEvent":
+        return cls(event_id=int(d["event_id"]), public_keys=tuple(base64.b64decode(k) for k in d["public_keys"]),
+                   items={int(k): PretixItemMapping(v.get("category", 0), tuple(v.get("zones", ())))
+                          for k, v in d.get("items", {}).items()},
+                   subevents={int(k): int(v) for k, v in d.get("subevents", {}).items()})
+
+
+@dataclass
+class Keyring:
+    keys: dict[int, TrustedKey] = field(default_factory=dict)
+    pretix: list[PretixEvent] = field(default_factory=list)
+
+    def add(self, key: TrustedKey) -> None:
+        self.keys[key.key_id] = key
+
+    def get(self, key_id: int) -> TrustedKey | None:
+        return self.keys.get(key_id)
+
+    def to_json(self) -> dict:
+        return {"keys": [k.to_json() for k in sorted(self.keys.values(), key=lambda k: k.key_id)],
+                "pretix": [p.to_json() for p in self.pretix]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Keyring":
+        ring = cls()
+        for k in d.get("keys", []):
+            ring.add(TrustedKey.from_json(k))
+        ring.pretix = [PretixEvent.from_json(p) for p in d.get("pretix", [])]
+        return ring
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Keyring":
+        return cls.from_json(json.loads(Path(path).read_text()))

@@ -1,0 +1,4 @@
+"""The device ledger: one SQLite file per device (WAL, synchronous=FULL)."""
+from agent.ledger.store import Ledger, LedgerError
+
+__all__ = ["Ledger", "LedgerError"]

@@ -1,0 +1,58 @@
+"""Ledger schema and its migrations. Append a migration; never edit a shipped one.
+
+`PRAGMA application_id` marks the file as ours so a foreign SQLite file is refused, not altered;
+`PRAGMA user_version` is the index of the last migration applied.
+"""
+
+APPLICATION_ID = 0x54474C31  # "TGL1"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: initial schema
+    """
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE events (
+        event_id INTEGER PRIMARY KEY, name TEXT NOT NULL, starts_at REAL, ends_at REAL,
+        timezone TEXT NOT NULL DEFAULT 'UTC', organiser TEXT NOT NULL DEFAULT '', data TEXT NOT NULL DEFAULT '{}');
+    CREATE TABLE zones (event_id INTEGER NOT NULL, zone_id INTEGER NOT NULL, name TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '', PRIMARY KEY (event_id, zone_id)) WITHOUT ROWID;
+    CREATE TABLE categories (event_id INTEGER NOT NULL, category_id INTEGER NOT NULL, name TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '', PRIMARY KEY (event_id, category_id)) WITHOUT ROWID;
+    CREATE TABLE passes (pass_id INTEGER NOT NULL, event_id INTEGER NOT NULL, name TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (pass_id, event_id)) WITHOUT ROWID;
+    -- search index and order state of every ticket the device knows (from the event bundle)
+    CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY, ticket_key TEXT NOT NULL UNIQUE, event_id INTEGER, order_number TEXT NOT NULL DEFAULT '',
+        buyer_name TEXT NOT NULL DEFAULT '', email TEXT NOT NULL DEFAULT '', category INTEGER, zone INTEGER,
+        seat TEXT, order_status TEXT NOT NULL DEFAULT 'paid');
+    CREATE VIRTUAL TABLE tickets_fts USING fts5(
+        buyer_name, email, order_number, ticket_key, content='tickets', content_rowid='id',
+        tokenize='unicode61 remove_diacritics 2', detail='none', columnsize=0);
+    CREATE TRIGGER tickets_ai AFTER INSERT ON tickets BEGIN
+        INSERT INTO tickets_fts(rowid, buyer_name, email, order_number, ticket_key)
+        VALUES (new.id, new.buyer_name, new.email, new.order_number, new.ticket_key);
+    END;
+    CREATE TRIGGER tickets_ad AFTER DELETE ON tickets BEGIN
+        INSERT INTO tickets_fts(tickets_fts, rowid, buyer_name, email, order_number, ticket_key)
+        VALUES ('delete', old.id, old.buyer_name, old.email, old.order_number, old.ticket_key);
+    END;
+    CREATE TRIGGER tickets_au AFTER UPDATE OF buyer_name, email, order_number, ticket_key ON tickets BEGIN
+        INSERT INTO tickets_fts(tickets_fts, rowid, buyer_name, email, order_number, ticket_key)
+        VALUES ('delete', old.id, old.buyer_name, old.email, old.order_number, old.ticket_key);
+        INSERT INTO tickets_fts(rowid, buyer_name, email, order_number, ticket_key)
+        VALUES (new.id, new.buyer_name, new.email, new.order_number, new.ticket_key);
+    END;
+    -- append-only action log: entries, quick cancellations, annulments, resets; local and from other gates
+    CREATE TABLE checkins (
+        seq INTEGER PRIMARY KEY, scan_uuid TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, ticket_key TEXT NOT NULL,
+        event_id INTEGER, direction TEXT, at REAL NOT NULL, device_id TEXT NOT NULL, gate TEXT NOT NULL DEFAULT '',
+        device_seq INTEGER, clock_offset REAL NOT NULL DEFAULT 0, ref_uuid TEXT, reason TEXT NOT NULL DEFAULT '',
+        origin TEXT NOT NULL DEFAULT 'local');
+    CREATE INDEX checkins_ticket ON checkins(ticket_key);
+    CREATE TABLE revocations (ticket_key TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL) WITHOUT ROWID;
+    CREATE TABLE blocked (ticket_key TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL) WITHOUT ROWID;
+    -- messages waiting for the server; a row leaves only when the server acknowledged it
+    CREATE TABLE outbox (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, created REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, acked REAL);
+    CREATE INDEX outbox_pending ON outbox(id) WHERE acked IS NULL;
+    """,
+)

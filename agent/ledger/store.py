@@ -1,0 +1,325 @@
+"""Ledger storage: open/guard/migrate the file, read a ticket's history, persist actions durably.
+
+Durability: WAL with synchronous=FULL, so the WAL is fsynced at every commit; `record()` commits
+before it returns, and the shell returns a verdict only after `record()`. A power cut after a
+verdict is shown cannot lose that check-in.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from agent.history import Action, TicketHistory, fold
+from agent.ledger.schema import APPLICATION_ID, MIGRATIONS
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be used (corrupt, foreign, newer schema). The file is left untouched."""
+
+
+_TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
+                   "order_status")
+
+
+class Ledger:
+    def __init__(self, conn: sqlite3.Connection, path: str):
+        self.conn = conn
+        self.path = path
+        self._device_seq = conn.execute("SELECT coalesce(max(device_seq), 0) FROM checkins WHERE origin='local'").fetchone()[0]
+
+    # -- opening -----------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, create: bool = True) -> "Ledger":
+        path = str(path)
+        exists = Path(path).exists() and Path(path).stat().st_size > 0
+        if not exists and not create:
+            raise LedgerError(f"no ledger at {path}")
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{path} is not a readable SQLite database ({exc}); it was left untouched") from None
+        if exists and app_id != APPLICATION_ID and (tables or version):
+            conn.close()
+            raise LedgerError(f"{path} is a SQLite database of another application; it was left untouched")
+        if version > len(MIGRATIONS):
+            conn.close()
+            raise LedgerError(f"{path} has schema {version}, newer than this ticketgate ({len(MIGRATIONS)})")
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            integrity = conn.execute("PRAGMA quick_check(1)").fetchone()[0] if exists else "ok"
+            if integrity != "ok":
+                raise LedgerError(f"{path} failed its integrity check ({integrity}); it was left untouched")
+            cls._migrate(conn, version)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise LedgerError(f"{path} cannot be used ({exc}); it was left untouched") from None
+        return cls(conn, path)
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, version: int) -> None:
+        for index in range(version, len(MIGRATIONS)):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(MIGRATIONS[index]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version={index + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def db(self):
+        """sqlite-utils view of the same connection, for management and bulk work (imported lazily)."""
+        import sqlite_utils
+        return sqlite_utils.Database(self.conn)
+
+    # -- settings ----------------------------------------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        self.conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                          (key, json.dumps(value)))
+
+    # -- catalogue (from event bundles) ------------------------------------------------------------------------
+    def upsert_events(self, events: Iterable[dict]) -> None:
+        """Each event: event_id, name, starts_at, ends_at, timezone, organiser, zones [{zone_id, name, message}],
+        categories [{category_id, name, message}], passes [{pass_id, name}]."""
+        with self.transaction():
+            for e in events:
+                extra = {k: v for k, v in e.items() if k not in ("event_id", "name", "starts_at", "ends_at", "timezone",
+                                                                  "organiser", "zones", "categories", "passes")}
+                self.conn.execute(
+                    "INSERT INTO events(event_id, name, starts_at, ends_at, timezone, organiser, data) VALUES (?,?,?,?,?,?,?) "
+                    "ON CONFLICT(event_id) DO UPDATE SET name=excluded.name, starts_at=excluded.starts_at, "
+                    "ends_at=excluded.ends_at, timezone=excluded.timezone, organiser=excluded.organiser, data=excluded.data",
+                    (e["event_id"], e["name"], e.get("starts_at"), e.get("ends_at"), e.get("timezone", "UTC"),
+                     e.get("organiser", ""), json.dumps(extra)))
+                for table, id_col, rows in (("zones", "zone_id", e.get("zones", ())),
+                                            ("categories", "category_id", e.get("categories", ()))):
+                    for r in rows:
+                        self.conn.execute(
+                            f"INSERT INTO {table}(event_id, {id_col}, name, message) VALUES (?,?,?,?) "
+                            f"ON CONFLICT DO UPDATE SET name=excluded.name, message=excluded.message",
+                            (e["event_id"], r[id_col], r["name"], r.get("message", "")))
+                for p in e.get("passes", ()):
+                    self.conn.execute("INSERT OR REPLACE INTO passes(pass_id, event_id, name) VALUES (?,?,?)",
+                                      (p["pass_id"], e["event_id"], p.get("name", "")))
+
+    def events(self) -> list[dict]:
+        rows = self.conn.execute("SELECT event_id, name, starts_at, ends_at, timezone, organiser FROM events ORDER BY starts_at, event_id")
+        out = []
+        for event_id, name, starts, ends, tz, org in rows.fetchall():
+            out.append({"event_id": event_id, "name": name, "starts_at": starts, "ends_at": ends, "timezone": tz,
+                        "organiser": org,
+                        "zones": [{"zone_id": z, "name": n, "message": m} for z, n, m in self.conn.execute(
+                            "SELECT zone_id, name, message FROM zones WHERE event_id=? ORDER BY zone_id", (event_id,))],
+                        "categories": [{"category_id": c, "name": n, "message": m} for c, n, m in self.conn.execute(
+                            "SELECT category_id, name, message FROM categories WHERE event_id=? ORDER BY category_id", (event_id,))]})
+        return out
+
+    def pass_events(self) -> dict[int, frozenset[int]]:
+        out: dict[int, set[int]] = {}
+        for pass_id, event_id in self.conn.execute("SELECT pass_id, event_id FROM passes"):
+            out.setdefault(pass_id, set()).add(event_id)
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def upsert_tickets(self, tickets: Iterable[dict], batch: int = 5000) -> int:
+        """Bulk insert/update of the ticket index. Returns the number of rows written."""
+        sql = (f"INSERT INTO tickets({', '.join(_TICKET_COLUMNS)}) VALUES ({', '.join('?' * len(_TICKET_COLUMNS))}) "
+               "ON CONFLICT(ticket_key) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in _TICKET_COLUMNS[1:]))
+        count = 0
+        rows: list[tuple] = []
+        with self.transaction():
+            for t in tickets:
+                rows.append((str(t["ticket_key"]), t.get("event_id"), t.get("order_number", ""), t.get("buyer_name", ""),
+                             t.get("email", ""), t.get("category"), t.get("zone"), t.get("seat"), t.get("order_status", "paid")))
+                if len(rows) >= batch:
+                    self.conn.executemany(sql, rows)
+                    count += len(rows)
+                    rows.clear()
+            if rows:
+                self.conn.executemany(sql, rows)
+                count += len(rows)
+        return count
+
+    def set_order_status(self, order_number: str, status: str) -> int:
+        with self.transaction():
+            return self.conn.execute("UPDATE tickets SET order_status=? WHERE order_number=?", (status, order_number)).rowcount
+
+    def revoke(self, ticket_keys: Iterable[str], reason: str, at: float | None = None) -> None:
+        at = time.time() if at is None else at
+        with self.transaction():
+            self.conn.executemany("INSERT OR REPLACE INTO revocations(ticket_key, reason, at) VALUES (?,?,?)",
+                                  [(k, reason, at) for k in ticket_keys])
+
+    def unrevoke(self, ticket_keys: Iterable[str]) -> None:
+        with self.transaction():
+            self.conn.executemany("DELETE FROM revocations WHERE ticket_key=?", [(k,) for k in ticket_keys])
+
+    def block(self, ticket_keys: Iterable[str], reason: str, at: float | None = None) -> None:
+        at = time.time() if at is None else at
+        with self.transaction():
+            self.conn.executemany("INSERT OR REPLACE INTO blocked(ticket_key, reason, at) VALUES (?,?,?)",
+                                  [(k, reason, at) for k in ticket_keys])
+
+    def unblock(self, ticket_keys: Iterable[str]) -> None:
+        with self.transaction():
+            self.conn.executemany("DELETE FROM blocked WHERE ticket_key=?", [(k,) for k in ticket_keys])
+
+    # -- history -----------------------------------------------------------------------------------------------
+    def actions(self, ticket_key: str) -> list[Action]:
+        rows = self.conn.execute(
+            "SELECT scan_uuid, kind, at, device_id, gate, event_id, direction, ref_uuid, seq FROM checkins WHERE ticket_key=?",
+            (ticket_key,)).fetchall()
+        return [Action(*r) for r in rows]
+
+    def history(self, ticket_key: str) -> TicketHistory:
+        c = self.conn
+        status = c.execute("SELECT order_status FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
+        revoked = c.execute("SELECT reason FROM revocations WHERE ticket_key=?", (ticket_key,)).fetchone()
+        blocked = c.execute("SELECT reason FROM blocked WHERE ticket_key=?", (ticket_key,)).fetchone()
+        entries, cancelled = fold(self.actions(ticket_key))
+        return TicketHistory(entries=entries, cancelled=cancelled, revoked=revoked[0] if revoked else None,
+                             blocked=blocked[0] if blocked else None, order_status=status[0] if status else None)
+
+    def record(self, ticket_key: str, action: Action, reason: str = "", clock_offset: float = 0.0,
+               outbox: dict | None = None) -> int:
+        """Persist one local action (and its outbox message) durably. Returns the device sequence number."""
+        with self.transaction():
+            self._device_seq += 1
+            try:
+                self.conn.execute(
+                    "INSERT INTO checkins(scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, device_seq, "
+                    "clock_offset, ref_uuid, reason, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'local')",
+                    (action.scan_uuid, action.kind, ticket_key, action.event_id, action.direction, action.at,
+                     action.device_id, action.gate, self._device_seq, clock_offset, action.ref_uuid, reason))
+                if outbox is not None:
+                    body = dict(outbox, device_seq=self._device_seq)
+                    self.conn.execute("INSERT INTO outbox(kind, body, created) VALUES (?,?,?)",
+                                      (body.get("type", "action"), json.dumps(body, separators=(",", ":")), action.at))
+            except BaseException:
+                self._device_seq -= 1
+                raise
+        return self._device_seq
+
+    def enqueue(self, kind: str, body: dict) -> int:
+        """Queue a message for the server on its own (refusals for live stats, kiosk actions)."""
+        with self.transaction():
+            return self.conn.execute("INSERT INTO outbox(kind, body, created) VALUES (?,?,?)",
+                                     (kind, json.dumps(body, separators=(",", ":")), time.time())).lastrowid
+
+    def merge_remote(self, actions: Iterable[dict]) -> int:
+        """Actions from other gates or the server (idempotent by scan_uuid). Returns how many were new."""
+        rows = [(a["scan_uuid"], a["kind"], a["ticket_key"], a.get("event_id"), a.get("direction"), a["at"],
+                 a.get("device_id", ""), a.get("gate", ""), a.get("device_seq"), a.get("ref_uuid"), a.get("reason", ""))
+                for a in actions]
+        with self.transaction():
+            before = self.conn.total_changes
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO checkins(scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, "
+                "device_seq, ref_uuid, reason, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'remote')", rows)
+            return self.conn.total_changes - before
+
+    def last_local_action(self, device_id: str, kinds: tuple[str, ...] = ("entry", "cancel")) -> dict | None:
+        marks = ",".join("?" * len(kinds))
+        row = self.conn.execute(
+            f"SELECT scan_uuid, kind, ticket_key, event_id, direction, at FROM checkins c WHERE origin='local' AND device_id=? "
+            f"AND kind IN ({marks}) AND NOT EXISTS (SELECT 1 FROM checkins a WHERE a.kind='annul' AND a.ref_uuid=c.scan_uuid) "
+            f"ORDER BY seq DESC LIMIT 1", (device_id, *kinds)).fetchone()
+        return dict(zip(("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at"), row)) if row else None
+
+    def action(self, scan_uuid: str) -> dict | None:
+        row = self.conn.execute("SELECT scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate FROM checkins "
+                                "WHERE scan_uuid=?", (scan_uuid,)).fetchone()
+        return dict(zip(("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at", "device_id", "gate"), row)) if row else None
+
+    # -- outbox ------------------------------------------------------------------------------------------------
+    def outbox_pending(self, limit: int = 500) -> list[tuple[int, str, dict]]:
+        rows = self.conn.execute("SELECT id, kind, body FROM outbox WHERE acked IS NULL ORDER BY id LIMIT ?", (limit,))
+        return [(i, k, json.loads(b)) for i, k, b in rows.fetchall()]
+
+    def outbox_ack(self, ids: Iterable[int], at: float | None = None) -> None:
+        at = time.time() if at is None else at
+        with self.transaction():
+            self.conn.executemany("UPDATE outbox SET acked=? WHERE id=? AND acked IS NULL", [(at, i) for i in ids])
+
+    def outbox_size(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0]
+
+    # -- search ------------------------------------------------------------------------------------------------
+    def search(self, query: str, limit: int = 20) -> list[dict]:
+        """Buyer name (accent/case-insensitive), email, order number or ticket id; every word must match a prefix."""
+        from agent.search_query import fts_query
+        match = fts_query(query)
+        if not match:
+            return []
+        rows = self.conn.execute(
+            f"SELECT t.{', t.'.join(_TICKET_COLUMNS)} FROM tickets_fts f JOIN tickets t ON t.id = f.rowid "
+            "WHERE tickets_fts MATCH ? LIMIT ?", (match, limit)).fetchall()
+        return [dict(zip(_TICKET_COLUMNS, r)) for r in rows]
+
+    def ticket(self, ticket_key: str) -> dict | None:
+        row = self.conn.execute(f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
+        return dict(zip(_TICKET_COLUMNS, row)) if row else None
+
+    # -- status ------------------------------------------------------------------------------------------------
+    def counts(self) -> dict:
+        q = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {"events": q("SELECT count(*) FROM events"), "tickets": q("SELECT count(*) FROM tickets"),
+                "checkins": q("SELECT count(*) FROM checkins WHERE kind='entry'"),
+                "revocations": q("SELECT count(*) FROM revocations"), "blocked": q("SELECT count(*) FROM blocked"),
+                "outbox_pending": self.outbox_size()}
+
+    # -- transactions ------------------------------------------------------------------------------------------
+    def transaction(self):
+        return _Transaction(self.conn)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, re-entrant (nested use joins the outer transaction)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn, self.outer = conn, False
+
+    def __enter__(self):
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.outer = True
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.outer:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements, buf = [], []
+    for line in script.splitlines():
+        if not line.strip() or line.strip().startswith("--"):
+            continue
+        buf.append(line)
+        text = "\n".join(buf)
+        if text.rstrip().endswith(";") and sqlite3.complete_statement(text):
+            statements.append(text)
+            buf = []
+    if "".join(buf).strip():
+        statements.append("\n".join(buf))
+    return statements

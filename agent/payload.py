@@ -1,0 +1,72 @@
+"""From scanned text to a verified ticket, or the reason it is not one. Never raises.
+
+Dispatch by shape: `TG1:` is ours; anything else is tried as a pretix_sig1 secret.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent import pretix_sig1
+from agent.keyring import Keyring
+from agent.ticket_format import MAX_TEXT_LENGTH, SCHEME, MalformedPayload, Ticket, parse_payload
+
+OK, MALFORMED, UNKNOWN_KEY, FORGED = "ok", "malformed", "unknown_key", "forged"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    status: str                     # ok | malformed | unknown_key | forged
+    ticket: Ticket | None = None
+    detail: str = ""
+
+
+def _as_text(raw: str | bytes) -> str:
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_TEXT_LENGTH * 4:
+            raise MalformedPayload("payload too long")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedPayload("payload is not UTF-8") from None
+    if len(raw) > MAX_TEXT_LENGTH:
+        raise MalformedPayload("payload too long")
+    # Scanners append CR/LF or pad with spaces; a QR alphanumeric payload never ends in whitespace.
+    return raw.strip("\r\n\t\x00 ")
+
+
+def read_payload(raw: str | bytes, keyring: Keyring, now: float) -> Decoded:
+    try:
+        text = _as_text(raw)
+        if text.startswith(SCHEME):
+            return _read_tg1(text, keyring, now)
+        return _read_pretix(text, keyring)
+    except MalformedPayload as exc:
+        return Decoded(MALFORMED, detail=str(exc))
+    except Exception as exc:  # defence in depth: a payload must never crash the door
+        return Decoded(MALFORMED, detail=f"unreadable payload ({type(exc).__name__})")
+
+
+def _read_tg1(text: str, keyring: Keyring, now: float) -> Decoded:
+    parsed = parse_payload(text)
+    ticket = parsed.ticket
+    key = keyring.get(ticket.key_id)
+    if key is None:
+        return Decoded(UNKNOWN_KEY, ticket, f"key {ticket.key_id} is not in this device's keyring")
+    if not key.active_at(now):
+        return Decoded(UNKNOWN_KEY, ticket, f"key {ticket.key_id} is outside its validity window")
+    if not key.verifies(parsed.signature, parsed.signed):
+        return Decoded(FORGED, ticket, "signature does not verify")
+    if key.events is not None and ticket.event_id not in key.events:
+        return Decoded(FORGED, ticket, f"key {ticket.key_id} may not sign for event {ticket.event_id}")
+    return Decoded(OK, ticket)
+
+
+def _read_pretix(text: str, keyring: Keyring) -> Decoded:
+    payload, signature = pretix_sig1.split_secret(text)
+    message = pretix_sig1.decode_ticket_message(payload)
+    if not keyring.pretix:
+        return Decoded(UNKNOWN_KEY, detail="no pretix event keys loaded on this device")
+    event = pretix_sig1.find_signer(payload, signature, keyring)
+    if event is None:
+        return Decoded(FORGED, detail="pretix signature does not verify with any loaded event key")
+    return Decoded(OK, pretix_sig1.to_ticket(message, event))

@@ -1,0 +1,40 @@
+"""What a device is set to do: mode, events, zones, direction. Plain data, stored in the ledger's settings."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+
+class Mode(str, Enum):
+    NORMAL = "normal"                    # one entry per ticket and event
+    ENTRY_EXIT = "entry_exit"            # alternates in/out (or a fixed direction); tracks who is inside
+    MULTIPLE = "multiple"                # any number of entries
+    QUICK_CANCEL = "quick_cancel"        # scanning an unsold pre-printed ticket puts it back on sale
+
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    device_id: str = "device"
+    gate: str = "gate"
+    mode: Mode = Mode.NORMAL
+    events: frozenset[int] = frozenset()            # selected events; empty: every event the device knows
+    zones: frozenset[int] | None = None             # accepted zones; None: all
+    direction: str | None = None                    # entry/exit: fixed "in" / "out"; None alternates
+    reread_window: float = 3.0                      # seconds a camera re-read repeats the verdict
+    pass_events: dict[int, frozenset[int]] = field(default_factory=dict)  # pass id -> events it opens
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["mode"] = self.mode.value
+        d["events"] = sorted(self.events)
+        d["zones"] = sorted(self.zones) if self.zones is not None else None
+        d["pass_events"] = {str(k): sorted(v) for k, v in self.pass_events.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "DevicePolicy":
+        return cls(device_id=d.get("device_id", "device"), gate=d.get("gate", "gate"), mode=Mode(d.get("mode", "normal")),
+                   events=frozenset(d.get("events") or ()),
+                   zones=frozenset(d["zones"]) if d.get("zones") is not None else None,
+                   direction=d.get("direction"), reread_window=float(d.get("reread_window", 3.0)),
+                   pass_events={int(k): frozenset(v) for k, v in (d.get("pass_events") or {}).items()})

@@ -1,0 +1,65 @@
+"""Verdict codes: a stable interface (apps, logs, the sync protocol and the server read them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Code(str, Enum):
+    ACCEPTED = "accepted"
+    ALREADY_USED = "already_used"
+    WRONG_EVENT = "wrong_event"
+    WRONG_ZONE = "wrong_zone"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    BLOCKED = "blocked"
+    UNPAID = "unpaid"
+    CANCELLED = "cancelled"
+    FORGED = "forged"
+    UNKNOWN_KEY = "unknown_key"
+    MALFORMED = "malformed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+IN, OUT = "in", "out"
+
+
+@dataclass(frozen=True)
+class FirstUse:
+    at: float
+    device_id: str
+    gate: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    code: Code
+    direction: str | None = None        # in / out, for accepted
+    event_id: int | None = None         # the event the scan counts for
+    ticket_key: str | None = None
+    category: int | None = None
+    zones: tuple[int, ...] = ()
+    seat: str | None = None
+    first_use: FirstUse | None = None   # for already_used
+    detail: str = ""
+    repeat: bool = False                # same code re-read within the re-read window: nothing recorded
+    record: str | None = None           # what the shell must persist: "entry" | "cancel" | None
+    scan_uuid: str | None = None        # filled by the shell once persisted
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def accepted(self) -> bool:
+        return self.code is Code.ACCEPTED
+
+    def to_json(self) -> dict:
+        d = {"verdict": self.code.value, "accepted": self.accepted, "direction": self.direction,
+             "event_id": self.event_id, "ticket": self.ticket_key, "category": self.category,
+             "zones": list(self.zones), "seat": self.seat, "detail": self.detail, "repeat": self.repeat,
+             "scan_uuid": self.scan_uuid}
+        if self.first_use:
+            d["first_use"] = {"at": self.first_use.at, "device": self.first_use.device_id, "gate": self.first_use.gate}
+        d.update(self.extra)
+        return d

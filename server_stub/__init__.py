@@ -1,0 +1,1 @@
+"""The organiser's side: events, orders, signing keys, pushing bundles, ingesting scans."""
