@@ -1,0 +1,74 @@
+"""One QR decoder library each, behind the same tiny interface: grayscale image in, texts out.
+
+Grayscale uint8 numpy arrays (H x W) everywhere: every library takes them without a copy.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class Decoder(Protocol):
+    name: str
+
+    def __call__(self, gray: np.ndarray) -> list[str]: ...
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+class ZxingDecoder:
+    """zxing-cpp: the fastest and the one that reads the most. Plain text mode: the bytes as encoded (no `<GS>`
+    escapes, no GS1 brackets), which is what a ticket payload or a support screenshot needs."""
+
+    def __init__(self, binarizer: str = "LocalAverage", try_harder: bool = True, name: str | None = None,
+                 text_mode: str = "Plain"):
+        import zxingcpp
+        self._zx = zxingcpp
+        self._text_mode = getattr(zxingcpp.TextMode, text_mode)
+        self._binarizer = getattr(zxingcpp.Binarizer, binarizer)
+        self._try = try_harder
+        self.name = name or ("zxing-cpp" if binarizer == "LocalAverage" else f"zxing-cpp/{binarizer}")
+
+    def __call__(self, gray: np.ndarray) -> list[str]:
+        zx = self._zx
+        found = zx.read_barcodes(gray, formats=zx.BarcodeFormat.QRCode, text_mode=self._text_mode,
+                                 binarizer=self._binarizer, try_rotate=self._try, try_downscale=self._try,
+                                 try_invert=self._try)
+        return [b.text for b in found if b.valid]
+
+
+class ZbarDecoder:
+    """pyzbar (libzbar0): a different detector, reads some images zxing-cpp misses."""
+    name = "pyzbar"
+
+    def __init__(self) -> None:
+        from pyzbar import pyzbar
+        self._zbar = pyzbar
+        self._symbols = [pyzbar.ZBarSymbol.QRCODE]
+
+    def __call__(self, gray: np.ndarray) -> list[str]:
+        if gray.shape[0] < 8 or gray.shape[1] < 8:
+            return []
+        return [_text(s.data) for s in self._zbar.decode(np.ascontiguousarray(gray), symbols=self._symbols)]
+
+
+class OpenCvDecoder:
+    """OpenCV's QRCodeDetector: measured for comparison only (slower and reads the least)."""
+    name = "opencv"
+
+    def __init__(self) -> None:
+        import cv2
+        self._detector = cv2.QRCodeDetector()
+
+    def __call__(self, gray: np.ndarray) -> list[str]:
+        try:
+            ok, texts, _, _ = self._detector.detectAndDecodeMulti(gray)
+        except Exception:  # OpenCV raises cv2.error on odd inputs; a decoder never crashes the loop
+            return []
+        return [t for t in texts if t] if ok else []

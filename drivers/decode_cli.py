@@ -1,0 +1,103 @@
+"""`ticketgate decode IMAGE… [--json] [--keyring FILE]`: the QR texts in images, and the verdict when one is a ticket.
+
+For support (a buyer sends a screenshot) and as the entry point of the decode benchmark (`--corpus DIR`).
+Nothing is checked in: the ticket is verified against the keyring only (signature, key, validity of the key).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from agent.keyring import Keyring
+from agent.payload import MALFORMED, Decoded, read_payload
+from agent.ticket_format import SCHEME
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ticketgate decode", description="decode QR codes in images")
+    p.add_argument("images", nargs="*", type=Path)
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
+    p.add_argument("--keyring", type=Path, help="keyring JSON (default: the agent home's keyring.json)")
+    p.add_argument("--home", type=Path, help="agent home (default $TICKETGATE_HOME or ~/.local/share/ticketgate/agent)")
+    p.add_argument("--corpus", type=Path, help="benchmark: read every image with its expected .txt, per library and chain")
+    return p
+
+
+def load_keyring(path: Path | None, home: Path | None) -> tuple[Keyring, str]:
+    if path is None:
+        home = home or Path(os.environ.get("TICKETGATE_HOME") or Path.home() / ".local/share/ticketgate/agent")
+        path = home / "keyring.json"
+        if not path.exists():
+            return Keyring(), f"no keyring at {path}: tickets cannot be verified"
+    try:
+        return Keyring.load(path), ""
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return Keyring(), f"keyring {path} unreadable ({exc}): tickets cannot be verified"
+
+
+def ticket_verdict(text: str, keyring: Keyring, now: float) -> dict | None:
+    """The verification outcome when the text is a ticket (ours or pretix), else None."""
+    decoded: Decoded = read_payload(text, keyring, now)
+    if decoded.status == MALFORMED and not text.startswith(SCHEME):
+        return None
+    out = {"status": decoded.status, "detail": decoded.detail}
+    t = decoded.ticket
+    if t is not None:
+        out["ticket"] = {"key": t.key, "key_id": t.key_id, "event_id": t.event_id, "ticket_id": t.ticket_id,
+                         "category": t.category, "zones": list(t.zones), "seat": t.seat, "valid_from": t.valid_from,
+                         "valid_until": t.valid_until, "is_pass": t.is_pass, "scheme": t.scheme}
+    return out
+
+
+def decode_image(path: Path, chain, keyring: Keyring, now: float) -> dict:
+    from drivers.camera.corpus import load_gray
+    try:
+        gray = load_gray(path)
+    except (OSError, ValueError) as exc:
+        return {"path": str(path), "error": f"cannot read image: {exc}", "texts": []}
+    result = chain.decode(gray)
+    codes = [{"text": t, "verdict": ticket_verdict(t, keyring, now)} for t in result.texts]
+    return {"path": str(path), "texts": list(result.texts), "codes": codes, "step": result.step,
+            "ms": round(result.ms, 2)}
+
+
+def human(entry: dict) -> str:
+    if "error" in entry:
+        return f"{entry['path']}: {entry['error']}"
+    if not entry["texts"]:
+        return f"{entry['path']}: no QR code found ({entry['ms']} ms)"
+    lines = [f"{entry['path']}: {len(entry['texts'])} code(s) ({entry['step']}, {entry['ms']} ms)"]
+    for code in entry["codes"]:
+        lines.append(f"  {code['text']!r}")
+        v = code["verdict"]
+        if v:
+            t = v.get("ticket") or {}
+            what = f"ticket {t['key']} event {t['event_id']}" if t else ""
+            lines.append(f"    -> {v['status'].upper()} {what} {v['detail']}".rstrip())
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.corpus:
+        from drivers.camera.measure import main as measure_main
+        return measure_main([str(args.corpus)] + (["--json"] if args.json else []))
+    if not args.images:
+        build_parser().print_usage(sys.stderr)
+        return 2
+    from drivers.camera.chain import DecoderChain
+    keyring, warning = load_keyring(args.keyring, args.home)
+    if warning and not args.json:
+        print(warning, file=sys.stderr)
+    chain, now, status = DecoderChain(), time.time(), 0
+    for path in args.images:
+        entry = decode_image(path, chain, keyring, now)
+        if warning:
+            entry["keyring_warning"] = warning
+        print(json.dumps(entry, ensure_ascii=False) if args.json else human(entry), flush=True)
+        status = max(status, 2 if "error" in entry else (0 if entry["texts"] else 1))
+    return status

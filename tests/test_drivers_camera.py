@@ -1,0 +1,140 @@
+"""Camera decoding: the corpus rate of our chain, the latest-frame slot, sources that fail or end, frame -> verdict."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from drivers.camera.chain import DecoderChain
+from drivers.camera.corpus import corpus_dir, load_gray, samples
+from drivers.camera.frames import CameraError, FrameSlot, PushSource, VideoCaptureSource
+from drivers.camera.scanner import ERROR, RUNNING, CameraScanner
+from drivers.testkit.tickets import Issuer, qr_gray
+
+CORPUS = corpus_dir(Path(__file__).resolve().parents[1].parent / "shared/corpus/qr")
+
+
+def _wait(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"QR corpus not found at {CORPUS} (set TICKETGATE_QR_CORPUS)")
+def test_chain_reads_at_least_80_of_the_corpus():
+    found = samples(CORPUS)
+    assert len(found) >= 80
+    chain = DecoderChain()
+    missed = [s.path.name for s in found if s.expected not in chain.decode(load_gray(s.path)).texts]
+    assert len(found) - len(missed) >= 80, missed
+
+
+def test_chain_reads_a_signed_ticket_in_a_640x480_frame_and_finds_nothing_in_a_blank_one():
+    issuer = Issuer.create()
+    payload = issuer.payload()
+    frame = qr_gray(payload, scale=3, canvas=(640, 480), at=(200, 100))
+    chain = DecoderChain()
+    assert chain.decode(frame).texts == (payload,)
+    assert chain.decode_live(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)).texts == (payload,)
+    blank = np.full((480, 640), 255, np.uint8)
+    result = chain.decode(blank)
+    assert not result.found and result.steps_tried == len(chain.steps) + 1
+
+
+def test_live_mode_sweeps_retries_one_step_per_frame():
+    chain = DecoderChain()
+    blank = np.full((120, 160), 128, np.uint8)
+    for _ in range(len(chain.steps) + 1):
+        assert chain.decode_live(blank).steps_tried == 2
+    assert chain._next_live == len(chain.steps) + 1
+
+
+def test_frame_slot_keeps_only_the_latest_frame():
+    slot = FrameSlot()
+    for i in range(5):
+        slot.put(np.full((2, 2), i, np.uint8))
+    frame, _ = slot.take(timeout=0.1)
+    assert frame[0, 0] == 4 and slot.dropped == 4
+    assert slot.take(timeout=0.05) is None
+
+
+def test_missing_camera_device_is_a_clear_error_state():
+    states = []
+    scanner = CameraScanner(on_text=lambda r: None, source=VideoCaptureSource(device=97),
+                            on_state=lambda s, m: states.append((s, m)))
+    assert scanner.start() is False
+    assert scanner.state == ERROR and "cannot be opened" in scanner.error
+    assert states == [(ERROR, scanner.error)]
+    assert "no torch" in scanner.set_torch(True)
+
+
+def _write_video(path: Path, frames: list[np.ndarray]) -> None:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    assert writer.isOpened()
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    writer.release()
+
+
+def test_video_source_through_the_real_gate_then_end_of_stream_is_an_error_state(tmp_path):
+    issuer = Issuer.create()
+    payload = issuer.payload(ticket_id=4242)
+    gate = issuer.gate(tmp_path)
+    blank = np.full((480, 640), 255, np.uint8)
+    code = qr_gray(payload, scale=3, canvas=(640, 480), at=(150, 90))
+    video = tmp_path / "door.avi"
+    _write_video(video, [blank] * 3 + [code] * 20 + [blank] * 3)
+    verdicts, states = [], []
+    scanner = CameraScanner(on_text=lambda read: verdicts.append(gate.scan(read.text)), source=VideoCaptureSource(str(video)),
+                            on_state=lambda s, m: states.append(s))
+    assert scanner.start()
+    assert _wait(lambda: scanner.state == ERROR)
+    assert "video ended" in scanner.error
+    assert _wait(lambda: verdicts)
+    scanner.stop()
+    assert [v.code.value for v in verdicts] == ["accepted"]        # one delivery for a code held in view
+    assert gate.ledger.history("4242").entries                      # durable in the ledger
+    assert states[0] == RUNNING and states[-1] == ERROR
+
+
+def test_push_source_nv21_frames_are_decoded_off_the_caller_thread():
+    issuer = Issuer.create()
+    payload = issuer.payload(seat="R1-12")
+    reads, threads = [], []
+    scanner = CameraScanner(on_text=lambda r: (reads.append(r.text), threads.append(threading.current_thread().name)))
+    push = PushSource(scanner.slot)
+    assert scanner.start()
+    gray = qr_gray(payload, scale=3, canvas=(640, 480), at=(10, 10))
+    uv = bytes(640 * 480 // 2)
+    push.push_nv21(gray.tobytes() + uv, 640, 480)
+    assert _wait(lambda: reads)
+    scanner.stop()
+    assert reads == [payload] and threads == ["camera-decode"]
+    with pytest.raises(CameraError, match="short frame"):
+        push.push_nv21(b"\x00" * 100, 640, 480)
+
+
+def test_a_bad_frame_is_skipped_and_a_failing_consumer_does_not_stop_scanning():
+    calls = []
+
+    def consumer(read):
+        calls.append(read.text)
+        raise RuntimeError("ui went away")
+
+    scanner = CameraScanner(on_text=consumer, same_text_pause=0)
+    assert scanner.start()
+    scanner.slot.put(np.zeros((0,), np.uint8))            # not an image
+    assert _wait(lambda: "frame skipped" in scanner.error)
+    scanner.slot.put(qr_gray("hello door"))
+    assert _wait(lambda: calls == ["hello door"])
+    assert _wait(lambda: "on_text failed" in scanner.error)
+    scanner.slot.put(qr_gray("second"))
+    assert _wait(lambda: calls == ["hello door", "second"])
+    scanner.stop()
