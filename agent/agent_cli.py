@@ -9,8 +9,9 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from agent.gate import Gate, load_policy
-from agent.keyring import Keyring, PretixEvent, PretixItemMapping
+from agent.gate import Gate, load_policy, save_policy
+from agent.keyring import Keyring
+from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
 from agent.policy import Mode
 from agent.verdicts import Verdict
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     pretix.add_argument("--event-id", type=int, required=True, help="our event id the pretix event maps to")
     pretix.add_argument("--item", action="append", default=[], metavar="ITEM=CATEGORY[:ZONE,ZONE]",
                         help="map a pretix item id to a category and zones")
+    pretix.add_argument("--subevent", action="append", default=[], metavar="SUBEVENT=EVENT",
+                        help="map a pretix event date (subevent id) to one of our event ids")
     return p
 
 
@@ -129,6 +132,9 @@ def main(argv: list[str]) -> int:
     except LedgerError as exc:
         print(f"ticketgate agent: {exc}", file=sys.stderr)
         return 3
+    except (OSError, ValueError, KeyError, TypeError) as exc:   # unreadable keyring.json (ValueError covers JSON)
+        print(f"ticketgate agent: cannot read {home / 'keyring.json'}: {exc}", file=sys.stderr)
+        return 3
     try:
         return _run(args, home, ledger, keyring)
     finally:
@@ -138,13 +144,14 @@ def main(argv: list[str]) -> int:
 def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
     if args.cmd == "configure":
         policy = _apply_flags(load_policy(ledger), args)
-        ledger.set_setting("policy", replace(policy, pass_events={}).to_json())
+        save_policy(ledger, policy)
         print(json.dumps(policy.to_json(), indent=2))
         return 0
     if args.cmd == "scan":
         gate = Gate(ledger, keyring)
         gate.set_policy(_apply_flags(gate.policy, args), save=False)
-        source = args.payloads or (line for line in sys.stdin)
+        # stdin is read as bytes: a scanner sending non-UTF-8 garbage gets a `malformed` verdict, not a crash
+        source = args.payloads or (line for line in sys.stdin.buffer)
         for raw in source:
             if not raw.strip():
                 continue
@@ -190,27 +197,26 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
         print(json.dumps(verdict.to_json()) if args.json else human(verdict))
         return 0 if verdict.accepted else 1
     if args.cmd == "trust":
-        extra = Keyring.load(args.keyring_file)
+        try:
+            extra = Keyring.load(args.keyring_file)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"ticketgate agent trust: cannot read {args.keyring_file}: {exc}", file=sys.stderr)
+            return 1
         for key in extra.keys.values():
             keyring.add(key)
-        keyring.pretix += extra.pretix
+        replaced = {p.event_id for p in extra.pretix}
+        keyring.pretix = [p for p in keyring.pretix if p.event_id not in replaced] + extra.pretix
         keyring.save(home / "keyring.json")
         print(f"{len(keyring.keys)} trusted key(s)")
         return 0
     if args.cmd == "trust-pretix":
-        event = json.loads(args.event_json.read_text())
-        keys = (event.get("valid_keys") or {}).get("pretix_sig1") or []
-        if not keys:
-            print("ticketgate agent trust-pretix: no valid_keys.pretix_sig1 in that event resource", file=sys.stderr)
+        try:
+            event = load_pretix_event(args.event_json, args.event_id, args.item, args.subevent)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"ticketgate agent trust-pretix: {exc}", file=sys.stderr)
             return 1
-        items = {}
-        for spec in args.item:
-            item, _, target = spec.partition("=")
-            category, _, zones = target.partition(":")
-            items[int(item)] = PretixItemMapping(int(category or 0), tuple(int(z) for z in zones.split(",") if z))
-        keyring.pretix = [p for p in keyring.pretix if p.event_id != args.event_id]
-        keyring.pretix.append(PretixEvent.from_pretix_keys(args.event_id, keys, items=items))
+        keyring.pretix = [p for p in keyring.pretix if p.event_id != args.event_id] + [event]
         keyring.save(home / "keyring.json")
-        print(f"trusting {len(keys)} pretix key(s) for event {args.event_id}")
+        print(f"trusting {len(event.public_keys)} pretix key(s) for event {args.event_id}")
         return 0
     raise AssertionError(args.cmd)

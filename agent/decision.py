@@ -40,7 +40,8 @@ def check_payload(c: Context) -> Verdict | None:
 def check_event(c: Context) -> Verdict | None:
     t, p = c.ticket, c.policy
     opens = p.pass_events.get(t.event_id, frozenset()) if t.is_pass else frozenset({t.event_id})
-    candidates = sorted(opens & p.events) if p.events else sorted(opens)
+    selected = p.events or p.known_events    # no selection: the events this device knows (None: any)
+    candidates = sorted(opens & selected) if selected else sorted(opens)
     if not candidates:
         what = f"pass {t.event_id}" if t.is_pass else f"event {t.event_id}"
         return c.verdict(Code.WRONG_EVENT, f"{what} is not selected on this device")
@@ -91,8 +92,8 @@ def check_cancelled(c: Context) -> Verdict | None:
 
 
 def check_reread(c: Context) -> Verdict | None:
-    last = c.history.last_read
-    if last is None or c.now - last.at > c.policy.reread_window or c.now < last.at:
+    last, window = c.history.last_read, c.policy.reread_window
+    if last is None or window <= 0 or c.now - last.at > window or c.now < last.at:
         return None
     if last.code not in (Code.ACCEPTED.value, Code.CANCELLED.value):
         return None   # refusals are recomputed anyway

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -21,6 +22,7 @@ from agent.ticket_format import Ticket
 from agent.verdicts import Code, Verdict
 
 _RECENT_READS = 256
+log = logging.getLogger(__name__)
 
 
 class Gate:
@@ -37,7 +39,7 @@ class Gate:
         self.policy = policy
         self._recent.clear()
         if save:
-            self.ledger.set_setting("policy", policy.to_json())
+            save_policy(self.ledger, policy)
 
     @property
     def clock_offset(self) -> float:
@@ -83,7 +85,10 @@ class Gate:
         if read_key is not None and not verdict.repeat:
             self._remember(read_key, LastRead(now, verdict.code.value, verdict.direction, verdict.event_id))
         for listener in self.listeners:
-            listener(verdict)
+            try:
+                listener(verdict)
+            except Exception:   # a UI/sound/sync listener must never take the door down; the scan is on disk
+                log.exception("verdict listener failed")
         return verdict
 
     def _remember(self, key: str, read: LastRead) -> None:
@@ -101,6 +106,8 @@ class Gate:
         target = self.ledger.action(scan_uuid) if scan_uuid else self.ledger.last_local_action(self.policy.device_id)
         if target is None or target["kind"] not in ("entry", "cancel"):
             raise LookupError("nothing to annul" if scan_uuid is None else f"no check-in {scan_uuid}")
+        if self.ledger.annulled(target["scan_uuid"]):
+            raise LookupError(f"check-in {target['scan_uuid']} is already annulled")
         now = self.clock()
         action = Action(scan_uuid=self.new_uuid(), kind="annul", at=now, device_id=self.policy.device_id,
                         gate=self.policy.gate, event_id=target["event_id"], ref_uuid=target["scan_uuid"])
@@ -127,6 +134,12 @@ def _read_key(raw: str | bytes) -> str | None:
 
 
 def load_policy(ledger: Ledger) -> DevicePolicy:
+    """The stored settings, completed with what the ledger knows (passes, events)."""
     stored = ledger.get_setting("policy")
     policy = DevicePolicy.from_json(stored) if stored else DevicePolicy()
-    return replace(policy, pass_events=ledger.pass_events())
+    return replace(policy, pass_events=ledger.pass_events(), known_events=ledger.event_ids() or None)
+
+
+def save_policy(ledger: Ledger, policy: DevicePolicy) -> None:
+    """Store the staff's settings only; passes and known events always come from the ledger."""
+    ledger.set_setting("policy", replace(policy, pass_events={}, known_events=None).to_json())

@@ -22,6 +22,13 @@ class DevicePolicy:
     direction: str | None = None                    # entry/exit: fixed "in" / "out"; None alternates
     reread_window: float = 3.0                      # seconds a camera re-read repeats the verdict
     pass_events: dict[int, frozenset[int]] = field(default_factory=dict)  # pass id -> events it opens
+    known_events: frozenset[int] | None = None      # events in the ledger (set by the shell); None: not restricted
+
+    def __post_init__(self) -> None:
+        if self.zones is not None and not self.zones:
+            object.__setattr__(self, "zones", None)      # an empty zone filter means "all zones", never "none"
+        if self.direction not in (None, "in", "out"):
+            raise ValueError(f"direction must be in, out or None (alternate), not {self.direction!r}")
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -29,6 +36,7 @@ class DevicePolicy:
         d["events"] = sorted(self.events)
         d["zones"] = sorted(self.zones) if self.zones is not None else None
         d["pass_events"] = {str(k): sorted(v) for k, v in self.pass_events.items()}
+        d["known_events"] = sorted(self.known_events) if self.known_events is not None else None
         return d
 
     @classmethod
@@ -37,4 +45,5 @@ class DevicePolicy:
                    events=frozenset(d.get("events") or ()),
                    zones=frozenset(d["zones"]) if d.get("zones") is not None else None,
                    direction=d.get("direction"), reread_window=float(d.get("reread_window", 3.0)),
-                   pass_events={int(k): frozenset(v) for k, v in (d.get("pass_events") or {}).items()})
+                   pass_events={int(k): frozenset(v) for k, v in (d.get("pass_events") or {}).items()},
+                   known_events=frozenset(d["known_events"]) if d.get("known_events") is not None else None)

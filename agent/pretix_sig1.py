@@ -50,6 +50,7 @@ def decode_ticket_message(buf: bytes) -> PretixTicket:
         number, wire = tag >> 3, tag & 7
         if wire == 0:
             value, pos = _varint(buf, pos)
+            value &= (1 << 64) - 1                       # int64 semantics, as protobuf decodes it
             value = value - (1 << 64) if value >= 1 << 63 else value
         elif wire == 2:
             n, pos = _varint(buf, pos)

@@ -49,6 +49,9 @@ class Ticket:
     key: str = field(default="", compare=False)  # the ledger's ticket key; derived when empty
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "zones", tuple(self.zones))
+        if self.seat == "":
+            object.__setattr__(self, "seat", None)   # no seat and an empty seat are the same ticket
         if not self.key:
             object.__setattr__(self, "key", str(self.ticket_id))
 
@@ -60,9 +63,17 @@ class ParsedPayload:
     signature: bytes
 
 
+_RANGES = (("key_id", 0xFFFF), ("event_id", 0xFFFFFFFF), ("ticket_id", MAX_TICKET_ID), ("category", 0xFFFF))
+
+
 def _body(t: Ticket) -> bytes:
-    if not 0 <= t.ticket_id <= MAX_TICKET_ID:
-        raise ValueError("ticket id out of range")
+    for name, top in _RANGES:
+        if not 0 <= getattr(t, name) <= top:
+            raise ValueError(f"{name} out of range 0..{top}")
+    for name in ("valid_from", "valid_until"):
+        value = getattr(t, name)
+        if value is not None and not 0 <= value <= 0xFFFFFFFF:
+            raise ValueError(f"{name} must be unix seconds in 0..2**32-1")
     if len(t.zones) > 255 or any(not 0 <= z <= 255 for z in t.zones):
         raise ValueError("zones must be at most 255 ids in 0..255")
     flags = (FLAG_PASS if t.is_pass else 0) | (FLAG_SEAT if t.seat else 0)

@@ -55,4 +55,9 @@ MIGRATIONS: tuple[str, ...] = (
         attempts INTEGER NOT NULL DEFAULT 0, acked REAL);
     CREATE INDEX outbox_pending ON outbox(id) WHERE acked IS NULL;
     """,
+    # 2: indexes for annulments (NOT EXISTS on ref_uuid) and the device sequence read at open; both partial, small
+    """
+    CREATE INDEX checkins_ref ON checkins(ref_uuid) WHERE ref_uuid IS NOT NULL;
+    CREATE INDEX checkins_local_seq ON checkins(device_seq) WHERE origin = 'local';
+    """,
 )

@@ -28,7 +28,7 @@ class Ledger:
     def __init__(self, conn: sqlite3.Connection, path: str):
         self.conn = conn
         self.path = path
-        self._device_seq = conn.execute("SELECT coalesce(max(device_seq), 0) FROM checkins WHERE origin='local'").fetchone()[0]
+        self._device_seq = conn.execute("SELECT max(device_seq) FROM checkins WHERE origin='local'").fetchone()[0] or 0
 
     # -- opening -----------------------------------------------------------------------------------------------
     @classmethod
@@ -132,6 +132,9 @@ class Ledger:
                         "categories": [{"category_id": c, "name": n, "message": m} for c, n, m in self.conn.execute(
                             "SELECT category_id, name, message FROM categories WHERE event_id=? ORDER BY category_id", (event_id,))]})
         return out
+
+    def event_ids(self) -> frozenset[int]:
+        return frozenset(r[0] for r in self.conn.execute("SELECT event_id FROM events"))
 
     def pass_events(self) -> dict[int, frozenset[int]]:
         out: dict[int, set[int]] = {}
@@ -244,6 +247,9 @@ class Ledger:
             f"ORDER BY seq DESC LIMIT 1", (device_id, *kinds)).fetchone()
         return dict(zip(("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at"), row)) if row else None
 
+    def annulled(self, scan_uuid: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM checkins WHERE kind='annul' AND ref_uuid=?", (scan_uuid,)).fetchone() is not None
+
     def action(self, scan_uuid: str) -> dict | None:
         row = self.conn.execute("SELECT scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate FROM checkins "
                                 "WHERE scan_uuid=?", (scan_uuid,)).fetchone()
@@ -269,10 +275,14 @@ class Ledger:
         match = fts_query(query)
         if not match:
             return []
+        exact = self.ticket(query.strip())    # a scanned or typed ticket id comes first
         rows = self.conn.execute(
             f"SELECT t.{', t.'.join(_TICKET_COLUMNS)} FROM tickets_fts f JOIN tickets t ON t.id = f.rowid "
             "WHERE tickets_fts MATCH ? LIMIT ?", (match, limit)).fetchall()
-        return [dict(zip(_TICKET_COLUMNS, r)) for r in rows]
+        found = [dict(zip(_TICKET_COLUMNS, r)) for r in rows]
+        if exact is not None:
+            found = [exact] + [r for r in found if r["ticket_key"] != exact["ticket_key"]][:limit - 1]
+        return found
 
     def ticket(self, ticket_key: str) -> dict | None:
         row = self.conn.execute(f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
