@@ -1,0 +1,77 @@
+"""Apply a verified, assembled bundle (or a live update) to the device ledger, in one transaction."""
+from __future__ import annotations
+
+import time
+from typing import Iterable
+
+from agent.keyring import Keyring, TrustedKey
+from agent.ledger import Ledger
+from agent.sync.bundle import Pending, sections
+from agent.sync.signed import Rejected
+
+BUNDLE_SETTING = "sync.bundle"   # {"org", "version", "events", "applied_at"}
+
+
+def current_bundle(ledger: Ledger) -> dict:
+    return ledger.get_setting(BUNDLE_SETTING) or {"version": 0, "events": []}
+
+
+def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None) -> dict:
+    """Decode every section first (a bad one rejects the whole bundle), then write all or nothing."""
+    m = p.manifest
+    decoded = list(sections(p))
+    new_keys = _keys(m.get("keyring") or {})
+    counts = {"tickets": 0, "revocations": 0, "blocks": 0}
+    with ledger.transaction():
+        c = ledger.conn
+        if m["base_version"] == 0:    # full bundle: it is the whole truth for this device
+            for table in ("tickets", "revocations", "blocked", "passes", "zones", "categories", "events"):
+                c.execute(f"DELETE FROM {table}")
+        for s in decoded:
+            if "events" in s:
+                ledger.upsert_events(s["events"])
+            counts["tickets"] += len(s["tickets"]["rows"]) if "tickets" in s else 0
+            counts["revocations"] += apply_live(ledger, s)["revocations"]
+            counts["blocks"] += len(s.get("blocks") or ())
+        ledger.set_setting(BUNDLE_SETTING, {"org": m["org"], "version": m["version"], "events": m["events"],
+                                            "applied_at": time.time()})
+    if keyring is not None and new_keys:
+        if m["base_version"] == 0:
+            keyring.keys = {}
+        for k in new_keys:
+            keyring.add(k)
+    return counts
+
+
+def apply_live(ledger: Ledger, s: dict) -> dict:
+    """Revocations, blocks and their reversals (from a bundle section or a live message)."""
+    revs = list(_rows(s.get("revocations")))
+    with ledger.transaction():
+        for key, reason, at in revs:
+            ledger.revoke([key], reason, at)
+        for key, reason, at in _rows(s.get("blocks")):
+            ledger.block([key], reason, at)
+        if s.get("unrevoked"):
+            ledger.unrevoke([str(k) for k in s["unrevoked"]])
+        if s.get("unblocked"):
+            ledger.unblock([str(k) for k in s["unblocked"]])
+        if s.get("tickets"):
+            cols, rows = s["tickets"]["columns"], s["tickets"]["rows"]
+            ledger.upsert_tickets(dict(zip(cols, r)) for r in rows)
+        if s.get("resets"):
+            ledger.merge_remote(s["resets"])
+    return {"revocations": len(revs)}
+
+
+def _rows(items) -> Iterable[tuple[str, str, float]]:
+    for r in items or ():
+        if not isinstance(r, dict) or "ticket_key" not in r:
+            raise Rejected("malformed revocation/block row")
+        yield str(r["ticket_key"]), str(r.get("reason") or ""), float(r.get("at") or time.time())
+
+
+def _keys(keyring_json: dict) -> list[TrustedKey]:
+    try:
+        return list(Keyring.from_json(keyring_json).keys.values())
+    except (KeyError, ValueError, TypeError) as exc:
+        raise Rejected(f"bundle keyring unreadable ({exc})") from None

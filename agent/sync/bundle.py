@@ -1,0 +1,122 @@
+"""Event bundles: signed manifest + compressed chunks. Building (server) and assembling (device). Pure.
+
+A bundle is one signed manifest (agent.sync.signed) naming org, target device, version, base
+version (0 = full), events, the trusted ticket keys, and the SHA-256 of every chunk; then the chunks,
+each `MAGIC | bundle id (16 bytes) | u32 index | zlib(JSON section)`. A section is a dict with any of
+`events`, `tickets` ({"columns": [...], "rows": [[...]]}), `revocations`, `blocks`, `unrevoked`,
+`unblocked`. Only the manifest is signed; chunk hashes bind the chunks to it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from agent.sync.signed import Rejected, seal
+
+MAGIC = b"TGB1"
+_HEAD = struct.Struct(">4s16sI")
+MAX_CHUNKS = 4096
+MAX_CHUNK = 8 << 20                 # compressed bytes
+MAX_SECTION = 64 << 20              # decompressed bytes (zip-bomb guard)
+TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
+                  "order_status")
+
+
+def is_chunk(data: bytes) -> bool:
+    return data[:4] == MAGIC
+
+
+def build(*, org: str, device: str, version: int, base_version: int, events: list[int], sections: Iterable[dict],
+          keyring: dict, sign: Callable[[bytes], bytes], bundle_id: bytes, level: int = 6,
+          ts: float | None = None) -> tuple[bytes, list[bytes]]:
+    """-> (signed manifest, chunk messages). `bundle_id`: 16 random bytes."""
+    chunks = encode_chunks(sections, bundle_id, level)
+    manifest = {"type": "bundle", "org": org, "device": device, "bundle_id": bundle_id.hex(), "version": version,
+                "base_version": base_version, "events": sorted(events), "keyring": keyring,
+                "chunks": [hashlib.sha256(c).hexdigest() for c in chunks], "id": bundle_id.hex(),
+                "ts": time.time() if ts is None else ts}
+    return seal(manifest, sign), chunks
+
+
+def encode_chunks(sections: Iterable[dict], bundle_id: bytes, level: int = 1) -> list[bytes]:
+    return [_HEAD.pack(MAGIC, bundle_id, index)
+            + zlib.compress(json.dumps(section, separators=(",", ":"), ensure_ascii=False).encode(), level)
+            for index, section in enumerate(sections)]
+
+
+def ticket_section(rows: list[dict]) -> dict:
+    return {"tickets": {"columns": list(TICKET_COLUMNS), "rows": [[r.get(c) for c in TICKET_COLUMNS] for r in rows]}}
+
+
+def check_manifest(m: dict, org: str, device: str, current_version: int, current_events: list[int]) -> None:
+    """Raise Rejected unless this (signature-verified) manifest is meant for us and newer than what we have."""
+    if m.get("org") != org or m.get("device") != device:
+        raise Rejected(f"bundle for {m.get('org')}/{m.get('device')}, not for {org}/{device}")
+    version, base = m.get("version"), m.get("base_version")
+    if not isinstance(version, int) or not isinstance(base, int) or not isinstance(m.get("chunks"), list):
+        raise Rejected("malformed bundle manifest")
+    if len(m["chunks"]) > MAX_CHUNKS:
+        raise Rejected("bundle has too many chunks")
+    if version <= current_version and not (base == 0 and sorted(m.get("events") or []) != sorted(current_events)):
+        raise Rejected(f"stale or replayed bundle: version {version}, device has {current_version}")
+    if base and (base != current_version or sorted(m.get("events") or []) != sorted(current_events)):
+        raise Rejected(f"delta from version {base} does not fit this device (version {current_version})")
+
+
+@dataclass
+class Pending:
+    manifest: dict
+    chunks: dict[int, bytes] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.chunks) == len(self.manifest["chunks"])
+
+
+class Assembler:
+    """Collects the chunks of the bundle whose manifest was accepted; one bundle at a time."""
+
+    def __init__(self) -> None:
+        self.pending: Pending | None = None
+
+    def start(self, manifest: dict) -> Pending:
+        self.pending = Pending(manifest)
+        return self.pending
+
+    def add(self, data: bytes) -> Pending | None:
+        """Add a chunk message; returns the bundle once complete. Raises Rejected for a bad chunk."""
+        if len(data) < _HEAD.size or len(data) > MAX_CHUNK + _HEAD.size:
+            raise Rejected("chunk of impossible size")
+        magic, bundle_id, index = _HEAD.unpack_from(data)
+        p = self.pending
+        if p is None or bundle_id.hex() != p.manifest["bundle_id"]:
+            raise Rejected("chunk of a bundle we did not accept (no or other manifest)")
+        expected = p.manifest["chunks"]
+        if index >= len(expected) or hashlib.sha256(data).hexdigest() != expected[index]:
+            raise Rejected(f"chunk {index} does not match the signed manifest")
+        p.chunks[index] = data
+        if p.complete:
+            self.pending = None
+            return p
+        return None
+
+
+def sections(p: Pending) -> Iterable[dict]:
+    for index in range(len(p.manifest["chunks"])):
+        d = zlib.decompressobj()
+        raw = d.decompress(p.chunks[index][_HEAD.size:], MAX_SECTION)
+        if d.unconsumed_tail:
+            raise Rejected("bundle section too large once decompressed")
+        try:
+            section = json.loads(raw)
+        except ValueError:
+            raise Rejected(f"bundle section {index} is not JSON") from None
+        if not isinstance(section, dict):
+            raise Rejected(f"bundle section {index} is not an object")
+        yield section

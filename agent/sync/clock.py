@@ -1,0 +1,36 @@
+"""Server-time offset estimate (NTP-style, one round trip) and freshness checks. Pure functions.
+
+The device sends t0 (its clock) in `hello`; the server answers t1 (received) and t2 (sent), both
+server clock; the device notes t3 on arrival. offset = server - device ~ ((t1 - t0) + (t2 - t3)) / 2,
+error at most half the round trip. Device time stays what the device shows; the offset travels with
+every scan so the server can put scans of all gates on one time line.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+
+def offset(t0: float, t1: float, t2: float, t3: float) -> tuple[float, float]:
+    """-> (offset seconds to add to device time to get server time, round-trip delay)."""
+    return ((t1 - t0) + (t2 - t3)) / 2.0, max(0.0, (t3 - t0) - (t2 - t1))
+
+
+class ReplayGuard:
+    """Refuses a signed server message seen before (by id) or too old for the estimated server time."""
+
+    def __init__(self, max_age: float = 600.0, remember: int = 20000):
+        self.max_age, self.remember = max_age, remember
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def check(self, msg_id: object, ts: object, server_now: float | None) -> str | None:
+        """None when fresh (and remember it), else the reason it is refused."""
+        if not isinstance(msg_id, str) or not msg_id or not isinstance(ts, (int, float)):
+            return "message without id/ts"
+        if msg_id in self._seen:
+            return f"replayed message {msg_id}"
+        if server_now is not None and abs(server_now - ts) > self.max_age:
+            return f"stale message ({server_now - ts:.0f} s old)"
+        self._seen[msg_id] = None
+        while len(self._seen) > self.remember:
+            self._seen.popitem(last=False)
+        return None

@@ -1,0 +1,41 @@
+"""Signed server commands a device executes (after signature, target and freshness checks in DeviceSync)."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+from agent.gate import load_policy
+from agent.ledger import Ledger
+from agent.policy import DevicePolicy
+from agent.sync.signed import Rejected
+
+_CONFIG_FIELDS = ("mode", "events", "zones", "direction", "gate", "reread_window")
+
+
+def run_command(ledger: Ledger, body: dict) -> dict:
+    name = body.get("cmd")
+    if name == "wipe":
+        # personal data and event data go; the log of scans stays until the server acknowledged it
+        with ledger.transaction():
+            for table in ("tickets", "revocations", "blocked", "passes", "zones", "categories", "events"):
+                ledger.conn.execute(f"DELETE FROM {table}")
+        return {"wiped": True}
+    if name == "reset_ticket":
+        key = body.get("ticket_key")
+        if not isinstance(key, str) or not key:
+            raise Rejected("reset_ticket without ticket_key")
+        ledger.merge_remote([{"scan_uuid": str(body.get("scan_uuid") or uuid.uuid4()), "kind": "reset",
+                              "ticket_key": key, "event_id": body.get("event_id"), "at": float(body["ts"]),
+                              "device_id": "server", "reason": str(body.get("reason") or "")}])
+        return {"reset": key}
+    if name == "config":
+        changes = {k: v for k, v in (body.get("config") or {}).items() if k in _CONFIG_FIELDS}
+        current = load_policy(ledger).to_json()
+        current.update(changes)
+        try:
+            policy = DevicePolicy.from_json(current)
+        except (ValueError, TypeError) as exc:
+            raise Rejected(f"bad config ({exc})") from None
+        ledger.set_setting("policy", replace(policy, pass_events={}).to_json())
+        return {"config": sorted(changes)}
+    raise Rejected(f"unknown command {name!r}")

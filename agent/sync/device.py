@@ -1,0 +1,297 @@
+"""The device side of the sync: one worker thread owns a ledger connection and handles everything.
+
+    sync = DeviceSync(ledger_path, org="demo", device="gate-a", server_key=pub32, transport=PahoTransport(...),
+                      keyring=gate.keyring)
+    sync.start(); gate.listeners.append(lambda v: sync.notify())
+
+Incoming messages are queued by the transport thread and handled here in order; a bad message is
+refused with a logged reason (`rejections`) and never stops the loop.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from agent.keyring import Keyring
+from agent.ledger import Ledger
+from agent.sync import topics
+from agent.sync.apply import BUNDLE_SETTING, apply_bundle, apply_live, current_bundle
+from agent.sync.bundle import Assembler, check_manifest, is_chunk
+from agent.sync.clock import ReplayGuard, offset
+from agent.sync.signed import Rejected, Verifier, dumps, load_json
+from agent.sync.transport import Transport
+from agent.sync.uploader import UploadOptions, Uploader
+
+log = logging.getLogger("ticketgate.sync.device")
+CMD_SETTING = "sync.cmd_ts"
+
+
+@dataclass
+class DeviceOptions:
+    upload: UploadOptions = field(default_factory=UploadOptions)
+    tick: float = 0.05
+    hello_retry: float = 3.0
+    bundle_timeout: float = 60.0
+    max_message: int = 16 << 20
+
+
+class DeviceSync:
+    def __init__(self, ledger_path: str | Path, org: str, device: str, server_key: bytes, transport: Transport,
+                 keyring: Keyring | None = None, keyring_path: str | Path | None = None, events: list[int] = (),
+                 options: DeviceOptions | None = None, on_change: Callable[[str], None] | None = None):
+        if not (topics.valid_name(org) and topics.valid_name(device)):
+            raise ValueError("organiser and device ids must be short names without / + #")
+        self.ledger_path, self.org, self.device = str(ledger_path), org, device
+        self.verifier, self.transport = Verifier(server_key), transport
+        self.keyring, self.keyring_path, self.events = keyring, keyring_path, list(events)
+        self.o = options or DeviceOptions()
+        self.on_change = on_change or (lambda what: None)
+        self.guard = ReplayGuard()
+        self.assembler = Assembler()
+        self.rejections: deque[tuple[str, str]] = deque(maxlen=200)   # (topic, reason), newest last
+        self.stats = {"bundles": 0, "live": 0, "merged": 0, "acks": 0, "commands": 0}
+        self._inbox: queue.Queue = queue.Queue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._probes: dict[str, tuple[float, float]] = {}         # outstanding clock probes: id -> (t0, monotonic)
+        self._server_since: object = None                          # the server presence we last said hello to
+        self._refused_bundles: deque[str] = deque(maxlen=16)
+        self._offset_known = False
+        self._live_subs: set[int] = set()
+        self.ledger: Ledger | None = None
+        self.uploader: Uploader | None = None
+        transport.on_message = lambda t, p: self._put(("msg", t, p))
+        transport.on_connect = lambda present: self._put(("connected", present))
+        transport.on_disconnect = lambda: self._put(("disconnected",))
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def start(self) -> "DeviceSync":
+        self.ledger = Ledger.open(self.ledger_path)
+        self.uploader = Uploader(self.ledger, self.org, self.device,
+                                 lambda data: self.transport.publish(topics.up(self.org, self.device), data),
+                                 self.o.upload)
+        for t in (topics.down(self.org, self.device), topics.cmd(self.org, self.device), topics.server_status(self.org)):
+            self.transport.subscribe(t)
+        self._subscribe_live()
+        self.transport.start()
+        self._thread = threading.Thread(target=self._run, name=f"sync-{self.device}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(5)
+        self.transport.stop((topics.device_status(self.org, self.device), self._status("offline")))
+        if self.ledger:
+            self.ledger.close()
+
+    def notify(self, *_: object) -> None:
+        """Something was written to the outbox: upload now (gate listener)."""
+        self._wake.set()
+
+    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.02)
+        return predicate()
+
+    @property
+    def bundle_version(self) -> int:
+        return int((self.ledger.get_setting(BUNDLE_SETTING) or {}).get("version", 0)) if self.ledger else 0
+
+    # -- worker thread -----------------------------------------------------------------------------------------
+    def _put(self, item: tuple) -> None:
+        self._inbox.put(item)
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.o.tick)
+            self._wake.clear()
+            while True:
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                try:
+                    self._handle(item)
+                except Rejected as exc:
+                    self._reject(item[1] if len(item) > 1 else "", str(exc))
+                except Exception as exc:  # never let one message stop the door's sync
+                    log.exception("sync: failed handling %s", item[0])
+                    self._reject(str(item[1]) if len(item) > 1 else "", f"internal error {type(exc).__name__}")
+            try:
+                if self.transport.connected:
+                    self.uploader.tick()
+                    self._maybe_hello()
+            except Exception:
+                log.exception("sync: upload tick failed")
+
+    def _reject(self, topic: str, reason: str) -> None:
+        log.warning("sync %s: rejected message on %s: %s", self.device, topic, reason)
+        self.rejections.append((topic, reason))
+
+    def _handle(self, item: tuple) -> None:
+        if item[0] == "connected":
+            self.uploader.restart()
+            self.transport.publish(topics.device_status(self.org, self.device), self._status("online"), retain=True)
+            self._server_since = None    # the retained server presence arrives next and triggers the hello
+            return
+        if item[0] == "disconnected":
+            return
+        _, topic, payload = item
+        parsed = topics.parse(topic)
+        if parsed is None or parsed.org != self.org:
+            raise Rejected("message on a topic that is not ours")
+        if parsed.kind == "server_status":
+            state = load_json(payload, 4096) if payload else {}
+            if isinstance(state, dict) and state.get("state") == "online" and state.get("since") != self._server_since:
+                self._server_since = state.get("since")
+                self._hello()          # a (re)started server, or we reconnected: tell it where we are
+            return
+        if parsed.kind == "down" and is_chunk(payload):
+            if payload[4:20].hex() in self._refused_bundles:
+                return                 # chunk of a bundle whose manifest was refused (already logged)
+            done = self.assembler.add(payload)
+            if done is not None:
+                counts = apply_bundle(self.ledger, done, self.keyring)
+                self._after_bundle(done.manifest, counts)
+            return
+        body = self.verifier.open(payload, self.o.max_message)
+        if body.get("org") != self.org:
+            raise Rejected(f"message for organiser {body.get('org')!r}")
+        if parsed.kind == "down":
+            self._down(body)
+        elif parsed.kind == "live":
+            self._live(body, parsed.event_id)
+        elif parsed.kind == "cmd":
+            self._cmd(body)
+        else:
+            raise Rejected(f"unexpected {parsed.kind} message")
+
+    # -- server -> device --------------------------------------------------------------------------------------
+    def _down(self, body: dict) -> None:
+        if body.get("device") != self.device:
+            raise Rejected(f"message for device {body.get('device')!r}")
+        kind = body["type"]
+        if kind == "clock":
+            probe = self._probes.get(body.get("probe"))
+            if probe is None:
+                raise Rejected("clock reply to no outstanding probe (replayed?)")
+            off, rtt = offset(probe[0], float(body["t1"]), float(body["t2"]), time.time())
+            self.ledger.set_setting("clock_offset", off)
+            self.ledger.set_setting("clock_rtt", rtt)
+            self._offset_known = True
+            self._probes.clear()
+        elif kind == "bundle":
+            have = current_bundle(self.ledger)
+            try:
+                check_manifest(body, self.org, self.device, int(have.get("version", 0)), have.get("events") or [])
+            except Rejected:
+                self._refused_bundles.append(str(body.get("bundle_id")))
+                raise
+            self.assembler.start(body)
+            if not body["chunks"]:
+                self._after_bundle(body, apply_bundle(self.ledger, self.assembler.start(body), self.keyring))
+                self.assembler.pending = None
+        elif kind == "ack":
+            self._fresh(body)
+            ids = body.get("ids")
+            if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+                raise Rejected("malformed ack")
+            self.uploader.acked(str(body.get("batch")), ids)
+            self.stats["acks"] += 1
+        elif kind == "resync":
+            self._hello()
+        else:
+            raise Rejected(f"unknown down message type {kind!r}")
+
+    def _after_bundle(self, manifest: dict, counts: dict) -> None:
+        self.stats["bundles"] += 1
+        if self.keyring is not None and self.keyring_path:
+            self.keyring.save(self.keyring_path)
+        self._subscribe_live()
+        log.info("sync %s: bundle v%s applied (%s)", self.device, manifest["version"], counts)
+        self.on_change("bundle")
+
+    def _live(self, body: dict, event_id: int | None) -> None:
+        if body.get("event") != event_id:
+            raise Rejected(f"live message for event {body.get('event')} on the topic of event {event_id}")
+        self._fresh(body)
+        if body["type"] == "update":
+            apply_live(self.ledger, body)
+        elif body["type"] == "checkins":
+            actions = [a for a in body.get("actions") or () if isinstance(a, dict) and a.get("device_id") != self.device]
+            try:
+                self.stats["merged"] += self.ledger.merge_remote(actions)
+            except (KeyError, TypeError) as exc:
+                raise Rejected(f"malformed relayed action ({exc})") from None
+        else:
+            raise Rejected(f"unknown live message type {body['type']!r}")
+        self.stats["live"] += 1
+        self.on_change("live")
+
+    def _cmd(self, body: dict) -> None:
+        if body.get("device") != self.device:
+            raise Rejected(f"command for device {body.get('device')!r}")
+        self._fresh(body)
+        last = float(self.ledger.get_setting(CMD_SETTING, 0.0))
+        if float(body["ts"]) <= last:
+            raise Rejected("command older than the last one executed (replayed)")
+        from agent.sync.commands import run_command
+        result = run_command(self.ledger, body)
+        self.ledger.set_setting(CMD_SETTING, float(body["ts"]))
+        self.ledger.enqueue("cmd_result", {"type": "cmd_result", "id": body["id"], "result": result,
+                                           "device_id": self.device})
+        self.stats["commands"] += 1
+        if body.get("cmd") == "wipe":
+            self.ledger.set_setting(BUNDLE_SETTING, None)
+        self.on_change("command")
+
+    def _fresh(self, body: dict) -> None:
+        now = time.time() + float(self.ledger.get_setting("clock_offset", 0.0)) if self._offset_known else None
+        reason = self.guard.check(body.get("id"), body.get("ts"), now)
+        if reason:
+            raise Rejected(reason)
+
+    # -- device -> server --------------------------------------------------------------------------------------
+    def _hello(self) -> None:
+        have = current_bundle(self.ledger)
+        probe, t0 = uuid.uuid4().hex, time.time()
+        self._probes = {k: v for k, v in self._probes.items() if time.monotonic() - v[1] < 60}
+        self._probes[probe] = (t0, time.monotonic())
+        msg = {"type": "hello", "org": self.org, "device": self.device, "probe": probe, "t0": t0,
+               "bundle_version": int(have.get("version", 0)), "events": sorted(set(self.events) | set(have.get("events") or []))}
+        self.transport.publish(topics.up(self.org, self.device), dumps(msg).encode())
+
+    def _maybe_hello(self) -> None:
+        if self._probes and self._server_since is not None and \
+                time.monotonic() - max(v[1] for v in self._probes.values()) > self.o.hello_retry:
+            self._hello()           # unanswered while the server says it is online: ask again
+        pending = self.assembler.pending
+        if pending is not None and time.monotonic() - pending.started > self.o.bundle_timeout:
+            self.assembler.pending = None
+            self._hello()
+
+    def _subscribe_live(self) -> None:
+        have = current_bundle(self.ledger) if self.ledger else {}
+        for event_id in set(self.events) | set(have.get("events") or []):
+            if event_id not in self._live_subs:
+                self._live_subs.add(event_id)
+                self.transport.subscribe(topics.live(self.org, event_id))
+
+    def _status(self, state: str) -> bytes:
+        return json.dumps({"state": state, "device": self.device, "ts": time.time()}).encode()

@@ -1,0 +1,89 @@
+"""The MQTT topic scheme (docs/sync-protocol.md). Pure string building and parsing.
+
+    tg/{org}/dev/{device}/up       device -> server: outbox batches, hello
+    tg/{org}/dev/{device}/down     server -> device: acks, bundles, clock replies (signed)
+    tg/{org}/dev/{device}/cmd      server -> device: signed commands
+    tg/{org}/dev/{device}/status   device presence (retained, Last Will "offline")
+    tg/{org}/ev/{event}/live       server -> devices of an event: revocations, blocks, relayed check-ins (signed)
+    tg/{org}/server/status         server presence (retained)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ROOT = "tg"
+SHARED_GROUP = "ingest"
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")   # no MQTT wildcards, separators or control characters
+
+
+def valid_name(name: str) -> bool:
+    return bool(_NAME.match(name or ""))
+
+
+def _check(*names: str) -> None:
+    for n in names:
+        if not valid_name(str(n)):
+            raise ValueError(f"invalid topic name part {n!r}")
+
+
+def up(org: str, device: str) -> str:
+    _check(org, device)
+    return f"{ROOT}/{org}/dev/{device}/up"
+
+
+def down(org: str, device: str) -> str:
+    _check(org, device)
+    return f"{ROOT}/{org}/dev/{device}/down"
+
+
+def cmd(org: str, device: str) -> str:
+    _check(org, device)
+    return f"{ROOT}/{org}/dev/{device}/cmd"
+
+
+def device_status(org: str, device: str) -> str:
+    _check(org, device)
+    return f"{ROOT}/{org}/dev/{device}/status"
+
+
+def live(org: str, event_id: int) -> str:
+    _check(org)
+    return f"{ROOT}/{org}/ev/{int(event_id)}/live"
+
+
+def server_status(org: str) -> str:
+    _check(org)
+    return f"{ROOT}/{org}/server/status"
+
+
+def shared_up(org: str = "+") -> str:
+    """What ingestion workers subscribe to: one copy of each upload per group, spread over the workers."""
+    return f"$share/{SHARED_GROUP}/{ROOT}/{org}/dev/+/up"
+
+
+def all_status(org: str = "+") -> str:
+    return f"{ROOT}/{org}/dev/+/status"
+
+
+@dataclass(frozen=True)
+class Parsed:
+    org: str
+    kind: str          # up | down | cmd | status | live | server_status
+    device: str = ""
+    event_id: int | None = None
+
+
+def parse(topic: str) -> Parsed | None:
+    """The parts of one of our topics, or None for anything else."""
+    parts = topic.split("/")
+    if len(parts) < 4 or parts[0] != ROOT or not valid_name(parts[1]):
+        return None
+    org = parts[1]
+    if len(parts) == 5 and parts[2] == "dev" and valid_name(parts[3]) and parts[4] in ("up", "down", "cmd", "status"):
+        return Parsed(org, parts[4], device=parts[3])
+    if len(parts) == 5 and parts[2] == "ev" and parts[4] == "live" and parts[3].isdigit():
+        return Parsed(org, "live", event_id=int(parts[3]))
+    if len(parts) == 4 and parts[2] == "server" and parts[3] == "status":
+        return Parsed(org, "server_status")
+    return None

@@ -1,0 +1,136 @@
+"""The MQTT adapter: a small `Transport` protocol and its paho-mqtt 2.x implementation.
+
+Sync logic talks to `Transport` only; `PahoTransport` is the one place that knows paho. MQTT v5,
+QoS 1, persistent session (clean_start False + session expiry), Last Will, automatic reconnect.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+log = logging.getLogger("ticketgate.sync.transport")
+
+
+class Transport(Protocol):
+    on_message: Callable[[str, bytes], None]
+    on_connect: Callable[[bool], None]          # argument: the broker still had our session
+    on_disconnect: Callable[[], None]
+
+    @property
+    def connected(self) -> bool: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def subscribe(self, topic: str, qos: int = 1) -> None: ...
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
+                wait: float | None = None) -> bool: ...
+
+
+@dataclass
+class BrokerConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    keepalive: int = 10
+    session_expiry: int = 7 * 24 * 3600          # the broker keeps our subscriptions and QoS 1 queue this long
+    tls: bool = False
+    ca_file: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class PahoTransport:
+    def __init__(self, client_id: str, config: BrokerConfig, will: tuple[str, bytes] | None = None,
+                 clean_start: bool = False):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        self._mqtt, self.config, self.client_id, self.clean_start = mqtt, config, client_id, clean_start
+        self.on_message: Callable[[str, bytes], None] = lambda topic, payload: None
+        self.on_connect: Callable[[bool], None] = lambda session_present: None
+        self.on_disconnect: Callable[[], None] = lambda: None
+        self._subs: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        c.max_inflight_messages_set(100)
+        c.max_queued_messages_set(0)
+        c.reconnect_delay_set(min_delay=1, max_delay=5)
+        if config.username:
+            c.username_pw_set(config.username, config.password)
+        if config.tls:
+            c.tls_set(ca_certs=config.ca_file)
+        if will:
+            c.will_set(will[0], will[1], qos=1, retain=True)
+        self._props = Properties(PacketTypes.CONNECT)
+        self._props.SessionExpiryInterval = config.session_expiry
+        c.on_connect, c.on_disconnect, c.on_message = self._connected_cb, self._disconnected_cb, self._message_cb
+        self.client = c
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def start(self) -> None:
+        self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive,
+                                  clean_start=self.clean_start, properties=self._props)
+        self.client.loop_start()
+
+    def stop(self, status: tuple[str, bytes] | None = None) -> None:
+        """Disconnect cleanly; `status` (topic, payload) is published retained first (an orderly goodbye)."""
+        if status and self.connected:
+            self.publish(status[0], status[1], retain=True, wait=2.0)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._connected.clear()
+
+    def subscribe(self, topic: str, qos: int = 1) -> None:
+        with self._lock:
+            new = topic not in self._subs
+            self._subs[topic] = qos
+        if new and self.connected:
+            self.client.subscribe(topic, qos=qos)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, wait: float | None = None) -> bool:
+        """True when handed to the broker (or, with `wait`, acknowledged by it within `wait` seconds)."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != self._mqtt.MQTT_ERR_SUCCESS:
+            return False
+        if wait is not None:
+            try:
+                info.wait_for_publish(wait)
+            except (RuntimeError, ValueError):
+                return False
+            return info.is_published()
+        return True
+
+    # -- paho callbacks (network thread) ---------------------------------------------------------------------
+    def _connected_cb(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("%s: broker refused the connection: %s", self.client_id, reason_code)
+            return
+        with self._lock:
+            subs = list(self._subs.items())
+        if subs:
+            client.subscribe([(t, q) for t, q in subs])
+        self._connected.set()
+        self._safe(self.on_connect, bool(flags.session_present))
+
+    def _disconnected_cb(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected.clear()
+        self._safe(self.on_disconnect)
+
+    def _message_cb(self, client, userdata, message) -> None:
+        self._safe(self.on_message, message.topic, bytes(message.payload))
+
+    def _safe(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception:  # a handler bug must never kill the network thread
+            log.exception("%s: sync handler failed", self.client_id)

@@ -1,0 +1,215 @@
+"""The server side of the sync: ingestion worker(s) and the live announcer, over one Transport each.
+
+    SyncServer(store, transport, name="w1").start()
+
+Ingestion subscribes `$share/ingest/tg/+/dev/+/up`: several workers (processes or machines) split the
+uploads; each upload is ingested idempotently (scan uuid) before its signed ack goes out, then
+relayed to the event's live topic (cross-gate dedupe). The announcer (one per deployment) polls the
+store's change counter and publishes revocations, blocks and resets live, and the server presence.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import deque
+
+from agent.sync import topics
+from agent.sync.signed import Rejected, seal
+from agent.sync.transport import Transport
+from server_stub.sync import bundles
+from server_stub.sync.contract import SyncStore
+from server_stub.sync.ingest import batch_items, parse_upload, relayable
+
+log = logging.getLogger("ticketgate.sync.server")
+DRAIN = 64            # uploads ingested together in one store transaction
+
+
+class SyncServer:
+    def __init__(self, store: SyncStore, transport: Transport, name: str = "server", ingest: bool = True,
+                 announce: bool = True, orgs: list[str] | None = None, poll: float = 0.1,
+                 require_registration: bool = True):
+        self.store, self.transport, self.name = store, transport, name
+        self.ingest_enabled, self.announce_enabled, self.poll = ingest, announce, poll
+        self.orgs = orgs
+        self.require_registration = require_registration
+        self.rejections: deque[tuple[str, str]] = deque(maxlen=500)
+        self.stats = {"batches": 0, "new": 0, "dup": 0, "hellos": 0, "bundles": 0, "live": 0}
+        self._keys: dict[str, object] = {}
+        self._inbox: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._seen_version: dict[str, int] = {}
+        transport.on_message = lambda t, p: self._inbox.put((t, p))
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def start(self) -> "SyncServer":
+        if self.ingest_enabled:
+            for org in self.orgs or ["+"]:
+                self.transport.subscribe(topics.shared_up(org))
+            self._spawn(self._ingest_loop, "ingest")
+        if self.announce_enabled:
+            for org in self.orgs or []:
+                self._seen_version[org] = self.store.version(org)
+            self._spawn(self._announce_loop, "announce")
+        self.transport.start()
+        if self.announce_enabled:
+            for org in self.orgs or []:
+                self.transport.publish(topics.server_status(org), self._presence("online"), retain=True)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(5)
+        status = None
+        if self.announce_enabled and self.orgs:
+            for org in self.orgs[1:]:
+                self.transport.publish(topics.server_status(org), self._presence("offline"), retain=True, wait=2)
+            status = (topics.server_status(self.orgs[0]), self._presence("offline"))
+        self.transport.stop(status)
+
+    def _spawn(self, fn, what: str) -> None:
+        t = threading.Thread(target=fn, name=f"{self.name}-{what}", daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    def _presence(self, state: str) -> bytes:
+        return json.dumps({"state": state, "server": self.name, "since": time.time()}).encode()
+
+    def _sign(self, org: str, body: dict) -> bytes:
+        key = self._keys.get(org)
+        if key is None:
+            key = self._keys[org] = self.store.server_key(org)
+        return seal(dict(body, org=org, id=uuid.uuid4().hex, ts=time.time()), key.sign)
+
+    def _reject(self, topic: str, reason: str) -> None:
+        log.warning("sync server %s: rejected message on %s: %s", self.name, topic, reason)
+        self.rejections.append((topic, reason))
+
+    # -- ingestion ---------------------------------------------------------------------------------------------
+    def _ingest_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self._inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            work = [first]
+            while len(work) < DRAIN:
+                try:
+                    work.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._process(work)
+            except Exception as exc:   # the store failed: nothing acked, devices will retry
+                log.exception("sync server %s: ingestion failed", self.name)
+                self._reject("", f"ingestion failed ({type(exc).__name__}); devices will retry")
+
+    def _process(self, work: list[tuple[str, bytes]]) -> None:
+        batches: list[tuple[str, str, dict, list[int], list[dict], list[int]]] = []
+        for topic, payload in work:
+            try:
+                parsed = topics.parse(topic)
+                if parsed is None or parsed.kind != "up":
+                    raise Rejected("not an upload topic")
+                org, device = parsed.org, parsed.device
+                if self.orgs and org not in self.orgs:
+                    raise Rejected(f"organiser {org!r} not served here")
+                reg = self.store.device(device) if self.require_registration else {"org": org}
+                if reg is None or reg.get("org") != org or reg.get("revoked"):
+                    raise Rejected(f"device {device!r} is not registered (or revoked) for {org!r}")
+                msg = parse_upload(payload, org, device)
+                if msg["type"] == "hello":
+                    self._hello(org, device, msg, reg)
+                    continue
+                ids, records, refused = batch_items(msg, org, device)
+                batches.append((org, device, msg, ids, records, refused))
+            except Rejected as exc:
+                self._reject(topic, str(exc))
+        if not batches:
+            return
+        records = [r for b in batches for r in b[4]]
+        new, dup = self.store.ingest(records) if records else (0, 0)   # durable before any ack leaves
+        self.stats["batches"] += len(batches)
+        self.stats["new"] += new
+        self.stats["dup"] += dup
+        relay: dict[tuple[str, int], list[dict]] = {}
+        for org, device, msg, ids, recs, refused in batches:
+            self.transport.publish(topics.down(org, device), self._sign(org, {
+                "type": "ack", "device": device, "batch": msg["batch"], "ids": ids + refused}))
+            for event_id, actions in relayable(recs).items():
+                relay.setdefault((org, event_id), []).extend(actions)
+        for (org, event_id), actions in relay.items():
+            self.transport.publish(topics.live(org, event_id), self._sign(org, {
+                "type": "checkins", "event": event_id, "actions": actions}))
+        touched = {(b[0], b[1]) for b in batches}
+        for _org, device in touched:
+            self.store.touch_device(device)
+
+    def _hello(self, org: str, device: str, msg: dict, reg: dict) -> None:
+        t1 = time.time()
+        self.stats["hellos"] += 1
+        self.store.touch_device(device, status="online")
+        self.transport.publish(topics.down(org, device), self._sign(org, {
+            "type": "clock", "device": device, "probe": msg.get("probe"), "t0": msg.get("t0"), "t1": t1,
+            "t2": time.time()}))
+        allowed = [int(e) for e in reg.get("events") or []]
+        wanted = [int(e) for e in msg.get("events") or [] if isinstance(e, int)]
+        events = sorted(set(allowed) & set(wanted) if allowed and wanted else set(allowed or wanted))
+        have = msg.get("bundle_version") if isinstance(msg.get("bundle_version"), int) else 0
+        if not events or (have and have >= self.store.version(org)):
+            return
+        since = have if have and sorted(msg.get("events") or []) == events else 0
+        self.send_bundle(org, [device], bundles.build(self.store, org, events, since))
+
+    def send_bundle(self, org: str, devices: list[str], built: bundles.Built, wait: float | None = None) -> int:
+        key = self._keys.get(org) or self.store.server_key(org)
+        self._keys[org] = key
+        ok = 0
+        for device in devices:
+            down = topics.down(org, device)
+            sent = self.transport.publish(down, built.manifest(org, device, key.sign), wait=wait)
+            for chunk in built.chunks:
+                sent = self.transport.publish(down, chunk, wait=wait) and sent
+            ok += bool(sent)
+            self.stats["bundles"] += 1
+        return ok
+
+    # -- announcer ---------------------------------------------------------------------------------------------
+    def _announce_loop(self) -> None:
+        while not self._stop.wait(self.poll):
+            for org in self.orgs or []:
+                try:
+                    self.announce(org)
+                except Exception:
+                    log.exception("sync server %s: announcing changes of %s failed", self.name, org)
+
+    def announce(self, org: str) -> int:
+        """Publish what changed since the last look (revocations, blocks, resets, small ticket changes) live."""
+        version = self.store.version(org)
+        since = self._seen_version.get(org, version)
+        if version <= since:
+            return 0
+        sent = 0
+        for event in self.store.events(org):
+            e = event["event_id"]
+            body = bundles.flag_section(self.store.revocations_for_event(e, since), self.store.blocks_for_event(e, since),
+                                        self.store.resets_for_event(e, since))
+            changed = []
+            for row in self.store.tickets_for_event(e, since):
+                changed.append(row)
+                if len(changed) > 2000:      # a big import: devices get it by push / their next hello
+                    changed = []
+                    break
+            if changed:
+                body.update(bundles.bundle.ticket_section(changed))
+            if body:
+                self.transport.publish(topics.live(org, e), self._sign(org, dict(body, type="update", event=e)))
+                sent += 1
+        self._seen_version[org] = version
+        self.stats["live"] += sent
+        return sent
