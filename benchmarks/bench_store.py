@@ -1,0 +1,88 @@
+"""Server store throughput: create N tickets, stream an event's tickets (full and delta), ingest N actions.
+
+    python benchmarks/bench_store.py [--tickets 100000] [--actions 100000] [--batch 500]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from server_stub.model import OrderInput, Position  # noqa: E402
+from server_stub.store import open_store  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--tickets", type=int, default=100_000)
+    p.add_argument("--actions", type=int, default=100_000)
+    p.add_argument("--batch", type=int, default=500)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+        store = open_store(Path(tmp) / "server")
+        store.create_organiser("bench", "Bench")
+        now = time.time()
+        ev = store.create_event("bench", "Big night", now, now + 4 * 3600, "Europe/Paris",
+                                [{"zone_id": 1, "name": "Floor"}], [{"category_id": 1, "name": "Adult"}])
+        orders = [OrderInput(ev, f"Buyer {i}", f"buyer{i}@example.org",
+                             positions=(Position(1, 1), Position(1, 1)) if i % 2 else (Position(1, 1),))
+                  for i in range(args.tickets * 2 // 3 + 1)]
+        t0 = time.perf_counter()
+        n_orders, n_tickets = 0, 0
+        for o in orders:
+            if n_tickets >= args.tickets:
+                break
+            n_orders += 1
+            n_tickets += len(o.positions)
+        store.add_orders("bench", orders[:n_orders])
+        t_create = time.perf_counter() - t0
+        print(f"create   {n_tickets:>7} tickets in {n_orders} orders: {t_create:6.2f} s  ({n_tickets / t_create:,.0f} tickets/s)")
+
+        t0 = time.perf_counter()
+        rows = sum(1 for _ in store.tickets_for_event(ev))
+        t_stream = time.perf_counter() - t0
+        print(f"stream   {rows:>7} tickets (full bundle):    {t_stream:6.2f} s  ({rows / t_stream:,.0f} rows/s)")
+
+        v = store.version("bench")
+        numbers = [store.order(n)["number"] for n in [o["number"] for o in store.find_orders("Buyer 1", limit=50)]]
+        for n in numbers[:50]:
+            store.cancel_order(n, "bench")
+        t0 = time.perf_counter()
+        delta = sum(1 for _ in store.tickets_for_event(ev, since_version=v))
+        revs = len(store.revocations_for_event(ev, since_version=v))
+        t_delta = time.perf_counter() - t0
+        print(f"delta    {delta:>7} tickets + {revs} revocations after 50 cancellations: {t_delta * 1000:6.1f} ms")
+
+        keys = [r["ticket_key"] for r in store.tickets_for_event(ev)]
+        actions = [{"type": "action", "scan_uuid": str(uuid.uuid4()), "kind": "entry", "ticket_key": keys[i % len(keys)],
+                    "event_id": ev, "direction": "in", "at": now + i * 0.01, "device_id": f"dev-{i % 20}",
+                    "gate": f"gate-{i % 4}", "ref_uuid": None, "reason": "", "clock_offset": 0.0, "verdict": "accepted",
+                    "device_seq": i // 20 + 1} for i in range(args.actions)]
+        t0 = time.perf_counter()
+        new = 0
+        for i in range(0, len(actions), args.batch):
+            new += store.ingest(actions[i:i + args.batch])[0]
+        t_ingest = time.perf_counter() - t0
+        print(f"ingest   {new:>7} actions, batches of {args.batch}:  {t_ingest:6.2f} s  ({new / t_ingest:,.0f} actions/s)")
+        t0 = time.perf_counter()
+        dup = sum(store.ingest(actions[i:i + args.batch])[1] for i in range(0, len(actions), args.batch))
+        t_dup = time.perf_counter() - t0
+        print(f"re-ingest {dup:>6} duplicates:               {t_dup:6.2f} s  ({dup / t_dup:,.0f} actions/s)")
+
+        t0 = time.perf_counter()
+        conflicts = store.conflicts("bench")
+        t_conf = time.perf_counter() - t0
+        print(f"conflicts over {new} actions: {len(conflicts)} found in {t_conf:6.2f} s")
+        t0 = time.perf_counter()
+        stats = store.stats("bench", ev)
+        print(f"stats    over {new} actions: {stats['entries']} entries in {time.perf_counter() - t0:6.2f} s")
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Plain data of the server stub and the pure rules around it (no I/O).
+
+The store hands out dicts shaped for the device ledger (`agent.ledger.Ledger`); these dataclasses
+describe the inputs and give the rules a name: order numbers, ticket ids, order status changes,
+the validity window printed into a ticket.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from agent.ticket_format import MAX_TICKET_ID
+
+PAID, PENDING, CANCELLED, REFUNDED = "paid", "pending", "cancelled", "refunded"
+ORDER_STATUSES = (PAID, PENDING, CANCELLED, REFUNDED)
+
+# status -> statuses it may change to (cancelling a refunded order, or un-cancelling, is refused)
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    PENDING: (PAID, CANCELLED, REFUNDED),
+    PAID: (CANCELLED, REFUNDED),
+    CANCELLED: (REFUNDED,),
+    REFUNDED: (),
+}
+
+# Order numbers: no 0/O, 1/I/L, U (read aloud at a door, typed on a phone).
+_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+ORDER_NUMBER = re.compile(r"^[2-9A-HJKMNP-TV-Z]{4}-[2-9A-HJKMNP-TV-Z]{2}$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")   # also an MQTT topic level: no '/', '+', '#'
+MAX_CATALOGUE_ID = 2**32 - 1                      # event and pass ids share the ticket's u32 field
+DEFAULT_VALIDITY_MARGIN_H = 6.0                   # a ticket opens N hours before the event, closes N after
+
+
+def new_order_number() -> str:
+    """Short, human-friendly, random: `K7M2-Q9` (30^6 = 729 million combinations)."""
+    chars = "".join(secrets.choice(_ALPHABET) for _ in range(6))
+    return f"{chars[:4]}-{chars[4:]}"
+
+
+def normalize_order_number(text: str) -> str:
+    """What people type: `k7m2q9`, `K7M2 Q9`, `k7m2-q9` -> `K7M2-Q9` (unchanged when it is not one)."""
+    compact = re.sub(r"[\s-]", "", text or "").upper()
+    return f"{compact[:4]}-{compact[4:]}" if len(compact) == 6 else (text or "").strip()
+
+
+def new_ticket_id() -> int:
+    """48-bit random ticket id (never 0). Unguessable; the signature is what actually protects."""
+    while True:
+        value = secrets.randbits(48)
+        if 0 < value <= MAX_TICKET_ID:
+            return value
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG.match(slug or ""):
+        raise ValueError(f"organiser slug {slug!r}: lowercase letters, digits and '-', at most 63 characters")
+    return slug
+
+
+def check_transition(current: str, new: str) -> None:
+    if new not in TRANSITIONS.get(current, ()):
+        raise ValueError(f"order is {current}; it cannot become {new}")
+
+
+def validity_window(starts: list[float], ends: list[float], margin_hours: float) -> tuple[int | None, int | None]:
+    """Ticket validity from the event (or every event of a pass): start - margin .. end + margin, unix seconds."""
+    margin = margin_hours * 3600
+    valid_from = int(min(starts) - margin) if starts else None
+    valid_until = int(max(ends) + margin + 0.999) if ends else None
+    return (max(valid_from, 0) if valid_from is not None else None,
+            min(valid_until, 2**32 - 1) if valid_until is not None else None)
+
+
+@dataclass(frozen=True)
+class Zone:
+    zone_id: int
+    name: str
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.zone_id <= 255:
+            raise ValueError(f"zone id {self.zone_id}: must be 0..255 (one byte in the ticket)")
+
+
+@dataclass(frozen=True)
+class Category:
+    category_id: int
+    name: str
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.category_id <= 65535:
+            raise ValueError(f"category id {self.category_id}: must be 0..65535 (two bytes in the ticket)")
+
+
+@dataclass(frozen=True)
+class Position:
+    """One ticket of an order."""
+    category: int = 0
+    zone: int | None = None      # None: every zone of the event
+    seat: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= int(self.category) <= 65535:
+            raise ValueError(f"category {self.category}: must be 0..65535")
+        if self.zone is not None and not 0 <= int(self.zone) <= 255:
+            raise ValueError(f"zone {self.zone}: must be 0..255")
+        if self.seat is not None and len(self.seat.encode()) > 255:
+            raise ValueError("seat label longer than 255 bytes")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Position":
+        zone = d.get("zone")
+        return cls(category=int(d.get("category") or 0), zone=None if zone in (None, "") else int(zone),
+                   seat=(d.get("seat") or None))
+
+
+@dataclass(frozen=True)
+class OrderInput:
+    """An order to create (CLI, CSV import, tests, benchmarks)."""
+    target_id: int                           # event id or pass id
+    buyer_name: str
+    email: str = ""
+    status: str = PAID
+    positions: tuple[Position, ...] = field(default_factory=lambda: (Position(),))
+
+    def __post_init__(self) -> None:
+        if not self.buyer_name.strip():
+            raise ValueError("an order needs a buyer name")
+        if self.status not in (PAID, PENDING):
+            raise ValueError(f"a new order is paid or pending, not {self.status!r}")
+        if not self.positions:
+            raise ValueError("an order needs at least one ticket")
+        if self.email and "@" not in self.email:
+            raise ValueError(f"email {self.email!r} has no '@'")

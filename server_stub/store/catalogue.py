@@ -1,0 +1,131 @@
+"""Organisers, events (zones, categories) and passes. Event dicts are shaped for `Ledger.upsert_events`."""
+from __future__ import annotations
+
+import json
+import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from server_stub.model import MAX_CATALOGUE_ID, Category, Zone, check_slug
+from server_stub.store.base import NotFound, StoreBase, StoreError
+
+
+class CatalogueMixin(StoreBase):
+    # -- organisers --------------------------------------------------------------------------------------------
+    def create_organiser(self, slug: str, name: str) -> dict:
+        check_slug(slug)
+        if not name.strip():
+            raise ValueError("an organiser needs a name")
+        with self.tx() as c:
+            if c.execute("SELECT 1 FROM organisers WHERE org=?", (slug,)).fetchone():
+                raise StoreError(f"organiser {slug!r} already exists")
+            c.execute("INSERT INTO organisers(org, name, created_at) VALUES (?,?,?)", (slug, name.strip(), time.time()))
+        return self.organiser(slug)
+
+    def organiser(self, slug: str) -> dict | None:
+        row = self.q1("SELECT org, name, created_at, version FROM organisers WHERE org=?", (slug,))
+        return dict(zip(("org", "name", "created_at", "version"), row)) if row else None
+
+    def organisers(self) -> list[dict]:
+        return [dict(zip(("org", "name", "created_at", "version"), r))
+                for r in self.q("SELECT org, name, created_at, version FROM organisers ORDER BY org")]
+
+    def _require_org(self, org: str) -> None:
+        if self.q1("SELECT 1 FROM organisers WHERE org=?", (org,)) is None:
+            raise NotFound(f"no organiser {org!r}")
+
+    # -- events ------------------------------------------------------------------------------------------------
+    def create_event(self, org: str, name: str, starts_at: float, ends_at: float, timezone: str = "UTC",
+                     zones: list[dict] | None = None, categories: list[dict] | None = None) -> int:
+        if not name.strip():
+            raise ValueError("an event needs a name")
+        if ends_at <= starts_at:
+            raise ValueError("an event must end after it starts")
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Paris)") from None
+        zs = [Zone(int(z["zone_id"]), z["name"], z.get("message", "")) for z in zones or ()]
+        cs = [Category(int(x["category_id"]), x["name"], x.get("message", "")) for x in categories or ()]
+        for what, ids in (("zone", [z.zone_id for z in zs]), ("category", [x.category_id for x in cs])):
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"duplicate {what} id")
+        with self.tx() as c:
+            version = self._bump(org)
+            event_id = c.execute("INSERT INTO catalogue(org, kind) VALUES (?, 'event')", (org,)).lastrowid
+            if event_id > MAX_CATALOGUE_ID:
+                raise StoreError("event id space exhausted")
+            c.execute("INSERT INTO events(event_id, org, name, starts_at, ends_at, timezone, zones, categories, version) "
+                      "VALUES (?,?,?,?,?,?,?,?,?)",
+                      (event_id, org, name.strip(), float(starts_at), float(ends_at), timezone,
+                       json.dumps([z.__dict__ for z in zs]), json.dumps([x.__dict__ for x in cs]), version))
+        return event_id
+
+    def event(self, event_id: int) -> dict:
+        row = self.q1("SELECT event_id, name, starts_at, ends_at, timezone, org, zones, categories FROM events "
+                      "WHERE event_id=?", (event_id,))
+        if row is None:
+            raise NotFound(f"no event {event_id}")
+        return self._event_dict(row)
+
+    def events(self, org: str) -> list[dict]:
+        self._require_org(org)
+        rows = self.q("SELECT event_id, name, starts_at, ends_at, timezone, org, zones, categories FROM events "
+                      "WHERE org=? ORDER BY starts_at, event_id", (org,))
+        return [self._event_dict(r) for r in rows]
+
+    def _event_dict(self, row: tuple) -> dict:
+        event_id, name, starts, ends, tz, org, zones, categories = row
+        passes = [{"pass_id": p, "name": n} for p, n in self.q(
+            "SELECT p.pass_id, p.name FROM pass_events pe JOIN passes p USING (pass_id) WHERE pe.event_id=? "
+            "ORDER BY p.pass_id", (event_id,))]
+        return {"event_id": event_id, "name": name, "starts_at": starts, "ends_at": ends, "timezone": tz,
+                "organiser": org, "zones": json.loads(zones), "categories": json.loads(categories), "passes": passes}
+
+    def event_version(self, event_id: int) -> int:
+        """Version of the last change to the event itself (name, dates, zones, passes including it)."""
+        row = self.q1("SELECT version FROM events WHERE event_id=?", (event_id,))
+        if row is None:
+            raise NotFound(f"no event {event_id}")
+        return row[0]
+
+    # -- passes ------------------------------------------------------------------------------------------------
+    def create_pass(self, org: str, name: str, event_ids: list[int]) -> int:
+        if not name.strip():
+            raise ValueError("a pass needs a name")
+        ids = sorted(set(int(e) for e in event_ids))
+        if not ids:
+            raise ValueError("a pass opens at least one event")
+        with self.tx() as c:
+            owned = {r[0] for r in c.execute(f"SELECT event_id FROM events WHERE org=? AND event_id IN "
+                                             f"({','.join('?' * len(ids))})", (org, *ids))}
+            missing = [e for e in ids if e not in owned]
+            if missing:
+                raise NotFound(f"no event {missing[0]} for organiser {org!r}")
+            version = self._bump(org)
+            pass_id = c.execute("INSERT INTO catalogue(org, kind) VALUES (?, 'pass')", (org,)).lastrowid
+            c.execute("INSERT INTO passes(pass_id, org, name, version) VALUES (?,?,?,?)", (pass_id, org, name.strip(), version))
+            c.executemany("INSERT INTO pass_events(pass_id, event_id) VALUES (?,?)", [(pass_id, e) for e in ids])
+            # the events' dicts changed (their `passes` list): devices must refetch them
+            c.executemany("UPDATE events SET version=? WHERE event_id=?", [(version, e) for e in ids])
+        return pass_id
+
+    def passes(self, org: str) -> list[dict]:
+        self._require_org(org)
+        out = []
+        for pass_id, name in self.q("SELECT pass_id, name FROM passes WHERE org=? ORDER BY pass_id", (org,)):
+            events = [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? ORDER BY event_id", (pass_id,))]
+            out.append({"pass_id": pass_id, "name": name, "event_ids": events})
+        return out
+
+    def target(self, target_id: int) -> dict:
+        """An event or a pass by id: {id, org, kind, event_ids}."""
+        row = self.q1("SELECT id, org, kind FROM catalogue WHERE id=?", (target_id,))
+        if row is None or (row[2] == "event" and self.q1("SELECT 1 FROM events WHERE event_id=?", (target_id,)) is None):
+            raise NotFound(f"no event or pass {target_id}")
+        events = ([target_id] if row[2] == "event" else
+                  [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? ORDER BY event_id", (target_id,))])
+        return {"id": row[0], "org": row[1], "kind": row[2], "event_ids": events}
+
+    def targets_of_event(self, event_id: int) -> list[int]:
+        """The event itself and every pass that opens it: where its tickets hang."""
+        return [event_id] + [r[0] for r in self.q("SELECT pass_id FROM pass_events WHERE event_id=?", (event_id,))]

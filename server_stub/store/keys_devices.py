@@ -1,0 +1,145 @@
+"""Signing keys (ticket keys with rotation, one server key per organiser) and registered devices."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from agent.keyring import Keyring, TrustedKey
+from server_stub.keys import MAX_KEY_ID, SERVER, TICKET, KeyFiles
+from server_stub.signing import SigningKey
+from server_stub.store.base import NotFound, StoreBase, StoreError
+
+DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # also the MQTT username and client id
+_KEY_COLS = "key_id, org, purpose, public_key, file, created_at, valid_from, valid_until, current"
+_DEVICE_KEYS = ("device_id", "org", "name", "gate", "events", "public_key", "registered_at", "revoked_at", "last_seen",
+                "status")
+
+
+class KeysDevicesMixin(StoreBase):
+    @property
+    def key_files(self) -> KeyFiles:
+        return KeyFiles(self.data_dir / "keys")
+
+    # -- keys --------------------------------------------------------------------------------------------------
+    def _new_key(self, org: str, purpose: str) -> SigningKey:
+        """Insert the key row, write the private file, make it current: all or nothing."""
+        now = time.time()
+        files = self.key_files
+        with self.tx() as c:
+            if c.execute("SELECT 1 FROM organisers WHERE org=?", (org,)).fetchone() is None:
+                raise NotFound(f"no organiser {org!r}")
+            key_id = c.execute("INSERT INTO signing_keys(org, purpose, public_key, file, created_at, current) "
+                               "VALUES (?,?,x'',?,?,0)", (org, purpose, "", now)).lastrowid
+            if key_id > MAX_KEY_ID:
+                raise StoreError("key id space (u16) exhausted")
+            relative = files.relative(org, purpose, key_id)
+            key = files.create(relative, key_id, organiser=org)
+            try:
+                c.execute("UPDATE signing_keys SET current=0 WHERE org=? AND purpose=?", (org, purpose))
+                c.execute("UPDATE signing_keys SET public_key=?, file=?, current=1 WHERE key_id=?",
+                          (key.public_raw, relative, key_id))
+            except BaseException:
+                files.remove(relative)
+                raise
+        return key
+
+    def _key_rows(self, org: str, purpose: str) -> list[tuple]:
+        return self.q(f"SELECT {_KEY_COLS} FROM signing_keys WHERE org=? AND purpose=? AND file != '' ORDER BY key_id",
+                      (org, purpose))
+
+    def _load(self, row: tuple) -> SigningKey:
+        key_id, org, _p, _pub, file, _c, valid_from, valid_until, _cur = row
+        return self.key_files.load(file, key_id, organiser=org, valid_from=valid_from, valid_until=valid_until)
+
+    def signing_keys(self, org: str) -> list[SigningKey]:
+        """Every ticket key of the organiser (oldest first), private halves loaded from their files."""
+        return [self._load(r) for r in self._key_rows(org, TICKET)]
+
+    def key_infos(self, org: str, purpose: str = TICKET) -> list[dict]:
+        """Public metadata only (for `keys list`)."""
+        from agent.keyring import fingerprint
+        return [{"key_id": r[0], "purpose": r[2], "fingerprint": fingerprint(r[3]), "created_at": r[5],
+                 "valid_from": r[6], "valid_until": r[7], "current": bool(r[8])} for r in self._key_rows(org, purpose)]
+
+    def current_key(self, org: str) -> SigningKey:
+        """The key new tickets are signed with (created on first use)."""
+        rows = [r for r in self._key_rows(org, TICKET) if r[8]]
+        return self._load(rows[0]) if rows else self._new_key(org, TICKET)
+
+    def rotate_key(self, org: str, retire_old_at: float | None = None) -> SigningKey:
+        """New current ticket key. Older keys stay trusted until their valid_until; `retire_old_at` sets it for
+        the key being replaced (tickets it signed stop scanning then: re-issue them first)."""
+        old = [r for r in self._key_rows(org, TICKET) if r[8]]
+        key = self._new_key(org, TICKET)
+        if old and retire_old_at is not None:
+            with self.tx() as c:
+                c.execute("UPDATE signing_keys SET valid_until=? WHERE key_id=?", (int(retire_old_at), old[0][0]))
+        return key
+
+    def keyring(self, org: str) -> Keyring:
+        """Public ticket keys for devices (no private material). Creates the first key when there is none."""
+        if not any(r[8] for r in self._key_rows(org, TICKET)):
+            self.current_key(org)
+        ring = Keyring()
+        for key_id, _org, _p, public, _f, _c, valid_from, valid_until, _cur in self._key_rows(org, TICKET):
+            ring.add(TrustedKey(key_id, bytes(public), org, valid_from, valid_until))
+        return ring
+
+    def server_key(self, org: str) -> SigningKey:
+        """The organiser's server key: signs bundles and commands (its public half goes to devices)."""
+        rows = [r for r in self._key_rows(org, SERVER) if r[8]]
+        return self._load(rows[0]) if rows else self._new_key(org, SERVER)
+
+    def server_public_key(self, org: str) -> bytes:
+        rows = [r for r in self._key_rows(org, SERVER) if r[8]]
+        return bytes(rows[0][3]) if rows else self.server_key(org).public_raw
+
+    # -- devices -----------------------------------------------------------------------------------------------
+    def register_device(self, org: str, device_id: str, name: str = "", gate: str = "", events: list[int] | None = None,
+                        public_key: bytes | None = None) -> dict:
+        """Register (or re-enroll) a device; re-enrolling lifts an earlier revocation."""
+        if not DEVICE_ID.match(device_id or ""):
+            raise ValueError(f"device id {device_id!r}: letters, digits, '_', '.', '-', at most 64 characters")
+        if public_key is not None and len(public_key) != 32:
+            raise ValueError("a device public key is 32 raw Ed25519 bytes")
+        events = sorted(set(int(e) for e in events or ()))
+        now = time.time()
+        with self.tx() as c:
+            if c.execute("SELECT 1 FROM organisers WHERE org=?", (org,)).fetchone() is None:
+                raise NotFound(f"no organiser {org!r}")
+            row = c.execute("SELECT org FROM devices WHERE device_id=?", (device_id,)).fetchone()
+            if row and row[0] != org:
+                raise StoreError(f"device {device_id!r} belongs to another organiser")
+            c.execute("INSERT INTO devices(device_id, org, name, gate, events, public_key, registered_at) VALUES (?,?,?,?,?,?,?) "
+                      "ON CONFLICT(device_id) DO UPDATE SET name=excluded.name, gate=excluded.gate, events=excluded.events, "
+                      "public_key=excluded.public_key, registered_at=excluded.registered_at, revoked_at=NULL",
+                      (device_id, org, name, gate, json.dumps(events), public_key, now))
+        return self.device(device_id)
+
+    def _device_dict(self, row: tuple) -> dict:
+        d = dict(zip(_DEVICE_KEYS, row))
+        d["events"] = json.loads(d["events"])
+        d["public_key"] = bytes(d["public_key"]) if d["public_key"] is not None else None
+        d["revoked"] = d["revoked_at"] is not None
+        return d
+
+    def device(self, device_id: str) -> dict | None:
+        row = self.q1(f"SELECT {', '.join(_DEVICE_KEYS)} FROM devices WHERE device_id=?", (device_id,))
+        return self._device_dict(row) if row else None
+
+    def devices(self, org: str) -> list[dict]:
+        rows = self.q(f"SELECT {', '.join(_DEVICE_KEYS)} FROM devices WHERE org=? ORDER BY device_id", (org,))
+        return [self._device_dict(r) for r in rows]
+
+    def revoke_device(self, device_id: str) -> dict:
+        with self.tx() as c:
+            if c.execute("UPDATE devices SET revoked_at=? WHERE device_id=?", (time.time(), device_id)).rowcount == 0:
+                raise NotFound(f"no device {device_id!r}")
+        return self.device(device_id)
+
+    def touch_device(self, device_id: str, seen_at: float | None = None, status: str | None = None) -> None:
+        """Presence from the sync layer (hello, status, uploads). Unknown devices are ignored."""
+        with self.tx() as c:
+            c.execute("UPDATE devices SET last_seen=max(coalesce(last_seen, 0), ?), status=coalesce(?, status) "
+                      "WHERE device_id=?", (time.time() if seen_at is None else seen_at, status, device_id))

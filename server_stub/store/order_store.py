@@ -1,0 +1,254 @@
+"""Orders and their tickets; cancellations, refunds, blocks, resets; the versioned deltas for bundles."""
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from typing import Callable, Iterable, Iterator
+
+from agent.search_query import fts_query
+from server_stub.model import (CANCELLED, PAID, PENDING, REFUNDED, OrderInput, Position, check_transition,
+                               new_order_number, new_ticket_id, normalize_order_number)
+from server_stub.store.base import NotFound, StoreError
+from server_stub.store.catalogue import CatalogueMixin
+
+_ORDER_COLS = "o.order_id, o.number, o.org, o.target_id, c.kind, o.buyer_name, o.email, o.status, o.reason, o.created_at, o.updated_at"
+_ORDER_KEYS = ("order_id", "number", "org", "event_id", "target_kind", "buyer_name", "email", "status", "reason",
+               "created_at", "updated_at")
+_LEDGER_TICKET = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
+                  "order_status")
+
+
+def _ticket_key(ticket_key: str | int) -> int:
+    try:
+        return int(str(ticket_key).strip())
+    except ValueError:
+        raise NotFound(f"no ticket {ticket_key!r} (ticket keys are numbers)") from None
+
+
+class OrderMixin(CatalogueMixin):
+    # -- creating ----------------------------------------------------------------------------------------------
+    def add_order(self, org: str, event_id_or_pass: int, buyer_name: str, email: str = "", status: str = PAID,
+                  positions: list[dict] | None = None) -> dict:
+        order = OrderInput(int(event_id_or_pass), buyer_name.strip(), (email or "").strip(), status,
+                           tuple(Position.from_dict(p) for p in (positions or [{}])))
+        return self.order(self.add_orders(org, [order])[0])
+
+    def add_orders(self, org: str, orders: Iterable[OrderInput], progress: Callable[[int], None] | None = None) -> list[str]:
+        """Create many orders in ONE transaction (all or nothing). Returns their numbers in input order."""
+        numbers: list[str] = []
+        now = time.time()
+        with self.tx() as c:
+            version = self._bump(org)
+            known: dict[int, None] = {}
+            for i, o in enumerate(orders):
+                if o.target_id not in known:
+                    row = c.execute("SELECT org FROM catalogue WHERE id=?", (o.target_id,)).fetchone()
+                    if row is None or row[0] != org:
+                        raise NotFound(f"no event or pass {o.target_id} for organiser {org!r}")
+                    known[o.target_id] = None
+                order_id, number = self._insert_order(c, org, o, now)
+                for position, p in enumerate(o.positions):
+                    self._insert_ticket(c, order_id, position, o.target_id, p, version)
+                numbers.append(number)
+                if progress and i % 500 == 499:
+                    progress(i + 1)
+        if progress:
+            progress(len(numbers))
+        return numbers
+
+    @staticmethod
+    def _insert_order(c: sqlite3.Connection, org: str, o: OrderInput, now: float) -> tuple[int, str]:
+        for _ in range(20):
+            number = new_order_number()
+            try:
+                cur = c.execute("INSERT INTO orders(number, org, target_id, buyer_name, email, status, created_at, updated_at) "
+                                "VALUES (?,?,?,?,?,?,?,?)", (number, org, o.target_id, o.buyer_name, o.email, o.status, now, now))
+                return cur.lastrowid, number
+            except sqlite3.IntegrityError:
+                continue   # number taken: draw again
+        raise StoreError("could not draw a free order number")
+
+    @staticmethod
+    def _insert_ticket(c: sqlite3.Connection, order_id: int, position: int, target_id: int, p: Position, version: int) -> int:
+        for _ in range(20):
+            ticket_id = new_ticket_id()
+            try:
+                c.execute("INSERT INTO tickets(ticket_id, order_id, position, target_id, category, zone, seat, version) "
+                          "VALUES (?,?,?,?,?,?,?,?)", (ticket_id, order_id, position, target_id, p.category, p.zone, p.seat,
+                                                       version))
+                return ticket_id
+            except sqlite3.IntegrityError:
+                continue
+        raise StoreError("could not draw a free ticket id")
+
+    # -- reading -----------------------------------------------------------------------------------------------
+    def order(self, number: str) -> dict:
+        number = normalize_order_number(number)
+        row = self.q1(f"SELECT {_ORDER_COLS} FROM orders o JOIN catalogue c ON c.id=o.target_id WHERE o.number=?", (number,))
+        if row is None:
+            raise NotFound(f"no order {number!r}")
+        order = dict(zip(_ORDER_KEYS, row))
+        order["tickets"] = [
+            {"ticket_key": str(t), "ticket_id": t, "category": cat, "zone": z, "seat": s,
+             "revoked": rr if ra else None, "blocked": br if ba else None}
+            for t, cat, z, s, rr, ra, br, ba in self.q(
+                "SELECT t.ticket_id, t.category, t.zone, t.seat, r.reason, r.active, b.reason, b.active FROM tickets t "
+                "LEFT JOIN revocations r USING (ticket_id) LEFT JOIN blocks b USING (ticket_id) "
+                "WHERE t.order_id=? ORDER BY t.position", (order["order_id"],))]
+        return order
+
+    def find_orders(self, query: str, org: str | None = None, limit: int = 50) -> list[dict]:
+        """Order number (typed loosely), buyer name (accents and case ignored), email; every word a prefix."""
+        exact = self.q1("SELECT number FROM orders WHERE number=?", (normalize_order_number(query),))
+        match = fts_query(query)
+        numbers = [exact[0]] if exact else []
+        if match:
+            sql = "SELECT o.number FROM orders_fts f JOIN orders o ON o.order_id=f.rowid WHERE orders_fts MATCH ?"
+            params: tuple = (match,)
+            if org:
+                sql, params = sql + " AND o.org=?", (match, org)
+            numbers += [r[0] for r in self.q(sql + " ORDER BY o.order_id LIMIT ?", (*params, limit))]
+        seen: dict[str, None] = dict.fromkeys(numbers)
+        out = []
+        for n in list(seen)[:limit]:
+            o = self.order(n)
+            if org is None or o["org"] == org:
+                out.append(o)
+        return out
+
+    def ticket(self, ticket_key: str | int) -> dict:
+        """One ticket with its order: the ledger row fields plus order/target details."""
+        tid = _ticket_key(ticket_key)
+        row = self.q1("SELECT t.ticket_id, t.target_id, c.kind, c.org, o.number, o.buyer_name, o.email, t.category, t.zone, "
+                      "t.seat, o.status FROM tickets t JOIN orders o USING (order_id) JOIN catalogue c ON c.id=t.target_id "
+                      "WHERE t.ticket_id=?", (tid,))
+        if row is None:
+            raise NotFound(f"no ticket {ticket_key}")
+        keys = ("ticket_id", "target_id", "target_kind", "org", "order_number", "buyer_name", "email", "category", "zone",
+                "seat", "order_status")
+        d = dict(zip(keys, row))
+        d["ticket_key"] = str(d["ticket_id"])
+        return d
+
+    # -- state changes -----------------------------------------------------------------------------------------
+    def _change_status(self, number: str, new: str, reason: str, revoke: bool) -> dict:
+        number = normalize_order_number(number)
+        now = time.time()
+        with self.tx() as c:
+            row = c.execute("SELECT order_id, org, status FROM orders WHERE number=?", (number,)).fetchone()
+            if row is None:
+                raise NotFound(f"no order {number!r}")
+            order_id, org, status = row
+            try:
+                check_transition(status, new)
+            except ValueError as exc:
+                raise StoreError(f"order {number}: {exc}") from None
+            version = self._bump(org)
+            c.execute("UPDATE orders SET status=?, reason=?, updated_at=? WHERE order_id=?", (new, reason, now, order_id))
+            c.execute("UPDATE tickets SET version=? WHERE order_id=?", (version, order_id))
+            if revoke:
+                c.execute("INSERT INTO revocations(ticket_id, reason, at, active, version) "
+                          "SELECT ticket_id, ?, ?, 1, ? FROM tickets WHERE order_id=? "
+                          "ON CONFLICT(ticket_id) DO UPDATE SET reason=excluded.reason, at=excluded.at, active=1, "
+                          "version=excluded.version", (reason or f"order {new}", now, version, order_id))
+        return self.order(number)
+
+    def cancel_order(self, number: str, reason: str = "") -> dict:
+        return self._change_status(number, CANCELLED, reason or "order cancelled", revoke=True)
+
+    def refund_order(self, number: str, reason: str = "") -> dict:
+        return self._change_status(number, REFUNDED, reason or "order refunded", revoke=True)
+
+    def validate_payment(self, number: str) -> dict:
+        return self._change_status(number, PAID, "payment validated", revoke=False)
+
+    def _set_flag(self, table: str, ticket_key: str | int, reason: str, active: bool) -> dict:
+        t = self.ticket(ticket_key)
+        now = time.time()
+        with self.tx() as c:
+            version = self._bump(t["org"])
+            c.execute(f"INSERT INTO {table}(ticket_id, reason, at, active, version) VALUES (?,?,?,?,?) "
+                      f"ON CONFLICT(ticket_id) DO UPDATE SET reason=excluded.reason, at=excluded.at, "
+                      f"active=excluded.active, version=excluded.version", (t["ticket_id"], reason, now, int(active), version))
+        return {"ticket_key": t["ticket_key"], "reason": reason, "at": now, "active": active, "version": version}
+
+    def block_ticket(self, ticket_key: str | int, reason: str) -> dict:
+        if not reason.strip():
+            raise ValueError("blocking a ticket needs a reason")
+        return self._set_flag("blocks", ticket_key, reason, True)
+
+    def unblock_ticket(self, ticket_key: str | int, reason: str = "unblocked") -> dict:
+        return self._set_flag("blocks", ticket_key, reason, False)
+
+    def reset_ticket(self, ticket_key: str | int, reason: str) -> dict:
+        """The organiser clears the ticket's check-ins. Returns the `reset` action (shaped for `Ledger.merge_remote`,
+        plus `event_ids`, the events whose devices must receive it)."""
+        if not reason.strip():
+            raise ValueError("resetting a ticket needs a reason")
+        t = self.ticket(ticket_key)
+        target = self.target(t["target_id"])
+        event_id = t["target_id"] if target["kind"] == "event" else None
+        action = {"type": "action", "scan_uuid": str(uuid.uuid4()), "kind": "reset", "ticket_key": t["ticket_key"],
+                  "event_id": event_id, "direction": None, "at": time.time(), "device_id": "server", "gate": "",
+                  "ref_uuid": None, "reason": reason, "clock_offset": 0.0}
+        with self.tx() as c:
+            version = self._bump(t["org"])
+            c.execute("INSERT INTO scans(scan_uuid, type, kind, ticket_key, event_id, at, device_id, reason, org, "
+                      "received_at, version) VALUES (?, 'action', 'reset', ?, ?, ?, 'server', ?, ?, ?, ?)",
+                      (action["scan_uuid"], action["ticket_key"], t["target_id"], action["at"], reason, t["org"],
+                       action["at"], version))
+        return dict(action, version=version, event_ids=target["event_ids"])
+
+    # -- deltas for bundles ------------------------------------------------------------------------------------
+    def tickets_for_event(self, event_id: int, since_version: int = 0) -> Iterator[dict]:
+        """Ledger rows (`Ledger.upsert_tickets`) of every ticket valid for the event, changed after `since_version`.
+        Pass tickets are listed with this event's id. Streams from its own read snapshot."""
+        targets = self.targets_of_event(event_id)
+        conn = self.read_connection()
+        try:
+            cur = conn.execute(
+                "SELECT t.ticket_id, o.number, o.buyer_name, o.email, t.category, t.zone, t.seat, o.status "
+                "FROM tickets t JOIN orders o ON o.order_id = t.order_id "
+                f"WHERE t.target_id IN ({','.join('?' * len(targets))}) AND t.version > ?", (*targets, since_version))
+            while True:
+                rows = cur.fetchmany(5000)
+                if not rows:
+                    break
+                for tid, number, name, email, cat, zone, seat, status in rows:
+                    yield {"ticket_key": str(tid), "event_id": event_id, "order_number": number, "buyer_name": name,
+                           "email": email, "category": cat, "zone": zone, "seat": seat, "order_status": status}
+        finally:
+            conn.close()
+
+    def _flags_for_event(self, table: str, event_id: int, since_version: int) -> list[dict]:
+        targets = self.targets_of_event(event_id)
+        only_active = " AND x.active=1" if since_version <= 0 else ""
+        rows = self.q(f"SELECT x.ticket_id, x.reason, x.at, x.active, x.version FROM {table} x JOIN tickets t USING (ticket_id) "
+                      f"WHERE t.target_id IN ({','.join('?' * len(targets))}) AND x.version > ?{only_active} ORDER BY x.version",
+                      (*targets, since_version))
+        return [{"ticket_key": str(t), "reason": r, "at": at, "active": bool(a), "version": v} for t, r, at, a, v in rows]
+
+    def revocations_for_event(self, event_id: int, since_version: int = 0) -> list[dict]:
+        """[{ticket_key, reason, at, active, version}]; active=False lifts an earlier revocation."""
+        return self._flags_for_event("revocations", event_id, since_version)
+
+    def blocks_for_event(self, event_id: int, since_version: int = 0) -> list[dict]:
+        """[{ticket_key, reason, at, active, version}]; active=False is an unblock."""
+        return self._flags_for_event("blocks", event_id, since_version)
+
+    def resets_for_event(self, event_id: int, since_version: int = 0) -> list[dict]:
+        """Server `reset` actions for tickets of the event (shaped for `Ledger.merge_remote`)."""
+        targets = self.targets_of_event(event_id)
+        rows = self.q(f"SELECT scan_uuid, ticket_key, at, reason, version, event_id FROM scans WHERE version IS NOT NULL "
+                      f"AND event_id IN ({','.join('?' * len(targets))}) AND version > ? ORDER BY version",
+                      (*targets, since_version))
+        return [{"scan_uuid": u, "kind": "reset", "ticket_key": k, "event_id": event_id if e == event_id else None,
+                 "at": at, "device_id": "server", "gate": "", "reason": r, "version": v} for u, k, at, r, v, e in rows]
+
+    def count_tickets(self, event_id: int) -> int:
+        targets = self.targets_of_event(event_id)
+        return self.q1(f"SELECT count(*) FROM tickets WHERE target_id IN ({','.join('?' * len(targets))})", tuple(targets))[0]
+
+
+__all__ = ["OrderMixin", "PAID", "PENDING"]

@@ -1,0 +1,129 @@
+"""Ingestion of device uploads (idempotent by scan uuid, batched) and the reports built on them."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+from server_stub.stats import Scan, compute_stats, find_conflicts
+from server_stub.store.keys_devices import KeysDevicesMixin
+from server_stub.store.order_store import OrderMixin
+
+log = logging.getLogger("ticketgate.server.store")
+
+_INSERT = ("INSERT OR IGNORE INTO scans(scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, "
+           "device_id, gate, device_seq, ref_uuid, reason, mode, org, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_KINDS = ("entry", "cancel", "annul", "reset")
+_SCAN_COLS = "scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, device_id, gate, ref_uuid, mode, seq"
+
+
+def refusal_uuid(m: dict) -> str:
+    """Refusal messages carry no scan uuid: derive a stable one so a re-upload is still a duplicate."""
+    basis = f"{m.get('device_id')}|{m.get('at')!r}|{m.get('ticket_key')}|{m.get('verdict')}|{m.get('device_seq')}"
+    return "refusal-" + hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
+def _opt_int(v) -> int | None:
+    return None if v is None else int(v)
+
+
+def _row(m: dict, org: str | None, now: float) -> tuple:
+    """One outbox message -> a scans row. Raises (KeyError, TypeError, ValueError) on a malformed message."""
+    kind_of = m.get("type", "action")
+    if kind_of == "action":
+        uuid = m["scan_uuid"]
+        if not isinstance(uuid, str) or not 0 < len(uuid) <= 64:
+            raise ValueError("bad scan_uuid")
+        if m.get("kind") not in _KINDS:
+            raise ValueError(f"unknown action kind {m.get('kind')!r}")
+        if m.get("ticket_key") is None:
+            raise ValueError("action without ticket_key")
+    elif kind_of == "refusal":
+        uuid = m.get("scan_uuid") or refusal_uuid(m)
+    else:
+        raise ValueError(f"unknown message type {kind_of!r}")
+    for name in ("ref_uuid", "mode", "verdict"):
+        if m.get(name) is not None and not isinstance(m.get(name), str):
+            raise ValueError(f"{name} must be a string")
+    direction = m.get("direction")
+    if direction not in (None, "in", "out"):
+        raise ValueError(f"bad direction {direction!r}")
+    at = float(m["at"])
+    offset = float(m.get("clock_offset") or 0.0)
+    ticket = m.get("ticket_key")
+    return (uuid, kind_of, m.get("kind"), m.get("verdict"), None if ticket is None else str(ticket)[:64],
+            _opt_int(m.get("event_id")), direction, at, offset, str(m.get("device_id") or "")[:64],
+            str(m.get("gate") or "")[:64], _opt_int(m.get("device_seq")), m.get("ref_uuid"),
+            str(m.get("reason") or "")[:500], m.get("mode"), org, now)
+
+
+class ScansMixin(OrderMixin, KeysDevicesMixin):
+    def ingest(self, actions: list[dict]) -> tuple[int, int]:
+        """Store uploaded outbox messages (actions and refusals) in one transaction. Idempotent by scan uuid.
+        Returns (new, duplicates); malformed messages are skipped, logged and counted in `last_rejected`."""
+        result = self.ingest_detailed(actions)
+        return result["new"], result["duplicates"]
+
+    def ingest_detailed(self, actions: list[dict]) -> dict:
+        now = time.time()
+        device_org = dict(self.q("SELECT device_id, org FROM devices"))
+        event_org = dict(self.q("SELECT event_id, org FROM events"))
+        rows, rejected = [], []
+        for m in actions:
+            try:
+                org = m.get("org") or device_org.get(m.get("device_id")) or event_org.get(m.get("event_id"))
+                rows.append(_row(m, org, now))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                rejected.append({"message": m if isinstance(m, dict) else repr(m)[:200], "reason": reason})
+                log.warning("ingest: rejected a malformed message (%s)", reason)
+        with self.tx() as c:
+            before = c.total_changes
+            c.executemany(_INSERT, rows)
+            new = c.total_changes - before
+        self.last_rejected = rejected
+        return {"new": new, "duplicates": len(rows) - new, "rejected": len(rejected)}
+
+    def _scans(self, org: str, event_id: int | None = None, actions_only: bool = False) -> list[Scan]:
+        sql, params = f"SELECT {_SCAN_COLS} FROM scans WHERE org=?", [org]
+        if event_id is not None:
+            targets = self.targets_of_event(event_id)
+            sql += f" AND (event_id=? OR (kind='reset' AND event_id IN ({','.join('?' * len(targets))})))"
+            params += [event_id, *targets]
+        if actions_only:
+            sql += " AND type='action'"
+        return [Scan(*r) for r in self.q(sql, tuple(params))]
+
+    def conflicts(self, org: str, event_id: int | None = None) -> list[dict]:
+        """Tickets admitted twice (rule: server_stub.stats), with order/buyer and who/where/when of each admission."""
+        self._require_org(org)
+        found = find_conflicts(self._scans(org, event_id, actions_only=True), event_id)
+        for c in found:
+            try:
+                t = self.ticket(c["ticket_key"])
+                c.update(order_number=t["order_number"], buyer_name=t["buyer_name"])
+            except LookupError:
+                c.update(order_number=None, buyer_name=None)   # e.g. a pretix ticket
+        return found
+
+    def stats(self, org: str, event_id: int | None = None) -> dict:
+        self._require_org(org)
+        scans = self._scans(org, event_id)
+        keys = {s.ticket_key for s in scans if s.ticket_key and s.ticket_key.isdigit()}
+        zone_of: dict[str, int | None] = {}
+        key_list = [int(k) for k in keys]
+        for i in range(0, len(key_list), 900):
+            chunk = key_list[i:i + 900]
+            zone_of.update((str(t), z) for t, z in self.q(
+                f"SELECT ticket_id, zone FROM tickets WHERE ticket_id IN ({','.join('?' * len(chunk))})", tuple(chunk)))
+        tz_of = dict(self.q("SELECT event_id, timezone FROM events WHERE org=?", (org,)))
+        devices = {d["device_id"]: d for d in self.devices(org)}
+        out = compute_stats(scans, zone_of, tz_of, devices, event_id)
+        out["organiser"] = org
+        out["generated_at"] = time.time()
+        return out
+
+    def scan_count(self, org: str | None = None) -> int:
+        if org is None:
+            return self.q1("SELECT count(*) FROM scans WHERE device_id != 'server'")[0]
+        return self.q1("SELECT count(*) FROM scans WHERE org=? AND device_id != 'server'", (org,))[0]

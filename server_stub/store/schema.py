@@ -1,0 +1,70 @@
+"""Server store schema (SQLite) and its migrations. Append a migration; never edit a shipped one.
+
+Versioning: each organiser has one change counter (`organisers.version`). Every change to an event,
+a ticket row (order status included), a revocation, a block or a server action bumps it once per
+transaction and stamps the rows it touched, so a device holding version N gets exactly the rows
+with version > N (incremental bundles). Private keys are files, never rows: `signing_keys` only
+holds public keys and metadata.
+"""
+
+APPLICATION_ID = 0x54475331  # "TGS1"
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE organisers (org TEXT PRIMARY KEY, name TEXT NOT NULL, created_at REAL NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0);
+    -- event ids and pass ids come from one sequence: the ticket's u32 event field holds either
+    CREATE TABLE catalogue (id INTEGER PRIMARY KEY AUTOINCREMENT, org TEXT NOT NULL REFERENCES organisers(org),
+        kind TEXT NOT NULL CHECK (kind IN ('event', 'pass')));
+    CREATE TABLE events (event_id INTEGER PRIMARY KEY REFERENCES catalogue(id), org TEXT NOT NULL, name TEXT NOT NULL,
+        starts_at REAL NOT NULL, ends_at REAL NOT NULL, timezone TEXT NOT NULL, zones TEXT NOT NULL DEFAULT '[]',
+        categories TEXT NOT NULL DEFAULT '[]', version INTEGER NOT NULL);
+    CREATE INDEX events_org ON events(org, starts_at);
+    CREATE TABLE passes (pass_id INTEGER PRIMARY KEY REFERENCES catalogue(id), org TEXT NOT NULL, name TEXT NOT NULL,
+        version INTEGER NOT NULL);
+    CREATE TABLE pass_events (pass_id INTEGER NOT NULL, event_id INTEGER NOT NULL, PRIMARY KEY (pass_id, event_id))
+        WITHOUT ROWID;
+    CREATE INDEX pass_events_event ON pass_events(event_id);
+    CREATE TABLE orders (order_id INTEGER PRIMARY KEY, number TEXT NOT NULL UNIQUE, org TEXT NOT NULL,
+        target_id INTEGER NOT NULL REFERENCES catalogue(id), buyer_name TEXT NOT NULL, email TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, updated_at REAL NOT NULL);
+    CREATE INDEX orders_org ON orders(org, created_at);
+    CREATE VIRTUAL TABLE orders_fts USING fts5(number, buyer_name, email, content='orders', content_rowid='order_id',
+        tokenize='unicode61 remove_diacritics 2', detail='none', columnsize=0);
+    CREATE TRIGGER orders_ai AFTER INSERT ON orders BEGIN
+        INSERT INTO orders_fts(rowid, number, buyer_name, email) VALUES (new.order_id, new.number, new.buyer_name, new.email);
+    END;
+    CREATE TRIGGER orders_au AFTER UPDATE OF number, buyer_name, email ON orders BEGIN
+        INSERT INTO orders_fts(orders_fts, rowid, number, buyer_name, email)
+        VALUES ('delete', old.order_id, old.number, old.buyer_name, old.email);
+        INSERT INTO orders_fts(rowid, number, buyer_name, email) VALUES (new.order_id, new.number, new.buyer_name, new.email);
+    END;
+    -- one row per position; target_id denormalised from the order for the (target, version) delta index
+    CREATE TABLE tickets (ticket_id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders(order_id),
+        position INTEGER NOT NULL DEFAULT 0, target_id INTEGER NOT NULL, category INTEGER NOT NULL DEFAULT 0, zone INTEGER, seat TEXT,
+        version INTEGER NOT NULL);
+    CREATE INDEX tickets_target_version ON tickets(target_id, version);
+    CREATE INDEX tickets_order ON tickets(order_id);
+    -- active=0 rows are lifted revocations/blocks, kept so a delta carries the lifting
+    CREATE TABLE revocations (ticket_id INTEGER PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1, version INTEGER NOT NULL);
+    CREATE TABLE blocks (ticket_id INTEGER PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1, version INTEGER NOT NULL);
+    CREATE TABLE signing_keys (key_id INTEGER PRIMARY KEY AUTOINCREMENT, org TEXT NOT NULL,
+        purpose TEXT NOT NULL CHECK (purpose IN ('ticket', 'server')), public_key BLOB NOT NULL, file TEXT NOT NULL,
+        created_at REAL NOT NULL, valid_from INTEGER, valid_until INTEGER, current INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE devices (device_id TEXT PRIMARY KEY, org TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        gate TEXT NOT NULL DEFAULT '', events TEXT NOT NULL DEFAULT '[]', public_key BLOB, registered_at REAL NOT NULL,
+        revoked_at REAL, last_seen REAL, status TEXT NOT NULL DEFAULT '');
+    -- what devices uploaded (actions and refusals) plus server actions (resets, version-stamped)
+    CREATE TABLE scans (seq INTEGER PRIMARY KEY, scan_uuid TEXT NOT NULL UNIQUE, type TEXT NOT NULL, kind TEXT,
+        verdict TEXT, ticket_key TEXT, event_id INTEGER, direction TEXT, at REAL NOT NULL,
+        clock_offset REAL NOT NULL DEFAULT 0, device_id TEXT NOT NULL DEFAULT '', gate TEXT NOT NULL DEFAULT '',
+        device_seq INTEGER, ref_uuid TEXT, reason TEXT NOT NULL DEFAULT '', mode TEXT, org TEXT,
+        received_at REAL NOT NULL, version INTEGER);
+    CREATE INDEX scans_org_event ON scans(org, event_id);
+    CREATE INDEX scans_ticket ON scans(ticket_key);
+    CREATE INDEX scans_server ON scans(event_id, version) WHERE version IS NOT NULL;
+    """,
+)
