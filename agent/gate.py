@@ -130,6 +130,8 @@ def _read_key(raw: str | bytes) -> str | None:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError:
             return None
+    if not isinstance(raw, str):
+        return None
     return raw.strip("\r\n\t\x00 ")[:600]
 
 

@@ -1,0 +1,218 @@
+"""The device ledger on real SQLite files: guards, migrations, durability, search."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.history import Action
+from agent.keyring import Keyring
+from agent.ledger import Ledger, LedgerError
+from agent.ledger.schema import APPLICATION_ID, MIGRATIONS
+from agent.ledger.store import _split_sql
+from tests.test_core_support import issue, make_gate, test_key
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def test_new_ledger_is_marked_wal_full_and_at_latest_schema(tmp_path):
+    led = Ledger.open(tmp_path / "l.sqlite")
+    q = lambda sql: led.conn.execute(sql).fetchone()[0]  # noqa: E731
+    assert q("PRAGMA application_id") == APPLICATION_ID
+    assert q("PRAGMA user_version") == len(MIGRATIONS) >= 2
+    assert q("PRAGMA journal_mode") == "wal"
+    assert q("PRAGMA synchronous") == 2   # FULL
+
+
+def test_open_missing_without_create(tmp_path):
+    with pytest.raises(LedgerError):
+        Ledger.open(tmp_path / "none.sqlite", create=False)
+
+
+@pytest.mark.parametrize("content", [b"this is not a database at all" * 100, os.urandom(8192),
+                                     b"SQLite format 3\x00" + b"\xff" * 4000])
+def test_garbage_file_is_refused_and_untouched(tmp_path, content):
+    path = tmp_path / "ledger.sqlite"
+    path.write_bytes(content)
+    with pytest.raises(LedgerError, match="untouched|not a readable|cannot be used"):
+        Ledger.open(path)
+    assert _bytes(path) == content
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+
+
+def test_foreign_sqlite_database_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "photos.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO photos(name) VALUES ('cat.jpg')")
+    conn.commit()
+    conn.close()
+    before = _bytes(path)
+    with pytest.raises(LedgerError, match="another application"):
+        Ledger.open(path)
+    assert _bytes(path) == before
+
+
+def test_newer_schema_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    Ledger.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={len(MIGRATIONS) + 5}")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    before = _bytes(path)
+    with pytest.raises(LedgerError, match="newer"):
+        Ledger.open(path)
+    assert _bytes(path) == before
+
+
+def test_corrupt_ledger_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    led = Ledger.open(path)
+    led.upsert_tickets({"ticket_key": str(i), "event_id": 1, "buyer_name": f"name {i}"} for i in range(3000))
+    led.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    led.close()
+    data = bytearray(_bytes(path))
+    page = 4096
+    for p in range(3, len(data) // page):        # trash every page after the schema ones
+        data[p * page + 100: p * page + 400] = b"\xa5" * 300
+    path.write_bytes(bytes(data))
+    with pytest.raises(LedgerError):
+        Ledger.open(path)
+    assert _bytes(path) == bytes(data)
+
+
+def test_migration_from_v1_keeps_data(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for stmt in _split_sql(MIGRATIONS[0]):
+        conn.execute(stmt)
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    conn.execute("PRAGMA user_version=1")
+    conn.execute("INSERT INTO checkins(scan_uuid, kind, ticket_key, event_id, direction, at, device_id, device_seq) "
+                 "VALUES ('u1', 'entry', '9', 1, 'in', 5, 'dev', 41)")
+    conn.close()
+    led = Ledger.open(path)
+    assert led.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    names = {r[0] for r in led.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"checkins_ref", "checkins_local_seq"} <= names
+    assert [a.scan_uuid for a in led.actions("9")] == ["u1"]
+    assert led.record("9", Action("u2", "entry", 6, "dev", "g", 1, "in")) == 42   # device sequence continues
+
+
+def test_migrations_are_append_only_and_each_is_valid_sql():
+    for m in MIGRATIONS:
+        assert _split_sql(m) and all(sqlite3.complete_statement(s) for s in _split_sql(m))
+
+
+def test_failed_record_rolls_back_everything(tmp_path):
+    led = Ledger.open(tmp_path / "l.sqlite")
+    a = Action("dup", "entry", 1, "d", "g", 1, "in")
+    led.record("1", a, outbox={"type": "action"})
+    with pytest.raises(sqlite3.IntegrityError):
+        led.record("1", a, outbox={"type": "action"})
+    assert led.outbox_size() == 1 and led.record("1", Action("u3", "entry", 2, "d", "g", 1, "in")) == 2
+
+
+def test_outbox_ack(tmp_path):
+    gate = make_gate(tmp_path)
+    gate.scan(issue(test_key(), 1))
+    [(mid, kind, body)] = gate.ledger.outbox_pending()
+    assert kind == "action" and body["device_seq"] == 1
+    gate.ledger.outbox_ack([mid])
+    assert gate.ledger.outbox_size() == 0 and gate.ledger.outbox_pending() == []
+
+
+# -- durability: a check-in is on disk before its verdict is printed -------------------------------------------
+def test_checkin_survives_sigkill_right_after_the_verdict(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    key = test_key()
+    ring = Keyring()
+    ring.add(key.trusted())
+    ring.save(home / "keyring.json")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TICKETGATE_HOME=str(home))
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "agent", "scan", "--json", "--reread-window", "0"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=ROOT)
+    try:
+        payload = issue(key, 4242, valid_until=2**32 - 1)
+        proc.stdin.write((payload + "\n").encode())
+        proc.stdin.flush()
+        line = proc.stdout.readline()                  # bounded: the child answers or dies (timeout below)
+        verdict = json.loads(line)
+        assert verdict["verdict"] == "accepted"
+        proc.send_signal(signal.SIGKILL)               # no clean shutdown, no checkpoint, no close
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    led = Ledger.open(home / "ledger.sqlite")
+    rows = led.conn.execute("SELECT scan_uuid, kind, ticket_key FROM checkins").fetchall()
+    assert rows == [(verdict["scan_uuid"], "entry", "4242")]
+    assert led.outbox_size() == 1
+
+
+# -- search ------------------------------------------------------------------------------------------------------
+PEOPLE = [
+    {"ticket_key": "100234", "event_id": 1, "order_number": "ORD-7781", "buyer_name": "Hélène Dupont",
+     "email": "helene.dupont@example.org"},
+    {"ticket_key": "100235", "event_id": 1, "order_number": "ORD-7781", "buyer_name": "Hélène Dupont",
+     "email": "helene.dupont@example.org"},
+    {"ticket_key": "2", "event_id": 1, "order_number": "ORD-9", "buyer_name": "Jürgen Weiß", "email": "jw@example.de"},
+    {"ticket_key": "3", "event_id": 1, "order_number": "Z3", "buyer_name": "Seán O'Brien", "email": "sob@example.ie"},
+    {"ticket_key": "1002345", "event_id": 1, "order_number": "Q1", "buyer_name": "Ana Nowak", "email": "ana@x.pl"},
+]
+
+
+@pytest.fixture
+def searchable(tmp_path):
+    led = Ledger.open(tmp_path / "s.sqlite")
+    led.upsert_tickets(PEOPLE)
+    return led
+
+
+def keys(rows):
+    return sorted(r["ticket_key"] for r in rows)
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("helene", ["100234", "100235"]),
+    ("HELENE dup", ["100234", "100235"]),
+    ("Hélène", ["100234", "100235"]),
+    ("He\u0301le\u0300ne", ["100234", "100235"]),          # typed with combining accents
+    ("helene.dupont@example.org", ["100234", "100235"]),
+    ("jw@example", ["2"]),
+    ("ORD-7781", ["100234", "100235"]),
+    ("ord 9", ["2"]),
+    ("jurgen", ["2"]),
+    ("o'brien", ["3"]),
+    ("sean_obrien", []),
+    ("nowak", ["1002345"]),
+    ("", []),
+    ("  ", []),
+    ('"*) OR NOT (', []),
+    ("AND", []),
+])
+def test_search(searchable, query, expected):
+    assert keys(searchable.search(query)) == expected
+
+
+def test_search_by_ticket_id_exact_first(searchable):
+    rows = searchable.search("100234")
+    assert rows[0]["ticket_key"] == "100234"
+    assert keys(searchable.search("10023")) == sorted(["100234", "100235", "1002345"])
+
+
+def test_search_follows_updates_and_limit(searchable):
+    searchable.upsert_tickets([dict(PEOPLE[2], buyer_name="Karl Weiß")])
+    assert searchable.search("jurgen") == [] and keys(searchable.search("karl")) == ["2"]
+    assert len(searchable.search("example", limit=2)) == 2
