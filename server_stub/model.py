@@ -24,16 +24,18 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 # Order numbers: no 0/O, 1/I/L, U (read aloud at a door, typed on a phone).
+# Each group starts with a letter, so a number typed in a search ("buyer 3") never matches an order number.
 _ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-ORDER_NUMBER = re.compile(r"^[2-9A-HJKMNP-TV-Z]{4}-[2-9A-HJKMNP-TV-Z]{2}$")
+_LETTERS = "ABCDEFGHJKMNPQRSTVWXYZ"
+ORDER_NUMBER = re.compile(r"^[A-HJKMNP-TV-Z][2-9A-HJKMNP-TV-Z]{3}-[A-HJKMNP-TV-Z][2-9A-HJKMNP-TV-Z]$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")   # also an MQTT topic level: no '/', '+', '#'
 MAX_CATALOGUE_ID = 2**32 - 1                      # event and pass ids share the ticket's u32 field
 DEFAULT_VALIDITY_MARGIN_H = 6.0                   # a ticket opens N hours before the event, closes N after
 
 
 def new_order_number() -> str:
-    """Short, human-friendly, random: `K7M2-Q9` (30^6 = 729 million combinations)."""
-    chars = "".join(secrets.choice(_ALPHABET) for _ in range(6))
+    """Short, human-friendly, random: `K7M2-Q9` (22^2 x 30^4 = 392 million combinations)."""
+    chars = "".join(secrets.choice(_LETTERS if i in (0, 4) else _ALPHABET) for i in range(6))
     return f"{chars[:4]}-{chars[4:]}"
 
 
