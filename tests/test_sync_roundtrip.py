@@ -31,7 +31,7 @@ def test_bundle_scan_revocation_and_cross_gate(tmp_path, broker):
         assert store.scan_count(ORG) >= 2
         assert not a.sync.rejections and not b.sync.rejections
     finally:
-        a.stop()
-        b.stop()
+        a.close()
+        b.close()
         server.stop()
         store.close()

@@ -1,0 +1,62 @@
+"""A simulated door device on this machine: its own ledger, keyring, gate and sync client (demo, tests,
+benchmarks). The real device runs the same classes (agent.gate.Gate + agent.sync.device.DeviceSync)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from agent.gate import Gate
+from agent.keyring import Keyring
+from agent.ledger import Ledger
+from agent.policy import DevicePolicy
+from agent.sync import device_transport
+from agent.sync.device import DeviceOptions, DeviceSync
+from agent.sync.transport import BrokerConfig
+
+
+class SimDevice:
+    def __init__(self, folder: str | Path, org: str, device_id: str, server_key: bytes, broker: BrokerConfig,
+                 events: list[int], gate: str | None = None, options: DeviceOptions | None = None,
+                 reread_window: float = 0.0):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.org, self.device_id, self.server_key, self.broker = org, device_id, server_key, broker
+        self.events, self.options = list(events), options
+        self.keyring = Keyring()
+        self.ledger_path = self.folder / "ledger.sqlite"
+        self.gate = Gate(Ledger.open(self.ledger_path), self.keyring,
+                         DevicePolicy(device_id=device_id, gate=gate or device_id, events=frozenset(events),
+                                      reread_window=reread_window))
+        self.gate.listeners.append(lambda verdict: self.sync.notify() if self.sync else None)
+        self.sync: DeviceSync | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.gate.ledger
+
+    def go_online(self) -> "SimDevice":
+        if self.sync is None:
+            self.sync = DeviceSync(self.ledger_path, self.org, self.device_id, self.server_key,
+                                   device_transport(self.org, self.device_id, self.broker), keyring=self.keyring,
+                                   events=self.events, options=self.options, on_change=self._changed)
+            self.sync.start()
+        return self
+
+    def go_offline(self) -> None:
+        if self.sync is not None:
+            self.sync.stop()
+            self.sync = None
+
+    def _changed(self, what: str) -> None:
+        if what == "bundle":   # passes may have changed: the decision needs the pass -> events map
+            self.gate.set_policy(replace(self.gate.policy, pass_events=self.ledger.pass_events()), save=False)
+
+    def ready(self, tickets: int = 1) -> bool:
+        return self.sync is not None and self.sync.bundle_version > 0 and self.ledger.counts()["tickets"] >= tickets
+
+    def scan(self, payload: str):
+        return self.gate.scan(payload)
+
+    def close(self) -> None:
+        self.go_offline()
+        self.ledger.close()
