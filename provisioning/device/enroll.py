@@ -1,0 +1,117 @@
+"""Enrolling this device: challenge, prove key possession, check the signed answer, save everything.
+
+    creds = enroll(state, server="192.168.8.10:8787", token=qr.token, expected_fingerprint=qr.fingerprint)
+
+The answer is trusted only when it is signed by a server key whose fingerprint matches the QR's (with a
+hand-typed code there is no QR: the fingerprint seen by zeroconf is pinned instead and shown to compare).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from agent.keyring import Keyring, fingerprint
+from agent.sync.signed import Rejected, Verifier
+from provisioning import box
+from provisioning.device import identity
+from provisioning.device.state import Broker, Credentials, DeviceState
+from provisioning.protocol import compact_fingerprint, proof_message, split_hostport
+
+MAX_ANSWER = 1 << 20
+
+
+class EnrollError(Exception):
+    """Enrollment did not happen; str(exc) says why, for the technician. Nothing was saved."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status, self.retry_after = status, retry_after
+
+
+@dataclass(frozen=True)
+class Timing:
+    challenge: float
+    enroll: float
+    total: float
+
+
+def _post(base: str, path: str, body: dict, timeout: float) -> dict:
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read(MAX_ANSWER))
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read(4096)).get("error", "")
+        except (ValueError, AttributeError):
+            detail = ""
+        retry = exc.headers.get("Retry-After") if exc.headers else None
+        raise EnrollError(f"server refused ({exc.code}): {detail or exc.reason}", exc.code,
+                          float(retry) if retry and retry.isdigit() else None) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise EnrollError(f"cannot reach the server at {base}: {getattr(exc, 'reason', exc)}") from None
+    except ValueError:
+        raise EnrollError("the server answered something that is not JSON") from None
+
+
+def enroll(state: DeviceState, server: str, token: str | None = None, code: str | None = None,
+           expected_fingerprint: str | None = None, name: str = "", timeout: float = 10.0) -> Credentials:
+    host, port = split_hostport(server)
+    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    t0 = time.monotonic()
+    nonce = _post(base, "/v1/challenge", {}, timeout).get("nonce")
+    if not isinstance(nonce, str):
+        raise EnrollError("the server sent no challenge")
+    key = identity.generate(state.folder / ".enrolling_key.pem")
+    box_key = X25519PrivateKey.generate()
+    device_pub, box_pub = identity.public_raw(key), box.raw_public(box_key)
+    request = {"nonce": nonce, "name": name, "device_key": base64.b64encode(device_pub).decode(),
+               "box_key": base64.b64encode(box_pub).decode(),
+               "proof": base64.b64encode(key.sign(proof_message(nonce, device_pub, box_pub))).decode()}
+    request.update({"token": token} if token is not None else {"code": code})
+    try:
+        answer = _post(base, "/v1/enroll", request, timeout)
+        creds, keyring = _accept(answer, expected_fingerprint, box_key, device_pub)
+    except BaseException:
+        (state.folder / ".enrolling_key.pem").unlink(missing_ok=True)
+        raise
+    (state.folder / ".enrolling_key.pem").replace(state.key_path)
+    keyring.save(state.keyring_path)
+    state.save(creds)
+    return creds
+
+
+def _accept(answer: dict, expected_fp: str | None, box_key: X25519PrivateKey, device_pub: bytes):
+    try:
+        server_key = base64.b64decode(answer["server_key"], validate=True)
+        if len(server_key) != 32:
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise EnrollError("the answer carries no valid server key") from None
+    if expected_fp and compact_fingerprint(fingerprint(server_key)) != compact_fingerprint(expected_fp):
+        raise EnrollError("the server's key does not match the organiser fingerprint of the QR: refused")
+    try:
+        body = Verifier(server_key).open(str(answer.get("signed", "")).encode(), MAX_ANSWER)
+    except Rejected as exc:
+        raise EnrollError(f"the answer is not validly signed ({exc})") from None
+    try:
+        if body["type"] != "enrolled":
+            raise ValueError("not an enrollment answer")
+        device_id = body["device"]
+        password = box.open_box(body["mqtt"]["password_box"], box_key, device_id)
+        b = body["broker"]
+        creds = Credentials(device_id, body["org"], body.get("name", ""), body.get("gate", ""),
+                            tuple(int(e) for e in body.get("events", ())), body["mqtt"]["username"], password,
+                            Broker(str(b["host"]), int(b["port"]), bool(b.get("tls")), str(b.get("ca_pem") or "")),
+                            server_key, time.time())
+        keyring = Keyring.from_json(body.get("keyring") or {})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EnrollError(f"malformed enrollment answer ({exc})") from None
+    return creds, keyring

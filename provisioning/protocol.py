@@ -1,0 +1,120 @@
+"""Wire formats shared by both sides (pure): enrollment QR text, organiser codes, signed proofs.
+
+Enrollment QR:  TGE1:<token>:<fingerprint hex>:<host:port>:<org>
+    token        32 random bytes, base32 without padding (QR alphanumeric-friendly once upper-cased)
+    fingerprint  the organiser server key fingerprint (agent.keyring.fingerprint, colons removed)
+    host:port    the enrollment endpoint hint (IPv6 in brackets); the device falls back to zeroconf
+Organiser code: 8 characters of the order-number alphabet, shown as `K7M2-Q9XB`, typed by hand.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+QR_PREFIX = "TGE1"
+SERVICE_TYPE = "_ticketgate._tcp.local."
+MQTT_SERVICE_TYPE = "_mqtt._tcp.local."
+PROTOCOL_VERSION = "1"
+PROOF_DOMAIN = b"ticketgate-enroll-v1\x00"
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"   # no 0/O, 1/I/L, U
+CODE_LENGTH = 8                                    # 30^8 ~ 6.6e11; guessing is throttled
+_TOKEN = re.compile(r"^[A-Z2-7]{52}$")
+_FP = re.compile(r"^[0-9A-F]{16}$")
+_HOSTPORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]{1,253}):(\d{1,5})$")
+_ORG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class BadInput(ValueError):
+    """Text that is not what it claims to be; str(exc) is shown to the technician."""
+
+
+def new_token() -> str:
+    return base64.b32encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_code(text: str) -> str:
+    """What people type: `k7m2 q9xb`, `K7M2-Q9XB` -> `K7M2Q9XB`; O->0 style confusions are mapped."""
+    compact = re.sub(r"[\s\-]", "", text or "").upper().translate(str.maketrans("OIL", "011"))
+    if len(compact) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in compact):
+        raise BadInput(f"an organiser code is {CODE_LENGTH} characters like K7M2-Q9XB")
+    return compact
+
+
+def show_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+def secret_digest(secret: str) -> str:
+    """What the registry stores and looks up: never the token or code itself."""
+    return hashlib.sha256(b"ticketgate-token\x00" + secret.encode()).hexdigest()
+
+
+def compact_fingerprint(fp: str) -> str:
+    return fp.replace(":", "").upper()
+
+
+@dataclass(frozen=True)
+class EnrollQR:
+    token: str
+    fingerprint: str        # compact hex, 16 chars
+    server: str             # host:port hint
+    org: str
+
+    def text(self) -> str:
+        return f"{QR_PREFIX}:{self.token}:{self.fingerprint}:{self.server}:{self.org}"
+
+
+def parse_qr(text: str) -> EnrollQR:
+    parts = (text or "").strip().split(":")
+    if len(parts) < 6 or parts[0] != QR_PREFIX:
+        raise BadInput("not a ticketgate enrollment QR (expected TGE1:...)")
+    token, fp, org = parts[1].upper(), parts[2].upper(), parts[-1]
+    server = ":".join(parts[3:-1])
+    if not _TOKEN.match(token):
+        raise BadInput("enrollment QR: malformed token")
+    if not _FP.match(fp):
+        raise BadInput("enrollment QR: malformed organiser fingerprint")
+    if not _HOSTPORT.match(server):
+        raise BadInput("enrollment QR: malformed server address")
+    if not _ORG.match(org):
+        raise BadInput("enrollment QR: malformed organiser")
+    return EnrollQR(token, fp, server, org)
+
+
+def split_hostport(text: str) -> tuple[str, int]:
+    m = _HOSTPORT.match((text or "").strip())
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise BadInput(f"server address {text!r}: expected HOST:PORT")
+    return m.group(1).strip("[]"), int(m.group(2))
+
+
+def proof_message(nonce: str, device_public_key: bytes, box_public_key: bytes) -> bytes:
+    """What the device signs with its new key: binds the server nonce to both of its public keys."""
+    return PROOF_DOMAIN + nonce.encode() + b"\x00" + device_public_key + box_public_key
+
+
+def wifi_escape(value: str) -> str:
+    """Escape per the ZXing WIFI: spec: backslash, ';', ',', '"', ':' get a backslash."""
+    return "".join("\\" + c if c in '\\;,":' else c for c in value)
+
+
+def wifi_payload(ssid: str, password: str | None, security: str = "WPA", hidden: bool = False) -> str:
+    if not ssid:
+        raise BadInput("Wi-Fi QR: the SSID is empty")
+    if security not in ("WPA", "WEP", "nopass"):
+        raise BadInput("Wi-Fi QR: security is WPA, WEP or nopass")
+    if security != "nopass" and not password:
+        raise BadInput("Wi-Fi QR: a password is needed for WPA/WEP")
+    text = f"WIFI:S:{wifi_escape(ssid)};T:{security};"
+    if security != "nopass":
+        text += f"P:{wifi_escape(password or '')};"
+    if hidden:
+        text += "H:true;"
+    return text + ";"

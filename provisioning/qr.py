@@ -1,0 +1,96 @@
+"""QR codes for the technician: one enrollment QR per device and the hotspot's Wi-Fi join QR,
+rendered with segno (PNG/SVG) and laid out on printable sheets (PDF with fpdf2, or one PNG with Pillow).
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import segno
+
+from provisioning.protocol import show_code
+
+
+@dataclass(frozen=True)
+class SheetItem:
+    qr_text: str       # what the QR holds
+    title: str         # printed above: gate, number
+    code: str          # the hand-typed fallback, printed below
+    subtitle: str = ""
+
+
+def make(text: str) -> segno.QRCode:
+    return segno.make(text, error="m", micro=False)
+
+
+def save(text: str, path: str | Path, scale: int = 8) -> Path:
+    """PNG or SVG by extension."""
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise ValueError("QR images are .png or .svg")
+    make(text).save(str(path), scale=scale, border=4)
+    return path
+
+
+def png_bytes(text: str, scale: int = 8) -> bytes:
+    buf = io.BytesIO()
+    make(text).save(buf, kind="png", scale=scale, border=4)
+    return buf.getvalue()
+
+
+def sheet(items: Sequence[SheetItem], path: str | Path, progress: Callable[[int, int], None] | None = None) -> Path:
+    """A printable sheet: PDF (A4, 3x4 per page) or PNG (one tall image) by extension."""
+    path = Path(path)
+    if path.suffix.lower() == ".pdf":
+        return _pdf(items, path, progress)
+    if path.suffix.lower() == ".png":
+        return _png(items, path, progress)
+    raise ValueError("sheets are .pdf or .png")
+
+
+def _pdf(items: Sequence[SheetItem], path: Path, progress) -> Path:
+    from fpdf import FPDF
+    pdf = FPDF(format="A4", unit="mm")
+    pdf.set_auto_page_break(False)
+    cols, rows, cell_w, cell_h, qr_mm = 3, 4, 66.0, 70.0, 48.0
+    for i, item in enumerate(items):
+        if i % (cols * rows) == 0:
+            pdf.add_page()
+        col, row = i % cols, (i // cols) % rows
+        x, y = 6 + col * cell_w, 8 + row * cell_h
+        pdf.set_font("Helvetica", "B", 10)
+        pdf.set_xy(x, y)
+        pdf.cell(cell_w - 4, 5, item.title[:40], align="C")
+        pdf.image(io.BytesIO(png_bytes(item.qr_text, scale=6)), x=x + (cell_w - 4 - qr_mm) / 2, y=y + 6, w=qr_mm, h=qr_mm)
+        pdf.set_font("Courier", "B", 12)
+        pdf.set_xy(x, y + 56)
+        pdf.cell(cell_w - 4, 5, show_code(item.code) if item.code else "", align="C")
+        if item.subtitle:
+            pdf.set_font("Helvetica", "", 7)
+            pdf.set_xy(x, y + 62)
+            pdf.cell(cell_w - 4, 4, item.subtitle[:60], align="C")
+        if progress:
+            progress(i + 1, len(items))
+    pdf.output(str(path))
+    return path
+
+
+def _png(items: Sequence[SheetItem], path: Path, progress) -> Path:
+    from PIL import Image, ImageDraw
+    cols, cell = 3, 300
+    rows = max(1, (len(items) + cols - 1) // cols)
+    img = Image.new("RGB", (cols * cell, rows * (cell + 60)), "white")
+    draw = ImageDraw.Draw(img)
+    for i, item in enumerate(items):
+        x, y = (i % cols) * cell, (i // cols) * (cell + 60)
+        draw.text((x + 10, y + 5), item.title[:40], fill="black")
+        qr_img = Image.open(io.BytesIO(png_bytes(item.qr_text, scale=4))).convert("RGB")
+        qr_img.thumbnail((cell - 20, cell - 20))
+        img.paste(qr_img, (x + (cell - qr_img.width) // 2, y + 22))
+        draw.text((x + 10, y + cell + 25), show_code(item.code) if item.code else "", fill="black")
+        if progress:
+            progress(i + 1, len(items))
+    img.save(path)
+    return path

@@ -1,0 +1,1 @@
+"""Organiser side of provisioning."""

@@ -1,0 +1,139 @@
+"""Keeps mosquitto in step with the registry: writes password/ACL files, reloads, kicks revoked sessions.
+
+Revocation, in order (docs/provisioning.md "Revocation"):
+ 1. a signed `wipe` command goes to the device's `cmd` topic (it wipes if it is listening);
+ 2. the device's password is replaced by an unknowable one, its topics dropped, mosquitto reloaded:
+    mosquitto 2.0 re-checks connected clients on SIGHUP and drops the session;
+ 3. the server connects with the device's client id (clean start) to take over whatever session remains
+    and delete its persistent state, then leaves;
+ 4. the device is removed from the files and mosquitto reloaded again.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+from agent.sync import signed, topics
+from provisioning.server.mosquitto_files import BrokerUser, hash_password, write_files
+from provisioning.server.registry import Registry
+
+
+class Reloader(Protocol):
+    def __call__(self) -> None: ...
+
+
+class PidReloader:
+    """SIGHUP to mosquitto's PID (given, or read from its pid_file at each reload)."""
+
+    def __init__(self, pid: int | None = None, pid_file: str | Path | None = None):
+        if pid is None and pid_file is None:
+            raise ValueError("PidReloader needs a pid or a pid_file")
+        self.pid, self.pid_file = pid, pid_file
+
+    def __call__(self) -> None:
+        pid = self.pid if self.pid is not None else int(Path(self.pid_file).read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+
+
+@dataclass(frozen=True)
+class BrokerEndpoint:
+    host: str
+    port: int
+    tls: bool = False
+    ca_pem: str = ""            # the CA the device must trust when tls is on
+
+    def to_json(self) -> dict:
+        return {"host": self.host, "port": self.port, "tls": self.tls, "ca_pem": self.ca_pem}
+
+
+class BrokerAdmin:
+    def __init__(self, registry: Registry, password_file: str | Path, acl_file: str | Path, reload: Reloader,
+                 endpoint: BrokerEndpoint, org: str, sign: Callable[[bytes], bytes] | None = None):
+        self.registry, self.password_file, self.acl_file, self.reload = registry, password_file, acl_file, reload
+        self.endpoint, self.org, self.sign = endpoint, org, sign
+        self._lock = threading.Lock()
+        self._server_user = self._make_server_user()
+
+    def _make_server_user(self) -> BrokerUser:
+        username, password = self.registry.server_login(self.org)
+        return BrokerUser(username, hash_password(password), self.org, server=True)
+
+    def users(self, overrides: dict[str, BrokerUser | None] | None = None) -> list[BrokerUser]:
+        overrides = overrides or {}
+        out = [self._server_user]
+        for c in self.registry.credentials():
+            user = overrides.get(c.device_id, BrokerUser(c.device_id, c.password_hash, c.org, c.events))
+            if user is not None:
+                out.append(user)
+        out += [u for name, u in overrides.items() if u is not None and name not in {x.username for x in out}]
+        return out
+
+    def sync(self, overrides: dict[str, BrokerUser | None] | None = None, reload: bool = True) -> None:
+        """Rewrite both files from the registry and reload mosquitto."""
+        with self._lock:
+            write_files(self.password_file, self.acl_file, self.users(overrides))
+            if reload:
+                self.reload()
+
+    # -- the server's own connection -----------------------------------------------------------------------
+    def server_client(self, client_id: str | None = None):
+        from provisioning.mqtt_connect import connect
+        username, password = self.registry.server_login(self.org)
+        return connect(self.endpoint, username, password, client_id=client_id or username)
+
+    def revoke(self, device_id: str, timeout: float = 3.0) -> dict:
+        """Revoke `device_id` (see module doc). Returns timings in seconds for the record."""
+        t0 = time.monotonic()
+        cred = self.registry.credential(device_id)
+        if cred is None:
+            raise KeyError(f"no device {device_id!r}")
+        self.registry.mark_revoked(device_id, time.time())
+        timings: dict[str, float] = {}
+        if self.sign is not None:
+            self._publish_wipe(cred.org, device_id, timeout)
+        timings["wipe_sent"] = time.monotonic() - t0
+        temp = secrets.token_urlsafe(32)
+        self.sync({device_id: BrokerUser(device_id, hash_password(temp), cred.org, ())})
+        timings["reloaded"] = time.monotonic() - t0
+        self._take_over(device_id, temp, timeout)
+        timings["taken_over"] = time.monotonic() - t0
+        self.sync()
+        timings["removed"] = time.monotonic() - t0
+        return timings
+
+    def _publish_wipe(self, org: str, device_id: str, timeout: float) -> None:
+        body = {"type": "cmd", "cmd": "wipe", "id": str(uuid.uuid4()), "ts": time.time(), "org": org, "device": device_id,
+                "reason": "revoked by the organiser"}
+        try:
+            client = self.server_client(client_id=f"{self._server_user.username}-revoke-{secrets.token_hex(3)}")
+        except OSError:
+            return    # broker away: the device still wipes at its next (refused) connect
+        try:
+            info = client.publish(topics.cmd(org, device_id), signed.seal(body, self.sign), qos=1)
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):
+            pass
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    def _take_over(self, device_id: str, temp_password: str, timeout: float) -> None:
+        """Connect as the device (clean start): mosquitto hands us its session and drops any old one."""
+        from provisioning.mqtt_connect import connect
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                client = connect(self.endpoint, device_id, temp_password, client_id=device_id, timeout=1.0)
+            except (OSError, PermissionError):
+                time.sleep(0.02)   # the reload may not be applied yet
+                continue
+            client.disconnect()
+            client.loop_stop()
+            return

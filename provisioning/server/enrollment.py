@@ -1,0 +1,162 @@
+"""The enrollment service (no I/O of its own: the HTTP shell calls it, the store/registry/broker are injected).
+
+    POST /v1/challenge  -> {"nonce"}                        a fresh nonce, single use, 60 s
+    POST /v1/enroll     {token | code, nonce, device_key, box_key, proof, name}
+                        -> {"server_key", "signed"}          signed(enrolled) with the organiser's server key
+
+Every refusal counts against the source address and the global budget (provisioning.throttle); a
+throttled source gets 429 before any token is looked at.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from agent.sync import signed
+from provisioning import box
+from provisioning.protocol import BadInput, normalize_code, proof_message
+from provisioning.server.broker_admin import BrokerAdmin
+from provisioning.server.mosquitto_files import hash_password
+from provisioning.server.registry import DeviceCredential, Registry
+from provisioning.throttle import Throttle
+
+NONCE_TTL = 60.0
+MAX_NONCES = 10000
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
+class OrganiserStore(Protocol):
+    """The part of server_stub.store.SqliteStore provisioning uses."""
+
+    def register_device(self, org: str, device_id: str, name: str = "", gate: str = "",
+                        events: list[int] | None = None, public_key: bytes | None = None) -> dict: ...
+    def revoke_device(self, device_id: str) -> dict: ...
+    def keyring(self, org: str) -> Any: ...                 # agent.keyring.Keyring
+    def server_key(self, org: str) -> Any: ...              # server_stub.signing.SigningKey
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: dict
+    headers: dict = field(default_factory=dict)
+
+
+def new_device_id() -> str:
+    return "dev-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+
+
+def _b64(value: Any, size: int, what: str) -> bytes:
+    try:
+        raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != size:
+        raise BadInput(f"{what}: expected {size} bytes in base64")
+    return raw
+
+
+class EnrollmentService:
+    def __init__(self, org: str, store: OrganiserStore, registry: Registry, admin: BrokerAdmin,
+                 throttle: Throttle | None = None, clock: Callable[[], float] = time.time,
+                 on_enrolled: Callable[[dict], None] | None = None):
+        self.org, self.store, self.registry, self.admin = org, store, registry, admin
+        self.throttle = throttle or Throttle()
+        self.clock = clock
+        self.on_enrolled = on_enrolled or (lambda device: None)
+        self._nonces: dict[str, float] = {}
+        self._lock = threading.Lock()
+        key = store.server_key(org)
+        self._sign, self.server_public = key.sign, key.public_raw
+
+    def info(self) -> dict:
+        from agent.keyring import fingerprint
+        return {"org": self.org, "fingerprint": fingerprint(self.server_public), "version": 1}
+
+    def challenge(self, source: str) -> Outcome:
+        wait = self.throttle.retry_after(source)
+        if wait:
+            return self._throttled(wait)
+        now = self.clock()
+        nonce = secrets.token_urlsafe(24)
+        with self._lock:
+            for n in [n for n, exp in self._nonces.items() if exp <= now]:
+                del self._nonces[n]
+            if len(self._nonces) >= MAX_NONCES:
+                return Outcome(503, {"error": "too many enrollments in progress, try again"}, {"Retry-After": "5"})
+            self._nonces[nonce] = now + NONCE_TTL
+        return Outcome(200, {"nonce": nonce, "expires_in": NONCE_TTL})
+
+    def _throttled(self, wait: float) -> Outcome:
+        return Outcome(429, {"error": "too many failed attempts, wait", "retry_after": round(wait, 1)},
+                       {"Retry-After": str(max(1, int(wait + 0.999)))})
+
+    def _refuse(self, source: str, status: int, error: str) -> Outcome:
+        self.throttle.failed(source)
+        return Outcome(status, {"error": error})
+
+    def enroll(self, source: str, req: Any) -> Outcome:
+        wait = self.throttle.retry_after(source)
+        if wait:
+            return self._throttled(wait)
+        now = self.clock()
+        try:
+            if not isinstance(req, dict):
+                raise BadInput("the request is not a JSON object")
+            device_key = _b64(req.get("device_key"), 32, "device_key")
+            box_key = _b64(req.get("box_key"), 32, "box_key")
+            proof = _b64(req.get("proof"), 64, "proof")
+            nonce, name = req.get("nonce"), req.get("name", "")
+            if not isinstance(nonce, str) or not isinstance(name, str) or len(name) > 64:
+                raise BadInput("nonce and name are short strings")
+            token, code = req.get("token"), req.get("code")
+            if isinstance(token, str) and token and code is None:
+                secret, by_code = token.strip().upper(), False
+            elif isinstance(code, str) and token is None:
+                secret, by_code = normalize_code(code), True
+            else:
+                raise BadInput("give exactly one of token or code")
+        except BadInput as exc:
+            return self._refuse(source, 400, str(exc))
+        with self._lock:
+            expires = self._nonces.pop(nonce, None)
+        if expires is None or expires <= now:
+            return self._refuse(source, 401, "unknown or expired nonce: ask for a new challenge")
+        row = self.registry.find_token(secret, by_code=by_code)
+        if row is None or row.org != self.org:
+            return self._refuse(source, 401, "unknown enrollment token")
+        if row.used_at is not None:
+            return self._refuse(source, 401, "this enrollment token was already used")
+        if row.expires <= now:
+            return self._refuse(source, 401, "this enrollment token has expired")
+        try:
+            Ed25519PublicKey.from_public_bytes(device_key).verify(proof, proof_message(nonce, device_key, box_key))
+        except (InvalidSignature, ValueError):
+            return self._refuse(source, 401, "proof of key possession failed")
+        return self._issue(source, row, device_key, box_key, name, now)
+
+    def _issue(self, source: str, row, device_key: bytes, box_key: bytes, name: str, now: float) -> Outcome:
+        device_id, password = new_device_id(), secrets.token_urlsafe(32)
+        cred = DeviceCredential(device_id, self.org, name, row.gate, row.events, hash_password(password),
+                                device_key, now, None)
+        if not self.registry.claim_and_register(row.token_id, cred, now):
+            return self._refuse(source, 401, "this enrollment token was already used")
+        self.store.register_device(self.org, device_id, name=name, gate=row.gate, events=list(row.events),
+                                   public_key=device_key)
+        self.admin.sync()
+        body = {"type": "enrolled", "id": str(uuid.uuid4()), "ts": now, "org": self.org, "device": device_id,
+                "name": name, "gate": row.gate, "events": list(row.events),
+                "mqtt": {"username": device_id, "password_box": box.seal(password, box_key, device_id)},
+                "broker": self.admin.endpoint.to_json(), "keyring": self.store.keyring(self.org).to_json()}
+        self.on_enrolled({"device_id": device_id, "name": name, "gate": row.gate, "source": source})
+        return Outcome(200, {"server_key": base64.b64encode(self.server_public).decode(),
+                             "signed": signed.seal(body, self._sign).decode()})

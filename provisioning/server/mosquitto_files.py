@@ -1,0 +1,93 @@
+"""mosquitto's password_file and acl_file: the $7$ hash, rendering (pure) and atomic writing.
+
+Password hash (mosquitto 2.x, `mosquitto_passwd`): `$7$<iterations>$<b64 salt>$<b64 PBKDF2-SHA512>`.
+ACL: the shared patterns of docs/topics (`%u` = username = client id) plus per-user `topic read` lines
+for the live topics of the device's events. The server user reads and writes `tg/#`.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.sync import topics
+
+ITERATIONS = 101     # mosquitto_passwd's default; passwords are 32 random bytes, so iterations add nothing
+SALT_BYTES = 12
+
+
+def hash_password(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
+    salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def check_password(password: str, hashed: str) -> bool:
+    try:
+        _, seven, iterations, salt, digest = hashed.split("$")
+        if seven != "7":
+            return False
+        want = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(salt), int(iterations))
+        return hmac.compare_digest(want, base64.b64decode(digest))
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class BrokerUser:
+    username: str
+    password_hash: str
+    org: str = ""
+    events: tuple[int, ...] = ()
+    server: bool = False       # the organiser's server: tg/# read/write
+
+
+def _check_username(name: str) -> None:
+    if not topics.valid_name(name):
+        raise ValueError(f"invalid MQTT username {name!r}")
+
+
+def render_passwords(users: list[BrokerUser]) -> str:
+    for u in users:
+        _check_username(u.username)
+    return "".join(f"{u.username}:{u.password_hash}\n" for u in sorted(users, key=lambda u: u.username))
+
+
+def render_acl(users: list[BrokerUser]) -> str:
+    lines = ["# written by ticketgate provisioning; edits are overwritten", ""]
+    for u in sorted(users, key=lambda u: u.username):
+        _check_username(u.username)
+        lines.append(f"user {u.username}")
+        if u.server:
+            lines.append(f"topic readwrite {topics.ROOT}/#")
+            lines.append("topic read $SYS/#")
+        else:
+            lines += [f"topic read {topics.live(u.org, e)}" for e in sorted(set(u.events))]
+        lines.append("")
+    # patterns apply to every user; %u is the username, which is also the client id
+    lines += ["pattern write tg/+/dev/%u/up", "pattern write tg/+/dev/%u/status",
+              "pattern read tg/+/dev/%u/down", "pattern read tg/+/dev/%u/cmd", ""]
+    return "\n".join(lines)
+
+
+def write_atomic(path: str | Path, text: str, mode: int = 0o600) -> None:
+    """Write beside, fsync, rename: mosquitto never reads a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def write_files(password_file: str | Path, acl_file: str | Path, users: list[BrokerUser]) -> None:
+    write_atomic(password_file, render_passwords(users))
+    write_atomic(acl_file, render_acl(users))

@@ -1,0 +1,163 @@
+"""The provisioning state of the server (SQLite): one-time enrollment tokens and device broker credentials.
+
+Tokens and organiser codes are stored only as digests; lookups hash first, so timing reveals nothing of
+a stored secret, and the final match is `hmac.compare_digest`. Claiming a token is a single conditional
+UPDATE: two devices racing for one token cannot both win.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioning.protocol import new_code, new_token, secret_digest
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, code_digest TEXT NOT NULL UNIQUE, org TEXT NOT NULL,
+    gate TEXT NOT NULL DEFAULT '', events TEXT NOT NULL DEFAULT '[]', created REAL NOT NULL, expires REAL NOT NULL,
+    used_at REAL, device_id TEXT);
+CREATE TABLE IF NOT EXISTS credentials (
+    device_id TEXT PRIMARY KEY, org TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', gate TEXT NOT NULL DEFAULT '',
+    events TEXT NOT NULL DEFAULT '[]', password_hash TEXT NOT NULL, public_key BLOB NOT NULL,
+    enrolled_at REAL NOT NULL, revoked_at REAL, token_id INTEGER);
+"""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token_id: int
+    token: str          # the secret: printed in the QR, never stored
+    code: str           # the hand-typed fallback, never stored
+    org: str
+    gate: str
+    events: tuple[int, ...]
+    expires: float
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    token_id: int
+    org: str
+    gate: str
+    events: tuple[int, ...]
+    expires: float
+    used_at: float | None
+
+
+@dataclass(frozen=True)
+class DeviceCredential:
+    device_id: str
+    org: str
+    name: str
+    gate: str
+    events: tuple[int, ...]
+    password_hash: str
+    public_key: bytes
+    enrolled_at: float
+    revoked_at: float | None
+
+
+class Registry:
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.executescript(_SCHEMA)
+        os.chmod(self.path, 0o600)    # holds the server's own broker password
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- tokens ------------------------------------------------------------------------------------------------
+    def create_tokens(self, org: str, count: int, gate: str = "", events: tuple[int, ...] = (),
+                      ttl: float = 12 * 3600, now: float | None = None) -> list[IssuedToken]:
+        now = time.time() if now is None else now
+        out = []
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for _ in range(count):
+                    token, code = new_token(), new_code()
+                    cur = self.conn.execute(
+                        "INSERT INTO tokens(digest, code_digest, org, gate, events, created, expires) VALUES (?,?,?,?,?,?,?)",
+                        (secret_digest(token), secret_digest(code), org, gate, json.dumps(list(events)), now, now + ttl))
+                    out.append(IssuedToken(cur.lastrowid, token, code, org, gate, tuple(events), now + ttl))
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return out
+
+    def find_token(self, secret: str, by_code: bool = False) -> TokenRow | None:
+        """The row of a token (or organiser code), used or not; None when unknown."""
+        digest = secret_digest(secret)
+        column = "code_digest" if by_code else "digest"
+        with self.lock:
+            row = self.conn.execute(f"SELECT id, {column}, org, gate, events, expires, used_at FROM tokens "
+                                    f"WHERE {column}=?", (digest,)).fetchone()
+        if row is None or not hmac.compare_digest(row[1], digest):
+            return None
+        return TokenRow(row[0], row[2], row[3], tuple(json.loads(row[4])), row[5], row[6])
+
+    def claim_and_register(self, token_id: int, cred: DeviceCredential, now: float) -> bool:
+        """Atomically use the token (unused and unexpired) and store the device's credential."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                won = self.conn.execute("UPDATE tokens SET used_at=?, device_id=? WHERE id=? AND used_at IS NULL "
+                                        "AND expires>?", (now, cred.device_id, token_id, now)).rowcount == 1
+                if won:
+                    self.conn.execute(
+                        "INSERT INTO credentials(device_id, org, name, gate, events, password_hash, public_key, "
+                        "enrolled_at, token_id) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (cred.device_id, cred.org, cred.name, cred.gate, json.dumps(list(cred.events)),
+                         cred.password_hash, cred.public_key, cred.enrolled_at, token_id))
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return won
+
+    def tokens(self, org: str | None = None) -> list[TokenRow]:
+        with self.lock:
+            rows = self.conn.execute("SELECT id, '', org, gate, events, expires, used_at FROM tokens "
+                                     "WHERE ? IS NULL OR org=? ORDER BY id", (org, org)).fetchall()
+        return [TokenRow(r[0], r[2], r[3], tuple(json.loads(r[4])), r[5], r[6]) for r in rows]
+
+    # -- credentials -------------------------------------------------------------------------------------------
+    def credentials(self, include_revoked: bool = False) -> list[DeviceCredential]:
+        sql = ("SELECT device_id, org, name, gate, events, password_hash, public_key, enrolled_at, revoked_at "
+               "FROM credentials" + ("" if include_revoked else " WHERE revoked_at IS NULL") + " ORDER BY enrolled_at")
+        with self.lock:
+            rows = self.conn.execute(sql).fetchall()
+        return [DeviceCredential(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5], bytes(r[6]), r[7], r[8])
+                for r in rows]
+
+    def credential(self, device_id: str) -> DeviceCredential | None:
+        return next((c for c in self.credentials(include_revoked=True) if c.device_id == device_id), None)
+
+    def mark_revoked(self, device_id: str, now: float) -> bool:
+        with self.lock:
+            return self.conn.execute("UPDATE credentials SET revoked_at=? WHERE device_id=? AND revoked_at IS NULL",
+                                     (now, device_id)).rowcount == 1
+
+    # -- server's own broker login -----------------------------------------------------------------------------
+    def server_login(self, org: str) -> tuple[str, str]:
+        """(username, password) of the organiser server's broker user, created on first use."""
+        import secrets
+        with self.lock:
+            self.conn.execute("CREATE TABLE IF NOT EXISTS server_login (org TEXT PRIMARY KEY, password TEXT NOT NULL)")
+            row = self.conn.execute("SELECT password FROM server_login WHERE org=?", (org,)).fetchone()
+            if row is None:
+                row = (secrets.token_urlsafe(32),)
+                self.conn.execute("INSERT INTO server_login(org, password) VALUES (?,?)", (org, row[0]))
+        return f"server-{org}", row[0]

@@ -1,0 +1,66 @@
+"""Wiring of the organiser side from one state folder (used by the CLI, the tests and the benchmark).
+
+    <state>/provision.sqlite   tokens and device broker credentials (0600)
+    <state>/mosquitto/passwd   password_file   <state>/mosquitto/acl   acl_file
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from agent.keyring import fingerprint
+from provisioning.protocol import EnrollQR, compact_fingerprint
+from provisioning.server.broker_admin import BrokerAdmin, BrokerEndpoint, Reloader
+from provisioning.server.enrollment import EnrollmentService, OrganiserStore
+from provisioning.server.registry import IssuedToken, Registry
+from provisioning.throttle import Throttle
+
+
+@dataclass(frozen=True)
+class Paths:
+    state: Path
+
+    @property
+    def registry(self) -> Path:
+        return self.state / "provision.sqlite"
+
+    @property
+    def password_file(self) -> Path:
+        return self.state / "mosquitto" / "passwd"
+
+    @property
+    def acl_file(self) -> Path:
+        return self.state / "mosquitto" / "acl"
+
+
+class Provisioning:
+    def __init__(self, state: str | Path, store: OrganiserStore, org: str, endpoint: BrokerEndpoint,
+                 reload: Reloader, throttle: Throttle | None = None,
+                 on_enrolled: Callable[[dict], None] | None = None):
+        self.paths = Paths(Path(state))
+        self.paths.password_file.parent.mkdir(parents=True, exist_ok=True)
+        self.org, self.store = org, store
+        self.registry = Registry(self.paths.registry)
+        key = store.server_key(org)
+        self.fingerprint = fingerprint(key.public_raw)
+        self.admin = BrokerAdmin(self.registry, self.paths.password_file, self.paths.acl_file, reload, endpoint, org,
+                                 sign=key.sign)
+        self.service = EnrollmentService(org, store, self.registry, self.admin, throttle, on_enrolled=on_enrolled)
+
+    def write_broker_files(self, reload: bool = False) -> None:
+        self.admin.sync(reload=reload)
+
+    def qr_for(self, token: IssuedToken, server: str) -> EnrollQR:
+        return EnrollQR(token.token, compact_fingerprint(self.fingerprint), server, self.org)
+
+    def revoke(self, device_id: str) -> dict:
+        timings = self.admin.revoke(device_id)
+        try:
+            self.store.revoke_device(device_id)
+        except LookupError:
+            pass
+        return timings
+
+    def close(self) -> None:
+        self.registry.close()
