@@ -1,0 +1,202 @@
+"""`ticketgate agent …` through agent.cli.main and as real processes."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from agent.keyring import Keyring
+from agent.ledger import Ledger
+from tests.test_core_support import issue, test_key
+from tests.vectors.make_vectors import pretix_pem_b64, private
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = test_key()
+FAR = 2**32 - 1   # valid_until far in the future: the CLI uses the real clock
+
+
+@pytest.fixture
+def home(tmp_path):
+    h = tmp_path / "home"
+    ring = Keyring()
+    ring.add(KEY.trusted())
+    ring_file = tmp_path / "ring.json"
+    ring.save(ring_file)
+    assert main(["agent", "--home", str(h), "trust", str(ring_file)]) == 0
+    led = Ledger.open(h / "ledger.sqlite")
+    led.upsert_events([{"event_id": 1, "name": "Night 1"}, {"event_id": 2, "name": "Night 2"}])
+    led.upsert_tickets([{"ticket_key": "11", "event_id": 1, "order_number": "ORD-1", "buyer_name": "Hélène Dupont",
+                         "email": "helene@example.org"},
+                        {"ticket_key": "12", "event_id": 1, "order_number": "ORD-2", "buyer_name": "Bob Stone"}])
+    led.close()
+    return h
+
+
+def run(home, *args, stdin: bytes | None = None, capsys=None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    rc = main(["agent", "--home", str(home), *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_scan_args_json(home, capsys):
+    t = issue(KEY, 11, valid_until=FAR)
+    rc, out, _ = run(home, "scan", "--json", "--reread-window", "0", t, t, "garbage", capsys=capsys)
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert rc == 0 and [x["verdict"] for x in lines] == ["accepted", "already_used", "malformed"]
+    assert lines[0]["direction"] == "in" and lines[0]["scan_uuid"] and lines[1]["first_use"]["device"] == "device"
+
+
+def test_scan_stdin_human_with_bad_bytes(home, capsys, monkeypatch):
+    lines = (issue(KEY, 12, valid_until=FAR) + "\r\n").encode() + b"\xff\xfe\x00junk\n\n" + b"TG1:ZZZ\n"
+    rc, out, _ = run(home, "scan", stdin=lines, capsys=capsys, monkeypatch=monkeypatch)
+    got = out.splitlines()
+    assert rc == 0 and len(got) == 3
+    assert got[0].startswith("ACCEPTED (in) | ticket 12 | event 1")
+    assert got[1].startswith("MALFORMED") and got[2].startswith("MALFORMED")
+
+
+def test_configure_is_stored_and_used_by_scan(home, capsys):
+    rc, out, _ = run(home, "configure", "--mode", "entry_exit", "--events", "2", "--zones", "1,3", "--gate", "west",
+                     "--device-id", "tab-4", "--reread-window", "0", capsys=capsys)
+    assert rc == 0 and json.loads(out)["mode"] == "entry_exit"
+    rc, out, _ = run(home, "status", "--json", capsys=capsys)
+    pol = json.loads(out)["policy"]
+    assert (pol["mode"], pol["events"], pol["zones"], pol["gate"], pol["device_id"]) == ("entry_exit", [2], [1, 3],
+                                                                                        "west", "tab-4")
+    t = issue(KEY, 21, event_id=2, zones=(3,), valid_until=FAR)
+    rc, out, _ = run(home, "scan", "--json", t, t, issue(KEY, 22, event_id=1, valid_until=FAR), capsys=capsys)
+    got = [(x["verdict"], x["direction"]) for x in map(json.loads, out.splitlines())]
+    assert got == [("accepted", "in"), ("accepted", "out"), ("wrong_event", None)]
+    rc, out, _ = run(home, "scan", "--json", "--mode", "multiple", "--events", "1", "--zones", "",
+                     issue(KEY, 23, zones=(9,), valid_until=FAR), capsys=capsys)   # flags override, not stored
+    assert json.loads(out)["verdict"] == "accepted"
+    rc, out, _ = run(home, "status", "--json", capsys=capsys)
+    assert json.loads(out)["policy"]["mode"] == "entry_exit"
+
+
+def test_configure_fixed_direction_and_alternate(home, capsys):
+    run(home, "configure", "--mode", "entry_exit", "--direction", "out", capsys=capsys)
+    rc, out, _ = run(home, "status", "--json", capsys=capsys)
+    assert json.loads(out)["policy"]["direction"] == "out"
+    run(home, "configure", "--direction", "alternate", capsys=capsys)
+    rc, out, _ = run(home, "status", "--json", capsys=capsys)
+    assert json.loads(out)["policy"]["direction"] is None
+
+
+def test_search_human_and_json(home, capsys):
+    rc, out, _ = run(home, "search", "helene", capsys=capsys)
+    assert rc == 0 and "Hélène Dupont" in out and "ORD-1" in out
+    rc, out, _ = run(home, "search", "--json", "ORD-2", capsys=capsys)
+    assert [r["ticket_key"] for r in json.loads(out)] == ["12"]
+    rc, out, _ = run(home, "search", "nobody-at-all", capsys=capsys)
+    assert "no match" in out
+
+
+def test_status_human(home, capsys):
+    rc, out, _ = run(home, "status", capsys=capsys)
+    assert rc == 0 and "mode normal" in out and "tickets 2" in out and "1 trusted key(s)" in out
+
+
+def test_checkin_and_annul(home, capsys):
+    rc, out, _ = run(home, "checkin", "11", "--reason", "phone dead", "--json", capsys=capsys)
+    v = json.loads(out)
+    assert rc == 0 and v["verdict"] == "accepted"
+    rc, out, _ = run(home, "checkin", "11", "--reason", "again", capsys=capsys)
+    assert rc == 1 and out.startswith("ALREADY USED")
+    rc, out, _ = run(home, "annul", "--reason", "wrong person", "--json", capsys=capsys)
+    assert rc == 0 and json.loads(out)["annulled"] == v["scan_uuid"]
+    rc, out, err = run(home, "annul", "--reason", "again", capsys=capsys)
+    assert rc == 1 and "nothing to annul" in err
+    rc, out, err = run(home, "annul", "--scan", "nope", "--reason", "x", capsys=capsys)
+    assert rc == 1 and "no check-in nope" in err
+    rc, out, _ = run(home, "checkin", "11", "--reason", "really", capsys=capsys)
+    assert rc == 0
+    led = Ledger.open(home / "ledger.sqlite")
+    assert [r[0] for r in led.conn.execute("SELECT kind FROM checkins ORDER BY seq")] == ["entry", "annul", "entry"]
+
+
+def test_trust_pretix_then_scan(home, tmp_path, capsys):
+    from agent.pretix_sig1 import PretixTicket, sign_secret
+    event_json = tmp_path / "event.json"
+    event_json.write_text(json.dumps({"slug": "conf", "valid_keys": {"pretix_sig1": [pretix_pem_b64(private("px"))]}}))
+    rc, out, _ = run(home, "trust-pretix", str(event_json), "--event-id", "2", "--item", "5=3:1", "--subevent", "40=1",
+                     capsys=capsys)
+    assert rc == 0 and "1 pretix key(s) for event 2" in out
+    secret = sign_secret(PretixTicket("seed12345", item=5), private("px"))
+    rc, out, _ = run(home, "scan", "--json", secret, capsys=capsys)
+    v = json.loads(out)
+    assert (v["verdict"], v["event_id"], v["category"], v["zones"], v["ticket"]) == ("accepted", 2, 3, [1],
+                                                                                       "pretix:seed12345")
+    rc, out, _ = run(home, "trust-pretix", str(event_json), "--event-id", "2", capsys=capsys)   # replaces, no dup
+    assert len(Keyring.load(home / "keyring.json").pretix) == 1
+
+
+@pytest.mark.parametrize("content,args", [("{bad", []), ('{"valid_keys": {}}', []),
+                                          ('{"valid_keys": {"pretix_sig1": ["xx"]}}', []),
+                                          ('{"valid_keys": {"pretix_sig1": ["xx"]}}', ["--item", "oops"])])
+def test_trust_pretix_errors_are_clear(home, tmp_path, capsys, content, args):
+    path = tmp_path / "e.json"
+    path.write_text(content)
+    rc, _, err = run(home, "trust-pretix", str(path), "--event-id", "1", *args, capsys=capsys)
+    assert rc == 1 and err.startswith("ticketgate agent trust-pretix:") and "Traceback" not in err
+
+
+def test_trust_bad_file(home, tmp_path, capsys):
+    (tmp_path / "k.json").write_text("nope")
+    rc, _, err = run(home, "trust", str(tmp_path / "k.json"), capsys=capsys)
+    assert rc == 1 and "cannot read" in err
+    rc, _, err = run(home, "trust", str(tmp_path / "missing.json"), capsys=capsys)
+    assert rc == 1
+
+
+def test_corrupt_ledger_and_keyring_give_clear_errors(tmp_path, capsys):
+    h = tmp_path / "h"
+    h.mkdir()
+    (h / "ledger.sqlite").write_bytes(b"definitely not sqlite" * 50)
+    rc, _, err = run(h, "status", capsys=capsys)
+    assert rc == 3 and "left untouched" in err
+    assert (h / "ledger.sqlite").read_bytes() == b"definitely not sqlite" * 50
+    h2 = tmp_path / "h2"
+    h2.mkdir()
+    (h2 / "keyring.json").write_text("{")
+    rc, _, err = run(h2, "scan", "x", capsys=capsys)
+    assert rc == 3 and "keyring.json" in err
+
+
+def test_top_level_help_and_unknown(capsys):
+    assert main([]) == 0 and "agent" in capsys.readouterr().out
+    assert main(["nope"]) == 2
+
+
+# -- real processes -----------------------------------------------------------------------------------------------
+def _env(home):
+    return dict(os.environ, PYTHONPATH=str(ROOT), TICKETGATE_HOME=str(home))
+
+
+def test_real_process_scan_stdin(home):
+    payloads = [issue(KEY, 11, valid_until=FAR), "junk", issue(KEY, 11, valid_until=FAR)]
+    done = subprocess.run([sys.executable, "-m", "agent", "agent", "scan", "--json", "--reread-window", "0"],
+                          input="\n".join(payloads).encode() + b"\n", capture_output=True, env=_env(home), cwd=ROOT,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(x)["verdict"] for x in done.stdout.splitlines()] == ["accepted", "malformed", "already_used"]
+
+
+def test_scan_path_imports_nothing_heavy(home):
+    """`ticketgate agent scan` never loads sqlite_utils, Kivy, OpenCV, paho-mqtt, zeroconf, PIL or protobuf."""
+    code = ("import sys; from agent.cli import main; main(['agent', 'scan', '--json', 'junk']); "
+            "heavy = [m for m in ('sqlite_utils', 'kivy', 'cv2', 'paho', 'zeroconf', 'PIL', 'google.protobuf', "
+            "'numpy', 'segno') if m in sys.modules]; print('HEAVY', heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(home), cwd=ROOT,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY []"
+
