@@ -1,0 +1,176 @@
+"""CSV import of orders: parse and check every line first, then import all of them in one transaction.
+
+Columns (header line required; names case-insensitive; `,` `;` or tab separated; UTF-8, BOM allowed):
+
+| column       | required | meaning |
+|--------------|----------|---------|
+| `buyer_name` | yes      | buyer's name (alias `name`) |
+| `email`      | no       | buyer's email |
+| `status`     | no       | `paid` (default) or `pending` |
+| `category`   | no       | category id or name of the event (default 0) |
+| `zone`       | no       | zone id or name; empty: every zone |
+| `seat`       | no       | seat label (then `quantity` must be 1) |
+| `quantity`   | no       | tickets on this line, 1..100 (default 1) |
+| `order_ref`  | no       | lines with the same reference form ONE order (same buyer, email, status) |
+| `event`      | no       | event or pass id for this line (default: `--event`) |
+
+Any error (reported as `line N: ...`, N counting the header as line 1) and nothing is imported.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Callable
+
+from server_stub.model import PAID, PENDING, OrderInput, Position
+
+COLUMNS = ("buyer_name", "email", "status", "category", "zone", "seat", "quantity", "order_ref", "event")
+ALIASES = {"name": "buyer_name", "buyer": "buyer_name", "e-mail": "email", "mail": "email", "qty": "quantity"}
+MAX_QUANTITY = 100
+MAX_ERRORS = 200
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Names a CSV may use for one event or pass."""
+    categories: dict[str, int]
+    zones: dict[str, int]
+
+
+@dataclass
+class Parsed:
+    orders: list[OrderInput] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)        # first CSV line of each order
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def tickets(self) -> int:
+        return sum(len(o.positions) for o in self.orders)
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ValueError(f"line {line}: not UTF-8 text (save the CSV as UTF-8)") from None
+
+
+def _lookup(value: str, names: dict[str, int], what: str) -> int:
+    if value.isdigit():
+        return int(value)
+    found = names.get(value.casefold())
+    if found is None:
+        known = ", ".join(sorted(names)) or "none defined"
+        raise ValueError(f"unknown {what} {value!r} (known: {known})")
+    return found
+
+
+def parse_orders_csv(data: bytes | str, default_target: int | None,
+                     catalogue: Callable[[int], Catalogue]) -> Parsed:
+    """Pure parse + validation. `catalogue(target_id)` raises LookupError for an unknown event/pass."""
+    out = Parsed()
+    try:
+        text = _decode(data) if isinstance(data, bytes) else data
+    except ValueError as exc:
+        out.errors.append(str(exc))
+        return out
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        out.errors.append("line 1: empty file (a header line is required)")
+        return out
+    cols = [ALIASES.get(h.strip().casefold(), h.strip().casefold()) for h in header]
+    unknown = [h for h in cols if h not in COLUMNS]
+    if unknown or "buyer_name" not in cols or len(set(cols)) != len(cols):
+        why = (f"unknown column(s) {', '.join(unknown)}" if unknown else
+               "duplicate column" if len(set(cols)) != len(cols) else "missing column buyer_name")
+        out.errors.append(f"line 1: {why}; columns are {', '.join(COLUMNS)}")
+        return out
+    groups: dict[str, int] = {}          # order_ref -> index in out.orders
+    catalogues: dict[int, Catalogue] = {}
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(out.errors) >= MAX_ERRORS:
+                out.errors.append(f"line {line}: too many errors, stopped checking")
+                break
+            try:
+                _parse_row(row, cols, line, default_target, catalogue, catalogues, groups, out)
+            except (ValueError, LookupError) as exc:
+                out.errors.append(f"line {line}: {exc}")
+    except csv.Error as exc:
+        out.errors.append(f"line {reader.line_num}: malformed CSV ({exc})")
+    if not out.orders and not out.errors:
+        out.errors.append("no orders in the file")
+    return out
+
+
+def _parse_row(row, cols, line, default_target, catalogue, catalogues, groups, out: Parsed) -> None:
+    if len(row) != len(cols):
+        raise ValueError(f"{len(row)} fields, the header has {len(cols)}")
+    f = {c: v.strip() for c, v in zip(cols, row)}
+    target = int(f["event"]) if f.get("event") else default_target
+    if target is None:
+        raise ValueError("no event: give --event or an `event` column")
+    if target not in catalogues:
+        catalogues[target] = catalogue(target)
+    cat = catalogues[target]
+    status = (f.get("status") or PAID).casefold()
+    if status not in (PAID, PENDING):
+        raise ValueError(f"status {status!r}: paid or pending")
+    qty_text = f.get("quantity") or "1"
+    if not qty_text.isdigit() or not 1 <= int(qty_text) <= MAX_QUANTITY:
+        raise ValueError(f"quantity {qty_text!r}: a whole number 1..{MAX_QUANTITY}")
+    quantity = int(qty_text)
+    seat = f.get("seat") or None
+    if seat and quantity != 1:
+        raise ValueError("a line with a seat is one ticket (quantity 1)")
+    category = _lookup(f["category"], cat.categories, "category") if f.get("category") else 0
+    zone = _lookup(f["zone"], cat.zones, "zone") if f.get("zone") else None
+    positions = tuple(Position(category, zone, seat) for _ in range(quantity))
+    ref = f.get("order_ref") or ""
+    if ref and ref in groups:
+        i = groups[ref]
+        prev = out.orders[i]
+        if (prev.buyer_name, prev.email, prev.status, prev.target_id) != (f["buyer_name"], f.get("email", ""), status, target):
+            raise ValueError(f"order_ref {ref!r} was used with another buyer, email, status or event on line {out.lines[i]}")
+        out.orders[i] = OrderInput(target, prev.buyer_name, prev.email, prev.status, prev.positions + positions)
+        return
+    order = OrderInput(target, f["buyer_name"], f.get("email", ""), status, positions)
+    if ref:
+        groups[ref] = len(out.orders)
+    out.orders.append(order)
+    out.lines.append(line)
+
+
+def store_catalogue(store, org: str) -> Callable[[int], Catalogue]:
+    """Catalogue lookups backed by the store (names of the event, or of every event of a pass)."""
+    def lookup(target_id: int) -> Catalogue:
+        target = store.target(target_id)
+        if target["org"] != org:
+            raise LookupError(f"no event or pass {target_id} for organiser {org!r}")
+        cats, zones = {}, {}
+        for e in target["event_ids"]:
+            ev = store.event(e)
+            cats.update((c["name"].casefold(), c["category_id"]) for c in ev["categories"])
+            zones.update((z["name"].casefold(), z["zone_id"]) for z in ev["zones"])
+        return Catalogue(cats, zones)
+    return lookup
+
+
+def import_orders(store, org: str, data: bytes, default_target: int | None, progress=None) -> Parsed:
+    """Parse everything; import only when there is no error (one transaction: all or nothing)."""
+    parsed = parse_orders_csv(data, default_target, store_catalogue(store, org))
+    if not parsed.errors:
+        store.add_orders(org, parsed.orders, progress=progress)
+    return parsed
