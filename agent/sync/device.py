@@ -68,6 +68,7 @@ class DeviceSync:
         self._offset_known = False
         self._live_subs: set[int] = set()
         self.ledger: Ledger | None = None
+        self.last_bundle: dict | None = None
         self.uploader: Uploader | None = None
         transport.on_message = lambda t, p: self._put(("msg", t, p))
         transport.on_connect = lambda present: self._put(("connected", present))
@@ -221,6 +222,7 @@ class DeviceSync:
 
     def _after_bundle(self, manifest: dict, counts: dict) -> None:
         self.stats["bundles"] += 1
+        self.last_bundle = {"version": manifest["version"], "base_version": manifest["base_version"], **counts}
         if self.keyring is not None and self.keyring_path:
             self.keyring.save(self.keyring_path)
         self._subscribe_live()

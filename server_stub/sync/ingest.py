@@ -11,8 +11,8 @@ MAX_ITEMS = 5000
 ACTION_KINDS = ("entry", "cancel", "annul", "reset")
 
 
-def parse_upload(payload: bytes, org: str, device: str) -> dict:
-    msg = load_json(payload, MAX_UPLOAD)
+def parse_upload(payload: bytes, org: str, device: str, limit: int = MAX_UPLOAD) -> dict:
+    msg = load_json(payload, limit)
     if not isinstance(msg, dict) or msg.get("type") not in ("batch", "hello"):
         raise Rejected("upload is not a batch or hello")
     if msg.get("org") != org or msg.get("device") != device:

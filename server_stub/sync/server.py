@@ -22,7 +22,7 @@ from agent.sync.signed import Rejected, seal
 from agent.sync.transport import Transport
 from server_stub.sync import bundles
 from server_stub.sync.contract import SyncStore
-from server_stub.sync.ingest import batch_items, parse_upload, relayable
+from server_stub.sync.ingest import MAX_UPLOAD, batch_items, parse_upload, relayable
 
 log = logging.getLogger("ticketgate.sync.server")
 DRAIN = 64            # uploads ingested together in one store transaction
@@ -31,11 +31,11 @@ DRAIN = 64            # uploads ingested together in one store transaction
 class SyncServer:
     def __init__(self, store: SyncStore, transport: Transport, name: str = "server", ingest: bool = True,
                  announce: bool = True, orgs: list[str] | None = None, poll: float = 0.1,
-                 require_registration: bool = True):
+                 require_registration: bool = True, max_upload: int = MAX_UPLOAD):
         self.store, self.transport, self.name = store, transport, name
         self.ingest_enabled, self.announce_enabled, self.poll = ingest, announce, poll
         self.orgs = orgs
-        self.require_registration = require_registration
+        self.require_registration, self.max_upload = require_registration, max_upload
         self.rejections: deque[tuple[str, str]] = deque(maxlen=500)
         self.stats = {"batches": 0, "new": 0, "dup": 0, "hellos": 0, "bundles": 0, "live": 0}
         self._keys: dict[str, object] = {}
@@ -122,7 +122,7 @@ class SyncServer:
                 reg = self.store.device(device) if self.require_registration else {"org": org}
                 if reg is None or reg.get("org") != org or reg.get("revoked"):
                     raise Rejected(f"device {device!r} is not registered (or revoked) for {org!r}")
-                msg = parse_upload(payload, org, device)
+                msg = parse_upload(payload, org, device, self.max_upload)
                 if msg["type"] == "hello":
                     self._hello(org, device, msg, reg)
                     continue
