@@ -61,3 +61,71 @@ def provision_env(root: Path, throttle: Throttle | None = None, tls: bool = Fals
         broker.stop()
         prov.close()
         store.close()
+
+
+class Inbox:
+    """Messages received by a paho client, with a bounded wait."""
+
+    def __init__(self) -> None:
+        import threading
+        self.items: list[tuple[str, bytes]] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, client, userdata, msg) -> None:
+        with self.cond:
+            self.items.append((msg.topic, msg.payload))
+            self.cond.notify_all()
+
+    def wait_for(self, topic: str, payload: bytes | None = None, timeout: float = 3.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                if any(t == topic and (payload is None or p == payload) for t, p in self.items):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+
+
+def login(env: Env, username: str, password: str, subscribe: list[str] | None = None, client_id: str = ""):
+    """A connected client and its inbox; subscriptions acknowledged before returning."""
+    import threading
+    from provisioning.mqtt_connect import connect
+    inbox = Inbox()
+    client = connect(env.prov.admin.endpoint, username, password, client_id=client_id, on_message=inbox)
+    granted: dict[int, list] = {}
+    done = threading.Event()
+
+    def on_subscribe(c, userdata, mid, reason_codes, properties):
+        granted[mid] = reason_codes
+        done.set()
+    client.on_subscribe = on_subscribe
+    results = {}
+    for topic in subscribe or ():
+        done.clear()
+        _, mid = client.subscribe(topic, qos=1)
+        done.wait(3)
+        results[topic] = granted.get(mid)
+    client.granted = results
+    return client, inbox
+
+
+def server_login(env: Env, subscribe: list[str] | None = None):
+    username, password = env.prov.registry.server_login(ORG)
+    return login(env, username, password, subscribe, client_id=username)
+
+
+def close(client) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+def enroll_device(env: Env, folder: Path, name: str = "gate", gate: str = "north", events: tuple[int, ...] | None = None):
+    from provisioning.device.enroll import enroll
+    from provisioning.device.state import DeviceState
+    token = env.prov.registry.create_tokens(ORG, 1, gate=gate, events=tuple(env.events if events is None else events))[0]
+    qr = env.prov.qr_for(token, env.server)
+    state = DeviceState(folder)
+    creds = enroll(state, env.server, token=token.token, expected_fingerprint=qr.fingerprint, name=name)
+    return state, creds

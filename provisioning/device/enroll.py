@@ -29,9 +29,10 @@ MAX_ANSWER = 1 << 20
 class EnrollError(Exception):
     """Enrollment did not happen; str(exc) says why, for the technician. Nothing was saved."""
 
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,
+                 network: bool = False):
         super().__init__(message)
-        self.status, self.retry_after = status, retry_after
+        self.status, self.retry_after, self.network = status, retry_after, network
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,27 @@ def _post(base: str, path: str, body: dict, timeout: float) -> dict:
         raise EnrollError(f"server refused ({exc.code}): {detail or exc.reason}", exc.code,
                           float(retry) if retry and retry.isdigit() else None) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise EnrollError(f"cannot reach the server at {base}: {getattr(exc, 'reason', exc)}") from None
+        raise EnrollError(f"cannot reach the server at {base}: {getattr(exc, 'reason', exc)}", network=True) from None
     except ValueError:
         raise EnrollError("the server answered something that is not JSON") from None
 
 
 def enroll(state: DeviceState, server: str, token: str | None = None, code: str | None = None,
-           expected_fingerprint: str | None = None, name: str = "", timeout: float = 10.0) -> Credentials:
+           expected_fingerprint: str | None = None, name: str = "", timeout: float = 10.0,
+           attempts: int = 3) -> Credentials:
+    """Retries (bounded) when the network failed before the server answered; a refusal is final."""
+    for attempt in range(attempts):
+        try:
+            return _enroll_once(state, server, token, code, expected_fingerprint, name, timeout)
+        except EnrollError as exc:
+            if not exc.network or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _enroll_once(state: DeviceState, server: str, token: str | None, code: str | None,
+                 expected_fingerprint: str | None, name: str, timeout: float) -> Credentials:
     host, port = split_hostport(server)
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     t0 = time.monotonic()

@@ -73,7 +73,8 @@ class EnrollmentServer:
 
     def __init__(self, service: EnrollmentService, host: str = "0.0.0.0", port: int = 0):
         handler = type("Handler", (_Handler,), {"service": service})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 128})  # a box of devices at once
+        self.httpd = server_class((host, port), handler)
         self.httpd.daemon_threads = True
         self.host, self.port = host, self.httpd.server_address[1]
         self._thread: threading.Thread | None = None

@@ -1,0 +1,165 @@
+"""Enrollment tokens against the real endpoint: single use, expiry, guessing, throttling, bad requests."""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.request
+
+import pytest
+
+from provisioning.device.enroll import EnrollError, enroll
+from provisioning.device.state import DeviceState
+from provisioning.protocol import new_token, show_code
+from provisioning.throttle import Throttle
+from tests.test_provision_env import ORG, enroll_device, provision_env
+
+
+@pytest.fixture
+def env(tmp_path):
+    with provision_env(tmp_path, throttle=Throttle(per_source=3, global_limit=100, window=60)) as e:
+        yield e
+
+
+def _fp(env) -> str:
+    return env.prov.fingerprint
+
+
+def test_token_enrolls_once_and_reuse_is_refused(env, tmp_path):
+    token = env.prov.registry.create_tokens(ORG, 1, gate="north", events=(env.events[0],))[0]
+    creds = enroll(DeviceState(tmp_path / "a"), env.server, token=token.token, expected_fingerprint=_fp(env))
+    assert creds.gate == "north" and creds.events == (env.events[0],) and creds.org == ORG
+    assert (tmp_path / "a" / "device_key.pem").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "a" / "credentials.json").stat().st_mode & 0o777 == 0o600
+    assert env.store.device(creds.device_id)["gate"] == "north"
+    with pytest.raises(EnrollError, match="already used") as err:
+        enroll(DeviceState(tmp_path / "b"), env.server, token=token.token, expected_fingerprint=_fp(env))
+    assert err.value.status == 401
+    assert not (tmp_path / "b" / "credentials.json").exists() and not (tmp_path / "b" / "device_key.pem").exists()
+
+
+def test_expired_token_refused(env, tmp_path):
+    token = env.prov.registry.create_tokens(ORG, 1, ttl=-1)[0]
+    with pytest.raises(EnrollError, match="expired"):
+        enroll(DeviceState(tmp_path / "a"), env.server, token=token.token)
+
+
+def test_guessed_tokens_and_codes_refused_then_throttled(env, tmp_path):
+    good = env.prov.registry.create_tokens(ORG, 1)[0]
+    state = DeviceState(tmp_path / "a")
+    for _ in range(2):
+        with pytest.raises(EnrollError, match="unknown enrollment token"):
+            enroll(state, env.server, token=new_token())
+    with pytest.raises(EnrollError, match="unknown enrollment token"):
+        enroll(state, env.server, code="K7M2-Q9XB")
+    # three failures from 127.0.0.1: even the right token must wait now
+    with pytest.raises(EnrollError) as err:
+        enroll(state, env.server, token=good.token)
+    assert err.value.status == 429 and err.value.retry_after and err.value.retry_after >= 1
+    assert not state.enrolled()
+    assert env.prov.registry.find_token(good.token).used_at is None
+
+
+def test_global_throttle_stops_distributed_guessing(env):
+    throttle = env.prov.service.throttle
+    throttle.global_limit = 5
+    for i in range(5):
+        throttle.failed(f"10.0.0.{i}")     # five different sources, one failure each
+    assert throttle.retry_after("10.9.9.9") > 0
+
+
+def test_organiser_code_enrolls(env, tmp_path):
+    token = env.prov.registry.create_tokens(ORG, 1, gate="south")[0]
+    typed = show_code(token.code).lower().replace("-", " ")
+    creds = enroll(DeviceState(tmp_path / "a"), env.server, code=typed)
+    assert creds.gate == "south"
+    with pytest.raises(EnrollError, match="already used"):
+        enroll(DeviceState(tmp_path / "b"), env.server, token=token.token)
+
+
+def test_wrong_fingerprint_is_refused_by_the_device(env, tmp_path):
+    token = env.prov.registry.create_tokens(ORG, 1)[0]
+    with pytest.raises(EnrollError, match="does not match"):
+        enroll(DeviceState(tmp_path / "a"), env.server, token=token.token, expected_fingerprint="0000111122223333")
+    assert not DeviceState(tmp_path / "a").enrolled()
+
+
+def _post(env, path: str, body: bytes):
+    req = urllib.request.Request(f"http://{env.server}{path}", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"token": 5}', b'{"nonce": "x", "device_key": "AAAA"}',
+                                  json.dumps({"token": "A", "code": "B", "nonce": "n", "device_key": base64.b64encode(b"k" * 32).decode(),
+                                              "box_key": base64.b64encode(b"k" * 32).decode(),
+                                              "proof": base64.b64encode(b"s" * 64).decode()}).encode()])
+def test_malformed_requests_get_clear_errors(env, body):
+    status, answer = _post(env, "/v1/enroll", body)
+    assert status == 400 and answer["error"]
+
+
+def test_bad_proof_and_replayed_nonce_refused(env, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives import serialization
+    token = env.prov.registry.create_tokens(ORG, 1)[0]
+    _, ch = _post(env, "/v1/challenge", b"{}")
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    req = {"token": token.token, "nonce": ch["nonce"], "device_key": base64.b64encode(pub).decode(),
+           "box_key": base64.b64encode(b"b" * 32).decode(), "proof": base64.b64encode(key.sign(b"other")).decode()}
+    status, answer = _post(env, "/v1/enroll", json.dumps(req).encode())
+    assert status == 401 and "proof" in answer["error"]
+    status, answer = _post(env, "/v1/enroll", json.dumps(req).encode())   # the nonce was spent
+    assert status == 401 and "nonce" in answer["error"]
+    assert env.prov.registry.find_token(token.token).used_at is None
+
+
+def test_oversized_body_refused(env):
+    status, answer = _post(env, "/v1/enroll", b"x" * 20000)
+    assert status == 413
+
+
+def test_two_devices_racing_for_one_token_one_wins(env, tmp_path):
+    token = env.prov.registry.create_tokens(ORG, 1)[0]
+    results: list = []
+
+    def go(i):
+        try:
+            results.append(enroll(DeviceState(tmp_path / f"d{i}"), env.server, token=token.token).device_id)
+        except EnrollError as exc:
+            results.append(exc)
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+    [t.start() for t in threads]
+    [t.join(30) for t in threads]
+    assert sum(isinstance(r, str) for r in results) == 1
+    assert len(env.prov.registry.credentials()) == 1
+
+
+def test_twenty_devices_enroll_concurrently_and_connect(tmp_path):
+    from provisioning.device.link import DeviceLink
+    with provision_env(tmp_path) as env:
+        tokens = env.prov.registry.create_tokens(ORG, 20, gate="north", events=tuple(env.events))
+        results: dict[int, object] = {}
+
+        def go(i):
+            try:
+                state = DeviceState(tmp_path / f"d{i}")
+                enroll(state, env.server, token=tokens[i].token, expected_fingerprint=env.prov.fingerprint)
+                link = DeviceLink(state)
+                link.connect(timeout=10)
+                results[i] = link
+            except Exception as exc:   # reported by the assertion below
+                results[i] = exc
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(20)]
+        [t.start() for t in threads]
+        [t.join(60) for t in threads]
+        assert [r for r in results.values() if isinstance(r, Exception)] == []
+        assert len(results) == 20
+        assert len({r.creds.device_id for r in results.values()}) == 20
+        assert env.prov.paths.password_file.read_text().count("$7$") == 21   # 20 devices + the server
+        for link in results.values():
+            link.close()
