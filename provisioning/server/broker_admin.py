@@ -10,6 +10,7 @@ Revocation, in order (docs/provisioning.md "Revocation"):
 """
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -23,6 +24,8 @@ from typing import Callable, Protocol
 from agent.sync import signed, topics
 from provisioning.server.mosquitto_files import BrokerUser, hash_password, write_files
 from provisioning.server.registry import Registry
+
+log = logging.getLogger("ticketgate.provision.broker")
 
 
 class Reloader(Protocol):
@@ -75,12 +78,19 @@ class BrokerAdmin:
         out += [u for name, u in overrides.items() if u is not None and name not in {x.username for x in out}]
         return out
 
-    def sync(self, overrides: dict[str, BrokerUser | None] | None = None, reload: bool = True) -> None:
-        """Rewrite both files from the registry and reload mosquitto."""
+    def sync(self, overrides: dict[str, BrokerUser | None] | None = None, reload: bool = True) -> bool:
+        """Rewrite both files from the registry and reload mosquitto. False when mosquitto could not be
+        signalled (not running): the files are right, it reads them when it starts."""
         with self._lock:
             write_files(self.password_file, self.acl_file, self.users(overrides))
-            if reload:
+            if not reload:
+                return True
+            try:
                 self.reload()
+                return True
+            except (OSError, ValueError, AssertionError) as exc:
+                log.warning("mosquitto not reloaded (%s): it reads the new files when it starts", exc)
+                return False
 
     # -- the server's own connection -----------------------------------------------------------------------
     def server_client(self, client_id: str | None = None):
@@ -100,10 +110,10 @@ class BrokerAdmin:
             self._publish_wipe(cred.org, device_id, timeout)
         timings["wipe_sent"] = time.monotonic() - t0
         temp = secrets.token_urlsafe(32)
-        self.sync({device_id: BrokerUser(device_id, hash_password(temp), cred.org, ())})
-        timings["reloaded"] = time.monotonic() - t0
-        self._take_over(device_id, temp, timeout)
-        timings["taken_over"] = time.monotonic() - t0
+        if self.sync({device_id: BrokerUser(device_id, hash_password(temp), cred.org, ())}):
+            timings["reloaded"] = time.monotonic() - t0
+            self._take_over(device_id, temp, timeout)
+            timings["taken_over"] = time.monotonic() - t0
         self.sync()
         timings["removed"] = time.monotonic() - t0
         return timings

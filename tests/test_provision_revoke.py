@@ -1,0 +1,130 @@
+"""Revocation: the credentials stop working at once, and the device wipes orders, names and keys."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from agent.history import Action
+from agent.ledger import Ledger
+from agent.sync import signed, topics
+from provisioning.device.link import DeviceLink
+from provisioning.mqtt_connect import Refused
+from tests.test_provision_env import ORG, close, enroll_device, login, provision_env, server_login
+
+NAME = "Zacharias Quelloworth"
+
+
+@pytest.fixture
+def env(tmp_path):
+    with provision_env(tmp_path) as e:
+        yield e
+
+
+def _fill_ledger(path) -> None:
+    ledger = Ledger.open(path)
+    ledger.upsert_events([{"event_id": 1, "name": "Day 1", "starts_at": 0, "ends_at": 1e10}])
+    ledger.upsert_tickets([{"ticket_key": "T1", "event_id": 1, "order_number": "K7M2-Q9", "buyer_name": NAME,
+                            "email": "zq@example.org"}])
+    ledger.record("T1", Action(str(uuid.uuid4()), "entry", time.time(), "dev", "north", 1, "in"))
+    assert ledger.search("Quelloworth")
+    ledger.close()
+
+
+def _wait(predicate, timeout=5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def _assert_wiped(state) -> None:
+    assert not state.credentials_path.exists() and not state.key_path.exists() and not state.keyring_path.exists()
+    ledger = Ledger.open(state.ledger_path)
+    assert ledger.search("Quelloworth") == [] and ledger.ticket("T1") is None
+    assert ledger.counts()["checkins"] == 1          # the scan log (no names) stays
+    ledger.close()
+    for suffix in ("", "-wal"):
+        path = state.ledger_path.with_name(state.ledger_path.name + suffix)
+        if path.exists():
+            assert NAME.encode() not in path.read_bytes(), f"name left in {path.name}"
+
+
+def test_connected_device_is_cut_off_and_wiped(env, tmp_path):
+    state, creds = enroll_device(env, tmp_path / "a")
+    _fill_ledger(state.ledger_path)
+    link = DeviceLink(state, grace=0)
+    link.connect()
+    env.prov.revoke(creds.device_id)
+    with pytest.raises(Refused):
+        login(env, creds.username, creds.password)
+    assert _wait(lambda: link.wiped is not None)
+    _assert_wiped(state)
+    assert env.store.device(creds.device_id)["revoked"]
+    assert creds.device_id not in env.prov.paths.password_file.read_text()
+    assert creds.device_id not in env.prov.paths.acl_file.read_text()
+    link.close()
+
+
+def test_offline_device_wipes_when_its_login_is_refused(env, tmp_path):
+    state, creds = enroll_device(env, tmp_path / "a")
+    _fill_ledger(state.ledger_path)
+    env.prov.revoke(creds.device_id)          # the device was switched off
+    link = DeviceLink(state, grace=0)
+    assert link.connect(timeout=2) is None
+    _assert_wiped(state)
+
+
+def test_other_devices_keep_working_after_a_revocation(env, tmp_path):
+    _, a = enroll_device(env, tmp_path / "a")
+    _, b = enroll_device(env, tmp_path / "b")
+    other, inbox = login(env, b.username, b.password, client_id=b.device_id, subscribe=[topics.cmd(ORG, b.device_id)])
+    env.prov.revoke(a.device_id)
+    server, _ = server_login(env)
+    server.publish(topics.cmd(ORG, b.device_id), b"still-here", qos=1).wait_for_publish(3)
+    assert inbox.wait_for(topics.cmd(ORG, b.device_id), b"still-here")
+    close(other), close(server)
+
+
+def test_forged_or_misaddressed_wipe_is_ignored(env, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    state, creds = enroll_device(env, tmp_path / "a")
+    _, other = enroll_device(env, tmp_path / "b")
+    link = DeviceLink(state, grace=0)
+    body = {"type": "cmd", "cmd": "wipe", "id": "x", "ts": time.time(), "org": ORG, "device": creds.device_id}
+    link.on_command(signed.seal(body, Ed25519PrivateKey.generate().sign))                      # wrong key
+    link.on_command(signed.seal(dict(body, device=other.device_id), env.store.server_key(ORG).sign))  # not for us
+    link.on_command(b"{not json")
+    link.on_command(b'{"cmd": "wipe"}')                                                         # unsigned
+    assert link.wiped is None and state.enrolled()
+    link.on_command(signed.seal(body, env.store.server_key(ORG).sign))
+    assert link.wiped is not None and not state.enrolled()
+
+
+def test_refusal_right_after_enrollment_is_not_a_revocation(env, tmp_path):
+    state, creds = enroll_device(env, tmp_path / "a")
+    link = DeviceLink(state)                       # default grace: mosquitto may not have reloaded yet
+    link.creds = type(creds)(**{**creds.__dict__, "password": "wrong"})
+    with pytest.raises(Refused):
+        link.connect(timeout=0.5)
+    assert link.wiped is None and state.enrolled()
+
+
+def test_revoking_an_unknown_device_is_a_clear_error(env):
+    with pytest.raises(KeyError):
+        env.prov.revoke("dev-nosuchdevice")
+
+
+def test_revoke_while_the_broker_is_down_takes_effect_when_it_starts(env, tmp_path):
+    state, creds = enroll_device(env, tmp_path / "a")
+    env.broker.stop()
+    timings = env.prov.revoke(creds.device_id)
+    assert "taken_over" not in timings and "removed" in timings
+    env.broker.start()
+    with pytest.raises(Refused):
+        login(env, creds.username, creds.password)
+    _, b = enroll_device(env, tmp_path / "b")      # and enrollment goes on
+    close(login(env, b.username, b.password)[0])
