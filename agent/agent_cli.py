@@ -157,6 +157,7 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
                 continue
             verdict = gate.scan(raw)
             print(json.dumps(verdict.to_json()) if args.json else human(verdict), flush=True)
+            gate.idle()   # after the verdict is out: checkpoint while staff look at the screen
         return 0
     if args.cmd == "search":
         rows = ledger.search(args.query, args.limit)

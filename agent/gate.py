@@ -80,7 +80,7 @@ class Gate:
         elif self.log_refusals and not verdict.repeat and not verdict.accepted:
             self.ledger.enqueue("refusal", {"type": "refusal", "verdict": verdict.code.value, "ticket_key": verdict.ticket_key,
                                             "event_id": verdict.event_id, "at": now, "device_id": policy.device_id,
-                                            "gate": policy.gate, "detail": verdict.detail})
+                                            "gate": policy.gate, "detail": verdict.detail}, durable=False)
         verdict = replace(verdict, scan_uuid=scan_uuid)
         if read_key is not None and not verdict.repeat:
             self._remember(read_key, LastRead(now, verdict.code.value, verdict.direction, verdict.event_id))
@@ -96,6 +96,10 @@ class Gate:
         self._recent.move_to_end(key)
         while len(self._recent) > _RECENT_READS:
             self._recent.popitem(last=False)
+
+    def idle(self) -> None:
+        """Housekeeping between scans (WAL checkpoint). Call it after showing a verdict, never before."""
+        self.ledger.checkpoint()
 
     # -- corrections -------------------------------------------------------------------------------------------
     def annul(self, reason: str, scan_uuid: str | None = None) -> dict:

@@ -216,3 +216,29 @@ def test_search_follows_updates_and_limit(searchable):
     searchable.upsert_tickets([dict(PEOPLE[2], buyer_name="Karl Weiß")])
     assert searchable.search("jurgen") == [] and keys(searchable.search("karl")) == ["2"]
     assert len(searchable.search("example", limit=2)) == 2
+
+
+def test_refusal_log_is_not_fsynced_but_checkins_stay_full(tmp_path):
+    gate = make_gate(tmp_path)
+    gate.scan("junk")
+    assert gate.ledger.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert gate.ledger.outbox_pending()[0][2]["verdict"] == "malformed"
+    gate.ledger.enqueue("x", {"type": "x"}, durable=False)
+    assert gate.ledger.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_checkpoints_between_scans_and_forced_bound(tmp_path):
+    gate = make_gate(tmp_path)
+    led = gate.ledger
+    assert led.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    led.CHECKPOINT_AFTER, led.CHECKPOINT_FORCED_AFTER = 3, 6
+    key = test_key()
+    gate.scan(issue(key, 1))
+    assert led.checkpoint() is False                     # not enough piled up
+    for i in range(2, 4):
+        gate.scan(issue(key, i))
+    assert led.commits_since_checkpoint >= 3 and led.checkpoint() is True and led.commits_since_checkpoint == 0
+    for i in range(10, 16):                              # nobody calls idle(): the commit itself checkpoints
+        gate.scan(issue(key, i))
+    assert led.commits_since_checkpoint < 6
+    assert len(led.actions("15")) == 1
