@@ -1,0 +1,107 @@
+"""Discovery with real zeroconf: on loopback, and between two network namespaces joined by a veth pair
+(real multicast across a link, as on the event hotspot). The namespaces are removed even on failure."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from provisioning.device.discover import discover, manual
+from provisioning.protocol import BadInput
+from provisioning.server.advertiser import Advertiser, service_infos
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_discovery_on_loopback_with_txt():
+    instance = f"tg-test-{secrets.token_hex(3)}"
+    org = f"org-{secrets.token_hex(3)}"          # other tests may advertise on this host at the same time
+    infos = service_infos(instance, ["127.0.0.1"], 8787, 1883, org, "ABCD:EF01:2345:6789", tls=True)
+    with Advertiser(infos, interfaces=["127.0.0.1"]):
+        found = discover(5, org=org, interfaces=["127.0.0.1"], first=True)
+    assert len(found) == 1
+    f = found[0]
+    assert (f.host, f.port, f.org, f.fingerprint, f.version, f.tls) == ("127.0.0.1", 8787, org, "ABCD:EF01:2345:6789", "1", True)
+    assert f.address == "127.0.0.1:8787"
+
+
+def test_discovery_finds_nothing_for_another_organiser():
+    assert discover(0.5, org=f"nobody-{secrets.token_hex(3)}", interfaces=["127.0.0.1"]) == []
+
+
+@pytest.mark.parametrize("text,expected", [("192.168.8.10:8787", ("192.168.8.10", 8787)),
+                                           ("[fe80::1]:8787", ("fe80::1", 8787)), (" tg.local:80 ", ("tg.local", 80))])
+def test_manual_address(text, expected):
+    assert manual(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "host", "host:", "host:0", "host:70000", "ho st:1", ":80"])
+def test_manual_address_malformed(text):
+    with pytest.raises(BadInput):
+        manual(text)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def two_namespaces():
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespaces need root and iproute2")
+    tag = secrets.token_hex(3)
+    srv, dev = f"tgsrv{tag}", f"tgdev{tag}"
+    try:
+        _ip("netns", "add", srv)
+        _ip("netns", "add", dev)
+        _ip("link", "add", f"vs{tag}", "type", "veth", "peer", "name", f"vd{tag}")
+        _ip("link", "set", f"vs{tag}", "netns", srv)
+        _ip("link", "set", f"vd{tag}", "netns", dev)
+        for ns, link, addr in ((srv, f"vs{tag}", "10.77.0.1/24"), (dev, f"vd{tag}", "10.77.0.2/24")):
+            _ip("-n", ns, "addr", "add", addr, "dev", link)
+            _ip("-n", ns, "link", "set", link, "up", "multicast", "on")
+            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", link)
+        yield srv, dev
+    finally:
+        for ns in (srv, dev):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
+def _in_ns(ns: str, code: str, timeout: float = 30) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", textwrap.dedent(code)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+
+
+def test_discovery_across_network_namespaces(two_namespaces):
+    srv, dev = two_namespaces
+    advertiser = _in_ns(srv, """
+        import sys, time
+        from provisioning.server.advertiser import Advertiser, service_infos
+        infos = service_infos("tg-ns", ["10.77.0.1"], 8787, 1883, "acme", "ABCD:EF01:2345:6789")
+        with Advertiser(infos, interfaces=["10.77.0.1"]):
+            print("ready", flush=True)
+            time.sleep(20)
+        """)
+    try:
+        assert advertiser.stdout.readline().strip() == "ready"
+        browser = _in_ns(dev, """
+            import json
+            from provisioning.device.discover import discover
+            print(json.dumps([f.__dict__ for f in discover(10, org="acme", interfaces=["10.77.0.2"], first=True)]))
+            """)
+        out, err = browser.communicate(timeout=30)
+        assert browser.returncode == 0, err
+        found = json.loads(out)
+        assert [(f["host"], f["port"], f["fingerprint"]) for f in found] == [("10.77.0.1", 8787, "ABCD:EF01:2345:6789")]
+    finally:
+        advertiser.kill()
+        advertiser.wait(10)
