@@ -1,0 +1,96 @@
+"""The Kivy app: a ScreenManager of the screens, navigation, toasts, language switch."""
+from __future__ import annotations
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.metrics import dp, sp
+from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.label import Label
+from kivy.uix.popup import Popup
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from kiosk_ui import i18n
+from kiosk_ui.controller import Controller
+from kiosk_ui.screens.events import EventsScreen
+from kiosk_ui.screens.info import StatsScreen, SyncScreen
+from kiosk_ui.screens.kiosk import KioskScreen
+from kiosk_ui.screens.menu import MenuScreen
+from kiosk_ui.screens.scan import ScanScreen
+from kiosk_ui.screens.search import SearchScreen
+from kiosk_ui.screens.setup import SetupScreen
+from kiosk_ui.screens.widgets import paint
+
+SCREENS = {"scan": ScanScreen, "search": SearchScreen, "events": EventsScreen, "kiosk": KioskScreen,
+           "stats": StatsScreen, "sync": SyncScreen, "setup": SetupScreen, "menu": MenuScreen}
+
+
+class KioskUI:
+    """Builds the widget tree for a controller; used by the App and by the offscreen harness alike."""
+
+    def __init__(self, ctl: Controller, first: str = "scan"):
+        self.ctl = ctl
+        self.popup: Popup | None = None
+        self.root = FloatLayout()
+        self.manager = ScreenManager(transition=NoTransition())
+        self.root.add_widget(self.manager)
+        self.toast_label = Label(text="", font_size=sp(20), bold=True, size_hint=(0.9, None), height=dp(64),
+                                 pos_hint={"center_x": 0.5, "y": 0.02}, opacity=0)
+        paint(self.toast_label, (0, 0, 0, 0.85))
+        self.root.add_widget(self.toast_label)
+        for name, cls in SCREENS.items():
+            if name == first:
+                self.manager.add_widget(cls(self, name=name))
+        self.go(first)
+
+    @property
+    def language(self) -> str:
+        return i18n.language()
+
+    def screen(self, name: str):
+        if not self.manager.has_screen(name):
+            self.manager.add_widget(SCREENS[name](self, name=name))   # built on first use: fast start
+        return self.manager.get_screen(name)
+
+    def go(self, name: str) -> None:
+        self.screen(name)
+        if self.manager.current == name:
+            self.manager.current_screen.on_pre_enter()
+        self.manager.current = name
+
+    def popup_open(self) -> bool:
+        return self.popup is not None and self.popup.parent is not None
+
+    def toast(self, text: str, seconds: float = 3.0) -> None:
+        self.toast_label.text, self.toast_label.opacity = text, 1
+        Clock.schedule_once(lambda *_: setattr(self.toast_label, "opacity", 0), seconds)
+
+    def switch_language(self, lang: str) -> None:
+        self.ctl.set_language(lang)
+        for screen in self.manager.screens:
+            screen.relabel()
+        self.manager.current_screen.on_pre_enter()
+
+
+class KioskApp(App):
+    title = "ticketgate"
+
+    def __init__(self, ctl: Controller, first: str = "scan", **kw):
+        super().__init__(**kw)
+        self.ctl, self.first = ctl, first
+        self.ui: KioskUI | None = None
+
+    def build(self):
+        self.ui = KioskUI(self.ctl, self.first)
+        Window.bind(size=lambda *_: self.ui.manager.current_screen.refresh())
+        return self.ui.root
+
+    def on_start(self):
+        self.ctl.services.camera.start(lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload)))
+
+    def _camera_scan(self, payload: str) -> None:
+        if self.ui.manager.current == "scan":
+            self.ui.screen("scan").scan(payload)
+
+    def on_stop(self):
+        self.ctl.services.camera.stop()

@@ -1,0 +1,85 @@
+"""`ticketgate kiosk`: open the app, or render one screen offscreen into a PNG and exit.
+
+    ticketgate kiosk                                   # the app, on this device's agent data
+    ticketgate kiosk --demo                            # the app on a fresh demo device (temporary folder)
+    ticketgate kiosk --screenshot scan.png --screen scan --lang fr --size 720x1280 [--demo]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+SCREEN_NAMES = ("scan", "search", "events", "kiosk", "stats", "sync", "setup", "menu")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ticketgate kiosk", description="the Kivy app (door scanning and kiosk screens)")
+    p.add_argument("--home", type=Path, help="agent data folder (default: the agent's, $TICKETGATE_HOME)")
+    p.add_argument("--demo", action="store_true", help="use a fresh demo device in a temporary folder")
+    p.add_argument("--screen", choices=SCREEN_NAMES, default="scan", help="first screen (default scan)")
+    p.add_argument("--lang", choices=("fr", "en"), help="language (default: the device's)")
+    p.add_argument("--size", default=None, help="window size WxH in pixels (default 720x1280, a 5\" handheld)")
+    p.add_argument("--density", type=float, help="pixels per dp (default 2 in portrait, 1 in landscape)")
+    p.add_argument("--screenshot", type=Path, metavar="PATH", help="render offscreen, save a PNG there and exit")
+    return p
+
+
+def _size(text: str | None) -> tuple[int, int]:
+    from kiosk_ui.offscreen import PORTRAIT
+    if not text:
+        return PORTRAIT
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"ticketgate kiosk: --size takes WxH, e.g. 720x1280, not {text!r}") from None
+    if not (200 <= w <= 4000 and 200 <= h <= 4000):
+        raise SystemExit("ticketgate kiosk: --size must be between 200 and 4000 pixels each way")
+    return w, h
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    size = _size(args.size)
+    from kiosk_ui.offscreen import offscreen_env
+    offscreen_env(size, args.density, headless=args.screenshot is not None)
+    from agent.ledger import LedgerError
+    from kiosk_ui import i18n
+    try:
+        ctl, tmp = _controller(args)
+    except LedgerError as exc:
+        print(f"ticketgate kiosk: {exc}", file=sys.stderr)
+        return 3
+    i18n.set_language(args.lang or ctl.door.ledger.get_setting("ui_language") or i18n.android_language()
+                      or i18n.device_language())
+    try:
+        if args.screenshot:
+            from kiosk_ui.offscreen import Harness
+            harness = Harness(ctl, args.screen)
+            print(harness.screenshot(args.screenshot))
+            return 0
+        from kiosk_ui.app import KioskApp
+        KioskApp(ctl, args.screen).run()
+        return 0
+    finally:
+        ctl.door.close()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _controller(args):
+    from kiosk_ui.adapters import build_services
+    from kiosk_ui.controller import Controller
+    from kiosk_ui.door import Door
+    tmp = None
+    if args.demo:
+        from kiosk_ui.demo_data import seed
+        tmp = tempfile.TemporaryDirectory(prefix="ticketgate-kiosk-demo-")
+        door = seed(tmp.name).door
+        home = Path(tmp.name)
+    else:
+        from agent.agent_cli import default_home
+        home = args.home or default_home()
+        door = Door.open_home(home)
+    return Controller(door, build_services(door, home)), tmp

@@ -1,0 +1,114 @@
+"""The app's state and intents, without Kivy: screens call these and render what comes back.
+
+It owns nothing of the business: each intent goes to the core (`Door`) or a service; it only keeps
+what is on screen (the current verdict view, the language, whether buyer names are shown).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from agent.policy import Mode
+from kiosk_ui import i18n
+from kiosk_ui.door import Door
+from kiosk_ui.presenters.lock import KioskLock
+from kiosk_ui.presenters.status import StatusView, status_view
+from kiosk_ui.presenters.verdict import VerdictView, present
+from kiosk_ui.presenters.wedge import WedgeBuffer
+from kiosk_ui.services import PrintJob, PrintResult, Services
+
+
+@dataclass
+class Controller:
+    door: Door
+    services: Services
+    clock: Callable[[], float] = time.time
+    show_buyer: bool = True
+    verdict: VerdictView | None = None
+    wedge: WedgeBuffer = field(default_factory=WedgeBuffer)
+    lock: KioskLock = None  # type: ignore[assignment]
+    selected_printer: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.lock is None:
+            self.lock = KioskLock(self.door.ledger, self.clock)
+        self.show_buyer = bool(self.door.ledger.get_setting("ui_show_buyer", True))
+
+    # -- scanning ---------------------------------------------------------------------------------------------
+    def scan(self, raw: str | bytes) -> VerdictView:
+        verdict = self.door.scan(raw)
+        return self._show(verdict)
+
+    def typed(self, text: str) -> list[VerdictView]:
+        """Keystrokes from a keyboard-wedge scanner; every completed line is scanned."""
+        return [self.scan(code) for code in self.wedge.feed(text)]
+
+    def checkin(self, ticket_key: str, reason: str) -> VerdictView:
+        return self._show(self.door.checkin(ticket_key, reason))
+
+    def _show(self, verdict) -> VerdictView:
+        policy = self.door.policy
+        self.verdict = present(verdict, self.door, policy.mode, policy.zones, self.show_buyer)
+        self.services.feedback.play(self.verdict.sound)
+        return self.verdict
+
+    def clear_verdict(self) -> None:
+        self.verdict = None
+
+    def undo_last(self, reason: str) -> str:
+        """-> plain message for the operator."""
+        try:
+            result = self.door.undo_last(reason)
+        except LookupError:
+            return i18n.tr("Nothing to cancel.")
+        return i18n.tr("Check-in of ticket {key} cancelled.", key=result["ticket_key"])
+
+    # -- status -------------------------------------------------------------------------------------------------
+    def status(self) -> StatusView:
+        c = self.door.counters()
+        return status_view(c.scanned, c.accepted, c.inside, self.services.sync.status(), self.door.policy.mode)
+
+    # -- protected settings --------------------------------------------------------------------------------------
+    def needs_pin(self) -> bool:
+        return not self.lock.unlocked
+
+    def set_mode(self, mode: Mode) -> bool:
+        if not self.lock.unlocked:
+            return False
+        self.door.set_mode(mode)
+        self.verdict = None
+        return True
+
+    def set_selection(self, events, zones) -> bool:
+        if not self.lock.unlocked:
+            return False
+        self.door.set_selection(events, zones)
+        return True
+
+    def set_show_buyer(self, show: bool) -> None:
+        self.show_buyer = show
+        self.door.ledger.set_setting("ui_show_buyer", show)
+
+    def set_language(self, lang: str) -> None:
+        i18n.set_language(lang)
+        self.door.ledger.set_setting("ui_language", lang)
+
+    # -- kiosk -----------------------------------------------------------------------------------------------------
+    def print_order(self, order_number: str, kind: str = "ticket", reprint: bool = False,
+                    ticket_keys: tuple[str, ...] | None = None) -> PrintResult:
+        tickets = [t for t in self.door.order(order_number) if ticket_keys is None or t["ticket_key"] in ticket_keys]
+        if not tickets:
+            return PrintResult(False, 0, i18n.tr("No ticket in this order."))
+        printers = [p for p in self.services.printers.printers() if p.kind == kind or kind == "ticket" and p.kind != "badge"]
+        chosen = self.selected_printer if any(p.printer_id == self.selected_printer for p in printers) else None
+        chosen = chosen or (printers[0].printer_id if printers else None)
+        if chosen is None:
+            return PrintResult(False, 0, i18n.tr("No printer found. See the checklist."))
+        job = PrintJob(order_number, tuple(t["ticket_key"] for t in tickets), kind, reprint)
+        result = self.services.printers.print_job(chosen, job, tickets)
+        if result.ok:
+            self.door.ledger.enqueue("kiosk", {"type": "kiosk", "action": "reprint" if reprint else "print", "kind": kind,
+                                               "order_number": order_number, "tickets": list(job.ticket_keys),
+                                               "device_id": self.door.policy.device_id, "printer": chosen})
+        return result

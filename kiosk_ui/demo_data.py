@@ -1,0 +1,74 @@
+"""A realistic demo device: two festival days, zones with organiser messages, orders, a signing key.
+
+Used by `ticketgate kiosk --demo`, the rendering tests and the guides' screenshots. The key is generated
+fresh each time and only its public half is trusted by the device.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.keyring import Keyring
+from agent.ledger import Ledger
+from agent.policy import DevicePolicy
+from agent.ticket_format import Ticket
+from kiosk_ui.door import Door
+from server_stub.signing import SigningKey
+
+DAY = 86400
+
+
+@dataclass
+class Demo:
+    door: Door
+    key: SigningKey
+    now: float
+
+    def ticket(self, ticket_id: int, event_id: int = 1, zones=(1,), category: int = 1, seat: str | None = None,
+               **kw) -> str:
+        return self.key.issue(Ticket(self.key.key_id, event_id, ticket_id, category=category, zones=tuple(zones),
+                                     seat=seat, **kw))
+
+    def forged(self, ticket_id: int = 1001) -> str:
+        intruder = SigningKey.generate(self.key.key_id)       # same key id, another private key
+        return intruder.issue(Ticket(self.key.key_id, 1, ticket_id, category=1, zones=(1,)))
+
+
+def seed(home: str | Path, now: float | None = None, **gate_kw) -> Demo:
+    now = time.time() if now is None else now
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    key = SigningKey.generate(1, organiser="Festival des Lumières")
+    keyring = Keyring()
+    keyring.add(key.trusted())
+    keyring.save(home / "keyring.json")
+    ledger = Ledger.open(home / "ledger.sqlite")
+    day0 = now - now % DAY + 17 * 3600
+    zones = [{"zone_id": 1, "name": "Floor", "message": ""}, {"zone_id": 2, "name": "Balcony", "message": ""},
+             {"zone_id": 3, "name": "VIP lounge", "message": "VIP — hand out a wristband"}]
+    cats = [{"category_id": 1, "name": "Standard", "message": ""},
+            {"category_id": 2, "name": "VIP", "message": "VIP — hand out a wristband"},
+            {"category_id": 3, "name": "Child", "message": "Child: must come with an adult"}]
+    ledger.upsert_events([
+        {"event_id": 1, "name": "Festival — Friday", "starts_at": day0, "ends_at": day0 + 6 * 3600, "zones": zones,
+         "categories": cats, "organiser": "Festival des Lumières"},
+        {"event_id": 2, "name": "Festival — Saturday", "starts_at": day0 + DAY, "ends_at": day0 + DAY + 6 * 3600,
+         "zones": zones, "categories": cats, "organiser": "Festival des Lumières"},
+        {"event_id": 3, "name": "Afterparty — Friday", "starts_at": day0 + 5 * 3600, "zones": zones[:1],
+         "categories": cats[:1], "organiser": "Festival des Lumières"},
+    ])
+    buyers = [("A-1001", "Hélène Dupont", 1, 1, None), ("A-1002", "Bob Martin", 2, 3, "R3-12"),
+              ("A-1003", "Chloé Bernard", 1, 2, None), ("A-1004", "Marc Lefèvre", 1, 1, None)]
+    tickets = []
+    for n, (order, name, cat, zone, seat) in enumerate(buyers):
+        for k in range(2):
+            tickets.append({"ticket_key": str(1001 + n * 10 + k), "event_id": 1, "order_number": order,
+                            "buyer_name": name, "email": name.split()[0].lower() + "@example.org", "category": cat,
+                            "zone": zone, "seat": seat, "order_status": "pending" if order == "A-1004" else "paid"})
+    ledger.upsert_tickets(tickets)
+    ledger.revoke(["1021"], "order refunded")
+    policy = DevicePolicy(device_id="handheld-3", gate="North", events=frozenset({1}), zones=frozenset({1, 3}),
+                          reread_window=3.0)
+    ledger.set_setting("policy", policy.to_json())
+    return Demo(Door(ledger, keyring, policy, **gate_kw), key, now)

@@ -1,0 +1,159 @@
+"""The door as the screens see it: the real core agent (Gate + Ledger) behind a few intents.
+
+Every intent goes to the core (`Gate.scan`, `Gate.annul`, `Gate.checkin_by_key`, `Gate.set_policy`,
+`Ledger.search`…); this class keeps only session counters and looks up names for display.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from agent.gate import Gate
+from agent.keyring import Keyring
+from agent.ledger import Ledger
+from agent.policy import DevicePolicy, Mode
+from agent.verdicts import Verdict
+from kiosk_ui import door_queries
+
+
+@dataclass
+class Counters:
+    scanned: int = 0
+    accepted: int = 0
+    inside: int = 0
+
+
+class Door:
+    def __init__(self, ledger: Ledger, keyring: Keyring, policy: DevicePolicy | None = None, **gate_kw):
+        self.ledger, self.keyring = ledger, keyring
+        self.gate = Gate(ledger, keyring, policy, **gate_kw)
+        self.session = Counters()
+        self.last_verdict: Verdict | None = None
+        self._names = _Names(ledger)
+
+    @classmethod
+    def open_home(cls, home: str | Path) -> "Door":
+        from agent.agent_cli import open_home
+        ledger, keyring = open_home(Path(home))
+        return cls(ledger, keyring)
+
+    # -- scanning --------------------------------------------------------------------------------------------------
+    def scan(self, raw: str | bytes) -> Verdict:
+        verdict = self.gate.scan(raw)
+        if not verdict.repeat:
+            self.session.scanned += 1
+            self.session.accepted += int(verdict.accepted)
+        self.last_verdict = verdict
+        return verdict
+
+    def undo_last(self, reason: str) -> dict:
+        """Annul this device's last check-in (the core keeps the original and appends an annulment)."""
+        result = self.gate.annul(reason)
+        self.session.accepted = max(0, self.session.accepted - 1)
+        self.last_verdict = None
+        return result
+
+    def checkin(self, ticket_key: str, reason: str) -> Verdict:
+        verdict = self.gate.checkin_by_key(ticket_key, reason)
+        self.session.scanned += 1
+        self.session.accepted += int(verdict.accepted)
+        self.last_verdict = verdict
+        return verdict
+
+    def counters(self) -> Counters:
+        return replace(self.session, inside=door_queries.inside_now(self.ledger, self.gate.policy.events or None))
+
+    # -- settings ----------------------------------------------------------------------------------------------------
+    @property
+    def policy(self) -> DevicePolicy:
+        return self.gate.policy
+
+    def set_mode(self, mode: Mode) -> None:
+        self.gate.set_policy(replace(self.gate.policy, mode=Mode(mode)))
+
+    def set_selection(self, events: frozenset[int], zones: frozenset[int] | None) -> None:
+        self.gate.set_policy(replace(self.gate.policy, events=frozenset(events), zones=zones))
+
+    def set_identity(self, device_id: str, gate: str) -> None:
+        self.gate.set_policy(replace(self.gate.policy, device_id=device_id, gate=gate))
+
+    # -- look-ups ---------------------------------------------------------------------------------------------------
+    def events(self) -> list[dict]:
+        return self.ledger.events()
+
+    def search(self, query: str, limit: int = 30) -> list[dict]:
+        rows = self.ledger.search(query, limit)
+        return [dict(r, state=door_queries.ticket_state(self.ledger, r["ticket_key"])) for r in rows]
+
+    def order(self, order_number: str) -> list[dict]:
+        rows = self.ledger.conn.execute("SELECT ticket_key FROM tickets WHERE order_number=? ORDER BY ticket_key",
+                                        (order_number,)).fetchall()
+        return [dict(self.ledger.ticket(k), state=door_queries.ticket_state(self.ledger, k)) for (k,) in rows]
+
+    def ticket(self, ticket_key: str | None) -> dict | None:
+        return self.ledger.ticket(ticket_key) if ticket_key else None
+
+    def zone(self, event_id: int | None, zone_id: int) -> dict | None:
+        return self._names.zone(event_id, zone_id)
+
+    def category(self, event_id: int | None, category_id: int | None) -> dict | None:
+        return self._names.category(event_id, category_id)
+
+    def event(self, event_id: int | None) -> dict | None:
+        return self._names.event(event_id)
+
+    def stats(self, by: str) -> list[tuple[str, int, int]]:
+        return door_queries.stats_rows(self.ledger, by)
+
+    def outbox_size(self) -> int:
+        return self.ledger.outbox_size()
+
+    # -- kiosk (guichet) ---------------------------------------------------------------------------------------------
+    def validate_payment(self, order_number: str, operator: str) -> int:
+        """Mark a pending order paid on this device and queue the fact for the server."""
+        changed = self.ledger.set_order_status(order_number, "paid")
+        if changed:
+            self.ledger.enqueue("kiosk", {"type": "kiosk", "action": "payment_validated", "order_number": order_number,
+                                          "device_id": self.policy.device_id, "operator": operator})
+        return changed
+
+    def exchange(self, ticket_key: str, reason: str) -> None:
+        """Take a ticket out of use here (revoked, reason 'exchanged') and ask the server for its replacement."""
+        if not reason.strip():
+            raise ValueError("an exchange needs a reason")
+        if self.ledger.ticket(ticket_key) is None:
+            raise LookupError(f"no ticket {ticket_key} on this device")
+        self.ledger.revoke([ticket_key], f"exchanged: {reason}")
+        self.ledger.enqueue("kiosk", {"type": "kiosk", "action": "exchange", "ticket_key": ticket_key, "reason": reason,
+                                      "device_id": self.policy.device_id})
+
+    def reload_names(self) -> None:
+        self._names = _Names(self.ledger)
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+class _Names:
+    """Event, zone and category names and organiser messages (from the event bundle), cached."""
+
+    def __init__(self, ledger: Ledger):
+        self._events = {e["event_id"]: e for e in ledger.events()}
+
+    def event(self, event_id):
+        return self._events.get(event_id)
+
+    def zone(self, event_id, zone_id):
+        return self._find(event_id, "zones", "zone_id", zone_id)
+
+    def category(self, event_id, category_id):
+        return self._find(event_id, "categories", "category_id", category_id)
+
+    def _find(self, event_id, table, id_col, value):
+        if value is None:
+            return None
+        for e in ([self._events[event_id]] if event_id in self._events else self._events.values()):
+            for row in e[table]:
+                if row[id_col] == value:
+                    return row
+        return None

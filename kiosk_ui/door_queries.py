@@ -1,0 +1,53 @@
+"""Read-only figures from the ledger for the door screens (counters, stats). SQL only; no decisions."""
+from __future__ import annotations
+
+from agent.ledger import Ledger
+
+_LIVE = "c.kind='entry' AND NOT EXISTS (SELECT 1 FROM checkins a WHERE a.kind='annul' AND a.ref_uuid=c.scan_uuid)"
+
+
+def inside_now(ledger: Ledger, events: frozenset[int] | None = None) -> int:
+    """People inside: live entries `in` minus `out` (all gates this device knows of). Organiser resets are not
+    subtracted, so after a reset this is an upper bound until the next bundle."""
+    sql = f"SELECT coalesce(sum(CASE c.direction WHEN 'out' THEN -1 ELSE 1 END), 0) FROM checkins c WHERE {_LIVE}"
+    args: list = []
+    if events:
+        sql += f" AND c.event_id IN ({','.join('?' * len(events))})"
+        args = sorted(events)
+    return max(0, int(ledger.conn.execute(sql, args).fetchone()[0]))
+
+
+def stats_rows(ledger: Ledger, by: str) -> list[tuple[str, int, int]]:
+    """(label, entries in, exits) grouped by event, zone or gate, from live entries."""
+    if by == "event":
+        sql = (f"SELECT coalesce(e.name, 'event ' || c.event_id), "
+               f"sum(c.direction IS NOT 'out'), sum(c.direction = 'out') FROM checkins c "
+               f"LEFT JOIN events e ON e.event_id = c.event_id WHERE {_LIVE} GROUP BY c.event_id ORDER BY 1")
+    elif by == "zone":
+        sql = (f"SELECT coalesce(z.name, CASE WHEN t.zone IS NULL THEN '-' ELSE 'zone ' || t.zone END), "
+               f"sum(c.direction IS NOT 'out'), sum(c.direction = 'out') FROM checkins c "
+               f"LEFT JOIN tickets t ON t.ticket_key = c.ticket_key "
+               f"LEFT JOIN zones z ON z.event_id = c.event_id AND z.zone_id = t.zone WHERE {_LIVE} GROUP BY 1 ORDER BY 1")
+    elif by == "gate":
+        sql = (f"SELECT CASE WHEN c.gate = '' THEN c.device_id ELSE c.gate END, "
+               f"sum(c.direction IS NOT 'out'), sum(c.direction = 'out') FROM checkins c WHERE {_LIVE} GROUP BY 1 ORDER BY 1")
+    else:
+        raise ValueError(f"stats by event, zone or gate, not {by!r}")
+    return [(str(label), int(i or 0), int(o or 0)) for label, i, o in ledger.conn.execute(sql).fetchall()]
+
+
+def ticket_state(ledger: Ledger, ticket_key: str) -> str:
+    """Plain state of one ticket for the search list: used / inside / out / cancelled / revoked / blocked / unpaid / valid."""
+    history = ledger.history(ticket_key)
+    if history.revoked is not None or history.order_status in ("cancelled", "refunded"):
+        return "revoked"
+    if history.blocked is not None:
+        return "blocked"
+    if history.order_status == "pending":
+        return "unpaid"
+    if history.cancelled is not None:
+        return "cancelled"
+    if history.entries:
+        last = history.entries[-1]
+        return "out" if last.direction == "out" else "used"
+    return "valid"

@@ -1,0 +1,106 @@
+"""French and English, from gettext `.po` catalogues (msgid = English text).
+
+Reads `.po` directly (no compiled `.mo` needed, so translators edit one file and nothing goes stale).
+The language comes from the device locale, with a manual switch: `set_language("fr")`.
+"""
+from __future__ import annotations
+
+import ast
+import locale
+import os
+from pathlib import Path
+from typing import Callable
+
+LANGUAGES = ("en", "fr")
+_LOCALE_DIR = Path(__file__).with_name("locale")
+_catalogues: dict[str, dict[str, str]] = {}
+_current = "en"
+_listeners: list[Callable[[str], None]] = []
+
+
+def parse_po(text: str) -> dict[str, str]:
+    """msgid -> msgstr of a .po file (multi-line strings joined; empty translations skipped)."""
+    out: dict[str, str] = {}
+    key: str | None = None
+    field, buf = None, {"msgid": [], "msgstr": []}
+
+    def flush() -> None:
+        msgid, msgstr = "".join(buf["msgid"]), "".join(buf["msgstr"])
+        if msgid and msgstr:
+            out[msgid] = msgstr
+
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("msgid "):
+            if key is not None:
+                flush()
+            buf = {"msgid": [], "msgstr": []}
+            key, field = "", "msgid"
+            line = line[6:]
+        elif line.startswith("msgstr "):
+            field = "msgstr"
+            line = line[7:]
+        elif not line.startswith('"'):
+            continue
+        if field and line.startswith('"'):
+            buf[field].append(ast.literal_eval(line))
+    if key is not None:
+        flush()
+    return out
+
+
+def catalogue(lang: str) -> dict[str, str]:
+    if lang not in _catalogues:
+        po = _LOCALE_DIR / f"{lang}.po"
+        _catalogues[lang] = parse_po(po.read_text(encoding="utf-8")) if po.exists() else {}
+    return _catalogues[lang]
+
+
+def device_language(env: dict | None = None) -> str:
+    """fr when the device (or desktop) locale is French, else en."""
+    env = os.environ if env is None else env
+    for var in ("TICKETGATE_LANG", "LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        value = (env.get(var) or "").lower()
+        if value:
+            return "fr" if value.startswith("fr") else "en"
+    try:
+        code = (locale.getlocale()[0] or "").lower()
+    except ValueError:
+        code = ""
+    return "fr" if code.startswith("fr") else "en"
+
+
+def android_language() -> str | None:
+    """The Android system language, when running there (pyjnius is only present on Android)."""
+    try:
+        from jnius import autoclass  # type: ignore
+    except ImportError:
+        return None
+    lang = str(autoclass("java.util.Locale").getDefault().getLanguage())
+    return "fr" if lang.startswith("fr") else "en"
+
+
+def set_language(lang: str) -> None:
+    global _current
+    if lang not in LANGUAGES:
+        raise ValueError(f"unsupported language {lang!r}; choose one of {LANGUAGES}")
+    _current = lang
+    for listener in list(_listeners):
+        listener(lang)
+
+
+def language() -> str:
+    return _current
+
+
+def on_change(listener: Callable[[str], None]) -> None:
+    _listeners.append(listener)
+
+
+def tr(text: str, **fmt) -> str:
+    """Translate an English msgid into the current language, then format it."""
+    out = catalogue(_current).get(text, text) if _current != "en" else text
+    return out.format(**fmt) if fmt else out
+
+
+_ = tr

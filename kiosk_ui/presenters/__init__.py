@@ -1,0 +1,1 @@
+"""Pure view-models: plain data in, plain data out. No Kivy import here (tested without rendering)."""

@@ -1,0 +1,43 @@
+"""The scan screen's status strip: counters, online/offline badge with queue, the mode and its warning."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.policy import Mode
+from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.colours import GREEN, NEUTRAL, ORANGE, PURPLE, RED
+from kiosk_ui.services import SyncStatus
+
+MODES = (Mode.NORMAL, Mode.ENTRY_EXIT, Mode.MULTIPLE, Mode.QUICK_CANCEL)
+_MODE_LABELS = {Mode.NORMAL: "Normal", Mode.ENTRY_EXIT: "Entry / exit", Mode.MULTIPLE: "Multiple entries",
+                Mode.QUICK_CANCEL: "Quick cancellation"}
+
+
+def mode_label(mode: Mode) -> str:
+    return tr(_MODE_LABELS[Mode(mode)])
+
+
+@dataclass(frozen=True)
+class StatusView:
+    counters: str
+    badge: str
+    badge_colour: tuple
+    mode: str
+    warning: str            # non-empty in quick cancellation: shown as a banner over the whole screen
+    idle_colour: tuple      # background while waiting for a ticket
+
+
+def status_view(scanned: int, accepted: int, inside: int, sync: SyncStatus, mode: Mode) -> StatusView:
+    counters = tr("Scanned {s} · Accepted {a} · Inside {i}", s=scanned, a=accepted, i=inside)
+    if not sync.available:
+        badge, colour = tr("No sync on this build · queue {n}", n=sync.queue), NEUTRAL
+    elif sync.online:
+        badge, colour = tr("Online · queue {n}", n=sync.queue), GREEN
+    else:
+        badge, colour = tr("OFFLINE · queue {n}", n=sync.queue), ORANGE if sync.queue < 500 else RED
+    warning = ""
+    idle = NEUTRAL
+    if Mode(mode) is Mode.QUICK_CANCEL:
+        warning = tr("QUICK CANCELLATION: scanned tickets go back on sale. NOT FOR THE DOOR!")
+        idle = PURPLE
+    return StatusView(counters, badge, colour, mode_label(mode), warning, idle)

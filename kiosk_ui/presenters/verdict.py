@@ -1,0 +1,149 @@
+"""Verdict -> what the door person sees and hears: colour, a big title, the reason in plain words, details."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Protocol
+
+from agent.policy import Mode
+from agent.verdicts import Code, Verdict
+from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.colours import GREEN, ORANGE, PURPLE, RED
+
+
+class Names(Protocol):
+    def event(self, event_id: int | None) -> dict | None: ...
+    def zone(self, event_id: int | None, zone_id: int) -> dict | None: ...
+    def category(self, event_id: int | None, category_id: int | None) -> dict | None: ...
+    def ticket(self, ticket_key: str | None) -> dict | None: ...
+
+
+@dataclass(frozen=True)
+class VerdictView:
+    tone: str                       # accepted | refused | attention | cancel
+    colour: tuple
+    title: str                      # ACCEPTED — IN
+    reason: str                     # plain words: why (empty when accepted)
+    details: tuple[str, ...]        # category, zone, seat, buyer
+    message: str                    # organiser's message for the category / zone
+    sound: str                      # accept | refuse | attention
+    code: str
+    repeat: bool = False
+
+
+_UNTRUSTED = {Code.FORGED, Code.UNKNOWN_KEY, Code.MALFORMED}   # its content is not vouched for: show none of it
+_ATTENTION = {Code.UNPAID, Code.UNKNOWN_KEY, Code.MALFORMED}
+
+_TITLES = {
+    Code.ALREADY_USED: "ALREADY USED", Code.WRONG_EVENT: "WRONG EVENT", Code.WRONG_ZONE: "WRONG ZONE",
+    Code.NOT_YET_VALID: "NOT VALID YET", Code.EXPIRED: "EXPIRED", Code.REVOKED: "CANCELLED TICKET",
+    Code.BLOCKED: "BLOCKED", Code.UNPAID: "PAYMENT PENDING", Code.CANCELLED: "TICKET CANCELLED",
+    Code.FORGED: "FAKE TICKET", Code.UNKNOWN_KEY: "UNKNOWN ISSUER", Code.MALFORMED: "NOT A TICKET",
+}
+
+
+def fmt_time(ts: float | None, tz=None) -> str:
+    if ts is None:
+        return "?"
+    return datetime.fromtimestamp(ts, tz or timezone.utc).strftime("%H:%M")
+
+
+def fmt_datetime(ts: float | None, tz=None) -> str:
+    if ts is None:
+        return "?"
+    return datetime.fromtimestamp(ts, tz or timezone.utc).strftime("%d/%m %H:%M")
+
+
+def present(v: Verdict, names: Names, mode: Mode = Mode.NORMAL, gate_zones: frozenset[int] | None = None,
+            show_buyer: bool = True, tz=None) -> VerdictView:
+    zone_names = [_name(names.zone(v.event_id, z), tr("zone {n}", n=z)) for z in v.zones]
+    if v.accepted:
+        tone, colour, sound = "accepted", GREEN, "accept"
+        title = tr("EXIT — OK") if v.direction == "out" else tr("ACCEPTED — IN")
+        reason = ""
+    elif mode is Mode.QUICK_CANCEL and v.code is Code.CANCELLED:
+        tone, colour, sound = "cancel", PURPLE, "attention"
+        title, reason = tr("CANCELLED — BACK ON SALE"), tr("This ticket can be sold again.")
+    else:
+        attention = v.code in _ATTENTION
+        tone, colour = ("attention", ORANGE) if attention else ("refused", RED)
+        sound = "attention" if attention else "refuse"
+        title = tr(_TITLES[v.code])
+        reason = _reason(v, names, zone_names, gate_zones, tz)
+    details = _details(v, names, zone_names, show_buyer) if v.code not in _UNTRUSTED else ()
+    if v.repeat:
+        reason = (reason + "\n" if reason else "") + tr("(same code read again — nothing new recorded)")
+    return VerdictView(tone=tone, colour=colour, title=title, reason=reason,
+                       details=details, message=_message(v, names), sound=sound,
+                       code=v.code.value, repeat=v.repeat)
+
+
+def _name(row: dict | None, fallback: str) -> str:
+    return row["name"] if row and row.get("name") else fallback
+
+
+def _reason(v: Verdict, names: Names, zone_names: list[str], gate_zones, tz) -> str:
+    c = v.code
+    if c is Code.ALREADY_USED:
+        if v.detail == "already inside":
+            when = fmt_time(v.first_use.at, tz) if v.first_use else "?"
+            return tr("Already inside since {when} (gate {gate}).", when=when, gate=v.first_use.gate if v.first_use else "?")
+        if v.first_use:
+            return tr("Used at {when} at gate {gate} ({device}).", when=fmt_datetime(v.first_use.at, tz),
+                      gate=v.first_use.gate or "?", device=v.first_use.device_id)
+        return tr("This ticket was already used.")
+    if c is Code.WRONG_ZONE:
+        here = ", ".join(_name(names.zone(v.event_id, z), tr("zone {n}", n=z)) for z in sorted(gate_zones or ()))
+        return tr("Ticket for {zones}. This gate: {here}.", zones=", ".join(zone_names) or "?", here=here or "?")
+    if c is Code.WRONG_EVENT:
+        return tr("Ticket for {event}, not selected on this device.",
+                  event=_name(names.event(v.event_id), tr("event {n}", n=v.event_id)))
+    if c is Code.NOT_YET_VALID:
+        return tr("Valid from {when}.", when=fmt_datetime(v.extra.get("valid_from"), tz))
+    if c is Code.EXPIRED:
+        return tr("Was valid until {when}.", when=fmt_datetime(v.extra.get("valid_until"), tz))
+    if c is Code.REVOKED:
+        return tr("Order cancelled or refunded: {why}.", why=v.detail or "?")
+    if c is Code.BLOCKED:
+        return tr("Blocked by the organiser: {why}. Call a supervisor.", why=v.detail or "?")
+    if c is Code.UNPAID:
+        return tr("Payment pending: send the guest to the ticket desk.")
+    if c is Code.CANCELLED:
+        when = fmt_datetime(v.first_use.at, tz) if v.first_use else "?"
+        return tr("Cancelled for resale on {when}: not valid any more.", when=when)
+    if c is Code.FORGED:
+        return tr("The signature does not match: this ticket was altered or copied. Call a supervisor.")
+    if c is Code.UNKNOWN_KEY:
+        return tr("Issued by a key this device does not know. Check the event, or sync the device.")
+    return tr("This code is not a ticket. Scan the ticket's QR code.")
+
+
+def _details(v: Verdict, names: Names, zone_names: list[str], show_buyer: bool) -> tuple[str, ...]:
+    out = []
+    cat = names.category(v.event_id, v.category) if v.category else None
+    if cat:
+        out.append(tr("Category: {name}", name=cat["name"]))
+    if zone_names:
+        out.append(tr("Zone: {name}", name=", ".join(zone_names)))
+    if v.seat:
+        out.append(tr("Seat: {seat}", seat=v.seat))
+    ticket = names.ticket(v.ticket_key)
+    if show_buyer and ticket and ticket.get("buyer_name"):
+        out.append(tr("Name: {name}", name=ticket["buyer_name"]))
+    return tuple(out)
+
+
+def _message(v: Verdict, names: Names) -> str:
+    """The organiser's messages for this category and its zones (e.g. 'VIP — hand out a wristband'), accepted only."""
+    if not v.accepted:
+        return ""
+    msgs: list[str] = []
+    cat = names.category(v.event_id, v.category) if v.category else None
+    rows = [cat] + [names.zone(v.event_id, z) for z in v.zones]
+    for row in rows:
+        if row and row.get("message") and row["message"] not in msgs:
+            msgs.append(row["message"])
+    return "\n".join(msgs)
+
+
+Presenter = Callable[[Verdict], VerdictView]

@@ -1,0 +1,133 @@
+"""Kiosk (guichet): find an order, print tickets or badges, reprint, validate a pending payment, exchange a ticket,
+choose a printer (list, refresh, "printer not found" checklist)."""
+from __future__ import annotations
+
+from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
+
+from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.lists import orders_of, printer_rows, ticket_rows
+from kiosk_ui.screens.base import BaseScreen
+from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, BigToggle, Text, choose, field, scroll_list
+
+EXCHANGE_REASONS = ("Wrong date bought", "Upgrade of category", "Damaged ticket")
+
+
+class KioskScreen(BaseScreen):
+    title = "Ticket desk"
+
+    def __init__(self, ui, **kw):
+        super().__init__(ui, **kw)
+        row = BoxLayout(size_hint_y=None, height=dp(TOUCH), spacing=dp(GAP))
+        self.query = field(tr("Order number or name"))
+        self.query.bind(on_text_validate=lambda *_: self.find())
+        row.add_widget(self.query)
+        row.add_widget(BigButton(tr("Find"), self.find, size_hint_x=None, width=dp(110), colour=(0.05, 0.45, 0.75, 1)))
+        self.message = Text("", font=19, bold=True)
+        view, self.list = scroll_list()
+        self.actions = GridLayout(cols=3, spacing=dp(GAP), size_hint_y=None)
+        self.actions.bind(minimum_height=self.actions.setter("height"))
+        self.buttons = {
+            "print": BigButton(tr("Print tickets"), lambda: self.print_(kind="ticket")),
+            "badge": BigButton(tr("Print badges"), lambda: self.print_(kind="badge")),
+            "reprint": BigButton(tr("Reprint"), lambda: self.print_(kind="ticket", reprint=True)),
+            "pay": BigButton(tr("Payment received"), self.validate_payment, colour=(0.05, 0.55, 0.2, 1)),
+            "exchange": BigButton(tr("Exchange ticket"), self.ask_exchange),
+            "printers": BigButton(tr("Printers"), self.show_printers),
+        }
+        for b in self.buttons.values():
+            self.actions.add_widget(b)
+        for w in (row, self.message, view, self.actions):
+            self.body.add_widget(w)
+        self.order_number: str | None = None
+        self.tickets: list[dict] = []
+        self.selected_ticket: str | None = None
+
+    # -- intents ----------------------------------------------------------------------------------------------------
+    def find(self, text: str | None = None) -> list:
+        if text is not None:
+            self.query.text = text
+        q = self.query.text.strip()
+        exact = self.ctl.door.order(q) if q else []
+        if exact:
+            self.open_order(q)
+            return exact
+        found = orders_of(self.ctl.door.search(q)) if q else []
+        self.order_number, self.tickets = None, []
+        self.list.clear_widgets()
+        self.message.text = tr("{n} order(s) found", n=len(found))
+        for order, buyer, n in found:
+            label = f"{tr('order')} {order} — {buyer if self.ctl.show_buyer else ''} ({n})"
+            self.list.add_widget(BigButton(label, lambda o=order: self.open_order(o)))
+        self.refresh()
+        return found
+
+    def open_order(self, order_number: str) -> None:
+        self.order_number, self.selected_ticket = order_number, None
+        self.tickets = self.ctl.door.order(order_number)
+        self.message.text = tr("Order {o}", o=order_number)
+        self.refresh()
+
+    def print_(self, kind: str, reprint: bool = False):
+        if not self.order_number:
+            return None
+        keys = (self.selected_ticket,) if reprint and self.selected_ticket else None
+        result = self.ctl.print_order(self.order_number, kind, reprint, keys)
+        self.message.text = (tr("{n} printed.", n=result.printed) if result.ok else result.message)
+        return result
+
+    def validate_payment(self) -> None:
+        if self.order_number:
+            n = self.ctl.door.validate_payment(self.order_number, self.ctl.door.policy.device_id)
+            self.open_order(self.order_number)
+            self.message.text = tr("Payment recorded for {n} ticket(s).", n=n)
+
+    def ask_exchange(self) -> None:
+        key = self.selected_ticket
+        if not key:
+            self.message.text = tr("Tap a ticket first.")
+            return
+        options = [(tr(r), lambda r=r: self.exchange(key, r)) for r in EXCHANGE_REASONS]
+        self.ui.popup = choose(tr("Exchange ticket {key}?", key=key), options)
+
+    def exchange(self, key: str, reason: str) -> None:
+        self.ctl.door.exchange(key, reason)
+        self.open_order(self.order_number)
+        self.message.text = tr("Ticket {key} taken back; the new one comes with the next sync.", key=key)
+
+    def show_printers(self, refresh: bool = False) -> None:
+        svc = self.ctl.services.printers
+        printers = svc.refresh() if refresh else svc.printers()
+        options = [(label, lambda p=pid: self.select_printer(p)) for pid, label in printer_rows(printers)]
+        options.append((tr("Refresh the list"), lambda: self.show_printers(refresh=True)))
+        options.append((tr("Printer not found?"), self.show_checklist))
+        self.ui.popup = choose(tr("Printers ({n})", n=len(printers)), options)
+
+    def select_printer(self, printer_id: str) -> None:
+        self.ctl.selected_printer = printer_id
+        self.message.text = tr("Printer: {p}", p=printer_id)
+
+    def show_checklist(self) -> None:
+        steps = self.ctl.services.printers.not_found_checklist()
+        self.ui.popup = choose(tr("Printer not found"), [(f"{i + 1}. {tr(s)}", lambda: None) for i, s in enumerate(steps)])
+
+    # -- rendering ---------------------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        self.actions.cols = 3 if self.portrait else 6
+        has_order = bool(self.order_number)
+        for name in ("print", "badge", "reprint", "exchange"):
+            self.buttons[name].disabled = not has_order
+        self.buttons["pay"].disabled = not any(t["state"] == "unpaid" for t in self.tickets)
+        if not has_order:
+            return
+        self.list.clear_widgets()
+        for r in ticket_rows(self.tickets, self.ctl.show_buyer):
+            t = BigToggle(f"{r.subtitle}\n{r.title}", group="ticket",
+                          state="down" if r.ticket_key == self.selected_ticket else "normal")
+            t.height = dp(TOUCH + 12)
+            t.bind(on_release=lambda w, k=r.ticket_key: self._select(k, w))
+            self.list.add_widget(t)
+
+    def _select(self, key: str, toggle) -> None:
+        self.selected_ticket = key if toggle.state == "down" else None

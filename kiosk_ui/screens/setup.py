@@ -1,0 +1,113 @@
+"""Set-up: enroll this device (enrollment QR or organiser code) with discovery progress; PIN (kiosk lock);
+device name and gate; buyer names shown or hidden. Everything but enrollment is behind the PIN."""
+from __future__ import annotations
+
+from kivy.clock import Clock
+from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.progressbar import ProgressBar
+
+from kiosk_ui.i18n import tr
+from kiosk_ui.screens.base import BaseScreen
+from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, field, scroll_list
+
+
+class SetupScreen(BaseScreen):
+    title = "Set-up"
+
+    def __init__(self, ui, **kw):
+        super().__init__(ui, **kw)
+        view, box = scroll_list()
+        self.body.add_widget(view)
+        self.enroll_title = Text("", font=21, bold=True)
+        self.code = field(tr("Organiser code, or the enrollment QR text"))
+        row = BoxLayout(size_hint_y=None, height=dp(TOUCH), spacing=dp(GAP))
+        self.qr_button = BigButton("", self.scan_qr)
+        self.code_button = BigButton("", self.enroll_code, colour=(0.05, 0.45, 0.75, 1))
+        row.add_widget(self.qr_button)
+        row.add_widget(self.code_button)
+        self.progress = ProgressBar(max=1.0, value=0.0, size_hint_y=None, height=dp(28))
+        self.progress_text = Text("", font=19)
+        self.device_title = Text("", font=21, bold=True)
+        self.device_id = field(tr("Device name"))
+        self.gate = field(tr("Gate name"))
+        self.save_button = BigButton("", lambda: self.guarded(self.save_identity))
+        self.buyer_button = BigButton("", lambda: self.guarded(self.toggle_buyer))
+        self.pin_title = Text("", font=21, bold=True)
+        self.pin = field(tr("New PIN (4 to 8 digits)"), password=True, input_filter="int")
+        self.pin_button = BigButton("", lambda: self.guarded(self.set_pin))
+        self.lock_button = BigButton("", self.lock_now, colour=(0.45, 0.30, 0.05, 1))
+        self.result = Text("", font=19, bold=True)
+        for w in (self.enroll_title, self.code, row, self.progress, self.progress_text, self.device_title,
+                  self.device_id, self.gate, self.save_button, self.buyer_button, self.pin_title, self.pin,
+                  self.pin_button, self.lock_button, self.result):
+            box.add_widget(w)
+        self._poll = None
+
+    # -- enrollment --------------------------------------------------------------------------------------------------
+    def scan_qr(self) -> None:
+        camera = self.ctl.services.camera
+        if not camera.start(lambda payload: Clock.schedule_once(lambda *_: self.enroll_qr(payload))):
+            self.result.text = tr("No camera here: type the organiser code, or scan the QR with the laser into the field.")
+
+    def enroll_qr(self, payload: str) -> None:
+        self.ctl.services.camera.stop()
+        self._show(self.ctl.services.enrollment.enroll_with_qr(payload))
+
+    def enroll_code(self) -> None:
+        text = self.code.text.strip()
+        svc = self.ctl.services.enrollment
+        self._show(svc.enroll_with_qr(text) if len(text) > 24 else svc.enroll_with_code(text))
+
+    def _show(self, p) -> None:
+        self.progress.value = p.fraction
+        self.progress_text.text = f"{tr(p.step)} — {p.message}" if p.message else tr(p.step)
+        if p.step in ("discovering", "contacting") and self._poll is None:
+            self._poll = Clock.schedule_interval(lambda *_: self._tick(), 0.5)
+
+    def _tick(self) -> None:
+        p = self.ctl.services.enrollment.progress()
+        self._show(p)
+        if p.step not in ("discovering", "contacting") and self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
+            if p.step == "enrolled":
+                self.ctl.door.reload_names()
+
+    # -- protected settings ------------------------------------------------------------------------------------------
+    def save_identity(self) -> None:
+        self.ctl.door.set_identity(self.device_id.text.strip() or "device", self.gate.text.strip() or "gate")
+        self.result.text = tr("Saved.")
+
+    def toggle_buyer(self) -> None:
+        self.ctl.set_show_buyer(not self.ctl.show_buyer)
+        self.refresh()
+
+    def set_pin(self) -> None:
+        try:
+            self.ctl.lock.set_pin(self.pin.text)
+            self.result.text = tr("PIN saved. Settings, events and mode are now locked.")
+        except (ValueError, PermissionError):
+            self.result.text = tr("The PIN is 4 to 8 digits.")
+        self.pin.text = ""
+
+    def lock_now(self) -> None:
+        self.ctl.lock.lock()
+        self.result.text = tr("Locked.") if self.ctl.lock.has_pin else tr("Set a PIN first.")
+
+    def refresh(self) -> None:
+        svc = self.ctl.services.enrollment
+        self.enroll_title.text = tr("Enroll this device")
+        self.qr_button.text = tr("Scan enrollment QR")
+        self.code_button.text = tr("Enroll with code")
+        self.qr_button.disabled = self.code_button.disabled = not svc.available
+        if not svc.available:
+            self.progress_text.text = tr("Enrollment is not available on this build.")
+        p = self.ctl.door.policy
+        self.device_title.text = tr("This device")
+        self.device_id.text, self.gate.text = p.device_id, p.gate
+        self.save_button.text = tr("Save name and gate")
+        self.buyer_button.text = tr("Buyer names: shown") if self.ctl.show_buyer else tr("Buyer names: hidden")
+        self.pin_title.text = tr("Kiosk lock (PIN)")
+        self.pin_button.text = tr("Change PIN") if self.ctl.lock.has_pin else tr("Set PIN")
+        self.lock_button.text = tr("Lock now")

@@ -1,0 +1,119 @@
+"""Shared widgets: glove-sized buttons, coloured panels, wrapped labels, simple popups."""
+from __future__ import annotations
+
+from typing import Callable
+
+from kivy.graphics import Color, Rectangle
+from kivy.metrics import dp, sp
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.label import Label
+from kivy.uix.popup import Popup
+from kivy.uix.scrollview import ScrollView
+from kivy.uix.textinput import TextInput
+from kivy.uix.togglebutton import ToggleButton
+
+from kiosk_ui.i18n import tr
+
+TOUCH = 76          # dp: 12 mm at 160 dpi (gloves); every tappable thing is at least this tall
+GAP = 8
+
+
+def paint(widget, colour) -> None:
+    """Give a widget a solid background that follows its size (recolour with `widget.bg.rgba = …`)."""
+    with widget.canvas.before:
+        widget.bg = Color(*colour)
+        widget.bg_rect = Rectangle(pos=widget.pos, size=widget.size)
+    widget.bind(pos=lambda w, v: setattr(w.bg_rect, "pos", v), size=lambda w, v: setattr(w.bg_rect, "size", v))
+
+
+class BigButton(Button):
+    def __init__(self, text: str = "", on_press: Callable | None = None, colour=(0.22, 0.25, 0.30, 1), **kw):
+        kw.setdefault("font_size", sp(20))
+        kw.setdefault("size_hint_y", None)
+        kw.setdefault("height", dp(TOUCH))
+        super().__init__(text=text, background_normal="", background_color=colour, halign="center", valign="middle", **kw)
+        self.bind(size=lambda w, s: setattr(w, "text_size", (s[0] - dp(8), None)))
+        if on_press:
+            self.bind(on_release=lambda *_: on_press())
+
+
+class BigToggle(ToggleButton):
+    def __init__(self, text: str = "", **kw):
+        kw.setdefault("font_size", sp(19))
+        kw.setdefault("size_hint_y", None)
+        kw.setdefault("height", dp(TOUCH))
+        super().__init__(text=text, background_normal="", background_down="", halign="center", valign="middle", **kw)
+        self.bind(state=self._recolour, size=lambda w, s: setattr(w, "text_size", (s[0] - dp(8), None)))
+        self._recolour()
+
+    def _recolour(self, *_):
+        self.background_color = (0.05, 0.45, 0.75, 1) if self.state == "down" else (0.25, 0.27, 0.32, 1)
+
+
+class Text(Label):
+    """A label that wraps to its width and grows in height (for lists and reasons)."""
+    def __init__(self, text: str = "", font: float = 20, bold: bool = False, **kw):
+        kw.setdefault("size_hint_y", None)
+        self.base_font = font
+        super().__init__(text=text, font_size=sp(font), bold=bold, halign=kw.pop("halign", "left"), valign="middle", **kw)
+        self.bind(width=lambda w, v: setattr(w, "text_size", (v - dp(12), None)),
+                  texture_size=lambda w, v: setattr(w, "height", max(v[1] + dp(8), w.font_size * 1.6)))
+
+    def scale(self, factor: float) -> None:
+        self.font_size = sp(self.base_font) * factor
+
+
+def field(hint: str, password: bool = False, input_filter=None) -> TextInput:
+    return TextInput(hint_text=hint, multiline=False, font_size=sp(22), size_hint_y=None, height=dp(TOUCH),
+                     password=password, input_filter=input_filter, write_tab=False)
+
+
+def scroll_list() -> tuple[ScrollView, GridLayout]:
+    grid = GridLayout(cols=1, spacing=dp(GAP), size_hint_y=None, padding=dp(4))
+    grid.bind(minimum_height=grid.setter("height"))
+    view = ScrollView(do_scroll_x=False, bar_width=dp(10))
+    view.add_widget(grid)
+    return view, grid
+
+
+def choose(title: str, options: list[tuple[str, Callable[[], None]]], colours: dict[int, tuple] | None = None) -> Popup:
+    """A popup of big buttons; picking one closes it and runs the callback."""
+    box = BoxLayout(orientation="vertical", spacing=dp(GAP), padding=dp(GAP))
+    popup = Popup(title=title, title_size=sp(20), content=box, size_hint=(0.92, None),
+                  height=dp(TOUCH + GAP) * (len(options) + 1) + dp(70), auto_dismiss=True)
+    for i, (label, action) in enumerate(options):
+        def run(a=action):
+            popup.dismiss()
+            a()
+        box.add_widget(BigButton(label, run, colour=(colours or {}).get(i, (0.22, 0.25, 0.30, 1))))
+    box.add_widget(BigButton(tr("Back"), popup.dismiss, colour=(0.35, 0.35, 0.35, 1)))
+    popup.open()
+    return popup
+
+
+def ask_pin(on_ok: Callable[[str], str], title: str | None = None) -> Popup:
+    """PIN pad popup; `on_ok(pin)` returns "ok" | "wrong" | "locked_out"."""
+    box = BoxLayout(orientation="vertical", spacing=dp(GAP), padding=dp(GAP))
+    info = Text(tr("Enter the supervisor PIN"), font=20)
+    pin = field(tr("PIN"), password=True, input_filter="int")
+    popup = Popup(title=title or tr("Locked"), title_size=sp(20), content=box, size_hint=(0.92, None),
+                  height=dp(TOUCH * 3 + 160))
+
+    def submit():
+        outcome = on_ok(pin.text)
+        if outcome == "ok":
+            popup.dismiss()
+        else:
+            info.text = tr("Wrong PIN.") if outcome == "wrong" else tr("Too many wrong PINs: wait one minute.")
+            pin.text = ""
+
+    row = BoxLayout(spacing=dp(GAP), size_hint_y=None, height=dp(TOUCH))
+    row.add_widget(BigButton(tr("Cancel"), popup.dismiss, colour=(0.35, 0.35, 0.35, 1)))
+    row.add_widget(BigButton(tr("Unlock"), submit, colour=(0.05, 0.45, 0.75, 1)))
+    for w in (info, pin, row):
+        box.add_widget(w)
+    popup.open()
+    popup.pin_input, popup.submit = pin, submit
+    return popup

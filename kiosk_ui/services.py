@@ -1,0 +1,174 @@
+"""What the screens need from the rest of the system, as small Protocols.
+
+Screens and presenters only see these interfaces. The real implementations live in
+`kiosk_ui.door` (the core agent) and `kiosk_ui.adapters.*` (drivers, sync, provisioning);
+when a part is not on this build, an `Unavailable*` stand-in says so plainly instead of failing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, runtime_checkable
+
+
+# -- printers ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PrinterInfo:
+    printer_id: str            # stable id, e.g. "tcp:192.168.4.20:9100"
+    name: str                  # what staff see
+    kind: str                  # "ticket" (ESC/POS, ZPL) | "badge" (CR80 card printer)
+    language: str = "escpos"   # escpos | zpl | cr80
+    online: bool = True
+
+
+@dataclass(frozen=True)
+class PrintJob:
+    order_number: str
+    ticket_keys: tuple[str, ...]
+    kind: str = "ticket"       # ticket | badge
+    reprint: bool = False
+
+
+@dataclass(frozen=True)
+class PrintResult:
+    ok: bool
+    printed: int = 0
+    message: str = ""          # plain words for the operator when not ok
+
+
+@runtime_checkable
+class PrinterService(Protocol):
+    available: bool
+
+    def printers(self) -> list[PrinterInfo]: ...
+    def refresh(self) -> list[PrinterInfo]: ...
+    def not_found_checklist(self) -> list[str]: ...
+    def print_job(self, printer_id: str, job: PrintJob, tickets: list[dict]) -> PrintResult: ...
+
+
+# -- sync -------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SyncStatus:
+    available: bool = False           # is there a sync client on this build at all
+    online: bool | None = None        # None: unknown / not available
+    queue: int = 0                    # messages waiting for the server (the ledger's outbox)
+    bundle_version: str | None = None
+    last_upload: float | None = None  # unix seconds
+    conflicts: int = 0
+    detail: str = ""
+
+
+@runtime_checkable
+class SyncStatusSource(Protocol):
+    def status(self) -> SyncStatus: ...
+
+
+# -- enrollment -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EnrollmentProgress:
+    step: str                 # idle | discovering | contacting | enrolled | failed | unavailable
+    fraction: float = 0.0     # 0..1, for the progress bar
+    message: str = ""         # plain words
+    device_id: str | None = None
+
+
+@runtime_checkable
+class EnrollmentService(Protocol):
+    available: bool
+
+    def enroll_with_qr(self, payload: str) -> EnrollmentProgress: ...
+    def enroll_with_code(self, code: str) -> EnrollmentProgress: ...
+    def progress(self) -> EnrollmentProgress: ...
+
+
+# -- camera -----------------------------------------------------------------------------------------------------
+@runtime_checkable
+class CameraService(Protocol):
+    available: bool
+    torch_supported: bool
+
+    def start(self, on_payload: Callable[[str], None]) -> bool: ...
+    def stop(self) -> None: ...
+    def set_torch(self, on: bool) -> bool: ...
+
+
+# -- feedback (sound, vibration) ----------------------------------------------------------------------------------
+@runtime_checkable
+class FeedbackService(Protocol):
+    def play(self, kind: str) -> None: ...   # accept | refuse | attention
+
+
+# -- stand-ins for parts missing from this build --------------------------------------------------------------------
+NOT_AVAILABLE = "not available on this build"
+
+
+class UnavailablePrinters:
+    available = False
+
+    def printers(self) -> list[PrinterInfo]:
+        return []
+
+    def refresh(self) -> list[PrinterInfo]:
+        return []
+
+    def not_found_checklist(self) -> list[str]:
+        return ["Printer support is not available on this build."]
+
+    def print_job(self, printer_id, job, tickets) -> PrintResult:
+        return PrintResult(False, 0, "Printing is not available on this build.")
+
+
+class UnavailableSync:
+    def __init__(self, queue_size: Callable[[], int] = lambda: 0):
+        self.queue_size = queue_size
+
+    def status(self) -> SyncStatus:
+        return SyncStatus(available=False, online=None, queue=self.queue_size(), detail=NOT_AVAILABLE)
+
+
+class UnavailableEnrollment:
+    available = False
+
+    def _no(self) -> EnrollmentProgress:
+        return EnrollmentProgress("unavailable", 0.0, "Enrollment is not available on this build.")
+
+    def enroll_with_qr(self, payload: str) -> EnrollmentProgress:
+        return self._no()
+
+    def enroll_with_code(self, code: str) -> EnrollmentProgress:
+        return self._no()
+
+    def progress(self) -> EnrollmentProgress:
+        return self._no()
+
+
+class NoCamera:
+    """Desktop without a camera, or a handheld used with its laser: the scan screen shows 'ready for laser'."""
+    available = False
+    torch_supported = False
+
+    def start(self, on_payload) -> bool:
+        return False
+
+    def stop(self) -> None:
+        pass
+
+    def set_torch(self, on: bool) -> bool:
+        return False
+
+
+@dataclass
+class RecordingFeedback:
+    """Keeps the feedback asked for (tests, devices without sound)."""
+    played: list[str] = field(default_factory=list)
+
+    def play(self, kind: str) -> None:
+        self.played.append(kind)
+
+
+@dataclass
+class Services:
+    printers: PrinterService
+    sync: SyncStatusSource
+    enrollment: EnrollmentService
+    camera: CameraService
+    feedback: FeedbackService

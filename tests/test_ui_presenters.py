@@ -1,0 +1,208 @@
+"""Screen logic without rendering: verdict view-models, status strip, kiosk lock, wedge buffer, event selection."""
+from __future__ import annotations
+
+import pytest
+
+from agent.policy import Mode
+from agent.verdicts import Code, FirstUse, Verdict
+from kiosk_ui import i18n
+from kiosk_ui.presenters.colours import GREEN, ORANGE, PURPLE, RED
+from kiosk_ui.presenters.lists import orders_of, sync_lines, ticket_rows
+from kiosk_ui.presenters.lock import KioskLock
+from kiosk_ui.presenters.selection import Selection
+from kiosk_ui.presenters.status import status_view
+from kiosk_ui.presenters.verdict import present
+from kiosk_ui.presenters.wedge import WedgeBuffer
+from kiosk_ui.services import SyncStatus
+
+
+class Names:
+    """The names a device holds from its event bundle (same shape as Ledger.events())."""
+    zones = {1: {"zone_id": 1, "name": "Floor", "message": ""},
+             3: {"zone_id": 3, "name": "VIP lounge", "message": "VIP — hand out a wristband"}}
+    cats = {2: {"category_id": 2, "name": "VIP", "message": "VIP — hand out a wristband"},
+            3: {"category_id": 3, "name": "Child", "message": "Child: must come with an adult"}}
+
+    def event(self, event_id):
+        return {"event_id": 1, "name": "Festival — Friday"} if event_id == 1 else None
+
+    def zone(self, event_id, zone_id):
+        return self.zones.get(zone_id)
+
+    def category(self, event_id, category_id):
+        return self.cats.get(category_id)
+
+    def ticket(self, key):
+        return {"ticket_key": key, "buyer_name": "Hélène Dupont"} if key else None
+
+
+@pytest.fixture(autouse=True)
+def english():
+    i18n.set_language("en")
+    yield
+    i18n.set_language("en")
+
+
+def v(code, **kw):
+    kw.setdefault("event_id", 1)
+    kw.setdefault("ticket_key", "1001")
+    return Verdict(code, **kw)
+
+
+def test_accepted_green_with_messages_deduplicated():
+    view = present(v(Code.ACCEPTED, direction="in", category=2, zones=(3,), seat="R3-12"), Names())
+    assert (view.tone, view.colour, view.sound) == ("accepted", GREEN, "accept")
+    assert view.title == "ACCEPTED — IN" and view.reason == ""
+    assert view.details == ("Category: VIP", "Zone: VIP lounge", "Seat: R3-12", "Name: Hélène Dupont")
+    assert view.message == "VIP — hand out a wristband"       # once, though category and zone both say it
+
+
+def test_exit_and_hidden_buyer():
+    view = present(v(Code.ACCEPTED, direction="out", category=3, zones=(1,)), Names(), show_buyer=False)
+    assert view.title == "EXIT — OK"
+    assert not any(d.startswith("Name") for d in view.details)
+    assert view.message == "Child: must come with an adult"
+
+
+def test_used_says_when_and_where():
+    first = FirstUse(1_790_000_000, "handheld-3", "North")
+    view = present(v(Code.ALREADY_USED, first_use=first), Names())
+    assert view.colour == RED and view.sound == "refuse"
+    assert view.reason == "Used at 21/09 14:13 at gate North (handheld-3)."
+
+
+def test_entry_exit_already_inside():
+    first = FirstUse(1_790_000_000, "handheld-3", "North")
+    view = present(v(Code.ALREADY_USED, first_use=first, detail="already inside"), Names(), Mode.ENTRY_EXIT)
+    assert view.reason == "Already inside since 14:13 (gate North)."
+
+
+def test_wrong_zone_names_ticket_and_gate_zones():
+    view = present(v(Code.WRONG_ZONE, zones=(7,)), Names(), gate_zones=frozenset({1, 3}))
+    assert view.reason == "Ticket for zone 7. This gate: Floor, VIP lounge."
+
+
+@pytest.mark.parametrize("code", [Code.FORGED, Code.UNKNOWN_KEY, Code.MALFORMED])
+def test_untrusted_payload_shows_nothing_of_its_content(code):
+    view = present(v(code, category=2, zones=(3,), seat="A1"), Names())
+    assert view.details == () and view.message == ""
+
+
+@pytest.mark.parametrize("code,tone", [(Code.FORGED, "refused"), (Code.REVOKED, "refused"), (Code.BLOCKED, "refused"),
+                                       (Code.EXPIRED, "refused"), (Code.WRONG_EVENT, "refused"),
+                                       (Code.UNPAID, "attention"), (Code.UNKNOWN_KEY, "attention"),
+                                       (Code.MALFORMED, "attention")])
+def test_every_refusal_has_a_title_and_plain_reason(code, tone):
+    view = present(v(code, detail="order refunded", extra={"valid_until": 1_790_000_000}), Names())
+    assert view.tone == tone and view.colour == (RED if tone == "refused" else ORANGE)
+    assert view.title.isupper() and len(view.reason) > 15
+
+
+def test_quick_cancel_is_purple_not_a_door_colour():
+    view = present(v(Code.CANCELLED, record="cancel"), Names(), Mode.QUICK_CANCEL)
+    assert view.colour == PURPLE and view.title == "CANCELLED — BACK ON SALE"
+    door = present(v(Code.CANCELLED, first_use=FirstUse(1_790_000_000, "d", "g")), Names(), Mode.NORMAL)
+    assert door.colour == RED
+
+
+def test_repeat_read_is_said():
+    view = present(v(Code.ACCEPTED, direction="in", repeat=True), Names())
+    assert "read again" in view.reason and view.repeat
+
+
+def test_french_verdict():
+    i18n.set_language("fr")
+    view = present(v(Code.FORGED), Names())
+    assert view.title == "FAUX BILLET" and "responsable" in view.reason
+
+
+def test_status_strip():
+    off = status_view(10, 8, 5, SyncStatus(available=True, online=False, queue=12), Mode.NORMAL)
+    assert off.badge == "OFFLINE · queue 12" and off.badge_colour == ORANGE
+    assert off.counters == "Scanned 10 · Accepted 8 · Inside 5" and off.warning == ""
+    on = status_view(0, 0, 0, SyncStatus(available=True, online=True, queue=0), Mode.QUICK_CANCEL)
+    assert on.badge_colour == GREEN and "NOT FOR THE DOOR" in on.warning and on.idle_colour == PURPLE
+    none = status_view(0, 0, 0, SyncStatus(queue=3), Mode.NORMAL)
+    assert none.badge == "No sync on this build · queue 3"
+
+
+class Store(dict):
+    def get_setting(self, key, default=None):
+        return self.get(key, default)
+
+    def set_setting(self, key, value):
+        self[key] = value
+
+
+def test_lock_pin_flow():
+    t = [1000.0]
+    lock = KioskLock(Store(), lambda: t[0])
+    assert lock.unlocked and not lock.has_pin
+    with pytest.raises(ValueError):
+        lock.set_pin("12")
+    lock.set_pin("4321")
+    lock.lock()
+    assert not lock.unlocked
+    assert lock.unlock("0000") == "wrong"
+    assert lock.unlock("4321") == "ok" and lock.unlocked
+    t[0] += 121
+    assert not lock.unlocked                          # relocks by itself
+    with pytest.raises(PermissionError):
+        lock.set_pin("1111")                          # changing the PIN needs the old one
+    assert "4321" not in str(lock.store)              # only a salted hash is stored
+
+
+def test_lock_out_after_five_wrong_pins():
+    t = [0.0]
+    lock = KioskLock(Store(), lambda: t[0])
+    lock.set_pin("4321")
+    lock.lock()
+    assert [lock.unlock("1") for _ in range(5)][-1] == "locked_out"
+    assert lock.unlock("4321") == "locked_out"
+    t[0] += 61
+    assert lock.unlock("4321") == "ok"
+
+
+def test_wedge_buffer():
+    w = WedgeBuffer(max_length=10)
+    assert w.feed("TG1:AB") == []
+    assert w.feed("C\r\nXY\n\n") == ["TG1:ABC", "XY"]
+    assert w.feed("0123456789ABCDEF\n") == ["0123456789"]     # bounded
+
+
+def test_selection_dates_events_zones():
+    day = 86400
+    events = [{"event_id": 1, "name": "Fri", "starts_at": 1_790_000_000, "timezone": "Europe/Paris",
+               "zones": [{"zone_id": 1, "name": "Floor"}, {"zone_id": 2, "name": "Balcony"}]},
+              {"event_id": 2, "name": "Sat", "starts_at": 1_790_000_000 + day, "timezone": "Europe/Paris",
+               "zones": [{"zone_id": 2, "name": "Balcony"}]},
+              {"event_id": 3, "name": "Bad tz", "starts_at": 1_790_000_000 + 2 * day, "timezone": "Nowhere/Land", "zones": []}]
+    s = Selection.from_policy(events, frozenset({2}), None)
+    assert s.dates() == ["2026-09-21", "2026-09-22", "2026-09-23"] and s.date == "2026-09-22"
+    assert [e["name"] for e in s.visible_events()] == ["Sat"]
+    s.pick_date("2026-09-21")
+    s.toggle_event(1)
+    assert [z["zone_id"] for z in s.zones()] == [1, 2]
+    s.toggle_zone(1)
+    assert s.result() == (frozenset({1, 2}), frozenset({1}))
+    s.toggle_event(1)
+    assert s.result() == (frozenset({2}), None)       # zone 1 went with event 1
+    s.toggle_event(2)
+    assert not s.can_apply
+
+
+def test_rows():
+    rows = [{"ticket_key": "1", "buyer_name": "Bob", "order_number": "A-1", "state": "used"},
+            {"ticket_key": "2", "buyer_name": "Bob", "order_number": "A-1", "state": "out"},
+            {"ticket_key": "3", "buyer_name": "Ann", "order_number": "A-2", "state": "revoked"}]
+    out = ticket_rows(rows, show_buyer=False)
+    assert [r.can_checkin for r in out] == [False, True, False]
+    assert out[0].title.startswith("(name hidden)") and out[2].subtitle == "ticket 3 · cancelled / refunded"
+    assert orders_of(rows) == [("A-1", "Bob", 2), ("A-2", "Ann", 1)]
+
+
+def test_sync_lines():
+    lines = sync_lines(SyncStatus(True, True, 4, "17", 1000.0, 2), now=1000.0 + 360)
+    assert lines == ["Server: online", "Messages waiting: 4", "Event bundle version: 17",
+                     "Last upload: 00:16:40 UTC (6 min ago)", "Conflicts: 2"]
+    assert sync_lines(SyncStatus(queue=3), 0)[0] == "Sync: not available on this build."

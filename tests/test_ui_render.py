@@ -1,0 +1,166 @@
+"""Rendering tests: the real app, offscreen with a real GL context, driven through the real agent.
+
+The scenario runs in its own process (Kivy's Window is a process singleton), see tests/ui_scenario.py;
+here we assert on the widget state it reports and on the pixels of the screenshots it saved.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from kiosk_ui.presenters.colours import GREEN, ORANGE, PURPLE, RED
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "test-artifacts" / "ui"
+
+
+def _run(*extra: str) -> None:
+    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
+    env.pop("DISPLAY", None)
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "ui_scenario.py"), str(OUT), *extra], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def res() -> dict:
+    OUT.mkdir(parents=True, exist_ok=True)
+    _run()
+    return json.loads((OUT / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def landscape() -> dict:
+    OUT.mkdir(parents=True, exist_ok=True)
+    _run("landscape")
+    return json.loads((OUT / "results_landscape.json").read_text())
+
+
+def share(png: str, colour: tuple, tol: int = 14) -> float:
+    """Fraction of the screenshot's pixels within `tol` of the colour (the verdict colour should fill the screen)."""
+    img = Image.open(OUT / png).convert("RGB").resize((90, 160))
+    target = [round(c * 255) for c in colour[:3]]
+    raw = img.tobytes()
+    pixels = [raw[i:i + 3] for i in range(0, len(raw), 3)]
+    return sum(all(abs(p[i] - target[i]) <= tol for i in range(3)) for p in pixels) / len(pixels)
+
+
+def test_valid_ticket_green_full_screen(res):
+    v = res["scan_valid"]
+    assert v["title"] == "ACCEPTED — IN"
+    assert "Zone: Floor" in v["details"] and "Name: Hélène Dupont" in v["details"]
+    assert v["counters"] == "Scanned 1 · Accepted 1 · Inside 1"
+    assert share("scan_valid.png", GREEN) > 0.55
+    assert share("scan_valid.png", RED) < 0.01
+
+
+def test_organiser_message_for_vip(res):
+    v = res["scan_vip"]
+    assert v["message"] == "VIP — hand out a wristband"
+    assert "Seat: R3-12" in v["details"]
+    # the message sits on a yellow band, readable on green
+    assert share("scan_vip.png", (1, 0.93, 0.3)) > 0.02
+
+
+def test_used_ticket_red_with_when_and_gate(res):
+    v = res["scan_used"]
+    assert v["title"] == "ALREADY USED"
+    assert "gate North" in v["reason"] and "handheld-3" in v["reason"]
+    assert share("scan_used.png", RED) > 0.55
+    assert share("scan_used.png", GREEN) < 0.01
+
+
+def test_forged_ticket_red_and_shows_nothing_from_it(res):
+    v = res["scan_forged"]
+    assert v["title"] == "FAKE TICKET"
+    assert v["details"] == "" and "supervisor" in v["reason"]
+    assert share("scan_forged.png", RED) > 0.55
+
+
+def test_wrong_zone_names_both_zones(res):
+    assert res["scan_wrong_zone"]["reason"] == "Ticket for Balcony. This gate: Floor, VIP lounge."
+
+
+def test_attention_is_orange(res):
+    assert res["scan_unpaid"]["title"] == "PAYMENT PENDING"
+    assert share("scan_unpaid.png", ORANGE) > 0.55
+    assert share("scan_not_a_ticket.png", ORANGE) > 0.55
+
+
+def test_sounds_follow_verdicts(res):
+    assert res["feedback"] == ["accept", "accept", "refuse", "refuse", "refuse", "attention", "attention"]
+
+
+def test_mode_switch_behind_pin(res):
+    assert res["pin_popup_open"] is True and res["pin_wrong"] == "wrong" and res["mode_popup_open"] is True
+
+
+def test_quick_cancel_marked_and_purple(res):
+    ready = res["quick_cancel_ready"]
+    assert "NOT FOR THE DOOR" in ready["warning"] and ready["mode"] == "Mode: Quick cancellation"
+    assert share("quick_cancel_ready.png", PURPLE) > 0.4
+    assert res["quick_cancel_scan"]["title"] == "CANCELLED — BACK ON SALE"
+    assert share("quick_cancel_scan.png", PURPLE) > 0.4
+
+
+def test_entry_exit_mode(res):
+    assert res["exit"]["title"] == "EXIT — OK" and res["exit"]["counters"].endswith("Inside 1")
+    assert res["entry_again"]["title"] == "ACCEPTED — IN" and res["entry_again"]["counters"].endswith("Inside 2")
+    assert res["policy_mode"] == "normal"
+
+
+def test_search_manual_checkin_and_undo(res):
+    rows = {r[0]: r for r in res["search_rows"]}
+    assert rows["1011"][2].endswith("used") and rows["1011"][3] is False
+    assert rows["1012"][2].endswith("valid") and rows["1012"][3] is True
+    assert res["manual_current"] == "scan" and res["manual_checkin"]["title"] == "ACCEPTED — IN"
+    assert res["undo"] == "Check-in of ticket 1012 cancelled."
+    assert res["after_undo"]["title"] == "READY"
+    assert res["after_undo"]["counters"] == "Scanned 11 · Accepted 4 · Inside 2"
+
+
+def test_print_to_local_tcp_printer(res):
+    p = res["print"]
+    assert p["ok"] and p["printed"] == 2 and p["has_ticket_1011"] and p["has_cut"]
+    assert res["print_off"]["ok"] is False and "checklist" in res["print_off"]["message"]
+
+
+def test_kiosk_validates_payment(res):
+    assert res["payment"]["message"] == "Payment recorded for 2 ticket(s)."
+    assert res["payment"]["states"] == ["valid", "valid"]
+
+
+def test_stats_and_events(res):
+    assert "Festival — Friday: 3 in, 1 out" in res["stats_lines"]
+    assert "North: 3 in, 1 out" in res["stats_lines"]
+    assert res["events_toggles"][:3] == ["Events", "Festival — Friday", "Afterparty — Friday"]
+
+
+def test_french(res):
+    assert res["fr_scan_used"]["title"] == "DÉJÀ UTILISÉ"
+    assert "Scanner" in res["fr_menu_tiles"] and "English" in res["fr_menu_tiles"]
+
+
+def test_glove_sized_buttons(res):
+    assert res["min_button_height_px"] >= res["dp76"]
+
+
+def test_every_screen_rendered(res):
+    for name in ("events", "stats", "sync", "setup", "menu", "search", "kiosk_order", "kiosk_printers",
+                 "kiosk_checklist", "pin_popup", "mode_popup", "undo_popup"):
+        img = Image.open(OUT / f"{name}.png")
+        assert img.size == (720, 1280)
+        raw = img.convert("RGB").resize((72, 128)).tobytes()
+        assert len({raw[i:i + 3] for i in range(0, len(raw), 3)}) > 5, f"{name} looks blank"
+
+
+def test_landscape_tablet(landscape):
+    assert landscape["size"] == [1280, 800]
+    assert landscape["landscape_valid"]["title"] == "ACCEPTED — IN"
+    assert share("landscape_valid.png", GREEN) > 0.5

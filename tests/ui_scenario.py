@@ -1,0 +1,211 @@
+"""Drives the real app offscreen through door and kiosk scenarios; run in its own process by test_ui_render.py.
+
+    python tests/ui_scenario.py OUT_DIR     -> OUT_DIR/*.png and OUT_DIR/results.json
+
+Real agent (ledger in a temp folder, keys from server_stub.signing), real GL rendering, real TCP printer socket.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+class TcpSink:
+    """A printer stand-in on 127.0.0.1: accepts connections and keeps every byte received."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(10)
+        self.port = self.sock.getsockname()[1]
+        self.data = bytearray()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                while chunk := conn.recv(65536):
+                    self.data += chunk
+
+    def close(self):
+        self.sock.close()
+
+
+def state_of(scan) -> dict:
+    return {"title": scan.big.text, "reason": scan.reason.text, "details": scan.details.text,
+            "message": scan.message.text, "bg": list(scan.root_box.bg.rgba), "badge": scan.badge.text,
+            "counters": scan.counters.text, "mode": scan.mode.text, "warning": scan.warning.text}
+
+
+def main(out: Path, size=(720, 1280)) -> dict:
+    from kiosk_ui.offscreen import offscreen_env
+    offscreen_env(size)
+    from agent.policy import Mode
+    from kiosk_ui import i18n
+    from kiosk_ui.adapters import build_services
+    from kiosk_ui.controller import Controller
+    from kiosk_ui.demo_data import seed
+    from kiosk_ui.offscreen import Harness
+    i18n.set_language("en")
+    home = Path(tempfile.mkdtemp(prefix="ui-scenario-"))
+    t = [1_790_000_000.0]
+    demo = seed(home, now=t[0], clock=lambda: t[0])
+    ctl = Controller(demo.door, build_services(demo.door, home), clock=lambda: t[0])
+    h = Harness(ctl, "scan")
+    scan = h.screen("scan")
+    scan.verdict_timeout = 0
+    res: dict = {}
+
+    def shot(name):
+        h.pump()
+        h.screenshot(out / f"{name}.png")
+
+    def step(name, payload=None, advance=10.0):
+        t[0] += advance
+        if payload is not None:
+            scan.scan(payload)
+        shot(name)
+        res[name] = state_of(scan)
+
+    step("scan_ready")
+    step("scan_valid", demo.ticket(1001, zones=(1,), category=1))
+    step("scan_vip", demo.ticket(1011, zones=(3,), category=2, seat="R3-12"))
+    step("scan_used", demo.ticket(1001, zones=(1,), category=1))
+    step("scan_forged", demo.forged(1003))
+    step("scan_wrong_zone", demo.ticket(1021, zones=(2,), category=1))
+    step("scan_unpaid", demo.ticket(1031, zones=(1,), category=1))
+    step("scan_not_a_ticket", "hello world")
+    res["feedback"] = list(ctl.services.feedback.played)
+
+    # modes: a PIN locks the switch
+    ctl.lock.set_pin("4321")
+    ctl.lock.lock()
+    scan.ask_mode()
+    h.pump()
+    res["pin_popup_open"] = h.ui.popup_open()
+    shot("pin_popup")
+    res["pin_wrong"] = h.ui.popup.pin_input.text == "" and ctl.lock.unlock("0000")
+    h.ui.popup.pin_input.text = "4321"
+    h.ui.popup.submit()
+    h.pump()
+    res["mode_popup_open"] = h.ui.popup_open()
+    shot("mode_popup")
+    h.close_popup()
+    scan.set_mode(Mode.QUICK_CANCEL)
+    step("quick_cancel_ready")
+    step("quick_cancel_scan", demo.ticket(1002, zones=(1,), category=1))
+    scan.set_mode(Mode.ENTRY_EXIT)
+    step("exit", demo.ticket(1001, zones=(1,), category=1))
+    step("entry_again", demo.ticket(1001, zones=(1,), category=1))
+    scan.set_mode(Mode.NORMAL)
+    res["policy_mode"] = ctl.door.policy.mode.value
+
+    # search -> manual check-in -> undo
+    h.go("search")
+    search = h.screen("search")
+    rows = search.search("martin")
+    res["search_rows"] = [(r.ticket_key, r.title, r.subtitle, r.can_checkin) for r in rows]
+    shot("search")
+    search.checkin([r for r in rows if r.can_checkin][0].ticket_key, "QR code unreadable")
+    h.pump()
+    res["manual_current"] = h.ui.manager.current
+    step("manual_checkin", advance=1)
+    scan.ask_undo()
+    h.pump()
+    shot("undo_popup")
+    h.close_popup()
+    res["undo"] = scan.undo("Scanned by mistake")
+    step("after_undo", advance=1)
+
+    # kiosk: print to a TCP printer on 127.0.0.1, then with the printer off
+    sink = TcpSink()
+    ctl.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": sink.port, "name": "Desk printer"}])
+    h.go("kiosk")
+    kiosk = h.screen("kiosk")
+    kiosk.find("A-1002")
+    result = kiosk.print_(kind="ticket")
+    sink.close()
+    sink.thread.join(5)
+    res["print"] = {"ok": result.ok, "printed": result.printed, "bytes": len(sink.data),
+                    "has_ticket_1011": b"Ticket 1011" in sink.data, "has_cut": b"\x1dV" in sink.data,
+                    "message": kiosk.message.text}
+    shot("kiosk_order")
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))             # a port nobody listens on: the printer is off
+    ctl.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": dead.getsockname()[1], "name": "Desk printer"}])
+    off = kiosk.print_(kind="ticket")
+    dead.close()
+    res["print_off"] = {"ok": off.ok, "message": kiosk.message.text}
+    kiosk.find("A-1004")
+    kiosk.validate_payment()
+    res["payment"] = {"message": kiosk.message.text, "states": [t["state"] for t in kiosk.tickets]}
+    kiosk.show_printers()
+    h.pump()
+    shot("kiosk_printers")
+    h.close_popup()
+    kiosk.show_checklist()
+    h.pump()
+    shot("kiosk_checklist")
+    h.close_popup()
+    for name in ("events", "stats", "sync", "setup", "menu"):
+        h.go(name)
+        shot(name)
+    res["stats_lines"] = [w.text for w in reversed(h.screen("stats").list.children)]
+    res["events_toggles"] = [w.text for w in reversed(h.screen("events").list.children)]
+
+    # French
+    h.ui.switch_language("fr")
+    h.go("scan")
+    step("fr_scan_used", demo.ticket(1011, zones=(3,), category=2, seat="R3-12"), advance=30)
+    h.go("menu")
+    shot("fr_menu")
+    res["fr_menu_tiles"] = [w.text for w in reversed(h.screen("menu").grid.children)]
+    h.ui.switch_language("en")
+
+    res["min_button_height_px"] = min(b.height for b in scan.buttons.children)
+    from kivy.metrics import dp
+    res["dp76"] = dp(76)
+    (out / "results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False))
+    return res
+
+
+def landscape(out: Path) -> dict:
+    """The 10" tablet in landscape (a separate process: the offscreen window cannot be resized)."""
+    from kiosk_ui.offscreen import LANDSCAPE, offscreen_env
+    offscreen_env(LANDSCAPE)
+    from kiosk_ui import i18n
+    from kiosk_ui.adapters import build_services
+    from kiosk_ui.controller import Controller
+    from kiosk_ui.demo_data import seed
+    from kiosk_ui.offscreen import Harness
+    i18n.set_language("en")
+    home = Path(tempfile.mkdtemp(prefix="ui-landscape-"))
+    demo = seed(home)
+    ctl = Controller(demo.door, build_services(demo.door, home))
+    h = Harness(ctl, "scan")
+    scan = h.screen("scan")
+    scan.verdict_timeout = 0
+    scan.scan(demo.ticket(1012, zones=(3,), category=2, seat="R3-13"))
+    h.screenshot(out / "landscape_valid.png")
+    res = {"landscape_valid": state_of(scan), "size": list(h.window.size)}
+    for name in ("kiosk", "events", "menu"):
+        h.go(name)
+        h.screenshot(out / f"landscape_{name}.png")
+    (out / "results_landscape.json").write_text(json.dumps(res, indent=1, ensure_ascii=False))
+    return res
+
+
+if __name__ == "__main__":
+    (landscape if sys.argv[2:] == ["landscape"] else main)(Path(sys.argv[1]))
