@@ -1,0 +1,144 @@
+"""`ticketgate server …`: the organiser's command line (events, orders, keys, e-tickets, devices, stats, sync).
+
+Every command takes `--data DIR` (default $TICKETGATE_SERVER_HOME or ~/.local/share/ticketgate/server) and
+`--org SLUG` (default: the organiser `init` created); every read command takes `--json`.
+Exit codes: 0 done, 1 refused (unknown order, bad input, bad state), 2 usage, 3 the data folder is unusable.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+S = argparse.SUPPRESS
+
+
+def default_data() -> Path:
+    return Path(os.environ.get("TICKETGATE_SERVER_HOME") or Path.home() / ".local/share/ticketgate/server")
+
+
+def _common() -> argparse.ArgumentParser:
+    """--data/--org/--json accepted after any sub-command too (SUPPRESS: absent ones do not override)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--data", type=Path, default=S, help="server data folder")
+    p.add_argument("--org", default=S, help="organiser slug")
+    p.add_argument("--json", action="store_true", default=S, help="machine-readable output")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    p = argparse.ArgumentParser(prog="ticketgate server", description="organiser's server stub")
+    p.add_argument("--data", type=Path, default=None, help="server data folder (default $TICKETGATE_SERVER_HOME "
+                                                            "or ~/.local/share/ticketgate/server)")
+    p.add_argument("--org", default=None, help="organiser slug (default: the one `init` created)")
+    p.add_argument("--json", action="store_true", default=False)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    add = lambda parent, name, help_: parent.add_parser(name, help=help_, parents=[common])  # noqa: E731
+
+    init = sub.add_parser("init", help="create the data folder, an organiser and its keys")
+    init.add_argument("--data", type=Path, default=S, help="server data folder")
+    init.add_argument("--json", action="store_true", default=S)
+    init.add_argument("--org", dest="init_org", required=True, metavar="SLUG")
+    init.add_argument("--name", required=True)
+
+    ev = sub.add_parser("event", help="events").add_subparsers(dest="sub", required=True)
+    c = add(ev, "create", "create an event")
+    c.add_argument("--name", required=True)
+    c.add_argument("--start", required=True, help="local time, e.g. '2026-12-31 20:00' (or ISO with offset)")
+    c.add_argument("--end", required=True)
+    c.add_argument("--tz", default="UTC", help="IANA time zone, e.g. Europe/Paris")
+    c.add_argument("--zone", action="append", default=[], metavar="ID=NAME[:MESSAGE]")
+    c.add_argument("--category", action="append", default=[], metavar="ID=NAME[:MESSAGE]")
+    add(ev, "list", "list events")
+
+    ps = sub.add_parser("pass", help="passes (one ticket, several events)").add_subparsers(dest="sub", required=True)
+    c = add(ps, "create", "create a pass")
+    c.add_argument("--name", required=True)
+    c.add_argument("--events", required=True, help="comma-separated event ids")
+    add(ps, "list", "list passes")
+
+    od = sub.add_parser("order", help="orders").add_subparsers(dest="sub", required=True)
+    c = add(od, "add", "add an order")
+    c.add_argument("--event", type=int, required=True, help="event or pass id")
+    c.add_argument("--buyer", required=True)
+    c.add_argument("--email", default="")
+    c.add_argument("--pending", action="store_true", help="payment not received yet")
+    c.add_argument("--ticket", action="append", default=[], metavar="category=..,zone=..,seat=..")
+    c.add_argument("--quantity", type=int, default=None, help="tickets without a spec (default 1)")
+    c = add(od, "show", "an order and its tickets")
+    c.add_argument("number")
+    c = add(od, "find", "find orders by number, name or email")
+    c.add_argument("query")
+    c.add_argument("--limit", type=int, default=20)
+    for name, help_ in (("cancel", "cancel (its tickets are revoked)"), ("refund", "refund (its tickets are revoked)"),
+                        ("validate", "payment received: pending -> paid")):
+        c = add(od, name, help_)
+        c.add_argument("number")
+        if name != "validate":
+            c.add_argument("--reason", default="")
+
+    imp = add(sub, "import-orders", "import orders from a CSV file (all lines or none)")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--event", type=int, default=None, help="event or pass id (or an `event` column)")
+    imp.add_argument("--dry-run", action="store_true", help="check the file only")
+
+    tk = sub.add_parser("ticket", help="tickets").add_subparsers(dest="sub", required=True)
+    for name, help_ in (("block", "block a ticket"), ("unblock", "lift a block"), ("reset", "clear its check-ins"),
+                        ("show", "a ticket, its order and its QR payload")):
+        c = add(tk, name, help_)
+        c.add_argument("ticket_key")
+        if name in ("block", "reset"):
+            c.add_argument("--reason", required=True)
+
+    ks = sub.add_parser("keys", help="signing keys").add_subparsers(dest="sub", required=True)
+    add(ks, "list", "ticket and server keys (public data only)")
+    c = add(ks, "rotate", "new ticket signing key; old ones stay trusted")
+    c.add_argument("--retire-old-in", type=float, default=None, metavar="HOURS",
+                   help="the replaced key stops being trusted in HOURS (its tickets stop scanning then)")
+
+    c = add(ks, "export", "write the public keyring devices trust (for `ticketgate agent trust FILE`)")
+    c.add_argument("--out", type=Path, required=True)
+
+    ex = add(sub, "export-etickets", "render e-tickets (PNG/PDF) of an order or an event")
+    ex.add_argument("order", nargs="?")
+    ex.add_argument("--event", type=int, default=None)
+    ex.add_argument("--out", type=Path, required=True)
+    ex.add_argument("--format", choices=["png", "pdf", "both"], default="png")
+
+    add(sub, "devices", "registered devices")
+    dv = sub.add_parser("device", help="register or revoke a device").add_subparsers(dest="sub", required=True)
+    c = add(dv, "register", "register a device")
+    c.add_argument("device_id")
+    c.add_argument("--name", default="")
+    c.add_argument("--gate", default="")
+    c.add_argument("--events", default="", help="comma-separated event ids it may scan")
+    c = add(dv, "revoke", "revoke a device")
+    c.add_argument("device_id")
+
+    st = add(sub, "stats", "entries per event/zone/gate/hour, inside now, double entries, devices")
+    st.add_argument("--event", type=int, default=None)
+    st.add_argument("--watch", type=float, default=None, metavar="SECONDS", help="refresh until Ctrl-C")
+    cf = add(sub, "conflicts", "tickets admitted twice (offline gates), who/where/when")
+    cf.add_argument("--event", type=int, default=None)
+
+    pu = add(sub, "push", "send signed event bundles to the devices (MQTT)")
+    pu.add_argument("--event", type=int, action="append", default=[], help="event id (repeat; default: all)")
+    pu.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT")
+    pu.add_argument("--timeout", type=float, default=60.0)
+    sv = add(sub, "serve", "run the sync server (ingestion, live revocations) until Ctrl-C")
+    sv.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT")
+    sv.add_argument("--workers", type=int, default=1, help="ingestion workers sharing the uploads ($share)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from server_stub.cli_commands import run
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    args.data = args.data or default_data()
+    return run(args)

@@ -1,0 +1,204 @@
+"""Handlers of `ticketgate server …` (parsing is in server_stub.cli, text output in server_stub.cli_output)."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from server_stub import cli_output as out
+from server_stub.cli_live import cmd_conflicts, cmd_devices, cmd_push, cmd_serve, cmd_stats, device_register, device_revoke
+from server_stub.cli_output import Refused, emit, ints
+from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_show
+from server_stub.cli_progress import Progress
+from server_stub.csv_import import import_orders, store_catalogue
+from server_stub.eticket import ETicketError
+from server_stub.model import PAID, PENDING, OrderInput, Position
+from server_stub.orders import order_line, order_text, parse_ticket_spec
+from server_stub.store import StoreError, open_store
+
+
+def _only_org(store) -> str:
+    orgs = store.organisers()
+    if len(orgs) != 1:
+        raise Refused("several organisers here: give --org SLUG" if orgs else "no organiser: run `init` first")
+    return orgs[0]["org"]
+
+
+# -- init / catalogue ---------------------------------------------------------------------------------------------
+def cmd_init(args) -> int:
+    try:
+        store = open_store(args.data)
+    except StoreError as exc:
+        print(f"ticketgate server: {exc}", file=sys.stderr)
+        return 3
+    try:
+        org = store.create_organiser(args.init_org, args.name)
+        ticket_key, server_key = store.current_key(org["org"]), store.server_key(org["org"])
+        if store.get_setting("default_org") is None:
+            store.set_setting("default_org", org["org"])
+        info = {"data": str(args.data), "org": org["org"], "name": org["name"],
+                "ticket_key": {"key_id": ticket_key.key_id, "fingerprint": ticket_key.fingerprint},
+                "server_key": {"key_id": server_key.key_id, "fingerprint": server_key.fingerprint}}
+        return emit(args, info, f"initialised {org['org']} ({org['name']}) in {args.data}\n"
+                                f"  ticket key {ticket_key.key_id} {ticket_key.fingerprint}\n"
+                                f"  server key {server_key.key_id} {server_key.fingerprint}")
+    finally:
+        store.close()
+
+
+def _parse_time(text: str, tz: str) -> float:
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise Refused(f"time {text!r}: use 'YYYY-MM-DD HH:MM' (local to --tz) or ISO 8601") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.timestamp()
+
+
+def _named(specs: list[str], id_key: str) -> list[dict]:
+    items = []
+    for spec in specs:
+        ident, sep, rest = spec.partition("=")
+        name, _, message = rest.partition(":")
+        if not sep or not ident.strip().isdigit() or not name.strip():
+            raise Refused(f"{spec!r}: use ID=NAME[:MESSAGE]")
+        items.append({id_key: int(ident), "name": name.strip(), "message": message.strip()})
+    return items
+
+
+def event_create(store, org, args) -> int:
+    try:
+        ZoneInfo(args.tz)
+    except Exception:
+        raise Refused(f"unknown time zone {args.tz!r} (use an IANA name such as Europe/Paris)") from None
+    event_id = store.create_event(org, args.name, _parse_time(args.start, args.tz), _parse_time(args.end, args.tz),
+                                  args.tz, _named(args.zone, "zone_id"), _named(args.category, "category_id"))
+    return emit(args, store.event(event_id), f"event {event_id} created: {args.name}")
+
+
+def event_list(store, org, args) -> int:
+    events = store.events(org)
+    return emit(args, events, out.events_text(events))
+
+
+def pass_create(store, org, args) -> int:
+    pass_id = store.create_pass(org, args.name, ints(args.events))
+    return emit(args, {"pass_id": pass_id, "name": args.name, "event_ids": ints(args.events)},
+                f"pass {pass_id} created: {args.name} (events {args.events})")
+
+
+def pass_list(store, org, args) -> int:
+    passes = store.passes(org)
+    return emit(args, passes, "\n".join(f"pass {p['pass_id']:>6}  {p['name']}  events {p['event_ids']}" for p in passes)
+                or "no passes")
+
+
+# -- orders -------------------------------------------------------------------------------------------------------
+def order_add(store, org, args) -> int:
+    catalogue = store_catalogue(store, org)(args.event)
+    positions = [parse_ticket_spec(s, catalogue) for s in args.ticket]
+    if args.quantity is not None:
+        if not 1 <= args.quantity <= 1000:
+            raise Refused("--quantity: 1..1000")
+        positions += [Position() for _ in range(args.quantity)]
+    order = OrderInput(args.event, args.buyer.strip(), args.email.strip(), PENDING if args.pending else PAID,
+                       tuple(positions or [Position()]))
+    number = store.add_orders(org, [order])[0]
+    result = store.order(number)
+    return emit(args, result, order_text(result))
+
+
+def _own_order(store, org, number) -> dict:
+    order = store.order(number)
+    if order["org"] != org:
+        raise Refused(f"order {order['number']} belongs to another organiser")
+    return order
+
+
+def order_show(store, org, args) -> int:
+    order = _own_order(store, org, args.number)
+    return emit(args, order, order_text(order))
+
+
+def order_find(store, org, args) -> int:
+    found = store.find_orders(args.query, org=org, limit=args.limit)
+    return emit(args, found, "\n".join(order_line(o) for o in found) or "no match")
+
+
+def order_change(store, org, args) -> int:
+    _own_order(store, org, args.number)
+    if args.sub == "cancel":
+        order = store.cancel_order(args.number, args.reason)
+    elif args.sub == "refund":
+        order = store.refund_order(args.number, args.reason)
+    else:
+        order = store.validate_payment(args.number)
+    return emit(args, order, order_text(order))
+
+
+def cmd_import(store, org, args) -> int:
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise Refused(f"cannot read {args.file}: {exc.strerror}") from None
+    if args.dry_run:
+        from server_stub.csv_import import parse_orders_csv
+        parsed = parse_orders_csv(data, args.event, store_catalogue(store, org))
+    else:
+        with Progress(None, "importing orders") as bar:
+            parsed = import_orders(store, org, data, args.event, progress=bar)
+    result = {"file": str(args.file), "orders": len(parsed.orders), "tickets": parsed.tickets, "errors": parsed.errors,
+              "imported": not parsed.errors and not args.dry_run}
+    if parsed.errors:
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False, indent=2))
+        else:
+            print(f"{args.file}: {len(parsed.errors)} error(s), nothing imported", file=sys.stderr)
+            for e in parsed.errors:
+                print(f"  {e}", file=sys.stderr)
+        return 1
+    verb = "checked" if args.dry_run else "imported"
+    return emit(args, result, f"{verb} {len(parsed.orders)} order(s), {parsed.tickets} ticket(s) from {args.file}")
+
+
+def run(args) -> int:
+    try:
+        if args.cmd == "init":
+            return cmd_init(args)
+        try:
+            store = open_store(args.data, create=False)
+        except StoreError as exc:
+            print(f"ticketgate server: {exc}", file=sys.stderr)
+            return 3
+        try:
+            org = args.org or store.get_setting("default_org") or _only_org(store)
+            if store.organiser(org) is None:
+                raise Refused(f"no organiser {org!r} in {args.data}")
+            return HANDLERS[(args.cmd, getattr(args, "sub", None))](store, org, args)
+        finally:
+            store.close()
+    except (Refused, StoreError, ValueError, LookupError, ETicketError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"ticketgate server {args.cmd}: {msg}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"ticketgate server {args.cmd}: {exc}", file=sys.stderr)
+        return 1
+
+
+HANDLERS = {
+    ("event", "create"): event_create, ("event", "list"): event_list,
+    ("pass", "create"): pass_create, ("pass", "list"): pass_list,
+    ("order", "add"): order_add, ("order", "show"): order_show, ("order", "find"): order_find,
+    ("order", "cancel"): order_change, ("order", "refund"): order_change, ("order", "validate"): order_change,
+    ("import-orders", None): cmd_import,
+    ("ticket", "block"): ticket_flag, ("ticket", "unblock"): ticket_flag, ("ticket", "reset"): ticket_flag,
+    ("ticket", "show"): ticket_show,
+    ("keys", "list"): keys_list, ("keys", "rotate"): keys_rotate, ("keys", "export"): keys_export,
+    ("export-etickets", None): cmd_export,
+    ("devices", None): cmd_devices, ("device", "register"): device_register, ("device", "revoke"): device_revoke,
+    ("stats", None): cmd_stats, ("conflicts", None): cmd_conflicts,
+    ("push", None): cmd_push, ("serve", None): cmd_serve,
+}

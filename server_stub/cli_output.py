@@ -1,0 +1,100 @@
+"""Output of `ticketgate server …`: JSON (`--json`) or short human text; the shared refusal type."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+
+class Refused(Exception):
+    """A clear, expected refusal: printed on stderr, exit code 1."""
+
+
+def _json_default(value):
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(type(value).__name__)
+
+
+def emit(args, data, text: str) -> int:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default) if args.json else text, flush=True)
+    return 0
+
+
+def ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise Refused(f"{text!r}: comma-separated numbers expected") from None
+
+
+def when(ts: float | None, tz: str = "UTC") -> str:
+    if not ts:
+        return "-"
+    return datetime.fromtimestamp(ts, timezone.utc).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def events_text(events: list[dict]) -> str:
+    rows = []
+    for e in events:
+        rows.append(f"event {e['event_id']:>6}  {e['name']}  {when(e['starts_at'], e['timezone'])} -> "
+                    f"{when(e['ends_at'], e['timezone'])}")
+        if e["zones"]:
+            rows.append("    zones: " + ", ".join(f"{z['zone_id']}={z['name']}" for z in e["zones"]))
+        if e["categories"]:
+            rows.append("    categories: " + ", ".join(f"{c['category_id']}={c['name']}" for c in e["categories"]))
+        if e["passes"]:
+            rows.append("    passes: " + ", ".join(f"{p['pass_id']}={p['name']}" for p in e["passes"]))
+    return "\n".join(rows) or "no events"
+
+
+def keys_text(keys: list[dict]) -> str:
+    rows = []
+    for k in keys:
+        window = f" valid until {when(k['valid_until'])}" if k["valid_until"] else ""
+        rows.append(f"{k['purpose']:<6} key {k['key_id']:>5}  {k['fingerprint']}  created {when(k['created_at'])}"
+                    f"{'  CURRENT' if k['current'] else ''}{window}")
+    return "\n".join(rows) or "no keys"
+
+
+def devices_text(devices: list[dict]) -> str:
+    rows = []
+    for d in devices:
+        state = "REVOKED" if d["revoked"] else (d["status"] or "never seen")
+        rows.append(f"{d['device_id']:<20} gate {d['gate'] or '-':<12} events {d['events'] or 'all'}  {state}  "
+                    f"last seen {when(d['last_seen'])}")
+    return "\n".join(rows) or "no devices registered"
+
+
+def stats_text(s: dict) -> str:
+    rows = [f"entries: {s['entries']}   inside now: {sum(s['inside_now'].values())}   double entries: "
+            f"{s['double_entries']['conflicts']} conflict(s), {s['double_entries']['refused_already_used']} refused "
+            f"as already used"]
+    if s["entries_per_event"]:
+        rows.append("per event: " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_event"].items()))
+    if s["entries_per_zone"]:
+        rows.append("per zone:  " + ", ".join(f"{z['event_id']}/{'all' if z['zone'] is None else z['zone']}: {z['entries']}"
+                                              for z in s["entries_per_zone"]))
+    if s["entries_per_gate"]:
+        rows.append("per gate:  " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_gate"].items()))
+    if s["entries_per_hour"]:
+        rows.append("per hour (event time):")
+        peak = max(h["entries"] for h in s["entries_per_hour"])
+        for h in s["entries_per_hour"]:
+            rows.append(f"  {h['hour']}  event {h['event_id']:<5} {h['entries']:>6}  {'#' * max(1, 40 * h['entries'] // peak)}")
+    if s["refusals"]:
+        rows.append("refusals:  " + ", ".join(f"{k}: {v}" for k, v in s["refusals"].items()))
+    for device, d in s["devices"].items():
+        rows.append(f"device {device:<18} {d['scans']:>6} scans ({d['entries']} entries, {d['refusals']} refused)  "
+                    f"last scan {when(d.get('last_scan'))}  last seen {when(d.get('last_seen'))} {d.get('status') or ''}")
+    return "\n".join(rows)
+
+
+def conflicts_text(conflicts: list[dict]) -> str:
+    rows = []
+    for c in conflicts:
+        rows.append(f"ticket {c['ticket_key']} (order {c.get('order_number') or '?'}, {c.get('buyer_name') or '?'}) "
+                    f"admitted {len(c['admissions'])} times for event {c['event_id']}:")
+        for a in c["admissions"]:
+            rows.append(f"    {when(a['server_at'])}  {a['device_id']} at {a['gate'] or '?'}")
+    return "\n".join(rows) or "no conflicts"

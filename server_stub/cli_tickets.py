@@ -1,0 +1,94 @@
+"""`ticketgate server ticket|keys|export-etickets`."""
+from __future__ import annotations
+
+import time
+
+from server_stub.cli_output import Refused, emit, keys_text
+from server_stub.cli_progress import Progress
+from server_stub.eticket import ETicketError, export, gather
+from server_stub.keys import SERVER, TICKET
+
+
+def _own_ticket(store, org, key) -> dict:
+    t = store.ticket(key)
+    if t["org"] != org:
+        raise Refused(f"ticket {key} belongs to another organiser")
+    return t
+
+
+def ticket_flag(store, org, args) -> int:
+    _own_ticket(store, org, args.ticket_key)
+    if args.sub == "block":
+        result = store.block_ticket(args.ticket_key, args.reason)
+        text = f"ticket {args.ticket_key} blocked ({args.reason}); devices get it with the next sync"
+    elif args.sub == "unblock":
+        result = store.unblock_ticket(args.ticket_key)
+        text = f"ticket {args.ticket_key} unblocked"
+    else:
+        result = store.reset_ticket(args.ticket_key, args.reason)
+        text = f"ticket {args.ticket_key}: check-ins cleared ({args.reason}); devices get it with the next sync"
+    return emit(args, result, text)
+
+
+def ticket_show(store, org, args) -> int:
+    t = _own_ticket(store, org, args.ticket_key)
+    t["payload"] = store.issue_ticket_payload(args.ticket_key)
+    return emit(args, t, "\n".join(f"{k:>13}: {v}" for k, v in t.items()))
+
+
+def keys_list(store, org, args) -> int:
+    keys = store.key_infos(org, TICKET) + store.key_infos(org, SERVER)
+    return emit(args, keys, keys_text(keys))
+
+
+def keys_rotate(store, org, args) -> int:
+    retire = None if args.retire_old_in is None else time.time() + args.retire_old_in * 3600
+    key = store.rotate_key(org, retire_old_at=retire)
+    info = {"key_id": key.key_id, "fingerprint": key.fingerprint, "old_keys_retire_at": retire}
+    return emit(args, info, f"new ticket key {key.key_id} {key.fingerprint}; push to the devices so they trust it "
+                            f"before tickets signed with it reach the doors")
+
+
+def keys_export(store, org, args) -> int:
+    ring = store.keyring(org)
+    tmp = args.out.with_name(args.out.name + ".part")
+    ring.save(tmp)
+    tmp.replace(args.out)
+    info = {"file": str(args.out), "keys": [k.key_id for k in ring.keys.values()],
+            "server_public_key": store.server_public_key(org).hex()}
+    return emit(args, info, f"{len(ring.keys)} public ticket key(s) written to {args.out}")
+
+
+def cmd_export(store, org, args) -> int:
+    if bool(args.order) == (args.event is not None):
+        raise Refused("give an order number or --event N (not both)")
+    skipped: list[dict] = []
+    if args.order:
+        order = store.order(args.order)
+        if order["org"] != org:
+            raise Refused(f"order {order['number']} belongs to another organiser")
+        keys = [t["ticket_key"] for t in order["tickets"]]
+        gather(store, keys[0])          # a cancelled order is refused as a whole, with its reason
+    else:
+        if store.event(args.event)["organiser"] != org:
+            raise Refused(f"event {args.event} belongs to another organiser")
+        keys = []
+        for row in store.tickets_for_event(args.event):
+            if row["order_status"] in ("cancelled", "refunded"):
+                skipped.append({"ticket_key": row["ticket_key"], "reason": f"order {row['order_status']}"})
+            else:
+                keys.append(row["ticket_key"])
+    formats = ("png", "pdf") if args.format == "both" else (args.format,)
+    files = []
+    with Progress(len(keys), "rendering e-tickets") as bar:
+        for i, key in enumerate(keys, 1):
+            try:
+                files += export(store, [key], args.out, formats)
+            except ETicketError as exc:
+                if args.order:
+                    raise
+                skipped.append({"ticket_key": key, "reason": str(exc)})
+            bar(i)
+    result = {"out": str(args.out), "files": [str(f) for f in files], "skipped": skipped}
+    return emit(args, result, f"{len(files)} file(s) written to {args.out}"
+                + (f"; {len(skipped)} ticket(s) skipped (cancelled, revoked or blocked)" if skipped else ""))

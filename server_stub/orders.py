@@ -1,0 +1,50 @@
+"""Order helpers for the organiser's tools: ticket specs typed on a command line, and orders as text."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from server_stub.csv_import import Catalogue, _lookup
+from server_stub.model import Position
+
+SPEC_KEYS = ("category", "zone", "seat")
+
+
+def parse_ticket_spec(spec: str, catalogue: Catalogue) -> Position:
+    """`category=Adult,zone=2,seat=R3-14` (ids or names; every part optional) -> Position."""
+    fields: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, sep, value = part.partition("=")
+        key = key.strip().casefold()
+        if not sep or key not in SPEC_KEYS:
+            raise ValueError(f"ticket spec {spec!r}: use category=..,zone=..,seat=..")
+        fields[key] = value.strip()
+    category = _lookup(fields["category"], catalogue.categories, "category") if fields.get("category") else 0
+    zone = _lookup(fields["zone"], catalogue.zones, "zone") if fields.get("zone") else None
+    return Position(category, zone, fields.get("seat") or None)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if ts else "-"
+
+
+def order_text(order: dict) -> str:
+    """Human summary of `store.order(...)`."""
+    head = (f"order {order['number']}  {order['status'].upper()}  {order['buyer_name']}"
+            + (f" <{order['email']}>" if order["email"] else "")
+            + f"  {order['target_kind']} {order['event_id']}  created {_when(order['created_at'])}")
+    if order.get("reason"):
+        head += f"  ({order['reason']})"
+    rows = [head]
+    for t in order["tickets"]:
+        flags = [f"revoked: {t['revoked']}"] if t["revoked"] else []
+        flags += [f"blocked: {t['blocked']}"] if t["blocked"] else []
+        seat = f" seat {t['seat']}" if t["seat"] else ""
+        zone = f" zone {t['zone']}" if t["zone"] is not None else " all zones"
+        rows.append(f"  ticket {t['ticket_key']:>16}  category {t['category']}{zone}{seat}"
+                    + (f"  [{'; '.join(flags)}]" if flags else ""))
+    return "\n".join(rows)
+
+
+def order_line(order: dict) -> str:
+    return (f"{order['number']}  {order['status']:<9} {order['buyer_name']:<28} {order['email']:<30} "
+            f"{order['target_kind']} {order['event_id']}  {len(order['tickets'])} ticket(s)")
