@@ -92,3 +92,15 @@ def test_tls_listener_enroll_and_connect(tmp_path):
         server.publish(topics.cmd(ORG, creds.device_id), b"over-tls", qos=1).wait_for_publish(3)
         assert inbox.wait_for(topics.cmd(ORG, creds.device_id), b"over-tls")
         close(dev), close(server)
+
+
+def test_client_id_spoof_refused_on_the_tls_listener_too(tmp_path):
+    with provision_env(tmp_path, tls=True) as env:
+        _, a = enroll_device(env, tmp_path / "a")
+        _, b = enroll_device(env, tmp_path / "b")
+        victim, inbox = login(env, a.username, a.password, client_id=a.device_id, subscribe=[topics.cmd(ORG, a.device_id)])
+        spoof, _ = login(env, b.username, b.password, client_id=a.device_id)
+        server, _ = server_login(env)
+        server.publish(topics.cmd(ORG, a.device_id), b"still-a", qos=1).wait_for_publish(3)
+        assert inbox.wait_for(topics.cmd(ORG, a.device_id), b"still-a") and victim.is_connected()
+        close(victim), close(spoof), close(server)
