@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="device settings and ledger counters")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--verify", action="store_true", help="also run a full integrity check of the ledger (slow)")
 
     annul = sub.add_parser("annul", help="annul a mistaken check-in (the last one, or --scan UUID)")
     annul.add_argument("--scan", dest="scan_uuid")
@@ -137,6 +138,9 @@ def main(argv: list[str]) -> int:
         return 3
     try:
         return _run(args, home, ledger, keyring)
+    except LedgerError as exc:   # a storage fault met while working: say so, never show a verdict for it
+        print(f"ticketgate agent: {exc}", file=sys.stderr)
+        return 3
     finally:
         ledger.close()
 
@@ -175,6 +179,8 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
                   "trusted_keys": [{"key_id": k.key_id, "fingerprint": k.fingerprint, "organiser": k.organiser}
                                    for k in keyring.keys.values()],
                   "pretix_events": [p.event_id for p in keyring.pretix]}
+        if args.verify:
+            status["integrity"] = ledger.verify()
         if args.json:
             print(json.dumps(status, indent=2))
         else:
@@ -183,6 +189,10 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
                   f"zones {pol['zones'] or 'all'}")
             print("  " + ", ".join(f"{k} {v}" for k, v in status["counts"].items()))
             print(f"  {len(keyring.keys)} trusted key(s), {len(keyring.pretix)} pretix event(s)")
+            if args.verify:
+                print(f"  integrity: {status['integrity']}")
+        if args.verify and status["integrity"] != "ok":
+            return 3
         return 0
     if args.cmd == "annul":
         gate = Gate(ledger, keyring)

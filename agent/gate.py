@@ -5,7 +5,9 @@
 """
 from __future__ import annotations
 
+import functools
 import logging
+import sqlite3
 import time
 import uuid
 from collections import OrderedDict
@@ -15,7 +17,7 @@ from typing import Callable
 from agent.decision import decide
 from agent.history import Action, LastRead, TicketHistory
 from agent.keyring import Keyring
-from agent.ledger import Ledger
+from agent.ledger import Ledger, LedgerError
 from agent.payload import OK, Decoded, read_payload
 from agent.policy import DevicePolicy
 from agent.ticket_format import Ticket
@@ -23,6 +25,17 @@ from agent.verdicts import Code, Verdict
 
 _RECENT_READS = 256
 log = logging.getLogger(__name__)
+
+
+def _ledger_errors(method):
+    """A storage fault (damaged page, disk full, I/O error) is a LedgerError: no verdict is given for it."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"ledger {self.ledger.path} failed: {exc}; no verdict was recorded") from exc
+    return wrapper
 
 
 class Gate:
@@ -47,11 +60,13 @@ class Gate:
         return float(self.ledger.get_setting("clock_offset", 0.0))
 
     # -- scanning ----------------------------------------------------------------------------------------------
+    @_ledger_errors
     def scan(self, raw: str | bytes) -> Verdict:
         now = self.clock()
         decoded = read_payload(raw, self.keyring, now)
         return self._decide_and_persist(decoded, _read_key(raw), now)
 
+    @_ledger_errors
     def checkin_by_key(self, ticket_key: str, reason: str) -> Verdict:
         """Manual check-in of a ticket found by search (door staff, with a reason)."""
         row = self.ledger.ticket(ticket_key)
@@ -102,6 +117,7 @@ class Gate:
         self.ledger.checkpoint()
 
     # -- corrections -------------------------------------------------------------------------------------------
+    @_ledger_errors
     def annul(self, reason: str, scan_uuid: str | None = None) -> dict:
         """Annul a mistaken check-in or cancellation: the last one of this device, or the one named.
         The original stays in the log; an `annul` action referring to it is appended and synced."""

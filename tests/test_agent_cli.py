@@ -200,3 +200,8 @@ def test_scan_path_imports_nothing_heavy(home):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "HEAVY []"
 
+
+
+def test_status_verify(home, capsys):
+    rc, out, _ = run(home, "status", "--verify", "--json", capsys=capsys)
+    assert rc == 0 and json.loads(out)["integrity"] == "ok"

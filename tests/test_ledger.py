@@ -76,20 +76,53 @@ def test_newer_schema_is_refused_and_untouched(tmp_path):
     assert _bytes(path) == before
 
 
-def test_corrupt_ledger_is_refused_and_untouched(tmp_path):
-    path = tmp_path / "ledger.sqlite"
-    led = Ledger.open(path)
-    led.upsert_tickets({"ticket_key": str(i), "event_id": 1, "buyer_name": f"name {i}"} for i in range(3000))
-    led.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    led.close()
-    data = bytearray(_bytes(path))
-    page = 4096
-    for p in range(3, len(data) // page):        # trash every page after the schema ones
-        data[p * page + 100: p * page + 400] = b"\xa5" * 300
+def _ledger_with_data(path: Path) -> None:
+    gate = make_gate(path.parent, name=path.name)
+    gate.set_policy(gate.policy)
+    gate.ledger.upsert_tickets({"ticket_key": str(i), "event_id": 1, "buyer_name": f"name {i}"} for i in range(3000))
+    key = test_key()
+    for i in range(300):
+        gate.scan(issue(key, i))
+    gate.ledger.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    gate.ledger.close()
+
+
+def _trash_pages_of(path: Path, table: str) -> bytes:
+    conn = sqlite3.connect(path)
+    pages = [r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name=? AND pagetype!='overflow'", (table,))]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    data = bytearray(path.read_bytes())
+    for p in pages:
+        data[(p - 1) * size + 8:(p - 1) * size + 400] = b"\xa5" * 392
     path.write_bytes(bytes(data))
-    with pytest.raises(LedgerError):
+    return bytes(data)
+
+
+@pytest.mark.parametrize("table", ["checkins", "checkins_ticket", "outbox", "settings"])
+def test_corrupt_door_tables_refused_at_open_and_untouched(tmp_path, table):
+    path = tmp_path / "ledger.sqlite"
+    _ledger_with_data(path)
+    damaged = _trash_pages_of(path, table)
+    with pytest.raises(LedgerError, match="untouched"):
         Ledger.open(path)
-    assert _bytes(path) == bytes(data)
+    assert _bytes(path) == damaged
+
+
+def test_corrupt_ticket_index_found_by_full_check_and_at_use(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    _ledger_with_data(path)
+    damaged = _trash_pages_of(path, "tickets")
+    with pytest.raises(LedgerError, match="integrity"):
+        Ledger.open(path, full_check=True)
+    assert _bytes(path) == damaged
+    led = Ledger.open(path)                       # the quick open only checks the door tables
+    assert led.verify() != "ok"
+    gate = make_gate(tmp_path, name="ledger.sqlite", events=())
+    with pytest.raises(LedgerError):
+        for i in range(3000):                     # some scan meets a damaged page: a clear error, never a verdict
+            gate.scan(issue(test_key(), i, event_id=1))
+    led.close()
 
 
 def test_migration_from_v1_keeps_data(tmp_path):
