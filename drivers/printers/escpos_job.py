@@ -1,0 +1,51 @@
+"""ESC/POS ticket bytes built with python-escpos (Dummy printer): text, native QR (GS ( k) or raster image
+fallback (GS v 0), cut. Building is pure (bytes out); sending is `transport`."""
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stderr
+
+from drivers.printers.model import PrintableTicket
+
+DEFAULT_PROFILE = "TM-T88V"   # 80 mm, 512 dots at 180 dpi; most 80 mm printers accept its command set
+
+
+def ticket_bytes(ticket: PrintableTicket, profile: str = DEFAULT_PROFILE, native_qr: bool = True,
+                 qr_size: int = 6) -> bytes:
+    from escpos.constants import QR_ECLEVEL_M
+    from escpos.printer import Dummy
+    p = Dummy(profile=profile)
+    p.hw("INIT")                                     # ESC @: whatever a previous job left set
+    p.set(align="center", bold=True, double_height=True, double_width=True)
+    p.text(ticket.event_name + "\n")
+    p.set(align="center", normal_textsize=True)
+    if ticket.venue:
+        p.text(ticket.venue + "\n")
+    p.text(ticket.date_text + "\n\n")
+    p.set(align="left", normal_textsize=True)
+    for label, value in ticket.lines():
+        p.set(align="left", bold=True, normal_textsize=True)
+        p.text(f"{label}: ")
+        p.set(align="left", bold=False, normal_textsize=True)
+        p.text(value + "\n")
+    p.text("\n")
+    p.set(align="center", normal_textsize=True)
+    with redirect_stderr(io.StringIO()):            # escpos warns about centering on some profiles
+        if native_qr:
+            p.qr(ticket.payload, ec=QR_ECLEVEL_M, size=qr_size, native=True)
+        else:
+            p.image(qr_image(ticket.payload, qr_size), center=False)
+    p.text("\n" + (ticket.order_number and f"#{ticket.order_number}\n" or ""))
+    p.cut()
+    return p.output
+
+
+def qr_image(payload: str, scale: int):
+    """The QR as a 1-bit PIL image (for printers without the native QR command)."""
+    import segno
+    from PIL import Image
+    qr = segno.make(payload, error="m")
+    buf = io.BytesIO()
+    qr.save(buf, kind="png", scale=scale, border=2)
+    buf.seek(0)
+    return Image.open(buf).convert("1")

@@ -1,0 +1,70 @@
+"""ZPL II for Zebra ticket printers (203 dpi): the show ticket (landscape 4" x 2") and the cinema ticket
+(portrait 2" x 4", reversed header band). Pure: text in, ZPL bytes out. Field data is written with ^FH
+hex escapes, so a name or payload containing ^ ~ or _ cannot break the format."""
+from __future__ import annotations
+
+from drivers.printers.model import PrintableTicket
+
+DPI = 203
+
+
+def field(text: str) -> str:
+    """^FH^FD…^FS with `_XX` escapes for the characters ZPL would read as commands."""
+    safe = "".join(f"_{ord(c):02X}" if c in "^~_" else c for c in text.replace("\r", " ").replace("\n", " "))
+    return f"^FH^FD{safe}^FS"
+
+
+def qr_size(payload: str, mag: int) -> int:
+    import segno
+    return segno.make(payload, error="m").symbol_size(scale=mag, border=0)[0]
+
+
+def _text(x: int, y: int, h: int, text: str, reverse: bool = False) -> str:
+    return f"^FO{x},{y}{'^FR' if reverse else ''}^A0N,{h},{h}{field(text)}"
+
+
+def _qr(x: int, y: int, payload: str, mag: int) -> str:
+    return f"^FO{x},{y}^BQN,2,{mag}{field('MA,' + payload)}"
+
+
+def show_ticket(t: PrintableTicket, width: int = 812, height: int = 406, mag: int = 5) -> bytes:
+    size = qr_size(t.payload, mag)
+    qx = width - 30 - size
+    out = ["^XA", "^CI28", f"^PW{width}", f"^LL{height}", "^LH0,0",
+           f"^FO10,10^GB{width - 20},{height - 20},3^FS",
+           _text(30, 30, 40, t.event_name[:40]),
+           _text(30, 80, 26, t.date_text)]
+    if t.venue:
+        out.append(_text(30, 112, 24, t.venue))
+    y = 150
+    for label, value in t.lines():
+        out.append(_text(30, y, 24, f"{label}: {value}"[:38]))
+        y += 32
+    out += [_qr(qx, max(20, (height - size) // 2), t.payload, mag), "^PQ1", "^XZ"]
+    return "\n".join(out).encode("utf-8")
+
+
+def cinema_ticket(t: PrintableTicket, width: int = 406, height: int = 812, mag: int = 5) -> bytes:
+    size = qr_size(t.payload, mag)
+    out = ["^XA", "^CI28", f"^PW{width}", f"^LL{height}", "^LH0,0",
+           f"^FO0,0^GB{width},90,90^FS",                                   # black band
+           _text(20, 24, 40, t.event_name[:18], reverse=True),
+           _text(20, 110, 26, t.date_text)]
+    if t.venue:
+        out.append(_text(20, 148, 26, t.venue))
+    place = "  ".join(v for v in (t.zone, t.seat) if v)
+    if place:
+        out.append(_text(20, 190, 40, place[:18]))
+    y = 250
+    for label, value in t.lines():
+        if label in ("Zone", "Seat"):
+            continue
+        out.append(_text(20, y, 24, f"{label}: {value}"[:28]))
+        y += 30
+    out += [f"^FO20,{height - size - 120}^GB{width - 40},0,2^FS",
+            _qr((width - size) // 2, height - size - 90, t.payload, mag),
+            _text(20, height - 60, 22, f"#{t.order_number}" if t.order_number else ""), "^PQ1", "^XZ"]
+    return "\n".join(out).encode("utf-8")
+
+
+FORMATS = {"show": show_ticket, "cinema": cinema_ticket}
