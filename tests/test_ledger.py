@@ -15,7 +15,7 @@ from agent.history import Action
 from agent.keyring import Keyring
 from agent.ledger import Ledger, LedgerError
 from agent.ledger.schema import APPLICATION_ID, MIGRATIONS
-from agent.ledger.store import _split_sql
+from agent.ledger.guard import split_sql as _split_sql
 from tests.test_core_support import issue, make_gate, test_key
 
 ROOT = Path(__file__).resolve().parent.parent

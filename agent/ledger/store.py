@@ -1,4 +1,4 @@
-"""Ledger storage: open/guard/migrate the file, read a ticket's history, persist actions durably.
+"""Ledger storage: read a ticket's history, persist actions durably, catalogue, outbox, search (opening: guard.py).
 
 Durability: WAL with synchronous=FULL, so the WAL is fsynced at every commit; `record()` commits
 before it returns, and the shell returns a verdict only after `record()`. A power cut after a
@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from agent.history import Action, TicketHistory, fold
-from agent.ledger.schema import APPLICATION_ID, MIGRATIONS
+from agent.ledger.guard import LedgerError, Transaction, connect, split_sql
 
-
-class LedgerError(Exception):
-    """The ledger file cannot be used (corrupt, foreign, newer schema). The file is left untouched."""
+__all__ = ["Ledger", "LedgerError", "split_sql"]
 
 
 _TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
@@ -39,54 +37,7 @@ class Ledger:
         At open, the tables the door's decisions and sync depend on are integrity-checked (small, fast even cold);
         the large ticket/search index is checked with full_check=True (`ticketgate agent status --verify`), and
         any damage met later surfaces as LedgerError. A full check of a 1M-ticket file takes ~2 s cold."""
-        path = str(path)
-        exists = Path(path).exists() and Path(path).stat().st_size > 0
-        if not exists and not create:
-            raise LedgerError(f"no ledger at {path}")
-        try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"{path} is not a readable SQLite database ({exc}); it was left untouched") from None
-        if exists and app_id != APPLICATION_ID and (tables or version):
-            conn.close()
-            raise LedgerError(f"{path} is a SQLite database of another application; it was left untouched")
-        if version > len(MIGRATIONS):
-            conn.close()
-            raise LedgerError(f"{path} has schema {version}, newer than this ticketgate ({len(MIGRATIONS)})")
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=5000")
-            # checkpoints are taken between scans (Ledger.checkpoint, called by Gate.idle), not inside a commit
-            conn.execute("PRAGMA wal_autocheckpoint=0")
-            if exists:
-                _integrity(conn, path, full_check)
-            cls._migrate(conn, version)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise LedgerError(f"{path} cannot be used ({exc}); it was left untouched") from None
-        except LedgerError:
-            conn.close()
-            raise
-        return cls(conn, path)
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection, version: int) -> None:
-        for index in range(version, len(MIGRATIONS)):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _split_sql(MIGRATIONS[index]):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version={index + 1}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        return cls(connect(str(path), create, full_check), str(path))
 
     def close(self) -> None:
         self.conn.close()
@@ -339,53 +290,4 @@ class Ledger:
 
     # -- transactions ------------------------------------------------------------------------------------------
     def transaction(self):
-        return _Transaction(self.conn, self._committed)
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, re-entrant (nested use joins the outer transaction)."""
-
-    def __init__(self, conn: sqlite3.Connection, on_commit=None):
-        self.conn, self.outer, self.on_commit = conn, False, on_commit
-
-    def __enter__(self):
-        if not self.conn.in_transaction:
-            self.conn.execute("BEGIN IMMEDIATE")
-            self.outer = True
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb):
-        if self.outer:
-            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
-            if not exc_type and self.on_commit is not None:
-                self.on_commit()
-        return False
-
-
-# checked at every open: what check-ins, refusals and sync read and write (the big ticket index is not)
-_DOOR_TABLES = ("settings", "events", "passes", "checkins", "revocations", "blocked", "outbox")
-
-
-def _integrity(conn: sqlite3.Connection, path: str, full: bool) -> None:
-    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    checks = ["PRAGMA quick_check(1)"] if full else [f"PRAGMA quick_check({t})" for t in _DOOR_TABLES if t in present]
-    for sql in checks:
-        result = conn.execute(sql).fetchone()[0]
-        if result != "ok":
-            raise LedgerError(f"{path} failed its integrity check ({result}); it was left untouched")
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements, keeping trigger bodies whole."""
-    statements, buf = [], []
-    for line in script.splitlines():
-        if not line.strip() or line.strip().startswith("--"):
-            continue
-        buf.append(line)
-        text = "\n".join(buf)
-        if text.rstrip().endswith(";") and sqlite3.complete_statement(text):
-            statements.append(text)
-            buf = []
-    if "".join(buf).strip():
-        statements.append("\n".join(buf))
-    return statements
+        return Transaction(self.conn, self._committed)
