@@ -79,6 +79,7 @@ class KioskApp(App):
         super().__init__(**kw)
         self.ctl, self.first = ctl, first
         self.ui: KioskUI | None = None
+        self.after_first_frame = None       # callable(app), e.g. the start-up check
 
     def build(self):
         self.ui = KioskUI(self.ctl, self.first)
@@ -87,6 +88,12 @@ class KioskApp(App):
 
     def on_start(self):
         self.ctl.services.camera.start(lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload)))
+        if self.after_first_frame is not None:
+            Window.bind(on_flip=self._first_flip)
+
+    def _first_flip(self, *_):
+        Window.unbind(on_flip=self._first_flip)
+        Clock.schedule_once(lambda *_: self.after_first_frame(self), 0)
 
     def _camera_scan(self, payload: str) -> None:
         if self.ui.manager.current == "scan":

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default=None, help="window size WxH in pixels (default 720x1280, a 5\" handheld)")
     p.add_argument("--density", type=float, help="pixels per dp (default 2 in portrait, 1 in landscape)")
     p.add_argument("--screenshot", type=Path, metavar="PATH", help="render offscreen, save a PNG there and exit")
+    p.add_argument("--smoke", action="store_true",
+                   help="start the real app, print 'first-screen <name> <unix time>' once it is drawn, and quit")
     return p
 
 
@@ -43,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     size = _size(args.size)
     from kiosk_ui.offscreen import offscreen_env
-    offscreen_env(size, args.density, headless=args.screenshot is not None)
+    no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    offscreen_env(size, args.density, headless=args.screenshot is not None or (args.smoke and no_display))
     from agent.ledger import LedgerError
     from kiosk_ui import i18n
     try:
@@ -60,12 +64,21 @@ def main(argv: list[str] | None = None) -> int:
             print(harness.screenshot(args.screenshot))
             return 0
         from kiosk_ui.app import KioskApp
-        KioskApp(ctl, args.screen).run()
+        app = KioskApp(ctl, args.screen)
+        if args.smoke:
+            app.after_first_frame = _report_and_stop
+        app.run()
         return 0
     finally:
         ctl.door.close()
         if tmp is not None:
             tmp.cleanup()
+
+
+def _report_and_stop(app) -> None:
+    import time
+    print(f"first-screen {app.ui.manager.current} {time.time():.3f}", flush=True)
+    app.stop()
 
 
 def _controller(args):

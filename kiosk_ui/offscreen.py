@@ -22,8 +22,12 @@ def offscreen_env(size: tuple[int, int] = PORTRAIT, density: float | None = None
         os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
     os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
     os.environ["KIVY_NO_ARGS"] = "1"
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")    # leave sys.stderr alone: our errors must reach the user
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    if os.environ.get("KIVY_NO_CONSOLELOG"):
+        import logging
+        logging.getLogger("kivy").setLevel(logging.ERROR)
     w, h = size
     os.environ["KIVY_METRICS_DENSITY"] = str(density if density is not None else (2 if h > w else 1))
     from kivy.config import Config

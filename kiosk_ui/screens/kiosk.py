@@ -7,11 +7,11 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.labels import EXCHANGE_REASONS
 from kiosk_ui.presenters.lists import orders_of, printer_rows, ticket_rows
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, BigToggle, Text, choose, field, scroll_list
 
-EXCHANGE_REASONS = ("Wrong date bought", "Upgrade of category", "Damaged ticket")
 
 
 class KioskScreen(BaseScreen):

@@ -5,11 +5,10 @@ from kivy.metrics import dp
 from kivy.uix.gridlayout import GridLayout
 
 from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.labels import MENU_TILES
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton
 
-TILES = (("scan", "Scan"), ("search", "Search"), ("events", "Events and zones"), ("kiosk", "Ticket desk"),
-         ("stats", "Statistics"), ("sync", "Sync"), ("setup", "Set-up"))
 
 
 class MenuScreen(BaseScreen):
@@ -24,7 +23,7 @@ class MenuScreen(BaseScreen):
     def refresh(self) -> None:
         self.grid.cols = 2 if self.portrait else 4
         self.grid.clear_widgets()
-        for name, label in TILES:
+        for name, label in MENU_TILES:
             self.grid.add_widget(BigButton(tr(label), lambda n=name: self.ui.go(n), height=dp(TOUCH * 1.4),
                                            font_size=dp(22)))
         other = "fr" if self.ui.language == "en" else "en"

@@ -10,13 +10,13 @@ from kivy.uix.widget import Widget
 
 from agent.policy import Mode
 from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.labels import UNDO_REASONS
 from kiosk_ui.presenters.colours import PURPLE, WHITE
 from kiosk_ui.presenters.status import MODES, mode_label
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, choose, paint
 
 VERDICT_SECONDS = 6.0      # then back to "ready" (the counters keep the history)
-_UNDO_REASONS = ("Scanned by mistake", "Wrong ticket shown", "Guest left before entering")
 
 
 class ScanScreen(BaseScreen):
@@ -110,7 +110,7 @@ class ScanScreen(BaseScreen):
         self.refresh()
 
     def ask_undo(self):
-        options = [(tr(r), lambda r=r: self.undo(r)) for r in _UNDO_REASONS]
+        options = [(tr(r), lambda r=r: self.undo(r)) for r in UNDO_REASONS]
         self.ui.popup = choose(tr("Cancel the last check-in?"), options)
 
     def undo(self, reason: str) -> str:

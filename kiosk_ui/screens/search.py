@@ -5,11 +5,11 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 
 from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.labels import CHECKIN_REASONS
 from kiosk_ui.presenters.lists import ticket_rows
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, choose, field, scroll_list
 
-CHECKIN_REASONS = ("QR code unreadable", "Phone battery dead", "Name checked with ID", "Supervisor decision")
 
 
 class SearchScreen(BaseScreen):

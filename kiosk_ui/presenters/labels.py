@@ -1,0 +1,13 @@
+"""Fixed choices offered to staff (English msgids; translated when shown). No Kivy: the i18n test reads them."""
+
+UNDO_REASONS = ("Scanned by mistake", "Wrong ticket shown", "Guest left before entering")
+CHECKIN_REASONS = ("QR code unreadable", "Phone battery dead", "Name checked with ID", "Supervisor decision")
+EXCHANGE_REASONS = ("Wrong date bought", "Upgrade of category", "Damaged ticket")
+MENU_TILES = (("scan", "Scan"), ("search", "Search"), ("events", "Events and zones"), ("kiosk", "Ticket desk"),
+              ("stats", "Statistics"), ("sync", "Sync"), ("setup", "Set-up"))
+ENROLLMENT_STEPS = ("idle", "discovering", "contacting", "enrolled", "failed", "unavailable")
+STATS_TITLES = ("Per event", "Per zone", "Per gate")
+SCREEN_TITLES = ("Scan", "Search", "Events and zones", "Ticket desk", "Statistics", "Sync", "Set-up", "Menu")
+
+LABEL_TABLES = (UNDO_REASONS, CHECKIN_REASONS, EXCHANGE_REASONS, tuple(t for _, t in MENU_TILES), ENROLLMENT_STEPS,
+                STATS_TITLES, SCREEN_TITLES)
