@@ -1,0 +1,1 @@
+"""Accept / reject / attention feedback at the door: sounds, colours, vibration. `mapping` is pure."""
