@@ -10,7 +10,6 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from agent.ledger.store import _split_sql
 from server_stub.store.schema import APPLICATION_ID, MIGRATIONS
 
 DB_NAME = "server.sqlite"
@@ -58,11 +57,27 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
     return conn
 
 
+def split_sql(script: str) -> list[str]:
+    """A migration script -> statements (trigger bodies kept whole; `--` comment lines dropped)."""
+    statements, buf = [], []
+    for line in script.splitlines():
+        if not line.strip() or line.strip().startswith("--"):
+            continue
+        buf.append(line)
+        text = "\n".join(buf)
+        if text.rstrip().endswith(";") and sqlite3.complete_statement(text):
+            statements.append(text)
+            buf = []
+    if "".join(buf).strip():
+        statements.append("\n".join(buf))
+    return statements
+
+
 def _migrate(conn: sqlite3.Connection, version: int) -> None:
     for index in range(version, len(MIGRATIONS)):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _split_sql(MIGRATIONS[index]):
+            for statement in split_sql(MIGRATIONS[index]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={index + 1}")

@@ -181,6 +181,12 @@ class OrderMixin(CatalogueMixin):
     def unblock_ticket(self, ticket_key: str | int, reason: str = "unblocked") -> dict:
         return self._set_flag("blocks", ticket_key, reason, False)
 
+    def revoke_ticket(self, ticket_key: str | int, reason: str) -> dict:
+        """Revoke one ticket (an exchange at the kiosk, a lost ticket re-issued); the order is unchanged."""
+        if not reason.strip():
+            raise ValueError("revoking a ticket needs a reason")
+        return self._set_flag("revocations", ticket_key, reason, True)
+
     def reset_ticket(self, ticket_key: str | int, reason: str) -> dict:
         """The organiser clears the ticket's check-ins. Returns the `reset` action (shaped for `Ledger.merge_remote`,
         plus `event_ids`, the events whose devices must receive it)."""

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 
 from server_stub.stats import Scan, compute_stats, find_conflicts
+from server_stub.store.base import StoreError
 from server_stub.store.keys_devices import KeysDevicesMixin
 from server_stub.store.order_store import OrderMixin
 
@@ -21,6 +23,15 @@ def refusal_uuid(m: dict) -> str:
     """Refusal messages carry no scan uuid: derive a stable one so a re-upload is still a duplicate."""
     basis = f"{m.get('device_id')}|{m.get('at')!r}|{m.get('ticket_key')}|{m.get('verdict')}|{m.get('device_seq')}"
     return "refusal-" + hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
+def message_uuid(m: dict) -> str:
+    """Other messages (kiosk actions) may carry no id: derive one from the device, its outbox id and the body."""
+    own = m.get("scan_uuid") or m.get("id")
+    if isinstance(own, str) and 0 < len(own) <= 64:
+        return own
+    body = json.dumps({k: v for k, v in m.items() if k not in ("org",)}, sort_keys=True, default=str)
+    return f"{m.get('type')}-" + hashlib.sha256(f"{m.get('device_id')}|{m.get('outbox_id')}|{body}".encode()).hexdigest()[:32]
 
 
 def _opt_int(v) -> int | None:
@@ -41,7 +52,7 @@ def _row(m: dict, org: str | None, now: float) -> tuple:
     elif kind_of == "refusal":
         uuid = m.get("scan_uuid") or refusal_uuid(m)
     else:
-        raise ValueError(f"unknown message type {kind_of!r}")
+        raise ValueError(f"message type {kind_of!r} is not a scan")
     for name in ("ref_uuid", "mode", "verdict"):
         if m.get(name) is not None and not isinstance(m.get(name), str):
             raise ValueError(f"{name} must be a string")
@@ -68,11 +79,16 @@ class ScansMixin(OrderMixin, KeysDevicesMixin):
         now = time.time()
         device_org = dict(self.q("SELECT device_id, org FROM devices"))
         event_org = dict(self.q("SELECT event_id, org FROM events"))
-        rows, rejected = [], []
+        rows, others, rejected = [], [], []
         for m in actions:
             try:
                 org = m.get("org") or device_org.get(m.get("device_id")) or event_org.get(m.get("event_id"))
-                rows.append(_row(m, org, now))
+                if m.get("type", "action") in ("action", "refusal"):
+                    rows.append(_row(m, org, now))
+                elif isinstance(m.get("type"), str):
+                    others.append((m, org))
+                else:
+                    raise ValueError("message without a type")
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 rejected.append({"message": m if isinstance(m, dict) else repr(m)[:200], "reason": reason})
@@ -81,11 +97,49 @@ class ScansMixin(OrderMixin, KeysDevicesMixin):
             before = c.total_changes
             c.executemany(_INSERT, rows)
             new = c.total_changes - before
+            for m, org in others:
+                new += self._ingest_other(c, m, org, now)
         self.last_rejected = rejected
-        return {"new": new, "duplicates": len(rows) - new, "rejected": len(rejected)}
+        return {"new": new, "duplicates": len(rows) + len(others) - new, "rejected": len(rejected)}
+
+    def _ingest_other(self, c, m: dict, org: str | None, now: float) -> int:
+        """Keep the message whole; apply a kiosk action's effect the first time it arrives (same transaction)."""
+        at = m.get("at") if isinstance(m.get("at"), (int, float)) else now
+        ticket = m.get("ticket_key")
+        inserted = c.execute(
+            "INSERT OR IGNORE INTO scans(scan_uuid, type, kind, ticket_key, at, device_id, reason, org, received_at, body) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (message_uuid(m), m["type"][:32], str(m.get("action") or "")[:32] or None,
+             None if ticket is None else str(ticket)[:64], float(at), str(m.get("device_id") or "")[:64],
+             str(m.get("reason") or "")[:500], org, now, json.dumps(m, default=str)[:20000])).rowcount
+        if inserted and m["type"] == "kiosk":
+            try:
+                self._kiosk_effect(m, org)
+            except (StoreError, LookupError, ValueError) as exc:     # logged; the message itself is kept
+                log.warning("ingest: kiosk %s from %s not applied (%s)", m.get("action"), m.get("device_id"), exc)
+        return inserted
+
+    def _kiosk_effect(self, m: dict, org: str | None) -> None:
+        action = m.get("action")
+        if action == "payment_validated":
+            order = self.order(str(m.get("order_number")))
+            if order["org"] != org:
+                raise LookupError(f"order {order['number']} is not {org}'s")
+            if order["status"] != "pending":
+                raise StoreError(f"order {order['number']} is {order['status']}, not pending")
+            self.validate_payment(order["number"])
+        elif action == "exchange":
+            t = self.ticket(str(m.get("ticket_key")))
+            if t["org"] != org:
+                raise LookupError(f"ticket {t['ticket_key']} is not {org}'s")
+            self.revoke_ticket(t["ticket_key"], f"exchanged: {m.get('reason') or 'at the kiosk'}")
+
+    def kiosk_actions(self, org: str) -> list[dict]:
+        """Kiosk messages devices uploaded (payment validations, exchanges, prints), oldest first."""
+        return [json.loads(b) for (b,) in self.q("SELECT body FROM scans WHERE org=? AND type='kiosk' ORDER BY seq", (org,))]
 
     def _scans(self, org: str, event_id: int | None = None, actions_only: bool = False) -> list[Scan]:
-        sql, params = f"SELECT {_SCAN_COLS} FROM scans WHERE org=?", [org]
+        sql, params = f"SELECT {_SCAN_COLS} FROM scans WHERE org=? AND type IN ('action', 'refusal')", [org]
         if event_id is not None:
             targets = self.targets_of_event(event_id)
             sql += f" AND (event_id=? OR (kind='reset' AND event_id IN ({','.join('?' * len(targets))})))"

@@ -67,4 +67,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX scans_ticket ON scans(ticket_key);
     CREATE INDEX scans_server ON scans(event_id, version) WHERE version IS NOT NULL;
     """,
+    # 2: other device messages (kiosk actions: payment validated, exchange, prints) kept whole
+    """
+    ALTER TABLE scans ADD COLUMN body TEXT;
+    CREATE INDEX scans_type ON scans(org, type) WHERE type NOT IN ('action', 'refusal');
+    """,
 )
