@@ -1,0 +1,54 @@
+"""Two store objects on one file (two ingestion workers), the progress helper."""
+from __future__ import annotations
+
+import io
+import threading
+import time
+import uuid
+
+from server_stub.cli_progress import Progress
+from server_stub.store import open_store
+
+
+def test_two_workers_ingest_overlapping_batches_exactly_once(tmp_path):
+    first = open_store(tmp_path / "srv")
+    first.create_organiser("fest", "Fest")
+    ev = first.create_event("fest", "E", time.time(), time.time() + 3600, "UTC", [], [])
+    second = open_store(tmp_path / "srv", create=False)
+    actions = [{"type": "action", "scan_uuid": str(uuid.uuid4()), "kind": "entry", "ticket_key": str(i), "event_id": ev,
+                "direction": "in", "at": 1000.0 + i, "device_id": f"d{i % 3}", "org": "fest"} for i in range(3000)]
+    batches = [actions[i:i + 250] for i in range(0, len(actions), 250)]
+    results: list[tuple[int, int]] = []
+
+    def work(store, order):      # each worker gets every batch (a redelivery storm), in its own order
+        for b in order:
+            results.append(store.ingest(b))
+    threads = [threading.Thread(target=work, args=(first, batches)),
+               threading.Thread(target=work, args=(second, list(reversed(batches))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(n for n, _ in results) == 3000 and sum(d for _, d in results) == 3000
+    assert first.scan_count("fest") == 3000
+    # writes from one worker are visible to a bundle stream of the other
+    first.add_order("fest", ev, "Ann")
+    assert len(list(second.tickets_for_event(ev))) == 1
+    first.close()
+    second.close()
+
+
+def test_progress_bar_draws_and_stays_quiet_off_a_terminal():
+    stream = io.StringIO()
+    with Progress(200, "importing", stream=stream, enabled=True, interval=0) as bar:
+        bar(100)
+        bar(200)
+    text = stream.getvalue()
+    assert "importing [" in text and " 50% 100/200" in text and "100% 200/200" in text and text.endswith("\n")
+    quiet = io.StringIO()
+    with Progress(10, "x", stream=quiet) as bar:      # StringIO is not a tty
+        bar(10)
+    assert quiet.getvalue() == ""
+    p = Progress(None, "pushing", stream=io.StringIO())
+    p.update(1234)
+    assert p.line().startswith("pushing 1,234 ")
