@@ -1,0 +1,32 @@
+"""`ticketgate provision …`: both sides of enrollment.
+
+Organiser / technician laptop:          serve, tokens create, wifi-qr, devices, revoke
+Door device:                            discover, enroll, status, wipe
+Each takes --help. Exit codes: 0 done, 1 refused/failed (message on stderr), 2 usage.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from provisioning import cli_device, cli_server
+    parser = argparse.ArgumentParser(prog="ticketgate provision", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli_server.add_commands(sub)
+    cli_device.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130

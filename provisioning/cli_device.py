@@ -1,0 +1,153 @@
+"""Device-side provisioning commands (see provisioning.cli)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from provisioning.protocol import BadInput
+
+DEFAULT_DIR = os.environ.get("TICKETGATE_DEVICE_DIR", str(Path.home() / ".ticketgate" / "device"))
+
+
+def _err(msg: str) -> int:
+    print(f"ticketgate provision: {msg}", file=sys.stderr)
+    return 1
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("discover", help="find the organiser's server on this network (zeroconf)")
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("--org")
+    p.add_argument("--interface", action="append", help="IP of the interface to browse on (repeatable)")
+    p.set_defaults(run=cmd_discover)
+
+    p = sub.add_parser("enroll", help="enroll this device with a QR text or an organiser code")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--qr", help="the text of the enrollment QR (TGE1:...)")
+    how.add_argument("--code", help="the organiser code typed by hand (K7M2-Q9XB)")
+    p.add_argument("--server", help="HOST:PORT of the enrollment endpoint (default: QR hint, then zeroconf)")
+    p.add_argument("--name", default="", help="a name for this device (shown to the organiser)")
+    p.add_argument("--dir", default=DEFAULT_DIR, help=f"device folder (default {DEFAULT_DIR})")
+    p.add_argument("--no-connect", action="store_true", help="do not check the broker login afterwards")
+    p.add_argument("--interface", action="append", help="IP of the interface to browse on (repeatable)")
+    p.set_defaults(run=cmd_enroll)
+
+    p = sub.add_parser("status", help="is this device enrolled, with whom, for which gate and events")
+    p.add_argument("--dir", default=DEFAULT_DIR)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_status)
+
+    p = sub.add_parser("wipe", help="forget orders, names, keys and the broker login (device handed back)")
+    p.add_argument("--dir", default=DEFAULT_DIR)
+    p.add_argument("--yes", action="store_true", help="do it (without it, nothing happens)")
+    p.set_defaults(run=cmd_wipe)
+
+
+def cmd_discover(args) -> int:
+    from provisioning.device.discover import discover
+    found = discover(args.timeout, org=args.org, interfaces=args.interface)
+    if not found:
+        return _err(f"no ticketgate server answered within {args.timeout:g} s; type its address with --server")
+    for f in found:
+        print(f"{f.address:<24} org={f.org:<16} key={f.fingerprint} v{f.version}{' tls' if f.tls else ''}  {f.name}")
+    return 0
+
+
+def _pick_server(args, org: str | None, fingerprint: str | None) -> tuple[str, str | None]:
+    """(HOST:PORT, fingerprint to pin) from zeroconf; with a code, the advertised fingerprint is pinned (shown)."""
+    from provisioning.device.discover import discover
+    print("looking for the server (zeroconf)...", flush=True)
+    found = [f for f in discover(5.0, org=org, interfaces=args.interface, first=True)
+             if not fingerprint or f.fingerprint.replace(":", "") == fingerprint]
+    if len(found) != 1:
+        raise BadInput("no server found: give --server HOST:PORT" if not found
+                       else "several servers answer: give --server HOST:PORT")
+    print(f"found {found[0].address} (organiser {found[0].org}, key {found[0].fingerprint})", flush=True)
+    return found[0].address, fingerprint or found[0].fingerprint
+
+
+def cmd_enroll(args) -> int:
+    from provisioning.device.enroll import EnrollError, enroll
+    from provisioning.device.state import DeviceState
+    from provisioning.protocol import parse_qr
+    state = DeviceState(args.dir)
+    if state.enrolled():
+        return _err(f"already enrolled ({state.load().device_id}); run `ticketgate provision wipe --yes` first")
+    t0 = time.monotonic()
+    try:
+        if args.qr:
+            qr = parse_qr(args.qr)
+            candidates = [args.server or qr.server]
+            kwargs = {"token": qr.token, "expected_fingerprint": qr.fingerprint}
+        else:
+            from provisioning.protocol import normalize_code
+            candidates = [args.server] if args.server else []
+            kwargs = {"code": normalize_code(args.code)}
+        creds = None
+        for i, server in enumerate(candidates + [None]):
+            if server is None:
+                server, pinned = _pick_server(args, qr.org if args.qr else None, kwargs.get("expected_fingerprint"))
+                kwargs["expected_fingerprint"] = pinned
+            try:
+                print(f"enrolling with {server}...", flush=True)
+                creds = enroll(state, server, name=args.name, **kwargs)
+                break
+            except EnrollError as exc:
+                if not exc.network or args.server:
+                    raise
+                print(f"  {exc}; trying zeroconf", flush=True)
+    except (BadInput, EnrollError) as exc:
+        return _err(str(exc))
+    took = time.monotonic() - t0
+    print(f"enrolled as {creds.device_id} (organiser {creds.org}, gate {creds.gate or '-'}, events "
+          f"{','.join(map(str, creds.events)) or 'all'}) in {took:.1f} s")
+    if not args.no_connect:
+        from provisioning.device.link import DeviceLink
+        from provisioning.mqtt_connect import Refused
+        link = DeviceLink(state)
+        try:
+            link.connect(timeout=10)
+            print(f"broker {creds.broker.host}:{creds.broker.port} login OK - ready to scan "
+                  f"({time.monotonic() - t0:.1f} s)")
+        except (Refused, OSError) as exc:
+            return _err(f"enrolled, but the broker login failed: {exc}")
+        finally:
+            link.close()
+    return 0
+
+
+def cmd_status(args) -> int:
+    from agent.keyring import fingerprint
+    from provisioning.device.state import DeviceState
+    state = DeviceState(args.dir)
+    creds = state.load()
+    if creds is None:
+        print("not enrolled" + (" (wiped)" if state.ledger_path.exists() else ""))
+        return 1
+    info = {"device_id": creds.device_id, "org": creds.org, "name": creds.name, "gate": creds.gate,
+            "events": list(creds.events), "broker": f"{creds.broker.host}:{creds.broker.port}",
+            "tls": creds.broker.tls, "server_key": fingerprint(creds.server_key),
+            "enrolled_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(creds.enrolled_at))}
+    if state.ledger_path.exists():
+        from agent.ledger import Ledger
+        ledger = Ledger.open(state.ledger_path, create=False)
+        info["ledger"] = ledger.counts()
+        ledger.close()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:<12} {v}")
+    return 0
+
+
+def cmd_wipe(args) -> int:
+    from provisioning.device.state import DeviceState
+    from provisioning.device.wipe import wipe
+    if not args.yes:
+        return _err("this removes orders, names, keys and the broker login; add --yes to do it")
+    print(f"wiped: {wipe(DeviceState(args.dir), 'by the technician')}")
+    return 0

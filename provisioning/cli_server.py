@@ -1,0 +1,285 @@
+"""Organiser-side provisioning commands (see provisioning.cli)."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from provisioning.protocol import BadInput, split_hostport
+
+SERVER_FILE = "server.json"     # written by `serve`: where the endpoint and broker are, for the other commands
+
+
+def _err(msg: str) -> int:
+    print(f"ticketgate provision: {msg}", file=sys.stderr)
+    return 1
+
+
+def _common(p) -> None:
+    p.add_argument("--data", required=True, help="server stub data folder (ticketgate server init)")
+    p.add_argument("--org", required=True, help="organiser slug")
+    p.add_argument("--state", help="provisioning state folder (default: DATA/provision)")
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("serve", help="enrollment endpoint + zeroconf advertisement (+ optionally mosquitto)")
+    _common(p)
+    p.add_argument("--listen", default="0.0.0.0", help="address the endpoint listens on")
+    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--advertise", action="append", default=[], metavar="IP",
+                   help="IP to advertise over zeroconf (repeatable; default: this host's address)")
+    p.add_argument("--no-zeroconf", action="store_true")
+    p.add_argument("--broker-host", help="broker address the devices get (default: first advertised IP)")
+    p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--start-broker", action="store_true", help="run mosquitto with the provisioning config")
+    p.add_argument("--mosquitto-pid-file", help="PID file of a mosquitto already using STATE/mosquitto/{passwd,acl}")
+    p.add_argument("--tls", action="store_true", help="TLS listener on --tls-port (CA made in STATE/tls)")
+    p.add_argument("--tls-port", type=int, default=8883)
+    p.add_argument("--for", dest="duration", type=float, help="stop after SECONDS (default: until Ctrl-C)")
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("tokens", help="one-time enrollment tokens")
+    tsub = p.add_subparsers(dest="tokens_command", required=True)
+    c = tsub.add_parser("create", help="create N tokens and print their QR sheet")
+    _common(c)
+    c.add_argument("--count", type=int, default=1)
+    c.add_argument("--gate", default="")
+    c.add_argument("--events", default="", help="comma-separated event ids, e.g. 1,2")
+    c.add_argument("--ttl-hours", type=float, default=12.0)
+    c.add_argument("--server", help="HOST:PORT hint printed in the QR (default: from `serve`)")
+    c.add_argument("--out", required=True, help="sheet.pdf or sheet.png")
+    c.set_defaults(run=cmd_tokens_create)
+
+    p = sub.add_parser("wifi-qr", help="the hotspot's Wi-Fi join QR")
+    p.add_argument("--ssid", required=True)
+    p.add_argument("--password", default=None)
+    p.add_argument("--security", default="WPA", choices=("WPA", "WEP", "nopass"))
+    p.add_argument("--hidden", action="store_true")
+    p.add_argument("--out", required=True, help="wifi.png or wifi.svg")
+    p.set_defaults(run=cmd_wifi_qr)
+
+    p = sub.add_parser("devices", help="enrolled devices")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_devices)
+
+    p = sub.add_parser("revoke", help="revoke a device: cut its broker login now; it wipes itself")
+    _common(p)
+    p.add_argument("device")
+    p.set_defaults(run=cmd_revoke)
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+def _state(args) -> Path:
+    return Path(args.state) if args.state else Path(args.data) / "provision"
+
+
+def _open_store(args):
+    from server_stub.store import open_store
+    store = open_store(args.data, create=False)
+    if store.organiser(args.org) is None:
+        store.close()
+        raise BadInput(f"no organiser {args.org!r} in {args.data}")
+    return store
+
+
+def _saved(args) -> dict:
+    try:
+        return json.loads((_state(args) / SERVER_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _local_ip() -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))      # no packet is sent; picks the outgoing interface
+            return s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def _provisioning(args, store, saved: dict):
+    from provisioning.server.broker_admin import BrokerEndpoint, PidReloader
+    from provisioning.server.runtime import Provisioning
+    b = saved.get("broker") or {}
+    endpoint = BrokerEndpoint(b.get("host", "127.0.0.1"), int(b.get("port", 1883)), bool(b.get("tls")), b.get("ca_pem", ""))
+    pid_file = saved.get("pid_file")
+    reload = PidReloader(pid_file=pid_file) if pid_file else (lambda: None)
+    return Provisioning(_state(args), store, args.org, endpoint, reload)
+
+
+# -- commands ---------------------------------------------------------------------------------------------------
+def cmd_serve(args) -> int:
+    from provisioning.server.broker_admin import BrokerEndpoint, PidReloader
+    from provisioning.server.broker_config import full_config
+    from provisioning.server.http_endpoint import EnrollmentServer
+    from provisioning.server.runtime import Provisioning
+    try:
+        store = _open_store(args)
+    except Exception as exc:
+        return _err(str(exc))
+    state = _state(args)
+    advertise = args.advertise or [_local_ip()]
+    broker_host = args.broker_host or advertise[0]
+    tls_files = None
+    if args.tls:
+        from provisioning.server import tls
+        tls_files = tls.ensure(state / "tls", [broker_host])
+    endpoint = BrokerEndpoint(broker_host, args.tls_port if args.tls else args.broker_port, args.tls,
+                              tls_files.ca_pem() if tls_files else "")
+    broker_dir = state / "mosquitto"
+    pid_file = Path(args.mosquitto_pid_file) if args.mosquitto_pid_file else broker_dir / "mosquitto.pid"
+    enrolled = {"n": 0}
+
+    def progress(device: dict) -> None:
+        enrolled["n"] += 1
+        print(f"[{time.strftime('%H:%M:%S')}] enrolled #{enrolled['n']}: {device['device_id']} "
+              f"gate={device['gate'] or '-'} name={device['name'] or '-'} from {device['source']}", flush=True)
+
+    prov = Provisioning(state, store, args.org, endpoint, PidReloader(pid_file=pid_file), on_enrolled=progress)
+    prov.write_broker_files()
+    broker = None
+    if args.start_broker:
+        conf = broker_dir / "mosquitto.conf"
+        conf.write_text(full_config(broker_dir, args.broker_port, prov.paths.password_file, prov.paths.acl_file,
+                                    "" if args.listen == "0.0.0.0" else args.listen, tls_files, args.tls_port))
+        broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(100):
+            if pid_file.exists() or broker.poll() is not None:
+                break
+            time.sleep(0.05)
+        if broker.poll() is not None:
+            return _err(f"mosquitto did not start: {broker.stderr.read().decode(errors='replace')}")
+    http = EnrollmentServer(prov.service, args.listen, args.port).start()
+    server_hint = f"{advertise[0]}:{http.port}"
+    (state / SERVER_FILE).write_text(json.dumps({"org": args.org, "server": server_hint, "broker": endpoint.to_json(),
+                                                 "pid_file": str(pid_file)}, indent=2))
+    advertiser = None
+    if not args.no_zeroconf:
+        from provisioning.server.advertiser import Advertiser, service_infos
+        infos = service_infos(f"ticketgate-{args.org}-{socket.gethostname()}"[:60], advertise, http.port,
+                              endpoint.port, args.org, prov.fingerprint, args.tls)
+        advertiser = Advertiser(infos, interfaces=advertise if args.advertise else None).start()
+    print(f"enrollment endpoint http://{server_hint}  organiser {args.org}  key {prov.fingerprint}", flush=True)
+    print(f"broker {endpoint.host}:{endpoint.port}{' (TLS)' if endpoint.tls else ''}; Ctrl-C to stop", flush=True)
+    try:
+        deadline = time.monotonic() + args.duration if args.duration else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if advertiser:
+            advertiser.stop()
+        http.stop()
+        if broker is not None:
+            broker.terminate()
+            broker.wait(10)
+        prov.close()
+        store.close()
+    return 0
+
+
+def cmd_tokens_create(args) -> int:
+    from provisioning import qr
+    from provisioning.protocol import show_code
+    from provisioning.server.registry import Registry
+    try:
+        events = tuple(int(e) for e in args.events.split(",") if e.strip())
+        server = args.server or _saved(args).get("server")
+        if not server:
+            raise BadInput("no server address: run `serve` first or give --server HOST:PORT")
+        split_hostport(server)
+        if not 1 <= args.count <= 10000:
+            raise BadInput("--count is 1..10000")
+        store = _open_store(args)
+    except (BadInput, ValueError) as exc:
+        return _err(str(exc))
+    except Exception as exc:
+        return _err(str(exc))
+    try:
+        for e in events:
+            store.event(e)
+        from agent.keyring import fingerprint
+        from provisioning.protocol import EnrollQR, compact_fingerprint
+        fp = compact_fingerprint(fingerprint(store.server_key(args.org).public_raw))
+        registry = Registry(_state(args) / "provision.sqlite")
+        tokens = registry.create_tokens(args.org, args.count, args.gate, events, ttl=args.ttl_hours * 3600)
+        registry.close()
+        items = [qr.SheetItem(EnrollQR(t.token, fp, server, args.org).text(), f"{args.gate or args.org} #{i + 1}",
+                              t.code, f"events {','.join(map(str, events)) or 'all'}") for i, t in enumerate(tokens)]
+
+        def progress(done: int, total: int) -> None:
+            print(f"\rrendering {done}/{total}", end="" if done < total else "\n", flush=True)
+        qr.sheet(items, args.out, progress)
+    except Exception as exc:
+        return _err(str(exc))
+    finally:
+        store.close()
+    print(f"{len(tokens)} tokens, valid {args.ttl_hours:g} h, sheet {args.out}")
+    for t in tokens:
+        print(f"  code {show_code(t.code)}")
+    return 0
+
+
+def cmd_wifi_qr(args) -> int:
+    from provisioning import qr
+    from provisioning.protocol import wifi_payload
+    try:
+        text = wifi_payload(args.ssid, args.password, args.security, args.hidden)
+        qr.save(text, args.out)
+    except (BadInput, ValueError) as exc:
+        return _err(str(exc))
+    print(f"Wi-Fi QR for {args.ssid!r} written to {args.out}")
+    return 0
+
+
+def cmd_devices(args) -> int:
+    from provisioning.server.registry import Registry
+    try:
+        store = _open_store(args)
+    except Exception as exc:
+        return _err(str(exc))
+    registry = Registry(_state(args) / "provision.sqlite")
+    try:
+        creds = {c.device_id: c for c in registry.credentials(include_revoked=True)}
+        rows = []
+        for d in store.devices(args.org):
+            rows.append({"device_id": d["device_id"], "name": d["name"], "gate": d["gate"], "events": d["events"],
+                         "revoked": d["revoked"], "last_seen": d.get("last_seen"),
+                         "broker_login": d["device_id"] in creds and creds[d["device_id"]].revoked_at is None})
+    finally:
+        registry.close()
+        store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'device':<16} {'name':<14} {'gate':<10} {'events':<10} state")
+    for r in rows:
+        state = "revoked" if r["revoked"] else ("enrolled" if r["broker_login"] else "no login")
+        print(f"{r['device_id']:<16} {r['name'][:14]:<14} {r['gate'][:10]:<10} "
+              f"{','.join(map(str, r['events']))[:10]:<10} {state}")
+    print(f"{len(rows)} device(s)")
+    return 0
+
+
+def cmd_revoke(args) -> int:
+    try:
+        store = _open_store(args)
+    except Exception as exc:
+        return _err(str(exc))
+    prov = _provisioning(args, store, _saved(args))
+    try:
+        timings = prov.revoke(args.device)
+    except KeyError:
+        return _err(f"no device {args.device!r}")
+    finally:
+        prov.close()
+        store.close()
+    print(f"revoked {args.device}: broker login removed in {timings['removed'] * 1000:.0f} ms "
+          f"({', '.join(f'{k} {v * 1000:.0f} ms' for k, v in timings.items())})")
+    return 0

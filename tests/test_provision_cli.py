@@ -1,0 +1,124 @@
+"""`ticketgate provision …` end to end: serve (real mosquitto started by it), tokens sheet, enroll by QR and by
+code, status, devices, revoke, wifi-qr; plus the errors a technician meets."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main as ticketgate
+from tests.broker import free_port, mosquitto_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+ORG = "acme"
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+@pytest.fixture
+def served(tmp_path):
+    from server_stub.store import SqliteStore
+    store = SqliteStore.open(tmp_path / "data")
+    store.create_organiser(ORG, "Acme")
+    event = store.create_event(ORG, "Day 1", time.time(), time.time() + 86400)
+    store.current_key(ORG)
+    store.close()
+    http_port, broker_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "provision", "serve", "--data", str(tmp_path / "data"), "--org", ORG,
+         "--listen", "127.0.0.1", "--port", str(http_port), "--advertise", "127.0.0.1", "--broker-port",
+         str(broker_port), "--start-broker", "--for", "120"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        line = proc.stdout.readline()
+        assert "enrollment endpoint" in line, line + proc.stderr.read() if proc.poll() is not None else line
+        yield tmp_path, event, http_port, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def _decode_sheet(path: Path) -> list[str]:
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from PIL import Image
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(path).convert("L"))]
+
+
+def test_cli_whole_flow(served, capsys):
+    tmp, event, http_port, proc = served
+    data = ["--data", str(tmp / "data"), "--org", ORG]
+    assert ticketgate(["provision", "tokens", "create", *data, "--count", "2", "--gate", "north", "--events",
+                       str(event), "--out", str(tmp / "sheet.png")]) == 0
+    out = capsys.readouterr().out
+    codes = [line.split()[-1] for line in out.splitlines() if line.strip().startswith("code ")]
+    assert "rendering 2/2" in out and len(codes) == 2
+    qrs = _decode_sheet(tmp / "sheet.png")
+    assert len(qrs) == 2 and all(q.startswith("TGE1:") and f":127.0.0.1:{http_port}:" in q for q in qrs)
+
+    assert ticketgate(["provision", "enroll", "--qr", qrs[0], "--dir", str(tmp / "d1"), "--name", "north-1"]) == 0
+    assert "ready to scan" in capsys.readouterr().out
+    # the second QR's token, typed as its code instead (find which code is still unused: try both)
+    results = [ticketgate(["provision", "enroll", "--code", c, "--server", f"127.0.0.1:{http_port}",
+                           "--dir", str(tmp / f"d2{i}")]) for i, c in enumerate(codes)]
+    assert sorted(results) == [0, 1]
+    capsys.readouterr()
+
+    assert ticketgate(["provision", "status", "--dir", str(tmp / "d1"), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["gate"] == "north" and status["events"] == [event] and status["org"] == ORG
+
+    assert ticketgate(["provision", "devices", *data, "--json"]) == 0
+    devices = json.loads(capsys.readouterr().out)
+    assert len(devices) == 2 and all(d["broker_login"] and not d["revoked"] for d in devices)
+
+    assert ticketgate(["provision", "revoke", *data, status["device_id"]]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert ticketgate(["provision", "devices", *data, "--json"]) == 0
+    devices = {d["device_id"]: d for d in json.loads(capsys.readouterr().out)}
+    assert devices[status["device_id"]]["revoked"]
+
+    # reused QR: refused, clear message, nothing saved
+    assert ticketgate(["provision", "enroll", "--qr", qrs[0], "--dir", str(tmp / "d3")]) == 1
+    assert "already used" in capsys.readouterr().err
+    assert ticketgate(["provision", "status", "--dir", str(tmp / "d3")]) == 1
+
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0 and out.count("enrolled #") == 2
+
+
+def test_cli_wifi_qr(tmp_path, capsys):
+    assert ticketgate(["provision", "wifi-qr", "--ssid", "Door;Net", "--password", "p:w", "--out",
+                       str(tmp_path / "wifi.png")]) == 0
+    assert _decode_sheet(tmp_path / "wifi.png") == ["WIFI:S:Door\\;Net;T:WPA;P:p\\:w;;"]
+    assert ticketgate(["provision", "wifi-qr", "--ssid", "x", "--out", str(tmp_path / "w.png")]) == 1
+    assert "password" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["enroll", "--qr", "garbage"], "not a ticketgate enrollment QR"),
+    (["enroll", "--code", "K7M2"], "organiser code"),
+    (["enroll", "--code", "K7M2-Q9XB", "--server", "127.0.0.1:1"], "cannot reach"),
+    (["status"], "not enrolled"),
+    (["wipe"], "--yes"),
+])
+def test_cli_device_errors(tmp_path, capsys, argv, message):
+    assert ticketgate(["provision", *argv, "--dir", str(tmp_path / "dev")]) == 1
+    captured = capsys.readouterr()
+    assert message in captured.err + captured.out
+
+
+def test_cli_server_errors(tmp_path, capsys):
+    assert ticketgate(["provision", "devices", "--data", str(tmp_path / "none"), "--org", ORG]) == 1
+    assert "no server" in capsys.readouterr().err
+    assert ticketgate(["provision", "nonsense"]) == 2
