@@ -1,0 +1,140 @@
+"""Provisioning figures: enrollment per device (alone and N at once), discovery, revocation cut-off.
+
+    /work/venv/bin/python benchmarks/bench_enroll.py [--devices 20] [--single 10] [--revocations 5]
+
+Real parts only: SqliteStore, mosquitto with our password/ACL files (reloaded by SIGHUP), the HTTP endpoint,
+python-zeroconf on loopback, paho clients. "Ready" = enrolled (key pair made, token redeemed, answer checked,
+credentials + keyring saved 0600) and logged in to the broker with its own credentials, cmd topic subscribed.
+"""
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from provisioning.device.discover import discover  # noqa: E402
+from provisioning.device.enroll import enroll  # noqa: E402
+from provisioning.device.link import DeviceLink  # noqa: E402
+from provisioning.device.state import DeviceState  # noqa: E402
+from provisioning.server.advertiser import Advertiser, service_infos  # noqa: E402
+from provisioning.throttle import Throttle  # noqa: E402
+from tests.test_provision_env import ORG, provision_env  # noqa: E402
+
+
+def ready(env, folder: Path, token) -> tuple[float, float, DeviceLink]:
+    t0 = time.monotonic()
+    state = DeviceState(folder)
+    enroll(state, env.server, token=token.token, expected_fingerprint=env.prov.fingerprint)
+    t1 = time.monotonic()
+    link = DeviceLink(state)
+    link.connect(timeout=20)
+    return t1 - t0, time.monotonic() - t0, link
+
+
+def fmt(values: list[float]) -> str:
+    values = sorted(values)
+    p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+    return (f"median {statistics.median(values) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+            f"max {values[-1] * 1000:.0f} ms (n={len(values)})")
+
+
+def bench_single(env, root: Path, n: int) -> None:
+    tokens = env.prov.registry.create_tokens(ORG, n, gate="north", events=tuple(env.events))
+    enrolled, total = [], []
+    for i, t in enumerate(tokens):
+        e, r, link = ready(env, root / f"single{i}", t)
+        enrolled.append(e), total.append(r)
+        link.close()
+    print(f"one device at a time   enroll: {fmt(enrolled)}")
+    print(f"one device at a time   ready : {fmt(total)}")
+
+
+def bench_concurrent(env, root: Path, n: int) -> None:
+    tokens = env.prov.registry.create_tokens(ORG, n, gate="north", events=tuple(env.events))
+    results: dict[int, object] = {}
+    start = threading.Barrier(n + 1)
+
+    def go(i):
+        start.wait()
+        try:
+            results[i] = ready(env, root / f"conc{i}", tokens[i])
+        except Exception as exc:
+            results[i] = exc
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+    [t.start() for t in threads]
+    start.wait()
+    t0 = time.monotonic()
+    [t.join(120) for t in threads]
+    wall = time.monotonic() - t0
+    failures = [r for r in results.values() if isinstance(r, Exception)]
+    ok = [r for r in results.values() if not isinstance(r, Exception)]
+    print(f"{n} devices at once      all ready in {wall:.2f} s wall; failures: {len(failures)} {failures[:2]}")
+    print(f"{n} devices at once      per-device enroll: {fmt([r[0] for r in ok])}")
+    print(f"{n} devices at once      per-device ready : {fmt([r[1] for r in ok])}")
+    for r in ok:
+        r[2].close()
+
+
+def bench_discovery(runs: int) -> None:
+    times = []
+    for _ in range(runs):
+        org = f"bench-{secrets.token_hex(3)}"
+        infos = service_infos(f"tg-bench-{secrets.token_hex(3)}", ["127.0.0.1"], 8787, 1883, org, "ABCD:EF01:2345:6789")
+        with Advertiser(infos, interfaces=["127.0.0.1"]):
+            t0 = time.monotonic()
+            found = discover(10, org=org, interfaces=["127.0.0.1"], first=True)
+            times.append(time.monotonic() - t0)
+            assert found, "discovery failed"
+    print(f"zeroconf discovery (loopback, browse+resolve, first answer): {fmt(times)}")
+
+
+def bench_revocation(env, root: Path, runs: int) -> None:
+    tokens = env.prov.registry.create_tokens(ORG, runs, gate="north", events=tuple(env.events))
+    cut, wiped, total = [], [], []
+    for i in range(runs):
+        _, _, link = ready(env, root / f"rev{i}", tokens[i])
+        link.grace = 0
+        gone = threading.Event()
+        link.client.on_disconnect = lambda *a: gone.set()
+        t0 = time.monotonic()
+        env.prov.revoke(link.creds.device_id)
+        total.append(time.monotonic() - t0)
+        gone.wait(5)
+        cut.append(time.monotonic() - t0 if gone.is_set() else float("inf"))
+        deadline = time.monotonic() + 5
+        while link.wiped is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        wiped.append(time.monotonic() - t0 if link.wiped is not None else float("inf"))
+        link.close()
+    print(f"revocation: revoke() returns (wipe sent, reload, take-over, removed): {fmt(total)}")
+    print(f"revocation: live session dropped after                         : {fmt(cut)}")
+    print(f"revocation: device wiped after (signed wipe on its cmd topic)   : {fmt(wiped)}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--devices", type=int, default=20)
+    ap.add_argument("--single", type=int, default=10)
+    ap.add_argument("--revocations", type=int, default=5)
+    ap.add_argument("--discovery", type=int, default=5)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tg-bench-enroll-") as tmp:
+        root = Path(tmp)
+        with provision_env(root / "env", throttle=Throttle(per_source=1000, global_limit=10000)) as env:
+            bench_single(env, root, a.single)
+            bench_concurrent(env, root, a.devices)
+            bench_revocation(env, root, a.revocations)
+        bench_discovery(a.discovery)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
