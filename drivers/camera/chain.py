@@ -2,10 +2,12 @@
 
     chain = DecoderChain()
     chain.decode(gray)        # still image (screenshot, support): every step until one reads
-    chain.decode_live(gray)   # camera frame: first pass + one retry step, round robin over frames
+    chain.decode_live(gray)   # camera frame: first pass + at most one retry step that fits the frame budget
 
-A retry costs time only when the first pass found nothing; the live mode bounds that cost per frame so the
-loop keeps up with the camera while still sweeping all retries over a few frames of a steady code.
+A retry costs time only when the first pass found nothing. The live mode bounds that cost per frame so the loop
+keeps up with the camera: it takes the next retry step (round robin) whose measured cost (moving average) fits
+in what is left of `live_budget_ms`; a step found too slow is skipped, and re-measured now and then. Over a few
+frames of a steady code every affordable retry has been tried.
 """
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ class DecoderChain:
     fallbacks: Sequence[Decoder] = ()
     variants: Sequence[Callable[[np.ndarray], np.ndarray]] = V.DEFAULT_VARIANTS
     retry_decoders: Sequence[Decoder] = ()
+    live_budget_ms: float = 15.0        # 30 fps is 33 ms per frame: leave room for capture, the Gate and the UI
+    reprobe_every: int = 40             # a step skipped as too slow is measured again after this many skips
     _next_live: int = 0
 
     def __post_init__(self) -> None:
@@ -58,6 +62,8 @@ class DecoderChain:
         for variant in self.variants:
             for d in self.retry_decoders:
                 self.steps.append((f"{d.name}+{variant.__name__}", d, variant))
+        self.step_cost_ms = [0.0] * len(self.steps)     # moving average of each step's cost on live frames
+        self._skips = [0] * len(self.steps)
 
     def decode(self, image: np.ndarray) -> DecodeResult:
         """Every step in order until one reads (still images)."""
@@ -74,16 +80,33 @@ class DecoderChain:
         return DecodeResult((), "", _ms(t0), len(self.steps) + 1)
 
     def decode_live(self, image: np.ndarray) -> DecodeResult:
-        """First pass, then at most one retry step per frame (the next one each time)."""
+        """First pass, then at most one retry step that fits in the rest of the frame budget."""
         t0 = time.perf_counter()
         gray = to_gray(image)
         texts = self.primary(gray)
         if texts:
             return DecodeResult(tuple(texts), self.primary.name, _ms(t0), 1)
-        step = self.steps[self._next_live % len(self.steps)]
-        self._next_live += 1
+        index = self._pick(self.live_budget_ms - _ms(t0))
+        if index is None:
+            return DecodeResult((), "", _ms(t0), 1)
+        step = self.steps[index]
+        t1 = time.perf_counter()
         texts = _run(step, gray, {})
+        cost = _ms(t1)
+        old = self.step_cost_ms[index]
+        self.step_cost_ms[index] = cost if old == 0 else 0.7 * old + 0.3 * cost
         return DecodeResult(tuple(texts), step[0] if texts else "", _ms(t0), 2)
+
+    def _pick(self, left_ms: float) -> int | None:
+        n = len(self.steps)
+        for _ in range(n):
+            index = self._next_live % n
+            self._next_live += 1
+            if self.step_cost_ms[index] <= left_ms or self._skips[index] >= self.reprobe_every:
+                self._skips[index] = 0
+                return index
+            self._skips[index] += 1
+        return None
 
 
 def _run(step: Step, gray: np.ndarray, cache: dict) -> list[str]:

@@ -30,7 +30,7 @@ def badge_image(t: PrintableTicket, band: str = "#1b3a5c") -> Image.Image:
     draw = ImageDraw.Draw(img)
     draw.rectangle((0, 0, WIDTH_PX, 120), fill=band)
     draw.text((40, 28), t.event_name, fill="white", font=_fit(draw, t.event_name, WIDTH_PX - 80, 64, "bold"))
-    qr = segno.make(t.payload, error="m")
+    qr = segno.make_qr(t.payload, error="m")
     scale = max(3, 400 // qr.symbol_size(scale=1, border=2)[0])
     buf = io.BytesIO()
     qr.save(buf, kind="png", scale=scale, border=2)

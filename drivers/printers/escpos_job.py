@@ -44,7 +44,7 @@ def qr_image(payload: str, scale: int):
     """The QR as a 1-bit PIL image (for printers without the native QR command)."""
     import segno
     from PIL import Image
-    qr = segno.make(payload, error="m")
+    qr = segno.make_qr(payload, error="m")
     buf = io.BytesIO()
     qr.save(buf, kind="png", scale=scale, border=2)
     buf.seek(0)

@@ -186,7 +186,7 @@ class EscPosRenderer:
         elif fn == 0x51:
             import segno
             self._flush_line(False)
-            qr = segno.make(self.qr["data"].decode("latin-1"), error=self.qr["ecl"], boost_error=False)
+            qr = segno.make_qr(self.qr["data"].decode("latin-1"), error=self.qr["ecl"], boost_error=False)
             m = np.array(qr.matrix, np.uint8)
             img = np.kron(np.where(m, 0, 255).astype(np.uint8), np.ones((self.qr["size"],) * 2, np.uint8))
             self._place(Image.fromarray(img))

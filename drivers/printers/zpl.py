@@ -14,9 +14,18 @@ def field(text: str) -> str:
     return f"^FH^FD{safe}^FS"
 
 
+# QR capacity at error level M, versions 1-15: alphanumeric and byte mode (ISO/IEC 18004 table 7)
+_ALNUM_M = (20, 38, 61, 90, 122, 154, 178, 221, 262, 311, 366, 419, 483, 528, 600)
+_BYTE_M = (14, 26, 42, 62, 84, 106, 122, 152, 180, 213, 251, 287, 331, 362, 412)
+_ALNUM = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+
+
 def qr_size(payload: str, mag: int) -> int:
-    import segno
-    return segno.make(payload, error="m").symbol_size(scale=mag, border=0)[0]
+    """Printed width in dots of the QR the printer will make (for layout only; no encoding needed, so fast)."""
+    alnum = set(payload) <= _ALNUM
+    table, length = (_ALNUM_M, len(payload)) if alnum else (_BYTE_M, len(payload.encode("utf-8")))
+    version = next((v for v, cap in enumerate(table, start=1) if length <= cap), 20)
+    return (17 + 4 * version) * mag
 
 
 def _text(x: int, y: int, h: int, text: str, reverse: bool = False) -> str:

@@ -121,7 +121,7 @@ def _draw_field(page, kind, value, at, h, mag, reverse) -> None:
         ecl, _, payload = value.partition(",")
         if len(ecl) != 2 or ecl[0] not in "HQML":
             raise RenderError(f"^BQ data must start with <ecl><mode>, got {value[:4]!r}")
-        qr = segno.make(payload, error=ecl[0].lower(), boost_error=False)
+        qr = segno.make_qr(payload, error=ecl[0].lower(), boost_error=False)
         m = np.kron(np.array(qr.matrix, np.uint8) * 255, np.ones((mag, mag), np.uint8))
         _paint(page, Image.fromarray(m), at, reverse)
         return
