@@ -100,21 +100,30 @@ class PrinterList:
             return self.entries()
         self.error = ""
         found: dict[tuple, PrinterEntry] = {}
+        resolving = [0]
 
         def on_change(zeroconf, service_type, name, state_change):
             if state_change is ServiceStateChange.Removed:
                 return
-            info = zeroconf.get_service_info(service_type, name, timeout=1500)
-            if info is None:
-                return
-            entry = entry_from_service(service_type, name, info.parsed_scoped_addresses(), info.port or 0, info.properties)
-            if entry:
+            with self._lock:
+                resolving[0] += 1
+            try:
+                info = zeroconf.get_service_info(service_type, name, timeout=1500)
+                entry = info and entry_from_service(service_type, name, info.parsed_scoped_addresses(), info.port or 0,
+                                                    info.properties)
+                if entry:
+                    with self._lock:
+                        found[entry.key] = entry
+            finally:
                 with self._lock:
-                    found[entry.key] = entry
+                    resolving[0] -= 1
 
         try:
             browser = ServiceBrowser(zc, list(SERVICE_TYPES), handlers=[on_change])
             time.sleep(seconds)
+            deadline = time.monotonic() + 2.0          # let a printer that answered late finish resolving
+            while resolving[0] and time.monotonic() < deadline:
+                time.sleep(0.05)
             browser.cancel()
         finally:
             zc.close()
