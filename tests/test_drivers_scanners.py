@@ -200,3 +200,37 @@ def test_laser_mode_setting_round_trip(tmp_path):
     with pytest.raises(ValueError):
         ScannerSettings(mode="telepathy")
     ledger.close()
+
+
+def test_router_sends_reads_from_every_laser_mode_to_the_gate(tmp_path):
+    from drivers.scanners.router import ReadRouter, laser_receiver
+    issuer = Issuer.create()
+    gate = issuer.gate(tmp_path)
+    verdicts = []
+    router = ReadRouter(gate.scan, on_verdict=lambda v, read: verdicts.append((v.code.value, read.source)))
+    registered = {}
+
+    def register(actions, flags, callback):
+        registered["cb"] = callback
+        return lambda: None
+
+    zebra = laser_receiver(ScannerSettings(mode="zebra"), router, register=register, api=34)
+    zebra.start()
+    registered["cb"]("ch.ticketgate.SCAN", {"com.symbol.datawedge.source": "scanner",
+                                            "com.symbol.datawedge.data_string": issuer.payload(ticket_id=1)})
+    bb = laser_receiver(ScannerSettings(mode="bluebird"), router, register=register, api=34)
+    bb.start()
+    registered["cb"](bluebird.ACTION_DECODING_DATA, {"EXTRA_BARCODE_DECODING_DATA": list(issuer.payload(ticket_id=2).encode()) + [0]})
+    registered["cb"](bluebird.ACTION_DECODING_DATA, {"EXTRA_BARCODE_DECODING_DATA": [-1, -2, 0]})
+    registered["cb"](bluebird.ACTION_REQUEST_FAILED, {"EXTRA_INT_DATA3": 5, "EXTRA_INT_DATA2": -1})
+    assert laser_receiver(ScannerSettings(mode="keyboard"), router) is None
+    wedge = WedgeAssembler()
+    for i, ch in enumerate(issuer.payload(ticket_id=3) + "\n"):
+        router.handle(wedge.feed(ch, 1.0 + i * 0.004))
+    assert verdicts == [("accepted", "zebra"), ("accepted", "bluebird"), ("accepted", "keyboard")]
+    assert router.ignored == {"garbage bytes (not UTF-8 text)": 1} and "refused request 5" in router.errors[0]
+
+    def broken_scan(text):
+        raise OSError("disk full")
+    failing = ReadRouter(broken_scan)
+    assert failing.handle(ScanRead("TG1:X", "serial")) is None and "disk full" in failing.errors[0]
