@@ -69,8 +69,12 @@ def _admission(s: Scan) -> dict:
 
 def find_conflicts(scans: Iterable[Scan], event_id: int | None = None) -> list[dict]:
     """Every (ticket, event) admitted twice: [{ticket_key, event_id, admissions: [...], first, duplicates}]."""
+    return _conflicts(_effective(scans), event_id)
+
+
+def _conflicts(effective: dict[str, list[Scan]], event_id: int | None) -> list[dict]:
     conflicts = []
-    for key, entries in _effective(scans).items():
+    for key, entries in effective.items():
         by_event: dict[int | None, list[Scan]] = defaultdict(list)
         for e in entries:
             by_event[e.event_id].append(e)
@@ -93,8 +97,9 @@ def find_conflicts(scans: Iterable[Scan], event_id: int | None = None) -> list[d
     return conflicts
 
 
-def _hour(ts: float, tz: str) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:00")
+def _hour_label(utc_hour: int, tz: str) -> str:
+    """Start of a one-hour bucket (UTC-aligned) in the event's time zone (`HH:30` in half-hour zones)."""
+    return datetime.fromtimestamp(utc_hour * 3600, timezone.utc).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
 def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict[int, str],
@@ -114,7 +119,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
             per_event[e.event_id] += 1
             per_zone[(e.event_id, zone_of.get(key))] += 1
             per_gate[e.gate or "?"] += 1
-            per_hour[(e.event_id, _hour(e.server_at, tz_of.get(e.event_id, "UTC")))] += 1
+            per_hour[(e.event_id, int(e.server_at // 3600))] += 1
         for ev, direction in last.items():
             if direction == "in":
                 inside[ev] += 1
@@ -132,14 +137,15 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         d = per_device.setdefault(device_id, {"scans": 0, "entries": 0, "refusals": 0, "gate": info.get("gate", ""),
                                               "last_scan": None})
         d["last_seen"], d["status"] = info.get("last_seen"), info.get("status", "")
-    conflicts = find_conflicts(scans, event_id)
+    conflicts = _conflicts(effective, event_id)
     return {
         "event_id": event_id,
         "entries": sum(per_event.values()),
         "entries_per_event": {str(k): v for k, v in sorted(per_event.items(), key=lambda kv: kv[0] or 0)},
         "entries_per_zone": [{"event_id": ev, "zone": z, "entries": n} for (ev, z), n in sorted(per_zone.items(), key=str)],
         "entries_per_gate": dict(sorted(per_gate.items())),
-        "entries_per_hour": [{"event_id": ev, "hour": h, "entries": n} for (ev, h), n in sorted(per_hour.items(), key=str)],
+        "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC")), "entries": n}
+                             for (ev, h), n in sorted(per_hour.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))],
         "inside_now": {str(k): v for k, v in sorted(inside.items(), key=lambda kv: kv[0] or 0)},
         "double_entries": {"refused_already_used": refusals.get("already_used", 0), "conflicts": len(conflicts)},
         "refusals": dict(sorted(refusals.items(), key=lambda kv: str(kv[0]))),

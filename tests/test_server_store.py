@@ -406,3 +406,15 @@ def test_schema_upgrade_from_version_1(tmp_path):
     s = open_store(folder, create=False)
     assert s.organiser("fest")["name"] == "Fest" and s.q1("PRAGMA user_version")[0] == len(MIGRATIONS)
     s.close()
+
+
+def test_hourly_entries_are_labelled_in_the_event_time_zone(store):
+    ev = store.create_event("fest", "NYE", 1798743600.0, 1798765200.0, "Europe/Paris", [], [])
+    k = store.add_order("fest", ev, "Ann", positions=[{}] * 3)["tickets"]
+    base = {"type": "action", "kind": "entry", "event_id": ev, "direction": "in", "device_id": "A", "gate": "n"}
+    # 19:10 UTC and 19:50 UTC (20:xx Paris), 21:05 UTC (22:05 Paris)
+    store.ingest([dict(base, scan_uuid="1", ticket_key=k[0]["ticket_key"], at=1798743600.0 + 600),
+                  dict(base, scan_uuid="2", ticket_key=k[1]["ticket_key"], at=1798743600.0 + 3000),
+                  dict(base, scan_uuid="3", ticket_key=k[2]["ticket_key"], at=1798743600.0 + 7500)])
+    hours = store.stats("fest", ev)["entries_per_hour"]
+    assert [(h["hour"], h["entries"]) for h in hours] == [("2026-12-31 20:00", 2), ("2026-12-31 22:00", 1)]

@@ -72,4 +72,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE scans ADD COLUMN body TEXT;
     CREATE INDEX scans_type ON scans(org, type) WHERE type NOT IN ('action', 'refusal');
     """,
+    # 3: scans are looked up by (org, event), never by ticket: one random-order index less on the ingest path
+    """
+    DROP INDEX IF EXISTS scans_ticket;
+    """,
 )
