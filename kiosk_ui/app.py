@@ -21,6 +21,7 @@ from kiosk_ui.screens.search import SearchScreen
 from kiosk_ui.screens.setup import SetupScreen
 from kiosk_ui.screens.widgets import paint
 
+POLL_SECONDS = 2.0
 SCREENS = {"scan": ScanScreen, "search": SearchScreen, "events": EventsScreen, "kiosk": KioskScreen,
            "stats": StatsScreen, "sync": SyncScreen, "setup": SetupScreen, "menu": MenuScreen}
 
@@ -88,6 +89,10 @@ class KioskApp(App):
 
     def on_start(self):
         self.ctl.services.camera.start(lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload)))
+        start_sync = getattr(self.ctl.services.sync, "start", None)
+        if start_sync is not None:
+            start_sync()
+        Clock.schedule_interval(self._tick, POLL_SECONDS)
         if self.after_first_frame is not None:
             Window.bind(on_flip=self._first_flip)
 
@@ -95,9 +100,18 @@ class KioskApp(App):
         Window.unbind(on_flip=self._first_flip)
         Clock.schedule_once(lambda *_: self.after_first_frame(self), 0)
 
+    def _tick(self, *_):
+        """Online badge, queue and names from the sync: re-render the status screens every few seconds."""
+        self.ctl.poll()
+        if self.ui.manager.current in ("scan", "sync") and not self.ui.popup_open():
+            self.ui.manager.current_screen.refresh()
+
     def _camera_scan(self, payload: str) -> None:
         if self.ui.manager.current == "scan":
             self.ui.screen("scan").scan(payload)
 
     def on_stop(self):
         self.ctl.services.camera.stop()
+        stop_sync = getattr(self.ctl.services.sync, "stop", None)
+        if stop_sync is not None:
+            stop_sync()

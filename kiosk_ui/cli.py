@@ -95,4 +95,5 @@ def _controller(args):
         from agent.agent_cli import default_home
         home = args.home or default_home()
         door = Door.open_home(home)
-    return Controller(door, build_services(door, home)), tmp
+    live = not args.screenshot            # screenshots never open the camera or play sounds
+    return Controller(door, build_services(door, home, camera=live, feedback=live)), tmp

@@ -64,6 +64,26 @@ class Controller:
             return i18n.tr("Nothing to cancel.")
         return i18n.tr("Check-in of ticket {key} cancelled.", key=result["ticket_key"])
 
+    # -- enrollment and sync ---------------------------------------------------------------------------------------
+    def after_enrollment(self) -> bool:
+        """Apply what enrollment saved: identity, events, trusted keys; then start the sync. On the UI thread."""
+        creds = getattr(self.services.enrollment, "credentials", None)
+        if creds is None:
+            return False
+        self.door.set_identity(creds.device_id, creds.gate or creds.device_id)
+        if creds.events:
+            self.door.set_selection(frozenset(creds.events), self.door.policy.zones)
+        self.door.reload_keyring()
+        start = getattr(self.services.sync, "start", None)
+        if start is not None:
+            start()
+        return True
+
+    def poll(self) -> bool:
+        """Periodic, on the UI thread: let the sync apply what arrived (names, passes). True if something changed."""
+        poll = getattr(self.services.sync, "poll", None)
+        return bool(poll()) if poll is not None else False
+
     # -- status -------------------------------------------------------------------------------------------------
     def status(self) -> StatusView:
         c = self.door.counters()
@@ -95,6 +115,17 @@ class Controller:
         self.door.ledger.set_setting("ui_language", lang)
 
     # -- kiosk -----------------------------------------------------------------------------------------------------
+    def add_printer(self, address: str, language: str = "escpos") -> str:
+        """Remember a printer typed by address (HOST or HOST:PORT). -> '' or a plain reason it was refused."""
+        host, _, port = address.strip().rpartition(":") if ":" in address else (address.strip(), "", "9100")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+            return i18n.tr("Type an address like 192.168.1.50:9100.")
+        printers = [p for p in (self.door.ledger.get_setting("printers", []) or [])
+                    if (p["host"], int(p.get("port", 9100))) != (host, int(port))]
+        printers.append({"host": host, "port": int(port), "name": f"{host}:{port}", "language": language})
+        self.door.ledger.set_setting("printers", printers)
+        return ""
+
     def print_order(self, order_number: str, kind: str = "ticket", reprint: bool = False,
                     ticket_keys: tuple[str, ...] | None = None) -> PrintResult:
         tickets = [t for t in self.door.order(order_number) if ticket_keys is None or t["ticket_key"] in ticket_keys]

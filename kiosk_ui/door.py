@@ -127,6 +127,14 @@ class Door:
         self.ledger.enqueue("kiosk", {"type": "kiosk", "action": "exchange", "ticket_key": ticket_key, "reason": reason,
                                       "device_id": self.policy.device_id})
 
+    def reload_keyring(self) -> None:
+        """Trusted keys written by enrollment or the sync (keyring.json next to the ledger), merged in place."""
+        path = Path(self.ledger.path).with_name("keyring.json")
+        if path.exists():
+            fresh = Keyring.load(path)
+            self.keyring.keys.update(fresh.keys)
+            self.keyring.pretix[:] = fresh.pretix or self.keyring.pretix
+
     def reload_names(self) -> None:
         self._names = _Names(self.ledger)
 

@@ -51,3 +51,15 @@ def ticket_state(ledger: Ledger, ticket_key: str) -> str:
         last = history.entries[-1]
         return "out" if last.direction == "out" else "used"
     return "valid"
+
+
+def last_upload(ledger: Ledger) -> float | None:
+    """When the server last acknowledged something from this device."""
+    return ledger.conn.execute("SELECT max(acked) FROM outbox").fetchone()[0]
+
+
+def conflicts(ledger: Ledger) -> int:
+    """Tickets let in at two different devices for the same event (seen once the other gate's entries arrive)."""
+    return ledger.conn.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM checkins c WHERE {_LIVE} AND c.direction IS NOT 'out' "
+        "GROUP BY c.ticket_key, c.event_id HAVING count(DISTINCT c.device_id) > 1)").fetchone()[0]

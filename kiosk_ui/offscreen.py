@@ -27,7 +27,7 @@ def offscreen_env(size: tuple[int, int] = PORTRAIT, density: float | None = None
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
     if os.environ.get("KIVY_NO_CONSOLELOG"):
         import logging
-        logging.getLogger("kivy").setLevel(logging.ERROR)
+        logging.getLogger("kivy").setLevel(logging.CRITICAL)   # e.g. "no Cutbuffer provider" without xclip
     w, h = size
     os.environ["KIVY_METRICS_DENSITY"] = str(density if density is not None else (2 if h > w else 1))
     from kivy.config import Config

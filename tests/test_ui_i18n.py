@@ -23,6 +23,11 @@ def app_msgids() -> set[str]:
     from kiosk_ui.presenters.labels import LABEL_TABLES
     found |= set(verdict._TITLES.values()) | set(status._MODE_LABELS.values()) | set(lists._STATES.values())
     found |= set(CHECKLIST)
+    try:   # the drivers' "printer not found" checklist is shown through tr() too
+        from drivers.printers.discovery import HELP_CHECKLIST
+        found |= {line.split(". ", 1)[-1] for line in HELP_CHECKLIST[1:]}
+    except ImportError:
+        pass
     for table in LABEL_TABLES:
         found |= set(table)
     return found

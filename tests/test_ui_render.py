@@ -127,8 +127,10 @@ def test_search_manual_checkin_and_undo(res):
 
 def test_print_to_local_tcp_printer(res):
     p = res["print"]
-    assert p["ok"] and p["printed"] == 2 and p["has_ticket_1011"] and p["has_cut"]
-    assert res["print_off"]["ok"] is False and "checklist" in res["print_off"]["message"]
+    assert p["ok"] and p["printed"] == 2 and p["jobs"] == 2 and p["has_buyer"] and p["has_order"]
+    assert p["message"] == "2 printed."
+    assert "out of paper" in res["print_paper_out"] and "Not printed" in res["print_paper_out"]
+    assert res["print_off"]["ok"] is False and "refused the connection" in res["print_off"]["message"]
 
 
 def test_kiosk_validates_payment(res):

@@ -1,16 +1,53 @@
-"""Real implementations of the service Protocols, picked at start from what this build contains."""
+"""Real implementations of the service Protocols, picked at start from what this build contains.
+A part missing from the build (no drivers, no sync, no provisioning package) gets its `Unavailable*` stand-in."""
 from __future__ import annotations
 
+import importlib.util
+import logging
 from pathlib import Path
 
 from kiosk_ui.door import Door
+from kiosk_ui.payloads import FilePayloads
 from kiosk_ui.services import (NoCamera, RecordingFeedback, Services, UnavailableEnrollment, UnavailablePrinters,
                                UnavailableSync)
 
+log = logging.getLogger("ticketgate.kiosk")
 
-def build_services(door: Door, home: Path | None = None, camera: bool = True) -> Services:
-    from kiosk_ui.adapters.printers import TcpPrinters
-    printers = TcpPrinters(door.ledger)
-    return Services(printers=printers if printers.available else UnavailablePrinters(),
-                    sync=UnavailableSync(door.outbox_size), enrollment=UnavailableEnrollment(),
-                    camera=NoCamera(), feedback=RecordingFeedback())
+
+def has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def build_services(door: Door, home: Path | None = None, camera: bool = False, feedback: bool = False) -> Services:
+    home = Path(home) if home is not None else Path(door.ledger.path).parent
+    payloads = FilePayloads(home)
+    if has("drivers.printers.service"):
+        from kiosk_ui.adapters.printers_drivers import DriverPrinters
+        printers = DriverPrinters(door.ledger, payloads.payload, door)
+    elif has("escpos"):
+        from kiosk_ui.adapters.printers import TcpPrinters
+        printers = TcpPrinters(door.ledger)
+    else:
+        printers = UnavailablePrinters()
+    if has("agent.sync.device") and has("provisioning.device.state"):
+        from kiosk_ui.adapters.sync import SyncLink
+        sync = SyncLink(door, home)
+    else:
+        sync = UnavailableSync(door.outbox_size)
+    if has("provisioning.device.enroll"):
+        from kiosk_ui.adapters.enrollment import Enrollment
+        enrollment = Enrollment(home)
+    else:
+        enrollment = UnavailableEnrollment()
+    cam = NoCamera()
+    if camera and has("drivers.camera.scanner"):
+        from kiosk_ui.adapters.camera import DriverCamera
+        cam = DriverCamera()
+    sounds = RecordingFeedback()
+    if feedback and has("drivers.feedback"):
+        from kiosk_ui.adapters.feedback import DriverFeedback
+        sounds = DriverFeedback()
+    return Services(printers=printers, sync=sync, enrollment=enrollment, camera=cam, feedback=sounds)

@@ -10,7 +10,7 @@ from kiosk_ui.i18n import tr
 from kiosk_ui.presenters.labels import EXCHANGE_REASONS
 from kiosk_ui.presenters.lists import orders_of, printer_rows, ticket_rows
 from kiosk_ui.screens.base import BaseScreen
-from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, BigToggle, Text, choose, field, scroll_list
+from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, BigToggle, Text, ask_text, choose, field, info_popup, scroll_list
 
 
 
@@ -101,6 +101,7 @@ class KioskScreen(BaseScreen):
         printers = svc.refresh() if refresh else svc.printers()
         options = [(label, lambda p=pid: self.select_printer(p)) for pid, label in printer_rows(printers)]
         options.append((tr("Refresh the list"), lambda: self.show_printers(refresh=True)))
+        options.append((tr("Add by address"), self.ask_address))
         options.append((tr("Printer not found?"), self.show_checklist))
         self.ui.popup = choose(tr("Printers ({n})", n=len(printers)), options)
 
@@ -110,7 +111,18 @@ class KioskScreen(BaseScreen):
 
     def show_checklist(self) -> None:
         steps = self.ctl.services.printers.not_found_checklist()
-        self.ui.popup = choose(tr("Printer not found"), [(f"{i + 1}. {tr(s)}", lambda: None) for i, s in enumerate(steps)])
+        self.ui.popup = info_popup(tr("Printer not found"), [f"{i + 1}. {tr(s)}" for i, s in enumerate(steps)])
+
+    def ask_address(self) -> None:
+        self.guarded(lambda: setattr(self.ui, "popup", ask_text(tr("Add a printer"), tr("Address, e.g. 192.168.1.50:9100"),
+                                                                  self.add_printer)))
+
+    def add_printer(self, address: str) -> str:
+        """-> '' when added, else what is wrong (in plain words)."""
+        problem = self.ctl.add_printer(address)
+        if not problem:
+            self.message.text = tr("Printer added: {a}", a=address.strip())
+        return problem
 
     # -- rendering ---------------------------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -57,7 +57,7 @@ class SetupScreen(BaseScreen):
     def enroll_code(self) -> None:
         text = self.code.text.strip()
         svc = self.ctl.services.enrollment
-        self._show(svc.enroll_with_qr(text) if len(text) > 24 else svc.enroll_with_code(text))
+        self._show(svc.enroll_with_qr(text) if text.upper().startswith("TGE") else svc.enroll_with_code(text))
 
     def _show(self, p) -> None:
         self.progress.value = p.fraction
@@ -72,7 +72,8 @@ class SetupScreen(BaseScreen):
             self._poll.cancel()
             self._poll = None
             if p.step == "enrolled":
-                self.ctl.door.reload_names()
+                self.ctl.after_enrollment()
+                self.refresh()
 
     # -- protected settings ------------------------------------------------------------------------------------------
     def save_identity(self) -> None:

@@ -117,3 +117,39 @@ def ask_pin(on_ok: Callable[[str], str], title: str | None = None) -> Popup:
     popup.open()
     popup.pin_input, popup.submit = pin, submit
     return popup
+
+
+def info_popup(title: str, lines: list[str]) -> Popup:
+    """Read-only text (checklists, help) that scrolls, with one big Back button."""
+    box = BoxLayout(orientation="vertical", spacing=dp(GAP), padding=dp(GAP))
+    view, grid = scroll_list()
+    for line in lines:
+        grid.add_widget(Text(line, font=19))
+    popup = Popup(title=title, title_size=sp(20), content=box, size_hint=(0.94, 0.9))
+    box.add_widget(view)
+    box.add_widget(BigButton(tr("Back"), popup.dismiss, colour=(0.35, 0.35, 0.35, 1)))
+    popup.open()
+    return popup
+
+
+def ask_text(title: str, hint: str, on_ok: Callable[[str], str]) -> Popup:
+    """One text field; `on_ok(text)` returns '' to close, or a message to show and stay."""
+    box = BoxLayout(orientation="vertical", spacing=dp(GAP), padding=dp(GAP))
+    info = Text("", font=18)
+    entry = field(hint)
+    popup = Popup(title=title, title_size=sp(20), content=box, size_hint=(0.94, None), height=dp(TOUCH * 3 + 170))
+
+    def submit():
+        problem = on_ok(entry.text)
+        if problem:
+            info.text = problem
+        else:
+            popup.dismiss()
+    row = BoxLayout(spacing=dp(GAP), size_hint_y=None, height=dp(TOUCH))
+    row.add_widget(BigButton(tr("Cancel"), popup.dismiss, colour=(0.35, 0.35, 0.35, 1)))
+    row.add_widget(BigButton(tr("OK"), submit, colour=(0.05, 0.45, 0.75, 1)))
+    for w in (info, entry, row):
+        box.add_widget(w)
+    popup.open()
+    popup.entry, popup.submit = entry, submit
+    return popup

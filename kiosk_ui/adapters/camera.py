@@ -1,0 +1,53 @@
+"""The camera through drivers.camera: a CameraScanner (capture thread -> latest frame -> decoder thread).
+
+Desktop: OpenCV `VideoCaptureSource` (USB / laptop camera). Android: a `PushSource` fed from Kivy's Camera
+texture (`push_rgba`) by the scan screen's preview; the torch through `drivers.camera.android_torch`.
+Decoded texts arrive on the decoder thread; the app re-posts them to the UI thread (Clock.schedule_once).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+
+class DriverCamera:
+    def __init__(self, device: int | str = 0, platform: str = sys.platform):
+        self.device, self.platform = device, platform
+        self.scanner = None
+        self.push = None            # PushSource on Android: the preview widget pushes frames here
+        self.available = False
+        self.torch_supported = False
+        self.error = ""
+
+    def start(self, on_payload: Callable[[str], None]) -> bool:
+        from drivers.camera.frames import FrameSlot, PushSource, VideoCaptureSource
+        from drivers.camera.scanner import CameraScanner
+        if self.scanner is not None:
+            self.stop()
+        slot = FrameSlot()
+        if "ANDROID_ARGUMENT" in __import__("os").environ:
+            from drivers.camera.android_torch import android_torch
+            self.push = PushSource(slot, android_torch())
+            source = self.push
+            source.open = lambda: None
+            source.close = lambda: None
+            source.read = None
+            self.scanner = CameraScanner(lambda read: on_payload(read.text), slot=slot)   # frames pushed, no capture
+            self.scanner.source = None
+        else:
+            source = VideoCaptureSource(self.device)
+            self.scanner = CameraScanner(lambda read: on_payload(read.text), source=source, slot=slot)
+        self.available = self.scanner.start()
+        self.error = self.scanner.error
+        torch = getattr(self.push or source, "torch", None)
+        self.torch_supported = bool(self.available and torch is not None and getattr(torch, "available", False))
+        return self.available
+
+    def stop(self) -> None:
+        if self.scanner is not None:
+            self.scanner.stop()
+            self.scanner = None
+        self.available = False
+
+    def set_torch(self, on: bool) -> bool:
+        return self.scanner is not None and self.scanner.set_torch(on) == ""

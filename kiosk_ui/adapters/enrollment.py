@@ -1,0 +1,90 @@
+"""Enrollment from the Set-up screen (provisioning.device): the enrollment QR, or the organiser code typed
+after zeroconf discovery on the hotspot. Runs on a worker thread; the screen polls `progress()`."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from kiosk_ui.services import EnrollmentProgress
+
+DISCOVERY_SECONDS = 5.0
+
+
+class Enrollment:
+    available = True
+
+    def __init__(self, home: Path, discover=None, enroll=None):
+        from provisioning.device import discover as discovery
+        from provisioning.device.enroll import enroll as real_enroll
+        self.home = Path(home)
+        self._discover = discover or (lambda: discovery.discover(DISCOVERY_SECONDS, first=True))
+        self._enroll = enroll or real_enroll
+        self._progress = EnrollmentProgress("idle")
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.credentials = None
+
+    def progress(self) -> EnrollmentProgress:
+        with self._lock:
+            return self._progress
+
+    def _set(self, step: str, fraction: float, message: str = "", device_id: str | None = None) -> None:
+        with self._lock:
+            self._progress = EnrollmentProgress(step, fraction, message, device_id)
+
+    def _busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def enroll_with_qr(self, payload: str) -> EnrollmentProgress:
+        from provisioning.protocol import BadInput, parse_qr
+        if self._busy():
+            return self.progress()
+        try:
+            qr = parse_qr(payload)
+        except BadInput as exc:
+            self._set("failed", 0.0, str(exc))
+            return self.progress()
+        self._set("contacting", 0.4, f"{qr.server} ({qr.org})")
+        return self._run(lambda: self._enroll_to(qr.server, token=qr.token, expected_fingerprint=qr.fingerprint))
+
+    def enroll_with_code(self, code: str) -> EnrollmentProgress:
+        from provisioning.protocol import BadInput, normalize_code
+        if self._busy():
+            return self.progress()
+        try:
+            code = normalize_code(code)
+        except BadInput as exc:
+            self._set("failed", 0.0, str(exc))
+            return self.progress()
+        self._set("discovering", 0.1, "looking for the organiser's server on this network")
+
+        def work():
+            found = self._discover()
+            if not found:
+                self._set("failed", 0.1, "no organiser server found on this network: check the Wi-Fi, or scan the QR")
+                return
+            server = found[0]
+            self._set("contacting", 0.5, f"{server.address} ({server.org}) key {server.fingerprint}")
+            self._enroll_to(server.address, code=code, expected_fingerprint=server.fingerprint or None)
+        return self._run(work)
+
+    def _enroll_to(self, server: str, **kw) -> None:
+        from provisioning.device.state import DeviceState
+        creds = self._enroll(DeviceState(self.home), server, **kw)
+        self.credentials = creds
+        self._set("enrolled", 1.0, f"{creds.device_id} — {creds.org}", creds.device_id)
+
+    def _run(self, work) -> EnrollmentProgress:
+        def guarded():
+            try:
+                work()
+            except Exception as exc:   # EnrollError and network faults: plain words, nothing saved
+                self._set("failed", 0.0, str(exc) or type(exc).__name__)
+        self._thread = threading.Thread(target=guarded, name="enroll", daemon=True)
+        self._thread.start()
+        return self.progress()
+
+    def wait(self, timeout: float) -> EnrollmentProgress:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.progress()

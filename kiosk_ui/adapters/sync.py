@@ -1,0 +1,78 @@
+"""The device's MQTT sync (agent.sync.DeviceSync) started from the enrollment credentials in the agent folder,
+reported to the screens as a SyncStatus. Its callbacks arrive on the sync thread; the UI picks them up by polling."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from kiosk_ui import door_queries
+from kiosk_ui.door import Door
+from kiosk_ui.services import SyncStatus
+
+log = logging.getLogger("ticketgate.kiosk.sync")
+
+
+class SyncLink:
+    available = True
+
+    def __init__(self, door: Door, home: Path):
+        self.door, self.home = door, Path(home)
+        self.sync = None
+        self.detail = ""
+        self._changed = threading.Event()
+        door.gate.listeners.append(lambda verdict: self.sync.notify() if self.sync is not None else None)
+
+    def start(self) -> bool:
+        """Connect when this device is enrolled; otherwise stay offline and say why. Never raises."""
+        try:
+            from agent.sync import BrokerConfig, device_transport
+            from agent.sync.device import DeviceSync
+            from provisioning.device.state import DeviceState
+            creds = DeviceState(self.home).load()
+        except Exception as exc:   # a damaged credentials file must not stop the door
+            self.detail = f"sync not started: {type(exc).__name__}"
+            log.warning("sync not started: %s", exc)
+            return False
+        if creds is None:
+            self.detail = "This device is not enrolled: see Set-up."
+            return False
+        ca_file = None
+        if creds.broker.tls and creds.broker.ca_pem:
+            ca_file = self.home / "broker-ca.pem"
+            ca_file.write_text(creds.broker.ca_pem)
+        config = BrokerConfig(creds.broker.host, creds.broker.port, creds.username, creds.password,
+                              tls=creds.broker.tls, ca_file=str(ca_file) if ca_file else None)
+        self.sync = DeviceSync(self.home / "ledger.sqlite", creds.org, creds.device_id, creds.server_key,
+                               device_transport(creds.org, creds.device_id, config), keyring=self.door.keyring,
+                               keyring_path=self.home / "keyring.json", events=list(creds.events),
+                               on_change=lambda what: self._changed.set())
+        self.sync.start()
+        self.detail = ""
+        return True
+
+    def stop(self) -> None:
+        if self.sync is not None:
+            self.sync.stop()
+            self.sync = None
+
+    def poll(self) -> bool:
+        """On the UI thread: apply what the sync changed (names, passes). True when something did."""
+        if not self._changed.is_set():
+            return False
+        self._changed.clear()
+        self.door.reload_names()
+        gate = self.door.gate
+        gate.set_policy(replace(gate.policy, pass_events=self.door.ledger.pass_events()), save=False)
+        return True
+
+    def status(self) -> SyncStatus:
+        ledger = self.door.ledger
+        version = None
+        if self.sync is not None:
+            version = str(self.sync.bundle_version or "—")
+        return SyncStatus(available=True, online=bool(self.sync is not None and self.sync.transport.connected),
+                          queue=ledger.outbox_size(), bundle_version=version,
+                          last_upload=door_queries.last_upload(ledger), conflicts=door_queries.conflicts(ledger),
+                          detail=self.detail)
