@@ -144,3 +144,35 @@ def test_a_bad_frame_is_skipped_and_a_failing_consumer_does_not_stop_scanning():
     scanner.slot.put(qr_gray("second"))
     assert _wait(lambda: calls == ["hello door", "second"])
     scanner.stop()
+
+
+def test_torch_where_the_platform_has_one_and_restart_after_an_error():
+    class RecordedTorch:                      # the Android CameraManager edge, as the platform answers it
+        available = True
+
+        def __init__(self):
+            self.calls = []
+
+        def set(self, on):
+            if len(self.calls) == 2:
+                raise RuntimeError("CAMERA_IN_USE")
+            self.calls.append(on)
+
+    torch = RecordedTorch()
+    scanner = CameraScanner(on_text=lambda r: None, torch=torch)
+    assert scanner.set_torch(True) == "" and scanner.set_torch(False) == "" and torch.calls == [True, False]
+    assert "torch unavailable: CAMERA_IN_USE" in scanner.set_torch(True)
+    failing = CameraScanner(on_text=lambda r: None, source=VideoCaptureSource(device=96))
+    assert not failing.start() and not failing.start() and failing.state == ERROR
+
+
+def test_decode_corpus_mode_of_the_cli(tmp_path, capsys):
+    import json
+    from PIL import Image
+    from agent.cli import main as ticketgate
+    for name, text in (("a", "first code"), ("b", "TG1:NOT-A-REAL-TICKET")):
+        Image.fromarray(qr_gray(text)).save(tmp_path / f"{name}.png")
+        (tmp_path / f"{name}.txt").write_text(text)
+    assert ticketgate(["decode", "--corpus", str(tmp_path), "--json"]) == 0
+    rows = {r["decoder"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["chain (ours)"]["read"] == 2 and rows["zxing-cpp"]["total"] == 2

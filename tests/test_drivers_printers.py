@@ -267,3 +267,12 @@ def test_printable_ticket_needs_payload_and_event():
         PrintableTicket("", "today", "TG1:X")
     with pytest.raises(ValueError):
         PrintableTicket("Show", "today", "")
+
+
+def test_printer_profile_without_native_qr_gets_the_image_fallback(issued):
+    issuer, ticket = issued
+    job = ticket_bytes(ticket, profile="POS-5890", native_qr=None)
+    assert b"\x1d(k" not in job and b"\x1dv0" in job
+    image, _ = render_escpos(job, width=384)
+    _verifies_as_same_ticket(image, issuer, ticket.payload)
+    assert b"\x1d(k" in ticket_bytes(ticket, profile="TM-T88V", native_qr=None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from drivers.camera.chain import DecoderChain, DecodeResult
-from drivers.camera.frames import CameraError, FrameSlot, FrameSource
+from drivers.camera.frames import CameraError, FrameSlot, FrameSource, Torch
 
 IDLE, RUNNING, ERROR, STOPPED = "idle", "running", "error", "stopped"
 
@@ -28,8 +28,9 @@ class CameraScanner:
     def __init__(self, on_text: Callable[[CameraRead], None], chain: DecoderChain | None = None,
                  source: FrameSource | None = None, slot: FrameSlot | None = None,
                  on_state: Callable[[str, str], None] | None = None, same_text_pause: float = 1.5,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, torch: Torch | None = None):
         self.on_text, self.source = on_text, source
+        self.torch = torch if torch is not None else getattr(source, "torch", None)   # push sources pass theirs
         self.chain = chain or DecoderChain()
         self.slot = slot or FrameSlot()
         self.on_state = on_state or (lambda state, message: None)
@@ -42,7 +43,10 @@ class CameraScanner:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> bool:
-        """Open the source (if any) and start the threads. False, with `error` set, when the camera cannot open."""
+        """Open the source (if any) and start the threads. False, with `error` set, when the camera cannot open.
+        Also the way to retry after an error (a camera plugged back in)."""
+        if self._threads:
+            self.stop()
         self._stop.clear()
         if self.source is not None:
             try:
@@ -70,7 +74,7 @@ class CameraScanner:
 
     def set_torch(self, on: bool) -> str:
         """Torch on/off; returns '' or a message for the UI (never raises)."""
-        torch = getattr(self.source, "torch", None)
+        torch = self.torch
         if torch is None or not torch.available:
             return "this camera has no torch"
         try:

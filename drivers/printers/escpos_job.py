@@ -10,11 +10,14 @@ from drivers.printers.model import PrintableTicket
 DEFAULT_PROFILE = "TM-T88V"   # 80 mm, 512 dots at 180 dpi; most 80 mm printers accept its command set
 
 
-def ticket_bytes(ticket: PrintableTicket, profile: str = DEFAULT_PROFILE, native_qr: bool = True,
+def ticket_bytes(ticket: PrintableTicket, profile: str = DEFAULT_PROFILE, native_qr: bool | None = True,
                  qr_size: int = 6) -> bytes:
+    """native_qr: True sends GS ( k, False a raster image, None decides from the printer profile's capabilities."""
     from escpos.constants import QR_ECLEVEL_M
     from escpos.printer import Dummy
     p = Dummy(profile=profile)
+    if native_qr is None:
+        native_qr = bool(p.profile.supports("qrCode"))
     p.hw("INIT")                                     # ESC @: whatever a previous job left set
     p.set(align="center", bold=True, double_height=True, double_width=True)
     p.text(ticket.event_name + "\n")

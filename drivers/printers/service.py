@@ -20,7 +20,8 @@ class PrinterConfig:
     connection: str = "network"         # escpos: network | usb | serial | file; zpl: network; badge: ipp | lp | save
     host: str = ""
     port: int = 9100
-    native_qr: bool = True              # ESC/POS: GS ( k; False sends the QR as a raster image
+    native_qr: bool | None = True       # ESC/POS: GS ( k; False: raster image; None: from the printer profile
+    escpos_profile: str = "TM-T88V"     # python-escpos capability profile of the printer model
     zpl_format: str = "show"            # show | cinema
     ipp_uri: str = ""                   # badge over IPP
     lp_destination: str = ""            # badge through CUPS
@@ -52,7 +53,7 @@ def _print(config: PrinterConfig, ticket: PrintableTicket) -> PrintResult:
     from drivers.printers.transport import send_tcp
     if config.language == "escpos":
         from drivers.printers.escpos_job import ticket_bytes
-        job = ticket_bytes(ticket, native_qr=config.native_qr)
+        job = ticket_bytes(ticket, profile=config.escpos_profile, native_qr=config.native_qr)
         if config.connection == "network":
             return send_tcp(job, config.host, config.port, "escpos", config.timeout, config.check_status)
         from drivers.printers.escpos_devices import send_escpos
