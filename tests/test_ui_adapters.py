@@ -1,0 +1,129 @@
+"""The app's adapters against the real parts: enrollment on the real endpoint + real mosquitto, then the sync's
+online/offline badge; printers through the drivers to a printer socket on 127.0.0.1. No Kivy here."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from kiosk_ui import i18n
+from kiosk_ui.adapters import build_services
+from kiosk_ui.controller import Controller
+from kiosk_ui.demo_data import seed
+from kiosk_ui.door import Door
+
+
+def wait(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.fixture(autouse=True)
+def english():
+    i18n.set_language("en")
+
+
+def test_enroll_by_qr_then_online_then_offline(tmp_path):
+    from tests.test_provision_env import ORG, provision_env
+    with provision_env(tmp_path / "env") as env:
+        token = env.prov.registry.create_tokens(ORG, 1, gate="north", events=tuple(env.events))[0]
+        qr = env.prov.qr_for(token, env.server)
+        home = tmp_path / "device"
+        door = Door.open_home(home)
+        ctl = Controller(door, build_services(door, home))
+        try:
+            assert ctl.services.sync.start() is False                # not enrolled yet: offline, and says why
+            assert ctl.status().badge.startswith("OFFLINE")
+            assert "not enrolled" in ctl.services.sync.status().detail
+            first = ctl.services.enrollment.enroll_with_qr(qr.text())
+            assert first.step == "contacting"
+            done = ctl.services.enrollment.wait(20)
+            assert done.step == "enrolled", done.message
+            assert ctl.after_enrollment()
+            assert door.policy.gate == "north" and door.policy.events == frozenset(env.events)
+            assert door.keyring.keys, "the organiser's ticket keys were loaded"
+            assert wait(lambda: ctl.services.sync.status().online, 15)
+            assert ctl.status().badge == "Online · queue 0"
+            env.broker.stop()
+            assert wait(lambda: not ctl.services.sync.status().online, 15)
+            assert ctl.status().badge.startswith("OFFLINE")
+        finally:
+            ctl.services.sync.stop()
+            door.close()
+
+
+def test_enrollment_refusals_are_plain_and_save_nothing(tmp_path):
+    from tests.test_provision_env import ORG, provision_env
+    with provision_env(tmp_path / "env") as env:
+        token = env.prov.registry.create_tokens(ORG, 1, gate="north", events=tuple(env.events))[0]
+        qr = env.prov.qr_for(token, env.server)
+        home = tmp_path / "device"
+        door = Door.open_home(home)
+        svc = build_services(door, home).enrollment
+        try:
+            assert svc.enroll_with_qr("hello").step == "failed"
+            assert "enrollment QR" in svc.progress().message
+            assert svc.enroll_with_code("12").step == "failed"
+            # a QR naming another organiser key (a rogue server): refused, nothing written
+            rogue = qr.text().replace(qr.fingerprint, "0" * len(qr.fingerprint))
+            svc.enroll_with_qr(rogue)
+            outcome = svc.wait(20)
+            assert outcome.step == "failed" and outcome.message
+            assert not (home / "credentials.json").exists()
+        finally:
+            door.close()
+
+
+def test_sync_with_damaged_credentials_keeps_the_door_working(tmp_path):
+    home = tmp_path / "device"
+    demo = seed(home)
+    (home / "credentials.json").write_text("{not json")
+    ctl = Controller(demo.door, build_services(demo.door, home))
+    assert ctl.services.sync.start() is False
+    assert "not enrolled" in ctl.services.sync.status().detail     # a damaged file is never trusted
+    assert ctl.scan(demo.ticket(1001)).tone == "accepted"
+    assert ctl.services.sync.status().queue == 1
+    demo.door.close()
+
+
+def test_zpl_printer_and_a_ticket_without_payload(tmp_path):
+    from drivers.testkit.fake_printer import FakePrinter
+    home = tmp_path / "device"
+    demo = seed(home)
+    ctl = Controller(demo.door, build_services(demo.door, home))
+    with FakePrinter("zpl") as zebra:
+        assert ctl.add_printer(f"127.0.0.1:{zebra.port}", language="zpl") == ""
+        result = ctl.print_order("A-1003", reprint=True, ticket_keys=("1022",))
+        assert result.ok and result.printed == 1 and len(zebra.jobs) == 1
+        assert b"^XA" in zebra.last_job and b"Chlo" in zebra.last_job
+        outbox = [body for _, kind, body in demo.door.ledger.outbox_pending() if kind == "kiosk"]
+        assert outbox[-1]["action"] == "reprint" and outbox[-1]["tickets"] == ["1022"]
+        payloads = json.loads((home / "kiosk-payloads.json").read_text())
+        del payloads["1031"]
+        (home / "kiosk-payloads.json").write_text(json.dumps(payloads))
+        refused = ctl.print_order("A-1004")
+        assert not refused.ok and "No printable copy of ticket 1031" in refused.message
+        assert len(zebra.jobs) == 1                                   # nothing half-printed
+    assert ctl.add_printer("not an address at all") != ""
+    demo.door.close()
+
+
+def test_kiosk_exchange_takes_the_ticket_out_of_use(tmp_path):
+    demo = seed(tmp_path / "device")
+    door = demo.door
+    with pytest.raises(ValueError):
+        door.exchange("1002", " ")
+    with pytest.raises(LookupError):
+        door.exchange("999", "wrong date")
+    door.exchange("1002", "Wrong date bought")
+    ctl = Controller(door, build_services(door, tmp_path / "device"))
+    view = ctl.scan(demo.ticket(1002))
+    assert view.title == "CANCELLED TICKET" and "exchanged" in view.reason
+    assert [b["action"] for _, k, b in door.ledger.outbox_pending() if k == "kiosk"] == ["exchange"]
+    door.close()
