@@ -74,13 +74,17 @@ def main() -> None:
         t_dup = time.perf_counter() - t0
         print(f"re-ingest {dup:>6} duplicates:               {t_dup:6.2f} s  ({dup / t_dup:,.0f} actions/s)")
 
+        doubles = [dict(a, scan_uuid=str(uuid.uuid4()), device_id="dev-offline", gate="gate-x", at=a["at"] + 60)
+                   for a in actions[:200]]       # 200 tickets admitted again by an offline gate
+        store.ingest(doubles)
         t0 = time.perf_counter()
         conflicts = store.conflicts("bench")
         t_conf = time.perf_counter() - t0
-        print(f"conflicts over {new} actions: {len(conflicts)} found in {t_conf:6.2f} s")
+        print(f"conflicts over {new + len(doubles)} actions: {len(conflicts)} found (200 planted) in {t_conf:6.2f} s")
         t0 = time.perf_counter()
         stats = store.stats("bench", ev)
-        print(f"stats    over {new} actions: {stats['entries']} entries in {time.perf_counter() - t0:6.2f} s")
+        print(f"stats    over {new + len(doubles)} actions: {stats['entries']} entries, "
+              f"{stats['double_entries']['conflicts']} conflicts in {time.perf_counter() - t0:6.2f} s")
         store.close()
 
 
