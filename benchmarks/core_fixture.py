@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +21,7 @@ from agent.ledger import Ledger  # noqa: E402
 from server_stub.signing import SigningKey  # noqa: E402
 
 BENCH_DIR = Path("/tmp/ticketgate-bench")
+FIXTURE_VERSION = 3   # bump when the generated data or the schema changes: the file name changes with it
 EVENT_ID = 7
 FIRST = ["Hélène", "Zoë", "José", "Ana", "Bjørn", "Émile", "Jürgen", "Noémie", "Łukasz", "Mia", "Omar", "Chloé",
          "François", "Ines", "Søren", "Tomás", "Yasmin", "Ava", "Ren", "Aurélie", "Paul", "Lena", "Kofi", "Nadia"]
@@ -38,6 +40,11 @@ def keyring() -> Keyring:
     return ring
 
 
+def ascii_(name: str) -> str:
+    """How e-mail addresses spell names: Hélène -> helene, Bjørn -> bjrn."""
+    return unicodedata.normalize("NFD", name).encode("ascii", "ignore").decode().lower()
+
+
 def tickets(n: int):
     rnd = random.Random(20261123)
     for i in range(1, n + 1):
@@ -45,12 +52,12 @@ def tickets(n: int):
         order = f"O{(i + 2) // 3:07d}"            # about 3 tickets per order
         yield {"ticket_key": str(i), "event_id": EVENT_ID, "order_number": order,
                "buyer_name": f"{first} {last} {rnd.randrange(1000, 9999)}",   # a varied surname part, like real data
-               "email": f"{first.lower()}.{last.lower()}{i % 9973}@example.org".encode("ascii", "ignore").decode(),
+               "email": f"{ascii_(first)}.{ascii_(last)}{i % 9973}@example.org",
                "category": i % 4, "zone": 1 + i % 3, "order_status": "paid" if i % 50 else "pending"}
 
 
 def ledger_path(n: int) -> Path:
-    return BENCH_DIR / f"ledger-{n}.sqlite"
+    return BENCH_DIR / f"ledger-v{FIXTURE_VERSION}-{n}.sqlite"
 
 
 def build(n: int, quiet: bool = False) -> Path:

@@ -134,12 +134,15 @@ def test_migration_from_v1_keeps_data(tmp_path):
     conn.execute("PRAGMA user_version=1")
     conn.execute("INSERT INTO checkins(scan_uuid, kind, ticket_key, event_id, direction, at, device_id, device_seq) "
                  "VALUES ('u1', 'entry', '9', 1, 'in', 5, 'dev', 41)")
+    conn.execute("INSERT INTO tickets(ticket_key, event_id, buyer_name) VALUES ('9', 1, 'Zoë Çelik')")
     conn.close()
     led = Ledger.open(path)
     assert led.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     names = {r[0] for r in led.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"checkins_ref", "checkins_local_seq"} <= names
+    assert "prefix" in led.conn.execute("SELECT sql FROM sqlite_master WHERE name='tickets_fts'").fetchone()[0]
     assert [a.scan_uuid for a in led.actions("9")] == ["u1"]
+    assert [r["ticket_key"] for r in led.search("zoe cel")] == ["9"]        # search index rebuilt by migration 3
     assert led.record("9", Action("u2", "entry", 6, "dev", "g", 1, "in")) == 42   # device sequence continues
 
 

@@ -60,4 +60,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX checkins_ref ON checkins(ref_uuid) WHERE ref_uuid IS NOT NULL;
     CREATE INDEX checkins_local_seq ON checkins(device_seq) WHERE origin = 'local';
     """,
+    # 3: prefix indexes for 2- and 3-character prefixes: search-as-you-type stays fast on 1M tickets (+~15 MB).
+    #    The triggers of migration 1 keep feeding the table by name. Rebuilding takes ~20 s at 1M tickets.
+    """
+    DROP TABLE tickets_fts;
+    CREATE VIRTUAL TABLE tickets_fts USING fts5(
+        buyer_name, email, order_number, ticket_key, content='tickets', content_rowid='id',
+        tokenize='unicode61 remove_diacritics 2', detail='none', columnsize=0, prefix='2 3');
+    INSERT INTO tickets_fts(tickets_fts) VALUES ('rebuild');
+    """,
 )

@@ -262,19 +262,23 @@ class Ledger:
 
     # -- search ------------------------------------------------------------------------------------------------
     def search(self, query: str, limit: int = 20) -> list[dict]:
-        """Buyer name (accent/case-insensitive), email, order number or ticket id; every word must match a prefix."""
-        from agent.search_query import fts_query
-        match = fts_query(query)
-        if not match:
-            return []
-        exact = self.ticket(query.strip())    # a scanned or typed ticket id comes first
-        rows = self.conn.execute(
-            f"SELECT t.{', t.'.join(_TICKET_COLUMNS)} FROM tickets_fts f JOIN tickets t ON t.id = f.rowid "
-            "WHERE tickets_fts MATCH ? LIMIT ?", (match, limit)).fetchall()
-        found = [dict(zip(_TICKET_COLUMNS, r)) for r in rows]
+        """Buyer name (accent/case-insensitive), email, order number or ticket id. Every word must match: as typed
+        first; if nothing matches, the last word (being typed) as a prefix; then every word as a prefix.
+        An exact ticket id comes first."""
+        from agent.search_query import fts_queries
+        found: dict[str, dict] = {}
+        exact = self.ticket(query.strip()) if query else None
         if exact is not None:
-            found = [exact] + [r for r in found if r["ticket_key"] != exact["ticket_key"]][:limit - 1]
-        return found
+            found[exact["ticket_key"]] = exact
+        sql = (f"SELECT t.{', t.'.join(_TICKET_COLUMNS)} FROM tickets_fts f JOIN tickets t ON t.id = f.rowid "
+               "WHERE tickets_fts MATCH ? LIMIT ?")
+        for match in fts_queries(query):     # widen only while nothing matched
+            rows = self.conn.execute(sql, (match, limit)).fetchall()
+            for r in rows:
+                found.setdefault(r[0], dict(zip(_TICKET_COLUMNS, r)))
+            if rows:
+                break
+        return list(found.values())[:limit]
 
     def ticket(self, ticket_key: str) -> dict | None:
         row = self.conn.execute(f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
