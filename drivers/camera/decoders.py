@@ -27,8 +27,9 @@ class ZxingDecoder:
     escapes, no GS1 brackets), which is what a ticket payload or a support screenshot needs."""
 
     def __init__(self, binarizer: str = "LocalAverage", try_harder: bool = True, name: str | None = None,
-                 text_mode: str = "Plain"):
+                 text_mode: str = "Plain", single: bool = False):
         import zxingcpp
+        self._single = single     # stop at the first code: half the time on a camera frame (one ticket in view)
         self._zx = zxingcpp
         self._text_mode = getattr(zxingcpp.TextMode, text_mode)
         self._binarizer = getattr(zxingcpp.Binarizer, binarizer)
@@ -37,9 +38,12 @@ class ZxingDecoder:
 
     def __call__(self, gray: np.ndarray) -> list[str]:
         zx = self._zx
-        found = zx.read_barcodes(gray, formats=zx.BarcodeFormat.QRCode, text_mode=self._text_mode,
+        read = zx.read_barcode if self._single else zx.read_barcodes
+        found = read(gray, formats=zx.BarcodeFormat.QRCode, text_mode=self._text_mode,
                                  binarizer=self._binarizer, try_rotate=self._try, try_downscale=self._try,
                                  try_invert=self._try)
+        if self._single:
+            return [found.text] if found is not None and found.valid else []
         return [b.text for b in found if b.valid]
 
 
