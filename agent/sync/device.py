@@ -65,6 +65,8 @@ class DeviceSync:
         self._probes: dict[str, tuple[float, float]] = {}         # outstanding clock probes: id -> (t0, monotonic)
         self._server_since: object = None                          # the server presence we last said hello to
         self._refused_bundles: deque[str] = deque(maxlen=16)
+        self._answered: deque[str] = deque(maxlen=64)
+        self._hello_retry = self.o.hello_retry
         self._offset_known = False
         self._live_subs: set[int] = set()
         self.ledger: Ledger | None = None
@@ -191,12 +193,16 @@ class DeviceSync:
         if kind == "clock":
             probe = self._probes.get(body.get("probe"))
             if probe is None:
+                if body.get("probe") in self._answered:
+                    return           # a late answer to a hello we repeated: nothing to do
                 raise Rejected("clock reply to no outstanding probe (replayed?)")
             off, rtt = offset(probe[0], float(body["t1"]), float(body["t2"]), time.time())
             self.ledger.set_setting("clock_offset", off)
             self.ledger.set_setting("clock_rtt", rtt)
             self._offset_known = True
+            self._answered.extend(self._probes)
             self._probes.clear()
+            self._hello_retry = self.o.hello_retry
         elif kind == "bundle":
             have = current_bundle(self.ledger)
             try:
@@ -273,16 +279,17 @@ class DeviceSync:
     def _hello(self) -> None:
         have = current_bundle(self.ledger)
         probe, t0 = uuid.uuid4().hex, time.time()
-        self._probes = {k: v for k, v in self._probes.items() if time.monotonic() - v[1] < 60}
+        self._probes = {k: v for k, v in self._probes.items() if time.monotonic() - v[1] < 300}
         self._probes[probe] = (t0, time.monotonic())
         msg = {"type": "hello", "org": self.org, "device": self.device, "probe": probe, "t0": t0,
                "bundle_version": int(have.get("version", 0)), "events": sorted(set(self.events) | set(have.get("events") or []))}
         self.transport.publish(topics.up(self.org, self.device), dumps(msg).encode())
 
     def _maybe_hello(self) -> None:
-        if self._probes and self._server_since is not None and \
-                time.monotonic() - max(v[1] for v in self._probes.values()) > self.o.hello_retry:
-            self._hello()           # unanswered while the server says it is online: ask again
+        if self._probes and self._server_since is not None and self.assembler.pending is None and \
+                time.monotonic() - max(v[1] for v in self._probes.values()) > self._hello_retry:
+            self._hello_retry = min(self._hello_retry * 2, 60.0)
+            self._hello()           # unanswered while the server says it is online: ask again, backing off
         pending = self.assembler.pending
         if pending is not None and time.monotonic() - pending.started > self.o.bundle_timeout:
             self.assembler.pending = None

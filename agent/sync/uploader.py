@@ -28,7 +28,7 @@ class Uploader:
         self.ledger, self.org, self.device, self.publish = ledger, org, device, publish
         self.o = options or UploadOptions()
         self.clock = clock
-        self.inflight: dict[str, tuple[list[int], float]] = {}
+        self.inflight: dict[str, tuple[list[int], float, bytes]] = {}   # batch id -> (ids, sent at, message)
         self.sent_upto = 0
         self.timeout = self.o.ack_timeout
         self.sent_batches = self.acked_rows = self.retries = 0
@@ -41,11 +41,15 @@ class Uploader:
     def tick(self) -> int:
         """Send what fits in the window; returns the number of rows sent."""
         now = self.clock()
-        if self.inflight and min(t for _, t in self.inflight.values()) + self.timeout < now:
-            self.retries += 1
-            self.timeout = min(self.timeout * 2, self.o.max_backoff)
-            self.restart()
         sent = 0
+        if self.inflight:
+            oldest = min(self.inflight, key=lambda b: self.inflight[b][1])
+            ids, at, message = self.inflight[oldest]
+            if at + self.timeout < now and self.publish(message):   # no ack in time: send that batch again
+                self.inflight[oldest] = (ids, now, message)
+                self.retries += 1
+                self.timeout = min(self.timeout * 2, self.o.max_backoff)
+                sent += len(ids)
         while len(self.inflight) < self.o.window:
             rows = self.ledger.conn.execute(
                 "SELECT id, kind, body FROM outbox WHERE acked IS NULL AND id > ? ORDER BY id LIMIT ?",
@@ -56,10 +60,11 @@ class Uploader:
             items = ",".join(f'{{"id":{i},"kind":{json.dumps(k)},"body":{b}}}' for i, k, b in rows)
             head = json.dumps({"type": "batch", "org": self.org, "device": self.device, "batch": batch_id,
                                "sent": time.time()}, separators=(",", ":"))
-            if not self.publish((head[:-1] + f',"items":[{items}]}}').encode()):
+            message = (head[:-1] + f',"items":[{items}]}}').encode()
+            if not self.publish(message):
                 break
             ids = [r[0] for r in rows]
-            self.inflight[batch_id] = (ids, now)
+            self.inflight[batch_id] = (ids, now, message)
             self.sent_upto = ids[-1]
             self.sent_batches += 1
             sent += len(ids)
@@ -68,5 +73,5 @@ class Uploader:
     def acked(self, batch_id: str, ids: list[int]) -> None:
         self.ledger.outbox_ack(ids)
         self.acked_rows += len(ids)
-        self.inflight.pop(batch_id, None)
-        self.timeout = self.o.ack_timeout
+        if self.inflight.pop(batch_id, None) is not None:
+            self.timeout = self.o.ack_timeout

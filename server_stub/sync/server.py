@@ -40,9 +40,14 @@ class SyncServer:
         self.stats = {"batches": 0, "new": 0, "dup": 0, "hellos": 0, "bundles": 0, "live": 0}
         self._keys: dict[str, object] = {}
         self._inbox: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._seen_version: dict[str, int] = {}
+        self._bundle_requests: dict[tuple[str, str], tuple[list[int], int]] = {}   # latest request per device
+        self._bundle_wake = threading.Event()
+        self._recent_bundles: dict[tuple[str, str], tuple[int, tuple, float]] = {}
+        self.resend_after = 30.0      # the same bundle again to the same device only after this many seconds
         transport.on_message = lambda t, p: self._inbox.put((t, p))
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -51,6 +56,7 @@ class SyncServer:
             for org in self.orgs or ["+"]:
                 self.transport.subscribe(topics.shared_up(org))
             self._spawn(self._ingest_loop, "ingest")
+            self._spawn(self._bundle_loop, "bundles")
         if self.announce_enabled:
             for org in self.orgs or []:
                 self._seen_version[org] = self.store.version(org)
@@ -63,6 +69,7 @@ class SyncServer:
 
     def stop(self) -> None:
         self._stop.set()
+        self._bundle_wake.set()
         for t in self._threads:
             t.join(5)
         status = None
@@ -164,7 +171,27 @@ class SyncServer:
         if not events or (have and have >= self.store.version(org)):
             return
         since = have if have and sorted(msg.get("events") or []) == events else 0
-        self.send_bundle(org, [device], bundles.build(self.store, org, events, since))
+        with self._lock:
+            self._bundle_requests[(org, device)] = (events, since)
+        self._bundle_wake.set()
+
+    def _bundle_loop(self) -> None:
+        """Bundles are built off the ingestion thread; repeated hellos of one device collapse into one bundle."""
+        while not self._stop.is_set():
+            self._bundle_wake.wait(0.5)
+            self._bundle_wake.clear()
+            with self._lock:
+                requests, self._bundle_requests = self._bundle_requests, {}
+            for (org, device), (events, since) in requests.items():
+                try:
+                    version = self.store.version(org)
+                    last = self._recent_bundles.get((org, device))
+                    if last and last[:2] == (version, tuple(events)) and time.monotonic() - last[2] < self.resend_after:
+                        continue      # it is on its way already
+                    self._recent_bundles[(org, device)] = (version, tuple(events), time.monotonic())
+                    self.send_bundle(org, [device], bundles.build(self.store, org, events, since))
+                except Exception:
+                    log.exception("sync server %s: bundle for %s/%s failed", self.name, org, device)
 
     def send_bundle(self, org: str, devices: list[str], built: bundles.Built, wait: float | None = None) -> int:
         key = self._keys.get(org) or self.store.server_key(org)
