@@ -39,6 +39,8 @@ def check_payload(c: Context) -> Verdict | None:
 
 def check_event(c: Context) -> Verdict | None:
     t, p = c.ticket, c.policy
+    if t.event_id < 0:   # a pretix date with no mapping on this device (agent.pretix_sig1.event_for)
+        return c.verdict(Code.WRONG_EVENT, "this date of the series is not mapped on this device")
     opens = p.pass_events.get(t.event_id, frozenset()) if t.is_pass else frozenset({t.event_id})
     selected = p.events or p.known_events    # no selection: the events this device knows (None: any)
     candidates = sorted(opens & selected) if selected else sorted(opens)

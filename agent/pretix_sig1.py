@@ -121,9 +121,17 @@ def _enc_varint(v: int) -> bytes:
             return bytes(out)
 
 
+def event_for(pt: PretixTicket, event: PretixEvent) -> int:
+    """Our event id for a pretix secret. With a date mapping, an unmapped date (subevent) gets -subevent: an id
+    no device ever selects, so a ticket for another date of the series is `wrong_event`, never admitted."""
+    if pt.subevent and event.subevents:
+        return event.subevents.get(pt.subevent, -abs(pt.subevent))
+    return event.event_id
+
+
 def to_ticket(pt: PretixTicket, event: PretixEvent) -> Ticket:
     mapping = event.items.get(pt.item)
-    return Ticket(key_id=0, event_id=event.subevents.get(pt.subevent, event.event_id), ticket_id=0,
+    return Ticket(key_id=0, event_id=event_for(pt, event), ticket_id=0,
                   category=mapping.category if mapping else 0, zones=mapping.zones if mapping else (),
                   valid_from=pt.valid_from, valid_until=pt.valid_until, scheme="pretix_sig1",
                   key=KEY_PREFIX + pt.seed)

@@ -115,6 +115,14 @@ def test_secret_made_like_pretix_verifies_and_maps():
     assert (unmapped.event_id, unmapped.category, unmapped.zones) == (1, 0, ())
 
 
+def test_unmapped_date_of_a_series_is_wrong_event(tmp_gate):
+    other_date = sign_secret(PretixTicket("date00001", item=21, subevent=399), KEY)
+    v = tmp_gate.scan(other_date)
+    assert v.code is Code.WRONG_EVENT and v.event_id == -399
+    no_date = sign_secret(PretixTicket("date00002", item=21), KEY)
+    assert tmp_gate.scan(no_date).accepted                               # no subevent: the mapped event
+
+
 def test_pretix_validity_window():
     gate = make_gate_with_pretix()
     ok = sign_secret(PretixTicket("win000001", item=21, subevent=301, valid_from=T0 - 5, valid_until=T0 + 5), KEY)
