@@ -96,3 +96,21 @@ def test_export_writes_one_file_per_ticket_and_format(store, tmp_path):
     assert sorted(p.suffix for p in files) == [".pdf", ".pdf", ".png", ".png"]
     assert all(p.stat().st_size > 1000 and p.name.startswith(order["number"]) for p in files)
     assert not list((tmp_path / "out").glob("*.part"))
+
+
+def test_pdf_qr_rasterised_decodes_to_the_same_ticket(store, tmp_path):
+    """The PDF's QR is vector squares: rasterise the page (poppler's pdftoppm, dev.sh) and read it back."""
+    import shutil
+    import subprocess
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (apt poppler-utils, installed by dev.sh) is missing")
+    ev = event(store)
+    t = store.add_order("fest", ev, "Ann", positions=[{"category": 3, "zone": 1, "seat": "A1"}])["tickets"][0]
+    pdf = tmp_path / "t.pdf"
+    pdf.write_bytes(render_pdf(gather(store, t["ticket_key"])))
+    subprocess.run(["pdftoppm", "-r", "150", "-png", "-singlefile", str(pdf), str(tmp_path / "page")], check=True,
+                   timeout=60)
+    found = zxingcpp.read_barcodes(Image.open(tmp_path / "page.png"))
+    assert len(found) == 1
+    decoded = read_payload(found[0].text, store.keyring("fest"), NOW)
+    assert decoded.status == "ok" and decoded.ticket.ticket_id == t["ticket_id"] and decoded.ticket.seat == "A1"
