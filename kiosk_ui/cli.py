@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ctl, tmp = _controller(args)
     except LedgerError as exc:
-        print(f"ticketgate kiosk: {exc}", file=sys.stderr)
+        print(f"ticketgate kiosk: {exc}", file=sys.__stderr__)   # Kivy captures sys.stderr into its log
         return 3
     i18n.set_language(args.lang or ctl.door.ledger.get_setting("ui_language") or i18n.android_language()
                       or i18n.device_language())

@@ -20,14 +20,11 @@ LANDSCAPE = (1280, 800)    # 10" tablet, density 1
 def offscreen_env(size: tuple[int, int] = PORTRAIT, density: float | None = None, headless: bool = True) -> None:
     if headless:
         os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+        os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")   # Kivy's log stays in its file; our errors use sys.__stderr__
     os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
     os.environ["KIVY_NO_ARGS"] = "1"
-    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")    # leave sys.stderr alone: our errors must reach the user
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
-    if os.environ.get("KIVY_NO_CONSOLELOG"):
-        import logging
-        logging.getLogger("kivy").setLevel(logging.CRITICAL)   # e.g. "no Cutbuffer provider" without xclip
     w, h = size
     os.environ["KIVY_METRICS_DENSITY"] = str(density if density is not None else (2 if h > w else 1))
     from kivy.config import Config

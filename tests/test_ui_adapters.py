@@ -127,3 +127,30 @@ def test_kiosk_exchange_takes_the_ticket_out_of_use(tmp_path):
     assert view.title == "CANCELLED TICKET" and "exchanged" in view.reason
     assert [b["action"] for _, k, b in door.ledger.outbox_pending() if k == "kiosk"] == ["exchange"]
     door.close()
+
+
+def test_camera_decoder_falls_back_to_pyzbar_and_reads_a_ticket(tmp_path, monkeypatch):
+    """Where zxing-cpp is missing (Android), the chain is pyzbar only — and still reads our TG1 QR."""
+    import builtins
+
+    import numpy as np
+    import segno
+    from PIL import Image
+
+    from kiosk_ui.adapters.camera import decoder_chain
+    demo = seed(tmp_path / "device")
+    payload = demo.ticket(1001)
+    png = tmp_path / "qr.png"
+    segno.make(payload, error="m").save(str(png), scale=6, border=4)
+    gray = np.asarray(Image.open(png).convert("L"))
+    real_import = builtins.__import__
+
+    def no_zxing(name, *args, **kw):
+        if name == "zxingcpp":
+            raise ImportError("no zxing-cpp on this platform")
+        return real_import(name, *args, **kw)
+    monkeypatch.setattr(builtins, "__import__", no_zxing)
+    chain = decoder_chain()
+    assert chain.primary.name == "pyzbar"
+    assert chain.decode(gray).texts == (payload,)
+    demo.door.close()

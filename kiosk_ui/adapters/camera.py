@@ -10,6 +10,19 @@ import sys
 from typing import Callable
 
 
+def decoder_chain():
+    """zxing-cpp first where it is installed; pyzbar alone where it is not (Android: python-for-android has a
+    pyzbar/libzbar recipe and no zxing-cpp one)."""
+    from drivers.camera.chain import DecoderChain
+    from drivers.camera.decoders import ZbarDecoder
+    try:
+        import zxingcpp  # noqa: F401
+        return DecoderChain()
+    except ImportError:
+        zbar = ZbarDecoder()
+        return DecoderChain(primary=zbar, live_primary=zbar, fallbacks=(zbar,), retry_decoders=(zbar,))
+
+
 class DriverCamera:
     def __init__(self, device: int | str = 0, platform: str = sys.platform):
         self.device, self.platform = device, platform
@@ -29,14 +42,10 @@ class DriverCamera:
             from drivers.camera.android_torch import android_torch
             self.push = PushSource(slot, android_torch())
             source = self.push
-            source.open = lambda: None
-            source.close = lambda: None
-            source.read = None
-            self.scanner = CameraScanner(lambda read: on_payload(read.text), slot=slot)   # frames pushed, no capture
-            self.scanner.source = None
+            self.scanner = CameraScanner(lambda read: on_payload(read.text), chain=decoder_chain(), slot=slot)
         else:
             source = VideoCaptureSource(self.device)
-            self.scanner = CameraScanner(lambda read: on_payload(read.text), source=source, slot=slot)
+            self.scanner = CameraScanner(lambda read: on_payload(read.text), chain=decoder_chain(), source=source, slot=slot)
         self.available = self.scanner.start()
         self.error = self.scanner.error
         torch = getattr(self.push or source, "torch", None)

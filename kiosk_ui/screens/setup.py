@@ -29,7 +29,9 @@ class SetupScreen(BaseScreen):
         self.progress = ProgressBar(max=1.0, value=0.0, size_hint_y=None, height=dp(28))
         self.progress_text = Text("", font=19)
         self.device_title = Text("", font=21, bold=True)
+        self.device_label = Text("", font=17)
         self.device_id = field(tr("Device name"))
+        self.gate_label = Text("", font=17)
         self.gate = field(tr("Gate name"))
         self.save_button = BigButton("", lambda: self.guarded(self.save_identity))
         self.buyer_button = BigButton("", lambda: self.guarded(self.toggle_buyer))
@@ -39,7 +41,7 @@ class SetupScreen(BaseScreen):
         self.lock_button = BigButton("", self.lock_now, colour=(0.45, 0.30, 0.05, 1))
         self.result = Text("", font=19, bold=True)
         for w in (self.enroll_title, self.code, row, self.progress, self.progress_text, self.device_title,
-                  self.device_id, self.gate, self.save_button, self.buyer_button, self.pin_title, self.pin,
+                  self.device_label, self.device_id, self.gate_label, self.gate, self.save_button, self.buyer_button, self.pin_title, self.pin,
                   self.pin_button, self.lock_button, self.result):
             box.add_widget(w)
         self._poll = None
@@ -104,6 +106,9 @@ class SetupScreen(BaseScreen):
         self.qr_button.disabled = self.code_button.disabled = not svc.available
         if not svc.available:
             self.progress_text.text = tr("Enrollment is not available on this build.")
+        else:
+            self._show(svc.progress())
+        self.device_label.text, self.gate_label.text = tr("Device name"), tr("Gate name")
         p = self.ctl.door.policy
         self.device_title.text = tr("This device")
         self.device_id.text, self.gate.text = p.device_id, p.gate

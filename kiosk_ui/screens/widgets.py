@@ -66,8 +66,10 @@ class Text(Label):
 
 
 def field(hint: str, password: bool = False, input_filter=None) -> TextInput:
+    pad_y = (dp(TOUCH) - sp(22) * 1.2) / 2          # text vertically centred in the glove-sized field
     return TextInput(hint_text=hint, multiline=False, font_size=sp(22), size_hint_y=None, height=dp(TOUCH),
-                     password=password, input_filter=input_filter, write_tab=False)
+                     password=password, input_filter=input_filter, write_tab=False,
+                     padding=[dp(12), pad_y, dp(12), pad_y])
 
 
 def scroll_list() -> tuple[ScrollView, GridLayout]:

@@ -1,0 +1,32 @@
+"""Start-up on Android (python-for-android runs the repository's main.py, which calls `run()`).
+
+Before the app: the agent folder in the app's private storage, the runtime permissions (camera), a Wi-Fi
+multicast lock (zeroconf discovery of the organiser's server and of printers), and the screen kept on.
+Only runs on a device; on a desktop `ticketgate kiosk` is the entry point.
+"""
+from __future__ import annotations
+
+import os
+
+
+def _android_setup() -> None:
+    from android.permissions import Permission, request_permissions  # type: ignore[import-not-found]
+    from android.storage import app_storage_path  # type: ignore[import-not-found]
+    from jnius import autoclass  # type: ignore[import-not-found]
+    os.environ.setdefault("TICKETGATE_HOME", os.path.join(app_storage_path(), "agent"))
+    request_permissions([Permission.CAMERA, Permission.VIBRATE, Permission.ACCESS_WIFI_STATE,
+                         Permission.CHANGE_WIFI_MULTICAST_STATE])
+    activity = autoclass("org.kivy.android.PythonActivity").mActivity
+    context = autoclass("android.content.Context")
+    wifi = activity.getApplicationContext().getSystemService(context.WIFI_SERVICE)
+    lock = wifi.createMulticastLock("ticketgate-mdns")
+    lock.setReferenceCounted(False)
+    lock.acquire()
+    _android_setup.lock = lock        # keep a reference for the life of the process
+
+
+def run() -> int:
+    if "ANDROID_ARGUMENT" in os.environ:
+        _android_setup()
+    from kiosk_ui.cli import main
+    return main([])
