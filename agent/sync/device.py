@@ -46,7 +46,8 @@ class DeviceOptions:
 class DeviceSync:
     def __init__(self, ledger_path: str | Path, org: str, device: str, server_key: bytes, transport: Transport,
                  keyring: Keyring | None = None, keyring_path: str | Path | None = None, events: list[int] = (),
-                 options: DeviceOptions | None = None, on_change: Callable[[str], None] | None = None):
+                 options: DeviceOptions | None = None, on_change: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.time):
         if not (topics.valid_name(org) and topics.valid_name(device)):
             raise ValueError("organiser and device ids must be short names without / + #")
         self.ledger_path, self.org, self.device = str(ledger_path), org, device
@@ -54,6 +55,7 @@ class DeviceSync:
         self.keyring, self.keyring_path, self.events = keyring, keyring_path, list(events)
         self.o = options or DeviceOptions()
         self.on_change = on_change or (lambda what: None)
+        self.clock = clock            # the device's wall clock (the one its scans are stamped with)
         self.guard = ReplayGuard()
         self.assembler = Assembler()
         self.rejections: deque[tuple[str, str]] = deque(maxlen=200)   # (topic, reason), newest last
@@ -196,7 +198,9 @@ class DeviceSync:
                 if body.get("probe") in self._answered:
                     return           # a late answer to a hello we repeated: nothing to do
                 raise Rejected("clock reply to no outstanding probe (replayed?)")
-            off, rtt = offset(probe[0], float(body["t1"]), float(body["t2"]), time.time())
+            off, rtt = offset(probe[0], float(body["t1"]), float(body["t2"]), self.clock())
+            if abs(off) > 300:
+                log.warning("sync %s: device clock is %.0f s off server time; scans carry the offset", self.device, off)
             self.ledger.set_setting("clock_offset", off)
             self.ledger.set_setting("clock_rtt", rtt)
             self._offset_known = True
@@ -270,7 +274,7 @@ class DeviceSync:
         self.on_change("command")
 
     def _fresh(self, body: dict) -> None:
-        now = time.time() + float(self.ledger.get_setting("clock_offset", 0.0)) if self._offset_known else None
+        now = self.clock() + float(self.ledger.get_setting("clock_offset", 0.0)) if self._offset_known else None
         reason = self.guard.check(body.get("id"), body.get("ts"), now)
         if reason:
             raise Rejected(reason)
@@ -278,7 +282,7 @@ class DeviceSync:
     # -- device -> server --------------------------------------------------------------------------------------
     def _hello(self) -> None:
         have = current_bundle(self.ledger)
-        probe, t0 = uuid.uuid4().hex, time.time()
+        probe, t0 = uuid.uuid4().hex, self.clock()
         self._probes = {k: v for k, v in self._probes.items() if time.monotonic() - v[1] < 300}
         self._probes[probe] = (t0, time.monotonic())
         msg = {"type": "hello", "org": self.org, "device": self.device, "probe": probe, "t0": t0,

@@ -66,6 +66,17 @@ def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig 
             "version": version, "bytes": total, "seconds": round(time.monotonic() - started, 3)}
 
 
+def command(store: SyncStore, org: str, device: str, cmd: str, broker: BrokerConfig | str | None, **fields) -> bool:
+    """Send one signed command (wipe, reset_ticket, config) to a device; True once the broker holds it (QoS 1,
+    queued in the device's persistent session while it is offline)."""
+    transport = PahoTransport(f"{org}-cmd-{int(time.time() * 1000) % 10**9}", broker_config(broker), clean_start=True)
+    server = SyncServer(store, transport, name="cmd", ingest=False, announce=False, orgs=[org]).start()
+    try:
+        return transport.wait_connected(10) and server.send_command(org, device, cmd, **fields)
+    finally:
+        server.stop()
+
+
 def serve(data_dir: str | Path, broker: BrokerConfig | str | None, orgs: list[str] | None = None, workers: int = 1,
           stop: threading.Event | None = None, store_factory: Callable[[Path], SyncStore] | None = None) -> int:
     """Run the sync server until SIGINT/SIGTERM (or `stop` is set): `workers` ingestion clients sharing the

@@ -206,6 +206,11 @@ class SyncServer:
             self.stats["bundles"] += 1
         return ok
 
+    def send_command(self, org: str, device: str, cmd: str, wait: float | None = 5.0, **fields) -> bool:
+        """A signed command to one device: wipe | reset_ticket (ticket_key, event_id, reason) | config (config={...})."""
+        body = dict(fields, type="cmd", cmd=cmd, device=device)
+        return self.transport.publish(topics.cmd(org, device), self._sign(org, body), wait=wait)
+
     # -- announcer ---------------------------------------------------------------------------------------------
     def _announce_loop(self) -> None:
         while not self._stop.wait(self.poll):

@@ -2,8 +2,10 @@
 benchmarks). The real device runs the same classes (agent.gate.Gate + agent.sync.device.DeviceSync)."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from agent.gate import Gate
 from agent.keyring import Keyring
@@ -17,16 +19,16 @@ from agent.sync.transport import BrokerConfig
 class SimDevice:
     def __init__(self, folder: str | Path, org: str, device_id: str, server_key: bytes, broker: BrokerConfig,
                  events: list[int], gate: str | None = None, options: DeviceOptions | None = None,
-                 reread_window: float = 0.0):
+                 reread_window: float = 0.0, clock: Callable[[], float] = time.time):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.org, self.device_id, self.server_key, self.broker = org, device_id, server_key, broker
-        self.events, self.options = list(events), options
+        self.events, self.options, self.clock = list(events), options, clock
         self.keyring = Keyring()
         self.ledger_path = self.folder / "ledger.sqlite"
         self.gate = Gate(Ledger.open(self.ledger_path), self.keyring,
                          DevicePolicy(device_id=device_id, gate=gate or device_id, events=frozenset(events),
-                                      reread_window=reread_window))
+                                      reread_window=reread_window), clock=clock)
         self.gate.listeners.append(lambda verdict: self.sync.notify() if self.sync else None)
         self.sync: DeviceSync | None = None
 
@@ -38,7 +40,8 @@ class SimDevice:
         if self.sync is None:
             self.sync = DeviceSync(self.ledger_path, self.org, self.device_id, self.server_key,
                                    device_transport(self.org, self.device_id, self.broker), keyring=self.keyring,
-                                   events=self.events, options=self.options, on_change=self._changed)
+                                   events=self.events, options=self.options, on_change=self._changed,
+                                   clock=self.clock)
             self.sync.start()
         return self
 
