@@ -13,6 +13,7 @@ from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rot
 from server_stub.cli_progress import Progress
 from server_stub.csv_import import import_orders, store_catalogue
 from server_stub.eticket import ETicketError
+from server_stub.keys import KeyFileError
 from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.orders import order_line, order_text, parse_ticket_spec
 from server_stub.store import StoreError, open_store
@@ -179,7 +180,7 @@ def run(args) -> int:
             return HANDLERS[(args.cmd, getattr(args, "sub", None))](store, org, args)
         finally:
             store.close()
-    except (Refused, StoreError, ValueError, LookupError, ETicketError) as exc:
+    except (Refused, StoreError, KeyFileError, ValueError, LookupError, ETicketError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"ticketgate server {args.cmd}: {msg}", file=sys.stderr)
         return 1

@@ -200,3 +200,13 @@ def test_push_to_a_real_broker(srv, capsys, broker):
     capsys.readouterr()
     assert srv("push", "--broker", f"127.0.0.1:{broker.port}", "--timeout", "5", "--json") == 0
     assert out_json(capsys)["devices"] == 0          # nobody registered yet: nothing to deliver, no error
+
+
+def test_missing_private_key_is_a_clear_error(srv, capsys):
+    ev = make_event(srv, capsys)
+    srv("order", "add", "--event", str(ev), "--buyer", "Ann", "--json")
+    key = out_json(capsys)["tickets"][0]["ticket_key"]
+    for pem in (srv.data / "keys" / "fest").glob("ticket-*.pem"):
+        pem.unlink()
+    assert srv("ticket", "show", key) == 1
+    assert "private key file" in capsys.readouterr().err

@@ -7,10 +7,9 @@ import time
 
 import pytest
 
-from agent.gate import Gate
 from agent.ledger import Ledger
 from agent.payload import read_payload
-from agent.policy import DevicePolicy, Mode
+from server_stub.keys import KeyFileError
 from server_stub.model import ORDER_NUMBER, new_order_number, normalize_order_number
 from server_stub.store import NotFound, ServerStore, StoreError, open_store
 
@@ -189,12 +188,11 @@ def test_server_key_is_separate_and_stable(store):
 
 
 def test_missing_private_key_file_is_a_clear_error(store, tmp_path):
-    key = store.current_key("fest")
+    store.current_key("fest")
     for p in (tmp_path / "server" / "keys" / "fest").glob("ticket-*.pem"):
         p.unlink()
-    with pytest.raises(Exception, match="missing"):
+    with pytest.raises(KeyFileError, match="missing"):
         store.current_key("fest")
-    assert key.key_id
 
 
 def test_devices(store):
@@ -222,109 +220,6 @@ def test_find_orders(store):
     assert [o["number"] for o in store.find_orders(a["number"].lower().replace("-", ""))] == [a["number"]]
     assert [o["buyer_name"] for o in store.find_orders("bob@example")] == ["Bob Martin"]
     assert store.find_orders("nobody") == []
-
-
-# -- ingest, conflicts, stats: actions produced by the real gate ------------------------------------------------------
-
-def door(tmp_path, store, ev, device_id, gate, mode=Mode.NORMAL) -> Gate:
-    ledger = Ledger.open(tmp_path / f"{device_id}.sqlite")
-    ledger.upsert_events([store.event(ev)])
-    ledger.upsert_tickets(store.tickets_for_event(ev))
-    return Gate(ledger, store.keyring("fest"), DevicePolicy(device_id=device_id, gate=gate, mode=mode,
-                                                             events=frozenset({ev}), reread_window=0))
-
-
-def outbox(gate: Gate) -> list[dict]:
-    return [body for _id, _kind, body in gate.ledger.outbox_pending(10_000)]
-
-
-def test_ingest_is_idempotent_and_rejects_malformed(store, tmp_path):
-    ev = make_event(store)
-    keys = [t["ticket_key"] for t in store.add_order("fest", ev, "Ann", positions=[{}] * 3)["tickets"]]
-    g = door(tmp_path, store, ev, "t1", "north")
-    for k in keys + keys[:1]:
-        g.scan(store.issue_ticket_payload(k))
-    msgs = outbox(g)
-    assert [m["type"] for m in msgs] == ["action"] * 3 + ["refusal"]
-    assert store.ingest(msgs) == (4, 0)
-    assert store.ingest(msgs) == (0, 4)                      # re-upload after a lost ack
-    bad = [{"type": "action"}, {"type": "action", "scan_uuid": "x", "kind": "teleport", "ticket_key": "1", "at": 1},
-           {"type": "weird"}, "not a dict", {"type": "action", "scan_uuid": "y", "kind": "entry", "ticket_key": "1",
-                                             "at": "yesterday"}]
-    assert store.ingest(bad + msgs[:1]) == (1, 1)             # {"type": "weird"}: an unknown message, kept whole
-    assert len(store.last_rejected) == 4
-    assert store.ingest([{"type": "weird"}]) == (0, 1)
-    assert store.scan_count("fest") == 4
-
-
-def test_conflicts_rule_normal_and_entry_exit(store, tmp_path):
-    ev = make_event(store)
-    k1, k2, k3, k4 = [t["ticket_key"] for t in store.add_order("fest", ev, "Ann", positions=[{}] * 4)["tickets"]]
-    a, b = door(tmp_path, store, ev, "ta", "north"), door(tmp_path, store, ev, "tb", "south")
-    for g in (a, b):                       # offline gates: both admit k1 (normal mode) -> one conflict
-        g.scan(store.issue_ticket_payload(k1))
-    a.scan(store.issue_ticket_payload(k2))
-    b.scan(store.issue_ticket_payload(k2))
-    b.annul("wrong person let in")         # the second admission of k2 is annulled -> no conflict
-    ea, eb = door(tmp_path, store, ev, "xa", "east", Mode.ENTRY_EXIT), door(tmp_path, store, ev, "xb", "west", Mode.ENTRY_EXIT)
-    p3 = store.issue_ticket_payload(k3)
-    ea.scan(p3), ea.scan(p3)               # in, out at east
-    eb.scan(p3)                            # in at west: legitimate re-entry
-    p4 = store.issue_ticket_payload(k4)
-    ea.scan(p4), eb.scan(p4)               # in at east, in at west (offline): two people inside
-    for g in (a, b, ea, eb):
-        store.ingest(outbox(g))
-    found = store.conflicts("fest")
-    assert sorted(c["ticket_key"] for c in found) == sorted([k1, k4])
-    c1 = next(c for c in found if c["ticket_key"] == k1)
-    assert {x["gate"] for x in c1["admissions"]} == {"north", "south"} and c1["buyer_name"] == "Ann"
-    assert c1["event_id"] == ev and len(c1["duplicates"]) == 1
-    assert store.conflicts("fest", event_id=ev + 1000) == []
-    store.reset_ticket(k1, "organiser cleared")          # resets clear earlier admissions
-    assert [c["ticket_key"] for c in store.conflicts("fest")] == [k4]
-
-
-def test_conflict_order_uses_clock_offsets(store):
-    ev = make_event(store)
-    k = store.add_order("fest", ev, "Ann")["tickets"][0]["ticket_key"]
-    base = {"type": "action", "kind": "entry", "ticket_key": k, "event_id": ev, "direction": "in"}
-    # device B's clock is 3 hours behind; corrected, its entry comes after A's
-    store.ingest([dict(base, scan_uuid="a", at=1000.0, clock_offset=0.0, device_id="A", gate="n"),
-                  dict(base, scan_uuid="b", at=1000.0 - 3 * 3600 + 60, clock_offset=3 * 3600, device_id="B", gate="s")])
-    c = store.conflicts("fest")[0]
-    assert c["first"]["device_id"] == "A" and c["duplicates"][0]["device_id"] == "B"
-    assert c["duplicates"][0]["server_at"] == pytest.approx(1060.0)
-
-
-def test_multiple_entry_mode_is_never_a_conflict(store):
-    ev = make_event(store)
-    k = store.add_order("fest", ev, "Ann")["tickets"][0]["ticket_key"]
-    base = {"type": "action", "kind": "entry", "ticket_key": k, "event_id": ev, "direction": "in", "mode": "multiple"}
-    store.ingest([dict(base, scan_uuid=f"u{i}", at=1000.0 + i, device_id="A") for i in range(3)])
-    assert store.conflicts("fest") == []
-
-
-def test_stats(store, tmp_path):
-    ev = make_event(store)
-    keys = [t["ticket_key"] for t in store.add_order("fest", ev, "Ann", positions=[{"zone": 1}] * 3 + [{"zone": 2}])["tickets"]]
-    store.register_device("fest", "ta", gate="north", events=[ev])
-    a, x = door(tmp_path, store, ev, "ta", "north"), door(tmp_path, store, ev, "xa", "east", Mode.ENTRY_EXIT)
-    for k in keys[:3]:
-        a.scan(store.issue_ticket_payload(k))
-    a.scan(store.issue_ticket_payload(keys[0]))          # already_used refusal
-    p = store.issue_ticket_payload(keys[3])
-    x.scan(p), x.scan(p), x.scan(p)                      # in, out, in
-    store.ingest(outbox(a) + outbox(x))
-    s = store.stats("fest", event_id=ev)
-    assert s["entries"] == 5
-    assert s["entries_per_event"] == {str(ev): 5}
-    assert {(z["zone"], z["entries"]) for z in s["entries_per_zone"]} == {(1, 3), (2, 2)}
-    assert s["entries_per_gate"] == {"north": 3, "east": 2}
-    assert sum(h["entries"] for h in s["entries_per_hour"]) == 5
-    assert s["inside_now"] == {str(ev): 4}
-    assert s["double_entries"] == {"refused_already_used": 1, "conflicts": 0}
-    assert s["devices"]["ta"]["scans"] == 4 and s["devices"]["ta"]["refusals"] == 1
-    assert s["devices"]["xa"]["entries"] == 3
 
 
 def test_corrupt_or_foreign_store_file_is_left_untouched(tmp_path):
@@ -360,34 +255,6 @@ def test_store_reopens_with_its_data(tmp_path):
     s.close()
 
 
-def test_kiosk_actions_flow_back_and_apply_once(store, tmp_path):
-    ev = make_event(store)
-    pending = store.add_order("fest", ev, "Ann", status="pending")
-    exchanged = store.add_order("fest", ev, "Ben")["tickets"][0]["ticket_key"]
-    store.register_device("fest", "kiosk-1", gate="box office", events=[ev])
-    # exactly what kiosk_ui.door queues in the device outbox
-    msgs = [{"type": "kiosk", "action": "payment_validated", "order_number": pending["number"], "device_id": "kiosk-1",
-             "operator": "Zoé", "outbox_id": 7},
-            {"type": "kiosk", "action": "exchange", "ticket_key": exchanged, "reason": "torn", "device_id": "kiosk-1",
-             "outbox_id": 8},
-            {"type": "kiosk", "action": "print", "kind": "ticket", "order_number": pending["number"],
-             "tickets": [], "device_id": "kiosk-1", "printer": "zebra-1", "outbox_id": 9}]
-    v = store.version("fest")
-    assert store.ingest(msgs) == (3, 0)
-    assert store.order(pending["number"])["status"] == "paid"
-    assert [(r["ticket_key"], r["reason"]) for r in store.revocations_for_event(ev, v)] == [(exchanged, "exchanged: torn")]
-    assert store.ingest(msgs) == (0, 3)                      # re-uploaded: stored once, applied once
-    assert [m["action"] for m in store.kiosk_actions("fest")] == ["payment_validated", "exchange", "print"]
-    # a validation for an order cancelled meanwhile is kept but not applied (and does not stop the batch)
-    late = store.add_order("fest", ev, "Cy", status="pending")
-    store.cancel_order(late["number"], "sold out")
-    bad = {"type": "kiosk", "action": "payment_validated", "order_number": late["number"], "device_id": "kiosk-1",
-           "outbox_id": 10}
-    assert store.ingest([bad, {"type": "kiosk", "action": "exchange", "ticket_key": "999", "device_id": "kiosk-1",
-                               "outbox_id": 11}]) == (2, 0)
-    assert store.order(late["number"])["status"] == "cancelled"
-
-
 def test_schema_upgrade_from_version_1(tmp_path):
     """A store created by the first schema opens and gains the new column, data intact."""
     import sqlite3
@@ -406,15 +273,3 @@ def test_schema_upgrade_from_version_1(tmp_path):
     s = open_store(folder, create=False)
     assert s.organiser("fest")["name"] == "Fest" and s.q1("PRAGMA user_version")[0] == len(MIGRATIONS)
     s.close()
-
-
-def test_hourly_entries_are_labelled_in_the_event_time_zone(store):
-    ev = store.create_event("fest", "NYE", 1798743600.0, 1798765200.0, "Europe/Paris", [], [])
-    k = store.add_order("fest", ev, "Ann", positions=[{}] * 3)["tickets"]
-    base = {"type": "action", "kind": "entry", "event_id": ev, "direction": "in", "device_id": "A", "gate": "n"}
-    # 19:10 UTC and 19:50 UTC (20:xx Paris), 21:05 UTC (22:05 Paris)
-    store.ingest([dict(base, scan_uuid="1", ticket_key=k[0]["ticket_key"], at=1798743600.0 + 600),
-                  dict(base, scan_uuid="2", ticket_key=k[1]["ticket_key"], at=1798743600.0 + 3000),
-                  dict(base, scan_uuid="3", ticket_key=k[2]["ticket_key"], at=1798743600.0 + 7500)])
-    hours = store.stats("fest", ev)["entries_per_hour"]
-    assert [(h["hour"], h["entries"]) for h in hours] == [("2026-12-31 20:00", 2), ("2026-12-31 22:00", 1)]
