@@ -276,3 +276,21 @@ def test_printer_profile_without_native_qr_gets_the_image_fallback(issued):
     image, _ = render_escpos(job, width=384)
     _verifies_as_same_ticket(image, issuer, ticket.payload)
     assert b"\x1d(k" in ticket_bytes(ticket, profile="TM-T88V", native_qr=None)
+
+
+def test_failed_jobs_stay_pending_until_printed_or_dismissed(issued):
+    from drivers.printers.queue import PrintQueue
+    _, ticket = issued
+    with FakePrinter("escpos", mode="paper_out") as printer:
+        queue = PrintQueue(lambda t: print_ticket(PrinterConfig("escpos", host=printer.host, port=printer.port), t))
+        first, second = queue.submit(ticket), queue.submit(ticket)
+        assert not first and not second and len(queue.pending) == 2
+        assert "out of paper" in queue.pending[1].message
+        assert [r.printed for r in queue.retry_all()] == [False]          # stops at the first failure
+        assert queue.pending[1].attempts == 2
+        printer.mode = "ok"                                                 # paper loaded
+        assert [r.printed for r in queue.retry_all()] == [True, True] and not queue.pending
+        captured = [job for job in printer.jobs if job]
+    assert captured == [ticket_bytes(ticket)] * 2
+    broken = PrintQueue(lambda t: 1 / 0)
+    assert "ZeroDivisionError" in broken.submit(ticket).message and broken.dismiss(1).ticket == ticket

@@ -178,6 +178,8 @@ class EscPosRenderer:
         if fn == 0x41:
             pass                                            # model 2
         elif fn == 0x43:
+            if not 1 <= body[2] <= 16:
+                raise RenderError(f"QR module size {body[2]} out of 1..16")
             self.qr["size"] = body[2]
         elif fn == 0x45:
             self.qr["ecl"] = _ECL.get(body[2], "L")
@@ -195,7 +197,12 @@ class EscPosRenderer:
 
 
 def render_escpos(data: bytes, width: int = 512) -> tuple[Image.Image, list[int]]:
-    """(page image, y positions of cuts)."""
-    r = EscPosRenderer(width).feed(data)
-    r._flush_line(False)
-    return r.image(), r.cuts
+    """(page image, y positions of cuts). Raises RenderError for anything it cannot render, truncated input included."""
+    try:
+        r = EscPosRenderer(width).feed(data)
+        r._flush_line(False)
+        return r.image(), r.cuts
+    except RenderError:
+        raise
+    except (IndexError, ValueError, LookupError) as exc:
+        raise RenderError(f"cannot render: {type(exc).__name__}: {exc}") from None

@@ -35,7 +35,20 @@ def _unescape(data: str, escape: str | None) -> str:
     return raw.decode("utf-8")
 
 
+MAX_DOTS = 4000     # 20 inches at 203 dpi: anything larger is a broken label, not something to allocate
+
+
 def render_zpl(data: bytes) -> Image.Image:
+    """The label as an image. Raises RenderError for anything it cannot render."""
+    try:
+        return _render(data)
+    except RenderError:
+        raise
+    except (IndexError, ValueError, LookupError) as exc:
+        raise RenderError(f"cannot render: {type(exc).__name__}: {exc}") from None
+
+
+def _render(data: bytes) -> Image.Image:
     text = data.decode("utf-8")
     width, height, origin = 812, 1218, (0, 0)
     pos, fnt_h, reverse, escape, field_kind, qr_mag = (0, 0), 30, False, None, "text", 2
@@ -66,15 +79,15 @@ def render_zpl(data: bytes) -> Image.Image:
         elif cmd in ("XZ", "CI", "PQ"):
             pass
         elif cmd == "PW":
-            width = int(args[0])
+            width = _dots(args[0])
         elif cmd == "LL":
-            height = int(args[0])
+            height = _dots(args[0])
         elif cmd == "LH":
             origin = (int(args[0]), int(args[1]))
         elif cmd == "FO":
             pos = (int(args[0]), int(args[1]))
         elif cmd == "A":
-            fnt_h = int(args[1]) if len(args) > 1 and args[1] else fnt_h
+            fnt_h = _dots(args[1]) if len(args) > 1 and args[1] else fnt_h
             field_kind = "text"
         elif cmd == "FH":
             escape = text[arg_start:nxt][:1] or "_"
@@ -82,9 +95,11 @@ def render_zpl(data: bytes) -> Image.Image:
             reverse = True
         elif cmd == "BQ":
             field_kind, qr_mag = "qr", int(args[2]) if len(args) > 2 and args[2] else 2
+            if not 1 <= qr_mag <= 10:
+                raise RenderError(f"^BQ magnification {qr_mag} out of 1..10")
         elif cmd == "GB":
             page = page or Image.new("L", (width, height), 255)
-            w, h, t = (int(a) if a else 1 for a in (args + ["", "", ""])[:3])
+            w, h, t = (_dots(a) if a and a != "0" else 1 for a in (args + ["", "", ""])[:3])
             _draw_box(page, (origin[0] + pos[0], origin[1] + pos[1]), w, h, t, reverse)
         elif cmd == "FS":
             reverse, escape, field_kind = False, None, "text"
@@ -92,6 +107,13 @@ def render_zpl(data: bytes) -> Image.Image:
             raise RenderError(f"ZPL command ^{cmd} not supported by this renderer")
         i += 1
     return page or Image.new("L", (width, height), 255)
+
+
+def _dots(value: str) -> int:
+    n = int(value)
+    if not 0 < n <= MAX_DOTS:
+        raise RenderError(f"label size {n} dots out of range")
+    return n
 
 
 def _paint(page: Image.Image, mask: Image.Image, at: tuple[int, int], reverse: bool) -> None:
