@@ -39,6 +39,7 @@ class DeviceOptions:
     upload: UploadOptions = field(default_factory=UploadOptions)
     tick: float = 0.05
     hello_retry: float = 3.0
+    presence_wait: float = 2.0      # after connecting, hello anyway if no server presence arrived by then
     bundle_timeout: float = 60.0
     max_message: int = 16 << 20
 
@@ -69,6 +70,7 @@ class DeviceSync:
         self._refused_bundles: deque[str] = deque(maxlen=16)
         self._answered: deque[str] = deque(maxlen=64)
         self._hello_retry = self.o.hello_retry
+        self._connected_at, self._greeted = time.monotonic(), True
         self._offset_known = False
         self._live_subs: set[int] = set()
         self.ledger: Ledger | None = None
@@ -154,6 +156,7 @@ class DeviceSync:
             self.uploader.restart()
             self.transport.publish(topics.device_status(self.org, self.device), self._status("online"), retain=True)
             self._server_since = None    # the retained server presence arrives next and triggers the hello
+            self._connected_at, self._greeted = time.monotonic(), False
             return
         if item[0] == "disconnected":
             return
@@ -281,6 +284,7 @@ class DeviceSync:
 
     # -- device -> server --------------------------------------------------------------------------------------
     def _hello(self) -> None:
+        self._greeted = True
         have = current_bundle(self.ledger)
         probe, t0 = uuid.uuid4().hex, self.clock()
         self._probes = {k: v for k, v in self._probes.items() if time.monotonic() - v[1] < 300}
@@ -290,10 +294,13 @@ class DeviceSync:
         self.transport.publish(topics.up(self.org, self.device), dumps(msg).encode())
 
     def _maybe_hello(self) -> None:
-        if self._probes and self._server_since is not None and self.assembler.pending is None and \
-                time.monotonic() - max(v[1] for v in self._probes.values()) > self._hello_retry:
+        now = time.monotonic()
+        if not self._greeted and now - self._connected_at > self.o.presence_wait:
+            self._hello()           # no server presence seen (not retained, or not readable under this ACL)
+        elif self._probes and self.assembler.pending is None and \
+                now - max(v[1] for v in self._probes.values()) > self._hello_retry:
             self._hello_retry = min(self._hello_retry * 2, 60.0)
-            self._hello()           # unanswered while the server says it is online: ask again, backing off
+            self._hello()           # unanswered: ask again, backing off
         pending = self.assembler.pending
         if pending is not None and time.monotonic() - pending.started > self.o.bundle_timeout:
             self.assembler.pending = None
