@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test-artifacts" / "ui"
 
 
-def _run(*extra: str) -> None:
+def _run(*extra: str, out: Path = OUT) -> None:
     env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
     env.pop("DISPLAY", None)
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "ui_scenario.py"), str(OUT), *extra], cwd=ROOT,
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "ui_scenario.py"), str(out), *extra], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -40,6 +40,13 @@ def landscape() -> dict:
     OUT.mkdir(parents=True, exist_ok=True)
     _run("landscape")
     return json.loads((OUT / "results_landscape.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def french() -> dict:
+    (OUT / "fr").mkdir(parents=True, exist_ok=True)
+    _run("fr", out=OUT / "fr")
+    return json.loads((OUT / "fr" / "results.json").read_text())
 
 
 def share(png: str, colour: tuple, tol: int = 14) -> float:
@@ -166,3 +173,13 @@ def test_landscape_tablet(landscape):
     assert landscape["size"] == [1280, 800]
     assert landscape["landscape_valid"]["title"] == "ACCEPTED — IN"
     assert share("landscape_valid.png", GREEN) > 0.5
+
+
+def test_the_whole_door_in_french(french):
+    assert french["scan_valid"]["title"] == "ACCEPTÉ — ENTRÉE"
+    assert french["scan_used"]["title"] == "DÉJÀ UTILISÉ" and "porte North" in french["scan_used"]["reason"]
+    assert french["scan_forged"]["title"] == "FAUX BILLET"
+    assert french["quick_cancel_ready"]["warning"].startswith("ANNULATION RAPIDE")
+    assert french["scan_valid"]["counters"] == "Scannés 1 · Acceptés 1 · Présents 1"
+    assert french["print"]["message"] == "2 imprimé(s)."
+    assert share("fr/scan_used.png", RED) > 0.55

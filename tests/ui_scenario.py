@@ -22,7 +22,7 @@ def state_of(scan) -> dict:
             "counters": scan.counters.text, "mode": scan.mode.text, "warning": scan.warning.text}
 
 
-def main(out: Path, size=(720, 1280)) -> dict:
+def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     from kiosk_ui.offscreen import offscreen_env
     offscreen_env(size)
     from agent.policy import Mode
@@ -31,7 +31,7 @@ def main(out: Path, size=(720, 1280)) -> dict:
     from kiosk_ui.controller import Controller
     from kiosk_ui.demo_data import seed
     from kiosk_ui.offscreen import Harness
-    i18n.set_language("en")
+    i18n.set_language(lang)
     home = Path(tempfile.mkdtemp(prefix="ui-scenario-"))
     t = [1_790_000_000.0]
     demo = seed(home, now=t[0], clock=lambda: t[0])
@@ -103,6 +103,7 @@ def main(out: Path, size=(720, 1280)) -> dict:
     step("after_undo", advance=1)
 
     # kiosk: print to a TCP printer on 127.0.0.1, then with the printer off
+    h.ui.toast_label.opacity = 0
     from drivers.testkit.fake_printer import FakePrinter
     printer = FakePrinter("escpos")
     ctl.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": printer.port, "name": "Desk printer"}])
@@ -144,6 +145,9 @@ def main(out: Path, size=(720, 1280)) -> dict:
     res["stats_lines"] = [w.text for w in reversed(h.screen("stats").list.children)]
     res["events_toggles"] = [w.text for w in reversed(h.screen("events").list.children)]
 
+    if lang != "en":
+        (out / "results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False))
+        return res
     # French
     h.ui.switch_language("fr")
     h.go("scan")
@@ -187,4 +191,7 @@ def landscape(out: Path) -> dict:
 
 
 if __name__ == "__main__":
-    (landscape if sys.argv[2:] == ["landscape"] else main)(Path(sys.argv[1]))
+    if sys.argv[2:] == ["landscape"]:
+        landscape(Path(sys.argv[1]))
+    else:
+        main(Path(sys.argv[1]), lang=(sys.argv[2:] or ["en"])[0])

@@ -75,4 +75,4 @@ class SyncLink:
         return SyncStatus(available=True, online=bool(self.sync is not None and self.sync.transport.connected),
                           queue=ledger.outbox_size(), bundle_version=version,
                           last_upload=door_queries.last_upload(ledger), conflicts=door_queries.conflicts(ledger),
-                          detail=self.detail)
+                          detail=self.detail or ("" if self.sync is not None else "Sync not started."))

@@ -64,7 +64,7 @@ def sync_lines(s: SyncStatus, now: float) -> list[str]:
              tr("Event bundle version: {v}", v=s.bundle_version or "—"),
              tr("Last upload: {when}", when=_ago(s.last_upload, now)), tr("Conflicts: {n}", n=s.conflicts)]
     if s.detail:
-        lines.append(s.detail)
+        lines.append(tr(s.detail))
     return lines
 
 

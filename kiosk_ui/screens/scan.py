@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from kivy.clock import Clock
 from kivy.core.window import Window
-from kivy.metrics import dp
+from kivy.metrics import dp, sp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.widget import Widget
@@ -53,10 +53,11 @@ class ScanScreen(BaseScreen):
         self.verdict_box.add_widget(Widget())
         self.buttons = GridLayout(cols=4, spacing=dp(GAP), size_hint_y=None)
         self.buttons.bind(minimum_height=self.buttons.setter("height"))
-        self.mode_button = BigButton("", self.ask_mode)
-        self.torch_button = BigButton("", self.toggle_torch)
-        self.undo_button = BigButton("", self.ask_undo, colour=(0.45, 0.30, 0.05, 1))
-        self.search_button = BigButton("", lambda: self.ui.go("search"))
+        small = {"font_size": sp(18)}
+        self.mode_button = BigButton("", self.ask_mode, **small)
+        self.torch_button = BigButton("", self.toggle_torch, **small)
+        self.undo_button = BigButton("", self.ask_undo, colour=(0.45, 0.30, 0.05, 1), **small)
+        self.search_button = BigButton("", lambda: self.ui.go("search"), **small)
         for b in (self.mode_button, self.torch_button, self.undo_button, self.search_button):
             self.buttons.add_widget(b)
         for w in (top, self.counters, self.warning, self.verdict_box, self.buttons):
