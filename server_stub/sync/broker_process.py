@@ -24,6 +24,10 @@ def free_port() -> int:
 
 
 def mosquitto_binary() -> str | None:
+    """$TICKETGATE_MOSQUITTO, else mosquitto on PATH or in the usual sbin folders."""
+    if os.environ.get("TICKETGATE_MOSQUITTO"):
+        path = os.environ["TICKETGATE_MOSQUITTO"]
+        return path if os.access(path, os.X_OK) else None
     return shutil.which("mosquitto") or next(
         (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto") if os.path.exists(p)), None)
 

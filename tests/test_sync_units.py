@@ -1,0 +1,103 @@
+"""The pure parts of the sync: topics, clock offset, replay guard, signed envelopes, bundle checks, uploader."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from agent.ledger import Ledger
+from agent.sync import bundle, topics
+from agent.sync.clock import ReplayGuard, offset
+from agent.sync.signed import Rejected, Verifier, seal
+from agent.sync.uploader import UploadOptions, Uploader
+
+
+def test_topics_build_and_parse():
+    assert topics.up("demo", "gate-a") == "tg/demo/dev/gate-a/up"
+    assert topics.shared_up() == "$share/ingest/tg/+/dev/+/up"
+    assert topics.parse("tg/demo/ev/12/live") == topics.Parsed("demo", "live", event_id=12)
+    assert topics.parse("tg/demo/dev/gate-a/cmd").device == "gate-a"
+    for bad in ("tg/demo/dev/a/b/up", "xx/demo/server/status", "tg/demo/ev/x/live", "tg/de mo/server/status"):
+        assert topics.parse(bad) is None
+    with pytest.raises(ValueError):
+        topics.up("demo", "gate/+")
+
+
+def test_clock_offset_and_replay_guard():
+    off, rtt = offset(t0=100.0, t1=10_150.0, t2=10_150.2, t3=100.4)   # device 3 h behind, 0.2 s round trip
+    assert abs(off - 10_049.9) < 1e-6 and abs(rtt - 0.2) < 1e-6
+    g = ReplayGuard(max_age=60)
+    assert g.check("a", 1000.0, 1010.0) is None
+    assert "replayed" in g.check("a", 1000.0, 1010.0)
+    assert "stale" in g.check("b", 1000.0, 2000.0)
+    assert g.check("c", 1000.0, None) is None          # offset unknown yet: only the id is checked
+    assert "without id" in g.check(None, 1.0, None)
+
+
+def _pair():
+    key = Ed25519PrivateKey.generate()
+    return key, Verifier(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def test_signed_envelope_refuses_tampering():
+    key, v = _pair()
+    data = seal({"type": "ack", "ids": [1]}, key.sign)
+    assert v.open(data)["ids"] == [1]
+    outer = json.loads(data)
+    outer["body"] = outer["body"].replace("[1]", "[2]")
+    with pytest.raises(Rejected, match="bad signature"):
+        v.open(json.dumps(outer).encode())
+    with pytest.raises(Rejected, match="unsigned"):
+        v.open(b'{"type": "ack"}')
+    with pytest.raises(Rejected, match="oversized"):
+        v.open(data, limit=10)
+    with pytest.raises(Rejected, match="bad signature"):
+        v.open(seal({"type": "ack"}, Ed25519PrivateKey.generate().sign))
+
+
+def test_bundle_chunks_bound_to_manifest_and_versions_checked():
+    key, v = _pair()
+    manifest, chunks = bundle.build(org="o", device="d", version=5, base_version=0, events=[1],
+                                    sections=[{"events": []}, bundle.ticket_section([{"ticket_key": "1"}])],
+                                    keyring={}, sign=key.sign, bundle_id=b"\x01" * 16)
+    m = v.open(manifest)
+    bundle.check_manifest(m, "o", "d", 4, [1])
+    for have, why in ((5, "stale"), (9, "stale")):
+        with pytest.raises(Rejected, match=why):
+            bundle.check_manifest(m, "o", "d", have, [1])
+    with pytest.raises(Rejected, match="not for"):
+        bundle.check_manifest(m, "o", "other", 0, [])
+    delta = dict(m, base_version=3)
+    with pytest.raises(Rejected, match="does not fit"):
+        bundle.check_manifest(delta, "o", "d", 4, [1])
+    asm = bundle.Assembler()
+    asm.start(m)
+    with pytest.raises(Rejected, match="does not match"):
+        asm.add(chunks[0][:-1] + b"\x00")
+    assert asm.add(chunks[0]) is None
+    done = asm.add(chunks[1])
+    assert [s for s in bundle.sections(done)][1]["tickets"]["rows"][0][0] == "1"
+
+
+def test_uploader_retries_oldest_batch_with_backoff_and_acks_only_named_rows(tmp_path):
+    ledger = Ledger.open(tmp_path / "l.sqlite")
+    for i in range(5):
+        ledger.enqueue("action", {"type": "action", "n": i})
+    sent: list[dict] = []
+    now = [0.0]
+    up = Uploader(ledger, "o", "d", lambda m: sent.append(json.loads(m)) or True,
+                  UploadOptions(batch_size=2, window=2, ack_timeout=1.0, max_backoff=4.0), clock=lambda: now[0])
+    assert up.tick() == 4 and len(sent) == 2                  # window of two batches
+    now[0] = 1.5
+    assert up.tick() == 2 and sent[-1]["batch"] == sent[0]["batch"]   # the oldest again, same ids
+    assert up.timeout == 2.0
+    up.acked(sent[0]["batch"], [i["id"] for i in sent[0]["items"]])
+    assert ledger.outbox_size() == 3 and up.timeout == 1.0
+    up.tick()
+    assert [i["body"]["n"] for i in sent[-1]["items"]] == [4]
+    up.restart()                                             # reconnect: everything unacknowledged again
+    up.tick()
+    assert [i["body"]["n"] for b in sent[-2:] for i in b["items"]] == [2, 3, 4]
+    ledger.close()
