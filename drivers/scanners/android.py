@@ -70,29 +70,53 @@ class ScannerReceiver:
 
 # ---- pyjnius (Android only) --------------------------------------------------------------------------------
 def bundle_to_dict(bundle) -> dict:
-    """android.os.Bundle -> dict (strings, ints, byte[] as bytes, ArrayList<byte[]> as list of bytes, nested)."""
+    """android.os.Bundle -> dict: strings, boxed numbers, byte[] as bytes, ArrayList (decode_data: list of byte[]),
+    nested Bundles. A value that cannot be converted is left out (the parsers fall back, e.g. to data_string)."""
     out: dict = {}
     if bundle is None:
         return out
     for key in bundle.keySet().toArray():
-        value = bundle.get(key)
-        out[key] = _java_value(value)
+        try:
+            value = bundle.get(key)
+            if value is not None and not isinstance(value, (str, int, float, bool)) \
+                    and value.getClass().getName() == "[B":
+                out[key] = _bytes(bundle.getByteArray(key))
+            else:
+                out[key] = _java_value(value)
+        except Exception:
+            continue
     return out
+
+
+def _bytes(values) -> bytes:
+    return bytes(b & 0xFF for b in values)
 
 
 def _java_value(value):
     from jnius import cast  # type: ignore[import-not-found]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    if isinstance(value, (list, tuple)):               # byte[] arrives as a list of ints
-        return bytes(b & 0xFF for b in value) if all(isinstance(b, int) for b in value) else [_java_value(v) for v in value]
+    if isinstance(value, (list, tuple, bytearray, bytes)):            # byte[] already converted by pyjnius
+        return _bytes(value) if all(isinstance(b, int) for b in value) else [_java_value(v) for v in value]
     name = value.getClass().getName()
+    if name in ("java.lang.Integer", "java.lang.Long", "java.lang.Short", "java.lang.Byte"):
+        return int(value.longValue())
+    if name == "java.lang.Boolean":
+        return bool(value.booleanValue())
     if name == "android.os.Bundle":
         return bundle_to_dict(cast("android.os.Bundle", value))
     if name == "java.util.ArrayList":
         lst = cast("java.util.ArrayList", value)
         return [_java_value(lst.get(i)) for i in range(lst.size())]
+    if name == "[B":
+        # an element of decode_data, typed Object: ByteBuffer.wrap(…).array() hands it back typed as byte[]
+        return _bytes(autoclass_bytebuffer().wrap(value).array())
     return str(value.toString())
+
+
+def autoclass_bytebuffer():
+    from jnius import autoclass  # type: ignore[import-not-found]
+    return autoclass("java.nio.ByteBuffer")
 
 
 def jnius_register(actions: tuple[str, ...], flags: int | None, callback: Callable[[str, dict], None]):
