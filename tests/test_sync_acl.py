@@ -51,6 +51,17 @@ def test_devices_sync_under_acls_and_cannot_impersonate(tmp_path):
             assert wait_for(lambda: a.ledger.outbox_size() == 0, 15)
             assert store.q("SELECT count(*) FROM scans WHERE scan_uuid='spoof'")[0][0] == 0
             assert not [r for r in server.rejections if "gate-b" in r[0]]
+            # a wrong password (e.g. the device was revoked at the broker): the sync tells provisioning
+            refused = []
+            from agent.sync import device_transport
+            from agent.sync.device import DeviceSync
+            bad = BrokerConfig(port=broker.port, username="gate-b", password="wrong")
+            c = DeviceSync(tmp_path / "c.sqlite", ORG, "gate-b", key, device_transport(ORG, "gate-b", bad),
+                           on_refused=lambda: refused.append(1)).start()
+            try:
+                assert wait_for(lambda: refused, 10)
+            finally:
+                c.stop()
         finally:
             a.close()
             b.close()

@@ -48,7 +48,8 @@ class DeviceSync:
     def __init__(self, ledger_path: str | Path, org: str, device: str, server_key: bytes, transport: Transport,
                  keyring: Keyring | None = None, keyring_path: str | Path | None = None, events: list[int] = (),
                  options: DeviceOptions | None = None, on_change: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, on_refused: Callable[[], None] | None = None,
+                 on_command: Callable[[bytes], None] | None = None):
         if not (topics.valid_name(org) and topics.valid_name(device)):
             raise ValueError("organiser and device ids must be short names without / + #")
         self.ledger_path, self.org, self.device = str(ledger_path), org, device
@@ -57,6 +58,8 @@ class DeviceSync:
         self.o = options or DeviceOptions()
         self.on_change = on_change or (lambda what: None)
         self.clock = clock            # the device's wall clock (the one its scans are stamped with)
+        self.on_refused = on_refused or (lambda: None)          # provisioning: login refused -> revoked?
+        self.on_command = on_command or (lambda payload: None)  # provisioning: sees every executed command
         self.guard = ReplayGuard()
         self.assembler = Assembler()
         self.rejections: deque[tuple[str, str]] = deque(maxlen=200)   # (topic, reason), newest last
@@ -79,6 +82,7 @@ class DeviceSync:
         transport.on_message = lambda t, p: self._put(("msg", t, p))
         transport.on_connect = lambda present: self._put(("connected", present))
         transport.on_disconnect = lambda: self._put(("disconnected",))
+        transport.on_refused = lambda reason: self._put(("refused", reason))
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> "DeviceSync":
@@ -160,6 +164,9 @@ class DeviceSync:
             return
         if item[0] == "disconnected":
             return
+        if item[0] == "refused":
+            self.on_refused()
+            return
         _, topic, payload = item
         parsed = topics.parse(topic)
         if parsed is None or parsed.org != self.org:
@@ -187,6 +194,7 @@ class DeviceSync:
             self._live(body, parsed.event_id)
         elif parsed.kind == "cmd":
             self._cmd(body)
+            self.on_command(payload)
         else:
             raise Rejected(f"unexpected {parsed.kind} message")
 

@@ -17,6 +17,7 @@ class Transport(Protocol):
     on_message: Callable[[str, bytes], None]
     on_connect: Callable[[bool], None]          # argument: the broker still had our session
     on_disconnect: Callable[[], None]
+    on_refused: Callable[[str], None]           # the broker refused our login (reason)
 
     @property
     def connected(self) -> bool: ...
@@ -52,6 +53,7 @@ class PahoTransport:
         self.on_message: Callable[[str, bytes], None] = lambda topic, payload: None
         self.on_connect: Callable[[bool], None] = lambda session_present: None
         self.on_disconnect: Callable[[], None] = lambda: None
+        self.on_refused: Callable[[str], None] = lambda reason: None
         self._subs: dict[str, int] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
@@ -114,6 +116,7 @@ class PahoTransport:
     def _connected_cb(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.warning("%s: broker refused the connection: %s", self.client_id, reason_code)
+            self._safe(self.on_refused, str(reason_code))
             return
         with self._lock:
             subs = list(self._subs.items())
