@@ -100,6 +100,12 @@ def test_attention_is_orange(res):
     assert share("scan_not_a_ticket.png", ORANGE) > 0.55
 
 
+def test_laser_keyboard_wedge_scans_on_enter(res):
+    assert res["wedge_before_enter"] == "NOT A TICKET"          # nothing happens before the line ends
+    assert res["wedge"]["title"] == "PAYMENT PENDING" and "Name: Marc Lefèvre" in res["wedge"]["details"]
+    assert res["wedge"]["counters"] == "Scanned 8 · Accepted 2 · Inside 2"
+
+
 def test_sounds_follow_verdicts(res):
     assert res["feedback"] == ["accept", "accept", "refuse", "refuse", "refuse", "attention", "attention"]
 
@@ -129,7 +135,7 @@ def test_search_manual_checkin_and_undo(res):
     assert res["manual_current"] == "scan" and res["manual_checkin"]["title"] == "ACCEPTED — IN"
     assert res["undo"] == "Check-in of ticket 1012 cancelled."
     assert res["after_undo"]["title"] == "READY"
-    assert res["after_undo"]["counters"] == "Scanned 11 · Accepted 4 · Inside 2"
+    assert res["after_undo"]["counters"] == "Scanned 12 · Accepted 4 · Inside 2"
 
 
 def test_print_to_local_tcp_printer(res):

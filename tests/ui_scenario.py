@@ -60,7 +60,16 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     step("scan_wrong_zone", demo.ticket(1021, zones=(2,), category=1))
     step("scan_unpaid", demo.ticket(1031, zones=(1,), category=1))
     step("scan_not_a_ticket", "hello world")
-    res["feedback"] = list(ctl.services.feedback.played)
+    # a laser in keyboard-wedge mode types the code then Enter
+    t[0] += 10
+    h.window.dispatch("on_textinput", demo.ticket(1032, zones=(1,), category=1)[:40])
+    h.window.dispatch("on_textinput", demo.ticket(1032, zones=(1,), category=1)[40:])
+    h.pump()
+    res["wedge_before_enter"] = scan.big.text
+    h.window.dispatch("on_key_down", 13, 36, "\r", [])
+    h.pump()
+    res["wedge"] = state_of(scan)
+    res["feedback"] = list(ctl.services.feedback.played)[:7]
 
     # modes: a PIN locks the switch
     ctl.lock.set_pin("4321")
