@@ -61,7 +61,8 @@ def decode_ticket_message(buf: bytes) -> PretixTicket:
             size = 8 if wire == 1 else 4
             if pos + size > len(buf):
                 raise MalformedPayload("protobuf field truncated")
-            value, pos = buf[pos:pos + size], pos + size
+            pos += size
+            continue   # fixed-width fields are not in the pretix schema: skipped, as protobuf keeps them unknown
         else:
             raise MalformedPayload(f"unsupported protobuf wire type {wire}")
         fields[number] = value
