@@ -176,3 +176,52 @@ def test_decode_corpus_mode_of_the_cli(tmp_path, capsys):
     assert ticketgate(["decode", "--corpus", str(tmp_path), "--json"]) == 0
     rows = {r["decoder"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["chain (ours)"]["read"] == 2 and rows["zxing-cpp"]["total"] == 2
+
+
+def test_numpy_only_retries_match_opencv_and_a_pyzbar_only_chain_reads_tickets():
+    from drivers.camera import variants as V
+    from drivers.camera.decoders import ZbarDecoder
+    rng = np.random.default_rng(5)
+    gray = rng.integers(0, 256, (61, 83), dtype=np.uint8)
+    assert np.array_equal(V.np_dark_grown(gray), V.dark_grown(gray))
+    assert np.array_equal(V.np_light_threshold(gray), V.light_threshold(gray))
+    assert np.array_equal(V.np_inverted(gray), V.inverted(gray)) and V.np_padded(gray).shape == V.padded(gray).shape
+    assert V.np_half(gray).shape == (30, 41)
+    zbar = ZbarDecoder()                               # the Android build: no zxing-cpp recipe, maybe no OpenCV
+    chain = DecoderChain(primary=zbar, live_primary=zbar, fallbacks=(zbar,), retry_decoders=(zbar,),
+                         variants=V.NUMPY_VARIANTS)
+    payload = Issuer.create().payload()
+    frame = qr_gray(payload, scale=3, canvas=(640, 480), at=(100, 50))
+    rgba = np.dstack([frame, frame, frame, np.full_like(frame, 255)])
+    assert chain.decode_live(rgba).texts == (payload,)
+    assert chain.decode(255 - frame).texts == (payload,)          # inverted screen: found by a numpy retry
+
+
+def test_a_push_source_registers_its_torch_for_the_scanner_on_its_slot():
+    class Flash:
+        available = True
+        state = None
+
+        def set(self, on):
+            self.state = on
+
+    slot, flash = FrameSlot(), Flash()
+    scanner = CameraScanner(on_text=lambda r: None, slot=slot)
+    PushSource(slot, flash)
+    assert scanner.set_torch(True) == "" and flash.state is True
+
+
+def test_the_chain_imports_and_reads_without_opencv():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['cv2'] = None\n"
+            "from drivers.camera import variants as V; assert V.cv2 is None and V.DEFAULT_VARIANTS == V.NUMPY_VARIANTS\n"
+            "from drivers.camera.chain import DecoderChain\n"
+            "from drivers.testkit.tickets import qr_gray\n"
+            "import numpy as np\n"
+            "f = qr_gray('hello door')\n"
+            "print(DecoderChain().decode(np.dstack([255 - f] * 3)).texts)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "('hello door',)"

@@ -38,9 +38,10 @@ class DecodeResult:
 def to_gray(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return image
-    import cv2
-    code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-    return cv2.cvtColor(image, code)
+    if V.cv2 is None:          # channel order barely matters for a black-and-white code
+        return (image[:, :, :3].astype(np.uint16).sum(axis=2) // 3).astype(np.uint8)
+    code = V.cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else V.cv2.COLOR_BGR2GRAY
+    return V.cv2.cvtColor(image, code)
 
 
 @dataclass

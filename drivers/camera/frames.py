@@ -23,6 +23,7 @@ class FrameSlot:
         self._cond = threading.Condition()
         self._frame: np.ndarray | None = None
         self._stamp = 0.0
+        self.torch: "Torch | None" = None      # set by a PushSource that has one (the platform camera's flash)
         self.dropped = 0
         self.delivered = 0
 
@@ -107,6 +108,8 @@ class PushSource:
     def __init__(self, slot: FrameSlot, torch: Torch | None = None):
         self.slot = slot
         self.torch = torch or NoTorch()
+        if torch is not None:
+            slot.torch = torch                 # so a CameraScanner on this slot can switch it
 
     def push_gray(self, frame: np.ndarray) -> None:
         self.slot.put(frame)

@@ -30,9 +30,9 @@ class CameraScanner:
                  on_state: Callable[[str, str], None] | None = None, same_text_pause: float = 1.5,
                  clock: Callable[[], float] = time.monotonic, torch: Torch | None = None):
         self.on_text, self.source = on_text, source
-        self.torch = torch if torch is not None else getattr(source, "torch", None)   # push sources pass theirs
         self.chain = chain or DecoderChain()
         self.slot = slot or FrameSlot()
+        self.torch = torch          # None: the source's, else the one a PushSource on this slot registered
         self.on_state = on_state or (lambda state, message: None)
         self.same_text_pause, self.clock = same_text_pause, clock
         self.state, self.error = IDLE, ""
@@ -74,7 +74,7 @@ class CameraScanner:
 
     def set_torch(self, on: bool) -> str:
         """Torch on/off; returns '' or a message for the UI (never raises)."""
-        torch = self.torch
+        torch = self.torch or getattr(self.source, "torch", None) or self.slot.torch
         if torch is None or not torch.available:
             return "this camera has no torch"
         try:

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-import cv2
 import numpy as np
+
+try:
+    import cv2
+except ImportError:         # an Android build without OpenCV: numpy-only retries (see NUMPY_VARIANTS)
+    cv2 = None
 
 Variant = Callable[[np.ndarray], np.ndarray]
 _K3 = np.ones((3, 3), np.uint8)
@@ -45,11 +49,8 @@ def adaptive(gray: np.ndarray) -> np.ndarray:
     return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, 5)
 
 
-_CLAHE = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
-
-
 def clahe(gray: np.ndarray) -> np.ndarray:
-    return _CLAHE.apply(gray)
+    return cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(gray)
 
 
 def sharpened(gray: np.ndarray) -> np.ndarray:
@@ -69,6 +70,33 @@ def rotated_45(gray: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(gray, m, (w, h), borderValue=255)
 
 
+# numpy-only equivalents, for builds without OpenCV
+def np_half(gray: np.ndarray) -> np.ndarray:
+    h, w = (gray.shape[0] // 2) * 2, (gray.shape[1] // 2) * 2
+    g = gray[:h, :w].astype(np.uint16)
+    return ((g[0::2, 0::2] + g[1::2, 0::2] + g[0::2, 1::2] + g[1::2, 1::2]) // 4).astype(np.uint8)
+
+
+def np_dark_grown(gray: np.ndarray) -> np.ndarray:
+    p = np.pad(gray, 1, mode="edge")
+    h, w = gray.shape
+    return np.min([p[y:y + h, x:x + w] for y in range(3) for x in range(3)], axis=0)
+
+
+def np_light_threshold(gray: np.ndarray) -> np.ndarray:
+    return np_dark_grown(np.where(gray < 200, 0, 255).astype(np.uint8))
+
+
+def np_inverted(gray: np.ndarray) -> np.ndarray:
+    return 255 - gray
+
+
+def np_padded(gray: np.ndarray) -> np.ndarray:
+    return np.pad(gray, max(8, min(gray.shape[:2]) // 10), constant_values=255)
+
+
+NUMPY_VARIANTS: tuple[Variant, ...] = (np_half, np_dark_grown, np_light_threshold, np_inverted, np_padded)
+
 # Order matters: cheapest and most productive first. The live camera loop runs one per frame, round robin.
 DEFAULT_VARIANTS: tuple[Variant, ...] = (scaled(0.5), dark_grown, light_threshold, scaled(2.0), otsu, clahe,
-                                         sharpened, adaptive, inverted, padded, rotated_45)
+                                         sharpened, adaptive, inverted, padded, rotated_45) if cv2 else NUMPY_VARIANTS
