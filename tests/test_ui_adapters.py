@@ -154,3 +154,27 @@ def test_camera_decoder_falls_back_to_pyzbar_and_reads_a_ticket(tmp_path, monkey
     assert chain.primary.name == "pyzbar"
     assert chain.decode(gray).texts == (payload,)
     demo.door.close()
+
+
+def test_counters_stats_and_conflicts_from_the_ledger(tmp_path):
+    from kiosk_ui import door_queries
+    demo = seed(tmp_path / "device")
+    door = demo.door
+    door.scan(demo.ticket(1001))
+    door.scan(demo.ticket(1002))
+    door.ledger.merge_remote([{"scan_uuid": "remote-1", "kind": "entry", "ticket_key": "1001", "event_id": 1,
+                               "direction": "in", "at": demo.now - 60, "device_id": "tablet-9", "gate": "South"},
+                              {"scan_uuid": "remote-2", "kind": "entry", "ticket_key": "1011", "event_id": 1,
+                               "direction": "out", "at": demo.now - 30, "device_id": "tablet-9", "gate": "South"}])
+    assert door_queries.conflicts(door.ledger) == 1                 # 1001 let in at two devices
+    assert door_queries.inside_now(door.ledger) == 2                # 3 in, 1 out
+    assert ("South", 1, 1) in door.stats("gate") and ("North", 2, 0) in door.stats("gate")
+    door.undo_last("Scanned by mistake")                             # annuls 1002
+    assert door_queries.inside_now(door.ledger) == 1
+    assert door.counters().accepted == 1 and door.counters().scanned == 2
+    assert door_queries.ticket_state(door.ledger, "1002") == "valid"
+    assert door_queries.ticket_state(door.ledger, "1011") == "out"
+    assert door_queries.ticket_state(door.ledger, "1031") == "unpaid"
+    with pytest.raises(ValueError):
+        door.stats("hour")
+    door.close()

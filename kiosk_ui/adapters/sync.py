@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from kiosk_ui.door import Door
 from kiosk_ui.services import SyncStatus
 
 log = logging.getLogger("ticketgate.kiosk.sync")
+CONFLICTS_TTL = 10.0
 
 
 class SyncLink:
@@ -22,6 +24,7 @@ class SyncLink:
         self.sync = None
         self.detail = ""
         self._changed = threading.Event()
+        self._conflicts = (0, -1e9)         # (count, when): a grouping over every entry, refreshed every few seconds
         door.gate.listeners.append(lambda verdict: self.sync.notify() if self.sync is not None else None)
 
     def start(self) -> bool:
@@ -67,6 +70,12 @@ class SyncLink:
         gate.set_policy(replace(gate.policy, pass_events=self.door.ledger.pass_events()), save=False)
         return True
 
+    def _conflict_count(self, ttl: float = CONFLICTS_TTL) -> int:
+        _, when = self._conflicts
+        if time.monotonic() - when > ttl:
+            self._conflicts = (door_queries.conflicts(self.door.ledger), time.monotonic())
+        return self._conflicts[0]
+
     def status(self) -> SyncStatus:
         ledger = self.door.ledger
         version = None
@@ -74,5 +83,5 @@ class SyncLink:
             version = str(self.sync.bundle_version or "—")
         return SyncStatus(available=True, online=bool(self.sync is not None and self.sync.transport.connected),
                           queue=ledger.outbox_size(), bundle_version=version,
-                          last_upload=door_queries.last_upload(ledger), conflicts=door_queries.conflicts(ledger),
+                          last_upload=door_queries.last_upload(ledger), conflicts=self._conflict_count(),
                           detail=self.detail or ("" if self.sync is not None else "Sync not started."))
