@@ -170,8 +170,16 @@ def _bundle(d: dict, autoclass):
     return bundle
 
 
+_ARRAYLIST_KEYS = {"PLUGIN_CONFIG"}     # DataWedge reads several plugins from an ArrayList<Bundle>
+
+
 def _put(target, key, value, autoclass, is_bundle: bool = False) -> None:
-    if isinstance(value, dict):
+    if key in _ARRAYLIST_KEYS and isinstance(value, list):
+        lst = autoclass("java.util.ArrayList")()
+        for item in value:
+            lst.add(_bundle(item, autoclass))
+        target.putParcelableArrayList(key, lst) if is_bundle else target.putParcelableArrayListExtra(key, lst)
+    elif isinstance(value, dict):
         b = _bundle(value, autoclass)
         target.putBundle(key, b) if is_bundle else target.putExtra(key, b)
     elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):

@@ -49,13 +49,17 @@ def parse_scan_intent(action: str, extras: dict, expected_action: str = DEFAULT_
 
 
 def set_config(package: str, output_action: str = DEFAULT_OUTPUT_ACTION, profile: str = PROFILE_NAME,
-               symbologies: tuple[str, ...] = ("qrcode",), keystroke: bool = False) -> dict:
-    """Bundle for SET_CONFIG: create or update our profile, bound to our app, Intent output as a broadcast."""
+               symbologies: tuple[str, ...] = ("qrcode",), keystroke: bool = False,
+               config_mode: str = "CREATE_IF_NOT_EXIST") -> dict:
+    """Bundle for SET_CONFIG: create our profile if missing (`UPDATE` to change an existing one), bound to our
+    app, Intent output as a broadcast. APP_LIST goes as Bundle[], PLUGIN_CONFIG as ArrayList<Bundle>."""
+    if config_mode not in ("CREATE_IF_NOT_EXIST", "UPDATE", "OVERWRITE"):
+        raise ValueError(f"unknown DataWedge CONFIG_MODE {config_mode!r}")
     decoders = {f"decoder_{s}": "true" for s in symbologies}
     return {
         "PROFILE_NAME": profile,
         "PROFILE_ENABLED": "true",
-        "CONFIG_MODE": "CREATE_IF_NOT_EXIST",
+        "CONFIG_MODE": config_mode,
         "APP_LIST": [{"PACKAGE_NAME": package, "ACTIVITY_LIST": ["*"]}],
         "PLUGIN_CONFIG": [
             {"PLUGIN_NAME": "BARCODE", "RESET_CONFIG": "true",
