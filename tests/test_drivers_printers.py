@@ -297,3 +297,18 @@ def test_failed_jobs_stay_pending_until_printed_or_dismissed(issued):
     assert captured == [ticket_bytes(ticket)] * 2
     broken = PrintQueue(lambda t: 1 / 0)
     assert "ZeroDivisionError" in broken.submit(ticket).message and broken.dismiss(1).ticket == ticket
+
+
+def test_names_cannot_inject_printer_commands(issued):
+    issuer, _ = issued
+    payload = issuer.payload(ticket_id=90210, seat="F-12")
+    evil = PrintableTicket("Show\x1dV\x00", "today\x1b@", payload, buyer_name="Eve\x1dV\x41\x00\x10\x04\x01 李 😀",
+                           order_number="X\n^XZ~JR")
+    job = ticket_bytes(evil)
+    assert job.count(b"\x1dV") == 1 and job.count(b"\x1b@") == 1 and b"\x10\x04" not in job
+    image, cuts = render_escpos(job)
+    assert len(cuts) == 1
+    _verifies_as_same_ticket(image, issuer, payload)
+    label = show_ticket(evil)
+    assert label.count(b"^XZ") == 1 and b"~JR" not in label and b"\x1d" not in label
+    _verifies_as_same_ticket(render_zpl(label), issuer, payload)

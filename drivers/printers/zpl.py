@@ -10,7 +10,8 @@ DPI = 203
 
 def field(text: str) -> str:
     """^FH^FD…^FS with `_XX` escapes for the characters ZPL would read as commands."""
-    safe = "".join(f"_{ord(c):02X}" if c in "^~_" else c for c in text.replace("\r", " ").replace("\n", " "))
+    text = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
+    safe = "".join(f"_{ord(c):02X}" if c in "^~_" else c for c in text)
     return f"^FH^FD{safe}^FS"
 
 
