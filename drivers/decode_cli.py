@@ -57,8 +57,8 @@ def decode_image(path: Path, chain, keyring: Keyring, now: float) -> dict:
     from drivers.camera.corpus import load_gray
     try:
         gray = load_gray(path)
-    except (OSError, ValueError) as exc:
-        return {"path": str(path), "error": f"cannot read image: {exc}", "texts": []}
+    except Exception as exc:   # missing, truncated, not an image, decompression bomb: reported, the others go on
+        return {"path": str(path), "error": f"cannot read image: {type(exc).__name__}: {exc}", "texts": []}
     result = chain.decode(gray)
     codes = [{"text": t, "verdict": ticket_verdict(t, keyring, now)} for t in result.texts]
     return {"path": str(path), "texts": list(result.texts), "codes": codes, "step": result.step,

@@ -56,3 +56,16 @@ def test_decode_bad_inputs_never_crash(tmp_path, capsys):
     assert rc == 2
     assert "cannot read image" in out[0]["error"] and out[1]["texts"] == [] and "error" in out[2]
     assert "unreadable" in out[0]["keyring_warning"]
+
+
+def test_decode_refuses_a_decompression_bomb_and_goes_on(tmp_path, capsys):
+    import struct
+    import zlib
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)          # claims 900 Mpx of grayscale
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))  # noqa: E731
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
+    good = _png(tmp_path / "ok.png", "still decoded")
+    rc = ticketgate(["decode", "--json", "--keyring", str(tmp_path / "none.json"), str(bomb), str(good)])
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rc == 2 and "DecompressionBomb" in out[0]["error"] and out[1]["texts"] == ["still decoded"]
