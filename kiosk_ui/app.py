@@ -88,7 +88,8 @@ class KioskApp(App):
         return self.ui.root
 
     def on_start(self):
-        self.ctl.services.camera.start(lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload)))
+        if self.ctl.services.camera.start(lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload))):
+            self.ui.manager.current_screen.on_pre_enter()      # the scan screen adds its preview, says "camera"
         start_sync = getattr(self.ctl.services.sync, "start", None)
         if start_sync is not None:
             start_sync()

@@ -64,6 +64,7 @@ class ScanScreen(BaseScreen):
             self.root_box.add_widget(w)
         self.torch_on = False
         self._reset_event = None
+        self.preview = None         # Android camera preview, attached once the camera runs (see on_pre_enter)
         Window.bind(on_textinput=self._on_text, on_key_down=self._on_key)
 
     # -- wedge scanners (keyboard mode) -----------------------------------------------------------------------------
@@ -121,6 +122,12 @@ class ScanScreen(BaseScreen):
         self.refresh()
         return message
 
+    def on_pre_enter(self, *args):
+        if self.preview is None and self.ctl.services.camera.available:
+            from kiosk_ui.screens.preview import attach_preview
+            self.preview = attach_preview(self.verdict_box, self.ctl.services.camera)
+        super().on_pre_enter(*args)
+
     # -- rendering ----------------------------------------------------------------------------------------------
     def relabel(self) -> None:
         self.search_button.text = tr("Search")
@@ -144,6 +151,8 @@ class ScanScreen(BaseScreen):
         self.torch_button.text = tr("Torch on") if self.torch_on else tr("Torch")
         self.torch_button.disabled = not camera.torch_supported
         view = self.ctl.verdict
+        if self.preview is not None:
+            self.preview.opacity = 1 if view is None else 0     # the verdict covers the picture
         if view is None:
             self.root_box.bg.rgba = status.idle_colour
             self.big.text = tr("READY")
