@@ -234,3 +234,22 @@ def test_router_sends_reads_from_every_laser_mode_to_the_gate(tmp_path):
         raise OSError("disk full")
     failing = ReadRouter(broken_scan)
     assert failing.handle(ScanRead("TG1:X", "serial")) is None and "disk full" in failing.errors[0]
+
+
+def test_serial_scanner_unplugged_while_reading_is_a_clear_error():
+    master, slave = os.openpty()
+    reads = []
+    src = SerialSource(os.ttyname(slave), reads.append)
+    src.start()
+    try:
+        os.write(master, b"OK-1234\r")
+        deadline = time.monotonic() + 5
+        while not reads and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.close(master)                                  # the USB-serial adapter is pulled
+        while not src.error and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        src.stop()
+        os.close(slave)
+    assert reads[0].text == "OK-1234" and "disconnected" in src.error
