@@ -151,6 +151,11 @@ def test_kiosk_validates_payment(res):
     assert res["payment"]["states"] == ["valid", "valid"]
 
 
+def test_event_switch_behind_pin(res):
+    assert res["events_pin_asked"] is True
+    assert res["events_after"] == [1, 3] and res["events_screen_after"] == "scan"
+
+
 def test_stats_and_events(res):
     assert "Festival — Friday: 3 in, 1 out" in res["stats_lines"]
     assert "North: 3 in, 1 out" in res["stats_lines"]

@@ -148,6 +148,21 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     h.pump()
     shot("kiosk_checklist")
     h.close_popup()
+    # events: pick another event; the kiosk lock asks for the PIN (it relocked itself since)
+    t[0] += 300
+    h.go("events")
+    events = h.screen("events")
+    events.sel.toggle_event(3)
+    events.apply_button.dispatch("on_release")
+    h.pump()
+    res["events_pin_asked"] = h.ui.popup_open() and ctl.door.policy.events == frozenset({1})
+    h.ui.popup.pin_input.text = "4321"
+    h.ui.popup.submit()
+    h.pump()
+    res["events_after"] = sorted(ctl.door.policy.events)
+    res["events_screen_after"] = h.ui.manager.current
+    events.sel.toggle_event(3)              # back to the demo selection for the screenshots
+    ctl.door.set_selection(frozenset({1}), ctl.door.policy.zones)
     for name in ("events", "stats", "sync", "setup", "menu"):
         h.go(name)
         shot(name)
