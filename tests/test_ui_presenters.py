@@ -71,6 +71,15 @@ def test_used_says_when_and_where():
     assert view.reason == "Used at 21/09 14:13 at gate North (handheld-3)."
 
 
+def test_times_in_the_event_timezone():
+    class Paris(Names):
+        def event(self, event_id):
+            return {"event_id": 1, "name": "Fri", "timezone": "Europe/Paris"}
+    first = FirstUse(1_790_000_000, "handheld-3", "North")
+    assert present(v(Code.ALREADY_USED, first_use=first), Paris()).reason == \
+        "Used at 21/09 16:13 at gate North (handheld-3)."
+
+
 def test_entry_exit_already_inside():
     first = FirstUse(1_790_000_000, "handheld-3", "North")
     view = present(v(Code.ALREADY_USED, first_use=first, detail="already inside"), Names(), Mode.ENTRY_EXIT)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Callable, Protocol
 
 from agent.policy import Mode
@@ -42,6 +43,14 @@ _TITLES = {
 }
 
 
+def event_tz(event: dict | None):
+    """Times are shown in the event's timezone (where the door is), UTC when unknown."""
+    try:
+        return ZoneInfo((event or {}).get("timezone") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
+
+
 def fmt_time(ts: float | None, tz=None) -> str:
     if ts is None:
         return "?"
@@ -57,6 +66,7 @@ def fmt_datetime(ts: float | None, tz=None) -> str:
 def present(v: Verdict, names: Names, mode: Mode = Mode.NORMAL, gate_zones: frozenset[int] | None = None,
             show_buyer: bool = True, tz=None) -> VerdictView:
     zone_names = [_name(names.zone(v.event_id, z), tr("zone {n}", n=z)) for z in v.zones]
+    tz = tz or event_tz(names.event(v.event_id))
     if v.accepted:
         tone, colour, sound = "accepted", GREEN, "accept"
         title = tr("EXIT — OK") if v.direction == "out" else tr("ACCEPTED — IN")
