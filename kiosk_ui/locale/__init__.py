@@ -1,0 +1,1 @@
+"""Translations (gettext .po files), shipped as package data."""
