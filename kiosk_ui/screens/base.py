@@ -49,7 +49,8 @@ class BaseScreen(Screen):
 
     @property
     def portrait(self) -> bool:
-        return self.height >= self.width if self.width else True
+        from kivy.core.window import Window     # the screen itself is not laid out yet on its first refresh
+        return Window.height >= Window.width
 
     def guarded(self, action) -> None:
         """Run a protected action, asking for the PIN first when the kiosk is locked."""

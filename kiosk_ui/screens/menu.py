@@ -1,7 +1,7 @@
 """Menu: big tiles to every screen, and the language switch."""
 from __future__ import annotations
 
-from kivy.metrics import dp
+from kivy.metrics import dp, sp
 from kivy.uix.gridlayout import GridLayout
 
 from kiosk_ui.i18n import tr
@@ -25,7 +25,7 @@ class MenuScreen(BaseScreen):
         self.grid.clear_widgets()
         for name, label in MENU_TILES:
             self.grid.add_widget(BigButton(tr(label), lambda n=name: self.ui.go(n), height=dp(TOUCH * 1.4),
-                                           font_size=dp(22)))
+                                           font_size=sp(22)))
         other = "fr" if self.ui.language == "en" else "en"
         self.grid.add_widget(BigButton("Français" if other == "fr" else "English", lambda: self.ui.switch_language(other),
                                        colour=(0.05, 0.45, 0.75, 1), height=dp(TOUCH * 1.4)))

@@ -136,7 +136,8 @@ class ScanScreen(BaseScreen):
     def refresh(self) -> None:
         status = self.ctl.status()
         # a 10" tablet is read from further away: the verdict grows with the screen (1 on a 5" handheld)
-        factor = max(1.0, min(1.8, min(self.width, self.height) / dp(360))) if self.width > 10 else 1.0
+        from kivy.core.window import Window
+        factor = max(1.0, min(1.8, min(Window.width, Window.height) / dp(360)))
         for w in (self.big, self.reason, self.details, self.message):
             w.scale(factor)
         self.buttons.cols = 4
