@@ -178,3 +178,24 @@ def test_counters_stats_and_conflicts_from_the_ledger(tmp_path):
     with pytest.raises(ValueError):
         door.stats("hour")
     door.close()
+
+
+def test_enroll_with_organiser_code_after_discovery(tmp_path):
+    """The code path: discovery (fed the endpoint zeroconf would announce — multicast on loopback is not reliable
+    on CI machines), then the real enrollment with the typed code, with the progress steps the screen shows."""
+    from kiosk_ui.adapters.enrollment import Enrollment
+    from provisioning.device.discover import Found
+    from provisioning.protocol import show_code
+    from tests.test_provision_env import ORG, provision_env
+    with provision_env(tmp_path / "env") as env:
+        token = env.prov.registry.create_tokens(ORG, 1, gate="south", events=tuple(env.events))[0]
+        fingerprint = env.prov.qr_for(token, env.server).fingerprint
+        announced = Found("ticketgate acme", "127.0.0.1", env.http.port, ORG, fingerprint, "1", False)
+        lonely = Enrollment(tmp_path / "nobody", discover=lambda: [])
+        assert lonely.enroll_with_code(show_code(token.code)).step == "discovering"
+        assert lonely.wait(10).step == "failed" and "no organiser server found" in lonely.progress().message
+        svc = Enrollment(tmp_path / "device", discover=lambda: [announced])
+        assert svc.enroll_with_code(show_code(token.code).lower()).fraction == 0.1
+        done = svc.wait(20)
+        assert done.step == "enrolled" and done.fraction == 1.0, done.message
+        assert svc.credentials.gate == "south"

@@ -80,9 +80,10 @@ class Enrollment:
                 work()
             except Exception as exc:   # EnrollError and network faults: plain words, nothing saved
                 self._set("failed", 0.0, str(exc) or type(exc).__name__)
+        started = self.progress()          # the step as it begins (the worker may finish before we return)
         self._thread = threading.Thread(target=guarded, name="enroll", daemon=True)
         self._thread.start()
-        return self.progress()
+        return started
 
     def wait(self, timeout: float) -> EnrollmentProgress:
         if self._thread is not None:
