@@ -154,7 +154,15 @@ def cmd_serve(args) -> int:
             time.sleep(0.05)
         if broker.poll() is not None:
             return _err(f"mosquitto did not start: {broker.stderr.read().decode(errors='replace')}")
-    http = EnrollmentServer(prov.service, args.listen, args.port).start()
+    try:
+        http = EnrollmentServer(prov.service, args.listen, args.port).start()
+    except OSError as exc:
+        if broker is not None:
+            broker.terminate()
+            broker.wait(10)
+        prov.close()
+        store.close()
+        return _err(f"cannot listen on {args.listen}:{args.port}: {exc.strerror or exc}")
     server_hint = f"{advertise[0]}:{http.port}"
     (state / SERVER_FILE).write_text(json.dumps({"org": args.org, "server": server_hint, "broker": endpoint.to_json(),
                                                  "pid_file": str(pid_file)}, indent=2))

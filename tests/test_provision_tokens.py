@@ -163,3 +163,26 @@ def test_twenty_devices_enroll_concurrently_and_connect(tmp_path):
         assert env.prov.paths.password_file.read_text().count("$7$") == 21   # 20 devices + the server
         for link in results.values():
             link.close()
+
+
+def test_store_failure_gives_the_token_back(env, tmp_path, monkeypatch):
+    import sqlite3
+    token = env.prov.registry.create_tokens(ORG, 1)[0]
+
+    def locked(*a, **kw):                       # what a busy organiser database raises
+        raise sqlite3.OperationalError("database is locked")
+    monkeypatch.setattr(env.store, "register_device", locked)
+    with pytest.raises(EnrollError, match="could not finish") as err:
+        enroll(DeviceState(tmp_path / "a"), env.server, token=token.token)
+    assert err.value.status == 500
+    assert env.prov.registry.find_token(token.token).used_at is None and env.prov.registry.credentials() == []
+    assert "dev-" not in env.prov.paths.password_file.read_text()
+    assert not DeviceState(tmp_path / "a").enrolled()
+    monkeypatch.undo()
+    assert enroll(DeviceState(tmp_path / "a"), env.server, token=token.token).org == ORG
+
+
+def test_state_files_are_private(env, tmp_path):
+    enroll_device(env, tmp_path / "a")
+    for path in (env.prov.paths.registry, env.prov.paths.password_file, env.prov.paths.acl_file):
+        assert path.stat().st_mode & 0o077 == 0, path

@@ -150,13 +150,18 @@ class EnrollmentService:
                                 device_key, now, None)
         if not self.registry.claim_and_register(row.token_id, cred, now):
             return self._refuse(source, 401, "this enrollment token was already used")
-        self.store.register_device(self.org, device_id, name=name, gate=row.gate, events=list(row.events),
-                                   public_key=device_key)
+        try:
+            self.store.register_device(self.org, device_id, name=name, gate=row.gate, events=list(row.events),
+                                       public_key=device_key)
+            keyring = self.store.keyring(self.org).to_json()
+        except BaseException:
+            self.registry.unclaim(row.token_id, device_id)   # the token works again; no login was written
+            raise
         self.admin.sync()
         body = {"type": "enrolled", "id": str(uuid.uuid4()), "ts": now, "org": self.org, "device": device_id,
                 "name": name, "gate": row.gate, "events": list(row.events),
                 "mqtt": {"username": device_id, "password_box": box.seal(password, box_key, device_id)},
-                "broker": self.admin.endpoint.to_json(), "keyring": self.store.keyring(self.org).to_json()}
+                "broker": self.admin.endpoint.to_json(), "keyring": keyring}
         self.on_enrolled({"device_id": device_id, "name": name, "gate": row.gate, "source": source})
         return Outcome(200, {"server_key": base64.b64encode(self.server_public).decode(),
                              "signed": signed.seal(body, self._sign).decode()})

@@ -127,6 +127,15 @@ class Registry:
                 raise
         return won
 
+    def unclaim(self, token_id: int, device_id: str) -> None:
+        """Undo `claim_and_register` when the rest of the enrollment failed: the token works again."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("DELETE FROM credentials WHERE device_id=? AND token_id=?", (device_id, token_id))
+            self.conn.execute("UPDATE tokens SET used_at=NULL, device_id=NULL WHERE id=? AND device_id=?",
+                              (token_id, device_id))
+            self.conn.execute("COMMIT")
+
     def tokens(self, org: str | None = None) -> list[TokenRow]:
         with self.lock:
             rows = self.conn.execute("SELECT id, '', org, gate, events, expires, used_at FROM tokens "
