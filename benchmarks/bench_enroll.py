@@ -131,15 +131,19 @@ def main() -> int:
     ap.add_argument("--single", type=int, default=10)
     ap.add_argument("--revocations", type=int, default=5)
     ap.add_argument("--discovery", type=int, default=5)
+    ap.add_argument("--tls", action="store_true", help="devices log in over the TLS listener (event CA)")
     a = ap.parse_args()
+    print(f"broker listener: {'TLS' if a.tls else 'plain TCP'}; all on 127.0.0.1")
     with tempfile.TemporaryDirectory(prefix="tg-bench-enroll-") as tmp:
         root = Path(tmp)
-        with provision_env(root / "env", throttle=Throttle(per_source=1000, global_limit=10000)) as env:
+        with provision_env(root / "env", throttle=Throttle(per_source=1000, global_limit=10000),
+                           tls=a.tls) as env:
             bench_single(env, root, a.single)
             bench_concurrent(env, root, a.devices)
             bench_revocation(env, root, a.revocations)
             bench_revocation(env, root, a.revocations, signed_wipe=False)
-        bench_discovery(a.discovery)
+        if a.discovery:
+            bench_discovery(a.discovery)
     return 0
 
 

@@ -166,14 +166,15 @@ def cmd_serve(args) -> int:
     server_hint = f"{advertise[0]}:{http.port}"
     (state / SERVER_FILE).write_text(json.dumps({"org": args.org, "server": server_hint, "broker": endpoint.to_json(),
                                                  "pid_file": str(pid_file)}, indent=2))
+    print(f"enrollment endpoint http://{server_hint}  organiser {args.org}  key {prov.fingerprint}", flush=True)
+    print(f"broker {endpoint.host}:{endpoint.port}{' (TLS)' if endpoint.tls else ''}; Ctrl-C to stop", flush=True)
     advertiser = None
     if not args.no_zeroconf:
         from provisioning.server.advertiser import Advertiser, service_infos
         infos = service_infos(f"ticketgate-{args.org}-{socket.gethostname()}"[:60], advertise, http.port,
                               endpoint.port, args.org, prov.fingerprint, args.tls)
         advertiser = Advertiser(infos, interfaces=advertise if args.advertise else None).start()
-    print(f"enrollment endpoint http://{server_hint}  organiser {args.org}  key {prov.fingerprint}", flush=True)
-    print(f"broker {endpoint.host}:{endpoint.port}{' (TLS)' if endpoint.tls else ''}; Ctrl-C to stop", flush=True)
+        print(f"advertised on zeroconf ({', '.join(advertise)})", flush=True)
     try:
         deadline = time.monotonic() + args.duration if args.duration else None
         while deadline is None or time.monotonic() < deadline:
