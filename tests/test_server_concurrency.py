@@ -52,3 +52,23 @@ def test_progress_bar_draws_and_stays_quiet_off_a_terminal():
     p = Progress(None, "pushing", stream=io.StringIO())
     p.update(1234)
     assert p.line().startswith("pushing 1,234 ")
+
+
+def test_a_busy_store_fails_the_batch_cleanly_and_recovers(tmp_path):
+    """Another writer holds the file (a big import elsewhere): ingest raises, nothing half-done, then it works."""
+    import sqlite3
+
+    import pytest
+    store = open_store(tmp_path / "srv", busy_timeout=0.2)
+    store.create_organiser("fest", "Fest")
+    batch = [{"type": "action", "scan_uuid": f"u{i}", "kind": "entry", "ticket_key": str(i), "at": 1.0 + i,
+              "device_id": "d", "org": "fest"} for i in range(10)]
+    other = sqlite3.connect(tmp_path / "srv" / "server.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store.ingest(batch)                      # the sync layer acknowledges nothing; the device retries
+    other.execute("ROLLBACK")
+    other.close()
+    assert not store.conn.in_transaction
+    assert store.ingest(batch) == (10, 0) and store.ingest(batch) == (0, 10)
+    store.close()

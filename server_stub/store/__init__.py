@@ -11,5 +11,5 @@ from server_stub.store.sqlite_store import SqliteStore
 __all__ = ["NotFound", "ServerStore", "SqliteStore", "StoreError", "open_store"]
 
 
-def open_store(data_dir: str | Path, create: bool = True) -> SqliteStore:
-    return SqliteStore.open(data_dir, create)
+def open_store(data_dir: str | Path, create: bool = True, busy_timeout: float = 10.0) -> SqliteStore:
+    return SqliteStore.open(data_dir, create, busy_timeout)

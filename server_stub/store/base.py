@@ -23,7 +23,7 @@ class NotFound(StoreError, LookupError):
     """No such organiser, event, order, ticket or device."""
 
 
-def connect(path: Path, create: bool) -> sqlite3.Connection:
+def connect(path: Path, create: bool, busy_timeout: float = 10.0) -> sqlite3.Connection:
     exists = path.exists() and path.stat().st_size > 0
     if not exists and not create:
         raise StoreError(f"no server store at {path} (run `ticketgate server init` first)")
@@ -46,7 +46,7 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
             raise StoreError(f"{path} failed its integrity check ({integrity}); it was left untouched")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")   # another writer (a worker, an import)
         conn.execute("PRAGMA cache_size=-32768")          # 32 MiB: the scan_uuid index stays in memory longer
         conn.execute("PRAGMA wal_autocheckpoint=4000")    # fewer checkpoints (each one fsyncs) during ingestion
         _migrate(conn, version)
@@ -92,14 +92,14 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
 class StoreBase:
     """Connection, lock, transactions and the per-organiser change counter; the mixins build on it."""
 
-    def __init__(self, data_dir: str | Path, create: bool = True):
+    def __init__(self, data_dir: str | Path, create: bool = True, busy_timeout: float = 10.0):
         self.data_dir = Path(data_dir)
         if create:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         elif not self.data_dir.is_dir():
             raise StoreError(f"no server data folder at {self.data_dir} (run `ticketgate server init` first)")
         self.path = self.data_dir / DB_NAME
-        self.conn = connect(self.path, create)
+        self.conn = connect(self.path, create, busy_timeout)
         self.lock = threading.RLock()
 
     def close(self) -> None:
@@ -163,9 +163,18 @@ class _Tx:
         return conn
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        conn = self.store.conn
         try:
             if self.outer:
-                self.store.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type:
+                    conn.execute("ROLLBACK")
+                else:
+                    try:
+                        conn.execute("COMMIT")
+                    except BaseException:     # disk full, I/O error: never leave a half-open transaction behind
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
         finally:
             self.store.lock.release()
         return False

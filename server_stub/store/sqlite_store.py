@@ -14,8 +14,8 @@ class SqliteStore(ScansMixin):
     """Implements `server_stub.store.ServerStore`. Thread-safe (one connection under a lock)."""
 
     @classmethod
-    def open(cls, data_dir: str | Path, create: bool = True) -> "SqliteStore":
-        return cls(data_dir, create)
+    def open(cls, data_dir: str | Path, create: bool = True, busy_timeout: float = 10.0) -> "SqliteStore":
+        return cls(data_dir, create, busy_timeout)
 
     # -- settings ----------------------------------------------------------------------------------------------
     def get_setting(self, key: str, default=None):
