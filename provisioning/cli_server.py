@@ -142,49 +142,45 @@ def cmd_serve(args) -> int:
 
     prov = Provisioning(state, store, args.org, endpoint, PidReloader(pid_file=pid_file), on_enrolled=progress)
     prov.write_broker_files()
-    broker = None
-    if args.start_broker:
-        conf = broker_dir / "mosquitto.conf"
-        conf.write_text(full_config(broker_dir, args.broker_port, prov.paths.password_file, prov.paths.acl_file,
-                                    "" if args.listen == "0.0.0.0" else args.listen, tls_files, args.tls_port))
-        broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(100):
-            if pid_file.exists() or broker.poll() is not None:
-                break
-            time.sleep(0.05)
-        if broker.poll() is not None:
-            return _err(f"mosquitto did not start: {broker.stderr.read().decode(errors='replace')}")
+    broker = http = advertiser = None
     try:
-        http = EnrollmentServer(prov.service, args.listen, args.port).start()
-    except OSError as exc:
-        if broker is not None:
-            broker.terminate()
-            broker.wait(10)
-        prov.close()
-        store.close()
-        return _err(f"cannot listen on {args.listen}:{args.port}: {exc.strerror or exc}")
-    server_hint = f"{advertise[0]}:{http.port}"
-    (state / SERVER_FILE).write_text(json.dumps({"org": args.org, "server": server_hint, "broker": endpoint.to_json(),
-                                                 "pid_file": str(pid_file)}, indent=2))
-    print(f"enrollment endpoint http://{server_hint}  organiser {args.org}  key {prov.fingerprint}", flush=True)
-    print(f"broker {endpoint.host}:{endpoint.port}{' (TLS)' if endpoint.tls else ''}; Ctrl-C to stop", flush=True)
-    advertiser = None
-    if not args.no_zeroconf:
-        from provisioning.server.advertiser import Advertiser, service_infos
-        infos = service_infos(f"ticketgate-{args.org}-{socket.gethostname()}"[:60], advertise, http.port,
-                              endpoint.port, args.org, prov.fingerprint, args.tls)
-        advertiser = Advertiser(infos, interfaces=advertise if args.advertise else None).start()
-        print(f"advertised on zeroconf ({', '.join(advertise)})", flush=True)
-    try:
+        if args.start_broker:
+            conf = broker_dir / "mosquitto.conf"
+            conf.write_text(full_config(broker_dir, args.broker_port, prov.paths.password_file, prov.paths.acl_file,
+                                        "" if args.listen == "0.0.0.0" else args.listen, tls_files, args.tls_port))
+            pid_file.unlink(missing_ok=True)
+            broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for _ in range(100):
+                if pid_file.exists() or broker.poll() is not None:
+                    break
+                time.sleep(0.05)
+            if broker.poll() is not None:
+                return _err(f"mosquitto did not start: {broker.stderr.read().decode(errors='replace')}")
+        try:
+            http = EnrollmentServer(prov.service, args.listen, args.port).start()
+        except OSError as exc:
+            return _err(f"cannot listen on {args.listen}:{args.port}: {exc.strerror or exc}")
+        server_hint = f"{advertise[0]}:{http.port}"
+        (state / SERVER_FILE).write_text(json.dumps({"org": args.org, "server": server_hint,
+                                                     "broker": endpoint.to_json(), "pid_file": str(pid_file)}, indent=2))
+        print(f"enrollment endpoint http://{server_hint}  organiser {args.org}  key {prov.fingerprint}", flush=True)
+        print(f"broker {endpoint.host}:{endpoint.port}{' (TLS)' if endpoint.tls else ''}; Ctrl-C to stop", flush=True)
+        if not args.no_zeroconf:
+            from provisioning.server.advertiser import Advertiser, service_infos
+            infos = service_infos(f"ticketgate-{args.org}-{socket.gethostname()}"[:60], advertise, http.port,
+                                  endpoint.port, args.org, prov.fingerprint, args.tls)
+            advertiser = Advertiser(infos, interfaces=advertise if args.advertise else None).start()
+            print(f"advertised on zeroconf ({', '.join(advertise)})", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
-        if advertiser:
+        if advertiser is not None:
             advertiser.stop()
-        http.stop()
+        if http is not None:
+            http.stop()
         if broker is not None:
             broker.terminate()
             broker.wait(10)
