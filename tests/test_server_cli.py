@@ -210,3 +210,25 @@ def test_missing_private_key_is_a_clear_error(srv, capsys):
         pem.unlink()
     assert srv("ticket", "show", key) == 1
     assert "private key file" in capsys.readouterr().err
+
+
+def test_serve_runs_as_a_process_and_stops_on_sigterm(srv, broker):
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "server", "--data", str(srv.data), "serve", "--broker",
+                             f"127.0.0.1:{broker.port}"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "as server-1" not in broker.log_path.read_text():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.1)
+        assert "as server-1" in broker.log_path.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
