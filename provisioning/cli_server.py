@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -149,7 +150,11 @@ def cmd_serve(args) -> int:
             conf.write_text(full_config(broker_dir, args.broker_port, prov.paths.password_file, prov.paths.acl_file,
                                         "" if args.listen == "0.0.0.0" else args.listen, tls_files, args.tls_port))
             pid_file.unlink(missing_ok=True)
-            broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            binary = shutil.which("mosquitto") or next((b for b in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+                                                        if Path(b).exists()), None)
+            if binary is None:
+                return _err("mosquitto is not installed (apt-get install --no-install-recommends mosquitto)")
+            broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             for _ in range(100):
                 if pid_file.exists() or broker.poll() is not None:
                     break
