@@ -186,3 +186,8 @@ def test_state_files_are_private(env, tmp_path):
     enroll_device(env, tmp_path / "a")
     for path in (env.prov.paths.registry, env.prov.paths.password_file, env.prov.paths.acl_file):
         assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_challenge_flood_from_one_address_is_refused(env):
+    statuses = [_post(env, "/v1/challenge", b"{}")[0] for _ in range(33)]
+    assert statuses[:32] == [200] * 32 and statuses[32] == 429

@@ -31,6 +31,7 @@ from provisioning.throttle import Throttle
 
 NONCE_TTL = 60.0
 MAX_NONCES = 10000
+NONCES_PER_SOURCE = 32      # a device needs one; more is someone filling the table
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
@@ -73,7 +74,7 @@ class EnrollmentService:
         self.throttle = throttle or Throttle()
         self.clock = clock
         self.on_enrolled = on_enrolled or (lambda device: None)
-        self._nonces: dict[str, float] = {}
+        self._nonces: dict[str, tuple[float, str]] = {}   # nonce -> (expiry, source address)
         self._lock = threading.Lock()
         key = store.server_key(org)
         self._sign, self.server_public = key.sign, key.public_raw
@@ -89,11 +90,13 @@ class EnrollmentService:
         now = self.clock()
         nonce = secrets.token_urlsafe(24)
         with self._lock:
-            for n in [n for n, exp in self._nonces.items() if exp <= now]:
+            for n in [n for n, (exp, _) in self._nonces.items() if exp <= now]:
                 del self._nonces[n]
+            if sum(1 for _, src in self._nonces.values() if src == source) >= NONCES_PER_SOURCE:
+                return self._refuse(source, 429, "too many open challenges from this address")
             if len(self._nonces) >= MAX_NONCES:
                 return Outcome(503, {"error": "too many enrollments in progress, try again"}, {"Retry-After": "5"})
-            self._nonces[nonce] = now + NONCE_TTL
+            self._nonces[nonce] = (now + NONCE_TTL, source)
         return Outcome(200, {"nonce": nonce, "expires_in": NONCE_TTL})
 
     def _throttled(self, wait: float) -> Outcome:
@@ -128,7 +131,7 @@ class EnrollmentService:
         except BadInput as exc:
             return self._refuse(source, 400, str(exc))
         with self._lock:
-            expires = self._nonces.pop(nonce, None)
+            expires, _ = self._nonces.pop(nonce, (None, None))
         if expires is None or expires <= now:
             return self._refuse(source, 401, "unknown or expired nonce: ask for a new challenge")
         row = self.registry.find_token(secret, by_code=by_code)
