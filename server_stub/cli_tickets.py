@@ -5,7 +5,7 @@ import time
 
 from server_stub.cli_output import Refused, emit, keys_text
 from server_stub.cli_progress import Progress
-from server_stub.eticket import ETicketError, export, gather
+from server_stub.eticket import export
 from server_stub.keys import SERVER, TICKET
 
 
@@ -67,8 +67,7 @@ def cmd_export(store, org, args) -> int:
         order = store.order(args.order)
         if order["org"] != org:
             raise Refused(f"order {order['number']} belongs to another organiser")
-        keys = [t["ticket_key"] for t in order["tickets"]]
-        gather(store, keys[0])          # a cancelled order is refused as a whole, with its reason
+        keys = [t["ticket_key"] for t in order["tickets"]]      # one not mailable: the order is refused, with why
     else:
         if store.event(args.event)["organiser"] != org:
             raise Refused(f"event {args.event} belongs to another organiser")
@@ -79,16 +78,8 @@ def cmd_export(store, org, args) -> int:
             else:
                 keys.append(row["ticket_key"])
     formats = ("png", "pdf") if args.format == "both" else (args.format,)
-    files = []
     with Progress(len(keys), "rendering e-tickets") as bar:
-        for i, key in enumerate(keys, 1):
-            try:
-                files += export(store, [key], args.out, formats)
-            except ETicketError as exc:
-                if args.order:
-                    raise
-                skipped.append({"ticket_key": key, "reason": str(exc)})
-            bar(i)
+        files = export(store, keys, args.out, formats, progress=bar, skipped=None if args.order else skipped)
     result = {"out": str(args.out), "files": [str(f) for f in files], "skipped": skipped}
     return emit(args, result, f"{len(files)} file(s) written to {args.out}"
                 + (f"; {len(skipped)} ticket(s) skipped (cancelled, revoked or blocked)" if skipped else ""))

@@ -108,22 +108,40 @@ def font_file(bold: bool = False) -> Path | None:
 
 
 def export(store, ticket_keys: list[str], out_dir: str | Path, formats: tuple[str, ...] = ("png",),
-           progress=None) -> list[Path]:
-    """Render every ticket to `<out>/<order>-<ticket>.<fmt>`. Returns the files written."""
+           progress=None, skipped: list[dict] | None = None) -> list[Path]:
+    """PNG: one file per ticket, `<order>-<ticket>.png`. PDF: one file per order, `<order>.pdf`, a page per ticket
+    (what a buyer gets by mail). Tickets that must not be mailed raise ETicketError, or are listed in `skipped`
+    when a list is given. Files are written atomically. Returns the files written."""
     from server_stub.eticket_pdf import render_pdf
     from server_stub.eticket_png import render_png
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    by_order: dict[str, list[ETicket]] = {}
+    for key in ticket_keys:
+        try:
+            e = gather(store, key)
+        except ETicketError as exc:
+            if skipped is None:
+                raise
+            skipped.append({"ticket_key": str(key), "reason": str(exc)})
+            continue
+        by_order.setdefault(e.order_number, []).append(e)
     written: list[Path] = []
-    for i, key in enumerate(ticket_keys, 1):
-        e = gather(store, key)
-        for fmt in formats:
-            path = out / f"{e.file_stem}.{fmt}"
-            data = render_png(e) if fmt == "png" else render_pdf(e)
-            tmp = path.with_suffix(path.suffix + ".part")
-            tmp.write_bytes(data)
-            tmp.replace(path)
-            written.append(path)
+    done = 0
+    for number, tickets in by_order.items():
+        if "png" in formats:
+            for e in tickets:
+                written.append(_write(out / f"{e.file_stem}.png", render_png(e)))
+        if "pdf" in formats:
+            written.append(_write(out / f"{number}.pdf", render_pdf(tickets)))
+        done += len(tickets)
         if progress:
-            progress(i)
+            progress(done)
     return written
+
+
+def _write(path: Path, data: bytes) -> Path:
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path

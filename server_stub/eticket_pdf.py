@@ -1,6 +1,8 @@
 """E-ticket as an A4 PDF (fpdf2): QR drawn as vector squares (sharp at any zoom or printer), details beside it."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from fpdf import FPDF
 
 from server_stub.eticket import ETicket, font_file, lines, make_qr
@@ -38,12 +40,22 @@ def draw_qr(pdf: FPDF, payload: str, x: float, y: float, size: float) -> None:
                 c += 1
 
 
-def render_pdf(e: ETicket) -> bytes:
+def render_pdf(tickets: ETicket | Sequence[ETicket]) -> bytes:
+    """One A4 page per ticket (an order's tickets in one file: fonts are embedded once)."""
+    items = [tickets] if isinstance(tickets, ETicket) else list(tickets)
+    if not items:
+        raise ValueError("no ticket to render")
     pdf = FPDF(format="A4", unit="mm")
-    pdf.set_title(f"{e.title} - {e.order_number}")
+    pdf.set_title(f"{items[0].title} - {items[0].order_number}")
     pdf.set_creator("ticketgate")
-    pdf.add_page()
     font = _setup_fonts(pdf)
+    for e in items:
+        pdf.add_page()
+        _page(pdf, font, e)
+    return bytes(pdf.output())
+
+
+def _page(pdf: FPDF, font: str, e: ETicket) -> None:
     t = lambda s: _text(font, s)  # noqa: E731
     pdf.set_draw_color(180, 180, 180)
     pdf.rect(10, 10, 190, 100)
@@ -79,4 +91,3 @@ def render_pdf(e: ETicket) -> bytes:
     pdf.set_font(font, "", 8)
     pdf.set_xy(10, 114)
     pdf.multi_cell(190, 4, t("Show this code at the entrance, on screen or printed. It is valid once; do not share it."))
-    return bytes(pdf.output())

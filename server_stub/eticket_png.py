@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -10,6 +11,7 @@ from server_stub.eticket import ETicket, font_file, lines, make_qr
 WIDTH, HEIGHT, MARGIN = 1200, 620, 40
 
 
+@lru_cache(maxsize=32)
 def _font(size: int, bold: bool = False):
     path = font_file(bold)
     return ImageFont.truetype(str(path), size) if path else ImageFont.load_default(size=size)
@@ -66,5 +68,5 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
 
 def render_png(e: ETicket) -> bytes:
     buf = io.BytesIO()
-    render_image(e).save(buf, format="PNG", optimize=True)
+    render_image(e).save(buf, format="PNG", compress_level=6)
     return buf.getvalue()

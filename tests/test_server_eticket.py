@@ -89,14 +89,30 @@ def test_cancelled_orders_get_no_eticket_and_pending_ones_say_so(store, tmp_path
         gather(store, blocked)
 
 
-def test_export_writes_one_file_per_ticket_and_format(store, tmp_path):
+def test_export_png_per_ticket_and_one_pdf_per_order(store, tmp_path):
     ev = event(store)
-    order = store.add_order("fest", ev, "Ann", positions=[{}, {}])
+    order = store.add_order("fest", ev, "Ann", positions=[{"seat": "A1"}, {"seat": "A2"}])
     files = export(store, [t["ticket_key"] for t in order["tickets"]], tmp_path / "out", ("png", "pdf"))
-    assert sorted(p.suffix for p in files) == [".pdf", ".pdf", ".png", ".png"]
-    assert all(p.stat().st_size > 1000 and p.name.startswith(order["number"]) for p in files)
+    assert sorted(p.name for p in files) == sorted([f"{order['number']}-{t['ticket_key']}.png" for t in order["tickets"]]
+                                                   + [f"{order['number']}.pdf"])
+    assert all(p.stat().st_size > 1000 for p in files)
     assert not list((tmp_path / "out").glob("*.part"))
+    pages = pypdf.PdfReader(tmp_path / "out" / f"{order['number']}.pdf").pages
+    assert len(pages) == 2
+    assert [t["ticket_key"] in pages[i].extract_text() for i, t in enumerate(order["tickets"])] == [True, True]
+    assert "A2" in pages[1].extract_text()
 
+
+def test_export_skips_or_refuses_tickets_that_must_not_be_mailed(store, tmp_path):
+    ev = event(store)
+    good = store.add_order("fest", ev, "Ann")["tickets"][0]["ticket_key"]
+    blocked = store.add_order("fest", ev, "Ben")["tickets"][0]["ticket_key"]
+    store.block_ticket(blocked, "lost")
+    with pytest.raises(ETicketError):
+        export(store, [good, blocked], tmp_path / "a", ("pdf",))
+    skipped: list[dict] = []
+    files = export(store, [good, blocked], tmp_path / "b", ("pdf",), skipped=skipped)
+    assert len(files) == 1 and [s["ticket_key"] for s in skipped] == [blocked]
 
 def test_pdf_qr_rasterised_decodes_to_the_same_ticket(store, tmp_path):
     """The PDF's QR is vector squares: rasterise the page (poppler's pdftoppm, dev.sh) and read it back."""
