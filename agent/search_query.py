@@ -4,17 +4,24 @@ Words are cut the way the `unicode61` tokenizer cuts them (letters and digits; `
 so a quoted term is always a single token: with `detail=none` a multi-token phrase would be an error.
 Diacritics are stripped here too, so "Hélène" typed with combining accents still matches.
 
-Why several forms: FTS5 reads an exact term's row list lazily (a LIMIT stops it after a page), but a prefix term
-(`"hel"*`) first merges the row lists of every matching term; on a million tickets that is milliseconds to
-hundreds of milliseconds for a frequent prefix. So whole words are tried first, then the last word as a prefix
-(the one being typed), then every word as a prefix; a wider form runs only when the narrower found nothing.
+Why several forms: FTS5 reads an exact term's row list lazily (a LIMIT stops it after a page), and so it reads a
+2- or 3-character prefix that has its own prefix index (schema migration 3). Any other prefix term first merges
+the row lists of every matching term: on a million tickets that costs tens to hundreds of milliseconds. So:
+whole words first; then the last word (the one being typed) as a prefix; then every word as a prefix; a wider
+form runs only when the narrower found nothing. A prefix longer than 3 characters is searched by its first 3
+(indexed, lazy) and the rows are then checked against the whole prefix (`Form.keeps`); if a few hundred
+candidates did not fill the page, the whole prefix is rare and FTS5's own prefix query (`Form.native`) is cheap.
 """
+from __future__ import annotations
+
 import re
 import unicodedata
+from dataclasses import dataclass
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_WORDS = 8
 MAX_WORD = 64
+INDEXED_PREFIX = 3      # the longest prefix with its own FTS5 prefix index
 
 
 def words(text: str) -> list[str]:
@@ -22,22 +29,44 @@ def words(text: str) -> list[str]:
     return [w[:MAX_WORD] for w in _WORD.findall(plain)][:MAX_WORDS]
 
 
-def _prefix(word: str) -> str:
-    # a single character stays a whole word: as a prefix it would match most of the index
-    return f'"{word}"*' if len(word) > 1 else f'"{word}"'
+@dataclass(frozen=True)
+class Form:
+    match: str                       # the FTS5 MATCH expression
+    prefixes: tuple[str, ...] = ()   # lower-case prefixes every row must also have (longer than the index)
+    native: str = ""                 # the same form with whole prefixes: FTS5 merges, cheap when they are rare
+
+    def keeps(self, *texts: str) -> bool:
+        if not self.prefixes:
+            return True
+        joined = " ".join(str(t or "") for t in texts)
+        tokens = _WORD.findall(joined.lower()) if joined.isascii() else [w.lower() for w in words(joined)]
+        return all(any(tok.startswith(p) for tok in tokens) for p in self.prefixes)
 
 
-def fts_query(text: str) -> str:
-    """Every word a prefix term (the widest form)."""
-    return " AND ".join(_prefix(w) for w in words(text))
+def _term(word: str, prefix: bool) -> tuple[str, str | None]:
+    if not prefix or len(word) <= 1:          # a one-character prefix would match most of the index
+        return f'"{word}"', None
+    if len(word) <= INDEXED_PREFIX:
+        return f'"{word}"*', None
+    return f'"{word[:INDEXED_PREFIX]}"*', word.lower()
 
 
-def fts_queries(text: str) -> list[str]:
-    """The forms to try in order: whole words; last word as a prefix; every word as a prefix."""
+def _form(ws: list[str], prefix_from: int) -> Form:
+    terms = [_term(w, i >= prefix_from) for i, w in enumerate(ws)]
+    prefixes = tuple(p for _, p in terms if p)
+    native = " AND ".join(f'"{w}"*' if i >= prefix_from and len(w) > 1 else f'"{w}"' for i, w in enumerate(ws))
+    return Form(" AND ".join(t for t, _ in terms), prefixes, native if prefixes else "")
+
+
+def search_forms(text: str) -> list[Form]:
+    """Whole words; the last word as a prefix; every word as a prefix (duplicates dropped)."""
     ws = words(text)
     if not ws:
         return []
-    forms = [" AND ".join(f'"{w}"' for w in ws),
-             " AND ".join([f'"{w}"' for w in ws[:-1]] + [_prefix(ws[-1])]),
-             fts_query(text)]
-    return list(dict.fromkeys(forms))
+    return list(dict.fromkeys([_form(ws, len(ws)), _form(ws, len(ws) - 1), _form(ws, 0)]))
+
+
+def fts_query(text: str) -> str:
+    """Every word a full prefix term, ANDed: one query, for callers without the row check (e.g. the server stub's
+    order search). The ledger uses search_forms()."""
+    return " AND ".join(f'"{w}"*' for w in words(text))

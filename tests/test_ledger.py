@@ -278,3 +278,21 @@ def test_checkpoints_between_scans_and_forced_bound(tmp_path):
         gate.scan(issue(key, i))
     assert led.commits_since_checkpoint < 6
     assert len(led.actions("15")) == 1
+
+
+def test_search_long_prefix_is_checked_on_rows(searchable):
+    assert keys(searchable.search("helene dupo")) == ["100234", "100235"]
+    assert keys(searchable.search("helene dupx")) == []
+    assert keys(searchable.search("jurg wei")) == ["2"]
+    assert keys(searchable.search("wei jurge")) == ["2"]
+    assert keys(searchable.search("brie")) == ["3"]
+
+
+def test_search_forms():
+    from agent.search_query import fts_query, search_forms
+    forms = search_forms("Hélène dupo")
+    assert [f.match for f in forms] == ['"Helene" AND "dupo"', '"Helene" AND "dup"*', '"Hel"* AND "dup"*']
+    assert forms[1].prefixes == ("dupo",) and forms[2].prefixes == ("helene", "dupo")
+    assert forms[1].native == '"Helene" AND "dupo"*' and forms[0].native == ""
+    assert fts_query("a b_c dupont") == '"a"* AND "b"* AND "c"* AND "dupont"*'
+    assert search_forms("") == [] and fts_query("") == ""
