@@ -103,8 +103,8 @@ def test_server_restarted_devices_resume_from_their_bundle_version(tmp_path, bro
         server = start_server(store, broker.port, name="server-1")   # same client id: its session resumes
         assert wait_for(lambda: a.ledger.outbox_size() == 0 and a.ledger.ticket(late["tickets"][0]["ticket_key"]), 20), \
             (a.sync.rejections, server.rejections)
-        assert a.sync.last_bundle["base_version"] == first_version   # a delta, not the whole event again
-        assert a.sync.last_bundle["tickets"] == 1
+        assert a.sync.last_bundle["base_version"] == first_version, a.sync.last_bundle   # a delta, not a full one
+        assert a.sync.last_bundle["tickets"] == 1, a.sync.last_bundle
         uuids = _server_uuids(store)
         assert sorted(uuids) == sorted(_local_uuids(a.ledger)) and len(uuids) == 10
     finally:

@@ -101,3 +101,24 @@ def test_uploader_retries_oldest_batch_with_backoff_and_acks_only_named_rows(tmp
     up.tick()
     assert [i["body"]["n"] for b in sent[-2:] for i in b["items"]] == [2, 3, 4]
     ledger.close()
+
+
+def test_greeter_hello_timing_and_probe_answers():
+    from agent.sync.hello import Greeter
+    now = [0.0]
+    g = Greeter(retry=1.0, presence_wait=2.0, max_retry=4.0, monotonic=lambda: now[0])
+    g.connected()
+    assert not g.due(False)
+    now[0] = 2.5
+    assert g.due(False)                                   # no presence seen: hello anyway
+    p1 = g.probe(100.0)
+    assert not g.due(False)
+    now[0] = 4.0
+    assert not g.due(True)                                # a bundle is arriving: do not ask again
+    assert g.due(False) and g.retry == 2.0                # unanswered: again, backing off
+    p2 = g.probe(101.0)
+    assert g.answer(p2) == 101.0 and g.retry == 1.0
+    assert g.answer(p1) is None                           # late answer to a repeated hello: ignored
+    with pytest.raises(Rejected):
+        g.answer("never-sent")
+    assert g.server_online("s1") and not g.server_online("s1") and g.server_online("s2")

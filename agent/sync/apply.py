@@ -33,13 +33,12 @@ def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None) -> dict:
             counts["tickets"] += len(s["tickets"]["rows"]) if "tickets" in s else 0
             counts["revocations"] += apply_live(ledger, s)["revocations"]
             counts["blocks"] += len(s.get("blocks") or ())
+        if keyring is not None and new_keys:      # swapped in one assignment: never an empty keyring in between
+            keys = {} if m["base_version"] == 0 else dict(keyring.keys)
+            keys.update({k.key_id: k for k in new_keys})
+            keyring.keys = keys
         ledger.set_setting(BUNDLE_SETTING, {"org": m["org"], "version": m["version"], "events": m["events"],
                                             "applied_at": time.time()})
-    if keyring is not None and new_keys:
-        if m["base_version"] == 0:
-            keyring.keys = {}
-        for k in new_keys:
-            keyring.add(k)
     return counts
 
 

@@ -14,7 +14,6 @@ import logging
 import queue
 import threading
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from agent.sync import topics
 from agent.sync.apply import BUNDLE_SETTING, apply_bundle, apply_live, current_bundle
 from agent.sync.bundle import Assembler, check_manifest, is_chunk
 from agent.sync.clock import ReplayGuard, offset
+from agent.sync.hello import Greeter
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
 from agent.sync.transport import Transport
 from agent.sync.uploader import UploadOptions, Uploader
@@ -68,12 +68,8 @@ class DeviceSync:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._probes: dict[str, tuple[float, float]] = {}         # outstanding clock probes: id -> (t0, monotonic)
-        self._server_since: object = None                          # the server presence we last said hello to
+        self.greeter = Greeter(self.o.hello_retry, self.o.presence_wait)
         self._refused_bundles: deque[str] = deque(maxlen=16)
-        self._answered: deque[str] = deque(maxlen=64)
-        self._hello_retry = self.o.hello_retry
-        self._connected_at, self._greeted = time.monotonic(), True
         self._offset_known = False
         self._live_subs: set[int] = set()
         self.ledger: Ledger | None = None
@@ -110,14 +106,6 @@ class DeviceSync:
     def notify(self, *_: object) -> None:
         """Something was written to the outbox: upload now (gate listener)."""
         self._wake.set()
-
-    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return predicate()
 
     @property
     def bundle_version(self) -> int:
@@ -159,8 +147,7 @@ class DeviceSync:
         if item[0] == "connected":
             self.uploader.restart()
             self.transport.publish(topics.device_status(self.org, self.device), self._status("online"), retain=True)
-            self._server_since = None    # the retained server presence arrives next and triggers the hello
-            self._connected_at, self._greeted = time.monotonic(), False
+            self.greeter.connected()     # the retained server presence arrives next and triggers the hello
             return
         if item[0] == "disconnected":
             return
@@ -173,8 +160,7 @@ class DeviceSync:
             raise Rejected("message on a topic that is not ours")
         if parsed.kind == "server_status":
             state = load_json(payload, 4096) if payload else {}
-            if isinstance(state, dict) and state.get("state") == "online" and state.get("since") != self._server_since:
-                self._server_since = state.get("since")
+            if isinstance(state, dict) and state.get("state") == "online" and self.greeter.server_online(state.get("since")):
                 self._hello()          # a (re)started server, or we reconnected: tell it where we are
             return
         if parsed.kind == "down" and is_chunk(payload):
@@ -204,20 +190,15 @@ class DeviceSync:
             raise Rejected(f"message for device {body.get('device')!r}")
         kind = body["type"]
         if kind == "clock":
-            probe = self._probes.get(body.get("probe"))
-            if probe is None:
-                if body.get("probe") in self._answered:
-                    return           # a late answer to a hello we repeated: nothing to do
-                raise Rejected("clock reply to no outstanding probe (replayed?)")
-            off, rtt = offset(probe[0], float(body["t1"]), float(body["t2"]), self.clock())
+            t0 = self.greeter.answer(body.get("probe"))
+            if t0 is None:
+                return               # a late answer to a hello we repeated: nothing to do
+            off, rtt = offset(t0, float(body["t1"]), float(body["t2"]), self.clock())
             if abs(off) > 300:
                 log.warning("sync %s: device clock is %.0f s off server time; scans carry the offset", self.device, off)
             self.ledger.set_setting("clock_offset", off)
             self.ledger.set_setting("clock_rtt", rtt)
             self._offset_known = True
-            self._answered.extend(self._probes)
-            self._probes.clear()
-            self._hello_retry = self.o.hello_retry
         elif kind == "bundle":
             have = current_bundle(self.ledger)
             try:
@@ -292,23 +273,16 @@ class DeviceSync:
 
     # -- device -> server --------------------------------------------------------------------------------------
     def _hello(self) -> None:
-        self._greeted = True
         have = current_bundle(self.ledger)
-        probe, t0 = uuid.uuid4().hex, self.clock()
-        self._probes = {k: v for k, v in self._probes.items() if time.monotonic() - v[1] < 300}
-        self._probes[probe] = (t0, time.monotonic())
+        t0 = self.clock()
+        probe = self.greeter.probe(t0)
         msg = {"type": "hello", "org": self.org, "device": self.device, "probe": probe, "t0": t0,
                "bundle_version": int(have.get("version", 0)), "events": sorted(set(self.events) | set(have.get("events") or []))}
         self.transport.publish(topics.up(self.org, self.device), dumps(msg).encode())
 
     def _maybe_hello(self) -> None:
-        now = time.monotonic()
-        if not self._greeted and now - self._connected_at > self.o.presence_wait:
-            self._hello()           # no server presence seen (not retained, or not readable under this ACL)
-        elif self._probes and self.assembler.pending is None and \
-                now - max(v[1] for v in self._probes.values()) > self._hello_retry:
-            self._hello_retry = min(self._hello_retry * 2, 60.0)
-            self._hello()           # unanswered: ask again, backing off
+        if self.greeter.due(self.assembler.pending is not None):
+            self._hello()
         pending = self.assembler.pending
         if pending is not None and time.monotonic() - pending.started > self.o.bundle_timeout:
             self.assembler.pending = None
