@@ -48,7 +48,10 @@ def add_commands(sub) -> None:
 
 def cmd_discover(args) -> int:
     from provisioning.device.discover import discover
-    found = discover(args.timeout, org=args.org, interfaces=args.interface)
+    try:
+        found = discover(args.timeout, org=args.org, interfaces=args.interface)
+    except OSError as exc:
+        return _err(f"zeroconf cannot browse here ({exc}); type the address with --server")
     if not found:
         return _err(f"no ticketgate server answered within {args.timeout:g} s; type its address with --server")
     for f in found:
@@ -60,8 +63,11 @@ def _pick_server(args, org: str | None, fingerprint: str | None) -> tuple[str, s
     """(HOST:PORT, fingerprint to pin) from zeroconf; with a code, the advertised fingerprint is pinned (shown)."""
     from provisioning.device.discover import discover
     print("looking for the server (zeroconf)...", flush=True)
-    found = [f for f in discover(5.0, org=org, interfaces=args.interface, first=True)
-             if not fingerprint or f.fingerprint.replace(":", "") == fingerprint]
+    try:
+        found = [f for f in discover(5.0, org=org, interfaces=args.interface, first=True)
+                 if not fingerprint or f.fingerprint.replace(":", "") == fingerprint]
+    except OSError as exc:
+        raise BadInput(f"zeroconf cannot browse here ({exc}): give --server HOST:PORT") from None
     if len(found) != 1:
         raise BadInput("no server found: give --server HOST:PORT" if not found
                        else "several servers answer: give --server HOST:PORT")

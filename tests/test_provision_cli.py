@@ -122,3 +122,8 @@ def test_cli_server_errors(tmp_path, capsys):
     assert ticketgate(["provision", "devices", "--data", str(tmp_path / "none"), "--org", ORG]) == 1
     assert "no server" in capsys.readouterr().err
     assert ticketgate(["provision", "nonsense"]) == 2
+
+
+def test_cli_discover_bad_interface(capsys):
+    assert ticketgate(["provision", "discover", "--timeout", "0.5", "--interface", "192.0.2.77"]) == 1
+    assert "ticketgate provision:" in capsys.readouterr().err

@@ -191,3 +191,14 @@ def test_state_files_are_private(env, tmp_path):
 def test_challenge_flood_from_one_address_is_refused(env):
     statuses = [_post(env, "/v1/challenge", b"{}")[0] for _ in range(33)]
     assert statuses[:32] == [200] * 32 and statuses[32] == 429
+
+
+def test_stalled_client_does_not_block_enrollment(env, tmp_path):
+    import socket
+    stalled = socket.create_connection(("127.0.0.1", env.http.port))
+    stalled.sendall(b"POST /v1/enroll HTTP/1.1\r\nContent-Length: 500\r\n\r\n{")   # and never the rest
+    try:
+        token = env.prov.registry.create_tokens(ORG, 1)[0]
+        assert enroll(DeviceState(tmp_path / "a"), env.server, token=token.token).org == ORG
+    finally:
+        stalled.close()

@@ -18,6 +18,7 @@ MAX_BODY = 16 * 1024
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "ticketgate-provision/1"
+    timeout = 10          # a client that stalls mid-request loses its thread after 10 s
     service: EnrollmentService   # set on the subclass made by EnrollmentServer
 
     def log_message(self, fmt: str, *args) -> None:
