@@ -131,7 +131,8 @@ class Controller:
         tickets = [t for t in self.door.order(order_number) if ticket_keys is None or t["ticket_key"] in ticket_keys]
         if not tickets:
             return PrintResult(False, 0, i18n.tr("No ticket in this order."))
-        printers = [p for p in self.services.printers.printers() if p.kind == kind or kind == "ticket" and p.kind != "badge"]
+        wanted = "badge" if kind == "badge" else "ticket"
+        printers = [p for p in self.services.printers.printers() if (p.kind == "badge") == (wanted == "badge")]
         chosen = self.selected_printer if any(p.printer_id == self.selected_printer for p in printers) else None
         chosen = chosen or (printers[0].printer_id if printers else None)
         if chosen is None:
