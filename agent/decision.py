@@ -47,8 +47,21 @@ def check_event(c: Context) -> Verdict | None:
     if not candidates:
         what = f"pass {t.event_id}" if t.is_pass else f"event {t.event_id}"
         return c.verdict(Code.WRONG_EVENT, f"{what} is not selected on this device")
-    c.event_id = candidates[0]
+    c.event_id = candidates[0] if len(candidates) == 1 else nearest_event(candidates, p.event_times, c.now)
     return None
+
+
+def nearest_event(candidates: list[int], times: dict[int, tuple[float | None, float | None]], now: float) -> int:
+    """A pass opening several selected events counts for the one happening now, else the nearest in time
+    (events without dates come last; ties: lowest id)."""
+    def distance(event_id: int) -> float:
+        start, end = times.get(event_id, (None, None))
+        if start is None and end is None:
+            return float("inf")
+        start = end if start is None else start
+        end = start if end is None else end
+        return 0.0 if start <= now <= end else min(abs(now - start), abs(now - end))
+    return min(candidates, key=lambda e: (distance(e), e))
 
 
 def check_zone(c: Context) -> Verdict | None:

@@ -23,6 +23,7 @@ class DevicePolicy:
     reread_window: float = 3.0                      # seconds a camera re-read repeats the verdict
     pass_events: dict[int, frozenset[int]] = field(default_factory=dict)  # pass id -> events it opens
     known_events: frozenset[int] | None = None      # events in the ledger (set by the shell); None: not restricted
+    event_times: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)  # id -> (start, end)
 
     def __post_init__(self) -> None:
         if self.zones is not None and not self.zones:
@@ -37,6 +38,7 @@ class DevicePolicy:
         d["zones"] = sorted(self.zones) if self.zones is not None else None
         d["pass_events"] = {str(k): sorted(v) for k, v in self.pass_events.items()}
         d["known_events"] = sorted(self.known_events) if self.known_events is not None else None
+        d["event_times"] = {str(k): list(v) for k, v in self.event_times.items()}
         return d
 
     @classmethod
@@ -46,4 +48,5 @@ class DevicePolicy:
                    zones=frozenset(d["zones"]) if d.get("zones") is not None else None,
                    direction=d.get("direction"), reread_window=float(d.get("reread_window", 3.0)),
                    pass_events={int(k): frozenset(v) for k, v in (d.get("pass_events") or {}).items()},
-                   known_events=frozenset(d["known_events"]) if d.get("known_events") is not None else None)
+                   known_events=frozenset(d["known_events"]) if d.get("known_events") is not None else None,
+                   event_times={int(k): (v[0], v[1]) for k, v in (d.get("event_times") or {}).items()})

@@ -249,7 +249,7 @@ def test_policy_saved_and_reloaded(tmp_path):
     gate.set_policy(DevicePolicy(device_id="t2", gate="west", mode=Mode.ENTRY_EXIT, events=frozenset({2}),
                                  zones=frozenset({1, 3}), direction="out", reread_window=1.5))
     again = Gate(gate.ledger, Keyring(), clock=Clock(), new_uuid=Uuids())
-    assert replace(again.policy, known_events=None) == DevicePolicy(device_id="t2", gate="west", mode=Mode.ENTRY_EXIT,
+    assert replace(again.policy, known_events=None, event_times={}) == DevicePolicy(device_id="t2", gate="west", mode=Mode.ENTRY_EXIT,
                                                                     events=frozenset({2}), zones=frozenset({1, 3}),
                                                                     direction="out", reread_window=1.5)
 
@@ -266,3 +266,15 @@ def test_garbage_never_raises_and_is_logged(tmp_path):
     for raw in (b"\xff\xfe", "", "x" * 10_000, "TG1:" + "0" * 500, None, 3.5):
         assert gate.scan(raw).code is Code.MALFORMED
     assert all(m["type"] == "refusal" for _, _, m in gate.ledger.outbox_pending())
+
+
+def test_pass_counts_for_todays_event_from_ledger_dates(tmp_path):
+    day = 86400
+    events = [{"event_id": 10, "name": "Fri", "starts_at": T0 - day, "ends_at": T0 - day + 7200,
+               "passes": [{"pass_id": 500}]},
+              {"event_id": 11, "name": "Sat", "starts_at": T0 - 600, "ends_at": T0 + 7200, "passes": [{"pass_id": 500}]}]
+    gate = make_gate(tmp_path, events=events)
+    gate.set_policy(replace(load_policy(gate.ledger), reread_window=0))
+    weekend = issue(KEY, 9, event_id=500, is_pass=True)
+    assert gate.scan(weekend).event_id == 11
+    assert gate.scan(weekend).code is Code.ALREADY_USED

@@ -243,3 +243,15 @@ def test_property_decide_is_total_and_records_only_on_success(ticket, policy, hi
     elif v.record == "cancel":
         assert v.code is Code.CANCELLED and policy.mode is Mode.QUICK_CANCEL
     assert decide(Decoded(OK, ticket), policy, history, NOW) == v        # pure: same input, same verdict
+
+
+def test_pass_counts_for_the_event_happening_now():
+    day = 86400
+    times = {4: (NOW - day - 3600, NOW - day + 3600), 5: (NOW - 3600, NOW + 3600), 6: (NOW + day, NOW + day + 3600)}
+    pol = DevicePolicy(pass_events={900: frozenset({4, 5, 6})}, event_times=times)
+    assert decide(ok(event_id=900, is_pass=True), pol, TicketHistory(), NOW).event_id == 5
+    assert decide(ok(event_id=900, is_pass=True), pol, TicketHistory(), NOW + day - 7200).event_id == 6   # nearest
+    used_today = hist(entry(NOW - 60, event_id=5))
+    assert decide(ok(event_id=900, is_pass=True), pol, used_today, NOW).code is Code.ALREADY_USED
+    undated = DevicePolicy(pass_events={900: frozenset({4, 5})})
+    assert decide(ok(event_id=900, is_pass=True), undated, TicketHistory(), NOW).event_id == 4          # lowest id

@@ -116,6 +116,9 @@ class Ledger:
                             "SELECT category_id, name, message FROM categories WHERE event_id=? ORDER BY category_id", (event_id,))]})
         return out
 
+    def event_times(self) -> dict[int, tuple[float | None, float | None]]:
+        return {e: (s, t) for e, s, t in self.conn.execute("SELECT event_id, starts_at, ends_at FROM events")}
+
     def event_ids(self) -> frozenset[int]:
         return frozenset(r[0] for r in self.conn.execute("SELECT event_id FROM events"))
 
