@@ -176,6 +176,7 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
         return 0
     if args.cmd == "status":
         status = {"home": str(home), "policy": load_policy(ledger).to_json(), "counts": ledger.counts(),
+                  "inside": {str(k): v for k, v in sorted(ledger.inside().items(), key=lambda kv: str(kv[0]))},
                   "trusted_keys": [{"key_id": k.key_id, "fingerprint": k.fingerprint, "organiser": k.organiser}
                                    for k in keyring.keys.values()],
                   "pretix_events": [p.event_id for p in keyring.pretix]}
@@ -188,6 +189,8 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
             print(f"device {pol['device_id']} at {pol['gate']}: mode {pol['mode']}, events {pol['events'] or 'all'}, "
                   f"zones {pol['zones'] or 'all'}")
             print("  " + ", ".join(f"{k} {v}" for k, v in status["counts"].items()))
+            if status["inside"]:
+                print("  inside now: " + ", ".join(f"event {k}: {v}" for k, v in status["inside"].items()))
             print(f"  {len(keyring.keys)} trusted key(s), {len(keyring.pretix)} pretix event(s)")
             if args.verify:
                 print(f"  integrity: {status['integrity']}")

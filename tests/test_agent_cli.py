@@ -103,6 +103,9 @@ def test_search_human_and_json(home, capsys):
 def test_status_human(home, capsys):
     rc, out, _ = run(home, "status", capsys=capsys)
     assert rc == 0 and "mode normal" in out and "tickets 2" in out and "1 trusted key(s)" in out
+    run(home, "checkin", "11", "--reason", "r", capsys=capsys)
+    rc, out, _ = run(home, "status", capsys=capsys)
+    assert "inside now: event 1: 1" in out
 
 
 def test_checkin_and_annul(home, capsys):

@@ -278,3 +278,15 @@ def test_pass_counts_for_todays_event_from_ledger_dates(tmp_path):
     weekend = issue(KEY, 9, event_id=500, is_pass=True)
     assert gate.scan(weekend).event_id == 11
     assert gate.scan(weekend).code is Code.ALREADY_USED
+
+
+def test_who_is_inside_now(tmp_path):
+    gate = make_gate(tmp_path, policy=DevicePolicy(mode=Mode.ENTRY_EXIT, reread_window=0))
+    a, b, c = issue(KEY, 1), issue(KEY, 2), issue(KEY, 3, event_id=2)
+    for p in (a, b, c, b):            # 1 in, 2 in, 3 in (event 2), 2 out
+        gate.scan(p)
+    assert gate.ledger.inside() == {1: 1, 2: 1}
+    gate.annul("wrong ticket")        # the exit of 2 is annulled: 2 is inside again
+    assert gate.ledger.inside() == {1: 2, 2: 1}
+    gate.ledger.merge_remote([{"scan_uuid": "r1", "kind": "reset", "ticket_key": "1", "at": T0 + 5}])
+    assert gate.ledger.inside() == {1: 1, 2: 1}

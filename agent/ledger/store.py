@@ -301,6 +301,18 @@ class Ledger:
         row = self.conn.execute(f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
         return dict(zip(_TICKET_COLUMNS, row)) if row else None
 
+    def inside(self) -> dict[int | None, int]:
+        """Who is inside now, per event: tickets whose last effective movement is `in` (annulments and resets
+        applied). For status screens; reads every ticket with an entry, not for the scan path."""
+        counts: dict[int | None, int] = {}
+        keys = [r[0] for r in self.conn.execute("SELECT DISTINCT ticket_key FROM checkins WHERE kind='entry'")]
+        for key in keys:
+            history = TicketHistory(entries=fold(self.actions(key))[0])
+            for event_id in {a.event_id for a in history.entries}:
+                if history.inside(event_id):
+                    counts[event_id] = counts.get(event_id, 0) + 1
+        return counts
+
     # -- status ------------------------------------------------------------------------------------------------
     def counts(self) -> dict:
         q = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
