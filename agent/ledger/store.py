@@ -13,16 +13,14 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from agent.history import Action, TicketHistory, fold
+from agent.ledger.catalogue import CatalogueMixin
 from agent.ledger.guard import LedgerError, Transaction, connect, split_sql
+from agent.ledger.search import SearchMixin
 
 __all__ = ["Ledger", "LedgerError", "split_sql"]
 
 
-_TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
-                   "order_status")
-
-
-class Ledger:
+class Ledger(CatalogueMixin, SearchMixin):
     def __init__(self, conn: sqlite3.Connection, path: str):
         self.conn = conn
         self.path = path
@@ -78,98 +76,6 @@ class Ledger:
     def set_setting(self, key: str, value: Any) -> None:
         self.conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                           (key, json.dumps(value)))
-
-    # -- catalogue (from event bundles) ------------------------------------------------------------------------
-    def upsert_events(self, events: Iterable[dict]) -> None:
-        """Each event: event_id, name, starts_at, ends_at, timezone, organiser, zones [{zone_id, name, message}],
-        categories [{category_id, name, message}], passes [{pass_id, name}]."""
-        with self.transaction():
-            for e in events:
-                extra = {k: v for k, v in e.items() if k not in ("event_id", "name", "starts_at", "ends_at", "timezone",
-                                                                  "organiser", "zones", "categories", "passes")}
-                self.conn.execute(
-                    "INSERT INTO events(event_id, name, starts_at, ends_at, timezone, organiser, data) VALUES (?,?,?,?,?,?,?) "
-                    "ON CONFLICT(event_id) DO UPDATE SET name=excluded.name, starts_at=excluded.starts_at, "
-                    "ends_at=excluded.ends_at, timezone=excluded.timezone, organiser=excluded.organiser, data=excluded.data",
-                    (e["event_id"], e["name"], e.get("starts_at"), e.get("ends_at"), e.get("timezone", "UTC"),
-                     e.get("organiser", ""), json.dumps(extra)))
-                for table, id_col, rows in (("zones", "zone_id", e.get("zones", ())),
-                                            ("categories", "category_id", e.get("categories", ()))):
-                    for r in rows:
-                        self.conn.execute(
-                            f"INSERT INTO {table}(event_id, {id_col}, name, message) VALUES (?,?,?,?) "
-                            f"ON CONFLICT DO UPDATE SET name=excluded.name, message=excluded.message",
-                            (e["event_id"], r[id_col], r["name"], r.get("message", "")))
-                for p in e.get("passes", ()):
-                    self.conn.execute("INSERT OR REPLACE INTO passes(pass_id, event_id, name) VALUES (?,?,?)",
-                                      (p["pass_id"], e["event_id"], p.get("name", "")))
-
-    def events(self) -> list[dict]:
-        rows = self.conn.execute("SELECT event_id, name, starts_at, ends_at, timezone, organiser FROM events ORDER BY starts_at, event_id")
-        out = []
-        for event_id, name, starts, ends, tz, org in rows.fetchall():
-            out.append({"event_id": event_id, "name": name, "starts_at": starts, "ends_at": ends, "timezone": tz,
-                        "organiser": org,
-                        "zones": [{"zone_id": z, "name": n, "message": m} for z, n, m in self.conn.execute(
-                            "SELECT zone_id, name, message FROM zones WHERE event_id=? ORDER BY zone_id", (event_id,))],
-                        "categories": [{"category_id": c, "name": n, "message": m} for c, n, m in self.conn.execute(
-                            "SELECT category_id, name, message FROM categories WHERE event_id=? ORDER BY category_id", (event_id,))]})
-        return out
-
-    def event_times(self) -> dict[int, tuple[float | None, float | None]]:
-        return {e: (s, t) for e, s, t in self.conn.execute("SELECT event_id, starts_at, ends_at FROM events")}
-
-    def event_ids(self) -> frozenset[int]:
-        return frozenset(r[0] for r in self.conn.execute("SELECT event_id FROM events"))
-
-    def pass_events(self) -> dict[int, frozenset[int]]:
-        out: dict[int, set[int]] = {}
-        for pass_id, event_id in self.conn.execute("SELECT pass_id, event_id FROM passes"):
-            out.setdefault(pass_id, set()).add(event_id)
-        return {k: frozenset(v) for k, v in out.items()}
-
-    def upsert_tickets(self, tickets: Iterable[dict], batch: int = 5000) -> int:
-        """Bulk insert/update of the ticket index. Returns the number of rows written."""
-        sql = (f"INSERT INTO tickets({', '.join(_TICKET_COLUMNS)}) VALUES ({', '.join('?' * len(_TICKET_COLUMNS))}) "
-               "ON CONFLICT(ticket_key) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in _TICKET_COLUMNS[1:]))
-        count = 0
-        rows: list[tuple] = []
-        with self.transaction():
-            for t in tickets:
-                rows.append((str(t["ticket_key"]), t.get("event_id"), t.get("order_number", ""), t.get("buyer_name", ""),
-                             t.get("email", ""), t.get("category"), t.get("zone"), t.get("seat"), t.get("order_status", "paid")))
-                if len(rows) >= batch:
-                    self.conn.executemany(sql, rows)
-                    count += len(rows)
-                    rows.clear()
-            if rows:
-                self.conn.executemany(sql, rows)
-                count += len(rows)
-        return count
-
-    def set_order_status(self, order_number: str, status: str) -> int:
-        with self.transaction():
-            return self.conn.execute("UPDATE tickets SET order_status=? WHERE order_number=?", (status, order_number)).rowcount
-
-    def revoke(self, ticket_keys: Iterable[str], reason: str, at: float | None = None) -> None:
-        at = time.time() if at is None else at
-        with self.transaction():
-            self.conn.executemany("INSERT OR REPLACE INTO revocations(ticket_key, reason, at) VALUES (?,?,?)",
-                                  [(k, reason, at) for k in ticket_keys])
-
-    def unrevoke(self, ticket_keys: Iterable[str]) -> None:
-        with self.transaction():
-            self.conn.executemany("DELETE FROM revocations WHERE ticket_key=?", [(k,) for k in ticket_keys])
-
-    def block(self, ticket_keys: Iterable[str], reason: str, at: float | None = None) -> None:
-        at = time.time() if at is None else at
-        with self.transaction():
-            self.conn.executemany("INSERT OR REPLACE INTO blocked(ticket_key, reason, at) VALUES (?,?,?)",
-                                  [(k, reason, at) for k in ticket_keys])
-
-    def unblock(self, ticket_keys: Iterable[str]) -> None:
-        with self.transaction():
-            self.conn.executemany("DELETE FROM blocked WHERE ticket_key=?", [(k,) for k in ticket_keys])
 
     # -- history -----------------------------------------------------------------------------------------------
     def actions(self, ticket_key: str) -> list[Action]:
@@ -262,44 +168,6 @@ class Ledger:
 
     def outbox_size(self) -> int:
         return self.conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0]
-
-    # -- search ------------------------------------------------------------------------------------------------
-    SEARCH_CANDIDATES = 200   # rows checked against long prefixes before asking FTS5 for the whole prefix
-
-    def search(self, query: str, limit: int = 20) -> list[dict]:
-        """Buyer name (accent/case-insensitive), email, order number or ticket id. Every word must match: as typed
-        first; if nothing matches, the last word (being typed) as a prefix; then every word as a prefix
-        (agent/search_query.py). An exact ticket id comes first."""
-        from agent.search_query import search_forms
-        found: dict[str, dict] = {}
-        exact = self.ticket(query.strip()) if query else None
-        if exact is not None:
-            found[exact["ticket_key"]] = exact
-        for form in search_forms(query):     # widen only while nothing matched
-            hits, read = self._search_rows(form.match, form, limit, found)
-            if form.prefixes and read >= self.SEARCH_CANDIDATES and len(found) < limit:
-                hits += self._search_rows(form.native, None, limit, found)[0]
-            if hits:
-                break
-        return list(found.values())[:limit]
-
-    def _search_rows(self, match: str, form, limit: int, found: dict) -> tuple[int, int]:
-        sql = (f"SELECT t.{', t.'.join(_TICKET_COLUMNS)} FROM tickets_fts f JOIN tickets t ON t.id = f.rowid "
-               "WHERE tickets_fts MATCH ? LIMIT ?")
-        hits = read = 0
-        cap = self.SEARCH_CANDIDATES if form is not None and form.prefixes else limit
-        for r in self.conn.execute(sql, (match, cap)):
-            read += 1
-            if form is None or form.keeps(r[0], r[2], r[3], r[4]):      # ticket key, order number, name, email
-                hits += 1
-                found.setdefault(r[0], dict(zip(_TICKET_COLUMNS, r)))
-                if len(found) >= limit:
-                    break
-        return hits, read
-
-    def ticket(self, ticket_key: str) -> dict | None:
-        row = self.conn.execute(f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
-        return dict(zip(_TICKET_COLUMNS, row)) if row else None
 
     def inside(self) -> dict[int | None, int]:
         """Who is inside now, per event: tickets whose last effective movement is `in` (annulments and resets

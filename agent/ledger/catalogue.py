@@ -1,0 +1,106 @@
+"""Ledger catalogue: events, zones, categories, passes and the ticket index, as pushed in event bundles."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Iterable
+
+TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
+                  "order_status")
+_TICKET_COLUMNS = TICKET_COLUMNS
+
+
+class CatalogueMixin:
+    """Part of agent.ledger.Ledger (needs `conn` and `transaction()`)."""
+
+    # -- catalogue (from event bundles) ------------------------------------------------------------------------
+    def upsert_events(self, events: Iterable[dict]) -> None:
+        """Each event: event_id, name, starts_at, ends_at, timezone, organiser, zones [{zone_id, name, message}],
+        categories [{category_id, name, message}], passes [{pass_id, name}]."""
+        with self.transaction():
+            for e in events:
+                extra = {k: v for k, v in e.items() if k not in ("event_id", "name", "starts_at", "ends_at", "timezone",
+                                                                  "organiser", "zones", "categories", "passes")}
+                self.conn.execute(
+                    "INSERT INTO events(event_id, name, starts_at, ends_at, timezone, organiser, data) VALUES (?,?,?,?,?,?,?) "
+                    "ON CONFLICT(event_id) DO UPDATE SET name=excluded.name, starts_at=excluded.starts_at, "
+                    "ends_at=excluded.ends_at, timezone=excluded.timezone, organiser=excluded.organiser, data=excluded.data",
+                    (e["event_id"], e["name"], e.get("starts_at"), e.get("ends_at"), e.get("timezone", "UTC"),
+                     e.get("organiser", ""), json.dumps(extra)))
+                for table, id_col, rows in (("zones", "zone_id", e.get("zones", ())),
+                                            ("categories", "category_id", e.get("categories", ()))):
+                    for r in rows:
+                        self.conn.execute(
+                            f"INSERT INTO {table}(event_id, {id_col}, name, message) VALUES (?,?,?,?) "
+                            f"ON CONFLICT DO UPDATE SET name=excluded.name, message=excluded.message",
+                            (e["event_id"], r[id_col], r["name"], r.get("message", "")))
+                for p in e.get("passes", ()):
+                    self.conn.execute("INSERT OR REPLACE INTO passes(pass_id, event_id, name) VALUES (?,?,?)",
+                                      (p["pass_id"], e["event_id"], p.get("name", "")))
+
+    def events(self) -> list[dict]:
+        rows = self.conn.execute("SELECT event_id, name, starts_at, ends_at, timezone, organiser FROM events ORDER BY starts_at, event_id")
+        out = []
+        for event_id, name, starts, ends, tz, org in rows.fetchall():
+            out.append({"event_id": event_id, "name": name, "starts_at": starts, "ends_at": ends, "timezone": tz,
+                        "organiser": org,
+                        "zones": [{"zone_id": z, "name": n, "message": m} for z, n, m in self.conn.execute(
+                            "SELECT zone_id, name, message FROM zones WHERE event_id=? ORDER BY zone_id", (event_id,))],
+                        "categories": [{"category_id": c, "name": n, "message": m} for c, n, m in self.conn.execute(
+                            "SELECT category_id, name, message FROM categories WHERE event_id=? ORDER BY category_id", (event_id,))]})
+        return out
+
+    def event_times(self) -> dict[int, tuple[float | None, float | None]]:
+        return {e: (s, t) for e, s, t in self.conn.execute("SELECT event_id, starts_at, ends_at FROM events")}
+
+    def event_ids(self) -> frozenset[int]:
+        return frozenset(r[0] for r in self.conn.execute("SELECT event_id FROM events"))
+
+    def pass_events(self) -> dict[int, frozenset[int]]:
+        out: dict[int, set[int]] = {}
+        for pass_id, event_id in self.conn.execute("SELECT pass_id, event_id FROM passes"):
+            out.setdefault(pass_id, set()).add(event_id)
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def upsert_tickets(self, tickets: Iterable[dict], batch: int = 5000) -> int:
+        """Bulk insert/update of the ticket index. Returns the number of rows written."""
+        sql = (f"INSERT INTO tickets({', '.join(_TICKET_COLUMNS)}) VALUES ({', '.join('?' * len(_TICKET_COLUMNS))}) "
+               "ON CONFLICT(ticket_key) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in _TICKET_COLUMNS[1:]))
+        count = 0
+        rows: list[tuple] = []
+        with self.transaction():
+            for t in tickets:
+                rows.append((str(t["ticket_key"]), t.get("event_id"), t.get("order_number", ""), t.get("buyer_name", ""),
+                             t.get("email", ""), t.get("category"), t.get("zone"), t.get("seat"), t.get("order_status", "paid")))
+                if len(rows) >= batch:
+                    self.conn.executemany(sql, rows)
+                    count += len(rows)
+                    rows.clear()
+            if rows:
+                self.conn.executemany(sql, rows)
+                count += len(rows)
+        return count
+
+    def set_order_status(self, order_number: str, status: str) -> int:
+        with self.transaction():
+            return self.conn.execute("UPDATE tickets SET order_status=? WHERE order_number=?", (status, order_number)).rowcount
+
+    def revoke(self, ticket_keys: Iterable[str], reason: str, at: float | None = None) -> None:
+        at = time.time() if at is None else at
+        with self.transaction():
+            self.conn.executemany("INSERT OR REPLACE INTO revocations(ticket_key, reason, at) VALUES (?,?,?)",
+                                  [(k, reason, at) for k in ticket_keys])
+
+    def unrevoke(self, ticket_keys: Iterable[str]) -> None:
+        with self.transaction():
+            self.conn.executemany("DELETE FROM revocations WHERE ticket_key=?", [(k,) for k in ticket_keys])
+
+    def block(self, ticket_keys: Iterable[str], reason: str, at: float | None = None) -> None:
+        at = time.time() if at is None else at
+        with self.transaction():
+            self.conn.executemany("INSERT OR REPLACE INTO blocked(ticket_key, reason, at) VALUES (?,?,?)",
+                                  [(k, reason, at) for k in ticket_keys])
+
+    def unblock(self, ticket_keys: Iterable[str]) -> None:
+        with self.transaction():
+            self.conn.executemany("DELETE FROM blocked WHERE ticket_key=?", [(k,) for k in ticket_keys])

@@ -1,0 +1,46 @@
+"""Ledger search: buyer name, e-mail, order number, ticket id over the FTS5 index (query forms: agent.search_query)."""
+from __future__ import annotations
+
+from agent.ledger.catalogue import TICKET_COLUMNS as _TICKET_COLUMNS
+
+
+class SearchMixin:
+    """Part of agent.ledger.Ledger (needs `conn`)."""
+
+    # -- search ------------------------------------------------------------------------------------------------
+    SEARCH_CANDIDATES = 200   # rows checked against long prefixes before asking FTS5 for the whole prefix
+
+    def search(self, query: str, limit: int = 20) -> list[dict]:
+        """Buyer name (accent/case-insensitive), email, order number or ticket id. Every word must match: as typed
+        first; if nothing matches, the last word (being typed) as a prefix; then every word as a prefix
+        (agent/search_query.py). An exact ticket id comes first."""
+        from agent.search_query import search_forms
+        found: dict[str, dict] = {}
+        exact = self.ticket(query.strip()) if query else None
+        if exact is not None:
+            found[exact["ticket_key"]] = exact
+        for form in search_forms(query):     # widen only while nothing matched
+            hits, read = self._search_rows(form.match, form, limit, found)
+            if form.prefixes and read >= self.SEARCH_CANDIDATES and len(found) < limit:
+                hits += self._search_rows(form.native, None, limit, found)[0]
+            if hits:
+                break
+        return list(found.values())[:limit]
+
+    def _search_rows(self, match: str, form, limit: int, found: dict) -> tuple[int, int]:
+        sql = (f"SELECT t.{', t.'.join(_TICKET_COLUMNS)} FROM tickets_fts f JOIN tickets t ON t.id = f.rowid "
+               "WHERE tickets_fts MATCH ? LIMIT ?")
+        hits = read = 0
+        cap = self.SEARCH_CANDIDATES if form is not None and form.prefixes else limit
+        for r in self.conn.execute(sql, (match, cap)):
+            read += 1
+            if form is None or form.keeps(r[0], r[2], r[3], r[4]):      # ticket key, order number, name, email
+                hits += 1
+                found.setdefault(r[0], dict(zip(_TICKET_COLUMNS, r)))
+                if len(found) >= limit:
+                    break
+        return hits, read
+
+    def ticket(self, ticket_key: str) -> dict | None:
+        row = self.conn.execute(f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
+        return dict(zip(_TICKET_COLUMNS, row)) if row else None
