@@ -213,7 +213,7 @@ small_tickets = st.builds(Ticket, key_id=st.sampled_from([1, 2, 7]), event_id=st
                           is_pass=st.booleans())
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_tickets, st.sampled_from(UNTRUSTED), policies, histories, st.integers(0, 3), st.binary(max_size=3))
 def test_property_nothing_unsigned_by_a_trusted_key_is_accepted(ticket, signer, policy, history, cut, junk):
     """Payloads signed by another key (even reusing the trusted key's id), truncated or extended: never accepted,
@@ -226,14 +226,14 @@ def test_property_nothing_unsigned_by_a_trusted_key_is_accepted(ticket, signer, 
         assert not decide(d, policy, history, NOW).accepted
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.sampled_from([MALFORMED, FORGED, UNKNOWN_KEY]), st.none() | small_tickets, policies, histories)
 def test_property_non_ok_status_never_accepted(status, ticket, policy, history):
     v = decide(Decoded(status, ticket), policy, history, NOW)
     assert v.code.value == status and v.record is None
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(small_tickets, policies, histories)
 def test_property_decide_is_total_and_records_only_on_success(ticket, policy, history):
     v = decide(Decoded(OK, ticket), policy, history, NOW)

@@ -72,7 +72,7 @@ def pretix_style_secret(payload: bytes, key=KEY) -> str:
                             + sig).decode()[::-1]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(pretix_tickets)
 def test_our_encoding_is_byte_identical_to_protobuf(t):
     secret = sign_secret(t, KEY)
@@ -81,13 +81,13 @@ def test_our_encoding_is_byte_identical_to_protobuf(t):
     assert secret == pretix_style_secret(pb_bytes(t))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(pretix_tickets)
 def test_we_decode_what_protobuf_encodes(t):
     assert decode_ticket_message(pb_bytes(t)) == t
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_decoder_agrees_with_protobuf_or_refuses(data):
     """On arbitrary bytes, either we refuse (MalformedPayload) or we read the same fields protobuf reads."""
@@ -177,7 +177,7 @@ def test_bad_pretix_secrets():
     assert read_payload(good, Keyring(), T0).status == UNKNOWN_KEY     # no pretix keys loaded at all
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(pretix_tickets, st.integers(0, 400), st.integers(1, 255))
 def test_property_mutated_pretix_secret_never_ok(t, pos, xor):
     raw = bytearray(base64.b64decode(sign_secret(t, KEY)[::-1]))

@@ -31,6 +31,7 @@ def test_base45_rejects_invalid(bad):
         b45decode(bad)
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=300))
 def test_base45_round_trip(data):
     text = b45encode(data)
@@ -147,7 +148,7 @@ tickets = st.builds(
     is_pass=st.booleans())
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tickets)
 def test_property_round_trip(ticket):
     text = KEY.issue(ticket)
@@ -182,7 +183,7 @@ def _mutate(text: str, ops) -> str:
     return text
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tickets, st.lists(mutations, min_size=1, max_size=4), st.booleans())
 def test_property_any_mutation_is_never_ok(ticket, ops, as_bytes):
     text = KEY.issue(ticket)
@@ -195,7 +196,7 @@ def test_property_any_mutation_is_never_ok(ticket, ops, as_bytes):
     assert d.status != OK
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=700))
 def test_property_random_bytes_never_ok_never_raise(data):
     assert read_payload(data, RING, T0).status != OK
