@@ -90,6 +90,9 @@ class KioskApp(App):
     def on_start(self):
         if self.ctl.services.camera.start(lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload))):
             self.ui.manager.current_screen.on_pre_enter()      # the scan screen adds its preview, says "camera"
+        self.ctl.on_device_payload = lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload))
+        if self.ctl.services.lasers is not None:
+            self.ctl.services.lasers.start(self.ctl.on_device_payload)
         start_sync = getattr(self.ctl.services.sync, "start", None)
         if start_sync is not None:
             start_sync()
@@ -113,6 +116,8 @@ class KioskApp(App):
 
     def on_stop(self):
         self.ctl.services.camera.stop()
+        if self.ctl.services.lasers is not None:
+            self.ctl.services.lasers.stop()
         stop_sync = getattr(self.ctl.services.sync, "stop", None)
         if stop_sync is not None:
             stop_sync()

@@ -29,6 +29,7 @@ class Controller:
     wedge: WedgeBuffer = field(default_factory=WedgeBuffer)
     lock: KioskLock = None  # type: ignore[assignment]
     selected_printer: str | None = None
+    on_device_payload: Callable[[str], None] | None = None    # set by the app: camera / laser reads land here
 
     def __post_init__(self) -> None:
         if self.lock is None:
@@ -104,6 +105,25 @@ class Controller:
         if not self.lock.unlocked:
             return False
         self.door.set_selection(events, zones)
+        return True
+
+    def scanner_mode(self) -> str:
+        lasers = self.services.lasers
+        return lasers.mode if lasers is not None else "keyboard"
+
+    def set_scanner_mode(self, mode: str) -> bool:
+        """Camera, Zebra, Bluebird or keyboard wedge (PIN). The laser input restarts at once with the new mode."""
+        if not self.lock.unlocked or self.services.lasers is None:
+            return False
+        from drivers.scanners import settings as scanner_settings
+        from kiosk_ui.adapters.lasers import LaserInput
+        current = scanner_settings.load(self.door.ledger)
+        scanner_settings.save(self.door.ledger, scanner_settings.ScannerSettings(
+            **{**current.to_json(), "mode": mode}))
+        self.services.lasers.stop()
+        self.services.lasers = LaserInput(self.door.ledger)
+        if self.on_device_payload is not None:
+            self.services.lasers.start(self.on_device_payload)
         return True
 
     def set_show_buyer(self, show: bool) -> None:

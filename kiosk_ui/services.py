@@ -91,6 +91,15 @@ class CameraService(Protocol):
     def set_torch(self, on: bool) -> bool: ...
 
 
+# -- laser / imager scanners (Zebra, Bluebird, serial, evdev) -------------------------------------------------------
+@runtime_checkable
+class LaserService(Protocol):
+    mode: str
+
+    def start(self, on_payload: Callable[[str], None]) -> bool: ...
+    def stop(self) -> None: ...
+
+
 # -- feedback (sound, vibration) ----------------------------------------------------------------------------------
 @runtime_checkable
 class FeedbackService(Protocol):
@@ -172,3 +181,4 @@ class Services:
     enrollment: EnrollmentService
     camera: CameraService
     feedback: FeedbackService
+    lasers: LaserService | None = None

@@ -199,3 +199,72 @@ def test_enroll_with_organiser_code_after_discovery(tmp_path):
         done = svc.wait(20)
         assert done.step == "enrolled" and done.fraction == 1.0, done.message
         assert svc.credentials.gate == "south"
+
+
+class RecordedBroadcasts:
+    """Stands in for Android's registerReceiver (no Android here): keeps the callback so the test can deliver
+    broadcasts shaped like the ones DataWedge / the Bluebird service send."""
+
+    def __init__(self):
+        self.actions, self.flags, self.callback, self.unregistered = (), None, None, False
+
+    def __call__(self, actions, flags, callback):
+        self.actions, self.flags, self.callback = actions, flags, callback
+        return lambda: setattr(self, "unregistered", True)
+
+
+def test_zebra_and_bluebird_broadcasts_reach_the_gate(tmp_path):
+    from drivers.scanners import bluebird, datawedge, settings as scanner_settings
+    from kiosk_ui.adapters.lasers import LaserInput
+    demo = seed(tmp_path / "device")
+    ctl = Controller(demo.door, build_services(demo.door, tmp_path / "device"))
+    views = []
+    scanner_settings.save(demo.door.ledger, scanner_settings.ScannerSettings(mode="zebra"))
+    android = RecordedBroadcasts()
+    zebra = LaserInput(demo.door.ledger, register=android, api=34)
+    assert zebra.start(lambda text: views.append(ctl.scan(text)))
+    assert android.actions == ("ch.ticketgate.SCAN",) and android.flags == 0x2       # exported on Android 14
+    payload = demo.ticket(1001)
+    android.callback("ch.ticketgate.SCAN", {datawedge.DATA_STRING: payload + "\n", datawedge.SOURCE: "scanner",
+                                            datawedge.LABEL_TYPE: "LABEL-TYPE-QRCODE"})
+    android.callback("ch.ticketgate.SCAN", {datawedge.SOURCE: "msr", datawedge.DATA_STRING: "%B4111"})
+    zebra.stop()
+    assert android.unregistered and [v.title for v in views] == ["ACCEPTED — IN"]
+    assert zebra.ignored[-1] == ("zebra", "DataWedge msr input is not a barcode")
+
+    scanner_settings.save(demo.door.ledger, scanner_settings.ScannerSettings(mode="bluebird"))
+    android = RecordedBroadcasts()
+    bb = LaserInput(demo.door.ledger, register=android, api=30)
+    assert bb.start(lambda text: views.append(ctl.scan(text)))
+    assert android.flags is None                                                       # before API 33
+    signed = [b - 256 if b > 127 else b for b in demo.ticket(1002).encode()] + [0, 0]   # Java bytes, NUL padded
+    android.callback(bluebird.ACTION_DECODING_DATA, {bluebird.EXTRA_DATA: signed, bluebird.EXTRA_SYMBOLOGY: 27})
+    android.callback(bluebird.ACTION_DECODING_DATA, {bluebird.EXTRA_DATA: [-1, -2, -3]})
+    assert [v.title for v in views] == ["ACCEPTED — IN", "ACCEPTED — IN"]
+    assert bb.ignored[-1][1] == "garbage bytes (not UTF-8 text)"
+    demo.door.close()
+
+
+def test_laser_modes_that_need_no_source(tmp_path):
+    from drivers.scanners import settings as scanner_settings
+    from kiosk_ui.adapters.lasers import LaserInput
+    demo = seed(tmp_path / "device")
+    assert LaserInput(demo.door.ledger).start(lambda text: None) is False             # camera mode (default)
+    scanner_settings.save(demo.door.ledger, scanner_settings.ScannerSettings(mode="keyboard",
+                                                                              serial_port="/dev/nonexistent-tty"))
+    serial = LaserInput(demo.door.ledger)
+    assert serial.start(lambda text: None) is False and "keyboard scanner not started" in serial.error
+    demo.door.close()
+
+
+def test_scanner_mode_switch_behind_pin_restarts_the_laser(tmp_path):
+    demo = seed(tmp_path / "device")
+    ctl = Controller(demo.door, build_services(demo.door, tmp_path / "device"))
+    assert ctl.scanner_mode() == "camera"
+    ctl.lock.set_pin("2468")
+    ctl.lock.lock()
+    assert ctl.set_scanner_mode("keyboard") is False and ctl.scanner_mode() == "camera"
+    assert ctl.lock.unlock("2468") == "ok"
+    assert ctl.set_scanner_mode("keyboard") is True
+    assert ctl.scanner_mode() == "keyboard" and demo.door.ledger.get_setting("scanner")["mode"] == "keyboard"
+    demo.door.close()

@@ -43,11 +43,21 @@ def build_services(door: Door, home: Path | None = None, camera: bool = False, f
     else:
         enrollment = UnavailableEnrollment()
     cam = NoCamera()
-    if camera and has("drivers.camera.scanner"):
+    if camera and has("drivers.camera.scanner") and _scanner_mode(door) == "camera":
         from kiosk_ui.adapters.camera import DriverCamera
         cam = DriverCamera()
     sounds = RecordingFeedback()
     if feedback and has("drivers.feedback"):
         from kiosk_ui.adapters.feedback import DriverFeedback
         sounds = DriverFeedback()
-    return Services(printers=printers, sync=sync, enrollment=enrollment, camera=cam, feedback=sounds)
+    lasers = None
+    if has("drivers.scanners.settings"):
+        from kiosk_ui.adapters.lasers import LaserInput
+        lasers = LaserInput(door.ledger)
+    return Services(printers=printers, sync=sync, enrollment=enrollment, camera=cam, feedback=sounds, lasers=lasers)
+
+
+def _scanner_mode(door: Door) -> str:
+    """camera unless the technician chose a laser (ledger setting `scanner`, see drivers.scanners.settings)."""
+    mode = (door.ledger.get_setting("scanner") or {}).get("mode", "camera")
+    return mode if isinstance(mode, str) else "camera"

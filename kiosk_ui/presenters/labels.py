@@ -9,5 +9,8 @@ ENROLLMENT_STEPS = ("idle", "discovering", "contacting", "enrolled", "failed", "
 STATS_TITLES = ("Per event", "Per zone", "Per gate")
 SCREEN_TITLES = ("Scan", "Search", "Events and zones", "Ticket desk", "Statistics", "Sync", "Set-up", "Menu")
 
-LABEL_TABLES = (UNDO_REASONS, CHECKIN_REASONS, EXCHANGE_REASONS, tuple(t for _, t in MENU_TILES), ENROLLMENT_STEPS,
+SCANNER_LABELS = {"camera": "camera", "zebra": "Zebra laser (DataWedge)", "bluebird": "Bluebird laser",
+                  "keyboard": "keyboard-wedge laser"}
+
+LABEL_TABLES = (tuple(SCANNER_LABELS.values()), UNDO_REASONS, CHECKIN_REASONS, EXCHANGE_REASONS, tuple(t for _, t in MENU_TILES), ENROLLMENT_STEPS,
                 STATS_TITLES, SCREEN_TITLES)

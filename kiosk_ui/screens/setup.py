@@ -8,8 +8,9 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.progressbar import ProgressBar
 
 from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.labels import SCANNER_LABELS
 from kiosk_ui.screens.base import BaseScreen
-from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, field, scroll_list
+from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, choose, field, scroll_list
 
 
 class SetupScreen(BaseScreen):
@@ -35,13 +36,14 @@ class SetupScreen(BaseScreen):
         self.gate = field(tr("Gate name"))
         self.save_button = BigButton("", lambda: self.guarded(self.save_identity))
         self.buyer_button = BigButton("", lambda: self.guarded(self.toggle_buyer))
+        self.scanner_button = BigButton("", lambda: self.guarded(self.ask_scanner))
         self.pin_title = Text("", font=21, bold=True)
         self.pin = field(tr("New PIN (4 to 8 digits)"), password=True, input_filter="int")
         self.pin_button = BigButton("", lambda: self.guarded(self.set_pin))
         self.lock_button = BigButton("", self.lock_now, colour=(0.45, 0.30, 0.05, 1))
         self.result = Text("", font=19, bold=True)
         for w in (self.enroll_title, self.code, row, self.progress, self.progress_text, self.device_title,
-                  self.device_label, self.device_id, self.gate_label, self.gate, self.save_button, self.buyer_button, self.pin_title, self.pin,
+                  self.device_label, self.device_id, self.gate_label, self.gate, self.save_button, self.buyer_button, self.scanner_button, self.pin_title, self.pin,
                   self.pin_button, self.lock_button, self.result):
             box.add_widget(w)
         self._poll = None
@@ -86,6 +88,14 @@ class SetupScreen(BaseScreen):
         self.ctl.set_show_buyer(not self.ctl.show_buyer)
         self.refresh()
 
+    def ask_scanner(self) -> None:
+        options = [(tr(SCANNER_LABELS[m]), lambda m=m: self.set_scanner(m)) for m in SCANNER_LABELS]
+        self.ui.popup = choose(tr("Scanner"), options)
+
+    def set_scanner(self, mode: str) -> None:
+        if self.ctl.set_scanner_mode(mode):
+            self.refresh()
+
     def set_pin(self) -> None:
         try:
             self.ctl.lock.set_pin(self.pin.text)
@@ -114,6 +124,8 @@ class SetupScreen(BaseScreen):
         self.device_id.text, self.gate.text = p.device_id, p.gate
         self.save_button.text = tr("Save name and gate")
         self.buyer_button.text = tr("Buyer names: shown") if self.ctl.show_buyer else tr("Buyer names: hidden")
+        self.scanner_button.text = tr("Scanner: {mode}", mode=tr(SCANNER_LABELS.get(self.ctl.scanner_mode(), "?")))
+        self.scanner_button.disabled = self.ctl.services.lasers is None
         self.pin_title.text = tr("Kiosk lock (PIN)")
         self.pin_button.text = tr("Change PIN") if self.ctl.lock.has_pin else tr("Set PIN")
         self.lock_button.text = tr("Lock now")
