@@ -20,6 +20,13 @@ class Enrollment:
         self._discover = discover or (lambda: discovery.discover(DISCOVERY_SECONDS, first=True))
         self._enroll = enroll or real_enroll
         self._progress = EnrollmentProgress("idle")
+        try:
+            from provisioning.device.state import DeviceState
+            creds = DeviceState(self.home).load()
+        except Exception:
+            creds = None
+        if creds is not None:
+            self._progress = EnrollmentProgress("enrolled", 1.0, f"{creds.device_id} — {creds.org}", creds.device_id)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.credentials = None

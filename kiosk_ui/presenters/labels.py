@@ -5,12 +5,16 @@ CHECKIN_REASONS = ("QR code unreadable", "Phone battery dead", "Name checked wit
 EXCHANGE_REASONS = ("Wrong date bought", "Upgrade of category", "Damaged ticket")
 MENU_TILES = (("scan", "Scan"), ("search", "Search"), ("events", "Events and zones"), ("kiosk", "Ticket desk"),
               ("stats", "Statistics"), ("sync", "Sync"), ("setup", "Set-up"))
-ENROLLMENT_STEPS = ("idle", "discovering", "contacting", "enrolled", "failed", "unavailable")
+ENROLLMENT_STEPS = {"idle": "Not enrolled yet: scan the enrollment QR, or type the organiser code.",
+                    "discovering": "Looking for the organiser's server on this network…",
+                    "contacting": "Contacting the server…", "enrolled": "Enrolled", "failed": "Enrollment failed",
+                    "unavailable": "Not available"}
 STATS_TITLES = ("Per event", "Per zone", "Per gate")
 SCREEN_TITLES = ("Scan", "Search", "Events and zones", "Ticket desk", "Statistics", "Sync", "Set-up", "Menu")
 
 SCANNER_LABELS = {"camera": "camera", "zebra": "Zebra laser (DataWedge)", "bluebird": "Bluebird laser",
                   "keyboard": "keyboard-wedge laser"}
 
-LABEL_TABLES = (tuple(SCANNER_LABELS.values()), UNDO_REASONS, CHECKIN_REASONS, EXCHANGE_REASONS, tuple(t for _, t in MENU_TILES), ENROLLMENT_STEPS,
+LABEL_TABLES = (tuple(SCANNER_LABELS.values()), UNDO_REASONS, CHECKIN_REASONS, EXCHANGE_REASONS,
+                tuple(t for _, t in MENU_TILES), tuple(ENROLLMENT_STEPS.values()),
                 STATS_TITLES, SCREEN_TITLES)

@@ -8,7 +8,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.progressbar import ProgressBar
 
 from kiosk_ui.i18n import tr
-from kiosk_ui.presenters.labels import SCANNER_LABELS
+from kiosk_ui.presenters.labels import ENROLLMENT_STEPS, SCANNER_LABELS
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, choose, field, scroll_list
 
@@ -65,7 +65,8 @@ class SetupScreen(BaseScreen):
 
     def _show(self, p) -> None:
         self.progress.value = p.fraction
-        self.progress_text.text = f"{tr(p.step)} — {p.message}" if p.message else tr(p.step)
+        step = tr(ENROLLMENT_STEPS.get(p.step, p.step))
+        self.progress_text.text = f"{step} — {p.message}" if p.message else step
         if p.step in ("discovering", "contacting") and self._poll is None:
             self._poll = Clock.schedule_interval(lambda *_: self._tick(), 0.5)
 
