@@ -117,3 +117,20 @@ def test_two_servers_never_double_ingest_after_a_restart_of_one(tmp_path, broker
             second.stop()
         first.stop()
         store.close()
+
+
+def test_blocks_and_payment_validation_reach_devices_live(two_gates):
+    store, server, a, b, payloads, keys = two_gates
+    store.block_ticket(keys[3], "lost ticket reported")
+    assert wait_for(lambda: a.ledger.history(keys[3]).blocked == "lost ticket reported")
+    assert a.scan(payloads[3]).code.value == "blocked"
+    store.unblock_ticket(keys[3])
+    assert wait_for(lambda: a.ledger.history(keys[3]).blocked is None)
+    pending = store.add_order(ORG, a.events[0], "Pay Later", status="pending", positions=[{"category": 1, "zone": 1}])
+    key = pending["tickets"][0]["ticket_key"]
+    payload = store.issue_ticket_payload(key)
+    assert wait_for(lambda: b.ledger.ticket(key) is not None)        # a small sale travels live
+    assert b.scan(payload).code.value == "unpaid"
+    store.validate_payment(pending["number"])
+    assert wait_for(lambda: b.ledger.ticket(key)["order_status"] == "paid")
+    assert b.scan(payload).accepted
