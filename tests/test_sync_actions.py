@@ -68,11 +68,18 @@ def test_server_reset_and_signed_commands(two_gates):
 
 def test_kiosk_messages_are_uploaded_and_acknowledged(two_gates):
     store, server, a, b, payloads, keys = two_gates
-    a.ledger.enqueue("kiosk", {"type": "kiosk", "action": "payment_validated", "order_number": "X", "at": time.time(),
-                               "device_id": "gate-a"})
+    pending = store.add_order(ORG, a.events[0], "Pay At Door", status="pending", positions=[{"category": 1, "zone": 1}])
+    a.ledger.enqueue("kiosk", {"type": "kiosk", "action": "payment_validated", "order_number": pending["number"],
+                               "at": time.time(), "device_id": "gate-a"})
     a.sync.notify()
     assert wait_for(lambda: a.ledger.outbox_size() == 0)
-    assert server.stats["batches"] >= 1
+    assert [k["action"] for k in store.kiosk_actions(ORG)] == ["payment_validated"]
+    assert store.order(pending["number"])["status"] == "paid"
+    a.sync.uploader.restart()                              # uploaded again (as after a lost ack): stored once
+    a.ledger.conn.execute("UPDATE outbox SET acked=NULL")
+    a.sync.notify()
+    assert wait_for(lambda: a.ledger.outbox_size() == 0)
+    assert len(store.kiosk_actions(ORG)) == 1
 
 
 def test_device_clock_hours_off(tmp_path, broker):

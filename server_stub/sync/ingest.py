@@ -34,7 +34,7 @@ def batch_items(msg: dict, org: str, device: str) -> tuple[list[int], list[dict]
             refused.append(item["id"])   # acknowledged anyway: retrying it can never succeed
             continue
         ids.append(item["id"])
-        records.append(dict(body, org=org, device_id=device))
+        records.append(dict(body, org=org, device_id=device, outbox_id=item["id"]))   # outbox id: stable dedupe key
     return ids, records, refused
 
 
