@@ -88,16 +88,17 @@ class Controller:
     # -- status -------------------------------------------------------------------------------------------------
     def status(self) -> StatusView:
         c = self.door.counters()
-        return status_view(c.scanned, c.accepted, c.inside, self.services.sync.status(), self.door.policy.mode)
+        p = self.door.policy
+        return status_view(c.scanned, c.accepted, c.inside, self.services.sync.status(), p.mode, p.direction)
 
     # -- protected settings --------------------------------------------------------------------------------------
     def needs_pin(self) -> bool:
         return not self.lock.unlocked
 
-    def set_mode(self, mode: Mode) -> bool:
+    def set_mode(self, mode: Mode, direction: str | None = None) -> bool:
         if not self.lock.unlocked:
             return False
-        self.door.set_mode(mode)
+        self.door.set_mode(mode, direction)
         self.verdict = None
         return True
 

@@ -68,8 +68,9 @@ class Door:
     def policy(self) -> DevicePolicy:
         return self.gate.policy
 
-    def set_mode(self, mode: Mode) -> None:
-        self.gate.set_policy(replace(self.gate.policy, mode=Mode(mode)))
+    def set_mode(self, mode: Mode, direction: str | None = None) -> None:
+        """direction (entry/exit mode): "in" / "out" for a gate that only lets in or out; None alternates."""
+        self.gate.set_policy(replace(self.gate.policy, mode=Mode(mode), direction=direction))
 
     def set_selection(self, events: frozenset[int], zones: frozenset[int] | None) -> None:
         self.gate.set_policy(replace(self.gate.policy, events=frozenset(events), zones=zones))

@@ -21,7 +21,7 @@ def app_msgids() -> set[str]:
     from kiosk_ui.adapters.printers import CHECKLIST
     from kiosk_ui.presenters import lists, status, verdict
     from kiosk_ui.presenters.labels import LABEL_TABLES
-    found |= set(verdict._TITLES.values()) | set(status._MODE_LABELS.values()) | set(lists._STATES.values())
+    found |= set(verdict._TITLES.values()) | set(status._MODE_LABELS.values()) | set(status._DIRECTIONS.values()) | set(lists._STATES.values())
     found |= set(CHECKLIST)
     try:   # the drivers' "printer not found" checklist is shown through tr() too
         from drivers.printers.discovery import HELP_CHECKLIST

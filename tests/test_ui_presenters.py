@@ -135,6 +135,15 @@ def test_status_strip():
     assert none.badge == "No sync on this build · queue 3"
 
 
+def test_mode_choices_name_the_fixed_direction():
+    from kiosk_ui.presenters.status import MODE_CHOICES, mode_label
+    labels = [mode_label(m, d) for m, d in MODE_CHOICES]
+    assert labels == ["Normal", "Entry / exit", "Entry / exit: entries only", "Entry / exit: exits only",
+                      "Multiple entries", "Quick cancellation"]
+    view = status_view(0, 0, 0, SyncStatus(), Mode.ENTRY_EXIT, "out")
+    assert view.mode == "Entry / exit: exits only"
+
+
 class Store(dict):
     def get_setting(self, key, default=None):
         return self.get(key, default)

@@ -125,6 +125,7 @@ def test_quick_cancel_marked_and_purple(res):
 def test_entry_exit_mode(res):
     assert res["exit"]["title"] == "EXIT — OK" and res["exit"]["counters"].endswith("Inside 1")
     assert res["entry_again"]["title"] == "ACCEPTED — IN" and res["entry_again"]["counters"].endswith("Inside 2")
+    assert res["exit_only"]["title"] == "EXIT — OK" and res["exit_only"]["mode"] == "Mode: Entry / exit: exits only"
     assert res["policy_mode"] == "normal"
 
 
@@ -135,7 +136,7 @@ def test_search_manual_checkin_and_undo(res):
     assert res["manual_current"] == "scan" and res["manual_checkin"]["title"] == "ACCEPTED — IN"
     assert res["undo"] == "Check-in of ticket 1012 cancelled."
     assert res["after_undo"]["title"] == "READY"
-    assert res["after_undo"]["counters"] == "Scanned 12 · Accepted 4 · Inside 2"
+    assert res["after_undo"]["counters"] == "Scanned 13 · Accepted 5 · Inside 1"
 
 
 def test_print_to_local_tcp_printer(res):
@@ -157,8 +158,8 @@ def test_event_switch_behind_pin(res):
 
 
 def test_stats_and_events(res):
-    assert "Festival — Friday: 3 in, 1 out" in res["stats_lines"]
-    assert "North: 3 in, 1 out" in res["stats_lines"]
+    assert "Festival — Friday: 3 in, 2 out" in res["stats_lines"]
+    assert "North: 3 in, 2 out" in res["stats_lines"] and "Inside now: 1" in res["stats_lines"]
     assert res["events_toggles"][:3] == ["Events", "Festival — Friday", "Afterparty — Friday"]
 
 

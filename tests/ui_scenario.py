@@ -91,6 +91,8 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     scan.set_mode(Mode.ENTRY_EXIT)
     step("exit", demo.ticket(1001, zones=(1,), category=1))
     step("entry_again", demo.ticket(1001, zones=(1,), category=1))
+    scan.set_mode(Mode.ENTRY_EXIT, "out")       # an exit-only gate
+    step("exit_only", demo.ticket(1001, zones=(1,), category=1))
     scan.set_mode(Mode.NORMAL)
     res["policy_mode"] = ctl.door.policy.mode.value
 

@@ -13,7 +13,15 @@ _MODE_LABELS = {Mode.NORMAL: "Normal", Mode.ENTRY_EXIT: "Entry / exit", Mode.MUL
                 Mode.QUICK_CANCEL: "Quick cancellation"}
 
 
-def mode_label(mode: Mode) -> str:
+# what the mode popup offers: (mode, fixed direction); quick cancellation last (purple)
+MODE_CHOICES = ((Mode.NORMAL, None), (Mode.ENTRY_EXIT, None), (Mode.ENTRY_EXIT, "in"), (Mode.ENTRY_EXIT, "out"),
+                (Mode.MULTIPLE, None), (Mode.QUICK_CANCEL, None))
+_DIRECTIONS = {"in": "Entry / exit: entries only", "out": "Entry / exit: exits only"}
+
+
+def mode_label(mode: Mode, direction: str | None = None) -> str:
+    if Mode(mode) is Mode.ENTRY_EXIT and direction in _DIRECTIONS:
+        return tr(_DIRECTIONS[direction])
     return tr(_MODE_LABELS[Mode(mode)])
 
 
@@ -27,7 +35,8 @@ class StatusView:
     idle_colour: tuple      # background while waiting for a ticket
 
 
-def status_view(scanned: int, accepted: int, inside: int, sync: SyncStatus, mode: Mode) -> StatusView:
+def status_view(scanned: int, accepted: int, inside: int, sync: SyncStatus, mode: Mode,
+                direction: str | None = None) -> StatusView:
     counters = tr("Scanned {s} · Accepted {a} · Inside {i}", s=scanned, a=accepted, i=inside)
     if not sync.available:
         badge, colour = tr("No sync on this build · queue {n}", n=sync.queue), NEUTRAL
@@ -40,4 +49,4 @@ def status_view(scanned: int, accepted: int, inside: int, sync: SyncStatus, mode
     if Mode(mode) is Mode.QUICK_CANCEL:
         warning = tr("QUICK CANCELLATION: scanned tickets go back on sale. NOT FOR THE DOOR!")
         idle = PURPLE
-    return StatusView(counters, badge, colour, mode_label(mode), warning, idle)
+    return StatusView(counters, badge, colour, mode_label(mode, direction), warning, idle)

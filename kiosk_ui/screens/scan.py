@@ -12,7 +12,7 @@ from agent.policy import Mode
 from kiosk_ui.i18n import tr
 from kiosk_ui.presenters.labels import UNDO_REASONS
 from kiosk_ui.presenters.colours import PURPLE, WHITE
-from kiosk_ui.presenters.status import MODES, mode_label
+from kiosk_ui.presenters.status import MODE_CHOICES, mode_label
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, choose, paint
 
@@ -97,12 +97,12 @@ class ScanScreen(BaseScreen):
 
     def ask_mode(self):
         def pick():
-            options = [(mode_label(m), lambda m=m: self.set_mode(m)) for m in MODES]
-            self.ui.popup = choose(tr("Scanning mode"), options, colours={3: PURPLE})
+            options = [(mode_label(m, d), lambda m=m, d=d: self.set_mode(m, d)) for m, d in MODE_CHOICES]
+            self.ui.popup = choose(tr("Scanning mode"), options, colours={len(MODE_CHOICES) - 1: PURPLE})
         self.guarded(pick)
 
-    def set_mode(self, mode: Mode) -> None:
-        if self.ctl.set_mode(mode):
+    def set_mode(self, mode: Mode, direction: str | None = None) -> None:
+        if self.ctl.set_mode(mode, direction):
             self.refresh()
 
     def toggle_torch(self):
