@@ -129,6 +129,8 @@ class DeviceSync:
                     self._handle(item)
                 except Rejected as exc:
                     self._reject(item[1] if len(item) > 1 else "", str(exc))
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:   # signed but ill-formed: refused
+                    self._reject(item[1] if len(item) > 1 else "", f"malformed message ({type(exc).__name__}: {exc})")
                 except Exception as exc:  # never let one message stop the door's sync
                     log.exception("sync: failed handling %s", item[0])
                     self._reject(str(item[1]) if len(item) > 1 else "", f"internal error {type(exc).__name__}")
