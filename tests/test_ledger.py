@@ -299,3 +299,36 @@ def test_search_forms():
     assert forms[1].native == '"Helene" AND "dupo"*' and forms[0].native == ""
     assert fts_query("a b_c dupont") == '"a"* AND "b"* AND "c"* AND "dupont"*'
     assert search_forms("") == [] and fts_query("") == ""
+
+
+def test_a_shared_connection_never_swallows_a_checkin_into_another_threads_transaction(tmp_path):
+    """Thread A holds a transaction on the same Ledger and then rolls it back; the gate's scan from thread B
+    waits for it and commits on its own: the check-in survives A's rollback."""
+    import threading
+    gate = make_gate(tmp_path)
+    led = gate.ledger
+    inside, release, result = threading.Event(), threading.Event(), {}
+
+    def sync_thread():
+        try:
+            with led.transaction():
+                led.conn.execute("INSERT INTO settings(key, value) VALUES ('x', '1')")
+                inside.set()
+                release.wait(10)
+                raise RuntimeError("bundle rejected")
+        except RuntimeError:
+            pass
+
+    a = threading.Thread(target=sync_thread)
+    a.start()
+    assert inside.wait(10)
+    b = threading.Thread(target=lambda: result.setdefault("v", gate.scan(issue(test_key(), 1))))
+    b.start()
+    b.join(0.3)
+    assert "v" not in result                    # waits for A instead of joining A's transaction
+    release.set()
+    a.join(10)
+    b.join(10)
+    assert result["v"].accepted
+    assert led.get_setting("x") is None         # A rolled back
+    assert len(led.actions("1")) == 1           # B's check-in committed by its own COMMIT

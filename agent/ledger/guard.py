@@ -3,6 +3,7 @@ set the durability pragmas, apply migrations. Also the re-entrant transaction he
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 from agent.ledger.schema import APPLICATION_ID, MIGRATIONS
@@ -64,22 +65,34 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
 
 
 class Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, re-entrant (nested use joins the outer transaction)."""
+    """BEGIN IMMEDIATE ... COMMIT, re-entrant within one thread (nested use joins the outer transaction).
 
-    def __init__(self, conn: sqlite3.Connection, on_commit=None):
+    The lock (one per Ledger, re-entrant) keeps another thread sharing the connection from slipping its writes into
+    this transaction, or this one's into another thread's: a check-in is always committed by its own COMMIT."""
+
+    def __init__(self, conn: sqlite3.Connection, on_commit=None, lock=None):
         self.conn, self.outer, self.on_commit = conn, False, on_commit
+        self.lock = lock if lock is not None else threading.RLock()
 
     def __enter__(self):
-        if not self.conn.in_transaction:
-            self.conn.execute("BEGIN IMMEDIATE")
-            self.outer = True
+        self.lock.acquire()
+        try:
+            if not self.conn.in_transaction:
+                self.conn.execute("BEGIN IMMEDIATE")
+                self.outer = True
+        except BaseException:
+            self.lock.release()
+            raise
         return self.conn
 
     def __exit__(self, exc_type, exc, tb):
-        if self.outer:
-            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
-            if not exc_type and self.on_commit is not None:
-                self.on_commit()
+        try:
+            if self.outer:
+                self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                if not exc_type and self.on_commit is not None:
+                    self.on_commit()
+        finally:
+            self.lock.release()
         return False
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -26,6 +27,7 @@ class Ledger(CatalogueMixin, SearchMixin):
         self.path = path
         self._device_seq = conn.execute("SELECT max(device_seq) FROM checkins WHERE origin='local'").fetchone()[0] or 0
         self.commits_since_checkpoint = 0
+        self.lock = threading.RLock()      # one writer at a time on this connection (see guard.Transaction)
 
     # -- opening -----------------------------------------------------------------------------------------------
     @classmethod
@@ -53,8 +55,11 @@ class Ledger(CatalogueMixin, SearchMixin):
         a check-in is durable in the WAL already, so this never delays a verdict when called after one."""
         if not force and self.commits_since_checkpoint < self.CHECKPOINT_AFTER:
             return False
-        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        self.commits_since_checkpoint = 0
+        with self.lock:
+            if self.conn.in_transaction:       # a caller's transaction is open on this thread: later
+                return False
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self.commits_since_checkpoint = 0
         return True
 
     def _committed(self) -> None:
@@ -74,8 +79,9 @@ class Ledger(CatalogueMixin, SearchMixin):
         return json.loads(row[0]) if row else default
 
     def set_setting(self, key: str, value: Any) -> None:
-        self.conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                          (key, json.dumps(value)))
+        with self.transaction():
+            self.conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) "
+                              "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, json.dumps(value)))
 
     # -- history -----------------------------------------------------------------------------------------------
     def actions(self, ticket_key: str) -> list[Action]:
@@ -118,15 +124,17 @@ class Ledger(CatalogueMixin, SearchMixin):
 
         durable=False commits without an fsync (synchronous=NORMAL for this one commit): the row reaches the disk
         with the next durable commit or checkpoint. For refusal statistics only, never for check-ins."""
-        if not durable and not self.conn.in_transaction:
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-        try:
-            with self.transaction():
-                return self.conn.execute("INSERT INTO outbox(kind, body, created) VALUES (?,?,?)",
-                                         (kind, json.dumps(body, separators=(",", ":")), time.time())).lastrowid
-        finally:
-            if not durable:
-                self.conn.execute("PRAGMA synchronous=FULL")
+        with self.lock:
+            relaxed = not durable and not self.conn.in_transaction
+            if relaxed:
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self.transaction():
+                    return self.conn.execute("INSERT INTO outbox(kind, body, created) VALUES (?,?,?)",
+                                             (kind, json.dumps(body, separators=(",", ":")), time.time())).lastrowid
+            finally:
+                if relaxed:
+                    self.conn.execute("PRAGMA synchronous=FULL")
 
     def merge_remote(self, actions: Iterable[dict]) -> int:
         """Actions from other gates or the server (idempotent by scan_uuid). Returns how many were new."""
@@ -191,4 +199,4 @@ class Ledger(CatalogueMixin, SearchMixin):
 
     # -- transactions ------------------------------------------------------------------------------------------
     def transaction(self):
-        return Transaction(self.conn, self._committed)
+        return Transaction(self.conn, self._committed, self.lock)
