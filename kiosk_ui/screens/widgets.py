@@ -81,15 +81,19 @@ def scroll_list() -> tuple[ScrollView, GridLayout]:
 
 
 def choose(title: str, options: list[tuple[str, Callable[[], None]]], colours: dict[int, tuple] | None = None) -> Popup:
-    """A popup of big buttons; picking one closes it and runs the callback."""
+    """A popup of big buttons (scrolling when they do not fit); picking one closes it and runs the callback."""
+    from kivy.core.window import Window
     box = BoxLayout(orientation="vertical", spacing=dp(GAP), padding=dp(GAP))
+    wanted = dp(TOUCH + GAP) * (len(options) + 1) + dp(130)      # + title bar and paddings
     popup = Popup(title=title, title_size=sp(20), content=box, size_hint=(0.92, None),
-                  height=dp(TOUCH + GAP) * (len(options) + 1) + dp(70), auto_dismiss=True)
+                  height=min(wanted, Window.height * 0.96), auto_dismiss=True)
+    view, grid = scroll_list()
     for i, (label, action) in enumerate(options):
         def run(a=action):
             popup.dismiss()
             a()
-        box.add_widget(BigButton(label, run, colour=(colours or {}).get(i, (0.22, 0.25, 0.30, 1))))
+        grid.add_widget(BigButton(label, run, colour=(colours or {}).get(i, (0.22, 0.25, 0.30, 1))))
+    box.add_widget(view)
     box.add_widget(BigButton(tr("Back"), popup.dismiss, colour=(0.35, 0.35, 0.35, 1)))
     popup.open()
     return popup
