@@ -74,6 +74,7 @@ class DeviceSync:
         self._live_subs: set[int] = set()
         self.ledger: Ledger | None = None
         self.last_bundle: dict | None = None
+        self._bundle_version = 0
         self.uploader: Uploader | None = None
         transport.on_message = lambda t, p: self._put(("msg", t, p))
         transport.on_connect = lambda present: self._put(("connected", present))
@@ -83,6 +84,7 @@ class DeviceSync:
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> "DeviceSync":
         self.ledger = Ledger.open(self.ledger_path)
+        self._bundle_version = int(current_bundle(self.ledger).get("version") or 0)
         self.uploader = Uploader(self.ledger, self.org, self.device,
                                  lambda data: self.transport.publish(topics.up(self.org, self.device), data),
                                  self.o.upload)
@@ -109,7 +111,8 @@ class DeviceSync:
 
     @property
     def bundle_version(self) -> int:
-        return int((self.ledger.get_setting(BUNDLE_SETTING) or {}).get("version", 0)) if self.ledger else 0
+        """The applied bundle's version (0: none). Safe from any thread: never reads the sync's own connection."""
+        return self._bundle_version
 
     # -- worker thread -----------------------------------------------------------------------------------------
     def _put(self, item: tuple) -> None:
@@ -170,8 +173,7 @@ class DeviceSync:
                 return                 # chunk of a bundle whose manifest was refused (already logged)
             done = self.assembler.add(payload)
             if done is not None:
-                counts = apply_bundle(self.ledger, done, self.keyring)
-                self._after_bundle(done.manifest, counts)
+                self._after_bundle(done.manifest, self._apply(done))
             return
         body = self.verifier.open(payload, self.o.max_message)
         if body.get("org") != self.org:
@@ -210,7 +212,7 @@ class DeviceSync:
                 raise
             self.assembler.start(body)
             if not body["chunks"]:
-                self._after_bundle(body, apply_bundle(self.ledger, self.assembler.start(body), self.keyring))
+                self._after_bundle(body, self._apply(self.assembler.start(body)))
                 self.assembler.pending = None
         elif kind == "ack":
             self._fresh(body)
@@ -224,9 +226,15 @@ class DeviceSync:
         else:
             raise Rejected(f"unknown down message type {kind!r}")
 
-    def _after_bundle(self, manifest: dict, counts: dict) -> None:
+    def _apply(self, pending) -> dict:
+        counts = apply_bundle(self.ledger, pending, self.keyring)     # committed when it returns
+        m = pending.manifest
+        self.last_bundle = {"version": m["version"], "base_version": m["base_version"], **counts}
         self.stats["bundles"] += 1
-        self.last_bundle = {"version": manifest["version"], "base_version": manifest["base_version"], **counts}
+        self._bundle_version = int(m["version"])     # last: whoever sees the new version sees the rest too
+        return counts
+
+    def _after_bundle(self, manifest: dict, counts: dict) -> None:
         if self.keyring is not None and self.keyring_path:
             self.keyring.save(self.keyring_path)
         self._subscribe_live()
@@ -265,6 +273,7 @@ class DeviceSync:
         self.stats["commands"] += 1
         if body.get("cmd") == "wipe":
             self.ledger.set_setting(BUNDLE_SETTING, None)
+            self._bundle_version = 0
         self.on_change("command")
 
     def _fresh(self, body: dict) -> None:
