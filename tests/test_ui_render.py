@@ -170,6 +170,9 @@ def test_french(res):
 
 def test_glove_sized_buttons(res):
     assert res["min_button_height_px"] >= res["dp76"]
+    assert set(res["smallest_target"]) >= {"scan", "search", "events", "kiosk", "stats", "sync", "setup", "menu"}
+    for screen, height in res["smallest_target"].items():
+        assert height >= res["dp76"], f"{screen}: a {height}px target is smaller than 12 mm"
 
 
 def test_every_screen_rendered(res):

@@ -22,6 +22,18 @@ def state_of(scan) -> dict:
             "counters": scan.counters.text, "mode": scan.mode.text, "warning": scan.warning.text}
 
 
+def smallest_targets(h) -> dict:
+    """Height in px of the smallest button / toggle / text field on every screen (gloves: >= 76 dp)."""
+    from kivy.uix.button import Button
+    from kivy.uix.textinput import TextInput
+    out = {}
+    for screen in h.ui.manager.screens:
+        heights = [w.height for w in screen.walk(restrict=True) if isinstance(w, (Button, TextInput))]
+        if heights:
+            out[screen.name] = min(heights)
+    return out
+
+
 def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     from kiosk_ui.offscreen import offscreen_env
     offscreen_env(size)
@@ -168,6 +180,7 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     for name in ("events", "stats", "sync", "setup", "menu"):
         h.go(name)
         shot(name)
+    res["smallest_target"] = smallest_targets(h)
     res["stats_lines"] = [w.text for w in reversed(h.screen("stats").list.children)]
     res["events_toggles"] = [w.text for w in reversed(h.screen("events").list.children)]
 
