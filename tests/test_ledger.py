@@ -332,3 +332,19 @@ def test_a_shared_connection_never_swallows_a_checkin_into_another_threads_trans
     assert result["v"].accepted
     assert led.get_setting("x") is None         # A rolled back
     assert len(led.actions("1")) == 1           # B's check-in committed by its own COMMIT
+
+
+def test_background_checkpoint_when_nobody_calls_idle(tmp_path):
+    gate = make_gate(tmp_path)
+    led = gate.ledger
+    led.CHECKPOINT_AFTER, led.CHECKPOINT_FORCED_AFTER = 2, 1000
+    for i in range(1, 5):                                  # the 4th commit starts the background checkpointer
+        gate.scan(issue(test_key(), i))
+    assert led._checkpointer is not None
+    led._checkpointer.join(10)
+    assert not led._checkpointer.is_alive() and led.commits_since_checkpoint == 0
+    probe = sqlite3.connect(tmp_path / "ledger.sqlite")
+    busy, wal_frames, done = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    probe.close()
+    assert busy == 0 and done == wal_frames               # nothing was left to copy
+    assert [len(led.actions(str(i))) for i in range(1, 5)] == [1, 1, 1, 1]

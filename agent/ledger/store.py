@@ -7,6 +7,7 @@ verdict is shown cannot lose that check-in.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -19,6 +20,7 @@ from agent.ledger.guard import LedgerError, Transaction, connect, split_sql
 from agent.ledger.search import SearchMixin
 
 __all__ = ["Ledger", "LedgerError", "split_sql"]
+log = logging.getLogger(__name__)
 
 
 class Ledger(CatalogueMixin, SearchMixin):
@@ -28,6 +30,7 @@ class Ledger(CatalogueMixin, SearchMixin):
         self._device_seq = conn.execute("SELECT max(device_seq) FROM checkins WHERE origin='local'").fetchone()[0] or 0
         self.commits_since_checkpoint = 0
         self.lock = threading.RLock()      # one writer at a time on this connection (see guard.Transaction)
+        self._checkpointer: threading.Thread | None = None
 
     # -- opening -----------------------------------------------------------------------------------------------
     @classmethod
@@ -47,8 +50,12 @@ class Ledger(CatalogueMixin, SearchMixin):
         return self.conn.execute("PRAGMA quick_check(1)").fetchone()[0]
 
     # -- WAL checkpoints ---------------------------------------------------------------------------------------
-    CHECKPOINT_AFTER = 200          # commits (about 1,000 WAL pages): taken by checkpoint() when the door is idle
-    CHECKPOINT_FORCED_AFTER = 2000  # commits: taken inside the commit if nobody called checkpoint() (bounds the WAL)
+    # A checkpoint copies WAL pages into the database file: tens of ms on a big ledger. Never inside a scan:
+    # the CLI calls Gate.idle() after printing a verdict (checkpoint here, every CHECKPOINT_AFTER commits); for
+    # shells that never call it, a background thread with its own connection checkpoints (PASSIVE: it neither
+    # blocks nor waits for writers) every 2 x CHECKPOINT_AFTER commits; CHECKPOINT_FORCED_AFTER bounds the WAL.
+    CHECKPOINT_AFTER = 200          # commits, about 1,000 WAL pages
+    CHECKPOINT_FORCED_AFTER = 5000  # commits: inside the commit, only if the two above could not keep up
 
     def checkpoint(self, force: bool = False) -> bool:
         """Copy the WAL into the database file if enough commits piled up. Housekeeping for idle moments:
@@ -66,6 +73,15 @@ class Ledger(CatalogueMixin, SearchMixin):
         self.commits_since_checkpoint += 1
         if self.commits_since_checkpoint >= self.CHECKPOINT_FORCED_AFTER:
             self.checkpoint(force=True)
+        elif self.commits_since_checkpoint % (2 * self.CHECKPOINT_AFTER) == 0:
+            self._checkpoint_in_background()
+
+    def _checkpoint_in_background(self) -> None:
+        if self._checkpointer is not None and self._checkpointer.is_alive():
+            return
+        self._checkpointer = threading.Thread(target=_background_checkpoint, args=(self,), daemon=True,
+                                              name="ledger-checkpoint")
+        self._checkpointer.start()
 
     @property
     def db(self):
@@ -200,3 +216,16 @@ class Ledger(CatalogueMixin, SearchMixin):
     # -- transactions ------------------------------------------------------------------------------------------
     def transaction(self):
         return Transaction(self.conn, self._committed, self.lock)
+
+
+def _background_checkpoint(ledger: Ledger) -> None:
+    try:
+        conn = sqlite3.connect(ledger.path, timeout=5)
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            conn.close()
+        if not busy:
+            ledger.commits_since_checkpoint = 0
+    except sqlite3.Error:
+        log.warning("background checkpoint of %s failed", ledger.path, exc_info=True)
