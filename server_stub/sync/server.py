@@ -26,6 +26,7 @@ from server_stub.sync.ingest import MAX_UPLOAD, batch_items, parse_upload, relay
 
 log = logging.getLogger("ticketgate.sync.server")
 DRAIN = 64            # uploads ingested together in one store transaction
+RELAY_CHUNK = 2000    # relayed actions per live message (well under the devices' message size limit)
 
 
 class SyncServer:
@@ -118,7 +119,7 @@ class SyncServer:
                 self._reject("", f"ingestion failed ({type(exc).__name__}); devices will retry")
 
     def _process(self, work: list[tuple[str, bytes]]) -> None:
-        batches: list[tuple[str, str, dict, list[int], list[dict], list[int]]] = []
+        batches: list[tuple[str, str, dict, list[int], list[dict], list[int], set[int]]] = []
         for topic, payload in work:
             try:
                 parsed = topics.parse(topic)
@@ -135,7 +136,7 @@ class SyncServer:
                     self._hello(org, device, msg, reg)
                     continue
                 ids, records, refused = batch_items(msg, org, device)
-                batches.append((org, device, msg, ids, records, refused))
+                batches.append((org, device, msg, ids, records, refused, set(reg.get("events") or ())))
             except Rejected as exc:
                 self._reject(topic, str(exc))
         if not batches:
@@ -146,14 +147,16 @@ class SyncServer:
         self.stats["new"] += new
         self.stats["dup"] += dup
         relay: dict[tuple[str, int], list[dict]] = {}
-        for org, device, msg, ids, recs, refused in batches:
+        for org, device, msg, ids, recs, refused, allowed in batches:
             self.transport.publish(topics.down(org, device), self._sign(org, {
                 "type": "ack", "device": device, "batch": msg["batch"], "ids": ids + refused}))
             for event_id, actions in relayable(recs).items():
-                relay.setdefault((org, event_id), []).extend(actions)
+                if not allowed or event_id in allowed:      # a device speaks only for its own events' gates
+                    relay.setdefault((org, event_id), []).extend(actions)
         for (org, event_id), actions in relay.items():
-            self.transport.publish(topics.live(org, event_id), self._sign(org, {
-                "type": "checkins", "event": event_id, "actions": actions}))
+            for start in range(0, len(actions), RELAY_CHUNK):
+                self.transport.publish(topics.live(org, event_id), self._sign(org, {
+                    "type": "checkins", "event": event_id, "actions": actions[start:start + RELAY_CHUNK]}))
         now = time.monotonic()
         for device in {b[1] for b in batches}:
             if now - self._touched.get(device, -1e9) > 5.0:    # presence, not a write per batch
