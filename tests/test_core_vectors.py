@@ -82,3 +82,35 @@ def test_pretix_vector(vector):
         assert msg.__dict__ == vector["fields"]
         assert decoded.ticket.key == vector["ticket_key"]
         assert decoded.ticket.scheme == "pretix_sig1"
+
+
+def test_documented_layout_read_independently():
+    """Read every `ok` vector following docs/ticket-format.md alone (struct + cryptography, not our parser)."""
+    import base64
+    import struct
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from agent.base45 import b45decode
+    keys = {k["key_id"]: Ed25519PublicKey.from_public_bytes(base64.b64decode(k["public_key"]))
+            for k in TG["keyring"]["keys"]}
+    for v in (v for v in TG["vectors"] if v["status"] == "ok"):
+        raw = b45decode(v["payload"].strip()[4:])
+        body, sig = raw[:-64], raw[-64:]
+        version, key_id, flags, event, tid, category, nzones = struct.unpack(">BHBI6sHB", body[:17])
+        pos = 17 + nzones
+        zones = list(body[17:pos])
+        seat = None
+        if flags & 0x02:
+            seat = body[pos + 1:pos + 1 + body[pos]].decode()
+            pos += 1 + body[pos]
+        valid = []
+        for bit in (0x04, 0x08):
+            valid.append(struct.unpack(">I", body[pos:pos + 4])[0] if flags & bit else None)
+            pos += 4 if flags & bit else 0
+        assert pos == len(body) and version == 1 and not flags & 0xF0
+        keys[key_id].verify(sig, b"ticketgate-ticket-v1\x00" + body)       # raises if the doc were wrong
+        f = v["fields"]
+        assert (key_id, event, bool(flags & 1), int.from_bytes(tid, "big"), category, zones, seat, *valid) == (
+            f["key_id"], f["event_id"], f["is_pass"], f["ticket_id"], f["category"], f["zones"], f["seat"],
+            f["valid_from"], f["valid_until"])
