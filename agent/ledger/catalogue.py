@@ -64,14 +64,18 @@ class CatalogueMixin:
 
     def upsert_tickets(self, tickets: Iterable[dict], batch: int = 5000) -> int:
         """Bulk insert/update of the ticket index. Returns the number of rows written."""
-        sql = (f"INSERT INTO tickets({', '.join(_TICKET_COLUMNS)}) VALUES ({', '.join('?' * len(_TICKET_COLUMNS))}) "
-               "ON CONFLICT(ticket_key) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in _TICKET_COLUMNS[1:]))
+        # + payload (signed QR, kiosk devices only): a row without one keeps the stored one (live updates carry none)
+        cols = (*_TICKET_COLUMNS, "payload")
+        sql = (f"INSERT INTO tickets({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+               "ON CONFLICT(ticket_key) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in _TICKET_COLUMNS[1:])
+               + ", payload=coalesce(excluded.payload, tickets.payload)")
         count = 0
         rows: list[tuple] = []
         with self.transaction():
             for t in tickets:
                 rows.append((str(t["ticket_key"]), t.get("event_id"), t.get("order_number", ""), t.get("buyer_name", ""),
-                             t.get("email", ""), t.get("category"), t.get("zone"), t.get("seat"), t.get("order_status", "paid")))
+                             t.get("email", ""), t.get("category"), t.get("zone"), t.get("seat"), t.get("order_status", "paid"),
+                             t.get("payload")))
                 if len(rows) >= batch:
                     self.conn.executemany(sql, rows)
                     count += len(rows)

@@ -69,4 +69,9 @@ MIGRATIONS: tuple[str, ...] = (
         tokenize='unicode61 remove_diacritics 2', detail='none', columnsize=0, prefix='2 3');
     INSERT INTO tickets_fts(tickets_fts) VALUES ('rebuild');
     """,
+    # 4: the signed QR payload of a ticket, only on kiosk devices (they print it; door devices never hold one).
+    #    Not in the FTS index: a bearer secret is never searchable.
+    """
+    ALTER TABLE tickets ADD COLUMN payload TEXT;
+    """,
 )

@@ -42,5 +42,6 @@ class SearchMixin:
         return hits, read
 
     def ticket(self, ticket_key: str) -> dict | None:
-        row = self.conn.execute(f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
-        return dict(zip(_TICKET_COLUMNS, row)) if row else None
+        cols = (*_TICKET_COLUMNS, "payload")    # payload: the signed QR (kiosk devices; None elsewhere)
+        row = self.conn.execute(f"SELECT {', '.join(cols)} FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
+        return dict(zip(cols, row)) if row else None
