@@ -258,7 +258,7 @@ def test_store_reopens_with_its_data(tmp_path):
 def test_schema_upgrade_from_version_1(tmp_path):
     """A store created by the first schema opens and gains the new column, data intact."""
     import sqlite3
-    from server_stub.store.base import split_sql
+    from agent.sqlite_file import split_sql
     from server_stub.store.schema import APPLICATION_ID, MIGRATIONS
     folder = tmp_path / "old"
     folder.mkdir()

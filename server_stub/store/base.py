@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from agent.sqlite_file import Transaction, open_guarded
 from server_stub.store.schema import APPLICATION_ID, MIGRATIONS
 
 DB_NAME = "server.sqlite"
@@ -24,69 +25,19 @@ class NotFound(StoreError, LookupError):
 
 
 def connect(path: Path, create: bool, busy_timeout: float = 10.0) -> sqlite3.Connection:
-    exists = path.exists() and path.stat().st_size > 0
-    if not exists and not create:
-        raise StoreError(f"no server store at {path} (run `ticketgate server init` first)")
-    try:
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is not a readable SQLite database ({exc}); it was left untouched") from None
-    if exists and app_id != APPLICATION_ID and (tables or version):
-        conn.close()
-        raise StoreError(f"{path} is a SQLite database of another application; it was left untouched")
-    if version > len(MIGRATIONS):
-        conn.close()
-        raise StoreError(f"{path} has schema {version}, newer than this ticketgate ({len(MIGRATIONS)})")
-    try:
-        integrity = conn.execute("PRAGMA quick_check(1)").fetchone()[0] if exists else "ok"
-        if integrity != "ok":
-            raise StoreError(f"{path} failed its integrity check ({integrity}); it was left untouched")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")   # another writer (a worker, an import)
-        conn.execute("PRAGMA cache_size=-32768")          # 32 MiB: the scan_uuid index stays in memory longer
-        conn.execute("PRAGMA wal_autocheckpoint=4000")    # fewer checkpoints (each one fsyncs) during ingestion
-        _migrate(conn, version)
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise StoreError(f"{path} cannot be used ({exc}); it was left untouched") from None
-    except StoreError:
-        conn.close()
-        raise
-    return conn
+    pragmas = ("journal_mode=WAL", "synchronous=FULL",
+               f"busy_timeout={int(busy_timeout * 1000)}",   # another writer (a worker, an import)
+               "cache_size=-32768",                         # 32 MiB: the scan_uuid index stays in memory longer
+               "wal_autocheckpoint=4000")                   # fewer checkpoints (each one fsyncs) during ingestion
+    return open_guarded(path, application_id=APPLICATION_ID, migrations=MIGRATIONS, error=StoreError, create=create,
+                        missing=f"no server store at {path} (run `ticketgate server init` first)", pragmas=pragmas,
+                        check=lambda conn: _integrity(conn, path))
 
 
-def split_sql(script: str) -> list[str]:
-    """A migration script -> statements (trigger bodies kept whole; `--` comment lines dropped)."""
-    statements, buf = [], []
-    for line in script.splitlines():
-        if not line.strip() or line.strip().startswith("--"):
-            continue
-        buf.append(line)
-        text = "\n".join(buf)
-        if text.rstrip().endswith(";") and sqlite3.complete_statement(text):
-            statements.append(text)
-            buf = []
-    if "".join(buf).strip():
-        statements.append("\n".join(buf))
-    return statements
-
-
-def _migrate(conn: sqlite3.Connection, version: int) -> None:
-    for index in range(version, len(MIGRATIONS)):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in split_sql(MIGRATIONS[index]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version={index + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+def _integrity(conn: sqlite3.Connection, path: Path) -> None:
+    result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    if result != "ok":
+        raise StoreError(f"{path} failed its integrity check ({result}); it was left untouched")
 
 
 class StoreBase:
@@ -112,8 +63,9 @@ class StoreBase:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def tx(self) -> "_Tx":
-        return _Tx(self)
+    def tx(self) -> Transaction:
+        """BEGIN IMMEDIATE .. COMMIT under the store lock; nested use joins the outer transaction."""
+        return Transaction(self.conn, lock=self.lock)
 
     def read_connection(self) -> sqlite3.Connection:
         """A separate connection for a long read: its own snapshot, no lock held while the caller iterates."""
@@ -142,39 +94,3 @@ class StoreBase:
         if row is None:
             raise NotFound(f"no organiser {org!r}")
         return row[0]
-
-
-class _Tx:
-    """BEGIN IMMEDIATE .. COMMIT under the store lock; nested use joins the outer transaction."""
-
-    def __init__(self, store: StoreBase):
-        self.store, self.outer = store, False
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.store.lock.acquire()
-        conn = self.store.conn
-        if not conn.in_transaction:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                self.store.lock.release()
-                raise
-            self.outer = True
-        return conn
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        conn = self.store.conn
-        try:
-            if self.outer:
-                if exc_type:
-                    conn.execute("ROLLBACK")
-                else:
-                    try:
-                        conn.execute("COMMIT")
-                    except BaseException:     # disk full, I/O error: never leave a half-open transaction behind
-                        if conn.in_transaction:
-                            conn.execute("ROLLBACK")
-                        raise
-        finally:
-            self.store.lock.release()
-        return False

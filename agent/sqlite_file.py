@@ -1,0 +1,122 @@
+"""An application's own SQLite file, opened safely: shared by the device ledger and the server store.
+
+`open_guarded` refuses what is not ours (unreadable, another application's, a newer schema, failing its
+integrity check) without writing to it, sets the pragmas, and applies pending migrations — each one in its own
+transaction, stamped with `PRAGMA application_id` and `user_version`. `Transaction` is the re-entrant
+BEGIN IMMEDIATE … COMMIT both use.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Callable, Sequence
+
+
+def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[str], error: type[Exception],
+                 create: bool = True, missing: str = "", pragmas: Sequence[str] = (),
+                 check: Callable[[sqlite3.Connection], None] | None = None) -> sqlite3.Connection:
+    """Open (or create) the file; any refusal raises `error` with a message that says the file was left untouched.
+    `check(conn)` runs on an existing file after the pragmas and may raise `error` itself."""
+    path = str(path)
+    exists = Path(path).exists() and Path(path).stat().st_size > 0
+    if not exists and not create:
+        raise error(missing or f"no database at {path}")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise error(f"{path} is not a readable SQLite database ({exc}); it was left untouched") from None
+    if exists and app_id != application_id and (tables or version):
+        conn.close()
+        raise error(f"{path} is a SQLite database of another application; it was left untouched")
+    if version > len(migrations):
+        conn.close()
+        raise error(f"{path} has schema {version}, newer than this ticketgate ({len(migrations)})")
+    try:
+        for pragma in pragmas:
+            conn.execute(f"PRAGMA {pragma}")
+        if exists and check is not None:
+            check(conn)
+        migrate(conn, migrations, application_id, version)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise error(f"{path} cannot be used ({exc}); it was left untouched") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str], application_id: int, version: int) -> None:
+    for index in range(version, len(migrations)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in split_sql(migrations[index]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA application_id={application_id}")
+            conn.execute(f"PRAGMA user_version={index + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def split_sql(script: str) -> list[str]:
+    """A migration script -> statements (trigger bodies kept whole; `--` comment lines dropped)."""
+    statements, buf = [], []
+    for line in script.splitlines():
+        if not line.strip() or line.strip().startswith("--"):
+            continue
+        buf.append(line)
+        text = "\n".join(buf)
+        if text.rstrip().endswith(";") and sqlite3.complete_statement(text):
+            statements.append(text)
+            buf = []
+    if "".join(buf).strip():
+        statements.append("\n".join(buf))
+    return statements
+
+
+class Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, re-entrant within one thread (nested use joins the outer transaction).
+
+    The lock (one per connection owner, re-entrant) keeps another thread sharing the connection from slipping its
+    writes into this transaction, or this one's into another thread's: every write is committed by its own COMMIT.
+    A failing COMMIT (disk full, I/O error) is rolled back, never left half open."""
+
+    def __init__(self, conn: sqlite3.Connection, on_commit: Callable[[], None] | None = None,
+                 lock: threading.RLock | None = None):
+        self.conn, self.outer, self.on_commit = conn, False, on_commit
+        self.lock = lock if lock is not None else threading.RLock()
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.lock.acquire()
+        try:
+            if not self.conn.in_transaction:
+                self.conn.execute("BEGIN IMMEDIATE")
+                self.outer = True
+        except BaseException:
+            self.lock.release()
+            raise
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if self.outer:
+                if exc_type:
+                    self.conn.execute("ROLLBACK")
+                else:
+                    try:
+                        self.conn.execute("COMMIT")
+                    except BaseException:
+                        if self.conn.in_transaction:
+                            self.conn.execute("ROLLBACK")
+                        raise
+                    if self.on_commit is not None:
+                        self.on_commit()
+        finally:
+            self.lock.release()
+        return False
