@@ -14,7 +14,6 @@ from agent.ledger import Ledger
 from agent.policy import DevicePolicy
 from agent.ticket_format import Ticket
 from kiosk_ui.door import Door
-from kiosk_ui.payloads import FilePayloads
 from server_stub.signing import SigningKey
 
 DAY = 86400
@@ -67,10 +66,11 @@ def seed(home: str | Path, now: float | None = None, **gate_kw) -> Demo:
             tickets.append({"ticket_key": str(1001 + n * 10 + k), "event_id": 1, "order_number": order,
                             "buyer_name": name, "email": name.split()[0].lower() + "@example.org", "category": cat,
                             "zone": zone, "seat": seat, "order_status": "pending" if order == "A-1004" else "paid"})
+    # the kiosk's printable copies (signed QR payloads), in the ledger as a kiosk's event bundle carries them
+    for t in tickets:
+        t["payload"] = key.issue(Ticket(1, 1, int(t["ticket_key"]), category=t["category"], zones=(t["zone"],),
+                                        seat=t["seat"]))
     ledger.upsert_tickets(tickets)
-    # the kiosk's printable copies (signed QR payloads), as a kiosk's event bundle would carry them
-    FilePayloads(home).add({t["ticket_key"]: key.issue(Ticket(1, 1, int(t["ticket_key"]), category=t["category"],
-                                                              zones=(t["zone"],), seat=t["seat"])) for t in tickets})
     ledger.revoke(["1021"], "order refunded")
     policy = DevicePolicy(device_id="handheld-3", gate="North", events=frozenset({1}), zones=frozenset({1, 3}),
                           reread_window=3.0)

@@ -118,15 +118,17 @@ class Door:
                                           "device_id": self.policy.device_id, "operator": operator})
         return changed
 
-    def exchange(self, ticket_key: str, reason: str) -> None:
-        """Take a ticket out of use here (revoked, reason 'exchanged') and ask the server for its replacement."""
+    def exchange(self, ticket_key: str, reason: str, category: int | None = None, zone: int | None = None) -> None:
+        """Take a ticket out of use here (revoked, reason 'exchanged') and ask the server for its replacement
+        (same order, new ticket; same category/zone unless chosen). It comes back with the next delta, printable."""
         if not reason.strip():
             raise ValueError("an exchange needs a reason")
         if self.ledger.ticket(ticket_key) is None:
             raise LookupError(f"no ticket {ticket_key} on this device")
         self.ledger.revoke([ticket_key], f"exchanged: {reason}")
+        chosen = {k: v for k, v in (("category", category), ("zone", zone)) if v is not None}
         self.ledger.enqueue("kiosk", {"type": "kiosk", "action": "exchange", "ticket_key": ticket_key, "reason": reason,
-                                      "device_id": self.policy.device_id})
+                                      "device_id": self.policy.device_id, **chosen})
 
     def reload_keyring(self) -> None:
         """Trusted keys written by enrollment or the sync (keyring.json next to the ledger), merged in place."""

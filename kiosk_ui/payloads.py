@@ -1,44 +1,40 @@
 """Where the kiosk finds the signed QR payload of a ticket it prints (a device cannot sign tickets itself).
 
-The ledger keeps no payloads; a kiosk device gets them as a JSON file `kiosk-payloads.json`
-({ticket_key: "TG1:…"}) in its agent folder — written by the demo seeding today, and meant to come with the
-kiosk's event bundle. A ticket without a payload is refused with a plain message, never printed without its QR.
+Kiosk devices (role `kiosk`, set at enrollment) get each ticket's payload in their event bundle, stored in the
+ledger (`tickets.payload`; door devices never hold one). A payload is verified with the core against this
+device's keyring and must name the ticket being printed: a QR the device cannot vouch for is never printed.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import logging
+import time
+from typing import Any
 
-FILE_NAME = "kiosk-payloads.json"
+from agent.payload import OK, read_payload
+
+log = logging.getLogger("ticketgate.kiosk.payloads")
 
 
-class FilePayloads:
-    def __init__(self, home: str | Path):
-        self.path = Path(home) / FILE_NAME
-        self._cache: dict[str, str] | None = None
-        self._mtime = None
+def vouched(payload: str | None, ticket_key: str, keyring: Any, now: float | None = None) -> bool:
+    """True when the payload verifies with this device's keyring and is the ticket `ticket_key`."""
+    if not payload:
+        return False
+    decoded = read_payload(payload, keyring, time.time() if now is None else now)
+    return decoded.status == OK and decoded.ticket is not None and str(decoded.ticket.ticket_id) == str(ticket_key)
+
+
+class VerifiedPayloads:
+    """The ticket's payload from the ledger (kiosk bundles), returned only when the core verifies it."""
+
+    def __init__(self, door: Any, home: Any = None):
+        self.door = door
 
     def payload(self, ticket_key: str) -> str | None:
-        try:
-            mtime = self.path.stat().st_mtime
-        except OSError:
+        row = self.door.ledger.ticket(str(ticket_key)) or {}
+        payload = row.get("payload")
+        if payload is None:
             return None
-        if self._cache is None or mtime != self._mtime:
-            try:
-                data = json.loads(self.path.read_text())
-                self._cache = {str(k): v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
-            except (OSError, ValueError):
-                self._cache = {}
-            self._mtime = mtime
-        return self._cache.get(str(ticket_key))
-
-    def add(self, payloads: dict[str, str]) -> None:
-        current = {}
-        if self.path.exists():
-            try:
-                current = json.loads(self.path.read_text())
-            except ValueError:
-                current = {}
-        current.update(payloads)
-        self.path.write_text(json.dumps(current))
-        self._cache = None
+        if vouched(payload, ticket_key, self.door.keyring):
+            return payload
+        log.warning("payload of ticket %s does not verify with this device's keys: not printed", ticket_key)
+        return None

@@ -49,6 +49,8 @@ def add_commands(sub) -> None:
     c.add_argument("--count", type=int, default=1)
     c.add_argument("--gate", default="")
     c.add_argument("--events", default="", help="comma-separated event ids, e.g. 1,2")
+    c.add_argument("--role", choices=("door", "kiosk"), default="door",
+                   help="kiosk: the device prints tickets (gets their signed QR payloads)")
     c.add_argument("--ttl-hours", type=float, default=12.0)
     c.add_argument("--server", help="HOST:PORT hint printed in the QR (default: from `serve`)")
     c.add_argument("--out", required=True, help="sheet.pdf or sheet.png")
@@ -218,7 +220,8 @@ def cmd_tokens_create(args) -> int:
         from provisioning.protocol import EnrollQR, compact_fingerprint
         fp = compact_fingerprint(fingerprint(store.server_key(args.org).public_raw))
         registry = Registry(_state(args) / "provision.sqlite")
-        tokens = registry.create_tokens(args.org, args.count, args.gate, events, ttl=args.ttl_hours * 3600)
+        tokens = registry.create_tokens(args.org, args.count, args.gate, events, ttl=args.ttl_hours * 3600,
+                                        role=args.role)
         registry.close()
         items = [qr.SheetItem(EnrollQR(t.token, fp, server, args.org).text(), f"{args.gate or args.org} #{i + 1}",
                               t.code, f"events {','.join(map(str, events)) or 'all'}") for i, t in enumerate(tokens)]
@@ -230,7 +233,7 @@ def cmd_tokens_create(args) -> int:
         return _err(str(exc))
     finally:
         store.close()
-    print(f"{len(tokens)} tokens, valid {args.ttl_hours:g} h, sheet {args.out}")
+    print(f"{len(tokens)} {args.role} tokens, valid {args.ttl_hours:g} h, sheet {args.out}")
     for t in tokens:
         print(f"  code {show_code(t.code)}")
     return 0

@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--name", default="")
     c.add_argument("--gate", default="")
     c.add_argument("--events", default="", help="comma-separated event ids it may scan")
+    c.add_argument("--role", choices=["door", "kiosk"], default="door", help="kiosk devices get printable QR payloads")
     c = add(dv, "revoke", "revoke a device")
     c.add_argument("device_id")
 

@@ -15,8 +15,10 @@ def cmd_devices(store, org, args) -> int:
 
 
 def device_register(store, org, args) -> int:
-    d = store.register_device(org, args.device_id, args.name, args.gate, ints(args.events))
-    return emit(args, d, f"device {d['device_id']} registered (gate {d['gate'] or '-'}, events {d['events'] or 'all'})")
+    d = store.register_device(org, args.device_id, args.name, args.gate, ints(args.events),
+                              role=getattr(args, "role", "door"))
+    return emit(args, d, f"device {d['device_id']} registered ({d['role']}, gate {d['gate'] or '-'}, "
+                         f"events {d['events'] or 'all'})")
 
 
 def device_revoke(store, org, args) -> int:

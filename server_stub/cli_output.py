@@ -61,7 +61,7 @@ def devices_text(devices: list[dict]) -> str:
     rows = []
     for d in devices:
         state = "REVOKED" if d["revoked"] else (d["status"] or "never seen")
-        rows.append(f"{d['device_id']:<20} gate {d['gate'] or '-':<12} events {d['events'] or 'all'}  {state}  "
+        rows.append(f"{d['device_id']:<20} {d.get('role', 'door'):<5} gate {d['gate'] or '-':<12} events {d['events'] or 'all'}  {state}  "
                     f"last seen {when(d['last_seen'])}")
     return "\n".join(rows) or "no devices registered"
 

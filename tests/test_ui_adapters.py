@@ -2,7 +2,6 @@
 online/offline badge; printers through the drivers to a printer socket on 127.0.0.1. No Kivy here."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -104,12 +103,19 @@ def test_zpl_printer_and_a_ticket_without_payload(tmp_path):
         assert b"^XA" in zebra.last_job and b"Chlo" in zebra.last_job
         outbox = [body for _, kind, body in demo.door.ledger.outbox_pending() if kind == "kiosk"]
         assert outbox[-1]["action"] == "reprint" and outbox[-1]["tickets"] == ["1022"]
-        payloads = json.loads((home / "kiosk-payloads.json").read_text())
-        del payloads["1031"]
-        (home / "kiosk-payloads.json").write_text(json.dumps(payloads))
+        ledger = demo.door.ledger
+        ledger.conn.execute("UPDATE tickets SET payload=NULL WHERE ticket_key='1031'")
         refused = ctl.print_order("A-1004")
         assert not refused.ok and "No printable copy of ticket 1031" in refused.message
         assert len(zebra.jobs) == 1                                   # nothing half-printed
+        # a payload the core cannot vouch for (another ticket's, or a flipped signature) is never printed
+        other = ledger.ticket("1032")["payload"]
+        ledger.conn.execute("UPDATE tickets SET payload=? WHERE ticket_key='1031'", (other,))
+        assert "No printable copy of ticket 1031" in ctl.print_order("A-1004").message
+        forged = other[:-3] + ("A" if other[-3] != "A" else "B") + other[-2:]
+        ledger.conn.execute("UPDATE tickets SET payload=? WHERE ticket_key='1032'", (forged,))
+        assert "No printable copy of ticket 1032" in ctl.print_order("A-1004", ticket_keys=("1032",)).message
+        assert len(zebra.jobs) == 1
     assert ctl.add_printer("not an address at all") != ""
     demo.door.close()
 

@@ -49,8 +49,10 @@ def encode_chunks(sections: Iterable[dict], bundle_id: bytes, level: int = 1) ->
             for index, section in enumerate(sections)]
 
 
-def ticket_section(rows: list[dict]) -> dict:
-    return {"tickets": {"columns": list(TICKET_COLUMNS), "rows": [[r.get(c) for c in TICKET_COLUMNS] for r in rows]}}
+def ticket_section(rows: list[dict], payloads: bool = False) -> dict:
+    """payloads: add each row's signed QR `payload` (bundles for kiosk devices only; never on a live topic)."""
+    cols = (*TICKET_COLUMNS, "payload") if payloads else TICKET_COLUMNS
+    return {"tickets": {"columns": list(cols), "rows": [[r.get(c) for c in cols] for r in rows]}}
 
 
 def check_manifest(m: dict, org: str, device: str, current_version: int, current_events: list[int]) -> None:

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from kiosk_ui.door import Door
-from kiosk_ui.payloads import FilePayloads
+from kiosk_ui.payloads import VerifiedPayloads
 from kiosk_ui.services import (NoCamera, RecordingFeedback, Services, UnavailableEnrollment, UnavailablePrinters,
                                UnavailableSync)
 
@@ -23,13 +23,13 @@ def has(module: str) -> bool:
 
 def build_services(door: Door, home: Path | None = None, camera: bool = False, feedback: bool = False) -> Services:
     home = Path(home) if home is not None else Path(door.ledger.path).parent
-    payloads = FilePayloads(home)
+    payloads = VerifiedPayloads(door, home)     # ledger (kiosk bundles) or demo file, verified
     if has("drivers.printers.service"):
         from kiosk_ui.adapters.printers_drivers import DriverPrinters
         printers = DriverPrinters(door.ledger, payloads.payload, door)
     elif has("escpos"):
         from kiosk_ui.adapters.printers import TcpPrinters
-        printers = TcpPrinters(door.ledger)
+        printers = TcpPrinters(door.ledger, payload=payloads.payload)
     else:
         printers = UnavailablePrinters()
     if has("agent.sync.device") and has("provisioning.device.state"):

@@ -2,7 +2,7 @@
 
 Fallback used while the drivers' printer package is not on this build; prints with python-escpos.
 Each ticket: event, category / zone / seat, buyer (if any), ticket number, and its QR when the
-ticket row carries the signed payload.
+`payload` callable (kiosk_ui.payloads.VerifiedPayloads) vouches for one; a ticket without is refused.
 """
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ CHECKLIST = (
 class TcpPrinters:
     available = True
 
-    def __init__(self, settings: Any, timeout: float = CONNECT_TIMEOUT):
+    def __init__(self, settings: Any, timeout: float = CONNECT_TIMEOUT, payload: Any = None):
         self.settings, self.timeout = settings, timeout
+        self.payload = payload or (lambda ticket_key: None)
         self._online: dict[str, bool] = {}
 
     def _configured(self) -> list[PrinterInfo]:
@@ -54,6 +55,11 @@ class TcpPrinters:
 
     def print_job(self, printer_id: str, job: PrintJob, tickets: list[dict]) -> PrintResult:
         from escpos.printer import Network
+        tickets = [dict(t, payload=self.payload(t["ticket_key"])) for t in tickets]   # only a verified QR
+        missing = [t["ticket_key"] for t in tickets if not t["payload"]]
+        if missing:
+            return PrintResult(False, 0, f"No printable copy of ticket {missing[0]} on this device "
+                                         "(its QR comes with the kiosk's event bundle). Nothing printed.")
         host, port = _address(printer_id)
         printer = Network(host, port, timeout=self.timeout)
         try:

@@ -1,5 +1,9 @@
 """The device's MQTT sync (agent.sync.DeviceSync) started from the enrollment credentials in the agent folder,
-reported to the screens as a SyncStatus. Its callbacks arrive on the sync thread; the UI picks them up by polling."""
+reported to the screens as a SyncStatus. Its callbacks arrive on the sync thread; the UI picks them up by polling.
+
+Revocation: provisioning's DeviceLink hooks are passed to the sync (a signed wipe command, or the broker refusing
+our login), so a revoked device wipes its names, keys and credentials; the in-memory keyring is emptied at once
+(nothing is admitted or printed after that) and the next poll stops the sync."""
 from __future__ import annotations
 
 import logging
@@ -22,6 +26,8 @@ class SyncLink:
     def __init__(self, door: Door, home: Path):
         self.door, self.home = door, Path(home)
         self.sync = None
+        self.link = None                     # provisioning.device.link.DeviceLink: revocation -> wipe
+        self.options = None                  # agent.sync.device.DeviceOptions (tests: faster retries)
         self.detail = ""
         self._changed = threading.Event()
         self._conflicts = (0, -1e9)         # (count, when): a grouping over every entry, refreshed every few seconds
@@ -32,8 +38,10 @@ class SyncLink:
         try:
             from agent.sync import BrokerConfig, device_transport
             from agent.sync.device import DeviceSync
+            from provisioning.device.link import DeviceLink
             from provisioning.device.state import DeviceState
-            creds = DeviceState(self.home).load()
+            state = DeviceState(self.home)
+            creds = state.load()
         except Exception as exc:   # a damaged credentials file must not stop the door
             self.detail = f"sync not started: {type(exc).__name__}"
             log.warning("sync not started: %s", exc)
@@ -47,10 +55,12 @@ class SyncLink:
             ca_file.write_text(creds.broker.ca_pem)
         config = BrokerConfig(creds.broker.host, creds.broker.port, creds.username, creds.password,
                               tls=creds.broker.tls, ca_file=str(ca_file) if ca_file else None)
+        self.link = DeviceLink(state, on_wiped=self._wiped)
         self.sync = DeviceSync(self.home / "ledger.sqlite", creds.org, creds.device_id, creds.server_key,
                                device_transport(creds.org, creds.device_id, config), keyring=self.door.keyring,
                                keyring_path=self.home / "keyring.json", events=list(creds.events),
-                               on_change=lambda what: self._changed.set())
+                               options=self.options, on_change=lambda what: self._changed.set(),
+                               on_refused=self.link.on_refused, on_command=self.link.on_command)
         self.sync.start()
         self.detail = ""
         return True
@@ -60,11 +70,23 @@ class SyncLink:
             self.sync.stop()
             self.sync = None
 
+    @property
+    def wiped(self) -> bool:
+        return self.link is not None and self.link.wiped is not None
+
+    def _wiped(self, done: dict) -> None:
+        """On the sync thread, right after provisioning wiped the folder: forget the keys held in memory too."""
+        self.door.keyring.keys = {}
+        self._changed.set()
+
     def poll(self) -> bool:
         """On the UI thread: apply what the sync changed (names, passes). True when something did."""
         if not self._changed.is_set():
             return False
         self._changed.clear()
+        if self.wiped and self.sync is not None:
+            self.stop()                      # our login is gone; the door keeps its scan log only
+            self.detail = "This device was revoked and wiped: enroll it again in Set-up."
         self.door.reload_names()
         gate = self.door.gate
         gate.set_policy(replace(gate.policy, pass_events=self.door.ledger.pass_events()), save=False)

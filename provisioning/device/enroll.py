@@ -125,7 +125,7 @@ def _accept(answer: dict, expected_fp: str | None, box_key: X25519PrivateKey, de
         creds = Credentials(device_id, body["org"], body.get("name", ""), body.get("gate", ""),
                             tuple(int(e) for e in body.get("events", ())), body["mqtt"]["username"], password,
                             Broker(str(b["host"]), int(b["port"]), bool(b.get("tls")), str(b.get("ca_pem") or "")),
-                            server_key, time.time())
+                            server_key, time.time(), "kiosk" if body.get("role") == "kiosk" else "door")
         keyring = Keyring.from_json(body.get("keyring") or {})
     except (KeyError, TypeError, ValueError) as exc:
         raise EnrollError(f"malformed enrollment answer ({exc})") from None

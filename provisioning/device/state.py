@@ -35,20 +35,23 @@ class Credentials:
     broker: Broker
     server_key: bytes          # raw Ed25519 public key that signs everything server -> device
     enrolled_at: float
+    role: str = "door"         # door | kiosk (a kiosk prints: its bundles carry the signed QR payloads)
 
     def to_json(self) -> dict:
         return {"device_id": self.device_id, "org": self.org, "name": self.name, "gate": self.gate,
                 "events": list(self.events), "username": self.username, "password": self.password,
                 "broker": {"host": self.broker.host, "port": self.broker.port, "tls": self.broker.tls,
                            "ca_pem": self.broker.ca_pem},
-                "server_key": base64.b64encode(self.server_key).decode(), "enrolled_at": self.enrolled_at}
+                "server_key": base64.b64encode(self.server_key).decode(), "enrolled_at": self.enrolled_at,
+                "role": self.role}
 
     @classmethod
     def from_json(cls, d: dict) -> "Credentials":
         b = d["broker"]
         return cls(d["device_id"], d["org"], d.get("name", ""), d.get("gate", ""), tuple(d.get("events", ())),
                    d["username"], d["password"], Broker(b["host"], int(b["port"]), bool(b.get("tls")), b.get("ca_pem", "")),
-                   base64.b64decode(d["server_key"]), float(d.get("enrolled_at", 0)))
+                   base64.b64decode(d["server_key"]), float(d.get("enrolled_at", 0)),
+                   d.get("role") if d.get("role") in ("door", "kiosk") else "door")
 
 
 class DeviceState:

@@ -39,7 +39,8 @@ class OrganiserStore(Protocol):
     """The part of server_stub.store.SqliteStore provisioning uses."""
 
     def register_device(self, org: str, device_id: str, name: str = "", gate: str = "",
-                        events: list[int] | None = None, public_key: bytes | None = None) -> dict: ...
+                        events: list[int] | None = None, public_key: bytes | None = None,
+                        role: str = "door") -> dict: ...
     def revoke_device(self, device_id: str) -> dict: ...
     def keyring(self, org: str) -> Any: ...                 # agent.keyring.Keyring
     def server_key(self, org: str) -> Any: ...              # server_stub.signing.SigningKey
@@ -155,14 +156,14 @@ class EnrollmentService:
             return self._refuse(source, 401, "this enrollment token was already used")
         try:
             self.store.register_device(self.org, device_id, name=name, gate=row.gate, events=list(row.events),
-                                       public_key=device_key)
+                                       public_key=device_key, role=getattr(row, "role", "door"))
             keyring = self.store.keyring(self.org).to_json()
         except BaseException:
             self.registry.unclaim(row.token_id, device_id)   # the token works again; no login was written
             raise
         self.admin.sync()
         body = {"type": "enrolled", "id": str(uuid.uuid4()), "ts": now, "org": self.org, "device": device_id,
-                "name": name, "gate": row.gate, "events": list(row.events),
+                "name": name, "gate": row.gate, "events": list(row.events), "role": getattr(row, "role", "door"),
                 "mqtt": {"username": device_id, "password_box": box.seal(password, box_key, device_id)},
                 "broker": self.admin.endpoint.to_json(), "keyring": keyring}
         self.on_enrolled({"device_id": device_id, "name": name, "gate": row.gate, "source": source})

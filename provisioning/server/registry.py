@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS credentials (
     events TEXT NOT NULL DEFAULT '[]', password_hash TEXT NOT NULL, public_key BLOB NOT NULL,
     enrolled_at REAL NOT NULL, revoked_at REAL, token_id INTEGER);
 """
+ROLES = ("door", "kiosk")      # kiosk: prints tickets (its bundles carry the signed QR payloads)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class IssuedToken:
     gate: str
     events: tuple[int, ...]
     expires: float
+    role: str = "door"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class TokenRow:
     events: tuple[int, ...]
     expires: float
     used_at: float | None
+    role: str = "door"
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class Registry:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(_SCHEMA)
+        if "role" not in {r[1] for r in self.conn.execute("PRAGMA table_info(tokens)")}:   # registries before roles
+            self.conn.execute("ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'door'")
         os.chmod(self.path, 0o600)    # holds the server's own broker password
         self.lock = threading.Lock()
 
@@ -79,7 +84,9 @@ class Registry:
 
     # -- tokens ------------------------------------------------------------------------------------------------
     def create_tokens(self, org: str, count: int, gate: str = "", events: tuple[int, ...] = (),
-                      ttl: float = 12 * 3600, now: float | None = None) -> list[IssuedToken]:
+                      ttl: float = 12 * 3600, now: float | None = None, role: str = "door") -> list[IssuedToken]:
+        if role not in ROLES:
+            raise ValueError(f"device role {role!r}: one of {', '.join(ROLES)}")
         now = time.time() if now is None else now
         out = []
         with self.lock:
@@ -88,9 +95,11 @@ class Registry:
                 for _ in range(count):
                     token, code = new_token(), new_code()
                     cur = self.conn.execute(
-                        "INSERT INTO tokens(digest, code_digest, org, gate, events, created, expires) VALUES (?,?,?,?,?,?,?)",
-                        (secret_digest(token), secret_digest(code), org, gate, json.dumps(list(events)), now, now + ttl))
-                    out.append(IssuedToken(cur.lastrowid, token, code, org, gate, tuple(events), now + ttl))
+                        "INSERT INTO tokens(digest, code_digest, org, gate, events, created, expires, role) "
+                        "VALUES (?,?,?,?,?,?,?,?)",
+                        (secret_digest(token), secret_digest(code), org, gate, json.dumps(list(events)), now, now + ttl,
+                         role))
+                    out.append(IssuedToken(cur.lastrowid, token, code, org, gate, tuple(events), now + ttl, role))
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
@@ -102,11 +111,11 @@ class Registry:
         digest = secret_digest(secret)
         column = "code_digest" if by_code else "digest"
         with self.lock:
-            row = self.conn.execute(f"SELECT id, {column}, org, gate, events, expires, used_at FROM tokens "
+            row = self.conn.execute(f"SELECT id, {column}, org, gate, events, expires, used_at, role FROM tokens "
                                     f"WHERE {column}=?", (digest,)).fetchone()
         if row is None or not hmac.compare_digest(row[1], digest):
             return None
-        return TokenRow(row[0], row[2], row[3], tuple(json.loads(row[4])), row[5], row[6])
+        return TokenRow(row[0], row[2], row[3], tuple(json.loads(row[4])), row[5], row[6], row[7])
 
     def claim_and_register(self, token_id: int, cred: DeviceCredential, now: float) -> bool:
         """Atomically use the token (unused and unexpired) and store the device's credential."""
@@ -138,9 +147,9 @@ class Registry:
 
     def tokens(self, org: str | None = None) -> list[TokenRow]:
         with self.lock:
-            rows = self.conn.execute("SELECT id, '', org, gate, events, expires, used_at FROM tokens "
+            rows = self.conn.execute("SELECT id, '', org, gate, events, expires, used_at, role FROM tokens "
                                      "WHERE ? IS NULL OR org=? ORDER BY id", (org, org)).fetchall()
-        return [TokenRow(r[0], r[2], r[3], tuple(json.loads(r[4])), r[5], r[6]) for r in rows]
+        return [TokenRow(r[0], r[2], r[3], tuple(json.loads(r[4])), r[5], r[6], r[7]) for r in rows]
 
     # -- credentials -------------------------------------------------------------------------------------------
     def credentials(self, include_revoked: bool = False) -> list[DeviceCredential]:

@@ -13,7 +13,8 @@ from server_stub.store.base import NotFound, StoreBase, StoreError
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # also the MQTT username and client id
 _KEY_COLS = "key_id, org, purpose, public_key, file, created_at, valid_from, valid_until, current"
 _DEVICE_KEYS = ("device_id", "org", "name", "gate", "events", "public_key", "registered_at", "revoked_at", "last_seen",
-                "status")
+                "status", "role")
+ROLES = ("door", "kiosk")      # kiosk devices print tickets: only they get signed QR payloads
 
 
 class KeysDevicesMixin(StoreBase):
@@ -97,8 +98,10 @@ class KeysDevicesMixin(StoreBase):
 
     # -- devices -----------------------------------------------------------------------------------------------
     def register_device(self, org: str, device_id: str, name: str = "", gate: str = "", events: list[int] | None = None,
-                        public_key: bytes | None = None) -> dict:
-        """Register (or re-enroll) a device; re-enrolling lifts an earlier revocation."""
+                        public_key: bytes | None = None, role: str = "door") -> dict:
+        """Register (or re-enroll) a device; re-enrolling lifts an earlier revocation. role: door | kiosk."""
+        if role not in ROLES:
+            raise ValueError(f"device role {role!r}: one of {', '.join(ROLES)}")
         if not DEVICE_ID.match(device_id or ""):
             raise ValueError(f"device id {device_id!r}: letters, digits, '_', '.', '-', at most 64 characters")
         if public_key is not None and len(public_key) != 32:
@@ -111,10 +114,11 @@ class KeysDevicesMixin(StoreBase):
             row = c.execute("SELECT org FROM devices WHERE device_id=?", (device_id,)).fetchone()
             if row and row[0] != org:
                 raise StoreError(f"device {device_id!r} belongs to another organiser")
-            c.execute("INSERT INTO devices(device_id, org, name, gate, events, public_key, registered_at) VALUES (?,?,?,?,?,?,?) "
+            c.execute("INSERT INTO devices(device_id, org, name, gate, events, public_key, registered_at, role) "
+                      "VALUES (?,?,?,?,?,?,?,?) "
                       "ON CONFLICT(device_id) DO UPDATE SET name=excluded.name, gate=excluded.gate, events=excluded.events, "
-                      "public_key=excluded.public_key, registered_at=excluded.registered_at, revoked_at=NULL",
-                      (device_id, org, name, gate, json.dumps(events), public_key, now))
+                      "public_key=excluded.public_key, registered_at=excluded.registered_at, role=excluded.role, revoked_at=NULL",
+                      (device_id, org, name, gate, json.dumps(events), public_key, now, role))
         return self.device(device_id)
 
     def _device_dict(self, row: tuple) -> dict:

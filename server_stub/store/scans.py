@@ -9,7 +9,7 @@ import time
 from server_stub.stats import Scan, compute_stats, find_conflicts
 from server_stub.store.base import StoreError
 from server_stub.store.keys_devices import KeysDevicesMixin
-from server_stub.store.order_store import OrderMixin
+from server_stub.store.exchanges import ExchangeMixin
 
 log = logging.getLogger("ticketgate.server.store")
 
@@ -68,7 +68,7 @@ def _row(m: dict, org: str | None, now: float) -> tuple:
             str(m.get("reason") or "")[:500], m.get("mode"), org, now)
 
 
-class ScansMixin(OrderMixin, KeysDevicesMixin):
+class ScansMixin(ExchangeMixin, KeysDevicesMixin):
     def ingest(self, actions: list[dict]) -> tuple[int, int]:
         """Store uploaded outbox messages (actions and refusals) in one transaction. Idempotent by scan uuid.
         Returns (new, duplicates); malformed messages are skipped, logged and counted in `last_rejected`."""
@@ -128,11 +128,13 @@ class ScansMixin(OrderMixin, KeysDevicesMixin):
             if order["status"] != "pending":
                 raise StoreError(f"order {order['number']} is {order['status']}, not pending")
             self.validate_payment(order["number"])
-        elif action == "exchange":
+        elif action == "exchange":      # revoke + issue the replacement (same order; category/zone/seat if chosen)
             t = self.ticket(str(m.get("ticket_key")))
             if t["org"] != org:
                 raise LookupError(f"ticket {t['ticket_key']} is not {org}'s")
-            self.revoke_ticket(t["ticket_key"], f"exchanged: {m.get('reason') or 'at the kiosk'}")
+            chosen = {k: m[k] for k in ("category", "zone", "seat") if k in m}
+            new = self.exchange_ticket(t["ticket_key"], str(m.get("reason") or "at the kiosk"), **chosen)
+            log.info("ingest: ticket %s exchanged at %s for %s", t["ticket_key"], m.get("device_id"), new["ticket_key"])
 
     def kiosk_actions(self, org: str) -> list[dict]:
         """Kiosk messages devices uploaded (payment validations, exchanges, prints), oldest first."""

@@ -76,4 +76,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP INDEX IF EXISTS scans_ticket;
     """,
+    # 4: device role: 'door' (scans) or 'kiosk' (prints: its bundles carry the signed QR payloads)
+    """
+    ALTER TABLE devices ADD COLUMN role TEXT NOT NULL DEFAULT 'door';
+    """,
 )

@@ -27,23 +27,30 @@ def flag_section(revocations: list[dict], blocks: list[dict], resets: list[dict]
     return out
 
 
+def is_kiosk(device: dict | None) -> bool:
+    """Kiosk devices print tickets: only their bundles carry signed QR payloads (door devices never hold one)."""
+    return bool(device) and device.get("role") == "kiosk"
+
+
 def sections(store: SyncStore, events: list[int], since: int,
-             progress: Callable[[int], None] | None = None) -> Iterator[dict]:
+             progress: Callable[[int], None] | None = None, payloads: bool = False) -> Iterator[dict]:
     yield {"events": [store.event(e) for e in events]}
     sent = 0
     for e in events:
         rows: list[dict] = []
         for row in store.tickets_for_event(e, since):
+            if payloads:
+                row = dict(row, payload=store.issue_ticket_payload(row["ticket_key"]))
             rows.append(row)
             if len(rows) >= CHUNK_TICKETS:
                 sent += len(rows)
-                yield bundle.ticket_section(rows)
+                yield bundle.ticket_section(rows, payloads)
                 rows = []
                 if progress:
                     progress(sent)
         if rows:
             sent += len(rows)
-            yield bundle.ticket_section(rows)
+            yield bundle.ticket_section(rows, payloads)
             if progress:
                 progress(sent)
         flags = flag_section(store.revocations_for_event(e, since), store.blocks_for_event(e, since),
@@ -73,8 +80,9 @@ class Built:
 
 
 def build(store: SyncStore, org: str, events: list[int], since: int = 0, level: int = 1,
-          progress: Callable[[int], None] | None = None) -> Built:
+          progress: Callable[[int], None] | None = None, payloads: bool = False) -> Built:
+    """payloads=True only for kiosk devices (`is_kiosk`): each ticket row carries its signed QR payload."""
     version = store.version(org)      # read first: anything changed while streaming comes again in the next delta
     bundle_id = os.urandom(16)
-    chunks = bundle.encode_chunks(sections(store, events, since, progress), bundle_id, level)
+    chunks = bundle.encode_chunks(sections(store, events, since, progress, payloads), bundle_id, level)
     return Built(version, since, sorted(events), bundle_id, chunks, store.keyring(org).to_json())

@@ -32,14 +32,14 @@ def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig 
     (devices offline get it from their persistent session when they come back)."""
     started = time.monotonic()
     wanted = sorted(set(int(e) for e in event_ids))
-    targets: dict[tuple[int, ...], list[str]] = {}
+    targets: dict[tuple[tuple[int, ...], bool], list[str]] = {}     # (events, kiosk) -> devices
     for d in store.devices(org):
         if d.get("revoked"):
             continue
         allowed = d.get("events") or wanted
         events = tuple(sorted(set(allowed) & set(wanted)))
         if events:
-            targets.setdefault(events, []).append(d["device_id"])
+            targets.setdefault((events, bundles.is_kiosk(d)), []).append(d["device_id"])
     transport = PahoTransport(f"{org}-push-{int(time.time() * 1000) % 10**9}", broker_config(broker), clean_start=True)
     server = SyncServer(store, transport, name="push", ingest=False, announce=False, orgs=[org])
     server.start()
@@ -48,14 +48,14 @@ def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig 
     try:
         if not transport.wait_connected(10):
             raise ConnectionError(f"no broker at {transport.config.host}:{transport.config.port}")
-        for events, devices in targets.items():
+        for (events, kiosk), devices in targets.items():
             counted = [0]
 
             def step(n: int, counted=counted) -> None:
                 counted[0] = n
                 if progress:
                     progress(tickets + n)
-            built = bundles.build(store, org, list(events), 0, progress=step)
+            built = bundles.build(store, org, list(events), 0, progress=step, payloads=kiosk)
             tickets += counted[0]
             total += sum(len(c) for c in built.chunks) * len(devices)
             version = built.version

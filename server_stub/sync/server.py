@@ -178,7 +178,7 @@ class SyncServer:
             return
         since = have if have and sorted(msg.get("events") or []) == events else 0
         with self._lock:
-            self._bundle_requests[(org, device)] = (events, since)
+            self._bundle_requests[(org, device)] = (events, since, bundles.is_kiosk(reg))
         self._bundle_wake.set()
 
     def _bundle_loop(self) -> None:
@@ -188,14 +188,14 @@ class SyncServer:
             self._bundle_wake.clear()
             with self._lock:
                 requests, self._bundle_requests = self._bundle_requests, {}
-            for (org, device), (events, since) in requests.items():
+            for (org, device), (events, since, kiosk) in requests.items():
                 try:
                     version = self.store.version(org)
                     last = self._recent_bundles.get((org, device))
                     if last and last[:2] == (version, tuple(events)) and time.monotonic() - last[2] < self.resend_after:
                         continue      # it is on its way already
                     self._recent_bundles[(org, device)] = (version, tuple(events), time.monotonic())
-                    self.send_bundle(org, [device], bundles.build(self.store, org, events, since))
+                    self.send_bundle(org, [device], bundles.build(self.store, org, events, since, payloads=kiosk))
                 except Exception:
                     log.exception("sync server %s: bundle for %s/%s failed", self.name, org, device)
 
@@ -233,12 +233,14 @@ class SyncServer:
         if version <= since:
             return 0
         sent = 0
+        ticket_events: set[int] = set()
         for event in self.store.events(org):
             e = event["event_id"]
             body = bundles.flag_section(self.store.revocations_for_event(e, since), self.store.blocks_for_event(e, since),
                                         self.store.resets_for_event(e, since))
             changed = []
             for row in self.store.tickets_for_event(e, since):
+                ticket_events.add(e)
                 changed.append(row)
                 if len(changed) > 2000:      # a big import: devices get it by push / their next hello
                     changed = []
@@ -250,4 +252,17 @@ class SyncServer:
                 sent += 1
         self._seen_version[org] = version
         self.stats["live"] += sent
+        if ticket_events:
+            self.resync_kiosks(org, ticket_events)
         return sent
+
+    def resync_kiosks(self, org: str, events: set[int]) -> int:
+        """Ticket rows changed (a sale, an exchange's replacement): kiosk devices of those events are asked to say
+        hello, so they get a delta with the signed payloads (live messages never carry payloads)."""
+        asked = 0
+        for d in self.store.devices(org):
+            if bundles.is_kiosk(d) and not d.get("revoked") and (not d.get("events") or events & set(d["events"])):
+                self.transport.publish(topics.down(org, d["device_id"]),
+                                       self._sign(org, {"type": "resync", "device": d["device_id"]}))
+                asked += 1
+        return asked

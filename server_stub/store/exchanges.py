@@ -1,0 +1,33 @@
+"""Ticket exchange (the kiosk's `exchange` message, or the organiser): the old ticket is revoked and a replacement
+is issued in the same order — a new ticket id, the same or a chosen category/zone/seat — in one transaction, so
+devices learn both from the same change version (door devices: the revocation live; kiosk devices: a delta
+with the replacement's signed payload, to print it)."""
+from __future__ import annotations
+
+from server_stub.model import Position
+from server_stub.store.base import StoreError
+from server_stub.store.order_store import OrderMixin
+
+_KEEP = object()
+
+
+class ExchangeMixin(OrderMixin):
+    def exchange_ticket(self, ticket_key: str | int, reason: str, category: int | None = None, zone=_KEEP,
+                        seat=_KEEP) -> dict:
+        """Revoke `ticket_key` ("exchanged: reason") and issue its replacement. Returns the new ticket
+        (`store.ticket` shape, plus `replaces`). A ticket already revoked is not exchanged again (StoreError)."""
+        if not reason.strip():
+            raise ValueError("an exchange needs a reason")
+        old = self.ticket(ticket_key)
+        with self.tx() as c:
+            if c.execute("SELECT 1 FROM revocations WHERE ticket_id=? AND active=1", (old["ticket_id"],)).fetchone():
+                raise StoreError(f"ticket {old['ticket_key']} is already revoked (exchanged before?)")
+            order_id, position = c.execute(
+                "SELECT order_id, (SELECT max(position) + 1 FROM tickets t2 WHERE t2.order_id = t.order_id) "
+                "FROM tickets t WHERE ticket_id=?", (old["ticket_id"],)).fetchone()
+            p = Position(category=old["category"] if category is None else int(category),
+                         zone=old["zone"] if zone is _KEEP else zone, seat=old["seat"] if seat is _KEEP else seat)
+            self.revoke_ticket(old["ticket_key"], f"exchanged: {reason}")     # joins this transaction (same version)
+            version = c.execute("SELECT version FROM organisers WHERE org=?", (old["org"],)).fetchone()[0]
+            new_id = self._insert_ticket(c, order_id, position, old["target_id"], p, version)
+        return dict(self.ticket(new_id), replaces=old["ticket_key"])
