@@ -28,6 +28,7 @@ class SyncLink:
         self.sync = None
         self.link = None                     # provisioning.device.link.DeviceLink: revocation -> wipe
         self.options = None                  # agent.sync.device.DeviceOptions (tests: faster retries)
+        self.refusal_grace: float | None = None   # DeviceLink's grace after enrollment (None: provisioning's default)
         self.detail = ""
         self._changed = threading.Event()
         self._conflicts = (0, -1e9)         # (count, when): a grouping over every entry, refreshed every few seconds
@@ -55,7 +56,8 @@ class SyncLink:
             ca_file.write_text(creds.broker.ca_pem)
         config = BrokerConfig(creds.broker.host, creds.broker.port, creds.username, creds.password,
                               tls=creds.broker.tls, ca_file=str(ca_file) if ca_file else None)
-        self.link = DeviceLink(state, on_wiped=self._wiped)
+        grace = {} if self.refusal_grace is None else {"grace": self.refusal_grace}
+        self.link = DeviceLink(state, on_wiped=self._wiped, **grace)
         self.sync = DeviceSync(self.home / "ledger.sqlite", creds.org, creds.device_id, creds.server_key,
                                device_transport(creds.org, creds.device_id, config), keyring=self.door.keyring,
                                keyring_path=self.home / "keyring.json", events=list(creds.events),
