@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -33,19 +34,32 @@ def mosquitto_binary() -> str | None:
 
 
 class BrokerProcess:
-    def __init__(self, folder: str | Path, port: int | None = None, extra_config: str = ""):
+    """mosquitto with its own config and folder on 127.0.0.1; anonymous, or with a password file and an ACL file
+    (then `reload()` — SIGHUP — makes it re-read them). Also the tests' broker (tests/broker.py)."""
+
+    def __init__(self, folder: str | Path, port: int | None = None, extra_config: str = "",
+                 password_file: str | Path | None = None, acl_file: str | Path | None = None):
         self.folder = Path(folder)
         self.port = port or free_port()
         self.extra_config = extra_config
+        self.password_file, self.acl_file = password_file, acl_file
         self.proc: subprocess.Popen | None = None
+        self.config_path = self.folder / "mosquitto.conf"
         self.log_path = self.folder / "mosquitto.log"
 
     def config(self) -> str:
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence true",
-                 f"persistence_location {self.folder}/", f"log_dest file {self.log_path}",
-                 "max_queued_messages 200000", "max_inflight_messages 100", "persistent_client_expiration 1d"]
+        lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.folder}/",
+                 f"log_dest file {self.log_path}", "log_type error", "log_type warning", "log_type notice",
+                 "log_type information", "max_queued_messages 200000", "max_inflight_messages 100",
+                 "persistent_client_expiration 1d"]
         if os.geteuid() == 0:
-            lines.append("user root")
+            lines.append("user root")   # as root, mosquitto otherwise drops to a user that cannot write the folder
+        if self.password_file:
+            lines += ["allow_anonymous false", f"password_file {self.password_file}"]
+        else:
+            lines.append("allow_anonymous true")
+        if self.acl_file:
+            lines.append(f"acl_file {self.acl_file}")
         return "\n".join(lines + [self.extra_config]) + "\n"
 
     def start(self, timeout: float = 10.0) -> "BrokerProcess":
@@ -53,9 +67,9 @@ class BrokerProcess:
         if binary is None:
             raise BrokerMissing(INSTALL_HINT)
         self.folder.mkdir(parents=True, exist_ok=True)
-        conf = self.folder / "mosquitto.conf"
-        conf.write_text(self.config())
-        self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.config_path.write_text(self.config())
+        self.proc = subprocess.Popen([binary, "-c", str(self.config_path)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -69,6 +83,11 @@ class BrokerProcess:
         self.stop()
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout} s")
 
+    def reload(self) -> None:
+        """SIGHUP: mosquitto re-reads its password and ACL files."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -78,6 +97,10 @@ class BrokerProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
     def __enter__(self) -> "BrokerProcess":
         return self.start()
