@@ -91,7 +91,8 @@ class Gate:
             action = Action(scan_uuid=scan_uuid, kind=verdict.record, at=now, device_id=policy.device_id,
                             gate=policy.gate, event_id=verdict.event_id, direction=verdict.direction)
             self.ledger.record(verdict.ticket_key, action, reason=reason, clock_offset=self.clock_offset,
-                               outbox=_action_message(action, verdict.ticket_key, reason, self.clock_offset, verdict.code))
+                               outbox=_action_message(action, verdict.ticket_key, reason, self.clock_offset, verdict.code,
+                                                      policy.mode.value))
         elif self.log_refusals and not verdict.repeat and not verdict.accepted:
             self.ledger.enqueue("refusal", {"type": "refusal", "verdict": verdict.code.value, "ticket_key": verdict.ticket_key,
                                             "event_id": verdict.event_id, "at": now, "device_id": policy.device_id,
@@ -132,16 +133,20 @@ class Gate:
         action = Action(scan_uuid=self.new_uuid(), kind="annul", at=now, device_id=self.policy.device_id,
                         gate=self.policy.gate, event_id=target["event_id"], ref_uuid=target["scan_uuid"])
         self.ledger.record(target["ticket_key"], action, reason=reason, clock_offset=self.clock_offset,
-                           outbox=_action_message(action, target["ticket_key"], reason, self.clock_offset, None))
+                           outbox=_action_message(action, target["ticket_key"], reason, self.clock_offset, None,
+                                                  self.policy.mode.value))
         self._recent.clear()
         return {"annulled": target["scan_uuid"], "ticket_key": target["ticket_key"], "scan_uuid": action.scan_uuid}
 
 
-def _action_message(action: Action, ticket_key: str, reason: str, clock_offset: float, code: Code | None) -> dict:
+def _action_message(action: Action, ticket_key: str, reason: str, clock_offset: float, code: Code | None,
+                    mode: str | None = None) -> dict:
+    """The outbox message of an action. `mode`: the gate's mode (the server never counts `multiple` entries as
+    double admissions)."""
     return {"type": "action", "scan_uuid": action.scan_uuid, "kind": action.kind, "ticket_key": ticket_key,
             "event_id": action.event_id, "direction": action.direction, "at": action.at, "device_id": action.device_id,
             "gate": action.gate, "ref_uuid": action.ref_uuid, "reason": reason, "clock_offset": clock_offset,
-            "verdict": code.value if code else None}
+            "verdict": code.value if code else None, "mode": mode}
 
 
 def _read_key(raw: str | bytes) -> str | None:
