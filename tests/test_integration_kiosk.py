@@ -62,4 +62,13 @@ def test_bundle_payloads_only_for_kiosk_role(tmp_path):
     assert "payload" not in door_tickets["columns"]
     col = kiosk_tickets["columns"].index("payload")
     assert all(r[col].startswith("TG1:") for r in kiosk_tickets["rows"])
+    # the bulk signer used by bundles (key loaded once) gives the very payloads of issue_ticket_payload, passes too
+    day2 = store.create_event(ORG, "Day 2", time.time(), time.time() + 3600, "UTC")
+    pass_order = store.add_order(ORG, store.create_pass(ORG, "Both days", [event, day2]), "Pass Holder")
+    issue = store.payload_issuer(ORG)
+    keys = [t["ticket_key"] for o in (*orders, pass_order) for t in o["tickets"]]
+    assert [issue(k) for k in keys] == [store.issue_ticket_payload(k) for k in keys]
+    with_org = list(bundles.sections(store, [event], 0, payloads=True, org=ORG))
+    rows = next(s["tickets"] for s in with_org if "tickets" in s)["rows"]
+    assert sorted(r[col] for r in rows) == sorted(store.issue_ticket_payload(r[0]) for r in rows)
     store.close()

@@ -45,6 +45,25 @@ class SqliteStore(ScansMixin):
                       zones=(t["zone"],) if t["zone"] is not None else (), seat=t["seat"], valid_from=valid_from,
                       valid_until=valid_until, is_pass=target["kind"] == "pass")
 
+    def payload_issuer(self, org: str):
+        """`issue(ticket_key) -> "TG1:…"` for many tickets of one organiser (kiosk bundles): the current key is loaded
+        once and each target's validity window computed once. Same payloads as `issue_ticket_payload`."""
+        key = self.current_key(org)
+        windows: dict[int, tuple] = {}
+
+        def issue(ticket_key: str | int) -> str:
+            row = self.q1("SELECT target_id FROM tickets WHERE ticket_id=?", (int(ticket_key),))
+            if row is None:
+                raise NotFound(f"no ticket {ticket_key}")
+            if row[0] not in windows:
+                windows[row[0]] = self.ticket_for_payload(ticket_key, key.key_id)
+            t = self.ticket(ticket_key)
+            w = windows[row[0]]
+            return key.issue(Ticket(key_id=key.key_id, event_id=w.event_id, ticket_id=t["ticket_id"],
+                                    category=t["category"] or 0, zones=(t["zone"],) if t["zone"] is not None else (),
+                                    seat=t["seat"], valid_from=w.valid_from, valid_until=w.valid_until, is_pass=w.is_pass))
+        return issue
+
     def issue_ticket_payload(self, ticket_key: str | int) -> str:
         """The `TG1:` QR payload of a ticket, signed with its organiser's current key."""
         t = self.ticket(ticket_key)

@@ -32,15 +32,23 @@ def is_kiosk(device: dict | None) -> bool:
     return bool(device) and device.get("role") == "kiosk"
 
 
+def _issuer(store: SyncStore, org: str | None) -> Callable[[str], str]:
+    """The store's bulk signer when it has one (key loaded once), else one `issue_ticket_payload` per ticket."""
+    bulk = getattr(store, "payload_issuer", None)
+    return bulk(org) if bulk is not None and org else store.issue_ticket_payload
+
+
 def sections(store: SyncStore, events: list[int], since: int,
-             progress: Callable[[int], None] | None = None, payloads: bool = False) -> Iterator[dict]:
+             progress: Callable[[int], None] | None = None, payloads: bool = False,
+             org: str | None = None) -> Iterator[dict]:
     yield {"events": [store.event(e) for e in events]}
+    issue = _issuer(store, org) if payloads else None
     sent = 0
     for e in events:
         rows: list[dict] = []
         for row in store.tickets_for_event(e, since):
             if payloads:
-                row = dict(row, payload=store.issue_ticket_payload(row["ticket_key"]))
+                row = dict(row, payload=issue(row["ticket_key"]))
             rows.append(row)
             if len(rows) >= CHUNK_TICKETS:
                 sent += len(rows)
@@ -84,5 +92,5 @@ def build(store: SyncStore, org: str, events: list[int], since: int = 0, level: 
     """payloads=True only for kiosk devices (`is_kiosk`): each ticket row carries its signed QR payload."""
     version = store.version(org)      # read first: anything changed while streaming comes again in the next delta
     bundle_id = os.urandom(16)
-    chunks = bundle.encode_chunks(sections(store, events, since, progress, payloads), bundle_id, level)
+    chunks = bundle.encode_chunks(sections(store, events, since, progress, payloads, org), bundle_id, level)
     return Built(version, since, sorted(events), bundle_id, chunks, store.keyring(org).to_json())
