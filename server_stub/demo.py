@@ -81,22 +81,25 @@ def run(folder: Path, args) -> int:
                                   f"buyer{i}@example.org", positions=[{"category": 1 + (i % 7 == 0), "zone": 1}])
                   for i in range(max(args.tickets, 12))]
         store.current_key(ORG)
-        for name, gate in (("tablet-north", "north"), ("tablet-south", "south")):
-            store.register_device(ORG, name, gate=gate, events=[event])
+        for name, gate, role in (("tablet-north", "north", "door"), ("tablet-south", "south", "door"),
+                                 ("kiosk-desk", "desk", "kiosk")):
+            store.register_device(ORG, name, gate=gate, events=[event], role=role)
         server_key = store.server_public_key(ORG)
         print(f"server     organiser {ORG!r}, event {event} 'Opening night', {len(orders)} orders; "
               f"server key {store.server_key(ORG).fingerprint}")
         server = SyncServer(store, PahoTransport("server-1", config), name="server-1", orgs=[ORG]).start()
         north, south = (SimDevice(folder / n, ORG, n, server_key, config, [event], gate=g)
                         for n, g in (("tablet-north", "north"), ("tablet-south", "south")))
-        devices += [north, south]
+        kiosk = SimDevice(folder / "kiosk-desk", ORG, "kiosk-desk", server_key, config, [event], gate="desk",
+                          role="kiosk")
+        devices += [north, south, kiosk]
         for d in devices:
             d.go_online()
-        took = _wait(lambda: north.ready(len(orders)) and south.ready(len(orders)), 20)
+        took = _wait(lambda: all(d.ready(len(orders)) for d in devices), 20)
         if took is None:
             print("devices did not receive their bundle:", [list(d.sync.rejections) for d in devices], file=sys.stderr)
             return 1
-        print(f"devices    tablet-north and tablet-south online: signed bundle v{north.sync.bundle_version} "
+        print(f"devices    tablet-north, tablet-south and kiosk-desk online: signed bundle v{north.sync.bundle_version} "
               f"({len(orders)} tickets) verified and applied in {_ms(took)}")
         more = [store.add_order(ORG, event, f"Late buyer {i}", positions=[{"category": 1, "zone": 2}]) for i in range(20)]
         started = time.monotonic()
@@ -126,6 +129,24 @@ def run(folder: Path, args) -> int:
         took = _wait(lambda: bool(north.ledger.history(key(5)).revoked and south.ledger.history(key(5)).revoked))
         print(f"order {order['number']} cancelled; both devices know in {_ms(took)}")
         print(f"tablet-south  {human(south.scan(pay(5)))}")
+
+        print("\n-- the kiosk (role kiosk): printable copies, an exchange")
+        held = lambda d: d.ledger.conn.execute("SELECT count(payload) FROM tickets").fetchone()[0]  # noqa: E731
+        print(f"kiosk-desk holds {held(kiosk)} signed QR payloads to print; tablet-north {held(north)} (doors never)")
+        from kiosk_ui.door import Door
+        Door(kiosk.ledger, kiosk.keyring, kiosk.gate.policy).exchange(key(7), "wrong day bought")
+        kiosk.sync.notify()
+        started = time.monotonic()
+        replaced = lambda: [t for t in store.order(orders[7]["number"])["tickets"] if not t["revoked"]]  # noqa: E731
+        took = _wait(lambda: bool(replaced()) and all(d.ledger.history(key(7)).revoked for d in (north, south))
+                     and bool((kiosk.ledger.ticket(replaced()[0]["ticket_key"]) or {}).get("payload")), 15)
+        took = None if took is None else time.monotonic() - started
+        new = replaced()[0]["ticket_key"] if replaced() else None
+        print(f"ticket {key(7)} exchanged at the kiosk; the server issued {new}, printable at the kiosk and the old "
+              f"one revoked at the doors in {_ms(took)}")
+        print(f"tablet-north  {human(north.scan(pay(7)))}")
+        if new:
+            print(f"tablet-north  {human(north.scan(store.issue_ticket_payload(new)))}")
 
         print("\n-- tablet-south loses the network; the same ticket is shown at both gates")
         south.go_offline()

@@ -27,7 +27,9 @@ def test_kiosk_gets_payloads_and_prints_a_qr_that_verifies_door_gets_none(tmp_pa
         assert wait_for(lambda: env.gate.ready(len(keys)), 15)
         gate_rows = env.gate.ledger.conn.execute("SELECT count(*), count(payload) FROM tickets").fetchone()
         assert gate_rows == (len(keys), 0)                         # a door device never holds a bearer payload
-        # an explicit push too: grouped by role, the door's bundle still carries none
+        # an explicit push too (after a sale, so it is news): grouped by role, the door's bundle still carries none
+        walk_in = env.store.add_order(ORG, env.event, "Walk In", positions=[{"category": 1, "zone": 1}])
+        keys.append(walk_in["tickets"][0]["ticket_key"])
         result = push(env.store, ORG, [env.event], f"127.0.0.1:{broker.port}", timeout=10)
         assert result["devices"] == 2 and result["delivered"] == 2
         assert wait_for(lambda: env.gate.sync.bundle_version == result["version"]
@@ -46,6 +48,13 @@ def test_kiosk_gets_payloads_and_prints_a_qr_that_verifies_door_gets_none(tmp_pa
         assert decoded.status == OK and str(decoded.ticket.ticket_id) == order["tickets"][-1]["ticket_key"]
         # the door admits what the kiosk printed
         assert env.gate.scan(texts[0]).accepted
+        # a late sale (no push): the doors get the row live, the kiosk a delta with its payload (debounced resync)
+        late = env.store.add_order(ORG, env.event, "Late Buyer", positions=[{"category": 1, "zone": 1}])
+        late_key = late["tickets"][0]["ticket_key"]
+        assert wait_for(lambda: env.kiosk_has(late_key), 10), env.link.sync.rejections
+        assert wait_for(lambda: env.gate.ledger.ticket(late_key) is not None, 10)
+        assert env.gate.ledger.ticket(late_key)["payload"] is None
+        assert list(env.link.sync.rejections) == [] and list(env.server.rejections) == []
 
 
 def test_bundle_payloads_only_for_kiosk_role(tmp_path):

@@ -27,6 +27,7 @@ from server_stub.sync.ingest import MAX_UPLOAD, batch_items, parse_upload, relay
 log = logging.getLogger("ticketgate.sync.server")
 DRAIN = 64            # uploads ingested together in one store transaction
 RELAY_CHUNK = 2000    # relayed actions per live message (well under the devices' message size limit)
+KIOSK_QUIET = 0.5     # s without ticket changes before kiosks are asked for a delta (a push in flight lands first)
 
 
 class SyncServer:
@@ -50,6 +51,8 @@ class SyncServer:
         self._bundle_wake = threading.Event()
         self._recent_bundles: dict[tuple[str, str], tuple[int, tuple, float]] = {}
         self.resend_after = 30.0      # the same bundle again to the same device only after this many seconds
+        self.kiosk_quiet = KIOSK_QUIET
+        self._kiosk_due: dict[str, tuple[set[int], float]] = {}   # org -> (events with new tickets, when to resync)
         transport.on_message = lambda t, p: self._inbox.put((t, p))
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -150,6 +153,9 @@ class SyncServer:
         for org, device, msg, ids, recs, refused, allowed in batches:
             self.transport.publish(topics.down(org, device), self._sign(org, {
                 "type": "ack", "device": device, "batch": msg["batch"], "ids": ids + refused}))
+            if any(r.get("type") == "kiosk" and r.get("action") == "exchange" for r in recs):
+                # the replacement is in the store now: this kiosk asks for its delta at once, to print it
+                self.transport.publish(topics.down(org, device), self._sign(org, {"type": "resync", "device": device}))
             for event_id, actions in relayable(recs).items():
                 if not allowed or event_id in allowed:      # a device speaks only for its own events' gates
                     relay.setdefault((org, event_id), []).extend(actions)
@@ -223,6 +229,10 @@ class SyncServer:
             for org in self.orgs or []:
                 try:
                     self.announce(org)
+                    events, due = self._kiosk_due.get(org, (set(), None))
+                    if due is not None and time.monotonic() >= due:
+                        del self._kiosk_due[org]
+                        self.resync_kiosks(org, events)
                 except Exception:
                     log.exception("sync server %s: announcing changes of %s failed", self.name, org)
 
@@ -252,8 +262,9 @@ class SyncServer:
                 sent += 1
         self._seen_version[org] = version
         self.stats["live"] += sent
-        if ticket_events:
-            self.resync_kiosks(org, ticket_events)
+        if ticket_events:      # debounced: a burst of sales (or a push) gives one delta per kiosk
+            events, _ = self._kiosk_due.get(org, (set(), None))
+            self._kiosk_due[org] = (events | ticket_events, time.monotonic() + self.kiosk_quiet)
         return sent
 
     def resync_kiosks(self, org: str, events: set[int]) -> int:

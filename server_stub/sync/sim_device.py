@@ -19,11 +19,12 @@ from agent.sync.transport import BrokerConfig
 class SimDevice:
     def __init__(self, folder: str | Path, org: str, device_id: str, server_key: bytes, broker: BrokerConfig,
                  events: list[int], gate: str | None = None, options: DeviceOptions | None = None,
-                 reread_window: float = 0.0, clock: Callable[[], float] = time.time):
+                 reread_window: float = 0.0, clock: Callable[[], float] = time.time, role: str = "door"):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.org, self.device_id, self.server_key, self.broker = org, device_id, server_key, broker
         self.events, self.options, self.clock = list(events), options, clock
+        self.role = role      # as registered on the server (door | kiosk: its bundles carry signed QR payloads)
         self.keyring = Keyring()
         self.ledger_path = self.folder / "ledger.sqlite"
         self.gate = Gate(Ledger.open(self.ledger_path), self.keyring,
