@@ -67,7 +67,8 @@ def render_acl(users: list[BrokerUser]) -> str:
             lines.append("topic read $SYS/#")
         else:
             lines += [f"topic read {topics.live(u.org, e)}" for e in sorted(set(u.events))]
-            lines.append(f"topic read {topics.server_status(u.org)}")   # presence: hello again after a server restart
+            if u.org:      # server presence: the device says hello again after a server restart
+                lines.append(f"topic read {topics.server_status(u.org)}")
         lines.append("")
     # patterns apply to every user; %u is the username, which is also the client id
     lines += ["pattern write tg/+/dev/%u/up", "pattern write tg/+/dev/%u/status",
