@@ -62,9 +62,9 @@ class Gate:
     # -- scanning ----------------------------------------------------------------------------------------------
     @_ledger_errors
     def scan(self, raw: str | bytes) -> Verdict:
-        now = self.clock()
-        decoded = read_payload(raw, self.keyring, now)
-        return self._decide_and_persist(decoded, _read_key(raw), now)
+        now, offset = self.clock(), self.clock_offset
+        decoded = read_payload(raw, self.keyring, now + offset)
+        return self._decide_and_persist(decoded, _read_key(raw), now, offset)
 
     @_ledger_errors
     def checkin_by_key(self, ticket_key: str, reason: str) -> Verdict:
@@ -75,31 +75,37 @@ class Gate:
         ticket = Ticket(key_id=0, event_id=row["event_id"], ticket_id=0, category=row["category"] or 0,
                         zones=(row["zone"],) if row["zone"] is not None else (), seat=row["seat"], key=ticket_key,
                         scheme="manual")
-        return self._decide_and_persist(Decoded(OK, ticket), None, self.clock(), reason=reason or "manual check-in")
+        return self._decide_and_persist(Decoded(OK, ticket), None, self.clock(), self.clock_offset,
+                                        reason=reason or "manual check-in")
 
-    def _decide_and_persist(self, decoded: Decoded, read_key: str | None, now: float, reason: str = "") -> Verdict:
+    def _decide_and_persist(self, decoded: Decoded, read_key: str | None, now: float, offset: float,
+                            reason: str = "") -> Verdict:
+        """`now` is the device clock (what actions are stamped with, beside the offset); time windows are judged
+        on server time, `now + offset`, so a device clock hours off neither admits nor refuses wrongly once synced."""
         policy = self.policy
+        judged = now + offset
         history = TicketHistory()
         if decoded.status == OK:
             history = self.ledger.history(decoded.ticket.key)
             if read_key is not None and read_key in self._recent:
                 history = replace(history, last_read=self._recent[read_key])
-        verdict = decide(decoded, policy, history, now)
+        verdict = decide(decoded, policy, history, judged)
         scan_uuid = None
         if verdict.record:
             scan_uuid = self.new_uuid()
             action = Action(scan_uuid=scan_uuid, kind=verdict.record, at=now, device_id=policy.device_id,
                             gate=policy.gate, event_id=verdict.event_id, direction=verdict.direction)
-            self.ledger.record(verdict.ticket_key, action, reason=reason, clock_offset=self.clock_offset,
-                               outbox=_action_message(action, verdict.ticket_key, reason, self.clock_offset, verdict.code,
+            self.ledger.record(verdict.ticket_key, action, reason=reason, clock_offset=offset,
+                               outbox=_action_message(action, verdict.ticket_key, reason, offset, verdict.code,
                                                       policy.mode.value))
         elif self.log_refusals and not verdict.repeat and not verdict.accepted:
             self.ledger.enqueue("refusal", {"type": "refusal", "verdict": verdict.code.value, "ticket_key": verdict.ticket_key,
                                             "event_id": verdict.event_id, "at": now, "device_id": policy.device_id,
-                                            "gate": policy.gate, "detail": verdict.detail}, durable=False)
+                                            "gate": policy.gate, "detail": verdict.detail, "clock_offset": offset},
+                              durable=False)
         verdict = replace(verdict, scan_uuid=scan_uuid)
         if read_key is not None and not verdict.repeat:
-            self._remember(read_key, LastRead(now, verdict.code.value, verdict.direction, verdict.event_id))
+            self._remember(read_key, LastRead(judged, verdict.code.value, verdict.direction, verdict.event_id))
         for listener in self.listeners:
             try:
                 listener(verdict)

@@ -290,3 +290,20 @@ def test_who_is_inside_now(tmp_path):
     assert gate.ledger.inside() == {1: 2, 2: 1}
     gate.ledger.merge_remote([{"scan_uuid": "r1", "kind": "reset", "ticket_key": "1", "at": T0 + 5}])
     assert gate.ledger.inside() == {1: 1, 2: 1}
+
+
+def test_validity_windows_are_judged_on_server_time_once_the_offset_is_known(tmp_path):
+    """A device clock 3 h slow: before any sync it sees tonight's ticket as not yet valid; once the sync stored
+    the offset (server − device), the same ticket is judged on server time — and the action keeps device time."""
+    device_clock = Clock(T0 - 3 * 3600)
+    gate = make_gate(tmp_path, clock=device_clock)
+    ticket = issue(KEY, 1, valid_from=T0 - 3600, valid_until=T0 + 3600)
+    assert gate.scan(ticket).code is Code.NOT_YET_VALID
+    gate.ledger.set_setting("clock_offset", 3 * 3600.0)
+    verdict = gate.scan(ticket)
+    assert verdict.accepted
+    at, offset = gate.ledger.conn.execute("SELECT at, clock_offset FROM checkins WHERE scan_uuid=?",
+                                          (verdict.scan_uuid,)).fetchone()
+    assert (at, offset) == (T0 - 3 * 3600, 3 * 3600.0)
+    late = issue(KEY, 2, valid_until=T0 - 60)                # expired on server time, still "valid" on the slow clock
+    assert gate.scan(late).code is Code.EXPIRED
