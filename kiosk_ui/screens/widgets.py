@@ -28,13 +28,32 @@ def paint(widget, colour) -> None:
     widget.bind(pos=lambda w, v: setattr(w.bg_rect, "pos", v), size=lambda w, v: setattr(w.bg_rect, "size", v))
 
 
+def _wrap_and_fit(w, *_):
+    """Wrap a button's label to its width, shrinking the font (not below 13 sp) until its widest word fits:
+    French labels such as "Réimprimer" must never break inside a word on a 5-inch screen."""
+    avail = w.width - dp(8)
+    w.text_size = (avail, None)
+    if avail <= 0 or not w.text.strip():
+        return
+    widest = max(_text_width(word, w.base_font, w.bold) for word in w.text.split())
+    w.font_size = w.base_font if widest <= avail else max(sp(13), w.base_font * avail / widest)
+
+
+def _text_width(text: str, font_size: float, bold: bool) -> float:
+    from kivy.core.text import Label as CoreLabel
+    probe = CoreLabel(text=text, font_size=font_size, bold=bold)
+    probe.refresh()
+    return probe.texture.size[0]
+
+
 class BigButton(Button):
     def __init__(self, text: str = "", on_press: Callable | None = None, colour=(0.22, 0.25, 0.30, 1), **kw):
         kw.setdefault("font_size", sp(20))
         kw.setdefault("size_hint_y", None)
         kw.setdefault("height", dp(TOUCH))
         super().__init__(text=text, background_normal="", background_color=colour, halign="center", valign="middle", **kw)
-        self.bind(size=lambda w, s: setattr(w, "text_size", (s[0] - dp(8), None)))
+        self.base_font = self.font_size
+        self.bind(size=_wrap_and_fit, text=_wrap_and_fit)
         if on_press:
             self.bind(on_release=lambda *_: on_press())
 
@@ -45,7 +64,8 @@ class BigToggle(ToggleButton):
         kw.setdefault("size_hint_y", None)
         kw.setdefault("height", dp(TOUCH))
         super().__init__(text=text, background_normal="", background_down="", halign="center", valign="middle", **kw)
-        self.bind(state=self._recolour, size=lambda w, s: setattr(w, "text_size", (s[0] - dp(8), None)))
+        self.base_font = self.font_size
+        self.bind(state=self._recolour, size=_wrap_and_fit, text=_wrap_and_fit)
         self._recolour()
 
     def _recolour(self, *_):
