@@ -15,18 +15,20 @@ from drivers.feedback.sounds import TONES, ensure_sounds, wav_bytes
 def test_every_verdict_code_has_a_kind():
     kinds = {code: feedback_for(Verdict(code)).kind for code in Code}
     assert kinds[Code.ACCEPTED] == ACCEPT
-    assert {c for c, k in kinds.items() if k == ATTENTION} == {Code.ALREADY_USED, Code.WRONG_ZONE, Code.NOT_YET_VALID, Code.UNPAID}
-    assert kinds[Code.FORGED] == kinds[Code.REVOKED] == kinds[Code.MALFORMED] == REJECT
+    assert {c for c, k in kinds.items() if k == ATTENTION} == {Code.UNPAID, Code.UNKNOWN_KEY, Code.MALFORMED}
+    assert kinds[Code.FORGED] == kinds[Code.REVOKED] == kinds[Code.ALREADY_USED] == kinds[Code.WRONG_ZONE] == REJECT
 
 
 def test_colours_sound_vibration_and_repeats():
     ok = feedback_for(Verdict(Code.ACCEPTED, direction="in"))
     assert (ok.colour, ok.sound, ok.vibration_ms) == ("#1e9e4a", "accept", (60,))
     assert feedback_for(Verdict(Code.ACCEPTED, direction="out")).colour == "#1565c0"
-    repeat = feedback_for(Verdict(Code.ALREADY_USED, repeat=True))
+    repeat = feedback_for(Verdict(Code.UNPAID, repeat=True))
     assert repeat.kind == ATTENTION and repeat.sound is None and repeat.vibration_ms == ()
-    loud = feedback_for(Verdict(Code.ALREADY_USED, repeat=True), FeedbackConfig(silent_repeats=False))
+    loud = feedback_for(Verdict(Code.UNPAID, repeat=True), FeedbackConfig(silent_repeats=False))
     assert loud.sound == "attention"
+    used = feedback_for(Verdict(Code.ALREADY_USED))
+    assert (used.kind, used.colour, used.sound) == (REJECT, "#d32f2f", "reject")
 
 
 def test_configuration_overrides_and_mutes():

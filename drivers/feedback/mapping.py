@@ -1,7 +1,9 @@
 """Which feedback a verdict gets. Pure: (verdict, config) -> Feedback.
 
-Three kinds, so door staff learn them by ear: accept (let in), reject (stop: forged, revoked, wrong event…),
-attention (talk to the person: already used, wrong zone, not yet valid, unpaid)."""
+Three kinds, so door staff learn them by ear: accept (let in), reject (stop, and the screen says why: already used,
+wrong zone, revoked, forged…), attention (someone must act: unpaid — send to the box office; unknown key — the
+device lacks this organiser's keys, call the technician; not a ticket — rescan or check the code).
+The one mapping for the app and every other shell; `FeedbackConfig.overrides` changes it per device."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -12,9 +14,9 @@ ACCEPT, REJECT, ATTENTION = "accept", "reject", "attention"
 
 KIND_BY_CODE: dict[Code, str] = {
     Code.ACCEPTED: ACCEPT,
-    Code.ALREADY_USED: ATTENTION, Code.WRONG_ZONE: ATTENTION, Code.NOT_YET_VALID: ATTENTION, Code.UNPAID: ATTENTION,
-    Code.WRONG_EVENT: REJECT, Code.EXPIRED: REJECT, Code.REVOKED: REJECT, Code.BLOCKED: REJECT,
-    Code.CANCELLED: REJECT, Code.FORGED: REJECT, Code.UNKNOWN_KEY: REJECT, Code.MALFORMED: REJECT,
+    Code.UNPAID: ATTENTION, Code.UNKNOWN_KEY: ATTENTION, Code.MALFORMED: ATTENTION,
+    Code.ALREADY_USED: REJECT, Code.WRONG_ZONE: REJECT, Code.NOT_YET_VALID: REJECT, Code.WRONG_EVENT: REJECT,
+    Code.EXPIRED: REJECT, Code.REVOKED: REJECT, Code.BLOCKED: REJECT, Code.CANCELLED: REJECT, Code.FORGED: REJECT,
 }
 
 

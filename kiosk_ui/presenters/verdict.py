@@ -8,6 +8,7 @@ from typing import Callable, Protocol
 
 from agent.policy import Mode
 from agent.verdicts import Code, Verdict
+from drivers.feedback.mapping import ATTENTION, KIND_BY_CODE
 from kiosk_ui.i18n import tr
 from kiosk_ui.presenters.colours import GREEN, ORANGE, PURPLE, RED
 
@@ -33,7 +34,6 @@ class VerdictView:
 
 
 _UNTRUSTED = {Code.FORGED, Code.UNKNOWN_KEY, Code.MALFORMED}   # its content is not vouched for: show none of it
-_ATTENTION = {Code.UNPAID, Code.UNKNOWN_KEY, Code.MALFORMED}
 
 _TITLES = {
     Code.ALREADY_USED: "ALREADY USED", Code.WRONG_EVENT: "WRONG EVENT", Code.WRONG_ZONE: "WRONG ZONE",
@@ -75,7 +75,7 @@ def present(v: Verdict, names: Names, mode: Mode = Mode.NORMAL, gate_zones: froz
         tone, colour, sound = "cancel", PURPLE, "attention"
         title, reason = tr("CANCELLED — BACK ON SALE"), tr("This ticket can be sold again.")
     else:
-        attention = v.code in _ATTENTION
+        attention = KIND_BY_CODE.get(v.code) == ATTENTION   # the drivers' feedback mapping: one truth
         tone, colour = ("attention", ORANGE) if attention else ("refused", RED)
         sound = "attention" if attention else "refuse"
         title = tr(_TITLES[v.code])
