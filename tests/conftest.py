@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -21,3 +20,13 @@ def broker(tmp_path):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A real server store (SQLite) in a temp folder, with organiser `fest`."""
+    from server_stub.store import open_store
+    s = open_store(tmp_path / "server")
+    s.create_organiser("fest", "Summer Fest")
+    yield s
+    s.close()

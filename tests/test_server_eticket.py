@@ -13,17 +13,8 @@ from agent.payload import read_payload
 from server_stub.eticket import ETicketError, export, format_when, gather
 from server_stub.eticket_pdf import render_pdf
 from server_stub.eticket_png import render_png
-from server_stub.store import open_store
 
 NOW = time.time()
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = open_store(tmp_path / "server")
-    s.create_organiser("fest", "Summer Fest")
-    yield s
-    s.close()
 
 
 def event(store, name="Opening Night"):

@@ -9,17 +9,8 @@ import pytest
 from agent.gate import Gate
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy, Mode
-from server_stub.store import open_store
 
 NOW = time.time()
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = open_store(tmp_path / "server")
-    s.create_organiser("fest", "Summer Fest")
-    yield s
-    s.close()
 
 
 def make_event(store) -> int:

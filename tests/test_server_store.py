@@ -16,14 +16,6 @@ from server_stub.store import NotFound, ServerStore, StoreError, open_store
 NOW = time.time()
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = open_store(tmp_path / "server")
-    s.create_organiser("fest", "Summer Fest")
-    yield s
-    s.close()
-
-
 def make_event(store, name="Night 1", zones=((1, "Floor"), (2, "Balcony"))) -> int:
     return store.create_event("fest", name, NOW - 3600, NOW + 3600, "Europe/Paris",
                               [{"zone_id": z, "name": n, "message": ""} for z, n in zones],
