@@ -27,24 +27,25 @@ def _check(*names: str) -> None:
             raise ValueError(f"invalid topic name part {n!r}")
 
 
-def up(org: str, device: str) -> str:
+def _device_topic(org: str, device: str, leaf: str) -> str:
     _check(org, device)
-    return f"{ROOT}/{org}/dev/{device}/up"
+    return f"{ROOT}/{org}/dev/{device}/{leaf}"
+
+
+def up(org: str, device: str) -> str:
+    return _device_topic(org, device, "up")
 
 
 def down(org: str, device: str) -> str:
-    _check(org, device)
-    return f"{ROOT}/{org}/dev/{device}/down"
+    return _device_topic(org, device, "down")
 
 
 def cmd(org: str, device: str) -> str:
-    _check(org, device)
-    return f"{ROOT}/{org}/dev/{device}/cmd"
+    return _device_topic(org, device, "cmd")
 
 
 def device_status(org: str, device: str) -> str:
-    _check(org, device)
-    return f"{ROOT}/{org}/dev/{device}/status"
+    return _device_topic(org, device, "status")
 
 
 def live(org: str, event_id: int) -> str:
