@@ -14,8 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from figures import ROOT, pct  # noqa: E402  (puts this checkout on sys.path)
 
 import numpy as np  # noqa: E402
 
@@ -26,9 +25,6 @@ from drivers.camera.scanner import CameraScanner  # noqa: E402
 from drivers.testkit.tickets import Issuer, qr_gray  # noqa: E402
 
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def corpus_table(repeat: int) -> None:

@@ -17,8 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import figures  # noqa: E402,F401  (puts this checkout on sys.path)
 
 from provisioning.device.discover import discover  # noqa: E402
 from provisioning.device.enroll import enroll  # noqa: E402

@@ -5,12 +5,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import figures  # noqa: E402,F401  (puts this checkout on sys.path)
 
 from server_stub.model import OrderInput, Position  # noqa: E402
 from server_stub.store import SqliteStore  # noqa: E402

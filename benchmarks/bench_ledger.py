@@ -22,19 +22,15 @@ import time
 import unicodedata
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import ROOT, pct  # noqa: E402  (puts this checkout on sys.path)
 import core_fixture as fx  # noqa: E402
 
 from agent.ledger import Ledger  # noqa: E402
 from agent.ticket_format import Ticket  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("sqlite_utils", "kivy", "cv2", "paho", "zeroconf", "PIL", "numpy", "google.protobuf", "segno")
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def plain(text: str) -> str:

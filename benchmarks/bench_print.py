@@ -9,10 +9,8 @@ import argparse
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from figures import pct  # noqa: E402  (puts this checkout on sys.path)
 
 from drivers.printers.model import PrintableTicket  # noqa: E402
 from drivers.printers.service import PrinterConfig, print_ticket  # noqa: E402
@@ -20,9 +18,6 @@ from drivers.testkit.fake_printer import FakePrinter  # noqa: E402
 from drivers.testkit.tickets import Issuer  # noqa: E402
 
 
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def run(label: str, config_for, ticket: PrintableTicket, runs: int, goal_ms: float) -> None:

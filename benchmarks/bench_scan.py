@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import pct  # noqa: E402  (puts this checkout on sys.path)
 import core_fixture as fx  # noqa: E402
 
 from agent.base45 import b45decode, b45encode  # noqa: E402
@@ -27,9 +27,6 @@ from agent.ticket_format import SCHEME, Ticket  # noqa: E402
 from server_stub.signing import SigningKey  # noqa: E402
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def timed_scans(gate: Gate, payloads: list[str], idle: bool = True) -> tuple[list[float], dict, float]:

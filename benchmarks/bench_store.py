@@ -5,13 +5,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import figures  # noqa: E402,F401  (puts this checkout on sys.path)
 
 from server_stub.model import OrderInput, Position  # noqa: E402
 from server_stub.store import open_store  # noqa: E402

@@ -5,14 +5,11 @@ Not a benchmark itself. Sizes are arguments; defaults are the issue's targets.
 from __future__ import annotations
 
 import random
-import statistics
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from figures import percentiles  # noqa: E402,F401  (puts this checkout on sys.path; re-exported)
 
 from agent.sync.transport import BrokerConfig, PahoTransport  # noqa: E402
 from server_stub.model import OrderInput, Position  # noqa: E402
@@ -67,8 +64,3 @@ def wait(predicate, timeout: float, step: float = 0.002) -> float | None:
     return None
 
 
-def percentiles(samples: list[float]) -> str:
-    s = sorted(samples)
-    p = lambda q: s[min(len(s) - 1, int(round(q * (len(s) - 1))))] * 1000  # noqa: E731
-    return (f"n={len(s)} p50={p(0.5):.1f} ms p95={p(0.95):.1f} ms max={s[-1] * 1000:.1f} ms "
-            f"mean={statistics.mean(s) * 1000:.1f} ms")

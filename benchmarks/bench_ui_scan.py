@@ -13,8 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import figures  # noqa: E402,F401  (puts this checkout on sys.path)
 
 
 def main() -> int:

@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from figures import ROOT  # noqa: E402  (puts this checkout on sys.path)
+
 
 
 def one_run(home: Path) -> tuple[float, float]:
@@ -38,7 +39,6 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--home", type=Path, help="agent folder to open (default: a fresh demo device)")
     args = p.parse_args()
-    sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         home = args.home
         if home is None:

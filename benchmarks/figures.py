@@ -1,0 +1,23 @@
+"""What every benchmark shares: this checkout on the import path (its code is measured, not an installed copy)
+and the percentile helpers that print the figures recorded in docs/performance.md."""
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile (0–100) by nearest rank."""
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def percentiles(samples: list[float]) -> str:
+    """Seconds in, one line of milliseconds out: n, p50, p95, max, mean."""
+    return (f"n={len(samples)} p50={pct(samples, 50) * 1000:.1f} ms p95={pct(samples, 95) * 1000:.1f} ms "
+            f"max={max(samples) * 1000:.1f} ms mean={statistics.mean(samples) * 1000:.1f} ms")
