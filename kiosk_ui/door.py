@@ -87,9 +87,8 @@ class Door:
         return [dict(r, state=door_queries.ticket_state(self.ledger, r["ticket_key"])) for r in rows]
 
     def order(self, order_number: str) -> list[dict]:
-        rows = self.ledger.conn.execute("SELECT ticket_key FROM tickets WHERE order_number=? ORDER BY ticket_key",
-                                        (order_number,)).fetchall()
-        return [dict(self.ledger.ticket(k), state=door_queries.ticket_state(self.ledger, k)) for (k,) in rows]
+        return [dict(self.ledger.ticket(k), state=door_queries.ticket_state(self.ledger, k))
+                for k in self.ledger.order_tickets(order_number)]
 
     def ticket(self, ticket_key: str | None) -> dict | None:
         return self.ledger.ticket(ticket_key) if ticket_key else None

@@ -63,7 +63,7 @@ def ticket_state(ledger: Ledger, ticket_key: str) -> str:
 
 def last_upload(ledger: Ledger) -> float | None:
     """When the server last acknowledged something from this device."""
-    return ledger.conn.execute("SELECT max(acked) FROM outbox").fetchone()[0]
+    return ledger.last_acked()
 
 
 def conflicts(ledger: Ledger) -> int:

@@ -131,7 +131,7 @@ def run(folder: Path, args) -> int:
         print(f"tablet-south  {human(south.scan(pay(5)))}")
 
         print("\n-- the kiosk (role kiosk): printable copies, an exchange")
-        held = lambda d: d.ledger.conn.execute("SELECT count(payload) FROM tickets").fetchone()[0]  # noqa: E731
+        held = lambda d: d.ledger.payload_count()  # noqa: E731
         print(f"kiosk-desk holds {held(kiosk)} signed QR payloads to print; tablet-north {held(north)} (doors never)")
         from kiosk_ui.door import Door
         Door(kiosk.ledger, kiosk.keyring, kiosk.gate.policy).exchange(key(7), "wrong day bought")

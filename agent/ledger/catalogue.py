@@ -10,6 +10,10 @@ TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email
 _TICKET_COLUMNS = TICKET_COLUMNS
 
 
+# what a full bundle replaces and a signed wipe deletes: event data and personal data, never the action log
+CATALOGUE_TABLES = ("tickets", "revocations", "blocked", "passes", "zones", "categories", "events")
+
+
 class CatalogueMixin:
     """Part of agent.ledger.Ledger (needs `conn` and `transaction()`)."""
 
@@ -37,6 +41,21 @@ class CatalogueMixin:
                 for p in e.get("passes", ()):
                     self.conn.execute("INSERT OR REPLACE INTO passes(pass_id, event_id, name) VALUES (?,?,?)",
                                       (p["pass_id"], e["event_id"], p.get("name", "")))
+
+    def clear_catalogue(self) -> None:
+        """Delete every event, ticket, revocation and block (full bundle, wipe). Check-ins and the outbox stay."""
+        with self.transaction():
+            for table in CATALOGUE_TABLES:
+                self.conn.execute(f"DELETE FROM {table}")
+
+    def order_tickets(self, order_number: str) -> list[str]:
+        """The ticket keys of one order, sorted."""
+        return [k for (k,) in self.conn.execute("SELECT ticket_key FROM tickets WHERE order_number=? ORDER BY ticket_key",
+                                                (order_number,))]
+
+    def payload_count(self) -> int:
+        """Tickets whose signed QR this device holds (kiosk devices)."""
+        return self.conn.execute("SELECT count(payload) FROM tickets").fetchone()[0]
 
     def events(self) -> list[dict]:
         rows = self.conn.execute("SELECT event_id, name, starts_at, ends_at, timezone, organiser FROM events ORDER BY starts_at, event_id")

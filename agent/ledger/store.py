@@ -190,6 +190,15 @@ class Ledger(CatalogueMixin, SearchMixin):
         with self.transaction():
             self.conn.executemany("UPDATE outbox SET acked=? WHERE id=? AND acked IS NULL", [(at, i) for i in ids])
 
+    def outbox_after(self, after_id: int, limit: int) -> list[tuple[int, str, str]]:
+        """Unacknowledged rows after `after_id`, oldest first, as (id, kind, body JSON text): the uploader's batch."""
+        return self.conn.execute("SELECT id, kind, body FROM outbox WHERE acked IS NULL AND id > ? ORDER BY id LIMIT ?",
+                                 (after_id, limit)).fetchall()
+
+    def last_acked(self) -> float | None:
+        """When the server last acknowledged something from this device (None: never)."""
+        return self.conn.execute("SELECT max(acked) FROM outbox").fetchone()[0]
+
     def outbox_size(self) -> int:
         return self.conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0]
 

@@ -23,10 +23,8 @@ def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None) -> dict:
     new_keys = _keys(m.get("keyring") or {})
     counts = {"tickets": 0, "revocations": 0, "blocks": 0}
     with ledger.transaction():
-        c = ledger.conn
         if m["base_version"] == 0:    # full bundle: it is the whole truth for this device
-            for table in ("tickets", "revocations", "blocked", "passes", "zones", "categories", "events"):
-                c.execute(f"DELETE FROM {table}")
+            ledger.clear_catalogue()
         for s in decoded:
             if "events" in s:
                 ledger.upsert_events(s["events"])

@@ -16,9 +16,7 @@ def run_command(ledger: Ledger, body: dict) -> dict:
     name = body.get("cmd")
     if name == "wipe":
         # personal data and event data go; the log of scans stays until the server acknowledged it
-        with ledger.transaction():
-            for table in ("tickets", "revocations", "blocked", "passes", "zones", "categories", "events"):
-                ledger.conn.execute(f"DELETE FROM {table}")
+        ledger.clear_catalogue()
         return {"wiped": True}
     if name == "reset_ticket":
         key = body.get("ticket_key")

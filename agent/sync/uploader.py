@@ -51,9 +51,7 @@ class Uploader:
                 self.timeout = min(self.timeout * 2, self.o.max_backoff)
                 sent += len(ids)
         while len(self.inflight) < self.o.window:
-            rows = self.ledger.conn.execute(
-                "SELECT id, kind, body FROM outbox WHERE acked IS NULL AND id > ? ORDER BY id LIMIT ?",
-                (self.sent_upto, self.o.batch_size)).fetchall()
+            rows = self.ledger.outbox_after(self.sent_upto, self.o.batch_size)
             if not rows:
                 break
             batch_id = uuid.uuid4().hex
