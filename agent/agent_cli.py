@@ -14,6 +14,7 @@ from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
 from agent.policy import Mode
+from agent.safe_text import printable
 from agent.verdicts import Verdict
 
 
@@ -122,7 +123,7 @@ def human(v: Verdict) -> str:
         parts.append(v.detail)
     if v.repeat:
         parts.append("(repeat)")
-    return " | ".join(parts)
+    return printable(" | ".join(parts))
 
 
 def main(argv: list[str]) -> int:
@@ -169,8 +170,8 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
             print(json.dumps(rows, ensure_ascii=False))
         else:
             for r in rows:
-                print(f"{r['ticket_key']:>14}  order {r['order_number']:<12} {r['buyer_name']:<28} {r['email']:<32} "
-                      f"event {r['event_id']} {r['order_status']}")
+                print(printable(f"{r['ticket_key']:>14}  order {r['order_number']:<12} {r['buyer_name']:<28} "
+                                f"{r['email']:<32} event {r['event_id']} {r['order_status']}"))
             if not rows:
                 print("no match")
         return 0
@@ -179,7 +180,10 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
                   "inside": {str(k): v for k, v in sorted(ledger.inside().items(), key=lambda kv: str(kv[0]))},
                   "trusted_keys": [{"key_id": k.key_id, "fingerprint": k.fingerprint, "organiser": k.organiser}
                                    for k in keyring.keys.values()],
-                  "pretix_events": [p.event_id for p in keyring.pretix]}
+                  "pretix_events": [p.event_id for p in keyring.pretix],
+                  "refused_uploads": [{"id": r["id"], "kind": r["kind"], "reason": r["refused"], "at": r["at"],
+                                       "ticket_key": r["body"].get("ticket_key"), "action": r["body"].get("kind")
+                                       or r["body"].get("action")} for r in ledger.outbox_refused(20)]}
         if args.verify:
             status["integrity"] = ledger.verify()
         if args.json:
@@ -192,6 +196,9 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
             if status["inside"]:
                 print("  inside now: " + ", ".join(f"event {k}: {v}" for k, v in status["inside"].items()))
             print(f"  {len(keyring.keys)} trusted key(s), {len(keyring.pretix)} pretix event(s)")
+            for r in status["refused_uploads"]:
+                print(printable(f"  REFUSED by the server: outbox #{r['id']} {r['kind']} {r['action'] or ''} "
+                                f"ticket {r['ticket_key'] or '-'}: {r['reason']}"))
             if args.verify:
                 print(f"  integrity: {status['integrity']}")
         if args.verify and status["integrity"] != "ok":

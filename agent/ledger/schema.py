@@ -74,4 +74,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE tickets ADD COLUMN payload TEXT;
     """,
+    # 5: an upload the server refused for good stays in the outbox, answered (acked) and marked with the reason
+    #    (shown by `ticketgate agent status` and the app's Sync screen; never deleted)
+    """
+    ALTER TABLE outbox ADD COLUMN refused TEXT;
+    CREATE INDEX outbox_refused ON outbox(id) WHERE refused IS NOT NULL;
+    """,
 )

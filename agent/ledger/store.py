@@ -153,15 +153,22 @@ class Ledger(CatalogueMixin, SearchMixin):
                     self.conn.execute("PRAGMA synchronous=FULL")
 
     def merge_remote(self, actions: Iterable[dict]) -> int:
-        """Actions from other gates or the server (idempotent by scan_uuid). Returns how many were new."""
+        """Actions from other gates or the server (idempotent by scan_uuid). Returns how many were new.
+
+        Optional text fields (gate, reason, device_id) missing or null are stored empty; a row the table cannot hold
+        (no scan_uuid, kind, ticket_key or time) raises sqlite3.IntegrityError for the whole call: only a duplicate
+        scan_uuid is ever skipped, nothing is dropped silently. Callers check rows first
+        (`agent.sync.messages.RelayedAction`)."""
         rows = [(a["scan_uuid"], a["kind"], a["ticket_key"], a.get("event_id"), a.get("direction"), a["at"],
-                 a.get("device_id", ""), a.get("gate", ""), a.get("device_seq"), a.get("ref_uuid"), a.get("reason", ""))
+                 a.get("device_id") or "", a.get("gate") or "", a.get("device_seq"), a.get("ref_uuid"),
+                 a.get("reason") or "")
                 for a in actions]
         with self.transaction():
             before = self.conn.total_changes
             self.conn.executemany(
-                "INSERT OR IGNORE INTO checkins(scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, "
-                "device_seq, ref_uuid, reason, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'remote')", rows)
+                "INSERT INTO checkins(scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, "
+                "device_seq, ref_uuid, reason, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'remote') "
+                "ON CONFLICT(scan_uuid) DO NOTHING", rows)
             return self.conn.total_changes - before
 
     def last_local_action(self, device_id: str, kinds: tuple[str, ...] = ("entry", "cancel")) -> dict | None:
@@ -202,6 +209,22 @@ class Ledger(CatalogueMixin, SearchMixin):
     def outbox_size(self) -> int:
         return self.conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0]
 
+    def outbox_refuse(self, reasons: dict[int, str], at: float | None = None) -> None:
+        """The server refused these rows for good: answered (they leave the upload queue) but kept, with the reason."""
+        at = time.time() if at is None else at
+        with self.transaction():
+            self.conn.executemany("UPDATE outbox SET acked=?, refused=? WHERE id=? AND acked IS NULL",
+                                  [(at, str(r)[:500], i) for i, r in reasons.items()])
+
+    def outbox_refused(self, limit: int = 100) -> list[dict]:
+        """Rows the server refused, newest first: {id, kind, body, refused (reason), at}."""
+        rows = self.conn.execute("SELECT id, kind, body, refused, acked FROM outbox WHERE refused IS NOT NULL "
+                                 "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [{"id": i, "kind": k, "body": json.loads(b), "refused": r, "at": a} for i, k, b, r, a in rows]
+
+    def outbox_refused_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM outbox WHERE refused IS NOT NULL").fetchone()[0]
+
     def inside(self) -> dict[int | None, int]:
         """Who is inside now, per event: tickets whose last effective movement is `in` (annulments and resets
         applied). For status screens; reads every ticket with an entry, not for the scan path."""
@@ -220,7 +243,7 @@ class Ledger(CatalogueMixin, SearchMixin):
         return {"events": q("SELECT count(*) FROM events"), "tickets": q("SELECT count(*) FROM tickets"),
                 "checkins": q("SELECT count(*) FROM checkins WHERE kind='entry'"),
                 "revocations": q("SELECT count(*) FROM revocations"), "blocked": q("SELECT count(*) FROM blocked"),
-                "outbox_pending": self.outbox_size()}
+                "outbox_pending": self.outbox_size(), "outbox_refused": self.outbox_refused_count()}
 
     # -- transactions ------------------------------------------------------------------------------------------
     def transaction(self):

@@ -1,0 +1,24 @@
+"""One rule for showing untrusted text (buyer names, e-mails, reasons, device names) on a terminal or a printout:
+control characters are escaped, never interpreted. ESC[2J in a buyer's name prints as the text `\\x1b[2J`."""
+from __future__ import annotations
+
+import re
+
+# C0 and C1 controls, DEL, and the Unicode bidi overrides/isolates that reorder what a reader sees
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(m: re.Match) -> str:
+    ch = m.group(0)
+    code = ord(ch)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: object) -> str:
+    """One line of untrusted text, safe to print: every control character (newline and tab included) escaped."""
+    return _UNSAFE.sub(_escape, str(text))
+
+
+def printable_lines(text: str) -> str:
+    """Multi-line output we composed (tables, reports) around untrusted values: line breaks kept, the rest escaped."""
+    return "\n".join(printable(line) for line in str(text).split("\n"))
