@@ -11,7 +11,7 @@ from agent.history import TicketHistory
 from agent.payload import Decoded
 from agent.policy import DevicePolicy, Mode
 from agent.ticket_format import Ticket
-from agent.verdicts import IN, OUT, Code, FirstUse, Verdict
+from agent.verdicts import IN, OUT, Code, FirstUse, Reason, Verdict
 
 Check = Callable[["Context"], Optional[Verdict]]
 
@@ -40,13 +40,15 @@ def check_payload(c: Context) -> Verdict | None:
 def check_event(c: Context) -> Verdict | None:
     t, p = c.ticket, c.policy
     if t.event_id < 0:   # a pretix date with no mapping on this device (agent.pretix_sig1.event_for)
-        return c.verdict(Code.WRONG_EVENT, "this date of the series is not mapped on this device")
+        return c.verdict(Code.WRONG_EVENT, "this date of the series is not mapped on this device",
+                         reason=Reason.DATE_NOT_MAPPED)
     opens = p.pass_events.get(t.event_id, frozenset()) if t.is_pass else frozenset({t.event_id})
     selected = p.events or p.known_events    # no selection: the events this device knows (None: any)
     candidates = sorted(opens & selected) if selected else sorted(opens)
     if not candidates:
         what = f"pass {t.event_id}" if t.is_pass else f"event {t.event_id}"
-        return c.verdict(Code.WRONG_EVENT, f"{what} is not selected on this device")
+        return c.verdict(Code.WRONG_EVENT, f"{what} is not selected on this device",
+                         reason=Reason.PASS_NOT_SELECTED if t.is_pass else Reason.EVENT_NOT_SELECTED)
     c.event_id = candidates[0] if len(candidates) == 1 else nearest_event(candidates, p.event_times, c.now)
     return None
 
@@ -85,7 +87,7 @@ def check_revoked(c: Context) -> Verdict | None:
     if h.revoked is not None:
         return c.verdict(Code.REVOKED, h.revoked)
     if h.order_status in ("cancelled", "refunded"):
-        return c.verdict(Code.REVOKED, f"order {h.order_status}")
+        return c.verdict(Code.REVOKED, f"order {h.order_status}", reason=Reason.ORDER_CANCELLED)
     return None
 
 
@@ -112,7 +114,8 @@ def check_reread(c: Context) -> Verdict | None:
         return None
     if last.code not in (Code.ACCEPTED.value, Code.CANCELLED.value):
         return None   # refusals are recomputed anyway
-    return c.verdict(Code(last.code), "same code read again", direction=last.direction, repeat=True)
+    return c.verdict(Code(last.code), "same code read again", direction=last.direction, repeat=True,
+                     reason=Reason.REREAD, since_read=c.now - last.at)
 
 
 def check_mode(c: Context) -> Verdict | None:
@@ -122,7 +125,7 @@ def check_mode(c: Context) -> Verdict | None:
         if h.entries:
             first = h.entries[0]
             return c.verdict(Code.ALREADY_USED, "a used ticket cannot be put back on sale",
-                             first_use=FirstUse(first.at, first.device_id, first.gate))
+                             first_use=FirstUse(first.at, first.device_id, first.gate), reason=Reason.USED_NOT_FOR_RESALE)
         return c.verdict(Code.CANCELLED, "ticket cancelled, back on sale", record="cancel")
     if p.mode is Mode.MULTIPLE:
         return c.verdict(Code.ACCEPTED, direction=IN, record="entry")
@@ -132,7 +135,7 @@ def check_mode(c: Context) -> Verdict | None:
         if direction == IN and inside:
             last = entries[-1]
             return c.verdict(Code.ALREADY_USED, "already inside",
-                             first_use=FirstUse(last.at, last.device_id, last.gate))
+                             first_use=FirstUse(last.at, last.device_id, last.gate), reason=Reason.ALREADY_INSIDE)
         return c.verdict(Code.ACCEPTED, direction=direction, record="entry")
     ins = [a for a in entries if a.direction != OUT]
     if ins:

@@ -24,6 +24,20 @@ class Code(str, Enum):
         return self.value
 
 
+class Reason(str, Enum):
+    """Why, finer than the code: screens and logs match on this, never on the free-text `detail`."""
+    REREAD = "reread"                          # the same code read again within the re-read window: nothing recorded
+    ALREADY_INSIDE = "already_inside"          # entry/exit mode: its last movement was `in`
+    USED_NOT_FOR_RESALE = "used_not_for_resale"  # quick cancellation of a ticket already used
+    EVENT_NOT_SELECTED = "event_not_selected"  # wrong_event: a ticket for an event not selected here
+    PASS_NOT_SELECTED = "pass_not_selected"    # wrong_event: a pass opening none of the selected events
+    DATE_NOT_MAPPED = "date_not_mapped"        # wrong_event: a pretix date this device has no mapping for
+    ORDER_CANCELLED = "order_cancelled"        # revoked: the whole order was cancelled or refunded
+
+    def __str__(self) -> str:
+        return self.value
+
+
 IN, OUT = "in", "out"
 
 
@@ -46,6 +60,8 @@ class Verdict:
     first_use: FirstUse | None = None   # for already_used
     detail: str = ""
     repeat: bool = False                # same code re-read within the re-read window: nothing recorded
+    reason: Reason | None = None        # why, when the code alone does not say it
+    since_read: float | None = None     # repeat: seconds since this device first read the code
     record: str | None = None           # what the shell must persist: "entry" | "cancel" | None
     scan_uuid: str | None = None        # filled by the shell once persisted
     extra: dict = field(default_factory=dict, compare=False)
@@ -58,7 +74,9 @@ class Verdict:
         d = {"verdict": self.code.value, "accepted": self.accepted, "direction": self.direction,
              "event_id": self.event_id, "ticket": self.ticket_key, "category": self.category,
              "zones": list(self.zones), "seat": self.seat, "detail": self.detail, "repeat": self.repeat,
-             "scan_uuid": self.scan_uuid}
+             "reason": self.reason.value if self.reason else None, "scan_uuid": self.scan_uuid}
+        if self.since_read is not None:
+            d["since_read"] = round(self.since_read, 1)
         if self.first_use:
             d["first_use"] = {"at": self.first_use.at, "device": self.first_use.device_id, "gate": self.first_use.gate}
         d.update(self.extra)

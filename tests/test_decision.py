@@ -11,7 +11,7 @@ from agent.keyring import Keyring
 from agent.payload import FORGED, MALFORMED, OK, UNKNOWN_KEY, Decoded, read_payload
 from agent.policy import DevicePolicy, Mode
 from agent.ticket_format import Ticket
-from agent.verdicts import Code
+from agent.verdicts import Code, Reason
 from tests.test_core_support import T0, test_key
 
 NOW = T0
@@ -171,6 +171,24 @@ def test_reread_window_repeats_the_verdict():
     assert decide(ok(), P, hist(entry(NOW - 1), last_read=LastRead(NOW - 1, "already_used", None, 1)),
                   NOW).code is Code.ALREADY_USED                        # refusals are recomputed, not repeated
     assert decide(ok(), DevicePolicy(reread_window=0), h, NOW - 1).code is Code.ALREADY_USED  # window 0: off
+
+
+def test_reasons_say_why_beyond_the_code():
+    """Screens match on `reason` (never on the free-text detail): a re-read, already inside, a pass, an order."""
+    reread = decide(ok(), P, hist(entry(NOW - 2), last_read=LastRead(NOW - 2, "accepted", "in", 1)), NOW)
+    assert (reread.reason, reread.since_read) == (Reason.REREAD, 2)
+    assert reread.to_json()["reason"] == "reread" and reread.to_json()["since_read"] == 2
+    inside = decide(ok(), DevicePolicy(mode=Mode.ENTRY_EXIT, direction="in"), hist(entry(1, "in")), NOW)
+    assert (inside.code, inside.reason) == (Code.ALREADY_USED, Reason.ALREADY_INSIDE)
+    used = decide(ok(), P, hist(entry(1, "in")), NOW)
+    assert (used.code, used.reason, used.since_read) == (Code.ALREADY_USED, None, None)   # a plain second use
+    assert decide(ok(), DevicePolicy(mode=Mode.QUICK_CANCEL), hist(entry(1)), NOW).reason is Reason.USED_NOT_FOR_RESALE
+    pol = DevicePolicy(events=frozenset({5}), pass_events={900: frozenset({4})})
+    assert decide(ok(event_id=900, is_pass=True), pol, TicketHistory(), NOW).reason is Reason.PASS_NOT_SELECTED
+    assert decide(ok(event_id=4), pol, TicketHistory(), NOW).reason is Reason.EVENT_NOT_SELECTED
+    assert decide(ok(event_id=-1), pol, TicketHistory(), NOW).reason is Reason.DATE_NOT_MAPPED
+    assert decide(ok(), P, TicketHistory(order_status="refunded"), NOW).reason is Reason.ORDER_CANCELLED
+    assert decide(ok(), P, TicketHistory(revoked="reissued"), NOW).reason is None
 
 
 def test_reread_does_not_hide_a_revocation():
