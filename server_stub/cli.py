@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from drivers.printers.wording import LANGUAGES as PRINT_LANGUAGES
+
 S = argparse.SUPPRESS
 
 
@@ -49,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--start", required=True, help="local time, e.g. '2026-12-31 20:00' (or ISO with offset)")
     c.add_argument("--end", required=True)
     c.add_argument("--tz", default="UTC", help="IANA time zone, e.g. Europe/Paris")
+    c.add_argument("--lang", default="en", choices=PRINT_LANGUAGES,
+                   help="language of printed tickets, badges and e-tickets (default en)")
     c.add_argument("--zone", action="append", default=[], metavar="ID=NAME[:MESSAGE]")
     c.add_argument("--category", action="append", default=[], metavar="ID=NAME[:MESSAGE]")
     add(ev, "list", "list events")

@@ -75,7 +75,8 @@ def event_create(store, org, args) -> int:
     except Exception:
         raise Refused(f"unknown time zone {args.tz!r} (use an IANA name such as Europe/Paris)") from None
     event_id = store.create_event(org, args.name, _parse_time(args.start, args.tz), _parse_time(args.end, args.tz),
-                                  args.tz, _named(args.zone, "zone_id"), _named(args.category, "category_id"))
+                                  args.tz, _named(args.zone, "zone_id"), _named(args.category, "category_id"),
+                                  language=args.lang)
     return emit(args, store.event(event_id), f"event {event_id} created: {args.name}")
 
 

@@ -233,3 +233,20 @@ def test_serve_runs_as_a_process_and_stops_on_sigterm(srv, broker):
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+def test_event_language_is_kept_and_travels_in_the_event(srv, capsys):
+    assert srv("event", "create", "--name", "Matinée", "--start", "2026-12-05 06:00", "--end", "2026-12-05 09:00",
+               "--tz", "America/Montreal", "--lang", "fr", "--json") == 0
+    assert out_json(capsys)["language"] == "fr"
+    assert srv("event", "list", "--json") == 0
+    assert [e["language"] for e in out_json(capsys)] == ["fr"]
+    assert srv("event", "create", "--name", "X", "--start", "2026-12-05 06:00", "--end", "2026-12-05 09:00",
+               "--lang", "de") != 0                                   # only en / fr
+    assert "invalid choice" in capsys.readouterr().err
+    store = open_store(srv.data, create=False)
+    try:
+        with pytest.raises(ValueError, match="unknown event language"):
+            store.create_event("fest", "X", 0, 10, "UTC", [], [], language="de")
+    finally:
+        store.close()

@@ -58,11 +58,12 @@ class CatalogueMixin:
         return self.conn.execute("SELECT count(payload) FROM tickets").fetchone()[0]
 
     def events(self) -> list[dict]:
-        rows = self.conn.execute("SELECT event_id, name, starts_at, ends_at, timezone, organiser FROM events ORDER BY starts_at, event_id")
+        rows = self.conn.execute("SELECT event_id, name, starts_at, ends_at, timezone, organiser, data FROM events "
+                                 "ORDER BY starts_at, event_id")
         out = []
-        for event_id, name, starts, ends, tz, org in rows.fetchall():
+        for event_id, name, starts, ends, tz, org, data in rows.fetchall():
             out.append({"event_id": event_id, "name": name, "starts_at": starts, "ends_at": ends, "timezone": tz,
-                        "organiser": org,
+                        "organiser": org, "language": json.loads(data or "{}").get("language", "en"),
                         "zones": [{"zone_id": z, "name": n, "message": m} for z, n, m in self.conn.execute(
                             "SELECT zone_id, name, message FROM zones WHERE event_id=? ORDER BY zone_id", (event_id,))],
                         "categories": [{"category_id": c, "name": n, "message": m} for c, n, m in self.conn.execute(

@@ -5,6 +5,7 @@ import json
 import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from drivers.printers.wording import LANGUAGES as PRINT_LANGUAGES
 from server_stub.model import MAX_CATALOGUE_ID, Category, Zone, check_slug
 from server_stub.store.base import NotFound, StoreBase, StoreError
 
@@ -35,7 +36,8 @@ class CatalogueMixin(StoreBase):
 
     # -- events ------------------------------------------------------------------------------------------------
     def create_event(self, org: str, name: str, starts_at: float, ends_at: float, timezone: str = "UTC",
-                     zones: list[dict] | None = None, categories: list[dict] | None = None) -> int:
+                     zones: list[dict] | None = None, categories: list[dict] | None = None,
+                     language: str = "en") -> int:
         if not name.strip():
             raise ValueError("an event needs a name")
         if ends_at <= starts_at:
@@ -44,6 +46,8 @@ class CatalogueMixin(StoreBase):
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Paris)") from None
+        if language not in PRINT_LANGUAGES:
+            raise ValueError(f"unknown event language {language!r}; one of {', '.join(PRINT_LANGUAGES)}")
         zs = [Zone(int(z["zone_id"]), z["name"], z.get("message", "")) for z in zones or ()]
         cs = [Category(int(x["category_id"]), x["name"], x.get("message", "")) for x in categories or ()]
         for what, ids in (("zone", [z.zone_id for z in zs]), ("category", [x.category_id for x in cs])):
@@ -54,14 +58,14 @@ class CatalogueMixin(StoreBase):
             event_id = c.execute("INSERT INTO catalogue(org, kind) VALUES (?, 'event')", (org,)).lastrowid
             if event_id > MAX_CATALOGUE_ID:
                 raise StoreError("event id space exhausted")
-            c.execute("INSERT INTO events(event_id, org, name, starts_at, ends_at, timezone, zones, categories, version) "
-                      "VALUES (?,?,?,?,?,?,?,?,?)",
+            c.execute("INSERT INTO events(event_id, org, name, starts_at, ends_at, timezone, zones, categories, version, "
+                      "language) VALUES (?,?,?,?,?,?,?,?,?,?)",
                       (event_id, org, name.strip(), float(starts_at), float(ends_at), timezone,
-                       json.dumps([z.__dict__ for z in zs]), json.dumps([x.__dict__ for x in cs]), version))
+                       json.dumps([z.__dict__ for z in zs]), json.dumps([x.__dict__ for x in cs]), version, language))
         return event_id
 
     def event(self, event_id: int) -> dict:
-        row = self.q1("SELECT event_id, name, starts_at, ends_at, timezone, org, zones, categories FROM events "
+        row = self.q1("SELECT event_id, name, starts_at, ends_at, timezone, org, zones, categories, language FROM events "
                       "WHERE event_id=?", (event_id,))
         if row is None:
             raise NotFound(f"no event {event_id}")
@@ -69,17 +73,17 @@ class CatalogueMixin(StoreBase):
 
     def events(self, org: str) -> list[dict]:
         self._require_org(org)
-        rows = self.q("SELECT event_id, name, starts_at, ends_at, timezone, org, zones, categories FROM events "
+        rows = self.q("SELECT event_id, name, starts_at, ends_at, timezone, org, zones, categories, language FROM events "
                       "WHERE org=? ORDER BY starts_at, event_id", (org,))
         return [self._event_dict(r) for r in rows]
 
     def _event_dict(self, row: tuple) -> dict:
-        event_id, name, starts, ends, tz, org, zones, categories = row
+        event_id, name, starts, ends, tz, org, zones, categories, language = row
         passes = [{"pass_id": p, "name": n} for p, n in self.q(
             "SELECT p.pass_id, p.name FROM pass_events pe JOIN passes p USING (pass_id) WHERE pe.event_id=? "
             "ORDER BY p.pass_id", (event_id,))]
         return {"event_id": event_id, "name": name, "starts_at": starts, "ends_at": ends, "timezone": tz,
-                "organiser": org, "zones": json.loads(zones), "categories": json.loads(categories), "passes": passes}
+                "language": language, "organiser": org, "zones": json.loads(zones), "categories": json.loads(categories), "passes": passes}
 
     def event_version(self, event_id: int) -> int:
         """Version of the last change to the event itself (name, dates, zones, passes including it)."""

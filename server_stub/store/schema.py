@@ -80,4 +80,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE devices ADD COLUMN role TEXT NOT NULL DEFAULT 'door';
     """,
+    # 5: the event's language (en | fr): printed tickets, badges and e-tickets are worded in it
+    """
+    ALTER TABLE events ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+    """,
 )
