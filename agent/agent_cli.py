@@ -14,6 +14,7 @@ from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
 from agent.policy import Mode
+from agent.private_files import private_dir
 from agent.safe_text import printable
 from agent.verdicts import Verdict
 
@@ -98,7 +99,7 @@ def _apply_flags(policy, args):
 
 
 def open_home(home: Path) -> tuple[Ledger, Keyring]:
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     ledger = Ledger.open(home / "ledger.sqlite")
     keyring_path = home / "keyring.json"
     keyring = Keyring.load(keyring_path) if keyring_path.exists() else Keyring()

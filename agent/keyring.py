@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from agent.private_files import write_private
 
 
 def fingerprint(raw_public_key: bytes) -> str:
@@ -143,11 +144,9 @@ class Keyring:
         return ring
 
     def save(self, path: str | Path) -> None:
-        """Atomic replace: a crash mid-write never leaves a half keyring (public keys only, nothing secret)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2))
-        os.replace(tmp, path)
+        """Atomic replace: a crash mid-write never leaves a half keyring. Public keys only, but which organisers and
+        events a device trusts is nobody else's business: 0600 like every device file."""
+        write_private(path, json.dumps(self.to_json(), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> "Keyring":

@@ -1,16 +1,24 @@
 """An application's own SQLite file, opened safely: shared by the device ledger and the server store.
 
-`open_guarded` refuses what is not ours (unreadable, another application's, a newer schema, failing its
-integrity check) without writing to it, sets the pragmas, and applies pending migrations — each one in its own
-transaction, stamped with `PRAGMA application_id` and `user_version`. `Transaction` is the re-entrant
-BEGIN IMMEDIATE … COMMIT both use.
+`open_guarded` refuses what is not ours (an empty file, a WAL without its database, unreadable, another
+application's, a newer schema, failing its integrity check) without writing to it, sets the pragmas, and applies
+pending migrations — each one in its own transaction, stamped with `PRAGMA application_id` and `user_version`.
+A new file is built under a temporary name and linked into place complete, so a file at the path that is empty
+was never one of ours (truncated, or another program's) and is refused, not replaced.
+Files are private (0600) from creation; SQLite gives the -wal/-shm files the database file's mode.
+`Transaction` is the re-entrant BEGIN IMMEDIATE … COMMIT both use.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Callable, Sequence
+
+from agent.private_files import PRIVATE, make_private
+
+SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[str], error: type[Exception],
@@ -19,9 +27,18 @@ def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[
     """Open (or create) the file; any refusal raises `error` with a message that says the file was left untouched.
     `check(conn)` runs on an existing file after the pragmas and may raise `error` itself."""
     path = str(path)
-    exists = Path(path).exists() and Path(path).stat().st_size > 0
-    if not exists and not create:
-        raise error(missing or f"no database at {path}")
+    if not os.path.exists(path):
+        orphans = [path + s for s in SIDE_FILES[:1] + SIDE_FILES[2:] if os.path.exists(path + s)]
+        if orphans:
+            raise error(f"{path} is missing but {orphans[0]} is there (it may hold unsaved data); "
+                        "nothing was created or deleted")
+        if not create:
+            raise error(missing or f"no database at {path}")
+        _create(path, application_id, migrations, pragmas, error)
+    if os.path.getsize(path) == 0:
+        raise error(f"{path} is empty (0 bytes): it is not a database this ticketgate wrote (truncated?); "
+                    "it was left untouched — restore it from a backup or move it away")
+    make_private(path, *(path + s for s in SIDE_FILES))
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
@@ -29,7 +46,7 @@ def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         raise error(f"{path} is not a readable SQLite database ({exc}); it was left untouched") from None
-    if exists and app_id != application_id and (tables or version):
+    if app_id != application_id and (tables or version):     # a blank SQLite file holds nothing: adopted
         conn.close()
         raise error(f"{path} is a SQLite database of another application; it was left untouched")
     if version > len(migrations):
@@ -38,7 +55,7 @@ def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[
     try:
         for pragma in pragmas:
             conn.execute(f"PRAGMA {pragma}")
-        if exists and check is not None:
+        if check is not None:
             check(conn)
         migrate(conn, migrations, application_id, version)
     except sqlite3.DatabaseError as exc:
@@ -48,6 +65,37 @@ def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[
         conn.close()
         raise
     return conn
+
+
+def _create(path: str, application_id: int, migrations: Sequence[str], pragmas: Sequence[str],
+            error: type[Exception]) -> None:
+    """Build the schema in `path.new-PID` (0600 from its first byte), then link it to `path`; a concurrent creator
+    that linked first wins and ours is dropped. A crash leaves only the temporary file behind."""
+    tmp = f"{path}.new-{os.getpid()}-{threading.get_ident()}"
+    for leftover in (tmp, *(tmp + s for s in SIDE_FILES)):
+        if os.path.exists(leftover):
+            os.unlink(leftover)
+    try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE))
+    except OSError as exc:
+        raise error(f"cannot create {path}: {exc}") from None
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            for pragma in pragmas:
+                conn.execute(f"PRAGMA {pragma}")
+            migrate(conn, migrations, application_id, 0)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()      # the last connection: SQLite folds the WAL into the file and deletes it
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        for leftover in (tmp, *(tmp + s for s in SIDE_FILES)):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[str], application_id: int, version: int) -> None:

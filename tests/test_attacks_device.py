@@ -1,0 +1,116 @@
+"""Attacks on the device core (issue 10 §3–§8, device side): one test per attack, named after it.
+
+Each drives the real parts: real SQLite files, the `ticketgate` command in subprocesses where a user would,
+real mosquitto where the sync is involved. docs/security.md lists them with their outcome."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from agent.keyring import Keyring
+from agent.ledger import Ledger
+from tests.test_core_support import issue, test_key
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = test_key()
+FAR = 2**32 - 1
+
+
+def ticketgate(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agent", *args], cwd=ROOT, input=stdin, capture_output=True,
+                          text=True, timeout=60)
+
+
+def make_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    ring = Keyring()
+    ring.add(KEY.trusted())
+    ring.save(tmp_path / "ring.json")
+    assert ticketgate("agent", "--home", str(home), "trust", str(tmp_path / "ring.json")).returncode == 0
+    return home
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- §5 a damaged ledger is refused and left untouched ------------------------------------------------------------
+def test_attack_zero_byte_ledger(tmp_path):
+    home = make_home(tmp_path)
+    ticket = issue(KEY, 11, valid_until=FAR)
+    first = ticketgate("agent", "--home", str(home), "scan", "--json", ticket)
+    assert json.loads(first.stdout)["verdict"] == "accepted"
+    ledger = home / "ledger.sqlite"
+    ledger.write_bytes(b"")                                  # `: > ledger.sqlite`
+    status = ticketgate("agent", "--home", str(home), "status")
+    assert status.returncode != 0 and "ledger.sqlite is empty (0 bytes)" in status.stderr and "untouched" in status.stderr
+    again = ticketgate("agent", "--home", str(home), "scan", "--json", ticket)
+    assert again.returncode != 0 and again.stdout == ""       # no verdict at all, certainly not `accepted`
+    assert ledger.stat().st_size == 0 and sorted(p.name for p in home.iterdir()) == ["keyring.json", "ledger.sqlite"]
+
+
+def test_attack_zero_byte_ledger_with_wal(tmp_path):
+    """The main file truncated while its WAL still holds unsynced check-ins: both are left exactly as they are."""
+    home = make_home(tmp_path)
+    live = Ledger.open(home / "ledger.sqlite")               # the app, running: its check-ins sit in the WAL
+    live.record("11", _entry("scan-1"), outbox={"type": "action", "scan_uuid": "scan-1"})
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(home / "keyring.json", copy)
+    shutil.copy(home / "ledger.sqlite-wal", copy)
+    (copy / "ledger.sqlite").write_bytes(b"")
+    live.close()
+    wal = digest(copy / "ledger.sqlite-wal")
+    status = ticketgate("agent", "--home", str(copy), "status", "--json")
+    assert status.returncode != 0 and "empty" in status.stderr and status.stdout == ""
+    assert (copy / "ledger.sqlite").stat().st_size == 0 and digest(copy / "ledger.sqlite-wal") == wal
+    (copy / "ledger.sqlite").unlink()                        # a WAL without its database: refused too
+    status = ticketgate("agent", "--home", str(copy), "status")
+    assert status.returncode != 0 and "ledger.sqlite-wal is there" in status.stderr
+    assert not (copy / "ledger.sqlite").exists() and digest(copy / "ledger.sqlite-wal") == wal
+
+
+# -- §7 private files private from creation -----------------------------------------------------------------------
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_attack_private_files_modes(tmp_path):
+    old = os.umask(0o022)                                    # a usual desktop umask: others may read by default
+    try:
+        home = make_home(tmp_path)
+        ticket = issue(KEY, 11, valid_until=FAR)
+        assert ticketgate("agent", "--home", str(home), "scan", ticket).returncode == 0
+        live = Ledger.open(home / "ledger.sqlite")           # running: -wal and -shm exist
+        live.record("12", _entry("scan-2"))
+        files = [home / n for n in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm", "keyring.json")]
+        assert {f.name: oct(_mode(f)) for f in files} == {f.name: "0o600" for f in files}
+        assert _mode(home) == 0o700
+        live.close()
+        data = tmp_path / "server"                           # the server store: every buyer's name and e-mail
+        init = ticketgate("server", "--data", str(data), "init", "--org", "fest", "--name", "Fest")
+        assert init.returncode == 0, init.stderr
+        from server_stub.store import open_store
+        store = open_store(data)
+        server_files = [data / n for n in ("server.sqlite", "server.sqlite-wal", "server.sqlite-shm")]
+        assert {f.name: oct(_mode(f)) for f in server_files} == {f.name: "0o600" for f in server_files}
+        store.close()
+        legacy = tmp_path / "legacy"                          # a ledger an older version left 0644: tightened
+        shutil.copytree(home, legacy)
+        os.chmod(legacy / "ledger.sqlite", 0o644)
+        assert ticketgate("agent", "--home", str(legacy), "status").returncode == 0
+        assert _mode(legacy / "ledger.sqlite") == 0o600
+    finally:
+        os.umask(old)
+
+
+def _entry(scan_uuid: str, at: float = 1000.0, **kw):
+    from agent.history import Action
+    return Action(scan_uuid=scan_uuid, kind="entry", at=at, device_id="device", gate="gate", event_id=1,
+                  direction="in", **kw)
