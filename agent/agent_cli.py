@@ -3,24 +3,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from agent import desk
 from agent.gate import Gate, load_policy, save_policy
+from agent.home import DeviceHome, HomeError, open_home, resolve_home
 from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
 from agent.policy import Mode
-from agent.private_files import private_dir
 from agent.safe_text import printable
 from agent.verdicts import Verdict
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("TICKETGATE_HOME") or Path.home() / ".local/share/ticketgate/agent")
 
 
 def _ints(text: str | None) -> frozenset[int] | None:
@@ -29,7 +25,8 @@ def _ints(text: str | None) -> frozenset[int] | None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ticketgate agent", description="door agent")
-    p.add_argument("--home", type=Path, default=None, help="agent data folder (default $TICKETGATE_HOME or ~/.local/share/ticketgate/agent)")
+    p.add_argument("--home", type=Path, default=None,
+                   help="device folder (default $TICKETGATE_HOME or ~/.local/share/ticketgate/device)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     scan = sub.add_parser("scan", help="scan payloads (arguments, or stdin one per line)")
@@ -62,6 +59,27 @@ def build_parser() -> argparse.ArgumentParser:
     trust = sub.add_parser("trust", help="add trusted keys from a keyring JSON file (merges)")
     trust.add_argument("keyring_file", type=Path)
 
+    sync = sub.add_parser("sync", help="sync with the organiser's server over the enrolled broker login: "
+                                       "event data in, check-ins and kiosk actions out")
+    sync.add_argument("--for", dest="duration", type=float, default=None, metavar="SECONDS",
+                      help="stop after SECONDS (default: until Ctrl-C)")
+    sync.add_argument("--until-idle", action="store_true",
+                      help="stop as soon as everything is uploaded and nothing more arrives (exit 1 if --for "
+                           "runs out first)")
+    sync.add_argument("--json", action="store_true", help="one JSON summary at the end")
+
+    pay = sub.add_parser("pay", help="kiosk: payment received for a pending order (the server is told)")
+    pay.add_argument("order_number")
+    pay.add_argument("--operator", default="", help="who took the payment")
+    pay.add_argument("--json", action="store_true")
+
+    exch = sub.add_parser("exchange", help="kiosk: take a ticket out of use here; the server issues its replacement")
+    exch.add_argument("ticket_key")
+    exch.add_argument("--reason", required=True)
+    exch.add_argument("--category", type=int, help="category of the replacement (default: the same)")
+    exch.add_argument("--zone", type=int, help="zone of the replacement (default: the same)")
+    exch.add_argument("--json", action="store_true")
+
     pretix = sub.add_parser("trust-pretix", help="trust a pretix event's pretix_sig1 keys")
     pretix.add_argument("event_json", type=Path, help="pretix event resource JSON (with valid_keys.pretix_sig1)")
     pretix.add_argument("--event-id", type=int, required=True, help="our event id the pretix event maps to")
@@ -77,7 +95,7 @@ def _policy_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", help="comma-separated event ids this device admits")
     p.add_argument("--zones", help="comma-separated zone ids this gate admits ('' for all)")
     p.add_argument("--direction", choices=["in", "out", "alternate"])
-    p.add_argument("--device-id")
+    p.add_argument("--device-id", help="this device's id (an enrolled device keeps the id it was enrolled with)")
     p.add_argument("--gate")
     p.add_argument("--reread-window", type=float)
 
@@ -96,14 +114,6 @@ def _apply_flags(policy, args):
         if getattr(args, flag) is not None:
             changes[flag] = getattr(args, flag)
     return replace(policy, **changes)
-
-
-def open_home(home: Path) -> tuple[Ledger, Keyring]:
-    private_dir(home)
-    ledger = Ledger.open(home / "ledger.sqlite")
-    keyring_path = home / "keyring.json"
-    keyring = Keyring.load(keyring_path) if keyring_path.exists() else Keyring()
-    return ledger, keyring
 
 
 def human(v: Verdict) -> str:
@@ -129,7 +139,20 @@ def human(v: Verdict) -> str:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    home = args.home or default_home()
+    try:
+        home = resolve_home(args.home)
+    except HomeError as exc:
+        print(f"ticketgate agent: {exc}", file=sys.stderr)
+        return 3
+    identity = DeviceHome(home).identity()
+    wanted = getattr(args, "device_id", None)
+    if identity is not None and wanted is not None and wanted != identity.device_id:
+        print(f"ticketgate agent: this device is enrolled as {identity.device_id}; its id cannot change "
+              f"(wipe it with `ticketgate provision wipe --yes` and enroll it again)", file=sys.stderr)
+        return 1
+    if args.cmd == "sync":
+        from agent.sync_cli import run_sync
+        return run_sync(home, args)
     try:
         ledger, keyring = open_home(home)
     except LedgerError as exc:
@@ -177,7 +200,9 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
                 print("no match")
         return 0
     if args.cmd == "status":
-        status = {"home": str(home), "policy": load_policy(ledger).to_json(), "counts": ledger.counts(),
+        identity = DeviceHome(home).identity()
+        status = {"home": str(home), "identity": identity.__dict__ if identity else None,
+                  "policy": load_policy(ledger).to_json(), "counts": ledger.counts(),
                   "inside": {str(k): v for k, v in sorted(ledger.inside().items(), key=lambda kv: str(kv[0]))},
                   "trusted_keys": [{"key_id": k.key_id, "fingerprint": k.fingerprint, "organiser": k.organiser}
                                    for k in keyring.keys.values()],
@@ -191,6 +216,8 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
             print(json.dumps(status, indent=2))
         else:
             pol = status["policy"]
+            print(f"enrolled: organiser {identity.org}, {identity.role} {identity.device_id}" if identity
+                  else "not enrolled (no sync): see `ticketgate provision enroll`")
             print(f"device {pol['device_id']} at {pol['gate']}: mode {pol['mode']}, events {pol['events'] or 'all'}, "
                   f"zones {pol['zones'] or 'all'}")
             print("  " + ", ".join(f"{k} {v}" for k, v in status["counts"].items()))
@@ -213,6 +240,26 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
             print(f"ticketgate agent annul: {exc}", file=sys.stderr)
             return 1
         print(json.dumps(result) if args.json else f"annulled {result['annulled']} (ticket {result['ticket_key']})")
+        return 0
+    if args.cmd == "pay":
+        device_id = load_policy(ledger).device_id
+        changed = desk.validate_payment(ledger, args.order_number, device_id, args.operator or device_id)
+        if not changed:
+            print(f"ticketgate agent pay: no order {args.order_number} on this device", file=sys.stderr)
+            return 1
+        result = {"order_number": args.order_number, "tickets": changed, "outbox_pending": ledger.outbox_size()}
+        print(json.dumps(result) if args.json else f"order {args.order_number} paid ({changed} ticket(s)); "
+                                                   f"{result['outbox_pending']} message(s) waiting for the server")
+        return 0
+    if args.cmd == "exchange":
+        try:
+            desk.exchange(ledger, args.ticket_key, args.reason, load_policy(ledger).device_id, args.category, args.zone)
+        except (LookupError, ValueError) as exc:
+            print(f"ticketgate agent exchange: {exc}", file=sys.stderr)
+            return 1
+        result = {"ticket_key": args.ticket_key, "outbox_pending": ledger.outbox_size()}
+        print(json.dumps(result) if args.json else f"ticket {args.ticket_key} out of use here; the replacement "
+                                                   f"comes with the next sync")
         return 0
     if args.cmd == "checkin":
         verdict = Gate(ledger, keyring).checkin_by_key(args.ticket_key, args.reason)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,15 +21,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="*", type=Path)
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.add_argument("--keyring", type=Path, help="keyring JSON (default: the agent home's keyring.json)")
-    p.add_argument("--home", type=Path, help="agent home (default $TICKETGATE_HOME or ~/.local/share/ticketgate/agent)")
+    p.add_argument("--home", type=Path, help="device folder (default $TICKETGATE_HOME or "
+                                             "~/.local/share/ticketgate/device)")
     p.add_argument("--corpus", type=Path, help="benchmark: read every image with its expected .txt, per library and chain")
     return p
 
 
 def load_keyring(path: Path | None, home: Path | None) -> tuple[Keyring, str]:
     if path is None:
-        home = home or Path(os.environ.get("TICKETGATE_HOME") or Path.home() / ".local/share/ticketgate/agent")
-        path = home / "keyring.json"
+        from agent.home import DeviceHome, HomeError, resolve_home
+        try:
+            path = DeviceHome(resolve_home(home)).keyring_path
+        except HomeError as exc:
+            return Keyring(), f"{exc}: tickets cannot be verified"
         if not path.exists():
             return Keyring(), f"no keyring at {path}: tickets cannot be verified"
     try:

@@ -17,7 +17,8 @@ SCREEN_NAMES = ("scan", "search", "events", "kiosk", "stats", "sync", "setup", "
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ticketgate kiosk", description="the Kivy app (door scanning and kiosk screens)")
-    p.add_argument("--home", type=Path, help="agent data folder (default: the agent's, $TICKETGATE_HOME)")
+    p.add_argument("--home", type=Path, help="device folder (default $TICKETGATE_HOME or "
+                                             "~/.local/share/ticketgate/device, the agent's)")
     p.add_argument("--demo", action="store_true", help="use a fresh demo device in a temporary folder")
     p.add_argument("--screen", choices=SCREEN_NAMES, default="scan", help="first screen (default scan)")
     p.add_argument("--lang", choices=("fr", "en"), help="language (default: the device's)")
@@ -48,11 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     from kiosk_ui.offscreen import offscreen_env
     no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     offscreen_env(size, args.density, headless=args.screenshot is not None or (args.smoke and no_display))
+    from agent.home import HomeError
     from agent.ledger import LedgerError
     from kiosk_ui import i18n
     try:
         ctl, tmp = _controller(args)
-    except LedgerError as exc:
+    except (LedgerError, HomeError) as exc:
         print(f"ticketgate kiosk: {exc}", file=sys.__stderr__)   # Kivy captures sys.stderr into its log
         return 3
     i18n.set_language(args.lang or ctl.door.ledger.get_setting("ui_language") or i18n.android_language()
@@ -92,8 +94,8 @@ def _controller(args):
         door = seed(tmp.name).door
         home = Path(tmp.name)
     else:
-        from agent.agent_cli import default_home
-        home = args.home or default_home()
+        from agent.home import resolve_home
+        home = resolve_home(args.home)
         door = Door.open_home(home)
     live = not args.screenshot            # screenshots never open the camera or play sounds
     return Controller(door, build_services(door, home, camera=live, feedback=live)), tmp

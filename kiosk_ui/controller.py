@@ -71,9 +71,7 @@ class Controller:
         creds = getattr(self.services.enrollment, "credentials", None)
         if creds is None:
             return False
-        self.door.set_identity(creds.device_id, creds.gate or creds.device_id)
-        if creds.events:
-            self.door.set_selection(frozenset(creds.events), self.door.policy.zones)
+        self.door.adopt_identity()          # the enrolled id, gate and events (agent.home.adopt_identity)
         self.door.reload_keyring()
         start = getattr(self.services.sync, "start", None)
         if start is not None:

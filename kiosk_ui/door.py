@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from agent import desk
 from agent.gate import Gate
+from agent.home import DeviceHome, adopt_identity
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy, Mode
@@ -33,7 +35,8 @@ class Door:
 
     @classmethod
     def open_home(cls, home: str | Path) -> "Door":
-        from agent.agent_cli import open_home
+        """The device home (agent.home): ledger, keyring, and the enrolled identity applied to the policy."""
+        from agent.home import open_home
         ledger, keyring = open_home(Path(home))
         return cls(ledger, keyring)
 
@@ -75,8 +78,26 @@ class Door:
     def set_selection(self, events: frozenset[int], zones: frozenset[int] | None) -> None:
         self.gate.set_policy(replace(self.gate.policy, events=frozenset(events), zones=zones))
 
-    def set_identity(self, device_id: str, gate: str) -> None:
-        self.gate.set_policy(replace(self.gate.policy, device_id=device_id, gate=gate))
+    def identity(self):
+        """The enrolled identity (agent.home.Identity) of the device home this door's ledger is in; None: not enrolled."""
+        return DeviceHome(Path(self.ledger.path).parent).identity()
+
+    def adopt_identity(self) -> None:
+        """Act as the enrolled device (just enrolled in Set-up): its id, and its gate and events the first time."""
+        policy = adopt_identity(self.gate.policy, self.identity())
+        if policy is not self.gate.policy:
+            self.gate.set_policy(policy)
+
+    @property
+    def display_name(self) -> str:
+        return str(self.ledger.get_setting("device_name") or self.gate.policy.device_id)
+
+    def set_identity(self, name: str, gate: str) -> None:
+        """Name and gate typed in Set-up. The name is what this screen shows; the id the server knows the device by
+        stays the enrolled one (an unenrolled device, which never syncs, takes the name as its id)."""
+        identity = self.identity()
+        self.ledger.set_setting("device_name", name)
+        self.gate.set_policy(replace(self.gate.policy, device_id=identity.device_id if identity else name, gate=gate))
 
     # -- look-ups ---------------------------------------------------------------------------------------------------
     def events(self) -> list[dict]:
@@ -110,24 +131,12 @@ class Door:
 
     # -- kiosk (guichet) ---------------------------------------------------------------------------------------------
     def validate_payment(self, order_number: str, operator: str) -> int:
-        """Mark a pending order paid on this device and queue the fact for the server."""
-        changed = self.ledger.set_order_status(order_number, "paid")
-        if changed:
-            self.ledger.enqueue("kiosk", {"type": "kiosk", "action": "payment_validated", "order_number": order_number,
-                                          "device_id": self.policy.device_id, "operator": operator})
-        return changed
+        """Mark a pending order paid on this device and queue the fact for the server (agent.desk)."""
+        return desk.validate_payment(self.ledger, order_number, self.policy.device_id, operator)
 
     def exchange(self, ticket_key: str, reason: str, category: int | None = None, zone: int | None = None) -> None:
-        """Take a ticket out of use here (revoked, reason 'exchanged') and ask the server for its replacement
-        (same order, new ticket; same category/zone unless chosen). It comes back with the next delta, printable."""
-        if not reason.strip():
-            raise ValueError("an exchange needs a reason")
-        if self.ledger.ticket(ticket_key) is None:
-            raise LookupError(f"no ticket {ticket_key} on this device")
-        self.ledger.revoke([ticket_key], f"exchanged: {reason}")
-        chosen = {k: v for k, v in (("category", category), ("zone", zone)) if v is not None}
-        self.ledger.enqueue("kiosk", {"type": "kiosk", "action": "exchange", "ticket_key": ticket_key, "reason": reason,
-                                      "device_id": self.policy.device_id, **chosen})
+        """Take a ticket out of use here and ask the server for its replacement (agent.desk)."""
+        desk.exchange(self.ledger, ticket_key, reason, self.policy.device_id, category, zone)
 
     def reload_keyring(self) -> None:
         """Trusted keys written by enrollment or the sync (keyring.json next to the ledger), merged in place."""

@@ -2,14 +2,22 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
 from provisioning.protocol import BadInput
 
-DEFAULT_DIR = os.environ.get("TICKETGATE_DEVICE_DIR", str(Path.home() / ".ticketgate" / "device"))
+HOME_HELP = "device folder (default $TICKETGATE_HOME or ~/.local/share/ticketgate/device, the agent's and the app's)"
+
+
+def _state(args):
+    """The device home (agent.home.resolve_home) as provisioning's DeviceState."""
+    from agent.home import HomeError, resolve_home
+    from provisioning.device.state import DeviceState
+    try:
+        return DeviceState(resolve_home(args.dir))
+    except HomeError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def _err(msg: str) -> int:
@@ -30,18 +38,18 @@ def add_commands(sub) -> None:
     how.add_argument("--code", help="the organiser code typed by hand (K7M2-Q9XB)")
     p.add_argument("--server", help="HOST:PORT of the enrollment endpoint (default: QR hint, then zeroconf)")
     p.add_argument("--name", default="", help="a name for this device (shown to the organiser)")
-    p.add_argument("--dir", default=DEFAULT_DIR, help=f"device folder (default {DEFAULT_DIR})")
+    p.add_argument("--dir", "--home", dest="dir", default=None, help=HOME_HELP)
     p.add_argument("--no-connect", action="store_true", help="do not check the broker login afterwards")
     p.add_argument("--interface", action="append", help="IP of the interface to browse on (repeatable)")
     p.set_defaults(run=cmd_enroll)
 
     p = sub.add_parser("status", help="is this device enrolled, with whom, for which gate and events")
-    p.add_argument("--dir", default=DEFAULT_DIR)
+    p.add_argument("--dir", "--home", dest="dir", default=None, help=HOME_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)
 
     p = sub.add_parser("wipe", help="forget orders, names, keys and the broker login (device handed back)")
-    p.add_argument("--dir", default=DEFAULT_DIR)
+    p.add_argument("--dir", "--home", dest="dir", default=None, help=HOME_HELP)
     p.add_argument("--yes", action="store_true", help="do it (without it, nothing happens)")
     p.set_defaults(run=cmd_wipe)
 
@@ -77,9 +85,11 @@ def _pick_server(args, org: str | None, fingerprint: str | None) -> tuple[str, s
 
 def cmd_enroll(args) -> int:
     from provisioning.device.enroll import EnrollError, enroll
-    from provisioning.device.state import DeviceState
     from provisioning.protocol import parse_qr
-    state = DeviceState(args.dir)
+    try:
+        state = _state(args)
+    except BadInput as exc:
+        return _err(str(exc))
     if state.enrolled():
         return _err(f"already enrolled ({state.load().device_id}); run `ticketgate provision wipe --yes` first")
     t0 = time.monotonic()
@@ -109,7 +119,7 @@ def cmd_enroll(args) -> int:
         return _err(str(exc))
     took = time.monotonic() - t0
     print(f"enrolled as {creds.device_id} (organiser {creds.org}, gate {creds.gate or '-'}, events "
-          f"{','.join(map(str, creds.events)) or 'all'}) in {took * 1000:.0f} ms")
+          f"{','.join(map(str, creds.events)) or 'all'}) in {took * 1000:.0f} ms; device folder {state.folder}")
     if not args.no_connect:
         from provisioning.device.link import DeviceLink
         from provisioning.mqtt_connect import Refused
@@ -127,16 +137,19 @@ def cmd_enroll(args) -> int:
 
 def cmd_status(args) -> int:
     from agent.keyring import fingerprint
-    from provisioning.device.state import DeviceState
-    state = DeviceState(args.dir)
+    try:
+        state = _state(args)
+    except BadInput as exc:
+        return _err(str(exc))
     creds = state.load()
     if creds is None:
         print("not enrolled" + (" (wiped)" if state.ledger_path.exists() else ""))
         return 1
-    info = {"device_id": creds.device_id, "org": creds.org, "name": creds.name, "gate": creds.gate,
+    info = {"device_id": creds.device_id, "org": creds.org, "role": creds.role, "name": creds.name, "gate": creds.gate,
             "events": list(creds.events), "broker": f"{creds.broker.host}:{creds.broker.port}",
             "tls": creds.broker.tls, "server_key": fingerprint(creds.server_key),
-            "enrolled_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(creds.enrolled_at))}
+            "enrolled_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(creds.enrolled_at)),
+            "home": str(state.folder)}
     if state.ledger_path.exists():
         from agent.ledger import Ledger
         ledger = Ledger.open(state.ledger_path, create=False)
@@ -151,9 +164,12 @@ def cmd_status(args) -> int:
 
 
 def cmd_wipe(args) -> int:
-    from provisioning.device.state import DeviceState
     from provisioning.device.wipe import wipe
     if not args.yes:
         return _err("this removes orders, names, keys and the broker login; add --yes to do it")
-    print(f"wiped: {wipe(DeviceState(args.dir), 'by the technician')}")
+    try:
+        state = _state(args)
+    except BadInput as exc:
+        return _err(str(exc))
+    print(f"wiped {state.folder}: {wipe(state, 'by the technician')}")
     return 0

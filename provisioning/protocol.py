@@ -23,7 +23,6 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"   # no 0/O, 1/I/L, U
 CODE_LENGTH = 8                                    # 30^8 ~ 6.6e11; guessing is throttled
 _TOKEN = re.compile(r"^[A-Z2-7]{52}$")
 _FP = re.compile(r"^[0-9A-F]{16}$")
-_HOSTPORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]{1,253}):(\d{1,5})$")
 _ORG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -81,18 +80,23 @@ def parse_qr(text: str) -> EnrollQR:
         raise BadInput("enrollment QR: malformed token")
     if not _FP.match(fp):
         raise BadInput("enrollment QR: malformed organiser fingerprint")
-    if not _HOSTPORT.match(server):
-        raise BadInput("enrollment QR: malformed server address")
+    try:
+        split_hostport(server)
+    except BadInput:
+        raise BadInput("enrollment QR: malformed server address") from None
     if not _ORG.match(org):
         raise BadInput("enrollment QR: malformed organiser")
     return EnrollQR(token, fp, server, org)
 
 
 def split_hostport(text: str) -> tuple[str, int]:
-    m = _HOSTPORT.match((text or "").strip())
-    if not m or not 0 < int(m.group(2)) < 65536:
-        raise BadInput(f"server address {text!r}: expected HOST:PORT")
-    return m.group(1).strip("[]"), int(m.group(2))
+    """`HOST:PORT` of a server (agent.home.HostPort) -> (host, port); BadInput when it is not one."""
+    from agent.home import BadAddress, HostPort
+    try:
+        address = HostPort.parse(text, what="server address")
+    except BadAddress as exc:
+        raise BadInput(str(exc)) from None
+    return address.host, address.port
 
 
 def proof_message(nonce: str, device_public_key: bytes, box_public_key: bytes) -> bytes:

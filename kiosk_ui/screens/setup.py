@@ -122,7 +122,7 @@ class SetupScreen(BaseScreen):
         self.device_label.text, self.gate_label.text = tr("Device name"), tr("Gate name")
         p = self.ctl.door.policy
         self.device_title.text = tr("This device")
-        self.device_id.text, self.gate.text = p.device_id, p.gate
+        self.device_id.text, self.gate.text = self.ctl.door.display_name, p.gate
         self.save_button.text = tr("Save name and gate")
         self.buyer_button.text = tr("Buyer names: shown") if self.ctl.show_buyer else tr("Buyer names: hidden")
         self.scanner_button.text = tr("Scanner: {mode}", mode=tr(SCANNER_LABELS.get(self.ctl.scanner_mode(), "?")))

@@ -1,0 +1,35 @@
+"""What a kiosk (ticket desk) does to orders on the device: validate a payment, exchange a ticket.
+
+Both change the device's ledger at once (the door admits a paid order, refuses an exchanged ticket) and queue
+the fact for the server in the same ledger (outbox), under the device's own id. Used by the app's kiosk screen
+(kiosk_ui.door.Door) and by `ticketgate agent pay|exchange`.
+"""
+from __future__ import annotations
+
+from agent.ledger import Ledger
+
+
+def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator: str) -> int:
+    """Mark a pending order paid on this device and queue the fact for the server. -> tickets changed (0: none
+    of this order on the device, nothing queued)."""
+    with ledger.transaction():
+        changed = ledger.set_order_status(order_number, "paid")
+        if changed:
+            ledger.enqueue("kiosk", {"type": "kiosk", "action": "payment_validated", "order_number": order_number,
+                                     "device_id": device_id, "operator": operator})
+    return changed
+
+
+def exchange(ledger: Ledger, ticket_key: str, reason: str, device_id: str, category: int | None = None,
+             zone: int | None = None) -> None:
+    """Take a ticket out of use here (revoked, reason 'exchanged') and ask the server for its replacement
+    (same order, new ticket; same category/zone unless chosen). It comes back with the next delta, printable."""
+    if not reason.strip():
+        raise ValueError("an exchange needs a reason")
+    if ledger.ticket(ticket_key) is None:
+        raise LookupError(f"no ticket {ticket_key} on this device")
+    chosen = {k: v for k, v in (("category", category), ("zone", zone)) if v is not None}
+    with ledger.transaction():
+        ledger.revoke([ticket_key], f"exchanged: {reason}")
+        ledger.enqueue("kiosk", {"type": "kiosk", "action": "exchange", "ticket_key": ticket_key, "reason": reason,
+                                 "device_id": device_id, **chosen})

@@ -1,0 +1,253 @@
+"""One device home, one identity, one address type: what every entry point of a device reads.
+
+The device home is one folder (`ticketgate agent`, `decode`, `provision enroll|status|wipe`, the app):
+
+    ledger.sqlite      the ledger (agent.ledger)
+    keyring.json       trusted ticket keys (agent.keyring)
+    credentials.json   what enrollment gave: identity, broker login, server key (0600)
+    device_key.pem     the device's own Ed25519 key (0600)
+
+Where: `--home`/`--dir` when given, else $TICKETGATE_HOME, else $TICKETGATE_DEVICE_DIR (older name), else
+~/.local/share/ticketgate/device. The two older default folders (~/.local/share/ticketgate/agent of the agent,
+~/.ticketgate/device of provisioning) are moved there the first time the default is used (`migrate_legacy`).
+
+The identity (organiser, device id, gate, role, events) comes from credentials.json only: `adopt_identity`
+makes the device's policy act as the enrolled device, whatever name staff type on the Set-up screen.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from agent.policy import DevicePolicy
+
+HOME_ENV = "TICKETGATE_HOME"
+LEGACY_HOME_ENV = "TICKETGATE_DEVICE_DIR"
+ROLES = ("door", "kiosk")
+UNENROLLED_ID = "device"
+
+
+class HomeError(ValueError):
+    """The device home cannot be used as it is (str(exc) says why and what to do)."""
+
+
+# -- addresses ------------------------------------------------------------------------------------------------------
+class BadAddress(ValueError):
+    """Text that is not HOST:PORT (str(exc) is shown to the user)."""
+
+
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]{1,253})$")
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """A network address typed by a person or read from a file: `192.168.8.10:1883`, `box.local:8787`,
+    `[fe80::1]:1883` (IPv6 in brackets; a bare IPv6 address is accepted when a default port applies)."""
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        if not self.host or any(c.isspace() for c in self.host) or not 0 < int(self.port) < 65536:
+            raise BadAddress(f"address {self.host!r}:{self.port!r}: expected HOST:PORT with a port 1-65535")
+
+    @classmethod
+    def parse(cls, text: str, default_port: int | None = None, what: str = "address") -> "HostPort":
+        raw = (text or "").strip()
+        host, port = raw, None
+        if raw.startswith("["):
+            close = raw.find("]")
+            host, rest = raw[:close + 1], raw[close + 1:]
+            if close < 0 or (rest and not rest.startswith(":")):
+                raise BadAddress(f"{what} {text!r}: expected HOST:PORT")
+            port = rest[1:] if rest else None
+        elif raw.count(":") == 1:
+            host, port = raw.split(":")
+        elif raw.count(":") > 1:
+            host = f"[{raw}]"           # a bare IPv6 address: only with a default port
+        if port is None:
+            if default_port is None:
+                raise BadAddress(f"{what} {text!r}: expected HOST:PORT, e.g. 192.168.8.10:1883")
+            port = str(default_port)
+        if not _HOST.match(host) or not port.isdigit() or not 0 < int(port) < 65536:
+            raise BadAddress(f"{what} {text!r}: expected HOST:PORT with a port 1-65535, e.g. 192.168.8.10:1883")
+        return cls(host.strip("[]"), int(port))
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+# -- what enrollment gives a device ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Broker:
+    host: str
+    port: int
+    tls: bool = False
+    ca_pem: str = ""
+
+    @property
+    def address(self) -> HostPort:
+        return HostPort(self.host, self.port)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    device_id: str
+    org: str
+    name: str
+    gate: str
+    events: tuple[int, ...]
+    username: str
+    password: str
+    broker: Broker
+    server_key: bytes          # raw Ed25519 public key that signs everything server -> device
+    enrolled_at: float
+    role: str = "door"         # door | kiosk (a kiosk prints: its bundles carry the signed QR payloads)
+
+    def to_json(self) -> dict:
+        return {"device_id": self.device_id, "org": self.org, "name": self.name, "gate": self.gate,
+                "events": list(self.events), "username": self.username, "password": self.password,
+                "broker": {"host": self.broker.host, "port": self.broker.port, "tls": self.broker.tls,
+                           "ca_pem": self.broker.ca_pem},
+                "server_key": base64.b64encode(self.server_key).decode(), "enrolled_at": self.enrolled_at,
+                "role": self.role}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Credentials":
+        b = d["broker"]
+        return cls(d["device_id"], d["org"], d.get("name", ""), d.get("gate", ""), tuple(d.get("events", ())),
+                   d["username"], d["password"], Broker(b["host"], int(b["port"]), bool(b.get("tls")), b.get("ca_pem", "")),
+                   base64.b64decode(d["server_key"]), float(d.get("enrolled_at", 0)),
+                   d.get("role") if d.get("role") in ROLES else "door")
+
+    @property
+    def identity(self) -> "Identity":
+        return Identity(self.org, self.device_id, self.gate, self.role, tuple(self.events), self.name)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the server knows this device as. Only enrollment sets it; nothing on the device edits it."""
+    org: str
+    device_id: str
+    gate: str
+    role: str
+    events: tuple[int, ...]
+    name: str = ""
+
+
+# -- the folder -----------------------------------------------------------------------------------------------------
+class DeviceHome:
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    key_path = property(lambda self: self.folder / "device_key.pem")
+    credentials_path = property(lambda self: self.folder / "credentials.json")
+    keyring_path = property(lambda self: self.folder / "keyring.json")
+    ledger_path = property(lambda self: self.folder / "ledger.sqlite")
+    broker_ca_path = property(lambda self: self.folder / "broker-ca.pem")
+
+    def load(self) -> Credentials | None:
+        """None when not enrolled (or wiped); a damaged file reads as not enrolled, it is never trusted."""
+        try:
+            return Credentials.from_json(json.loads(self.credentials_path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def enrolled(self) -> bool:
+        return self.load() is not None
+
+    def identity(self) -> Identity | None:
+        creds = self.load()
+        return creds.identity if creds else None
+
+
+def default_home() -> Path:
+    """The folder used when none is given (see the module doc); never creates or moves anything."""
+    explicit = os.environ.get(HOME_ENV) or os.environ.get(LEGACY_HOME_ENV)
+    return Path(explicit) if explicit else Path.home() / ".local" / "share" / "ticketgate" / "device"
+
+
+def legacy_homes() -> list[Path]:
+    return [Path.home() / ".local" / "share" / "ticketgate" / "agent", Path.home() / ".ticketgate" / "device"]
+
+
+def resolve_home(explicit: str | Path | None = None) -> Path:
+    """`explicit`, or the default home after moving the older default folders into it (first use only)."""
+    if explicit:
+        return Path(explicit)
+    home = default_home()
+    if not (os.environ.get(HOME_ENV) or os.environ.get(LEGACY_HOME_ENV)):
+        migrate_legacy(home, legacy_homes())
+    return home
+
+
+def migrate_legacy(home: Path, legacy: list[Path]) -> list[str]:
+    """Move the files of the older default folders into `home` (which must not hold them yet).
+
+    Each file goes to the new folder by rename (same file system) and its old copy disappears with it; a file
+    present in two places (a ledger in both older folders) stops the move with a HomeError naming both, so
+    nothing is overwritten: the user picks one with --home. Returns what was moved, for the record."""
+    sources = [p for p in legacy if p.is_dir() and p.resolve() != home.resolve() and any(p.iterdir())]
+    if not sources:
+        return []
+    names: dict[str, Path] = {}
+    for folder in sources:
+        for f in folder.iterdir():
+            if f.name in names or (home / f.name).exists():
+                other = names.get(f.name, home)
+                raise HomeError(f"{f.name} exists in {other} and in {folder}: choose the device folder with --home "
+                                f"(or {HOME_ENV}) and move or remove the other one")
+            names[f.name] = folder
+    from agent.private_files import private_dir
+    private_dir(home)
+    moved = []
+    for name, folder in names.items():
+        os.replace(folder / name, home / name)
+        moved.append(f"{folder / name} -> {home / name}")
+    for folder in sources:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+    return moved
+
+
+def adopt_identity(policy: DevicePolicy, identity: Identity | None) -> DevicePolicy:
+    """The policy of a device acting as its enrolled identity.
+
+    The device id is always the enrolled one. The first time a policy meets an identity (the device id differs:
+    just enrolled, by the app or by `ticketgate provision enroll`), the enrolled gate and events become the
+    device's gate and event selection; later changes of gate or selection by the technician stay."""
+    if identity is None or policy.device_id == identity.device_id:
+        return policy
+    return replace(policy, device_id=identity.device_id, gate=identity.gate or policy.gate,
+                   events=frozenset(identity.events) or policy.events)
+
+
+def open_home(folder: str | Path):
+    """Open the device home: (Ledger, Keyring), the policy already acting as the enrolled identity.
+
+    Raises LedgerError (unusable ledger) or ValueError/OSError (unreadable keyring.json)."""
+    from agent.gate import load_policy, save_policy
+    from agent.keyring import Keyring
+    from agent.ledger import Ledger
+    from agent.private_files import private_dir
+    home = DeviceHome(folder)
+    private_dir(home.folder)
+    ledger = Ledger.open(home.ledger_path)
+    try:
+        keyring = Keyring.load(home.keyring_path) if home.keyring_path.exists() else Keyring()
+        policy = load_policy(ledger)
+        adopted = adopt_identity(policy, home.identity())
+        if adopted is not policy:
+            save_policy(ledger, adopted)
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger, keyring

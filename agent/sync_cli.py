@@ -1,0 +1,106 @@
+"""`ticketgate agent sync`: run the device's MQTT sync from a terminal, as the enrolled device.
+
+It uses the login enrollment saved in the device home (agent.home): the broker address, username/password, the
+server key that signs what comes down, the organiser and the device id. Event data (bundles, cancellations)
+come in, the outbox (check-ins, kiosk actions) goes out; a row leaves the outbox only when the server's signed
+ack names it. With --until-idle it returns once everything is uploaded and nothing more arrives.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from agent.home import DeviceHome
+
+QUIET = 1.0          # s without incoming messages before the device counts as caught up
+
+
+def _say(args, text: str) -> None:
+    if not args.json:
+        print(text, flush=True)
+
+
+def run_sync(folder: Path, args) -> int:
+    from agent.keyring import Keyring
+    from agent.ledger import Ledger, LedgerError
+    from agent.sync import BrokerConfig, device_transport
+    from agent.sync.device import DeviceSync
+    home = DeviceHome(folder)
+    creds = home.load()
+    if creds is None:
+        print(f"ticketgate agent sync: this device is not enrolled ({home.folder}): "
+              f"run `ticketgate provision enroll` first", file=sys.stderr)
+        return 1
+    ca_file = None
+    if creds.broker.tls and creds.broker.ca_pem:
+        home.broker_ca_path.write_text(creds.broker.ca_pem)
+        ca_file = str(home.broker_ca_path)
+    config = BrokerConfig(creds.broker.host, creds.broker.port, creds.username, creds.password,
+                          tls=creds.broker.tls, ca_file=ca_file)
+    try:
+        keyring = Keyring.load(home.keyring_path) if home.keyring_path.exists() else Keyring()
+        watch = Ledger.open(home.ledger_path)
+    except (LedgerError, OSError, ValueError) as exc:
+        print(f"ticketgate agent sync: {exc}", file=sys.stderr)
+        return 3
+    activity = {"at": time.monotonic(), "refused": ""}
+    stop = threading.Event()
+    transport = device_transport(creds.org, creds.device_id, config)
+    sync = DeviceSync(home.ledger_path, creds.org, creds.device_id, creds.server_key, transport, keyring=keyring,
+                      keyring_path=home.keyring_path, events=list(creds.events),
+                      on_change=lambda what: activity.update(at=time.monotonic()),
+                      on_refused=lambda: (activity.update(refused="refused"), stop.set()))
+    seen = transport.on_message
+
+    def on_message(topic: str, payload: bytes) -> None:
+        activity["at"] = time.monotonic()
+        seen(topic, payload)
+    transport.on_message = on_message
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    deadline = time.monotonic() + args.duration if args.duration else None
+    _say(args, f"syncing as {creds.device_id} (organiser {creds.org}) with {creds.broker.address}"
+               f"{' (TLS)' if creds.broker.tls else ''}")
+    sync.start()
+    idle = was_online = ever_online = False
+    try:
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            online = sync.transport.connected
+            if online != was_online:
+                _say(args, "online" if online else "offline: retrying")
+                was_online = online
+                ever_online = ever_online or online
+            if args.until_idle and online and sync._offset_known and sync.assembler.pending is None \
+                    and watch.outbox_size() == 0 and time.monotonic() - activity["at"] > QUIET:
+                idle = True
+                break
+            stop.wait(0.1)
+    finally:
+        sync.stop()
+    summary = {"device_id": creds.device_id, "org": creds.org, "online": was_online, "idle": idle,
+               "bundle_version": sync.bundle_version, "outbox_pending": watch.outbox_size(),
+               "uploaded": sync.uploader.acked_rows if sync.uploader else 0, **sync.stats,
+               "rejected": [{"topic": t, "reason": r} for t, r in sync.rejections]}
+    watch.close()
+    if activity["refused"]:
+        print(f"ticketgate agent sync: the broker refused the login of {creds.device_id}: revoked, or the broker "
+              f"is not the organiser's (see `ticketgate provision status`)", file=sys.stderr)
+    elif not ever_online:
+        print(f"ticketgate agent sync: no broker answered at {creds.broker.address}; the device keeps working "
+              f"offline and sends everything at the next sync", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"event data v{summary['bundle_version']}, uploaded {summary['uploaded']}, "
+              f"waiting {summary['outbox_pending']}, live updates {summary['live']}, "
+              f"{len(summary['rejected'])} message(s) refused")
+        for r in summary["rejected"]:
+            print(f"  refused on {r['topic']}: {r['reason']}")
+    if activity["refused"] or not ever_online or (args.until_idle and not idle):
+        return 1
+    return 0
