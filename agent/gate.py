@@ -14,6 +14,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Callable
 
+from agent.clock import ServerClock, boot_clock
 from agent.decision import decide
 from agent.history import Action, LastRead, TicketHistory
 from agent.keyring import Keyring
@@ -41,8 +42,9 @@ def _ledger_errors(method):
 class Gate:
     def __init__(self, ledger: Ledger, keyring: Keyring, policy: DevicePolicy | None = None,
                  clock: Callable[[], float] = time.time, new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
-                 log_refusals: bool = True):
+                 log_refusals: bool = True, boot: Callable[[], float] = boot_clock):
         self.ledger, self.keyring, self.clock, self.new_uuid = ledger, keyring, clock, new_uuid
+        self.server_clock = ServerClock(clock, boot)
         self.log_refusals = log_refusals
         self._recent: OrderedDict[str, LastRead] = OrderedDict()
         self.policy = policy if policy is not None else load_policy(ledger)
@@ -56,8 +58,9 @@ class Gate:
 
     @property
     def clock_offset(self) -> float:
-        """Server time minus device time, as last estimated by the sync (0 when never synced)."""
-        return float(self.ledger.get_setting("clock_offset", 0.0))
+        """Server time minus device time now (0 when never synced): the sync's last measurement, carried across
+        wall-clock steps by the boot clock (agent.clock)."""
+        return self.server_clock.offset(self.ledger.clock_estimate())
 
     # -- scanning ----------------------------------------------------------------------------------------------
     @_ledger_errors
@@ -81,28 +84,27 @@ class Gate:
     def _decide_and_persist(self, decoded: Decoded, read_key: str | None, now: float, offset: float,
                             reason: str = "") -> Verdict:
         """`now` is the device clock (what actions are stamped with, beside the offset); time windows are judged
-        on server time, `now + offset`, so a device clock hours off neither admits nor refuses wrongly once synced."""
+        on server time, `now + offset`, so a device clock hours off neither admits nor refuses wrongly once synced.
+
+        Reading the history, deciding and recording are one write transaction (BEGIN IMMEDIATE): another process
+        on the same device home (a second `agent scan`, the app) waits for it, so one ticket is never admitted
+        twice on one device."""
         policy = self.policy
         judged = now + offset
-        history = TicketHistory()
         if decoded.status == OK:
-            history = self.ledger.history(decoded.ticket.key)
-            if read_key is not None and read_key in self._recent:
-                history = replace(history, last_read=self._recent[read_key])
-        verdict = decide(decoded, policy, history, judged)
-        scan_uuid = None
-        if verdict.record:
-            scan_uuid = self.new_uuid()
-            action = Action(scan_uuid=scan_uuid, kind=verdict.record, at=now, device_id=policy.device_id,
-                            gate=policy.gate, event_id=verdict.event_id, direction=verdict.direction)
-            self.ledger.record(verdict.ticket_key, action, reason=reason, clock_offset=offset,
-                               outbox=_action_message(action, verdict.ticket_key, reason, offset, verdict.code,
-                                                      policy.mode.value))
-        elif self.log_refusals and not verdict.repeat and not verdict.accepted:
+            with self.ledger.transaction():
+                history = self.ledger.history(decoded.ticket.key)
+                if read_key is not None and read_key in self._recent:
+                    history = replace(history, last_read=self._recent[read_key])
+                verdict = decide(decoded, policy, history, judged)
+                scan_uuid = self._record(verdict, now, offset, reason) if verdict.record else None
+        else:
+            verdict, scan_uuid = decide(decoded, policy, TicketHistory(), judged), None
+        if scan_uuid is None and self.log_refusals and not verdict.repeat and not verdict.accepted:
             self.ledger.enqueue("refusal", {"type": "refusal", "verdict": verdict.code.value, "ticket_key": verdict.ticket_key,
                                             "event_id": verdict.event_id, "at": now, "device_id": policy.device_id,
                                             "gate": policy.gate, "detail": verdict.detail, "clock_offset": offset},
-                              durable=False)
+                                durable=False)
         verdict = replace(verdict, scan_uuid=scan_uuid)
         if read_key is not None and not verdict.repeat:
             self._remember(read_key, LastRead(judged, verdict.code.value, verdict.direction, verdict.event_id))
@@ -112,6 +114,17 @@ class Gate:
             except Exception:   # a UI/sound/sync listener must never take the door down; the scan is on disk
                 log.exception("verdict listener failed")
         return verdict
+
+    def _record(self, verdict: Verdict, now: float, offset: float, reason: str) -> str:
+        policy = self.policy
+        scan_uuid = self.new_uuid()
+        action = Action(scan_uuid=scan_uuid, kind=verdict.record, at=now, device_id=policy.device_id,
+                        gate=policy.gate, event_id=verdict.event_id, direction=verdict.direction, clock_offset=offset,
+                        mode=policy.mode.value)
+        self.ledger.record(verdict.ticket_key, action, reason=reason, clock_offset=offset,
+                           outbox=_action_message(action, verdict.ticket_key, reason, offset, verdict.code,
+                                                  policy.mode.value))
+        return scan_uuid
 
     def _remember(self, key: str, read: LastRead) -> None:
         self._recent[key] = read
@@ -135,11 +148,12 @@ class Gate:
             raise LookupError("nothing to annul" if scan_uuid is None else f"no check-in {scan_uuid}")
         if self.ledger.annulled(target["scan_uuid"]):
             raise LookupError(f"check-in {target['scan_uuid']} is already annulled")
-        now = self.clock()
+        now, offset = self.clock(), self.clock_offset
         action = Action(scan_uuid=self.new_uuid(), kind="annul", at=now, device_id=self.policy.device_id,
-                        gate=self.policy.gate, event_id=target["event_id"], ref_uuid=target["scan_uuid"])
-        self.ledger.record(target["ticket_key"], action, reason=reason, clock_offset=self.clock_offset,
-                           outbox=_action_message(action, target["ticket_key"], reason, self.clock_offset, None,
+                        gate=self.policy.gate, event_id=target["event_id"], ref_uuid=target["scan_uuid"],
+                        clock_offset=offset, mode=self.policy.mode.value)
+        self.ledger.record(target["ticket_key"], action, reason=reason, clock_offset=offset,
+                           outbox=_action_message(action, target["ticket_key"], reason, offset, None,
                                                   self.policy.mode.value))
         self._recent.clear()
         return {"annulled": target["scan_uuid"], "ticket_key": target["ticket_key"], "scan_uuid": action.scan_uuid}

@@ -21,6 +21,12 @@ class Action:
     direction: str | None = None
     ref_uuid: str | None = None
     seq: int = 0               # ledger order; ties broken by it
+    clock_offset: float = 0.0  # server time - device time when stamped (agent.clock): server time = at + offset
+    mode: str | None = None    # the gate's mode (normal | entry_exit | multiple | quick_cancel), when known
+
+    @property
+    def server_at(self) -> float:
+        return self.at + (self.clock_offset or 0.0)
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,9 @@ class TicketHistory:
 
 
 def fold(actions: Iterable[Action]) -> tuple[tuple[Action, ...], Action | None]:
-    """-> (effective entries, effective cancellation). Order by (at, seq): merges from other gates interleave."""
-    ordered = sorted(actions, key=lambda a: (a.at, a.seq))
+    """-> (effective entries, effective cancellation). Ordered on server time (device time + the offset the device
+    had learned), then ledger order: gates with wrong clocks and the organiser's resets land on one time line."""
+    ordered = sorted(actions, key=lambda a: (a.server_at, a.seq))
     annulled = {a.ref_uuid for a in ordered if a.kind == "annul"}
     live: list[Action] = []
     for a in ordered:

@@ -114,3 +114,75 @@ def _entry(scan_uuid: str, at: float = 1000.0, **kw):
     from agent.history import Action
     return Action(scan_uuid=scan_uuid, kind="entry", at=at, device_id="device", gate="gate", event_id=1,
                   direction="in", **kw)
+
+
+# -- §3 §4 clocks: actions on server time, a clock step after syncing ----------------------------------------------
+def _synced_device(tmp_path, broker, clock, tickets: int = 3):
+    from agent.sync.transport import BrokerConfig
+    from server_stub.sync.sim_device import SimDevice
+    from tests.sync_fixtures import FAST, ORG, make_store, start_server, wait_for
+    store, event, orders = make_store(tmp_path / "server", tickets=tickets, devices=("gate-a",))
+    server = start_server(store, broker.port)
+    door = SimDevice(tmp_path / "door", ORG, "gate-a", store.server_public_key(ORG), BrokerConfig(port=broker.port),
+                     [event], options=FAST, clock=clock).go_online()
+    assert wait_for(lambda: door.ready(tickets) and door.ledger.get_setting("clock_offset") is not None)
+    return store, server, door, orders
+
+
+def _verdicts_after_reset(tmp_path, broker, skew: float) -> tuple[list[str], int]:
+    import time
+    from tests.sync_fixtures import wait_for
+    store, server, door, orders = _synced_device(tmp_path, broker, lambda: time.time() + skew)
+    try:
+        key = orders[0]["tickets"][0]["ticket_key"]
+        payload = store.issue_ticket_payload(key)
+        assert door.scan(payload).accepted
+        assert wait_for(lambda: door.ledger.outbox_size() == 0)
+        store.reset_ticket(key, "let her in again")
+        assert wait_for(lambda: any(a.kind == "reset" for a in door.ledger.actions(key)))
+        codes = [door.scan(payload).code.value for _ in range(3)]
+        assert wait_for(lambda: door.ledger.outbox_size() == 0)
+        stored = store.q("SELECT count(*) FROM scans WHERE kind='entry' AND ticket_key=?", (key,))[0][0]
+        assert store.conflicts("demo") == []
+        return codes, stored
+    finally:
+        door.close()
+        server.stop()
+        store.close()
+
+
+def test_attack_reset_with_slow_clock(tmp_path, broker):
+    """Device clock 30 s slow: after the organiser's reset the gate admits once, then says already used."""
+    codes, stored = _verdicts_after_reset(tmp_path, broker, skew=-30.0)
+    assert codes == ["accepted", "already_used", "already_used"] and stored == 2
+
+
+def test_attack_reset_with_fast_clock(tmp_path, broker):
+    """Device clock 1 h fast: the reset takes effect (the ticket is admitted once more)."""
+    codes, stored = _verdicts_after_reset(tmp_path, broker, skew=3600.0)
+    assert codes == ["accepted", "already_used", "already_used"] and stored == 2
+
+
+def test_attack_clock_step_after_sync(tmp_path, broker):
+    """Booted 3 days behind, synced, then the clock corrected while connected: tonight's tickets stay valid,
+    a refund's revocation and the server's acks are accepted, the outbox drains, scans land on server time."""
+    import time
+    from tests.sync_fixtures import wait_for
+    skew = {"s": -3 * 86400.0}
+    store, server, door, orders = _synced_device(tmp_path, broker, lambda: time.time() + skew["s"], tickets=3)
+    try:
+        assert abs(door.ledger.get_setting("clock_offset") - 3 * 86400.0) < 2
+        skew["s"] = 0.0                                            # NTP steps the clock while connected
+        verdict = door.scan(store.issue_ticket_payload(orders[0]["tickets"][0]["ticket_key"]))
+        assert verdict.accepted, verdict
+        assert wait_for(lambda: door.ledger.outbox_size() == 0), door.sync.rejections
+        at, offset = store.q("SELECT at, clock_offset FROM scans WHERE device_id='gate-a' AND type='action'")[0]
+        assert abs(at + offset - time.time()) < 5 and abs(offset) < 5
+        store.refund_order(orders[1]["number"], "refunded")
+        assert wait_for(lambda: door.ledger.history(orders[1]["tickets"][0]["ticket_key"]).revoked), door.sync.rejections
+        assert wait_for(lambda: abs(door.ledger.get_setting("clock_offset")) < 2)     # measured again after the step
+        assert not [r for r in door.sync.rejections if "stale" in r[1]]
+    finally:
+        door.close()
+        server.stop()
+        store.close()

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from agent.clock import SETTING as CLOCK_SETTING
+from agent.clock import ClockEstimate
 from agent.history import Action, TicketHistory, fold
 from agent.ledger.catalogue import CatalogueMixin
 from agent.ledger.guard import LedgerError, Transaction, connect, split_sql
@@ -99,10 +101,37 @@ class Ledger(CatalogueMixin, SearchMixin):
             self.conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) "
                               "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, json.dumps(value)))
 
+    # -- server time and replay protection (agent.clock, agent.sync.clock) ------------------------------------
+    def clock_estimate(self) -> ClockEstimate | None:
+        """The last server-time measurement (None: never synced). A ledger from before estimates keeps its offset."""
+        estimate = ClockEstimate.from_json(self.get_setting(CLOCK_SETTING))
+        if estimate is None:
+            legacy = self.get_setting("clock_offset")
+            if isinstance(legacy, (int, float)):
+                estimate = ClockEstimate(float(legacy), 0.0, 0.0, "")
+        return estimate
+
+    def set_clock_estimate(self, estimate: ClockEstimate, rtt: float | None = None) -> None:
+        with self.transaction():
+            self.set_setting(CLOCK_SETTING, estimate.to_json())
+            self.set_setting("clock_offset", estimate.offset)      # shown by status screens
+            if rtt is not None:
+                self.set_setting("clock_rtt", rtt)
+
+    def remember_message(self, msg_id: str, ts: float, forget_before: float | None = None) -> bool:
+        """Note a signed server message as applied: False when it was seen before (a replay). Messages older than
+        `forget_before` are forgotten (the freshness check refuses them anyway)."""
+        with self.transaction():
+            if forget_before is not None:
+                self.conn.execute("DELETE FROM seen_messages WHERE ts < ?", (forget_before,))
+            return self.conn.execute("INSERT OR IGNORE INTO seen_messages(id, ts) VALUES (?, ?)",
+                                     (msg_id, ts)).rowcount == 1
+
     # -- history -----------------------------------------------------------------------------------------------
     def actions(self, ticket_key: str) -> list[Action]:
         rows = self.conn.execute(
-            "SELECT scan_uuid, kind, at, device_id, gate, event_id, direction, ref_uuid, seq FROM checkins WHERE ticket_key=?",
+            "SELECT scan_uuid, kind, at, device_id, gate, event_id, direction, ref_uuid, seq, clock_offset, mode "
+            "FROM checkins WHERE ticket_key=?",
             (ticket_key,)).fetchall()
         return [Action(*r) for r in rows]
 
@@ -118,14 +147,17 @@ class Ledger(CatalogueMixin, SearchMixin):
     def record(self, ticket_key: str, action: Action, reason: str = "", clock_offset: float = 0.0,
                outbox: dict | None = None) -> int:
         """Persist one local action (and its outbox message) durably. Returns the device sequence number."""
-        with self.transaction():
+        with self.transaction():      # the sequence is read inside: another process may have written since
+            self._device_seq = self.conn.execute(
+                "SELECT max(device_seq) FROM checkins WHERE origin='local'").fetchone()[0] or 0
             self._device_seq += 1
             try:
                 self.conn.execute(
                     "INSERT INTO checkins(scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, device_seq, "
-                    "clock_offset, ref_uuid, reason, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'local')",
+                    "clock_offset, ref_uuid, reason, mode, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?, 'local')",
                     (action.scan_uuid, action.kind, ticket_key, action.event_id, action.direction, action.at,
-                     action.device_id, action.gate, self._device_seq, clock_offset, action.ref_uuid, reason))
+                     action.device_id, action.gate, self._device_seq, clock_offset, action.ref_uuid, reason,
+                     action.mode))
                 if outbox is not None:
                     body = dict(outbox, device_seq=self._device_seq)
                     self.conn.execute("INSERT INTO outbox(kind, body, created) VALUES (?,?,?)",

@@ -8,6 +8,7 @@ every scan so the server can put scans of all gates on one time line.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Protocol
 
 
 def offset(t0: float, t1: float, t2: float, t3: float) -> tuple[float, float]:
@@ -15,22 +16,45 @@ def offset(t0: float, t1: float, t2: float, t3: float) -> tuple[float, float]:
     return ((t1 - t0) + (t2 - t3)) / 2.0, max(0.0, (t3 - t0) - (t2 - t1))
 
 
-class ReplayGuard:
-    """Refuses a signed server message seen before (by id) or too old for the estimated server time."""
+class SeenIds(Protocol):
+    def remember(self, msg_id: str, ts: float, forget_before: float | None) -> bool:
+        """Note the id; False when it was there already."""
 
-    def __init__(self, max_age: float = 600.0, remember: int = 20000):
-        self.max_age, self.remember = max_age, remember
-        self._seen: OrderedDict[str, None] = OrderedDict()
+
+class MemorySeen:
+    """Seen ids in memory (bounded): for tests and tools. A device persists them in its ledger."""
+
+    def __init__(self, limit: int = 20000):
+        self.limit = limit
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def remember(self, msg_id: str, ts: float, forget_before: float | None) -> bool:
+        if msg_id in self._seen:
+            return False
+        self._seen[msg_id] = ts
+        while len(self._seen) > self.limit:
+            self._seen.popitem(last=False)
+        return True
+
+
+class ReplayGuard:
+    """Refuses a signed server message seen before (by id) or too old for the estimated server time.
+
+    `seen` keeps the ids (the device's ledger: a restart forgets nothing); ids older than the freshness window are
+    forgotten, since the age check refuses those messages anyway."""
+
+    def __init__(self, max_age: float = 600.0, seen: SeenIds | None = None):
+        self.max_age = max_age
+        self.seen: SeenIds = seen if seen is not None else MemorySeen()
 
     def check(self, msg_id: object, ts: object, server_now: float | None) -> str | None:
-        """None when fresh (and remember it), else the reason it is refused."""
+        """None when fresh (and remember it), else the reason it is refused. `server_now` None: never synced,
+        only the id is checked."""
         if not isinstance(msg_id, str) or not msg_id or not isinstance(ts, (int, float)):
             return "message without id/ts"
-        if msg_id in self._seen:
-            return f"replayed message {msg_id}"
         if server_now is not None and abs(server_now - ts) > self.max_age:
             return f"stale message ({server_now - ts:.0f} s old)"
-        self._seen[msg_id] = None
-        while len(self._seen) > self.remember:
-            self._seen.popitem(last=False)
+        forget = server_now - 2 * self.max_age if server_now is not None else None
+        if not self.seen.remember(msg_id, float(ts), forget):
+            return f"replayed message {msg_id}"
         return None

@@ -24,6 +24,7 @@ from agent.ledger import Ledger
 from agent.sync import topics
 from agent.sync.apply import BUNDLE_SETTING, apply_bundle, apply_live, current_bundle
 from agent.sync.bundle import Assembler, check_manifest, is_chunk
+from agent.clock import ServerClock, StepDetector, boot_clock
 from agent.sync.clock import ReplayGuard, offset
 from agent.sync.hello import Greeter
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
@@ -42,6 +43,7 @@ class DeviceOptions:
     presence_wait: float = 2.0      # after connecting, hello anyway if no server presence arrived by then
     bundle_timeout: float = 60.0
     max_message: int = 16 << 20
+    remeasure: float = 600.0        # measure the server-time offset again this often while connected (seconds)
 
 
 class DeviceSync:
@@ -49,7 +51,7 @@ class DeviceSync:
                  keyring: Keyring | None = None, keyring_path: str | Path | None = None, events: list[int] = (),
                  options: DeviceOptions | None = None, on_change: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = time.time, on_refused: Callable[[], None] | None = None,
-                 on_command: Callable[[bytes], None] | None = None):
+                 on_command: Callable[[bytes], None] | None = None, boot: Callable[[], float] = boot_clock):
         if not (topics.valid_name(org) and topics.valid_name(device)):
             raise ValueError("organiser and device ids must be short names without / + #")
         self.ledger_path, self.org, self.device = str(ledger_path), org, device
@@ -58,9 +60,12 @@ class DeviceSync:
         self.o = options or DeviceOptions()
         self.on_change = on_change or (lambda what: None)
         self.clock = clock            # the device's wall clock (the one its scans are stamped with)
+        self.server_clock = ServerClock(clock, boot)
+        self.steps = StepDetector(self.server_clock)
+        self._measured_at: float | None = None      # boot clock at the last clock reply
         self.on_refused = on_refused or (lambda: None)          # provisioning: login refused -> revoked?
         self.on_command = on_command or (lambda payload: None)  # provisioning: sees every executed command
-        self.guard = ReplayGuard()
+        self.guard = ReplayGuard()                   # ids kept in the ledger once it is open (start)
         self.assembler = Assembler()
         self.rejections: deque[tuple[str, str]] = deque(maxlen=200)   # (topic, reason), newest last
         self.stats = {"bundles": 0, "live": 0, "merged": 0, "acks": 0, "commands": 0}
@@ -68,9 +73,8 @@ class DeviceSync:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.greeter = Greeter(self.o.hello_retry, self.o.presence_wait)
+        self.greeter = Greeter(self.o.hello_retry, self.o.presence_wait, monotonic=boot)
         self._refused_bundles: deque[str] = deque(maxlen=16)
-        self._offset_known = False
         self._live_subs: set[int] = set()
         self.ledger: Ledger | None = None
         self.last_bundle: dict | None = None
@@ -84,6 +88,7 @@ class DeviceSync:
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> "DeviceSync":
         self.ledger = Ledger.open(self.ledger_path)
+        self.guard = ReplayGuard(self.guard.max_age, seen=_LedgerSeen(self.ledger))
         self._bundle_version = int(current_bundle(self.ledger).get("version") or 0)
         self.uploader = Uploader(self.ledger, self.org, self.device,
                                  lambda data: self.transport.publish(topics.up(self.org, self.device), data),
@@ -138,6 +143,7 @@ class DeviceSync:
                     log.exception("sync: failed handling %s", item[0])
                     self._reject(str(item[1]) if len(item) > 1 else "", f"internal error {type(exc).__name__}")
             try:
+                self._watch_clock()
                 if self.transport.connected:
                     self.uploader.tick()
                     self._maybe_hello()
@@ -194,15 +200,17 @@ class DeviceSync:
             raise Rejected(f"message for device {body.get('device')!r}")
         kind = body["type"]
         if kind == "clock":
-            t0 = self.greeter.answer(body.get("probe"))
-            if t0 is None:
+            probe = body.get("probe")
+            sent = self.greeter.probes.get(probe) if isinstance(probe, str) else None
+            t0 = self.greeter.answer(probe)
+            if t0 is None or sent is None:
                 return               # a late answer to a hello we repeated: nothing to do
-            off, rtt = offset(t0, float(body["t1"]), float(body["t2"]), self.clock())
+            t3 = t0 + (self.greeter.monotonic() - sent[1])    # arrival on t0's wall line: a step meanwhile is harmless
+            off, rtt = offset(t0, float(body["t1"]), float(body["t2"]), t3)
             if abs(off) > 300:
                 log.warning("sync %s: device clock is %.0f s off server time; scans carry the offset", self.device, off)
-            self.ledger.set_setting("clock_offset", off)
-            self.ledger.set_setting("clock_rtt", rtt)
-            self._offset_known = True
+            self.ledger.set_clock_estimate(self.server_clock.measured(t3 + off), rtt)
+            self._measured_at = self.server_clock.boot()
         elif kind == "bundle":
             have = current_bundle(self.ledger)
             try:
@@ -215,11 +223,12 @@ class DeviceSync:
                 self._after_bundle(body, self._apply(self.assembler.start(body)))
                 self.assembler.pending = None
         elif kind == "ack":
-            self._fresh(body)
             ids = body.get("ids")
             if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
                 raise Rejected("malformed ack")
-            self.uploader.acked(str(body.get("batch")), ids)
+            with self.ledger.transaction():      # remembered as seen and applied together, or neither
+                self._fresh(body)
+                self.uploader.acked(str(body.get("batch")), ids)
             self.stats["acks"] += 1
         elif kind == "resync":
             self._hello()
@@ -244,32 +253,34 @@ class DeviceSync:
     def _live(self, body: dict, event_id: int | None) -> None:
         if body.get("event") != event_id:
             raise Rejected(f"live message for event {body.get('event')} on the topic of event {event_id}")
-        self._fresh(body)
-        if body["type"] == "update":
-            apply_live(self.ledger, body)
-        elif body["type"] == "checkins":
-            actions = [a for a in body.get("actions") or () if isinstance(a, dict) and a.get("device_id") != self.device]
-            try:
-                self.stats["merged"] += self.ledger.merge_remote(actions)
-            except (KeyError, TypeError) as exc:
-                raise Rejected(f"malformed relayed action ({exc})") from None
-        else:
+        if body["type"] not in ("update", "checkins"):
             raise Rejected(f"unknown live message type {body['type']!r}")
+        with self.ledger.transaction():          # remembered as seen and applied together, or neither
+            self._fresh(body)
+            if body["type"] == "update":
+                apply_live(self.ledger, body)
+            else:
+                actions = [a for a in body.get("actions") or () if isinstance(a, dict) and a.get("device_id") != self.device]
+                try:
+                    self.stats["merged"] += self.ledger.merge_remote(actions)
+                except (KeyError, TypeError) as exc:
+                    raise Rejected(f"malformed relayed action ({exc})") from None
         self.stats["live"] += 1
         self.on_change("live")
 
     def _cmd(self, body: dict) -> None:
         if body.get("device") != self.device:
             raise Rejected(f"command for device {body.get('device')!r}")
-        self._fresh(body)
-        last = float(self.ledger.get_setting(CMD_SETTING, 0.0))
-        if float(body["ts"]) <= last:
-            raise Rejected("command older than the last one executed (replayed)")
         from agent.sync.commands import run_command
-        result = run_command(self.ledger, body)
-        self.ledger.set_setting(CMD_SETTING, float(body["ts"]))
-        self.ledger.enqueue("cmd_result", {"type": "cmd_result", "id": body["id"], "result": result,
-                                           "device_id": self.device})
+        with self.ledger.transaction():          # remembered, executed and reported together, or not at all
+            self._fresh(body)
+            last = float(self.ledger.get_setting(CMD_SETTING, 0.0))
+            if float(body["ts"]) <= last:
+                raise Rejected("command older than the last one executed (replayed)")
+            result = run_command(self.ledger, body)
+            self.ledger.set_setting(CMD_SETTING, float(body["ts"]))
+            self.ledger.enqueue("cmd_result", {"type": "cmd_result", "id": body["id"], "result": result,
+                                               "device_id": self.device})
         self.stats["commands"] += 1
         if body.get("cmd") == "wipe":
             self.ledger.set_setting(BUNDLE_SETTING, None)
@@ -277,10 +288,21 @@ class DeviceSync:
         self.on_change("command")
 
     def _fresh(self, body: dict) -> None:
-        now = self.clock() + float(self.ledger.get_setting("clock_offset", 0.0)) if self._offset_known else None
-        reason = self.guard.check(body.get("id"), body.get("ts"), now)
+        """Judged on the stored server-time estimate (from before a restart too), never on the raw wall clock."""
+        reason = self.guard.check(body.get("id"), body.get("ts"), self.server_clock.now(self.ledger.clock_estimate()))
         if reason:
             raise Rejected(reason)
+
+    def _watch_clock(self) -> None:
+        """Measure the offset again when the wall clock stepped, and every `remeasure` seconds while connected.
+        The stored estimate stays right meanwhile (carried by the boot clock); this only refreshes it."""
+        step = self.steps.stepped()
+        if step:
+            log.warning("sync %s: the wall clock stepped %+.0f s; measuring server time again", self.device, step)
+        due = self._measured_at is not None and self.server_clock.boot() - self._measured_at > self.o.remeasure
+        if self.transport.connected and (step or due) and self.assembler.pending is None:
+            self._measured_at = self.server_clock.boot()      # one probe per period; the reply sets it again
+            self._hello()
 
     # -- device -> server --------------------------------------------------------------------------------------
     def _hello(self) -> None:
@@ -308,3 +330,13 @@ class DeviceSync:
 
     def _status(self, state: str) -> bytes:
         return json.dumps({"state": state, "device": self.device, "ts": time.time()}).encode()
+
+
+class _LedgerSeen:
+    """Replay ids kept in the ledger (agent.sync.clock.SeenIds)."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    def remember(self, msg_id: str, ts: float, forget_before: float | None) -> bool:
+        return self.ledger.remember_message(msg_id, ts, forget_before)
