@@ -80,7 +80,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN refused TEXT;
     CREATE INDEX outbox_refused ON outbox(id) WHERE refused IS NOT NULL;
     """,
-    # 5: signed server messages already applied (replay protection that survives a restart; pruned once older
+    # 6: signed server messages already applied (replay protection that survives a restart; pruned once older
     #    than the freshness window), and the gate's mode of each action (the conflict rule skips multiple-entry).
     """
     CREATE TABLE seen_messages (id TEXT PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID;

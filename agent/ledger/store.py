@@ -193,13 +193,13 @@ class Ledger(CatalogueMixin, SearchMixin):
         (`agent.sync.messages.RelayedAction`)."""
         rows = [(a["scan_uuid"], a["kind"], a["ticket_key"], a.get("event_id"), a.get("direction"), a["at"],
                  a.get("device_id") or "", a.get("gate") or "", a.get("device_seq"), a.get("ref_uuid"),
-                 a.get("reason") or "")
+                 a.get("reason") or "", float(a.get("clock_offset") or 0.0), a.get("mode"))
                 for a in actions]
         with self.transaction():
             before = self.conn.total_changes
             self.conn.executemany(
                 "INSERT INTO checkins(scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, "
-                "device_seq, ref_uuid, reason, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'remote') "
+                "device_seq, ref_uuid, reason, clock_offset, mode, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?, 'remote') "
                 "ON CONFLICT(scan_uuid) DO NOTHING", rows)
             return self.conn.total_changes - before
 

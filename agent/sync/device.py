@@ -281,7 +281,7 @@ class DeviceSync:
             self.ledger.set_setting(CMD_SETTING, float(body["ts"]))
             self.ledger.enqueue("cmd_result", {"type": "cmd_result", "id": body["id"], "result": result,
                                                "device_id": self.device})
-        self.stats["commands"] += 1
+            self.stats["commands"] += 1          # counted before the commit makes its effects visible
         if body.get("cmd") == "wipe":
             self.ledger.set_setting(BUNDLE_SETTING, None)
             self._bundle_version = 0

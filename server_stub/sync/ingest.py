@@ -55,5 +55,5 @@ def relayable(records: list[dict]) -> dict[int, list[dict]]:
         if r.get("type") == "action" and isinstance(r.get("event_id"), int):
             out.setdefault(r["event_id"], []).append(
                 {k: r.get(k) for k in ("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at", "device_id",
-                                       "gate", "device_seq", "ref_uuid", "reason")})
+                                       "gate", "device_seq", "ref_uuid", "reason", "clock_offset", "mode")})
     return out
