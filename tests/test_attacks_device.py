@@ -186,3 +186,85 @@ def test_attack_clock_step_after_sync(tmp_path, broker):
         door.close()
         server.stop()
         store.close()
+
+
+# -- §6 two scanner processes on one device home -------------------------------------------------------------------
+def test_attack_two_scanner_processes(tmp_path):
+    """Two `agent scan` processes on one home, fed the same tickets in lockstep: each ticket admitted once."""
+    home = make_home(tmp_path)
+    assert ticketgate("agent", "--home", str(home), "configure", "--reread-window", "0").returncode == 0
+    procs = [subprocess.Popen([sys.executable, "-m", "agent", "agent", "--home", str(home), "scan", "--json"], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1) for _ in range(2)]
+    tickets = [issue(KEY, 1000 + i, valid_until=FAR) for i in range(150)]
+    verdicts: dict[str, list[str]] = {}
+    try:
+        for t in tickets:
+            for p in procs:
+                p.stdin.write(t + "\n")
+                p.stdin.flush()
+            for p in procs:
+                line = p.stdout.readline()
+                assert line, "a scanner process stopped"
+                v = json.loads(line)
+                verdicts.setdefault(v["ticket"], []).append(v["verdict"])
+    finally:
+        for p in procs:
+            p.stdin.close()
+            p.wait(timeout=30)
+    assert len(verdicts) == len(tickets)
+    twice = [k for k, v in verdicts.items() if v.count("accepted") > 1]
+    assert twice == [] and all(sorted(v) == ["accepted", "already_used"] for v in verdicts.values())
+    ledger = Ledger.open(home / "ledger.sqlite")
+    try:
+        actions = [b for _, kind, b in ledger.outbox_pending(1000) if kind == "action"]
+        assert ledger.counts()["checkins"] == len(tickets) and len(actions) == len(tickets)
+        seqs = [s for (s,) in ledger.conn.execute("SELECT device_seq FROM checkins WHERE origin='local' ORDER BY seq")]
+        assert seqs == list(range(1, len(tickets) + 1))        # one device sequence, no number used twice
+    finally:
+        ledger.close()
+
+
+# -- §8 replay of a signed live message after a restart ------------------------------------------------------------
+def test_attack_replay_after_restart(tmp_path, broker):
+    """Block, unblock (captured), block again; the device restarts while the server is offline; the captured
+    unblock replayed on the live topic is refused and the ticket stays blocked."""
+    import time
+    from agent.sync import topics
+    from agent.sync.transport import BrokerConfig, PahoTransport
+    from server_stub.sync.sim_device import SimDevice
+    from tests.sync_fixtures import FAST, ORG, wait_for
+    store, server, door, orders = _synced_device(tmp_path, broker, time.time)
+    key = orders[0]["tickets"][0]["ticket_key"]
+    event = door.events[0]
+    captured: list[bytes] = []
+    sniffer = PahoTransport("sniffer", BrokerConfig(port=broker.port), clean_start=True)
+    sniffer.on_message = lambda topic, payload: captured.append(payload)
+    sniffer.subscribe(topics.live(ORG, event))
+    sniffer.start()
+    try:
+        assert sniffer.wait_connected(10)
+        time.sleep(0.3)
+        store.block_ticket(key, "reported stolen")
+        assert wait_for(lambda: door.ledger.history(key).blocked)
+        store.unblock_ticket(key)
+        assert wait_for(lambda: door.ledger.history(key).blocked is None)
+        unblock = [p for p in captured if b"unblocked" in p and key.encode() in p]
+        assert unblock, "the unblock was seen on the live topic"
+        store.block_ticket(key, "stolen after all")
+        assert wait_for(lambda: door.ledger.history(key).blocked)
+        server.stop()                                             # the organiser's server goes offline
+        trusted = door.keyring.keys                               # (a real device keeps keyring.json)
+        door.close()
+        door = SimDevice(tmp_path / "door", ORG, "gate-a", store.server_public_key(ORG), BrokerConfig(port=broker.port),
+                         [event], options=FAST).go_online()       # the device restarts
+        door.keyring.keys = trusted
+        assert wait_for(lambda: door.sync.transport.connected)
+        time.sleep(0.3)
+        assert sniffer.publish(topics.live(ORG, event), unblock[-1], wait=5)
+        assert wait_for(lambda: any("replayed" in reason for _, reason in door.sync.rejections))
+        assert door.ledger.history(key).blocked == "stolen after all"
+        assert door.scan(store.issue_ticket_payload(key)).code.value == "blocked"
+    finally:
+        sniffer.stop()
+        door.close()
+        store.close()
