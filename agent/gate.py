@@ -156,7 +156,8 @@ class Gate:
                            outbox=_action_message(action, target["ticket_key"], reason, offset, None,
                                                   self.policy.mode.value))
         self._recent.clear()
-        return {"annulled": target["scan_uuid"], "ticket_key": target["ticket_key"], "scan_uuid": action.scan_uuid}
+        return {"annulled": target["scan_uuid"], "ticket_key": target["ticket_key"], "scan_uuid": action.scan_uuid,
+                "kind": target["kind"]}
 
 
 def _action_message(action: Action, ticket_key: str, reason: str, clock_offset: float, code: Code | None,

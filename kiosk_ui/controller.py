@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from agent.policy import Mode
+from drivers.feedback.mapping import FeedbackConfig, feedback_for
 from kiosk_ui import i18n
 from kiosk_ui.door import Door
 from kiosk_ui.presenters.lock import KioskLock
 from kiosk_ui.presenters.status import StatusView, status_view
 from kiosk_ui.presenters.verdict import VerdictView, present
 from kiosk_ui.presenters.wedge import WedgeBuffer
-from kiosk_ui.services import PrintJob, PrintResult, Services
+from kiosk_ui.presenters.labels import PRINTER_LANGUAGES, ZPL_FORMATS
+from kiosk_ui.services import PrinterInfo, PrintJob, PrintResult, Services
 
 
 @dataclass
@@ -28,7 +30,6 @@ class Controller:
     verdict: VerdictView | None = None
     wedge: WedgeBuffer = field(default_factory=WedgeBuffer)
     lock: KioskLock = None  # type: ignore[assignment]
-    selected_printer: str | None = None
     on_device_payload: Callable[[str], None] | None = None    # set by the app: camera / laser reads land here
 
     def __post_init__(self) -> None:
@@ -50,8 +51,9 @@ class Controller:
 
     def _show(self, verdict) -> VerdictView:
         policy = self.door.policy
-        self.verdict = present(verdict, self.door, policy.mode, policy.zones, self.show_buyer)
-        self.services.feedback.play(self.verdict.sound)
+        config = FeedbackConfig.from_json(self.door.ledger.get_setting("feedback"))   # per-device overrides
+        self.verdict = present(verdict, self.door, policy.mode, policy.zones, self.show_buyer, feedback=config)
+        self.services.feedback.play(feedback_for(verdict, config))
         return self.verdict
 
     def clear_verdict(self) -> None:
@@ -62,8 +64,10 @@ class Controller:
         try:
             result = self.door.undo_last(reason)
         except LookupError:
-            return i18n.tr("Nothing to cancel.")
-        return i18n.tr("Check-in of ticket {key} cancelled.", key=result["ticket_key"])
+            return i18n.tr("Nothing to undo.")
+        if result.get("kind") == "cancel":
+            return i18n.tr("Ticket {key} is valid again (cancellation undone).", key=result["ticket_key"])
+        return i18n.tr("Entry of ticket {key} undone.", key=result["ticket_key"])
 
     # -- enrollment and sync ---------------------------------------------------------------------------------------
     def after_enrollment(self) -> bool:
@@ -73,6 +77,7 @@ class Controller:
             return False
         self.door.adopt_identity()          # the enrolled id, gate and events (agent.home.adopt_identity)
         self.door.reload_keyring()
+        self.services.role = "kiosk" if getattr(creds, "role", "door") == "kiosk" else "door"
         start = getattr(self.services.sync, "start", None)
         if start is not None:
             start()
@@ -82,6 +87,11 @@ class Controller:
         """Periodic, on the UI thread: let the sync apply what arrived (names, passes). True if something changed."""
         poll = getattr(self.services.sync, "poll", None)
         return bool(poll()) if poll is not None else False
+
+    @property
+    def is_kiosk(self) -> bool:
+        """A ticket desk device: the menu offers the Ticket desk screen (door devices never hold printable tickets)."""
+        return self.services.role == "kiosk"
 
     # -- status -------------------------------------------------------------------------------------------------
     def status(self) -> StatusView:
@@ -134,14 +144,41 @@ class Controller:
         self.door.ledger.set_setting("ui_language", lang)
 
     # -- kiosk -----------------------------------------------------------------------------------------------------
-    def add_printer(self, address: str, language: str = "escpos") -> str:
-        """Remember a printer typed by address (HOST or HOST:PORT). -> '' or a plain reason it was refused."""
-        host, _, port = address.strip().rpartition(":") if ":" in address else (address.strip(), "", "9100")
+    @property
+    def selected_printer(self) -> str | None:
+        """The printer the operator chose on the kiosk screen (kept across restarts)."""
+        return self.door.ledger.get_setting("kiosk_printer")
+
+    @selected_printer.setter
+    def selected_printer(self, printer_id: str | None) -> None:
+        self.door.ledger.set_setting("kiosk_printer", printer_id)
+
+    def printer_for(self, kind: str = "ticket") -> PrinterInfo | None:
+        """The printer a print of this kind goes to: the chosen one when it can, else the first that can."""
+        printers = [p for p in self.services.printers.printers() if (p.kind == "badge") == (kind == "badge")]
+        chosen = [p for p in printers if p.printer_id == self.selected_printer]
+        return (chosen or printers or [None])[0]
+
+    def added_printers(self) -> list[dict]:
+        """Printers added by address (Set-up): host, port, name, language, zpl_format for a Zebra."""
+        return list(self.door.ledger.get_setting("printers", []) or [])
+
+    def add_printer(self, address: str, language: str = "escpos", zpl_format: str = "show") -> str:
+        """Remember a printer typed by address (HOST or HOST:PORT): a receipt printer (ESC/POS), a Zebra (ZPL,
+        show or cinema ticket) or a badge printer (IPP, port 631). -> '' or a plain reason it was refused."""
+        if language not in PRINTER_LANGUAGES or zpl_format not in ZPL_FORMATS:
+            return i18n.tr("Choose the kind of printer.")
+        default_port = "631" if language == "badge" else "9100"
+        text = address.strip()
+        host, _, port = text.rpartition(":") if ":" in text else (text, "", default_port)
         if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
             return i18n.tr("Type an address like 192.168.1.50:9100.")
-        printers = [p for p in (self.door.ledger.get_setting("printers", []) or [])
-                    if (p["host"], int(p.get("port", 9100))) != (host, int(port))]
-        printers.append({"host": host, "port": int(port), "name": f"{host}:{port}", "language": language})
+        printers = [p for p in self.added_printers() if (p["host"], int(p.get("port", 9100))) != (host, int(port))]
+        entry = {"host": host, "port": int(port), "name": f"{host}:{port}", "language": language,
+                 "kind": "badge" if language == "badge" else "ticket"}
+        if language == "zpl":
+            entry["zpl_format"] = zpl_format
+        printers.append(entry)
         self.door.ledger.set_setting("printers", printers)
         return ""
 
@@ -150,12 +187,10 @@ class Controller:
         tickets = [t for t in self.door.order(order_number) if ticket_keys is None or t["ticket_key"] in ticket_keys]
         if not tickets:
             return PrintResult(False, 0, i18n.tr("No ticket in this order."))
-        wanted = "badge" if kind == "badge" else "ticket"
-        printers = [p for p in self.services.printers.printers() if (p.kind == "badge") == (wanted == "badge")]
-        chosen = self.selected_printer if any(p.printer_id == self.selected_printer for p in printers) else None
-        chosen = chosen or (printers[0].printer_id if printers else None)
-        if chosen is None:
+        printer = self.printer_for(kind)
+        if printer is None:
             return PrintResult(False, 0, i18n.tr("No printer found. See the checklist."))
+        chosen = printer.printer_id
         job = PrintJob(order_number, tuple(t["ticket_key"] for t in tickets), kind, reprint)
         result = self.services.printers.print_job(chosen, job, tickets)
         if result.ok:

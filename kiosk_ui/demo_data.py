@@ -35,7 +35,7 @@ class Demo:
         return intruder.issue(Ticket(self.key.key_id, 1, ticket_id, category=1, zones=(1,)))
 
 
-def seed(home: str | Path, now: float | None = None, **gate_kw) -> Demo:
+def seed(home: str | Path, now: float | None = None, role: str = "kiosk", **gate_kw) -> Demo:
     now = time.time() if now is None else now
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
@@ -75,4 +75,5 @@ def seed(home: str | Path, now: float | None = None, **gate_kw) -> Demo:
     policy = DevicePolicy(device_id="handheld-3", gate="North", events=frozenset({1}), zones=frozenset({1, 3}),
                           reread_window=3.0)
     ledger.set_setting("policy", policy.to_json())
+    ledger.set_setting("device_role", role)        # a kiosk (it holds printable copies) that scans too
     return Demo(Door(ledger, keyring, policy, **gate_kw), key, now)

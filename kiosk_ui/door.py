@@ -52,7 +52,8 @@ class Door:
     def undo_last(self, reason: str) -> dict:
         """Annul this device's last check-in (the core keeps the original and appends an annulment)."""
         result = self.gate.annul(reason)
-        self.session.accepted = max(0, self.session.accepted - 1)
+        if result.get("kind") == "entry":
+            self.session.accepted = max(0, self.session.accepted - 1)
         self.last_verdict = None
         return result
 

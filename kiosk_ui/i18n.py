@@ -19,33 +19,35 @@ _listeners: list[Callable[[str], None]] = []
 
 
 def parse_po(text: str) -> dict[str, str]:
-    """msgid -> msgstr of a .po file (multi-line strings joined; empty translations skipped)."""
+    """msgid -> msgstr of a .po file (multi-line strings joined; empty translations skipped). A plural entry
+    (msgid_plural, msgstr[0], msgstr[1]) is kept as "singular\0plural" -> "form 0\0form 1"."""
     out: dict[str, str] = {}
-    key: str | None = None
-    field, buf = None, {"msgid": [], "msgstr": []}
+    buf: dict[str, list[str]] = {}
+    field: str | None = None
 
     def flush() -> None:
-        msgid, msgstr = "".join(buf["msgid"]), "".join(buf["msgstr"])
-        if msgid and msgstr:
-            out[msgid] = msgstr
+        msgid = "".join(buf.get("msgid", []))
+        if "msgid_plural" in buf:
+            forms = ["".join(buf.get(f"msgstr[{i}]", [])) for i in range(2)]
+            if msgid and all(forms):
+                out[msgid + "\0" + "".join(buf["msgid_plural"])] = "\0".join(forms)
+        elif msgid and "".join(buf.get("msgstr", [])):
+            out[msgid] = "".join(buf["msgstr"])
 
     for line in text.splitlines():
         line = line.strip()
-        if line.startswith("msgid "):
-            if key is not None:
+        keyword, _, rest = line.partition(" ")
+        if keyword in ("msgid", "msgid_plural", "msgstr") or keyword.startswith("msgstr["):
+            if keyword == "msgid":
                 flush()
-            buf = {"msgid": [], "msgstr": []}
-            key, field = "", "msgid"
-            line = line[6:]
-        elif line.startswith("msgstr "):
-            field = "msgstr"
-            line = line[7:]
+                buf = {}
+            field, line = keyword, rest.strip()
+            buf[field] = []
         elif not line.startswith('"'):
             continue
         if field and line.startswith('"'):
             buf[field].append(ast.literal_eval(line))
-    if key is not None:
-        flush()
+    flush()
     return out
 
 
@@ -101,6 +103,14 @@ def tr(text: str, **fmt) -> str:
     """Translate an English msgid into the current language, then format it."""
     out = catalogue(_current).get(text, text) if _current != "en" else text
     return out.format(**fmt) if fmt else out
+
+
+def tr_n(singular: str, plural: str, n: int, **fmt) -> str:
+    """The form for `n` ("1 entry", "2 entries"; French: 0 and 1 take the singular), then formatted with n."""
+    form = (0 if n <= 1 else 1) if _current == "fr" else (0 if n == 1 else 1)
+    found = catalogue(_current).get(singular + "\0" + plural) if _current != "en" else None
+    text = found.split("\0")[form] if found else (singular, plural)[form]
+    return text.format(n=n, **fmt)
 
 
 _ = tr

@@ -7,7 +7,10 @@ when a part is not on this build, an `Unavailable*` stand-in says so plainly ins
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from drivers.feedback.mapping import Feedback
 
 
 # -- printers ---------------------------------------------------------------------------------------------------
@@ -103,7 +106,7 @@ class LaserService(Protocol):
 # -- feedback (sound, vibration) ----------------------------------------------------------------------------------
 @runtime_checkable
 class FeedbackService(Protocol):
-    def play(self, kind: str) -> None: ...   # accept | refuse | attention
+    def play(self, feedback: "Feedback") -> None: ...   # from drivers.feedback.mapping.feedback_for
 
 
 # -- stand-ins for parts missing from this build --------------------------------------------------------------------
@@ -167,11 +170,11 @@ class NoCamera:
 
 @dataclass
 class RecordingFeedback:
-    """Keeps the feedback asked for (tests, devices without sound)."""
+    """Keeps the sounds asked for (tests, devices without sound): accept | reject | attention | silent."""
     played: list[str] = field(default_factory=list)
 
-    def play(self, kind: str) -> None:
-        self.played.append(kind)
+    def play(self, feedback: "Feedback") -> None:
+        self.played.append(feedback.sound or "silent")
 
 
 @dataclass
@@ -182,3 +185,4 @@ class Services:
     camera: CameraService
     feedback: FeedbackService
     lasers: LaserService | None = None
+    role: str = "door"             # door | kiosk: what enrollment made this device (a kiosk also scans)

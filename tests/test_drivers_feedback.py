@@ -39,6 +39,8 @@ def test_configuration_overrides_and_mutes():
     assert cfg.colours["accept"] == "#1e9e4a"                                  # the rest keeps its defaults
     odd = feedback_for(Verdict(Code.ACCEPTED), FeedbackConfig(overrides={"accepted": "party"}))
     assert odd.kind == REJECT                                                 # unknown kind: safest choice
+    welcome = feedback_for(Verdict(Code.UNPAID), FeedbackConfig(overrides={"unpaid": "accept"}))
+    assert welcome.kind == ATTENTION                                          # a refusal never sounds accepted
 
 
 def test_generated_sounds_are_short_distinct_wavs(tmp_path):

@@ -33,10 +33,34 @@ def app_msgids() -> set[str]:
     return found
 
 
+_STR = r"(\"(?:[^\"\\\\]|\\\\.)*\")"
+
+
+def app_plurals() -> set[str]:
+    """Literal tr_n("singular", "plural", …) calls, as the catalogue keys them ("singular\\0plural")."""
+    found: set[str] = set()
+    for path in ROOT.rglob("*.py"):
+        for m in re.finditer(r"\btr_n\(\s*" + _STR + r",\s*" + _STR, path.read_text()):
+            found.add(ast.literal_eval(m.group(1)) + "\0" + ast.literal_eval(m.group(2)))
+    return found
+
+
 def test_every_text_is_translated():
     fr = i18n.catalogue("fr")
-    missing = sorted(m for m in app_msgids() if m not in fr)
+    missing = sorted(m for m in app_msgids() | app_plurals() if m not in fr)
     assert missing == []
+
+
+def test_plurals_agree_with_the_number():
+    try:
+        i18n.set_language("fr")
+        assert i18n.tr_n("{n} in", "{n} in", 1) == "1 entrée" and i18n.tr_n("{n} in", "{n} in", 2) == "2 entrées"
+        assert i18n.tr_n("{n} in", "{n} in", 0) == "0 entrée"            # French: 0 and 1 are singular
+        assert i18n.tr_n("{n} ticket found", "{n} tickets found", 1) == "1 billet trouvé"
+    finally:
+        i18n.set_language("en")
+    assert i18n.tr_n("{n} ticket found", "{n} tickets found", 1) == "1 ticket found"
+    assert i18n.tr_n("{n} ticket found", "{n} tickets found", 0) == "0 tickets found"
 
 
 def test_placeholders_survive_translation():
@@ -64,3 +88,5 @@ def test_device_language_and_switch():
 def test_po_parser_handles_multiline_and_escapes():
     po = 'msgid ""\nmsgstr "header"\n\nmsgid "a \\"b\\""\nmsgstr ""\n"c "\n"d"\n\nmsgid "untranslated"\nmsgstr ""\n'
     assert i18n.parse_po(po) == {'a "b"': "c d"}
+    plural = 'msgid "{n} in"\nmsgid_plural "{n} in"\nmsgstr[0] "{n} entrée"\nmsgstr[1] "{n} entrées"\n'
+    assert i18n.parse_po(plural) == {"{n} in\0{n} in": "{n} entrée\0{n} entrées"}

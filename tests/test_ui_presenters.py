@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 
 from agent.policy import Mode
-from agent.verdicts import Code, FirstUse, Verdict
+from agent.verdicts import Code, FirstUse, Reason, Verdict
+from drivers.feedback.mapping import FeedbackConfig
 from kiosk_ui import i18n
-from kiosk_ui.presenters.colours import GREEN, ORANGE, PURPLE, RED
-from kiosk_ui.presenters.lists import orders_of, sync_lines, ticket_rows
+from kiosk_ui.presenters.colours import BLUE, GREEN, ORANGE, PURPLE, RED
+from kiosk_ui.presenters.lists import orders_of, stats_lines, sync_lines, ticket_rows
 from kiosk_ui.presenters.lock import KioskLock
 from kiosk_ui.presenters.selection import Selection
 from kiosk_ui.presenters.status import status_view
@@ -51,7 +52,7 @@ def v(code, **kw):
 
 def test_accepted_green_with_messages_deduplicated():
     view = present(v(Code.ACCEPTED, direction="in", category=2, zones=(3,), seat="R3-12"), Names())
-    assert (view.tone, view.colour, view.sound) == ("accepted", GREEN, "accept")
+    assert (view.tone, view.colour, view.kind) == ("accepted", GREEN, "accept")
     assert view.title == "ACCEPTED — IN" and view.reason == ""
     assert view.details == ("Category: VIP", "Zone: VIP lounge", "Seat: R3-12", "Name: Hélène Dupont")
     assert view.message == "VIP — hand out a wristband"       # once, though category and zone both say it
@@ -67,7 +68,7 @@ def test_exit_and_hidden_buyer():
 def test_used_says_when_and_where():
     first = FirstUse(1_790_000_000, "handheld-3", "North")
     view = present(v(Code.ALREADY_USED, first_use=first), Names())
-    assert view.colour == RED and view.sound == "refuse"
+    assert view.colour == RED and view.kind == "reject"
     assert view.reason == "Used at 21/09 14:13 at gate North (handheld-3)."
 
 
@@ -82,8 +83,11 @@ def test_times_in_the_event_timezone():
 
 def test_entry_exit_already_inside():
     first = FirstUse(1_790_000_000, "handheld-3", "North")
-    view = present(v(Code.ALREADY_USED, first_use=first, detail="already inside"), Names(), Mode.ENTRY_EXIT)
+    view = present(v(Code.ALREADY_USED, first_use=first, reason=Reason.ALREADY_INSIDE), Names(), Mode.ENTRY_EXIT)
     assert view.reason == "Already inside since 14:13 (gate North)."
+    # the detail text is for logs: the same words without the reason are a plain second use
+    plain = present(v(Code.ALREADY_USED, first_use=first, detail="already inside"), Names(), Mode.ENTRY_EXIT)
+    assert plain.reason == "Used at 21/09 14:13 at gate North (handheld-3)."
 
 
 def test_wrong_zone_names_ticket_and_gate_zones():
@@ -114,9 +118,34 @@ def test_quick_cancel_is_purple_not_a_door_colour():
     assert door.colour == RED
 
 
-def test_repeat_read_is_said():
-    view = present(v(Code.ACCEPTED, direction="in", repeat=True), Names())
-    assert "read again" in view.reason and view.repeat
+def test_repeat_read_is_blue_and_never_a_first_entry():
+    view = present(v(Code.ACCEPTED, direction="in", repeat=True, reason=Reason.REREAD, since_read=2.6), Names())
+    assert (view.tone, view.colour, view.title) == ("repeat", BLUE, "ALREADY READ — 3 s ago")
+    assert "Refuse" in view.reason and view.repeat and view.message == ""
+    out = present(v(Code.ACCEPTED, direction="out", repeat=True, reason=Reason.REREAD, since_read=1), Names())
+    assert out.colour == BLUE and "exit is already recorded" in out.reason
+    i18n.set_language("fr")
+    assert present(v(Code.ACCEPTED, direction="in", repeat=True, reason=Reason.REREAD, since_read=3),
+                   Names()).title == "DÉJÀ LU — il y a 3 s"
+
+
+def test_feedback_overrides_apply_and_never_turn_a_refusal_green():
+    moved = present(v(Code.WRONG_ZONE, zones=(1,)), Names(), feedback=FeedbackConfig(overrides={"wrong_zone": "attention"}))
+    assert (moved.tone, moved.colour, moved.kind) == ("attention", ORANGE, "attention")
+    welcome = present(v(Code.UNPAID), Names(), feedback=FeedbackConfig(overrides={"unpaid": "accept"}))
+    assert welcome.colour == ORANGE and welcome.title == "PAYMENT PENDING"
+
+
+def test_wrong_event_names_the_event_and_its_date():
+    class Days(Names):
+        def event(self, event_id):
+            return {2: {"event_id": 2, "name": "Festival — Saturday", "starts_at": 1_790_000_000,
+                        "timezone": "Europe/Paris"}}.get(event_id)
+    view = present(v(Code.WRONG_EVENT, event_id=2, reason=Reason.EVENT_NOT_SELECTED), Days())
+    assert view.reason == "Ticket for Festival — Saturday (21/09 16:13), not selected on this device."
+    unknown = present(v(Code.WRONG_EVENT, event_id=7, reason=Reason.EVENT_NOT_SELECTED), Days())
+    assert unknown.reason == "Ticket for another event, not on this device." and "7" not in unknown.reason
+    assert "pass" in present(v(Code.WRONG_EVENT, event_id=900, reason=Reason.PASS_NOT_SELECTED), Days()).reason
 
 
 def test_french_verdict():
@@ -212,11 +241,23 @@ def test_selection_dates_events_zones():
 def test_rows():
     rows = [{"ticket_key": "1", "buyer_name": "Bob", "order_number": "A-1", "state": "used"},
             {"ticket_key": "2", "buyer_name": "Bob", "order_number": "A-1", "state": "out"},
-            {"ticket_key": "3", "buyer_name": "Ann", "order_number": "A-2", "state": "revoked"}]
-    out = ticket_rows(rows, show_buyer=False)
-    assert [r.can_checkin for r in out] == [False, True, False]
-    assert out[0].title.startswith("(name hidden)") and out[2].subtitle == "ticket 3 · cancelled / refunded"
-    assert orders_of(rows) == [("A-1", "Bob", 2), ("A-2", "Ann", 1)]
+            {"ticket_key": "3", "buyer_name": "Ann", "order_number": "A-2", "state": "revoked"},
+            {"ticket_key": "482910374650192", "buyer_name": "Ann", "order_number": "A-2", "state": "valid",
+             "event_id": 1, "category": 2, "zone": 3}]
+    out = ticket_rows(rows, show_buyer=False, names=Names())
+    assert [r.can_checkin for r in out] == [False, True, False, True]
+    assert out[0].title.startswith("(name hidden)") and out[2].subtitle == "cancelled / refunded · ticket 3"
+    # buyer and order lead; a 15-digit id is cut to what tells an order's tickets apart
+    assert ticket_rows(rows, names=Names())[3].title == "Ann — order A-2"
+    assert out[3].subtitle == "valid · VIP, VIP lounge · ticket …650192"
+    assert orders_of(rows) == [("A-1", "Bob", 2), ("A-2", "Ann", 2)]
+
+
+def test_stats_lines_agree_in_number():
+    assert stats_lines([("North", 1, 0), ("South", 2, 1)]) == ["North: 1 in, 0 out", "South: 2 in, 1 out"]
+    i18n.set_language("fr")
+    assert stats_lines([("North", 1, 0), ("South", 2, 3)]) == ["North : 1 entrée, 0 sortie",
+                                                                "South : 2 entrées, 3 sorties"]
 
 
 def test_sync_lines():

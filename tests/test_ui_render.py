@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from kiosk_ui.presenters.colours import GREEN, ORANGE, PURPLE, RED
+from kiosk_ui.presenters.colours import BLUE, GREEN, ORANGE, PURPLE, RED
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test-artifacts" / "ui"
@@ -58,6 +58,16 @@ def share(png: str, colour: tuple, tol: int = 14) -> float:
     return sum(all(abs(p[i] - target[i]) <= tol for i in range(3)) for p in pixels) / len(pixels)
 
 
+def box_share(png: str, box: list[int], colour: tuple, tol: int = 40) -> float:
+    """Fraction of the pixels of `box` ([left, top, width, height], full-size screenshot) near `colour`."""
+    left, top, width, height = box
+    img = Image.open(OUT / png).convert("RGB").crop((left, top, left + width, top + height))
+    target = [round(c * 255) for c in colour[:3]]
+    raw = img.tobytes()
+    pixels = [raw[i:i + 3] for i in range(0, len(raw), 3)]
+    return sum(all(abs(p[i] - target[i]) <= tol for i in range(3)) for p in pixels) / len(pixels)
+
+
 def test_valid_ticket_green_full_screen(res):
     v = res["scan_valid"]
     assert v["title"] == "ACCEPTED — IN"
@@ -65,6 +75,64 @@ def test_valid_ticket_green_full_screen(res):
     assert v["counters"] == "Scanned 1 · Accepted 1 · Inside 1"
     assert share("scan_valid.png", GREEN) > 0.55
     assert share("scan_valid.png", RED) < 0.01
+
+
+def test_repeat_read_is_blue_not_a_second_green_entry(res):
+    """The same code within the re-read window: its own blue screen that says so, silent, nothing counted."""
+    v = res["scan_repeat"]
+    assert v["title"] == "ALREADY READ — 2 s ago" and "Refuse" in v["reason"]
+    assert v["counters"] == "Scanned 1 · Accepted 1 · Inside 1"
+    assert share("scan_repeat.png", BLUE) > 0.55 and share("scan_repeat.png", GREEN) < 0.01
+    assert res["feedback"][:2] == ["accept", "silent"]          # drivers' feedback_for: repeats make no sound
+
+
+def test_ticket_shown_again_later_is_red(res):
+    """Handed back to a friend in the queue after the window: refused in red, never green."""
+    assert res["scan_used"]["title"] == "ALREADY USED" and share("scan_used.png", GREEN) < 0.01
+
+
+def test_offline_badge_stays_visible_on_orange(res):
+    v = res["scan_unpaid"]
+    assert v["badge"].startswith("OFFLINE") and share("scan_unpaid.png", ORANGE) > 0.55
+    black = (0, 0, 0)
+    assert box_share("scan_unpaid.png", res["badge_box"], black) > 0.15      # its black frame and black text
+    left, top, width, height = res["badge_box"]
+    below = [left, res["verdict_box"][1] + 40, width, height]                # the same size of verdict around it
+    assert box_share("scan_unpaid.png", below, black) < 0.02
+
+
+def test_wrong_event_names_the_event_and_date(res):
+    v = res["scan_wrong_event"]
+    assert v["title"] == "WRONG EVENT"
+    assert v["reason"].startswith("Ticket for Festival — Saturday (") and "event 2" not in v["reason"]
+
+
+def test_undo_has_its_own_words(res):
+    assert res["undo_label"] == "Undo entry" and res["undo_label_quick_cancel"] == "Undo cancellation"
+
+
+def test_ticket_desk_only_on_kiosk_devices(res):
+    assert "Ticket desk" not in res["menu_door_tiles"] and "Ticket desk" in res["menu_kiosk_tiles"]
+    assert "Scan" in res["menu_door_tiles"]
+
+
+def test_kiosk_rows_lead_with_buyer_and_order(res):
+    assert res["kiosk_rows"][0].startswith("Bob Martin — order A-1002\n")
+    assert res["find_martin"][1] == "1 order found" and res["find_martin"][2] == ["Bob Martin — order A-1002 · 2 tickets"]
+
+
+def test_chosen_printer_stays_in_sight_and_set_up_adds_any_kind(res):
+    assert res["printer_bar"] == "Printer: Desk printer — Receipt printer (ESC/POS)"
+    assert res["add_zebra"] == "" and res["add_badge"] == ""
+    zebra = [p for p in res["added_printers"] if p.get("language") == "zpl"][0]
+    assert (zebra["port"], zebra["zpl_format"], zebra["kind"]) == (9101, "cinema", "ticket")
+    badge = [p for p in res["added_printers"] if p.get("language") == "badge"][0]
+    assert (badge["port"], badge["kind"]) == (631, "badge")
+    assert "Zebra label printer (ZPL) — Cinema ticket (portrait)" in res["setup_printers"]
+
+
+def test_no_placeholder_is_cut(res, french):
+    assert res["cut_hints"] == [] and french["cut_hints"] == []
 
 
 def test_organiser_message_for_vip(res):
@@ -107,7 +175,7 @@ def test_laser_keyboard_wedge_scans_on_enter(res):
 
 
 def test_sounds_follow_verdicts(res):
-    assert res["feedback"] == ["accept", "accept", "refuse", "refuse", "refuse", "attention", "attention"]
+    assert res["feedback"] == ["accept", "silent", "accept", "reject", "reject", "reject", "attention", "attention"]
 
 
 def test_mode_switch_behind_pin(res):
@@ -131,12 +199,12 @@ def test_entry_exit_mode(res):
 
 def test_search_manual_checkin_and_undo(res):
     rows = {r[0]: r for r in res["search_rows"]}
-    assert rows["1011"][2].endswith("used") and rows["1011"][3] is False
-    assert rows["1012"][2].endswith("valid") and rows["1012"][3] is True
+    assert rows["1011"][2].startswith("used") and rows["1011"][3] is False
+    assert rows["1012"][2].startswith("valid") and rows["1012"][3] is True
     assert res["manual_current"] == "scan" and res["manual_checkin"]["title"] == "ACCEPTED — IN"
-    assert res["undo"] == "Check-in of ticket 1012 cancelled."
+    assert res["undo"] == "Entry of ticket 1012 undone."
     assert res["after_undo"]["title"] == "READY"
-    assert res["after_undo"]["counters"] == "Scanned 13 · Accepted 5 · Inside 1"
+    assert res["after_undo"]["counters"] == "Scanned 14 · Accepted 5 · Inside 1"
 
 
 def test_print_to_local_tcp_printer(res):
@@ -148,7 +216,7 @@ def test_print_to_local_tcp_printer(res):
 
 
 def test_kiosk_validates_payment(res):
-    assert res["payment"]["message"] == "Payment recorded for 2 ticket(s)."
+    assert res["payment"]["message"] == "Payment recorded for 2 tickets."
     assert res["payment"]["states"] == ["valid", "valid"]
 
 
@@ -196,5 +264,13 @@ def test_the_whole_door_in_french(french):
     assert french["scan_forged"]["title"] == "FAUX BILLET"
     assert french["quick_cancel_ready"]["warning"].startswith("ANNULATION RAPIDE")
     assert french["scan_valid"]["counters"] == "Scannés 1 · Acceptés 1 · Présents 1"
-    assert french["print"]["message"] == "2 imprimé(s)."
+    assert french["print"]["message"] == "2 imprimés."
+    assert french["scan_repeat"]["title"] == "DÉJÀ LU — il y a 2 s"
+    assert share("fr/scan_repeat.png", BLUE) > 0.55
+    assert french["undo_label"] == "Annuler l'entrée" and french["undo_label_quick_cancel"] == "Rétablir le billet"
+    assert french["scan_wrong_event"]["reason"].startswith("Billet pour Festival — Saturday (")
+    assert "Guichet" not in french["menu_door_tiles"] and "Guichet" in french["menu_kiosk_tiles"]
+    assert "VIP lounge : 1 entrée, 0 sortie" in french["stats_lines"]
+    assert "Festival — Friday : 3 entrées, 2 sorties" in french["stats_lines"]
+    assert french["find_martin"][1] == "1 commande trouvée"
     assert share("fr/scan_used.png", RED) > 0.55

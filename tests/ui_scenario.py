@@ -22,6 +22,29 @@ def state_of(scan) -> dict:
             "counters": scan.counters.text, "mode": scan.mode.text, "warning": scan.warning.text}
 
 
+def widget_box(w) -> list[int]:
+    """[left, top, width, height] of a widget in screenshot pixels (origin top-left)."""
+    from kivy.core.window import Window
+    x, y = w.to_window(*w.pos)
+    return [int(x), int(Window.height - y - w.height), int(w.width), int(w.height)]
+
+
+def cut_hints(h) -> list[str]:
+    """Text fields whose hint (placeholder) is wider than the field: measured as Kivy renders it."""
+    from kivy.core.text import Label as CoreLabel
+    from kivy.uix.textinput import TextInput
+    out = []
+    for screen in h.ui.manager.screens:
+        for w in screen.walk(restrict=True):
+            if isinstance(w, TextInput) and w.hint_text:
+                probe = CoreLabel(text=w.hint_text, font_size=w.font_size)
+                probe.refresh()
+                room = w.width - w.padding[0] - w.padding[2]
+                if probe.texture.size[0] > room:
+                    out.append(f"{screen.name}: {w.hint_text!r} is {probe.texture.size[0]} px in {room:.0f} px")
+    return out
+
+
 def smallest_targets(h) -> dict:
     """Height in px of the smallest button / toggle / text field on every screen (gloves: >= 76 dp)."""
     from kivy.uix.button import Button
@@ -66,11 +89,15 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
 
     step("scan_ready")
     step("scan_valid", demo.ticket(1001, zones=(1,), category=1))
+    step("scan_repeat", demo.ticket(1001, zones=(1,), category=1), advance=2)   # within the re-read window
+    res["undo_label"] = scan.undo_button.text
     step("scan_vip", demo.ticket(1011, zones=(3,), category=2, seat="R3-12"))
     step("scan_used", demo.ticket(1001, zones=(1,), category=1))
     step("scan_forged", demo.forged(1003))
     step("scan_wrong_zone", demo.ticket(1021, zones=(2,), category=1))
     step("scan_unpaid", demo.ticket(1031, zones=(1,), category=1))
+    res["badge_box"] = widget_box(scan.badge)
+    res["verdict_box"] = widget_box(scan.verdict_box)
     step("scan_not_a_ticket", "hello world")
     # a laser in keyboard-wedge mode types the code then Enter
     t[0] += 10
@@ -81,7 +108,8 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     h.window.dispatch("on_key_down", 13, 36, "\r", [])
     h.pump()
     res["wedge"] = state_of(scan)
-    res["feedback"] = list(ctl.services.feedback.played)[:7]
+    res["feedback"] = list(ctl.services.feedback.played)[:8]
+    step("scan_wrong_event", demo.ticket(1041, event_id=2, zones=(1,), category=1))
 
     # modes: a PIN locks the switch
     ctl.lock.set_pin("4321")
@@ -99,6 +127,7 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     h.close_popup()
     scan.set_mode(Mode.QUICK_CANCEL)
     step("quick_cancel_ready")
+    res["undo_label_quick_cancel"] = scan.undo_button.text
     step("quick_cancel_scan", demo.ticket(1002, zones=(1,), category=1))
     scan.set_mode(Mode.ENTRY_EXIT)
     step("exit", demo.ticket(1001, zones=(1,), category=1))
@@ -139,6 +168,9 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     res["print"] = {"ok": result.ok, "printed": result.printed, "jobs": len(printer.jobs),
                     "has_buyer": "Bob Martin".encode() in jobs, "has_order": b"A-1002" in jobs,
                     "message": kiosk.message.text}
+    kiosk.refresh()
+    res["kiosk_rows"] = [w.text for w in reversed(kiosk.list.children)]
+    res["printer_bar"] = kiosk.printer_bar.text
     shot("kiosk_order")
     with FakePrinter("escpos", mode="paper_out") as empty:
         ctl.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": empty.port, "name": "Desk printer"}])
@@ -154,6 +186,8 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     kiosk.find("A-1004")
     kiosk.validate_payment()
     res["payment"] = {"message": kiosk.message.text, "states": [t["state"] for t in kiosk.tickets]}
+    res["find_martin"] = [len(kiosk.find("Martin")), kiosk.message.text, [w.text for w in kiosk.list.children]]
+    kiosk.find("A-1004")
     kiosk.show_printers()
     h.pump()
     shot("kiosk_printers")
@@ -177,9 +211,24 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     res["events_screen_after"] = h.ui.manager.current
     events.sel.toggle_event(3)              # back to the demo selection for the screenshots
     ctl.door.set_selection(frozenset({1}), ctl.door.policy.zones)
+    # printers by address in Set-up: a Zebra printing the cinema ticket, a badge printer (no PIN: unlocked above)
+    ctl.lock.unlock("4321")
+    res["add_zebra"] = ctl.add_printer("127.0.0.1:9101", "zpl", "cinema")
+    res["add_badge"] = ctl.add_printer("127.0.0.1", "badge")
+    res["added_printers"] = ctl.added_printers()
+    h.go("setup")
+    res["setup_printers"] = h.screen("setup").printers_list.text
+    ctl.services.role = "door"                      # a door device: no ticket desk tile
+    h.go("menu")
+    res["menu_door_tiles"] = [w.text for w in reversed(h.screen("menu").grid.children)]
+    ctl.services.role = "kiosk"
+    h.go("menu")
+    res["menu_kiosk_tiles"] = [w.text for w in reversed(h.screen("menu").grid.children)]
+    ctl.services.role = "door"
     for name in ("events", "stats", "sync", "setup", "menu"):
         h.go(name)
         shot(name)
+    res["cut_hints"] = cut_hints(h)
     res["smallest_target"] = smallest_targets(h)
     res["stats_lines"] = [w.text for w in reversed(h.screen("stats").list.children)]
     res["events_toggles"] = [w.text for w in reversed(h.screen("events").list.children)]

@@ -57,6 +57,8 @@ def feedback_for(verdict: Verdict, config: FeedbackConfig = FeedbackConfig()) ->
     kind = config.overrides.get(verdict.code.value) or KIND_BY_CODE.get(verdict.code, REJECT)
     if kind not in (ACCEPT, REJECT, ATTENTION):
         kind = REJECT
+    if kind == ACCEPT and not verdict.accepted:
+        kind = ATTENTION              # an override never makes a refusal sound (or look) like a welcome
     colour = config.colours.get("exit" if kind == ACCEPT and verdict.direction == "out" else kind, "#000000")
     quiet = verdict.repeat and config.silent_repeats
     sound = kind if config.sound and not quiet else None

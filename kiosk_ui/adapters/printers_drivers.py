@@ -52,7 +52,9 @@ class DriverPrinters:
         if language == "badge":
             config = PrinterConfig(language="badge", connection="ipp", ipp_uri=f"ipp://{host}:{port}/ipp/print")
         else:
-            config = PrinterConfig(language=language, host=host, port=int(port))
+            fmt = next((p.get("zpl_format", "show") for p in self._configured()      # show or cinema ticket (Set-up)
+                        if p["host"] == host and int(p.get("port", 9100)) == int(port)), "show")
+            config = PrinterConfig(language=language, host=host, port=int(port), zpl_format=fmt)
         printables = []
         for t in tickets:
             ticket = self._printable(t)

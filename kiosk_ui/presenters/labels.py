@@ -15,6 +15,10 @@ SCREEN_TITLES = ("Scan", "Search", "Events and zones", "Ticket desk", "Statistic
 SCANNER_LABELS = {"camera": "camera", "zebra": "Zebra laser (DataWedge)", "bluebird": "Bluebird laser",
                   "keyboard": "keyboard-wedge laser"}
 
-LABEL_TABLES = (tuple(SCANNER_LABELS.values()), UNDO_REASONS, CHECKIN_REASONS, EXCHANGE_REASONS,
+PRINTER_LANGUAGES = {"escpos": "Receipt printer (ESC/POS)", "zpl": "Zebra label printer (ZPL)",
+                     "badge": "Badge printer (CR80 cards)"}
+ZPL_FORMATS = {"show": "Show ticket (landscape)", "cinema": "Cinema ticket (portrait)"}
+
+LABEL_TABLES = (tuple(SCANNER_LABELS.values()), tuple(PRINTER_LANGUAGES.values()), tuple(ZPL_FORMATS.values()), UNDO_REASONS, CHECKIN_REASONS, EXCHANGE_REASONS,
                 tuple(t for _, t in MENU_TILES), tuple(ENROLLMENT_STEPS.values()),
                 STATS_TITLES, SCREEN_TITLES)

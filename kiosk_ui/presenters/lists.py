@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from kiosk_ui.i18n import tr
+from kiosk_ui.i18n import tr, tr_n
+from kiosk_ui.presenters.labels import PRINTER_LANGUAGES
 from kiosk_ui.services import PrinterInfo, SyncStatus
 
 _STATES = {"valid": "valid", "used": "used", "out": "went out", "cancelled": "cancelled for resale",
@@ -19,19 +20,31 @@ def state_label(state: str) -> str:
 @dataclass(frozen=True)
 class TicketRow:
     ticket_key: str
-    title: str         # buyer — order
-    subtitle: str      # ticket · state
+    title: str         # buyer — order A-1001: what the guest says at the desk
+    subtitle: str      # state · category, zone · ticket …123456
     state: str
     can_checkin: bool
 
 
-def ticket_rows(rows: list[dict], show_buyer: bool = True) -> list[TicketRow]:
+def short_key(ticket_key: str) -> str:
+    """Long ticket ids (15 digits, pretix:…) shortened to their last 6 characters: enough to tell an order's
+    tickets apart, the buyer and order number lead the row."""
+    return ticket_key if len(ticket_key) <= 8 else "…" + ticket_key[-6:]
+
+
+def ticket_rows(rows: list[dict], show_buyer: bool = True, names=None) -> list[TicketRow]:
+    """`names` (the Door): category and zone names of each ticket; rows carry `state` (see `state_label`)."""
     out = []
     for r in rows:
         who = r.get("buyer_name") if show_buyer and r.get("buyer_name") else tr("(name hidden)")
+        what = []
+        if names is not None:
+            cat = names.category(r.get("event_id"), r.get("category")) if r.get("category") else None
+            zone = names.zone(r.get("event_id"), r["zone"]) if r.get("zone") is not None else None
+            what = [row["name"] for row in (cat, zone) if row and row.get("name")]
+        parts = [state_label(r["state"]), ", ".join(what), f"{tr('ticket')} {short_key(str(r['ticket_key']))}"]
         out.append(TicketRow(r["ticket_key"], f"{who} — {tr('order')} {r.get('order_number') or '?'}",
-                             f"{tr('ticket')} {r['ticket_key']} · {state_label(r['state'])}", r["state"],
-                             r["state"] in CHECKIN_OK_STATES))
+                             " · ".join(p for p in parts if p), r["state"], r["state"] in CHECKIN_OK_STATES))
     return out
 
 
@@ -45,7 +58,8 @@ def orders_of(rows: list[dict]) -> list[tuple[str, str, int]]:
 
 
 def stats_lines(rows: list[tuple[str, int, int]]) -> list[str]:
-    return [tr("{label}: {n} in, {o} out", label=label, n=i, o=o) for label, i, o in rows] or [tr("No entries yet.")]
+    return [tr("{label}: {ins}, {outs}", label=label, ins=tr_n("{n} in", "{n} in", i), outs=tr_n("{n} out", "{n} out", o))
+            for label, i, o in rows] or [tr("No entries yet.")]
 
 
 def _ago(ts: float | None, now: float) -> str:
@@ -68,7 +82,10 @@ def sync_lines(s: SyncStatus, now: float) -> list[str]:
     return lines
 
 
+def printer_label(p: PrinterInfo) -> str:
+    kind = tr(PRINTER_LANGUAGES.get(p.language, p.language))
+    return f"{p.name} — {kind}" + ("" if p.online else " — " + tr("OFF"))
+
+
 def printer_rows(printers: list[PrinterInfo]) -> list[tuple[str, str]]:
-    kinds = {"ticket": tr("ticket printer"), "badge": tr("badge printer")}
-    return [(p.printer_id, f"{p.name} — {kinds.get(p.kind, p.kind)} ({p.language})"
-             + ("" if p.online else " — " + tr("OFF"))) for p in printers]
+    return [(p.printer_id, printer_label(p)) for p in printers]

@@ -1,4 +1,8 @@
-"""Verdict -> what the door person sees and hears: colour, a big title, the reason in plain words, details."""
+"""Verdict -> what the door person sees: colour, a big title, the reason in plain words, details.
+
+The kind (accept / reject / attention) comes from the drivers' `feedback_for` (one mapping, per-device overrides);
+what is shown is chosen on the verdict's code and `reason` (`agent.verdicts.Reason`), never on its detail text.
+A re-read within the window gets its own blue screen: it must never look like a first entry."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,10 +11,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Callable, Protocol
 
 from agent.policy import Mode
-from agent.verdicts import Code, Verdict
-from drivers.feedback.mapping import ATTENTION, KIND_BY_CODE
+from agent.verdicts import Code, Reason, Verdict
+from drivers.feedback.mapping import ATTENTION, FeedbackConfig, feedback_for
 from kiosk_ui.i18n import tr
-from kiosk_ui.presenters.colours import GREEN, ORANGE, PURPLE, RED
+from kiosk_ui.presenters.colours import BLUE, GREEN, ORANGE, PURPLE, RED
 
 
 class Names(Protocol):
@@ -22,13 +26,13 @@ class Names(Protocol):
 
 @dataclass(frozen=True)
 class VerdictView:
-    tone: str                       # accepted | refused | attention | cancel
+    tone: str                       # accepted | refused | attention | cancel | repeat
     colour: tuple
     title: str                      # ACCEPTED — IN
     reason: str                     # plain words: why (empty when accepted)
     details: tuple[str, ...]        # category, zone, seat, buyer
     message: str                    # organiser's message for the category / zone
-    sound: str                      # accept | refuse | attention
+    kind: str                       # the feedback kind: accept | reject | attention
     code: str
     repeat: bool = False
 
@@ -64,28 +68,30 @@ def fmt_datetime(ts: float | None, tz=None) -> str:
 
 
 def present(v: Verdict, names: Names, mode: Mode = Mode.NORMAL, gate_zones: frozenset[int] | None = None,
-            show_buyer: bool = True, tz=None) -> VerdictView:
+            show_buyer: bool = True, tz=None, feedback: FeedbackConfig = FeedbackConfig()) -> VerdictView:
     zone_names = [_name(names.zone(v.event_id, z), tr("zone {n}", n=z)) for z in v.zones]
     tz = tz or event_tz(names.event(v.event_id))
-    if v.accepted:
-        tone, colour, sound = "accepted", GREEN, "accept"
-        title = tr("EXIT — OK") if v.direction == "out" else tr("ACCEPTED — IN")
-        reason = ""
-    elif mode is Mode.QUICK_CANCEL and v.code is Code.CANCELLED:
-        tone, colour, sound = "cancel", PURPLE, "attention"
-        title, reason = tr("CANCELLED — BACK ON SALE"), tr("This ticket can be sold again.")
-    else:
-        attention = KIND_BY_CODE.get(v.code) == ATTENTION   # the drivers' feedback mapping: one truth
-        tone, colour = ("attention", ORANGE) if attention else ("refused", RED)
-        sound = "attention" if attention else "refuse"
-        title = tr(_TITLES[v.code])
-        reason = _reason(v, names, zone_names, gate_zones, tz)
+    kind = feedback_for(v, feedback).kind
     details = _details(v, names, zone_names, show_buyer) if v.code not in _UNTRUSTED else ()
-    if v.repeat:
-        reason = (reason + "\n" if reason else "") + tr("(same code read again — nothing new recorded)")
-    return VerdictView(tone=tone, colour=colour, title=title, reason=reason,
-                       details=details, message=_message(v, names), sound=sound,
-                       code=v.code.value, repeat=v.repeat)
+    view = lambda tone, colour, title, reason, message="": VerdictView(  # noqa: E731
+        tone, colour, title, reason, details, message, kind, v.code.value, v.repeat)
+    if v.reason is Reason.REREAD and v.accepted:
+        seconds = max(0, round(v.since_read or 0))
+        title = tr("ALREADY READ — {n} s ago", n=seconds)
+        if v.direction == "out":
+            return view("repeat", BLUE, title, tr("Same ticket read again: its exit is already recorded."))
+        return view("repeat", BLUE, title,
+                    tr("Same ticket read again: nothing new recorded. Another person showing it? Refuse: it was just used."))
+    if mode is Mode.QUICK_CANCEL and v.code is Code.CANCELLED:
+        reason = tr("This ticket can be sold again.")
+        if v.repeat:
+            reason += "\n" + tr("(already cancelled — nothing new recorded)")
+        return view("cancel", PURPLE, tr("CANCELLED — BACK ON SALE"), reason)
+    if v.accepted:
+        title = tr("EXIT — OK") if v.direction == "out" else tr("ACCEPTED — IN")
+        return view("accepted", GREEN, title, "", _message(v, names))
+    tone, colour = ("attention", ORANGE) if kind == ATTENTION else ("refused", RED)
+    return view(tone, colour, tr(_TITLES[v.code]), _reason(v, names, zone_names, gate_zones, tz))
 
 
 def _name(row: dict | None, fallback: str) -> str:
@@ -95,7 +101,10 @@ def _name(row: dict | None, fallback: str) -> str:
 def _reason(v: Verdict, names: Names, zone_names: list[str], gate_zones, tz) -> str:
     c = v.code
     if c is Code.ALREADY_USED:
-        if v.detail == "already inside":
+        if v.reason is Reason.USED_NOT_FOR_RESALE:
+            when = fmt_datetime(v.first_use.at, tz) if v.first_use else "?"
+            return tr("Used at {when}: a used ticket cannot go back on sale.", when=when)
+        if v.reason is Reason.ALREADY_INSIDE:
             when = fmt_time(v.first_use.at, tz) if v.first_use else "?"
             return tr("Already inside since {when} (gate {gate}).", when=when, gate=v.first_use.gate if v.first_use else "?")
         if v.first_use:
@@ -106,14 +115,15 @@ def _reason(v: Verdict, names: Names, zone_names: list[str], gate_zones, tz) -> 
         here = ", ".join(_name(names.zone(v.event_id, z), tr("zone {n}", n=z)) for z in sorted(gate_zones or ()))
         return tr("Ticket for {zones}. This gate: {here}.", zones=", ".join(zone_names) or "?", here=here or "?")
     if c is Code.WRONG_EVENT:
-        return tr("Ticket for {event}, not selected on this device.",
-                  event=_name(names.event(v.event_id), tr("event {n}", n=v.event_id)))
+        return _wrong_event(v, names)
     if c is Code.NOT_YET_VALID:
         return tr("Valid from {when}.", when=fmt_datetime(v.extra.get("valid_from"), tz))
     if c is Code.EXPIRED:
         return tr("Was valid until {when}.", when=fmt_datetime(v.extra.get("valid_until"), tz))
     if c is Code.REVOKED:
-        return tr("Order cancelled or refunded: {why}.", why=v.detail or "?")
+        if v.reason is Reason.ORDER_CANCELLED:
+            return tr("The order was cancelled or refunded: not valid any more.")
+        return tr("Cancelled by the organiser: {why}.", why=v.detail or "?")
     if c is Code.BLOCKED:
         return tr("Blocked by the organiser: {why}. Call a supervisor.", why=v.detail or "?")
     if c is Code.UNPAID:
@@ -126,6 +136,19 @@ def _reason(v: Verdict, names: Names, zone_names: list[str], gate_zones, tz) -> 
     if c is Code.UNKNOWN_KEY:
         return tr("Issued by a key this device does not know. Check the event, or sync the device.")
     return tr("This code is not a ticket. Scan the ticket's QR code.")
+
+
+def _wrong_event(v: Verdict, names: Names) -> str:
+    if v.reason is Reason.DATE_NOT_MAPPED:
+        return tr("A date of the series this device has no mapping for. Call the technician.")
+    if v.reason is Reason.PASS_NOT_SELECTED:
+        return tr("A pass for other events, none of them selected on this device.")
+    event = names.event(v.event_id)
+    if not event:
+        return tr("Ticket for another event, not on this device.")
+    when = fmt_datetime(event.get("starts_at"), event_tz(event)) if event.get("starts_at") else ""
+    what = f"{event['name']} ({when})" if when else event["name"]
+    return tr("Ticket for {event}, not selected on this device.", event=what)
 
 
 def _details(v: Verdict, names: Names, zone_names: list[str], show_buyer: bool) -> tuple[str, ...]:

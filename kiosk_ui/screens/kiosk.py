@@ -6,11 +6,12 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
-from kiosk_ui.i18n import tr
+from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.labels import EXCHANGE_REASONS
-from kiosk_ui.presenters.lists import orders_of, printer_rows, ticket_rows
+from kiosk_ui.presenters.lists import orders_of, printer_label, printer_rows, short_key, ticket_rows
 from kiosk_ui.screens.base import BaseScreen
-from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, BigToggle, Text, ask_text, choose, field, info_popup, scroll_list
+from kiosk_ui.screens.printer_setup import ask_new_printer
+from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, BigToggle, Text, choose, field, info_popup, scroll_list
 
 
 
@@ -20,7 +21,7 @@ class KioskScreen(BaseScreen):
     def __init__(self, ui, **kw):
         super().__init__(ui, **kw)
         row = BoxLayout(size_hint_y=None, height=dp(TOUCH), spacing=dp(GAP))
-        self.query = field(tr("Order number or name"))
+        self.query = field(tr("Name or order"))
         self.query.bind(on_text_validate=lambda *_: self.find())
         row.add_widget(self.query)
         row.add_widget(BigButton(tr("Find"), self.find, size_hint_x=None, width=dp(110), colour=(0.05, 0.45, 0.75, 1)))
@@ -34,11 +35,12 @@ class KioskScreen(BaseScreen):
             "reprint": BigButton(tr("Reprint"), lambda: self.print_(kind="ticket", reprint=True)),
             "pay": BigButton(tr("Payment received"), self.validate_payment, colour=(0.05, 0.55, 0.2, 1)),
             "exchange": BigButton(tr("Exchange ticket"), self.ask_exchange),
-            "printers": BigButton(tr("Printers"), self.show_printers),
         }
         for b in self.buttons.values():
             self.actions.add_widget(b)
-        for w in (row, self.message, view, self.actions):
+        # the printer prints go to, always in sight; tap to choose another
+        self.printer_bar = BigButton("", self.show_printers, colour=(0.16, 0.20, 0.32, 1))
+        for w in (row, self.message, view, self.printer_bar, self.actions):
             self.body.add_widget(w)
         self.order_number: str | None = None
         self.tickets: list[dict] = []
@@ -56,9 +58,11 @@ class KioskScreen(BaseScreen):
         found = orders_of(self.ctl.door.search(q)) if q else []
         self.order_number, self.tickets = None, []
         self.list.clear_widgets()
-        self.message.text = tr("{n} order(s) found", n=len(found))
+        self.message.text = tr_n("{n} order found", "{n} orders found", len(found))
         for order, buyer, n in found:
-            label = f"{tr('order')} {order} — {buyer if self.ctl.show_buyer else ''} ({n})"
+            who = buyer if self.ctl.show_buyer and buyer else tr("(name hidden)")
+            count = tr_n("{n} ticket", "{n} tickets", n)
+            label = f"{who} — {tr('order')} {order} · {count}"
             self.list.add_widget(BigButton(label, lambda o=order: self.open_order(o)))
         self.refresh()
         return found
@@ -74,14 +78,14 @@ class KioskScreen(BaseScreen):
             return None
         keys = (self.selected_ticket,) if reprint and self.selected_ticket else None
         result = self.ctl.print_order(self.order_number, kind, reprint, keys)
-        self.message.text = (tr("{n} printed.", n=result.printed) if result.ok else result.message)
+        self.message.text = (tr_n("{n} printed.", "{n} printed.", result.printed) if result.ok else result.message)
         return result
 
     def validate_payment(self) -> None:
         if self.order_number:
             n = self.ctl.door.validate_payment(self.order_number, self.ctl.door.policy.device_id)
             self.open_order(self.order_number)
-            self.message.text = tr("Payment recorded for {n} ticket(s).", n=n)
+            self.message.text = tr_n("Payment recorded for {n} ticket.", "Payment recorded for {n} tickets.", n)
 
     def ask_exchange(self) -> None:
         key = self.selected_ticket
@@ -89,12 +93,12 @@ class KioskScreen(BaseScreen):
             self.message.text = tr("Tap a ticket first.")
             return
         options = [(tr(r), lambda r=r: self.exchange(key, r)) for r in EXCHANGE_REASONS]
-        self.ui.popup = choose(tr("Exchange ticket {key}?", key=key), options)
+        self.ui.popup = choose(tr("Exchange ticket {key}?", key=short_key(key)), options)
 
     def exchange(self, key: str, reason: str) -> None:
         self.ctl.door.exchange(key, reason)
         self.open_order(self.order_number)
-        self.message.text = tr("Ticket {key} taken back; the new one comes with the next sync.", key=key)
+        self.message.text = tr("Ticket {key} taken back; the new one comes with the next sync.", key=short_key(key))
 
     def show_printers(self, refresh: bool = False) -> None:
         svc = self.ctl.services.printers
@@ -103,30 +107,33 @@ class KioskScreen(BaseScreen):
         options.append((tr("Refresh the list"), lambda: self.show_printers(refresh=True)))
         options.append((tr("Add by address"), self.ask_address))
         options.append((tr("Printer not found?"), self.show_checklist))
-        self.ui.popup = choose(tr("Printers ({n})", n=len(printers)), options)
+        self.ui.popup = choose(tr_n("{n} printer", "{n} printers", len(printers)), options)
 
     def select_printer(self, printer_id: str) -> None:
         self.ctl.selected_printer = printer_id
-        self.message.text = tr("Printer: {p}", p=printer_id)
+        self.refresh()
 
     def show_checklist(self) -> None:
         steps = self.ctl.services.printers.not_found_checklist()
         self.ui.popup = info_popup(tr("Printer not found"), [f"{i + 1}. {tr(s)}" for i, s in enumerate(steps)])
 
     def ask_address(self) -> None:
-        self.guarded(lambda: setattr(self.ui, "popup", ask_text(tr("Add a printer"), tr("Address, e.g. 192.168.1.50:9100"),
-                                                                  self.add_printer)))
+        ask_new_printer(self, self._printer_added)
 
-    def add_printer(self, address: str) -> str:
-        """-> '' when added, else what is wrong (in plain words)."""
-        problem = self.ctl.add_printer(address)
-        if not problem:
-            self.message.text = tr("Printer added: {a}", a=address.strip())
-        return problem
+    def _printer_added(self, message: str) -> None:
+        self.message.text = message
+        self.refresh()
 
     # -- rendering ---------------------------------------------------------------------------------------------------
+    def relabel(self) -> None:
+        super().relabel()
+        self.query.hint_text = tr("Name or order")
+
     def refresh(self) -> None:
-        self.actions.cols = 3 if self.portrait else 6
+        printer = self.ctl.printer_for("ticket")
+        self.printer_bar.text = (tr("Printer: {p}", p=printer_label(printer)) if printer is not None
+                                 else tr("No printer yet: tap to choose one"))
+        self.actions.cols = 3 if self.portrait else 5
         has_order = bool(self.order_number)
         for name in ("print", "badge", "reprint", "exchange"):
             self.buttons[name].disabled = not has_order
@@ -134,8 +141,8 @@ class KioskScreen(BaseScreen):
         if not has_order:
             return
         self.list.clear_widgets()
-        for r in ticket_rows(self.tickets, self.ctl.show_buyer):
-            t = BigToggle(f"{r.subtitle}\n{r.title}", group="ticket",
+        for r in ticket_rows(self.tickets, self.ctl.show_buyer, self.ctl.door):
+            t = BigToggle(f"{r.title}\n{r.subtitle}", group="ticket",
                           state="down" if r.ticket_key == self.selected_ticket else "normal")
             t.height = dp(TOUCH + 12)
             t.bind(on_release=lambda w, k=r.ticket_key: self._select(k, w))

@@ -11,10 +11,10 @@ from kivy.uix.widget import Widget
 from agent.policy import Mode
 from kiosk_ui.i18n import tr
 from kiosk_ui.presenters.labels import UNDO_REASONS
-from kiosk_ui.presenters.colours import PURPLE, WHITE
+from kiosk_ui.presenters.colours import BLACK, ORANGE, PURPLE, WHITE
 from kiosk_ui.presenters.status import MODE_CHOICES, mode_label
 from kiosk_ui.screens.base import BaseScreen
-from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, choose, paint
+from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, choose, paint, paint_outlined
 
 VERDICT_SECONDS = 6.0      # then back to "ready" (the counters keep the history)
 
@@ -30,7 +30,7 @@ class ScanScreen(BaseScreen):
         top = BoxLayout(size_hint_y=None, height=dp(TOUCH), spacing=dp(GAP))
         strip = BoxLayout(orientation="vertical", spacing=dp(2))
         self.badge = Text("", font=17, bold=True, halign="center")
-        paint(self.badge, (0, 0, 0, 1))
+        paint_outlined(self.badge, (0, 0, 0, 1))          # the frame keeps it visible on a verdict of its colour
         self.mode = Text("", font=17, bold=True, halign="center")
         strip.add_widget(self.badge)
         strip.add_widget(self.mode)
@@ -113,7 +113,8 @@ class ScanScreen(BaseScreen):
 
     def ask_undo(self):
         options = [(tr(r), lambda r=r: self.undo(r)) for r in UNDO_REASONS]
-        self.ui.popup = choose(tr("Cancel the last check-in?"), options)
+        quick = self.ctl.door.policy.mode is Mode.QUICK_CANCEL
+        self.ui.popup = choose(tr("Undo the last cancellation?") if quick else tr("Undo the last entry?"), options)
 
     def undo(self, reason: str) -> str:
         message = self.ctl.undo_last(reason)
@@ -131,7 +132,6 @@ class ScanScreen(BaseScreen):
     # -- rendering ----------------------------------------------------------------------------------------------
     def relabel(self) -> None:
         self.search_button.text = tr("Search")
-        self.undo_button.text = tr("Undo")
 
     def refresh(self) -> None:
         status = self.ctl.status()
@@ -142,12 +142,16 @@ class ScanScreen(BaseScreen):
             w.scale(factor)
         self.buttons.cols = 4
         self.badge.text, self.badge.bg.rgba = status.badge, status.badge_colour
+        self.badge.color = BLACK if status.badge_colour == ORANGE else WHITE      # contrast on orange
         self.mode.text = tr("Mode: {mode}", mode=status.mode)
         self.counters.text = status.counters
         self.warning.text = status.warning
         self.warning.bg.rgba = (0.9, 0.0, 0.6, 1) if status.warning else (0, 0, 0, 0)
         self.warning.opacity = 1 if status.warning else 0
         self.mode_button.text = tr("Mode")
+        # never the word of quick cancellation ("cancelled"): this takes back this device's last entry
+        quick = self.ctl.door.policy.mode is Mode.QUICK_CANCEL
+        self.undo_button.text = tr("Undo cancellation") if quick else tr("Undo entry")
         camera = self.ctl.services.camera
         self.torch_button.text = tr("Torch on") if self.torch_on else tr("Torch")
         self.torch_button.disabled = not camera.torch_supported

@@ -4,7 +4,7 @@ from __future__ import annotations
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 
-from kiosk_ui.i18n import tr
+from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.labels import CHECKIN_REASONS
 from kiosk_ui.presenters.lists import ticket_rows
 from kiosk_ui.screens.base import BaseScreen
@@ -18,9 +18,9 @@ class SearchScreen(BaseScreen):
     def __init__(self, ui, **kw):
         super().__init__(ui, **kw)
         row = BoxLayout(size_hint_y=None, height=dp(TOUCH), spacing=dp(GAP))
-        self.query = field(tr("Name, e-mail or order number"))
+        self.query = field(tr("Name or order"))
         self.query.bind(on_text_validate=lambda *_: self.search())
-        self.go_button = BigButton(tr("Search"), self.search, size_hint_x=None, width=dp(130), colour=(0.05, 0.45, 0.75, 1))
+        self.go_button = BigButton(tr("Search"), self.search, size_hint_x=None, width=dp(110), colour=(0.05, 0.45, 0.75, 1))
         row.add_widget(self.query)
         row.add_widget(self.go_button)
         self.info = Text("", font=18)
@@ -33,9 +33,9 @@ class SearchScreen(BaseScreen):
         if text is not None:
             self.query.text = text
         found = self.ctl.door.search(self.query.text)
-        self.rows = ticket_rows(found, self.ctl.show_buyer)
+        self.rows = ticket_rows(found, self.ctl.show_buyer, self.ctl.door)
         self.results.clear_widgets()
-        self.info.text = tr("{n} ticket(s) found", n=len(self.rows)) if self.query.text.strip() else ""
+        self.info.text = tr_n("{n} ticket found", "{n} tickets found", len(self.rows)) if self.query.text.strip() else ""
         for r in self.rows:
             item = BoxLayout(size_hint_y=None, height=dp(TOUCH + 20), spacing=dp(GAP))
             texts = BoxLayout(orientation="vertical")
@@ -60,5 +60,5 @@ class SearchScreen(BaseScreen):
 
     def relabel(self) -> None:
         super().relabel()
-        self.query.hint_text = tr("Name, e-mail or order number")
+        self.query.hint_text = tr("Name or order")
         self.go_button.text = tr("Search")

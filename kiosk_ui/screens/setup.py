@@ -1,5 +1,6 @@
 """Set-up: enroll this device (enrollment QR or organiser code) with discovery progress; PIN (kiosk lock);
-device name and gate; buyer names shown or hidden. Everything but enrollment is behind the PIN."""
+device name and gate; buyer names shown or hidden; printers added by address (receipt, Zebra show or cinema
+ticket, badge). Everything but enrollment is behind the PIN."""
 from __future__ import annotations
 
 from kivy.clock import Clock
@@ -8,8 +9,9 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.progressbar import ProgressBar
 
 from kiosk_ui.i18n import tr
-from kiosk_ui.presenters.labels import ENROLLMENT_STEPS, SCANNER_LABELS
+from kiosk_ui.presenters.labels import ENROLLMENT_STEPS, PRINTER_LANGUAGES, SCANNER_LABELS, ZPL_FORMATS
 from kiosk_ui.screens.base import BaseScreen
+from kiosk_ui.screens.printer_setup import ask_new_printer
 from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, choose, field, scroll_list
 
 
@@ -21,7 +23,8 @@ class SetupScreen(BaseScreen):
         view, box = scroll_list()
         self.body.add_widget(view)
         self.enroll_title = Text("", font=21, bold=True)
-        self.code = field(tr("Organiser code, or the enrollment QR text"))
+        self.code_help = Text("", font=17)
+        self.code = field(tr("Code or QR text"))
         row = BoxLayout(size_hint_y=None, height=dp(TOUCH), spacing=dp(GAP))
         self.qr_button = BigButton("", self.scan_qr)
         self.code_button = BigButton("", self.enroll_code, colour=(0.05, 0.45, 0.75, 1))
@@ -41,10 +44,14 @@ class SetupScreen(BaseScreen):
         self.pin = field(tr("New PIN (4 to 8 digits)"), password=True, input_filter="int")
         self.pin_button = BigButton("", lambda: self.guarded(self.set_pin))
         self.lock_button = BigButton("", self.lock_now, colour=(0.45, 0.30, 0.05, 1))
+        self.printers_title = Text("", font=21, bold=True)
+        self.printers_list = Text("", font=17)
+        self.printer_button = BigButton("", lambda: ask_new_printer(self, self._printer_added))
         self.result = Text("", font=19, bold=True)
-        for w in (self.enroll_title, self.code, row, self.progress, self.progress_text, self.device_title,
+        for w in (self.enroll_title, self.code_help, self.code, row, self.progress, self.progress_text, self.device_title,
                   self.device_label, self.device_id, self.gate_label, self.gate, self.save_button, self.buyer_button, self.scanner_button, self.pin_title, self.pin,
-                  self.pin_button, self.lock_button, self.result):
+                  self.pin_button, self.lock_button, self.printers_title, self.printers_list, self.printer_button,
+                  self.result):
             box.add_widget(w)
         self._poll = None
 
@@ -105,6 +112,10 @@ class SetupScreen(BaseScreen):
             self.result.text = tr("The PIN is 4 to 8 digits.")
         self.pin.text = ""
 
+    def _printer_added(self, message: str) -> None:
+        self.result.text = message
+        self.refresh()
+
     def lock_now(self) -> None:
         self.ctl.lock.lock()
         self.result.text = tr("Locked.") if self.ctl.lock.has_pin else tr("Set a PIN first.")
@@ -112,6 +123,8 @@ class SetupScreen(BaseScreen):
     def refresh(self) -> None:
         svc = self.ctl.services.enrollment
         self.enroll_title.text = tr("Enroll this device")
+        self.code_help.text = tr("Type the organiser code, or scan the enrollment QR with the laser into the field.")
+        self.code.hint_text = tr("Code or QR text")
         self.qr_button.text = tr("Scan enrollment QR")
         self.code_button.text = tr("Enroll with code")
         self.qr_button.disabled = self.code_button.disabled = not svc.available
@@ -130,3 +143,12 @@ class SetupScreen(BaseScreen):
         self.pin_title.text = tr("Kiosk lock (PIN)")
         self.pin_button.text = tr("Change PIN") if self.ctl.lock.has_pin else tr("Set PIN")
         self.lock_button.text = tr("Lock now")
+        self.printers_title.text = tr("Printers")
+        lines = []
+        for p in self.ctl.added_printers():
+            language = p.get("language", "escpos")
+            fmt = p.get("zpl_format", "show") if language == "zpl" else None
+            lines.append(f"• {p.get('name') or p['host']} — {tr(PRINTER_LANGUAGES.get(language, language))}"
+                         + (f" — {tr(ZPL_FORMATS[fmt])}" if fmt in ZPL_FORMATS else ""))
+        self.printers_list.text = "\n".join(lines) or tr("No printer yet.")
+        self.printer_button.text = tr("Add a printer")

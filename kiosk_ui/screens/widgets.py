@@ -28,6 +28,22 @@ def paint(widget, colour) -> None:
     widget.bind(pos=lambda w, v: setattr(w.bg_rect, "pos", v), size=lambda w, v: setattr(w.bg_rect, "size", v))
 
 
+def paint_outlined(widget, colour, outline=(0, 0, 0, 1), width: float = 4) -> None:
+    """Like `paint`, inside a frame of `outline` (`width` dp): stays visible on a background of its own colour,
+    e.g. the orange OFFLINE badge over an orange verdict."""
+    w = dp(width)
+    with widget.canvas.before:
+        Color(*outline)
+        frame = Rectangle(pos=widget.pos, size=widget.size)
+        widget.bg = Color(*colour)
+        inner = Rectangle(pos=(widget.x + w, widget.y + w), size=(max(0, widget.width - 2 * w), max(0, widget.height - 2 * w)))
+
+    def follow(wd, *_):
+        frame.pos, frame.size = wd.pos, wd.size
+        inner.pos, inner.size = (wd.x + w, wd.y + w), (max(0, wd.width - 2 * w), max(0, wd.height - 2 * w))
+    widget.bind(pos=follow, size=follow)
+
+
 def _wrap_and_fit(w, *_):
     """Wrap a button's label to its width, shrinking the font (not below 13 sp) until its widest word fits:
     French labels such as "Réimprimer" must never break inside a word on a 5-inch screen."""

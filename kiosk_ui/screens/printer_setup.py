@@ -1,0 +1,40 @@
+"""Adding a printer by address (Set-up and the kiosk screen): its kind (receipt ESC/POS, Zebra ZPL, badge), then
+its address, then for a Zebra the ticket format (show or cinema). Behind the PIN."""
+from __future__ import annotations
+
+from typing import Callable
+
+from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.labels import PRINTER_LANGUAGES, ZPL_FORMATS
+from kiosk_ui.screens.widgets import ask_text, choose
+
+
+
+def _hint(language: str) -> str:
+    return tr("e.g. 192.168.1.52:631") if language == "badge" else tr("e.g. 192.168.1.50:9100")
+
+
+def ask_new_printer(screen, on_added: Callable[[str], None]) -> None:
+    """Walk the operator through the choices; `on_added(plain message)` once the printer is saved."""
+    ui, ctl = screen.ui, screen.ctl
+
+    def pick_kind():
+        options = [(tr(label), lambda lang=lang: pick_format(lang)) for lang, label in PRINTER_LANGUAGES.items()]
+        ui.popup = choose(tr("Add a printer"), options)
+
+    def pick_format(language: str):
+        if language != "zpl":
+            ask_address(language, "show")
+            return
+        options = [(tr(label), lambda f=f: ask_address("zpl", f)) for f, label in ZPL_FORMATS.items()]
+        ui.popup = choose(tr("Ticket format"), options)
+
+    def ask_address(language: str, zpl_format: str):
+        def save(text: str) -> str:
+            problem = ctl.add_printer(text, language, zpl_format)
+            if not problem:
+                on_added(tr("Printer added: {a}", a=text.strip()))
+            return problem
+        ui.popup = ask_text(tr(PRINTER_LANGUAGES[language]), _hint(language), save)
+
+    screen.guarded(pick_kind)
