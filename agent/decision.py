@@ -66,6 +66,13 @@ def nearest_event(candidates: list[int], times: dict[int, tuple[float | None, fl
     return min(candidates, key=lambda e: (distance(e), e))
 
 
+def check_product(c: Context) -> Verdict | None:
+    item = c.ticket.unknown_item
+    if item is None:
+        return None
+    return c.verdict(Code.UNKNOWN_PRODUCT, f"pretix item {item} is not in this device's item mapping")
+
+
 def check_zone(c: Context) -> Verdict | None:
     allowed = c.policy.zones
     if allowed is None or not c.ticket.zones or set(c.ticket.zones) & allowed:
@@ -148,6 +155,7 @@ def check_mode(c: Context) -> Verdict | None:
 CHECKS: tuple[Check, ...] = (
     check_payload,     # malformed / unknown_key / forged
     check_event,       # wrong_event (also picks the event a pass counts for)
+    check_product,     # unknown_product (a pretix item the device's item mapping does not name)
     check_zone,        # wrong_zone
     check_validity,    # not_yet_valid / expired
     check_revoked,     # revoked (order cancelled or refunded)

@@ -74,7 +74,9 @@ def decode_ticket_message(buf: bytes) -> PretixTicket:
     except UnicodeDecodeError:
         raise MalformedPayload("pretix seed is not UTF-8") from None
     ints = {n: (v if isinstance(v, int) else None) for n, v in fields.items() if n != 1}
-    return PretixTicket(seed_text, ints.get(2) or 0, ints.get(3) or 0, ints.get(4) or 0, ints.get(5), ints.get(6))
+    # as pretix reads it: a validity of 0 is no bound (pretix writes 0 for "not set"), never the year 1970
+    return PretixTicket(seed_text, ints.get(2) or 0, ints.get(3) or 0, ints.get(4) or 0, ints.get(5) or None,
+                        ints.get(6) or None)
 
 
 def split_secret(secret: str) -> tuple[bytes, bytes]:
@@ -131,11 +133,13 @@ def event_for(pt: PretixTicket, event: PretixEvent) -> int:
 
 
 def to_ticket(pt: PretixTicket, event: PretixEvent) -> Ticket:
+    """With an item mapping on the device, an item it does not name is marked `unknown_item` (decision:
+    `unknown_product`, never admitted); without any mapping every item counts, category 0 and every zone."""
     mapping = event.items.get(pt.item)
     return Ticket(key_id=0, event_id=event_for(pt, event), ticket_id=0,
                   category=mapping.category if mapping else 0, zones=mapping.zones if mapping else (),
                   valid_from=pt.valid_from, valid_until=pt.valid_until, scheme="pretix_sig1",
-                  key=KEY_PREFIX + pt.seed)
+                  key=KEY_PREFIX + pt.seed, unknown_item=pt.item if event.items and mapping is None else None)
 
 
 def find_signer(payload: bytes, signature: bytes, keyring: Keyring) -> PretixEvent | None:

@@ -47,6 +47,7 @@ class Ticket:
     is_pass: bool = False
     scheme: str = field(default="tg1", compare=False)
     key: str = field(default="", compare=False)  # the ledger's ticket key; derived when empty
+    unknown_item: int | None = field(default=None, compare=False)   # pretix: an item the device's mapping lacks
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "zones", tuple(self.zones))

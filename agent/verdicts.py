@@ -10,6 +10,7 @@ class Code(str, Enum):
     ALREADY_USED = "already_used"
     WRONG_EVENT = "wrong_event"
     WRONG_ZONE = "wrong_zone"
+    UNKNOWN_PRODUCT = "unknown_product"
     NOT_YET_VALID = "not_yet_valid"
     EXPIRED = "expired"
     REVOKED = "revoked"
