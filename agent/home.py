@@ -251,3 +251,58 @@ def open_home(folder: str | Path):
         ledger.close()
         raise
     return ledger, keyring
+
+
+# -- the organiser server's broker login ------------------------------------------------------------------------------
+SERVER_LOGIN_FILE = "broker-login.json"     # in the provisioning state folder (DATA/provision), 0600
+SERVER_PURPOSES = ("push", "cmd", "revoke")  # one-shot clients beside `server serve`
+MAX_SERVER_WORKERS = 8
+
+
+def server_username(base: str, purpose: str = "serve", worker: int = 1) -> str:
+    """The broker username (= client id on the provisioned broker) of one server connection.
+
+    The provisioned mosquitto sets client id = username, so two connections with one username kick each other off:
+    `server serve` worker 1 is `base`, worker N is `base-wN`, `server push` is `base-push`, commands `base-cmd`,
+    `provision revoke` `base-revoke`. Provisioning writes every one of them with the same password."""
+    if purpose == "serve":
+        if not 1 <= worker <= MAX_SERVER_WORKERS:
+            raise ValueError(f"at most {MAX_SERVER_WORKERS} server workers")
+        return base if worker == 1 else f"{base}-w{worker}"
+    if purpose not in SERVER_PURPOSES:
+        raise ValueError(f"unknown server connection {purpose!r}")
+    return f"{base}-{purpose}"
+
+
+def server_usernames(base: str) -> list[str]:
+    return ([server_username(base, "serve", w) for w in range(1, MAX_SERVER_WORKERS + 1)]
+            + [server_username(base, p) for p in SERVER_PURPOSES])
+
+
+@dataclass(frozen=True)
+class BrokerLogin:
+    """Where and as whom the organiser's server logs in to the broker (written by `provision serve`)."""
+    address: HostPort
+    username: str = ""
+    password: str = ""
+    tls: bool = False
+    ca_file: str = ""
+
+    def to_json(self) -> dict:
+        return {"broker": str(self.address), "username": self.username, "password": self.password, "tls": self.tls,
+                "ca_file": self.ca_file}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "BrokerLogin":
+        return cls(HostPort.parse(str(d["broker"])), str(d.get("username") or ""), str(d.get("password") or ""),
+                   bool(d.get("tls")), str(d.get("ca_file") or ""))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "BrokerLogin | None":
+        """None when there is no such file; HomeError when it cannot be read (never a silent anonymous login)."""
+        try:
+            return cls.from_json(json.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise HomeError(f"broker login {path} unreadable ({exc})") from None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from provisioning.protocol import BadInput, split_hostport
 
+SERVE_PORT = 8787
 SERVER_FILE = "server.json"     # written by `serve`: where the endpoint and broker are, for the other commands
 
 
@@ -29,7 +31,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("serve", help="enrollment endpoint + zeroconf advertisement (+ optionally mosquitto)")
     _common(p)
     p.add_argument("--listen", default="0.0.0.0", help="address the endpoint listens on")
-    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--port", type=int, default=SERVE_PORT)
     p.add_argument("--advertise", action="append", default=[], metavar="IP",
                    help="IP to advertise over zeroconf (repeatable; default: this host's address)")
     p.add_argument("--no-zeroconf", action="store_true")
@@ -48,7 +50,7 @@ def add_commands(sub) -> None:
     _common(c)
     c.add_argument("--count", type=int, default=1)
     c.add_argument("--gate", default="")
-    c.add_argument("--events", default="", help="comma-separated event ids, e.g. 1,2")
+    c.add_argument("--events", default="", help="comma-separated event or pass ids, e.g. 1,2 (a pass: its events)")
     c.add_argument("--role", choices=("door", "kiosk"), default="door",
                    help="kiosk: the device prints tickets (gets their signed QR payloads)")
     c.add_argument("--ttl-hours", type=float, default=12.0)
@@ -145,7 +147,9 @@ def cmd_serve(args) -> int:
 
     prov = Provisioning(state, store, args.org, endpoint, PidReloader(pid_file=pid_file), on_enrolled=progress)
     prov.write_broker_files()
+    _write_server_login(state, prov, args)
     broker = http = advertiser = None
+    previous = signal.signal(signal.SIGTERM, _interrupt)     # `kill` stops mosquitto too, like Ctrl-C
     try:
         if args.start_broker:
             conf = broker_dir / "mosquitto.conf"
@@ -190,10 +194,30 @@ def cmd_serve(args) -> int:
             http.stop()
         if broker is not None:
             broker.terminate()
-            broker.wait(10)
+            try:
+                broker.wait(10)
+            except subprocess.TimeoutExpired:
+                broker.kill()
+                broker.wait(5)
+        signal.signal(signal.SIGTERM, previous)
         prov.close()
         store.close()
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _write_server_login(state: Path, prov, args) -> None:
+    """STATE/broker-login.json (0600): the organiser's server login on this broker, read by `ticketgate server
+    push|serve` (agent.home.BrokerLogin). The address is the plain listener, from this machine."""
+    from agent.home import SERVER_LOGIN_FILE, BrokerLogin, HostPort
+    from agent.private_files import write_private
+    username, password = prov.admin.server_login()
+    host = "127.0.0.1" if args.listen in ("0.0.0.0", "", "::") else args.listen
+    login = BrokerLogin(HostPort(host, args.broker_port), username, password)
+    write_private(state / SERVER_LOGIN_FILE, json.dumps(login.to_json(), indent=2))
 
 
 def cmd_tokens_create(args) -> int:
@@ -204,7 +228,9 @@ def cmd_tokens_create(args) -> int:
         events = tuple(int(e) for e in args.events.split(",") if e.strip())
         server = args.server or _saved(args).get("server")
         if not server:
-            raise BadInput("no server address: run `serve` first or give --server HOST:PORT")
+            server = f"{_local_ip()}:{SERVE_PORT}"
+            print(f"no `provision serve` has run yet: the QR codes name {server} (serve's default address); "
+                  f"devices that cannot reach it look for the server with zeroconf", flush=True)
         split_hostport(server)
         if not 1 <= args.count <= 10000:
             raise BadInput("--count is 1..10000")
@@ -214,8 +240,11 @@ def cmd_tokens_create(args) -> int:
     except Exception as exc:
         return _err(str(exc))
     try:
-        for e in events:
-            store.event(e)
+        from server_stub.cli_output import Refused, device_events
+        try:
+            events = tuple(device_events(store, args.org, list(events)))
+        except Refused as exc:
+            return _err(str(exc))
         from agent.keyring import fingerprint
         from provisioning.protocol import EnrollQR, compact_fingerprint
         fp = compact_fingerprint(fingerprint(store.server_key(args.org).public_raw))

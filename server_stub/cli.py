@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--email", default="")
     c.add_argument("--pending", action="store_true", help="payment not received yet")
     c.add_argument("--ticket", action="append", default=[], metavar="category=..,zone=..,seat=..")
-    c.add_argument("--quantity", type=int, default=None, help="tickets without a spec (default 1)")
+    c.add_argument("--quantity", type=int, default=None,
+                   help="tickets of each --ticket spec (without --ticket: of category 0, every zone); default 1")
     c = add(od, "show", "an order and its tickets")
     c.add_argument("number")
     c = add(od, "find", "find orders by number, name or email")
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("device_id")
     c.add_argument("--name", default="")
     c.add_argument("--gate", default="")
-    c.add_argument("--events", default="", help="comma-separated event ids it may scan")
+    c.add_argument("--events", default="", help="comma-separated event or pass ids it may scan (a pass: its events)")
     c.add_argument("--role", choices=["door", "kiosk"], default="door", help="kiosk devices get printable QR payloads")
     c = add(dv, "revoke", "revoke a device")
     c.add_argument("device_id")
@@ -130,12 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     pu = add(sub, "push", "send signed event bundles to the devices (MQTT)")
     pu.add_argument("--event", type=int, action="append", default=[], help="event id (repeat; default: all)")
-    pu.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT")
+    _broker_flags(pu)
     pu.add_argument("--timeout", type=float, default=60.0)
     sv = add(sub, "serve", "run the sync server (ingestion, live revocations) until Ctrl-C")
-    sv.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT")
-    sv.add_argument("--workers", type=int, default=1, help="ingestion workers sharing the uploads ($share)")
+    _broker_flags(sv)
+    sv.add_argument("--workers", type=int, default=1, help="ingestion workers sharing the uploads ($share), at most 8")
     return p
+
+
+def _broker_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--broker", default=None, metavar="HOST:PORT",
+                   help="the MQTT broker (default: the one `ticketgate provision serve` runs for this --data folder, "
+                        "else 127.0.0.1:1883)")
+    p.add_argument("--broker-user", default=None, metavar="USER",
+                   help="broker login (default: the server login `provision serve` wrote in DATA/provision/"
+                        "broker-login.json; none: anonymous)")
+    p.add_argument("--broker-password-file", type=Path, default=None, metavar="FILE",
+                   help="file holding the password of --broker-user (first line)")
+    p.add_argument("--broker-ca", type=Path, default=None, metavar="PEM", help="TLS to the broker, trusting this CA")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,13 +100,15 @@ def pass_list(store, org, args) -> int:
 # -- orders -------------------------------------------------------------------------------------------------------
 def order_add(store, org, args) -> int:
     catalogue = store_catalogue(store, org)(args.event)
-    positions = [parse_ticket_spec(s, catalogue) for s in args.ticket]
-    if args.quantity is not None:
-        if not 1 <= args.quantity <= 1000:
-            raise Refused("--quantity: 1..1000")
-        positions += [Position() for _ in range(args.quantity)]
+    specs = [parse_ticket_spec(s, catalogue) for s in args.ticket] or [Position()]
+    quantity = 1 if args.quantity is None else args.quantity
+    if not 1 <= quantity <= 1000:
+        raise Refused("--quantity: 1..1000")
+    if quantity > 1 and any(p.seat for p in specs):
+        raise Refused("a ticket with a seat is one ticket: --quantity 1 (or one --ticket per seat)")
+    positions = [p for p in specs for _ in range(quantity)]      # --quantity N: N tickets of each spec
     order = OrderInput(args.event, args.buyer.strip(), args.email.strip(), PENDING if args.pending else PAID,
-                       tuple(positions or [Position()]))
+                       tuple(positions))
     number = store.add_orders(org, [order])[0]
     result = store.order(number)
     return emit(args, result, order_text(result))

@@ -4,8 +4,10 @@ from __future__ import annotations
 import importlib
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 
-from server_stub.cli_output import Refused, conflicts_text, devices_text, emit, ints, stats_text
+from server_stub.cli_output import Refused, conflicts_text, device_events, devices_text, emit, ints, stats_text
 from server_stub.cli_progress import Progress
 
 
@@ -15,7 +17,7 @@ def cmd_devices(store, org, args) -> int:
 
 
 def device_register(store, org, args) -> int:
-    d = store.register_device(org, args.device_id, args.name, args.gate, ints(args.events),
+    d = store.register_device(org, args.device_id, args.name, args.gate, device_events(store, org, ints(args.events)),
                               role=getattr(args, "role", "door"))
     return emit(args, d, f"device {d['device_id']} registered ({d['role']}, gate {d['gate'] or '-'}, "
                          f"events {d['events'] or 'all'})")
@@ -58,6 +60,32 @@ def _hooks():
         raise Refused(f"MQTT sync is not available: {exc} (pip install 'ticketgate')") from None
 
 
+def broker_login(args):
+    """Where and as whom `push`/`serve` log in (agent.home.BrokerLogin): --broker/--broker-user/... when given,
+    else the server login `provision serve` wrote for this data folder, else anonymous on 127.0.0.1:1883."""
+    from agent.home import SERVER_LOGIN_FILE, BadAddress, BrokerLogin, HomeError, HostPort
+    try:
+        saved = BrokerLogin.load(Path(args.data) / "provision" / SERVER_LOGIN_FILE)
+        address = (HostPort.parse(args.broker, what="--broker") if args.broker
+                   else saved.address if saved else HostPort("127.0.0.1", 1883))
+    except (BadAddress, HomeError) as exc:
+        raise Refused(str(exc)) from None
+    tls = {"tls": True, "ca_file": str(args.broker_ca)} if args.broker_ca else {}
+    if args.broker_user:
+        if args.broker_password_file is None:
+            raise Refused("--broker-user needs --broker-password-file (a file holding the password)")
+        try:
+            password = args.broker_password_file.read_text().splitlines()[0] if args.broker_password_file.stat().st_size else ""
+        except OSError as exc:
+            raise Refused(f"--broker-password-file: {exc.strerror or exc}") from None
+        return BrokerLogin(address, args.broker_user, password, **tls)
+    if args.broker_password_file is not None:
+        raise Refused("--broker-password-file goes with --broker-user")
+    if saved is not None:
+        return replace(saved, address=address, **tls)
+    return BrokerLogin(address, **tls)
+
+
 def cmd_push(store, org, args) -> int:
     hooks = _hooks()
     events = args.event or [e["event_id"] for e in store.events(org)]
@@ -65,8 +93,8 @@ def cmd_push(store, org, args) -> int:
         raise Refused("no events to push")
     try:
         with Progress(sum(store.count_tickets(e) for e in events), "pushing tickets") as bar:
-            result = hooks.push(store, org, events, args.broker, bar, timeout=args.timeout)
-    except (ConnectionError, TimeoutError) as exc:
+            result = hooks.push(store, org, events, broker_login(args), bar, timeout=args.timeout)
+    except (ConnectionError, TimeoutError, PermissionError) as exc:
         raise Refused(f"push failed: {exc}") from None
     return emit(args, result, f"pushed {result.get('tickets', '?')} ticket(s) of events {events} to "
                               f"{result.get('devices', '?')} device(s), {result.get('delivered', '?')} delivered")
@@ -74,5 +102,8 @@ def cmd_push(store, org, args) -> int:
 
 def cmd_serve(store, org, args) -> int:
     hooks = _hooks()
+    login = broker_login(args)
+    if not 1 <= args.workers <= 8:
+        raise Refused("--workers: 1..8")
     store.close()         # each worker opens its own store
-    return int(hooks.serve(args.data, args.broker, orgs=[args.org] if args.org else None, workers=args.workers) or 0)
+    return int(hooks.serve(args.data, login, orgs=[args.org] if args.org else None, workers=args.workers) or 0)

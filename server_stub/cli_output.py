@@ -28,6 +28,20 @@ def ints(text: str) -> list[int]:
         raise Refused(f"{text!r}: comma-separated numbers expected") from None
 
 
+def device_events(store, org: str, ids: list[int]) -> list[int]:
+    """The events a device is limited to, from ids of events or passes (a pass stands for the events it opens)."""
+    out: set[int] = set()
+    for i in ids:
+        try:
+            target = store.target(i)
+        except LookupError:
+            raise Refused(f"no event or pass {i}") from None
+        if target["org"] != org:
+            raise Refused(f"event or pass {i} belongs to another organiser")
+        out.update(target["event_ids"])
+    return sorted(out)
+
+
 def when(ts: float | None, tz: str = "UTC") -> str:
     if not ts:
         return "-"

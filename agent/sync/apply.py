@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Iterable
 
 from agent.keyring import Keyring, TrustedKey
@@ -16,12 +17,23 @@ def current_bundle(ledger: Ledger) -> dict:
     return ledger.get_setting(BUNDLE_SETTING) or {"version": 0, "events": []}
 
 
-def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None) -> dict:
-    """Decode every section first (a bad one rejects the whole bundle), then write all or nothing."""
+def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
+                 keyring_path: str | Path | None = None) -> dict:
+    """Decode every section first (a bad one rejects the whole bundle), then write all or nothing.
+
+    Order against a crash: the new trusted keys are written to `keyring_path` first, the ledger (event data and
+    the bundle version) is committed last. A crash between them leaves the old version with the new keys (the
+    device asks for the bundle again); never the new version with the old keys."""
     m = p.manifest
     decoded = list(sections(p))
     new_keys = _keys(m.get("keyring") or {})
     counts = {"tickets": 0, "revocations": 0, "blocks": 0}
+    keys = None
+    if keyring is not None and new_keys:
+        keys = {} if m["base_version"] == 0 else dict(keyring.keys)
+        keys.update({k.key_id: k for k in new_keys})
+        if keyring_path is not None:
+            Keyring(keys, list(keyring.pretix)).save(keyring_path)
     with ledger.transaction():
         if m["base_version"] == 0:    # full bundle: it is the whole truth for this device
             ledger.clear_catalogue()
@@ -31,12 +43,10 @@ def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None) -> dict:
             counts["tickets"] += len(s["tickets"]["rows"]) if "tickets" in s else 0
             counts["revocations"] += apply_live(ledger, s)["revocations"]
             counts["blocks"] += len(s.get("blocks") or ())
-        if keyring is not None and new_keys:      # swapped in one assignment: never an empty keyring in between
-            keys = {} if m["base_version"] == 0 else dict(keyring.keys)
-            keys.update({k.key_id: k for k in new_keys})
-            keyring.keys = keys
         ledger.set_setting(BUNDLE_SETTING, {"org": m["org"], "version": m["version"], "events": m["events"],
                                             "applied_at": time.time()})
+    if keyring is not None and keys is not None:
+        keyring.keys = keys       # swapped in one assignment once committed: never an empty keyring in between
     return counts
 
 

@@ -236,7 +236,7 @@ class DeviceSync:
             raise Rejected(f"unknown down message type {kind!r}")
 
     def _apply(self, pending) -> dict:
-        counts = apply_bundle(self.ledger, pending, self.keyring)     # committed when it returns
+        counts = apply_bundle(self.ledger, pending, self.keyring, self.keyring_path)   # keys saved, then committed
         m = pending.manifest
         self.last_bundle = {"version": m["version"], "base_version": m["base_version"], **counts}
         self.stats["bundles"] += 1
@@ -244,8 +244,6 @@ class DeviceSync:
         return counts
 
     def _after_bundle(self, manifest: dict, counts: dict) -> None:
-        if self.keyring is not None and self.keyring_path:
-            self.keyring.save(self.keyring_path)
         self._subscribe_live()
         log.info("sync %s: bundle v%s applied (%s)", self.device, manifest["version"], counts)
         self.on_change("bundle")

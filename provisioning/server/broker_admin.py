@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+from agent.home import server_username, server_usernames
 from agent.sync import signed, topics
 from provisioning.server.mosquitto_files import BrokerUser, hash_password, write_files
 from provisioning.server.registry import Registry
@@ -62,15 +63,22 @@ class BrokerAdmin:
         self.registry, self.password_file, self.acl_file, self.reload = registry, password_file, acl_file, reload
         self.endpoint, self.org, self.sign = endpoint, org, sign
         self._lock = threading.Lock()
-        self._server_user = self._make_server_user()
+        self._server_users = self._make_server_users()
 
-    def _make_server_user(self) -> BrokerUser:
+    def _make_server_users(self) -> list[BrokerUser]:
+        """One login per server connection (agent.home.server_username): client id = username on this broker,
+        so `server serve`, `server push` and `provision revoke` never kick each other off."""
         username, password = self.registry.server_login(self.org)
-        return BrokerUser(username, hash_password(password), self.org, server=True)
+        hashed = hash_password(password)
+        return [BrokerUser(name, hashed, self.org, server=True) for name in server_usernames(username)]
+
+    def server_login(self) -> tuple[str, str]:
+        """(base username, password) of the organiser's server (see agent.home.server_username)."""
+        return self.registry.server_login(self.org)
 
     def users(self, overrides: dict[str, BrokerUser | None] | None = None) -> list[BrokerUser]:
         overrides = overrides or {}
-        out = [self._server_user]
+        out = list(self._server_users)
         for c in self.registry.credentials():
             user = overrides.get(c.device_id, BrokerUser(c.device_id, c.password_hash, c.org, c.events))
             if user is not None:
@@ -93,10 +101,11 @@ class BrokerAdmin:
                 return False
 
     # -- the server's own connection -----------------------------------------------------------------------
-    def server_client(self, client_id: str | None = None):
+    def server_client(self, purpose: str = "revoke"):
         from provisioning.mqtt_connect import connect
-        username, password = self.registry.server_login(self.org)
-        return connect(self.endpoint, username, password, client_id=client_id or username)
+        base, password = self.registry.server_login(self.org)
+        username = server_username(base, purpose)
+        return connect(self.endpoint, username, password, client_id=username)
 
     def revoke(self, device_id: str, timeout: float = 3.0) -> dict:
         """Revoke `device_id` (see module doc). Returns timings in seconds for the record."""
@@ -122,7 +131,7 @@ class BrokerAdmin:
         body = {"type": "cmd", "cmd": "wipe", "id": str(uuid.uuid4()), "ts": time.time(), "org": org, "device": device_id,
                 "reason": "revoked by the organiser"}
         try:
-            client = self.server_client(client_id=f"{self._server_user.username}-revoke-{secrets.token_hex(3)}")
+            client = self.server_client("revoke")
         except OSError:
             return    # broker away: the device still wipes at its next (refused) connect
         try:

@@ -1,13 +1,18 @@
 """Entry points the organiser CLI (`ticketgate server push|serve`) calls."""
 from __future__ import annotations
 
+import json
 import logging
 import signal
+import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
+from agent.home import SERVER_LOGIN_FILE, BrokerLogin, HostPort, server_username
+from agent.sync import topics
 from agent.sync.transport import BrokerConfig, PahoTransport
 from server_stub.sync import bundles
 from server_stub.sync.contract import SyncStore
@@ -16,13 +21,45 @@ from server_stub.sync.server import SyncServer
 log = logging.getLogger("ticketgate.sync")
 
 
-def broker_config(broker: BrokerConfig | str | None, username: str | None = None,
+def broker_config(broker: "BrokerConfig | BrokerLogin | str | None", username: str | None = None,
                   password: str | None = None) -> BrokerConfig:
-    """"host:port" (or a BrokerConfig, or None for 127.0.0.1:1883)."""
+    """"host:port" (agent.home.HostPort), a BrokerLogin, a BrokerConfig, or None for 127.0.0.1:1883."""
     if isinstance(broker, BrokerConfig):
         return broker
-    host, _, port = (broker or "127.0.0.1:1883").rpartition(":")
-    return BrokerConfig(host=host or "127.0.0.1", port=int(port or 1883), username=username, password=password)
+    if isinstance(broker, BrokerLogin):
+        return BrokerConfig(host=broker.address.host, port=broker.address.port, username=broker.username or None,
+                            password=broker.password or None, tls=broker.tls, ca_file=broker.ca_file or None)
+    address = HostPort.parse(broker or "127.0.0.1:1883", what="broker address")
+    return BrokerConfig(host=address.host, port=address.port, username=username, password=password)
+
+
+def _transport(config: BrokerConfig, purpose: str, fallback_id: str, worker: int = 1,
+               will: tuple[str, bytes] | None = None, clean_start: bool = False) -> PahoTransport:
+    """A server connection. With a login, username = client id = `server_username(login, purpose, worker)` (the
+    provisioned broker uses the username as client id: one name per connection, none kicks another off)."""
+    if config.username:
+        name = server_username(config.username, purpose, worker)
+        return PahoTransport(name, replace(config, username=name), will=will, clean_start=clean_start)
+    return PahoTransport(fallback_id, config, will=will, clean_start=clean_start)
+
+
+def connect_or_explain(transport: PahoTransport, timeout: float = 10.0) -> None:
+    """Wait for the broker; a refused login or no broker at all raise with what to do about it."""
+    refused: list[str] = []
+    previous = transport.on_refused
+    transport.on_refused = lambda reason: (refused.append(reason), previous(reason))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not refused and not transport.wait_connected(0.05):
+        pass
+    transport.on_refused = previous
+    where = f"{transport.config.host}:{transport.config.port}"
+    if refused:
+        who = f"user {transport.config.username!r}" if transport.config.username else "an anonymous login"
+        raise PermissionError(f"the broker at {where} refused {who}: {refused[0]}. On the broker of `ticketgate "
+                              f"provision serve`, run from the same --data folder (its login is read from "
+                              f"DATA/provision/{SERVER_LOGIN_FILE}) or give --broker-user/--broker-password-file")
+    if not transport.connected:
+        raise ConnectionError(f"no broker answered at {where} within {timeout:g} s")
 
 
 def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig | str | None,
@@ -40,14 +77,14 @@ def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig 
         events = tuple(sorted(set(allowed) & set(wanted)))
         if events:
             targets.setdefault((events, bundles.is_kiosk(d)), []).append(d["device_id"])
-    transport = PahoTransport(f"{org}-push-{int(time.time() * 1000) % 10**9}", broker_config(broker), clean_start=True)
+    transport = _transport(broker_config(broker), "push", f"{org}-push-{int(time.time() * 1000) % 10**9}",
+                           clean_start=True)
     server = SyncServer(store, transport, name="push", ingest=False, announce=False, orgs=[org])
     server.start()
     tickets = total = delivered = 0
     version = store.version(org)
     try:
-        if not transport.wait_connected(10):
-            raise ConnectionError(f"no broker at {transport.config.host}:{transport.config.port}")
+        connect_or_explain(transport)
         for (events, kiosk), devices in targets.items():
             counted = [0]
 
@@ -69,18 +106,22 @@ def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig 
 def command(store: SyncStore, org: str, device: str, cmd: str, broker: BrokerConfig | str | None, **fields) -> bool:
     """Send one signed command (wipe, reset_ticket, config) to a device; True once the broker holds it (QoS 1,
     queued in the device's persistent session while it is offline)."""
-    transport = PahoTransport(f"{org}-cmd-{int(time.time() * 1000) % 10**9}", broker_config(broker), clean_start=True)
+    transport = _transport(broker_config(broker), "cmd", f"{org}-cmd-{int(time.time() * 1000) % 10**9}",
+                           clean_start=True)
     server = SyncServer(store, transport, name="cmd", ingest=False, announce=False, orgs=[org]).start()
     try:
-        return transport.wait_connected(10) and server.send_command(org, device, cmd, **fields)
+        connect_or_explain(transport)
+        return server.send_command(org, device, cmd, **fields)
     finally:
         server.stop()
 
 
-def serve(data_dir: str | Path, broker: BrokerConfig | str | None, orgs: list[str] | None = None, workers: int = 1,
-          stop: threading.Event | None = None, store_factory: Callable[[Path], SyncStore] | None = None) -> int:
+def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None, orgs: list[str] | None = None,
+          workers: int = 1, stop: threading.Event | None = None,
+          store_factory: Callable[[Path], SyncStore] | None = None, say: Callable[[str], None] = print) -> int:
     """Run the sync server until SIGINT/SIGTERM (or `stop` is set): `workers` ingestion clients sharing the
-    uploads, the first one also announcing live changes and the server presence."""
+    uploads, the first one also announcing live changes and the server presence, with a Last Will that marks the
+    server offline (retained) if it dies without saying goodbye. Returns 1 when the broker refuses the login."""
     from server_stub.store import open_store
     factory = store_factory or (lambda p: open_store(p, create=False))
     config = broker_config(broker)
@@ -94,9 +135,24 @@ def serve(data_dir: str | Path, broker: BrokerConfig | str | None, orgs: list[st
             store = factory(Path(data_dir))
             stores.append(store)
             names = orgs or [o["org"] for o in store.organisers()]
-            servers.append(SyncServer(store, PahoTransport(f"server-{i + 1}", config), name=f"server-{i + 1}",
-                                      announce=(i == 0), orgs=names).start())
-        log.info("sync server: %d worker(s) on %s:%d for %s", len(servers), config.host, config.port, names)
+            will = None
+            if i == 0 and names:
+                will = (topics.server_status(names[0]),
+                        json.dumps({"state": "offline", "server": f"server-{i + 1}", "since": time.time(),
+                                    "reason": "lost"}).encode())
+            transport = _transport(config, "serve", f"server-{i + 1}", worker=i + 1, will=will)
+            servers.append(SyncServer(store, transport, name=f"server-{i + 1}", announce=(i == 0), orgs=names).start())
+        try:
+            for s in servers:
+                connect_or_explain(s.transport)
+        except PermissionError as exc:
+            print(f"ticketgate server serve: {exc}", file=sys.stderr)
+            return 1
+        except ConnectionError as exc:
+            print(f"ticketgate server serve: {exc}; still trying (Ctrl-C to stop)", file=sys.stderr)
+        who = f" as {config.username}" if config.username else ""
+        say(f"sync server on {config.host}:{config.port}{who}: {len(servers)} worker(s) for "
+            f"{', '.join(names)}; Ctrl-C to stop")
         stop.wait()
     finally:
         for s in servers:

@@ -1,0 +1,166 @@
+"""The organiser's commands on the broker `provision serve --start-broker` runs (issue 9 §4), through the public
+commands in subprocesses: push and serve log in with the server login provision wrote, side by side (distinct
+client ids), a refused login says so, a killed server is marked offline by its Last Will, SIGTERM stops the
+broker too; tokens before serve; order quantities; a pass as a device's events."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.broker import free_port, mosquitto_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+ORG = "acme"
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def tg(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "agent", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    if check:
+        assert proc.returncode == 0, f"ticketgate {' '.join(args)}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def start(*args: str, ready: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if ready in line:
+            return proc
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"{args} never said {ready!r}: {proc.stderr.read()}")
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGINT) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            return proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait(5)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+@pytest.fixture
+def data(tmp_path):
+    d = str(tmp_path / "data")
+    tg("server", "--data", d, "init", "--org", ORG, "--name", "Acme Festival")
+    tg("server", "--data", d, "event", "create", "--name", "Day 1", "--start", "2026-07-01 18:00", "--end",
+       "2026-07-02 02:00", "--tz", "Europe/Paris", "--zone", "1=Floor", "--zone", "2=Balcony", "--category", "1=Adult",
+       "--category", "2=Child")
+    return d
+
+
+def test_order_quantity_makes_exactly_what_was_asked(data):
+    out = tg("server", "--data", data, "order", "add", "--event", "1", "--buyer", "Ann", "--quantity", "3",
+             "--ticket", "category=Child,zone=Balcony", "--json")
+    tickets = json.loads(out.stdout)["tickets"]
+    assert [(t["category"], t["zone"]) for t in tickets] == [(2, 2)] * 3
+    plain = json.loads(tg("server", "--data", data, "order", "add", "--event", "1", "--buyer", "Bob", "--json").stdout)
+    assert [(t["category"], t["zone"]) for t in plain["tickets"]] == [(0, None)]
+    seat = tg("server", "--data", data, "order", "add", "--event", "1", "--buyer", "Cy", "--quantity", "2",
+              "--ticket", "seat=B12", check=False)
+    assert seat.returncode == 1 and "seat" in seat.stderr
+
+
+def test_tokens_before_serve_and_a_pass_as_events(data, tmp_path):
+    tg("server", "--data", data, "event", "create", "--name", "Day 2", "--start", "2026-07-02 18:00", "--end",
+       "2026-07-03 02:00", "--tz", "Europe/Paris")
+    made = json.loads(tg("server", "--data", data, "pass", "create", "--name", "Weekend", "--events", "1,2",
+                         "--json").stdout)
+    out = tg("provision", "tokens", "create", "--data", data, "--org", ORG, "--count", "1", "--events",
+             str(made["pass_id"]), "--out", str(tmp_path / "sheet.png"))
+    assert "no `provision serve` has run yet" in out.stdout and "code " in out.stdout
+    bad = tg("provision", "tokens", "create", "--data", data, "--org", ORG, "--events", "999", "--out",
+             str(tmp_path / "x.png"), check=False)
+    assert bad.returncode == 1 and "no event or pass 999" in bad.stderr
+    reg = json.loads(tg("server", "--data", data, "device", "register", "dev-pass", "--events", str(made["pass_id"]),
+                        "--json").stdout)
+    assert reg["events"] == [1, 2]
+
+
+def test_push_and_serve_on_the_provisioned_broker(data, tmp_path):
+    broker_port, http_port = free_port(), free_port()
+    tg("server", "--data", data, "order", "add", "--event", "1", "--buyer", "Ann", "--quantity", "2")
+    prov = start("provision", "serve", "--data", data, "--org", ORG, "--listen", "127.0.0.1", "--port", str(http_port),
+                 "--advertise", "127.0.0.1", "--broker-port", str(broker_port), "--start-broker", "--no-zeroconf",
+                 ready="enrollment endpoint")
+    broker_dir = Path(data) / "provision" / "mosquitto"
+    mosquitto_pid = int((broker_dir / "mosquitto.pid").read_text())
+    login = json.loads((Path(data) / "provision" / "broker-login.json").read_text())
+    assert login["broker"] == f"127.0.0.1:{broker_port}" and login["username"] == f"server-{ORG}"
+    assert (Path(data) / "provision" / "broker-login.json").stat().st_mode & 0o077 == 0
+    serve = None
+    try:
+        tg("server", "--data", data, "device", "register", "dev-a", "--events", "1")   # a device to push to
+        serve = start("server", "--data", data, "serve", ready="sync server on")
+        pushed = tg("server", "--data", data, "push", "--json")
+        assert json.loads(pushed.stdout)["devices"] == 1
+        tg("server", "--data", data, "push")                                   # again: still no one kicked off
+        assert serve.poll() is None
+        log = (broker_dir / "mosquitto.log").read_text()
+        assert "already connected" not in log, "two server connections shared a client id"
+
+        pw = tmp_path / "pw"
+        pw.write_text("wrong\n")
+        refused = tg("server", "--data", data, "push", "--broker-user", "intruder", "--broker-password-file", str(pw),
+                     check=False)
+        assert refused.returncode == 1
+        assert "refused user 'intruder-push': Not authorized" in refused.stderr and "no broker" not in refused.stderr
+
+        serve.send_signal(signal.SIGKILL)                                      # dies without a goodbye
+        serve.wait(10)
+        state = _retained_status(login, broker_port)
+        assert state["state"] == "offline", state
+    finally:
+        if serve is not None:
+            stop(serve)
+        assert stop(prov, signal.SIGTERM) == 0
+    deadline = time.monotonic() + 10
+    while alive(mosquitto_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(mosquitto_pid), "provision serve left its mosquitto running after SIGTERM"
+
+
+def _retained_status(login: dict, port: int) -> dict:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    got: list[bytes] = []
+    user = f"{login['username']}-cmd"
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
+    c.username_pw_set(user, login["password"])
+    c.on_message = lambda client, userdata, msg: got.append(bytes(msg.payload))
+    c.on_connect = lambda client, userdata, flags, rc, props: client.subscribe(f"tg/{ORG}/server/status", qos=1)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if got and json.loads(got[-1]).get("state") == "offline":
+                break
+            time.sleep(0.05)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    assert got, "no retained server presence"
+    return json.loads(got[-1])
