@@ -9,10 +9,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from agent.home import BadAddress, HostPort
 from agent.policy import Mode
 from drivers.feedback.mapping import FeedbackConfig, feedback_for
 from kiosk_ui import i18n
-from kiosk_ui.door import Door
+from kiosk_ui.door import Door, device_role
 from kiosk_ui.presenters.lock import KioskLock
 from kiosk_ui.presenters.status import StatusView, status_view
 from kiosk_ui.presenters.verdict import VerdictView, present
@@ -77,7 +78,7 @@ class Controller:
             return False
         self.door.adopt_identity()          # the enrolled id, gate and events (agent.home.adopt_identity)
         self.door.reload_keyring()
-        self.services.role = "kiosk" if getattr(creds, "role", "door") == "kiosk" else "door"
+        self.services.role = device_role(self.door)
         start = getattr(self.services.sync, "start", None)
         if start is not None:
             start()
@@ -168,13 +169,13 @@ class Controller:
         show or cinema ticket) or a badge printer (IPP, port 631). -> '' or a plain reason it was refused."""
         if language not in PRINTER_LANGUAGES or zpl_format not in ZPL_FORMATS:
             return i18n.tr("Choose the kind of printer.")
-        default_port = "631" if language == "badge" else "9100"
-        text = address.strip()
-        host, _, port = text.rpartition(":") if ":" in text else (text, "", default_port)
-        if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+        try:
+            where = HostPort.parse(address, default_port=631 if language == "badge" else 9100)
+        except BadAddress:
             return i18n.tr("Type an address like 192.168.1.50:9100.")
-        printers = [p for p in self.added_printers() if (p["host"], int(p.get("port", 9100))) != (host, int(port))]
-        entry = {"host": host, "port": int(port), "name": f"{host}:{port}", "language": language,
+        host, port = where.host, where.port
+        printers = [p for p in self.added_printers() if (p["host"], int(p.get("port", 9100))) != (host, port)]
+        entry = {"host": host, "port": port, "name": str(where), "language": language,
                  "kind": "badge" if language == "badge" else "ticket"}
         if language == "zpl":
             entry["zpl_format"] = zpl_format

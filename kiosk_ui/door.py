@@ -177,3 +177,11 @@ class _Names:
                 if row[id_col] == value:
                     return row
         return None
+
+
+def device_role(door: Door) -> str:
+    """door | kiosk: the enrolled role (agent.home identity); a device never enrolled (demo, bench) may say it in the
+    ledger setting `device_role`; otherwise a door."""
+    identity = door.identity()
+    role = identity.role if identity is not None else door.ledger.get_setting("device_role")
+    return role if role in ("door", "kiosk") else "door"

@@ -6,7 +6,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from kiosk_ui.door import Door
+from kiosk_ui.door import Door, device_role
 from kiosk_ui.payloads import VerifiedPayloads
 from kiosk_ui.services import (NoCamera, RecordingFeedback, Services, UnavailableEnrollment, UnavailablePrinters,
                                UnavailableSync)
@@ -55,19 +55,7 @@ def build_services(door: Door, home: Path | None = None, camera: bool = False, f
         from kiosk_ui.adapters.lasers import LaserInput
         lasers = LaserInput(door.ledger)
     return Services(printers=printers, sync=sync, enrollment=enrollment, camera=cam, feedback=sounds, lasers=lasers,
-                    role=device_role(door, home))
-
-
-def device_role(door: Door, home: Path) -> str:
-    """door | kiosk: the enrolled role (credentials.json); a device never enrolled (demo, bench) says it in the
-    ledger setting `device_role`; otherwise a door."""
-    if has("provisioning.device.state"):
-        from provisioning.device.state import DeviceState
-        creds = DeviceState(home).load()
-        if creds is not None:
-            return creds.role
-    role = door.ledger.get_setting("device_role")
-    return role if role in ("door", "kiosk") else "door"
+                    role=device_role(door))
 
 
 def _scanner_mode(door: Door) -> str:
