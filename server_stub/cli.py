@@ -1,6 +1,7 @@
 """`ticketgate server …`: the organiser's command line (events, orders, keys, e-tickets, devices, stats, sync).
 
-Every command takes `--data DIR` (default $TICKETGATE_SERVER_HOME or ~/.local/share/ticketgate/server) and
+Every command takes `--data DIR` (default $TICKETGATE_SERVER_HOME or ~/.local/share/ticketgate/server: key files,
+and the SQLite database unless `--db` is given), `--db postgresql://…` (default $TICKETGATE_SERVER_DB) and
 `--org SLUG` (default: the organiser `init` created); every read command takes `--json`.
 Exit codes: 0 done, 1 refused (unknown order, bad input, bad state), 2 usage, 3 the data folder is unusable.
 """
@@ -24,6 +25,7 @@ def _common() -> argparse.ArgumentParser:
     """--data/--org/--json accepted after any sub-command too (SUPPRESS: absent ones do not override)."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--data", type=Path, default=S, help="server data folder")
+    p.add_argument("--db", default=S, metavar="URL", help="PostgreSQL database URL")
     p.add_argument("--org", default=S, help="organiser slug")
     p.add_argument("--json", action="store_true", default=S, help="machine-readable output")
     return p
@@ -34,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ticketgate server", description="organiser's server stub")
     p.add_argument("--data", type=Path, default=None, help="server data folder (default $TICKETGATE_SERVER_HOME "
                                                             "or ~/.local/share/ticketgate/server)")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="PostgreSQL database URL, postgresql://USER@HOST:PORT/DBNAME (default $TICKETGATE_SERVER_DB; "
+                        "none: SQLite in the data folder). Key files stay in the data folder.")
     p.add_argument("--org", default=None, help="organiser slug (default: the one `init` created)")
     p.add_argument("--json", action="store_true", default=False)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -41,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = sub.add_parser("init", help="create the data folder, an organiser and its keys")
     init.add_argument("--data", type=Path, default=S, help="server data folder")
+    init.add_argument("--db", default=S, metavar="URL", help="PostgreSQL database URL")
     init.add_argument("--json", action="store_true", default=S)
     init.add_argument("--org", dest="init_org", required=True, metavar="SLUG")
     init.add_argument("--name", required=True)
@@ -136,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv = add(sub, "serve", "run the sync server (ingestion, live revocations) until Ctrl-C")
     _broker_flags(sv)
     sv.add_argument("--workers", type=int, default=1, help="ingestion workers sharing the uploads ($share), at most 8")
+    sv.add_argument("--first-worker", type=int, default=1, metavar="N",
+                    help="number of this process's first worker: several `serve` processes on one PostgreSQL database "
+                         "take distinct numbers (1..8; their broker logins and client ids); worker 1 also announces")
     return p
 
 

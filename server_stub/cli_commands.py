@@ -16,7 +16,7 @@ from server_stub.eticket import ETicketError
 from server_stub.keys import KeyFileError
 from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.orders import order_line, order_text, parse_ticket_spec
-from server_stub.store import StoreError, open_store
+from server_stub.store import StoreError, describe, open_store
 
 
 def _only_org(store) -> str:
@@ -29,7 +29,7 @@ def _only_org(store) -> str:
 # -- init / catalogue ---------------------------------------------------------------------------------------------
 def cmd_init(args) -> int:
     try:
-        store = open_store(args.data)
+        store = open_store(args.data, db=getattr(args, "db", None))
     except StoreError as exc:
         print(f"ticketgate server: {exc}", file=sys.stderr)
         return 3
@@ -38,10 +38,10 @@ def cmd_init(args) -> int:
         ticket_key, server_key = store.current_key(org["org"]), store.server_key(org["org"])
         if store.get_setting("default_org") is None:
             store.set_setting("default_org", org["org"])
-        info = {"data": str(args.data), "org": org["org"], "name": org["name"],
+        info = {"data": str(args.data), "database": describe(store), "org": org["org"], "name": org["name"],
                 "ticket_key": {"key_id": ticket_key.key_id, "fingerprint": ticket_key.fingerprint},
                 "server_key": {"key_id": server_key.key_id, "fingerprint": server_key.fingerprint}}
-        return emit(args, info, f"initialised {org['org']} ({org['name']}) in {args.data}\n"
+        return emit(args, info, f"initialised {org['org']} ({org['name']}) in {args.data} (database {info['database']})\n"
                                 f"  ticket key {ticket_key.key_id} {ticket_key.fingerprint}\n"
                                 f"  server key {server_key.key_id} {server_key.fingerprint}")
     finally:
@@ -172,7 +172,7 @@ def run(args) -> int:
         if args.cmd == "init":
             return cmd_init(args)
         try:
-            store = open_store(args.data, create=False)
+            store = open_store(args.data, create=False, db=getattr(args, "db", None))
         except StoreError as exc:
             print(f"ticketgate server: {exc}", file=sys.stderr)
             return 3

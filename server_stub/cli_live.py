@@ -103,7 +103,11 @@ def cmd_push(store, org, args) -> int:
 def cmd_serve(store, org, args) -> int:
     hooks = _hooks()
     login = broker_login(args)
-    if not 1 <= args.workers <= 8:
-        raise Refused("--workers: 1..8")
-    store.close()         # each worker opens its own store
-    return int(hooks.serve(args.data, login, orgs=[args.org] if args.org else None, workers=args.workers) or 0)
+    first = getattr(args, "first_worker", 1)
+    if not 1 <= args.workers <= 8 or not 1 <= first <= 9 - args.workers:
+        raise Refused("--workers/--first-worker: worker numbers 1..8")
+    store.close()         # each worker opens its own store (the same database)
+    from server_stub.store import open_store
+    return int(hooks.serve(args.data, login, orgs=[args.org] if args.org else None, workers=args.workers,
+                           store_factory=lambda data: open_store(data, create=False, db=getattr(args, "db", None)),
+                           first_worker=first) or 0)

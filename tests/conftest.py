@@ -22,11 +22,47 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL (Debian's `postgresql` package) for the whole session: initdb in a temp folder, free port."""
+    from tests.pg import PostgresServer
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    """Store tests run against both backends (the contract suite)."""
+    return request.param
+
+
 @pytest.fixture
-def store(tmp_path):
-    """A real server store (SQLite) in a temp folder, with organiser `fest`."""
+def open_backend(backend, request):
+    """`open_backend(folder, create=True)`: a store of this test's backend with its key files in `folder`; the same
+    folder reopens the same database (a fresh PostgreSQL database per folder, dropped after the test)."""
     from server_stub.store import open_store
-    s = open_store(tmp_path / "server")
+    urls: dict = {}
+    opened: list = []
+    pg = request.getfixturevalue("pg_server") if backend == "postgresql" else None
+
+    def open_(folder, create: bool = True, **kw):
+        if pg is not None and folder not in urls:
+            urls[folder] = pg.create_database()
+        s = open_store(folder, create, db=urls.get(folder), **kw)
+        opened.append(s)
+        return s
+    open_.url = lambda folder: urls.get(folder)
+    yield open_
+    for s in opened:
+        s.close()
+    for url in urls.values():
+        pg.drop_database(url)
+
+
+@pytest.fixture
+def store(open_backend, tmp_path):
+    """A real server store (SQLite file, or a PostgreSQL database) with its key folder in a temp folder, with
+    organiser `fest`."""
+    s = open_backend(tmp_path / "server")
     s.create_organiser("fest", "Summer Fest")
     yield s
-    s.close()

@@ -10,11 +10,11 @@ from server_stub.cli_progress import Progress
 from server_stub.store import open_store
 
 
-def test_two_workers_ingest_overlapping_batches_exactly_once(tmp_path):
-    first = open_store(tmp_path / "srv")
+def test_two_workers_ingest_overlapping_batches_exactly_once(open_backend, tmp_path):
+    first = open_backend(tmp_path / "srv")
     first.create_organiser("fest", "Fest")
     ev = first.create_event("fest", "E", time.time(), time.time() + 3600, "UTC", [], [])
-    second = open_store(tmp_path / "srv", create=False)
+    second = open_backend(tmp_path / "srv", create=False)
     actions = [{"type": "action", "scan_uuid": str(uuid.uuid4()), "kind": "entry", "ticket_key": str(i), "event_id": ev,
                 "direction": "in", "at": 1000.0 + i, "device_id": f"d{i % 3}", "org": "fest"} for i in range(3000)]
     batches = [actions[i:i + 250] for i in range(0, len(actions), 250)]
@@ -34,8 +34,6 @@ def test_two_workers_ingest_overlapping_batches_exactly_once(tmp_path):
     # writes from one worker are visible to a bundle stream of the other
     first.add_order("fest", ev, "Ann")
     assert len(list(second.tickets_for_event(ev))) == 1
-    first.close()
-    second.close()
 
 
 def test_progress_bar_draws_and_stays_quiet_off_a_terminal():
@@ -54,7 +52,7 @@ def test_progress_bar_draws_and_stays_quiet_off_a_terminal():
     assert p.line().startswith("pushing 1,234 ")
 
 
-def test_a_busy_store_fails_the_batch_cleanly_and_recovers(tmp_path):
+def test_a_busy_sqlite_store_fails_the_batch_cleanly_and_recovers(tmp_path):
     """Another writer holds the file (a big import elsewhere): ingest raises, nothing half-done, then it works."""
     import sqlite3
 
@@ -72,3 +70,26 @@ def test_a_busy_store_fails_the_batch_cleanly_and_recovers(tmp_path):
     assert not store.conn.in_transaction
     assert store.ingest(batch) == (10, 0) and store.ingest(batch) == (0, 10)
     store.close()
+
+
+def test_a_lost_postgres_connection_fails_the_batch_cleanly_and_recovers(pg_server, tmp_path):
+    """The database drops the worker's connection (restart, failover): that batch raises (nothing acked, the device
+    sends it again), nothing of it is half-stored, and the next batch reconnects."""
+    import psycopg
+    import pytest
+    url = pg_server.create_database()
+    store = open_store(tmp_path / "srv", db=url)
+    store.create_organiser("fest", "Fest")
+    batch = [{"type": "action", "scan_uuid": f"u{i}", "kind": "entry", "ticket_key": str(i), "at": 1.0 + i,
+              "device_id": "d", "org": "fest"} for i in range(10)]
+    assert store.ingest(batch[:5]) == (5, 0)
+    pid = store.q1("SELECT pg_backend_pid()")[0]
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(psycopg.OperationalError):
+        store.ingest(batch)
+    assert not store.conn.in_transaction
+    assert store.ingest(batch) == (5, 5) and store.ingest(batch) == (0, 10)
+    assert store.scan_count("fest") == 10 and store.q1("SELECT pg_backend_pid()")[0] != pid
+    store.close()
+    pg_server.drop_database(url)

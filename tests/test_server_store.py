@@ -169,7 +169,10 @@ def test_key_rotation_keeps_old_tickets_valid(store, tmp_path):
     assert stat.S_IMODE(os.stat(keys_dir).st_mode) == 0o700
     pems = list(keys_dir.glob("*.pem"))
     assert len(pems) == 3 and all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in pems)
-    assert b"PRIVATE KEY" not in (tmp_path / "server" / "server.sqlite").read_bytes()
+    rows = store.q("SELECT public_key, file FROM signing_keys")       # the database holds public halves only
+    assert len(rows) == 3 and all(len(bytes(pub)) == 32 and not file.startswith("/") for pub, file in rows)
+    if store.backend == "sqlite":
+        assert b"PRIVATE KEY" not in (tmp_path / "server" / "server.sqlite").read_bytes()
 
 
 def test_server_key_is_separate_and_stable(store):
@@ -214,7 +217,7 @@ def test_find_orders(store):
     assert store.find_orders("nobody") == []
 
 
-def test_corrupt_or_foreign_store_file_is_left_untouched(tmp_path):
+def test_corrupt_or_foreign_sqlite_file_is_left_untouched(tmp_path):
     folder = tmp_path / "server"
     folder.mkdir()
     db = folder / "server.sqlite"
@@ -235,16 +238,27 @@ def test_corrupt_or_foreign_store_file_is_left_untouched(tmp_path):
         open_store(tmp_path / "missing", create=False)
 
 
-def test_store_reopens_with_its_data(tmp_path):
-    s = open_store(tmp_path / "srv")
+def test_store_reopens_with_its_data(open_backend, tmp_path):
+    s = open_backend(tmp_path / "srv")
     s.create_organiser("fest", "Fest")
     ev = s.create_event("fest", "E", NOW, NOW + 10, "UTC", [], [])
     n = s.add_order("fest", ev, "Ann")["number"]
     key = s.current_key("fest").public_raw
     s.close()
-    s = open_store(tmp_path / "srv", create=False)
+    s = open_backend(tmp_path / "srv", create=False)
     assert s.order(n)["buyer_name"] == "Ann" and s.current_key("fest").public_raw == key
-    s.close()
+
+
+def test_search_folds_accents_and_case_the_same_on_both_backends(store):
+    ev = make_event(store)
+    names = ["Łukasz Żółć", "ÉLODIE Núñez-García", "Ana_Brandão", "O'Neil Dvořák", "Zoë Saldaña"]
+    numbers = {n: store.add_order("fest", ev, n, f"{n.split()[0].lower()}@mail.example")["number"] for n in names}
+    for typed, expected in [("elodie nunez", "ÉLODIE Núñez-García"), ("GARC", "ÉLODIE Núñez-García"),
+                            ("brandao", "Ana_Brandão"), ("neil dvor", "O'Neil Dvořák"), ("zoe sal", "Zoë Saldaña"),
+                            ("łuk", "Łukasz Żółć"), ("zolc", None), ("elodie@mail", "ÉLODIE Núñez-García")]:
+        found = [o["number"] for o in store.find_orders(typed, org="fest")]
+        assert found == ([numbers[expected]] if expected else []), typed
+    assert store.find_orders("   ") == [] and store.find_orders("%_'\\?") == []
 
 
 def test_schema_upgrade_from_version_1(tmp_path):
@@ -265,3 +279,78 @@ def test_schema_upgrade_from_version_1(tmp_path):
     s = open_store(folder, create=False)
     assert s.organiser("fest")["name"] == "Fest" and s.q1("PRAGMA user_version")[0] == len(MIGRATIONS)
     s.close()
+
+
+def test_postgres_database_of_another_application_or_newer_schema_is_refused(pg_server, tmp_path):
+    import psycopg
+    url = pg_server.create_database()
+    try:
+        with pytest.raises(StoreError, match="init"):
+            open_store(tmp_path / "k", create=False, db=url)          # an empty database is not a store
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE accounts (id int)")
+        with pytest.raises(StoreError, match="another application") as err:
+            open_store(tmp_path / "k", db=url)
+        assert pg_server.password not in str(err.value)                # the URL is shown without its password
+        with psycopg.connect(url, autocommit=True) as conn:         # left untouched
+            assert conn.execute("SELECT count(*) FROM information_schema.tables "
+                                "WHERE table_schema='public'").fetchone()[0] == 1
+            conn.execute("DROP TABLE accounts")
+        open_store(tmp_path / "k", db=url).close()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE tg_schema SET version = version + 1")
+        with pytest.raises(StoreError, match="newer than this ticketgate"):
+            open_store(tmp_path / "k", db=url)
+        with pytest.raises(StoreError, match="cannot connect") as err:
+            open_store(tmp_path / "k", db=url.replace(pg_server.password, "wrong-password"))
+        assert "wrong-password" not in str(err.value)
+        with pytest.raises(StoreError, match="postgresql://"):
+            open_store(tmp_path / "k", db="mysql://x/y")
+    finally:
+        pg_server.drop_database(url)
+
+
+def test_postgres_migrations_run_once_when_workers_open_together(pg_server, tmp_path):
+    """Four workers opening an empty database at the same moment: one migrates (advisory lock), all work."""
+    import threading
+    from server_stub.store.schema_pg import MIGRATIONS as PG_MIGRATIONS
+    url = pg_server.create_database()
+    stores, errors = [], []
+
+    def open_one():
+        try:
+            stores.append(open_store(tmp_path / "k", db=url))
+        except Exception as exc:       # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert errors == [] and len(stores) == 4
+        assert stores[0].q("SELECT version FROM tg_schema") == [(len(PG_MIGRATIONS),)]
+        stores[0].create_organiser("fest", "Fest")
+        assert [o["org"] for o in stores[3].organisers()] == ["fest"]
+    finally:
+        for s in stores:
+            s.close()
+        pg_server.drop_database(url)
+
+
+def test_both_backends_have_the_same_columns(pg_server, tmp_path):
+    """A column added to one schema must be added to the other (a new SQLite migration needs its PostgreSQL one)."""
+    url = pg_server.create_database()
+    lite, pg = open_store(tmp_path / "a"), open_store(tmp_path / "b", db=url)
+    try:
+        lite_cols = {(t, c) for (t,) in lite.q("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE "
+                                               "'sqlite_%' AND name NOT LIKE 'orders_fts%'")
+                     for c in [r[1] for r in lite.q(f"PRAGMA table_info({t})")]}
+        pg_cols = set(pg.q("SELECT table_name, column_name FROM information_schema.columns "
+                           "WHERE table_schema='public' AND table_name != 'tg_schema'"))
+        assert pg_cols - lite_cols == {("orders", "search")}        # the search vector (FTS5 table on SQLite)
+        assert lite_cols - pg_cols == set()
+    finally:
+        lite.close()
+        pg.close()
+        pg_server.drop_database(url)

@@ -1,57 +1,52 @@
-"""Opening, guarding and migrating the server's SQLite file; transactions; the change counter.
+"""What every store backend shares: the connection under a lock, transactions, short queries, the change counter.
 
-WAL with synchronous=FULL: an ingested batch is on disk before the sync layer acknowledges it to the
-device (which then drops it from its outbox). One connection per store object, shared by threads
-under a lock; long reads (bundle streams) use their own short-lived read connection (a snapshot).
+The mixins (catalogue, orders, keys/devices, scans) hold ONE definition of each query, written in the SQL both
+backends speak: `?` placeholders, `INSERT … ON CONFLICT … DO NOTHING/UPDATE`, `RETURNING`, no engine-specific
+functions. A backend (`SqliteStore`, `PostgresStore`) supplies the connection (`_connect`), a snapshot connection
+for long reads (`read_connection`) and the order search (`_search_orders`) — the only parts where the dialects
+differ. The PostgreSQL connection adapts placeholders itself (server_stub.store.postgres.PgConnection).
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
-from agent.sqlite_file import Transaction, open_guarded
-from server_stub.store.schema import APPLICATION_ID, MIGRATIONS
-
-DB_NAME = "server.sqlite"
+from agent.sqlite_file import Transaction
 
 
 class StoreError(Exception):
-    """The store cannot do this (corrupt or foreign file, unknown organiser, bad state change...)."""
+    """The store cannot do this (corrupt or foreign database, unknown organiser, bad state change...)."""
 
 
 class NotFound(StoreError, LookupError):
     """No such organiser, event, order, ticket or device."""
 
 
-def connect(path: Path, create: bool, busy_timeout: float = 10.0) -> sqlite3.Connection:
-    pragmas = ("journal_mode=WAL", "synchronous=FULL",
-               f"busy_timeout={int(busy_timeout * 1000)}",   # another writer (a worker, an import)
-               "cache_size=-32768",                         # 32 MiB: the scan_uuid index stays in memory longer
-               "wal_autocheckpoint=4000")                   # fewer checkpoints (each one fsyncs) during ingestion
-    return open_guarded(path, application_id=APPLICATION_ID, migrations=MIGRATIONS, error=StoreError, create=create,
-                        missing=f"no server store at {path} (run `ticketgate server init` first)", pragmas=pragmas,
-                        check=lambda conn: _integrity(conn, path))
-
-
-def _integrity(conn: sqlite3.Connection, path: Path) -> None:
-    result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-    if result != "ok":
-        raise StoreError(f"{path} failed its integrity check ({result}); it was left untouched")
-
-
 class StoreBase:
     """Connection, lock, transactions and the per-organiser change counter; the mixins build on it."""
 
-    def __init__(self, data_dir: str | Path, create: bool = True, busy_timeout: float = 10.0):
-        self.data_dir = Path(data_dir)
+    backend = "?"
+
+    def __init__(self, data_dir: str | Path, create: bool = True, **options):
+        self.data_dir = Path(data_dir)       # private key files live here whatever the database
         if create:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         elif not self.data_dir.is_dir():
             raise StoreError(f"no server data folder at {self.data_dir} (run `ticketgate server init` first)")
-        self.path = self.data_dir / DB_NAME
-        self.conn = connect(self.path, create, busy_timeout)
         self.lock = threading.RLock()
+        self.conn = self._connect(create, **options)
+
+    def _connect(self, create: bool, **options):
+        """The backend's connection: `execute(sql, params) -> cursor`, `executemany`, `in_transaction`, `close`."""
+        raise NotImplementedError
+
+    def read_connection(self):
+        """A separate connection for a long read: its own snapshot, no lock held while the caller iterates."""
+        raise NotImplementedError
+
+    def _search_orders(self, query: str, org: str | None, limit: int) -> list[str]:
+        """Order numbers whose number, buyer name or email has every typed word as a prefix (accents ignored)."""
+        raise NotImplementedError
 
     def close(self) -> None:
         with self.lock:
@@ -64,14 +59,8 @@ class StoreBase:
         self.close()
 
     def tx(self) -> Transaction:
-        """BEGIN IMMEDIATE .. COMMIT under the store lock; nested use joins the outer transaction."""
+        """BEGIN .. COMMIT under the store lock; nested use joins the outer transaction."""
         return Transaction(self.conn, lock=self.lock)
-
-    def read_connection(self) -> sqlite3.Connection:
-        """A separate connection for a long read: its own snapshot, no lock held while the caller iterates."""
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout=10000")
-        return conn
 
     def q(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self.lock:
@@ -82,7 +71,8 @@ class StoreBase:
             return self.conn.execute(sql, params).fetchone()
 
     def _bump(self, org: str) -> int:
-        """Inside a transaction: the organiser's next change version (one per transaction is enough)."""
+        """Inside a transaction: the organiser's next change version (one per transaction is enough). The row lock
+        it takes serialises an organiser's writers on PostgreSQL as BEGIN IMMEDIATE does on SQLite."""
         row = self.conn.execute("UPDATE organisers SET version = version + 1 WHERE org=? RETURNING version",
                                 (org,)).fetchone()
         if row is None:

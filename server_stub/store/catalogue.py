@@ -55,7 +55,7 @@ class CatalogueMixin(StoreBase):
                 raise ValueError(f"duplicate {what} id")
         with self.tx() as c:
             version = self._bump(org)
-            event_id = c.execute("INSERT INTO catalogue(org, kind) VALUES (?, 'event')", (org,)).lastrowid
+            event_id = c.execute("INSERT INTO catalogue(org, kind) VALUES (?, 'event') RETURNING id", (org,)).fetchone()[0]
             if event_id > MAX_CATALOGUE_ID:
                 raise StoreError("event id space exhausted")
             c.execute("INSERT INTO events(event_id, org, name, starts_at, ends_at, timezone, zones, categories, version, "
@@ -106,7 +106,7 @@ class CatalogueMixin(StoreBase):
             if missing:
                 raise NotFound(f"no event {missing[0]} for organiser {org!r}")
             version = self._bump(org)
-            pass_id = c.execute("INSERT INTO catalogue(org, kind) VALUES (?, 'pass')", (org,)).lastrowid
+            pass_id = c.execute("INSERT INTO catalogue(org, kind) VALUES (?, 'pass') RETURNING id", (org,)).fetchone()[0]
             c.execute("INSERT INTO passes(pass_id, org, name, version) VALUES (?,?,?,?)", (pass_id, org, name.strip(), version))
             c.executemany("INSERT INTO pass_events(pass_id, event_id) VALUES (?,?)", [(pass_id, e) for e in ids])
             # the events' dicts changed (their `passes` list): devices must refetch them

@@ -31,7 +31,7 @@ class KeysDevicesMixin(StoreBase):
             if c.execute("SELECT 1 FROM organisers WHERE org=?", (org,)).fetchone() is None:
                 raise NotFound(f"no organiser {org!r}")
             key_id = c.execute("INSERT INTO signing_keys(org, purpose, public_key, file, created_at, current) "
-                               "VALUES (?,?,x'',?,?,0)", (org, purpose, "", now)).lastrowid
+                               "VALUES (?,?,?,?,?,0) RETURNING key_id", (org, purpose, b"", "", now)).fetchone()[0]
             if key_id > MAX_KEY_ID:
                 raise StoreError("key id space (u16) exhausted")
             relative = files.relative(org, purpose, key_id)
@@ -145,5 +145,6 @@ class KeysDevicesMixin(StoreBase):
     def touch_device(self, device_id: str, seen_at: float | None = None, status: str | None = None) -> None:
         """Presence from the sync layer (hello, status, uploads). Unknown devices are ignored."""
         with self.tx() as c:
-            c.execute("UPDATE devices SET last_seen=max(coalesce(last_seen, 0), ?), status=coalesce(?, status) "
-                      "WHERE device_id=?", (time.time() if seen_at is None else seen_at, status, device_id))
+            seen = time.time() if seen_at is None else float(seen_at)
+            c.execute("UPDATE devices SET last_seen=CASE WHEN last_seen > ? THEN last_seen ELSE ? END, "
+                      "status=coalesce(?, status) WHERE device_id=?", (seen, seen, status, device_id))

@@ -1,12 +1,10 @@
 """Orders and their tickets; cancellations, refunds, blocks, resets; the versioned deltas for bundles."""
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from typing import Callable, Iterable, Iterator
 
-from agent.search_query import fts_query
 from server_stub.model import (CANCELLED, PAID, PENDING, REFUNDED, OrderInput, Position, check_transition,
                                new_order_number, new_ticket_id, normalize_order_number)
 from server_stub.store.base import NotFound, StoreError
@@ -57,29 +55,28 @@ class OrderMixin(CatalogueMixin):
             progress(len(numbers))
         return numbers
 
+    # random numbers and ids: a taken one inserts nothing (ON CONFLICT DO NOTHING, which leaves a PostgreSQL
+    # transaction usable where a failed INSERT would abort it) and is drawn again
     @staticmethod
-    def _insert_order(c: sqlite3.Connection, org: str, o: OrderInput, now: float) -> tuple[int, str]:
+    def _insert_order(c, org: str, o: OrderInput, now: float) -> tuple[int, str]:
         for _ in range(20):
             number = new_order_number()
-            try:
-                cur = c.execute("INSERT INTO orders(number, org, target_id, buyer_name, email, status, created_at, updated_at) "
-                                "VALUES (?,?,?,?,?,?,?,?)", (number, org, o.target_id, o.buyer_name, o.email, o.status, now, now))
-                return cur.lastrowid, number
-            except sqlite3.IntegrityError:
-                continue   # number taken: draw again
+            row = c.execute("INSERT INTO orders(number, org, target_id, buyer_name, email, status, created_at, updated_at) "
+                            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (number) DO NOTHING RETURNING order_id",
+                            (number, org, o.target_id, o.buyer_name, o.email, o.status, now, now)).fetchone()
+            if row is not None:
+                return row[0], number
         raise StoreError("could not draw a free order number")
 
     @staticmethod
-    def _insert_ticket(c: sqlite3.Connection, order_id: int, position: int, target_id: int, p: Position, version: int) -> int:
+    def _insert_ticket(c, order_id: int, position: int, target_id: int, p: Position, version: int) -> int:
         for _ in range(20):
             ticket_id = new_ticket_id()
-            try:
-                c.execute("INSERT INTO tickets(ticket_id, order_id, position, target_id, category, zone, seat, version) "
-                          "VALUES (?,?,?,?,?,?,?,?)", (ticket_id, order_id, position, target_id, p.category, p.zone, p.seat,
-                                                       version))
+            row = c.execute("INSERT INTO tickets(ticket_id, order_id, position, target_id, category, zone, seat, version) "
+                            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (ticket_id) DO NOTHING RETURNING ticket_id",
+                            (ticket_id, order_id, position, target_id, p.category, p.zone, p.seat, version)).fetchone()
+            if row is not None:
                 return ticket_id
-            except sqlite3.IntegrityError:
-                continue
         raise StoreError("could not draw a free ticket id")
 
     # -- reading -----------------------------------------------------------------------------------------------
@@ -101,14 +98,7 @@ class OrderMixin(CatalogueMixin):
     def find_orders(self, query: str, org: str | None = None, limit: int = 50) -> list[dict]:
         """Order number (typed loosely), buyer name (accents and case ignored), email; every word a prefix."""
         exact = self.q1("SELECT number FROM orders WHERE number=?", (normalize_order_number(query),))
-        match = fts_query(query)
-        numbers = [exact[0]] if exact else []
-        if match:
-            sql = "SELECT o.number FROM orders_fts f JOIN orders o ON o.order_id=f.rowid WHERE orders_fts MATCH ?"
-            params: tuple = (match,)
-            if org:
-                sql, params = sql + " AND o.org=?", (match, org)
-            numbers += [r[0] for r in self.q(sql + " ORDER BY o.order_id LIMIT ?", (*params, limit))]
+        numbers = ([exact[0]] if exact else []) + self._search_orders(query, org, limit)
         seen: dict[str, None] = dict.fromkeys(numbers)
         out = []
         for n in list(seen)[:limit]:

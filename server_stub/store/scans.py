@@ -13,8 +13,9 @@ from server_stub.store.exchanges import ExchangeMixin
 
 log = logging.getLogger("ticketgate.server.store")
 
-_INSERT = ("INSERT OR IGNORE INTO scans(scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, "
-           "device_id, gate, device_seq, ref_uuid, reason, mode, org, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_INSERT = ("INSERT INTO scans(scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, "
+           "device_id, gate, device_seq, ref_uuid, reason, mode, org, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+           "ON CONFLICT (scan_uuid) DO NOTHING")     # the unique scan uuid makes re-uploads (and racing workers) no-ops
 _KINDS = ("entry", "cancel", "annul", "reset")
 _SCAN_COLS = "scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, device_id, gate, ref_uuid, mode, seq"
 
@@ -94,9 +95,7 @@ class ScansMixin(ExchangeMixin, KeysDevicesMixin):
                 rejected.append({"message": m if isinstance(m, dict) else repr(m)[:200], "reason": reason})
                 log.warning("ingest: rejected a malformed message (%s)", reason)
         with self.tx() as c:
-            before = c.total_changes
-            c.executemany(_INSERT, rows)
-            new = c.total_changes - before
+            new = c.executemany(_INSERT, rows).rowcount if rows else 0
             for m, org in others:
                 new += self._ingest_other(c, m, org, now)
         self.last_rejected = rejected
@@ -107,8 +106,8 @@ class ScansMixin(ExchangeMixin, KeysDevicesMixin):
         at = m.get("at") if isinstance(m.get("at"), (int, float)) else now
         ticket = m.get("ticket_key")
         inserted = c.execute(
-            "INSERT OR IGNORE INTO scans(scan_uuid, type, kind, ticket_key, at, device_id, reason, org, received_at, body) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO scans(scan_uuid, type, kind, ticket_key, at, device_id, reason, org, received_at, body) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (scan_uuid) DO NOTHING",
             (message_uuid(m), m["type"][:32], str(m.get("action") or "")[:32] or None,
              None if ticket is None else str(ticket)[:64], float(at), str(m.get("device_id") or "")[:64],
              str(m.get("reason") or "")[:500], org, now, json.dumps(m, default=str)[:20000])).rowcount
@@ -148,7 +147,7 @@ class ScansMixin(ExchangeMixin, KeysDevicesMixin):
             params += [event_id, *targets]
         if actions_only:
             sql += " AND type='action'"
-        return [Scan(*r) for r in self.q(sql, tuple(params))]
+        return [Scan(*r) for r in self.q(sql + " ORDER BY seq", tuple(params))]
 
     def conflicts(self, org: str, event_id: int | None = None) -> list[dict]:
         """Tickets admitted twice (rule: server_stub.stats), with order/buyer and who/where/when of each admission."""

@@ -1,71 +1,64 @@
-"""`SqliteStore`: the server stub's store on one SQLite file (`<data>/server.sqlite`, WAL) plus key files."""
+"""`SqliteStore`: the embedded default — one SQLite file (`<data>/server.sqlite`) next to the key files.
+
+WAL with synchronous=FULL: an ingested batch is on disk before the sync layer acknowledges it to the device (which
+then drops it from its outbox). Several processes may open the file (ingestion workers): BEGIN IMMEDIATE
+serialises their writes, `busy_timeout` is how long one waits for another.
+"""
 from __future__ import annotations
 
-import json
+import sqlite3
 from pathlib import Path
 
-from agent.ticket_format import Ticket
-from server_stub.model import DEFAULT_VALIDITY_MARGIN_H, validity_window
-from server_stub.store.base import NotFound
-from server_stub.store.scans import ScansMixin
+from agent.search_query import fts_query
+from agent.sqlite_file import open_guarded
+from server_stub.store.base import StoreError
+from server_stub.store.schema import APPLICATION_ID, MIGRATIONS
+from server_stub.store.sql_store import SqlStore
+
+DB_NAME = "server.sqlite"
 
 
-class SqliteStore(ScansMixin):
-    """Implements `server_stub.store.ServerStore`. Thread-safe (one connection under a lock)."""
+def connect(path: Path, create: bool, busy_timeout: float = 10.0) -> sqlite3.Connection:
+    pragmas = ("journal_mode=WAL", "synchronous=FULL",
+               f"busy_timeout={int(busy_timeout * 1000)}",   # another writer (a worker, an import)
+               "cache_size=-32768",                         # 32 MiB: the scan_uuid index stays in memory longer
+               "wal_autocheckpoint=4000")                   # fewer checkpoints (each one fsyncs) during ingestion
+    return open_guarded(path, application_id=APPLICATION_ID, migrations=MIGRATIONS, error=StoreError, create=create,
+                        missing=f"no server store at {path} (run `ticketgate server init` first)", pragmas=pragmas,
+                        check=lambda conn: _integrity(conn, path))
+
+
+def _integrity(conn: sqlite3.Connection, path: Path) -> None:
+    result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    if result != "ok":
+        raise StoreError(f"{path} failed its integrity check ({result}); it was left untouched")
+
+
+class SqliteStore(SqlStore):
+    backend = "sqlite"
+
+    def __init__(self, data_dir: str | Path, create: bool = True, busy_timeout: float = 10.0):
+        super().__init__(data_dir, create, busy_timeout=busy_timeout)
 
     @classmethod
     def open(cls, data_dir: str | Path, create: bool = True, busy_timeout: float = 10.0) -> "SqliteStore":
         return cls(data_dir, create, busy_timeout)
 
-    # -- settings ----------------------------------------------------------------------------------------------
-    def get_setting(self, key: str, default=None):
-        row = self.q1("SELECT value FROM settings WHERE key=?", (key,))
-        return json.loads(row[0]) if row else default
+    def _connect(self, create: bool, busy_timeout: float = 10.0) -> sqlite3.Connection:
+        self.path = self.data_dir / DB_NAME
+        return connect(self.path, create, busy_timeout)
 
-    def set_setting(self, key: str, value) -> None:
-        with self.tx() as c:
-            c.execute("INSERT INTO settings(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                      (key, json.dumps(value)))
+    def read_connection(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
 
-    @property
-    def validity_margin_hours(self) -> float:
-        return float(self.get_setting("validity_margin_hours", DEFAULT_VALIDITY_MARGIN_H))
-
-    # -- signed tickets ----------------------------------------------------------------------------------------
-    def ticket_for_payload(self, ticket_key: str | int, key_id: int) -> Ticket:
-        """The `Ticket` the payload of this ticket carries (validity from its event or every event of its pass)."""
-        t = self.ticket(ticket_key)
-        target = self.target(t["target_id"])
-        events = [self.event(e) for e in target["event_ids"]]
-        if not events:
-            raise NotFound(f"pass {t['target_id']} opens no event")
-        valid_from, valid_until = validity_window([e["starts_at"] for e in events], [e["ends_at"] for e in events],
-                                                  self.validity_margin_hours)
-        return Ticket(key_id=key_id, event_id=t["target_id"], ticket_id=t["ticket_id"], category=t["category"] or 0,
-                      zones=(t["zone"],) if t["zone"] is not None else (), seat=t["seat"], valid_from=valid_from,
-                      valid_until=valid_until, is_pass=target["kind"] == "pass")
-
-    def payload_issuer(self, org: str):
-        """`issue(ticket_key) -> "TG1:…"` for many tickets of one organiser (kiosk bundles): the current key is loaded
-        once and each target's validity window computed once. Same payloads as `issue_ticket_payload`."""
-        key = self.current_key(org)
-        windows: dict[int, tuple] = {}
-
-        def issue(ticket_key: str | int) -> str:
-            row = self.q1("SELECT target_id FROM tickets WHERE ticket_id=?", (int(ticket_key),))
-            if row is None:
-                raise NotFound(f"no ticket {ticket_key}")
-            if row[0] not in windows:
-                windows[row[0]] = self.ticket_for_payload(ticket_key, key.key_id)
-            t = self.ticket(ticket_key)
-            w = windows[row[0]]
-            return key.issue(Ticket(key_id=key.key_id, event_id=w.event_id, ticket_id=t["ticket_id"],
-                                    category=t["category"] or 0, zones=(t["zone"],) if t["zone"] is not None else (),
-                                    seat=t["seat"], valid_from=w.valid_from, valid_until=w.valid_until, is_pass=w.is_pass))
-        return issue
-
-    def issue_ticket_payload(self, ticket_key: str | int) -> str:
-        """The `TG1:` QR payload of a ticket, signed with its organiser's current key."""
-        t = self.ticket(ticket_key)
-        key = self.current_key(t["org"])
-        return key.issue(self.ticket_for_payload(ticket_key, key.key_id))
+    def _search_orders(self, query: str, org: str | None, limit: int) -> list[str]:
+        match = fts_query(query)
+        if not match:
+            return []
+        sql = "SELECT o.number FROM orders_fts f JOIN orders o ON o.order_id=f.rowid WHERE orders_fts MATCH ?"
+        params: tuple = (match,)
+        if org:
+            sql, params = sql + " AND o.org=?", (match, org)
+        return [r[0] for r in self.q(sql + " ORDER BY o.order_id LIMIT ?", (*params, limit))]

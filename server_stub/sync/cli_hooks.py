@@ -118,10 +118,12 @@ def command(store: SyncStore, org: str, device: str, cmd: str, broker: BrokerCon
 
 def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None, orgs: list[str] | None = None,
           workers: int = 1, stop: threading.Event | None = None,
-          store_factory: Callable[[Path], SyncStore] | None = None, say: Callable[[str], None] = print) -> int:
+          store_factory: Callable[[Path], SyncStore] | None = None, say: Callable[[str], None] = print,
+          first_worker: int = 1) -> int:
     """Run the sync server until SIGINT/SIGTERM (or `stop` is set): `workers` ingestion clients sharing the
-    uploads, the first one also announcing live changes and the server presence, with a Last Will that marks the
-    server offline (retained) if it dies without saying goodbye. Returns 1 when the broker refuses the login."""
+    uploads, worker 1 also announcing live changes and the server presence, with a Last Will that marks the
+    server offline (retained) if it dies without saying goodbye. Returns 1 when the broker refuses the login.
+    Several processes on one database (PostgreSQL) take distinct worker numbers: `first_worker` is this one's."""
     from server_stub.store import open_store
     factory = store_factory or (lambda p: open_store(p, create=False))
     config = broker_config(broker)
@@ -131,7 +133,7 @@ def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
     try:
-        for i in range(max(1, workers)):
+        for i in range(first_worker - 1, first_worker - 1 + max(1, workers)):
             store = factory(Path(data_dir))
             stores.append(store)
             names = orgs or [o["org"] for o in store.organisers()]
