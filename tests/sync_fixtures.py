@@ -7,7 +7,7 @@ from pathlib import Path
 from agent.sync import BrokerConfig, PahoTransport
 from agent.sync.device import DeviceOptions, DeviceSync
 from agent.sync.uploader import UploadOptions
-from server_stub.store import SqliteStore
+from server_stub.store import SqliteStore, open_store
 from server_stub.sync.server import SyncServer
 from server_stub.sync.sim_device import SimDevice
 
@@ -24,8 +24,11 @@ def wait_for(predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
     return bool(predicate())
 
 
-def make_store(folder: Path, tickets: int = 6, devices=("gate-a", "gate-b")) -> tuple[SqliteStore, int, list[dict]]:
-    store = SqliteStore.open(folder)
+def make_store(folder: Path, tickets: int = 6, devices=("gate-a", "gate-b"),
+               db: str | None = None) -> tuple[SqliteStore, int, list[dict]]:
+    """A store (SQLite in `folder`, or the PostgreSQL database `db` with its key files in `folder`) with an event,
+    orders and registered doors."""
+    store = open_store(folder, db=db) if db else SqliteStore.open(folder)
     store.create_organiser(ORG, "Demo Festival")
     now = time.time()
     event = store.create_event(ORG, "Opening night", now - 3600, now + 6 * 3600, "Europe/Paris",

@@ -93,3 +93,42 @@ def test_a_lost_postgres_connection_fails_the_batch_cleanly_and_recovers(pg_serv
     assert store.scan_count("fest") == 10 and store.q1("SELECT pg_backend_pid()")[0] != pid
     store.close()
     pg_server.drop_database(url)
+
+
+_HOLD = """
+import sys, time
+from server_stub.store import open_store
+store = open_store(sys.argv[1], create=False, db=sys.argv[2] or None)
+batch = [{"type": "action", "scan_uuid": f"u{i}", "kind": "entry", "ticket_key": str(i), "at": 1.0 + i,
+          "device_id": "d", "org": "fest"} for i in range(0, 200, 2)]
+with store.tx():                     # a worker in the middle of its batch transaction
+    store.ingest(batch)
+    print("inside", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_worker_killed_mid_transaction_leaves_nothing_half_stored(open_backend, tmp_path):
+    """SIGKILL while a worker holds half of the batch uncommitted: none of it is visible, nothing stays locked,
+    and the batch the device sends again is stored whole, once."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+    store = open_backend(tmp_path / "srv")
+    store.create_organiser("fest", "Fest")
+    child = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path / "srv"), open_backend.url(tmp_path / "srv") or ""],
+                             cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "inside"
+        assert store.scan_count("fest") == 0                  # uncommitted: invisible to the other worker
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(10) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stdout.close()
+    batch = [{"type": "action", "scan_uuid": f"u{i}", "kind": "entry", "ticket_key": str(i), "at": 1.0 + i,
+              "device_id": "d", "org": "fest"} for i in range(200)]
+    assert store.ingest(batch) == (200, 0) and store.ingest(batch) == (0, 200)
+    assert store.q("SELECT count(*), count(DISTINCT scan_uuid) FROM scans") == [(200, 200)]

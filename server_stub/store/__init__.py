@@ -25,7 +25,9 @@ def database_url(db: str | None = None) -> str | None:
     """The database to use: `db`, else $TICKETGATE_SERVER_DB, else None (SQLite in the data folder)."""
     db = db or os.environ.get(DB_ENV) or None
     if db is not None and db not in ("sqlite", "") and not is_postgres_url(db):
-        raise StoreError(f"database {db!r}: give a postgresql://USER@HOST:PORT/DBNAME URL (or nothing for SQLite)")
+        scheme = db.split("://", 1)[0] + "://" if "://" in db else "a path"     # never echo what may hold a password
+        raise StoreError(f"database URL ({scheme}…): give a postgresql://USER@HOST:PORT/DBNAME URL "
+                         "(or nothing for SQLite in the data folder)")
     return None if db in (None, "", "sqlite") else db
 
 

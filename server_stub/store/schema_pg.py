@@ -68,4 +68,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX scans_server ON scans(event_id, version) WHERE version IS NOT NULL;
     CREATE INDEX scans_type ON scans(org, type) WHERE type NOT IN ('action', 'refusal');
     """,
+    # 2 (SQLite 5): the event's language (en | fr): printed tickets, badges and e-tickets are worded in it
+    """
+    ALTER TABLE events ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+    """,
 )
