@@ -101,9 +101,6 @@ def cmd_push(store, org, args) -> int:
 
 
 def cmd_serve(store, org, args) -> int:
-    import logging
-    if not logging.getLogger().handlers:        # a long-running service: what it does goes to stderr
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     hooks = _hooks()
     login = broker_login(args)
     first = getattr(args, "first_worker", 1)

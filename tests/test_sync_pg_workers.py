@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from agent.sync.device import DeviceOptions
@@ -21,11 +20,13 @@ TICKETS = 240
 RETRY = DeviceOptions(upload=UploadOptions(batch_size=5, window=4, ack_timeout=2.0, max_backoff=2.0), hello_retry=0.5)
 
 
-def start_worker(data: Path, url: str, port: int, name: str, announce: bool) -> subprocess.Popen:
+def start_worker(data: Path, url: str, port: int, number: int, log: Path) -> subprocess.Popen:
+    """One `serve` process with one worker; worker 1 also announces live changes."""
     argv = [sys.executable, "-m", "agent", "server", "--data", str(data), "--db", url, "serve",
-            "--broker", f"127.0.0.1:{port}", "--name", name] + ([] if announce else ["--ingest-only"])
-    return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1", PGAPPNAME=f"ticketgate-{name}"))
+            "--broker", f"127.0.0.1:{port}", "--first-worker", str(number)]
+    with open(log, "w") as err:
+        return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1", PGAPPNAME=f"ticketgate-w{number}"))
 
 
 def _sessions(store, name: str) -> int:
@@ -33,27 +34,21 @@ def _sessions(store, name: str) -> int:
     return store.q1("SELECT count(*) FROM pg_stat_activity WHERE application_name=?", (f"ticketgate-{name}",))[0]
 
 
-def wait_serving(proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen.append(line)
-        if "worker(s) on" in line:
-            return
-    raise AssertionError(f"worker did not start: {''.join(seen)[-2000:]}")
+def wait_serving(proc: subprocess.Popen, log: Path) -> None:
+    """Until it says it serves (connected to the broker), or it exits."""
+    line = proc.stdout.readline()
+    assert "worker(s) for" in line, f"worker did not start: {line} {log.read_text()[-2000:]}"
 
 
 def test_worker_killed_mid_run_loses_and_doubles_nothing(tmp_path, broker, pg_server):
     url = pg_server.create_database()
     store, event, orders = make_store(tmp_path / "server", tickets=TICKETS, devices=DEVICES, db=url)
-    workers = [start_worker(tmp_path / "server", url, broker.port, f"w{i}", announce=(i == 1)) for i in (1, 2, 3)]
+    logs = [tmp_path / f"w{i}.log" for i in (1, 2, 3)]
+    workers = [start_worker(tmp_path / "server", url, broker.port, i, logs[i - 1]) for i in (1, 2, 3)]
     doors = []
     try:
-        for w in workers:
-            wait_serving(w)
+        for w, log in zip(workers, logs):
+            wait_serving(w, log)
         key = store.server_public_key(ORG)
         doors = [start_door(tmp_path / d, d, broker.port, key, event, options=RETRY) for d in DEVICES]
         assert wait_for(lambda: all(d.ready(TICKETS) for d in doors), 30)
@@ -84,6 +79,6 @@ def test_worker_killed_mid_run_loses_and_doubles_nothing(tmp_path, broker, pg_se
             except subprocess.TimeoutExpired:
                 w.kill()
                 w.wait(5)
-            w.stderr.close()
+            w.stdout.close()
         store.close()
         pg_server.drop_database(url)
