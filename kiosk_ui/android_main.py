@@ -1,8 +1,10 @@
 """Start-up on Android (python-for-android runs the repository's main.py, which calls `run()`).
 
-Before the app: the agent folder in the app's private storage, the runtime permissions (camera), a Wi-Fi
-multicast lock (zeroconf discovery of the organiser's server and of printers), and the screen kept on.
-Only runs on a device; on a desktop `ticketgate kiosk` is the entry point.
+Before the app: the agent folder in the app's private storage, the runtime permissions (camera; its answer comes
+later, on Android's UI thread, and reopens the camera preview: `kiosk_ui.adapters.camera.camera_permission`), a
+Wi-Fi multicast lock (zeroconf discovery of the organiser's server and of printers), and the screen kept on.
+Only runs on a device; on a desktop `ticketgate kiosk` is the entry point. No desktop display settings here:
+`kiosk_ui.offscreen.offscreen_env` does nothing on Android (the system gives the window and its density).
 """
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ def _android_setup() -> None:
     from android.permissions import Permission, request_permissions  # type: ignore[import-not-found]
     from android.storage import app_storage_path  # type: ignore[import-not-found]
     from jnius import autoclass  # type: ignore[import-not-found]
+
+    from kiosk_ui.adapters.camera import camera_permission
     os.environ.setdefault("TICKETGATE_HOME", os.path.join(app_storage_path(), "agent"))
     request_permissions([Permission.CAMERA, Permission.VIBRATE, Permission.ACCESS_WIFI_STATE,
-                         Permission.CHANGE_WIFI_MULTICAST_STATE])
+                         Permission.CHANGE_WIFI_MULTICAST_STATE], camera_permission.answer)
     activity = autoclass("org.kivy.android.PythonActivity").mActivity
     context = autoclass("android.content.Context")
     wifi = activity.getApplicationContext().getSystemService(context.WIFI_SERVICE)
@@ -26,7 +30,8 @@ def _android_setup() -> None:
 
 
 def run() -> int:
-    if "ANDROID_ARGUMENT" in os.environ:
+    from drivers.android_device import on_android
+    if on_android():
         _android_setup()
     from kiosk_ui.cli import main
     return main([])

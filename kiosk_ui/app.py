@@ -90,9 +90,13 @@ class KioskApp(App):
     def on_start(self):
         if self.ctl.services.camera.start(lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload))):
             self.ui.manager.current_screen.on_pre_enter()      # the scan screen adds its preview, says "camera"
+        if getattr(self.ctl.services.camera, "push", None) is not None:     # Android: the preview needs the permission
+            from kiosk_ui.adapters.camera import camera_permission
+            camera_permission.when_granted(lambda: Clock.schedule_once(lambda *_: self._camera_granted()))
         self.ctl.on_device_payload = lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload))
-        if self.ctl.services.lasers is not None:
-            self.ctl.services.lasers.start(self.ctl.on_device_payload)
+        lasers = self.ctl.services.lasers
+        if lasers is not None and not lasers.start(self.ctl.on_device_payload) and getattr(lasers, "error", ""):
+            self.ui.toast(lasers.error, seconds=10.0)        # e.g. Android refused the Zebra/Bluebird receiver
         start_sync = getattr(self.ctl.services.sync, "start", None)
         if start_sync is not None:
             start_sync()
@@ -109,6 +113,11 @@ class KioskApp(App):
         self.ctl.poll()
         if self.ui.manager.current in ("scan", "sync") and not self.ui.popup_open():
             self.ui.manager.current_screen.refresh()
+
+    def _camera_granted(self) -> None:
+        """Camera permission granted after the first preview failed: open the preview now, not on the next visit."""
+        if self.ui.manager.current == "scan":
+            self.ui.manager.current_screen.on_pre_enter()
 
     def _camera_scan(self, payload: str) -> None:
         if self.ui.manager.current == "scan":

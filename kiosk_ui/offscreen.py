@@ -18,6 +18,12 @@ LANDSCAPE = (1280, 800)    # 10" tablet, density 1
 
 
 def offscreen_env(size: tuple[int, int] = PORTRAIT, density: float | None = None, headless: bool = True) -> None:
+    """Desktop display settings (window size, density, a throw-away KIVY_HOME, Kivy's console log off). Nothing on
+    Android: the system gives the window and its density, Kivy keeps its folder in the app's storage and its log
+    goes to logcat (where a technician reads it)."""
+    from drivers.android_device import on_android
+    if on_android():
+        return
     if headless:
         os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
         os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")   # Kivy's log stays in its file; our errors use sys.__stderr__

@@ -194,7 +194,7 @@ def test_laser_mode_setting_round_trip(tmp_path):
     assert load(ledger).mode == "camera"
     save(ledger, ScannerSettings(mode="bluebird"))
     assert load(ledger).mode == "bluebird" and receiver_actions(load(ledger)) == bluebird.RECEIVE_ACTIONS
-    assert receiver_actions(ScannerSettings(mode="zebra")) == ("ch.ticketgate.SCAN",)
+    assert receiver_actions(ScannerSettings(mode="zebra")) == ("ch.ticketgate.SCAN", datawedge.RESULT_ACTION)
     ledger.set_setting("scanner", {"mode": "telepathy"})
     assert load(ledger).mode == "camera"
     with pytest.raises(ValueError):

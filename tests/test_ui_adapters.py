@@ -227,9 +227,12 @@ def test_zebra_and_bluebird_broadcasts_reach_the_gate(tmp_path):
     views = []
     scanner_settings.save(demo.door.ledger, scanner_settings.ScannerSettings(mode="zebra"))
     android = RecordedBroadcasts()
-    zebra = LaserInput(demo.door.ledger, register=android, api=34)
+    sent = []
+    send = lambda action, extras: sent.append(action)      # noqa: E731 (stands in for Android's sendBroadcast)
+    zebra = LaserInput(demo.door.ledger, register=android, api=34, send=send, package="org.ticketgate.ticketgate")
     assert zebra.start(lambda text: views.append(ctl.scan(text)))
-    assert android.actions == ("ch.ticketgate.SCAN",) and android.flags == 0x2       # exported on Android 14
+    assert android.actions == ("ch.ticketgate.SCAN", datawedge.RESULT_ACTION) and android.flags == 0x2   # exported on Android 14
+    assert sent == [datawedge.API_ACTION]                                              # the profile, at start
     payload = demo.ticket(1001)
     android.callback("ch.ticketgate.SCAN", {datawedge.DATA_STRING: payload + "\n", datawedge.SOURCE: "scanner",
                                             datawedge.LABEL_TYPE: "LABEL-TYPE-QRCODE"})
@@ -240,9 +243,9 @@ def test_zebra_and_bluebird_broadcasts_reach_the_gate(tmp_path):
 
     scanner_settings.save(demo.door.ledger, scanner_settings.ScannerSettings(mode="bluebird"))
     android = RecordedBroadcasts()
-    bb = LaserInput(demo.door.ledger, register=android, api=30)
+    bb = LaserInput(demo.door.ledger, register=android, api=30, send=send, package="org.ticketgate.ticketgate")
     assert bb.start(lambda text: views.append(ctl.scan(text)))
-    assert android.flags is None                                                       # before API 33
+    assert android.flags is None and sent[-1] == bluebird.ACTION_OPEN                # before API 33
     signed = [b - 256 if b > 127 else b for b in demo.ticket(1002).encode()] + [0, 0]   # Java bytes, NUL padded
     android.callback(bluebird.ACTION_DECODING_DATA, {bluebird.EXTRA_DATA: signed, bluebird.EXTRA_SYMBOLOGY: 27})
     android.callback(bluebird.ACTION_DECODING_DATA, {bluebird.EXTRA_DATA: [-1, -2, -3]})

@@ -1,18 +1,13 @@
-"""The Android packaging recipe: what can be checked without the SDK/NDK (the APK itself is built elsewhere,
-see docs/android.md)."""
+"""The Android packaging recipe: the parts read straight from buildozer.spec. What buildozer and python-for-android
+make of it (arguments, recipes, pure-Python wheels, the imports the app needs) is tests/test_android_packaging.py."""
 from __future__ import annotations
 
 import configparser
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-# python-for-android recipes (p4a master, pythonforandroid/recipes/) the spec relies on, plus pure-Python wheels
-P4A_RECIPES = {"python3", "kivy", "pyjnius", "android", "sqlite3", "openssl", "cryptography", "cffi", "pillow", "numpy",
-               "opencv", "libzbar", "pyzbar"}
-PURE_PYTHON = {"paho-mqtt", "zeroconf", "ifaddr", "async-timeout", "segno", "sqlite-utils", "click", "click-default-group",
-               "sqlite-fts4", "tabulate", "python-dateutil", "six", "pluggy", "python-escpos", "qrcode", "pyserial", "pyusb",
-               "python-barcode", "argcomplete", "platformdirs", "pyyaml"}
+ANDROID_NS = "http://schemas.android.com/apk/res/android"
 
 
 def spec() -> configparser.SectionProxy:
@@ -27,10 +22,22 @@ def test_permissions_for_camera_network_multicast_vibrate():
             "VIBRATE", "WAKE_LOCK"} <= perms
 
 
-def test_requirements_all_have_a_recipe_or_are_pure_python():
-    names = {r.split("==")[0].strip() for r in spec()["requirements"].split(",")}
-    assert names - P4A_RECIPES - PURE_PYTHON == set()
-    assert "zxing-cpp" not in names and "pyzbar" in names        # the decoder falls back to pyzbar on Android
+def test_the_camera_is_an_optional_feature_in_the_manifest_not_a_p4a_flag():
+    app = spec()
+    assert "android.features" not in app            # buildozer would pass --feature, which p4a's build.py refuses
+    snippet = (ROOT / app["android.extra_manifest_xml"]).read_text()
+    root = ET.fromstring(f'<manifest xmlns:android="{ANDROID_NS}">{snippet}</manifest>')   # well-formed XML
+    features = {f.get(f"{{{ANDROID_NS}}}name"): f.get(f"{{{ANDROID_NS}}}required") for f in root.iter("uses-feature")}
+    assert features == {"android.hardware.camera": "false", "android.hardware.camera.autofocus": "false"}
+
+
+def test_no_opencv_usb_serial_or_server_code_in_the_apk():
+    app = spec()
+    names = {r.split("==")[0].strip() for r in app["requirements"].split(",")}
+    assert not names & {"opencv", "opencv-python", "opencv-python-headless", "pyusb", "pyserial", "zxing-cpp"}
+    assert "pyzbar" in names                        # the decoder falls back to pyzbar on Android
+    assert "server_stub" in app["source.exclude_dirs"].split(",")
+    assert "kiosk_ui/demo_data.py" in app["source.exclude_patterns"].split(",")
 
 
 def test_the_app_ships_its_translations_and_entry_point():

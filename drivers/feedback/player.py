@@ -4,7 +4,6 @@ Both are optional: on a desktop without audio, or off Android, the matching part
 says why once (the door keeps working on colour alone)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from drivers.feedback.mapping import Feedback
@@ -47,8 +46,10 @@ def vibration_pattern(pattern_ms: tuple[int, ...]) -> list[int]:
 
 
 def android_vibrator():
-    """A callable(pattern_ms) on Android (API 26+ VibrationEffect, older vibrate(long[], -1)), else None."""
-    if not hasattr(sys, "getandroidapilevel"):
+    """A callable(pattern_ms) on Android (VibrationEffect on a device at API 26+, else vibrate(long[], -1)), else
+    None. The device's level is Build.VERSION.SDK_INT (drivers.android_device), not the interpreter's build level."""
+    from drivers.android_device import device_api_level, on_android
+    if not on_android():
         return None
     try:
         from jnius import autoclass  # type: ignore[import-not-found]
@@ -57,7 +58,7 @@ def android_vibrator():
         vibrator = activity.getSystemService(context.VIBRATOR_SERVICE)
         if vibrator is None or not vibrator.hasVibrator():
             return None
-        api = sys.getandroidapilevel()
+        api = device_api_level()
         effect = autoclass("android.os.VibrationEffect") if api >= 26 else None
 
         def vibrate(pattern_ms: tuple[int, ...]) -> None:

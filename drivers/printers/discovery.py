@@ -92,6 +92,15 @@ class PrinterList:
             return self.manual + sorted((e for e in self.found.values() if e.key not in seen), key=lambda e: e.name)
 
     def refresh(self, seconds: float = 3.0) -> list[PrinterEntry]:
+        """Browse again; never raises: a network or zeroconf failure leaves the previous list and a plain `error`
+        (the kiosk shows it with the manual-address field)."""
+        try:
+            return self._browse(seconds)
+        except Exception as exc:      # e.g. an older zeroconf on a device, a socket refused mid-browse
+            self.error = f"printer search failed ({type(exc).__name__}: {exc}); add the printer by address"
+            return self.entries()
+
+    def _browse(self, seconds: float) -> list[PrinterEntry]:
         from zeroconf import ServiceBrowser, ServiceStateChange, Zeroconf
         try:
             zc = self._factory() if self._factory else Zeroconf(interfaces=self._interfaces) if self._interfaces else Zeroconf()
@@ -101,6 +110,7 @@ class PrinterList:
         self.error = ""
         found: dict[tuple, PrinterEntry] = {}
         resolving = [0]
+        failures: list[str] = []
 
         def on_change(zeroconf, service_type, name, state_change):
             if state_change is ServiceStateChange.Removed:
@@ -114,6 +124,8 @@ class PrinterList:
                 if entry:
                     with self._lock:
                         found[entry.key] = entry
+            except Exception as exc:   # runs on zeroconf's thread: kept, reported after the browse
+                failures.append(f"{name}: {type(exc).__name__}: {exc}")
             finally:
                 with self._lock:
                     resolving[0] -= 1
@@ -129,4 +141,6 @@ class PrinterList:
             zc.close()
         with self._lock:
             self.found = found
+        if failures:
+            self.error = f"{len(failures)} printer(s) answered but could not be read ({failures[0]})"
         return self.entries()

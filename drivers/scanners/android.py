@@ -3,15 +3,18 @@
 Android 14 (API 34) throws SecurityException when an app registers a runtime receiver for non-system broadcasts
 without RECEIVER_EXPORTED or RECEIVER_NOT_EXPORTED; p4a's stock `android.broadcast.BroadcastReceiver` calls the
 two-argument registerReceiver. Scanner broadcasts come from another app (DataWedge, the Bluebird service), so our
-receiver is registered EXPORTED with the three-argument call on API 33+.
+receiver is registered EXPORTED with the three-argument call on API 33+ — the DEVICE's level
+(`drivers.android_device.device_api_level`, Build.VERSION.SDK_INT), not the interpreter's build level. If Android
+refuses anyway, `start()` raises ScannerStartError with a message for the technician.
 
 The pure part (flags, extras conversion, the receiver's dispatch) runs and is tested on the desktop; the pyjnius
 part (`jnius_register`, `bundle_to_dict`, `send_broadcast`) is only imported on Android.
 """
 from __future__ import annotations
 
-import sys
 from typing import Callable
+
+from drivers.android_device import device_api_level
 
 RECEIVER_EXPORTED = 0x2          # android.content.Context.RECEIVER_EXPORTED (API 33)
 RECEIVER_NOT_EXPORTED = 0x4
@@ -27,8 +30,8 @@ def receiver_flags(api_level: int, exported: bool = True) -> int | None:
     return RECEIVER_EXPORTED if exported else RECEIVER_NOT_EXPORTED
 
 
-def api_level() -> int:
-    return sys.getandroidapilevel() if hasattr(sys, "getandroidapilevel") else 0
+class ScannerStartError(RuntimeError):
+    """Android refused the scanner receiver (e.g. SecurityException on Android 14): shown, never swallowed."""
 
 
 class ScannerReceiver:
@@ -41,14 +44,19 @@ class ScannerReceiver:
                  register: Register | None = None, api: int | None = None, exported: bool = True):
         self.actions, self.on_broadcast = tuple(actions), on_broadcast
         self.register = register or jnius_register
-        self.api = api_level() if api is None else api
+        self.api = device_api_level() if api is None else api
         self.flags = receiver_flags(self.api, exported)
         self._unregister: Callable[[], None] | None = None
         self.last_error = ""
 
     def start(self) -> None:
-        if self._unregister is None:
+        if self._unregister is not None:
+            return
+        try:
             self._unregister = self.register(self.actions, self.flags, self._dispatch)
+        except Exception as exc:      # jnius.JavaException "JVM exception occurred: … java.lang.SecurityException"
+            how = "two-argument registerReceiver" if self.flags is None else f"registerReceiver flags {self.flags:#x}"
+            raise ScannerStartError(f"Android (API {self.api}) refused the scanner receiver ({how}): {exc}") from exc
 
     def stop(self) -> None:
         if self._unregister is not None:
@@ -70,53 +78,56 @@ class ScannerReceiver:
 
 # ---- pyjnius (Android only) --------------------------------------------------------------------------------
 def bundle_to_dict(bundle) -> dict:
-    """android.os.Bundle -> dict: strings, boxed numbers, byte[] as bytes, ArrayList (decode_data: list of byte[]),
-    nested Bundles. A value that cannot be converted is left out (the parsers fall back, e.g. to data_string)."""
+    """android.os.Bundle -> dict: strings, numbers, booleans, byte[] as bytes, ArrayList (DataWedge decode_data: a
+    list of byte[]), nested Bundles. A value that cannot be converted is kept as its text, never dropped silently.
+
+    What pyjnius hands back (pyjnius 1.7.0, jnius/jnius_conversion.pxi `convert_jobject_to_python`): Bundle.get()
+    is typed Object, so pyjnius looks up the real class; String -> str, Integer/Long/Short/Byte -> int,
+    Boolean -> bool, Float/Double -> float, and an array class `[B` (byte[]) -> `convert_jarray_to_python`, which
+    returns a `jnius.ByteArray` (jnius_nativetypes3.pxi): len(), indexing (unsigned 0..255), tolist(),
+    tostring() -> bytes, and NO getClass(). Any other object comes back as an autoclass proxy with getClass()."""
     out: dict = {}
     if bundle is None:
         return out
     for key in bundle.keySet().toArray():
+        value = bundle.get(key)
         try:
-            value = bundle.get(key)
-            if value is not None and not isinstance(value, (str, int, float, bool)) \
-                    and value.getClass().getName() == "[B":
-                out[key] = _bytes(bundle.getByteArray(key))
-            else:
-                out[key] = _java_value(value)
-        except Exception:
-            continue
+            out[str(key)] = _java_value(value)
+        except Exception as exc:      # kept as text: the parser then says why it ignores the read
+            out[str(key)] = f"unreadable extra ({type(value).__name__}: {exc})"
     return out
 
 
 def _bytes(values) -> bytes:
-    return bytes(b & 0xFF for b in values)
+    return bytes(b & 0xFF for b in values)      # also right for signed Java bytes (-128..127)
+
+
+def is_jnius_byte_array(value) -> bool:
+    """A pyjnius ByteArray (the conversion of a Java byte[]): a sequence with tolist()/tostring(), no getClass()."""
+    return hasattr(value, "tolist") and hasattr(value, "tostring") and not hasattr(value, "getClass")
 
 
 def _java_value(value):
-    from jnius import cast  # type: ignore[import-not-found]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    if isinstance(value, (list, tuple, bytearray, bytes)):            # byte[] already converted by pyjnius
-        return _bytes(value) if all(isinstance(b, int) for b in value) else [_java_value(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if is_jnius_byte_array(value):
+        return _bytes(value.tolist())
+    if isinstance(value, (list, tuple)):            # Object[] / String[] already converted by pyjnius
+        return [_java_value(v) for v in value]
     name = value.getClass().getName()
     if name in ("java.lang.Integer", "java.lang.Long", "java.lang.Short", "java.lang.Byte"):
         return int(value.longValue())
     if name == "java.lang.Boolean":
         return bool(value.booleanValue())
+    from jnius import cast  # type: ignore[import-not-found]
     if name == "android.os.Bundle":
         return bundle_to_dict(cast("android.os.Bundle", value))
-    if name == "java.util.ArrayList":
+    if name in ("java.util.ArrayList", "java.util.List"):
         lst = cast("java.util.ArrayList", value)
         return [_java_value(lst.get(i)) for i in range(lst.size())]
-    if name == "[B":
-        # an element of decode_data, typed Object: ByteBuffer.wrap(…).array() hands it back typed as byte[]
-        return _bytes(autoclass_bytebuffer().wrap(value).array())
     return str(value.toString())
-
-
-def autoclass_bytebuffer():
-    from jnius import autoclass  # type: ignore[import-not-found]
-    return autoclass("java.nio.ByteBuffer")
 
 
 def jnius_register(actions: tuple[str, ...], flags: int | None, callback: Callable[[str, dict], None]):
@@ -152,6 +163,12 @@ def jnius_register(actions: tuple[str, ...], flags: int | None, callback: Callab
 
 
 _keep: set = set()
+
+
+def app_package() -> str:
+    """This app's Android package name (DataWedge binds its profile to it)."""
+    from jnius import autoclass  # type: ignore[import-not-found]
+    return str(autoclass("org.kivy.android.PythonActivity").mActivity.getPackageName())
 
 
 def send_broadcast(action: str, extras: dict) -> None:

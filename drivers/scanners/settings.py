@@ -42,10 +42,11 @@ def save(ledger, settings: ScannerSettings) -> None:
 
 
 def receiver_actions(settings: ScannerSettings) -> tuple[str, ...]:
-    """The broadcast actions the Android receiver listens to in this mode (none for camera/keyboard)."""
-    from drivers.scanners import bluebird
+    """The broadcast actions the Android receiver listens to in this mode (none for camera/keyboard): Zebra's scans
+    and DataWedge's answer to our SET_CONFIG; Bluebird's scans and its request results."""
+    from drivers.scanners import bluebird, datawedge
     if settings.mode == "zebra":
-        return (settings.datawedge_action,)
+        return (settings.datawedge_action, datawedge.RESULT_ACTION)
     if settings.mode == "bluebird":
         return bluebird.RECEIVE_ACTIONS
     return ()

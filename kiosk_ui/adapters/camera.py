@@ -7,7 +7,44 @@ Decoded texts arrive on the decoder thread; the app re-posts them to the UI thre
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Callable
+
+CAMERA_PERMISSION = "android.permission.CAMERA"
+
+
+class CameraPermission:
+    """The Android camera permission, granted asynchronously: the first preview is opened before the person has
+    answered Android's dialog and fails, so whoever needs the camera asks to be called again once it is granted.
+
+    `answer` has the signature of python-for-android's request_permissions callback `(permissions, grant_results)`
+    (android/permissions.py: grant_results are booleans) and runs on Android's UI thread, not Kivy's: listeners
+    must re-post to Kivy (the app uses Clock.schedule_once)."""
+
+    def __init__(self):
+        self.granted: bool | None = None           # None: not answered yet
+        self._waiting: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def when_granted(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            if not self.granted:
+                self._waiting.append(fn)
+                return
+        fn()
+
+    def answer(self, permissions: list[str], grant_results: list[bool]) -> None:
+        answers = dict(zip((str(p) for p in permissions), grant_results))
+        if CAMERA_PERMISSION not in answers:
+            return
+        with self._lock:
+            self.granted = bool(answers[CAMERA_PERMISSION])
+            waiting, self._waiting = (self._waiting, []) if self.granted else ([], self._waiting)
+        for fn in waiting:
+            fn()
+
+
+camera_permission = CameraPermission()
 
 
 def decoder_chain():

@@ -2,8 +2,10 @@
 Zebra DataWedge or Bluebird broadcasts (Android), a serial scanner or an evdev keyboard wedge (Linux). A plain
 keyboard wedge needs nothing here: the scan screen reads typed lines itself.
 
-Reads arrive on a platform thread; `on_payload` must re-post them to the UI thread (the app uses Clock).
-Ignored reads (garbage, half codes) are kept with their reason in `ignored`, never raised.
+Every read goes through the one `drivers.scanners.router.ReadRouter`; Zebra/Bluebird use its `laser_receiver` and
+`LaserControl` (the DataWedge profile / BARCODE_OPEN are sent when the mode starts). Reads arrive on a platform
+thread; `on_payload` must re-post them to the UI thread (the app uses Clock). Ignored reads (garbage, half codes)
+are kept with their reason in `ignored`; a scanner that cannot start leaves a plain `error` for the screen.
 """
 from __future__ import annotations
 
@@ -12,11 +14,15 @@ from typing import Callable
 
 
 class LaserInput:
-    def __init__(self, settings_store, register=None, api: int | None = None):
+    def __init__(self, settings_store, register=None, api: int | None = None,
+                 send: Callable[[str, dict], None] | None = None, package: str | None = None):
+        """register/api/send/package default to the device's (pyjnius); tests hand Android stand-ins."""
         from drivers.scanners import settings as scanner_settings
         self.settings = scanner_settings.load(settings_store)
-        self.register, self.api = register, api
+        self.register, self.api, self.send, self.package = register, api, send, package
         self.source = None
+        self.control = None
+        self.router = None
         self.ignored: deque[tuple[str, str]] = deque(maxlen=50)      # (source, reason)
         self.error = ""
 
@@ -24,48 +30,53 @@ class LaserInput:
     def mode(self) -> str:
         return self.settings.mode
 
+    @property
+    def problems(self) -> list[str]:
+        """The start error, then what the scanner service refused later (DataWedge / Bluebird results)."""
+        return ([self.error] if self.error else []) + (list(self.router.errors) if self.router is not None else [])
+
     def start(self, on_payload: Callable[[str], None]) -> bool:
         """True when a scanner source runs; False (with `error`) when this mode needs none or it cannot start."""
-        from drivers.scanners.reads import ScanRead
-
-        def deliver(read) -> None:
-            if isinstance(read, ScanRead):
-                on_payload(read.text)
-            else:
-                self.ignored.append((read.source, read.reason))
+        from drivers.scanners.router import ReadRouter
+        self.error = ""
+        self.router = ReadRouter(on_payload, on_ignored=lambda read: self.ignored.append((read.source, read.reason)))
         s = self.settings
         try:
             if s.mode in ("zebra", "bluebird"):
-                self.source = self._receiver(deliver)
-            elif s.mode == "keyboard" and s.serial_port:
+                self._start_android()
+                return True
+            if s.mode == "keyboard" and s.serial_port:
                 from drivers.scanners.serial_source import SerialSource
-                self.source = SerialSource(s.serial_port, deliver)
+                self.source = SerialSource(s.serial_port, self.router.handle)
             elif s.mode == "keyboard" and s.evdev_path:
                 from drivers.scanners.evdev_source import EvdevSource
-                self.source = EvdevSource(s.evdev_path, deliver, s.inter_key_timeout)
+                self.source = EvdevSource(s.evdev_path, self.router.handle, s.inter_key_timeout)
             else:
                 return False
             self.source.start()
             return True
-        except Exception as exc:     # unplugged, no permission, not on Android: the keyboard / camera still work
+        except Exception as exc:     # unplugged, refused by Android, not on Android: keyboard / camera still work
             self.error = f"{s.mode} scanner not started: {exc}"
-            self.source = None
+            self.stop()
             return False
 
-    def _receiver(self, deliver):
-        from drivers.scanners import bluebird, datawedge
-        from drivers.scanners.android import ScannerReceiver
-        from drivers.scanners.settings import receiver_actions
-        s = self.settings
-        if s.mode == "zebra":
-            parse = lambda action, extras: datawedge.parse_scan_intent(action, extras, s.datawedge_action)  # noqa: E731
-        else:
-            parse = bluebird.parse_broadcast
+    def _start_android(self) -> None:
+        from drivers.scanners import android
+        from drivers.scanners.router import LaserControl, laser_receiver
         kw = {"register": self.register} if self.register is not None else {}
-        return ScannerReceiver(receiver_actions(s), lambda action, extras: deliver(parse(action, extras)),
-                               api=self.api, **kw)
+        self.source = laser_receiver(self.settings, self.router, api=self.api, **kw)
+        self.source.start()          # ScannerStartError (e.g. SecurityException) -> self.error
+        self.control = LaserControl(self.settings, self.send or android.send_broadcast,
+                                    self.package or android.app_package())
+        self.control.start()
 
     def stop(self) -> None:
+        if self.control is not None:
+            try:
+                self.control.stop()
+            except Exception as exc:
+                self.error = self.error or f"{self.mode} scanner not closed: {exc}"
+            self.control = None
         if self.source is not None:
             self.source.stop()
             self.source = None

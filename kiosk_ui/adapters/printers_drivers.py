@@ -39,8 +39,13 @@ class DriverPrinters:
         return out
 
     def refresh(self) -> list[PrinterInfo]:
-        self.list.refresh(REFRESH_SECONDS)
+        self.list.refresh(REFRESH_SECONDS)         # never raises; a failed search leaves `error`
         return self.printers()
+
+    @property
+    def error(self) -> str:
+        """Why the last network search failed ('' when it worked): shown above the printer list."""
+        return self.list.error
 
     def not_found_checklist(self) -> list[str]:
         from drivers.printers.discovery import HELP_CHECKLIST

@@ -103,6 +103,8 @@ class KioskScreen(BaseScreen):
     def show_printers(self, refresh: bool = False) -> None:
         svc = self.ctl.services.printers
         printers = svc.refresh() if refresh else svc.printers()
+        if refresh and getattr(svc, "error", ""):
+            self.message.text = svc.error                   # the search failed: said, and the list still opens
         options = [(label, lambda p=pid: self.select_printer(p)) for pid, label in printer_rows(printers)]
         options.append((tr("Refresh the list"), lambda: self.show_printers(refresh=True)))
         options.append((tr("Add by address"), self.ask_address))

@@ -103,6 +103,9 @@ class SetupScreen(BaseScreen):
     def set_scanner(self, mode: str) -> None:
         if self.ctl.set_scanner_mode(mode):
             self.refresh()
+            problems = getattr(self.ctl.services.lasers, "problems", [])
+            if problems:
+                self.result.text = problems[0]          # e.g. Android refused the scanner receiver
 
     def set_pin(self) -> None:
         try:
