@@ -9,20 +9,9 @@ _LIVE = ("c.kind='entry' AND c.scan_uuid NOT IN "
 
 
 def inside_now(ledger: Ledger, events: frozenset[int] | None = None) -> int:
-    """People inside: live entries `in` minus `out` (all gates this device knows of). Organiser resets are not
-    subtracted, so after a reset this is an upper bound until the next bundle. Annulments are few: they are
-    subtracted through the scan_uuid index instead of a NOT EXISTS per row."""
-    where, args = "", []
-    if events:
-        where = f" AND c.event_id IN ({','.join('?' * len(events))})"
-        args = sorted(events)
-    move = "CASE c.direction WHEN 'out' THEN -1 ELSE 1 END"
-    total = ledger.conn.execute(f"SELECT coalesce(sum({move}), 0) FROM checkins c WHERE c.kind='entry'{where}",
-                                args).fetchone()[0]
-    annulled = ledger.conn.execute(
-        f"SELECT coalesce(sum({move}), 0) FROM checkins a JOIN checkins c ON c.scan_uuid = a.ref_uuid "
-        f"WHERE a.kind='annul' AND c.kind='entry'{where}", args).fetchone()[0]
-    return max(0, int(total - annulled))
+    """People inside now (all gates this device knows of; annulments and organiser resets applied): the ledger's
+    read model (agent.read_models)."""
+    return sum(ledger.inside(events).values())
 
 
 def stats_rows(ledger: Ledger, by: str) -> list[tuple[str, int, int]]:
@@ -67,7 +56,5 @@ def last_upload(ledger: Ledger) -> float | None:
 
 
 def conflicts(ledger: Ledger) -> int:
-    """Tickets let in at two different devices for the same event (seen once the other gate's entries arrive)."""
-    return ledger.conn.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM checkins c WHERE {_LIVE} AND c.direction IS NOT 'out' "
-        "GROUP BY c.ticket_key, c.event_id HAVING count(DISTINCT c.device_id) > 1)").fetchone()[0]
+    """Tickets admitted twice for an event (the server's rule, agent.read_models), once other gates' entries arrive."""
+    return len(ledger.conflicts())

@@ -1,14 +1,11 @@
-"""Pure reports over ingested scans: the conflict rule (tickets admitted twice) and live statistics.
+"""Reports over ingested scans: tickets admitted twice (conflicts) and live statistics.
 
-Conflict rule, per (ticket, event), over the scans of every device merged on server time
-(device time + the device's clock offset estimate):
-  * effective actions only: an `annul` removes the action it names; a `reset` (organiser) clears
-    every earlier action of the ticket;
-  * walk the effective entries in time order keeping "inside": an `out` movement sets it false, an
-    `in` (normal and entry/exit modes alike) while already inside is a second admission;
-  * entries uploaded with `mode: multiple` (multiple-entry gates) are never conflicts.
-So normal mode flags the second `in`; entry/exit flags `in, in` but not `in, out, in`.
-A ticket admitted twice gives ONE conflict listing every effective admission (who, where, when).
+The rules are the device's (agent.read_models, built on agent.history.fold): scans of every device are put on
+server time (device time + the device's clock offset estimate); an `annul` removes the action it names, a `reset`
+(organiser) clears every earlier action of the ticket; "inside" is a last effective movement `in`; a conflict is an
+admission while already inside, except from a multiple-entry gate (`mode: multiple`). Normal mode flags the second
+`in`; entry/exit flags `in, in` but not `in, out, in`. A ticket admitted twice gives ONE conflict listing every
+effective admission (who, where, when).
 """
 from __future__ import annotations
 
@@ -17,6 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 from zoneinfo import ZoneInfo
+
+from agent.history import Action
+from agent.read_models import conflicts, effective_entries, inside_events
 
 
 @dataclass(frozen=True)
@@ -40,31 +40,24 @@ class Scan:
     def server_at(self) -> float:
         return self.at + (self.clock_offset or 0.0)
 
+    def action(self) -> Action:
+        return Action(self.scan_uuid, self.kind or "", self.at, self.device_id, self.gate, self.event_id, self.direction,
+                      self.ref_uuid, self.seq, self.clock_offset or 0.0, self.mode)
 
-def _effective(scans: Iterable[Scan]) -> dict[str, list[Scan]]:
-    """ticket -> effective entries (time order), after annulments and resets."""
-    by_ticket: dict[str, list[Scan]] = defaultdict(list)
+
+def _effective(scans: Iterable[Scan]) -> dict[str, tuple[Action, ...]]:
+    """ticket -> effective entries (server-time order), after annulments and resets (agent.read_models)."""
+    by_ticket: dict[str, list[Action]] = defaultdict(list)
     for s in scans:
         if s.type == "action" and s.ticket_key is not None:
-            by_ticket[s.ticket_key].append(s)
-    out: dict[str, list[Scan]] = {}
-    for key, actions in by_ticket.items():
-        actions.sort(key=lambda a: (a.server_at, a.seq))
-        annulled = {a.ref_uuid for a in actions if a.kind == "annul"}
-        live: list[Scan] = []
-        for a in actions:
-            if a.kind == "reset":
-                live.clear()
-            elif a.kind == "entry" and a.scan_uuid not in annulled:
-                live.append(a)
-        if live:
-            out[key] = live
-    return out
+            by_ticket[s.ticket_key].append(s.action())
+    out = {key: effective_entries(actions) for key, actions in by_ticket.items()}
+    return {key: entries for key, entries in out.items() if entries}
 
 
-def _admission(s: Scan) -> dict:
-    return {"scan_uuid": s.scan_uuid, "device_id": s.device_id, "gate": s.gate, "at": s.at, "server_at": s.server_at,
-            "direction": s.direction or "in", "mode": s.mode}
+def _admission(a: Action) -> dict:
+    return {"scan_uuid": a.scan_uuid, "device_id": a.device_id, "gate": a.gate, "at": a.at, "server_at": a.server_at,
+            "direction": a.direction or "in", "mode": a.mode}
 
 
 def find_conflicts(scans: Iterable[Scan], event_id: int | None = None) -> list[dict]:
@@ -72,29 +65,10 @@ def find_conflicts(scans: Iterable[Scan], event_id: int | None = None) -> list[d
     return _conflicts(_effective(scans), event_id)
 
 
-def _conflicts(effective: dict[str, list[Scan]], event_id: int | None) -> list[dict]:
-    conflicts = []
-    for key, entries in effective.items():
-        by_event: dict[int | None, list[Scan]] = defaultdict(list)
-        for e in entries:
-            by_event[e.event_id].append(e)
-        for ev, moves in by_event.items():
-            if event_id is not None and ev != event_id:
-                continue
-            inside, dupes = False, []
-            for m in moves:
-                if m.direction == "out":
-                    inside = False
-                    continue
-                if inside and m.mode != "multiple":
-                    dupes.append(m)
-                inside = True
-            if dupes:
-                admissions = [m for m in moves if m.direction != "out"]
-                conflicts.append({"ticket_key": key, "event_id": ev, "admissions": [_admission(a) for a in admissions],
-                                  "first": _admission(admissions[0]), "duplicates": [_admission(d) for d in dupes]})
-    conflicts.sort(key=lambda c: (c["event_id"] or 0, c["duplicates"][0]["server_at"]))
-    return conflicts
+def _conflicts(effective: dict[str, tuple[Action, ...]], event_id: int | None) -> list[dict]:
+    return [{"ticket_key": c.ticket_key, "event_id": c.event_id, "admissions": [_admission(a) for a in c.admissions],
+             "first": _admission(c.admissions[0]), "duplicates": [_admission(d) for d in c.duplicates]}
+            for c in conflicts(effective, event_id)]
 
 
 def _hour_label(utc_hour: int, tz: str) -> str:
@@ -111,18 +85,14 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
     effective = _effective(scans)
     per_event, per_zone, per_gate, per_hour, inside = Counter(), Counter(), Counter(), Counter(), Counter()
     for key, entries in effective.items():
-        last: dict[int | None, str] = {}
         for e in entries:
-            last[e.event_id] = e.direction or "in"
             if e.direction == "out":
                 continue
             per_event[e.event_id] += 1
             per_zone[(e.event_id, zone_of.get(key))] += 1
             per_gate[e.gate or "?"] += 1
             per_hour[(e.event_id, int(e.server_at // 3600))] += 1
-        for ev, direction in last.items():
-            if direction == "in":
-                inside[ev] += 1
+        inside.update(inside_events(entries))
     refusals = Counter(s.verdict for s in scans if s.type == "refusal")
     per_device: dict[str, dict] = {}
     for s in scans:
@@ -137,7 +107,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         d = per_device.setdefault(device_id, {"scans": 0, "entries": 0, "refusals": 0, "gate": info.get("gate", ""),
                                               "last_scan": None})
         d["last_seen"], d["status"] = info.get("last_seen"), info.get("status", "")
-    conflicts = _conflicts(effective, event_id)
+    found = _conflicts(effective, event_id)
     return {
         "event_id": event_id,
         "entries": sum(per_event.values()),
@@ -147,7 +117,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC")), "entries": n}
                              for (ev, h), n in sorted(per_hour.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))],
         "inside_now": {str(k): v for k, v in sorted(inside.items(), key=lambda kv: kv[0] or 0)},
-        "double_entries": {"refused_already_used": refusals.get("already_used", 0), "conflicts": len(conflicts)},
+        "double_entries": {"refused_already_used": refusals.get("already_used", 0), "conflicts": len(found)},
         "refusals": dict(sorted(refusals.items(), key=lambda kv: str(kv[0]))),
         "devices": dict(sorted(per_device.items())),
     }

@@ -55,6 +55,12 @@ def test_every_verdict_code_through_the_gate(tmp_path):
         "unknown_key": gate.scan(issue(other, 7)),
         "malformed": gate.scan("TG1:NOPE"),
     }
+    from agent.keyring import PretixEvent, PretixItemMapping
+    from agent.pretix_sig1 import PretixTicket, sign_secret
+    from tests.vectors.make_vectors import pretix_pem_b64, private
+    gate.keyring.pretix.append(PretixEvent.from_pretix_keys(1, [pretix_pem_b64(private("px"))],
+                                                            items={5: PretixItemMapping(1, (1,))}))
+    seen["unknown_product"] = gate.scan(sign_secret(PretixTicket("seed-x", item=6), private("px")))
     assert gate.scan(issue(KEY, 4)).code is Code.REVOKED   # refunded order
     gate.set_policy(replace(gate.policy, mode=Mode.QUICK_CANCEL), save=False)
     seen["cancelled"] = gate.scan(issue(KEY, 8))

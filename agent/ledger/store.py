@@ -17,6 +17,7 @@ from typing import Any, Iterable
 from agent.clock import SETTING as CLOCK_SETTING
 from agent.clock import ClockEstimate
 from agent.history import Action, TicketHistory, fold
+from agent.read_models import Conflict, InsideCounter, conflicts, effective_entries
 from agent.ledger.catalogue import CatalogueMixin
 from agent.ledger.guard import LedgerError, Transaction, connect, split_sql
 from agent.ledger.search import SearchMixin
@@ -33,6 +34,8 @@ class Ledger(CatalogueMixin, SearchMixin):
         self.commits_since_checkpoint = 0
         self.lock = threading.RLock()      # one writer at a time on this connection (see guard.Transaction)
         self._checkpointer: threading.Thread | None = None
+        self._inside: InsideCounter | None = None      # read model of who is inside (inside())
+        self._inside_seq = 0
 
     # -- opening -----------------------------------------------------------------------------------------------
     @classmethod
@@ -130,8 +133,7 @@ class Ledger(CatalogueMixin, SearchMixin):
     # -- history -----------------------------------------------------------------------------------------------
     def actions(self, ticket_key: str) -> list[Action]:
         rows = self.conn.execute(
-            "SELECT scan_uuid, kind, at, device_id, gate, event_id, direction, ref_uuid, seq, clock_offset, mode "
-            "FROM checkins WHERE ticket_key=?",
+            f"SELECT {self._ACTION_COLS} FROM checkins WHERE ticket_key=?",
             (ticket_key,)).fetchall()
         return [Action(*r) for r in rows]
 
@@ -257,17 +259,41 @@ class Ledger(CatalogueMixin, SearchMixin):
     def outbox_refused_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM outbox WHERE refused IS NOT NULL").fetchone()[0]
 
-    def inside(self) -> dict[int | None, int]:
-        """Who is inside now, per event: tickets whose last effective movement is `in` (annulments and resets
-        applied). For status screens; reads every ticket with an entry, not for the scan path."""
-        counts: dict[int | None, int] = {}
-        keys = [r[0] for r in self.conn.execute("SELECT DISTINCT ticket_key FROM checkins WHERE kind='entry'")]
+    # -- read models (agent.read_models: one rule for device and server) -----------------------------------------
+    _ACTION_COLS = "scan_uuid, kind, at, device_id, gate, event_id, direction, ref_uuid, seq, clock_offset, mode"
+
+    def actions_by_ticket(self, keys: Iterable[str] | None = None) -> dict[str, list[Action]]:
+        """Every action of the tickets named (None: of every ticket), grouped by ticket: one pass over the log."""
+        out: dict[str, list[Action]] = {}
+        if keys is None:
+            rows = self.conn.execute(f"SELECT ticket_key, {self._ACTION_COLS} FROM checkins")
+            for key, *r in rows:
+                out.setdefault(key, []).append(Action(*r))
+            return out
         for key in keys:
-            history = TicketHistory(entries=fold(self.actions(key))[0])
-            for event_id in {a.event_id for a in history.entries}:
-                if history.inside(event_id):
-                    counts[event_id] = counts.get(event_id, 0) + 1
-        return counts
+            out[key] = self.actions(key)
+        return out
+
+    def inside(self, events: Iterable[int] | None = None) -> dict[int | None, int]:
+        """Who is inside now, per event (annulments, resets and other gates applied): tickets whose last effective
+        movement is `in`. Kept incrementally: only the tickets whose log grew since the last call are folded again."""
+        with self.lock:
+            top = self.conn.execute("SELECT max(seq) FROM checkins").fetchone()[0] or 0
+            if self._inside is None or top < self._inside_seq:
+                self._inside, self._inside_seq = InsideCounter(), 0
+            if top != self._inside_seq:
+                keys = [k for (k,) in self.conn.execute("SELECT DISTINCT ticket_key FROM checkins WHERE seq > ?",
+                                                        (self._inside_seq,))]
+                grown = self.actions_by_ticket(None if len(keys) > 200 else keys)
+                for key in keys:
+                    self._inside.update(key, grown.get(key, ()))
+                self._inside_seq = top
+            return self._inside.counts(events)
+
+    def conflicts(self, event_id: int | None = None) -> list[Conflict]:
+        """Tickets admitted twice for an event, as far as this device knows (its own and relayed actions)."""
+        effective = {k: effective_entries(a) for k, a in self.actions_by_ticket().items()}
+        return conflicts(effective, event_id)
 
     # -- status ------------------------------------------------------------------------------------------------
     def counts(self) -> dict:
