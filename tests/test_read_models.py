@@ -64,3 +64,15 @@ def test_device_and_server_agree_who_is_inside(tmp_path):
     assert fresh.inside() == {1: 4}                               # the same from scratch
     fresh.close()
     ledger.close()
+
+
+def test_only_the_ledger_touches_its_connection():
+    """The ledger owns its SQL: no product module outside agent/ledger reaches into a ledger's connection."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    pattern = re.compile(r"ledger\.(conn|db)\b")
+    leaks = [f"{p.relative_to(root)}:{n}" for folder in ("agent", "kiosk_ui", "server_stub", "drivers", "provisioning")
+             for p in (root / folder).rglob("*.py") if "agent/ledger/" not in p.as_posix()
+             for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert leaks == []

@@ -290,6 +290,32 @@ class Ledger(CatalogueMixin, SearchMixin):
                 self._inside_seq = top
             return self._inside.counts(events)
 
+    def movements(self, by: str) -> list[tuple[str, int, int]]:
+        """(label, entries in, exits) of the effective entries (annulments and resets applied), grouped by event
+        (its name), zone (of the ticket) or gate, sorted by label. For the door's statistics screen."""
+        if by not in ("event", "zone", "gate"):
+            raise ValueError(f"stats by event, zone or gate, not {by!r}")
+        names = {e: n for e, n in self.conn.execute("SELECT event_id, name FROM events")}
+        zone_names = {(e, z): n for e, z, n in self.conn.execute("SELECT event_id, zone_id, name FROM zones")}
+        grouped = self.actions_by_ticket()
+        zone_of: dict[str, int | None] = {}
+        if by == "zone":
+            zone_of = {k: z for k, z in self.conn.execute("SELECT ticket_key, zone FROM tickets WHERE ticket_key IN "
+                                                            "(SELECT ticket_key FROM checkins WHERE kind='entry')")}
+        counts: dict[str, list[int]] = {}
+        for key, actions in grouped.items():
+            for a in effective_entries(actions):
+                if by == "event":
+                    label = names.get(a.event_id) or f"event {a.event_id}"
+                elif by == "zone":
+                    zone = zone_of.get(key)
+                    label = "-" if zone is None else zone_names.get((a.event_id, zone)) or f"zone {zone}"
+                else:
+                    label = a.gate or a.device_id
+                row = counts.setdefault(label, [0, 0])
+                row[a.direction == "out"] += 1
+        return [(label, i, o) for label, (i, o) in sorted(counts.items())]
+
     def conflicts(self, event_id: int | None = None) -> list[Conflict]:
         """Tickets admitted twice for an event, as far as this device knows (its own and relayed actions)."""
         effective = {k: effective_entries(a) for k, a in self.actions_by_ticket().items()}
