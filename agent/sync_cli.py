@@ -75,7 +75,7 @@ def run_sync(folder: Path, args) -> int:
                 _say(args, "online" if online else "offline: retrying")
                 was_online = online
                 ever_online = ever_online or online
-            if args.until_idle and online and sync._offset_known and sync.assembler.pending is None \
+            if args.until_idle and online and sync.server_answered and sync.assembler.pending is None \
                     and watch.outbox_size() == 0 and time.monotonic() - activity["at"] > QUIET:
                 idle = True
                 break

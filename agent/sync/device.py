@@ -115,6 +115,11 @@ class DeviceSync:
         self._wake.set()
 
     @property
+    def server_answered(self) -> bool:
+        """The server answered a hello of this run (its clock reply arrived): it knows where we are."""
+        return self._measured_at is not None
+
+    @property
     def bundle_version(self) -> int:
         """The applied bundle's version (0: none). Safe from any thread: never reads the sync's own connection."""
         return self._bundle_version
