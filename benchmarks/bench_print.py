@@ -48,7 +48,7 @@ def main() -> int:
         run("ZPL show ticket, TCP 127.0.0.1", lambda: PrinterConfig("zpl", host=zpl.host, port=zpl.port), ticket,
             args.runs, 20)
         run("ZPL cinema ticket, TCP 127.0.0.1",
-            lambda: PrinterConfig("zpl", host=zpl.host, port=zpl.port, zpl_format="cinema"), ticket, args.runs, 20)
+            lambda: PrinterConfig("zpl", host=zpl.host, port=zpl.port, format="cinema"), ticket, args.runs, 20)
         run("CR80 badge 300 dpi, PNG + PDF saved", lambda: PrinterConfig("badge", connection="save", save_folder=tmp),
             ticket, max(5, args.runs // 5), 300)
     return 0

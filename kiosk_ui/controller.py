@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from agent.home import BadAddress, HostPort
 from agent.policy import Mode
 from drivers.feedback.mapping import FeedbackConfig, feedback_for
 from kiosk_ui import i18n
@@ -18,8 +17,7 @@ from kiosk_ui.presenters.lock import KioskLock
 from kiosk_ui.presenters.status import StatusView, status_view
 from kiosk_ui.presenters.verdict import VerdictView, present
 from kiosk_ui.presenters.wedge import WedgeBuffer
-from kiosk_ui.presenters.labels import PRINTER_LANGUAGES, ZPL_FORMATS
-from kiosk_ui.services import PrinterInfo, PrintJob, PrintResult, Services
+from kiosk_ui.services import PendingPrint, PrinterChoice, PrinterInfo, PrintJob, PrintResult, Services
 
 
 @dataclass
@@ -156,35 +154,42 @@ class Controller:
 
     def printer_for(self, kind: str = "ticket") -> PrinterInfo | None:
         """The printer a print of this kind goes to: the chosen one when it can, else the first that can."""
-        printers = [p for p in self.services.printers.printers() if (p.kind == "badge") == (kind == "badge")]
+        printers = [p for p in self.services.printers.printers() if p.kind == ("badge" if kind == "badge" else "ticket")]
         chosen = [p for p in printers if p.printer_id == self.selected_printer]
         return (chosen or printers or [None])[0]
 
-    def added_printers(self) -> list[dict]:
-        """Printers added by address (Set-up): host, port, name, language, zpl_format for a Zebra."""
-        return list(self.door.ledger.get_setting("printers", []) or [])
+    def printer_choices(self) -> list[PrinterChoice]:
+        """Printer types and their layouts for Set-up, from the drivers' registry (labels in the app's language)."""
+        return self.services.printers.choices()
 
-    def add_printer(self, address: str, language: str = "escpos", zpl_format: str = "show") -> str:
-        """Remember a printer typed by address (HOST or HOST:PORT): a receipt printer (ESC/POS), a Zebra (ZPL,
-        show or cinema ticket) or a badge printer (IPP, port 631). -> '' or a plain reason it was refused."""
-        if language not in PRINTER_LANGUAGES or zpl_format not in ZPL_FORMATS:
+    def added_printers(self) -> list[PrinterInfo]:
+        """Printers set up on this device by address (Set-up), with their language, kind and format."""
+        return [p for p in self.services.printers.printers() if p.saved]
+
+    def add_printer(self, address: str, language: str = "escpos", fmt: str = "") -> str:
+        """Remember a printer typed by address (HOST or HOST:PORT) of a type from `printer_choices()` — a receipt
+        printer (ESC/POS), a Zebra (ZPL: show or cinema ticket), a badge printer (IPP, port 631) — and, when that
+        type has layouts, which one it prints. -> '' or a plain reason it was refused."""
+        choice = next((c for c in self.printer_choices() if c.language == language), None)
+        if choice is None or (fmt and choice.formats and fmt not in dict(choice.formats)):
             return i18n.tr("Choose the kind of printer.")
         try:
-            where = HostPort.parse(address, default_port=631 if language == "badge" else 9100)
-        except BadAddress:
+            self.services.printers.add_printer(address, language, fmt if choice.formats else "")
+        except ValueError:
             return i18n.tr("Type an address like 192.168.1.50:9100.")
-        host, port = where.host, where.port
-        printers = [p for p in self.added_printers() if (p["host"], int(p.get("port", 9100))) != (host, port)]
-        entry = {"host": host, "port": port, "name": str(where), "language": language,
-                 "kind": "badge" if language == "badge" else "ticket"}
-        if language == "zpl":
-            entry["zpl_format"] = zpl_format
-        printers.append(entry)
-        self.door.ledger.set_setting("printers", printers)
+        return ""
+
+    def set_printer_format(self, printer_id: str, fmt: str) -> str:
+        """The layout a printer prints (e.g. Zebra: show or cinema ticket). -> '' or why not."""
+        try:
+            self.services.printers.set_format(printer_id, fmt)
+        except (ValueError, LookupError):
+            return i18n.tr("Choose the kind of printer.")
         return ""
 
     def print_order(self, order_number: str, kind: str = "ticket", reprint: bool = False,
                     ticket_keys: tuple[str, ...] | None = None) -> PrintResult:
+        """Print an order's tickets (or some of them). Tickets that do not print stay in `pending_prints()`."""
         tickets = [t for t in self.door.order(order_number) if ticket_keys is None or t["ticket_key"] in ticket_keys]
         if not tickets:
             return PrintResult(False, 0, i18n.tr("No ticket in this order."))
@@ -194,8 +199,30 @@ class Controller:
         chosen = printer.printer_id
         job = PrintJob(order_number, tuple(t["ticket_key"] for t in tickets), kind, reprint)
         result = self.services.printers.print_job(chosen, job, tickets)
-        if result.ok:
-            self.door.ledger.enqueue("kiosk", {"type": "kiosk", "action": "reprint" if reprint else "print", "kind": kind,
-                                               "order_number": order_number, "tickets": list(job.ticket_keys),
-                                               "device_id": self.door.policy.device_id, "printer": chosen})
+        if result.printed:                       # what came out is recorded, also when the rest waits in the queue
+            self._record_print(order_number, job.ticket_keys[:result.printed], kind, reprint, chosen)
         return result
+
+    def pending_prints(self) -> list[PendingPrint]:
+        """Tickets that did not print, with why; kept until printed again or dismissed."""
+        return self.services.printers.pending()
+
+    def retry_prints(self, job_id: int | None = None, printer_id: str | None = None
+                     ) -> list[tuple[PendingPrint, PrintResult]]:
+        """Print again one kept ticket, or all of them (stops at the first that fails again), on the printer it was
+        meant for or on `printer_id`."""
+        results = self.services.printers.retry(job_id, printer_id)
+        for job, result in results:
+            if result.ok:
+                self._record_print(job.order_number, (job.ticket_key,), job.kind, job.reprint, job.printer_id)
+        return results
+
+    def dismiss_print(self, job_id: int) -> PendingPrint:
+        """The operator gives up on a kept ticket (printed elsewhere, buyer gone)."""
+        return self.services.printers.dismiss(job_id)
+
+    def _record_print(self, order_number: str, ticket_keys: tuple[str, ...], kind: str, reprint: bool,
+                      printer: str) -> None:
+        self.door.ledger.enqueue("kiosk", {"type": "kiosk", "action": "reprint" if reprint else "print", "kind": kind,
+                                           "order_number": order_number, "tickets": list(ticket_keys),
+                                           "device_id": self.door.policy.device_id, "printer": printer})

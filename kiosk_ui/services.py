@@ -12,15 +12,42 @@ from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from drivers.feedback.mapping import Feedback
 
+from drivers.printers.model import PrintResult  # noqa: F401  (the one result type: ok, printed, message, kept…)
+
 
 # -- printers ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PrinterInfo:
-    printer_id: str            # stable id, e.g. "tcp:192.168.4.20:9100"
+    printer_id: str            # stable id "<language>:<host>:<port>", e.g. "zpl:192.168.4.20:9100"
     name: str                  # what staff see
-    kind: str                  # "ticket" (ESC/POS, ZPL) | "badge" (CR80 card printer)
-    language: str = "escpos"   # escpos | zpl | cr80
+    kind: str                  # "ticket" (ESC/POS, ZPL) | "badge" (CR80 card printer): from the printer language
+    language: str = "escpos"   # a registered printer language (drivers.printers.registry)
     online: bool = True
+    format: str = ""           # the layout it prints (zpl: show | cinema)
+    saved: bool = False        # set up on this device (False: only found on the network)
+
+
+@dataclass(frozen=True)
+class PrinterChoice:
+    """A printer type Set-up offers, with its layouts; labels already in the app's language."""
+    language: str
+    label: str
+    kind: str
+    default_port: int
+    formats: tuple[tuple[str, str], ...] = ()   # (format, label)
+
+
+@dataclass(frozen=True)
+class PendingPrint:
+    """A ticket that did not print, kept until printed again or dismissed."""
+    job_id: int
+    order_number: str
+    ticket_key: str
+    printer_id: str
+    message: str               # why, in the app's language
+    attempts: int = 1
+    reprint: bool = False
+    kind: str = "ticket"
 
 
 @dataclass(frozen=True)
@@ -31,13 +58,6 @@ class PrintJob:
     reprint: bool = False
 
 
-@dataclass(frozen=True)
-class PrintResult:
-    ok: bool
-    printed: int = 0
-    message: str = ""          # plain words for the operator when not ok
-
-
 @runtime_checkable
 class PrinterService(Protocol):
     available: bool
@@ -46,6 +66,13 @@ class PrinterService(Protocol):
     def refresh(self) -> list[PrinterInfo]: ...
     def not_found_checklist(self) -> list[str]: ...
     def print_job(self, printer_id: str, job: PrintJob, tickets: list[dict]) -> PrintResult: ...
+    def choices(self) -> list[PrinterChoice]: ...
+    def add_printer(self, address: str, language: str = "escpos", fmt: str = "") -> PrinterInfo: ...   # ValueError
+    def set_format(self, printer_id: str, fmt: str) -> PrinterInfo: ...                                # ValueError
+    def pending(self) -> list[PendingPrint]: ...
+    def retry(self, job_id: int | None = None,                                # None: all
+              printer_id: str | None = None) -> list[tuple[PendingPrint, PrintResult]]: ...   # another printer
+    def dismiss(self, job_id: int) -> PendingPrint: ...
 
 
 # -- sync -------------------------------------------------------------------------------------------------------
@@ -127,6 +154,24 @@ class UnavailablePrinters:
 
     def print_job(self, printer_id, job, tickets) -> PrintResult:
         return PrintResult(False, 0, "Printing is not available on this build.")
+
+    def choices(self) -> list[PrinterChoice]:
+        return []
+
+    def add_printer(self, address, language="escpos", fmt="") -> PrinterInfo:
+        raise ValueError("Printing is not available on this build.")
+
+    def set_format(self, printer_id, fmt) -> PrinterInfo:
+        raise ValueError("Printing is not available on this build.")
+
+    def pending(self) -> list[PendingPrint]:
+        return []
+
+    def retry(self, job_id=None, printer_id=None) -> list[tuple[PendingPrint, PrintResult]]:
+        return []
+
+    def dismiss(self, job_id) -> PendingPrint:
+        raise LookupError(f"no print job {job_id}")
 
 
 class UnavailableSync:

@@ -12,7 +12,7 @@ from server_stub.cli_output import Refused, emit, ints
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.csv_import import import_orders, store_catalogue
-from server_stub.eticket import ETicketError
+from server_stub.eticket_content import ETicketError
 from server_stub.keys import KeyFileError
 from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.orders import order_line, order_text, parse_ticket_spec

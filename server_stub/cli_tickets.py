@@ -5,7 +5,6 @@ import time
 
 from server_stub.cli_output import Refused, emit, keys_text
 from server_stub.cli_progress import Progress
-from server_stub.eticket import export
 from server_stub.keys import SERVER, TICKET
 
 
@@ -60,6 +59,7 @@ def keys_export(store, org, args) -> int:
 
 
 def cmd_export(store, org, args) -> int:
+    from server_stub.eticket import export          # Pillow + fpdf2: loaded only by the command that draws
     if bool(args.order) == (args.event is not None):
         raise Refused("give an order number or --event N (not both)")
     skipped: list[dict] = []

@@ -5,7 +5,7 @@ from typing import Sequence
 
 from fpdf import FPDF
 
-from server_stub.eticket import ETicket, font_file, lines, make_qr
+from server_stub.eticket_content import FOOTER, ETicket, font_file, lines, make_qr
 
 QR_MM = 70.0
 
@@ -90,4 +90,4 @@ def _page(pdf: FPDF, font: str, e: ETicket) -> None:
     pdf.set_text_color(90, 90, 90)
     pdf.set_font(font, "", 8)
     pdf.set_xy(10, 114)
-    pdf.multi_cell(190, 4, t("Show this code at the entrance, on screen or printed. It is valid once; do not share it."))
+    pdf.multi_cell(190, 4, t(e.say(FOOTER)))

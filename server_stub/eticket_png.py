@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from server_stub.eticket import ETicket, font_file, lines, make_qr
+from server_stub.eticket_content import ETicket, font_file, lines, make_qr
 
 WIDTH, HEIGHT, MARGIN = 1200, 620, 40
 

@@ -61,7 +61,7 @@ def test_escpos_ticket_printed_rendered_back_and_verified(issued, native_qr, art
 def test_zpl_ticket_printed_rendered_back_and_verified(issued, fmt, artifacts):
     issuer, ticket = issued
     with FakePrinter("zpl") as printer:
-        result = print_ticket(PrinterConfig("zpl", host=printer.host, port=printer.port, zpl_format=fmt), ticket)
+        result = print_ticket(PrinterConfig("zpl", host=printer.host, port=printer.port, format=fmt), ticket)
         captured = printer.last_job
     assert result.printed, result.message
     assert captured == (show_ticket if fmt == "show" else cinema_ticket)(ticket)
@@ -285,7 +285,7 @@ def test_failed_jobs_stay_pending_until_printed_or_dismissed(issued):
     from drivers.printers.queue import PrintQueue
     _, ticket = issued
     with FakePrinter("escpos", mode="paper_out") as printer:
-        queue = PrintQueue(lambda t: print_ticket(PrinterConfig("escpos", host=printer.host, port=printer.port), t))
+        queue = PrintQueue(lambda _printer, t: print_ticket(PrinterConfig("escpos", host=printer.host, port=printer.port), t))
         first, second = queue.submit(ticket), queue.submit(ticket)
         assert not first and not second and len(queue.pending) == 2
         assert "out of paper" in queue.pending[1].message
@@ -295,7 +295,7 @@ def test_failed_jobs_stay_pending_until_printed_or_dismissed(issued):
         assert [r.printed for r in queue.retry_all()] == [True, True] and not queue.pending
         captured = [job for job in printer.jobs if job]
     assert captured == [ticket_bytes(ticket)] * 2
-    broken = PrintQueue(lambda t: 1 / 0)
+    broken = PrintQueue(lambda _printer, t: 1 / 0)
     assert "ZeroDivisionError" in broken.submit(ticket).message and broken.dismiss(1).ticket == ticket
 
 

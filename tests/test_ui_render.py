@@ -124,10 +124,10 @@ def test_kiosk_rows_lead_with_buyer_and_order(res):
 def test_chosen_printer_stays_in_sight_and_set_up_adds_any_kind(res):
     assert res["printer_bar"] == "Printer: Desk printer — Receipt printer (ESC/POS)"
     assert res["add_zebra"] == "" and res["add_badge"] == ""
-    zebra = [p for p in res["added_printers"] if p.get("language") == "zpl"][0]
-    assert (zebra["port"], zebra["zpl_format"], zebra["kind"]) == (9101, "cinema", "ticket")
-    badge = [p for p in res["added_printers"] if p.get("language") == "badge"][0]
-    assert (badge["port"], badge["kind"]) == (631, "badge")
+    zebra = [p for p in res["added_printers"] if p["language"] == "zpl"][0]
+    assert (zebra["printer_id"], zebra["format"], zebra["kind"]) == ("zpl:127.0.0.1:9101", "cinema", "ticket")
+    badge = [p for p in res["added_printers"] if p["language"] == "badge"][0]
+    assert (badge["printer_id"], badge["kind"]) == ("badge:127.0.0.1:631", "badge")
     assert "Zebra label printer (ZPL) — Cinema ticket (portrait)" in res["setup_printers"]
 
 

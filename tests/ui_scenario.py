@@ -6,6 +6,7 @@ Real agent (ledger in a temp folder, keys from server_stub.signing), real GL ren
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import sys
@@ -215,7 +216,7 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     ctl.lock.unlock("4321")
     res["add_zebra"] = ctl.add_printer("127.0.0.1:9101", "zpl", "cinema")
     res["add_badge"] = ctl.add_printer("127.0.0.1", "badge")
-    res["added_printers"] = ctl.added_printers()
+    res["added_printers"] = [dataclasses.asdict(p) for p in ctl.added_printers()]
     h.go("setup")
     res["setup_printers"] = h.screen("setup").printers_list.text
     ctl.services.role = "door"                      # a door device: no ticket desk tile

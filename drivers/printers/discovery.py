@@ -1,5 +1,6 @@
-"""Finding printers: mDNS/DNS-SD browsing (`_pdl-datastream._tcp` raw 9100, `_ipp._tcp`) plus manual addresses,
-as one list the kiosk can refresh; and the checklist shown when a printer does not appear."""
+"""Finding printers: mDNS/DNS-SD browsing (the service types the registered printer languages are announced under:
+`_pdl-datastream._tcp` raw 9100, `_ipp._tcp`) plus manual addresses, as one list the kiosk can refresh; and the
+checklist shown when a printer does not appear. Each entry names the printer language it is taken for."""
 from __future__ import annotations
 
 import ipaddress
@@ -7,7 +8,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-SERVICE_TYPES = {"_pdl-datastream._tcp.local.": "raw", "_ipp._tcp.local.": "ipp"}
+from drivers.printers import registry
+
+_TRANSPORT = {"_ipp._tcp.local.": "ipp", "_ipps._tcp.local.": "ipp"}     # anything else: raw socket (9100)
+SERVICE_TYPES = {t: _TRANSPORT.get(t, "raw") for t in registry.service_types()}
 
 HELP_CHECKLIST = (
     "Printer not in the list?",
@@ -28,6 +32,7 @@ class PrinterEntry:
     source: str = "mdns"        # mdns | manual
     resource: str = ""          # IPP path (rp TXT record)
     model: str = ""
+    language: str = ""          # the registered printer language it is taken for ("" = none known)
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -38,24 +43,30 @@ class PrinterEntry:
         return f"ipp://{self.host}:{self.port}/{self.resource}" if self.kind == "ipp" else f"socket://{self.host}:{self.port}"
 
 
-def manual_entry(address: str, kind: str = "raw", name: str = "") -> PrinterEntry:
-    """'192.168.1.50', '192.168.1.50:9100', 'printer.local:631' -> entry; ValueError with a clear message."""
-    host, _, port_text = address.strip().rpartition(":") if address.count(":") == 1 else (address.strip(), "", "")
-    host = host or address.strip()
-    if not host:
+def manual_entry(address: str, kind: str = "raw", name: str = "", language: str = "") -> PrinterEntry:
+    """'192.168.1.50', '192.168.1.50:9100', 'printer.local:631', '[fe80::1]:9100' -> entry (agent.home.HostPort);
+    ValueError with a clear message. Without a port: the language's default, else 631 for IPP and 9100 for raw."""
+    from agent.home import BadAddress, HostPort
+    text = address.strip()
+    if not text:
         raise ValueError("type the printer's address, e.g. 192.168.1.50")
+    default = registry.get(language).default_port if language else (631 if kind == "ipp" else 9100)
     try:
-        port = int(port_text) if port_text else (631 if kind == "ipp" else 9100)
-    except ValueError:
-        raise ValueError(f"port {port_text!r} is not a number") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} out of range")
+        where = HostPort.parse(text, default_port=default, what="printer address")
+    except BadAddress as exc:
+        port_text = text.rpartition(":")[2] if text.count(":") == 1 else ""
+        if port_text and not port_text.isdigit():
+            raise ValueError(f"port {port_text!r} is not a number") from None
+        if port_text.isdigit():
+            raise ValueError(f"port {port_text} out of range") from None
+        raise ValueError(str(exc)) from None
+    host, port = where.host, where.port
     if host.replace(".", "").isdigit():
         try:
             ipaddress.ip_address(host)
         except ValueError:
             raise ValueError(f"{host} is not a valid IP address") from None
-    return PrinterEntry(name or host, host, port, kind, "manual", "ipp/print" if kind == "ipp" else "")
+    return PrinterEntry(name or host, host, port, kind, "manual", "ipp/print" if kind == "ipp" else "", "", language)
 
 
 def entry_from_service(service_type: str, name: str, addresses: list[str], port: int, properties: dict) -> PrinterEntry | None:
@@ -66,8 +77,10 @@ def entry_from_service(service_type: str, name: str, addresses: list[str], port:
              for k, v in properties.items()}
     label = name.split("." + service_type)[0] if service_type in name else name.split("._")[0]
     v4 = [a for a in addresses if ":" not in a]
+    model = props.get("ty") or props.get("product", "").strip("()")
+    language = registry.language_for(service_type, model, label)
     return PrinterEntry(label, (v4 or addresses)[0], port, SERVICE_TYPES.get(service_type, "raw"), "mdns",
-                        props.get("rp", ""), props.get("ty") or props.get("product", "").strip("()"))
+                        props.get("rp", ""), model, language.name if language else "")
 
 
 class PrinterList:
@@ -81,8 +94,8 @@ class PrinterList:
         self._interfaces = interfaces
         self._lock = threading.Lock()
 
-    def add_manual(self, address: str, kind: str = "raw", name: str = "") -> PrinterEntry:
-        entry = manual_entry(address, kind, name)
+    def add_manual(self, address: str, kind: str = "raw", name: str = "", language: str = "") -> PrinterEntry:
+        entry = manual_entry(address, kind, name, language)
         self.manual = [e for e in self.manual if e.key != entry.key] + [entry]
         return entry
 

@@ -23,7 +23,8 @@ def send_escpos(job: bytes, kind: str, check_status: bool = True, **kw) -> Print
         device = open_printer(kind, **kw)
         device.open()
     except Exception as exc:   # escpos raises DeviceNotFoundError, USBNotFoundError, OSError, SerialException…
-        return PrintResult(False, f"printer {name} cannot be opened ({type(exc).__name__}: {exc}). Not printed.", name)
+        return PrintResult.done(False, "printer {name} cannot be opened ({why}). Not printed.", name, name=name,
+                                why=f"{type(exc).__name__}: {exc}")
     try:
         if check_status and kind != "file":
             try:
@@ -31,13 +32,15 @@ def send_escpos(job: bytes, kind: str, check_status: bool = True, **kw) -> Print
             except Exception:
                 paper = None
             if paper == 0:
-                return PrintResult(False, f"printer {name}: out of paper: load a new roll. Not printed.", name)
+                return PrintResult.done(False, "printer {name}: {status}. Not printed.", name, name=name,
+                                        status="out of paper: load a new roll")
         device._raw(job)
         if hasattr(device, "flush"):
             device.flush()
-        return PrintResult(True, "printed", name, len(job), (time.perf_counter() - t0) * 1000)
+        return PrintResult.done(True, "printed", name, len(job), (time.perf_counter() - t0) * 1000)
     except Exception as exc:
-        return PrintResult(False, f"printer {name} failed mid-job ({type(exc).__name__}: {exc}). Not printed.", name)
+        return PrintResult.done(False, "printer {name} failed mid-job ({why}). Not printed.", name, name=name,
+                                why=f"{type(exc).__name__}: {exc}")
     finally:
         try:
             device.close()

@@ -6,13 +6,9 @@ import io
 from contextlib import redirect_stderr
 
 from drivers.printers.model import PrintableTicket
+from drivers.printers.wording import plain          # PrintableTicket cleans its text already; kept at the edge
 
 DEFAULT_PROFILE = "TM-T88V"   # 80 mm, 512 dots at 180 dpi; most 80 mm printers accept its command set
-
-
-def printable(text: str) -> str:
-    """One line of plain text: control characters (ESC, GS, DLE… which a printer would execute) become spaces."""
-    return "".join(" " if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c for c in text).strip()
 
 
 def ticket_bytes(ticket: PrintableTicket, profile: str = DEFAULT_PROFILE, native_qr: bool | None = True,
@@ -25,17 +21,20 @@ def ticket_bytes(ticket: PrintableTicket, profile: str = DEFAULT_PROFILE, native
         native_qr = bool(p.profile.supports("qrCode"))
     p.hw("INIT")                                     # ESC @: whatever a previous job left set
     p.set(align="center", bold=True, double_height=True, double_width=True)
-    p.text(printable(ticket.event_name) + "\n")
+    p.text(plain(ticket.event_name) + "\n")
+    if ticket.reprint:                              # REPRINT / DUPLICATA: a copy, not a second ticket
+        p.set(align="center", bold=True, double_height=True)
+        p.text(f"*** {ticket.reprint_mark} ***\n")
     p.set(align="center", normal_textsize=True)
     if ticket.venue:
-        p.text(printable(ticket.venue) + "\n")
-    p.text(printable(ticket.date_text) + "\n\n")
+        p.text(plain(ticket.venue) + "\n")
+    p.text(plain(ticket.date_text) + "\n\n")
     p.set(align="left", normal_textsize=True)
     for label, value in ticket.lines():
         p.set(align="left", bold=True, normal_textsize=True)
         p.text(f"{label}: ")
         p.set(align="left", bold=False, normal_textsize=True)
-        p.text(printable(value) + "\n")
+        p.text(plain(value) + "\n")
     p.text("\n")
     p.set(align="center", normal_textsize=True)
     with redirect_stderr(io.StringIO()):            # escpos warns about centering on some profiles
@@ -43,7 +42,7 @@ def ticket_bytes(ticket: PrintableTicket, profile: str = DEFAULT_PROFILE, native
             p.qr(ticket.payload, ec=QR_ECLEVEL_M, size=qr_size, native=True)
         else:
             p.image(qr_image(ticket.payload, qr_size), center=False)
-    p.text("\n" + (ticket.order_number and f"#{printable(ticket.order_number)}\n" or ""))
+    p.text("\n" + (ticket.order_number and f"#{plain(ticket.order_number)}\n" or ""))
     p.cut()
     return p.output
 

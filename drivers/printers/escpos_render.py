@@ -39,6 +39,7 @@ class EscPosRenderer:
         self.font = font(font_px - 5, "mono")
         self.blocks: list[Image.Image] = []
         self.cuts: list[int] = []            # y position of each cut
+        self.texts: list[str] = []           # each printed line as text, decoded with the printer's code page
         self._reset()
         self._line: list[tuple[str, dict]] = []
 
@@ -60,6 +61,7 @@ class EscPosRenderer:
     def _flush_line(self, force: bool) -> None:
         if not self._line and not force:
             return
+        self.texts.append("".join(text for text, _ in self._line))
         h = max([self.font_px * s["h"] for _, s in self._line], default=self.font_px)
         parts = []
         for text, s in self._line:
@@ -194,6 +196,13 @@ class EscPosRenderer:
             self._place(Image.fromarray(img))
         else:
             raise RenderError(f"QR function {fn} not supported")
+
+
+def escpos_text(data: bytes, width: int = 512) -> list[str]:
+    """The lines of text a printer would print from these bytes (as the renderer decodes them)."""
+    r = EscPosRenderer(width).feed(data)
+    r._flush_line(False)
+    return [t for t in r.texts if t]
 
 
 def render_escpos(data: bytes, width: int = 512) -> tuple[Image.Image, list[int]]:

@@ -80,20 +80,25 @@ def send_ipp(document: bytes, printer_uri: str, mime: str = "application/pdf", t
         data = resp.read()
         conn.close()
     except ConnectionRefusedError:
-        return PrintResult(False, f"IPP printer {printer_uri} refused the connection (off, or wrong address). Not printed.", printer_uri)
+        return PrintResult.done(False, "IPP printer {name} refused the connection (off, or wrong address). Not printed.",
+                                printer_uri, name=printer_uri)
     except (OSError, http.client.HTTPException) as exc:
-        return PrintResult(False, f"IPP printer {printer_uri} unreachable ({exc}). Not printed.", printer_uri)
+        return PrintResult.done(False, "IPP printer {name} unreachable ({why}). Not printed.", printer_uri,
+                                name=printer_uri, why=str(exc))
     if resp.status != 200:
-        return PrintResult(False, f"IPP printer {printer_uri} answered HTTP {resp.status}. Not printed.", printer_uri)
+        return PrintResult.done(False, "IPP printer {name} answered HTTP {status}. Not printed.", printer_uri,
+                                name=printer_uri, status=resp.status)
     try:
         status, attrs = parse_response(data)
     except (ValueError, struct.error, UnicodeDecodeError):
-        return PrintResult(False, f"IPP printer {printer_uri} sent an unreadable answer. Not printed.", printer_uri)
+        return PrintResult.done(False, "IPP printer {name} sent an unreadable answer. Not printed.", printer_uri,
+                                name=printer_uri)
     ms = (time.perf_counter() - t0) * 1000
     if status >= 0x0400:
         reason = attrs.get("status-message") or STATUS.get(status, f"status 0x{status:04x}")
-        return PrintResult(False, f"IPP printer {printer_uri} refused the job: {reason}. Not printed.", printer_uri, len(document), ms)
-    return PrintResult(True, f"queued as job {attrs.get('job-id', '?')}", printer_uri, len(document), ms)
+        return PrintResult.done(False, "IPP printer {name} refused the job: {why}. Not printed.", printer_uri,
+                                len(document), ms, name=printer_uri, why=str(reason))
+    return PrintResult.done(True, "queued as job {job}", printer_uri, len(document), ms, job=attrs.get("job-id", "?"))
 
 
 def send_lp(path: Path, destination: str, media: str = "Custom.85.6x53.98mm", lp: str = "lp",
@@ -101,16 +106,18 @@ def send_lp(path: Path, destination: str, media: str = "Custom.85.6x53.98mm", lp
     """Through the local CUPS (`lp -d DEST -o media=… FILE`)."""
     exe = shutil.which(lp)
     if exe is None:
-        return PrintResult(False, "CUPS is not installed here ('lp' not found): save the badge or use an IPP address. "
-                                  "Not printed.", destination)
+        return PrintResult.done(False, "CUPS is not installed here ('lp' not found): save the badge or use an IPP "
+                                       "address. Not printed.", destination)
     try:
         done = subprocess.run([exe, "-d", destination, "-o", f"media={media}", "-o", "fit-to-page", str(path)],
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return PrintResult(False, f"CUPS did not answer within {timeout:.0f} s. Not printed.", destination)
+        return PrintResult.done(False, "CUPS did not answer within {seconds} s. Not printed.", destination,
+                                seconds=f"{timeout:.0f}")
     if done.returncode != 0:
-        return PrintResult(False, f"CUPS refused the job: {done.stderr.strip() or done.stdout.strip()}. Not printed.", destination)
-    return PrintResult(True, done.stdout.strip() or "queued", destination)
+        return PrintResult.done(False, "CUPS refused the job: {why}. Not printed.", destination,
+                                why=done.stderr.strip() or done.stdout.strip())
+    return PrintResult.done(True, done.stdout.strip() or "queued", destination)
 
 
 def save_to(folder: Path, name: str, data: bytes) -> PrintResult:
@@ -122,5 +129,6 @@ def save_to(folder: Path, name: str, data: bytes) -> PrintResult:
         tmp.write_bytes(data)
         os.replace(tmp, target)
     except OSError as exc:
-        return PrintResult(False, f"cannot save {name} in {folder}: {exc.strerror or exc}. Not saved.", str(folder))
-    return PrintResult(True, f"saved {target}", str(target), len(data))
+        return PrintResult.done(False, "cannot save {file} in {folder}: {why}. Not saved.", str(folder), file=name,
+                                folder=str(folder), why=exc.strerror or str(exc))
+    return PrintResult.done(True, "saved {file}", str(target), len(data), file=str(target))

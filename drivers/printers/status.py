@@ -1,7 +1,11 @@
-"""Printer status replies -> a clear state. Pure: ESC/POS DLE EOT bytes and the ZPL ~HS host status string."""
+"""Printer status replies -> a clear state. Pure: ESC/POS DLE EOT bytes and the ZPL ~HS host status string.
+
+A printer language that answers status queries over raw TCP describes it as a `StatusProtocol` (query bytes,
+when the reply is complete, how to read it, and what a printer in a given state answers, for the test printer)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 ESCPOS_QUERY = b"\x10\x04\x01\x10\x04\x02\x10\x04\x04"     # printer, offline cause, paper roll sensor
 ESCPOS_REPLY_LEN = 3
@@ -70,3 +74,15 @@ def escpos_reply(printer_offline=False, cover_open=False, paper_out=False, near_
 def zpl_reply(paper_out=False, head_open=False, paused=False) -> bytes:
     return (f"\x02030,{int(paper_out)},{int(paused)},1245,000,0,0,0,000,0,0,0\x03\r\n"
             f"\x02000,0,{int(head_open)},0,0,2,4,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n").encode()
+
+
+@dataclass(frozen=True)
+class StatusProtocol:
+    query: bytes                                   # sent before and after a job
+    complete: Callable[[bytes], bool]              # the reply read so far is whole
+    parse: Callable[[bytes], PrinterStatus]
+    sample_reply: Callable[..., bytes]             # (paper_out=…) -> what such a printer answers (test printer)
+
+
+ESCPOS = StatusProtocol(ESCPOS_QUERY, lambda reply: len(reply) >= ESCPOS_REPLY_LEN, parse_escpos, escpos_reply)
+ZPL = StatusProtocol(ZPL_QUERY, zpl_reply_complete, parse_zpl, zpl_reply)

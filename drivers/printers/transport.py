@@ -18,7 +18,17 @@ from drivers.printers.model import PrintResult
 PORT = 9100
 
 
-def _read_reply(sock: socket.socket, language: str, deadline: float) -> bytes:
+def _status_protocol(status: S.StatusProtocol | str) -> S.StatusProtocol:
+    if isinstance(status, S.StatusProtocol):
+        return status
+    from drivers.printers import registry
+    protocol = registry.get(status).status
+    if protocol is None:
+        raise ValueError(f"printer language {status!r} has no raw TCP status query")
+    return protocol
+
+
+def _read_reply(sock: socket.socket, protocol: S.StatusProtocol, deadline: float) -> bytes:
     reply = b""
     while time.monotonic() < deadline:
         sock.settimeout(max(0.001, deadline - time.monotonic()))
@@ -29,56 +39,60 @@ def _read_reply(sock: socket.socket, language: str, deadline: float) -> bytes:
         if not chunk:
             break
         reply += chunk
-        if (language == "escpos" and len(reply) >= S.ESCPOS_REPLY_LEN) or (language == "zpl" and S.zpl_reply_complete(reply)):
+        if protocol.complete(reply):
             break
     return reply
 
 
-def query_status(sock: socket.socket, language: str, timeout: float) -> S.PrinterStatus:
-    query, parse = (S.ESCPOS_QUERY, S.parse_escpos) if language == "escpos" else (S.ZPL_QUERY, S.parse_zpl)
+def query_status(sock: socket.socket, protocol: S.StatusProtocol, timeout: float) -> S.PrinterStatus:
     sock.settimeout(timeout)
-    sock.sendall(query)
-    return parse(_read_reply(sock, language, time.monotonic() + timeout))
+    sock.sendall(protocol.query)
+    return protocol.parse(_read_reply(sock, protocol, time.monotonic() + timeout))
 
 
-def send_tcp(job: bytes, host: str, port: int = PORT, language: str = "escpos", timeout: float = 3.0,
+def send_tcp(job: bytes, host: str, port: int = PORT, language: S.StatusProtocol | str = "escpos", timeout: float = 3.0,
              check_status: bool = True) -> PrintResult:
+    """`language`: a registered printer language name (its status protocol is used) or a StatusProtocol."""
+    protocol = _status_protocol(language) if check_status else None
     name = f"{host}:{port}"
     t0 = time.perf_counter()
-    done = lambda ok, msg, sent=0: PrintResult(ok, msg, name, sent, (time.perf_counter() - t0) * 1000)  # noqa: E731
+
+    def done(ok: bool, template: str, bytes_sent: int = 0, **params: object) -> PrintResult:
+        return PrintResult.done(ok, template, name, bytes_sent, (time.perf_counter() - t0) * 1000, name=name, **params)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except ConnectionRefusedError:
-        return done(False, f"printer {name} refused the connection: is it on, and is this the right address? Not printed.")
+        return done(False, "printer {name} refused the connection: is it on, and is this the right address? Not printed.")
     except socket.timeout:
-        return done(False, f"printer {name} did not answer (offline, or on another network). Not printed.")
+        return done(False, "printer {name} did not answer (offline, or on another network). Not printed.")
     except OSError as exc:
-        return done(False, f"printer {name} unreachable ({exc.strerror or exc}). Not printed.")
+        return done(False, "printer {name} unreachable ({why}). Not printed.", why=exc.strerror or str(exc))
     sent = 0
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if check_status:
-            before = query_status(sock, language, timeout)
+        if protocol is not None:
+            before = query_status(sock, protocol, timeout)
             if not before.ready:
-                return done(False, f"printer {name}: {before.message}. Not printed.")
+                return done(False, "printer {name}: {status}. Not printed.", status=before.message)
         sock.settimeout(timeout)
         try:
             view = memoryview(job)
             while sent < len(job):
                 sent += sock.send(view[sent:sent + 65536])
         except socket.timeout:
-            return done(False, f"printer {name} stopped reading mid-job ({sent} of {len(job)} bytes sent). "
-                               f"Not printed: check the printer, then print again.", sent)
-        if check_status:
-            after = query_status(sock, language, timeout)
+            return done(False, "printer {name} stopped reading mid-job ({sent} of {total} bytes sent). Not printed: "
+                               "check the printer, then print again.", sent, sent=sent, total=len(job))
+        if protocol is not None:
+            after = query_status(sock, protocol, timeout)
             if not after.ready:
-                return done(False, f"printer {name} after the job: {after.message}. The ticket may not have printed: "
-                                   f"check it and print again.", sent)
-            return done(True, "printed" + (" (paper running low)" if after.paper_near_end else ""), sent)
+                return done(False, "printer {name} after the job: {status}. The ticket may not have printed: check it "
+                                   "and print again.", sent, status=after.message)
+            return done(True, "printed (paper running low)" if after.paper_near_end else "printed", sent)
         return done(True, "sent (printer status not checked)", sent)
     except (ConnectionResetError, BrokenPipeError) as exc:
-        return done(False, f"printer {name} closed the connection mid-job ({exc.strerror or exc}). Not printed.", sent)
+        return done(False, "printer {name} closed the connection mid-job ({why}). Not printed.", sent,
+                    why=exc.strerror or str(exc))
     except OSError as exc:
-        return done(False, f"printer {name}: {exc.strerror or exc}. Not printed.", sent)
+        return done(False, "printer {name}: {why}. Not printed.", sent, why=exc.strerror or str(exc))
     finally:
         sock.close()

@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent.safe_text import printable
+
 LANGUAGES = ("en", "fr")
 
 _DAYS = {"en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
@@ -96,6 +98,13 @@ FR: dict[str, str] = {
     "printer {name} is no longer set up": "l'imprimante {name} n'est plus configurée",
 }
 CATALOGUES = {"en": {}, "fr": FR}
+
+
+def plain(text: object) -> str:
+    """One line of untrusted text (a buyer name…) safe to print, by the core's one rule (agent.safe_text): control
+    characters (ESC, GS, DLE, newlines… which a printer or a document would act on) and bidi overrides are written
+    as visible escapes such as `\\x1d`, never sent as themselves."""
+    return printable(str(text or "")).strip()
 
 
 def check_language(lang: str) -> str:

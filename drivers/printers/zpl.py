@@ -44,13 +44,17 @@ def show_ticket(t: PrintableTicket, width: int = 812, height: int = 406, mag: in
            f"^FO10,10^GB{width - 20},{height - 20},3^FS",
            _text(30, 30, 40, t.event_name[:40]),
            _text(30, 80, 26, t.date_text)]
+    qy = max(20, (height - size) // 2)
+    if t.reprint:                        # REPRINT / DUPLICATA, reversed: above the QR, or bottom left when it is tall
+        x, y = (qx, qy - 46) if qy >= 62 else (30, height - 62)
+        out += [f"^FO{x - 6},{y - 6}^GB{max(size, 200) + 12},40,40^FS", _text(x, y, 28, t.reprint_mark, reverse=True)]
     if t.venue:
         out.append(_text(30, 112, 24, t.venue))
     y = 150
     for label, value in t.lines():
         out.append(_text(30, y, 24, f"{label}: {value}"[:38]))
         y += 32
-    out += [_qr(qx, max(20, (height - size) // 2), t.payload, mag), "^PQ1", "^XZ"]
+    out += [_qr(qx, qy, t.payload, mag), "^PQ1", "^XZ"]
     return "\n".join(out).encode("utf-8")
 
 
@@ -66,10 +70,13 @@ def cinema_ticket(t: PrintableTicket, width: int = 406, height: int = 812, mag: 
     if place:
         out.append(_text(20, 190, 40, place[:18]))
     y = 250
-    for label, value in t.lines():
-        if label in ("Zone", "Seat"):
+    if t.reprint:
+        out += [f"^FO20,{y - 6}^GB{width - 40},38,38^FS", _text(30, y, 28, t.reprint_mark, reverse=True)]
+        y += 44
+    for key, value in t.fields():
+        if key in ("Zone", "Seat"):
             continue
-        out.append(_text(20, y, 24, f"{label}: {value}"[:28]))
+        out.append(_text(20, y, 24, f"{t.say(key)}: {value}"[:28]))
         y += 30
     out += [f"^FO20,{height - size - 120}^GB{width - 40},0,2^FS",
             _qr((width - size) // 2, height - size - 90, t.payload, mag),

@@ -38,6 +38,13 @@ def _unescape(data: str, escape: str | None) -> str:
 MAX_DOTS = 4000     # 20 inches at 203 dpi: anything larger is a broken label, not something to allocate
 
 
+def zpl_text(data: bytes) -> list[str]:
+    """The text fields of the label, in the order they are drawn (as the renderer reads them)."""
+    texts: list[str] = []
+    _render(data, texts)
+    return texts
+
+
 def render_zpl(data: bytes) -> Image.Image:
     """The label as an image. Raises RenderError for anything it cannot render."""
     try:
@@ -48,7 +55,7 @@ def render_zpl(data: bytes) -> Image.Image:
         raise RenderError(f"cannot render: {type(exc).__name__}: {exc}") from None
 
 
-def _render(data: bytes) -> Image.Image:
+def _render(data: bytes, texts: list[str] | None = None) -> Image.Image:
     text = data.decode("utf-8")
     width, height, origin = 812, 1218, (0, 0)
     pos, fnt_h, reverse, escape, field_kind, qr_mag = (0, 0), 30, False, None, "text", 2
@@ -67,6 +74,8 @@ def _render(data: bytes) -> Image.Image:
             if fs < 0:
                 raise RenderError("^FD without ^FS")
             value = _unescape(text[arg_start:fs], escape)
+            if texts is not None and field_kind == "text" and value:
+                texts.append(value)
             page = page or Image.new("L", (width, height), 255)
             _draw_field(page, field_kind, value, (origin[0] + pos[0], origin[1] + pos[1]), fnt_h, qr_mag, reverse)
             while i + 1 < len(tokens) and tokens[i + 1][1] < fs:

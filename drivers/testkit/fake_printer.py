@@ -1,19 +1,23 @@
 """A raw TCP printer on 127.0.0.1 that captures every byte and answers status queries like a real one.
 
 Modes: "ok"; "paper_out" (status says out of paper); "stall" (answers the first status query, then never reads
-nor answers again: a jammed printer); "close_mid_job" (reads a little then resets). Language "escpos" answers DLE EOT n, "zpl" answers ~HS.
+nor answers again: a jammed printer); "close_mid_job" (reads a little then resets). It answers the status query of
+its printer language (drivers.printers.registry: "escpos" DLE EOT n, "zpl" ~HS).
 """
 from __future__ import annotations
 
 import socket
 import threading
 
-from drivers.printers import status as S
+from drivers.printers import registry
 
 
 class FakePrinter:
     def __init__(self, language: str = "escpos", mode: str = "ok", host: str = "127.0.0.1"):
         self.language, self.mode = language, mode
+        self.protocol = registry.get(language).status
+        if self.protocol is None:
+            raise ValueError(f"{language} printers answer no raw TCP status query")
         self.jobs: list[bytes] = []           # one entry per connection: everything received, status queries removed
         self._srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -46,9 +50,7 @@ class FakePrinter:
         return self.jobs[-1] if self.jobs else b""
 
     def _reply(self) -> bytes:
-        if self.language == "escpos":
-            return S.escpos_reply(paper_out=self.mode == "paper_out")
-        return S.zpl_reply(paper_out=self.mode == "paper_out")
+        return self.protocol.sample_reply(paper_out=self.mode == "paper_out")
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -63,7 +65,7 @@ class FakePrinter:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
-        query = S.ESCPOS_QUERY if self.language == "escpos" else S.ZPL_QUERY
+        query = self.protocol.query
         data, index = bytearray(), len(self.jobs)
         self.jobs.append(b"")
         conn.settimeout(5)

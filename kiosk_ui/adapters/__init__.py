@@ -27,9 +27,6 @@ def build_services(door: Door, home: Path | None = None, camera: bool = False, f
     if has("drivers.printers.service"):
         from kiosk_ui.adapters.printers_drivers import DriverPrinters
         printers = DriverPrinters(door.ledger, payloads.payload, door)
-    elif has("escpos"):
-        from kiosk_ui.adapters.printers import TcpPrinters
-        printers = TcpPrinters(door.ledger, payload=payloads.payload)
     else:
         printers = UnavailablePrinters()
     if has("agent.sync.device") and has("provisioning.device.state"):

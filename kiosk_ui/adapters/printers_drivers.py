@@ -1,41 +1,72 @@
-"""Printers through the drivers package (drivers.printers): ESC/POS and ZPL tickets over TCP 9100, CR80 badges
-over IPP; the list = addresses set up by the technician (ledger setting `printers`) + what mDNS finds."""
+"""The kiosk's printers, through the drivers package: the printers set up on this device (drivers.printers.settings)
+plus what mDNS finds, printed with `print_ticket` (any registered printer language: ESC/POS, ZPL, CR80 badges).
+
+Tickets are printed in the event's language and time zone; a ticket that does not print is kept in the device's
+print queue (ledger setting `print_queue`, survives a restart) with the reason, until printed again or dismissed.
+Messages for the operator are in the app's language."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from dataclasses import replace
 from typing import Any, Callable
 
-from kiosk_ui.services import PrinterInfo, PrintJob, PrintResult
+from drivers.printers import registry
+from drivers.printers import settings as printer_settings
+from drivers.printers.model import PrintableTicket, PrintResult
+from drivers.printers.queue import PendingJob, PrintQueue
+from drivers.printers.service import PrinterConfig, print_ticket
+from drivers.printers.wording import say, when
+from kiosk_ui import i18n
+from kiosk_ui.services import PendingPrint, PrinterChoice, PrinterInfo, PrintJob
 
 REFRESH_SECONDS = 2.0
+QUEUE_SETTING = "print_queue"
+
+
+class _LedgerJobs:
+    """The print queue kept in the ledger's settings."""
+
+    def __init__(self, ledger: Any):
+        self.ledger = ledger
+
+    def load(self) -> list[dict]:
+        return list(self.ledger.get_setting(QUEUE_SETTING, []) or [])
+
+    def save(self, jobs: list[dict]) -> None:
+        self.ledger.set_setting(QUEUE_SETTING, jobs)
+
+
+def split_id(printer_id: str) -> tuple[str, str, int]:
+    """'zpl:192.168.1.60:9100' -> ('zpl', '192.168.1.60', 9100)."""
+    language, _, address = printer_id.partition(":")
+    host, _, port = address.rpartition(":")
+    return language, host, int(port)
 
 
 class DriverPrinters:
     available = True
 
-    def __init__(self, settings: Any, payload: Callable[[str], str | None], names: Any, printer_list=None):
+    def __init__(self, settings: Any, payload: Callable[[str], str | None], names: Any, printer_list=None,
+                 language: Callable[[], str] = i18n.language):
         from drivers.printers.discovery import PrinterList
-        self.settings, self.payload, self.names = settings, payload, names
+        self.settings, self.payload, self.names, self.language = settings, payload, names, language
         self.list = printer_list or PrinterList()
+        self.queue = PrintQueue(lambda printer_id, ticket: print_ticket(self._config(printer_id), ticket),
+                                keep=_LedgerJobs(settings))
         self._online: dict[str, bool] = {}
 
-    def _configured(self) -> list[dict]:
-        return list(self.settings.get_setting("printers", []) or [])
-
+    # -- the list and Set-up -----------------------------------------------------------------------------------------
     def printers(self) -> list[PrinterInfo]:
-        out = []
-        for p in self._configured():
-            language = p.get("language", "escpos")
-            pid = f"{language}:{p['host']}:{int(p.get('port', 9100))}"
-            out.append(PrinterInfo(pid, p.get("name") or pid, "badge" if language == "badge" else p.get("kind", "ticket"),
-                                   language, self._online.get(pid, True)))
-        seen = {(i.printer_id.split(":", 1)[1]) for i in out}
+        saved = printer_settings.load(self.settings)
+        out = [PrinterInfo(p.printer_id, p.name, p.kind, p.language, self._online.get(p.printer_id, True), p.format,
+                           saved=True) for p in saved]
+        seen = {(p.host, p.port) for p in saved}
         for e in self.list.entries():
-            language = "badge" if e.kind == "ipp" else ("zpl" if "zebra" in f"{e.model} {e.name}".lower() else "escpos")
-            pid = f"{language}:{e.host}:{e.port}"
-            if f"{e.host}:{e.port}" not in seen:
-                out.append(PrinterInfo(pid, e.name or pid, "badge" if language == "badge" else "ticket", language,
-                                       self._online.get(pid, True)))
+            if not e.language or (e.host, e.port) in seen:
+                continue
+            lang = registry.get(e.language)
+            pid = f"{lang.name}:{e.host}:{e.port}"
+            out.append(PrinterInfo(pid, e.name or pid, lang.kind, lang.name, self._online.get(pid, True),
+                                   lang.format_or_default("")))
         return out
 
     def refresh(self) -> list[PrinterInfo]:
@@ -51,43 +82,105 @@ class DriverPrinters:
         from drivers.printers.discovery import HELP_CHECKLIST
         return [line.split(". ", 1)[-1] for line in HELP_CHECKLIST[1:]]
 
-    def print_job(self, printer_id: str, job: PrintJob, tickets: list[dict]) -> PrintResult:
-        from drivers.printers.service import PrinterConfig, print_ticket
-        language, host, port = printer_id.split(":", 2)
-        if language == "badge":
-            config = PrinterConfig(language="badge", connection="ipp", ipp_uri=f"ipp://{host}:{port}/ipp/print")
+    def choices(self) -> list[PrinterChoice]:
+        lang = self.language()
+        return [PrinterChoice(c.name, say(lang, c.label), c.kind, c.default_port,
+                              tuple((f.name, say(lang, f.label)) for f in c.formats))
+                for c in printer_settings.choices()]
+
+    def add_printer(self, address: str, language: str = "escpos", fmt: str = "") -> PrinterInfo:
+        p = printer_settings.add(self.settings, address, language, fmt)
+        return next(i for i in self.printers() if i.printer_id == p.printer_id)
+
+    def set_format(self, printer_id: str, fmt: str) -> PrinterInfo:
+        if not any(p.printer_id == printer_id for p in printer_settings.load(self.settings)):
+            language, host, port = split_id(printer_id)       # found on the network: set it up with that format
+            printer_settings.add(self.settings, f"{host}:{port}", language, fmt)
         else:
-            fmt = next((p.get("zpl_format", "show") for p in self._configured()      # show or cinema ticket (Set-up)
-                        if p["host"] == host and int(p.get("port", 9100)) == int(port)), "show")
-            config = PrinterConfig(language=language, host=host, port=int(port), zpl_format=fmt)
+            printer_settings.set_format(self.settings, printer_id, fmt)
+        return next(i for i in self.printers() if i.printer_id == printer_id)
+
+    def _config(self, printer_id: str) -> PrinterConfig:
+        for p in printer_settings.load(self.settings):
+            if p.printer_id == printer_id:
+                return p.config()
+        language, host, port = split_id(printer_id)
+        return printer_settings.PrinterSetting(host, port, language).config()
+
+    # -- printing ----------------------------------------------------------------------------------------------------
+    def print_job(self, printer_id: str, job: PrintJob, tickets: list[dict]) -> PrintResult:
+        lang = self.language()
         printables = []
         for t in tickets:
-            ticket = self._printable(t)
+            ticket = self._printable(t, job.reprint)
             if ticket is None:
-                return PrintResult(False, 0, f"No printable copy of ticket {t['ticket_key']} on this device "
-                                             "(its QR comes with the kiosk's event bundle). Nothing printed.")
-            printables.append(ticket)
-        done = 0
-        for ticket in printables:
-            result = print_ticket(config, ticket)
-            if not result.printed:
-                self._online[printer_id] = False
-                return PrintResult(False, done, result.message if done == 0 else f"{done} printed, then: {result.message}")
-            done += 1
-        self._online[printer_id] = True
-        return PrintResult(True, done)
+                template = ("No printable copy of ticket {key} on this device (its QR comes with the kiosk's event "
+                            "bundle). Nothing printed.")
+                return self._say(PrintResult.done(False, template, printer_id, key=t["ticket_key"]), lang)
+            printables.append((t, ticket))
+        done, kept, failure = 0, 0, None
+        for t, ticket in printables:
+            ref = {"order_number": job.order_number, "ticket_key": t["ticket_key"], "kind": job.kind,
+                   "reprint": job.reprint}
+            if failure is None:
+                result = self.queue.submit(ticket, printer_id, ref)
+                done, failure = (done + 1, None) if result.ok else (done, result)
+                kept += 0 if result.ok else 1
+            else:                      # the printer just failed: the rest of the order waits in the queue with it
+                self.queue.keep_job(ticket, PrintResult.done(
+                    False, "not sent: the printer failed on an earlier ticket of this order."), printer_id, ref)
+                kept += 1
+        self._online[printer_id] = failure is None
+        if failure is None:
+            return PrintResult(True, done, say(lang, "printed"), printer_id)
+        why = failure.in_language(lang)
+        message = why if done == 0 else say(lang, "{done} printed, then: {why}", done=done, why=why)
+        message += " " + say(lang, "{n} ticket(s) kept to print again: see the print queue.", n=kept)
+        return PrintResult(False, done, message, printer_id, failure.bytes_sent, failure.ms, kept)
 
-    def _printable(self, t: dict):
-        from drivers.printers.model import PrintableTicket
+    def pending(self) -> list[PendingPrint]:
+        return [self._pending(j) for j in self.queue.pending.values()]
+
+    def retry(self, job_id: int | None = None, printer_id: str | None = None) -> list[tuple[PendingPrint, PrintResult]]:
+        """One kept ticket, or all of them oldest first (stopping at the first that fails again); on another
+        printer when `printer_id` is given (the first one is broken)."""
+        lang = self.language()
+        out = []
+        for jid in ([job_id] if job_id is not None else list(self.queue.pending)):
+            job = self.queue.pending[jid]
+            job.printer = printer_id or job.printer
+            result = self.queue.retry(jid)
+            self._online[job.printer] = result.ok
+            out.append((self._pending(job), self._say(result, lang)))
+            if not result.ok:
+                break
+        return out
+
+    def dismiss(self, job_id: int) -> PendingPrint:
+        return self._pending(self.queue.dismiss(job_id))
+
+    def _pending(self, job: PendingJob) -> PendingPrint:
+        message = job.result.in_language(self.language()) if job.result is not None else job.message
+        return PendingPrint(job.job_id, str(job.ref.get("order_number", job.ticket.order_number)),
+                            str(job.ref.get("ticket_key", "")), job.printer, message, job.attempts,
+                            bool(job.ref.get("reprint", job.ticket.reprint)), str(job.ref.get("kind", "ticket")))
+
+    @staticmethod
+    def _say(result: PrintResult, lang: str) -> PrintResult:
+        return replace(result, message=result.in_language(lang))
+
+    def _printable(self, t: dict, reprint: bool) -> PrintableTicket | None:
+        """The ticket as printed: its verified QR, names from the event bundle, the event's language and time."""
         payload = self.payload(t["ticket_key"])
         if not payload:
             return None
         event = self.names.event(t.get("event_id")) or {}
+        lang = event.get("language") or "en"
         zone = self.names.zone(t.get("event_id"), t["zone"]) if t.get("zone") is not None else None
         cat = self.names.category(t.get("event_id"), t.get("category"))
-        starts = event.get("starts_at")
-        date = datetime.fromtimestamp(starts, timezone.utc).strftime("%d/%m/%Y %H:%M UTC") if starts else ""
-        return PrintableTicket(event_name=event.get("name") or f"Event {t.get('event_id')}", date_text=date,
+        return PrintableTicket(event_name=event.get("name") or say(lang, "Event {n}", n=t.get("event_id")),
+                               date_text=when(event.get("starts_at"), event.get("ends_at"), event.get("timezone") or "UTC",
+                                              lang),
                                payload=payload, category=cat["name"] if cat else "", zone=zone["name"] if zone else "",
                                seat=t.get("seat") or "", order_number=t.get("order_number") or "",
-                               buyer_name=t.get("buyer_name") or "")
+                               buyer_name=t.get("buyer_name") or "", language=lang, reprint=reprint)

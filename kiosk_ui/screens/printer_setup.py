@@ -1,11 +1,12 @@
-"""Adding a printer by address (Set-up and the kiosk screen): its kind (receipt ESC/POS, Zebra ZPL, badge), then
-its address, then for a Zebra the ticket format (show or cinema). Behind the PIN."""
+"""Adding a printer by address (Set-up and the kiosk screen): its kind (receipt ESC/POS, Zebra ZPL, badge: the
+drivers' registry), then for a kind with layouts the one it prints (Zebra: show or cinema ticket), then its
+address. Behind the PIN."""
 from __future__ import annotations
 
 from typing import Callable
 
 from kiosk_ui.i18n import tr
-from kiosk_ui.presenters.labels import PRINTER_LANGUAGES, ZPL_FORMATS
+from kiosk_ui.presenters.labels import PRINTER_FORMATS, PRINTER_LANGUAGES
 from kiosk_ui.screens.widgets import ask_text, choose
 
 
@@ -23,15 +24,16 @@ def ask_new_printer(screen, on_added: Callable[[str], None]) -> None:
         ui.popup = choose(tr("Add a printer"), options)
 
     def pick_format(language: str):
-        if language != "zpl":
-            ask_address(language, "show")
+        formats = PRINTER_FORMATS.get(language) or {}
+        if not formats:
+            ask_address(language, "")
             return
-        options = [(tr(label), lambda f=f: ask_address("zpl", f)) for f, label in ZPL_FORMATS.items()]
+        options = [(tr(label), lambda f=f: ask_address(language, f)) for f, label in formats.items()]
         ui.popup = choose(tr("Ticket format"), options)
 
-    def ask_address(language: str, zpl_format: str):
+    def ask_address(language: str, fmt: str):
         def save(text: str) -> str:
-            problem = ctl.add_printer(text, language, zpl_format)
+            problem = ctl.add_printer(text, language, fmt)
             if not problem:
                 on_added(tr("Printer added: {a}", a=text.strip()))
             return problem

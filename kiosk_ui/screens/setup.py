@@ -9,7 +9,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.progressbar import ProgressBar
 
 from kiosk_ui.i18n import tr
-from kiosk_ui.presenters.labels import ENROLLMENT_STEPS, PRINTER_LANGUAGES, SCANNER_LABELS, ZPL_FORMATS
+from kiosk_ui.presenters.labels import ENROLLMENT_STEPS, PRINTER_FORMATS, PRINTER_LANGUAGES, SCANNER_LABELS
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.printer_setup import ask_new_printer
 from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, choose, field, scroll_list
@@ -149,9 +149,8 @@ class SetupScreen(BaseScreen):
         self.printers_title.text = tr("Printers")
         lines = []
         for p in self.ctl.added_printers():
-            language = p.get("language", "escpos")
-            fmt = p.get("zpl_format", "show") if language == "zpl" else None
-            lines.append(f"• {p.get('name') or p['host']} — {tr(PRINTER_LANGUAGES.get(language, language))}"
-                         + (f" — {tr(ZPL_FORMATS[fmt])}" if fmt in ZPL_FORMATS else ""))
+            fmt = PRINTER_FORMATS.get(p.language, {}).get(p.format)
+            lines.append(f"• {p.name} — {tr(PRINTER_LANGUAGES.get(p.language, p.language))}"
+                         + (f" — {tr(fmt)}" if fmt else ""))
         self.printers_list.text = "\n".join(lines) or tr("No printer yet.")
         self.printer_button.text = tr("Add a printer")
