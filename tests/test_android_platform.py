@@ -196,3 +196,33 @@ def test_desktop_display_settings_stay_off_android(tmp_path):
     desktop = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert android.stdout.strip() == "[]", android.stderr
     assert desktop.stdout.strip() == "['KIVY_HOME', 'KIVY_METRICS_DENSITY', 'KIVY_NO_CONSOLELOG', 'SDL_VIDEODRIVER']"
+
+
+def test_printer_refresh_with_p4a_s_zeroconf_0_24_is_a_message_not_a_crash(monkeypatch):
+    """The API p4a's stock recipe (zeroconf 0.24.5) has: ServiceBrowser(zc, type_: str, handlers=…) validates the
+    type with `type_.endswith(…)`, so a list of types raises AttributeError; ServiceInfo has no
+    parsed_scoped_addresses(). The APK ships our recipe instead (tests/test_android_packaging.py); if an old one
+    were there anyway, refreshing the printer list must say so and keep the printers typed by hand."""
+    import enum
+    import types
+
+    from drivers.printers.discovery import PrinterList
+
+    class ServiceBrowser:                              # zeroconf 0.24.x signature and first check
+        def __init__(self, zc, type_, handlers=None, listener=None, addr=None, port=5353, delay=1000):
+            assert handlers or listener, "You need to specify at least one handler"
+            if not type_.endswith("._tcp.local."):
+                raise ValueError("bad type")
+
+    old = types.ModuleType("zeroconf")
+    old.__version__ = "0.24.5"
+    old.ServiceBrowser = ServiceBrowser
+    old.ServiceStateChange = enum.Enum("ServiceStateChange", "Added Removed Updated")
+    closed = []
+    old.Zeroconf = lambda **kw: types.SimpleNamespace(close=lambda: closed.append(True))
+    monkeypatch.setitem(sys.modules, "zeroconf", old)
+    printers = PrinterList()
+    manual = printers.add_manual("192.168.4.20:9100")
+    assert printers.refresh(0.01) == [manual]                               # no exception out of the handler
+    assert "printer search failed (AttributeError" in printers.error and "add the printer by address" in printers.error
+    assert closed == [True]                                                   # the socket is not leaked
