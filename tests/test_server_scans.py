@@ -44,9 +44,10 @@ def test_ingest_is_idempotent_and_rejects_malformed(store, tmp_path):
     bad = [{"type": "action"}, {"type": "action", "scan_uuid": "x", "kind": "teleport", "ticket_key": "1", "at": 1},
            {"type": "weird"}, "not a dict", {"type": "action", "scan_uuid": "y", "kind": "entry", "ticket_key": "1",
                                              "at": "yesterday"}]
-    assert store.ingest(bad + msgs[:1]) == (1, 1)             # {"type": "weird"}: an unknown message, kept whole
-    assert len(store.last_rejected) == 4
-    assert store.ingest([{"type": "weird"}]) == (0, 1)
+    assert store.ingest(bad + msgs[:1]) == (0, 1)             # {"type": "weird"}: an unknown message type, refused
+    assert len(store.last_rejected) == 5
+    assert "unknown message type 'weird'" in store.last_rejected[2]["reason"]
+    assert store.ingest([{"type": "weird"}]) == (0, 0)
     assert store.scan_count("fest") == 4
 
 

@@ -68,6 +68,7 @@ def test_server_reset_and_signed_commands(two_gates):
 
 def test_kiosk_messages_are_uploaded_and_acknowledged(two_gates):
     store, server, a, b, payloads, keys = two_gates
+    store.register_device(ORG, "gate-a", gate="gate-a", events=a.events, role="kiosk")     # kiosk messages: kiosks only
     pending = store.add_order(ORG, a.events[0], "Pay At Door", status="pending", positions=[{"category": 1, "zone": 1}])
     a.ledger.enqueue("kiosk", {"type": "kiosk", "action": "payment_validated", "order_number": pending["number"],
                                "at": time.time(), "device_id": "gate-a"})

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from agent.ledger import Ledger
 from agent.sync import bundle, topics
 from agent.sync.clock import ReplayGuard, offset
+from agent.sync.messages import Ack, ItemRefusal
 from agent.sync.signed import Rejected, Verifier, seal
 from agent.sync.uploader import UploadOptions, Uploader
 
@@ -93,13 +94,34 @@ def test_uploader_retries_oldest_batch_with_backoff_and_acks_only_named_rows(tmp
     now[0] = 1.5
     assert up.tick() == 2 and sent[-1]["batch"] == sent[0]["batch"]   # the oldest again, same ids
     assert up.timeout == 2.0
-    up.acked(sent[0]["batch"], [i["id"] for i in sent[0]["items"]])
+    up.acked(Ack("d", sent[0]["batch"], tuple(i["id"] for i in sent[0]["items"])))
     assert ledger.outbox_size() == 3 and up.timeout == 1.0
     up.tick()
     assert [i["body"]["n"] for i in sent[-1]["items"]] == [4]
     up.restart()                                             # reconnect: everything unacknowledged again
     up.tick()
     assert [i["body"]["n"] for b in sent[-2:] for i in b["items"]] == [2, 3, 4]
+    ledger.close()
+
+
+def test_uploader_keeps_refused_rows_and_waits_on_deferred_ones(tmp_path):
+    ledger = Ledger.open(tmp_path / "l.sqlite")
+    ids = [ledger.enqueue("action", {"type": "action", "n": i}) for i in range(4)]
+    sent: list[dict] = []
+    now = [0.0]
+    up = Uploader(ledger, "o", "d", lambda m: sent.append(json.loads(m)) or True,
+                  UploadOptions(batch_size=4, window=1, ack_timeout=1.0, max_backoff=30.0), clock=lambda: now[0])
+    up.tick()
+    batch = sent[0]["batch"]
+    up.acked(Ack("d", batch, (ids[0],), (ItemRefusal(ids[1], "not allowed: event 2 is not an event of d"),),
+                 deferred=(ids[2], ids[3]), retry_after=5.0))
+    assert ledger.outbox_size() == 2                                  # the deferred ones wait, nothing lost
+    assert [r["id"] for r in ledger.outbox_refused()] == [ids[1]]     # refused: kept, marked, out of the queue
+    assert ledger.outbox_refused()[0]["refused"].startswith("not allowed")
+    now[0] = 4.0
+    assert up.tick() == 0                                             # the server asked for 5 s
+    now[0] = 5.5
+    assert up.tick() == 2 and [i["id"] for i in sent[-1]["items"]] == ids[2:]
     ledger.close()
 
 

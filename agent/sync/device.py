@@ -27,6 +27,7 @@ from agent.sync.bundle import Assembler, check_manifest, is_chunk
 from agent.clock import ServerClock, StepDetector, boot_clock
 from agent.sync.clock import ReplayGuard, offset
 from agent.sync.hello import Greeter
+from agent.sync.messages import Ack, Checkins, ChunkHeader, Hello
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
 from agent.sync.transport import Transport
 from agent.sync.uploader import UploadOptions, Uploader
@@ -180,7 +181,7 @@ class DeviceSync:
                 self._hello()          # a (re)started server, or we reconnected: tell it where we are
             return
         if parsed.kind == "down" and is_chunk(payload):
-            if payload[4:20].hex() in self._refused_bundles:
+            if ChunkHeader.unpack(payload).bundle_id.hex() in self._refused_bundles:
                 return                 # chunk of a bundle whose manifest was refused (already logged)
             done = self.assembler.add(payload)
             if done is not None:
@@ -228,13 +229,15 @@ class DeviceSync:
                 self._after_bundle(body, self._apply(self.assembler.start(body)))
                 self.assembler.pending = None
         elif kind == "ack":
-            ids = body.get("ids")
-            if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-                raise Rejected("malformed ack")
+            ack = Ack.from_wire(body)
             with self.ledger.transaction():      # remembered as seen and applied together, or neither
                 self._fresh(body)
-                self.uploader.acked(str(body.get("batch")), ids)
+                self.uploader.acked(ack)
             self.stats["acks"] += 1
+            for r in ack.refused:
+                log.warning("sync %s: the server refused outbox row %d: %s", self.device, r.id, r.reason)
+            if ack.refused:
+                self.on_change("refused")
         elif kind == "resync":
             self._hello()
         else:
@@ -263,11 +266,11 @@ class DeviceSync:
             if body["type"] == "update":
                 apply_live(self.ledger, body)
             else:
-                actions = [a for a in body.get("actions") or () if isinstance(a, dict) and a.get("device_id") != self.device]
-                try:
-                    self.stats["merged"] += self.ledger.merge_remote(actions)
-                except (KeyError, TypeError) as exc:
-                    raise Rejected(f"malformed relayed action ({exc})") from None
+                checkins = Checkins.from_wire(body)
+                for reason in checkins.invalid:      # the valid rows are merged; each bad one is reported
+                    self._reject(f"live/{event_id}", f"relayed action refused: {reason}")
+                self.stats["merged"] += self.ledger.merge_remote(
+                    [a.to_wire() for a in checkins.actions if a.device_id != self.device])
         self.stats["live"] += 1
         self.on_change("live")
 
@@ -312,9 +315,9 @@ class DeviceSync:
         have = current_bundle(self.ledger)
         t0 = self.clock()
         probe = self.greeter.probe(t0)
-        msg = {"type": "hello", "org": self.org, "device": self.device, "probe": probe, "t0": t0,
-               "bundle_version": int(have.get("version", 0)), "events": sorted(set(self.events) | set(have.get("events") or []))}
-        self.transport.publish(topics.up(self.org, self.device), dumps(msg).encode())
+        msg = Hello(self.org, self.device, probe, t0, int(have.get("version", 0)),
+                    tuple(sorted(set(self.events) | set(have.get("events") or []))))
+        self.transport.publish(topics.up(self.org, self.device), dumps(msg.to_wire()).encode())
 
     def _maybe_hello(self) -> None:
         if self.greeter.due(self.assembler.pending is not None):

@@ -5,13 +5,13 @@ never trusted. Not thread-safe: driven by the device sync's single worker thread
 """
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Callable
 
 from agent.ledger import Ledger
+from agent.sync.messages import Ack, Batch
 
 
 @dataclass
@@ -31,7 +31,8 @@ class Uploader:
         self.inflight: dict[str, tuple[list[int], float, bytes]] = {}   # batch id -> (ids, sent at, message)
         self.sent_upto = 0
         self.timeout = self.o.ack_timeout
-        self.sent_batches = self.acked_rows = self.retries = 0
+        self.sent_batches = self.acked_rows = self.retries = self.refused_rows = self.deferred_rows = 0
+        self.paused_until = 0.0      # the server asked us to wait (rate limit)
 
     def restart(self) -> None:
         """After a (re)connection: everything not acknowledged is sent again (the server dedupes)."""
@@ -42,6 +43,8 @@ class Uploader:
         """Send what fits in the window; returns the number of rows sent."""
         now = self.clock()
         sent = 0
+        if now < self.paused_until:
+            return 0
         if self.inflight:
             oldest = min(self.inflight, key=lambda b: self.inflight[b][1])
             ids, at, message = self.inflight[oldest]
@@ -55,10 +58,7 @@ class Uploader:
             if not rows:
                 break
             batch_id = uuid.uuid4().hex
-            items = ",".join(f'{{"id":{i},"kind":{json.dumps(k)},"body":{b}}}' for i, k, b in rows)
-            head = json.dumps({"type": "batch", "org": self.org, "device": self.device, "batch": batch_id,
-                               "sent": time.time()}, separators=(",", ":"))
-            message = (head[:-1] + f',"items":[{items}]}}').encode()
+            message = Batch.encode(self.org, self.device, batch_id, time.time(), rows)
             if not self.publish(message):
                 break
             ids = [r[0] for r in rows]
@@ -68,8 +68,19 @@ class Uploader:
             sent += len(ids)
         return sent
 
-    def acked(self, batch_id: str, ids: list[int]) -> None:
-        self.ledger.outbox_ack(ids)
-        self.acked_rows += len(ids)
-        if self.inflight.pop(batch_id, None) is not None:
+    def acked(self, ack: Ack) -> None:
+        """The server answered a batch: stored rows leave the queue; refused rows leave it too but stay in the ledger
+        marked with the reason (`ticketgate agent status`, the Sync screen); deferred rows are sent again after
+        `retry_after` (the server's rate limit)."""
+        self.ledger.outbox_ack(ack.ids)
+        if ack.refused:
+            self.ledger.outbox_refuse({r.id: r.reason for r in ack.refused})
+            self.refused_rows += len(ack.refused)
+        self.acked_rows += len(ack.ids)
+        if self.inflight.pop(ack.batch, None) is not None:
             self.timeout = self.o.ack_timeout
+        if ack.deferred:
+            self.deferred_rows += len(ack.deferred)
+            self.sent_upto = min(self.sent_upto, min(ack.deferred) - 1)    # from there again, after the pause
+            self.inflight.clear()
+            self.paused_until = self.clock() + min(max(ack.retry_after, 0.1), self.o.max_backoff)

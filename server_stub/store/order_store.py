@@ -234,13 +234,15 @@ class OrderMixin(CatalogueMixin):
         return self._flags_for_event("blocks", event_id, since_version)
 
     def resets_for_event(self, event_id: int, since_version: int = 0) -> list[dict]:
-        """Server `reset` actions for tickets of the event (shaped for `Ledger.merge_remote`)."""
+        """Organiser actions for tickets of the event, shaped for `Ledger.merge_remote`: resets, and the annulments
+        of a revoked device's rollback (`ref_uuid`: the entry they annul)."""
         targets = self.targets_of_event(event_id)
-        rows = self.q(f"SELECT scan_uuid, ticket_key, at, reason, version, event_id FROM scans WHERE version IS NOT NULL "
-                      f"AND event_id IN ({','.join('?' * len(targets))}) AND version > ? ORDER BY version",
-                      (*targets, since_version))
-        return [{"scan_uuid": u, "kind": "reset", "ticket_key": k, "event_id": event_id if e == event_id else None,
-                 "at": at, "device_id": "server", "gate": "", "reason": r, "version": v} for u, k, at, r, v, e in rows]
+        rows = self.q(f"SELECT scan_uuid, kind, ticket_key, at, reason, version, event_id, ref_uuid FROM scans "
+                      f"WHERE version IS NOT NULL AND event_id IN ({','.join('?' * len(targets))}) AND version > ? "
+                      f"ORDER BY version", (*targets, since_version))
+        return [{"scan_uuid": u, "kind": kind or "reset", "ticket_key": k, "event_id": event_id if e == event_id else None,
+                 "at": at, "device_id": "server", "gate": "", "reason": r, "version": v,
+                 **({"ref_uuid": ref} if ref else {})} for u, kind, k, at, r, v, e, ref in rows]
 
     def count_tickets(self, event_id: int) -> int:
         targets = self.targets_of_event(event_id)

@@ -6,17 +6,20 @@ import json
 import logging
 import time
 
+from agent.sync.messages import ActionItem, Exchange, PaymentValidated, RefusalItem, item_from_wire
+from agent.sync.signed import Rejected
 from server_stub.stats import Scan, compute_stats, find_conflicts
 from server_stub.store.base import StoreError
+from server_stub.store.device_uploads import DeviceUploadsMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
 from server_stub.store.exchanges import ExchangeMixin
+from server_stub.sync.contract import IngestResult, Upload
 
 log = logging.getLogger("ticketgate.server.store")
 
 _INSERT = ("INSERT INTO scans(scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, "
            "device_id, gate, device_seq, ref_uuid, reason, mode, org, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
            "ON CONFLICT (scan_uuid) DO NOTHING")     # the unique scan uuid makes re-uploads (and racing workers) no-ops
-_KINDS = ("entry", "cancel", "annul", "reset")
 _SCAN_COLS = "scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, device_id, gate, ref_uuid, mode, seq"
 
 
@@ -35,41 +38,19 @@ def message_uuid(m: dict) -> str:
     return f"{m.get('type')}-" + hashlib.sha256(f"{m.get('device_id')}|{m.get('outbox_id')}|{body}".encode()).hexdigest()[:32]
 
 
-def _opt_int(v) -> int | None:
-    return None if v is None else int(v)
+def _row(u: Upload, now: float) -> tuple:
+    """A checked action or refusal -> its scans row (no validation here: `agent.sync.messages` did it)."""
+    m = u.item
+    if isinstance(m, ActionItem):
+        return (m.scan_uuid, "action", m.kind, m.verdict, m.ticket_key, m.event_id, m.direction, m.at, m.clock_offset,
+                u.device_id, m.gate, m.device_seq, m.ref_uuid, m.reason, m.mode, u.org, now)
+    assert isinstance(m, RefusalItem)
+    uuid = m.scan_uuid or refusal_uuid(dict(m.to_wire(), device_id=u.device_id))
+    return (uuid, "refusal", None, m.verdict, m.ticket_key, m.event_id, None, m.at, m.clock_offset, u.device_id,
+            m.gate, m.device_seq, None, m.detail, None, u.org, now)
 
 
-def _row(m: dict, org: str | None, now: float) -> tuple:
-    """One outbox message -> a scans row. Raises (KeyError, TypeError, ValueError) on a malformed message."""
-    kind_of = m.get("type", "action")
-    if kind_of == "action":
-        uuid = m["scan_uuid"]
-        if not isinstance(uuid, str) or not 0 < len(uuid) <= 64:
-            raise ValueError("bad scan_uuid")
-        if m.get("kind") not in _KINDS:
-            raise ValueError(f"unknown action kind {m.get('kind')!r}")
-        if m.get("ticket_key") is None:
-            raise ValueError("action without ticket_key")
-    elif kind_of == "refusal":
-        uuid = m.get("scan_uuid") or refusal_uuid(m)
-    else:
-        raise ValueError(f"message type {kind_of!r} is not a scan")
-    for name in ("ref_uuid", "mode", "verdict"):
-        if m.get(name) is not None and not isinstance(m.get(name), str):
-            raise ValueError(f"{name} must be a string")
-    direction = m.get("direction")
-    if direction not in (None, "in", "out"):
-        raise ValueError(f"bad direction {direction!r}")
-    at = float(m["at"])
-    offset = float(m.get("clock_offset") or 0.0)
-    ticket = m.get("ticket_key")
-    return (uuid, kind_of, m.get("kind"), m.get("verdict"), None if ticket is None else str(ticket)[:64],
-            _opt_int(m.get("event_id")), direction, at, offset, str(m.get("device_id") or "")[:64],
-            str(m.get("gate") or "")[:64], _opt_int(m.get("device_seq")), m.get("ref_uuid"),
-            str(m.get("reason") or "")[:500], m.get("mode"), org, now)
-
-
-class ScansMixin(ExchangeMixin, KeysDevicesMixin):
+class ScansMixin(DeviceUploadsMixin, ExchangeMixin, KeysDevicesMixin):
     def ingest(self, actions: list[dict]) -> tuple[int, int]:
         """Store uploaded outbox messages (actions and refusals) in one transaction. Idempotent by scan uuid.
         Returns (new, duplicates); malformed messages are skipped, logged and counted in `last_rejected`."""
@@ -77,63 +58,80 @@ class ScansMixin(ExchangeMixin, KeysDevicesMixin):
         return result["new"], result["duplicates"]
 
     def ingest_detailed(self, actions: list[dict]) -> dict:
-        now = time.time()
+        """Outbox message dicts (plus `org`, `device_id`, `outbox_id`) -> checked with `agent.sync.messages`, stored."""
         device_org = dict(self.q("SELECT device_id, org FROM devices"))
         event_org = dict(self.q("SELECT event_id, org FROM events"))
-        rows, others, rejected = [], [], []
+        uploads, rejected = [], []
         for m in actions:
             try:
+                if not isinstance(m, dict):
+                    raise Rejected("not an object")
+                item = item_from_wire(dict(m, type=m.get("type", "action")))
                 org = m.get("org") or device_org.get(m.get("device_id")) or event_org.get(m.get("event_id"))
-                if m.get("type", "action") in ("action", "refusal"):
-                    rows.append(_row(m, org, now))
-                elif isinstance(m.get("type"), str):
-                    others.append((m, org))
-                else:
-                    raise ValueError("message without a type")
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                rejected.append({"message": m if isinstance(m, dict) else repr(m)[:200], "reason": reason})
-                log.warning("ingest: rejected a malformed message (%s)", reason)
-        with self.tx() as c:
-            new = c.executemany(_INSERT, rows).rowcount if rows else 0
-            for m, org in others:
-                new += self._ingest_other(c, m, org, now)
+                uploads.append(Upload(org, str(m.get("device_id") or ""), int(m.get("outbox_id") or 0), item))
+            except Rejected as exc:
+                rejected.append({"message": m if isinstance(m, dict) else repr(m)[:200], "reason": str(exc)})
+                log.warning("ingest: rejected a malformed message (%s)", exc)
+        result = self.ingest_uploads(uploads)
         self.last_rejected = rejected
-        return {"new": new, "duplicates": len(rows) + len(others) - new, "rejected": len(rejected)}
+        return {"new": result.new, "duplicates": result.duplicates, "rejected": len(rejected),
+                "refused": result.refused}
 
-    def _ingest_other(self, c, m: dict, org: str | None, now: float) -> int:
+    def ingest_uploads(self, uploads: list[Upload]) -> IngestResult:
+        """Store checked, authorized uploads in one transaction (idempotent by scan uuid / derived id). A kiosk
+        message whose effect is impossible (order not pending, ticket already exchanged…) is kept and reported in
+        `refused` so the device and the organiser see why."""
+        now = time.time()
+        rows = [_row(u, now) for u in uploads if isinstance(u.item, (ActionItem, RefusalItem))]
+        others = [u for u in uploads if not isinstance(u.item, (ActionItem, RefusalItem))]
+        result = IngestResult()
+        with self.tx() as c:
+            result.new = c.executemany(_INSERT, rows).rowcount if rows else 0
+            for u in others:
+                result.new += self._ingest_other(c, u, now, result.refused)
+        result.duplicates = len(rows) + len(others) - result.new
+        return result
+
+    def _ingest_other(self, c, u: Upload, now: float, refused: dict) -> int:
         """Keep the message whole; apply a kiosk action's effect the first time it arrives (same transaction)."""
+        m = dict(u.item.to_wire(), org=u.org, device_id=u.device_id, outbox_id=u.outbox_id)
         at = m.get("at") if isinstance(m.get("at"), (int, float)) else now
         ticket = m.get("ticket_key")
         inserted = c.execute(
             "INSERT INTO scans(scan_uuid, type, kind, ticket_key, at, device_id, reason, org, received_at, body) "
             "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (scan_uuid) DO NOTHING",
             (message_uuid(m), m["type"][:32], str(m.get("action") or "")[:32] or None,
-             None if ticket is None else str(ticket)[:64], float(at), str(m.get("device_id") or "")[:64],
-             str(m.get("reason") or "")[:500], org, now, json.dumps(m, default=str)[:20000])).rowcount
-        if inserted and m["type"] == "kiosk":
+             None if ticket is None else str(ticket)[:64], float(at), u.device_id[:64],
+             str(m.get("reason") or "")[:500], u.org, now, json.dumps(m, default=str)[:20000])).rowcount
+        if not inserted:
+            return 0
+        if isinstance(u.item, (PaymentValidated, Exchange)):
             try:
-                self._kiosk_effect(m, org)
-            except (StoreError, LookupError, ValueError) as exc:     # logged; the message itself is kept
-                log.warning("ingest: kiosk %s from %s not applied (%s)", m.get("action"), m.get("device_id"), exc)
-        return inserted
+                effect = self._kiosk_effect(u.item, u.org)
+            except (StoreError, LookupError, ValueError) as exc:     # kept; reported to the device and the organiser
+                log.warning("ingest: kiosk %s from %s not applied (%s)", m.get("action"), u.device_id, exc)
+                refused[(u.device_id, u.outbox_id)] = f"not applied: {exc}"
+            else:
+                if effect:
+                    c.execute("UPDATE scans SET body=? WHERE scan_uuid=?", (json.dumps(dict(m, **effect), default=str),
+                                                                          message_uuid(m)))
+        return 1
 
-    def _kiosk_effect(self, m: dict, org: str | None) -> None:
-        action = m.get("action")
-        if action == "payment_validated":
-            order = self.order(str(m.get("order_number")))
+    def _kiosk_effect(self, m: PaymentValidated | Exchange, org: str | None) -> dict:
+        if isinstance(m, PaymentValidated):
+            order = self.order(m.order_number)
             if order["org"] != org:
                 raise LookupError(f"order {order['number']} is not {org}'s")
             if order["status"] != "pending":
                 raise StoreError(f"order {order['number']} is {order['status']}, not pending")
             self.validate_payment(order["number"])
-        elif action == "exchange":      # revoke + issue the replacement (same order; category/zone/seat if chosen)
-            t = self.ticket(str(m.get("ticket_key")))
-            if t["org"] != org:
-                raise LookupError(f"ticket {t['ticket_key']} is not {org}'s")
-            chosen = {k: m[k] for k in ("category", "zone", "seat") if k in m}
-            new = self.exchange_ticket(t["ticket_key"], str(m.get("reason") or "at the kiosk"), **chosen)
-            log.info("ingest: ticket %s exchanged at %s for %s", t["ticket_key"], m.get("device_id"), new["ticket_key"])
+            return {}
+        t = self.ticket(m.ticket_key)      # exchange: revoke + issue the replacement (same order)
+        if t["org"] != org:
+            raise LookupError(f"ticket {t['ticket_key']} is not {org}'s")
+        new = self.exchange_ticket(t["ticket_key"], m.reason, **m.chosen())
+        log.info("ingest: ticket %s exchanged at %s for %s", t["ticket_key"], m.device_id, new["ticket_key"])
+        return {"replacement": new["ticket_key"]}
 
     def kiosk_actions(self, org: str) -> list[dict]:
         """Kiosk messages devices uploaded (payment validations, exchanges, prints), oldest first."""

@@ -84,4 +84,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE events ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
     """,
+    # 6: uploads refused by the sync server (authorization, malformed, kiosk effect impossible): kept for the
+    #    organiser (`ticketgate server refusals`, `server devices`); the device keeps its copy marked refused
+    """
+    CREATE TABLE refused_uploads (id INTEGER PRIMARY KEY, org TEXT NOT NULL, device_id TEXT NOT NULL,
+        outbox_id INTEGER NOT NULL, reason TEXT NOT NULL, body TEXT NOT NULL, digest TEXT NOT NULL,
+        received_at REAL NOT NULL, UNIQUE (device_id, outbox_id, digest));
+    CREATE INDEX refused_uploads_org ON refused_uploads(org, device_id);
+    """,
 )

@@ -2,10 +2,28 @@
 store implementing the same methods can replace it)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol
 
 from agent.keyring import Keyring
+from agent.sync.messages import Item
 from server_stub.signing import SigningKey
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One outbox item of a device, checked (`agent.sync.messages`) and authorized, for `store.ingest_uploads`."""
+    org: str
+    device_id: str
+    outbox_id: int
+    item: Item
+
+
+@dataclass
+class IngestResult:
+    new: int = 0
+    duplicates: int = 0
+    refused: dict[tuple[str, int], str] = field(default_factory=dict)   # (device, outbox id) -> reason (kiosk effects)
 
 
 class SyncStore(Protocol):
@@ -23,3 +41,9 @@ class SyncStore(Protocol):
     def issue_ticket_payload(self, ticket_key: str) -> str: ...      # kiosk bundles (role "kiosk") only
     def touch_device(self, device_id: str, seen_at: float | None = None, status: str | None = None) -> None: ...
     def ingest(self, actions: Iterable[dict]) -> tuple[int, int]: ...
+    def ingest_uploads(self, uploads: list[Upload]) -> IngestResult: ...
+    def record_refusals(self, org: str, device_id: str, refusals: list[tuple[int, str, dict]]) -> None: ...
+    # authorization of kiosk messages: which events an order or a ticket belongs to
+    def order(self, number: str) -> dict: ...
+    def ticket(self, ticket_key: str) -> dict: ...
+    def target(self, target_id: int) -> dict: ...

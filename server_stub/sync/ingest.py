@@ -1,59 +1,105 @@
-"""Device -> server messages (pure-ish handlers): parse an upload batch or a hello; refuse bad ones.
+"""Device -> server uploads: parse (agent.sync.messages), authorize by the device's enrolled role and events, relay.
 
-Raises `Rejected(reason)`; the server logs it and keeps running.
+Authorization (docs/security.md): the broker ACL proves which device published; the store says what it is.
+  * every item speaks for the publishing device only (`device_id` empty or its own);
+  * door and kiosk devices upload entries, quick cancellations and annulments, for events they hold;
+  * `reset` actions come only from the organiser (`ticketgate server ticket reset`), never from a device;
+  * kiosk messages (payment validated, exchange, print records) only from kiosk devices, for orders and tickets
+    of events they hold;
+  * refusals (statistics) and command results from any device of the organiser.
+A device registered without events holds every event of its organiser. What is refused is answered in the ack with
+its reason, recorded for the organiser, and never stored as a scan nor relayed.
 """
 from __future__ import annotations
 
+from typing import Callable
+
+from agent.sync.messages import (ActionItem, Batch, CmdResult, DEVICE_ACTION_KINDS, Exchange, Hello, Item,
+                                 PaymentValidated, Printed, RefusalItem, RelayedAction, upload_from_wire)
 from agent.sync.signed import Rejected, load_json
 
-MAX_UPLOAD = 4 << 20
-MAX_ITEMS = 5000
-ACTION_KINDS = ("entry", "cancel", "annul", "reset")
+MAX_UPLOAD = 4 << 20     # bytes; mosquitto's message_size_limit is set to the same figure (broker_process, provisioning)
+KIOSK = "kiosk"
 
 
-def parse_upload(payload: bytes, org: str, device: str, limit: int = MAX_UPLOAD) -> dict:
-    msg = load_json(payload, limit)
-    if not isinstance(msg, dict) or msg.get("type") not in ("batch", "hello"):
-        raise Rejected("upload is not a batch or hello")
-    if msg.get("org") != org or msg.get("device") != device:
-        raise Rejected(f"upload names {msg.get('org')}/{msg.get('device')} on the topic of {org}/{device}")
+def parse_upload(payload: bytes, org: str, device: str, limit: int = MAX_UPLOAD) -> Hello | Batch:
+    msg = upload_from_wire(load_json(payload, limit))
+    if msg.org != org or msg.device != device:
+        raise Rejected(f"upload names {msg.org}/{msg.device} on the topic of {org}/{device}")
     return msg
 
 
-def batch_items(msg: dict, org: str, device: str) -> tuple[list[int], list[dict], list[int]]:
-    """-> (outbox ids to acknowledge, records for store.ingest, ids refused for good)."""
-    items = msg.get("items")
-    if not isinstance(items, list) or len(items) > MAX_ITEMS or not isinstance(msg.get("batch"), str):
-        raise Rejected("malformed batch")
-    ids, records, refused = [], [], []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), int):
-            raise Rejected("malformed batch item")
-        body = item.get("body")
-        if not _valid(body, device):
-            refused.append(item["id"])   # acknowledged anyway: retrying it can never succeed
-            continue
-        ids.append(item["id"])
-        records.append(dict(body, org=org, device_id=device, outbox_id=item["id"]))   # outbox id: stable dedupe key
-    return ids, records, refused
+class Scope:
+    """What one registered device may do: its role and the events it holds (none registered: all of the org's)."""
+
+    def __init__(self, device: dict, org_events: Callable[[], set[int]], events_of_order: Callable[[str], tuple],
+                 events_of_ticket: Callable[[str], tuple]):
+        self.device_id, self.org = device["device_id"], device["org"]
+        self.role = device.get("role") or "door"
+        self._events = set(device.get("events") or ()) or None
+        self._org_events = org_events
+        self._order, self._ticket = events_of_order, events_of_ticket
+
+    @property
+    def events(self) -> set[int]:
+        if self._events is None:
+            self._events = self._org_events()
+        return self._events
+
+    def refusal(self, item: Item) -> str | None:
+        """None when the device may upload this item, else the reason it is refused."""
+        if item.device_id not in ("", self.device_id):
+            return f"not allowed: {self.device_id} cannot upload for device {item.device_id!r}"
+        if isinstance(item, ActionItem):
+            if item.kind not in DEVICE_ACTION_KINDS:
+                return f"not allowed: a {item.kind} comes only from the organiser, never from a device"
+            if item.event_id is None or item.event_id not in self.events:
+                return f"not allowed: event {item.event_id} is not an event of {self.device_id}"
+            return None
+        if isinstance(item, (RefusalItem, CmdResult)):
+            return None
+        if self.role != KIOSK:
+            return f"not allowed: {type(item).__name__} comes only from kiosk devices ({self.device_id} is a {self.role})"
+        if isinstance(item, PaymentValidated) or (isinstance(item, Printed) and item.order_number):
+            org, events = self._order(item.order_number)
+            what = f"order {item.order_number}"
+        elif isinstance(item, Exchange):
+            org, events = self._ticket(item.ticket_key)
+            what = f"ticket {item.ticket_key}"
+        else:
+            return None
+        if org is None:
+            return f"unknown {what}"
+        if org != self.org or not set(events) & self.events:
+            return f"not allowed: {what} is not of an event of {self.device_id}"
+        return None
 
 
-def _valid(body: object, device: str) -> bool:
-    if not isinstance(body, dict) or body.get("device_id", device) != device:
-        return False
-    kind = body.get("type")
-    if kind == "action":
-        return (isinstance(body.get("scan_uuid"), str) and body.get("kind") in ACTION_KINDS
-                and isinstance(body.get("ticket_key"), str) and isinstance(body.get("at"), (int, float)))
-    return isinstance(kind, str)
+def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]]:
+    """(events_of_order, events_of_ticket) from the store: number/key -> (org or None, event ids)."""
+    def of_target(org: str, target_id: int) -> tuple:
+        return org, tuple(store.target(target_id)["event_ids"])
+
+    def order(number: str) -> tuple:
+        try:
+            o = store.order(number)
+        except (LookupError, ValueError):
+            return None, ()
+        return of_target(o["org"], o["event_id"])
+
+    def ticket(key: str) -> tuple:
+        try:
+            t = store.ticket(key)
+        except (LookupError, ValueError):
+            return None, ()
+        return of_target(t["org"], t["target_id"])
+    return order, ticket
 
 
-def relayable(records: list[dict]) -> dict[int, list[dict]]:
-    """Accepted actions grouped by event, shaped for `Ledger.merge_remote` on the other gates."""
-    out: dict[int, list[dict]] = {}
-    for r in records:
-        if r.get("type") == "action" and isinstance(r.get("event_id"), int):
-            out.setdefault(r["event_id"], []).append(
-                {k: r.get(k) for k in ("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at", "device_id",
-                                       "gate", "device_seq", "ref_uuid", "reason", "clock_offset", "mode")})
+def relayable(items: list[ActionItem], device_id: str) -> dict[int, list[RelayedAction]]:
+    """Accepted actions of one device grouped by event, for `Ledger.merge_remote` on the other gates."""
+    out: dict[int, list[RelayedAction]] = {}
+    for a in items:
+        if a.event_id is not None:
+            out.setdefault(a.event_id, []).append(RelayedAction.of(a, device_id))
     return out

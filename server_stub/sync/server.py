@@ -16,13 +16,18 @@ import threading
 import time
 import uuid
 from collections import deque
+from dataclasses import dataclass, field
 
 from agent.sync import topics
 from agent.sync.signed import Rejected, seal
 from agent.sync.transport import Transport
 from server_stub.sync import bundles
 from server_stub.sync.contract import SyncStore
-from server_stub.sync.ingest import MAX_UPLOAD, batch_items, parse_upload, relayable
+from agent.sync.messages import (Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
+                                 Resync, ServerStatus, Update, UploadItem)
+from server_stub.sync.contract import IngestResult, Upload
+from server_stub.sync.ingest import MAX_UPLOAD, Scope, parse_upload, relayable, store_lookups
+from server_stub.sync.ratelimit import DeviceLimiter, Limits
 
 log = logging.getLogger("ticketgate.sync.server")
 DRAIN = 64            # uploads ingested together in one store transaction
@@ -30,16 +35,30 @@ RELAY_CHUNK = 2000    # relayed actions per live message (well under the devices
 KIOSK_QUIET = 0.5     # s without ticket changes before kiosks are asked for a delta (a push in flight lands first)
 
 
+@dataclass
+class _Checked:
+    """A batch after rate limiting and authorization: what goes to the store, what is refused, what comes later."""
+    org: str
+    device: str
+    batch: Batch
+    accepted: list[UploadItem] = field(default_factory=list)
+    refused: list[ItemRefusal] = field(default_factory=list)
+    deferred: tuple[int, ...] = ()
+    retry_after: float = 0.0
+
+
 class SyncServer:
     def __init__(self, store: SyncStore, transport: Transport, name: str = "server", ingest: bool = True,
                  announce: bool = True, orgs: list[str] | None = None, poll: float = 0.1,
-                 require_registration: bool = True, max_upload: int = MAX_UPLOAD):
+                 require_registration: bool = True, max_upload: int = MAX_UPLOAD, limits: Limits | None = Limits()):
         self.store, self.transport, self.name = store, transport, name
         self.ingest_enabled, self.announce_enabled, self.poll = ingest, announce, poll
         self.orgs = orgs
         self.require_registration, self.max_upload = require_registration, max_upload
         self.rejections: deque[tuple[str, str]] = deque(maxlen=500)
-        self.stats = {"batches": 0, "new": 0, "dup": 0, "hellos": 0, "bundles": 0, "live": 0}
+        self.stats = {"batches": 0, "new": 0, "dup": 0, "hellos": 0, "bundles": 0, "live": 0, "refused": 0, "deferred": 0}
+        self.limiter = DeviceLimiter(limits) if limits is not None else None     # None: no per-device rate limit
+        self._lookups = store_lookups(store)
         self._keys: dict[str, object] = {}
         self._inbox: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
@@ -90,7 +109,7 @@ class SyncServer:
         t.start()
 
     def _presence(self, state: str) -> bytes:
-        return json.dumps({"state": state, "server": self.name, "since": time.time()}).encode()
+        return json.dumps(ServerStatus(state, self.name, time.time()).to_wire()).encode()
 
     def _sign(self, org: str, body: dict) -> bytes:
         key = self._keys.get(org)
@@ -122,7 +141,7 @@ class SyncServer:
                 self._reject("", f"ingestion failed ({type(exc).__name__}); devices will retry")
 
     def _process(self, work: list[tuple[str, bytes]]) -> None:
-        batches: list[tuple[str, str, dict, list[int], list[dict], list[int], set[int]]] = []
+        batches: list[_Checked] = []
         for topic, payload in work:
             try:
                 parsed = topics.parse(topic)
@@ -131,58 +150,92 @@ class SyncServer:
                 org, device = parsed.org, parsed.device
                 if self.orgs and org not in self.orgs:
                     raise Rejected(f"organiser {org!r} not served here")
-                reg = self.store.device(device) if self.require_registration else {"org": org}
+                reg = self.store.device(device) if self.require_registration else {"org": org, "device_id": device}
                 if reg is None or reg.get("org") != org or reg.get("revoked"):
                     raise Rejected(f"device {device!r} is not registered (or revoked) for {org!r}")
                 msg = parse_upload(payload, org, device, self.max_upload)
-                if msg["type"] == "hello":
+                if isinstance(msg, Hello):
                     self._hello(org, device, msg, reg)
                     continue
-                ids, records, refused = batch_items(msg, org, device)
-                batches.append((org, device, msg, ids, records, refused, set(reg.get("events") or ())))
+                batches.append(self._check(org, device, reg, msg, len(payload)))
             except Rejected as exc:
                 self._reject(topic, str(exc))
         if not batches:
             return
-        records = [r for b in batches for r in b[4]]
-        new, dup = self.store.ingest(records) if records else (0, 0)   # durable before any ack leaves
+        uploads = [Upload(b.org, b.device, u.id, u.body) for b in batches for u in b.accepted]
+        result = self.store.ingest_uploads(uploads) if uploads else IngestResult()   # durable before any ack leaves
         self.stats["batches"] += len(batches)
-        self.stats["new"] += new
-        self.stats["dup"] += dup
-        relay: dict[tuple[str, int], list[dict]] = {}
-        for org, device, msg, ids, recs, refused, allowed in batches:
-            self.transport.publish(topics.down(org, device), self._sign(org, {
-                "type": "ack", "device": device, "batch": msg["batch"], "ids": ids + refused}))
-            if any(r.get("type") == "kiosk" and r.get("action") == "exchange" for r in recs):
+        self.stats["new"] += result.new
+        self.stats["dup"] += result.duplicates
+        relay: dict[tuple[str, int], list[RelayedAction]] = {}
+        for b in batches:
+            refused = list(b.refused) + [ItemRefusal(u.id, result.refused[(b.device, u.id)], u.body.to_wire())
+                                         for u in b.accepted if (b.device, u.id) in result.refused]
+            if refused:     # recorded for the organiser before the device is told
+                self.store.record_refusals(b.org, b.device, [(r.id, r.reason, r.body) for r in refused])
+                self.stats["refused"] += len(refused)
+                self._reject(topics.up(b.org, b.device), f"{len(refused)} item(s) of batch {b.batch.batch} refused, "
+                                                         f"first: {refused[0].reason}")
+            gone = {r.id for r in refused}
+            kept = [u for u in b.accepted if u.id not in gone]
+            self.transport.publish(topics.down(b.org, b.device), self._sign(b.org, Ack(
+                b.device, b.batch.batch, tuple(u.id for u in kept), tuple(refused), b.deferred,
+                round(b.retry_after, 3)).to_wire()))
+            if any(isinstance(u.body, Exchange) for u in kept):
                 # the replacement is in the store now: this kiosk asks for its delta at once, to print it
-                self.transport.publish(topics.down(org, device), self._sign(org, {"type": "resync", "device": device}))
-            for event_id, actions in relayable(recs).items():
-                if not allowed or event_id in allowed:      # a device speaks only for its own events' gates
-                    relay.setdefault((org, event_id), []).extend(actions)
+                self.transport.publish(topics.down(b.org, b.device), self._sign(b.org, Resync(b.device).to_wire()))
+            for event_id, actions in relayable([u.body for u in kept if isinstance(u.body, ActionItem)], b.device).items():
+                relay.setdefault((b.org, event_id), []).extend(actions)
         for (org, event_id), actions in relay.items():
             for start in range(0, len(actions), RELAY_CHUNK):
-                self.transport.publish(topics.live(org, event_id), self._sign(org, {
-                    "type": "checkins", "event": event_id, "actions": actions[start:start + RELAY_CHUNK]}))
+                self.transport.publish(topics.live(org, event_id), self._sign(org, Checkins(
+                    event_id, tuple(actions[start:start + RELAY_CHUNK])).to_wire()))
         now = time.monotonic()
-        for device in {b[1] for b in batches}:
+        for device in {b.device for b in batches}:
             if now - self._touched.get(device, -1e9) > 5.0:    # presence, not a write per batch
                 self._touched[device] = now
                 self.store.touch_device(device)
 
-    def _hello(self, org: str, device: str, msg: dict, reg: dict) -> None:
+    def _check(self, org: str, device: str, reg: dict, batch: Batch, size: int) -> "_Checked":
+        """Rate limit, then authorization of every item by the device's role and events (`ingest.Scope`)."""
+        checked = _Checked(org, device, batch)
+        ids = tuple(u.id for u in batch.items) + tuple(r.id for r in batch.invalid)
+        if self.limiter is not None:
+            count = len(ids)
+            if self.limiter.too_big(count, size):
+                checked.refused = [ItemRefusal(u.id, f"rate: a batch of {count} items / {size} bytes is over this "
+                                                     f"device's limit", u.body.to_wire()) for u in batch.items]
+                checked.refused += batch.invalid
+                return checked
+            wait = self.limiter.take(device, count, size)
+            if wait:
+                checked.deferred, checked.retry_after = ids, wait
+                self.stats["deferred"] += len(ids)
+                return checked
+        scope = Scope(dict(reg, device_id=device), lambda: {e["event_id"] for e in self.store.events(org)},
+                      *self._lookups)
+        checked.refused = list(batch.invalid)
+        for u in batch.items:
+            reason = scope.refusal(u.body)
+            if reason is None:
+                checked.accepted.append(u)
+            else:
+                checked.refused.append(ItemRefusal(u.id, reason, u.body.to_wire()))
+        return checked
+
+    def _hello(self, org: str, device: str, msg: Hello, reg: dict) -> None:
         t1 = time.time()
         self.stats["hellos"] += 1
         self.store.touch_device(device, status="online")
-        self.transport.publish(topics.down(org, device), self._sign(org, {
-            "type": "clock", "device": device, "probe": msg.get("probe"), "t0": msg.get("t0"), "t1": t1,
-            "t2": time.time()}))
+        self.transport.publish(topics.down(org, device), self._sign(org, Clock(
+            device, msg.probe, msg.t0, t1, time.time()).to_wire()))
         allowed = [int(e) for e in reg.get("events") or []]
-        wanted = [int(e) for e in msg.get("events") or [] if isinstance(e, int)]
+        wanted = list(msg.events)
         events = sorted(set(allowed) & set(wanted) if allowed and wanted else set(allowed or wanted))
-        have = msg.get("bundle_version") if isinstance(msg.get("bundle_version"), int) else 0
+        have = msg.bundle_version
         if not events or (have and have >= self.store.version(org)):
             return
-        since = have if have and sorted(msg.get("events") or []) == events else 0
+        since = have if have and sorted(msg.events) == events else 0
         with self._lock:
             self._bundle_requests[(org, device)] = (events, since, bundles.is_kiosk(reg))
         self._bundle_wake.set()
@@ -220,7 +273,7 @@ class SyncServer:
 
     def send_command(self, org: str, device: str, cmd: str, wait: float | None = 5.0, **fields) -> bool:
         """A signed command to one device: wipe | reset_ticket (ticket_key, event_id, reason) | config (config={...})."""
-        body = dict(fields, type="cmd", cmd=cmd, device=device)
+        body = Command(cmd, device, fields).to_wire()
         return self.transport.publish(topics.cmd(org, device), self._sign(org, body), wait=wait)
 
     # -- announcer ---------------------------------------------------------------------------------------------
@@ -258,7 +311,8 @@ class SyncServer:
             if changed:
                 body.update(bundles.bundle.ticket_section(changed))
             if body:
-                self.transport.publish(topics.live(org, e), self._sign(org, dict(body, type="update", event=e)))
+                update = Update(e, **{k: tuple(v) for k, v in body.items() if k != "tickets"}, tickets=body.get("tickets"))
+                self.transport.publish(topics.live(org, e), self._sign(org, update.to_wire()))
                 sent += 1
         self._seen_version[org] = version
         self.stats["live"] += sent
@@ -274,6 +328,6 @@ class SyncServer:
         for d in self.store.devices(org):
             if bundles.is_kiosk(d) and not d.get("revoked") and (not d.get("events") or events & set(d["events"])):
                 self.transport.publish(topics.down(org, d["device_id"]),
-                                       self._sign(org, {"type": "resync", "device": d["device_id"]}))
+                                       self._sign(org, Resync(d["device_id"]).to_wire()))
                 asked += 1
         return asked

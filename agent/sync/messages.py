@@ -1,0 +1,690 @@
+"""Every message device <-> server, typed: one frozen dataclass per message, `to_wire()` / `from_wire()`.
+
+`from_wire` is the one place a message from the other side is checked: it raises `Rejected(reason)` for anything
+malformed, and returns a value the code can trust (types, lengths, enumerations). `to_wire` gives the JSON-ready
+dict (signed messages get `org`, `id`, `ts` added by the signer). docs/sync-protocol.md's message tables are
+checked against `MESSAGES` by tests/test_sync_messages.py.
+
+Outbox items (what a device queues in its ledger and uploads in a `batch`): `ActionItem` (entry, quick
+cancellation, annulment), `RefusalItem` (refused scans, for statistics), `PaymentValidated`, `Exchange`,
+`Printed` (kiosk), `CmdResult`. The server answers every item of a batch in a signed `Ack`: stored (`ids`),
+refused for good with a reason (`refused`, the device keeps the row marked refused), or deferred (`deferred`,
+rate limit: the device sends it again after `retry_after` seconds).
+"""
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Iterable
+
+from agent.sync.signed import Rejected
+
+ACTION_KINDS = ("entry", "cancel", "annul", "reset")     # reset: only ever from the organiser (device_id "server")
+DEVICE_ACTION_KINDS = ("entry", "cancel", "annul")      # what a device may upload
+KIOSK_ACTIONS = ("payment_validated", "exchange", "print", "reprint")
+DIRECTIONS = (None, "in", "out")
+MAX_ID = 64          # uuids, ticket keys, device/gate names, order numbers
+MAX_TEXT = 500       # reasons, details
+MAX_BATCH_ITEMS = 5000
+
+
+# -- field checks (each raises Rejected naming the field) -------------------------------------------------------
+def _get(d: dict, name: str, default: Any = ...) -> Any:
+    if name in d:
+        return d[name]
+    if default is ...:
+        raise Rejected(f"missing {name}")
+    return default
+
+
+def text(d: dict, name: str, default: Any = ..., *, limit: int = MAX_ID, empty: bool = True) -> Any:
+    """A string of at most `limit` characters; null or absent -> `default` (required when there is none)."""
+    v = _get(d, name, default)
+    if v is None and default is not ...:
+        return default
+    if not isinstance(v, str) or len(v) > limit or (not empty and not v):
+        _bad(name, v)
+    return v
+
+
+def integer(d: dict, name: str, default: Any = ...) -> Any:
+    v = _get(d, name, default)
+    if v is None and default is not ...:
+        return default
+    if not isinstance(v, int) or isinstance(v, bool) or not -(1 << 62) < v < (1 << 62):
+        _bad(name, v)
+    return v
+
+
+def number(d: dict, name: str, default: Any = ...) -> Any:
+    v = _get(d, name, default)
+    if v is None and default is not ...:
+        return default
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v or abs(v) > 1e12:
+        _bad(name, v)
+    return float(v)
+
+
+def one_of(d: dict, name: str, allowed: tuple, default: Any = ...) -> Any:
+    v = _get(d, name, default)
+    if v not in allowed:
+        _bad(name, v)
+    return v
+
+
+def int_list(d: dict, name: str, default: Any = ..., limit: int = 100_000) -> tuple[int, ...]:
+    v = _get(d, name, default)
+    if not isinstance(v, list) or len(v) > limit or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+        _bad(name, v)
+    return tuple(v)
+
+
+def _bad(name: str, v: Any):
+    shown = repr(v)
+    raise Rejected(f"bad {name}: {shown[:40]}{'…' if len(shown) > 40 else ''}")
+
+
+def _obj(data: Any, what: str) -> dict:
+    if not isinstance(data, dict):
+        raise Rejected(f"{what} is not a JSON object")
+    return data
+
+
+def _typed(d: dict, cls: type) -> None:
+    if d.get("type") != cls.TYPE:
+        raise Rejected(f"not a {cls.TYPE} message (type {d.get('type')!r})")
+
+
+class Wire:
+    """Base of the messages: `to_wire` is every field plus `type` (and `action` for kiosk items)."""
+    TYPE: ClassVar[str]
+    TOPIC: ClassVar[str]          # up | down | live | cmd | status | outbox (inside a batch)
+    ACTION: ClassVar[str | None] = None
+
+    def to_wire(self) -> dict:
+        out = {"type": self.TYPE, **asdict(self)}
+        if self.ACTION is not None:
+            out["action"] = self.ACTION
+        for f in fields(self):       # tuples travel as JSON lists
+            if isinstance(out[f.name], tuple):
+                out[f.name] = list(out[f.name])
+        return out
+
+    @classmethod
+    def wire_fields(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+# -- outbox items (device -> server, inside a batch) ------------------------------------------------------------
+@dataclass(frozen=True)
+class ActionItem(Wire):
+    """A check-in action recorded by a gate: entry, quick cancellation, annulment of one of them."""
+    TYPE: ClassVar[str] = "action"
+    TOPIC: ClassVar[str] = "outbox"
+    scan_uuid: str
+    kind: str
+    ticket_key: str
+    event_id: int | None
+    direction: str | None
+    at: float
+    device_id: str
+    gate: str = ""
+    device_seq: int | None = None
+    clock_offset: float = 0.0
+    ref_uuid: str | None = None
+    reason: str = ""
+    verdict: str | None = None
+    mode: str | None = None
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ActionItem":
+        d = _obj(d, "action")
+        _typed(d, cls)
+        return cls(scan_uuid=text(d, "scan_uuid", empty=False), kind=one_of(d, "kind", ACTION_KINDS),
+                   ticket_key=text(d, "ticket_key", empty=False), event_id=integer(d, "event_id", None),
+                   direction=one_of(d, "direction", DIRECTIONS, None), at=number(d, "at"),
+                   device_id=text(d, "device_id", ""), gate=text(d, "gate", ""),
+                   device_seq=integer(d, "device_seq", None), clock_offset=number(d, "clock_offset", 0.0),
+                   ref_uuid=text(d, "ref_uuid", None), reason=text(d, "reason", "", limit=MAX_TEXT),
+                   verdict=text(d, "verdict", None), mode=text(d, "mode", None))
+
+
+@dataclass(frozen=True)
+class RefusalItem(Wire):
+    """A scan the gate refused (statistics only; never relayed, never changes a ticket)."""
+    TYPE: ClassVar[str] = "refusal"
+    TOPIC: ClassVar[str] = "outbox"
+    verdict: str
+    ticket_key: str | None
+    event_id: int | None
+    at: float
+    device_id: str
+    gate: str = ""
+    detail: str = ""
+    clock_offset: float = 0.0
+    scan_uuid: str | None = None
+    device_seq: int | None = None
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "RefusalItem":
+        d = _obj(d, "refusal")
+        _typed(d, cls)
+        return cls(verdict=text(d, "verdict", empty=False), ticket_key=text(d, "ticket_key", None),
+                   event_id=integer(d, "event_id", None), at=number(d, "at"), device_id=text(d, "device_id", ""),
+                   gate=text(d, "gate", ""), detail=text(d, "detail", "", limit=MAX_TEXT),
+                   clock_offset=number(d, "clock_offset", 0.0), scan_uuid=text(d, "scan_uuid", None),
+                   device_seq=integer(d, "device_seq", None))
+
+
+@dataclass(frozen=True)
+class PaymentValidated(Wire):
+    """Kiosk: a pending order was paid at the desk."""
+    TYPE: ClassVar[str] = "kiosk"
+    TOPIC: ClassVar[str] = "outbox"
+    ACTION: ClassVar[str | None] = "payment_validated"
+    order_number: str
+    device_id: str
+    operator: str = ""
+    at: float | None = None
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PaymentValidated":
+        d = _obj(d, "kiosk message")
+        return cls(order_number=text(d, "order_number", empty=False), device_id=text(d, "device_id", ""),
+                   operator=text(d, "operator", ""), at=number(d, "at", None))
+
+
+@dataclass(frozen=True)
+class Exchange(Wire):
+    """Kiosk: a ticket taken out of use; the server revokes it and issues its replacement (same order)."""
+    TYPE: ClassVar[str] = "kiosk"
+    TOPIC: ClassVar[str] = "outbox"
+    ACTION: ClassVar[str | None] = "exchange"
+    ticket_key: str
+    reason: str
+    device_id: str
+    category: int | None = None
+    zone: int | None = None
+    seat: str | None = None
+    at: float | None = None
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Exchange":
+        d = _obj(d, "kiosk message")
+        return cls(ticket_key=text(d, "ticket_key", empty=False), reason=text(d, "reason", "", limit=MAX_TEXT), device_id=text(d, "device_id", ""),
+                   category=integer(d, "category", None), zone=integer(d, "zone", None), seat=text(d, "seat", None),
+                   at=number(d, "at", None))
+
+    def chosen(self) -> dict:
+        """The position fields the kiosk chose (absent ones keep the old ticket's)."""
+        return {k: v for k, v in (("category", self.category), ("zone", self.zone), ("seat", self.seat)) if v is not None}
+
+
+@dataclass(frozen=True)
+class Printed(Wire):
+    """Kiosk: tickets or badges of an order printed (or reprinted); a record, no effect on tickets."""
+    TYPE: ClassVar[str] = "kiosk"
+    TOPIC: ClassVar[str] = "outbox"
+    ACTION: ClassVar[str | None] = "print"
+    order_number: str
+    tickets: tuple[str, ...]
+    device_id: str
+    kind: str = "ticket"
+    printer: str = ""
+    reprint: bool = False
+    at: float | None = None
+
+    def to_wire(self) -> dict:
+        out = super().to_wire()
+        out["action"] = "reprint" if self.reprint else "print"
+        del out["reprint"]
+        return out
+
+    @classmethod
+    def wire_fields(cls) -> list[str]:
+        return [n for n in super().wire_fields() if n != "reprint"]
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Printed":
+        d = _obj(d, "kiosk message")
+        keys = _get(d, "tickets", [])
+        if not isinstance(keys, list) or len(keys) > 1000 or not all(isinstance(k, str) and len(k) <= MAX_ID for k in keys):
+            _bad("tickets", keys)
+        return cls(order_number=text(d, "order_number", ""), tickets=tuple(keys), device_id=text(d, "device_id", ""),
+                   kind=text(d, "kind", "ticket"), printer=text(d, "printer", "", limit=200),
+                   reprint=d.get("action") == "reprint", at=number(d, "at", None))
+
+
+@dataclass(frozen=True)
+class CmdResult(Wire):
+    """The result of a signed command the device executed (`id` is the command's message id)."""
+    TYPE: ClassVar[str] = "cmd_result"
+    TOPIC: ClassVar[str] = "outbox"
+    id: str
+    result: Any
+    device_id: str
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "CmdResult":
+        d = _obj(d, "cmd_result")
+        _typed(d, cls)
+        result = d.get("result")
+        if len(json.dumps(result, default=str)) > 4096:
+            raise Rejected("cmd_result too large")
+        return cls(id=text(d, "id", empty=False), result=result, device_id=text(d, "device_id", ""))
+
+
+Item = ActionItem | RefusalItem | PaymentValidated | Exchange | Printed | CmdResult
+_KIOSK = {"payment_validated": PaymentValidated, "exchange": Exchange, "print": Printed, "reprint": Printed}
+
+
+def item_from_wire(body: Any) -> Item:
+    """One outbox message body -> its typed item. Raises Rejected (unknown type, kiosk action, bad field)."""
+    body = _obj(body, "item body")
+    kind = body.get("type")
+    if kind == "action":
+        return ActionItem.from_wire(body)
+    if kind == "refusal":
+        return RefusalItem.from_wire(body)
+    if kind == "cmd_result":
+        return CmdResult.from_wire(body)
+    if kind == "kiosk":
+        cls = _KIOSK.get(body.get("action"))
+        if cls is None:
+            raise Rejected(f"unknown kiosk action {body.get('action')!r}")
+        return cls.from_wire(body)
+    raise Rejected(f"unknown message type {kind!r}")
+
+
+# -- device -> server (topic up) --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Hello(Wire):
+    """Where the device is: its bundle version and events; asks for a clock reading (probe, t0)."""
+    TYPE: ClassVar[str] = "hello"
+    TOPIC: ClassVar[str] = "up"
+    org: str
+    device: str
+    probe: str
+    t0: float
+    bundle_version: int = 0
+    events: tuple[int, ...] = ()
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Hello":
+        d = _obj(d, "hello")
+        _typed(d, cls)
+        return cls(org=text(d, "org"), device=text(d, "device"), probe=text(d, "probe", ""), t0=number(d, "t0", 0.0),
+                   bundle_version=integer(d, "bundle_version", 0), events=int_list(d, "events", [], limit=10_000))
+
+
+@dataclass(frozen=True)
+class UploadItem:
+    """One outbox row in a batch: its row id on the device, its kind, its typed body."""
+    id: int
+    kind: str
+    body: Item
+
+
+@dataclass(frozen=True)
+class ItemRefusal:
+    """An item the server will not take, with the reason the device keeps and shows."""
+    id: int
+    reason: str
+    body: Any = field(default=None, compare=False)      # what was refused (kept for the organiser), not sent back
+
+    def to_wire(self) -> dict:
+        return {"id": self.id, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Batch(Wire):
+    """A durable upload: rows of the device's outbox. Items that do not parse are in `invalid` (refused)."""
+    TYPE: ClassVar[str] = "batch"
+    TOPIC: ClassVar[str] = "up"
+    org: str
+    device: str
+    batch: str
+    sent: float
+    items: tuple[UploadItem, ...]
+    invalid: tuple[ItemRefusal, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def wire_fields(cls) -> list[str]:
+        return ["org", "device", "batch", "sent", "items"]
+
+    def to_wire(self) -> dict:
+        return {"type": "batch", "org": self.org, "device": self.device, "batch": self.batch, "sent": self.sent,
+                "items": [{"id": i.id, "kind": i.kind, "body": i.body.to_wire()} for i in self.items]}
+
+    @staticmethod
+    def encode(org: str, device: str, batch: str, sent: float, rows: Iterable[tuple[int, str, str]]) -> bytes:
+        """The device's fast path: outbox rows (id, kind, body JSON text as stored) -> the batch's bytes."""
+        items = ",".join(f'{{"id":{i},"kind":{json.dumps(k)},"body":{b}}}' for i, k, b in rows)
+        head = json.dumps({"type": "batch", "org": org, "device": device, "batch": batch, "sent": sent},
+                          separators=(",", ":"))
+        return (head[:-1] + f',"items":[{items}]}}').encode()
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Batch":
+        d = _obj(d, "batch")
+        _typed(d, cls)
+        raw = d.get("items")
+        if not isinstance(raw, list) or len(raw) > MAX_BATCH_ITEMS:
+            raise Rejected("malformed batch (items)")
+        items, invalid, seen = [], [], set()
+        for r in raw:
+            if not isinstance(r, dict) or not isinstance(r.get("id"), int) or isinstance(r.get("id"), bool):
+                raise Rejected("malformed batch item (no row id)")
+            if r["id"] in seen:
+                raise Rejected(f"row {r['id']} twice in one batch")
+            seen.add(r["id"])
+            try:
+                items.append(UploadItem(r["id"], str(r.get("kind") or "")[:32], item_from_wire(r.get("body"))))
+            except Rejected as exc:
+                invalid.append(ItemRefusal(r["id"], f"malformed: {exc}", r.get("body")))
+        return cls(org=text(d, "org"), device=text(d, "device"), batch=text(d, "batch", empty=False),
+                   sent=number(d, "sent", 0.0), items=tuple(items), invalid=tuple(invalid))
+
+
+def upload_from_wire(d: Any) -> Hello | Batch:
+    d = _obj(d, "upload")
+    if d.get("type") == "hello":
+        return Hello.from_wire(d)
+    if d.get("type") == "batch":
+        return Batch.from_wire(d)
+    raise Rejected("upload is not a batch or hello")
+
+
+# -- server -> device (topic down, signed) ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ack(Wire):
+    """Every item of a batch answered: stored (ids), refused for good (refused), or to send again later (deferred)."""
+    TYPE: ClassVar[str] = "ack"
+    TOPIC: ClassVar[str] = "down"
+    device: str
+    batch: str
+    ids: tuple[int, ...]
+    refused: tuple[ItemRefusal, ...] = ()
+    deferred: tuple[int, ...] = ()
+    retry_after: float = 0.0
+
+    def to_wire(self) -> dict:
+        return {"type": "ack", "device": self.device, "batch": self.batch, "ids": list(self.ids),
+                "refused": [r.to_wire() for r in self.refused], "deferred": list(self.deferred),
+                "retry_after": self.retry_after}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Ack":
+        d = _obj(d, "ack")
+        _typed(d, cls)
+        refused = _get(d, "refused", [])
+        if not isinstance(refused, list):
+            _bad("refused", refused)
+        return cls(device=text(d, "device"), batch=text(d, "batch", ""), ids=int_list(d, "ids"),
+                   refused=tuple(ItemRefusal(integer(r, "id"), text(r, "reason", limit=MAX_TEXT))
+                                 for r in (_obj(x, "refusal") for x in refused)),
+                   deferred=int_list(d, "deferred", []), retry_after=number(d, "retry_after", 0.0))
+
+
+@dataclass(frozen=True)
+class Clock(Wire):
+    """Answer to a hello's probe: t1 received, t2 sent (server clock)."""
+    TYPE: ClassVar[str] = "clock"
+    TOPIC: ClassVar[str] = "down"
+    device: str
+    probe: str
+    t0: float
+    t1: float
+    t2: float
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Clock":
+        d = _obj(d, "clock")
+        _typed(d, cls)
+        return cls(device=text(d, "device"), probe=text(d, "probe", ""), t0=number(d, "t0", 0.0), t1=number(d, "t1"),
+                   t2=number(d, "t2"))
+
+
+@dataclass(frozen=True)
+class Resync(Wire):
+    """Ticket rows changed for this kiosk: say hello to get a delta (with payloads)."""
+    TYPE: ClassVar[str] = "resync"
+    TOPIC: ClassVar[str] = "down"
+    device: str
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Resync":
+        d = _obj(d, "resync")
+        _typed(d, cls)
+        return cls(device=text(d, "device"))
+
+
+@dataclass(frozen=True)
+class BundleManifest(Wire):
+    """The signed head of a bundle: what it is for, and the SHA-256 of every chunk."""
+    TYPE: ClassVar[str] = "bundle"
+    TOPIC: ClassVar[str] = "down"
+    org: str
+    device: str
+    bundle_id: str
+    version: int
+    base_version: int
+    events: tuple[int, ...]
+    keyring: dict
+    chunks: tuple[str, ...]
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "BundleManifest":
+        d = _obj(d, "bundle manifest")
+        _typed(d, cls)
+        chunks = _get(d, "chunks")
+        if not isinstance(chunks, list) or not all(isinstance(c, str) and len(c) == 64 for c in chunks):
+            raise Rejected("malformed bundle manifest (chunks)")
+        keyring = _get(d, "keyring", {})
+        if not isinstance(keyring, dict):
+            raise Rejected("malformed bundle manifest (keyring)")
+        return cls(org=text(d, "org"), device=text(d, "device"), bundle_id=text(d, "bundle_id"),
+                   version=integer(d, "version"), base_version=integer(d, "base_version"),
+                   events=tuple(sorted(int_list(d, "events", []))), keyring=keyring, chunks=tuple(chunks))
+
+
+CHUNK_MAGIC = b"TGB1"
+_CHUNK_HEAD = struct.Struct(">4s16sI")
+
+
+@dataclass(frozen=True)
+class ChunkHeader:
+    """The binary head of a bundle chunk: MAGIC | bundle id (16 bytes) | u32 index; zlib(JSON section) follows."""
+    bundle_id: bytes
+    index: int
+    SIZE: ClassVar[int] = _CHUNK_HEAD.size
+
+    def pack(self) -> bytes:
+        return _CHUNK_HEAD.pack(CHUNK_MAGIC, self.bundle_id, self.index)
+
+    @staticmethod
+    def is_chunk(data: bytes) -> bool:
+        return data[:4] == CHUNK_MAGIC
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "ChunkHeader":
+        if len(data) < cls.SIZE or not cls.is_chunk(data):
+            raise Rejected("not a bundle chunk")
+        _magic, bundle_id, index = _CHUNK_HEAD.unpack_from(data)
+        return cls(bundle_id, index)
+
+
+# -- server -> devices of an event (topic live, signed) ---------------------------------------------------------
+@dataclass(frozen=True)
+class RelayedAction(Wire):
+    """An action from another gate (or the organiser: reset, rollback annulment), for `Ledger.merge_remote`."""
+    TYPE: ClassVar[str] = "relayed action"
+    TOPIC: ClassVar[str] = "live"
+    scan_uuid: str
+    kind: str
+    ticket_key: str
+    event_id: int | None
+    direction: str | None
+    at: float
+    device_id: str = ""
+    gate: str = ""
+    device_seq: int | None = None
+    ref_uuid: str | None = None
+    reason: str = ""
+    clock_offset: float = 0.0      # server time - device time: the action is ordered on `at + clock_offset`
+    mode: str | None = None        # the gate's mode (multiple-entry entries are never double admissions)
+
+    def to_wire(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "RelayedAction":
+        d = _obj(d, "relayed action")
+        return cls(scan_uuid=text(d, "scan_uuid", empty=False), kind=one_of(d, "kind", ACTION_KINDS),
+                   ticket_key=text(d, "ticket_key", empty=False), event_id=integer(d, "event_id", None),
+                   direction=one_of(d, "direction", DIRECTIONS, None), at=number(d, "at"),
+                   device_id=text(d, "device_id", ""), gate=text(d, "gate", ""),
+                   device_seq=integer(d, "device_seq", None), ref_uuid=text(d, "ref_uuid", None),
+                   reason=text(d, "reason", "", limit=MAX_TEXT), clock_offset=number(d, "clock_offset", 0.0),
+                   mode=text(d, "mode", None))
+
+    @classmethod
+    def of(cls, a: ActionItem, device_id: str) -> "RelayedAction":
+        return cls(a.scan_uuid, a.kind, a.ticket_key, a.event_id, a.direction, a.at, device_id, a.gate,
+                   a.device_seq, a.ref_uuid, a.reason, a.clock_offset, a.mode)
+
+
+@dataclass(frozen=True)
+class Checkins(Wire):
+    """Actions ingested from the gates of an event, relayed to the others (cross-gate dedupe)."""
+    TYPE: ClassVar[str] = "checkins"
+    TOPIC: ClassVar[str] = "live"
+    event: int
+    actions: tuple[RelayedAction, ...]
+    invalid: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def wire_fields(cls) -> list[str]:
+        return ["event", "actions"]
+
+    def to_wire(self) -> dict:
+        return {"type": "checkins", "event": self.event, "actions": [a.to_wire() for a in self.actions]}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Checkins":
+        """Rows that do not parse are listed in `invalid` (reasons), the others kept."""
+        d = _obj(d, "checkins")
+        _typed(d, cls)
+        raw = _get(d, "actions")
+        if not isinstance(raw, list):
+            _bad("actions", raw)
+        actions, invalid = [], []
+        for r in raw:
+            try:
+                actions.append(RelayedAction.from_wire(r))
+            except Rejected as exc:
+                invalid.append(str(exc))
+        return cls(event=integer(d, "event"), actions=tuple(actions), invalid=tuple(invalid))
+
+
+@dataclass(frozen=True)
+class Update(Wire):
+    """What changed for an event: revocations, blocks and their lifting, server actions, small ticket changes."""
+    TYPE: ClassVar[str] = "update"
+    TOPIC: ClassVar[str] = "live"
+    event: int
+    revocations: tuple[dict, ...] = ()
+    unrevoked: tuple[str, ...] = ()
+    blocks: tuple[dict, ...] = ()
+    unblocked: tuple[str, ...] = ()
+    resets: tuple[dict, ...] = ()
+    tickets: dict | None = None
+
+    def to_wire(self) -> dict:
+        out = {"type": "update", "event": self.event}
+        for name in ("revocations", "unrevoked", "blocks", "unblocked", "resets"):
+            if getattr(self, name):
+                out[name] = list(getattr(self, name))
+        if self.tickets is not None:
+            out["tickets"] = self.tickets
+        return out
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Update":
+        d = _obj(d, "update")
+        _typed(d, cls)
+        lists = {}
+        for name in ("revocations", "unrevoked", "blocks", "unblocked", "resets"):
+            v = _get(d, name, [])
+            if not isinstance(v, list):
+                _bad(name, v)
+            lists[name] = tuple(v)
+        tickets = d.get("tickets")
+        if tickets is not None and not isinstance(tickets, dict):
+            _bad("tickets", tickets)
+        return cls(event=integer(d, "event"), tickets=tickets, **lists)
+
+
+# -- server -> one device (topic cmd, signed) -------------------------------------------------------------------
+COMMANDS = ("wipe", "reset_ticket", "config")
+
+
+@dataclass(frozen=True)
+class Command(Wire):
+    """wipe | reset_ticket (ticket_key, event_id, reason, scan_uuid) | config (config={...})."""
+    TYPE: ClassVar[str] = "cmd"
+    TOPIC: ClassVar[str] = "cmd"
+    cmd: str
+    device: str
+    args: dict = field(default_factory=dict)
+
+    @classmethod
+    def wire_fields(cls) -> list[str]:
+        return ["cmd", "device"]
+
+    def to_wire(self) -> dict:
+        return {**self.args, "type": "cmd", "cmd": self.cmd, "device": self.device}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Command":
+        d = _obj(d, "command")
+        _typed(d, cls)
+        rest = {k: v for k, v in d.items() if k not in ("type", "cmd", "device", "org", "id", "ts")}
+        return cls(cmd=one_of(d, "cmd", COMMANDS), device=text(d, "device"), args=rest)
+
+
+# -- presence (retained, unsigned) ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeviceStatus(Wire):
+    TYPE: ClassVar[str] = "device status"
+    TOPIC: ClassVar[str] = "status"
+    state: str
+    device: str
+    ts: float
+
+    def to_wire(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ServerStatus(Wire):
+    TYPE: ClassVar[str] = "server status"
+    TOPIC: ClassVar[str] = "status"
+    state: str
+    server: str
+    since: float
+
+    def to_wire(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ServerStatus":
+        d = _obj(d, "server status")
+        return cls(state=one_of(d, "state", ("online", "offline")), server=text(d, "server", ""),
+                   since=number(d, "since", 0.0))
+
+
+MESSAGES: tuple[type[Wire], ...] = (ActionItem, RefusalItem, PaymentValidated, Exchange, Printed, CmdResult, Hello,
+                                    Batch, Ack, Clock, Resync, BundleManifest, RelayedAction, Checkins, Update,
+                                    Command, DeviceStatus, ServerStatus)

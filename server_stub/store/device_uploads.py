@@ -1,0 +1,117 @@
+"""What one device uploaded: refused uploads kept for the organiser, and rolling back a revoked device's uploads.
+
+Rolling back (`rollback_device`, only once the device is revoked) appends, never deletes:
+  * each of its entries and quick cancellations not annulled yet gets an organiser `annul` action (device "server",
+    version-stamped): the announcer relays it live and deltas carry it, so gates forget the entry;
+  * each order it marked paid goes back to pending (its tickets scan `unpaid` again);
+  * each ticket it exchanged gets its revocation lifted and the replacement revoked.
+Plain SQL on purpose: the same statements serve a PostgreSQL store.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+from server_stub.store.base import NotFound, StoreBase, StoreError
+
+
+def _digest(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class DeviceUploadsMixin(StoreBase):
+    # -- refused uploads ---------------------------------------------------------------------------------------
+    def record_refusals(self, org: str, device_id: str, refusals: list[tuple[int, str, dict]]) -> None:
+        """(outbox id, reason, body) the sync server refused; a re-upload of the same row is recorded once."""
+        now = time.time()
+        with self.tx() as c:
+            c.executemany(
+                "INSERT INTO refused_uploads(org, device_id, outbox_id, reason, body, digest, received_at) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT(device_id, outbox_id, digest) DO UPDATE SET reason=excluded.reason",
+                [(org, device_id, int(i), str(reason)[:500], json.dumps(body, default=str)[:20000], _digest(body), now)
+                 for i, reason, body in refusals])
+
+    def refusals(self, org: str, device_id: str | None = None, limit: int = 500) -> list[dict]:
+        """Refused uploads, newest first: {device_id, outbox_id, reason, body, received_at}."""
+        sql = "SELECT device_id, outbox_id, reason, body, received_at FROM refused_uploads WHERE org=?"
+        params: tuple = (org,)
+        if device_id is not None:
+            sql, params = sql + " AND device_id=?", (org, device_id)
+        rows = self.q(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [{"device_id": d, "outbox_id": i, "reason": r, "body": json.loads(b), "received_at": at}
+                for d, i, r, b, at in rows]
+
+    def refusal_counts(self, org: str) -> dict[str, int]:
+        return dict(self.q("SELECT device_id, count(*) FROM refused_uploads WHERE org=? GROUP BY device_id", (org,)))
+
+    # -- uploads of one device and their rollback -------------------------------------------------------------------
+    def device_uploads(self, device_id: str) -> list[dict]:
+        """Everything a device uploaded that changed something (actions, kiosk messages), oldest first, each with
+        `rolled_back` when an organiser annulment (or a rollback of its effect) undid it."""
+        annulled = {r[0] for r in self.q("SELECT ref_uuid FROM scans WHERE kind='annul' AND ref_uuid IS NOT NULL "
+                                         "AND device_id='server'")}
+        rows = self.q("SELECT seq, scan_uuid, type, kind, ticket_key, event_id, at, received_at, body FROM scans "
+                      "WHERE device_id=? AND type IN ('action', 'kiosk') ORDER BY seq", (device_id,))
+        out = []
+        for seq, uuid, type_, kind, ticket, event, at, received, body in rows:
+            b = json.loads(body) if body else {}
+            out.append({"seq": seq, "scan_uuid": uuid, "type": type_, "kind": kind, "ticket_key": ticket,
+                        "event_id": event, "at": at, "received_at": received, "order_number": b.get("order_number"),
+                        "replacement": b.get("replacement"),
+                        "rolled_back": uuid in annulled or bool(b.get("rolled_back"))})
+        return out
+
+    def rollback_device(self, device_id: str, reason: str) -> dict:
+        """Undo what a revoked device uploaded (see the module doc). Idempotent: a second run finds nothing left."""
+        if not reason.strip():
+            raise ValueError("a rollback needs a reason")
+        device = self.q1("SELECT org, revoked_at FROM devices WHERE device_id=?", (device_id,))
+        if device is None:
+            raise NotFound(f"no device {device_id!r}")
+        org, revoked_at = device
+        if revoked_at is None:
+            raise StoreError(f"device {device_id} is not revoked: revoke it first (it could upload again)")
+        why = f"rolled back ({device_id} revoked): {reason}"
+        now = time.time()
+        done = {"device_id": device_id, "annulled": 0, "payments": [], "exchanges": [], "skipped": []}
+        with self.tx() as c:
+            version = self._bump(org)
+            for uuid, ticket, event in c.execute(
+                    "SELECT s.scan_uuid, s.ticket_key, s.event_id FROM scans s WHERE s.device_id=? AND s.type='action' "
+                    "AND s.kind IN ('entry', 'cancel') AND NOT EXISTS (SELECT 1 FROM scans a WHERE a.kind='annul' "
+                    "AND a.ref_uuid=s.scan_uuid)", (device_id,)).fetchall():
+                c.execute("INSERT INTO scans(scan_uuid, type, kind, ticket_key, event_id, at, device_id, gate, "
+                          "ref_uuid, reason, org, received_at, version) VALUES (?, 'action', 'annul', ?, ?, ?, 'server', '', "
+                          "?, ?, ?, ?, ?) ON CONFLICT (scan_uuid) DO NOTHING", ("rollback-" + hashlib.sha256(uuid.encode()).hexdigest()[:32], ticket,
+                                             event, now, uuid, why, org, now, version))
+                done["annulled"] += 1
+            for seq, body in c.execute("SELECT seq, body FROM scans WHERE device_id=? AND type='kiosk' AND "
+                                       "kind IN ('payment_validated', 'exchange')", (device_id,)).fetchall():
+                b = json.loads(body)
+                if b.get("rolled_back"):
+                    continue
+                undone = self._undo_kiosk(c, b, why, now, version)
+                (done["payments"] if b.get("action") == "payment_validated" else done["exchanges"]).extend(undone[:1])
+                done["skipped"].extend(undone[1:])
+                c.execute("UPDATE scans SET body=? WHERE seq=?", (json.dumps(dict(b, rolled_back=now)), seq))
+        done["version"] = version
+        return done
+
+    def _undo_kiosk(self, c, b: dict, why: str, now: float, version: int) -> list:
+        """-> [what was undone] or [None, why it was skipped]."""
+        if b.get("action") == "payment_validated":
+            row = c.execute("SELECT order_id, status FROM orders WHERE number=?", (str(b.get("order_number")),)).fetchone()
+            if row is None or row[1] != "paid":
+                return [None, f"order {b.get('order_number')}: {row[1] if row else 'not found'}, left as it is"]
+            c.execute("UPDATE orders SET status='pending', reason=?, updated_at=? WHERE order_id=?", (why, now, row[0]))
+            c.execute("UPDATE tickets SET version=? WHERE order_id=?", (version, row[0]))
+            return [b.get("order_number")]
+        old, new = b.get("ticket_key"), b.get("replacement")
+        if not new:
+            return [None, f"exchange of {old}: not applied, nothing to undo"]
+        c.execute("UPDATE revocations SET active=0, reason=?, at=?, version=? WHERE ticket_id=?", (why, now, version, int(old)))
+        c.execute("INSERT INTO revocations(ticket_id, reason, at, active, version) VALUES (?,?,?,1,?) "
+                  "ON CONFLICT(ticket_id) DO UPDATE SET reason=excluded.reason, at=excluded.at, active=1, "
+                  "version=excluded.version", (int(new), why, now, version))
+        return [{"ticket_key": old, "replacement": new}]

@@ -1,0 +1,58 @@
+"""Per-device upload limits: token buckets on items/s and bytes/s (the server's side of a flood from one device).
+
+A genuine door scans about one ticket a second and uploads at most `UploadOptions.batch_size` (500) rows a batch, so
+the burst holds a whole batch and the rate drains an hour offline in well under a minute. A batch over the available
+tokens is deferred (the ack says `deferred` and `retry_after`; the device sends it again then); a batch larger than
+the burst itself can never pass and is refused with reason "rate" (the device keeps it, the organiser sees it).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Limits:
+    items_per_s: float = 200.0
+    items_burst: float = 1000.0
+    bytes_per_s: float = 2 << 20
+    bytes_burst: float = 8 << 20
+
+
+class _Bucket:
+    __slots__ = ("level", "at")
+
+    def __init__(self, level: float, at: float):
+        self.level, self.at = level, at
+
+
+class DeviceLimiter:
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic):
+        self.limits, self.clock = limits, clock
+        self._items: dict[str, _Bucket] = {}
+        self._bytes: dict[str, _Bucket] = {}
+
+    def too_big(self, items: int, size: int) -> bool:
+        return items > self.limits.items_burst or size > self.limits.bytes_burst
+
+    def take(self, device: str, items: int, size: int) -> float:
+        """0.0 when the batch may go in now (tokens taken), else the seconds to wait before sending it again."""
+        now = self.clock()
+        bi = self._fill(self._items, device, now, self.limits.items_per_s, self.limits.items_burst)
+        bb = self._fill(self._bytes, device, now, self.limits.bytes_per_s, self.limits.bytes_burst)
+        wait = max((items - bi.level) / self.limits.items_per_s, (size - bb.level) / self.limits.bytes_per_s, 0.0)
+        if wait > 0:
+            return max(wait, 0.5)
+        bi.level -= items
+        bb.level -= size
+        return 0.0
+
+    @staticmethod
+    def _fill(buckets: dict, device: str, now: float, rate: float, burst: float) -> _Bucket:
+        b = buckets.get(device)
+        if b is None:
+            b = buckets[device] = _Bucket(burst, now)
+        b.level = min(burst, b.level + (now - b.at) * rate)
+        b.at = now
+        return b
