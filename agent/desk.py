@@ -6,7 +6,10 @@ the fact for the server in the same ledger (outbox), under the device's own id. 
 """
 from __future__ import annotations
 
+import time
+
 from agent.ledger import Ledger
+from agent.sync.messages import Exchange, PaymentValidated
 
 
 def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator: str) -> int:
@@ -15,8 +18,7 @@ def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator
     with ledger.transaction():
         changed = ledger.set_order_status(order_number, "paid")
         if changed:
-            ledger.enqueue("kiosk", {"type": "kiosk", "action": "payment_validated", "order_number": order_number,
-                                     "device_id": device_id, "operator": operator})
+            ledger.enqueue("kiosk", PaymentValidated(order_number, device_id, operator, at=time.time()).to_wire())
     return changed
 
 
@@ -28,8 +30,6 @@ def exchange(ledger: Ledger, ticket_key: str, reason: str, device_id: str, categ
         raise ValueError("an exchange needs a reason")
     if ledger.ticket(ticket_key) is None:
         raise LookupError(f"no ticket {ticket_key} on this device")
-    chosen = {k: v for k, v in (("category", category), ("zone", zone)) if v is not None}
     with ledger.transaction():
         ledger.revoke([ticket_key], f"exchanged: {reason}")
-        ledger.enqueue("kiosk", {"type": "kiosk", "action": "exchange", "ticket_key": ticket_key, "reason": reason,
-                                 "device_id": device_id, **chosen})
+        ledger.enqueue("kiosk", Exchange(ticket_key, reason, device_id, category, zone, at=time.time()).to_wire())

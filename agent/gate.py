@@ -21,6 +21,7 @@ from agent.keyring import Keyring
 from agent.ledger import Ledger, LedgerError
 from agent.payload import OK, Decoded, read_payload
 from agent.policy import DevicePolicy
+from agent.sync.messages import ActionItem, RefusalItem
 from agent.ticket_format import Ticket
 from agent.verdicts import Code, Verdict
 
@@ -101,9 +102,8 @@ class Gate:
         else:
             verdict, scan_uuid = decide(decoded, policy, TicketHistory(), judged), None
         if scan_uuid is None and self.log_refusals and not verdict.repeat and not verdict.accepted:
-            self.ledger.enqueue("refusal", {"type": "refusal", "verdict": verdict.code.value, "ticket_key": verdict.ticket_key,
-                                            "event_id": verdict.event_id, "at": now, "device_id": policy.device_id,
-                                            "gate": policy.gate, "detail": verdict.detail, "clock_offset": offset},
+            self.ledger.enqueue("refusal", RefusalItem(verdict.code.value, verdict.ticket_key, verdict.event_id, now,
+                                                       policy.device_id, policy.gate, verdict.detail, offset).to_wire(),
                                 durable=False)
         verdict = replace(verdict, scan_uuid=scan_uuid)
         if read_key is not None and not verdict.repeat:
@@ -164,10 +164,9 @@ def _action_message(action: Action, ticket_key: str, reason: str, clock_offset: 
                     mode: str | None = None) -> dict:
     """The outbox message of an action. `mode`: the gate's mode (the server never counts `multiple` entries as
     double admissions)."""
-    return {"type": "action", "scan_uuid": action.scan_uuid, "kind": action.kind, "ticket_key": ticket_key,
-            "event_id": action.event_id, "direction": action.direction, "at": action.at, "device_id": action.device_id,
-            "gate": action.gate, "ref_uuid": action.ref_uuid, "reason": reason, "clock_offset": clock_offset,
-            "verdict": code.value if code else None, "mode": mode}
+    return ActionItem(action.scan_uuid, action.kind, ticket_key, action.event_id, action.direction, action.at,
+                      action.device_id, action.gate, clock_offset=clock_offset, ref_uuid=action.ref_uuid, reason=reason,
+                      verdict=code.value if code else None, mode=mode).to_wire()
 
 
 def _read_key(raw: str | bytes) -> str | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from agent.policy import Mode
+from agent.sync.messages import Printed
 from drivers.feedback.mapping import FeedbackConfig, feedback_for
 from kiosk_ui import i18n
 from kiosk_ui.door import Door, device_role
@@ -223,6 +224,5 @@ class Controller:
 
     def _record_print(self, order_number: str, ticket_keys: tuple[str, ...], kind: str, reprint: bool,
                       printer: str) -> None:
-        self.door.ledger.enqueue("kiosk", {"type": "kiosk", "action": "reprint" if reprint else "print", "kind": kind,
-                                           "order_number": order_number, "tickets": list(ticket_keys),
-                                           "device_id": self.door.policy.device_id, "printer": printer})
+        self.door.ledger.enqueue("kiosk", Printed(order_number, tuple(ticket_keys), self.door.policy.device_id, kind,
+                                                  printer, reprint, at=time.time()).to_wire())

@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
+import os
 import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from agent.ledger.catalogue import TICKET_COLUMNS
+from agent.sync.messages import CHUNK_MAGIC, BundleManifest, ChunkHeader
 from agent.sync.signed import Rejected, seal
 
-MAGIC = b"TGB1"
-_HEAD = struct.Struct(">4s16sI")
+MAGIC = CHUNK_MAGIC
 MAX_CHUNKS = 4096
 MAX_CHUNK = 8 << 20                 # compressed bytes
 MAX_SECTION = 64 << 20              # decompressed bytes (zip-bomb guard)
-TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
-                  "order_status")
 
 
 def is_chunk(data: bytes) -> bool:
-    return data[:4] == MAGIC
+    return ChunkHeader.is_chunk(data)
 
 
 def build(*, org: str, device: str, version: int, base_version: int, events: list[int], sections: Iterable[dict],
@@ -36,15 +35,19 @@ def build(*, org: str, device: str, version: int, base_version: int, events: lis
           ts: float | None = None) -> tuple[bytes, list[bytes]]:
     """-> (signed manifest, chunk messages). `bundle_id`: 16 random bytes."""
     chunks = encode_chunks(sections, bundle_id, level)
-    manifest = {"type": "bundle", "org": org, "device": device, "bundle_id": bundle_id.hex(), "version": version,
-                "base_version": base_version, "events": sorted(events), "keyring": keyring,
-                "chunks": [hashlib.sha256(c).hexdigest() for c in chunks], "id": bundle_id.hex(),
-                "ts": time.time() if ts is None else ts}
-    return seal(manifest, sign), chunks
+    return manifest(org, device, bundle_id, version, base_version, events, keyring, chunks, sign, ts), chunks
+
+
+def manifest(org: str, device: str, bundle_id: bytes, version: int, base_version: int, events: list[int],
+             keyring: dict, chunks: list[bytes], sign: Callable[[bytes], bytes], ts: float | None = None) -> bytes:
+    """The signed manifest naming one device (the chunks may be shared by every device of a push)."""
+    m = BundleManifest(org, device, bundle_id.hex(), version, base_version, tuple(sorted(events)), keyring,
+                       tuple(hashlib.sha256(c).hexdigest() for c in chunks))
+    return seal(dict(m.to_wire(), id=os.urandom(8).hex() + device, ts=time.time() if ts is None else ts), sign)
 
 
 def encode_chunks(sections: Iterable[dict], bundle_id: bytes, level: int = 1) -> list[bytes]:
-    return [_HEAD.pack(MAGIC, bundle_id, index)
+    return [ChunkHeader(bundle_id, index).pack()
             + zlib.compress(json.dumps(section, separators=(",", ":"), ensure_ascii=False).encode(), level)
             for index, section in enumerate(sections)]
 
@@ -93,9 +96,10 @@ class Assembler:
 
     def add(self, data: bytes) -> Pending | None:
         """Add a chunk message; returns the bundle once complete. Raises Rejected for a bad chunk."""
-        if len(data) < _HEAD.size or len(data) > MAX_CHUNK + _HEAD.size:
+        if len(data) < ChunkHeader.SIZE or len(data) > MAX_CHUNK + ChunkHeader.SIZE:
             raise Rejected("chunk of impossible size")
-        magic, bundle_id, index = _HEAD.unpack_from(data)
+        head = ChunkHeader.unpack(data)
+        bundle_id, index = head.bundle_id, head.index
         p = self.pending
         if p is None or bundle_id.hex() != p.manifest["bundle_id"]:
             raise Rejected("chunk of a bundle we did not accept (no or other manifest)")
@@ -112,7 +116,7 @@ class Assembler:
 def sections(p: Pending) -> Iterable[dict]:
     for index in range(len(p.manifest["chunks"])):
         d = zlib.decompressobj()
-        raw = d.decompress(p.chunks[index][_HEAD.size:], MAX_SECTION)
+        raw = d.decompress(p.chunks[index][ChunkHeader.SIZE:], MAX_SECTION)
         if d.unconsumed_tail:
             raise Rejected("bundle section too large once decompressed")
         try:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from agent.sync import bundle
-from agent.sync.signed import seal
 from server_stub.sync.contract import SyncStore
 
 CHUNK_TICKETS = 10000
@@ -78,13 +77,8 @@ class Built:
 
     def manifest(self, org: str, device: str, sign: Callable[[bytes], bytes]) -> bytes:
         """The signed manifest naming one device (chunks are shared by every device of a push)."""
-        import hashlib
-        import time
-        m = {"type": "bundle", "org": org, "device": device, "bundle_id": self.bundle_id.hex(), "version": self.version,
-             "base_version": self.base_version, "events": sorted(self.events), "keyring": self.keyring,
-             "chunks": [hashlib.sha256(c).hexdigest() for c in self.chunks], "id": os.urandom(8).hex() + device,
-             "ts": time.time()}
-        return seal(m, sign)
+        return bundle.manifest(org, device, self.bundle_id, self.version, self.base_version, self.events, self.keyring,
+                               self.chunks, sign)
 
 
 def build(store: SyncStore, org: str, events: list[int], since: int = 0, level: int = 1,
