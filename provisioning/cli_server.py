@@ -22,7 +22,8 @@ def _err(msg: str) -> int:
 
 
 def _common(p) -> None:
-    p.add_argument("--data", required=True, help="server stub data folder (ticketgate server init)")
+    p.add_argument("--data", default=None, help="the organiser's server data folder (default: `ticketgate server`'s, "
+                                                "$TICKETGATE_SERVER_HOME or ~/.local/share/ticketgate/server)")
     p.add_argument("--org", required=True, help="organiser slug")
     p.add_argument("--state", help="provisioning state folder (default: DATA/provision)")
 
@@ -78,13 +79,20 @@ def add_commands(sub) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
+def _data(args) -> Path:
+    if args.data is None:
+        from server_stub.cli import default_data
+        args.data = str(default_data())
+    return Path(args.data)
+
+
 def _state(args) -> Path:
-    return Path(args.state) if args.state else Path(args.data) / "provision"
+    return Path(args.state) if args.state else _data(args) / "provision"
 
 
 def _open_store(args):
     from server_stub.store import open_store
-    store = open_store(args.data, create=False)
+    store = open_store(_data(args), create=False)
     if store.organiser(args.org) is None:
         store.close()
         raise BadInput(f"no organiser {args.org!r} in {args.data}")
