@@ -71,3 +71,11 @@ def test_player_without_audio_or_vibrator_still_works(tmp_path):
     player.play(feedback_for(Verdict(Code.FORGED)))
     player.play(feedback_for(Verdict(Code.FORGED)))
     assert sum("vibration failed" in p for p in player.problems) == 1
+
+
+def test_every_verdict_has_a_title_in_both_languages():
+    from drivers.feedback.words import TITLES, verdict_title
+    assert set(TITLES) == set(Code) - {Code.ACCEPTED}
+    assert all(en.isupper() and fr.isupper() and en != fr for en, fr in TITLES.values())
+    assert verdict_title(Verdict(Code.REVOKED), "fr") == "BILLET ANNULÉ"
+    assert verdict_title(Verdict(Code.ACCEPTED, direction="out"), "en") == "EXIT — OK"

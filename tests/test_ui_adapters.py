@@ -130,7 +130,7 @@ def test_kiosk_exchange_takes_the_ticket_out_of_use(tmp_path):
     door.exchange("1002", "Wrong date bought")
     ctl = Controller(door, build_services(door, tmp_path / "device"))
     view = ctl.scan(demo.ticket(1002))
-    assert view.title == "CANCELLED TICKET" and "exchanged" in view.reason
+    assert view.title == "TICKET CANCELLED" and "exchanged" in view.reason
     assert [b["action"] for _, k, b in door.ledger.outbox_pending() if k == "kiosk"] == ["exchange"]
     door.close()
 

@@ -18,9 +18,9 @@ def app_msgids() -> set[str]:
     for path in ROOT.rglob("*.py"):
         for m in re.finditer(r"\btr\(\s*(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')", path.read_text()):
             found.add(ast.literal_eval(m.group(1)))
-    from kiosk_ui.presenters import lists, status, verdict
+    from kiosk_ui.presenters import lists, status
     from kiosk_ui.presenters.labels import LABEL_TABLES
-    found |= set(verdict._TITLES.values()) | set(status._MODE_LABELS.values()) | set(status._DIRECTIONS.values()) | set(lists._STATES.values())
+    found |= set(status._MODE_LABELS.values()) | set(status._DIRECTIONS.values()) | set(lists._STATES.values())
     try:   # the drivers' "printer not found" checklist is shown through tr() too
         from drivers.printers.discovery import HELP_CHECKLIST
         found |= {line.split(". ", 1)[-1] for line in HELP_CHECKLIST[1:]}

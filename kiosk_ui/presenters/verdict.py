@@ -13,7 +13,8 @@ from typing import Callable, Protocol
 from agent.policy import Mode
 from agent.verdicts import Code, Reason, Verdict
 from drivers.feedback.mapping import ATTENTION, FeedbackConfig, feedback_for
-from kiosk_ui.i18n import tr
+from drivers.feedback.words import code_title, verdict_title
+from kiosk_ui.i18n import language, tr
 from kiosk_ui.presenters.colours import BLUE, GREEN, ORANGE, PURPLE, RED
 
 
@@ -39,13 +40,6 @@ class VerdictView:
 
 _UNTRUSTED = {Code.FORGED, Code.UNKNOWN_KEY, Code.MALFORMED}   # its content is not vouched for: show none of it
 
-_TITLES = {
-    Code.ALREADY_USED: "ALREADY USED", Code.WRONG_EVENT: "WRONG EVENT", Code.WRONG_ZONE: "WRONG ZONE",
-    Code.UNKNOWN_PRODUCT: "UNKNOWN PRODUCT",
-    Code.NOT_YET_VALID: "NOT VALID YET", Code.EXPIRED: "EXPIRED", Code.REVOKED: "CANCELLED TICKET",
-    Code.BLOCKED: "BLOCKED", Code.UNPAID: "PAYMENT PENDING", Code.CANCELLED: "TICKET CANCELLED",
-    Code.FORGED: "FAKE TICKET", Code.UNKNOWN_KEY: "UNKNOWN ISSUER", Code.MALFORMED: "NOT A TICKET",
-}
 
 
 def event_tz(event: dict | None):
@@ -89,10 +83,9 @@ def present(v: Verdict, names: Names, mode: Mode = Mode.NORMAL, gate_zones: froz
             reason += "\n" + tr("(already cancelled — nothing new recorded)")
         return view("cancel", PURPLE, tr("CANCELLED — BACK ON SALE"), reason)
     if v.accepted:
-        title = tr("EXIT — OK") if v.direction == "out" else tr("ACCEPTED — IN")
-        return view("accepted", GREEN, title, "", _message(v, names))
+        return view("accepted", GREEN, verdict_title(v, language()), "", _message(v, names))
     tone, colour = ("attention", ORANGE) if kind == ATTENTION else ("refused", RED)
-    return view(tone, colour, tr(_TITLES[v.code]), _reason(v, names, zone_names, gate_zones, tz))
+    return view(tone, colour, code_title(v.code, language()), _reason(v, names, zone_names, gate_zones, tz))
 
 
 def _name(row: dict | None, fallback: str) -> str:
