@@ -102,10 +102,7 @@ class SetupScreen(BaseScreen):
 
     def set_scanner(self, mode: str) -> None:
         if self.ctl.set_scanner_mode(mode):
-            self.refresh()
-            problems = getattr(self.ctl.services.lasers, "problems", [])
-            if problems:
-                self.result.text = problems[0]          # e.g. Android refused the scanner receiver
+            self.refresh()                                  # says why when the laser could not start
 
     def set_pin(self) -> None:
         try:
@@ -143,6 +140,9 @@ class SetupScreen(BaseScreen):
         self.buyer_button.text = tr("Buyer names: shown") if self.ctl.show_buyer else tr("Buyer names: hidden")
         self.scanner_button.text = tr("Scanner: {mode}", mode=tr(SCANNER_LABELS.get(self.ctl.scanner_mode(), "?")))
         self.scanner_button.disabled = self.ctl.services.lasers is None
+        laser_problems = getattr(self.ctl.services.lasers, "problems", None) or []
+        if laser_problems:            # refused receiver, DataWedge/Bluebird refusal (arrives after the mode starts)
+            self.result.text = laser_problems[-1]
         self.pin_title.text = tr("Kiosk lock (PIN)")
         self.pin_button.text = tr("Change PIN") if self.ctl.lock.has_pin else tr("Set PIN")
         self.lock_button.text = tr("Lock now")
