@@ -91,7 +91,10 @@ def _create(path: str, application_id: int, migrations: Sequence[str], pragmas: 
         try:
             os.link(tmp, path)
         except FileExistsError:
-            pass
+            pass                  # another process created it meanwhile: theirs is used
+        except OSError:           # no hard links here (some Android storage): rename, unless it appeared meanwhile
+            if not os.path.exists(path):
+                os.rename(tmp, path)
     finally:
         for leftover in (tmp, *(tmp + s for s in SIDE_FILES)):
             if os.path.exists(leftover):
