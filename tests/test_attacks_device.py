@@ -117,14 +117,14 @@ def _entry(scan_uuid: str, at: float = 1000.0, **kw):
 
 
 # -- §3 §4 clocks: actions on server time, a clock step after syncing ----------------------------------------------
-def _synced_device(tmp_path, broker, clock, tickets: int = 3):
+def _synced_device(tmp_path, broker, clock, tickets: int = 3, options=None):
     from agent.sync.transport import BrokerConfig
     from server_stub.sync.sim_device import SimDevice
     from tests.sync_fixtures import FAST, ORG, make_store, start_server, wait_for
     store, event, orders = make_store(tmp_path / "server", tickets=tickets, devices=("gate-a",))
     server = start_server(store, broker.port)
     door = SimDevice(tmp_path / "door", ORG, "gate-a", store.server_public_key(ORG), BrokerConfig(port=broker.port),
-                     [event], options=FAST, clock=clock).go_online()
+                     [event], options=options or FAST, clock=clock).go_online()
     assert wait_for(lambda: door.ready(tickets) and door.ledger.get_setting("clock_offset") is not None)
     return store, server, door, orders
 
@@ -182,6 +182,22 @@ def test_attack_clock_step_after_sync(tmp_path, broker):
         assert wait_for(lambda: door.ledger.history(orders[1]["tickets"][0]["ticket_key"]).revoked), door.sync.rejections
         assert wait_for(lambda: abs(door.ledger.get_setting("clock_offset")) < 2)     # measured again after the step
         assert not [r for r in door.sync.rejections if "stale" in r[1]]
+    finally:
+        door.close()
+        server.stop()
+        store.close()
+
+
+def test_offset_is_measured_again_while_connected(tmp_path, broker):
+    """Without reconnecting, the sync asks the server's time again every `remeasure` seconds."""
+    import time
+    from dataclasses import replace
+    from tests.sync_fixtures import FAST, wait_for
+    store, server, door, orders = _synced_device(tmp_path, broker, time.time, options=replace(FAST, remeasure=0.5))
+    try:
+        first = door.ledger.clock_estimate().server_at
+        assert wait_for(lambda: door.ledger.clock_estimate().server_at > first + 1.0, timeout=10)
+        assert server.stats["hellos"] >= 3
     finally:
         door.close()
         server.stop()

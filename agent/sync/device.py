@@ -64,6 +64,7 @@ class DeviceSync:
         self.server_clock = ServerClock(clock, boot)
         self.steps = StepDetector(self.server_clock)
         self._measured_at: float | None = None      # boot clock at the last clock reply
+        self._probed_at = 0.0                        # boot clock at the last re-measurement probe
         self.on_refused = on_refused or (lambda: None)          # provisioning: login refused -> revoked?
         self.on_command = on_command or (lambda payload: None)  # provisioning: sees every executed command
         self.guard = ReplayGuard()                   # ids kept in the ledger once it is open (start)
@@ -305,9 +306,10 @@ class DeviceSync:
         step = self.steps.stepped()
         if step:
             log.warning("sync %s: the wall clock stepped %+.0f s; measuring server time again", self.device, step)
-        due = self._measured_at is not None and self.server_clock.boot() - self._measured_at > self.o.remeasure
+        now = self.server_clock.boot()
+        due = self._measured_at is not None and now - max(self._measured_at, self._probed_at) > self.o.remeasure
         if self.transport.connected and (step or due) and self.assembler.pending is None:
-            self._measured_at = self.server_clock.boot()      # one probe per period; the reply sets it again
+            self._probed_at = now                             # one probe per period
             self._hello()
 
     # -- device -> server --------------------------------------------------------------------------------------
