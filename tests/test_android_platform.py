@@ -226,3 +226,51 @@ def test_printer_refresh_with_p4a_s_zeroconf_0_24_is_a_message_not_a_crash(monke
     assert printers.refresh(0.01) == [manual]                               # no exception out of the handler
     assert "printer search failed (AttributeError" in printers.error and "add the printer by address" in printers.error
     assert closed == [True]                                                   # the socket is not leaked
+
+
+_PERMISSION_LATE = r'''
+import sys, threading, types
+from kiosk_ui.offscreen import offscreen_env
+offscreen_env()
+from kivy.clock import Clock
+import kiosk_ui.screens.preview as preview
+from kiosk_ui.adapters import build_services
+from kiosk_ui.adapters.camera import camera_permission
+from kiosk_ui.app import KioskApp
+from kiosk_ui.controller import Controller
+from kiosk_ui.demo_data import seed
+
+attempts = []
+def attach(container, camera):         # Kivy's Camera() fails until the permission is granted
+    attempts.append(camera_permission.granted)
+    return types.SimpleNamespace(opacity=1) if camera_permission.granted else None
+preview.attach_preview = attach
+
+class AndroidCamera:                    # DriverCamera on Android: frames are pushed by the preview
+    available, torch_supported, push = True, False, object()
+    def start(self, on_payload): return True
+    def stop(self): pass
+    def set_torch(self, on): return False
+
+demo = seed(sys.argv[1])
+services = build_services(demo.door, sys.argv[1])
+services.camera = AndroidCamera()
+app = KioskApp(Controller(demo.door, services), "scan")
+def first_frame(app):                   # Android answers the dialog later, on its own UI thread
+    threading.Thread(target=camera_permission.answer, args=(["android.permission.CAMERA"], [True])).start()
+    Clock.schedule_once(lambda *_: app.stop(), 1.0)
+app.after_first_frame = first_frame
+app.run()
+print("attempts", attempts, "screen", app.ui.manager.current, flush=True)
+'''
+
+
+def test_the_real_app_opens_the_preview_when_the_permission_comes_late(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIVY_", "SDL_", "DISPLAY"))}
+    env.update(KIVY_HOME=str(tmp_path / "kivy"))
+    proc = subprocess.run([sys.executable, "-c", _PERMISSION_LATE, str(tmp_path / "device")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("attempts"))
+    assert line.endswith("True] screen scan") and "None" in line        # failed first, reopened once granted
+    assert line.count("True") == 1                                       # and not again after it worked

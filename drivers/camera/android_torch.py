@@ -5,8 +5,6 @@ to NoTorch. Note: while the app's own preview holds the camera, setTorchMode is 
 Kivy camera provider then has to set FLASH_MODE_TORCH on its capture request instead (kiosk_ui owns that)."""
 from __future__ import annotations
 
-import sys
-
 
 class AndroidTorch:
     def __init__(self, camera_id: str | None = None):
@@ -25,7 +23,8 @@ class AndroidTorch:
 
 
 def android_torch(camera_id: str | None = None):
-    if not hasattr(sys, "getandroidapilevel"):
+    from drivers.android_device import on_android
+    if not on_android():
         return None
     try:
         return AndroidTorch(camera_id)
