@@ -213,6 +213,9 @@ def test_print_to_local_tcp_printer(res):
     assert p["message"] == "2 printed."
     assert "out of paper" in res["print_paper_out"] and "Not printed" in res["print_paper_out"]
     assert res["print_off"]["ok"] is False and "refused the connection" in res["print_off"]["message"]
+    assert "2 ticket(s) kept to print again" in res["print_off"]["message"]
+    assert res["print_queue"] == [["A-1002", "1011"], ["A-1002", "1012"]]      # the latest attempt, once each
+    assert res["print_queue_after"] == {"message": "2 printed.", "left": 0, "jobs": 2}
 
 
 def test_kiosk_validates_payment(res):

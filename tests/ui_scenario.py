@@ -184,6 +184,17 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     dead.close()
     res["print_off"] = {"ok": off.ok, "message": kiosk.message.text}
     shot("kiosk_printer_off")
+    # the tickets that did not print wait in the device's print queue; a working printer prints them
+    res["print_queue"] = [(p.order_number, p.ticket_key) for p in ctl.pending_prints()]
+    kiosk.show_print_queue()
+    h.pump()
+    shot("kiosk_print_queue")
+    h.close_popup()
+    with FakePrinter("escpos") as fixed:
+        ctl.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": fixed.port, "name": "Desk printer"}])
+        kiosk.retry_queued(None)
+        res["print_queue_after"] = {"message": kiosk.message.text, "left": len(ctl.pending_prints()),
+                                    "jobs": len([j for j in fixed.jobs if j])}
     kiosk.find("A-1004")
     kiosk.validate_payment()
     res["payment"] = {"message": kiosk.message.text, "states": [t["state"] for t in kiosk.tickets]}

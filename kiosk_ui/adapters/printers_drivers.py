@@ -118,6 +118,9 @@ class DriverPrinters:
                             "bundle). Nothing printed.")
                 return self._say(PrintResult.done(False, template, printer_id, key=t["ticket_key"]), lang)
             printables.append((t, ticket))
+        for old in list(self.queue.pending.values()):   # printing a kept ticket again supersedes its queued copy
+            if old.ref.get("ticket_key") in job.ticket_keys:
+                self.queue.dismiss(old.job_id)
         done, kept, failure = 0, 0, None
         for t, ticket in printables:
             ref = {"order_number": job.order_number, "ticket_key": t["ticket_key"], "kind": job.kind,

@@ -109,7 +109,42 @@ class KioskScreen(BaseScreen):
         options.append((tr("Refresh the list"), lambda: self.show_printers(refresh=True)))
         options.append((tr("Add by address"), self.ask_address))
         options.append((tr("Printer not found?"), self.show_checklist))
+        waiting = len(self.ctl.pending_prints())
+        if waiting:
+            options.append((tr_n("{n} ticket waiting to print", "{n} tickets waiting to print", waiting),
+                            self.show_print_queue))
         self.ui.popup = choose(tr_n("{n} printer", "{n} printers", len(printers)), options)
+
+    # -- tickets that did not print (kept on the device until printed again or given up) ----------------------------
+    def show_print_queue(self) -> None:
+        pending = self.ctl.pending_prints()
+        options = [(f"{p.order_number} · {short_key(p.ticket_key)}\n{_clip(p.message, 44)}",
+                    lambda p=p: self.ask_queued(p)) for p in pending]
+        options.append((tr("Print all again"), lambda: self.retry_queued(None)))
+        self.ui.popup = choose(tr_n("{n} ticket waiting to print", "{n} tickets waiting to print", len(pending)),
+                               options)
+
+    def ask_queued(self, job) -> None:
+        self.message.text = job.message                             # the whole reason, under the popup
+        self.ui.popup = choose(f"{job.order_number} · {short_key(job.ticket_key)}",
+                               [(tr("Print again"), lambda: self.retry_queued(job.job_id)),
+                                (tr("Do not print it"), lambda: self.dismiss_queued(job.job_id))])
+
+    def retry_queued(self, job_id: int | None):
+        """On the printer chosen now (the one it failed on may be the broken one)."""
+        kinds = {p.kind for p in self.ctl.pending_prints() if job_id is None or p.job_id == job_id}
+        printer = self.ctl.printer_for("badge" if kinds == {"badge"} else "ticket")
+        results = self.ctl.retry_prints(job_id, printer.printer_id if printer and len(kinds) == 1 else None)
+        failed = [r for _, r in results if not r.ok]
+        done = sum(1 for _, r in results if r.ok)
+        self.message.text = failed[0].message if failed else tr_n("{n} printed.", "{n} printed.", done)
+        self.refresh()
+        return results
+
+    def dismiss_queued(self, job_id: int) -> None:
+        job = self.ctl.dismiss_print(job_id)
+        self.message.text = tr("Ticket {key} taken out of the print queue.", key=short_key(job.ticket_key))
+        self.refresh()
 
     def select_printer(self, printer_id: str) -> None:
         self.ctl.selected_printer = printer_id
@@ -152,3 +187,7 @@ class KioskScreen(BaseScreen):
 
     def _select(self, key: str, toggle) -> None:
         self.selected_ticket = key if toggle.state == "down" else None
+
+
+def _clip(text: str, length: int) -> str:
+    return text if len(text) <= length else text[:length - 1].rstrip() + "…"
