@@ -106,6 +106,7 @@ class Credentials:
     server_key: bytes          # raw Ed25519 public key that signs everything server -> device
     enrolled_at: float
     role: str = "door"         # door | kiosk (a kiosk prints: its bundles carry the signed QR payloads)
+    enroll_server: str = ""    # HOST:PORT of the enrollment endpoint: asked for the signed wipe when revoked
 
     def to_json(self) -> dict:
         return {"device_id": self.device_id, "org": self.org, "name": self.name, "gate": self.gate,
@@ -113,7 +114,7 @@ class Credentials:
                 "broker": {"host": self.broker.host, "port": self.broker.port, "tls": self.broker.tls,
                            "ca_pem": self.broker.ca_pem},
                 "server_key": base64.b64encode(self.server_key).decode(), "enrolled_at": self.enrolled_at,
-                "role": self.role}
+                "role": self.role, "enroll_server": self.enroll_server}
 
     @classmethod
     def from_json(cls, d: dict) -> "Credentials":
@@ -121,7 +122,7 @@ class Credentials:
         return cls(d["device_id"], d["org"], d.get("name", ""), d.get("gate", ""), tuple(d.get("events", ())),
                    d["username"], d["password"], Broker(b["host"], int(b["port"]), bool(b.get("tls")), b.get("ca_pem", "")),
                    base64.b64decode(d["server_key"]), float(d.get("enrolled_at", 0)),
-                   d.get("role") if d.get("role") in ROLES else "door")
+                   d.get("role") if d.get("role") in ROLES else "door", str(d.get("enroll_server") or ""))
 
     @property
     def identity(self) -> "Identity":

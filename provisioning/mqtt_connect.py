@@ -1,6 +1,7 @@
 """A connected paho client (MQTT 3.1.1, clean session) or a clear error; bounded wait for CONNACK.
 
-Raises `Refused` (a PermissionError) when the broker refuses the login, OSError when it cannot be reached.
+Raises `Refused` (a PermissionError, with the CONNACK reason) when the broker refuses the login, OSError when it
+cannot be reached.
 """
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 
 class Refused(PermissionError):
-    """The broker refused the credentials (bad username/password or not authorised)."""
+    """The broker answered the login with a refusal; `reason` is its CONNACK reason ("Server busy", "Not
+    authorized"…). A refusal proves nothing about who answered: it is retried, never acted on."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason
 
 
 def _tls(client: mqtt.Client, endpoint: Any) -> None:
@@ -52,5 +58,5 @@ def connect(endpoint: Any, username: str, password: str, client_id: str = "", ti
     if result["rc"].is_failure:
         client.disconnect()
         client.loop_stop()
-        raise Refused(f"broker refused {username!r}: {result['rc']}")
+        raise Refused(f"broker refused {username!r}: {result['rc']}", str(result["rc"]))
     return client

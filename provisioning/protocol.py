@@ -104,6 +104,13 @@ def proof_message(nonce: str, device_public_key: bytes, box_public_key: bytes) -
     return PROOF_DOMAIN + nonce.encode() + b"\x00" + device_public_key + box_public_key
 
 
+def wipe_body(org: str, device_id: str, now: float, reason: str = "revoked by the organiser") -> dict:
+    """The wipe order for one revoked device (signed with the organiser's server key before it is sent)."""
+    import uuid
+    return {"type": "cmd", "cmd": "wipe", "id": str(uuid.uuid4()), "ts": now, "org": org, "device": device_id,
+            "reason": reason}
+
+
 def wifi_escape(value: str) -> str:
     """Escape per the ZXing WIFI: spec: backslash, ';', ',', '"', ':' get a backslash."""
     return "".join("\\" + c if c in '\\;,":' else c for c in value)

@@ -1,6 +1,6 @@
 """A kiosk enrolled by the app with a `--role kiosk` token (real endpoint, real mosquitto with provisioning's ACL):
 the role travels to the store and the device; revoking it wipes keys and credentials through the kiosk's own
-sync (signed wipe command, or the broker refusing the login)."""
+sync (signed wipe command, or the signed wipe the endpoint gives once the broker refuses the login)."""
 from __future__ import annotations
 
 import time
@@ -35,7 +35,6 @@ def test_kiosk_enrolled_as_kiosk_and_wiped_when_revoked(tmp_path, wipe_command):
         home = tmp_path / "kiosk"
         door = Door.open_home(home)
         ctl = Controller(door, build_services(door, home))
-        ctl.services.sync.refusal_grace = 0.0
         try:
             ctl.services.enrollment.enroll_with_qr(env.prov.qr_for(token, env.server).text())
             assert ctl.services.enrollment.wait(20).step == "enrolled"
@@ -47,7 +46,7 @@ def test_kiosk_enrolled_as_kiosk_and_wiped_when_revoked(tmp_path, wipe_command):
                                          "payload": "TG1:X"}])
             assert door.keyring.keys
             if not wipe_command:
-                env.prov.admin.sign = None           # the command never arrives: the refused login must do it
+                env.prov.admin.sign = None           # the command never arrives: the endpoint's signed wipe must do it
             env.prov.revoke(creds.device_id)
             assert wait(lambda: ctl.services.sync.wiped), "kiosk not wiped"
             assert door.keyring.keys == {}                       # nothing admitted or printed from now on

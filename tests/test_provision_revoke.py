@@ -1,4 +1,5 @@
-"""Revocation: the credentials stop working at once, and the device wipes orders, names and keys."""
+"""Revocation: the credentials stop working at once, and the device wipes orders, names and keys — on the
+organiser's signed wipe only (cmd topic, or fetched from the enrollment endpoint after a refused login)."""
 from __future__ import annotations
 
 import time
@@ -56,7 +57,7 @@ def _assert_wiped(state) -> None:
 def test_connected_device_is_cut_off_and_wiped(env, tmp_path):
     state, creds = enroll_device(env, tmp_path / "a")
     _fill_ledger(state.ledger_path)
-    link = DeviceLink(state, grace=0)
+    link = DeviceLink(state)
     link.connect()
     env.prov.revoke(creds.device_id)
     with pytest.raises(Refused):
@@ -69,13 +70,35 @@ def test_connected_device_is_cut_off_and_wiped(env, tmp_path):
     link.close()
 
 
-def test_offline_device_wipes_when_its_login_is_refused(env, tmp_path):
+def test_offline_device_wipes_on_the_signed_revocation_after_its_login_is_refused(env, tmp_path):
     state, creds = enroll_device(env, tmp_path / "a")
     _fill_ledger(state.ledger_path)
-    env.prov.revoke(creds.device_id)          # the device was switched off
-    link = DeviceLink(state, grace=0)
-    assert link.connect(timeout=2) is None
+    env.prov.revoke(creds.device_id)          # the device was switched off: it never saw the wipe command
+    link = DeviceLink(state)
+    assert link.connect(timeout=2) is None    # refused -> asks the endpoint -> organiser's signed wipe
     _assert_wiped(state)
+    assert not state.link_path.exists()
+
+
+def test_revocation_answer_only_for_revoked_devices(env, tmp_path):
+    import json
+    import urllib.error
+    import urllib.request
+    from provisioning.device import revocation
+    _, a = enroll_device(env, tmp_path / "a")
+    _, b = enroll_device(env, tmp_path / "b")
+    assert revocation.ask(env.server, a.device_id) is None                 # not revoked: 404
+    assert revocation.ask(env.server, "dev-neverseen") is None
+    env.prov.revoke(a.device_id)
+    wipe = revocation.ask(env.server, a.device_id)
+    body = signed.Verifier(a.server_key).open(wipe)
+    assert (body["cmd"], body["device"], body["org"]) == ("wipe", a.device_id, ORG)
+    assert revocation.ask(env.server, b.device_id) is None                 # the others are untouched
+    req = urllib.request.Request(f"http://{env.server}/v1/revocation", data=json.dumps({"device": "a/#"}).encode(),
+                                 method="POST")
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        urllib.request.urlopen(req, timeout=3)
+    assert bad.value.code == 400 and "device id" in json.loads(bad.value.read())["error"]
 
 
 def test_other_devices_keep_working_after_a_revocation(env, tmp_path):
@@ -93,7 +116,7 @@ def test_forged_or_misaddressed_wipe_is_ignored(env, tmp_path):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     state, creds = enroll_device(env, tmp_path / "a")
     _, other = enroll_device(env, tmp_path / "b")
-    link = DeviceLink(state, grace=0)
+    link = DeviceLink(state)
     body = {"type": "cmd", "cmd": "wipe", "id": "x", "ts": time.time(), "org": ORG, "device": creds.device_id}
     link.on_command(signed.seal(body, Ed25519PrivateKey.generate().sign))                      # wrong key
     link.on_command(signed.seal(dict(body, device=other.device_id), env.store.server_key(ORG).sign))  # not for us
@@ -104,13 +127,15 @@ def test_forged_or_misaddressed_wipe_is_ignored(env, tmp_path):
     assert link.wiped is not None and not state.enrolled()
 
 
-def test_refusal_right_after_enrollment_is_not_a_revocation(env, tmp_path):
+def test_refused_login_of_a_device_that_is_not_revoked_is_not_a_revocation(env, tmp_path):
     state, creds = enroll_device(env, tmp_path / "a")
-    link = DeviceLink(state)                       # default grace: mosquitto may not have reloaded yet
+    link = DeviceLink(state)
     link.creds = type(creds)(**{**creds.__dict__, "password": "wrong"})
     with pytest.raises(Refused):
         link.connect(timeout=0.5)
     assert link.wiped is None and state.enrolled()
+    assert link.status.state == "refused" and link.status.reason in ("Not authorized", "Bad user name or password")
+    assert "not revoked" in link.status.revocation
 
 
 def test_revoking_an_unknown_device_is_a_clear_error(env):

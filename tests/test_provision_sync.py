@@ -1,5 +1,6 @@
 """Revocation through the real device sync (agent.sync.DeviceSync, MQTT v5 persistent session) wired to
-provisioning's hooks: `on_command` (the signed wipe) and `on_refused` (login refused at reconnect)."""
+provisioning's hooks: `on_command` (the signed wipe) and `on_refused` (login refused at reconnect: the device
+fetches the organiser's signed wipe from the enrollment endpoint)."""
 from __future__ import annotations
 
 import time
@@ -28,7 +29,8 @@ def _sync(state, link: DeviceLink) -> DeviceSync:
     c = link.creds
     config = BrokerConfig(c.broker.host, c.broker.port, c.username, c.password)
     return DeviceSync(state.ledger_path, c.org, c.device_id, c.server_key, device_transport(c.org, c.device_id, config),
-                      events=list(c.events), on_refused=link.on_refused, on_command=link.on_command)
+                      events=list(c.events), on_refused=link.on_refused, on_command=link.on_command,
+                      on_connected=link.on_connected)
 
 
 def _fill(state) -> None:
@@ -42,12 +44,12 @@ def test_device_sync_wipes_on_revocation(tmp_path, wipe_command):
     with provision_env(tmp_path / "env") as env:
         state, creds = enroll_device(env, tmp_path / "dev")
         _fill(state)
-        link = DeviceLink(state, grace=0)
+        link = DeviceLink(state)
         sync = _sync(state, link).start()
         try:
             assert _wait(lambda: sync.transport.connected)
             if not wipe_command:
-                env.prov.admin.sign = None            # the command never arrives: the refused reconnect must do it
+                env.prov.admin.sign = None            # the command never arrives: the endpoint's signed wipe must do it
             env.prov.revoke(creds.device_id)
             assert _wait(lambda: link.wiped is not None), "device not wiped"
         finally:

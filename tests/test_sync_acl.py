@@ -57,9 +57,10 @@ def test_devices_sync_under_acls_and_cannot_impersonate(tmp_path):
             from agent.sync.device import DeviceSync
             bad = BrokerConfig(port=broker.port, username="gate-b", password="wrong")
             c = DeviceSync(tmp_path / "c.sqlite", ORG, "gate-b", key, device_transport(ORG, "gate-b", bad),
-                           on_refused=lambda: refused.append(1)).start()
+                           on_refused=refused.append).start()
             try:
                 assert wait_for(lambda: refused, 10)
+                assert refused[0] in ("Not authorized", "Bad user name or password")
             finally:
                 c.stop()
         finally:

@@ -51,8 +51,9 @@ class DeviceSync:
     def __init__(self, ledger_path: str | Path, org: str, device: str, server_key: bytes, transport: Transport,
                  keyring: Keyring | None = None, keyring_path: str | Path | None = None, events: list[int] = (),
                  options: DeviceOptions | None = None, on_change: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.time, on_refused: Callable[[], None] | None = None,
-                 on_command: Callable[[bytes], None] | None = None, boot: Callable[[], float] = boot_clock):
+                 clock: Callable[[], float] = time.time, on_refused: Callable[[str], None] | None = None,
+                 on_command: Callable[[bytes], None] | None = None, boot: Callable[[], float] = boot_clock,
+                 on_connected: Callable[[], None] | None = None):
         if not (topics.valid_name(org) and topics.valid_name(device)):
             raise ValueError("organiser and device ids must be short names without / + #")
         self.ledger_path, self.org, self.device = str(ledger_path), org, device
@@ -65,7 +66,8 @@ class DeviceSync:
         self.steps = StepDetector(self.server_clock)
         self._measured_at: float | None = None      # boot clock at the last clock reply
         self._probed_at = 0.0                        # boot clock at the last re-measurement probe
-        self.on_refused = on_refused or (lambda: None)          # provisioning: login refused -> revoked?
+        self.on_refused = on_refused or (lambda reason: None)   # provisioning: login refused (reason), retried
+        self.on_connected = on_connected or (lambda: None)      # provisioning: login accepted again
         self.on_command = on_command or (lambda payload: None)  # provisioning: sees every executed command
         self.guard = ReplayGuard()                   # ids kept in the ledger once it is open (start)
         self.assembler = Assembler()
@@ -166,11 +168,12 @@ class DeviceSync:
             self.uploader.restart()
             self.transport.publish(topics.device_status(self.org, self.device), self._status("online"), retain=True)
             self.greeter.connected()     # the retained server presence arrives next and triggers the hello
+            self.on_connected()
             return
         if item[0] == "disconnected":
             return
         if item[0] == "refused":
-            self.on_refused()
+            self.on_refused(item[1])
             return
         _, topic, payload = item
         parsed = topics.parse(topic)

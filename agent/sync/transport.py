@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from agent.sync.backoff import Backoff
+
 log = logging.getLogger("ticketgate.sync.transport")
 
 
@@ -38,6 +40,7 @@ class BrokerConfig:
     session_expiry: int = 7 * 24 * 3600          # the broker keeps our subscriptions and QoS 1 queue this long
     tls: bool = False
     ca_file: str | None = None
+    refused_backoff: Backoff = field(default_factory=Backoff)   # retries after a refused login (with jitter)
     extra: dict = field(default_factory=dict)
 
 
@@ -57,10 +60,11 @@ class PahoTransport:
         self._subs: dict[str, int] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
+        self.refusals = 0                   # refused logins in a row (reset by an accepted one)
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         c.max_inflight_messages_set(100)
         c.max_queued_messages_set(0)
-        c.reconnect_delay_set(min_delay=1, max_delay=5)
+        c.reconnect_delay_set(min_delay=1, max_delay=5)     # network drops; refusals: config.refused_backoff
         if config.username:
             c.username_pw_set(config.username, config.password)
         if config.tls:
@@ -115,9 +119,16 @@ class PahoTransport:
     # -- paho callbacks (network thread) ---------------------------------------------------------------------
     def _connected_cb(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.warning("%s: broker refused the connection: %s", self.client_id, reason_code)
+            wait = self.config.refused_backoff.delay(self.refusals)
+            self.refusals += 1
+            log.warning("%s: broker refused the connection: %s (retry %d in %.1f s)", self.client_id, reason_code,
+                        self.refusals, wait)
+            client.reconnect_delay_set(min_delay=wait, max_delay=wait)    # paho's next reconnect waits this long
             self._safe(self.on_refused, str(reason_code))
             return
+        if self.refusals:
+            self.refusals = 0
+            client.reconnect_delay_set(min_delay=1, max_delay=5)
         with self._lock:
             subs = list(self._subs.items())
         if subs:

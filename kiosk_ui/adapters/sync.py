@@ -1,9 +1,10 @@
 """The device's MQTT sync (agent.sync.DeviceSync) started from the enrollment credentials in the agent folder,
 reported to the screens as a SyncStatus. Its callbacks arrive on the sync thread; the UI picks them up by polling.
 
-Revocation: provisioning's DeviceLink hooks are passed to the sync (a signed wipe command, or the broker refusing
-our login), so a revoked device wipes its names, keys and credentials; the in-memory keyring is emptied at once
-(nothing is admitted or printed after that) and the next poll stops the sync."""
+Revocation: provisioning's DeviceLink hooks are passed to the sync, so a signed wipe (on the cmd topic, or fetched
+from the enrollment endpoint when the broker refuses our login) wipes names, keys and credentials; the in-memory
+keyring is emptied at once (nothing is admitted or printed after that) and the next poll stops the sync. A refused
+login alone is only shown (with the broker's reason) and retried."""
 from __future__ import annotations
 
 import logging
@@ -28,7 +29,6 @@ class SyncLink:
         self.sync = None
         self.link = None                     # provisioning.device.link.DeviceLink: revocation -> wipe
         self.options = None                  # agent.sync.device.DeviceOptions (tests: faster retries)
-        self.refusal_grace: float | None = None   # DeviceLink's grace after enrollment (None: provisioning's default)
         self.detail = ""
         self._changed = threading.Event()
         self._conflicts = (0, -1e9)         # (count, when): a grouping over every entry, refreshed every few seconds
@@ -56,13 +56,13 @@ class SyncLink:
             ca_file.write_text(creds.broker.ca_pem)
         config = BrokerConfig(creds.broker.host, creds.broker.port, creds.username, creds.password,
                               tls=creds.broker.tls, ca_file=str(ca_file) if ca_file else None)
-        grace = {} if self.refusal_grace is None else {"grace": self.refusal_grace}
-        self.link = DeviceLink(state, on_wiped=self._wiped, **grace)
+        self.link = DeviceLink(state, on_wiped=self._wiped)
         self.sync = DeviceSync(self.home / "ledger.sqlite", creds.org, creds.device_id, creds.server_key,
                                device_transport(creds.org, creds.device_id, config), keyring=self.door.keyring,
                                keyring_path=self.home / "keyring.json", events=list(creds.events),
                                options=self.options, on_change=lambda what: self._changed.set(),
-                               on_refused=self.link.on_refused, on_command=self.link.on_command)
+                               on_refused=self.link.on_refused, on_command=self.link.on_command,
+                               on_connected=self.link.on_connected)
         self.sync.start()
         self.detail = ""
         return True
@@ -108,4 +108,11 @@ class SyncLink:
         return SyncStatus(available=True, online=bool(self.sync is not None and self.sync.transport.connected),
                           queue=ledger.outbox_size(), bundle_version=version,
                           last_upload=door_queries.last_upload(ledger), conflicts=self._conflict_count(),
-                          detail=self.detail or ("" if self.sync is not None else "Sync not started."))
+                          detail=self.detail or self._login_detail())
+
+    def _login_detail(self) -> str:
+        if self.sync is None:
+            return "Sync not started."
+        if self.link is not None and self.link.status.state == "refused" and not self.sync.transport.connected:
+            return "Broker login " + self.link.status.describe()
+        return ""

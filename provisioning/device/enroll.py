@@ -93,7 +93,7 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
     request.update({"token": token} if token is not None else {"code": code})
     try:
         answer = _post(base, "/v1/enroll", request, timeout)
-        creds, keyring = _accept(answer, expected_fingerprint, box_key, device_pub)
+        creds, keyring = _accept(answer, expected_fingerprint, box_key, device_pub, server)
     except BaseException:
         (state.folder / ".enrolling_key.pem").unlink(missing_ok=True)
         raise
@@ -103,7 +103,7 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
     return creds
 
 
-def _accept(answer: dict, expected_fp: str | None, box_key: X25519PrivateKey, device_pub: bytes):
+def _accept(answer: dict, expected_fp: str | None, box_key: X25519PrivateKey, device_pub: bytes, server: str):
     try:
         server_key = base64.b64decode(answer["server_key"], validate=True)
         if len(server_key) != 32:
@@ -125,7 +125,7 @@ def _accept(answer: dict, expected_fp: str | None, box_key: X25519PrivateKey, de
         creds = Credentials(device_id, body["org"], body.get("name", ""), body.get("gate", ""),
                             tuple(int(e) for e in body.get("events", ())), body["mqtt"]["username"], password,
                             Broker(str(b["host"]), int(b["port"]), bool(b.get("tls")), str(b.get("ca_pem") or "")),
-                            server_key, time.time(), "kiosk" if body.get("role") == "kiosk" else "door")
+                            server_key, time.time(), "kiosk" if body.get("role") == "kiosk" else "door", server)
         keyring = Keyring.from_json(body.get("keyring") or {})
     except (KeyError, TypeError, ValueError) as exc:
         raise EnrollError(f"malformed enrollment answer ({exc})") from None

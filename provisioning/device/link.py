@@ -1,26 +1,41 @@
-"""The device's broker login after enrollment, with the revocation rules of docs/provisioning.md:
+"""The device's broker login after enrollment, and the only two ways it ends in a wipe (docs/security.md):
 
-- a signed `wipe` command for this device on its `cmd` topic -> wipe;
-- the broker refuses our login (bad username/password, not authorised) -> we were revoked -> wipe.
-  Right after enrollment mosquitto may not have reloaded yet, so refusals inside `grace` seconds of the
-  enrollment are retried, not acted on.
+- a validly signed `wipe` for this device: on its `cmd` topic, or fetched from the enrollment endpoint;
+- a technician's `ticketgate provision wipe --yes` (provisioning.cli_device).
 
-The sync (agent.sync) owns the long-running connection; it calls `on_refused` and `on_command` the same way.
+A login the broker refuses is never a wipe by itself: anyone who answers on the broker's address can send a
+refusal (server busy, unavailable, rate exceeded, not authorised, bad credentials). It is retried with backoff and
+jitter and recorded with its reason (`link.json`: `ticketgate provision status`, the app's sync line). When the
+reason may mean "revoked" (not authorised, bad credentials) the device asks the enrollment endpoint, which returns
+the organiser's signed wipe for a revoked device; nothing else is acted on.
+
+The sync (agent.sync.DeviceSync) owns the long-running connection; it calls `on_refused`, `on_connected` and
+`on_command` the same way.
 """
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 from agent.sync import topics
+from agent.sync.backoff import Backoff
 from agent.sync.signed import Rejected, Verifier
+from provisioning.device import revocation
+from provisioning.device.identity import write_secret
 from provisioning.device.state import Credentials, DeviceState
 from provisioning.device.wipe import wipe
 from provisioning.mqtt_connect import Refused, connect
 
 log = logging.getLogger("ticketgate.provision.link")
-GRACE = 10.0
+MAY_MEAN_REVOKED = frozenset({"not authorized", "bad user name or password"})   # paho's CONNACK reason names
+
+
+def may_mean_revoked(reason: str) -> bool:
+    return reason.strip().lower() in MAY_MEAN_REVOKED
 
 
 def is_wipe_command(creds: Credentials, payload: bytes) -> bool:
@@ -33,29 +48,105 @@ def is_wipe_command(creds: Credentials, payload: bytes) -> bool:
     return body.get("cmd") == "wipe" and body.get("device") == creds.device_id and body.get("org") == creds.org
 
 
+@dataclass
+class LinkStatus:
+    """What the device knows of its broker login, saved in `link.json` for the status command and the app."""
+    state: str = "unknown"       # unknown | connected | refused
+    reason: str = ""             # the broker's CONNACK reason of the last refusal
+    refusals: int = 0            # refusals in a row
+    since: float = 0.0           # first refusal in a row (epoch seconds)
+    last: float = 0.0
+    revocation: str = ""         # what the last revocation check found
+
+    @classmethod
+    def load(cls, state: DeviceState) -> "LinkStatus":
+        try:
+            data = json.loads(state.link_path.read_text())
+            return cls(**{k: data[k] for k in asdict(cls()) if k in data})
+        except (OSError, ValueError, TypeError):
+            return cls()
+
+    def save(self, state: DeviceState) -> None:
+        if state.folder.exists():
+            write_secret(state.link_path, json.dumps(asdict(self)).encode())
+
+    def describe(self) -> str:
+        if self.state != "refused":
+            return self.state
+        when = time.strftime("%H:%M:%S", time.localtime(self.since))
+        line = f"refused by the broker: {self.reason} ({self.refusals}x since {when}); retrying with backoff"
+        return line + (f"; {self.revocation}" if self.revocation else "")
+
+
 class DeviceLink:
-    def __init__(self, state: DeviceState, on_wiped: Callable[[dict], None] | None = None, grace: float = GRACE):
-        self.state, self.grace = state, grace
+    def __init__(self, state: DeviceState, on_wiped: Callable[[dict], None] | None = None,
+                 backoff: Backoff = Backoff(0.5, 30.0), ask_timeout: float = 2.0):
+        self.state, self.backoff, self.ask_timeout = state, backoff, ask_timeout
         self.on_wiped = on_wiped or (lambda done: None)
         self.creds = state.load()
+        self.status = LinkStatus.load(state)
         self.client = None
         self.wiped: dict | None = None
+        self._lock = threading.Lock()
 
     def _wipe(self, reason: str) -> None:
-        if self.wiped is None:
-            self.wiped = wipe(self.state, reason)
-            self.on_wiped(self.wiped)
+        with self._lock:
+            if self.wiped is not None:
+                return
+            done = wipe(self.state, reason)
+            try:
+                self.on_wiped(done)          # the app forgets its in-memory keys before anyone sees `wiped`
+            finally:
+                self.wiped = done
 
-    def on_refused(self) -> None:
-        if self.creds and time.time() - self.creds.enrolled_at > self.grace:
-            self._wipe("broker refused our login")
+    # -- hooks (the sync's thread, or paho's for `connect`) --------------------------------------------------
+    def on_connected(self) -> None:
+        if self.status.state != "connected":
+            self.status = LinkStatus("connected", last=time.time())
+            self.status.save(self.state)
+
+    def on_refused(self, reason: str = "") -> None:
+        """Record and show the refusal; when it may mean we were revoked, ask for the signed wipe. Never wipes
+        on the refusal alone."""
+        if self.wiped is not None:
+            return
+        now = time.time()
+        s = self.status
+        self.status = LinkStatus("refused", reason or "refused", s.refusals + 1 if s.state == "refused" else 1,
+                                 s.since if s.state == "refused" else now, now, s.revocation)
+        log.warning("broker refused our login: %s", self.status.describe())
+        if may_mean_revoked(reason):
+            self.check_revocation()
+        if self.wiped is None:
+            self.status.save(self.state)
 
     def on_command(self, payload: bytes) -> None:
         if self.creds and is_wipe_command(self.creds, payload):
             self._wipe("signed wipe command")
 
+    def check_revocation(self) -> bool:
+        """Ask the enrollment endpoint; wipe only on the organiser's signed wipe for this device. True when wiped."""
+        if self.creds is None or not self.creds.enroll_server:
+            self.status.revocation = "no enrollment endpoint known to ask about a revocation"
+            return False
+        try:
+            signed_wipe = revocation.ask(self.creds.enroll_server, self.creds.device_id, self.ask_timeout)
+        except OSError as exc:
+            self.status.revocation = f"revocation not checked ({exc})"
+            return False
+        if signed_wipe is None:
+            self.status.revocation = "the enrollment endpoint says this device is not revoked"
+            return False
+        if not is_wipe_command(self.creds, signed_wipe):
+            self.status.revocation = "ignored a revocation answer not signed by the organiser for this device"
+            return False
+        self._wipe("revoked: signed wipe from the enrollment endpoint")
+        return True
+
+    # -- the CLI's own connection ------------------------------------------------------------------------------
     def connect(self, timeout: float = 5.0, on_message: Callable[[str, bytes], None] | None = None):
-        """Log in (retrying refusals inside the grace period); returns the paho client or None when wiped."""
+        """Log in, retrying refusals with backoff until `timeout`; returns the paho client, None when wiped (a
+        signed revocation), or raises the last `Refused` (files untouched)."""
         if self.creds is None:
             raise RuntimeError("this device is not enrolled")
         cmd_topic = topics.cmd(self.creds.org, self.creds.device_id)
@@ -67,30 +158,38 @@ class DeviceLink:
                 on_message(msg.topic, msg.payload)
 
         deadline = time.monotonic() + timeout
-        while True:
+        for attempt in range(10_000):
             try:
                 self.client = connect(self.creds.broker, self.creds.username, self.creds.password,
                                       client_id=self.creds.device_id, on_message=handler, subscribe=[cmd_topic],
                                       timeout=max(0.5, deadline - time.monotonic()))
-                self.client.on_connect = self._later_connect
-                return self.client
-            except Refused:
-                in_grace = time.time() - self.creds.enrolled_at <= self.grace
-                if not in_grace or time.monotonic() >= deadline:
-                    self.on_refused()
-                    if self.wiped is not None:
-                        return None
+            except Refused as exc:
+                self.on_refused(exc.reason)
+                if self.wiped is not None:
+                    return None
+                wait = self.backoff.delay(attempt)
+                if time.monotonic() + wait >= deadline:
                     raise
-                time.sleep(0.05)
+                time.sleep(wait)
+                continue
+            self.on_connected()
+            self.client.on_connect = self._later_connect
+            return self.client
+        raise AssertionError("unreachable")
 
     def _later_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        """paho reconnects by itself after a drop; a refusal then means we were revoked."""
+        """paho reconnects by itself after a drop; a refusal is retried with our backoff."""
         if reason_code.is_failure:
-            self.on_refused()
+            wait = self.backoff.delay(self.status.refusals)
+            client.reconnect_delay_set(min_delay=wait, max_delay=wait)
+            self.on_refused(str(reason_code))
             if self.wiped is not None:
                 client.disconnect()
-        elif self.creds is not None:
-            client.subscribe(topics.cmd(self.creds.org, self.creds.device_id), qos=1)
+        else:
+            client.reconnect_delay_set(min_delay=1, max_delay=120)
+            self.on_connected()
+            if self.creds is not None:
+                client.subscribe(topics.cmd(self.creds.org, self.creds.device_id), qos=1)
 
     def close(self) -> None:
         if self.client is not None:

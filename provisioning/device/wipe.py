@@ -64,7 +64,7 @@ def wipe(state: DeviceState, reason: str = "") -> dict:
         for suffix in ("", "-wal", "-shm"):
             _shred(Path(str(state.ledger_path) + suffix))
         done["ledger"] = True
-    for path in (state.keyring_path, state.credentials_path, state.key_path):
+    for path in (state.keyring_path, state.credentials_path, state.key_path, state.link_path):
         _shred(path)
     log.warning("device wiped (%s): %s", reason or "revoked", done)
     return done

@@ -16,13 +16,13 @@ import secrets
 import signal
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
 from agent.home import server_username, server_usernames
 from agent.sync import signed, topics
+from provisioning.protocol import wipe_body
 from provisioning.server.mosquitto_files import BrokerUser, hash_password, write_files
 from provisioning.server.registry import Registry
 
@@ -128,12 +128,11 @@ class BrokerAdmin:
         return timings
 
     def _publish_wipe(self, org: str, device_id: str, timeout: float) -> None:
-        body = {"type": "cmd", "cmd": "wipe", "id": str(uuid.uuid4()), "ts": time.time(), "org": org, "device": device_id,
-                "reason": "revoked by the organiser"}
+        body = wipe_body(org, device_id, time.time())
         try:
             client = self.server_client("revoke")
         except OSError:
-            return    # broker away: the device still wipes at its next (refused) connect
+            return    # broker away: the device gets the signed wipe from the endpoint when its login is refused
         try:
             info = client.publish(topics.cmd(org, device_id), signed.seal(body, self.sign), qos=1)
             info.wait_for_publish(timeout)

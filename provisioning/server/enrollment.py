@@ -3,6 +3,7 @@
     POST /v1/challenge  -> {"nonce"}                        a fresh nonce, single use, 60 s
     POST /v1/enroll     {token | code, nonce, device_key, box_key, proof, name}
                         -> {"server_key", "signed"}          signed(enrolled) with the organiser's server key
+    POST /v1/revocation {device} -> {"signed"}               signed(wipe) for a revoked device, else 404
 
 Every refusal counts against the source address and the global budget (provisioning.throttle); a
 throttled source gets 429 before any token is looked at.
@@ -21,9 +22,9 @@ from typing import Any, Callable, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.sync import signed
+from agent.sync import signed, topics
 from provisioning import box
-from provisioning.protocol import BadInput, normalize_code, proof_message
+from provisioning.protocol import BadInput, normalize_code, proof_message, wipe_body
 from provisioning.server.broker_admin import BrokerAdmin
 from provisioning.server.mosquitto_files import hash_password
 from provisioning.server.registry import DeviceCredential, Registry
@@ -147,6 +148,20 @@ class EnrollmentService:
         except (InvalidSignature, ValueError):
             return self._refuse(source, 401, "proof of key possession failed")
         return self._issue(source, row, device_key, box_key, name, now)
+
+    def revocation(self, source: str, req: Any) -> Outcome:
+        """The signed wipe of a revoked device (it asks when the broker refuses its login); 404 for any other.
+        Harmless to anyone else: the wipe names the device and only that device acts on it."""
+        wait = self.throttle.retry_after(source)
+        if wait:
+            return self._throttled(wait)
+        device = req.get("device") if isinstance(req, dict) else None
+        if not isinstance(device, str) or not topics.valid_name(device):
+            return self._refuse(source, 400, "give the device id: {\"device\": \"dev-…\"}")
+        cred = self.registry.credential(device)
+        if cred is None or cred.org != self.org or cred.revoked_at is None:
+            return Outcome(404, {"error": "this device is not revoked"})
+        return Outcome(200, {"signed": signed.seal(wipe_body(self.org, device, self.clock()), self._sign).decode()})
 
     def _issue(self, source: str, row, device_key: bytes, box_key: bytes, name: str, now: float) -> Outcome:
         device_id, password = new_device_id(), secrets.token_urlsafe(32)

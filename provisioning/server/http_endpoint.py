@@ -59,6 +59,8 @@ class _Handler(BaseHTTPRequestHandler):
             req = None
         if self.path == "/v1/challenge":
             self._send(self.service.challenge(source))
+        elif self.path == "/v1/revocation":
+            self._send(self.service.revocation(source, req))
         elif self.path == "/v1/enroll":
             try:
                 self._send(self.service.enroll(source, req))

@@ -1,0 +1,178 @@
+"""Attacks on provisioning (docs/security.md, issue 10 §2 §7 §9), one test each, against the real parts:
+real mosquitto, the real enrollment endpoint on 127.0.0.1, a rogue broker answering on the broker's address."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.history import Action
+from agent.ledger import Ledger
+from agent.sync import BrokerConfig, device_transport, signed
+from agent.sync.backoff import Backoff
+from agent.sync.device import DeviceSync
+from provisioning.device.link import DeviceLink
+from provisioning.device.state import DeviceState
+from provisioning.mqtt_connect import Refused
+from provisioning.protocol import wipe_body
+from tests.rogue_broker import RogueBroker
+from tests.test_provision_env import ORG, enroll_device, provision_env
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "Zacharias Quelloworth"
+AUTH = ("Not authorized", "Bad user name or password")
+V5_REFUSALS = {0x86: "Bad user name or password", 0x87: "Not authorized", 0x88: "Server unavailable",
+               0x89: "Server busy", 0x8A: "Banned", 0x9F: "Connection rate exceeded"}
+V3_REFUSALS = {3: "Server unavailable", 4: "Bad user name or password", 5: "Not authorized"}
+FAST = Backoff(0.2, 1.0)
+
+
+def wait(predicate, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def enrolled_this_morning(env, folder: Path) -> DeviceState:
+    """An enrolled door an hour into its day: tickets with buyers' names, one check-in."""
+    state, creds = enroll_device(env, folder)
+    state.save(replace(creds, enrolled_at=time.time() - 3600))
+    ledger = Ledger.open(state.ledger_path)
+    ledger.upsert_events([{"event_id": env.events[0], "name": "Day 1", "starts_at": 0, "ends_at": 1e10}])
+    ledger.upsert_tickets([{"ticket_key": "T1", "event_id": env.events[0], "order_number": "K7M2-Q9",
+                            "buyer_name": NAME, "email": "zq@example.org"}])
+    ledger.record("T1", Action("a-1", "entry", time.time(), creds.device_id, "north", env.events[0], "in"))
+    ledger.close()
+    return state
+
+
+def device_files(state: DeviceState) -> dict:
+    """Everything a wipe would remove; compared byte for byte before and after each attack."""
+    files = {p.name: p.read_bytes() for p in (state.key_path, state.credentials_path, state.keyring_path)}
+    ledger = Ledger.open(state.ledger_path)
+    files["tickets"] = [t["buyer_name"] for t in ledger.search("Quelloworth")]
+    files["checkins"] = ledger.counts()["checkins"]
+    ledger.close()
+    assert files["tickets"] == [NAME]
+    return files
+
+
+def start_sync(state: DeviceState, link: DeviceLink, backoff: Backoff = FAST) -> DeviceSync:
+    c = link.creds
+    config = BrokerConfig(c.broker.host, c.broker.port, c.username, c.password, refused_backoff=backoff)
+    return DeviceSync(state.ledger_path, c.org, c.device_id, c.server_key,
+                      device_transport(c.org, c.device_id, config), events=list(c.events),
+                      on_refused=link.on_refused, on_command=link.on_command,
+                      on_connected=link.on_connected).start()
+
+
+def provision_status(state: DeviceState) -> str:
+    out = subprocess.run([sys.executable, "-m", "agent", "provision", "status", "--dir", str(state.folder)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_attack_refused_login_does_not_wipe(tmp_path):
+    """mosquitto restarted with a password file that lost the device: its login is refused ("not authorised").
+    The device retries with backoff, shows why, asks the endpoint (not revoked) and keeps everything."""
+    with provision_env(tmp_path / "env") as env:
+        state = enrolled_this_morning(env, tmp_path / "door")
+        link = DeviceLink(state)
+        sync = start_sync(state, link)
+        try:
+            assert wait(lambda: sync.transport.connected and link.status.state == "connected")
+            before = device_files(state)
+            env.broker.stop()
+            env.prov.admin.sync({link.creds.device_id: None}, reload=False)     # the device is gone from passwd
+            env.broker.start()
+            assert wait(lambda: link.status.refusals >= 3, 20), link.status
+            assert link.wiped is None and state.enrolled()
+            assert link.status.reason in AUTH
+            assert "not revoked" in link.status.revocation
+            shown = provision_status(state)
+            assert f"refused by the broker: {link.status.reason}" in shown and "retrying" in shown
+            env.prov.admin.sync()                       # the organiser restores the file: the door comes back
+            assert wait(lambda: sync.transport.connected and link.status.state == "connected", 20)
+        finally:
+            sync.stop()
+        assert device_files(state) == before
+        assert "broker_login connected" in " ".join(provision_status(state).split())
+
+
+class RogueEndpoint:
+    """Answers every revocation question with a wipe for the asking device, signed by the rogue's own key."""
+
+    def __init__(self, port: int):
+        key = Ed25519PrivateKey.generate()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                device = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["device"]
+                data = json.dumps({"signed": signed.seal(wipe_body(ORG, device, time.time()), key.sign).decode()})
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data.encode())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "RogueEndpoint":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_attack_rogue_broker_connack_codes(tmp_path):
+    """Someone answers on the broker's address (and the endpoint's) with every refusal CONNACK, MQTT 5 (the
+    sync) and 3.1.1 (the CLI's login): the device retries with growing delays, shows the code, survives intact."""
+    with provision_env(tmp_path / "env") as env:
+        state = enrolled_this_morning(env, tmp_path / "door")
+        before = device_files(state)
+        env.broker.stop()
+        env.http.stop()
+        with RogueEndpoint(env.http.port):
+            for code, reason in V5_REFUSALS.items():
+                with RogueBroker(env.broker.port, code) as rogue:
+                    link = DeviceLink(state)
+                    sync = start_sync(state, link)
+                    try:
+                        assert rogue.wait_connects(4, 15), f"{reason}: not retried"
+                    finally:
+                        sync.stop()
+                    times = [t for t, level in rogue.connects if level == 5]
+                    gaps = [b - a for a, b in zip(times, times[1:])]
+                    assert len(times) == len(rogue.connects) and min(gaps) >= 0.09, (reason, gaps)  # no hot loop
+                    assert gaps[2] > gaps[0], (reason, gaps)                                        # backing off
+                    assert link.wiped is None and link.status.reason == reason
+                    if reason in AUTH:
+                        assert "not signed by the organiser" in link.status.revocation
+                assert device_files(state) == before, reason
+            for code, reason in V3_REFUSALS.items():
+                with RogueBroker(env.broker.port, code) as rogue:
+                    link = DeviceLink(state, backoff=Backoff(0.1, 0.4))
+                    with pytest.raises(Refused) as refused:
+                        link.connect(timeout=1.5)
+                    assert refused.value.reason == reason and link.wiped is None
+                    assert len(rogue.connects) >= 3 and {level for _, level in rogue.connects} == {4}
+                assert device_files(state) == before, reason
+            assert "refused by the broker: Not authorized" in provision_status(state)
+        assert device_files(state) == before
