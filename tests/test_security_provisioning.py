@@ -170,9 +170,9 @@ def test_attack_rogue_broker_connack_codes(tmp_path):
                 with RogueBroker(env.broker.port, code) as rogue:
                     link = DeviceLink(state, backoff=Backoff(0.1, 0.4))
                     with pytest.raises(Refused) as refused:
-                        link.connect(timeout=1.5)
+                        link.connect(timeout=3.0)
                     assert refused.value.reason == reason and link.wiped is None
-                    assert len(rogue.connects) >= 3 and {level for _, level in rogue.connects} == {4}
+                    assert len(rogue.connects) >= 2 and {level for _, level in rogue.connects} == {4}
                 assert device_files(state) == before, reason
             assert "refused by the broker: Not authorized" in provision_status(state)
         assert device_files(state) == before
