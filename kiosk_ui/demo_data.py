@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.gate import save_policy
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy
@@ -74,6 +75,6 @@ def seed(home: str | Path, now: float | None = None, role: str = "kiosk", **gate
     ledger.revoke(["1021"], "order refunded")
     policy = DevicePolicy(device_id="handheld-3", gate="North", events=frozenset({1}), zones=frozenset({1, 3}),
                           reread_window=3.0)
-    ledger.set_setting("policy", policy.to_json())
+    save_policy(ledger, policy)
     ledger.set_setting("device_role", role)        # a kiosk (it holds printable copies) that scans too
     return Demo(Door(ledger, keyring, policy, **gate_kw), key, now)

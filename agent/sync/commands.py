@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 
-from agent.gate import load_policy
+from agent.gate import load_policy, save_policy
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy
 from agent.sync.signed import Rejected
@@ -34,6 +33,6 @@ def run_command(ledger: Ledger, body: dict) -> dict:
             policy = DevicePolicy.from_json(current)
         except (ValueError, TypeError) as exc:
             raise Rejected(f"bad config ({exc})") from None
-        ledger.set_setting("policy", replace(policy, pass_events={}).to_json())
+        save_policy(ledger, policy)
         return {"config": sorted(changes)}
     raise Rejected(f"unknown command {name!r}")
