@@ -256,6 +256,11 @@ from drivers.scanners import android as scanners_android, router
 from drivers.feedback.player import android_vibrator
 android_vibrator()
 ctl.door.close()
+import pathlib
+for path in sorted(pathlib.Path(app_dir).rglob("*.py")):   # every module shipped imports without what is left out
+    parts = path.relative_to(app_dir).with_suffix("").parts
+    if parts[-1] != "__main__" and parts != ("main",):
+        importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
 for name in imported_by_the_code:                 # every import written in the APK's code, lazy ones included
     try:
         importlib.import_module(name)
