@@ -231,11 +231,24 @@ def adopt_identity(policy: DevicePolicy, identity: Identity | None) -> DevicePol
                    events=frozenset(identity.events) or policy.events)
 
 
+def store_identity(ledger, policy: DevicePolicy, identity: Identity | None) -> DevicePolicy:
+    """`adopt_identity`, stored in the ledger when it changed anything. What the device did before its first
+    enrollment (as the unenrolled id "device") becomes its own under the enrolled id, so the server takes it."""
+    from agent.gate import save_policy
+    adopted = adopt_identity(policy, identity)
+    if adopted is not policy:
+        with ledger.transaction():
+            if policy.device_id == UNENROLLED_ID:
+                ledger.adopt_device_id(UNENROLLED_ID, adopted.device_id)
+            save_policy(ledger, adopted)
+    return adopted
+
+
 def open_home(folder: str | Path):
     """Open the device home: (Ledger, Keyring), the policy already acting as the enrolled identity.
 
     Raises LedgerError (unusable ledger) or ValueError/OSError (unreadable keyring.json)."""
-    from agent.gate import load_policy, save_policy
+    from agent.gate import load_policy
     from agent.keyring import Keyring
     from agent.ledger import Ledger
     from agent.private_files import private_dir
@@ -244,10 +257,7 @@ def open_home(folder: str | Path):
     ledger = Ledger.open(home.ledger_path)
     try:
         keyring = Keyring.load(home.keyring_path) if home.keyring_path.exists() else Keyring()
-        policy = load_policy(ledger)
-        adopted = adopt_identity(policy, home.identity())
-        if adopted is not policy:
-            save_policy(ledger, adopted)
+        store_identity(ledger, load_policy(ledger), home.identity())
     except BaseException:
         ledger.close()
         raise

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from agent import desk
 from agent.gate import Gate
-from agent.home import DeviceHome, adopt_identity
+from agent.home import DeviceHome, store_identity
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy, Mode
@@ -85,9 +85,9 @@ class Door:
 
     def adopt_identity(self) -> None:
         """Act as the enrolled device (just enrolled in Set-up): its id, and its gate and events the first time."""
-        policy = adopt_identity(self.gate.policy, self.identity())
+        policy = store_identity(self.ledger, self.gate.policy, self.identity())
         if policy is not self.gate.policy:
-            self.gate.set_policy(policy)
+            self.gate.set_policy(policy, save=False)
 
     @property
     def display_name(self) -> str:

@@ -126,3 +126,19 @@ def test_every_device_command_reads_the_same_default_home(tmp_path):
     assert refused.returncode == 1 and "enrolled as dev-old1" in refused.stderr
     offline = _cli(tmp_path, "agent", "sync", "--for", "0.5")
     assert offline.returncode == 1 and "no broker answered at 127.0.0.1:" in offline.stderr
+
+
+def test_what_a_device_did_before_enrollment_becomes_its_own(tmp_path):
+    """Scans made before `provision enroll` (as the unenrolled id "device") upload under the enrolled id; the
+    server would refuse a body naming another device than the topic."""
+    from agent.gate import Gate
+    ledger, keyring = open_home(tmp_path)
+    Gate(ledger, keyring).scan("not a ticket")                    # refusal logged for the server, as "device"
+    ledger.close()
+    _save(tmp_path, _creds(device_id="dev-new1"))
+    ledger, _ = open_home(tmp_path)
+    try:
+        bodies = [body for _, _, body in ledger.outbox_pending()]
+        assert bodies and {b.get("device_id") for b in bodies} == {"dev-new1"}
+    finally:
+        ledger.close()

@@ -221,6 +221,17 @@ class Ledger(CatalogueMixin, SearchMixin):
                                 "WHERE scan_uuid=?", (scan_uuid,)).fetchone()
         return dict(zip(("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at", "device_id", "gate"), row)) if row else None
 
+    def adopt_device_id(self, old: str, new: str) -> int:
+        """The device was just enrolled as `new`: its own check-ins and the messages not sent yet that it made as
+        `old` (before enrollment) are now under its enrolled id, so the server takes them as this device's.
+        -> rows changed."""
+        with self.transaction():
+            n = self.conn.execute("UPDATE checkins SET device_id=? WHERE origin='local' AND device_id=?",
+                                  (new, old)).rowcount
+            n += self.conn.execute("UPDATE outbox SET body=json_set(body, '$.device_id', ?) WHERE acked IS NULL "
+                                   "AND json_extract(body, '$.device_id')=?", (new, old)).rowcount
+        return n
+
     # -- outbox ------------------------------------------------------------------------------------------------
     def outbox_pending(self, limit: int = 500) -> list[tuple[int, str, dict]]:
         rows = self.conn.execute("SELECT id, kind, body FROM outbox WHERE acked IS NULL ORDER BY id LIMIT ?", (limit,))
