@@ -73,14 +73,29 @@ class Gate:
     @_ledger_errors
     def checkin_by_key(self, ticket_key: str, reason: str) -> Verdict:
         """Manual check-in of a ticket found by search (door staff, with a reason)."""
+        decoded = self._by_key(ticket_key)
+        if decoded is None:
+            return Verdict(Code.MALFORMED, ticket_key=ticket_key, detail="no such ticket on this device")
+        return self._decide_and_persist(decoded, None, self.clock(), self.clock_offset,
+                                        reason=reason or "manual check-in")
+
+    @_ledger_errors
+    def judge_by_key(self, ticket_key: str, policy: DevicePolicy | None = None) -> Verdict:
+        """What a manual check-in of this ticket would say now (under `policy`, default this gate's), recording
+        nothing: the search list and the ticket desk show it."""
+        decoded = self._by_key(ticket_key)
+        if decoded is None:
+            return Verdict(Code.MALFORMED, ticket_key=ticket_key, detail="no such ticket on this device")
+        return decide(decoded, policy or self.policy, self.ledger.history(ticket_key), self.clock() + self.clock_offset)
+
+    def _by_key(self, ticket_key: str) -> Decoded | None:
         row = self.ledger.ticket(ticket_key)
         if row is None:
-            return Verdict(Code.MALFORMED, ticket_key=ticket_key, detail="no such ticket on this device")
+            return None
         ticket = Ticket(key_id=0, event_id=row["event_id"], ticket_id=0, category=row["category"] or 0,
                         zones=(row["zone"],) if row["zone"] is not None else (), seat=row["seat"], key=ticket_key,
                         scheme="manual")
-        return self._decide_and_persist(Decoded(OK, ticket), None, self.clock(), self.clock_offset,
-                                        reason=reason or "manual check-in")
+        return Decoded(OK, ticket)
 
     def _decide_and_persist(self, decoded: Decoded, read_key: str | None, now: float, offset: float,
                             reason: str = "") -> Verdict:

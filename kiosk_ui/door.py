@@ -14,7 +14,7 @@ from agent.home import DeviceHome, store_identity
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy, Mode
-from agent.verdicts import Verdict
+from agent.verdicts import Code, Reason, Verdict
 from kiosk_ui import door_queries
 
 
@@ -105,12 +105,23 @@ class Door:
         return self.ledger.events()
 
     def search(self, query: str, limit: int = 30) -> list[dict]:
+        """Tickets found, each with what a manual check-in at this gate would say now (`state`)."""
         rows = self.ledger.search(query, limit)
-        return [dict(r, state=door_queries.ticket_state(self.ledger, r["ticket_key"])) for r in rows]
+        return [dict(r, state=self.ticket_state(r["ticket_key"])) for r in rows]
 
     def order(self, order_number: str) -> list[dict]:
-        return [dict(self.ledger.ticket(k), state=door_queries.ticket_state(self.ledger, k))
+        """An order's tickets for the ticket desk: their state judged for any event and zone this device knows."""
+        return [dict(self.ledger.ticket(k), state=self.ticket_state(k, at_this_gate=False))
                 for k in self.ledger.order_tickets(order_number)]
+
+    def ticket_state(self, ticket_key: str, at_this_gate: bool = True) -> str:
+        """The core's decision for this ticket now, nothing recorded (agent.gate.Gate.judge_by_key: the checks in
+        their one order), named for a list: valid / inside / used / revoked / blocked / unpaid / cancelled /
+        other_event / other_zone / not_yet_valid / expired. Quick cancellation is never what a list asks about."""
+        policy = self.policy
+        mode = Mode.NORMAL if policy.mode is Mode.QUICK_CANCEL else policy.mode
+        policy = replace(policy, mode=mode) if at_this_gate else replace(policy, mode=mode, events=frozenset(), zones=None)
+        return list_state(self.gate.judge_by_key(ticket_key, policy))
 
     def ticket(self, ticket_key: str | None) -> dict | None:
         return self.ledger.ticket(ticket_key) if ticket_key else None
@@ -177,6 +188,19 @@ class _Names:
                 if row[id_col] == value:
                     return row
         return None
+
+
+_STATE_OF = {Code.ALREADY_USED: "used", Code.REVOKED: "revoked", Code.BLOCKED: "blocked", Code.UNPAID: "unpaid",
+             Code.CANCELLED: "cancelled", Code.WRONG_EVENT: "other_event", Code.WRONG_ZONE: "other_zone",
+             Code.NOT_YET_VALID: "not_yet_valid", Code.EXPIRED: "expired"}
+
+
+def list_state(v: Verdict) -> str:
+    if v.accepted:
+        return "inside" if v.direction == "out" else "valid"       # entry/exit: a check-in now would be an exit
+    if v.reason is Reason.ALREADY_INSIDE:
+        return "inside"
+    return _STATE_OF.get(v.code, "invalid")
 
 
 def device_role(door: Door) -> str:

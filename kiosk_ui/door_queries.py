@@ -15,23 +15,6 @@ def stats_rows(ledger: Ledger, by: str) -> list[tuple[str, int, int]]:
     return ledger.movements(by)
 
 
-def ticket_state(ledger: Ledger, ticket_key: str) -> str:
-    """Plain state of one ticket for the search list: used / inside / out / cancelled / revoked / blocked / unpaid / valid."""
-    history = ledger.history(ticket_key)
-    if history.revoked is not None or history.order_status in ("cancelled", "refunded"):
-        return "revoked"
-    if history.blocked is not None:
-        return "blocked"
-    if history.order_status == "pending":
-        return "unpaid"
-    if history.cancelled is not None:
-        return "cancelled"
-    if history.entries:
-        last = history.entries[-1]
-        return "out" if last.direction == "out" else "used"
-    return "valid"
-
-
 def last_upload(ledger: Ledger) -> float | None:
     """When the server last acknowledged something from this device."""
     return ledger.last_acked()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.policy import Mode
+
 from kiosk_ui import i18n
 from kiosk_ui.adapters import build_services
 from kiosk_ui.controller import Controller
@@ -178,9 +180,16 @@ def test_counters_stats_and_conflicts_from_the_ledger(tmp_path):
     door.undo_last("Scanned by mistake")                             # annuls 1002
     assert door_queries.inside_now(door.ledger) == 1
     assert door.counters().accepted == 1 and door.counters().scanned == 2
-    assert door_queries.ticket_state(door.ledger, "1002") == "valid"
-    assert door_queries.ticket_state(door.ledger, "1011") == "out"
-    assert door_queries.ticket_state(door.ledger, "1031") == "unpaid"
+    # a ticket's state in the lists is the core's decision now, nothing recorded (the checks in their one order)
+    assert door.ticket_state("1002") == "valid" and door.ticket_state("1001") == "used"
+    assert door.ticket_state("1011") == "valid"                      # its only movement was an exit
+    assert door.ticket_state("1031") == "unpaid"
+    assert door.ticket_state("1021") == "other_zone"                 # zone before revocation, as a scan would say
+    assert door.ticket_state("1021", at_this_gate=False) == "revoked"   # the desk: any zone
+    scanned = door.counters().scanned
+    assert door.ticket_state("1002") == "valid" and door.counters().scanned == scanned   # judged, not recorded
+    door.set_mode(Mode.ENTRY_EXIT)
+    assert door.ticket_state("1001") == "inside"
     with pytest.raises(ValueError):
         door.stats("hour")
     door.close()

@@ -240,12 +240,12 @@ def test_selection_dates_events_zones():
 
 def test_rows():
     rows = [{"ticket_key": "1", "buyer_name": "Bob", "order_number": "A-1", "state": "used"},
-            {"ticket_key": "2", "buyer_name": "Bob", "order_number": "A-1", "state": "out"},
+            {"ticket_key": "2", "buyer_name": "Bob", "order_number": "A-1", "state": "inside"},
             {"ticket_key": "3", "buyer_name": "Ann", "order_number": "A-2", "state": "revoked"},
             {"ticket_key": "482910374650192", "buyer_name": "Ann", "order_number": "A-2", "state": "valid",
              "event_id": 1, "category": 2, "zone": 3}]
     out = ticket_rows(rows, show_buyer=False, names=Names())
-    assert [r.can_checkin for r in out] == [False, True, False, True]
+    assert [r.can_checkin for r in out] == [False, False, False, True]
     assert out[0].title.startswith("(name hidden)") and out[2].subtitle == "cancelled / refunded · ticket 3"
     # buyer and order lead; a 15-digit id is cut to what tells an order's tickets apart
     assert ticket_rows(rows, names=Names())[3].title == "Ann — order A-2"

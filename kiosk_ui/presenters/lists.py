@@ -8,9 +8,11 @@ from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.labels import PRINTER_LANGUAGES
 from kiosk_ui.services import PrinterInfo, SyncStatus
 
-_STATES = {"valid": "valid", "used": "used", "out": "went out", "cancelled": "cancelled for resale",
-           "revoked": "cancelled / refunded", "blocked": "blocked", "unpaid": "payment pending"}
-CHECKIN_OK_STATES = {"valid", "out"}
+_STATES = {"valid": "valid", "inside": "inside now", "used": "used", "cancelled": "cancelled for resale",
+           "revoked": "cancelled / refunded", "blocked": "blocked", "unpaid": "payment pending",
+           "other_event": "other event", "other_zone": "other zone", "not_yet_valid": "not valid yet",
+           "expired": "expired", "invalid": "not valid"}
+CHECKIN_OK_STATES = {"valid"}            # what a manual check-in would admit now
 
 
 def state_label(state: str) -> str:
