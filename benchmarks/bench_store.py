@@ -1,10 +1,14 @@
-"""Server store throughput: create N tickets, stream an event's tickets (full and delta), ingest N actions.
+"""Server store throughput: create N tickets, stream an event's tickets (full and delta), search orders, ingest N
+actions, on either backend.
 
-    python benchmarks/bench_store.py [--tickets 100000] [--actions 100000] [--batch 500]
+    python benchmarks/bench_store.py [--tickets 100000] [--actions 100000] [--batch 500]     # SQLite (temp folder)
+    python benchmarks/bench_store.py --db postgresql://USER@HOST/EMPTY_DB                     # that PostgreSQL database
+    python benchmarks/bench_store.py --db temp-postgres       # a private PostgreSQL (tests/pg.py), default durability
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 import uuid
@@ -21,9 +25,17 @@ def main() -> None:
     p.add_argument("--tickets", type=int, default=100_000)
     p.add_argument("--actions", type=int, default=100_000)
     p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--db", default=None, help="postgresql://… (an empty database) or temp-postgres; default SQLite")
     args = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
-        store = open_store(Path(tmp) / "server")
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp, contextlib.ExitStack() as stack:
+        db = args.db
+        if db == "temp-postgres":
+            from tests.pg import PostgresServer
+            pg = stack.enter_context(PostgresServer(durable=True))    # fsync on, synchronous_commit on: as deployed
+            db = pg.create_database()
+        store = open_store(Path(tmp) / "server", db=db)
+        print(f"backend  {store.backend}" + (f" {store.q1('SHOW server_version')[0]}" if store.backend == "postgresql"
+                                               else f" {store.q1('SELECT sqlite_version()')[0]}"))
         store.create_organiser("bench", "Bench")
         now = time.time()
         ev = store.create_event("bench", "Big night", now, now + 4 * 3600, "Europe/Paris",
@@ -55,6 +67,11 @@ def main() -> None:
         revs = len(store.revocations_for_event(ev, since_version=v))
         t_delta = time.perf_counter() - t0
         print(f"delta    {delta:>7} tickets + {revs} revocations after 50 cancellations: {t_delta * 1000:6.1f} ms")
+
+        t0 = time.perf_counter()
+        hits = sum(len(store.find_orders(f"buyer{i * 997 % n_orders}@example", "bench", limit=5)) for i in range(100))
+        t_find = time.perf_counter() - t0
+        print(f"search   100 buyer searches (prefix words), {hits} hits: {t_find * 10:6.1f} ms each")
 
         keys = [r["ticket_key"] for r in store.tickets_for_event(ev)]
         actions = [{"type": "action", "scan_uuid": str(uuid.uuid4()), "kind": "entry", "ticket_key": keys[i % len(keys)],

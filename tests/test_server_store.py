@@ -10,7 +10,7 @@ import pytest
 from agent.ledger import Ledger
 from agent.payload import read_payload
 from server_stub.keys import KeyFileError
-from server_stub.model import ORDER_NUMBER, new_order_number, normalize_order_number
+from server_stub.model import ORDER_NUMBER, OrderInput, Position, new_order_number, normalize_order_number
 from server_stub.store import NotFound, ServerStore, StoreError, open_store
 
 NOW = time.time()
@@ -354,3 +354,23 @@ def test_both_backends_have_the_same_columns(pg_server, tmp_path):
         lite.close()
         pg.close()
         pg_server.drop_database(url)
+
+
+def test_a_drawn_order_number_or_ticket_id_already_taken_is_drawn_again(store, monkeypatch):
+    """Random numbers and ids collide sometimes: the taken one inserts nothing and a new one is drawn, in the same
+    transaction (on PostgreSQL a failed INSERT would abort it), for single orders and for chunks."""
+    import server_stub.store.order_store as order_store
+    ev = make_event(store)
+    first = store.add_order("fest", ev, "Ann")
+    taken_number, taken_id = first["number"], first["tickets"][0]["ticket_id"]
+    numbers = iter([taken_number, taken_number, "ZZZZ-ZZ", "YYYY-YY", "XXXX-XX"])
+    ids = iter([taken_id, 777, 778, taken_id, 779, 780])
+    monkeypatch.setattr(order_store, "new_order_number", lambda: next(numbers))
+    monkeypatch.setattr(order_store, "new_ticket_id", lambda: next(ids))
+    second = store.add_order("fest", ev, "Ben", positions=[{}, {}])
+    assert second["number"] == "ZZZZ-ZZ" and sorted(t["ticket_id"] for t in second["tickets"]) == [777, 778]
+    third = store.add_orders("fest", [OrderInput(ev, "Cy", "", "paid", (Position(),)),
+                                      OrderInput(ev, "Di", "", "paid", (Position(),))])
+    assert third == ["YYYY-YY", "XXXX-XX"]
+    assert sorted(t["ticket_id"] for n in third for t in store.order(n)["tickets"]) == [779, 780]
+    assert store.order(taken_number)["buyer_name"] == "Ann" and store.count_tickets(ev) == 5

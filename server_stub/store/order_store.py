@@ -24,6 +24,37 @@ def _ticket_key(ticket_key: str | int) -> int:
         raise NotFound(f"no ticket {ticket_key!r} (ticket keys are numbers)") from None
 
 
+_TICKET_INTO = "tickets(ticket_id, order_id, position, target_id, category, zone, seat, version)"
+CHUNK = 500       # rows per multi-row INSERT (8 columns: well under SQLite's and PostgreSQL's parameter limits)
+
+
+def _insert_random(c, into: str, key: str, count: int, draw: Callable[[], object], row: Callable[[int, object], tuple],
+                   also: str = "") -> dict[int, tuple]:
+    """Insert `count` rows whose first column `key` is drawn at random (unique within the batch). A key already
+    taken inserts nothing (ON CONFLICT DO NOTHING: a PostgreSQL transaction stays usable, where a failed INSERT
+    would abort it) and is drawn again. Returns {index: (key, *also)} from RETURNING."""
+    placed: dict[int, tuple] = {}
+    todo = list(range(count))
+    for _ in range(20):
+        if not todo:
+            return placed
+        keys: dict[object, int] = {}
+        for k in todo:
+            value = draw()
+            while value in keys:
+                value = draw()
+            keys[value] = k
+        rows = [row(k, value) for value, k in keys.items()]
+        sql = (f"INSERT INTO {into} VALUES {','.join(['(' + ','.join('?' * len(rows[0])) + ')'] * len(rows))} "
+               f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}{', ' + also if also else ''}")
+        for got in c.execute(sql, tuple(v for r in rows for v in r)).fetchall():
+            placed[keys[got[0]]] = tuple(got)
+        todo = [k for k in todo if k not in placed]
+    if todo:
+        raise StoreError(f"could not draw a free {key.replace('_', ' ')}")
+    return placed
+
+
 class OrderMixin(CatalogueMixin):
     # -- creating ----------------------------------------------------------------------------------------------
     def add_order(self, org: str, event_id_or_pass: int, buyer_name: str, email: str = "", status: str = PAID,
@@ -33,51 +64,54 @@ class OrderMixin(CatalogueMixin):
         return self.order(self.add_orders(org, [order])[0])
 
     def add_orders(self, org: str, orders: Iterable[OrderInput], progress: Callable[[int], None] | None = None) -> list[str]:
-        """Create many orders in ONE transaction (all or nothing). Returns their numbers in input order."""
+        """Create many orders in ONE transaction (all or nothing). Returns their numbers in input order.
+        Inserted CHUNK orders (and their tickets) per statement: few round trips to a database server."""
         numbers: list[str] = []
         now = time.time()
         with self.tx() as c:
             version = self._bump(org)
             known: dict[int, None] = {}
-            for i, o in enumerate(orders):
+            chunk: list[OrderInput] = []
+            for o in orders:
                 if o.target_id not in known:
                     row = c.execute("SELECT org FROM catalogue WHERE id=?", (o.target_id,)).fetchone()
                     if row is None or row[0] != org:
                         raise NotFound(f"no event or pass {o.target_id} for organiser {org!r}")
                     known[o.target_id] = None
-                order_id, number = self._insert_order(c, org, o, now)
-                for position, p in enumerate(o.positions):
-                    self._insert_ticket(c, order_id, position, o.target_id, p, version)
-                numbers.append(number)
-                if progress and i % 500 == 499:
-                    progress(i + 1)
+                chunk.append(o)
+                if len(chunk) == CHUNK:
+                    numbers += self._insert_orders(c, org, chunk, now, version)
+                    chunk = []
+                    if progress:
+                        progress(len(numbers))
+            if chunk:
+                numbers += self._insert_orders(c, org, chunk, now, version)
         if progress:
             progress(len(numbers))
         return numbers
 
-    # random numbers and ids: a taken one inserts nothing (ON CONFLICT DO NOTHING, which leaves a PostgreSQL
-    # transaction usable where a failed INSERT would abort it) and is drawn again
-    @staticmethod
-    def _insert_order(c, org: str, o: OrderInput, now: float) -> tuple[int, str]:
-        for _ in range(20):
-            number = new_order_number()
-            row = c.execute("INSERT INTO orders(number, org, target_id, buyer_name, email, status, created_at, updated_at) "
-                            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (number) DO NOTHING RETURNING order_id",
-                            (number, org, o.target_id, o.buyer_name, o.email, o.status, now, now)).fetchone()
-            if row is not None:
-                return row[0], number
-        raise StoreError("could not draw a free order number")
+    def _insert_orders(self, c, org: str, chunk: list[OrderInput], now: float, version: int) -> list[str]:
+        """One chunk of orders with their tickets; numbers and ticket ids drawn at random, a taken one drawn again."""
+        placed = _insert_random(
+            c, "orders(number, org, target_id, buyer_name, email, status, created_at, updated_at)", "number",
+            len(chunk), new_order_number,
+            lambda k, number: (number, org, chunk[k].target_id, chunk[k].buyer_name, chunk[k].email, chunk[k].status,
+                               now, now), also="order_id")
+        positions = [(placed[k][1], position, o.target_id, p) for k, o in enumerate(chunk)
+                     for position, p in enumerate(o.positions)]
+        for start in range(0, len(positions), CHUNK):
+            part = positions[start:start + CHUNK]
+            _insert_random(c, _TICKET_INTO, "ticket_id", len(part), new_ticket_id,
+                           lambda k, ticket_id: (ticket_id, part[k][0], part[k][1], part[k][2], part[k][3].category,
+                                                 part[k][3].zone, part[k][3].seat, version))
+        return [placed[k][0] for k in range(len(chunk))]
 
     @staticmethod
     def _insert_ticket(c, order_id: int, position: int, target_id: int, p: Position, version: int) -> int:
-        for _ in range(20):
-            ticket_id = new_ticket_id()
-            row = c.execute("INSERT INTO tickets(ticket_id, order_id, position, target_id, category, zone, seat, version) "
-                            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (ticket_id) DO NOTHING RETURNING ticket_id",
-                            (ticket_id, order_id, position, target_id, p.category, p.zone, p.seat, version)).fetchone()
-            if row is not None:
-                return ticket_id
-        raise StoreError("could not draw a free ticket id")
+        placed = _insert_random(c, _TICKET_INTO, "ticket_id", 1, new_ticket_id,
+                                lambda k, ticket_id: (ticket_id, order_id, position, target_id, p.category, p.zone,
+                                                      p.seat, version))
+        return placed[0][0]
 
     # -- reading -----------------------------------------------------------------------------------------------
     def order(self, number: str) -> dict:
