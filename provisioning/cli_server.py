@@ -168,7 +168,8 @@ def cmd_serve(args) -> int:
                                                         if Path(b).exists()), None)
             if binary is None:
                 return _err("mosquitto is not installed (apt-get install --no-install-recommends mosquitto)")
-            broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      preexec_fn=_die_with_parent)
             for _ in range(100):
                 if pid_file.exists() or broker.poll() is not None:
                     break
@@ -215,6 +216,16 @@ def cmd_serve(args) -> int:
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def _die_with_parent() -> None:
+    """In the mosquitto child (Linux): SIGTERM when `provision serve` dies, even by SIGKILL, so no broker is left
+    behind holding the port."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)    # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _write_server_login(state: Path, prov, args) -> None:

@@ -53,6 +53,14 @@ def stop(proc: subprocess.Popen, sig=signal.SIGINT) -> int:
     return proc.wait(5)
 
 
+def broker_pid(data: str) -> int:
+    path = Path(data) / "provision" / "mosquitto" / "mosquitto.pid"
+    deadline = time.monotonic() + 15
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return int(path.read_text())
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -106,7 +114,7 @@ def test_push_and_serve_on_the_provisioned_broker(data, tmp_path):
                  "--advertise", "127.0.0.1", "--broker-port", str(broker_port), "--start-broker", "--no-zeroconf",
                  ready="enrollment endpoint")
     broker_dir = Path(data) / "provision" / "mosquitto"
-    mosquitto_pid = int((broker_dir / "mosquitto.pid").read_text())
+    mosquitto_pid = broker_pid(data)
     login = json.loads((Path(data) / "provision" / "broker-login.json").read_text())
     assert login["broker"] == f"127.0.0.1:{broker_port}" and login["username"] == f"server-{ORG}"
     assert (Path(data) / "provision" / "broker-login.json").stat().st_mode & 0o077 == 0
@@ -140,6 +148,19 @@ def test_push_and_serve_on_the_provisioned_broker(data, tmp_path):
     while alive(mosquitto_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(mosquitto_pid), "provision serve left its mosquitto running after SIGTERM"
+
+
+def test_killed_provision_serve_takes_its_broker_along(data):
+    prov = start("provision", "serve", "--data", data, "--org", ORG, "--listen", "127.0.0.1", "--port",
+                 str(free_port()), "--advertise", "127.0.0.1", "--broker-port", str(free_port()), "--start-broker",
+                 "--no-zeroconf", ready="enrollment endpoint")
+    pid = broker_pid(data)
+    prov.kill()                                         # SIGKILL: no clean-up code runs in provision serve
+    prov.wait(10)
+    deadline = time.monotonic() + 20
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid), "mosquitto outlived a killed provision serve"
 
 
 def _retained_status(login: dict, port: int) -> dict:
