@@ -129,6 +129,8 @@ def test_chosen_printer_stays_in_sight_and_set_up_adds_any_kind(res):
     badge = [p for p in res["added_printers"] if p["language"] == "badge"][0]
     assert (badge["printer_id"], badge["kind"]) == ("badge:127.0.0.1:631", "badge")
     assert "Zebra label printer (ZPL) — Cinema ticket (portrait)" in res["setup_printers"]
+    assert res["add_printer_choices"][:3] == ["Receipt printer (ESC/POS)", "Zebra label printer (ZPL)",
+                                              "Badge printer (CR80 cards)"]
 
 
 def test_no_placeholder_is_cut(res, french):
@@ -247,7 +249,8 @@ def test_glove_sized_buttons(res):
 
 
 def test_every_screen_rendered(res):
-    for name in ("events", "stats", "sync", "setup", "menu", "search", "kiosk_order", "kiosk_printers",
+    for name in ("events", "stats", "sync", "setup", "setup_printers", "add_printer_popup", "menu", "search",
+                 "kiosk_order", "kiosk_printers",
                  "kiosk_checklist", "pin_popup", "mode_popup", "undo_popup"):
         img = Image.open(OUT / f"{name}.png")
         assert img.size == (720, 1280)

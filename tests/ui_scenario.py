@@ -241,6 +241,15 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
         h.go(name)
         shot(name)
     res["cut_hints"] = cut_hints(h)
+    h.go("setup")
+    setup = h.screen("setup")
+    setup.body.children[0].scroll_y = 0               # the printers, at the end of Set-up
+    shot("setup_printers")
+    setup.printer_button.dispatch("on_release")
+    h.pump()
+    res["add_printer_choices"] = [w.text for w in h.ui.popup.walk() if type(w).__name__ == "BigButton"]
+    shot("add_printer_popup")
+    h.close_popup()
     res["smallest_target"] = smallest_targets(h)
     res["stats_lines"] = [w.text for w in reversed(h.screen("stats").list.children)]
     res["events_toggles"] = [w.text for w in reversed(h.screen("events").list.children)]

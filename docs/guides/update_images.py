@@ -1,6 +1,6 @@
 """Copy the screenshots the rendering tests produced into the guides (run after the UI tests):
 
-    /work/venv/bin/python -m pytest tests/test_ui_render.py && /work/venv/bin/python docs/guides/update_images.py
+    .venv/bin/python -m pytest tests/test_ui_render.py && .venv/bin/python docs/guides/update_images.py
 
 Images are reduced to half size and a 64-colour palette (sharp text, small repository).
 """
@@ -14,10 +14,11 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "test-artifacts" / "ui"
 TARGET = Path(__file__).resolve().parent / "img"
-IMAGES = ("scan_ready", "scan_valid", "scan_vip", "scan_used", "scan_forged", "scan_wrong_zone", "scan_unpaid",
+IMAGES = ("scan_ready", "scan_valid", "scan_repeat", "scan_vip", "scan_used", "scan_forged", "scan_wrong_zone",
+          "scan_wrong_event", "scan_unpaid",
           "quick_cancel_ready", "quick_cancel_scan", "exit", "search", "manual_checkin", "undo_popup", "pin_popup",
           "mode_popup", "kiosk_order", "kiosk_printers", "kiosk_checklist", "kiosk_printer_off", "events", "setup",
-          "sync", "stats", "menu")
+          "setup_printers", "add_printer_popup", "sync", "stats", "menu")
 
 
 def main() -> int:
