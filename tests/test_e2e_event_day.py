@@ -224,7 +224,9 @@ def test_event_day_through_the_public_commands(tmp_path):
         door2.sync()
         for m in (door1, door2, kiosk, door3):
             m.sync()
-            assert m.status()["counts"]["outbox_pending"] == 0, m.name
+            status = m.status()
+            assert status["counts"]["outbox_pending"] == 0, m.name                # nothing left to send
+            assert status.get("refused_uploads") == [], (m.name, status.get("refused_uploads"))   # nothing refused
 
         # -- the organiser's accounts: every action of every device, under its enrolled identity --------------------
         stats = organiser.json(*srv, "stats")
