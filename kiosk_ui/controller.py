@@ -49,9 +49,23 @@ class Controller:
     def checkin(self, ticket_key: str, reason: str) -> VerdictView:
         return self._show(self.door.checkin(ticket_key, reason))
 
+    @property
+    def feedback(self) -> FeedbackConfig:
+        """This device's feedback settings (sound, vibration, per-verdict overrides): ledger setting `feedback`."""
+        return FeedbackConfig.from_json(self.door.ledger.get_setting("feedback"))
+
+    def set_feedback(self, **changes) -> bool:
+        """Sound / vibration on or off (Set-up, PIN); the rest of the stored settings stay as they are."""
+        if not self.lock.unlocked:
+            return False
+        stored = dict(self.door.ledger.get_setting("feedback") or {})
+        self.door.ledger.set_setting("feedback", {**stored, **{k: bool(v) for k, v in changes.items()
+                                                              if k in ("sound", "vibrate")}})
+        return True
+
     def _show(self, verdict) -> VerdictView:
         policy = self.door.policy
-        config = FeedbackConfig.from_json(self.door.ledger.get_setting("feedback"))   # per-device overrides
+        config = self.feedback
         self.verdict = present(verdict, self.door, policy.mode, policy.zones, self.show_buyer, feedback=config)
         self.services.feedback.play(feedback_for(verdict, config))
         return self.verdict

@@ -286,3 +286,27 @@ def test_scanner_mode_switch_behind_pin_restarts_the_laser(tmp_path):
     assert ctl.set_scanner_mode("keyboard") is True
     assert ctl.scanner_mode() == "keyboard" and demo.door.ledger.get_setting("scanner")["mode"] == "keyboard"
     demo.door.close()
+
+
+def test_feedback_settings_and_overrides_reach_screen_and_sound(tmp_path):
+    """The app plays what drivers.feedback.feedback_for says for this device: repeats silent, sound switched off in
+    Set-up (PIN), a verdict moved to another kind by the organiser's override."""
+    t = [1_790_000_000.0]
+    demo = seed(tmp_path / "device", now=t[0], clock=lambda: t[0])
+    ctl = Controller(demo.door, build_services(demo.door, tmp_path / "device"), clock=lambda: t[0])
+    played = ctl.services.feedback.played
+    first = ctl.scan(demo.ticket(1001))
+    t[0] += 1
+    again = ctl.scan(demo.ticket(1001))
+    assert (first.tone, again.tone) == ("accepted", "repeat") and played == ["accept", "silent"]
+    demo.door.ledger.set_setting("feedback", {"overrides": {"wrong_zone": "attention"}})
+    moved = ctl.scan(demo.ticket(1021, zones=(2,)))
+    assert (moved.title, moved.tone, played[-1]) == ("WRONG ZONE", "attention", "attention")
+    ctl.lock.set_pin("4321")
+    ctl.lock.lock()
+    assert ctl.set_feedback(sound=False) is False                    # behind the PIN
+    assert ctl.lock.unlock("4321") == "ok" and ctl.set_feedback(sound=False)
+    t[0] += 10
+    ctl.scan(demo.ticket(1001))
+    assert played[-1] == "silent" and ctl.feedback.overrides == {"wrong_zone": "attention"}   # the rest kept
+    demo.door.close()

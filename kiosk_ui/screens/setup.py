@@ -40,6 +40,8 @@ class SetupScreen(BaseScreen):
         self.save_button = BigButton("", lambda: self.guarded(self.save_identity))
         self.buyer_button = BigButton("", lambda: self.guarded(self.toggle_buyer))
         self.scanner_button = BigButton("", lambda: self.guarded(self.ask_scanner))
+        self.sound_button = BigButton("", lambda: self.guarded(lambda: self.toggle_feedback("sound")))
+        self.vibrate_button = BigButton("", lambda: self.guarded(lambda: self.toggle_feedback("vibrate")))
         self.pin_title = Text("", font=21, bold=True)
         self.pin = field(tr("New PIN (4 to 8 digits)"), password=True, input_filter="int")
         self.pin_button = BigButton("", lambda: self.guarded(self.set_pin))
@@ -49,7 +51,7 @@ class SetupScreen(BaseScreen):
         self.printer_button = BigButton("", lambda: ask_new_printer(self, self._printer_added))
         self.result = Text("", font=19, bold=True)
         for w in (self.enroll_title, self.code_help, self.code, row, self.progress, self.progress_text, self.device_title,
-                  self.device_label, self.device_id, self.gate_label, self.gate, self.save_button, self.buyer_button, self.scanner_button, self.pin_title, self.pin,
+                  self.device_label, self.device_id, self.gate_label, self.gate, self.save_button, self.buyer_button, self.scanner_button, self.sound_button, self.vibrate_button, self.pin_title, self.pin,
                   self.pin_button, self.lock_button, self.printers_title, self.printers_list, self.printer_button,
                   self.result):
             box.add_widget(w)
@@ -96,6 +98,10 @@ class SetupScreen(BaseScreen):
         self.ctl.set_show_buyer(not self.ctl.show_buyer)
         self.refresh()
 
+    def toggle_feedback(self, what: str) -> None:
+        self.ctl.set_feedback(**{what: not getattr(self.ctl.feedback, what)})
+        self.refresh()
+
     def ask_scanner(self) -> None:
         options = [(tr(SCANNER_LABELS[m]), lambda m=m: self.set_scanner(m)) for m in SCANNER_LABELS]
         self.ui.popup = choose(tr("Scanner"), options)
@@ -140,6 +146,9 @@ class SetupScreen(BaseScreen):
         self.buyer_button.text = tr("Buyer names: shown") if self.ctl.show_buyer else tr("Buyer names: hidden")
         self.scanner_button.text = tr("Scanner: {mode}", mode=tr(SCANNER_LABELS.get(self.ctl.scanner_mode(), "?")))
         self.scanner_button.disabled = self.ctl.services.lasers is None
+        feedback = self.ctl.feedback
+        self.sound_button.text = tr("Sounds: on") if feedback.sound else tr("Sounds: off")
+        self.vibrate_button.text = tr("Vibration: on") if feedback.vibrate else tr("Vibration: off")
         laser_problems = getattr(self.ctl.services.lasers, "problems", None) or []
         if laser_problems:            # refused receiver, DataWedge/Bluebird refusal (arrives after the mode starts)
             self.result.text = laser_problems[-1]
