@@ -134,7 +134,7 @@ def main() -> int:
     print(f"broker listener: {'TLS' if a.tls else 'plain TCP'}; all on 127.0.0.1")
     with tempfile.TemporaryDirectory(prefix="tg-bench-enroll-") as tmp:
         root = Path(tmp)
-        with provision_env(root / "env", throttle=Throttle(per_source=1000, global_limit=10000),
+        with provision_env(root / "env", throttle=Throttle(per_source=1000, code_limit=10000),
                            tls=a.tls) as env:
             bench_single(env, root, a.single)
             bench_concurrent(env, root, a.devices)

@@ -50,20 +50,33 @@ def test_wifi_payload_escapes_special_characters():
             wifi_payload(*args)
 
 
-def test_throttle_per_source_window():
+def test_throttle_per_source_bucket():
     now = [0.0]
-    t = Throttle(per_source=2, global_limit=100, window=10, clock=lambda: now[0])
+    t = Throttle(per_source=2, window=10, clock=lambda: now[0])
     t.failed("a"), t.failed("a")
-    assert t.retry_after("a") == pytest.approx(10) and t.retry_after("b") == 0
-    now[0] = 10.5
+    assert t.retry_after("a") == pytest.approx(5) and t.retry_after("b") == 0     # one failure back every 5 s
+    now[0] = 5.1
     assert t.retry_after("a") == 0
+    t.failed("a")
+    assert t.retry_after("a") > 0
 
 
-def test_throttle_global():
-    t = Throttle(per_source=100, global_limit=3, window=10, clock=lambda: 0.0)
+def test_throttle_sources_are_independent_and_ipv6_counts_by_prefix():
+    t = Throttle(per_source=2, window=10, clock=lambda: 0.0)
+    for i in range(100):
+        t.failed(f"10.0.0.{i}")
+    assert t.retry_after("10.9.9.9") == 0 and t.retry_after("10.0.0.1") == 0      # one failure each: still fine
+    t.failed("2001:db8::1"), t.failed("2001:db8::2")                             # one /64
+    assert t.retry_after("2001:db8::ffff") > 0 and t.retry_after("2001:db8:0:1::1") == 0
+    assert t.retry_after("::ffff:10.0.0.1") == 0
+
+
+def test_throttle_code_guesses_share_one_bucket_tokens_do_not():
+    t = Throttle(per_source=100, code_limit=3, window=10, clock=lambda: 0.0)
     for s in "xyz":
-        t.failed(s)
-    assert t.retry_after("fresh") > 0
+        t.failed(s, code=True)
+    assert t.retry_after("fresh", code=True) > 0
+    assert t.retry_after("fresh") == 0
 
 
 def test_hash_format_and_check():

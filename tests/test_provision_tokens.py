@@ -17,7 +17,7 @@ from tests.test_provision_env import ORG, enroll_device, provision_env
 
 @pytest.fixture
 def env(tmp_path):
-    with provision_env(tmp_path, throttle=Throttle(per_source=3, global_limit=100, window=60)) as e:
+    with provision_env(tmp_path, throttle=Throttle(per_source=3, window=60)) as e:
         yield e
 
 
@@ -60,12 +60,15 @@ def test_guessed_tokens_and_codes_refused_then_throttled(env, tmp_path):
     assert env.prov.registry.find_token(good.token).used_at is None
 
 
-def test_global_throttle_stops_distributed_guessing(env):
-    throttle = env.prov.service.throttle
-    throttle.global_limit = 5
-    for i in range(5):
-        throttle.failed(f"10.0.0.{i}")     # five different sources, one failure each
-    assert throttle.retry_after("10.9.9.9") > 0
+def test_code_guesses_from_many_sources_are_throttled_together(env, tmp_path):
+    env.prov.service.throttle = Throttle(per_source=3, code_limit=4, window=60)
+    token = env.prov.registry.create_tokens(ORG, 1)[0]
+    for i in range(4):
+        env.prov.service.throttle.failed(f"10.0.0.{i}", code=True)     # four sources, one wrong code each
+    with pytest.raises(EnrollError) as err:
+        enroll(DeviceState(tmp_path / "a"), env.server, code=token.code)
+    assert err.value.status == 429 and "code" in str(err.value)
+    assert enroll(DeviceState(tmp_path / "b"), env.server, token=token.token).org == ORG   # the QR still works
 
 
 def test_organiser_code_enrolls(env, tmp_path):

@@ -5,8 +5,8 @@
                         -> {"server_key", "signed"}          signed(enrolled) with the organiser's server key
     POST /v1/revocation {device} -> {"signed"}               signed(wipe) for a revoked device, else 404
 
-Every refusal counts against the source address and the global budget (provisioning.throttle); a
-throttled source gets 429 before any token is looked at.
+Every refusal counts against the source address (provisioning.throttle), a wrong organiser code also against
+the one budget of code guesses; a throttled source gets 429 before any token is looked at.
 """
 from __future__ import annotations
 
@@ -95,18 +95,24 @@ class EnrollmentService:
             for n in [n for n, (exp, _) in self._nonces.items() if exp <= now]:
                 del self._nonces[n]
             if sum(1 for _, src in self._nonces.values() if src == source) >= NONCES_PER_SOURCE:
-                return self._refuse(source, 429, "too many open challenges from this address")
+                return self.refuse(source, 429, "too many open challenges from this address")
             if len(self._nonces) >= MAX_NONCES:
                 return Outcome(503, {"error": "too many enrollments in progress, try again"}, {"Retry-After": "5"})
             self._nonces[nonce] = (now + NONCE_TTL, source)
         return Outcome(200, {"nonce": nonce, "expires_in": NONCE_TTL})
 
-    def _throttled(self, wait: float) -> Outcome:
-        return Outcome(429, {"error": "too many failed attempts, wait", "retry_after": round(wait, 1)},
+    def throttled(self, source: str) -> Outcome | None:
+        """The 429 for a source that must wait, else None (checked before a request body is even parsed)."""
+        wait = self.throttle.retry_after(source)
+        return self._throttled(wait) if wait else None
+
+    def _throttled(self, wait: float, error: str = "too many failed attempts from this address, wait") -> Outcome:
+        return Outcome(429, {"error": error, "retry_after": round(wait, 1)},
                        {"Retry-After": str(max(1, int(wait + 0.999)))})
 
-    def _refuse(self, source: str, status: int, error: str) -> Outcome:
-        self.throttle.failed(source)
+    def refuse(self, source: str, status: int, error: str, code: bool = False) -> Outcome:
+        """A refusal that counts against `source` (and, for an organiser code, against all code guesses)."""
+        self.throttle.failed(source, code)
         return Outcome(status, {"error": error})
 
     def enroll(self, source: str, req: Any) -> Outcome:
@@ -131,22 +137,26 @@ class EnrollmentService:
             else:
                 raise BadInput("give exactly one of token or code")
         except BadInput as exc:
-            return self._refuse(source, 400, str(exc))
+            return self.refuse(source, 400, str(exc))
+        if by_code:
+            wait = self.throttle.retry_after(source, code=True)
+            if wait:
+                return self._throttled(wait, "too many wrong organiser codes on this network: scan the QR code, or wait")
         with self._lock:
             expires, _ = self._nonces.pop(nonce, (None, None))
         if expires is None or expires <= now:
-            return self._refuse(source, 401, "unknown or expired nonce: ask for a new challenge")
+            return self.refuse(source, 401, "unknown or expired nonce: ask for a new challenge")
         row = self.registry.find_token(secret, by_code=by_code)
         if row is None or row.org != self.org:
-            return self._refuse(source, 401, "unknown enrollment token")
+            return self.refuse(source, 401, "unknown enrollment token", code=by_code)
         if row.used_at is not None:
-            return self._refuse(source, 401, "this enrollment token was already used")
+            return self.refuse(source, 401, "this enrollment token was already used")
         if row.expires <= now:
-            return self._refuse(source, 401, "this enrollment token has expired")
+            return self.refuse(source, 401, "this enrollment token has expired")
         try:
             Ed25519PublicKey.from_public_bytes(device_key).verify(proof, proof_message(nonce, device_key, box_key))
         except (InvalidSignature, ValueError):
-            return self._refuse(source, 401, "proof of key possession failed")
+            return self.refuse(source, 401, "proof of key possession failed")
         return self._issue(source, row, device_key, box_key, name, now)
 
     def revocation(self, source: str, req: Any) -> Outcome:
@@ -157,7 +167,7 @@ class EnrollmentService:
             return self._throttled(wait)
         device = req.get("device") if isinstance(req, dict) else None
         if not isinstance(device, str) or not topics.valid_name(device):
-            return self._refuse(source, 400, "give the device id: {\"device\": \"dev-…\"}")
+            return self.refuse(source, 400, "give the device id: {\"device\": \"dev-…\"}")
         cred = self.registry.credential(device)
         if cred is None or cred.org != self.org or cred.revoked_at is None:
             return Outcome(404, {"error": "this device is not revoked"})
@@ -168,7 +178,7 @@ class EnrollmentService:
         cred = DeviceCredential(device_id, self.org, name, row.gate, row.events, hash_password(password),
                                 device_key, now, None)
         if not self.registry.claim_and_register(row.token_id, cred, now):
-            return self._refuse(source, 401, "this enrollment token was already used")
+            return self.refuse(source, 401, "this enrollment token was already used")
         try:
             self.store.register_device(self.org, device_id, name=name, gate=row.gate, events=list(row.events),
                                        public_key=device_key, role=getattr(row, "role", "door"))

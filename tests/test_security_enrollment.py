@@ -1,0 +1,112 @@
+"""Attacks on the enrollment endpoint (docs/security.md, issue 10 §9), against the real endpoint on loopback:
+ten "sources" are the addresses 127.0.0.2-11 (Linux routes all of 127/8 to lo)."""
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import socket
+import threading
+import time
+
+from provisioning.device.enroll import enroll
+from provisioning.device.state import DeviceState
+from tests.test_provision_env import ORG, provision_env
+
+SOURCES = [f"127.0.0.{i}" for i in range(2, 12)]
+
+
+def post(port: int, path: str, body: bytes, source: str = "127.0.0.1") -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def wait(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_attack_enrollment_flood_other_sources(tmp_path):
+    """200 malformed POSTs from 10 addresses at once: each address is throttled on its own; the device that
+    scans a valid unused QR token from another address enrolls at once."""
+    with provision_env(tmp_path / "env") as env:
+        token = env.prov.registry.create_tokens(ORG, 1, gate="north")[0]
+        statuses: dict[str, list[int]] = {s: [] for s in SOURCES}
+
+        def flood(source: str) -> None:
+            for _ in range(20):
+                statuses[source].append(post(env.http.port, "/v1/enroll", b'{"token": "GUESS"}', source)[0])
+        threads = [threading.Thread(target=flood, args=(s,)) for s in SOURCES]
+        [t.start() for t in threads]
+        [t.join(60) for t in threads]
+        for source, got in statuses.items():
+            assert got[:5] == [400] * 5 and set(got[5:]) == {429}, (source, got)     # counted, per source
+        t0 = time.monotonic()
+        creds = enroll(DeviceState(tmp_path / "door"), env.server, token=token.token,
+                       expected_fingerprint=env.prov.fingerprint)
+        assert creds.gate == "north" and time.monotonic() - t0 < 5
+        assert post(env.http.port, "/v1/enroll", b'{"token": "GUESS"}', SOURCES[0])[0] == 429   # still throttled
+
+
+def test_attack_enrollment_slowloris(tmp_path):
+    """400 clients from 10 addresses send a request one byte every 5 s: they hold sockets, not threads; a valid
+    enrollment goes through meanwhile; every slow request is cut off at the deadline (408)."""
+    with provision_env(tmp_path / "env") as env:
+        token = env.prov.registry.create_tokens(ORG, 1)[0]
+        threads_before = threading.active_count()
+        slow = []
+        for i in range(400):
+            s = socket.socket()
+            s.bind((SOURCES[i % 10], 0))
+            s.settimeout(5)
+            s.connect(("127.0.0.1", env.http.port))
+            s.sendall(b"P")
+            slow.append(s)
+        started = time.monotonic()
+        time.sleep(1.0)                                 # every slow request is in by now
+        assert threading.active_count() - threads_before <= 8 + 2      # at most the worker pool
+        creds = enroll(DeviceState(tmp_path / "door"), env.server, token=token.token)
+        assert creds.org == ORG and time.monotonic() - started < 5
+        assert env.http.connections == 400
+        assert threading.active_count() - threads_before <= env.http.limits.workers + 2
+        for _ in range(2):                              # a byte every 5 s, as the attacker does
+            time.sleep(max(0.0, started + 5 * (_ + 1) - time.monotonic()))
+            for s in slow:
+                try:
+                    s.sendall(b"O")
+                except OSError:
+                    pass                                # already cut off
+        assert wait(lambda: env.http.connections == 0, 8), env.http.connections
+        assert time.monotonic() - started <= env.http.limits.deadline + 8
+        answers = set()
+        for s in slow:
+            try:
+                answers.add(s.recv(64)[:12])
+            except OSError:
+                answers.add(b"reset")
+            s.close()
+        assert answers <= {b"HTTP/1.1 408", b"", b"reset"} and b"HTTP/1.1 408" in answers, answers
+
+
+def test_attack_enrollment_deep_json(tmp_path, caplog):
+    """`[`×8000 (and the same inside an object) on every POST path: a clear 400, counted by the throttle (the
+    sixth try from that address is 429), no RecursionError anywhere; others enroll normally."""
+    caplog.set_level(logging.DEBUG)
+    with provision_env(tmp_path / "env") as env:
+        token = env.prov.registry.create_tokens(ORG, 1)[0]
+        bodies = [b"[" * 8000, b'{"token": ' + b"[" * 8000, b"[" * 8000 + b"]" * 8000]
+        for path, source in (("/v1/enroll", SOURCES[0]), ("/v1/challenge", SOURCES[1]), ("/v1/revocation", SOURCES[2])):
+            got = [post(env.http.port, path, bodies[i % 3], source) for i in range(6)]
+            assert [status for status, _ in got] == [400] * 5 + [429], (path, got)
+            assert all("nested deeper than 32 levels" in answer["error"] for _, answer in got[:5])
+        assert "RecursionError" not in caplog.text and "Traceback" not in caplog.text
+        assert enroll(DeviceState(tmp_path / "door"), env.server, token=token.token).org == ORG
