@@ -24,6 +24,20 @@ def _say(args, text: str) -> None:
         print(text, flush=True)
 
 
+def _revocation_link(folder: Path):
+    """Provisioning's revocation rules for this device (provisioning.device.link.DeviceLink: a signed wipe wipes,
+    a refused login is recorded and checked with the enrollment endpoint), the same ones the app's sync takes.
+    Looked up by name like every sub-command of `ticketgate` (agent.cli): the agent core does not depend on
+    provisioning, and without it the sync runs with no wipe hooks."""
+    import importlib
+    try:
+        link = importlib.import_module("provisioning.device.link")
+        state = importlib.import_module("provisioning.device.state")
+    except ModuleNotFoundError:
+        return None
+    return link.DeviceLink(state.DeviceState(folder))
+
+
 def run_sync(folder: Path, args) -> int:
     from agent.keyring import Keyring
     from agent.ledger import Ledger, LedgerError
@@ -49,11 +63,20 @@ def run_sync(folder: Path, args) -> int:
         return 3
     activity = {"at": time.monotonic(), "refused": ""}
     stop = threading.Event()
+    link = _revocation_link(home.folder)
+
+    def refused(reason: str) -> None:
+        activity["refused"] = reason or "refused"
+        if link is not None:
+            link.on_refused(reason)      # recorded for `provision status`; a signed revocation wipes the device
+        if args.until_idle or (link is not None and link.wiped is not None):
+            stop.set()
     transport = device_transport(creds.org, creds.device_id, config)
     sync = DeviceSync(home.ledger_path, creds.org, creds.device_id, creds.server_key, transport, keyring=keyring,
                       keyring_path=home.keyring_path, events=list(creds.events),
-                      on_change=lambda what: activity.update(at=time.monotonic()),
-                      on_refused=lambda: (activity.update(refused="refused"), stop.set()))
+                      on_change=lambda what: activity.update(at=time.monotonic()), on_refused=refused,
+                      on_command=link.on_command if link is not None else None,
+                      on_connected=link.on_connected if link is not None else None)
     seen = transport.on_message
 
     def on_message(topic: str, payload: bytes) -> None:
@@ -87,9 +110,12 @@ def run_sync(folder: Path, args) -> int:
                "uploaded": sync.uploader.acked_rows if sync.uploader else 0, **sync.stats,
                "rejected": [{"topic": t, "reason": r} for t, r in sync.rejections]}
     watch.close()
-    if activity["refused"]:
-        print(f"ticketgate agent sync: the broker refused the login of {creds.device_id}: revoked, or the broker "
-              f"is not the organiser's (see `ticketgate provision status`)", file=sys.stderr)
+    if link is not None and link.wiped is not None:
+        print(f"ticketgate agent sync: this device was revoked by the organiser and wiped ({link.wiped}); "
+              f"enroll it again to use it", file=sys.stderr)
+    elif activity["refused"]:
+        print(f"ticketgate agent sync: the broker refused the login of {creds.device_id} ({activity['refused']}): "
+              f"see `ticketgate provision status`", file=sys.stderr)
     elif not ever_online:
         print(f"ticketgate agent sync: no broker answered at {creds.broker.address}; the device keeps working "
               f"offline and sends everything at the next sync", file=sys.stderr)

@@ -185,3 +185,28 @@ def _retained_status(login: dict, port: int) -> dict:
         c.loop_stop()
     assert got, "no retained server presence"
     return json.loads(got[-1])
+
+
+def test_a_revoked_device_syncing_from_the_command_line_wipes_itself(data, tmp_path):
+    """`agent sync` takes provisioning's revocation rules like the app: the organiser's signed wipe empties it."""
+    http_port = free_port()
+    prov = start("provision", "serve", "--data", data, "--org", ORG, "--listen", "127.0.0.1", "--port", str(http_port),
+                 "--advertise", "127.0.0.1", "--broker-port", str(free_port()), "--start-broker", "--no-zeroconf",
+                 ready="enrollment endpoint")
+    device = dict(os.environ, PYTHONPATH=str(ROOT), TICKETGATE_HOME=str(tmp_path / "door"), HOME=str(tmp_path))
+    try:
+        out = tg("provision", "tokens", "create", "--data", data, "--org", ORG, "--gate", "north", "--events", "1",
+                 "--out", str(tmp_path / "sheet.png")).stdout
+        code = out.split("code ")[1].split()[0]
+        enrolled = subprocess.run([sys.executable, "-m", "agent", "provision", "enroll", "--code", code, "--server",
+                                   f"127.0.0.1:{http_port}"], cwd=ROOT, env=device, capture_output=True, text=True,
+                                  timeout=60)
+        assert enrolled.returncode == 0, enrolled.stderr
+        device_id = enrolled.stdout.split("enrolled as ")[1].split()[0]
+        tg("provision", "revoke", "--data", data, "--org", ORG, device_id)
+        synced = subprocess.run([sys.executable, "-m", "agent", "agent", "sync", "--for", "20"], cwd=ROOT, env=device,
+                                capture_output=True, text=True, timeout=60)
+        assert synced.returncode == 1 and "revoked by the organiser and wiped" in synced.stderr, synced.stderr
+        assert not (tmp_path / "door" / "credentials.json").exists()
+    finally:
+        stop(prov)
