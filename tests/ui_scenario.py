@@ -171,7 +171,7 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
                     "message": kiosk.message.text}
     kiosk.refresh()
     res["kiosk_rows"] = [w.text for w in reversed(kiosk.list.children)]
-    res["printer_bar"] = kiosk.printer_bar.text
+    res["printer_bar"] = kiosk.printer_line.text
     shot("kiosk_order")
     with FakePrinter("escpos", mode="paper_out") as empty:
         ctl.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": empty.port, "name": "Desk printer"}])
@@ -237,6 +237,7 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     h.go("menu")
     res["menu_kiosk_tiles"] = [w.text for w in reversed(h.screen("menu").grid.children)]
     ctl.services.role = "door"
+    h.ui.toast_label.opacity = 0                    # "Selection saved." would cover the screenshots
     for name in ("events", "stats", "sync", "setup", "menu"):
         h.go(name)
         shot(name)

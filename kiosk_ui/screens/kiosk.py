@@ -11,7 +11,7 @@ from kiosk_ui.presenters.labels import EXCHANGE_REASONS
 from kiosk_ui.presenters.lists import orders_of, printer_label, printer_rows, short_key, ticket_rows
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.printer_setup import ask_new_printer
-from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, BigToggle, Text, choose, field, info_popup, scroll_list
+from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, BigToggle, Text, choose, field, info_popup, paint, scroll_list
 
 
 
@@ -35,12 +35,14 @@ class KioskScreen(BaseScreen):
             "reprint": BigButton(tr("Reprint"), lambda: self.print_(kind="ticket", reprint=True)),
             "pay": BigButton(tr("Payment received"), self.validate_payment, colour=(0.05, 0.55, 0.2, 1)),
             "exchange": BigButton(tr("Exchange ticket"), self.ask_exchange),
+            "printers": BigButton(tr("Printers"), self.show_printers, colour=(0.16, 0.20, 0.32, 1)),
         }
         for b in self.buttons.values():
             self.actions.add_widget(b)
-        # the printer prints go to, always in sight; tap to choose another
-        self.printer_bar = BigButton("", self.show_printers, colour=(0.16, 0.20, 0.32, 1))
-        for w in (row, self.message, view, self.printer_bar, self.actions):
+        # the printer prints go to, always in sight (Printers: choose another)
+        self.printer_line = Text("", font=17, bold=True)
+        paint(self.printer_line, (0.16, 0.20, 0.32, 1))
+        for w in (row, self.message, view, self.printer_line, self.actions):
             self.body.add_widget(w)
         self.order_number: str | None = None
         self.tickets: list[dict] = []
@@ -168,9 +170,9 @@ class KioskScreen(BaseScreen):
 
     def refresh(self) -> None:
         printer = self.ctl.printer_for("ticket")
-        self.printer_bar.text = (tr("Printer: {p}", p=printer_label(printer)) if printer is not None
-                                 else tr("No printer yet: tap to choose one"))
-        self.actions.cols = 3 if self.portrait else 5
+        self.printer_line.text = (tr("Printer: {p}", p=printer_label(printer)) if printer is not None
+                                  else tr("No printer yet: choose one in Printers."))
+        self.actions.cols = 3 if self.portrait else 6
         has_order = bool(self.order_number)
         for name in ("print", "badge", "reprint", "exchange"):
             self.buttons[name].disabled = not has_order
