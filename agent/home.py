@@ -18,12 +18,21 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.policy import DevicePolicy
+
+if TYPE_CHECKING:
+    from agent.keyring import Keyring
+    from agent.ledger import Ledger
+
+log = logging.getLogger("ticketgate.home")
 
 HOME_ENV = "TICKETGATE_HOME"
 LEGACY_HOME_ENV = "TICKETGATE_DEVICE_DIR"
@@ -184,7 +193,8 @@ def resolve_home(explicit: str | Path | None = None) -> Path:
         return Path(explicit)
     home = default_home()
     if not (os.environ.get(HOME_ENV) or os.environ.get(LEGACY_HOME_ENV)):
-        migrate_legacy(home, legacy_homes())
+        for line in migrate_legacy(home, legacy_homes()):
+            log.warning("device home: moved %s", line)     # once; on stderr when nothing else logs
     return home
 
 
@@ -209,7 +219,7 @@ def migrate_legacy(home: Path, legacy: list[Path]) -> list[str]:
     private_dir(home)
     moved = []
     for name, folder in names.items():
-        os.replace(folder / name, home / name)
+        shutil.move(folder / name, home / name)     # a rename on one file system, else copy then delete
         moved.append(f"{folder / name} -> {home / name}")
     for folder in sources:
         try:
@@ -231,7 +241,7 @@ def adopt_identity(policy: DevicePolicy, identity: Identity | None) -> DevicePol
                    events=frozenset(identity.events) or policy.events)
 
 
-def store_identity(ledger, policy: DevicePolicy, identity: Identity | None) -> DevicePolicy:
+def store_identity(ledger: "Ledger", policy: DevicePolicy, identity: Identity | None) -> DevicePolicy:
     """`adopt_identity`, stored in the ledger when it changed anything. What the device did before its first
     enrollment (as the unenrolled id "device") becomes its own under the enrolled id, so the server takes it."""
     from agent.gate import save_policy
@@ -244,7 +254,7 @@ def store_identity(ledger, policy: DevicePolicy, identity: Identity | None) -> D
     return adopted
 
 
-def open_home(folder: str | Path):
+def open_home(folder: str | Path) -> "tuple[Ledger, Keyring]":
     """Open the device home: (Ledger, Keyring), the policy already acting as the enrolled identity.
 
     Raises LedgerError (unusable ledger) or ValueError/OSError (unreadable keyring.json)."""
