@@ -3,12 +3,10 @@ online/offline badge; printers through the drivers to a printer socket on 127.0.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from agent.policy import Mode
-
 from kiosk_ui import i18n
 from kiosk_ui.adapters import build_services
 from kiosk_ui.controller import Controller

@@ -103,12 +103,14 @@ def test_untrusted_payload_shows_nothing_of_its_content(code):
 
 @pytest.mark.parametrize("code,tone", [(Code.FORGED, "refused"), (Code.REVOKED, "refused"), (Code.BLOCKED, "refused"),
                                        (Code.EXPIRED, "refused"), (Code.WRONG_EVENT, "refused"),
+                                       (Code.UNKNOWN_PRODUCT, "refused"),
                                        (Code.UNPAID, "attention"), (Code.UNKNOWN_KEY, "attention"),
                                        (Code.MALFORMED, "attention")])
 def test_every_refusal_has_a_title_and_plain_reason(code, tone):
     view = present(v(code, detail="order refunded", extra={"valid_until": 1_790_000_000}), Names())
     assert view.tone == tone and view.colour == (RED if tone == "refused" else ORANGE)
     assert view.title.isupper() and len(view.reason) > 15
+    assert "not a ticket" not in view.reason or code is Code.MALFORMED
 
 
 def test_quick_cancel_is_purple_not_a_door_colour():

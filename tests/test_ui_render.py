@@ -96,7 +96,7 @@ def test_offline_badge_stays_visible_on_orange(res):
     assert v["badge"].startswith("OFFLINE") and share("scan_unpaid.png", ORANGE) > 0.55
     black = (0, 0, 0)
     assert box_share("scan_unpaid.png", res["badge_box"], black) > 0.15      # its black frame and black text
-    left, top, width, height = res["badge_box"]
+    left, _, width, height = res["badge_box"]
     below = [left, res["verdict_box"][1] + 40, width, height]                # the same size of verdict around it
     assert box_share("scan_unpaid.png", below, black) < 0.02
 

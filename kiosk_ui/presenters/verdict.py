@@ -125,6 +125,8 @@ def _reason(v: Verdict, names: Names, zone_names: list[str], gate_zones, tz) -> 
     if c is Code.CANCELLED:
         when = fmt_datetime(v.first_use.at, tz) if v.first_use else "?"
         return tr("Cancelled for resale on {when}: not valid any more.", when=when)
+    if c is Code.UNKNOWN_PRODUCT:
+        return tr("A ticket for a product this device does not admit. Call a supervisor.")
     if c is Code.FORGED:
         return tr("The signature does not match: this ticket was altered or copied. Call a supervisor.")
     if c is Code.UNKNOWN_KEY:
