@@ -22,3 +22,12 @@ def printable(text: object) -> str:
 def printable_lines(text: str) -> str:
     """Multi-line output we composed (tables, reports) around untrusted values: line breaks kept, the rest escaped."""
     return "\n".join(printable(line) for line in str(text).split("\n"))
+
+
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable_json(text: str) -> str:
+    """JSON text (json.dumps with ensure_ascii=False) safe to print: C0 controls are escaped by JSON already; DEL, C1
+    controls and bidi overrides are escaped as \\uXXXX too (still valid JSON, same values once parsed)."""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)

@@ -7,8 +7,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from server_stub import cli_output as out
-from server_stub.cli_live import cmd_conflicts, cmd_devices, cmd_push, cmd_serve, cmd_stats, device_register, device_revoke
-from server_stub.cli_output import Refused, emit, ints
+from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refusals, cmd_serve, cmd_stats, device_register,
+                                  device_revoke, device_rollback, device_uploads)
+from agent.safe_text import printable, printable_json
+from server_stub.cli_output import Refused, emit, fail, ints
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.csv_import import import_orders, store_catalogue
@@ -31,7 +33,7 @@ def cmd_init(args) -> int:
     try:
         store = open_store(args.data, db=getattr(args, "db", None))
     except StoreError as exc:
-        print(f"ticketgate server: {exc}", file=sys.stderr)
+        fail("ticketgate server", exc)
         return 3
     try:
         org = store.create_organiser(args.init_org, args.name)
@@ -157,11 +159,11 @@ def cmd_import(store, org, args) -> int:
               "imported": not parsed.errors and not args.dry_run}
     if parsed.errors:
         if args.json:
-            print(json.dumps(result, ensure_ascii=False, indent=2))
+            print(printable_json(json.dumps(result, ensure_ascii=False, indent=2)))
         else:
-            print(f"{args.file}: {len(parsed.errors)} error(s), nothing imported", file=sys.stderr)
+            fail(str(args.file), f"{len(parsed.errors)} error(s), nothing imported")
             for e in parsed.errors:
-                print(f"  {e}", file=sys.stderr)
+                print(f"  {printable(e)}", file=sys.stderr)
         return 1
     verb = "checked" if args.dry_run else "imported"
     return emit(args, result, f"{verb} {len(parsed.orders)} order(s), {parsed.tickets} ticket(s) from {args.file}")
@@ -174,7 +176,7 @@ def run(args) -> int:
         try:
             store = open_store(args.data, create=False, db=getattr(args, "db", None))
         except StoreError as exc:
-            print(f"ticketgate server: {exc}", file=sys.stderr)
+            fail("ticketgate server", exc)
             return 3
         try:
             org = args.org or store.get_setting("default_org") or _only_org(store)
@@ -185,10 +187,10 @@ def run(args) -> int:
             store.close()
     except (Refused, StoreError, KeyFileError, ValueError, LookupError, ETicketError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"ticketgate server {args.cmd}: {msg}", file=sys.stderr)
+        fail(f"ticketgate server {args.cmd}", msg)
         return 1
     except OSError as exc:
-        print(f"ticketgate server {args.cmd}: {exc}", file=sys.stderr)
+        fail(f"ticketgate server {args.cmd}", exc)
         return 1
 
 
@@ -203,6 +205,7 @@ HANDLERS = {
     ("keys", "list"): keys_list, ("keys", "rotate"): keys_rotate, ("keys", "export"): keys_export,
     ("export-etickets", None): cmd_export,
     ("devices", None): cmd_devices, ("device", "register"): device_register, ("device", "revoke"): device_revoke,
+    ("device", "uploads"): device_uploads, ("device", "rollback"): device_rollback, ("refusals", None): cmd_refusals,
     ("stats", None): cmd_stats, ("conflicts", None): cmd_conflicts,
     ("push", None): cmd_push, ("serve", None): cmd_serve,
 }

@@ -7,13 +7,44 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from server_stub.cli_output import Refused, conflicts_text, device_events, devices_text, emit, ints, stats_text
+from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, refusals_text,
+                                    stats_text, uploads_text)
 from server_stub.cli_progress import Progress
 
 
 def cmd_devices(store, org, args) -> int:
-    devices = store.devices(org)
-    return emit(args, devices, devices_text(devices))
+    refused = store.refusal_counts(org)
+    devices = [dict(d, refused_uploads=refused.get(d["device_id"], 0)) for d in store.devices(org)]
+    return emit(args, devices, devices_text(devices, refused))
+
+
+def cmd_refusals(store, org, args) -> int:
+    """Uploads the sync server refused (not allowed for the device's role or events, malformed, over its rate)."""
+    found = store.refusals(org, args.device, args.limit)
+    return emit(args, found, refusals_text(found))
+
+
+def _own_device(store, org, device_id) -> dict:
+    d = store.device(device_id)
+    if d is None or d["org"] != org:
+        raise Refused(f"no device {device_id!r}")
+    return d
+
+
+def device_uploads(store, org, args) -> int:
+    _own_device(store, org, args.device_id)
+    found = store.device_uploads(args.device_id)
+    return emit(args, found, uploads_text(args.device_id, found))
+
+
+def device_rollback(store, org, args) -> int:
+    _own_device(store, org, args.device_id)
+    done = store.rollback_device(args.device_id, args.reason)
+    text = (f"rolled back {args.device_id}: {done['annulled']} entry/cancellation(s) annulled, "
+            f"{len(done['payments'])} payment(s) back to pending, {len(done['exchanges'])} exchange(s) undone")
+    for why in done["skipped"]:
+        text += f"\n  skipped: {why}"
+    return emit(args, done, text + "\n(running `ticketgate server serve` relays it to the gates; `server push` too)")
 
 
 def device_register(store, org, args) -> int:

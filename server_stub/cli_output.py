@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
+
+from agent.safe_text import printable, printable_json, printable_lines
 
 
 class Refused(Exception):
@@ -17,8 +20,18 @@ def _json_default(value):
 
 
 def emit(args, data, text: str) -> int:
-    print(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default) if args.json else text, flush=True)
+    """Print the result: JSON with --json, else the text. Organiser and buyer data is untrusted: control characters
+    are escaped (agent.safe_text), never sent raw to the terminal."""
+    if args.json:
+        print(printable_json(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)), flush=True)
+    else:
+        print(printable_lines(text), flush=True)
     return 0
+
+
+def fail(prefix: str, message: object) -> None:
+    """An error line on stderr (the message may quote buyer data: escaped)."""
+    print(f"{prefix}: {printable(message)}", file=sys.stderr)
 
 
 def ints(text: str) -> list[int]:
@@ -71,13 +84,34 @@ def keys_text(keys: list[dict]) -> str:
     return "\n".join(rows) or "no keys"
 
 
-def devices_text(devices: list[dict]) -> str:
+def devices_text(devices: list[dict], refused: dict[str, int] | None = None) -> str:
     rows = []
     for d in devices:
         state = "REVOKED" if d["revoked"] else (d["status"] or "never seen")
+        n = (refused or {}).get(d["device_id"], 0)
         rows.append(f"{d['device_id']:<20} {d.get('role', 'door'):<5} gate {d['gate'] or '-':<12} events {d['events'] or 'all'}  {state}  "
-                    f"last seen {when(d['last_seen'])}")
+                    f"last seen {when(d['last_seen'])}" + (f"  {n} upload(s) REFUSED" if n else ""))
     return "\n".join(rows) or "no devices registered"
+
+
+def refusals_text(refusals: list[dict]) -> str:
+    rows = []
+    for r in refusals:
+        b = r["body"] if isinstance(r["body"], dict) else {}
+        what = b.get("kind") or b.get("action") or b.get("type") or "?"
+        rows.append(f"{when(r['received_at'])}  {r['device_id']:<18} row {r['outbox_id']:<6} {what:<18} "
+                    f"ticket {b.get('ticket_key') or '-'} order {b.get('order_number') or '-'}: {r['reason']}")
+    return "\n".join(rows) or "no refused uploads"
+
+
+def uploads_text(device_id: str, uploads: list[dict]) -> str:
+    rows = [f"{len(uploads)} upload(s) from {device_id}:"]
+    for u in uploads:
+        what = u["kind"] or u["type"]
+        rows.append(f"  {when(u['at'])}  {what:<18} ticket {u['ticket_key'] or '-'} order {u['order_number'] or '-'}"
+                    f"{' event ' + str(u['event_id']) if u['event_id'] is not None else ''}"
+                    f"{'  ROLLED BACK' if u['rolled_back'] else ''}")
+    return "\n".join(rows)
 
 
 def stats_text(s: dict) -> str:

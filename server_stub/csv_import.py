@@ -7,8 +7,8 @@ Columns (header line required; names case-insensitive; `,` `;` or tab separated;
 | `buyer_name` | yes      | buyer's name (alias `name`) |
 | `email`      | no       | buyer's email |
 | `status`     | no       | `paid` (default) or `pending` |
-| `category`   | no       | category id or name of the event (default 0) |
-| `zone`       | no       | zone id or name; empty: every zone |
+| `category`   | no       | category id or name, one the event defines (default 0) |
+| `zone`       | no       | zone id or name, one the event defines; empty: every zone |
 | `seat`       | no       | seat label (then `quantity` must be 1) |
 | `quantity`   | no       | tickets on this line, 1..100 (default 1) |
 | `order_ref`  | no       | lines with the same reference form ONE order (same buyer, email, status) |
@@ -58,12 +58,16 @@ def _decode(data: bytes) -> str:
 
 
 def _lookup(value: str, names: dict[str, int], what: str) -> int:
+    """A category or zone given by name or number; a number must be one the event (or pass) defines."""
     if value.isdigit():
-        return int(value)
+        number = int(value)
+        if number in names.values() or (what == "category" and number == 0 and not names):
+            return number
+        known = ", ".join(f"{i}={n}" for n, i in sorted(names.items(), key=lambda kv: kv[1])) or "none defined"
+        raise ValueError(f"{what} {number} is not a {what} of this event (known: {known})")
     found = names.get(value.casefold())
     if found is None:
-        known = ", ".join(sorted(names)) or "none defined"
-        raise ValueError(f"unknown {what} {value!r} (known: {known})")
+        raise ValueError(f"unknown {what} {value!r} (known: {', '.join(sorted(names)) or 'none defined'})")
     return found
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from agent.ledger.catalogue import TICKET_COLUMNS
-from agent.sync.messages import CHUNK_MAGIC, BundleManifest, ChunkHeader
+from agent.sync.messages import CHUNK_MAGIC, MAX_MESSAGE, BundleManifest, ChunkHeader
 from agent.sync.signed import Rejected, seal
 
 MAGIC = CHUNK_MAGIC
@@ -46,10 +46,52 @@ def manifest(org: str, device: str, bundle_id: bytes, version: int, base_version
     return seal(dict(m.to_wire(), id=os.urandom(8).hex() + device, ts=time.time() if ts is None else ts), sign)
 
 
-def encode_chunks(sections: Iterable[dict], bundle_id: bytes, level: int = 1) -> list[bytes]:
-    return [ChunkHeader(bundle_id, index).pack()
-            + zlib.compress(json.dumps(section, separators=(",", ":"), ensure_ascii=False).encode(), level)
-            for index, section in enumerate(sections)]
+def encode_chunks(sections: Iterable[dict], bundle_id: bytes, level: int = 1,
+                  limit: int = MAX_MESSAGE - 1024) -> list[bytes]:
+    """Chunk messages, each under `limit` bytes (the broker refuses larger ones): a section too big compressed is
+    split in halves (its longest list) until it fits."""
+    out: list[bytes] = []
+    for section in sections:
+        for part in split_to_fit(section, lambda p: len(_deflate(p, level)) + ChunkHeader.SIZE, limit):
+            out.append(ChunkHeader(bundle_id, len(out)).pack() + _deflate(part, level))
+    return out
+
+
+def _deflate(section: dict, level: int) -> bytes:
+    return zlib.compress(json.dumps(section, separators=(",", ":"), ensure_ascii=False).encode(), level)
+
+
+def split_to_fit(section: dict, size: Callable[[dict], int], limit: int) -> list[dict]:
+    """[section] if size(section) <= limit, else halves of its longest list (ticket rows, revocations…), recursively.
+    A single element over the limit is returned as it is (nothing is dropped; the broker will refuse it, loudly)."""
+    if size(section) <= limit:
+        return [section]
+    lists = [(len(v), path) for path, v in _lists(section) if len(v) > 1]
+    if not lists:
+        return [section]
+    _, path = max(lists)
+    rows = _at(section, path)
+    half = len(rows) // 2
+    return (split_to_fit(_with(section, path, rows[:half]), size, limit)
+            + split_to_fit(_with(section, path, rows[half:]), size, limit))
+
+
+def _lists(section: dict):
+    for k, v in section.items():
+        if isinstance(v, list):
+            yield (k,), v
+        elif isinstance(v, dict) and isinstance(v.get("rows"), list):
+            yield (k, "rows"), v["rows"]
+
+
+def _at(section: dict, path: tuple) -> list:
+    return section[path[0]] if len(path) == 1 else section[path[0]][path[1]]
+
+
+def _with(section: dict, path: tuple, rows: list) -> dict:
+    if len(path) == 1:
+        return dict(section, **{path[0]: rows})
+    return dict(section, **{path[0]: dict(section[path[0]], **{path[1]: rows})})
 
 
 def ticket_section(rows: list[dict], payloads: bool = False) -> dict:

@@ -27,6 +27,8 @@ DIRECTIONS = (None, "in", "out")
 MAX_ID = 64          # uuids, ticket keys, device/gate names, order numbers
 MAX_TEXT = 500       # reasons, details
 MAX_BATCH_ITEMS = 5000
+MAX_MESSAGE = 4 << 20   # bytes, any one MQTT message: mosquitto's message_size_limit in every config we write, the
+                        # server's upload limit, and the size server messages (chunks, updates) are split under
 
 
 # -- field checks (each raises Rejected naming the field) -------------------------------------------------------

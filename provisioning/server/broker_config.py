@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from agent.sync.messages import MAX_MESSAGE
+
 
 def _tls_listener(tls, tls_port: int, host: str) -> list[str]:
     return [f"listener {tls_port} {host}".rstrip(), "use_username_as_clientid true", f"cafile {tls.ca_cert}",
@@ -20,7 +22,8 @@ def full_config(folder: Path, port: int, password_file: Path, acl_file: Path, li
              f"acl_file {acl_file}", "persistence true", f"persistence_location {folder}/",
              f"pid_file {folder / 'mosquitto.pid'}", f"log_dest file {folder / 'mosquitto.log'}",
              "log_type error", "log_type warning", "log_type notice", "log_type information",
-             "max_queued_messages 100000", "persistent_client_expiration 7d"]
+             "max_queued_messages 100000", "persistent_client_expiration 7d",
+             f"message_size_limit {MAX_MESSAGE}"]     # = the sync server's upload limit: a flood stops at the broker
     if os.geteuid() == 0:
         lines.append("user root")
     lines += [f"listener {port} {listen}".rstrip(), "use_username_as_clientid true"]

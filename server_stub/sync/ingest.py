@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from agent.sync.messages import (ActionItem, Batch, CmdResult, DEVICE_ACTION_KINDS, Exchange, Hello, Item,
+from agent.sync.messages import (MAX_MESSAGE, ActionItem, Batch, CmdResult, DEVICE_ACTION_KINDS, Exchange, Hello, Item,
                                  PaymentValidated, Printed, RefusalItem, RelayedAction, upload_from_wire)
 from agent.sync.signed import Rejected, load_json
 
-MAX_UPLOAD = 4 << 20     # bytes; mosquitto's message_size_limit is set to the same figure (broker_process, provisioning)
+MAX_UPLOAD = MAX_MESSAGE     # bytes; mosquitto's message_size_limit is the same figure (broker_process, provisioning)
 KIOSK = "kiosk"
 
 

@@ -23,7 +23,8 @@ from agent.sync.signed import Rejected, seal
 from agent.sync.transport import Transport
 from server_stub.sync import bundles
 from server_stub.sync.contract import SyncStore
-from agent.sync.messages import (Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
+from agent.sync.bundle import split_to_fit
+from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
                                  Resync, ServerStatus, Update, UploadItem)
 from server_stub.sync.contract import IngestResult, Upload
 from server_stub.sync.ingest import MAX_UPLOAD, Scope, parse_upload, relayable, store_lookups
@@ -310,10 +311,12 @@ class SyncServer:
                     break
             if changed:
                 body.update(bundles.bundle.ticket_section(changed))
-            if body:
-                update = Update(e, **{k: tuple(v) for k, v in body.items() if k != "tickets"}, tickets=body.get("tickets"))
-                self.transport.publish(topics.live(org, e), self._sign(org, update.to_wire()))
-                sent += 1
+            if body:     # split so each signed message stays under the broker's message size limit
+                for part in split_to_fit(Update(e, **{k: tuple(v) for k, v in body.items() if k != "tickets"},
+                                                tickets=body.get("tickets")).to_wire(),
+                                         lambda p: len(json.dumps(p)) + 2048, MAX_MESSAGE - 4096):
+                    self.transport.publish(topics.live(org, e), self._sign(org, part))
+                    sent += 1
         self._seen_version[org] = version
         self.stats["live"] += sent
         if ticket_events:      # debounced: a burst of sales (or a push) gives one delta per kiosk
