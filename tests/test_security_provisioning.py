@@ -3,6 +3,8 @@ real mosquitto, the real enrollment endpoint on 127.0.0.1, a rogue broker answer
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -176,3 +178,61 @@ def test_attack_rogue_broker_connack_codes(tmp_path):
                 assert device_files(state) == before, reason
             assert "refused by the broker: Not authorized" in provision_status(state)
         assert device_files(state) == before
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_attack_provision_files_modes(tmp_path):
+    """A curious local user on the organiser's laptop or a device (umask 022): every private file of provisioning
+    is 0600 from creation — the registry and its WAL/SHM, broker password/ACL files, TLS keys, the device's key,
+    credentials and link state — and the server's broker password is in no SQLite file or WAL."""
+    old_umask = os.umask(0o022)
+    try:
+        legacy = tmp_path / "legacy" / "provision.sqlite"          # an older registry: 0644, password in a table
+        legacy.parent.mkdir()
+        conn = sqlite3.connect(legacy)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE server_login (org TEXT PRIMARY KEY, password TEXT NOT NULL)")
+        conn.execute("INSERT INTO server_login VALUES ('acme', 'legacy-secret-0123456789')")
+        conn.commit()
+        conn.close()
+        from provisioning.server.registry import Registry
+        registry = Registry(legacy)
+        assert registry.server_login("acme") == ("server-acme", "legacy-secret-0123456789")
+        for path in legacy.parent.iterdir():
+            assert _mode(path) == 0o600, path.name
+            if path.suffix != ".json":
+                assert b"legacy-secret-0123456789" not in path.read_bytes(), path.name
+        registry.close()
+
+        with provision_env(tmp_path / "env", tls=True) as env:
+            state, _ = enroll_device(env, tmp_path / "door")
+            link = DeviceLink(state)
+            link.connect(timeout=10)
+            link.close()
+            _, password = env.prov.registry.server_login(ORG)
+            prov, tls = env.prov.paths, tmp_path / "env" / "tls"
+            private = [prov.registry, Path(f"{prov.registry}-wal"), Path(f"{prov.registry}-shm"), prov.password_file,
+                       prov.acl_file, env.prov.registry.secrets_path, tls / "ca.key", tls / "broker.key",
+                       state.key_path, state.credentials_path, state.link_path]
+            assert {p.name: _mode(p) for p in private} == {p.name: 0o600 for p in private}
+            for path in private[:3]:
+                assert password.encode() not in path.read_bytes(), path.name
+
+        data = tmp_path / "cli"
+        from server_stub.store import SqliteStore
+        store = SqliteStore.open(data)
+        store.create_organiser(ORG, "Acme")
+        store.current_key(ORG)
+        store.close()
+        out = subprocess.run([sys.executable, "-m", "agent", "provision", "tokens", "create", "--data", str(data),
+                              "--org", ORG, "--count", "1", "--server", "127.0.0.1:8787", "--out",
+                              str(tmp_path / "sheet.png")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        made = [p for p in (data / "provision").rglob("*") if p.is_file()]
+        assert any(p.name == "provision.sqlite" for p in made)
+        assert {p.name: _mode(p) for p in made} == {p.name: 0o600 for p in made}
+    finally:
+        os.umask(old_umask)

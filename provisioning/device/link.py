@@ -21,11 +21,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from agent.private_files import write_private
 from agent.sync import topics
 from agent.sync.backoff import Backoff
 from agent.sync.signed import Rejected, Verifier
 from provisioning.device import revocation
-from provisioning.device.identity import write_secret
 from provisioning.device.state import Credentials, DeviceState
 from provisioning.device.wipe import wipe
 from provisioning.mqtt_connect import Refused, connect
@@ -68,7 +68,7 @@ class LinkStatus:
 
     def save(self, state: DeviceState) -> None:
         if state.folder.exists():
-            write_secret(state.link_path, json.dumps(asdict(self)).encode())
+            write_private(state.link_path, json.dumps(asdict(self)))
 
     def describe(self) -> str:
         if self.state != "refused":

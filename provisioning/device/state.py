@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from agent.home import Broker, Credentials, DeviceHome
-from provisioning.device.identity import write_secret
+from agent.private_files import write_private
 
 __all__ = ["Broker", "Credentials", "DeviceState"]
 
@@ -22,4 +22,4 @@ class DeviceState(DeviceHome):
     link_path = property(lambda self: self.folder / "link.json")     # the broker login's state (link.LinkStatus)
 
     def save(self, creds: Credentials) -> None:
-        write_secret(self.credentials_path, json.dumps(creds.to_json(), indent=2).encode())
+        write_private(self.credentials_path, json.dumps(creds.to_json(), indent=2))

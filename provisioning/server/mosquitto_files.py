@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.private_files import write_private
 from agent.sync import topics
 
 ITERATIONS = 101     # mosquitto_passwd's default; passwords are 32 random bytes, so iterations add nothing
@@ -76,20 +76,7 @@ def render_acl(users: list[BrokerUser]) -> str:
     return "\n".join(lines)
 
 
-def write_atomic(path: str | Path, text: str, mode: int = 0o600) -> None:
-    """Write beside, fsync, rename: mosquitto never reads a half-written file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 def write_files(password_file: str | Path, acl_file: str | Path, users: list[BrokerUser]) -> None:
-    write_atomic(password_file, render_passwords(users))
-    write_atomic(acl_file, render_acl(users))
+    """Both files 0600 from their first byte, replaced atomically: mosquitto never reads a half-written one."""
+    write_private(password_file, render_passwords(users))
+    write_private(acl_file, render_acl(users))

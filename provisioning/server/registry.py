@@ -3,6 +3,10 @@
 Tokens and organiser codes are stored only as digests; lookups hash first, so timing reveals nothing of
 a stored secret, and the final match is `hmac.compare_digest`. Claiming a token is a single conditional
 UPDATE: two devices racing for one token cannot both win.
+
+The database and its -wal/-shm are 0600 from creation (the file is made 0600 before SQLite opens it, and
+SQLite gives its side files the database's mode). The server's own broker password is not in it at all: it is
+in `server-passwords.json` beside it (0600), so no WAL frame or free page ever holds it.
 """
 from __future__ import annotations
 
@@ -15,7 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.private_files import PRIVATE, make_private, private_dir, write_private
 from provisioning.protocol import new_code, new_token, secret_digest
+
+SERVER_PASSWORDS = "server-passwords.json"     # {org: password} of the organisers' server broker logins
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -69,15 +76,20 @@ class DeviceCredential:
 class Registry:
     def __init__(self, path: str | Path):
         self.path = str(path)
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(self.path).parent)
+        try:
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE))   # 0600 before SQLite
+        except FileExistsError:
+            make_private(self.path, self.path + "-wal", self.path + "-shm")     # made 0644 by older versions
+        self.secrets_path = Path(self.path).with_name(SERVER_PASSWORDS)
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(_SCHEMA)
         if "role" not in {r[1] for r in self.conn.execute("PRAGMA table_info(tokens)")}:   # registries before roles
             self.conn.execute("ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'door'")
-        os.chmod(self.path, 0o600)    # holds the server's own broker password
         self.lock = threading.Lock()
+        self._move_server_logins_out()
 
     def close(self) -> None:
         self.conn.close()
@@ -169,13 +181,35 @@ class Registry:
                                      (now, device_id)).rowcount == 1
 
     # -- server's own broker login -----------------------------------------------------------------------------
+    def _server_passwords(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.secrets_path.read_text())
+        except FileNotFoundError:
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
     def server_login(self, org: str) -> tuple[str, str]:
         """(username, password) of the organiser server's broker user, created on first use."""
         import secrets
         with self.lock:
-            self.conn.execute("CREATE TABLE IF NOT EXISTS server_login (org TEXT PRIMARY KEY, password TEXT NOT NULL)")
-            row = self.conn.execute("SELECT password FROM server_login WHERE org=?", (org,)).fetchone()
-            if row is None:
-                row = (secrets.token_urlsafe(32),)
-                self.conn.execute("INSERT INTO server_login(org, password) VALUES (?,?)", (org, row[0]))
-        return f"server-{org}", row[0]
+            passwords = self._server_passwords()
+            if org not in passwords:
+                passwords[org] = secrets.token_urlsafe(32)
+                write_private(self.secrets_path, json.dumps(passwords, indent=2))
+        return f"server-{org}", passwords[org]
+
+    def _move_server_logins_out(self) -> None:
+        """Older registries kept the server passwords in a table: move them to the 0600 file, then erase the
+        table so that neither its pages nor the WAL keep them (secure_delete, checkpoint, VACUUM)."""
+        if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE name='server_login'").fetchone():
+            return
+        with self.lock:
+            passwords = self._server_passwords()
+            for org, password in self.conn.execute("SELECT org, password FROM server_login"):
+                passwords.setdefault(org, password)
+            write_private(self.secrets_path, json.dumps(passwords, indent=2))
+            self.conn.execute("PRAGMA secure_delete=ON")
+            self.conn.execute("DROP TABLE server_login")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.execute("VACUUM")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from provisioning.device.identity import write_secret
+from agent.private_files import write_private
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ def ensure(folder: str | Path, hosts: list[str], days: int = 365) -> TlsFiles:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    write_secret(folder / "ca.key", _key_pem(ca_key))
-    write_secret(files.key, _key_pem(key))
+    write_private(folder / "ca.key", _key_pem(ca_key))
+    write_private(files.key, _key_pem(key))
     files.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return files
