@@ -72,6 +72,16 @@ def _inline_commands() -> list[tuple[str, str]]:
     return found
 
 
+def _inline_other_commands() -> list[tuple[str, str]]:
+    """`./dev.sh X` and `.venv/bin/python …` spans in prose."""
+    found = []
+    for page in PAGES:
+        text = FENCE.sub("", page.read_text(encoding="utf-8"))
+        found += [(str(page.relative_to(ROOT)), m.group(1)) for m in INLINE.finditer(text)
+                  if m.group(1).startswith(("./dev.sh ", ".venv/bin/python "))]
+    return found
+
+
 def _parser(name: str):
     module = importlib.import_module(COMMANDS[name][0].split(":")[0])
     return module.build_parser() if hasattr(module, "build_parser") else None
@@ -114,7 +124,7 @@ def test_the_pages_show_commands():
     assert any("organiser.md" in where for where, _ in shell) and any("organisateur.md" in where for where, _ in shell)
 
 
-@pytest.mark.parametrize("where,command", _shell_commands())
+@pytest.mark.parametrize("where,command", _shell_commands() + _inline_other_commands())
 def test_every_command_in_a_code_block_is_real(where, command):
     argv = _ticketgate_argv(command)
     if argv is not None:
