@@ -147,6 +147,7 @@ def test_badge_printer_added_by_address_and_badge_in_french(kiosk, tmp_path):
     assert badge.printer_id == "badge:10.0.0.30:631" and badge.language == "badge"      # not saved as ESC/POS
     ticket = ctl.services.printers._printable(demo.door.order("Z-1")[0], reprint=True)
     assert ticket.language == "fr" and ticket.date_text == "sam. 5 déc. 2026, 06:00–09:00 EST"
+    assert ticket.buyer_name == r"Zoé\x1b@\x1dV\x00\x10\x04\x01\x0a^XZ~JR\u202e Tremblay"    # drawn escaped
     image = badge_image(ticket)
     verified(image, demo, 4001)
     def red(img: Image.Image) -> int:                                   # the DUPLICATA mark's colour
