@@ -29,6 +29,11 @@ def qr_size(payload: str, mag: int) -> int:
     return (17 + 4 * version) * mag
 
 
+def _fit(text: str, chars: int, h: int) -> int:
+    """A font height at which `text` fits where `chars` characters of height `h` do (not below 22 dots)."""
+    return h if len(text) <= chars else max(22, h * chars // len(text))
+
+
 def _text(x: int, y: int, h: int, text: str, reverse: bool = False) -> str:
     return f"^FO{x},{y}{'^FR' if reverse else ''}^A0N,{h},{h}{field(text)}"
 
@@ -62,10 +67,11 @@ def cinema_ticket(t: PrintableTicket, width: int = 406, height: int = 812, mag: 
     size = qr_size(t.payload, mag)
     out = ["^XA", "^CI28", f"^PW{width}", f"^LL{height}", "^LH0,0",
            f"^FO0,0^GB{width},90,90^FS",                                   # black band
-           _text(20, 24, 40, t.event_name[:18], reverse=True),
-           _text(20, 110, 26, t.date_text)]
+           _text(20, 24, _fit(t.event_name[:30], 16, 40), t.event_name[:30], reverse=True)]
+    day, _, hours = t.date_text.partition(", ")            # 2" wide: the day, then the hours and zone below
+    out += [_text(20, 102, 26, day), _text(20, 132, 26, hours)] if hours else [_text(20, 110, 26, t.date_text)]
     if t.venue:
-        out.append(_text(20, 148, 26, t.venue))
+        out.append(_text(20, 162, 22, t.venue))
     place = "  ".join(v for v in (t.zone, t.seat) if v)
     if place:
         out.append(_text(20, 190, 40, place[:18]))
