@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.errors import TicketgateError
 from agent.policy import DevicePolicy
 
 if TYPE_CHECKING:
@@ -40,12 +41,12 @@ ROLES = ("door", "kiosk")
 UNENROLLED_ID = "device"
 
 
-class HomeError(ValueError):
+class HomeError(TicketgateError, ValueError):
     """The device home cannot be used as it is (str(exc) says why and what to do)."""
 
 
 # -- addresses ------------------------------------------------------------------------------------------------------
-class BadAddress(ValueError):
+class BadAddress(TicketgateError, ValueError):
     """Text that is not HOST:PORT (str(exc) is shown to the user)."""
 
 

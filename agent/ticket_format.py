@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass, field
 
 from agent.base45 import b45decode, b45encode
+from agent.errors import TicketgateError
 
 SCHEME = "TG1:"
 VERSION = 1
@@ -30,7 +31,7 @@ _HEAD = struct.Struct(">BHBI6sHB")  # version, key id, flags, event/pass, ticket
 MAX_TICKET_ID = 2**48 - 1
 
 
-class MalformedPayload(ValueError):
+class MalformedPayload(TicketgateError, ValueError):
     """The text is not a well-formed ticket payload (a verdict, not a crash: see agent.payload)."""
 
 

@@ -12,8 +12,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.errors import TicketgateError
 
-class Refused(PermissionError):
+
+class Refused(TicketgateError, PermissionError):
     """The broker answered the login with a refusal; `reason` is its CONNACK reason ("Server busy", "Not
     authorized"…). A refusal proves nothing about who answered: it is retried, never acted on."""
 

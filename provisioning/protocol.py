@@ -14,6 +14,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from agent.errors import TicketgateError
+
 QR_PREFIX = "TGE1"
 SERVICE_TYPE = "_ticketgate._tcp.local."
 MQTT_SERVICE_TYPE = "_mqtt._tcp.local."
@@ -26,7 +28,7 @@ _FP = re.compile(r"^[0-9A-F]{16}$")
 _ORG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
-class BadInput(ValueError):
+class BadInput(TicketgateError, ValueError):
     """Text that is not what it claims to be; str(exc) is shown to the technician."""
 
 

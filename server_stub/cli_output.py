@@ -6,10 +6,11 @@ import sys
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from agent.errors import TicketgateError
 from agent.safe_text import printable, printable_json, printable_lines
 
 
-class Refused(Exception):
+class Refused(TicketgateError):
     """A clear, expected refusal: printed on stderr, exit code 1."""
 
 

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import segno
 
+from agent.errors import TicketgateError
 from drivers.printers.wording import plain, say, when
 from server_stub.model import CANCELLED, PENDING, REFUNDED
 
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts")
 
 
-class ETicketError(ValueError):
+class ETicketError(TicketgateError, ValueError):
     """This ticket must not be mailed (cancelled or refunded order, revoked or blocked ticket)."""
 
 

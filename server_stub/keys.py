@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from agent.errors import TicketgateError
 from server_stub.signing import SigningKey
 
 TICKET, SERVER = "ticket", "server"
 MAX_KEY_ID = 65535   # u16 in the ticket format
 
 
-class KeyFileError(Exception):
+class KeyFileError(TicketgateError):
     """A private key file is missing, unreadable or not an Ed25519 key."""
 
 

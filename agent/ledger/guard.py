@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from agent.errors import TicketgateError
 from agent.ledger.schema import APPLICATION_ID, MIGRATIONS
 from agent.sqlite_file import Transaction, open_guarded, split_sql
 
@@ -15,7 +16,7 @@ _PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_tim
 _DOOR_TABLES = ("settings", "events", "passes", "checkins", "revocations", "blocked", "outbox")
 
 
-class LedgerError(Exception):
+class LedgerError(TicketgateError):
     """The ledger file cannot be used (corrupt, foreign, newer schema). The file is left untouched."""
 
 

@@ -15,11 +15,13 @@ from typing import Any, Callable
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from agent.errors import TicketgateError
+
 DOMAIN = b"ticketgate-sync-v1\x00"
 MAX_SIGNED = 1 << 20   # a signed JSON message is small; bundle data travels in chunks (agent.sync.bundle)
 
 
-class Rejected(ValueError):
+class Rejected(TicketgateError, ValueError):
     """An incoming message was refused; str(exc) is the logged reason."""
 
 

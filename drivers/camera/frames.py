@@ -13,8 +13,10 @@ from typing import Protocol
 
 import numpy as np
 
+from agent.errors import TicketgateError
 
-class CameraError(Exception):
+
+class CameraError(TicketgateError):
     """The camera cannot be opened or went away (unplugged, permission revoked, stream ended)."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from agent.errors import TicketgateError
 from drivers.printers.escpos_job import DEFAULT_PROFILE
 from drivers.printers.fonts import font
 
@@ -16,7 +17,7 @@ ESC, GS, DLE, LF = 0x1B, 0x1D, 0x10, 0x0A
 _ECL = {48: "L", 49: "M", 50: "Q", 51: "H"}
 
 
-class RenderError(ValueError):
+class RenderError(TicketgateError, ValueError):
     pass
 
 

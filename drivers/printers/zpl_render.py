@@ -8,10 +8,11 @@ import re
 import numpy as np
 from PIL import Image, ImageDraw
 
+from agent.errors import TicketgateError
 from drivers.printers.fonts import font
 
 
-class RenderError(ValueError):
+class RenderError(TicketgateError, ValueError):
     pass
 
 

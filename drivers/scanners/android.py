@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from agent.errors import TicketgateError
 from drivers.android_device import device_api_level
 
 RECEIVER_EXPORTED = 0x2          # android.content.Context.RECEIVER_EXPORTED (API 33)
@@ -30,7 +31,7 @@ def receiver_flags(api_level: int, exported: bool = True) -> int | None:
     return RECEIVER_EXPORTED if exported else RECEIVER_NOT_EXPORTED
 
 
-class ScannerStartError(RuntimeError):
+class ScannerStartError(TicketgateError, RuntimeError):
     """Android refused the scanner receiver (e.g. SecurityException on Android 14): shown, never swallowed."""
 
 

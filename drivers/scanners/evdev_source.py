@@ -8,13 +8,14 @@ from __future__ import annotations
 import threading
 from typing import Callable, Iterable
 
+from agent.errors import TicketgateError
 from drivers.scanners.reads import Read
 from drivers.scanners.wedge import WedgeAssembler
 
 EV_KEY, KEY_DOWN, KEY_HOLD = 1, 1, 2
 
 
-class ScannerError(Exception):
+class ScannerError(TicketgateError):
     """The scanner device cannot be used (missing, no permission, unplugged)."""
 
 

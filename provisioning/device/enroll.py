@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from agent.errors import TicketgateError
 from agent.keyring import Keyring, fingerprint
 from agent.sync.signed import Rejected, Verifier
 from provisioning import box
@@ -26,7 +27,7 @@ from provisioning.protocol import compact_fingerprint, proof_message, split_host
 MAX_ANSWER = 1 << 20
 
 
-class EnrollError(Exception):
+class EnrollError(TicketgateError):
     """Enrollment did not happen; str(exc) says why, for the technician. Nothing was saved."""
 
     def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,
@@ -80,7 +81,6 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
                  expected_fingerprint: str | None, name: str, timeout: float) -> Credentials:
     host, port = split_hostport(server)
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    t0 = time.monotonic()
     nonce = _post(base, "/v1/challenge", {}, timeout).get("nonce")
     if not isinstance(nonce, str):
         raise EnrollError("the server sent no challenge")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from agent.errors import TicketgateError
 from provisioning.server.enrollment import EnrollmentService, Outcome
 from provisioning.throttle import source_of
 
@@ -40,7 +41,7 @@ class Limits:
     max_depth: int = 32               # JSON nesting: the requests are flat objects
 
 
-class BadRequest(Exception):
+class BadRequest(TicketgateError):
     """A request refused before the service sees it; counted as a failure of its source."""
 
     def __init__(self, status: int, error: str):

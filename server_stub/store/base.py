@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from agent.errors import TicketgateError
 from agent.sqlite_file import Transaction
 
 
-class StoreError(Exception):
+class StoreError(TicketgateError):
     """The store cannot do this (corrupt or foreign database, unknown organiser, bad state change...)."""
 
 

@@ -10,13 +10,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from agent.errors import TicketgateError
 from agent.sync.messages import MAX_MESSAGE
 
 INSTALL_HINT = ("mosquitto is not installed. On Debian/Ubuntu: `sudo apt-get install --no-install-recommends mosquitto` "
                 "(./dev.sh demo does it for you), or point the demo at a broker with --broker HOST:PORT.")
 
 
-class BrokerMissing(RuntimeError):
+class BrokerMissing(TicketgateError, RuntimeError):
     pass
 
 
