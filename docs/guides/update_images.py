@@ -17,7 +17,8 @@ TARGET = Path(__file__).resolve().parent / "img"
 IMAGES = ("scan_ready", "scan_valid", "scan_repeat", "scan_vip", "scan_used", "scan_forged", "scan_wrong_zone",
           "scan_wrong_event", "scan_unpaid",
           "quick_cancel_ready", "quick_cancel_scan", "exit", "search", "manual_checkin", "undo_popup", "pin_popup",
-          "mode_popup", "kiosk_order", "kiosk_printers", "kiosk_checklist", "kiosk_printer_off", "events", "setup",
+          "mode_popup", "kiosk_order", "kiosk_printers", "kiosk_checklist", "kiosk_printer_off", "kiosk_print_queue", "events",
+          "setup",
           "setup_printers", "add_printer_popup", "sync", "stats", "menu")
 
 
