@@ -85,6 +85,8 @@ class SyncStatus:
     last_upload: float | None = None  # unix seconds
     conflicts: int = 0
     detail: str = ""
+    refused: int = 0                  # uploads the server refused (kept on the device, marked with the reason)
+    refusals: tuple[str, ...] = ()    # the latest of them: "what: reason" (server's words)
 
 
 @runtime_checkable

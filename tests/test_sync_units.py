@@ -144,3 +144,17 @@ def test_greeter_hello_timing_and_probe_answers():
     with pytest.raises(Rejected):
         g.answer("never-sent")
     assert g.server_online("s1") and not g.server_online("s1") and g.server_online("s2")
+
+
+def test_device_rate_limit_defers_over_the_bucket_and_refuses_over_the_burst():
+    from server_stub.sync.ratelimit import DeviceLimiter, Limits
+    now = [0.0]
+    lim = DeviceLimiter(Limits(items_per_s=100, items_burst=500, bytes_per_s=1 << 20, bytes_burst=4 << 20),
+                        clock=lambda: now[0])
+    assert lim.take("d", 500, 1000) == 0.0            # a full batch from a full bucket
+    assert lim.take("d", 200, 1000) == 2.0             # 200 more: wait until 200 tokens came back
+    assert lim.take("other", 500, 1000) == 0.0         # per device
+    now[0] = 2.0
+    assert lim.take("d", 200, 1000) == 0.0
+    assert lim.too_big(501, 10) and lim.too_big(1, 5 << 20) and not lim.too_big(500, 4 << 20)
+    assert lim.take("d", 1, 4 << 20) > 0               # bytes count too

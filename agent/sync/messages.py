@@ -103,6 +103,7 @@ class Wire:
     TYPE: ClassVar[str]
     TOPIC: ClassVar[str]          # up | down | live | cmd | status | outbox (inside a batch)
     ACTION: ClassVar[str | None] = None
+    TYPED: ClassVar[bool] = True  # the wire form carries `type` (not: relayed actions, presence)
 
     def to_wire(self) -> dict:
         out = {"type": self.TYPE, **asdict(self)}
@@ -523,6 +524,7 @@ class RelayedAction(Wire):
     """An action from another gate (or the organiser: reset, rollback annulment), for `Ledger.merge_remote`."""
     TYPE: ClassVar[str] = "relayed action"
     TOPIC: ClassVar[str] = "live"
+    TYPED: ClassVar[bool] = False
     scan_uuid: str
     kind: str
     ticket_key: str
@@ -661,6 +663,7 @@ class Command(Wire):
 class DeviceStatus(Wire):
     TYPE: ClassVar[str] = "device status"
     TOPIC: ClassVar[str] = "status"
+    TYPED: ClassVar[bool] = False
     state: str
     device: str
     ts: float
@@ -673,6 +676,7 @@ class DeviceStatus(Wire):
 class ServerStatus(Wire):
     TYPE: ClassVar[str] = "server status"
     TOPIC: ClassVar[str] = "status"
+    TYPED: ClassVar[bool] = False
     state: str
     server: str
     since: float

@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from agent.safe_text import printable
 from kiosk_ui import door_queries
 from kiosk_ui.door import Door
 from kiosk_ui.services import SyncStatus
@@ -108,7 +109,8 @@ class SyncLink:
         return SyncStatus(available=True, online=bool(self.sync is not None and self.sync.transport.connected),
                           queue=ledger.outbox_size(), bundle_version=version,
                           last_upload=door_queries.last_upload(ledger), conflicts=self._conflict_count(),
-                          detail=self.detail or self._login_detail())
+                          detail=self.detail or self._login_detail(), refused=ledger.outbox_refused_count(),
+                          refusals=tuple(refusal_line(r) for r in ledger.outbox_refused(3)))
 
     def _login_detail(self) -> str:
         if self.sync is None:
@@ -116,3 +118,11 @@ class SyncLink:
         if self.link is not None and self.link.status.state == "refused" and not self.sync.transport.connected:
             return "Broker login " + self.link.status.describe()
         return ""
+
+
+def refusal_line(r: dict) -> str:
+    """One refused upload for the Sync screen: what it was, and the server's reason (escaped: it is remote text)."""
+    b = r["body"]
+    what = " ".join(str(x) for x in (b.get("kind") or b.get("action") or r["kind"],
+                                     b.get("ticket_key") or b.get("order_number") or "") if x)
+    return printable(f"{what}: {r['refused']}")

@@ -79,6 +79,9 @@ def sync_lines(s: SyncStatus, now: float) -> list[str]:
     lines = [tr("Server: {state}", state=state), tr("Messages waiting: {n}", n=s.queue),
              tr("Event bundle version: {v}", v=s.bundle_version or "—"),
              tr("Last upload: {when}", when=_ago(s.last_upload, now)), tr("Conflicts: {n}", n=s.conflicts)]
+    if s.refused:       # kept on the device; the organiser sees them too (`ticketgate server refusals`)
+        lines.append(tr("Refused by the server: {n} (kept on this device)", n=s.refused))
+        lines += [f"  {line}" for line in s.refusals]
     if s.detail:
         lines.append(tr(s.detail))
     return lines
