@@ -7,8 +7,9 @@ receiver is registered EXPORTED with the three-argument call on API 33+ — the 
 (`drivers.android_device.device_api_level`, Build.VERSION.SDK_INT), not the interpreter's build level. If Android
 refuses anyway, `start()` raises ScannerStartError with a message for the technician.
 
-The pure part (flags, extras conversion, the receiver's dispatch) runs and is tested on the desktop; the pyjnius
-part (`jnius_register`, `bundle_to_dict`, `send_broadcast`) is only imported on Android.
+The pure part (flags, the receiver's dispatch) runs anywhere; the pyjnius part (`jnius_register`, `bundle_to_dict`,
+`send_broadcast`, `app_package`) imports jnius when called: on a device, and in the tests against pyjnius/Android
+stand-ins built from their sources (tests/android_standins.py).
 """
 from __future__ import annotations
 
