@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--zone", action="append", default=[], metavar="ID=NAME[:MESSAGE]")
     c.add_argument("--category", action="append", default=[], metavar="ID=NAME[:MESSAGE]")
     add(ev, "list", "list events")
+    c = add(ev, "set", "change an event's settings")
+    c.add_argument("event_id", type=int, metavar="EVENT")
+    c.add_argument("--lang", required=True, choices=PRINT_LANGUAGES,
+                   help="language of printed tickets, badges and e-tickets")
 
     ps = sub.add_parser("pass", help="passes (one ticket, several events)").add_subparsers(dest="sub", required=True)
     c = add(ps, "create", "create a pass")

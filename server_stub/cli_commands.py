@@ -82,6 +82,11 @@ def event_create(store, org, args) -> int:
     return emit(args, store.event(event_id), f"event {event_id} created: {args.name}")
 
 
+def event_set(store, org, args) -> int:
+    event = store.set_event_language(org, args.event_id, args.lang)
+    return emit(args, event, f"event {args.event_id} ({event['name']}): printed in {args.lang}; push to the devices")
+
+
 def event_list(store, org, args) -> int:
     events = store.events(org)
     return emit(args, events, out.events_text(events))
@@ -195,7 +200,7 @@ def run(args) -> int:
 
 
 HANDLERS = {
-    ("event", "create"): event_create, ("event", "list"): event_list,
+    ("event", "create"): event_create, ("event", "list"): event_list, ("event", "set"): event_set,
     ("pass", "create"): pass_create, ("pass", "list"): pass_list,
     ("order", "add"): order_add, ("order", "show"): order_show, ("order", "find"): order_find,
     ("order", "cancel"): order_change, ("order", "refund"): order_change, ("order", "validate"): order_change,

@@ -244,9 +244,17 @@ def test_event_language_is_kept_and_travels_in_the_event(srv, capsys):
     assert srv("event", "create", "--name", "X", "--start", "2026-12-05 06:00", "--end", "2026-12-05 09:00",
                "--lang", "de") != 0                                   # only en / fr
     assert "invalid choice" in capsys.readouterr().err
+    assert srv("event", "create", "--name", "Night", "--start", "2026-12-06 20:00", "--end", "2026-12-06 23:00",
+               "--json") == 0
+    night = out_json(capsys)
+    assert night["language"] == "en"                                  # English unless said
+    assert srv("event", "set", str(night["event_id"]), "--lang", "fr", "--json") == 0
+    assert out_json(capsys)["language"] == "fr"
+    assert srv("event", "set", "999", "--lang", "fr") != 0 and "no event 999" in capsys.readouterr().err
     store = open_store(srv.data, create=False)
     try:
         with pytest.raises(ValueError, match="unknown event language"):
             store.create_event("fest", "X", 0, 10, "UTC", [], [], language="de")
+        assert store.event_version(night["event_id"]) == store.version("fest")   # the change reaches the devices
     finally:
         store.close()

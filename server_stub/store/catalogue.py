@@ -64,6 +64,18 @@ class CatalogueMixin(StoreBase):
                        json.dumps([z.__dict__ for z in zs]), json.dumps([x.__dict__ for x in cs]), version, language))
         return event_id
 
+    def set_event_language(self, org: str, event_id: int, language: str) -> dict:
+        """Change the language tickets, badges and e-tickets of the event are printed in (devices get it with the
+        next bundle: the event's version moves)."""
+        if language not in PRINT_LANGUAGES:
+            raise ValueError(f"unknown event language {language!r}; one of {', '.join(PRINT_LANGUAGES)}")
+        with self.tx() as c:
+            if c.execute("SELECT 1 FROM events WHERE event_id=? AND org=?", (event_id, org)).fetchone() is None:
+                raise NotFound(f"no event {event_id}")
+            version = self._bump(org)
+            c.execute("UPDATE events SET language=?, version=? WHERE event_id=?", (language, version, event_id))
+        return self.event(event_id)
+
     def event(self, event_id: int) -> dict:
         row = self.q1("SELECT event_id, name, starts_at, ends_at, timezone, org, zones, categories, language FROM events "
                       "WHERE event_id=?", (event_id,))
