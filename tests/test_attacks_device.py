@@ -284,3 +284,38 @@ def test_attack_replay_after_restart(tmp_path, broker):
         sniffer.stop()
         door.close()
         store.close()
+
+
+def test_attack_stale_message_before_first_clock_reply(tmp_path, broker):
+    """A signed unblock from an hour ago the device never saw, sent after a restart while the server is offline
+    (no clock reply yet): judged on the stored server-time estimate, refused as stale."""
+    import time
+    import uuid
+    from agent.sync import topics
+    from agent.sync.signed import seal
+    from agent.sync.transport import BrokerConfig, PahoTransport
+    from server_stub.sync.sim_device import SimDevice
+    from tests.sync_fixtures import FAST, ORG, wait_for
+    store, server, door, orders = _synced_device(tmp_path, broker, time.time)
+    key = orders[0]["tickets"][0]["ticket_key"]
+    event = door.events[0]
+    old_unblock = seal({"type": "update", "org": ORG, "event": event, "id": uuid.uuid4().hex, "ts": time.time() - 3600,
+                        "unblocked": [key]}, store.server_key(ORG).sign)
+    attacker = PahoTransport("attacker", BrokerConfig(port=broker.port), clean_start=True)
+    attacker.start()
+    try:
+        store.block_ticket(key, "reported stolen")
+        assert wait_for(lambda: door.ledger.history(key).blocked)
+        server.stop()
+        door.close()
+        door = SimDevice(tmp_path / "door", ORG, "gate-a", store.server_public_key(ORG), BrokerConfig(port=broker.port),
+                         [event], options=FAST).go_online()
+        assert wait_for(lambda: door.sync.transport.connected) and attacker.wait_connected(10)
+        time.sleep(0.3)
+        assert attacker.publish(topics.live(ORG, event), old_unblock, wait=5)
+        assert wait_for(lambda: any("stale" in reason for _, reason in door.sync.rejections))
+        assert door.ledger.history(key).blocked == "reported stolen"
+    finally:
+        attacker.stop()
+        door.close()
+        store.close()
