@@ -4,11 +4,13 @@ actions, on either backend.
     python benchmarks/bench_store.py [--tickets 100000] [--actions 100000] [--batch 500]     # SQLite (temp folder)
     python benchmarks/bench_store.py --db postgresql://USER@HOST/EMPTY_DB                     # that PostgreSQL database
     python benchmarks/bench_store.py --db temp-postgres       # a private PostgreSQL (tests/pg.py), default durability
+    --workers N: then N processes ingest another --actions actions together (each its own store connection)
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import tempfile
 import time
 import uuid
@@ -26,6 +28,7 @@ def main() -> None:
     p.add_argument("--actions", type=int, default=100_000)
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--db", default=None, help="postgresql://… (an empty database) or temp-postgres; default SQLite")
+    p.add_argument("--workers", type=int, default=0, help="also: N processes ingesting concurrently")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp, contextlib.ExitStack() as stack:
         db = args.db
@@ -100,7 +103,39 @@ def main() -> None:
         stats = store.stats("bench", ev)
         print(f"stats    over {new + len(doubles)} actions: {stats['entries']} entries, "
               f"{stats['double_entries']['conflicts']} conflicts in {time.perf_counter() - t0:6.2f} s")
+        if args.workers:
+            _parallel_ingest(Path(tmp) / "server", db, args.workers, keys, ev, now, args.actions, args.batch)
         store.close()
+
+
+def _worker(folder: Path, db: str | None, actions: list[dict], batch: int, start, out) -> None:
+    store = open_store(folder, create=False, db=db)
+    start.wait()
+    new = sum(store.ingest(actions[i:i + batch])[0] for i in range(0, len(actions), batch))
+    store.close()
+    out.put(new)
+
+
+def _parallel_ingest(folder: Path, db: str | None, workers: int, keys: list[str], ev: int, now: float, n: int,
+                     batch: int) -> None:
+    """`workers` processes, one store connection each, ingest n new actions (disjoint shares) at the same time."""
+    actions = [{"type": "action", "scan_uuid": str(uuid.uuid4()), "kind": "entry", "ticket_key": keys[i % len(keys)],
+                "event_id": ev, "direction": "in", "at": now + i * 0.01, "device_id": f"dev-{i % 20}",
+                "gate": f"gate-{i % 4}", "verdict": "accepted", "device_seq": i // 20 + 1} for i in range(n)]
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(folder, db, actions[w::workers], batch, start, out))
+             for w in range(workers)]
+    for proc in procs:
+        proc.start()
+    time.sleep(1.0)              # every worker connected
+    t0 = time.perf_counter()
+    start.set()
+    new = sum(out.get(timeout=600) for _ in procs)
+    t = time.perf_counter() - t0
+    for proc in procs:
+        proc.join(30)
+    print(f"ingest   {new:>7} actions by {workers} processes at once: {t:6.2f} s  ({new / t:,.0f} actions/s)")
 
 
 if __name__ == "__main__":

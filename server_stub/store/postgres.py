@@ -1,7 +1,7 @@
 """`PostgresStore`: the server store on a PostgreSQL database (psycopg 3), chosen by a `postgresql://` URL.
 
 The dialect layer is thin: `PgConnection` takes the store's SQL as written for both backends (`?` placeholders,
-`BEGIN IMMEDIATE`) and hands psycopg its form (`%s`, `BEGIN`); everything else — ON CONFLICT, RETURNING, the
+`BEGIN IMMEDIATE`) and hands PostgreSQL its form (`$1`, `BEGIN`); everything else — ON CONFLICT, RETURNING, the
 queries themselves — is shared (server_stub/store/base.py). Only the order search differs (a tsvector here, FTS5
 on SQLite).
 
@@ -42,25 +42,33 @@ def display_url(url: str) -> str:
 
 
 @functools.lru_cache(maxsize=512)
-def to_pg(sql: str, params: bool = True) -> str:
-    """`?` -> `%s` and `%` -> `%%` outside quoted literals (psycopg reads neither when there are no parameters);
-    BEGIN IMMEDIATE (SQLite's write lock taken up front) -> BEGIN (PostgreSQL locks rows as they are written)."""
+def to_pg(sql: str) -> str:
+    """`?` -> `$1, $2…` outside quoted literals (PostgreSQL's own placeholders: psycopg's RawCursor sends the query
+    as it is, no client-side parsing of a 500-row INSERT); BEGIN IMMEDIATE (SQLite's write lock taken up front) ->
+    BEGIN (PostgreSQL locks rows as they are written)."""
     if sql.strip().upper() == "BEGIN IMMEDIATE":
         return "BEGIN"
-    if not params:
-        return sql
-    out, quote = [], None
+    out, quote, n = [], None, 0
     for ch in sql:
         if quote:
-            out.append("%%" if ch == "%" else ch)
             if ch == quote:
                 quote = None
         elif ch in "'\"":
             quote = ch
-            out.append(ch)
-        else:
-            out.append("%s" if ch == "?" else "%%" if ch == "%" else ch)
+        elif ch == "?":
+            n += 1
+            out.append(f"${n}")
+            continue
+        out.append(ch)
     return "".join(out)
+
+
+def _connect_raw(url: str, connect_timeout: float, autocommit: bool = True):
+    import psycopg
+    conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=max(1, int(connect_timeout)),
+                           cursor_factory=psycopg.RawCursor)
+    conn.server_cursor_factory = psycopg.RawServerCursor
+    return conn
 
 
 class PgConnection:
@@ -86,12 +94,11 @@ class PgConnection:
         self.explicit = False
         if sql == "ROLLBACK":
             return False
-        import psycopg
-        self.raw = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self.connect_timeout)))
+        self.raw = _connect_raw(self.url, self.connect_timeout)
         return True
 
     def execute(self, sql: str, params: tuple | list = ()):
-        text = to_pg(sql, bool(params))
+        text = to_pg(sql)
         if not self._live(text):
             return self.raw.cursor()      # a closed cursor: the ROLLBACK had nothing to roll back
         cur = self.raw.execute(text, params or None)
@@ -122,14 +129,14 @@ class PgSnapshot:
 
     def __init__(self, url: str):
         import psycopg
-        self.raw = psycopg.connect(url, autocommit=False)
+        self.raw = _connect_raw(url, 10.0, autocommit=False)
         self.raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         self.raw.read_only = True
 
     def execute(self, sql: str, params: tuple = ()):
         cur = self.raw.cursor(name="tg_stream")
         cur.itersize = 5000
-        cur.execute(to_pg(sql, bool(params)), params or None)
+        cur.execute(to_pg(sql), params or None)
         return cur
 
     def close(self) -> None:
@@ -147,16 +154,16 @@ def connect(url: str, create: bool, connect_timeout: float = 10.0):
         raise StoreError("PostgreSQL support needs psycopg: .venv/bin/pip install -e '.[postgres]'") from None
     where = display_url(url)
     try:
-        raw = psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(connect_timeout)))
+        raw = _connect_raw(url, connect_timeout)
     except psycopg.Error as exc:
         raise StoreError(f"cannot connect to {where}: {str(exc).strip()}") from None
     try:
         with raw.transaction():
-            raw.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            raw.execute("SELECT pg_advisory_xact_lock($1)", (_LOCK_ID,))
             version = _schema_version(raw, where, create)
             for index in range(version, len(MIGRATIONS)):
                 raw.execute(MIGRATIONS[index])
-                raw.execute("INSERT INTO tg_schema(application, version) VALUES (%s, %s) ON CONFLICT (application) "
+                raw.execute("INSERT INTO tg_schema(application, version) VALUES ($1, $2) ON CONFLICT (application) "
                             "DO UPDATE SET version=excluded.version", (APPLICATION, index + 1))
     except psycopg.Error as exc:
         raw.close()
@@ -177,7 +184,7 @@ def _schema_version(raw, where: str, create: bool) -> int:
             raise StoreError(f"no server store in {where} (run `ticketgate server init --db …` first)")
         raw.execute("CREATE TABLE tg_schema (application TEXT PRIMARY KEY, version INTEGER NOT NULL)")
         return 0
-    row = raw.execute("SELECT version FROM tg_schema WHERE application=%s", (APPLICATION,)).fetchone()
+    row = raw.execute("SELECT version FROM tg_schema WHERE application=$1", (APPLICATION,)).fetchone()
     if row is None:
         raise StoreError(f"{where} holds tables of another application; it was left untouched")
     if row[0] > len(MIGRATIONS):
