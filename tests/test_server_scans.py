@@ -159,3 +159,15 @@ def test_hourly_entries_are_labelled_in_the_event_time_zone(store):
                   dict(base, scan_uuid="3", ticket_key=k[2]["ticket_key"], at=1798743600.0 + 7500)])
     hours = store.stats("fest", ev)["entries_per_hour"]
     assert [(h["hour"], h["entries"]) for h in hours] == [("2026-12-31 20:00", 2), ("2026-12-31 22:00", 1)]
+
+
+def test_a_large_batch_with_duplicates_inside_and_across_is_counted_exactly(store):
+    """4,000 actions in one call (several multi-row statements on PostgreSQL), then a batch mixing old and new
+    scans with a scan repeated inside it: each stored once, new/duplicates counted exactly."""
+    ev = make_event(store)
+    base = {"type": "action", "kind": "entry", "event_id": ev, "direction": "in", "device_id": "A", "org": "fest"}
+    first = [dict(base, scan_uuid=f"s{i}", ticket_key=str(i), at=1000.0 + i) for i in range(4000)]
+    assert store.ingest(first) == (4000, 0)
+    mixed = first[3990:] + [dict(base, scan_uuid=f"n{i}", ticket_key=str(i), at=9000.0 + i) for i in range(5)]
+    assert store.ingest(mixed + mixed[-1:]) == (5, 11)
+    assert store.scan_count("fest") == 4005

@@ -14,6 +14,7 @@ organiser's other writes. Private keys stay files in the data folder (`--data`),
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from agent.search_query import words
@@ -71,6 +72,16 @@ def _connect_raw(url: str, connect_timeout: float, autocommit: bool = True):
     return conn
 
 
+# INSERT … VALUES (?,?,…) with no tail or ON CONFLICT … DO NOTHING: safe to send as one multi-row INSERT (two rows
+# with one key in one statement are fine for DO NOTHING, an error for DO UPDATE; RETURNING would change the result)
+_MULTI_ROW = re.compile(r"^(\s*INSERT\s+INTO\s+.+?)\s+VALUES\s*(\((?:\s*\?\s*,)*\s*\?\s*\))"
+                        r"(\s*(?:ON\s+CONFLICT\s*(?:\([^)]*\))?\s*DO\s+NOTHING)?\s*)$", re.S | re.I)
+
+
+class _Count:
+    rowcount = 0
+
+
 class PgConnection:
     """A psycopg connection (autocommit: transactions are the explicit BEGIN/COMMIT of agent.sqlite_file.Transaction)
     with the sqlite3 surface the store uses.
@@ -107,10 +118,23 @@ class PgConnection:
         return cur
 
     def executemany(self, sql: str, rows):
+        """Like sqlite3's; an `INSERT … VALUES (?,…) [ON CONFLICT … DO NOTHING]` goes as multi-row INSERTs
+        (2–3x fewer server round trips than one Bind/Execute per row), `rowcount` summed."""
         self._live("")
-        cur = self.raw.cursor()
-        cur.executemany(to_pg(sql), rows)
-        return cur
+        rows = list(rows)
+        multi = _MULTI_ROW.match(sql)
+        if multi is None or len(rows) < 2:
+            cur = self.raw.cursor()
+            cur.executemany(to_pg(sql), rows)
+            return cur
+        head, values, tail = multi.groups()
+        per = max(1, min(1000, 30000 // max(1, values.count("?"))))
+        done = _Count()
+        for start in range(0, len(rows), per):
+            part = rows[start:start + per]
+            statement = f"{head} VALUES {','.join([values] * len(part))}{tail}"
+            done.rowcount += self.raw.execute(to_pg(statement), [v for r in part for v in r]).rowcount
+        return done
 
     @property
     def in_transaction(self) -> bool:
