@@ -4,18 +4,17 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server_stub import cli_output as out
 from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refusals, cmd_serve, cmd_stats, device_register,
                                   device_revoke, device_rollback, device_uploads)
+from agent.errors import TicketgateError
 from agent.safe_text import printable, printable_json
 from server_stub.cli_output import Refused, emit, fail, ints
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.csv_import import import_orders, store_catalogue
-from server_stub.eticket_content import ETicketError
-from server_stub.keys import KeyFileError
 from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.orders import order_line, order_text, parse_ticket_spec
 from server_stub.store import StoreError, describe, open_store
@@ -74,7 +73,7 @@ def _named(specs: list[str], id_key: str) -> list[dict]:
 def event_create(store, org, args) -> int:
     try:
         ZoneInfo(args.tz)
-    except Exception:
+    except (ZoneInfoNotFoundError, ValueError):      # unknown name, or not a name at all ("../x", "")
         raise Refused(f"unknown time zone {args.tz!r} (use an IANA name such as Europe/Paris)") from None
     event_id = store.create_event(org, args.name, _parse_time(args.start, args.tz), _parse_time(args.end, args.tz),
                                   args.tz, _named(args.zone, "zone_id"), _named(args.category, "category_id"),
@@ -190,9 +189,8 @@ def run(args) -> int:
             return HANDLERS[(args.cmd, getattr(args, "sub", None))](store, org, args)
         finally:
             store.close()
-    except (Refused, StoreError, KeyFileError, ValueError, LookupError, ETicketError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        fail(f"ticketgate server {args.cmd}", msg)
+    except TicketgateError as exc:      # refusals and bad input; a bug keeps its traceback
+        fail(f"ticketgate server {args.cmd}", exc)
         return 1
     except OSError as exc:
         fail(f"ticketgate server {args.cmd}", exc)

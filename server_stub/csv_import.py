@@ -23,6 +23,8 @@ import io
 from dataclasses import dataclass, field
 from typing import Callable
 
+from agent.errors import InvalidInput
+from server_stub.store.base import NotFound
 from server_stub.model import PAID, PENDING, OrderInput, Position
 
 COLUMNS = ("buyer_name", "email", "status", "category", "zone", "seat", "quantity", "order_ref", "event")
@@ -54,7 +56,7 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise ValueError(f"line {line}: not UTF-8 text (save the CSV as UTF-8)") from None
+        raise InvalidInput(f"line {line}: not UTF-8 text (save the CSV as UTF-8)") from None
 
 
 def _lookup(value: str, names: dict[str, int], what: str) -> int:
@@ -64,10 +66,10 @@ def _lookup(value: str, names: dict[str, int], what: str) -> int:
         if number in names.values() or (what == "category" and number == 0 and not names):
             return number
         known = ", ".join(f"{i}={n}" for n, i in sorted(names.items(), key=lambda kv: kv[1])) or "none defined"
-        raise ValueError(f"{what} {number} is not a {what} of this event (known: {known})")
+        raise InvalidInput(f"{what} {number} is not a {what} of this event (known: {known})")
     found = names.get(value.casefold())
     if found is None:
-        raise ValueError(f"unknown {what} {value!r} (known: {', '.join(sorted(names)) or 'none defined'})")
+        raise InvalidInput(f"unknown {what} {value!r} (known: {', '.join(sorted(names)) or 'none defined'})")
     return found
 
 
@@ -121,24 +123,24 @@ def parse_orders_csv(data: bytes | str, default_target: int | None,
 
 def _parse_row(row, cols, line, default_target, catalogue, catalogues, groups, out: Parsed) -> None:
     if len(row) != len(cols):
-        raise ValueError(f"{len(row)} fields, the header has {len(cols)}")
+        raise InvalidInput(f"{len(row)} fields, the header has {len(cols)}")
     f = {c: v.strip() for c, v in zip(cols, row)}
     target = int(f["event"]) if f.get("event") else default_target
     if target is None:
-        raise ValueError("no event: give --event or an `event` column")
+        raise InvalidInput("no event: give --event or an `event` column")
     if target not in catalogues:
         catalogues[target] = catalogue(target)
     cat = catalogues[target]
     status = (f.get("status") or PAID).casefold()
     if status not in (PAID, PENDING):
-        raise ValueError(f"status {status!r}: paid or pending")
+        raise InvalidInput(f"status {status!r}: paid or pending")
     qty_text = f.get("quantity") or "1"
     if not qty_text.isdigit() or not 1 <= int(qty_text) <= MAX_QUANTITY:
-        raise ValueError(f"quantity {qty_text!r}: a whole number 1..{MAX_QUANTITY}")
+        raise InvalidInput(f"quantity {qty_text!r}: a whole number 1..{MAX_QUANTITY}")
     quantity = int(qty_text)
     seat = f.get("seat") or None
     if seat and quantity != 1:
-        raise ValueError("a line with a seat is one ticket (quantity 1)")
+        raise InvalidInput("a line with a seat is one ticket (quantity 1)")
     category = _lookup(f["category"], cat.categories, "category") if f.get("category") else 0
     zone = _lookup(f["zone"], cat.zones, "zone") if f.get("zone") else None
     positions = tuple(Position(category, zone, seat) for _ in range(quantity))
@@ -147,7 +149,7 @@ def _parse_row(row, cols, line, default_target, catalogue, catalogues, groups, o
         i = groups[ref]
         prev = out.orders[i]
         if (prev.buyer_name, prev.email, prev.status, prev.target_id) != (f["buyer_name"], f.get("email", ""), status, target):
-            raise ValueError(f"order_ref {ref!r} was used with another buyer, email, status or event on line {out.lines[i]}")
+            raise InvalidInput(f"order_ref {ref!r} was used with another buyer, email, status or event on line {out.lines[i]}")
         out.orders[i] = OrderInput(target, prev.buyer_name, prev.email, prev.status, prev.positions + positions)
         return
     order = OrderInput(target, f["buyer_name"], f.get("email", ""), status, positions)
@@ -162,7 +164,7 @@ def store_catalogue(store, org: str) -> Callable[[int], Catalogue]:
     def lookup(target_id: int) -> Catalogue:
         target = store.target(target_id)
         if target["org"] != org:
-            raise LookupError(f"no event or pass {target_id} for organiser {org!r}")
+            raise NotFound(f"no event or pass {target_id} for organiser {org!r}")
         cats, zones = {}, {}
         for e in target["event_ids"]:
             ev = store.event(e)

@@ -5,6 +5,7 @@ from typing import Sequence
 
 from fpdf import FPDF
 
+from agent.errors import InvalidInput
 from server_stub.eticket_content import FOOTER, ETicket, font_file, lines, make_qr
 
 QR_MM = 70.0
@@ -44,7 +45,7 @@ def render_pdf(tickets: ETicket | Sequence[ETicket]) -> bytes:
     """One A4 page per ticket (an order's tickets in one file: fonts are embedded once)."""
     items = [tickets] if isinstance(tickets, ETicket) else list(tickets)
     if not items:
-        raise ValueError("no ticket to render")
+        raise InvalidInput("no ticket to render")
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_title(f"{items[0].title} - {items[0].order_number}")
     pdf.set_creator("ticketgate")

@@ -10,6 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from agent.errors import InvalidInput
 from agent.ticket_format import MAX_TICKET_ID
 
 PAID, PENDING, CANCELLED, REFUNDED = "paid", "pending", "cancelled", "refunded"
@@ -55,13 +56,13 @@ def new_ticket_id() -> int:
 
 def check_slug(slug: str) -> str:
     if not SLUG.match(slug or ""):
-        raise ValueError(f"organiser slug {slug!r}: lowercase letters, digits and '-', at most 63 characters")
+        raise InvalidInput(f"organiser slug {slug!r}: lowercase letters, digits and '-', at most 63 characters")
     return slug
 
 
 def check_transition(current: str, new: str) -> None:
     if new not in TRANSITIONS.get(current, ()):
-        raise ValueError(f"order is {current}; it cannot become {new}")
+        raise InvalidInput(f"order is {current}; it cannot become {new}")
 
 
 def validity_window(starts: list[float], ends: list[float], margin_hours: float) -> tuple[int | None, int | None]:
@@ -81,7 +82,7 @@ class Zone:
 
     def __post_init__(self) -> None:
         if not 0 <= self.zone_id <= 255:
-            raise ValueError(f"zone id {self.zone_id}: must be 0..255 (one byte in the ticket)")
+            raise InvalidInput(f"zone id {self.zone_id}: must be 0..255 (one byte in the ticket)")
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class Category:
 
     def __post_init__(self) -> None:
         if not 0 <= self.category_id <= 65535:
-            raise ValueError(f"category id {self.category_id}: must be 0..65535 (two bytes in the ticket)")
+            raise InvalidInput(f"category id {self.category_id}: must be 0..65535 (two bytes in the ticket)")
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,11 @@ class Position:
 
     def __post_init__(self) -> None:
         if not 0 <= int(self.category) <= 65535:
-            raise ValueError(f"category {self.category}: must be 0..65535")
+            raise InvalidInput(f"category {self.category}: must be 0..65535")
         if self.zone is not None and not 0 <= int(self.zone) <= 255:
-            raise ValueError(f"zone {self.zone}: must be 0..255")
+            raise InvalidInput(f"zone {self.zone}: must be 0..255")
         if self.seat is not None and len(self.seat.encode()) > 255:
-            raise ValueError("seat label longer than 255 bytes")
+            raise InvalidInput("seat label longer than 255 bytes")
 
     @classmethod
     def from_dict(cls, d: dict) -> "Position":
@@ -128,10 +129,10 @@ class OrderInput:
 
     def __post_init__(self) -> None:
         if not self.buyer_name.strip():
-            raise ValueError("an order needs a buyer name")
+            raise InvalidInput("an order needs a buyer name")
         if self.status not in (PAID, PENDING):
-            raise ValueError(f"a new order is paid or pending, not {self.status!r}")
+            raise InvalidInput(f"a new order is paid or pending, not {self.status!r}")
         if not self.positions:
-            raise ValueError("an order needs at least one ticket")
+            raise InvalidInput("an order needs at least one ticket")
         if self.email and "@" not in self.email:
-            raise ValueError(f"email {self.email!r} has no '@'")
+            raise InvalidInput(f"email {self.email!r} has no '@'")

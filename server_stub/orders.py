@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from agent.errors import InvalidInput
 from server_stub.csv_import import Catalogue, _lookup
 from server_stub.model import Position
 
@@ -16,7 +17,7 @@ def parse_ticket_spec(spec: str, catalogue: Catalogue) -> Position:
         key, sep, value = part.partition("=")
         key = key.strip().casefold()
         if not sep or key not in SPEC_KEYS:
-            raise ValueError(f"ticket spec {spec!r}: use category=..,zone=..,seat=..")
+            raise InvalidInput(f"ticket spec {spec!r}: use category=..,zone=..,seat=..")
         fields[key] = value.strip()
     category = _lookup(fields["category"], catalogue.categories, "category") if fields.get("category") else 0
     zone = _lookup(fields["zone"], catalogue.zones, "zone") if fields.get("zone") else None

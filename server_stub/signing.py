@@ -8,6 +8,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent.errors import InvalidInput
 from agent.keyring import TrustedKey, fingerprint
 from agent.ticket_format import Ticket, encode_ticket
 
@@ -61,7 +62,7 @@ class SigningKey:
     def load_private(cls, path: str | Path, key_id: int, **kw) -> "SigningKey":
         key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} is not an Ed25519 private key")
+            raise InvalidInput(f"{path} is not an Ed25519 private key")
         return cls(key_id, key, **kw)
 
     def __repr__(self) -> str:  # never print key material

@@ -48,3 +48,55 @@ def test_the_root_keeps_builtin_meaning():
     from server_stub.store.base import NotFound
     assert issubclass(Rejected, ValueError) and issubclass(Refused, PermissionError)
     assert issubclass(NotFound, LookupError) and issubclass(NotFound, TicketgateError)
+
+
+def test_a_bug_in_a_server_command_keeps_its_traceback(tmp_path, monkeypatch, capsys):
+    """Refusals exit 1 with a message; a bug (here a KeyError in a handler) is not dressed up as one."""
+    import pytest
+
+    from agent.cli import main
+    from server_stub import cli_commands
+    from server_stub.cli_output import Refused
+    from server_stub.store import SqliteStore
+    store = SqliteStore.open(tmp_path / "data")
+    store.create_organiser("acme", "Acme")
+    store.close()
+    argv = ["server", "event", "list", "--data", str(tmp_path / "data")]
+
+    def refused(store, org, args):
+        raise Refused("no such thing")
+    monkeypatch.setitem(cli_commands.HANDLERS, ("event", "list"), refused)
+    assert main(argv) == 1 and "no such thing" in capsys.readouterr().err
+
+    def buggy(store, org, args):
+        return {}["missing"]
+    monkeypatch.setitem(cli_commands.HANDLERS, ("event", "list"), buggy)
+    with pytest.raises(KeyError):
+        main(argv)
+    assert main(["server", "event", "create", "--data", str(tmp_path / "data"), "--name", "x", "--start",
+                 "2030-01-01 10:00", "--end", "2030-01-01 12:00", "--tz", "../etc/passwd"]) == 1
+    assert "unknown time zone" in capsys.readouterr().err
+
+
+def test_a_bug_in_a_kiosk_effect_is_not_reported_as_not_applied(tmp_path, monkeypatch):
+    """A refused kiosk message is kept and reported; a bug while applying one rolls the batch back and raises
+    (the sync server logs it with its traceback, acks nothing, the device sends it again)."""
+    import pytest
+
+    from server_stub.store import SqliteStore
+    store = SqliteStore.open(tmp_path / "data")
+    store.create_organiser("fest", "Fest")
+    ev = store.create_event("fest", "Night", 0, 4e9, "Europe/Paris", [], [])
+    store.register_device("fest", "kiosk-1", gate="desk", events=[ev], role="kiosk")
+    pending = store.add_order("fest", ev, "Ann", status="pending")
+    msg = {"type": "kiosk", "action": "payment_validated", "order_number": pending["number"], "device_id": "kiosk-1",
+           "outbox_id": 1}
+    monkeypatch.setattr(type(store), "validate_payment", lambda self, number: {}[number])     # a KeyError bug
+    with pytest.raises(KeyError):
+        store.ingest([msg])
+    assert store.kiosk_actions("fest") == [] and store.order(pending["number"])["status"] == "pending"
+    monkeypatch.undo()
+    store.cancel_order(pending["number"], "sold out")
+    assert store.ingest([msg]) == (1, 0)                   # refused on purpose: kept, not applied
+    assert store.order(pending["number"])["status"] == "cancelled"
+    store.close()

@@ -5,6 +5,7 @@ import json
 import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent.errors import InvalidInput
 from drivers.printers.wording import LANGUAGES as PRINT_LANGUAGES
 from server_stub.model import MAX_CATALOGUE_ID, Category, Zone, check_slug
 from server_stub.store.base import NotFound, StoreBase, StoreError
@@ -15,7 +16,7 @@ class CatalogueMixin(StoreBase):
     def create_organiser(self, slug: str, name: str) -> dict:
         check_slug(slug)
         if not name.strip():
-            raise ValueError("an organiser needs a name")
+            raise InvalidInput("an organiser needs a name")
         with self.tx() as c:
             if c.execute("SELECT 1 FROM organisers WHERE org=?", (slug,)).fetchone():
                 raise StoreError(f"organiser {slug!r} already exists")
@@ -39,20 +40,20 @@ class CatalogueMixin(StoreBase):
                      zones: list[dict] | None = None, categories: list[dict] | None = None,
                      language: str = "en") -> int:
         if not name.strip():
-            raise ValueError("an event needs a name")
+            raise InvalidInput("an event needs a name")
         if ends_at <= starts_at:
-            raise ValueError("an event must end after it starts")
+            raise InvalidInput("an event must end after it starts")
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Paris)") from None
+            raise InvalidInput(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Paris)") from None
         if language not in PRINT_LANGUAGES:
-            raise ValueError(f"unknown event language {language!r}; one of {', '.join(PRINT_LANGUAGES)}")
+            raise InvalidInput(f"unknown event language {language!r}; one of {', '.join(PRINT_LANGUAGES)}")
         zs = [Zone(int(z["zone_id"]), z["name"], z.get("message", "")) for z in zones or ()]
         cs = [Category(int(x["category_id"]), x["name"], x.get("message", "")) for x in categories or ()]
         for what, ids in (("zone", [z.zone_id for z in zs]), ("category", [x.category_id for x in cs])):
             if len(set(ids)) != len(ids):
-                raise ValueError(f"duplicate {what} id")
+                raise InvalidInput(f"duplicate {what} id")
         with self.tx() as c:
             version = self._bump(org)
             event_id = c.execute("INSERT INTO catalogue(org, kind) VALUES (?, 'event') RETURNING id", (org,)).fetchone()[0]
@@ -107,10 +108,10 @@ class CatalogueMixin(StoreBase):
     # -- passes ------------------------------------------------------------------------------------------------
     def create_pass(self, org: str, name: str, event_ids: list[int]) -> int:
         if not name.strip():
-            raise ValueError("a pass needs a name")
+            raise InvalidInput("a pass needs a name")
         ids = sorted(set(int(e) for e in event_ids))
         if not ids:
-            raise ValueError("a pass opens at least one event")
+            raise InvalidInput("a pass opens at least one event")
         with self.tx() as c:
             owned = {r[0] for r in c.execute(f"SELECT event_id FROM events WHERE org=? AND event_id IN "
                                              f"({','.join('?' * len(ids))})", (org, *ids))}

@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 
+from agent.errors import InvalidInput
 from server_stub.store.base import NotFound, StoreBase, StoreError
 
 
@@ -65,7 +66,7 @@ class DeviceUploadsMixin(StoreBase):
     def rollback_device(self, device_id: str, reason: str) -> dict:
         """Undo what a revoked device uploaded (see the module doc). Idempotent: a second run finds nothing left."""
         if not reason.strip():
-            raise ValueError("a rollback needs a reason")
+            raise InvalidInput("a rollback needs a reason")
         device = self.q1("SELECT org, revoked_at FROM devices WHERE device_id=?", (device_id,))
         if device is None:
             raise NotFound(f"no device {device_id!r}")

@@ -4,6 +4,7 @@ devices learn both from the same change version (door devices: the revocation li
 with the replacement's signed payload, to print it)."""
 from __future__ import annotations
 
+from agent.errors import InvalidInput
 from server_stub.model import Position
 from server_stub.store.base import StoreError
 from server_stub.store.order_store import OrderMixin
@@ -17,7 +18,7 @@ class ExchangeMixin(OrderMixin):
         """Revoke `ticket_key` ("exchanged: reason") and issue its replacement. Returns the new ticket
         (`store.ticket` shape, plus `replaces`). A ticket already revoked is not exchanged again (StoreError)."""
         if not reason.strip():
-            raise ValueError("an exchange needs a reason")
+            raise InvalidInput("an exchange needs a reason")
         old = self.ticket(ticket_key)
         with self.tx() as c:
             if c.execute("SELECT 1 FROM revocations WHERE ticket_id=? AND active=1", (old["ticket_id"],)).fetchone():

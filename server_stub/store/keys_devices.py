@@ -5,6 +5,7 @@ import json
 import re
 import time
 
+from agent.errors import InvalidInput
 from agent.keyring import Keyring, TrustedKey
 from server_stub.keys import MAX_KEY_ID, SERVER, TICKET, KeyFiles
 from server_stub.signing import SigningKey
@@ -101,11 +102,11 @@ class KeysDevicesMixin(StoreBase):
                         public_key: bytes | None = None, role: str = "door") -> dict:
         """Register (or re-enroll) a device; re-enrolling lifts an earlier revocation. role: door | kiosk."""
         if role not in ROLES:
-            raise ValueError(f"device role {role!r}: one of {', '.join(ROLES)}")
+            raise InvalidInput(f"device role {role!r}: one of {', '.join(ROLES)}")
         if not DEVICE_ID.match(device_id or ""):
-            raise ValueError(f"device id {device_id!r}: letters, digits, '_', '.', '-', at most 64 characters")
+            raise InvalidInput(f"device id {device_id!r}: letters, digits, '_', '.', '-', at most 64 characters")
         if public_key is not None and len(public_key) != 32:
-            raise ValueError("a device public key is 32 raw Ed25519 bytes")
+            raise InvalidInput("a device public key is 32 raw Ed25519 bytes")
         events = sorted(set(int(e) for e in events or ()))
         now = time.time()
         with self.tx() as c:

@@ -5,6 +5,7 @@ import time
 import uuid
 from typing import Callable, Iterable, Iterator
 
+from agent.errors import InvalidInput
 from server_stub.model import (CANCELLED, PAID, PENDING, REFUNDED, OrderInput, Position, check_transition,
                                new_order_number, new_ticket_id, normalize_order_number)
 from server_stub.store.base import NotFound, StoreError
@@ -199,7 +200,7 @@ class OrderMixin(CatalogueMixin):
 
     def block_ticket(self, ticket_key: str | int, reason: str) -> dict:
         if not reason.strip():
-            raise ValueError("blocking a ticket needs a reason")
+            raise InvalidInput("blocking a ticket needs a reason")
         return self._set_flag("blocks", ticket_key, reason, True)
 
     def unblock_ticket(self, ticket_key: str | int, reason: str = "unblocked") -> dict:
@@ -208,14 +209,14 @@ class OrderMixin(CatalogueMixin):
     def revoke_ticket(self, ticket_key: str | int, reason: str) -> dict:
         """Revoke one ticket (an exchange at the kiosk, a lost ticket re-issued); the order is unchanged."""
         if not reason.strip():
-            raise ValueError("revoking a ticket needs a reason")
+            raise InvalidInput("revoking a ticket needs a reason")
         return self._set_flag("revocations", ticket_key, reason, True)
 
     def reset_ticket(self, ticket_key: str | int, reason: str) -> dict:
         """The organiser clears the ticket's check-ins. Returns the `reset` action (shaped for `Ledger.merge_remote`,
         plus `event_ids`, the events whose devices must receive it)."""
         if not reason.strip():
-            raise ValueError("resetting a ticket needs a reason")
+            raise InvalidInput("resetting a ticket needs a reason")
         t = self.ticket(ticket_key)
         target = self.target(t["target_id"])
         event_id = t["target_id"] if target["kind"] == "event" else None

@@ -6,10 +6,11 @@ import json
 import logging
 import time
 
+from agent.errors import TicketgateError
 from agent.sync.messages import ActionItem, Exchange, PaymentValidated, RefusalItem, item_from_wire
 from agent.sync.signed import Rejected
 from server_stub.stats import Scan, compute_stats, find_conflicts
-from server_stub.store.base import StoreError
+from server_stub.store.base import NotFound, StoreError
 from server_stub.store.device_uploads import DeviceUploadsMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
 from server_stub.store.exchanges import ExchangeMixin
@@ -108,7 +109,7 @@ class ScansMixin(DeviceUploadsMixin, ExchangeMixin, KeysDevicesMixin):
         if isinstance(u.item, (PaymentValidated, Exchange)):
             try:
                 effect = self._kiosk_effect(u.item, u.org)
-            except (StoreError, LookupError, ValueError) as exc:     # kept; reported to the device and the organiser
+            except TicketgateError as exc:     # refused on purpose: kept, reported to the device and the organiser
                 log.warning("ingest: kiosk %s from %s not applied (%s)", m.get("action"), u.device_id, exc)
                 refused[(u.device_id, u.outbox_id)] = f"not applied: {exc}"
             else:
@@ -121,14 +122,14 @@ class ScansMixin(DeviceUploadsMixin, ExchangeMixin, KeysDevicesMixin):
         if isinstance(m, PaymentValidated):
             order = self.order(m.order_number)
             if order["org"] != org:
-                raise LookupError(f"order {order['number']} is not {org}'s")
+                raise NotFound(f"order {order['number']} is not {org}'s")
             if order["status"] != "pending":
                 raise StoreError(f"order {order['number']} is {order['status']}, not pending")
             self.validate_payment(order["number"])
             return {}
         t = self.ticket(m.ticket_key)      # exchange: revoke + issue the replacement (same order)
         if t["org"] != org:
-            raise LookupError(f"ticket {t['ticket_key']} is not {org}'s")
+            raise NotFound(f"ticket {t['ticket_key']} is not {org}'s")
         new = self.exchange_ticket(t["ticket_key"], m.reason, **m.chosen())
         log.info("ingest: ticket %s exchanged at %s for %s", t["ticket_key"], m.device_id, new["ticket_key"])
         return {"replacement": new["ticket_key"]}
