@@ -163,6 +163,35 @@ def test_attack_reset_with_fast_clock(tmp_path, broker):
     assert codes == ["accepted", "already_used", "already_used"] and stored == 2
 
 
+def test_attack_reset_after_entry_relayed_from_a_fast_gate(tmp_path, broker):
+    """Gate B's clock is 1 h fast; its entry reaches gate A through the server; the organiser resets the ticket:
+    gate A admits it once more (the relayed entry is placed on server time, before the reset)."""
+    import time
+    from agent.sync.transport import BrokerConfig
+    from server_stub.sync.sim_device import SimDevice
+    from tests.sync_fixtures import FAST, ORG, make_store, start_server, wait_for
+    store, event, orders = make_store(tmp_path / "server", tickets=2, devices=("gate-a", "gate-b"))
+    server = start_server(store, broker.port)
+    key_pub = store.server_public_key(ORG)
+    a = SimDevice(tmp_path / "a", ORG, "gate-a", key_pub, BrokerConfig(port=broker.port), [event], options=FAST).go_online()
+    b = SimDevice(tmp_path / "b", ORG, "gate-b", key_pub, BrokerConfig(port=broker.port), [event], options=FAST,
+                  clock=lambda: time.time() + 3600).go_online()
+    try:
+        assert wait_for(lambda: a.ready(2) and b.ready(2) and b.ledger.get_setting("clock_offset") is not None)
+        key = orders[0]["tickets"][0]["ticket_key"]
+        payload = store.issue_ticket_payload(key)
+        assert b.scan(payload).accepted
+        assert wait_for(lambda: a.ledger.history(key).entries)            # relayed to gate A
+        store.reset_ticket(key, "let her in again")
+        assert wait_for(lambda: any(x.kind == "reset" for x in a.ledger.actions(key)))
+        assert [a.scan(payload).code.value for _ in range(2)] == ["accepted", "already_used"]
+    finally:
+        a.close()
+        b.close()
+        server.stop()
+        store.close()
+
+
 def test_attack_clock_step_after_sync(tmp_path, broker):
     """Booted 3 days behind, synced, then the clock corrected while connected: tonight's tickets stay valid,
     a refund's revocation and the server's acks are accepted, the outbox drains, scans land on server time."""
