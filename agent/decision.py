@@ -112,7 +112,7 @@ def check_cancelled(c: Context) -> Verdict | None:
         return None
     repeat = c.policy.mode is Mode.QUICK_CANCEL   # cancelling again is idempotent: same verdict, nothing new
     return c.verdict(Code.CANCELLED, "ticket was cancelled for resale", repeat=repeat,
-                     first_use=FirstUse(cancel.at, cancel.device_id, cancel.gate))
+                     first_use=FirstUse(cancel.server_at, cancel.device_id, cancel.gate))
 
 
 def check_reread(c: Context) -> Verdict | None:
@@ -132,7 +132,7 @@ def check_mode(c: Context) -> Verdict | None:
         if h.entries:
             first = h.entries[0]
             return c.verdict(Code.ALREADY_USED, "a used ticket cannot be put back on sale",
-                             first_use=FirstUse(first.at, first.device_id, first.gate), reason=Reason.USED_NOT_FOR_RESALE)
+                             first_use=FirstUse(first.server_at, first.device_id, first.gate), reason=Reason.USED_NOT_FOR_RESALE)
         return c.verdict(Code.CANCELLED, "ticket cancelled, back on sale", record="cancel")
     if p.mode is Mode.MULTIPLE:
         return c.verdict(Code.ACCEPTED, direction=IN, record="entry")
@@ -142,12 +142,12 @@ def check_mode(c: Context) -> Verdict | None:
         if direction == IN and inside:
             last = entries[-1]
             return c.verdict(Code.ALREADY_USED, "already inside",
-                             first_use=FirstUse(last.at, last.device_id, last.gate), reason=Reason.ALREADY_INSIDE)
+                             first_use=FirstUse(last.server_at, last.device_id, last.gate), reason=Reason.ALREADY_INSIDE)
         return c.verdict(Code.ACCEPTED, direction=direction, record="entry")
     ins = [a for a in entries if a.direction != OUT]
     if ins:
         first = ins[0]
-        return c.verdict(Code.ALREADY_USED, first_use=FirstUse(first.at, first.device_id, first.gate))
+        return c.verdict(Code.ALREADY_USED, first_use=FirstUse(first.server_at, first.device_id, first.gate))
     return c.verdict(Code.ACCEPTED, direction=IN, record="entry")
 
 

@@ -44,7 +44,7 @@ IN, OUT = "in", "out"
 
 @dataclass(frozen=True)
 class FirstUse:
-    at: float
+    at: float                   # server time (device time + its offset) of that first use
     device_id: str
     gate: str
 

@@ -273,3 +273,14 @@ def test_pass_counts_for_the_event_happening_now():
     assert decide(ok(event_id=900, is_pass=True), pol, used_today, NOW).code is Code.ALREADY_USED
     undated = DevicePolicy(pass_events={900: frozenset({4, 5})})
     assert decide(ok(event_id=900, is_pass=True), undated, TicketHistory(), NOW).event_id == 4          # lowest id
+
+
+def test_history_and_first_use_are_on_server_time():
+    """A gate 1 h fast stamped its entry at device time; with its offset it is before the organiser's reset, and the
+    time shown as the first use is server time."""
+    fast = Action("u1", "entry", 4600.0, "d1", "g1", 1, "in", clock_offset=-3600.0)
+    reset = Action("r1", "reset", 2000.0, "server", "", 1)
+    assert fold([fast, reset]) == ((), None)
+    later = Action("u2", "entry", 6000.0, "d1", "g1", 1, "in", clock_offset=-3600.0)
+    verdict = decide(ok(), DevicePolicy(), hist(*fold([fast, reset, later])[0]), now=3000.0)
+    assert verdict.code is Code.ALREADY_USED and verdict.first_use.at == 2400.0
