@@ -100,3 +100,38 @@ def test_a_bug_in_a_kiosk_effect_is_not_reported_as_not_applied(tmp_path, monkey
     assert store.ingest([msg]) == (1, 0)                   # refused on purpose: kept, not applied
     assert store.order(pending["number"])["status"] == "cancelled"
     store.close()
+
+
+def test_a_bug_in_the_device_sync_is_logged_not_called_malformed(tmp_path, broker, monkeypatch, caplog):
+    """A signed message with a bad field is refused naming the field; a bug while applying a good one is an
+    internal error with its traceback in the log, and the sync goes on."""
+    import logging
+    import time
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from agent.sync import BrokerConfig, device_transport, topics
+    from agent.sync.device import DeviceSync
+    from agent.sync.signed import seal
+    caplog.set_level(logging.WARNING)
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    sync = DeviceSync(tmp_path / "ledger.sqlite", "acme", "gate-a", public,
+                      device_transport("acme", "gate-a", BrokerConfig(port=broker.port))).start()
+    try:
+        def send(body: dict) -> str:
+            before = len(sync.rejections)
+            sync._put(("msg", topics.live("acme", 1), seal(dict(body, org="acme", ts=time.time()), key.sign)))
+            deadline = time.monotonic() + 5
+            while len(sync.rejections) == before and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return sync.rejections[-1][1] if len(sync.rejections) > before else ""
+        update = {"type": "update", "event": 1, "revocations": []}
+        assert send(dict(update, id="m1", tickets={"rows": 5})).startswith("bad tickets.columns")
+        assert "Traceback" not in caplog.text
+        monkeypatch.setattr("agent.sync.device.apply_live", lambda ledger, body: {}["bug"])
+        assert send(dict(update, id="m2")) == "internal error KeyError"
+        assert "Traceback" in caplog.text and "{}[\"bug\"]" in caplog.text
+    finally:
+        sync.stop()

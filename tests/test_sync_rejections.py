@@ -61,7 +61,7 @@ def test_device_refuses_bad_messages_on_down_live_and_cmd(world):
         (live, seal(dict(revoke, org=ORG, event=event + 1, id="r0", ts=time.time()), real.sign), "on the topic of event"),
         (cmd, seal(dict(wipe, org=ORG, device="gate-b", id="r1", ts=time.time()), real.sign), "for device"),
         (live, seal(dict(revoke, org=ORG, id="r2", ts=time.time() - 7200), real.sign), "stale message"),
-        (live, seal(dict(revoke, org=ORG, id="r3", ts=time.time(), tickets={"rows": 5}), real.sign), "malformed message"),
+        (live, seal(dict(revoke, org=ORG, id="r3", ts=time.time(), tickets={"rows": 5}), real.sign), "bad tickets.columns"),
         (down, seal({"type": "clock", "org": ORG, "device": "gate-a", "probe": None, "id": "r4", "ts": time.time()},
                     real.sign), "no outstanding probe"),
     ]

@@ -625,8 +625,15 @@ class Update(Wire):
                 _bad(name, v)
             lists[name] = tuple(v)
         tickets = d.get("tickets")
-        if tickets is not None and not isinstance(tickets, dict):
-            _bad("tickets", tickets)
+        if tickets is not None:
+            rows = _obj(tickets, "tickets").get("rows")
+            if not isinstance(tickets.get("columns"), list) or not all(isinstance(c, str) for c in tickets["columns"]):
+                _bad("tickets.columns", tickets.get("columns"))
+            if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+                _bad("tickets.rows", rows)
+        for name in ("revocations", "blocks", "resets"):
+            for row in lists[name]:
+                _obj(row, f"a row of {name}")
         return cls(event=integer(d, "event"), tickets=tickets, **lists)
 
 
