@@ -374,3 +374,18 @@ def test_a_drawn_order_number_or_ticket_id_already_taken_is_drawn_again(store, m
     assert third == ["YYYY-YY", "XXXX-XX"]
     assert sorted(t["ticket_id"] for n in third for t in store.order(n)["tickets"]) == [779, 780]
     assert store.order(taken_number)["buyer_name"] == "Ann" and store.count_tickets(ev) == 5
+
+
+def test_the_shared_store_sql_uses_no_sqlite_only_constructs():
+    """The mixins' queries run on both backends: SQLite-only SQL belongs in sqlite_store.py / schema.py only
+    (docs/server.md, "One definition of each query")."""
+    import re
+    from pathlib import Path
+    folder = Path(__file__).resolve().parent.parent / "server_stub" / "store"
+    sqlite_only = re.compile(r"INSERT\s+OR\s+|\.lastrowid|total_changes|PRAGMA|import sqlite3|\bGLOB\b|strftime\(|"
+                             r"julianday\(|ifnull\(|printf\(|\bMATCH \?|x''")
+    shared = [p for p in folder.glob("*.py") if p.name not in ("sqlite_store.py", "schema.py", "schema_pg.py",
+                                                                  "postgres.py")]
+    assert len(shared) >= 8
+    found = [(p.name, m.group()) for p in shared for m in sqlite_only.finditer(p.read_text())]
+    assert found == []
