@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from agent.errors import TicketgateError
 from provisioning.protocol import BadInput, split_hostport
 
 SERVE_PORT = 8787
@@ -133,7 +134,7 @@ def cmd_serve(args) -> int:
     from provisioning.server.runtime import Provisioning
     try:
         store = _open_store(args)
-    except Exception as exc:
+    except TicketgateError as exc:        # no data folder, not ours, no such organiser
         return _err(str(exc))
     state = _state(args)
     advertise = args.advertise or [_local_ip()]
@@ -244,7 +245,10 @@ def cmd_tokens_create(args) -> int:
     from provisioning.protocol import show_code
     from provisioning.server.registry import Registry
     try:
-        events = tuple(int(e) for e in args.events.split(",") if e.strip())
+        try:
+            events = tuple(int(e) for e in args.events.split(",") if e.strip())
+        except ValueError:
+            raise BadInput(f"--events {args.events!r}: comma-separated event ids, e.g. 1,2") from None
         server = args.server or _saved(args).get("server")
         if not server:
             server = f"{_local_ip()}:{SERVE_PORT}"
@@ -254,9 +258,7 @@ def cmd_tokens_create(args) -> int:
         if not 1 <= args.count <= 10000:
             raise BadInput("--count is 1..10000")
         store = _open_store(args)
-    except (BadInput, ValueError) as exc:
-        return _err(str(exc))
-    except Exception as exc:
+    except TicketgateError as exc:
         return _err(str(exc))
     try:
         from server_stub.cli_output import Refused, device_events
@@ -277,7 +279,7 @@ def cmd_tokens_create(args) -> int:
         def progress(done: int, total: int) -> None:
             print(f"\rrendering {done}/{total}", end="" if done < total else "\n", flush=True)
         qr.sheet(items, args.out, progress)
-    except Exception as exc:
+    except (TicketgateError, OSError, ImportError) as exc:    # bad --out, cannot write, fpdf2/Pillow missing
         return _err(str(exc))
     finally:
         store.close()
@@ -303,7 +305,7 @@ def cmd_devices(args) -> int:
     from provisioning.server.registry import Registry
     try:
         store = _open_store(args)
-    except Exception as exc:
+    except TicketgateError as exc:        # no data folder, not ours, no such organiser
         return _err(str(exc))
     registry = Registry(_state(args) / "provision.sqlite")
     try:
@@ -331,7 +333,7 @@ def cmd_devices(args) -> int:
 def cmd_revoke(args) -> int:
     try:
         store = _open_store(args)
-    except Exception as exc:
+    except TicketgateError as exc:        # no data folder, not ours, no such organiser
         return _err(str(exc))
     prov = _provisioning(args, store, _saved(args))
     try:

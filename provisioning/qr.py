@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import segno
 
-from provisioning.protocol import show_code
+from provisioning.protocol import BadInput, show_code
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def save(text: str, path: str | Path, scale: int = 8) -> Path:
     """PNG or SVG by extension."""
     path = Path(path)
     if path.suffix.lower() not in (".png", ".svg"):
-        raise ValueError("QR images are .png or .svg")
+        raise BadInput("QR images are .png or .svg")
     make(text).save(str(path), scale=scale, border=4)
     return path
 
@@ -47,7 +47,7 @@ def sheet(items: Sequence[SheetItem], path: str | Path, progress: Callable[[int,
         return _pdf(items, path, progress)
     if path.suffix.lower() == ".png":
         return _png(items, path, progress)
-    raise ValueError("sheets are .pdf or .png")
+    raise BadInput("sheets are .pdf or .png")
 
 
 def _pdf(items: Sequence[SheetItem], path: Path, progress) -> Path:

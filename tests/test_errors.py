@@ -135,3 +135,19 @@ def test_a_bug_in_the_device_sync_is_logged_not_called_malformed(tmp_path, broke
         assert "Traceback" in caplog.text and "{}[\"bug\"]" in caplog.text
     finally:
         sync.stop()
+
+
+def test_provision_commands_refuse_bad_input_with_a_message(tmp_path, capsys):
+    from agent.cli import main
+    from server_stub.store import SqliteStore
+    store = SqliteStore.open(tmp_path / "data")
+    store.create_organiser("acme", "Acme")
+    store.close()
+    base = ["provision", "tokens", "create", "--data", str(tmp_path / "data"), "--org", "acme", "--server",
+            "127.0.0.1:8787"]
+    assert main([*base, "--events", "1,x", "--out", str(tmp_path / "s.png")]) == 1
+    assert "--events '1,x': comma-separated event ids" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "s.gif")]) == 1
+    assert "sheets are .pdf or .png" in capsys.readouterr().err
+    assert main(["provision", "devices", "--data", str(tmp_path / "nothing"), "--org", "acme"]) == 1
+    assert capsys.readouterr().err.startswith("ticketgate provision: ")
