@@ -121,7 +121,7 @@ def test_push_and_serve_on_the_provisioned_broker(data, tmp_path):
     serve = None
     try:
         tg("server", "--data", data, "device", "register", "dev-a", "--events", "1")   # a device to push to
-        serve = start("server", "--data", data, "serve", ready="sync server on")
+        serve = start("server", "--data", data, "serve", "--workers", "2", ready="sync server on")
         pushed = tg("server", "--data", data, "push", "--json")
         assert json.loads(pushed.stdout)["devices"] == 1
         tg("server", "--data", data, "push")                                   # again: still no one kicked off
