@@ -46,7 +46,8 @@ def world(folder: Path, tickets: int, devices: list[str], workers: int = 1, devi
         config = BrokerConfig(port=broker.port)
         servers = [SyncServer(store if i == 0 else SqliteStore.open(folder / "server", create=False),
                               PahoTransport(f"server-{i + 1}", config), name=f"server-{i + 1}", orgs=[ORG],
-                              announce=(i == 0)).start() for i in range(workers)]
+                              announce=(i == 0), limits=None).start()   # capacity: no per-device rate limit
+                   for i in range(workers)]
         try:
             yield store, event, config, servers
         finally:

@@ -42,6 +42,9 @@ def _get(d: dict, name: str, default: Any = ...) -> Any:
 
 def text(d: dict, name: str, default: Any = ..., *, limit: int = MAX_ID, empty: bool = True) -> Any:
     """A string of at most `limit` characters; null or absent -> `default` (required when there is none)."""
+    v = d.get(name)
+    if type(v) is str and len(v) <= limit and (empty or v):     # the common case first: ingestion speed
+        return v
     v = _get(d, name, default)
     if v is None and default is not ...:
         return default
@@ -51,6 +54,9 @@ def text(d: dict, name: str, default: Any = ..., *, limit: int = MAX_ID, empty: 
 
 
 def integer(d: dict, name: str, default: Any = ...) -> Any:
+    v = d.get(name)
+    if type(v) is int and -(1 << 62) < v < (1 << 62):
+        return v
     v = _get(d, name, default)
     if v is None and default is not ...:
         return default
@@ -60,6 +66,9 @@ def integer(d: dict, name: str, default: Any = ...) -> Any:
 
 
 def number(d: dict, name: str, default: Any = ...) -> Any:
+    v = d.get(name)
+    if type(v) is float and -1e12 <= v <= 1e12:                 # (NaN fails the comparison)
+        return v
     v = _get(d, name, default)
     if v is None and default is not ...:
         return default
@@ -540,7 +549,7 @@ class RelayedAction(Wire):
     mode: str | None = None        # the gate's mode (multiple-entry entries are never double admissions)
 
     def to_wire(self) -> dict:
-        return asdict(self)
+        return {f: getattr(self, f) for f in _RELAYED_FIELDS}     # (asdict's deep copy is 5x slower; all flat here)
 
     @classmethod
     def from_wire(cls, d: Any) -> "RelayedAction":
@@ -557,6 +566,9 @@ class RelayedAction(Wire):
     def of(cls, a: ActionItem, device_id: str) -> "RelayedAction":
         return cls(a.scan_uuid, a.kind, a.ticket_key, a.event_id, a.direction, a.at, device_id, a.gate,
                    a.device_seq, a.ref_uuid, a.reason, a.clock_offset, a.mode)
+
+
+_RELAYED_FIELDS = tuple(f.name for f in fields(RelayedAction))
 
 
 @dataclass(frozen=True)
