@@ -1,0 +1,68 @@
+"""Refused uploads and the rollback of a revoked device, on both store backends (SQLite file, PostgreSQL)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from agent.sync.messages import ActionItem, Exchange, PaymentValidated
+from server_stub.store import StoreError
+from server_stub.sync.contract import Upload
+
+NOW = time.time()
+
+
+def _setup(store):
+    event = store.create_event("fest", "Night", NOW - 3600, NOW + 3600, "UTC", [], [{"category_id": 1, "name": "A"}])
+    store.register_device("fest", "kiosk-1", events=[event], role="kiosk")
+    paid_here = store.add_order("fest", event, "Pay Here", status="pending", positions=[{"category": 1}])
+    swapped = store.add_order("fest", event, "Swap", positions=[{"category": 1}])
+    entered = store.add_order("fest", event, "In", positions=[{"category": 1}] * 2)
+    keys = [t["ticket_key"] for t in entered["tickets"]]
+    items = [ActionItem("u1", "entry", keys[0], event, "in", NOW, "kiosk-1"),
+             ActionItem("u2", "entry", keys[1], event, "in", NOW, "kiosk-1"),
+             ActionItem("u3", "annul", keys[1], event, None, NOW + 1, "kiosk-1", ref_uuid="u2", reason="oops"),
+             PaymentValidated(paid_here["number"], "kiosk-1", "Zoé", NOW),
+             Exchange(swapped["tickets"][0]["ticket_key"], "torn", "kiosk-1", at=NOW)]
+    result = store.ingest_uploads([Upload("fest", "kiosk-1", i + 1, item) for i, item in enumerate(items)])
+    assert result.new == 5 and not result.refused
+    return event, paid_here, swapped, keys
+
+
+def test_refusals_are_recorded_once_and_listed(store):
+    store.register_device("fest", "gate-a")
+    body = {"type": "kiosk", "action": "payment_validated", "order_number": "X"}
+    store.record_refusals("fest", "gate-a", [(7, "not allowed: a door", body), (8, "rate: too big", {"type": "action"})])
+    store.record_refusals("fest", "gate-a", [(7, "not allowed: a door", body)])          # the same row sent again
+    listed = store.refusals("fest", "gate-a")
+    assert [(r["outbox_id"], r["reason"]) for r in listed] == [(8, "rate: too big"), (7, "not allowed: a door")]
+    assert listed[1]["body"] == body and store.refusal_counts("fest") == {"gate-a": 2}
+    assert store.refusals("fest", "nobody") == []
+
+
+def test_rollback_of_a_revoked_device(store):
+    event, paid_here, swapped, keys = _setup(store)
+    old_key = swapped["tickets"][0]["ticket_key"]
+    replacement = [t for t in store.order(swapped["number"])["tickets"] if t["ticket_key"] != old_key][0]["ticket_key"]
+    assert store.order(paid_here["number"])["status"] == "paid"
+    with pytest.raises(StoreError, match="revoke it first"):
+        store.rollback_device("kiosk-1", "stolen")
+    store.revoke_device("kiosk-1")
+    before = store.version("fest")
+    done = store.rollback_device("kiosk-1", "stolen")
+    assert done["annulled"] == 1                       # u2 was annulled by the device itself already
+    assert done["payments"] == [paid_here["number"]] and done["exchanges"] == [{"ticket_key": old_key,
+                                                                                 "replacement": replacement}]
+    assert store.order(paid_here["number"])["status"] == "pending"
+    tickets = {t["ticket_key"]: t for t in store.order(swapped["number"])["tickets"]}
+    assert tickets[old_key]["revoked"] is None and tickets[replacement]["revoked"]
+    server_actions = store.resets_for_event(event, before)
+    assert [(a["kind"], a["ref_uuid"], a["ticket_key"]) for a in server_actions] == [("annul", "u1", keys[0])]
+    stats = store.stats("fest", event)
+    assert stats["entries"] == 0
+    uploads = store.device_uploads("kiosk-1")
+    assert {u["scan_uuid"]: u["rolled_back"] for u in uploads if u["type"] == "action"} == {"u1": True, "u2": False,
+                                                                                          "u3": False}
+    assert all(u["rolled_back"] for u in uploads if u["type"] == "kiosk")
+    again = store.rollback_device("kiosk-1", "stolen")
+    assert (again["annulled"], again["payments"], again["exchanges"]) == (0, [], [])
