@@ -142,7 +142,7 @@ def main(argv: list[str]) -> int:
     try:
         home = resolve_home(args.home)
     except HomeError as exc:
-        print(f"ticketgate agent: {exc}", file=sys.stderr)
+        print(printable(f"ticketgate agent: {exc}"), file=sys.stderr)
         return 3
     identity = DeviceHome(home).identity()
     wanted = getattr(args, "device_id", None)
@@ -156,15 +156,15 @@ def main(argv: list[str]) -> int:
     try:
         ledger, keyring = open_home(home)
     except LedgerError as exc:
-        print(f"ticketgate agent: {exc}", file=sys.stderr)
+        print(printable(f"ticketgate agent: {exc}"), file=sys.stderr)
         return 3
     except (OSError, ValueError, KeyError, TypeError) as exc:   # unreadable keyring.json (ValueError covers JSON)
-        print(f"ticketgate agent: cannot read {home / 'keyring.json'}: {exc}", file=sys.stderr)
+        print(printable(f"ticketgate agent: cannot read {home / 'keyring.json'}: {exc}"), file=sys.stderr)
         return 3
     try:
         return _run(args, home, ledger, keyring)
     except LedgerError as exc:   # a storage fault met while working: say so, never show a verdict for it
-        print(f"ticketgate agent: {exc}", file=sys.stderr)
+        print(printable(f"ticketgate agent: {exc}"), file=sys.stderr)
         return 3
     finally:
         ledger.close()
@@ -218,8 +218,8 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
             pol = status["policy"]
             print(f"enrolled: organiser {identity.org}, {identity.role} {identity.device_id}" if identity
                   else "not enrolled (no sync): see `ticketgate provision enroll`")
-            print(f"device {pol['device_id']} at {pol['gate']}: mode {pol['mode']}, events {pol['events'] or 'all'}, "
-                  f"zones {pol['zones'] or 'all'}")
+            print(printable(f"device {pol['device_id']} at {pol['gate']}: mode {pol['mode']}, "
+                            f"events {pol['events'] or 'all'}, zones {pol['zones'] or 'all'}"))
             print("  " + ", ".join(f"{k} {v}" for k, v in status["counts"].items()))
             if status["inside"]:
                 print("  inside now: " + ", ".join(f"event {k}: {v}" for k, v in status["inside"].items()))
@@ -237,7 +237,7 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
         try:
             result = gate.annul(args.reason, args.scan_uuid)
         except (LookupError, ValueError) as exc:
-            print(f"ticketgate agent annul: {exc}", file=sys.stderr)
+            print(printable(f"ticketgate agent annul: {exc}"), file=sys.stderr)
             return 1
         print(json.dumps(result) if args.json else f"annulled {result['annulled']} (ticket {result['ticket_key']})")
         return 0
@@ -245,7 +245,7 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
         device_id = load_policy(ledger).device_id
         changed = desk.validate_payment(ledger, args.order_number, device_id, args.operator or device_id)
         if not changed:
-            print(f"ticketgate agent pay: no order {args.order_number} on this device", file=sys.stderr)
+            print(printable(f"ticketgate agent pay: no order {args.order_number} on this device"), file=sys.stderr)
             return 1
         result = {"order_number": args.order_number, "tickets": changed, "outbox_pending": ledger.outbox_size()}
         print(json.dumps(result) if args.json else f"order {args.order_number} paid ({changed} ticket(s)); "
@@ -255,7 +255,7 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
         try:
             desk.exchange(ledger, args.ticket_key, args.reason, load_policy(ledger).device_id, args.category, args.zone)
         except (LookupError, ValueError) as exc:
-            print(f"ticketgate agent exchange: {exc}", file=sys.stderr)
+            print(printable(f"ticketgate agent exchange: {exc}"), file=sys.stderr)
             return 1
         result = {"ticket_key": args.ticket_key, "outbox_pending": ledger.outbox_size()}
         print(json.dumps(result) if args.json else f"ticket {args.ticket_key} out of use here; the replacement "
@@ -269,7 +269,7 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
         try:
             extra = Keyring.load(args.keyring_file)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            print(f"ticketgate agent trust: cannot read {args.keyring_file}: {exc}", file=sys.stderr)
+            print(printable(f"ticketgate agent trust: cannot read {args.keyring_file}: {exc}"), file=sys.stderr)
             return 1
         for key in extra.keys.values():
             keyring.add(key)
@@ -282,7 +282,7 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
         try:
             event = load_pretix_event(args.event_json, args.event_id, args.item, args.subevent)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            print(f"ticketgate agent trust-pretix: {exc}", file=sys.stderr)
+            print(printable(f"ticketgate agent trust-pretix: {exc}"), file=sys.stderr)
             return 1
         keyring.pretix = [p for p in keyring.pretix if p.event_id != args.event_id] + [event]
         keyring.save(home / "keyring.json")

@@ -5,6 +5,7 @@ import json
 import sys
 import time
 
+from agent.safe_text import printable
 from provisioning.protocol import BadInput
 
 HOME_HELP = "device folder (default $TICKETGATE_HOME or ~/.local/share/ticketgate/device, the agent's and the app's)"
@@ -21,7 +22,7 @@ def _state(args):
 
 
 def _err(msg: str) -> int:
-    print(f"ticketgate provision: {msg}", file=sys.stderr)
+    print(f"ticketgate provision: {printable(msg)}", file=sys.stderr)
     return 1
 
 
@@ -63,7 +64,8 @@ def cmd_discover(args) -> int:
     if not found:
         return _err(f"no ticketgate server answered within {args.timeout:g} s; type its address with --server")
     for f in found:
-        print(f"{f.address:<24} org={f.org:<16} key={f.fingerprint} v{f.version}{' tls' if f.tls else ''}  {f.name}")
+        print(printable(f"{f.address:<24} org={f.org:<16} key={f.fingerprint} v{f.version}{' tls' if f.tls else ''}  "
+                        f"{f.name}"))     # zeroconf answers are anyone's: escaped
     return 0
 
 
@@ -79,7 +81,7 @@ def _pick_server(args, org: str | None, fingerprint: str | None) -> tuple[str, s
     if len(found) != 1:
         raise BadInput("no server found: give --server HOST:PORT" if not found
                        else "several servers answer: give --server HOST:PORT")
-    print(f"found {found[0].address} (organiser {found[0].org}, key {found[0].fingerprint})", flush=True)
+    print(printable(f"found {found[0].address} (organiser {found[0].org}, key {found[0].fingerprint})"), flush=True)
     return found[0].address, fingerprint or found[0].fingerprint
 
 
@@ -164,7 +166,7 @@ def cmd_status(args) -> int:
         print(json.dumps(info, indent=2))
     else:
         for k, v in info.items():
-            print(f"{k:<12} {v}")
+            print(printable(f"{k:<12} {v}"))
     return 0
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from agent.errors import TicketgateError
+from agent.safe_text import printable
 from provisioning.protocol import BadInput, split_hostport
 
 SERVE_PORT = 8787
@@ -18,7 +19,7 @@ SERVER_FILE = "server.json"     # written by `serve`: where the endpoint and bro
 
 
 def _err(msg: str) -> int:
-    print(f"ticketgate provision: {msg}", file=sys.stderr)
+    print(f"ticketgate provision: {printable(msg)}", file=sys.stderr)
     return 1
 
 
@@ -151,8 +152,8 @@ def cmd_serve(args) -> int:
 
     def progress(device: dict) -> None:
         enrolled["n"] += 1
-        print(f"[{time.strftime('%H:%M:%S')}] enrolled #{enrolled['n']}: {device['device_id']} "
-              f"gate={device['gate'] or '-'} name={device['name'] or '-'} from {device['source']}", flush=True)
+        print(printable(f"[{time.strftime('%H:%M:%S')}] enrolled #{enrolled['n']}: {device['device_id']} "
+                        f"gate={device['gate'] or '-'} name={device['name'] or '-'} from {device['source']}"), flush=True)
 
     prov = Provisioning(state, store, args.org, endpoint, PidReloader(pid_file=pid_file), on_enrolled=progress)
     prov.write_broker_files()
@@ -324,8 +325,8 @@ def cmd_devices(args) -> int:
     print(f"{'device':<16} {'name':<14} {'gate':<10} {'events':<10} state")
     for r in rows:
         state = "revoked" if r["revoked"] else ("enrolled" if r["broker_login"] else "no login")
-        print(f"{r['device_id']:<16} {r['name'][:14]:<14} {r['gate'][:10]:<10} "
-              f"{','.join(map(str, r['events']))[:10]:<10} {state}")
+        print(printable(f"{r['device_id']:<16} {r['name'][:14]:<14} {r['gate'][:10]:<10} "
+                        f"{','.join(map(str, r['events']))[:10]:<10} {state}"))
     print(f"{len(rows)} device(s)")
     return 0
 
