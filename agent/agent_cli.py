@@ -16,6 +16,7 @@ from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
 from agent.policy import Mode
 from agent.safe_text import printable
+from agent.sync.login_state import LoginState
 from agent.verdicts import Verdict
 
 
@@ -207,6 +208,7 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
                   "trusted_keys": [{"key_id": k.key_id, "fingerprint": k.fingerprint, "organiser": k.organiser}
                                    for k in keyring.keys.values()],
                   "pretix_events": [p.event_id for p in keyring.pretix],
+                  "broker_login": LoginState.load(DeviceHome(home).link_path).to_json(),
                   "refused_uploads": [{"id": r["id"], "kind": r["kind"], "reason": r["refused"], "at": r["at"],
                                        "ticket_key": r["body"].get("ticket_key"), "action": r["body"].get("kind")
                                        or r["body"].get("action")} for r in ledger.outbox_refused(20)]}
@@ -224,6 +226,8 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
             if status["inside"]:
                 print("  inside now: " + ", ".join(f"event {k}: {v}" for k, v in status["inside"].items()))
             print(f"  {len(keyring.keys)} trusted key(s), {len(keyring.pretix)} pretix event(s)")
+            if identity:
+                print(f"  broker login: {LoginState(**status['broker_login']).describe()}")
             for r in status["refused_uploads"]:
                 print(printable(f"  REFUSED by the server: outbox #{r['id']} {r['kind']} {r['action'] or ''} "
                                 f"ticket {r['ticket_key'] or '-'}: {r['reason']}"))

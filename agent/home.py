@@ -160,6 +160,7 @@ class DeviceHome:
     keyring_path = property(lambda self: self.folder / "keyring.json")
     ledger_path = property(lambda self: self.folder / "ledger.sqlite")
     broker_ca_path = property(lambda self: self.folder / "broker-ca.pem")
+    link_path = property(lambda self: self.folder / "link.json")     # broker login state (agent.sync.login_state)
 
     def load(self) -> Credentials | None:
         """None when not enrolled (or wiped); a damaged file reads as not enrolled, it is never trusted."""

@@ -152,11 +152,9 @@ def cmd_status(args) -> int:
             "tls": creds.broker.tls, "server_key": fingerprint(creds.server_key),
             "enrolled_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(creds.enrolled_at)),
             "home": str(state.folder)}
-    from dataclasses import asdict
-
-    from provisioning.device.link import LinkStatus
-    link = LinkStatus.load(state)           # a refused login shows here with the broker's reason
-    info["broker_login"] = asdict(link) if args.json else link.describe()
+    from agent.sync.login_state import LoginState
+    login = LoginState.load(state.link_path)      # a refused login shows here with the broker's reason
+    info["broker_login"] = login.to_json() if args.json else login.describe()
     if state.ledger_path.exists():
         from agent.ledger import Ledger
         ledger = Ledger.open(state.ledger_path, create=False)

@@ -86,6 +86,21 @@ def provision_status(state: DeviceState) -> str:
     return out.stdout
 
 
+def app_sync_line(state: DeviceState, until, timeout: float = 20.0) -> str:
+    """The app's sync line (kiosk_ui SyncLink on this home) once `until(line)` holds; the app is stopped after."""
+    from kiosk_ui.adapters import build_services
+    from kiosk_ui.door import Door
+    door = Door.open_home(state.folder)
+    sync = build_services(door, state.folder).sync
+    try:
+        assert sync.start()
+        assert wait(lambda: until(sync.status().detail), timeout), sync.status()
+        return sync.status().detail
+    finally:
+        sync.stop()
+        door.close()
+
+
 def test_attack_refused_login_does_not_wipe(tmp_path):
     """mosquitto restarted with a password file that lost the device: its login is refused ("not authorised").
     The device retries with backoff, shows why, asks the endpoint (not revoked) and keeps everything."""
@@ -105,6 +120,10 @@ def test_attack_refused_login_does_not_wipe(tmp_path):
             assert "not revoked" in link.status.revocation
             shown = provision_status(state)
             assert f"refused by the broker: {link.status.reason}" in shown and "retrying" in shown
+            agent = subprocess.run([sys.executable, "-m", "agent", "agent", "--home", str(state.folder), "status"],
+                                   cwd=ROOT, capture_output=True, text=True, timeout=60)
+            assert f"broker login: refused by the broker: {link.status.reason}" in agent.stdout, agent.stderr
+            assert app_sync_line(state, lambda line: "refused by the broker" in line).startswith("Broker login refused")
             env.prov.admin.sync()                       # the organiser restores the file: the door comes back
             assert wait(lambda: sync.transport.connected and link.status.state == "connected", 20)
         finally:

@@ -14,16 +14,14 @@ The sync (agent.sync.DeviceSync) owns the long-running connection; it calls `on_
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass
 from typing import Callable
 
-from agent.private_files import write_private
 from agent.sync import topics
 from agent.sync.backoff import Backoff
+from agent.sync.login_state import LoginState
 from agent.sync.signed import Rejected, Verifier
 from provisioning.device import revocation
 from provisioning.device.state import Credentials, DeviceState
@@ -48,43 +46,13 @@ def is_wipe_command(creds: Credentials, payload: bytes) -> bool:
     return body.get("cmd") == "wipe" and body.get("device") == creds.device_id and body.get("org") == creds.org
 
 
-@dataclass
-class LinkStatus:
-    """What the device knows of its broker login, saved in `link.json` for the status command and the app."""
-    state: str = "unknown"       # unknown | connected | refused
-    reason: str = ""             # the broker's CONNACK reason of the last refusal
-    refusals: int = 0            # refusals in a row
-    since: float = 0.0           # first refusal in a row (epoch seconds)
-    last: float = 0.0
-    revocation: str = ""         # what the last revocation check found
-
-    @classmethod
-    def load(cls, state: DeviceState) -> "LinkStatus":
-        try:
-            data = json.loads(state.link_path.read_text())
-            return cls(**{k: data[k] for k in asdict(cls()) if k in data})
-        except (OSError, ValueError, TypeError):
-            return cls()
-
-    def save(self, state: DeviceState) -> None:
-        if state.folder.exists():
-            write_private(state.link_path, json.dumps(asdict(self)))
-
-    def describe(self) -> str:
-        if self.state != "refused":
-            return self.state
-        when = time.strftime("%H:%M:%S", time.localtime(self.since))
-        line = f"refused by the broker: {self.reason} ({self.refusals}x since {when}); retrying with backoff"
-        return line + (f"; {self.revocation}" if self.revocation else "")
-
-
 class DeviceLink:
     def __init__(self, state: DeviceState, on_wiped: Callable[[dict], None] | None = None,
                  backoff: Backoff = Backoff(0.5, 30.0), ask_timeout: float = 2.0):
         self.state, self.backoff, self.ask_timeout = state, backoff, ask_timeout
         self.on_wiped = on_wiped or (lambda done: None)
         self.creds = state.load()
-        self.status = LinkStatus.load(state)
+        self.status = LoginState.load(state.link_path)
         self.client = None
         self.wiped: dict | None = None
         self._lock = threading.Lock()
@@ -102,8 +70,8 @@ class DeviceLink:
     # -- hooks (the sync's thread, or paho's for `connect`) --------------------------------------------------
     def on_connected(self) -> None:
         if self.status.state != "connected":
-            self.status = LinkStatus("connected", last=time.time())
-            self.status.save(self.state)
+            self.status = LoginState("connected", last=time.time())
+            self.status.save(self.state.link_path)
 
     def on_refused(self, reason: str = "") -> None:
         """Record and show the refusal; when it may mean we were revoked, ask for the signed wipe. Never wipes
@@ -112,13 +80,13 @@ class DeviceLink:
             return
         now = time.time()
         s = self.status
-        self.status = LinkStatus("refused", reason or "refused", s.refusals + 1 if s.state == "refused" else 1,
+        self.status = LoginState("refused", reason or "refused", s.refusals + 1 if s.state == "refused" else 1,
                                  s.since if s.state == "refused" else now, now, s.revocation)
         log.warning("broker refused our login: %s", self.status.describe())
         if may_mean_revoked(reason):
             self.check_revocation()
         if self.wiped is None:
-            self.status.save(self.state)
+            self.status.save(self.state.link_path)
 
     def on_command(self, payload: bytes) -> None:
         if self.creds and is_wipe_command(self.creds, payload):

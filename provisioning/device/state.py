@@ -19,7 +19,5 @@ __all__ = ["Broker", "Credentials", "DeviceState"]
 class DeviceState(DeviceHome):
     """The device home, plus saving the credentials (only enrollment writes them)."""
 
-    link_path = property(lambda self: self.folder / "link.json")     # the broker login's state (link.LinkStatus)
-
     def save(self, creds: Credentials) -> None:
         write_private(self.credentials_path, json.dumps(creds.to_json(), indent=2))

@@ -1,0 +1,43 @@
+"""What the device knows of its broker login: connected, or refused with the broker's reason (`link.json` in the
+device home, 0600). Written by provisioning's DeviceLink; shown by `ticketgate agent status`, `ticketgate provision
+status` and the app's sync line."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from agent.private_files import write_private
+
+
+@dataclass
+class LoginState:
+    state: str = "unknown"       # unknown | connected | refused
+    reason: str = ""             # the broker's CONNACK reason of the last refusal
+    refusals: int = 0            # refusals in a row
+    since: float = 0.0           # first refusal in a row (epoch seconds)
+    last: float = 0.0
+    revocation: str = ""         # what the last revocation check found
+
+    @classmethod
+    def load(cls, path: Path) -> "LoginState":
+        try:
+            data = json.loads(Path(path).read_text())
+            return cls(**{k: data[k] for k in asdict(cls()) if k in data})
+        except (OSError, ValueError, TypeError):
+            return cls()
+
+    def save(self, path: Path) -> None:
+        if Path(path).parent.exists():
+            write_private(path, json.dumps(asdict(self)))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        if self.state != "refused":
+            return self.state
+        when = time.strftime("%H:%M:%S", time.localtime(self.since))
+        line = f"refused by the broker: {self.reason} ({self.refusals}x since {when}); retrying with backoff"
+        return line + (f"; {self.revocation}" if self.revocation else "")
