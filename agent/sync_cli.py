@@ -3,7 +3,8 @@
 It uses the login enrollment saved in the device home (agent.home): the broker address, username/password, the
 server key that signs what comes down, the organiser and the device id. Event data (bundles, cancellations)
 come in, the outbox (check-ins, kiosk actions) goes out; a row leaves the outbox only when the server's signed
-ack names it. With --until-idle it returns once everything is uploaded and nothing more arrives.
+ack names it. With --until-idle it returns once the server answered its hello, the event data arrived (a device
+enrolled for events), everything is uploaded and nothing more arrived for 1.5 s.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from agent.home import DeviceHome
 
-QUIET = 1.0          # s without incoming messages before the device counts as caught up
+QUIET = 1.5          # s without incoming messages (after the server's answer) before the device counts as caught up
 
 
 def _say(args, text: str) -> None:
@@ -99,7 +100,8 @@ def run_sync(folder: Path, args) -> int:
                 was_online = online
                 ever_online = ever_online or online
             if args.until_idle and online and sync.server_answered and sync.assembler.pending is None \
-                    and watch.outbox_size() == 0 and time.monotonic() - activity["at"] > QUIET:
+                    and (sync.bundle_version or not creds.events) and watch.outbox_size() == 0 \
+                    and time.monotonic() - activity["at"] > QUIET:
                 idle = True
                 break
             stop.wait(0.1)
