@@ -106,3 +106,12 @@ def test_docs_message_table_matches_the_module():
         assert (wire_type.group(1) if wire_type else None) == (cls.TYPE if cls.TYPED else None), cls.__name__
         if cls.ACTION:
             assert f"`{cls.ACTION}`" in type_, cls.__name__
+
+
+def test_relayed_rows_that_do_not_parse_are_reported_and_the_others_kept():
+    good = m.RelayedAction("u-1", "entry", "123", 1, "in", 1000.5, "gate-b", None, None, None, None).to_wire()
+    good["gate"] = None                                                # null gate/reason: stored empty, not dropped
+    bad = dict(good, scan_uuid="u-2", ticket_key=None)
+    checkins = m.Checkins.from_wire({"type": "checkins", "event": 1, "actions": [good, bad, "junk"]})
+    assert [a.scan_uuid for a in checkins.actions] == ["u-1"] and checkins.actions[0].gate == ""
+    assert checkins.invalid == ("bad ticket_key: None", "relayed action is not a JSON object")
