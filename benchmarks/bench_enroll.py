@@ -1,10 +1,12 @@
 """Provisioning figures: enrollment per device (alone and N at once), discovery, revocation cut-off.
 
-    /work/venv/bin/python benchmarks/bench_enroll.py [--devices 20] [--single 10] [--revocations 5]
+    .venv/bin/python benchmarks/bench_enroll.py [--devices 20] [--single 10] [--revocations 5] [--attack 10]
 
 Real parts only: SqliteStore, mosquitto with our password/ACL files (reloaded by SIGHUP), the HTTP endpoint,
 python-zeroconf on loopback, paho clients. "Ready" = enrolled (key pair made, token redeemed, answer checked,
 credentials + keyring saved 0600) and logged in to the broker with its own credentials, cmd topic subscribed.
+"Under attack": the same, while 400 slowloris connections from 10 loopback addresses hold the endpoint and
+10 other addresses flood it with malformed POSTs (docs/security.md).
 """
 from __future__ import annotations
 
@@ -123,12 +125,58 @@ def bench_revocation(env, root: Path, runs: int, signed_wipe: bool = True) -> No
     print(f"revocation [{how}]: device wiped after                          : {fmt(wiped)}")
 
 
+def bench_under_attack(env, root: Path, n: int) -> None:
+    import http.client
+    import socket
+    tokens = env.prov.registry.create_tokens(ORG, n, gate="north", events=tuple(env.events))
+    threads_before = threading.active_count()
+    slow = []
+    for i in range(400):
+        s = socket.socket()
+        s.bind((f"127.0.0.{2 + i % 10}", 0))
+        s.connect(("127.0.0.1", env.http.port))
+        s.sendall(b"P")
+        slow.append(s)
+    stop, flooded = threading.Event(), [0]
+
+    def flood(source: str) -> None:
+        while not stop.is_set():
+            conn = http.client.HTTPConnection("127.0.0.1", env.http.port, timeout=5, source_address=(source, 0))
+            try:
+                conn.request("POST", "/v1/enroll", b"[" * 8000)
+                conn.getresponse().read()
+                flooded[0] += 1
+            except OSError:
+                pass
+            finally:
+                conn.close()
+    flooders = [threading.Thread(target=flood, args=(f"127.0.0.{20 + i}",), daemon=True) for i in range(10)]
+    [t.start() for t in flooders]
+    time.sleep(0.5)
+    t_start = time.monotonic()
+    enrolled, total, peak = [], [], 0
+    for i, t in enumerate(tokens):
+        e, r, link = ready(env, root / f"attacked{i}", t)
+        enrolled.append(e), total.append(r)
+        peak = max(peak, threading.active_count() - threads_before - len(flooders))
+        link.close()
+    elapsed = time.monotonic() - t_start
+    stop.set()
+    [t.join(10) for t in flooders]
+    for s in slow:
+        s.close()
+    print(f"under attack (400 slow clients, 10 flooding sources: {flooded[0] / elapsed:.0f} malformed POSTs/s)")
+    print(f"under attack           enroll: {fmt(enrolled)}")
+    print(f"under attack           ready : {fmt(total)}; endpoint threads at most {peak}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--devices", type=int, default=20)
     ap.add_argument("--single", type=int, default=10)
     ap.add_argument("--revocations", type=int, default=5)
     ap.add_argument("--discovery", type=int, default=5)
+    ap.add_argument("--attack", type=int, default=10, help="devices enrolled one by one under a flood (0: skip)")
     ap.add_argument("--tls", action="store_true", help="devices log in over the TLS listener (event CA)")
     a = ap.parse_args()
     print(f"broker listener: {'TLS' if a.tls else 'plain TCP'}; all on 127.0.0.1")
@@ -140,6 +188,9 @@ def main() -> int:
             bench_concurrent(env, root, a.devices)
             bench_revocation(env, root, a.revocations)
             bench_revocation(env, root, a.revocations, signed_wipe=False)
+        if a.attack:
+            with provision_env(root / "attacked", tls=a.tls) as env:     # the default throttle, as in the field
+                bench_under_attack(env, root, a.attack)
         if a.discovery:
             bench_discovery(a.discovery)
     return 0
