@@ -170,6 +170,10 @@ def cmd_serve(args) -> int:
                                                         if Path(b).exists()), None)
             if binary is None:
                 return _err("mosquitto is not installed (apt-get install --no-install-recommends mosquitto)")
+            taken = _port_taken(args.listen, args.broker_port)
+            if taken:
+                return _err(f"the broker port {args.broker_port} is in use ({taken}): another mosquitto runs there "
+                            f"(Debian's service: `sudo systemctl disable --now mosquitto`), or choose --broker-port")
             broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       preexec_fn=_die_with_parent)
             for _ in range(100):
@@ -177,7 +181,10 @@ def cmd_serve(args) -> int:
                     break
                 time.sleep(0.05)
             if broker.poll() is not None:
-                return _err(f"mosquitto did not start: {broker.stderr.read().decode(errors='replace')}")
+                log_file = broker_dir / "mosquitto.log"
+                tail = log_file.read_text(errors="replace").splitlines()[-3:] if log_file.exists() else []
+                said = " / ".join(tail + broker.stderr.read().decode(errors="replace").splitlines()[-2:])
+                return _err(f"mosquitto did not start: {said}")
         try:
             http = EnrollmentServer(prov.service, args.listen, args.port).start()
         except OSError as exc:
@@ -214,6 +221,17 @@ def cmd_serve(args) -> int:
         prov.close()
         store.close()
     return 0
+
+
+def _port_taken(listen: str, port: int) -> str:
+    """'' when `port` is free to listen on, else why not (checked before mosquitto says it in its log only)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("" if listen in ("0.0.0.0", "") else listen, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return ""
 
 
 def _interrupt(signum, frame) -> None:

@@ -210,3 +210,15 @@ def test_a_revoked_device_syncing_from_the_command_line_wipes_itself(data, tmp_p
         assert not (tmp_path / "door" / "credentials.json").exists()
     finally:
         stop(prov)
+
+
+def test_a_taken_broker_port_is_said_plainly(data):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = tg("provision", "serve", "--data", data, "--org", ORG, "--listen", "127.0.0.1", "--port",
+                 str(free_port()), "--advertise", "127.0.0.1", "--broker-port", str(port), "--start-broker",
+                 "--no-zeroconf", "--for", "1", check=False)
+    assert out.returncode == 1 and f"broker port {port} is in use" in out.stderr, out.stderr
