@@ -142,3 +142,23 @@ def test_what_a_device_did_before_enrollment_becomes_its_own(tmp_path):
         assert bodies and {b.get("device_id") for b in bodies} == {"dev-new1"}
     finally:
         ledger.close()
+
+
+def test_the_setup_name_is_a_display_name_once_enrolled(tmp_path):
+    from kiosk_ui.door import Door
+    door = Door.open_home(tmp_path / "a")                      # not enrolled: the name is its id (it never syncs)
+    door.set_identity("Porte nord", "north")
+    assert (door.policy.device_id, door.display_name) == ("Porte nord", "Porte nord")
+    door.close()
+    _save(tmp_path / "b", _creds(device_id="dev-b1"))
+    door = Door.open_home(tmp_path / "b")
+    try:
+        door.set_identity("Porte sud", "south")
+        assert (door.policy.device_id, door.policy.gate, door.display_name) == ("dev-b1", "south", "Porte sud")
+    finally:
+        door.close()
+    door = Door.open_home(tmp_path / "b")                      # and after a restart
+    try:
+        assert (door.policy.device_id, door.display_name) == ("dev-b1", "Porte sud")
+    finally:
+        door.close()
