@@ -102,6 +102,19 @@ class Teller:
         return line + (f"  {note}" if note else "")
 
 
+FIRST = ("Hélène", "Bob", "Chloé", "Ahmed", "Sofia", "Jan", "Lucie", "Karim", "Emma", "Léo", "Inès", "Tom", "Camille",
+         "Yanis", "Julia", "Hugo", "Sarah", "Noah", "Zoé", "Malik")
+LAST = ("Dupont", "Martin", "Durand", "Benali", "Rossi", "Kowalski", "Moreau", "Haddad", "Petit", "Lambert", "Nguyen",
+        "Garcia", "Roux", "Fontaine", "Meyer", "Girard", "Diallo", "Blanc", "Lopez", "Schmitt")
+
+
+def buyer_name(i: int) -> str:
+    """A different first and last name for each of the first 400 orders."""
+    n = len(FIRST)
+    name = f"{FIRST[i % n]} {LAST[(i % n + i // n) % n]}"
+    return name if i < n * n else f"{name} {i // (n * n) + 1}"
+
+
 def _wait(predicate, timeout: float = 10.0) -> float | None:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -169,9 +182,8 @@ def run(folder: Path, args, say: Teller) -> int:
                                    zones=[{"zone_id": 1, "name": floor}, {"zone_id": 2, "name": balcony}],
                                    categories=[{"category_id": 1, "name": "Standard"}, {"category_id": 2, "name": "VIP"}],
                                    language=say.lang)
-        names = ["Hélène Dupont", "Bob Martin", "Chloé Durand", "Ahmed Benali", "Sofia Rossi", "Jan Kowalski"]
-        orders = [store.add_order(ORG, event, f"{names[i % len(names)]} {i // len(names) or ''}".strip(),
-                                  f"buyer{i}@example.org", positions=[{"category": 1 + (i % 7 == 0), "zone": 1}])
+        orders = [store.add_order(ORG, event, buyer_name(i), f"buyer{i}@example.org",
+                                  positions=[{"category": 1 + (i % 7 == 0), "zone": 1}])
                   for i in range(max(args.tickets, 12))]
         store.current_key(ORG)
         for device, gate, role in (("tablet-north", "north", "door"), ("tablet-south", "south", "door"),
@@ -194,7 +206,8 @@ def run(folder: Path, args, say: Teller) -> int:
             return 1
         print(say("Two door devices (North gate, South gate) and a ticket desk receive the tickets: ready in {t}.",
                   t=say.took(took)))
-        more = [store.add_order(ORG, event, f"Late buyer {i}", positions=[{"category": 1, "zone": 2}]) for i in range(20)]
+        more = [store.add_order(ORG, event, buyer_name(len(orders) + i), positions=[{"category": 1, "zone": 2}])
+                for i in range(20)]
         started = time.monotonic()
         result = push(store, ORG, [event], config)
         took = _wait(lambda: all(d.sync.bundle_version >= result["version"] for d in devices))
