@@ -279,4 +279,6 @@ def test_the_whole_door_in_french(french):
     assert "VIP lounge : 1 entrée, 0 sortie" in french["stats_lines"]
     assert "Festival — Friday : 3 entrées, 2 sorties" in french["stats_lines"]
     assert french["find_martin"][1] == "1 commande trouvée"
+    assert french["scan_unpaid"]["badge"].startswith("HORS LIGNE") and share("fr/scan_unpaid.png", ORANGE) > 0.55
+    assert box_share("fr/scan_unpaid.png", french["badge_box"], (0, 0, 0)) > 0.15
     assert share("fr/scan_used.png", RED) > 0.55
