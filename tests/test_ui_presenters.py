@@ -264,6 +264,6 @@ def test_stats_lines_agree_in_number():
 
 def test_sync_lines():
     lines = sync_lines(SyncStatus(True, True, 4, "17", 1000.0, 2), now=1000.0 + 360)
-    assert lines == ["Server: online", "Messages waiting: 4", "Event bundle version: 17",
+    assert lines == ["Server: online", "Messages waiting: 4", "Event data version: 17",
                      "Last upload: 00:16:40 UTC (6 min ago)", "Conflicts: 2"]
     assert sync_lines(SyncStatus(queue=3), 0)[0] == "Sync: not available on this build."

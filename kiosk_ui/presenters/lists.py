@@ -77,7 +77,7 @@ def sync_lines(s: SyncStatus, now: float) -> list[str]:
                 tr("They stay on the device and are sent when sync is installed and online.")]
     state = tr("online") if s.online else tr("offline")
     lines = [tr("Server: {state}", state=state), tr("Messages waiting: {n}", n=s.queue),
-             tr("Event bundle version: {v}", v=s.bundle_version or "—"),
+             tr("Event data version: {v}", v=s.bundle_version or "—"),
              tr("Last upload: {when}", when=_ago(s.last_upload, now)), tr("Conflicts: {n}", n=s.conflicts)]
     if s.refused:       # kept on the device; the organiser sees them too (`ticketgate server refusals`)
         lines.append(tr("Refused by the server: {n} (kept on this device)", n=s.refused))
