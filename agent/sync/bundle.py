@@ -104,9 +104,11 @@ def check_manifest(m: dict, org: str, device: str, current_version: int, current
     """Raise Rejected unless this (signature-verified) manifest is meant for us and newer than what we have."""
     if m.get("org") != org or m.get("device") != device:
         raise Rejected(f"bundle for {m.get('org')}/{m.get('device')}, not for {org}/{device}")
-    version, base = m.get("version"), m.get("base_version")
-    if not isinstance(version, int) or not isinstance(base, int) or not isinstance(m.get("chunks"), list):
-        raise Rejected("malformed bundle manifest")
+    try:
+        typed = BundleManifest.from_wire(m)
+    except Rejected as exc:
+        raise Rejected(f"malformed bundle manifest ({exc})") from None
+    version, base = typed.version, typed.base_version
     if len(m["chunks"]) > MAX_CHUNKS:
         raise Rejected("bundle has too many chunks")
     if version <= current_version and not (base == 0 and sorted(m.get("events") or []) != sorted(current_events)):

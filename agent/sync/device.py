@@ -28,7 +28,7 @@ from agent.sync.bundle import Assembler, check_manifest, is_chunk
 from agent.clock import ServerClock, StepDetector, boot_clock
 from agent.sync.clock import ReplayGuard, offset
 from agent.sync.hello import Greeter
-from agent.sync.messages import Ack, Checkins, ChunkHeader, Clock, Command, Hello, Update
+from agent.sync.messages import Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, Hello, Update
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
 from agent.sync.transport import Transport
 from agent.sync.uploader import UploadOptions, Uploader
@@ -291,8 +291,7 @@ class DeviceSync:
                 raise Rejected("command older than the last one executed (replayed)")
             result = run_command(self.ledger, body)
             self.ledger.set_setting(CMD_SETTING, float(body["ts"]))
-            self.ledger.enqueue("cmd_result", {"type": "cmd_result", "id": body["id"], "result": result,
-                                               "device_id": self.device})
+            self.ledger.enqueue("cmd_result", CmdResult(str(body["id"]), result, self.device).to_wire())
             self.stats["commands"] += 1          # counted before the commit makes its effects visible
         if body.get("cmd") == "wipe":
             self.ledger.set_setting(BUNDLE_SETTING, None)
