@@ -234,3 +234,22 @@ def test_attack_revoked_device_uploads_rolled_back(field):
     late = attacker.upload([entry("gate-a", keys[2], field["event1"])], first_id=50)
     time.sleep(1)
     assert not any(a.batch == late for a in attacker.acks)    # revoked: nothing it sends is taken any more
+
+
+def test_attack_door_annuls_other_gates_entry_refused(field):
+    """A stolen door annuls the entries another gate recorded, to let the same tickets in again."""
+    store, attacker, victim = field["store"], field["attacker"], field["victim"]
+    key = field["orders1"][2]["tickets"][0]["ticket_key"]
+    verdict = victim.scan(store.issue_ticket_payload(key))
+    assert verdict.accepted and wait_for(lambda: store.scan_count(ORG) == 1)
+    annul = dict(entry("gate-a", key, field["event1"], kind="annul"), ref_uuid=verdict.scan_uuid, reason="x")
+    no_ref = dict(entry("gate-a", key, field["event1"], kind="annul"), reason="x")
+    ack = attacker.ack(attacker.upload([annul, no_ref]))
+    assert ack.ids == () and "cannot annul an action of gate-b" in ack.refused[0].reason
+    assert "names the action it annuls" in ack.refused[1].reason
+    time.sleep(0.5)
+    assert victim.scan(store.issue_ticket_payload(key)).code.value == "already_used"
+    own = entry("gate-a", field["orders1"][3]["tickets"][0]["ticket_key"], field["event1"])
+    undo = dict(entry("gate-a", own["ticket_key"], field["event1"], kind="annul"), ref_uuid=own["scan_uuid"],
+                reason="wrong ticket")
+    assert attacker.ack(attacker.upload([own, undo], first_id=10)).ids == (10, 11)    # its own: fine

@@ -46,6 +46,15 @@ class DeviceUploadsMixin(StoreBase):
     def refusal_counts(self, org: str) -> dict[str, int]:
         return dict(self.q("SELECT device_id, count(*) FROM refused_uploads WHERE org=? GROUP BY device_id", (org,)))
 
+    def action_devices(self, scan_uuids: list[str]) -> dict[str, str]:
+        """scan uuid -> the device that uploaded it (uuids the store does not hold are absent)."""
+        out: dict[str, str] = {}
+        for i in range(0, len(scan_uuids), 500):
+            chunk = scan_uuids[i:i + 500]
+            out.update(self.q(f"SELECT scan_uuid, device_id FROM scans WHERE scan_uuid IN ({','.join('?' * len(chunk))})",
+                              tuple(chunk)))
+        return out
+
     # -- uploads of one device and their rollback -------------------------------------------------------------------
     def device_uploads(self, device_id: str) -> list[dict]:
         """Everything a device uploaded that changed something (actions, kiosk messages), oldest first, each with

@@ -33,12 +33,12 @@ class Scope:
     """What one registered device may do: its role and the events it holds (none registered: all of the org's)."""
 
     def __init__(self, device: dict, org_events: Callable[[], set[int]], events_of_order: Callable[[str], tuple],
-                 events_of_ticket: Callable[[str], tuple]):
+                 events_of_ticket: Callable[[str], tuple], author_of: Callable[[str], str | None] = lambda u: None):
         self.device_id, self.org = device["device_id"], device["org"]
         self.role = device.get("role") or "door"
         self._events = set(device.get("events") or ()) or None
         self._org_events = org_events
-        self._order, self._ticket = events_of_order, events_of_ticket
+        self._order, self._ticket, self._author = events_of_order, events_of_ticket, author_of
 
     @property
     def events(self) -> set[int]:
@@ -55,6 +55,12 @@ class Scope:
                 return f"not allowed: a {item.kind} comes only from the organiser, never from a device"
             if item.event_id is None or item.event_id not in self.events:
                 return f"not allowed: event {item.event_id} is not an event of {self.device_id}"
+            if item.kind == "annul":
+                if not item.ref_uuid:
+                    return "an annulment names the action it annuls (ref_uuid)"
+                author = self._author(item.ref_uuid)      # None: not on the server (its own, not uploaded yet)
+                if author not in (None, self.device_id):
+                    return f"not allowed: {self.device_id} cannot annul an action of {author} (the organiser can)"
             return None
         if isinstance(item, (RefusalItem, CmdResult)):
             return None
@@ -75,8 +81,9 @@ class Scope:
         return None
 
 
-def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]]:
-    """(events_of_order, events_of_ticket) from the store: number/key -> (org or None, event ids)."""
+def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple], Callable[[str], str | None]]:
+    """(events_of_order, events_of_ticket, author_of) from the store: number/key -> (org or None, event ids);
+    scan uuid -> the device that uploaded it (None: unknown)."""
     def of_target(org: str, target_id: int) -> tuple:
         return org, tuple(store.target(target_id)["event_ids"])
 
@@ -93,7 +100,10 @@ def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]
         except (LookupError, ValueError):
             return None, ()
         return of_target(t["org"], t["target_id"])
-    return order, ticket
+
+    def author(scan_uuid: str) -> str | None:
+        return store.action_devices([scan_uuid]).get(scan_uuid)
+    return order, ticket, author
 
 
 def relayable(items: list[ActionItem], device_id: str) -> dict[int, list[RelayedAction]]:
