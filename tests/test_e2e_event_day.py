@@ -108,6 +108,16 @@ class Machine:
         return self.json("agent", "status")
 
 
+def wait_status(organiser: Machine, srv: tuple, device_id: str, state: str, timeout: float = 15) -> bool:
+    """`server devices` shows the device's presence as `state` within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if {d["device_id"]: d for d in organiser.json(*srv, "devices")}[device_id]["status"] == state:
+            return True
+        time.sleep(0.3)
+    return False
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
@@ -223,7 +233,15 @@ def test_event_day_through_the_public_commands(tmp_path):
         assert dan_old["verdict"] == "revoked" and "exchanged" in dan_old["detail"], dan_old
         assert door1.scan(payload[tickets["Cléo"][0]])["verdict"] == "accepted"
 
-        # -- door2 goes offline (no sync) and admits Finn; door3, online, admits Finn too; door2 comes back ---------
+        # -- door2 online, then gone (battery, Wi-Fi): its Last Will tells the organiser; offline it admits Finn;
+        #    door3, online, admits Finn too; door2 comes back ---------------------------------------------------------
+        live = door2.start("agent", "sync", ready="online")
+        try:
+            assert wait_status(organiser, srv, ids["door2"], "online")
+        finally:
+            live.kill()                                     # no goodbye: the broker publishes the Last Will
+            live.wait(10)
+        assert wait_status(organiser, srv, ids["door2"], "offline"), "the organiser never saw door2 go offline"
         assert door2.scan(payload[tickets["Finn"][0]])["verdict"] == "accepted"
         assert door3.scan(payload[tickets["Finn"][0]])["verdict"] == "accepted"
         assert door2.status()["counts"]["outbox_pending"] > 0

@@ -80,6 +80,8 @@ class SyncServer:
         if self.ingest_enabled:
             for org in self.orgs or ["+"]:
                 self.transport.subscribe(topics.shared_up(org))
+                if self.announce_enabled:       # one worker follows the devices' presence (their Last Will)
+                    self.transport.subscribe(topics.all_status(org))
             self._spawn(self._ingest_loop, "ingest")
             self._spawn(self._bundle_loop, "bundles")
         if self.announce_enabled:
@@ -146,6 +148,9 @@ class SyncServer:
         for topic, payload in work:
             try:
                 parsed = topics.parse(topic)
+                if parsed is not None and parsed.kind == "status":
+                    self._device_presence(parsed.org, parsed.device, payload)
+                    continue
                 if parsed is None or parsed.kind != "up":
                     raise Rejected("not an upload topic")
                 org, device = parsed.org, parsed.device
@@ -196,6 +201,25 @@ class SyncServer:
             if now - self._touched.get(device, -1e9) > 5.0:    # presence, not a write per batch
                 self._touched[device] = now
                 self.store.touch_device(device)
+
+    def _device_presence(self, org: str, device: str, payload: bytes) -> None:
+        """A device's retained presence, `offline` from its Last Will when it vanished: `server devices` shows it.
+        Retained presences of devices not registered here are ignored."""
+        if self.orgs and org not in self.orgs:
+            return
+        reg = self.store.device(device)
+        if reg is None or reg.get("org") != org:
+            return
+        try:
+            body = json.loads(payload) if payload else {}
+            state = body.get("state")
+        except (ValueError, AttributeError):
+            raise Rejected("malformed device presence") from None
+        if state not in ("online", "offline"):
+            raise Rejected(f"device presence {state!r}")
+        ts = body.get("ts")
+        seen = float(ts) if isinstance(ts, (int, float)) else float(reg.get("last_seen") or 0)
+        self.store.touch_device(device, seen_at=seen, status=state)
 
     def _check(self, org: str, device: str, reg: dict, batch: Batch, size: int) -> "_Checked":
         """Rate limit, then authorization of every item by the device's role and events (`ingest.Scope`)."""
