@@ -185,6 +185,11 @@ def default_home() -> Path:
     return Path(explicit) if explicit else Path.home() / ".local" / "share" / "ticketgate" / "device"
 
 
+def server_home() -> Path:
+    """The organiser's server data folder when `--data` is not given (`ticketgate server`, `ticketgate provision`)."""
+    return Path(os.environ.get("TICKETGATE_SERVER_HOME") or Path.home() / ".local" / "share" / "ticketgate" / "server")
+
+
 def legacy_homes() -> list[Path]:
     return [Path.home() / ".local" / "share" / "ticketgate" / "agent", Path.home() / ".ticketgate" / "device"]
 

@@ -83,8 +83,8 @@ def add_commands(sub) -> None:
 # -- helpers ----------------------------------------------------------------------------------------------------
 def _data(args) -> Path:
     if args.data is None:
-        from server_stub.cli import default_data
-        args.data = str(default_data())
+        from agent.home import server_home
+        args.data = str(server_home())
     return Path(args.data)
 
 

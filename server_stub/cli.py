@@ -8,7 +8,6 @@ Exit codes: 0 done, 1 refused (unknown order, bad input, bad state), 2 usage, 3 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -18,7 +17,8 @@ S = argparse.SUPPRESS
 
 
 def default_data() -> Path:
-    return Path(os.environ.get("TICKETGATE_SERVER_HOME") or Path.home() / ".local/share/ticketgate/server")
+    from agent.home import server_home
+    return server_home()
 
 
 def _common() -> argparse.ArgumentParser:
