@@ -222,3 +222,22 @@ def test_a_taken_broker_port_is_said_plainly(data):
                  str(free_port()), "--advertise", "127.0.0.1", "--broker-port", str(port), "--start-broker",
                  "--no-zeroconf", "--for", "1", check=False)
     assert out.returncode == 1 and f"broker port {port} is in use" in out.stderr, out.stderr
+
+
+def test_push_over_tls_to_the_provisioned_broker(data, tmp_path):
+    """--broker-ca: the organiser's commands reach the broker's TLS listener with the event CA."""
+    tls_port = free_port()
+    tg("server", "--data", data, "device", "register", "dev-t", "--events", "1")
+    prov = start("provision", "serve", "--data", data, "--org", ORG, "--listen", "127.0.0.1", "--port", str(free_port()),
+                 "--advertise", "127.0.0.1", "--broker-port", str(free_port()), "--start-broker", "--no-zeroconf",
+                 "--tls", "--tls-port", str(tls_port), ready="enrollment endpoint")
+    try:
+        ca = Path(data) / "provision" / "tls" / "ca.crt"
+        pushed = tg("server", "--data", data, "push", "--broker", f"127.0.0.1:{tls_port}", "--broker-ca", str(ca),
+                    "--json")
+        assert json.loads(pushed.stdout)["devices"] == 1
+        plain = tg("server", "--data", data, "push", "--broker", f"127.0.0.1:{tls_port}", "--timeout", "5",
+                   check=False)                                # no TLS to a TLS listener: a clear failure
+        assert plain.returncode == 1 and "push failed" in plain.stderr
+    finally:
+        stop(prov)
