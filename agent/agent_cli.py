@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from agent import desk
-from agent.gate import Gate, load_policy, save_policy
+from agent.gate import Gate
+from agent.stored_policy import load_policy, save_policy
 from agent.home import DeviceHome, HomeError, open_home, resolve_home
 from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event

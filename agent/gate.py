@@ -21,6 +21,7 @@ from agent.keyring import Keyring
 from agent.ledger import Ledger, LedgerError
 from agent.payload import OK, Decoded, read_payload
 from agent.policy import DevicePolicy
+from agent.stored_policy import load_policy, save_policy
 from agent.sync.messages import ActionItem, RefusalItem
 from agent.ticket_format import Ticket
 from agent.verdicts import Code, Verdict
@@ -193,16 +194,3 @@ def _read_key(raw: str | bytes) -> str | None:
     if not isinstance(raw, str):
         return None
     return raw.strip("\r\n\t\x00 ")[:600]
-
-
-def load_policy(ledger: Ledger) -> DevicePolicy:
-    """The stored settings, completed with what the ledger knows (passes, events)."""
-    stored = ledger.get_setting("policy")
-    policy = DevicePolicy.from_json(stored) if stored else DevicePolicy()
-    return replace(policy, pass_events=ledger.pass_events(), known_events=ledger.event_ids() or None,
-                   event_times=ledger.event_times())
-
-
-def save_policy(ledger: Ledger, policy: DevicePolicy) -> None:
-    """Store the staff's settings only; passes and known events always come from the ledger."""
-    ledger.set_setting("policy", replace(policy, pass_events={}, known_events=None, event_times={}).to_json())

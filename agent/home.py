@@ -251,7 +251,7 @@ def adopt_identity(policy: DevicePolicy, identity: Identity | None) -> DevicePol
 def store_identity(ledger: "Ledger", policy: DevicePolicy, identity: Identity | None) -> DevicePolicy:
     """`adopt_identity`, stored in the ledger when it changed anything. What the device did before its first
     enrollment (as the unenrolled id "device") becomes its own under the enrolled id, so the server takes it."""
-    from agent.gate import save_policy
+    from agent.stored_policy import save_policy
     adopted = adopt_identity(policy, identity)
     if adopted is not policy:
         with ledger.transaction():
@@ -265,7 +265,7 @@ def open_home(folder: str | Path) -> "tuple[Ledger, Keyring]":
     """Open the device home: (Ledger, Keyring), the policy already acting as the enrolled identity.
 
     Raises LedgerError (unusable ledger) or ValueError/OSError (unreadable keyring.json)."""
-    from agent.gate import load_policy
+    from agent.stored_policy import load_policy
     from agent.keyring import Keyring
     from agent.ledger import Ledger
     from agent.private_files import private_dir

@@ -24,7 +24,7 @@ from agent.gate import Gate  # noqa: E402
 from agent.ledger import Ledger  # noqa: E402
 from agent.policy import DevicePolicy  # noqa: E402
 from agent.ticket_format import SCHEME, Ticket  # noqa: E402
-from server_stub.signing import SigningKey  # noqa: E402
+from agent.signing import SigningKey  # noqa: E402
 
 
 

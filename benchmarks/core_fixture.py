@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 
 from agent.keyring import Keyring  # noqa: E402
 from agent.ledger import Ledger  # noqa: E402
-from server_stub.signing import SigningKey  # noqa: E402
+from agent.signing import SigningKey  # noqa: E402
 
 BENCH_DIR = Path("/tmp/ticketgate-bench")
 FIXTURE_VERSION = 3   # bump when the generated data or the schema changes: the file name changes with it

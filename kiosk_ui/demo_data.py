@@ -9,13 +9,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.gate import save_policy
+from agent.stored_policy import save_policy
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy
 from agent.ticket_format import Ticket
 from kiosk_ui.door import Door
-from server_stub.signing import SigningKey
+from agent.signing import SigningKey
 
 DAY = 86400
 

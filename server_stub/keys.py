@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from agent.errors import TicketgateError
-from server_stub.signing import SigningKey
+from agent.signing import SigningKey
 
 TICKET, SERVER = "ticket", "server"
 MAX_KEY_ID = 65535   # u16 in the ticket format

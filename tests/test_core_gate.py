@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from agent.gate import Gate, load_policy
+from agent.gate import Gate
+from agent.stored_policy import load_policy
 from agent.keyring import Keyring
 from agent.policy import DevicePolicy, Mode
 from agent.verdicts import Code

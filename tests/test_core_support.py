@@ -10,7 +10,7 @@ from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy
 from agent.ticket_format import Ticket
-from server_stub.signing import SigningKey
+from agent.signing import SigningKey
 
 T0 = 1_800_000_000   # a fixed "now" (2027-01-15) so tests never depend on the wall clock
 

@@ -59,7 +59,7 @@ def test_open_home_acts_as_the_enrolled_device(tmp_path):
     _save(tmp_path, _creds())
     ledger, _ = open_home(tmp_path)
     try:
-        from agent.gate import load_policy
+        from agent.stored_policy import load_policy
         assert load_policy(ledger).device_id == "dev-k3m9"
     finally:
         ledger.close()

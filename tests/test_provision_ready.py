@@ -10,7 +10,7 @@ from agent.ledger import Ledger
 from agent.policy import DevicePolicy
 from agent.ticket_format import Ticket
 from agent.verdicts import Code
-from server_stub.signing import SigningKey
+from agent.signing import SigningKey
 from tests.test_provision_env import ORG, enroll_device, provision_env
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from server_stub.store import open_store
 from server_stub.sync.cli_hooks import broker_config, push, serve
 from tests.sync_fixtures import ORG, make_store, start_door, start_server, wait_for
 
@@ -38,7 +39,8 @@ def test_serve_runs_until_stopped(tmp_path, broker):
     store.close()
     stop = threading.Event()
     thread = threading.Thread(target=serve, args=(tmp_path / "server", broker_config(f"127.0.0.1:{broker.port}")),
-                              kwargs={"stop": stop, "workers": 2}, daemon=True)
+                              kwargs={"stop": stop, "workers": 2,
+                                      "store_factory": lambda data: open_store(data, create=False)}, daemon=True)
     thread.start()
     a = start_door(tmp_path / "a", "gate-a", broker.port, key, event)
     try:

@@ -2,7 +2,7 @@
 
     python tests/ui_scenario.py OUT_DIR     -> OUT_DIR/*.png and OUT_DIR/results.json
 
-Real agent (ledger in a temp folder, keys from server_stub.signing), real GL rendering, real TCP printer socket.
+Real agent (ledger in a temp folder, keys from agent.signing), real GL rendering, real TCP printer socket.
 """
 from __future__ import annotations
 

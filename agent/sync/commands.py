@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from agent.gate import load_policy, save_policy
+from agent.stored_policy import load_policy, save_policy
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy
 from agent.sync.signed import Rejected

@@ -12,7 +12,7 @@ from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy
 from agent.ticket_format import Ticket
-from server_stub.signing import SigningKey
+from agent.signing import SigningKey
 
 
 @dataclass

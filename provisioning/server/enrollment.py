@@ -44,7 +44,7 @@ class OrganiserStore(Protocol):
                         role: str = "door") -> dict: ...
     def revoke_device(self, device_id: str) -> dict: ...
     def keyring(self, org: str) -> Any: ...                 # agent.keyring.Keyring
-    def server_key(self, org: str) -> Any: ...              # server_stub.signing.SigningKey
+    def server_key(self, org: str) -> Any: ...              # agent.signing.SigningKey
 
 
 @dataclass

@@ -8,7 +8,7 @@ import time
 from agent.errors import InvalidInput
 from agent.keyring import Keyring, TrustedKey
 from server_stub.keys import MAX_KEY_ID, SERVER, TICKET, KeyFiles
-from server_stub.signing import SigningKey
+from agent.signing import SigningKey
 from server_stub.store.base import NotFound, StoreBase, StoreError
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # also the MQTT username and client id

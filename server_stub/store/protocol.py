@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator, Protocol, runtime_checkable
 
 from agent.keyring import Keyring
 from server_stub.model import OrderInput
-from server_stub.signing import SigningKey
+from agent.signing import SigningKey
 
 
 @runtime_checkable

@@ -116,16 +116,15 @@ def command(store: SyncStore, org: str, device: str, cmd: str, broker: BrokerCon
         server.stop()
 
 
-def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None, orgs: list[str] | None = None,
-          workers: int = 1, stop: threading.Event | None = None,
-          store_factory: Callable[[Path], SyncStore] | None = None, say: Callable[[str], None] = print,
+def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
+          store_factory: Callable[[Path], SyncStore], orgs: list[str] | None = None,
+          workers: int = 1, stop: threading.Event | None = None, say: Callable[[str], None] = print,
           first_worker: int = 1) -> int:
     """Run the sync server until SIGINT/SIGTERM (or `stop` is set): `workers` ingestion clients sharing the
     uploads, worker 1 also announcing live changes and the server presence, with a Last Will that marks the
     server offline (retained) if it dies without saying goodbye. Returns 1 when the broker refuses the login.
-    Several processes on one database (PostgreSQL) take distinct worker numbers: `first_worker` is this one's."""
-    from server_stub.store import open_store
-    factory = store_factory or (lambda p: open_store(p, create=False))
+    Several processes on one database (PostgreSQL) take distinct worker numbers: `first_worker` is this one's.
+    `store_factory` opens a worker's store on `data_dir` (the CLI passes server_stub.store.open_store)."""
     config = broker_config(broker)
     stop = stop or threading.Event()
     stores, servers = [], []
@@ -134,7 +133,7 @@ def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
             signal.signal(sig, lambda *_: stop.set())
     try:
         for i in range(first_worker - 1, first_worker - 1 + max(1, workers)):
-            store = factory(Path(data_dir))
+            store = store_factory(Path(data_dir))
             stores.append(store)
             names = orgs or [o["org"] for o in store.organisers()]
             will = None

@@ -7,7 +7,7 @@ from typing import Iterable, Iterator, Protocol
 
 from agent.keyring import Keyring
 from agent.sync.messages import Item
-from server_stub.signing import SigningKey
+from agent.signing import SigningKey
 
 
 @dataclass(frozen=True)

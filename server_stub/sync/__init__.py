@@ -1,0 +1,1 @@
+"""Server side of MQTT sync: ingestion, bundles, the broker process, simulated devices."""
