@@ -43,7 +43,7 @@ class ClockEstimate:
     boot_at: float                # boot clock at the measurement
     boot_id: str = ""
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"offset": self.offset, "server_at": self.server_at, "boot_at": self.boot_at, "boot_id": self.boot_id}
 
     @classmethod

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import replace
-from typing import Callable
+from typing import Any, Callable
 
 from agent.clock import ServerClock, boot_clock
 from agent.decision import decide
@@ -154,7 +154,7 @@ class Gate:
 
     # -- corrections -------------------------------------------------------------------------------------------
     @_ledger_errors
-    def annul(self, reason: str, scan_uuid: str | None = None) -> dict:
+    def annul(self, reason: str, scan_uuid: str | None = None) -> dict[str, Any]:
         """Annul a mistaken check-in or cancellation: the last one of this device, or the one named.
         The original stays in the log; an `annul` action referring to it is appended and synced."""
         if not reason.strip():
@@ -177,7 +177,7 @@ class Gate:
 
 
 def _action_message(action: Action, ticket_key: str, reason: str, clock_offset: float, code: Code | None,
-                    mode: str | None = None) -> dict:
+                    mode: str | None = None) -> dict[str, Any]:
     """The outbox message of an action. `mode`: the gate's mode (the server never counts `multiple` entries as
     double admissions)."""
     return ActionItem(action.scan_uuid, action.kind, ticket_key, action.event_id, action.direction, action.at,

@@ -24,7 +24,7 @@ import re
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from agent.errors import TicketgateError
 from agent.policy import DevicePolicy
@@ -118,7 +118,7 @@ class Credentials:
     role: str = "door"         # door | kiosk (a kiosk prints: its bundles carry the signed QR payloads)
     enroll_server: str = ""    # HOST:PORT of the enrollment endpoint: asked for the signed wipe when revoked
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"device_id": self.device_id, "org": self.org, "name": self.name, "gate": self.gate,
                 "events": list(self.events), "username": self.username, "password": self.password,
                 "broker": {"host": self.broker.host, "port": self.broker.port, "tls": self.broker.tls,
@@ -127,7 +127,7 @@ class Credentials:
                 "role": self.role, "enroll_server": self.enroll_server}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Credentials":
+    def from_json(cls, d: dict[str, Any]) -> "Credentials":
         b = d["broker"]
         return cls(d["device_id"], d["org"], d.get("name", ""), d.get("gate", ""), tuple(d.get("events", ())),
                    d["username"], d["password"], Broker(b["host"], int(b["port"]), bool(b.get("tls")), b.get("ca_pem", "")),
@@ -316,12 +316,12 @@ class BrokerLogin:
     tls: bool = False
     ca_file: str = ""
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"broker": str(self.address), "username": self.username, "password": self.password, "tls": self.tls,
                 "ca_file": self.ca_file}
 
     @classmethod
-    def from_json(cls, d: dict) -> "BrokerLogin":
+    def from_json(cls, d: dict[str, Any]) -> "BrokerLogin":
         return cls(HostPort.parse(str(d["broker"])), str(d.get("username") or ""), str(d.get("password") or ""),
                    bool(d.get("tls")), str(d.get("ca_file") or ""))
 

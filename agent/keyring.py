@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -55,13 +56,13 @@ class TrustedKey:
         except InvalidSignature:
             return False
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "public_key": base64.b64encode(self.public_key).decode(),
                 "organiser": self.organiser, "valid_from": self.valid_from, "valid_until": self.valid_until,
                 "events": sorted(self.events) if self.events is not None else None}
 
     @classmethod
-    def from_json(cls, d: dict) -> "TrustedKey":
+    def from_json(cls, d: dict[str, Any]) -> "TrustedKey":
         events = d.get("events")
         return cls(key_id=int(d["key_id"]), public_key=base64.b64decode(d["public_key"]),
                    organiser=d.get("organiser", ""), valid_from=d.get("valid_from"),
@@ -106,14 +107,14 @@ class PretixEvent:
             raws.append(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
         return cls(event_id=event_id, public_keys=tuple(raws), **kw)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"event_id": self.event_id,
                 "public_keys": [base64.b64encode(k).decode() for k in self.public_keys],
                 "items": {str(k): {"category": v.category, "zones": list(v.zones)} for k, v in self.items.items()},
                 "subevents": {str(k): v for k, v in self.subevents.items()}}
 
     @classmethod
-    def from_json(cls, d: dict) -> "PretixEvent":
+    def from_json(cls, d: dict[str, Any]) -> "PretixEvent":
         return cls(event_id=int(d["event_id"]), public_keys=tuple(base64.b64decode(k) for k in d["public_keys"]),
                    items={int(k): PretixItemMapping(v.get("category", 0), tuple(v.get("zones", ())))
                           for k, v in d.get("items", {}).items()},
@@ -131,12 +132,12 @@ class Keyring:
     def get(self, key_id: int) -> TrustedKey | None:
         return self.keys.get(key_id)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"keys": [k.to_json() for k in sorted(self.keys.values(), key=lambda k: k.key_id)],
                 "pretix": [p.to_json() for p in self.pretix]}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Keyring":
+    def from_json(cls, d: dict[str, Any]) -> "Keyring":
         ring = cls()
         for k in d.get("keys", []):
             ring.add(TrustedKey.from_json(k))

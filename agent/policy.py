@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+from typing import Any
 
 
 class Mode(str, Enum):
@@ -31,7 +32,7 @@ class DevicePolicy:
         if self.direction not in (None, "in", "out"):
             raise ValueError(f"direction must be in, out or None (alternate), not {self.direction!r}")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["mode"] = self.mode.value
         d["events"] = sorted(self.events)
@@ -42,7 +43,7 @@ class DevicePolicy:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "DevicePolicy":
+    def from_json(cls, d: dict[str, Any]) -> "DevicePolicy":
         return cls(device_id=d.get("device_id", "device"), gate=d.get("gate", "gate"), mode=Mode(d.get("mode", "normal")),
                    events=frozenset(d.get("events") or ()),
                    zones=frozenset(d["zones"]) if d.get("zones") is not None else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import binascii
 import json
 from pathlib import Path
+from typing import Any
 
 from agent.keyring import PretixEvent, PretixItemMapping
 
@@ -30,7 +31,7 @@ def parse_subevent_spec(spec: str) -> tuple[int, int]:
         raise ValueError(f"subevent mapping {spec!r} is not SUBEVENT=EVENT with integer ids") from None
 
 
-def pretix_keys(resource: dict) -> list[str]:
+def pretix_keys(resource: dict[str, Any]) -> list[str]:
     """`valid_keys.pretix_sig1` of a pretix event resource (GET /api/v1/organizers/{o}/events/{e}/)."""
     if not isinstance(resource, dict):
         raise ValueError("not a pretix event resource (expected a JSON object)")

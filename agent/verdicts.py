@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 
 class Code(str, Enum):
@@ -65,13 +66,13 @@ class Verdict:
     since_read: float | None = None     # repeat: seconds since this device first read the code
     record: str | None = None           # what the shell must persist: "entry" | "cancel" | None
     scan_uuid: str | None = None        # filled by the shell once persisted
-    extra: dict = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def accepted(self) -> bool:
         return self.code is Code.ACCEPTED
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = {"verdict": self.code.value, "accepted": self.accepted, "direction": self.direction,
              "event_id": self.event_id, "ticket": self.ticket_key, "category": self.category,
              "zones": list(self.zones), "seat": self.seat, "detail": self.detail, "repeat": self.repeat,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterable
+from typing import Any, Iterable
 
 TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
                   "order_status")
@@ -18,7 +18,7 @@ class CatalogueMixin:
     """Part of agent.ledger.Ledger (needs `conn` and `transaction()`)."""
 
     # -- catalogue (from event bundles) ------------------------------------------------------------------------
-    def upsert_events(self, events: Iterable[dict]) -> None:
+    def upsert_events(self, events: Iterable[dict[str, Any]]) -> None:
         """Each event: event_id, name, starts_at, ends_at, timezone, organiser, zones [{zone_id, name, message}],
         categories [{category_id, name, message}], passes [{pass_id, name}]."""
         with self.transaction():
@@ -57,7 +57,7 @@ class CatalogueMixin:
         """Tickets whose signed QR this device holds (kiosk devices)."""
         return self.conn.execute("SELECT count(payload) FROM tickets").fetchone()[0]
 
-    def events(self) -> list[dict]:
+    def events(self) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT event_id, name, starts_at, ends_at, timezone, organiser, data FROM events "
                                  "ORDER BY starts_at, event_id")
         out = []
@@ -82,7 +82,7 @@ class CatalogueMixin:
             out.setdefault(pass_id, set()).add(event_id)
         return {k: frozenset(v) for k, v in out.items()}
 
-    def upsert_tickets(self, tickets: Iterable[dict], batch: int = 5000) -> int:
+    def upsert_tickets(self, tickets: Iterable[dict[str, Any]], batch: int = 5000) -> int:
         """Bulk insert/update of the ticket index. Returns the number of rows written."""
         # + payload (signed QR, kiosk devices only): a row without one keeps the stored one (live updates carry none)
         cols = (*_TICKET_COLUMNS, "payload")
@@ -90,7 +90,7 @@ class CatalogueMixin:
                "ON CONFLICT(ticket_key) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in _TICKET_COLUMNS[1:])
                + ", payload=coalesce(excluded.payload, tickets.payload)")
         count = 0
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         with self.transaction():
             for t in tickets:
                 rows.append((str(t["ticket_key"]), t.get("event_id"), t.get("order_number", ""), t.get("buyer_name", ""),

@@ -1,6 +1,8 @@
 """Ledger search: buyer name, e-mail, order number, ticket id over the FTS5 index (query forms: agent.search_query)."""
 from __future__ import annotations
 
+from typing import Any
+
 from agent.ledger.catalogue import TICKET_COLUMNS as _TICKET_COLUMNS
 
 
@@ -10,12 +12,12 @@ class SearchMixin:
     # -- search ------------------------------------------------------------------------------------------------
     SEARCH_CANDIDATES = 200   # rows checked against long prefixes before asking FTS5 for the whole prefix
 
-    def search(self, query: str, limit: int = 20) -> list[dict]:
+    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
         """Buyer name (accent/case-insensitive), email, order number or ticket id. Every word must match: as typed
         first; if nothing matches, the last word (being typed) as a prefix; then every word as a prefix
         (agent/search_query.py). An exact ticket id comes first."""
         from agent.search_query import search_forms
-        found: dict[str, dict] = {}
+        found: dict[str, dict[str, Any]] = {}
         exact = self.ticket(query.strip()) if query else None
         if exact is not None:
             found[exact["ticket_key"]] = exact
@@ -27,7 +29,7 @@ class SearchMixin:
                 break
         return list(found.values())[:limit]
 
-    def _search_rows(self, match: str, form, limit: int, found: dict) -> tuple[int, int]:
+    def _search_rows(self, match: str, form, limit: int, found: dict[str, Any]) -> tuple[int, int]:
         sql = (f"SELECT t.{', t.'.join(_TICKET_COLUMNS)} FROM tickets_fts f JOIN tickets t ON t.id = f.rowid "
                "WHERE tickets_fts MATCH ? LIMIT ?")
         hits = read = 0
@@ -41,7 +43,7 @@ class SearchMixin:
                     break
         return hits, read
 
-    def ticket(self, ticket_key: str) -> dict | None:
+    def ticket(self, ticket_key: str) -> dict[str, Any] | None:
         cols = (*_TICKET_COLUMNS, "payload")    # payload: the signed QR (kiosk devices; None elsewhere)
         row = self.conn.execute(f"SELECT {', '.join(cols)} FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
         return dict(zip(cols, row)) if row else None

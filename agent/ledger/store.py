@@ -147,7 +147,7 @@ class Ledger(CatalogueMixin, SearchMixin):
                              blocked=blocked[0] if blocked else None, order_status=status[0] if status else None)
 
     def record(self, ticket_key: str, action: Action, reason: str = "", clock_offset: float = 0.0,
-               outbox: dict | None = None) -> int:
+               outbox: dict[str, Any] | None = None) -> int:
         """Persist one local action (and its outbox message) durably. Returns the device sequence number."""
         with self.transaction():      # the sequence is read inside: another process may have written since
             self._device_seq = self.conn.execute(
@@ -169,7 +169,7 @@ class Ledger(CatalogueMixin, SearchMixin):
                 raise
         return self._device_seq
 
-    def enqueue(self, kind: str, body: dict, durable: bool = True) -> int:
+    def enqueue(self, kind: str, body: dict[str, Any], durable: bool = True) -> int:
         """Queue a message for the server on its own (refusals for live stats, kiosk actions).
 
         durable=False commits without an fsync (synchronous=NORMAL for this one commit): the row reaches the disk
@@ -186,7 +186,7 @@ class Ledger(CatalogueMixin, SearchMixin):
                 if relaxed:
                     self.conn.execute("PRAGMA synchronous=FULL")
 
-    def merge_remote(self, actions: Iterable[dict]) -> int:
+    def merge_remote(self, actions: Iterable[dict[str, Any]]) -> int:
         """Actions from other gates or the server (idempotent by scan_uuid). Returns how many were new.
 
         Optional text fields (gate, reason, device_id) missing or null are stored empty; a row the table cannot hold
@@ -205,7 +205,7 @@ class Ledger(CatalogueMixin, SearchMixin):
                 "ON CONFLICT(scan_uuid) DO NOTHING", rows)
             return self.conn.total_changes - before
 
-    def last_local_action(self, device_id: str, kinds: tuple[str, ...] = ("entry", "cancel")) -> dict | None:
+    def last_local_action(self, device_id: str, kinds: tuple[str, ...] = ("entry", "cancel")) -> dict[str, Any] | None:
         marks = ",".join("?" * len(kinds))
         row = self.conn.execute(
             f"SELECT scan_uuid, kind, ticket_key, event_id, direction, at FROM checkins c WHERE origin='local' AND device_id=? "
@@ -216,7 +216,7 @@ class Ledger(CatalogueMixin, SearchMixin):
     def annulled(self, scan_uuid: str) -> bool:
         return self.conn.execute("SELECT 1 FROM checkins WHERE kind='annul' AND ref_uuid=?", (scan_uuid,)).fetchone() is not None
 
-    def action(self, scan_uuid: str) -> dict | None:
+    def action(self, scan_uuid: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate FROM checkins "
                                 "WHERE scan_uuid=?", (scan_uuid,)).fetchone()
         return dict(zip(("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at", "device_id", "gate"), row)) if row else None
@@ -233,7 +233,7 @@ class Ledger(CatalogueMixin, SearchMixin):
         return n
 
     # -- outbox ------------------------------------------------------------------------------------------------
-    def outbox_pending(self, limit: int = 500) -> list[tuple[int, str, dict]]:
+    def outbox_pending(self, limit: int = 500) -> list[tuple[int, str, dict[str, Any]]]:
         rows = self.conn.execute("SELECT id, kind, body FROM outbox WHERE acked IS NULL ORDER BY id LIMIT ?", (limit,))
         return [(i, k, json.loads(b)) for i, k, b in rows.fetchall()]
 
@@ -261,7 +261,7 @@ class Ledger(CatalogueMixin, SearchMixin):
             self.conn.executemany("UPDATE outbox SET acked=?, refused=? WHERE id=? AND acked IS NULL",
                                   [(at, str(r)[:500], i) for i, r in reasons.items()])
 
-    def outbox_refused(self, limit: int = 100) -> list[dict]:
+    def outbox_refused(self, limit: int = 100) -> list[dict[str, Any]]:
         """Rows the server refused, newest first: {id, kind, body, refused (reason), at}."""
         rows = self.conn.execute("SELECT id, kind, body, refused, acked FROM outbox WHERE refused IS NOT NULL "
                                  "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
@@ -333,7 +333,7 @@ class Ledger(CatalogueMixin, SearchMixin):
         return conflicts(effective, event_id)
 
     # -- status ------------------------------------------------------------------------------------------------
-    def counts(self) -> dict:
+    def counts(self) -> dict[str, Any]:
         q = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
         return {"events": q("SELECT count(*) FROM events"), "tickets": q("SELECT count(*) FROM tickets"),
                 "checkins": q("SELECT count(*) FROM checkins WHERE kind='entry'"),

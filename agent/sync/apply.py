@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from agent.keyring import Keyring, TrustedKey
 from agent.ledger import Ledger
@@ -13,12 +13,12 @@ from agent.sync.signed import Rejected
 BUNDLE_SETTING = "sync.bundle"   # {"org", "version", "events", "applied_at"}
 
 
-def current_bundle(ledger: Ledger) -> dict:
+def current_bundle(ledger: Ledger) -> dict[str, Any]:
     return ledger.get_setting(BUNDLE_SETTING) or {"version": 0, "events": []}
 
 
 def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
-                 keyring_path: str | Path | None = None) -> dict:
+                 keyring_path: str | Path | None = None) -> dict[str, Any]:
     """Decode every section first (a bad one rejects the whole bundle), then write all or nothing.
 
     Order against a crash: the new trusted keys are written to `keyring_path` first, the ledger (event data and
@@ -50,7 +50,7 @@ def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
     return counts
 
 
-def apply_live(ledger: Ledger, s: dict) -> dict:
+def apply_live(ledger: Ledger, s: dict[str, Any]) -> dict[str, Any]:
     """Revocations, blocks and their reversals (from a bundle section or a live message)."""
     revs = list(_rows(s.get("revocations")))
     with ledger.transaction():
@@ -77,7 +77,7 @@ def _rows(items) -> Iterable[tuple[str, str, float]]:
         yield str(r["ticket_key"]), str(r.get("reason") or ""), float(r.get("at") or time.time())
 
 
-def _keys(keyring_json: dict) -> list[TrustedKey]:
+def _keys(keyring_json: dict[str, Any]) -> list[TrustedKey]:
     try:
         return list(Keyring.from_json(keyring_json).keys.values())
     except (KeyError, ValueError, TypeError) as exc:

@@ -14,7 +14,7 @@ import os
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from agent.ledger.catalogue import TICKET_COLUMNS
 from agent.sync.messages import CHUNK_MAGIC, MAX_MESSAGE, BundleManifest, ChunkHeader
@@ -30,8 +30,8 @@ def is_chunk(data: bytes) -> bool:
     return ChunkHeader.is_chunk(data)
 
 
-def build(*, org: str, device: str, version: int, base_version: int, events: list[int], sections: Iterable[dict],
-          keyring: dict, sign: Callable[[bytes], bytes], bundle_id: bytes, level: int = 6,
+def build(*, org: str, device: str, version: int, base_version: int, events: list[int], sections: Iterable[dict[str, Any]],
+          keyring: dict[str, Any], sign: Callable[[bytes], bytes], bundle_id: bytes, level: int = 6,
           ts: float | None = None) -> tuple[bytes, list[bytes]]:
     """-> (signed manifest, chunk messages). `bundle_id`: 16 random bytes."""
     chunks = encode_chunks(sections, bundle_id, level)
@@ -39,14 +39,14 @@ def build(*, org: str, device: str, version: int, base_version: int, events: lis
 
 
 def manifest(org: str, device: str, bundle_id: bytes, version: int, base_version: int, events: list[int],
-             keyring: dict, chunks: list[bytes], sign: Callable[[bytes], bytes], ts: float | None = None) -> bytes:
+             keyring: dict[str, Any], chunks: list[bytes], sign: Callable[[bytes], bytes], ts: float | None = None) -> bytes:
     """The signed manifest naming one device (the chunks may be shared by every device of a push)."""
     m = BundleManifest(org, device, bundle_id.hex(), version, base_version, tuple(sorted(events)), keyring,
                        tuple(hashlib.sha256(c).hexdigest() for c in chunks))
     return seal(dict(m.to_wire(), id=os.urandom(8).hex() + device, ts=time.time() if ts is None else ts), sign)
 
 
-def encode_chunks(sections: Iterable[dict], bundle_id: bytes, level: int = 1,
+def encode_chunks(sections: Iterable[dict[str, Any]], bundle_id: bytes, level: int = 1,
                   limit: int = MAX_MESSAGE - 1024) -> list[bytes]:
     """Chunk messages, each under `limit` bytes (the broker refuses larger ones): a section too big compressed is
     split in halves (its longest list) until it fits."""
@@ -57,11 +57,11 @@ def encode_chunks(sections: Iterable[dict], bundle_id: bytes, level: int = 1,
     return out
 
 
-def _deflate(section: dict, level: int) -> bytes:
+def _deflate(section: dict[str, Any], level: int) -> bytes:
     return zlib.compress(json.dumps(section, separators=(",", ":"), ensure_ascii=False).encode(), level)
 
 
-def split_to_fit(section: dict, size: Callable[[dict], int], limit: int) -> list[dict]:
+def split_to_fit(section: dict[str, Any], size: Callable[[dict[str, Any]], int], limit: int) -> list[dict[str, Any]]:
     """[section] if size(section) <= limit, else halves of its longest list (ticket rows, revocations…), recursively.
     A single element over the limit is returned as it is (nothing is dropped; the broker will refuse it, loudly)."""
     if size(section) <= limit:
@@ -76,7 +76,7 @@ def split_to_fit(section: dict, size: Callable[[dict], int], limit: int) -> list
             + split_to_fit(_with(section, path, rows[half:]), size, limit))
 
 
-def _lists(section: dict):
+def _lists(section: dict[str, Any]):
     for k, v in section.items():
         if isinstance(v, list):
             yield (k,), v
@@ -84,23 +84,23 @@ def _lists(section: dict):
             yield (k, "rows"), v["rows"]
 
 
-def _at(section: dict, path: tuple) -> list:
+def _at(section: dict[str, Any], path: tuple[Any, ...]) -> list[Any]:
     return section[path[0]] if len(path) == 1 else section[path[0]][path[1]]
 
 
-def _with(section: dict, path: tuple, rows: list) -> dict:
+def _with(section: dict[str, Any], path: tuple[Any, ...], rows: list[Any]) -> dict[str, Any]:
     if len(path) == 1:
         return dict(section, **{path[0]: rows})
     return dict(section, **{path[0]: dict(section[path[0]], **{path[1]: rows})})
 
 
-def ticket_section(rows: list[dict], payloads: bool = False) -> dict:
+def ticket_section(rows: list[dict[str, Any]], payloads: bool = False) -> dict[str, Any]:
     """payloads: add each row's signed QR `payload` (bundles for kiosk devices only; never on a live topic)."""
     cols = (*TICKET_COLUMNS, "payload") if payloads else TICKET_COLUMNS
     return {"tickets": {"columns": list(cols), "rows": [[r.get(c) for c in cols] for r in rows]}}
 
 
-def check_manifest(m: dict, org: str, device: str, current_version: int, current_events: list[int]) -> None:
+def check_manifest(m: dict[str, Any], org: str, device: str, current_version: int, current_events: list[int]) -> None:
     """Raise Rejected unless this (signature-verified) manifest is meant for us and newer than what we have."""
     if m.get("org") != org or m.get("device") != device:
         raise Rejected(f"bundle for {m.get('org')}/{m.get('device')}, not for {org}/{device}")
@@ -119,7 +119,7 @@ def check_manifest(m: dict, org: str, device: str, current_version: int, current
 
 @dataclass
 class Pending:
-    manifest: dict
+    manifest: dict[str, Any]
     chunks: dict[int, bytes] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
@@ -134,7 +134,7 @@ class Assembler:
     def __init__(self) -> None:
         self.pending: Pending | None = None
 
-    def start(self, manifest: dict) -> Pending:
+    def start(self, manifest: dict[str, Any]) -> Pending:
         self.pending = Pending(manifest)
         return self.pending
 
@@ -157,7 +157,7 @@ class Assembler:
         return None
 
 
-def sections(p: Pending) -> Iterable[dict]:
+def sections(p: Pending) -> Iterable[dict[str, Any]]:
     for index in range(len(p.manifest["chunks"])):
         d = zlib.decompressobj()
         raw = d.decompress(p.chunks[index][ChunkHeader.SIZE:], MAX_SECTION)

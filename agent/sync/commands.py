@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from agent.stored_policy import load_policy, save_policy
 from agent.ledger import Ledger
@@ -11,7 +12,7 @@ from agent.sync.signed import Rejected
 _CONFIG_FIELDS = ("mode", "events", "zones", "direction", "gate", "reread_window")
 
 
-def run_command(ledger: Ledger, body: dict) -> dict:
+def run_command(ledger: Ledger, body: dict[str, Any]) -> dict[str, Any]:
     name = body.get("cmd")
     if name == "wipe":
         # personal data and event data go; the log of scans stays until the server acknowledged it

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from agent.errors import TicketgateError
 from agent.keyring import Keyring
@@ -82,7 +82,7 @@ class DeviceSync:
         self._refused_bundles: deque[str] = deque(maxlen=16)
         self._live_subs: set[int] = set()
         self.ledger: Ledger | None = None
-        self.last_bundle: dict | None = None
+        self.last_bundle: dict[str, Any] | None = None
         self._bundle_version = 0
         self.uploader: Uploader | None = None
         transport.on_message = lambda t, p: self._put(("msg", t, p))
@@ -130,7 +130,7 @@ class DeviceSync:
         return self._bundle_version
 
     # -- worker thread -----------------------------------------------------------------------------------------
-    def _put(self, item: tuple) -> None:
+    def _put(self, item: tuple[Any, ...]) -> None:
         self._inbox.put(item)
         self._wake.set()
 
@@ -162,7 +162,7 @@ class DeviceSync:
         log.warning("sync %s: rejected message on %s: %s", self.device, topic, reason)
         self.rejections.append((topic, reason))
 
-    def _handle(self, item: tuple) -> None:
+    def _handle(self, item: tuple[Any, ...]) -> None:
         if item[0] == "connected":
             self.uploader.restart()
             self.transport.publish(topics.device_status(self.org, self.device), self._status("online"), retain=True)
@@ -204,7 +204,7 @@ class DeviceSync:
             raise Rejected(f"unexpected {parsed.kind} message")
 
     # -- server -> device --------------------------------------------------------------------------------------
-    def _down(self, body: dict) -> None:
+    def _down(self, body: dict[str, Any]) -> None:
         if body.get("device") != self.device:
             raise Rejected(f"message for device {body.get('device')!r}")
         kind = body["type"]
@@ -247,7 +247,7 @@ class DeviceSync:
         else:
             raise Rejected(f"unknown down message type {kind!r}")
 
-    def _apply(self, pending) -> dict:
+    def _apply(self, pending) -> dict[str, Any]:
         counts = apply_bundle(self.ledger, pending, self.keyring, self.keyring_path)   # keys saved, then committed
         m = pending.manifest
         self.last_bundle = {"version": m["version"], "base_version": m["base_version"], **counts}
@@ -255,12 +255,12 @@ class DeviceSync:
         self._bundle_version = int(m["version"])     # last: whoever sees the new version sees the rest too
         return counts
 
-    def _after_bundle(self, manifest: dict, counts: dict) -> None:
+    def _after_bundle(self, manifest: dict[str, Any], counts: dict[str, Any]) -> None:
         self._subscribe_live()
         log.info("sync %s: bundle v%s applied (%s)", self.device, manifest["version"], counts)
         self.on_change("bundle")
 
-    def _live(self, body: dict, event_id: int | None) -> None:
+    def _live(self, body: dict[str, Any], event_id: int | None) -> None:
         if body.get("event") != event_id:
             raise Rejected(f"live message for event {body.get('event')} on the topic of event {event_id}")
         if body["type"] not in ("update", "checkins"):
@@ -279,7 +279,7 @@ class DeviceSync:
         self.stats["live"] += 1
         self.on_change("live")
 
-    def _cmd(self, body: dict) -> None:
+    def _cmd(self, body: dict[str, Any]) -> None:
         if body.get("device") != self.device:
             raise Rejected(f"command for device {body.get('device')!r}")
         from agent.sync.commands import run_command
@@ -298,7 +298,7 @@ class DeviceSync:
             self._bundle_version = 0
         self.on_change("command")
 
-    def _fresh(self, body: dict) -> None:
+    def _fresh(self, body: dict[str, Any]) -> None:
         """Judged on the stored server-time estimate (from before a restart too), never on the raw wall clock."""
         reason = self.guard.check(body.get("id"), body.get("ts"), self.server_clock.now(self.ledger.clock_estimate()))
         if reason:

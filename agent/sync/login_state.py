@@ -7,6 +7,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.private_files import write_private
 
@@ -32,7 +33,7 @@ class LoginState:
         if Path(path).parent.exists():
             write_private(path, json.dumps(asdict(self)))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def describe(self) -> str:

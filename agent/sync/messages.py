@@ -32,7 +32,7 @@ MAX_MESSAGE = 4 << 20   # bytes, any one MQTT message: mosquitto's message_size_
 
 
 # -- field checks (each raises Rejected naming the field) -------------------------------------------------------
-def _get(d: dict, name: str, default: Any = ...) -> Any:
+def _get(d: dict[str, Any], name: str, default: Any = ...) -> Any:
     if name in d:
         return d[name]
     if default is ...:
@@ -40,7 +40,7 @@ def _get(d: dict, name: str, default: Any = ...) -> Any:
     return default
 
 
-def text(d: dict, name: str, default: Any = ..., *, limit: int = MAX_ID, empty: bool = True) -> Any:
+def text(d: dict[str, Any], name: str, default: Any = ..., *, limit: int = MAX_ID, empty: bool = True) -> Any:
     """A string of at most `limit` characters; null or absent -> `default` (required when there is none)."""
     v = d.get(name)
     if type(v) is str and len(v) <= limit and (empty or v):     # the common case first: ingestion speed
@@ -53,7 +53,7 @@ def text(d: dict, name: str, default: Any = ..., *, limit: int = MAX_ID, empty: 
     return v
 
 
-def integer(d: dict, name: str, default: Any = ...) -> Any:
+def integer(d: dict[str, Any], name: str, default: Any = ...) -> Any:
     v = d.get(name)
     if type(v) is int and -(1 << 62) < v < (1 << 62):
         return v
@@ -65,7 +65,7 @@ def integer(d: dict, name: str, default: Any = ...) -> Any:
     return v
 
 
-def number(d: dict, name: str, default: Any = ...) -> Any:
+def number(d: dict[str, Any], name: str, default: Any = ...) -> Any:
     v = d.get(name)
     if type(v) is float and -1e12 <= v <= 1e12:                 # (NaN fails the comparison)
         return v
@@ -77,14 +77,14 @@ def number(d: dict, name: str, default: Any = ...) -> Any:
     return float(v)
 
 
-def one_of(d: dict, name: str, allowed: tuple, default: Any = ...) -> Any:
+def one_of(d: dict[str, Any], name: str, allowed: tuple[Any, ...], default: Any = ...) -> Any:
     v = _get(d, name, default)
     if v not in allowed:
         _bad(name, v)
     return v
 
 
-def int_list(d: dict, name: str, default: Any = ..., limit: int = 100_000) -> tuple[int, ...]:
+def int_list(d: dict[str, Any], name: str, default: Any = ..., limit: int = 100_000) -> tuple[int, ...]:
     v = _get(d, name, default)
     if not isinstance(v, list) or len(v) > limit or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
         _bad(name, v)
@@ -96,13 +96,13 @@ def _bad(name: str, v: Any):
     raise Rejected(f"bad {name}: {shown[:40]}{'…' if len(shown) > 40 else ''}")
 
 
-def _obj(data: Any, what: str) -> dict:
+def _obj(data: Any, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Rejected(f"{what} is not a JSON object")
     return data
 
 
-def _typed(d: dict, cls: type) -> None:
+def _typed(d: dict[str, Any], cls: type) -> None:
     if d.get("type") != cls.TYPE:
         raise Rejected(f"not a {cls.TYPE} message (type {d.get('type')!r})")
 
@@ -114,7 +114,7 @@ class Wire:
     ACTION: ClassVar[str | None] = None
     TYPED: ClassVar[bool] = True  # the wire form carries `type` (not: relayed actions, presence)
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         out = {"type": self.TYPE, **asdict(self)}
         if self.ACTION is not None:
             out["action"] = self.ACTION
@@ -228,7 +228,7 @@ class Exchange(Wire):
                    category=integer(d, "category", None), zone=integer(d, "zone", None), seat=text(d, "seat", None),
                    at=number(d, "at", None))
 
-    def chosen(self) -> dict:
+    def chosen(self) -> dict[str, Any]:
         """The position fields the kiosk chose (absent ones keep the old ticket's)."""
         return {k: v for k, v in (("category", self.category), ("zone", self.zone), ("seat", self.seat)) if v is not None}
 
@@ -247,7 +247,7 @@ class Printed(Wire):
     reprint: bool = False
     at: float | None = None
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()
         out["action"] = "reprint" if self.reprint else "print"
         del out["reprint"]
@@ -345,7 +345,7 @@ class ItemRefusal:
     reason: str
     body: Any = field(default=None, compare=False)      # what was refused (kept for the organiser), not sent back
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return {"id": self.id, "reason": self.reason}
 
 
@@ -365,7 +365,7 @@ class Batch(Wire):
     def wire_fields(cls) -> list[str]:
         return ["org", "device", "batch", "sent", "items"]
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return {"type": "batch", "org": self.org, "device": self.device, "batch": self.batch, "sent": self.sent,
                 "items": [{"id": i.id, "kind": i.kind, "body": i.body.to_wire()} for i in self.items]}
 
@@ -421,7 +421,7 @@ class Ack(Wire):
     deferred: tuple[int, ...] = ()
     retry_after: float = 0.0
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return {"type": "ack", "device": self.device, "batch": self.batch, "ids": list(self.ids),
                 "refused": [r.to_wire() for r in self.refused], "deferred": list(self.deferred),
                 "retry_after": self.retry_after}
@@ -483,7 +483,7 @@ class BundleManifest(Wire):
     version: int
     base_version: int
     events: tuple[int, ...]
-    keyring: dict
+    keyring: dict[str, Any]
     chunks: tuple[str, ...]
 
     @classmethod
@@ -548,7 +548,7 @@ class RelayedAction(Wire):
     clock_offset: float = 0.0      # server time - device time: the action is ordered on `at + clock_offset`
     mode: str | None = None        # the gate's mode (multiple-entry entries are never double admissions)
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in _RELAYED_FIELDS}     # (asdict's deep copy is 5x slower; all flat here)
 
     @classmethod
@@ -584,7 +584,7 @@ class Checkins(Wire):
     def wire_fields(cls) -> list[str]:
         return ["event", "actions"]
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return {"type": "checkins", "event": self.event, "actions": [a.to_wire() for a in self.actions]}
 
     @classmethod
@@ -610,14 +610,14 @@ class Update(Wire):
     TYPE: ClassVar[str] = "update"
     TOPIC: ClassVar[str] = "live"
     event: int
-    revocations: tuple[dict, ...] = ()
+    revocations: tuple[dict[str, Any], ...] = ()
     unrevoked: tuple[str, ...] = ()
-    blocks: tuple[dict, ...] = ()
+    blocks: tuple[dict[str, Any], ...] = ()
     unblocked: tuple[str, ...] = ()
-    resets: tuple[dict, ...] = ()
-    tickets: dict | None = None
+    resets: tuple[dict[str, Any], ...] = ()
+    tickets: dict[str, Any] | None = None
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         out = {"type": "update", "event": self.event}
         for name in ("revocations", "unrevoked", "blocks", "unblocked", "resets"):
             if getattr(self, name):
@@ -660,13 +660,13 @@ class Command(Wire):
     TOPIC: ClassVar[str] = "cmd"
     cmd: str
     device: str
-    args: dict = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def wire_fields(cls) -> list[str]:
         return ["cmd", "device"]
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return {**self.args, "type": "cmd", "cmd": self.cmd, "device": self.device}
 
     @classmethod
@@ -687,7 +687,7 @@ class DeviceStatus(Wire):
     device: str
     ts: float
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -700,7 +700,7 @@ class ServerStatus(Wire):
     server: str
     since: float
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod

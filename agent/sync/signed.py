@@ -29,7 +29,7 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
-def seal(body: dict, sign: Callable[[bytes], bytes]) -> bytes:
+def seal(body: dict[str, Any], sign: Callable[[bytes], bytes]) -> bytes:
     """Sign `body` (a dict) with `sign` (SigningKey.sign or Ed25519PrivateKey.sign)."""
     text = dumps(body)
     signature = sign(DOMAIN + text.encode())
@@ -51,7 +51,7 @@ class Verifier:
     def __init__(self, public_key: bytes):
         self.key = Ed25519PublicKey.from_public_bytes(public_key)
 
-    def open(self, data: bytes, limit: int = MAX_SIGNED) -> dict:
+    def open(self, data: bytes, limit: int = MAX_SIGNED) -> dict[str, Any]:
         outer = load_json(data, limit)
         if not isinstance(outer, dict) or "sig" not in outer or "body" not in outer:
             raise Rejected("unsigned message")

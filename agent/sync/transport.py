@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from agent.sync.backoff import Backoff
 
@@ -41,7 +41,7 @@ class BrokerConfig:
     tls: bool = False
     ca_file: str | None = None
     refused_backoff: Backoff = field(default_factory=Backoff)   # retries after a refused login (with jitter)
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class PahoTransport:
