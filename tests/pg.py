@@ -56,7 +56,8 @@ class PostgresServer:
         return ["setpriv", f"--reuid={self._uid}", f"--regid={self._gid}", "--clear-groups", "--"] + argv
 
     def start(self) -> "PostgresServer":
-        self.folder = Path(tempfile.mkdtemp(prefix="tg-pg-"))     # directly in /tmp: `nobody` can reach it
+        # as root, directly in /tmp whatever $TMPDIR says: `nobody` must reach it (and a socket path stays short)
+        self.folder = Path(tempfile.mkdtemp(prefix="tg-pg-", dir="/tmp" if os.geteuid() == 0 else None))
         if os.geteuid() == 0:
             nobody = pwd.getpwnam("nobody")
             self._uid, self._gid = nobody.pw_uid, nobody.pw_gid
