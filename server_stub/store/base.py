@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from agent.errors import TicketgateError
 from agent.sqlite_file import Transaction
@@ -27,8 +28,9 @@ class StoreBase:
     """Connection, lock, transactions and the per-organiser change counter; the mixins build on it."""
 
     backend = "?"
+    path: Path | None = None     # the SQLite file (None on PostgreSQL)
 
-    def __init__(self, data_dir: str | Path, create: bool = True, **options):
+    def __init__(self, data_dir: str | Path, create: bool = True, **options: Any):
         self.data_dir = Path(data_dir)       # private key files live here whatever the database
         if create:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -37,7 +39,7 @@ class StoreBase:
         self.lock = threading.RLock()
         self.conn = self._connect(create, **options)
 
-    def _connect(self, create: bool, **options):
+    def _connect(self, create: bool, **options: Any) -> Any:
         """The backend's connection: `execute(sql, params) -> cursor`, `executemany`, `in_transaction`, `close`."""
         raise NotImplementedError
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import Any
 
 from agent.search_query import words
 from server_stub.store.base import StoreError
@@ -27,7 +28,7 @@ _LOCK_ID = 0x54475331      # advisory lock taken while migrating ("TGS1", the SQ
 
 
 def is_postgres_url(db: str | None) -> bool:
-    return bool(db) and db.startswith(URL_SCHEMES)
+    return db is not None and db.startswith(URL_SCHEMES)
 
 
 def display_url(url: str) -> str:
@@ -229,9 +230,8 @@ class PostgresStore(SqlStore):
     def open(cls, data_dir: str | Path, url: str, create: bool = True) -> "PostgresStore":
         return cls(data_dir, url, create)
 
-    def _connect(self, create: bool, connect_timeout: float = 10.0) -> PgConnection:
-        self.path = None
-        return connect(self.url, create, connect_timeout)
+    def _connect(self, create: bool, **options: Any) -> PgConnection:
+        return connect(self.url, create, float(options.get("connect_timeout", 10.0)))
 
     def __repr__(self) -> str:
         return f"PostgresStore({display_url(self.url)})"
@@ -244,7 +244,7 @@ class PostgresStore(SqlStore):
         if not ws:
             return []
         match = " & ".join(f"{w}:*" for w in ws)       # words are letters and digits only: safe in tsquery syntax
-        sql, params = "SELECT number FROM orders WHERE search @@ to_tsquery('simple', ?)", (match,)
+        sql, params = "SELECT number FROM orders WHERE search @@ to_tsquery('simple', ?)", [match]
         if org:
-            sql, params = sql + " AND org=?", (match, org)
+            sql, params = sql + " AND org=?", [match, org]
         return [r[0] for r in self.q(sql + " ORDER BY order_id LIMIT ?", (*params, limit))]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from agent.search_query import fts_query
 from agent.sqlite_file import open_guarded
@@ -44,9 +45,9 @@ class SqliteStore(SqlStore):
     def open(cls, data_dir: str | Path, create: bool = True, busy_timeout: float = 10.0) -> "SqliteStore":
         return cls(data_dir, create, busy_timeout)
 
-    def _connect(self, create: bool, busy_timeout: float = 10.0) -> sqlite3.Connection:
+    def _connect(self, create: bool, **options: Any) -> sqlite3.Connection:
         self.path = self.data_dir / DB_NAME
-        return connect(self.path, create, busy_timeout)
+        return connect(self.path, create, float(options.get("busy_timeout", 10.0)))
 
     def read_connection(self) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
