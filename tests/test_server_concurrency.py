@@ -132,3 +132,54 @@ def test_a_worker_killed_mid_transaction_leaves_nothing_half_stored(open_backend
               "device_id": "d", "org": "fest"} for i in range(200)]
     assert store.ingest(batch) == (200, 0) and store.ingest(batch) == (0, 200)
     assert store.q("SELECT count(*), count(DISTINCT scan_uuid) FROM scans") == [(200, 200)]
+
+
+def _race(stores, action) -> list:
+    """Run action(store) on every store at the same moment (one thread each); -> results or exceptions."""
+    barrier = threading.Barrier(len(stores))
+    results: list = [None] * len(stores)
+
+    def run(i, s):
+        barrier.wait(10)
+        try:
+            results[i] = action(s)
+        except Exception as exc:      # noqa: BLE001 - collected and asserted by the caller
+            results[i] = exc
+    threads = [threading.Thread(target=run, args=(i, s)) for i, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_racing_workers_apply_a_state_change_once(open_backend, tmp_path):
+    """Four workers (own connection each) validate the same payment, exchange the same ticket, ask for the first
+    key of a new organiser and register one device for two organisers, all at once: each change happens once,
+    the others are refused (PostgreSQL runs them concurrently; the organiser row lock orders them)."""
+    from server_stub.store import StoreError
+    stores = [open_backend(tmp_path / "srv")] + [None] * 3
+    first = stores[0]
+    first.create_organiser("fest", "Fest")
+    stores[1:] = [open_backend(tmp_path / "srv", create=False) for _ in range(3)]
+    ev = first.create_event("fest", "E", time.time(), time.time() + 3600, "UTC", [], [])
+    for _ in range(3):
+        pending = first.add_order("fest", ev, "Ann", status="pending")["number"]
+        results = _race(stores, lambda s: s.validate_payment(pending))
+        assert sum(isinstance(r, dict) for r in results) == 1, results
+        assert all(isinstance(r, StoreError) for r in results if not isinstance(r, dict))
+        key = first.add_order("fest", ev, "Ben")["tickets"][0]["ticket_key"]
+        results = _race(stores, lambda s: s.exchange_ticket(key, "torn"))
+        assert sum(isinstance(r, dict) for r in results) == 1, results
+        order = first.order(first.ticket(key)["order_number"])
+        assert len(order["tickets"]) == 2 and sum(t["revoked"] is None for t in order["tickets"]) == 1
+    first.create_organiser("late", "Late")
+    keys = _race(stores, lambda s: s.current_key("late").key_id)
+    assert len(set(keys)) == 1 and isinstance(keys[0], int) and len(first.key_infos("late")) == 1
+    first.create_organiser("other", "Other")
+    results = _race(stores, lambda s: s.register_device("fest" if stores.index(s) % 2 else "other", "tab-1"))
+    owner = first.device("tab-1")["org"]
+    assert all(isinstance(r, StoreError) if (("fest" if i % 2 else "other") != owner) else isinstance(r, dict)
+               for i, r in enumerate(results)), results
+    results = _race(stores, lambda s: s.create_organiser("twin", "Twin"))
+    assert sum(isinstance(r, dict) for r in results) == 1 and sum(isinstance(r, StoreError) for r in results) == 3

@@ -82,6 +82,14 @@ class StoreBase:
             raise NotFound(f"no organiser {org!r}")
         return row[0]
 
+    def _lock_org(self, org: str) -> None:
+        """Inside a transaction, before reading what a change depends on (a status, an active revocation, the
+        current key): wait for the organiser's other writers to commit. Every versioned write takes this row lock
+        (`_bump`), so on PostgreSQL (READ COMMITTED) the reads after it see their result, as after SQLite's
+        BEGIN IMMEDIATE; there it is a no-op update."""
+        if self.conn.execute("UPDATE organisers SET version = version WHERE org=?", (org,)).rowcount == 0:
+            raise NotFound(f"no organiser {org!r}")
+
     def version(self, org: str) -> int:
         row = self.q1("SELECT version FROM organisers WHERE org=?", (org,))
         if row is None:

@@ -18,9 +18,9 @@ class CatalogueMixin(StoreBase):
         if not name.strip():
             raise InvalidInput("an organiser needs a name")
         with self.tx() as c:
-            if c.execute("SELECT 1 FROM organisers WHERE org=?", (slug,)).fetchone():
+            if c.execute("INSERT INTO organisers(org, name, created_at) VALUES (?,?,?) ON CONFLICT (org) DO NOTHING "
+                         "RETURNING org", (slug, name.strip(), time.time())).fetchone() is None:
                 raise StoreError(f"organiser {slug!r} already exists")
-            c.execute("INSERT INTO organisers(org, name, created_at) VALUES (?,?,?)", (slug, name.strip(), time.time()))
         return self.organiser(slug)
 
     def organiser(self, slug: str) -> dict | None:

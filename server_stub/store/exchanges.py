@@ -21,6 +21,7 @@ class ExchangeMixin(OrderMixin):
             raise InvalidInput("an exchange needs a reason")
         old = self.ticket(ticket_key)
         with self.tx() as c:
+            self._lock_org(old["org"])       # two kiosks exchanging the same ticket at once: the second sees the first
             if c.execute("SELECT 1 FROM revocations WHERE ticket_id=? AND active=1", (old["ticket_id"],)).fetchone():
                 raise StoreError(f"ticket {old['ticket_key']} is already revoked (exchanged before?)")
             order_id, position = c.execute(

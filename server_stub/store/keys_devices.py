@@ -24,13 +24,18 @@ class KeysDevicesMixin(StoreBase):
         return KeyFiles(self.data_dir / "keys")
 
     # -- keys --------------------------------------------------------------------------------------------------
-    def _new_key(self, org: str, purpose: str) -> SigningKey:
-        """Insert the key row, write the private file, make it current: all or nothing."""
+    def _new_key(self, org: str, purpose: str, first: bool = False) -> SigningKey:
+        """Insert the key row, write the private file, make it current: all or nothing. `first`: only when there is
+        no current key yet (several workers asking for it at once create one, the others get it)."""
         now = time.time()
         files = self.key_files
         with self.tx() as c:
-            if c.execute("SELECT 1 FROM organisers WHERE org=?", (org,)).fetchone() is None:
-                raise NotFound(f"no organiser {org!r}")
+            self._lock_org(org)
+            if first:
+                current = c.execute(f"SELECT {_KEY_COLS} FROM signing_keys WHERE org=? AND purpose=? AND file != '' "
+                                    "AND current=1", (org, purpose)).fetchone()
+                if current is not None:
+                    return self._load(current)
             key_id = c.execute("INSERT INTO signing_keys(org, purpose, public_key, file, created_at, current) "
                                "VALUES (?,?,?,?,?,0) RETURNING key_id", (org, purpose, b"", "", now)).fetchone()[0]
             if key_id > MAX_KEY_ID:
@@ -67,7 +72,7 @@ class KeysDevicesMixin(StoreBase):
     def current_key(self, org: str) -> SigningKey:
         """The key new tickets are signed with (created on first use)."""
         rows = [r for r in self._key_rows(org, TICKET) if r[8]]
-        return self._load(rows[0]) if rows else self._new_key(org, TICKET)
+        return self._load(rows[0]) if rows else self._new_key(org, TICKET, first=True)
 
     def rotate_key(self, org: str, retire_old_at: float | None = None) -> SigningKey:
         """New current ticket key. Older keys stay trusted until their valid_until; `retire_old_at` sets it for
@@ -91,7 +96,7 @@ class KeysDevicesMixin(StoreBase):
     def server_key(self, org: str) -> SigningKey:
         """The organiser's server key: signs bundles and commands (its public half goes to devices)."""
         rows = [r for r in self._key_rows(org, SERVER) if r[8]]
-        return self._load(rows[0]) if rows else self._new_key(org, SERVER)
+        return self._load(rows[0]) if rows else self._new_key(org, SERVER, first=True)
 
     def server_public_key(self, org: str) -> bytes:
         rows = [r for r in self._key_rows(org, SERVER) if r[8]]
@@ -115,11 +120,14 @@ class KeysDevicesMixin(StoreBase):
             row = c.execute("SELECT org FROM devices WHERE device_id=?", (device_id,)).fetchone()
             if row and row[0] != org:
                 raise StoreError(f"device {device_id!r} belongs to another organiser")
-            c.execute("INSERT INTO devices(device_id, org, name, gate, events, public_key, registered_at, role) "
+            stored = c.execute("INSERT INTO devices(device_id, org, name, gate, events, public_key, registered_at, role) "
                       "VALUES (?,?,?,?,?,?,?,?) "
                       "ON CONFLICT(device_id) DO UPDATE SET name=excluded.name, gate=excluded.gate, events=excluded.events, "
-                      "public_key=excluded.public_key, registered_at=excluded.registered_at, role=excluded.role, revoked_at=NULL",
-                      (device_id, org, name, gate, json.dumps(events), public_key, now, role))
+                      "public_key=excluded.public_key, registered_at=excluded.registered_at, role=excluded.role, revoked_at=NULL "
+                      "WHERE devices.org = excluded.org",      # another organiser registering it meanwhile: refused
+                      (device_id, org, name, gate, json.dumps(events), public_key, now, role)).rowcount
+            if stored == 0:
+                raise StoreError(f"device {device_id!r} belongs to another organiser")
         return self.device(device_id)
 
     def _device_dict(self, row: tuple) -> dict:

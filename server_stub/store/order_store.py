@@ -161,15 +161,16 @@ class OrderMixin(CatalogueMixin):
         number = normalize_order_number(number)
         now = time.time()
         with self.tx() as c:
-            row = c.execute("SELECT order_id, org, status FROM orders WHERE number=?", (number,)).fetchone()
+            row = c.execute("SELECT order_id, org FROM orders WHERE number=?", (number,)).fetchone()
             if row is None:
                 raise NotFound(f"no order {number!r}")
-            order_id, org, status = row
+            order_id, org = row
+            version = self._bump(org)        # first: a concurrent change of this order commits before we read it
+            status = c.execute("SELECT status FROM orders WHERE order_id=?", (order_id,)).fetchone()[0]
             try:
                 check_transition(status, new)
             except ValueError as exc:
                 raise StoreError(f"order {number}: {exc}") from None
-            version = self._bump(org)
             c.execute("UPDATE orders SET status=?, reason=?, updated_at=? WHERE order_id=?", (new, reason, now, order_id))
             c.execute("UPDATE tickets SET version=? WHERE order_id=?", (version, order_id))
             if revoke:
