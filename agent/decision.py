@@ -5,7 +5,7 @@ No I/O, no clock, no randomness: the shell (agent.gate) reads history and persis
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from agent.history import TicketHistory
 from agent.payload import Decoded
@@ -17,14 +17,21 @@ Check = Callable[["Context"], Optional[Verdict]]
 
 
 class Context:
-    __slots__ = ("decoded", "ticket", "policy", "history", "now", "event_id")
+    __slots__ = ("decoded", "policy", "history", "now", "event_id")
 
     def __init__(self, decoded: Decoded, policy: DevicePolicy, history: TicketHistory, now: float):
-        self.decoded, self.ticket, self.policy, self.history, self.now = decoded, decoded.ticket, policy, history, now
+        self.decoded, self.policy, self.history, self.now = decoded, policy, history, now
         self.event_id: int | None = None
 
-    def verdict(self, code: Code, detail: str = "", **kw) -> Verdict:
-        t: Ticket | None = self.ticket
+    @property
+    def ticket(self) -> Ticket:
+        """The decoded ticket: every check after check_payload runs only when there is one."""
+        if self.decoded.ticket is None:
+            raise AssertionError("a check that reads the ticket ran before check_payload")
+        return self.decoded.ticket
+
+    def verdict(self, code: Code, detail: str = "", **kw: Any) -> Verdict:
+        t = self.decoded.ticket
         return Verdict(code=code, detail=detail, event_id=self.event_id if self.event_id is not None else (t.event_id if t else None),
                        ticket_key=t.key if t else None, category=t.category if t else None,
                        zones=t.zones if t else (), seat=t.seat if t else None, **kw)
@@ -58,10 +65,12 @@ def nearest_event(candidates: list[int], times: dict[int, tuple[float | None, fl
     (events without dates come last; ties: lowest id)."""
     def distance(event_id: int) -> float:
         start, end = times.get(event_id, (None, None))
-        if start is None and end is None:
-            return float("inf")
-        start = end if start is None else start
-        end = start if end is None else end
+        if start is None:
+            if end is None:
+                return float("inf")
+            start = end
+        if end is None:
+            end = start
         return 0.0 if start <= now <= end else min(abs(now - start), abs(now - end))
     return min(candidates, key=lambda e: (distance(e), e))
 

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any, Callable, Concatenate, ParamSpec, TypeVar
 
 from agent.clock import ServerClock, boot_clock
 from agent.decision import decide
@@ -27,13 +27,15 @@ from agent.ticket_format import Ticket
 from agent.verdicts import Code, Verdict
 
 _RECENT_READS = 256
+P = ParamSpec("P")
+R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 
-def _ledger_errors(method):
+def _ledger_errors(method: Callable[Concatenate[Gate, P], R]) -> Callable[Concatenate[Gate, P], R]:
     """A storage fault (damaged page, disk full, I/O error) is a LedgerError: no verdict is given for it."""
     @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
+    def wrapper(self: Gate, /, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
@@ -108,7 +110,7 @@ class Gate:
         twice on one device."""
         policy = self.policy
         judged = now + offset
-        if decoded.status == OK:
+        if decoded.status == OK and decoded.ticket is not None:
             with self.ledger.transaction():
                 history = self.ledger.history(decoded.ticket.key)
                 if read_key is not None and read_key in self._recent:
@@ -133,12 +135,15 @@ class Gate:
 
     def _record(self, verdict: Verdict, now: float, offset: float, reason: str) -> str:
         policy = self.policy
+        kind, ticket_key = verdict.record, verdict.ticket_key
+        if kind is None or ticket_key is None:
+            raise AssertionError("only a verdict on a ticket records an action")
         scan_uuid = self.new_uuid()
-        action = Action(scan_uuid=scan_uuid, kind=verdict.record, at=now, device_id=policy.device_id,
+        action = Action(scan_uuid=scan_uuid, kind=kind, at=now, device_id=policy.device_id,
                         gate=policy.gate, event_id=verdict.event_id, direction=verdict.direction, clock_offset=offset,
                         mode=policy.mode.value)
-        self.ledger.record(verdict.ticket_key, action, reason=reason, clock_offset=offset,
-                           outbox=_action_message(action, verdict.ticket_key, reason, offset, verdict.code,
+        self.ledger.record(ticket_key, action, reason=reason, clock_offset=offset,
+                           outbox=_action_message(action, ticket_key, reason, offset, verdict.code,
                                                   policy.mode.value))
         return scan_uuid
 

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from types import TracebackType
 from typing import Callable, Sequence
 
 from agent.private_files import PRIVATE, make_private
@@ -154,7 +155,8 @@ class Transaction:
             raise
         return self.conn
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         try:
             if self.outer:
                 if exc_type:
@@ -170,4 +172,3 @@ class Transaction:
                         self.on_commit()
         finally:
             self.lock.release()
-        return False

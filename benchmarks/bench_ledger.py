@@ -28,7 +28,7 @@ import core_fixture as fx  # noqa: E402
 from agent.ledger import Ledger  # noqa: E402
 from agent.ticket_format import Ticket  # noqa: E402
 
-HEAVY = ("sqlite_utils", "kivy", "cv2", "paho", "zeroconf", "PIL", "numpy", "google.protobuf", "segno")
+HEAVY = ("kivy", "cv2", "paho", "zeroconf", "PIL", "numpy", "google.protobuf", "segno")
 
 
 

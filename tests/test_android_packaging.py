@@ -317,7 +317,7 @@ def test_every_module_the_android_path_imports_is_a_requirement(buildozer_run, t
         requirements.update(canonicalize_name(re.split(r"[<>=;]", d)[0]) for d in pulled)
     missing = sorted(f"{m} ({provided.get(m, 'no distribution')})" for m in third_party
                      if provided.get(m) not in requirements)
-    assert missing == [] and {"escpos", "fpdf", "zeroconf", "paho", "sqlite_utils", "yaml"} <= third_party
+    assert missing == [] and {"escpos", "fpdf", "zeroconf", "paho", "yaml"} <= third_party
     assert not set(NOT_IN_THE_APK) & set(measured["modules"])
     assert measured["qr"] == ["TG1:ANDROID"]                     # the camera decodes with numpy + pyzbar alone
     assert not (app_dir / "server_stub").exists() and not (app_dir / "kiosk_ui" / "demo_data.py").exists()

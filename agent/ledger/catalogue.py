@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
+
+from agent.sqlite_file import Transaction
 
 TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
                   "order_status")
@@ -16,6 +19,8 @@ CATALOGUE_TABLES = ("tickets", "revocations", "blocked", "passes", "zones", "cat
 
 class CatalogueMixin:
     """Part of agent.ledger.Ledger (needs `conn` and `transaction()`)."""
+    conn: sqlite3.Connection
+    transaction: Callable[[], Transaction]
 
     # -- catalogue (from event bundles) ------------------------------------------------------------------------
     def upsert_events(self, events: Iterable[dict[str, Any]]) -> None:
@@ -55,7 +60,7 @@ class CatalogueMixin:
 
     def payload_count(self) -> int:
         """Tickets whose signed QR this device holds (kiosk devices)."""
-        return self.conn.execute("SELECT count(payload) FROM tickets").fetchone()[0]
+        return int(self.conn.execute("SELECT count(payload) FROM tickets").fetchone()[0])
 
     def events(self) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT event_id, name, starts_at, ends_at, timezone, organiser, data FROM events "

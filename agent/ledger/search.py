@@ -1,13 +1,18 @@
 """Ledger search: buyer name, e-mail, order number, ticket id over the FTS5 index (query forms: agent.search_query)."""
 from __future__ import annotations
 
-from typing import Any
+import sqlite3
+from typing import TYPE_CHECKING, Any
 
 from agent.ledger.catalogue import TICKET_COLUMNS as _TICKET_COLUMNS
+
+if TYPE_CHECKING:
+    from agent.search_query import Form
 
 
 class SearchMixin:
     """Part of agent.ledger.Ledger (needs `conn`)."""
+    conn: sqlite3.Connection
 
     # -- search ------------------------------------------------------------------------------------------------
     SEARCH_CANDIDATES = 200   # rows checked against long prefixes before asking FTS5 for the whole prefix
@@ -29,7 +34,7 @@ class SearchMixin:
                 break
         return list(found.values())[:limit]
 
-    def _search_rows(self, match: str, form, limit: int, found: dict[str, Any]) -> tuple[int, int]:
+    def _search_rows(self, match: str, form: Form | None, limit: int, found: dict[str, Any]) -> tuple[int, int]:
         sql = (f"SELECT t.{', t.'.join(_TICKET_COLUMNS)} FROM tickets_fts f JOIN tickets t ON t.id = f.rowid "
                "WHERE tickets_fts MATCH ? LIMIT ?")
         hits = read = 0

@@ -52,7 +52,7 @@ class Ledger(CatalogueMixin, SearchMixin):
 
     def verify(self) -> str:
         """Full integrity check of the whole file (slow on a big ledger): 'ok' or SQLite's first complaint."""
-        return self.conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        return str(self.conn.execute("PRAGMA quick_check(1)").fetchone()[0])
 
     # -- WAL checkpoints ---------------------------------------------------------------------------------------
     # A checkpoint copies WAL pages into the database file: tens of ms on a big ledger. Never inside a scan:
@@ -87,12 +87,6 @@ class Ledger(CatalogueMixin, SearchMixin):
         self._checkpointer = threading.Thread(target=_background_checkpoint, args=(self,), daemon=True,
                                               name="ledger-checkpoint")
         self._checkpointer.start()
-
-    @property
-    def db(self):
-        """sqlite-utils view of the same connection, for management and bulk work (imported lazily)."""
-        import sqlite_utils
-        return sqlite_utils.Database(self.conn)
 
     # -- settings ----------------------------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
@@ -180,8 +174,10 @@ class Ledger(CatalogueMixin, SearchMixin):
                 self.conn.execute("PRAGMA synchronous=NORMAL")
             try:
                 with self.transaction():
-                    return self.conn.execute("INSERT INTO outbox(kind, body, created) VALUES (?,?,?)",
-                                             (kind, json.dumps(body, separators=(",", ":")), time.time())).lastrowid
+                    row_id = self.conn.execute("INSERT INTO outbox(kind, body, created) VALUES (?,?,?)",
+                                               (kind, json.dumps(body, separators=(",", ":")), time.time())).lastrowid
+                    assert row_id is not None    # an INSERT that succeeded has a row id
+                    return row_id
             finally:
                 if relaxed:
                     self.conn.execute("PRAGMA synchronous=FULL")
@@ -249,10 +245,11 @@ class Ledger(CatalogueMixin, SearchMixin):
 
     def last_acked(self) -> float | None:
         """When the server last acknowledged something from this device (None: never)."""
-        return self.conn.execute("SELECT max(acked) FROM outbox").fetchone()[0]
+        acked: float | None = self.conn.execute("SELECT max(acked) FROM outbox").fetchone()[0]
+        return acked
 
     def outbox_size(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0]
+        return int(self.conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0])
 
     def outbox_refuse(self, reasons: dict[int, str], at: float | None = None) -> None:
         """The server refused these rows for good: answered (they leave the upload queue) but kept, with the reason."""
@@ -268,7 +265,7 @@ class Ledger(CatalogueMixin, SearchMixin):
         return [{"id": i, "kind": k, "body": json.loads(b), "refused": r, "at": a} for i, k, b, r, a in rows]
 
     def outbox_refused_count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM outbox WHERE refused IS NOT NULL").fetchone()[0]
+        return int(self.conn.execute("SELECT count(*) FROM outbox WHERE refused IS NOT NULL").fetchone()[0])
 
     # -- read models (agent.read_models: one rule for device and server) -----------------------------------------
     _ACTION_COLS = "scan_uuid, kind, at, device_id, gate, event_id, direction, ref_uuid, seq, clock_offset, mode"
@@ -334,14 +331,15 @@ class Ledger(CatalogueMixin, SearchMixin):
 
     # -- status ------------------------------------------------------------------------------------------------
     def counts(self) -> dict[str, Any]:
-        q = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        def q(sql: str) -> int:
+            return int(self.conn.execute(sql).fetchone()[0])
         return {"events": q("SELECT count(*) FROM events"), "tickets": q("SELECT count(*) FROM tickets"),
                 "checkins": q("SELECT count(*) FROM checkins WHERE kind='entry'"),
                 "revocations": q("SELECT count(*) FROM revocations"), "blocked": q("SELECT count(*) FROM blocked"),
                 "outbox_pending": self.outbox_size(), "outbox_refused": self.outbox_refused_count()}
 
     # -- transactions ------------------------------------------------------------------------------------------
-    def transaction(self):
+    def transaction(self) -> Transaction:
         return Transaction(self.conn, self._committed, self.lock)
 
 

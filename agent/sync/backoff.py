@@ -17,5 +17,5 @@ class Backoff:
 
     def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry number `attempt` (0 = the first retry)."""
-        top = min(self.cap, self.base * 2 ** min(max(attempt, 0), 32))
+        top = min(self.cap, self.base * 2.0 ** min(max(attempt, 0), 32))
         return top / 2 + rng() * top / 2

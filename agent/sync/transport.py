@@ -8,9 +8,14 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from agent.sync.backoff import Backoff
+
+if TYPE_CHECKING:       # paho is imported when a transport is made, never by the scan path
+    from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger("ticketgate.sync.transport")
 
@@ -24,7 +29,8 @@ class Transport(Protocol):
     @property
     def connected(self) -> bool: ...
     def start(self) -> None: ...
-    def stop(self) -> None: ...
+    def stop(self, status: tuple[str, bytes] | None = None) -> None:
+        """Disconnect; `status` (topic, payload) is published retained first (an orderly goodbye)."""
     def subscribe(self, topic: str, qos: int = 1) -> None: ...
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
                 wait: float | None = None) -> bool: ...
@@ -117,13 +123,16 @@ class PahoTransport:
         return True
 
     # -- paho callbacks (network thread) ---------------------------------------------------------------------
-    def _connected_cb(self, client, userdata, flags, reason_code, properties) -> None:
+    def _connected_cb(self, client: Client, userdata: object, flags: ConnectFlags, reason_code: ReasonCode,
+                      properties: Properties | None) -> None:
         if reason_code.is_failure:
             wait = self.config.refused_backoff.delay(self.refusals)
             self.refusals += 1
             log.warning("%s: broker refused the connection: %s (retry %d in %.1f s)", self.client_id, reason_code,
                         self.refusals, wait)
-            client.reconnect_delay_set(min_delay=wait, max_delay=wait)    # paho's next reconnect waits this long
+            # paho's next reconnect waits this long; paho annotates the delays as int but computes with them as
+            # numbers, and a sub-second backoff must stay sub-second
+            client.reconnect_delay_set(min_delay=wait, max_delay=wait)  # type: ignore[arg-type]
             self._safe(self.on_refused, str(reason_code))
             return
         if self.refusals:
@@ -136,14 +145,15 @@ class PahoTransport:
         self._connected.set()
         self._safe(self.on_connect, bool(flags.session_present))
 
-    def _disconnected_cb(self, client, userdata, flags, reason_code, properties) -> None:
+    def _disconnected_cb(self, client: Client, userdata: object, flags: DisconnectFlags, reason_code: ReasonCode,
+                         properties: Properties | None) -> None:
         self._connected.clear()
         self._safe(self.on_disconnect)
 
-    def _message_cb(self, client, userdata, message) -> None:
+    def _message_cb(self, client: Client, userdata: object, message: MQTTMessage) -> None:
         self._safe(self.on_message, message.topic, bytes(message.payload))
 
-    def _safe(self, fn, *args) -> None:
+    def _safe(self, fn: Callable[..., None], *args: object) -> None:
         try:
             fn(*args)
         except Exception:  # a handler bug must never kill the network thread
