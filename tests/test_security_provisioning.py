@@ -237,6 +237,8 @@ def test_attack_provision_files_modes(tmp_path):
                        prov.acl_file, env.prov.registry.secrets_path, tls / "ca.key", tls / "broker.key",
                        state.key_path, state.credentials_path, state.link_path]
             assert {p.name: _mode(p) for p in private} == {p.name: 0o600 for p in private}
+            folders = [prov.state, prov.password_file.parent, tls]         # mosquitto.db (queued bundles) is in one
+            assert {p.name: _mode(p) for p in folders} == {p.name: 0o700 for p in folders}
             for path in private[:3]:
                 assert password.encode() not in path.read_bytes(), path.name
 
@@ -250,6 +252,7 @@ def test_attack_provision_files_modes(tmp_path):
                               "--org", ORG, "--count", "1", "--server", "127.0.0.1:8787", "--out",
                               str(tmp_path / "sheet.png")], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
+        assert _mode(data / "provision") == 0o700
         made = [p for p in (data / "provision").rglob("*") if p.is_file()]
         assert any(p.name == "provision.sqlite" for p in made)
         assert {p.name: _mode(p) for p in made} == {p.name: 0o600 for p in made}

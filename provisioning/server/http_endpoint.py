@@ -129,6 +129,7 @@ class EnrollmentServer:
         self.host, self.port = host, self.sock.getsockname()[1]
         self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="provision-worker")
         self.open: dict[str, int] = {}          # source -> open connections (event-loop thread only)
+        self.connections = 0                    # all open connections (written by the event-loop thread only)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -156,10 +157,6 @@ class EnrollmentServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-    @property
-    def connections(self) -> int:
-        return sum(self.open.values())
 
     # -- event loop --------------------------------------------------------------------------------------------
     async def _serve(self) -> None:
@@ -194,6 +191,7 @@ class EnrollmentServer:
             writer.transport.abort()         # no answer: answering would cost what the flood wants to cost us
             return
         self.open[source] = self.open.get(source, 0) + 1
+        self.connections += 1
         try:
             outcome, path = await self._answer(reader, str(peer[0]))
             if outcome is not None:
@@ -205,6 +203,7 @@ class EnrollmentServer:
         except (ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError):
             pass
         finally:
+            self.connections -= 1
             self.open[source] -= 1
             if not self.open[source]:
                 del self.open[source]
@@ -216,13 +215,13 @@ class EnrollmentServer:
     async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """After an early answer (413…), read what the client is still sending for a moment, so that closing does
         not reset the connection before it has read the answer. Bounded in bytes and time."""
-        writer.write_eof()
         try:
+            writer.write_eof()
             async with asyncio.timeout(1.0):
                 for _ in range(16):
                     if not await reader.read(64 * 1024):
                         return
-        except (asyncio.TimeoutError, ConnectionError):
+        except (asyncio.TimeoutError, OSError, RuntimeError):    # gone already, or the transport is closing
             pass
 
     async def _answer(self, reader: asyncio.StreamReader, address: str) -> tuple[Outcome | None, str]:

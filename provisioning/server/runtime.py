@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from agent.keyring import fingerprint
+from agent.private_files import private_dir
 from provisioning.protocol import EnrollQR, compact_fingerprint
 from provisioning.server.broker_admin import BrokerAdmin, BrokerEndpoint, Reloader
 from provisioning.server.enrollment import EnrollmentService, OrganiserStore
@@ -39,7 +40,8 @@ class Provisioning:
                  reload: Reloader, throttle: Throttle | None = None,
                  on_enrolled: Callable[[dict], None] | None = None):
         self.paths = Paths(Path(state))
-        self.paths.password_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.paths.state)                       # 0700: mosquitto's persistence (queued bundles) too
+        private_dir(self.paths.password_file.parent)
         self.org, self.store = org, store
         self.registry = Registry(self.paths.registry)
         key = store.server_key(org)

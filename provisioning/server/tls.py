@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent.private_files import write_private
+from agent.private_files import private_dir, write_private
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def ensure(folder: str | Path, hosts: list[str], days: int = 365) -> TlsFiles:
     files = TlsFiles(folder / "ca.crt", folder / "broker.crt", folder / "broker.key")
     if files.ca_cert.exists() and files.cert.exists() and files.key.exists():
         return files
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (x509.CertificateBuilder().subject_name(_name("ticketgate event CA")).issuer_name(_name("ticketgate event CA"))
