@@ -70,7 +70,7 @@ def apply_live(ledger: Ledger, s: dict[str, Any]) -> dict[str, Any]:
     return {"revocations": len(revs)}
 
 
-def _rows(items) -> Iterable[tuple[str, str, float]]:
+def _rows(items: Iterable[object] | None) -> Iterable[tuple[str, str, float]]:
     for r in items or ():
         if not isinstance(r, dict) or "ticket_key" not in r:
             raise Rejected("malformed revocation/block row")

@@ -14,7 +14,7 @@ import os
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from agent.ledger.catalogue import TICKET_COLUMNS
 from agent.sync.messages import CHUNK_MAGIC, MAX_MESSAGE, BundleManifest, ChunkHeader
@@ -76,7 +76,7 @@ def split_to_fit(section: dict[str, Any], size: Callable[[dict[str, Any]], int],
             + split_to_fit(_with(section, path, rows[half:]), size, limit))
 
 
-def _lists(section: dict[str, Any]):
+def _lists(section: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], list[Any]]]:
     for k, v in section.items():
         if isinstance(v, list):
             yield (k,), v
@@ -85,7 +85,8 @@ def _lists(section: dict[str, Any]):
 
 
 def _at(section: dict[str, Any], path: tuple[Any, ...]) -> list[Any]:
-    return section[path[0]] if len(path) == 1 else section[path[0]][path[1]]
+    rows: list[Any] = section[path[0]] if len(path) == 1 else section[path[0]][path[1]]
+    return rows
 
 
 def _with(section: dict[str, Any], path: tuple[Any, ...], rows: list[Any]) -> dict[str, Any]:

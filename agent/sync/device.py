@@ -17,14 +17,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from agent.errors import TicketgateError
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.sync import topics
 from agent.sync.apply import BUNDLE_SETTING, apply_bundle, apply_live, current_bundle
-from agent.sync.bundle import Assembler, check_manifest, is_chunk
+from agent.sync.bundle import Assembler, Pending, check_manifest, is_chunk
 from agent.clock import ServerClock, StepDetector, boot_clock
 from agent.sync.clock import ReplayGuard, offset
 from agent.sync.hello import Greeter
@@ -50,7 +50,7 @@ class DeviceOptions:
 
 class DeviceSync:
     def __init__(self, ledger_path: str | Path, org: str, device: str, server_key: bytes, transport: Transport,
-                 keyring: Keyring | None = None, keyring_path: str | Path | None = None, events: list[int] = (),
+                 keyring: Keyring | None = None, keyring_path: str | Path | None = None, events: Iterable[int] = (),
                  options: DeviceOptions | None = None, on_change: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = time.time, on_refused: Callable[[str], None] | None = None,
                  on_command: Callable[[bytes], None] | None = None, boot: Callable[[], float] = boot_clock,
@@ -74,7 +74,7 @@ class DeviceSync:
         self.assembler = Assembler()
         self.rejections: deque[tuple[str, str]] = deque(maxlen=200)   # (topic, reason), newest last
         self.stats = {"bundles": 0, "live": 0, "merged": 0, "acks": 0, "commands": 0}
-        self._inbox: queue.Queue = queue.Queue()
+        self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,6 +115,19 @@ class DeviceSync:
         if self.ledger:
             self.ledger.close()
 
+    @property
+    def _ledger(self) -> Ledger:
+        """The ledger, open from start() on: every handler runs after it."""
+        if self.ledger is None:
+            raise RuntimeError("DeviceSync.start() was not called")
+        return self.ledger
+
+    @property
+    def _uploader(self) -> Uploader:
+        if self.uploader is None:
+            raise RuntimeError("DeviceSync.start() was not called")
+        return self.uploader
+
     def notify(self, *_: object) -> None:
         """Something was written to the outbox: upload now (gate listener)."""
         self._wake.set()
@@ -153,7 +166,7 @@ class DeviceSync:
             try:
                 self._watch_clock()
                 if self.transport.connected:
-                    self.uploader.tick()
+                    self._uploader.tick()
                     self._maybe_hello()
             except Exception:
                 log.exception("sync: upload tick failed")
@@ -164,7 +177,7 @@ class DeviceSync:
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         if item[0] == "connected":
-            self.uploader.restart()
+            self._uploader.restart()
             self.transport.publish(topics.device_status(self.org, self.device), self._status("online"), retain=True)
             self.greeter.connected()     # the retained server presence arrives next and triggers the hello
             self.on_connected()
@@ -219,10 +232,10 @@ class DeviceSync:
             off, rtt = offset(t0, clock.t1, clock.t2, t3)
             if abs(off) > 300:
                 log.warning("sync %s: device clock is %.0f s off server time; scans carry the offset", self.device, off)
-            self.ledger.set_clock_estimate(self.server_clock.measured(t3 + off), rtt)
+            self._ledger.set_clock_estimate(self.server_clock.measured(t3 + off), rtt)
             self._measured_at = self.server_clock.boot()
         elif kind == "bundle":
-            have = current_bundle(self.ledger)
+            have = current_bundle(self._ledger)
             try:
                 check_manifest(body, self.org, self.device, int(have.get("version", 0)), have.get("events") or [])
             except Rejected:
@@ -234,9 +247,9 @@ class DeviceSync:
                 self.assembler.pending = None
         elif kind == "ack":
             ack = Ack.from_wire(body)
-            with self.ledger.transaction():      # remembered as seen and applied together, or neither
+            with self._ledger.transaction():      # remembered as seen and applied together, or neither
                 self._fresh(body)
-                self.uploader.acked(ack)
+                self._uploader.acked(ack)
             self.stats["acks"] += 1
             for r in ack.refused:
                 log.warning("sync %s: the server refused outbox row %d: %s", self.device, r.id, r.reason)
@@ -247,8 +260,8 @@ class DeviceSync:
         else:
             raise Rejected(f"unknown down message type {kind!r}")
 
-    def _apply(self, pending) -> dict[str, Any]:
-        counts = apply_bundle(self.ledger, pending, self.keyring, self.keyring_path)   # keys saved, then committed
+    def _apply(self, pending: Pending) -> dict[str, Any]:
+        counts = apply_bundle(self._ledger, pending, self.keyring, self.keyring_path)   # keys saved, then committed
         m = pending.manifest
         self.last_bundle = {"version": m["version"], "base_version": m["base_version"], **counts}
         self.stats["bundles"] += 1
@@ -265,16 +278,16 @@ class DeviceSync:
             raise Rejected(f"live message for event {body.get('event')} on the topic of event {event_id}")
         if body["type"] not in ("update", "checkins"):
             raise Rejected(f"unknown live message type {body['type']!r}")
-        with self.ledger.transaction():          # remembered as seen and applied together, or neither
+        with self._ledger.transaction():          # remembered as seen and applied together, or neither
             self._fresh(body)
             if body["type"] == "update":
                 Update.from_wire(body)           # malformed fields refused here, by name
-                apply_live(self.ledger, body)
+                apply_live(self._ledger, body)
             else:
                 checkins = Checkins.from_wire(body)
                 for reason in checkins.invalid:      # the valid rows are merged; each bad one is reported
                     self._reject(f"live/{event_id}", f"relayed action refused: {reason}")
-                self.stats["merged"] += self.ledger.merge_remote(
+                self.stats["merged"] += self._ledger.merge_remote(
                     [a.to_wire() for a in checkins.actions if a.device_id != self.device])
         self.stats["live"] += 1
         self.on_change("live")
@@ -284,23 +297,23 @@ class DeviceSync:
             raise Rejected(f"command for device {body.get('device')!r}")
         from agent.sync.commands import run_command
         Command.from_wire(body)
-        with self.ledger.transaction():          # remembered, executed and reported together, or not at all
+        with self._ledger.transaction():          # remembered, executed and reported together, or not at all
             self._fresh(body)
-            last = float(self.ledger.get_setting(CMD_SETTING, 0.0))
+            last = float(self._ledger.get_setting(CMD_SETTING, 0.0))
             if float(body["ts"]) <= last:
                 raise Rejected("command older than the last one executed (replayed)")
-            result = run_command(self.ledger, body)
-            self.ledger.set_setting(CMD_SETTING, float(body["ts"]))
-            self.ledger.enqueue("cmd_result", CmdResult(str(body["id"]), result, self.device).to_wire())
+            result = run_command(self._ledger, body)
+            self._ledger.set_setting(CMD_SETTING, float(body["ts"]))
+            self._ledger.enqueue("cmd_result", CmdResult(str(body["id"]), result, self.device).to_wire())
             self.stats["commands"] += 1          # counted before the commit makes its effects visible
         if body.get("cmd") == "wipe":
-            self.ledger.set_setting(BUNDLE_SETTING, None)
+            self._ledger.set_setting(BUNDLE_SETTING, None)
             self._bundle_version = 0
         self.on_change("command")
 
     def _fresh(self, body: dict[str, Any]) -> None:
         """Judged on the stored server-time estimate (from before a restart too), never on the raw wall clock."""
-        reason = self.guard.check(body.get("id"), body.get("ts"), self.server_clock.now(self.ledger.clock_estimate()))
+        reason = self.guard.check(body.get("id"), body.get("ts"), self.server_clock.now(self._ledger.clock_estimate()))
         if reason:
             raise Rejected(reason)
 
@@ -318,7 +331,7 @@ class DeviceSync:
 
     # -- device -> server --------------------------------------------------------------------------------------
     def _hello(self) -> None:
-        have = current_bundle(self.ledger)
+        have = current_bundle(self._ledger)
         t0 = self.clock()
         probe = self.greeter.probe(t0)
         msg = Hello(self.org, self.device, probe, t0, int(have.get("version", 0)),
@@ -334,7 +347,7 @@ class DeviceSync:
             self._hello()
 
     def _subscribe_live(self) -> None:
-        have = current_bundle(self.ledger) if self.ledger else {}
+        have = current_bundle(self._ledger) if self.ledger else {}
         for event_id in set(self.events) | set(have.get("events") or []):
             if event_id not in self._live_subs:
                 self._live_subs.add(event_id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar, Iterable, NoReturn
 
 from agent.sync.signed import Rejected
 
@@ -91,7 +91,7 @@ def int_list(d: dict[str, Any], name: str, default: Any = ..., limit: int = 100_
     return tuple(v)
 
 
-def _bad(name: str, v: Any):
+def _bad(name: str, v: Any) -> NoReturn:
     shown = repr(v)
     raise Rejected(f"bad {name}: {shown[:40]}{'…' if len(shown) > 40 else ''}")
 
@@ -102,11 +102,12 @@ def _obj(data: Any, what: str) -> dict[str, Any]:
     return data
 
 
-def _typed(d: dict[str, Any], cls: type) -> None:
+def _typed(d: dict[str, Any], cls: type[Wire]) -> None:
     if d.get("type") != cls.TYPE:
         raise Rejected(f"not a {cls.TYPE} message (type {d.get('type')!r})")
 
 
+@dataclass(frozen=True)
 class Wire:
     """Base of the messages: `to_wire` is every field plus `type` (and `action` for kiosk items)."""
     TYPE: ClassVar[str]
@@ -288,7 +289,7 @@ class CmdResult(Wire):
 
 
 Item = ActionItem | RefusalItem | PaymentValidated | Exchange | Printed | CmdResult
-_KIOSK = {"payment_validated": PaymentValidated, "exchange": Exchange, "print": Printed, "reprint": Printed}
+_KIOSK: dict[str, type[PaymentValidated] | type[Exchange] | type[Printed]] = {"payment_validated": PaymentValidated, "exchange": Exchange, "print": Printed, "reprint": Printed}
 
 
 def item_from_wire(body: Any) -> Item:
