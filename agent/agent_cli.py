@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from agent import desk
 from agent.gate import Gate
@@ -15,7 +16,7 @@ from agent.home import DeviceHome, HomeError, open_home, resolve_home
 from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
-from agent.policy import Mode
+from agent.policy import DevicePolicy, Mode
 from agent.safe_text import printable
 from agent.sync.login_state import LoginState
 from agent.verdicts import Verdict
@@ -102,8 +103,8 @@ def _policy_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reread-window", type=float)
 
 
-def _apply_flags(policy, args):
-    changes = {}
+def _apply_flags(policy: DevicePolicy, args: argparse.Namespace) -> DevicePolicy:
+    changes: dict[str, Any] = {}
     if args.mode:
         changes["mode"] = Mode(args.mode)
     if args.events is not None:
@@ -172,7 +173,7 @@ def main(argv: list[str]) -> int:
         ledger.close()
 
 
-def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
+def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring) -> int:
     if args.cmd == "configure":
         policy = _apply_flags(load_policy(ledger), args)
         save_policy(ledger, policy)
@@ -203,7 +204,7 @@ def _run(args, home: Path, ledger: Ledger, keyring: Keyring) -> int:
         return 0
     if args.cmd == "status":
         identity = DeviceHome(home).identity()
-        status = {"home": str(home), "identity": identity.__dict__ if identity else None,
+        status: dict[str, Any] = {"home": str(home), "identity": identity.__dict__ if identity else None,
                   "policy": load_policy(ledger).to_json(), "counts": ledger.counts(),
                   "inside": {str(k): v for k, v in sorted(ledger.inside().items(), key=lambda kv: str(kv[0]))},
                   "trusted_keys": [{"key_id": k.key_id, "fingerprint": k.fingerprint, "organiser": k.organiser}

@@ -132,7 +132,7 @@ class Credentials:
         return cls(d["device_id"], d["org"], d.get("name", ""), d.get("gate", ""), tuple(d.get("events", ())),
                    d["username"], d["password"], Broker(b["host"], int(b["port"]), bool(b.get("tls")), b.get("ca_pem", "")),
                    base64.b64decode(d["server_key"]), float(d.get("enrolled_at", 0)),
-                   d.get("role") if d.get("role") in ROLES else "door", str(d.get("enroll_server") or ""))
+                   str(d["role"]) if d.get("role") in ROLES else "door", str(d.get("enroll_server") or ""))
 
     @property
     def identity(self) -> "Identity":

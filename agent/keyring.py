@@ -35,7 +35,7 @@ class TrustedKey:
     valid_from: int | None = None          # unix seconds; the key is not trusted outside its window
     valid_until: int | None = None
     events: frozenset[int] | None = None   # events (or passes) it may sign for; None: any
-    _verifier: Ed25519PublicKey | None = field(default=None, compare=False, repr=False)
+    _verifier: Ed25519PublicKey = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.public_key) != 32:
@@ -97,7 +97,7 @@ class PretixEvent:
         return False
 
     @classmethod
-    def from_pretix_keys(cls, event_id: int, valid_keys: list[str], **kw) -> "PretixEvent":
+    def from_pretix_keys(cls, event_id: int, valid_keys: list[str], **kw: Any) -> "PretixEvent":
         """`valid_keys` as pretix publishes them: `event.valid_keys.pretix_sig1`, base64 of a PEM public key."""
         raws = []
         for item in valid_keys:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import binascii
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from agent.keyring import PretixEvent, PretixItemMapping
 
@@ -41,8 +41,8 @@ def pretix_keys(resource: dict[str, Any]) -> list[str]:
     return list(keys)
 
 
-def load_pretix_event(path: str | Path, event_id: int, item_specs: list[str] = (),
-                      subevent_specs: list[str] = ()) -> PretixEvent:
+def load_pretix_event(path: str | Path, event_id: int, item_specs: Sequence[str] = (),
+                      subevent_specs: Sequence[str] = ()) -> PretixEvent:
     try:
         resource = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

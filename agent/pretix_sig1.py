@@ -11,9 +11,13 @@ import base64
 import binascii
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agent.keyring import Keyring, PretixEvent
 from agent.ticket_format import MalformedPayload, Ticket
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 MAX_SECRET_LENGTH = 512
 KEY_PREFIX = "pretix:"
@@ -45,6 +49,7 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
 def decode_ticket_message(buf: bytes) -> PretixTicket:
     fields: dict[int, object] = {}
     pos = 0
+    value: int | bytes
     while pos < len(buf):
         tag, pos = _varint(buf, pos)
         number, wire = tag >> 3, tag & 7
@@ -95,7 +100,7 @@ def split_secret(secret: str) -> tuple[bytes, bytes]:
     return raw[5:5 + payload_len], raw[5 + payload_len:]
 
 
-def sign_secret(ticket: PretixTicket, private_key) -> str:
+def sign_secret(ticket: PretixTicket, private_key: Ed25519PrivateKey) -> str:
     """Produce a secret the way pretix does (used by our tests and vectors, not at the door)."""
     def field_varint(n: int, v: int) -> bytes:
         return _enc_varint(n << 3) + _enc_varint(v & ((1 << 64) - 1))
@@ -104,9 +109,9 @@ def sign_secret(ticket: PretixTicket, private_key) -> str:
     for number, value in ((2, ticket.item), (3, ticket.variation), (4, ticket.subevent)):
         if value:
             payload += field_varint(number, value)
-    for number, value in ((5, ticket.valid_from), (6, ticket.valid_until)):
-        if value is not None:
-            payload += field_varint(number, value)
+    for number, when in ((5, ticket.valid_from), (6, ticket.valid_until)):
+        if when is not None:
+            payload += field_varint(number, when)
     signature = private_key.sign(payload)
     raw = bytes([1]) + struct.pack(">HH", len(payload), len(signature)) + payload + signature
     return base64.b64encode(raw).decode()[::-1]

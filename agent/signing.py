@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,7 +24,7 @@ class SigningKey:
     events: frozenset[int] | None = None
 
     @classmethod
-    def generate(cls, key_id: int, **kw) -> "SigningKey":
+    def generate(cls, key_id: int, **kw: Any) -> "SigningKey":
         return cls(key_id, Ed25519PrivateKey.generate(), **kw)
 
     @property
@@ -59,7 +60,7 @@ class SigningKey:
             os.close(fd)
 
     @classmethod
-    def load_private(cls, path: str | Path, key_id: int, **kw) -> "SigningKey":
+    def load_private(cls, path: str | Path, key_id: int, **kw: Any) -> "SigningKey":
         key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise InvalidInput(f"{path} is not an Ed25519 private key")

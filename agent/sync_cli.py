@@ -8,24 +8,46 @@ enrolled for events), everything is uploaded and nothing more arrived for 1.5 s.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from agent.home import DeviceHome
 
 QUIET = 1.5          # s without incoming messages (after the server's answer) before the device counts as caught up
 
 
-def _say(args, text: str) -> None:
+class RevocationLink(Protocol):
+    """What the sync takes from provisioning's revocation rules (provisioning.device.link.DeviceLink)."""
+    wiped: dict[str, Any] | None                      # what a signed wipe removed, once it happened
+
+    def on_refused(self, reason: str = "") -> None: ...
+    def on_command(self, payload: bytes) -> None: ...
+    def on_connected(self) -> None: ...
+
+
+@dataclass
+class _Activity:
+    """When the sync last heard something, and why the broker refused the login (if it did)."""
+    at: float = field(default_factory=time.monotonic)
+    refused: str = ""
+
+    def touch(self, *_: object) -> None:
+        self.at = time.monotonic()
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
     if not args.json:
         print(text, flush=True)
 
 
-def _revocation_link(folder: Path):
+def _revocation_link(folder: Path) -> RevocationLink | None:
     """Provisioning's revocation rules for this device (provisioning.device.link.DeviceLink: a signed wipe wipes,
     a refused login is recorded and checked with the enrollment endpoint), the same ones the app's sync takes.
     Looked up by name like every sub-command of `ticketgate` (agent.cli): the agent core does not depend on
@@ -36,10 +58,11 @@ def _revocation_link(folder: Path):
         state = importlib.import_module("provisioning.device.state")
     except ModuleNotFoundError:
         return None
-    return link.DeviceLink(state.DeviceState(folder))
+    found: RevocationLink = link.DeviceLink(state.DeviceState(folder))
+    return found
 
 
-def run_sync(folder: Path, args) -> int:
+def run_sync(folder: Path, args: argparse.Namespace) -> int:
     from agent.keyring import Keyring
     from agent.ledger import Ledger, LedgerError
     from agent.sync import BrokerConfig, device_transport
@@ -62,12 +85,12 @@ def run_sync(folder: Path, args) -> int:
     except (LedgerError, OSError, ValueError) as exc:
         print(f"ticketgate agent sync: {exc}", file=sys.stderr)
         return 3
-    activity = {"at": time.monotonic(), "refused": ""}
+    activity = _Activity()
     stop = threading.Event()
     link = _revocation_link(home.folder)
 
     def refused(reason: str) -> None:
-        activity["refused"] = reason or "refused"
+        activity.refused = reason or "refused"
         if link is not None:
             link.on_refused(reason)      # recorded for `provision status`; a signed revocation wipes the device
         if args.until_idle or (link is not None and link.wiped is not None):
@@ -75,13 +98,13 @@ def run_sync(folder: Path, args) -> int:
     transport = device_transport(creds.org, creds.device_id, config)
     sync = DeviceSync(home.ledger_path, creds.org, creds.device_id, creds.server_key, transport, keyring=keyring,
                       keyring_path=home.keyring_path, events=list(creds.events),
-                      on_change=lambda what: activity.update(at=time.monotonic()), on_refused=refused,
+                      on_change=activity.touch, on_refused=refused,
                       on_command=link.on_command if link is not None else None,
                       on_connected=link.on_connected if link is not None else None)
     seen = transport.on_message
 
     def on_message(topic: str, payload: bytes) -> None:
-        activity["at"] = time.monotonic()
+        activity.touch()
         seen(topic, payload)
     transport.on_message = on_message
     if threading.current_thread() is threading.main_thread():
@@ -101,13 +124,13 @@ def run_sync(folder: Path, args) -> int:
                 ever_online = ever_online or online
             if args.until_idle and online and sync.server_answered and sync.assembler.pending is None \
                     and (sync.bundle_version or not creds.events) and watch.outbox_size() == 0 \
-                    and time.monotonic() - activity["at"] > QUIET:
+                    and time.monotonic() - activity.at > QUIET:
                 idle = True
                 break
             stop.wait(0.1)
     finally:
         sync.stop()
-    summary = {"device_id": creds.device_id, "org": creds.org, "online": was_online, "idle": idle,
+    summary: dict[str, Any] = {"device_id": creds.device_id, "org": creds.org, "online": was_online, "idle": idle,
                "bundle_version": sync.bundle_version, "outbox_pending": watch.outbox_size(),
                "uploaded": sync.uploader.acked_rows if sync.uploader else 0, **sync.stats,
                "rejected": [{"topic": t, "reason": r} for t, r in sync.rejections]}
@@ -115,8 +138,8 @@ def run_sync(folder: Path, args) -> int:
     if link is not None and link.wiped is not None:
         print(f"ticketgate agent sync: this device was revoked by the organiser and wiped ({link.wiped}); "
               f"enroll it again to use it", file=sys.stderr)
-    elif activity["refused"]:
-        print(f"ticketgate agent sync: the broker refused the login of {creds.device_id} ({activity['refused']}): "
+    elif activity.refused:
+        print(f"ticketgate agent sync: the broker refused the login of {creds.device_id} ({activity.refused}): "
               f"see `ticketgate provision status`", file=sys.stderr)
     elif not ever_online:
         print(f"ticketgate agent sync: no broker answered at {creds.broker.address}; the device keeps working "
@@ -129,6 +152,6 @@ def run_sync(folder: Path, args) -> int:
               f"{len(summary['rejected'])} message(s) refused")
         for r in summary["rejected"]:
             print(f"  refused on {r['topic']}: {r['reason']}")
-    if activity["refused"] or not ever_online or (args.until_idle and not idle):
+    if activity.refused or not ever_online or (args.until_idle and not idle):
         return 1
     return 0

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agent.base45 import b45decode, b45encode
 from agent.errors import TicketgateError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 SCHEME = "TG1:"
 VERSION = 1
@@ -94,11 +98,10 @@ def _body(t: Ticket) -> bytes:
     return bytes(out)
 
 
-def encode_ticket(ticket: Ticket, sign) -> str:
-    """Serialize and sign. `sign` is an Ed25519 private key object or any bytes -> 64-byte signature callable."""
+def encode_ticket(ticket: Ticket, private_key: Ed25519PrivateKey) -> str:
+    """Serialize and sign with the organiser's Ed25519 private key."""
     body = _body(ticket)
-    signer = getattr(sign, "sign", sign)
-    signature = signer(SIGNING_DOMAIN + body)
+    signature = private_key.sign(SIGNING_DOMAIN + body)
     if len(signature) != SIGNATURE_SIZE:
         raise ValueError("signature must be 64 bytes")
     return SCHEME + b45encode(body + signature)

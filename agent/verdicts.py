@@ -73,7 +73,7 @@ class Verdict:
         return self.code is Code.ACCEPTED
 
     def to_json(self) -> dict[str, Any]:
-        d = {"verdict": self.code.value, "accepted": self.accepted, "direction": self.direction,
+        d: dict[str, Any] = {"verdict": self.code.value, "accepted": self.accepted, "direction": self.direction,
              "event_id": self.event_id, "ticket": self.ticket_key, "category": self.category,
              "zones": list(self.zones), "seat": self.seat, "detail": self.detail, "repeat": self.repeat,
              "reason": self.reason.value if self.reason else None, "scan_uuid": self.scan_uuid}
