@@ -13,7 +13,7 @@ from figures import percentiles  # noqa: E402,F401  (puts this checkout on sys.p
 
 from agent.sync.transport import BrokerConfig, PahoTransport  # noqa: E402
 from server_stub.model import OrderInput, Position  # noqa: E402
-from server_stub.store import SqliteStore  # noqa: E402
+from server_stub.store import SqliteStore, SqlStore, open_store  # noqa: E402
 from server_stub.sync.broker_process import BrokerProcess  # noqa: E402
 from server_stub.sync.server import SyncServer  # noqa: E402
 
@@ -22,8 +22,10 @@ FIRST = ["Hélène", "Zoë", "José", "Ana", "Bjørn", "Émile", "Jürgen", "No�
 LAST = ["Dupont", "Müller", "García", "Nowak", "Rossi", "Dubois", "Jensen", "Silva", "Novák", "Öztürk", "Martin"]
 
 
-def make_store(folder: Path, tickets: int, devices: list[str], device_events: bool = True) -> tuple[SqliteStore, int]:
-    store = SqliteStore.open(folder)
+def make_store(folder: Path, tickets: int, devices: list[str], device_events: bool = True,
+               db: str | None = None) -> tuple[SqlStore, int]:
+    """SQLite in `folder`, or the PostgreSQL database `db` (an empty one) with the key files in `folder`."""
+    store = open_store(folder, db=db) if db else SqliteStore.open(folder)
     store.create_organiser(ORG, "Benchmark")
     now = time.time()
     event = store.create_event(ORG, "Big night", now - 3600, now + 6 * 3600, "Europe/Paris",
@@ -40,11 +42,12 @@ def make_store(folder: Path, tickets: int, devices: list[str], device_events: bo
 
 
 @contextmanager
-def world(folder: Path, tickets: int, devices: list[str], workers: int = 1, device_events: bool = True):
+def world(folder: Path, tickets: int, devices: list[str], workers: int = 1, device_events: bool = True,
+          db: str | None = None):
     with BrokerProcess(folder / "mosquitto") as broker:
-        store, event = make_store(folder / "server", tickets, devices, device_events)
+        store, event = make_store(folder / "server", tickets, devices, device_events, db)
         config = BrokerConfig(port=broker.port)
-        servers = [SyncServer(store if i == 0 else SqliteStore.open(folder / "server", create=False),
+        servers = [SyncServer(store if i == 0 else open_store(folder / "server", create=False, db=db),
                               PahoTransport(f"server-{i + 1}", config), name=f"server-{i + 1}", orgs=[ORG],
                               announce=(i == 0), limits=None).start()   # capacity: no per-device rate limit
                    for i in range(workers)]

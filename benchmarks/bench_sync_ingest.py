@@ -1,11 +1,13 @@
 """Ingestion throughput: D devices with S scans each waiting in their durable outboxes come online;
 time until the server stored every scan once and every device got its acks (relays included).
 
-    python benchmarks/bench_sync_ingest.py [--devices 4] [--scans 25000] [--batch 500] [--workers 1]
+    python benchmarks/bench_sync_ingest.py [--devices 4] [--scans 25000] [--batch 500] [--workers 1] [--raw]
+        [--db postgresql://…|temp-postgres]     (default: SQLite; temp-postgres starts a private durable PostgreSQL)
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -43,16 +45,23 @@ def main() -> None:
     p.add_argument("--scans", type=int, default=25_000)
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--db", default=None, help="postgresql://… (an empty database) or temp-postgres; default SQLite")
     p.add_argument("--raw", action="store_true",
                    help="server only: pre-built batches from plain MQTT clients (devices are other machines)")
     args = p.parse_args()
-    if args.raw:
-        return raw(args)
+    with contextlib.ExitStack() as stack:
+        if args.db == "temp-postgres":
+            from tests.pg import PostgresServer
+            args.db = stack.enter_context(PostgresServer(durable=True)).create_database()
+        return raw(args) if args.raw else through_devices(args)
+
+
+def through_devices(args) -> None:
     names = [f"dev-{i:02d}" for i in range(args.devices)]
     total = args.devices * args.scans
     options = DeviceOptions(upload=UploadOptions(batch_size=args.batch, window=8, ack_timeout=20.0))
     with tempfile.TemporaryDirectory(prefix="bench-sync-ingest-") as tmp, \
-            world(Path(tmp), 10, names, workers=args.workers) as (store, event, config, servers):
+            world(Path(tmp), 10, names, workers=args.workers, db=args.db) as (store, event, config, servers):
         devices = [SimDevice(Path(tmp) / n, ORG, n, store.server_public_key(ORG), config, [event], options=options)
                    for n in names]
         for d in devices:
@@ -80,7 +89,7 @@ def raw(args) -> None:
     names = [f"dev-{i:02d}" for i in range(args.devices)]
     total = args.devices * args.scans
     with tempfile.TemporaryDirectory(prefix="bench-sync-ingest-") as tmp, \
-            world(Path(tmp), 10, names, workers=args.workers) as (store, event, config, servers):
+            world(Path(tmp), 10, names, workers=args.workers, db=args.db) as (store, event, config, servers):
         messages = []
         now = time.time()
         for n in names:
