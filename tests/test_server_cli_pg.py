@@ -52,6 +52,21 @@ def test_server_commands_on_postgresql(tmp_path, pg_url, pg_server):
     assert keys.returncode == 0 and len(json.loads(keys.stdout)) >= 1
     stats = tg("--data", data, "stats", "--json", env=env)
     assert stats.returncode == 0 and json.loads(stats.stdout)["entries"] == 0
+    csv = tmp_path / "orders.csv"
+    csv.write_text("buyer_name;email;zone;quantity\nZoë Martin;zoe@example.org;Floor;2\nBo;;1;1\n", encoding="utf-8")
+    imported = tg("--data", data, "import-orders", str(csv), "--event", str(event_id), "--json", env=env)
+    assert imported.returncode == 0 and json.loads(imported.stdout)["tickets"] == 3, imported.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("buyer_name;zone\nCy;Basement\n", encoding="utf-8")
+    refused = tg("--data", data, "import-orders", str(bad), "--event", str(event_id), env=env)
+    assert refused.returncode == 1 and "nothing imported" in refused.stderr
+    zoe = json.loads(tg("--data", data, "order", "find", "zoe", "--json", env=env).stdout)[0]
+    key = zoe["tickets"][0]["ticket_key"]
+    assert tg("--data", data, "ticket", "block", key, "--reason", "lost", env=env).returncode == 0
+    assert tg("--data", data, "order", "cancel", zoe["number"], env=env).returncode == 0
+    assert tg("--data", data, "order", "validate", zoe["number"], env=env).returncode == 1   # cancelled stays so
+    shown = json.loads(tg("--data", data, "order", "show", zoe["number"], "--json", env=env).stdout)
+    assert shown["status"] == "cancelled" and all(t["revoked"] for t in shown["tickets"])
     with psycopg.connect(pg_url) as conn:                      # the rows are in PostgreSQL …
         assert conn.execute("SELECT buyer_name FROM orders WHERE number=%s", (number,)).fetchone() == ("Hélène Dupont",)
     assert not (tmp_path / "server" / "server.sqlite").exists()
