@@ -23,9 +23,9 @@ import io
 from dataclasses import dataclass, field
 from typing import Callable
 
-from agent.errors import InvalidInput
-from server_stub.store.base import NotFound
+from agent.errors import InvalidInput, TicketgateError
 from server_stub.model import PAID, PENDING, OrderInput, Position
+from server_stub.store.base import NotFound
 
 COLUMNS = ("buyer_name", "email", "status", "category", "zone", "seat", "quantity", "order_ref", "event")
 ALIASES = {"name": "buyer_name", "buyer": "buyer_name", "e-mail": "email", "mail": "email", "qty": "quantity"}
@@ -112,7 +112,7 @@ def parse_orders_csv(data: bytes | str, default_target: int | None,
                 break
             try:
                 _parse_row(row, cols, line, default_target, catalogue, catalogues, groups, out)
-            except (ValueError, LookupError) as exc:
+            except TicketgateError as exc:      # this line's problem; a bug is not dressed up as one
                 out.errors.append(f"line {line}: {exc}")
     except csv.Error as exc:
         out.errors.append(f"line {reader.line_num}: malformed CSV ({exc})")
@@ -125,6 +125,8 @@ def _parse_row(row, cols, line, default_target, catalogue, catalogues, groups, o
     if len(row) != len(cols):
         raise InvalidInput(f"{len(row)} fields, the header has {len(cols)}")
     f = {c: v.strip() for c, v in zip(cols, row)}
+    if f.get("event") and not f["event"].isdigit():
+        raise InvalidInput(f"event {f['event']!r}: an event or pass id (a number)")
     target = int(f["event"]) if f.get("event") else default_target
     if target is None:
         raise InvalidInput("no event: give --event or an `event` column")

@@ -97,3 +97,9 @@ def test_other_organisers_events_are_refused(setup, tmp_path):
     theirs = store.create_event("other", "Theirs", NOW, NOW + 10, "UTC", [], [])
     parsed = import_orders(store, "fest", b"buyer_name\nAnn\n", theirs)
     assert parsed.errors == [f"line 2: no event or pass {theirs} for organiser 'fest'"]
+
+
+def test_event_column_that_is_not_a_number_is_a_line_error():
+    from server_stub.csv_import import parse_orders_csv
+    parsed = parse_orders_csv("buyer_name,event\nAnn,seven\n", None, lambda target: None)
+    assert parsed.errors == ["line 2: event 'seven': an event or pass id (a number)"] and not parsed.orders

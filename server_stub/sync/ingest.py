@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from agent.errors import TicketgateError
 from agent.sync.messages import (MAX_MESSAGE, ActionItem, Batch, CmdResult, DEVICE_ACTION_KINDS, Exchange, Hello, Item,
                                  PaymentValidated, Printed, RefusalItem, RelayedAction, upload_from_wire)
 from agent.sync.signed import Rejected, load_json
@@ -90,14 +91,14 @@ def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]
     def order(number: str) -> tuple:
         try:
             o = store.order(number)
-        except (LookupError, ValueError):
+        except TicketgateError:          # unknown number/key (NotFound); a bug keeps its traceback
             return None, ()
         return of_target(o["org"], o["event_id"])
 
     def ticket(key: str) -> tuple:
         try:
             t = store.ticket(key)
-        except (LookupError, ValueError):
+        except TicketgateError:          # unknown number/key (NotFound); a bug keeps its traceback
             return None, ()
         return of_target(t["org"], t["target_id"])
 
