@@ -151,3 +151,30 @@ def test_provision_commands_refuse_bad_input_with_a_message(tmp_path, capsys):
     assert "sheets are .pdf or .png" in capsys.readouterr().err
     assert main(["provision", "devices", "--data", str(tmp_path / "nothing"), "--org", "acme"]) == 1
     assert capsys.readouterr().err.startswith("ticketgate provision: ")
+
+
+def test_app_enrollment_shows_refusals_in_words_and_logs_bugs(tmp_path, caplog):
+    """The Set-up screen's enrollment: an EnrollError is shown as it is; a bug leaves 'enrolling' as an internal
+    error and its traceback goes to the log."""
+    import logging
+
+    from kiosk_ui.adapters.enrollment import Enrollment
+    from provisioning.device.enroll import EnrollError
+    from provisioning.protocol import EnrollQR
+
+    qr = EnrollQR("A" * 52, "0123456789ABCDEF", "127.0.0.1:9", "acme").text()
+
+    def refused(state, server, **kw):
+        raise EnrollError("server refused (401): unknown enrollment token", 401)
+
+    def buggy(state, server, **kw):
+        return {}["bug"]
+    caplog.set_level(logging.ERROR)
+    svc = Enrollment(tmp_path / "a", enroll=refused)
+    svc.enroll_with_qr(qr)
+    assert svc.wait(5).message == "server refused (401): unknown enrollment token" and "Traceback" not in caplog.text
+    svc = Enrollment(tmp_path / "b", enroll=buggy)
+    svc.enroll_with_qr(qr)
+    done = svc.wait(5)
+    assert done.step == "failed" and done.message == "internal error (KeyError); see the log"
+    assert "Traceback" in caplog.text

@@ -2,11 +2,14 @@
 after zeroconf discovery on the hotspot. Runs on a worker thread; the screen polls `progress()`."""
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
+from agent.errors import TicketgateError
 from kiosk_ui.services import EnrollmentProgress
 
+log = logging.getLogger("ticketgate.kiosk.enrollment")
 DISCOVERY_SECONDS = 5.0
 
 
@@ -85,8 +88,11 @@ class Enrollment:
         def guarded():
             try:
                 work()
-            except Exception as exc:   # EnrollError and network faults: plain words, nothing saved
+            except (TicketgateError, OSError) as exc:   # EnrollError, bad QR, network faults: plain words, nothing saved
                 self._set("failed", 0.0, str(exc) or type(exc).__name__)
+            except Exception as exc:   # a bug: the traceback to the log, and the screen leaves "enrolling"
+                log.exception("enrollment failed")
+                self._set("failed", 0.0, f"internal error ({type(exc).__name__}); see the log")
         started = self.progress()          # the step as it begins (the worker may finish before we return)
         self._thread = threading.Thread(target=guarded, name="enroll", daemon=True)
         self._thread.start()
