@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from agent.keyring import Keyring
 from agent.payload import MALFORMED, Decoded, read_payload
@@ -47,7 +48,7 @@ def ticket_verdict(text: str, keyring: Keyring, now: float) -> dict | None:
     decoded: Decoded = read_payload(text, keyring, now)
     if decoded.status == MALFORMED and not text.startswith(SCHEME):
         return None
-    out = {"status": decoded.status, "detail": decoded.detail}
+    out: dict[str, Any] = {"status": decoded.status, "detail": decoded.detail}
     t = decoded.ticket
     if t is not None:
         out["ticket"] = {"key": t.key, "key_id": t.key_id, "event_id": t.event_id, "ticket_id": t.ticket_id,

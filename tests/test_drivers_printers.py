@@ -220,6 +220,8 @@ def test_ipp_refusals_and_missing_cups(issued, tmp_path):
     assert not refused.printed and "client-error-not-found" in refused.message
     closed = print_ticket(PrinterConfig("badge", connection="ipp", ipp_uri=f"ipp://127.0.0.1:{server.port}/ipp/print"), ticket)
     assert not closed.printed and "Not printed" in closed.message
+    no_host = print_ticket(PrinterConfig("badge", connection="ipp", ipp_uri="ipp:///ipp/print"), ticket)
+    assert not no_host.printed and "names no host" in no_host.message and "Not printed" in no_host.message
     no_cups = send_lp(tmp_path / "x.pdf", "CardPrinter", lp="lp-not-installed-here")
     assert not no_cups.printed and "'lp' not found" in no_cups.message
     readonly = tmp_path / "ro"

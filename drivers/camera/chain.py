@@ -111,14 +111,14 @@ class DecoderChain:
         return None
 
 
-def _run(step: Step, gray: np.ndarray, cache: dict) -> list[str]:
+def _run(step: Step, gray: np.ndarray, cache: dict[object, np.ndarray]) -> list[str]:
     _, decoder, variant = step
-    if variant is None:
-        image = gray
-    else:
-        image = cache.get(variant)
-        if image is None:
-            image = cache[variant] = variant(gray)
+    image = gray
+    if variant is not None:
+        cached = cache.get(variant)
+        if cached is None:
+            cached = cache[variant] = variant(gray)
+        image = cached
     try:
         return decoder(image)
     except Exception:  # a library choking on one odd image must not stop the chain

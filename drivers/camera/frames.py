@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from agent.errors import TicketgateError
+
+if TYPE_CHECKING:
+    import cv2
 
 
 class CameraError(TicketgateError):
@@ -39,9 +42,10 @@ class FrameSlot:
     def take(self, timeout: float) -> tuple[np.ndarray, float] | None:
         """The newest frame and when it arrived, or None after `timeout` seconds without one."""
         with self._cond:
-            if self._frame is None and not self._cond.wait_for(lambda: self._frame is not None, timeout):
-                return None
+            self._cond.wait_for(lambda: self._frame is not None, timeout)
             frame, stamp, self._frame = self._frame, self._stamp, None
+            if frame is None:
+                return None
             self.delivered += 1
             return frame, stamp
 
@@ -73,7 +77,7 @@ class VideoCaptureSource:
 
     def __init__(self, device: int | str = 0, width: int = 640, height: int = 480, max_failures: int = 5):
         self.device, self.width, self.height, self.max_failures = device, width, height, max_failures
-        self._cap = None
+        self._cap: cv2.VideoCapture | None = None
         self.torch: Torch = NoTorch()
 
     def open(self) -> None:

@@ -9,6 +9,9 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
 
 from drivers.camera.chain import DecoderChain
 from drivers.camera.corpus import Sample, load_gray, samples
@@ -18,18 +21,17 @@ from drivers.camera.decoders import OpenCvDecoder, ZbarDecoder, ZxingDecoder
 def measure(corpus: list[Sample], repeat: int = 1) -> list[dict]:
     images = [(s, load_gray(s.path)) for s in corpus]
     chain = DecoderChain()
-    runners = [("zxing-cpp", ZxingDecoder(text_mode="HRI")), ("zxing-cpp plain", ZxingDecoder()), ("pyzbar", ZbarDecoder()), ("opencv", OpenCvDecoder()),
+    runners: list[tuple[str, Callable[[np.ndarray], list[str]]]] = [("zxing-cpp", ZxingDecoder(text_mode="HRI")), ("zxing-cpp plain", ZxingDecoder()), ("pyzbar", ZbarDecoder()), ("opencv", OpenCvDecoder()),
                ("chain (ours)", lambda g: list(chain.decode(g).texts))]
     rows, union = [], set()
     for name, run in runners:
         read, times = set(), []
         for sample, gray in images:
-            best = None
-            for _ in range(repeat):
+            best = float("inf")
+            for _ in range(max(repeat, 1)):
                 t0 = time.perf_counter()
                 texts = run(gray)
-                dt = (time.perf_counter() - t0) * 1000
-                best = dt if best is None else min(best, dt)
+                best = min(best, (time.perf_counter() - t0) * 1000)
             times.append(best)
             if sample.expected in texts:
                 read.add(sample.path)

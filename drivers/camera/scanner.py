@@ -54,7 +54,8 @@ class CameraScanner:
             except CameraError as exc:
                 self._set_state(ERROR, str(exc))
                 return False
-            self._threads.append(threading.Thread(target=self._capture, name="camera-capture", daemon=True))
+            self._threads.append(threading.Thread(target=self._capture, args=(self.source,), name="camera-capture",
+                                                  daemon=True))
         self._threads.append(threading.Thread(target=self._decode, name="camera-decode", daemon=True))
         self._set_state(RUNNING, "")
         for t in self._threads:
@@ -84,10 +85,10 @@ class CameraScanner:
             return f"torch unavailable: {exc}"
 
     # -- threads -----------------------------------------------------------------------------------------------
-    def _capture(self) -> None:
+    def _capture(self, source: FrameSource) -> None:
         while not self._stop.is_set():
             try:
-                frame = self.source.read()
+                frame = source.read()
             except CameraError as exc:
                 self._set_state(ERROR, str(exc))
                 self._stop.set()

@@ -12,7 +12,7 @@ import numpy as np
 try:
     import cv2
 except ImportError:         # an Android build without OpenCV: numpy-only retries (see NUMPY_VARIANTS)
-    cv2 = None
+    cv2 = None              # type: ignore[assignment]   # every use is behind `if cv2` (NUMPY_VARIANTS otherwise)
 
 Variant = Callable[[np.ndarray], np.ndarray]
 _K3 = np.ones((3, 3), np.uint8)

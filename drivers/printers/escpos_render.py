@@ -6,6 +6,8 @@ Text (ESC ! / GS ! sizes, ESC E bold, ESC a align, ESC t code pages of the pytho
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -15,6 +17,14 @@ from drivers.printers.fonts import font
 
 ESC, GS, DLE, LF = 0x1B, 0x1D, 0x10, 0x0A
 _ECL = {48: "L", 49: "M", 50: "Q", 51: "H"}
+
+
+@dataclass
+class _QrSetup:
+    """The QR the printer holds (GS ( k): module size, error level, stored data."""
+    size: int = 3
+    ecl: str = "L"
+    data: bytes = b""
 
 
 class RenderError(TicketgateError, ValueError):
@@ -46,7 +56,7 @@ class EscPosRenderer:
 
     def _reset(self) -> None:
         self.align, self.bold, self.wmul, self.hmul, self.encoding = 0, False, 1, 1, self.codepages.get(0, "cp437")
-        self.qr = {"size": 3, "ecl": "L", "data": b""}
+        self.qr = _QrSetup()
 
     # -- output ------------------------------------------------------------------------------------------------
     @property
@@ -183,17 +193,17 @@ class EscPosRenderer:
         elif fn == 0x43:
             if not 1 <= body[2] <= 16:
                 raise RenderError(f"QR module size {body[2]} out of 1..16")
-            self.qr["size"] = body[2]
+            self.qr.size = body[2]
         elif fn == 0x45:
-            self.qr["ecl"] = _ECL.get(body[2], "L")
+            self.qr.ecl = _ECL.get(body[2], "L")
         elif fn == 0x50:
-            self.qr["data"] = bytes(body[3:])
+            self.qr.data = bytes(body[3:])
         elif fn == 0x51:
             import segno
             self._flush_line(False)
-            qr = segno.make_qr(self.qr["data"].decode("latin-1"), error=self.qr["ecl"], boost_error=False)
+            qr = segno.make_qr(self.qr.data.decode("latin-1"), error=self.qr.ecl, boost_error=False)
             m = np.array(qr.matrix, np.uint8)
-            img = np.kron(np.where(m, 0, 255).astype(np.uint8), np.ones((self.qr["size"],) * 2, np.uint8))
+            img = np.kron(np.where(m, 0, 255).astype(np.uint8), np.ones((self.qr.size,) * 2, np.uint8))
             self._place(Image.fromarray(img))
         else:
             raise RenderError(f"QR function {fn} not supported")

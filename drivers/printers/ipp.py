@@ -72,6 +72,8 @@ def send_ipp(document: bytes, printer_uri: str, mime: str = "application/pdf", t
     t0 = time.perf_counter()
     url = urlsplit(printer_uri.replace("ipp://", "http://", 1).replace("ipps://", "https://", 1))
     conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    if not url.hostname:
+        raise ValueError(f"IPP address {printer_uri!r} names no host")
     body = print_job_request(printer_uri, document, mime, media=media)
     try:
         conn = conn_cls(url.hostname, url.port or 631, timeout=timeout)

@@ -22,7 +22,7 @@ RECEIVER_EXPORTED = 0x2          # android.content.Context.RECEIVER_EXPORTED (AP
 RECEIVER_NOT_EXPORTED = 0x4
 TIRAMISU = 33
 
-Register = Callable[[tuple[str, ...], int, Callable[[str, dict], None]], Callable[[], None]]
+Register = Callable[[tuple[str, ...], int | None, Callable[[str, dict], None]], Callable[[], None]]
 
 
 def receiver_flags(api_level: int, exported: bool = True) -> int | None:

@@ -6,11 +6,14 @@ also land in whatever window has focus. Opening failing (missing device, no perm
 from __future__ import annotations
 
 import threading
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from agent.errors import TicketgateError
 from drivers.scanners.reads import Read
 from drivers.scanners.wedge import WedgeAssembler
+
+if TYPE_CHECKING:
+    from evdev import InputDevice
 
 EV_KEY, KEY_DOWN, KEY_HOLD = 1, 1, 2
 
@@ -62,7 +65,7 @@ class EvdevSource:
         self.path, self.on_read, self.grab = path, on_read, grab
         self.wedge = WedgeAssembler(inter_key_timeout, source="evdev")
         self.error = ""
-        self._device = None
+        self._device: InputDevice | None = None
         self._thread: threading.Thread | None = None
 
     def open(self) -> None:
@@ -85,12 +88,12 @@ class EvdevSource:
 
     def start(self) -> None:
         self.open()
-        self._thread = threading.Thread(target=self._run, name="evdev-scanner", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self._device,), name="evdev-scanner", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, device: InputDevice) -> None:
         try:
-            events = ((e.timestamp(), e.type, e.code, e.value) for e in self._device.read_loop())
+            events = ((e.timestamp(), e.type, e.code, e.value) for e in device.read_loop())
             for char, at in keys_to_chars(events):
                 read = self.wedge.feed(char, at)
                 if read is not None:

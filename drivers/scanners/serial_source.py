@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from drivers.scanners.evdev_source import ScannerError
 from drivers.scanners.reads import IgnoredRead, Read, clean_scan
+
+if TYPE_CHECKING:
+    from serial import Serial
 
 TERMINATORS = b"\r\n"
 
@@ -55,7 +58,7 @@ class SerialSource:
         self.port, self.baudrate, self.on_read = port, baudrate, on_read
         self.framer = SerialFramer(inter_byte_timeout)
         self.error = ""
-        self._serial = None
+        self._serial: Serial | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -69,14 +72,14 @@ class SerialSource:
     def start(self) -> None:
         self.open()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="serial-scanner", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self._serial,), name="serial-scanner", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, port: Serial) -> None:
         import serial
         while not self._stop.is_set():
             try:
-                data = self._serial.read(256)
+                data = port.read(256)
             except (serial.SerialException, OSError) as exc:
                 self.error = f"serial scanner {self.port} disconnected ({exc})"
                 return

@@ -15,9 +15,10 @@ from drivers.printers import registry
 class FakePrinter:
     def __init__(self, language: str = "escpos", mode: str = "ok", host: str = "127.0.0.1"):
         self.language, self.mode = language, mode
-        self.protocol = registry.get(language).status
-        if self.protocol is None:
+        protocol = registry.get(language).status
+        if protocol is None:
             raise ValueError(f"{language} printers answer no raw TCP status query")
+        self.protocol = protocol
         self.jobs: list[bytes] = []           # one entry per connection: everything received, status queries removed
         self._srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
