@@ -123,7 +123,8 @@ def test_attack_refused_login_does_not_wipe(tmp_path):
             agent = subprocess.run([sys.executable, "-m", "agent", "agent", "--home", str(state.folder), "status"],
                                    cwd=ROOT, capture_output=True, text=True, timeout=60)
             assert f"broker login: refused by the broker: {link.status.reason}" in agent.stdout, agent.stderr
-            assert app_sync_line(state, lambda line: "refused by the broker" in line).startswith("Broker login refused")
+            line = app_sync_line(state, lambda line: "Broker login refused" in line)
+            assert line.startswith(f"Broker login refused: {link.status.reason} (") and "retrying by itself" in line
             env.prov.admin.sync()                       # the organiser restores the file: the door comes back
             assert wait(lambda: sync.transport.connected and link.status.state == "connected", 20)
         finally:

@@ -16,6 +16,7 @@ from pathlib import Path
 from agent.safe_text import printable
 from kiosk_ui import door_queries
 from kiosk_ui.door import Door
+from kiosk_ui.i18n import tr
 from kiosk_ui.services import SyncStatus
 
 log = logging.getLogger("ticketgate.kiosk.sync")
@@ -115,8 +116,11 @@ class SyncLink:
     def _login_detail(self) -> str:
         if self.sync is None:
             return "Sync not started."
-        if self.link is not None and self.link.status.state == "refused" and not self.sync.transport.connected:
-            return "Broker login " + self.link.status.describe()
+        login = self.link.status if self.link is not None else None
+        if login is not None and login.state == "refused" and not self.sync.transport.connected:
+            return tr("Broker login refused: {reason} ({n}×, since {since}); data kept, retrying by itself.",
+                      reason=login.reason, n=login.refusals,
+                      since=time.strftime("%H:%M:%S", time.localtime(login.since)))
         return ""
 
 
