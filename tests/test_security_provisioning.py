@@ -183,7 +183,7 @@ def test_attack_rogue_broker_connack_codes(tmp_path):
                     times = [t for t, level in rogue.connects if level == 5]
                     gaps = [b - a for a, b in zip(times, times[1:])]
                     assert len(times) == len(rogue.connects) and min(gaps) >= 0.09, (reason, gaps)  # no hot loop
-                    assert gaps[2] > gaps[0], (reason, gaps)                                        # backing off
+                    assert gaps[2] >= 0.35, (reason, gaps)    # backing off: the 3rd wait is 0.4-0.8 s, the 1st 0.1-0.2 s
                     assert link.wiped is None and link.status.reason == reason
                     if reason in AUTH:
                         assert "not signed by the organiser" in link.status.revocation
