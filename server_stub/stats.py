@@ -83,7 +83,11 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
     if event_id is not None:
         scans = [s for s in scans if s.event_id == event_id or (s.kind == "reset")]
     effective = _effective(scans)
-    per_event, per_zone, per_gate, per_hour, inside = Counter(), Counter(), Counter(), Counter(), Counter()
+    per_event: Counter[int | None] = Counter()
+    per_zone: Counter[tuple[int | None, int | None]] = Counter()
+    per_gate: Counter[str] = Counter()
+    per_hour: Counter[tuple[int | None, int]] = Counter()
+    inside: Counter[int | None] = Counter()
     for key, entries in effective.items():
         for e in entries:
             if e.direction == "out":
@@ -114,7 +118,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         "entries_per_event": {str(k): v for k, v in sorted(per_event.items(), key=lambda kv: kv[0] or 0)},
         "entries_per_zone": [{"event_id": ev, "zone": z, "entries": n} for (ev, z), n in sorted(per_zone.items(), key=str)],
         "entries_per_gate": dict(sorted(per_gate.items())),
-        "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC")), "entries": n}
+        "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC") if ev is not None else "UTC"), "entries": n}
                              for (ev, h), n in sorted(per_hour.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))],
         "inside_now": {str(k): v for k, v in sorted(inside.items(), key=lambda kv: kv[0] or 0)},
         "double_entries": {"refused_already_used": refusals.get("already_used", 0), "conflicts": len(found)},

@@ -51,6 +51,19 @@ def test_ingest_is_idempotent_and_rejects_malformed(store, tmp_path):
     assert store.scan_count("fest") == 4
 
 
+def test_a_message_whose_organiser_cannot_be_told_is_refused_by_name(store, tmp_path):
+    ev = make_event(store)
+    key = store.add_order("fest", ev, "Ann", positions=[{}])["tickets"][0]["ticket_key"]
+    g = door(tmp_path, store, ev, "t1", "north")          # a device the server does not know
+    g.scan(store.issue_ticket_payload(key))
+    msgs = outbox(g)
+    stray = dict(msgs[0], event_id=999_999)                  # nor its event: stored under no organiser, never seen
+    assert store.ingest([stray]) == (0, 0)
+    assert "no organiser" in store.last_rejected[0]["reason"]
+    assert store.ingest(msgs) == (1, 0)
+    assert store.scan_count("fest") == 1
+
+
 def test_conflicts_rule_normal_and_entry_exit(store, tmp_path):
     ev = make_event(store)
     k1, k2, k3, k4 = [t["ticket_key"] for t in store.add_order("fest", ev, "Ann", positions=[{}] * 4)["tickets"]]

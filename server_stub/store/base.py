@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.errors import TicketgateError
 from agent.sqlite_file import Transaction
+
+T = TypeVar("T")
 
 
 class StoreError(TicketgateError):
@@ -22,6 +24,13 @@ class StoreError(TicketgateError):
 
 class NotFound(StoreError, LookupError):
     """No such organiser, event, order, ticket or device."""
+
+
+def written(found: T | None, what: str) -> T:
+    """A row just written, read back: None only when another process removed it in between."""
+    if found is None:
+        raise NotFound(f"{what} was removed meanwhile")
+    return found
 
 
 class StoreBase:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from agent.errors import InvalidInput
 from drivers.printers.wording import LANGUAGES as PRINT_LANGUAGES
 from server_stub.model import MAX_CATALOGUE_ID, Category, Zone, check_slug
-from server_stub.store.base import NotFound, StoreBase, StoreError
+from server_stub.store.base import NotFound, StoreBase, StoreError, written
 
 
 class CatalogueMixin(StoreBase):
@@ -21,7 +21,7 @@ class CatalogueMixin(StoreBase):
             if c.execute("INSERT INTO organisers(org, name, created_at) VALUES (?,?,?) ON CONFLICT (org) DO NOTHING "
                          "RETURNING org", (slug, name.strip(), time.time())).fetchone() is None:
                 raise StoreError(f"organiser {slug!r} already exists")
-        return self.organiser(slug)
+        return written(self.organiser(slug), f"organiser {slug!r}")
 
     def organiser(self, slug: str) -> dict | None:
         row = self.q1("SELECT org, name, created_at, version FROM organisers WHERE org=?", (slug,))

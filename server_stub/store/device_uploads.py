@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from typing import Any
 
 from agent.errors import InvalidInput
 from server_stub.store.base import NotFound, StoreBase, StoreError
@@ -84,7 +85,7 @@ class DeviceUploadsMixin(StoreBase):
             raise StoreError(f"device {device_id} is not revoked: revoke it first (it could upload again)")
         why = f"rolled back ({device_id} revoked): {reason}"
         now = time.time()
-        done = {"device_id": device_id, "annulled": 0, "payments": [], "exchanges": [], "skipped": []}
+        done: dict[str, Any] = {"device_id": device_id, "annulled": 0, "payments": [], "exchanges": [], "skipped": []}
         with self.tx() as c:
             version = self._bump(org)
             for uuid, ticket, event in c.execute(
@@ -117,7 +118,7 @@ class DeviceUploadsMixin(StoreBase):
             c.execute("UPDATE orders SET status='pending', reason=?, updated_at=? WHERE order_id=?", (why, now, row[0]))
             c.execute("UPDATE tickets SET version=? WHERE order_id=?", (version, row[0]))
             return [b.get("order_number")]
-        old, new = b.get("ticket_key"), b.get("replacement")
+        old, new = str(b.get("ticket_key")), b.get("replacement")
         if not new:
             return [None, f"exchange of {old}: not applied, nothing to undo"]
         c.execute("UPDATE revocations SET active=0, reason=?, at=?, version=? WHERE ticket_id=?", (why, now, version, int(old)))

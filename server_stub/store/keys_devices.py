@@ -9,7 +9,7 @@ from agent.errors import InvalidInput
 from agent.keyring import Keyring, TrustedKey
 from server_stub.keys import MAX_KEY_ID, SERVER, TICKET, KeyFiles
 from agent.signing import SigningKey
-from server_stub.store.base import NotFound, StoreBase, StoreError
+from server_stub.store.base import NotFound, StoreBase, StoreError, written
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # also the MQTT username and client id
 _KEY_COLS = "key_id, org, purpose, public_key, file, created_at, valid_from, valid_until, current"
@@ -128,7 +128,7 @@ class KeysDevicesMixin(StoreBase):
                       (device_id, org, name, gate, json.dumps(events), public_key, now, role)).rowcount
             if stored == 0:
                 raise StoreError(f"device {device_id!r} belongs to another organiser")
-        return self.device(device_id)
+        return written(self.device(device_id), f"device {device_id!r}")
 
     def _device_dict(self, row: tuple) -> dict:
         d = dict(zip(_DEVICE_KEYS, row))
@@ -149,7 +149,7 @@ class KeysDevicesMixin(StoreBase):
         with self.tx() as c:
             if c.execute("UPDATE devices SET revoked_at=? WHERE device_id=?", (time.time(), device_id)).rowcount == 0:
                 raise NotFound(f"no device {device_id!r}")
-        return self.device(device_id)
+        return written(self.device(device_id), f"device {device_id!r}")
 
     def touch_device(self, device_id: str, seen_at: float | None = None, status: str | None = None) -> None:
         """Presence from the sync layer (hello, status, uploads). Unknown devices are ignored."""

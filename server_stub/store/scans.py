@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 import time
+from typing import Any, Iterable
 
 from agent.errors import TicketgateError
 from agent.sync.messages import ActionItem, Exchange, PaymentValidated, RefusalItem, item_from_wire
@@ -52,13 +53,13 @@ def _row(u: Upload, now: float) -> tuple:
 
 
 class ScansMixin(DeviceUploadsMixin, ExchangeMixin, KeysDevicesMixin):
-    def ingest(self, actions: list[dict]) -> tuple[int, int]:
+    def ingest(self, actions: Iterable[dict]) -> tuple[int, int]:
         """Store uploaded outbox messages (actions and refusals) in one transaction. Idempotent by scan uuid.
         Returns (new, duplicates); malformed messages are skipped, logged and counted in `last_rejected`."""
         result = self.ingest_detailed(actions)
         return result["new"], result["duplicates"]
 
-    def ingest_detailed(self, actions: list[dict]) -> dict:
+    def ingest_detailed(self, actions: Iterable[dict]) -> dict:
         """Outbox message dicts (plus `org`, `device_id`, `outbox_id`) -> checked with `agent.sync.messages`, stored."""
         device_org = dict(self.q("SELECT device_id, org FROM devices"))
         event_org = dict(self.q("SELECT event_id, org FROM events"))
@@ -69,6 +70,8 @@ class ScansMixin(DeviceUploadsMixin, ExchangeMixin, KeysDevicesMixin):
                     raise Rejected("not an object")
                 item = item_from_wire(dict(m, type=m.get("type", "action")))
                 org = m.get("org") or device_org.get(m.get("device_id")) or event_org.get(m.get("event_id"))
+                if not org:         # stored under no organiser, no one would ever see it
+                    raise Rejected("no organiser: the message names none and its device and event are unknown")
                 uploads.append(Upload(org, str(m.get("device_id") or ""), int(m.get("outbox_id") or 0), item))
             except Rejected as exc:
                 rejected.append({"message": m if isinstance(m, dict) else repr(m)[:200], "reason": str(exc)})
@@ -96,13 +99,14 @@ class ScansMixin(DeviceUploadsMixin, ExchangeMixin, KeysDevicesMixin):
     def _ingest_other(self, c, u: Upload, now: float, refused: dict) -> int:
         """Keep the message whole; apply a kiosk action's effect the first time it arrives (same transaction)."""
         m = dict(u.item.to_wire(), org=u.org, device_id=u.device_id, outbox_id=u.outbox_id)
-        at = m.get("at") if isinstance(m.get("at"), (int, float)) else now
+        sent = m.get("at")
+        at = float(sent) if isinstance(sent, (int, float)) else now
         ticket = m.get("ticket_key")
         inserted = c.execute(
             "INSERT INTO scans(scan_uuid, type, kind, ticket_key, at, device_id, reason, org, received_at, body) "
             "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (scan_uuid) DO NOTHING",
             (message_uuid(m), m["type"][:32], str(m.get("action") or "")[:32] or None,
-             None if ticket is None else str(ticket)[:64], float(at), u.device_id[:64],
+             None if ticket is None else str(ticket)[:64], at, u.device_id[:64],
              str(m.get("reason") or "")[:500], u.org, now, json.dumps(m, default=str)[:20000])).rowcount
         if not inserted:
             return 0
@@ -139,7 +143,8 @@ class ScansMixin(DeviceUploadsMixin, ExchangeMixin, KeysDevicesMixin):
         return [json.loads(b) for (b,) in self.q("SELECT body FROM scans WHERE org=? AND type='kiosk' ORDER BY seq", (org,))]
 
     def _scans(self, org: str, event_id: int | None = None, actions_only: bool = False) -> list[Scan]:
-        sql, params = f"SELECT {_SCAN_COLS} FROM scans WHERE org=? AND type IN ('action', 'refusal')", [org]
+        sql = f"SELECT {_SCAN_COLS} FROM scans WHERE org=? AND type IN ('action', 'refusal')"
+        params: list[Any] = [org]
         if event_id is not None:
             targets = self.targets_of_event(event_id)
             sql += f" AND (event_id=? OR (kind='reset' AND event_id IN ({','.join('?' * len(targets))})))"

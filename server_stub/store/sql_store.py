@@ -45,7 +45,7 @@ class SqlStore(ScansMixin):
         """`issue(ticket_key) -> "TG1:…"` for many tickets of one organiser (kiosk bundles): the current key is loaded
         once and each target's validity window computed once. Same payloads as `issue_ticket_payload`."""
         key = self.current_key(org)
-        windows: dict[int, tuple] = {}
+        windows: dict[int, Ticket] = {}
 
         def issue(ticket_key: str | int) -> str:
             row = self.q1("SELECT target_id FROM tickets WHERE ticket_id=?", (int(ticket_key),))
