@@ -4,12 +4,14 @@ Dispatch by shape: `TG1:` is ours; anything else is tried as a pretix_sig1 secre
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from agent import pretix_sig1
 from agent.keyring import Keyring
 from agent.ticket_format import MAX_TEXT_LENGTH, SCHEME, MalformedPayload, Ticket, parse_payload
 
+log = logging.getLogger("ticketgate.payload")
 OK, MALFORMED, UNKNOWN_KEY, FORGED = "ok", "malformed", "unknown_key", "forged"
 
 
@@ -21,6 +23,8 @@ class Decoded:
 
 
 def _as_text(raw: str | bytes) -> str:
+    if not isinstance(raw, (str, bytes)):
+        raise MalformedPayload(f"not text ({type(raw).__name__})")
     if isinstance(raw, bytes):
         if len(raw) > MAX_TEXT_LENGTH * 4:
             raise MalformedPayload("payload too long")
@@ -42,7 +46,8 @@ def read_payload(raw: str | bytes, keyring: Keyring, now: float) -> Decoded:
         return _read_pretix(text, keyring)
     except MalformedPayload as exc:
         return Decoded(MALFORMED, detail=str(exc))
-    except Exception as exc:  # defence in depth: a payload must never crash the door
+    except Exception as exc:  # a bug in a reader: the door carries on (refused), the traceback goes to the log
+        log.exception("payload reader failed on a %s payload", type(raw).__name__)
         return Decoded(MALFORMED, detail=f"unreadable payload ({type(exc).__name__})")
 
 

@@ -178,3 +178,17 @@ def test_app_enrollment_shows_refusals_in_words_and_logs_bugs(tmp_path, caplog):
     done = svc.wait(5)
     assert done.step == "failed" and done.message == "internal error (KeyError); see the log"
     assert "Traceback" in caplog.text
+
+
+def test_a_bug_in_a_payload_reader_is_refused_and_logged(monkeypatch, caplog):
+    """The door never crashes on a scan; but a reader's bug is in the log with its traceback, not only a verdict."""
+    import logging
+
+    from agent import payload
+    from agent.keyring import Keyring
+    caplog.set_level(logging.ERROR)
+    assert payload.read_payload("hello", Keyring(), 0).status == payload.MALFORMED and "Traceback" not in caplog.text
+    monkeypatch.setattr(payload, "_read_pretix", lambda text, keyring: {}["bug"])
+    decoded = payload.read_payload("hello", Keyring(), 0)
+    assert decoded.status == payload.MALFORMED and decoded.detail == "unreadable payload (KeyError)"
+    assert "Traceback" in caplog.text and "payload reader failed" in caplog.text
