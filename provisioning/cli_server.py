@@ -183,7 +183,8 @@ def cmd_serve(args) -> int:
             if broker.poll() is not None:
                 log_file = broker_dir / "mosquitto.log"
                 tail = log_file.read_text(errors="replace").splitlines()[-3:] if log_file.exists() else []
-                said = " / ".join(tail + broker.stderr.read().decode(errors="replace").splitlines()[-2:])
+                err = broker.stderr.read() if broker.stderr else b""
+                said = " / ".join(tail + err.decode(errors="replace").splitlines()[-2:])
                 return _err(f"mosquitto did not start: {said}")
         try:
             http = EnrollmentServer(prov.service, args.listen, args.port).start()

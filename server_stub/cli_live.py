@@ -6,6 +6,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, refusals_text,
                                     stats_text, uploads_text)
@@ -101,7 +102,7 @@ def broker_login(args):
                    else saved.address if saved else HostPort("127.0.0.1", 1883))
     except (BadAddress, HomeError) as exc:
         raise Refused(str(exc)) from None
-    tls = {"tls": True, "ca_file": str(args.broker_ca)} if args.broker_ca else {}
+    tls: dict[str, Any] = {"tls": True, "ca_file": str(args.broker_ca)} if args.broker_ca else {}
     if args.broker_user:
         if args.broker_password_file is None:
             raise Refused("--broker-user needs --broker-password-file (a file holding the password)")

@@ -167,7 +167,8 @@ def store_catalogue(store, org: str) -> Callable[[int], Catalogue]:
         target = store.target(target_id)
         if target["org"] != org:
             raise NotFound(f"no event or pass {target_id} for organiser {org!r}")
-        cats, zones = {}, {}
+        cats: dict[str, int] = {}                    # name (casefolded) -> id
+        zones: dict[str, int] = {}
         for e in target["event_ids"]:
             ev = store.event(e)
             cats.update((c["name"].casefold(), c["category_id"]) for c in ev["categories"])

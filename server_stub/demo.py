@@ -19,6 +19,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Mapping
 from zoneinfo import ZoneInfo
 
 from drivers.feedback.words import verdict_title
@@ -124,11 +125,11 @@ def _wait(predicate, timeout: float = 10.0) -> float | None:
     return None
 
 
-def default_language(env: dict | None = None) -> str:
-    env = os.environ if env is None else env
+def default_language(env: Mapping[str, str] | None = None) -> str:
+    environ = os.environ if env is None else env
     for var in ("TICKETGATE_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
-        if env.get(var):
-            return "fr" if env[var].lower().startswith("fr") else "en"
+        if environ.get(var):
+            return "fr" if environ[var].lower().startswith("fr") else "en"
     return "en"
 
 
@@ -202,7 +203,7 @@ def run(folder: Path, args, say: Teller) -> int:
             d.go_online()
         took = _wait(lambda: all(d.ready(len(orders)) for d in devices), 20)
         if took is None:
-            print("devices did not receive their tickets:", [list(d.sync.rejections) for d in devices], file=sys.stderr)
+            print("devices did not receive their tickets:", [list(d.online_sync.rejections) for d in devices], file=sys.stderr)
             return 1
         print(say("Two door devices (North gate, South gate) and a ticket desk receive the tickets: ready in {t}.",
                   t=say.took(took)))
@@ -210,7 +211,7 @@ def run(folder: Path, args, say: Teller) -> int:
                 for i in range(20)]
         started = time.monotonic()
         result = push(store, ORG, [event], config)
-        took = _wait(lambda: all(d.sync.bundle_version >= result["version"] for d in devices))
+        took = _wait(lambda: all(d.online_sync.bundle_version >= result["version"] for d in devices))
         took = None if took is None else time.monotonic() - started
         print(say("{n} more orders sold: every device has them {t} later.", n=len(more), t=say.took(took)))
         orders += more
@@ -242,7 +243,7 @@ def run(folder: Path, args, say: Teller) -> int:
         print("  " + say("The desk holds {n} printable tickets; door devices hold none.",
                          n=kiosk.ledger.payload_count()))
         desk.exchange(kiosk.ledger, key(7), "wrong day bought", kiosk.device_id)
-        kiosk.sync.notify()
+        kiosk.online_sync.notify()
         started = time.monotonic()
         replaced = lambda: [t for t in store.order(orders[7]["number"])["tickets"] if not t["revoked"]]  # noqa: E731
         took = _wait(lambda: bool(replaced()) and all(d.ledger.history(key(7)).revoked for d in (north, south))

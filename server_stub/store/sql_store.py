@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 from agent.ticket_format import Ticket
 from server_stub.model import DEFAULT_VALIDITY_MARGIN_H, validity_window
@@ -41,7 +42,7 @@ class SqlStore(ScansMixin):
                       zones=(t["zone"],) if t["zone"] is not None else (), seat=t["seat"], valid_from=valid_from,
                       valid_until=valid_until, is_pass=target["kind"] == "pass")
 
-    def payload_issuer(self, org: str):
+    def payload_issuer(self, org: str) -> Callable[[str | int], str]:
         """`issue(ticket_key) -> "TG1:…"` for many tickets of one organiser (kiosk bundles): the current key is loaded
         once and each target's validity window computed once. Same payloads as `issue_ticket_payload`."""
         key = self.current_key(org)

@@ -77,7 +77,8 @@ class BrokerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 log = self.log_path.read_text() if self.log_path.exists() else ""
-                raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode(errors='replace')}{log[-2000:]}")
+                err = self.proc.stderr.read() if self.proc.stderr else b""
+                raise RuntimeError(f"mosquitto exited: {err.decode(errors='replace')}{log[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return self

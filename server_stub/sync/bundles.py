@@ -28,13 +28,12 @@ def flag_section(revocations: list[dict], blocks: list[dict], resets: list[dict]
 
 def is_kiosk(device: dict | None) -> bool:
     """Kiosk devices print tickets: only their bundles carry signed QR payloads (door devices never hold one)."""
-    return bool(device) and device.get("role") == "kiosk"
+    return device is not None and device.get("role") == "kiosk"
 
 
 def _issuer(store: SyncStore, org: str | None) -> Callable[[str], str]:
-    """The store's bulk signer when it has one (key loaded once), else one `issue_ticket_payload` per ticket."""
-    bulk = getattr(store, "payload_issuer", None)
-    return bulk(org) if bulk is not None and org else store.issue_ticket_payload
+    """The store's bulk signer for the organiser (key loaded once); without one, `issue_ticket_payload` per ticket."""
+    return store.payload_issuer(org) if org else store.issue_ticket_payload
 
 
 def sections(store: SyncStore, events: list[int], since: int,
@@ -46,7 +45,7 @@ def sections(store: SyncStore, events: list[int], since: int,
     for e in events:
         rows: list[dict] = []
         for row in store.tickets_for_event(e, since):
-            if payloads:
+            if issue is not None:
                 row = dict(row, payload=issue(row["ticket_key"]))
             rows.append(row)
             if len(rows) >= CHUNK_TICKETS:

@@ -47,7 +47,11 @@ def connect_or_explain(transport: PahoTransport, timeout: float = 10.0) -> None:
     """Wait for the broker; a refused login or no broker at all raise with what to do about it."""
     refused: list[str] = []
     previous = transport.on_refused
-    transport.on_refused = lambda reason: (refused.append(reason), previous(reason))
+
+    def on_refused(reason: str) -> None:
+        refused.append(reason)
+        previous(reason)
+    transport.on_refused = on_refused
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not refused and not transport.wait_connected(0.05):
         pass
@@ -127,7 +131,9 @@ def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
     `store_factory` opens a worker's store on `data_dir` (the CLI passes server_stub.store.open_store)."""
     config = broker_config(broker)
     stop = stop or threading.Event()
-    stores, servers = [], []
+    stores: list[SyncStore] = []
+    servers: list[SyncServer] = []
+    transports: list[PahoTransport] = []
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -142,10 +148,11 @@ def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
                         json.dumps({"state": "offline", "server": f"server-{i + 1}", "since": time.time(),
                                     "reason": "lost"}).encode())
             transport = _transport(config, "serve", f"server-{i + 1}", worker=i + 1, will=will)
+            transports.append(transport)
             servers.append(SyncServer(store, transport, name=f"server-{i + 1}", announce=(i == 0), orgs=names).start())
         try:
-            for s in servers:
-                connect_or_explain(s.transport)
+            for t in transports:
+                connect_or_explain(t)
         except PermissionError as exc:
             print(f"ticketgate server serve: {exc}", file=sys.stderr)
             return 1
@@ -156,8 +163,8 @@ def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
             f"{', '.join(names)}; Ctrl-C to stop")
         stop.wait()
     finally:
-        for s in servers:
-            s.stop()
-        for s in stores:
-            s.close()
+        for server in servers:
+            server.stop()
+        for store in stores:
+            store.close()
     return 0

@@ -18,6 +18,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 
+from agent.signing import SigningKey
 from agent.sync import topics
 from agent.sync.signed import Rejected, seal
 from agent.sync.transport import Transport
@@ -60,14 +61,15 @@ class SyncServer:
         self.stats = {"batches": 0, "new": 0, "dup": 0, "hellos": 0, "bundles": 0, "live": 0, "refused": 0, "deferred": 0}
         self.limiter = DeviceLimiter(limits) if limits is not None else None     # None: no per-device rate limit
         self._lookups = store_lookups(store)
-        self._keys: dict[str, object] = {}
+        self._keys: dict[str, SigningKey] = {}
         self._inbox: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._touched: dict[str, float] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._seen_version: dict[str, int] = {}
-        self._bundle_requests: dict[tuple[str, str], tuple[list[int], int]] = {}   # latest request per device
+        # latest request per device: events, since version, kiosk (bundle with signed payloads)
+        self._bundle_requests: dict[tuple[str, str], tuple[list[int], int, bool]] = {}
         self._bundle_wake = threading.Event()
         self._recent_bundles: dict[tuple[str, str], tuple[int, tuple, float]] = {}
         self.resend_after = 30.0      # the same bundle again to the same device only after this many seconds

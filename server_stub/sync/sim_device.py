@@ -37,6 +37,13 @@ class SimDevice:
     def ledger(self) -> Ledger:
         return self.gate.ledger
 
+    @property
+    def online_sync(self) -> DeviceSync:
+        """The running sync (after go_online)."""
+        if self.sync is None:
+            raise RuntimeError(f"{self.device_id} is offline")
+        return self.sync
+
     def go_online(self) -> "SimDevice":
         if self.sync is None:
             self.sync = DeviceSync(self.ledger_path, self.org, self.device_id, self.server_key,
