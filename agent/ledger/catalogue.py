@@ -47,11 +47,13 @@ class CatalogueMixin:
                     self.conn.execute("INSERT OR REPLACE INTO passes(pass_id, event_id, name) VALUES (?,?,?)",
                                       (p["pass_id"], e["event_id"], p.get("name", "")))
 
-    def clear_catalogue(self) -> None:
-        """Delete every event, ticket, revocation and block (full bundle, wipe). Check-ins and the outbox stay."""
+    def clear_catalogue(self, keep: tuple[str, ...] = ()) -> None:
+        """Delete every event, ticket, revocation and block (full bundle, wipe). Check-ins and the outbox stay.
+        `keep`: tables left alone (a full bundle swaps its tickets in: agent/ledger/staging.py)."""
         with self.transaction():
             for table in CATALOGUE_TABLES:
-                self.conn.execute(f"DELETE FROM {table}")
+                if table not in keep:
+                    self.conn.execute(f"DELETE FROM {table}")
 
     def order_tickets(self, order_number: str) -> list[str]:
         """The ticket keys of one order, sorted."""

@@ -21,12 +21,13 @@ from agent.read_models import Conflict, InsideCounter, conflicts, effective_entr
 from agent.ledger.catalogue import CatalogueMixin
 from agent.ledger.guard import LedgerError, Transaction, connect, split_sql
 from agent.ledger.search import SearchMixin
+from agent.ledger.staging import StagingMixin
 
 __all__ = ["Ledger", "LedgerError", "split_sql"]
 log = logging.getLogger(__name__)
 
 
-class Ledger(CatalogueMixin, SearchMixin):
+class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
     def __init__(self, conn: sqlite3.Connection, path: str):
         self.conn = conn
         self.path = path

@@ -1,4 +1,4 @@
-"""Apply a verified, assembled bundle (or a live update) to the device ledger, in one transaction."""
+"""Apply a verified, assembled bundle (or a live update) to the device ledger: all or nothing, never blocking scans."""
 from __future__ import annotations
 
 import time
@@ -17,27 +17,43 @@ def current_bundle(ledger: Ledger) -> dict[str, Any]:
     return ledger.get_setting(BUNDLE_SETTING) or {"version": 0, "events": []}
 
 
+STAGE_BATCH = 250        # ticket rows per staging commit: ~1 ms each, so a scan never waits long for the lock
+STAGE_PAUSE = 0.001      # seconds between staging commits: the door's scans get the lock and the CPU
+
+
 def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
-                 keyring_path: str | Path | None = None) -> dict[str, Any]:
-    """Decode every section first (a bad one rejects the whole bundle), then write all or nothing.
+                 keyring_path: str | Path | None = None, drop_old: bool = True) -> dict[str, Any]:
+    """Apply a complete bundle, all or nothing: a bad section rejects the whole bundle and changes nothing.
+
+    A delta (base_version > 0) is decoded first, then written in one transaction. A full bundle (base_version 0)
+    can hold 1M tickets: its tickets are staged next to the live index in short commits while the door keeps
+    scanning, then swapped in with the events, flags and the new version in one short transaction
+    (agent/ledger/staging.py). Until that commit the old bundle stays live: a crash leaves it scannable, and the
+    next hello (old version) fetches the bundle again. The replaced index is deleted in short commits afterwards
+    (`drop_old`; DeviceSync does it once the new bundle is announced: `Ledger.stage_drop_old`).
 
     Order against a crash: the new trusted keys are written to `keyring_path` first, the ledger (event data and
     the bundle version) is committed last. A crash between them leaves the old version with the new keys (the
     device asks for the bundle again); never the new version with the old keys."""
     m = p.manifest
-    decoded = list(sections(p))
     new_keys = _keys(m.get("keyring") or {})
     counts = {"tickets": 0, "revocations": 0, "blocks": 0}
+    full = m["base_version"] == 0
+    if full:
+        rest = _stage_full(ledger, p, counts)
+    else:
+        rest = list(sections(p))
     keys = None
     if keyring is not None and new_keys:
-        keys = {} if m["base_version"] == 0 else dict(keyring.keys)
+        keys = {} if full else dict(keyring.keys)
         keys.update({k.key_id: k for k in new_keys})
         if keyring_path is not None:
             Keyring(keys, list(keyring.pretix)).save(keyring_path)
-    with ledger.transaction():
-        if m["base_version"] == 0:    # full bundle: it is the whole truth for this device
-            ledger.clear_catalogue()
-        for s in decoded:
+
+    def write() -> None:
+        if full:               # the whole truth for this device: the tickets were swapped in, the rest replaced
+            ledger.clear_catalogue(keep=("tickets",))
+        for s in rest:
             if "events" in s:
                 ledger.upsert_events(s["events"])
             counts["tickets"] += len(s["tickets"]["rows"]) if "tickets" in s else 0
@@ -45,9 +61,45 @@ def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
             counts["blocks"] += len(s.get("blocks") or ())
         ledger.set_setting(BUNDLE_SETTING, {"org": m["org"], "version": m["version"], "events": m["events"],
                                             "applied_at": time.time()})
+
+    if full:
+        try:
+            ledger.stage_swap(write)
+        except BaseException:
+            ledger.stage_discard()
+            raise
+        if drop_old:
+            ledger.stage_drop_old()      # the replaced index, deleted in short commits
+    else:
+        with ledger.transaction():
+            write()
     if keyring is not None and keys is not None:
         keyring.keys = keys       # swapped in one assignment once committed: never an empty keyring in between
     return counts
+
+
+def _stage_full(ledger: Ledger, p: Pending, counts: dict[str, int]) -> list[dict[str, Any]]:
+    """Stage the tickets of every section (decoded one at a time: memory stays flat whatever the size);
+    -> the sections without their tickets (events, flags), written at the swap. A bad section discards the stage."""
+    ledger.stage_begin()
+    rest: list[dict[str, Any]] = []
+    try:
+        for s in sections(p):
+            tickets = s.pop("tickets", None)
+            if tickets is not None:
+                cols, rows = tickets["columns"], tickets["rows"]
+                if not isinstance(cols, list) or not isinstance(rows, list) or "ticket_key" not in cols:
+                    raise Rejected("malformed ticket section")
+                for i in range(0, len(rows), STAGE_BATCH):
+                    ledger.stage_tickets(dict(zip(cols, r)) for r in rows[i:i + STAGE_BATCH])
+                    time.sleep(STAGE_PAUSE)
+                counts["tickets"] += len(rows)
+            if s:
+                rest.append(s)
+    except BaseException:
+        ledger.stage_discard()
+        raise
+    return rest
 
 
 def apply_live(ledger: Ledger, s: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ def run_command(ledger: Ledger, body: dict[str, Any]) -> dict[str, Any]:
     if name == "wipe":
         # personal data and event data go; the log of scans stays until the server acknowledged it
         ledger.clear_catalogue()
+        ledger.stage_drop_old()      # a bundle being staged, or the index a swap replaced: personal data too
         return {"wiped": True}
     if name == "reset_ticket":
         key = body.get("ticket_key")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -261,7 +262,8 @@ class DeviceSync:
             raise Rejected(f"unknown down message type {kind!r}")
 
     def _apply(self, pending: Pending) -> dict[str, Any]:
-        counts = apply_bundle(self._ledger, pending, self.keyring, self.keyring_path)   # keys saved, then committed
+        counts = apply_bundle(self._ledger, pending, self.keyring, self.keyring_path,   # keys saved, then committed
+                              drop_old=False)
         m = pending.manifest
         self.last_bundle = {"version": m["version"], "base_version": m["base_version"], **counts}
         self.stats["bundles"] += 1
@@ -272,6 +274,10 @@ class DeviceSync:
         self._subscribe_live()
         log.info("sync %s: bundle v%s applied (%s)", self.device, manifest["version"], counts)
         self.on_change("bundle")
+        try:
+            self._ledger.stage_drop_old()    # the index the bundle replaced: deleted once the new one is in use
+        except sqlite3.Error:                # space only: the next full bundle drops it first
+            log.warning("sync %s: the replaced ticket index could not be deleted yet", self.device, exc_info=True)
 
     def _live(self, body: dict[str, Any], event_id: int | None) -> None:
         if body.get("event") != event_id:

@@ -1,0 +1,201 @@
+"""A full bundle is staged next to the live ticket index and swapped in (issue 14, "no pause at the door"):
+all or nothing, the door keeps scanning meanwhile, and a kill -9 mid-apply leaves the old bundle scannable."""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from agent.keyring import Keyring
+from agent.ledger import Ledger
+from agent.sync import apply as apply_mod
+from agent.sync import bundle
+from agent.sync.apply import apply_bundle, current_bundle
+from agent.sync.commands import run_command
+from agent.sync.signed import Rejected, Verifier
+from agent.verdicts import Code
+from tests.test_core_support import issue, make_gate, test_key
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = test_key()
+SERVER = Ed25519PrivateKey.generate()
+EVENTS = [{"event_id": 1, "name": "Night 1"}]
+STAGE_TABLES = {"tickets_next", "tickets_fts_next", "tickets_old", "tickets_fts_old"}
+
+
+def rows(first: int, last: int, name: str = "Hélène Dupont") -> list[dict]:
+    return [{"ticket_key": str(i), "event_id": 1, "order_number": f"A{i}", "buyer_name": f"{name} {i}",
+             "email": f"b{i}@example.org", "order_status": "paid"} for i in range(first, last + 1)]
+
+
+def full_bundle(version: int, tickets: list[dict], per_section: int = 500, extra: tuple[dict, ...] = ()):
+    """A signed full bundle, assembled as the device's Assembler hands it over."""
+    ring = Keyring()
+    ring.add(KEY.trusted())
+    sections = [{"events": EVENTS}] + [bundle.ticket_section(tickets[i:i + per_section])
+                                       for i in range(0, len(tickets), per_section)] + list(extra)
+    manifest, chunks = bundle.build(org="o", device="d", version=version, base_version=0, events=[1],
+                                    sections=sections, keyring=ring.to_json(), sign=SERVER.sign,
+                                    bundle_id=bytes([version]) * 16)
+    asm = bundle.Assembler()
+    asm.start(Verifier(SERVER.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).open(manifest))
+    done = None
+    for c in chunks:
+        done = asm.add(c)
+    return done
+
+
+def leftovers(ledger: Ledger) -> set[str]:
+    return {r[0] for r in ledger.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} & STAGE_TABLES
+
+
+def fts_ok(ledger: Ledger) -> bool:
+    ledger.conn.execute("INSERT INTO tickets_fts(tickets_fts) VALUES ('integrity-check')")   # raises if corrupt
+    return True
+
+
+def test_full_bundle_replaces_the_index_and_leaves_nothing_staged(tmp_path, monkeypatch):
+    monkeypatch.setattr(apply_mod, "STAGE_BATCH", 40)       # many staging commits
+    ledger = Ledger.open(tmp_path / "ledger.sqlite")
+    apply_bundle(ledger, full_bundle(1, rows(1, 300, "Old Name")), Keyring())
+    assert ledger.search("old name 120")[0]["ticket_key"] == "120"
+    flags = {"revocations": [{"ticket_key": "250", "reason": "reissued", "at": 1.0}]}
+    counts = apply_bundle(ledger, full_bundle(2, rows(200, 600, "New Name") + rows(205, 205, "Twice Seen"),
+                                              extra=(flags,)), Keyring())
+    assert counts["tickets"] == 402 and counts["revocations"] == 1
+    assert current_bundle(ledger)["version"] == 2
+    assert ledger.ticket("120") is None, "a ticket of the old bundle only is gone"
+    assert ledger.ticket("500")["buyer_name"] == "New Name 500"
+    assert ledger.ticket("205")["buyer_name"] == "Twice Seen 205", "a key met twice keeps its last row"
+    assert ledger.search("old name") == [] and ledger.search("twice seen")[0]["ticket_key"] == "205"
+    assert ledger.search("new name 205") == [], "the FTS entry of the replaced row went with it"
+    assert [r["ticket_key"] for r in ledger.search("new name 599")] == ["599"]
+    assert ledger.history("250").revoked == "reissued"
+    assert ledger.counts()["tickets"] == 401
+    assert fts_ok(ledger) and leftovers(ledger) == set()
+    ledger.close()
+
+
+def test_a_bad_section_rejects_the_bundle_and_the_old_one_stays_live(tmp_path):
+    ledger = Ledger.open(tmp_path / "ledger.sqlite")
+    apply_bundle(ledger, full_bundle(1, rows(1, 300)), Keyring())
+    bad = full_bundle(2, rows(1, 900, "Other Name"), extra=({"tickets": {"columns": ["seat"], "rows": [["1"]]}},))
+    with pytest.raises(Rejected):
+        apply_bundle(ledger, bad, Keyring())
+    assert current_bundle(ledger)["version"] == 1
+    assert ledger.counts()["tickets"] == 300 and ledger.search("other name") == []
+    assert ledger.search("helene dupont 7")[0]["ticket_key"] == "7"
+    assert fts_ok(ledger) and leftovers(ledger) == set()
+    ledger.close()
+
+
+def test_scans_run_during_a_full_apply_with_the_right_verdicts(tmp_path, monkeypatch):
+    """The door's gate (its own connection, as in the app) scans all along a full apply on the sync's connection:
+    never a LedgerError; valid tickets accepted before, during and after; the revocation the bundle brings
+    applies from the swap on."""
+    monkeypatch.setattr(apply_mod, "STAGE_BATCH", 100)
+    gate = make_gate(tmp_path, events=EVENTS)
+    sync_ledger = Ledger.open(tmp_path / "ledger.sqlite")
+    apply_bundle(sync_ledger, full_bundle(1, rows(1, 20000)), Keyring())
+    gate.set_policy(gate.policy, save=False)
+    revoked = {"revocations": [{"ticket_key": "7", "reason": "reissued", "at": 1.0}]}
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            apply_bundle(sync_ledger, full_bundle(2, rows(1, 20000), extra=(revoked,)), Keyring())
+        except BaseException as exc:      # reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run).start()
+    verdicts, n, while_staged = [], 100, 0
+    while not done.is_set() and n < 20000:
+        verdicts.append(gate.scan(issue(KEY, n)).code)
+        while_staged += "tickets_next" in leftovers(gate.ledger)
+        n += 1
+    done.wait(120)
+    assert errors == []
+    assert while_staged > 5, "the gate scanned while the bundle was being staged"
+    assert set(verdicts) == {Code.ACCEPTED}
+    assert gate.scan(issue(KEY, 7)).code == Code.REVOKED
+    assert gate.scan(issue(KEY, 100)).code == Code.ALREADY_USED, "check-ins made during the apply are kept"
+    assert gate.ledger.counts()["checkins"] == len(verdicts)
+    sync_ledger.close()
+    gate.ledger.close()
+
+
+_APPLIER = """
+import pickle, sys
+from agent.ledger import Ledger
+from agent.keyring import Keyring
+from agent.sync import apply
+apply.STAGE_BATCH = 20
+apply.apply_bundle(Ledger.open(sys.argv[1]), pickle.load(open(sys.argv[2], "rb")), Keyring())
+print("applied", flush=True)
+"""
+
+
+def test_kill_9_mid_apply_leaves_the_old_bundle_scannable(tmp_path):
+    """A real process applying a full bundle is SIGKILLed while staging: the old version stays live (the next
+    hello asks with it, so the server sends the bundle again), the door scans on it, and the next apply
+    drops the half-staged rows and completes."""
+    path = tmp_path / "ledger.sqlite"
+    gate = make_gate(tmp_path, events=EVENTS)
+    apply_bundle(gate.ledger, full_bundle(1, rows(1, 500)), Keyring())
+    new = full_bundle(2, rows(1, 30000, "New Name"), extra=({"revocations": [{"ticket_key": "9", "reason": "x",
+                                                                                 "at": 1.0}]},))
+    (tmp_path / "bundle.pickle").write_bytes(pickle.dumps(new))
+    child = subprocess.Popen([sys.executable, "-c", _APPLIER, str(path), str(tmp_path / "bundle.pickle")],
+                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    staged = 0
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and staged < 2000:
+            try:
+                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                staged = conn.execute("SELECT count(*) FROM tickets_next").fetchone()[0]
+                conn.close()
+            except sqlite3.OperationalError:
+                pass               # not created yet
+            time.sleep(0.01)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(10)
+    assert child.returncode == -signal.SIGKILL and staged >= 2000, "killed while staging"
+    assert current_bundle(gate.ledger)["version"] == 1, "the hello after the restart asks for the bundle again"
+    assert gate.ledger.counts()["tickets"] == 500 and gate.ledger.search("new name") == []
+    assert gate.scan(issue(KEY, 9)).code == Code.ACCEPTED, "scanned on the old bundle"
+    assert gate.scan(issue(KEY, 10)).code == Code.ACCEPTED
+    assert gate.scan(issue(KEY, 9000)).code == Code.ACCEPTED     # unknown to the index: the signature decides
+    assert "tickets_next" in leftovers(gate.ledger)
+
+    apply_bundle(gate.ledger, new, Keyring())                  # re-fetched: applies over the leftovers
+    assert current_bundle(gate.ledger)["version"] == 2
+    assert gate.ledger.counts()["tickets"] == 30000 and leftovers(gate.ledger) == set() and fts_ok(gate.ledger)
+    assert gate.scan(issue(KEY, 10)).code == Code.ALREADY_USED, "the check-in made after the crash is kept"
+    assert gate.scan(issue(KEY, 9)).code == Code.REVOKED, "the new bundle's revocation applies"
+    gate.ledger.close()
+
+
+def test_a_wipe_also_deletes_a_staged_index(tmp_path):
+    ledger = Ledger.open(tmp_path / "ledger.sqlite")
+    apply_bundle(ledger, full_bundle(1, rows(1, 50)), Keyring())
+    ledger.stage_begin()
+    ledger.stage_tickets(rows(1, 50, "Personal Data"))      # an apply cut short: personal data staged
+    with ledger.transaction():
+        run_command(ledger, {"cmd": "wipe"})
+    assert leftovers(ledger) == set() and ledger.counts()["tickets"] == 0
+    ledger.close()
