@@ -99,24 +99,24 @@ def cmd_enroll(args) -> int:
         if args.qr:
             qr = parse_qr(args.qr)
             candidates = [args.server or qr.server]
-            kwargs = {"token": qr.token, "expected_fingerprint": qr.fingerprint}
+            token, code, fingerprint, org = qr.token, None, qr.fingerprint, qr.org
         else:
             from provisioning.protocol import normalize_code
             candidates = [args.server] if args.server else []
-            kwargs = {"code": normalize_code(args.code)}
+            token, code, fingerprint, org = None, normalize_code(args.code), None, None
         creds = None
         for i, server in enumerate(candidates + [None]):
             if server is None:
-                server, pinned = _pick_server(args, qr.org if args.qr else None, kwargs.get("expected_fingerprint"))
-                kwargs["expected_fingerprint"] = pinned
+                server, fingerprint = _pick_server(args, org, fingerprint)
             try:
                 print(f"enrolling with {server}...", flush=True)
-                creds = enroll(state, server, name=args.name, **kwargs)
+                creds = enroll(state, server, token=token, code=code, expected_fingerprint=fingerprint, name=args.name)
                 break
             except EnrollError as exc:
-                if not exc.network or args.server:
+                if not exc.network or args.server or i == len(candidates):    # zeroconf's server was the last
                     raise
                 print(f"  {exc}; trying zeroconf", flush=True)
+        assert creds is not None          # enrolled (break) or raised
     except (BadInput, EnrollError) as exc:
         return _err(str(exc))
     took = time.monotonic() - t0

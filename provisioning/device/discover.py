@@ -50,8 +50,7 @@ def _text(props: dict, key: str) -> str:
 def discover(timeout: float = 3.0, org: str | None = None, interfaces: list[str] | None = None,
              first: bool = False) -> list[Found]:
     """Servers advertising `_ticketgate._tcp` within `timeout` s (only `org`'s when given)."""
-    kwargs = {"interfaces": interfaces, "ip_version": IPVersion.V4Only} if interfaces else {}
-    zc = Zeroconf(**kwargs)
+    zc = Zeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only) if interfaces else Zeroconf()
     found: list[Found] = []
     try:
         collector = _Collector()
@@ -64,7 +63,7 @@ def discover(timeout: float = 3.0, org: str | None = None, interfaces: list[str]
             for name in [n for n in collector.names if n not in seen]:
                 seen.add(name)
                 info = zc.get_service_info(SERVICE_TYPE, name, timeout=int(max(100, min(2000, (deadline - time.monotonic()) * 1000))))
-                if info is None or not info.addresses:
+                if info is None or not info.addresses or info.port is None:
                     continue
                 props = info.properties or {}
                 item = Found(name, socket.inet_ntop(socket.AF_INET6 if len(info.addresses[0]) == 16 else socket.AF_INET,

@@ -87,7 +87,7 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
     key = identity.generate(state.folder / ".enrolling_key.pem")
     box_key = X25519PrivateKey.generate()
     device_pub, box_pub = identity.public_raw(key), box.raw_public(box_key)
-    request = {"nonce": nonce, "name": name, "device_key": base64.b64encode(device_pub).decode(),
+    request: dict[str, str | None] = {"nonce": nonce, "name": name, "device_key": base64.b64encode(device_pub).decode(),
                "box_key": base64.b64encode(box_pub).decode(),
                "proof": base64.b64encode(key.sign(proof_message(nonce, device_pub, box_pub))).decode()}
     request.update({"token": token} if token is not None else {"code": code})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from agent.sync import topics
 from agent.sync.backoff import Backoff
@@ -27,6 +27,9 @@ from provisioning.device import revocation
 from provisioning.device.state import Credentials, DeviceState
 from provisioning.device.wipe import wipe
 from provisioning.mqtt_connect import Refused, connect
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
 
 log = logging.getLogger("ticketgate.provision.link")
 MAY_MEAN_REVOKED = frozenset({"not authorized", "bad user name or password"})   # paho's CONNACK reason names
@@ -53,7 +56,7 @@ class DeviceLink:
         self.on_wiped = on_wiped or (lambda done: None)
         self.creds = state.load()
         self.status = LoginState.load(state.link_path)
-        self.client = None
+        self.client: mqtt.Client | None = None
         self.wiped: dict | None = None
         self._lock = threading.Lock()
 
@@ -128,9 +131,9 @@ class DeviceLink:
         deadline = time.monotonic() + timeout
         for attempt in range(10_000):
             try:
-                self.client = connect(self.creds.broker, self.creds.username, self.creds.password,
-                                      client_id=self.creds.device_id, on_message=handler, subscribe=[cmd_topic],
-                                      timeout=max(0.5, deadline - time.monotonic()))
+                self.client = client = connect(self.creds.broker, self.creds.username, self.creds.password,
+                                               client_id=self.creds.device_id, on_message=handler,
+                                               subscribe=[cmd_topic], timeout=max(0.5, deadline - time.monotonic()))
             except Refused as exc:
                 self.on_refused(exc.reason)
                 if self.wiped is not None:
@@ -141,8 +144,8 @@ class DeviceLink:
                 time.sleep(wait)
                 continue
             self.on_connected()
-            self.client.on_connect = self._later_connect
-            return self.client
+            client.on_connect = self._later_connect
+            return client
         raise AssertionError("unreachable")
 
     def _later_connect(self, client, userdata, flags, reason_code, properties) -> None:

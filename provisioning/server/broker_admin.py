@@ -42,7 +42,12 @@ class PidReloader:
         self.pid, self.pid_file = pid, pid_file
 
     def __call__(self) -> None:
-        pid = self.pid if self.pid is not None else int(Path(self.pid_file).read_text().strip())
+        if self.pid is not None:
+            pid = self.pid
+        elif self.pid_file is not None:
+            pid = int(Path(self.pid_file).read_text().strip())
+        else:
+            raise ValueError("PidReloader needs a pid or a pid_file")
         os.kill(pid, signal.SIGHUP)
 
 
@@ -116,7 +121,7 @@ class BrokerAdmin:
         self.registry.mark_revoked(device_id, time.time())
         timings: dict[str, float] = {}
         if self.sign is not None:
-            self._publish_wipe(cred.org, device_id, timeout)
+            self._publish_wipe(cred.org, device_id, timeout, self.sign)
         timings["wipe_sent"] = time.monotonic() - t0
         temp = secrets.token_urlsafe(32)
         if self.sync({device_id: BrokerUser(device_id, hash_password(temp), cred.org, ())}):
@@ -127,14 +132,14 @@ class BrokerAdmin:
         timings["removed"] = time.monotonic() - t0
         return timings
 
-    def _publish_wipe(self, org: str, device_id: str, timeout: float) -> None:
+    def _publish_wipe(self, org: str, device_id: str, timeout: float, sign: Callable[[bytes], bytes]) -> None:
         body = wipe_body(org, device_id, time.time())
         try:
             client = self.server_client("revoke")
         except OSError:
             return    # broker away: the device gets the signed wipe from the endpoint when its login is refused
         try:
-            info = client.publish(topics.cmd(org, device_id), signed.seal(body, self.sign), qos=1)
+            info = client.publish(topics.cmd(org, device_id), signed.seal(body, sign), qos=1)
             info.wait_for_publish(timeout)
         except (RuntimeError, ValueError):
             pass

@@ -165,6 +165,7 @@ class EnrollmentServer:
 
         async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
+            assert task is not None          # a client connection is served inside a task
             tasks.add(task)
             try:
                 await self._client(reader, writer)

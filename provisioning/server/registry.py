@@ -106,12 +106,12 @@ class Registry:
             try:
                 for _ in range(count):
                     token, code = new_token(), new_code()
-                    cur = self.conn.execute(
+                    token_id = self.conn.execute(
                         "INSERT INTO tokens(digest, code_digest, org, gate, events, created, expires, role) "
-                        "VALUES (?,?,?,?,?,?,?,?)",
+                        "VALUES (?,?,?,?,?,?,?,?) RETURNING id",
                         (secret_digest(token), secret_digest(code), org, gate, json.dumps(list(events)), now, now + ttl,
-                         role))
-                    out.append(IssuedToken(cur.lastrowid, token, code, org, gate, tuple(events), now + ttl, role))
+                         role)).fetchone()[0]
+                    out.append(IssuedToken(token_id, token, code, org, gate, tuple(events), now + ttl, role))
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
