@@ -1,6 +1,8 @@
 """The Kivy app: a ScreenManager of the screens, navigation, toasts, language switch."""
 from __future__ import annotations
 
+from typing import Callable
+
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.window import Window
@@ -79,11 +81,18 @@ class KioskApp(App):
     def __init__(self, ctl: Controller, first: str = "scan", **kw):
         super().__init__(**kw)
         self.ctl, self.first = ctl, first
-        self.ui: KioskUI | None = None
-        self.after_first_frame = None       # callable(app), e.g. the start-up check
+        self._ui: KioskUI | None = None
+        self.after_first_frame: Callable[[KioskApp], None] | None = None   # e.g. the start-up check
+
+    @property
+    def ui(self) -> KioskUI:
+        """The widget tree, built by `build()` before anything else runs."""
+        if self._ui is None:
+            raise RuntimeError("KioskApp.ui is used before build()")
+        return self._ui
 
     def build(self):
-        self.ui = KioskUI(self.ctl, self.first)
+        self._ui = KioskUI(self.ctl, self.first)
         Window.bind(size=lambda *_: self.ui.manager.current_screen.refresh())
         return self.ui.root
 
@@ -95,7 +104,7 @@ class KioskApp(App):
             camera_permission.when_granted(lambda: Clock.schedule_once(lambda *_: self._camera_granted()))
         self.ctl.on_device_payload = lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload))
         lasers = self.ctl.services.lasers
-        if lasers is not None and not lasers.start(self.ctl.on_device_payload) and getattr(lasers, "error", ""):
+        if lasers is not None and not lasers.start(self.ctl.on_device_payload) and lasers.error:
             self.ui.toast(lasers.error, seconds=10.0)        # e.g. Android refused the Zebra/Bluebird receiver
         start_sync = getattr(self.ctl.services.sync, "start", None)
         if start_sync is not None:
@@ -106,7 +115,9 @@ class KioskApp(App):
 
     def _first_flip(self, *_):
         Window.unbind(on_flip=self._first_flip)
-        Clock.schedule_once(lambda *_: self.after_first_frame(self), 0)
+        check = self.after_first_frame
+        if check is not None:
+            Clock.schedule_once(lambda *_: check(self), 0)
 
     def _tick(self, *_):
         """Online badge, queue and names from the sync: re-render the status screens every few seconds."""

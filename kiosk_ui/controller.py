@@ -144,9 +144,10 @@ class Controller:
         scanner_settings.save(self.door.ledger, scanner_settings.ScannerSettings(
             **{**current.to_json(), "mode": mode}))
         self.services.lasers.stop()
-        self.services.lasers = LaserInput(self.door.ledger)
+        lasers = LaserInput(self.door.ledger)
+        self.services.lasers = lasers
         if self.on_device_payload is not None:
-            self.services.lasers.start(self.on_device_payload)
+            lasers.start(self.on_device_payload)
         return True
 
     def set_show_buyer(self, show: bool) -> None:
@@ -171,7 +172,7 @@ class Controller:
         """The printer a print of this kind goes to: the chosen one when it can, else the first that can."""
         printers = [p for p in self.services.printers.printers() if p.kind == ("badge" if kind == "badge" else "ticket")]
         chosen = [p for p in printers if p.printer_id == self.selected_printer]
-        return (chosen or printers or [None])[0]
+        return next(iter(chosen or printers), None)
 
     def printer_choices(self) -> list[PrinterChoice]:
         """Printer types and their layouts for Set-up, from the drivers' registry (labels in the app's language)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.stored_policy import save_policy
 from agent.keyring import Keyring
@@ -61,7 +62,7 @@ def seed(home: str | Path, now: float | None = None, role: str = "kiosk", **gate
     ])
     buyers = [("A-1001", "Hélène Dupont", 1, 1, None), ("A-1002", "Bob Martin", 2, 3, "R3-12"),
               ("A-1003", "Chloé Bernard", 1, 2, None), ("A-1004", "Marc Lefèvre", 1, 1, None)]
-    tickets = []
+    tickets: list[dict[str, Any]] = []
     for n, (order, name, cat, zone, seat) in enumerate(buyers):
         for k in range(2):
             tickets.append({"ticket_key": str(1001 + n * 10 + k), "event_id": 1, "order_number": order,

@@ -111,7 +111,7 @@ class Door:
 
     def order(self, order_number: str) -> list[dict]:
         """An order's tickets for the ticket desk: their state judged for any event and zone this device knows."""
-        return [dict(self.ledger.ticket(k), state=self.ticket_state(k, at_this_gate=False))
+        return [dict(self.ledger.ticket(k) or {}, state=self.ticket_state(k, at_this_gate=False))
                 for k in self.ledger.order_tickets(order_number)]
 
     def ticket_state(self, ticket_key: str, at_this_gate: bool = True) -> str:

@@ -9,7 +9,7 @@ import ast
 import locale
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 LANGUAGES = ("en", "fr")
 _LOCALE_DIR = Path(__file__).with_name("locale")
@@ -58,11 +58,11 @@ def catalogue(lang: str) -> dict[str, str]:
     return _catalogues[lang]
 
 
-def device_language(env: dict | None = None) -> str:
+def device_language(env: Mapping[str, str] | None = None) -> str:
     """fr when the device (or desktop) locale is French, else en."""
-    env = os.environ if env is None else env
+    source = os.environ if env is None else env
     for var in ("TICKETGATE_LANG", "LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
-        value = (env.get(var) or "").lower()
+        value = (source.get(var) or "").lower()
         if value:
             return "fr" if value.startswith("fr") else "en"
     try:

@@ -126,7 +126,9 @@ class CameraService(Protocol):
 # -- laser / imager scanners (Zebra, Bluebird, serial, evdev) -------------------------------------------------------
 @runtime_checkable
 class LaserService(Protocol):
-    mode: str
+    @property
+    def mode(self) -> str: ...
+    error: str                       # why the last start failed ('' when it ran)
 
     def start(self, on_payload: Callable[[str], None]) -> bool: ...
     def stop(self) -> None: ...

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from kiosk_ui.door import Door, device_role
 from kiosk_ui.payloads import VerifiedPayloads
-from kiosk_ui.services import (NoCamera, RecordingFeedback, Services, UnavailableEnrollment, UnavailablePrinters,
-                               UnavailableSync)
+from kiosk_ui.services import (CameraService, EnrollmentService, FeedbackService, LaserService, NoCamera,
+                               PrinterService, RecordingFeedback, Services, SyncStatusSource, UnavailableEnrollment,
+                               UnavailablePrinters, UnavailableSync)
 
 log = logging.getLogger("ticketgate.kiosk")
 
@@ -24,6 +25,12 @@ def has(module: str) -> bool:
 def build_services(door: Door, home: Path | None = None, camera: bool = False, feedback: bool = False) -> Services:
     home = Path(home) if home is not None else Path(door.ledger.path).parent
     payloads = VerifiedPayloads(door, home)     # ledger (kiosk bundles) or demo file, verified
+    printers: PrinterService
+    sync: SyncStatusSource
+    enrollment: EnrollmentService
+    cam: CameraService
+    sounds: FeedbackService
+    lasers: LaserService | None = None
     if has("drivers.printers.service"):
         from kiosk_ui.adapters.printers_drivers import DriverPrinters
         printers = DriverPrinters(door.ledger, payloads.payload, door)
@@ -47,7 +54,6 @@ def build_services(door: Door, home: Path | None = None, camera: bool = False, f
     if feedback and has("drivers.feedback"):
         from kiosk_ui.adapters.feedback import DriverFeedback
         sounds = DriverFeedback()
-    lasers = None
     if has("drivers.scanners.settings"):
         from kiosk_ui.adapters.lasers import LaserInput
         lasers = LaserInput(door.ledger)

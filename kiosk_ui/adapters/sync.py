@@ -12,12 +12,17 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.safe_text import printable
 from kiosk_ui import door_queries
 from kiosk_ui.door import Door
 from kiosk_ui.i18n import tr
 from kiosk_ui.services import SyncStatus
+
+if TYPE_CHECKING:
+    from agent.sync.device import DeviceOptions, DeviceSync
+    from provisioning.device.link import DeviceLink
 
 log = logging.getLogger("ticketgate.kiosk.sync")
 CONFLICTS_TTL = 10.0
@@ -28,9 +33,9 @@ class SyncLink:
 
     def __init__(self, door: Door, home: Path):
         self.door, self.home = door, Path(home)
-        self.sync = None
-        self.link = None                     # provisioning.device.link.DeviceLink: revocation -> wipe
-        self.options = None                  # agent.sync.device.DeviceOptions (tests: faster retries)
+        self.sync: DeviceSync | None = None
+        self.link: DeviceLink | None = None  # revocation -> wipe
+        self.options: DeviceOptions | None = None   # tests: faster retries
         self.detail = ""
         self._changed = threading.Event()
         self._conflicts = (0, -1e9)         # (count, when): a grouping over every entry, refreshed every few seconds
@@ -58,14 +63,14 @@ class SyncLink:
             ca_file.write_text(creds.broker.ca_pem)
         config = BrokerConfig(creds.broker.host, creds.broker.port, creds.username, creds.password,
                               tls=creds.broker.tls, ca_file=str(ca_file) if ca_file else None)
-        self.link = DeviceLink(state, on_wiped=self._wiped)
-        self.sync = DeviceSync(self.home / "ledger.sqlite", creds.org, creds.device_id, creds.server_key,
+        link = self.link = DeviceLink(state, on_wiped=self._wiped)
+        sync = self.sync = DeviceSync(self.home / "ledger.sqlite", creds.org, creds.device_id, creds.server_key,
                                device_transport(creds.org, creds.device_id, config), keyring=self.door.keyring,
                                keyring_path=self.home / "keyring.json", events=list(creds.events),
                                options=self.options, on_change=lambda what: self._changed.set(),
-                               on_refused=self.link.on_refused, on_command=self.link.on_command,
-                               on_connected=self.link.on_connected)
-        self.sync.start()
+                               on_refused=link.on_refused, on_command=link.on_command,
+                               on_connected=link.on_connected)
+        sync.start()
         self.detail = ""
         return True
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 
@@ -10,6 +10,7 @@ def event_date(event: dict) -> str:
     ts = event.get("starts_at")
     if ts is None:
         return "—"
+    tz: tzinfo
     try:
         tz = ZoneInfo(event.get("timezone") or "UTC")
     except Exception:

@@ -59,6 +59,8 @@ class EventsScreen(BaseScreen):
         self.refresh()
 
     def apply(self) -> None:
+        if self.sel is None:
+            return
         events, zones = self.sel.result()
         if self.ctl.set_selection(events, zones):
             self.ui.toast(tr("Selection saved."))

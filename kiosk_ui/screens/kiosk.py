@@ -2,6 +2,9 @@
 choose a printer (list, refresh, "printer not found" checklist)."""
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
@@ -99,15 +102,18 @@ class KioskScreen(BaseScreen):
 
     def exchange(self, key: str, reason: str) -> None:
         self.ctl.door.exchange(key, reason)
-        self.open_order(self.order_number)
+        if self.order_number:
+            self.open_order(self.order_number)
         self.message.text = tr("Ticket {key} taken back; the new one comes with the next sync.", key=short_key(key))
 
     def show_printers(self, refresh: bool = False) -> None:
         svc = self.ctl.services.printers
         printers = svc.refresh() if refresh else svc.printers()
-        if refresh and getattr(svc, "error", ""):
-            self.message.text = svc.error                   # the search failed: said, and the list still opens
-        options = [(label, lambda p=pid: self.select_printer(p)) for pid, label in printer_rows(printers)]
+        error = str(getattr(svc, "error", None) or "")
+        if refresh and error:
+            self.message.text = error                       # the search failed: said, and the list still opens
+        options: list[tuple[str, Callable[[], object]]] = [
+            (label, partial(self.select_printer, pid)) for pid, label in printer_rows(printers)]
         options.append((tr("Refresh the list"), lambda: self.show_printers(refresh=True)))
         options.append((tr("Add by address"), self.ask_address))
         options.append((tr("Printer not found?"), self.show_checklist))
@@ -120,8 +126,9 @@ class KioskScreen(BaseScreen):
     # -- tickets that did not print (kept on the device until printed again or given up) ----------------------------
     def show_print_queue(self) -> None:
         pending = self.ctl.pending_prints()
-        options = [(f"{p.order_number} · {short_key(p.ticket_key)}\n{_clip(p.message, 44)}",
-                    lambda p=p: self.ask_queued(p)) for p in pending]
+        options: list[tuple[str, Callable[[], object]]] = [
+            (f"{p.order_number} · {short_key(p.ticket_key)}\n{_clip(p.message, 44)}", partial(self.ask_queued, p))
+            for p in pending]
         options.append((tr("Print all again"), lambda: self.retry_queued(None)))
         self.ui.popup = choose(tr_n("{n} ticket waiting to print", "{n} tickets waiting to print", len(pending)),
                                options)

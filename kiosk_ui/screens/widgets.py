@@ -1,7 +1,7 @@
 """Shared widgets: glove-sized buttons, coloured panels, wrapped labels, simple popups."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from kivy.graphics import Color, Rectangle
 from kivy.metrics import dp, sp
@@ -116,7 +116,8 @@ def scroll_list() -> tuple[ScrollView, GridLayout]:
     return view, grid
 
 
-def choose(title: str, options: list[tuple[str, Callable[[], None]]], colours: dict[int, tuple] | None = None) -> Popup:
+def choose(title: str, options: Sequence[tuple[str, Callable[[], object]]],
+           colours: dict[int, tuple] | None = None) -> Popup:
     """A popup of big buttons (scrolling when they do not fit); picking one closes it and runs the callback."""
     from kivy.core.window import Window
     box = BoxLayout(orientation="vertical", spacing=dp(GAP), padding=dp(GAP))
