@@ -308,3 +308,19 @@ def test_feedback_settings_and_overrides_reach_screen_and_sound(tmp_path):
     ctl.scan(demo.ticket(1001))
     assert played[-1] == "silent" and ctl.feedback.overrides == {"wrong_zone": "attention"}   # the rest kept
     demo.door.close()
+
+
+def test_undo_says_what_it_takes_back(tmp_path):
+    """'Undo entry' takes back an entry; in quick cancellation the same button puts the ticket back in use."""
+    demo = seed(tmp_path / "device")
+    ctl = Controller(demo.door, build_services(demo.door, tmp_path / "device"))
+    ctl.scan(demo.ticket(1001))
+    assert ctl.undo_last("Scanned by mistake") == "Entry of ticket 1001 undone."
+    assert ctl.door.counters().accepted == 0 and ctl.door.ticket_state("1001") == "valid"
+    assert ctl.set_mode(Mode.QUICK_CANCEL)
+    assert ctl.scan(demo.ticket(1002)).tone == "cancel"
+    assert ctl.undo_last("Scanned by mistake") == "Ticket 1002 is valid again (cancellation undone)."
+    assert ctl.set_mode(Mode.NORMAL) and ctl.scan(demo.ticket(1002)).title == "ACCEPTED — IN"
+    assert ctl.undo_last("Scanned by mistake").startswith("Entry of ticket 1002")
+    assert ctl.undo_last("Scanned by mistake") == "Nothing to undo."          # one undo per action, never twice
+    demo.door.close()
