@@ -118,3 +118,28 @@ def test_docs_hold_no_work_diaries():
     diary = re.compile(r"^#+ .*\b(What I did|What I built|Notes?:|Not done|Noticed and left alone)\b", re.M | re.I)
     found = [rel(p) for p in PAGES if diary.search(p.read_text(encoding="utf-8"))]
     assert not found, f"work-diary headings in {found}: move the decisions and limits into the area's page"
+
+
+def _maintainer_commands() -> list[tuple[str, str]]:
+    """`ticketgate …` lines of the shell blocks in docs/*.md (the guides and README are test_docs_commands.py's)."""
+    from tests.test_docs_commands import SHELL_LANGS, _blocks, _commands, _ticketgate_argv
+    found = []
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for lang, body, line in _blocks(page.read_text(encoding="utf-8")):
+            if lang not in SHELL_LANGS or re.search("[─│►▼]", body):      # a diagram, not commands
+                continue
+            for n, text in enumerate(re.sub(r"\\\n\s*", " ", body).splitlines(), line):
+                # commands only (not a heredoc's lines); a synopsis's optional parts `[--tls]` are left out
+                if re.match(r"\s*(\.venv/bin/)?ticketgate\s", text) and "…" not in text:
+                    text = re.sub(r"\s\[[^\]]*\]", "", text.split("#")[0])
+                    found += [(f"{rel(page)}:{n}", c) for c in _commands(text) if _ticketgate_argv(c) is not None]
+    return found
+
+
+@pytest.mark.parametrize("where,command", _maintainer_commands())
+def test_maintainer_pages_commands_parse(where, command):
+    """Each `ticketgate` command a maintainer page shows is accepted by the real parser of its sub-command."""
+    from tests.test_docs_commands import _parse, _ticketgate_argv
+    assert command.startswith(".venv/bin/ticketgate "), f"{where}: commands in docs use .venv/bin/ticketgate"
+    problem = _parse(_ticketgate_argv(command))
+    assert not problem, f"{where}: `{command}`: {problem}"
