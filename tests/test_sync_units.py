@@ -158,3 +158,20 @@ def test_device_rate_limit_defers_over_the_bucket_and_refuses_over_the_burst():
     assert lim.take("d", 200, 1000) == 0.0
     assert lim.too_big(501, 10) and lim.too_big(1, 5 << 20) and not lim.too_big(500, 4 << 20)
     assert lim.take("d", 1, 4 << 20) > 0               # bytes count too
+
+
+def test_uploader_keeps_batches_under_the_broker_limit_and_never_blocks_on_a_huge_row(tmp_path):
+    ledger = Ledger.open(tmp_path / "l.sqlite")
+    small = [ledger.enqueue("action", {"type": "action", "n": i, "pad": "x" * 300}) for i in range(6)]
+    huge = ledger.enqueue("cmd_result", {"type": "cmd_result", "pad": "y" * 5000})
+    after = ledger.enqueue("action", {"type": "action", "n": 99})
+    sent: list[bytes] = []
+    up = Uploader(ledger, "o", "d", lambda m: sent.append(m) or True, UploadOptions(batch_size=10, window=8))
+    up.max_message = 1500
+    up.tick()
+    assert all(len(m) <= 1500 for m in sent)
+    ids = [i["id"] for m in sent for i in json.loads(m)["items"]]
+    assert ids == small + [after]                                  # every row sent once, the huge one skipped
+    [refused] = ledger.outbox_refused()
+    assert refused["id"] == huge and refused["refused"].startswith("too large to upload")
+    ledger.close()

@@ -27,8 +27,9 @@ DIRECTIONS = (None, "in", "out")
 MAX_ID = 64          # uuids, ticket keys, device/gate names, order numbers
 MAX_TEXT = 500       # reasons, details
 MAX_BATCH_ITEMS = 5000
-MAX_MESSAGE = 4 << 20   # bytes, any one MQTT message: mosquitto's message_size_limit in every config we write, the
-                        # server's upload limit, and the size server messages (chunks, updates) are split under
+MAX_MESSAGE = 4 << 20   # bytes, any one MQTT message's payload: the server's upload limit, the size server messages
+                        # (chunks, updates) are split under, and (plus PACKET_OVERHEAD) mosquitto's max_packet_size
+PACKET_OVERHEAD = 64 << 10   # topic, properties and MQTT headers around a payload of MAX_MESSAGE
 
 
 # -- field checks (each raises Rejected naming the field) -------------------------------------------------------
@@ -714,3 +715,9 @@ class ServerStatus(Wire):
 MESSAGES: tuple[type[Wire], ...] = (ActionItem, RefusalItem, PaymentValidated, Exchange, Printed, CmdResult, Hello,
                                     Batch, Ack, Clock, Resync, BundleManifest, RelayedAction, Checkins, Update,
                                     Command, DeviceStatus, ServerStatus)
+
+
+def broker_size_limit() -> str:
+    """The mosquitto.conf line every broker configuration ticketgate writes carries (mosquitto 2.x: max_packet_size,
+    which replaced message_size_limit; an MQTT v5 client learns it in CONNACK and never sends a bigger packet)."""
+    return f"max_packet_size {MAX_MESSAGE + PACKET_OVERHEAD}"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from agent.ledger import Ledger
-from agent.sync.messages import Ack, Batch
+from agent.sync.messages import MAX_MESSAGE, Ack, Batch
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Uploader:
         self.timeout = self.o.ack_timeout
         self.sent_batches = self.acked_rows = self.retries = self.refused_rows = self.deferred_rows = 0
         self.paused_until = 0.0      # the server asked us to wait (rate limit)
+        self.max_message = MAX_MESSAGE - 1024
 
     def restart(self) -> None:
         """After a (re)connection: everything not acknowledged is sent again (the server dedupes)."""
@@ -59,6 +60,13 @@ class Uploader:
                 break
             batch_id = uuid.uuid4().hex
             message = Batch.encode(self.org, self.device, batch_id, time.time(), rows)
+            while len(message) > self.max_message and len(rows) > 1:    # the broker refuses bigger: fewer rows
+                rows = rows[:len(rows) // 2]
+                message = Batch.encode(self.org, self.device, batch_id, time.time(), rows)
+            if len(message) > self.max_message:       # one row alone is too big: kept, marked, never blocks the rest
+                self.ledger.outbox_refuse({rows[0][0]: f"too large to upload ({len(message)} bytes)"})
+                self.refused_rows += 1
+                continue
             if not self.publish(message):
                 break
             ids = [r[0] for r in rows]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agent.sync.messages import MAX_MESSAGE
+from agent.sync.messages import broker_size_limit
 
 
 def _tls_listener(tls, tls_port: int, host: str) -> list[str]:
@@ -23,7 +23,7 @@ def full_config(folder: Path, port: int, password_file: Path, acl_file: Path, li
              f"pid_file {folder / 'mosquitto.pid'}", f"log_dest file {folder / 'mosquitto.log'}",
              "log_type error", "log_type warning", "log_type notice", "log_type information",
              "max_queued_messages 100000", "persistent_client_expiration 7d",
-             f"message_size_limit {MAX_MESSAGE}"]     # = the sync server's upload limit: a flood stops at the broker
+             broker_size_limit()]     # = the sync server's upload limit: a flood stops at the broker
     if os.geteuid() == 0:
         lines.append("user root")
     lines += [f"listener {port} {listen}".rstrip(), "use_username_as_clientid true"]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from agent.errors import TicketgateError
-from agent.sync.messages import MAX_MESSAGE
+from agent.sync.messages import broker_size_limit
 
 INSTALL_HINT = ("mosquitto is not installed. On Debian/Ubuntu: `sudo apt-get install --no-install-recommends mosquitto` "
                 "(./dev.sh demo does it for you), or point the demo at a broker with --broker HOST:PORT.")
@@ -54,7 +54,7 @@ class BrokerProcess:
         lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.folder}/",
                  f"log_dest file {self.log_path}", "log_type error", "log_type warning", "log_type notice",
                  "log_type information", "max_queued_messages 200000", "max_inflight_messages 100",
-                 "persistent_client_expiration 1d", f"message_size_limit {MAX_MESSAGE}"]
+                 "persistent_client_expiration 1d", broker_size_limit()]
         if os.geteuid() == 0:
             lines.append("user root")   # as root, mosquitto otherwise drops to a user that cannot write the folder
         if self.password_file:

@@ -2,7 +2,8 @@
 
 Authorization (docs/security.md): the broker ACL proves which device published; the store says what it is.
   * every item speaks for the publishing device only (`device_id` empty or its own);
-  * door and kiosk devices upload entries, quick cancellations and annulments, for events they hold;
+  * door and kiosk devices upload entries, quick cancellations and annulments, for events they hold; an
+    annulment only of the device's own actions;
   * `reset` actions come only from the organiser (`ticketgate server ticket reset`), never from a device;
   * kiosk messages (payment validated, exchange, print records) only from kiosk devices, for orders and tickets
     of events they hold;
@@ -19,7 +20,7 @@ from agent.sync.messages import (MAX_MESSAGE, ActionItem, Batch, CmdResult, DEVI
                                  PaymentValidated, Printed, RefusalItem, RelayedAction, upload_from_wire)
 from agent.sync.signed import Rejected, load_json
 
-MAX_UPLOAD = MAX_MESSAGE     # bytes; mosquitto's message_size_limit is the same figure (broker_process, provisioning)
+MAX_UPLOAD = MAX_MESSAGE     # bytes; mosquitto's max_packet_size is built from it (messages.broker_size_limit)
 KIOSK = "kiosk"
 
 

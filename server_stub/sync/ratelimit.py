@@ -4,6 +4,7 @@ A genuine door scans about one ticket a second and uploads at most `UploadOption
 the burst holds a whole batch and the rate drains an hour offline in well under a minute. A batch over the available
 tokens is deferred (the ack says `deferred` and `retry_after`; the device sends it again then); a batch larger than
 the burst itself can never pass and is refused with reason "rate" (the device keeps it, the organiser sees it).
+The buckets live in each ingestion worker: with N workers (`serve --workers N`) a device gets up to N times the rate.
 """
 from __future__ import annotations
 
