@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 
 
+_KEPT: list[object] = []        # Java objects that must live as long as the app
+
+
 def _android_setup() -> None:
     from android.permissions import Permission, request_permissions  # type: ignore[import-not-found]
     from android.storage import app_storage_path  # type: ignore[import-not-found]
@@ -26,7 +29,7 @@ def _android_setup() -> None:
     lock = wifi.createMulticastLock("ticketgate-mdns")
     lock.setReferenceCounted(False)
     lock.acquire()
-    _android_setup.lock = lock        # keep a reference for the life of the process
+    _KEPT.append(lock)                # a reference for the life of the process
 
 
 def run() -> int:

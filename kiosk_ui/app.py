@@ -99,16 +99,14 @@ class KioskApp(App):
     def on_start(self):
         if self.ctl.services.camera.start(lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload))):
             self.ui.manager.current_screen.on_pre_enter()      # the scan screen adds its preview, says "camera"
-        if getattr(self.ctl.services.camera, "push", None) is not None:     # Android: the preview needs the permission
+        if self.ctl.services.camera.push is not None:     # Android: the preview needs the permission
             from kiosk_ui.adapters.camera import camera_permission
             camera_permission.when_granted(lambda: Clock.schedule_once(lambda *_: self._camera_granted()))
         self.ctl.on_device_payload = lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload))
         lasers = self.ctl.services.lasers
         if lasers is not None and not lasers.start(self.ctl.on_device_payload) and lasers.error:
             self.ui.toast(lasers.error, seconds=10.0)        # e.g. Android refused the Zebra/Bluebird receiver
-        start_sync = getattr(self.ctl.services.sync, "start", None)
-        if start_sync is not None:
-            start_sync()
+        self.ctl.services.sync.start()
         Clock.schedule_interval(self._tick, POLL_SECONDS)
         if self.after_first_frame is not None:
             Window.bind(on_flip=self._first_flip)
@@ -138,6 +136,4 @@ class KioskApp(App):
         self.ctl.services.camera.stop()
         if self.ctl.services.lasers is not None:
             self.ctl.services.lasers.stop()
-        stop_sync = getattr(self.ctl.services.sync, "stop", None)
-        if stop_sync is not None:
-            stop_sync()
+        self.ctl.services.sync.stop()

@@ -86,21 +86,17 @@ class Controller:
     # -- enrollment and sync ---------------------------------------------------------------------------------------
     def after_enrollment(self) -> bool:
         """Apply what enrollment saved: identity, events, trusted keys; then start the sync. On the UI thread."""
-        creds = getattr(self.services.enrollment, "credentials", None)
-        if creds is None:
+        if self.services.enrollment.credentials is None:
             return False
         self.door.adopt_identity()          # the enrolled id, gate and events (agent.home.adopt_identity)
         self.door.reload_keyring()
         self.services.role = device_role(self.door)
-        start = getattr(self.services.sync, "start", None)
-        if start is not None:
-            start()
+        self.services.sync.start()
         return True
 
     def poll(self) -> bool:
         """Periodic, on the UI thread: let the sync apply what arrived (names, passes). True if something changed."""
-        poll = getattr(self.services.sync, "poll", None)
-        return bool(poll()) if poll is not None else False
+        return self.services.sync.poll()
 
     @property
     def is_kiosk(self) -> bool:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from agent.home import Credentials
+    from drivers.camera.frames import PushSource
     from drivers.feedback.mapping import Feedback
 
 from drivers.printers.model import PrintResult  # noqa: F401  (the one result type: ok, printed, message, kept…)
@@ -62,6 +64,9 @@ class PrintJob:
 class PrinterService(Protocol):
     available: bool
 
+    @property
+    def error(self) -> str: ...         # why the last network search failed ('' when it worked)
+
     def printers(self) -> list[PrinterInfo]: ...
     def refresh(self) -> list[PrinterInfo]: ...
     def not_found_checklist(self) -> list[str]: ...
@@ -92,6 +97,9 @@ class SyncStatus:
 @runtime_checkable
 class SyncStatusSource(Protocol):
     def status(self) -> SyncStatus: ...
+    def start(self) -> bool: ...        # (re)start with the enrolled identity; False (detail in status) if it cannot
+    def stop(self) -> None: ...
+    def poll(self) -> bool: ...         # on the UI thread: True when what arrived changed something shown
 
 
 # -- enrollment -------------------------------------------------------------------------------------------------
@@ -106,6 +114,7 @@ class EnrollmentProgress:
 @runtime_checkable
 class EnrollmentService(Protocol):
     available: bool
+    credentials: Credentials | None     # what the last enrollment saved (None: none yet)
 
     def enroll_with_qr(self, payload: str) -> EnrollmentProgress: ...
     def enroll_with_code(self, code: str) -> EnrollmentProgress: ...
@@ -117,6 +126,7 @@ class EnrollmentService(Protocol):
 class CameraService(Protocol):
     available: bool
     torch_supported: bool
+    push: PushSource | None             # Android: the preview widget pushes frames here (None: the service reads them)
 
     def start(self, on_payload: Callable[[str], None]) -> bool: ...
     def stop(self) -> None: ...
@@ -129,6 +139,8 @@ class LaserService(Protocol):
     @property
     def mode(self) -> str: ...
     error: str                       # why the last start failed ('' when it ran)
+    @property
+    def problems(self) -> list[str]: ...     # the start error, then what the scanner service refused later
 
     def start(self, on_payload: Callable[[str], None]) -> bool: ...
     def stop(self) -> None: ...
@@ -146,6 +158,7 @@ NOT_AVAILABLE = "not available on this build"
 
 class UnavailablePrinters:
     available = False
+    error = ""
 
     def printers(self) -> list[PrinterInfo]:
         return []
@@ -185,9 +198,19 @@ class UnavailableSync:
     def status(self) -> SyncStatus:
         return SyncStatus(available=False, online=None, queue=self.queue_size(), detail=NOT_AVAILABLE)
 
+    def start(self) -> bool:
+        return False
+
+    def stop(self) -> None:
+        pass
+
+    def poll(self) -> bool:
+        return False
+
 
 class UnavailableEnrollment:
     available = False
+    credentials: Credentials | None = None
 
     def _no(self) -> EnrollmentProgress:
         return EnrollmentProgress("unavailable", 0.0, "Enrollment is not available on this build.")
@@ -206,8 +229,9 @@ class NoCamera:
     """Desktop without a camera, or a handheld used with its laser: the scan screen shows 'ready for laser'."""
     available = False
     torch_supported = False
+    push: PushSource | None = None
 
-    def start(self, on_payload) -> bool:
+    def start(self, on_payload: Callable[[str], None]) -> bool:
         return False
 
     def stop(self) -> None:

@@ -270,6 +270,11 @@ def test_laser_modes_that_need_no_source(tmp_path):
                                                                               serial_port="/dev/nonexistent-tty"))
     serial = LaserInput(demo.door.ledger)
     assert serial.start(lambda text: None) is False and "keyboard scanner not started" in serial.error
+    scanner_settings.save(demo.door.ledger, scanner_settings.ScannerSettings(mode="keyboard",
+                                                                              evdev_path="/dev/input/event-missing"))
+    wedge = LaserInput(demo.door.ledger)                  # an input device that is gone: said, and stopped cleanly
+    assert wedge.start(lambda text: None) is False and "keyboard scanner not started" in wedge.error
+    assert wedge.source is None
     demo.door.close()
 
 

@@ -61,7 +61,7 @@ def keys_to_chars(events: Iterable[tuple[float, int, int, int]]) -> Iterable[tup
 
 
 class EvdevSource:
-    def __init__(self, path: str, on_read: Callable[[Read], None], inter_key_timeout: float = 0.06, grab: bool = True):
+    def __init__(self, path: str, on_read: Callable[[Read], object], inter_key_timeout: float = 0.06, grab: bool = True):
         self.path, self.on_read, self.grab = path, on_read, grab
         self.wedge = WedgeAssembler(inter_key_timeout, source="evdev")
         self.error = ""
@@ -101,7 +101,8 @@ class EvdevSource:
         except OSError as exc:
             self.error = f"scanner {self.path} disconnected ({exc.strerror or exc})"
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Release the device (its read loop then ends); like every scanner source's stop()."""
         if self._device is not None:
             try:
                 self._device.close()

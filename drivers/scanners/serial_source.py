@@ -54,7 +54,7 @@ class SerialFramer:
 
 
 class SerialSource:
-    def __init__(self, port: str, on_read: Callable[[Read], None], baudrate: int = 9600, inter_byte_timeout: float = 0.2):
+    def __init__(self, port: str, on_read: Callable[[Read], object], baudrate: int = 9600, inter_byte_timeout: float = 0.2):
         self.port, self.baudrate, self.on_read = port, baudrate, on_read
         self.framer = SerialFramer(inter_byte_timeout)
         self.error = ""

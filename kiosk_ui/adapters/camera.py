@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from drivers.camera.frames import PushSource
+    from drivers.camera.scanner import CameraScanner
 
 CAMERA_PERMISSION = "android.permission.CAMERA"
 
@@ -63,8 +67,8 @@ def decoder_chain():
 class DriverCamera:
     def __init__(self, device: int | str = 0, platform: str = sys.platform):
         self.device, self.platform = device, platform
-        self.scanner = None
-        self.push = None            # PushSource on Android: the preview widget pushes frames here
+        self.scanner: CameraScanner | None = None
+        self.push: PushSource | None = None     # on Android: the preview widget pushes frames here
         self.available = False
         self.torch_supported = False
         self.error = ""
@@ -75,18 +79,18 @@ class DriverCamera:
         if self.scanner is not None:
             self.stop()
         slot = FrameSlot()
+        source: PushSource | VideoCaptureSource
         if "ANDROID_ARGUMENT" in __import__("os").environ:
             from drivers.camera.android_torch import android_torch
-            self.push = PushSource(slot, android_torch())
-            source = self.push
-            self.scanner = CameraScanner(lambda read: on_payload(read.text), chain=decoder_chain(), slot=slot)
+            source = self.push = PushSource(slot, android_torch())
+            scanner = CameraScanner(lambda read: on_payload(read.text), chain=decoder_chain(), slot=slot)
         else:
             source = VideoCaptureSource(self.device)
-            self.scanner = CameraScanner(lambda read: on_payload(read.text), chain=decoder_chain(), source=source, slot=slot)
-        self.available = self.scanner.start()
-        self.error = self.scanner.error
-        torch = getattr(self.push or source, "torch", None)
-        self.torch_supported = bool(self.available and torch is not None and getattr(torch, "available", False))
+            scanner = CameraScanner(lambda read: on_payload(read.text), chain=decoder_chain(), source=source, slot=slot)
+        self.scanner = scanner
+        self.available = scanner.start()
+        self.error = scanner.error
+        self.torch_supported = self.available and source.torch.available
         return self.available
 
     def stop(self) -> None:

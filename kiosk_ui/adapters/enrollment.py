@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.errors import TicketgateError
 from kiosk_ui.services import EnrollmentProgress
+
+if TYPE_CHECKING:
+    from agent.home import Credentials
 
 log = logging.getLogger("ticketgate.kiosk.enrollment")
 DISCOVERY_SECONDS = 5.0
@@ -32,7 +36,7 @@ class Enrollment:
             self._progress = EnrollmentProgress("enrolled", 1.0, f"{creds.device_id} — {creds.org}", creds.device_id)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.credentials = None
+        self.credentials: Credentials | None = None
 
     def progress(self) -> EnrollmentProgress:
         with self._lock:

@@ -10,7 +10,16 @@ are kept with their reason in `ignored`; a scanner that cannot start leaves a pl
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Protocol
+
+if TYPE_CHECKING:
+    from drivers.scanners.router import LaserControl, ReadRouter
+
+
+class _Source(Protocol):
+    """A running scanner source: the Android receiver, a serial port, an evdev device."""
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
 
 
 class LaserInput:
@@ -20,9 +29,9 @@ class LaserInput:
         from drivers.scanners import settings as scanner_settings
         self.settings = scanner_settings.load(settings_store)
         self.register, self.api, self.send, self.package = register, api, send, package
-        self.source = None
-        self.control = None
-        self.router = None
+        self.source: _Source | None = None
+        self.control: LaserControl | None = None
+        self.router: ReadRouter | None = None
         self.ignored: deque[tuple[str, str]] = deque(maxlen=50)      # (source, reason)
         self.error = ""
 
@@ -39,36 +48,38 @@ class LaserInput:
         """True when a scanner source runs; False (with `error`) when this mode needs none or it cannot start."""
         from drivers.scanners.router import ReadRouter
         self.error = ""
-        self.router = ReadRouter(on_payload, on_ignored=lambda read: self.ignored.append((read.source, read.reason)))
+        router = self.router = ReadRouter(on_payload,
+                                          on_ignored=lambda read: self.ignored.append((read.source, read.reason)))
         s = self.settings
+        source: _Source
         try:
             if s.mode in ("zebra", "bluebird"):
-                self._start_android()
+                self._start_android(router)
                 return True
             if s.mode == "keyboard" and s.serial_port:
                 from drivers.scanners.serial_source import SerialSource
-                self.source = SerialSource(s.serial_port, self.router.handle)
+                source = self.source = SerialSource(s.serial_port, router.handle)
             elif s.mode == "keyboard" and s.evdev_path:
                 from drivers.scanners.evdev_source import EvdevSource
-                self.source = EvdevSource(s.evdev_path, self.router.handle, s.inter_key_timeout)
+                source = self.source = EvdevSource(s.evdev_path, router.handle, s.inter_key_timeout)
             else:
                 return False
-            self.source.start()
+            source.start()
             return True
         except Exception as exc:     # unplugged, refused by Android, not on Android: keyboard / camera still work
             self.error = f"{s.mode} scanner not started: {exc}"
             self.stop()
             return False
 
-    def _start_android(self) -> None:
+    def _start_android(self, router: ReadRouter) -> None:
         from drivers.scanners import android
         from drivers.scanners.router import LaserControl, laser_receiver
         kw = {"register": self.register} if self.register is not None else {}
-        self.source = laser_receiver(self.settings, self.router, api=self.api, **kw)
-        self.source.start()          # ScannerStartError (e.g. SecurityException) -> self.error
-        self.control = LaserControl(self.settings, self.send or android.send_broadcast,
-                                    self.package or android.app_package())
-        self.control.start()
+        source = self.source = laser_receiver(self.settings, router, api=self.api, **kw)
+        source.start()               # ScannerStartError (e.g. SecurityException) -> self.error
+        control = self.control = LaserControl(self.settings, self.send or android.send_broadcast,
+                                              self.package or android.app_package())
+        control.start()
 
     def stop(self) -> None:
         if self.control is not None:

@@ -97,7 +97,7 @@ class KioskScreen(BaseScreen):
         if not key:
             self.message.text = tr("Tap a ticket first.")
             return
-        options = [(tr(r), lambda r=r: self.exchange(key, r)) for r in EXCHANGE_REASONS]
+        options = [(tr(r), partial(self.exchange, key, r)) for r in EXCHANGE_REASONS]
         self.ui.popup = choose(tr("Exchange ticket {key}?", key=short_key(key)), options)
 
     def exchange(self, key: str, reason: str) -> None:
@@ -109,9 +109,8 @@ class KioskScreen(BaseScreen):
     def show_printers(self, refresh: bool = False) -> None:
         svc = self.ctl.services.printers
         printers = svc.refresh() if refresh else svc.printers()
-        error = str(getattr(svc, "error", None) or "")
-        if refresh and error:
-            self.message.text = error                       # the search failed: said, and the list still opens
+        if refresh and svc.error:
+            self.message.text = svc.error                   # the search failed: said, and the list still opens
         options: list[tuple[str, Callable[[], object]]] = [
             (label, partial(self.select_printer, pid)) for pid, label in printer_rows(printers)]
         options.append((tr("Refresh the list"), lambda: self.show_printers(refresh=True)))

@@ -7,16 +7,20 @@ camera widget cannot open, the scan screen keeps its "ready for laser" text. Not
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from kivy.clock import Clock
+
+if TYPE_CHECKING:
+    from kiosk_ui.services import CameraService
 
 log = logging.getLogger("ticketgate.kiosk.preview")
 PUSH_EVERY = 0.1
 
 
-def attach_preview(container, camera_service) -> object | None:
+def attach_preview(container: Any, camera_service: CameraService) -> object | None:
     """Add a live preview to `container` when the camera service wants pushed frames; returns the widget or None."""
-    push = getattr(camera_service, "push", None)
+    push = camera_service.push
     if push is None:
         return None
     try:

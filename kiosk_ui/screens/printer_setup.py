@@ -3,6 +3,7 @@ drivers' registry), then for a kind with layouts the one it prints (Zebra: show 
 address. Behind the PIN."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 from kiosk_ui.i18n import tr
@@ -20,7 +21,7 @@ def ask_new_printer(screen, on_added: Callable[[str], None]) -> None:
     ui, ctl = screen.ui, screen.ctl
 
     def pick_kind():
-        options = [(tr(label), lambda lang=lang: pick_format(lang)) for lang, label in PRINTER_LANGUAGES.items()]
+        options = [(tr(label), partial(pick_format, lang)) for lang, label in PRINTER_LANGUAGES.items()]
         ui.popup = choose(tr("Add a printer"), options)
 
     def pick_format(language: str):
@@ -28,7 +29,7 @@ def ask_new_printer(screen, on_added: Callable[[str], None]) -> None:
         if not formats:
             ask_address(language, "")
             return
-        options = [(tr(label), lambda f=f: ask_address(language, f)) for f, label in formats.items()]
+        options = [(tr(label), partial(ask_address, language, f)) for f, label in formats.items()]
         ui.popup = choose(tr("Ticket format"), options)
 
     def ask_address(language: str, fmt: str):

@@ -1,6 +1,8 @@
 """Scan: the verdict fills the screen (green / red / orange), with status, counters and quick actions."""
 from __future__ import annotations
 
+from functools import partial
+
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.metrics import dp, sp
@@ -97,7 +99,7 @@ class ScanScreen(BaseScreen):
 
     def ask_mode(self):
         def pick():
-            options = [(mode_label(m, d), lambda m=m, d=d: self.set_mode(m, d)) for m, d in MODE_CHOICES]
+            options = [(mode_label(m, d), partial(self.set_mode, m, d)) for m, d in MODE_CHOICES]
             self.ui.popup = choose(tr("Scanning mode"), options, colours={len(MODE_CHOICES) - 1: PURPLE})
         self.guarded(pick)
 
@@ -112,7 +114,7 @@ class ScanScreen(BaseScreen):
         self.refresh()
 
     def ask_undo(self):
-        options = [(tr(r), lambda r=r: self.undo(r)) for r in UNDO_REASONS]
+        options = [(tr(r), partial(self.undo, r)) for r in UNDO_REASONS]
         quick = self.ctl.door.policy.mode is Mode.QUICK_CANCEL
         self.ui.popup = choose(tr("Undo the last cancellation?") if quick else tr("Undo the last entry?"), options)
 

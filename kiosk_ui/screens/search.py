@@ -1,6 +1,8 @@
 """Search: an order by name or number -> its tickets with their state -> manual check-in with a reason."""
 from __future__ import annotations
 
+from functools import partial
+
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 
@@ -49,7 +51,7 @@ class SearchScreen(BaseScreen):
         return self.rows
 
     def ask_checkin(self, ticket_key: str) -> None:
-        options = [(tr(r), lambda r=r: self.checkin(ticket_key, r)) for r in CHECKIN_REASONS]
+        options = [(tr(r), partial(self.checkin, ticket_key, r)) for r in CHECKIN_REASONS]
         self.ui.popup = choose(tr("Why a manual check-in?"), options)
 
     def checkin(self, ticket_key: str, reason: str):

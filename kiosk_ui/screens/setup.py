@@ -3,6 +3,8 @@ device name and gate; buyer names shown or hidden; printers added by address (re
 ticket, badge). Everything but enrollment is behind the PIN."""
 from __future__ import annotations
 
+from functools import partial
+
 from kivy.clock import Clock
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
@@ -103,7 +105,7 @@ class SetupScreen(BaseScreen):
         self.refresh()
 
     def ask_scanner(self) -> None:
-        options = [(tr(SCANNER_LABELS[m]), lambda m=m: self.set_scanner(m)) for m in SCANNER_LABELS]
+        options = [(tr(SCANNER_LABELS[m]), partial(self.set_scanner, m)) for m in SCANNER_LABELS]
         self.ui.popup = choose(tr("Scanner"), options)
 
     def set_scanner(self, mode: str) -> None:
@@ -149,7 +151,8 @@ class SetupScreen(BaseScreen):
         feedback = self.ctl.feedback
         self.sound_button.text = tr("Sounds: on") if feedback.sound else tr("Sounds: off")
         self.vibrate_button.text = tr("Vibration: on") if feedback.vibrate else tr("Vibration: off")
-        laser_problems = getattr(self.ctl.services.lasers, "problems", None) or []
+        lasers = self.ctl.services.lasers
+        laser_problems = lasers.problems if lasers is not None else []
         if laser_problems:            # refused receiver, DataWedge/Bluebird refusal (arrives after the mode starts)
             self.result.text = laser_problems[-1]
         self.pin_title.text = tr("Kiosk lock (PIN)")
