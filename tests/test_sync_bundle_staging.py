@@ -199,3 +199,26 @@ def test_a_wipe_also_deletes_a_staged_index(tmp_path):
         run_command(ledger, {"cmd": "wipe"})
     assert leftovers(ledger) == set() and ledger.counts()["tickets"] == 0
     ledger.close()
+
+
+def test_live_changes_update_states_in_place_and_reindex_renamed_buyers(tmp_path):
+    """A live update of 1,000 cancelled orders changes states without re-indexing; a renamed buyer is
+    re-indexed; a new ticket is added; revocations and blocks of many rows land in one statement each."""
+    from agent.sync.apply import apply_live
+    ledger = Ledger.open(tmp_path / "ledger.sqlite")
+    ledger.upsert_tickets(rows(1, 1000))
+    changed = [dict(r, order_status="cancelled") for r in rows(1, 998)] + rows(999, 999, "Renamed Buyer") \
+        + rows(5000, 5000, "Brand New")
+    body = dict(bundle.ticket_section(changed),
+                revocations=[{"ticket_key": str(i), "reason": "order cancelled", "at": 1.0} for i in range(1, 999)],
+                blocks=[{"ticket_key": "1000", "reason": "lost", "at": 2.0}])
+    with ledger.transaction():
+        assert apply_live(ledger, body) == {"revocations": 998}
+    assert ledger.history("17").order_status == "cancelled" and ledger.history("17").revoked == "order cancelled"
+    assert ledger.history("1000").blocked == "lost" and ledger.history("1000").order_status == "paid"
+    assert [r["ticket_key"] for r in ledger.search("renamed buyer")] == ["999"]
+    assert ledger.search("helene dupont 999") == [], "the old name left the index"
+    assert ledger.search("brand new")[0]["ticket_key"] == "5000"
+    assert ledger.search("helene dupont 17")[0]["order_status"] == "cancelled"
+    assert fts_ok(ledger)
+    ledger.close()

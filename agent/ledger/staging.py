@@ -41,7 +41,7 @@ class StagingMixin:
 
     STAGE_TABLES = ("tickets_next", "tickets_fts_next", "tickets_old", "tickets_fts_old")
 
-    STAGE_RELAXED = False
+    STAGE_SYNC_EVERY = 8       # staging commits: one in 8 fsyncs (a scan's own fsync never has much of ours to flush)
     STAGE_MERGE_PAGES = 20     # FTS merge work done after each staged batch (bounded: the commit stays short)
 
     def stage_begin(self) -> None:
@@ -57,9 +57,9 @@ class StagingMixin:
                 self.conn.execute(sql)
 
     def stage_tickets(self, tickets: Iterable[dict]) -> int:
-        """Write rows into the staging index in one short commit, without an fsync (staged rows are worth nothing
-        until the swap, which is durable); callers pass a few hundred at a time. A ticket key met twice keeps its
-        last row. -> rows written."""
+        """Write rows into the staging index in one short commit; callers pass a few hundred at a time. Most of these
+        commits skip the fsync (staged rows are worth nothing until the swap, which is durable), one in
+        STAGE_SYNC_EVERY does it. A ticket key met twice keeps its last row. -> rows written."""
         cols = (*TICKET_COLUMNS, "payload")
         sql = (f"INSERT INTO tickets_next({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                "ON CONFLICT(ticket_key) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in cols[1:]))
@@ -67,8 +67,9 @@ class StagingMixin:
                                        t.get("buyer_name", ""), t.get("email", ""), t.get("category"), t.get("zone"),
                                        t.get("seat"), t.get("order_status", "paid"), t.get("payload"))
                 for t in tickets}
+        self._stage_commits = getattr(self, "_stage_commits", 0) + 1
         with self.lock:
-            relaxed = self.STAGE_RELAXED and not self.conn.in_transaction
+            relaxed = self._stage_commits % self.STAGE_SYNC_EVERY != 0 and not self.conn.in_transaction
             if relaxed:
                 self.conn.execute("PRAGMA synchronous=NORMAL")
             try:
@@ -106,10 +107,11 @@ class StagingMixin:
         """Forget a staged index that will not be made live (a bad section): the live tables were never touched."""
         self.stage_drop_old()
 
-    def stage_drop_old(self, pause: float = 0.001) -> None:
+    def stage_drop_old(self, pause: float = 0.001, stop: Callable[[], bool] = lambda: False) -> None:
         """Drop what staging left: the tables replaced by the last swap, or staged by an apply that never finished.
         A DROP of a 1M-row table is one write of ~1.4 s (its FTS index ~0.7 s): the rows (and the FTS index's
-        pages) are deleted first in short commits, `pause` seconds apart, so scans run in between."""
+        pages) are deleted first in short commits, `pause` seconds apart, so scans run in between. `stop()` true:
+        leave the rest for later (the owner is shutting down; the next call or `stage_begin` finishes)."""
         present = {r[0] for r in self.conn.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name IN (?,?,?,?)", self.STAGE_TABLES)}
         if not present:
@@ -129,6 +131,8 @@ class StagingMixin:
                                           f"rowid > {keep} LIMIT {self.STAGE_DELETE_BATCH})").rowcount
                 if n < self.STAGE_DELETE_BATCH:
                     break
+                if stop():
+                    return
                 if not self.conn.in_transaction:
                     time.sleep(pause)
             with self.transaction():

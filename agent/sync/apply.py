@@ -106,17 +106,15 @@ def apply_live(ledger: Ledger, s: dict[str, Any]) -> dict[str, Any]:
     """Revocations, blocks and their reversals (from a bundle section or a live message)."""
     revs = list(_rows(s.get("revocations")))
     with ledger.transaction():
-        for key, reason, at in revs:
-            ledger.revoke([key], reason, at)
-        for key, reason, at in _rows(s.get("blocks")):
-            ledger.block([key], reason, at)
+        ledger.revoke_rows(revs)
+        ledger.block_rows(list(_rows(s.get("blocks"))))
         if s.get("unrevoked"):
             ledger.unrevoke([str(k) for k in s["unrevoked"]])
         if s.get("unblocked"):
             ledger.unblock([str(k) for k in s["unblocked"]])
         if s.get("tickets"):
             cols, rows = s["tickets"]["columns"], s["tickets"]["rows"]
-            ledger.upsert_tickets(dict(zip(cols, r)) for r in rows)
+            ledger.upsert_tickets(ledger.update_ticket_states(dict(zip(cols, r)) for r in rows))
         if s.get("resets"):
             ledger.merge_remote(s["resets"])
     return {"revocations": len(revs)}

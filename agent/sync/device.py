@@ -275,7 +275,7 @@ class DeviceSync:
         log.info("sync %s: bundle v%s applied (%s)", self.device, manifest["version"], counts)
         self.on_change("bundle")
         try:
-            self._ledger.stage_drop_old()    # the index the bundle replaced: deleted once the new one is in use
+            self._ledger.stage_drop_old(stop=self._stop.is_set)   # the replaced index, once the new one is in use
         except sqlite3.Error:                # space only: the next full bundle drops it first
             log.warning("sync %s: the replaced ticket index could not be deleted yet", self.device, exc_info=True)
 

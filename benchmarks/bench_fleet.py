@@ -1,0 +1,336 @@
+"""A fleet at the door: D devices on one mosquitto and one server, N tickets, scans at a door's rate, cancellations,
+exchanges and a bulk change of 1,000 tickets during the run, devices dropping off and coming back.
+
+    python benchmarks/bench_fleet.py [--devices 200] [--tickets 1000000] [--seconds 60] [--per-process 20]
+    python benchmarks/bench_fleet.py --quick        # 20 devices, 20,000 tickets, 20 s
+
+Devices are real agent devices (agent.gate.Gate + agent.sync.device.DeviceSync, each with its own SQLite ledger,
+MQTT session and threads), `--per-process` of them per process: 200 Python processes would need ~8 GB and
+200 interpreters time-sharing 2 cores, which measures the scheduler, not the sync. The server (ingestion,
+announcer, relay) runs in this process, the broker in its own.
+
+Each device starts holding the event, its trusted keys and the current version (as after its first bundle),
+not the 1M-row ticket index: the door decides on the signature and the flags, which is what the fleet exchanges;
+receiving and applying the 1M-row index is bench_bundle_apply.py (one device) — 200 copies would be 27 GB.
+
+Reports revocation latency (order cancelled / ticket exchanged at the server -> the device holds the revocation),
+the 1,000-ticket change (-> all online devices), cross-gate latency (accepted at one gate -> in the ledger of
+every other online gate), server ingest rate (the whole fleet back online with its offline backlog), broker and
+server memory, and every accepted scan on the server exactly once (0 lost, 0 doubled).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import pickle
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_sync_common import ORG, world
+from figures import pct
+
+from agent.sync import bundle as bundle_format
+from agent.sync.apply import apply_bundle
+from agent.sync.bundle import Pending
+from agent.sync.device import DeviceOptions
+from agent.sync.transport import BrokerConfig
+from server_stub.sync.sim_device import SimDevice
+
+TICK = 0.02
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def seed(folder: Path, store, event: int) -> Path:
+    """The state a device is in after its first bundle, minus the ticket index: event, keys, version."""
+    chunks = bundle_format.encode_chunks([{"events": [store.event(event)]}], os.urandom(16))
+    manifest = {"org": ORG, "version": store.version(ORG), "base_version": 0, "events": [event],
+                "keyring": store.keyring(ORG).to_json(), "chunks": [hashlib.sha256(c).hexdigest() for c in chunks]}
+    path = folder / "seed.pickle"
+    path.write_bytes(pickle.dumps(Pending(manifest, dict(enumerate(chunks)))))
+    return path
+
+
+# -- a worker process: several devices ---------------------------------------------------------------------------
+def worker_main(spec_path: str, index: int) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    mine = spec["workers"][index]
+    seed_bundle = pickle.loads(Path(spec["seed"]).read_bytes())
+    watch_keys = set(spec["watch_keys"])
+    arrivals: dict[str, dict[str, float]] = {}     # device -> ticket key -> first time it held the revocation/entry
+    devices: dict[str, SimDevice] = {}
+    for name in mine["devices"]:
+        d = SimDevice(Path(spec["folder"]) / name, ORG, name, bytes.fromhex(spec["server_key"]),
+                      BrokerConfig(port=spec["port"]), [spec["event"]], options=DeviceOptions(tick=0.05))
+        apply_bundle(d.ledger, seed_bundle, d.keyring)
+        d._changed = watcher(d, watch_keys, arrivals.setdefault(name, {}))     # called by its sync thread
+        devices[name] = d.go_online()
+    print("ready", flush=True)
+    start = float(sys.stdin.readline())
+    scans = []
+    pending = sorted(mine["scans"])                     # (offset, device, ticket_key, payload)
+    toggles = sorted(mine["toggles"])                   # (offset, device, "off" | "on")
+    while pending or toggles:
+        now = time.time() - start
+        while toggles and toggles[0][0] <= now:
+            _, name, what = toggles.pop(0)
+            devices[name].go_offline() if what == "off" else devices[name].go_online()
+        while pending and pending[0][0] <= now:
+            _, name, key, payload = pending.pop(0)
+            v = devices[name].scan(payload)
+            scans.append((name, key, v.code.value, time.time(), v.scan_uuid, devices[name].sync is not None))
+        time.sleep(TICK)
+    for d in devices.values():
+        d.go_online()
+    deadline = time.time() + 300
+    while time.time() < deadline and any(d.ledger.outbox_size() for d in devices.values()):
+        time.sleep(0.2)
+    local = {n: [r[0] for r in d.ledger.conn.execute("SELECT scan_uuid FROM checkins WHERE origin='local'")]
+             for n, d in devices.items()}
+    report = {"scans": scans, "arrivals": arrivals, "local": local, "rss": rss_mb(),
+              "outbox": sum(d.ledger.outbox_size() for d in devices.values())}
+    for d in devices.values():
+        d.close()
+    print(json.dumps(report), flush=True)
+
+
+def watcher(device: SimDevice, keys: set[str], seen: dict[str, float]):
+    """on_change of a device's sync: note when a watched ticket's revocation or remote entry first shows up."""
+    state = {"conn": None, "seq": 0, "revocations": 0}
+    original = device._changed
+
+    def changed(what: str) -> None:
+        original(what)
+        if what not in ("live", "bundle"):
+            return
+        at = time.time()
+        if state["conn"] is None:         # the sync thread's own read connection
+            state["conn"] = sqlite3.connect(device.ledger_path, timeout=5)
+        c = state["conn"]
+        count = c.execute("SELECT count(*) FROM revocations").fetchone()[0]
+        if count != state["revocations"]:
+            state["revocations"] = count
+            for (key,) in c.execute("SELECT ticket_key FROM revocations"):
+                if key in keys and "r" + key not in seen:
+                    seen["r" + key] = at
+        top = state["seq"]
+        for key, seq in c.execute("SELECT ticket_key, seq FROM checkins WHERE origin='remote' AND seq > ?", (top,)):
+            state["seq"] = max(state["seq"], seq)
+            if key in keys and "e" + key not in seen:
+                seen["e" + key] = at
+    return changed
+
+
+# -- the benchmark -----------------------------------------------------------------------------------------------
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--devices", type=int, default=200)
+    p.add_argument("--tickets", type=int, default=1_000_000)
+    p.add_argument("--seconds", type=float, default=60.0, help="length of the door run")
+    p.add_argument("--per-process", type=int, default=20)
+    p.add_argument("--interval", type=float, default=4.0, help="mean seconds between two scans at one device")
+    p.add_argument("--quick", action="store_true", help="20 devices, 20,000 tickets, 20 s")
+    p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker_main(args.worker[0], int(args.worker[1]))
+    if args.quick:
+        args.devices, args.tickets, args.seconds, args.per_process = 20, 20_000, 20.0, 10
+    rnd = random.Random(2026)
+    names = [f"gate-{i:03d}" for i in range(args.devices)]
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp, \
+            world(Path(tmp), args.tickets, names) as (store, event, config, servers):
+        folder = Path(tmp)
+        t_setup = time.perf_counter()
+        orders = store.q("SELECT o.number, t.ticket_id FROM orders o JOIN tickets t USING (order_id)")
+        rnd.shuffle(orders)
+        plan = Plan(args, names, orders, rnd)
+        spec = {"folder": str(folder / "devices"), "port": config.port, "event": event,
+                "server_key": store.server_public_key(ORG).hex(), "seed": str(seed(folder, store, event)),
+                "watch_keys": sorted(plan.watched), "workers": plan.workers(store)}
+        (folder / "spec.json").write_text(json.dumps(spec))
+        procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(folder / "spec.json"), str(i)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                 for i in range(len(spec["workers"]))]
+        for proc in procs:
+            if proc.stdout.readline().strip() != "ready":
+                raise SystemExit("a worker failed to start")
+        print(f"{args.devices} devices in {len(procs)} processes online, {args.tickets} tickets "
+              f"(set-up {time.perf_counter() - t_setup:.0f} s)", flush=True)
+        start = time.time() + 1.0
+        for proc in procs:
+            proc.stdin.write(f"{start}\n")
+            proc.stdin.flush()
+        changes, memory = run_server_side(store, plan, start, args)
+        outs = [json.loads(proc.communicate(timeout=600)[0].strip().splitlines()[-1]) for proc in procs]
+        summarise(args, plan, changes, memory, outs, store, start)
+
+
+class Plan:
+    """Who scans what when, who drops off when, which orders are cancelled or exchanged when (all offsets)."""
+
+    def __init__(self, args, names: list[str], orders: list[tuple], rnd: random.Random):
+        self.args, self.names = args, names
+        n_scans = int(args.devices * args.seconds / args.interval)
+        self.scans = []                                   # (offset, device, ticket_key)
+        pool = iter(orders)
+        for _ in range(n_scans):
+            _, ticket = next(pool)
+            self.scans.append((rnd.uniform(0, args.seconds), rnd.choice(names), str(ticket)))
+        self.rescans = [(o + rnd.uniform(5, 15), rnd.choice(names), k) for o, _, k in self.scans[:n_scans // 10]
+                        if o + 15 < args.seconds]         # the same ticket at another gate: already_used
+        self.cancels = [(rnd.uniform(2, args.seconds - 5), number, str(t)) for number, t in
+                        (next(pool) for _ in range(max(10, int(args.seconds))))]
+        self.bulk = [(number, str(t)) for number, t in (next(pool) for _ in range(1000))]
+        self.bulk_at = args.seconds * 0.5
+        self.exchanges = [(rnd.uniform(2, args.seconds - 5), str(t)) for _, t in (next(pool) for _ in range(20))]
+        self.toggles = []                                 # a tenth of the fleet drops off for 5-15 s
+        for name in rnd.sample(names, max(1, len(names) // 10)):
+            off = rnd.uniform(2, args.seconds - 20)
+            self.toggles += [(off, name, "off"), (off + rnd.uniform(5, 15), name, "on")]
+        self.probe_keys = {k for _, _, k in self.scans[::20]}
+        self.watched = self.probe_keys | {k for _, _, k in self.cancels} | {k for _, k in self.bulk} | \
+            {k for _, k in self.exchanges}
+
+    def workers(self, store) -> list[dict]:
+        per = self.args.per_process
+        groups = [self.names[i:i + per] for i in range(0, len(self.names), per)]
+        where = {n: i for i, g in enumerate(groups) for n in g}
+        out = [{"devices": g, "scans": [], "toggles": []} for g in groups]
+        for offset, name, key in self.scans + self.rescans:
+            out[where[name]]["scans"].append((offset, name, key, store.issue_ticket_payload(key)))
+        for offset, name, what in self.toggles:
+            out[where[name]]["toggles"].append((offset, name, what))
+        return out
+
+
+def run_server_side(store, plan: Plan, start: float, args) -> tuple[dict, dict]:
+    """Cancellations, exchanges and the bulk change at their times; memory sampled. -> (change times, memory)."""
+    changes: dict[str, float] = {}
+    events = [(o, "cancel", (n, k)) for o, n, k in plan.cancels] + [(o, "exchange", k) for o, k in plan.exchanges]
+    events.append((plan.bulk_at, "bulk", None))
+    events.sort()
+    broker_pid = server_broker_pid()
+    memory: dict = {"server": 0.0, "broker": 0.0}
+    for offset, kind, what in events:
+        while time.time() < start + offset:
+            sample(store, memory, broker_pid)
+            time.sleep(0.05)
+        if kind == "cancel":
+            store.cancel_order(what[0], "benchmark")
+            changes["r" + what[1]] = time.time()
+        elif kind == "exchange":
+            store.exchange_ticket(what, "benchmark")
+            changes["r" + what] = time.time()
+        else:
+            with store.tx():                       # 1,000 tickets in one change (one commit)
+                for number, _ in plan.bulk:
+                    store.cancel_order(number, "benchmark bulk")
+            at = time.time()
+            changes.update({"r" + k: at for _, k in plan.bulk})
+            changes["bulk"] = at
+    while time.time() < start + args.seconds + 5:       # the run's end, and the dropped devices' catch-up
+        sample(store, memory, broker_pid)
+        time.sleep(0.1)
+    return changes, memory
+
+
+def sample(store, memory: dict, broker_pid: int | None) -> None:
+    """Peak memory of this process (the server) and of mosquitto; the server's scan count once a second."""
+    memory["server"] = max(memory["server"], rss_mb())
+    memory["broker"] = max(memory["broker"], rss_mb(broker_pid) if broker_pid else 0.0)
+    ingest = memory.setdefault("ingest", [])
+    if not ingest or time.time() - ingest[-1][0] >= 1.0:
+        ingest.append((time.time(), store.q("SELECT count(*) FROM scans")[0][0]))
+
+
+def server_broker_pid() -> int | None:
+    out = subprocess.run(["pgrep", "-P", str(os.getpid()), "mosquitto"], capture_output=True, text=True).stdout
+    return int(out.split()[0]) if out.strip() else None
+
+
+def summarise(args, plan: Plan, changes: dict, memory: dict, outs: list[dict], store, start: float) -> None:
+    scans = [s for o in outs for s in o["scans"]]
+    arrivals: dict[str, dict[str, float]] = {}
+    for o in outs:
+        arrivals.update(o["arrivals"])
+    offline = offline_windows(plan, start)
+    revocation, bulk, cross = [], [], []
+    for device, seen in arrivals.items():
+        for key, at in changes.items():
+            if key == "bulk" or not key.startswith("r") or not online_at(offline, device, at):
+                continue
+            got = seen.get(key)
+            lat = (got - at) if got is not None else None
+            (bulk if key[1:] in {k for _, k in plan.bulk} else revocation).append(lat)
+    accepted = {s[1]: (s[0], s[3]) for s in scans if s[2] == "accepted" and s[1] in plan.probe_keys}
+    for key, (gate, at) in accepted.items():
+        for device, seen in arrivals.items():
+            if device == gate or not online_at(offline, device, at):
+                continue
+            got = seen.get("e" + key)
+            cross.append(got - at if got is not None else None)
+    show("revocation (cancel/exchange -> online device holds it)", revocation)
+    show("1,000-ticket change (one commit -> each online device holds all)", bulk)
+    show("cross-gate (accepted at A -> in every other online gate's ledger)", cross)
+    bulk_done = [max((arrivals[d].get("r" + k, float("inf")) for _, k in plan.bulk), default=0) - changes["bulk"]
+                 for d in arrivals if online_at(offline, d, changes["bulk"])]
+    print(f"1,000-ticket change reached all {len(bulk_done)} online devices in {max(bulk_done):.2f} s "
+          f"(p95 over devices {pct(bulk_done, 95):.2f} s)")
+    codes: dict[str, int] = {}
+    for s in scans:
+        codes[s[2]] = codes.get(s[2], 0) + 1
+    local = [u for o in outs for uuids in o["local"].values() for u in uuids]
+    rows, distinct = store.q("SELECT count(*), count(DISTINCT scan_uuid) FROM scans")[0]
+    on_server = {u for (u,) in store.q("SELECT scan_uuid FROM scans")}
+    lost = [u for u in local if u not in on_server]
+    print(f"scans: {len(scans)} ({codes}); device check-ins {len(local)}; on the server {rows} rows, "
+          f"{distinct} distinct: lost {len(lost)}, doubled {rows - distinct}; outboxes left {sum(o['outbox'] for o in outs)}")
+    ingest = memory.get("ingest") or [(0, 0), (1, 0)]
+    rates = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(ingest, ingest[1:])]
+    print(f"server ingest: {rows} scans, peak {max(rates):.0f} scans/s over 1 s (the door rate sets it; the "
+          f"server's own ceiling is bench_sync_ingest.py)")
+    print(f"memory: server process {memory['server']:.0f} MB (store, ingestion, announcer), mosquitto "
+          f"{memory['broker']:.0f} MB, devices {sum(o['rss'] for o in outs) / args.devices:.1f} MB each "
+          f"({args.per_process} per process)")
+
+
+def show(what: str, samples: list[float | None]) -> None:
+    got = [s for s in samples if s is not None]
+    missing = len(samples) - len(got)
+    if not got:
+        print(f"{what}: no samples")
+        return
+    print(f"{what}: n={len(got)} p50={pct(got, 50) * 1000:.0f} ms p95={pct(got, 95) * 1000:.0f} ms "
+          f"p99={pct(got, 99) * 1000:.0f} ms max={max(got) * 1000:.0f} ms; never arrived {missing}")
+
+
+def offline_windows(plan: Plan, start: float) -> dict[str, list[tuple[float, float]]]:
+    out: dict[str, list[tuple[float, float]]] = {}
+    offs = {}
+    for offset, name, what in sorted(plan.toggles):
+        if what == "off":
+            offs[name] = start + offset
+        else:
+            out.setdefault(name, []).append((offs.pop(name), start + offset + 3.0))   # + reconnect and catch-up
+    return out
+
+
+def online_at(offline: dict, device: str, at: float) -> bool:
+    return not any(a - 1.0 <= at <= b for a, b in offline.get(device, ()))
+
+
+if __name__ == "__main__":
+    main()
