@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from agent.private_files import PRIVATE, make_private
 
@@ -133,7 +133,11 @@ def split_sql(script: str) -> list[str]:
     return statements
 
 
-def begin_immediate(conn) -> None:
+class _Executes(Protocol):
+    def execute(self, sql: str, /) -> object: ...
+
+
+def begin_immediate(conn: sqlite3.Connection | _Executes) -> None:
     """BEGIN IMMEDIATE, waiting for another writer up to the connection's busy_timeout by polling finely: SQLite's
     own busy handler sleeps 1, 2, 5, 10… ms between tries, so a scan behind a 1 ms commit of a bundle being staged
     waited 8 ms; here it waits ~1 ms (0.2 ms polls for the first 20 ms, then 2 ms)."""

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
-from agent.sqlite_file import Transaction
+from agent.ledger.part import LedgerPart
 
 TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
                   "order_status")
@@ -17,10 +16,8 @@ _TICKET_COLUMNS = TICKET_COLUMNS
 CATALOGUE_TABLES = ("tickets", "revocations", "blocked", "passes", "zones", "categories", "events")
 
 
-class CatalogueMixin:
+class CatalogueMixin(LedgerPart):
     """Part of agent.ledger.Ledger (needs `conn` and `transaction()`)."""
-    conn: sqlite3.Connection
-    transaction: Callable[[], Transaction]
 
     # -- catalogue (from event bundles) ------------------------------------------------------------------------
     def upsert_events(self, events: Iterable[dict[str, Any]]) -> None:
@@ -112,13 +109,13 @@ class CatalogueMixin:
                 count += len(rows)
         return count
 
-    def update_ticket_states(self, tickets: Iterable[dict]) -> list[dict]:
+    def update_ticket_states(self, tickets: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Tickets already known with the same searchable text (order number, buyer name, e-mail) and no payload:
         their event, category, zone, seat and order status are updated in place, without touching the search index
         (a cancellation of 1,000 orders is 1,000 status changes, ~10x cheaper than re-indexing them).
         -> the other rows (new tickets, changed names, payloads), for `upsert_tickets`."""
         rows = list(tickets)
-        known: dict[str, tuple] = {}
+        known: dict[str, tuple[Any, ...]] = {}
         keys = [str(t["ticket_key"]) for t in rows]
         for i in range(0, len(keys), 500):
             part = keys[i:i + 500]

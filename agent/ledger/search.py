@@ -1,18 +1,17 @@
 """Ledger search: buyer name, e-mail, order number, ticket id over the FTS5 index (query forms: agent.search_query)."""
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from agent.ledger.catalogue import TICKET_COLUMNS as _TICKET_COLUMNS
+from agent.ledger.part import LedgerPart
 
 if TYPE_CHECKING:
     from agent.search_query import Form
 
 
-class SearchMixin:
+class SearchMixin(LedgerPart):
     """Part of agent.ledger.Ledger (needs `conn`)."""
-    conn: sqlite3.Connection
 
     # -- search ------------------------------------------------------------------------------------------------
     SEARCH_CANDIDATES = 200   # rows checked against long prefixes before asking FTS5 for the whole prefix

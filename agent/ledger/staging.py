@@ -12,9 +12,10 @@ leaves the old bundle scannable, and the staged rows are dropped by the next `st
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from agent.ledger.catalogue import TICKET_COLUMNS
+from agent.ledger.part import LedgerPart
 
 _FTS_COLS = "buyer_name, email, order_number, ticket_key"
 _FTS_OPTIONS = ("content='tickets', content_rowid='id', tokenize='unicode61 remove_diacritics 2', detail='none', "
@@ -36,7 +37,7 @@ def _triggers(table: str, fts: str, prefix: str) -> list[str]:
             f"CREATE TRIGGER {prefix}_au AFTER UPDATE OF {_FTS_COLS} ON {table} BEGIN {remove} {add} END"]
 
 
-class StagingMixin:
+class StagingMixin(LedgerPart):
     """Part of agent.ledger.Ledger (needs `conn` and `transaction()`)."""
 
     STAGE_TABLES = ("tickets_next", "tickets_fts_next", "tickets_old", "tickets_fts_old")
@@ -56,7 +57,7 @@ class StagingMixin:
             for sql in _triggers("tickets_next", "tickets_fts_next", "tickets_next")[2:]:   # update only (below)
                 self.conn.execute(sql)
 
-    def stage_tickets(self, tickets: Iterable[dict]) -> int:
+    def stage_tickets(self, tickets: Iterable[dict[str, Any]]) -> int:
         """Write rows into the staging index in one short commit; callers pass a few hundred at a time. Most of these
         commits skip the fsync (staged rows are worth nothing until the swap, which is durable), one in
         STAGE_SYNC_EVERY does it. A ticket key met twice keeps its last row. -> rows written."""
