@@ -29,7 +29,7 @@ class Attacker:
     signed acks the server sends back."""
 
     def __init__(self, port: int, device: str, server_key: bytes):
-        self.device, self.verifier, self.acks = device, Verifier(server_key), []
+        self.device, self.verifier, self.acks, self.clocks = device, Verifier(server_key), [], []
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, device, protocol=mqtt.MQTTv5)
         self.client.on_message = self._message
         self.client.connect("127.0.0.1", port)
@@ -37,9 +37,13 @@ class Attacker:
         self.client.loop_start()
 
     def _message(self, _c, _u, msg) -> None:
+        if msg.payload[:4] == b"TGB1":
+            return                                   # a bundle chunk (after a hello)
         body = self.verifier.open(msg.payload)
         if body.get("type") == "ack":
             self.acks.append(Ack.from_wire(body))
+        elif body.get("type") == "clock":
+            self.clocks.append(body)
 
     def upload(self, bodies: list[dict], first_id: int = 1) -> str:
         batch = uuid.uuid4().hex
@@ -253,3 +257,19 @@ def test_attack_door_annuls_other_gates_entry_refused(field):
     undo = dict(entry("gate-a", own["ticket_key"], field["event1"], kind="annul"), ref_uuid=own["scan_uuid"],
                 reason="wrong ticket")
     assert attacker.ack(attacker.upload([own, undo], first_id=10)).ids == (10, 11)    # its own: fine
+
+
+def test_attack_hello_flood_limited(field):
+    """Each hello costs the server a signed clock reply and a store write: 2,000 of them from one device."""
+    store, attacker, victim = field["store"], field["attacker"], field["victim"]
+    started = time.monotonic()
+    for i in range(2000):
+        attacker.client.publish(topics.up(ORG, "gate-a"), json.dumps(
+            {"type": "hello", "org": ORG, "device": "gate-a", "probe": f"p{i}", "t0": time.time(),
+             "bundle_version": 0, "events": [field["event1"]]}).encode(), qos=0)
+    key = field["orders1"][4]["tickets"][0]["ticket_key"]
+    assert victim.scan(store.issue_ticket_payload(key)).accepted              # the others are served meanwhile
+    assert wait_for(lambda: store.scan_count(ORG) == 1 and victim.ledger.outbox_size() == 0, 20)
+    time.sleep(1)
+    answered = len(attacker.clocks)
+    assert 1 <= answered <= 20 + (time.monotonic() - started) * 1.0 + 2, f"{answered} hellos answered"

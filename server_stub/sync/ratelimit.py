@@ -19,6 +19,8 @@ class Limits:
     items_burst: float = 1000.0
     bytes_per_s: float = 2 << 20
     bytes_burst: float = 8 << 20
+    hellos_per_s: float = 1.0        # a device says hello on (re)connection, on server restarts, every few minutes
+    hellos_burst: float = 20.0
 
 
 class _Bucket:
@@ -33,6 +35,7 @@ class DeviceLimiter:
         self.limits, self.clock = limits, clock
         self._items: dict[str, _Bucket] = {}
         self._bytes: dict[str, _Bucket] = {}
+        self._hellos: dict[str, _Bucket] = {}
 
     def too_big(self, items: int, size: int) -> bool:
         return items > self.limits.items_burst or size > self.limits.bytes_burst
@@ -48,6 +51,14 @@ class DeviceLimiter:
         bi.level -= items
         bb.level -= size
         return 0.0
+
+    def take_hello(self, device: str) -> bool:
+        """False when this device says hello faster than any genuine one (each hello costs a clock reply and a write)."""
+        b = self._fill(self._hellos, device, self.clock(), self.limits.hellos_per_s, self.limits.hellos_burst)
+        if b.level < 1:
+            return False
+        b.level -= 1
+        return True
 
     @staticmethod
     def _fill(buckets: dict, device: str, now: float, rate: float, burst: float) -> _Bucket:

@@ -58,7 +58,8 @@ class SyncServer:
         self.orgs = orgs
         self.require_registration, self.max_upload = require_registration, max_upload
         self.rejections: deque[tuple[str, str]] = deque(maxlen=500)
-        self.stats = {"batches": 0, "new": 0, "dup": 0, "hellos": 0, "bundles": 0, "live": 0, "refused": 0, "deferred": 0}
+        self.stats = {"batches": 0, "new": 0, "dup": 0, "hellos": 0, "bundles": 0, "live": 0, "refused": 0, "deferred": 0,
+                      "hellos_dropped": 0}
         self.limiter = DeviceLimiter(limits) if limits is not None else None     # None: no per-device rate limit
         self._lookups = store_lookups(store)
         self._keys: dict[str, SigningKey] = {}
@@ -163,6 +164,10 @@ class SyncServer:
                     raise Rejected(f"device {device!r} is not registered (or revoked) for {org!r}")
                 msg = parse_upload(payload, org, device, self.max_upload)
                 if isinstance(msg, Hello):
+                    if self.limiter is not None and not self.limiter.take_hello(device):
+                        self.stats["hellos_dropped"] += 1      # not logged one by one: a flood would fill the log
+                        self.rejections.append((topic, "hello over the device's rate limit"))
+                        continue
                     self._hello(org, device, msg, reg)
                     continue
                 batches.append(self._check(org, device, reg, msg, len(payload)))
