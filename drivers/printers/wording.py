@@ -96,6 +96,11 @@ FR: dict[str, str] = {
     "{n} ticket(s) kept to print again: see the print queue.":
         "{n} billet(s) gardé(s) pour être réimprimé(s) : voir la file d'impression.",
     "printer {name} is no longer set up": "l'imprimante {name} n'est plus configurée",
+    # desk receipts (drivers.printers.receipt)
+    "RECEIPT": "REÇU", "Total": "Total", "Discount": "Remise", "Payment": "Paiement", "Cash": "Espèces",
+    "Card (terminal)": "Carte (terminal)", "Invoice": "Facture", "Voucher": "Bon / avoir", "Given": "Remis",
+    "Change": "Rendu", "Terminal ref.": "Réf. terminal", "Sold offline": "Vendu hors ligne",
+    "Refund": "Remboursement", "Thank you": "Merci", "{n} x {what}": "{n} x {what}",
 }
 CATALOGUES = {"en": {}, "fr": FR}
 
@@ -119,6 +124,16 @@ def say(lang: str, template: str, **params: object) -> str:
     table = CATALOGUES.get(lang, {})
     args = {k: table.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
     return table.get(template, template).format(**args) if args else table.get(template, template)
+
+
+def money(cents: int, currency: str = "EUR", lang: str = "en") -> str:
+    """An amount in the event's currency: 'EUR 12.50' / '12,50 EUR' (the code, never a symbol a printer's code
+    page may lack); negative amounts keep their sign."""
+    sign = "-" if cents < 0 else ""
+    units, rest = divmod(abs(int(cents)), 100)
+    if lang == "fr":
+        return f"{sign}{units:,}".replace(",", " ") + f",{rest:02d} {currency}"
+    return f"{sign}{currency} {units:,}.{rest:02d}"
 
 
 def _local(ts: float, tz: str) -> datetime:
