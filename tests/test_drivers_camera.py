@@ -48,18 +48,20 @@ def test_chain_reads_a_signed_ticket_in_a_640x480_frame_and_finds_nothing_in_a_b
     assert not result.found and result.steps_tried == len(chain.steps) + 1
 
 
-def test_live_mode_sweeps_retries_one_step_per_frame_within_its_budget():
-    chain = DecoderChain()
-    blank = np.full((120, 160), 128, np.uint8)
-    for _ in range(len(chain.steps)):
-        assert chain.decode_live(blank).steps_tried == 2
-    assert all(cost > 0 for cost in chain.step_cost_ms)           # every step measured once
-    chain.step_cost_ms[:] = [1e9] * len(chain.steps)               # all "too slow" now: first pass only
-    chain.step_cost_ms[3] = 0.0
-    tried = [chain.decode_live(blank).steps_tried for _ in range(5)]
-    assert tried == [2, 2, 2, 2, 2] and chain._skips[0] > 0        # step 3 runs, the others are skipped
-    chain.step_cost_ms[3] = 1e9
-    assert chain.decode_live(blank).steps_tried in (1, 2)          # nothing fits (or a re-probe is due)
+def test_live_mode_runs_region_steps_while_they_fit_in_its_budget():
+    from drivers.camera import regions
+    rng = np.random.default_rng(4)
+    scene = np.full((480, 640), 200, np.uint8)
+    scene[100:260, 200:360] = rng.integers(0, 2, (160, 160), dtype=np.uint8) * 255   # code-like, but no code
+    boxes = regions.candidates(scene, 2)
+    assert boxes and boxes[0].x <= 230 <= boxes[0].x + boxes[0].w
+    chain = DecoderChain(live_budget_ms=1000.0)
+    assert chain.decode_live(scene).steps_tried == 1 + len(chain.region_steps) * len(boxes)
+    assert all(cost > 0 for cost in chain.region_cost_ms)              # every step measured
+    chain.region_cost_ms[:] = [1e9] * len(chain.region_steps)          # all "too slow" now: first pass only
+    assert chain.decode_live(scene).steps_tried == 1
+    chain.region_cost_ms[0] = 0.0
+    assert chain.decode_live(scene).steps_tried == 2                   # the one that fits, then the budget stops it
 
 
 def test_frame_slot_keeps_only_the_latest_frame():

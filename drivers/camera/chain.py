@@ -2,12 +2,13 @@
 
     chain = DecoderChain()
     chain.decode(gray)        # still image (screenshot, support): every step until one reads
-    chain.decode_live(gray)   # camera frame: first pass + at most one retry step that fits the frame budget
+    chain.decode_live(gray)   # camera frame: first pass, then region retries while the frame budget lasts
 
-A retry costs time only when the first pass found nothing. The live mode bounds that cost per frame so the loop
-keeps up with the camera: it takes the next retry step (round robin) whose measured cost (moving average) fits
-in what is left of `live_budget_ms`; a step found too slow is skipped, and re-measured now and then. Over a few
-frames of a steady code every affordable retry has been tried.
+A retry costs time only when the first pass found nothing. On a camera frame the retries work on the regions that
+look like a code (`regions.candidates`), not on the whole frame: cropped, zoomed, filtered for one door condition
+each (`REGION_LADDER`, ordered by what each step recovers on generated door conditions, see
+benchmarks/bench_door_conditions.py). A step runs only if its measured cost (moving average) fits in what is left
+of `live_budget_ms`, so a frame never costs much more than the budget, code or no code.
 """
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from drivers.camera import regions as R
 from drivers.camera import variants as V
 from drivers.camera.decoders import Decoder, ZbarDecoder, ZxingDecoder
 
 Step = tuple[str, Decoder, Callable[[np.ndarray], np.ndarray] | None]
+RegionStep = tuple[str, Decoder, R.RegionFilter]
 
 
 @dataclass(frozen=True)
@@ -44,16 +47,28 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return V.cv2.cvtColor(image, code)
 
 
+def region_ladder(zxing: Decoder, histogram: Decoder | None) -> list[RegionStep]:
+    """The region retries in the order they run (live: while the budget lasts). Chosen greedily on the tuning split
+    of the door conditions, most frames recovered per millisecond first (benchmarks/bench_door_conditions.py
+    prints what each recovers): the zoomed region read with the global-histogram binarizer (small codes, moire),
+    then with the local one; a closing that fills cracks; a blur that wipes crack lines and pixel grids; an unsharp
+    mask for small and blurred codes; flattening (glare, fold shading) last, the dearest."""
+    steps: list[tuple[Decoder | None, R.RegionFilter]] = [
+        (histogram, R.zoom), (zxing, R.zoom), (histogram, R.closed), (zxing, R.smoothed), (zxing, R.sharpened),
+        (zxing, R.closed), (histogram, R.sharpened), (zxing, R.median), (zxing, R.flattened)]
+    return [(f"region:{d.name}+{f.__name__}", d, f) for d, f in steps if d is not None]
+
+
 @dataclass
 class DecoderChain:
     primary: Decoder = field(default_factory=ZxingDecoder)
-    live_primary: Decoder = field(default_factory=lambda: ZxingDecoder(single=True))   # first code only: 2x faster
+    live_primary: Decoder = field(default_factory=lambda: ZxingDecoder(single=True, try_rotate=False))  # first code
     fallbacks: Sequence[Decoder] = ()
     variants: Sequence[Callable[[np.ndarray], np.ndarray]] = V.DEFAULT_VARIANTS
     retry_decoders: Sequence[Decoder] = ()
-    live_budget_ms: float = 15.0        # 30 fps is 33 ms per frame: leave room for capture, the Gate and the UI
-    reprobe_every: int = 40             # a step skipped as too slow is measured again after this many skips
-    _next_live: int = 0
+    region_steps: Sequence[RegionStep] | None = None    # None: region_ladder() of the live decoder (needs OpenCV)
+    live_budget_ms: float = 3.0         # a frame's decode, first pass included: p99 <= 5 ms at the door
+    regions_per_frame: int = 2
 
     def __post_init__(self) -> None:
         if not self.fallbacks:
@@ -64,11 +79,18 @@ class DecoderChain:
         for variant in self.variants:
             for d in self.retry_decoders:
                 self.steps.append((f"{d.name}+{variant.__name__}", d, variant))
-        self.step_cost_ms = [0.0] * len(self.steps)     # moving average of each step's cost on live frames
-        self._skips = [0] * len(self.steps)
+        if self.region_steps is None and R.cv2 is None:
+            self.region_steps = []
+        elif self.region_steps is None and isinstance(self.live_primary, ZxingDecoder):
+            self.region_steps = region_ladder(ZxingDecoder(try_harder=False, single=True, name="zxing-cpp"),
+                                              ZxingDecoder("GlobalHistogram", try_harder=False, single=True))
+        elif self.region_steps is None:                 # another library (pyzbar on Android): the same regions
+            self.region_steps = region_ladder(self.live_primary, None)
+        self.region_steps = list(self.region_steps)
+        self.region_cost_ms = [0.0] * len(self.region_steps)   # moving average of each region step on live frames
 
     def decode(self, image: np.ndarray) -> DecodeResult:
-        """Every step in order until one reads (still images)."""
+        """Every step in order until one reads (still images): whole-image steps, then region steps."""
         t0 = time.perf_counter()
         gray = to_gray(image)
         texts = self.primary(gray)
@@ -79,36 +101,46 @@ class DecoderChain:
             texts = _run(step, gray, cache)
             if texts:
                 return DecodeResult(tuple(texts), step[0], _ms(t0), n)
-        return DecodeResult((), "", _ms(t0), len(self.steps) + 1)
+        n = len(self.steps) + 1
+        if self.region_steps:
+            views = [R.region_view(gray, box) for box in R.candidates(gray, limit=3)]
+            for name, decoder, region_filter in self.region_steps:
+                for view in views:
+                    n += 1
+                    texts = _decode(decoder, region_filter(view))
+                    if texts:
+                        return DecodeResult(tuple(texts), name, _ms(t0), n)
+        return DecodeResult((), "", _ms(t0), n)
 
     def decode_live(self, image: np.ndarray) -> DecodeResult:
-        """First pass, then at most one retry step that fits in the rest of the frame budget."""
+        """First pass on the whole frame, then region steps in ladder order while they fit in the frame budget."""
         t0 = time.perf_counter()
         gray = to_gray(image)
         texts = self.live_primary(gray)
-        if texts:
-            return DecodeResult(tuple(texts), self.live_primary.name, _ms(t0), 1)
-        index = self._pick(self.live_budget_ms - _ms(t0))
-        if index is None:
-            return DecodeResult((), "", _ms(t0), 1)
-        step = self.steps[index]
-        t1 = time.perf_counter()
-        texts = _run(step, gray, {})
-        cost = _ms(t1)
-        old = self.step_cost_ms[index]
-        self.step_cost_ms[index] = cost if old == 0 else 0.7 * old + 0.3 * cost
-        return DecodeResult(tuple(texts), step[0] if texts else "", _ms(t0), 2)
+        if texts or not self.region_steps:
+            return DecodeResult(tuple(texts), self.live_primary.name if texts else "", _ms(t0), 1)
+        tried = 1
+        for box in R.candidates(gray, self.regions_per_frame):      # strongest region first, every step on it
+            view = R.region_view(gray, box)
+            for index, (name, decoder, region_filter) in enumerate(self.region_steps):
+                cost = self.region_cost_ms[index]
+                if _ms(t0) + cost > self.live_budget_ms:
+                    return DecodeResult((), "", _ms(t0), tried)
+                t1 = time.perf_counter()
+                texts = _decode(decoder, region_filter(view))
+                spent = _ms(t1)
+                self.region_cost_ms[index] = spent if cost == 0 else 0.8 * cost + 0.2 * spent
+                tried += 1
+                if texts:
+                    return DecodeResult(tuple(texts), name, _ms(t0), tried)
+        return DecodeResult((), "", _ms(t0), tried)
 
-    def _pick(self, left_ms: float) -> int | None:
-        n = len(self.steps)
-        for _ in range(n):
-            index = self._next_live % n
-            self._next_live += 1
-            if self.step_cost_ms[index] <= left_ms or self._skips[index] >= self.reprobe_every:
-                self._skips[index] = 0
-                return index
-            self._skips[index] += 1
-        return None
+
+def _decode(decoder: Decoder, image: np.ndarray) -> list[str]:
+    try:
+        return decoder(image)
+    except Exception:  # a library choking on one odd image must not stop the chain
+        return []
 
 
 def _run(step: Step, gray: np.ndarray, cache: dict[object, np.ndarray]) -> list[str]:
@@ -119,10 +151,7 @@ def _run(step: Step, gray: np.ndarray, cache: dict[object, np.ndarray]) -> list[
         if cached is None:
             cached = cache[variant] = variant(gray)
         image = cached
-    try:
-        return decoder(image)
-    except Exception:  # a library choking on one odd image must not stop the chain
-        return []
+    return _decode(decoder, image)
 
 
 def _ms(t0: float) -> float:

@@ -1,0 +1,138 @@
+"""Door conditions benchmark: read rate per condition and time per 640x480 frame of the live camera chain, on one core.
+
+    .venv/bin/python benchmarks/bench_door_conditions.py [--frames 100] [--no-code 300] [--budget-ms 4]
+
+Frames are generated from real signed tickets (drivers/testkit/door_conditions.py), seeded, for two splits:
+`tuning` (what the region ladder was chosen on) and `validation` (other seeds, harder or shifted parameter ranges),
+plus `beyond` (past the ranges: where reading stops; not a goal).
+Each frame is decoded once with `DecoderChain.decode_live` (one frame, no second chance from the next one) and
+counts as read only if the decoded text is that frame's ticket. Printed:
+  1. read rate per condition and split, first pass alone vs the live chain, p50 / p99 / max ms per frame;
+  2. ablation on the tuning split: for the frames the first pass misses, what each region step reads on its own,
+     what it recovers first in ladder order, and what it alone recovers;
+  3. frames with no code (the common case at the door): p50 / p99 ms, the cost of the fast path.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from figures import pct  # noqa: E402  (puts this checkout on sys.path)
+
+from drivers.camera import regions as R  # noqa: E402
+from drivers.camera.chain import DecoderChain, _decode  # noqa: E402
+from drivers.testkit.door_conditions import BEYOND, CONDITIONS, SPLITS, frames, no_code_frames  # noqa: E402
+
+
+def one_core() -> str:
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
+    except (AttributeError, OSError):
+        return "not pinned"
+    if R.cv2 is not None:
+        R.cv2.setNumThreads(1)
+    return f"pinned to CPU {sorted(os.sched_getaffinity(0))[0]}, OpenCV 1 thread"
+
+
+def live_rates(chain: DecoderChain, data: dict) -> dict:
+    rows = {}
+    for (condition, split), fs in data.items():
+        first = read = 0
+        times, cpu = [], []
+        for f in fs:
+            first += f.payload in chain.live_primary(f.image)
+            t0, c0 = time.perf_counter(), time.thread_time()
+            texts = chain.decode_live(f.image).texts
+            cpu.append((time.thread_time() - c0) * 1000)
+            times.append((time.perf_counter() - t0) * 1000)
+            read += texts == (f.payload,)
+        rows[condition, split] = (first, read, len(fs), times, cpu)
+    return rows
+
+
+def _ms(wall: list[float], cpu: list[float], p: float) -> str:
+    return f"{pct(wall, p):.2f} ({pct(cpu, p):.2f})"
+
+
+def ablation(chain: DecoderChain, fs: list) -> tuple[int, list[tuple[int, int, int]], int]:
+    """For frames the first pass misses: (missed, [(alone, first in order, only) per region step], never read)."""
+    per_step = [[0, 0, 0] for _ in chain.region_steps]
+    missed = never = 0
+    for f in fs:
+        if f.payload in chain.live_primary(f.image):
+            continue
+        missed += 1
+        views = [R.region_view(f.image, b) for b in R.candidates(f.image, chain.regions_per_frame)]
+        hits = [any(f.payload in _decode(d, flt(v)) for v in views) for _, d, flt in chain.region_steps]
+        for i, hit in enumerate(hits):
+            per_step[i][0] += hit
+        if any(hits):
+            per_step[hits.index(True)][1] += 1
+            if sum(hits) == 1:
+                per_step[hits.index(True)][2] += 1
+        else:
+            never += 1
+    return missed, [tuple(s) for s in per_step], never
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--frames", type=int, default=100, help="frames per condition and split")
+    p.add_argument("--no-code", type=int, default=300)
+    p.add_argument("--budget-ms", type=float, default=None, help="live budget (default: the chain's)")
+    args = p.parse_args()
+    pinned = one_core()
+    t0 = time.perf_counter()
+    splits = (*SPLITS, BEYOND)
+    data = {(c, s): frames(c, s, args.frames) for s in splits for c in CONDITIONS}
+    print(f"generated {sum(map(len, data.values()))} frames in {time.perf_counter() - t0:.0f} s; {pinned}")
+    chain = DecoderChain() if args.budget_ms is None else DecoderChain(live_budget_ms=args.budget_ms)
+    warm = frames("small", "tuning", 3, start=10_000)
+    for f in warm * 3:
+        chain.decode_live(f.image)
+
+    rows = live_rates(chain, data)
+    print(f"\nread rate per condition, one frame each, decode_live (budget {chain.live_budget_ms} ms), 640x480:")
+    print("(ms: wall clock, and in brackets the CPU time of the decoding thread, which preemption by other"
+          " processes on a shared machine does not inflate)")
+    print("| condition | split | first pass | live chain | p50 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|---|---|")
+    every = {s: ([], []) for s in splits}
+    for split in splits:
+        for c in CONDITIONS:
+            first, read, n, times, cpu = rows[c, split]
+            every[split][0].extend(times)
+            every[split][1].extend(cpu)
+            print(f"| {c} | {split} | {100 * first / n:.0f}% | **{100 * read / n:.1f}%** ({read}/{n}) | "
+                  f"{_ms(times, cpu, 50)} | {_ms(times, cpu, 99)} | {max(times):.2f} ({max(cpu):.2f}) |")
+    for split in splits:
+        t, cpu = every[split]
+        print(f"| all | {split} | | | {_ms(t, cpu, 50)} | {_ms(t, cpu, 99)} | {max(t):.2f} ({max(cpu):.2f}) |")
+
+    print("\nablation, tuning split: frames the first pass misses; per region step: reads alone / "
+          "recovers first in ladder order / only this step recovers")
+    names = [name.removeprefix("region:") for name, _, _ in chain.region_steps]
+    print("| condition | missed | " + " | ".join(names) + " | none |")
+    print("|---|---|" + "---|" * (len(names) + 1))
+    for c in CONDITIONS:
+        missed, per_step, never = ablation(chain, data[c, "tuning"])
+        cells = " | ".join(f"{a}/{f}/{o}" for a, f, o in per_step)
+        print(f"| {c} | {missed} | {cells} | {never} |")
+
+    blank = no_code_frames(args.no_code)
+    times, cpu, tried = [], [], []
+    for img in blank:
+        t1, c1 = time.perf_counter(), time.thread_time()
+        result = chain.decode_live(img)
+        cpu.append((time.thread_time() - c1) * 1000)
+        times.append((time.perf_counter() - t1) * 1000)
+        tried.append(result.steps_tried)
+    print(f"\nno code in view, {len(blank)} frames: p50 {_ms(times, cpu, 50)} ms, p99 {_ms(times, cpu, 99)} ms, "
+          f"max {max(times):.2f} ms, steps per frame p50 {pct(tried, 50)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
