@@ -16,7 +16,7 @@ import numpy as np
 try:
     import cv2
 except ImportError:          # without OpenCV the chain has no region retries (DecoderChain checks `cv2`)
-    cv2 = None
+    cv2 = None              # type: ignore[assignment]
 
 ZOOM_TO = 400               # px: the zoomed region's side (a version 6 code and its margin: ~6 px modules)
 MAX_ZOOM = 4.0

@@ -23,7 +23,6 @@ import cv2
 import numpy as np
 
 from drivers.testkit.tickets import Issuer
-from server_stub.eticket_content import make_qr
 
 WIDTH, HEIGHT = 640, 480
 FOCAL = 560.0               # pixels: a 640x480 phone/webcam with a ~60 degree field of view
@@ -111,7 +110,7 @@ class DoorFrame:
     payload: str
     image: np.ndarray = field(repr=False)     # 480x640 grayscale uint8
     params: dict = field(default_factory=dict)
-    corners: tuple[tuple[float, float], ...] = ()    # the code's corners in the frame (quiet zone excluded)
+    corners: tuple[tuple[float, ...], ...] = ()    # the code's corners in the frame (quiet zone excluded)
 
 
 @lru_cache(maxsize=1)
@@ -154,7 +153,8 @@ def no_code_frames(count: int, seed: int = 77) -> list[np.ndarray]:
 
 # -- rendering -----------------------------------------------------------------------------------------------------
 def _matrix(payload: str) -> np.ndarray:
-    qr = make_qr(payload)
+    import segno
+    qr = segno.make_qr(payload, error="m", boost_error=False)     # as server_stub.eticket_content draws it
     dark = np.array([[bool(m) for m in row] for row in qr.matrix], bool)
     return np.pad(dark, QUIET, constant_values=False)
 
@@ -162,9 +162,9 @@ def _matrix(payload: str) -> np.ndarray:
 def _scene(rng: np.random.Generator) -> np.ndarray:
     """A textured background: smooth blotches (clothes, faces, the room) and a few hard edges."""
     low = rng.uniform(40, 200, (6, 8)).astype(np.float32)
-    img = cv2.resize(low, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
-    fine = cv2.resize(rng.normal(0, 18, (60, 80)).astype(np.float32), (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR)
-    img += fine
+    fine = rng.normal(0, 18, (60, 80)).astype(np.float32)
+    img: np.ndarray = (cv2.resize(low, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+                       + cv2.resize(fine, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR))
     for _ in range(int(rng.integers(2, 6))):
         x, y = int(rng.integers(0, WIDTH)), int(rng.integers(0, HEIGHT))
         cv2.rectangle(img, (x, y), (x + int(rng.integers(20, 200)), y + int(rng.integers(20, 150))),
@@ -198,7 +198,8 @@ def _homography(p: dict, n: float, screen: float, rng: np.random.Generator) -> n
     return cv2.getPerspectiveTransform(src, (proj + off).astype(np.float32))
 
 
-def _render(condition: str, payload: str, p: dict, rng: np.random.Generator) -> np.ndarray:
+def _render(condition: str, payload: str, p: dict, rng: np.random.Generator
+            ) -> tuple[np.ndarray, tuple[tuple[float, ...], ...]]:
     dark = _matrix(payload)
     n = dark.shape[0]
     screen = float(rng.uniform(0.5, 3.0))                    # screen or paper margin beyond the quiet zone, modules
@@ -299,10 +300,10 @@ def _glare(img, h, n, p, rng):
 def _cracks(img, h, n, screen, p, rng):
     """Cracks radiate from an impact point near the code, with a few bends and side branches."""
     start = rng.uniform(0.1 * n, 0.9 * n, 2)
-    lines = []
+    lines: list[np.ndarray] = []
     for i in range(int(round(p["cracks"]))):
         ang, pt = rng.uniform(0, 2 * math.pi), start.copy()
-        pts = [pt.copy()]
+        pts: list[np.ndarray] = [pt.copy()]
         for _ in range(int(rng.integers(4, 9))):
             ang += rng.normal(0, 0.3)
             pt = pt + rng.uniform(4, 12) * np.array([math.cos(ang), math.sin(ang)])
@@ -312,8 +313,8 @@ def _cracks(img, h, n, screen, p, rng):
                 lines.append(np.array([pt, pt + b]))
         lines.append(np.array(pts))
     layer, ink = np.zeros_like(img), np.zeros_like(img)
-    for pts in lines:
-        px = cv2.perspectiveTransform(pts[None].astype(np.float32), h)[0]
+    for line in lines:
+        px = cv2.perspectiveTransform(line[None].astype(np.float32), h)[0]
         colour = float(rng.choice([rng.uniform(0, 50), rng.uniform(210, 255)]))   # dark or catching the light
         width = max(1, int(round(p["crack_modules"] * p["module_px"] * rng.uniform(0.7, 1.3))))
         path = [np.round(px * 16).astype(np.int32)]
@@ -325,21 +326,21 @@ def _cracks(img, h, n, screen, p, rng):
 
 
 def _camera(img: np.ndarray, p: dict, rng: np.random.Generator) -> np.ndarray:
-    out = cv2.GaussianBlur(img.astype(np.float32), (0, 0), p["optics_sigma"])
+    out: np.ndarray = cv2.GaussianBlur(img.astype(np.float32), (0, 0), p["optics_sigma"])
     if "blur_modules" in p:
         length = p["blur_modules"] * p["module_px"]
         out = cv2.filter2D(out, -1, _motion_kernel(length, rng.uniform(0, 180)), borderType=cv2.BORDER_REPLICATE)
-    out += rng.normal(0, 1, out.shape).astype(np.float32) * (p["noise"] * np.sqrt(np.maximum(out, 8) / 128))
-    out = np.clip(out, 0, 255).astype(np.uint8)
-    ok, jpg = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(p["jpeg"])])
-    return cv2.imdecode(jpg, cv2.IMREAD_GRAYSCALE)
+    noise = rng.normal(0, 1, out.shape).astype(np.float32) * (p["noise"] * np.sqrt(np.maximum(out, 8) / 128))
+    sensor = np.clip(out + noise, 0, 255).astype(np.uint8)
+    _, jpg = cv2.imencode(".jpg", sensor, [cv2.IMWRITE_JPEG_QUALITY, int(p["jpeg"])])
+    return np.asarray(cv2.imdecode(jpg, cv2.IMREAD_GRAYSCALE))
 
 
 def _motion_kernel(length: float, angle_deg: float) -> np.ndarray:
     size = int(math.ceil(length)) | 1
-    k = np.zeros((size * 4, size * 4), np.float32)
+    fine = np.zeros((size * 4, size * 4), np.float32)
     c = size * 2
     dx, dy = math.cos(math.radians(angle_deg)) * length * 2, math.sin(math.radians(angle_deg)) * length * 2
-    cv2.line(k, (int(c - dx), int(c - dy)), (int(c + dx), int(c + dy)), 1.0, 1, cv2.LINE_AA)
-    k = cv2.resize(k, (size, size), interpolation=cv2.INTER_AREA)
+    cv2.line(fine, (int(c - dx), int(c - dy)), (int(c + dx), int(c + dy)), 1.0, 1, cv2.LINE_AA)
+    k = np.asarray(cv2.resize(fine, (size, size), interpolation=cv2.INTER_AREA))
     return k / k.sum()
