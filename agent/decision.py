@@ -44,6 +44,27 @@ def check_payload(c: Context) -> Verdict | None:
     return c.verdict(Code(status), c.decoded.detail)
 
 
+def check_allotment(c: Context) -> Verdict | None:
+    """A ticket a kiosk sold offline (TG2) counts only under a certificate an organiser key signed, not revoked,
+    valid now, whose range, events and categories cover it."""
+    proof = c.decoded.allotment
+    if proof is None:
+        return None
+    cert = proof.certificate
+    if not proof.certified:
+        return c.verdict(Code.UNCERTIFIED, proof.detail, reason=Reason.ALLOTMENT_UNTRUSTED)
+    if c.history.allotment_revoked is not None:
+        return c.verdict(Code.UNCERTIFIED, f"allotment {cert.allotment_id} revoked: {c.history.allotment_revoked}",
+                         reason=Reason.ALLOTMENT_REVOKED)
+    if not cert.active_at(c.now):
+        return c.verdict(Code.UNCERTIFIED, f"allotment {cert.allotment_id} is valid {cert.valid_from}..{cert.valid_until}",
+                         reason=Reason.ALLOTMENT_EXPIRED)
+    outside = cert.covers(c.ticket)
+    if outside is not None:
+        return c.verdict(Code.UNCERTIFIED, outside, reason=Reason.ALLOTMENT_OUT_OF_RANGE)
+    return None
+
+
 def check_event(c: Context) -> Verdict | None:
     t, p = c.ticket, c.policy
     if t.event_id < 0:   # a pretix date with no mapping on this device (agent.pretix_sig1.event_for)
@@ -163,6 +184,7 @@ def check_mode(c: Context) -> Verdict | None:
 # The order is the policy: cheapest and most fundamental first; a verdict stops the list.
 CHECKS: tuple[Check, ...] = (
     check_payload,     # malformed / unknown_key / forged
+    check_allotment,   # uncertified (a kiosk's offline sale: certificate untrusted, revoked, expired, out of range)
     check_event,       # wrong_event (also picks the event a pass counts for)
     check_product,     # unknown_product (a pretix item the device's item mapping does not name)
     check_zone,        # wrong_zone

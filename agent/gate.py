@@ -14,6 +14,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Any, Callable, Concatenate, ParamSpec, TypeVar
 
+from agent.allotment import revocation_key
 from agent.clock import ServerClock, boot_clock
 from agent.decision import decide
 from agent.history import Action, LastRead, TicketHistory
@@ -113,6 +114,9 @@ class Gate:
         if decoded.status == OK and decoded.ticket is not None:
             with self.ledger.transaction():
                 history = self.ledger.history(decoded.ticket.key)
+                if decoded.allotment is not None:     # a kiosk's offline sale: is its allotment revoked?
+                    revoked = self.ledger.history(revocation_key(decoded.allotment.certificate.allotment_id)).revoked
+                    history = replace(history, allotment_revoked=revoked)
                 if read_key is not None and read_key in self._recent:
                     history = replace(history, last_read=self._recent[read_key])
                 verdict = decide(decoded, policy, history, judged)

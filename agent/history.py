@@ -46,6 +46,7 @@ class TicketHistory:
     blocked: str | None = None                # reason, when blocked by the organiser
     order_status: str | None = None           # paid | pending | cancelled | refunded | None (unknown)
     last_read: LastRead | None = None
+    allotment_revoked: str | None = None      # reason, when the allotment a TG2 ticket was sold under is revoked
 
     def entries_for(self, event_id: int | None) -> tuple[Action, ...]:
         return tuple(a for a in self.entries if a.event_id == event_id)

@@ -1,6 +1,6 @@
 """From scanned text to a verified ticket, or the reason it is not one. Never raises.
 
-Dispatch by shape: `TG1:` is ours; anything else is tried as a pretix_sig1 secret.
+Dispatch by shape: `TG1:` is ours, `TG2:` a kiosk's offline sale (agent.allotment); anything else is tried as a pretix_sig1 secret.
 """
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import logging
 from dataclasses import dataclass
 
 from agent import pretix_sig1
+from agent.allotment import SCHEME as TG2_SCHEME
+from agent.allotment import AllotmentProof, parse_offline_ticket, verify_offline_ticket
 from agent.keyring import Keyring
 from agent.ticket_format import MAX_TEXT_LENGTH, SCHEME, MalformedPayload, Ticket, parse_payload
 
@@ -20,6 +22,7 @@ class Decoded:
     status: str                     # ok | malformed | unknown_key | forged
     ticket: Ticket | None = None
     detail: str = ""
+    allotment: AllotmentProof | None = None     # a TG2 ticket sold offline by a kiosk: its certificate, checked
 
 
 def _as_text(raw: str | bytes) -> str:
@@ -43,6 +46,8 @@ def read_payload(raw: str | bytes, keyring: Keyring, now: float) -> Decoded:
         text = _as_text(raw)
         if text.startswith(SCHEME):
             return _read_tg1(text, keyring, now)
+        if text.startswith(TG2_SCHEME):
+            return _read_tg2(text, keyring, now)
         return _read_pretix(text, keyring)
     except MalformedPayload as exc:
         return Decoded(MALFORMED, detail=str(exc))
@@ -64,6 +69,16 @@ def _read_tg1(text: str, keyring: Keyring, now: float) -> Decoded:
     if key.events is not None and ticket.event_id not in key.events:
         return Decoded(FORGED, ticket, f"key {ticket.key_id} may not sign for event {ticket.event_id}")
     return Decoded(OK, ticket)
+
+
+def _read_tg2(text: str, keyring: Keyring, now: float) -> Decoded:
+    """A ticket a kiosk sold offline: the device signature must verify (else forged); whether its certificate is
+    trusted, current, not revoked and covers the ticket is the decision's `check_allotment`."""
+    parsed = parse_offline_ticket(text)
+    signed_ok, proof = verify_offline_ticket(parsed, keyring, now)
+    if not signed_ok:
+        return Decoded(FORGED, parsed.ticket, proof.detail)
+    return Decoded(OK, parsed.ticket, allotment=proof)
 
 
 def _read_pretix(text: str, keyring: Keyring) -> Decoded:

@@ -18,6 +18,7 @@ class Code(str, Enum):
     BLOCKED = "blocked"
     UNPAID = "unpaid"
     CANCELLED = "cancelled"
+    UNCERTIFIED = "uncertified"        # sold offline under an allotment that is not trusted, current and covering it
     FORGED = "forged"
     UNKNOWN_KEY = "unknown_key"
     MALFORMED = "malformed"
@@ -35,6 +36,10 @@ class Reason(str, Enum):
     PASS_NOT_SELECTED = "pass_not_selected"    # wrong_event: a pass opening none of the selected events
     DATE_NOT_MAPPED = "date_not_mapped"        # wrong_event: a pretix date this device has no mapping for
     ORDER_CANCELLED = "order_cancelled"        # revoked: the whole order was cancelled or refunded
+    ALLOTMENT_UNTRUSTED = "allotment_untrusted"  # uncertified: no trusted organiser key signed the kiosk's certificate
+    ALLOTMENT_EXPIRED = "allotment_expired"    # uncertified: sold outside the certificate's validity window
+    ALLOTMENT_REVOKED = "allotment_revoked"    # uncertified: the organiser revoked the kiosk's allotment
+    ALLOTMENT_OUT_OF_RANGE = "allotment_out_of_range"  # uncertified: ticket id, event or category not in the allotment
 
     def __str__(self) -> str:
         return self.value

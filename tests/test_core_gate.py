@@ -1,7 +1,9 @@
 """The gate shell on a real SQLite ledger: modes, re-reads, quick cancellation, undo, organiser reset, keys, passes."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +64,8 @@ def test_every_verdict_code_through_the_gate(tmp_path):
     gate.keyring.pretix.append(PretixEvent.from_pretix_keys(1, [pretix_pem_b64(private("px"))],
                                                             items={5: PretixItemMapping(1, (1,))}))
     seen["unknown_product"] = gate.scan(sign_secret(PretixTicket("seed-x", item=6), private("px")))
+    tg2 = json.loads((Path(__file__).parent / "vectors" / "ticketgate-tg2.json").read_text())
+    seen["uncertified"] = gate.scan(next(v["payload"] for v in tg2["vectors"] if v["verdict"] == "uncertified"))
     assert gate.scan(issue(KEY, 4)).code is Code.REVOKED   # refunded order
     gate.set_policy(replace(gate.policy, mode=Mode.QUICK_CANCEL), save=False)
     seen["cancelled"] = gate.scan(issue(KEY, 8))

@@ -31,7 +31,7 @@ def hist(*entries, **kw) -> TicketHistory:
 
 
 def test_checks_order_is_the_documented_one():
-    assert [c.__name__ for c in CHECKS] == ["check_payload", "check_event", "check_product", "check_zone", "check_validity",
+    assert [c.__name__ for c in CHECKS] == ["check_payload", "check_allotment", "check_event", "check_product", "check_zone", "check_validity",
                                            "check_revoked", "check_blocked", "check_paid", "check_cancelled",
                                            "check_reread", "check_mode"]
 

@@ -18,7 +18,17 @@ SAMPLES = [
     m.PaymentValidated("AB12-CD", "kiosk-1", "Zoé", 1002.0),
     m.Exchange("123", "torn", "kiosk-1", category=2, zone=None, seat="B7", at=1003.0),
     m.Printed("AB12-CD", ("123", "124"), "kiosk-1", "badge", "zebra-1", reprint=True, at=1004.0),
+    m.OfflineSale("s-1", 140737488355329, 1, (m.SoldTicket("140737488355330", 2, None, "TG2:…"),), 4500, "kiosk-1",
+                  "EUR", "SPRING", "card", "T-889", "Zoé", "z@example.org", 1005.0),
     m.CmdResult("cmd-1", {"ok": True}, "gate-a"),
+    m.SaleRequest("demo", "kiosk-1", "r-1", 1, (m.SaleLine(2, 4), m.SaleLine(1, 1, 3)), "cash", "", "SPRING", "Zoé",
+                  "", 4500, 1006.0),
+    m.RefundRequest("demo", "kiosk-1", "r-2", "AB12-CD", "buyer ill", "refund", 1007.0),
+    m.ExchangeRequest("demo", "kiosk-1", "r-3", "123", "date change", 5, 2, None, 1008.0),
+    m.AllotmentRequest("demo", "kiosk-1", "r-4", "A" * 43 + "="),
+    m.DeskAnswer("kiosk-1", "r-1", "sale", True, "", "AB12-CD", "paid", "EUR", 4500, 0,
+                 ({"category": 2, "quantity": 4, "total_cents": 4500, "promotion": "4 for 3"},),
+                 (m.SoldTicket("123", 2, None, "TG1:…"),)),
     m.Hello("demo", "gate-a", "p1", 1000.0, 412, (1, 2)),
     m.Ack("gate-a", "b1", (1, 2), (m.ItemRefusal(3, "not allowed: event 2 is not an event of gate-a"),), (4,), 1.5),
     m.Clock("gate-a", "p1", 1000.0, 1000.2, 1000.3),
@@ -35,7 +45,8 @@ SAMPLES = [
 @pytest.mark.parametrize("msg", SAMPLES, ids=lambda x: type(x).__name__)
 def test_round_trip(msg):
     wire = msg.to_wire()
-    if isinstance(msg, (m.ActionItem, m.RefusalItem, m.PaymentValidated, m.Exchange, m.Printed, m.CmdResult)):
+    if isinstance(msg, (m.ActionItem, m.RefusalItem, m.PaymentValidated, m.Exchange, m.Printed, m.OfflineSale,
+                        m.CmdResult)):
         assert m.item_from_wire(wire) == msg
     else:
         assert type(msg).from_wire(wire) == msg

@@ -22,7 +22,7 @@ from agent.sync.signed import Rejected
 
 ACTION_KINDS = ("entry", "cancel", "annul", "reset")     # reset: only ever from the organiser (device_id "server")
 DEVICE_ACTION_KINDS = ("entry", "cancel", "annul")      # what a device may upload
-KIOSK_ACTIONS = ("payment_validated", "exchange", "print", "reprint")
+KIOSK_ACTIONS = ("payment_validated", "exchange", "print", "reprint", "offline_sale")
 DIRECTIONS = (None, "in", "out")
 MAX_ID = 64          # uuids, ticket keys, device/gate names, order numbers
 MAX_TEXT = 500       # reasons, details
@@ -289,8 +289,106 @@ class CmdResult(Wire):
         return cls(id=text(d, "id", empty=False), result=result, device_id=text(d, "device_id", ""))
 
 
-Item = ActionItem | RefusalItem | PaymentValidated | Exchange | Printed | CmdResult
-_KIOSK: dict[str, type[PaymentValidated] | type[Exchange] | type[Printed]] = {"payment_validated": PaymentValidated, "exchange": Exchange, "print": Printed, "reprint": Printed}
+PAYMENT_METHODS = ("cash", "card", "invoice", "voucher")
+
+
+def _sale_lines(d: dict[str, Any], name: str = "lines", limit: int = 50) -> tuple["SaleLine", ...]:
+    raw = _get(d, name)
+    if not isinstance(raw, list) or not 0 < len(raw) <= limit:
+        _bad(name, raw)
+    return tuple(SaleLine.from_wire(_obj(r, "a sale line")) for r in raw)
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """One line of a cart: a category, how many, optionally the zone."""
+    category: int
+    quantity: int
+    zone: int | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"category": self.category, "quantity": self.quantity, "zone": self.zone}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> "SaleLine":
+        category, quantity, zone = integer(d, "category"), integer(d, "quantity"), integer(d, "zone", None)
+        if not 0 <= category <= 65535:
+            _bad("category", category)
+        if not 0 < quantity <= 1000:
+            _bad("quantity", quantity)
+        if zone is not None and not 0 <= zone <= 255:
+            _bad("zone", zone)
+        return cls(category, quantity, zone)
+
+
+@dataclass(frozen=True)
+class SoldTicket:
+    """A ticket of a sale: its key (ticket id), position and signed QR payload (TG1 online, TG2 offline)."""
+    ticket_key: str
+    category: int
+    zone: int | None = None
+    payload: str = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"ticket_key": self.ticket_key, "category": self.category, "zone": self.zone, "payload": self.payload}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> "SoldTicket":
+        return cls(ticket_key=text(d, "ticket_key", empty=False), category=integer(d, "category"),
+                   zone=integer(d, "zone", None), payload=text(d, "payload", "", limit=1024))
+
+
+def _sold(d: dict[str, Any], name: str = "tickets") -> tuple[SoldTicket, ...]:
+    raw = _get(d, name, [])
+    if not isinstance(raw, list) or len(raw) > 1000:
+        _bad(name, raw)
+    return tuple(SoldTicket.from_wire(_obj(r, "a sold ticket")) for r in raw)
+
+
+@dataclass(frozen=True)
+class OfflineSale(Wire):
+    """Kiosk: tickets sold offline under its allotment (signed with its own key, TG2); the server reconciles its
+    stock and files the order. Idempotent by `sale_id`."""
+    TYPE: ClassVar[str] = "kiosk"
+    TOPIC: ClassVar[str] = "outbox"
+    ACTION: ClassVar[str | None] = "offline_sale"
+    sale_id: str
+    allotment_id: int
+    target_id: int
+    tickets: tuple[SoldTicket, ...]
+    total_cents: int
+    device_id: str
+    currency: str = ""
+    promo_code: str | None = None
+    payment: str = "cash"
+    payment_ref: str = ""
+    buyer_name: str = ""
+    email: str = ""
+    at: float | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out = super().to_wire()
+        out["tickets"] = [t.to_wire() for t in self.tickets]
+        return out
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "OfflineSale":
+        d = _obj(d, "kiosk message")
+        tickets = _sold(d)
+        if not tickets:
+            _bad("tickets", [])
+        return cls(sale_id=text(d, "sale_id", empty=False), allotment_id=integer(d, "allotment_id"),
+                   target_id=integer(d, "target_id"), tickets=tickets, total_cents=integer(d, "total_cents"),
+                   device_id=text(d, "device_id", ""), currency=text(d, "currency", "", limit=8),
+                   promo_code=text(d, "promo_code", None), payment=one_of(d, "payment", PAYMENT_METHODS, "cash"),
+                   payment_ref=text(d, "payment_ref", "", limit=200), buyer_name=text(d, "buyer_name", "", limit=200),
+                   email=text(d, "email", "", limit=200), at=number(d, "at", None))
+
+
+Item = ActionItem | RefusalItem | PaymentValidated | Exchange | Printed | OfflineSale | CmdResult
+_KIOSK: dict[str, type[PaymentValidated] | type[Exchange] | type[Printed] | type[OfflineSale]] = {
+    "payment_validated": PaymentValidated, "exchange": Exchange, "print": Printed, "reprint": Printed,
+    "offline_sale": OfflineSale}
 
 
 def item_from_wire(body: Any) -> Item:
@@ -401,13 +499,177 @@ class Batch(Wire):
                    sent=number(d, "sent", 0.0), items=tuple(items), invalid=tuple(invalid))
 
 
-def upload_from_wire(d: Any) -> Hello | Batch:
+# -- the desk online: kiosk -> server (topic up), answered on down (signed) --------------------------------------
+@dataclass(frozen=True)
+class SaleRequest(Wire):
+    """Kiosk: sell these tickets now (online). The server reserves stock atomically, issues and signs the tickets
+    and answers with a `DeskAnswer` of the same `request_id`; sending the same request again gets the same answer
+    (nothing sold twice)."""
+    TYPE: ClassVar[str] = "sale"
+    TOPIC: ClassVar[str] = "up"
+    org: str
+    device: str
+    request_id: str
+    target_id: int
+    lines: tuple[SaleLine, ...]
+    payment: str = "cash"
+    payment_ref: str = ""
+    promo_code: str | None = None
+    buyer_name: str = ""
+    email: str = ""
+    expected_cents: int | None = None     # the total the kiosk showed: a different price refuses the sale
+    at: float | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out = super().to_wire()
+        out["lines"] = [line.to_wire() for line in self.lines]
+        return out
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "SaleRequest":
+        d = _obj(d, "sale")
+        _typed(d, cls)
+        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
+                   target_id=integer(d, "target_id"), lines=_sale_lines(d),
+                   payment=one_of(d, "payment", PAYMENT_METHODS, "cash"), payment_ref=text(d, "payment_ref", "", limit=200),
+                   promo_code=text(d, "promo_code", None), buyer_name=text(d, "buyer_name", "", limit=200),
+                   email=text(d, "email", "", limit=200), expected_cents=integer(d, "expected_cents", None),
+                   at=number(d, "at", None))
+
+
+@dataclass(frozen=True)
+class RefundRequest(Wire):
+    """Kiosk: cancel (`kind` cancel) or refund (`kind` refund) a whole order, with a reason; its tickets are revoked
+    and go back on sale."""
+    TYPE: ClassVar[str] = "refund"
+    TOPIC: ClassVar[str] = "up"
+    org: str
+    device: str
+    request_id: str
+    order_number: str
+    reason: str
+    kind: str = "refund"
+    at: float | None = None
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "RefundRequest":
+        d = _obj(d, "refund")
+        _typed(d, cls)
+        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
+                   order_number=text(d, "order_number", empty=False),
+                   reason=text(d, "reason", limit=MAX_TEXT, empty=False), kind=one_of(d, "kind", ("refund", "cancel"), "refund"),
+                   at=number(d, "at", None))
+
+
+@dataclass(frozen=True)
+class ExchangeRequest(Wire):
+    """Kiosk: exchange a ticket for another event/date (`target_id`), category or zone; the answer carries the new
+    ticket and the price difference (positive: to collect, negative: to refund)."""
+    TYPE: ClassVar[str] = "exchange_request"
+    TOPIC: ClassVar[str] = "up"
+    org: str
+    device: str
+    request_id: str
+    ticket_key: str
+    reason: str
+    target_id: int | None = None
+    category: int | None = None
+    zone: int | None = None
+    at: float | None = None
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ExchangeRequest":
+        d = _obj(d, "exchange request")
+        _typed(d, cls)
+        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
+                   ticket_key=text(d, "ticket_key", empty=False), reason=text(d, "reason", limit=MAX_TEXT, empty=False),
+                   target_id=integer(d, "target_id", None), category=integer(d, "category", None),
+                   zone=integer(d, "zone", None), at=number(d, "at", None))
+
+
+@dataclass(frozen=True)
+class AllotmentRequest(Wire):
+    """Kiosk: its own Ed25519 public key (raw, base64); the server answers with an `AllotmentGrant` when the
+    organiser sized an allotment for this device (a refill when it had one)."""
+    TYPE: ClassVar[str] = "allotment_request"
+    TOPIC: ClassVar[str] = "up"
+    org: str
+    device: str
+    request_id: str
+    public_key: str
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "AllotmentRequest":
+        d = _obj(d, "allotment request")
+        _typed(d, cls)
+        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
+                   public_key=text(d, "public_key", limit=64, empty=False))
+
+
+DESK_KINDS = ("sale", "refund", "exchange", "allotment")
+
+
+@dataclass(frozen=True)
+class DeskAnswer(Wire):
+    """The server's answer to a desk request (`request_id`): `ok`, or the `reason` it was refused (sold out, sales
+    closed, price changed, not allowed…). A sale carries the order and its signed tickets; a refund the amount to
+    hand back; an exchange the new ticket and `difference_cents`; an allotment its `certificate` (base64)."""
+    TYPE: ClassVar[str] = "desk_answer"
+    TOPIC: ClassVar[str] = "down"
+    device: str
+    request_id: str
+    kind: str
+    ok: bool
+    reason: str = ""
+    order_number: str = ""
+    status: str = ""
+    currency: str = ""
+    total_cents: int = 0
+    difference_cents: int = 0
+    lines: tuple[dict[str, Any], ...] = ()
+    tickets: tuple[SoldTicket, ...] = ()
+    certificate: str = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        out = super().to_wire()
+        out["tickets"] = [t.to_wire() for t in self.tickets]
+        return out
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "DeskAnswer":
+        d = _obj(d, "desk answer")
+        _typed(d, cls)
+        ok = _get(d, "ok")
+        if not isinstance(ok, bool):
+            _bad("ok", ok)
+        lines = _get(d, "lines", [])
+        if not isinstance(lines, list) or len(lines) > 50:
+            _bad("lines", lines)
+        return cls(device=text(d, "device"), request_id=text(d, "request_id", empty=False),
+                   kind=one_of(d, "kind", DESK_KINDS), ok=ok, reason=text(d, "reason", "", limit=MAX_TEXT),
+                   order_number=text(d, "order_number", ""), status=text(d, "status", ""),
+                   currency=text(d, "currency", "", limit=8), total_cents=integer(d, "total_cents", 0),
+                   difference_cents=integer(d, "difference_cents", 0),
+                   lines=tuple(_obj(x, "a priced line") for x in lines), tickets=_sold(d),
+                   certificate=text(d, "certificate", "", limit=2048))
+
+
+DeskRequest = SaleRequest | RefundRequest | ExchangeRequest | AllotmentRequest
+_DESK: dict[str, type[SaleRequest] | type[RefundRequest] | type[ExchangeRequest] | type[AllotmentRequest]] = {
+    "sale": SaleRequest, "refund": RefundRequest, "exchange_request": ExchangeRequest,
+    "allotment_request": AllotmentRequest}
+
+
+def upload_from_wire(d: Any) -> Hello | Batch | DeskRequest:
     d = _obj(d, "upload")
     if d.get("type") == "hello":
         return Hello.from_wire(d)
     if d.get("type") == "batch":
         return Batch.from_wire(d)
-    raise Rejected("upload is not a batch or hello")
+    desk = _DESK.get(d.get("type"))
+    if desk is not None:
+        return desk.from_wire(d)
+    raise Rejected("upload is not a batch, hello or desk request")
 
 
 # -- server -> device (topic down, signed) ----------------------------------------------------------------------
@@ -712,9 +974,10 @@ class ServerStatus(Wire):
                    since=number(d, "since", 0.0))
 
 
-MESSAGES: tuple[type[Wire], ...] = (ActionItem, RefusalItem, PaymentValidated, Exchange, Printed, CmdResult, Hello,
-                                    Batch, Ack, Clock, Resync, BundleManifest, RelayedAction, Checkins, Update,
-                                    Command, DeviceStatus, ServerStatus)
+MESSAGES: tuple[type[Wire], ...] = (ActionItem, RefusalItem, PaymentValidated, Exchange, Printed, OfflineSale,
+                                    CmdResult, Hello, Batch, SaleRequest, RefundRequest, ExchangeRequest,
+                                    AllotmentRequest, Ack, Clock, Resync, DeskAnswer, BundleManifest, RelayedAction,
+                                    Checkins, Update, Command, DeviceStatus, ServerStatus)
 
 
 def broker_size_limit() -> str:

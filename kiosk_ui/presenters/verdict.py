@@ -129,6 +129,8 @@ def _reason(v: Verdict, names: Names, zone_names: list[str], gate_zones, tz) -> 
         return tr("A ticket for a product this device does not admit. Call a supervisor.")
     if c is Code.FORGED:
         return tr("The signature does not match: this ticket was altered or copied. Call a supervisor.")
+    if c is Code.UNCERTIFIED:
+        return tr("Sold offline by a kiosk whose allotment is not valid here. Call a supervisor.")
     if c is Code.UNKNOWN_KEY:
         return tr("Issued by a key this device does not know. Check the event, or sync the device.")
     return tr("This code is not a ticket. Scan the ticket's QR code.")

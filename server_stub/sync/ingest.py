@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Callable
 
 from agent.errors import TicketgateError
-from agent.sync.messages import (MAX_MESSAGE, ActionItem, Batch, CmdResult, DEVICE_ACTION_KINDS, Exchange, Hello, Item,
+from agent.sync.messages import (MAX_MESSAGE, ActionItem, Batch, CmdResult, DEVICE_ACTION_KINDS, DeskRequest, Exchange, Hello, Item,
                                  PaymentValidated, Printed, RefusalItem, RelayedAction, upload_from_wire)
 from agent.sync.signed import Rejected, load_json
 
@@ -24,7 +24,7 @@ MAX_UPLOAD = MAX_MESSAGE     # bytes; mosquitto's max_packet_size is built from 
 KIOSK = "kiosk"
 
 
-def parse_upload(payload: bytes, org: str, device: str, limit: int = MAX_UPLOAD) -> Hello | Batch:
+def parse_upload(payload: bytes, org: str, device: str, limit: int = MAX_UPLOAD) -> Hello | Batch | DeskRequest:
     msg = upload_from_wire(load_json(payload, limit))
     if msg.org != org or msg.device != device:
         raise Rejected(f"upload names {msg.org}/{msg.device} on the topic of {org}/{device}")

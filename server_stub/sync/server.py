@@ -170,6 +170,8 @@ class SyncServer:
                         continue
                     self._hello(org, device, msg, reg)
                     continue
+                if not isinstance(msg, Batch):
+                    raise Rejected(f"{msg.TYPE} requests are not served yet")
                 batches.append(self._check(org, device, reg, msg, len(payload)))
             except Rejected as exc:
                 self._reject(topic, str(exc))
