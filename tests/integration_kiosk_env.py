@@ -11,7 +11,7 @@ from kiosk_ui.adapters import build_services
 from kiosk_ui.controller import Controller
 from kiosk_ui.door import Door
 from provisioning.device.state import Broker, Credentials, DeviceState
-from tests.sync_fixtures import FAST, ORG, make_store, start_door, start_server, wait_for
+from tests.sync_fixtures import FAST, ORG, make_store, start_door, start_server
 
 KIOSK = "kiosk-1"
 

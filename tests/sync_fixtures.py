@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from agent.sync import BrokerConfig, PahoTransport
-from agent.sync.device import DeviceOptions, DeviceSync
+from agent.sync.device import DeviceOptions
 from agent.sync.uploader import UploadOptions
 from server_stub.store import SqliteStore, open_store
 from server_stub.sync.server import SyncServer
@@ -13,15 +13,6 @@ from server_stub.sync.sim_device import SimDevice
 
 ORG = "demo"
 FAST = DeviceOptions(upload=UploadOptions(batch_size=200, ack_timeout=0.5, max_backoff=2.0), hello_retry=0.5)
-
-
-def wait_for(predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
 
 
 def make_store(folder: Path, tickets: int = 6, devices=("gate-a", "gate-b"),

@@ -120,7 +120,8 @@ def _entry(scan_uuid: str, at: float = 1000.0, **kw):
 def _synced_device(tmp_path, broker, clock, tickets: int = 3, options=None):
     from agent.sync.transport import BrokerConfig
     from server_stub.sync.sim_device import SimDevice
-    from tests.sync_fixtures import FAST, ORG, make_store, start_server, wait_for
+    from tests.helpers import wait_for
+    from tests.sync_fixtures import FAST, ORG, make_store, start_server
     store, event, orders = make_store(tmp_path / "server", tickets=tickets, devices=("gate-a",))
     server = start_server(store, broker.port)
     door = SimDevice(tmp_path / "door", ORG, "gate-a", store.server_public_key(ORG), BrokerConfig(port=broker.port),
@@ -131,7 +132,7 @@ def _synced_device(tmp_path, broker, clock, tickets: int = 3, options=None):
 
 def _verdicts_after_reset(tmp_path, broker, skew: float) -> tuple[list[str], int]:
     import time
-    from tests.sync_fixtures import wait_for
+    from tests.helpers import wait_for
     store, server, door, orders = _synced_device(tmp_path, broker, lambda: time.time() + skew)
     try:
         key = orders[0]["tickets"][0]["ticket_key"]
@@ -169,7 +170,8 @@ def test_attack_reset_after_entry_relayed_from_a_fast_gate(tmp_path, broker):
     import time
     from agent.sync.transport import BrokerConfig
     from server_stub.sync.sim_device import SimDevice
-    from tests.sync_fixtures import FAST, ORG, make_store, start_server, wait_for
+    from tests.helpers import wait_for
+    from tests.sync_fixtures import FAST, ORG, make_store, start_server
     store, event, orders = make_store(tmp_path / "server", tickets=2, devices=("gate-a", "gate-b"))
     server = start_server(store, broker.port)
     key_pub = store.server_public_key(ORG)
@@ -196,7 +198,7 @@ def test_attack_clock_step_after_sync(tmp_path, broker):
     """Booted 3 days behind, synced, then the clock corrected while connected: tonight's tickets stay valid,
     a refund's revocation and the server's acks are accepted, the outbox drains, scans land on server time."""
     import time
-    from tests.sync_fixtures import wait_for
+    from tests.helpers import wait_for
     skew = {"s": -3 * 86400.0}
     store, server, door, orders = _synced_device(tmp_path, broker, lambda: time.time() + skew["s"], tickets=3)
     try:
@@ -221,7 +223,8 @@ def test_offset_is_measured_again_while_connected(tmp_path, broker):
     """Without reconnecting, the sync asks the server's time again every `remeasure` seconds."""
     import time
     from dataclasses import replace
-    from tests.sync_fixtures import FAST, wait_for
+    from tests.helpers import wait_for
+    from tests.sync_fixtures import FAST
     store, server, door, orders = _synced_device(tmp_path, broker, time.time, options=replace(FAST, remeasure=0.5))
     try:
         first = door.ledger.clock_estimate().server_at
@@ -277,7 +280,8 @@ def test_attack_replay_after_restart(tmp_path, broker):
     from agent.sync import topics
     from agent.sync.transport import BrokerConfig, PahoTransport
     from server_stub.sync.sim_device import SimDevice
-    from tests.sync_fixtures import FAST, ORG, wait_for
+    from tests.helpers import wait_for
+    from tests.sync_fixtures import FAST, ORG
     store, server, door, orders = _synced_device(tmp_path, broker, time.time)
     key = orders[0]["tickets"][0]["ticket_key"]
     event = door.events[0]
@@ -324,7 +328,8 @@ def test_attack_stale_message_before_first_clock_reply(tmp_path, broker):
     from agent.sync.signed import seal
     from agent.sync.transport import BrokerConfig, PahoTransport
     from server_stub.sync.sim_device import SimDevice
-    from tests.sync_fixtures import FAST, ORG, wait_for
+    from tests.helpers import wait_for
+    from tests.sync_fixtures import FAST, ORG
     store, server, door, orders = _synced_device(tmp_path, broker, time.time)
     key = orders[0]["tickets"][0]["ticket_key"]
     event = door.events[0]

@@ -19,7 +19,8 @@ import pytest
 from agent.sync import topics
 from agent.sync.messages import Ack, ActionItem, Batch
 from agent.sync.signed import Verifier
-from tests.sync_fixtures import ORG, make_store, start_door, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import ORG, make_store, start_door
 
 ROOT = Path(__file__).resolve().parent.parent
 

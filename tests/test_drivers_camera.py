@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -14,17 +13,9 @@ from drivers.camera.corpus import corpus_dir, load_gray, samples
 from drivers.camera.frames import CameraError, FrameSlot, PushSource, VideoCaptureSource
 from drivers.camera.scanner import ERROR, RUNNING, CameraScanner
 from drivers.testkit.tickets import Issuer, qr_gray
+from tests.helpers import wait_for
 
 CORPUS = corpus_dir(Path(__file__).resolve().parents[1].parent / "shared/corpus/qr")
-
-
-def _wait(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"QR corpus not found at {CORPUS} (set TICKETGATE_QR_CORPUS)")
@@ -103,9 +94,9 @@ def test_video_source_through_the_real_gate_then_end_of_stream_is_an_error_state
     scanner = CameraScanner(on_text=lambda read: verdicts.append(gate.scan(read.text)), source=VideoCaptureSource(str(video)),
                             on_state=lambda s, m: states.append(s))
     assert scanner.start()
-    assert _wait(lambda: scanner.state == ERROR)
+    assert wait_for(lambda: scanner.state == ERROR)
     assert "video ended" in scanner.error
-    assert _wait(lambda: verdicts)
+    assert wait_for(lambda: verdicts)
     scanner.stop()
     assert [v.code.value for v in verdicts] == ["accepted"]        # one delivery for a code held in view
     assert gate.ledger.history("4242").entries                      # durable in the ledger
@@ -122,7 +113,7 @@ def test_push_source_nv21_frames_are_decoded_off_the_caller_thread():
     gray = qr_gray(payload, scale=3, canvas=(640, 480), at=(10, 10))
     uv = bytes(640 * 480 // 2)
     push.push_nv21(gray.tobytes() + uv, 640, 480)
-    assert _wait(lambda: reads)
+    assert wait_for(lambda: reads)
     scanner.stop()
     assert reads == [payload] and threads == ["camera-decode"]
     with pytest.raises(CameraError, match="short frame"):
@@ -139,12 +130,12 @@ def test_a_bad_frame_is_skipped_and_a_failing_consumer_does_not_stop_scanning():
     scanner = CameraScanner(on_text=consumer, same_text_pause=0)
     assert scanner.start()
     scanner.slot.put(np.zeros((0,), np.uint8))            # not an image
-    assert _wait(lambda: "frame skipped" in scanner.error)
+    assert wait_for(lambda: "frame skipped" in scanner.error)
     scanner.slot.put(qr_gray("hello door"))
-    assert _wait(lambda: calls == ["hello door"])
-    assert _wait(lambda: "on_text failed" in scanner.error)
+    assert wait_for(lambda: calls == ["hello door"])
+    assert wait_for(lambda: "on_text failed" in scanner.error)
     scanner.slot.put(qr_gray("second"))
-    assert _wait(lambda: calls == ["hello door", "second"])
+    assert wait_for(lambda: calls == ["hello door", "second"])
     scanner.stop()
 
 

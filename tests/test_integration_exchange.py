@@ -9,7 +9,8 @@ import pytest
 
 from agent.payload import OK, read_payload
 from server_stub.store.base import StoreError
-from tests.integration_kiosk_env import ORG, kiosk_env, wait_for
+from tests.helpers import wait_for
+from tests.integration_kiosk_env import ORG, kiosk_env
 from tests.sync_fixtures import make_store
 from tests.test_integration_kiosk import qr_texts_of_zpl
 

@@ -9,7 +9,8 @@ import pytest
 from agent.payload import OK, read_payload
 from server_stub.sync import bundles
 from server_stub.sync.cli_hooks import push
-from tests.integration_kiosk_env import KIOSK, ORG, kiosk_env, wait_for
+from tests.helpers import wait_for
+from tests.integration_kiosk_env import KIOSK, ORG, kiosk_env
 
 zxingcpp = pytest.importorskip("zxingcpp")
 

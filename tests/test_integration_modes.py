@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from agent.policy import Mode
-from tests.sync_fixtures import ORG, make_store, start_door, start_server, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import ORG, make_store, start_door, start_server
 
 
 def test_multiple_entry_gate_is_never_a_conflict_two_normal_gates_are(tmp_path, broker):

@@ -12,6 +12,7 @@ from agent.ledger import Ledger
 from agent.sync import signed, topics
 from provisioning.device.link import DeviceLink
 from provisioning.mqtt_connect import Refused
+from tests.helpers import wait_for
 from tests.test_provision_env import ORG, close, enroll_device, login, provision_env, server_login
 
 NAME = "Zacharias Quelloworth"
@@ -31,15 +32,6 @@ def _fill_ledger(path) -> None:
     ledger.record("T1", Action(str(uuid.uuid4()), "entry", time.time(), "dev", "north", 1, "in"))
     assert ledger.search("Quelloworth")
     ledger.close()
-
-
-def _wait(predicate, timeout=5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def _assert_wiped(state) -> None:
@@ -62,7 +54,7 @@ def test_connected_device_is_cut_off_and_wiped(env, tmp_path):
     env.prov.revoke(creds.device_id)
     with pytest.raises(Refused):
         login(env, creds.username, creds.password)
-    assert _wait(lambda: link.wiped is not None)
+    assert wait_for(lambda: link.wiped is not None)
     _assert_wiped(state)
     assert env.store.device(creds.device_id)["revoked"]
     assert creds.device_id not in env.prov.paths.password_file.read_text()

@@ -3,7 +3,6 @@ provisioning's hooks: `on_command` (the signed wipe) and `on_refused` (login ref
 fetches the organiser's signed wipe from the enrollment endpoint)."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -11,18 +10,10 @@ from agent.ledger import Ledger
 from agent.sync import BrokerConfig, device_transport
 from agent.sync.device import DeviceSync
 from provisioning.device.link import DeviceLink
+from tests.helpers import wait_for
 from tests.test_provision_env import enroll_device, provision_env
 
 NAME = "Zacharias Quelloworth"
-
-
-def _wait(predicate, timeout=10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def _sync(state, link: DeviceLink) -> DeviceSync:
@@ -47,11 +38,11 @@ def test_device_sync_wipes_on_revocation(tmp_path, wipe_command):
         link = DeviceLink(state)
         sync = _sync(state, link).start()
         try:
-            assert _wait(lambda: sync.transport.connected)
+            assert wait_for(lambda: sync.transport.connected)
             if not wipe_command:
                 env.prov.admin.sign = None            # the command never arrives: the endpoint's signed wipe must do it
             env.prov.revoke(creds.device_id)
-            assert _wait(lambda: link.wiped is not None), "device not wiped"
+            assert wait_for(lambda: link.wiped is not None), "device not wiped"
         finally:
             sync.stop()
         assert not state.enrolled() and not state.key_path.exists()

@@ -11,6 +11,7 @@ import time
 
 from provisioning.device.enroll import enroll
 from provisioning.device.state import DeviceState
+from tests.helpers import wait_for
 from tests.test_provision_env import ORG, provision_env
 
 SOURCES = [f"127.0.0.{i}" for i in range(2, 12)]
@@ -24,15 +25,6 @@ def post(port: int, path: str, body: bytes, source: str = "127.0.0.1") -> tuple[
         return resp.status, json.loads(resp.read())
     finally:
         conn.close()
-
-
-def wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_attack_enrollment_flood_other_sources(tmp_path):
@@ -85,7 +77,7 @@ def test_attack_enrollment_slowloris(tmp_path):
                     s.sendall(b"O")
                 except OSError:
                     pass                                # already cut off
-        assert wait(lambda: env.http.connections == 0, 8), env.http.connections
+        assert wait_for(lambda: env.http.connections == 0, 8), env.http.connections
         assert time.monotonic() - started <= env.http.limits.deadline + 8
         answers = set()
         for s in slow:

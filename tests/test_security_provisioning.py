@@ -25,6 +25,7 @@ from provisioning.device.link import DeviceLink
 from provisioning.device.state import DeviceState
 from provisioning.mqtt_connect import Refused
 from provisioning.protocol import wipe_body
+from tests.helpers import wait_for
 from tests.rogue_broker import RogueBroker
 from tests.test_provision_env import ORG, enroll_device, provision_env
 
@@ -35,15 +36,6 @@ V5_REFUSALS = {0x86: "Bad user name or password", 0x87: "Not authorized", 0x88: 
                0x89: "Server busy", 0x8A: "Banned", 0x9F: "Connection rate exceeded"}
 V3_REFUSALS = {3: "Server unavailable", 4: "Bad user name or password", 5: "Not authorized"}
 FAST = Backoff(0.2, 1.0)
-
-
-def wait(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def enrolled_this_morning(env, folder: Path) -> DeviceState:
@@ -94,7 +86,7 @@ def app_sync_line(state: DeviceState, until, timeout: float = 20.0) -> str:
     sync = build_services(door, state.folder).sync
     try:
         assert sync.start()
-        assert wait(lambda: until(sync.status().detail), timeout), sync.status()
+        assert wait_for(lambda: until(sync.status().detail), timeout), sync.status()
         return sync.status().detail
     finally:
         sync.stop()
@@ -109,12 +101,12 @@ def test_attack_refused_login_does_not_wipe(tmp_path):
         link = DeviceLink(state)
         sync = start_sync(state, link)
         try:
-            assert wait(lambda: sync.transport.connected and link.status.state == "connected")
+            assert wait_for(lambda: sync.transport.connected and link.status.state == "connected", 15)
             before = device_files(state)
             env.broker.stop()
             env.prov.admin.sync({link.creds.device_id: None}, reload=False)     # the device is gone from passwd
             env.broker.start()
-            assert wait(lambda: link.status.refusals >= 3, 20), link.status
+            assert wait_for(lambda: link.status.refusals >= 3, 20), link.status
             assert link.wiped is None and state.enrolled()
             assert link.status.reason in AUTH
             assert "not revoked" in link.status.revocation
@@ -126,7 +118,7 @@ def test_attack_refused_login_does_not_wipe(tmp_path):
             line = app_sync_line(state, lambda line: "Broker login refused" in line)
             assert line.startswith(f"Broker login refused: {link.status.reason} (") and "retrying by itself" in line
             env.prov.admin.sync()                       # the organiser restores the file: the door comes back
-            assert wait(lambda: sync.transport.connected and link.status.state == "connected", 20)
+            assert wait_for(lambda: sync.transport.connected and link.status.state == "connected", 20)
         finally:
             sync.stop()
         assert device_files(state) == before

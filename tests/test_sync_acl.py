@@ -11,7 +11,8 @@ from provisioning.server.mosquitto_files import BrokerUser, hash_password, rende
 from server_stub.sync.server import SyncServer
 from server_stub.sync.sim_device import SimDevice
 from tests.broker import Mosquitto
-from tests.sync_fixtures import FAST, ORG, make_store, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import FAST, ORG, make_store
 
 
 def test_devices_sync_under_acls_and_cannot_impersonate(tmp_path):

@@ -12,7 +12,8 @@ from agent.policy import Mode
 from agent.sync.transport import BrokerConfig, PahoTransport
 from server_stub.sync.server import SyncServer
 from server_stub.sync.sim_device import SimDevice
-from tests.sync_fixtures import FAST, ORG, make_store, start_door, start_server, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import FAST, ORG, make_store, start_door, start_server
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import threading
 
 from server_stub.store import open_store
 from server_stub.sync.cli_hooks import broker_config, push, serve
-from tests.sync_fixtures import ORG, make_store, start_door, start_server, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import ORG, make_store, start_door, start_server
 
 
 def test_push_reaches_online_and_offline_devices(tmp_path, broker):

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from agent.ledger import Ledger
-from tests.sync_fixtures import ORG, make_store, start_door, start_server, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import ORG, make_store, start_door, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from agent.sync.device import DeviceOptions
 from agent.sync.uploader import UploadOptions
-from tests.sync_fixtures import ORG, make_store, start_door, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import ORG, make_store, start_door
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICES = ("gate-a", "gate-b", "gate-c", "gate-d")

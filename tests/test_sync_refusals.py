@@ -12,7 +12,8 @@ from agent import desk
 from kiosk_ui.adapters.sync import SyncLink
 from kiosk_ui.door import Door
 from kiosk_ui.presenters.lists import sync_lines
-from tests.sync_fixtures import ORG, make_store, start_door, start_server, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import ORG, make_store, start_door, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,8 @@ from agent.sync.device import DeviceOptions
 from agent.sync.signed import seal
 from agent.sync.transport import BrokerConfig, PahoTransport
 from agent.sync.uploader import UploadOptions
-from tests.sync_fixtures import ORG, make_store, start_door, start_server, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import ORG, make_store, start_door, start_server
 
 OPTIONS = DeviceOptions(upload=UploadOptions(batch_size=50, ack_timeout=0.5, max_backoff=1.0), hello_retry=0.5,
                         max_message=64 * 1024)

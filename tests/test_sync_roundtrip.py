@@ -2,7 +2,8 @@
 cross-gate relay reaching the other device, conflicts reported when two offline gates admit one ticket."""
 from __future__ import annotations
 
-from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server
 
 
 def test_bundle_scan_revocation_and_cross_gate(tmp_path, broker):

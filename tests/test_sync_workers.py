@@ -5,7 +5,8 @@ from __future__ import annotations
 from agent.sync.device import DeviceOptions
 from agent.sync.uploader import UploadOptions
 from server_stub.store import SqliteStore
-from tests.sync_fixtures import ORG, make_store, start_door, start_server, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import ORG, make_store, start_door, start_server
 
 DEVICES = ("gate-a", "gate-b", "gate-c", "gate-d")
 SLOW_RETRY = DeviceOptions(upload=UploadOptions(batch_size=10, window=4, ack_timeout=10.0), hello_retry=0.5)

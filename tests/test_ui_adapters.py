@@ -2,7 +2,6 @@
 online/offline badge; printers through the drivers to a printer socket on 127.0.0.1. No Kivy here."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -12,15 +11,7 @@ from kiosk_ui.adapters import build_services
 from kiosk_ui.controller import Controller
 from kiosk_ui.demo_data import seed
 from kiosk_ui.door import Door
-
-
-def wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+from tests.helpers import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -47,10 +38,10 @@ def test_enroll_by_qr_then_online_then_offline(tmp_path):
             assert ctl.after_enrollment()
             assert door.policy.gate == "north" and door.policy.events == frozenset(env.events)
             assert door.keyring.keys, "the organiser's ticket keys were loaded"
-            assert wait(lambda: ctl.services.sync.status().online, 15)
+            assert wait_for(lambda: ctl.services.sync.status().online, 15)
             assert ctl.status().badge == "Online · queue 0"
             env.broker.stop()
-            assert wait(lambda: not ctl.services.sync.status().online, 15)
+            assert wait_for(lambda: not ctl.services.sync.status().online, 15)
             assert ctl.status().badge.startswith("OFFLINE")
         finally:
             ctl.services.sync.stop()
