@@ -66,3 +66,15 @@ def test_rollback_of_a_revoked_device(store):
     assert all(u["rolled_back"] for u in uploads if u["type"] == "kiosk")
     again = store.rollback_device("kiosk-1", "stolen")
     assert (again["annulled"], again["payments"], again["exchanges"]) == (0, [], [])
+
+
+def test_scope_of_a_device_registered_with_a_pass_or_nothing(store):
+    from server_stub.sync.ingest import Scope, held_events, store_lookups
+    e1, e2, e3 = (store.create_event("fest", f"Night {i}", NOW, NOW + 3600, "UTC") for i in (1, 2, 3))
+    weekend = store.create_pass("fest", "Weekend", [e1, e2])
+    assert held_events(store, "fest", [weekend]) == {e1, e2}
+    assert held_events(store, "fest", []) == {e1, e2, e3}
+    scope = Scope({"device_id": "gate-p", "org": "fest"}, lambda: held_events(store, "fest", [weekend]),
+                  *store_lookups(store))
+    assert scope.refusal(ActionItem("a", "entry", "1", e2, "in", NOW, "gate-p")) is None
+    assert "event 3 is not an event of gate-p" in scope.refusal(ActionItem("b", "entry", "1", e3, "in", NOW, ""))

@@ -32,20 +32,20 @@ def parse_upload(payload: bytes, org: str, device: str, limit: int = MAX_UPLOAD)
 
 
 class Scope:
-    """What one registered device may do: its role and the events it holds (none registered: all of the org's)."""
+    """What one registered device may do: its role and the events it holds (`held_events`, looked up once)."""
 
-    def __init__(self, device: dict, org_events: Callable[[], set[int]], events_of_order: Callable[[str], tuple],
+    def __init__(self, device: dict, held_events: Callable[[], set[int]], events_of_order: Callable[[str], tuple],
                  events_of_ticket: Callable[[str], tuple], author_of: Callable[[str], str | None] = lambda u: None):
         self.device_id, self.org = device["device_id"], device["org"]
         self.role = device.get("role") or "door"
-        self._events = set(device.get("events") or ()) or None
-        self._org_events = org_events
+        self._events: set[int] | None = None
+        self._held = held_events
         self._order, self._ticket, self._author = events_of_order, events_of_ticket, author_of
 
     @property
     def events(self) -> set[int]:
         if self._events is None:
-            self._events = self._org_events()
+            self._events = self._held()
         return self._events
 
     def refusal(self, item: Item) -> str | None:
@@ -81,6 +81,20 @@ class Scope:
         if org != self.org or not set(events) & self.events:
             return f"not allowed: {what} is not of an event of {self.device_id}"
         return None
+
+
+def held_events(store, org: str, registered: list[int]) -> set[int]:
+    """The events a device holds: its registered ids, a pass standing for the events it opens; none registered: every
+    event of its organiser."""
+    if not registered:
+        return {e["event_id"] for e in store.events(org)}
+    out: set[int] = set()
+    for i in registered:
+        try:
+            out.update(store.target(int(i))["event_ids"])
+        except LookupError:
+            out.add(int(i))
+    return out
 
 
 def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple], Callable[[str], str | None]]:

@@ -28,7 +28,7 @@ from agent.sync.bundle import split_to_fit
 from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
                                  Resync, ServerStatus, Update, UploadItem)
 from server_stub.sync.contract import IngestResult, Upload
-from server_stub.sync.ingest import MAX_UPLOAD, Scope, parse_upload, relayable, store_lookups
+from server_stub.sync.ingest import MAX_UPLOAD, Scope, held_events, parse_upload, relayable, store_lookups
 from server_stub.sync.ratelimit import DeviceLimiter, Limits
 
 log = logging.getLogger("ticketgate.sync.server")
@@ -246,7 +246,7 @@ class SyncServer:
                 checked.deferred, checked.retry_after = ids, wait
                 self.stats["deferred"] += len(ids)
                 return checked
-        scope = Scope(dict(reg, device_id=device), lambda: {e["event_id"] for e in self.store.events(org)},
+        scope = Scope(dict(reg, device_id=device), lambda: held_events(self.store, org, reg.get("events") or []),
                       *self._lookups)
         checked.refused = list(batch.invalid)
         for u in batch.items:
