@@ -24,10 +24,10 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.base45 import b45decode, b45encode
+from agent.base45 import b45encode
 from agent.errors import InvalidInput
 from agent.ticket_format import (MAX_TEXT_LENGTH, SIGNATURE_SIZE, MalformedPayload, ParsedPayload, Ticket, _body,
-                                 parse_payload)
+                                 parse_payload, unwrap)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -202,14 +202,7 @@ def encode_offline_ticket(ticket: Ticket, cert: Certificate, device_key: Ed25519
 
 def parse_offline_ticket(text: str) -> ParsedTG2:
     """Parse (not verify) a TG2 payload. Raises MalformedPayload."""
-    if not text.startswith(SCHEME):
-        raise MalformedPayload("not a TG2 payload")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise MalformedPayload("payload too long")
-    try:
-        raw = b45decode(text[len(SCHEME):])
-    except ValueError as exc:
-        raise MalformedPayload(f"bad base45: {exc}") from None
+    raw = unwrap(text, SCHEME, "TG2")
     if len(raw) < 2:
         raise MalformedPayload("payload truncated")
     (length,) = struct.unpack_from(">H", raw)

@@ -107,16 +107,22 @@ def encode_ticket(ticket: Ticket, private_key: Ed25519PrivateKey) -> str:
     return SCHEME + b45encode(body + signature)
 
 
-def parse_payload(text: str) -> ParsedPayload:
-    """Parse (not verify) a TG1 payload. Raises MalformedPayload with a short reason."""
-    if not text.startswith(SCHEME):
-        raise MalformedPayload("not a ticketgate payload")
+def unwrap(text: str, scheme: str, what: str) -> bytes:
+    """The bytes of a `scheme` payload (TG1:, TG2:): prefix checked, length bounded, base45 decoded.
+    Raises MalformedPayload."""
+    if not text.startswith(scheme):
+        raise MalformedPayload(f"not a {what} payload")
     if len(text) > MAX_TEXT_LENGTH:
         raise MalformedPayload("payload too long")
     try:
-        raw = b45decode(text[len(SCHEME):])
+        return b45decode(text[len(scheme):])
     except ValueError as exc:
         raise MalformedPayload(f"bad base45: {exc}") from None
+
+
+def parse_payload(text: str) -> ParsedPayload:
+    """Parse (not verify) a TG1 payload. Raises MalformedPayload with a short reason."""
+    raw = unwrap(text, SCHEME, "ticketgate")
     if len(raw) < _HEAD.size + SIGNATURE_SIZE:
         raise MalformedPayload("payload truncated")
     body, signature = raw[:-SIGNATURE_SIZE], raw[-SIGNATURE_SIZE:]

@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from agent.errors import TicketgateError
+from provisioning.cli_output import fail
+
 
 def build_parser() -> argparse.ArgumentParser:
     from provisioning import cli_device, cli_server
@@ -28,5 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return int(args.run(args) or 0)
+    except TicketgateError as exc:        # refused on purpose (no data folder, unknown organiser…): said plainly
+        return fail(str(exc))
     except KeyboardInterrupt:
         return 130

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 from agent.safe_text import printable
+from provisioning.cli_output import fail
 from provisioning.protocol import BadInput
 
 HOME_HELP = "device folder (default $TICKETGATE_HOME or ~/.local/share/ticketgate/device, the agent's and the app's)"
@@ -19,11 +19,6 @@ def _state(args):
         return DeviceState(resolve_home(args.dir))
     except HomeError as exc:
         raise BadInput(str(exc)) from None
-
-
-def _err(msg: str) -> int:
-    print(f"ticketgate provision: {printable(msg)}", file=sys.stderr)
-    return 1
 
 
 def add_commands(sub) -> None:
@@ -60,9 +55,9 @@ def cmd_discover(args) -> int:
     try:
         found = discover(args.timeout, org=args.org, interfaces=args.interface)
     except OSError as exc:
-        return _err(f"zeroconf cannot browse here ({exc}); type the address with --server")
+        return fail(f"zeroconf cannot browse here ({exc}); type the address with --server")
     if not found:
-        return _err(f"no ticketgate server answered within {args.timeout:g} s; type its address with --server")
+        return fail(f"no ticketgate server answered within {args.timeout:g} s; type its address with --server")
     for f in found:
         print(printable(f"{f.address:<24} org={f.org:<16} key={f.fingerprint} v{f.version}{' tls' if f.tls else ''}  "
                         f"{f.name}"))     # zeroconf answers are anyone's: escaped
@@ -91,9 +86,9 @@ def cmd_enroll(args) -> int:
     try:
         state = _state(args)
     except BadInput as exc:
-        return _err(str(exc))
+        return fail(str(exc))
     if state.enrolled():
-        return _err(f"already enrolled ({state.load().device_id}); run `ticketgate provision wipe --yes` first")
+        return fail(f"already enrolled ({state.load().device_id}); run `ticketgate provision wipe --yes` first")
     t0 = time.monotonic()
     try:
         if args.qr:
@@ -118,7 +113,7 @@ def cmd_enroll(args) -> int:
                 print(f"  {exc}; trying zeroconf", flush=True)
         assert creds is not None          # enrolled (break) or raised
     except (BadInput, EnrollError) as exc:
-        return _err(str(exc))
+        return fail(str(exc))
     took = time.monotonic() - t0
     print(f"enrolled as {creds.device_id} (organiser {creds.org}, gate {creds.gate or '-'}, events "
           f"{','.join(map(str, creds.events)) or 'all'}) in {took * 1000:.0f} ms; device folder {state.folder}")
@@ -131,7 +126,7 @@ def cmd_enroll(args) -> int:
             print(f"broker {creds.broker.host}:{creds.broker.port} login OK - ready to scan "
                   f"({(time.monotonic() - t0) * 1000:.0f} ms after the QR)")
         except (Refused, OSError) as exc:
-            return _err(f"enrolled, but the broker login failed: {exc}")
+            return fail(f"enrolled, but the broker login failed: {exc}")
         finally:
             link.close()
     return 0
@@ -142,7 +137,7 @@ def cmd_status(args) -> int:
     try:
         state = _state(args)
     except BadInput as exc:
-        return _err(str(exc))
+        return fail(str(exc))
     creds = state.load()
     if creds is None:
         print("not enrolled" + (" (wiped)" if state.ledger_path.exists() else ""))
@@ -171,10 +166,10 @@ def cmd_status(args) -> int:
 def cmd_wipe(args) -> int:
     from provisioning.device.wipe import wipe
     if not args.yes:
-        return _err("this removes orders, names, keys and the broker login; add --yes to do it")
+        return fail("this removes orders, names, keys and the broker login; add --yes to do it")
     try:
         state = _state(args)
     except BadInput as exc:
-        return _err(str(exc))
+        return fail(str(exc))
     print(f"wiped {state.folder}: {wipe(state, 'by the technician')}")
     return 0

@@ -6,21 +6,16 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from agent.errors import TicketgateError
 from agent.safe_text import printable
+from provisioning.cli_output import fail
 from provisioning.protocol import BadInput, split_hostport
 
 SERVE_PORT = 8787
 SERVER_FILE = "server.json"     # written by `serve`: where the endpoint and broker are, for the other commands
-
-
-def _err(msg: str) -> int:
-    print(f"ticketgate provision: {printable(msg)}", file=sys.stderr)
-    return 1
 
 
 def _common(p) -> None:
@@ -133,10 +128,7 @@ def cmd_serve(args) -> int:
     from provisioning.server.broker_config import full_config
     from provisioning.server.http_endpoint import EnrollmentServer
     from provisioning.server.runtime import Provisioning
-    try:
-        store = _open_store(args)
-    except TicketgateError as exc:        # no data folder, not ours, no such organiser
-        return _err(str(exc))
+    store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
     state = _state(args)
     advertise = args.advertise or [_local_ip()]
     broker_host = args.broker_host or advertise[0]
@@ -169,10 +161,10 @@ def cmd_serve(args) -> int:
             binary = shutil.which("mosquitto") or next((b for b in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
                                                         if Path(b).exists()), None)
             if binary is None:
-                return _err("mosquitto is not installed (apt-get install --no-install-recommends mosquitto)")
+                return fail("mosquitto is not installed (apt-get install --no-install-recommends mosquitto)")
             taken = _port_taken(args.listen, args.broker_port)
             if taken:
-                return _err(f"the broker port {args.broker_port} is in use ({taken}): another mosquitto runs there "
+                return fail(f"the broker port {args.broker_port} is in use ({taken}): another mosquitto runs there "
                             f"(Debian's service: `sudo systemctl disable --now mosquitto`), or choose --broker-port")
             broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       preexec_fn=_die_with_parent)
@@ -185,11 +177,11 @@ def cmd_serve(args) -> int:
                 tail = log_file.read_text(errors="replace").splitlines()[-3:] if log_file.exists() else []
                 err = broker.stderr.read() if broker.stderr else b""
                 said = " / ".join(tail + err.decode(errors="replace").splitlines()[-2:])
-                return _err(f"mosquitto did not start: {said}")
+                return fail(f"mosquitto did not start: {said}")
         try:
             http = EnrollmentServer(prov.service, args.listen, args.port).start()
         except OSError as exc:
-            return _err(f"cannot listen on {args.listen}:{args.port}: {exc.strerror or exc}")
+            return fail(f"cannot listen on {args.listen}:{args.port}: {exc.strerror or exc}")
         server_hint = f"{advertise[0]}:{http.port}"
         (state / SERVER_FILE).write_text(json.dumps({"org": args.org, "server": server_hint,
                                                      "broker": endpoint.to_json(), "pid_file": str(pid_file)}, indent=2))
@@ -279,13 +271,13 @@ def cmd_tokens_create(args) -> int:
             raise BadInput("--count is 1..10000")
         store = _open_store(args)
     except TicketgateError as exc:
-        return _err(str(exc))
+        return fail(str(exc))
     try:
         from server_stub.cli_output import Refused, device_events
         try:
             events = tuple(device_events(store, args.org, list(events)))
         except Refused as exc:
-            return _err(str(exc))
+            return fail(str(exc))
         from agent.keyring import fingerprint
         from provisioning.protocol import EnrollQR, compact_fingerprint
         fp = compact_fingerprint(fingerprint(store.server_key(args.org).public_raw))
@@ -300,7 +292,7 @@ def cmd_tokens_create(args) -> int:
             print(f"\rrendering {done}/{total}", end="" if done < total else "\n", flush=True)
         qr.sheet(items, args.out, progress)
     except (TicketgateError, OSError, ImportError) as exc:    # bad --out, cannot write, fpdf2/Pillow missing
-        return _err(str(exc))
+        return fail(str(exc))
     finally:
         store.close()
     print(f"{len(tokens)} {args.role} tokens, valid {args.ttl_hours:g} h, sheet {args.out}")
@@ -316,17 +308,14 @@ def cmd_wifi_qr(args) -> int:
         text = wifi_payload(args.ssid, args.password, args.security, args.hidden)
         qr.save(text, args.out)
     except (BadInput, ValueError) as exc:
-        return _err(str(exc))
+        return fail(str(exc))
     print(f"Wi-Fi QR for {args.ssid!r} written to {args.out}")
     return 0
 
 
 def cmd_devices(args) -> int:
     from provisioning.server.registry import Registry
-    try:
-        store = _open_store(args)
-    except TicketgateError as exc:        # no data folder, not ours, no such organiser
-        return _err(str(exc))
+    store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
     registry = Registry(_state(args) / "provision.sqlite")
     try:
         creds = {c.device_id: c for c in registry.credentials(include_revoked=True)}
@@ -351,15 +340,12 @@ def cmd_devices(args) -> int:
 
 
 def cmd_revoke(args) -> int:
-    try:
-        store = _open_store(args)
-    except TicketgateError as exc:        # no data folder, not ours, no such organiser
-        return _err(str(exc))
+    store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
     prov = _provisioning(args, store, _saved(args))
     try:
         timings = prov.revoke(args.device)
     except KeyError:
-        return _err(f"no device {args.device!r}")
+        return fail(f"no device {args.device!r}")
     finally:
         prov.close()
         store.close()

@@ -152,12 +152,7 @@ def ask_pin(on_ok: Callable[[str], str], title: str | None = None) -> Popup:
             info.text = tr("Wrong PIN.") if outcome == "wrong" else tr("Too many wrong PINs: wait one minute.")
             pin.text = ""
 
-    row = BoxLayout(spacing=dp(GAP), size_hint_y=None, height=dp(TOUCH))
-    row.add_widget(BigButton(tr("Cancel"), popup.dismiss, colour=(0.35, 0.35, 0.35, 1)))
-    row.add_widget(BigButton(tr("Unlock"), submit, colour=(0.05, 0.45, 0.75, 1)))
-    for w in (info, pin, row):
-        box.add_widget(w)
-    popup.open()
+    _open_form(popup, box, info, pin, tr("Unlock"), submit)
     popup.pin_input, popup.submit = pin, submit
     return popup
 
@@ -188,11 +183,17 @@ def ask_text(title: str, hint: str, on_ok: Callable[[str], str]) -> Popup:
             info.text = problem
         else:
             popup.dismiss()
+    _open_form(popup, box, info, entry, tr("OK"), submit)
+    popup.entry, popup.submit = entry, submit
+    return popup
+
+
+def _open_form(popup: Popup, box: BoxLayout, info: Label, entry: TextInput, ok_label: str,
+               submit: Callable[[], None]) -> None:
+    """A message line, the text field, then Cancel and `ok_label` (runs `submit`); opens the popup."""
     row = BoxLayout(spacing=dp(GAP), size_hint_y=None, height=dp(TOUCH))
     row.add_widget(BigButton(tr("Cancel"), popup.dismiss, colour=(0.35, 0.35, 0.35, 1)))
-    row.add_widget(BigButton(tr("OK"), submit, colour=(0.05, 0.45, 0.75, 1)))
+    row.add_widget(BigButton(ok_label, submit, colour=(0.05, 0.45, 0.75, 1)))
     for w in (info, entry, row):
         box.add_widget(w)
     popup.open()
-    popup.entry, popup.submit = entry, submit
-    return popup
