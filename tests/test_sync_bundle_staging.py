@@ -222,3 +222,45 @@ def test_live_changes_update_states_in_place_and_reindex_renamed_buyers(tmp_path
     assert ledger.search("helene dupont 17")[0]["order_status"] == "cancelled"
     assert fts_ok(ledger)
     ledger.close()
+
+
+def test_device_stages_chunks_as_they_arrive_and_refuses_a_bundle_with_a_bad_section(tmp_path, broker):
+    """Over the real broker: a genuine, signed full bundle whose middle section is malformed is refused whole
+    (the chunks staged before it are dropped, the old bundle stays live, the door scans); the next good full
+    bundle, staged chunk by chunk as it arrives, is swapped in."""
+    from agent.sync import topics
+    from agent.sync.transport import BrokerConfig, PahoTransport
+    from tests.sync_fixtures import ORG, make_store, start_door, wait_for
+    store, event, orders = make_store(tmp_path / "server", tickets=3, devices=("gate-a",))
+    door = start_door(tmp_path / "a", "gate-a", broker.port, store.server_public_key(ORG), event)
+    sender = PahoTransport("organiser", BrokerConfig(port=broker.port), clean_start=True)
+    sender.start()
+    try:
+        assert sender.wait_connected(5)
+        version = store.version(ORG)
+
+        def send(v: int, middle: dict) -> None:
+            sections = [{"events": [store.event(event)]}, bundle.ticket_section(rows(1, 300)), middle,
+                        bundle.ticket_section(rows(301, 600))]
+            manifest, chunks = bundle.build(org=ORG, device="gate-a", version=v, base_version=0, events=[event],
+                                            sections=sections, keyring=store.keyring(ORG).to_json(),
+                                            sign=store.server_key(ORG).sign, bundle_id=os.urandom(16))
+            for message in (manifest, *chunks):
+                assert sender.publish(topics.down(ORG, "gate-a"), message, wait=5)
+
+        send(version + 1, bundle.ticket_section(rows(601, 700)))
+        assert wait_for(lambda: door.sync.bundle_version == version + 1)
+        assert door.ledger.counts()["tickets"] == 700 and door.sync.last_bundle["tickets"] == 700
+        send(version + 2, {"tickets": {"columns": ["ticket_key"], "rows": "not rows"}})
+        assert wait_for(lambda: any("malformed ticket section" in r for _, r in door.sync.rejections))
+        assert door.sync.bundle_version == version + 1 and current_bundle(door.ledger)["version"] == version + 1
+        assert door.ledger.counts()["tickets"] == 700 and leftovers(door.ledger) == set()
+        assert door.scan(store.issue_ticket_payload(orders[0]["tickets"][0]["ticket_key"])).accepted, "door scans"
+        send(version + 3, bundle.ticket_section(rows(601, 650, "Third Bundle")))
+        assert wait_for(lambda: door.sync.bundle_version == version + 3)
+        assert door.ledger.counts()["tickets"] == 650 and door.ledger.search("third bundle 650")
+        assert wait_for(lambda: leftovers(door.ledger) == set()) and fts_ok(door.ledger)
+    finally:
+        sender.stop()
+        door.close()
+        store.close()

@@ -17,32 +17,37 @@ def current_bundle(ledger: Ledger) -> dict[str, Any]:
     return ledger.get_setting(BUNDLE_SETTING) or {"version": 0, "events": []}
 
 
-STAGE_BATCH = 250        # ticket rows per staging commit: ~1 ms each, so a scan never waits long for the lock
+STAGE_BATCH = 100        # ticket rows per staging commit: ~1 ms each, so a scan never waits long for the lock
 STAGE_PAUSE = 0.001      # seconds between staging commits: the door's scans get the lock and the CPU
 
 
 def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
-                 keyring_path: str | Path | None = None, drop_old: bool = True) -> dict[str, Any]:
+                 keyring_path: str | Path | None = None, drop_old: bool = True,
+                 staged: "FullBundleStager | None" = None) -> dict[str, Any]:
     """Apply a complete bundle, all or nothing: a bad section rejects the whole bundle and changes nothing.
 
     A delta (base_version > 0) is decoded first, then written in one transaction. A full bundle (base_version 0)
     can hold 1M tickets: its tickets are staged next to the live index in short commits while the door keeps
-    scanning, then swapped in with the events, flags and the new version in one short transaction
-    (agent/ledger/staging.py). Until that commit the old bundle stays live: a crash leaves it scannable, and the
-    next hello (old version) fetches the bundle again. The replaced index is deleted in short commits afterwards
-    (`drop_old`; DeviceSync does it once the new bundle is announced: `Ledger.stage_drop_old`).
+    scanning (`FullBundleStager`; DeviceSync stages each chunk as it arrives and passes `staged`), then swapped in
+    with the events, flags and the new version in one short transaction (agent/ledger/staging.py). Until that
+    commit the old bundle stays live: a crash leaves it scannable, and the next hello (old version) fetches the
+    bundle again. The replaced index is deleted in short commits afterwards (`drop_old`; DeviceSync does it once
+    the new bundle is announced: `Ledger.stage_drop_old`).
 
     Order against a crash: the new trusted keys are written to `keyring_path` first, the ledger (event data and
     the bundle version) is committed last. A crash between them leaves the old version with the new keys (the
     device asks for the bundle again); never the new version with the old keys."""
     m = p.manifest
     new_keys = _keys(m.get("keyring") or {})
-    counts = {"tickets": 0, "revocations": 0, "blocks": 0}
     full = m["base_version"] == 0
     if full:
-        rest = _stage_full(ledger, p, counts)
+        if staged is None:
+            staged = FullBundleStager(ledger)
+            for s in sections(p):
+                staged.add(s)
+        counts, rest = staged.counts, staged.rest
     else:
-        rest = list(sections(p))
+        counts, rest = {"tickets": 0, "revocations": 0, "blocks": 0}, list(sections(p))
     keys = None
     if keyring is not None and new_keys:
         keys = {} if full else dict(keyring.keys)
@@ -78,28 +83,35 @@ def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
     return counts
 
 
-def _stage_full(ledger: Ledger, p: Pending, counts: dict[str, int]) -> list[dict[str, Any]]:
-    """Stage the tickets of every section (decoded one at a time: memory stays flat whatever the size);
-    -> the sections without their tickets (events, flags), written at the swap. A bad section discards the stage."""
-    ledger.stage_begin()
-    rest: list[dict[str, Any]] = []
-    try:
-        for s in sections(p):
+class FullBundleStager:
+    """The tickets of a full bundle staged section by section (one decoded at a time: memory stays flat whatever
+    the size); the other parts (events, flags) kept for the swap. A bad section discards the whole stage."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+        self.counts = {"tickets": 0, "revocations": 0, "blocks": 0}
+        self.rest: list[dict[str, Any]] = []
+        ledger.stage_begin()
+
+    def add(self, s: dict[str, Any]) -> None:
+        try:
             tickets = s.pop("tickets", None)
             if tickets is not None:
                 cols, rows = tickets["columns"], tickets["rows"]
                 if not isinstance(cols, list) or not isinstance(rows, list) or "ticket_key" not in cols:
                     raise Rejected("malformed ticket section")
                 for i in range(0, len(rows), STAGE_BATCH):
-                    ledger.stage_tickets(dict(zip(cols, r)) for r in rows[i:i + STAGE_BATCH])
+                    self.ledger.stage_tickets(dict(zip(cols, r)) for r in rows[i:i + STAGE_BATCH])
                     time.sleep(STAGE_PAUSE)
-                counts["tickets"] += len(rows)
+                self.counts["tickets"] += len(rows)
             if s:
-                rest.append(s)
-    except BaseException:
-        ledger.stage_discard()
-        raise
-    return rest
+                self.rest.append(s)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        self.ledger.stage_discard()
 
 
 def apply_live(ledger: Ledger, s: dict[str, Any]) -> dict[str, Any]:

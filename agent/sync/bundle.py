@@ -160,14 +160,19 @@ class Assembler:
 
 def sections(p: Pending) -> Iterable[dict[str, Any]]:
     for index in range(len(p.manifest["chunks"])):
-        d = zlib.decompressobj()
-        raw = d.decompress(p.chunks[index][ChunkHeader.SIZE:], MAX_SECTION)
-        if d.unconsumed_tail:
-            raise Rejected("bundle section too large once decompressed")
-        try:
-            section = json.loads(raw)
-        except ValueError:
-            raise Rejected(f"bundle section {index} is not JSON") from None
-        if not isinstance(section, dict):
-            raise Rejected(f"bundle section {index} is not an object")
-        yield section
+        yield section(p.chunks[index], index)
+
+
+def section(chunk: bytes, index: int) -> dict[str, Any]:
+    """One chunk message (hash already checked against the manifest) -> its section."""
+    d = zlib.decompressobj()
+    raw = d.decompress(chunk[ChunkHeader.SIZE:], MAX_SECTION)
+    if d.unconsumed_tail:
+        raise Rejected("bundle section too large once decompressed")
+    try:
+        out = json.loads(raw)
+    except ValueError:
+        raise Rejected(f"bundle section {index} is not JSON") from None
+    if not isinstance(out, dict):
+        raise Rejected(f"bundle section {index} is not an object")
+    return out

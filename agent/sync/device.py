@@ -24,8 +24,8 @@ from agent.errors import TicketgateError
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.sync import topics
-from agent.sync.apply import BUNDLE_SETTING, apply_bundle, apply_live, current_bundle
-from agent.sync.bundle import Assembler, Pending, check_manifest, is_chunk
+from agent.sync.apply import BUNDLE_SETTING, FullBundleStager, apply_bundle, apply_live, current_bundle
+from agent.sync.bundle import Assembler, Pending, check_manifest, is_chunk, section
 from agent.clock import ServerClock, StepDetector, boot_clock
 from agent.sync.clock import ReplayGuard, offset
 from agent.sync.hello import Greeter
@@ -73,6 +73,8 @@ class DeviceSync:
         self.on_command = on_command or (lambda payload: None)  # provisioning: sees every executed command
         self.guard = ReplayGuard()                   # ids kept in the ledger once it is open (start)
         self.assembler = Assembler()
+        self._stager: FullBundleStager | None = None     # the full bundle being staged as its chunks arrive
+        self._staged: set[int] = set()
         self.rejections: deque[tuple[str, str]] = deque(maxlen=200)   # (topic, reason), newest last
         self.stats = {"bundles": 0, "live": 0, "merged": 0, "acks": 0, "commands": 0}
         self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
@@ -200,7 +202,9 @@ class DeviceSync:
         if parsed.kind == "down" and is_chunk(payload):
             if ChunkHeader.unpack(payload).bundle_id.hex() in self._refused_bundles:
                 return                 # chunk of a bundle whose manifest was refused (already logged)
-            done = self.assembler.add(payload)
+            pending = self.assembler.pending
+            done = self.assembler.add(payload)      # raises for a chunk the signed manifest does not name
+            self._stage_chunk(pending, payload)
             if done is not None:
                 self._after_bundle(done.manifest, self._apply(done))
             return
@@ -243,6 +247,8 @@ class DeviceSync:
                 self._refused_bundles.append(str(body.get("bundle_id")))
                 raise
             self.assembler.start(body)
+            self._stager = FullBundleStager(self._ledger) if body["base_version"] == 0 and body["chunks"] else None
+            self._staged = set()
             if not body["chunks"]:
                 self._after_bundle(body, self._apply(self.assembler.start(body)))
                 self.assembler.pending = None
@@ -261,9 +267,25 @@ class DeviceSync:
         else:
             raise Rejected(f"unknown down message type {kind!r}")
 
+    def _stage_chunk(self, pending: Pending | None, payload: bytes) -> None:
+        """A full bundle's chunk is staged as soon as it arrives (its hash checked): the apply runs while the rest
+        is still on its way, and the chunk's bytes are not kept. A bad section refuses the whole bundle."""
+        index = ChunkHeader.unpack(payload).index
+        if self._stager is None or pending is None or index in self._staged:
+            return
+        try:
+            self._stager.add(section(payload, index))
+        except Exception:
+            self._refused_bundles.append(pending.manifest["bundle_id"])
+            self.assembler.pending, self._stager = None, None
+            raise
+        self._staged.add(index)
+        pending.chunks[index] = b""
+
     def _apply(self, pending: Pending) -> dict[str, Any]:
+        stager, self._stager = self._stager, None
         counts = apply_bundle(self._ledger, pending, self.keyring, self.keyring_path,   # keys saved, then committed
-                              drop_old=False)
+                              drop_old=False, staged=stager if pending.manifest["base_version"] == 0 else None)
         m = pending.manifest
         self.last_bundle = {"version": m["version"], "base_version": m["base_version"], **counts}
         self.stats["bundles"] += 1
@@ -350,6 +372,9 @@ class DeviceSync:
         pending = self.assembler.pending
         if pending is not None and time.monotonic() - pending.started > self.o.bundle_timeout:
             self.assembler.pending = None
+            if self._stager is not None:          # what was staged of it goes (personal data)
+                self._stager, stager = None, self._stager
+                stager.discard()
             self._hello()
 
     def _subscribe_live(self) -> None:
