@@ -230,7 +230,8 @@ def test_device_stages_chunks_as_they_arrive_and_refuses_a_bundle_with_a_bad_sec
     bundle, staged chunk by chunk as it arrives, is swapped in."""
     from agent.sync import topics
     from agent.sync.transport import BrokerConfig, PahoTransport
-    from tests.sync_fixtures import ORG, make_store, start_door, wait_for
+    from tests.helpers import wait_for
+    from tests.sync_fixtures import ORG, make_store, start_door
     store, event, orders = make_store(tmp_path / "server", tickets=3, devices=("gate-a",))
     door = start_door(tmp_path / "a", "gate-a", broker.port, store.server_public_key(ORG), event)
     sender = PahoTransport("organiser", BrokerConfig(port=broker.port), clean_start=True)
