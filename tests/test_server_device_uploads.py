@@ -78,3 +78,19 @@ def test_scope_of_a_device_registered_with_a_pass_or_nothing(store):
                   *store_lookups(store))
     assert scope.refusal(ActionItem("a", "entry", "1", e2, "in", NOW, "gate-p")) is None
     assert "event 3 is not an event of gate-p" in scope.refusal(ActionItem("b", "entry", "1", e3, "in", NOW, ""))
+
+
+def test_scope_of_kiosk_items_and_default_deny(store):
+    from agent.sync.messages import OfflineSale, Printed, SoldTicket
+    from server_stub.sync.ingest import Scope, held_events, store_lookups
+    e1, e2 = (store.create_event("fest", f"Night {i}", NOW, NOW + 3600, "UTC") for i in (1, 2))
+    kiosk = Scope({"device_id": "k", "org": "fest", "role": "kiosk"}, lambda: held_events(store, "fest", [e1]),
+                  *store_lookups(store))
+    door = Scope({"device_id": "d", "org": "fest", "role": "door"}, lambda: held_events(store, "fest", [e1]),
+                 *store_lookups(store))
+    sale = OfflineSale("s-1", 1, e1, (SoldTicket("140737488355330", 0, None, "TG2:x"),), 1000, "k")
+    assert kiosk.refusal(sale) is None
+    assert "event or pass" in kiosk.refusal(OfflineSale("s-2", 1, e2, sale.tickets, 1000, "k"))
+    assert "unknown event or pass 999" == kiosk.refusal(OfflineSale("s-3", 1, 999, sale.tickets, 1000, "k"))
+    assert "comes only from kiosk devices" in door.refusal(OfflineSale("s-4", 1, e1, sale.tickets, 1000, "d"))
+    assert kiosk.refusal(Printed("", (), "k")) is None

@@ -39,6 +39,7 @@ SAMPLES = [
     m.Update(1, revocations=({"ticket_key": "9", "reason": "refunded", "at": 5.0},), unblocked=("8",)),
     m.Command("config", "gate-a", {"config": {"mode": "multiple"}}),
     m.ServerStatus("online", "server-1", 1000.0),
+    m.Flag("123", "refunded", 1000.0),
 ]
 
 
@@ -126,3 +127,17 @@ def test_relayed_rows_that_do_not_parse_are_reported_and_the_others_kept():
     checkins = m.Checkins.from_wire({"type": "checkins", "event": 1, "actions": [good, bad, "junk"]})
     assert [a.scan_uuid for a in checkins.actions] == ["u-1"] and checkins.actions[0].gate == ""
     assert checkins.invalid == ("bad ticket_key: None", "relayed action is not a JSON object")
+
+
+def test_update_rows_are_checked_each_by_its_type():
+    ok = {"type": "update", "event": 1, "revocations": [{"ticket_key": "9", "reason": "refunded", "at": 5.0}],
+          "unblocked": ["8"], "resets": [{"scan_uuid": "r1", "kind": "reset", "ticket_key": "9", "event_id": 1,
+                                          "direction": None, "at": 6.0, "device_id": "server"}]}
+    assert m.Update.from_wire(ok).revocations[0]["ticket_key"] == "9"
+    for bad, reason in ((dict(ok, revocations=[{"reason": "x"}]), "missing ticket_key"),
+                        (dict(ok, blocks=[{"ticket_key": 9, "reason": "x", "at": 1.0}]), "bad ticket_key"),
+                        (dict(ok, resets=[{"scan_uuid": "r2", "kind": "teleport", "ticket_key": "9", "at": 1.0}]),
+                         "bad kind"),
+                        (dict(ok, unrevoked=[None]), "bad unrevoked")):
+        with pytest.raises(Rejected, match=reason):
+            m.Update.from_wire(bad)

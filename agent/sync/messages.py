@@ -869,6 +869,26 @@ class Checkins(Wire):
 
 
 @dataclass(frozen=True)
+class Flag(Wire):
+    """A revocation or a block of one ticket (rows of `update.revocations` / `.blocks` and of bundle sections)."""
+    TYPE: ClassVar[str] = "flag"
+    TOPIC: ClassVar[str] = "live"
+    TYPED: ClassVar[bool] = False
+    ticket_key: str
+    reason: str
+    at: float
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"ticket_key": self.ticket_key, "reason": self.reason, "at": self.at}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Flag":
+        d = _obj(d, "a revocation or block")
+        return cls(ticket_key=text(d, "ticket_key", empty=False), reason=text(d, "reason", "", limit=MAX_TEXT),
+                   at=number(d, "at", 0.0))
+
+
+@dataclass(frozen=True)
 class Update(Wire):
     """What changed for an event: revocations, blocks and their lifting, server actions, small ticket changes."""
     TYPE: ClassVar[str] = "update"
@@ -907,9 +927,14 @@ class Update(Wire):
                 _bad("tickets.columns", tickets.get("columns"))
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
                 _bad("tickets.rows", rows)
-        for name in ("revocations", "blocks", "resets"):
+        for name in ("revocations", "blocks"):
             for row in lists[name]:
-                _obj(row, f"a row of {name}")
+                Flag.from_wire(row)
+        for row in lists["resets"]:
+            RelayedAction.from_wire(row)
+        for name in ("unrevoked", "unblocked"):
+            if not all(isinstance(k, str) and len(k) <= MAX_ID for k in lists[name]):
+                _bad(name, lists[name])
         return cls(event=integer(d, "event"), tickets=tickets, **lists)
 
 
@@ -977,7 +1002,7 @@ class ServerStatus(Wire):
 MESSAGES: tuple[type[Wire], ...] = (ActionItem, RefusalItem, PaymentValidated, Exchange, Printed, OfflineSale,
                                     CmdResult, Hello, Batch, SaleRequest, RefundRequest, ExchangeRequest,
                                     AllotmentRequest, Ack, Clock, Resync, DeskAnswer, BundleManifest, RelayedAction,
-                                    Checkins, Update, Command, DeviceStatus, ServerStatus)
+                                    Checkins, Flag, Update, Command, DeviceStatus, ServerStatus)
 
 
 def broker_size_limit() -> str:

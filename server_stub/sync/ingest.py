@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import Callable
 
 from agent.errors import TicketgateError
-from agent.sync.messages import (MAX_MESSAGE, ActionItem, Batch, CmdResult, DEVICE_ACTION_KINDS, DeskRequest, Exchange, Hello, Item,
-                                 PaymentValidated, Printed, RefusalItem, RelayedAction, upload_from_wire)
+from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
+                                 Exchange, Hello, Item, OfflineSale, PaymentValidated, Printed, RefusalItem,
+                                 RelayedAction, upload_from_wire)
 from agent.sync.signed import Rejected, load_json
 
 MAX_UPLOAD = MAX_MESSAGE     # bytes; mosquitto's max_packet_size is built from it (messages.broker_size_limit)
@@ -35,12 +36,14 @@ class Scope:
     """What one registered device may do: its role and the events it holds (`held_events`, looked up once)."""
 
     def __init__(self, device: dict, held_events: Callable[[], set[int]], events_of_order: Callable[[str], tuple],
-                 events_of_ticket: Callable[[str], tuple], author_of: Callable[[str], str | None] = lambda u: None):
+                 events_of_ticket: Callable[[str], tuple], author_of: Callable[[str], str | None] = lambda u: None,
+                 events_of_target: Callable[[int], tuple] = lambda t: (None, ())):
         self.device_id, self.org = device["device_id"], device["org"]
         self.role = device.get("role") or "door"
         self._events: set[int] | None = None
         self._held = held_events
         self._order, self._ticket, self._author = events_of_order, events_of_ticket, author_of
+        self._target = events_of_target
 
     @property
     def events(self) -> set[int]:
@@ -74,8 +77,13 @@ class Scope:
         elif isinstance(item, Exchange):
             org, events = self._ticket(item.ticket_key)
             what = f"ticket {item.ticket_key}"
-        else:
-            return None
+        elif isinstance(item, OfflineSale):
+            org, events = self._target(item.target_id)
+            what = f"event or pass {item.target_id}"
+        elif isinstance(item, Printed):
+            return None                           # a print record naming no order: nothing to scope
+        else:                                     # a new kind of item needs its rule here first
+            return f"not allowed: no authorization rule for {type(item).__name__}"
         if org is None:
             return f"unknown {what}"
         if org != self.org or not set(events) & self.events:
@@ -97,11 +105,19 @@ def held_events(store, org: str, registered: list[int]) -> set[int]:
     return out
 
 
-def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple], Callable[[str], str | None]]:
-    """(events_of_order, events_of_ticket, author_of) from the store: number/key -> (org or None, event ids);
-    scan uuid -> the device that uploaded it (None: unknown)."""
+def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple], Callable[[str], str | None],
+                                  Callable[[int], tuple]]:
+    """(events_of_order, events_of_ticket, author_of, events_of_target) from the store: order number, ticket key,
+    event/pass id -> (org or None, event ids); scan uuid -> the device that uploaded it (None: unknown)."""
     def of_target(org: str, target_id: int) -> tuple:
         return org, tuple(store.target(target_id)["event_ids"])
+
+    def target(target_id: int) -> tuple:
+        try:
+            t = store.target(target_id)
+        except TicketgateError:          # unknown id (NotFound); a bug keeps its traceback
+            return None, ()
+        return t["org"], tuple(t["event_ids"])
 
     def order(number: str) -> tuple:
         try:
@@ -119,7 +135,7 @@ def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]
 
     def author(scan_uuid: str) -> str | None:
         return store.action_devices([scan_uuid]).get(scan_uuid)
-    return order, ticket, author
+    return order, ticket, author, target
 
 
 def relayable(items: list[ActionItem], device_id: str) -> dict[int, list[RelayedAction]]:
