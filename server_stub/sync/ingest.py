@@ -17,8 +17,7 @@ from typing import Callable
 
 from agent.errors import TicketgateError
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
-                                 Exchange, Hello, Item, OfflineSale, PaymentValidated, Printed, RefusalItem,
-                                 RelayedAction, upload_from_wire)
+                                 Hello, Item, RefusalItem, RelayedAction, upload_from_wire)
 from agent.sync.signed import Rejected, load_json
 
 MAX_UPLOAD = MAX_MESSAGE     # bytes; mosquitto's max_packet_size is built from it (messages.broker_size_limit)
@@ -71,23 +70,16 @@ class Scope:
             return None
         if self.role != KIOSK:
             return f"not allowed: {type(item).__name__} comes only from kiosk devices ({self.device_id} is a {self.role})"
-        if isinstance(item, PaymentValidated) or (isinstance(item, Printed) and item.order_number):
-            org, events = self._order(item.order_number)
-            what = f"order {item.order_number}"
-        elif isinstance(item, Exchange):
-            org, events = self._ticket(item.ticket_key)
-            what = f"ticket {item.ticket_key}"
-        elif isinstance(item, OfflineSale):
-            org, events = self._target(item.target_id)
-            what = f"event or pass {item.target_id}"
-        elif isinstance(item, Printed):
-            return None                           # a print record naming no order: nothing to scope
-        else:                                     # a new kind of item needs its rule here first
-            return f"not allowed: no authorization rule for {type(item).__name__}"
-        if org is None:
-            return f"unknown {what}"
-        if org != self.org or not set(events) & self.events:
-            return f"not allowed: {what} is not of an event of {self.device_id}"
+        for field, lookup, what in (("order_number", self._order, "order"), ("ticket_key", self._ticket, "ticket"),
+                                    ("target_id", self._target, "event or pass")):
+            value = getattr(item, field, None)     # any kiosk item is scoped by the order, ticket or target it names
+            if value is None or value == "":
+                continue
+            org, events = lookup(value)
+            if org is None:
+                return f"unknown {what} {value}"
+            if org != self.org or not set(events) & self.events:
+                return f"not allowed: {what} {value} is not of an event of {self.device_id}"
         return None
 
 
