@@ -152,6 +152,132 @@ class FeedbackService(Protocol):
     def play(self, feedback: "Feedback") -> None: ...   # from drivers.feedback.mapping.feedback_for
 
 
+# -- the desk: selling (issue 12) -----------------------------------------------------------------------------------
+PAYMENT_METHODS = ("cash", "card", "invoice", "voucher")
+
+
+@dataclass(frozen=True)
+class SaleCategory:
+    category: int
+    name: str                          # in the event's language
+    unit_cents: int
+    left: int | None = None            # tickets left for sale (None: not counted)
+
+
+@dataclass(frozen=True)
+class SaleTarget:
+    """An event, a date or a pass the desk sells, with its categories, prices and stock left."""
+    target_id: int
+    name: str
+    date_text: str
+    currency: str = "EUR"
+    language: str = "en"               # the event's language: tickets and receipt
+    categories: tuple[SaleCategory, ...] = ()
+    is_pass: bool = False
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    category: int
+    name: str
+    quantity: int
+    unit_cents: int
+    total_cents: int
+    discount_cents: int = 0
+    promotion: str = ""
+
+
+@dataclass(frozen=True)
+class CartQuote:
+    """The cart priced (agent.pricing, the same figures as the server's): lines, total, or why it cannot be sold."""
+    target_id: int
+    currency: str
+    lines: tuple[QuoteLine, ...] = ()
+    total_cents: int = 0
+    promo_code: str | None = None
+    problem: str = ""                  # '' or why (sold out, over the limit, unknown promo code…), English
+
+
+@dataclass(frozen=True)
+class Payment:
+    method: str = "cash"               # cash | card | invoice | voucher
+    given_cents: int | None = None     # cash handed over
+    reference: str = ""                # card terminal's reference, voucher number
+    buyer_name: str = ""
+    email: str = ""
+
+    def problem(self, total_cents: int) -> str:
+        """'' when this payment can settle `total_cents`, else why not (English, for tr())."""
+        if self.method not in PAYMENT_METHODS:
+            return "Choose how the buyer pays."
+        if self.method == "cash" and (self.given_cents is None or self.given_cents < total_cents):
+            return "The cash given does not cover the total."
+        if self.method in ("card", "voucher") and not self.reference.strip():
+            return "Type the terminal's or the voucher's reference."
+        if self.email and ("@" not in self.email or " " in self.email.strip()):
+            return "This e-mail address is not valid."
+        return ""
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    ok: bool
+    order_number: str = ""
+    offline: bool = False              # signed here with the allotment, sent to the server later
+    total_cents: int = 0
+    currency: str = "EUR"
+    ticket_keys: tuple[str, ...] = ()
+    problem: str = ""                  # refused: why (the server's words or ours), English
+    status: str = "paid"               # paid | pending (invoice)
+
+
+@dataclass(frozen=True)
+class DeskResult:
+    """A refund, cancellation or exchange: done, the amount to collect (> 0) or hand back (< 0), or why not."""
+    ok: bool
+    amount_cents: int = 0
+    currency: str = "EUR"
+    problem: str = ""
+    ticket_keys: tuple[str, ...] = ()
+    order_number: str = ""
+
+
+@runtime_checkable
+class DeskService(Protocol):
+    available: bool
+
+    @property
+    def online(self) -> bool: ...                    # the server answers now (else: offline, within the allotment)
+
+    def targets(self) -> list[SaleTarget]: ...
+    def quote(self, target_id: int, cart: dict[int, int], promo_code: str | None = None) -> CartQuote: ...
+    def sell(self, quote: CartQuote, payment: Payment) -> SaleResult: ...   # durable before anything prints
+    def refund(self, order_number: str, reason: str, kind: str = "refund") -> DeskResult: ...
+    def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
+                 category: int | None = None) -> DeskResult: ...
+
+
+class UnavailableDesk:
+    available = False
+    online = False
+
+    def targets(self) -> list[SaleTarget]:
+        return []
+
+    def quote(self, target_id: int, cart: dict[int, int], promo_code: str | None = None) -> CartQuote:
+        return CartQuote(target_id, "EUR", problem="Selling is not available on this device.")
+
+    def sell(self, quote: CartQuote, payment: Payment) -> SaleResult:
+        return SaleResult(False, problem="Selling is not available on this device.")
+
+    def refund(self, order_number: str, reason: str, kind: str = "refund") -> DeskResult:
+        return DeskResult(False, problem="Selling is not available on this device.")
+
+    def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
+                 category: int | None = None) -> DeskResult:
+        return DeskResult(False, problem="Selling is not available on this device.")
+
+
 # -- stand-ins for parts missing from this build --------------------------------------------------------------------
 NOT_AVAILABLE = "not available on this build"
 
@@ -258,4 +384,5 @@ class Services:
     camera: CameraService
     feedback: FeedbackService
     lasers: LaserService | None = None
+    desk: DeskService = field(default_factory=UnavailableDesk)   # selling at the ticket desk (kiosks)
     role: str = "door"             # door | kiosk: what enrollment made this device (a kiosk also scans)

@@ -1,0 +1,248 @@
+"""Selling at the kiosk (kiosk_ui.services.DeskService) over the core: prices from agent.pricing (the server's own
+rules), online through the sync link (a `SaleRequest` answered by the server's signed `DeskAnswer`), offline
+within the kiosk's sales allotment (agent.allotment: tickets signed with the kiosk's own key, the sale queued in
+the outbox). Every sale is durable in the ledger before it is printed (agent.desk_sale.record_sale).
+
+What the desk sells (`desk_offers`, a ledger setting the sync keeps): per event, date or pass its `Offer`
+(agent.pricing) and the stock left per category. The allotment: its certificate (ledger setting `desk_allotment`,
+from the server's `AllotmentGrant` answer) and the kiosk's private key (`allotment.key` in the device home, 0600).
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from agent.allotment import Certificate, encode_offline_ticket
+from agent.desk_sale import (ALLOTMENT_NEXT, Sale, exchange_request, offline_sale, record_sale, refund_request,
+                             sale_request, take_back, ticket_rows)
+from agent.errors import TicketgateError
+from agent.pricing import CartLine, Offer, PricingError, price_cart
+from agent.private_files import write_private
+from agent.sync.messages import DeskAnswer, DeskRequest, SoldTicket
+from agent.ticket_format import Ticket
+from drivers.printers.wording import when
+from kiosk_ui.services import (CartQuote, DeskResult, Payment, QuoteLine, SaleCategory, SaleResult, SaleTarget)
+
+log = logging.getLogger(__name__)
+OFFERS = "desk_offers"
+CERTIFICATE = "desk_allotment"
+KEY_FILE = "allotment.key"
+ANSWER_SECONDS = 3.0          # online: how long the kiosk waits for the server before selling offline
+
+
+class SaleLink(Protocol):
+    """The kiosk's line to the server (the sync's MQTT session): send a desk request, wait for its answer."""
+    @property
+    def online(self) -> bool: ...
+    def ask(self, request: DeskRequest, timeout: float) -> DeskAnswer | None: ...   # None: no answer in time
+
+
+class NoLink:
+    online = False
+
+    def ask(self, request: DeskRequest, timeout: float) -> DeskAnswer | None:
+        return None
+
+
+class KioskDesk:
+    available = True
+
+    def __init__(self, door: Any, home: str | Path, link: SaleLink | None = None,
+                 clock: Callable[[], float] = time.time, timeout: float = ANSWER_SECONDS):
+        self.door, self.home, self.link, self.clock, self.timeout = door, Path(home), link or NoLink(), clock, timeout
+        self._key: Any = None
+
+    @property
+    def ledger(self) -> Any:
+        return self.door.ledger
+
+    @property
+    def online(self) -> bool:
+        return bool(self.link.online)
+
+    # -- what is on sale ---------------------------------------------------------------------------------------------
+    def _offers(self) -> list[dict[str, Any]]:
+        return list(self.ledger.get_setting(OFFERS, []) or [])
+
+    def _offer(self, target_id: int) -> tuple[Offer, dict[int, int]]:
+        for entry in self._offers():
+            offer = Offer.from_json(entry["offer"])
+            if offer.target_id == target_id:
+                return offer, {int(k): int(v) for k, v in (entry.get("stock") or {}).items()}
+        raise PricingError(f"{target_id} is not on sale at this desk")
+
+    def targets(self) -> list[SaleTarget]:
+        out = []
+        for entry in self._offers():
+            offer = Offer.from_json(entry["offer"])
+            stock = {int(k): int(v) for k, v in (entry.get("stock") or {}).items()}
+            event = self.door.event(offer.target_id) or {}
+            lang = event.get("language") or entry.get("language") or "en"
+            cats = tuple(SaleCategory(c, self._category_name(offer.target_id, c, entry), cents, stock.get(c))
+                         for c, cents in sorted(offer.prices.items()))
+            date = when(event.get("starts_at"), event.get("ends_at"), event.get("timezone") or "UTC", lang)
+            out.append(SaleTarget(offer.target_id, event.get("name") or str(entry.get("name") or offer.target_id),
+                                  date, offer.currency, lang, cats, bool(entry.get("is_pass"))))
+        return out
+
+    def _category_name(self, target_id: int, category: int, entry: dict[str, Any]) -> str:
+        found = self.door.category(target_id, category)
+        return str(found["name"]) if found else str((entry.get("category_names") or {}).get(str(category), category))
+
+    def quote(self, target_id: int, cart: dict[int, int], promo_code: str | None = None) -> CartQuote:
+        chosen = [CartLine(c, q) for c, q in sorted(cart.items()) if q > 0]
+        try:
+            offer, stock = self._offer(target_id)
+            short = next((c for c in chosen if c.category in stock and c.quantity > stock[c.category]), None)
+            if short is not None:
+                left = stock[short.category]
+                return CartQuote(target_id, offer.currency, problem="Sold out" if left <= 0 else "Not enough left")
+            refusal = offer.window_refusal(self.clock(), at_door=True)
+            if refusal:
+                return CartQuote(target_id, offer.currency, problem=refusal)
+            q = price_cart(offer, chosen, promo_code, now=self.clock())
+        except PricingError as exc:
+            return CartQuote(target_id, "EUR", problem=str(exc))
+        names = {c.category: c.name for t in self.targets() if t.target_id == target_id for c in t.categories}
+        lines = tuple(QuoteLine(p.category, names.get(p.category, str(p.category)), p.quantity, p.unit_cents,
+                                p.total_cents, p.discount_cents, p.promotion or "") for p in q.lines)
+        return CartQuote(target_id, q.currency, lines, q.total_cents, q.promo_code)
+
+    # -- selling -----------------------------------------------------------------------------------------------------
+    def sell(self, quote: CartQuote, payment: Payment) -> SaleResult:
+        if quote.problem or not quote.lines:
+            return SaleResult(False, problem=quote.problem or "Choose the tickets.")
+        problem = payment.problem(quote.total_cents)
+        if problem:
+            return SaleResult(False, problem=problem)
+        sale = Sale.new(target_id=quote.target_id, lines=tuple((x.category, x.quantity) for x in quote.lines),
+                        total_cents=quote.total_cents, currency=quote.currency, method=payment.method,
+                        reference=payment.reference.strip(), promo_code=quote.promo_code,
+                        buyer_name=payment.buyer_name.strip(), email=payment.email.strip())
+        status = "pending" if payment.method == "invoice" else "paid"
+        if self.online:
+            answer = self.link.ask(sale_request(sale, self._org(), self._device()), self.timeout)
+            if answer is not None:
+                if not answer.ok:
+                    return SaleResult(False, problem=answer.reason or "refused by the server")
+                rows = ticket_rows(sale, answer.order_number, answer.tickets, answer.status or status, sale.target_id)
+                record_sale(self.ledger, rows)
+                return SaleResult(True, answer.order_number, False, answer.total_cents, answer.currency or sale.currency,
+                                  tuple(t.ticket_key for t in answer.tickets), status=answer.status or status)
+            log.warning("desk: no answer from the server in %.1f s: selling offline (request %s)", self.timeout,
+                        sale.request_id)
+        return self._sell_offline(sale, quote, status)
+
+    def _sell_offline(self, sale: Sale, quote: CartQuote, status: str) -> SaleResult:
+        cert = self.certificate()
+        now = self.clock()
+        if cert is None:
+            return SaleResult(False, problem="Offline, and this kiosk has no sales allotment.")
+        if not cert.active_at(now):
+            return SaleResult(False, problem="Offline, and this kiosk's sales allotment has expired.")
+        count = sum(q for _, q in sale.lines)
+        first = int(self.ledger.get_setting(ALLOTMENT_NEXT, cert.first_id) or cert.first_id)
+        first = max(first, cert.first_id)
+        if first + count - 1 > cert.last_id or first - cert.first_id + count > cert.max_count:
+            return SaleResult(False, problem="Offline, and this kiosk's sales allotment is used up.")
+        key, tickets, ticket_id = self._private_key(), [], first
+        try:
+            for category, quantity in sale.lines:
+                for _ in range(quantity):
+                    ticket = Ticket(cert.key_id, sale.target_id, ticket_id, category=category,
+                                    valid_until=cert.valid_until)
+                    tickets.append(SoldTicket(ticket.key, category, None, encode_offline_ticket(ticket, cert, key)))
+                    ticket_id += 1
+        except TicketgateError as exc:        # an event or category the allotment does not cover
+            return SaleResult(False, problem=f"Offline, and not within this kiosk's sales allotment: {exc}")
+        order_number = f"{self._device()}-{first}"
+        record_sale(self.ledger, ticket_rows(sale, order_number, tickets, status, sale.target_id),
+                    offline_sale(sale, cert.allotment_id, tickets, self._device()), next_ticket_id=ticket_id)
+        return SaleResult(True, order_number, True, quote.total_cents, quote.currency,
+                          tuple(t.ticket_key for t in tickets), status=status)
+
+    # -- after the sale ----------------------------------------------------------------------------------------------
+    def refund(self, order_number: str, reason: str, kind: str = "refund") -> DeskResult:
+        keys = tuple(self.ledger.order_tickets(order_number))
+        if not keys:
+            return DeskResult(False, problem="No ticket in this order.")
+        if not self.online:
+            return DeskResult(False, problem="A refund needs the server: try again when the kiosk is online.")
+        answer = self.link.ask(refund_request(order_number, reason, kind, self._org(), self._device()), self.timeout)
+        if answer is None or not answer.ok:
+            return DeskResult(False, problem=answer.reason if answer else "The server did not answer in time.")
+        take_back(self.ledger, keys, f"{'refunded' if kind == 'refund' else 'cancelled'}: {reason}")
+        return DeskResult(True, -answer.total_cents, answer.currency, ticket_keys=keys, order_number=order_number)
+
+    def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
+                 category: int | None = None) -> DeskResult:
+        if self.ledger.ticket(ticket_key) is None:
+            return DeskResult(False, problem="Tap a ticket first.")
+        if not self.online:
+            return DeskResult(False, problem="An exchange needs the server: try again when the kiosk is online.")
+        request = exchange_request(ticket_key, reason, self._org(), self._device(), target_id, category)
+        answer = self.link.ask(request, self.timeout)
+        if answer is None or not answer.ok:
+            return DeskResult(False, problem=answer.reason if answer else "The server did not answer in time.")
+        old = self.ledger.ticket(ticket_key) or {}
+        sale = Sale(target_id or int(old.get("event_id") or 0), (), 0, buyer_name=old.get("buyer_name") or "",
+                    email=old.get("email") or "")
+        with self.ledger.transaction():
+            take_back(self.ledger, [ticket_key], f"exchanged: {reason}")
+            record_sale(self.ledger, ticket_rows(sale, answer.order_number or str(old.get("order_number") or ""),
+                                                 answer.tickets, answer.status or "paid", sale.target_id))
+        return DeskResult(True, answer.difference_cents, answer.currency, ticket_keys=tuple(
+            t.ticket_key for t in answer.tickets), order_number=answer.order_number or str(old.get("order_number")))
+
+    # -- the allotment -----------------------------------------------------------------------------------------------
+    def certificate(self) -> Certificate | None:
+        text = self.ledger.get_setting(CERTIFICATE)
+        if not text:
+            return None
+        try:
+            cert = Certificate.from_text(str(text))
+        except TicketgateError:
+            log.warning("desk: the stored sales allotment is damaged; offline sales are off until the next one")
+            return None
+        return cert if cert.device_id == self._device() else None
+
+    def save_certificate(self, text: str) -> Certificate:
+        """The server's grant (base64): checked against this kiosk's key before it is kept."""
+        cert = Certificate.from_text(text)
+        if cert.public_key != self.public_key() or cert.device_id != self._device():
+            raise ValueError("this allotment certifies another key or device")
+        previous = self.certificate()
+        with self.ledger.transaction():
+            self.ledger.set_setting(CERTIFICATE, text)
+            if previous is None or previous.allotment_id != cert.allotment_id:
+                self.ledger.set_setting(ALLOTMENT_NEXT, cert.first_id)
+        return cert
+
+    def public_key(self) -> bytes:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+        return bytes(self._private_key().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+    def public_key_text(self) -> str:
+        return base64.b64encode(self.public_key()).decode()
+
+    def _private_key(self) -> Any:
+        if self._key is None:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+            from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+            path = self.home / KEY_FILE
+            if path.exists():
+                self._key = Ed25519PrivateKey.from_private_bytes(path.read_bytes())
+            else:
+                self._key = Ed25519PrivateKey.generate()
+                write_private(path, self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+        return self._key
+
+    def _device(self) -> str:
+        return str(self.door.policy.device_id)
+
+    def _org(self) -> str:
+        identity = self.door.identity()
+        return str(identity.org) if identity is not None else ""

@@ -1,0 +1,114 @@
+"""The desk's sale as the screens show it: the cart (categories, stock left, sold out, quantities, promotion, total),
+the payment (what to collect, change due) and the receipt that prints. Pure: no Kivy, no I/O.
+
+Amounts are formatted in the app's language (the operator reads them); the receipt is built in the event's language
+(the buyer takes it home)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drivers.printers.receipt import Receipt, ReceiptLine
+from drivers.printers.wording import money
+from kiosk_ui.i18n import language, tr, tr_n
+from kiosk_ui.services import CartQuote, Payment, SaleResult, SaleTarget
+
+METHOD_LABELS = {"cash": "Cash", "card": "Card (terminal)", "invoice": "Invoice (pay later)",
+                 "voucher": "Voucher / exchange credit"}
+MAX_IN_CART = 20                        # per category, one tap at a time; the server's per-order limit still applies
+
+
+def amount(cents: int, currency: str) -> str:
+    return money(cents, currency, language())
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    category: int
+    title: str              # "Adult · EUR 15.00"
+    stock: str              # "12 left" | "Sold out" | ''
+    quantity: int
+    sold_out: bool
+    can_add: bool
+
+
+@dataclass(frozen=True)
+class CartView:
+    title: str              # event (or pass) and date
+    rows: tuple[CategoryRow, ...]
+    lines: tuple[str, ...]  # priced lines, with the promotion under the line it applied to
+    total: str              # "Total: EUR 45.00"
+    problem: str            # translated; '' when the cart can be paid
+    can_pay: bool
+
+
+def cart_view(target: SaleTarget, cart: dict[int, int], quote: CartQuote | None) -> CartView:
+    rows = []
+    for c in target.categories:
+        n = cart.get(c.category, 0)
+        sold_out = c.left is not None and c.left <= 0
+        stock = tr("Sold out") if sold_out else (tr_n("{n} left", "{n} left", c.left) if c.left is not None else "")
+        rows.append(CategoryRow(c.category, f"{c.name} · {amount(c.unit_cents, target.currency)}", stock, n, sold_out,
+                                not sold_out and n < MAX_IN_CART and (c.left is None or n < c.left)))
+    lines: list[str] = []
+    total = 0
+    problem = ""
+    if quote is not None and not quote.problem:
+        for line in quote.lines:
+            lines.append(f"{line.quantity} × {line.name}   {amount(line.total_cents, quote.currency)}")
+            if line.promotion:
+                lines.append(f"   {tr('Promotion')} {line.promotion}   {amount(-line.discount_cents, quote.currency)}")
+        total = quote.total_cents
+    elif quote is not None:
+        problem = tr(quote.problem)
+    empty = not any(cart.values())
+    title = f"{target.name}\n{target.date_text}" if target.date_text else target.name
+    return CartView(title, tuple(rows), tuple(lines), tr("Total: {amount}", amount=amount(total, target.currency)),
+                    problem if not empty else tr("Choose the tickets."), not empty and not problem and quote is not None)
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    to_pay: str              # "To pay: EUR 45.00"
+    change: str              # "Change due: EUR 5.00" (cash), else ''
+    problem: str             # translated; '' when the sale can be confirmed
+    can_confirm: bool
+
+
+def payment_view(quote: CartQuote, payment: Payment) -> PaymentView:
+    problem = payment.problem(quote.total_cents)
+    change = ""
+    if payment.method == "cash" and payment.given_cents is not None and payment.given_cents >= quote.total_cents:
+        change = tr("Change due: {amount}", amount=amount(payment.given_cents - quote.total_cents, quote.currency))
+    return PaymentView(tr("To pay: {amount}", amount=amount(quote.total_cents, quote.currency)), change,
+                       tr(problem) if problem else "", not problem)
+
+
+def parse_cents(text: str) -> int | None:
+    """What the operator typed as an amount ("50", "50.5", "50,50") in cents; None when it is not an amount."""
+    text = text.strip().replace(" ", "").replace(",", ".")
+    units, _, frac = text.partition(".")
+    if not units.isdigit() or (frac and not (frac.isdigit() and len(frac) <= 2)) or len(units) > 8:
+        return None
+    return int(units) * 100 + int((frac + "00")[:2] if frac else 0)
+
+
+def sale_message(result: SaleResult) -> str:
+    """What the desk says after a sale (the operator's language)."""
+    if not result.ok:
+        return tr("Not sold: {why}", why=tr(result.problem))
+    n = len(result.ticket_keys)
+    sold = tr_n("Order {o}: {n} ticket sold.", "Order {o}: {n} tickets sold.", n, o=result.order_number)
+    if result.status == "pending":
+        sold += " " + tr("Payment pending (invoice).")
+    return sold + (" " + tr("Sold offline: sent to the server when it is back.") if result.offline else "")
+
+
+def receipt_for(target: SaleTarget, quote: CartQuote, payment: Payment, result: SaleResult,
+                sold_at: str = "") -> Receipt:
+    """The buyer's receipt, in the event's language (drivers/printers/receipt.py prints it)."""
+    names = {c.category: c.name for c in target.categories}
+    lines = tuple(ReceiptLine(names.get(line.category, line.name), line.quantity, line.total_cents, line.promotion,
+                              line.discount_cents) for line in quote.lines)
+    return Receipt(target.name, target.date_text, result.order_number, lines, result.total_cents or quote.total_cents,
+                   quote.currency, payment.method, payment.given_cents if payment.method == "cash" else None,
+                   payment.reference, payment.buyer_name, sold_at, target.language, result.offline)
