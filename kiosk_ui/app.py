@@ -20,12 +20,14 @@ from kiosk_ui.screens.kiosk import KioskScreen
 from kiosk_ui.screens.menu import MenuScreen
 from kiosk_ui.screens.scan import ScanScreen
 from kiosk_ui.screens.search import SearchScreen
+from kiosk_ui.screens.sell import PayScreen, SellScreen, SoldScreen
 from kiosk_ui.screens.setup import SetupScreen
 from kiosk_ui.screens.widgets import paint
 
 POLL_SECONDS = 2.0
 SCREENS = {"scan": ScanScreen, "search": SearchScreen, "events": EventsScreen, "kiosk": KioskScreen,
-           "stats": StatsScreen, "sync": SyncScreen, "setup": SetupScreen, "menu": MenuScreen}
+           "stats": StatsScreen, "sync": SyncScreen, "setup": SetupScreen, "menu": MenuScreen,
+           "sell": SellScreen, "pay": PayScreen, "sold": SoldScreen}
 
 
 class KioskUI:
@@ -131,6 +133,8 @@ class KioskApp(App):
     def _camera_scan(self, payload: str) -> None:
         if self.ui.manager.current == "scan":
             self.ui.screen("scan").scan(payload)
+        elif self.ui.manager.current == "sell":          # a promo code's QR or barcode, read at the desk
+            self.ui.screen("sell").apply_promo(payload)
 
     def on_stop(self):
         self.ctl.services.camera.stop()

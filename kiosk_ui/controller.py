@@ -13,6 +13,7 @@ from agent.policy import Mode
 from agent.sync.messages import Printed
 from drivers.feedback.mapping import FeedbackConfig, feedback_for
 from kiosk_ui import i18n
+from kiosk_ui.desk_flow import DeskFlow
 from kiosk_ui.door import Door, device_role
 from kiosk_ui.presenters.lock import KioskLock
 from kiosk_ui.presenters.status import StatusView, status_view
@@ -31,8 +32,10 @@ class Controller:
     wedge: WedgeBuffer = field(default_factory=WedgeBuffer)
     lock: KioskLock = None  # type: ignore[assignment]
     on_device_payload: Callable[[str], None] | None = None    # set by the app: camera / laser reads land here
+    sale: DeskFlow = field(init=False)           # the sale in progress at the desk (sell screens)
 
     def __post_init__(self) -> None:
+        self.sale = DeskFlow(self)
         if self.lock is None:
             self.lock = KioskLock(self.door.ledger, self.clock)
         self.show_buyer = bool(self.door.ledger.get_setting("ui_show_buyer", True))

@@ -79,3 +79,24 @@ def seed(home: str | Path, now: float | None = None, role: str = "kiosk", **gate
     save_policy(ledger, policy)
     ledger.set_setting("device_role", role)        # a kiosk (it holds printable copies) that scans too
     return Demo(Door(ledger, keyring, policy, **gate_kw), key, now)
+
+
+def seed_desk(demo: Demo, desk: Any, now: float | None = None) -> None:
+    """What the demo desk sells (prices, promotions, stock left, as the server's catalogue sends them) and a sales
+    allotment for the kiosk's own key, certified by the demo organiser key (`desk`: kiosk_ui.adapters.desk.KioskDesk)."""
+    from agent.allotment import ALLOTMENT_ID_BASE, Certificate, sign_certificate
+    from agent.pricing import Offer, Promotion
+    now = demo.now if now is None else now
+    four_for_three = Promotion(1, "x_for_y", category=1, x=4, y=3)
+    spring = Promotion(2, "percent", percent=10, code="SPRING", uses_left=50)
+    offers = [
+        {"offer": Offer(1, "EUR", {1: 2500, 2: 6000, 3: 1200}, (four_for_three, spring), max_per_order=10).to_json(),
+         "stock": {"1": 40, "2": 3, "3": 0}},
+        {"offer": Offer(2, "EUR", {1: 2800, 2: 6500, 3: 1200}, (four_for_three,), max_per_order=10).to_json(),
+         "stock": {"1": 120, "2": 18, "3": 25}},
+    ]
+    demo.door.ledger.set_setting("desk_offers", offers)
+    cert = Certificate(demo.key.key_id, 7, demo.door.policy.device_id, desk.public_key(),
+                       ALLOTMENT_ID_BASE + 7_000_000, ALLOTMENT_ID_BASE + 7_000_499, 500, int(now) - 3600,
+                       int(now) + 3 * DAY, (1, 2))
+    desk.save_certificate(sign_certificate(cert, demo.key.private_key).to_text())

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from agent.home import Credentials
+    from drivers.printers.receipt import Receipt
     from drivers.camera.frames import PushSource
     from drivers.feedback.mapping import Feedback
 
@@ -78,6 +79,7 @@ class PrinterService(Protocol):
     def retry(self, job_id: int | None = None,                                # None: all
               printer_id: str | None = None) -> list[tuple[PendingPrint, PrintResult]]: ...   # another printer
     def dismiss(self, job_id: int) -> PendingPrint: ...
+    def print_receipt(self, printer_id: str, receipt: Receipt) -> PrintResult: ...      # ESC/POS only
 
 
 # -- sync -------------------------------------------------------------------------------------------------------
@@ -174,6 +176,7 @@ class SaleTarget:
     language: str = "en"               # the event's language: tickets and receipt
     categories: tuple[SaleCategory, ...] = ()
     is_pass: bool = False
+    timezone: str = "UTC"              # the event's: the receipt's time of sale
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,9 @@ class UnavailablePrinters:
 
     def dismiss(self, job_id) -> PendingPrint:
         raise LookupError(f"no print job {job_id}")
+
+    def print_receipt(self, printer_id: str, receipt: Receipt) -> PrintResult:
+        return PrintResult(False, 0, "Printing is not available on this build.")
 
 
 class UnavailableSync:

@@ -29,7 +29,8 @@ from agent.sync.bundle import Assembler, Pending, check_manifest, is_chunk, sect
 from agent.clock import ServerClock, StepDetector, boot_clock
 from agent.sync.clock import ReplayGuard, offset
 from agent.sync.hello import Greeter
-from agent.sync.messages import Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, Hello, Update
+from agent.sync.messages import (Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, DeskAnswer, DeskRequest, Hello,
+                                 Update)
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
 from agent.sync.transport import Transport
 from agent.sync.uploader import UploadOptions, Uploader
@@ -88,6 +89,8 @@ class DeviceSync:
         self.last_bundle: dict[str, Any] | None = None
         self._bundle_version = 0
         self.uploader: Uploader | None = None
+        self.connected = False
+        self._desk: dict[str, tuple[threading.Event, list[DeskAnswer]]] = {}   # request id -> (answered, answer)
         transport.on_message = lambda t, p: self._put(("msg", t, p))
         transport.on_connect = lambda present: self._put(("connected", present))
         transport.on_disconnect = lambda: self._put(("disconnected",))
@@ -141,6 +144,24 @@ class DeviceSync:
         return self._measured_at is not None
 
     @property
+    def online(self) -> bool:
+        """Connected, and the server answered this run's hello: a desk request can be answered now."""
+        return self.connected and self.server_answered
+
+    def ask(self, request: DeskRequest, timeout: float) -> DeskAnswer | None:
+        """The desk (kiosk): send a sale, refund, exchange or allotment request and wait for the server's signed
+        answer. None when none came within `timeout` seconds; an answer arriving later is dropped (the kiosk has
+        moved on: an offline sale carries the same id, so the server never counts both)."""
+        done, box = threading.Event(), list[DeskAnswer]()
+        self._desk[request.request_id] = (done, box)
+        try:
+            self.transport.publish(topics.up(self.org, self.device), dumps(request.to_wire()).encode())
+            done.wait(timeout)
+            return box[0] if box else None
+        finally:
+            self._desk.pop(request.request_id, None)
+
+    @property
     def bundle_version(self) -> int:
         """The applied bundle's version (0: none). Safe from any thread: never reads the sync's own connection."""
         return self._bundle_version
@@ -180,12 +201,14 @@ class DeviceSync:
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         if item[0] == "connected":
+            self.connected = True
             self._uploader.restart()
             self.transport.publish(topics.device_status(self.org, self.device), self._status("online"), retain=True)
             self.greeter.connected()     # the retained server presence arrives next and triggers the hello
             self.on_connected()
             return
         if item[0] == "disconnected":
+            self.connected = False
             return
         if item[0] == "refused":
             self.on_refused(item[1])
@@ -264,6 +287,17 @@ class DeviceSync:
                 self.on_change("refused")
         elif kind == "resync":
             self._hello()
+        elif kind == "desk_answer":
+            answer = DeskAnswer.from_wire(body)
+            with self._ledger.transaction():
+                self._fresh(body)
+            waiter = self._desk.get(answer.request_id)
+            if waiter is None:
+                log.warning("sync %s: desk answer %s came after its request gave up: dropped", self.device,
+                            answer.request_id)
+                return
+            waiter[1].append(answer)
+            waiter[0].set()
         else:
             raise Rejected(f"unknown down message type {kind!r}")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from kiosk_ui.door import Door, device_role
 from kiosk_ui.payloads import VerifiedPayloads
-from kiosk_ui.services import (CameraService, EnrollmentService, FeedbackService, LaserService, NoCamera,
-                               PrinterService, RecordingFeedback, Services, SyncStatusSource, UnavailableEnrollment,
-                               UnavailablePrinters, UnavailableSync)
+from kiosk_ui.services import (CameraService, DeskService, EnrollmentService, FeedbackService, LaserService,
+                               NoCamera, PrinterService, RecordingFeedback, Services, SyncStatusSource,
+                               UnavailableDesk, UnavailableEnrollment, UnavailablePrinters, UnavailableSync)
 
 log = logging.getLogger("ticketgate.kiosk")
 
@@ -57,8 +57,13 @@ def build_services(door: Door, home: Path | None = None, camera: bool = False, f
     if has("drivers.scanners.settings"):
         from kiosk_ui.adapters.lasers import LaserInput
         lasers = LaserInput(door.ledger)
+    desk: DeskService = UnavailableDesk()
+    if has("agent.allotment") and has("agent.pricing"):
+        from kiosk_ui.adapters.desk import KioskDesk, SyncSaleLink
+        from kiosk_ui.adapters.sync import SyncLink
+        desk = KioskDesk(door, home, SyncSaleLink(sync) if isinstance(sync, SyncLink) else None, clock=door.gate.clock)
     return Services(printers=printers, sync=sync, enrollment=enrollment, camera=cam, feedback=sounds, lasers=lasers,
-                    role=device_role(door))
+                    role=device_role(door), desk=desk)
 
 
 def _scanner_mode(door: Door) -> str:

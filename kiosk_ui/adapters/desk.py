@@ -13,7 +13,7 @@ import base64
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from agent.allotment import Certificate, encode_offline_ticket
 from agent.desk_sale import (ALLOTMENT_NEXT, Sale, exchange_request, offline_sale, record_sale, refund_request,
@@ -25,6 +25,9 @@ from agent.sync.messages import DeskAnswer, DeskRequest, SoldTicket
 from agent.ticket_format import Ticket
 from drivers.printers.wording import when
 from kiosk_ui.services import (CartQuote, DeskResult, Payment, QuoteLine, SaleCategory, SaleResult, SaleTarget)
+
+if TYPE_CHECKING:
+    from kiosk_ui.adapters.sync import SyncLink
 
 log = logging.getLogger(__name__)
 OFFERS = "desk_offers"
@@ -38,6 +41,22 @@ class SaleLink(Protocol):
     @property
     def online(self) -> bool: ...
     def ask(self, request: DeskRequest, timeout: float) -> DeskAnswer | None: ...   # None: no answer in time
+
+
+class SyncSaleLink:
+    """The desk's requests over the device's running sync (kiosk_ui.adapters.sync.SyncLink -> agent.sync.DeviceSync)."""
+
+    def __init__(self, source: SyncLink):
+        self.source = source
+
+    @property
+    def online(self) -> bool:
+        sync = self.source.sync
+        return sync is not None and sync.online
+
+    def ask(self, request: DeskRequest, timeout: float) -> DeskAnswer | None:
+        sync = self.source.sync
+        return sync.ask(request, timeout) if sync is not None else None
 
 
 class NoLink:
@@ -85,7 +104,8 @@ class KioskDesk:
                          for c, cents in sorted(offer.prices.items()))
             date = when(event.get("starts_at"), event.get("ends_at"), event.get("timezone") or "UTC", lang)
             out.append(SaleTarget(offer.target_id, event.get("name") or str(entry.get("name") or offer.target_id),
-                                  date, offer.currency, lang, cats, bool(entry.get("is_pass"))))
+                                  date, offer.currency, lang, cats, bool(entry.get("is_pass")),
+                                  event.get("timezone") or "UTC"))
         return out
 
     def _category_name(self, target_id: int, category: int, entry: dict[str, Any]) -> str:
@@ -129,7 +149,9 @@ class KioskDesk:
                 if not answer.ok:
                     return SaleResult(False, problem=answer.reason or "refused by the server")
                 rows = ticket_rows(sale, answer.order_number, answer.tickets, answer.status or status, sale.target_id)
-                record_sale(self.ledger, rows)
+                with self.ledger.transaction():
+                    record_sale(self.ledger, rows)
+                    self._take_stock(sale)
                 return SaleResult(True, answer.order_number, False, answer.total_cents, answer.currency or sale.currency,
                                   tuple(t.ticket_key for t in answer.tickets), status=answer.status or status)
             log.warning("desk: no answer from the server in %.1f s: selling offline (request %s)", self.timeout,
@@ -158,11 +180,23 @@ class KioskDesk:
                     ticket_id += 1
         except TicketgateError as exc:        # an event or category the allotment does not cover
             return SaleResult(False, problem=f"Offline, and not within this kiosk's sales allotment: {exc}")
-        order_number = f"{self._device()}-{first}"
-        record_sale(self.ledger, ticket_rows(sale, order_number, tickets, status, sale.target_id),
-                    offline_sale(sale, cert.allotment_id, tickets, self._device()), next_ticket_id=ticket_id)
+        order_number = f"{self._device()}-{cert.allotment_id}-{first - cert.first_id + 1}"
+        with self.ledger.transaction():
+            record_sale(self.ledger, ticket_rows(sale, order_number, tickets, status, sale.target_id),
+                        offline_sale(sale, cert.allotment_id, tickets, self._device()), next_ticket_id=ticket_id)
+            self._take_stock(sale)
         return SaleResult(True, order_number, True, quote.total_cents, quote.currency,
                           tuple(t.ticket_key for t in tickets), status=status)
+
+    def _take_stock(self, sale: Sale) -> None:
+        """The stock shown here goes down at once (the server's figures replace it with the next catalogue)."""
+        offers = self._offers()
+        for entry in offers:
+            if int(entry["offer"]["target_id"]) == sale.target_id and entry.get("stock"):
+                for category, quantity in sale.lines:
+                    if str(category) in entry["stock"]:
+                        entry["stock"][str(category)] = max(0, int(entry["stock"][str(category)]) - quantity)
+        self.ledger.set_setting(OFFERS, offers)
 
     # -- after the sale ----------------------------------------------------------------------------------------------
     def refund(self, order_number: str, reason: str, kind: str = "refund") -> DeskResult:

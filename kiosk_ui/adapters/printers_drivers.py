@@ -13,6 +13,7 @@ from drivers.printers import registry
 from drivers.printers import settings as printer_settings
 from drivers.printers.model import PrintableTicket, PrintResult
 from drivers.printers.queue import PendingJob, PrintQueue
+from drivers.printers.receipt import Receipt
 from drivers.printers.service import PrinterConfig, print_ticket
 from drivers.printers.wording import say, when
 from kiosk_ui import i18n
@@ -140,6 +141,13 @@ class DriverPrinters:
         message = why if done == 0 else say(lang, "{done} printed, then: {why}", done=done, why=why)
         message += " " + say(lang, "{n} ticket(s) kept to print again: see the print queue.", n=kept)
         return PrintResult(False, done, message, printer_id, failure.bytes_sent, failure.ms, kept)
+
+    def print_receipt(self, printer_id: str, receipt: Receipt) -> PrintResult:
+        """The desk's receipt on an ESC/POS printer (not kept in the queue: the sale keeps it to print again)."""
+        from drivers.printers.receipt import send_receipt
+        result = send_receipt(self._config(printer_id), receipt)
+        self._online[printer_id] = result.ok
+        return self._say(result, self.language())
 
     def pending(self) -> list[PendingPrint]:
         return [self._pending(j) for j in self.queue.pending.values()]

@@ -12,8 +12,6 @@ from drivers.printers.wording import money
 from kiosk_ui.i18n import language, tr, tr_n
 from kiosk_ui.services import CartQuote, Payment, SaleResult, SaleTarget
 
-METHOD_LABELS = {"cash": "Cash", "card": "Card (terminal)", "invoice": "Invoice (pay later)",
-                 "voucher": "Voucher / exchange credit"}
 MAX_IN_CART = 20                        # per category, one tap at a time; the server's per-order limit still applies
 
 
@@ -39,6 +37,7 @@ class CartView:
     total: str              # "Total: EUR 45.00"
     problem: str            # translated; '' when the cart can be paid
     can_pay: bool
+    promotions: str = ""    # "Promotion: 4 for 3, -10% (SPRING)" (always in sight, next to the total)
 
 
 def cart_view(target: SaleTarget, cart: dict[int, int], quote: CartQuote | None) -> CartView:
@@ -62,8 +61,10 @@ def cart_view(target: SaleTarget, cart: dict[int, int], quote: CartQuote | None)
         problem = tr(quote.problem)
     empty = not any(cart.values())
     title = f"{target.name}\n{target.date_text}" if target.date_text else target.name
+    applied = sorted({line.promotion for line in quote.lines if line.promotion}) if quote is not None else []
     return CartView(title, tuple(rows), tuple(lines), tr("Total: {amount}", amount=amount(total, target.currency)),
-                    problem if not empty else tr("Choose the tickets."), not empty and not problem and quote is not None)
+                    problem if not empty else tr("Choose the tickets."), not empty and not problem and quote is not None,
+                    tr("Promotion: {what}", what=", ".join(applied)) if applied and not problem else "")
 
 
 @dataclass(frozen=True)

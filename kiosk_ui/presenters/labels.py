@@ -4,14 +4,27 @@ from drivers.printers import registry as _printers
 UNDO_REASONS = ("Scanned by mistake", "Wrong ticket shown", "Guest left before entering")
 CHECKIN_REASONS = ("QR code unreadable", "Phone battery dead", "Name checked with ID", "Supervisor decision")
 EXCHANGE_REASONS = ("Wrong date bought", "Upgrade of category", "Damaged ticket")
-MENU_TILES = (("scan", "Scan"), ("search", "Search"), ("events", "Events and zones"), ("kiosk", "Ticket desk"),
-              ("stats", "Statistics"), ("sync", "Sync"), ("setup", "Set-up"))
+REFUND_REASONS = ("Event cancelled or moved", "Buyer cannot come", "Sold by mistake", "Duplicate purchase")
+PAYMENT_LABELS = {"cash": "Cash", "card": "Card (terminal)", "invoice": "Invoice (pay later)",
+                  "voucher": "Voucher / exchange credit"}
+DESK_PROBLEMS = ("Sold out", "Not enough left", "Choose the tickets.", "Choose how the buyer pays.",
+                 "The cash given does not cover the total.", "Type the terminal's or the voucher's reference.",
+                 "This e-mail address is not valid.", "Offline, and this kiosk has no sales allotment.",
+                 "Offline, and this kiosk's sales allotment has expired.",
+                 "Offline, and this kiosk's sales allotment is used up.",
+                 "A refund needs the server: try again when the kiosk is online.",
+                 "An exchange needs the server: try again when the kiosk is online.",
+                 "The server did not answer in time.", "Selling is not available on this device.",
+                 "No ticket in this order.", "Tap a ticket first.", "sales not open yet", "sales closed")
+MENU_TILES = (("scan", "Scan"), ("search", "Search"), ("events", "Events and zones"), ("sell", "Sell tickets"),
+              ("kiosk", "Ticket desk"), ("stats", "Statistics"), ("sync", "Sync"), ("setup", "Set-up"))
 ENROLLMENT_STEPS = {"idle": "Not enrolled yet: scan the enrollment QR, or type the organiser code.",
                     "discovering": "Looking for the organiser's server on this network…",
                     "contacting": "Contacting the server…", "enrolled": "Enrolled", "failed": "Enrollment failed",
                     "unavailable": "Not available"}
 STATS_TITLES = ("Per event", "Per zone", "Per gate")
-SCREEN_TITLES = ("Scan", "Search", "Events and zones", "Ticket desk", "Statistics", "Sync", "Set-up", "Menu")
+SCREEN_TITLES = ("Scan", "Search", "Events and zones", "Ticket desk", "Statistics", "Sync", "Set-up", "Menu",
+                 "Sell tickets", "Payment", "Sale", "Cart")
 
 SCANNER_LABELS = {"camera": "camera", "zebra": "Zebra laser (DataWedge)", "bluebird": "Bluebird laser",
                   "keyboard": "keyboard-wedge laser"}
@@ -22,6 +35,6 @@ PRINTER_FORMATS = {lang.name: dict(zip(lang.formats, lang.format_labels or lang.
 
 LABEL_TABLES = (tuple(SCANNER_LABELS.values()), tuple(PRINTER_LANGUAGES.values()),
                 tuple(label for formats in PRINTER_FORMATS.values() for label in formats.values()), UNDO_REASONS,
-                CHECKIN_REASONS, EXCHANGE_REASONS,
+                CHECKIN_REASONS, EXCHANGE_REASONS, REFUND_REASONS, tuple(PAYMENT_LABELS.values()), DESK_PROBLEMS,
                 tuple(t for _, t in MENU_TILES), tuple(ENROLLMENT_STEPS.values()),
                 STATS_TITLES, SCREEN_TITLES)

@@ -1,0 +1,119 @@
+"""The sale in progress at the desk, without Kivy: the event or pass chosen, the cart, the promo code, the payment,
+then the sale (durable first), its tickets printed on the chosen printer and the receipt on an ESC/POS printer.
+The sell screens render its views (kiosk_ui/presenters/cart.py) and forward intents here; every business rule is
+in the desk service (kiosk_ui/adapters/desk.py over agent.pricing, agent.allotment, agent.desk_sale)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from drivers.printers.model import PrintResult
+from drivers.printers.receipt import Receipt
+from drivers.printers.wording import when
+from kiosk_ui import i18n
+from kiosk_ui.presenters.cart import CartView, PaymentView, cart_view, payment_view, receipt_for
+from kiosk_ui.services import CartQuote, DeskResult, Payment, SaleResult, SaleTarget
+
+if TYPE_CHECKING:
+    from kiosk_ui.controller import Controller
+
+
+@dataclass
+class SaleOutcome:
+    result: SaleResult
+    tickets: PrintResult | None = None          # None: not sold, nothing printed
+    receipt: PrintResult | None = None
+    first_ticket_ms: float = 0.0                # confirmed -> first ticket printed (benchmarks/bench_desk.py)
+
+
+@dataclass
+class DeskFlow:
+    ctl: Controller
+    target_id: int | None = None
+    cart: dict[int, int] = field(default_factory=dict)
+    promo_code: str = ""
+    print_kind: str = "ticket"                  # ticket (ESC/POS, Zebra) | badge (card printer)
+    last: SaleOutcome | None = None
+    last_receipt: Receipt | None = None
+
+    @property
+    def desk(self):
+        return self.ctl.services.desk
+
+    # -- the cart ----------------------------------------------------------------------------------------------------
+    def targets(self) -> list[SaleTarget]:
+        return self.desk.targets()
+
+    def target(self) -> SaleTarget | None:
+        targets = self.targets()
+        chosen = [t for t in targets if t.target_id == self.target_id]
+        return next(iter(chosen or targets), None)
+
+    def choose(self, target_id: int) -> None:
+        if target_id != self.target_id:
+            self.target_id, self.cart = target_id, {}
+
+    def add(self, category: int, n: int = 1) -> None:
+        self.cart[category] = max(0, self.cart.get(category, 0) + n)
+
+    def set_promo(self, code: str) -> None:
+        self.promo_code = code.strip()
+
+    def quote(self) -> CartQuote | None:
+        target = self.target()
+        if target is None or not any(self.cart.values()):
+            return None
+        return self.desk.quote(target.target_id, dict(self.cart), self.promo_code or None)
+
+    def cart_view(self) -> CartView | None:
+        target = self.target()
+        return None if target is None else cart_view(target, self.cart, self.quote())
+
+    def payment_view(self, payment: Payment) -> PaymentView | None:
+        quote = self.quote()
+        return None if quote is None or quote.problem else payment_view(quote, payment)
+
+    # -- the sale ----------------------------------------------------------------------------------------------------
+    def confirm(self, payment: Payment) -> SaleOutcome:
+        """Sell (durable on the device before anything prints), then print the tickets and the receipt."""
+        target, quote = self.target(), self.quote()
+        if target is None or quote is None:
+            return SaleOutcome(SaleResult(False, problem="Choose the tickets."))
+        started = time.perf_counter()
+        result = self.desk.sell(quote, payment)
+        if not result.ok:
+            self.last = SaleOutcome(result)
+            return self.last
+        tickets = self.ctl.print_order(result.order_number, self.print_kind)
+        first_ms = (time.perf_counter() - started) * 1000
+        self.last_receipt = receipt_for(target, quote, payment, result, self._now_text(target))
+        self.last = SaleOutcome(result, tickets, self.print_receipt(), first_ms)
+        self.cart, self.promo_code = {}, ""
+        return self.last
+
+    def print_receipt(self) -> PrintResult:
+        if self.last_receipt is None:
+            return PrintResult(False, 0, i18n.tr("No sale yet."))
+        printer = self.receipt_printer()
+        if printer is None:
+            return PrintResult(False, 0, i18n.tr("No receipt printer (ESC/POS): add one in Printers."))
+        return self.ctl.services.printers.print_receipt(printer, self.last_receipt)
+
+    def receipt_printer(self) -> str | None:
+        """The chosen printer when it prints receipts (ESC/POS), else the first ESC/POS printer."""
+        escpos = [p.printer_id for p in self.ctl.services.printers.printers() if p.language == "escpos"]
+        chosen = [p for p in escpos if p == self.ctl.selected_printer]
+        return next(iter(chosen or escpos), None)
+
+    # -- after the sale ----------------------------------------------------------------------------------------------
+    def refund(self, order_number: str, reason: str, kind: str = "refund") -> DeskResult:
+        return self.desk.refund(order_number, reason, kind)
+
+    def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
+                 category: int | None = None) -> DeskResult:
+        return self.desk.exchange(ticket_key, reason, target_id, category)
+
+    def _now_text(self, target: SaleTarget) -> str:
+        """The sale's date and time in the event's language and time zone."""
+        return when(self.ctl.clock(), None, target.timezone, target.language)

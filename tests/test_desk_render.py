@@ -1,0 +1,125 @@
+"""The desk's sell screens rendered offscreen (EN and FR; 5" 720×1280 and 10" 1200×1920) through a whole sale:
+cart (stock left, sold out, promotion, total), payment (cash given, change due, card without reference refused,
+invoice pending), the sale signed within the kiosk's allotment and durable before printing; the tickets printed
+on a Zebra and the receipt on an ESC/POS printer (TCP on 127.0.0.1), rendered back from the bytes received and
+their QR read and verified with the device's keys."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.keyring import Keyring
+from agent.payload import read_payload
+from drivers.camera.chain import DecoderChain
+from drivers.printers.escpos_render import escpos_text, render_escpos
+from drivers.printers.zpl_render import render_zpl
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "test-artifacts" / "desk"
+SIZES = {"5in": (720, 1280), "10in": (1200, 1920)}
+
+
+def _run(out: Path, size: tuple[int, int], lang: str) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
+    env.pop("DISPLAY", None)
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "desk_scenario.py"), str(out), str(size[0]),
+                           str(size[1]), lang], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads((out / "desk_results.json").read_text())
+    res["jobs"] = json.loads((out / "desk_jobs.json").read_text())
+    return res
+
+
+@pytest.fixture(scope="module", params=[(lang, size) for lang in ("en", "fr") for size in SIZES],
+                ids=lambda p: f"{p[0]}-{p[1]}")
+def run(request) -> tuple[str, str, dict]:
+    lang, size = request.param
+    return lang, size, _run(OUT / f"{lang}-{size}", SIZES[size], lang)
+
+
+WORDS = {
+    "en": {"left": "40 left", "sold_out": "Sold out", "total": "Total: EUR 129.00", "to_pay": "To pay: EUR 129.00",
+           "change": "Change due: EUR 21.00", "choose": "Choose the tickets.", "promo": "Promotion: -10% (SPRING), 4 for 3",
+           "short": "The cash given does not cover the total.", "sold": "5 tickets sold.", "offline": "Sold offline",
+           "pending": "Payment pending (invoice).", "tile": "Sell tickets", "unknown": "unknown promo code NOPE"},
+    "fr": {"left": "40 restants", "sold_out": "Épuisé", "total": "Total : 129,00 EUR", "to_pay": "À payer : 129,00 EUR",
+           "change": "Rendu : 21,00 EUR", "choose": "Choisissez les billets.",
+           "promo": "Promotion : -10% (SPRING), 4 for 3", "short": "Le montant remis ne couvre pas le total.",
+           "sold": "5 billets vendus.", "offline": "Vendu hors ligne", "pending": "Paiement en attente (facture).",
+           "tile": "Vendre des billets", "unknown": "unknown promo code NOPE"},
+}
+
+
+def test_cart_shows_stock_sold_out_promotion_and_total(run):
+    lang, _, res = run
+    w = WORDS[lang]
+    assert w["tile"] in res["menu"]
+    empty = res["cart_empty"]
+    assert empty["pay_disabled"] and empty["problem"] == w["choose"]
+    standard, vip, child = empty["rows"]
+    assert w["left"] in standard[0] and w["sold_out"] in child[0]
+    cart = res["cart"]
+    assert [r[2] for r in cart["rows"]] == ["4", "1", "0"]
+    assert cart["total"] == w["total"] and not cart["pay_disabled"] and cart["problem"] == w["promo"]
+    assert res["bad_promo"]["pay_disabled"] and w["unknown"] in res["bad_promo"]["problem"]
+
+
+def test_payment_change_due_and_refusals(run):
+    lang, _, res = run
+    w = WORDS[lang]
+    assert res["pay_screen"] == "pay"
+    assert res["short_cash"] == {"problem": w["short"], "confirm_disabled": True}
+    assert res["payment"]["to_pay"] == w["to_pay"] and res["payment"]["change"] == w["change"]
+    assert res["payment"]["confirm_disabled"] is False
+    assert res["card_no_ref"]["confirm_disabled"] is True
+
+
+def test_offline_sale_durable_printed_and_stock_moved(run):
+    lang, _, res = run
+    w = WORDS[lang]
+    sold = res["sold"]
+    assert sold["ok"] and sold["offline"] and res["sold_screen"] == "sold"
+    assert w["sold"] in sold["headline"] and w["offline"] in sold["headline"]
+    assert len(sold["tickets"]) == 5 and sold["order_states"] == ["valid"] * 5
+    assert sold["outbox"] == 2                       # the offline sale and the print record, queued for the server
+    assert sold["ticket_print"] and sold["receipt_print"]
+    assert [r[0].splitlines()[-1] for r in res["stock_after"]][:2] == (
+        ["36 left", "2 left"] if lang == "en" else ["36 restants", "2 restants"])
+    assert res["invoice"]["ok"] and res["invoice"]["status"] == "pending" and res["invoice"]["states"] == ["unpaid"]
+    assert w["pending"] in res["invoice"]["headline"]
+
+
+def test_tickets_and_receipt_printed_rendered_back_and_verified(run):
+    lang, size, res = run
+    keyring = Keyring.load(res["keyring"])
+    tickets = [bytes.fromhex(j) for j in res["jobs"]["tickets"]]
+    assert len(tickets) == 6                          # 5 sold with cash, 1 on invoice
+    read = []
+    for i, job in enumerate(tickets[:5]):
+        image = render_zpl(job)
+        if i == 0:
+            image.save(OUT / f"{lang}-{size}" / "ticket.png")
+        (payload,) = DecoderChain().decode(np.asarray(image.convert("L"))).texts
+        decoded = read_payload(payload, keyring, time.time())
+        assert decoded.status == "ok", decoded
+        read.append(decoded.ticket.key)
+    assert read == res["sold"]["tickets"]
+    receipts = [bytes.fromhex(j) for j in res["jobs"]["receipts"]]
+    assert len(receipts) == 2
+    image, cuts = render_escpos(receipts[0])
+    image.save(OUT / f"{lang}-{size}" / "receipt.png")
+    assert DecoderChain().decode(np.asarray(image.convert("L"))).texts == (res["sold"]["order"],)
+    text = escpos_text(receipts[0])
+    # the receipt is in the event's language (the demo festival's: English), whatever the app's language
+    assert any(line.startswith("Total") and line.endswith("EUR 129.00") for line in text)
+    assert any(line.startswith("Change") and line.endswith("EUR 21.00") for line in text)
+    assert "Sold offline" in text and f"#{res['sold']['order']}" in text
+    assert "*** PAYMENT PENDING ***" in escpos_text(receipts[1])
