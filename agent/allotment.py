@@ -163,6 +163,16 @@ class Certificate:
                 "valid_until": self.valid_until, "events": list(self.events), "categories": list(self.categories)}
 
 
+def public_key_of(text: str) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise InvalidInput("a device key is a raw 32-byte Ed25519 public key, base64")
+    return raw
+
+
 def sign_certificate(cert: Certificate, organiser_key: Ed25519PrivateKey) -> Certificate:
     """The organiser (server) signs a kiosk's certificate with one of its ticket keys."""
     from dataclasses import replace

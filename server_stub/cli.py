@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", type=Path, required=True)
     ex.add_argument("--format", choices=["png", "pdf", "both"], default="png")
 
+    from server_stub.cli_desk import add_parsers as desk_parsers
+    desk_parsers(sub, add)
+
     add(sub, "devices", "registered devices")
     dv = sub.add_parser("device", help="register or revoke a device").add_subparsers(dest="sub", required=True)
     c = add(dv, "register", "register a device")

@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server_stub import cli_output as out
+from server_stub.cli_desk import HANDLERS as DESK_HANDLERS
 from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refusals, cmd_serve, cmd_stats, device_register,
                                   device_revoke, device_rollback, device_uploads)
 from agent.errors import TicketgateError
@@ -211,4 +212,5 @@ HANDLERS = {
     ("device", "uploads"): device_uploads, ("device", "rollback"): device_rollback, ("refusals", None): cmd_refusals,
     ("stats", None): cmd_stats, ("conflicts", None): cmd_conflicts,
     ("push", None): cmd_push, ("serve", None): cmd_serve,
+    **DESK_HANDLERS,
 }

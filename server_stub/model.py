@@ -47,9 +47,10 @@ def normalize_order_number(text: str) -> str:
 
 
 def new_ticket_id() -> int:
-    """48-bit random ticket id (never 0). Unguessable; the signature is what actually protects."""
+    """47-bit random ticket id (never 0). Unguessable; the signature is what actually protects. Ids from 2**47 up are
+    the kiosks' offline allotment ranges (agent.allotment.ALLOTMENT_ID_BASE): never drawn here."""
     while True:
-        value = secrets.randbits(48)
+        value = secrets.randbits(47)
         if 0 < value <= MAX_TICKET_ID:
             return value
 

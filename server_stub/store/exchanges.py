@@ -8,6 +8,7 @@ from agent.errors import InvalidInput
 from server_stub.model import Position
 from server_stub.store.base import StoreError
 from server_stub.store.order_store import OrderMixin
+from server_stub.store.stock import needs, release_tickets, take
 
 _KEEP = object()
 
@@ -29,6 +30,8 @@ class ExchangeMixin(OrderMixin):
                 "FROM tickets t WHERE ticket_id=?", (old["ticket_id"],)).fetchone()
             p = Position(category=old["category"] if category is None else int(category),
                          zone=old["zone"] if zone is _KEEP else zone, seat=old["seat"] if seat is _KEEP else seat)
+            release_tickets(c, "t.ticket_id=?", (old["ticket_id"],))         # the old one back on sale…
+            take(c, needs(old["target_id"], [(p.category, p.zone, 1)]))       # …the new one taken (SoldOut: nothing done)
             self.revoke_ticket(old["ticket_key"], f"exchanged: {reason}")     # joins this transaction (same version)
             version = c.execute("SELECT version FROM organisers WHERE org=?", (old["org"],)).fetchone()[0]
             new_id = self._insert_ticket(c, order_id, position, old["target_id"], p, version)

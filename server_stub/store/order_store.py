@@ -10,6 +10,7 @@ from server_stub.model import (CANCELLED, PAID, PENDING, REFUNDED, OrderInput, P
                                new_order_number, new_ticket_id, normalize_order_number)
 from server_stub.store.base import NotFound, StoreError
 from server_stub.store.catalogue import CatalogueMixin
+from server_stub.store.stock import release_tickets
 
 _ORDER_COLS = "o.order_id, o.number, o.org, o.target_id, c.kind, o.buyer_name, o.email, o.status, o.reason, o.created_at, o.updated_at"
 _ORDER_KEYS = ("order_id", "number", "org", "event_id", "target_kind", "buyer_name", "email", "status", "reason",
@@ -174,6 +175,7 @@ class OrderMixin(CatalogueMixin):
             c.execute("UPDATE orders SET status=?, reason=?, updated_at=? WHERE order_id=?", (new, reason, now, order_id))
             c.execute("UPDATE tickets SET version=? WHERE order_id=?", (version, order_id))
             if revoke:
+                release_tickets(c, "t.order_id=?", (order_id,))      # back on sale, before they count as revoked
                 c.execute("INSERT INTO revocations(ticket_id, reason, at, active, version) "
                           "SELECT ticket_id, ?, ?, 1, ? FROM tickets WHERE order_id=? "
                           "ON CONFLICT(ticket_id) DO UPDATE SET reason=excluded.reason, at=excluded.at, active=1, "

@@ -8,13 +8,13 @@ import time
 from typing import Any, Iterable
 
 from agent.errors import TicketgateError
-from agent.sync.messages import ActionItem, Exchange, PaymentValidated, RefusalItem, item_from_wire
+from agent.sync.messages import ActionItem, Exchange, OfflineSale, PaymentValidated, RefusalItem, item_from_wire
 from agent.sync.signed import Rejected
 from server_stub.stats import Scan, compute_stats, find_conflicts
 from server_stub.store.base import NotFound, StoreError
 from server_stub.store.device_uploads import DeviceUploadsMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
-from server_stub.store.exchanges import ExchangeMixin
+from server_stub.store.sales import SalesMixin
 from server_stub.sync.contract import IngestResult, Upload
 
 log = logging.getLogger("ticketgate.server.store")
@@ -52,7 +52,7 @@ def _row(u: Upload, now: float) -> tuple:
             m.gate, m.device_seq, None, m.detail, None, u.org, now)
 
 
-class ScansMixin(DeviceUploadsMixin, ExchangeMixin, KeysDevicesMixin):
+class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
     def ingest(self, actions: Iterable[dict]) -> tuple[int, int]:
         """Store uploaded outbox messages (actions and refusals) in one transaction. Idempotent by scan uuid.
         Returns (new, duplicates); malformed messages are skipped, logged and counted in `last_rejected`."""
@@ -91,10 +91,22 @@ class ScansMixin(DeviceUploadsMixin, ExchangeMixin, KeysDevicesMixin):
         result = IngestResult()
         with self.tx() as c:
             result.new = c.executemany(_INSERT, rows).rowcount if rows else 0
+            self._door_cancellations(c, [u.item for u in uploads if isinstance(u.item, ActionItem)])
             for u in others:
                 result.new += self._ingest_other(c, u, now, result.refused)
         result.duplicates = len(rows) + len(others) - result.new
         return result
+
+    def _door_cancellations(self, c, actions: list[ActionItem]) -> None:
+        """A quick cancellation at a door puts the ticket back on sale on the server (stock), its annulment takes it
+        again; idempotent (the ticket's `released` flag), a cancellation already annulled is not applied."""
+        for a in actions:
+            if a.kind == "cancel":
+                if c.execute("SELECT 1 FROM scans WHERE ref_uuid=? AND kind='annul'", (a.scan_uuid,)).fetchone() is None:
+                    self.quick_cancelled(c, a.ticket_key)
+            elif a.kind == "annul" and a.ref_uuid:
+                if c.execute("SELECT 1 FROM scans WHERE scan_uuid=? AND kind='cancel'", (a.ref_uuid,)).fetchone():
+                    self.quick_cancelled(c, a.ticket_key, undone=True)
 
     def _ingest_other(self, c, u: Upload, now: float, refused: dict) -> int:
         """Keep the message whole; apply a kiosk action's effect the first time it arrives (same transaction)."""
@@ -110,9 +122,9 @@ class ScansMixin(DeviceUploadsMixin, ExchangeMixin, KeysDevicesMixin):
              str(m.get("reason") or "")[:500], u.org, now, json.dumps(m, default=str)[:20000])).rowcount
         if not inserted:
             return 0
-        if isinstance(u.item, (PaymentValidated, Exchange)):
+        if isinstance(u.item, (PaymentValidated, Exchange, OfflineSale)):
             try:
-                effect = self._kiosk_effect(u.item, u.org)
+                effect = self._offline_sale(c, u) if isinstance(u.item, OfflineSale) else self._kiosk_effect(u.item, u.org)
             except TicketgateError as exc:     # refused on purpose: kept, reported to the device and the organiser
                 log.warning("ingest: kiosk %s from %s not applied (%s)", m.get("action"), u.device_id, exc)
                 refused[(u.device_id, u.outbox_id)] = f"not applied: {exc}"
@@ -121,6 +133,18 @@ class ScansMixin(DeviceUploadsMixin, ExchangeMixin, KeysDevicesMixin):
                     c.execute("UPDATE scans SET body=? WHERE scan_uuid=?", (json.dumps(dict(m, **effect), default=str),
                                                                           message_uuid(m)))
         return 1
+
+    def _offline_sale(self, c, u: Upload) -> dict:
+        """Reconciled in a savepoint: refused, it leaves nothing behind (the message itself stays stored)."""
+        assert isinstance(u.item, OfflineSale)
+        c.execute("SAVEPOINT offline_sale")
+        try:
+            effect = self.reconcile_offline_sale(c, u.item, u.org, u.device_id)
+        except TicketgateError:
+            c.execute("ROLLBACK TO SAVEPOINT offline_sale")
+            raise
+        c.execute("RELEASE SAVEPOINT offline_sale")
+        return effect
 
     def _kiosk_effect(self, m: PaymentValidated | Exchange, org: str | None) -> dict:
         if isinstance(m, PaymentValidated):

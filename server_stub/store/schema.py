@@ -92,4 +92,34 @@ MIGRATIONS: tuple[str, ...] = (
         received_at REAL NOT NULL, UNIQUE (device_id, outbox_id, digest));
     CREATE INDEX refused_uploads_org ON refused_uploads(org, device_id);
     """,
+    # 7: the desk: prices, quotas (stock), sales windows, promotions, priced order lines, answered desk requests
+    #    (idempotent by request id), offline sales allotments and their sizing; a ticket quick-cancelled at a door
+    #    is `released` (back on sale)
+    """
+    ALTER TABLE events ADD COLUMN currency TEXT NOT NULL DEFAULT 'EUR';
+    ALTER TABLE tickets ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE prices (target_id INTEGER NOT NULL, category INTEGER NOT NULL, cents INTEGER NOT NULL,
+        PRIMARY KEY (target_id, category));
+    CREATE TABLE quotas (target_id INTEGER NOT NULL, scope TEXT NOT NULL, ref INTEGER NOT NULL, capacity INTEGER NOT NULL,
+        sold INTEGER NOT NULL DEFAULT 0, held INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (target_id, scope, ref));
+    CREATE TABLE sales_windows (target_id INTEGER PRIMARY KEY, opens_at REAL, closes_at REAL,
+        door_only INTEGER NOT NULL DEFAULT 0, max_per_order INTEGER);
+    CREATE TABLE promotions (promo_id INTEGER PRIMARY KEY, org TEXT NOT NULL, target_id INTEGER, kind TEXT NOT NULL,
+        category INTEGER, x INTEGER NOT NULL DEFAULT 0, y INTEGER NOT NULL DEFAULT 0, percent INTEGER NOT NULL DEFAULT 0,
+        amount_cents INTEGER NOT NULL DEFAULT 0, code TEXT, max_uses INTEGER, uses INTEGER NOT NULL DEFAULT 0,
+        valid_from REAL, valid_until REAL, UNIQUE (org, code));
+    CREATE TABLE order_lines (order_id INTEGER NOT NULL, line INTEGER NOT NULL, category INTEGER NOT NULL, zone INTEGER,
+        quantity INTEGER NOT NULL, unit_cents INTEGER NOT NULL, discount_cents INTEGER NOT NULL,
+        total_cents INTEGER NOT NULL, promotion TEXT, promo_id INTEGER, PRIMARY KEY (order_id, line));
+    CREATE TABLE desk_requests (request_id TEXT PRIMARY KEY, org TEXT NOT NULL, device_id TEXT NOT NULL,
+        kind TEXT NOT NULL, answer TEXT NOT NULL, at REAL NOT NULL);
+    CREATE TABLE allotment_sizes (device_id TEXT PRIMARY KEY, org TEXT NOT NULL, events TEXT NOT NULL,
+        categories TEXT NOT NULL, size INTEGER NOT NULL, hours REAL NOT NULL);
+    CREATE TABLE allotments (allotment_id INTEGER PRIMARY KEY, org TEXT NOT NULL, device_id TEXT NOT NULL,
+        public_key BLOB NOT NULL, events TEXT NOT NULL, categories TEXT NOT NULL, first_id INTEGER NOT NULL,
+        last_id INTEGER NOT NULL, max_count INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0,
+        valid_from INTEGER NOT NULL, valid_until INTEGER NOT NULL, certificate TEXT NOT NULL, created_at REAL NOT NULL,
+        revoked_at REAL, reason TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL);
+    CREATE INDEX allotments_device ON allotments(device_id);
+    """,
 )

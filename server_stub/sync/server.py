@@ -25,6 +25,9 @@ from agent.sync.transport import Transport
 from server_stub.sync import bundles
 from server_stub.sync.contract import SyncStore
 from agent.sync.bundle import split_to_fit
+from agent.errors import TicketgateError
+from agent.sync.messages import (AllotmentRequest, DeskAnswer, DeskRequest, RefundRequest, SaleRequest)
+from agent.allotment import public_key_of
 from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
                                  Resync, ServerStatus, Update, UploadItem)
 from server_stub.sync.contract import IngestResult, Upload
@@ -171,7 +174,8 @@ class SyncServer:
                     self._hello(org, device, msg, reg)
                     continue
                 if not isinstance(msg, Batch):
-                    raise Rejected(f"{msg.TYPE} requests are not served yet")
+                    self._desk(org, device, reg, msg)
+                    continue
                 batches.append(self._check(org, device, reg, msg, len(payload)))
             except Rejected as exc:
                 self._reject(topic, str(exc))
@@ -210,6 +214,37 @@ class SyncServer:
             if now - self._touched.get(device, -1e9) > 5.0:    # presence, not a write per batch
                 self._touched[device] = now
                 self.store.touch_device(device)
+
+    def _desk(self, org: str, device: str, reg: dict, msg: DeskRequest) -> None:
+        """A kiosk's online desk request, answered on its down topic (signed): kiosks only, for their events."""
+        answer = self._desk_answer(org, device, reg, msg)
+        self.stats["desk"] = self.stats.get("desk", 0) + 1
+        self.transport.publish(topics.down(org, device), self._sign(org, answer.to_wire()))
+
+    def _desk_answer(self, org: str, device: str, reg: dict, msg: DeskRequest) -> DeskAnswer:
+        kind = {"sale": "sale", "refund": "refund", "exchange_request": "exchange"}.get(msg.TYPE, "allotment")
+        if (reg.get("role") or "door") != "kiosk":
+            return DeskAnswer(device, msg.request_id, kind, False, f"not allowed: {device} is not a kiosk")
+        held = set(reg.get("events") or ())
+        try:
+            if isinstance(msg, SaleRequest):
+                events = set(self.store.target(msg.target_id)["event_ids"])
+                if held and not events & held:
+                    return DeskAnswer(device, msg.request_id, kind, False,
+                                      f"not allowed: {msg.target_id} is not an event of {device}")
+                return self.store.sell(org, device, msg)
+            if isinstance(msg, RefundRequest):
+                _org, events = self._lookups[0](msg.order_number)
+                if _org != org or (held and not set(events) & held):
+                    return DeskAnswer(device, msg.request_id, kind, False,
+                                      f"not allowed: order {msg.order_number} is not of an event of {device}")
+                return self.store.desk_refund(org, device, msg)
+            if isinstance(msg, AllotmentRequest):
+                cert = self.store.grant_allotment(org, device, public_key_of(msg.public_key))
+                return DeskAnswer(device, msg.request_id, kind, True, certificate=cert.to_text())
+            return DeskAnswer(device, msg.request_id, kind, False, "exchange requests are not served by this server")
+        except TicketgateError as exc:
+            return DeskAnswer(device, msg.request_id, kind, False, str(exc))
 
     def _device_presence(self, org: str, device: str, payload: bytes) -> None:
         """A device's retained presence, `offline` from its Last Will when it vanished: `server devices` shows it.

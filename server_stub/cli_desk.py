@@ -1,0 +1,148 @@
+"""`ticketgate server price|quota|promo|sales-window|allotment …`: the desk's catalogue (prices in cents of the
+event's currency, stock, promotions, sales windows) and the kiosks' offline allotments. Every read takes --json."""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable
+
+from server_stub.cli_output import emit
+
+
+def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser]) -> None:
+    pr = sub.add_parser("price", help="prices per category, in cents of the event's currency").add_subparsers(
+        dest="sub", required=True)
+    c = add(pr, "set", "set the price of a category for an event or pass")
+    c.add_argument("target", type=int, help="event or pass id")
+    c.add_argument("--category", type=int, required=True)
+    c.add_argument("--cents", type=int, required=True)
+    c.add_argument("--currency", default=None, help="the event's currency (ISO 4217: EUR, CHF…)")
+    c = add(pr, "list", "prices of an event or pass")
+    c.add_argument("target", type=int)
+    qt = sub.add_parser("quota", help="stock per event, category or zone").add_subparsers(dest="sub", required=True)
+    c = add(qt, "set", "create or resize a quota")
+    c.add_argument("target", type=int)
+    c.add_argument("--capacity", type=int, required=True)
+    c.add_argument("--category", type=int, default=None)
+    c.add_argument("--zone", type=int, default=None)
+    c = add(qt, "list", "quotas: capacity, sold, held by allotments, left")
+    c.add_argument("target", type=int)
+    pm = sub.add_parser("promo", help="promotions and promo codes").add_subparsers(dest="sub", required=True)
+    c = add(pm, "add", "add a promotion: --x-for-y 4:3, --percent N or --fixed-cents N")
+    c.add_argument("--target", type=int, default=None, help="event or pass (default: every one)")
+    c.add_argument("--category", type=int, default=None)
+    c.add_argument("--x-for-y", default=None, metavar="X:Y")
+    c.add_argument("--percent", type=int, default=0)
+    c.add_argument("--fixed-cents", type=int, default=0)
+    c.add_argument("--code", default=None)
+    c.add_argument("--max-uses", type=int, default=None)
+    c.add_argument("--valid-from", type=float, default=None, metavar="UNIX")
+    c.add_argument("--valid-until", type=float, default=None, metavar="UNIX")
+    add(pm, "list", "promotions, with the uses left of each code")
+    sw = sub.add_parser("sales-window", help="when a target is on sale; per-order limit").add_subparsers(
+        dest="sub", required=True)
+    c = add(sw, "set", "set the sales window")
+    c.add_argument("target", type=int)
+    c.add_argument("--opens", type=float, default=None, metavar="UNIX")
+    c.add_argument("--closes", type=float, default=None, metavar="UNIX")
+    c.add_argument("--door-only", action="store_true")
+    c.add_argument("--max-per-order", type=int, default=None)
+    c = add(sw, "show", "the sales window")
+    c.add_argument("target", type=int)
+    al = sub.add_parser("allotment", help="kiosks' offline sales allotments").add_subparsers(dest="sub", required=True)
+    c = add(al, "set", "size a kiosk's allotment (it gets it, and refills it, when online)")
+    c.add_argument("device_id")
+    c.add_argument("--events", required=True, help="comma-separated event or pass ids (1..4)")
+    c.add_argument("--categories", default="", help="comma-separated (default: every category)")
+    c.add_argument("--count", type=int, required=True)
+    c.add_argument("--hours", type=float, default=24.0)
+    c = add(al, "list", "allotments granted (range, count, used, revoked)")
+    c.add_argument("--device", default=None)
+    c = add(al, "revoke", "revoke an allotment: doors refuse its tickets, its unsold rest goes back on sale")
+    c.add_argument("allotment_id", type=int)
+    c.add_argument("--reason", required=True)
+
+
+def _ids(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def price_set(store, org, args) -> int:
+    if args.currency:
+        store.set_currency(org, args.target, args.currency)
+    row = store.set_price(org, args.target, args.category, args.cents)
+    return emit(args, row, f"{args.target} category {row['category']}: {row['cents'] / 100:.2f} {row['currency']}")
+
+
+def price_list(store, org, args) -> int:
+    store._own_target(org, args.target)
+    prices, cur = store.prices(args.target), store.currency(args.target)
+    return emit(args, {"target_id": args.target, "currency": cur, "prices": prices},
+                "\n".join(f"category {k}: {v / 100:.2f} {cur}" for k, v in prices.items()) or "no prices")
+
+
+def quota_set(store, org, args) -> int:
+    scope, ref = ("category", args.category) if args.category is not None else (
+        ("zone", args.zone) if args.zone is not None else ("event", 0))
+    q = store.set_quota(org, args.target, args.capacity, scope, ref)
+    return emit(args, q, f"{q['scope']} {q['ref']}: {q['capacity']} ({q['sold']} sold, {q['left']} left)")
+
+
+def quota_list(store, org, args) -> int:
+    store._own_target(org, args.target)
+    qs = store.quotas(args.target)
+    return emit(args, qs, "\n".join(f"{q['scope']} {q['ref']}: {q['capacity']} capacity, {q['sold']} sold, "
+                                    f"{q['held']} held, {q['left']} left" for q in qs) or "no quota (unlimited)")
+
+
+def promo_add(store, org, args) -> int:
+    kind, x, y = ("percent", 0, 0) if args.percent else (("fixed", 0, 0) if args.fixed_cents else ("x_for_y", 0, 0))
+    if args.x_for_y:
+        x, y = (int(v) for v in args.x_for_y.split(":", 1))
+    p = store.add_promotion(org, kind, args.target, args.category, x, y, args.percent, args.fixed_cents, args.code,
+                            args.max_uses, args.valid_from, args.valid_until)
+    return emit(args, p, f"promotion {p['promo_id']}: {p['label']}")
+
+
+def promo_list(store, org, args) -> int:
+    ps = store.promotions(org)
+    return emit(args, ps, "\n".join(f"{p['promo_id']}: {p['label']} (target {p['target_id'] or 'any'}, category "
+                                    f"{p['category'] if p['category'] is not None else 'any'}, uses {p['uses']}"
+                                    f"{'/' + str(p['max_uses']) if p['max_uses'] else ''})" for p in ps) or "none")
+
+
+def window_set(store, org, args) -> int:
+    w = store.set_sales_window(org, args.target, args.opens, args.closes, args.door_only, args.max_per_order)
+    return emit(args, w, f"{args.target}: opens {w['opens_at']}, closes {w['closes_at']}, door only "
+                         f"{w['door_only']}, at most {w['max_per_order']} per order")
+
+
+def window_show(store, org, args) -> int:
+    store._own_target(org, args.target)
+    w = store.sales_window(args.target)
+    return emit(args, w, f"{args.target}: opens {w['opens_at']}, closes {w['closes_at']}, door only "
+                         f"{w['door_only']}, at most {w['max_per_order']} per order")
+
+
+def allotment_set(store, org, args) -> int:
+    a = store.set_allotment_size(org, args.device_id, _ids(args.events), args.count, args.hours,
+                                 _ids(args.categories))
+    return emit(args, a, f"{a['device_id']}: {a['size']} tickets for {a['events']} during {a['hours']} h")
+
+
+def allotment_list(store, org, args) -> int:
+    rows = store.allotments(org, args.device)
+    return emit(args, rows, "\n".join(
+        f"{a['allotment_id']} {a['device_id']}: {a['used']}/{a['max_count']} sold, ids {a['first_id']}..{a['last_id']}"
+        f"{' REVOKED: ' + a['reason'] if a['revoked'] else ''}" for a in rows) or "none")
+
+
+def allotment_revoke(store, org, args) -> int:
+    a = store.revoke_allotment(org, args.allotment_id, args.reason)
+    return emit(args, a, f"allotment {a['allotment_id']} revoked ({a['max_count'] - a['used']} back on sale)")
+
+
+HANDLERS: dict[tuple[str, str | None], Callable[..., int]] = {("price", "set"): price_set, ("price", "list"): price_list, ("quota", "set"): quota_set,
+            ("quota", "list"): quota_list, ("promo", "add"): promo_add, ("promo", "list"): promo_list,
+            ("sales-window", "set"): window_set, ("sales-window", "show"): window_show,
+            ("allotment", "set"): allotment_set, ("allotment", "list"): allotment_list,
+            ("allotment", "revoke"): allotment_revoke}

@@ -1,0 +1,397 @@
+"""The desk on the server: the catalogue's prices, quotas (stock), sales windows and promotions; online sales,
+refunds and cancellations; offline sales allotments and their reconciliation.
+
+Stock is counters per quota row (`quotas`: a target — event or pass — and a scope: the whole event (ref 0), a
+category, a zone), moved in the transaction of what moves it: a sale takes with a conditional
+`UPDATE … WHERE sold + held + n <= capacity` (atomic on SQLite under BEGIN IMMEDIATE and on PostgreSQL, where the
+row lock makes a concurrent sale re-check the condition on the committed row), so two kiosks never oversell; a
+cancellation, refund, exchange or quick cancellation at a door gives back; an allotment holds its maximum count
+until its sales come back (then sold) or it is revoked (the unsold rest released). No quota row: unlimited.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterable
+
+from agent.allotment import ALLOTMENT_ID_BASE, Certificate, revocation_key, sign_certificate
+from agent.errors import InvalidInput
+from agent.pricing import CartLine, Offer, PricingError, Promotion, normalize_code, price_cart
+from agent.sync.messages import DeskAnswer, OfflineSale, RefundRequest, SaleRequest, SoldTicket
+from server_stub.model import PAID, PENDING, OrderInput, Position
+from server_stub.store.base import NotFound, StoreError
+from server_stub.store.exchanges import ExchangeMixin
+from server_stub.store.keys_devices import KeysDevicesMixin
+from server_stub.store.stock import give_back, needs, take
+
+SCOPES = ("event", "category", "zone")
+ALLOTMENT_SPAN = 2**20          # ticket ids per allotment range: first = BASE + id * SPAN
+MAX_ALLOTMENT = 100_000
+
+
+class SalesMixin(ExchangeMixin, KeysDevicesMixin):
+    # -- stock ---------------------------------------------------------------------------------------------
+    def quick_cancelled(self, c: Any, ticket_key: str, undone: bool = False) -> bool:
+        """A door's quick cancellation (or its annulment, `undone`) reached the server: the ticket goes back on sale
+        (or is taken again). Idempotent by the ticket's `released` flag."""
+        if not ticket_key.isdigit():
+            return False
+        row = c.execute("UPDATE tickets SET released=? WHERE ticket_id=? AND released=? RETURNING target_id, category, "
+                        "zone", (0 if undone else 1, int(ticket_key), 1 if undone else 0)).fetchone()
+        if row is None:
+            return False
+        moves = needs(row[0], [(row[1], row[2], 1)])
+        if undone:
+            take(c, moves, check=False)       # the ticket exists and was never resold: counted again
+        else:
+            give_back(c, moves)
+        return True
+
+    # -- catalogue ---------------------------------------------------------------------------------------------
+    def _own_target(self, org: str, target_id: int) -> dict:
+        target = self.target(target_id)
+        if target["org"] != org:
+            raise NotFound(f"no event or pass {target_id} for organiser {org!r}")
+        return target
+
+    def set_currency(self, org: str, event_id: int, currency: str) -> None:
+        currency = currency.strip().upper()
+        if not (len(currency) == 3 and currency.isalpha()):
+            raise InvalidInput(f"currency {currency!r}: a three-letter ISO 4217 code such as EUR or CHF")
+        self._own_target(org, event_id)
+        with self.tx() as c:
+            c.execute("UPDATE events SET currency=? WHERE event_id=?", (currency, event_id))
+
+    def currency(self, target_id: int) -> str:
+        events = self.target(target_id)["event_ids"]
+        row = self.q1("SELECT currency FROM events WHERE event_id=?", (events[0],)) if events else None
+        return row[0] if row else "EUR"
+
+    def set_price(self, org: str, target_id: int, category: int, cents: int) -> dict:
+        if not 0 <= int(category) <= 65535:
+            raise InvalidInput(f"category {category}: 0..65535")
+        if not 0 <= int(cents) <= 10**10:
+            raise InvalidInput(f"price {cents}: a number of cents, 0 or more")
+        self._own_target(org, target_id)
+        with self.tx() as c:
+            c.execute("INSERT INTO prices(target_id, category, cents) VALUES (?,?,?) ON CONFLICT (target_id, category) "
+                      "DO UPDATE SET cents=excluded.cents", (target_id, int(category), int(cents)))
+        return {"target_id": target_id, "category": int(category), "cents": int(cents),
+                "currency": self.currency(target_id)}
+
+    def prices(self, target_id: int) -> dict[int, int]:
+        return {cat: cents for cat, cents in self.q("SELECT category, cents FROM prices WHERE target_id=? "
+                                                    "ORDER BY category", (target_id,))}
+
+    def set_quota(self, org: str, target_id: int, capacity: int, scope: str = "event", ref: int = 0) -> dict:
+        """Create or resize a quota; `sold` starts from the target's active tickets in that scope."""
+        if scope not in SCOPES:
+            raise InvalidInput(f"quota scope {scope!r}: one of {', '.join(SCOPES)}")
+        if not 0 <= int(capacity) <= 10**9:
+            raise InvalidInput(f"capacity {capacity}: 0 or more")
+        ref = 0 if scope == "event" else int(ref)
+        self._own_target(org, target_id)
+        where = {"event": "", "category": " AND t.category=?", "zone": " AND t.zone=?"}[scope]
+        with self.tx() as c:
+            self._lock_org(org)
+            sold = c.execute("SELECT count(*) FROM tickets t LEFT JOIN revocations r ON r.ticket_id = t.ticket_id "
+                             f"AND r.active = 1 WHERE t.target_id=? AND r.ticket_id IS NULL AND t.released = 0{where}",
+                             (target_id,) + ((ref,) if where else ())).fetchone()[0]
+            c.execute("INSERT INTO quotas(target_id, scope, ref, capacity, sold) VALUES (?,?,?,?,?) "
+                      "ON CONFLICT (target_id, scope, ref) DO UPDATE SET capacity=excluded.capacity",
+                      (target_id, scope, ref, int(capacity), sold))
+        return next(q for q in self.quotas(target_id) if (q["scope"], q["ref"]) == (scope, ref))
+
+    def quotas(self, target_id: int) -> list[dict]:
+        return [{"target_id": target_id, "scope": s, "ref": r, "capacity": cap, "sold": sold, "held": held,
+                 "left": max(cap - sold - held, 0)}
+                for s, r, cap, sold, held in self.q("SELECT scope, ref, capacity, sold, held FROM quotas WHERE "
+                                                    "target_id=? ORDER BY scope, ref", (target_id,))]
+
+    def set_sales_window(self, org: str, target_id: int, opens_at: float | None = None, closes_at: float | None = None,
+                         door_only: bool = False, max_per_order: int | None = None) -> dict:
+        if opens_at is not None and closes_at is not None and closes_at <= opens_at:
+            raise InvalidInput("sales must close after they open")
+        if max_per_order is not None and not 0 < max_per_order <= 1000:
+            raise InvalidInput(f"per-order limit {max_per_order}: 1..1000")
+        self._own_target(org, target_id)
+        with self.tx() as c:
+            c.execute("INSERT INTO sales_windows(target_id, opens_at, closes_at, door_only, max_per_order) "
+                      "VALUES (?,?,?,?,?) ON CONFLICT (target_id) DO UPDATE SET opens_at=excluded.opens_at, "
+                      "closes_at=excluded.closes_at, door_only=excluded.door_only, max_per_order=excluded.max_per_order",
+                      (target_id, opens_at, closes_at, int(door_only), max_per_order))
+        return self.sales_window(target_id)
+
+    def sales_window(self, target_id: int) -> dict:
+        row = self.q1("SELECT opens_at, closes_at, door_only, max_per_order FROM sales_windows WHERE target_id=?",
+                      (target_id,))
+        opens, closes, door, limit = row if row else (None, None, 0, None)
+        return {"target_id": target_id, "opens_at": opens, "closes_at": closes, "door_only": bool(door),
+                "max_per_order": limit}
+
+    def add_promotion(self, org: str, kind: str, target_id: int | None = None, category: int | None = None,
+                      x: int = 0, y: int = 0, percent: int = 0, amount_cents: int = 0, code: str | None = None,
+                      max_uses: int | None = None, valid_from: float | None = None,
+                      valid_until: float | None = None) -> dict:
+        Promotion(0, kind, category, x, y, percent, amount_cents, normalize_code(code))     # checks the figures
+        if target_id is not None:
+            self._own_target(org, target_id)
+        if max_uses is not None and (code is None or max_uses < 1):
+            raise InvalidInput("a usage limit goes with a promo code, and is 1 or more")
+        with self.tx() as c:
+            row = c.execute("INSERT INTO promotions(org, target_id, kind, category, x, y, percent, amount_cents, code, "
+                            "max_uses, valid_from, valid_until) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                            "ON CONFLICT (org, code) DO NOTHING RETURNING promo_id",
+                            (org, target_id, kind, category, x, y, percent, amount_cents, normalize_code(code),
+                             max_uses, valid_from, valid_until)).fetchone()
+            if row is None:
+                raise StoreError(f"promo code {normalize_code(code)} already exists")
+        return next(p for p in self.promotions(org) if p["promo_id"] == row[0])
+
+    def promotions(self, org: str, target_id: int | None = None) -> list[dict]:
+        rows = self.q("SELECT promo_id, target_id, kind, category, x, y, percent, amount_cents, code, max_uses, uses, "
+                      "valid_from, valid_until FROM promotions WHERE org=? ORDER BY promo_id", (org,))
+        out = []
+        for pid, tgt, kind, cat, x, y, pct, amount, code, max_uses, uses, vf, vu in rows:
+            if target_id is not None and tgt not in (None, target_id):
+                continue
+            p = Promotion(pid, kind, cat, x, y, pct, amount, code, vf, vu,
+                          None if max_uses is None else max(max_uses - uses, 0))
+            out.append(dict(p.to_json(), target_id=tgt, max_uses=max_uses, uses=uses))
+        return out
+
+    def offer(self, target_id: int) -> Offer:
+        """What the target sells (pricing input shared with the kiosk)."""
+        w = self.sales_window(target_id)
+        org = self.target(target_id)["org"]
+        return Offer(target_id, self.currency(target_id), self.prices(target_id),
+                     tuple(Promotion.from_json(p) for p in self.promotions(org, target_id)), w["max_per_order"],
+                     w["opens_at"], w["closes_at"], w["door_only"])
+
+    def issue_ticket_payload(self, ticket_key: str | int) -> str:
+        raise NotImplementedError        # server_stub.store.sql_store.SqlStore
+
+    # -- online sale -------------------------------------------------------------------------------------------
+    def _answered(self, request_id: str, device_id: str) -> dict | None:
+        row = self.q1("SELECT device_id, answer FROM desk_requests WHERE request_id=?", (request_id,))
+        if row is None:
+            return None
+        if row[0] != device_id:
+            raise StoreError(f"request id {request_id} belongs to another device")
+        return json.loads(row[1])
+
+    def _with_payloads(self, answer: dict) -> DeskAnswer:
+        tickets = tuple(SoldTicket(t["ticket_key"], t["category"], t["zone"], self.issue_ticket_payload(t["ticket_key"]))
+                        for t in answer.pop("tickets", []))
+        answer["lines"] = tuple(answer.get("lines", ()))
+        return DeskAnswer(**answer, tickets=tickets)
+
+    def sell(self, org: str, device_id: str, req: SaleRequest, now: float | None = None) -> DeskAnswer:
+        """An online sale at a kiosk: priced, stock taken, order and tickets created, promo use counted, the answer
+        stored (the same request again gets the same answer) — one transaction. Refusals come back `ok=False`."""
+        now = time.time() if now is None else now
+        try:
+            done = self._answered(req.request_id, device_id)
+            if done is not None:
+                return self._with_payloads(done)
+            target = self._own_target(org, req.target_id)
+            offer = self.offer(req.target_id)
+            closed = offer.window_refusal(now, at_door=True)
+            if closed:
+                raise StoreError(closed)
+            quote = price_cart(offer, [CartLine(x.category, x.quantity, x.zone) for x in req.lines], req.promo_code, now)
+            if req.expected_cents is not None and req.expected_cents != quote.total_cents:
+                raise StoreError(f"price changed: {quote.total_cents} cents now, {req.expected_cents} shown")
+            status = PENDING if req.payment == "invoice" else PAID
+            positions = tuple(Position(x.category, x.zone) for x in quote.lines for _ in range(x.quantity))
+            order_in = OrderInput(req.target_id, req.buyer_name.strip() or f"desk {device_id}", req.email.strip(),
+                                  status, positions)
+            with self.tx() as c:
+                for pid in quote.promo_ids:
+                    if c.execute("UPDATE promotions SET uses = uses + 1 WHERE promo_id=? AND (max_uses IS NULL OR "
+                                 "uses < max_uses) RETURNING uses", (pid,)).fetchone() is None:
+                        raise StoreError(f"promo code {quote.promo_code} is used up")
+                take(c, needs(req.target_id, [(x.category, x.zone, x.quantity) for x in quote.lines]))
+                version = self._bump(org)
+                number = self._insert_orders(c, org, [order_in], now, version)[0]
+                order_id = c.execute("SELECT order_id FROM orders WHERE number=?", (number,)).fetchone()[0]
+                c.executemany("INSERT INTO order_lines(order_id, line, category, zone, quantity, unit_cents, "
+                              "discount_cents, total_cents, promotion, promo_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                              [(order_id, i, x.category, x.zone, x.quantity, x.unit_cents, x.discount_cents,
+                                x.total_cents, x.promotion, x.promo_id) for i, x in enumerate(quote.lines)])
+                tickets = [{"ticket_key": str(t), "category": cat, "zone": z} for t, cat, z in c.execute(
+                    "SELECT ticket_id, category, zone FROM tickets WHERE order_id=? ORDER BY position", (order_id,))]
+                answer = {"device": device_id, "request_id": req.request_id, "kind": "sale", "ok": True,
+                          "order_number": number, "status": status, "currency": quote.currency,
+                          "total_cents": quote.total_cents, "lines": [x.to_json() for x in quote.lines],
+                          "tickets": tickets}
+                c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at) VALUES (?,?,?,?,?,?)",
+                          (req.request_id, org, device_id, "sale", json.dumps(answer), now))
+            del target
+            return self._with_payloads(answer)
+        except (StoreError, PricingError, InvalidInput) as exc:
+            return DeskAnswer(device_id, req.request_id, "sale", False, str(exc))
+
+    def order_lines(self, number: str) -> list[dict]:
+        order = self.order(number)
+        cols = ("category", "zone", "quantity", "unit_cents", "discount_cents", "total_cents", "promotion", "promo_id")
+        return [dict(zip(cols, r)) for r in self.q(f"SELECT {', '.join(cols)} FROM order_lines WHERE order_id=? "
+                                                   "ORDER BY line", (order["order_id"],))]
+
+    def desk_refund(self, org: str, device_id: str, req: RefundRequest) -> DeskAnswer:
+        """Cancel or refund a whole order at the desk: tickets revoked and back on sale; the amount to hand back
+        (what its lines cost, when it was paid)."""
+        try:
+            done = self._answered(req.request_id, device_id)
+            if done is not None:
+                return self._with_payloads(done)
+            order = self.order(req.order_number)
+            if order["org"] != org:
+                raise NotFound(f"no order {req.order_number!r}")
+            paid = order["status"] == PAID
+            changed = (self.refund_order if req.kind == "refund" else self.cancel_order)(order["number"], req.reason)
+            back = sum(x["total_cents"] for x in self.order_lines(order["number"])) if paid else 0
+            answer = {"device": device_id, "request_id": req.request_id, "kind": "refund", "ok": True,
+                      "order_number": changed["number"], "status": changed["status"],
+                      "currency": self.currency(order["event_id"]), "total_cents": back, "tickets": []}
+            with self.tx() as c:
+                c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at) VALUES (?,?,?,?,?,?) "
+                          "ON CONFLICT (request_id) DO NOTHING",
+                          (req.request_id, org, device_id, "refund", json.dumps(answer), time.time()))
+            return self._with_payloads(answer)
+        except (StoreError, InvalidInput) as exc:
+            return DeskAnswer(device_id, req.request_id, "refund", False, str(exc))
+
+    # -- offline allotments ------------------------------------------------------------------------------------
+    def set_allotment_size(self, org: str, device_id: str, events: list[int], size: int, hours: float = 24.0,
+                           categories: list[int] | None = None) -> dict:
+        """The organiser sizes a kiosk's offline allotment; the kiosk gets (and refills) it when online."""
+        dev = self.device(device_id)
+        if dev is None or dev["org"] != org:
+            raise NotFound(f"no device {device_id!r} for organiser {org!r}")
+        if not 0 < size <= MAX_ALLOTMENT:
+            raise InvalidInput(f"allotment size {size}: 1..{MAX_ALLOTMENT}")
+        if not 0 < hours <= 24 * 14:
+            raise InvalidInput(f"allotment validity {hours} h: up to 14 days")
+        if not 0 < len(events) <= 4 or len(categories or ()) > 8:
+            raise InvalidInput("an allotment names 1..4 events (or passes) and at most 8 categories")
+        for e in events:
+            self._own_target(org, e)
+        with self.tx() as c:
+            c.execute("INSERT INTO allotment_sizes(device_id, org, events, categories, size, hours) VALUES (?,?,?,?,?,?) "
+                      "ON CONFLICT (device_id) DO UPDATE SET events=excluded.events, categories=excluded.categories, "
+                      "size=excluded.size, hours=excluded.hours",
+                      (device_id, org, json.dumps(sorted(events)), json.dumps(sorted(categories or [])), size, hours))
+        return {"device_id": device_id, "events": sorted(events), "categories": sorted(categories or []),
+                "size": size, "hours": hours}
+
+    def grant_allotment(self, org: str, device_id: str, public_key: bytes, now: float | None = None) -> Certificate:
+        """Certify the kiosk's key for the size the organiser set: stock held, the certificate signed with the
+        current ticket key. Refused (StoreError) when no size is set or stock is short."""
+        now = time.time() if now is None else now
+        row = self.q1("SELECT org, events, categories, size, hours FROM allotment_sizes WHERE device_id=?", (device_id,))
+        if row is None or row[0] != org:
+            raise StoreError(f"no offline allotment is set for {device_id} (ticketgate server allotment set)")
+        events, categories, size, hours = json.loads(row[1]), json.loads(row[2]), row[3], row[4]
+        key = self.current_key(org)
+        with self.tx() as c:
+            version = self._bump(org)
+            for e in events:
+                take(c, {(e, "event", 0): size}, column="held")
+            aid = c.execute("INSERT INTO allotments(org, device_id, public_key, events, categories, first_id, last_id, "
+                            "max_count, valid_from, valid_until, certificate, created_at, version) "
+                            "VALUES (?,?,?,?,?,0,0,?,?,?,'',?,?) RETURNING allotment_id",
+                            (org, device_id, public_key, json.dumps(events), json.dumps(categories), size, int(now) - 60,
+                             int(now + hours * 3600), now, version)).fetchone()[0]
+            first = ALLOTMENT_ID_BASE + aid * ALLOTMENT_SPAN
+            cert = sign_certificate(Certificate(key.key_id, aid, device_id, public_key, first, first + size - 1, size,
+                                                int(now) - 60, int(now + hours * 3600), tuple(events),
+                                                tuple(categories)), key.private_key)
+            c.execute("UPDATE allotments SET first_id=?, last_id=?, certificate=? WHERE allotment_id=?",
+                      (first, first + size - 1, cert.to_text(), aid))
+        return cert
+
+    def allotments(self, org: str, device_id: str | None = None) -> list[dict]:
+        cols = ("allotment_id", "device_id", "events", "categories", "first_id", "last_id", "max_count", "used",
+                "valid_from", "valid_until", "created_at", "revoked_at", "reason")
+        rows = self.q(f"SELECT {', '.join(cols)} FROM allotments WHERE org=? ORDER BY allotment_id", (org,))
+        out = [dict(zip(cols, r)) for r in rows]
+        for a in out:
+            a["events"], a["categories"] = json.loads(a["events"]), json.loads(a["categories"])
+            a["revoked"] = a["revoked_at"] is not None
+        return [a for a in out if device_id is None or a["device_id"] == device_id]
+
+    def revoke_allotment(self, org: str, allotment_id: int, reason: str) -> dict:
+        """Doors refuse the allotment's tickets once they learn it (revocation `allotment:<id>`, bundles and live);
+        its unsold rest goes back on sale."""
+        if not reason.strip():
+            raise InvalidInput("revoking an allotment needs a reason")
+        with self.tx() as c:
+            row = c.execute("SELECT events, max_count, used, revoked_at FROM allotments WHERE allotment_id=? AND org=?",
+                            (allotment_id, org)).fetchone()
+            if row is None:
+                raise NotFound(f"no allotment {allotment_id} for organiser {org!r}")
+            if row[3] is not None:
+                raise StoreError(f"allotment {allotment_id} is already revoked")
+            version = self._bump(org)
+            c.execute("UPDATE allotments SET revoked_at=?, reason=?, version=? WHERE allotment_id=?",
+                      (time.time(), reason.strip(), version, allotment_id))
+            for e in json.loads(row[0]):
+                give_back(c, {(e, "event", 0): row[1] - row[2]}, column="held")
+        return next(a for a in self.allotments(org) if a["allotment_id"] == allotment_id)
+
+    def revocations_for_event(self, event_id: int, since_version: int = 0) -> list[dict]:
+        """Ticket revocations, and the revoked allotments covering the event (doors refuse their TG2 tickets)."""
+        return super().revocations_for_event(event_id, since_version) + self.allotment_revocations(event_id, since_version)
+
+    def allotment_revocations(self, event_id: int, since_version: int = 0) -> list[dict]:
+        """Revoked allotments covering the event, as revocation rows (`ticket_key` = `allotment:<id>`)."""
+        targets = set(self.targets_of_event(event_id))
+        rows = self.q("SELECT allotment_id, events, reason, revoked_at, version FROM allotments WHERE revoked_at IS NOT "
+                      "NULL AND version > ? ORDER BY version", (since_version,))
+        return [{"ticket_key": revocation_key(a), "reason": r, "at": at, "active": True, "version": v}
+                for a, ev, r, at, v in rows if targets & set(json.loads(ev))]
+
+    def reconcile_offline_sale(self, c: Any, sale: OfflineSale, org: str, device_id: str) -> dict:
+        """Inside the ingest transaction: a kiosk's offline sale becomes an order with its tickets (the ids it
+        drew), the allotment's held stock becomes sold. Refused (StoreError) when the allotment is not this
+        device's, or a ticket is outside it or already exists."""
+        row = c.execute("SELECT device_id, org, events, categories, first_id, last_id, max_count, used FROM allotments "
+                        "WHERE allotment_id=?", (sale.allotment_id,)).fetchone()
+        if row is None or row[1] != org or row[0] != device_id:
+            raise StoreError(f"allotment {sale.allotment_id} is not {device_id}'s")
+        _, _, events, categories, first, last, max_count, used = row
+        events, categories = json.loads(events), json.loads(categories)
+        if sale.target_id not in events:
+            raise StoreError(f"{sale.target_id} is not in allotment {sale.allotment_id}")
+        n = len(sale.tickets)
+        if used + n > max_count:
+            raise StoreError(f"allotment {sale.allotment_id}: {used + n} tickets sold, {max_count} allowed")
+        for t in sale.tickets:
+            if not t.ticket_key.isdigit() or not first <= int(t.ticket_key) <= last:
+                raise StoreError(f"ticket {t.ticket_key} is outside allotment {sale.allotment_id}")
+            if categories and t.category not in categories:
+                raise StoreError(f"category {t.category} is not in allotment {sale.allotment_id}")
+            Position(t.category, t.zone)
+        version = self._bump(org)
+        now = time.time()
+        status = PENDING if sale.payment == "invoice" else PAID
+        number = self._insert_orders(c, org, [OrderInput(sale.target_id, sale.buyer_name.strip() or f"desk {device_id}",
+                                                          "", status, (Position(),))], now, version)[0]
+        order_id = c.execute("SELECT order_id FROM orders WHERE number=?", (number,)).fetchone()[0]
+        c.execute("DELETE FROM tickets WHERE order_id=?", (order_id,))       # the placeholder: the kiosk's ids instead
+        placed = c.execute(
+            f"INSERT INTO tickets(ticket_id, order_id, position, target_id, category, zone, seat, version) VALUES "
+            f"{','.join(['(?,?,?,?,?,?,?,?)'] * n)} ON CONFLICT (ticket_id) DO NOTHING RETURNING ticket_id",
+            tuple(v for i, t in enumerate(sale.tickets) for v in (int(t.ticket_key), order_id, i, sale.target_id,
+                                                                   t.category, t.zone, None, version))).fetchall()
+        if len(placed) != n:
+            raise StoreError(f"offline sale {sale.sale_id}: a ticket id of it exists already")
+        c.execute("UPDATE allotments SET used = used + ? WHERE allotment_id=?", (n, sale.allotment_id))
+        give_back(c, {(sale.target_id, "event", 0): n}, column="held")
+        take(c, needs(sale.target_id, [(t.category, t.zone, 1) for t in sale.tickets]), check=False)
+        c.execute("INSERT INTO order_lines(order_id, line, category, zone, quantity, unit_cents, discount_cents, "
+                  "total_cents, promotion, promo_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                  (order_id, 0, sale.tickets[0].category, None, n, 0, 0, sale.total_cents, sale.promo_code, None))
+        return {"order_number": number}
+

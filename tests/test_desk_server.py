@@ -1,0 +1,287 @@
+"""The desk on the server (server_stub/store/sales.py): catalogue, stock, promotions, online sales and refunds,
+offline allotments and their reconciliation — on both store backends; then through a real mosquitto: two kiosks
+racing for the last 10 tickets, and a kiosk cut off from the broker selling under its allotment."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.allotment import Certificate, encode_offline_ticket, sign_certificate
+from agent.sync import BrokerConfig, PahoTransport, topics
+from agent.sync.messages import (ActionItem, AllotmentRequest, DeskAnswer, OfflineSale, RefundRequest, SaleLine,
+                                 SaleRequest, SoldTicket)
+from agent.sync.signed import Verifier
+from agent.ticket_format import Ticket
+from agent.verdicts import Code
+from server_stub.sync.contract import Upload
+from tests.sync_fixtures import FAST, ORG, make_store, start_server, wait_for
+from server_stub.sync.sim_device import SimDevice
+
+NOW = time.time()
+
+
+def _event(store) -> int:
+    e = store.create_event("fest", "Night", NOW - 3600, NOW + 7200, categories=[{"category_id": 1, "name": "Std"},
+                                                                             {"category_id": 2, "name": "VIP"}])
+    store.set_price("fest", e, 1, 1500)
+    store.set_price("fest", e, 2, 4000)
+    return e
+
+
+def sale(e: int, *lines: tuple[int, int], **kw) -> SaleRequest:
+    return SaleRequest("fest", "kiosk-1", kw.pop("request_id", uuid.uuid4().hex), e,
+                       tuple(SaleLine(c, q) for c, q in lines), **kw)
+
+
+@pytest.fixture
+def desk(store):
+    store.register_device("fest", "kiosk-1", role="kiosk")
+    return store, _event(store)
+
+
+def test_sale_priced_with_promotion_stored_on_the_line_and_signed(desk):
+    store, e = desk
+    store.add_promotion("fest", "x_for_y", e, category=1, x=4, y=3)
+    a = store.sell("fest", "kiosk-1", sale(e, (1, 4), (2, 1)))
+    assert a.ok, a.reason
+    assert a.total_cents == 3 * 1500 + 4000 and len(a.tickets) == 5
+    assert all(t.payload.startswith("TG1:") for t in a.tickets)
+    lines = store.order_lines(a.order_number)
+    assert [(x["category"], x["quantity"], x["discount_cents"], x["promotion"]) for x in lines] == [
+        (1, 4, 1500, "4 for 3"), (2, 1, 0, None)]
+    assert store.order(a.order_number)["status"] == "paid"
+
+
+def test_the_same_request_again_sells_nothing_more(desk):
+    store, e = desk
+    store.set_quota("fest", e, 5)
+    req = sale(e, (1, 2))
+    first, again = store.sell("fest", "kiosk-1", req), store.sell("fest", "kiosk-1", req)
+    assert first.ok and again.order_number == first.order_number and again.tickets == first.tickets
+    assert store.quotas(e)[0]["sold"] == 2
+
+
+def test_quotas_per_event_category_and_zone_refuse_by_name(desk):
+    store, e = desk
+    store.set_quota("fest", e, 10)
+    store.set_quota("fest", e, 2, scope="category", ref=2)
+    assert store.sell("fest", "kiosk-1", sale(e, (2, 2))).ok
+    refused = store.sell("fest", "kiosk-1", sale(e, (2, 1), (1, 1)))
+    assert not refused.ok and "sold out" in refused.reason and "category 2 has 0 left" in refused.reason
+    assert {q["scope"]: q["sold"] for q in store.quotas(e)} == {"event": 2, "category": 2}   # nothing half-taken
+
+
+def test_promo_code_usage_limit_window_and_unknown(desk):
+    store, e = desk
+    store.add_promotion("fest", "percent", e, percent=50, code="half", max_uses=1)
+    store.add_promotion("fest", "fixed", e, amount_cents=500, code="LATE", valid_from=NOW + 3600)
+    assert store.sell("fest", "kiosk-1", sale(e, (1, 2), promo_code="HALF")).total_cents == 1500
+    assert "used up" in store.sell("fest", "kiosk-1", sale(e, (1, 1), promo_code="half")).reason
+    assert "not valid now" in store.sell("fest", "kiosk-1", sale(e, (1, 1), promo_code="late")).reason
+    assert "unknown promo code" in store.sell("fest", "kiosk-1", sale(e, (1, 1), promo_code="nope")).reason
+
+
+def test_sales_window_per_order_limit_and_price_shown(desk):
+    store, e = desk
+    store.set_sales_window("fest", e, max_per_order=3)
+    assert "at most 3 per order" in store.sell("fest", "kiosk-1", sale(e, (1, 4))).reason
+    assert "price changed" in store.sell("fest", "kiosk-1", sale(e, (1, 1), expected_cents=1000)).reason
+    assert "no price" in store.sell("fest", "kiosk-1", sale(e, (7, 1))).reason
+    store.set_sales_window("fest", e, closes_at=NOW - 1)
+    assert store.sell("fest", "kiosk-1", sale(e, (1, 1))).reason == "sales closed"
+
+
+def test_refund_and_door_quick_cancel_put_tickets_back_on_sale(desk):
+    store, e = desk
+    store.set_quota("fest", e, 3)
+    a = store.sell("fest", "kiosk-1", sale(e, (1, 2)))
+    back = store.desk_refund("fest", "kiosk-1", RefundRequest("fest", "kiosk-1", "r1", a.order_number, "ill"))
+    assert back.ok and back.total_cents == 3000 and back.status == "refunded"
+    assert store.quotas(e)[0]["sold"] == 0
+    b = store.sell("fest", "kiosk-1", sale(e, (1, 3)))
+    assert b.ok and store.quotas(e)[0]["left"] == 0
+    key = b.tickets[0].ticket_key
+    store.register_device("fest", "door-1", events=[e])
+    cancel = ActionItem("c-1", "cancel", key, e, None, NOW, "door-1")
+    for _ in range(2):       # uploaded twice: released once
+        store.ingest_uploads([Upload("fest", "door-1", 1, cancel)])
+    assert store.quotas(e)[0]["sold"] == 2
+    store.ingest_uploads([Upload("fest", "door-1", 2, ActionItem("a-1", "annul", key, e, None, NOW, "door-1",
+                                                                  ref_uuid="c-1"))])
+    assert store.quotas(e)[0]["sold"] == 3
+
+
+def _raw(k: Ed25519PrivateKey) -> bytes:
+    return k.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def test_allotment_holds_stock_reconciles_offline_sales_and_revocation_releases(desk):
+    store, e = desk
+    store.set_quota("fest", e, 10)
+    with pytest.raises(Exception, match="no offline allotment"):
+        store.grant_allotment("fest", "kiosk-1", _raw(Ed25519PrivateKey.generate()))
+    store.set_allotment_size("fest", "kiosk-1", [e], 4, hours=2)
+    kiosk = Ed25519PrivateKey.generate()
+    cert = store.grant_allotment("fest", "kiosk-1", _raw(kiosk))
+    assert store.quotas(e)[0]["held"] == 4 and store.quotas(e)[0]["left"] == 6
+    sold = OfflineSale("s-1", cert.allotment_id, e, (SoldTicket(str(cert.first_id), 1), SoldTicket(str(cert.first_id + 1), 2)),
+                       5500, "kiosk-1")
+    for _ in range(2):      # re-uploaded: one order
+        store.ingest_uploads([Upload("fest", "kiosk-1", 9, sold)])
+    assert store.quotas(e)[0] == dict(store.quotas(e)[0], sold=2, held=2)
+    assert store.ticket(str(cert.first_id))["order_status"] == "paid"
+    outside = OfflineSale("s-2", cert.allotment_id, e, (SoldTicket(str(cert.last_id + 1), 1),), 1500, "kiosk-1")
+    refused = store.ingest_uploads([Upload("fest", "kiosk-1", 10, outside)]).refused
+    assert "outside allotment" in refused[("kiosk-1", 10)]
+    revoked = store.revoke_allotment("fest", cert.allotment_id, "tablet stolen")
+    assert revoked["revoked"] and store.quotas(e)[0]["held"] == 0
+    assert {r["ticket_key"] for r in store.revocations_for_event(e)} >= {f"allotment:{cert.allotment_id}"}
+
+
+# -- through a real mosquitto -----------------------------------------------------------------------------------
+class Kiosk:
+    """A kiosk's online desk client over MQTT (its up/down topics), answers verified with the server key."""
+
+    def __init__(self, name: str, port: int, server_key: bytes, client_id: str | None = None):
+        self.name, self.answers = name, {}
+        self.verifier = Verifier(server_key)
+        self.t = PahoTransport(client_id or name, BrokerConfig(port=port))
+        self.t.on_message = self._got
+        self.t.subscribe(topics.down(ORG, name))
+        self.t.start()
+
+    def _got(self, topic: str, payload: bytes) -> None:
+        body = self.verifier.open(payload)
+        if body.get("type") == "desk_answer":
+            a = DeskAnswer.from_wire(body)
+            self.answers[a.request_id] = a
+
+    def ask(self, msg) -> None:
+        self.t.publish(topics.up(ORG, self.name), json.dumps(msg.to_wire()).encode(), wait=5)
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_two_kiosks_racing_for_the_last_10_tickets_never_oversell(tmp_path, broker, db, request):
+    url = request.getfixturevalue("pg_server").create_database() if db == "postgresql" else None
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=(), db=url)
+    store.set_price(ORG, event, 1, 2000)
+    store.set_quota(ORG, event, 10)
+    for k in ("kiosk-a", "kiosk-b"):
+        store.register_device(ORG, k, events=[event], role="kiosk")
+    server = start_server(store, broker.port, limits=None)
+    kiosks = [Kiosk(k, broker.port, store.server_public_key(ORG)) for k in ("kiosk-a", "kiosk-b")]
+    try:
+        def burst(k: Kiosk) -> None:
+            for i in range(15):
+                k.ask(SaleRequest(ORG, k.name, f"{k.name}-{i}", event, (SaleLine(1, 1),)))
+        threads = [threading.Thread(target=burst, args=(k,)) for k in kiosks]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert wait_for(lambda: sum(len(k.answers) for k in kiosks) == 30, 30)
+        answers = [a for k in kiosks for a in k.answers.values()]
+        assert sum(a.ok for a in answers) == 10
+        assert all("sold out" in a.reason for a in answers if not a.ok)
+        assert store.count_tickets(event) == 10 and store.quotas(event)[0]["sold"] == 10
+    finally:
+        for k in kiosks:
+            k.t.stop()
+        server.stop()
+        store.close()
+        if url:
+            request.getfixturevalue("pg_server").drop_database(url)
+
+
+def test_kiosk_cut_off_sells_under_its_allotment_and_nothing_is_lost(tmp_path, broker):
+    store, event, _ = make_store(tmp_path / "server", tickets=2, devices=("door-1",))
+    store.set_price(ORG, event, 1, 2000)
+    store.set_quota(ORG, event, 50)
+    store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
+    store.set_allotment_size(ORG, "kiosk-1", [event], 5, hours=4, categories=[1])
+    server = start_server(store, broker.port, limits=None)
+    server_key = store.server_public_key(ORG)
+    kiosk_key = Ed25519PrivateKey.generate()
+    door = SimDevice(tmp_path / "door", ORG, "door-1", server_key, BrokerConfig(port=broker.port), [event],
+                     options=FAST).go_online()
+    kiosk_dev = SimDevice(tmp_path / "kiosk", ORG, "kiosk-1", server_key, BrokerConfig(port=broker.port), [event],
+                          options=FAST, role="kiosk")
+    desk = Kiosk("kiosk-1", broker.port, server_key, client_id="kiosk-1-desk")   # its desk channel, offline later
+    try:
+        assert wait_for(lambda: door.ready(2), 20)
+        # online: the kiosk's own key certified by the server
+        desk.ask(AllotmentRequest(ORG, "kiosk-1", "al-1", __import__("base64").b64encode(_raw(kiosk_key)).decode()))
+        assert wait_for(lambda: "al-1" in desk.answers, 10)
+        granted = desk.answers["al-1"]
+        assert granted.ok, granted.reason
+        cert = Certificate.from_text(granted.certificate)
+        desk.t.stop()                                    # cut off from the broker
+        # offline (the kiosk never goes online until it reconciles): 3 tickets sold, durable in its outbox first
+        sold = [encode_offline_ticket(Ticket(cert.key_id, event, cert.first_id + i, category=1), cert, kiosk_key)
+                for i in range(3)]
+        kiosk_dev.ledger.enqueue("kiosk", OfflineSale(
+            "sale-1", cert.allotment_id, event, tuple(SoldTicket(str(cert.first_id + i), 1) for i in range(3)),
+            6000, "kiosk-1").to_wire())
+        # the door never saw them online: admitted offline, once each
+        assert [door.scan(p).code for p in sold] == [Code.ACCEPTED] * 3
+        assert door.scan(sold[0]).code is Code.ALREADY_USED
+        # a forged allotment (certificate signed by a key no organiser holds) is refused
+        rogue = Ed25519PrivateKey.generate()
+        forged = sign_certificate(cert, Ed25519PrivateKey.generate())
+        bad = encode_offline_ticket(Ticket(cert.key_id, event, cert.first_id + 4, category=1),
+                                    Certificate(**{**forged.__dict__, "public_key": _raw(rogue)}), rogue)
+        assert door.scan(bad).code is Code.UNCERTIFIED
+        # the organiser revokes the allotment: the door learns it live, its unsold tickets are refused
+        store.revoke_allotment(ORG, cert.allotment_id, "tablet stolen")
+        late = encode_offline_ticket(Ticket(cert.key_id, event, cert.first_id + 3, category=1), cert, kiosk_key)
+        assert wait_for(lambda: door.ledger.history(f"allotment:{cert.allotment_id}").revoked is not None, 10)
+        v = door.scan(late)
+        assert v.code is Code.UNCERTIFIED and v.reason.value == "allotment_revoked"
+        # reconnect: the outbox reaches the server, the sale is reconciled, 0 lost
+        kiosk_dev.go_online()
+        assert wait_for(lambda: kiosk_dev.ledger.outbox_size() == 0, 20)
+        assert [store.ticket(str(cert.first_id + i))["order_status"] for i in range(3)] == ["paid"] * 3
+    finally:
+        desk.t.stop()
+        door.close()
+        kiosk_dev.close()
+        server.stop()
+        store.close()
+
+
+def test_organiser_cli_manages_the_catalogue(tmp_path):
+    """`ticketgate server price|quota|promo|sales-window|allotment` in subprocesses, --json on every read."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    data = tmp_path / "srv"
+
+    def run(*argv, ok=True):
+        done = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), *argv], cwd=root,
+                              capture_output=True, text=True, timeout=60)
+        assert (done.returncode == 0) == ok, done.stdout + done.stderr
+        return json.loads(done.stdout) if "--json" in argv and ok else done
+    run("init", "--org", "fest", "--name", "Fest")
+    e = run("event", "create", "--name", "Night", "--start", "2030-01-01 20:00", "--end", "2030-01-01 23:00",
+            "--category", "1=Std", "--json")["event_id"]
+    run("price", "set", str(e), "--category", "1", "--cents", "1500", "--currency", "chf")
+    assert run("price", "list", str(e), "--json") == {"target_id": e, "currency": "CHF", "prices": {"1": 1500}}
+    run("quota", "set", str(e), "--capacity", "100")
+    assert run("quota", "list", str(e), "--json")[0]["left"] == 100
+    run("promo", "add", "--target", str(e), "--x-for-y", "4:3", "--category", "1")
+    assert run("promo", "list", "--json")[0]["label"] == "4 for 3"
+    run("sales-window", "set", str(e), "--max-per-order", "6")
+    assert run("sales-window", "show", str(e), "--json")["max_per_order"] == 6
+    bad = run("price", "set", str(e), "--category", "1", "--cents", "-5", ok=False)
+    assert "price -5" in bad.stderr
+    run("device", "register", "kiosk-1", "--role", "kiosk", "--events", str(e))
+    run("allotment", "set", "kiosk-1", "--events", str(e), "--count", "20")
+    assert run("allotment", "list", "--json") == []
+    assert "no allotment 9" in run("allotment", "revoke", "9", "--reason", "x", ok=False).stderr
