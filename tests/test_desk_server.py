@@ -20,7 +20,8 @@ from agent.sync.signed import Verifier
 from agent.ticket_format import Ticket
 from agent.verdicts import Code
 from server_stub.sync.contract import Upload
-from tests.sync_fixtures import FAST, ORG, make_store, start_server, wait_for
+from tests.helpers import wait_for
+from tests.sync_fixtures import FAST, ORG, make_store, start_server
 from server_stub.sync.sim_device import SimDevice
 
 NOW = time.time()
