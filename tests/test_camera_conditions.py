@@ -48,7 +48,16 @@ def test_the_first_pass_alone_stays_below_the_floor_of_the_hard_conditions(condi
 
 
 def test_frames_are_seeded_distinct_and_the_splits_differ():
+    import subprocess
+    import sys
+    from pathlib import Path
     a, b = frame("glare", "tuning", 3), frame("glare", "tuning", 3)
+    other_process = subprocess.run(
+        [sys.executable, "-c", "from drivers.testkit.door_conditions import frame; import hashlib; "
+                               "print(hashlib.sha256(frame('glare', 'tuning', 3).image.tobytes()).hexdigest())"],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    import hashlib
+    assert other_process.stdout.strip() == hashlib.sha256(a.image.tobytes()).hexdigest(), other_process.stderr
     assert np.array_equal(a.image, b.image) and a.payload == b.payload and a.params == b.params
     assert a.image.shape == (480, 640) and a.image.dtype == np.uint8
     v = frame("glare", "validation", 3)
@@ -67,7 +76,7 @@ def test_a_door_frame_reaches_an_accepted_verdict_through_the_real_gate(tmp_path
     from drivers.testkit import door_conditions
     f = next(f for f in frames("small", "validation", 10) if
              DecoderChain(region_steps=[]).decode_live(f.image).texts == ())       # the first pass misses it
-    gate = door_conditions._issuer().gate(tmp_path)
+    gate = door_conditions.issuer().gate(tmp_path)
     verdicts = []
     scanner = CameraScanner(on_text=lambda read: verdicts.append(gate.scan(read.text)),
                             chain=DecoderChain(live_budget_ms=1000.0))

@@ -15,6 +15,7 @@ show where reading stops; it is measured, not a goal.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,6 +23,9 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from agent.keyring import Keyring
+from agent.signing import SigningKey
+from agent.ticket_format import Ticket
 from drivers.testkit.tickets import Issuer
 
 WIDTH, HEIGHT = 640, 480
@@ -113,9 +117,24 @@ class DoorFrame:
     corners: tuple[tuple[float, ...], ...] = ()    # the code's corners in the frame (quiet zone excluded)
 
 
+VALID_UNTIL = 4_102_444_800        # 2100-01-01: the same payload, hence the same frame, on every run
+
+
 @lru_cache(maxsize=1)
-def _issuer() -> Issuer:
-    return Issuer.create(key_id=9)
+def issuer() -> Issuer:
+    """The issuer of every door frame: a real Ed25519 key, derived from a fixed public phrase so that frames are the
+    same on every run and machine. A test key (the phrase is in this file): trusted only by `issuer().keyring`."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    key = SigningKey(9, Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"ticketgate door conditions").digest()),
+                     organiser="Door conditions (test key)")
+    ring = Keyring()
+    ring.add(key.trusted())
+    return Issuer(key, ring)
+
+
+def _payload(ticket_id: int, seat: str | None) -> str:
+    key = issuer().key
+    return key.issue(Ticket(key.key_id, 1, ticket_id, category=2, zones=(1,), seat=seat, valid_until=VALID_UNTIL))
 
 
 def frames(condition: str, split: str = "tuning", count: int = 50, start: int = 0) -> list[DoorFrame]:
@@ -131,7 +150,7 @@ def frame(condition: str, split: str, index: int) -> DoorFrame:
     rng = np.random.default_rng(seed)
     ranges = {**BASE, **RANGES[condition][split]}
     p = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in sorted(ranges.items())}
-    payload = _issuer().payload(ticket_id=seed, seat=f"R{index % 40 + 1}-{index % 30 + 1}" if index % 3 else None)
+    payload = _payload(seed, f"R{index % 40 + 1}-{index % 30 + 1}" if index % 3 else None)
     image, corners = _render(condition, payload, p, rng)
     return DoorFrame(condition, split, index, payload, image, p, corners)
 
