@@ -149,21 +149,24 @@ class CatalogueMixin(LedgerPart):
             return self.conn.execute("UPDATE tickets SET order_status=? WHERE order_number=?", (status, order_number)).rowcount
 
     def revoke(self, ticket_keys: Iterable[str], reason: str, at: float | None = None) -> None:
-        at = time.time() if at is None else at
-        with self.transaction():
-            self.conn.executemany("INSERT OR REPLACE INTO revocations(ticket_key, reason, at) VALUES (?,?,?)",
-                                  [(k, reason, at) for k in ticket_keys])
+        self._mark("revocations", ticket_keys, reason, at)
 
     def unrevoke(self, ticket_keys: Iterable[str]) -> None:
-        with self.transaction():
-            self.conn.executemany("DELETE FROM revocations WHERE ticket_key=?", [(k,) for k in ticket_keys])
+        self._unmark("revocations", ticket_keys)
 
     def block(self, ticket_keys: Iterable[str], reason: str, at: float | None = None) -> None:
-        at = time.time() if at is None else at
-        with self.transaction():
-            self.conn.executemany("INSERT OR REPLACE INTO blocked(ticket_key, reason, at) VALUES (?,?,?)",
-                                  [(k, reason, at) for k in ticket_keys])
+        self._mark("blocked", ticket_keys, reason, at)
 
     def unblock(self, ticket_keys: Iterable[str]) -> None:
+        self._unmark("blocked", ticket_keys)
+
+    def _mark(self, table: str, ticket_keys: Iterable[str], reason: str, at: float | None) -> None:
+        """A revocation or block (`table`) of each ticket, with its reason and time (now when None)."""
+        at = time.time() if at is None else at
         with self.transaction():
-            self.conn.executemany("DELETE FROM blocked WHERE ticket_key=?", [(k,) for k in ticket_keys])
+            self.conn.executemany(f"INSERT OR REPLACE INTO {table}(ticket_key, reason, at) VALUES (?,?,?)",
+                                  [(k, reason, at) for k in ticket_keys])
+
+    def _unmark(self, table: str, ticket_keys: Iterable[str]) -> None:
+        with self.transaction():
+            self.conn.executemany(f"DELETE FROM {table} WHERE ticket_key=?", [(k,) for k in ticket_keys])

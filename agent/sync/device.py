@@ -406,8 +406,8 @@ class DeviceSync:
         pending = self.assembler.pending
         if pending is not None and time.monotonic() - pending.started > self.o.bundle_timeout:
             self.assembler.pending = None
-            if self._stager is not None:          # what was staged of it goes (personal data)
-                self._stager, stager = None, self._stager
+            stager, self._stager = self._stager, None
+            if stager is not None:                # what was staged of it goes (personal data)
                 stager.discard()
             self._hello()
 

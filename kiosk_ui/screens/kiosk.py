@@ -6,7 +6,6 @@ from functools import partial
 from typing import Callable
 
 from kivy.metrics import dp
-from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from kiosk_ui.i18n import tr, tr_n
@@ -14,7 +13,8 @@ from kiosk_ui.presenters.labels import EXCHANGE_REASONS
 from kiosk_ui.presenters.lists import orders_of, printer_label, printer_rows, short_key, ticket_rows
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.printer_setup import ask_new_printer
-from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, BigToggle, Text, choose, field, info_popup, paint, scroll_list
+from kiosk_ui.screens.widgets import (GAP, TOUCH, BigButton, BigToggle, Text, choose, info_popup, paint,
+                                      scroll_list, search_row)
 
 
 
@@ -23,11 +23,7 @@ class KioskScreen(BaseScreen):
 
     def __init__(self, ui, **kw):
         super().__init__(ui, **kw)
-        row = BoxLayout(size_hint_y=None, height=dp(TOUCH), spacing=dp(GAP))
-        self.query = field(tr("Name or order"))
-        self.query.bind(on_text_validate=lambda *_: self.find())
-        row.add_widget(self.query)
-        row.add_widget(BigButton(tr("Find"), self.find, size_hint_x=None, width=dp(110), colour=(0.05, 0.45, 0.75, 1)))
+        row, self.query, _ = search_row(tr("Name or order"), tr("Find"), self.find)
         self.message = Text("", font=19, bold=True)
         view, self.list = scroll_list()
         self.actions = GridLayout(cols=3, spacing=dp(GAP), size_hint_y=None)

@@ -10,7 +10,7 @@ from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.labels import CHECKIN_REASONS
 from kiosk_ui.presenters.lists import ticket_rows
 from kiosk_ui.screens.base import BaseScreen
-from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, choose, field, scroll_list
+from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, Text, choose, scroll_list, search_row
 
 
 
@@ -19,12 +19,7 @@ class SearchScreen(BaseScreen):
 
     def __init__(self, ui, **kw):
         super().__init__(ui, **kw)
-        row = BoxLayout(size_hint_y=None, height=dp(TOUCH), spacing=dp(GAP))
-        self.query = field(tr("Name or order"))
-        self.query.bind(on_text_validate=lambda *_: self.search())
-        self.go_button = BigButton(tr("Search"), self.search, size_hint_x=None, width=dp(110), colour=(0.05, 0.45, 0.75, 1))
-        row.add_widget(self.query)
-        row.add_widget(self.go_button)
+        row, self.query, self.go_button = search_row(tr("Name or order"), tr("Search"), self.search)
         self.info = Text("", font=18)
         view, self.results = scroll_list()
         for w in (row, self.info, view):

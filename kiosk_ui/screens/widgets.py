@@ -108,6 +108,17 @@ def field(hint: str, password: bool = False, input_filter=None) -> TextInput:
                      padding=[dp(12), pad_y, dp(12), pad_y])
 
 
+def search_row(hint: str, label: str, on_go: Callable[[], object]) -> tuple[BoxLayout, TextInput, Button]:
+    """A text field and its button on one row; Enter in the field does what the button does."""
+    row = BoxLayout(size_hint_y=None, height=dp(TOUCH), spacing=dp(GAP))
+    query = field(hint)
+    query.bind(on_text_validate=lambda *_: on_go())
+    go = BigButton(label, on_go, size_hint_x=None, width=dp(110), colour=(0.05, 0.45, 0.75, 1))
+    row.add_widget(query)
+    row.add_widget(go)
+    return row, query, go
+
+
 def scroll_list() -> tuple[ScrollView, GridLayout]:
     grid = GridLayout(cols=1, spacing=dp(GAP), size_hint_y=None, padding=dp(4))
     grid.bind(minimum_height=grid.setter("height"))

@@ -13,7 +13,7 @@ its reason, recorded for the organiser, and never stored as a scan nor relayed.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from agent.errors import TicketgateError
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
@@ -101,33 +101,33 @@ def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]
                                   Callable[[int], tuple]]:
     """(events_of_order, events_of_ticket, author_of, events_of_target) from the store: order number, ticket key,
     event/pass id -> (org or None, event ids); scan uuid -> the device that uploaded it (None: unknown)."""
-    def of_target(org: str, target_id: int) -> tuple:
+    def known(find: Callable[[Any], tuple]) -> Callable[[Any], tuple]:
+        """`find`, answering (None, ()) for an unknown number, key or id (NotFound); a bug keeps its traceback."""
+        def lookup(key: Any) -> tuple:
+            try:
+                return find(key)
+            except TicketgateError:
+                return None, ()
+        return lookup
+
+    def events(org: str, target_id: int) -> tuple:
         return org, tuple(store.target(target_id)["event_ids"])
 
-    def target(target_id: int) -> tuple:
-        try:
-            t = store.target(target_id)
-        except TicketgateError:          # unknown id (NotFound); a bug keeps its traceback
-            return None, ()
-        return t["org"], tuple(t["event_ids"])
-
     def order(number: str) -> tuple:
-        try:
-            o = store.order(number)
-        except TicketgateError:          # unknown number/key (NotFound); a bug keeps its traceback
-            return None, ()
-        return of_target(o["org"], o["event_id"])
+        o = store.order(number)
+        return events(o["org"], o["event_id"])
 
     def ticket(key: str) -> tuple:
-        try:
-            t = store.ticket(key)
-        except TicketgateError:          # unknown number/key (NotFound); a bug keeps its traceback
-            return None, ()
-        return of_target(t["org"], t["target_id"])
+        t = store.ticket(key)
+        return events(t["org"], t["target_id"])
+
+    def target(target_id: int) -> tuple:
+        t = store.target(target_id)
+        return t["org"], tuple(t["event_ids"])
 
     def author(scan_uuid: str) -> str | None:
         return store.action_devices([scan_uuid]).get(scan_uuid)
-    return order, ticket, author, target
+    return known(order), known(ticket), author, known(target)
 
 
 def relayable(items: list[ActionItem], device_id: str) -> dict[int, list[RelayedAction]]:
