@@ -12,7 +12,7 @@ from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refu
                                   device_revoke, device_rollback, device_uploads)
 from agent.errors import TicketgateError
 from agent.safe_text import printable, printable_json
-from server_stub.cli_output import Refused, emit, fail, ints
+from server_stub.cli_output import Refused, emit, fail, ints, owned
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.csv_import import import_orders, store_catalogue
@@ -123,9 +123,7 @@ def order_add(store, org, args) -> int:
 
 def _own_order(store, org, number) -> dict:
     order = store.order(number)
-    if order["org"] != org:
-        raise Refused(f"order {order['number']} belongs to another organiser")
-    return order
+    return owned(order, org, f"order {order['number']}")
 
 
 def order_show(store, org, args) -> int:

@@ -14,6 +14,13 @@ class Refused(TicketgateError):
     """A clear, expected refusal: printed on stderr, exit code 1."""
 
 
+def owned(row: dict, org: str, what: str) -> dict:
+    """`row` (an order or a ticket) when it belongs to `org`; Refused naming `what` otherwise."""
+    if row["org"] != org:
+        raise Refused(f"{what} belongs to another organiser")
+    return row
+
+
 def _json_default(value):
     if isinstance(value, bytes):
         return value.hex()

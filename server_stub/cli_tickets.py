@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import time
 
-from server_stub.cli_output import Refused, emit, keys_text
+from server_stub.cli_output import Refused, emit, keys_text, owned
 from server_stub.cli_progress import Progress
 from server_stub.keys import SERVER, TICKET
 
 
 def _own_ticket(store, org, key) -> dict:
-    t = store.ticket(key)
-    if t["org"] != org:
-        raise Refused(f"ticket {key} belongs to another organiser")
-    return t
+    return owned(store.ticket(key), org, f"ticket {key}")
 
 
 def ticket_flag(store, org, args) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterable
+from typing import Any
 
 from agent.allotment import ALLOTMENT_ID_BASE, Certificate, revocation_key, sign_certificate
 from agent.errors import InvalidInput
