@@ -105,3 +105,24 @@ def test_discovery_across_network_namespaces(two_namespaces):
     finally:
         advertiser.kill()
         advertiser.wait(10)
+
+
+def test_enroll_says_so_when_the_qr_hint_and_the_server_zeroconf_finds_are_both_unreachable(tmp_path):
+    """The QR's server hint does not answer, zeroconf finds the organiser's server, and it does not answer either:
+    a refusal naming the server (exit 1, no traceback), not a crash on credentials that never came."""
+    import socket
+
+    from provisioning.protocol import EnrollQR, new_token
+    org, fp = f"acme-{secrets.token_hex(3)}", secrets.token_hex(8).upper()
+    with socket.socket() as s:                      # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    qr = EnrollQR(new_token(), fp, f"127.0.0.1:{dead}", org).text()
+    infos = service_infos(f"tg-{org}", ["127.0.0.1"], dead, 1883, org, ":".join(fp[i:i + 4] for i in range(0, 16, 4)))
+    with Advertiser(infos, interfaces=["127.0.0.1"]):
+        done = subprocess.run([sys.executable, "-m", "agent", "provision", "enroll", "--qr", qr, "--interface",
+                               "127.0.0.1", "--home", str(tmp_path / "device")], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+    assert "trying zeroconf" in done.stdout and f"found 127.0.0.1:{dead}" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 1 and "cannot reach the server" in done.stderr, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
