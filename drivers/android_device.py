@@ -19,5 +19,5 @@ def device_api_level() -> int:
     """android.os.Build.VERSION.SDK_INT (e.g. 34 on Android 14); 0 off Android."""
     if not on_android():
         return 0
-    from jnius import autoclass  # type: ignore[import-not-found]
+    from jnius import autoclass
     return int(autoclass("android.os.Build$VERSION").SDK_INT)

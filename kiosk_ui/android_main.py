@@ -15,9 +15,9 @@ _KEPT: list[object] = []        # Java objects that must live as long as the app
 
 
 def _android_setup() -> None:
-    from android.permissions import Permission, request_permissions  # type: ignore[import-not-found]
-    from android.storage import app_storage_path  # type: ignore[import-not-found]
-    from jnius import autoclass  # type: ignore[import-not-found]
+    from android.permissions import Permission, request_permissions
+    from android.storage import app_storage_path
+    from jnius import autoclass
 
     from kiosk_ui.adapters.camera import camera_permission
     os.environ.setdefault("TICKETGATE_HOME", os.path.join(app_storage_path(), "agent"))

@@ -30,14 +30,13 @@ class Controller:
     show_buyer: bool = True
     verdict: VerdictView | None = None
     wedge: WedgeBuffer = field(default_factory=WedgeBuffer)
-    lock: KioskLock = None  # type: ignore[assignment]
+    lock: KioskLock = field(init=False)          # the PIN lock of settings and the desk (kept in the ledger)
     on_device_payload: Callable[[str], None] | None = None    # set by the app: camera / laser reads land here
     sale: DeskFlow = field(init=False)           # the sale in progress at the desk (sell screens)
 
     def __post_init__(self) -> None:
         self.sale = DeskFlow(self)
-        if self.lock is None:
-            self.lock = KioskLock(self.door.ledger, self.clock)
+        self.lock = KioskLock(self.door.ledger, self.clock)
         self.show_buyer = bool(self.door.ledger.get_setting("ui_show_buyer", True))
 
     # -- scanning ---------------------------------------------------------------------------------------------

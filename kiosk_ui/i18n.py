@@ -75,7 +75,7 @@ def device_language(env: Mapping[str, str] | None = None) -> str:
 def android_language() -> str | None:
     """The Android system language, when running there (pyjnius is only present on Android)."""
     try:
-        from jnius import autoclass  # type: ignore
+        from jnius import autoclass
     except ImportError:
         return None
     lang = str(autoclass("java.util.Locale").getDefault().getLanguage())

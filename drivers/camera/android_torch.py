@@ -8,7 +8,7 @@ from __future__ import annotations
 
 class AndroidTorch:
     def __init__(self, camera_id: str | None = None):
-        from jnius import autoclass  # type: ignore[import-not-found]
+        from jnius import autoclass
         activity = autoclass("org.kivy.android.PythonActivity").mActivity
         context = autoclass("android.content.Context")
         self._manager = activity.getSystemService(context.CAMERA_SERVICE)

@@ -52,7 +52,7 @@ def android_vibrator():
     if not on_android():
         return None
     try:
-        from jnius import autoclass  # type: ignore[import-not-found]
+        from jnius import autoclass
         activity = autoclass("org.kivy.android.PythonActivity").mActivity
         context = autoclass("android.content.Context")
         vibrator = activity.getSystemService(context.VIBRATOR_SERVICE)

@@ -123,7 +123,7 @@ def _java_value(value):
         return int(value.longValue())
     if name == "java.lang.Boolean":
         return bool(value.booleanValue())
-    from jnius import cast  # type: ignore[import-not-found]
+    from jnius import cast
     if name == "android.os.Bundle":
         return bundle_to_dict(cast("android.os.Bundle", value))
     if name in ("java.util.ArrayList", "java.util.List"):
@@ -134,7 +134,7 @@ def _java_value(value):
 
 def jnius_register(actions: tuple[str, ...], flags: int | None, callback: Callable[[str, dict], None]):
     """Register a runtime receiver through p4a's GenericBroadcastReceiver, with the exported flag on API 33+."""
-    from jnius import PythonJavaClass, autoclass, java_method  # type: ignore[import-not-found]
+    from jnius import PythonJavaClass, autoclass, java_method
 
     class _Callback(PythonJavaClass):
         __javainterfaces__ = ["org/kivy/android/GenericBroadcastReceiverCallback"]
@@ -169,13 +169,13 @@ _keep: set = set()
 
 def app_package() -> str:
     """This app's Android package name (DataWedge binds its profile to it)."""
-    from jnius import autoclass  # type: ignore[import-not-found]
+    from jnius import autoclass
     return str(autoclass("org.kivy.android.PythonActivity").mActivity.getPackageName())
 
 
 def send_broadcast(action: str, extras: dict) -> None:
     """Send an Intent with extras (str, int, bool, list of str, nested dict -> Bundle, list of dicts -> Bundle[])."""
-    from jnius import autoclass  # type: ignore[import-not-found]
+    from jnius import autoclass
     intent = autoclass("android.content.Intent")(action)
     for key, value in extras.items():
         _put(intent, key, value, autoclass)
