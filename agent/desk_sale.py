@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from agent.ledger import Ledger
-from agent.sync.messages import (ExchangeRequest, OfflineSale, RefundRequest, SaleLine, SaleRequest, SoldTicket)
+from agent.sync.messages import (AllotmentRequest, ExchangeRequest, OfflineSale, RefundRequest, SaleLine, SaleRequest,
+                                 SoldTicket)
 
 ALLOTMENT_NEXT = "desk_allotment_next"      # ledger setting: the next ticket id of the allotment to sign
 
@@ -65,6 +66,10 @@ def exchange_request(ticket_key: str, reason: str, org: str, device: str, target
         raise ValueError("an exchange needs a reason")
     return ExchangeRequest(org=org, device=device, request_id=uuid.uuid4().hex, ticket_key=ticket_key, reason=reason,
                            target_id=target_id, category=category, at=time.time())
+
+
+def allotment_request(public_key_b64: str, org: str, device: str) -> AllotmentRequest:
+    return AllotmentRequest(org=org, device=device, request_id=uuid.uuid4().hex, public_key=public_key_b64)
 
 
 def ticket_rows(sale: Sale, order_number: str, tickets: Iterable[SoldTicket], status: str,

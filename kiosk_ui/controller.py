@@ -97,7 +97,10 @@ class Controller:
         return True
 
     def poll(self) -> bool:
-        """Periodic, on the UI thread: let the sync apply what arrived (names, passes). True if something changed."""
+        """Periodic, on the UI thread: let the sync apply what arrived (names, passes). True if something changed.
+        A kiosk online also gets or refills its sales allotment (in the background)."""
+        if self.is_kiosk:
+            self.services.desk.maybe_refill()
         return self.services.sync.poll()
 
     @property

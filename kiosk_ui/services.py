@@ -258,6 +258,7 @@ class DeskService(Protocol):
     def refund(self, order_number: str, reason: str, kind: str = "refund") -> DeskResult: ...
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
                  category: int | None = None) -> DeskResult: ...
+    def maybe_refill(self) -> None: ...                # online: get or refill the offline sales allotment
 
 
 class UnavailableDesk:
@@ -279,6 +280,9 @@ class UnavailableDesk:
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
                  category: int | None = None) -> DeskResult:
         return DeskResult(False, problem="Selling is not available on this device.")
+
+    def maybe_refill(self) -> None:
+        pass
 
 
 # -- stand-ins for parts missing from this build --------------------------------------------------------------------

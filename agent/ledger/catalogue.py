@@ -66,8 +66,10 @@ class CatalogueMixin(LedgerPart):
                                  "ORDER BY starts_at, event_id")
         out = []
         for event_id, name, starts, ends, tz, org, data in rows.fetchall():
+            extra = json.loads(data or "{}")
             out.append({"event_id": event_id, "name": name, "starts_at": starts, "ends_at": ends, "timezone": tz,
-                        "organiser": org, "language": json.loads(data or "{}").get("language", "en"),
+                        "organiser": org, "language": extra.get("language", "en"),
+                        "desk": extra.get("desk"),          # kiosk bundles: prices, promotions, stock left
                         "zones": [{"zone_id": z, "name": n, "message": m} for z, n, m in self.conn.execute(
                             "SELECT zone_id, name, message FROM zones WHERE event_id=? ORDER BY zone_id", (event_id,))],
                         "categories": [{"category_id": c, "name": n, "message": m} for c, n, m in self.conn.execute(

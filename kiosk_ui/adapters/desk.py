@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from agent.allotment import Certificate, encode_offline_ticket
-from agent.desk_sale import (ALLOTMENT_NEXT, Sale, exchange_request, offline_sale, record_sale, refund_request,
-                             sale_request, take_back, ticket_rows)
+from agent.desk_sale import (ALLOTMENT_NEXT, Sale, allotment_request, exchange_request, offline_sale, record_sale,
+                             refund_request, sale_request, take_back, ticket_rows)
 from agent.errors import TicketgateError
 from agent.pricing import CartLine, Offer, PricingError, price_cart
 from agent.private_files import write_private
@@ -34,6 +35,7 @@ OFFERS = "desk_offers"
 CERTIFICATE = "desk_allotment"
 KEY_FILE = "allotment.key"
 ANSWER_SECONDS = 3.0          # online: how long the kiosk waits for the server before selling offline
+REFILL_EVERY = 60.0           # online: how often the allotment is checked (refilled when expiring or mostly used)
 
 
 class SaleLink(Protocol):
@@ -70,9 +72,12 @@ class KioskDesk:
     available = True
 
     def __init__(self, door: Any, home: str | Path, link: SaleLink | None = None,
-                 clock: Callable[[], float] = time.time, timeout: float = ANSWER_SECONDS):
+                 clock: Callable[[], float] = time.time, timeout: float = ANSWER_SECONDS, org: str = ""):
         self.door, self.home, self.link, self.clock, self.timeout = door, Path(home), link or NoLink(), clock, timeout
+        self.org = org                # '' : the enrolled identity's
         self._key: Any = None
+        self._refill_at = -REFILL_EVERY
+        self._refilling = threading.Lock()
 
     @property
     def ledger(self) -> Any:
@@ -84,7 +89,12 @@ class KioskDesk:
 
     # -- what is on sale ---------------------------------------------------------------------------------------------
     def _offers(self) -> list[dict[str, Any]]:
-        return list(self.ledger.get_setting(OFFERS, []) or [])
+        """From the kiosk bundle (each event's `desk`: the server's offer and stock left), unless this device keeps
+        its own list (`desk_offers`: the demo, a desk without a server)."""
+        local = self.ledger.get_setting(OFFERS)
+        if local:
+            return list(local)
+        return [e["desk"] for e in self.ledger.events() if e.get("desk")]
 
     def _offer(self, target_id: int) -> tuple[Offer, dict[int, int]]:
         for entry in self._offers():
@@ -190,7 +200,9 @@ class KioskDesk:
 
     def _take_stock(self, sale: Sale) -> None:
         """The stock shown here goes down at once (the server's figures replace it with the next catalogue)."""
-        offers = self._offers()
+        offers = self.ledger.get_setting(OFFERS)
+        if not offers:
+            return                   # the server's figures: they come back with the next bundle
         for entry in offers:
             if int(entry["offer"]["target_id"]) == sale.target_id and entry.get("stock"):
                 for category, quantity in sale.lines:
@@ -232,6 +244,46 @@ class KioskDesk:
             t.ticket_key for t in answer.tickets), order_number=answer.order_number or str(old.get("order_number")))
 
     # -- the allotment -----------------------------------------------------------------------------------------------
+    def refill(self) -> str:
+        """Online: ask the server for this kiosk's allotment (a new one replaces a used or expiring one). -> '' or
+        why not (the server's words: no allotment sized for this device…)."""
+        if not self.online:
+            return "offline"
+        answer = self.link.ask(allotment_request(self.public_key_text(), self._org(), self._device()), self.timeout)
+        if answer is None:
+            return "The server did not answer in time."
+        if not answer.ok:
+            return answer.reason
+        try:
+            self.save_certificate(answer.certificate)
+        except (TicketgateError, ValueError) as exc:
+            log.warning("desk: allotment refused: %s", exc)
+            return str(exc)
+        return ""
+
+    def needs_refill(self) -> bool:
+        cert = self.certificate()
+        if cert is None:
+            return True
+        used = int(self.ledger.get_setting(ALLOTMENT_NEXT, cert.first_id) or cert.first_id) - cert.first_id
+        return self.clock() > cert.valid_until - 3600 or used >= cert.max_count * 0.8
+
+    def maybe_refill(self) -> None:
+        """From the UI's periodic poll: at most every REFILL_EVERY seconds, in the background, only when online."""
+        now = time.monotonic()
+        if now - self._refill_at < REFILL_EVERY or not self.online or not self.needs_refill():
+            return
+        self._refill_at = now
+        if self._refilling.acquire(blocking=False):
+            def run() -> None:
+                try:
+                    problem = self.refill()
+                    if problem:
+                        log.info("desk: no allotment refill: %s", problem)
+                finally:
+                    self._refilling.release()
+            threading.Thread(target=run, name="desk-refill", daemon=True).start()
+
     def certificate(self) -> Certificate | None:
         text = self.ledger.get_setting(CERTIFICATE)
         if not text:
@@ -278,5 +330,7 @@ class KioskDesk:
         return str(self.door.policy.device_id)
 
     def _org(self) -> str:
+        if self.org:
+            return self.org
         identity = self.door.identity()
         return str(identity.org) if identity is not None else ""

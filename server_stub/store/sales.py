@@ -184,6 +184,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         tickets = tuple(SoldTicket(t["ticket_key"], t["category"], t["zone"], self.issue_ticket_payload(t["ticket_key"]))
                         for t in answer.pop("tickets", []))
         answer["lines"] = tuple(answer.get("lines", ()))
+        answer.pop("offline_order", None)            # kept for reconciliation, not part of the answer
         return DeskAnswer(**answer, tickets=tickets)
 
     def sell(self, org: str, device_id: str, req: SaleRequest, now: float | None = None) -> DeskAnswer:
@@ -361,6 +362,17 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         if row is None or row[1] != org or row[0] != device_id:
             raise StoreError(f"allotment {sale.allotment_id} is not {device_id}'s")
         _, _, events, categories, first, last, max_count, used = row
+        prior = c.execute("SELECT device_id, answer FROM desk_requests WHERE request_id=?", (sale.sale_id,)).fetchone()
+        if prior is not None:
+            if prior[0] != device_id:
+                raise StoreError(f"sale id {sale.sale_id} belongs to another device")
+            answered = json.loads(prior[1])
+            if answered.get("offline_order"):
+                return {"order_number": answered["offline_order"]}          # reconciled already: the same order
+            if answered.get("kind") == "sale" and answered.get("ok"):
+                # the kiosk gave up waiting for this sale's online answer and sold it offline with the same id: the
+                # online order's tickets never reached the buyer, so the offline one counts and the online one goes
+                self.cancel_order(answered["order_number"], "sold offline by the kiosk: the online answer came late")
         events, categories = json.loads(events), json.loads(categories)
         if sale.target_id not in events:
             raise StoreError(f"{sale.target_id} is not in allotment {sale.allotment_id}")
@@ -393,5 +405,11 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         c.execute("INSERT INTO order_lines(order_id, line, category, zone, quantity, unit_cents, discount_cents, "
                   "total_cents, promotion, promo_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
                   (order_id, 0, sale.tickets[0].category, None, n, 0, 0, sale.total_cents, sale.promo_code, None))
+        # the id is answered now: a late copy of the kiosk's online request (same id) sells nothing more
+        marker = {"device": device_id, "request_id": sale.sale_id, "kind": "sale", "ok": False,
+                  "reason": f"sold offline by the kiosk as order {number}", "offline_order": number}
+        c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at) VALUES (?,?,?,?,?,?) "
+                  "ON CONFLICT (request_id) DO UPDATE SET answer=excluded.answer",
+                  (sale.sale_id, org, device_id, "sale", json.dumps(marker), now))
         return {"order_number": number}
 

@@ -36,10 +36,33 @@ def _issuer(store: SyncStore, org: str | None) -> Callable[[str], str]:
     return store.payload_issuer(org) if org else store.issue_ticket_payload
 
 
+def desk_offer(store: SyncStore, event_id: int) -> dict | None:
+    """Kiosk bundles: what the desk sells for this event (agent.pricing.Offer: prices, promotions, window, limit) and
+    the stock left per category when quotas count it (the smallest of the event's and the category's). None: no
+    price set, nothing on sale. The server's stock stays the truth: a sale it cannot serve is refused by name."""
+    offer = store.offer(event_id)
+    if not offer.prices:
+        return None
+    quotas = store.quotas(event_id)
+    whole = [q["left"] for q in quotas if q["scope"] == "event"]
+    stock = {}
+    for category in offer.prices:
+        lefts = whole + [q["left"] for q in quotas if q["scope"] == "category" and q["ref"] == category]
+        if lefts:
+            stock[str(category)] = min(lefts)
+    return {"offer": offer.to_json(), "stock": stock}
+
+
+def _event(store: SyncStore, event_id: int, kiosk: bool) -> dict:
+    event = store.event(event_id)
+    desk = desk_offer(store, event_id) if kiosk else None
+    return dict(event, desk=desk) if desk is not None else event
+
+
 def sections(store: SyncStore, events: list[int], since: int,
              progress: Callable[[int], None] | None = None, payloads: bool = False,
              org: str | None = None) -> Iterator[dict]:
-    yield {"events": [store.event(e) for e in events]}
+    yield {"events": [_event(store, e, payloads) for e in events]}
     issue = _issuer(store, org) if payloads else None
     sent = 0
     for e in events:
