@@ -123,7 +123,8 @@ def check_revoked(c: Context) -> Verdict | None:
     h = c.history
     if h.revoked is not None:
         return c.verdict(Code.REVOKED, h.revoked)
-    if h.order_status in ("cancelled", "refunded"):
+    if h.order_status in ("cancelled", "refunded") and not (h.order_status == "cancelled" and h.cancelled):
+        # (an order cancelled because its tickets were quick-cancelled at a door: check_cancelled says so)
         return c.verdict(Code.REVOKED, f"order {h.order_status}", reason=Reason.ORDER_CANCELLED)
     return None
 

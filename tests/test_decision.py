@@ -104,6 +104,9 @@ def test_validity_window_edges():
     (TicketHistory(blocked="lost ticket"), Code.BLOCKED),
     (TicketHistory(order_status="pending"), Code.UNPAID),
     (TicketHistory(cancelled=entry(5, kind="cancel", direction=None)), Code.CANCELLED),
+    # the order cancelled because its tickets were quick-cancelled at a door: still "cancelled for resale"
+    (TicketHistory(order_status="cancelled", cancelled=entry(5, kind="cancel", direction=None)), Code.CANCELLED),
+    (TicketHistory(order_status="refunded", cancelled=entry(5, kind="cancel", direction=None)), Code.REVOKED),
 ])
 def test_order_state_verdicts(history, code):
     for mode in Mode:

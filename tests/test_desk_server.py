@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.allotment import Certificate, encode_offline_ticket, sign_certificate
 from agent.sync import BrokerConfig, PahoTransport, topics
-from agent.sync.messages import (ActionItem, AllotmentRequest, DeskAnswer, OfflineSale, RefundRequest, SaleLine,
+from agent.sync.messages import (ActionItem, AllotmentRequest, DeskAnswer, ExchangeRequest, OfflineSale, RefundRequest, SaleLine,
                                  SaleRequest, SoldTicket)
 from agent.sync.signed import Verifier
 from agent.ticket_format import Ticket
@@ -112,10 +112,45 @@ def test_refund_and_door_quick_cancel_put_tickets_back_on_sale(desk):
     cancel = ActionItem("c-1", "cancel", key, e, None, NOW, "door-1")
     for _ in range(2):       # uploaded twice: released once
         store.ingest_uploads([Upload("fest", "door-1", 1, cancel)])
-    assert store.quotas(e)[0]["sold"] == 2
+    assert store.quotas(e)[0]["sold"] == 2 and store.order(b.order_number)["status"] == "paid"
     store.ingest_uploads([Upload("fest", "door-1", 2, ActionItem("a-1", "annul", key, e, None, NOW, "door-1",
                                                                   ref_uuid="c-1"))])
     assert store.quotas(e)[0]["sold"] == 3
+    # every ticket of the order quick-cancelled: the order is not paid any more; one taken back: paid again
+    for i, t in enumerate(b.tickets):
+        store.ingest_uploads([Upload("fest", "door-1", 10 + i, ActionItem(f"c-{10 + i}", "cancel", t.ticket_key, e,
+                                                                          None, NOW, "door-1"))])
+    order = store.order(b.order_number)
+    assert (order["status"], order["reason"], store.quotas(e)[0]["sold"]) == (
+        "cancelled", "quick-cancelled at the door (was paid)", 0)
+    store.ingest_uploads([Upload("fest", "door-1", 20, ActionItem("a-2", "annul", b.tickets[0].ticket_key, e, None,
+                                                                  NOW, "door-1", ref_uuid="c-10"))])
+    assert store.order(b.order_number)["status"] == "paid" and store.quotas(e)[0]["sold"] == 1
+
+
+def test_exchange_to_another_date_and_category_with_the_price_difference(desk):
+    store, e = desk
+    other = _event(store)
+    store.set_price("fest", other, 2, 5000)
+    store.set_quota("fest", e, 5)
+    store.set_quota("fest", other, 1)
+    store.add_promotion("fest", "percent", e, percent=20)
+    a = store.sell("fest", "kiosk-1", sale(e, (1, 2)))             # paid 1200 each
+    x = store.desk_exchange("fest", "kiosk-1", ExchangeRequest("fest", "kiosk-1", "x1", a.tickets[0].ticket_key,
+                                                               "date change", other, 2))
+    assert x.ok, x.reason
+    assert x.difference_cents == 5000 - 1200 and x.tickets[0].payload.startswith("TG1:")
+    new = store.ticket(x.tickets[0].ticket_key)
+    assert (new["target_id"], new["category"], new["order_number"]) == (other, 2, a.order_number)
+    assert store.order(a.order_number)["tickets"][0]["revoked"].startswith("exchanged")
+    assert store.quotas(e)[0]["sold"] == 1 and store.quotas(other)[0]["sold"] == 1
+    full = store.desk_exchange("fest", "kiosk-1", ExchangeRequest("fest", "kiosk-1", "x2", a.tickets[1].ticket_key,
+                                                                  "date change", other, 2))
+    assert not full.ok and "sold out" in full.reason
+    assert store.order(a.order_number)["tickets"][1]["revoked"] is None and store.quotas(e)[0]["sold"] == 1
+    cheaper = store.desk_exchange("fest", "kiosk-1", ExchangeRequest("fest", "kiosk-1", "x3", a.tickets[1].ticket_key,
+                                                                     "upgrade refused", None, 1))
+    assert cheaper.ok and cheaper.difference_cents == 1500 - 1200
 
 
 def _raw(k: Ed25519PrivateKey) -> bytes:

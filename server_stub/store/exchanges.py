@@ -15,9 +15,10 @@ _KEEP = object()
 
 class ExchangeMixin(OrderMixin):
     def exchange_ticket(self, ticket_key: str | int, reason: str, category: int | None = None, zone=_KEEP,
-                        seat=_KEEP) -> dict:
-        """Revoke `ticket_key` ("exchanged: reason") and issue its replacement. Returns the new ticket
-        (`store.ticket` shape, plus `replaces`). A ticket already revoked is not exchanged again (StoreError)."""
+                        seat=_KEEP, target_id: int | None = None) -> dict:
+        """Revoke `ticket_key` ("exchanged: reason") and issue its replacement, for another event/date or pass
+        (`target_id`, same organiser) when given. Returns the new ticket (`store.ticket` shape, plus `replaces`). A
+        ticket already revoked is not exchanged again (StoreError); no stock left for the new one: SoldOut."""
         if not reason.strip():
             raise InvalidInput("an exchange needs a reason")
         old = self.ticket(ticket_key)
@@ -31,8 +32,11 @@ class ExchangeMixin(OrderMixin):
             p = Position(category=old["category"] if category is None else int(category),
                          zone=old["zone"] if zone is _KEEP else zone, seat=old["seat"] if seat is _KEEP else seat)
             release_tickets(c, "t.ticket_id=?", (old["ticket_id"],))         # the old one back on sale…
-            take(c, needs(old["target_id"], [(p.category, p.zone, 1)]))       # …the new one taken (SoldOut: nothing done)
+            target = old["target_id"] if target_id is None else int(target_id)
+            if target != old["target_id"] and self.target(target)["org"] != old["org"]:
+                raise StoreError(f"no event or pass {target} for organiser {old['org']!r}")
+            take(c, needs(target, [(p.category, p.zone, 1)]))                 # …the new one taken (SoldOut: nothing done)
             self.revoke_ticket(old["ticket_key"], f"exchanged: {reason}")     # joins this transaction (same version)
             version = c.execute("SELECT version FROM organisers WHERE org=?", (old["org"],)).fetchone()[0]
-            new_id = self._insert_ticket(c, order_id, position, old["target_id"], p, version)
+            new_id = self._insert_ticket(c, order_id, position, target, p, version)
         return dict(self.ticket(new_id), replaces=old["ticket_key"])

@@ -17,7 +17,7 @@ from typing import Any
 from agent.allotment import ALLOTMENT_ID_BASE, Certificate, revocation_key, sign_certificate
 from agent.errors import InvalidInput
 from agent.pricing import CartLine, Offer, PricingError, Promotion, normalize_code, price_cart
-from agent.sync.messages import DeskAnswer, OfflineSale, RefundRequest, SaleRequest, SoldTicket
+from agent.sync.messages import DeskAnswer, ExchangeRequest, OfflineSale, RefundRequest, SaleRequest, SoldTicket
 from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.store.base import NotFound, StoreError
 from server_stub.store.exchanges import ExchangeMixin
@@ -25,6 +25,7 @@ from server_stub.store.keys_devices import KeysDevicesMixin
 from server_stub.store.stock import give_back, needs, take
 
 SCOPES = ("event", "category", "zone")
+DOOR_CANCEL = "quick-cancelled at the door"
 ALLOTMENT_SPAN = 2**20          # ticket ids per allotment range: first = BASE + id * SPAN
 MAX_ALLOTMENT = 100_000
 
@@ -45,7 +46,29 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             take(c, moves, check=False)       # the ticket exists and was never resold: counted again
         else:
             give_back(c, moves)
+        self._order_after_door_cancel(c, int(ticket_key), undone)
         return True
+
+    def _order_after_door_cancel(self, c: Any, ticket_id: int, undone: bool) -> None:
+        """Every ticket of an order quick-cancelled at a door: the order is cancelled (nothing of it is sold any
+        more); one of them taken back: the order is what it was. Doors keep saying `cancelled` for such tickets
+        (check_revoked leaves an order cancelled this way to check_cancelled)."""
+        order_id, org, status, reason = c.execute(
+            "SELECT o.order_id, o.org, o.status, o.reason FROM orders o JOIN tickets t ON t.order_id = o.order_id "
+            "WHERE t.ticket_id=?", (ticket_id,)).fetchone()
+        if undone:
+            if status != "cancelled" or not reason.startswith(DOOR_CANCEL):
+                return
+            new, why = (PENDING if reason.endswith(f"(was {PENDING})") else PAID), ""
+        else:
+            if status not in (PAID, PENDING) or c.execute(
+                    "SELECT 1 FROM tickets t LEFT JOIN revocations r ON r.ticket_id = t.ticket_id AND r.active = 1 "
+                    "WHERE t.order_id=? AND t.released = 0 AND r.ticket_id IS NULL", (order_id,)).fetchone():
+                return
+            new, why = "cancelled", f"{DOOR_CANCEL} (was {status})"
+        version = self._bump(org)
+        c.execute("UPDATE orders SET status=?, reason=?, updated_at=? WHERE order_id=?", (new, why, time.time(), order_id))
+        c.execute("UPDATE tickets SET version=? WHERE order_id=?", (version, order_id))
 
     # -- catalogue ---------------------------------------------------------------------------------------------
     def _own_target(self, org: str, target_id: int) -> dict:
@@ -262,6 +285,45 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             return self._with_payloads(answer)
         except (StoreError, InvalidInput) as exc:
             return DeskAnswer(device_id, req.request_id, "refund", False, str(exc))
+
+    def _paid_unit(self, ticket: dict) -> int:
+        """What the buyer paid for this ticket: its order line's price after discount, else the current price."""
+        row = self.q1("SELECT l.total_cents, l.quantity FROM order_lines l JOIN orders o ON o.order_id = l.order_id "
+                      "WHERE o.number=? AND l.category=? ORDER BY l.line", (ticket["order_number"], ticket["category"]))
+        if row is not None and row[1]:
+            return row[0] // row[1]
+        return self.prices(ticket["target_id"]).get(ticket["category"] or 0, 0)
+
+    def desk_exchange(self, org: str, device_id: str, req: ExchangeRequest) -> DeskAnswer:
+        """Exchange a ticket for another event/date, category or zone: the old one revoked and back on sale, the
+        new one taken from stock and signed; `difference_cents` = new price − what was paid (negative: to refund)."""
+        try:
+            done = self._answered(req.request_id, device_id)
+            if done is not None:
+                return self._with_payloads(done)
+            old = self.ticket(req.ticket_key)
+            if old["org"] != org:
+                raise NotFound(f"no ticket {req.ticket_key}")
+            target = old["target_id"] if req.target_id is None else req.target_id
+            category = old["category"] if req.category is None else req.category
+            price = self.prices(target).get(category)
+            if price is None:
+                raise StoreError(f"category {category} has no price for {target}")
+            difference = price - self._paid_unit(old)
+            zone = old["zone"] if req.zone is None and target == old["target_id"] else req.zone
+            new = self.exchange_ticket(old["ticket_key"], req.reason, category=category, zone=zone, seat=None,
+                                       target_id=target)
+            answer = {"device": device_id, "request_id": req.request_id, "kind": "exchange", "ok": True,
+                      "order_number": new["order_number"], "status": new["order_status"],
+                      "currency": self.currency(target), "total_cents": price, "difference_cents": difference,
+                      "tickets": [{"ticket_key": new["ticket_key"], "category": new["category"], "zone": new["zone"]}]}
+            with self.tx() as c:
+                c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at) VALUES (?,?,?,?,?,?) "
+                          "ON CONFLICT (request_id) DO NOTHING",
+                          (req.request_id, org, device_id, "exchange", json.dumps(answer), time.time()))
+            return self._with_payloads(answer)
+        except (StoreError, InvalidInput) as exc:
+            return DeskAnswer(device_id, req.request_id, "exchange", False, str(exc))
 
     # -- offline allotments ------------------------------------------------------------------------------------
     def set_allotment_size(self, org: str, device_id: str, events: list[int], size: int, hours: float = 24.0,

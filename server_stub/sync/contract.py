@@ -8,7 +8,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 from agent.keyring import Keyring
 from agent.allotment import Certificate
 from agent.pricing import Offer
-from agent.sync.messages import DeskAnswer, Item, RefundRequest, SaleRequest
+from agent.sync.messages import DeskAnswer, ExchangeRequest, Item, RefundRequest, SaleRequest
 from agent.signing import SigningKey
 
 
@@ -56,6 +56,7 @@ class SyncStore(Protocol):
     # the desk online (server_stub/store/sales.py)
     def sell(self, org: str, device_id: str, req: SaleRequest, now: float | None = None) -> DeskAnswer: ...
     def desk_refund(self, org: str, device_id: str, req: RefundRequest) -> DeskAnswer: ...
+    def desk_exchange(self, org: str, device_id: str, req: ExchangeRequest) -> DeskAnswer: ...
     def grant_allotment(self, org: str, device_id: str, public_key: bytes, now: float | None = None) -> Certificate: ...
     def offer(self, target_id: int) -> Offer: ...                     # kiosk bundles: what the desk sells
     def quotas(self, target_id: int) -> list[dict]: ...

@@ -26,7 +26,7 @@ from server_stub.sync import bundles
 from server_stub.sync.contract import SyncStore
 from agent.sync.bundle import split_to_fit
 from agent.errors import TicketgateError
-from agent.sync.messages import (AllotmentRequest, DeskAnswer, DeskRequest, RefundRequest, SaleRequest)
+from agent.sync.messages import (AllotmentRequest, DeskAnswer, DeskRequest, ExchangeRequest, RefundRequest, SaleRequest)
 from agent.allotment import public_key_of
 from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
                                  Resync, ServerStatus, Update, UploadItem)
@@ -242,7 +242,13 @@ class SyncServer:
             if isinstance(msg, AllotmentRequest):
                 cert = self.store.grant_allotment(org, device, public_key_of(msg.public_key))
                 return DeskAnswer(device, msg.request_id, kind, True, certificate=cert.to_text())
-            return DeskAnswer(device, msg.request_id, kind, False, "exchange requests are not served by this server")
+            assert isinstance(msg, ExchangeRequest)
+            _org, events = self._lookups[1](msg.ticket_key)
+            wanted = set(self.store.target(msg.target_id)["event_ids"]) if msg.target_id is not None else set(events)
+            if _org != org or (held and not (set(events) & held and wanted & held)):
+                return DeskAnswer(device, msg.request_id, kind, False,
+                                  f"not allowed: ticket {msg.ticket_key} or its new event is not of {device}")
+            return self.store.desk_exchange(org, device, msg)
         except TicketgateError as exc:
             return DeskAnswer(device, msg.request_id, kind, False, str(exc))
 
