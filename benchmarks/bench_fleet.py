@@ -116,8 +116,8 @@ def watcher(device: SimDevice, keys: set[str], seen: dict[str, float]):
         if what not in ("live", "bundle"):
             return
         at = time.time()
-        if state["conn"] is None:         # the sync thread's own read connection
-            state["conn"] = sqlite3.connect(device.ledger_path, timeout=5)
+        if state["conn"] is None:         # the sync thread's read connection (one sync thread at a time)
+            state["conn"] = sqlite3.connect(device.ledger_path, timeout=5, check_same_thread=False)
         c = state["conn"]
         count = c.execute("SELECT count(*) FROM revocations").fetchone()[0]
         if count != state["revocations"]:
@@ -313,7 +313,8 @@ def show(what: str, samples: list[float | None]) -> None:
     if not got:
         print(f"{what}: no samples")
         return
-    print(f"{what}: n={len(got)} p50={pct(got, 50) * 1000:.0f} ms p95={pct(got, 95) * 1000:.0f} ms "
+    print(f"{what}: n={len(got)} min={min(got) * 1000:.0f} ms p50={pct(got, 50) * 1000:.0f} ms "
+          f"p95={pct(got, 95) * 1000:.0f} ms "
           f"p99={pct(got, 99) * 1000:.0f} ms max={max(got) * 1000:.0f} ms; never arrived {missing}")
 
 

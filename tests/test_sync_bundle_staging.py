@@ -265,3 +265,20 @@ def test_device_stages_chunks_as_they_arrive_and_refuses_a_bundle_with_a_bad_sec
         sender.stop()
         door.close()
         store.close()
+
+
+def test_a_relaxed_transaction_commits_and_the_connection_stays_durable(tmp_path):
+    ledger = Ledger.open(tmp_path / "ledger.sqlite")
+    with ledger.relaxed_transaction():
+        assert ledger.conn.execute("PRAGMA synchronous").fetchone()[0] == 1      # NORMAL: no fsync at commit
+        ledger.revoke_rows([("5", "relayed", 1.0)])
+    assert ledger.conn.execute("PRAGMA synchronous").fetchone()[0] == 2, "FULL again for the next check-in"
+    with pytest.raises(RuntimeError):
+        with ledger.relaxed_transaction():
+            ledger.revoke_rows([("6", "rolled back", 1.0)])
+            raise RuntimeError("bad message")
+    assert ledger.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    again = Ledger.open(tmp_path / "ledger.sqlite")
+    assert again.history("5").revoked == "relayed" and again.history("6").revoked is None
+    again.close()
+    ledger.close()

@@ -11,8 +11,9 @@ import logging
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from agent.clock import SETTING as CLOCK_SETTING
 from agent.clock import ClockEstimate
@@ -179,6 +180,23 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
                                                (kind, json.dumps(body, separators=(",", ":")), time.time())).lastrowid
                     assert row_id is not None    # an INSERT that succeeded has a row id
                     return row_id
+            finally:
+                if relaxed:
+                    self.conn.execute("PRAGMA synchronous=FULL")
+
+    @contextmanager
+    def relaxed_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A transaction committed without an fsync (synchronous=NORMAL): it reaches the disk with the next durable
+        commit (the next scan) or checkpoint. Only for what comes back if a power cut loses it: live updates from
+        the server (the next hello's delta carries them again) and other gates' relayed entries (durable on their
+        gate and on the server). Never for this device's own actions. Inside an open transaction: that one's."""
+        with self.lock:
+            relaxed = not self.conn.in_transaction
+            if relaxed:
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self.transaction() as conn:
+                    yield conn
             finally:
                 if relaxed:
                     self.conn.execute("PRAGMA synchronous=FULL")
