@@ -1,16 +1,20 @@
-"""Drives the desk's sell screens offscreen (real GL) through a sale: run in its own process by test_desk_render.py.
+"""Drives the desk's screens offscreen (real GL) through sales against the real server: run in its own process by
+tests/test_desk_render.py (Kivy's window is one per process).
 
-    python tests/desk_scenario.py OUT_DIR WIDTH HEIGHT LANG [BROKER_PORT SERVER_HOME]
+    python tests/desk_scenario.py OUT_DIR WIDTH HEIGHT LANG   -> OUT_DIR/*.png, desk_results.json, desk_jobs.json
 
-Real agent and ledger, the real desk (prices from agent.pricing, offline sales signed with a certified allotment),
-real TCP printers on 127.0.0.1 (drivers/testkit/fake_printer.py) whose captured jobs are saved for the test to
-render back. OUT_DIR/desk_results.json says what the screens showed.
+A real mosquitto (tests/broker.py) and the real sync server with its SQLite store (catalogue: prices, quotas,
+promotions, the kiosk's allotment size); the kiosk is a real DeviceSync and ledger under the app's controller and
+services; printers are real TCP printers on 127.0.0.1 (drivers/testkit/fake_printer.py) whose jobs are saved for the
+test to render back. First an online sale (the server prices, reserves and signs), then with the server stopped a
+sale the kiosk signs under its allotment, then a refund at the ticket desk screen.
 """
 from __future__ import annotations
 
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,92 +22,162 @@ sys.path.insert(0, str(ROOT))
 
 
 def texts(widget) -> list[str]:
-    return [w.text for w in widget.walk(restrict=True) if hasattr(w, "text") and isinstance(w.text, str) and w.text]
+    return [w.text for w in widget.walk(restrict=True) if isinstance(getattr(w, "text", None), str) and w.text]
+
+
+def rows(sell) -> list[list[str]]:
+    return [texts(row) for row in reversed(sell.list.children) if hasattr(row, "category")]
+
+
+def server_side(folder: Path, port: int):
+    """The organiser's catalogue: a concert with three categories (one sold out), 4-for-3 on Standard, code SPRING."""
+    from tests.sync_fixtures import ORG, start_server
+    from server_stub.store import SqliteStore
+    store = SqliteStore.open(folder)
+    store.create_organiser(ORG, "Festival des Lumières")
+    now = time.time()
+    day = now - now % 86400 + 86400 + 19 * 3600
+    event = store.create_event(ORG, "Festival — Friday", day, day + 5 * 3600, "Europe/Paris",
+                               zones=[{"zone_id": 1, "name": "Floor"}],
+                               categories=[{"category_id": 1, "name": "Standard"}, {"category_id": 2, "name": "VIP"},
+                                           {"category_id": 3, "name": "Child"}])
+    for category, cents in ((1, 2500), (2, 6000), (3, 1200)):
+        store.set_price(ORG, event, category, cents)
+    store.set_quota(ORG, event, 60)
+    store.set_quota(ORG, event, 3, scope="category", ref=2)
+    store.set_quota(ORG, event, 0, scope="category", ref=3)
+    store.add_promotion(ORG, "x_for_y", event, category=1, x=4, y=3)
+    store.add_promotion(ORG, "percent", event, percent=10, code="SPRING", max_uses=50)
+    store.current_key(ORG)
+    store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
+    store.set_allotment_size(ORG, "kiosk-1", [event], 20, hours=6)
+    return store, event, start_server(store, port, limits=None)
 
 
 def main(out: Path, size: tuple[int, int], lang: str) -> dict:
     from kiosk_ui.offscreen import offscreen_env
     offscreen_env(size)
+    from agent.policy import DevicePolicy
+    from agent.sync import BrokerConfig
     from drivers.testkit.fake_printer import FakePrinter
     from kiosk_ui import i18n
     from kiosk_ui.adapters import build_services
+    from kiosk_ui.adapters.desk import KioskDesk, SyncSaleLink
     from kiosk_ui.controller import Controller
-    from kiosk_ui.demo_data import seed, seed_desk
+    from kiosk_ui.door import Door
     from kiosk_ui.offscreen import Harness
+    from server_stub.sync.sim_device import SimDevice
+    from tests.broker import Mosquitto
+    from tests.helpers import wait_for
+    from tests.sync_fixtures import FAST, ORG, start_server
     i18n.set_language(lang)
-    home = Path(tempfile.mkdtemp(prefix="desk-scenario-"))
-    t = [1_790_000_000.0]
-    demo = seed(home, now=t[0], clock=lambda: t[0])
-    ctl = Controller(demo.door, build_services(demo.door, home), clock=lambda: t[0])
-    seed_desk(demo, ctl.services.desk, now=t[0])
-    receipts, tickets = FakePrinter("escpos"), FakePrinter("zpl")
-    ctl.door.ledger.set_setting("printers", [
-        {"host": "127.0.0.1", "port": receipts.port, "name": "Receipts", "language": "escpos"},
-        {"host": "127.0.0.1", "port": tickets.port, "name": "Zebra", "language": "zpl", "format": "show"}])
-    ctl.selected_printer = f"zpl:127.0.0.1:{tickets.port}"
-    h = Harness(ctl, "menu")
-    res: dict = {"menu": texts(h.screen("menu").grid)}
+    work = Path(tempfile.mkdtemp(prefix="desk-scenario-"))
+    res: dict = {}
+    with Mosquitto(work / "mosquitto") as broker:
+        store, event, server = server_side(work / "server", broker.port)
+        kiosk = SimDevice(work / "kiosk", ORG, "kiosk-1", store.server_public_key(ORG), BrokerConfig(port=broker.port),
+                          [event], options=FAST, role="kiosk").go_online()
+        door = Door(kiosk.ledger, kiosk.keyring, DevicePolicy(device_id="kiosk-1", gate="Desk", events=frozenset({event})))
+        door.ledger.set_setting("device_role", "kiosk")
+        ctl = Controller(door, build_services(door, work / "kiosk"))
+        ctl.services.desk = desk = KioskDesk(door, work / "kiosk", SyncSaleLink(kiosk), timeout=5.0, org=ORG)
+        receipts, tickets = FakePrinter("escpos"), FakePrinter("zpl")
+        door.ledger.set_setting("printers", [
+            {"host": "127.0.0.1", "port": receipts.port, "name": "Receipts", "language": "escpos"},
+            {"host": "127.0.0.1", "port": tickets.port, "name": "Zebra", "language": "zpl", "format": "show"}])
+        ctl.selected_printer = f"zpl:127.0.0.1:{tickets.port}"
+        assert wait_for(lambda: desk.online and desk.targets(), 30), "no catalogue from the server"
+        door.reload_names()                          # what the app's sync link does after each bundle
+        res["refill"] = desk.refill()
+        h = Harness(ctl, "menu")
+        res["menu"] = texts(h.screen("menu").grid)
 
-    def shot(name: str) -> None:
-        h.pump()
-        h.screenshot(out / f"{name}.png")
+        def shot(name: str) -> None:
+            h.pump()
+            h.screenshot(out / f"{name}.png")
 
-    h.go("sell")
-    sell = h.screen("sell")
-    shot("desk_cart_empty")
-    res["cart_empty"] = {"target": sell.target_button.text, "problem": sell.problem.text,
-                         "pay_disabled": sell.pay_button.disabled,
-                         "rows": [texts(row) for row in reversed(sell.list.children) if hasattr(row, "category")]}
-    for _ in range(4):
+        h.go("sell")
+        sell = h.screen("sell")
+        shot("desk_cart_empty")
+        res["cart_empty"] = {"target": sell.target_button.text, "problem": sell.problem.text,
+                             "pay_disabled": sell.pay_button.disabled, "rows": rows(sell)}
+        for _ in range(4):
+            sell.add(1, 1)
+        sell.add(2, 1)
+        sell.apply_promo("spring")                   # as typed, or read by the scanner on this screen
+        shot("desk_cart")
+        res["cart"] = {"lines": sell.lines.text, "total": sell.total.text, "problem": sell.problem.text,
+                       "pay_disabled": sell.pay_button.disabled, "rows": rows(sell)}
+        sell.apply_promo("NOPE")
+        res["bad_promo"] = {"problem": sell.problem.text, "pay_disabled": sell.pay_button.disabled}
+        sell.apply_promo("SPRING")
+        sell.pay()
+        pay = h.screen("pay")
+        res["pay_screen"] = h.ui.manager.current
+        pay.given.text = "100"
+        res["short_cash"] = {"problem": pay.problem.text, "confirm_disabled": pay.confirm_button.disabled}
+        pay.given.text = "150"
+        pay.buyer.text = "Hélène Dupont"
+        shot("desk_payment")
+        res["payment"] = {"to_pay": pay.to_pay.text, "change": pay.change.text, "problem": pay.problem.text,
+                          "confirm_disabled": pay.confirm_button.disabled}
+        online = pay.confirm()
+        res["sold_screen"] = h.ui.manager.current
+        sold = h.screen("sold")
+        shot("desk_sold")
+
+        def outcome(o) -> dict:
+            return {"ok": o.result.ok, "offline": o.result.offline, "order": o.result.order_number,
+                    "problem": o.result.problem, "tickets": list(o.result.ticket_keys), "status": o.result.status,
+                    "ticket_print": bool(o.tickets and o.tickets.ok), "receipt_print": bool(o.receipt and o.receipt.ok),
+                    "first_ticket_ms": o.first_ticket_ms}
+        res["online"] = dict(outcome(online), headline=sold.headline.text, details=sold.details.text,
+                             server_states=[store.ticket(k)["order_status"] for k in online.result.ticket_keys])
+        # the server's stock comes back with the next kiosk bundle: 5 sold, 20 held by the allotment
+        res["stock_updated"] = wait_for(lambda: desk.targets()[0].categories[0].left == 35, 20)
+        h.go("sell")
+        res["stock_after"] = rows(sell)
+        # the server stops answering: the next sale is signed here, under the allotment, and queued
+        server.stop()
+        desk.timeout = 1.0
         sell.add(1, 1)
-    sell.add(2, 1)
-    sell.apply_promo("spring")                       # as typed, or read by the scanner on this screen
-    shot("desk_cart")
-    res["cart"] = {"lines": sell.lines.text, "total": sell.total.text, "problem": sell.problem.text,
-                   "pay_disabled": sell.pay_button.disabled,
-                   "rows": [texts(row) for row in reversed(sell.list.children) if hasattr(row, "category")]}
-    sell.apply_promo("NOPE")
-    res["bad_promo"] = {"problem": sell.problem.text, "pay_disabled": sell.pay_button.disabled}
-    sell.apply_promo("SPRING")
-    sell.pay()
-    pay = h.screen("pay")
-    res["pay_screen"] = h.ui.manager.current
-    pay.given.text = "100"
-    res["short_cash"] = {"problem": pay.problem.text, "confirm_disabled": pay.confirm_button.disabled}
-    pay.given.text = "150"
-    pay.buyer.text = "Hélène Dupont"
-    shot("desk_payment")
-    res["payment"] = {"to_pay": pay.to_pay.text, "change": pay.change.text, "problem": pay.problem.text,
-                      "confirm_disabled": pay.confirm_button.disabled}
-    outcome = pay.confirm()
-    res["sold_screen"] = h.ui.manager.current
-    sold = h.screen("sold")
-    shot("desk_sold")
-    res["sold"] = {"headline": sold.headline.text, "details": sold.details.text, "ok": outcome.result.ok,
-                   "offline": outcome.result.offline, "order": outcome.result.order_number,
-                   "tickets": list(outcome.result.ticket_keys), "ticket_print": outcome.tickets.ok,
-                   "receipt_print": outcome.receipt.ok, "first_ticket_ms": outcome.first_ticket_ms,
-                   "outbox": ctl.door.ledger.outbox_size(),
-                   "order_states": [t["state"] for t in ctl.door.order(outcome.result.order_number)]}
-    h.go("sell")
-    sell.choose_target(1)
-    res["stock_after"] = [texts(row) for row in reversed(sell.list.children) if hasattr(row, "category")]
-    # a card payment without the terminal's reference is not confirmed; an invoice leaves the order pending
-    sell.add(1, 1)
-    sell.pay()
-    pay.set_method("card")
-    res["card_no_ref"] = {"problem": pay.problem.text, "confirm_disabled": pay.confirm_button.disabled}
-    pay.set_method("invoice")
-    shot("desk_payment_invoice")
-    invoice = pay.confirm()
-    res["invoice"] = {"ok": invoice.result.ok, "status": invoice.result.status,
-                      "states": [t["state"] for t in ctl.door.order(invoice.result.order_number)],
-                      "headline": h.screen("sold").headline.text}
-    receipts.close()
-    tickets.close()
-    jobs = {"receipts": [j.hex() for j in receipts.jobs if j], "tickets": [j.hex() for j in tickets.jobs if j]}
-    (out / "desk_jobs.json").write_text(json.dumps(jobs))
-    res["keyring"] = str(home / "keyring.json")
+        sell.pay()
+        pay.set_method("card")
+        res["card_no_ref"] = {"problem": pay.problem.text, "confirm_disabled": pay.confirm_button.disabled}
+        pay.set_method("invoice")
+        shot("desk_payment_invoice")
+        offline = pay.confirm()
+        shot("desk_sold_offline")
+        res["offline"] = dict(outcome(offline), headline=sold.headline.text,
+                              outbox=door.ledger.outbox_size(),
+                              kiosk_states=[t["state"] for t in door.order(offline.result.order_number)])
+        server = start_server(store, broker.port, limits=None)
+        res["reconciled"] = wait_for(lambda: door.ledger.outbox_size() == 0, 30)
+        res["offline"]["server_states_after"] = [store.ticket(k)["order_status"] for k in offline.result.ticket_keys]
+        # at the ticket desk: the online order refunded with a reason, through the server
+        assert wait_for(lambda: desk.online, 20)
+        h.go("kiosk")
+        kiosk_screen = h.screen("kiosk")
+        kiosk_screen.find(online.result.order_number)
+        kiosk_screen.ask_refund()
+        h.pump()
+        res["refund_choices"] = [w.text for w in h.ui.popup.walk() if type(w).__name__ == "BigButton"]
+        shot("desk_refund")
+        h.close_popup()
+        refund = kiosk_screen.refund(online.result.order_number, "Buyer cannot come", "refund")
+        shot("desk_refunded")
+        res["refund"] = {"ok": refund.ok, "amount": refund.amount_cents, "message": kiosk_screen.message.text,
+                         "server": store.order(online.result.order_number)["status"],
+                         "kiosk_states": [t["state"] for t in door.order(online.result.order_number)]}
+        receipts.close()
+        tickets.close()
+        jobs = {"receipts": [j.hex() for j in receipts.jobs if j], "tickets": [j.hex() for j in tickets.jobs if j]}
+        (out / "desk_jobs.json").write_text(json.dumps(jobs))
+        kiosk.keyring.save(out / "keyring.json")
+        res["keyring"] = str(out / "keyring.json")
+        kiosk.close()
+        server.stop()
+        store.close()
     (out / "desk_results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False))
     return res
 

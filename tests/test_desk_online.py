@@ -50,6 +50,7 @@ def counter(tmp_path, broker):
     ctl.selected_printer = f"zpl:127.0.0.1:{zebra.port}"
     try:
         assert wait_for(lambda: desk.online and desk.targets(), 20), "no catalogue from the kiosk bundle"
+        door.reload_names()                          # what the app's sync link does after each bundle
         yield store, event, server, sim, ctl, desk, zebra, receipts, broker
     finally:
         zebra.close()

@@ -104,23 +104,22 @@ class KioskDesk:
         raise PricingError(f"{target_id} is not on sale at this desk")
 
     def targets(self) -> list[SaleTarget]:
+        events = {e["event_id"]: e for e in self.ledger.events()}        # names as the last bundle gave them
         out = []
         for entry in self._offers():
             offer = Offer.from_json(entry["offer"])
             stock = {int(k): int(v) for k, v in (entry.get("stock") or {}).items()}
-            event = self.door.event(offer.target_id) or {}
+            event = events.get(offer.target_id) or {}
+            names = {c["category_id"]: c["name"] for c in event.get("categories") or ()}
+            names.update({int(k): str(v) for k, v in (entry.get("category_names") or {}).items()})
             lang = event.get("language") or entry.get("language") or "en"
-            cats = tuple(SaleCategory(c, self._category_name(offer.target_id, c, entry), cents, stock.get(c))
+            cats = tuple(SaleCategory(c, names.get(c, str(c)), cents, stock.get(c))
                          for c, cents in sorted(offer.prices.items()))
             date = when(event.get("starts_at"), event.get("ends_at"), event.get("timezone") or "UTC", lang)
             out.append(SaleTarget(offer.target_id, event.get("name") or str(entry.get("name") or offer.target_id),
                                   date, offer.currency, lang, cats, bool(entry.get("is_pass")),
                                   event.get("timezone") or "UTC"))
         return out
-
-    def _category_name(self, target_id: int, category: int, entry: dict[str, Any]) -> str:
-        found = self.door.category(target_id, category)
-        return str(found["name"]) if found else str((entry.get("category_names") or {}).get(str(category), category))
 
     def quote(self, target_id: int, cart: dict[int, int], promo_code: str | None = None) -> CartQuote:
         chosen = [CartLine(c, q) for c, q in sorted(cart.items()) if q > 0]

@@ -9,7 +9,8 @@ from kivy.metrics import dp
 from kivy.uix.gridlayout import GridLayout
 
 from kiosk_ui.i18n import tr, tr_n
-from kiosk_ui.presenters.labels import EXCHANGE_REASONS
+from kiosk_ui.presenters.cart import amount
+from kiosk_ui.presenters.labels import EXCHANGE_REASONS, REFUND_REASONS
 from kiosk_ui.presenters.lists import orders_of, printer_label, printer_rows, short_key, ticket_rows
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.printer_setup import ask_new_printer
@@ -34,6 +35,7 @@ class KioskScreen(BaseScreen):
             "reprint": BigButton(tr("Reprint"), lambda: self.print_(kind="ticket", reprint=True)),
             "pay": BigButton(tr("Payment received"), self.validate_payment, colour=(0.05, 0.55, 0.2, 1)),
             "exchange": BigButton(tr("Exchange ticket"), self.ask_exchange),
+            "refund": BigButton(tr("Refund or cancel"), self.ask_refund, colour=(0.6, 0.2, 0.15, 1)),
             "printers": BigButton(tr("Printers"), self.show_printers, colour=(0.16, 0.20, 0.32, 1)),
         }
         for b in self.buttons.values():
@@ -97,10 +99,58 @@ class KioskScreen(BaseScreen):
         self.ui.popup = choose(tr("Exchange ticket {key}?", key=short_key(key)), options)
 
     def exchange(self, key: str, reason: str) -> None:
+        desk = self.ctl.services.desk
+        if desk.available and desk.online:            # the server prices it: another event, date or category
+            self.ask_exchange_to(key, reason)
+            return
         self.ctl.door.exchange(key, reason)
         if self.order_number:
             self.open_order(self.order_number)
         self.message.text = tr("Ticket {key} taken back; the new one comes with the next sync.", key=short_key(key))
+
+    def ask_exchange_to(self, key: str, reason: str) -> None:
+        options: list[tuple[str, Callable[[], object]]] = [
+            (f"{t.name} · {c.name} · {amount(c.unit_cents, t.currency)}",
+             partial(self.exchange_to, key, reason, t.target_id, c.category))
+            for t in self.ctl.sale.targets() for c in t.categories if c.left is None or c.left > 0]
+        self.ui.popup = choose(tr("Exchange ticket {key} for:", key=short_key(key)), options)
+
+    def exchange_to(self, key: str, reason: str, target_id: int, category: int):
+        done = self.ctl.sale.exchange(key, reason, target_id, category)
+        if not done.ok:
+            self.message.text = tr("Not exchanged: {why}", why=tr(done.problem))
+            return done
+        self.open_order(done.order_number or self.order_number or "")
+        printed = self.ctl.print_order(done.order_number, "ticket", False, done.ticket_keys) if done.order_number else None
+        money = amount(abs(done.amount_cents), done.currency)
+        self.message.text = (tr("Exchanged: collect {amount}.", amount=money) if done.amount_cents > 0 else
+                             tr("Exchanged: hand back {amount}.", amount=money) if done.amount_cents < 0 else
+                             tr("Exchanged: same price."))
+        if printed is not None and not printed.ok:
+            self.message.text += " " + printed.message
+        return done
+
+    def ask_refund(self) -> None:
+        if not self.order_number:
+            return
+        paid = any(t.get("order_status") == "paid" for t in self.tickets)
+        kind = "refund" if paid else "cancel"
+        title = (tr("Refund order {o}? Why:", o=self.order_number) if paid else
+                 tr("Cancel order {o}? Why:", o=self.order_number))
+        self.ui.popup = choose(title, [(tr(r), partial(self.refund, self.order_number, r, kind))
+                                       for r in REFUND_REASONS])
+
+    def refund(self, order_number: str, reason: str, kind: str = "refund"):
+        done = self.ctl.sale.refund(order_number, reason, kind)
+        self.open_order(order_number)
+        if not done.ok:
+            self.message.text = tr("Not done: {why}", why=tr(done.problem))
+        elif done.amount_cents:
+            self.message.text = tr("Order {o} refunded: hand back {amount}.", o=order_number,
+                                   amount=amount(-done.amount_cents, done.currency))
+        else:
+            self.message.text = tr("Order {o} cancelled.", o=order_number)
+        return done
 
     def show_printers(self, refresh: bool = False) -> None:
         svc = self.ctl.services.printers
@@ -174,10 +224,11 @@ class KioskScreen(BaseScreen):
         printer = self.ctl.printer_for("ticket")
         self.printer_line.text = (tr("Printer: {p}", p=printer_label(printer)) if printer is not None
                                   else tr("No printer yet: choose one in Printers."))
-        self.actions.cols = 3 if self.portrait else 6
+        self.actions.cols = 3 if self.portrait else 7
         has_order = bool(self.order_number)
-        for name in ("print", "badge", "reprint", "exchange"):
+        for name in ("print", "badge", "reprint", "exchange", "refund"):
             self.buttons[name].disabled = not has_order
+        self.buttons["refund"].disabled = not has_order or not self.ctl.services.desk.available
         self.buttons["pay"].disabled = not any(t["state"] == "unpaid" for t in self.tickets)
         if not has_order:
             return
