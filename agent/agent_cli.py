@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from dataclasses import replace
@@ -18,6 +19,8 @@ from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
 from agent.policy import DevicePolicy, Mode
 from agent.safe_text import printable
+from agent.staff import NotPermitted, StaffError, is_badge
+from agent.staff_session import OnDuty
 from agent.sync.login_state import LoginState
 from agent.verdicts import Verdict
 
@@ -58,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     checkin.add_argument("ticket_key")
     checkin.add_argument("--reason", required=True)
     checkin.add_argument("--json", action="store_true")
+
+    login = sub.add_parser("login", help="log a staff member in on this device (by PIN or badge); what the device "
+                                         "records names them until they log out or the session goes idle")
+    login.add_argument("--staff", help="staff id or name (with --pin)")
+    login.add_argument("--pin", action="store_true", help="read the PIN (prompt, or one line of stdin)")
+    login.add_argument("--badge", metavar="PAYLOAD", help="a staff badge's QR text ('-': one line of stdin)")
+    login.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                       help="also set how long an idle session stays open (supervisors)")
+    login.add_argument("--json", action="store_true")
+    sub.add_parser("logout", help="end the staff session on this device")
 
     trust = sub.add_parser("trust", help="add trusted keys from a keyring JSON file (merges)")
     trust.add_argument("keyring_file", type=Path)
@@ -169,11 +182,46 @@ def main(argv: list[str]) -> int:
     except LedgerError as exc:   # a storage fault met while working: say so, never show a verdict for it
         print(printable(f"ticketgate agent: {exc}"), file=sys.stderr)
         return 3
+    except (NotPermitted, StaffError) as exc:     # nobody on duty, a role without the permission, a refused login
+        print(printable(f"ticketgate agent {args.cmd}: {exc}"), file=sys.stderr)
+        return 1
     finally:
         ledger.close()
 
 
+# what each command needs the staff member on duty to be allowed (agent.staff.PERMISSIONS)
+_NEEDS = {"configure": "configure", "scan": "entry", "checkin": "entry", "annul": "annul", "pay": "validate_payment",
+          "exchange": "exchange"}
+
+
+def _staff_login(args: argparse.Namespace, duty: OnDuty) -> int:
+    if args.badge:
+        member = duty.login_badge(sys.stdin.readline().strip() if args.badge == "-" else args.badge)
+    elif args.staff and args.pin:
+        member = duty.login_pin(args.staff, getpass.getpass("PIN: ") if sys.stdin.isatty()
+                                else sys.stdin.readline().strip())
+    else:
+        print("ticketgate agent login: give --staff WHO --pin, or --badge PAYLOAD", file=sys.stderr)
+        return 2
+    if args.idle_timeout is not None:
+        duty.require("configure")
+        duty.set_idle_timeout(args.idle_timeout)
+    session = duty.session()
+    print(json.dumps(session) if args.json else printable(f"on duty: {member.name} ({member.role})"))
+    return 0
+
+
 def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring) -> int:
+    credentials = DeviceHome(home).load()
+    duty = OnDuty(ledger, credentials.server_key if credentials else None)
+    if args.cmd == "login":
+        return _staff_login(args, duty)
+    if args.cmd == "logout":
+        duty.logout()
+        print("logged out")
+        return 0
+    if args.cmd in _NEEDS and not (args.cmd == "scan" and duty.configured):
+        duty.require(_NEEDS[args.cmd])      # a scan checks per payload: a badge among them logs its holder in
     if args.cmd == "configure":
         policy = _apply_flags(load_policy(ledger), args)
         save_policy(ledger, policy)
@@ -181,11 +229,20 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         return 0
     if args.cmd == "scan":
         gate = Gate(ledger, keyring)
+        gate.permit = duty.require
+        if any(getattr(args, f) is not None for f in ("mode", "events", "zones", "direction", "gate")):
+            duty.require("configure")
         gate.set_policy(_apply_flags(gate.policy, args), save=False)
         # stdin is read as bytes: a scanner sending non-UTF-8 garbage gets a `malformed` verdict, not a crash
         source = args.payloads or (line for line in sys.stdin.buffer)
         for raw in source:
             if not raw.strip():
+                continue
+            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            if is_badge(text):           # a staff badge, not a ticket: its holder goes on duty
+                member = duty.login_badge(text)
+                print(json.dumps({"staff": member.staff_id, "name": member.name, "role": member.role})
+                      if args.json else printable(f"on duty: {member.name} ({member.role})"), flush=True)
                 continue
             verdict = gate.scan(raw)
             print(json.dumps(verdict.to_json()) if args.json else human(verdict), flush=True)
@@ -210,6 +267,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                   "trusted_keys": [{"key_id": k.key_id, "fingerprint": k.fingerprint, "organiser": k.organiser}
                                    for k in keyring.keys.values()],
                   "pretix_events": [p.event_id for p in keyring.pretix],
+                  "on_duty": duty.session(), "staff_on_device": len(duty.members()),
                   "broker_login": LoginState.load(DeviceHome(home).link_path).to_json(),
                   "refused_uploads": [{"id": r["id"], "kind": r["kind"], "reason": r["refused"], "at": r["at"],
                                        "ticket_key": r["body"].get("ticket_key"), "action": r["body"].get("kind")
@@ -225,6 +283,10 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             print(printable(f"device {pol['device_id']} at {pol['gate']}: mode {pol['mode']}, "
                             f"events {pol['events'] or 'all'}, zones {pol['zones'] or 'all'}"))
             print("  " + ", ".join(f"{k} {v}" for k, v in status["counts"].items()))
+            if status["on_duty"]:
+                print(printable(f"  on duty: {status['on_duty']['name']} ({status['on_duty']['role']})"))
+            elif duty.configured:
+                print("  on duty: nobody (log in: `ticketgate agent login`)")
             if status["inside"]:
                 print("  inside now: " + ", ".join(f"event {k}: {v}" for k, v in status["inside"].items()))
             print(f"  {len(keyring.keys)} trusted key(s), {len(keyring.pretix)} pretix event(s)")
@@ -240,6 +302,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         return 0
     if args.cmd == "annul":
         gate = Gate(ledger, keyring)
+        gate.permit = duty.require
         try:
             result = gate.annul(args.reason, args.scan_uuid)
         except (LookupError, ValueError) as exc:
@@ -268,7 +331,9 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                                                    f"comes with the next sync")
         return 0
     if args.cmd == "checkin":
-        verdict = Gate(ledger, keyring).checkin_by_key(args.ticket_key, args.reason)
+        gate = Gate(ledger, keyring)
+        gate.permit = duty.require
+        verdict = gate.checkin_by_key(args.ticket_key, args.reason)
         print(json.dumps(verdict.to_json()) if args.json else human(verdict))
         return 0 if verdict.accepted else 1
     if args.cmd == "trust":

@@ -54,6 +54,9 @@ class Gate:
         self._recent: OrderedDict[str, LastRead] = OrderedDict()
         self.policy = policy if policy is not None else load_policy(ledger)
         self.listeners: list[Callable[[Verdict], None]] = []   # UI counters, sync relay, sounds
+        # before acting: the staff on duty may do this ("entry", "annul"), else it raises (agent.staff_session.OnDuty
+        # .require); by default anyone may (a device whose organiser keeps no staff)
+        self.permit: Callable[[str], object] = lambda action: None
 
     def set_policy(self, policy: DevicePolicy, save: bool = True) -> None:
         self.policy = policy
@@ -70,6 +73,7 @@ class Gate:
     # -- scanning ----------------------------------------------------------------------------------------------
     @_ledger_errors
     def scan(self, raw: str | bytes) -> Verdict:
+        self.permit("entry")
         now, offset = self.clock(), self.clock_offset
         decoded = read_payload(raw, self.keyring, now + offset)
         return self._decide_and_persist(decoded, _read_key(raw), now, offset)
@@ -77,6 +81,7 @@ class Gate:
     @_ledger_errors
     def checkin_by_key(self, ticket_key: str, reason: str) -> Verdict:
         """Manual check-in of a ticket found by search (door staff, with a reason)."""
+        self.permit("entry")
         decoded = self._by_key(ticket_key)
         if decoded is None:
             return Verdict(Code.MALFORMED, ticket_key=ticket_key, detail="no such ticket on this device")
@@ -168,6 +173,7 @@ class Gate:
         The original stays in the log; an `annul` action referring to it is appended and synced."""
         if not reason.strip():
             raise ValueError("an annulment needs a reason")
+        self.permit("annul")
         target = self.ledger.action(scan_uuid) if scan_uuid else self.ledger.last_local_action(self.policy.device_id)
         if target is None or target["kind"] not in ("entry", "cancel"):
             raise LookupError("nothing to annul" if scan_uuid is None else f"no check-in {scan_uuid}")

@@ -15,6 +15,7 @@ from agent.safe_text import printable, printable_json
 from server_stub.cli_output import Refused, emit, fail, ints, owned
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_show
 from server_stub.cli_progress import Progress
+from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_deactivate, staff_list, staff_set
 from server_stub.csv_import import import_orders, store_catalogue
 from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.orders import order_line, order_text, parse_ticket_spec
@@ -211,4 +212,6 @@ HANDLERS = {
     ("stats", None): cmd_stats, ("conflicts", None): cmd_conflicts,
     ("push", None): cmd_push, ("serve", None): cmd_serve,
     **DESK_HANDLERS,
+    ("staff", "add"): staff_add, ("staff", "list"): staff_list, ("staff", "set"): staff_set,
+    ("staff", "deactivate"): staff_deactivate, ("staff", "badge"): staff_badge, ("staff", "actions"): staff_actions,
 }

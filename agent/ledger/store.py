@@ -38,6 +38,7 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         self._checkpointer: threading.Thread | None = None
         self._inside: InsideCounter | None = None      # read model of who is inside (inside())
         self._inside_seq = 0
+        self.on_duty = ""          # the staff id logged in (agent.staff_session): stamped on what is queued
 
     # -- opening -----------------------------------------------------------------------------------------------
     @classmethod
@@ -157,13 +158,19 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
                      action.device_id, action.gate, self._device_seq, clock_offset, action.ref_uuid, reason,
                      action.mode))
                 if outbox is not None:
-                    body = dict(outbox, device_seq=self._device_seq)
+                    body = self._stamp(dict(outbox, device_seq=self._device_seq))
                     self.conn.execute("INSERT INTO outbox(kind, body, created) VALUES (?,?,?)",
                                       (body.get("type", "action"), json.dumps(body, separators=(",", ":")), action.at))
             except BaseException:
                 self._device_seq -= 1
                 raise
         return self._device_seq
+
+    def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A message recording a person's act (it has a `staff` field: messages.Staffed) names who is on duty."""
+        if "staff" in body and not body["staff"] and self.on_duty:
+            return dict(body, staff=self.on_duty)
+        return body
 
     def enqueue(self, kind: str, body: dict[str, Any], durable: bool = True) -> int:
         """Queue a message for the server on its own (refusals for live stats, kiosk actions).
@@ -177,7 +184,8 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
             try:
                 with self.transaction():
                     row_id = self.conn.execute("INSERT INTO outbox(kind, body, created) VALUES (?,?,?)",
-                                               (kind, json.dumps(body, separators=(",", ":")), time.time())).lastrowid
+                                               (kind, json.dumps(self._stamp(body), separators=(",", ":")),
+                                                time.time())).lastrowid
                     assert row_id is not None    # an INSERT that succeeded has a row id
                     return row_id
             finally:

@@ -7,6 +7,8 @@ from typing import Any, Iterable
 
 from agent.keyring import Keyring, TrustedKey
 from agent.ledger import Ledger
+from agent.staff import StaffError
+from agent.staff_session import store_roster
 from agent.sync.bundle import Pending, sections
 from agent.sync.signed import Rejected
 
@@ -61,6 +63,11 @@ def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
         for s in rest:
             if "events" in s:
                 ledger.upsert_events(s["events"])
+            if "staff" in s:
+                try:
+                    store_roster(ledger, m["org"], s["staff"])
+                except StaffError as exc:
+                    raise Rejected(f"bundle staff section refused ({exc})") from None
             counts["tickets"] += len(s["tickets"]["rows"]) if "tickets" in s else 0
             counts["revocations"] += apply_live(ledger, s)["revocations"]
             counts["blocks"] += len(s.get("blocks") or ())

@@ -132,7 +132,39 @@ class Wire:
 
 # -- outbox items (device -> server, inside a batch) ------------------------------------------------------------
 @dataclass(frozen=True)
-class ActionItem(Wire):
+class Staffed(Wire):
+    """A message that records a person's act: `staff` names the staff member on duty (agent/staff.py), "" when the
+    organiser keeps no staff. The one definition of the field: every subclass carries it (keyword-only, last) and
+    its `from_wire` reads it; `permission()` is what the act needs (agent.staff.PERMISSIONS)."""
+    PERMISSION: ClassVar[str] = ""
+    staff: str = field(default="", kw_only=True)
+
+    def permission(self) -> str:
+        return self.PERMISSION
+
+    @classmethod
+    def wire_fields(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name != "staff"] + ["staff"]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        parse = cls.__dict__.get("from_wire")
+        if parse is None:
+            return
+        inner = parse.__func__
+
+        def from_wire(c: Any, d: Any) -> Any:
+            item = inner(c, d)
+            staff = text(d, "staff", "")
+            if staff:
+                object.__setattr__(item, "staff", staff)      # a fresh frozen instance: set once, here
+            return item
+        from_wire.__doc__ = inner.__doc__
+        setattr(cls, "from_wire", classmethod(from_wire))
+
+
+@dataclass(frozen=True)
+class ActionItem(Staffed):
     """A check-in action recorded by a gate: entry, quick cancellation, annulment of one of them."""
     TYPE: ClassVar[str] = "action"
     TOPIC: ClassVar[str] = "outbox"
@@ -151,6 +183,9 @@ class ActionItem(Wire):
     verdict: str | None = None
     mode: str | None = None
 
+    def permission(self) -> str:
+        return self.kind           # entry | cancel (quick cancellation) | annul (undo: supervisors)
+
     @classmethod
     def from_wire(cls, d: Any) -> "ActionItem":
         d = _obj(d, "action")
@@ -165,10 +200,11 @@ class ActionItem(Wire):
 
 
 @dataclass(frozen=True)
-class RefusalItem(Wire):
+class RefusalItem(Staffed):
     """A scan the gate refused (statistics only; never relayed, never changes a ticket)."""
     TYPE: ClassVar[str] = "refusal"
     TOPIC: ClassVar[str] = "outbox"
+    PERMISSION: ClassVar[str] = "refusal"
     verdict: str
     ticket_key: str | None
     event_id: int | None
@@ -192,10 +228,11 @@ class RefusalItem(Wire):
 
 
 @dataclass(frozen=True)
-class PaymentValidated(Wire):
+class PaymentValidated(Staffed):
     """Kiosk: a pending order was paid at the desk."""
     TYPE: ClassVar[str] = "kiosk"
     TOPIC: ClassVar[str] = "outbox"
+    PERMISSION: ClassVar[str] = "validate_payment"
     ACTION: ClassVar[str | None] = "payment_validated"
     order_number: str
     device_id: str
@@ -210,10 +247,11 @@ class PaymentValidated(Wire):
 
 
 @dataclass(frozen=True)
-class Exchange(Wire):
+class Exchange(Staffed):
     """Kiosk: a ticket taken out of use; the server revokes it and issues its replacement (same order)."""
     TYPE: ClassVar[str] = "kiosk"
     TOPIC: ClassVar[str] = "outbox"
+    PERMISSION: ClassVar[str] = "exchange"
     ACTION: ClassVar[str | None] = "exchange"
     ticket_key: str
     reason: str
@@ -236,10 +274,11 @@ class Exchange(Wire):
 
 
 @dataclass(frozen=True)
-class Printed(Wire):
+class Printed(Staffed):
     """Kiosk: tickets or badges of an order printed (or reprinted); a record, no effect on tickets."""
     TYPE: ClassVar[str] = "kiosk"
     TOPIC: ClassVar[str] = "outbox"
+    PERMISSION: ClassVar[str] = "print"
     ACTION: ClassVar[str | None] = "print"
     order_number: str
     tickets: tuple[str, ...]
@@ -346,11 +385,12 @@ def _sold(d: dict[str, Any], name: str = "tickets") -> tuple[SoldTicket, ...]:
 
 
 @dataclass(frozen=True)
-class OfflineSale(Wire):
+class OfflineSale(Staffed):
     """Kiosk: tickets sold offline under its allotment (signed with its own key, TG2); the server reconciles its
     stock and files the order. Idempotent by `sale_id`."""
     TYPE: ClassVar[str] = "kiosk"
     TOPIC: ClassVar[str] = "outbox"
+    PERMISSION: ClassVar[str] = "sale"
     ACTION: ClassVar[str | None] = "offline_sale"
     sale_id: str
     allotment_id: int
@@ -501,12 +541,13 @@ class Batch(Wire):
 
 # -- the desk online: kiosk -> server (topic up), answered on down (signed) --------------------------------------
 @dataclass(frozen=True)
-class SaleRequest(Wire):
+class SaleRequest(Staffed):
     """Kiosk: sell these tickets now (online). The server reserves stock atomically, issues and signs the tickets
     and answers with a `DeskAnswer` of the same `request_id`; sending the same request again gets the same answer
     (nothing sold twice)."""
     TYPE: ClassVar[str] = "sale"
     TOPIC: ClassVar[str] = "up"
+    PERMISSION: ClassVar[str] = "sale"
     org: str
     device: str
     request_id: str
@@ -538,11 +579,12 @@ class SaleRequest(Wire):
 
 
 @dataclass(frozen=True)
-class RefundRequest(Wire):
+class RefundRequest(Staffed):
     """Kiosk: cancel (`kind` cancel) or refund (`kind` refund) a whole order, with a reason; its tickets are revoked
     and go back on sale."""
     TYPE: ClassVar[str] = "refund"
     TOPIC: ClassVar[str] = "up"
+    PERMISSION: ClassVar[str] = "refund"
     org: str
     device: str
     request_id: str
@@ -562,11 +604,12 @@ class RefundRequest(Wire):
 
 
 @dataclass(frozen=True)
-class ExchangeRequest(Wire):
+class ExchangeRequest(Staffed):
     """Kiosk: exchange a ticket for another event/date (`target_id`), category or zone; the answer carries the new
     ticket and the price difference (positive: to collect, negative: to refund)."""
     TYPE: ClassVar[str] = "exchange_request"
     TOPIC: ClassVar[str] = "up"
+    PERMISSION: ClassVar[str] = "exchange"
     org: str
     device: str
     request_id: str

@@ -20,7 +20,8 @@ from server_stub.sync.contract import IngestResult, Upload
 log = logging.getLogger("ticketgate.server.store")
 
 _INSERT = ("INSERT INTO scans(scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, "
-           "device_id, gate, device_seq, ref_uuid, reason, mode, org, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+           "device_id, gate, device_seq, ref_uuid, reason, mode, org, received_at, staff) "
+           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
            "ON CONFLICT (scan_uuid) DO NOTHING")     # the unique scan uuid makes re-uploads (and racing workers) no-ops
 _SCAN_COLS = "scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, device_id, gate, ref_uuid, mode, seq"
 
@@ -45,11 +46,11 @@ def _row(u: Upload, now: float) -> tuple:
     m = u.item
     if isinstance(m, ActionItem):
         return (m.scan_uuid, "action", m.kind, m.verdict, m.ticket_key, m.event_id, m.direction, m.at, m.clock_offset,
-                u.device_id, m.gate, m.device_seq, m.ref_uuid, m.reason, m.mode, u.org, now)
+                u.device_id, m.gate, m.device_seq, m.ref_uuid, m.reason, m.mode, u.org, now, m.staff)
     assert isinstance(m, RefusalItem)
     uuid = m.scan_uuid or refusal_uuid(dict(m.to_wire(), device_id=u.device_id))
     return (uuid, "refusal", None, m.verdict, m.ticket_key, m.event_id, None, m.at, m.clock_offset, u.device_id,
-            m.gate, m.device_seq, None, m.detail, None, u.org, now)
+            m.gate, m.device_seq, None, m.detail, None, u.org, now, m.staff)
 
 
 class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
@@ -115,11 +116,12 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
         at = float(sent) if isinstance(sent, (int, float)) else now
         ticket = m.get("ticket_key")
         inserted = c.execute(
-            "INSERT INTO scans(scan_uuid, type, kind, ticket_key, at, device_id, reason, org, received_at, body) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (scan_uuid) DO NOTHING",
+            "INSERT INTO scans(scan_uuid, type, kind, ticket_key, at, device_id, reason, org, received_at, body, staff) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (scan_uuid) DO NOTHING",
             (message_uuid(m), m["type"][:32], str(m.get("action") or "")[:32] or None,
              None if ticket is None else str(ticket)[:64], at, u.device_id[:64],
-             str(m.get("reason") or "")[:500], u.org, now, json.dumps(m, default=str)[:20000])).rowcount
+             str(m.get("reason") or "")[:500], u.org, now, json.dumps(m, default=str)[:20000],
+             str(m.get("staff") or ""))).rowcount
         if not inserted:
             return 0
         if isinstance(u.item, (PaymentValidated, Exchange, OfflineSale)):
@@ -161,6 +163,20 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
         new = self.exchange_ticket(t["ticket_key"], m.reason, **m.chosen())
         log.info("ingest: ticket %s exchanged at %s for %s", t["ticket_key"], m.device_id, new["ticket_key"])
         return {"replacement": new["ticket_key"]}
+
+    def staff_actions(self, org: str, staff_id: str | None = None, limit: int = 1000) -> list[dict]:
+        """What devices uploaded (actions, refusals, kiosk records), newest first, with the staff member named."""
+        sql = ("SELECT s.seq, s.type, s.kind, s.verdict, s.ticket_key, s.event_id, s.at, s.device_id, s.gate, s.staff, "
+               "st.name, st.role FROM scans s LEFT JOIN staff st ON st.org = s.org AND st.staff_id = "
+               "CASE WHEN s.staff = '' THEN NULL ELSE CAST(s.staff AS INTEGER) END "
+               "WHERE s.org=? AND s.device_id != 'server'")
+        params: tuple = (org,)
+        if staff_id is not None:
+            sql, params = sql + " AND s.staff=?", (org, staff_id)
+        rows = self.q(sql + " ORDER BY s.seq DESC LIMIT ?", (*params, limit))
+        keys = ("seq", "type", "kind", "verdict", "ticket_key", "event_id", "at", "device_id", "gate", "staff",
+                "staff_name", "staff_role")
+        return [dict(zip(keys, r)) for r in rows]
 
     def kiosk_actions(self, org: str) -> list[dict]:
         """Kiosk messages devices uploaded (payment validations, exchanges, prints), oldest first."""

@@ -122,4 +122,12 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at REAL, reason TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL);
     CREATE INDEX allotments_device ON allotments(device_id);
     """,
+    # 8: the organiser's staff (role, scrypt PIN hash, badge serial, active); who did each uploaded action
+    """
+    CREATE TABLE staff (staff_id INTEGER PRIMARY KEY AUTOINCREMENT, org TEXT NOT NULL, name TEXT NOT NULL,
+        role TEXT NOT NULL, pin TEXT, badge_serial INTEGER NOT NULL DEFAULT 0, active INTEGER NOT NULL DEFAULT 1,
+        created_at REAL NOT NULL, updated_at REAL NOT NULL, version INTEGER NOT NULL);
+    CREATE INDEX staff_org ON staff(org);
+    ALTER TABLE scans ADD COLUMN staff TEXT NOT NULL DEFAULT '';
+    """,
 )

@@ -62,7 +62,10 @@ def _event(store: SyncStore, event_id: int, kiosk: bool) -> dict:
 def sections(store: SyncStore, events: list[int], since: int,
              progress: Callable[[int], None] | None = None, payloads: bool = False,
              org: str | None = None) -> Iterator[dict]:
-    yield {"events": [_event(store, e, payloads) for e in events]}
+    first: dict = {"events": [_event(store, e, payloads) for e in events]}
+    if org:
+        first["staff"] = store.staff_roster(org)      # whole, in every bundle: small, and a deactivation arrives
+    yield first
     issue = _issuer(store, org) if payloads else None
     sent = 0
     for e in events:

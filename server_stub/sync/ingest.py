@@ -7,17 +7,21 @@ Authorization (docs/security.md): the broker ACL proves which device published; 
   * `reset` actions come only from the organiser (`ticketgate server ticket reset`), never from a device;
   * kiosk messages (payment validated, exchange, print records) only from kiosk devices, for orders and tickets
     of events they hold;
-  * refusals (statistics) and command results from any device of the organiser.
+  * refusals (statistics) and command results from any device of the organiser;
+  * the staff member an item names is the organiser's, was active, and holds the permission (`staff_refusal`).
 A device registered without events holds every event of its organiser. What is refused is answered in the ack with
 its reason, recorded for the organiser, and never stored as a scan nor relayed.
 """
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from agent.errors import TicketgateError
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
-                                 Hello, Item, RefusalItem, RelayedAction, upload_from_wire)
+                                 Hello, Item, RefusalItem, RelayedAction, Staffed, upload_from_wire)
+from agent.staff import allowed, refusal_reason
 from agent.sync.signed import Rejected, load_json
 
 MAX_UPLOAD = MAX_MESSAGE     # bytes; mosquitto's max_packet_size is built from it (messages.broker_size_limit)
@@ -36,13 +40,16 @@ class Scope:
 
     def __init__(self, device: dict, held_events: Callable[[], set[int]], events_of_order: Callable[[str], tuple],
                  events_of_ticket: Callable[[str], tuple], author_of: Callable[[str], str | None] = lambda u: None,
-                 events_of_target: Callable[[int], tuple] = lambda t: (None, ())):
+                 events_of_target: Callable[[int], tuple] = lambda t: (None, ()),
+                 staff_of: Callable[[str], "StaffRoster"] = lambda org: StaffRoster({}, None)):
         self.device_id, self.org = device["device_id"], device["org"]
         self.role = device.get("role") or "door"
         self._events: set[int] | None = None
         self._held = held_events
         self._order, self._ticket, self._author = events_of_order, events_of_ticket, author_of
         self._target = events_of_target
+        self._staff_of = staff_of
+        self._staff: StaffRoster | None = None
 
     @property
     def events(self) -> set[int]:
@@ -54,6 +61,32 @@ class Scope:
         """None when the device may upload this item, else the reason it is refused."""
         if item.device_id not in ("", self.device_id):
             return f"not allowed: {self.device_id} cannot upload for device {item.device_id!r}"
+        return self.staff_refusal(item) or self._scope_refusal(item)
+
+    def staff_refusal(self, item: Staffed | Item) -> str | None:
+        """The staff member the item names must be the organiser's, active when it was done, and hold the permission
+        (agent.staff.PERMISSIONS). Naming no one is accepted only for what was done before the organiser's first
+        staff member existed, and for refused scans (statistics)."""
+        if not isinstance(item, Staffed):
+            return None
+        if self._staff is None:
+            self._staff = self._staff_of(self.org)
+        roster = self._staff
+        at = getattr(item, "at", None) or time.time()
+        if not item.staff:
+            if roster.since is None or at < roster.since or isinstance(item, RefusalItem):
+                return None
+            return "not allowed: no staff member named (the organiser keeps staff: log in on the device)"
+        member = roster.members.get(item.staff)
+        if member is None:
+            return f"not allowed: unknown staff member {item.staff!r}"
+        if not member["active"] and at >= member["updated_at"]:
+            return f"not allowed: staff member {member['name']} ({item.staff}) is deactivated"
+        if not allowed(member["role"], item.permission()):
+            return refusal_reason(f"{member['name']} ({item.staff})", member["role"], item.permission())
+        return None
+
+    def _scope_refusal(self, item: Item) -> str | None:
         if isinstance(item, ActionItem):
             if item.kind not in DEVICE_ACTION_KINDS:
                 return f"not allowed: a {item.kind} comes only from the organiser, never from a device"
@@ -83,6 +116,14 @@ class Scope:
         return None
 
 
+@dataclass(frozen=True)
+class StaffRoster:
+    """The organiser's staff as ingestion checks them: id -> row (role, active, updated_at), and since when the
+    organiser keeps staff (None: never)."""
+    members: dict[str, dict]
+    since: float | None
+
+
 def held_events(store, org: str, registered: list[int]) -> set[int]:
     """The events a device holds: its registered ids, a pass standing for the events it opens; none registered: every
     event of its organiser."""
@@ -98,9 +139,10 @@ def held_events(store, org: str, registered: list[int]) -> set[int]:
 
 
 def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple], Callable[[str], str | None],
-                                  Callable[[int], tuple]]:
-    """(events_of_order, events_of_ticket, author_of, events_of_target) from the store: order number, ticket key,
-    event/pass id -> (org or None, event ids); scan uuid -> the device that uploaded it (None: unknown)."""
+                                  Callable[[int], tuple], Callable[[str], StaffRoster]]:
+    """(events_of_order, events_of_ticket, author_of, events_of_target, staff_of) from the store: order number,
+    ticket key, event/pass id -> (org or None, event ids); scan uuid -> the device that uploaded it (None:
+    unknown); organiser -> its staff."""
     def known(find: Callable[[Any], tuple]) -> Callable[[Any], tuple]:
         """`find`, answering (None, ()) for an unknown number, key or id (NotFound); a bug keeps its traceback."""
         def lookup(key: Any) -> tuple:
@@ -127,7 +169,10 @@ def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]
 
     def author(scan_uuid: str) -> str | None:
         return store.action_devices([scan_uuid]).get(scan_uuid)
-    return known(order), known(ticket), author, known(target)
+
+    def staff(org: str) -> StaffRoster:
+        return StaffRoster({r["staff_id"]: r for r in store.staff(org)}, store.staff_since(org))
+    return known(order), known(ticket), author, known(target), staff
 
 
 def relayable(items: list[ActionItem], device_id: str) -> dict[int, list[RelayedAction]]:

@@ -392,11 +392,23 @@ class SyncServer:
                     self.transport.publish(topics.live(org, e), self._sign(org, part))
                     sent += 1
         self._seen_version[org] = version
+        if self.store.staff_version(org) > since:      # staff changed: every device asks for its delta (roster)
+            sent += self.resync_devices(org)
         self.stats["live"] += sent
         if ticket_events:      # debounced: a burst of sales (or a push) gives one delta per kiosk
             events, _ = self._kiosk_due.get(org, (set(), None))
             self._kiosk_due[org] = (events | ticket_events, time.monotonic() + self.kiosk_quiet)
         return sent
+
+    def resync_devices(self, org: str) -> int:
+        """Ask every device of the organiser to say hello (a delta follows: the staff roster travels in it)."""
+        asked = 0
+        for d in self.store.devices(org):
+            if not d.get("revoked"):
+                self.transport.publish(topics.down(org, d["device_id"]),
+                                       self._sign(org, Resync(d["device_id"]).to_wire()))
+                asked += 1
+        return asked
 
     def resync_kiosks(self, org: str, events: set[int]) -> int:
         """Ticket rows changed (a sale, an exchange's replacement): kiosk devices of those events are asked to say
