@@ -39,11 +39,11 @@ class Sale:
         return cls(request_id=uuid.uuid4().hex, **kw)
 
 
-def sale_request(sale: Sale, org: str, device: str) -> SaleRequest:
+def sale_request(sale: Sale, org: str, device: str, staff: str = "") -> SaleRequest:
     return SaleRequest(org=org, device=device, request_id=sale.request_id, target_id=sale.target_id,
                        lines=tuple(SaleLine(c, q) for c, q in sale.lines), payment=sale.method,
                        payment_ref=sale.reference, promo_code=sale.promo_code, buyer_name=sale.buyer_name,
-                       email=sale.email, expected_cents=sale.total_cents, at=time.time())
+                       email=sale.email, expected_cents=sale.total_cents, at=time.time(), staff=staff)
 
 
 def offline_sale(sale: Sale, allotment_id: int, tickets: Iterable[SoldTicket], device: str) -> OfflineSale:
@@ -53,19 +53,19 @@ def offline_sale(sale: Sale, allotment_id: int, tickets: Iterable[SoldTicket], d
                        buyer_name=sale.buyer_name, email=sale.email, at=time.time())
 
 
-def refund_request(order_number: str, reason: str, kind: str, org: str, device: str) -> RefundRequest:
+def refund_request(order_number: str, reason: str, kind: str, org: str, device: str, staff: str = "") -> RefundRequest:
     if not reason.strip():
         raise ValueError("a refund or cancellation needs a reason")
     return RefundRequest(org=org, device=device, request_id=uuid.uuid4().hex, order_number=order_number,
-                         reason=reason, kind=kind, at=time.time())
+                         reason=reason, kind=kind, at=time.time(), staff=staff)
 
 
 def exchange_request(ticket_key: str, reason: str, org: str, device: str, target_id: int | None = None,
-                     category: int | None = None) -> ExchangeRequest:
+                     category: int | None = None, staff: str = "") -> ExchangeRequest:
     if not reason.strip():
         raise ValueError("an exchange needs a reason")
     return ExchangeRequest(org=org, device=device, request_id=uuid.uuid4().hex, ticket_key=ticket_key, reason=reason,
-                           target_id=target_id, category=category, at=time.time())
+                           target_id=target_id, category=category, at=time.time(), staff=staff)
 
 
 def allotment_request(public_key_b64: str, org: str, device: str) -> AllotmentRequest:

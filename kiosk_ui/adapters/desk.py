@@ -153,7 +153,7 @@ class KioskDesk:
                         buyer_name=payment.buyer_name.strip(), email=payment.email.strip())
         status = "pending" if payment.method == "invoice" else "paid"
         if self.online:
-            answer = self.link.ask(sale_request(sale, self._org(), self._device()), self.timeout)
+            answer = self.link.ask(sale_request(sale, self._org(), self._device(), self.ledger.on_duty), self.timeout)
             if answer is not None:
                 if not answer.ok:
                     return SaleResult(False, problem=answer.reason or "refused by the server")
@@ -216,7 +216,8 @@ class KioskDesk:
             return DeskResult(False, problem="No ticket in this order.")
         if not self.online:
             return DeskResult(False, problem="A refund needs the server: try again when the kiosk is online.")
-        answer = self.link.ask(refund_request(order_number, reason, kind, self._org(), self._device()), self.timeout)
+        answer = self.link.ask(refund_request(order_number, reason, kind, self._org(), self._device(),
+                                                  self.ledger.on_duty), self.timeout)
         if answer is None or not answer.ok:
             return DeskResult(False, problem=answer.reason if answer else "The server did not answer in time.")
         take_back(self.ledger, keys, f"{'refunded' if kind == 'refund' else 'cancelled'}: {reason}")
@@ -228,7 +229,8 @@ class KioskDesk:
             return DeskResult(False, problem="Tap a ticket first.")
         if not self.online:
             return DeskResult(False, problem="An exchange needs the server: try again when the kiosk is online.")
-        request = exchange_request(ticket_key, reason, self._org(), self._device(), target_id, category)
+        request = exchange_request(ticket_key, reason, self._org(), self._device(), target_id, category,
+                                   self.ledger.on_duty)
         answer = self.link.ask(request, self.timeout)
         if answer is None or not answer.ok:
             return DeskResult(False, problem=answer.reason if answer else "The server did not answer in time.")

@@ -129,5 +129,6 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL, updated_at REAL NOT NULL, version INTEGER NOT NULL);
     CREATE INDEX staff_org ON staff(org);
     ALTER TABLE scans ADD COLUMN staff TEXT NOT NULL DEFAULT '';
+    ALTER TABLE desk_requests ADD COLUMN staff TEXT NOT NULL DEFAULT '';
     """,
 )

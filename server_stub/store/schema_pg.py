@@ -127,5 +127,6 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at DOUBLE PRECISION NOT NULL, version BIGINT NOT NULL);
     CREATE INDEX staff_org ON staff(org);
     ALTER TABLE scans ADD COLUMN staff TEXT NOT NULL DEFAULT '';
+    ALTER TABLE desk_requests ADD COLUMN staff TEXT NOT NULL DEFAULT '';
     """,
 )

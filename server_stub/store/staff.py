@@ -91,6 +91,11 @@ class StaffMixin(StoreBase):
         row = self.q1("SELECT min(created_at) FROM staff WHERE org=?", (org,))
         return row[0] if row else None
 
+    def record_desk_staff(self, request_id: str, staff_id: str) -> None:
+        """The staff member who made an answered desk request (sale, refund, exchange): reports per staff read it."""
+        with self.tx() as c:
+            c.execute("UPDATE desk_requests SET staff=? WHERE request_id=? AND staff=''", (staff_id, request_id))
+
     def staff_version(self, org: str) -> int:
         row = self.q1("SELECT max(version) FROM staff WHERE org=?", (org,))
         return int(row[0] or 0) if row else 0

@@ -63,7 +63,7 @@ class Scope:
             return f"not allowed: {self.device_id} cannot upload for device {item.device_id!r}"
         return self.staff_refusal(item) or self._scope_refusal(item)
 
-    def staff_refusal(self, item: Staffed | Item) -> str | None:
+    def staff_refusal(self, item: Staffed | Item) -> str | None:  # Item: any upload, Staffed: desk requests too
         """The staff member the item names must be the organiser's, active when it was done, and hold the permission
         (agent.staff.PERMISSIONS). Naming no one is accepted only for what was done before the organiser's first
         staff member existed, and for refused scans (statistics)."""

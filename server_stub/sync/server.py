@@ -26,7 +26,8 @@ from server_stub.sync import bundles
 from server_stub.sync.contract import SyncStore
 from agent.sync.bundle import split_to_fit
 from agent.errors import TicketgateError
-from agent.sync.messages import (AllotmentRequest, DeskAnswer, DeskRequest, ExchangeRequest, RefundRequest, SaleRequest)
+from agent.sync.messages import (AllotmentRequest, DeskAnswer, DeskRequest, ExchangeRequest, RefundRequest, SaleRequest,
+                                 Staffed)
 from agent.allotment import public_key_of
 from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
                                  Resync, ServerStatus, Update, UploadItem)
@@ -218,6 +219,8 @@ class SyncServer:
     def _desk(self, org: str, device: str, reg: dict, msg: DeskRequest) -> None:
         """A kiosk's online desk request, answered on its down topic (signed): kiosks only, for their events."""
         answer = self._desk_answer(org, device, reg, msg)
+        if answer.ok and isinstance(msg, Staffed) and msg.staff:
+            self.store.record_desk_staff(msg.request_id, msg.staff)
         self.stats["desk"] = self.stats.get("desk", 0) + 1
         self.transport.publish(topics.down(org, device), self._sign(org, answer.to_wire()))
 
@@ -225,6 +228,10 @@ class SyncServer:
         kind = {"sale": "sale", "refund": "refund", "exchange_request": "exchange"}.get(msg.TYPE, "allotment")
         if (reg.get("role") or "door") != "kiosk":
             return DeskAnswer(device, msg.request_id, kind, False, f"not allowed: {device} is not a kiosk")
+        staff_refused = (Scope(dict(reg, device_id=device), set, *self._lookups).staff_refusal(msg)
+                         if isinstance(msg, Staffed) else None)
+        if staff_refused:            # the staff member named: the organiser's, active, allowed (sell, refund…)
+            return DeskAnswer(device, msg.request_id, kind, False, staff_refused)
         held = set(reg.get("events") or ())
         try:
             if isinstance(msg, SaleRequest):
