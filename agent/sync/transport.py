@@ -50,6 +50,16 @@ class BrokerConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _no_delay(client: object, userdata: object, sock: Any) -> None:
+    """TCP_NODELAY on the broker connection: paho leaves Nagle's algorithm on, which held each small message (a
+    desk answer, an ack) back ~40 ms waiting for the previous one's TCP ack (docs/performance.md, bench_sales)."""
+    import socket
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):     # not a TCP socket (a websocket wrapper, a Unix socket): nothing to do
+        pass
+
+
 class PahoTransport:
     def __init__(self, client_id: str, config: BrokerConfig, will: tuple[str, bytes] | None = None,
                  clean_start: bool = False):
@@ -80,6 +90,7 @@ class PahoTransport:
         self._props = Properties(PacketTypes.CONNECT)
         self._props.SessionExpiryInterval = config.session_expiry
         c.on_connect, c.on_disconnect, c.on_message = self._connected_cb, self._disconnected_cb, self._message_cb
+        c.on_socket_open = _no_delay        # small request/answer messages leave at once, not after Nagle's ~40 ms
         self.client = c
 
     @property

@@ -23,7 +23,8 @@ def full_config(folder: Path, port: int, password_file: Path, acl_file: Path, li
              f"pid_file {folder / 'mosquitto.pid'}", f"log_dest file {folder / 'mosquitto.log'}",
              "log_type error", "log_type warning", "log_type notice", "log_type information",
              "max_queued_messages 100000", "persistent_client_expiration 7d",
-             broker_size_limit()]     # = the sync server's upload limit: a flood stops at the broker
+             broker_size_limit(),     # = the sync server's upload limit: a flood stops at the broker
+             "set_tcp_nodelay true"]  # small answers (acks, desk answers) not held back by Nagle's ~40 ms
     if os.geteuid() == 0:
         lines.append("user root")
     lines += [f"listener {port} {listen}".rstrip(), "use_username_as_clientid true"]
