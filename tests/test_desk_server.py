@@ -321,3 +321,33 @@ def test_organiser_cli_manages_the_catalogue(tmp_path):
     run("allotment", "set", "kiosk-1", "--events", str(e), "--count", "20")
     assert run("allotment", "list", "--json") == []
     assert "no allotment 9" in run("allotment", "revoke", "9", "--reason", "x", ok=False).stderr
+
+
+def test_desk_requests_only_from_kiosks_for_their_events(tmp_path, broker):
+    """A door device asking to sell, and a kiosk asking for an event it does not hold, are refused by name; a door
+    uploading an offline sale is refused at ingestion (role)."""
+    from server_stub.sync.ingest import Scope
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=("door-1",))
+    other = store.create_event(ORG, "Other night", NOW, NOW + 3600, categories=[{"category_id": 1, "name": "S"}])
+    for e in (event, other):
+        store.set_price(ORG, e, 1, 1000)
+    store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
+    server = start_server(store, broker.port, limits=None)
+    key = store.server_public_key(ORG)
+    door, kiosk = Kiosk("door-1", broker.port, key), Kiosk("kiosk-1", broker.port, key)
+    try:
+        door.ask(SaleRequest(ORG, "door-1", "d1", event, (SaleLine(1, 1),)))
+        kiosk.ask(SaleRequest(ORG, "kiosk-1", "k1", other, (SaleLine(1, 1),)))
+        kiosk.ask(SaleRequest(ORG, "kiosk-1", "k2", event, (SaleLine(1, 1),)))
+        assert wait_for(lambda: "d1" in door.answers and len(kiosk.answers) == 2, 10)
+        assert door.answers["d1"].reason == "not allowed: door-1 is not a kiosk"
+        assert kiosk.answers["k1"].reason == f"not allowed: {other} is not an event of kiosk-1"
+        assert kiosk.answers["k2"].ok and store.count_tickets(event) == 1 and store.count_tickets(other) == 0
+    finally:
+        door.t.stop()
+        kiosk.t.stop()
+        server.stop()
+    scope = Scope(dict(store.device("door-1")), lambda: {event}, lambda n: (None, ()), lambda k: (None, ()))
+    sale_item = OfflineSale("s", 1, event, (SoldTicket("1", 1),), 0, "door-1")
+    assert "comes only from kiosk devices" in scope.refusal(sale_item)
+    store.close()
