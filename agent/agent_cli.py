@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "runs out first)")
     sync.add_argument("--json", action="store_true", help="one JSON summary at the end")
 
+    resend = sub.add_parser("resend-refused", help="put the uploads the server refused back in the queue (after the "
+                                                   "organiser fixed the reason); the next sync sends them")
+    resend.add_argument("--json", action="store_true")
+
     pay = sub.add_parser("pay", help="kiosk: payment received for a pending order (the server is told)")
     pay.add_argument("order_number")
     pay.add_argument("--operator", default="", help="who took the payment")
@@ -191,7 +195,7 @@ def main(argv: list[str]) -> int:
 
 # what each command needs the staff member on duty to be allowed (agent.staff.PERMISSIONS)
 _NEEDS = {"configure": "configure", "scan": "entry", "checkin": "entry", "annul": "annul", "pay": "validate_payment",
-          "exchange": "exchange"}
+          "exchange": "exchange", "resend-refused": "configure"}
 
 
 def _staff_login(args: argparse.Namespace, duty: OnDuty) -> int:
@@ -222,6 +226,10 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         return 0
     if args.cmd in _NEEDS and not (args.cmd == "scan" and duty.configured):
         duty.require(_NEEDS[args.cmd])      # a scan checks per payload: a badge among them logs its holder in
+    if args.cmd == "resend-refused":
+        n = ledger.outbox_resend_refused()
+        print(json.dumps({"requeued": n}) if args.json else f"{n} refused upload(s) back in the queue")
+        return 0
     if args.cmd == "configure":
         policy = _apply_flags(load_policy(ledger), args)
         save_policy(ledger, policy)

@@ -40,3 +40,20 @@ def test_refused_outbox_rows_are_kept_with_their_reason(tmp_path):
     led.close()
     again = Ledger.open(tmp_path / "l.sqlite")
     assert again.outbox_refused_count() == 1
+
+
+def test_refused_rows_can_be_queued_again(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    led = Ledger.open(tmp_path / "ledger.sqlite")
+    a = led.enqueue("kiosk", {"type": "kiosk", "action": "payment_validated", "order_number": "X", "device_id": "k"})
+    led.outbox_refuse({a: "not allowed: order X is not of an event of k"})
+    assert led.outbox_size() == 0
+    led.close()
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "agent", "agent", "--home", str(tmp_path), "resend-refused", "--json"],
+                          cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and '"requeued": 1' in done.stdout
+    led = Ledger.open(tmp_path / "ledger.sqlite")
+    assert [r[0] for r in led.outbox_pending()] == [a] and led.outbox_refused_count() == 0

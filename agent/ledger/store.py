@@ -294,6 +294,12 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
     def outbox_refused_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox WHERE refused IS NOT NULL").fetchone()[0])
 
+    def outbox_resend_refused(self) -> int:
+        """Put every refused row back in the upload queue (after the organiser fixed what the server refused, e.g. the
+        device's events). Returns how many; the next sync sends them again."""
+        with self.transaction():
+            return int(self.conn.execute("UPDATE outbox SET acked=NULL, refused=NULL WHERE refused IS NOT NULL").rowcount)
+
     # -- read models (agent.read_models: one rule for device and server) -----------------------------------------
     _ACTION_COLS = "scan_uuid, kind, at, device_id, gate, event_id, direction, ref_uuid, seq, clock_offset, mode"
 
