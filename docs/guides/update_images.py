@@ -1,6 +1,7 @@
 """Copy the screenshots the rendering tests produced into the guides (run after the UI tests):
 
-    .venv/bin/python -m pytest tests/test_ui_render.py && .venv/bin/python docs/guides/update_images.py
+    .venv/bin/python -m pytest tests/test_ui_render.py tests/test_desk_render.py
+    .venv/bin/python docs/guides/update_images.py
 
 Images are reduced to half size and a 64-colour palette (sharp text, small repository).
 """
@@ -20,16 +21,18 @@ IMAGES = ("scan_ready", "scan_valid", "scan_repeat", "scan_vip", "scan_used", "s
           "mode_popup", "kiosk_order", "kiosk_printers", "kiosk_checklist", "kiosk_printer_off", "kiosk_print_queue", "events",
           "setup",
           "setup_printers", "add_printer_popup", "sync", "stats", "menu")
+DESK = ROOT / "test-artifacts" / "desk"          # tests/test_desk_render.py, the 5" handheld in each language
+DESK_IMAGES = ("desk_cart", "desk_payment", "desk_sold", "desk_sold_offline", "desk_refund", "desk_refunded")
 
 
 def main() -> int:
     copied = 0
     for lang, folder in (("en", SOURCE), ("fr", SOURCE / "fr")):
         (TARGET / lang).mkdir(parents=True, exist_ok=True)
-        for name in IMAGES:
-            src = folder / f"{name}.png"
+        for src in [folder / f"{name}.png" for name in IMAGES] + [DESK / f"{lang}-5in" / f"{n}.png" for n in DESK_IMAGES]:
+            name = src.stem
             if not src.exists():
-                print(f"missing {src}: run tests/test_ui_render.py first", file=sys.stderr)
+                print(f"missing {src}: run tests/test_ui_render.py and tests/test_desk_render.py first", file=sys.stderr)
                 return 1
             img = Image.open(src).convert("RGB")
             img = img.resize((img.width // 2, img.height // 2), Image.LANCZOS).quantize(64)
