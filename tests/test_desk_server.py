@@ -175,8 +175,16 @@ def test_allotment_holds_stock_reconciles_offline_sales_and_revocation_releases(
     outside = OfflineSale("s-2", cert.allotment_id, e, (SoldTicket(str(cert.last_id + 1), 1),), 1500, "kiosk-1")
     refused = store.ingest_uploads([Upload("fest", "kiosk-1", 10, outside)]).refused
     assert "outside allotment" in refused[("kiosk-1", 10)]
+    # a refill: the next certificate holds 4 again, the first one's unsold rest (2) is released
+    refill = store.grant_allotment("fest", "kiosk-1", _raw(kiosk))
+    assert refill.first_id > cert.last_id and store.quotas(e)[0] == dict(store.quotas(e)[0], sold=2, held=4)
+    late = OfflineSale("s-3", cert.allotment_id, e, (SoldTicket(str(cert.first_id + 2), 1),), 1500, "kiosk-1")
+    store.ingest_uploads([Upload("fest", "kiosk-1", 11, late)])        # sold under the first one, arriving late
+    assert store.quotas(e)[0] == dict(store.quotas(e)[0], sold=3, held=4)
     revoked = store.revoke_allotment("fest", cert.allotment_id, "tablet stolen")
-    assert revoked["revoked"] and store.quotas(e)[0]["held"] == 0
+    assert revoked["revoked"] and store.quotas(e)[0]["held"] == 4       # superseded: it held nothing any more
+    store.revoke_allotment("fest", refill.allotment_id, "tablet stolen")
+    assert store.quotas(e)[0] == dict(store.quotas(e)[0], sold=3, held=0)
     assert {r["ticket_key"] for r in store.revocations_for_event(e)} >= {f"allotment:{cert.allotment_id}"}
 
 

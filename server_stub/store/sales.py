@@ -359,6 +359,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         key = self.current_key(org)
         with self.tx() as c:
             version = self._bump(org)
+            self._supersede(c, device_id)
             for e in events:
                 take(c, {(e, "event", 0): size}, column="held")
             aid = c.execute("INSERT INTO allotments(org, device_id, public_key, events, categories, first_id, last_id, "
@@ -374,9 +375,19 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                       (first, first + size - 1, cert.to_text(), aid))
         return cert
 
+    @staticmethod
+    def _supersede(c: Any, device_id: str) -> None:
+        """A refill: the device's current allotments stop holding their unsold rest (their certificates stay valid
+        for what was sold under them; sales still on the way count as sold when they arrive)."""
+        rows = c.execute("UPDATE allotments SET superseded_at=? WHERE device_id=? AND revoked_at IS NULL AND "
+                         "superseded_at IS NULL RETURNING events, max_count, used", (time.time(), device_id)).fetchall()
+        for events, max_count, used in rows:
+            for e in json.loads(events):
+                give_back(c, {(e, "event", 0): max(max_count - used, 0)}, column="held")
+
     def allotments(self, org: str, device_id: str | None = None) -> list[dict]:
         cols = ("allotment_id", "device_id", "events", "categories", "first_id", "last_id", "max_count", "used",
-                "valid_from", "valid_until", "created_at", "revoked_at", "reason")
+                "valid_from", "valid_until", "created_at", "revoked_at", "reason", "superseded_at")
         rows = self.q(f"SELECT {', '.join(cols)} FROM allotments WHERE org=? ORDER BY allotment_id", (org,))
         out = [dict(zip(cols, r)) for r in rows]
         for a in out:
@@ -390,8 +401,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         if not reason.strip():
             raise InvalidInput("revoking an allotment needs a reason")
         with self.tx() as c:
-            row = c.execute("SELECT events, max_count, used, revoked_at FROM allotments WHERE allotment_id=? AND org=?",
-                            (allotment_id, org)).fetchone()
+            row = c.execute("SELECT events, max_count, used, revoked_at, superseded_at FROM allotments "
+                            "WHERE allotment_id=? AND org=?", (allotment_id, org)).fetchone()
             if row is None:
                 raise NotFound(f"no allotment {allotment_id} for organiser {org!r}")
             if row[3] is not None:
@@ -399,7 +410,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             version = self._bump(org)
             c.execute("UPDATE allotments SET revoked_at=?, reason=?, version=? WHERE allotment_id=?",
                       (time.time(), reason.strip(), version, allotment_id))
-            for e in json.loads(row[0]):
+            for e in json.loads(row[0]) if row[4] is None else ():     # a superseded one holds nothing any more
                 give_back(c, {(e, "event", 0): row[1] - row[2]}, column="held")
         return next(a for a in self.allotments(org) if a["allotment_id"] == allotment_id)
 
@@ -419,11 +430,12 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         """Inside the ingest transaction: a kiosk's offline sale becomes an order with its tickets (the ids it
         drew), the allotment's held stock becomes sold. Refused (StoreError) when the allotment is not this
         device's, or a ticket is outside it or already exists."""
-        row = c.execute("SELECT device_id, org, events, categories, first_id, last_id, max_count, used FROM allotments "
-                        "WHERE allotment_id=?", (sale.allotment_id,)).fetchone()
+        row = c.execute("SELECT device_id, org, events, categories, first_id, last_id, max_count, used, "
+                        "revoked_at IS NULL AND superseded_at IS NULL FROM allotments WHERE allotment_id=?",
+                        (sale.allotment_id,)).fetchone()
         if row is None or row[1] != org or row[0] != device_id:
             raise StoreError(f"allotment {sale.allotment_id} is not {device_id}'s")
-        _, _, events, categories, first, last, max_count, used = row
+        _, _, events, categories, first, last, max_count, used, holding = row
         prior = c.execute("SELECT device_id, answer FROM desk_requests WHERE request_id=?", (sale.sale_id,)).fetchone()
         if prior is not None:
             if prior[0] != device_id:
@@ -462,7 +474,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         if len(placed) != n:
             raise StoreError(f"offline sale {sale.sale_id}: a ticket id of it exists already")
         c.execute("UPDATE allotments SET used = used + ? WHERE allotment_id=?", (n, sale.allotment_id))
-        give_back(c, {(sale.target_id, "event", 0): n}, column="held")
+        if holding:         # (a revoked or superseded allotment released its rest already)
+            give_back(c, {(sale.target_id, "event", 0): n}, column="held")
         take(c, needs(sale.target_id, [(t.category, t.zone, 1) for t in sale.tickets]), check=False)
         c.execute("INSERT INTO order_lines(order_id, line, category, zone, quantity, unit_cents, discount_cents, "
                   "total_cents, promotion, promo_id) VALUES (?,?,?,?,?,?,?,?,?,?)",

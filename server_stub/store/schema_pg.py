@@ -129,4 +129,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE scans ADD COLUMN staff TEXT NOT NULL DEFAULT '';
     ALTER TABLE desk_requests ADD COLUMN staff TEXT NOT NULL DEFAULT '';
     """,
+    # 7 (SQLite 9): an allotment replaced by the kiosk's next one (refill): its unsold rest is no longer held
+    """
+    ALTER TABLE allotments ADD COLUMN superseded_at DOUBLE PRECISION;
+    """,
 )
