@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-SCREEN_NAMES = ("scan", "search", "events", "kiosk", "stats", "sync", "setup", "menu")
+SCREEN_NAMES = ("scan", "search", "events", "kiosk", "sell", "stats", "sync", "setup", "menu")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,14 +88,20 @@ def _controller(args):
     from kiosk_ui.controller import Controller
     from kiosk_ui.door import Door
     tmp = None
+    demo = None
     if args.demo:
         from kiosk_ui.demo_data import seed
         tmp = tempfile.TemporaryDirectory(prefix="ticketgate-kiosk-demo-")
-        door = seed(tmp.name).door
+        demo = seed(tmp.name)
+        door = demo.door
         home = Path(tmp.name)
     else:
         from agent.home import resolve_home
         home = resolve_home(args.home)
         door = Door.open_home(home)
     live = not args.screenshot            # screenshots never open the camera or play sounds
-    return Controller(door, build_services(door, home, camera=live, feedback=live)), tmp
+    ctl = Controller(door, build_services(door, home, camera=live, feedback=live))
+    if demo is not None and ctl.services.desk.available:
+        from kiosk_ui.demo_data import seed_desk
+        seed_desk(demo, ctl.services.desk)    # prices, promotions, stock and an allotment: the demo desk sells
+    return ctl, tmp

@@ -1,0 +1,150 @@
+"""The kiosk's desk without a server (kiosk_ui/adapters/desk.py, presenters/cart.py, desk_flow.py): what it refuses
+and why, nothing lost when the printer is off, the allotment's ids never reused after a restart, its key private."""
+from __future__ import annotations
+
+import socket
+import stat
+import time
+
+import pytest
+
+from agent.allotment import Certificate, sign_certificate
+from kiosk_ui import i18n
+from kiosk_ui.adapters import build_services
+from kiosk_ui.adapters.desk import CERTIFICATE, KEY_FILE, KioskDesk
+from kiosk_ui.controller import Controller
+from kiosk_ui.demo_data import seed, seed_desk
+from kiosk_ui.presenters.cart import parse_cents, payment_view
+from kiosk_ui.services import Payment
+
+
+@pytest.fixture
+def kiosk(tmp_path):
+    i18n.set_language("en")
+    demo = seed(tmp_path)
+    desk = KioskDesk(demo.door, tmp_path, clock=lambda: demo.now)
+    seed_desk(demo, desk)
+    return demo, desk, tmp_path
+
+
+def _sell(desk, cart, payment=None):
+    return desk.sell(desk.quote(1, cart), payment or Payment("cash", given_cents=10**6))
+
+
+def test_offline_sale_signed_durable_and_admitted(kiosk):
+    demo, desk, _ = kiosk
+    result = _sell(desk, {1: 2})
+    assert result.ok and result.offline and result.order_number == "handheld-3-7-1"
+    ledger = demo.door.ledger
+    assert [t["order_number"] for t in map(ledger.ticket, result.ticket_keys)] == [result.order_number] * 2
+    queued = [body for _, kind, body in ledger.outbox_pending() if body.get("action") == "offline_sale"]
+    assert len(queued) == 1 and queued[0]["sale_id"] and len(queued[0]["tickets"]) == 2
+    verdict = demo.door.scan(ledger.ticket(result.ticket_keys[0])["payload"])
+    assert verdict.accepted
+
+
+def test_refusals_say_why_and_sell_nothing(kiosk):
+    demo, desk, home = kiosk
+    ledger = demo.door.ledger
+    before = ledger.outbox_size()
+    assert desk.quote(1, {3: 1}).problem == "Sold out"
+    assert desk.quote(1, {2: 4}).problem == "Not enough left"
+    assert "unknown promo code NOPE" in desk.quote(1, {1: 1}, "nope").problem
+    assert "at most 10 per order" in desk.quote(1, {1: 11}).problem
+    assert desk.quote(99, {1: 1}).problem == "99 is not on sale at this desk"
+    assert _sell(desk, {1: 1}, Payment("cash", given_cents=100)).problem == "The cash given does not cover the total."
+    assert _sell(desk, {1: 1}, Payment("card")).problem == "Type the terminal's or the voucher's reference."
+    assert _sell(desk, {1: 1}, Payment("cash", 10**6, email="not an address")).problem == \
+        "This e-mail address is not valid."
+    assert ledger.outbox_size() == before
+    # the allotment: expired, then none at all, then used up
+    late = KioskDesk(demo.door, home, clock=lambda: demo.now + 10 * 86400)
+    assert late.sell(late.quote(1, {1: 1}), Payment("invoice")).problem == \
+        "Offline, and this kiosk's sales allotment has expired."
+    text = ledger.get_setting(CERTIFICATE)
+    ledger.set_setting(CERTIFICATE, "not base64!")
+    assert _sell(desk, {1: 1}).problem == "Offline, and this kiosk has no sales allotment."
+    ledger.set_setting(CERTIFICATE, text)
+    ledger.set_setting("desk_allotment_next", Certificate.from_text(text).last_id)
+    assert _sell(desk, {1: 2}).problem == "Offline, and this kiosk's sales allotment is used up."
+    assert ledger.outbox_size() == before
+
+
+def test_allotment_for_another_key_or_event_is_refused(kiosk):
+    demo, desk, _ = kiosk
+    cert = desk.certificate()
+    assert cert is not None
+    other = sign_certificate(Certificate(**{**cert.__dict__, "public_key": b"\x01" * 32}), demo.key.private_key)
+    with pytest.raises(ValueError, match="another key or device"):
+        desk.save_certificate(other.to_text())
+    assert desk.certificate() == cert
+    narrow = sign_certificate(Certificate(**{**cert.__dict__, "allotment_id": 8, "events": (2,)}), demo.key.private_key)
+    desk.save_certificate(narrow.to_text())
+    refused = _sell(desk, {1: 1})
+    assert not refused.ok and "not within this kiosk's sales allotment" in refused.problem
+
+
+def test_ids_never_reused_after_a_restart_and_the_key_is_private(kiosk):
+    demo, desk, home = kiosk
+    first = _sell(desk, {1: 2})
+    again = KioskDesk(demo.door, home, clock=lambda: demo.now)        # the app restarted
+    assert again.public_key() == desk.public_key()
+    second = _sell(again, {1: 1})
+    assert second.ok and not set(first.ticket_keys) & set(second.ticket_keys)
+    assert int(second.ticket_keys[0]) == int(first.ticket_keys[-1]) + 1
+    assert second.order_number == "handheld-3-7-3"
+    assert stat.S_IMODE((home / KEY_FILE).stat().st_mode) == 0o600
+
+
+def test_printer_off_the_sale_is_kept_and_its_tickets_wait_to_print(kiosk):
+    demo, desk, home = kiosk
+    ctl = Controller(demo.door, build_services(demo.door, home))
+    ctl.services.desk = desk
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))                          # nobody listens: the printer is off
+    try:
+        demo.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": dead.getsockname()[1], "name": "Off"}])
+        ctl.sale.choose(1)
+        ctl.sale.add(1, 2)
+        outcome = ctl.sale.confirm(Payment("cash", given_cents=10**4))
+    finally:
+        dead.close()
+    assert outcome.result.ok and outcome.tickets is not None and not outcome.tickets.ok
+    assert outcome.receipt is not None and not outcome.receipt.ok
+    assert sorted(p.ticket_key for p in ctl.pending_prints()) == sorted(outcome.result.ticket_keys)
+    assert all(demo.door.ledger.ticket(k) for k in outcome.result.ticket_keys)        # sold, kept
+    assert ctl.sale.last_receipt is not None and ctl.sale.last_receipt.order_number == outcome.result.order_number
+
+
+def test_amounts_typed_and_the_change_due():
+    assert parse_cents("50") == 5000 and parse_cents("50,5") == 5050 and parse_cents(" 12.05 ") == 1205
+    for bad in ("", "abc", "1.234", "-5", "1e3", "12,3,4"):
+        assert parse_cents(bad) is None, bad
+    from kiosk_ui.services import CartQuote
+    quote = CartQuote(1, "EUR", total_cents=4500)
+    i18n.set_language("en")
+    view = payment_view(quote, Payment("cash", given_cents=5000))
+    assert view.can_confirm and view.change == "Change due: EUR 5.00"
+    assert not payment_view(quote, Payment("cheque")).can_confirm
+    i18n.set_language("fr")
+    try:
+        assert payment_view(quote, Payment("cash", given_cents=4000)).problem == "Le montant remis ne couvre pas le total."
+    finally:
+        i18n.set_language("en")
+
+
+def test_the_demo_desk_opens_on_the_sell_screen_through_the_public_command(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    from PIL import Image
+    root = Path(__file__).resolve().parent.parent
+    shot = tmp_path / "sell.png"
+    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_CONSOLELOG="1")
+    env.pop("DISPLAY", None)
+    proc = subprocess.run([sys.executable, "-m", "agent", "kiosk", "--demo", "--screen", "sell", "--lang", "fr",
+                           "--size", "720x1280", "--screenshot", str(shot)], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert Image.open(shot).size == (720, 1280)
