@@ -93,14 +93,22 @@ class HostPort:
 # -- what enrollment gives a device ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Broker:
+    """A device's MQTT broker: what enrollment hands out (provisioning's BrokerEndpoint) and the device keeps."""
     host: str
     port: int
     tls: bool = False
-    ca_pem: str = ""
+    ca_pem: str = ""            # the CA the device must trust when tls is on
 
     @property
     def address(self) -> HostPort:
         return HostPort(self.host, self.port)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "port": self.port, "tls": self.tls, "ca_pem": self.ca_pem}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Broker":
+        return cls(str(d["host"]), int(d["port"]), bool(d.get("tls")), str(d.get("ca_pem") or ""))
 
 
 @dataclass(frozen=True)
@@ -121,16 +129,14 @@ class Credentials:
     def to_json(self) -> dict[str, Any]:
         return {"device_id": self.device_id, "org": self.org, "name": self.name, "gate": self.gate,
                 "events": list(self.events), "username": self.username, "password": self.password,
-                "broker": {"host": self.broker.host, "port": self.broker.port, "tls": self.broker.tls,
-                           "ca_pem": self.broker.ca_pem},
+                "broker": self.broker.to_json(),
                 "server_key": base64.b64encode(self.server_key).decode(), "enrolled_at": self.enrolled_at,
                 "role": self.role, "enroll_server": self.enroll_server}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Credentials":
-        b = d["broker"]
         return cls(d["device_id"], d["org"], d.get("name", ""), d.get("gate", ""), tuple(d.get("events", ())),
-                   d["username"], d["password"], Broker(b["host"], int(b["port"]), bool(b.get("tls")), b.get("ca_pem", "")),
+                   d["username"], d["password"], Broker.from_json(d["broker"]),
                    base64.b64decode(d["server_key"]), float(d.get("enrolled_at", 0)),
                    str(d["role"]) if d.get("role") in ROLES else "door", str(d.get("enroll_server") or ""))
 

@@ -43,6 +43,7 @@ class StagingMixin(LedgerPart):
     STAGE_TABLES = ("tickets_next", "tickets_fts_next", "tickets_old", "tickets_fts_old")
 
     STAGE_SYNC_EVERY = 8       # staging commits: one in 8 fsyncs (a scan's own fsync never has much of ours to flush)
+    _stage_commits = 0         # stage_tickets commits so far (on this ledger object)
     STAGE_MERGE_PAGES = 20     # FTS merge work done after each staged batch (bounded: the commit stays short)
 
     def stage_begin(self) -> None:
@@ -68,7 +69,7 @@ class StagingMixin(LedgerPart):
                                        t.get("buyer_name", ""), t.get("email", ""), t.get("category"), t.get("zone"),
                                        t.get("seat"), t.get("order_status", "paid"), t.get("payload"))
                 for t in tickets}
-        self._stage_commits = getattr(self, "_stage_commits", 0) + 1
+        self._stage_commits += 1
         with self.lock:
             relaxed = self._stage_commits % self.STAGE_SYNC_EVERY != 0 and not self.conn.in_transaction
             if relaxed:

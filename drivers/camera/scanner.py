@@ -75,7 +75,7 @@ class CameraScanner:
 
     def set_torch(self, on: bool) -> str:
         """Torch on/off; returns '' or a message for the UI (never raises)."""
-        torch = self.torch or getattr(self.source, "torch", None) or self.slot.torch
+        torch = self.torch or (self.source.torch if self.source is not None else None) or self.slot.torch
         if torch is None or not torch.available:
             return "this camera has no torch"
         try:

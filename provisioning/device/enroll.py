@@ -121,10 +121,9 @@ def _accept(answer: dict, expected_fp: str | None, box_key: X25519PrivateKey, de
             raise ValueError("not an enrollment answer")
         device_id = body["device"]
         password = box.open_box(body["mqtt"]["password_box"], box_key, device_id)
-        b = body["broker"]
         creds = Credentials(device_id, body["org"], body.get("name", ""), body.get("gate", ""),
                             tuple(int(e) for e in body.get("events", ())), body["mqtt"]["username"], password,
-                            Broker(str(b["host"]), int(b["port"]), bool(b.get("tls")), str(b.get("ca_pem") or "")),
+                            Broker.from_json(body["broker"]),
                             server_key, time.time(), "kiosk" if body.get("role") == "kiosk" else "door", server)
         keyring = Keyring.from_json(body.get("keyring") or {})
     except (KeyError, TypeError, ValueError) as exc:

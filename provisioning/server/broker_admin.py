@@ -16,11 +16,10 @@ import secrets
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-from agent.home import server_username, server_usernames
+from agent.home import Broker, server_username, server_usernames
 from agent.sync import signed, topics
 from provisioning.protocol import wipe_body
 from provisioning.server.mosquitto_files import BrokerUser, hash_password, write_files
@@ -51,15 +50,7 @@ class PidReloader:
         os.kill(pid, signal.SIGHUP)
 
 
-@dataclass(frozen=True)
-class BrokerEndpoint:
-    host: str
-    port: int
-    tls: bool = False
-    ca_pem: str = ""            # the CA the device must trust when tls is on
-
-    def to_json(self) -> dict:
-        return {"host": self.host, "port": self.port, "tls": self.tls, "ca_pem": self.ca_pem}
+BrokerEndpoint = Broker       # the broker address enrollment hands out: the one definition is agent.home.Broker
 
 
 class BrokerAdmin:

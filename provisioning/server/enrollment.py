@@ -181,14 +181,14 @@ class EnrollmentService:
             return self.refuse(source, 401, "this enrollment token was already used")
         try:
             self.store.register_device(self.org, device_id, name=name, gate=row.gate, events=list(row.events),
-                                       public_key=device_key, role=getattr(row, "role", "door"))
+                                       public_key=device_key, role=row.role)
             keyring = self.store.keyring(self.org).to_json()
         except BaseException:
             self.registry.unclaim(row.token_id, device_id)   # the token works again; no login was written
             raise
         self.admin.sync()
         body = {"type": "enrolled", "id": str(uuid.uuid4()), "ts": now, "org": self.org, "device": device_id,
-                "name": name, "gate": row.gate, "events": list(row.events), "role": getattr(row, "role", "door"),
+                "name": name, "gate": row.gate, "events": list(row.events), "role": row.role,
                 "mqtt": {"username": device_id, "password_box": box.seal(password, box_key, device_id)},
                 "broker": self.admin.endpoint.to_json(), "keyring": keyring}
         self.on_enrolled({"device_id": device_id, "name": name, "gate": row.gate, "source": source})
