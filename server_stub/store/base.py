@@ -26,6 +26,14 @@ class NotFound(StoreError, LookupError):
     """No such organiser, event, order, ticket or device."""
 
 
+def of_org(row: dict, org: str | None, unknown: str) -> dict:
+    """`row` (an order, ticket, event or pass) when it belongs to `org`; else NotFound(`unknown`): another
+    organiser's rows are answered as if they did not exist."""
+    if row["org"] != org:
+        raise NotFound(unknown)
+    return row
+
+
 def written(found: T | None, what: str) -> T:
     """A row just written, read back: None only when another process removed it in between."""
     if found is None:

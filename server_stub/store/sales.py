@@ -19,7 +19,7 @@ from agent.errors import InvalidInput
 from agent.pricing import CartLine, Offer, PricingError, Promotion, normalize_code, price_cart
 from agent.sync.messages import DeskAnswer, ExchangeRequest, OfflineSale, RefundRequest, SaleRequest, SoldTicket
 from server_stub.model import PAID, PENDING, OrderInput, Position
-from server_stub.store.base import NotFound, StoreError
+from server_stub.store.base import NotFound, StoreError, of_org
 from server_stub.store.exchanges import ExchangeMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
 from server_stub.store.stock import give_back, needs, take
@@ -72,10 +72,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
 
     # -- catalogue ---------------------------------------------------------------------------------------------
     def _own_target(self, org: str, target_id: int) -> dict:
-        target = self.target(target_id)
-        if target["org"] != org:
-            raise NotFound(f"no event or pass {target_id} for organiser {org!r}")
-        return target
+        return of_org(self.target(target_id), org, f"no event or pass {target_id} for organiser {org!r}")
 
     def set_currency(self, org: str, event_id: int, currency: str) -> None:
         currency = currency.strip().upper()
@@ -269,9 +266,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             done = self._answered(req.request_id, device_id)
             if done is not None:
                 return self._with_payloads(done)
-            order = self.order(req.order_number)
-            if order["org"] != org:
-                raise NotFound(f"no order {req.order_number!r}")
+            order = of_org(self.order(req.order_number), org, f"no order {req.order_number!r}")
             paid = order["status"] == PAID
             changed = (self.refund_order if req.kind == "refund" else self.cancel_order)(order["number"], req.reason)
             back = sum(x["total_cents"] for x in self.order_lines(order["number"])) if paid else 0
@@ -301,9 +296,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             done = self._answered(req.request_id, device_id)
             if done is not None:
                 return self._with_payloads(done)
-            old = self.ticket(req.ticket_key)
-            if old["org"] != org:
-                raise NotFound(f"no ticket {req.ticket_key}")
+            old = of_org(self.ticket(req.ticket_key), org, f"no ticket {req.ticket_key}")
             target = old["target_id"] if req.target_id is None else req.target_id
             category = old["category"] if req.category is None else req.category
             price = self.prices(target).get(category)

@@ -11,7 +11,7 @@ from agent.errors import TicketgateError
 from agent.sync.messages import ActionItem, Exchange, OfflineSale, PaymentValidated, RefusalItem, item_from_wire
 from agent.sync.signed import Rejected
 from server_stub.stats import Scan, compute_stats, find_conflicts
-from server_stub.store.base import NotFound, StoreError
+from server_stub.store.base import StoreError, of_org
 from server_stub.store.device_uploads import DeviceUploadsMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
 from server_stub.store.sales import SalesMixin
@@ -151,15 +151,13 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
     def _kiosk_effect(self, m: PaymentValidated | Exchange, org: str | None) -> dict:
         if isinstance(m, PaymentValidated):
             order = self.order(m.order_number)
-            if order["org"] != org:
-                raise NotFound(f"order {order['number']} is not {org}'s")
+            of_org(order, org, f"order {order['number']} is not {org}'s")
             if order["status"] != "pending":
                 raise StoreError(f"order {order['number']} is {order['status']}, not pending")
             self.validate_payment(order["number"])
             return {}
         t = self.ticket(m.ticket_key)      # exchange: revoke + issue the replacement (same order)
-        if t["org"] != org:
-            raise NotFound(f"ticket {t['ticket_key']} is not {org}'s")
+        of_org(t, org, f"ticket {t['ticket_key']} is not {org}'s")
         new = self.exchange_ticket(t["ticket_key"], m.reason, **m.chosen())
         log.info("ingest: ticket %s exchanged at %s for %s", t["ticket_key"], m.device_id, new["ticket_key"])
         return {"replacement": new["ticket_key"]}
