@@ -15,6 +15,7 @@ from agent.staff import (NotPermitted, StaffError, StaffMember, allowed, is_badg
                          read_badge, refusal_reason)
 
 ROSTER = "staff.roster"            # {"org": ..., "members": [StaffMember.to_wire()...]}
+ROSTER_REV = "staff.roster_rev"    # changes with every roster written (OnDuty's cache key)
 SESSION = "staff.session"          # {"staff_id", "since", "last"}
 THROTTLE = "staff.throttle"        # {"failures", "until"}
 IDLE_TIMEOUT = "staff.idle_timeout"
@@ -30,6 +31,7 @@ def store_roster(ledger: Ledger, org: str, rows: Any) -> int:
     supervisor PIN is dropped once the roster names an active supervisor (they log in instead)."""
     members = parse_roster(rows)
     ledger.set_setting(ROSTER, {"org": org, "members": [m.to_wire() for m in members]})
+    ledger.set_setting(ROSTER_REV, time.time_ns())     # a small row: processes re-read the roster when it moves
     if any(m.active and m.role == "supervisor" for m in members) and ledger.get_setting(LEGACY_PIN):
         ledger.set_setting(LEGACY_PIN, None)
         ledger.set_setting("ui_pin_migrated_at", time.time())
@@ -42,22 +44,32 @@ class OnDuty:
     def __init__(self, ledger: Ledger, server_key: bytes | None = None, clock: Callable[[], float] = time.time):
         self.ledger, self.server_key, self.clock = ledger, server_key, clock
         self._touched = 0.0
+        self._rev: Any = None
+        self._org, self._members = "", list[StaffMember]()
 
     # -- the roster ------------------------------------------------------------------------------------------------
-    def _roster(self) -> dict[str, Any]:
+    def _load(self) -> None:
+        """The roster, parsed again only when a bundle wrote a new one (checked by its small revision row)."""
+        rev = self.ledger.get_setting(ROSTER_REV)
+        if rev == self._rev and self._rev is not None:
+            return
         r = self.ledger.get_setting(ROSTER)
-        return r if isinstance(r, dict) else {"org": "", "members": []}
+        r = r if isinstance(r, dict) else {"org": "", "members": []}
+        self._org, self._members, self._rev = str(r.get("org") or ""), parse_roster(r.get("members") or []), rev
 
     def members(self) -> list[StaffMember]:
-        return parse_roster(self._roster().get("members") or [])
+        self._load()
+        return list(self._members)
 
     @property
     def configured(self) -> bool:
         """The organiser keeps staff: every action needs someone logged in."""
-        return bool(self._roster().get("members"))
+        self._load()
+        return bool(self._members)
 
     def member(self, staff_id: str) -> StaffMember | None:
-        return next((m for m in self.members() if m.staff_id == staff_id), None)
+        self._load()
+        return next((m for m in self._members if m.staff_id == staff_id), None)
 
     def find(self, who: str) -> StaffMember:
         """A member by id or by name (case-insensitive), active."""
@@ -137,7 +149,8 @@ class OnDuty:
 
     def login_badge(self, text: str) -> StaffMember:
         org, staff_id, serial = read_badge(text, self.server_key)
-        if org != self._roster().get("org"):
+        self._load()
+        if org != self._org:
             raise StaffError("a badge of another organiser")
         member = self.member(staff_id)
         if member is None:
@@ -153,6 +166,18 @@ class OnDuty:
         if not is_badge(text):
             raise StaffError("not a staff badge")
         return self.login_badge(text)
+
+    def unlock_supervisor(self, pin: str) -> str:
+        """The kiosk's lock popup (formerly the device's supervisor PIN): a supervisor's PIN logs them in.
+        -> "ok" | "wrong" | "locked_out" (throttled like any PIN)."""
+        if self.wait_left() > 0:
+            return "locked_out"
+        for m in self.members():
+            if m.active and m.role == "supervisor" and pin_matches(pin, m.pin):
+                self._start(m)
+                return "ok"
+        self._failed()
+        return "locked_out" if self.wait_left() > 0 else "wrong"
 
     def _failed(self) -> None:
         t = self.ledger.get_setting(THROTTLE) or {}

@@ -6,16 +6,18 @@ what is on screen (the current verdict view, the language, whether buyer names a
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from agent.policy import Mode
+from agent.staff import NotPermitted, StaffError, is_badge
 from agent.sync.messages import Printed
 from drivers.feedback.mapping import FeedbackConfig, feedback_for
 from kiosk_ui import i18n
 from kiosk_ui.desk_flow import DeskFlow
 from kiosk_ui.door import Door, device_role
 from kiosk_ui.presenters.lock import KioskLock
+from kiosk_ui.presenters.staff import StaffView, logged_in_view, login_needed_view, on_duty_line, staff_view
 from kiosk_ui.presenters.status import StatusView, status_view
 from kiosk_ui.presenters.verdict import VerdictView, present
 from kiosk_ui.presenters.wedge import WedgeBuffer
@@ -36,13 +38,55 @@ class Controller:
 
     def __post_init__(self) -> None:
         self.sale = DeskFlow(self)
-        self.lock = KioskLock(self.door.ledger, self.clock)
+        self.lock = KioskLock(self.door.ledger, self.clock, staff=self.door.staff)
         self.show_buyer = bool(self.door.ledger.get_setting("ui_show_buyer", True))
 
     # -- scanning ---------------------------------------------------------------------------------------------
     def scan(self, raw: str | bytes) -> VerdictView:
-        verdict = self.door.scan(raw)
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+        if is_badge(text):                       # a staff badge, not a ticket: its holder goes on duty
+            try:
+                self.verdict = logged_in_view(self.door.staff.login_badge(text))
+            except StaffError as exc:
+                self.verdict = login_needed_view(i18n.tr("Badge refused: {why}", why=str(exc)))
+            return self.verdict
+        try:
+            verdict = self.door.scan(raw)
+        except NotPermitted as exc:              # nobody on duty (or idle): nothing judged, nothing recorded
+            self.verdict = login_needed_view(str(exc) if self.door.staff.current() else "")
+            return self.verdict
         return self._show(verdict)
+
+    # -- staff -------------------------------------------------------------------------------------------------
+    def staff_view(self) -> StaffView:
+        return staff_view(self.door.staff.members() if self.door.staff.configured else [], self.door.staff.current())
+
+    def login_pin(self, staff_id: str, pin: str) -> str:
+        """-> "" when logged in, else the message to show (wrong PIN, wait, deactivated)."""
+        try:
+            self.door.staff.login_pin(staff_id, pin)
+        except StaffError as exc:
+            left = self.door.staff.wait_left()
+            if left > 0:
+                return i18n.tr("Too many wrong PINs: wait {s} s.", s=int(left) + 1)
+            return i18n.tr("Wrong PIN.") if str(exc) == "wrong PIN" else str(exc)
+        self.verdict = None
+        return ""
+
+    def not_permitted(self, action: str) -> str:
+        """"" when the staff on duty may do `action` (agent.staff.PERMISSIONS), else what to tell them."""
+        try:
+            self.door.staff.require(action)
+        except NotPermitted:
+            member = self.door.staff.current()
+            if member is None:
+                return i18n.tr("Scan your staff badge or log in from the menu (Staff).")
+            return i18n.tr("{name} may not do this: call a supervisor.", name=member.name)
+        return ""
+
+    def logout(self) -> None:
+        self.door.staff.logout()
+        self.verdict = None
 
     def typed(self, text: str) -> list[VerdictView]:
         """Keystrokes from a keyboard-wedge scanner; every completed line is scanned."""
@@ -77,6 +121,9 @@ class Controller:
 
     def undo_last(self, reason: str) -> str:
         """-> plain message for the operator."""
+        problem = self.not_permitted("annul")
+        if problem:
+            return problem
         try:
             result = self.door.undo_last(reason)
         except LookupError:
@@ -112,7 +159,10 @@ class Controller:
     def status(self) -> StatusView:
         c = self.door.counters()
         p = self.door.policy
-        return status_view(c.scanned, c.accepted, c.inside, self.services.sync.status(), p.mode, p.direction)
+        view = status_view(c.scanned, c.accepted, c.inside, self.services.sync.status(), p.mode, p.direction)
+        if self.door.staff.configured:           # who is on duty, on the status strip
+            view = replace(view, counters=f"{view.counters} · {on_duty_line(self.door.staff.current())}")
+        return view
 
     # -- protected settings --------------------------------------------------------------------------------------
     def needs_pin(self) -> bool:

@@ -80,6 +80,9 @@ class DeskFlow:
         target, quote = self.target(), self.quote()
         if target is None or quote is None:
             return SaleOutcome(SaleResult(False, problem="Choose the tickets."))
+        problem = self.ctl.not_permitted("sale")
+        if problem:
+            return SaleOutcome(SaleResult(False, problem=problem))
         started = time.perf_counter()
         result = self.desk.sell(quote, payment)
         if not result.ok:
@@ -108,11 +111,14 @@ class DeskFlow:
 
     # -- after the sale ----------------------------------------------------------------------------------------------
     def refund(self, order_number: str, reason: str, kind: str = "refund") -> DeskResult:
-        return self.desk.refund(order_number, reason, kind)
+        problem = self.ctl.not_permitted("refund")          # supervisors only (agent.staff.PERMISSIONS)
+        return DeskResult(False, problem=problem) if problem else self.desk.refund(order_number, reason, kind)
 
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
                  category: int | None = None) -> DeskResult:
-        return self.desk.exchange(ticket_key, reason, target_id, category)
+        problem = self.ctl.not_permitted("exchange")
+        return (DeskResult(False, problem=problem) if problem
+                else self.desk.exchange(ticket_key, reason, target_id, category))
 
     def _now_text(self, target: SaleTarget) -> str:
         """The sale's date and time in the event's language and time zone."""

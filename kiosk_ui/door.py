@@ -14,6 +14,7 @@ from agent.home import DeviceHome, store_identity
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy, Mode
+from agent.staff_session import OnDuty
 from agent.verdicts import Code, Reason, Verdict
 from kiosk_ui import door_queries
 
@@ -29,6 +30,8 @@ class Door:
     def __init__(self, ledger: Ledger, keyring: Keyring, policy: DevicePolicy | None = None, **gate_kw):
         self.ledger, self.keyring = ledger, keyring
         self.gate = Gate(ledger, keyring, policy, **gate_kw)
+        self.staff = OnDuty(ledger)              # who is on duty (agent.staff_session); the gate asks it first
+        self.gate.permit = self.staff.require
         self.session = Counters()
         self.last_verdict: Verdict | None = None
         self._names = _Names(ledger)
@@ -38,7 +41,10 @@ class Door:
         """The device home (agent.home): ledger, keyring, and the enrolled identity applied to the policy."""
         from agent.home import open_home
         ledger, keyring = open_home(Path(home))
-        return cls(ledger, keyring)
+        door = cls(ledger, keyring)
+        credentials = DeviceHome(Path(home)).load()
+        door.staff.server_key = credentials.server_key if credentials else None    # staff badges are signed with it
+        return door
 
     # -- scanning --------------------------------------------------------------------------------------------------
     def scan(self, raw: str | bytes) -> Verdict:
@@ -74,9 +80,11 @@ class Door:
 
     def set_mode(self, mode: Mode, direction: str | None = None) -> None:
         """direction (entry/exit mode): "in" / "out" for a gate that only lets in or out; None alternates."""
+        self.staff.require("configure")
         self.gate.set_policy(replace(self.gate.policy, mode=Mode(mode), direction=direction))
 
     def set_selection(self, events: frozenset[int], zones: frozenset[int] | None) -> None:
+        self.staff.require("configure")
         self.gate.set_policy(replace(self.gate.policy, events=frozenset(events), zones=zones))
 
     def identity(self):
@@ -144,10 +152,12 @@ class Door:
     # -- kiosk (guichet) ---------------------------------------------------------------------------------------------
     def validate_payment(self, order_number: str, operator: str) -> int:
         """Mark a pending order paid on this device and queue the fact for the server (agent.desk)."""
+        self.staff.require("validate_payment")
         return desk.validate_payment(self.ledger, order_number, self.policy.device_id, operator)
 
     def exchange(self, ticket_key: str, reason: str, category: int | None = None, zone: int | None = None) -> None:
         """Take a ticket out of use here and ask the server for its replacement (agent.desk)."""
+        self.staff.require("exchange")
         desk.exchange(self.ledger, ticket_key, reason, self.policy.device_id, category, zone)
 
     def reload_keyring(self) -> None:

@@ -17,14 +17,15 @@ DESK_PROBLEMS = ("Sold out", "Not enough left", "Choose the tickets.", "Choose h
                  "The server did not answer in time.", "Selling is not available on this device.",
                  "No ticket in this order.", "Tap a ticket first.", "sales not open yet", "sales closed")
 MENU_TILES = (("scan", "Scan"), ("search", "Search"), ("events", "Events and zones"), ("sell", "Sell tickets"),
-              ("kiosk", "Ticket desk"), ("stats", "Statistics"), ("sync", "Sync"), ("setup", "Set-up"))
+              ("kiosk", "Ticket desk"), ("stats", "Statistics"), ("sync", "Sync"), ("setup", "Set-up"),
+              ("staff", "Staff"))
 ENROLLMENT_STEPS = {"idle": "Not enrolled yet: scan the enrollment QR, or type the organiser code.",
                     "discovering": "Looking for the organiser's server on this network…",
                     "contacting": "Contacting the server…", "enrolled": "Enrolled", "failed": "Enrollment failed",
                     "unavailable": "Not available"}
 STATS_TITLES = ("Per event", "Per zone", "Per gate")
 SCREEN_TITLES = ("Scan", "Search", "Events and zones", "Ticket desk", "Statistics", "Sync", "Set-up", "Menu",
-                 "Sell tickets", "Payment", "Sale", "Cart")
+                 "Sell tickets", "Payment", "Sale", "Cart", "Staff")
 
 SCANNER_LABELS = {"camera": "camera", "zebra": "Zebra laser (DataWedge)", "bluebird": "Bluebird laser",
                   "keyboard": "keyboard-wedge laser"}

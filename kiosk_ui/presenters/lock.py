@@ -21,6 +21,15 @@ def _hash(pin: str, salt: bytes) -> str:
     return hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, 100_000).hex()
 
 
+class StaffLogin(Protocol):
+    """agent.staff_session.OnDuty as the lock sees it: once the organiser keeps staff, a supervisor login replaces
+    the device's own PIN (the roster drops the old setting: agent.staff_session.store_roster)."""
+    @property
+    def configured(self) -> bool: ...
+    def current(self) -> Any: ...
+    def unlock_supervisor(self, pin: str) -> str: ...
+
+
 @dataclass
 class KioskLock:
     store: SettingsStore
@@ -28,10 +37,15 @@ class KioskLock:
     _unlocked_until: float = 0.0
     _failures: int = 0
     _locked_out_until: float = 0.0
+    staff: StaffLogin | None = None
+
+    @property
+    def _staffed(self) -> bool:
+        return self.staff is not None and self.staff.configured
 
     @property
     def has_pin(self) -> bool:
-        return bool(self.store.get_setting("ui_pin"))
+        return self._staffed or bool(self.store.get_setting("ui_pin"))
 
     def set_pin(self, pin: str) -> None:
         if not (pin.isdigit() and 4 <= len(pin) <= 8):
@@ -43,10 +57,15 @@ class KioskLock:
 
     @property
     def unlocked(self) -> bool:
+        if self.staff is not None and self._staffed:
+            on_duty = self.staff.current()
+            return on_duty is not None and on_duty.role == "supervisor"
         return not self.has_pin or self.clock() < self._unlocked_until
 
     def unlock(self, pin: str) -> str:
         """-> "ok" | "wrong" | "locked_out" (too many wrong PINs: wait a minute)."""
+        if self.staff is not None and self._staffed:
+            return self.staff.unlock_supervisor(pin)
         now = self.clock()
         if now < self._locked_out_until:
             return "locked_out"

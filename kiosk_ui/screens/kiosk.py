@@ -85,6 +85,10 @@ class KioskScreen(BaseScreen):
         return result
 
     def validate_payment(self) -> None:
+        problem = self.ctl.not_permitted("validate_payment")
+        if problem:
+            self.message.text = problem
+            return
         if self.order_number:
             n = self.ctl.door.validate_payment(self.order_number, self.ctl.door.policy.device_id)
             self.open_order(self.order_number)
@@ -102,6 +106,10 @@ class KioskScreen(BaseScreen):
         desk = self.ctl.services.desk
         if desk.available and desk.online:            # the server prices it: another event, date or category
             self.ask_exchange_to(key, reason)
+            return
+        problem = self.ctl.not_permitted("exchange")
+        if problem:
+            self.message.text = problem
             return
         self.ctl.door.exchange(key, reason)
         if self.order_number:
