@@ -2,6 +2,7 @@
 so `ticketgate agent scan` never loads Kivy, OpenCV or the MQTT client."""
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
@@ -14,6 +15,15 @@ COMMANDS = {
     "kiosk": ("kiosk_ui.cli:main", "the Kivy app (door scanning and kiosk screens)"),
     "provision": ("provisioning.cli:main", "device enrollment on the event hotspot"),
 }
+
+
+def parsed(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
+    """`argv` (sys.argv[1:] when None) read by a sub-command's parser, or the exit code argparse ended with
+    (--help: 0, bad usage: 2), so that a sub-command's main returns it instead of exiting."""
+    try:
+        return parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
 
 
 def usage() -> str:

@@ -7,8 +7,8 @@ Each takes --help. Exit codes: 0 done, 1 refused/failed (message on stderr), 2 u
 from __future__ import annotations
 
 import argparse
-import sys
 
+from agent.cli import parsed
 from agent.errors import TicketgateError
 from provisioning.cli_output import fail
 
@@ -24,11 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parsed(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     try:
         return int(args.run(args) or 0)
     except TicketgateError as exc:        # refused on purpose (no data folder, unknown organiser…): said plainly

@@ -8,9 +8,9 @@ Exit codes: 0 done, 1 refused (unknown order, bad input, bad state), 2 usage, 3 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from agent.cli import parsed
 from drivers.printers.wording import LANGUAGES as PRINT_LANGUAGES
 
 S = argparse.SUPPRESS
@@ -204,10 +204,8 @@ def _broker_flags(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from server_stub.cli_commands import run
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parsed(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     args.data = args.data or default_data()
     return run(args)
