@@ -200,6 +200,14 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             raise StoreError(f"request id {request_id} belongs to another device")
         return json.loads(row[1])
 
+    def _keep_answer(self, org: str, device_id: str, answer: dict) -> DeskAnswer:
+        """Kept under its request id (the same request sent again gets this answer, nothing is done twice)."""
+        with self.tx() as c:
+            c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at) VALUES (?,?,?,?,?,?) "
+                      "ON CONFLICT (request_id) DO NOTHING",
+                      (answer["request_id"], org, device_id, answer["kind"], json.dumps(answer), time.time()))
+        return self._with_payloads(answer)
+
     def _with_payloads(self, answer: dict) -> DeskAnswer:
         tickets = tuple(SoldTicket(t["ticket_key"], t["category"], t["zone"], self.issue_ticket_payload(t["ticket_key"]))
                         for t in answer.pop("tickets", []))
@@ -273,11 +281,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             answer = {"device": device_id, "request_id": req.request_id, "kind": "refund", "ok": True,
                       "order_number": changed["number"], "status": changed["status"],
                       "currency": self.currency(order["event_id"]), "total_cents": back, "tickets": []}
-            with self.tx() as c:
-                c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at) VALUES (?,?,?,?,?,?) "
-                          "ON CONFLICT (request_id) DO NOTHING",
-                          (req.request_id, org, device_id, "refund", json.dumps(answer), time.time()))
-            return self._with_payloads(answer)
+            return self._keep_answer(org, device_id, answer)
         except (StoreError, InvalidInput) as exc:
             return DeskAnswer(device_id, req.request_id, "refund", False, str(exc))
 
@@ -310,11 +314,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                       "order_number": new["order_number"], "status": new["order_status"],
                       "currency": self.currency(target), "total_cents": price, "difference_cents": difference,
                       "tickets": [{"ticket_key": new["ticket_key"], "category": new["category"], "zone": new["zone"]}]}
-            with self.tx() as c:
-                c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at) VALUES (?,?,?,?,?,?) "
-                          "ON CONFLICT (request_id) DO NOTHING",
-                          (req.request_id, org, device_id, "exchange", json.dumps(answer), time.time()))
-            return self._with_payloads(answer)
+            return self._keep_answer(org, device_id, answer)
         except (StoreError, InvalidInput) as exc:
             return DeskAnswer(device_id, req.request_id, "exchange", False, str(exc))
 
