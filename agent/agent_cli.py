@@ -20,6 +20,7 @@ from agent.ledger import Ledger, LedgerError
 from agent.policy import DevicePolicy, Mode
 from agent.safe_text import printable
 from agent.staff import NotPermitted, StaffError, is_badge
+from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
 from agent.sync.login_state import LoginState
 from agent.verdicts import Verdict
@@ -231,8 +232,11 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         print(json.dumps({"requeued": n}) if args.json else f"{n} refused upload(s) back in the queue")
         return 0
     if args.cmd == "configure":
-        policy = _apply_flags(load_policy(ledger), args)
-        save_policy(ledger, policy)
+        before = load_policy(ledger)
+        policy = _apply_flags(before, args)
+        with ledger.transaction():
+            save_policy(ledger, policy)
+            record_config_change(ledger, before, policy)     # who changed what, for the organiser
         print(json.dumps(policy.to_json(), indent=2))
         return 0
     if args.cmd == "scan":

@@ -14,6 +14,7 @@ from agent.home import DeviceHome, store_identity
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy, Mode
+from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
 from agent.verdicts import Code, Reason, Verdict
 from kiosk_ui import door_queries
@@ -80,12 +81,17 @@ class Door:
 
     def set_mode(self, mode: Mode, direction: str | None = None) -> None:
         """direction (entry/exit mode): "in" / "out" for a gate that only lets in or out; None alternates."""
-        self.staff.require("configure")
-        self.gate.set_policy(replace(self.gate.policy, mode=Mode(mode), direction=direction))
+        self._configure(replace(self.gate.policy, mode=Mode(mode), direction=direction))
 
     def set_selection(self, events: frozenset[int], zones: frozenset[int] | None) -> None:
+        self._configure(replace(self.gate.policy, events=frozenset(events), zones=zones))
+
+    def _configure(self, policy: DevicePolicy) -> None:
+        """A supervisor's change of the gate's settings, saved and queued for the organiser with their name."""
         self.staff.require("configure")
-        self.gate.set_policy(replace(self.gate.policy, events=frozenset(events), zones=zones))
+        with self.ledger.transaction():
+            record_config_change(self.ledger, self.gate.policy, policy)
+            self.gate.set_policy(policy)
 
     def identity(self):
         """The enrolled identity (agent.home.Identity) of the device home this door's ledger is in; None: not enrolled."""

@@ -124,7 +124,8 @@ def test_staff_on_door_and_kiosk_through_the_public_commands(tmp_path):
         actions = organiser.json(*srv, "staff", "actions")
         named = sorted((a["type"], a["kind"] or "", a["staff_name"]) for a in actions)
         assert named == sorted([("action", "entry", "Léa"), ("action", "annul", "Sam"), ("action", "entry", "Léa"),
-                                ("kiosk", "exchange", "Dee"), ("kiosk", "payment_validated", "Sam")]), named
+                                ("config_change", "", "Sam"), ("kiosk", "exchange", "Dee"),
+                                ("kiosk", "payment_validated", "Sam")]), named
         assert organiser.json(*srv, "order", "show", orders[2]["number"])["status"] == "paid"
 
         # -- the organiser deactivates the steward: the door drops her with its next update ---------------------

@@ -21,6 +21,7 @@ SAMPLES = [
     m.OfflineSale("s-1", 140737488355329, 1, (m.SoldTicket("140737488355330", 2, None, "TG2:…"),), 4500, "kiosk-1",
                   "EUR", "SPRING", "card", "T-889", "Zoé", "z@example.org", 1005.0),
     m.CmdResult("cmd-1", {"ok": True}, "gate-a"),
+    m.ConfigChange({"zones": [None, [1, 2]]}, "gate-a", 1004.5, staff="7"),
     m.SaleRequest("demo", "kiosk-1", "r-1", 1, (m.SaleLine(2, 4), m.SaleLine(1, 1, 3)), "cash", "", "SPRING", "Zoé",
                   "", 4500, 1006.0),
     m.RefundRequest("demo", "kiosk-1", "r-2", "AB12-CD", "buyer ill", "refund", 1007.0),
@@ -47,7 +48,7 @@ SAMPLES = [
 def test_round_trip(msg):
     wire = msg.to_wire()
     if isinstance(msg, (m.ActionItem, m.RefusalItem, m.PaymentValidated, m.Exchange, m.Printed, m.OfflineSale,
-                        m.CmdResult)):
+                        m.CmdResult, m.ConfigChange)):
         assert m.item_from_wire(wire) == msg
     else:
         assert type(msg).from_wire(wire) == msg

@@ -328,6 +328,31 @@ class CmdResult(Wire):
         return cls(id=text(d, "id", empty=False), result=result, device_id=text(d, "device_id", ""))
 
 
+CONFIG_KEYS = ("mode", "events", "zones", "direction", "gate")
+
+
+@dataclass(frozen=True)
+class ConfigChange(Staffed):
+    """A device's settings changed by the staff on duty (mode, events, zones, direction, gate): a record for the
+    organiser (who changed what, where), no effect on the store. `changes`: setting -> [before, after]."""
+    TYPE: ClassVar[str] = "config_change"
+    TOPIC: ClassVar[str] = "outbox"
+    PERMISSION: ClassVar[str] = "configure"
+    changes: dict[str, Any]
+    device_id: str
+    at: float | None = None
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ConfigChange":
+        d = _obj(d, "config_change")
+        _typed(d, cls)
+        changes = _get(d, "changes")
+        if (not isinstance(changes, dict) or not changes or not set(changes) <= set(CONFIG_KEYS)
+                or len(json.dumps(changes, default=str)) > 4096):
+            _bad("changes", changes)
+        return cls(changes=changes, device_id=text(d, "device_id", ""), at=number(d, "at", None))
+
+
 PAYMENT_METHODS = ("cash", "card", "invoice", "voucher")
 
 
@@ -425,7 +450,7 @@ class OfflineSale(Staffed):
                    email=text(d, "email", "", limit=200), at=number(d, "at", None))
 
 
-Item = ActionItem | RefusalItem | PaymentValidated | Exchange | Printed | OfflineSale | CmdResult
+Item = ActionItem | RefusalItem | PaymentValidated | Exchange | Printed | OfflineSale | CmdResult | ConfigChange
 _KIOSK: dict[str, type[PaymentValidated] | type[Exchange] | type[Printed] | type[OfflineSale]] = {
     "payment_validated": PaymentValidated, "exchange": Exchange, "print": Printed, "reprint": Printed,
     "offline_sale": OfflineSale}
@@ -441,6 +466,8 @@ def item_from_wire(body: Any) -> Item:
         return RefusalItem.from_wire(body)
     if kind == "cmd_result":
         return CmdResult.from_wire(body)
+    if kind == "config_change":
+        return ConfigChange.from_wire(body)
     if kind == "kiosk":
         cls = _KIOSK.get(body.get("action"))
         if cls is None:
@@ -1043,7 +1070,7 @@ class ServerStatus(Wire):
 
 
 MESSAGES: tuple[type[Wire], ...] = (ActionItem, RefusalItem, PaymentValidated, Exchange, Printed, OfflineSale,
-                                    CmdResult, Hello, Batch, SaleRequest, RefundRequest, ExchangeRequest,
+                                    CmdResult, ConfigChange, Hello, Batch, SaleRequest, RefundRequest, ExchangeRequest,
                                     AllotmentRequest, Ack, Clock, Resync, DeskAnswer, BundleManifest, RelayedAction,
                                     Checkins, Flag, Update, Command, DeviceStatus, ServerStatus)
 

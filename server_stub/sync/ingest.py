@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 from agent.errors import TicketgateError
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
-                                 Hello, Item, RefusalItem, RelayedAction, Staffed, upload_from_wire)
+                                 ConfigChange, Hello, Item, RefusalItem, RelayedAction, Staffed,
+                                 upload_from_wire)
 from agent.staff import allowed, refusal_reason
 from agent.sync.signed import Rejected, load_json
 
@@ -99,8 +100,8 @@ class Scope:
                 if author not in (None, self.device_id):
                     return f"not allowed: {self.device_id} cannot annul an action of {author} (the organiser can)"
             return None
-        if isinstance(item, (RefusalItem, CmdResult)):
-            return None
+        if isinstance(item, (RefusalItem, CmdResult, ConfigChange)):
+            return None                           # any device of the organiser (a config change: its staff checked)
         if self.role != KIOSK:
             return f"not allowed: {type(item).__name__} comes only from kiosk devices ({self.device_id} is a {self.role})"
         for field, lookup, what in (("order_number", self._order, "order"), ("ticket_key", self._ticket, "ticket"),
