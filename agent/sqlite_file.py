@@ -149,6 +149,7 @@ def begin_immediate(conn: sqlite3.Connection | _Executes) -> None:
         conn.execute("BEGIN IMMEDIATE")
         return
     conn.execute("PRAGMA busy_timeout=0")
+    counted = False
     try:
         started = time.monotonic()
         while True:
@@ -159,9 +160,29 @@ def begin_immediate(conn: sqlite3.Connection | _Executes) -> None:
                 waited = time.monotonic() - started
                 if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or waited * 1000 >= timeout_ms:
                     raise
+            if not counted:
+                counted = _waiting(+1)
             time.sleep(0.0002 if waited < 0.02 else 0.002)
     finally:
+        if counted:
+            _waiting(-1)
         conn.execute(f"PRAGMA busy_timeout={timeout_ms}")
+
+
+_WAITING = [0]
+_WAITING_LOCK = threading.Lock()
+
+
+def _waiting(step: int) -> bool:
+    with _WAITING_LOCK:
+        _WAITING[0] += step
+    return True
+
+
+def writers_waiting() -> int:
+    """Threads of this process waiting in `begin_immediate` for another connection's write lock: a long batch job
+    (a full bundle being staged) lets them in between its commits (agent/sync/apply.py)."""
+    return _WAITING[0]
 
 
 class Transaction:

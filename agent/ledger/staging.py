@@ -81,8 +81,9 @@ class StagingMixin(LedgerPart):
                     self.conn.execute(                              # its FTS entry by the update trigger
                         f"INSERT INTO tickets_fts_next(rowid, {_FTS_COLS}) SELECT id, {_FTS_COLS} FROM tickets_next "
                         "WHERE id > ?", (top,))
-                    self.conn.execute("INSERT INTO tickets_fts_next(tickets_fts_next, rank) "
-                                      f"VALUES ('merge', {self.STAGE_MERGE_PAGES})")
+                    if self.STAGE_MERGE_PAGES:
+                        self.conn.execute("INSERT INTO tickets_fts_next(tickets_fts_next, rank) "
+                                          f"VALUES ('merge', {self.STAGE_MERGE_PAGES})")
             finally:
                 if relaxed:
                     self.conn.execute("PRAGMA synchronous=FULL")
