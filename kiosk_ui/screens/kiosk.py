@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable
 
-from kivy.metrics import dp
+from kivy.metrics import dp, sp
+from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
+from kivy.uix.label import Label
 
 from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.cart import amount
@@ -36,14 +38,20 @@ class KioskScreen(BaseScreen):
             "pay": BigButton(tr("Payment received"), self.validate_payment, colour=(0.05, 0.55, 0.2, 1)),
             "exchange": BigButton(tr("Exchange ticket"), self.ask_exchange),
             "refund": BigButton(tr("Refund or cancel"), self.ask_refund, colour=(0.6, 0.2, 0.15, 1)),
-            "printers": BigButton(tr("Printers"), self.show_printers, colour=(0.16, 0.20, 0.32, 1)),
         }
         for b in self.buttons.values():
             self.actions.add_widget(b)
-        # the printer prints go to, always in sight (Printers: choose another)
-        self.printer_line = Text("", font=17, bold=True)
+        # the printer prints go to, always in sight, beside the button that chooses another
+        printer_row = BoxLayout(size_hint_y=None, height=dp(TOUCH), spacing=dp(GAP))
+        self.printer_line = Label(text="", font_size=sp(16), bold=True, halign="left", valign="middle",
+                                  padding=(dp(6), dp(2)))
+        self.printer_line.bind(size=lambda w, size: setattr(w, "text_size", size))
         paint(self.printer_line, (0.16, 0.20, 0.32, 1))
-        for w in (row, self.message, view, self.printer_line, self.actions):
+        self.buttons["printers"] = BigButton(tr("Printers"), self.show_printers, colour=(0.16, 0.20, 0.32, 1),
+                                             size_hint_x=None, width=dp(130))
+        printer_row.add_widget(self.printer_line)
+        printer_row.add_widget(self.buttons["printers"])
+        for w in (row, self.message, view, printer_row, self.actions):
             self.body.add_widget(w)
         self.order_number: str | None = None
         self.tickets: list[dict] = []
@@ -232,7 +240,7 @@ class KioskScreen(BaseScreen):
         printer = self.ctl.printer_for("ticket")
         self.printer_line.text = (tr("Printer: {p}", p=printer_label(printer)) if printer is not None
                                   else tr("No printer yet: choose one in Printers."))
-        self.actions.cols = 3 if self.portrait else 7
+        self.actions.cols = 3 if self.portrait else 6
         has_order = bool(self.order_number)
         for name in ("print", "badge", "reprint", "exchange", "refund"):
             self.buttons[name].disabled = not has_order
