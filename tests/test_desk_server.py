@@ -59,6 +59,21 @@ def test_sale_priced_with_promotion_stored_on_the_line_and_signed(desk):
     assert store.order(a.order_number)["status"] == "paid"
 
 
+def test_a_pass_has_its_own_price_and_stock(desk):
+    store, e = desk
+    other = _event(store)
+    festival = store.create_pass("fest", "Both nights", [e, other])
+    store.set_price("fest", festival, 1, 2600)
+    store.set_quota("fest", festival, 1)
+    a = store.sell("fest", "kiosk-1", SaleRequest("fest", "kiosk-1", "p1", festival, (SaleLine(1, 1),)))
+    assert a.ok and a.total_cents == 2600 and store.ticket(a.tickets[0].ticket_key)["target_kind"] == "pass"
+    from agent.ticket_format import parse_payload
+    assert parse_payload(a.tickets[0].payload).ticket.is_pass
+    assert "sold out" in store.sell("fest", "kiosk-1", SaleRequest("fest", "kiosk-1", "p2", festival,
+                                                                   (SaleLine(1, 1),))).reason
+    assert store.quotas(e) == []                 # the events' own stock is theirs
+
+
 def test_the_same_request_again_sells_nothing_more(desk):
     store, e = desk
     store.set_quota("fest", e, 5)
@@ -340,7 +355,7 @@ def test_desk_requests_only_from_kiosks_for_their_events(tmp_path, broker):
     for e in (event, other):
         store.set_price(ORG, e, 1, 1000)
     store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
-    server = start_server(store, broker.port, limits=None)
+    server = start_server(store, broker.port)             # the default per-device rate limit
     key = store.server_public_key(ORG)
     door, kiosk = Kiosk("door-1", broker.port, key), Kiosk("kiosk-1", broker.port, key)
     try:
@@ -351,6 +366,10 @@ def test_desk_requests_only_from_kiosks_for_their_events(tmp_path, broker):
         assert door.answers["d1"].reason == "not allowed: door-1 is not a kiosk"
         assert kiosk.answers["k1"].reason == f"not allowed: {other} is not an event of kiosk-1"
         assert kiosk.answers["k2"].ok and store.count_tickets(event) == 1 and store.count_tickets(other) == 0
+        # a flood of sales beyond the device's rate limit (1,000 tickets burst) is answered "busy", nothing sold
+        kiosk.ask(SaleRequest(ORG, "kiosk-1", "k3", event, tuple(SaleLine(1, 1000) for _ in range(2))))
+        assert wait_for(lambda: "k3" in kiosk.answers, 10)
+        assert kiosk.answers["k3"].reason.startswith("busy: over this device's rate") and store.count_tickets(event) == 1
     finally:
         door.t.stop()
         kiosk.t.stop()

@@ -175,7 +175,7 @@ class SyncServer:
                     self._hello(org, device, msg, reg)
                     continue
                 if not isinstance(msg, Batch):
-                    self._desk(org, device, reg, msg)
+                    self._desk(org, device, reg, msg, len(payload))
                     continue
                 batches.append(self._check(org, device, reg, msg, len(payload)))
             except Rejected as exc:
@@ -216,9 +216,17 @@ class SyncServer:
                 self._touched[device] = now
                 self.store.touch_device(device)
 
-    def _desk(self, org: str, device: str, reg: dict, msg: DeskRequest) -> None:
-        """A kiosk's online desk request, answered on its down topic (signed): kiosks only, for their events."""
-        answer = self._desk_answer(org, device, reg, msg)
+    def _desk(self, org: str, device: str, reg: dict, msg: DeskRequest, size: int = 0) -> None:
+        """A kiosk's online desk request, answered on its down topic (signed): kiosks only, for their events, within
+        the device's rate limit (a sale costs one item per ticket: each is written and signed)."""
+        cost = sum(x.quantity for x in msg.lines) if isinstance(msg, SaleRequest) else 1
+        wait = self.limiter.take(device, cost, size) if self.limiter is not None else 0.0
+        if wait:
+            kind = {"sale": "sale", "refund": "refund", "exchange_request": "exchange"}.get(msg.TYPE, "allotment")
+            answer = DeskAnswer(device, msg.request_id, kind, False, f"busy: over this device's rate, try again in "
+                                                                     f"{wait:.1f} s")
+        else:
+            answer = self._desk_answer(org, device, reg, msg)
         if answer.ok and isinstance(msg, Staffed) and msg.staff:
             self.store.record_desk_staff(msg.request_id, msg.staff)
         self.stats["desk"] = self.stats.get("desk", 0) + 1
