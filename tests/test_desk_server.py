@@ -187,6 +187,13 @@ def test_allotment_holds_stock_reconciles_offline_sales_and_revocation_releases(
         store.ingest_uploads([Upload("fest", "kiosk-1", 9, sold)])
     assert store.quotas(e)[0] == dict(store.quotas(e)[0], sold=2, held=2)
     assert store.ticket(str(cert.first_id))["order_status"] == "paid"
+    store.register_device("fest", "kiosk-2", role="kiosk")
+    theirs = OfflineSale("s-9", cert.allotment_id, e, (SoldTicket(str(cert.first_id + 3), 1),), 1500, "kiosk-2")
+    assert "is not kiosk-2's" in store.ingest_uploads([Upload("fest", "kiosk-2", 1, theirs)]).refused[("kiosk-2", 1)]
+    too_many = OfflineSale("s-8", cert.allotment_id, e, tuple(SoldTicket(str(cert.first_id + i), 1) for i in (2, 3, 4)),
+                           4500, "kiosk-1")
+    assert "4 allowed" in store.ingest_uploads([Upload("fest", "kiosk-1", 12, too_many)]).refused[("kiosk-1", 12)]
+    assert store.quotas(e)[0] == dict(store.quotas(e)[0], sold=2, held=2)     # refused: nothing moved
     outside = OfflineSale("s-2", cert.allotment_id, e, (SoldTicket(str(cert.last_id + 1), 1),), 1500, "kiosk-1")
     refused = store.ingest_uploads([Upload("fest", "kiosk-1", 10, outside)]).refused
     assert "outside allotment" in refused[("kiosk-1", 10)]
