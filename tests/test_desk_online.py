@@ -173,3 +173,36 @@ def test_exchange_to_another_category_collects_the_difference_and_prints_the_new
     assert down.ok and down.amount_cents == 2000 - 5000
     with pytest.raises(ValueError, match="reason"):
         flow.exchange(down.ticket_keys[0], "  ", event, 2)
+
+
+def test_a_pass_is_sold_online_from_the_bundle(tmp_path, broker):
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=())
+    now = time.time()
+    second = store.create_event(ORG, "Closing night", now, now + 7200, "Europe/Paris",
+                                categories=[{"category_id": 1, "name": "Standard"}])
+    both = store.create_pass(ORG, "Both nights", [event, second])
+    store.set_price(ORG, event, 1, 2000)
+    store.set_price(ORG, both, 1, 3500)
+    store.set_quota(ORG, both, 2)
+    store.register_device(ORG, "kiosk-1", events=[event, second], role="kiosk")
+    server = start_server(store, broker.port, limits=None)
+    sim = SimDevice(tmp_path / "kiosk", ORG, "kiosk-1", store.server_public_key(ORG), BrokerConfig(port=broker.port),
+                    [event, second], options=FAST, role="kiosk").go_online()
+    door = Door(sim.ledger, sim.keyring, DevicePolicy(device_id="kiosk-1", gate="desk",
+                                                     events=frozenset({event, second})))
+    desk = KioskDesk(door, tmp_path / "kiosk", SyncSaleLink(sim), timeout=5.0, org=ORG)
+    try:
+        assert wait_for(lambda: desk.online and any(t.is_pass for t in desk.targets()), 20)
+        (ticket_pass,) = [t for t in desk.targets() if t.is_pass]
+        assert ticket_pass.name == "Both nights" and ticket_pass.date_text == "Opening night + Closing night"
+        assert [(c.category, c.name, c.unit_cents, c.left) for c in ticket_pass.categories] == [(1, "Standard", 3500, 2)]
+        result = desk.sell(desk.quote(both, {1: 2}), Payment("cash", given_cents=7000))
+        assert result.ok and not result.offline and result.total_cents == 7000
+        payload = sim.ledger.ticket(result.ticket_keys[0])["payload"]
+        decoded = read_payload(payload, sim.keyring, time.time())
+        assert decoded.status == "ok" and decoded.ticket.is_pass and decoded.ticket.event_id == both
+        assert not desk.sell(desk.quote(both, {1: 1}), Payment("cash", given_cents=3500)).ok     # its own stock: 2
+    finally:
+        sim.close()
+        server.stop()
+        store.close()

@@ -89,12 +89,21 @@ class KioskDesk:
 
     # -- what is on sale ---------------------------------------------------------------------------------------------
     def _offers(self) -> list[dict[str, Any]]:
-        """From the kiosk bundle (each event's `desk`: the server's offer and stock left), unless this device keeps
-        its own list (`desk_offers`: the demo, a desk without a server)."""
+        """From the kiosk bundle (each event's `desk`: the server's offer and stock left, then its passes'), unless
+        this device keeps its own list (`desk_offers`: the demo, a desk without a server). A pass lists the events it
+        admits to (`events`: the first is where its tickets are filed on this device)."""
         local = self.ledger.get_setting(OFFERS)
         if local:
             return list(local)
-        return [e["desk"] for e in self.ledger.events() if e.get("desk")]
+        out: dict[int, dict[str, Any]] = {}
+        for e in self.ledger.events():
+            desk = e.get("desk") or {}
+            if desk.get("offer"):
+                out[int(desk["offer"]["target_id"])] = dict(desk, events=[e["event_id"]])
+            for p in desk.get("passes") or ():
+                entry = out.setdefault(int(p["offer"]["target_id"]), dict(p, events=[]))
+                entry["events"].append(e["event_id"])
+        return list(out.values())
 
     def _offer(self, target_id: int) -> tuple[Offer, dict[int, int]]:
         for entry in self._offers():
@@ -103,22 +112,31 @@ class KioskDesk:
                 return offer, {int(k): int(v) for k, v in (entry.get("stock") or {}).items()}
         raise PricingError(f"{target_id} is not on sale at this desk")
 
+    def _filed_under(self, target_id: int) -> tuple[int, bool]:
+        """(the event its tickets are filed under on this device, is it a pass)."""
+        entry = next((e for e in self._offers() if int(e["offer"]["target_id"]) == target_id), {})
+        return int((entry.get("events") or [target_id])[0]), bool(entry.get("is_pass"))
+
     def targets(self) -> list[SaleTarget]:
         events = {e["event_id"]: e for e in self.ledger.events()}        # names as the last bundle gave them
         out = []
         for entry in self._offers():
             offer = Offer.from_json(entry["offer"])
             stock = {int(k): int(v) for k, v in (entry.get("stock") or {}).items()}
-            event = events.get(offer.target_id) or {}
+            is_pass = bool(entry.get("is_pass"))
+            admits = [events[e] for e in entry.get("events") or () if e in events]
+            event = (admits[0] if admits else None) or events.get(offer.target_id) or {}
             names = {c["category_id"]: c["name"] for c in event.get("categories") or ()}
             names.update({int(k): str(v) for k, v in (entry.get("category_names") or {}).items()})
             lang = event.get("language") or entry.get("language") or "en"
             cats = tuple(SaleCategory(c, names.get(c, str(c)), cents, stock.get(c))
                          for c, cents in sorted(offer.prices.items()))
-            date = when(event.get("starts_at"), event.get("ends_at"), event.get("timezone") or "UTC", lang)
-            out.append(SaleTarget(offer.target_id, event.get("name") or str(entry.get("name") or offer.target_id),
-                                  date, offer.currency, lang, cats, bool(entry.get("is_pass")),
-                                  event.get("timezone") or "UTC"))
+            tz = event.get("timezone") or "UTC"
+            date = (" + ".join(str(e["name"]) for e in admits) if is_pass else
+                    when(event.get("starts_at"), event.get("ends_at"), tz, lang))
+            name = str(entry.get("name") or "") if is_pass else str(event.get("name") or entry.get("name") or "")
+            out.append(SaleTarget(offer.target_id, name or str(offer.target_id), date, offer.currency, lang, cats,
+                                  is_pass, tz))
         return out
 
     def quote(self, target_id: int, cart: dict[int, int], promo_code: str | None = None) -> CartQuote:
@@ -157,7 +175,8 @@ class KioskDesk:
             if answer is not None:
                 if not answer.ok:
                     return SaleResult(False, problem=answer.reason or "refused by the server")
-                rows = ticket_rows(sale, answer.order_number, answer.tickets, answer.status or status, sale.target_id)
+                rows = ticket_rows(sale, answer.order_number, answer.tickets, answer.status or status,
+                                   self._filed_under(sale.target_id)[0])
                 with self.ledger.transaction():
                     record_sale(self.ledger, rows)
                     self._take_stock(sale)
@@ -180,18 +199,19 @@ class KioskDesk:
         if first + count - 1 > cert.last_id or first - cert.first_id + count > cert.max_count:
             return SaleResult(False, problem="Offline, and this kiosk's sales allotment is used up.")
         key, tickets, ticket_id = self._private_key(), [], first
+        filed_under, is_pass = self._filed_under(sale.target_id)
         try:
             for category, quantity in sale.lines:
                 for _ in range(quantity):
                     ticket = Ticket(cert.key_id, sale.target_id, ticket_id, category=category,
-                                    valid_until=cert.valid_until)
+                                    valid_until=cert.valid_until, is_pass=is_pass)
                     tickets.append(SoldTicket(ticket.key, category, None, encode_offline_ticket(ticket, cert, key)))
                     ticket_id += 1
         except TicketgateError as exc:        # an event or category the allotment does not cover
             return SaleResult(False, problem=f"Offline, and not within this kiosk's sales allotment: {exc}")
         order_number = f"{self._device()}-{cert.allotment_id}-{first - cert.first_id + 1}"
         with self.ledger.transaction():
-            record_sale(self.ledger, ticket_rows(sale, order_number, tickets, status, sale.target_id),
+            record_sale(self.ledger, ticket_rows(sale, order_number, tickets, status, filed_under),
                         offline_sale(sale, cert.allotment_id, tickets, self._device()), next_ticket_id=ticket_id)
             self._take_stock(sale)
         return SaleResult(True, order_number, True, quote.total_cents, quote.currency,
@@ -239,8 +259,9 @@ class KioskDesk:
                     email=old.get("email") or "")
         with self.ledger.transaction():
             take_back(self.ledger, [ticket_key], f"exchanged: {reason}")
-            record_sale(self.ledger, ticket_rows(sale, answer.order_number or str(old.get("order_number") or ""),
-                                                 answer.tickets, answer.status or "paid", sale.target_id))
+            order_number = answer.order_number or str(old.get("order_number") or "")
+            record_sale(self.ledger, ticket_rows(sale, order_number, answer.tickets, answer.status or "paid",
+                                                 self._filed_under(sale.target_id)[0]))
         return DeskResult(True, answer.difference_cents, answer.currency, ticket_keys=tuple(
             t.ticket_key for t in answer.tickets), order_number=answer.order_number or str(old.get("order_number")))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from agent.sync import bundle
 from server_stub.sync.contract import SyncStore
@@ -36,21 +36,33 @@ def _issuer(store: SyncStore, org: str | None) -> Callable[[str], str]:
     return store.payload_issuer(org) if org else store.issue_ticket_payload
 
 
-def desk_offer(store: SyncStore, event_id: int) -> dict | None:
-    """Kiosk bundles: what the desk sells for this event (agent.pricing.Offer: prices, promotions, window, limit) and
-    the stock left per category when quotas count it (the smallest of the event's and the category's). None: no
-    price set, nothing on sale. The server's stock stays the truth: a sale it cannot serve is refused by name."""
-    offer = store.offer(event_id)
-    if not offer.prices:
-        return None
-    quotas = store.quotas(event_id)
+def _stock(store: SyncStore, target_id: int, categories: Iterable[int]) -> dict[str, int]:
+    """Stock left per category when quotas count it: the smallest of the target's and the category's."""
+    quotas = store.quotas(target_id)
     whole = [q["left"] for q in quotas if q["scope"] == "event"]
     stock = {}
-    for category in offer.prices:
+    for category in categories:
         lefts = whole + [q["left"] for q in quotas if q["scope"] == "category" and q["ref"] == category]
         if lefts:
             stock[str(category)] = min(lefts)
-    return {"offer": offer.to_json(), "stock": stock}
+    return stock
+
+
+def desk_offer(store: SyncStore, event_id: int) -> dict | None:
+    """Kiosk bundles: what the desk sells for this event (agent.pricing.Offer: prices, promotions, window, limit) and
+    the stock left per category, then the same for each pass that admits to it (`passes`, with its name). None:
+    nothing priced, nothing on sale. The server's stock stays the truth: a sale it cannot serve is refused by name."""
+    offer = store.offer(event_id)
+    passes = []
+    for p in store.event(event_id).get("passes") or ():
+        pass_offer = store.offer(p["pass_id"])
+        if pass_offer.prices:
+            passes.append({"offer": pass_offer.to_json(), "stock": _stock(store, p["pass_id"], pass_offer.prices),
+                           "name": p["name"], "is_pass": True})
+    if not offer.prices and not passes:
+        return None
+    return {"offer": offer.to_json() if offer.prices else None, "stock": _stock(store, event_id, offer.prices),
+            "passes": passes}
 
 
 def _event(store: SyncStore, event_id: int, kiosk: bool) -> dict:
