@@ -6,9 +6,9 @@
 
 A retry costs time only when the first pass found nothing. On a camera frame the retries work on the regions that
 look like a code (`regions.candidates`), not on the whole frame: cropped, zoomed, filtered for one door condition
-each (`REGION_LADDER`, ordered by what each step recovers on generated door conditions, see
-benchmarks/bench_door_conditions.py). A step runs only if its measured cost (moving average) fits in what is left
-of `live_budget_ms`, so a frame never costs much more than the budget, code or no code.
+each (`region_ladder()`, ordered by what each step recovers on generated door conditions, see
+benchmarks/bench_door_conditions.py). A step runs only if its measured cost (moving average of the thread's CPU
+time) fits in what is left of `live_budget_ms`, so a frame never costs much more than the budget, code or no code.
 """
 from __future__ import annotations
 
@@ -47,15 +47,16 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return V.cv2.cvtColor(image, code)
 
 
-def region_ladder(zxing: Decoder, histogram: Decoder | None) -> list[RegionStep]:
+def region_ladder(local: Decoder, histogram: Decoder | None) -> list[RegionStep]:
     """The region retries in the order they run (live: while the budget lasts). Chosen greedily on the tuning split
     of the door conditions, most frames recovered per millisecond first (benchmarks/bench_door_conditions.py
     prints what each recovers): the zoomed region read with the global-histogram binarizer (small codes, moire),
-    then with the local one; an unsharp mask for small and blurred codes; a closing that fills cracks; a blur and
-    a median that wipe crack lines and pixel grids; flattening (glare, fold shading) last, the dearest."""
+    then with `local` (zxing-cpp's local binarizer, or the only library there is); an unsharp mask for small and
+    blurred codes; a closing that fills cracks; a blur and a median that wipe crack lines and pixel grids;
+    flattening (glare, fold shading) last, the dearest."""
     steps: list[tuple[Decoder | None, R.RegionFilter]] = [
-        (histogram, R.zoom), (zxing, R.zoom), (zxing, R.sharpened), (histogram, R.closed), (zxing, R.smoothed),
-        (zxing, R.median), (histogram, R.sharpened), (zxing, R.closed), (zxing, R.flattened)]
+        (histogram, R.zoom), (local, R.zoom), (local, R.sharpened), (histogram, R.closed), (local, R.smoothed),
+        (local, R.median), (histogram, R.sharpened), (local, R.closed), (local, R.flattened)]
     return [(f"region:{d.name}+{f.__name__}", d, f) for d, f in steps if d is not None]
 
 
