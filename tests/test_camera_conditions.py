@@ -93,6 +93,14 @@ def test_frames_without_a_code_read_nothing_and_stop_within_the_ladder():
         assert result.steps_tried <= 1 + len(chain.region_steps) * chain.regions_per_frame
 
 
+@pytest.mark.parametrize("shape", [(3, 3), (5, 40), (39, 640), (1, 1)])
+def test_images_too_small_for_a_region_are_decoded_without_error(shape):
+    chain = DecoderChain()
+    still, live = chain.decode(np.zeros(shape, np.uint8)), chain.decode_live(np.full(shape, 128, np.uint8))
+    assert not still.found and still.steps_tried == len(chain.steps) + 1
+    assert not live.found and live.steps_tried == 1
+
+
 def test_a_frame_over_budget_stops_after_the_first_pass():
     chain = DecoderChain(live_budget_ms=0.0)
     f = next(f for f in frames("small", "validation", 10) if chain.decode_live(f.image).texts == ())

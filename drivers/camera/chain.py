@@ -151,7 +151,10 @@ def _run(step: Step, gray: np.ndarray, cache: dict[object, np.ndarray]) -> list[
     if variant is not None:
         cached = cache.get(variant)
         if cached is None:
-            cached = cache[variant] = variant(gray)
+            try:
+                cached = cache[variant] = variant(gray)
+            except Exception:   # OpenCV refuses an odd image (a 1x1 thumbnail halved): this retry reads nothing
+                return []
         image = cached
     return _decode(decoder, image)
 

@@ -3,8 +3,8 @@
 When the first pass over the whole frame finds nothing, a retry on the whole 640x480 frame costs 1-6 ms; the same
 retry on the region around the code costs a tenth of that, so many more fit in a frame. `candidates()` finds the
 regions with dense edges in both directions (a QR code; text and hard edges have them in one direction, a smooth
-scene in none) on the half-size frame, strongest first. A region retry crops one of them with a margin for the quiet
-zone, zooms it so the modules are at least ~3 px (small codes at arm's length), then applies its filter
+scene in none) on the quarter-size frame, strongest first. A region retry crops one of them with a margin for the
+quiet zone, zooms it to ~400 px (a small code's 1.5-2 px modules become 5-7 px), then applies its filter
 (`region_view` does the crop and zoom once per region; the filters share it).
 """
 from __future__ import annotations
@@ -35,6 +35,8 @@ def candidates(gray: np.ndarray, limit: int = 2) -> list[Box]:
     """Up to `limit` regions of the frame that look like a 2D code, strongest first (full-size coordinates).
     Measured on the quarter-size frame: a 640x480 frame costs ~0.1 ms."""
     f = 4
+    if gray.ndim != 2 or min(gray.shape) < MIN_SIDE:       # a thumbnail or a sliver: no region to zoom into
+        return []
     small = cv2.resize(gray, (gray.shape[1] // f, gray.shape[0] // f), interpolation=cv2.INTER_AREA)
     dx = cv2.absdiff(small[:-1, 1:], small[:-1, :-1])
     dy = cv2.absdiff(small[1:, :-1], small[:-1, :-1])
