@@ -162,3 +162,38 @@ def test_ingest_refuses_unknown_inactive_or_unpermitted_staff(store):
     assert annul.staff == ""
     store.ingest([dict(ActionItem("z", "entry", "1", e1, "in", later, "d", staff=sup).to_wire(), org="fest")])
     assert [(a["staff"], a["staff_name"]) for a in store.staff_actions("fest")] == [(sup, "Sam")]
+
+
+def test_badge_files_decode_to_the_signed_payload_and_are_private(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from drivers.camera.chain import DecoderChain
+    root = Path(__file__).resolve().parent.parent
+    data = str(tmp_path / "server")
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "agent", "server", "--data", data, *args], cwd=root, input=stdin,
+                              capture_output=True, text=True, timeout=60)
+    assert run("init", "--org", "fest", "--name", "Fest").returncode == 0
+    assert run("staff", "add", "--name", "Sam", "--role", "supervisor", "--pin", stdin="12\n").returncode == 1
+    made = run("staff", "add", "--name", "Sam", "--role", "supervisor", "--badge", "--json")
+    sid = json.loads(made.stdout)["staff_id"]
+    lea = json.loads(run("staff", "add", "--name", "Léa", "--role", "door", "--pin", "--json", stdin="1234\n").stdout)
+    assert lea["has_pin"] and "pin" not in lea
+    no_badge = run("staff", "badge", lea["staff_id"])
+    assert no_badge.returncode == 1 and "has no badge" in no_badge.stderr
+    out = run("staff", "badge", sid, "--png", str(tmp_path / "b.png"), "--pdf", str(tmp_path / "b.pdf"), "--json")
+    payload = json.loads(out.stdout)["payload"]
+    assert payload.startswith("TGB1:")
+    for f in ("b.png", "b.pdf"):
+        assert os.stat(tmp_path / f).st_mode & 0o777 == 0o600
+    (text,) = DecoderChain().decode(np.asarray(Image.open(tmp_path / "b.png").convert("L"))).texts
+    assert text == payload
+    assert (tmp_path / "b.pdf").read_bytes().startswith(b"%PDF")
