@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from server_stub.cli_desk import add_parsers as desk_parsers
     desk_parsers(sub, add)
+    from server_stub.cli_reports import add_parsers as report_parsers
+    report_parsers(sub, add)
 
     add(sub, "devices", "registered devices")
     dv = sub.add_parser("device", help="register or revoke a device").add_subparsers(dest="sub", required=True)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server_stub import cli_output as out
 from server_stub.cli_desk import HANDLERS as DESK_HANDLERS
+from server_stub.cli_reports import HANDLERS as REPORT_HANDLERS
 from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refusals, cmd_serve, cmd_stats, device_register,
                                   device_revoke, device_rollback, device_uploads)
 from agent.errors import TicketgateError
@@ -212,6 +213,7 @@ HANDLERS = {
     ("stats", None): cmd_stats, ("conflicts", None): cmd_conflicts,
     ("push", None): cmd_push, ("serve", None): cmd_serve,
     **DESK_HANDLERS,
+    **REPORT_HANDLERS,
     ("staff", "add"): staff_add, ("staff", "list"): staff_list, ("staff", "set"): staff_set,
     ("staff", "deactivate"): staff_deactivate, ("staff", "badge"): staff_badge, ("staff", "actions"): staff_actions,
 }

@@ -254,8 +254,9 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                           "order_number": number, "status": status, "currency": quote.currency,
                           "total_cents": quote.total_cents, "lines": [x.to_json() for x in quote.lines],
                           "tickets": tickets}
-                c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at) VALUES (?,?,?,?,?,?)",
-                          (req.request_id, org, device_id, "sale", json.dumps(answer), now))
+                c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment) "
+                          "VALUES (?,?,?,?,?,?,?)", (req.request_id, org, device_id, "sale", json.dumps(answer), now,
+                                                     req.payment))
             del target
             return self._with_payloads(answer)
         except (StoreError, PricingError, InvalidInput) as exc:
@@ -476,8 +477,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         # the id is answered now: a late copy of the kiosk's online request (same id) sells nothing more
         marker = {"device": device_id, "request_id": sale.sale_id, "kind": "sale", "ok": False,
                   "reason": f"sold offline by the kiosk as order {number}", "offline_order": number}
-        c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at) VALUES (?,?,?,?,?,?) "
-                  "ON CONFLICT (request_id) DO UPDATE SET answer=excluded.answer",
-                  (sale.sale_id, org, device_id, "sale", json.dumps(marker), now))
+        c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment) VALUES (?,?,?,?,?,?,?) "
+                  "ON CONFLICT (request_id) DO UPDATE SET answer=excluded.answer, payment=excluded.payment",
+                  (sale.sale_id, org, device_id, "sale", json.dumps(marker), now, sale.payment))
         return {"order_number": number}
 

@@ -135,4 +135,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE allotments ADD COLUMN superseded_at REAL;
     """,
+    # 10: the payment method of each desk sale (reports per method, the till); desk shifts (till: float, counted
+    #     cash, the Z report kept at closing)
+    """
+    ALTER TABLE desk_requests ADD COLUMN payment TEXT NOT NULL DEFAULT '';
+    CREATE TABLE till_shifts (shift_id INTEGER PRIMARY KEY AUTOINCREMENT, org TEXT NOT NULL, device_id TEXT NOT NULL,
+        shift_uuid TEXT NOT NULL UNIQUE, staff TEXT NOT NULL DEFAULT '', currency TEXT NOT NULL,
+        float_cents INTEGER NOT NULL, opened_at REAL NOT NULL, closed_at REAL, counted_cents INTEGER,
+        closed_by TEXT NOT NULL DEFAULT '', report TEXT);
+    CREATE INDEX till_shifts_device ON till_shifts(org, device_id, opened_at);
+    """,
 )

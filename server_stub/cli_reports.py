@@ -1,0 +1,151 @@
+"""`ticketgate server report sales|entries|participants` (table, JSON, CSV, XLSX) and `ticketgate server till …`
+(desk shifts: open with a float, close with the counted cash, the Z report on screen, as PDF or ESC/POS bytes)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from agent.safe_text import printable_json
+from server_stub.cli_output import Refused, emit, when
+from server_stub.exports import csv_bytes, write_private, xlsx_bytes
+from server_stub.reports import entries_rows, participants_text, sales_summary, sales_text, z_text
+
+SALES_COLUMNS = ("order", "status", "event_id", "event", "category", "promotion", "quantity", "unit_cents",
+                 "discount_cents", "total_cents", "currency", "payment", "desk", "staff", "buyer", "at")
+PARTICIPANT_COLUMNS = ("ticket", "order", "buyer", "email", "event_id", "event", "category", "zone", "seat",
+                       "order_status", "revoked", "check_in", "entries", "last_scan_at")
+
+
+def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser]) -> None:
+    rp = sub.add_parser("report", help="the organiser's reports (table, JSON, CSV, XLSX)").add_subparsers(
+        dest="sub", required=True)
+    for name, help_ in (("sales", "sales per event, category, promotion, payment method, desk and staff"),
+                        ("entries", "entries per event, zone, gate and hour, inside now"),
+                        ("participants", "every ticket with its buyer and check-in state")):
+        c = add(rp, name, help_)
+        c.add_argument("--event", type=int, default=None, help="one event (or pass)")
+        c.add_argument("--format", choices=["table", "json", "csv", "xlsx"], default=None,
+                       help="default: table (json with --json; from --out's extension when given)")
+        c.add_argument("--out", type=Path, default=None, help="write the report to FILE (0600: it names buyers)")
+    tl = sub.add_parser("till", help="desk shifts: float, counted cash, Z report").add_subparsers(dest="sub",
+                                                                                                required=True)
+    c = add(tl, "open", "open a desk's shift with its float")
+    c.add_argument("device_id")
+    c.add_argument("--float-cents", type=int, required=True)
+    c.add_argument("--staff", default="", help="staff id of who opens it")
+    c.add_argument("--currency", default="EUR")
+    c = add(tl, "close", "close a shift with the cash counted in the drawer (the Z report is kept)")
+    c.add_argument("shift_id", type=int)
+    c.add_argument("--counted-cents", type=int, required=True)
+    c.add_argument("--staff", default="", help="staff id of who closes it")
+    c = add(tl, "list", "desk shifts")
+    c.add_argument("--device", default=None)
+    c = add(tl, "show", "a shift and its figures so far")
+    c.add_argument("shift_id", type=int)
+    c = add(tl, "z-report", "the shift's Z report (X report while open)")
+    c.add_argument("shift_id", type=int)
+    c.add_argument("--pdf", type=Path, default=None, help="also write it as PDF")
+    c.add_argument("--escpos", type=Path, default=None, help="also write the receipt printer's bytes (ESC/POS)")
+
+
+def _format(args) -> str:
+    if args.format:
+        fmt = args.format
+    elif args.out is not None and args.out.suffix.lower().lstrip(".") in ("json", "csv", "xlsx"):
+        fmt = args.out.suffix.lower().lstrip(".")
+    else:
+        fmt = "json" if args.json else "table"
+    if fmt == "xlsx" and args.out is None:
+        raise Refused("an XLSX report goes to a file: give --out FILE.xlsx")
+    return fmt
+
+
+def _report(args, data: Any, rows: list[dict], columns: tuple[str, ...] | None, text: str, title: str) -> int:
+    fmt = _format(args)
+    if fmt == "table" and args.out is None:
+        args.json = False
+        return emit(args, data, text)
+    if fmt == "json":
+        body = printable_json(json.dumps(data, ensure_ascii=False, indent=2)).encode() + b"\n"
+    elif fmt == "csv":
+        body = csv_bytes(rows, columns)
+    elif fmt == "xlsx":
+        body = xlsx_bytes([(title, rows)])
+    else:
+        body = text.encode() + b"\n"
+    if args.out is None:
+        print(body.decode("utf-8-sig"), end="", flush=True)
+        return 0
+    write_private(args.out, body)
+    args.json = False
+    return emit(args, {}, f"{title}: {len(rows)} row(s) written to {args.out} ({fmt})")
+
+
+def report_sales(store, org: str, args) -> int:
+    lines = store.sales_lines(org, args.event)
+    for x in lines:
+        x["at"] = when(x["at"])
+    rows = [{c: x[c] for c in SALES_COLUMNS} for x in lines]
+    summary = sales_summary(lines)
+    return _report(args, {"summary": summary, "lines": rows}, rows, SALES_COLUMNS, sales_text(summary), "sales")
+
+
+def report_entries(store, org: str, args) -> int:
+    from server_stub.cli_output import stats_text
+    stats = store.stats(org, args.event)
+    rows = entries_rows(stats)
+    return _report(args, stats, rows, ("per", "event_id", "key", "entries", "inside_now"), stats_text(stats), "entries")
+
+
+def report_participants(store, org: str, args) -> int:
+    rows = store.participants(org, args.event)
+    for r in rows:
+        r["last_scan_at"] = when(r["last_scan_at"]) if r["last_scan_at"] else ""
+    return _report(args, rows, rows, PARTICIPANT_COLUMNS, participants_text(rows), "participants")
+
+
+def _shift_line(s: dict) -> str:
+    state = (f"closed {when(s['closed_at'])}, counted {s['counted_cents']} cents" if s["closed_at"] else "OPEN")
+    return (f"shift {s['shift_id']:>4}  {s['device_id']:<18} opened {when(s['opened_at'])} float {s['float_cents']} "
+            f"cents  {state}")
+
+
+def till_open(store, org: str, args) -> int:
+    s = store.open_shift(org, args.device_id, args.float_cents, args.staff, args.currency)
+    return emit(args, s, _shift_line(s))
+
+
+def till_close(store, org: str, args) -> int:
+    s = store.close_shift(org, args.shift_id, args.counted_cents, args.staff)
+    return emit(args, s, z_text(s["report"], when))
+
+
+def till_list(store, org: str, args) -> int:
+    shifts = store.shifts(org, args.device)
+    return emit(args, shifts, "\n".join(map(_shift_line, shifts)) or "no till shifts")
+
+
+def till_show(store, org: str, args) -> int:
+    s = store.shift(org, args.shift_id)
+    s["report"] = store.shift_report(org, args.shift_id)
+    return emit(args, s, _shift_line(s) + "\n" + z_text(s["report"], when))
+
+
+def till_z_report(store, org: str, args) -> int:
+    from server_stub.zreport_print import z_escpos, z_pdf
+    z = store.shift_report(org, args.shift_id)
+    if args.pdf is not None:
+        write_private(args.pdf, z_pdf(z, when))
+    if args.escpos is not None:
+        write_private(args.escpos, z_escpos(z, when))
+    return emit(args, z, z_text(z, when))
+
+
+HANDLERS: dict[tuple[str, str | None], Callable[..., int]] = {
+    ("report", "sales"): report_sales, ("report", "entries"): report_entries,
+    ("report", "participants"): report_participants,
+    ("till", "open"): till_open, ("till", "close"): till_close, ("till", "list"): till_list,
+    ("till", "show"): till_show, ("till", "z-report"): till_z_report,
+}

@@ -1,0 +1,77 @@
+"""Report exports the organiser opens in a spreadsheet: CSV (UTF-8 with BOM, so Excel keeps the accents) and XLSX
+(openpyxl). Buyer and staff names are untrusted: `safe_cell` neutralises them (OWASP CSV injection guidance).
+
+- A text cell starting with = + - @ (a formula to a spreadsheet), or with tab / carriage return, gets a leading `'`.
+- Control characters (and bidi overrides) are escaped as text (`\\x07`), never written raw (agent.safe_text).
+- Numbers we computed (counts, cents) stay numbers.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from agent.safe_text import printable
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """A value safe to put in a spreadsheet cell."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return value
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        text = "'" + text
+    return printable(text)
+
+
+def table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> tuple[list[str], list[list[object]]]:
+    """Header and neutralised cells; columns default to the first row's keys."""
+    cols = list(columns or (rows[0].keys() if rows else ()))
+    return cols, [[safe_cell(r.get(c)) for c in cols] for r in rows]
+
+
+def csv_bytes(rows: Sequence[dict], columns: Sequence[str] | None = None) -> bytes:
+    cols, cells = table(rows, columns)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow([safe_cell(c) for c in cols])
+    w.writerows(cells)
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def xlsx_bytes(sheets: Iterable[tuple[str, Sequence[dict]]]) -> bytes:
+    """One sheet per (title, rows). Text cells are stored as strings (data type `s`), never as formulas."""
+    from openpyxl import Workbook
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets:
+        ws = wb.create_sheet(title=title[:31])
+        cols, cells = table(rows)
+        ws.append([str(safe_cell(c)) for c in cols])
+        for row in cells:
+            ws.append(row)
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Reports name buyers: written 0600, replaced atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

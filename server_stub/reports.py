@@ -1,0 +1,177 @@
+"""The organiser's reports and the till's Z report, computed from the store's rows (server_stub.store.reports).
+Pure: rows in, figures out; amounts are integer cents, never floats.
+
+Cash rules of the till (expected cash in the drawer): the float, plus cash sales that were paid, minus money handed
+back for refunds and cancellations of orders paid in cash, plus the price differences of exchanges (collected when
+positive, handed back when negative: exchanges settle in cash). Card, invoice and voucher sales are counted per
+method but move no cash.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+SOLD = ("paid", "pending")
+SALES_DIMENSIONS = ("event", "category", "promotion", "payment", "desk", "staff")
+
+
+# -- sales ------------------------------------------------------------------------------------------------------
+def sales_summary(lines: Iterable[dict]) -> dict:
+    """Tickets and amount sold per event, category, promotion, payment method, desk and staff (paid and pending
+    orders), and what was refunded or cancelled."""
+    by: dict[str, dict[str, dict]] = {d: {} for d in SALES_DIMENSIONS}
+    totals = {"tickets": 0, "total_cents": 0, "refunded_or_cancelled_tickets": 0, "refunded_or_cancelled_cents": 0}
+    for x in lines:
+        if x["status"] not in SOLD:
+            totals["refunded_or_cancelled_tickets"] += x["quantity"]
+            totals["refunded_or_cancelled_cents"] += x["total_cents"]
+            continue
+        totals["tickets"] += x["quantity"]
+        totals["total_cents"] += x["total_cents"]
+        for d in SALES_DIMENSIONS:
+            key = str(x[d] or "-")
+            cell = by[d].setdefault(key, {"tickets": 0, "total_cents": 0, "currency": x["currency"]})
+            cell["tickets"] += x["quantity"]
+            cell["total_cents"] += x["total_cents"]
+    return {"totals": totals, "by": by}
+
+
+def money(cents: int, currency: str = "") -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}" + (f" {currency}" if currency else "")
+
+
+def sales_text(summary: dict) -> str:
+    t = summary["totals"]
+    rows = [f"sold: {t['tickets']} ticket(s), {money(t['total_cents'])}; refunded or cancelled: "
+            f"{t['refunded_or_cancelled_tickets']} ticket(s), {money(t['refunded_or_cancelled_cents'])}"]
+    for d in SALES_DIMENSIONS:
+        rows.append(f"per {d}:")
+        for key, cell in sorted(summary["by"][d].items()):
+            rows.append(f"  {key:<28} {cell['tickets']:>7}  {money(cell['total_cents'], cell['currency']):>16}")
+    return "\n".join(rows)
+
+
+# -- entries --------------------------------------------------------------------------------------------------
+def entries_rows(stats: dict) -> list[dict]:
+    """Flat rows of `store.stats` (entries per event, zone, gate and hour; inside now per event)."""
+    inside = stats["inside_now"]
+    rows = [{"per": "event", "event_id": k, "key": k, "entries": v, "inside_now": inside.get(str(k), 0)}
+            for k, v in stats["entries_per_event"].items()]
+    rows += [{"per": "zone", "event_id": z["event_id"], "key": "all" if z["zone"] is None else z["zone"],
+              "entries": z["entries"], "inside_now": ""} for z in stats["entries_per_zone"]]
+    rows += [{"per": "gate", "event_id": "", "key": k, "entries": v, "inside_now": ""}
+             for k, v in stats["entries_per_gate"].items()]
+    rows += [{"per": "hour", "event_id": h["event_id"], "key": h["hour"], "entries": h["entries"], "inside_now": ""}
+             for h in stats["entries_per_hour"]]
+    return rows
+
+
+def participants_text(rows: list[dict]) -> str:
+    out = [f"{len(rows)} ticket(s); inside now: {sum(r['check_in'] == 'inside' for r in rows)}; checked in: "
+           f"{sum(r['check_in'] != 'not checked in' for r in rows)}"]
+    for r in rows:
+        out.append(f"  {r['ticket']:>10}  {r['order']:<12} {r['buyer'][:28]:<28} {r['event'][:20]:<20} "
+                   f"{r['category'][:14]:<14} {r['order_status']:<9} {r['check_in']}")
+    return "\n".join(out)
+
+
+# -- till -------------------------------------------------------------------------------------------------------
+def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str]) -> dict:
+    """The Z report of a shift from its desk moves (server_stub.store.reports.desk_moves)."""
+    by_cat: dict[tuple, dict] = {}
+    payments: dict[str, int] = defaultdict(int)
+    refunds = {"count": 0, "total_cents": 0}
+    voids = {"count": 0, "total_cents": 0}
+    exchanges = {"count": 0, "collected_cents": 0, "refunded_cents": 0}
+    sales = {"count": 0, "tickets": 0, "total_cents": 0}
+    cash = 0
+    per_staff: dict[str, dict] = {}
+
+    def staff_cell(m: dict) -> dict:
+        key = m["staff_id"] or ""
+        return per_staff.setdefault(key, {"staff_id": key, "staff": staff_names.get(key, key) or "-", "sales": 0,
+                                          "tickets": 0, "total_cents": 0, "refunded_cents": 0, "exchanges": 0,
+                                          "cash_cents": 0})
+
+    for m in moves:
+        who = staff_cell(m)
+        if m["kind"] == "sale":
+            method = m["payment"] or "cash"
+            sales["count"] += 1
+            who["sales"] += 1
+            for x in m["lines"]:
+                cell = by_cat.setdefault((x["category"], x["promotion"]), {"category": x["category"],
+                                                                           "promotion": x["promotion"],
+                                                                           "quantity": 0, "total_cents": 0})
+                cell["quantity"] += x["quantity"]
+                cell["total_cents"] += x["total_cents"]
+                sales["tickets"] += x["quantity"]
+                who["tickets"] += x["quantity"]
+            sales["total_cents"] += m["total_cents"]
+            who["total_cents"] += m["total_cents"]
+            payments[method] += m["total_cents"]
+            if method == "cash" and m["status"] == "paid":
+                cash += m["total_cents"]
+                who["cash_cents"] += m["total_cents"]
+        elif m["kind"] == "refund":
+            bucket = refunds if m["status"] == "refunded" else voids
+            bucket["count"] += 1
+            bucket["total_cents"] += m["total_cents"]
+            who["refunded_cents"] += m["total_cents"]
+            if (m["payment"] or "cash") == "cash":
+                cash -= m["total_cents"]
+                who["cash_cents"] -= m["total_cents"]
+        elif m["kind"] == "exchange":
+            exchanges["count"] += 1
+            who["exchanges"] += 1
+            d = m["difference_cents"]
+            exchanges["collected_cents" if d >= 0 else "refunded_cents"] += abs(d)
+            cash += d
+            who["cash_cents"] += d
+    expected = shift["float_cents"] + cash
+    counted = shift.get("counted_cents")
+    return {"shift_id": shift["shift_id"], "device_id": shift["device_id"], "currency": shift["currency"],
+            "opened_at": shift["opened_at"], "closed_at": shift.get("closed_at"),
+            "opened_by": staff_names.get(shift["staff"], shift["staff"]) or "-",
+            "closed_by": staff_names.get(shift.get("closed_by") or "", shift.get("closed_by") or "") or "-",
+            "final": shift.get("closed_at") is not None,
+            "sales": sales, "by_category": sorted(by_cat.values(), key=lambda c: (c["category"], c["promotion"])),
+            "payments": dict(sorted(payments.items())), "refunds": refunds, "voids": voids, "exchanges": exchanges,
+            "float_cents": shift["float_cents"], "cash_movement_cents": cash, "expected_cash_cents": expected,
+            "counted_cash_cents": counted, "difference_cents": None if counted is None else counted - expected,
+            "per_staff": sorted(per_staff.values(), key=lambda s: s["staff"])}
+
+
+def z_lines(z: dict, when) -> list[tuple[str, str]]:
+    """The Z report as (label, value) rows: one layout for the terminal, the receipt printer and the PDF."""
+    cur = z["currency"]
+    rows: list[tuple[str, str]] = [
+        ("Z REPORT" if z["final"] else "X REPORT (shift open)", f"shift {z['shift_id']}"),
+        ("Desk", z["device_id"]), ("Opened", f"{when(z['opened_at'])} by {z['opened_by']}"),
+        ("Closed", f"{when(z['closed_at'])} by {z['closed_by']}" if z["final"] else "-"),
+        ("Sales", f"{z['sales']['count']} ({z['sales']['tickets']} tickets)"),
+        ("Sales total", money(z["sales"]["total_cents"], cur)), ("", "")]
+    rows.append(("By category / promotion", ""))
+    for c in z["by_category"]:
+        rows.append((f"  cat {c['category']}" + (f" {c['promotion']}" if c["promotion"] else ""),
+                     f"{c['quantity']} x = {money(c['total_cents'], cur)}"))
+    rows.append(("Payments by method", ""))
+    for method, cents in z["payments"].items():
+        rows.append((f"  {method}", money(cents, cur)))
+    rows += [("Refunds", f"{z['refunds']['count']}: {money(z['refunds']['total_cents'], cur)}"),
+             ("Voids (cancelled)", f"{z['voids']['count']}: {money(z['voids']['total_cents'], cur)}"),
+             ("Exchanges", f"{z['exchanges']['count']}: +{money(z['exchanges']['collected_cents'], cur)} "
+                           f"-{money(z['exchanges']['refunded_cents'], cur)}"), ("", ""),
+             ("Float", money(z["float_cents"], cur)), ("Expected cash", money(z["expected_cash_cents"], cur)),
+             ("Counted cash", "-" if z["counted_cash_cents"] is None else money(z["counted_cash_cents"], cur)),
+             ("Difference", "-" if z["difference_cents"] is None else money(z["difference_cents"], cur)), ("", ""),
+             ("Per staff member", "")]
+    for s in z["per_staff"]:
+        rows.append((f"  {s['staff']}", f"{s['sales']} sales {money(s['total_cents'], cur)}, cash "
+                                        f"{money(s['cash_cents'], cur)}"))
+    return rows
+
+
+def z_text(z: dict, when) -> str:
+    return "\n".join(f"{label:<26} {value}".rstrip() for label, value in z_lines(z, when))

@@ -1,0 +1,218 @@
+"""The rows the organiser's reports and the till read (one definition; the grouping is in server_stub.reports).
+
+- `sales_lines`: one row per priced order line, with its event, category and promotion, and — for desk sales — the
+  desk (device), the staff member and the payment method recorded with the sale.
+- `desk_moves`: what a desk did (sales, refunds, cancellations, exchanges) in a time window: the till's input.
+- `participants`: one row per ticket with its buyer and check-in state.
+- till shifts: opened with a float, closed with a counted amount, the Z report kept at closing.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from agent.errors import InvalidInput
+from agent.read_models import effective_entries, inside_events
+from server_stub.store.base import NotFound, StoreError
+
+_NO_DESK = {"device_id": "", "payment": "", "staff": ""}
+
+
+class ReportsMixin:
+    q: Any
+    q1: Any
+    tx: Any
+
+    # -- names -------------------------------------------------------------------------------------------------
+    def _names(self, org: str) -> tuple[dict[int, dict], dict[str, str]]:
+        """target id -> {name, currency, categories, zones}; staff id -> name."""
+        targets: dict[int, dict] = {}
+        for e in self.events(org):                                       # type: ignore[attr-defined]
+            row = self.q1("SELECT currency FROM events WHERE event_id=?", (e["event_id"],))
+            targets[e["event_id"]] = {"name": e["name"], "currency": row[0] if row else "EUR", "timezone": e["timezone"],
+                                      "categories": {c["category_id"]: c["name"] for c in e["categories"]},
+                                      "zones": {z["zone_id"]: z["name"] for z in e["zones"]}}
+        for p in self.passes(org):                                       # type: ignore[attr-defined]
+            first = targets.get((p.get("event_ids") or [None])[0], {})
+            targets[p["pass_id"]] = {"name": p["name"], "currency": first.get("currency", "EUR"),
+                                     "timezone": first.get("timezone", "UTC"),
+                                     "categories": first.get("categories", {}), "zones": first.get("zones", {})}
+        staff = {str(s["staff_id"]): s["name"] for s in self.staff(org)}  # type: ignore[attr-defined]
+        return targets, staff
+
+    def _desk_of_orders(self, org: str) -> dict[str, dict]:
+        """order number -> the desk sale that made it (device, payment method, staff)."""
+        out: dict[str, dict] = {}
+        for device, answer, payment, staff in self.q(
+                "SELECT device_id, answer, payment, staff FROM desk_requests WHERE org=? AND kind='sale'", (org,)):
+            a = json.loads(answer)
+            number = a.get("offline_order") or (a.get("order_number") if a.get("ok") else None)
+            if number:
+                out[number] = {"device_id": device, "payment": payment or "cash", "staff": staff}
+        return out
+
+    # -- sales ---------------------------------------------------------------------------------------------------
+    def sales_lines(self, org: str, event_id: int | None = None) -> list[dict]:
+        """Every priced order line of the organiser (optionally of one event or pass), oldest first."""
+        targets, staff = self._names(org)
+        desk = self._desk_of_orders(org)
+        sql = ("SELECT o.number, o.status, o.target_id, o.created_at, o.buyer_name, l.category, l.zone, l.quantity, "
+               "l.unit_cents, l.discount_cents, l.total_cents, l.promotion FROM order_lines l "
+               "JOIN orders o ON o.order_id = l.order_id WHERE o.org=?")
+        params: tuple = (org,)
+        if event_id is not None:
+            sql, params = sql + " AND o.target_id=?", (org, event_id)
+        out = []
+        for (number, status, target, at, buyer, cat, zone, qty, unit, discount, total, promo) in self.q(
+                sql + " ORDER BY o.order_id, l.line", params):
+            t = targets.get(target, {})
+            d = desk.get(number, _NO_DESK)
+            out.append({"order": number, "status": status, "at": at, "event_id": target,
+                        "event": t.get("name", str(target)), "currency": t.get("currency", "EUR"),
+                        "category_id": cat, "category": t.get("categories", {}).get(cat, str(cat)), "zone": zone,
+                        "promotion": promo or "", "quantity": qty, "unit_cents": unit, "discount_cents": discount,
+                        "total_cents": total, "payment": d["payment"] or "", "desk": d["device_id"],
+                        "staff_id": d["staff"], "staff": staff.get(d["staff"], d["staff"]), "buyer": buyer})
+        return out
+
+    def desk_moves(self, org: str, device_id: str, since: float, until: float | None = None) -> list[dict]:
+        """What a desk did between `since` and `until` (default now), oldest first: {kind, at, staff, payment,
+        order, status, total_cents, difference_cents, lines}. Offline sales count when they reached the server."""
+        until = time.time() if until is None else until
+        _, staff = self._names(org)
+        out = []
+        for request_id, kind, answer, at, who, payment in self.q(
+                "SELECT request_id, kind, answer, at, staff, payment FROM desk_requests WHERE org=? AND device_id=? "
+                "AND at >= ? AND at <= ? ORDER BY at, request_id", (org, device_id, since, until)):
+            a = json.loads(answer)
+            number = a.get("offline_order") or a.get("order_number")
+            if not (a.get("ok") or a.get("offline_order")):
+                continue                                           # refused: nothing happened
+            lines = a.get("lines") or []
+            if a.get("offline_order"):
+                lines = self.order_lines(number)                   # type: ignore[attr-defined]
+            if kind == "refund":
+                payment = self.order_payment(number)               # handed back the way it was paid
+            total = a.get("total_cents")
+            if total is None:
+                total = sum(x["total_cents"] for x in lines)
+            out.append({"request_id": request_id, "kind": kind, "at": at, "staff_id": who,
+                        "staff": staff.get(who, who), "payment": payment or "", "order": number,
+                        "status": a.get("status", ""), "total_cents": int(total),
+                        "difference_cents": int(a.get("difference_cents") or 0),
+                        "lines": [{"category": x["category"], "quantity": x["quantity"],
+                                   "total_cents": x["total_cents"], "promotion": x.get("promotion") or ""}
+                                  for x in lines]})
+        return out
+
+    def order_payment(self, number: str) -> str:
+        """How a desk order was paid ('' when it was not sold at a desk)."""
+        for answer, payment in self.q("SELECT answer, payment FROM desk_requests WHERE kind='sale'", ()):
+            a = json.loads(answer)
+            if number in (a.get("offline_order"), a.get("order_number") if a.get("ok") else None):
+                return payment or "cash"
+        return ""
+
+    # -- participants ------------------------------------------------------------------------------------------
+    def participants(self, org: str, event_id: int | None = None) -> list[dict]:
+        """One row per ticket: order, buyer, event, category, zone, seat, status and check-in state."""
+        from server_stub.stats import Scan
+        targets, _ = self._names(org)
+        sql = ("SELECT t.ticket_id, o.number, o.buyer_name, o.email, o.status, t.target_id, t.category, t.zone, t.seat, "
+               "r.active FROM tickets t JOIN orders o ON o.order_id = t.order_id "
+               "LEFT JOIN revocations r ON r.ticket_id = t.ticket_id WHERE o.org=?")
+        params: tuple = (org,)
+        if event_id is not None:
+            sql, params = sql + " AND t.target_id=?", (org, event_id)
+        scans = self._scans(org, event_id, actions_only=True)             # type: ignore[attr-defined]
+        moves: dict[str, list] = {}
+        for s in scans:
+            if isinstance(s, Scan) and s.ticket_key:
+                moves.setdefault(s.ticket_key, []).append(s.action())
+        out = []
+        for tid, number, buyer, email, status, target, cat, zone, seat, revoked in self.q(sql + " ORDER BY t.ticket_id",
+                                                                                         params):
+            entries = effective_entries(moves.get(str(tid), ()))
+            state = ("inside" if inside_events(entries) else "left") if entries else "not checked in"
+            t = targets.get(target, {})
+            out.append({"ticket": str(tid), "order": number, "buyer": buyer, "email": email,
+                        "order_status": status, "revoked": bool(revoked), "event_id": target,
+                        "event": t.get("name", str(target)), "category": t.get("categories", {}).get(cat, str(cat)),
+                        "zone": "" if zone is None else t.get("zones", {}).get(zone, str(zone)), "seat": seat or "",
+                        "check_in": state, "entries": len([e for e in entries if e.direction != "out"]),
+                        "last_scan_at": entries[-1].server_at if entries else None})
+        return out
+
+    # -- till ----------------------------------------------------------------------------------------------------
+    def open_shift(self, org: str, device_id: str, float_cents: int, staff: str = "", currency: str = "EUR",
+                   shift_uuid: str | None = None, at: float | None = None) -> dict:
+        """A desk shift starts with a float (cash in the drawer). One open shift per desk; idempotent by uuid."""
+        if not 0 <= int(float_cents) <= 10**9:
+            raise InvalidInput(f"float {float_cents}: a number of cents, 0 or more")
+        dev = self.device(device_id)                                      # type: ignore[attr-defined]
+        if dev is None or dev["org"] != org:
+            raise NotFound(f"no device {device_id!r} for organiser {org!r}")
+        shift_uuid = shift_uuid or uuid.uuid4().hex
+        with self.tx() as c:
+            self._lock_org(org)                                            # type: ignore[attr-defined]
+            same = c.execute("SELECT shift_id FROM till_shifts WHERE shift_uuid=?", (shift_uuid,)).fetchone()
+            if same is not None:
+                return self.shift(org, same[0])
+            if c.execute("SELECT 1 FROM till_shifts WHERE org=? AND device_id=? AND closed_at IS NULL",
+                         (org, device_id)).fetchone():
+                raise StoreError(f"{device_id} has an open shift: close it first")
+            c.execute("INSERT INTO till_shifts(org, device_id, shift_uuid, staff, currency, float_cents, opened_at) "
+                      "VALUES (?,?,?,?,?,?,?)", (org, device_id, shift_uuid, staff, currency.upper(), int(float_cents),
+                                                 time.time() if at is None else at))
+        return self.shift(org, self.q1("SELECT shift_id FROM till_shifts WHERE shift_uuid=?", (shift_uuid,))[0])
+
+    def close_shift(self, org: str, shift_id: int, counted_cents: int, staff: str = "", at: float | None = None) -> dict:
+        """Close with the cash counted in the drawer: the Z report is computed and kept with the shift."""
+        from server_stub.reports import z_report
+        if not 0 <= int(counted_cents) <= 10**10:
+            raise InvalidInput(f"counted {counted_cents}: a number of cents, 0 or more")
+        s = self.shift(org, shift_id)
+        if s["closed_at"] is not None:
+            raise StoreError(f"shift {shift_id} is closed already")
+        closed_at = time.time() if at is None else at
+        _, names = self._names(org)
+        report = z_report(dict(s, closed_at=closed_at, counted_cents=int(counted_cents), closed_by=staff),
+                          self.desk_moves(org, s["device_id"], s["opened_at"], closed_at), names)
+        with self.tx() as c:
+            if c.execute("UPDATE till_shifts SET closed_at=?, counted_cents=?, closed_by=?, report=? WHERE shift_id=? "
+                         "AND closed_at IS NULL RETURNING shift_id", (closed_at, int(counted_cents), staff,
+                                                                       json.dumps(report), shift_id)).fetchone() is None:
+                raise StoreError(f"shift {shift_id} is closed already")
+        return self.shift(org, shift_id)
+
+    def shift(self, org: str, shift_id: int) -> dict:
+        row = self.q1(f"SELECT {_SHIFT_COLS} FROM till_shifts WHERE shift_id=? AND org=?", (int(shift_id), org))
+        if row is None:
+            raise NotFound(f"no till shift {shift_id}")
+        return _shift(row)
+
+    def shifts(self, org: str, device_id: str | None = None) -> list[dict]:
+        rows = self.q(f"SELECT {_SHIFT_COLS} FROM till_shifts WHERE org=? ORDER BY shift_id", (org,))
+        return [s for s in map(_shift, rows) if device_id is None or s["device_id"] == device_id]
+
+    def shift_report(self, org: str, shift_id: int) -> dict:
+        """The Z report: the one kept at closing, or (open shift) the running figures until now (an X report)."""
+        from server_stub.reports import z_report
+        s = self.shift(org, shift_id)
+        if s["report"] is not None:
+            return s["report"]
+        _, names = self._names(org)
+        return z_report(s, self.desk_moves(org, s["device_id"], s["opened_at"]), names)
+
+
+_SHIFT_KEYS = ("shift_id", "device_id", "shift_uuid", "staff", "currency", "float_cents", "opened_at", "closed_at",
+               "counted_cents", "closed_by", "report")
+_SHIFT_COLS = ", ".join(_SHIFT_KEYS)
+
+
+def _shift(row: tuple) -> dict:
+    d = dict(zip(_SHIFT_KEYS, row))
+    d["report"] = json.loads(d["report"]) if d["report"] else None
+    return d
