@@ -47,16 +47,23 @@ def candidates(gray: np.ndarray, limit: int = 2) -> list[Box]:
     mask = cv2.threshold(both, top * 0.45, 255, cv2.THRESH_BINARY)[1]
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
     out: list[Box] = []
-    for _ in range(limit):
+    for _ in range(limit + 4):
         _, peak, _, (px, py) = cv2.minMaxLoc(both)
         label = labels[py, px]
-        if peak < top * 0.45 or label == 0:
+        if peak < top * 0.45 or label == 0 or len(out) == limit:
             break
         x, y, w, h, _ = (int(v) for v in stats[label])
         both[y:y + h, x:x + w] = 0
-        if max(w, h) * f >= MIN_SIDE:
+        if _code_shaped(w, h, both.shape):
             out.append(Box(f * x, f * y, f * w, f * h))
     return out
+
+
+def _code_shaped(w: int, h: int, frame: tuple[int, ...]) -> bool:
+    """Big enough, squarish (a code tilted 60 degrees is still under 2.5:1; a line of text is not), and not the
+    whole frame (a code that fills it has modules big enough for the first pass; a textured scene does that)."""
+    return (max(w, h) * 4 >= MIN_SIDE and max(w, h) <= 2.5 * min(w, h)
+            and max(w / frame[1], h / frame[0]) <= 0.9)
 
 
 def crop(gray: np.ndarray, box: Box, margin: float = 0.22) -> np.ndarray:
