@@ -51,7 +51,8 @@ def xlsx_bytes(sheets: Iterable[tuple[str, Sequence[dict]]]) -> bytes:
     """One sheet per (title, rows). Text cells are stored as strings (data type `s`), never as formulas."""
     from openpyxl import Workbook
     wb = Workbook()
-    wb.remove(wb.active)
+    if wb.active is not None:          # the empty sheet a new workbook starts with: ours are added below
+        wb.remove(wb.active)
     for title, rows in sheets:
         ws = wb.create_sheet(title=title[:31])
         cols, cells = table(rows)
