@@ -1,5 +1,6 @@
 """QR codes for the technician: one enrollment QR per device and the hotspot's Wi-Fi join QR,
 rendered with segno (PNG/SVG) and laid out on printable sheets (PDF with fpdf2, or one PNG with Pillow).
+Files are written 0600: an enrollment code enrolls a device, a Wi-Fi QR holds the hotspot's password.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import segno
+
+from agent.private_files import write_private
 
 from provisioning.protocol import BadInput, show_code
 
@@ -30,7 +33,9 @@ def save(text: str, path: str | Path, scale: int = 8) -> Path:
     path = Path(path)
     if path.suffix.lower() not in (".png", ".svg"):
         raise BadInput("QR images are .png or .svg")
-    make(text).save(str(path), scale=scale, border=4)
+    buf = io.BytesIO()
+    make(text).save(buf, kind=path.suffix.lower().lstrip("."), scale=scale, border=4)
+    write_private(path, buf.getvalue())
     return path
 
 
@@ -73,7 +78,7 @@ def _pdf(items: Sequence[SheetItem], path: Path, progress) -> Path:
             pdf.cell(cell_w - 4, 4, item.subtitle[:60], align="C")
         if progress:
             progress(i + 1, len(items))
-    pdf.output(str(path))
+    write_private(path, bytes(pdf.output()))
     return path
 
 
@@ -92,5 +97,7 @@ def _png(items: Sequence[SheetItem], path: Path, progress) -> Path:
         draw.text((x + 10, y + cell + 25), show_code(item.code) if item.code else "", fill="black")
         if progress:
             progress(i + 1, len(items))
-    img.save(path)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    write_private(path, buf.getvalue())
     return path

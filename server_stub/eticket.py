@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent.private_files import write_private
+
 from server_stub.eticket_content import ETicket, ETicketError, format_when, gather
 from server_stub.eticket_pdf import render_pdf
 from server_stub.eticket_png import render_png
@@ -15,7 +17,8 @@ def export(store, ticket_keys: list[str], out_dir: str | Path, formats: tuple[st
            progress=None, skipped: list[dict] | None = None) -> list[Path]:
     """PNG: one file per ticket, `<order>-<ticket>.png`. PDF: one file per order, `<order>.pdf`, a page per ticket
     (what a buyer gets by mail). Tickets that must not be mailed raise ETicketError, or are listed in `skipped`
-    when a list is given. Files are written atomically. Returns the files written."""
+    when a list is given. Files are written atomically and 0600 (a signed QR gets its holder in; the buyer's
+    name and e-mail are personal data). Returns the files written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     by_order: dict[str, list[ETicket]] = {}
@@ -43,7 +46,5 @@ def export(store, ticket_keys: list[str], out_dir: str | Path, formats: tuple[st
 
 
 def _write(path: Path, data: bytes) -> Path:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_private(path, data)
     return path
