@@ -130,7 +130,11 @@ def _own_order(store, org, number) -> dict:
 
 def order_show(store, org, args) -> int:
     order = _own_order(store, org, args.number)
-    return emit(args, order, order_text(order))
+    order["mail"] = store.mail_status(order["number"])
+    mail = order["mail"]
+    text = order_text(order) + (f"\n  e-tickets e-mailed to {mail['address']}: {mail['status'].upper()}"
+                                + (f" ({mail['detail']})" if mail["detail"] else "") if mail else "")
+    return emit(args, order, text)
 
 
 def order_find(store, org, args) -> int:

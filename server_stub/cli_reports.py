@@ -29,6 +29,18 @@ def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser
         c.add_argument("--format", choices=["table", "json", "csv", "xlsx"], default=None,
                        help="default: table (json with --json; from --out's extension when given)")
         c.add_argument("--out", type=Path, default=None, help="write the report to FILE (0600: it names buyers)")
+    ml = sub.add_parser("mail", help="SMTP settings for e-mailing e-tickets").add_subparsers(dest="sub", required=True)
+    c = add(ml, "configure", "SMTP server (STARTTLS and login required); the password goes to a 0600 file")
+    c.add_argument("--host", required=True)
+    c.add_argument("--port", type=int, default=587)
+    c.add_argument("--user", required=True)
+    c.add_argument("--from", dest="sender", required=True, help="sender address")
+    c.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin "
+                                                                "(default: prompt; keep the stored one if empty)")
+    c.add_argument("--ca", type=Path, default=None, help="trust this CA for STARTTLS (default: the system's)")
+    c.add_argument("--attempts", type=int, default=3, help="tries for temporary failures (4xx), 1..10")
+    c.add_argument("--retry-seconds", type=float, default=30.0, help="first wait between tries; doubles")
+    add(ml, "show", "the SMTP settings (never the password)")
     tl = sub.add_parser("till", help="desk shifts: float, counted cash, Z report").add_subparsers(dest="sub",
                                                                                                 required=True)
     c = add(tl, "open", "open a desk's shift with its float")
@@ -143,9 +155,48 @@ def till_z_report(store, org: str, args) -> int:
     return emit(args, z, z_text(z, when))
 
 
+def mail_configure(store, org: str, args) -> int:
+    import getpass
+    import sys
+    from server_stub import mail
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("SMTP password (empty: keep the stored one): ")
+    ca = str(args.ca.resolve()) if args.ca else ""
+    if ca and not Path(ca).is_file():
+        raise Refused(f"no CA file {args.ca}")
+    shown = mail.configure(store, mail.MailSettings(args.host, args.port, args.user, args.sender, ca, args.attempts,
+                                                    args.retry_seconds), password or None)
+    if not shown["password_stored"]:
+        raise Refused("no SMTP password stored: give one")
+    return emit(args, shown, f"mail: {args.user} at {args.host}:{args.port} (STARTTLS), sender {args.sender}")
+
+
+def mail_show(store, org: str, args) -> int:
+    from server_stub import mail
+    s = mail.shown(store)
+    return emit(args, s, "\n".join(f"{k}: {v}" for k, v in s.items()))
+
+
+def order_send_etickets(store, org: str, args) -> int:
+    from server_stub import mail
+    try:
+        result = mail.send_etickets(store, org, args.number)
+    except LookupError:
+        raise Refused(f"no order {args.number!r}") from None
+    except mail.MailError as exc:
+        raise Refused(str(exc)) from None
+    text = (f"e-tickets of order {args.number} {result['status'].upper()} to {result['address']}"
+            + (f": {result['detail']}" if result["detail"] else "") + f" ({result['attempts']} attempt(s))")
+    emit(args, result, text)
+    return 0 if result["status"] == "sent" else 1
+
+
 HANDLERS: dict[tuple[str, str | None], Callable[..., int]] = {
     ("report", "sales"): report_sales, ("report", "entries"): report_entries,
     ("report", "participants"): report_participants,
     ("till", "open"): till_open, ("till", "close"): till_close, ("till", "list"): till_list,
     ("till", "show"): till_show, ("till", "z-report"): till_z_report,
+    ("mail", "configure"): mail_configure, ("mail", "show"): mail_show, ("order", "send-etickets"): order_send_etickets,
 }

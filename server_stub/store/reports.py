@@ -216,3 +216,22 @@ def _shift(row: tuple) -> dict:
     d = dict(zip(_SHIFT_KEYS, row))
     d["report"] = json.loads(d["report"]) if d["report"] else None
     return d
+
+
+class MailStatusMixin:
+    """The last e-mail delivery of each order's e-tickets (server_stub.mail): sent, refused (the address), failed."""
+    q1: Any
+    tx: Any
+
+    def set_mail_status(self, org: str, number: str, address: str, status: str, detail: str = "",
+                        attempts: int = 0) -> dict:
+        with self.tx() as c:
+            c.execute("INSERT INTO mail_status(order_number, org, address, status, detail, attempts, at) "
+                      "VALUES (?,?,?,?,?,?,?) ON CONFLICT (order_number) DO UPDATE SET address=excluded.address, "
+                      "status=excluded.status, detail=excluded.detail, attempts=excluded.attempts, at=excluded.at",
+                      (number, org, address, status, detail, attempts, time.time()))
+        return self.mail_status(number) or {}
+
+    def mail_status(self, number: str) -> dict | None:
+        row = self.q1("SELECT address, status, detail, attempts, at FROM mail_status WHERE order_number=?", (number,))
+        return None if row is None else dict(zip(("address", "status", "detail", "attempts", "at"), row))

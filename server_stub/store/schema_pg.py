@@ -142,4 +142,10 @@ MIGRATIONS: tuple[str, ...] = (
         counted_cents BIGINT, closed_by TEXT NOT NULL DEFAULT '', report TEXT);
     CREATE INDEX till_shifts_device ON till_shifts(org, device_id, opened_at);
     """,
+    # 9 (SQLite 11): e-tickets e-mailed to buyers: the last delivery of each order (sent, refused, failed) for the organiser
+    #     and the kiosk
+    """
+    CREATE TABLE mail_status (order_number TEXT PRIMARY KEY, org TEXT NOT NULL, address TEXT NOT NULL,
+        status TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0, at DOUBLE PRECISION NOT NULL);
+    """,
 )
