@@ -3,9 +3,12 @@ mid-upload, server restarted. Each time: no scan lost, none ingested twice, devi
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from agent.ledger import Ledger
@@ -22,6 +25,32 @@ def _local_uuids(ledger: Ledger) -> set[str]:
 def _server_uuids(store) -> list[str]:
     return [r[0] for r in store.q("SELECT scan_uuid FROM scans WHERE org=? AND type='action' AND device_id!='server'",
                                   (ORG,))]
+
+
+def _stopped(pid: int) -> bool:
+    """Every thread of the process is stopped (state T in /proc/PID/task/*/stat): none is still finishing a write."""
+    states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0] for task in Path(f"/proc/{pid}/task").iterdir()]
+    return all(state in "Tt" for state in states)
+
+
+def _frozen_mid_upload(pid: int, ledger_file: Path, copy: Path, store, total: int) -> bool:
+    """Freeze the device (SIGSTOP) and look at its ledger: True, leaving it frozen, when the server has 40 of its scans,
+    some are still unacknowledged and it has not scanned everything yet; else let it run on (SIGCONT). A frozen
+    process changes nothing, so the SIGKILL that follows hits exactly that state (no race with its uploads)."""
+    if len(_server_uuids(store)) < 40:
+        return False
+    os.kill(pid, signal.SIGSTOP)
+    assert wait_for(lambda: _stopped(pid), 10)      # a thread stops only once its current write (fsync) returned
+    snapshot = copy / ledger_file.name          # what a SIGKILL now leaves on disk: the file and its WAL, whose
+    for suffix in ("", "-wal"):                # last commit the frozen writer may not have indexed in -shm yet
+        shutil.copyfile(f"{ledger_file}{suffix}", f"{snapshot}{suffix}")
+    with closing(sqlite3.connect(snapshot)) as db:
+        scanned = db.execute("SELECT count(*) FROM checkins WHERE origin='local'").fetchone()[0]
+        unacked = db.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0]
+    if 40 <= scanned < total and unacked > 0:
+        return True
+    os.kill(pid, signal.SIGCONT)
+    return False
 
 
 def test_broker_stopped_during_scanning(tmp_path, broker):
@@ -52,7 +81,8 @@ def test_broker_stopped_during_scanning(tmp_path, broker):
 def test_device_killed_mid_upload_and_restarted(tmp_path, broker):
     store, event, orders = make_store(tmp_path / "server", tickets=400, devices=("gate-k",))
     server = start_server(store, broker.port)
-    folder = tmp_path / "k"
+    folder, copy = tmp_path / "k", tmp_path / "k-on-disk"
+    copy.mkdir()
     payload_file = tmp_path / "payloads.txt"
     payload_file.write_text("\n".join(store.issue_ticket_payload(o["tickets"][0]["ticket_key"]) for o in orders))
     cmd = [sys.executable, "-m", "server_stub.sync.sim_run", "--folder", str(folder), "--org", ORG, "--device", "gate-k",
@@ -63,8 +93,8 @@ def test_device_killed_mid_upload_and_restarted(tmp_path, broker):
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
-        assert wait_for(lambda: len(_server_uuids(store)) >= 40, 20)
-        os.kill(proc.pid, signal.SIGKILL)      # mid-scan and mid-upload
+        assert wait_for(lambda: _frozen_mid_upload(proc.pid, folder / "ledger.sqlite", copy, store, 400), 30)
+        os.kill(proc.pid, signal.SIGKILL)      # mid-scan and mid-upload: the state just checked while frozen
         proc.wait(10)
     finally:
         if proc.poll() is None:
