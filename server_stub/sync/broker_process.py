@@ -3,6 +3,7 @@ loopback port, stopped by PID. Raises `BrokerMissing` with the install command w
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -21,10 +22,40 @@ class BrokerMissing(TicketgateError, RuntimeError):
     pass
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel gives outgoing connections (and `bind(0)`)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+class PortTaken(RuntimeError):
+    """mosquitto could not bind its port: another process holds it."""
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now, below the kernel's ephemeral range when it leaves room (20000 up): an outgoing
+    connection of this or another process cannot take it before the server binds it. Never the same one twice
+    in a process. Still a guess across processes: a server binding it retries elsewhere (BrokerProcess)."""
+    low = _ephemeral_range()[0]
+    candidates = range(20000, low) if low > 21000 else range(0)
+    for _ in range(100):
+        port = random.choice(candidates) if candidates else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free loopback port found")
 
 
 def mosquitto_binary() -> str | None:
@@ -43,6 +74,7 @@ class BrokerProcess:
     def __init__(self, folder: str | Path, port: int | None = None, extra_config: str = "",
                  password_file: str | Path | None = None, acl_file: str | Path | None = None):
         self.folder = Path(folder)
+        self._chosen_port = not port
         self.port = port or free_port()
         self.extra_config = extra_config
         self.password_file, self.acl_file = password_file, acl_file
@@ -67,26 +99,52 @@ class BrokerProcess:
         return "\n".join(lines + [self.extra_config]) + "\n"
 
     def start(self, timeout: float = 10.0) -> "BrokerProcess":
+        """Start mosquitto and wait until it listens. A port chosen here that another process took meanwhile
+        ("Address already in use") is replaced by another free port, up to 5 times; a port given stays."""
+        for attempt in range(5):
+            try:
+                return self._start_once(timeout)
+            except PortTaken:
+                if not self._chosen_port or attempt == 4:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> BrokerProcess:
         binary = mosquitto_binary()
         if binary is None:
             raise BrokerMissing(INSTALL_HINT)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.config())
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = subprocess.Popen([binary, "-c", str(self.config_path)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            log = self._log_since(log_start)
             if self.proc.poll() is not None:
-                log = self.log_path.read_text() if self.log_path.exists() else ""
-                err = self.proc.stderr.read() if self.proc.stderr else b""
-                raise RuntimeError(f"mosquitto exited: {err.decode(errors='replace')}{log[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
+                self.proc = None
+                if "Address already in use" in log + err:
+                    raise PortTaken(f"port {self.port} is taken")
+                raise RuntimeError(f"mosquitto exited: {err}{log[-2000:]}")
+            if " running" in log:         # "mosquitto version 2.0.11 running": its listeners are open
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                        return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout} s")
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def reload(self) -> None:
         """SIGHUP: mosquitto re-reads its password and ACL files."""
