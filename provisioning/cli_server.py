@@ -16,6 +16,7 @@ from provisioning.protocol import BadInput, split_hostport
 
 SERVE_PORT = 8787
 SERVER_FILE = "server.json"     # written by `serve`: where the endpoint and broker are, for the other commands
+REVOKED_POLL_SECONDS = 2.0     # how soon `provision serve` cuts the broker login of a device `server device revoke` revoked
 
 
 def _common(p) -> None:
@@ -194,7 +195,12 @@ def cmd_serve(args) -> int:
             advertiser = Advertiser(infos, interfaces=advertise if args.advertise else None).start()
             print(f"advertised on zeroconf ({', '.join(advertise)})", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
+        next_check = 0.0
         while deadline is None or time.monotonic() < deadline:
+            if time.monotonic() >= next_check:     # `server device revoke` in another terminal cuts the login too
+                for device_id in prov.cut_revoked():
+                    print(f"[{time.strftime('%H:%M:%S')}] revoked {device_id}: broker login removed", flush=True)
+                next_check = time.monotonic() + REVOKED_POLL_SECONDS
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass

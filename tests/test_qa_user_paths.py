@@ -3,12 +3,16 @@ outside testing: each test fails on the defect it names."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from tests.broker import free_port, mosquitto_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,3 +67,53 @@ def test_secret_sheets_and_etickets_are_0600(organiser, tmp_path):
     assert (out / "doors.pdf").read_bytes().startswith(b"%PDF")
     assert (out / "wifi.png").read_bytes().startswith(b"\x89PNG")
     assert b"<svg" in (out / "wifi.svg").read_bytes()
+
+
+def _broker_login_works(creds: dict) -> bool:
+    import paho.mqtt.client as mqtt
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{creds['username']}")
+    client.username_pw_set(creds["username"], creds["password"])
+    try:
+        return client.connect(creds["broker"]["host"], creds["broker"]["port"], keepalive=5) == 0 and \
+            client.loop(timeout=2.0) == 0 and client.is_connected()
+    except OSError:
+        return False
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+def test_server_device_revoke_cuts_the_broker_login(organiser):
+    """Organiser's guide: "If a device is lost or stolen, revoke it" (`server device revoke`). The store refused
+    its uploads, but its broker login still worked: a stolen door kept reading every live update of its events.
+    With `provision serve` running, the login is now cut within seconds and the wipe sent."""
+    import json
+    home = organiser
+    http_port, broker_port = free_port(), free_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "agent", "provision", "serve", "--org", "acme", "--start-broker", "--listen",
+         "127.0.0.1", "--port", str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port",
+         str(broker_port), "--for", "90"],
+        cwd=ROOT, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "enrollment endpoint" in serve.stdout.readline()
+        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
+                   "--events", "1", "--out", str(home / "doors.pdf")).stdout
+        code = sheet.split("code ")[-1].split()[0]
+        tg(home, "provision", "enroll", "--code", code, "--server", f"127.0.0.1:{http_port}")
+        creds = json.loads((home / "device" / "credentials.json").read_text())
+        assert _broker_login_works(creds)
+        tg(home, "server", "device", "revoke", creds["device_id"])
+        deadline = time.monotonic() + 15
+        while _broker_login_works(creds) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _broker_login_works(creds), "a revoked device still logs in to the broker"
+        said = [serve.stdout.readline() for _ in range(3)]      # broker line, enrolled #1, revoked
+        assert any(f"revoked {creds['device_id']}: broker login removed" in line for line in said), said
+    finally:
+        serve.send_signal(signal.SIGINT)
+        try:
+            serve.wait(20)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait(5)

@@ -43,6 +43,7 @@ class OrganiserStore(Protocol):
                         events: list[int] | None = None, public_key: bytes | None = None,
                         role: str = "door") -> dict: ...
     def revoke_device(self, device_id: str) -> dict: ...
+    def devices(self, org: str) -> list[dict]: ...          # each with `device_id` and `revoked`
     def keyring(self, org: str) -> Any: ...                 # agent.keyring.Keyring
     def server_key(self, org: str) -> Any: ...              # agent.signing.SigningKey
 

@@ -64,5 +64,15 @@ class Provisioning:
             pass
         return timings
 
+    def cut_revoked(self) -> list[str]:
+        """Devices the organiser revoked in the store (`ticketgate server device revoke`) lose their broker login
+        and get the signed wipe, like `provision revoke`. `provision serve` calls it at start and every few
+        seconds. Returns the devices cut now."""
+        revoked = {d["device_id"] for d in self.store.devices(self.org) if d.get("revoked")}
+        cut = [c.device_id for c in self.registry.credentials() if c.device_id in revoked]
+        for device_id in cut:
+            self.admin.revoke(device_id)
+        return cut
+
     def close(self) -> None:
         self.registry.close()
