@@ -27,6 +27,8 @@ SAMPLES = [
     m.RefundRequest("demo", "kiosk-1", "r-2", "AB12-CD", "buyer ill", "refund", 1007.0),
     m.ExchangeRequest("demo", "kiosk-1", "r-3", "123", "date change", 5, 2, None, 1008.0),
     m.AllotmentRequest("demo", "kiosk-1", "r-4", "A" * 43 + "="),
+    m.TillRequest("demo", "kiosk-1", "r-5", "close", 12345, staff="3"),
+    m.ETicketsRequest("demo", "kiosk-1", "r-6", "K7Q2-9XDM"),
     m.DeskAnswer("kiosk-1", "r-1", "sale", True, "", "AB12-CD", "paid", "EUR", 4500, 0,
                  ({"category": 2, "quantity": 4, "total_cents": 4500, "promotion": "4 for 3"},),
                  (m.SoldTicket("123", 2, None, "TG1:…"),)),

@@ -676,7 +676,56 @@ class AllotmentRequest(Wire):
                    public_key=text(d, "public_key", limit=64, empty=False))
 
 
-DESK_KINDS = ("sale", "refund", "exchange", "allotment")
+@dataclass(frozen=True)
+class TillRequest(Staffed):
+    """Kiosk: open its till shift with a float (`action` open, `cents` = the float) or close it with the cash
+    counted in the drawer (`action` close, `cents` = counted). The answer (`DeskAnswer`, kind `till`) of a close
+    carries the Z report (`report`), `total_cents` = expected cash, `difference_cents` = counted − expected."""
+    TYPE: ClassVar[str] = "till"
+    TOPIC: ClassVar[str] = "up"
+    PERMISSION: ClassVar[str] = "sale"
+    org: str
+    device: str
+    request_id: str
+    action: str
+    cents: int
+    currency: str = "EUR"
+    at: float | None = None
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "TillRequest":
+        d = _obj(d, "till request")
+        _typed(d, cls)
+        cents = integer(d, "cents")
+        if not 0 <= cents <= 10**10:
+            _bad("cents", cents)
+        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
+                   action=one_of(d, "action", ("open", "close")), cents=cents,
+                   currency=text(d, "currency", "EUR", limit=8), at=number(d, "at", None))
+
+
+@dataclass(frozen=True)
+class ETicketsRequest(Staffed):
+    """Kiosk: e-mail an order's e-tickets to its buyer again. The server answers (`DeskAnswer`, kind `mail`) once
+    the mail server took or refused it: `status` sent | refused | failed, `reason` the mail server's words."""
+    TYPE: ClassVar[str] = "send_etickets"
+    TOPIC: ClassVar[str] = "up"
+    PERMISSION: ClassVar[str] = "print"
+    org: str
+    device: str
+    request_id: str
+    order_number: str
+    at: float | None = None
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ETicketsRequest":
+        d = _obj(d, "e-tickets request")
+        _typed(d, cls)
+        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
+                   order_number=text(d, "order_number", empty=False), at=number(d, "at", None))
+
+
+DESK_KINDS = ("sale", "refund", "exchange", "allotment", "till", "mail")
 
 
 @dataclass(frozen=True)
@@ -699,6 +748,7 @@ class DeskAnswer(Wire):
     lines: tuple[dict[str, Any], ...] = ()
     tickets: tuple[SoldTicket, ...] = ()
     certificate: str = ""
+    report: dict[str, Any] | None = None        # till: the shift's Z report
 
     def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()
@@ -721,13 +771,16 @@ class DeskAnswer(Wire):
                    currency=text(d, "currency", "", limit=8), total_cents=integer(d, "total_cents", 0),
                    difference_cents=integer(d, "difference_cents", 0),
                    lines=tuple(_obj(x, "a priced line") for x in lines), tickets=_sold(d),
-                   certificate=text(d, "certificate", "", limit=2048))
+                   certificate=text(d, "certificate", "", limit=2048),
+                   report=None if d.get("report") is None else _obj(d["report"], "a till report"))
 
 
-DeskRequest = SaleRequest | RefundRequest | ExchangeRequest | AllotmentRequest
-_DESK: dict[str, type[SaleRequest] | type[RefundRequest] | type[ExchangeRequest] | type[AllotmentRequest]] = {
+DeskRequest = SaleRequest | RefundRequest | ExchangeRequest | AllotmentRequest | TillRequest | ETicketsRequest
+_DESK: dict[str, Any] = {
     "sale": SaleRequest, "refund": RefundRequest, "exchange_request": ExchangeRequest,
-    "allotment_request": AllotmentRequest}
+    "allotment_request": AllotmentRequest, "till": TillRequest, "send_etickets": ETicketsRequest}
+DESK_KIND_OF = {"sale": "sale", "refund": "refund", "exchange_request": "exchange", "allotment_request": "allotment",
+                "till": "till", "send_etickets": "mail"}
 
 
 def upload_from_wire(d: Any) -> Hello | Batch | DeskRequest:
@@ -738,7 +791,8 @@ def upload_from_wire(d: Any) -> Hello | Batch | DeskRequest:
         return Batch.from_wire(d)
     desk = _DESK.get(d.get("type"))
     if desk is not None:
-        return desk.from_wire(d)
+        parsed: DeskRequest = desk.from_wire(d)
+        return parsed
     raise Rejected("upload is not a batch, hello or desk request")
 
 
@@ -1071,7 +1125,7 @@ class ServerStatus(Wire):
 
 MESSAGES: tuple[type[Wire], ...] = (ActionItem, RefusalItem, PaymentValidated, Exchange, Printed, OfflineSale,
                                     CmdResult, ConfigChange, Hello, Batch, SaleRequest, RefundRequest, ExchangeRequest,
-                                    AllotmentRequest, Ack, Clock, Resync, DeskAnswer, BundleManifest, RelayedAction,
+                                    AllotmentRequest, TillRequest, ETicketsRequest, Ack, Clock, Resync, DeskAnswer, BundleManifest, RelayedAction,
                                     Checkins, Flag, Update, Command, DeviceStatus, ServerStatus)
 
 

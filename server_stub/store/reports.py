@@ -88,7 +88,7 @@ class ReportsMixin:
                 "AND at >= ? AND at <= ? ORDER BY at, request_id", (org, device_id, since, until)):
             a = json.loads(answer)
             number = a.get("offline_order") or a.get("order_number")
-            if not (a.get("ok") or a.get("offline_order")):
+            if kind not in ("sale", "refund", "exchange") or not (a.get("ok") or a.get("offline_order")):
                 continue                                           # refused: nothing happened
             lines = a.get("lines") or []
             if a.get("offline_order"):
@@ -235,3 +235,37 @@ class MailStatusMixin:
     def mail_status(self, number: str) -> dict | None:
         row = self.q1("SELECT address, status, detail, attempts, at FROM mail_status WHERE order_number=?", (number,))
         return None if row is None else dict(zip(("address", "status", "detail", "attempts", "at"), row))
+
+
+class TillRequestsMixin(ReportsMixin):
+    """A kiosk's till messages (agent.sync.messages.TillRequest), answered like desk requests: idempotent by request
+    id (the answer is kept), refusals by name."""
+
+    def till_request(self, org: str, device_id: str, req) -> Any:
+        from agent.sync.messages import DeskAnswer
+        try:
+            done = self._answered(req.request_id, device_id)             # type: ignore[attr-defined]
+            if done is not None:
+                return DeskAnswer(**dict(done, lines=tuple(done.get("lines", ())), tickets=()))
+            if req.action == "open":
+                s = self.open_shift(org, device_id, req.cents, req.staff, req.currency, shift_uuid=req.request_id)
+                answer = {"device": device_id, "request_id": req.request_id, "kind": "till", "ok": True,
+                          "status": "open", "order_number": str(s["shift_id"]), "currency": s["currency"],
+                          "total_cents": s["float_cents"]}
+            else:
+                open_ = [s for s in self.shifts(org, device_id) if s["closed_at"] is None]
+                if not open_:
+                    raise StoreError(f"{device_id} has no open till shift")
+                s = self.close_shift(org, open_[-1]["shift_id"], req.cents, req.staff)
+                z = s["report"]
+                answer = {"device": device_id, "request_id": req.request_id, "kind": "till", "ok": True,
+                          "status": "closed", "order_number": str(s["shift_id"]), "currency": s["currency"],
+                          "total_cents": z["expected_cash_cents"], "difference_cents": z["difference_cents"],
+                          "report": z}
+            with self.tx() as c:
+                c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, staff) "
+                          "VALUES (?,?,?,?,?,?,?) ON CONFLICT (request_id) DO NOTHING",
+                          (req.request_id, org, device_id, "till", json.dumps(answer), time.time(), req.staff))
+            return DeskAnswer(**answer)
+        except (StoreError, InvalidInput) as exc:
+            return DeskAnswer(device_id, req.request_id, "till", False, str(exc))

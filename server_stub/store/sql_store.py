@@ -9,11 +9,11 @@ from agent.ticket_format import Ticket
 from server_stub.model import DEFAULT_VALIDITY_MARGIN_H, validity_window
 from server_stub.store.base import NotFound
 from server_stub.store.scans import ScansMixin
-from server_stub.store.reports import MailStatusMixin, ReportsMixin
+from server_stub.store.reports import MailStatusMixin, TillRequestsMixin
 from server_stub.store.staff import StaffMixin
 
 
-class SqlStore(ScansMixin, StaffMixin, ReportsMixin, MailStatusMixin):
+class SqlStore(ScansMixin, StaffMixin, TillRequestsMixin, MailStatusMixin):
     """Implements `server_stub.store.ServerStore`. Thread-safe (one connection under a lock)."""
 
     # -- settings ----------------------------------------------------------------------------------------------

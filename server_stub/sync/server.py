@@ -26,8 +26,8 @@ from server_stub.sync import bundles
 from server_stub.sync.contract import SyncStore
 from agent.sync.bundle import split_to_fit
 from agent.errors import TicketgateError
-from agent.sync.messages import (AllotmentRequest, DeskAnswer, DeskRequest, ExchangeRequest, RefundRequest, SaleRequest,
-                                 Staffed)
+from agent.sync.messages import (DESK_KIND_OF, AllotmentRequest, DeskAnswer, DeskRequest, ETicketsRequest, ExchangeRequest,
+                                 RefundRequest, SaleRequest, Staffed, TillRequest)
 from agent.allotment import public_key_of
 from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
                                  Resync, ServerStatus, Update, UploadItem)
@@ -221,19 +221,50 @@ class SyncServer:
         the device's rate limit (a sale costs one item per ticket: each is written and signed)."""
         cost = sum(x.quantity for x in msg.lines) if isinstance(msg, SaleRequest) else 1
         wait = self.limiter.take(device, cost, size) if self.limiter is not None else 0.0
+        answer: DeskAnswer | None
         if wait:
-            kind = {"sale": "sale", "refund": "refund", "exchange_request": "exchange"}.get(msg.TYPE, "allotment")
-            answer = DeskAnswer(device, msg.request_id, kind, False, f"busy: over this device's rate, try again in "
-                                                                     f"{wait:.1f} s")
+            answer = DeskAnswer(device, msg.request_id, DESK_KIND_OF[msg.TYPE], False,
+                                f"busy: over this device's rate, try again in {wait:.1f} s")
         else:
             answer = self._desk_answer(org, device, reg, msg)
+        if answer is None:               # e-tickets: answered by the mail worker once the mail server answered
+            return
         if answer.ok and isinstance(msg, Staffed) and msg.staff:
             self.store.record_desk_staff(msg.request_id, msg.staff)
         self.stats["desk"] = self.stats.get("desk", 0) + 1
         self.transport.publish(topics.down(org, device), self._sign(org, answer.to_wire()))
 
-    def _desk_answer(self, org: str, device: str, reg: dict, msg: DeskRequest) -> DeskAnswer:
-        kind = {"sale": "sale", "refund": "refund", "exchange_request": "exchange"}.get(msg.TYPE, "allotment")
+    def _mail_worker(self) -> None:
+        """E-tickets asked for by kiosks, sent one at a time off the MQTT thread (SMTP may take seconds, retries
+        wait); each kiosk gets its answer when the mail server took or refused the message."""
+        from server_stub import mail
+        while not self._stop.is_set():
+            try:
+                org, device, msg = self._mail_queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                r = mail.send_etickets(self.store, org, msg.order_number, sleep=lambda s: None if self._stop.wait(s) else None)
+                answer = DeskAnswer(device, msg.request_id, "mail", r["status"] == mail.SENT, r["detail"],
+                                    order_number=msg.order_number, status=r["status"])
+            except (TicketgateError, LookupError) as exc:
+                answer = DeskAnswer(device, msg.request_id, "mail", False, str(exc), order_number=msg.order_number,
+                                    status="failed")
+            self.transport.publish(topics.down(org, device), self._sign(org, answer.to_wire()))
+
+    def _queue_mail(self, org: str, device: str, msg: ETicketsRequest) -> DeskAnswer | None:
+        with self._lock:
+            if getattr(self, "_mail_queue", None) is None:
+                self._mail_queue: queue.Queue = queue.Queue(maxsize=100)
+                self._spawn(self._mail_worker, "mail")
+        try:
+            self._mail_queue.put_nowait((org, device, msg))
+        except queue.Full:
+            return DeskAnswer(device, msg.request_id, "mail", False, "busy: e-mails waiting, try again later")
+        return None
+
+    def _desk_answer(self, org: str, device: str, reg: dict, msg: DeskRequest) -> DeskAnswer | None:
+        kind = DESK_KIND_OF[msg.TYPE]
         if (reg.get("role") or "door") != "kiosk":
             return DeskAnswer(device, msg.request_id, kind, False, f"not allowed: {device} is not a kiosk")
         staff_refused = (Scope(dict(reg, device_id=device), set, *self._lookups).staff_refusal(msg)
@@ -254,6 +285,14 @@ class SyncServer:
                     return DeskAnswer(device, msg.request_id, kind, False,
                                       f"not allowed: order {msg.order_number} is not of an event of {device}")
                 return self.store.desk_refund(org, device, msg)
+            if isinstance(msg, TillRequest):
+                return self.store.till_request(org, device, msg)
+            if isinstance(msg, ETicketsRequest):
+                _org, events = self._lookups[0](msg.order_number)
+                if _org != org or (held and not set(events) & held):
+                    return DeskAnswer(device, msg.request_id, kind, False,
+                                      f"not allowed: order {msg.order_number} is not of an event of {device}")
+                return self._queue_mail(org, device, msg)
             if isinstance(msg, AllotmentRequest):
                 cert = self.store.grant_allotment(org, device, public_key_of(msg.public_key))
                 return DeskAnswer(device, msg.request_id, kind, True, certificate=cert.to_text())
