@@ -117,3 +117,68 @@ def test_server_device_revoke_cuts_the_broker_login(organiser):
         except subprocess.TimeoutExpired:
             serve.kill()
             serve.wait(5)
+
+
+def _start(home: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=ROOT, env=_env(home), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+def test_rollback_of_a_stolen_doors_quick_cancellations_restores_the_order(organiser):
+    """A stolen door quick-cancels every ticket of a paid order (the server cancels the order); the organiser
+    revokes the door and rolls it back (organiser's guide). The cancellations were annulled but the order stayed
+    cancelled, so its buyers were still refused at every door."""
+    import json
+    home = organiser
+    now = time.time()
+    day = time.strftime("%Y-%m-%d", time.gmtime(now - 86400))
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(now + 86400))
+    tg(home, "server", "event", "create", "--name", "Tonight", "--start", f"{day} 18:00", "--end", f"{tomorrow} 18:00",
+       "--zone", "1=Floor", "--category", "1=Adult")
+    order = json.loads(tg(home, "server", "order", "add", "--event", "2", "--buyer", "Pre Printed", "--quantity", "2",
+                          "--ticket", "category=Adult,zone=Floor", "--json").stdout)
+    tg(home, "server", "quota", "set", "2", "--capacity", "10")
+    keys = [t["ticket_key"] for t in order["tickets"]]
+    payloads = [json.loads(tg(home, "server", "ticket", "show", k, "--json").stdout)["payload"] for k in keys]
+    http_port, broker_port = free_port(), free_port()
+    prov = _start(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
+                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
+                  "--for", "120")
+    serve = None
+    try:
+        assert "enrollment endpoint" in prov.stdout.readline()
+        serve = _start(home, "server", "serve")
+        assert "sync server" in serve.stdout.readline()
+        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "box-office",
+                   "--events", "2", "--out", str(home / "doors.pdf")).stdout
+        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+           f"127.0.0.1:{http_port}")
+        device = json.loads((home / "device" / "credentials.json").read_text())["device_id"]
+        tg(home, "server", "push")
+        tg(home, "agent", "sync", "--until-idle", "--for", "30")
+        tg(home, "agent", "configure", "--mode", "quick_cancel")
+        said = tg(home, "agent", "scan", "--json", stdin="\n".join(payloads) + "\n").stdout.splitlines()
+        assert [json.loads(line)["verdict"] for line in said] == ["cancelled", "cancelled"]
+        tg(home, "agent", "sync", "--until-idle", "--for", "30")
+        assert json.loads(tg(home, "server", "order", "show", order["number"], "--json").stdout)["status"] == "cancelled"
+        assert json.loads(tg(home, "server", "quota", "list", "2", "--json").stdout)[0]["sold"] == 0   # back on sale
+
+        tg(home, "server", "device", "revoke", device)
+        tg(home, "server", "device", "rollback", device, "--reason", "device stolen")
+        after = json.loads(tg(home, "server", "order", "show", order["number"], "--json").stdout)
+        assert after["status"] == "paid", after
+        assert json.loads(tg(home, "server", "quota", "list", "2", "--json").stdout)[0]["sold"] == 2   # taken again
+    finally:
+        if serve is not None:
+            _stop(serve)
+        _stop(prov)

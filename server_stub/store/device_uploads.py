@@ -2,7 +2,8 @@
 
 Rolling back (`rollback_device`, only once the device is revoked) appends, never deletes:
   * each of its entries and quick cancellations not annulled yet gets an organiser `annul` action (device "server",
-    version-stamped): the announcer relays it live and deltas carry it, so gates forget the entry;
+    version-stamped): the announcer relays it live and deltas carry it, so gates forget the entry; a quick
+    cancellation undone takes its ticket off sale again and gives its order back its status (paid or pending);
   * each order it marked paid goes back to pending (its tickets scan `unpaid` again);
   * each ticket it exchanged gets its revocation lifted and the replacement revoked.
 Plain SQL on purpose: the same statements serve a PostgreSQL store.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import InvalidInput
 from server_stub.store.base import NotFound, StoreBase, StoreError
@@ -23,6 +24,9 @@ def _digest(body: dict) -> str:
 
 
 class DeviceUploadsMixin(StoreBase):
+    if TYPE_CHECKING:        # SalesMixin's, in the same store (declared here for the type checker only)
+        def quick_cancelled(self, c: Any, ticket_key: str, undone: bool = False) -> bool: ...
+
     # -- refused uploads ---------------------------------------------------------------------------------------
     def record_refusals(self, org: str, device_id: str, refusals: list[tuple[int, str, dict]]) -> None:
         """(outbox id, reason, body) the sync server refused; a re-upload of the same row is recorded once."""
@@ -88,14 +92,16 @@ class DeviceUploadsMixin(StoreBase):
         done: dict[str, Any] = {"device_id": device_id, "annulled": 0, "payments": [], "exchanges": [], "skipped": []}
         with self.tx() as c:
             version = self._bump(org)
-            for uuid, ticket, event in c.execute(
-                    "SELECT s.scan_uuid, s.ticket_key, s.event_id FROM scans s WHERE s.device_id=? AND s.type='action' "
-                    "AND s.kind IN ('entry', 'cancel') AND NOT EXISTS (SELECT 1 FROM scans a WHERE a.kind='annul' "
-                    "AND a.ref_uuid=s.scan_uuid)", (device_id,)).fetchall():
+            for uuid, ticket, event, kind in c.execute(
+                    "SELECT s.scan_uuid, s.ticket_key, s.event_id, s.kind FROM scans s WHERE s.device_id=? AND "
+                    "s.type='action' AND s.kind IN ('entry', 'cancel') AND NOT EXISTS (SELECT 1 FROM scans a WHERE "
+                    "a.kind='annul' AND a.ref_uuid=s.scan_uuid)", (device_id,)).fetchall():
                 c.execute("INSERT INTO scans(scan_uuid, type, kind, ticket_key, event_id, at, device_id, gate, "
                           "ref_uuid, reason, org, received_at, version) VALUES (?, 'action', 'annul', ?, ?, ?, 'server', '', "
                           "?, ?, ?, ?, ?) ON CONFLICT (scan_uuid) DO NOTHING", ("rollback-" + hashlib.sha256(uuid.encode()).hexdigest()[:32], ticket,
                                              event, now, uuid, why, org, now, version))
+                if kind == "cancel":      # the ticket is taken again, its order paid (or pending) again
+                    self.quick_cancelled(c, ticket, undone=True)
                 done["annulled"] += 1
             for seq, body in c.execute("SELECT seq, body FROM scans WHERE device_id=? AND type='kiosk' AND "
                                        "kind IN ('payment_validated', 'exchange')", (device_id,)).fetchall():
