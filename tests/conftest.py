@@ -1,9 +1,13 @@
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The commands the tests start write to pipes, as under a service manager or a script: without this variable (a
+# new user's shell has none), so a line the program forgets to flush fails here as it would there.
+os.environ.pop("PYTHONUNBUFFERED", None)
 sys.path.insert(0, str(ROOT))
 ARTIFACTS = ROOT / "test-artifacts"
 

@@ -13,3 +13,30 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, step: float
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+def wait_for_line(proc, text: str, timeout: float = 30.0) -> bool:
+    """Read the process's stdout (text mode) until a line containing `text`: True, or False once `timeout` seconds
+    passed or its output ended. Bounded even when the process says nothing at all (a reader thread)."""
+    import queue
+    import threading
+    lines: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.put(line)
+            if text in line:
+                break
+        lines.put(None)
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            return False
+        if line is None:
+            return False
+        if text in line:
+            return True
+    return False

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.broker import free_port, mosquitto_binary
+from tests.helpers import wait_for_line
 
 ROOT = Path(__file__).resolve().parent.parent
 ORG = "acme"
@@ -32,13 +33,8 @@ def tg(*args: str, check: bool = True, timeout: float = 120) -> subprocess.Compl
 def start(*args: str, ready: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if ready in line:
-            return proc
-        if not line and proc.poll() is not None:
-            break
+    if wait_for_line(proc, ready, 30):
+        return proc
     proc.kill()
     raise AssertionError(f"{args} never said {ready!r}: {proc.stderr.read()}")
 

@@ -120,9 +120,15 @@ def command(store: SyncStore, org: str, device: str, cmd: str, broker: BrokerCon
         server.stop()
 
 
+def _say(text: str) -> None:
+    """A line on stdout at once: piped to a log, a service manager or a script waiting for it, Python would
+    otherwise hold it in its buffer while the server runs."""
+    print(text, flush=True)
+
+
 def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
           store_factory: Callable[[Path], SyncStore], orgs: list[str] | None = None,
-          workers: int = 1, stop: threading.Event | None = None, say: Callable[[str], None] = print,
+          workers: int = 1, stop: threading.Event | None = None, say: Callable[[str], None] = _say,
           first_worker: int = 1) -> int:
     """Run the sync server until SIGINT/SIGTERM (or `stop` is set): `workers` ingestion clients sharing the
     uploads, worker 1 also announcing live changes and the server presence, with a Last Will that marks the
