@@ -304,7 +304,8 @@ def test_every_module_the_android_path_imports_is_a_requirement(buildozer_run, t
     measured = json.loads(out.read_text())
     assert measured["own_outside_the_apk"] == []                # the app ran from the copied APK files only
     third_party = {m for m in measured["modules"] if m not in sys.stdlib_module_names and m not in own
-                   and not m.startswith("_") and m not in ("android_standins", "cython_runtime")}
+                   and not m.startswith("_") and m not in ("android_standins", "cython_runtime")
+                   and m not in ("sitecustomize", "usercustomize")}   # the measuring interpreter's site hooks (Debian's)
     # who provides each module: p4a recipes (with what they pull in), then installed distributions
     provided: dict[str, str] = {"jnius": "pyjnius", "android": "android", "kivy": "kivy"}
     for name, dists in metadata.packages_distributions().items():
