@@ -16,30 +16,30 @@ from typing import Any
 from agent.errors import InvalidInput
 from agent.read_models import effective_entries, inside_events
 from server_stub.store.base import NotFound, StoreError
+from server_stub.store.scans import ScansMixin
+from server_stub.store.staff import StaffMixin
 
 _NO_DESK = {"device_id": "", "payment": "", "staff": ""}
 
 
-class ReportsMixin:
-    q: Any
-    q1: Any
-    tx: Any
+class ReportsMixin(ScansMixin, StaffMixin):
+    """Reports read what the other parts of the store keep (orders, desk sales, scans, staff)."""
 
     # -- names -------------------------------------------------------------------------------------------------
     def _names(self, org: str) -> tuple[dict[int, dict], dict[str, str]]:
         """target id -> {name, currency, categories, zones}; staff id -> name."""
         targets: dict[int, dict] = {}
-        for e in self.events(org):                                       # type: ignore[attr-defined]
+        for e in self.events(org):
             row = self.q1("SELECT currency FROM events WHERE event_id=?", (e["event_id"],))
             targets[e["event_id"]] = {"name": e["name"], "currency": row[0] if row else "EUR", "timezone": e["timezone"],
                                       "categories": {c["category_id"]: c["name"] for c in e["categories"]},
                                       "zones": {z["zone_id"]: z["name"] for z in e["zones"]}}
-        for p in self.passes(org):                                       # type: ignore[attr-defined]
+        for p in self.passes(org):
             first = targets.get((p.get("event_ids") or [None])[0], {})
             targets[p["pass_id"]] = {"name": p["name"], "currency": first.get("currency", "EUR"),
                                      "timezone": first.get("timezone", "UTC"),
                                      "categories": first.get("categories", {}), "zones": first.get("zones", {})}
-        staff = {str(s["staff_id"]): s["name"] for s in self.staff(org)}  # type: ignore[attr-defined]
+        staff = {str(s["staff_id"]): s["name"] for s in self.staff(org)}
         return targets, staff
 
     def _desk_of_orders(self, org: str) -> dict[str, dict]:
@@ -92,7 +92,7 @@ class ReportsMixin:
                 continue                                           # refused: nothing happened
             lines = a.get("lines") or []
             if a.get("offline_order"):
-                lines = self.order_lines(number)                   # type: ignore[attr-defined]
+                lines = self.order_lines(number)
             if kind == "refund":
                 payment = self.order_payment(number)               # handed back the way it was paid
             total = a.get("total_cents")
@@ -126,7 +126,7 @@ class ReportsMixin:
         params: tuple = (org,)
         if event_id is not None:
             sql, params = sql + " AND t.target_id=?", (org, event_id)
-        scans = self._scans(org, event_id, actions_only=True)             # type: ignore[attr-defined]
+        scans = self._scans(org, event_id, actions_only=True)
         moves: dict[str, list] = {}
         for s in scans:
             if isinstance(s, Scan) and s.ticket_key:
@@ -151,12 +151,12 @@ class ReportsMixin:
         """A desk shift starts with a float (cash in the drawer). One open shift per desk; idempotent by uuid."""
         if not 0 <= int(float_cents) <= 10**9:
             raise InvalidInput(f"float {float_cents}: a number of cents, 0 or more")
-        dev = self.device(device_id)                                      # type: ignore[attr-defined]
+        dev = self.device(device_id)
         if dev is None or dev["org"] != org:
             raise NotFound(f"no device {device_id!r} for organiser {org!r}")
         shift_uuid = shift_uuid or uuid.uuid4().hex
         with self.tx() as c:
-            self._lock_org(org)                                            # type: ignore[attr-defined]
+            self._lock_org(org)
             same = c.execute("SELECT shift_id FROM till_shifts WHERE shift_uuid=?", (shift_uuid,)).fetchone()
             if same is not None:
                 return self.shift(org, same[0])
@@ -244,7 +244,7 @@ class TillRequestsMixin(ReportsMixin):
     def till_request(self, org: str, device_id: str, req) -> Any:
         from agent.sync.messages import DeskAnswer
         try:
-            done = self._answered(req.request_id, device_id)             # type: ignore[attr-defined]
+            done = self._answered(req.request_id, device_id)
             if done is not None:
                 return DeskAnswer(**dict(done, lines=tuple(done.get("lines", ())), tickets=()))
             if req.action == "open":

@@ -8,12 +8,10 @@ from typing import Callable
 from agent.ticket_format import Ticket
 from server_stub.model import DEFAULT_VALIDITY_MARGIN_H, validity_window
 from server_stub.store.base import NotFound
-from server_stub.store.scans import ScansMixin
 from server_stub.store.reports import MailStatusMixin, TillRequestsMixin
-from server_stub.store.staff import StaffMixin
 
 
-class SqlStore(ScansMixin, StaffMixin, TillRequestsMixin, MailStatusMixin):
+class SqlStore(TillRequestsMixin, MailStatusMixin):
     """Implements `server_stub.store.ServerStore`. Thread-safe (one connection under a lock)."""
 
     # -- settings ----------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import time
 
 from agent.errors import InvalidInput
 from agent.staff import ROLES, StaffError, hash_pin
-from server_stub.store.base import NotFound, StoreBase, written
+from server_stub.store.base import NotFound, written
+from server_stub.store.catalogue import CatalogueMixin
 
 _COLS = "staff_id, org, name, role, pin, badge_serial, active, created_at, updated_at, version"
 
@@ -35,7 +36,7 @@ def _check(name: str | None, role: str | None) -> None:
         raise InvalidInput(f"role is one of {', '.join(ROLES)}, not {role!r}")
 
 
-class StaffMixin(StoreBase):
+class StaffMixin(CatalogueMixin):
     def add_staff(self, org: str, name: str, role: str, pin: str | None = None, badge: bool = False) -> dict:
         """A new staff member; at least a PIN or a badge (a badge only: they log in by scanning it)."""
         _check(name, role)
@@ -59,7 +60,7 @@ class StaffMixin(StoreBase):
         return _row(r)
 
     def staff(self, org: str) -> list[dict]:
-        self._require_org(org)     # type: ignore[attr-defined]
+        self._require_org(org)
         return [_row(r) for r in self.q(f"SELECT {_COLS} FROM staff WHERE org=? ORDER BY staff_id", (org,))]
 
     def set_staff(self, org: str, staff_id: str, *, name: str | None = None, role: str | None = None,
