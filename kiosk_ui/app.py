@@ -23,12 +23,14 @@ from kiosk_ui.screens.search import SearchScreen
 from kiosk_ui.screens.sell import PayScreen, SellScreen, SoldScreen
 from kiosk_ui.screens.setup import SetupScreen
 from kiosk_ui.screens.staff import StaffScreen
+from kiosk_ui.screens.till import TillScreen
 from kiosk_ui.screens.widgets import paint
 
 POLL_SECONDS = 2.0
 SCREENS = {"scan": ScanScreen, "search": SearchScreen, "events": EventsScreen, "kiosk": KioskScreen,
            "stats": StatsScreen, "sync": SyncScreen, "setup": SetupScreen, "menu": MenuScreen,
-           "sell": SellScreen, "pay": PayScreen, "sold": SoldScreen, "staff": StaffScreen}
+           "sell": SellScreen, "pay": PayScreen, "sold": SoldScreen, "staff": StaffScreen,
+           "till": TillScreen}
 
 
 class KioskUI:

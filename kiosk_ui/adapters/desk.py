@@ -38,6 +38,9 @@ ANSWER_SECONDS = 3.0          # online: how long the kiosk waits for the server 
 REFILL_EVERY = 60.0           # online: how often the allotment is checked (refilled when expiring or mostly used)
 
 
+TILL, LAST_Z = "till_shift", "till_last_z"      # ledger settings: the open shift, the last Z report
+
+
 class SaleLink(Protocol):
     """The kiosk's line to the server (the sync's MQTT session): send a desk request, wait for its answer."""
     @property
@@ -264,6 +267,43 @@ class KioskDesk:
                                                  self._filed_under(sale.target_id)[0]))
         return DeskResult(True, answer.difference_cents, answer.currency, ticket_keys=tuple(
             t.ticket_key for t in answer.tickets), order_number=answer.order_number or str(old.get("order_number")))
+
+    # -- the till and e-tickets ---------------------------------------------------------------------------------------
+    def till(self, action: str, cents: int, currency: str = "EUR") -> DeskAnswer | str:
+        """Open this kiosk's shift with a float, or close it with the counted cash: the server's answer (a close
+        carries the Z report), or the problem in words. The open shift is remembered here (ledger setting)."""
+        import uuid
+        from agent.sync.messages import TillRequest
+        if not self.online:
+            return "The till needs the server: try again when the kiosk is online."
+        answer = self.link.ask(TillRequest(self._org(), self._device(), uuid.uuid4().hex, action, int(cents), currency,
+                                           time.time(), staff=self.ledger.on_duty), self.timeout)
+        if answer is None:
+            return "The server did not answer in time."
+        if not answer.ok:
+            return answer.reason
+        self.ledger.set_setting(TILL, {"shift": answer.order_number, "float_cents": answer.total_cents,
+                                       "currency": answer.currency, "opened_at": time.time()}
+                                if action == "open" else None)
+        if action == "close":
+            self.ledger.set_setting(LAST_Z, answer.report)
+        return answer
+
+    def open_shift(self) -> dict | None:
+        return self.ledger.get_setting(TILL)
+
+    def last_z(self) -> dict | None:
+        return self.ledger.get_setting(LAST_Z)
+
+    def send_etickets(self, order_number: str, timeout: float = 60.0) -> DeskAnswer | str:
+        """Ask the server to e-mail an order's e-tickets again; its answer once the mail server answered."""
+        import uuid
+        from agent.sync.messages import ETicketsRequest
+        if not self.online:
+            return "E-mail needs the server: try again when the kiosk is online."
+        answer = self.link.ask(ETicketsRequest(self._org(), self._device(), uuid.uuid4().hex, order_number,
+                                               time.time(), staff=self.ledger.on_duty), timeout)
+        return "The server did not answer in time." if answer is None else answer
 
     # -- the allotment -----------------------------------------------------------------------------------------------
     def refill(self) -> str:

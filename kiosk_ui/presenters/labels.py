@@ -18,14 +18,14 @@ DESK_PROBLEMS = ("Sold out", "Not enough left", "Choose the tickets.", "Choose h
                  "No ticket in this order.", "Tap a ticket first.", "sales not open yet", "sales closed")
 MENU_TILES = (("scan", "Scan"), ("search", "Search"), ("events", "Events and zones"), ("sell", "Sell tickets"),
               ("kiosk", "Ticket desk"), ("stats", "Statistics"), ("sync", "Sync"), ("setup", "Set-up"),
-              ("staff", "Staff"))
+              ("staff", "Staff"), ("till", "Cash-up"))
 ENROLLMENT_STEPS = {"idle": "Not enrolled yet: scan the enrollment QR, or type the organiser code.",
                     "discovering": "Looking for the organiser's server on this network…",
                     "contacting": "Contacting the server…", "enrolled": "Enrolled", "failed": "Enrollment failed",
                     "unavailable": "Not available"}
 STATS_TITLES = ("Per event", "Per zone", "Per gate")
 SCREEN_TITLES = ("Scan", "Search", "Events and zones", "Ticket desk", "Statistics", "Sync", "Set-up", "Menu",
-                 "Sell tickets", "Payment", "Sale", "Cart", "Staff")
+                 "Sell tickets", "Payment", "Sale", "Cart", "Staff", "Cash-up")
 
 SCANNER_LABELS = {"camera": "camera", "zebra": "Zebra laser (DataWedge)", "bluebird": "Bluebird laser",
                   "keyboard": "keyboard-wedge laser"}
@@ -34,8 +34,14 @@ SCANNER_LABELS = {"camera": "camera", "zebra": "Zebra laser (DataWedge)", "blueb
 PRINTER_LANGUAGES = {lang.name: lang.label for lang in _printers.languages()}
 PRINTER_FORMATS = {lang.name: dict(zip(lang.formats, lang.format_labels or lang.formats)) for lang in _printers.languages()}
 
+# the cash-up screen (kiosk_ui/presenters/till.py)
+TILL_LABELS = ("Z report", "Shift {n}", "Sales", "tickets", "Refunds", "Cancellations", "Exchanges", "Float",
+               "Expected cash", "Counted cash", "Difference", "Shift {n} open, float {amount}", "Close shift",
+               "Cash counted in the drawer", "No shift open", "Open shift", "Float (cash in the drawer)",
+               "Type an amount, e.g. 150.00", "Cash-up")
+
 LABEL_TABLES = (tuple(SCANNER_LABELS.values()), tuple(PRINTER_LANGUAGES.values()),
                 tuple(label for formats in PRINTER_FORMATS.values() for label in formats.values()), UNDO_REASONS,
                 CHECKIN_REASONS, EXCHANGE_REASONS, REFUND_REASONS, tuple(PAYMENT_LABELS.values()), DESK_PROBLEMS,
                 tuple(t for _, t in MENU_TILES), tuple(ENROLLMENT_STEPS.values()),
-                STATS_TITLES, SCREEN_TITLES)
+                STATS_TITLES, SCREEN_TITLES, TILL_LABELS)

@@ -24,7 +24,7 @@ class MenuScreen(BaseScreen):
         self.grid.cols = 2 if self.portrait else 4
         self.grid.clear_widgets()
         for name, label in MENU_TILES:
-            if name in ("kiosk", "sell") and not self.ctl.is_kiosk:
+            if name in ("kiosk", "sell", "till") and not self.ctl.is_kiosk:
                 continue                        # a door device has no ticket desk
             self.grid.add_widget(BigButton(tr(label), lambda n=name: self.ui.go(n), height=dp(TOUCH * 1.4),
                                            font_size=sp(22)))

@@ -1,0 +1,59 @@
+"""The cash-up screen's view-model: the open shift (float) or none, and the last Z report as translated rows.
+Pure: settings and report dicts in, texts out (amounts in the kiosk's language, the event's currency)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drivers.printers.wording import money
+from kiosk_ui.i18n import language, tr
+from kiosk_ui.presenters.labels import PAYMENT_LABELS
+
+
+@dataclass(frozen=True)
+class TillView:
+    status: str                      # "Shift 3 open, float EUR 150.00" / "No shift open"
+    is_open: bool
+    action: str                      # the button: "Open shift" / "Close shift"
+    amount_hint: str                 # "Float (cash in the drawer)" / "Cash counted in the drawer"
+    report: tuple[tuple[str, str], ...]   # (label, value) rows of the last Z report
+
+
+def parse_amount(text: str) -> int | None:
+    """'150', '150.5', '150,50' -> cents; None when it is not an amount."""
+    t = text.strip().replace(" ", "").replace(",", ".")
+    if not t or t.count(".") > 1 or not t.replace(".", "").isdigit():
+        return None
+    units, _, cents = t.partition(".")
+    if len(cents) > 2:
+        return None
+    return int(units or 0) * 100 + int((cents + "00")[:2])
+
+
+def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
+    lang, cur = language(), z.get("currency", "EUR")
+
+    def m(cents: int | None) -> str:
+        return "-" if cents is None else money(cents, cur, lang)
+    rows = [(tr("Z report"), tr("Shift {n}", n=z["shift_id"])),
+            (tr("Sales"), f"{z['sales']['count']} · {z['sales']['tickets']} {tr('tickets')} · "
+                          f"{m(z['sales']['total_cents'])}")]
+    rows += [(f"  {tr(PAYMENT_LABELS.get(k, k))}", m(v)) for k, v in z["payments"].items()]
+    rows += [(tr("Refunds"), f"{z['refunds']['count']} · {m(z['refunds']['total_cents'])}"),
+             (tr("Cancellations"), f"{z['voids']['count']} · {m(z['voids']['total_cents'])}"),
+             (tr("Exchanges"), f"{z['exchanges']['count']} · +{m(z['exchanges']['collected_cents'])} "
+                               f"-{m(z['exchanges']['refunded_cents'])}"),
+             (tr("Float"), m(z["float_cents"])), (tr("Expected cash"), m(z["expected_cash_cents"])),
+             (tr("Counted cash"), m(z["counted_cash_cents"])), (tr("Difference"), m(z["difference_cents"]))]
+    rows += [(f"  {s['staff']}", f"{s['sales']} · {m(s['total_cents'])}") for s in z["per_staff"]]
+    return tuple(rows)
+
+
+def till_view(shift: dict | None, last_z: dict | None) -> TillView:
+    if shift:
+        status = tr("Shift {n} open, float {amount}", n=shift["shift"],
+                    amount=money(shift["float_cents"], shift.get("currency", "EUR"), language()))
+        return TillView(status, True, tr("Close shift"), tr("Cash counted in the drawer"),
+                        z_rows(last_z) if last_z else ())
+    return TillView(tr("No shift open"), False, tr("Open shift"), tr("Float (cash in the drawer)"),
+                    z_rows(last_z) if last_z else ())
+

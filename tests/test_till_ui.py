@@ -1,0 +1,54 @@
+"""The cash-up screen in the real app, rendered offscreen in English and French against the real server
+(tests/till_ui_scenario.py): a bad amount refused by name, the shift opened with its float, the Z report after two
+sales with the counted cash 0.50 short."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "test-artifacts" / "ui-till"
+
+WORDS = {"en": {"tile": "Cash-up", "none": "No shift open", "open": "Open shift", "close": "Close shift",
+                "bad": "Type an amount, e.g. 150.00", "opened": "Shift 1 open, float EUR 150.00",
+                "expected": "Expected cash   EUR 200.00", "diff": "Difference   -EUR 0.50",
+                "card": "  Card (terminal)   EUR 60.00", "hint": "Float (cash in the drawer)"},
+         "fr": {"tile": "Clôture de caisse", "none": "Aucun service ouvert", "open": "Ouvrir le service",
+                "close": "Fermer le service", "bad": "Tapez un montant, par ex. 150,00",
+                "opened": "Service 1 ouvert, fond de caisse 150,00 EUR",
+                "expected": "Espèces attendues   200,00 EUR", "diff": "Écart   -0,50 EUR",
+                "card": "  Carte (terminal)   60,00 EUR", "hint": "Fond de caisse (tiroir)"}}
+
+
+@pytest.fixture(scope="module", params=["en", "fr"])
+def res(request) -> tuple[str, dict]:
+    out = OUT / request.param
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
+    env.pop("DISPLAY", None)
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "till_ui_scenario.py"), str(out), request.param],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return request.param, json.loads((out / "till_results.json").read_text())
+
+
+def test_cash_up_screen_opens_and_closes_the_shift(res):
+    lang, r = res
+    w = WORDS[lang]
+    assert w["tile"] in r["menu"]
+    assert r["closed"] == {"status": w["none"], "action": w["open"], "hint": w["hint"]}
+    assert r["bad_amount"] == w["bad"]
+    assert r["open_problem"] == "" and r["open"]["status"] == w["opened"] and r["open"]["action"] == w["close"]
+    assert r["open"]["server"] == 15000
+    assert r["sales"] == [5000, 6000]
+    assert r["close_problem"] == "" and r["z"]["status"] == w["none"] and r["z"]["server"] == -50
+    assert w["expected"] in r["z"]["rows"] and w["diff"] in r["z"]["rows"] and w["card"] in r["z"]["rows"]
+    for name in ("till_closed", "till_open", "till_z"):
+        img = Image.open(OUT / lang / f"{name}.png")
+        assert img.size[0] > 300 and len(set(img.convert("L").resize((60, 100)).getdata())) > 4   # drawn, not blank

@@ -1,0 +1,82 @@
+"""Drives the cash-up screen offscreen (real GL) against the real sync server and mosquitto: run in its own process by
+tests/test_till_ui.py (Kivy's window is one per process).
+
+    python tests/till_ui_scenario.py OUT_DIR LANG   -> OUT_DIR/till_*.png, till_results.json
+
+The kiosk opens its shift with a float typed on the screen (a bad amount first), two sales reach the server for
+this kiosk (cash and card), then the cash counted is typed and the Z report the server kept is shown.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(out: Path, lang: str) -> dict:
+    from kiosk_ui.offscreen import offscreen_env
+    offscreen_env((720, 1280))
+    from agent.policy import DevicePolicy
+    from agent.sync import BrokerConfig
+    from agent.sync.messages import SaleLine, SaleRequest
+    from kiosk_ui import i18n
+    from kiosk_ui.adapters import build_services
+    from kiosk_ui.adapters.desk import KioskDesk, SyncSaleLink
+    from kiosk_ui.controller import Controller
+    from kiosk_ui.door import Door
+    from kiosk_ui.offscreen import Harness
+    from server_stub.sync.sim_device import SimDevice
+    from tests.broker import Mosquitto
+    from tests.desk_scenario import server_side, texts
+    from tests.helpers import wait_for
+    from tests.sync_fixtures import FAST, ORG
+    i18n.set_language(lang)
+    work = Path(tempfile.mkdtemp(prefix="till-scenario-"))
+    res: dict = {}
+    with Mosquitto(work / "mosquitto") as broker:
+        store, event, server = server_side(work / "server", broker.port)
+        kiosk = SimDevice(work / "kiosk", ORG, "kiosk-1", store.server_public_key(ORG), BrokerConfig(port=broker.port),
+                          [event], options=FAST, role="kiosk").go_online()
+        door = Door(kiosk.ledger, kiosk.keyring, DevicePolicy(device_id="kiosk-1", gate="Desk", events=frozenset({event})))
+        door.ledger.set_setting("device_role", "kiosk")
+        ctl = Controller(door, build_services(door, work / "kiosk"))
+        ctl.services.desk = desk = KioskDesk(door, work / "kiosk", SyncSaleLink(kiosk), timeout=5.0, org=ORG)
+        assert wait_for(lambda: desk.online, 30), "the kiosk never got online"
+        h = Harness(ctl, "menu")
+        res["menu"] = texts(h.screen("menu").grid)
+        h.go("till")
+        till = h.screen("till")
+        h.pump()
+        h.screenshot(out / "till_closed.png")
+        res["closed"] = {"status": till.status.text, "action": till.action.text, "hint": till.amount.hint_text}
+        till.amount.text = "12,345"
+        res["bad_amount"] = till.submit()
+        till.amount.text = "150"
+        res["open_problem"] = till.submit()
+        h.pump()
+        h.screenshot(out / "till_open.png")
+        res["open"] = {"status": till.status.text, "action": till.action.text, "hint": till.amount.hint_text,
+                       "server": store.shifts(ORG, "kiosk-1")[0]["float_cents"]}
+        cash = store.sell(ORG, "kiosk-1", SaleRequest(ORG, "kiosk-1", "t1", event, (SaleLine(1, 2),)))
+        card = store.sell(ORG, "kiosk-1", SaleRequest(ORG, "kiosk-1", "t2", event, (SaleLine(2, 1),), payment="card",
+                                                      payment_ref="T-77"))
+        res["sales"] = [cash.total_cents, card.total_cents]
+        till.amount.text = "199,50"
+        res["close_problem"] = till.submit()
+        h.pump()
+        h.screenshot(out / "till_z.png")
+        res["z"] = {"status": till.status.text, "action": till.action.text, "rows": texts(till.report),
+                    "server": store.shifts(ORG, "kiosk-1")[0]["report"]["difference_cents"]}
+        kiosk.close()
+        server.stop()
+        store.close()
+    (out / "till_results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False))
+    return res
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2])
