@@ -177,6 +177,8 @@ class SaleTarget:
     categories: tuple[SaleCategory, ...] = ()
     is_pass: bool = False
     timezone: str = "UTC"              # the event's: the receipt's time of sale
+    starts_at: float | None = None     # an event's times (None for a pass): the screen's date, in the app's language
+    ends_at: float | None = None
 
 
 @dataclass(frozen=True)

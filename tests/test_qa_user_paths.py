@@ -182,3 +182,26 @@ def test_rollback_of_a_stolen_doors_quick_cancellations_restores_the_order(organ
         if serve is not None:
             _stop(serve)
         _stop(prov)
+
+
+def test_the_sell_screen_dates_the_event_in_the_apps_language(tmp_path):
+    """Kiosk guide, Sell tickets, with the app in French for an English event: amounts were French ("25,00 EUR")
+    but the event's date on the button at the top stayed English ("Mon 30 Nov 2026"); the receipt keeps the
+    event's language."""
+    from kiosk_ui import i18n
+    from kiosk_ui.adapters.desk import KioskDesk
+    from kiosk_ui.demo_data import seed, seed_desk
+    from kiosk_ui.presenters.cart import cart_view
+    demo = seed(tmp_path)
+    desk = KioskDesk(demo.door, tmp_path, clock=lambda: demo.now)
+    seed_desk(demo, desk)
+    target = next(t for t in desk.targets() if not t.is_pass)
+    assert target.language == "en" and any(d in target.date_text for d in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+    try:
+        i18n.set_language("fr")
+        title = cart_view(target, {}, None).title
+        assert any(d in title for d in ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim.")), title
+        i18n.set_language("en")
+        assert target.date_text in cart_view(target, {}, None).title
+    finally:
+        i18n.set_language("en")

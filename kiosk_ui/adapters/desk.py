@@ -139,7 +139,8 @@ class KioskDesk:
                     when(event.get("starts_at"), event.get("ends_at"), tz, lang))
             name = str(entry.get("name") or "") if is_pass else str(event.get("name") or entry.get("name") or "")
             out.append(SaleTarget(offer.target_id, name or str(offer.target_id), date, offer.currency, lang, cats,
-                                  is_pass, tz))
+                                  is_pass, tz, None if is_pass else event.get("starts_at"),
+                                  None if is_pass else event.get("ends_at")))
         return out
 
     def quote(self, target_id: int, cart: dict[int, int], promo_code: str | None = None) -> CartQuote:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.printers.receipt import Receipt, ReceiptLine
-from drivers.printers.wording import money
+from drivers.printers.wording import money, when
 from kiosk_ui.i18n import language, tr, tr_n
 from kiosk_ui.services import CartQuote, Payment, SaleResult, SaleTarget
 
@@ -17,6 +17,14 @@ MAX_IN_CART = 20                        # per category, one tap at a time; the s
 
 def amount(cents: int, currency: str) -> str:
     return money(cents, currency, language())
+
+
+def target_title(target: SaleTarget) -> str:
+    """The event (or pass) and its date as the operator reads them: the date in the app's language (the receipt
+    keeps the event's, `date_text`)."""
+    date = (when(target.starts_at, target.ends_at, target.timezone, language()) if target.starts_at is not None
+            else target.date_text)
+    return f"{target.name}\n{date}" if date else target.name
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ def cart_view(target: SaleTarget, cart: dict[int, int], quote: CartQuote | None)
     elif quote is not None:
         problem = tr(quote.problem)
     empty = not any(cart.values())
-    title = f"{target.name}\n{target.date_text}" if target.date_text else target.name
+    title = target_title(target)
     applied = sorted({line.promotion for line in quote.lines if line.promotion}) if quote is not None else []
     return CartView(title, tuple(rows), tuple(lines), tr("Total: {amount}", amount=amount(total, target.currency)),
                     problem if not empty else tr("Choose the tickets."), not empty and not problem and quote is not None,

@@ -11,7 +11,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from kiosk_ui.i18n import tr
-from kiosk_ui.presenters.cart import parse_cents, sale_message
+from kiosk_ui.presenters.cart import parse_cents, sale_message, target_title
 from kiosk_ui.presenters.labels import PAYMENT_LABELS
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, BigToggle, Text, choose, field, paint, scroll_list
@@ -51,7 +51,7 @@ class SellScreen(BaseScreen):
 
     # -- intents -----------------------------------------------------------------------------------------------------
     def ask_target(self) -> None:
-        options = [(f"{t.name}\n{t.date_text}", partial(self.choose_target, t.target_id)) for t in self.flow.targets()]
+        options = [(target_title(t), partial(self.choose_target, t.target_id)) for t in self.flow.targets()]
         self.ui.popup = choose(tr("What is sold?"), options)
 
     def choose_target(self, target_id: int) -> None:
