@@ -7,7 +7,7 @@ when a part is not on this build, an `Unavailable*` stand-in says so plainly ins
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
+from typing import Any, TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from agent.home import Credentials
@@ -261,6 +261,10 @@ class DeskService(Protocol):
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
                  category: int | None = None) -> DeskResult: ...
     def maybe_refill(self) -> None: ...                # online: get or refill the offline sales allotment
+    def till(self, action: str, cents: int, currency: str = "EUR") -> Any: ...   # DeskAnswer, or the problem (str)
+    def open_shift(self) -> dict | None: ...
+    def last_z(self) -> dict | None: ...
+    def send_etickets(self, order_number: str, timeout: float = 60.0) -> Any: ...   # DeskAnswer, or the problem
 
 
 class UnavailableDesk:
@@ -285,6 +289,18 @@ class UnavailableDesk:
 
     def maybe_refill(self) -> None:
         pass
+
+    def till(self, action: str, cents: int, currency: str = "EUR") -> str:
+        return "Selling is not available on this device."
+
+    def open_shift(self) -> dict | None:
+        return None
+
+    def last_z(self) -> dict | None:
+        return None
+
+    def send_etickets(self, order_number: str, timeout: float = 60.0) -> str:
+        return "Selling is not available on this device."
 
 
 # -- stand-ins for parts missing from this build --------------------------------------------------------------------

@@ -18,12 +18,14 @@ OUT = ROOT / "test-artifacts" / "ui-till"
 WORDS = {"en": {"tile": "Cash-up", "none": "No shift open", "open": "Open shift", "close": "Close shift",
                 "bad": "Type an amount, e.g. 150.00", "opened": "Shift 1 open, float EUR 150.00",
                 "expected": "Expected cash   EUR 200.00", "diff": "Difference   -EUR 0.50",
-                "card": "  Card (terminal)   EUR 60.00", "hint": "Float (cash in the drawer)"},
+                "card": "  Card (terminal)   EUR 60.00", "hint": "Float (cash in the drawer)",
+                "email": "E-mail tickets", "not_configured": "E-tickets of order"},
          "fr": {"tile": "Clôture de caisse", "none": "Aucun service ouvert", "open": "Ouvrir le service",
                 "close": "Fermer le service", "bad": "Tapez un montant, par ex. 150,00",
                 "opened": "Service 1 ouvert, fond de caisse 150,00 EUR",
                 "expected": "Espèces attendues   200,00 EUR", "diff": "Écart   -0,50 EUR",
-                "card": "  Carte (terminal)   60,00 EUR", "hint": "Fond de caisse (tiroir)"}}
+                "card": "  Carte (terminal)   60,00 EUR", "hint": "Fond de caisse (tiroir)",
+                "email": "Envoyer par e-mail", "not_configured": "Billets de la commande"}}
 
 
 @pytest.fixture(scope="module", params=["en", "fr"])
@@ -49,6 +51,7 @@ def test_cash_up_screen_opens_and_closes_the_shift(res):
     assert r["sales"] == [5000, 6000]
     assert r["close_problem"] == "" and r["z"]["status"] == w["none"] and r["z"]["server"] == -50
     assert w["expected"] in r["z"]["rows"] and w["diff"] in r["z"]["rows"] and w["card"] in r["z"]["rows"]
+    assert r["email"]["button"] == w["email"] and w["not_configured"] in r["email"]["message"]
     for name in ("till_closed", "till_open", "till_z"):
         img = Image.open(OUT / lang / f"{name}.png")
         assert img.size[0] > 300 and len(set(img.convert("L").resize((60, 100)).getdata())) > 4   # drawn, not blank

@@ -38,6 +38,7 @@ class KioskScreen(BaseScreen):
             "pay": BigButton(tr("Payment received"), self.validate_payment, colour=(0.05, 0.55, 0.2, 1)),
             "exchange": BigButton(tr("Exchange ticket"), self.ask_exchange),
             "refund": BigButton(tr("Refund or cancel"), self.ask_refund, colour=(0.6, 0.2, 0.15, 1)),
+            "email": BigButton(tr("E-mail tickets"), self.send_etickets),
         }
         for b in self.buttons.values():
             self.actions.add_widget(b)
@@ -232,6 +233,31 @@ class KioskScreen(BaseScreen):
         self.refresh()
 
     # -- rendering ---------------------------------------------------------------------------------------------------
+    def send_etickets(self, wait: bool = False):
+        """Ask the server to e-mail this order's e-tickets to its buyer; the mail server's answer (sent, or the
+        address refused) shows here when it comes. In the background unless `wait` (tests)."""
+        if not self.order_number:
+            return None
+        number = self.order_number
+        self.message.text = tr("Sending the e-tickets of order {o}…", o=number)
+
+        def done(answer) -> None:
+            if isinstance(answer, str):
+                self.message.text = tr("Not done: {why}", why=tr(answer))
+            elif answer.ok:
+                self.message.text = tr("E-tickets of order {o} sent.", o=number)
+            else:
+                self.message.text = tr("E-tickets of order {o} not sent ({status}): {why}", o=number,
+                                       status=answer.status or "failed", why=answer.reason)
+        if wait:
+            done(self.ctl.services.desk.send_etickets(number))
+            return self.message.text
+        from kivy.clock import Clock
+        import threading
+        threading.Thread(target=lambda: (lambda a: Clock.schedule_once(lambda *_: done(a)))(
+            self.ctl.services.desk.send_etickets(number)), daemon=True).start()
+        return None
+
     def relabel(self) -> None:
         super().relabel()
         self.query.hint_text = tr("Name or order")
@@ -242,9 +268,10 @@ class KioskScreen(BaseScreen):
                                   else tr("No printer yet: choose one in Printers."))
         self.actions.cols = 3 if self.portrait else 6
         has_order = bool(self.order_number)
-        for name in ("print", "badge", "reprint", "exchange", "refund"):
+        for name in ("print", "badge", "reprint", "exchange", "refund", "email"):
             self.buttons[name].disabled = not has_order
         self.buttons["refund"].disabled = not has_order or not self.ctl.services.desk.available
+        self.buttons["email"].disabled = not has_order or not self.ctl.services.desk.available
         self.buttons["pay"].disabled = not any(t["state"] == "unpaid" for t in self.tickets)
         if not has_order:
             return
