@@ -73,6 +73,13 @@ def _lookup(value: str, names: dict[str, int], what: str) -> int:
     return found
 
 
+def _delimiter(text: str) -> str:
+    """`;`, `,` or tab: the one the header line uses most (column names contain none). Guessing from the whole
+    sample (csv.Sniffer) fails when one line has a field too few, and the error then blamed the header."""
+    header = text.split("\n", 1)[0]
+    return max(",;\t", key=header.count)
+
+
 def parse_orders_csv(data: bytes | str, default_target: int | None,
                      catalogue: Callable[[int], Catalogue]) -> Parsed:
     """Pure parse + validation. `catalogue(target_id)` raises LookupError for an unknown event/pass."""
@@ -82,12 +89,7 @@ def parse_orders_csv(data: bytes | str, default_target: int | None,
     except ValueError as exc:
         out.errors.append(str(exc))
         return out
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text), quotechar='"', doublequote=True)
     try:
         header = next(reader)
     except (StopIteration, csv.Error):

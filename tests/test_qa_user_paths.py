@@ -205,3 +205,23 @@ def test_the_sell_screen_dates_the_event_in_the_apps_language(tmp_path):
         assert target.date_text in cart_view(target, {}, None).title
     finally:
         i18n.set_language("en")
+
+
+def test_import_orders_names_the_line_with_a_field_missing(organiser, tmp_path):
+    """Organiser's guide: "A line with a mistake stops the whole import and says which line". A line with one
+    field too few made the delimiter guess fail, and the error blamed the header ("line 1: unknown column(s)")."""
+    home = organiser
+    orders = tmp_path / "orders.csv"
+    orders.write_text("buyer_name;email;category;zone;quantity;status;order_ref\n"
+                      "Ann Martin;ann@example.org;Adult;Floor;2;paid;A\n"
+                      "Bob Roy;bob@example.org;Adult;Floor;1;pending\n", encoding="utf-8")
+    before = tg(home, "server", "report", "participants", "--json").stdout
+    for extra in (["--dry-run"], []):
+        proc = tg(home, "server", "import-orders", str(orders), "--event", "1", *extra, ok=False)
+        assert proc.returncode == 1
+        assert "line 3: 6 fields, the header has 7" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+        assert "line 1" not in proc.stdout + proc.stderr
+    assert tg(home, "server", "report", "participants", "--json").stdout == before     # nothing half-imported
+    orders.write_text('"buyer_name","email","category","zone"\n"Martin, Ann","ann@example.org","Adult","Floor"\n',
+                      encoding="utf-8")
+    assert "1 order(s)" in tg(home, "server", "import-orders", str(orders), "--event", "1").stdout
