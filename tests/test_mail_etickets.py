@@ -155,7 +155,7 @@ def test_etickets_mailed_in_french_with_verified_qr_and_a_refused_address(smtp, 
         tickets = {t["ticket_key"] for t in store.order(ok)["tickets"]}
     seen = set()
     for name in pngs:
-        found = zxingcpp.read_barcodes(Image.open(io.BytesIO(files[name])))
+        found = zxingcpp.read_barcodes(Image.open(io.BytesIO(files[name])), formats=zxingcpp.BarcodeFormat.QRCode)
         decoded = read_payload(found[0].text, keyring, time.time())
         assert decoded.status == "ok"
         seen.add(str(decoded.ticket.ticket_id))

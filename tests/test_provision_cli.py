@@ -51,7 +51,8 @@ def served(tmp_path):
 def _decode_sheet(path: Path) -> list[str]:
     zxingcpp = pytest.importorskip("zxingcpp")
     from PIL import Image
-    return [r.text for r in zxingcpp.read_barcodes(Image.open(path).convert("L"))]
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(path).convert("L"),
+                                                   formats=zxingcpp.BarcodeFormat.QRCode)]
 
 
 def test_cli_whole_flow(served, capsys):
