@@ -225,3 +225,43 @@ def test_import_orders_names_the_line_with_a_field_missing(organiser, tmp_path):
     orders.write_text('"buyer_name","email","category","zone"\n"Martin, Ann","ann@example.org","Adult","Floor"\n',
                       encoding="utf-8")
     assert "1 order(s)" in tg(home, "server", "import-orders", str(orders), "--event", "1").stdout
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+def test_a_wiped_device_keeps_no_staff_list_nor_login(organiser):
+    """Technician's guide: a revoked or wiped device keeps no personal data. The staff list (names, PIN hashes: a
+    4-digit PIN falls to an offline search) and the supervisor's open session survived `provision wipe`, and
+    were still there after the device was enrolled again."""
+    import json
+    home = organiser
+    tg(home, "server", "staff", "add", "--name", "Sam Okafor", "--role", "supervisor", "--pin", stdin="5678\n")
+    http_port, broker_port = free_port(), free_port()
+    prov = _start(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
+                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
+                  "--for", "120")
+    serve = None
+    try:
+        assert "enrollment endpoint" in prov.stdout.readline()
+        serve = _start(home, "server", "serve")
+        assert "sync server" in serve.stdout.readline()
+        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
+                   "--events", "1", "--out", str(home / "doors.pdf")).stdout
+        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+           f"127.0.0.1:{http_port}")
+        tg(home, "server", "push")
+        tg(home, "agent", "sync", "--until-idle", "--for", "30")
+        tg(home, "agent", "login", "--staff", "Sam Okafor", "--pin", stdin="5678\n")
+        status = json.loads(tg(home, "agent", "status", "--json").stdout)
+        assert status["staff_on_device"] == 1 and status["on_duty"]["name"] == "Sam Okafor"
+
+        tg(home, "provision", "wipe", "--yes")
+        status = json.loads(tg(home, "agent", "status", "--json").stdout)
+        assert status["staff_on_device"] == 0 and not status["on_duty"], status
+        refused = tg(home, "agent", "login", "--staff", "Sam Okafor", "--pin", stdin="5678\n", ok=False)
+        assert refused.returncode != 0
+        ledger = (home / "device" / "ledger.sqlite").read_bytes()
+        assert b"Sam Okafor" not in ledger
+    finally:
+        if serve is not None:
+            _stop(serve)
+        _stop(prov)

@@ -1,7 +1,7 @@
 """Wiping a revoked device: orders, names and keys go; what stays is only the scan log (no personal data).
 
 Removed: the ticket index and its full-text index (names, e-mails, order numbers), the catalogue, the
-revocation/block lists, the keyring, the broker credentials and the device's private key. SQLite runs with
+revocation/block lists, the organiser's staff list and who is logged in, the keyring, the broker credentials and the device's private key. SQLite runs with
 secure_delete and VACUUMs afterwards so the names do not linger in free pages.
 """
 from __future__ import annotations
@@ -44,7 +44,9 @@ def wipe_ledger(ledger_path: Path) -> bool:
         if "tickets_fts" in names:
             conn.execute("INSERT INTO tickets_fts(tickets_fts) VALUES ('delete-all')")
         if "settings" in names:
-            conn.execute("DELETE FROM settings WHERE key LIKE 'sync.bundle%' OR key='policy'")
+            # staff.*: the organiser's staff (names, PIN hashes a 4-digit PIN falls to offline, badge ids), who is
+            # on duty, the PIN throttle
+            conn.execute("DELETE FROM settings WHERE key LIKE 'sync.bundle%' OR key='policy' OR key LIKE 'staff.%'")
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("VACUUM")
