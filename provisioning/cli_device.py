@@ -140,7 +140,9 @@ def cmd_status(args) -> int:
         return fail(str(exc))
     creds = state.load()
     if creds is None:
-        print("not enrolled" + (" (wiped)" if state.ledger_path.exists() else ""))
+        wiped = state.ledger_path.exists()
+        print(json.dumps({"enrolled": False, "wiped": wiped, "home": str(state.folder)}) if getattr(args, "json", False)
+              else "not enrolled" + (" (wiped)" if wiped else ""))
         return 1
     info = {"device_id": creds.device_id, "org": creds.org, "role": creds.role, "name": creds.name, "gate": creds.gate,
             "events": list(creds.events), "broker": f"{creds.broker.host}:{creds.broker.port}",

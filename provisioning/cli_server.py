@@ -6,6 +6,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -296,7 +297,7 @@ def cmd_tokens_create(args) -> int:
 
         def progress(done: int, total: int) -> None:
             print(f"\rrendering {done}/{total}", end="" if done < total else "\n", flush=True)
-        qr.sheet(items, args.out, progress)
+        qr.sheet(items, args.out, progress if sys.stdout.isatty() else None)   # no \r lines in a log or a pipe
     except (TicketgateError, OSError, ImportError) as exc:    # bad --out, cannot write, fpdf2/Pillow missing
         return fail(str(exc))
     finally:

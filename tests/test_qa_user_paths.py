@@ -265,3 +265,16 @@ def test_a_wiped_device_keeps_no_staff_list_nor_login(organiser):
         if serve is not None:
             _stop(serve)
         _stop(prov)
+
+
+def test_tokens_output_and_status_json_read_cleanly(organiser, tmp_path):
+    """`provision tokens create` piped or logged printed "rendering 1/2rendering 2/2" on the first line; `provision
+    status --json` on a device not enrolled printed plain text."""
+    import json
+    home = organiser
+    out = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "2", "--gate", "north", "--events",
+             "1", "--out", str(tmp_path / "doors.pdf")).stdout
+    assert any(line.startswith("2 door tokens") for line in out.splitlines()), out
+    assert "rendering" not in out and "\r" not in out
+    proc = tg(home, "provision", "status", "--json", ok=False)
+    assert proc.returncode == 1 and json.loads(proc.stdout)["enrolled"] is False
