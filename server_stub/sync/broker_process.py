@@ -34,7 +34,7 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-class PortTaken(RuntimeError):
+class PortTaken(TicketgateError, RuntimeError):
     """mosquitto could not bind its port: another process holds it."""
 
 
