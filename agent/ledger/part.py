@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import Callable
+from typing import Callable, ContextManager
 
 from agent.sqlite_file import Transaction
 
@@ -12,3 +12,5 @@ class LedgerPart:
     conn: sqlite3.Connection                    # the ledger's one connection
     lock: threading.RLock                       # held by every writer on it (see agent.sqlite_file.Transaction)
     transaction: Callable[[], Transaction]      # BEGIN IMMEDIATE … COMMIT, re-entrant
+    relaxed_transaction: Callable[[], ContextManager[sqlite3.Connection]]   # the same, committed without an fsync
+    path: str                                   # the database file

@@ -11,6 +11,7 @@ leaves the old bundle scannable, and the staged rows are dropped by the next `st
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Callable, Iterable
 
@@ -42,7 +43,7 @@ class StagingMixin(LedgerPart):
 
     STAGE_TABLES = ("tickets_next", "tickets_fts_next", "tickets_old", "tickets_fts_old")
 
-    STAGE_SYNC_EVERY = 8       # staging commits: one in 8 fsyncs (a scan's own fsync never has much of ours to flush)
+    STAGE_FLUSH_EVERY = 8      # staging commits between two flushes of the WAL to disk, outside the lock (stage_flush)
     _stage_commits = 0         # stage_tickets commits so far (on this ledger object)
     STAGE_MERGE_PAGES = 20     # FTS merge work done after each staged batch (bounded: the commit stays short)
 
@@ -59,9 +60,12 @@ class StagingMixin(LedgerPart):
                 self.conn.execute(sql)
 
     def stage_tickets(self, tickets: Iterable[dict[str, Any]]) -> int:
-        """Write rows into the staging index in one short commit; callers pass a few hundred at a time. Most of these
-        commits skip the fsync (staged rows are worth nothing until the swap, which is durable), one in
-        STAGE_SYNC_EVERY does it. A ticket key met twice keeps its last row. -> rows written."""
+        """Write rows into the staging index in one short commit; callers pass a few hundred at a time. No commit
+        fsyncs while it holds the write lock (synchronous=NORMAL: staged rows are worth nothing until the swap,
+        which is durable): a synced commit waited 10-50 ms for the disk with the lock held, and a scan behind it
+        waited as long. Every STAGE_FLUSH_EVERY commits the WAL is flushed without the lock (`stage_flush`), so
+        neither a scan's fsync nor the swap's has much of ours to write. A ticket key met twice keeps its last
+        row. -> rows written."""
         cols = (*TICKET_COLUMNS, "payload")
         sql = (f"INSERT INTO tickets_next({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                "ON CONFLICT(ticket_key) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in cols[1:]))
@@ -71,7 +75,7 @@ class StagingMixin(LedgerPart):
                 for t in tickets}
         self._stage_commits += 1
         with self.lock:
-            relaxed = self._stage_commits % self.STAGE_SYNC_EVERY != 0 and not self.conn.in_transaction
+            relaxed = not self.conn.in_transaction
             if relaxed:
                 self.conn.execute("PRAGMA synchronous=NORMAL")
             try:
@@ -87,7 +91,23 @@ class StagingMixin(LedgerPart):
             finally:
                 if relaxed:
                     self.conn.execute("PRAGMA synchronous=FULL")
+        if self._stage_commits % self.STAGE_FLUSH_EVERY == 0:
+            self.stage_flush()
         return len(rows)
+
+    def stage_flush(self) -> None:
+        """fsync the WAL file outside any transaction: the disk's wait is paid here, by the staging thread, while
+        scans take and release the write lock (an fsync flushes the file whichever descriptor asks)."""
+        if self.conn.in_transaction:
+            return
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def stage_swap(self, then: Callable[[], None] = lambda: None) -> None:
         """Make the staged index the live one, and run `then()` (the rest of the bundle: events, flags, version) in
@@ -128,12 +148,16 @@ class StagingMixin(LedgerPart):
                 continue
             # an FTS index's pages: all but its averages (rowid 1) and structure (10) records, which DROP reads
             rows, keep = (f"{table}_data", 10) if table.startswith("tickets_fts") else (table, 0)
+            batches = 0
             while True:
-                with self.transaction():
+                with self.relaxed_transaction():      # no fsync under the lock: losing a delete loses nothing
                     n = self.conn.execute(f"DELETE FROM {rows} WHERE rowid IN (SELECT rowid FROM {rows} WHERE "
                                           f"rowid > {keep} LIMIT {self.STAGE_DELETE_BATCH})").rowcount
                 if n < self.STAGE_DELETE_BATCH:
                     break
+                batches += 1
+                if batches % self.STAGE_FLUSH_EVERY == 0:
+                    self.stage_flush()
                 if stop():
                     return
                 if not self.conn.in_transaction:
