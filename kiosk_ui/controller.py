@@ -17,7 +17,8 @@ from kiosk_ui import i18n
 from kiosk_ui.desk_flow import DeskFlow
 from kiosk_ui.door import Door, device_role
 from kiosk_ui.presenters.lock import KioskLock
-from kiosk_ui.presenters.staff import StaffView, logged_in_view, login_needed_view, on_duty_line, staff_view
+from kiosk_ui.presenters.staff import (StaffView, logged_in_view, login_needed_view, on_duty_line, staff_message,
+                                      staff_view)
 from kiosk_ui.presenters.status import StatusView, status_view
 from kiosk_ui.presenters.verdict import VerdictView, present
 from kiosk_ui.presenters.wedge import WedgeBuffer
@@ -48,12 +49,12 @@ class Controller:
             try:
                 self.verdict = logged_in_view(self.door.staff.login_badge(text))
             except StaffError as exc:
-                self.verdict = login_needed_view(i18n.tr("Badge refused: {why}", why=str(exc)))
+                self.verdict = login_needed_view(i18n.tr("Badge refused: {why}", why=staff_message(str(exc))))
             return self.verdict
         try:
             verdict = self.door.scan(raw)
         except NotPermitted as exc:              # nobody on duty (or idle): nothing judged, nothing recorded
-            self.verdict = login_needed_view(str(exc) if self.door.staff.current() else "")
+            self.verdict = login_needed_view(staff_message(str(exc)) if self.door.staff.current() else "")
             return self.verdict
         return self._show(verdict)
 
@@ -69,7 +70,7 @@ class Controller:
             left = self.door.staff.wait_left()
             if left > 0:
                 return i18n.tr("Too many wrong PINs: wait {s} s.", s=int(left) + 1)
-            return i18n.tr("Wrong PIN.") if str(exc) == "wrong PIN" else str(exc)
+            return staff_message(str(exc))
         self.verdict = None
         return ""
 

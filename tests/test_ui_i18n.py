@@ -88,3 +88,29 @@ def test_po_parser_handles_multiline_and_escapes():
     assert i18n.parse_po(po) == {'a "b"': "c d"}
     plural = 'msgid "{n} in"\nmsgid_plural "{n} in"\nmsgstr[0] "{n} entrée"\nmsgstr[1] "{n} entrées"\n'
     assert i18n.parse_po(plural) == {"{n} in\0{n} in": "{n} entrée\0{n} entrées"}
+
+
+def test_staff_refusals_from_the_core_are_said_in_french():
+    """Every StaffError / NotPermitted sentence raised in agent/staff*.py is matched and translated (not shown in
+    English on a French screen): found in the core's source, so a new refusal without a translation fails here."""
+    from kiosk_ui.presenters.staff import staff_message
+    core = Path(__file__).resolve().parent.parent / "agent"
+    raised = set()
+    for path in core.glob("staff*.py"):
+        for m in re.finditer(r"raise (?:StaffError|NotPermitted)\((f?)\"((?:[^\"\\]|\\.)*)\"", path.read_text()):
+            if "bad " in m.group(2) or "staff row" in m.group(2) or "malformed" in m.group(2) or "idle timeout" in m.group(2):
+                continue                       # a damaged bundle or a CLI option: not shown on the login screen
+            text = m.group(2).replace("{left:.0f}", "42")
+            raised.add(re.sub(r"\{[^}]*\}", "Léa Martin", text) if m.group(1) else text)
+    raised.add("not allowed: Léa Martin (door) cannot refund")
+    assert {"Léa Martin is deactivated", "unknown staff badge", "wrong PIN"} <= raised
+    try:
+        i18n.set_language("fr")
+        for text in sorted(raised):
+            said = staff_message(text)
+            assert said != text, text                 # matched and translated
+        assert staff_message("Léa Martin is deactivated") == "Léa Martin est désactivé(e) : adressez-vous à l'organisateur."
+        assert staff_message("unknown staff badge") == "Badge du personnel inconnu."
+    finally:
+        i18n.set_language("en")
+    assert staff_message("unknown staff badge") == "Unknown staff badge."

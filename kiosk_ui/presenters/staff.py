@@ -48,3 +48,38 @@ def login_needed_view(why: str = "") -> VerdictView:
     return VerdictView("attention", ORANGE, tr("LOG IN FIRST"),
                        why or tr("Scan your staff badge or log in from the menu (Staff)."), (), "", "attention",
                        "login_needed")
+
+
+# The core's staff refusals (agent/staff.py, agent/staff_session.py) are English sentences; each one the app can show
+# is matched here and said in the app's language (tr() on each template: tests/test_ui_i18n.py checks the French).
+_STAFF_MESSAGES: tuple[tuple[str, Any], ...] = (
+    (r"wrong PIN", lambda: tr("Wrong PIN.")),
+    (r"too many wrong PINs: wait (?P<s>\d+) s", lambda s: tr("Too many wrong PINs: wait {s} s.", s=s)),
+    (r"a PIN is 4 to 8 digits", lambda: tr("A PIN is 4 to 8 digits.")),
+    (r"(?P<name>.+) is deactivated", lambda name: tr("{name} is deactivated: ask the organiser.", name=name)),
+    (r"unknown staff badge", lambda: tr("Unknown staff badge.")),
+    (r"a badge of another organiser", lambda: tr("A badge of another organiser.")),
+    (r"this badge of (?P<name>.+) was replaced by a newer one",
+     lambda name: tr("This badge of {name} was replaced by a newer one.", name=name)),
+    (r"not a staff badge", lambda: tr("Not a staff badge.")),
+    (r"forged badge \(not signed by this organiser\)", lambda: tr("Forged badge (not signed by this organiser).")),
+    (r"unreadable badge", lambda: tr("Unreadable badge.")),
+    (r"this device is not enrolled: it cannot check a badge",
+     lambda: tr("This device is not enrolled: it cannot check a badge.")),
+    (r"no staff member (?P<who>.+) on this device", lambda who: tr("No staff member {who} on this device.", who=who)),
+    (r"several staff members are called (?P<who>.+): use the staff id",
+     lambda who: tr("Several staff members are called {who}: use the staff id.", who=who)),
+    (r"log in first \(PIN or staff badge\)", lambda: tr("Scan your staff badge or log in from the menu (Staff).")),
+    (r"not allowed: (?P<name>.+) \(\w+\) cannot .+",
+     lambda name: tr("{name} may not do this: call a supervisor.", name=name)),
+)
+
+
+def staff_message(text: str) -> str:
+    """A staff refusal from the core (its English words) in the app's language; an unknown one as it is."""
+    import re
+    for pattern, say in _STAFF_MESSAGES:
+        m = re.fullmatch(pattern, text)
+        if m:
+            return say(**m.groupdict())
+    return text
