@@ -28,6 +28,7 @@ from agent.ticket_format import Ticket
 from agent.verdicts import Code, Verdict
 
 _RECENT_READS = 256
+_ESTIMATE_ERROR_MAX = 60.0      # seconds: how far a known action may lead this gate's server-time estimate (agent.clock)
 P = ParamSpec("P")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
@@ -125,6 +126,8 @@ class Gate:
                 if read_key is not None and read_key in self._recent:
                     history = replace(history, last_read=self._recent[read_key])
                 verdict = decide(decoded, policy, history, judged)
+                if verdict.record:
+                    offset = _after_known(self.ledger.actions(decoded.ticket.key), now, offset)
                 scan_uuid = self._record(verdict, now, offset, reason) if verdict.record else None
         else:
             verdict, scan_uuid = decide(decoded, policy, TicketHistory(), judged), None
@@ -189,6 +192,18 @@ class Gate:
         self._recent.clear()
         return {"annulled": target["scan_uuid"], "ticket_key": target["ticket_key"], "scan_uuid": action.scan_uuid,
                 "kind": target["kind"]}
+
+
+def _after_known(actions: list[Action], now: float, offset: float) -> float:
+    """The offset to stamp a new action with: this gate's estimate, raised just enough to put the action after
+    every action of the ticket it already knows. The estimate errs by up to half a round trip: an entry this gate
+    decided knowing an organiser's reset stamped a little ahead of its estimate must not sort before that reset
+    (the reset would then clear the entry and admit the ticket once more). Only by up to a minute: an action further ahead
+    comes from a clock far off, not from an estimate's error, and its time is not carried over to this gate."""
+    ahead = max((a.server_at for a in actions), default=now + offset) - (now + offset)
+    if 0 < ahead <= _ESTIMATE_ERROR_MAX:       # equal times: ledger order already puts it after
+        return offset + ahead + 0.001
+    return offset
 
 
 def _action_message(action: Action, ticket_key: str, reason: str, clock_offset: float, code: Code | None,

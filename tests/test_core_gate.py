@@ -318,3 +318,17 @@ def test_validity_windows_are_judged_on_server_time_once_the_offset_is_known(tmp
     assert (at, offset) == (T0 - 3 * 3600, 3 * 3600.0)
     late = issue(KEY, 2, valid_until=T0 - 60)                # expired on server time, still "valid" on the slow clock
     assert gate.scan(late).code is Code.EXPIRED
+
+
+def test_an_action_after_a_reset_it_knows_stays_after_it_whatever_the_clock_estimate(tmp_path):
+    """The organiser's reset reached the gate, stamped 1 s later than the gate's own estimate of server time (the
+    estimate errs by up to half a round trip, more on a loaded network): the entry the gate admits next is still
+    ordered after that reset, so the ticket is used again at once (not admitted twice)."""
+    clock = Clock()
+    gate = make_gate(tmp_path, clock=clock, policy=DevicePolicy(reread_window=0))
+    t = issue(KEY, 1)
+    assert gate.scan(t).accepted
+    gate.ledger.merge_remote([{"scan_uuid": "srv-reset-2", "kind": "reset", "ticket_key": "1", "at": T0 + 1.0,
+                               "device_id": "server", "reason": "let her in again"}])
+    clock.advance(0.5)
+    assert [gate.scan(t).code for _ in range(2)] == [Code.ACCEPTED, Code.ALREADY_USED]
