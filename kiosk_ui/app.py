@@ -60,6 +60,18 @@ class KioskUI:
             self.manager.add_widget(SCREENS[name](self, name=name))   # built on first use: fast start
         return self.manager.get_screen(name)
 
+    def device_payload(self, payload: str) -> None:
+        """Where camera decodes and laser reads land (from their threads): handled on the UI thread."""
+        Clock.schedule_once(lambda *_: self.scanned(payload))
+
+    def scanned(self, payload: str) -> None:
+        """A code read by the camera or a laser: a ticket or badge on the scan screen, a promo code on the sell
+        screen; elsewhere nothing is done with it."""
+        if self.manager.current == "scan":
+            self.screen("scan").scan(payload)
+        elif self.manager.current == "sell":          # a promo code's QR or barcode, read at the desk
+            self.screen("sell").apply_promo(payload)
+
     def go(self, name: str) -> None:
         self.screen(name)
         if self.manager.current == name:
@@ -102,12 +114,12 @@ class KioskApp(App):
         return self.ui.root
 
     def on_start(self):
-        if self.ctl.services.camera.start(lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload))):
+        if self.ctl.services.camera.start(self.ui.device_payload):
             self.ui.manager.current_screen.on_pre_enter()      # the scan screen adds its preview, says "camera"
         if self.ctl.services.camera.push is not None:     # Android: the preview needs the permission
             from kiosk_ui.adapters.camera import camera_permission
             camera_permission.when_granted(lambda: Clock.schedule_once(lambda *_: self._camera_granted()))
-        self.ctl.on_device_payload = lambda payload: Clock.schedule_once(lambda *_: self._camera_scan(payload))
+        self.ctl.on_device_payload = self.ui.device_payload
         lasers = self.ctl.services.lasers
         if lasers is not None and not lasers.start(self.ctl.on_device_payload) and lasers.error:
             self.ui.toast(lasers.error, seconds=10.0)        # e.g. Android refused the Zebra/Bluebird receiver
@@ -132,12 +144,6 @@ class KioskApp(App):
         """Camera permission granted after the first preview failed: open the preview now, not on the next visit."""
         if self.ui.manager.current == "scan":
             self.ui.manager.current_screen.on_pre_enter()
-
-    def _camera_scan(self, payload: str) -> None:
-        if self.ui.manager.current == "scan":
-            self.ui.screen("scan").scan(payload)
-        elif self.ui.manager.current == "sell":          # a promo code's QR or barcode, read at the desk
-            self.ui.screen("sell").apply_promo(payload)
 
     def on_stop(self):
         self.ctl.services.camera.stop()

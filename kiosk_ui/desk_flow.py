@@ -4,6 +4,8 @@ The sell screens render its views (kiosk_ui/presenters/cart.py) and forward inte
 in the desk service (kiosk_ui/adapters/desk.py over agent.pricing, agent.allotment, agent.desk_sale)."""
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -17,6 +19,8 @@ from kiosk_ui.services import CartQuote, DeskResult, Payment, SaleResult, SaleTa
 
 if TYPE_CHECKING:
     from kiosk_ui.controller import Controller
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +40,8 @@ class DeskFlow:
     print_kind: str = "ticket"                  # ticket (ESC/POS, Zebra) | badge (card printer)
     last: SaleOutcome | None = None
     last_receipt: Receipt | None = None
+    _worker: threading.Thread | None = field(default=None, repr=False)
+    _finished: SaleOutcome | None = field(default=None, repr=False)
 
     @property
     def desk(self):
@@ -76,13 +82,64 @@ class DeskFlow:
 
     # -- the sale ----------------------------------------------------------------------------------------------------
     def confirm(self, payment: Payment) -> SaleOutcome:
-        """Sell (durable on the device before anything prints), then print the tickets and the receipt."""
+        """Sell (durable on the device before anything prints), then print the tickets and the receipt. Blocks for
+        as long as the server takes to answer (up to the desk's timeout): the screens use `start_confirm`."""
+        ready = self._prepare()
+        if isinstance(ready, SaleOutcome):
+            return ready
+        outcome = self._sell_and_print(*ready, payment)
+        if outcome.result.ok:
+            self.cart, self.promo_code = {}, ""
+        return outcome
+
+    def start_confirm(self, payment: Payment) -> SaleOutcome | None:
+        """The same sale on a worker thread, so the UI thread returns at once (the server may be silent for up to
+        the desk's timeout before the kiosk sells offline). -> a refusal at once, else None: poll `finished()`.
+        A second confirm while one runs is refused (nothing sold twice)."""
+        if self.waiting:
+            return SaleOutcome(SaleResult(False, problem="The sale is already being confirmed."))
+        ready = self._prepare()
+        if isinstance(ready, SaleOutcome):
+            return ready
+        self._finished = None
+
+        def run() -> None:
+            try:
+                outcome = self._sell_and_print(*ready, payment)
+            except Exception as exc:     # never lost silently: the operator sees it, the log has the trace
+                log.exception("desk: the sale failed")
+                outcome = SaleOutcome(SaleResult(False, problem=f"The sale failed: {exc}"))
+            self._finished = outcome
+
+        self._worker = threading.Thread(target=run, name="desk-sale", daemon=True)
+        self._worker.start()
+        return None
+
+    @property
+    def waiting(self) -> bool:
+        """A sale is being confirmed on the worker thread (the screen says it is waiting for the server)."""
+        return self._worker is not None and self._worker.is_alive()
+
+    def finished(self) -> SaleOutcome | None:
+        """From the UI thread's poll: the outcome of `start_confirm` once, when its worker is done; else None."""
+        if self._worker is None or self._worker.is_alive():
+            return None
+        self._worker.join()
+        self._worker, outcome, self._finished = None, self._finished, None
+        if outcome is not None and outcome.result.ok:
+            self.cart, self.promo_code = {}, ""
+        return outcome
+
+    def _prepare(self) -> tuple[SaleTarget, CartQuote] | SaleOutcome:
         target, quote = self.target(), self.quote()
         if target is None or quote is None:
             return SaleOutcome(SaleResult(False, problem="Choose the tickets."))
         problem = self.ctl.not_permitted("sale")
         if problem:
             return SaleOutcome(SaleResult(False, problem=problem))
+        return target, quote
+
+    def _sell_and_print(self, target: SaleTarget, quote: CartQuote, payment: Payment) -> SaleOutcome:
         started = time.perf_counter()
         result = self.desk.sell(quote, payment)
         if not result.ok:
@@ -92,7 +149,6 @@ class DeskFlow:
         first_ms = (time.perf_counter() - started) * 1000
         self.last_receipt = receipt_for(target, quote, payment, result, self._now_text(target))
         self.last = SaleOutcome(result, tickets, self.print_receipt(), first_ms)
-        self.cart, self.promo_code = {}, ""
         return self.last
 
     def print_receipt(self) -> PrintResult:

@@ -67,7 +67,10 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
     from kiosk_ui.door import Door
     from kiosk_ui.offscreen import Harness
     from server_stub.sync.sim_device import SimDevice
+    from drivers.scanners import datawedge, settings as scanner_settings
+    from kiosk_ui.adapters.lasers import LaserInput
     from tests.broker import Mosquitto
+    from tests.ipp_printer import IppPrinter
     from tests.helpers import wait_for
     from tests.sync_fixtures import FAST, ORG, start_server
     i18n.set_language(lang)
@@ -81,16 +84,48 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
         door.ledger.set_setting("device_role", "kiosk")
         ctl = Controller(door, build_services(door, work / "kiosk"))
         ctl.services.desk = desk = KioskDesk(door, work / "kiosk", SyncSaleLink(kiosk), timeout=5.0, org=ORG)
-        receipts, tickets = FakePrinter("escpos"), FakePrinter("zpl")
+        receipts, tickets, cards = FakePrinter("escpos"), FakePrinter("zpl"), IppPrinter()
         door.ledger.set_setting("printers", [
             {"host": "127.0.0.1", "port": receipts.port, "name": "Receipts", "language": "escpos"},
-            {"host": "127.0.0.1", "port": tickets.port, "name": "Zebra", "language": "zpl", "format": "show"}])
+            {"host": "127.0.0.1", "port": tickets.port, "name": "Zebra", "language": "zpl", "format": "show"},
+            {"host": "127.0.0.1", "port": cards.port, "name": "Card printer", "language": "badge"}])
         ctl.selected_printer = f"zpl:127.0.0.1:{tickets.port}"
         assert wait_for(lambda: desk.online and desk.targets(), 30), "no catalogue from the server"
         door.reload_names()                          # what the app's sync link does after each bundle
         res["refill"] = desk.refill()
         h = Harness(ctl, "menu")
+        # a Zebra laser (DataWedge broadcasts; Android's registerReceiver is the only stand-in), started with the entry
+        # point the app gives the camera and the lasers (KioskApp.on_start: KioskUI.device_payload)
+        scanner_settings.save(door.ledger, scanner_settings.ScannerSettings(mode="zebra"))
+        broadcasts: dict = {}
+        laser = LaserInput(door.ledger, register=lambda actions, flags, callback: broadcasts.update(cb=callback) or
+                           (lambda: None), api=34, send=lambda action, extras: None, package="org.ticketgate.ticketgate")
+        assert laser.start(h.ui.device_payload), laser.error
+
+        def laser_read(text: str) -> None:
+            broadcasts["cb"]("ch.ticketgate.SCAN", {datawedge.DATA_STRING: text + "\n", datawedge.SOURCE: "scanner",
+                                                    datawedge.LABEL_TYPE: "LABEL-TYPE-QRCODE"})
+            h.pump()                                 # handled on the UI thread (Clock), like the app
         res["menu"] = texts(h.screen("menu").grid)
+
+        def confirm_and_wait(pay) -> tuple:
+            """Tap Confirm: the UI thread returns at once, the screen waits for the server while frames keep coming,
+            a second tap sells nothing more; then the outcome, from the sale the flow kept."""
+            ctl.sale.last = None
+            started = time.perf_counter()
+            pay.confirm()
+            returned_ms = (time.perf_counter() - started) * 1000
+            wait = {"returned_ms": returned_ms, "text": pay.problem.text, "disabled": pay.confirm_button.disabled,
+                    "waiting": ctl.sale.waiting}
+            pay.confirm()                            # tapped again while waiting: refused
+            wait["second_tap"] = ctl.sale.start_confirm(pay.payment()).result.problem
+            frames, deadline = 0, time.monotonic() + 30
+            while h.ui.manager.current == "pay" and time.monotonic() < deadline:
+                h.pump(1)
+                frames += 1
+                time.sleep(0.02)
+            wait["frames_while_waiting"], wait["waited_ms"] = frames, (time.perf_counter() - started) * 1000
+            return ctl.sale.last, wait
 
         def shot(name: str) -> None:
             h.pump()
@@ -104,7 +139,8 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
         for _ in range(4):
             sell.add(1, 1)
         sell.add(2, 1)
-        sell.apply_promo("spring")                   # as typed, or read by the scanner on this screen
+        laser_read("spring")                         # a promo code's QR read by the laser on the sell screen
+        res["promo_scanned"] = {"field": sell.promo.text, "flow": ctl.sale.promo_code}
         shot("desk_cart")
         res["cart"] = {"lines": sell.lines.text, "total": sell.total.text, "problem": sell.problem.text,
                        "pay_disabled": sell.pay_button.disabled, "rows": rows(sell)}
@@ -121,7 +157,7 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
         shot("desk_payment")
         res["payment"] = {"to_pay": pay.to_pay.text, "change": pay.change.text, "problem": pay.problem.text,
                           "confirm_disabled": pay.confirm_button.disabled}
-        online = pay.confirm()
+        online, res["online_wait"] = confirm_and_wait(pay)
         res["sold_screen"] = h.ui.manager.current
         sold = h.screen("sold")
         shot("desk_sold")
@@ -139,16 +175,21 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
         res["stock_after"] = rows(sell)
         # the server stops answering: the next sale is signed here, under the allotment, and queued
         server.stop()
-        desk.timeout = 1.0
+        desk.timeout = 3.0                           # the server is silent: the desk waits its full answer time
         sell.add(1, 1)
         sell.pay()
         pay.set_method("card")
         res["card_no_ref"] = {"problem": pay.problem.text, "confirm_disabled": pay.confirm_button.disabled}
         pay.set_method("invoice")
+        pay.kind_buttons["badge"].state = "down"     # this sale's tickets as badges on the card printer
+        pay.kind_buttons["badge"].dispatch("on_release")
         shot("desk_payment_invoice")
-        offline = pay.confirm()
+        offline, res["offline_wait"] = confirm_and_wait(pay)
         shot("desk_sold_offline")
-        res["offline"] = dict(outcome(offline), headline=sold.headline.text,
+        res["offline"] = dict(outcome(offline), headline=sold.headline.text, print_kind=ctl.sale.print_kind,
+                              orders_sold=len(door.order(offline.result.order_number)),
+                              offline_sales=[b["sale_id"] for _, kind, b in door.ledger.outbox_pending()
+                                             if b.get("action") == "offline_sale"],
                               outbox=door.ledger.outbox_size(),
                               kiosk_states=[t["state"] for t in door.order(offline.result.order_number)])
         server = start_server(store, broker.port, limits=None)
@@ -169,9 +210,12 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
         res["refund"] = {"ok": refund.ok, "amount": refund.amount_cents, "message": kiosk_screen.message.text,
                          "server": store.order(online.result.order_number)["status"],
                          "kiosk_states": [t["state"] for t in door.order(online.result.order_number)]}
+        laser.stop()
         receipts.close()
         tickets.close()
-        jobs = {"receipts": [j.hex() for j in receipts.jobs if j], "tickets": [j.hex() for j in tickets.jobs if j]}
+        cards.close()
+        jobs = {"receipts": [j.hex() for j in receipts.jobs if j], "tickets": [j.hex() for j in tickets.jobs if j],
+                "badges": [[mime, doc.hex()] for mime, doc in cards.documents]}
         (out / "desk_jobs.json").write_text(json.dumps(jobs))
         kiosk.keyring.save(out / "keyring.json")
         res["keyring"] = str(out / "keyring.json")

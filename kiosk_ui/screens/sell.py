@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from kivy.clock import Clock
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
@@ -170,17 +171,37 @@ class PayScreen(BaseScreen):
             b.state = "down" if m == method else "normal"
         self.refresh()
 
-    def confirm(self):
+    def confirm(self) -> None:
+        """The sale runs on a worker thread (DeskFlow.start_confirm): this returns at once, the screen says it waits
+        for the server, and the UI's clock polls `finished` until the outcome (sold online, or offline after the
+        desk's timeout, or refused) is shown."""
         view = self.flow.payment_view(self.payment())
-        if view is None or not view.can_confirm:
+        if view is None or not view.can_confirm or self.flow.waiting:
             self.refresh()
+            return
+        refused = self.flow.start_confirm(self.payment())
+        if refused is not None:
+            self.problem.text = sale_message(refused.result)
+            return
+        self.problem.text = tr("Waiting for the server…")
+        self.confirm_button.disabled = True
+        self._poll = Clock.schedule_interval(lambda *_: self.finished(), 0.1)
+
+    def finished(self):
+        """Polled on the UI thread while a sale is confirmed: its outcome once done (then the poll stops)."""
+        outcome = self.flow.finished()
+        if outcome is None:
             return None
-        outcome = self.flow.confirm(self.payment())
+        poll = getattr(self, "_poll", None)
+        if poll is not None:
+            poll.cancel()
+            self._poll = None
         if outcome.result.ok:
             for w in (self.given, self.reference, self.buyer, self.email):
                 w.text = ""
             self.ui.go("sold")
         else:
+            self.refresh()
             self.problem.text = sale_message(outcome.result)
         return outcome
 
@@ -194,6 +215,9 @@ class PayScreen(BaseScreen):
         self.confirm_button.text = tr("Confirm the sale")
 
     def refresh(self) -> None:
+        if self.flow.waiting:                      # a sale is being confirmed: keep saying so
+            self.problem.text, self.confirm_button.disabled = tr("Waiting for the server…"), True
+            return
         view = self.flow.payment_view(self.payment())
         if view is None:
             self.to_pay.text, self.change.text, self.problem.text = "", "", tr("Choose the tickets.")
