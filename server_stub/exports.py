@@ -48,20 +48,23 @@ def csv_bytes(rows: Sequence[dict], columns: Sequence[str] | None = None) -> byt
 
 
 def xlsx_bytes(sheets: Iterable[tuple[str, Sequence[dict]]]) -> bytes:
-    """One sheet per (title, rows). Text cells are stored as strings (data type `s`), never as formulas."""
+    """One sheet per (title, rows), streamed (openpyxl's write-only mode). Text cells are typed as strings (`s`),
+    so a neutralised value can never be read back as a formula."""
     from openpyxl import Workbook
-    wb = Workbook()
-    if wb.active is not None:          # the empty sheet a new workbook starts with: ours are added below
-        wb.remove(wb.active)
+    from openpyxl.cell import WriteOnlyCell
+    wb = Workbook(write_only=True)
     for title, rows in sheets:
         ws = wb.create_sheet(title=title[:31])
         cols, cells = table(rows)
-        ws.append([str(safe_cell(c)) for c in cols])
+
+        def typed(value: object):
+            cell = WriteOnlyCell(ws, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"
+            return cell
+        ws.append([typed(str(safe_cell(c))) for c in cols])
         for row in cells:
-            ws.append(row)
-            for cell in ws[ws.max_row]:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"
+            ws.append([typed(v) for v in row])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
