@@ -80,6 +80,13 @@ def main(out: Path, lang: str) -> dict:
     h.go("staff")
     shot("staff_on_duty")
     res["on_duty_screen"] = {"on_duty": staff.on_duty.text, "logout_disabled": staff.logout.disabled}
+    # refusals from the core, in the app's language: a deactivated member's PIN and badge, a badge nobody holds
+    res["deactivated_pin"] = ctl.login_pin("3", "1111")
+    h.go("scan")
+    scan.scan(make_badge("demo", "3", 0, key.sign))
+    res["deactivated_badge"] = scan.reason.text
+    scan.scan(make_badge("demo", "99", 0, key.sign))
+    res["unknown_badge"] = scan.reason.text
     (out / "staff_results.json").write_text(json.dumps(res, ensure_ascii=False, indent=1))
     return res
 

@@ -31,12 +31,16 @@ def res(request) -> tuple[str, dict]:
 WORDS = {"en": {"login": "LOG IN FIRST", "nobody": "Nobody on duty", "wrong": "Wrong PIN.", "on": "ON DUTY",
                 "steward": "On duty: Léa Martin (Door steward)", "sup": "On duty: Sam Okafor (Supervisor)",
                 "people": ["Léa Martin · Door steward", "Sam Okafor · Supervisor"], "accepted": "ACCEPTED",
-                "not_allowed": "Léa Martin may not do this: call a supervisor."},
+                "not_allowed": "Léa Martin may not do this: call a supervisor.",
+                "deactivated": "Old Hand is deactivated: ask the organiser.",
+                "unknown": "Badge refused: Unknown staff badge."},
          "fr": {"login": "CONNECTEZ-VOUS D'ABORD", "nobody": "Personne en service", "wrong": "PIN incorrect.",
                 "on": "EN SERVICE", "steward": "En service : Léa Martin (Contrôleur)",
                 "sup": "En service : Sam Okafor (Superviseur)",
                 "people": ["Léa Martin · Contrôleur", "Sam Okafor · Superviseur"], "accepted": "ACCEPTÉ",
-                "not_allowed": "Léa Martin n'a pas le droit de faire ceci : appelez un superviseur."}}
+                "not_allowed": "Léa Martin n'a pas le droit de faire ceci : appelez un superviseur.",
+                "deactivated": "Old Hand est désactivé(e) : adressez-vous à l'organisateur.",
+                "unknown": "Badge refusé : Badge du personnel inconnu."}}
 
 
 def test_nobody_on_duty_scans_nothing(res):
@@ -74,3 +78,11 @@ def test_a_badge_scanned_puts_the_supervisor_on_duty(res):
     assert r["on_duty_screen"] == {"on_duty": w["sup"], "logout_disabled": False}
     for name in ("staff_login", "staff_on_duty", "staff_pin_wrong", "staff_badge_on_duty"):
         assert Image.open(OUT / lang / f"{name}.png").size == (720, 1280)
+
+
+def test_staff_refusals_are_in_the_screens_language(res):
+    lang, r = res
+    w = WORDS[lang]
+    assert r["deactivated_pin"] == w["deactivated"]
+    assert r["deactivated_badge"].endswith(w["deactivated"]) and r["deactivated_badge"] != w["deactivated"]
+    assert r["unknown_badge"] == w["unknown"]
