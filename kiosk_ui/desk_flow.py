@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from kiosk_ui.controller import Controller
 
 log = logging.getLogger(__name__)
+# the worker failed (the log says why): the sale may be recorded without its prints, so the operator looks first
+SALE_FAILED = "The sale did not finish: look up the last order at the ticket desk before selling again."
 
 
 @dataclass
@@ -107,8 +109,8 @@ class DeskFlow:
             try:
                 outcome = self._sell_and_print(*ready, payment)
             except Exception as exc:     # never lost silently: the operator sees it, the log has the trace
-                log.exception("desk: the sale failed")
-                outcome = SaleOutcome(SaleResult(False, problem=f"The sale failed: {exc}"))
+                log.exception("desk: the sale did not finish: %s", exc)
+                outcome = SaleOutcome(SaleResult(False, problem=SALE_FAILED))
             self._finished = outcome
 
         self._worker = threading.Thread(target=run, name="desk-sale", daemon=True)

@@ -14,7 +14,8 @@ from kiosk_ui.adapters import build_services
 from kiosk_ui.adapters.desk import CERTIFICATE, KEY_FILE, KioskDesk
 from kiosk_ui.controller import Controller
 from kiosk_ui.demo_data import seed, seed_desk
-from kiosk_ui.presenters.cart import parse_cents, payment_view
+from kiosk_ui.desk_flow import SALE_FAILED
+from kiosk_ui.presenters.cart import parse_cents, payment_view, sale_message
 from kiosk_ui.services import Payment
 
 
@@ -148,3 +149,44 @@ def test_the_demo_desk_opens_on_the_sell_screen_through_the_public_command(tmp_p
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert Image.open(shot).size == (720, 1280)
+
+
+def _finished(flow, seconds: float = 20.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        outcome = flow.finished()
+        if outcome is not None:
+            return outcome
+        time.sleep(0.01)
+    raise AssertionError("the sale never finished")
+
+
+def test_a_sale_confirmed_in_the_background_sells_once_and_a_failure_is_said(kiosk):
+    """DeskFlow.start_confirm (what the Payment screen uses): the outcome comes from finished(), once; the cart is
+    cleared only when sold. A damaged allotment key makes the worker fail: said in words, nothing sold, cart kept."""
+    demo, desk, home = kiosk
+    ctl = Controller(demo.door, build_services(demo.door, home))
+    ctl.services.desk = desk
+    ledger = demo.door.ledger
+    ctl.sale.choose(1)
+    ctl.sale.add(1, 2)
+    assert ctl.sale.start_confirm(Payment("invoice")) is None
+    sold = _finished(ctl.sale)
+    assert sold.result.ok and sold.result.offline and len(sold.result.ticket_keys) == 2
+    assert ctl.sale.finished() is None and ctl.sale.cart == {}             # reported once, the cart emptied
+    before = ledger.outbox_size()
+    (home / KEY_FILE).write_bytes(b"damaged")
+    ctl.services.desk = KioskDesk(demo.door, home, clock=lambda: demo.now)   # the app restarted with the key damaged
+    ctl.sale.add(1, 1)
+    assert ctl.sale.start_confirm(Payment("invoice")) is None
+    failed = _finished(ctl.sale)
+    assert not failed.result.ok and failed.result.problem == SALE_FAILED
+    i18n.set_language("fr")
+    try:
+        assert sale_message(failed.result) == ("Non vendu : La vente n'a pas abouti : consultez la dernière commande "
+                                               "au guichet avant de vendre à nouveau.")
+    finally:
+        i18n.set_language("en")
+    assert ledger.outbox_size() == before and ctl.sale.cart == {1: 1}
+    assert ctl.sale.start_confirm(Payment("invoice")) is None              # not stuck: it can be tried again
+    assert not _finished(ctl.sale).result.ok
