@@ -11,14 +11,20 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from agent.safe_text import printable
+
+if TYPE_CHECKING:
+    from openpyxl.cell.cell import Cell
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def safe_cell(value: object) -> object:
+Value = str | int | float      # what a neutralised cell holds
+
+
+def safe_cell(value: object) -> Value:
     """A value safe to put in a spreadsheet cell."""
     if value is None:
         return ""
@@ -32,7 +38,7 @@ def safe_cell(value: object) -> object:
     return printable(text)
 
 
-def table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> tuple[list[str], list[list[object]]]:
+def table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> tuple[list[str], list[list[Value]]]:
     """Header and neutralised cells; columns default to the first row's keys."""
     cols = list(columns or (rows[0].keys() if rows else ()))
     return cols, [[safe_cell(r.get(c)) for c in cols] for r in rows]
@@ -57,7 +63,7 @@ def xlsx_bytes(sheets: Iterable[tuple[str, Sequence[dict]]]) -> bytes:
         ws = wb.create_sheet(title=title[:31])
         cols, cells = table(rows)
 
-        def typed(value: object):
+        def typed(value: str | float) -> Cell:
             cell = WriteOnlyCell(ws, value=value)
             if isinstance(value, str):
                 cell.data_type = "s"
