@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--org", dest="init_org", required=True, metavar="SLUG")
     init.add_argument("--name", required=True)
 
+    cp = sub.add_parser("copy-to", help="copy the SQLite store of --data into a fresh PostgreSQL database (--db)")
+    cp.add_argument("--data", type=Path, default=S, help="server data folder (its server.sqlite; key files stay)")
+    cp.add_argument("--db", default=S, metavar="URL", help="the empty PostgreSQL database, postgresql://…")
+    cp.add_argument("--json", action="store_true", default=S)
+
     ev = sub.add_parser("event", help="events").add_subparsers(dest="sub", required=True)
     c = add(ev, "create", "create an event")
     c.add_argument("--name", required=True)

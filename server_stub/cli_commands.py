@@ -178,10 +178,23 @@ def cmd_import(store, org, args) -> int:
     return emit(args, result, f"{verb} {len(parsed.orders)} order(s), {parsed.tickets} ticket(s) from {args.file}")
 
 
+def cmd_copy_to(args) -> int:
+    from server_stub.store import database_url
+    from server_stub.store.copy_to_pg import copy_to_postgres, summary
+    url = database_url(args.db)
+    if url is None:
+        raise Refused("copy-to needs the target: --db postgresql://USER@HOST:PORT/DBNAME")
+    result = copy_to_postgres(args.data, url)
+    return emit(args, summary(result), f"copied {result.total} row(s) from {result.source} into {result.database}; "
+                                       f"run the server with --db {result.database} --data {args.data}")
+
+
 def run(args) -> int:
     try:
         if args.cmd == "init":
             return cmd_init(args)
+        if args.cmd == "copy-to":
+            return cmd_copy_to(args)
         try:
             store = open_store(args.data, create=False, db=getattr(args, "db", None))
         except StoreError as exc:

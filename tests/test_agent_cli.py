@@ -194,10 +194,10 @@ def test_real_process_scan_stdin(home):
 
 
 def test_scan_path_imports_nothing_heavy(home):
-    """`ticketgate agent scan` never loads Kivy, OpenCV, paho-mqtt, zeroconf, PIL or protobuf."""
+    """`ticketgate agent scan` never loads Kivy, OpenCV, paho-mqtt, zeroconf, PIL, protobuf or sqlite-utils."""
     code = ("import sys; from agent.cli import main; main(['agent', 'scan', '--json', 'junk']); "
             "heavy = [m for m in ('kivy', 'cv2', 'paho', 'zeroconf', 'PIL', 'google.protobuf', "
-            "'numpy', 'segno') if m in sys.modules]; print('HEAVY', heavy)")
+            "'numpy', 'segno', 'sqlite_utils') if m in sys.modules]; print('HEAVY', heavy)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(home), cwd=ROOT,
                           timeout=60)
     assert done.returncode == 0, done.stderr
