@@ -80,6 +80,7 @@ class PrinterService(Protocol):
               printer_id: str | None = None) -> list[tuple[PendingPrint, PrintResult]]: ...   # another printer
     def dismiss(self, job_id: int) -> PendingPrint: ...
     def print_receipt(self, printer_id: str, receipt: Receipt) -> PrintResult: ...      # ESC/POS only
+    def print_report(self, printer_id: str, rows: tuple[tuple[str, str], ...]) -> PrintResult: ...   # ESC/POS only
 
 
 # -- sync -------------------------------------------------------------------------------------------------------
@@ -342,6 +343,9 @@ class UnavailablePrinters:
         raise LookupError(f"no print job {job_id}")
 
     def print_receipt(self, printer_id: str, receipt: Receipt) -> PrintResult:
+        return PrintResult(False, 0, "Printing is not available on this build.")
+
+    def print_report(self, printer_id: str, rows: tuple[tuple[str, str], ...]) -> PrintResult:
         return PrintResult(False, 0, "Printing is not available on this build.")
 
 

@@ -1,6 +1,7 @@
 """The cash-up screen in the real app, rendered offscreen in English and French against the real server
 (tests/till_ui_scenario.py): a bad amount refused by name, the shift opened with its float, the Z report after two
-sales with the counted cash 0.50 short."""
+sales with the counted cash 0.50 short, printed on the kiosk's ESC/POS receipt printer and read back (kept in the print queue while the chosen printer is
+off, then printed again from it on another printer)."""
 from __future__ import annotations
 
 import json
@@ -19,13 +20,17 @@ WORDS = {"en": {"tile": "Cash-up", "none": "No shift open", "open": "Open shift"
                 "bad": "Type an amount, e.g. 150.00", "opened": "Shift 1 open, float EUR 150.00",
                 "expected": "Expected cash   EUR 200.00", "diff": "Difference   -EUR 0.50",
                 "card": "  Card (terminal)   EUR 60.00", "hint": "Float (cash in the drawer)",
-                "email": "E-mail tickets", "not_configured": "E-tickets of order"},
+                "email": "E-mail tickets", "not_configured": "E-tickets of order",
+                "counted": "Counted cash   EUR 199.50", "cash": "  Cash   EUR 50.00", "title": "Z report Shift 1",
+                "kept": "The report is kept to print again: see the print queue."},
          "fr": {"tile": "Clôture de caisse", "none": "Aucun service ouvert", "open": "Ouvrir le service",
                 "close": "Fermer le service", "bad": "Tapez un montant, par ex. 150,00",
                 "opened": "Service 1 ouvert, fond de caisse 150,00 EUR",
                 "expected": "Espèces attendues   200,00 EUR", "diff": "Écart   -0,50 EUR",
                 "card": "  Carte (terminal)   60,00 EUR", "hint": "Fond de caisse (tiroir)",
-                "email": "Envoyer par e-mail", "not_configured": "Billets de la commande"}}
+                "email": "Envoyer par e-mail", "not_configured": "Billets de la commande",
+                "counted": "Espèces comptées   199,50 EUR", "cash": "  Espèces   50,00 EUR", "title": "Rapport Z Service 1",
+                "kept": "Le rapport est gardé pour être réimprimé : voir la file d'impression."}}
 
 
 @pytest.fixture(scope="module", params=["en", "fr"])
@@ -49,8 +54,14 @@ def test_cash_up_screen_opens_and_closes_the_shift(res):
     assert r["open_problem"] == "" and r["open"]["status"] == w["opened"] and r["open"]["action"] == w["close"]
     assert r["open"]["server"] == 15000
     assert r["sales"] == [5000, 6000]
-    assert r["close_problem"] == "" and r["z"]["status"] == w["none"] and r["z"]["server"] == -50
+    assert w["kept"] in r["close_problem"]             # the chosen receipt printer is off: the Z report is kept
+    assert r["queue"] == [["z_report", w["title"]]] and r["retried"] == [True] and r["queue_after"] == 0
+    assert r["z"]["status"] == w["none"] and r["z"]["server"] == -50
     assert w["expected"] in r["z"]["rows"] and w["diff"] in r["z"]["rows"] and w["card"] in r["z"]["rows"]
+    printed = r["printed"]                           # the Z report as the receipt printer printed it
+    for row in (w["expected"], w["diff"], w["card"], w["counted"], w["cash"]):
+        assert " ".join(row.split()) in printed, (row, printed)
+    assert w["title"] in printed[0]
     assert r["email"]["button"] == w["email"] and w["not_configured"] in r["email"]["message"]
     for name in ("till_closed", "till_open", "till_z"):
         img = Image.open(OUT / lang / f"{name}.png")

@@ -4,7 +4,8 @@ tests/test_till_ui.py (Kivy's window is one per process).
     python tests/till_ui_scenario.py OUT_DIR LANG   -> OUT_DIR/till_*.png, till_results.json
 
 The kiosk opens its shift with a float typed on the screen (a bad amount first), two sales reach the server for
-this kiosk (cash and card), then the cash counted is typed and the Z report the server kept is shown.
+this kiosk (cash and card), then the cash counted is typed and the Z report the server kept is shown and printed on
+the kiosk's receipt printer (a fake ESC/POS printer on 127.0.0.1, its bytes rendered back as text).
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def main(out: Path, lang: str) -> dict:
     from agent.policy import DevicePolicy
     from agent.sync import BrokerConfig
     from agent.sync.messages import SaleLine, SaleRequest
+    from drivers.printers.escpos_render import escpos_text, render_escpos
+    from drivers.testkit.fake_printer import FakePrinter
     from kiosk_ui import i18n
     from kiosk_ui.adapters import build_services
     from kiosk_ui.adapters.desk import KioskDesk, SyncSaleLink
@@ -65,8 +68,22 @@ def main(out: Path, lang: str) -> dict:
         card = store.sell(ORG, "kiosk-1", SaleRequest(ORG, "kiosk-1", "t2", event, (SaleLine(2, 1),), payment="card",
                                                       payment_ref="T-77"))
         res["sales"] = [cash.total_cents, card.total_cents]
+        receipts, off = FakePrinter("escpos"), FakePrinter("escpos")
+        off.close()                               # the chosen receipt printer is switched off
+        door.ledger.set_setting("printers", [
+            {"host": "127.0.0.1", "port": port, "name": name, "language": "escpos"}
+            for port, name in ((off.port, "Off"), (receipts.port, "Receipts"))])
+        ctl.selected_printer = f"escpos:127.0.0.1:{off.port}"
         till.amount.text = "199,50"
         res["close_problem"] = till.submit()
+        res["queue"] = [(p.kind, p.order_number) for p in ctl.services.printers.pending()]
+        retried = ctl.services.printers.retry(None, f"escpos:127.0.0.1:{receipts.port}")   # on the other printer
+        res["retried"] = [r.ok for _, r in retried]
+        res["queue_after"] = len(ctl.services.printers.pending())
+        assert wait_for(lambda: receipts.jobs, 10), "the Z report never reached the printer"
+        render_escpos(receipts.jobs[-1])          # renders whole, cut included
+        res["printed"] = [" ".join(t.split()) for t in escpos_text(receipts.jobs[-1])]
+        receipts.close()
         h.pump()
         h.screenshot(out / "till_z.png")
         res["z"] = {"status": till.status.text, "action": till.action.text, "rows": texts(till.report),

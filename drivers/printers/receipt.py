@@ -149,3 +149,34 @@ def send_receipt(config, receipt: Receipt) -> PrintResult:
     except Exception as exc:    # a driver bug is still "not printed", with why
         return PrintResult.done(False, "printing failed ({why}). Not printed.", config.host,
                                 why=f"{type(exc).__name__}: {exc}")
+
+
+def report_bytes(rows: tuple[tuple[str, str], ...], profile: str = DEFAULT_PROFILE) -> bytes:
+    """A report slip (the till's Z report): the first row, centred and bold, is its title; the others are
+    (label, value) columns. The rows come already in the app's language."""
+    from escpos.printer import Dummy
+    p = Dummy(profile=profile)
+    p.hw("INIT")
+    p.set(align="center", bold=True, normal_textsize=True)
+    p.text(" ".join(plain(x) for x in rows[0]) + "\n" + "-" * WIDTH + "\n")
+    p.set(align="left", bold=False, normal_textsize=True)
+    for left, right in rows[1:]:
+        p.text(columns(plain(left), plain(right)) + "\n")
+    p.text("\n")
+    p.cut()
+    return p.output
+
+
+def send_report(config, rows: tuple[tuple[str, str], ...], language: str = "en") -> PrintResult:
+    """Print a report slip on an ESC/POS printer (`config`: a drivers.printers.service.PrinterConfig)."""
+    if config.language != "escpos":
+        return PrintResult.done(False, "printing failed ({why}). Not printed.", config.host,
+                                why=f"a report prints on an ESC/POS printer, not {config.language}")
+    try:
+        job = report_bytes(rows, profile=config.escpos_profile)
+        title = " ".join(plain(x) for x in rows[0])
+        stand_in = PrintableTicket(title, "", title, order_number=title, language=language)
+        return config.printer_language.send(config, job, stand_in)
+    except Exception as exc:    # a driver bug is still "not printed", with why
+        return PrintResult.done(False, "printing failed ({why}). Not printed.", config.host,
+                                why=f"{type(exc).__name__}: {exc}")

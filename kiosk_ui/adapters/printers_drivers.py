@@ -21,6 +21,7 @@ from kiosk_ui.services import PendingPrint, PrinterChoice, PrinterInfo, PrintJob
 
 REFRESH_SECONDS = 2.0
 QUEUE_SETTING = "print_queue"
+REPORT = "z_report"                # the print-queue kind of a kept report slip (the till's Z report)
 
 
 class _LedgerJobs:
@@ -149,6 +150,35 @@ class DriverPrinters:
         self._online[printer_id] = result.ok
         return self._say(result, self.language())
 
+    def print_report(self, printer_id: str, rows: tuple[tuple[str, str], ...]) -> PrintResult:
+        """A report slip (the till's Z report, rows in the app's language) on an ESC/POS printer."""
+        from drivers.printers.receipt import send_report
+        result = send_report(self._config(printer_id), rows, self.language())
+        self._online[printer_id] = result.ok
+        if not result.ok:              # kept in the print queue like a ticket, printed again from there
+            title = " ".join(rows[0])
+            stand_in = PrintableTicket(title, "", title, order_number=title, language=self.language())
+            self.queue.keep_job(stand_in, result, printer_id, {"kind": REPORT, "order_number": title,
+                                                               "rows": [list(r) for r in rows]})
+            result = replace(result, kept=1, message=result.in_language(self.language()) + " " + say(
+                self.language(), "The report is kept to print again: see the print queue."))
+            return result
+        return self._say(result, self.language())
+
+    def _retry_report(self, job: PendingJob) -> PrintResult:
+        """A kept report slip printed again (the queue's own retry prints tickets)."""
+        from drivers.printers.receipt import send_report
+        rows = tuple((str(a), str(b)) for a, b in job.ref["rows"])
+        result = send_report(self._config(job.printer), rows, self.language())
+        if result.ok:
+            self.queue.dismiss(job.job_id)
+        else:
+            job.attempts += 1
+            job.message, job.result = result.message, result
+            self.queue.pending[job.job_id] = job
+            self.queue._save()
+        return result
+
     def pending(self) -> list[PendingPrint]:
         return [self._pending(j) for j in self.queue.pending.values()]
 
@@ -159,8 +189,10 @@ class DriverPrinters:
         out = []
         for jid in ([job_id] if job_id is not None else list(self.queue.pending)):
             job = self.queue.pending[jid]
-            job.printer = printer_id or job.printer
-            result = self.queue.retry(jid)
+            report = job.ref.get("kind") == REPORT
+            if printer_id and (not report or split_id(printer_id)[0] == "escpos"):   # a report prints on ESC/POS
+                job.printer = printer_id
+            result = self._retry_report(job) if report else self.queue.retry(jid)
             self._online[job.printer] = result.ok
             out.append((self._pending(job), self._say(result, lang)))
             if not result.ok:

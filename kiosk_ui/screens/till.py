@@ -1,11 +1,12 @@
 """Cash-up: open the desk's shift with its float, close it with the cash counted; the Z report the server kept is
-shown (sales, payments by method, refunds, cancellations, exchanges, expected against counted cash, per staff)."""
+shown (sales, payments by method, refunds, cancellations, exchanges, expected against counted cash, per staff) and
+printed on the kiosk's receipt printer (ESC/POS) in the app's language."""
 from __future__ import annotations
 
 from kivy.metrics import dp
 
 from kiosk_ui.i18n import tr
-from kiosk_ui.presenters.till import parse_amount, till_view
+from kiosk_ui.presenters.till import parse_amount, till_view, z_rows
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.widgets import TOUCH, BigButton, Text, field, scroll_list
 
@@ -32,6 +33,14 @@ class TillScreen(BaseScreen):
         for label, value in v.report:
             self.report.add_widget(Text(f"{label}   {value}", font=18))
 
+    def print_z(self, z: dict):
+        """The Z report on the kiosk's receipt printer: the problem is shown when it did not print."""
+        from drivers.printers.model import PrintResult
+        printer = self.ctl.sale.receipt_printer()
+        if printer is None:
+            return PrintResult(False, 0, tr("No receipt printer (ESC/POS): add one in Printers."))
+        return self.ctl.services.printers.print_report(printer, z_rows(z))
+
     def submit(self) -> str:
         """Open or close with the typed amount; '' when done, else the problem shown."""
         cents = parse_amount(self.amount.text)
@@ -43,5 +52,8 @@ class TillScreen(BaseScreen):
         self.problem.text = tr(result) if isinstance(result, str) else ""
         if not isinstance(result, str):
             self.amount.text = ""
+            if result.report is not None:
+                self.printed = self.print_z(result.report)
+                self.problem.text = "" if self.printed.ok else self.printed.message
         self.refresh()
         return self.problem.text
