@@ -113,11 +113,27 @@ def test_copy_to_refuses_an_outdated_store_and_a_missing_one(tmp_path, pg_url):
         conn.execute(f"PRAGMA user_version={latest - 1}")
     old = tg("--data", str(data), "copy-to", "--db", pg_url)
     assert old.returncode == 1 and "open it with this version first" in old.stderr, old.stderr
+    with sqlite3.connect(data / "server.sqlite") as conn:
+        conn.execute(f"PRAGMA user_version={latest + 1}")
+    newer = tg("--data", str(data), "copy-to", "--db", pg_url)
+    assert newer.returncode == 1 and "newer than this ticketgate" in newer.stderr, newer.stderr
     assert _counts(pg_url) == {}                                   # the target was not even opened
     missing = tg("--data", str(tmp_path / "nowhere"), "copy-to", "--db", pg_url)
     assert missing.returncode == 1 and "no SQLite server store" in missing.stderr
     no_target = tg("--data", str(data), "copy-to")
     assert no_target.returncode == 1 and "--db postgresql://" in no_target.stderr
+
+
+def test_a_copy_that_fails_midway_leaves_the_target_without_rows(tmp_path, pg_url):
+    """Tickets are copied after organisers, catalogue, events and orders: a column PostgreSQL lacks, met there,
+    rolls back everything already inserted (one transaction)."""
+    data = tmp_path / "server"
+    _build(str(data))
+    with sqlite3.connect(data / "server.sqlite") as conn:
+        conn.execute("ALTER TABLE tickets ADD COLUMN colour TEXT")
+    failed = tg("--data", str(data), "copy-to", "--db", pg_url)
+    assert failed.returncode == 1 and "colour" in failed.stderr and "nothing was copied" in failed.stderr
+    assert {t: n for t, n in _counts(pg_url).items() if n} == {"tg_schema": 1}    # the schema only, no rows
 
 
 def test_scan_path_and_store_do_not_import_sqlite_utils():
