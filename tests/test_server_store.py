@@ -384,8 +384,9 @@ def test_the_shared_store_sql_uses_no_sqlite_only_constructs():
     folder = Path(__file__).resolve().parent.parent / "server_stub" / "store"
     sqlite_only = re.compile(r"INSERT\s+OR\s+|\.lastrowid|total_changes|PRAGMA|import sqlite3|\bGLOB\b|strftime\(|"
                              r"julianday\(|ifnull\(|printf\(|\bMATCH \?|x''")
+    # backend-specific files; copy_to_pg.py reads a SQLite file to write PostgreSQL (a bridge, not shared SQL)
     shared = [p for p in folder.glob("*.py") if p.name not in ("sqlite_store.py", "schema.py", "schema_pg.py",
-                                                                  "postgres.py")]
+                                                                  "postgres.py", "copy_to_pg.py")]
     assert len(shared) >= 8
     found = [(p.name, m.group()) for p in shared for m in sqlite_only.finditer(p.read_text())]
     assert found == []
