@@ -1,10 +1,14 @@
 """Shared set-up of the sync tests: a real server store, a real mosquitto, devices with real ledgers."""
 from __future__ import annotations
 
+import json
+import threading
 import time
+import uuid
 from pathlib import Path
 
 from agent.sync import BrokerConfig, PahoTransport
+from agent.sync import topics
 from agent.sync.device import DeviceOptions
 from agent.sync.uploader import UploadOptions
 from server_stub.store import SqliteStore, open_store
@@ -39,7 +43,26 @@ def start_door(folder: Path, name: str, port: int, server_key: bytes, event: int
 
 
 def start_server(store: SqliteStore, port: int, name: str = "server-1", **kw) -> SyncServer:
-    return SyncServer(store, PahoTransport(name, BrokerConfig(port=port)), name=name, orgs=[ORG], **kw).start()
+    """A sync server for ORG, returned once it listens: requests published before its subscriptions reach the broker
+    would go to nobody (its online announcement follows them on the same connection)."""
+    server = SyncServer(store, PahoTransport(name, BrokerConfig(port=port)), name=name, orgs=[ORG], **kw).start()
+    if server.announce_enabled:
+        assert server_listening(port), "the sync server never announced itself online"
+    return server
+
+
+def server_listening(port: int, timeout: float = 30.0) -> bool:
+    """The sync server announced itself online. It subscribes to the devices' requests on connecting, before that
+    announcement on the same connection: from then on no request is published to nobody (the broker drops those)."""
+    online = threading.Event()
+    watcher = PahoTransport(f"watch-{uuid.uuid4().hex[:8]}", BrokerConfig(port=port), clean_start=True)
+    watcher.on_message = lambda topic, payload: json.loads(payload).get("state") == "online" and online.set()
+    watcher.subscribe(topics.server_status(ORG))
+    watcher.start()
+    try:
+        return online.wait(timeout)
+    finally:
+        watcher.stop()
 
 
 def ready(door: SimDevice, tickets: int) -> bool:

@@ -21,7 +21,7 @@ from agent.ticket_format import Ticket
 from agent.verdicts import Code
 from server_stub.sync.contract import Upload
 from tests.helpers import wait_for
-from tests.sync_fixtures import FAST, ORG, make_store, start_server
+from tests.sync_fixtures import FAST, ORG, make_store, server_listening, start_server
 from server_stub.sync.sim_device import SimDevice
 
 NOW = time.time()
@@ -232,20 +232,6 @@ class Kiosk:
         self.t.publish(topics.up(ORG, self.name), json.dumps(msg.to_wire()).encode(), wait=5)
 
 
-def _server_listening(port: int, timeout: float = 30.0) -> bool:
-    """The sync server announced itself online. It subscribes to the devices' requests on connecting, before that
-    announcement on the same connection: from then on no request is published to nobody (the broker drops those)."""
-    online = threading.Event()
-    watcher = PahoTransport(f"watch-{uuid.uuid4().hex[:8]}", BrokerConfig(port=port), clean_start=True)
-    watcher.on_message = lambda topic, payload: json.loads(payload).get("state") == "online" and online.set()
-    watcher.subscribe(topics.server_status(ORG))
-    watcher.start()
-    try:
-        return online.wait(timeout)
-    finally:
-        watcher.stop()
-
-
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"])
 def test_two_kiosks_racing_for_the_last_10_tickets_never_oversell(tmp_path, broker, db, request):
     url = request.getfixturevalue("pg_server").create_database() if db == "postgresql" else None
@@ -257,7 +243,7 @@ def test_two_kiosks_racing_for_the_last_10_tickets_never_oversell(tmp_path, brok
     server = start_server(store, broker.port, limits=None)
     kiosks = [Kiosk(k, broker.port, store.server_public_key(ORG)) for k in ("kiosk-a", "kiosk-b")]
     try:
-        assert _server_listening(broker.port) and all(k.t.wait_connected(10) for k in kiosks)
+        assert server_listening(broker.port) and all(k.t.wait_connected(10) for k in kiosks)
         def burst(k: Kiosk) -> None:
             for i in range(15):
                 k.ask(SaleRequest(ORG, k.name, f"{k.name}-{i}", event, (SaleLine(1, 1),)))
