@@ -40,3 +40,18 @@ def wait_for_line(proc, text: str, timeout: float = 30.0) -> bool:
         if text in line:
             return True
     return False
+
+
+def run_offscreen_scenario(script: str, *args: str, timeout: float = 180) -> None:
+    """Run tests/SCRIPT (a Kivy scenario that renders screens and writes its results) in its own process with
+    Kivy drawing offscreen; fails the test with the end of its output if it exits non-zero."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
+    env.pop("DISPLAY", None)
+    proc = subprocess.run([sys.executable, str(root / "tests" / script), *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -7,9 +7,7 @@ back from the bytes received and their QR read and verified with the kiosk's key
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from agent.payload import read_payload
 from drivers.camera.chain import DecoderChain
 from drivers.printers.escpos_render import escpos_text, render_escpos
 from drivers.printers.zpl_render import render_zpl
+from tests.helpers import run_offscreen_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test-artifacts" / "desk"
@@ -29,11 +28,7 @@ SIZES = {"5in": (720, 1280), "10in": (1200, 1920)}
 
 def _run(out: Path, size: tuple[int, int], lang: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
-    env.pop("DISPLAY", None)
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "desk_scenario.py"), str(out), str(size[0]),
-                           str(size[1]), lang], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_offscreen_scenario("desk_scenario.py", str(out), str(size[0]), str(size[1]), lang)
     res = json.loads((out / "desk_results.json").read_text())
     res["jobs"] = json.loads((out / "desk_jobs.json").read_text())
     return res

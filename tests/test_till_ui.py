@@ -5,13 +5,12 @@ off, then printed again from it on another printer)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from tests.helpers import run_offscreen_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test-artifacts" / "ui-till"
@@ -37,11 +36,7 @@ WORDS = {"en": {"tile": "Cash-up", "none": "No shift open", "open": "Open shift"
 def res(request) -> tuple[str, dict]:
     out = OUT / request.param
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
-    env.pop("DISPLAY", None)
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "till_ui_scenario.py"), str(out), request.param],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_offscreen_scenario("till_ui_scenario.py", str(out), request.param)
     return request.param, json.loads((out / "till_results.json").read_text())
 
 

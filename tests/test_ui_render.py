@@ -6,26 +6,20 @@ here we assert on the widget state it reports and on the pixels of the screensho
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from kiosk_ui.presenters.colours import BLUE, GREEN, ORANGE, PURPLE, RED
+from tests.helpers import run_offscreen_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test-artifacts" / "ui"
 
 
 def _run(*extra: str, out: Path = OUT) -> None:
-    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
-    env.pop("DISPLAY", None)
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "ui_scenario.py"), str(out), *extra], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_offscreen_scenario("ui_scenario.py", str(out), *extra, timeout=120)
 
 
 @pytest.fixture(scope="module")
