@@ -102,9 +102,11 @@ class Gate:
         row = self.ledger.ticket(ticket_key)
         if row is None:
             return None
+        # no QR: the validity window the QR would carry, from the event's dates and the server's margin
+        valid_from, valid_until = self.ledger.validity(row["event_id"])
         ticket = Ticket(key_id=0, event_id=row["event_id"], ticket_id=0, category=row["category"] or 0,
                         zones=(row["zone"],) if row["zone"] is not None else (), seat=row["seat"], key=ticket_key,
-                        scheme="manual")
+                        scheme="manual", valid_from=valid_from, valid_until=valid_until)
         return Decoded(OK, ticket)
 
     def _decide_and_persist(self, decoded: Decoded, read_key: str | None, now: float, offset: float,

@@ -1,8 +1,8 @@
 """Plain data of the server stub and the pure rules around it (no I/O).
 
 The store hands out dicts shaped for the device ledger (`agent.ledger.Ledger`); these dataclasses
-describe the inputs and give the rules a name: order numbers, ticket ids, order status changes,
-the validity window printed into a ticket.
+describe the inputs and give the rules a name: order numbers, ticket ids, order status changes
+(the validity window printed into a ticket: agent.validity).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from agent.errors import InvalidInput
 from agent.ticket_format import MAX_TICKET_ID
+from agent.validity import DEFAULT_VALIDITY_MARGIN_H, validity_window  # noqa: F401 (re-exported)
 
 PAID, PENDING, CANCELLED, REFUNDED = "paid", "pending", "cancelled", "refunded"
 ORDER_STATUSES = (PAID, PENDING, CANCELLED, REFUNDED)
@@ -31,7 +32,6 @@ _LETTERS = "ABCDEFGHJKMNPQRSTVWXYZ"
 ORDER_NUMBER = re.compile(r"^[A-HJKMNP-TV-Z][2-9A-HJKMNP-TV-Z]{3}-[A-HJKMNP-TV-Z][2-9A-HJKMNP-TV-Z]$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")   # also an MQTT topic level: no '/', '+', '#'
 MAX_CATALOGUE_ID = 2**32 - 1                      # event and pass ids share the ticket's u32 field
-DEFAULT_VALIDITY_MARGIN_H = 6.0                   # a ticket opens N hours before the event, closes N after
 
 
 def new_order_number() -> str:
@@ -64,15 +64,6 @@ def check_slug(slug: str) -> str:
 def check_transition(current: str, new: str) -> None:
     if new not in TRANSITIONS.get(current, ()):
         raise InvalidInput(f"order is {current}; it cannot become {new}")
-
-
-def validity_window(starts: list[float], ends: list[float], margin_hours: float) -> tuple[int | None, int | None]:
-    """Ticket validity from the event (or every event of a pass): start - margin .. end + margin, unix seconds."""
-    margin = margin_hours * 3600
-    valid_from = int(min(starts) - margin) if starts else None
-    valid_until = int(max(ends) + margin + 0.999) if ends else None
-    return (max(valid_from, 0) if valid_from is not None else None,
-            min(valid_until, 2**32 - 1) if valid_until is not None else None)
 
 
 @dataclass(frozen=True)

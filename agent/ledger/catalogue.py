@@ -6,6 +6,7 @@ import time
 from typing import Any, Iterable
 
 from agent.ledger.part import LedgerPart
+from agent.validity import DEFAULT_VALIDITY_MARGIN_H, validity_window
 
 TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
                   "order_status")
@@ -78,6 +79,17 @@ class CatalogueMixin(LedgerPart):
 
     def event_times(self) -> dict[int, tuple[float | None, float | None]]:
         return {e: (s, t) for e, s, t in self.conn.execute("SELECT event_id, starts_at, ends_at FROM events")}
+
+    def validity(self, event_id: int) -> tuple[int | None, int | None]:
+        """The validity window a ticket of this event carries in its QR (agent.validity), from the event's dates and
+        the server's margin as the bundle gave them (a bundle from before the margin was sent: the default margin).
+        (None, None) for an event this device does not know."""
+        row = self.conn.execute("SELECT starts_at, ends_at, data FROM events WHERE event_id=?", (event_id,)).fetchone()
+        if row is None:
+            return None, None
+        starts, ends, data = row
+        margin = json.loads(data or "{}").get("validity_margin_h", DEFAULT_VALIDITY_MARGIN_H)
+        return validity_window([starts] if starts is not None else [], [ends] if ends is not None else [], float(margin))
 
     def event_ids(self) -> frozenset[int]:
         return frozenset(r[0] for r in self.conn.execute("SELECT event_id FROM events"))

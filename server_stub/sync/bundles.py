@@ -66,7 +66,8 @@ def desk_offer(store: SyncStore, event_id: int) -> dict | None:
 
 
 def _event(store: SyncStore, event_id: int, kiosk: bool) -> dict:
-    event = store.event(event_id)
+    # the margin lets a device judge a check-in by ticket key (no QR to carry the window) like a scan: agent.validity
+    event = dict(store.event(event_id), validity_margin_h=store.validity_margin_hours)
     desk = desk_offer(store, event_id) if kiosk else None
     return dict(event, desk=desk) if desk is not None else event
 
