@@ -147,6 +147,8 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
                outbox: dict[str, Any] | None = None) -> int:
         """Persist one local action (and its outbox message) durably. Returns the device sequence number."""
         with self.transaction():      # the sequence is read inside: another process may have written since
+            if action.kind == "annul":
+                self._check_annulment(ticket_key, action.ref_uuid)
             self._device_seq = self.conn.execute(
                 "SELECT max(device_seq) FROM checkins WHERE origin='local'").fetchone()[0] or 0
             self._device_seq += 1
@@ -165,6 +167,15 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
                 self._device_seq -= 1
                 raise
         return self._device_seq
+
+    def _check_annulment(self, ticket_key: str, ref_uuid: str | None) -> None:
+        """An annulment names an entry or cancellation of this ticket this ledger holds, not annulled yet: else
+        LookupError, and nothing is stored (the server would refuse it, and the door's counts would not add up)."""
+        row = self.conn.execute("SELECT kind, ticket_key FROM checkins WHERE scan_uuid=?", (ref_uuid or "",)).fetchone()
+        if row is None or row[0] not in ("entry", "cancel") or row[1] != ticket_key:
+            raise LookupError(f"no check-in {ref_uuid} of ticket {ticket_key} to annul")
+        if self.annulled(ref_uuid or ""):
+            raise LookupError(f"check-in {ref_uuid} is already annulled")
 
     def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
         """A message recording a person's act (it has a `staff` field: messages.Staffed) names who is on duty."""

@@ -3,7 +3,8 @@
 Authorization (docs/security.md): the broker ACL proves which device published; the store says what it is.
   * every item speaks for the publishing device only (`device_id` empty or its own);
   * door and kiosk devices upload entries, quick cancellations and annulments, for events they hold; an
-    annulment only of the device's own actions;
+    annulment only of the device's own actions, stored on the server or earlier in the same batch (an annulment
+    naming an action the server does not hold is refused, never stored);
   * `reset` actions come only from the organiser (`ticketgate server ticket reset`), never from a device;
   * kiosk messages (payment validated, exchange, print records) only from kiosk devices, for orders and tickets
     of events they hold;
@@ -51,6 +52,8 @@ class Scope:
         self._target = events_of_target
         self._staff_of = staff_of
         self._staff: StaffRoster | None = None
+        self._batch_actions: set[str] = set()     # entries and cancellations accepted earlier in this batch
+
 
     @property
     def events(self) -> set[int]:
@@ -62,7 +65,10 @@ class Scope:
         """None when the device may upload this item, else the reason it is refused."""
         if item.device_id not in ("", self.device_id):
             return f"not allowed: {self.device_id} cannot upload for device {item.device_id!r}"
-        return self.staff_refusal(item) or self._scope_refusal(item)
+        reason = self.staff_refusal(item) or self._scope_refusal(item)
+        if reason is None and isinstance(item, ActionItem) and item.kind in ("entry", "cancel"):
+            self._batch_actions.add(item.scan_uuid)   # its annulment may follow in the same batch
+        return reason
 
     def staff_refusal(self, item: Staffed | Item) -> str | None:  # Item: any upload, Staffed: desk requests too
         """The staff member the item names must be the organiser's, active when it was done, and hold the permission
@@ -96,7 +102,10 @@ class Scope:
             if item.kind == "annul":
                 if not item.ref_uuid:
                     return "an annulment names the action it annuls (ref_uuid)"
-                author = self._author(item.ref_uuid)      # None: not on the server (its own, not uploaded yet)
+                author = self._author(item.ref_uuid)      # None: not on the server
+                if author is None and item.ref_uuid not in self._batch_actions:
+                    return (f"annulment of {item.ref_uuid}: no such entry or cancellation on the server (it was never "
+                            f"uploaded, or was refused)")
                 if author not in (None, self.device_id):
                     return f"not allowed: {self.device_id} cannot annul an action of {author} (the organiser can)"
             return None
