@@ -3,6 +3,12 @@ exchanges and a bulk change of 1,000 tickets during the run, devices dropping of
 
     python benchmarks/bench_fleet.py [--devices 200] [--tickets 1000000] [--seconds 60] [--per-process 20]
     python benchmarks/bench_fleet.py --quick        # 20 devices, 20,000 tickets, 20 s
+    python benchmarks/bench_fleet.py --one-device [--tickets 1000000]   # the decomposition on one core
+
+`--one-device`: one device's ledger holding every ticket (a full bundle applied), then 1,000-ticket cancellations
+committed at the server: the announcer's part (commit -> signed update published) and the device's part (verify
+and parse, check the fields, apply) timed alone, the live update as sent (statuses) beside the same change with
+whole ticket rows (the format before), alternately.
 
 Devices are real agent devices (agent.gate.Gate + agent.sync.device.DeviceSync, each with its own SQLite ledger,
 MQTT session and threads), `--per-process` of them per process: 200 Python processes would need ~8 GB and
@@ -177,10 +183,13 @@ def main() -> None:
     p.add_argument("--per-process", type=int, default=20)
     p.add_argument("--interval", type=float, default=4.0, help="mean seconds between two scans at one device")
     p.add_argument("--quick", action="store_true", help="20 devices, 20,000 tickets, 20 s")
+    p.add_argument("--one-device", action="store_true", help="the server's and one device's part, on one core")
     p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         return worker_main(args.worker[0], int(args.worker[1]))
+    if args.one_device:
+        return one_device(args.tickets)
     if args.quick:
         args.devices, args.tickets, args.seconds, args.per_process = 20, 20_000, 20.0, 10
     rnd = random.Random(2026)
@@ -208,9 +217,123 @@ def main() -> None:
         for proc in procs:
             proc.stdin.write(f"{start}\n")
             proc.stdin.flush()
+        published = published_updates(servers[0])
         changes, memory = run_server_side(store, plan, start, args)
         outs = [json.loads(proc.communicate(timeout=600)[0].strip().splitlines()[-1]) for proc in procs]
         summarise(args, plan, changes, memory, outs, store, start)
+        bulk_out = next((at for at, size in published if at >= changes["bulk"] and size > 20_000), None)
+        if bulk_out is not None:
+            delivered = [min((arrivals_of(outs, d).get("d" + k, float("inf")) for _, k in plan.bulk))
+                         for d in arrivals_all(outs)]
+            delivered = [t - bulk_out for t in delivered if t != float("inf")]
+            print(f"1,000-ticket change, server part (commit -> signed update published): "
+                  f"{(bulk_out - changes['bulk']) * 1000:.0f} ms; broker -> first delivered to each device: "
+                  f"p50 {pct(delivered, 50) * 1000:.0f} ms, p95 {pct(delivered, 95) * 1000:.0f} ms")
+
+
+def published_updates(server) -> list[tuple[float, int]]:
+    """(time, size) of every signed message the announcer's transport publishes on a live topic."""
+    out: list[tuple[float, int]] = []
+    publish = server.transport.publish
+
+    def noted(topic, payload, *a, **kw):
+        ok = publish(topic, payload, *a, **kw)
+        if topic.endswith("/live"):
+            out.append((time.time(), len(payload)))
+        return ok
+    server.transport.publish = noted
+    return out
+
+
+def arrivals_all(outs: list[dict]) -> list[str]:
+    return [d for o in outs for d in o["arrivals"]]
+
+
+def arrivals_of(outs: list[dict], device: str) -> dict[str, float]:
+    return next(o["arrivals"][device] for o in outs if device in o["arrivals"])
+
+
+# -- one device, one core: the decomposition ---------------------------------------------------------------------
+class _Captured:
+    """A transport that keeps what the announcer publishes (the server's part, without the broker)."""
+    on_message = None
+
+    def __init__(self):
+        self.sent: list[tuple[str, bytes]] = []
+
+    def publish(self, topic, payload, *a, **kw):
+        self.sent.append((topic, payload))
+        return True
+
+    def subscribe(self, topic):
+        pass
+
+    def start(self):
+        pass
+
+    def stop(self, status=None):
+        pass
+
+
+def one_device(tickets: int, rounds: int = 4) -> None:
+    from agent.keyring import Keyring
+    from agent.ledger import Ledger
+    from agent.sync.apply import apply_live
+    from agent.sync.messages import Update
+    from agent.sync.signed import Verifier, seal
+    from bench_sync_common import make_store
+    from server_stub.sync import bundles
+    from server_stub.sync.server import SyncServer
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-one-") as tmp:
+        folder = Path(tmp)
+        t0 = time.perf_counter()
+        store, event = make_store(folder / "server", tickets, ["gate-000"])
+        built = bundles.build(store, ORG, [event])
+        manifest = {"org": ORG, "version": built.version, "base_version": 0, "events": built.events,
+                    "keyring": built.keyring, "chunks": [hashlib.sha256(c).hexdigest() for c in built.chunks]}
+        ledger = Ledger.open(folder / "ledger.sqlite")
+        apply_bundle(ledger, Pending(manifest, dict(enumerate(built.chunks))), Keyring())
+        print(f"one device holding {ledger.counts()['tickets']} tickets (set-up {time.perf_counter() - t0:.0f} s)")
+        server = SyncServer(store, _Captured(), orgs=[ORG], ingest=False, limits=None)
+        server._seen_version[ORG] = store.version(ORG)
+        key = store.server_key(ORG)
+        verifier = Verifier(store.server_public_key(ORG))
+        numbers = iter(n for (n,) in store.q("SELECT number FROM orders WHERE status='paid' ORDER BY random()"))
+        figures: dict[str, list[tuple]] = {"statuses (as sent)": [], "whole rows (before)": []}
+        for r in range(rounds):
+            for label in (list(figures) if r % 2 == 0 else list(figures)[::-1]):
+                since = store.version(ORG)
+                with store.tx():
+                    for _ in range(1000):
+                        store.cancel_order(next(numbers), "benchmark bulk")
+                t1 = time.perf_counter()
+                server.announce(ORG)
+                server_ms = (time.perf_counter() - t1) * 1000
+                sent = [p for t, p in server.transport.sent if t.endswith("/live")]
+                server.transport.sent.clear()
+                if label.startswith("whole"):     # the same change as it travelled before: every row whole
+                    body = json.loads(json.loads(sent[0])["body"])
+                    body.pop("states", None)
+                    body.update(bundles.bundle.ticket_section(list(store.tickets_for_event(event, since))))
+                    sent = [seal(body, key.sign)]
+                c = [time.process_time()]
+                bodies = [verifier.open(p) for p in sent]
+                c.append(time.process_time())
+                for b in bodies:
+                    Update.from_wire(b)
+                c.append(time.process_time())
+                with ledger.relaxed_transaction():
+                    for b in bodies:
+                        apply_live(ledger, b)
+                c.append(time.process_time())
+                figures[label].append((sum(map(len, sent)), server_ms, *((b - a) * 1000 for a, b in zip(c, c[1:]))))
+        for label, rows in figures.items():
+            med = [sorted(col)[len(col) // 2] for col in zip(*rows)]
+            print(f"1,000 cancellations, {label}: {med[0] / 1000:.0f} kB; server (query, build, sign) "
+                  f"{med[1]:.1f} ms; device CPU: verify+parse {med[2]:.2f} ms, field checks {med[3]:.2f} ms, "
+                  f"apply {med[4]:.2f} ms, total {sum(med[2:]):.2f} ms (median of {len(rows)})")
+        ledger.close()
+        store.close()
 
 
 class Plan:

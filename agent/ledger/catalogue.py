@@ -149,6 +149,13 @@ class CatalogueMixin(LedgerPart):
                                   "WHERE ticket_key=?", light)
         return rest
 
+    def set_ticket_order_states(self, states: Iterable[tuple[str, str]]) -> None:
+        """(ticket_key, order_status) each: the status of the rows held, in place (the search index untouched); a
+        ticket not held is left to the next delta, which brings its whole row."""
+        with self.transaction():
+            self.conn.executemany("UPDATE tickets SET order_status=? WHERE ticket_key=?",
+                                  ((status, key) for key, status in states))
+
     def revoke_rows(self, rows: Iterable[tuple[str, str, float]]) -> None:
         """(ticket_key, reason, at) each, in one statement (live updates and bundles carry one reason per row)."""
         with self.transaction():

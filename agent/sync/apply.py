@@ -143,6 +143,8 @@ def apply_live(ledger: Ledger, s: dict[str, Any]) -> dict[str, Any]:
         if s.get("tickets"):
             cols, rows = s["tickets"]["columns"], s["tickets"]["rows"]
             ledger.upsert_tickets(ledger.update_ticket_states(dict(zip(cols, r)) for r in rows))
+        if s.get("states"):
+            ledger.set_ticket_order_states((str(k), str(status)) for k, status in s["states"])
         if s.get("resets"):
             ledger.merge_remote(s["resets"])
     return {"revocations": len(revs)}

@@ -1014,7 +1014,9 @@ class Flag(Wire):
 
 @dataclass(frozen=True)
 class Update(Wire):
-    """What changed for an event: revocations, blocks and their lifting, server actions, small ticket changes."""
+    """What changed for an event: revocations, blocks and their lifting, server actions, small ticket changes.
+    `states`: [ticket_key, order_status] of tickets whose order status changed with their revocation in the same
+    change (a cancellation, a refund): the device changes the status of the row it holds, no whole row travels."""
     TYPE: ClassVar[str] = "update"
     TOPIC: ClassVar[str] = "live"
     event: int
@@ -1024,12 +1026,15 @@ class Update(Wire):
     unblocked: tuple[str, ...] = ()
     resets: tuple[dict[str, Any], ...] = ()
     tickets: dict[str, Any] | None = None
+    states: tuple[tuple[str, str], ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         out = {"type": "update", "event": self.event}
         for name in ("revocations", "unrevoked", "blocks", "unblocked", "resets"):
             if getattr(self, name):
                 out[name] = list(getattr(self, name))
+        if self.states:
+            out["states"] = [list(pair) for pair in self.states]
         if self.tickets is not None:
             out["tickets"] = self.tickets
         return out
@@ -1059,7 +1064,12 @@ class Update(Wire):
         for name in ("unrevoked", "unblocked"):
             if not all(isinstance(k, str) and len(k) <= MAX_ID for k in lists[name]):
                 _bad(name, lists[name])
-        return cls(event=integer(d, "event"), tickets=tickets, **lists)
+        states = _get(d, "states", [])
+        if not isinstance(states, list) or not all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) and 0 < len(x) <= MAX_ID for x in p)
+                for p in states):
+            _bad("states", states)
+        return cls(event=integer(d, "event"), tickets=tickets, states=tuple((k, v) for k, v in states), **lists)
 
 
 # -- server -> one device (topic cmd, signed) -------------------------------------------------------------------

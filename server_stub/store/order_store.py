@@ -258,8 +258,10 @@ class OrderMixin(CatalogueMixin):
     def _flags_for_event(self, table: str, event_id: int, since_version: int) -> list[dict]:
         targets = self.targets_of_event(event_id)
         only_active = " AND x.active=1" if since_version <= 0 else ""
+        # driven by the flags' version index (migration 12 / PostgreSQL 10), each matched to its ticket by key; the
+        # unary + keeps both planners off the tickets' (target, version) index, which walks every ticket of the event
         rows = self.q(f"SELECT x.ticket_id, x.reason, x.at, x.active, x.version FROM {table} x JOIN tickets t USING (ticket_id) "
-                      f"WHERE t.target_id IN ({','.join('?' * len(targets))}) AND x.version > ?{only_active} ORDER BY x.version",
+                      f"WHERE +t.target_id IN ({','.join('?' * len(targets))}) AND x.version > ?{only_active} ORDER BY x.version",
                       (*targets, since_version))
         return [{"ticket_key": str(t), "reason": r, "at": at, "active": bool(a), "version": v} for t, r, at, a, v in rows]
 

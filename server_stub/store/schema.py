@@ -151,4 +151,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE mail_status (order_number TEXT PRIMARY KEY, org TEXT NOT NULL, address TEXT NOT NULL,
         status TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0, at REAL NOT NULL);
     """,
+    # 12: revocations and blocks changed since a version are found by their version (the announcer's look and a
+    #     delta), not by scanning the event's tickets (0.47 s per look at 1M tickets before)
+    """
+    CREATE INDEX revocations_version ON revocations(version);
+    CREATE INDEX blocks_version ON blocks(version);
+    """,
 )

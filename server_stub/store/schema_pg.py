@@ -148,4 +148,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE mail_status (order_number TEXT PRIMARY KEY, org TEXT NOT NULL, address TEXT NOT NULL,
         status TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0, at DOUBLE PRECISION NOT NULL);
     """,
+    # 10 (SQLite 12): revocations and blocks changed since a version found by their version, not by the tickets
+    """
+    CREATE INDEX revocations_version ON revocations(version);
+    CREATE INDEX blocks_version ON blocks(version);
+    """,
 )

@@ -26,6 +26,27 @@ def flag_section(revocations: list[dict], blocks: list[dict], resets: list[dict]
     return out
 
 
+LIVE_ROWS = 2000     # more changed ticket rows than this at once (a big import): by push / the devices' next hello
+
+
+def live_ticket_changes(rows: Iterable[dict], flagged: set[str]) -> tuple[list[dict], list[list[str]]]:
+    """Changed ticket rows for a live update -> (whole rows, [ticket_key, order_status] pairs). A row whose
+    revocation changed in the same change is an order status change (a ticket's text never changes once issued):
+    its status travels alone. Whole rows (new tickets) only up to LIVE_ROWS, else none."""
+    whole: list[dict] | None = []
+    states: list[list[str]] = []
+    for row in rows:
+        if row["ticket_key"] in flagged:
+            states.append([row["ticket_key"], row["order_status"]])
+        elif whole is not None:
+            whole.append(row)
+            if len(whole) > LIVE_ROWS:
+                whole = None
+        if whole is None and len(states) == len(flagged):
+            break            # a big import: no whole rows, and every status found (no need to read the rest)
+    return whole or [], states
+
+
 def is_kiosk(device: dict | None) -> bool:
     """Kiosk devices print tickets: only their bundles carry signed QR payloads (door devices never hold one)."""
     return device is not None and device.get("role") == "kiosk"

@@ -5,7 +5,7 @@
 Ingestion subscribes `$share/ingest/tg/+/dev/+/up`: several workers (processes or machines) split the
 uploads; each upload is ingested idempotently (scan uuid) before its signed ack goes out, then
 relayed to the event's live topic (cross-gate dedupe). The announcer (one per deployment) polls the
-store's change counter and publishes revocations, blocks and resets live, and the server presence.
+store's change counter (`POLL`) and publishes revocations, blocks and resets live, and the server presence.
 """
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ from server_stub.sync.ratelimit import DeviceLimiter, Limits
 log = logging.getLogger("ticketgate.sync.server")
 DRAIN = 64            # uploads ingested together in one store transaction
 RELAY_CHUNK = 2000    # relayed actions per live message (well under the devices' message size limit)
+POLL = 0.02          # s between two reads of the change counter (a primary-key read: 0.6 % of a core on SQLite,
+                     # 1.4 % on PostgreSQL, measured; 0.1 s made a change wait 50 ms on average before it left)
 KIOSK_QUIET = 0.5     # s without ticket changes before kiosks are asked for a delta (a push in flight lands first)
 
 
@@ -55,7 +57,7 @@ class _Checked:
 
 class SyncServer:
     def __init__(self, store: SyncStore, transport: Transport, name: str = "server", ingest: bool = True,
-                 announce: bool = True, orgs: list[str] | None = None, poll: float = 0.1,
+                 announce: bool = True, orgs: list[str] | None = None, poll: float = POLL,
                  require_registration: bool = True, max_upload: int = MAX_UPLOAD, limits: Limits | None = Limits()):
         self.store, self.transport, self.name = store, transport, name
         self.ingest_enabled, self.announce_enabled, self.poll = ingest, announce, poll
@@ -428,17 +430,17 @@ class SyncServer:
         ticket_events: set[int] = set()
         for event in self.store.events(org):
             e = event["event_id"]
-            body = bundles.flag_section(self.store.revocations_for_event(e, since), self.store.blocks_for_event(e, since),
+            revocations = self.store.revocations_for_event(e, since)
+            body = bundles.flag_section(revocations, self.store.blocks_for_event(e, since),
                                         self.store.resets_for_event(e, since))
-            changed = []
-            for row in self.store.tickets_for_event(e, since):
+            changed, states = bundles.live_ticket_changes(self.store.tickets_for_event(e, since),
+                                                          {r["ticket_key"] for r in revocations})
+            if changed or states:
                 ticket_events.add(e)
-                changed.append(row)
-                if len(changed) > 2000:      # a big import: devices get it by push / their next hello
-                    changed = []
-                    break
             if changed:
                 body.update(bundles.bundle.ticket_section(changed))
+            if states:
+                body["states"] = states
             if body:     # split so each signed message stays under the broker's message size limit
                 for part in split_to_fit(Update(e, **{k: tuple(v) for k, v in body.items() if k != "tickets"},
                                                 tickets=body.get("tickets")).to_wire(),
