@@ -13,7 +13,7 @@ from typing import Any
 from agent import desk
 from agent.gate import Gate
 from agent.stored_policy import load_policy, save_policy
-from agent.home import DeviceHome, HomeError, open_home, resolve_home
+from agent.home import DeviceHome, HomeError, carried_identity, open_home, resolve_home
 from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
@@ -228,8 +228,14 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
     if args.cmd in _NEEDS and not (args.cmd == "scan" and duty.configured):
         duty.require(_NEEDS[args.cmd])      # a scan checks per payload: a badge among them logs its holder in
     if args.cmd == "resend-refused":
-        n = ledger.outbox_resend_refused()
-        print(json.dumps({"requeued": n}) if args.json else f"{n} refused upload(s) back in the queue")
+        device_id = load_policy(ledger).device_id
+        with ledger.transaction():
+            n = ledger.outbox_resend_refused()
+            old = carried_identity(ledger)     # made under the enrollment a technician's wipe ended: now this device's
+            restamped = ledger.adopt_device_id(old, device_id) if old and credentials and old != device_id else 0
+        print(json.dumps({"requeued": n, "restamped": restamped}) if args.json
+              else f"{n} refused upload(s) back in the queue" + (f" ({restamped} from before the wipe now under "
+                                                                f"{device_id})" if restamped else ""))
         return 0
     if args.cmd == "configure":
         before = load_policy(ledger)

@@ -256,15 +256,31 @@ def adopt_identity(policy: DevicePolicy, identity: Identity | None) -> DevicePol
 
 def store_identity(ledger: "Ledger", policy: DevicePolicy, identity: Identity | None) -> DevicePolicy:
     """`adopt_identity`, stored in the ledger when it changed anything. What the device did before its first
-    enrollment (as the unenrolled id "device") becomes its own under the enrolled id, so the server takes it."""
+    enrollment (as the unenrolled id "device") becomes its own under the enrolled id, so the server takes it; so does
+    what it did under an enrollment a technician's wipe ended (`carried_identity`), not one the organiser revoked."""
     from agent.stored_policy import save_policy
     adopted = adopt_identity(policy, identity)
     if adopted is not policy:
         with ledger.transaction():
             if policy.device_id == UNENROLLED_ID:
                 ledger.adopt_device_id(UNENROLLED_ID, adopted.device_id)
+                old = carried_identity(ledger)
+                if old is not None and old != adopted.device_id:
+                    ledger.adopt_device_id(old, adopted.device_id)
             save_policy(ledger, adopted)
     return adopted
+
+
+WIPED_IDENTITY = "wiped_identity"      # ledger setting written by provisioning.device.wipe
+
+
+def carried_identity(ledger: "Ledger") -> str | None:
+    """The device id of the enrollment a technician's wipe ended, whose uploads not sent yet this device carries
+    over to its next enrollment; None when there is none, or when the organiser revoked it (signed wipe)."""
+    wiped = ledger.get_setting(WIPED_IDENTITY)
+    if isinstance(wiped, dict) and wiped.get("carry_over") and isinstance(wiped.get("device_id"), str):
+        return wiped["device_id"]
+    return None
 
 
 def open_home(folder: str | Path) -> "tuple[Ledger, Keyring]":

@@ -67,6 +67,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     from agent.ledger import Ledger, LedgerError
     from agent.sync import BrokerConfig, device_transport
     from agent.sync.device import DeviceSync
+    from agent.home import store_identity
+    from agent.stored_policy import load_policy
     home = DeviceHome(folder)
     creds = home.load()
     if creds is None:
@@ -82,6 +84,9 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     try:
         keyring = Keyring.load(home.keyring_path) if home.keyring_path.exists() else Keyring()
         watch = Ledger.open(home.ledger_path)
+        # before anything is uploaded: what was done unenrolled, or under an enrollment a technician's wipe ended,
+        # is sent as this device's own (agent.home.store_identity)
+        store_identity(watch, load_policy(watch), creds.identity)
     except (LedgerError, OSError, ValueError) as exc:
         print(f"ticketgate agent sync: {exc}", file=sys.stderr)
         return 3

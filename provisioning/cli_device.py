@@ -166,12 +166,16 @@ def cmd_status(args) -> int:
 
 
 def cmd_wipe(args) -> int:
-    from provisioning.device.wipe import wipe
-    if not args.yes:
-        return fail("this removes orders, names, keys and the broker login; add --yes to do it")
+    from provisioning.device.wipe import unsent_uploads, wipe
     try:
         state = _state(args)
     except BadInput as exc:
         return fail(str(exc))
-    print(f"wiped {state.folder}: {wipe(state, 'by the technician')}")
+    unsent = unsent_uploads(state.ledger_path)
+    kept = (f"; the {unsent} check-in(s) and other upload(s) not sent to the server yet stay on this device and are "
+            f"uploaded as its own when it is enrolled again" if unsent else "")
+    if not args.yes:
+        return fail(f"this removes orders, names, keys and the broker login{kept}; add --yes to do it")
+    done = wipe(state, "by the technician", carry_over=True)
+    print(f"wiped {state.folder}: {done}{kept}")
     return 0

@@ -87,3 +87,65 @@ def test_checkin_by_key_judges_the_validity_window_like_a_scan(door):
         by_key = tg(home, "agent", "checkin", keys[1], "--reason", "phone dead", "--json", ok=False).stdout
         verdicts[name] = (json.loads(scanned)["verdict"], json.loads(by_key)["verdict"])
     assert verdicts == {"closed": ("expired", "expired"), "open": ("accepted", "accepted")}, verdicts
+
+
+def _tonight(home: Path) -> int:
+    now = time.time()
+    tg(home, "server", "event", "create", "--name", "Tonight", "--start", _utc(now - 3600), "--end", _utc(now + 6 * 3600),
+       "--zone", "1=Floor", "--category", "1=Adult")
+    return 2
+
+
+@needs_broker
+def test_checkins_queued_before_a_technicians_wipe_are_counted_after_re_enrollment(door):
+    """A door admits two people offline, the technician wipes it (`provision wipe --yes`) and enrolls it again: the
+    check-ins stayed on the device under its old enrollment, and the server refused them ("cannot upload for
+    device …"): kept, listed, never counted. The wipe now says it keeps them, and they are uploaded as the
+    re-enrolled device's own."""
+    home = door.home
+    event = _tonight(home)
+    keys = _order(home, event, 2)
+    first = door.enroll(str(event))
+    assert json.loads(tg(home, "agent", "scan", "--json", _payload(home, keys[0])).stdout)["verdict"] == "accepted"
+    assert json.loads(tg(home, "agent", "checkin", keys[1], "--reason", "phone dead", "--json").stdout)["verdict"] \
+        == "accepted"
+    asked = tg(home, "provision", "wipe", ok=False)
+    assert asked.returncode != 0 and "2 check-in(s)" in asked.stderr and "enrolled again" in asked.stderr
+    said = tg(home, "provision", "wipe", "--yes").stdout
+    assert "2 check-in(s)" in said
+    second = door.enroll(str(event))
+    assert second != first
+    status = json.loads(tg(home, "agent", "status", "--json").stdout)
+    assert status["refused_uploads"] == [] and status["counts"]["outbox_refused"] == 0, status
+    assert "no refused" in tg(home, "server", "refusals").stdout.lower() or \
+        first not in tg(home, "server", "refusals").stdout
+    uploads = json.loads(tg(home, "server", "device", "uploads", second, "--json").stdout)
+    assert sorted(u["ticket_key"] for u in uploads if u.get("kind") == "entry") == sorted(keys), uploads
+
+
+@pytest.mark.parametrize("carry_over,counted", [(True, True), (False, False)])
+def test_only_a_technicians_wipe_carries_unsent_checkins_over(tmp_path, carry_over, counted):
+    """A revocation (signed wipe: lost or stolen device) never turns what the device recorded into the next
+    enrollment's uploads; a technician's wipe does."""
+    import uuid
+    from agent.history import Action
+    from agent.home import Identity, store_identity
+    from agent.ledger import Ledger
+    from agent.stored_policy import load_policy, save_policy
+    from agent.policy import DevicePolicy
+    from provisioning.device.wipe import wipe_ledger
+    path = tmp_path / "ledger.sqlite"
+    led = Ledger.open(path)
+    save_policy(led, DevicePolicy(device_id="dev-old"))
+    led.record("11", Action(str(uuid.uuid4()), "entry", time.time(), "dev-old", "north", 1, "in"),
+               outbox={"type": "action", "device_id": "dev-old"})
+    led.close()
+    assert wipe_ledger(path, "why", carry_over=carry_over)
+    led = Ledger.open(path)
+    try:
+        store_identity(led, load_policy(led), Identity("acme", "dev-new", "north", "door", (1,), ""))
+        [(_, _, body)] = led.outbox_pending()
+        assert (body["device_id"] == "dev-new") is counted
+        assert led.actions("11")[0].device_id == ("dev-new" if counted else "dev-old")
+    finally:
+        led.close()

@@ -1,4 +1,10 @@
-"""Wiping a revoked device: orders, names and keys go; what stays is only the scan log (no personal data).
+"""Wiping a device: orders, names and keys go; what stays is only the scan log (no personal data).
+
+The check-ins and other uploads not acknowledged by the server yet stay too (people did come in): after a
+technician's wipe (`provision wipe --yes`, device handed back or moved) they are uploaded as the device's own once it
+is enrolled again (the `WIPED_IDENTITY` setting: {device_id, carry_over, reason, unsent}; agent.home.store_identity). After a revocation by the organiser (signed wipe: a
+lost or stolen device) they are never carried over: kept on the device, refused by the server, listed for the
+organiser (`server refusals`).
 
 Removed: the ticket index and its full-text index (names, e-mails, order numbers), the catalogue, the
 revocation/block lists, the organiser's staff list and who is logged in, the keyring, the broker credentials and the device's private key. SQLite runs with
@@ -6,11 +12,13 @@ secure_delete and VACUUMs afterwards so the names do not linger in free pages.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
 from pathlib import Path
 
+from agent.home import UNENROLLED_ID, WIPED_IDENTITY
 from provisioning.device.state import DeviceState
 
 log = logging.getLogger("ticketgate.provision.wipe")
@@ -30,7 +38,29 @@ def _shred(path: Path) -> None:
         pass
 
 
-def wipe_ledger(ledger_path: Path) -> bool:
+def unsent_uploads(ledger_path: Path) -> int:
+    """Uploads (check-ins, cancellations, kiosk messages) the server has not acknowledged yet: what a wipe keeps."""
+    if not ledger_path.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True, timeout=10)
+    try:
+        return int(conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL AND kind != 'refusal'").fetchone()[0])
+    except sqlite3.DatabaseError:
+        return 0
+    finally:
+        conn.close()
+
+
+def _identity(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM settings WHERE key='policy'").fetchone()
+    try:
+        return json.loads(row[0]).get("device_id") if row else None
+    except (ValueError, AttributeError):
+        return None
+
+
+def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False) -> bool:
+    """`carry_over`: the uploads not sent yet become the device's own under its next enrollment (technician's wipe)."""
     if not ledger_path.exists():
         return False
     conn = sqlite3.connect(str(ledger_path), isolation_level=None, timeout=10)
@@ -38,6 +68,13 @@ def wipe_ledger(ledger_path: Path) -> bool:
         conn.execute("PRAGMA secure_delete=ON")
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table')")}
         conn.execute("BEGIN IMMEDIATE")
+        if "settings" in names and "outbox" in names:
+            old = _identity(conn)
+            if old is not None and old != UNENROLLED_ID:
+                unsent = conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL AND kind != 'refusal'").fetchone()[0]
+                conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                             "value=excluded.value", (WIPED_IDENTITY, json.dumps(
+                                 {"device_id": old, "carry_over": carry_over, "reason": reason, "unsent": unsent})))
         for table in _TABLES:
             if table in names:
                 conn.execute(f"DELETE FROM {table}")
@@ -55,12 +92,13 @@ def wipe_ledger(ledger_path: Path) -> bool:
     return True
 
 
-def wipe(state: DeviceState, reason: str = "") -> dict:
-    """Idempotent: wiping twice is fine. Returns what was removed (for the log and the tests)."""
+def wipe(state: DeviceState, reason: str = "", carry_over: bool = False) -> dict:
+    """Idempotent: wiping twice is fine. Returns what was removed (for the log and the tests) and how many uploads
+    not sent yet it kept (`unsent`). `carry_over`: see the module's docstring (False: a revocation)."""
     done = {"ledger": False, "keyring": state.keyring_path.exists(), "credentials": state.credentials_path.exists(),
-            "device_key": state.key_path.exists()}
+            "device_key": state.key_path.exists(), "unsent": unsent_uploads(state.ledger_path)}
     try:
-        done["ledger"] = wipe_ledger(state.ledger_path)
+        done["ledger"] = wipe_ledger(state.ledger_path, reason, carry_over)
     except sqlite3.DatabaseError as exc:     # unreadable ledger: remove the file rather than leave names behind
         log.warning("wipe: ledger unreadable (%s); removing it", exc)
         for suffix in ("", "-wal", "-shm"):
