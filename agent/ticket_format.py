@@ -17,6 +17,7 @@ from agent.base45 import b45decode, b45encode
 from agent.errors import TicketgateError
 
 if TYPE_CHECKING:
+    import segno
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 SCHEME = "TG1:"
@@ -33,6 +34,10 @@ _KNOWN_FLAGS = FLAG_PASS | FLAG_SEAT | FLAG_VALID_FROM | FLAG_VALID_UNTIL
 
 _HEAD = struct.Struct(">BHBI6sHB")  # version, key id, flags, event/pass, ticket id (48 bit), category, zone count
 MAX_TICKET_ID = 2**48 - 1
+
+# QR error correction of every ticket code we draw (e-tickets, receipts, badges, labels, test frames): M, measured
+# against L, Q and H on the door conditions (docs/ticket-format.md, "QR error correction"). Decoders read any level.
+QR_ERROR_LEVEL = "M"
 
 
 class MalformedPayload(TicketgateError, ValueError):
@@ -158,3 +163,10 @@ def parse_payload(text: str) -> ParsedPayload:
     ticket = Ticket(key_id=key_id, event_id=event_id, ticket_id=int.from_bytes(tid, "big"), category=category,
                     zones=zones, seat=seat, valid_from=valid[0], valid_until=valid[1], is_pass=bool(flags & FLAG_PASS))
     return ParsedPayload(ticket, SIGNING_DOMAIN + body, signature)
+
+
+def ticket_qr(payload: str) -> "segno.QRCode":
+    """The QR of a ticket payload as every renderer draws it: `QR_ERROR_LEVEL`, never boosted, so one payload gives
+    one code (version, size) on every medium."""
+    import segno
+    return segno.make_qr(payload, error=QR_ERROR_LEVEL.lower(), boost_error=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 import segno
 
 from agent.errors import TicketgateError
+from agent.ticket_format import ticket_qr
 from drivers.printers.wording import plain, say, when
 from server_stub.model import CANCELLED, PENDING, REFUNDED
 
@@ -86,8 +87,8 @@ def gather(store, ticket_key: str) -> ETicket:
 
 
 def make_qr(payload: str) -> segno.QRCode:
-    """Error correction M: survives a cracked phone screen or a fold in a print-out, still small."""
-    return segno.make_qr(payload, error="m", boost_error=False)
+    """The ticket's QR (`agent.ticket_format.ticket_qr`: error level M, docs/ticket-format.md)."""
+    return ticket_qr(payload)
 
 
 def lines(e: ETicket) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ import io
 
 from PIL import Image, ImageDraw
 
+from agent.ticket_format import ticket_qr
 from drivers.printers.fonts import font
 from drivers.printers.model import PrintableTicket
 
@@ -25,12 +26,11 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, max_width: int, size: int, style:
 
 
 def badge_image(t: PrintableTicket, band: str = "#1b3a5c") -> Image.Image:
-    import segno
     img = Image.new("RGB", (WIDTH_PX, HEIGHT_PX), "white")
     draw = ImageDraw.Draw(img)
     draw.rectangle((0, 0, WIDTH_PX, 120), fill=band)
     draw.text((40, 28), t.event_name, fill="white", font=_fit(draw, t.event_name, WIDTH_PX - 80, 64, "bold"))
-    qr = segno.make_qr(t.payload, error="m")
+    qr = ticket_qr(t.payload)
     scale = max(3, 400 // qr.symbol_size(scale=1, border=2)[0])
     buf = io.BytesIO()
     qr.save(buf, kind="png", scale=scale, border=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from contextlib import redirect_stderr
 
+from agent.ticket_format import QR_ERROR_LEVEL, ticket_qr
 from drivers.printers.model import PrintableTicket
 from drivers.printers.wording import plain          # PrintableTicket cleans its text already; kept at the edge
 
@@ -14,7 +15,7 @@ DEFAULT_PROFILE = "TM-T88V"   # 80 mm, 512 dots at 180 dpi; most 80 mm printers 
 def ticket_bytes(ticket: PrintableTicket, profile: str = DEFAULT_PROFILE, native_qr: bool | None = True,
                  qr_size: int = 6) -> bytes:
     """native_qr: True sends GS ( k, False a raster image, None decides from the printer profile's capabilities."""
-    from escpos.constants import QR_ECLEVEL_M
+    from escpos import constants
     from escpos.printer import Dummy
     p = Dummy(profile=profile)
     if native_qr is None:
@@ -39,7 +40,7 @@ def ticket_bytes(ticket: PrintableTicket, profile: str = DEFAULT_PROFILE, native
     p.set(align="center", normal_textsize=True)
     with redirect_stderr(io.StringIO()):            # escpos warns about centering on some profiles
         if native_qr:
-            p.qr(ticket.payload, ec=QR_ECLEVEL_M, size=qr_size, native=True)
+            p.qr(ticket.payload, ec=getattr(constants, f"QR_ECLEVEL_{QR_ERROR_LEVEL}"), size=qr_size, native=True)
         else:
             p.image(qr_image(ticket.payload, qr_size), center=False)
     p.text("\n" + (ticket.order_number and f"#{plain(ticket.order_number)}\n" or ""))
@@ -49,9 +50,8 @@ def ticket_bytes(ticket: PrintableTicket, profile: str = DEFAULT_PROFILE, native
 
 def qr_image(payload: str, scale: int):
     """The QR as a 1-bit PIL image (for printers without the native QR command)."""
-    import segno
     from PIL import Image
-    qr = segno.make_qr(payload, error="m")
+    qr = ticket_qr(payload)
     buf = io.BytesIO()
     qr.save(buf, kind="png", scale=scale, border=2)
     buf.seek(0)

@@ -3,6 +3,7 @@
 hex escapes, so a name or payload containing ^ ~ or _ cannot break the format."""
 from __future__ import annotations
 
+from agent.ticket_format import QR_ERROR_LEVEL
 from drivers.printers.model import PrintableTicket
 
 DPI = 203
@@ -15,7 +16,7 @@ def field(text: str) -> str:
     return f"^FH^FD{safe}^FS"
 
 
-# QR capacity at error level M, versions 1-15: alphanumeric and byte mode (ISO/IEC 18004 table 7)
+# QR capacity at error level M (QR_ERROR_LEVEL), versions 1-15: alphanumeric and byte mode (ISO/IEC 18004 table 7)
 _ALNUM_M = (20, 38, 61, 90, 122, 154, 178, 221, 262, 311, 366, 419, 483, 528, 600)
 _BYTE_M = (14, 26, 42, 62, 84, 106, 122, 152, 180, 213, 251, 287, 331, 362, 412)
 _ALNUM = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
@@ -39,7 +40,7 @@ def _text(x: int, y: int, h: int, text: str, reverse: bool = False) -> str:
 
 
 def _qr(x: int, y: int, payload: str, mag: int) -> str:
-    return f"^FO{x},{y}^BQN,2,{mag}{field('MA,' + payload)}"
+    return f"^FO{x},{y}^BQN,2,{mag}{field(f'{QR_ERROR_LEVEL}A,' + payload)}"
 
 
 def show_ticket(t: PrintableTicket, width: int = 812, height: int = 406, mag: int = 5) -> bytes:

@@ -4,7 +4,7 @@ benchmarks of the camera decoder. Nothing is stored; the same (condition, split,
     for frame in frames("glare", "tuning", 50):
         chain.decode_live(frame.image).texts == (frame.payload,)
 
-Every frame: a ticket signed by a real key (`Issuer`), its QR as the e-ticket draws it (segno, error level M),
+Every frame: a ticket signed by a real key (`Issuer`), its QR as tickets are drawn (`agent.ticket_format.ticket_qr`),
 shown on a phone screen (or printed on paper) held somewhere in a textured scene, turned any way in the plane and
 tilted a little; then the camera: optics blur, sensor noise, JPEG. Each condition adds one hardship (CONDITIONS).
 
@@ -19,13 +19,14 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Iterator
 
 import cv2
 import numpy as np
 
 from agent.keyring import Keyring
 from agent.signing import SigningKey
-from agent.ticket_format import Ticket
+from agent.ticket_format import QR_ERROR_LEVEL, Ticket
 from drivers.testkit.tickets import Issuer
 
 WIDTH, HEIGHT = 640, 480
@@ -115,6 +116,7 @@ class DoorFrame:
     image: np.ndarray = field(repr=False)     # 480x640 grayscale uint8
     params: dict = field(default_factory=dict)
     corners: tuple[tuple[float, ...], ...] = ()    # the code's corners in the frame (quiet zone excluded)
+    moment: int = 0                 # frame number within the presentation (0: the single frame of `frame()`)
 
 
 VALID_UNTIL = 4_102_444_800        # 2100-01-01: the same payload, hence the same frame, on every run
@@ -137,11 +139,26 @@ def _payload(ticket_id: int, seat: str | None) -> str:
     return key.issue(Ticket(key.key_id, 1, ticket_id, category=2, zones=(1,), seat=seat, valid_until=VALID_UNTIL))
 
 
-def frames(condition: str, split: str = "tuning", count: int = 50, start: int = 0) -> list[DoorFrame]:
-    return [frame(condition, split, i) for i in range(start, start + count)]
+def frames(condition: str, split: str = "tuning", count: int = 50, start: int = 0, error: str = QR_ERROR_LEVEL
+           ) -> list[DoorFrame]:
+    return [frame(condition, split, i, error) for i in range(start, start + count)]
 
 
-def frame(condition: str, split: str, index: int) -> DoorFrame:
+def presentation(condition: str, split: str, index: int, count: int = 10, error: str = QR_ERROR_LEVEL
+                 ) -> Iterator[DoorFrame]:
+    """The frames a door camera takes while a guest holds ticket `index` up, 30 a second (10 = a third of a second):
+    frame 0 is `frame(condition, split, index)`; each next one has the same ticket, scene and hardship, with what
+    changes from frame to frame at the door (HAND): the hand drifting (shift, turn, scale, tilt), a reflection
+    sliding over the code, new sensor noise and a new motion-blur direction. Lazy: stop when the code is read."""
+    for moment in range(count):
+        yield frame(condition, split, index, error, moment)
+
+
+def frame(condition: str, split: str, index: int, error: str = QR_ERROR_LEVEL, moment: int = 0) -> DoorFrame:
+    """`error`: the QR error-correction level drawn. The code's width in the frame does not depend on it (a ticket
+    is printed or shown at one size): `module_px` is the module size at level M, a higher level has more, smaller
+    modules over the same width, and every other size (cracks, blur, bumps, screen pixels) stays the same in px.
+    `moment`: the frame's number in its `presentation()`."""
     if condition not in CONDITIONS:
         raise ValueError(f"unknown door condition {condition!r}; known: {', '.join(CONDITIONS)}")
     if split not in _SEED:
@@ -151,8 +168,40 @@ def frame(condition: str, split: str, index: int) -> DoorFrame:
     ranges = {**BASE, **RANGES[condition][split]}
     p = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in sorted(ranges.items())}
     payload = _payload(seed, f"R{index % 40 + 1}-{index % 30 + 1}" if index % 3 else None)
-    image, corners = _render(condition, payload, p, rng)
-    return DoorFrame(condition, split, index, payload, image, p, corners)
+    hand = _Hand(seed, moment)
+    image, corners = _render(condition, payload, p, rng, error, hand)
+    return DoorFrame(condition, split, index, payload, image, p, corners, moment)
+
+
+# Frame-to-frame changes within a presentation: per 33 ms frame, random-walk steps (standard deviations).
+HAND = {"shift_px": 1.5, "turn_deg": 0.6, "scale": 0.006, "tilt_deg": 0.5, "glare_modules": 1.0}
+
+
+class _Hand:
+    """Where the hand has moved the ticket `moment` frames after frame 0: the sum of `moment` random-walk steps, and
+    a random generator of its own for what is new in every frame (noise, blur direction). Frame 0 draws nothing
+    here: it is exactly the single frame."""
+
+    def __init__(self, seed: int, moment: int):
+        self.moment = moment
+        walk = np.random.default_rng([seed, 1]).normal(0, 1, (max(moment, 1), 8))[:moment].sum(axis=0)
+        self.shift = walk[0:2] * HAND["shift_px"]
+        self.turn = math.radians(walk[2] * HAND["turn_deg"])
+        self.scale = 1 + walk[3] * HAND["scale"]
+        self.tilt = walk[4:6] * math.tan(math.radians(HAND["tilt_deg"])) / FOCAL
+        self.glare = walk[6:8] * HAND["glare_modules"]
+        self.rng = np.random.default_rng([seed, 2, moment]) if moment else None
+
+    def move(self, h: np.ndarray, n: float) -> np.ndarray:
+        """The code-plane -> frame homography after the hand's drift about the code's centre (code of `n` units)."""
+        if not self.moment:
+            return h
+        centre = cv2.perspectiveTransform(np.array([[[n / 2, n / 2]]], np.float32), h)[0, 0].astype(float)
+        cos, sin = math.cos(self.turn) * self.scale, math.sin(self.turn) * self.scale
+        drift = np.array([[cos, -sin, 0], [sin, cos, 0], [self.tilt[0], self.tilt[1], 1]])
+        to, back = np.eye(3), np.eye(3)
+        to[:2, 2], back[:2, 2] = -centre, centre + self.shift
+        return back @ drift @ to @ h
 
 
 def no_code_frames(count: int, seed: int = 77) -> list[np.ndarray]:
@@ -171,9 +220,9 @@ def no_code_frames(count: int, seed: int = 77) -> list[np.ndarray]:
 
 
 # -- rendering -----------------------------------------------------------------------------------------------------
-def _matrix(payload: str) -> np.ndarray:
+def _matrix(payload: str, error: str) -> np.ndarray:
     import segno
-    qr = segno.make_qr(payload, error="m", boost_error=False)     # as server_stub.eticket_content draws it
+    qr = segno.make_qr(payload, error=error.lower(), boost_error=False)     # ticket_qr at any level
     dark = np.array([[bool(m) for m in row] for row in qr.matrix], bool)
     return np.pad(dark, QUIET, constant_values=False)
 
@@ -217,12 +266,13 @@ def _homography(p: dict, n: float, screen: float, rng: np.random.Generator) -> n
     return cv2.getPerspectiveTransform(src, (proj + off).astype(np.float32))
 
 
-def _render(condition: str, payload: str, p: dict, rng: np.random.Generator
+def _render(condition: str, payload: str, p: dict, rng: np.random.Generator, error: str, hand: _Hand
             ) -> tuple[np.ndarray, tuple[tuple[float, ...], ...]]:
-    dark = _matrix(payload)
-    n = dark.shape[0]
+    dark = _matrix(payload, error)
+    n = _matrix(payload, "m").shape[0]       # the code plane's unit: a module at level M, whatever level is drawn
+    per_unit = dark.shape[0] / n             # modules drawn per unit
     screen = float(rng.uniform(0.5, 3.0))                    # screen or paper margin beyond the quiet zone, modules
-    h = _homography(p, n, screen, rng)
+    h = hand.move(_homography(p, n, screen, rng), n)
     img = _scene(rng)
     if condition == "low_brightness":
         img *= rng.uniform(0.3, 0.6)                          # the room is dark too; the screen is the light
@@ -245,8 +295,8 @@ def _render(condition: str, payload: str, p: dict, rng: np.random.Generator
     if condition == "crumpled":
         u, v, shade = _crumple(u, v, n, p, rng)
     inside = (u >= -screen) & (u < n + screen) & (v >= -screen) & (v < n + screen)
-    iu, iv = np.floor(u).astype(int), np.floor(v).astype(int)
-    in_code = (iu >= 0) & (iu < n) & (iv >= 0) & (iv < n)
+    iu, iv = np.floor(u * per_unit).astype(int), np.floor(v * per_unit).astype(int)
+    in_code = (iu >= 0) & (iu < dark.shape[0]) & (iv >= 0) & (iv < dark.shape[0])
     is_dark = np.zeros_like(inside)
     is_dark[in_code] = dark[iv[in_code], iu[in_code]]
     value = np.where(is_dark, black, white) * shade
@@ -259,12 +309,13 @@ def _render(condition: str, payload: str, p: dict, rng: np.random.Generator
     img[y0:y1, x0:x1] = sampled.reshape(y1 - y0, ss, x1 - x0, ss).mean(axis=(1, 3))
 
     if condition == "glare":
-        _glare(img, h, n, p, rng)
+        _glare(img, h, n, p, rng, hand.glare)
     if condition == "cracked":
         _cracks(img, h, n, screen, p, rng)
-    code = np.array([[[QUIET, QUIET], [n - QUIET, QUIET], [n - QUIET, n - QUIET], [QUIET, n - QUIET]]], np.float32)
+    q = QUIET / per_unit
+    code = np.array([[[q, q], [n - q, q], [n - q, n - q], [q, n - q]]], np.float32)
     corners = tuple(tuple(round(float(c), 1) for c in xy) for xy in cv2.perspectiveTransform(code, h)[0])
-    return _camera(img, p, rng), corners
+    return _camera(img, p, hand.rng or rng), corners
 
 
 def _crumple(u, v, n, p, rng):
@@ -302,8 +353,10 @@ def _pixel_grid(u, v, p):
     return sub * gap / (1 - 0.75 * p["gap"])
 
 
-def _glare(img, h, n, p, rng):
-    cx, cy = rng.uniform(0.15 * n, 0.85 * n, 2)
+def _glare(img, h, n, p, rng, drift=(0.0, 0.0)):
+    """A reflection of a light on the glass: where it falls on the code moves as the hand tilts the phone (`drift`,
+    modules)."""
+    cx, cy = rng.uniform(0.15 * n, 0.85 * n, 2) + drift
     centre = cv2.perspectiveTransform(np.array([[[cx, cy]]], np.float32), h)[0, 0]
     side = np.linalg.norm(cv2.perspectiveTransform(np.array([[[0, 0], [n, 0]]], np.float32), h)[0] @ [1, -1])
     sx, sy = p["glare_sigma"] * side * rng.uniform(0.7, 1.4, 2)

@@ -11,7 +11,7 @@ from agent.gate import Gate
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy
-from agent.ticket_format import Ticket
+from agent.ticket_format import Ticket, ticket_qr
 from agent.signing import SigningKey
 
 
@@ -40,8 +40,7 @@ class Issuer:
 def qr_gray(text: str, scale: int = 4, border: int = 4, canvas: tuple[int, int] | None = None,
             at: tuple[int, int] = (0, 0)) -> np.ndarray:
     """The QR of `text` as a grayscale array (segno), optionally pasted on a white canvas (width, height)."""
-    import segno
-    matrix = np.array([[0 if m else 255 for m in row] for row in segno.make_qr(text, error="m").matrix], np.uint8)
+    matrix = np.array([[0 if m else 255 for m in row] for row in ticket_qr(text).matrix], np.uint8)
     matrix = np.pad(matrix, border, constant_values=255)
     img = np.kron(matrix, np.ones((scale, scale), np.uint8))
     if canvas is None:
