@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from server_stub.cli_output import emit
+from server_stub.cli_output import emit, when
 
 
 def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser]) -> None:
@@ -80,18 +80,29 @@ def price_list(store, org, args) -> int:
                 "\n".join(f"category {k}: {v / 100:.2f} {cur}" for k, v in prices.items()) or "no prices")
 
 
+def _target_name(store, target_id: int) -> str:
+    return f"{store.target(target_id)['kind']} {target_id}"
+
+
+def _quota_label(store, target_id: int, q: dict) -> str:
+    """`event 1`, `pass 7 category 2`, `event 1 zone 3`: what the quota counts (a whole-event quota's ref is 0)."""
+    name = _target_name(store, target_id)
+    return name if q["scope"] == "event" else f"{name} {q['scope']} {q['ref']}"
+
+
 def quota_set(store, org, args) -> int:
     scope, ref = ("category", args.category) if args.category is not None else (
         ("zone", args.zone) if args.zone is not None else ("event", 0))
     q = store.set_quota(org, args.target, args.capacity, scope, ref)
-    return emit(args, q, f"{q['scope']} {q['ref']}: {q['capacity']} ({q['sold']} sold, {q['left']} left)")
+    return emit(args, q, f"{_quota_label(store, args.target, q)}: {q['capacity']} ({q['sold']} sold, "
+                         f"{q['left']} left)")
 
 
 def quota_list(store, org, args) -> int:
     store._own_target(org, args.target)
     qs = store.quotas(args.target)
-    return emit(args, qs, "\n".join(f"{q['scope']} {q['ref']}: {q['capacity']} capacity, {q['sold']} sold, "
-                                    f"{q['held']} held, {q['left']} left" for q in qs) or "no quota (unlimited)")
+    return emit(args, qs, "\n".join(f"{_quota_label(store, args.target, q)}: {q['capacity']} capacity, {q['sold']} "
+                                    f"sold, {q['held']} held, {q['left']} left" for q in qs) or "no quota (unlimited)")
 
 
 def promo_add(store, org, args) -> int:
@@ -110,17 +121,26 @@ def promo_list(store, org, args) -> int:
                                     f"{'/' + str(p['max_uses']) if p['max_uses'] else ''})" for p in ps) or "none")
 
 
+def _window_text(store, target_id: int, w: dict) -> str:
+    """The sales window in the time zone of the target's (first) event: `event 1: on sale from 2026-12-01 10:00 CET
+    until 2026-12-31 20:00 CET, only at the door (kiosks on site), at most 6 per order`."""
+    events = store.target(target_id)["event_ids"]
+    tz = store.event(events[0])["timezone"] if events else "UTC"
+    opens = f"from {when(w['opens_at'], tz)}" if w["opens_at"] else "from now"
+    closes = f"until {when(w['closes_at'], tz)}" if w["closes_at"] else "with no end"
+    where = "only at the door (kiosks on site)" if w["door_only"] else "at the door and online"
+    limit = f"at most {w['max_per_order']} per order" if w["max_per_order"] else "no limit per order"
+    return f"{_target_name(store, target_id)}: on sale {opens} {closes}, {where}, {limit}"
+
+
 def window_set(store, org, args) -> int:
     w = store.set_sales_window(org, args.target, args.opens, args.closes, args.door_only, args.max_per_order)
-    return emit(args, w, f"{args.target}: opens {w['opens_at']}, closes {w['closes_at']}, door only "
-                         f"{w['door_only']}, at most {w['max_per_order']} per order")
+    return emit(args, w, _window_text(store, args.target, w))
 
 
 def window_show(store, org, args) -> int:
     store._own_target(org, args.target)
-    w = store.sales_window(args.target)
-    return emit(args, w, f"{args.target}: opens {w['opens_at']}, closes {w['closes_at']}, door only "
-                         f"{w['door_only']}, at most {w['max_per_order']} per order")
+    return emit(args, (w := store.sales_window(args.target)), _window_text(store, args.target, w))
 
 
 def allotment_set(store, org, args) -> int:

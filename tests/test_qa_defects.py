@@ -149,3 +149,23 @@ def test_only_a_technicians_wipe_carries_unsent_checkins_over(tmp_path, carry_ov
         assert led.actions("11")[0].device_id == ("dev-new" if counted else "dev-old")
     finally:
         led.close()
+
+
+def test_quota_and_sales_window_read_as_the_organiser_typed_them(organiser):
+    """`server quota set 1 --capacity 800` said "event 0: 800" (the quota's internal ref) and `sales-window set`
+    printed raw unix timestamps; now the target is named and times are in the event's time zone."""
+    home = organiser
+    said = tg(home, "server", "quota", "set", "1", "--capacity", "800").stdout
+    assert said.startswith("event 1: 800 (2 sold") and "event 0" not in said, said
+    said = tg(home, "server", "quota", "set", "1", "--capacity", "300", "--category", "1").stdout
+    assert said.startswith("event 1 category 1: 300"), said
+    listed = tg(home, "server", "quota", "list", "1").stdout.splitlines()
+    assert sorted(line.split(":")[0] for line in listed) == ["event 1", "event 1 category 1"], listed
+    opens, closes = 1780308000, 1782936000     # 2026-06-01 10:00 and 2026-07-01 20:00 UTC (CEST: +2 h)
+    said = tg(home, "server", "sales-window", "set", "1", "--opens", str(opens), "--closes", str(closes),
+              "--max-per-order", "6").stdout.strip()
+    assert said == ("event 1: on sale from 2026-06-01 12:00 CEST until 2026-07-01 22:00 CEST, at the door and online, "
+                    "at most 6 per order"), said
+    assert tg(home, "server", "sales-window", "show", "1").stdout.strip() == said
+    import json
+    assert json.loads(tg(home, "server", "sales-window", "show", "1", "--json").stdout)["opens_at"] == opens

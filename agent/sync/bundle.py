@@ -115,7 +115,14 @@ def check_manifest(m: dict[str, Any], org: str, device: str, current_version: in
     if version <= current_version and not (base == 0 and sorted(m.get("events") or []) != sorted(current_events)):
         raise Rejected(f"stale or replayed bundle: version {version}, device has {current_version}")
     if base and (base != current_version or sorted(m.get("events") or []) != sorted(current_events)):
-        raise Rejected(f"delta from version {base} does not fit this device (version {current_version})")
+        raise DeltaMismatch(f"delta from version {base} does not fit this device (version {current_version}, events "
+                            f"{sorted(current_events)})")
+
+
+class DeltaMismatch(Rejected):
+    """A newer delta built on another version or event list than this device's: it answered an older hello of the
+    device (two hellos crossed a change) or another device state. Not an attack: the device asks again (its hello
+    names what it has) and gets the delta that fits."""
 
 
 @dataclass

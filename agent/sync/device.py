@@ -25,7 +25,7 @@ from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.sync import topics
 from agent.sync.apply import BUNDLE_SETTING, FullBundleStager, apply_bundle, apply_live, current_bundle
-from agent.sync.bundle import Assembler, Pending, check_manifest, is_chunk, section
+from agent.sync.bundle import Assembler, DeltaMismatch, Pending, check_manifest, is_chunk, section
 from agent.clock import ServerClock, StepDetector, boot_clock
 from agent.sync.clock import ReplayGuard, offset
 from agent.sync.hello import Greeter
@@ -266,6 +266,11 @@ class DeviceSync:
             have = current_bundle(self._ledger)
             try:
                 check_manifest(body, self.org, self.device, int(have.get("version", 0)), have.get("events") or [])
+            except DeltaMismatch as exc:
+                self._refused_bundles.append(str(body.get("bundle_id")))
+                log.info("sync %s: %s; asking the server for the changes since the version it holds", self.device, exc)
+                self._hello()
+                return
             except Rejected:
                 self._refused_bundles.append(str(body.get("bundle_id")))
                 raise

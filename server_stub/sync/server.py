@@ -78,7 +78,7 @@ class SyncServer:
         # latest request per device: events, since version, kiosk (bundle with signed payloads)
         self._bundle_requests: dict[tuple[str, str], tuple[list[int], int, bool]] = {}
         self._bundle_wake = threading.Event()
-        self._recent_bundles: dict[tuple[str, str], tuple[int, tuple, float]] = {}
+        self._recent_bundles: dict[tuple[str, str], tuple[int, tuple, int, float]] = {}
         self.resend_after = 30.0      # the same bundle again to the same device only after this many seconds
         self.kiosk_quiet = KIOSK_QUIET
         self._kiosk_due: dict[str, tuple[set[int], float]] = {}   # org -> (events with new tickets, when to resync)
@@ -382,9 +382,12 @@ class SyncServer:
                 try:
                     version = self.store.version(org)
                     last = self._recent_bundles.get((org, device))
-                    if last and last[:2] == (version, tuple(events)) and time.monotonic() - last[2] < self.resend_after:
-                        continue      # it is on its way already
-                    self._recent_bundles[(org, device)] = (version, tuple(events), time.monotonic())
+                    # the same bundle is on its way already; a hello from another base (the device refused a delta
+                    # that did not fit it: two hellos crossed a change) gets the one that fits
+                    if last and last[:3] == (version, tuple(events), since) and \
+                            time.monotonic() - last[3] < self.resend_after:
+                        continue
+                    self._recent_bundles[(org, device)] = (version, tuple(events), since, time.monotonic())
                     self.send_bundle(org, [device], bundles.build(self.store, org, events, since, payloads=kiosk))
                 except Exception:
                     log.exception("sync server %s: bundle for %s/%s failed", self.name, org, device)
