@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from agent.ledger import Ledger
-from agent.sync.messages import (AllotmentRequest, ExchangeRequest, OfflineSale, RefundRequest, SaleLine, SaleRequest,
-                                 SoldTicket)
+from agent.sync.messages import (PAYMENT_METHODS, AllotmentRequest, ExchangeRequest, OfflineSale, RefundRequest, SaleLine,
+                                 SaleRequest, SoldTicket)
 
 ALLOTMENT_NEXT = "desk_allotment_next"      # ledger setting: the next ticket id of the allotment to sign
 
@@ -61,11 +61,13 @@ def refund_request(order_number: str, reason: str, kind: str, org: str, device: 
 
 
 def exchange_request(ticket_key: str, reason: str, org: str, device: str, target_id: int | None = None,
-                     category: int | None = None, staff: str = "") -> ExchangeRequest:
+                     category: int | None = None, staff: str = "", payment: str = "cash") -> ExchangeRequest:
     if not reason.strip():
         raise ValueError("an exchange needs a reason")
+    if payment not in PAYMENT_METHODS:
+        raise ValueError(f"payment {payment!r}: one of {', '.join(PAYMENT_METHODS)}")
     return ExchangeRequest(org=org, device=device, request_id=uuid.uuid4().hex, ticket_key=ticket_key, reason=reason,
-                           target_id=target_id, category=category, at=time.time(), staff=staff)
+                           target_id=target_id, category=category, at=time.time(), staff=staff, payment=payment)
 
 
 def allotment_request(public_key_b64: str, org: str, device: str) -> AllotmentRequest:

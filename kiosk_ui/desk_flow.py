@@ -173,10 +173,10 @@ class DeskFlow:
         return DeskResult(False, problem=problem) if problem else self.desk.refund(order_number, reason, kind)
 
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
-                 category: int | None = None) -> DeskResult:
+                 category: int | None = None, payment: str = "cash") -> DeskResult:
         problem = self.ctl.not_permitted("exchange")
         return (DeskResult(False, problem=problem) if problem
-                else self.desk.exchange(ticket_key, reason, target_id, category))
+                else self.desk.exchange(ticket_key, reason, target_id, category, payment))
 
     def _now_text(self, target: SaleTarget) -> str:
         """The sale's date and time in the event's language and time zone."""

@@ -2,9 +2,9 @@
 Pure: rows in, figures out; amounts are integer cents, never floats.
 
 Cash rules of the till (expected cash in the drawer): the float, plus cash sales that were paid, minus money handed
-back for refunds and cancellations of orders paid in cash, plus the price differences of exchanges (collected when
-positive, handed back when negative: exchanges settle in cash). Card, invoice and voucher sales are counted per
-method but move no cash.
+back for refunds and cancellations of orders paid in cash, plus the price differences of exchanges settled in cash
+(collected when positive, handed back when negative). Card, invoice and voucher sales and exchange differences are
+counted per method but move no cash.
 """
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str]) -> dic
     payments: dict[str, int] = defaultdict(int)
     refunds = {"count": 0, "total_cents": 0}
     voids = {"count": 0, "total_cents": 0}
-    exchanges = {"count": 0, "collected_cents": 0, "refunded_cents": 0}
+    exchanges: dict = {"count": 0, "collected_cents": 0, "refunded_cents": 0, "payments": defaultdict(int)}
     sales = {"count": 0, "tickets": 0, "total_cents": 0}
     cash = 0
     per_staff: dict[str, dict] = {}
@@ -125,10 +125,13 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str]) -> dic
         elif m["kind"] == "exchange":
             exchanges["count"] += 1
             who["exchanges"] += 1
-            d = m["difference_cents"]
+            d, method = m["difference_cents"], m["payment"] or "cash"     # before the method was sent: cash
             exchanges["collected_cents" if d >= 0 else "refunded_cents"] += abs(d)
-            cash += d
-            who["cash_cents"] += d
+            exchanges["payments"][method] += d
+            if method == "cash":
+                cash += d
+                who["cash_cents"] += d
+    exchanges["payments"] = dict(sorted(exchanges["payments"].items()))   # method -> net difference
     expected = shift["float_cents"] + cash
     counted = shift.get("counted_cents")
     return {"shift_id": shift["shift_id"], "device_id": shift["device_id"], "currency": shift["currency"],
@@ -162,7 +165,9 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
     rows += [("Refunds", f"{z['refunds']['count']}: {money(z['refunds']['total_cents'], cur)}"),
              ("Voids (cancelled)", f"{z['voids']['count']}: {money(z['voids']['total_cents'], cur)}"),
              ("Exchanges", f"{z['exchanges']['count']}: +{money(z['exchanges']['collected_cents'], cur)} "
-                           f"-{money(z['exchanges']['refunded_cents'], cur)}"), ("", ""),
+                           f"-{money(z['exchanges']['refunded_cents'], cur)}")]
+    rows += [(f"  settled {method}", money(cents, cur)) for method, cents in z["exchanges"].get("payments", {}).items()]
+    rows += [("", ""),
              ("Float", money(z["float_cents"], cur)), ("Expected cash", money(z["expected_cash_cents"], cur)),
              ("Counted cash", "-" if z["counted_cash_cents"] is None else money(z["counted_cash_cents"], cur)),
              ("Difference", "-" if z["difference_cents"] is None else money(z["difference_cents"], cur)), ("", ""),

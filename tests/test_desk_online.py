@@ -157,7 +157,7 @@ def test_exchange_to_another_category_collects_the_difference_and_prints_the_new
     sold = flow.confirm(Payment("cash", given_cents=2000)).result
     assert sold.ok and not sold.offline
     (old,) = sold.ticket_keys
-    up = flow.exchange(old, "Upgrade of category", event, 2)
+    up = flow.exchange(old, "Upgrade of category", event, 2, "card")          # the difference paid by card
     assert up.ok and up.amount_cents == 5000 - 2000 and len(up.ticket_keys) == 1
     (new,) = up.ticket_keys
     assert ctl.door.ticket_state(old, at_this_gate=False) == "revoked"          # out of use here at once
@@ -171,6 +171,8 @@ def test_exchange_to_another_category_collects_the_difference_and_prints_the_new
     # back down: the difference is handed back; without a reason nothing is asked
     down = flow.exchange(new, "Wrong date bought", event, 1)
     assert down.ok and down.amount_cents == 2000 - 5000
+    assert [p for p, in store.q("SELECT payment FROM desk_requests WHERE kind='exchange' ORDER BY at")] == \
+        ["card", "cash"]                                                       # the till counts only cash as cash
     with pytest.raises(ValueError, match="reason"):
         flow.exchange(down.ticket_keys[0], "  ", event, 2)
 

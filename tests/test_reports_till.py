@@ -72,7 +72,9 @@ def test_z_report_balances_to_the_cent(store):
                                                               kind="cancel"))
     exch = store.desk_exchange("fest", "kiosk-1", ExchangeRequest("fest", "kiosk-1", "x1", cash1.tickets[0].ticket_key,
                                                                   "upgrade", category=2))
-    assert refund.ok and void.ok and exch.ok
+    card_exch = store.desk_exchange("fest", "kiosk-1", ExchangeRequest(     # its difference paid by card: no cash
+        "fest", "kiosk-1", "x2", cash1.tickets[1].ticket_key, "upgrade", category=2, payment="card"))
+    assert refund.ok and void.ok and exch.ok and card_exch.ok and card_exch.difference_cents > 0
     sales = [cash1, cash2, card, invoice]
     cash_sales = cash1.total_cents + cash2.total_cents
     expected = 10_000 + cash_sales - refund.total_cents + exch.difference_cents
@@ -84,7 +86,9 @@ def test_z_report_balances_to_the_cent(store):
     assert z["payments"] == {"cash": cash_sales, "card": card.total_cents, "invoice": invoice.total_cents}
     assert z["refunds"] == {"count": 1, "total_cents": cash2.total_cents}
     assert z["voids"] == {"count": 1, "total_cents": card.total_cents}
-    assert z["exchanges"] == {"count": 1, "collected_cents": exch.difference_cents, "refunded_cents": 0}
+    assert z["exchanges"] == {"count": 2, "collected_cents": exch.difference_cents + card_exch.difference_cents,
+                              "refunded_cents": 0, "payments": {"card": card_exch.difference_cents,
+                                                                "cash": exch.difference_cents}}
     assert z["expected_cash_cents"] == expected and z["counted_cash_cents"] == expected - 5
     assert z["difference_cents"] == -5
     by_cat = {(c["category"], c["promotion"]): (c["quantity"], c["total_cents"]) for c in z["by_category"]}
@@ -105,6 +109,7 @@ def test_z_report_balances_to_the_cent(store):
     text = "\n".join(escpos_text(job))
     render_escpos(job)
     assert "Z REPORT" in text and f"{expected // 100}.{expected % 100:02d} EUR" in text and "-0.05 EUR" in text
+    assert "settled card" in text and "settled cash" in text
     from pypdf import PdfReader
     pdf_text = PdfReader(io.BytesIO(z_pdf(z, when))).pages[0].extract_text()
     assert "Expected cash" in pdf_text and "Clara Desk" in pdf_text and "-0.05 EUR" in pdf_text

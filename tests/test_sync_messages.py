@@ -25,7 +25,7 @@ SAMPLES = [
     m.SaleRequest("demo", "kiosk-1", "r-1", 1, (m.SaleLine(2, 4), m.SaleLine(1, 1, 3)), "cash", "", "SPRING", "Zoé",
                   "", 4500, 1006.0),
     m.RefundRequest("demo", "kiosk-1", "r-2", "AB12-CD", "buyer ill", "refund", 1007.0),
-    m.ExchangeRequest("demo", "kiosk-1", "r-3", "123", "date change", 5, 2, None, 1008.0),
+    m.ExchangeRequest("demo", "kiosk-1", "r-3", "123", "date change", 5, 2, None, 1008.0, "card"),
     m.AllotmentRequest("demo", "kiosk-1", "r-4", "A" * 43 + "="),
     m.TillRequest("demo", "kiosk-1", "r-5", "close", 12345, staff="3"),
     m.ETicketsRequest("demo", "kiosk-1", "r-6", "K7Q2-9XDM"),

@@ -633,7 +633,8 @@ class RefundRequest(Staffed):
 @dataclass(frozen=True)
 class ExchangeRequest(Staffed):
     """Kiosk: exchange a ticket for another event/date (`target_id`), category or zone; the answer carries the new
-    ticket and the price difference (positive: to collect, negative: to refund)."""
+    ticket and the price difference (positive: to collect, negative: to refund), settled by `payment` (the till
+    counts only a cash one as cash; a kiosk that sends none settles in cash)."""
     TYPE: ClassVar[str] = "exchange_request"
     TOPIC: ClassVar[str] = "up"
     PERMISSION: ClassVar[str] = "exchange"
@@ -646,6 +647,7 @@ class ExchangeRequest(Staffed):
     category: int | None = None
     zone: int | None = None
     at: float | None = None
+    payment: str = "cash"
 
     @classmethod
     def from_wire(cls, d: Any) -> "ExchangeRequest":
@@ -654,7 +656,8 @@ class ExchangeRequest(Staffed):
         return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
                    ticket_key=text(d, "ticket_key", empty=False), reason=text(d, "reason", limit=MAX_TEXT, empty=False),
                    target_id=integer(d, "target_id", None), category=integer(d, "category", None),
-                   zone=integer(d, "zone", None), at=number(d, "at", None))
+                   zone=integer(d, "zone", None), at=number(d, "at", None),
+                   payment=one_of(d, "payment", PAYMENT_METHODS, "cash"))
 
 
 @dataclass(frozen=True)

@@ -248,13 +248,14 @@ class KioskDesk:
         return DeskResult(True, -answer.total_cents, answer.currency, ticket_keys=keys, order_number=order_number)
 
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
-                 category: int | None = None) -> DeskResult:
+                 category: int | None = None, payment: str = "cash") -> DeskResult:
+        """`payment`: how the price difference is settled (cash, card, voucher): the till counts it so."""
         if self.ledger.ticket(ticket_key) is None:
             return DeskResult(False, problem="Tap a ticket first.")
         if not self.online:
             return DeskResult(False, problem="An exchange needs the server: try again when the kiosk is online.")
         request = exchange_request(ticket_key, reason, self._org(), self._device(), target_id, category,
-                                   self.ledger.on_duty)
+                                   self.ledger.on_duty, payment)
         answer = self.link.ask(request, self.timeout)
         if answer is None or not answer.ok:
             return DeskResult(False, problem=answer.reason if answer else "The server did not answer in time.")

@@ -41,8 +41,9 @@ def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
     rows += [(tr("Refunds"), f"{z['refunds']['count']} · {m(z['refunds']['total_cents'])}"),
              (tr("Cancellations"), f"{z['voids']['count']} · {m(z['voids']['total_cents'])}"),
              (tr("Exchanges"), f"{z['exchanges']['count']} · +{m(z['exchanges']['collected_cents'])} "
-                               f"-{m(z['exchanges']['refunded_cents'])}"),
-             (tr("Float"), m(z["float_cents"])), (tr("Expected cash"), m(z["expected_cash_cents"])),
+                               f"-{m(z['exchanges']['refunded_cents'])}")]
+    rows += [(f"  {tr(PAYMENT_LABELS.get(k, k))}", m(v)) for k, v in z["exchanges"].get("payments", {}).items()]
+    rows += [(tr("Float"), m(z["float_cents"])), (tr("Expected cash"), m(z["expected_cash_cents"])),
              (tr("Counted cash"), m(z["counted_cash_cents"])), (tr("Difference"), m(z["difference_cents"]))]
     rows += [(f"  {s['staff']}", f"{s['sales']} · {m(s['total_cents'])}") for s in z["per_staff"]]
     return tuple(rows)

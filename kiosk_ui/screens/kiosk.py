@@ -12,7 +12,7 @@ from kivy.uix.label import Label
 
 from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.cart import amount
-from kiosk_ui.presenters.labels import EXCHANGE_REASONS, REFUND_REASONS
+from kiosk_ui.presenters.labels import EXCHANGE_PAYMENTS, EXCHANGE_REASONS, PAYMENT_LABELS, REFUND_REASONS
 from kiosk_ui.presenters.lists import orders_of, printer_label, printer_rows, short_key, ticket_rows
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.printer_setup import ask_new_printer
@@ -128,12 +128,19 @@ class KioskScreen(BaseScreen):
     def ask_exchange_to(self, key: str, reason: str) -> None:
         options: list[tuple[str, Callable[[], object]]] = [
             (f"{t.name} · {c.name} · {amount(c.unit_cents, t.currency)}",
-             partial(self.exchange_to, key, reason, t.target_id, c.category))
+             partial(self.ask_exchange_payment, key, reason, t.target_id, c.category))
             for t in self.ctl.sale.targets() for c in t.categories if c.left is None or c.left > 0]
         self.ui.popup = choose(tr("Exchange ticket {key} for:", key=short_key(key)), options)
 
-    def exchange_to(self, key: str, reason: str, target_id: int, category: int):
-        done = self.ctl.sale.exchange(key, reason, target_id, category)
+    def ask_exchange_payment(self, key: str, reason: str, target_id: int, category: int) -> None:
+        """How the price difference is collected or handed back: the till counts only cash in the drawer."""
+        options: list[tuple[str, Callable[[], object]]] = [
+            (tr(PAYMENT_LABELS[method]), partial(self.exchange_to, key, reason, target_id, category, method))
+            for method in EXCHANGE_PAYMENTS]
+        self.ui.popup = choose(tr("A price difference is settled by:"), options)
+
+    def exchange_to(self, key: str, reason: str, target_id: int, category: int, payment: str = "cash"):
+        done = self.ctl.sale.exchange(key, reason, target_id, category, payment)
         if not done.ok:
             self.message.text = tr("Not exchanged: {why}", why=tr(done.problem))
             return done

@@ -200,12 +200,13 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             raise StoreError(f"request id {request_id} belongs to another device")
         return json.loads(row[1])
 
-    def _keep_answer(self, org: str, device_id: str, answer: dict) -> DeskAnswer:
-        """Kept under its request id (the same request sent again gets this answer, nothing is done twice)."""
+    def _keep_answer(self, org: str, device_id: str, answer: dict, payment: str | None = None) -> DeskAnswer:
+        """Kept under its request id (the same request sent again gets this answer, nothing is done twice), with
+        how the money moved (`payment`: an exchange's price difference; the till report counts it)."""
         with self.tx() as c:
-            c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at) VALUES (?,?,?,?,?,?) "
-                      "ON CONFLICT (request_id) DO NOTHING",
-                      (answer["request_id"], org, device_id, answer["kind"], json.dumps(answer), time.time()))
+            c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment) "
+                      "VALUES (?,?,?,?,?,?,?) ON CONFLICT (request_id) DO NOTHING",
+                      (answer["request_id"], org, device_id, answer["kind"], json.dumps(answer), time.time(), payment or ""))
         return self._with_payloads(answer)
 
     def _with_payloads(self, answer: dict) -> DeskAnswer:
@@ -315,7 +316,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                       "order_number": new["order_number"], "status": new["order_status"],
                       "currency": self.currency(target), "total_cents": price, "difference_cents": difference,
                       "tickets": [{"ticket_key": new["ticket_key"], "category": new["category"], "zone": new["zone"]}]}
-            return self._keep_answer(org, device_id, answer)
+            return self._keep_answer(org, device_id, answer, req.payment)
         except (StoreError, InvalidInput) as exc:
             return DeskAnswer(device_id, req.request_id, "exchange", False, str(exc))
 
