@@ -140,16 +140,24 @@ class _Executes(Protocol):
 def begin_immediate(conn: sqlite3.Connection | _Executes) -> None:
     """BEGIN IMMEDIATE, waiting for another writer up to the connection's busy_timeout by polling finely: SQLite's
     own busy handler sleeps 1, 2, 5, 10… ms between tries, so a scan behind a 1 ms commit of a bundle being staged
-    waited 8 ms; here it waits ~1 ms (0.2 ms polls for the first 20 ms, then 2 ms)."""
+    waited 8 ms; here it waits ~1 ms (0.2 ms polls for the first 20 ms, then 2 ms). The caller counts as a writer
+    waiting (`writers_waiting`) from its first try, so a batch job about to commit lets it go first."""
     if not isinstance(conn, sqlite3.Connection):        # the server store's PostgreSQL adapter: its own BEGIN
         conn.execute("BEGIN IMMEDIATE")
         return
+    _waiting(+1)
+    try:
+        _begin_polling(conn)
+    finally:
+        _waiting(-1)
+
+
+def _begin_polling(conn: sqlite3.Connection) -> None:
     timeout_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
     if not timeout_ms:
         conn.execute("BEGIN IMMEDIATE")
         return
     conn.execute("PRAGMA busy_timeout=0")
-    counted = False
     try:
         started = time.monotonic()
         while True:
@@ -160,12 +168,8 @@ def begin_immediate(conn: sqlite3.Connection | _Executes) -> None:
                 waited = time.monotonic() - started
                 if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or waited * 1000 >= timeout_ms:
                     raise
-            if not counted:
-                counted = _waiting(+1)
             time.sleep(0.0002 if waited < 0.02 else 0.002)
     finally:
-        if counted:
-            _waiting(-1)
         conn.execute(f"PRAGMA busy_timeout={timeout_ms}")
 
 
@@ -173,16 +177,25 @@ _WAITING = [0]
 _WAITING_LOCK = threading.Lock()
 
 
-def _waiting(step: int) -> bool:
+def _waiting(step: int) -> None:
     with _WAITING_LOCK:
         _WAITING[0] += step
-    return True
 
 
 def writers_waiting() -> int:
-    """Threads of this process waiting in `begin_immediate` for another connection's write lock: a long batch job
-    (a full bundle being staged) lets them in between its commits (agent/sync/apply.py)."""
+    """Threads of this process trying to BEGIN a write transaction (`begin_immediate`): a long batch job (a full
+    bundle being staged) lets them go first before each of its commits (`let_writers_in`)."""
     return _WAITING[0]
+
+
+def let_writers_in(limit: float = 0.005) -> None:
+    """Before a batch job's commit: wait (at most `limit` seconds) while other threads of this process (the door's
+    scans) are beginning a write. No pause when none is (a fixed sleep cost a third of a bundle's apply time)."""
+    if not _WAITING[0]:
+        return
+    deadline = time.monotonic() + limit
+    while _WAITING[0] and time.monotonic() < deadline:
+        time.sleep(0.0002)
 
 
 class Transaction:

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_bundle_apply.py [--tickets 1000000] [--rate 20]     # the issue's sizes
     python benchmarks/bench_bundle_apply.py --quick                              # 100,000 tickets
+    python benchmarks/bench_bundle_apply.py --quick --trace     # + where each slow scan's time went (bundle_trace.py)
 
 The device is a process of its own, like the app: one Gate and one DeviceSync on one ledger (its RSS is the
 agent's). It scans real signed tickets at `--rate` per second in a thread during both pushes:
@@ -9,7 +10,8 @@ agent's). It scans real signed tickets at `--rate` per second in a thread during
   then 10 s of scans with nothing applied (the machine's baseline: the disk's fsync is most of a scan);
   then orders are cancelled and push 2 (another full bundle) replaces the 1M-ticket index under the running
   scans -> scan p50/p99 during it (target p99 <= 5 ms), no LedgerError, every verdict right for the version
-  live at the time (cancelled tickets refused only once the new version is in).
+  live at the time (cancelled tickets refused only once the new version is in); then the scans while the replaced
+  index is deleted (drop-old).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+import bundle_trace
 from bench_sync_common import ORG, world
 from figures import pct
 
@@ -41,6 +44,9 @@ def memory() -> dict:
 # -- the device process ------------------------------------------------------------------------------------------
 def device_main(args: argparse.Namespace) -> None:
     spec = json.loads(Path(args.device).joinpath("spec.json").read_text())
+    bundle_trace.install(probe=spec["trace"])
+    if spec["switch_interval"]:
+        sys.setswitchinterval(spec["switch_interval"])      # the GIL's hand-over (Python's default 5 ms)
     device = SimDevice(Path(args.device) / "home", ORG, "door", bytes.fromhex(spec["key"]),
                        BrokerConfig(port=spec["port"]), [spec["event"]], options=DeviceOptions(bundle_timeout=300))
     # the scanning thread has its own ledger connection (the app's Gate), like the sync's
@@ -54,13 +60,15 @@ def device_main(args: argparse.Namespace) -> None:
             key, payload = payloads[i]
             before = device.sync.bundle_version if device.sync else 0
             t0 = time.perf_counter()
+            bundle_trace.scan_start()
             try:
                 code = device.scan(payload).code.value
             except Exception as exc:        # LedgerError included: counted, never hidden
                 code = f"error:{type(exc).__name__}"
             took = time.perf_counter() - t0
+            split = bundle_trace.scan_split()
             after = device.sync.bundle_version if device.sync else 0
-            scans.append((time.time(), took, key, code, before, after))
+            scans.append((time.time(), took, key, code, before, after, split))
             i += 1
             stop.wait(max(0.0, 1 / spec["rate"] - took))
 
@@ -71,7 +79,7 @@ def device_main(args: argparse.Namespace) -> None:
         if line.strip() == "stop":
             break
     stop.set()
-    print(json.dumps({"scans": scans, "memory": memory()}), flush=True)
+    print(json.dumps({"scans": scans, "memory": memory(), "trace": bundle_trace.report()}), flush=True)
     device.close()
 
 
@@ -82,6 +90,8 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=20.0, help="scans per second at the door")
     p.add_argument("--cancel", type=int, default=200, help="orders cancelled before the second push")
     p.add_argument("--quick", action="store_true", help="100,000 tickets")
+    p.add_argument("--trace", action="store_true", help="print where the slow scans' time went")
+    p.add_argument("--switch-interval", type=float, default=0.0, help="the device's sys.setswitchinterval (s)")
     p.add_argument("--device", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.device:
@@ -96,6 +106,7 @@ def main() -> None:
         picked = rnd.sample(rows, min(len(rows), 6000))
         cancelled = {str(t) for _, t in picked[:args.cancel]}
         spec = {"key": store.server_public_key(ORG).hex(), "port": config.port, "event": event, "rate": args.rate,
+                "trace": args.trace, "switch_interval": args.switch_interval,
                 "payloads": [(str(t), store.issue_ticket_payload(t)) for _, t in picked]}
         folder = Path(tmp) / "device"
         folder.mkdir()
@@ -112,7 +123,7 @@ def main() -> None:
         for number, _ in picked[:args.cancel]:
             store.cancel_order(number, "benchmark")
         ready2, window2, second = pushed(store, event, config, ledger_path, 2)
-        time.sleep(2.0)
+        time.sleep(2.0 + args.tickets / 200_000)       # the replaced index is deleted meanwhile (drop-old)
         out, _ = child.communicate("stop\n", timeout=120)
         report = json.loads(out.strip().splitlines()[-1])
         summarise(args, report, cancelled, second, ready1, window1, ready2, window2, quiet)
@@ -151,7 +162,7 @@ def summarise(args, report: dict, cancelled: set[str], second: int, ready1: floa
     scans = report["scans"]
     seen: set[str] = set()
     wrong, errors = [], [s for s in scans if s[3].startswith("error")]
-    for at, took, key, code, before, after in scans:
+    for at, took, key, code, before, after, _ in scans:
         if before == 0 or before != after:
             if code == "accepted":
                 seen.add(key)
@@ -164,9 +175,16 @@ def summarise(args, report: dict, cancelled: set[str], second: int, ready1: floa
             wrong.append((key, code, expected, before))
         if code == "accepted":
             seen.add(key)
-    for name, (a, b) in (("push 1 (empty device)", window1), ("no bundle applied (baseline, same machine)", quiet),
-                         ("push 2 (index live, replaced)", window2)):
-        during = [s[1] for s in scans if a <= s[0] <= b]
+    phases = report["trace"]["phases"]
+    swapped = max((b for a, b, name in phases if name == "swap"), default=window2[1])
+    drops = [(a, b) for a, b, name in phases if name == "drop-old" and a >= swapped]
+    dropped = (min(a for a, _ in drops), max(b for _, b in drops)) if drops else None
+    windows = [("push 1 (empty device)", window1), ("no bundle applied (baseline, same machine)", quiet),
+               ("push 2 (index live, replaced)", window2)]
+    if dropped:
+        windows.append((f"drop-old after push 2 ({dropped[1] - dropped[0]:.1f} s)", dropped))
+    for name, (a, b) in windows:
+        during = [s[1] for s in scans if a <= s[0] - s[1] <= b]
         if during:
             print(f"scans during {name}: n={len(during)} p50={pct(during, 50) * 1000:.2f} ms "
                   f"p99={pct(during, 99) * 1000:.2f} ms max={max(during) * 1000:.1f} ms")
@@ -175,6 +193,8 @@ def summarise(args, report: dict, cancelled: set[str], second: int, ready1: floa
     print(f"push -> ready: first {ready1:.1f} s, second (replacing the index) {ready2:.1f} s")
     print(f"device process memory: RSS {report['memory']['VmRSS']:.0f} MB at the end, "
           f"peak {report['memory']['VmHWM']:.0f} MB ({args.tickets} tickets in its ledger)")
+    if args.trace:
+        bundle_trace.summarise(scans, report["trace"], windows)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.sync import apply as apply_mod
 from agent.sync import bundle
+from agent.sqlite_file import begin_immediate, let_writers_in, writers_waiting
 from agent.sync.apply import apply_bundle, current_bundle
 from agent.sync.commands import run_command
 from agent.sync.signed import Rejected, Verifier
@@ -310,3 +311,29 @@ def test_staging_commits_never_fsync_under_the_lock_and_the_swap_is_durable(tmp_
     assert flushed and not any(flushed)                  # flushed several times, never inside a transaction
     assert ledger.conn.execute("SELECT count(*) FROM tickets").fetchone()[0] == 400
     ledger.close()
+
+
+def test_a_batch_job_lets_a_scan_beginning_a_write_go_first(tmp_path):
+    """A scan trying to BEGIN (here behind another writer) counts as waiting from its first try; the staging
+    thread's `let_writers_in` returns once it is in, so the next staging commit cannot slip ahead of it."""
+    path = tmp_path / "ledger.sqlite"
+    Ledger.open(path).close()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    scan = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5)
+    holder.execute("BEGIN IMMEDIATE")
+    assert writers_waiting() == 0
+    scanner = threading.Thread(target=begin_immediate, args=(scan,))
+    scanner.start()
+    deadline = time.monotonic() + 5
+    while writers_waiting() == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert writers_waiting() == 1 and not scan.in_transaction
+    threading.Timer(0.05, holder.execute, args=("COMMIT",)).start()
+    let_writers_in(limit=5.0)
+    assert scan.in_transaction, "the scan got the write lock before the batch job went on"
+    assert writers_waiting() == 0
+    scanner.join(5)
+    scan.execute("COMMIT")
+    let_writers_in(limit=5.0)          # none waiting: returns at once
+    holder.close()
+    scan.close()

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 
 from agent.ledger.catalogue import TICKET_COLUMNS
 from agent.ledger.part import LedgerPart
+from agent.sqlite_file import let_writers_in
 
 _FTS_COLS = "buyer_name, email, order_number, ticket_key"
 _FTS_OPTIONS = ("content='tickets', content_rowid='id', tokenize='unicode61 remove_diacritics 2', detail='none', "
@@ -43,7 +44,8 @@ class StagingMixin(LedgerPart):
 
     STAGE_TABLES = ("tickets_next", "tickets_fts_next", "tickets_old", "tickets_fts_old")
 
-    STAGE_FLUSH_EVERY = 8      # staging commits between two flushes of the WAL to disk, outside the lock (stage_flush)
+    STAGE_FLUSH_EVERY = 1      # staging commits between two flushes of the WAL to disk, outside the lock (stage_flush):
+    # every commit, so a scan's own fsync has at most one staging commit's pages to write (docs/ledger.md)
     _stage_commits = 0         # stage_tickets commits so far (on this ledger object)
     STAGE_MERGE_PAGES = 20     # FTS merge work done after each staged batch (bounded: the commit stays short)
 
@@ -74,6 +76,7 @@ class StagingMixin(LedgerPart):
                                        t.get("seat"), t.get("order_status", "paid"), t.get("payload"))
                 for t in tickets}
         self._stage_commits += 1
+        let_writers_in()           # the door's scans beginning a write go first
         with self.lock:
             relaxed = not self.conn.in_transaction
             if relaxed:
@@ -150,6 +153,7 @@ class StagingMixin(LedgerPart):
             rows, keep = (f"{table}_data", 10) if table.startswith("tickets_fts") else (table, 0)
             batches = 0
             while True:
+                let_writers_in()
                 with self.relaxed_transaction():      # no fsync under the lock: losing a delete loses nothing
                     n = self.conn.execute(f"DELETE FROM {rows} WHERE rowid IN (SELECT rowid FROM {rows} WHERE "
                                           f"rowid > {keep} LIMIT {self.STAGE_DELETE_BATCH})").rowcount

@@ -9,7 +9,6 @@ from agent.keyring import Keyring, TrustedKey
 from agent.ledger import Ledger
 from agent.staff import StaffError
 from agent.staff_session import store_roster
-from agent.sqlite_file import writers_waiting
 from agent.sync.bundle import Pending, sections
 from agent.sync.signed import Rejected
 
@@ -21,7 +20,6 @@ def current_bundle(ledger: Ledger) -> dict[str, Any]:
 
 
 STAGE_BATCH = 200        # ticket rows per staging commit: ~1-2 ms each, so a scan never waits long for the lock
-STAGE_YIELD = 0.005      # seconds at most a staging commit waits for the scans of this process waiting behind it
 
 
 def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
@@ -91,14 +89,6 @@ def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
     return counts
 
 
-def _let_writers_in() -> None:
-    """Between two staging commits: the door's scans waiting for the write lock (this process: the app's gate) go
-    first. No pause when none waits (a fixed sleep cost a third of the apply time)."""
-    deadline = time.monotonic() + STAGE_YIELD
-    while writers_waiting() and time.monotonic() < deadline:
-        time.sleep(0.0002)
-
-
 class FullBundleStager:
     """The tickets of a full bundle staged section by section (one decoded at a time: memory stays flat whatever
     the size); the other parts (events, flags) kept for the swap. A bad section discards the whole stage."""
@@ -116,9 +106,8 @@ class FullBundleStager:
                 cols, rows = tickets["columns"], tickets["rows"]
                 if not isinstance(cols, list) or not isinstance(rows, list) or "ticket_key" not in cols:
                     raise Rejected("malformed ticket section")
-                for i in range(0, len(rows), STAGE_BATCH):
+                for i in range(0, len(rows), STAGE_BATCH):     # the door's scans go first (stage_tickets)
                     self.ledger.stage_tickets(dict(zip(cols, r)) for r in rows[i:i + STAGE_BATCH])
-                    _let_writers_in()
                 self.counts["tickets"] += len(rows)
             if s:
                 self.rest.append(s)
