@@ -90,20 +90,21 @@ class Gate:
                                         reason=reason or "manual check-in")
 
     @_ledger_errors
-    def judge_by_key(self, ticket_key: str, policy: DevicePolicy | None = None) -> Verdict:
+    def judge_by_key(self, ticket_key: str, policy: DevicePolicy | None = None, window: bool = True) -> Verdict:
         """What a manual check-in of this ticket would say now (under `policy`, default this gate's), recording
-        nothing: the search list and the ticket desk show it."""
-        decoded = self._by_key(ticket_key)
+        nothing: the search list and the ticket desk show it. `window=False`: whatever the time (the desk's view of
+        an order: paid, unpaid, revoked… matter there, not whether the doors are open yet)."""
+        decoded = self._by_key(ticket_key, window)
         if decoded is None:
             return Verdict(Code.MALFORMED, ticket_key=ticket_key, detail="no such ticket on this device")
         return decide(decoded, policy or self.policy, self.ledger.history(ticket_key), self.clock() + self.clock_offset)
 
-    def _by_key(self, ticket_key: str) -> Decoded | None:
+    def _by_key(self, ticket_key: str, window: bool = True) -> Decoded | None:
         row = self.ledger.ticket(ticket_key)
         if row is None:
             return None
         # no QR: the validity window the QR would carry, from the event's dates and the server's margin
-        valid_from, valid_until = self.ledger.validity(row["event_id"])
+        valid_from, valid_until = self.ledger.validity(row["event_id"]) if window else (None, None)
         ticket = Ticket(key_id=0, event_id=row["event_id"], ticket_id=0, category=row["category"] or 0,
                         zones=(row["zone"],) if row["zone"] is not None else (), seat=row["seat"], key=ticket_key,
                         scheme="manual", valid_from=valid_from, valid_until=valid_until)

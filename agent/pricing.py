@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from agent.errors import InvalidInput
+from agent.reasons import coded
 
 PROMOTION_KINDS = ("x_for_y", "percent", "fixed")
 PAYMENT_METHODS = ("cash", "card", "invoice", "voucher")
@@ -198,23 +199,25 @@ def price_cart(offer: Offer, lines: Iterable[CartLine], promo_code: str | None =
         raise PricingError("the cart is empty")
     count = sum(line.quantity for line in cart)
     if offer.max_per_order is not None and count > offer.max_per_order:
-        raise PricingError(f"{count} tickets: at most {offer.max_per_order} per order")
+        raise coded(PricingError(f"{count} tickets: at most {offer.max_per_order} per order"), "too_many", count=count,
+                    max=offer.max_per_order)
     code = normalize_code(promo_code)
     promos = [p for p in offer.promotions if p.active_at(now) and (p.code is None or p.code == code)]
     if code is not None:
         named = [p for p in offer.promotions if p.code == code]
         if not named:
-            raise PricingError(f"unknown promo code {code}")
+            raise coded(PricingError(f"unknown promo code {code}"), "promo_unknown", code=code)
         if not any(p.active_at(now) for p in named):
-            raise PricingError(f"promo code {code} is not valid now")
+            raise coded(PricingError(f"promo code {code} is not valid now"), "promo_not_valid", code=code)
         if all(p.uses_left is not None and p.uses_left < 1 for p in named):
-            raise PricingError(f"promo code {code} is used up")
+            raise coded(PricingError(f"promo code {code} is used up"), "promo_used_up", code=code)
         promos = [p for p in promos if p.code is None or p.uses_left is None or p.uses_left >= 1]
     out = []
     for line in cart:
         unit = offer.prices.get(line.category)
         if unit is None:
-            raise PricingError(f"category {line.category} has no price for {offer.target_id}")
+            raise coded(PricingError(f"category {line.category} has no price for {offer.target_id}"), "no_price",
+                        category=line.category)
         gross = unit * line.quantity
         best: tuple[int, int, Promotion] | None = None
         for p in promos:

@@ -131,11 +131,12 @@ class Door:
     def ticket_state(self, ticket_key: str, at_this_gate: bool = True) -> str:
         """The core's decision for this ticket now, nothing recorded (agent.gate.Gate.judge_by_key: the checks in
         their one order), named for a list: valid / inside / used / revoked / blocked / unpaid / cancelled /
-        other_event / other_zone / not_yet_valid / expired. Quick cancellation is never what a list asks about."""
+        other_event / other_zone / not_yet_valid / expired (at this gate only: the desk's view of an order holds at
+        any time). Quick cancellation is never what a list asks about."""
         policy = self.policy
         mode = Mode.NORMAL if policy.mode is Mode.QUICK_CANCEL else policy.mode
         policy = replace(policy, mode=mode) if at_this_gate else replace(policy, mode=mode, events=frozenset(), zones=None)
-        return list_state(self.gate.judge_by_key(ticket_key, policy))
+        return list_state(self.gate.judge_by_key(ticket_key, policy, window=at_this_gate))
 
     def ticket(self, ticket_key: str | None) -> dict | None:
         return self.ledger.ticket(ticket_key) if ticket_key else None

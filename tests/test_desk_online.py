@@ -109,7 +109,8 @@ def test_online_sale_priced_by_the_server_durable_printed_and_verified(counter):
     flow.add(2, 16)
     refused = flow.confirm(Payment("cash", given_cents=10**7))
     # refused here when the bundle already showed the stock left, else by the server: never sold either way
-    assert not refused.result.ok and ("sold out" in refused.result.problem or refused.result.problem == "Not enough left")
+    assert not refused.result.ok and ("sold out" in refused.result.problem.lower()
+                                      or refused.result.problem == "Not enough left")
     assert store.quotas(event)[0]["sold"] == 5
     # refund at the desk: the server agrees, the tickets are out of use here at once and back on sale there
     back = flow.refund(result.order_number, "Buyer cannot come")
@@ -208,3 +209,35 @@ def test_a_pass_is_sold_online_from_the_bundle(tmp_path, broker):
         sim.close()
         server.stop()
         store.close()
+
+
+def test_the_servers_refusals_read_in_the_kiosks_language(counter):
+    """A French kiosk showed the server's English words ("kiosk-1 has no open till shift", "ticket … is already
+    revoked"). The answer now carries a reason code the kiosk says in French; an unknown code keeps the server's text."""
+    from kiosk_ui import i18n
+    from kiosk_ui.presenters.refusals import refusal_text
+    store, event, _, sim, ctl, desk, _, _, _ = counter
+    flow = ctl.sale
+    flow.choose(event)
+    flow.add(1)
+    (sold,) = flow.confirm(Payment("cash", given_cents=2000)).result.ticket_keys
+    assert flow.exchange(sold, "Upgrade of category", event, 2).ok
+    i18n.set_language("fr")
+    try:
+        assert desk.till("close", 0) == "Ce guichet n'a pas de caisse ouverte."
+        again = flow.exchange(sold, "Upgrade of category", event, 2)
+        assert not again.ok and again.problem == f"Le billet {sold} a déjà été échangé ou annulé.", again.problem
+        assert refusal_text("newer server words", "a_code_of_tomorrow", {}) == "newer server words"
+        assert refusal_text("sold out: 1 has 0 left", "sold_out", {"left": 0}) == "sold out: 1 has 0 left"  # bad params
+    finally:
+        i18n.set_language("en")
+    assert desk.till("close", 0) == "This kiosk has no open till shift."
+
+
+def test_every_reason_code_has_a_kiosk_text_with_its_parameters():
+    import re
+    from agent.reasons import REASON_CODES
+    from kiosk_ui.presenters.labels import REFUSAL_TEXTS
+    assert set(REFUSAL_TEXTS) == set(REASON_CODES)
+    for code, params in REASON_CODES.items():
+        assert set(re.findall(r"{(\w+)}", REFUSAL_TEXTS[code])) == set(params), code

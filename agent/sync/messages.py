@@ -752,6 +752,8 @@ class DeskAnswer(Wire):
     tickets: tuple[SoldTicket, ...] = ()
     certificate: str = ""
     report: dict[str, Any] | None = None        # till: the shift's Z report
+    reason_code: str = ""                       # a refusal's code (agent.reasons): the kiosk says it in its language
+    reason_params: dict[str, Any] = field(default_factory=dict)
 
     def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()
@@ -775,7 +777,17 @@ class DeskAnswer(Wire):
                    difference_cents=integer(d, "difference_cents", 0),
                    lines=tuple(_obj(x, "a priced line") for x in lines), tickets=_sold(d),
                    certificate=text(d, "certificate", "", limit=2048),
-                   report=None if d.get("report") is None else _obj(d["report"], "a till report"))
+                   report=None if d.get("report") is None else _obj(d["report"], "a till report"),
+                   reason_code=text(d, "reason_code", "", limit=40), reason_params=_reason_params(d))
+
+
+def _reason_params(d: dict[str, Any]) -> dict[str, Any]:
+    params = _obj(_get(d, "reason_params", {}), "reason parameters")
+    if len(params) > 8 or not all(isinstance(k, str) and len(k) <= 40 and (
+            (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and len(v) <= 200))
+            for k, v in params.items()):
+        _bad("reason_params", params)
+    return dict(params)
 
 
 DeskRequest = SaleRequest | RefundRequest | ExchangeRequest | AllotmentRequest | TillRequest | ETicketsRequest

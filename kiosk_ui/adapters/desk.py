@@ -25,6 +25,7 @@ from agent.private_files import write_private
 from agent.sync.messages import DeskAnswer, DeskRequest, SoldTicket
 from agent.ticket_format import Ticket
 from drivers.printers.wording import when
+from kiosk_ui.presenters.refusals import answer_problem
 from kiosk_ui.services import (CartQuote, DeskResult, Payment, QuoteLine, SaleCategory, SaleResult, SaleTarget)
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ class KioskDesk:
             answer = self.link.ask(sale_request(sale, self._org(), self._device(), self.ledger.on_duty), self.timeout)
             if answer is not None:
                 if not answer.ok:
-                    return SaleResult(False, problem=answer.reason or "refused by the server")
+                    return SaleResult(False, problem=answer_problem(answer))
                 rows = ticket_rows(sale, answer.order_number, answer.tickets, answer.status or status,
                                    self._filed_under(sale.target_id)[0])
                 with self.ledger.transaction():
@@ -243,7 +244,7 @@ class KioskDesk:
         answer = self.link.ask(refund_request(order_number, reason, kind, self._org(), self._device(),
                                                   self.ledger.on_duty), self.timeout)
         if answer is None or not answer.ok:
-            return DeskResult(False, problem=answer.reason if answer else "The server did not answer in time.")
+            return DeskResult(False, problem=answer_problem(answer) if answer else "The server did not answer in time.")
         take_back(self.ledger, keys, f"{'refunded' if kind == 'refund' else 'cancelled'}: {reason}")
         return DeskResult(True, -answer.total_cents, answer.currency, ticket_keys=keys, order_number=order_number)
 
@@ -258,7 +259,7 @@ class KioskDesk:
                                    self.ledger.on_duty, payment)
         answer = self.link.ask(request, self.timeout)
         if answer is None or not answer.ok:
-            return DeskResult(False, problem=answer.reason if answer else "The server did not answer in time.")
+            return DeskResult(False, problem=answer_problem(answer) if answer else "The server did not answer in time.")
         old = self.ledger.ticket(ticket_key) or {}
         sale = Sale(target_id or int(old.get("event_id") or 0), (), 0, buyer_name=old.get("buyer_name") or "",
                     email=old.get("email") or "")
@@ -283,7 +284,7 @@ class KioskDesk:
         if answer is None:
             return "The server did not answer in time."
         if not answer.ok:
-            return answer.reason
+            return answer_problem(answer)
         self.ledger.set_setting(TILL, {"shift": answer.order_number, "float_cents": answer.total_cents,
                                        "currency": answer.currency, "opened_at": time.time()}
                                 if action == "open" else None)

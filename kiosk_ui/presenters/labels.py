@@ -41,7 +41,23 @@ TILL_LABELS = ("Z report", "Shift {n}", "Sales", "tickets", "Refunds", "Cancella
                "Cash counted in the drawer", "No shift open", "Open shift", "Float (cash in the drawer)",
                "Type an amount, e.g. 150.00", "Cash-up")
 
-LABEL_TABLES = (tuple(SCANNER_LABELS.values()), tuple(PRINTER_LANGUAGES.values()),
+# the server's refusal codes (agent.reasons.REASON_CODES) as the kiosk says them: English msgids, translated by tr()
+REFUSAL_TEXTS = {
+    "sold_out": "Sold out: {left} left, {asked} asked.",
+    "sales_not_open": "Sales are not open yet.",
+    "sales_closed": "Sales are closed.",
+    "door_only": "Sold at the door only.",
+    "price_changed": "The price changed since it was shown: check the total and confirm again.",
+    "too_many": "{count} tickets: at most {max} per order.",
+    "promo_unknown": "Unknown promo code {code}.",
+    "promo_not_valid": "Promo code {code} is not valid now.",
+    "promo_used_up": "Promo code {code} is used up.",
+    "no_price": "Category {category} has no price here.",
+    "already_exchanged": "Ticket {ticket} was already exchanged or cancelled.",
+    "no_open_shift": "This kiosk has no open till shift.",
+    "shift_open": "This kiosk's till shift is open already: close it first.",
+}
+LABEL_TABLES = (tuple(REFUSAL_TEXTS.values()), tuple(SCANNER_LABELS.values()), tuple(PRINTER_LANGUAGES.values()),
                 tuple(label for formats in PRINTER_FORMATS.values() for label in formats.values()), UNDO_REASONS,
                 CHECKIN_REASONS, EXCHANGE_REASONS, REFUND_REASONS, tuple(PAYMENT_LABELS.values()), DESK_PROBLEMS,
                 tuple(t for _, t in MENU_TILES), tuple(ENROLLMENT_STEPS.values()),

@@ -5,6 +5,7 @@ with the replacement's signed payload, to print it)."""
 from __future__ import annotations
 
 from agent.errors import InvalidInput
+from agent.reasons import coded
 from server_stub.model import Position
 from server_stub.store.base import StoreError
 from server_stub.store.order_store import OrderMixin
@@ -25,7 +26,8 @@ class ExchangeMixin(OrderMixin):
         with self.tx() as c:
             self._lock_org(old["org"])       # two kiosks exchanging the same ticket at once: the second sees the first
             if c.execute("SELECT 1 FROM revocations WHERE ticket_id=? AND active=1", (old["ticket_id"],)).fetchone():
-                raise StoreError(f"ticket {old['ticket_key']} is already revoked (exchanged before?)")
+                raise coded(StoreError(f"ticket {old['ticket_key']} is already revoked (exchanged before?)"),
+                            "already_exchanged", ticket=old["ticket_key"])
             order_id, position = c.execute(
                 "SELECT order_id, (SELECT max(position) + 1 FROM tickets t2 WHERE t2.order_id = t.order_id) "
                 "FROM tickets t WHERE ticket_id=?", (old["ticket_id"],)).fetchone()

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from agent.errors import InvalidInput
+from agent.reasons import coded, reason_fields
 from agent.read_models import effective_entries, inside_events
 from server_stub.store.base import NotFound, StoreError
 from server_stub.store.scans import ScansMixin
@@ -162,7 +163,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
                 return self.shift(org, same[0])
             if c.execute("SELECT 1 FROM till_shifts WHERE org=? AND device_id=? AND closed_at IS NULL",
                          (org, device_id)).fetchone():
-                raise StoreError(f"{device_id} has an open shift: close it first")
+                raise coded(StoreError(f"{device_id} has an open shift: close it first"), "shift_open")
             c.execute("INSERT INTO till_shifts(org, device_id, shift_uuid, staff, currency, float_cents, opened_at) "
                       "VALUES (?,?,?,?,?,?,?)", (org, device_id, shift_uuid, staff, currency.upper(), int(float_cents),
                                                  time.time() if at is None else at))
@@ -255,7 +256,7 @@ class TillRequestsMixin(ReportsMixin):
             else:
                 open_ = [s for s in self.shifts(org, device_id) if s["closed_at"] is None]
                 if not open_:
-                    raise StoreError(f"{device_id} has no open till shift")
+                    raise coded(StoreError(f"{device_id} has no open till shift"), "no_open_shift")
                 s = self.close_shift(org, open_[-1]["shift_id"], req.cents, req.staff)
                 z = s["report"]
                 answer = {"device": device_id, "request_id": req.request_id, "kind": "till", "ok": True,
@@ -268,4 +269,4 @@ class TillRequestsMixin(ReportsMixin):
                           (req.request_id, org, device_id, "till", json.dumps(answer), time.time(), req.staff))
             return DeskAnswer(**answer)
         except (StoreError, InvalidInput) as exc:
-            return DeskAnswer(device_id, req.request_id, "till", False, str(exc))
+            return DeskAnswer(device_id, req.request_id, "till", False, str(exc), **reason_fields(exc))

@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.allotment import ALLOTMENT_ID_BASE, Certificate, revocation_key, sign_certificate
 from agent.errors import InvalidInput
+from agent.reasons import WINDOW_CODES, coded, reason_fields
 from agent.pricing import CartLine, Offer, PricingError, Promotion, normalize_code, price_cart
 from agent.sync.messages import DeskAnswer, ExchangeRequest, OfflineSale, RefundRequest, SaleRequest, SoldTicket
 from server_stub.model import PAID, PENDING, OrderInput, Position
@@ -228,10 +229,11 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             offer = self.offer(req.target_id)
             closed = offer.window_refusal(now, at_door=True)
             if closed:
-                raise StoreError(closed)
+                raise coded(StoreError(closed), WINDOW_CODES[closed])
             quote = price_cart(offer, [CartLine(x.category, x.quantity, x.zone) for x in req.lines], req.promo_code, now)
             if req.expected_cents is not None and req.expected_cents != quote.total_cents:
-                raise StoreError(f"price changed: {quote.total_cents} cents now, {req.expected_cents} shown")
+                raise coded(StoreError(f"price changed: {quote.total_cents} cents now, {req.expected_cents} shown"),
+                            "price_changed")
             status = PENDING if req.payment == "invoice" else PAID
             positions = tuple(Position(x.category, x.zone) for x in quote.lines for _ in range(x.quantity))
             order_in = OrderInput(req.target_id, req.buyer_name.strip() or f"desk {device_id}", req.email.strip(),
@@ -240,7 +242,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                 for pid in quote.promo_ids:
                     if c.execute("UPDATE promotions SET uses = uses + 1 WHERE promo_id=? AND (max_uses IS NULL OR "
                                  "uses < max_uses) RETURNING uses", (pid,)).fetchone() is None:
-                        raise StoreError(f"promo code {quote.promo_code} is used up")
+                        raise coded(StoreError(f"promo code {quote.promo_code} is used up"), "promo_used_up",
+                                    code=quote.promo_code)
                 take(c, needs(req.target_id, [(x.category, x.zone, x.quantity) for x in quote.lines]))
                 version = self._bump(org)
                 number = self._insert_orders(c, org, [order_in], now, version)[0]
@@ -261,7 +264,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             del target
             return self._with_payloads(answer)
         except (StoreError, PricingError, InvalidInput) as exc:
-            return DeskAnswer(device_id, req.request_id, "sale", False, str(exc))
+            return DeskAnswer(device_id, req.request_id, "sale", False, str(exc), **reason_fields(exc))
 
     def order_lines(self, number: str) -> list[dict]:
         order = self.order(number)
@@ -285,7 +288,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                       "currency": self.currency(order["event_id"]), "total_cents": back, "tickets": []}
             return self._keep_answer(org, device_id, answer)
         except (StoreError, InvalidInput) as exc:
-            return DeskAnswer(device_id, req.request_id, "refund", False, str(exc))
+            return DeskAnswer(device_id, req.request_id, "refund", False, str(exc), **reason_fields(exc))
 
     def _paid_unit(self, ticket: dict) -> int:
         """What the buyer paid for this ticket: its order line's price after discount, else the current price."""
@@ -307,7 +310,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             category = old["category"] if req.category is None else req.category
             price = self.prices(target).get(category)
             if price is None:
-                raise StoreError(f"category {category} has no price for {target}")
+                raise coded(StoreError(f"category {category} has no price for {target}"), "no_price", category=category)
             difference = price - self._paid_unit(old)
             zone = old["zone"] if req.zone is None and target == old["target_id"] else req.zone
             new = self.exchange_ticket(old["ticket_key"], req.reason, category=category, zone=zone, seat=None,
@@ -318,7 +321,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                       "tickets": [{"ticket_key": new["ticket_key"], "category": new["category"], "zone": new["zone"]}]}
             return self._keep_answer(org, device_id, answer, req.payment)
         except (StoreError, InvalidInput) as exc:
-            return DeskAnswer(device_id, req.request_id, "exchange", False, str(exc))
+            return DeskAnswer(device_id, req.request_id, "exchange", False, str(exc), **reason_fields(exc))
 
     # -- offline allotments ------------------------------------------------------------------------------------
     def set_allotment_size(self, org: str, device_id: str, events: list[int], size: int, hours: float = 24.0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from agent.reasons import coded
 from server_stub.store.base import StoreError
 
 
@@ -36,7 +37,8 @@ def take(c: Any, moves: dict[tuple[int, str, int], int], check: bool = True, col
                              (target, scope, ref)).fetchone()
             if left is not None:
                 what = "" if scope == "event" else f" {scope} {ref}"
-                raise SoldOut(f"sold out: {target}{what} has {max(left[0], 0)} left, {n} asked")
+                raise coded(SoldOut(f"sold out: {target}{what} has {max(left[0], 0)} left, {n} asked"), "sold_out",
+                            left=max(left[0], 0), asked=n)
 
 
 def give_back(c: Any, moves: dict[tuple[int, str, int], int], column: str = "sold") -> None:

@@ -1,0 +1,24 @@
+"""A server refusal in the kiosk's language: its reason code (agent.reasons) rendered from the kiosk's
+translations, or the server's own (English) text for a code this kiosk does not know."""
+from __future__ import annotations
+
+from typing import Any
+
+from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.labels import REFUSAL_TEXTS
+
+
+def refusal_text(reason: str, code: str = "", params: dict[str, Any] | None = None) -> str:
+    template = REFUSAL_TEXTS.get(code)
+    if template is None:
+        return reason
+    try:
+        return tr(template, **(params or {}))
+    except (KeyError, IndexError, ValueError):      # parameters that do not fit: the server's words
+        return reason
+
+
+def answer_problem(answer: Any, default: str = "refused by the server") -> str:
+    """What to tell staff about a refused DeskAnswer."""
+    return refusal_text(answer.reason or default, getattr(answer, "reason_code", ""),
+                        getattr(answer, "reason_params", None))
