@@ -12,6 +12,9 @@ Two splits with different seeds and different parameter ranges: `tuning` is what
 on; `validation` (harder or shifted ranges) is only measured, so a figure on it is not a figure tuned to it.
 A third, `beyond`, goes past the ranges (a saturated highlight over a finder pattern, a streak of 2 modules...) to
 show where reading stops; it is measured, not a goal.
+
+`presentation()` gives the frames that follow one (the guest holds the ticket up for many frames at 30 fps), and
+`error=` draws the same frame at another QR error level over the same code width.
 """
 from __future__ import annotations
 
