@@ -34,6 +34,14 @@ def pg_server():
         yield server
 
 
+@pytest.fixture
+def pg_url(pg_server):
+    """A fresh database on the session's PostgreSQL, dropped after the test."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request) -> str:
     """Store tests run against both backends (the contract suite)."""

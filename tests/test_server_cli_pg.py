@@ -10,16 +10,8 @@ import sys
 from pathlib import Path
 
 import psycopg
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def pg_url(pg_server):
-    url = pg_server.create_database()
-    yield url
-    pg_server.drop_database(url)
 
 
 def tg(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
