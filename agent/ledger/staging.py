@@ -76,7 +76,8 @@ class StagingMixin(LedgerPart):
                                        t.get("seat"), t.get("order_status", "paid"), t.get("payload"))
                 for t in tickets}
         self._stage_commits += 1
-        let_writers_in()           # the door's scans beginning a write go first
+        if not self.conn.in_transaction:
+            let_writers_in()       # the door's scans beginning a write go first
         with self.lock:
             relaxed = not self.conn.in_transaction
             if relaxed:
@@ -153,7 +154,8 @@ class StagingMixin(LedgerPart):
             rows, keep = (f"{table}_data", 10) if table.startswith("tickets_fts") else (table, 0)
             batches = 0
             while True:
-                let_writers_in()
+                if not self.conn.in_transaction:
+                    let_writers_in()
                 with self.relaxed_transaction():      # no fsync under the lock: losing a delete loses nothing
                     n = self.conn.execute(f"DELETE FROM {rows} WHERE rowid IN (SELECT rowid FROM {rows} WHERE "
                                           f"rowid > {keep} LIMIT {self.STAGE_DELETE_BATCH})").rowcount
