@@ -32,14 +32,15 @@ class Door:
         self.serve = _start(home, "server", "serve")
         assert "sync server" in self.serve.stdout.readline()
 
-    def enroll(self, events: str) -> str:
-        """A door enrolled with a fresh one-time code (this HOME's device), synced; its device id."""
+    def enroll(self, events: str, sync: bool = True) -> str:
+        """A door enrolled with a fresh one-time code (this HOME's device), synced unless told; its device id."""
         sheet = tg(self.home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
                    "--events", events, "--out", str(self.home / "doors.pdf")).stdout
         tg(self.home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
            f"127.0.0.1:{self.http_port}")
-        tg(self.home, "server", "push")
-        self.sync()
+        if sync:
+            tg(self.home, "server", "push")
+            self.sync()
         return json.loads((self.home / "device" / "credentials.json").read_text())["device_id"]
 
     def sync(self) -> None:
@@ -169,3 +170,31 @@ def test_quota_and_sales_window_read_as_the_organiser_typed_them(organiser):
     assert tg(home, "server", "sales-window", "show", "1").stdout.strip() == said
     import json
     assert json.loads(tg(home, "server", "sales-window", "show", "1", "--json").stdout)["opens_at"] == opens
+
+
+@needs_broker
+def test_resend_refused_restamps_what_an_older_version_left_refused_after_a_wipe(door):
+    """A door updated from a version that let the server refuse its pre-wipe check-ins ("cannot upload for device
+    …"): `agent resend-refused` puts them back under the re-enrolled id, and the server counts them."""
+    from agent.ledger import Ledger
+    home = door.home
+    event = _tonight(home)
+    keys = _order(home, event, 1)
+    first = door.enroll(str(event))
+    tg(home, "agent", "checkin", keys[0], "--reason", "phone dead")
+    tg(home, "provision", "wipe", "--yes")
+    second = door.enroll(str(event), sync=False)
+    led = Ledger.open(home / "device" / "ledger.sqlite")
+    try:      # as an older version left it: sent under the old id, refused by the server
+        led.conn.execute("UPDATE outbox SET acked=1, refused='not allowed: cannot upload for device' "
+                         "WHERE kind='action' AND json_extract(body, '$.device_id')=?", (first,))
+        assert led.outbox_refused_count() == 1
+    finally:
+        led.close()
+    said = json.loads(tg(home, "agent", "resend-refused", "--json").stdout)
+    assert said["requeued"] == 1 and said["restamped"] >= 1, said
+    tg(home, "server", "push")
+    door.sync()
+    uploads = json.loads(tg(home, "server", "device", "uploads", second, "--json").stdout)
+    assert [u["ticket_key"] for u in uploads if u.get("kind") == "entry"] == keys, uploads
+    assert json.loads(tg(home, "agent", "status", "--json").stdout)["counts"]["outbox_refused"] == 0
