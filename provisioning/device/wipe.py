@@ -42,7 +42,7 @@ def unsent_uploads(ledger_path: Path) -> int:
     """Uploads (check-ins, cancellations, kiosk messages) the server has not acknowledged yet: what a wipe keeps."""
     if not ledger_path.exists():
         return 0
-    conn = sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True, timeout=10)
+    conn = sqlite3.connect(f"{ledger_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     try:
         return int(conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL AND kind != 'refusal'").fetchone()[0])
     except sqlite3.DatabaseError:
