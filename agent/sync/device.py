@@ -37,6 +37,7 @@ from agent.sync.uploader import UploadOptions, Uploader
 
 log = logging.getLogger("ticketgate.sync.device")
 CMD_SETTING = "sync.cmd_ts"
+STOP_WAIT = 30.0     # s stop() waits for the sync thread to finish the message in hand
 
 
 @dataclass
@@ -116,8 +117,12 @@ class DeviceSync:
         self._stop.set()
         self._wake.set()
         if self._thread:
-            self._thread.join(5)
+            self._thread.join(STOP_WAIT)     # the message in hand finishes (a loaded machine: seconds)
         self.transport.stop((topics.device_status(self.org, self.device), self._status("offline")))
+        if self._thread and self._thread.is_alive():     # never closed under a running query (a crash in SQLite)
+            log.error("sync %s: still busy %.0f s after stop; its ledger connection is left open", self.device,
+                      STOP_WAIT)
+            return
         if self.ledger:
             self.ledger.close()
 
@@ -175,7 +180,7 @@ class DeviceSync:
         while not self._stop.is_set():
             self._wake.wait(self.o.tick)
             self._wake.clear()
-            while True:
+            while not self._stop.is_set():     # stopping: what is still queued comes back (redelivery, next delta)
                 try:
                     item = self._inbox.get_nowait()
                 except queue.Empty:
