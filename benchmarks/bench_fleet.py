@@ -116,6 +116,9 @@ def worker_main(spec_path: str, index: int) -> None:
     deadline = time.time() + 300
     while time.time() < deadline and any(d.ledger.outbox_size() for d in devices.values()):
         time.sleep(0.2)
+    deadline = time.time() + 120        # what is still queued at a device lands (late, not lost) before it stops
+    while time.time() < deadline and any(d.sync is not None and not d.sync._inbox.empty() for d in devices.values()):
+        time.sleep(0.2)
     local = {n: [r[0] for r in d.ledger.conn.execute("SELECT scan_uuid FROM checkins WHERE origin='local'")]
              for n, d in devices.items()}
     report = {"scans": scans, "arrivals": arrivals, "local": local, "rss": rss_mb(),
