@@ -37,7 +37,7 @@ from agent.sync.uploader import UploadOptions, Uploader
 
 log = logging.getLogger("ticketgate.sync.device")
 CMD_SETTING = "sync.cmd_ts"
-STOP_WAIT = 30.0     # s stop() waits for the sync thread to finish the message in hand
+STOP_WAIT = 30.0     # s stop() waits for the sync thread to finish the messages it received
 
 
 @dataclass
@@ -117,7 +117,7 @@ class DeviceSync:
         self._stop.set()
         self._wake.set()
         if self._thread:
-            self._thread.join(STOP_WAIT)     # the message in hand finishes (a loaded machine: seconds)
+            self._thread.join(STOP_WAIT)     # the messages received finish (a loaded machine: seconds)
         self.transport.stop((topics.device_status(self.org, self.device), self._status("offline")))
         if self._thread and self._thread.is_alive():     # never closed under a running query (a crash in SQLite)
             log.error("sync %s: still busy %.0f s after stop; its ledger connection is left open", self.device,
@@ -180,7 +180,7 @@ class DeviceSync:
         while not self._stop.is_set():
             self._wake.wait(self.o.tick)
             self._wake.clear()
-            while not self._stop.is_set():     # stopping: what is still queued comes back (redelivery, next delta)
+            while True:     # stopping too: what was received (acked to the broker) is applied, not dropped
                 try:
                     item = self._inbox.get_nowait()
                 except queue.Empty:
