@@ -278,9 +278,10 @@ def carried_identity(ledger: "Ledger") -> str | None:
     """The device id of the enrollment a technician's wipe ended, whose uploads not sent yet this device carries
     over to its next enrollment; None when there is none, or when the organiser revoked it (signed wipe)."""
     wiped = ledger.get_setting(WIPED_IDENTITY)
-    if isinstance(wiped, dict) and wiped.get("carry_over") and isinstance(wiped.get("device_id"), str):
-        return wiped["device_id"]
-    return None
+    if not isinstance(wiped, dict) or not wiped.get("carry_over"):
+        return None
+    device_id = wiped.get("device_id")
+    return device_id if isinstance(device_id, str) else None
 
 
 def open_home(folder: str | Path) -> "tuple[Ledger, Keyring]":
