@@ -2,6 +2,7 @@
 outside testing: each test fails on the defect it names."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -133,6 +135,30 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(5)
 
 
+@contextlib.contextmanager
+def _enrolled_door(home: Path, *, gate: str, events: str) -> Iterator[None]:
+    """The technician's and organiser's set-up through the public commands: `provision serve` with its broker,
+    `server serve`, one token for `gate` on `events`, and this home's device enrolled with it."""
+    http_port, broker_port = free_port(), free_port()
+    prov = _start(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
+                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
+                  "--for", "120")
+    serve = None
+    try:
+        assert "enrollment endpoint" in prov.stdout.readline()
+        serve = _start(home, "server", "serve")
+        assert "sync server" in serve.stdout.readline()
+        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
+                   "--events", events, "--out", str(home / "doors.pdf")).stdout
+        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+           f"127.0.0.1:{http_port}")
+        yield
+    finally:
+        if serve is not None:
+            _stop(serve)
+        _stop(prov)
+
+
 @pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 def test_rollback_of_a_stolen_doors_quick_cancellations_restores_the_order(organiser):
     """A stolen door quick-cancels every ticket of a paid order (the server cancels the order); the organiser
@@ -150,19 +176,7 @@ def test_rollback_of_a_stolen_doors_quick_cancellations_restores_the_order(organ
     tg(home, "server", "quota", "set", "2", "--capacity", "10")
     keys = [t["ticket_key"] for t in order["tickets"]]
     payloads = [json.loads(tg(home, "server", "ticket", "show", k, "--json").stdout)["payload"] for k in keys]
-    http_port, broker_port = free_port(), free_port()
-    prov = _start(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
-                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
-                  "--for", "120")
-    serve = None
-    try:
-        assert "enrollment endpoint" in prov.stdout.readline()
-        serve = _start(home, "server", "serve")
-        assert "sync server" in serve.stdout.readline()
-        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "box-office",
-                   "--events", "2", "--out", str(home / "doors.pdf")).stdout
-        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-           f"127.0.0.1:{http_port}")
+    with _enrolled_door(home, gate="box-office", events="2"):
         device = json.loads((home / "device" / "credentials.json").read_text())["device_id"]
         tg(home, "server", "push")
         tg(home, "agent", "sync", "--until-idle", "--for", "30")
@@ -178,10 +192,6 @@ def test_rollback_of_a_stolen_doors_quick_cancellations_restores_the_order(organ
         after = json.loads(tg(home, "server", "order", "show", order["number"], "--json").stdout)
         assert after["status"] == "paid", after
         assert json.loads(tg(home, "server", "quota", "list", "2", "--json").stdout)[0]["sold"] == 2   # taken again
-    finally:
-        if serve is not None:
-            _stop(serve)
-        _stop(prov)
 
 
 def test_the_sell_screen_dates_the_event_in_the_apps_language(tmp_path):
@@ -235,19 +245,7 @@ def test_a_wiped_device_keeps_no_staff_list_nor_login(organiser):
     import json
     home = organiser
     tg(home, "server", "staff", "add", "--name", "Sam Okafor", "--role", "supervisor", "--pin", stdin="5678\n")
-    http_port, broker_port = free_port(), free_port()
-    prov = _start(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
-                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
-                  "--for", "120")
-    serve = None
-    try:
-        assert "enrollment endpoint" in prov.stdout.readline()
-        serve = _start(home, "server", "serve")
-        assert "sync server" in serve.stdout.readline()
-        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
-                   "--events", "1", "--out", str(home / "doors.pdf")).stdout
-        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-           f"127.0.0.1:{http_port}")
+    with _enrolled_door(home, gate="north", events="1"):
         tg(home, "server", "push")
         tg(home, "agent", "sync", "--until-idle", "--for", "30")
         tg(home, "agent", "login", "--staff", "Sam Okafor", "--pin", stdin="5678\n")
@@ -261,10 +259,6 @@ def test_a_wiped_device_keeps_no_staff_list_nor_login(organiser):
         assert refused.returncode != 0
         ledger = (home / "device" / "ledger.sqlite").read_bytes()
         assert b"Sam Okafor" not in ledger
-    finally:
-        if serve is not None:
-            _stop(serve)
-        _stop(prov)
 
 
 def test_tokens_output_and_status_json_read_cleanly(organiser, tmp_path):
