@@ -54,36 +54,43 @@ def server_side(folder: Path, port: int):
     return store, event, start_server(store, port, limits=None)
 
 
-def main(out: Path, size: tuple[int, int], lang: str) -> dict:
-    from kiosk_ui.offscreen import offscreen_env
-    offscreen_env(size)
+def kiosk_side(folder: Path, store, event: int, port: int):
+    """The kiosk "kiosk-1" online with the server: its sync device, door, controller and desk (the app's wiring)."""
     from agent.policy import DevicePolicy
     from agent.sync import BrokerConfig
-    from drivers.testkit.fake_printer import FakePrinter
-    from kiosk_ui import i18n
     from kiosk_ui.adapters import build_services
     from kiosk_ui.adapters.desk import KioskDesk, SyncSaleLink
     from kiosk_ui.controller import Controller
     from kiosk_ui.door import Door
-    from kiosk_ui.offscreen import Harness
     from server_stub.sync.sim_device import SimDevice
+    from tests.sync_fixtures import FAST, ORG
+    kiosk = SimDevice(folder, ORG, "kiosk-1", store.server_public_key(ORG), BrokerConfig(port=port),
+                      [event], options=FAST, role="kiosk").go_online()
+    door = Door(kiosk.ledger, kiosk.keyring, DevicePolicy(device_id="kiosk-1", gate="Desk", events=frozenset({event})))
+    door.ledger.set_setting("device_role", "kiosk")
+    ctl = Controller(door, build_services(door, folder))
+    ctl.services.desk = desk = KioskDesk(door, folder, SyncSaleLink(kiosk), timeout=5.0, org=ORG)
+    return kiosk, door, ctl, desk
+
+
+def main(out: Path, size: tuple[int, int], lang: str) -> dict:
+    from kiosk_ui.offscreen import offscreen_env
+    offscreen_env(size)
+    from drivers.testkit.fake_printer import FakePrinter
+    from kiosk_ui import i18n
+    from kiosk_ui.offscreen import Harness
     from drivers.scanners import datawedge, settings as scanner_settings
     from kiosk_ui.adapters.lasers import LaserInput
     from tests.broker import Mosquitto
     from tests.ipp_printer import IppPrinter
     from tests.helpers import wait_for
-    from tests.sync_fixtures import FAST, ORG, start_server
+    from tests.sync_fixtures import start_server
     i18n.set_language(lang)
     work = Path(tempfile.mkdtemp(prefix="desk-scenario-"))
     res: dict = {}
     with Mosquitto(work / "mosquitto") as broker:
         store, event, server = server_side(work / "server", broker.port)
-        kiosk = SimDevice(work / "kiosk", ORG, "kiosk-1", store.server_public_key(ORG), BrokerConfig(port=broker.port),
-                          [event], options=FAST, role="kiosk").go_online()
-        door = Door(kiosk.ledger, kiosk.keyring, DevicePolicy(device_id="kiosk-1", gate="Desk", events=frozenset({event})))
-        door.ledger.set_setting("device_role", "kiosk")
-        ctl = Controller(door, build_services(door, work / "kiosk"))
-        ctl.services.desk = desk = KioskDesk(door, work / "kiosk", SyncSaleLink(kiosk), timeout=5.0, org=ORG)
+        kiosk, door, ctl, desk = kiosk_side(work / "kiosk", store, event, broker.port)
         receipts, tickets, cards = FakePrinter("escpos"), FakePrinter("zpl"), IppPrinter()
         door.ledger.set_setting("printers", [
             {"host": "127.0.0.1", "port": receipts.port, "name": "Receipts", "language": "escpos"},

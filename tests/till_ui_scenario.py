@@ -21,33 +21,21 @@ sys.path.insert(0, str(ROOT))
 def main(out: Path, lang: str) -> dict:
     from kiosk_ui.offscreen import offscreen_env
     offscreen_env((720, 1280))
-    from agent.policy import DevicePolicy
-    from agent.sync import BrokerConfig
     from agent.sync.messages import SaleLine, SaleRequest
     from drivers.printers.escpos_render import escpos_text, render_escpos
     from drivers.testkit.fake_printer import FakePrinter
     from kiosk_ui import i18n
-    from kiosk_ui.adapters import build_services
-    from kiosk_ui.adapters.desk import KioskDesk, SyncSaleLink
-    from kiosk_ui.controller import Controller
-    from kiosk_ui.door import Door
     from kiosk_ui.offscreen import Harness
-    from server_stub.sync.sim_device import SimDevice
     from tests.broker import Mosquitto
-    from tests.desk_scenario import server_side, texts
+    from tests.desk_scenario import kiosk_side, server_side, texts
     from tests.helpers import wait_for
-    from tests.sync_fixtures import FAST, ORG
+    from tests.sync_fixtures import ORG
     i18n.set_language(lang)
     work = Path(tempfile.mkdtemp(prefix="till-scenario-"))
     res: dict = {}
     with Mosquitto(work / "mosquitto") as broker:
         store, event, server = server_side(work / "server", broker.port)
-        kiosk = SimDevice(work / "kiosk", ORG, "kiosk-1", store.server_public_key(ORG), BrokerConfig(port=broker.port),
-                          [event], options=FAST, role="kiosk").go_online()
-        door = Door(kiosk.ledger, kiosk.keyring, DevicePolicy(device_id="kiosk-1", gate="Desk", events=frozenset({event})))
-        door.ledger.set_setting("device_role", "kiosk")
-        ctl = Controller(door, build_services(door, work / "kiosk"))
-        ctl.services.desk = desk = KioskDesk(door, work / "kiosk", SyncSaleLink(kiosk), timeout=5.0, org=ORG)
+        kiosk, door, ctl, desk = kiosk_side(work / "kiosk", store, event, broker.port)
         assert wait_for(lambda: desk.online, 30), "the kiosk never got online"
         h = Harness(ctl, "menu")
         res["menu"] = texts(h.screen("menu").grid)
