@@ -43,6 +43,7 @@ from bench_sync_common import ORG, world
 from figures import pct
 
 from agent.sync import bundle as bundle_format
+from agent.sync import keyset
 from agent.sync.apply import apply_bundle
 from agent.sync.bundle import Pending
 from agent.sync.device import DeviceOptions
@@ -139,15 +140,21 @@ def online(device: SimDevice, keys: set[str], seen: dict[str, float]) -> SimDevi
 
     def open_(data: bytes, *args):
         body = verify(data, *args)
-        if body.get("type") == "update":
+        if body.get("type") in ("update", "update2"):
             at = time.time()
-            for r in body.get("revocations") or ():
-                key = r.get("ticket_key") if isinstance(r, dict) else None
+            for key in revoked_keys(body):
                 if key in keys and "d" + key not in seen:
                     seen["d" + key] = at
         return body
     verifier.open = open_
     return device
+
+
+def revoked_keys(body: dict) -> list[str]:
+    """The ticket keys a live update revokes, in either form."""
+    if body.get("type") == "update2":
+        return [k for g in body.get("revoked") or () for k in keyset.unpack(g, "revoked")]
+    return [r.get("ticket_key") for r in body.get("revocations") or () if isinstance(r, dict)]
 
 
 def watcher(device: SimDevice, keys: set[str], seen: dict[str, float]):
@@ -224,25 +231,27 @@ def main() -> None:
         changes, memory = run_server_side(store, plan, start, args)
         outs = [json.loads(proc.communicate(timeout=600)[0].strip().splitlines()[-1]) for proc in procs]
         summarise(args, plan, changes, memory, outs, store, start)
-        bulk_out = next((at for at, size in published if at >= changes["bulk"] and size > 20_000), None)
-        if bulk_out is not None:
+        bulk = next(((at, size) for at, size, revoked in published if at >= changes["bulk"] and revoked >= 500), None)
+        if bulk is not None:
+            bulk_out = bulk[0]
             delivered = [min((arrivals_of(outs, d).get("d" + k, float("inf")) for _, k in plan.bulk))
                          for d in arrivals_all(outs)]
             delivered = [t - bulk_out for t in delivered if t != float("inf")]
             print(f"1,000-ticket change, server part (commit -> signed update published): "
-                  f"{(bulk_out - changes['bulk']) * 1000:.0f} ms; broker -> first delivered to each device: "
+                  f"{(bulk_out - changes['bulk']) * 1000:.0f} ms, {bulk[1] / 1000:.1f} kB; broker -> first delivered to each device: "
                   f"p50 {pct(delivered, 50) * 1000:.0f} ms, p95 {pct(delivered, 95) * 1000:.0f} ms")
 
 
-def published_updates(server) -> list[tuple[float, int]]:
-    """(time, size) of every signed message the announcer's transport publishes on a live topic."""
-    out: list[tuple[float, int]] = []
+def published_updates(server) -> list[tuple[float, int, int]]:
+    """(time, size, revoked keys) of every signed message the announcer's transport publishes on a live topic."""
+    out: list[tuple[float, int, int]] = []
     publish = server.transport.publish
 
     def noted(topic, payload, *a, **kw):
         ok = publish(topic, payload, *a, **kw)
         if topic.endswith("/live"):
-            out.append((time.time(), len(payload)))
+            at = time.time()
+            out.append((at, len(payload), len(revoked_keys(json.loads(json.loads(payload)["body"])))))
         return ok
     server.transport.publish = noted
     return out
@@ -279,10 +288,11 @@ class _Captured:
 
 
 def one_device(tickets: int, rounds: int = 4) -> None:
+    import zlib
     from agent.keyring import Keyring
     from agent.ledger import Ledger
-    from agent.sync.apply import apply_live
-    from agent.sync.messages import Update
+    from agent.sync.apply import apply_live, apply_update
+    from agent.sync.messages import Update, UpdateV2
     from agent.sync.signed import Verifier, seal
     from bench_sync_common import make_store
     from server_stub.sync import bundles
@@ -302,9 +312,11 @@ def one_device(tickets: int, rounds: int = 4) -> None:
         key = store.server_key(ORG)
         verifier = Verifier(store.server_public_key(ORG))
         numbers = iter(n for (n,) in store.q("SELECT number FROM orders WHERE status='paid' ORDER BY random()"))
-        figures: dict[str, list[tuple]] = {"statuses (as sent)": [], "whole rows (before)": []}
+        labels = ("update2 (as sent)", "update (the form before)", "whole rows (before that)")
+        figures: dict[str, list[tuple]] = {label: [] for label in labels}
+        zipped = []
         for r in range(rounds):
-            for label in (list(figures) if r % 2 == 0 else list(figures)[::-1]):
+            for label in (labels if r % 2 == 0 else labels[::-1]):
                 since = store.version(ORG)
                 with store.tx():
                     for _ in range(1000):
@@ -314,27 +326,39 @@ def one_device(tickets: int, rounds: int = 4) -> None:
                 server_ms = (time.perf_counter() - t1) * 1000
                 sent = [p for t, p in server.transport.sent if t.endswith("/live")]
                 server.transport.sent.clear()
-                if label.startswith("whole"):     # the same change as it travelled before: every row whole
-                    body = json.loads(json.loads(sent[0])["body"])
-                    body.pop("states", None)
-                    body.update(bundles.bundle.ticket_section(list(store.tickets_for_event(event, since))))
+                if label != labels[0]:          # the same change in the forms before
+                    u = UpdateV2.from_wire(json.loads(json.loads(sent[0])["body"]))
+                    body = {"type": "update", "event": u.event,
+                            "revocations": [{"ticket_key": k, "reason": why, "at": at} for k, why, at in u.revoked]}
+                    if label == labels[1]:
+                        body["states"] = [list(p) for p in u.states]
+                    else:
+                        body.update(bundles.bundle.ticket_section(list(store.tickets_for_event(event, since))))
                     sent = [seal(body, key.sign)]
+                else:
+                    z = [zlib.compress(p) for p in sent]
+                    tz = time.process_time()
+                    for _ in range(100):
+                        [zlib.decompress(p) for p in z]
+                    zipped.append((sum(map(len, z)), (time.process_time() - tz) * 10))
                 c = [time.process_time()]
                 bodies = [verifier.open(p) for p in sent]
                 c.append(time.process_time())
-                for b in bodies:
-                    Update.from_wire(b)
+                parsed = [UpdateV2.from_wire(b) if b["type"] == "update2" else Update.from_wire(b) for b in bodies]
                 c.append(time.process_time())
                 with ledger.relaxed_transaction():
-                    for b in bodies:
-                        apply_live(ledger, b)
+                    for b, u in zip(bodies, parsed):
+                        apply_update(ledger, u) if isinstance(u, UpdateV2) else apply_live(ledger, b)
                 c.append(time.process_time())
                 figures[label].append((sum(map(len, sent)), server_ms, *((b - a) * 1000 for a, b in zip(c, c[1:]))))
         for label, rows in figures.items():
             med = [sorted(col)[len(col) // 2] for col in zip(*rows)]
-            print(f"1,000 cancellations, {label}: {med[0] / 1000:.0f} kB; server (query, build, sign) "
+            print(f"1,000 cancellations, {label}: {med[0] / 1000:.1f} kB; server (query, build, sign) "
                   f"{med[1]:.1f} ms; device CPU: verify+parse {med[2]:.2f} ms, field checks {med[3]:.2f} ms, "
                   f"apply {med[4]:.2f} ms, total {sum(med[2:]):.2f} ms (median of {len(rows)})")
+        zipped.sort()
+        print(f"update2 compressed with zlib: {zipped[len(zipped) // 2][0] / 1000:.1f} kB, decompressing it "
+              f"{zipped[len(zipped) // 2][1]:.3f} ms (not used: see docs/sync-protocol.md, \"Update v2\")")
         ledger.close()
         store.close()
 

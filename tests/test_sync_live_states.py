@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from agent.sync import BrokerConfig, PahoTransport, topics
+from agent.sync import BrokerConfig, PahoTransport, keyset, topics
 from agent.sync.messages import Update
 from agent.sync.signed import Rejected, Verifier
 from server_stub.sync.bundles import LIVE_ROWS, live_ticket_changes
@@ -77,8 +77,9 @@ def test_a_cancellation_reaches_the_device_as_states_and_changes_its_rows_in_pla
         assert wait_for(lambda: door.ledger.conn.execute("SELECT order_status FROM tickets WHERE ticket_key=?",
                                                          (cancelled,)).fetchone()[0] == "cancelled")
         assert got.wait(10)
-        update = next(b for b in seen if b.get("revocations"))
-        assert update["states"] == [[cancelled, "cancelled"]] and "tickets" not in update
+        update = next(b for b in seen if b.get("revoked"))      # update2: the status rides on the revocation's group
+        assert [(g["status"], keyset.unpack(g, "revoked")) for g in update["revoked"]] == [("cancelled", [cancelled])]
+        assert "tickets" not in update and "states" not in update
         assert door.ledger.search("buyer 2")[0]["order_number"] == orders[2]["number"]     # still found
 
         new = store.add_order(ORG, event, "Zoë Late", "zoe@example.org", positions=[{"category": 1, "zone": 1}])

@@ -40,6 +40,8 @@ SAMPLES = [
     m.RelayedAction("u-1", "entry", "123", 1, "in", 1000.5, "gate-a", "north", 7, None, "", 2.5, "normal"),
     m.Checkins(1, (m.RelayedAction("u-1", "entry", "123", 1, "in", 1000.5),)),
     m.Update(1, revocations=({"ticket_key": "9", "reason": "refunded", "at": 5.0},), unblocked=("8",)),
+    m.UpdateV2(1, revoked=(("9", "refunded", 5.0), ("A-1", "refunded", 5.0)), unblocked=("8",),
+               states=(("9", "refunded"),)),
     m.Command("config", "gate-a", {"config": {"mode": "multiple"}}),
     m.ServerStatus("online", "server-1", 1000.0),
     m.Flag("123", "refunded", 1000.0),
@@ -117,7 +119,7 @@ def test_docs_message_table_matches_the_module():
         type_, topic, fields = rows[cls.__name__]
         assert topic == cls.TOPIC, cls.__name__
         assert fields == cls.wire_fields(), cls.__name__
-        wire_type = re.match(r"`([a-z_]+)`", type_)
+        wire_type = re.match(r"`([a-z_0-9]+)`", type_)
         assert (wire_type.group(1) if wire_type else None) == (cls.TYPE if cls.TYPED else None), cls.__name__
         if cls.ACTION:
             assert f"`{cls.ACTION}`" in type_, cls.__name__

@@ -10,6 +10,7 @@ from agent.ledger import Ledger
 from agent.staff import StaffError
 from agent.staff_session import store_roster
 from agent.sync.bundle import Pending, sections
+from agent.sync.messages import UpdateV2
 from agent.sync.signed import Rejected
 
 BUNDLE_SETTING = "sync.bundle"   # {"org", "version", "events", "applied_at"}
@@ -137,6 +138,24 @@ def apply_live(ledger: Ledger, s: dict[str, Any]) -> dict[str, Any]:
         if s.get("resets"):
             ledger.merge_remote(s["resets"])
     return {"revocations": len(revs)}
+
+
+def apply_update(ledger: Ledger, u: UpdateV2) -> None:
+    """A checked `update2` (rows in ticket key order: the index pages are met in order), in one transaction."""
+    with ledger.transaction():
+        ledger.revoke_rows(u.revoked)
+        ledger.block_rows(u.blocks)
+        if u.unrevoked:
+            ledger.unrevoke(u.unrevoked)
+        if u.unblocked:
+            ledger.unblock(u.unblocked)
+        if u.tickets:
+            cols, rows = u.tickets["columns"], u.tickets["rows"]
+            ledger.upsert_tickets(ledger.update_ticket_states(dict(zip(cols, r)) for r in rows))
+        if u.states:
+            ledger.set_ticket_order_states(u.states)
+        if u.resets:
+            ledger.merge_remote(u.resets)
 
 
 def _rows(items: Iterable[object] | None) -> Iterable[tuple[str, str, float]]:

@@ -24,13 +24,13 @@ from agent.errors import TicketgateError
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.sync import topics
-from agent.sync.apply import BUNDLE_SETTING, FullBundleStager, apply_bundle, apply_live, current_bundle
+from agent.sync.apply import BUNDLE_SETTING, FullBundleStager, apply_bundle, apply_live, apply_update, current_bundle
 from agent.sync.bundle import Assembler, DeltaMismatch, Pending, check_manifest, is_chunk, section
 from agent.clock import ServerClock, StepDetector, boot_clock
 from agent.sync.clock import ReplayGuard, offset
 from agent.sync.hello import Greeter
 from agent.sync.messages import (Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, DeskAnswer, DeskRequest, Hello,
-                                 Update)
+                                 LIVE_FORM, Update, UpdateV2)
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
 from agent.sync.transport import Transport
 from agent.sync.uploader import UploadOptions, Uploader
@@ -348,13 +348,16 @@ class DeviceSync:
     def _live(self, body: dict[str, Any], event_id: int | None) -> None:
         if body.get("event") != event_id:
             raise Rejected(f"live message for event {body.get('event')} on the topic of event {event_id}")
-        if body["type"] not in ("update", "checkins"):
+        if body["type"] not in ("update2", "update", "checkins"):
             raise Rejected(f"unknown live message type {body['type']!r}")
+        compact = UpdateV2.from_wire(body) if body["type"] == "update2" else None    # checked before the lock
         # remembered as seen and applied together, or neither; without an fsync: a power cut that loses it loses
         # what comes back (the next hello's delta, other gates' entries are durable on their gate and the server)
         with self._ledger.relaxed_transaction():
             self._fresh(body)
-            if body["type"] == "update":
+            if compact is not None:
+                apply_update(self._ledger, compact)
+            elif body["type"] == "update":
                 Update.from_wire(body)           # malformed fields refused here, by name
                 apply_live(self._ledger, body)
             else:
@@ -431,7 +434,7 @@ class DeviceSync:
                 self.transport.subscribe(topics.live(self.org, event_id))
 
     def _status(self, state: str) -> bytes:
-        return json.dumps({"state": state, "device": self.device, "ts": time.time()}).encode()
+        return json.dumps({"state": state, "device": self.device, "ts": time.time(), "live": LIVE_FORM}).encode()
 
 
 class _LedgerSeen:

@@ -14,10 +14,12 @@ rate limit: the device sends it again after `retry_after` seconds).
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Iterable, NoReturn
 
+from agent.sync import keyset
 from agent.sync.signed import Rejected
 
 ACTION_KINDS = ("entry", "cancel", "annul", "reset")     # reset: only ever from the organiser (device_id "server")
@@ -1087,6 +1089,132 @@ class Update(Wire):
         return cls(event=integer(d, "event"), tickets=tickets, states=tuple((k, v) for k, v in states), **lists)
 
 
+FlagRow = tuple[str, str, float]      # ticket_key, reason, at
+LIVE_FORM = 2     # the live update form this code reads (`update2`), said in the device's presence (`live`)
+
+
+@dataclass(frozen=True)
+class UpdateV2(Wire):
+    """`update` in a compact form (docs/sync-protocol.md "Update v2"): the ticket keys of revocations, blocks, their
+    lifting and order statuses travel as key sets (agent.sync.keyset: decimal keys as sorted gaps), grouped by what
+    they share — revocations by reason, time (to the second) and the order status their tickets now have; statuses
+    alone by status. 1,000 cancellations: ~5 kB instead of 127 kB. A device of before this form refuses it by its
+    type ("unknown live message type"); the server sends such a device's events the `update` form as well.
+    Decoded here: rows sorted by ticket key (the device's index order), each field checked by name."""
+    TYPE: ClassVar[str] = "update2"
+    TOPIC: ClassVar[str] = "live"
+    event: int
+    revoked: tuple[FlagRow, ...] = ()
+    blocks: tuple[FlagRow, ...] = ()
+    unrevoked: tuple[str, ...] = ()
+    unblocked: tuple[str, ...] = ()
+    states: tuple[tuple[str, str], ...] = ()
+    resets: tuple[dict[str, Any], ...] = ()
+    tickets: dict[str, Any] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE, "event": self.event}
+        status = dict(self.states)
+        alone = dict(status)
+        for name, rows in (("revoked", self.revoked), ("blocks", self.blocks)):
+            groups: dict[tuple[str, int, str | None], list[str]] = {}
+            for key, reason, at in rows:
+                st = status.get(key) if name == "revoked" else None
+                if st is not None:
+                    alone.pop(key, None)
+                groups.setdefault((reason, math.floor(at), st), []).append(key)
+            if groups:
+                out[name] = [{"reason": reason, "at": at, **({"status": st} if st else {}), **keyset.pack(keys)}
+                             for (reason, at, st), keys in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], g[0][2] or ""))]
+        by_status: dict[str, list[str]] = {}
+        for key, st in alone.items():
+            by_status.setdefault(st, []).append(key)
+        if by_status:
+            out["states"] = [{"status": st, **keyset.pack(keys)} for st, keys in sorted(by_status.items())]
+        for name in ("unrevoked", "unblocked"):
+            if getattr(self, name):
+                out[name] = keyset.pack(getattr(self, name))
+        if self.resets:
+            out["resets"] = list(self.resets)
+        if self.tickets is not None:
+            out["tickets"] = self.tickets
+        return out
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "UpdateV2":
+        d = _obj(d, "update2")
+        _typed(d, cls)
+        flags: dict[str, list[FlagRow]] = {"revoked": [], "blocks": []}
+        states: list[tuple[str, str]] = []
+        for name, rows in flags.items():
+            groups = _get(d, name, [])
+            if not isinstance(groups, list):
+                _bad(name, groups)
+            for g in groups:
+                g = _obj(g, f"a group of {name}")
+                reason, at = text(g, "reason", "", limit=MAX_TEXT), number(g, "at")
+                st = text(g, "status", None, empty=False) if name == "revoked" else None
+                keys = keyset.unpack(g, name)
+                rows.extend((k, reason, at) for k in keys)
+                if st is not None:
+                    states.extend((k, st) for k in keys)
+        groups = _get(d, "states", [])
+        if not isinstance(groups, list):
+            _bad("states", groups)
+        for g in groups:
+            g = _obj(g, "a group of states")
+            st = text(g, "status", empty=False)
+            states.extend((k, st) for k in keyset.unpack(g, "states"))
+        lifted = {name: tuple(sorted(keyset.unpack(d[name], name))) if name in d else ()
+                  for name in ("unrevoked", "unblocked")}
+        resets = _get(d, "resets", [])
+        if not isinstance(resets, list):
+            _bad("resets", resets)
+        for row in resets:
+            RelayedAction.from_wire(row)
+        tickets = d.get("tickets")
+        if tickets is not None:
+            _ticket_rows(tickets)
+        return cls(event=integer(d, "event"), revoked=tuple(sorted(flags["revoked"])),
+                   blocks=tuple(sorted(flags["blocks"])), states=tuple(sorted(states)), resets=tuple(resets),
+                   tickets=tickets, **lifted)
+
+    @classmethod
+    def of(cls, event: int, section: dict[str, Any]) -> "UpdateV2":
+        """From the announcer's section (bundles.flag_section keys, `tickets`, `states` pairs)."""
+        def flag_rows(name: str) -> tuple[FlagRow, ...]:
+            return tuple((str(r["ticket_key"]), str(r.get("reason") or ""), float(r.get("at") or 0.0))
+                         for r in section.get(name) or ())
+        return cls(event, revoked=flag_rows("revocations"), blocks=flag_rows("blocks"),
+                   unrevoked=tuple(section.get("unrevoked") or ()), unblocked=tuple(section.get("unblocked") or ()),
+                   states=tuple((str(k), str(s)) for k, s in section.get("states") or ()),
+                   resets=tuple(section.get("resets") or ()), tickets=section.get("tickets"))
+
+    def halves(self) -> "tuple[UpdateV2, UpdateV2]":
+        """Two updates carrying half of each part (to stay under the message size limit)."""
+        parts = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("event", "tickets")}
+        first = {k: v[:len(v) // 2] for k, v in parts.items()}
+        second = {k: v[len(v) // 2:] for k, v in parts.items()}
+        rows = (self.tickets or {}).get("rows")
+        if rows:
+            t1, t2 = dict(self.tickets or {}, rows=rows[:len(rows) // 2]), dict(self.tickets or {}, rows=rows[len(rows) // 2:])
+        else:
+            t1, t2 = self.tickets, None
+        return UpdateV2(self.event, tickets=t1, **first), UpdateV2(self.event, tickets=t2, **second)
+
+    def size(self) -> int:
+        return len(self.revoked) + len(self.blocks) + len(self.unrevoked) + len(self.unblocked) + len(self.states) \
+            + len(self.resets) + len((self.tickets or {}).get("rows") or ())
+
+
+def _ticket_rows(tickets: Any) -> None:
+    rows = _obj(tickets, "tickets").get("rows")
+    if not isinstance(tickets.get("columns"), list) or not all(isinstance(c, str) for c in tickets["columns"]):
+        _bad("tickets.columns", tickets.get("columns"))
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        _bad("tickets.rows", rows)
+
+
 # -- server -> one device (topic cmd, signed) -------------------------------------------------------------------
 COMMANDS = ("wipe", "reset_ticket", "config")
 
@@ -1124,6 +1252,7 @@ class DeviceStatus(Wire):
     state: str
     device: str
     ts: float
+    live: int = 1      # the live update form the device reads (LIVE_FORM; absent: `update` only)
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
@@ -1151,7 +1280,7 @@ class ServerStatus(Wire):
 MESSAGES: tuple[type[Wire], ...] = (ActionItem, RefusalItem, PaymentValidated, Exchange, Printed, OfflineSale,
                                     CmdResult, ConfigChange, Hello, Batch, SaleRequest, RefundRequest, ExchangeRequest,
                                     AllotmentRequest, TillRequest, ETicketsRequest, Ack, Clock, Resync, DeskAnswer, BundleManifest, RelayedAction,
-                                    Checkins, Flag, Update, Command, DeviceStatus, ServerStatus)
+                                    Checkins, Flag, Update, UpdateV2, Command, DeviceStatus, ServerStatus)
 
 
 def broker_size_limit() -> str:

@@ -30,7 +30,7 @@ from agent.sync.messages import (DESK_KIND_OF, AllotmentRequest, DeskAnswer, Des
                                  RefundRequest, SaleRequest, Staffed, TillRequest)
 from agent.allotment import public_key_of
 from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
-                                 Resync, ServerStatus, Update, UploadItem)
+                                 LIVE_FORM, Resync, ServerStatus, Update, UpdateV2, UploadItem)
 from server_stub.sync.contract import IngestResult, Upload
 from server_stub.sync.ingest import MAX_UPLOAD, Scope, held_events, parse_upload, relayable, store_lookups
 from server_stub.sync.ratelimit import DeviceLimiter, Limits
@@ -53,6 +53,24 @@ class _Checked:
     refused: list[ItemRefusal] = field(default_factory=list)
     deferred: tuple[int, ...] = ()
     retry_after: float = 0.0
+
+
+class _Every(frozenset):
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_EVERY_EVENT = _Every()
+
+
+def fit(update: UpdateV2, limit: int = MAX_MESSAGE - 4096) -> list[dict]:
+    """The wire forms of `update`, halved until each signed message stays under the broker's size limit (a single
+    row over it goes as it is: the broker refuses it, loudly; nothing is dropped here)."""
+    wire = update.to_wire()
+    if len(json.dumps(wire)) + 2048 <= limit or update.size() <= 1:
+        return [wire]
+    first, second = update.halves()
+    return fit(first, limit) + fit(second, limit)
 
 
 class SyncServer:
@@ -82,6 +100,7 @@ class SyncServer:
         self.resend_after = 30.0      # the same bundle again to the same device only after this many seconds
         self.kiosk_quiet = KIOSK_QUIET
         self._kiosk_due: dict[str, tuple[set[int], float]] = {}   # org -> (events with new tickets, when to resync)
+        self._old_form: dict[str, set[str]] = {}    # org -> devices online that read only `update` (presence)
         transport.on_message = lambda t, p: self._inbox.put((t, p))
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -324,6 +343,11 @@ class SyncServer:
         if state not in ("online", "offline"):
             raise Rejected(f"device presence {state!r}")
         ts = body.get("ts")
+        old = self._old_form.setdefault(org, set())
+        if state == "online" and body.get("live") != LIVE_FORM:
+            old.add(device)              # it reads only the `update` form: the announcer sends that too
+        else:
+            old.discard(device)
         seen = float(ts) if isinstance(ts, (int, float)) else float(reg.get("last_seen") or 0)
         self.store.touch_device(device, seen_at=seen, status=state)
 
@@ -431,6 +455,7 @@ class SyncServer:
             return 0
         sent = 0
         ticket_events: set[int] = set()
+        old_events = self._old_form_events(org)
         for event in self.store.events(org):
             e = event["event_id"]
             revocations = self.store.revocations_for_event(e, since)
@@ -444,7 +469,12 @@ class SyncServer:
                 body.update(bundles.bundle.ticket_section(changed))
             if states:
                 body["states"] = states
-            if body:     # split so each signed message stays under the broker's message size limit
+            if not body:
+                continue
+            for part in fit(UpdateV2.of(e, body)):     # the compact form, which every device of now reads
+                self.transport.publish(topics.live(org, e), self._sign(org, part))
+                sent += 1
+            if e in old_events:       # and the form before it, while a device online for the event reads only that
                 for part in split_to_fit(Update(e, **{k: tuple(v) for k, v in body.items() if k != "tickets"},
                                                 tickets=body.get("tickets")).to_wire(),
                                          lambda p: len(json.dumps(p)) + 2048, MAX_MESSAGE - 4096):
@@ -458,6 +488,20 @@ class SyncServer:
             events, _ = self._kiosk_due.get(org, (set(), None))
             self._kiosk_due[org] = (events | ticket_events, time.monotonic() + self.kiosk_quiet)
         return sent
+
+    def _old_form_events(self, org: str) -> set[int] | frozenset[int]:
+        """Events of the devices online now whose presence does not say they read `update2` (a version before it):
+        their live updates go in both forms. Every event when such a device holds every event."""
+        old = self._old_form.get(org)
+        if not old:
+            return set()
+        events: set[int] = set()
+        for d in self.store.devices(org):
+            if d["device_id"] in old and not d.get("revoked"):
+                if not d.get("events"):
+                    return _EVERY_EVENT
+                events.update(d["events"])
+        return events
 
     def resync_devices(self, org: str) -> int:
         """Ask every device of the organiser to say hello (a delta follows: the staff roster travels in it)."""
