@@ -29,7 +29,10 @@ def pack(keys: Iterable[str]) -> dict[str, list[Any]]:
     ids: list[int] = []
     other: list[str] = []
     for k in keys:
-        (ids.append(int(k)) if is_decimal(k) else other.append(k))  # type: ignore[func-returns-value]
+        if is_decimal(k):
+            ids.append(int(k))
+        else:
+            other.append(k)
     out: dict[str, list[Any]] = {}
     if ids:
         ids.sort()

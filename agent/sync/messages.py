@@ -1196,10 +1196,10 @@ class UpdateV2(Wire):
         first = {k: v[:len(v) // 2] for k, v in parts.items()}
         second = {k: v[len(v) // 2:] for k, v in parts.items()}
         rows = (self.tickets or {}).get("rows")
+        t1: dict[str, Any] | None = self.tickets
+        t2: dict[str, Any] | None = None
         if rows:
             t1, t2 = dict(self.tickets or {}, rows=rows[:len(rows) // 2]), dict(self.tickets or {}, rows=rows[len(rows) // 2:])
-        else:
-            t1, t2 = self.tickets, None
         return UpdateV2(self.event, tickets=t1, **first), UpdateV2(self.event, tickets=t2, **second)
 
     def size(self) -> int:
