@@ -17,7 +17,7 @@ import json
 import math
 import struct
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Iterable, NoReturn
+from typing import Any, ClassVar, Iterable, NoReturn, TypedDict
 
 from agent.sync import keyset
 from agent.sync.signed import Rejected
@@ -105,9 +105,14 @@ def _obj(data: Any, what: str) -> dict[str, Any]:
     return data
 
 
-def _typed(d: dict[str, Any], cls: type[Wire]) -> None:
+def _typed(data: Any, cls: type[Wire], what: str) -> dict[str, Any]:
+    """`data` as a JSON object (`what` names it in the error) carrying `cls`'s `type`."""
+    d = _obj(data, what)
     if d.get("type") != cls.TYPE:
         raise Rejected(f"not a {cls.TYPE} message (type {d.get('type')!r})")
+    return d
+
+
 
 
 @dataclass(frozen=True)
@@ -190,8 +195,7 @@ class ActionItem(Staffed):
 
     @classmethod
     def from_wire(cls, d: Any) -> "ActionItem":
-        d = _obj(d, "action")
-        _typed(d, cls)
+        d = _typed(d, cls, "action")
         return cls(scan_uuid=text(d, "scan_uuid", empty=False), kind=one_of(d, "kind", ACTION_KINDS),
                    ticket_key=text(d, "ticket_key", empty=False), event_id=integer(d, "event_id", None),
                    direction=one_of(d, "direction", DIRECTIONS, None), at=number(d, "at"),
@@ -220,8 +224,7 @@ class RefusalItem(Staffed):
 
     @classmethod
     def from_wire(cls, d: Any) -> "RefusalItem":
-        d = _obj(d, "refusal")
-        _typed(d, cls)
+        d = _typed(d, cls, "refusal")
         return cls(verdict=text(d, "verdict", empty=False), ticket_key=text(d, "ticket_key", None),
                    event_id=integer(d, "event_id", None), at=number(d, "at"), device_id=text(d, "device_id", ""),
                    gate=text(d, "gate", ""), detail=text(d, "detail", "", limit=MAX_TEXT),
@@ -322,8 +325,7 @@ class CmdResult(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "CmdResult":
-        d = _obj(d, "cmd_result")
-        _typed(d, cls)
+        d = _typed(d, cls, "cmd_result")
         result = d.get("result")
         if len(json.dumps(result, default=str)) > 4096:
             raise Rejected("cmd_result too large")
@@ -346,8 +348,7 @@ class ConfigChange(Staffed):
 
     @classmethod
     def from_wire(cls, d: Any) -> "ConfigChange":
-        d = _obj(d, "config_change")
-        _typed(d, cls)
+        d = _typed(d, cls, "config_change")
         changes = _get(d, "changes")
         if (not isinstance(changes, dict) or not changes or not set(changes) <= set(CONFIG_KEYS)
                 or len(json.dumps(changes, default=str)) > 4096):
@@ -493,8 +494,7 @@ class Hello(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "Hello":
-        d = _obj(d, "hello")
-        _typed(d, cls)
+        d = _typed(d, cls, "hello")
         return cls(org=text(d, "org"), device=text(d, "device"), probe=text(d, "probe", ""), t0=number(d, "t0", 0.0),
                    bundle_version=integer(d, "bundle_version", 0), events=int_list(d, "events", [], limit=10_000))
 
@@ -548,8 +548,7 @@ class Batch(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "Batch":
-        d = _obj(d, "batch")
-        _typed(d, cls)
+        d = _typed(d, cls, "batch")
         raw = d.get("items")
         if not isinstance(raw, list) or len(raw) > MAX_BATCH_ITEMS:
             raise Rejected("malformed batch (items)")
@@ -569,17 +568,33 @@ class Batch(Wire):
 
 
 # -- the desk online: kiosk -> server (topic up), answered on down (signed) --------------------------------------
+class _Sender(TypedDict):
+    """Who sent a desk request, and which one it is (the answer names it)."""
+    org: str
+    device: str
+    request_id: str
+
+
+def _sender(d: dict[str, Any]) -> _Sender:
+    return _Sender(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False))
+
+
 @dataclass(frozen=True)
-class SaleRequest(Staffed):
+class Desk(Wire):
+    """The head every desk request starts with (_Sender's fields); not a message of its own."""
+    org: str
+    device: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class SaleRequest(Staffed, Desk):
     """Kiosk: sell these tickets now (online). The server reserves stock atomically, issues and signs the tickets
     and answers with a `DeskAnswer` of the same `request_id`; sending the same request again gets the same answer
     (nothing sold twice)."""
     TYPE: ClassVar[str] = "sale"
     TOPIC: ClassVar[str] = "up"
     PERMISSION: ClassVar[str] = "sale"
-    org: str
-    device: str
-    request_id: str
     target_id: int
     lines: tuple[SaleLine, ...]
     payment: str = "cash"
@@ -597,10 +612,8 @@ class SaleRequest(Staffed):
 
     @classmethod
     def from_wire(cls, d: Any) -> "SaleRequest":
-        d = _obj(d, "sale")
-        _typed(d, cls)
-        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
-                   target_id=integer(d, "target_id"), lines=_sale_lines(d),
+        d = _typed(d, cls, "sale")
+        return cls(**_sender(d), target_id=integer(d, "target_id"), lines=_sale_lines(d),
                    payment=one_of(d, "payment", PAYMENT_METHODS, "cash"), payment_ref=text(d, "payment_ref", "", limit=200),
                    promo_code=text(d, "promo_code", None), buyer_name=text(d, "buyer_name", "", limit=200),
                    email=text(d, "email", "", limit=200), expected_cents=integer(d, "expected_cents", None),
@@ -608,15 +621,12 @@ class SaleRequest(Staffed):
 
 
 @dataclass(frozen=True)
-class RefundRequest(Staffed):
+class RefundRequest(Staffed, Desk):
     """Kiosk: cancel (`kind` cancel) or refund (`kind` refund) a whole order, with a reason; its tickets are revoked
     and go back on sale."""
     TYPE: ClassVar[str] = "refund"
     TOPIC: ClassVar[str] = "up"
     PERMISSION: ClassVar[str] = "refund"
-    org: str
-    device: str
-    request_id: str
     order_number: str
     reason: str
     kind: str = "refund"
@@ -624,25 +634,20 @@ class RefundRequest(Staffed):
 
     @classmethod
     def from_wire(cls, d: Any) -> "RefundRequest":
-        d = _obj(d, "refund")
-        _typed(d, cls)
-        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
-                   order_number=text(d, "order_number", empty=False),
+        d = _typed(d, cls, "refund")
+        return cls(**_sender(d), order_number=text(d, "order_number", empty=False),
                    reason=text(d, "reason", limit=MAX_TEXT, empty=False), kind=one_of(d, "kind", ("refund", "cancel"), "refund"),
                    at=number(d, "at", None))
 
 
 @dataclass(frozen=True)
-class ExchangeRequest(Staffed):
+class ExchangeRequest(Staffed, Desk):
     """Kiosk: exchange a ticket for another event/date (`target_id`), category or zone; the answer carries the new
     ticket and the price difference (positive: to collect, negative: to refund), settled by `payment` (the till
     counts only a cash one as cash; a kiosk that sends none settles in cash)."""
     TYPE: ClassVar[str] = "exchange_request"
     TOPIC: ClassVar[str] = "up"
     PERMISSION: ClassVar[str] = "exchange"
-    org: str
-    device: str
-    request_id: str
     ticket_key: str
     reason: str
     target_id: int | None = None
@@ -653,45 +658,35 @@ class ExchangeRequest(Staffed):
 
     @classmethod
     def from_wire(cls, d: Any) -> "ExchangeRequest":
-        d = _obj(d, "exchange request")
-        _typed(d, cls)
-        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
-                   ticket_key=text(d, "ticket_key", empty=False), reason=text(d, "reason", limit=MAX_TEXT, empty=False),
+        d = _typed(d, cls, "exchange request")
+        return cls(**_sender(d), ticket_key=text(d, "ticket_key", empty=False), reason=text(d, "reason", limit=MAX_TEXT, empty=False),
                    target_id=integer(d, "target_id", None), category=integer(d, "category", None),
                    zone=integer(d, "zone", None), at=number(d, "at", None),
                    payment=one_of(d, "payment", PAYMENT_METHODS, "cash"))
 
 
 @dataclass(frozen=True)
-class AllotmentRequest(Wire):
+class AllotmentRequest(Desk):
     """Kiosk: its own Ed25519 public key (raw, base64); the server answers with an `AllotmentGrant` when the
     organiser sized an allotment for this device (a refill when it had one)."""
     TYPE: ClassVar[str] = "allotment_request"
     TOPIC: ClassVar[str] = "up"
-    org: str
-    device: str
-    request_id: str
     public_key: str
 
     @classmethod
     def from_wire(cls, d: Any) -> "AllotmentRequest":
-        d = _obj(d, "allotment request")
-        _typed(d, cls)
-        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
-                   public_key=text(d, "public_key", limit=64, empty=False))
+        d = _typed(d, cls, "allotment request")
+        return cls(**_sender(d), public_key=text(d, "public_key", limit=64, empty=False))
 
 
 @dataclass(frozen=True)
-class TillRequest(Staffed):
+class TillRequest(Staffed, Desk):
     """Kiosk: open its till shift with a float (`action` open, `cents` = the float) or close it with the cash
     counted in the drawer (`action` close, `cents` = counted). The answer (`DeskAnswer`, kind `till`) of a close
     carries the Z report (`report`), `total_cents` = expected cash, `difference_cents` = counted − expected."""
     TYPE: ClassVar[str] = "till"
     TOPIC: ClassVar[str] = "up"
     PERMISSION: ClassVar[str] = "sale"
-    org: str
-    device: str
-    request_id: str
     action: str
     cents: int
     currency: str = "EUR"
@@ -699,35 +694,28 @@ class TillRequest(Staffed):
 
     @classmethod
     def from_wire(cls, d: Any) -> "TillRequest":
-        d = _obj(d, "till request")
-        _typed(d, cls)
+        d = _typed(d, cls, "till request")
         cents = integer(d, "cents")
         if not 0 <= cents <= 10**10:
             _bad("cents", cents)
-        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
-                   action=one_of(d, "action", ("open", "close")), cents=cents,
+        return cls(**_sender(d), action=one_of(d, "action", ("open", "close")), cents=cents,
                    currency=text(d, "currency", "EUR", limit=8), at=number(d, "at", None))
 
 
 @dataclass(frozen=True)
-class ETicketsRequest(Staffed):
+class ETicketsRequest(Staffed, Desk):
     """Kiosk: e-mail an order's e-tickets to its buyer again. The server answers (`DeskAnswer`, kind `mail`) once
     the mail server took or refused it: `status` sent | refused | failed, `reason` the mail server's words."""
     TYPE: ClassVar[str] = "send_etickets"
     TOPIC: ClassVar[str] = "up"
     PERMISSION: ClassVar[str] = "print"
-    org: str
-    device: str
-    request_id: str
     order_number: str
     at: float | None = None
 
     @classmethod
     def from_wire(cls, d: Any) -> "ETicketsRequest":
-        d = _obj(d, "e-tickets request")
-        _typed(d, cls)
-        return cls(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
-                   order_number=text(d, "order_number", empty=False), at=number(d, "at", None))
+        d = _typed(d, cls, "e-tickets request")
+        return cls(**_sender(d), order_number=text(d, "order_number", empty=False), at=number(d, "at", None))
 
 
 DESK_KINDS = ("sale", "refund", "exchange", "allotment", "till", "mail")
@@ -764,8 +752,7 @@ class DeskAnswer(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "DeskAnswer":
-        d = _obj(d, "desk answer")
-        _typed(d, cls)
+        d = _typed(d, cls, "desk answer")
         ok = _get(d, "ok")
         if not isinstance(ok, bool):
             _bad("ok", ok)
@@ -833,8 +820,7 @@ class Ack(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "Ack":
-        d = _obj(d, "ack")
-        _typed(d, cls)
+        d = _typed(d, cls, "ack")
         refused = _get(d, "refused", [])
         if not isinstance(refused, list):
             _bad("refused", refused)
@@ -857,8 +843,7 @@ class Clock(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "Clock":
-        d = _obj(d, "clock")
-        _typed(d, cls)
+        d = _typed(d, cls, "clock")
         return cls(device=text(d, "device"), probe=text(d, "probe", ""), t0=number(d, "t0", 0.0), t1=number(d, "t1"),
                    t2=number(d, "t2"))
 
@@ -872,8 +857,7 @@ class Resync(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "Resync":
-        d = _obj(d, "resync")
-        _typed(d, cls)
+        d = _typed(d, cls, "resync")
         return cls(device=text(d, "device"))
 
 
@@ -893,8 +877,7 @@ class BundleManifest(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "BundleManifest":
-        d = _obj(d, "bundle manifest")
-        _typed(d, cls)
+        d = _typed(d, cls, "bundle manifest")
         chunks = _get(d, "chunks")
         if not isinstance(chunks, list) or not all(isinstance(c, str) and len(c) == 64 for c in chunks):
             raise Rejected("malformed bundle manifest (chunks)")
@@ -995,8 +978,7 @@ class Checkins(Wire):
     @classmethod
     def from_wire(cls, d: Any) -> "Checkins":
         """Rows that do not parse are listed in `invalid` (reasons), the others kept."""
-        d = _obj(d, "checkins")
-        _typed(d, cls)
+        d = _typed(d, cls, "checkins")
         raw = _get(d, "actions")
         if not isinstance(raw, list):
             _bad("actions", raw)
@@ -1058,8 +1040,7 @@ class Update(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "Update":
-        d = _obj(d, "update")
-        _typed(d, cls)
+        d = _typed(d, cls, "update")
         lists = {}
         for name in ("revocations", "unrevoked", "blocks", "unblocked", "resets"):
             v = _get(d, name, [])
@@ -1142,8 +1123,7 @@ class UpdateV2(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "UpdateV2":
-        d = _obj(d, "update2")
-        _typed(d, cls)
+        d = _typed(d, cls, "update2")
         flags: dict[str, list[FlagRow]] = {"revoked": [], "blocks": []}
         states: list[tuple[str, str]] = []
         for name, rows in flags.items():
@@ -1237,8 +1217,7 @@ class Command(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "Command":
-        d = _obj(d, "command")
-        _typed(d, cls)
+        d = _typed(d, cls, "command")
         rest = {k: v for k, v in d.items() if k not in ("type", "cmd", "device", "org", "id", "ts")}
         return cls(cmd=one_of(d, "cmd", COMMANDS), device=text(d, "device"), args=rest)
 
