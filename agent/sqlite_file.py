@@ -206,9 +206,13 @@ class Transaction:
     A failing COMMIT (disk full, I/O error) is rolled back, never left half open."""
 
     def __init__(self, conn: sqlite3.Connection, on_commit: Callable[[], None] | None = None,
-                 lock: threading.RLock | None = None):
+                 lock: threading.RLock | None = None, *, fresh: Callable[[], bool] | None = None,
+                 refresh: Callable[[], None] | None = None, before_commit: Callable[[], None] | None = None):
         self.conn, self.outer, self.on_commit = conn, False, on_commit
         self.lock = lock if lock is not None else threading.RLock()
+        # fresh(): checked right after BEGIN; False: rolled back, refresh() run outside a transaction (e.g. the
+        # ledger's attached index file replaced by another connection: re-attached), and BEGIN again
+        self.fresh, self.refresh, self.before_commit = fresh, refresh, before_commit
 
     def __enter__(self) -> sqlite3.Connection:
         self.lock.acquire()
@@ -216,7 +220,18 @@ class Transaction:
             if not self.conn.in_transaction:
                 begin_immediate(self.conn)
                 self.outer = True
+                for _ in range(10):
+                    if self.fresh is None or self.fresh():
+                        break
+                    self.conn.execute("ROLLBACK")
+                    if self.refresh is not None:
+                        self.refresh()
+                    begin_immediate(self.conn)
+                else:
+                    raise sqlite3.OperationalError("the database kept changing under this transaction")
         except BaseException:
+            if self.outer and self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             self.lock.release()
             raise
         return self.conn
@@ -229,6 +244,8 @@ class Transaction:
                     self.conn.execute("ROLLBACK")
                 else:
                     try:
+                        if self.before_commit is not None:
+                            self.before_commit()
                         self.conn.execute("COMMIT")
                     except BaseException:
                         if self.conn.in_transaction:

@@ -143,6 +143,9 @@ def pushed(store, event: int, config, ledger_path: Path, version_index: int) -> 
             row = conn.execute("SELECT value FROM settings WHERE key='sync.bundle'").fetchone()
             have = json.loads(row[0]).get("version") if row and row[0] != "null" else 0
             if have == version:
+                live = conn.execute("SELECT value FROM settings WHERE key='ledger.index'").fetchone()
+                if live:          # the ticket index is a file of its own (agent/ledger/index_file.py)
+                    conn.execute("ATTACH DATABASE ? AS idx", (f"file:{ledger_path}.index-{int(live[0])}.db?mode=ro",))
                 conn.execute("SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH 'helene' LIMIT 20").fetchall()
                 conn.close()
                 took = time.perf_counter() - t0

@@ -47,12 +47,14 @@ def test_attack_zero_byte_ledger(tmp_path):
     first = ticketgate("agent", "--home", str(home), "scan", "--json", ticket)
     assert json.loads(first.stdout)["verdict"] == "accepted"
     ledger = home / "ledger.sqlite"
+    before = sorted(p.name for p in home.iterdir())          # the keyring, the ledger and its ticket index file
+    assert before == ["keyring.json", "ledger.sqlite", "ledger.sqlite.index-1.db"]
     ledger.write_bytes(b"")                                  # `: > ledger.sqlite`
     status = ticketgate("agent", "--home", str(home), "status")
     assert status.returncode != 0 and "ledger.sqlite is empty (0 bytes)" in status.stderr and "untouched" in status.stderr
     again = ticketgate("agent", "--home", str(home), "scan", "--json", ticket)
     assert again.returncode != 0 and again.stdout == ""       # no verdict at all, certainly not `accepted`
-    assert ledger.stat().st_size == 0 and sorted(p.name for p in home.iterdir()) == ["keyring.json", "ledger.sqlite"]
+    assert ledger.stat().st_size == 0 and sorted(p.name for p in home.iterdir()) == before
 
 
 def test_attack_zero_byte_ledger_with_wal(tmp_path):

@@ -113,10 +113,11 @@ def test_corrupt_door_tables_refused_at_open_and_untouched(tmp_path, table):
 def test_corrupt_ticket_index_found_by_full_check_and_at_use(tmp_path):
     path = tmp_path / "ledger.sqlite"
     _ledger_with_data(path)
-    damaged = _trash_pages_of(path, "tickets")
+    index = next(tmp_path.glob("ledger.sqlite.index-*.db"))      # the ticket index: a file of its own
+    damaged = _trash_pages_of(index, "tickets")
     with pytest.raises(LedgerError, match="integrity"):
         Ledger.open(path, full_check=True)
-    assert _bytes(path) == damaged
+    assert _bytes(index) == damaged
     led = Ledger.open(path)                       # the quick open only checks the door tables
     assert led.verify() != "ok"
     gate = make_gate(tmp_path, name="ledger.sqlite", events=())

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from agent.keyring import Keyring
 from agent.ledger import Ledger
+from agent.ledger.index_file import index_files
 from agent.sync import apply as apply_mod
 from agent.sync import bundle
 from agent.sqlite_file import begin_immediate, let_writers_in, writers_waiting
@@ -57,7 +58,16 @@ def full_bundle(version: int, tickets: list[dict], per_section: int = 500, extra
 
 
 def leftovers(ledger: Ledger) -> set[str]:
-    return {r[0] for r in ledger.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} & STAGE_TABLES
+    """Ticket tables staged or replaced in the ledger file (a ledger from before index files), and index files
+    other than the live one."""
+    live = ledger._live_generation()
+    return ({r[0] for r in ledger.conn.execute("SELECT name FROM main.sqlite_master WHERE type='table'")}
+            & STAGE_TABLES) | {f"index-{g}" for g in index_files(str(ledger.path)) if g != live}
+
+
+def staging(ledger: Ledger) -> bool:
+    """An index file newer than the live one is there: a full bundle is being staged (or died being staged)."""
+    return any(g > ledger._live_generation() for g in index_files(str(ledger.path)))
 
 
 def fts_ok(ledger: Ledger) -> bool:
@@ -125,7 +135,7 @@ def test_scans_run_during_a_full_apply_with_the_right_verdicts(tmp_path, monkeyp
     verdicts, n, while_staged = [], 100, 0
     while not done.is_set() and n < 20000:
         verdicts.append(gate.scan(issue(KEY, n)).code)
-        while_staged += "tickets_next" in leftovers(gate.ledger)
+        while_staged += staging(gate.ledger)
         n += 1
     done.wait(120)
     assert errors == []
@@ -141,6 +151,7 @@ def test_scans_run_during_a_full_apply_with_the_right_verdicts(tmp_path, monkeyp
 _APPLIER = """
 import pickle, sys
 from agent.ledger import Ledger
+from agent.ledger.index_file import index_files
 from agent.keyring import Keyring
 from agent.sync import apply
 apply.STAGE_BATCH = 20
@@ -166,11 +177,12 @@ def test_kill_9_mid_apply_leaves_the_old_bundle_scannable(tmp_path):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and staged < 2000:
             try:
-                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-                staged = conn.execute("SELECT count(*) FROM tickets_next").fetchone()[0]
+                newest = max(index_files(str(path)))
+                conn = sqlite3.connect(f"file:{path}.index-{newest}.db?mode=ro", uri=True)
+                staged = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
                 conn.close()
-            except sqlite3.OperationalError:
-                pass               # not created yet
+            except (sqlite3.OperationalError, ValueError):
+                pass               # not created yet, or busy
             time.sleep(0.01)
         os.kill(child.pid, signal.SIGKILL)
     finally:
@@ -181,7 +193,7 @@ def test_kill_9_mid_apply_leaves_the_old_bundle_scannable(tmp_path):
     assert gate.scan(issue(KEY, 9)).code == Code.ACCEPTED, "scanned on the old bundle"
     assert gate.scan(issue(KEY, 10)).code == Code.ACCEPTED
     assert gate.scan(issue(KEY, 9000)).code == Code.ACCEPTED     # unknown to the index: the signature decides
-    assert "tickets_next" in leftovers(gate.ledger)
+    assert staging(gate.ledger), "the staged file of the dead apply is still there (its flock went with it)"
 
     apply_bundle(gate.ledger, new, Keyring())                  # re-fetched: applies over the leftovers
     assert current_bundle(gate.ledger)["version"] == 2
@@ -285,31 +297,38 @@ def test_a_relaxed_transaction_commits_and_the_connection_stays_durable(tmp_path
     ledger.close()
 
 
-def test_staging_commits_never_fsync_under_the_lock_and_the_swap_is_durable(tmp_path, monkeypatch):
-    """A synced staging commit held the write lock while the disk flushed (10-50 ms under load): scans waited
-    behind it. Staging commits run at synchronous=NORMAL, the WAL is flushed outside the lock, the swap is FULL."""
-    monkeypatch.setattr(apply_mod, "STAGE_BATCH", 40)
-    monkeypatch.setattr(Ledger, "STAGE_FLUSH_EVERY", 2)
-    ledger = Ledger.open(tmp_path / "l.sqlite")
-    flushed = []
-    real_flush = Ledger.stage_flush
-    monkeypatch.setattr(Ledger, "stage_flush", lambda self: (flushed.append(self.conn.in_transaction),
-                                                              real_flush(self)))
+def test_staging_never_takes_the_ledgers_write_lock_and_the_swapped_file_is_private_and_durable(tmp_path):
+    """The staged index is a file of its own: another connection holding the ledger's write lock (a scan in
+    progress) does not stop a single staging commit. The swap makes a file that is complete, in WAL mode,
+    0600 with its -wal/-shm, and the ledger's commit pointing at it is synchronous=FULL."""
+    path = tmp_path / "l.sqlite"
+    ledger = Ledger.open(path)
+    ledger.stage_begin()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")             # the ledger's write lock, held all along the staging
+    started = time.monotonic()
+    for first in range(1, 2001, 200):
+        ledger.stage_tickets(rows(first, first + 199))
+    staged_in = time.monotonic() - started
+    holder.execute("COMMIT")
+    holder.close()
+    assert staged_in < 4.0, "no staging commit waited for the ledger's lock (busy timeout 5 s)"
     trace: list[str] = []
     ledger.conn.set_trace_callback(trace.append)
-    apply_bundle(ledger, full_bundle(1, rows(1, 400)), None, drop_old=False)
+    ledger.stage_swap()
     ledger.conn.set_trace_callback(None)
-    sync, commits = "FULL", []
-    for sql in trace:
-        if sql.upper().startswith("PRAGMA SYNCHRONOUS="):
-            sync = sql.split("=")[1].strip().upper()
-        elif sql.strip().upper() == "COMMIT":
-            commits.append(sync)
-    assert commits[-1] == "FULL"                         # the swap: durable
-    staging = commits[commits.index("NORMAL"):-1]
-    assert len(staging) >= 10 and set(staging) == {"NORMAL"}   # every staging commit of 40 rows (400 rows)
-    assert flushed and not any(flushed)                  # flushed several times, never inside a transaction
-    assert ledger.conn.execute("SELECT count(*) FROM tickets").fetchone()[0] == 400
+    assert "COMMIT" in [t.strip().upper() for t in trace]
+    assert ledger.conn.execute("PRAGMA main.synchronous").fetchone()[0] == 2, "the swap's commit: FULL"
+    generation = ledger._live_generation()
+    index = Path(f"{path}.index-{generation}.db")
+    assert ledger.counts()["tickets"] == 2000 and ledger.search("helene dupont 1999")[0]["ticket_key"] == "1999"
+    assert ledger.conn.execute("PRAGMA idx.journal_mode").fetchone()[0] == "wal"
+    ledger.upsert_tickets(rows(3000, 3000))       # a live change: the index file's WAL and SHM appear
+    for f in (index, Path(f"{index}-wal"), Path(f"{index}-shm")):
+        assert f.exists() and f.stat().st_mode & 0o777 == 0o600, f
+    assert leftovers(ledger) == {f"index-{generation - 1}"}, "the replaced (empty) index, until dropped"
+    ledger.stage_drop_old()
+    assert ledger.verify() == "ok" and fts_ok(ledger) and leftovers(ledger) == set()
     ledger.close()
 
 

@@ -52,6 +52,8 @@ class CatalogueMixin(LedgerPart):
             for table in CATALOGUE_TABLES:
                 if table not in keep:
                     self.conn.execute(f"DELETE FROM {table}")
+            if "tickets" not in keep:
+                self._index_written()
 
     def order_tickets(self, order_number: str) -> list[str]:
         """The ticket keys of one order, sorted."""
@@ -110,6 +112,7 @@ class CatalogueMixin(LedgerPart):
         count = 0
         rows: list[tuple[Any, ...]] = []
         with self.transaction():
+            self._index_written()
             for t in tickets:
                 rows.append((str(t["ticket_key"]), t.get("event_id"), t.get("order_number", ""), t.get("buyer_name", ""),
                              t.get("email", ""), t.get("category"), t.get("zone"), t.get("seat"), t.get("order_status", "paid"),
@@ -145,6 +148,7 @@ class CatalogueMixin(LedgerPart):
             else:
                 rest.append(t)
         with self.transaction():
+            self._index_written()
             self.conn.executemany("UPDATE tickets SET event_id=?, category=?, zone=?, seat=?, order_status=? "
                                   "WHERE ticket_key=?", light)
         return rest
@@ -153,6 +157,7 @@ class CatalogueMixin(LedgerPart):
         """(ticket_key, order_status) each: the status of the rows held, in place (the search index untouched); a
         ticket not held is left to the next delta, which brings its whole row."""
         with self.transaction():
+            self._index_written()
             self.conn.executemany("UPDATE tickets SET order_status=? WHERE ticket_key=?",
                                   ((status, key) for key, status in states))
 
@@ -167,6 +172,7 @@ class CatalogueMixin(LedgerPart):
 
     def set_order_status(self, order_number: str, status: str) -> int:
         with self.transaction():
+            self._index_written()
             return self.conn.execute("UPDATE tickets SET order_status=? WHERE order_number=?", (status, order_number)).rowcount
 
     def revoke(self, ticket_keys: Iterable[str], reason: str, at: float | None = None) -> None:

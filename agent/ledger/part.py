@@ -14,3 +14,9 @@ class LedgerPart:
     transaction: Callable[[], Transaction]      # BEGIN IMMEDIATE … COMMIT, re-entrant
     relaxed_transaction: Callable[[], ContextManager[sqlite3.Connection]]   # the same, committed without an fsync
     path: str                                   # the database file
+    _index_gen: int                             # the generation of the ticket index file attached (0: none)
+    _index_written: Callable[[], None]          # a write to the ticket index: its commit marks both files
+    _live_generation: Callable[[], int]         # the live index file's generation, as the ledger file says
+    _new_generation: Callable[[], int]          # a generation never used before
+    _attach_index: Callable[[int], None]        # attach that generation's file instead (outside a transaction)
+    _stage_lock: threading.Lock                 # one staging step at a time

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -22,19 +24,34 @@ from agent.read_models import Conflict, InsideCounter, conflicts, effective_entr
 from agent.ledger.catalogue import CatalogueMixin
 from agent.ledger.guard import LedgerError, Transaction, connect, split_sql
 from agent.ledger.search import SearchMixin
-from agent.ledger.staging import StagingMixin
+from agent.ledger import index_file
+from agent.ledger.staging import Stage, StagingMixin
 
 __all__ = ["Ledger", "LedgerError", "split_sql"]
 log = logging.getLogger(__name__)
+_BUNDLE_SETTING = "sync.bundle"     # agent.sync.apply.BUNDLE_SETTING: {"version", …} of the bundle applied
 
 
 class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
     def __init__(self, conn: sqlite3.Connection, path: str):
-        self.conn = conn
+        self._conn = conn
         self.path = path
         self._device_seq = conn.execute("SELECT max(device_seq) FROM checkins WHERE origin='local'").fetchone()[0] or 0
         self.commits_since_checkpoint = 0
         self.lock = threading.RLock()      # one writer at a time on this connection (see guard.Transaction)
+        self._index_gen = 0                # the generation of the index file attached as `idx` (0: none)
+        self._index_dirty = False          # this transaction wrote the ticket index (see _before_commit)
+        self._stage: Stage | None = None   # a full bundle's index being staged (agent/ledger/staging.py)
+        self._stage_lock = threading.Lock()
+        try:
+            self._open_index()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise LedgerError(f"{path}: its ticket index file cannot be used ({exc}); it was left untouched") \
+                from None
+        except BaseException:
+            conn.close()
+            raise
         self._checkpointer: threading.Thread | None = None
         self._inside: InsideCounter | None = None      # read model of who is inside (inside())
         self._inside_seq = 0
@@ -48,14 +65,156 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         At open, the tables the door's decisions and sync depend on are integrity-checked (small, fast even cold);
         the large ticket/search index is checked with full_check=True (`ticketgate agent status --verify`), and
         any damage met later surfaces as LedgerError. A full check of a 1M-ticket file takes ~2 s cold."""
-        return cls(connect(str(path), create, full_check), str(path))
+        ledger = cls(connect(str(path), create, full_check), str(path))
+        if full_check and ledger._index_gen:
+            result = ledger.verify()
+            if result != "ok":
+                ledger.close()
+                raise LedgerError(f"{path}: its ticket index file failed its integrity check ({result}); "
+                                  "it was left untouched")
+        return ledger
 
     def close(self) -> None:
-        self.conn.close()
+        self.stage_discard()
+        self._conn.close()
 
     def verify(self) -> str:
-        """Full integrity check of the whole file (slow on a big ledger): 'ok' or SQLite's first complaint."""
-        return str(self.conn.execute("PRAGMA quick_check(1)").fetchone()[0])
+        """Full integrity check of the ledger and its ticket index file (slow on a big ledger): 'ok' or SQLite's
+        first complaint."""
+        for schema in ("main", index_file.SCHEMA) if self._index_gen else ("main",):
+            result = str(self.conn.execute(f"PRAGMA {schema}.quick_check(1)").fetchone()[0])
+            if result != "ok":
+                return result
+        return "ok"
+
+    # -- the ticket index file (agent/ledger/index_file.py) ----------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The ledger's connection, its attached ticket index the live one: outside a transaction, a swap made by
+        another connection is followed here (one settings lookup); inside one, at its BEGIN (`transaction`)."""
+        conn = self._conn
+        if not conn.in_transaction and self._live_generation() != self._index_gen:
+            with self.lock:
+                if not conn.in_transaction:
+                    self._attach_index(self._live_generation())
+        return conn
+
+    def _live_generation(self) -> int:
+        row = self._conn.execute("SELECT value FROM settings WHERE key=?", (index_file.GENERATION,)).fetchone()
+        return int(json.loads(row[0])) if row else 0
+
+    def _index_current(self) -> bool:
+        return self._live_generation() == self._index_gen
+
+    def _follow_index(self) -> None:
+        self._attach_index(self._live_generation())
+
+    def _attach_index(self, generation: int) -> None:
+        """Attach the index file of `generation` (0: none, the tickets are in main) instead of the one attached.
+        Outside any transaction, with the lock held."""
+        if generation == self._index_gen:
+            return
+        if self._index_gen:
+            for attempt in range(200):           # a statement of another thread still reading it: wait for it
+                try:
+                    index_file.detach(self._conn)
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 199:
+                        raise
+                    time.sleep(0.001)
+            self._index_gen = 0
+        if generation:
+            path = index_file.index_path(self.path, generation)
+            try:
+                index_file.attach(self._conn, path)
+            except FileNotFoundError:
+                raise LedgerError(f"{self.path}: its ticket index file {path} is missing; restore it from a "
+                                  "backup, or wipe the device's event data and sync again") from None
+            self._index_gen = generation
+
+    def _open_index(self) -> None:
+        """At open: attach the live index file; a ledger whose index was wiped gets an empty one; files of other
+        generations are deleted (replaced ones; staged ones whose apply died); a transaction that reached only one
+        of the two files before a power cut makes the device fetch a full bundle again (`_index_consistent`)."""
+        with self.lock:
+            live = self._live_generation()
+            if not live:
+                self._drop_empty_main_index()
+            if not live and not self._conn.execute(
+                    "SELECT 1 FROM main.sqlite_master WHERE type='table' AND name='tickets'").fetchone():
+                made = self._new_generation()
+                index_file.empty(index_file.index_path(self.path, made))
+                with self.transaction():
+                    live = self._live_generation()          # another process may have made one meanwhile
+                    if not live:
+                        live = made
+                        self.set_setting(index_file.GENERATION, live)
+            self._attach_index(live)
+            index_file.sweep(self.path, live)
+            self._index_consistent()
+            self.commits_since_checkpoint = 0
+
+    def _drop_empty_main_index(self) -> None:
+        """A new ledger (or one whose index is empty) keeps no ticket tables in the ledger file: its index is a file
+        of its own from the start. A ledger from before with tickets keeps them there until a full bundle."""
+        with self.transaction():
+            if self._live_generation() or not self._conn.execute(
+                    "SELECT 1 FROM main.sqlite_master WHERE type='table' AND name='tickets'").fetchone():
+                return
+            if self._conn.execute("SELECT 1 FROM main.tickets LIMIT 1").fetchone():
+                return
+            for name in ("tickets_ai", "tickets_ad", "tickets_au"):
+                self._conn.execute(f"DROP TRIGGER IF EXISTS main.{name}")
+            self._conn.execute("DROP TABLE IF EXISTS main.tickets_fts")
+            self._conn.execute("DROP TABLE main.tickets")
+
+    def _new_generation(self) -> int:
+        """A generation never used before (not by a file left on disk either): names are never reused, so a
+        connection holding a replaced file open can never mistake it for a new one."""
+        with self.transaction():
+            used = [self.get_setting(index_file.LAST_GENERATION, 0), self._live_generation(),
+                    *index_file.index_files(self.path)]
+            generation = max(used) + 1
+            self.set_setting(index_file.LAST_GENERATION, generation)
+        return generation
+
+    _COMMIT_MARK = "ledger.index_commit"      # the last transaction that wrote both files: its mark, in each
+
+    def _index_written(self) -> None:
+        """Called by every write to the ticket index (catalogue.py): the commit marks both files."""
+        self._index_dirty = True
+
+    def _before_commit(self) -> None:
+        """A transaction writing the index file and the ledger is atomic in each file, not across them (WAL): the
+        same new mark goes into both, so a power cut between the two files' commits is seen at the next open."""
+        if self._index_dirty and self._index_gen:
+            mark = uuid.uuid4().hex
+            self._conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                               "value=excluded.value", (self._COMMIT_MARK, json.dumps(mark)))
+            self._conn.execute(f"INSERT OR REPLACE INTO {index_file.SCHEMA}.meta(key, value) VALUES (?, ?)",
+                               (self._COMMIT_MARK, mark))
+        self._index_dirty = False
+
+    def _index_consistent(self) -> None:
+        """The two files disagree on the last transaction that wrote both: one of them did not reach the disk
+        (power cut between the two commits). The index may lack the last change of tickets, so the bundle version
+        goes back to 0: the next hello fetches a full bundle, which rebuilds the index. Nothing else is lost (the
+        check-ins, outbox and flags are in the ledger file)."""
+        if not self._index_gen:
+            return
+        ours = self.get_setting(self._COMMIT_MARK)
+        row = self._conn.execute(f"SELECT value FROM {index_file.SCHEMA}.meta WHERE key=?",
+                                 (self._COMMIT_MARK,)).fetchone()
+        if ours == (row[0] if row else None):
+            return
+        log.warning("%s: the ticket index missed the last change (power cut between its commits): a full "
+                    "bundle will be fetched again", self.path)
+        with self.transaction():
+            bundle = self.get_setting(_BUNDLE_SETTING)
+            if isinstance(bundle, dict):
+                self.set_setting(_BUNDLE_SETTING, dict(bundle, version=0))
+            self._index_written()          # marks both files alike again
 
     # -- WAL checkpoints ---------------------------------------------------------------------------------------
     # A checkpoint copies WAL pages into the database file: tens of ms on a big ledger. Never inside a scan:
@@ -384,13 +543,17 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
 
     # -- transactions ------------------------------------------------------------------------------------------
     def transaction(self) -> Transaction:
-        return Transaction(self.conn, self._committed, self.lock)
+        return Transaction(self._conn, self._committed, self.lock, fresh=self._index_current,
+                           refresh=self._follow_index, before_commit=self._before_commit)
 
 
 def _background_checkpoint(ledger: Ledger) -> None:
     try:
         conn = sqlite3.connect(ledger.path, timeout=5)
         try:
+            index = index_file.index_path(ledger.path, ledger._index_gen)
+            if ledger._index_gen and os.path.exists(index):      # both files' WALs (live changes write the index)
+                conn.execute("ATTACH DATABASE ? AS idx", (index,))
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         finally:
             conn.close()

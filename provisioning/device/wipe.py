@@ -19,6 +19,7 @@ import sqlite3
 from pathlib import Path
 
 from agent.home import UNENROLLED_ID, WIPED_IDENTITY
+from agent.ledger.index_file import index_files
 from provisioning.device.state import DeviceState
 
 log = logging.getLogger("ticketgate.provision.wipe")
@@ -83,12 +84,17 @@ def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False) -
         if "settings" in names:
             # staff.*: the organiser's staff (names, PIN hashes a 4-digit PIN falls to offline, badge ids), who is
             # on duty, the PIN throttle
-            conn.execute("DELETE FROM settings WHERE key LIKE 'sync.bundle%' OR key='policy' OR key LIKE 'staff.%'")
+            # ledger.index*: the ticket index file is deleted below (the next open makes an empty one)
+            conn.execute("DELETE FROM settings WHERE key LIKE 'sync.bundle%' OR key='policy' OR key LIKE 'staff.%' "
+                         "OR key LIKE 'ledger.index%'")
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("VACUUM")
     finally:
         conn.close()
+    for files in index_files(str(ledger_path)).values():    # the ticket index file(s): names, e-mails, orders
+        for name in files:
+            _shred(Path(name))
     return True
 
 
@@ -103,6 +109,9 @@ def wipe(state: DeviceState, reason: str = "", carry_over: bool = False) -> dict
         log.warning("wipe: ledger unreadable (%s); removing it", exc)
         for suffix in ("", "-wal", "-shm"):
             _shred(Path(str(state.ledger_path) + suffix))
+        for files in index_files(str(state.ledger_path)).values():
+            for name in files:
+                _shred(Path(name))
         done["ledger"] = True
     for path in (state.keyring_path, state.credentials_path, state.key_path, state.link_path):
         _shred(path)
