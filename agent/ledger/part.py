@@ -9,7 +9,9 @@ from agent.sqlite_file import Transaction
 
 
 class LedgerPart:
-    conn: sqlite3.Connection                    # the ledger's one connection
+    @property
+    def conn(self) -> sqlite3.Connection:       # the ledger's one connection (its live index file attached)
+        raise NotImplementedError
     lock: threading.RLock                       # held by every writer on it (see agent.sqlite_file.Transaction)
     transaction: Callable[[], Transaction]      # BEGIN IMMEDIATE … COMMIT, re-entrant
     relaxed_transaction: Callable[[], ContextManager[sqlite3.Connection]]   # the same, committed without an fsync
@@ -20,3 +22,4 @@ class LedgerPart:
     _new_generation: Callable[[], int]          # a generation never used before
     _attach_index: Callable[[int], None]        # attach that generation's file instead (outside a transaction)
     _stage_lock: threading.Lock                 # one staging step at a time
+    set_setting: Callable[[str, object], None]

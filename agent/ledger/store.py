@@ -175,7 +175,7 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         with self.transaction():
             used = [self.get_setting(index_file.LAST_GENERATION, 0), self._live_generation(),
                     *index_file.index_files(self.path)]
-            generation = max(used) + 1
+            generation = int(max(used)) + 1
             self.set_setting(index_file.LAST_GENERATION, generation)
         return generation
 

@@ -20,7 +20,7 @@ def current_bundle(ledger: Ledger) -> dict[str, Any]:
     return ledger.get_setting(BUNDLE_SETTING) or {"version": 0, "events": []}
 
 
-STAGE_BATCH = 200        # ticket rows per staging commit: ~1-2 ms each, so a scan never waits long for the lock
+STAGE_BATCH = 200        # ticket rows per staging commit (in the staged index file: the disk's writes come in small steps)
 
 
 def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
@@ -29,12 +29,12 @@ def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
     """Apply a complete bundle, all or nothing: a bad section rejects the whole bundle and changes nothing.
 
     A delta (base_version > 0) is decoded first, then written in one transaction. A full bundle (base_version 0)
-    can hold 1M tickets: its tickets are staged next to the live index in short commits while the door keeps
-    scanning (`FullBundleStager`; DeviceSync stages each chunk as it arrives and passes `staged`), then swapped in
-    with the events, flags and the new version in one short transaction (agent/ledger/staging.py). Until that
-    commit the old bundle stays live: a crash leaves it scannable, and the next hello (old version) fetches the
-    bundle again. The replaced index is deleted in short commits afterwards (`drop_old`; DeviceSync does it once
-    the new bundle is announced: `Ledger.stage_drop_old`).
+    can hold 1M tickets: its tickets are staged in an index file of their own while the door keeps scanning
+    (`FullBundleStager`; DeviceSync stages each chunk as it arrives and passes `staged`), then made live by one
+    short transaction of the ledger that points at that file, with the events, flags and the new version
+    (agent/ledger/staging.py). Until that commit the old bundle stays live: a crash leaves it scannable, and the
+    next hello (old version) fetches the bundle again. The replaced file is deleted afterwards (`drop_old`;
+    DeviceSync does it once the new bundle is announced: `Ledger.stage_drop_old`).
 
     Order against a crash: the new trusted keys are written to `keyring_path` first, the ledger (event data and
     the bundle version) is committed last. A crash between them leaves the old version with the new keys (the
@@ -81,7 +81,7 @@ def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
             ledger.stage_discard()
             raise
         if drop_old:
-            ledger.stage_drop_old()      # the replaced index, deleted in short commits
+            ledger.stage_drop_old()      # the replaced index file, unlinked
     else:
         with ledger.transaction():
             write()
@@ -107,7 +107,7 @@ class FullBundleStager:
                 cols, rows = tickets["columns"], tickets["rows"]
                 if not isinstance(cols, list) or not isinstance(rows, list) or "ticket_key" not in cols:
                     raise Rejected("malformed ticket section")
-                for i in range(0, len(rows), STAGE_BATCH):     # the door's scans go first (stage_tickets)
+                for i in range(0, len(rows), STAGE_BATCH):
                     self.ledger.stage_tickets(dict(zip(cols, r)) for r in rows[i:i + STAGE_BATCH])
                 self.counts["tickets"] += len(rows)
             if s:
