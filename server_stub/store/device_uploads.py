@@ -51,14 +51,13 @@ class DeviceUploadsMixin(StoreBase):
     def refusal_counts(self, org: str) -> dict[str, int]:
         return dict(self.q("SELECT device_id, count(*) FROM refused_uploads WHERE org=? GROUP BY device_id", (org,)))
 
-    def action_devices(self, scan_uuids: list[str]) -> dict[str, str]:
-        """scan uuid -> the device that uploaded it (uuids the store does not hold are absent)."""
-        out: dict[str, str] = {}
-        for i in range(0, len(scan_uuids), 500):
-            chunk = scan_uuids[i:i + 500]
-            out.update(self.q(f"SELECT scan_uuid, device_id FROM scans WHERE scan_uuid IN ({','.join('?' * len(chunk))})",
-                              tuple(chunk)))
-        return out
+    def annul_target(self, scan_uuid: str, annulment: str) -> tuple[str, str | None, bool] | None:
+        """What the annulment `annulment` names: (the device that uploaded it, its kind, annulled already by another
+        annulment), None when the store does not hold it."""
+        rows = self.q("SELECT s.device_id, s.kind, EXISTS(SELECT 1 FROM scans a WHERE a.kind='annul' "
+                      "AND a.ref_uuid=s.scan_uuid AND a.scan_uuid<>?) FROM scans s WHERE s.scan_uuid=?",
+                      (annulment, scan_uuid))
+        return (rows[0][0], rows[0][1], bool(rows[0][2])) if rows else None
 
     # -- uploads of one device and their rollback -------------------------------------------------------------------
     def device_uploads(self, device_id: str) -> list[dict]:

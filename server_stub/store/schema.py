@@ -157,4 +157,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX revocations_version ON revocations(version);
     CREATE INDEX blocks_version ON blocks(version);
     """,
+    # 13: an annulment is checked against annulments naming the same action (ingestion refuses a second one)
+    """
+    CREATE INDEX scans_annulled ON scans(ref_uuid) WHERE kind = 'annul';
+    """,
 )

@@ -153,4 +153,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX revocations_version ON revocations(version);
     CREATE INDEX blocks_version ON blocks(version);
     """,
+    # 11 (SQLite 13): an annulment is checked against annulments naming the same action (ingestion refuses a second one)
+    """
+    CREATE INDEX scans_annulled ON scans(ref_uuid) WHERE kind = 'annul';
+    """,
 )

@@ -3,8 +3,9 @@
 Authorization (docs/security.md): the broker ACL proves which device published; the store says what it is.
   * every item speaks for the publishing device only (`device_id` empty or its own);
   * door and kiosk devices upload entries, quick cancellations and annulments, for events they hold; an
-    annulment only of the device's own actions, stored on the server or earlier in the same batch (an annulment
-    naming an action the server does not hold is refused, never stored);
+    annulment only of the device's own entries and cancellations, stored on the server or earlier in the same
+    batch, each annulled once (an annulment naming an action the server does not hold, another annulment, or an
+    action already annulled is refused, never stored);
   * `reset` actions come only from the organiser (`ticketgate server ticket reset`), never from a device;
   * kiosk messages (payment validated, exchange, print records) only from kiosk devices, for orders and tickets
     of events they hold;
@@ -41,18 +42,19 @@ class Scope:
     """What one registered device may do: its role and the events it holds (`held_events`, looked up once)."""
 
     def __init__(self, device: dict, held_events: Callable[[], set[int]], events_of_order: Callable[[str], tuple],
-                 events_of_ticket: Callable[[str], tuple], author_of: Callable[[str], str | None] = lambda u: None,
+                 events_of_ticket: Callable[[str], tuple], action_of: Callable[[str, str], "ActionRef | None"] = lambda u, a: None,
                  events_of_target: Callable[[int], tuple] = lambda t: (None, ()),
                  staff_of: Callable[[str], "StaffRoster"] = lambda org: StaffRoster({}, None)):
         self.device_id, self.org = device["device_id"], device["org"]
         self.role = device.get("role") or "door"
         self._events: set[int] | None = None
         self._held = held_events
-        self._order, self._ticket, self._author = events_of_order, events_of_ticket, author_of
+        self._order, self._ticket, self._action = events_of_order, events_of_ticket, action_of
         self._target = events_of_target
         self._staff_of = staff_of
         self._staff: StaffRoster | None = None
-        self._batch_actions: set[str] = set()     # entries and cancellations accepted earlier in this batch
+        self._batch_kinds: dict[str, str] = {}    # actions accepted earlier in this batch: scan uuid -> kind
+        self._batch_annulled: dict[str, str] = {}  # annulments accepted earlier in this batch: what they name -> uuid
 
 
     @property
@@ -66,8 +68,10 @@ class Scope:
         if item.device_id not in ("", self.device_id):
             return f"not allowed: {self.device_id} cannot upload for device {item.device_id!r}"
         reason = self.staff_refusal(item) or self._scope_refusal(item)
-        if reason is None and isinstance(item, ActionItem) and item.kind in ("entry", "cancel"):
-            self._batch_actions.add(item.scan_uuid)   # its annulment may follow in the same batch
+        if reason is None and isinstance(item, ActionItem):
+            self._batch_kinds[item.scan_uuid] = item.kind     # its annulment may follow in the same batch
+            if item.kind == "annul" and item.ref_uuid:
+                self._batch_annulled.setdefault(item.ref_uuid, item.scan_uuid)
         return reason
 
     def staff_refusal(self, item: Staffed | Item) -> str | None:  # Item: any upload, Staffed: desk requests too
@@ -102,12 +106,7 @@ class Scope:
             if item.kind == "annul":
                 if not item.ref_uuid:
                     return "an annulment names the action it annuls (ref_uuid)"
-                author = self._author(item.ref_uuid)      # None: not on the server
-                if author is None and item.ref_uuid not in self._batch_actions:
-                    return (f"annulment of {item.ref_uuid}: no such entry or cancellation on the server (it was never "
-                            f"uploaded, or was refused)")
-                if author not in (None, self.device_id):
-                    return f"not allowed: {self.device_id} cannot annul an action of {author} (the organiser can)"
+                return self._annul_refusal(item.ref_uuid, item.scan_uuid)
             return None
         if isinstance(item, (RefusalItem, CmdResult, ConfigChange)):
             return None                           # any device of the organiser (a config change: its staff checked)
@@ -124,6 +123,32 @@ class Scope:
             if org != self.org or not set(events) & self.events:
                 return f"not allowed: {what} {value} is not of an event of {self.device_id}"
         return None
+
+    def _annul_refusal(self, ref: str, annulment: str) -> str | None:
+        """An annulment undoes one entry or quick cancellation of this device, once: on the server or earlier in
+        this batch. Not an annulment (an undo is not undone), not a reset, not what another annulment undid (the
+        same annulment sent again is a duplicate the store answers as stored)."""
+        target = self._action(ref, annulment)       # None: not on the server
+        if target is None and ref in self._batch_kinds:
+            target = ActionRef(self.device_id, self._batch_kinds[ref], False)
+        if target is None:
+            return f"annulment of {ref}: no such entry or cancellation on the server (it was never uploaded, or was refused)"
+        if target.kind not in ("entry", "cancel"):
+            return f"annulment of {ref}: it names {'an annulment' if target.kind == 'annul' else target.kind or 'a record'}, not an entry or cancellation"
+        if target.device_id != self.device_id:
+            return f"not allowed: {self.device_id} cannot annul an action of {target.device_id} (the organiser can)"
+        if target.annulled or self._batch_annulled.get(ref, annulment) != annulment:
+            return f"annulment of {ref}: already annulled"
+        return None
+
+
+@dataclass(frozen=True)
+class ActionRef:
+    """What an annulment names, as the server holds it: who uploaded it, its kind, whether another annulment undid
+    it already."""
+    device_id: str
+    kind: str | None
+    annulled: bool
 
 
 @dataclass(frozen=True)
@@ -148,11 +173,11 @@ def held_events(store, org: str, registered: list[int]) -> set[int]:
     return out
 
 
-def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple], Callable[[str], str | None],
+def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple], Callable[[str, str], ActionRef | None],
                                   Callable[[int], tuple], Callable[[str], StaffRoster]]:
-    """(events_of_order, events_of_ticket, author_of, events_of_target, staff_of) from the store: order number,
-    ticket key, event/pass id -> (org or None, event ids); scan uuid -> the device that uploaded it (None:
-    unknown); organiser -> its staff."""
+    """(events_of_order, events_of_ticket, action_of, events_of_target, staff_of) from the store: order number,
+    ticket key, event/pass id -> (org or None, event ids); (scan uuid, annulment uuid) -> who uploaded the scan,
+    its kind, annulled by another annulment or not (None: unknown); organiser -> its staff."""
     def known(find: Callable[[Any], tuple]) -> Callable[[Any], tuple]:
         """`find`, answering (None, ()) for an unknown number, key or id (NotFound); a bug keeps its traceback."""
         def lookup(key: Any) -> tuple:
@@ -177,12 +202,13 @@ def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]
         t = store.target(target_id)
         return t["org"], tuple(t["event_ids"])
 
-    def author(scan_uuid: str) -> str | None:
-        return store.action_devices([scan_uuid]).get(scan_uuid)
+    def action(scan_uuid: str, annulment: str) -> ActionRef | None:
+        row = store.annul_target(scan_uuid, annulment)
+        return None if row is None else ActionRef(*row)
 
     def staff(org: str) -> StaffRoster:
         return StaffRoster({r["staff_id"]: r for r in store.staff(org)}, store.staff_since(org))
-    return known(order), known(ticket), author, known(target), staff
+    return known(order), known(ticket), action, known(target), staff
 
 
 def relayable(items: list[ActionItem], device_id: str) -> dict[int, list[RelayedAction]]:
