@@ -287,7 +287,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                   "pretix_events": [p.event_id for p in keyring.pretix],
                   "on_duty": duty.session(), "staff_on_device": len(duty.members()),
                   "broker_login": LoginState.load(DeviceHome(home).link_path).to_json(),
-                  "refused_uploads": [{"id": r["id"], "kind": r["kind"], "reason": r["refused"], "at": r["at"],
+                  "refused_uploads": [{"id": r["id"], "kind": r["kind"], "reason": r["refused"],
+                                       "reason_code": r["refused_code"], "reason_params": r["refused_params"], "at": r["at"],
                                        "ticket_key": r["body"].get("ticket_key"), "action": r["body"].get("kind")
                                        or r["body"].get("action")} for r in ledger.outbox_refused(20)]}
         if args.verify:

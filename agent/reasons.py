@@ -1,11 +1,12 @@
-"""Reason codes of the server's refusals a kiosk shows to its staff (desk answers): the server's text is English;
-the code and its parameters let the kiosk say it in its own language (kiosk_ui/presenters/refusals.py), falling
-back to the server's text for a code it does not know (an older kiosk, a newer server)."""
+"""Reason codes of the server's refusals a device shows to its staff (desk answers, refused uploads in an ack):
+the server's text is English; the code and its parameters let the device say it in its own language
+(kiosk_ui/presenters/refusals.py), falling back to the server's text for a code it does not know (an older device,
+a newer server)."""
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Mapping, TypeVar
 
-E = TypeVar("E", bound=Exception)
+C = TypeVar("C", bound=Exception | str)    # an exception, or a Reason
 
 # code -> the parameters it carries (names and meaning; values are str or int)
 REASON_CODES: dict[str, tuple[str, ...]] = {
@@ -22,21 +23,74 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "already_exchanged": ("ticket",),
     "no_open_shift": (),
     "shift_open": (),
+    # uploads refused in an ack (server_stub/sync/ingest.py, the store, the device's own uploader)
+    "other_device": ("device",),                # an item in another device's name
+    "no_staff": (),                             # the organiser keeps staff and the item names no one
+    "staff_unknown": ("staff",),
+    "staff_inactive": ("name", "staff"),
+    "staff_not_allowed": ("name", "role", "permission"),
+    "organiser_only": ("kind",),                # a reset from a device
+    "event_not_held": ("event",),
+    "annul_no_ref": (),
+    "annul_unknown": (),                        # names nothing the server holds
+    "annul_not_checkin": (),                    # names an annulment (or a reset), not an entry or cancellation
+    "annul_other_device": ("device",),
+    "already_annulled": (),
+    "kiosk_only": ("message",),
+    "unknown_order": ("order",),
+    "unknown_ticket": ("ticket",),
+    "unknown_target": ("target",),
+    "order_not_held": ("order",),
+    "ticket_not_held": ("ticket",),
+    "target_not_held": ("target",),
+    "rate_too_big": ("count", "size"),
+    "malformed": ("detail",),
+    "too_large": ("size",),
+    "not_applied": ("detail",),                 # a kiosk message whose effect is impossible, uncoded cause
 }
 
 
-def coded(exc: E, reason_code: str, /, **params: Any) -> E:
-    """`exc` (its English text unchanged) carrying a reason code and its parameters."""
+class Reason(str):
+    """A refusal's English text carrying its reason code and parameters; used wherever the text is (a plain str is
+    a reason with no code)."""
+    code: str
+    params: dict[str, Any]
+
+    def __new__(cls, text: str, code: str = "", params: Mapping[str, Any] | None = None) -> "Reason":
+        self = super().__new__(cls, text)
+        self.code, self.params = code, dict(params or {})
+        return self
+
+
+def reason(reason_code: str, text: str, /, **params: Any) -> Reason:
+    """`text` (English) with a reason code of REASON_CODES and exactly its parameters."""
+    return coded(Reason(text), reason_code, **params)
+
+
+def code_of(why: object) -> tuple[str, dict[str, Any]]:
+    """(reason code, parameters) of a Reason or of an exception made by `coded`; ("", {}) for anything else."""
+    if isinstance(why, Reason):
+        return why.code, dict(why.params)
+    return str(getattr(why, "reason_code", "") or ""), dict(getattr(why, "reason_params", {}) or {})
+
+
+def coded(exc: C, reason_code: str, /, **params: Any) -> C:
+    """`exc` (its English text unchanged) carrying a reason code and its parameters (a Reason: as its code)."""
     if reason_code not in REASON_CODES or set(params) != set(REASON_CODES[reason_code]):
         raise AssertionError(f"reason {reason_code} takes {REASON_CODES.get(reason_code)}, got {sorted(params)}")
-    setattr(exc, "reason_code", reason_code)
-    setattr(exc, "reason_params", {k: v if isinstance(v, int) else str(v) for k, v in params.items()})
+    values = {k: v if isinstance(v, int) and not isinstance(v, bool) else str(v) for k, v in params.items()}
+    if isinstance(exc, Reason):
+        exc.code, exc.params = reason_code, values
+    else:
+        setattr(exc, "reason_code", reason_code)
+        setattr(exc, "reason_params", values)
     return exc
 
 
-def reason_fields(exc: BaseException) -> dict[str, Any]:
-    """reason_code and reason_params of a DeskAnswer for this refusal (empty when it has none)."""
-    return {"reason_code": getattr(exc, "reason_code", ""), "reason_params": dict(getattr(exc, "reason_params", {}))}
+def reason_fields(exc: BaseException | str) -> dict[str, Any]:
+    """reason_code and reason_params of a DeskAnswer or an ack's refusal (empty when it has none)."""
+    code, params = code_of(exc)
+    return {"reason_code": code, "reason_params": params}
 
 
 WINDOW_CODES = {"sales not open yet": "sales_not_open", "sales closed": "sales_closed",

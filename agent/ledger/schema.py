@@ -87,4 +87,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX seen_messages_ts ON seen_messages(ts);
     ALTER TABLE checkins ADD COLUMN mode TEXT;
     """,
+    # 7: a refused upload's reason code and parameters (agent.reasons, from the server's ack): the Sync screen says
+    #    it in the device's language; rows refused before carry none and show the server's text
+    """
+    ALTER TABLE outbox ADD COLUMN refused_code TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN refused_params TEXT NOT NULL DEFAULT '{}';
+    """,
 )

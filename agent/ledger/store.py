@@ -15,12 +15,13 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from agent.clock import SETTING as CLOCK_SETTING
 from agent.clock import ClockEstimate
 from agent.history import Action, TicketHistory, fold
 from agent.read_models import Conflict, InsideCounter, conflicts, effective_entries
+from agent.reasons import code_of
 from agent.ledger.catalogue import CatalogueMixin
 from agent.ledger.guard import LedgerError, Transaction, connect, split_sql
 from agent.ledger.search import SearchMixin
@@ -448,18 +449,25 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
     def outbox_size(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0])
 
-    def outbox_refuse(self, reasons: dict[int, str], at: float | None = None) -> None:
-        """The server refused these rows for good: answered (they leave the upload queue) but kept, with the reason."""
+    def outbox_refuse(self, reasons: Mapping[int, str], at: float | None = None) -> None:
+        """The server refused these rows for good: answered (they leave the upload queue) but kept, with the reason
+        (its code and parameters too when it is an agent.reasons.Reason)."""
         at = time.time() if at is None else at
+        rows = []
+        for i, r in reasons.items():
+            code, params = code_of(r)
+            rows.append((at, str(r)[:500], code[:40], json.dumps(params, default=str)[:2000], i))
         with self.transaction():
-            self.conn.executemany("UPDATE outbox SET acked=?, refused=? WHERE id=? AND acked IS NULL",
-                                  [(at, str(r)[:500], i) for i, r in reasons.items()])
+            self.conn.executemany("UPDATE outbox SET acked=?, refused=?, refused_code=?, refused_params=? "
+                                  "WHERE id=? AND acked IS NULL", rows)
 
     def outbox_refused(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Rows the server refused, newest first: {id, kind, body, refused (reason), at}."""
-        rows = self.conn.execute("SELECT id, kind, body, refused, acked FROM outbox WHERE refused IS NOT NULL "
-                                 "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [{"id": i, "kind": k, "body": json.loads(b), "refused": r, "at": a} for i, k, b, r, a in rows]
+        """Rows the server refused, newest first: {id, kind, body, refused (the server's English text), refused_code,
+        refused_params (agent.reasons; "" and {} when it gave none), at}."""
+        rows = self.conn.execute("SELECT id, kind, body, refused, refused_code, refused_params, acked FROM outbox "
+                                 "WHERE refused IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [{"id": i, "kind": k, "body": json.loads(b), "refused": r, "refused_code": c,
+                 "refused_params": json.loads(p), "at": a} for i, k, b, r, c, p, a in rows]
 
     def outbox_refused_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox WHERE refused IS NOT NULL").fetchone()[0])
@@ -468,7 +476,8 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         """Put every refused row back in the upload queue (after the organiser fixed what the server refused, e.g. the
         device's events). Returns how many; the next sync sends them again."""
         with self.transaction():
-            return int(self.conn.execute("UPDATE outbox SET acked=NULL, refused=NULL WHERE refused IS NOT NULL").rowcount)
+            return int(self.conn.execute("UPDATE outbox SET acked=NULL, refused=NULL, refused_code='', "
+                                         "refused_params='{}' WHERE refused IS NOT NULL").rowcount)
 
     # -- read models (agent.read_models: one rule for device and server) -----------------------------------------
     _ACTION_COLS = "scan_uuid, kind, at, device_id, gate, event_id, direction, ref_uuid, seq, clock_offset, mode"

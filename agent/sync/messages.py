@@ -19,6 +19,8 @@ import struct
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Iterable, NoReturn, TypedDict
 
+from agent import reasons
+from agent.reasons import Reason, code_of
 from agent.sync import keyset
 from agent.sync.signed import Rejected
 
@@ -509,13 +511,26 @@ class UploadItem:
 
 @dataclass(frozen=True)
 class ItemRefusal:
-    """An item the server will not take, with the reason the device keeps and shows."""
+    """An item the server will not take, with the reason the device keeps and shows: English `reason`, and its
+    `reason_code` + `reason_params` (agent.reasons) the device says in its language ("" when it has none)."""
     id: int
     reason: str
     body: Any = field(default=None, compare=False)      # what was refused (kept for the organiser), not sent back
+    reason_code: str = ""
+    reason_params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, id: int, why: str, body: Any = None) -> "ItemRefusal":
+        """From a reason (a plain str, or an agent.reasons.Reason carrying its code)."""
+        code, params = code_of(why)
+        return cls(id, str(why), body, code, params)
+
+    def why(self) -> Reason:
+        return Reason(self.reason, self.reason_code, self.reason_params)
 
     def to_wire(self) -> dict[str, Any]:
-        return {"id": self.id, "reason": self.reason}
+        return {"id": self.id, "reason": self.reason, "reason_code": self.reason_code,
+                "reason_params": dict(self.reason_params)}
 
 
 @dataclass(frozen=True)
@@ -562,7 +577,8 @@ class Batch(Wire):
             try:
                 items.append(UploadItem(r["id"], str(r.get("kind") or "")[:32], item_from_wire(r.get("body"))))
             except Rejected as exc:
-                invalid.append(ItemRefusal(r["id"], f"malformed: {exc}", r.get("body")))
+                invalid.append(ItemRefusal.of(r["id"], reasons.reason("malformed", f"malformed: {exc}", detail=str(exc)),
+                                              r.get("body")))
         return cls(org=text(d, "org"), device=text(d, "device"), batch=text(d, "batch", empty=False),
                    sent=number(d, "sent", 0.0), items=tuple(items), invalid=tuple(invalid))
 
@@ -825,7 +841,8 @@ class Ack(Wire):
         if not isinstance(refused, list):
             _bad("refused", refused)
         return cls(device=text(d, "device"), batch=text(d, "batch", ""), ids=int_list(d, "ids"),
-                   refused=tuple(ItemRefusal(integer(r, "id"), text(r, "reason", limit=MAX_TEXT))
+                   refused=tuple(ItemRefusal(integer(r, "id"), text(r, "reason", limit=MAX_TEXT), None,
+                                             text(r, "reason_code", "", limit=40), _reason_params(r))
                                  for r in (_obj(x, "refusal") for x in refused)),
                    deferred=int_list(d, "deferred", []), retry_after=number(d, "retry_after", 0.0))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from agent.ledger import Ledger
+from agent.reasons import reason
 from agent.sync.messages import MAX_MESSAGE, Ack, Batch
 
 
@@ -64,7 +65,8 @@ class Uploader:
                 rows = rows[:len(rows) // 2]
                 message = Batch.encode(self.org, self.device, batch_id, time.time(), rows)
             if len(message) > self.max_message:       # one row alone is too big: kept, marked, never blocks the rest
-                self.ledger.outbox_refuse({rows[0][0]: f"too large to upload ({len(message)} bytes)"})
+                self.ledger.outbox_refuse({rows[0][0]: reason("too_large", f"too large to upload ({len(message)} bytes)",
+                                                              size=len(message))})
                 self.refused_rows += 1
                 continue
             if not self.publish(message):
@@ -82,7 +84,7 @@ class Uploader:
         `retry_after` (the server's rate limit)."""
         self.ledger.outbox_ack(ack.ids)
         if ack.refused:
-            self.ledger.outbox_refuse({r.id: r.reason for r in ack.refused})
+            self.ledger.outbox_refuse({r.id: r.why() for r in ack.refused})
             self.refused_rows += len(ack.refused)
         self.acked_rows += len(ack.ids)
         if self.inflight.pop(ack.batch, None) is not None:

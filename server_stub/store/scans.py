@@ -8,6 +8,7 @@ import time
 from typing import Any, Iterable
 
 from agent.errors import TicketgateError
+from agent.reasons import Reason, code_of, reason
 from agent.sync.messages import ActionItem, Exchange, OfflineSale, PaymentValidated, RefusalItem, item_from_wire
 from agent.sync.signed import Rejected
 from server_stub.stats import Scan, compute_stats, find_conflicts
@@ -129,7 +130,9 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
                 effect = self._offline_sale(c, u) if isinstance(u.item, OfflineSale) else self._kiosk_effect(u.item, u.org)
             except TicketgateError as exc:     # refused on purpose: kept, reported to the device and the organiser
                 log.warning("ingest: kiosk %s from %s not applied (%s)", m.get("action"), u.device_id, exc)
-                refused[(u.device_id, u.outbox_id)] = f"not applied: {exc}"
+                code, params = code_of(exc)        # the cause's code (already exchanged…) when it has one
+                refused[(u.device_id, u.outbox_id)] = (Reason(f"not applied: {exc}", code, params) if code else
+                                                       reason("not_applied", f"not applied: {exc}", detail=str(exc)))
             else:
                 if effect:
                     c.execute("UPDATE scans SET body=? WHERE scan_uuid=?", (json.dumps(dict(m, **effect), default=str),

@@ -24,6 +24,7 @@ from agent.errors import TicketgateError
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
                                  ConfigChange, Hello, Item, RefusalItem, RelayedAction, Staffed,
                                  upload_from_wire)
+from agent.reasons import reason
 from agent.staff import allowed, refusal_reason
 from agent.sync.signed import Rejected, load_json
 
@@ -66,13 +67,14 @@ class Scope:
     def refusal(self, item: Item) -> str | None:
         """None when the device may upload this item, else the reason it is refused."""
         if item.device_id not in ("", self.device_id):
-            return f"not allowed: {self.device_id} cannot upload for device {item.device_id!r}"
-        reason = self.staff_refusal(item) or self._scope_refusal(item)
-        if reason is None and isinstance(item, ActionItem):
+            return reason("other_device", f"not allowed: {self.device_id} cannot upload for device {item.device_id!r}",
+                          device=item.device_id)
+        why = self.staff_refusal(item) or self._scope_refusal(item)
+        if why is None and isinstance(item, ActionItem):
             self._batch_kinds[item.scan_uuid] = item.kind     # its annulment may follow in the same batch
             if item.kind == "annul" and item.ref_uuid:
                 self._batch_annulled.setdefault(item.ref_uuid, item.scan_uuid)
-        return reason
+        return why
 
     def staff_refusal(self, item: Staffed | Item) -> str | None:  # Item: any upload, Staffed: desk requests too
         """The staff member the item names must be the organiser's, active when it was done, and hold the permission
@@ -87,41 +89,49 @@ class Scope:
         if not item.staff:
             if roster.since is None or at < roster.since or isinstance(item, RefusalItem):
                 return None
-            return "not allowed: no staff member named (the organiser keeps staff: log in on the device)"
+            return reason("no_staff", "not allowed: no staff member named (the organiser keeps staff: log in on the device)")
         member = roster.members.get(item.staff)
         if member is None:
-            return f"not allowed: unknown staff member {item.staff!r}"
+            return reason("staff_unknown", f"not allowed: unknown staff member {item.staff!r}", staff=item.staff)
         if not member["active"] and at >= member["updated_at"]:
-            return f"not allowed: staff member {member['name']} ({item.staff}) is deactivated"
+            return reason("staff_inactive", f"not allowed: staff member {member['name']} ({item.staff}) is deactivated",
+                          name=member["name"], staff=item.staff)
         if not allowed(member["role"], item.permission()):
-            return refusal_reason(f"{member['name']} ({item.staff})", member["role"], item.permission())
+            return reason("staff_not_allowed", refusal_reason(f"{member['name']} ({item.staff})", member["role"],
+                                                              item.permission()),
+                          name=f"{member['name']} ({item.staff})", role=member["role"], permission=item.permission())
         return None
 
     def _scope_refusal(self, item: Item) -> str | None:
         if isinstance(item, ActionItem):
             if item.kind not in DEVICE_ACTION_KINDS:
-                return f"not allowed: a {item.kind} comes only from the organiser, never from a device"
+                return reason("organiser_only", f"not allowed: a {item.kind} comes only from the organiser, never from a "
+                                                "device", kind=item.kind)
             if item.event_id is None or item.event_id not in self.events:
-                return f"not allowed: event {item.event_id} is not an event of {self.device_id}"
+                return reason("event_not_held", f"not allowed: event {item.event_id} is not an event of {self.device_id}",
+                              event=str(item.event_id))
             if item.kind == "annul":
                 if not item.ref_uuid:
-                    return "an annulment names the action it annuls (ref_uuid)"
+                    return reason("annul_no_ref", "an annulment names the action it annuls (ref_uuid)")
                 return self._annul_refusal(item.ref_uuid, item.scan_uuid)
             return None
         if isinstance(item, (RefusalItem, CmdResult, ConfigChange)):
             return None                           # any device of the organiser (a config change: its staff checked)
         if self.role != KIOSK:
-            return f"not allowed: {type(item).__name__} comes only from kiosk devices ({self.device_id} is a {self.role})"
-        for field, lookup, what in (("order_number", self._order, "order"), ("ticket_key", self._ticket, "ticket"),
-                                    ("target_id", self._target, "event or pass")):
+            return reason("kiosk_only", f"not allowed: {type(item).__name__} comes only from kiosk devices "
+                                        f"({self.device_id} is a {self.role})", message=type(item).__name__)
+        for field, lookup, what, name in (("order_number", self._order, "order", "order"),
+                                          ("ticket_key", self._ticket, "ticket", "ticket"),
+                                          ("target_id", self._target, "event or pass", "target")):
             value = getattr(item, field, None)     # any kiosk item is scoped by the order, ticket or target it names
             if value is None or value == "":
                 continue
             org, events = lookup(value)
             if org is None:
-                return f"unknown {what} {value}"
+                return reason(f"unknown_{name}", f"unknown {what} {value}", **{name: value})
             if org != self.org or not set(events) & self.events:
-                return f"not allowed: {what} {value} is not of an event of {self.device_id}"
+                return reason(f"{name}_not_held", f"not allowed: {what} {value} is not of an event of {self.device_id}",
+                              **{name: value})
         return None
 
     def _annul_refusal(self, ref: str, annulment: str) -> str | None:
@@ -132,13 +142,16 @@ class Scope:
         if target is None and ref in self._batch_kinds:
             target = ActionRef(self.device_id, self._batch_kinds[ref], False)
         if target is None:
-            return f"annulment of {ref}: no such entry or cancellation on the server (it was never uploaded, or was refused)"
+            return reason("annul_unknown", f"annulment of {ref}: no such entry or cancellation on the server (it was "
+                                           f"never uploaded, or was refused)")
         if target.kind not in ("entry", "cancel"):
-            return f"annulment of {ref}: it names {'an annulment' if target.kind == 'annul' else target.kind or 'a record'}, not an entry or cancellation"
+            named = "an annulment" if target.kind == "annul" else target.kind or "a record"
+            return reason("annul_not_checkin", f"annulment of {ref}: it names {named}, not an entry or cancellation")
         if target.device_id != self.device_id:
-            return f"not allowed: {self.device_id} cannot annul an action of {target.device_id} (the organiser can)"
+            return reason("annul_other_device", f"not allowed: {self.device_id} cannot annul an action of "
+                                                f"{target.device_id} (the organiser can)", device=target.device_id)
         if target.annulled or self._batch_annulled.get(ref, annulment) != annulment:
-            return f"annulment of {ref}: already annulled"
+            return reason("already_annulled", f"annulment of {ref}: already annulled")
         return None
 
 

@@ -29,6 +29,7 @@ from agent.errors import TicketgateError
 from agent.sync.messages import (DESK_KIND_OF, AllotmentRequest, DeskAnswer, DeskRequest, ETicketsRequest, ExchangeRequest,
                                  RefundRequest, SaleRequest, Staffed, TillRequest)
 from agent.allotment import public_key_of
+from agent.reasons import reason
 from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
                                  LIVE_FORM, Resync, ServerStatus, Update, UpdateV2, UploadItem)
 from server_stub.sync.contract import IngestResult, Upload
@@ -210,7 +211,7 @@ class SyncServer:
         self.stats["dup"] += result.duplicates
         relay: dict[tuple[str, int], list[RelayedAction]] = {}
         for b in batches:
-            refused = list(b.refused) + [ItemRefusal(u.id, result.refused[(b.device, u.id)], u.body.to_wire())
+            refused = list(b.refused) + [ItemRefusal.of(u.id, result.refused[(b.device, u.id)], u.body.to_wire())
                                          for u in b.accepted if (b.device, u.id) in result.refused]
             if refused:     # recorded for the organiser before the device is told
                 self.store.record_refusals(b.org, b.device, [(r.id, r.reason, r.body) for r in refused])
@@ -358,8 +359,9 @@ class SyncServer:
         if self.limiter is not None:
             count = len(ids)
             if self.limiter.too_big(count, size):
-                checked.refused = [ItemRefusal(u.id, f"rate: a batch of {count} items / {size} bytes is over this "
-                                                     f"device's limit", u.body.to_wire()) for u in batch.items]
+                too_big = reason("rate_too_big", f"rate: a batch of {count} items / {size} bytes is over this device's "
+                                                 f"limit", count=count, size=size)
+                checked.refused = [ItemRefusal.of(u.id, too_big, u.body.to_wire()) for u in batch.items]
                 checked.refused += batch.invalid
                 return checked
             wait = self.limiter.take(device, count, size)
@@ -371,11 +373,11 @@ class SyncServer:
                       *self._lookups)
         checked.refused = list(batch.invalid)
         for u in batch.items:
-            reason = scope.refusal(u.body)
-            if reason is None:
+            why = scope.refusal(u.body)
+            if why is None:
                 checked.accepted.append(u)
             else:
-                checked.refused.append(ItemRefusal(u.id, reason, u.body.to_wire()))
+                checked.refused.append(ItemRefusal.of(u.id, why, u.body.to_wire()))
         return checked
 
     def _hello(self, org: str, device: str, msg: Hello, reg: dict) -> None:
