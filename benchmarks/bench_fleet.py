@@ -51,6 +51,7 @@ from agent.sync.transport import BrokerConfig
 from server_stub.sync.sim_device import SimDevice
 
 TICK = 0.02
+CHANGE_CPU: list[float] = []      # (worker process) sync-thread CPU seconds each device spent on the bulk change
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -122,7 +123,7 @@ def worker_main(spec_path: str, index: int) -> None:
         time.sleep(0.2)
     local = {n: [r[0] for r in d.ledger.conn.execute("SELECT scan_uuid FROM checkins WHERE origin='local'")]
              for n, d in devices.items()}
-    report = {"scans": scans, "arrivals": arrivals, "local": local, "rss": rss_mb(),
+    report = {"scans": scans, "arrivals": arrivals, "local": local, "rss": rss_mb(), "change_cpu": CHANGE_CPU,
               "outbox": sum(d.ledger.outbox_size() for d in devices.values())}
     for d in devices.values():
         d.close()
@@ -139,10 +140,14 @@ def online(device: SimDevice, keys: set[str], seen: dict[str, float]) -> SimDevi
     verify = verifier.open
 
     def open_(data: bytes, *args):
+        cpu = time.thread_time()          # the sync thread's: it verifies, checks and applies, then calls on_change
         body = verify(data, *args)
         if body.get("type") in ("update", "update2"):
             at = time.time()
-            for key in revoked_keys(body):
+            revoked = revoked_keys(body)
+            if len(revoked) >= 500:
+                device._bulk_cpu = cpu    # type: ignore[attr-defined]   (read by watcher() once it is applied)
+            for key in revoked:
                 if key in keys and "d" + key not in seen:
                     seen["d" + key] = at
         return body
@@ -163,10 +168,14 @@ def watcher(device: SimDevice, keys: set[str], seen: dict[str, float]):
     original = device._changed
 
     def changed(what: str) -> None:
+        at = time.time()
+        started = getattr(device, "_bulk_cpu", None)
+        if started is not None and what == "live":
+            CHANGE_CPU.append(time.thread_time() - started)
+            device._bulk_cpu = None      # type: ignore[attr-defined]
         original(what)
         if what not in ("live", "bundle"):
             return
-        at = time.time()
         if state["conn"] is None:         # the sync thread's read connection (one sync thread at a time)
             state["conn"] = sqlite3.connect(device.ledger_path, timeout=5, check_same_thread=False)
         c = state["conn"]
@@ -228,6 +237,7 @@ def main() -> None:
             proc.stdin.write(f"{start}\n")
             proc.stdin.flush()
         published = published_updates(servers[0])
+        looks = timed_announces(servers[0])
         changes, memory = run_server_side(store, plan, start, args)
         outs = [json.loads(proc.communicate(timeout=600)[0].strip().splitlines()[-1]) for proc in procs]
         summarise(args, plan, changes, memory, outs, store, start)
@@ -237,8 +247,11 @@ def main() -> None:
             delivered = [min((arrivals_of(outs, d).get("d" + k, float("inf")) for _, k in plan.bulk))
                          for d in arrivals_all(outs)]
             delivered = [t - bulk_out for t in delivered if t != float("inf")]
+            look = next(((a, b) for a, b in looks if b >= bulk_out), (bulk_out, bulk_out))
             print(f"1,000-ticket change, server part (commit -> signed update published): "
-                  f"{(bulk_out - changes['bulk']) * 1000:.0f} ms, {bulk[1] / 1000:.1f} kB; broker -> first delivered to each device: "
+                  f"{(bulk_out - changes['bulk']) * 1000:.0f} ms (the announcer's look that sent it began "
+                  f"{(look[0] - changes['bulk']) * 1000:.0f} ms after the commit (< 0: it waited for the commit), took "
+                  f"{(look[1] - look[0]) * 1000:.0f} ms), {bulk[1] / 1000:.1f} kB; broker -> first delivered to each device: "
                   f"p50 {pct(delivered, 50) * 1000:.0f} ms, p95 {pct(delivered, 95) * 1000:.0f} ms")
 
 
@@ -254,6 +267,21 @@ def published_updates(server) -> list[tuple[float, int, int]]:
             out.append((at, len(payload), len(revoked_keys(json.loads(json.loads(payload)["body"])))))
         return ok
     server.transport.publish = noted
+    return out
+
+
+def timed_announces(server) -> list[tuple[float, float]]:
+    """(start, end) of every look of the announcer that published something."""
+    out: list[tuple[float, float]] = []
+    announce = server.announce
+
+    def timed(org):
+        start = time.time()
+        sent = announce(org)
+        if sent:
+            out.append((start, time.time()))
+        return sent
+    server.announce = timed
     return out
 
 
@@ -470,6 +498,7 @@ def summarise(args, plan: Plan, changes: dict, memory: dict, outs: list[dict], s
     show("revocation (cancel/exchange -> online device holds it)", revocation)
     show("1,000-ticket change (one commit -> each online device holds all)", bulk)
     show("cross-gate (accepted at A -> in every other online gate's ledger)", cross)
+    change_cpu(outs, args)
     for stage, prefix in (("delivered to (received and verified by)", "d"), ("applied by (held in the ledger of)", "r")):
         done = [max((arrivals[d].get(prefix + k, float("inf")) for _, k in plan.bulk), default=0) - changes["bulk"]
                 for d in arrivals if online_at(offline, d, changes["bulk"])]
@@ -491,6 +520,19 @@ def summarise(args, plan: Plan, changes: dict, memory: dict, outs: list[dict], s
     print(f"memory: server process {memory['server']:.0f} MB (store, ingestion, announcer), mosquitto "
           f"{memory['broker']:.0f} MB, devices {sum(o['rss'] for o in outs) / args.devices:.1f} MB each "
           f"({args.per_process} per process)")
+
+
+def change_cpu(outs: list[dict], args) -> None:
+    """The CPU one device's sync thread spent on the 1,000-ticket change (verify, parse, check, apply, commit; its
+    MQTT client's read of the few kB is another thread), and what the fleet needs against the cores it has."""
+    cpu = sorted(c for o in outs for c in o["change_cpu"])
+    if not cpu:
+        print("no device timed the 1,000-ticket change")
+        return
+    cores = os.cpu_count() or 1
+    print(f"CPU per device for the 1,000-ticket change (its sync thread): p50 {pct(cpu, 50) * 1000:.1f} ms, p95 "
+          f"{pct(cpu, 95) * 1000:.1f} ms (n={len(cpu)}); the fleet needs {sum(cpu):.2f} s of CPU for it, "
+          f"{sum(cpu) / cores:.2f} s on {cores} idle cores")
 
 
 def show(what: str, samples: list[float | None]) -> None:
