@@ -92,29 +92,33 @@ def worker_main(spec_path: str, index: int) -> None:
     watch_keys = set(spec["watch_keys"])
     arrivals: dict[str, dict[str, float]] = {}     # device -> ticket key -> first time it held the revocation/entry
     devices: dict[str, SimDevice] = {}
+    syncs: list = []                                # every sync client started (one per connection), for its log
     for name in mine["devices"]:
         d = SimDevice(Path(spec["folder"]) / name, ORG, name, bytes.fromhex(spec["server_key"]),
                       BrokerConfig(port=spec["port"]), [spec["event"]], options=DeviceOptions(tick=0.05))
         apply_bundle(d.ledger, seed_bundle, d.keyring)
         d._changed = watcher(d, watch_keys, arrivals.setdefault(name, {}))     # called by its sync thread
-        devices[name] = online(d, watch_keys, arrivals[name])
+        devices[name] = online(d, watch_keys, arrivals[name], syncs)
     print("ready", flush=True)
     start = float(sys.stdin.readline())
     scans = []
+    held_loop: list[tuple[str, float]] = []         # (off | on, seconds the loop was held by it)
     pending = sorted(mine["scans"])                     # (offset, device, ticket_key, payload)
     toggles = sorted(mine["toggles"])                   # (offset, device, "off" | "on")
     while pending or toggles:
         now = time.time() - start
         while toggles and toggles[0][0] <= now:
             _, name, what = toggles.pop(0)
-            devices[name].go_offline() if what == "off" else online(devices[name], watch_keys, arrivals[name])
+            t_toggle = time.time()
+            devices[name].go_offline() if what == "off" else online(devices[name], watch_keys, arrivals[name], syncs)
+            held_loop.append((what, time.time() - t_toggle))
         while pending and pending[0][0] <= now:
             _, name, key, payload = pending.pop(0)
             v = devices[name].scan(payload)
             scans.append((name, key, v.code.value, time.time(), v.scan_uuid, devices[name].sync is not None))
         time.sleep(TICK)
     for name, d in devices.items():
-        online(d, watch_keys, arrivals[name])
+        online(d, watch_keys, arrivals[name], syncs)
     deadline = time.time() + 300
     while time.time() < deadline and any(d.ledger.outbox_size() for d in devices.values()):
         time.sleep(0.2)
@@ -123,24 +127,46 @@ def worker_main(spec_path: str, index: int) -> None:
         time.sleep(0.2)
     local = {n: [r[0] for r in d.ledger.conn.execute("SELECT scan_uuid FROM checkins WHERE origin='local'")]
              for n, d in devices.items()}
+    held = {n: [r[0] for r in d.ledger.conn.execute("SELECT ticket_key FROM checkins WHERE origin='remote'")
+                if r[0] in watch_keys] for n, d in devices.items()}
+    rejected: dict[str, int] = {"left in a stopped client's queue": sum(
+        s._inbox.qsize() for s in syncs if s._thread is not None and not s._thread.is_alive())}
+    for s in syncs:
+        for _, reason in s.rejections:
+            kind = reason.split(" ")[0] if not reason.startswith("replayed") else "replayed"
+            rejected[kind] = rejected.get(kind, 0) + 1
     report = {"scans": scans, "arrivals": arrivals, "local": local, "rss": rss_mb(), "change_cpu": CHANGE_CPU,
+              "held": held,
+              "rejected": rejected, "held_loop": held_loop, "handled": handled,
               "outbox": sum(d.ledger.outbox_size() for d in devices.values())}
     for d in devices.values():
         d.close()
     print(json.dumps(report), flush=True)
 
 
-def online(device: SimDevice, keys: set[str], seen: dict[str, float]) -> SimDevice:
+def online(device: SimDevice, keys: set[str], seen: dict[str, float], syncs: list) -> SimDevice:
     """go_online, noting when each watched revocation is delivered: received and its signature verified (before
-    it is applied; "d" + key). The device's sync thread verifies, so this includes its own queue."""
+    it is applied; "d" + key). The device's sync thread verifies, so this includes its own queue.
+
+    Cross-gate hops of a watched ticket: "u" + key its upload published by the gate that scanned it; at each other
+    gate "q" + key the relay received by the MQTT thread, "v" + key taken from the sync's queue (verified)."""
     if device.sync is not None:
         return device
     device.go_online()
-    verifier = device.online_sync.verifier
-    verify = verifier.open
+    sync = device.online_sync
+    syncs.append(sync)
+    verifier, transport = sync.verifier, sync.transport
+    verify, put, publish = verifier.open, transport.on_message, transport.publish
+    received: dict[int, float] = {}
+
+    def on_message(topic: str, payload: bytes) -> None:
+        received[id(payload)] = time.time()
+        put(topic, payload)
 
     def open_(data: bytes, *args):
         cpu = time.thread_time()          # the sync thread's: it verifies, checks and applies, then calls on_change
+        taken = time.time()
+        rx = received.pop(id(data), taken)
         body = verify(data, *args)
         if body.get("type") in ("update", "update2"):
             at = time.time()
@@ -150,8 +176,33 @@ def online(device: SimDevice, keys: set[str], seen: dict[str, float]) -> SimDevi
             for key in revoked:
                 if key in keys and "d" + key not in seen:
                     seen["d" + key] = at
+        elif body.get("type") == "checkins":
+            for a in body.get("actions") or ():
+                key = a.get("ticket_key") if isinstance(a, dict) else None
+                if key in keys and "v" + key not in seen:
+                    seen["v" + key], seen["q" + key] = taken, rx
         return body
-    verifier.open = open_
+
+    def publish_(topic: str, payload: bytes, *args, **kwargs):
+        ok = publish(topic, payload, *args, **kwargs)
+        if payload.startswith(b'{"type":"batch"'):
+            at = time.time()
+            for item in json.loads(payload)["items"]:
+                key = item["body"].get("ticket_key") if isinstance(item.get("body"), dict) else None
+                if key in keys and "u" + key not in seen:
+                    seen["u" + key] = at
+        return ok
+    handle = sync._handle
+
+    def handle_(item):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            handle(item)
+        finally:
+            kind = item[0] if item[0] != "msg" else item[1].rsplit("/", 1)[-1]
+            n, wall, cpu = handled.get(kind, (0, 0.0, 0.0))
+            handled[kind] = (n + 1, wall + time.perf_counter() - t0, cpu + time.thread_time() - c0)
+    transport.on_message, verifier.open, transport.publish, sync._handle = on_message, open_, publish_, handle_
     return device
 
 
@@ -160,6 +211,9 @@ def revoked_keys(body: dict) -> list[str]:
     if body.get("type") == "update2":
         return [k for g in body.get("revoked") or () for k in keyset.unpack(g, "revoked")]
     return [r.get("ticket_key") for r in body.get("revocations") or () if isinstance(r, dict)]
+
+
+handled: dict[str, tuple[int, float, float]] = {}    # message kind -> (count, wall s, thread CPU s) in the sync threads
 
 
 def watcher(device: SimDevice, keys: set[str], seen: dict[str, float]):
@@ -203,6 +257,8 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=4.0, help="mean seconds between two scans at one device")
     p.add_argument("--quick", action="store_true", help="20 devices, 20,000 tickets, 20 s")
     p.add_argument("--one-device", action="store_true", help="the server's and one device's part, on one core")
+    p.add_argument("--relay-every", type=float, default=None,
+                   help="seconds between two relays of an event's entries (default: the server's RELAY_EVERY)")
     p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -236,11 +292,17 @@ def main() -> None:
         for proc in procs:
             proc.stdin.write(f"{start}\n")
             proc.stdin.flush()
-        published = published_updates(servers[0])
+        if args.relay_every is not None:
+            servers[0].relay_every = args.relay_every
+        relayed: dict[str, float] = {}
+        published = published_updates(servers[0], relayed)
         looks = timed_announces(servers[0])
         changes, memory = run_server_side(store, plan, start, args)
         outs = [json.loads(proc.communicate(timeout=600)[0].strip().splitlines()[-1]) for proc in procs]
         summarise(args, plan, changes, memory, outs, store, start)
+        cross_gate_hops(plan, outs, store, relayed, start)
+        print("server published (messages, kB): " + ", ".join(
+            f"{k} {n} ({size / 1000:.0f})" for k, (n, size) in sorted(servers[0].sent_kinds.items())))
         bulk = next(((at, size) for at, size, revoked in published if at >= changes["bulk"] and revoked >= 500), None)
         if bulk is not None:
             bulk_out = bulk[0]
@@ -255,16 +317,30 @@ def main() -> None:
                   f"p50 {pct(delivered, 50) * 1000:.0f} ms, p95 {pct(delivered, 95) * 1000:.0f} ms")
 
 
-def published_updates(server) -> list[tuple[float, int, int]]:
-    """(time, size, revoked keys) of every signed message the announcer's transport publishes on a live topic."""
+def published_updates(server, relayed: dict[str, float] | None = None) -> list[tuple[float, int, int]]:
+    """(time, size, revoked keys) of every signed message the server's transport publishes on a live topic;
+    `relayed`: ticket key -> when the first relay of its entry was published (cross-gate hops)."""
     out: list[tuple[float, int, int]] = []
     publish = server.transport.publish
+    server.sent_kinds = {}
 
     def noted(topic, payload, *a, **kw):
         ok = publish(topic, payload, *a, **kw)
+        kind = topic.rsplit("/", 1)[-1]
+        if kind in ("live", "down"):
+            try:
+                kind += "/" + json.loads(json.loads(payload)["body"])["type"]
+            except (ValueError, KeyError, TypeError):
+                kind += "/chunk"
+        n, size = server.sent_kinds.get(kind, (0, 0))
+        server.sent_kinds[kind] = (n + 1, size + len(payload))
         if topic.endswith("/live"):
             at = time.time()
-            out.append((at, len(payload), len(revoked_keys(json.loads(json.loads(payload)["body"])))))
+            body = json.loads(json.loads(payload)["body"])
+            out.append((at, len(payload), len(revoked_keys(body))))
+            if relayed is not None and body.get("type") == "checkins":
+                for a in body.get("actions") or ():
+                    relayed.setdefault(a["ticket_key"], at)
         return ok
     server.transport.publish = noted
     return out
@@ -533,6 +609,66 @@ def change_cpu(outs: list[dict], args) -> None:
     print(f"CPU per device for the 1,000-ticket change (its sync thread): p50 {pct(cpu, 50) * 1000:.1f} ms, p95 "
           f"{pct(cpu, 95) * 1000:.1f} ms (n={len(cpu)}); the fleet needs {sum(cpu):.2f} s of CPU for it, "
           f"{sum(cpu) / cores:.2f} s on {cores} idle cores")
+
+
+HOPS = (("scan -> upload published (A)", "s", "u"), ("upload -> server ingests", "u", "i"),
+        ("ingest -> relay published", "i", "p"), ("relay published -> B's MQTT thread (broker)", "p", "q"),
+        ("B's MQTT thread -> B's sync thread (queue)", "q", "v"), ("B's sync thread -> B's ledger (verify, merge)", "v", "e"))
+
+
+def cross_gate_hops(plan: Plan, outs: list[dict], store, relayed: dict[str, float], start: float) -> None:
+    """Where a cross-gate pair's time goes (hop by hop, p50/p95, and the share of each hop in the slowest 5 %), and
+    what became of the pairs that never arrived (held in the ledger at the end, or not; the clients' refusals)."""
+    arrivals: dict[str, dict[str, float]] = {}
+    for o in outs:
+        arrivals.update(o["arrivals"])
+    held = {d: set(keys) for o in outs for d, keys in o["held"].items()}
+    ingested = {k: at for k, at in store.q("SELECT ticket_key, min(received_at) FROM scans WHERE type='action' "
+                                           "GROUP BY ticket_key")}
+    offline = offline_windows(plan, start)
+    scans = [s for o in outs for s in o["scans"]]
+    accepted = {s[1]: (s[0], s[3]) for s in scans if s[2] == "accepted" and s[1] in plan.probe_keys}
+    pairs, missing = [], {"held at the end": 0, "not held, relay received": 0, "not held, never received": 0}
+    for key, (gate, at) in accepted.items():
+        common = {"s": at, "u": arrivals[gate].get("u" + key), "i": ingested.get(key), "p": relayed.get(key)}
+        for device, seen in arrivals.items():
+            if device == gate or not online_at(offline, device, at):
+                continue
+            t = dict(common, q=seen.get("q" + key), v=seen.get("v" + key), e=seen.get("e" + key))
+            if t["e"] is not None:
+                pairs.append(t)
+            elif key in held[device]:
+                missing["held at the end"] += 1
+            else:
+                missing["not held, relay received" if t["q"] is not None else "not held, never received"] += 1
+    if not pairs:
+        return
+    total = sorted(pairs, key=lambda t: t["e"] - t["s"])
+    tail = total[int(len(total) * 0.95):]
+    print(f"cross-gate hops over {len(pairs)} pairs (p50 / p95 ms; share of the slowest 5 %, "
+          f"{(tail[0]['e'] - tail[0]['s']) * 1000:.0f} ms and over):")
+    for label, a, b in HOPS:
+        got = [t[b] - t[a] for t in pairs if t[a] is not None and t[b] is not None]
+        part = [t[b] - t[a] for t in tail if t[a] is not None and t[b] is not None]
+        whole = sum(t["e"] - t["s"] for t in tail if t[a] is not None and t[b] is not None)
+        if got:
+            print(f"  {label}: {pct(got, 50) * 1000:.0f} / {pct(got, 95) * 1000:.0f} ms; "
+                  f"{sum(part) / whole * 100 if whole else 0:.0f} % of the tail")
+    rejected: dict[str, int] = {}
+    for o in outs:
+        for k, n in o["rejected"].items():
+            rejected[k] = rejected.get(k, 0) + n
+    loop = [h for o in outs for h in o["held_loop"]]
+    handled: dict[str, list[float]] = {}
+    for o in outs:
+        for k, v in o["handled"].items():
+            handled[k] = [a + b for a, b in zip(handled.get(k, [0, 0.0, 0.0]), v)]
+    print("device sync threads, per message kind: " + ", ".join(
+        f"{k} {n} ({wall / n * 1000:.2f} ms wall, {cpu / n * 1000:.2f} ms CPU each; {cpu:.0f} s CPU in all)"
+        for k, (n, wall, cpu) in sorted(handled.items())))
+    print(f"cross-gate pairs never arrived: {missing}; messages the device clients refused: {rejected or 'none'}; "
+          f"the worker loop held by go_offline up to {max((h for w, h in loop if w == 'off'), default=0):.1f} s, "
+          f"by go_online up to {max((h for w, h in loop if w == 'on'), default=0):.1f} s")
 
 
 def show(what: str, samples: list[float | None]) -> None:

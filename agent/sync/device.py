@@ -81,6 +81,7 @@ class DeviceSync:
         self.stats = {"bundles": 0, "live": 0, "merged": 0, "acks": 0, "commands": 0}
         self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._wake = threading.Event()
+        self._outbox_written = threading.Event()     # a scan was recorded: its upload leaves before the backlog
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.greeter = Greeter(self.o.hello_retry, self.o.presence_wait, monotonic=boot)
@@ -114,11 +115,14 @@ class DeviceSync:
         return self
 
     def stop(self) -> None:
+        # disconnected first: nothing arrives any more, so everything received (acked to the broker, never sent
+        # again) is in the queue, and the thread applies it all before it ends (stopped first, it left what came
+        # in meanwhile unapplied: relayed entries lost)
+        self.transport.stop((topics.device_status(self.org, self.device), self._status("offline")))
         self._stop.set()
         self._wake.set()
         if self._thread:
             self._thread.join(STOP_WAIT)     # the messages received finish (a loaded machine: seconds)
-        self.transport.stop((topics.device_status(self.org, self.device), self._status("offline")))
         if self._thread and self._thread.is_alive():     # never closed under a running query (a crash in SQLite)
             log.error("sync %s: still busy %.0f s after stop; its ledger connection is left open", self.device,
                       STOP_WAIT)
@@ -140,7 +144,8 @@ class DeviceSync:
         return self.uploader
 
     def notify(self, *_: object) -> None:
-        """Something was written to the outbox: upload now (gate listener)."""
+        """Something was written to the outbox: upload now (gate listener), even amid a backlog of messages."""
+        self._outbox_written.set()
         self._wake.set()
 
     @property
@@ -192,13 +197,24 @@ class DeviceSync:
                 except Exception as exc:  # a bug: logged with its traceback; one message never stops the sync
                     log.exception("sync: failed handling %s", item[0])
                     self._reject(str(item[1]) if len(item) > 1 else "", f"internal error {type(exc).__name__}")
+                if self._outbox_written.is_set():     # this gate's entry goes out now, not after the whole backlog
+                    self._upload()
+            self._upload()
             try:
                 self._watch_clock()
                 if self.transport.connected:
-                    self._uploader.tick()
                     self._maybe_hello()
             except Exception:
-                log.exception("sync: upload tick failed")
+                log.exception("sync: clock or hello tick failed")
+
+    def _upload(self) -> None:
+        """Send what the outbox holds and the window allows (the other gates learn this gate's entries from it)."""
+        self._outbox_written.clear()
+        try:
+            if self.transport.connected:
+                self._uploader.tick()
+        except Exception:
+            log.exception("sync: upload tick failed")
 
     def _reject(self, topic: str, reason: str) -> None:
         log.warning("sync %s: rejected message on %s: %s", self.device, topic, reason)

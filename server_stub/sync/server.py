@@ -39,6 +39,9 @@ from server_stub.sync.ratelimit import DeviceLimiter, Limits
 log = logging.getLogger("ticketgate.sync.server")
 DRAIN = 64            # uploads ingested together in one store transaction
 RELAY_CHUNK = 2000    # relayed actions per live message (well under the devices' message size limit)
+RELAY_EVERY = 0.1     # s: at most one relay per event this often, the first after a quiet spell at once. Every gate
+                      # verifies and commits each relay: 200 gates scanning got one relay per upload (30/s, each
+                      # handled by 199 gates), more than their CPU (docs/scaling.md, cross-gate)
 POLL = 0.02          # s between two reads of the change counter (a primary-key read: 0.6 % of a core on SQLite,
                      # 1.4 % on PostgreSQL, measured; 0.1 s made a change wait 50 ms on average before it left)
 KIOSK_QUIET = 0.5     # s without ticket changes before kiosks are asked for a delta (a push in flight lands first)
@@ -91,6 +94,10 @@ class SyncServer:
         self._inbox: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._touched: dict[str, float] = {}
+        self.relay_every = RELAY_EVERY
+        self._relays: dict[tuple[str, int], list[RelayedAction]] = {}    # (org, event) -> actions not relayed yet
+        self._relayed_at: dict[tuple[str, int], float] = {}              # (org, event) -> last relay (monotonic)
+        self._relay_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._seen_version: dict[str, int] = {}
@@ -128,6 +135,8 @@ class SyncServer:
         self._bundle_wake.set()
         for t in self._threads:
             t.join(5)
+        if not any(t.is_alive() for t in self._threads):
+            self._flush_relays(every=0.0)        # what was gathered leaves before the goodbye
         status = None
         if self.announce_enabled and self.orgs:
             for org in self.orgs[1:]:
@@ -157,8 +166,9 @@ class SyncServer:
     def _ingest_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                first = self._inbox.get(timeout=0.1)
+                first = self._inbox.get(timeout=self._relay_wait())
             except queue.Empty:
+                self._flush_relays()
                 continue
             work = [first]
             while len(work) < DRAIN:
@@ -171,6 +181,7 @@ class SyncServer:
             except Exception as exc:   # the store failed: nothing acked, devices will retry
                 log.exception("sync server %s: ingestion failed", self.name)
                 self._reject("", f"ingestion failed ({type(exc).__name__}); devices will retry")
+            self._flush_relays()
 
     def _process(self, work: list[tuple[str, bytes]]) -> None:
         batches: list[_Checked] = []
@@ -229,14 +240,40 @@ class SyncServer:
             for event_id, actions in relayable([u.body for u in kept if isinstance(u.body, ActionItem)], b.device).items():
                 relay.setdefault((b.org, event_id), []).extend(actions)
         for (org, event_id), actions in relay.items():
-            for start in range(0, len(actions), RELAY_CHUNK):
-                self.transport.publish(topics.live(org, event_id), self._sign(org, Checkins(
-                    event_id, tuple(actions[start:start + RELAY_CHUNK])).to_wire()))
+            self.relay(org, event_id, actions)
         now = time.monotonic()
         for device in {b.device for b in batches}:
             if now - self._touched.get(device, -1e9) > 5.0:    # presence, not a write per batch
                 self._touched[device] = now
                 self.store.touch_device(device)
+
+    def relay(self, org: str, event_id: int, actions: list[RelayedAction]) -> None:
+        """Relay ingested actions to the event's gates (signed `checkins` on its live topic): at once after a quiet
+        spell, else gathered with the next ones into one message at most `relay_every` s later (ingestion thread)."""
+        with self._relay_lock:
+            self._relays.setdefault((org, event_id), []).extend(actions)
+        self._flush_relays()
+
+    def _flush_relays(self, every: float | None = None) -> None:
+        every = self.relay_every if every is None else every
+        with self._relay_lock:
+            now = time.monotonic()
+            due = [k for k in self._relays if now - self._relayed_at.get(k, -1e9) >= every]
+            for key in due:
+                self._relayed_at[key] = now
+            out = [(key, self._relays.pop(key)) for key in due]
+        for (org, event_id), actions in out:
+            for start in range(0, len(actions), RELAY_CHUNK):
+                self.transport.publish(topics.live(org, event_id), self._sign(org, Checkins(
+                    event_id, tuple(actions[start:start + RELAY_CHUNK])).to_wire()))
+
+    def _relay_wait(self) -> float:
+        """How long the ingestion thread may wait for uploads before relays gathered meanwhile are due."""
+        with self._relay_lock:
+            if not self._relays:
+                return 0.1
+            due = min(self._relayed_at.get(k, 0.0) for k in self._relays) + self.relay_every
+        return min(0.1, max(0.001, due - time.monotonic()))
 
     def _desk(self, org: str, device: str, reg: dict, msg: DeskRequest, size: int = 0) -> None:
         """A kiosk's online desk request, answered on its down topic (signed): kiosks only, for their events, within
