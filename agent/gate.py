@@ -103,11 +103,18 @@ class Gate:
         row = self.ledger.ticket(ticket_key)
         if row is None:
             return None
-        # no QR: the validity window the QR would carry, from the event's dates and the server's margin
-        valid_from, valid_until = self.ledger.validity(row["event_id"]) if window else (None, None)
-        ticket = Ticket(key_id=0, event_id=row["event_id"], ticket_id=0, category=row["category"] or 0,
+        # no QR: the validity window the QR would carry, from the event's dates and the server's margin; a pass
+        # ticket is judged as its QR would be: the pass (its events: the one counted is picked like a scan's) and
+        # the window from its first event's start to its last's end
+        pass_id = row.get("pass_id")
+        if pass_id is not None:
+            target, events = pass_id, self.ledger.pass_events().get(pass_id, frozenset({row["event_id"]}))
+        else:
+            target, events = row["event_id"], frozenset({row["event_id"]})
+        valid_from, valid_until = self.ledger.validity_of(events) if window else (None, None)
+        ticket = Ticket(key_id=0, event_id=target, ticket_id=0, category=row["category"] or 0,
                         zones=(row["zone"],) if row["zone"] is not None else (), seat=row["seat"], key=ticket_key,
-                        scheme="manual", valid_from=valid_from, valid_until=valid_until)
+                        scheme="manual", valid_from=valid_from, valid_until=valid_until, is_pass=pass_id is not None)
         return Decoded(OK, ticket)
 
     def _decide_and_persist(self, decoded: Decoded, read_key: str | None, now: float, offset: float,

@@ -90,6 +90,32 @@ def test_checkin_by_key_judges_the_validity_window_like_a_scan(door):
     assert verdicts == {"closed": ("expired", "expired"), "open": ("accepted", "accepted")}, verdicts
 
 
+@needs_broker
+def test_a_pass_checked_in_by_key_is_judged_like_its_scan(door):
+    """`agent checkin KEY` judged a pass ticket (a weekend: Saturday, closed since yesterday, and Sunday, open now) on
+    one of its events' window, whichever the device's index row named: "expired" on Sunday where its QR admits. Now
+    the row names the pass (`pass_id`) and a check-in by key is judged like the QR: the pass, its window from the
+    first event's start to the last's end, counted for the event open now."""
+    home, now = door.home, time.time()
+    tg(home, "server", "event", "create", "--name", "Sunday", "--start", _utc(now - 3600), "--end",
+       _utc(now + 5 * 3600), "--zone", "1=Floor", "--category", "1=Adult")           # event 2: open now
+    tg(home, "server", "event", "create", "--name", "Saturday", "--start", _utc(now - 30 * 3600), "--end",
+       _utc(now - 20 * 3600), "--zone", "1=Floor", "--category", "1=Adult")          # event 3: closed 14 h ago
+    assert "pass 4 created" in tg(home, "server", "pass", "create", "--name", "Weekend", "--events", "2,3").stdout
+    keys = _order(home, 4, 3)
+    saturday_only = _order(home, 3, 1)
+    door.enroll("2,3")
+    scanned = json.loads(tg(home, "agent", "scan", "--json", _payload(home, keys[0]), ok=False).stdout)
+    by_key = json.loads(tg(home, "agent", "checkin", keys[1], "--reason", "phone dead", "--json", ok=False).stdout)
+    assert (scanned["verdict"], by_key["verdict"]) == ("accepted", "accepted"), (scanned, by_key)
+    assert by_key["event_id"] == scanned["event_id"] == 2                   # counted for Sunday, like the scan
+    again = json.loads(tg(home, "agent", "checkin", keys[1], "--reason", "phone dead", "--json", ok=False).stdout)
+    assert again["verdict"] == "already_used"
+    closed = json.loads(tg(home, "agent", "checkin", saturday_only[0], "--reason", "phone dead", "--json",
+                           ok=False).stdout)
+    assert closed["verdict"] == "expired"                                   # an event's own ticket: its window
+
+
 def _tonight(home: Path) -> int:
     now = time.time()
     tg(home, "server", "event", "create", "--name", "Tonight", "--start", _utc(now - 3600), "--end", _utc(now + 6 * 3600),

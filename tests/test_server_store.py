@@ -75,7 +75,8 @@ def test_orders_versions_and_deltas(store):
     rows = list(store.tickets_for_event(ev))
     assert {r["ticket_key"] for r in rows} == {t["ticket_key"] for t in a["tickets"]}
     assert rows[0].keys() == {"ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
-                              "order_status"}
+                              "order_status", "pass_id"}
+    assert rows[0]["pass_id"] is None                       # an event's ticket (a pass's: its pass id)
     b = store.add_order("fest", ev, "Bob Martin", status="pending")
     delta = list(store.tickets_for_event(ev, since_version=v1))
     assert [r["order_number"] for r in delta] == [b["number"]]

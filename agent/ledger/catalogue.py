@@ -9,7 +9,7 @@ from agent.ledger.part import LedgerPart
 from agent.validity import DEFAULT_VALIDITY_MARGIN_H, validity_window
 
 TICKET_COLUMNS = ("ticket_key", "event_id", "order_number", "buyer_name", "email", "category", "zone", "seat",
-                  "order_status")
+                  "order_status", "pass_id")    # pass_id: the pass a pass ticket is of (None: an event's ticket)
 _TICKET_COLUMNS = TICKET_COLUMNS
 
 
@@ -82,16 +82,20 @@ class CatalogueMixin(LedgerPart):
     def event_times(self) -> dict[int, tuple[float | None, float | None]]:
         return {e: (s, t) for e, s, t in self.conn.execute("SELECT event_id, starts_at, ends_at FROM events")}
 
-    def validity(self, event_id: int) -> tuple[int | None, int | None]:
-        """The validity window a ticket of this event carries in its QR (agent.validity), from the event's dates and
-        the server's margin as the bundle gave them (a bundle from before the margin was sent: the default margin).
-        (None, None) for an event this device does not know."""
-        row = self.conn.execute("SELECT starts_at, ends_at, data FROM events WHERE event_id=?", (event_id,)).fetchone()
-        if row is None:
+    def validity_of(self, event_ids: Iterable[int]) -> tuple[int | None, int | None]:
+        """The validity window a ticket of these events carries in its QR (agent.validity): an event's ticket, or a
+        pass's (from the first start to the last end of its events, those this device knows), from the events' dates
+        and the server's margin as the bundle gave them (a bundle from before the margin was sent: the default
+        margin). (None, None) for events this device does not know."""
+        ids = sorted(set(event_ids))
+        rows = self.conn.execute(f"SELECT starts_at, ends_at, data FROM events WHERE event_id IN ({','.join('?' * len(ids))})",
+                                 ids).fetchall() if ids else []
+        if not rows:
             return None, None
-        starts, ends, data = row
-        margin = json.loads(data or "{}").get("validity_margin_h", DEFAULT_VALIDITY_MARGIN_H)
-        return validity_window([starts] if starts is not None else [], [ends] if ends is not None else [], float(margin))
+        margin = max(float(json.loads(data or "{}").get("validity_margin_h", DEFAULT_VALIDITY_MARGIN_H))
+                     for _s, _e, data in rows)
+        return validity_window([s for s, _e, _d in rows if s is not None], [e for _s, e, _d in rows if e is not None],
+                               margin)
 
     def event_ids(self) -> frozenset[int]:
         return frozenset(r[0] for r in self.conn.execute("SELECT event_id FROM events"))
@@ -116,7 +120,7 @@ class CatalogueMixin(LedgerPart):
             for t in tickets:
                 rows.append((str(t["ticket_key"]), t.get("event_id"), t.get("order_number", ""), t.get("buyer_name", ""),
                              t.get("email", ""), t.get("category"), t.get("zone"), t.get("seat"), t.get("order_status", "paid"),
-                             t.get("payload")))
+                             t.get("pass_id"), t.get("payload")))
                 if len(rows) >= batch:
                     self.conn.executemany(sql, rows)
                     count += len(rows)
@@ -144,13 +148,13 @@ class CatalogueMixin(LedgerPart):
             text = (t.get("order_number", ""), t.get("buyer_name", ""), t.get("email", ""))
             if t.get("payload") is None and known.get(str(t["ticket_key"])) == text:
                 light.append((t.get("event_id"), t.get("category"), t.get("zone"), t.get("seat"),
-                              t.get("order_status", "paid"), str(t["ticket_key"])))
+                              t.get("order_status", "paid"), t.get("pass_id"), str(t["ticket_key"])))
             else:
                 rest.append(t)
         with self.transaction():
             self._index_written()
-            self.conn.executemany("UPDATE tickets SET event_id=?, category=?, zone=?, seat=?, order_status=? "
-                                  "WHERE ticket_key=?", light)
+            self.conn.executemany("UPDATE tickets SET event_id=?, category=?, zone=?, seat=?, order_status=?, "
+                                  "pass_id=? WHERE ticket_key=?", light)
         return rest
 
     def set_ticket_order_states(self, states: Iterable[tuple[str, str]]) -> None:

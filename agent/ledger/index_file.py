@@ -31,7 +31,7 @@ FTS_OPTIONS = ("content='tickets', content_rowid='id', tokenize='unicode61 remov
 TICKETS_DDL = ("CREATE TABLE tickets (id INTEGER PRIMARY KEY, ticket_key TEXT NOT NULL UNIQUE, event_id INTEGER, "
                "order_number TEXT NOT NULL DEFAULT '', buyer_name TEXT NOT NULL DEFAULT '', "
                "email TEXT NOT NULL DEFAULT '', category INTEGER, zone INTEGER, seat TEXT, "
-               "order_status TEXT NOT NULL DEFAULT 'paid', payload TEXT)")
+               "order_status TEXT NOT NULL DEFAULT 'paid', payload TEXT, pass_id INTEGER)")
 _NEW = "new.id, new.buyer_name, new.email, new.order_number, new.ticket_key"
 _OLD = "old.id, old.buyer_name, old.email, old.order_number, old.ticket_key"
 
@@ -43,6 +43,14 @@ def triggers(table: str = "tickets", fts: str = "tickets_fts", prefix: str = "ti
     return [f"CREATE TRIGGER {prefix}_ai AFTER INSERT ON {table} BEGIN {add} END",
             f"CREATE TRIGGER {prefix}_ad AFTER DELETE ON {table} BEGIN {remove} END",
             f"CREATE TRIGGER {prefix}_au AFTER UPDATE OF {FTS_COLS} ON {table} BEGIN {remove} {add} END"]
+
+
+def add_missing_columns(conn: sqlite3.Connection, schema: str) -> None:
+    """A tickets table made before `pass_id` existed (a ledger file's own, an index file of then) gets it: NULL,
+    an event's ticket, until the next bundle names the pass."""
+    have = {r[1] for r in conn.execute(f"PRAGMA {schema}.table_info(tickets)")}
+    if have and "pass_id" not in have:
+        conn.execute(f"ALTER TABLE {schema}.tickets ADD COLUMN pass_id INTEGER")
 
 
 def index_path(ledger_path: str, generation: int) -> str:

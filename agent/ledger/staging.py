@@ -73,7 +73,7 @@ class StagingMixin(LedgerPart):
                "ON CONFLICT(ticket_key) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in cols[1:]))
         rows = {str(t["ticket_key"]): (str(t["ticket_key"]), t.get("event_id"), t.get("order_number", ""),
                                        t.get("buyer_name", ""), t.get("email", ""), t.get("category"), t.get("zone"),
-                                       t.get("seat"), t.get("order_status", "paid"), t.get("payload"))
+                                       t.get("seat"), t.get("order_status", "paid"), t.get("pass_id"), t.get("payload"))
                 for t in tickets}
         with self._stage_lock:
             stage = self._staging()

@@ -152,6 +152,7 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
                         live = made
                         self.set_setting(index_file.GENERATION, live)
             self._attach_index(live)
+            index_file.add_missing_columns(self._conn, index_file.SCHEMA if live else "main")
             index_file.sweep(self.path, live)
             self._index_consistent()
             self.commits_since_checkpoint = 0

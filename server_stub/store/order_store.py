@@ -237,21 +237,22 @@ class OrderMixin(CatalogueMixin):
     # -- deltas for bundles ------------------------------------------------------------------------------------
     def tickets_for_event(self, event_id: int, since_version: int = 0) -> Iterator[dict]:
         """Ledger rows (`Ledger.upsert_tickets`) of every ticket valid for the event, changed after `since_version`.
-        Pass tickets are listed with this event's id. Streams from its own read snapshot."""
+        Pass tickets are listed with this event's id and their `pass_id`. Streams from its own read snapshot."""
         targets = self.targets_of_event(event_id)
         conn = self.read_connection()
         try:
             cur = conn.execute(
-                "SELECT t.ticket_id, o.number, o.buyer_name, o.email, t.category, t.zone, t.seat, o.status "
+                "SELECT t.ticket_id, o.number, o.buyer_name, o.email, t.category, t.zone, t.seat, o.status, t.target_id "
                 "FROM tickets t JOIN orders o ON o.order_id = t.order_id "
                 f"WHERE t.target_id IN ({','.join('?' * len(targets))}) AND t.version > ?", (*targets, since_version))
             while True:
                 rows = cur.fetchmany(5000)
                 if not rows:
                     break
-                for tid, number, name, email, cat, zone, seat, status in rows:
+                for tid, number, name, email, cat, zone, seat, status, target in rows:
                     yield {"ticket_key": str(tid), "event_id": event_id, "order_number": number, "buyer_name": name,
-                           "email": email, "category": cat, "zone": zone, "seat": seat, "order_status": status}
+                           "email": email, "category": cat, "zone": zone, "seat": seat, "order_status": status,
+                           "pass_id": None if target == event_id else target}
         finally:
             conn.close()
 
