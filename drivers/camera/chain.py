@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from drivers.camera import redraw
 from drivers.camera import regions as R
 from drivers.camera import variants as V
 from drivers.camera.decoders import Decoder, ZbarDecoder, ZxingDecoder
@@ -47,16 +48,18 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return V.cv2.cvtColor(image, code)
 
 
-def region_ladder(local: Decoder, histogram: Decoder | None) -> list[RegionStep]:
+def region_ladder(local: Decoder, histogram: Decoder | None, pure: Decoder | None = None) -> list[RegionStep]:
     """The region retries in the order they run (live: while the budget lasts). Chosen greedily on the tuning split
     of the door conditions, most frames recovered per millisecond first (benchmarks/bench_door_conditions.py
     prints what each recovers): a 3x3 median read with `local` (zxing-cpp's local binarizer, or the only library
     there is), which recovers the most on every condition; the zoomed region as it is (small codes); an unsharp
     mask (small and blurred codes); an opening and closing read with the global-histogram binarizer (cracks); a
-    closing (cracks, fold shading); local contrast equalized (glare); the unsharp mask with the other binarizer."""
+    closing (cracks, fold shading); local contrast equalized (glare); the unsharp mask with the other binarizer.
+    `pure` (zxing-cpp in pure mode) reads the code redrawn from its outline (`redraw.redrawn_code`): a crack or a
+    reflection over a finder pattern, which no filter above gets past."""
     steps: list[tuple[Decoder | None, R.RegionFilter]] = [
-        (local, R.despeckled), (local, R.zoom), (local, R.sharpened), (histogram, R.opened_closed),
-        (local, R.closed), (local, R.equalized), (histogram, R.sharpened)]
+        (local, R.despeckled), (local, R.zoom), (local, R.sharpened), (pure, redraw.redrawn_code),
+        (histogram, R.opened_closed), (local, R.closed), (local, R.equalized), (histogram, R.sharpened)]
     return [(f"region:{d.name}+{f.__name__}", d, f) for d, f in steps if d is not None]
 
 
@@ -83,8 +86,10 @@ class DecoderChain:
         if self.region_steps is None and R.cv2 is None:
             self.region_steps = []
         elif self.region_steps is None and isinstance(self.live_primary, ZxingDecoder):
-            self.region_steps = region_ladder(ZxingDecoder(try_harder=False, single=True, name="zxing-cpp"),
-                                              ZxingDecoder("GlobalHistogram", try_harder=False, single=True))
+            self.region_steps = region_ladder(
+                ZxingDecoder(try_harder=False, single=True, name="zxing-cpp"),
+                ZxingDecoder("GlobalHistogram", try_harder=False, single=True),
+                ZxingDecoder(try_harder=False, single=True, is_pure=True, name="zxing-cpp/pure"))
         elif self.region_steps is None:                 # another library (pyzbar on Android): the same regions
             self.region_steps = region_ladder(self.live_primary, None)
         self.region_steps = list(self.region_steps)

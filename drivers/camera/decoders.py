@@ -28,10 +28,11 @@ class ZxingDecoder:
 
     def __init__(self, binarizer: str = "LocalAverage", try_harder: bool = True, name: str | None = None,
                  text_mode: str = "Plain", single: bool = False, try_rotate: bool | None = None,
-                 try_downscale: bool | None = None):
+                 try_downscale: bool | None = None, is_pure: bool = False):
         """`try_harder`: also the inverted image (dark-mode screens), rotations and downscales (big codes close to
         the lens). A QR code reads at any angle without `try_rotate` (it is for 1D codes): the camera turns it off,
-        a zoomed region also needs no downscale."""
+        a zoomed region also needs no downscale. `is_pure`: the image is nothing but a clean, upright code (a code
+        redrawn by `redraw.redrawn_code`): read without looking for finder patterns."""
         import zxingcpp
         self._single = single     # stop at the first code: half the time on a camera frame (one ticket in view)
         self._zx = zxingcpp
@@ -40,6 +41,7 @@ class ZxingDecoder:
         self._try = try_harder
         self._rotate = try_harder if try_rotate is None else try_rotate
         self._downscale = try_harder if try_downscale is None else try_downscale
+        self._pure = is_pure
         self.name = name or ("zxing-cpp" if binarizer == "LocalAverage" else f"zxing-cpp/{binarizer}")
 
     def __call__(self, gray: np.ndarray) -> list[str]:
@@ -47,7 +49,7 @@ class ZxingDecoder:
         read = zx.read_barcode if self._single else zx.read_barcodes
         found = read(gray, formats=zx.BarcodeFormat.QRCode, text_mode=self._text_mode,
                      binarizer=self._binarizer, try_rotate=self._rotate, try_downscale=self._downscale,
-                     try_invert=self._try)
+                     try_invert=self._try, is_pure=self._pure)
         if self._single:
             return [found.text] if found is not None and found.valid else []
         return [b.text for b in found if b.valid]
