@@ -5,7 +5,10 @@
 For every frame (tuning and validation splits), the ground truth (drivers/testkit/qr_oracle.py): the frame sampled at
 every module centre through its true corners with the best local threshold; the wrong modules grouped into codewords
 and Reed-Solomon blocks. A frame whose worst block has more wrong codewords than M corrects (8 of 43 in version 6)
-cannot be read by any decoder that samples module centres: the share of the others is the upper bound of one frame.
+cannot be read by any decoder that samples module centres: the share of the others is the upper bound of one frame
+(per presentation: any of its --presentation frames). Where modules move within the code (crumpled paper) or are
+under ~2 px (small codes), sampling at the centres through one homography is not the best a decoder can do: there
+the figure is no bound (the live chain reads more).
 Each frame the live chain misses is then put in one class:
   - beyond M: even the ideal sampler gets too many codewords wrong;
   - located, checksum error: zxing-cpp finds the code (whole frame or a region of the ladder) but decodes wrong
@@ -25,7 +28,7 @@ import zxingcpp  # noqa: E402
 
 from drivers.camera import regions as R  # noqa: E402
 from drivers.camera.chain import DecoderChain  # noqa: E402
-from drivers.testkit.door_conditions import CONDITIONS, SPLITS, frames  # noqa: E402
+from drivers.testkit.door_conditions import CONDITIONS, SPLITS, frames, presentation  # noqa: E402
 from drivers.testkit.qr_oracle import analyse  # noqa: E402
 
 QR = zxingcpp.BarcodeFormat.QRCode
@@ -52,18 +55,20 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--conditions", nargs="*", default=list(CONDITIONS))
     p.add_argument("--budget-ms", type=float, default=4.0)
+    p.add_argument("--presentation", type=int, default=10, help="frames per presentation for its upper bound")
     args = p.parse_args()
     chain = DecoderChain(live_budget_ms=args.budget_ms)
     for f in frames("small", "tuning", 3, start=10_000) * 3:      # warm the step costs
         chain.decode_live(f.image)
-    print("| condition | split | live chain | ideal sampler at M (upper bound) | missed: beyond M / located, "
-          "checksum error / not located | finders broken (>= 3 wrong modules) in the not located |")
+    print("| condition | split | live chain | ideal sampler at M (upper bound), one frame / per presentation | "
+          "missed: beyond M / located, checksum error / not located | finders broken (>= 3 wrong modules) in "
+          "the not located |")
     print("|---|---|---|---|---|---|")
     t0 = time.perf_counter()
     for condition in args.conditions:
         for split in SPLITS:
             fs = frames(condition, split, args.frames)
-            read = bound = 0
+            read = bound = held = 0
             classes = {"beyond M": 0, "located, checksum error": 0, "not located": 0}
             broken: list[int] = []
             for f in fs:
@@ -71,6 +76,8 @@ def main() -> int:
                 truth = analyse(f)
                 read += ok
                 bound += truth.correctable
+                held += truth.correctable or any(analyse(g).correctable for g in
+                                                 presentation(condition, split, f.index, args.presentation) if g.moment)
                 if not ok:
                     kind, truth = classify(chain, f)
                     classes[kind] += 1
@@ -78,7 +85,7 @@ def main() -> int:
                         broken.append(sum(w >= 3 for w in truth.finder_wrong))
             n = len(fs)
             finders = ", ".join(f"{k}: {broken.count(k)}" for k in range(4) if broken.count(k)) or "—"
-            print(f"| {condition} | {split} | {100 * read / n:.0f}% | {100 * bound / n:.0f}% | "
+            print(f"| {condition} | {split} | {100 * read / n:.0f}% | {100 * bound / n:.0f}% / {100 * held / n:.0f}% | "
                   f"{classes['beyond M']} / {classes['located, checksum error']} / {classes['not located']} | "
                   f"{finders} |", flush=True)
     print(f"\n({time.perf_counter() - t0:.0f} s)")

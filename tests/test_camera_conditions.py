@@ -128,7 +128,7 @@ def test_the_frames_after_a_missed_one_read_small_codes_and_glare_a_single_frame
     chain = DecoderChain(live_budget_ms=1000.0)
     missed = [f for c in ("small", "glare") for f in frames(c, "validation", 2 * PER_SPLIT)
               if chain.decode_live(f.image).texts != (f.payload,)]
-    assert {m.condition for m in missed} == {"small", "glare"}
+    assert missed and {m.condition for m in missed} <= {"small", "glare"}   # the redrawn step reads these glares
     later = [f for m in missed for f in presentation(m.condition, "validation", m.index, 10)
              if f.moment and chain.decode_live(f.image).texts == (f.payload,)]
     assert {(f.condition, f.index) for f in later} == {(m.condition, m.index) for m in missed}
@@ -149,7 +149,7 @@ def test_a_higher_error_level_draws_more_smaller_modules_over_the_same_width():
 
 # Tuning frames the region ladder missed before the redrawn step (its seven filters, 4 ms budget): a crack or a
 # reflection over a finder pattern, so zxing-cpp located no code (benchmarks/analyse_door_misses.py).
-MISSED_BEFORE = {"cracked": (53, 62, 66, 101, 123), "glare": (59, 177, 289)}
+MISSED_BEFORE = {"cracked": (48, 53, 62, 101, 106, 123, 141), "glare": (59, 77, 177, 193)}
 
 
 def test_codes_whose_finder_pattern_is_broken_are_read_redrawn_from_their_outline():
@@ -169,11 +169,12 @@ def test_codes_whose_finder_pattern_is_broken_are_read_redrawn_from_their_outlin
 def test_the_redrawn_grid_is_the_code_s_true_modules_on_a_clean_frame():
     from drivers.camera import redraw, regions
     from drivers.testkit.qr_oracle import truth
-    f = frame("tilt", "tuning", 1)
-    view = regions.region_view(f.image, regions.candidates(f.image, 1)[0])
-    dark = redraw.grid(view, redraw.outline(view), redraw.TICKET_MODULES)
-    wrong = min(int((np.rot90(dark, k) != truth(f)).sum()) for k in range(4))
-    assert wrong <= 3
+    for index in (0, 2, 3):
+        f = frame("tilt", "tuning", index)
+        view = regions.region_view(f.image, regions.candidates(f.image, 1)[0])
+        dark = redraw.grid(view, redraw.outline(view), redraw.TICKET_MODULES)
+        wrong = min(int((np.rot90(dark, k) != truth(f)).sum()) for k in range(4))
+        assert wrong <= 3, (index, wrong)
     flat = np.full((300, 300), 128, np.uint8)
     assert redraw.outline(flat) is None and redraw.redrawn_code(flat).shape == (8, 8)
 
@@ -206,3 +207,12 @@ def test_the_oracle_counts_codewords_per_block_as_error_level_m_corrects_them():
                 d[ys[0], xs[0]] ^= True
             read = zxingcpp.read_barcode(picture(d), is_pure=True)
             assert (read is not None and read.valid) == readable, (block, flips)
+
+
+def test_a_step_skipped_for_one_slow_run_is_tried_again_once_its_estimate_decays():
+    chain = DecoderChain()          # the real 4 ms budget
+    f = next(f for f in frames("small", "validation", 10) if DecoderChain(region_steps=[]).decode_live(f.image).texts == ())
+    chain.region_cost_ms[0] = 1.5 * chain.live_budget_ms      # as after a cold start: this step never fits
+    tried = [chain.decode_live(f.image).steps_tried for _ in range(15)]
+    assert tried[0] == 1 and max(tried) > 1
+    assert chain.region_cost_ms[0] < chain.live_budget_ms     # re-measured

@@ -53,10 +53,10 @@ def region_ladder(local: Decoder, histogram: Decoder | None, pure: Decoder | Non
     of the door conditions, most frames recovered per millisecond first (benchmarks/bench_door_conditions.py
     prints what each recovers): a 3x3 median read with `local` (zxing-cpp's local binarizer, or the only library
     there is), which recovers the most on every condition; the zoomed region as it is (small codes); an unsharp
-    mask (small and blurred codes); an opening and closing read with the global-histogram binarizer (cracks); a
-    closing (cracks, fold shading); local contrast equalized (glare); the unsharp mask with the other binarizer.
-    `pure` (zxing-cpp in pure mode) reads the code redrawn from its outline (`redraw.redrawn_code`): a crack or a
-    reflection over a finder pattern, which no filter above gets past."""
+    mask (small and blurred codes); the code redrawn from its outline (`redraw.redrawn_code`), read by `pure`
+    (zxing-cpp in pure mode): a crack or a reflection over a finder pattern, which no filter gets past; an opening
+    and closing read with the global-histogram binarizer (cracks); a closing (cracks, fold shading); local contrast
+    equalized (glare); the unsharp mask with the other binarizer."""
     steps: list[tuple[Decoder | None, R.RegionFilter]] = [
         (local, R.despeckled), (local, R.zoom), (local, R.sharpened), (pure, redraw.redrawn_code),
         (histogram, R.opened_closed), (local, R.closed), (local, R.equalized), (histogram, R.sharpened)]
@@ -130,8 +130,13 @@ class DecoderChain:
         for box in R.candidates(gray, self.regions_per_frame):      # strongest region first, every step on it
             view = R.region_view(gray, box)
             for index, (name, decoder, region_filter) in enumerate(self.region_steps):
+                if max(box.w, box.h) < getattr(region_filter, "min_side", 0):    # too small for this step
+                    continue
                 cost = self.region_cost_ms[index]
                 if _cpu_ms(c0) + cost > self.live_budget_ms:
+                    # its estimate decays while it is skipped: one slow run (a cold start, a preempted thread)
+                    # does not exclude a step for good, it runs again once the estimate fits and is re-measured
+                    self.region_cost_ms[index] = cost * 0.9
                     return DecodeResult((), "", _ms(t0), tried)
                 c1 = time.thread_time()
                 texts = _decode(decoder, region_filter(view))

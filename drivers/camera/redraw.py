@@ -218,3 +218,9 @@ def redrawn_code(view: np.ndarray) -> np.ndarray:
     pure mode (a blank image when no code outline is found)."""
     pictures = redrawn(view, (TICKET_MODULES,))
     return pictures[0] if pictures else _NOTHING
+
+
+# Sampling module centres needs ~2.3 px per module in the frame (below it, the ideal sampler of
+# benchmarks/analyse_door_misses.py loses a small code's modules and the other steps read it better): the live chain
+# skips this step on a region under 120 px (`regions.candidates` boxes are ~50 modules of a ticket's code).
+redrawn_code.min_side = 120     # type: ignore[attr-defined]
