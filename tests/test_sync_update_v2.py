@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 import uuid
 
@@ -188,5 +189,57 @@ def test_a_device_that_reads_only_the_form_before_gets_it_as_well_while_online(t
     finally:
         old.stop()
         watcher.stop()
+        server.stop()
+        store.close()
+
+
+def _holding(lock, seconds: float) -> threading.Thread:
+    """Another thread holding `lock` for `seconds` (as ingestion holds the store's lock through its fsync)."""
+    held = threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            time.sleep(seconds)
+    t = threading.Thread(target=hold, daemon=True)
+    t.start()
+    assert held.wait(5)
+    return t
+
+
+def test_the_announcers_own_connection_reads_while_the_store_lock_is_held(store):
+    ev = store.create_event("fest", "Night", 1e9, 1e9 + 3600, "Europe/Paris", [], [])
+    order = store.add_order("fest", ev, "Ann", positions=[{}])
+    v = store.version("fest")
+    store.cancel_order(order["number"], "chargeback")
+    reads = store.reopen()
+    try:
+        holder = _holding(store.lock, 3.0)
+        t0 = time.monotonic()
+        assert reads.version("fest") > v
+        assert [r["ticket_key"] for r in reads.revocations_for_event(ev, v)] == [order["tickets"][0]["ticket_key"]]
+        assert [t["order_status"] for t in reads.tickets_for_event(ev, v)] == ["cancelled"]
+        assert time.monotonic() - t0 < 2.0 and holder.is_alive()       # never waited for the held lock
+        holder.join()
+    finally:
+        reads.close()
+
+
+def test_a_cancellation_reaches_the_door_while_ingestion_holds_the_store(tmp_path, broker):
+    store, event, orders = make_store(tmp_path / "server", tickets=3)
+    server = start_server(store, broker.port)
+    door = start_door(tmp_path / "a", "gate-a", broker.port, store.server_public_key(ORG), event)
+    organiser = type(store).open(tmp_path / "server")        # the organiser's CLI: another connection
+    try:
+        assert wait_for(lambda: ready(door, 3)), door.sync.rejections
+        ticket = orders[1]["tickets"][0]["ticket_key"]
+        holder = _holding(store.lock, 6.0)
+        organiser.cancel_order(orders[1]["number"], "chargeback")
+        assert wait_for(lambda: _state(door, ticket) == ("chargeback", "cancelled"), 4)
+        assert holder.is_alive(), "the announcer waited for the server store's lock"
+        holder.join()
+    finally:
+        organiser.close()
+        door.close()
         server.stop()
         store.close()

@@ -233,6 +233,10 @@ class PostgresStore(SqlStore):
     def _connect(self, create: bool, **options: Any) -> PgConnection:
         return connect(self.url, create, float(options.get("connect_timeout", 10.0)))
 
+    def reopen(self) -> "PostgresStore":
+        """Another connection to this database with its own lock (the sync announcer's reads)."""
+        return PostgresStore(self.data_dir, self.url, create=False)
+
     def __repr__(self) -> str:
         return f"PostgresStore({display_url(self.url)})"
 

@@ -19,14 +19,14 @@ from server_stub.store.sql_store import SqlStore
 DB_NAME = "server.sqlite"
 
 
-def connect(path: Path, create: bool, busy_timeout: float = 10.0) -> sqlite3.Connection:
+def connect(path: Path, create: bool, busy_timeout: float = 10.0, check: bool = True) -> sqlite3.Connection:
     pragmas = ("journal_mode=WAL", "synchronous=FULL",
                f"busy_timeout={int(busy_timeout * 1000)}",   # another writer (a worker, an import)
                "cache_size=-32768",                         # 32 MiB: the scan_uuid index stays in memory longer
                "wal_autocheckpoint=4000")                   # fewer checkpoints (each one fsyncs) during ingestion
     return open_guarded(path, application_id=APPLICATION_ID, migrations=MIGRATIONS, error=StoreError, create=create,
                         missing=f"no server store at {path} (run `ticketgate server init` first)", pragmas=pragmas,
-                        check=lambda conn: _integrity(conn, path))
+                        check=(lambda conn: _integrity(conn, path)) if check else None)
 
 
 def _integrity(conn: sqlite3.Connection, path: Path) -> None:
@@ -38,8 +38,8 @@ def _integrity(conn: sqlite3.Connection, path: Path) -> None:
 class SqliteStore(SqlStore):
     backend = "sqlite"
 
-    def __init__(self, data_dir: str | Path, create: bool = True, busy_timeout: float = 10.0):
-        super().__init__(data_dir, create, busy_timeout=busy_timeout)
+    def __init__(self, data_dir: str | Path, create: bool = True, busy_timeout: float = 10.0, check: bool = True):
+        super().__init__(data_dir, create, busy_timeout=busy_timeout, check=check)
 
     @classmethod
     def open(cls, data_dir: str | Path, create: bool = True, busy_timeout: float = 10.0) -> "SqliteStore":
@@ -47,7 +47,12 @@ class SqliteStore(SqlStore):
 
     def _connect(self, create: bool, **options: Any) -> sqlite3.Connection:
         self.path = self.data_dir / DB_NAME
-        return connect(self.path, create, float(options.get("busy_timeout", 10.0)))
+        return connect(self.path, create, float(options.get("busy_timeout", 10.0)), bool(options.get("check", True)))
+
+    def reopen(self) -> "SqliteStore":
+        """Another connection to this file with its own lock (the sync announcer's reads: WAL lets them run beside
+        ingestion's transactions instead of waiting for this store's lock). Checked once already: not again."""
+        return SqliteStore(self.data_dir, create=False, check=False)
 
     def read_connection(self) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)

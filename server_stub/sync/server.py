@@ -109,6 +109,7 @@ class SyncServer:
         self.kiosk_quiet = KIOSK_QUIET
         self._kiosk_due: dict[str, tuple[set[int], float]] = {}   # org -> (events with new tickets, when to resync)
         self._old_form: dict[str, set[str]] = {}    # org -> devices online that read only `update` (presence)
+        self._reads: SyncStore | None = None
         transport.on_message = lambda t, p: self._inbox.put((t, p))
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -137,6 +138,8 @@ class SyncServer:
             t.join(5)
         if not any(t.is_alive() for t in self._threads):
             self._flush_relays(every=0.0)        # what was gathered leaves before the goodbye
+        if self._reads is not None and self._reads is not self.store and not any(t.is_alive() for t in self._threads):
+            self._reads.close()
         status = None
         if self.announce_enabled and self.orgs:
             for org in self.orgs[1:]:
@@ -486,21 +489,30 @@ class SyncServer:
                 except Exception:
                     log.exception("sync server %s: announcing changes of %s failed", self.name, org)
 
+    def _announce_reads(self) -> SyncStore:
+        """The announcer's own connection to the store (`reopen`): its reads never wait for the store lock behind
+        ingestion's transactions (each one ends with an fsync). Opened by the first look, closed by stop()."""
+        if self._reads is None:
+            reopen = getattr(self.store, "reopen", None)
+            self._reads = reopen() if callable(reopen) else self.store
+        return self._reads
+
     def announce(self, org: str) -> int:
         """Publish what changed since the last look (revocations, blocks, resets, small ticket changes) live."""
-        version = self.store.version(org)
+        store = self._announce_reads()
+        version = store.version(org)
         since = self._seen_version.get(org, version)
         if version <= since:
             return 0
         sent = 0
         ticket_events: set[int] = set()
-        old_events = self._old_form_events(org)
-        for event in self.store.events(org):
+        old_events = self._old_form_events(store, org)
+        for event in store.events(org):
             e = event["event_id"]
-            revocations = self.store.revocations_for_event(e, since)
-            body = bundles.flag_section(revocations, self.store.blocks_for_event(e, since),
-                                        self.store.resets_for_event(e, since))
-            changed, states = bundles.live_ticket_changes(self.store.tickets_for_event(e, since),
+            revocations = store.revocations_for_event(e, since)
+            body = bundles.flag_section(revocations, store.blocks_for_event(e, since),
+                                        store.resets_for_event(e, since))
+            changed, states = bundles.live_ticket_changes(store.tickets_for_event(e, since),
                                                           {r["ticket_key"] for r in revocations})
             if changed or states:
                 ticket_events.add(e)
@@ -520,7 +532,7 @@ class SyncServer:
                     self.transport.publish(topics.live(org, e), self._sign(org, part))
                     sent += 1
         self._seen_version[org] = version
-        if self.store.staff_version(org) > since:      # staff changed: every device asks for its delta (roster)
+        if store.staff_version(org) > since:      # staff changed: every device asks for its delta (roster)
             sent += self.resync_devices(org)
         self.stats["live"] += sent
         if ticket_events:      # debounced: a burst of sales (or a push) gives one delta per kiosk
@@ -528,14 +540,14 @@ class SyncServer:
             self._kiosk_due[org] = (events | ticket_events, time.monotonic() + self.kiosk_quiet)
         return sent
 
-    def _old_form_events(self, org: str) -> set[int] | frozenset[int]:
+    def _old_form_events(self, store: SyncStore, org: str) -> set[int] | frozenset[int]:
         """Events of the devices online now whose presence does not say they read `update2` (a version before it):
         their live updates go in both forms. Every event when such a device holds every event."""
         old = self._old_form.get(org)
         if not old:
             return set()
         events: set[int] = set()
-        for d in self.store.devices(org):
+        for d in store.devices(org):
             if d["device_id"] in old and not d.get("revoked"):
                 if not d.get("events"):
                     return _EVERY_EVENT
