@@ -3,6 +3,7 @@
     python benchmarks/bench_bundle_apply.py [--tickets 1000000] [--rate 20]     # the issue's sizes
     python benchmarks/bench_bundle_apply.py --quick                              # 100,000 tickets
     python benchmarks/bench_bundle_apply.py --quick --trace     # + where each slow scan's time went (bundle_trace.py)
+    python benchmarks/bench_bundle_apply.py --quick --stage-batch 1000 --flush-every 2    # A/B of the staging steps
 
 The device is a process of its own, like the app: one Gate and one DeviceSync on one ledger (its RSS is the
 agent's). It scans real signed tickets at `--rate` per second in a thread during both pushes:
@@ -47,6 +48,12 @@ def device_main(args: argparse.Namespace) -> None:
     bundle_trace.install(probe=spec["trace"])
     if spec["switch_interval"]:
         sys.setswitchinterval(spec["switch_interval"])      # the GIL's hand-over (Python's default 5 ms)
+    if spec.get("stage_batch"):                             # A/B of the staging's step sizes
+        from agent.sync import apply
+        apply.STAGE_BATCH = spec["stage_batch"]
+    if spec.get("flush_every"):
+        from agent.ledger import Ledger
+        Ledger.STAGE_FLUSH_EVERY = spec["flush_every"]
     device = SimDevice(Path(args.device) / "home", ORG, "door", bytes.fromhex(spec["key"]),
                        BrokerConfig(port=spec["port"]), [spec["event"]], options=DeviceOptions(bundle_timeout=300))
     # the scanning thread has its own ledger connection (the app's Gate), like the sync's
@@ -92,6 +99,8 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="100,000 tickets")
     p.add_argument("--trace", action="store_true", help="print where the slow scans' time went")
     p.add_argument("--switch-interval", type=float, default=0.0, help="the device's sys.setswitchinterval (s)")
+    p.add_argument("--stage-batch", type=int, default=0, help="rows per staging commit (default: the agent's)")
+    p.add_argument("--flush-every", type=int, default=0, help="staging commits per fsync of the staged file")
     p.add_argument("--device", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.device:
@@ -106,7 +115,8 @@ def main() -> None:
         picked = rnd.sample(rows, min(len(rows), 6000))
         cancelled = {str(t) for _, t in picked[:args.cancel]}
         spec = {"key": store.server_public_key(ORG).hex(), "port": config.port, "event": event, "rate": args.rate,
-                "trace": args.trace, "switch_interval": args.switch_interval,
+                "trace": args.trace, "switch_interval": args.switch_interval, "stage_batch": args.stage_batch,
+                "flush_every": args.flush_every,
                 "payloads": [(str(t), store.issue_ticket_payload(t)) for _, t in picked]}
         folder = Path(tmp) / "device"
         folder.mkdir()

@@ -173,8 +173,10 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
 
     def _new_generation(self) -> int:
         """A generation never used before (not by a file left on disk either): names are never reused, so a
-        connection holding a replaced file open can never mistake it for a new one."""
-        with self.transaction():
+        connection holding a replaced file open can never mistake it for a new one. Committed without an fsync:
+        the live generation (durable) and the files on disk bound it from below, so losing it reuses at most the
+        name of a staged file nobody ever attached."""
+        with self.relaxed_transaction():
             used = [self.get_setting(index_file.LAST_GENERATION, 0), self._live_generation(),
                     *index_file.index_files(self.path)]
             generation = int(max(used)) + 1
