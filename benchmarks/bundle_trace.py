@@ -105,6 +105,13 @@ def summarise(scans: list, trace: dict[str, Any], windows: list[tuple[str, tuple
             values = [s[6][key] for s in inside]
             if values:
                 print(f"[trace]   {key}: p50 {pct(values, 50) * 1000:.2f} ms p99 {pct(values, 99) * 1000:.2f} ms")
+        spans: dict[str, list[float]] = {}
+        for p0, p1, name_ in phases:
+            if a <= p0 <= b:
+                spans.setdefault(name_, []).append(p1 - p0)
+        if spans:
+            print("[trace]   phases: " + ", ".join(f"{k} n={len(v)} total {sum(v):.2f} s max {max(v) * 1000:.0f} ms"
+                                                for k, v in sorted(spans.items())))
         probe = [o for at, o in trace["probe"] if a <= at <= b]
         if probe:
             print(f"[trace]   GIL probe (1 ms sleep overshoot): p50 {pct(probe, 50) * 1000:.2f} p99 "
