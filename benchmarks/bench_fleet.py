@@ -122,6 +122,7 @@ def worker_main(spec_path: str, index: int) -> None:
     deadline = time.time() + 300
     while time.time() < deadline and any(d.ledger.outbox_size() for d in devices.values()):
         time.sleep(0.2)
+    time.sleep(2.0)       # the relays of the last uploads leave after their acks (gathered up to RELAY_EVERY)
     deadline = time.time() + 120        # what is still queued at a device lands (late, not lost) before it stops
     while time.time() < deadline and any(d.sync is not None and not d.sync._inbox.empty() for d in devices.values()):
         time.sleep(0.2)
@@ -564,16 +565,19 @@ def summarise(args, plan: Plan, changes: dict, memory: dict, outs: list[dict], s
             got = seen.get(key)
             lat = (got - at) if got is not None else None
             (bulk if key[1:] in {k for _, k in plan.bulk} else revocation).append(lat)
-    accepted = {s[1]: (s[0], s[3]) for s in scans if s[2] == "accepted" and s[1] in plan.probe_keys}
-    for key, (gate, at) in accepted.items():
+    # a gate offline when it admits a ticket relays it when it is back: catch-up, counted apart
+    accepted = {s[1]: (s[0], s[3], s[5]) for s in scans if s[2] == "accepted" and s[1] in plan.probe_keys}
+    offline_scans: list[float | None] = []
+    for key, (gate, at, gate_online) in accepted.items():
         for device, seen in arrivals.items():
             if device == gate or not online_at(offline, device, at):
                 continue
             got = seen.get("e" + key)
-            cross.append(got - at if got is not None else None)
+            (cross if gate_online else offline_scans).append(got - at if got is not None else None)
     show("revocation (cancel/exchange -> online device holds it)", revocation)
     show("1,000-ticket change (one commit -> each online device holds all)", bulk)
-    show("cross-gate (accepted at A -> in every other online gate's ledger)", cross)
+    show("cross-gate (accepted at online A -> in every other online gate's ledger)", cross)
+    show("  the same for tickets A admitted while offline (relayed once A is back)", offline_scans)
     change_cpu(outs, args)
     for stage, prefix in (("delivered to (received and verified by)", "d"), ("applied by (held in the ledger of)", "r")):
         done = [max((arrivals[d].get(prefix + k, float("inf")) for _, k in plan.bulk), default=0) - changes["bulk"]
@@ -617,7 +621,8 @@ HOPS = (("scan -> upload published (A)", "s", "u"), ("upload -> server ingests",
 
 
 def cross_gate_hops(plan: Plan, outs: list[dict], store, relayed: dict[str, float], start: float) -> None:
-    """Where a cross-gate pair's time goes (hop by hop, p50/p95, and the share of each hop in the slowest 5 %), and
+    """Where a cross-gate pair's time goes (A online at the scan; hop by hop, p50/p95, and the share of each hop in
+    the slowest 5 %), and
     what became of the pairs that never arrived (held in the ledger at the end, or not; the clients' refusals)."""
     arrivals: dict[str, dict[str, float]] = {}
     for o in outs:
@@ -627,7 +632,7 @@ def cross_gate_hops(plan: Plan, outs: list[dict], store, relayed: dict[str, floa
                                            "GROUP BY ticket_key")}
     offline = offline_windows(plan, start)
     scans = [s for o in outs for s in o["scans"]]
-    accepted = {s[1]: (s[0], s[3]) for s in scans if s[2] == "accepted" and s[1] in plan.probe_keys}
+    accepted = {s[1]: (s[0], s[3]) for s in scans if s[2] == "accepted" and s[1] in plan.probe_keys and s[5]}
     pairs, missing = [], {"held at the end": 0, "not held, relay received": 0, "not held, never received": 0}
     for key, (gate, at) in accepted.items():
         common = {"s": at, "u": arrivals[gate].get("u" + key), "i": ingested.get(key), "p": relayed.get(key)}
