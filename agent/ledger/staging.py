@@ -99,10 +99,18 @@ class StagingMixin(LedgerPart):
         return len(rows)
 
     def stage_flush(self) -> None:
-        """fsync the staged file: the disk's wait is paid here, by the staging thread, in small steps."""
+        """fsync the staged file's WAL: the disk's wait is paid here, by the staging thread, in small steps."""
         stage = self._stage
-        if stage is not None:
-            os.fsync(stage.lock_fd)
+        if stage is None:
+            return
+        try:
+            fd = os.open(f"{stage.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def stage_swap(self, then: Callable[[], None] = lambda: None) -> None:
         """Make the staged index file the live one, and run `then()` (the rest of the bundle: events, flags, version)
