@@ -5,8 +5,8 @@ washes one out, and the code is not found at all, although nearly every module c
 door conditions' frames the live chain missed, an ideal sampler reads all but a few codewords: benchmarks/
 analyse_door_misses.py). Here, on a zoomed region (`regions.region_view`):
 
-1. outline: the code's dark modules merged into one blob (local threshold, a closing of ~1.5 modules, an opening
-   that cuts thin crack lines and background joined to it); its four sides fitted as lines -> a first quadrilateral;
+1. outline: the code's dark modules merged into one blob (local threshold, a closing of 2 modules, an opening
+   that cuts thin crack lines and background joined to it; the module width estimated from the region itself); its four sides fitted as lines -> a first quadrilateral;
 2. the code warped square on that quadrilateral; the finder pattern searched near each corner and the alignment
    pattern near where it must be (normalised correlation: a crack over a pattern lowers the score, it does not
    remove it); the corner without a finder is the bottom-right one -> the code's orientation and a homography
@@ -15,8 +15,8 @@ analyse_door_misses.py). Here, on a zoomed region (`regions.region_view`):
    patterns (finders, separators, timing) redrawn as they must be; the clean picture read with `is_pure`.
 
 Error correction still applies to the data: only a code an ideal sampler could read is read (no guessing: a
-wrong grid gives a checksum error, never another text). Version 6 (41 modules, what a ticket is drawn as) first,
-then the versions around it.
+wrong grid gives a checksum error, never another text). The live step (`redrawn_code`) tries version 6 only (41
+modules, what a ticket is drawn as); `redrawn` also the versions around it.
 """
 from __future__ import annotations
 
@@ -89,12 +89,14 @@ def _code_sized(quad: np.ndarray, module: float) -> bool:
 
 def module_px(view: np.ndarray) -> float:
     """The module's width in px, from the middle of `view` (the code): dark area over edge length. Half of a random
-    module pattern's module sides border a light module, so a dark module brings m*m of area and ~2m of edge."""
+    module pattern's module sides border a light module, so a dark module brings m*m of area and ~2m of edge; the
+    edges counted along rows and columns are longer on a turned code and noise adds some: x2.6, not x2 (on tuning
+    frames this gives 0.9-1.1 of the true width; the outline's closing and opening tolerate +-30 %)."""
     h, w = view.shape
     middle = view[h // 4:3 * h // 4, w // 4:3 * w // 4]
     dark = middle < cv2.blur(middle, (15, 15))
-    edges = np.count_nonzero(dark[:, 1:] != dark[:, :-1]) + np.count_nonzero(dark[1:] != dark[:-1])
-    return 2.6 * np.count_nonzero(dark) / max(edges, 1)
+    edges = int(np.count_nonzero(dark[:, 1:] != dark[:, :-1]) + np.count_nonzero(dark[1:] != dark[:-1]))
+    return 2.6 * int(np.count_nonzero(dark)) / max(edges, 1)
 
 
 def _fit_sides(rough: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -118,7 +120,7 @@ def _fit_sides(rough: np.ndarray, points: np.ndarray) -> np.ndarray:
         except np.linalg.LinAlgError:
             return _clockwise(rough)
         corners.append(p1 + s[0] * d1)
-    return _clockwise(np.float32(corners))
+    return _clockwise(np.array(corners, np.float32))
 
 
 def _line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,11 +157,11 @@ def _find(square: np.ndarray, template: np.ndarray, centre: np.ndarray, reach: f
     return float(best), np.array([x0 + bx + half, y0 + by + half])
 
 
-def grid(view: np.ndarray, quad: np.ndarray, n: int) -> np.ndarray | None:
+def grid(view: np.ndarray, quad: np.ndarray, n: int) -> np.ndarray:
     """The code's modules (True = dark, function patterns redrawn), the finder-less corner at the bottom right."""
     margin = 2                                               # modules around the code in the squared picture
     side = (n + 2 * margin) * K
-    target = np.float32([[0, 0], [n, 0], [n, n], [0, n]]) * K + margin * K
+    target = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32) * K + margin * K
     h = cv2.getPerspectiveTransform(quad, target)
     square = cv2.warpPerspective(view, h, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     at = lambda mx, my: np.array([(mx + margin) * K, (my + margin) * K], float)     # noqa: E731
@@ -172,8 +174,8 @@ def grid(view: np.ndarray, quad: np.ndarray, n: int) -> np.ndarray | None:
     step_x, step_y = (tr - tl) / (n - 7), (bl - tl) / (n - 7)
     guess = tl + step_x * (n - 10) + step_y * (n - 10)
     score, align = _find(square, _ALIGN_T, guess, 1.5 * K)
-    src = np.float32([[3.5, 3.5], [n - 3.5, 3.5], [3.5, n - 3.5], [n - 6.5, n - 6.5]])
-    dst = np.float32([tl, tr, bl, align if score > 0.3 else guess])
+    src = np.array([[3.5, 3.5], [n - 3.5, 3.5], [3.5, n - 3.5], [n - 6.5, n - 6.5]], np.float32)
+    dst = np.array([tl, tr, bl, align if score > 0.3 else guess], np.float32)
     to_square = cv2.getPerspectiveTransform(src, dst)
     centres = np.stack(np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5), -1).reshape(1, -1, 2)
     pts = cv2.perspectiveTransform(centres.astype(np.float32), to_square)[0]
@@ -204,9 +206,7 @@ def redrawn(view: np.ndarray, sizes: tuple[int, ...] = SIZES) -> list[np.ndarray
         return []
     out = []
     for n in sizes:
-        dark = grid(view, quad, n)
-        if dark is not None:
-            out.append(picture(dark))
+        out.append(picture(grid(view, quad, n)))
     return out
 
 

@@ -90,8 +90,8 @@ def sample(f: DoorFrame, dark: np.ndarray | None = None) -> np.ndarray:
     """The frame's grey level at every module centre (bilinear), through the homography of the code's corners."""
     dark = truth(f) if dark is None else dark
     n = dark.shape[0]
-    grid = np.float32([[0, 0], [n, 0], [n, n], [0, n]])
-    h = cv2.getPerspectiveTransform(grid, np.float32(f.corners))
+    grid = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32)
+    h = cv2.getPerspectiveTransform(grid, np.array(f.corners, np.float32))
     centres = np.stack(np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5), -1).reshape(1, -1, 2)
     pts = cv2.perspectiveTransform(centres.astype(np.float32), h)[0]
     xs, ys = pts[:, 0].reshape(n, n) - 0.5, pts[:, 1].reshape(n, n) - 0.5     # pixel i covers [i, i + 1)
