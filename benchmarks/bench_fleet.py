@@ -123,8 +123,16 @@ def worker_main(spec_path: str, index: int) -> None:
     while time.time() < deadline and any(d.ledger.outbox_size() for d in devices.values()):
         time.sleep(0.2)
     time.sleep(2.0)       # the relays of the last uploads leave after their acks (gathered up to RELAY_EVERY)
-    deadline = time.time() + 120        # what is still queued at a device lands (late, not lost) before it stops
-    while time.time() < deadline and any(d.sync is not None and not d.sync._inbox.empty() for d in devices.values()):
+    # what is still queued for a device lands (late, not lost) before it stops: at the device, or still at the
+    # broker while the device's MQTT thread waits for the CPU (its queue empty a moment is not the end)
+    deadline, quiet = time.time() + 120, None
+    while time.time() < deadline:
+        if any(d.sync is not None and not d.sync._inbox.empty() for d in devices.values()):
+            quiet = None
+        elif quiet is None:
+            quiet = time.time()
+        elif time.time() - quiet >= 3.0:
+            break
         time.sleep(0.2)
     local = {n: [r[0] for r in d.ledger.conn.execute("SELECT scan_uuid FROM checkins WHERE origin='local'")]
              for n, d in devices.items()}
