@@ -140,7 +140,7 @@ def test_a_gate_uploads_its_scan_while_it_works_through_a_backlog_of_relays(tmp_
 def test_the_server_gathers_a_burst_of_relays_and_sends_the_first_at_once(tmp_path, broker):
     store, event, _ = make_store(tmp_path / "server", tickets=2)
     server = start_server(store, broker.port)
-    server.relay_every = 0.3
+    server.relay_every, server.relay_deliveries = 0.3, 1     # 2 gates / 1 per second: the 0.3 s cap
     verify = Verifier(store.server_public_key(ORG)).open
     got: list[tuple[float, list[str]]] = []
     spy = PahoTransport("spy-live", BrokerConfig(port=broker.port), clean_start=True)
@@ -161,6 +161,29 @@ def test_the_server_gathers_a_burst_of_relays_and_sends_the_first_at_once(tmp_pa
         assert [x for _, u in got for x in u] == [a.scan_uuid for a in burst]     # all, once, in order
         assert len(got) <= 3                  # the rest gathered (50 relays within well under 0.3 s)
         assert got[-1][0] - t0 < 1.5          # and sent within the window, without a new upload to push them
+    finally:
+        spy.stop()
+        server.stop()
+        store.close()
+
+
+def test_a_small_event_s_relays_hardly_wait(tmp_path, broker):
+    """The window is the event's gates / RELAY_DELIVERIES: 2 gates, 2.5 ms — a relay 50 ms after another leaves at
+    once (at 200 gates it would wait up to 0.25 s for the next ones)."""
+    store, event, _ = make_store(tmp_path / "server", tickets=2)
+    server = start_server(store, broker.port)
+    got: list[float] = []
+    spy = PahoTransport("spy-live", BrokerConfig(port=broker.port), clean_start=True)
+    spy.on_message = lambda topic, payload: got.append(time.monotonic())
+    spy.subscribe(topics.live(ORG, event))
+    spy.start()
+    try:
+        assert spy.wait_connected(10)
+        for i in range(5):
+            server.relay(ORG, event, [_entry(event, f"small-{i}")])
+            time.sleep(0.05)
+        assert wait_for(lambda: len(got) == 5, 10)      # five messages: none gathered
+        assert not wait_for(lambda: len(got) > 5, 0.5)
     finally:
         spy.stop()
         server.stop()

@@ -39,9 +39,11 @@ from server_stub.sync.ratelimit import DeviceLimiter, Limits
 log = logging.getLogger("ticketgate.sync.server")
 DRAIN = 64            # uploads ingested together in one store transaction
 RELAY_CHUNK = 2000    # relayed actions per live message (well under the devices' message size limit)
-RELAY_EVERY = 0.25    # s: at most one relay per event this often, the first after a quiet spell at once. Every gate
+RELAY_EVERY = 0.25    # s: at most this long an event's relay waits for the next ones to travel with it. Every gate
                       # verifies and commits each relay: one per upload was ~30/s at 200 gates, each handled by 199
                       # gates (docs/scaling.md, cross-gate: 0.25 s measured better than 0.1 s there)
+RELAY_DELIVERIES = 800  # relays x gates per second an event aims at: the window is gates / 800 s up to RELAY_EVERY
+                        # (200 gates: 0.25 s; 20 gates: 25 ms), so a small event's relays hardly wait
 POLL = 0.02          # s between two reads of the change counter (a primary-key read: 0.6 % of a core on SQLite,
                      # 1.4 % on PostgreSQL, measured; 0.1 s made a change wait 50 ms on average before it left)
 KIOSK_QUIET = 0.5     # s without ticket changes before kiosks are asked for a delta (a push in flight lands first)
@@ -94,7 +96,8 @@ class SyncServer:
         self._inbox: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._touched: dict[str, float] = {}
-        self.relay_every = RELAY_EVERY
+        self.relay_every, self.relay_deliveries = RELAY_EVERY, RELAY_DELIVERIES
+        self._gates: dict[tuple[str, int], tuple[float, int]] = {}      # (org, event) -> (counted at, gates)
         self._relays: dict[tuple[str, int], list[RelayedAction]] = {}    # (org, event) -> actions not relayed yet
         self._relayed_at: dict[tuple[str, int], float] = {}              # (org, event) -> last relay (monotonic)
         self._relay_lock = threading.Lock()
@@ -257,11 +260,24 @@ class SyncServer:
             self._relays.setdefault((org, event_id), []).extend(actions)
         self._flush_relays()
 
+    def _relay_window(self, key: tuple[str, int]) -> float:
+        """Seconds an event's relays are gathered: its gates / `relay_deliveries`, at most `relay_every` (the number of
+        gates registered for the event counted again every 30 s)."""
+        if self.relay_every <= 0:
+            return 0.0
+        counted = self._gates.get(key)
+        if counted is None or time.monotonic() - counted[0] > 30.0:
+            org, event_id = key
+            gates = sum(1 for d in self.store.devices(org)
+                        if not d.get("revoked") and (not d.get("events") or event_id in d["events"]))
+            counted = self._gates[key] = (time.monotonic(), gates)
+        return min(self.relay_every, counted[1] / self.relay_deliveries)
+
     def _flush_relays(self, every: float | None = None) -> None:
-        every = self.relay_every if every is None else every
         with self._relay_lock:
             now = time.monotonic()
-            due = [k for k in self._relays if now - self._relayed_at.get(k, -1e9) >= every]
+            due = [k for k in self._relays if now - self._relayed_at.get(k, -1e9) >=
+                   (self._relay_window(k) if every is None else every)]
             for key in due:
                 self._relayed_at[key] = now
             out = [(key, self._relays.pop(key)) for key in due]
@@ -275,7 +291,7 @@ class SyncServer:
         with self._relay_lock:
             if not self._relays:
                 return 0.1
-            due = min(self._relayed_at.get(k, 0.0) for k in self._relays) + self.relay_every
+            due = min(self._relayed_at.get(k, 0.0) + self._relay_window(k) for k in self._relays)
         return min(0.1, max(0.001, due - time.monotonic()))
 
     def _desk(self, org: str, device: str, reg: dict, msg: DeskRequest, size: int = 0) -> None:
