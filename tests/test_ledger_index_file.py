@@ -213,3 +213,24 @@ def test_a_missing_live_index_file_is_a_clear_error(tmp_path):
     with pytest.raises(LedgerError, match="ticket index file .* is missing"):
         Ledger.open(path)
     assert not Path(f"{path}.index-{live}.db").exists(), "not replaced by an empty one"
+
+
+def test_an_index_wiped_under_an_open_ledger_is_followed_by_an_empty_one(tmp_path):
+    """`provision wipe` deletes the index pointer and files while the app holds the ledger open: the open ledger
+    finds no ticket (not "no such table"), and takes new tickets into a fresh index file."""
+    from provisioning.device.wipe import wipe_ledger
+    path = tmp_path / "ledger.db"
+    ledger = Ledger.open(path)
+    ledger.upsert_tickets([{"ticket_key": "K1", "event_id": 1, "buyer_name": "Quelloworth", "payload": "TG1:X"}])
+    assert ledger.search("Quelloworth") and ledger.ticket("K1")
+    before = set(index_files(str(path)))
+    assert wipe_ledger(path, "test")
+    assert ledger.search("Quelloworth") == [] and ledger.ticket("K1") is None
+    after = set(index_files(str(path)))
+    assert after and not after & before                  # a new generation, the wiped one's files gone
+    ledger.upsert_tickets([{"ticket_key": "K2", "event_id": 1, "buyer_name": "Second", "payload": "TG1:Y"}])
+    assert [r["ticket_key"] for r in ledger.search("Second")] == ["K2"]
+    ledger.close()
+    reopened = Ledger.open(path)
+    assert reopened.ticket("K2") and reopened.ticket("K1") is None
+    reopened.close()

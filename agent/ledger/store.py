@@ -97,7 +97,7 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         if not conn.in_transaction and self._live_generation() != self._index_gen:
             with self.lock:
                 if not conn.in_transaction:
-                    self._attach_index(self._live_generation())
+                    self._follow_index()
         return conn
 
     def _live_generation(self) -> int:
@@ -108,7 +108,15 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         return self._live_generation() == self._index_gen
 
     def _follow_index(self) -> None:
-        self._attach_index(self._live_generation())
+        """Attach the live index file; one wiped under this connection (`provision wipe` deletes the pointer and the
+        files while the app holds the ledger open) is followed by an empty one, as at open."""
+        live = self._live_generation()
+        if live or self._conn.execute(
+                "SELECT 1 FROM main.sqlite_master WHERE type='table' AND name='tickets'").fetchone():
+            self._attach_index(live)
+        else:
+            self._attach_index(0)
+            self._open_index()
 
     def _attach_index(self, generation: int) -> None:
         """Attach the index file of `generation` (0: none, the tickets are in main) instead of the one attached.

@@ -84,9 +84,10 @@ def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False) -
         if "settings" in names:
             # staff.*: the organiser's staff (names, PIN hashes a 4-digit PIN falls to offline, badge ids), who is
             # on duty, the PIN throttle
-            # ledger.index*: the ticket index file is deleted below (the next open makes an empty one)
+            # ledger.index*: the ticket index file is deleted below (the next use makes an empty one); the last
+            # generation handed out is kept, so a new file never takes the name of one a connection still holds
             conn.execute("DELETE FROM settings WHERE key LIKE 'sync.bundle%' OR key='policy' OR key LIKE 'staff.%' "
-                         "OR key LIKE 'ledger.index%'")
+                         "OR (key LIKE 'ledger.index%' AND key != 'ledger.index_last')")
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("VACUUM")
