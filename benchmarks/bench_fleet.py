@@ -594,7 +594,8 @@ def summarise(args, plan: Plan, changes: dict, memory: dict, outs: list[dict], s
         done = [max((arrivals[d].get(prefix + k, float("inf")) for _, k in plan.bulk), default=0) - changes["bulk"]
                 for d in arrivals if online_at(offline, d, changes["bulk"])]
         print(f"1,000-ticket change {stage} all {len(done)} online devices in {max(done):.2f} s "
-              f"(p50 over devices {pct(done, 50):.2f} s, p95 {pct(done, 95):.2f} s, first {min(done):.2f} s)")
+              f"(p50 over devices {pct(done, 50):.2f} s, p95 {pct(done, 95):.2f} s, p99 {pct(done, 99):.2f} s, "
+              f"first {min(done):.2f} s)")
     codes: dict[str, int] = {}
     for s in scans:
         codes[s[2]] = codes.get(s[2], 0) + 1
