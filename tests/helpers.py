@@ -1,8 +1,13 @@
 """Helpers shared by the tests (fixtures that need a broker or a store are in broker.py and sync_fixtures.py)."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0, step: float = 0.02) -> bool:
@@ -55,3 +60,9 @@ def run_offscreen_scenario(script: str, *args: str, timeout: float = 180) -> Non
     proc = subprocess.run([sys.executable, str(root / "tests" / script), *args], cwd=root, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def server_refusals(data: Path) -> subprocess.CompletedProcess[str]:
+    """`ticketgate server --data DATA refusals`, the organiser's list of refused uploads, run as its command."""
+    return subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), "refusals"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)

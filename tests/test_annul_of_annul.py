@@ -4,17 +4,13 @@ in a later one; the device keeps the rows marked refused with the reason, `serve
 them is stored as a scan. The same annulment sent again (a lost ack) is a duplicate, not a refusal."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 from agent.sync.messages import ActionItem
-from tests.helpers import wait_for
+from tests.helpers import server_refusals, wait_for
 from tests.sync_fixtures import ORG, make_store, start_door, start_server
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _annul(key: str, event: int, ref: str, scan_uuid: str | None = None) -> dict:
@@ -66,7 +62,6 @@ def test_an_annulment_of_an_annulment_or_of_an_annulled_checkin_is_refused(tmp_p
         door.close()
         server.stop()
         store.close()
-    listed = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(tmp_path / "server"), "refusals"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    listed = server_refusals(tmp_path / "server")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.count("names an annulment") == 2 and listed.stdout.count("already annulled") == 2

@@ -2,21 +2,17 @@
 stored: on the device (the ledger) and on the server (refused in the signed ack, listed by `server refusals`)."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from agent.ledger import Ledger
 from agent.history import Action
 from agent.sync.messages import ActionItem
-from tests.helpers import wait_for
+from tests.helpers import server_refusals, wait_for
 from tests.sync_fixtures import ORG, make_store, start_door, start_server
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _annul(ref: str | None, ticket: str = "11") -> Action:
@@ -73,6 +69,5 @@ def test_the_server_refuses_an_annulment_of_an_action_it_does_not_hold(tmp_path,
         door.close()
         server.stop()
         store.close()
-    listed = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(tmp_path / "server"), "refusals"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    listed = server_refusals(tmp_path / "server")
     assert listed.returncode == 0 and "gate-a" in listed.stdout and "no such entry or cancellation" in listed.stdout
