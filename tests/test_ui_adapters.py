@@ -2,6 +2,7 @@
 online/offline badge; printers through the drivers to a printer socket on 127.0.0.1. No Kivy here."""
 from __future__ import annotations
 
+import time
 
 import pytest
 
@@ -320,3 +321,16 @@ def test_undo_says_what_it_takes_back(tmp_path):
     assert ctl.undo_last("Scanned by mistake").startswith("Entry of ticket 1002")
     assert ctl.undo_last("Scanned by mistake") == "Nothing to undo."          # one undo per action, never twice
     demo.door.close()
+
+
+def test_the_demo_s_tickets_are_valid_at_any_hour_of_the_day(tmp_path):
+    """The demo device (and the tests built on it) judges tonight's tickets inside their window whatever the hour
+    it runs at: its event once started at 17:00 UTC, so from midnight to 11:00 UTC every ticket was 'not yet valid'."""
+    midnight = time.time() - time.time() % 86400
+    states = {}
+    for hour in range(24):
+        now = midnight + hour * 3600 + 900
+        demo = seed(tmp_path / f"device-{hour}", now=now, clock=lambda now=now: now)
+        states[hour] = (demo.door.ticket_state("1002"), demo.door.scan(demo.ticket(1002)).code.value)
+        demo.door.close()
+    assert {h: s for h, s in states.items() if s != ("valid", "accepted")} == {}
