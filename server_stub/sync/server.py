@@ -61,14 +61,6 @@ class _Checked:
     retry_after: float = 0.0
 
 
-class _Every(frozenset):
-    def __contains__(self, item: object) -> bool:
-        return True
-
-
-_EVERY_EVENT = _Every()
-
-
 def fit(update: UpdateV2, limit: int = MAX_MESSAGE - 4096) -> list[dict]:
     """The wire forms of `update`, halved until each signed message stays under the broker's size limit (a single
     row over it goes as it is: the broker refuses it, loudly; nothing is dropped here)."""
@@ -556,7 +548,7 @@ class SyncServer:
             self._kiosk_due[org] = (events | ticket_events, time.monotonic() + self.kiosk_quiet)
         return sent
 
-    def _old_form_events(self, store: SyncStore, org: str) -> set[int] | frozenset[int]:
+    def _old_form_events(self, store: SyncStore, org: str) -> set[int]:
         """Events of the devices online now whose presence does not say they read `update2` (a version before it):
         their live updates go in both forms. Every event when such a device holds every event."""
         old = self._old_form.get(org)
@@ -566,7 +558,7 @@ class SyncServer:
         for d in store.devices(org):
             if d["device_id"] in old and not d.get("revoked"):
                 if not d.get("events"):
-                    return _EVERY_EVENT
+                    return {e["event_id"] for e in store.events(org)}
                 events.update(d["events"])
         return events
 
