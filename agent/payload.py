@@ -5,6 +5,7 @@ Dispatch by shape: `TG1:` is ours, `TG2:` a kiosk's offline sale (agent.allotmen
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from agent import pretix_sig1
@@ -35,10 +36,19 @@ def _as_text(raw: str | bytes) -> str:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedPayload("payload is not UTF-8") from None
-    if len(raw) > MAX_TEXT_LENGTH:
+    if len(raw) > MAX_TEXT_LENGTH * 4:
         raise MalformedPayload("payload too long")
-    # Scanners append CR/LF or pad with spaces; a QR alphanumeric payload never ends in whitespace.
-    return raw.strip("\r\n\t\x00 ")
+    # Scanners append CR/LF or pad with spaces; a QR alphanumeric payload never ends in whitespace. A scanner set to
+    # transmit the AIM symbology identifier puts `]Q1` (QR, `]Q0`..`]Q6`) in front, one with ECI transmission an ECI
+    # designator (`\000026`): neither `]` nor `\` is in base45 or base64, so no ticket ever starts with them.
+    text = _SCANNER_PREFIX.sub("", raw.strip("\r\n\t\x00 "), count=1)
+    if len(text) > MAX_TEXT_LENGTH:
+        raise MalformedPayload("payload too long")
+    return text
+
+
+_SCANNER_PREFIX = re.compile(r"\A(?:\][Q][0-6])?(?:\\[0-9]{6})*")
+_OUR_SCHEMES = (SCHEME, TG2_SCHEME)
 
 
 def read_payload(raw: str | bytes, keyring: Keyring, now: float) -> Decoded:
@@ -48,6 +58,9 @@ def read_payload(raw: str | bytes, keyring: Keyring, now: float) -> Decoded:
             return _read_tg1(text, keyring, now)
         if text.startswith(TG2_SCHEME):
             return _read_tg2(text, keyring, now)
+        if text[:4].upper() in _OUR_SCHEMES:
+            raise MalformedPayload("lower-case letters in a ticketgate code (a keyboard-wedge scanner with Caps Lock "
+                                   "or case conversion on?)")
         return _read_pretix(text, keyring)
     except MalformedPayload as exc:
         return Decoded(MALFORMED, detail=str(exc))

@@ -156,8 +156,10 @@ def parse_payload(text: str) -> ParsedPayload:
                 pos += 4
             else:
                 valid.append(None)
-    except (IndexError, UnicodeDecodeError):
+    except IndexError:
         raise MalformedPayload("payload truncated") from None
+    except UnicodeDecodeError:
+        raise MalformedPayload("seat label is not UTF-8") from None
     if len(zones) != nzones or pos != len(body):
         raise MalformedPayload("payload length does not match its fields")
     ticket = Ticket(key_id=key_id, event_id=event_id, ticket_id=int.from_bytes(tid, "big"), category=category,
