@@ -37,6 +37,8 @@ from agent.sync.uploader import UploadOptions, Uploader
 
 log = logging.getLogger("ticketgate.sync.device")
 CMD_SETTING = "sync.cmd_ts"
+LIVE_BATCH = 50              # live messages applied in one ledger transaction at most
+LIVE_BATCH_SECONDS = 0.01    # s of work per batch at most: the batch holds the write lock the door's scans need
 STOP_WAIT = 5.0      # s stop() waits for the sync thread (30 s held the fleet benchmark's loop: devices back late)
 
 
@@ -78,7 +80,7 @@ class DeviceSync:
         self._stager: FullBundleStager | None = None     # the full bundle being staged as its chunks arrive
         self._staged: set[int] = set()
         self.rejections: deque[tuple[str, str]] = deque(maxlen=200)   # (topic, reason), newest last
-        self.stats = {"bundles": 0, "live": 0, "merged": 0, "acks": 0, "commands": 0}
+        self.stats = {"bundles": 0, "live": 0, "live_commits": 0, "merged": 0, "acks": 0, "commands": 0}
         self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._wake = threading.Event()
         self._outbox_written = threading.Event()     # a scan was recorded: its upload leaves before the backlog
@@ -185,18 +187,19 @@ class DeviceSync:
         while not self._stop.is_set():
             self._wake.wait(self.o.tick)
             self._wake.clear()
+            carried: tuple[Any, ...] | None = None     # taken from the queue by a live batch, not live itself
             while True:     # stopping too: what was received (acked to the broker) is applied, not dropped
-                try:
-                    item = self._inbox.get_nowait()
-                except queue.Empty:
-                    break
-                try:
-                    self._handle(item)
-                except TicketgateError as exc:    # refused on purpose (unsigned, stale, malformed fields…)
-                    self._reject(item[1] if len(item) > 1 else "", str(exc))
-                except Exception as exc:  # a bug: logged with its traceback; one message never stops the sync
-                    log.exception("sync: failed handling %s", item[0])
-                    self._reject(str(item[1]) if len(item) > 1 else "", f"internal error {type(exc).__name__}")
+                if carried is not None:
+                    item, carried = carried, None
+                else:
+                    try:
+                        item = self._inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                if self._is_live(item):
+                    carried = self._live_batch(item)
+                else:
+                    self._handle_one(item)
                 if self._outbox_written.is_set():     # this gate's entry goes out now, not after the whole backlog
                     self._upload()
             self._upload()
@@ -206,6 +209,68 @@ class DeviceSync:
                     self._maybe_hello()
             except Exception:
                 log.exception("sync: clock or hello tick failed")
+
+    def _handle_one(self, item: tuple[Any, ...]) -> bool:
+        """Handle one queued item; False when it was refused (logged in `rejections`), never raised."""
+        try:
+            self._handle(item)
+            return True
+        except TicketgateError as exc:    # refused on purpose (unsigned, stale, malformed fields…)
+            self._reject(item[1] if len(item) > 1 else "", str(exc))
+        except Exception as exc:  # a bug: logged with its traceback; one message never stops the sync
+            log.exception("sync: failed handling %s", item[0])
+            self._reject(str(item[1]) if len(item) > 1 else "", f"internal error {type(exc).__name__}")
+        return False
+
+    def _is_live(self, item: tuple[Any, ...]) -> bool:
+        if item[0] != "msg":
+            return False
+        parsed = topics.parse(item[1])
+        return parsed is not None and parsed.kind == "live" and parsed.org == self.org
+
+    def _live_batch(self, first: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """Apply `first` and the live messages queued right behind it in ONE ledger transaction (one commit instead
+        of one per message: 200 gates' relays arrive in bursts). Each message is verified, replay-checked (its id
+        remembered in this transaction) and applied on its own inside a savepoint: a refused one is rolled back
+        alone, the others apply. Bounded (LIVE_BATCH messages, LIVE_BATCH_SECONDS of work, or a scan recorded
+        meanwhile), since the batch holds the ledger's write lock, which the door's scans also need. Returns the
+        item taken from the queue that is not live (handled next), or None."""
+        batch, applied, nxt = [first], 0, None
+        merged = self.stats["merged"]
+        started = time.perf_counter()
+        conn = self._ledger.conn
+        try:
+            with self._ledger.relaxed_transaction():
+                item: tuple[Any, ...] | None = first
+                while item is not None:
+                    conn.execute("SAVEPOINT live_message")
+                    if self._handle_one(item):
+                        applied += 1
+                    else:
+                        conn.execute("ROLLBACK TO live_message")     # this message's writes only (its seen id too)
+                    conn.execute("RELEASE live_message")
+                    item = None
+                    if (len(batch) >= LIVE_BATCH or time.perf_counter() - started >= LIVE_BATCH_SECONDS
+                            or self._outbox_written.is_set() or self._stop.is_set()):
+                        break
+                    try:
+                        nxt = self._inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    if self._is_live(nxt):
+                        item, nxt = nxt, None
+                        batch.append(item)
+        except Exception as exc:      # the commit failed (disk full, I/O error): none of the batch was applied
+            log.exception("sync %s: a batch of %d live messages could not be committed", self.device, len(batch))
+            self.stats["merged"] = merged
+            for it in batch:
+                self._reject(it[1], f"not applied: the ledger commit failed ({type(exc).__name__})")
+            return nxt
+        self.stats["live"] += applied
+        self.stats["live_commits"] += 1
+        if applied:
+            self.on_change("live")      # after the commit: a reader on another connection sees what changed
+        return nxt
 
     def _upload(self) -> None:
         """Send what the outbox holds and the window allows (the other gates learn this gate's entries from it)."""
@@ -367,8 +432,9 @@ class DeviceSync:
         if body["type"] not in ("update2", "update", "checkins"):
             raise Rejected(f"unknown live message type {body['type']!r}")
         compact = UpdateV2.from_wire(body) if body["type"] == "update2" else None    # checked before the lock
-        # remembered as seen and applied together, or neither; without an fsync: a power cut that loses it loses
-        # what comes back (the next hello's delta, other gates' entries are durable on their gate and the server)
+        # remembered as seen and applied together, or neither (the batch's savepoint, _live_batch); without an
+        # fsync: a power cut that loses it loses what comes back (the next hello's delta, other gates' entries are
+        # durable on their gate and the server)
         with self._ledger.relaxed_transaction():
             self._fresh(body)
             if compact is not None:
@@ -382,8 +448,6 @@ class DeviceSync:
                     self._reject(f"live/{event_id}", f"relayed action refused: {reason}")
                 self.stats["merged"] += self._ledger.merge_remote(
                     [a.to_wire() for a in checkins.actions if a.device_id != self.device])
-        self.stats["live"] += 1
-        self.on_change("live")
 
     def _cmd(self, body: dict[str, Any]) -> None:
         if body.get("device") != self.device:
