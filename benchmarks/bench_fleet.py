@@ -212,6 +212,17 @@ def online(device: SimDevice, keys: set[str], seen: dict[str, float], syncs: lis
             n, wall, cpu = handled.get(kind, (0, 0.0, 0.0))
             handled[kind] = (n + 1, wall + time.perf_counter() - t0, cpu + time.thread_time() - c0)
     transport.on_message, verifier.open, transport.publish, sync._handle = on_message, open_, publish_, handle_
+    live_batch = sync._live_batch      # consecutive live messages in one transaction: its commit is counted here
+
+    def live_batch_(item):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return live_batch(item)
+        finally:
+            n, wall, cpu = handled.get("live batches (with their commit)", (0, 0.0, 0.0))
+            handled["live batches (with their commit)"] = (n + 1, wall + time.perf_counter() - t0,
+                                                           cpu + time.thread_time() - c0)
+    sync._live_batch = live_batch_
     return device
 
 
@@ -683,6 +694,10 @@ def cross_gate_hops(plan: Plan, outs: list[dict], store, relayed: dict[str, floa
     print("device sync threads, per message kind: " + ", ".join(
         f"{k} {n} ({wall / n * 1000:.2f} ms wall, {cpu / n * 1000:.2f} ms CPU each; {cpu:.0f} s CPU in all)"
         for k, (n, wall, cpu) in sorted(handled.items())))
+    if "live" in handled and "live batches (with their commit)" in handled:
+        (live, _, _), (batches, wall, cpu) = handled["live"], handled["live batches (with their commit)"]
+        print(f"live messages with their batch's commit: {wall / live * 1000:.2f} ms wall, {cpu / live * 1000:.2f} ms "
+              f"CPU each ({live / batches:.1f} per batch, {cpu:.0f} s CPU in all)")
     print(f"cross-gate pairs never arrived: {missing}; messages the device clients refused: {rejected or 'none'}; "
           f"the worker loop held by go_offline up to {max((h for w, h in loop if w == 'off'), default=0):.1f} s, "
           f"by go_online up to {max((h for w, h in loop if w == 'on'), default=0):.1f} s")
