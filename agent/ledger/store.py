@@ -391,6 +391,24 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
                 if relaxed:
                     self.conn.execute("PRAGMA synchronous=FULL")
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside an open transaction of this thread: what the block writes is undone alone when it raises (the
+        exception goes on), the transaction's other writes stay. A batch of messages in one commit uses one per
+        message, so a refused message is rolled back without the others."""
+        with self.lock:
+            if not self._conn.in_transaction:
+                raise RuntimeError("Ledger.savepoint() needs an open transaction (inside transaction())")
+            self._conn.execute("SAVEPOINT ledger_part")
+            try:
+                yield
+            except BaseException:
+                if self._conn.in_transaction:     # (an I/O error may have rolled the whole transaction back)
+                    self._conn.execute("ROLLBACK TO ledger_part")
+                    self._conn.execute("RELEASE ledger_part")
+                raise
+            self._conn.execute("RELEASE ledger_part")
+
     def merge_remote(self, actions: Iterable[dict[str, Any]]) -> int:
         """Actions from other gates or the server (idempotent by scan_uuid). Returns how many were new.
 

@@ -5,7 +5,9 @@
     sync.start(); gate.listeners.append(lambda v: sync.notify())
 
 Incoming messages are queued by the transport thread and handled here in order; a bad message is
-refused with a logged reason (`rejections`) and never stops the loop.
+refused with a logged reason (`rejections`) and never stops the loop. A message is acknowledged to the broker
+once handled: a live one after the commit that applied it (a crash before leaves it with the broker, which sends it
+again), a refused one once refused; one whose ledger write failed is not, and comes again after a reconnection.
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -32,7 +36,7 @@ from agent.sync.hello import Greeter
 from agent.sync.messages import (Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, DeskAnswer, DeskRequest, Hello,
                                  LIVE_FORM, Update, UpdateV2)
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
-from agent.sync.transport import Transport
+from agent.sync.transport import Delivery, Transport
 from agent.sync.uploader import UploadOptions, Uploader
 
 log = logging.getLogger("ticketgate.sync.device")
@@ -40,6 +44,13 @@ CMD_SETTING = "sync.cmd_ts"
 LIVE_BATCH = 50              # live messages applied in one ledger transaction at most
 LIVE_BATCH_SECONDS = 0.01    # s of work per batch at most: the batch holds the write lock the door's scans need
 STOP_WAIT = 5.0      # s stop() waits for the sync thread (30 s held the fleet benchmark's loop: devices back late)
+
+
+class Outcome(Enum):
+    """How one received message ended: acknowledged to the broker unless FAILED."""
+    APPLIED = "applied"
+    REFUSED = "refused"      # on purpose or by a bug, logged in `rejections`: the same message again would be too
+    FAILED = "failed"        # the ledger could not write it (disk full, I/O error): the broker keeps it
 
 
 @dataclass
@@ -95,7 +106,8 @@ class DeviceSync:
         self.uploader: Uploader | None = None
         self.connected = False
         self._desk: dict[str, tuple[threading.Event, list[DeskAnswer]]] = {}   # request id -> (answered, answer)
-        transport.on_message = lambda t, p: self._put(("msg", t, p))
+        # the delivery (None: nothing to acknowledge) travels with the message: acknowledged once it is handled
+        transport.on_message = lambda t, p: self._put(("msg", t, p, transport.delivery()))
         transport.on_connect = lambda present: self._put(("connected", present))
         transport.on_disconnect = lambda: self._put(("disconnected",))
         transport.on_refused = lambda reason: self._put(("refused", reason))
@@ -117,9 +129,9 @@ class DeviceSync:
         return self
 
     def stop(self) -> None:
-        # disconnected first: nothing arrives any more, so everything received (acked to the broker, never sent
-        # again) is in the queue, and the thread applies it all before it ends (stopped first, it left what came
-        # in meanwhile unapplied: relayed entries lost)
+        # disconnected first: nothing arrives any more, so everything received is in the queue, and the thread
+        # applies it all before it ends; its acknowledgements no longer reach the broker, which sends those
+        # messages again at the next start, refused then as replays (applied once)
         self.transport.stop((topics.device_status(self.org, self.device), self._status("offline")))
         self._stop.set()
         self._wake.set()
@@ -188,7 +200,7 @@ class DeviceSync:
             self._wake.wait(self.o.tick)
             self._wake.clear()
             carried: tuple[Any, ...] | None = None     # taken from the queue by a live batch, not live itself
-            while True:     # stopping too: what was received (acked to the broker) is applied, not dropped
+            while True:     # stopping too: what was received is applied, not dropped
                 if carried is not None:
                     item, carried = carried, None
                 else:
@@ -198,8 +210,8 @@ class DeviceSync:
                         break
                 if self._is_live(item):
                     carried = self._live_batch(item)
-                else:
-                    self._handle_one(item)
+                elif self._handle_one(item) is not Outcome.FAILED:
+                    self._ack(item)
                 if self._outbox_written.is_set():     # this gate's entry goes out now, not after the whole backlog
                     self._upload()
             self._upload()
@@ -210,17 +222,35 @@ class DeviceSync:
             except Exception:
                 log.exception("sync: clock or hello tick failed")
 
-    def _handle_one(self, item: tuple[Any, ...]) -> bool:
-        """Handle one queued item; False when it was refused (logged in `rejections`), never raised."""
+    def _handle_one(self, item: tuple[Any, ...], isolated: bool = False) -> Outcome:
+        """Handle one queued item, never raising; `isolated`: inside a savepoint of the open transaction, so what a
+        refused one wrote is rolled back alone."""
+        topic = str(item[1]) if len(item) > 1 else ""
         try:
-            self._handle(item)
-            return True
-        except TicketgateError as exc:    # refused on purpose (unsigned, stale, malformed fields…)
-            self._reject(item[1] if len(item) > 1 else "", str(exc))
-        except Exception as exc:  # a bug: logged with its traceback; one message never stops the sync
-            log.exception("sync: failed handling %s", item[0])
-            self._reject(str(item[1]) if len(item) > 1 else "", f"internal error {type(exc).__name__}")
-        return False
+            with self._ledger.savepoint() if isolated else nullcontext():
+                self._handle(item)
+            return Outcome.APPLIED
+        except Exception as exc:
+            if _write_failed(exc):   # not acknowledged: the broker sends it again
+                log.exception("sync %s: %s could not be written to the ledger", self.device, item[0])
+                self._reject(topic, f"not applied: the ledger write failed ({type(exc).__name__}); it comes again "
+                                    "after a reconnection")
+                return Outcome.FAILED
+            if isinstance(exc, TicketgateError):   # refused on purpose (unsigned, stale, malformed fields…)
+                self._reject(topic, str(exc))
+            else:             # a bug: logged with its traceback; one message never stops the sync
+                log.exception("sync: failed handling %s", item[0])
+                self._reject(topic, f"internal error {type(exc).__name__}")
+        return Outcome.REFUSED
+
+    def _ack(self, item: tuple[Any, ...]) -> None:
+        """Acknowledge a handled message to the broker (a received one that waits for it)."""
+        delivery: Delivery | None = item[3] if item[0] == "msg" else None
+        if delivery is not None:
+            try:
+                self.transport.ack(delivery)
+            except Exception:          # the connection is going: the broker sends it again (a replay then)
+                log.warning("sync %s: acknowledging a message failed", self.device, exc_info=True)
 
     def _is_live(self, item: tuple[Any, ...]) -> bool:
         if item[0] != "msg":
@@ -233,22 +263,20 @@ class DeviceSync:
         of one per message: 200 gates' relays arrive in bursts). Each message is verified, replay-checked (its id
         remembered in this transaction) and applied on its own inside a savepoint: a refused one is rolled back
         alone, the others apply. Bounded (LIVE_BATCH messages, LIVE_BATCH_SECONDS of work, or a scan recorded
-        meanwhile), since the batch holds the ledger's write lock, which the door's scans also need. Returns the
-        item taken from the queue that is not live (handled next), or None."""
+        meanwhile), since the batch holds the ledger's write lock, which the door's scans also need. The commit is
+        durable (fsynced): the batch's messages are acknowledged to the broker after it, which then forgets them.
+        Returns the item taken from the queue that is not live (handled next), or None."""
         batch, applied, nxt = [first], 0, None
         merged = self.stats["merged"]
         started = time.perf_counter()
-        conn = self._ledger.conn
         try:
-            with self._ledger.relaxed_transaction():
+            with self._ledger.transaction():
                 item: tuple[Any, ...] | None = first
                 while item is not None:
-                    conn.execute("SAVEPOINT live_message")
-                    if self._handle_one(item):
-                        applied += 1
-                    else:
-                        conn.execute("ROLLBACK TO live_message")     # this message's writes only (its seen id too)
-                    conn.execute("RELEASE live_message")
+                    outcome = self._handle_one(item, isolated=True)    # a refused one: its writes only rolled back
+                    if outcome is Outcome.FAILED:
+                        raise sqlite3.OperationalError("a live message could not be written")
+                    applied += outcome is Outcome.APPLIED
                     item = None
                     if (len(batch) >= LIVE_BATCH or time.perf_counter() - started >= LIVE_BATCH_SECONDS
                             or self._outbox_written.is_set() or self._stop.is_set()):
@@ -263,9 +291,12 @@ class DeviceSync:
         except Exception as exc:      # the commit failed (disk full, I/O error): none of the batch was applied
             log.exception("sync %s: a batch of %d live messages could not be committed", self.device, len(batch))
             self.stats["merged"] = merged
-            for it in batch:
-                self._reject(it[1], f"not applied: the ledger commit failed ({type(exc).__name__})")
+            for it in batch:          # not acknowledged: the broker sends them again after a reconnection
+                self._reject(it[1], f"not applied: the ledger commit failed ({type(exc).__name__}); it comes again "
+                                    "after a reconnection")
             return nxt
+        for it in batch:              # in the order received (MQTT asks for acks in order)
+            self._ack(it)
         self.stats["live"] += applied
         self.stats["live_commits"] += 1
         if applied:
@@ -299,7 +330,7 @@ class DeviceSync:
         if item[0] == "refused":
             self.on_refused(item[1])
             return
-        _, topic, payload = item
+        _, topic, payload = item[:3]
         parsed = topics.parse(topic)
         if parsed is None or parsed.org != self.org:
             raise Rejected("message on a topic that is not ours")
@@ -432,10 +463,9 @@ class DeviceSync:
         if body["type"] not in ("update2", "update", "checkins"):
             raise Rejected(f"unknown live message type {body['type']!r}")
         compact = UpdateV2.from_wire(body) if body["type"] == "update2" else None    # checked before the lock
-        # remembered as seen and applied together, or neither (the batch's savepoint, _live_batch); without an
-        # fsync: a power cut that loses it loses what comes back (the next hello's delta, other gates' entries are
-        # durable on their gate and the server)
-        with self._ledger.relaxed_transaction():
+        # remembered as seen and applied together, or neither (the batch's savepoint, _live_batch), in a durable
+        # transaction: the message is acknowledged to the broker once it is committed
+        with self._ledger.transaction():
             self._fresh(body)
             if compact is not None:
                 apply_update(self._ledger, compact)
@@ -515,6 +545,12 @@ class DeviceSync:
 
     def _status(self, state: str) -> bytes:
         return json.dumps({"state": state, "device": self.device, "ts": time.time(), "live": LIVE_FORM}).encode()
+
+
+def _write_failed(exc: Exception) -> bool:
+    """The ledger could not write (disk full, I/O error, locked past the busy timeout, damaged file): nothing to do
+    with the message itself, unlike a constraint it breaks."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 class _LedgerSeen:

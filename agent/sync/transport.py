@@ -1,7 +1,8 @@
 """The MQTT adapter: a small `Transport` protocol and its paho-mqtt 2.x implementation.
 
 Sync logic talks to `Transport` only; `PahoTransport` is the one place that knows paho. MQTT v5,
-QoS 1, persistent session (clean_start False + session expiry), Last Will, automatic reconnect.
+QoS 1, persistent session (clean_start False + session expiry), Last Will, automatic reconnect. A device's
+transport acknowledges a received message only when the sync says it is applied (`manual_ack`, `Delivery`).
 """
 from __future__ import annotations
 
@@ -20,8 +21,18 @@ if TYPE_CHECKING:       # paho is imported when a transport is made, never by th
 log = logging.getLogger("ticketgate.sync.transport")
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A received QoS 1 message the broker waits to see acknowledged (a transport made with `manual_ack`). The
+    receiver acknowledges it (`Transport.ack`) once it is durably handled; until then the broker keeps it and, the
+    session being persistent, sends it again after a reconnection or a restart."""
+    mid: int              # the packet id, unique among the unacknowledged messages of one connection
+    qos: int
+    connection: int       # the connection it came on: after a reconnection its packet id may name another message
+
+
 class Transport(Protocol):
-    on_message: Callable[[str, bytes], None]
+    on_message: Callable[[str, bytes], None]    # with manual_ack: delivery() names the message while it runs
     on_connect: Callable[[bool], None]          # argument: the broker still had our session
     on_disconnect: Callable[[], None]
     on_refused: Callable[[str], None]           # the broker refused our login (reason)
@@ -34,6 +45,10 @@ class Transport(Protocol):
     def subscribe(self, topic: str, qos: int = 1) -> None: ...
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
                 wait: float | None = None) -> bool: ...
+    def delivery(self) -> Delivery | None:
+        """Inside on_message: the message being delivered when it waits for `ack`, else None (auto acks, QoS 0)."""
+    def ack(self, delivery: Delivery) -> None:
+        """Acknowledge a delivered message to the broker (nothing when it came on an earlier connection)."""
 
 
 @dataclass
@@ -62,7 +77,9 @@ def _no_delay(client: object, userdata: object, sock: Any) -> None:
 
 class PahoTransport:
     def __init__(self, client_id: str, config: BrokerConfig, will: tuple[str, bytes] | None = None,
-                 clean_start: bool = False):
+                 clean_start: bool = False, manual_ack: bool = False):
+        """manual_ack: a QoS 1 message is acknowledged by `ack(delivery())`, not when on_message returns (paho's
+        default, which acknowledges what is only queued in memory: a crash before it is applied lost it)."""
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
         from paho.mqtt.packettypes import PacketTypes
@@ -77,7 +94,10 @@ class PahoTransport:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self.refusals = 0                   # refused logins in a row (reset by an accepted one)
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.manual_ack = manual_ack
+        self._connection = 0                # counts accepted connections (Delivery.connection)
+        self._delivering: Delivery | None = None    # the message on_message is handling (network thread)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
         c.max_inflight_messages_set(100)
         c.max_queued_messages_set(0)
         c.reconnect_delay_set(min_delay=1, max_delay=5)     # network drops; refusals: config.refused_backoff
@@ -133,6 +153,17 @@ class PahoTransport:
             return info.is_published()
         return True
 
+    def delivery(self) -> Delivery | None:
+        """Inside on_message: the message being delivered when it waits for `ack`, else None."""
+        return self._delivering
+
+    def ack(self, delivery: Delivery) -> None:
+        """Acknowledge `delivery` to the broker. Not sent when it came on an earlier connection: the broker sends
+        that message again on this one (its packet id may already name another), and that copy is acknowledged."""
+        with self._lock:
+            if delivery.connection == self._connection and self._connected.is_set():
+                self.client.ack(delivery.mid, delivery.qos)
+
     # -- paho callbacks (network thread) ---------------------------------------------------------------------
     def _connected_cb(self, client: Client, userdata: object, flags: ConnectFlags, reason_code: ReasonCode,
                       properties: Properties | None) -> None:
@@ -151,6 +182,7 @@ class PahoTransport:
             client.reconnect_delay_set(min_delay=1, max_delay=5)
         with self._lock:
             subs = list(self._subs.items())
+            self._connection += 1           # an ack still owed for the previous connection is not sent on this one
         if subs:
             client.subscribe([(t, q) for t, q in subs])
         self._connected.set()
@@ -162,7 +194,12 @@ class PahoTransport:
         self._safe(self.on_disconnect)
 
     def _message_cb(self, client: Client, userdata: object, message: MQTTMessage) -> None:
-        self._safe(self.on_message, message.topic, bytes(message.payload))
+        if self.manual_ack and message.qos:
+            self._delivering = Delivery(message.mid, message.qos, self._connection)
+        try:
+            self._safe(self.on_message, message.topic, bytes(message.payload))
+        finally:
+            self._delivering = None
 
     def _safe(self, fn: Callable[..., None], *args: object) -> None:
         try:
