@@ -250,7 +250,8 @@ def test_device_stages_chunks_as_they_arrive_and_refuses_a_bundle_with_a_bad_sec
     sender = PahoTransport("organiser", BrokerConfig(port=broker.port), clean_start=True)
     sender.start()
     try:
-        assert sender.wait_connected(5)
+        # the door subscribed (it subscribes on connecting): a manifest published before would reach nobody
+        assert sender.wait_connected(5) and wait_for(lambda: door.sync.connected, 10)
         version = store.version(ORG)
 
         def send(v: int, middle: dict) -> None:

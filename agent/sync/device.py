@@ -245,7 +245,7 @@ class DeviceSync:
 
     def _ack(self, item: tuple[Any, ...]) -> None:
         """Acknowledge a handled message to the broker (a received one that waits for it)."""
-        delivery: Delivery | None = item[3] if item[0] == "msg" else None
+        delivery: Delivery | None = item[3] if item[0] == "msg" and len(item) > 3 else None
         if delivery is not None:
             try:
                 self.transport.ack(delivery)
