@@ -6,7 +6,6 @@ import getpass
 import json
 import sys
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
 from agent.policy import DevicePolicy, Mode
-from agent.safe_text import printable
+from agent.safe_text import printable, timestamp
 from agent.staff import NotPermitted, StaffError, is_badge
 from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
@@ -149,7 +148,7 @@ def human(v: Verdict) -> str:
     if v.seat:
         parts.append(f"seat {v.seat}")
     if v.first_use:
-        when = datetime.fromtimestamp(v.first_use.at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        when = timestamp(v.first_use.at, "%Y-%m-%d %H:%M:%S UTC")
         parts.append(f"first used {when} on {v.first_use.device_id} at {v.first_use.gate}")
     if v.detail:
         parts.append(v.detail)

@@ -31,6 +31,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "staff_not_allowed": ("name", "role", "permission"),
     "organiser_only": ("kind",),                # a reset from a device
     "event_not_held": ("event",),
+    "dated_ahead": ("hours",),                  # stamped further ahead of server time than MAX_AHEAD
     "annul_no_ref": (),
     "annul_unknown": (),                        # names nothing the server holds
     "annul_not_checkin": (),                    # names an annulment (or a reset), not an entry or cancellation

@@ -3,6 +3,7 @@ control characters are escaped, never interpreted. ESC[2J in a buyer's name prin
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone, tzinfo
 
 # C0 and C1 controls, DEL, and the Unicode bidi overrides/isolates that reorder what a reader sees
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -31,3 +32,12 @@ def printable_json(text: str) -> str:
     """JSON text (json.dumps with ensure_ascii=False) safe to print: C0 controls are escaped by JSON already; DEL, C1
     controls and bidi overrides are escaped as \\uXXXX too (still valid JSON, same values once parsed)."""
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def timestamp(ts: float, fmt: str, tz: tzinfo = timezone.utc) -> str:
+    """A time that came from a device or a message (a clock years off, a forged date) in `fmt`, or `?` with its raw
+    seconds when no calendar date holds it (year past 9999, NaN): shown, never a crash."""
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).astimezone(tz).strftime(fmt)
+    except (OverflowError, ValueError, OSError):
+        return f"? ({ts:.0f} s)"

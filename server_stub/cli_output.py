@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from agent.errors import TicketgateError
-from agent.safe_text import printable, printable_json, printable_lines
+from agent.safe_text import printable, printable_json, printable_lines, timestamp
 
 
 class Refused(TicketgateError):
@@ -66,7 +65,7 @@ def device_events(store, org: str, ids: list[int]) -> list[int]:
 def when(ts: float | None, tz: str = "UTC") -> str:
     if not ts:
         return "-"
-    return datetime.fromtimestamp(ts, timezone.utc).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
+    return timestamp(ts, "%Y-%m-%d %H:%M %Z", ZoneInfo(tz))
 
 
 def events_text(events: list[dict]) -> str:

@@ -1,9 +1,9 @@
 """Order helpers for the organiser's tools: ticket specs typed on a command line, and orders as text."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from agent.errors import InvalidInput
+from agent.safe_text import timestamp
 from server_stub.csv_import import Catalogue, _lookup
 from server_stub.model import Position
 
@@ -25,7 +25,7 @@ def parse_ticket_spec(spec: str, catalogue: Catalogue) -> Position:
 
 
 def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if ts else "-"
+    return timestamp(ts, "%Y-%m-%d %H:%M UTC") if ts else "-"
 
 
 def order_text(order: dict) -> str:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from agent.history import Action
+from agent.safe_text import timestamp
 from agent.read_models import conflicts, effective_entries, inside_events
 
 
@@ -73,7 +73,7 @@ def _conflicts(effective: dict[str, tuple[Action, ...]], event_id: int | None) -
 
 def _hour_label(utc_hour: int, tz: str) -> str:
     """Start of a one-hour bucket (UTC-aligned) in the event's time zone (`HH:30` in half-hour zones)."""
-    return datetime.fromtimestamp(utc_hour * 3600, timezone.utc).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    return timestamp(utc_hour * 3600, "%Y-%m-%d %H:%M", ZoneInfo(tz))
 
 
 def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict[int, str],

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
+from agent.safe_text import timestamp
 from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.labels import PRINTER_LANGUAGES
 from kiosk_ui.services import PrinterInfo, SyncStatus
@@ -67,7 +67,7 @@ def stats_lines(rows: list[tuple[str, int, int]]) -> list[str]:
 def _ago(ts: float | None, now: float) -> str:
     if ts is None:
         return tr("never")
-    when = datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M:%S UTC")
+    when = timestamp(ts, "%H:%M:%S UTC")
     return tr("{when} ({mins} min ago)", when=when, mins=int(max(0, now - ts) // 60))
 
 

@@ -6,11 +6,12 @@ A re-read within the window gets its own blue screen: it must never look like a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Callable, Protocol
 
 from agent.policy import Mode
+from agent.safe_text import timestamp
 from agent.verdicts import Code, Reason, Verdict
 from drivers.feedback.mapping import ATTENTION, FeedbackConfig, feedback_for
 from drivers.feedback.words import code_title, verdict_title
@@ -53,13 +54,13 @@ def event_tz(event: dict | None):
 def fmt_time(ts: float | None, tz=None) -> str:
     if ts is None:
         return "?"
-    return datetime.fromtimestamp(ts, tz or timezone.utc).strftime("%H:%M")
+    return timestamp(ts, "%H:%M", tz or timezone.utc)
 
 
 def fmt_datetime(ts: float | None, tz=None) -> str:
     if ts is None:
         return "?"
-    return datetime.fromtimestamp(ts, tz or timezone.utc).strftime("%d/%m %H:%M")
+    return timestamp(ts, "%d/%m %H:%M", tz or timezone.utc)
 
 
 def present(v: Verdict, names: Names, mode: Mode = Mode.NORMAL, gate_zones: frozenset[int] | None = None,

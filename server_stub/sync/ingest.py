@@ -28,6 +28,9 @@ from agent.reasons import reason
 from agent.staff import allowed, refusal_reason
 from agent.sync.signed import Rejected, load_json
 
+# An upload stamped (at + clock_offset: server time) further ahead than this is a clock years off or a forgery: taken,
+# it would sit after every organiser reset of its ticket and date the organiser's statistics in the year 33000.
+MAX_AHEAD = 24 * 3600
 MAX_UPLOAD = MAX_MESSAGE     # bytes; mosquitto's max_packet_size is built from it (messages.broker_size_limit)
 KIOSK = "kiosk"
 
@@ -69,6 +72,10 @@ class Scope:
         if item.device_id not in ("", self.device_id):
             return reason("other_device", f"not allowed: {self.device_id} cannot upload for device {item.device_id!r}",
                           device=item.device_id)
+        ahead = (getattr(item, "at", None) or 0.0) + (getattr(item, "clock_offset", 0.0) or 0.0) - time.time()
+        if ahead > MAX_AHEAD:
+            hours = int(min(ahead, 1e12) // 3600)
+            return reason("dated_ahead", f"dated {hours} h ahead of the server's clock", hours=hours)
         why = self.staff_refusal(item) or self._scope_refusal(item)
         if why is None and isinstance(item, ActionItem):
             self._batch_kinds[item.scan_uuid] = item.kind     # its annulment may follow in the same batch

@@ -33,7 +33,7 @@ from agent.reasons import reason
 from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
                                  LIVE_FORM, Resync, ServerStatus, Update, UpdateV2, UploadItem)
 from server_stub.sync.contract import IngestResult, Upload
-from server_stub.sync.ingest import MAX_UPLOAD, Scope, held_events, parse_upload, relayable, store_lookups
+from server_stub.sync.ingest import MAX_AHEAD, MAX_UPLOAD, Scope, held_events, parse_upload, relayable, store_lookups
 from server_stub.sync.ratelimit import DeviceLimiter, Limits
 
 log = logging.getLogger("ticketgate.sync.server")
@@ -397,7 +397,8 @@ class SyncServer:
             old.add(device)              # it reads only the `update` form: the announcer sends that too
         else:
             old.discard(device)
-        seen = float(ts) if isinstance(ts, (int, float)) else float(reg.get("last_seen") or 0)
+        plausible = isinstance(ts, (int, float)) and 0 < ts <= time.time() + MAX_AHEAD    # (NaN is not)
+        seen = float(ts) if plausible and ts is not None else float(reg.get("last_seen") or 0)
         self.store.touch_device(device, seen_at=seen, status=state)
 
     def _check(self, org: str, device: str, reg: dict, batch: Batch, size: int) -> "_Checked":
