@@ -40,4 +40,4 @@ def timestamp(ts: float, fmt: str, tz: tzinfo = timezone.utc) -> str:
     try:
         return datetime.fromtimestamp(ts, timezone.utc).astimezone(tz).strftime(fmt)
     except (OverflowError, ValueError, OSError):
-        return f"? ({ts:.0f} s)"
+        return f"? ({ts:.12g} s)"

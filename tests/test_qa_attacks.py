@@ -43,9 +43,10 @@ def tg(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def _start(home: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=ROOT, env=_env(home), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def _start(home: Path, *args: str, log: Path | None = None) -> subprocess.Popen[str]:
+    out = log.open("w") if log else subprocess.PIPE
+    return subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=ROOT, env=_env(home), stdout=out,
+                            stderr=subprocess.STDOUT if log else subprocess.PIPE, text=True)
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -64,6 +65,7 @@ class Field:
     gate: Path          # another door of the same event
     ticket: str         # a paid ticket of event 1: its key
     payload: str        # and its QR payload
+    serve_log: Path     # what `server serve` printed
 
 
 @pytest.fixture
@@ -88,15 +90,16 @@ def field(tmp_path: Path) -> Iterator[Field]:
     serve = None
     try:
         assert "enrollment endpoint" in prov.stdout.readline()
-        serve = _start(org, "server", "serve")
-        assert "sync server" in serve.stdout.readline()
+        serve_log = tmp_path / "serve.log"
+        serve = _start(org, "server", "serve", log=serve_log)
+        assert wait_for(lambda: "sync server" in serve_log.read_text(), 30)
         for home, gate_name in ((door, "north"), (gate, "south")):
             sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate_name,
                        "--events", "1", "--out", str(org / f"{gate_name}.pdf")).stdout
             tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
                f"127.0.0.1:{http_port}")
             tg(home, "agent", "sync", "--until-idle", "--for", "60")
-        yield Field(org, door, gate, ticket, payload)
+        yield Field(org, door, gate, ticket, payload, serve_log)
     finally:
         if serve is not None:
             _stop(serve)
@@ -152,6 +155,25 @@ def test_attack_entry_dated_in_the_year_33000_is_refused(field):
     verdict = json.loads(tg(field.gate, "agent", "scan", "--json", field.payload).stdout)
     assert verdict["verdict"] == "accepted", verdict                    # the holder gets in at the other gate
     assert (field.door / "device" / "credentials.json").exists()         # nothing wiped on the thief's phone
+
+
+def test_attack_deeply_nested_json_is_one_refused_message(field):
+    """A stolen door publishes `[` x 100,000 on its upload and presence topics. Before: json.loads raised
+    RecursionError past the `malformed JSON` guard, the server logged a traceback and dropped the whole drain it was
+    in ("ingestion failed"), genuine batches of other gates included. Now each is one refused message."""
+    thief = StolenLogin(field.door)
+    try:
+        for topic in (topics.up("acme", thief.device), topics.device_status("acme", thief.device)):
+            thief.publish(topic, b"[" * 100_000)
+        assert wait_for(lambda: field.serve_log.read_text().count("nested too deep") >= 1, 20), \
+            field.serve_log.read_text()[-3000:]
+    finally:
+        thief.close()
+    tg(field.gate, "agent", "scan", field.payload)
+    tg(field.gate, "agent", "sync", "--until-idle", "--for", "60")       # the other gate's entry is taken
+    assert json.loads(tg(field.org, "server", "stats", "--json").stdout)["entries"] == 1
+    log = field.serve_log.read_text()
+    assert "Traceback" not in log and "ingestion failed" not in log, log[-3000:]
 
 
 @pytest.mark.parametrize("ts", [9.9e11, -9.9e11, 1e300, math.nan, math.inf])

@@ -43,6 +43,8 @@ def load_json(data: bytes, limit: int) -> Any:
         return json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
         raise Rejected(f"malformed JSON ({exc.__class__.__name__})") from None
+    except RecursionError:      # `[[[[…` nested past the interpreter's limit: one bad message, not a failed drain
+        raise Rejected("malformed JSON (nested too deep)") from None
 
 
 class Verifier:

@@ -387,7 +387,7 @@ class SyncServer:
         try:
             body = json.loads(payload) if payload else {}
             state = body.get("state")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             raise Rejected("malformed device presence") from None
         if state not in ("online", "offline"):
             raise Rejected(f"device presence {state!r}")
