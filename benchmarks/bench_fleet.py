@@ -36,6 +36,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from bench_sync_common import ORG, world
 from figures import pct
 
 from agent.sync import bundle as bundle_format
+from agent.sync import device as device_module
 from agent.sync import keyset
 from agent.sync.apply import apply_bundle
 from agent.sync.bundle import Pending
@@ -51,7 +53,26 @@ from agent.sync.transport import BrokerConfig
 from server_stub.sync.sim_device import SimDevice
 
 TICK = 0.02
-CHANGE_CPU: list[float] = []      # (worker process) sync-thread CPU seconds each device spent on the bulk change
+CHANGE_CPU: list[list[float]] = []   # (worker process) per device, the bulk change's phases in its sync thread:
+                                     # CPU s then wall s of each of PHASES (the bench's own bookkeeping left out)
+PHASES = ("verify", "check", "apply", "commit")
+BULK_MARKS: dict[int, list[tuple[float, float]]] = {}   # sync thread id -> (thread CPU, wall) at each phase's end
+
+
+def mark(thread: int | None = None) -> None:
+    """The phase of the bulk change that the sync thread `thread` was in ends now."""
+    marks = BULK_MARKS.get(threading.get_ident() if thread is None else thread)
+    if marks is not None:
+        marks.append((time.thread_time(), time.perf_counter()))
+
+
+def timed_apply(apply):
+    """agent.sync.device.apply_update, its start and end marked (check: from the signature to here)."""
+    def apply_(ledger, u):
+        mark()
+        apply(ledger, u)
+        mark()
+    return apply_
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -92,6 +113,7 @@ def worker_main(spec_path: str, index: int) -> None:
     watch_keys = set(spec["watch_keys"])
     arrivals: dict[str, dict[str, float]] = {}     # device -> ticket key -> first time it held the revocation/entry
     devices: dict[str, SimDevice] = {}
+    device_module.apply_update = timed_apply(device_module.apply_update)
     syncs: list = []                                # every sync client started (one per connection), for its log
     for name in mine["devices"]:
         d = SimDevice(Path(spec["folder"]) / name, ORG, name, bytes.fromhex(spec["server_key"]),
@@ -173,18 +195,19 @@ def online(device: SimDevice, keys: set[str], seen: dict[str, float], syncs: lis
         put(topic, payload)
 
     def open_(data: bytes, *args):
-        cpu = time.thread_time()          # the sync thread's: it verifies, checks and applies, then calls on_change
+        begun = (time.thread_time(), time.perf_counter())   # the sync thread's: it verifies, checks and applies
         taken = time.time()
         rx = received.pop(id(data), taken)
         body = verify(data, *args)
         if body.get("type") in ("update", "update2"):
             at = time.time()
+            verified = (time.thread_time(), time.perf_counter())
             revoked = revoked_keys(body)
-            if len(revoked) >= 500:
-                device._bulk_cpu = cpu    # type: ignore[attr-defined]   (read by watcher() once it is applied)
             for key in revoked:
                 if key in keys and "d" + key not in seen:
                     seen["d" + key] = at
+            if len(revoked) >= 500:       # the bulk change: its phases marked until on_change (watcher())
+                BULK_MARKS[threading.get_ident()] = [begun, verified, (time.thread_time(), time.perf_counter())]
         elif body.get("type") == "checkins":
             for a in body.get("actions") or ():
                 key = a.get("ticket_key") if isinstance(a, dict) else None
@@ -243,10 +266,13 @@ def watcher(device: SimDevice, keys: set[str], seen: dict[str, float]):
 
     def changed(what: str) -> None:
         at = time.time()
-        started = getattr(device, "_bulk_cpu", None)
-        if started is not None and what == "live":
-            CHANGE_CPU.append(time.thread_time() - started)
-            device._bulk_cpu = None      # type: ignore[attr-defined]
+        marks = BULK_MARKS.get(threading.get_ident())
+        if marks is not None and what == "live":
+            mark()
+            del BULK_MARKS[threading.get_ident()]
+            if len(marks) == 6:       # begun, verified, the bench's bookkeeping done, apply begun, ended, reported
+                spans = [(marks[0], marks[1]), *zip(marks[2:], marks[3:])]
+                CHANGE_CPU.append([b[i] - a[i] for i in (0, 1) for a, b in spans])
         original(what)
         if what not in ("live", "bundle"):
             return
@@ -418,7 +444,7 @@ def one_device(tickets: int, rounds: int = 4) -> None:
     from agent.keyring import Keyring
     from agent.ledger import Ledger
     from agent.sync.apply import apply_live, apply_update
-    from agent.sync.messages import Update, UpdateV2
+    from agent.sync.messages import Update, UpdateSets, UpdateV2
     from agent.sync.signed import Verifier, seal
     from bench_sync_common import make_store
     from server_stub.sync import bundles
@@ -470,11 +496,11 @@ def one_device(tickets: int, rounds: int = 4) -> None:
                 c = [time.process_time()]
                 bodies = [verifier.open(p) for p in sent]
                 c.append(time.process_time())
-                parsed = [UpdateV2.from_wire(b) if b["type"] == "update2" else Update.from_wire(b) for b in bodies]
+                parsed = [UpdateSets.from_wire(b) if b["type"] == "update2" else Update.from_wire(b) for b in bodies]
                 c.append(time.process_time())
                 with ledger.relaxed_transaction():
                     for b, u in zip(bodies, parsed):
-                        apply_update(ledger, u) if isinstance(u, UpdateV2) else apply_live(ledger, b)
+                        apply_update(ledger, u) if isinstance(u, UpdateSets) else apply_live(ledger, b)
                 c.append(time.process_time())
                 figures[label].append((sum(map(len, sent)), server_ms, *((b - a) * 1000 for a, b in zip(c, c[1:]))))
         for label, rows in figures.items():
@@ -627,15 +653,23 @@ def summarise(args, plan: Plan, changes: dict, memory: dict, outs: list[dict], s
 
 def change_cpu(outs: list[dict], args) -> None:
     """The CPU one device's sync thread spent on the 1,000-ticket change (verify, parse, check, apply, commit; its
-    MQTT client's read of the few kB is another thread), and what the fleet needs against the cores it has."""
-    cpu = sorted(c for o in outs for c in o["change_cpu"])
-    if not cpu:
+    MQTT client's read of the few kB is another thread), and what the fleet needs against the cores it has; then
+    each phase's CPU and wall time (wall much longer than CPU: the thread waited for the interpreter lock, which 20
+    devices share in a process, or for the disk): verify the signature, check (fields and key sets, the replay
+    check), apply (the SQL), commit (and what the device's batch applied after it, until it reports the change)."""
+    rows = [r for o in outs for r in o["change_cpu"]]
+    if not rows:
         print("no device timed the 1,000-ticket change")
         return
+    cpu = sorted(sum(r[:len(PHASES)]) for r in rows)
     cores = os.cpu_count() or 1
     print(f"CPU per device for the 1,000-ticket change (its sync thread): p50 {pct(cpu, 50) * 1000:.1f} ms, p95 "
           f"{pct(cpu, 95) * 1000:.1f} ms (n={len(cpu)}); the fleet needs {sum(cpu):.2f} s of CPU for it, "
           f"{sum(cpu) / cores:.2f} s on {cores} idle cores")
+    print("  per phase, p50 / p95 ms, CPU then wall: " + "; ".join(
+        f"{name} {pct([r[i] for r in rows], 50) * 1000:.2f} / {pct([r[i] for r in rows], 95) * 1000:.2f} CPU, "
+        f"{pct([r[i + len(PHASES)] for r in rows], 50) * 1000:.1f} / {pct([r[i + len(PHASES)] for r in rows], 95) * 1000:.1f} wall"
+        for i, name in enumerate(PHASES)))
 
 
 HOPS = (("scan -> upload published (A)", "s", "u"), ("upload -> server ingests", "u", "i"),

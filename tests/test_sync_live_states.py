@@ -74,8 +74,7 @@ def test_a_cancellation_reaches_the_device_as_states_and_changes_its_rows_in_pla
         cancelled = orders[2]["tickets"][0]["ticket_key"]
         store.cancel_order(orders[2]["number"], "chargeback")
         assert wait_for(lambda: door.ledger.history(cancelled).revoked)
-        assert wait_for(lambda: door.ledger.conn.execute("SELECT order_status FROM tickets WHERE ticket_key=?",
-                                                         (cancelled,)).fetchone()[0] == "cancelled")
+        assert wait_for(lambda: door.ledger.history(cancelled).order_status == "cancelled")
         assert got.wait(10)
         update = next(b for b in seen if b.get("revoked"))      # update2: the status rides on the revocation's group
         assert [(g["status"], keyset.unpack(g, "revoked")) for g in update["revoked"]] == [("cancelled", [cancelled])]

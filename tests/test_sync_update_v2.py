@@ -106,8 +106,8 @@ def _live_watcher(port: int, event: int, key: bytes) -> tuple[PahoTransport, lis
 
 
 def _state(door, key: str) -> tuple:
-    row = door.ledger.conn.execute("SELECT order_status FROM tickets WHERE ticket_key=?", (key,)).fetchone()
-    return door.ledger.history(key).revoked, row[0] if row else None
+    history = door.ledger.history(key)
+    return history.revoked, history.order_status
 
 
 def test_corrupt_or_forged_update2_changes_nothing_and_a_genuine_one_applies(tmp_path, broker):

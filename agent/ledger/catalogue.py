@@ -14,7 +14,16 @@ _TICKET_COLUMNS = TICKET_COLUMNS
 
 
 # what a full bundle replaces and a signed wipe deletes: event data and personal data, never the action log
-CATALOGUE_TABLES = ("tickets", "revocations", "blocked", "passes", "zones", "categories", "events")
+CATALOGUE_TABLES = ("tickets", "status_changes", "revocations", "blocked", "passes", "zones", "categories", "events")
+# a ticket's order status as the door and the desk read it: the one changed live (`set_order_status_of`) if any,
+# else its row's (the row aliased `t`)
+ORDER_STATUS = ("coalesce((SELECT s.order_status FROM status_changes s WHERE s.ticket_key = t.ticket_key), "
+                "t.order_status)")
+
+
+def ticket_columns(columns: tuple[str, ...]) -> str:
+    """SELECT list of these ticket columns of the row `t`, its order status as read (ORDER_STATUS)."""
+    return ", ".join(ORDER_STATUS if c == "order_status" else f"t.{c}" for c in columns)
 
 
 class CatalogueMixin(LedgerPart):
@@ -122,13 +131,22 @@ class CatalogueMixin(LedgerPart):
                              t.get("email", ""), t.get("category"), t.get("zone"), t.get("seat"), t.get("order_status", "paid"),
                              t.get("pass_id"), t.get("payload")))
                 if len(rows) >= batch:
-                    self.conn.executemany(sql, rows)
+                    self._write_rows(sql, rows)
                     count += len(rows)
                     rows.clear()
             if rows:
-                self.conn.executemany(sql, rows)
+                self._write_rows(sql, rows)
                 count += len(rows)
         return count
+
+    def _write_rows(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Whole ticket rows: each brings its order status, so a status changed live before is dropped."""
+        self.conn.executemany(sql, rows)
+        self._drop_status_changes(r[0] for r in rows)
+
+    def _drop_status_changes(self, ticket_keys: Iterable[str]) -> None:
+        self.conn.execute("DELETE FROM status_changes WHERE ticket_key IN (SELECT value FROM json_each(?))",
+                          (_key_array(ticket_keys),))
 
     def update_ticket_states(self, tickets: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Tickets already known with the same searchable text (order number, buyer name, e-mail) and no payload:
@@ -155,15 +173,27 @@ class CatalogueMixin(LedgerPart):
             self._index_written()
             self.conn.executemany("UPDATE tickets SET event_id=?, category=?, zone=?, seat=?, order_status=?, "
                                   "pass_id=? WHERE ticket_key=?", light)
+            self._drop_status_changes(r[-1] for r in light)
         return rest
 
     def set_ticket_order_states(self, states: Iterable[tuple[str, str]]) -> None:
-        """(ticket_key, order_status) each: the status of the rows held, in place (the search index untouched); a
-        ticket not held is left to the next delta, which brings its whole row."""
+        """(ticket_key, order_status) each: the status of the rows held, in place (`set_order_status_of`)."""
+        by_status: dict[str, list[str]] = {}
+        for key, status in states:
+            by_status.setdefault(status, []).append(key)
         with self.transaction():
-            self._index_written()
-            self.conn.executemany("UPDATE tickets SET order_status=? WHERE ticket_key=?",
-                                  ((status, key) for key, status in states))
+            for status, keys in by_status.items():
+                self.set_order_status_of(keys, status)
+
+    def set_order_status_of(self, ticket_keys: Iterable[str], status: str) -> None:
+        """The order status of these tickets, in one statement, as a live change (`status_changes`, migration 8): the
+        ticket index is not written, a status already set is not written again. It is read with the ticket's row
+        (ORDER_STATUS): for a ticket not held it stays unread until the next delta brings the row, which drops it."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO status_changes(ticket_key, order_status) SELECT value, ? FROM json_each(?) WHERE true "
+                "ON CONFLICT(ticket_key) DO UPDATE SET order_status = excluded.order_status "
+                "WHERE order_status IS NOT excluded.order_status", (status, _key_array(ticket_keys)))
 
     def revoke_rows(self, rows: Iterable[tuple[str, str, float]]) -> None:
         """(ticket_key, reason, at) each, in one statement (live updates and bundles carry one reason per row)."""
@@ -177,6 +207,7 @@ class CatalogueMixin(LedgerPart):
     def set_order_status(self, order_number: str, status: str) -> int:
         with self.transaction():
             self._index_written()
+            self._drop_status_changes(self.order_tickets(order_number))
             return self.conn.execute("UPDATE tickets SET order_status=? WHERE order_number=?", (status, order_number)).rowcount
 
     def revoke(self, ticket_keys: Iterable[str], reason: str, at: float | None = None) -> None:
@@ -192,12 +223,19 @@ class CatalogueMixin(LedgerPart):
         self._unmark("blocked", ticket_keys)
 
     def _mark(self, table: str, ticket_keys: Iterable[str], reason: str, at: float | None) -> None:
-        """A revocation or block (`table`) of each ticket, with its reason and time (now when None)."""
+        """A revocation or block (`table`) of each ticket, with its reason and time (now when None): one statement."""
         at = time.time() if at is None else at
         with self.transaction():
-            self.conn.executemany(f"INSERT OR REPLACE INTO {table}(ticket_key, reason, at) VALUES (?,?,?)",
-                                  [(k, reason, at) for k in ticket_keys])
+            self.conn.execute(f"INSERT OR REPLACE INTO {table}(ticket_key, reason, at) "
+                              "SELECT value, ?, ? FROM json_each(?)", (reason, at, _key_array(ticket_keys)))
 
     def _unmark(self, table: str, ticket_keys: Iterable[str]) -> None:
         with self.transaction():
-            self.conn.executemany(f"DELETE FROM {table} WHERE ticket_key=?", [(k,) for k in ticket_keys])
+            self.conn.execute(f"DELETE FROM {table} WHERE ticket_key IN (SELECT value FROM json_each(?))",
+                              (_key_array(ticket_keys),))
+
+
+def _key_array(ticket_keys: Iterable[str]) -> str:
+    """Ticket keys as one JSON array of strings, for `json_each(?)`: a set applied by one statement, which lets
+    other threads in once (a statement per key releases and takes back the interpreter lock at each key)."""
+    return json.dumps([str(k) for k in ticket_keys])

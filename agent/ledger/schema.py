@@ -93,4 +93,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN refused_code TEXT NOT NULL DEFAULT '';
     ALTER TABLE outbox ADD COLUMN refused_params TEXT NOT NULL DEFAULT '{}';
     """,
+    # 8: order statuses changed live (`update2`, `update`), read over the ticket index's own (catalogue.py): a change
+    #    of 1,000 tickets writes a few pages of this small table in the ledger file, not a page of the 1M-row index
+    #    per ticket in the index file (a second file to commit and fsync). Cleared when a full bundle or a delta row
+    #    brings the ticket's status again.
+    """
+    CREATE TABLE status_changes (ticket_key TEXT PRIMARY KEY, order_status TEXT NOT NULL) WITHOUT ROWID;
+    """,
 )

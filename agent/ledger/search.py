@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agent.ledger.catalogue import TICKET_COLUMNS as _TICKET_COLUMNS
+from agent.ledger.catalogue import ticket_columns
 from agent.ledger.part import LedgerPart
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class SearchMixin(LedgerPart):
         return list(found.values())[:limit]
 
     def _search_rows(self, match: str, form: Form | None, limit: int, found: dict[str, Any]) -> tuple[int, int]:
-        sql = (f"SELECT t.{', t.'.join(_TICKET_COLUMNS)} FROM tickets_fts f JOIN tickets t ON t.id = f.rowid "
+        sql = (f"SELECT {ticket_columns(_TICKET_COLUMNS)} FROM tickets_fts f JOIN tickets t ON t.id = f.rowid "
                "WHERE tickets_fts MATCH ? LIMIT ?")
         hits = read = 0
         cap = self.SEARCH_CANDIDATES if form is not None and form.prefixes else limit
@@ -49,5 +50,5 @@ class SearchMixin(LedgerPart):
 
     def ticket(self, ticket_key: str) -> dict[str, Any] | None:
         cols = (*_TICKET_COLUMNS, "payload")    # payload: the signed QR (kiosk devices; None elsewhere)
-        row = self.conn.execute(f"SELECT {', '.join(cols)} FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
+        row = self.conn.execute(f"SELECT {ticket_columns(cols)} FROM tickets t WHERE ticket_key=?", (ticket_key,)).fetchone()
         return dict(zip(cols, row)) if row else None

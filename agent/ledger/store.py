@@ -22,7 +22,7 @@ from agent.clock import ClockEstimate
 from agent.history import Action, TicketHistory, fold
 from agent.read_models import Conflict, InsideCounter, conflicts, effective_entries
 from agent.reasons import code_of
-from agent.ledger.catalogue import CatalogueMixin
+from agent.ledger.catalogue import ORDER_STATUS, CatalogueMixin
 from agent.ledger.guard import LedgerError, Transaction, connect, split_sql
 from agent.ledger.search import SearchMixin
 from agent.ledger import index_file
@@ -307,7 +307,7 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
 
     def history(self, ticket_key: str) -> TicketHistory:
         c = self.conn
-        status = c.execute("SELECT order_status FROM tickets WHERE ticket_key=?", (ticket_key,)).fetchone()
+        status = c.execute(f"SELECT {ORDER_STATUS} FROM tickets t WHERE ticket_key=?", (ticket_key,)).fetchone()
         revoked = c.execute("SELECT reason FROM revocations WHERE ticket_key=?", (ticket_key,)).fetchone()
         blocked = c.execute("SELECT reason FROM blocked WHERE ticket_key=?", (ticket_key,)).fetchone()
         entries, cancelled = fold(self.actions(ticket_key))

@@ -10,7 +10,7 @@ from agent.ledger import Ledger
 from agent.staff import StaffError
 from agent.staff_session import store_roster
 from agent.sync.bundle import Pending, sections
-from agent.sync.messages import UpdateV2
+from agent.sync.messages import UpdateSets
 from agent.sync.signed import Rejected
 
 BUNDLE_SETTING = "sync.bundle"   # {"org", "version", "events", "applied_at"}
@@ -140,11 +140,14 @@ def apply_live(ledger: Ledger, s: dict[str, Any]) -> dict[str, Any]:
     return {"revocations": len(revs)}
 
 
-def apply_update(ledger: Ledger, u: UpdateV2) -> None:
-    """A checked `update2` (rows in ticket key order: the index pages are met in order), in one transaction."""
+def apply_update(ledger: Ledger, u: UpdateSets) -> None:
+    """A checked `update2`, group by group: one statement per key set (docs/sync-protocol.md "Update v2"), in one
+    transaction; the parts in the order of `apply_live` (flags, their lifting, ticket rows, statuses, resets)."""
     with ledger.transaction():
-        ledger.revoke_rows(u.revoked)
-        ledger.block_rows(u.blocks)
+        for g in u.revoked:
+            ledger.revoke(g.keys, g.reason, g.at)
+        for g in u.blocks:
+            ledger.block(g.keys, g.reason, g.at)
         if u.unrevoked:
             ledger.unrevoke(u.unrevoked)
         if u.unblocked:
@@ -152,8 +155,9 @@ def apply_update(ledger: Ledger, u: UpdateV2) -> None:
         if u.tickets:
             cols, rows = u.tickets["columns"], u.tickets["rows"]
             ledger.upsert_tickets(ledger.update_ticket_states(dict(zip(cols, r)) for r in rows))
-        if u.states:
-            ledger.set_ticket_order_states(u.states)
+        for g in (*u.revoked, *u.states):
+            if g.status is not None:
+                ledger.set_order_status_of(g.keys, g.status)
         if u.resets:
             ledger.merge_remote(u.resets)
 

@@ -34,7 +34,7 @@ from agent.clock import ServerClock, StepDetector, boot_clock
 from agent.sync.clock import ReplayGuard, offset
 from agent.sync.hello import Greeter
 from agent.sync.messages import (Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, DeskAnswer, DeskRequest, Hello,
-                                 LIVE_FORM, Update, UpdateV2)
+                                 LIVE_FORM, Update, UpdateSets)
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
 from agent.sync.transport import Delivery, Transport
 from agent.sync.uploader import UploadOptions, Uploader
@@ -462,7 +462,7 @@ class DeviceSync:
             raise Rejected(f"live message for event {body.get('event')} on the topic of event {event_id}")
         if body["type"] not in ("update2", "update", "checkins"):
             raise Rejected(f"unknown live message type {body['type']!r}")
-        compact = UpdateV2.from_wire(body) if body["type"] == "update2" else None    # checked before the lock
+        compact = UpdateSets.from_wire(body) if body["type"] == "update2" else None    # checked before the lock
         # remembered as seen and applied together, or neither (the batch's savepoint, _live_batch), in a durable
         # transaction: the message is acknowledged to the broker once it is committed
         with self._ledger.transaction():

@@ -1140,41 +1140,8 @@ class UpdateV2(Wire):
 
     @classmethod
     def from_wire(cls, d: Any) -> "UpdateV2":
-        d = _typed(d, cls, "update2")
-        flags: dict[str, list[FlagRow]] = {"revoked": [], "blocks": []}
-        states: list[tuple[str, str]] = []
-        for name, rows in flags.items():
-            groups = _get(d, name, [])
-            if not isinstance(groups, list):
-                _bad(name, groups)
-            for g in groups:
-                g = _obj(g, f"a group of {name}")
-                reason, at = text(g, "reason", "", limit=MAX_TEXT), number(g, "at")
-                st = text(g, "status", None, empty=False) if name == "revoked" else None
-                keys = keyset.unpack(g, name)
-                rows.extend((k, reason, at) for k in keys)
-                if st is not None:
-                    states.extend((k, st) for k in keys)
-        groups = _get(d, "states", [])
-        if not isinstance(groups, list):
-            _bad("states", groups)
-        for g in groups:
-            g = _obj(g, "a group of states")
-            st = text(g, "status", empty=False)
-            states.extend((k, st) for k in keyset.unpack(g, "states"))
-        lifted = {name: tuple(sorted(keyset.unpack(d[name], name))) if name in d else ()
-                  for name in ("unrevoked", "unblocked")}
-        resets = _get(d, "resets", [])
-        if not isinstance(resets, list):
-            _bad("resets", resets)
-        for row in resets:
-            RelayedAction.from_wire(row)
-        tickets = d.get("tickets")
-        if tickets is not None:
-            _ticket_rows(tickets)
-        return cls(event=integer(d, "event"), revoked=tuple(sorted(flags["revoked"])),
-                   blocks=tuple(sorted(flags["blocks"])), states=tuple(sorted(states)), resets=tuple(resets),
-                   tickets=tickets, **lifted)
+        """Row by row (the server's form; the device applies `UpdateSets` as it is)."""
+        return UpdateSets.from_wire(d).rows()
 
     @classmethod
     def of(cls, event: int, section: dict[str, Any]) -> "UpdateV2":
@@ -1202,6 +1169,74 @@ class UpdateV2(Wire):
     def size(self) -> int:
         return len(self.revoked) + len(self.blocks) + len(self.unrevoked) + len(self.unblocked) + len(self.states) \
             + len(self.resets) + len((self.tickets or {}).get("rows") or ())
+
+
+@dataclass(frozen=True)
+class KeyGroup:
+    """The keys of one group of an `update2` and what they share: the reason and time of a revocation or block, the
+    order status their tickets have now (None: unchanged)."""
+    keys: tuple[str, ...]
+    reason: str = ""
+    at: float = 0.0
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateSets:
+    """A checked `update2` as the device applies it: its groups as they travel, one SQL statement each (no Python
+    object per ticket beyond its key). `from_wire` is the one check of the wire form; each field is named when it
+    is refused."""
+    event: int
+    revoked: tuple[KeyGroup, ...] = ()
+    blocks: tuple[KeyGroup, ...] = ()
+    unrevoked: tuple[str, ...] = ()
+    unblocked: tuple[str, ...] = ()
+    states: tuple[KeyGroup, ...] = ()
+    resets: tuple[dict[str, Any], ...] = ()
+    tickets: dict[str, Any] | None = None
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "UpdateSets":
+        d = _typed(d, UpdateV2, "update2")
+        flags: dict[str, list[KeyGroup]] = {"revoked": [], "blocks": []}
+        for name, out in flags.items():
+            groups = _get(d, name, [])
+            if not isinstance(groups, list):
+                _bad(name, groups)
+            for g in groups:
+                g = _obj(g, f"a group of {name}")
+                reason, at = text(g, "reason", "", limit=MAX_TEXT), number(g, "at")
+                st = text(g, "status", None, empty=False) if name == "revoked" else None
+                out.append(KeyGroup(tuple(keyset.unpack(g, name)), reason, at, st))
+        groups = _get(d, "states", [])
+        if not isinstance(groups, list):
+            _bad("states", groups)
+        states = []
+        for g in groups:
+            g = _obj(g, "a group of states")
+            st = text(g, "status", empty=False)
+            states.append(KeyGroup(tuple(keyset.unpack(g, "states")), status=st))
+        lifted = {name: tuple(keyset.unpack(d[name], name)) if name in d else ()
+                  for name in ("unrevoked", "unblocked")}
+        resets = _get(d, "resets", [])
+        if not isinstance(resets, list):
+            _bad("resets", resets)
+        for row in resets:
+            RelayedAction.from_wire(row)
+        tickets = d.get("tickets")
+        if tickets is not None:
+            _ticket_rows(tickets)
+        return cls(event=integer(d, "event"), revoked=tuple(flags["revoked"]), blocks=tuple(flags["blocks"]),
+                   states=tuple(states), resets=tuple(resets), tickets=tickets, **lifted)
+
+    def rows(self) -> UpdateV2:
+        """The same change row by row, sorted by ticket key."""
+        return UpdateV2(self.event, revoked=tuple(sorted((k, g.reason, g.at) for g in self.revoked for k in g.keys)),
+                        blocks=tuple(sorted((k, g.reason, g.at) for g in self.blocks for k in g.keys)),
+                        unrevoked=tuple(sorted(self.unrevoked)), unblocked=tuple(sorted(self.unblocked)),
+                        states=tuple(sorted((k, g.status) for g in (*self.revoked, *self.states)
+                                            if g.status is not None for k in g.keys)),
+                        resets=self.resets, tickets=self.tickets)
 
 
 def _ticket_rows(tickets: Any) -> None:
