@@ -9,8 +9,12 @@ cannot be read by any decoder that samples module centres: the share of the othe
 (per presentation: any of its --presentation frames). Where modules move within the code (crumpled paper) or are
 under ~2 px (small codes), sampling at the centres through one homography is not the best a decoder can do: there
 the figure is no bound (the live chain reads more).
+The same ideal sampler with erasures (the erasure decoder of drivers/camera/erasure.py, its modules' reliability
+their distance to the ideal threshold) is the bound for a decoder that knows which modules it cannot trust.
 Each frame the live chain misses is then put in one class:
-  - beyond M: even the ideal sampler gets too many codewords wrong;
+  - beyond M: even the ideal sampler gets too many codewords wrong, erasures included;
+  - within erasures: past M for errors alone, within it for the erasure decoder (the live chain's reliability
+    estimate falls short of the ideal one there);
   - located, checksum error: zxing-cpp finds the code (whole frame or a region of the ladder) but decodes wrong
     modules although an ideal sampler would not;
   - not located: zxing-cpp finds no QR code there; with the finder patterns the crack/glare touches (modules of
@@ -42,8 +46,10 @@ def located(image) -> bool:
 
 def classify(chain: DecoderChain, f) -> tuple[str, object]:
     truth = analyse(f)
-    if not truth.correctable:
+    if not truth.with_erasures:
         return "beyond M", truth
+    if not truth.correctable:
+        return "within erasures", truth
     views = [R.region_view(f.image, b) for b in R.candidates(f.image, chain.regions_per_frame)]
     if located(f.image) or any(located(v) for v in views):
         return "located, checksum error", truth
@@ -60,24 +66,27 @@ def main() -> int:
     chain = DecoderChain(live_budget_ms=args.budget_ms)
     for f in frames("small", "tuning", 3, start=10_000) * 3:      # warm the step costs
         chain.decode_live(f.image)
-    print("| condition | split | live chain | ideal sampler at M (upper bound), one frame / per presentation | "
-          "missed: beyond M / located, checksum error / not located | finders broken (>= 3 wrong modules) in "
-          "the not located |")
-    print("|---|---|---|---|---|---|")
+    print("| condition | split | live chain | ideal sampler at M, errors alone, one frame / per presentation | "
+          "ideal sampler with erasures, one frame / per presentation | "
+          "missed: beyond M even with erasures / within erasures only / located, checksum error / not located | "
+          "finders broken (>= 3 wrong modules) in the not located |")
+    print("|---|---|---|---|---|---|---|")
     t0 = time.perf_counter()
     for condition in args.conditions:
         for split in SPLITS:
             fs = frames(condition, split, args.frames)
-            read = bound = held = 0
-            classes = {"beyond M": 0, "located, checksum error": 0, "not located": 0}
+            read = bound = held = erased = erased_held = 0
+            classes = {"beyond M": 0, "within erasures": 0, "located, checksum error": 0, "not located": 0}
             broken: list[int] = []
             for f in fs:
                 ok = chain.decode_live(f.image).texts == (f.payload,)
                 truth = analyse(f)
                 read += ok
                 bound += truth.correctable
-                held += truth.correctable or any(analyse(g).correctable for g in
-                                                 presentation(condition, split, f.index, args.presentation) if g.moment)
+                later = [analyse(g) for g in presentation(condition, split, f.index, args.presentation) if g.moment]
+                held += truth.correctable or any(g.correctable for g in later)
+                erased += truth.with_erasures
+                erased_held += truth.with_erasures or any(g.with_erasures for g in later)
                 if not ok:
                     kind, truth = classify(chain, f)
                     classes[kind] += 1
@@ -86,8 +95,9 @@ def main() -> int:
             n = len(fs)
             finders = ", ".join(f"{k}: {broken.count(k)}" for k in range(4) if broken.count(k)) or "—"
             print(f"| {condition} | {split} | {100 * read / n:.0f}% | {100 * bound / n:.0f}% / {100 * held / n:.0f}% | "
-                  f"{classes['beyond M']} / {classes['located, checksum error']} / {classes['not located']} | "
-                  f"{finders} |", flush=True)
+                  f"{100 * erased / n:.0f}% / {100 * erased_held / n:.0f}% | "
+                  f"{classes['beyond M']} / {classes['within erasures']} / {classes['located, checksum error']} / "
+                  f"{classes['not located']} | {finders} |", flush=True)
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     return 0
 

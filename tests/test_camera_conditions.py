@@ -193,7 +193,8 @@ def test_the_oracle_counts_codewords_per_block_as_error_level_m_corrects_them():
     9 does not: the codeword map and the interleaving are the standard's."""
     import zxingcpp
     from drivers.camera.redraw import picture
-    from drivers.testkit.qr_oracle import EC_M, block_of, codeword_map, truth
+    from drivers.camera.qr_grid import EC_M, block_of, codeword_map
+    from drivers.testkit.qr_oracle import truth
     dark = truth(frame("tilt", "tuning", 0))
     cw = codeword_map(6)
     assert dark.shape == (41, 41) and cw.max() == 171 and EC_M[6] == (4, 16)

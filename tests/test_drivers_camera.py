@@ -19,12 +19,12 @@ CORPUS = corpus_dir(Path(__file__).resolve().parents[1].parent / "shared/corpus/
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"QR corpus not found at {CORPUS} (set TICKETGATE_QR_CORPUS)")
-def test_chain_reads_at_least_80_of_the_corpus():
+def test_chain_reads_every_image_of_the_corpus():
     found = samples(CORPUS)
     assert len(found) >= 80
     chain = DecoderChain()
     missed = [s.path.name for s in found if s.expected not in chain.decode(load_gray(s.path)).texts]
-    assert len(found) - len(missed) >= 80, missed
+    assert missed == []             # 82 of 82 since the region steps (docs/performance.md)
 
 
 def test_chain_reads_a_signed_ticket_in_a_640x480_frame_and_finds_nothing_in_a_blank_one():

@@ -5,66 +5,21 @@ A door frame knows its payload and the corners of its code, so the true module g
 every module's centre through the corners' homography, with a threshold that knows the truth around each module
 (the best a sampling decoder can do without moving modules), gives the modules no decoder can get right. Grouping
 them into codewords and Reed-Solomon blocks (ISO/IEC 18004 placement) tells whether the frame is readable at all:
-a block of version 6-M (4 blocks of 27 data + 16 EC codewords) corrects at most 8 wrong codewords.
+a block of version 6-M (4 blocks of 27 data + 16 EC codewords) corrects at most 8 wrong codewords. With erasures
+(drivers/camera/erasure.py) it corrects more when the wrong codewords are the least reliable ones: `with_erasures`
+says whether the erasure decoder would read the ideal sampler's grid, its modules' reliability being their distance
+to the ideal threshold.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import numpy as np
 
+from drivers.camera.erasure import ERASED, MARGIN
+from drivers.camera.qr_grid import EC_M, block_of, block_positions, codeword_map
 from drivers.testkit.door_conditions import QUIET, DoorFrame, _matrix
-
-# Version -> (blocks, EC codewords per block) at level M, for the versions a ticket can take.
-EC_M = {5: (2, 24), 6: (4, 16), 7: (4, 18), 8: (4, 22)}
-ALIGN = {5: (6, 30), 6: (6, 34), 7: (6, 22, 38), 8: (6, 24, 42)}
-
-
-@lru_cache(maxsize=8)
-def function_modules(version: int) -> np.ndarray:
-    """True where a module is a function pattern (finder, separator, timing, alignment, format/version info)."""
-    n = 17 + 4 * version
-    f = np.zeros((n, n), bool)
-    f[:9, :9] = f[:9, n - 8:] = f[n - 8:, :9] = True           # finders, separators, format info
-    f[6, :] = f[:, 6] = True                                   # timing
-    centres = ALIGN[version]
-    for cy in centres:
-        for cx in centres:
-            if not f[cy, cx]:
-                f[cy - 2:cy + 3, cx - 2:cx + 3] = True
-    if version >= 7:
-        f[:6, n - 11:n - 8] = f[n - 11:n - 8, :6] = True
-    return f
-
-
-@lru_cache(maxsize=8)
-def codeword_map(version: int) -> np.ndarray:
-    """The codeword index (in the interleaved stream) of every data module, -1 for function and remainder modules."""
-    n = 17 + 4 * version
-    func = function_modules(version)
-    out = np.full((n, n), -1, int)
-    bit, upward, x = 0, True, n - 1
-    blocks, ec = EC_M[version]
-    total = (n * n - int(func.sum())) // 8
-    while x > 0:
-        if x == 6:
-            x -= 1
-        for y in (range(n - 1, -1, -1) if upward else range(n)):
-            for col in (x, x - 1):
-                if not func[y, col]:
-                    if bit // 8 < total:
-                        out[y, col] = bit // 8
-                    bit += 1
-        upward = not upward
-        x -= 2
-    return out
-
-
-def block_of(codeword: int, version: int) -> int:
-    """Interleaving: with equal blocks (the versions above at M), codeword k of the stream belongs to block k mod b."""
-    return codeword % EC_M[version][0]
 
 
 @dataclass(frozen=True)
@@ -74,6 +29,7 @@ class Sampled:
     wrong_per_block: tuple[int, ...]  # wrong codewords per Reed-Solomon block
     capacity: int                    # correctable codewords per block (EC / 2)
     finder_wrong: tuple[int, int, int]  # wrong modules in each 7x7 finder pattern (top-left, top-right, bottom-left)
+    with_erasures: bool = False      # every block corrected by the erasure decoder, unreliable codewords erased
 
     @property
     def correctable(self) -> bool:
@@ -101,25 +57,51 @@ def sample(f: DoorFrame, dark: np.ndarray | None = None) -> np.ndarray:
 def oracle_read(values: np.ndarray, dark: np.ndarray, radius: int = 4) -> np.ndarray:
     """Dark/light per module with the best local threshold: midway between the mean of the truly dark and the truly
     light modules within `radius` modules (a sampler that knew the lighting exactly)."""
+    return np.asarray(values < oracle_threshold(values, dark, radius))
+
+
+def oracle_threshold(values: np.ndarray, dark: np.ndarray, radius: int = 4) -> np.ndarray:
     k = 2 * radius + 1
     d, light = dark.astype(np.float32), (~dark).astype(np.float32)
     sum_dark = cv2.boxFilter(values * d, -1, (k, k), normalize=False, borderType=cv2.BORDER_REFLECT)
     sum_light = cv2.boxFilter(values * light, -1, (k, k), normalize=False, borderType=cv2.BORDER_REFLECT)
     n_dark = cv2.boxFilter(d, -1, (k, k), normalize=False, borderType=cv2.BORDER_REFLECT)
     n_light = cv2.boxFilter(light, -1, (k, k), normalize=False, borderType=cv2.BORDER_REFLECT)
-    threshold = (sum_dark / np.maximum(n_dark, 1) + sum_light / np.maximum(n_light, 1)) / 2
-    return np.asarray(values < threshold)
+    return np.asarray((sum_dark / np.maximum(n_dark, 1) + sum_light / np.maximum(n_light, 1)) / 2)
 
 
 def analyse(f: DoorFrame) -> Sampled:
     dark = truth(f)
     n = dark.shape[0]
     version = (n - 17) // 4
-    wrong = oracle_read(sample(f, dark), dark) != dark
+    values = sample(f, dark)
+    threshold = oracle_threshold(values, dark)
+    wrong = (values < threshold) != dark
     cw = codeword_map(version)
     blocks, ec = EC_M[version]
     bad_codewords = np.unique(cw[wrong & (cw >= 0)])
     per_block = np.bincount([block_of(int(c), version) for c in bad_codewords], minlength=blocks)
     finders = (wrong[:7, :7].sum(), wrong[:7, n - 7:].sum(), wrong[n - 7:, :7].sum())
     return Sampled(version, int(wrong.sum()), tuple(int(b) for b in per_block), ec // 2,
-                   tuple(int(x) for x in finders))  # type: ignore[arg-type]
+                   tuple(int(x) for x in finders),  # type: ignore[arg-type]
+                   _erasures_decode(wrong, np.abs(values - threshold), version))
+
+
+def _erasures_decode(wrong: np.ndarray, margin: np.ndarray, version: int) -> bool:
+    """Whether the erasure decoder (drivers/camera/erasure.py: errors alone, then the k least reliable codewords of
+    a block erased, MARGIN check codewords to spare) corrects every block, the modules' margin being the ideal
+    sampler's distance to its threshold."""
+    cw = codeword_map(version)
+    data = cw >= 0
+    count = int(cw.max()) + 1
+    bad = np.zeros(count, bool)
+    np.logical_or.at(bad, cw[data], wrong[data])
+    reliability = np.full(count, np.inf)
+    np.minimum.at(reliability, cw[data], margin[data])
+    _, ec = EC_M[version]
+    for positions in block_positions(version):
+        ranked = bad[positions][np.argsort(reliability[positions], kind="stable")]
+        if not any((2 * int(ranked[k:].sum()) <= ec) if k == 0 else (2 * int(ranked[k:].sum()) + k <= ec - MARGIN)
+                   for k in (0, *ERASED)):
+            return False
+    return True
