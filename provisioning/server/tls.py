@@ -28,6 +28,14 @@ class TlsFiles:
         return self.ca_cert.read_text()
 
 
+# A device judges these certificates on its own clock, which can be minutes to years off until its first sync (the
+# clock reply comes over this very broker; a handheld without a clock battery boots in 1970). So both are valid from
+# the epoch and never expire (RFC 5280's "no well-defined expiration", 99991231235959Z): the CA is pinned at
+# enrollment, so its window protects nothing and a narrow one only locked slow devices out and expired in a year.
+NOT_BEFORE = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+NOT_AFTER = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
+
+
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
@@ -36,18 +44,24 @@ def _key_pem(key) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
-def ensure(folder: str | Path, hosts: list[str], days: int = 365) -> TlsFiles:
-    """Create (once) ca.crt/ca.key and broker.crt/broker.key in `folder` for `hosts` (IPs or names)."""
+def _expired(files: TlsFiles) -> bool:
+    """A set made by an older version (365 days) that has run out: no device can log in with it any more."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return any(x509.load_pem_x509_certificate(p.read_bytes()).not_valid_after_utc < now for p in (files.ca_cert, files.cert))
+
+
+def ensure(folder: str | Path, hosts: list[str]) -> TlsFiles:
+    """Create (once) ca.crt/ca.key and broker.crt/broker.key in `folder` for `hosts` (IPs or names); again when an
+    older set has expired (its devices enroll again: they pin the CA)."""
     folder = Path(folder)
     files = TlsFiles(folder / "ca.crt", folder / "broker.crt", folder / "broker.key")
-    if files.ca_cert.exists() and files.cert.exists() and files.key.exists():
+    if files.ca_cert.exists() and files.cert.exists() and files.key.exists() and not _expired(files):
         return files
     private_dir(folder)
-    now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (x509.CertificateBuilder().subject_name(_name("ticketgate event CA")).issuer_name(_name("ticketgate event CA"))
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+          .not_valid_before(NOT_BEFORE).not_valid_after(NOT_AFTER)
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
           .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
           .sign(ca_key, hashes.SHA256()))
@@ -60,7 +74,7 @@ def ensure(folder: str | Path, hosts: list[str], days: int = 365) -> TlsFiles:
             sans.append(x509.DNSName(h))
     cert = (x509.CertificateBuilder().subject_name(_name(hosts[0] if hosts else "broker")).issuer_name(ca.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+            .not_valid_before(NOT_BEFORE).not_valid_after(NOT_AFTER)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
