@@ -263,14 +263,15 @@ class DeviceSync:
         of one per message: 200 gates' relays arrive in bursts). Each message is verified, replay-checked (its id
         remembered in this transaction) and applied on its own inside a savepoint: a refused one is rolled back
         alone, the others apply. Bounded (LIVE_BATCH messages, LIVE_BATCH_SECONDS of work, or a scan recorded
-        meanwhile), since the batch holds the ledger's write lock, which the door's scans also need. The commit is
-        durable (fsynced): the batch's messages are acknowledged to the broker after it, which then forgets them.
-        Returns the item taken from the queue that is not live (handled next), or None."""
+        meanwhile), since the batch holds the ledger's write lock, which the door's scans also need. The batch's
+        messages are acknowledged to the broker after its commit. That commit is relaxed (no fsync): it survives the
+        app being killed, not a power cut (an fsync per batch made 200 gates' cross-gate p95 7x longer here:
+        docs/sync-protocol.md). Returns the item taken from the queue that is not live (handled next), or None."""
         batch, applied, nxt = [first], 0, None
         merged = self.stats["merged"]
         started = time.perf_counter()
         try:
-            with self._ledger.transaction():
+            with self._ledger.relaxed_transaction():
                 item: tuple[Any, ...] | None = first
                 while item is not None:
                     outcome = self._handle_one(item, isolated=True)    # a refused one: its writes only rolled back
@@ -463,9 +464,9 @@ class DeviceSync:
         if body["type"] not in ("update2", "update", "checkins"):
             raise Rejected(f"unknown live message type {body['type']!r}")
         compact = UpdateSets.from_wire(body) if body["type"] == "update2" else None    # checked before the lock
-        # remembered as seen and applied together, or neither (the batch's savepoint, _live_batch), in a durable
-        # transaction: the message is acknowledged to the broker once it is committed
-        with self._ledger.transaction():
+        # remembered as seen and applied together, or neither (the batch's savepoint and relaxed commit, _live_batch);
+        # acknowledged to the broker once committed
+        with self._ledger.relaxed_transaction():
             self._fresh(body)
             if compact is not None:
                 apply_update(self._ledger, compact)
