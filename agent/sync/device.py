@@ -265,7 +265,7 @@ class DeviceSync:
         alone, the others apply. Bounded (LIVE_BATCH messages, LIVE_BATCH_SECONDS of work, or a scan recorded
         meanwhile), since the batch holds the ledger's write lock, which the door's scans also need. The batch's
         messages are acknowledged to the broker after its commit. That commit is relaxed (no fsync): it survives the
-        app being killed, not a power cut (an fsync per batch made 200 gates' cross-gate p95 7x longer here:
+        app being killed, not a power cut (an fsync per batch made 200 gates' cross-gate p95 3.7x longer here:
         docs/sync-protocol.md). Returns the item taken from the queue that is not live (handled next), or None."""
         batch, applied, nxt = [first], 0, None
         merged = self.stats["merged"]
