@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from drivers.camera import erasure, qr_grid as G, reed_solomon as RS, redraw, regions as R
+from drivers.camera import erasure, redraw
+from drivers.camera import qr_grid as G
+from drivers.camera import reed_solomon as RS
+from drivers.camera import regions as R
 from drivers.camera.chain import DecoderChain
 from drivers.testkit.door_conditions import BEYOND, frame, frames, no_code_frames
 from drivers.testkit.qr_oracle import truth

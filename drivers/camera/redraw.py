@@ -26,7 +26,7 @@ grid again. The live step (`redrawn_code`) tries version 6 only (41 modules, wha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -233,11 +233,15 @@ def _registrations(square: np.ndarray, found: list[tuple[float, np.ndarray]], no
         yield tl, tr, bl, guess
 
 
-def _similar(a: np.ndarray, b: np.ndarray, a2: np.ndarray, b2: np.ndarray):
+def _similar(a: np.ndarray, b: np.ndarray, a2: np.ndarray, b2: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """The similarity (turn, scale, shift) taking points a, b to a2, b2, as a function of a point."""
     za, zb, za2, zb2 = (complex(*p) for p in (a, b, a2, b2))
     k = (zb2 - za2) / (zb - za)
-    return lambda p: (lambda z: np.array([z.real, z.imag]))(za2 + k * (complex(*p) - za))
+
+    def apply(p: np.ndarray) -> np.ndarray:
+        z = za2 + k * (complex(*p) - za)
+        return np.array([z.real, z.imag])
+    return apply
 
 
 def _sample(smooth: np.ndarray, centres: tuple[np.ndarray, ...], n: int) -> Modules:
