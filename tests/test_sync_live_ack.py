@@ -166,3 +166,34 @@ def test_every_message_sent_to_a_device_is_acknowledged_once_handled_refused_one
         door.close()
         server.stop()
         store.close()
+
+
+def test_a_relay_the_ledger_could_not_write_is_not_acknowledged_and_comes_back(tmp_path, debug_broker):
+    """The device's ledger stays locked past its busy timeout (another process writing): the relay is refused as not
+    applied, left unacknowledged with the broker, and applied once the device's next connection gets it again."""
+    store, event, _ = make_store(tmp_path / "server", tickets=2, devices=("gate-b",))
+    server = start_server(store, debug_broker.port)
+    server.relay_every = 0.0
+    door = start_door(tmp_path / "b", "gate-b", debug_broker.port, store.server_public_key(ORG), event)
+    log = BrokerLog(debug_broker, "gate-b")
+    holder = sqlite3.connect(door.sync.ledger_path, timeout=10, isolation_level=None)
+    try:
+        assert wait_for(lambda: ready(door, 2)), door.sync.rejections
+        before = len(log.sent("/live"))
+        holder.execute("BEGIN IMMEDIATE")
+        action = _entry(event, "locked-1")
+        server.relay(ORG, event, [action])
+        assert wait_for(lambda: any("not applied: the ledger commit failed" in r for _, r in door.sync.rejections),
+                        20), door.sync.rejections
+        holder.execute("ROLLBACK")
+        mid = log.sent("/live")[before]
+        assert mid not in log.acked() and action.scan_uuid not in _remote(door)
+        door.go_offline()
+        door.go_online()                                 # the same session: the broker sends it again
+        assert wait_for(lambda: action.scan_uuid in _remote(door), 20), door.sync.rejections
+        assert wait_for(lambda: mid in log.acked(), 10)
+    finally:
+        holder.close()
+        door.close()
+        server.stop()
+        store.close()
