@@ -1,6 +1,7 @@
 """Helpers shared by the tests (fixtures that need a broker or a store are in broker.py and sync_fixtures.py)."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -66,3 +67,15 @@ def server_refusals(data: Path) -> subprocess.CompletedProcess[str]:
     """`ticketgate server --data DATA refusals`, the organiser's list of refused uploads, run as its command."""
     return subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), "refusals"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, wait: float = 20) -> int:
+    """Stop a `ticketgate …` process as a user would (Ctrl-C by default), killing it if it does not end in `wait` s;
+    its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            return proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait(5)

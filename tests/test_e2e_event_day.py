@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.broker import free_port, mosquitto_binary
-from tests.helpers import wait_for_line
+from tests.helpers import stop_process, wait_for_line
 
 ROOT = Path(__file__).resolve().parent.parent
 ORG = "acme"
@@ -114,14 +113,7 @@ def wait_status(organiser: Machine, srv: tuple, device_id: str, state: str, time
     return False
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+stop = stop_process
 
 
 def test_event_day_through_the_public_commands(tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.broker import free_port, mosquitto_binary
-from tests.helpers import wait_for_line
+from tests.helpers import stop_process, wait_for_line
 
 ROOT = Path(__file__).resolve().parent.parent
 ORG = "acme"
@@ -39,14 +39,7 @@ def start(*args: str, ready: str) -> subprocess.Popen:
     raise AssertionError(f"{args} never said {ready!r}: {proc.stderr.read()}")
 
 
-def stop(proc: subprocess.Popen, sig=signal.SIGINT) -> int:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            return proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return proc.wait(5)
+stop = stop_process
 
 
 def broker_pid(data: str) -> int:

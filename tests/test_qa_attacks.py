@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from agent.sync import topics
 from agent.sync.messages import ActionItem, Batch
 from kiosk_ui.presenters.verdict import fmt_datetime, fmt_time
 from tests.broker import free_port, mosquitto_binary
-from tests.helpers import wait_for
+from tests.helpers import stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -49,13 +48,7 @@ def _start(home: Path, *args: str, log: Path | None = None) -> subprocess.Popen[
                             stderr=subprocess.STDOUT if log else subprocess.PIPE, text=True)
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+_stop = stop_process
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from typing import Iterator
 import pytest
 
 from tests.broker import free_port, mosquitto_binary
+from tests.helpers import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,12 +113,7 @@ def test_server_device_revoke_cuts_the_broker_login(organiser):
         said = [serve.stdout.readline() for _ in range(3)]      # broker line, enrolled #1, revoked
         assert any(f"revoked {creds['device_id']}: broker login removed" in line for line in said), said
     finally:
-        serve.send_signal(signal.SIGINT)
-        try:
-            serve.wait(20)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-            serve.wait(5)
+        stop_process(serve)
 
 
 def _start(home: Path, *args: str) -> subprocess.Popen:
@@ -126,13 +121,7 @@ def _start(home: Path, *args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+_stop = stop_process
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import pytest
 
 from agent.sync import BrokerConfig, PahoTransport, topics
 from tests.broker import Mosquitto, mosquitto_binary
-from tests.helpers import ROOT, wait_for, wait_for_line
+from tests.helpers import ROOT, stop_process, wait_for, wait_for_line
 from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server
 from tests.test_sync_live_relay import _entry, _remote
 
@@ -72,13 +72,7 @@ def _device(folder: Path, port: int, key: bytes, event: int) -> subprocess.Popen
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    stop_process(proc, signal.SIGTERM, wait=15)
 
 
 def _remote_rows(ledger: Path, scan_uuid: str) -> int:
