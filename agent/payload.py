@@ -47,7 +47,7 @@ def _as_text(raw: str | bytes) -> str:
     return text
 
 
-_SCANNER_PREFIX = re.compile(r"\A(?:\][Q][0-6])?(?:\\[0-9]{6})*")
+_SCANNER_PREFIX = re.compile(r"\A(?:\]Q[0-6])?(?:\\[0-9]{6})*")
 _OUR_SCHEMES = (SCHEME, TG2_SCHEME)
 
 
