@@ -183,6 +183,9 @@ class SyncServer:
 
     def _process(self, work: list[tuple[str, bytes]]) -> None:
         batches: list[_Checked] = []
+        # one Scope per device for the whole drain: the drain's batches are checked before any is written, so an
+        # annulment must find its entry in an earlier batch of the same drain as it does earlier in its own batch
+        scopes: dict[tuple[str, str], Scope] = {}
         for topic, payload in work:
             try:
                 parsed = topics.parse(topic)
@@ -208,7 +211,7 @@ class SyncServer:
                 if not isinstance(msg, Batch):
                     self._desk(org, device, reg, msg, len(payload))
                     continue
-                batches.append(self._check(org, device, reg, msg, len(payload)))
+                batches.append(self._check(org, device, reg, msg, len(payload), scopes))
             except Rejected as exc:
                 self._reject(topic, str(exc))
         if not batches:
@@ -401,8 +404,10 @@ class SyncServer:
         seen = float(ts) if plausible and ts is not None else float(reg.get("last_seen") or 0)
         self.store.touch_device(device, seen_at=seen, status=state)
 
-    def _check(self, org: str, device: str, reg: dict, batch: Batch, size: int) -> "_Checked":
-        """Rate limit, then authorization of every item by the device's role and events (`ingest.Scope`)."""
+    def _check(self, org: str, device: str, reg: dict, batch: Batch, size: int,
+               scopes: dict[tuple[str, str], Scope] | None = None) -> "_Checked":
+        """Rate limit, then authorization of every item by the device's role and events (`ingest.Scope`; `scopes`:
+        the device's scope shared by the batches of one drain)."""
         checked = _Checked(org, device, batch)
         ids = tuple(u.id for u in batch.items) + tuple(r.id for r in batch.invalid)
         if self.limiter is not None:
@@ -418,8 +423,12 @@ class SyncServer:
                 checked.deferred, checked.retry_after = ids, wait
                 self.stats["deferred"] += len(ids)
                 return checked
-        scope = Scope(dict(reg, device_id=device), lambda: held_events(self.store, org, reg.get("events") or []),
-                      *self._lookups)
+        scopes = {} if scopes is None else scopes
+        scope = scopes.get((org, device))
+        if scope is None:
+            scope = scopes[(org, device)] = Scope(dict(reg, device_id=device),
+                                                  lambda: held_events(self.store, org, reg.get("events") or []),
+                                                  *self._lookups)
         checked.refused = list(batch.invalid)
         for u in batch.items:
             why = scope.refusal(u.body)
