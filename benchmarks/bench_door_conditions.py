@@ -1,6 +1,7 @@
 """Door conditions benchmark: read rate per condition and time per 640x480 frame of the live camera chain, on one core.
 
     .venv/bin/python benchmarks/bench_door_conditions.py [--frames 100] [--no-code 300] [--budget-ms 4] [--presentation 10]
+        [--beyond 20]
 
 Frames are generated from real signed tickets (drivers/testkit/door_conditions.py), seeded, for two splits:
 `tuning` (what the region ladder was chosen on) and `validation` (other seeds, harder or shifted parameter ranges),
@@ -9,11 +10,12 @@ Each frame is decoded once with `DecoderChain.decode_live` (one frame, no second
 counts as read only if the decoded text is that frame's ticket; the per-presentation figure then gives the frames
 that follow it a chance, as the door's camera loop does. Printed:
   1. read rate per condition and split, first pass alone vs the live chain, and per presentation (the code held up
-     for --presentation consecutive frames with the hand's drift, `door_conditions.presentation`: read by any),
-     p50 / p99 / max ms per frame;
+     for --presentation consecutive frames with the hand's drift, `door_conditions.presentation`: read by any,
+     through the camera loop's frame combination, `combine.FrameCombiner`, and without it), p50 / p99 / max ms per
+     frame, and the CPU time of the frames played in presentations (the hard ones, where combination runs);
   2. ablation on the tuning split: for the frames the first pass misses, what each region step reads on its own,
      what it recovers first in ladder order, and what it alone recovers;
-  3. frames with no code (the common case at the door): p50 / p99 ms, the cost of the fast path.
+  3. frames with no code (the common case at the door), through the camera loop's combiner: p50 / p99 ms.
 "wrong texts": frames that read a text other than their ticket's (one frame and the presentations' later frames;
 none expected: a wrong text would fail the ticket's signature, but the door would show a red "forged" verdict); on
 frames with no code every text read is wrong.
@@ -29,6 +31,7 @@ from figures import pct  # noqa: E402  (puts this checkout on sys.path)
 
 from drivers.camera import regions as R  # noqa: E402
 from drivers.camera.chain import DecoderChain, _decode  # noqa: E402
+from drivers.camera.combine import FrameCombiner  # noqa: E402
 from drivers.testkit.door_conditions import (BEYOND, CONDITIONS, SPLITS, frames, no_code_frames,  # noqa: E402
                                             presentation)
 
@@ -62,23 +65,30 @@ def live_rates(chain: DecoderChain, data: dict) -> dict:
     return rows
 
 
-def presentation_rates(chain: DecoderChain, rows: dict, length: int) -> dict:
+def presentation_rates(chain: DecoderChain, rows: dict, length: int, combine: bool = True,
+                       splits: tuple[str, ...] = SPLITS) -> dict:
     """Per presentation (a code held up for `length` consecutive frames, `door_conditions.presentation`): read if
-    any of its frames reads, frame by frame through `decode_live` as the camera loop does. Frame 0 is the single
-    frame already decoded; only the presentations it missed are played on. Returns (read, frames to the read)."""
+    any of its frames reads, frame by frame through `decode_live` as the camera loop does, with the loop's frame
+    combination (`combine.FrameCombiner`, one for the whole run as at the door: the previous ticket's votes are
+    still there when the next is held up) unless `combine` is False. Only the presentations whose single frame 0
+    missed are played (frame 0 again, through the combiner). Returns (read, presentations, frames to the read,
+    wrong texts, cpu ms of every frame played)."""
     out = {}
+    combiner = FrameCombiner() if combine else None
     for (condition, split), (_, read, n, _, _, missed, _) in rows.items():
-        if split not in SPLITS:         # beyond: most frames missed, 9 more each would take the run past minutes
+        if split not in splits:
             continue
-        waits, wrong = [0] * read, 0
+        waits, wrong, cpu = [0] * read, 0, []
         for index in missed:
             for f in presentation(condition, split, index, length):
-                texts = chain.decode_live(f.image).texts if f.moment else ()
+                c0 = time.thread_time()
+                texts = chain.decode_live(f.image, combiner).texts
+                cpu.append((time.thread_time() - c0) * 1000)
                 wrong += bool(texts) and texts != (f.payload,)
                 if texts == (f.payload,):
                     waits.append(f.moment)
                     break
-        out[condition, split] = (len(waits), n, waits, wrong)
+        out[condition, split] = (len(waits), n, waits, wrong, cpu)
     return out
 
 
@@ -113,6 +123,7 @@ def main() -> int:
     p.add_argument("--no-code", type=int, default=300)
     p.add_argument("--budget-ms", type=float, default=None, help="live budget (default: the chain's)")
     p.add_argument("--presentation", type=int, default=10, help="frames per presentation (30 fps: 10 = 1/3 s)")
+    p.add_argument("--beyond", type=int, default=20, help="beyond split: presentations played per condition")
     args = p.parse_args()
     pinned = one_core()
     t0 = time.perf_counter()
@@ -123,31 +134,46 @@ def main() -> int:
     warm = frames("small", "tuning", 3, start=10_000)
     for f in warm * 3:
         chain.decode_live(f.image)
+        chain.decode_live(f.image, FrameCombiner())
 
     rows = live_rates(chain, data)
     print(f"\nread rate per condition, one frame each, decode_live (budget {chain.live_budget_ms} ms), 640x480:")
     print("(ms: wall clock, and in brackets the CPU time of the decoding thread, which preemption by other"
           " processes on a shared machine does not inflate)")
     held = presentation_rates(chain, rows, args.presentation)
-    print(f"(per presentation: the code held up for {args.presentation} consecutive frames, read by any of them;"
-          " in brackets the frames it took beyond the first, at most)")
+    alone = presentation_rates(chain, rows, args.presentation, combine=False)
+    beyond = presentation_rates(chain, {key: (*row[:5], row[5][:args.beyond], row[6]) for key, row in rows.items()
+                                        if key[1] == BEYOND}, args.presentation, splits=(BEYOND,))
+    print(f"(per presentation: the code held up for {args.presentation} consecutive frames, read by any of them"
+          " through the camera loop's frame combination; in brackets the frames it took beyond the first, at most,"
+          f" and the same without combination; beyond: the first {args.beyond} frames' misses played)")
     print(f"| condition | split | first pass | live chain | per presentation ({args.presentation} frames) "
           "| wrong texts | p50 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|---|---|---|---|")
     every = {s: ([], []) for s in splits}
+    played: list[float] = []
     for split in splits:
         for c in CONDITIONS:
             first, read, n, times, cpu, _, wrong = rows[c, split]
             every[split][0].extend(times)
             every[split][1].extend(cpu)
-            got, _, waits, wrong_later = held.get((c, split), (None, n, [], 0))
-            per_presentation = "—" if got is None else f"**{100 * got / n:.1f}%** (+{max(waits, default=0)})"
+            got, _, waits, wrong_later, cpu_later = {**held, **beyond}.get((c, split), (None, n, [], 0, []))
+            played.extend(cpu_later)
+            without = alone.get((c, split))
+            per_presentation = "—" if got is None else f"**{100 * got / n:.1f}%** (+{max(waits, default=0)}"
+            if got is not None and split == BEYOND:
+                per_presentation = f"{got}/{read + min(args.beyond, n - read)} (+{max(waits, default=0)})"
+            elif got is not None:
+                per_presentation += f"; {100 * without[0] / n:.1f}% without)"
+                wrong_later += without[3]
             print(f"| {c} | {split} | {100 * first / n:.0f}% | **{100 * read / n:.1f}%** ({read}/{n}) | "
                   f"{per_presentation} | {wrong + wrong_later} | "
                   f"{_ms(times, cpu, 50)} | {_ms(times, cpu, 99)} | {max(times):.2f} ({max(cpu):.2f}) |")
     for split in splits:
         t, cpu = every[split]
         print(f"| all | {split} | | | | | {_ms(t, cpu, 50)} | {_ms(t, cpu, 99)} | {max(t):.2f} ({max(cpu):.2f}) |")
+    print(f"frames played in presentations with combination ({len(played)}, the hard ones): CPU p50 "
+          f"{pct(played, 50):.2f} ms, p99 {pct(played, 99):.2f} ms, max {max(played):.2f} ms")
 
     print("\nablation, tuning split: frames the first pass misses; per region step: reads alone / "
           "recovers first in ladder order / only this step recovers")
@@ -161,9 +187,10 @@ def main() -> int:
 
     blank = no_code_frames(args.no_code)
     times, cpu, tried, found = [], [], [], 0
+    combiner = FrameCombiner()          # the camera loop's
     for img in blank:
         t1, c1 = time.perf_counter(), time.thread_time()
-        result = chain.decode_live(img)
+        result = chain.decode_live(img, combiner)
         cpu.append((time.thread_time() - c1) * 1000)
         times.append((time.perf_counter() - t1) * 1000)
         tried.append(result.steps_tried)

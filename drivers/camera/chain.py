@@ -3,6 +3,7 @@
     chain = DecoderChain()
     chain.decode(gray)        # still image (screenshot, support): every step until one reads
     chain.decode_live(gray)   # camera frame: first pass, then region retries while the frame budget lasts
+    chain.decode_live(gray, combiner)   # the camera loop: the redrawn step also sums the frames before (combine.py)
 
 A retry costs time only when the first pass found nothing. On a camera frame the retries work on the regions that
 look like a code (`regions.candidates`), not on the whole frame: cropped, zoomed, filtered for one door condition
@@ -19,6 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from drivers.camera import redraw
+from drivers.camera.combine import FrameCombiner
 from drivers.camera import regions as R
 from drivers.camera import variants as V
 from drivers.camera.decoders import Decoder, ZbarDecoder, ZxingDecoder
@@ -118,9 +120,19 @@ class DecoderChain:
                         return DecodeResult(tuple(texts), name, _ms(t0), n)
         return DecodeResult((), "", _ms(t0), n)
 
-    def decode_live(self, image: np.ndarray) -> DecodeResult:
+    def decode_live(self, image: np.ndarray, combiner: FrameCombiner | None = None) -> DecodeResult:
         """First pass on the whole frame, then region steps in ladder order while they fit in the frame budget.
-        The budget counts this thread's CPU time: what the decoding costs, whatever else the device is running."""
+        The budget counts this thread's CPU time: what the decoding costs, whatever else the device is running.
+        `combiner` (the camera loop's, one per scanner): the redrawn step decodes this frame's modules summed with
+        the frames' before it (`combine.FrameCombiner`); emptied when a text is read."""
+        if combiner is not None:
+            combiner.next_frame()
+        result = self._live(image, combiner)
+        if result.texts and combiner is not None:
+            combiner.clear()
+        return result
+
+    def _live(self, image: np.ndarray, combiner: FrameCombiner | None) -> DecodeResult:
         t0, c0 = time.perf_counter(), time.thread_time()
         gray = to_gray(image)
         texts = self.live_primary(gray)
@@ -138,6 +150,8 @@ class DecoderChain:
                     # does not exclude a step for good, it runs again once the estimate fits and is re-measured
                     self.region_cost_ms[index] = cost * 0.9
                     return DecodeResult((), "", _ms(t0), tried)
+                if combiner is not None and region_filter is redraw.redrawn_code:
+                    region_filter = combiner.redrawn
                 c1 = time.thread_time()
                 texts = _decode(decoder, region_filter(view))
                 spent = _cpu_ms(c1)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from drivers.camera.chain import DecoderChain, DecodeResult
+from drivers.camera.combine import FrameCombiner
 from drivers.camera.frames import CameraError, FrameSlot, FrameSource, Torch
 
 IDLE, RUNNING, ERROR, STOPPED = "idle", "running", "error", "stopped"
@@ -40,6 +41,7 @@ class CameraScanner:
         self._threads: list[threading.Thread] = []
         self._last: tuple[str, float] | None = None
         self.frames_decoded = 0
+        self.combiner = FrameCombiner()     # what the last frames showed of a code not read yet (combine.py)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -106,7 +108,7 @@ class CameraScanner:
                 continue
             frame, stamp = item
             try:
-                result = self.chain.decode_live(frame)
+                result = self.chain.decode_live(frame, self.combiner)
             except Exception as exc:  # a malformed frame (wrong shape/dtype) is skipped, not fatal
                 self.error = f"frame skipped: {type(exc).__name__}"
                 continue
@@ -118,7 +120,7 @@ class CameraScanner:
     def process(self, frame) -> list[CameraRead]:
         """Synchronous path (benchmarks, tests, single pictures): decode one frame and deliver what it reads."""
         stamp = time.perf_counter()
-        result = self.chain.decode_live(frame)
+        result = self.chain.decode_live(frame, self.combiner)
         reads = [CameraRead(t, result, (time.perf_counter() - stamp) * 1000) for t in result.texts if self._fresh(t)]
         for read in reads:
             self._deliver(read)
