@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${TICKETGATE_VENV:-.venv}
-APT_PACKAGES=(mosquitto mosquitto-clients libzbar0 libgl1 libegl1 libgles2 libmtdev1 libsdl2-2.0-0 python3-venv fonts-dejavu-core poppler-utils libgl1-mesa-dri iproute2 postgresql)
+APT_PACKAGES=(mosquitto mosquitto-clients libzbar0 libgl1 libegl1 libgles2 libmtdev1 libsdl2-2.0-0 python3-venv fonts-dejavu-core poppler-utils libgl1-mesa-dri iproute2 postgresql faketime)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -94,3 +94,38 @@ class StepDetector:
             return 0.0
         self._base = base
         return step
+
+
+# -- what was stamped before the server's time was ever learnt -------------------------------------------------------
+UNMEASURED = "unmeasured"   # outbox body field, never uploaded: [boot clock, boot id] at the stamp ([None, ""]: unknown)
+
+
+def unmeasured_mark() -> list[Any]:
+    return [boot_clock(), current_boot_id()]
+
+
+def stamp_offset(mark: Any, device_at: float, estimate: ClockEstimate) -> float:
+    """The offset a message stamped at wall time `device_at` with `mark` (UNMEASURED) had: from the boot clock when the
+    estimate was measured in the same boot (a wall clock stepped since does not matter), else the estimate's offset."""
+    if (isinstance(mark, list) and len(mark) == 2 and isinstance(mark[0], (int, float)) and mark[1]
+            and mark[1] == estimate.boot_id):
+        return estimate.server_at + (float(mark[0]) - estimate.boot_at) - device_at
+    return estimate.offset
+
+
+def with_offset(body: dict[str, Any], offset: float) -> dict[str, Any]:
+    """An outbox body dated by `offset` (server - device time): an action or refusal carries it (`clock_offset`; its
+    `at` stays the device's time); any other message, whose `at` the server reads as its own time, gets `at` in server
+    time and keeps the device's in `device_at`."""
+    out = {k: v for k, v in body.items() if k != UNMEASURED}
+    if "clock_offset" in out:
+        out["clock_offset"] = offset
+    else:
+        device_at = float(out.get("device_at", out["at"]))
+        out["at"], out["device_at"] = device_at + offset, device_at
+    return out
+
+
+def redated(body: dict[str, Any], estimate: ClockEstimate) -> dict[str, Any]:
+    """A body marked UNMEASURED, dated by the estimate learnt since."""
+    return with_offset(body, stamp_offset(body.get(UNMEASURED), float(body.get("device_at", body["at"])), estimate))

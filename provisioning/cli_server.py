@@ -23,6 +23,8 @@ REVOKED_POLL_SECONDS = 2.0     # how soon `provision serve` cuts the broker logi
 def _common(p) -> None:
     p.add_argument("--data", default=None, help="the organiser's server data folder (default: `ticketgate server`'s, "
                                                 "$TICKETGATE_SERVER_HOME or ~/.local/share/ticketgate/server)")
+    p.add_argument("--db", default=None, metavar="URL", help="the organiser's PostgreSQL database, as `ticketgate "
+                   "server --db` (default $TICKETGATE_SERVER_DB; neither: SQLite in the data folder)")
     p.add_argument("--org", required=True, help="organiser slug")
     p.add_argument("--state", help="provisioning state folder (default: DATA/provision)")
 
@@ -90,11 +92,12 @@ def _state(args) -> Path:
 
 
 def _open_store(args):
-    from server_stub.store import open_store
-    store = open_store(_data(args), create=False)
+    from server_stub.store import describe, open_store
+    store = open_store(_data(args), create=False, db=args.db)    # the devices go where `server serve` looks for them
     if store.organiser(args.org) is None:
+        where = describe(store)
         store.close()
-        raise BadInput(f"no organiser {args.org!r} in {args.data}")
+        raise BadInput(f"no organiser {args.org!r} in {where}")
     return store
 
 

@@ -125,7 +125,7 @@ _stop = stop_process
 
 
 @contextlib.contextmanager
-def _enrolled_door(home: Path, *, gate: str, events: str) -> Iterator[None]:
+def _enrolled_door(home: Path, *, gate: str, events: str, role: str = "door") -> Iterator[None]:
     """The technician's and organiser's set-up through the public commands: `provision serve` with its broker,
     `server serve`, one token for `gate` on `events`, and this home's device enrolled with it."""
     http_port, broker_port = free_port(), free_port()
@@ -138,7 +138,7 @@ def _enrolled_door(home: Path, *, gate: str, events: str) -> Iterator[None]:
         serve = _start(home, "server", "serve")
         assert "sync server" in serve.stdout.readline()
         sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
-                   "--events", events, "--out", str(home / "doors.pdf")).stdout
+                   "--events", events, "--role", role, "--out", str(home / "doors.pdf")).stdout
         tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
            f"127.0.0.1:{http_port}")
         yield

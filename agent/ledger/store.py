@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from agent.clock import SETTING as CLOCK_SETTING
-from agent.clock import ClockEstimate
+from agent.clock import UNMEASURED, ClockEstimate, ServerClock, redated, unmeasured_mark, with_offset
 from agent.history import Action, TicketHistory, fold
 from agent.read_models import Conflict, InsideCounter, conflicts, effective_entries
 from agent.reasons import code_of
@@ -282,12 +282,35 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
                 estimate = ClockEstimate(float(legacy), 0.0, 0.0, "")
         return estimate
 
-    def set_clock_estimate(self, estimate: ClockEstimate, rtt: float | None = None) -> None:
+    def set_clock_estimate(self, estimate: ClockEstimate, rtt: float | None = None) -> int:
+        """Store the estimate, and date by it what was stamped before the server's time was known. Returns how many
+        uploads were dated."""
         with self.transaction():
             self.set_setting(CLOCK_SETTING, estimate.to_json())
             self.set_setting("clock_offset", estimate.offset)      # shown by status screens
             if rtt is not None:
                 self.set_setting("clock_rtt", rtt)
+            return self._redate(estimate)
+
+    def redate_unmeasured(self) -> int:
+        """Date the waiting uploads stamped before the server's time was known (another process may have stamped one
+        while the sync learnt it). 0 when it is still unknown."""
+        with self.transaction():
+            estimate = self.clock_estimate()
+            return 0 if estimate is None else self._redate(estimate)
+
+    def _redate(self, estimate: ClockEstimate) -> int:
+        """Waiting uploads marked UNMEASURED get the offset they had (agent.clock.redated); an action's own check-in
+        row too, so this gate orders it on the server's time line as the others do."""
+        rows = self.conn.execute("SELECT id, body FROM outbox WHERE acked IS NULL AND instr(body, ?) > 0",
+                                 (f'"{UNMEASURED}"',)).fetchall()
+        for row_id, text in rows:
+            body = redated(json.loads(text), estimate)
+            self.conn.execute("UPDATE outbox SET body=? WHERE id=?", (json.dumps(body, separators=(",", ":")), row_id))
+            if body.get("type") == "action" and body.get("scan_uuid"):
+                self.conn.execute("UPDATE checkins SET clock_offset=? WHERE scan_uuid=? AND origin='local'",
+                                  (body["clock_offset"], body["scan_uuid"]))
+        return len(rows)
 
     def remember_message(self, msg_id: str, ts: float, forget_before: float | None = None) -> bool:
         """Note a signed server message as applied: False when it was seen before (a replay). Messages older than
@@ -351,7 +374,21 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
     def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
         """A message recording a person's act (it has a `staff` field: messages.Staffed) names who is on duty."""
         if "staff" in body and not body["staff"] and self.on_duty:
-            return dict(body, staff=self.on_duty)
+            body = dict(body, staff=self.on_duty)
+        return self._date(body)
+
+    def _date(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A message with a time (`at`, the device's wall clock) is dated on the server's time line: marked UNMEASURED
+        while the server's time was never learnt (dated once it is: set_clock_estimate); a message without its own
+        `clock_offset` (kiosk, configuration) gets `at` in server time now (agent.clock.with_offset)."""
+        at = body.get("at")
+        if not isinstance(at, (int, float)) or isinstance(at, bool):
+            return body
+        estimate = self.clock_estimate()
+        if estimate is None:
+            return dict(body, **{UNMEASURED: unmeasured_mark()})
+        if "clock_offset" not in body:
+            return with_offset(body, ServerClock().offset(estimate))
         return body
 
     def enqueue(self, kind: str, body: dict[str, Any], durable: bool = True) -> int:
@@ -505,8 +542,15 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         """Put every refused row back in the upload queue (after the organiser fixed what the server refused, e.g. the
         device's events). Returns how many; the next sync sends them again."""
         with self.transaction():
-            return int(self.conn.execute("UPDATE outbox SET acked=NULL, refused=NULL, refused_code='', "
-                                         "refused_params='{}' WHERE refused IS NOT NULL").rowcount)
+            for row_id, text in self.conn.execute("SELECT id, body FROM outbox WHERE refused_code='dated_ahead'").fetchall():
+                body = dict(json.loads(text), **{UNMEASURED: [None, ""]})    # its clock was off: dated again
+                self.conn.execute("UPDATE outbox SET body=? WHERE id=?", (json.dumps(body, separators=(",", ":")), row_id))
+            n = int(self.conn.execute("UPDATE outbox SET acked=NULL, refused=NULL, refused_code='', "
+                                      "refused_params='{}' WHERE refused IS NOT NULL").rowcount)
+            estimate = self.clock_estimate()
+            if estimate is not None:
+                self._redate(estimate)
+            return n
 
     # -- read models (agent.read_models: one rule for device and server) -----------------------------------------
     _ACTION_COLS = "scan_uuid, kind, at, device_id, gate, event_id, direction, ref_uuid, seq, clock_offset, mode"

@@ -378,7 +378,10 @@ class DeviceSync:
             off, rtt = offset(t0, clock.t1, clock.t2, t3)
             if abs(off) > 300:
                 log.warning("sync %s: device clock is %.0f s off server time; scans carry the offset", self.device, off)
-            self._ledger.set_clock_estimate(self.server_clock.measured(t3 + off), rtt)
+            dated = self._ledger.set_clock_estimate(self.server_clock.measured(t3 + off), rtt)
+            if dated:
+                log.info("sync %s: %d upload(s) stamped before the server's time was known dated by it", self.device,
+                         dated)
             self._measured_at = self.server_clock.boot()
         elif kind == "bundle":
             have = current_bundle(self._ledger)

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
+from agent.clock import UNMEASURED
 from agent.ledger import Ledger
 from agent.reasons import reason
 from agent.sync.messages import MAX_MESSAGE, Ack, Batch
@@ -21,6 +22,8 @@ class UploadOptions:
     window: int = 8                  # batches sent and not yet acknowledged
     ack_timeout: float = 2.0         # first retry after this; doubles up to max_backoff
     max_backoff: float = 30.0
+
+_MARK = f'"{UNMEASURED}"'
 
 
 class Uploader:
@@ -56,7 +59,7 @@ class Uploader:
                 self.timeout = min(self.timeout * 2, self.o.max_backoff)
                 sent += len(ids)
         while len(self.inflight) < self.o.window:
-            rows = self.ledger.outbox_after(self.sent_upto, self.o.batch_size)
+            rows = self._dated(self.ledger.outbox_after(self.sent_upto, self.o.batch_size))
             if not rows:
                 break
             batch_id = uuid.uuid4().hex
@@ -77,6 +80,16 @@ class Uploader:
             self.sent_batches += 1
             sent += len(ids)
         return sent
+
+    def _dated(self, rows: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
+        """The rows up to the first one stamped before the server's time was known (agent.clock.UNMEASURED): dated
+        first if the server's time is known now, else it waits for it (the server refuses a clock days off), and the
+        rows after it too (uploads go in order)."""
+        held = next((n for n, r in enumerate(rows) if _MARK in r[2]), None)
+        if held is not None and self.ledger.redate_unmeasured():
+            rows = self.ledger.outbox_after(self.sent_upto, self.o.batch_size)
+            held = next((n for n, r in enumerate(rows) if _MARK in r[2]), None)
+        return rows if held is None else rows[:held]
 
     def acked(self, ack: Ack) -> None:
         """The server answered a batch: stored rows leave the queue; refused rows leave it too but stay in the ledger
