@@ -328,9 +328,18 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             return 1
         print(json.dumps(result) if args.json else f"annulled {result['annulled']} (ticket {result['ticket_key']})")
         return 0
+    if args.cmd in ("pay", "exchange") and credentials is not None and credentials.role != "kiosk":
+        # the server takes payments and exchanges only from kiosks: a door's would change this door alone
+        print(f"ticketgate agent {args.cmd}: this device is enrolled as a {credentials.role}; payments and exchanges "
+              "are taken at a kiosk", file=sys.stderr)
+        return 1
     if args.cmd == "pay":
         device_id = load_policy(ledger).device_id
-        changed = desk.validate_payment(ledger, args.order_number, device_id, args.operator or device_id)
+        try:
+            changed = desk.validate_payment(ledger, args.order_number, device_id, args.operator or device_id)
+        except ValueError as exc:
+            print(printable(f"ticketgate agent pay: {exc}"), file=sys.stderr)
+            return 1
         if not changed:
             print(printable(f"ticketgate agent pay: no order {args.order_number} on this device"), file=sys.stderr)
             return 1

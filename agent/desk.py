@@ -14,8 +14,12 @@ from agent.sync.messages import Exchange, PaymentValidated
 
 def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator: str) -> int:
     """Mark a pending order paid on this device and queue the fact for the server. -> tickets changed (0: none
-    of this order on the device, nothing queued)."""
+    of this order on the device, nothing queued). ValueError, nothing changed, when it is not pending: paying a
+    cancelled or refunded order here made the door admit its tickets while the server refused the payment."""
     with ledger.transaction():
+        statuses = ledger.order_statuses(order_number)
+        if statuses and statuses != {"pending"}:
+            raise ValueError(f"order {order_number} is {', '.join(sorted(statuses))}, not pending: no payment recorded")
         changed = ledger.set_order_status(order_number, "paid")
         if changed:
             ledger.enqueue("kiosk", PaymentValidated(order_number, device_id, operator, at=time.time()).to_wire())

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from agent import desk
 from agent.history import Action
 from agent.ledger import Ledger
 from agent.ledger.guard import split_sql
 from agent.ledger.schema import APPLICATION_ID, MIGRATIONS
 from agent.reasons import Reason
-from agent.sync.messages import Ack, ActionItem, ItemRefusal
+from agent.sync.messages import Ack, ActionItem, ItemRefusal, PaymentValidated
 from agent.sync.signed import Rejected
 from kiosk_ui import i18n
 from kiosk_ui.adapters.sync import SyncLink, refusal_line
@@ -54,7 +53,8 @@ def test_refusals_travel_with_their_code_and_the_sync_screen_says_them_in_french
         first = door.gate.annul("wrong person", entry.scan_uuid)["scan_uuid"]
         door.ledger.enqueue("action", ActionItem(str(uuid.uuid4()), "annul", key, event, None, time.time(), "gate-a",
                                                  "north", ref_uuid=first, reason="undo the undo").to_wire())
-        desk.validate_payment(door.ledger, orders[1]["number"], "gate-a", "Zoé")      # a door is not a ticket desk
+        door.ledger.enqueue("kiosk", PaymentValidated(orders[1]["number"], "gate-a", "Zoé",   # a door is not a desk
+                                                      at=time.time()).to_wire())      # (its own `pay` refuses a paid order)
         door.go_online()
         assert wait_for(lambda: door.ledger.outbox_size() == 0)
         rows = {r["refused_code"]: r for r in door.ledger.outbox_refused()}

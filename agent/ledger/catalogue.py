@@ -69,6 +69,11 @@ class CatalogueMixin(LedgerPart):
         return [k for (k,) in self.conn.execute("SELECT ticket_key FROM tickets WHERE order_number=? ORDER BY ticket_key",
                                                 (order_number,))]
 
+    def order_statuses(self, order_number: str) -> set[str]:
+        """The statuses the tickets of one order have here (live changes included); empty: no such order here."""
+        return {s for (s,) in self.conn.execute(f"SELECT {ORDER_STATUS} FROM tickets t WHERE order_number=?",
+                                                (order_number,))}
+
     def payload_count(self) -> int:
         """Tickets whose signed QR this device holds (kiosk devices)."""
         return int(self.conn.execute("SELECT count(payload) FROM tickets").fetchone()[0])

@@ -99,7 +99,11 @@ class KioskScreen(BaseScreen):
             self.message.text = problem
             return
         if self.order_number:
-            n = self.ctl.door.validate_payment(self.order_number, self.ctl.door.policy.device_id)
+            try:
+                n = self.ctl.door.validate_payment(self.order_number, self.ctl.door.policy.device_id)
+            except ValueError as exc:           # not pending (cancelled, refunded, paid meanwhile)
+                self.message.text = str(exc)
+                return
             self.open_order(self.order_number)
             self.message.text = tr_n("Payment recorded for {n} ticket.", "Payment recorded for {n} tickets.", n)
 

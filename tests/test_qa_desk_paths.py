@@ -1,0 +1,67 @@
+"""The desk's commands on enrolled devices, through the public commands (`ticketgate …` subprocesses, the
+provisioned broker, `server serve`). Each test fails on the defect it names."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.broker import mosquitto_binary
+from tests.test_qa_skew import _event_now
+from tests.test_qa_user_paths import _enrolled_door, tg
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def _verdict(home: Path, payload: str) -> str:
+    return json.loads(tg(home, "agent", "scan", "--json", payload, ok=False).stdout)["verdict"]
+
+
+def _order(home: Path, *flags: str) -> tuple[str, str]:
+    """A new order of event 1 (`flags`: --pending): its number and its ticket's QR payload."""
+    order = json.loads(tg(home, "server", "order", "add", "--event", "1", "--buyer", "Bob Roy", *flags, "--ticket",
+                          "category=Adult,zone=Floor", "--json").stdout)
+    key = order["tickets"][0]["ticket_key"]
+    return order["number"], json.loads(tg(home, "server", "ticket", "show", key, "--json").stdout)["payload"]
+
+
+def test_a_door_cannot_take_a_payment(tmp_path):
+    """`agent pay` on a device enrolled as a door marked the pending order paid in the door's ledger ("order … paid")
+    and the door admitted its tickets, while the server refused the payment (kiosk only): a way in for an unpaid
+    ticket. Now it is refused at once and nothing changes."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)
+    number, payload = _order(home, "--pending")
+    with _enrolled_door(home, gate="north", events="1"):
+        tg(home, "server", "push")
+        tg(home, "agent", "sync", "--until-idle", "--for", "40")
+        refused = tg(home, "agent", "pay", number, ok=False)
+        assert refused.returncode == 1 and "enrolled as a door" in refused.stderr, refused
+        assert json.loads(tg(home, "agent", "status", "--json").stdout)["counts"]["outbox_pending"] == 0
+        assert _verdict(home, payload) == "unpaid"
+
+
+def test_a_kiosk_cannot_pay_a_cancelled_order(tmp_path):
+    """A kiosk's `agent pay` of an order the organiser had cancelled set it 'paid' on the kiosk (its scans admitted
+    the cancelled tickets) while the server refused the payment ("cancelled, not pending"). Now it says the order is
+    cancelled and records nothing; a pending order is still paid."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)
+    cancelled, cancelled_payload = _order(home, "--pending")
+    tg(home, "server", "order", "cancel", cancelled)
+    pending, pending_payload = _order(home, "--pending")
+    with _enrolled_door(home, gate="desk", events="1", role="kiosk"):
+        tg(home, "server", "push")
+        tg(home, "agent", "sync", "--until-idle", "--for", "40")
+        refused = tg(home, "agent", "pay", cancelled, ok=False)
+        assert refused.returncode == 1 and "cancelled, not pending" in refused.stderr, refused
+        assert _verdict(home, cancelled_payload) in ("cancelled", "revoked")
+        tg(home, "agent", "pay", pending)
+        tg(home, "agent", "sync", "--until-idle", "--for", "40")
+        assert json.loads(tg(home, "agent", "status", "--json").stdout)["refused_uploads"] == []
+        assert json.loads(tg(home, "server", "order", "show", pending, "--json").stdout)["status"] == "paid"
+        assert json.loads(tg(home, "server", "order", "show", cancelled, "--json").stdout)["status"] == "cancelled"
+        assert _verdict(home, pending_payload) == "accepted"
