@@ -96,6 +96,8 @@ class DecoderChain:
             self.region_steps = region_ladder(self.live_primary, None)
         self.region_steps = list(self.region_steps)
         self.region_cost_ms = [0.0] * len(self.region_steps)   # moving average of each region step on live frames
+        self.average_cost_ms = [0.0]        # the same for the camera loop's averaging of a small code's crops
+        self.combine_local = self.region_steps[0][1] if self.region_steps else self.live_primary
 
     def decode(self, image: np.ndarray) -> DecodeResult:
         """Every step in order until one reads (still images): whole-image steps, then region steps."""
@@ -132,6 +134,14 @@ class DecoderChain:
             combiner.clear()
         return result
 
+    def _ladder(self, combiner: FrameCombiner | None) -> list[tuple[int, RegionStep]]:
+        """The region steps in the order they run: the ladder's, but while the combiner holds frames of a code not
+        read yet, the combination (the redrawn step's place) first: the ladder has failed on frames like this one."""
+        steps = list(enumerate(self.region_steps or ()))
+        if combiner is not None and combiner.held:
+            steps.sort(key=lambda step: step[1][2] is not redraw.redrawn_code)
+        return steps
+
     def _live(self, image: np.ndarray, combiner: FrameCombiner | None) -> DecodeResult:
         t0, c0 = time.perf_counter(), time.thread_time()
         gray = to_gray(image)
@@ -139,23 +149,36 @@ class DecoderChain:
         if texts or not self.region_steps:
             return DecodeResult(tuple(texts), self.live_primary.name if texts else "", _ms(t0), 1)
         tried = 1
-        for box in R.candidates(gray, self.regions_per_frame):      # strongest region first, every step on it
+        for rank, box in enumerate(R.candidates(gray, self.regions_per_frame)):  # strongest first, every step on it
             view = R.region_view(gray, box)
-            for index, (name, decoder, region_filter) in enumerate(self.region_steps):
-                if max(box.w, box.h) < getattr(region_filter, "min_side", 0):    # too small for this step
+            for index, (name, decoder, region_filter) in self._ladder(combiner if rank == 0 else None):
+                small = max(box.w, box.h) < getattr(region_filter, "min_side", 0)
+                costs = self.region_cost_ms
+                combined = combiner is not None and rank == 0 and region_filter is redraw.redrawn_code
+                if combined and small:          # its own estimate: averaging a small code's crops costs more
+                    costs, index = self.average_cost_ms, 0
+                elif small:                     # too small for this step
                     continue
-                cost = self.region_cost_ms[index]
+                starting = combined and small and not combiner.averaging      # type: ignore[union-attr]
+                cost = 0.0 if starting else costs[index]    # a first crop is only kept (~0.1 ms): always
                 if _cpu_ms(c0) + cost > self.live_budget_ms:
                     # its estimate decays while it is skipped: one slow run (a cold start, a preempted thread)
                     # does not exclude a step for good, it runs again once the estimate fits and is re-measured
-                    self.region_cost_ms[index] = cost * 0.9
+                    costs[index] = cost * 0.9
                     return DecodeResult((), "", _ms(t0), tried)
-                if combiner is not None and region_filter is redraw.redrawn_code:
-                    region_filter = combiner.redrawn
                 c1 = time.thread_time()
-                texts = _decode(decoder, region_filter(view))
+                if combined:    # the camera loop's combination of frames takes the redrawn step's place
+                    name = "region:combined"
+                    texts = combiner.read(gray, box, view, decoder, self.combine_local)   # type: ignore[union-attr]
+                else:
+                    texts = _decode(decoder, region_filter(view))
                 spent = _cpu_ms(c1)
-                self.region_cost_ms[index] = spent if cost == 0 else 0.8 * cost + 0.2 * spent
+                if starting:
+                    pass
+                elif combined:  # its cost varies more (registrations, alignment): estimated by its recent peaks
+                    costs[index] = max(spent, 0.8 * cost + 0.2 * spent)
+                else:
+                    costs[index] = spent if cost == 0 else 0.8 * cost + 0.2 * spent
                 tried += 1
                 if texts:
                     return DecodeResult(tuple(texts), name, _ms(t0), tried)

@@ -20,11 +20,16 @@ check codewords to spare (`erasure.MARGIN`) and zxing-cpp's pure-mode reading, s
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
 from drivers.camera import erasure, redraw
 from drivers.camera import qr_grid as G
+from drivers.camera import regions as R
+from drivers.camera.decoders import Decoder
+
+cv2 = redraw.cv2
 
 N = redraw.TICKET_MODULES
 _DATA = ~G.function_modules(6)          # a ticket's code: version 6 (41 modules)
@@ -32,6 +37,26 @@ CLIP = 2.0                  # a module's vote from one frame: at most this many 
 SAME = 0.75                 # share of the confident data modules on which a frame must agree with the sum
 CONFIDENT = 0.5             # the share of data modules (most confident in both) agreement is measured on
 _BLANK = np.full((8, 8), 255, np.uint8)
+SCALE = 2.0                 # the averaged crop's px per frame px (finer than the frames: they are sub-pixel apart)
+ALIGNED = 0.6               # ECC correlation under which a frame is not the code averaged (moved away, another code)
+MOVED = 0.25                # the code's box moved by more than this share of the window: another code or place
+SAMPLED_FROM: int = getattr(redraw.redrawn_code, "min_side", 120)    # px: a region sampled module by module
+AVERAGE_UP_TO = 160         # px: a region this small whose modules cannot be sampled has its crops averaged
+
+
+@dataclass
+class _Average:
+    """Crops of a small code, each aligned to the first (affine, ECC) and summed at SCALE."""
+    x: int                  # the crop in the frame (the same for every frame averaged)
+    y: int
+    side: int
+    centre: tuple[float, float]     # the first box's centre in the frame
+    first: np.ndarray       # the first frame's crop (float32): what the others are aligned to
+    box_at: tuple[int, int]     # the code's box in the first crop: top-left corner, and size
+    box_size: tuple[int, int]
+    total: np.ndarray
+    count: int
+    seen: int               # frame number of the last crop added
 
 
 class FrameCombiner:
@@ -41,21 +66,31 @@ class FrameCombiner:
         self.depth = depth
         self.frame = 0                                      # frames seen (`next_frame`)
         self._votes: deque[tuple[int, np.ndarray]] = deque(maxlen=depth)
+        self._average: _Average | None = None
+        self._voted = -1                                    # the frame whose vote was kept last
         self.resets = 0                                     # times another code emptied the state
 
     @property
     def held(self) -> int:
-        """Frames whose votes are summed now."""
-        return sum(1 for seen, _ in self._votes if seen > self.frame - self.depth)
+        """Frames combined now: votes summed (a code of 120 px and more) or crops averaged (a smaller one)."""
+        return len(self._votes) + (self._average.count if self._average is not None else 0)
+
+    @property
+    def averaging(self) -> bool:
+        """Crops of a small code are held (the next one is aligned and averaged; the first is only kept)."""
+        return self._average is not None
 
     def next_frame(self) -> None:
         """A new camera frame: votes older than `depth` frames are dropped."""
         self.frame += 1
         while self._votes and self._votes[0][0] <= self.frame - self.depth:
             self._votes.popleft()
+        if self._average is not None and self._average.seen <= self.frame - self.depth:
+            self._average = None
 
     def clear(self) -> None:
         self._votes.clear()
+        self._average = None
 
     def soft(self) -> np.ndarray:
         """The sum of the votes held: > 0 dark, < 0 light, its size how sure."""
@@ -63,6 +98,21 @@ class FrameCombiner:
         for _, vote in self._votes:
             total += vote
         return total
+
+    def read(self, gray: np.ndarray, box: R.Box, view: np.ndarray, pure: Decoder, local: Decoder) -> list[str]:
+        """This frame's region (`box` in `gray`, zoomed as `view`) combined with the frames before: its modules summed
+        (`redrawn`, read by `pure`), or, for a code too small to sample module by module, its crops averaged
+        (`averaged`, read by `local`)."""
+        side = max(box.w, box.h)
+        # a code whose modules could not be sampled in the frames before is averaged, not sampled again
+        averaging = self._average is not None and not self._votes and _same_place(self._average, box)
+        if side >= SAMPLED_FROM and not averaging:
+            picture = self.redrawn(view)
+            if picture is not _BLANK:
+                return _texts(pure, picture)
+            if self._voted == self.frame or side > AVERAGE_UP_TO:
+                return []
+        return _texts(local, self.averaged(gray, box))
 
     def redrawn(self, view: np.ndarray) -> np.ndarray:
         """A region filter (like `redraw.redrawn_code`, whose place it takes): the code in `view` redrawn clean from
@@ -90,10 +140,10 @@ class FrameCombiner:
             if picture is None and self._votes:         # the frames before can also hurt (a registration off)
                 picture = decoded(turned)
             if picture is not None:
-                self._votes.append((self.frame, turned))
+                self._vote_for(turned)
                 return picture
         if agreeing is not None:
-            self._votes.append((self.frame, agreeing))
+            self._vote_for(agreeing)
         elif first is not None:
             self._start(first)
         return _BLANK
@@ -103,7 +153,80 @@ class FrameCombiner:
         if self._votes:
             self._votes.clear()
             self.resets += 1
+        self._vote_for(vote)
+
+    def _vote_for(self, vote: np.ndarray) -> None:
         self._votes.append((self.frame, vote))
+        self._voted = self.frame
+
+    def averaged(self, gray: np.ndarray, box: R.Box) -> np.ndarray:
+        """A small code (under `redraw.redrawn_code.min_side`, too small to sample module by module): this frame's
+        crop around `box` aligned to the first frame's (phase correlation, then an affine ECC of the code's box)
+        and averaged with the crops before it at SCALE, sharpened, for zxing-cpp's local binarizer: sensor noise
+        down by the square root of the frames, and the frames' sub-pixel offsets sample the modules more finely.
+        A blank image on the first frame of a code (the ladder has tried it alone)."""
+        held = self._average
+        if held is None or not _same_place(held, box) or held.count >= self.depth:
+            self._average = _first_crop(gray, box, self.frame)
+            if held is not None and held.count > 1 and not _same_place(held, box):
+                self.resets += 1
+            return _BLANK
+        crop = gray[held.y:held.y + held.side, held.x:held.x + held.side].astype(np.float32)
+        if crop.shape != held.first.shape:
+            self._average = _first_crop(gray, box, self.frame)
+            return _BLANK
+        (dx, dy), _ = cv2.phaseCorrelate(held.first, crop)
+        bx, by = held.box_at
+        code = held.first[by:by + held.box_size[1], bx:bx + held.box_size[0]]
+        warp = np.array([[1, 0, dx + bx], [0, 1, dy + by]], np.float32)
+        try:        # the code's box of the first crop found in this crop: the background does not move with it
+            score, warp = cv2.findTransformECC(  # type: ignore[call-overload]  # (no mask: the stubs want one)
+                code, crop, warp, cv2.MOTION_AFFINE, _ECC_STOP, None, 5)
+        except cv2.error:               # no convergence: not the code averaged
+            score = 0.0
+        warp[:, 2] -= warp[:, :2] @ np.array([bx, by], np.float32)     # from the first crop's corner
+        if score < ALIGNED:
+            self._average = _first_crop(gray, box, self.frame)
+            self.resets += 1
+            return _BLANK
+        to_crop = np.vstack([warp, [0, 0, 1]]) @ np.diag([1 / SCALE, 1 / SCALE, 1])
+        held.total += cv2.warpAffine(crop, to_crop[:2].astype(np.float32), held.total.shape[::-1],
+                                     flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        held.count += 1
+        held.seen = self.frame
+        mean = np.clip(held.total / held.count, 0, 255).astype(np.uint8)
+        return R.sharpened(R.zoomed(mean))
+
+
+def _texts(decoder: Decoder, image: np.ndarray) -> list[str]:
+    if image is _BLANK:
+        return []
+    try:
+        return decoder(image)
+    except Exception:   # a library choking on one odd image must not stop the loop
+        return []
+
+
+_ECC_STOP = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-3) if cv2 is not None else None
+
+
+def _first_crop(gray: np.ndarray, box: R.Box, frame: int) -> _Average | None:
+    side = int(max(box.w, box.h) * 1.3 + 16)
+    x, y = int(max(0, box.x + box.w / 2 - side / 2)), int(max(0, box.y + box.h / 2 - side / 2))
+    crop = gray[y:y + side, x:x + side].astype(np.float32)
+    if min(crop.shape) < 16:
+        return None
+    bx, by = max(box.x - x, 0), max(box.y - y, 0)
+    bw, bh = min(box.w, crop.shape[1] - bx), min(box.h, crop.shape[0] - by)
+    total = cv2.resize(crop, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_CUBIC)
+    centre = (box.x + box.w / 2, box.y + box.h / 2)
+    return _Average(x, y, side, centre, crop, (bx, by), (bw, bh), total, 1, frame)
+
+
+def _same_place(held: _Average, box: R.Box) -> bool:
+    """The box is where the averaged code is (the hand drifts a few px a frame)."""
+    moved = max(abs(box.x + box.w / 2 - held.centre[0]), abs(box.y + box.h / 2 - held.centre[1]))
+    return moved <= MOVED * held.side
 
 
 def decoded(total: np.ndarray) -> np.ndarray | None:
