@@ -35,5 +35,8 @@ def exchange(ledger: Ledger, ticket_key: str, reason: str, device_id: str, categ
     if ledger.ticket(ticket_key) is None:
         raise LookupError(f"no ticket {ticket_key} on this device")
     with ledger.transaction():
+        revoked = ledger.history(ticket_key).revoked     # exchanged already, cancelled: the server would refuse it
+        if revoked is not None:
+            raise ValueError(f"ticket {ticket_key} is already out of use ({revoked}): no exchange recorded")
         ledger.revoke([ticket_key], f"exchanged: {reason}")
         ledger.enqueue("kiosk", Exchange(ticket_key, reason, device_id, category, zone, at=time.time()).to_wire())

@@ -65,3 +65,24 @@ def test_a_kiosk_cannot_pay_a_cancelled_order(tmp_path):
         assert json.loads(tg(home, "server", "order", "show", pending, "--json").stdout)["status"] == "paid"
         assert json.loads(tg(home, "server", "order", "show", cancelled, "--json").stdout)["status"] == "cancelled"
         assert _verdict(home, pending_payload) == "accepted"
+
+
+def test_a_kiosk_does_not_exchange_a_ticket_twice(tmp_path):
+    """`agent exchange` of a ticket the kiosk had already exchanged said "out of use here; the replacement comes with
+    the next sync" again, queued a second exchange and the server refused it ("already revoked"): the operator
+    promised a replacement that never came. Now it says the ticket is already out of use and queues nothing."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)
+    number, _ = _order(home)
+    key = json.loads(tg(home, "server", "order", "show", number, "--json").stdout)["tickets"][0]["ticket_key"]
+    with _enrolled_door(home, gate="desk", events="1", role="kiosk"):
+        tg(home, "server", "push")
+        tg(home, "agent", "sync", "--until-idle", "--for", "40")
+        tg(home, "agent", "exchange", key, "--reason", "torn")
+        again = tg(home, "agent", "exchange", key, "--reason", "torn again", ok=False)
+        assert again.returncode == 1 and "already out of use" in again.stderr, again
+        tg(home, "agent", "sync", "--until-idle", "--for", "40")
+        assert json.loads(tg(home, "agent", "status", "--json").stdout)["refused_uploads"] == []
+        tickets = json.loads(tg(home, "server", "order", "show", number, "--json").stdout)["tickets"]
+        assert len(tickets) == 2, tickets              # the exchanged one and its one replacement

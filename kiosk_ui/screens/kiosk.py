@@ -124,7 +124,11 @@ class KioskScreen(BaseScreen):
         if problem:
             self.message.text = problem
             return
-        self.ctl.door.exchange(key, reason)
+        try:
+            self.ctl.door.exchange(key, reason)
+        except (LookupError, ValueError) as exc:     # already exchanged or revoked: nothing recorded
+            self.message.text = str(exc)
+            return
         if self.order_number:
             self.open_order(self.order_number)
         self.message.text = tr("Ticket {key} taken back; the new one comes with the next sync.", key=short_key(key))
