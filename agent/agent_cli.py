@@ -136,6 +136,20 @@ def _apply_flags(policy: DevicePolicy, args: argparse.Namespace) -> DevicePolicy
     return replace(policy, **changes)
 
 
+def _events_outside_enrollment(args: argparse.Namespace, credentials: Any, ledger: Ledger) -> str | None:
+    """`--events` on a device enrolled for some events names only those (or the events of the passes it was enrolled
+    for, as its event data holds them; '' is the events it holds): an entry for another event was admitted here and refused by the server
+    (never counted, never relayed to the other gates). None when fine."""
+    if getattr(args, "events", None) is None or credentials is None or not credentials.events:
+        return None
+    held = set(ledger.event_ids()) | {int(e) for e in credentials.events}
+    asked = set(_ints(args.events))          # none: the events its data holds (DevicePolicy.known_events)
+    if asked - held:
+        return (f"event(s) {sorted(asked - held)} are not events of this device (enrolled for {sorted(held)}): its "
+                "entries would be refused by the server; ask the organiser for a token for them")
+    return None
+
+
 def human(v: Verdict) -> str:
     head = v.code.value.upper().replace("_", " ")
     parts = [head + (f" ({v.direction})" if v.accepted else "")]
@@ -236,6 +250,9 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
               else f"{n} refused upload(s) back in the queue" + (f" ({restamped} from before the wipe now under "
                                                                 f"{device_id})" if restamped else ""))
         return 0
+    if args.cmd in ("configure", "scan") and (outside := _events_outside_enrollment(args, credentials, ledger)):
+        print(printable(f"ticketgate agent {args.cmd}: {outside}"), file=sys.stderr)
+        return 1
     if args.cmd == "configure":
         before = load_policy(ledger)
         policy = _apply_flags(before, args)
