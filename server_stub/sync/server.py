@@ -344,7 +344,8 @@ class SyncServer:
                          if isinstance(msg, Staffed) else None)
         if staff_refused:            # the staff member named: the organiser's, active, allowed (sell, refund…)
             return DeskAnswer(device, msg.request_id, kind, False, staff_refused)
-        held = set(reg.get("events") or ())
+        registered = list(reg.get("events") or ())       # a pass stands for its events, as for uploads (ingest)
+        held = held_events(self.store, org, registered) if registered else set()
         try:
             if isinstance(msg, SaleRequest):
                 events = set(self.store.target(msg.target_id)["event_ids"])
