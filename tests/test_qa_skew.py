@@ -30,10 +30,10 @@ def tg_at(home: Path, ahead: str, *args: str, stdin: str = "") -> subprocess.Com
     return proc
 
 
-def _event_now(home: Path) -> list[str]:
-    """An event open from yesterday for a week, with one paid order of two tickets: their signed QR payloads."""
+def _event_now(home: Path, days: int = 7) -> list[str]:
+    """An event open from yesterday for `days` days, with one paid order of two tickets: their signed QR payloads."""
     now = time.time()
-    start, end = (time.strftime("%Y-%m-%d", time.gmtime(now + d * DAY)) for d in (-1, 7))
+    start, end = (time.strftime("%Y-%m-%d", time.gmtime(now + d * DAY)) for d in (-1, days))
     tg(home, "server", "init", "--org", "acme", "--name", "Acme Festival")
     tg(home, "server", "event", "create", "--name", "Week", "--start", f"{start} 10:00", "--end", f"{end} 23:00",
        "--zone", "1=Floor", "--category", "1=Adult")
@@ -54,8 +54,36 @@ def _server_entries(home: Path) -> list[dict]:
         db.close()
 
 
+def _forget_server_time(home: Path) -> None:
+    """The device's ledger as a device that never learnt the server's time has it (enrolled by a version that did
+    not measure at enrollment, or working before it was enrolled): no clock estimate."""
+    import sqlite3
+    ledger = sqlite3.connect(home / "device" / "ledger.sqlite")
+    with ledger:
+        ledger.execute("DELETE FROM settings WHERE key IN ('clock', 'clock_offset', 'clock_rtt')")
+    ledger.close()
+
+
+def test_a_device_enrolled_3_days_ahead_judges_and_stamps_on_server_time_before_its_first_sync(tmp_path):
+    """A handheld whose clock is 3 days ahead, enrolled and scanning before its first sync: it judged tickets on its
+    own clock (a ticket of an event that ends tomorrow: `expired`) and stamped its entries with no offset (the
+    server refused them as 'dated_ahead'). The signed enrollment answer carries the server's time: the device learns
+    its offset there."""
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home, days=1)
+    with _enrolled_door(home, gate="north", events="1", device=lambda h, *a: tg_at(h, "+3d", *a)):
+        said = tg_at(home, "+3d", "agent", "scan", "--json", stdin=payloads[0] + "\n").stdout
+        assert json.loads(said)["verdict"] == "accepted", said
+        tg(home, "server", "push")
+        tg_at(home, "+3d", "agent", "sync", "--until-idle", "--for", "40")
+        assert json.loads(tg_at(home, "+3d", "agent", "status", "--json").stdout)["refused_uploads"] == []
+        entries = _server_entries(home)
+        assert len(entries) == 1 and abs(entries[0]["at"] + entries[0]["clock_offset"] - time.time()) < 600, entries
+
+
 def test_entries_scanned_3_days_ahead_before_the_first_sync_are_taken_re_dated(tmp_path):
-    """A handheld whose clock is 3 days ahead, enrolled (it holds the organiser's keys) and scanning before it ever
+    """A handheld whose clock is 3 days ahead and that never learnt the server's time, scanning before it ever
     synced: its entries were stamped with no offset, and the server refused them all ('dated_ahead'); `resend-refused`
     sent them as they were, refused again. Now the device holds them until it has learnt the server's time, then
     sends them re-dated by the measured skew; the device's own time stays in the upload (`at`) for audit."""
@@ -63,6 +91,7 @@ def test_entries_scanned_3_days_ahead_before_the_first_sync_are_taken_re_dated(t
     home.mkdir()
     payloads = _event_now(home)
     with _enrolled_door(home, gate="north", events="1"):
+        _forget_server_time(home)
         said = tg_at(home, "+3d", "agent", "scan", "--json", stdin=payloads[0] + "\n").stdout
         assert json.loads(said)["verdict"] == "accepted"
         tg(home, "server", "push")

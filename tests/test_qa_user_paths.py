@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -125,9 +125,11 @@ _stop = stop_process
 
 
 @contextlib.contextmanager
-def _enrolled_door(home: Path, *, gate: str, events: str, role: str = "door") -> Iterator[None]:
+def _enrolled_door(home: Path, *, gate: str, events: str, role: str = "door",
+                   device: Callable[..., subprocess.CompletedProcess] | None = None) -> Iterator[None]:
     """The technician's and organiser's set-up through the public commands: `provision serve` with its broker,
-    `server serve`, one token for `gate` on `events`, and this home's device enrolled with it."""
+    `server serve`, one token for `gate` on `events`, and this home's device enrolled with it (by `device`, a
+    `tg`-like runner: the device's own clock)."""
     http_port, broker_port = free_port(), free_port()
     prov = _start(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
                   str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
@@ -139,8 +141,8 @@ def _enrolled_door(home: Path, *, gate: str, events: str, role: str = "door") ->
         assert "sync server" in serve.stdout.readline()
         sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
                    "--events", events, "--role", role, "--out", str(home / "doors.pdf")).stdout
-        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-           f"127.0.0.1:{http_port}")
+        (device or tg)(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+                       f"127.0.0.1:{http_port}")
         yield
     finally:
         if serve is not None:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from agent.errors import TicketgateError
+from agent.clock import ServerClock, boot_clock
 from agent.keyring import Keyring, fingerprint
+from agent.ledger import Ledger
 from agent.sync.signed import Rejected, Verifier
 from provisioning import box
 from provisioning.device import identity
@@ -91,16 +93,33 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
                "box_key": base64.b64encode(box_pub).decode(),
                "proof": base64.b64encode(key.sign(proof_message(nonce, device_pub, box_pub))).decode()}
     request.update({"token": token} if token is not None else {"code": code})
+    sent = boot_clock()
     try:
         answer = _post(base, "/v1/enroll", request, timeout)
-        creds, keyring = _accept(answer, expected_fingerprint, box_key, device_pub, server)
+        answered = boot_clock()
+        creds, keyring, server_ts = _accept(answer, expected_fingerprint, box_key, device_pub, server)
     except BaseException:
         (state.folder / ".enrolling_key.pem").unlink(missing_ok=True)
         raise
     (state.folder / ".enrolling_key.pem").replace(state.key_path)
     keyring.save(state.keyring_path)
     state.save(creds)
+    _learn_server_time(state, server_ts, sent, answered)
     return creds
+
+
+def _learn_server_time(state: DeviceState, server_ts: float | None, sent: float, answered: float) -> None:
+    """The signed answer's time (the server's clock when it issued it, between our request and its answer) is the
+    device's first server-time estimate: a device whose clock is days off judges tickets and stamps its scans on the
+    server's time from enrollment on, not only after its first sync (which measures again, better)."""
+    if server_ts is None:
+        return
+    ledger = Ledger.open(state.ledger_path)
+    try:
+        server_now = server_ts + (boot_clock() - (sent + answered) / 2)
+        ledger.set_clock_estimate(ServerClock().measured(server_now), answered - sent)
+    finally:
+        ledger.close()
 
 
 def _accept(answer: dict, expected_fp: str | None, box_key: X25519PrivateKey, device_pub: bytes, server: str):
@@ -126,6 +145,8 @@ def _accept(answer: dict, expected_fp: str | None, box_key: X25519PrivateKey, de
                             Broker.from_json(body["broker"]),
                             server_key, time.time(), "kiosk" if body.get("role") == "kiosk" else "door", server)
         keyring = Keyring.from_json(body.get("keyring") or {})
+        ts = body.get("ts")
+        server_ts = float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) and 0 < ts < 1e11 else None
     except (KeyError, TypeError, ValueError) as exc:
         raise EnrollError(f"malformed enrollment answer ({exc})") from None
-    return creds, keyring
+    return creds, keyring, server_ts
