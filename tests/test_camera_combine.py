@@ -110,7 +110,10 @@ def test_the_state_is_bounded_and_forgets_a_code_that_left_the_view():
     combiner = FrameCombiner(depth=4)
     for f in presentation("cracked", "validation", 47, 8):
         chain.decode_live(f.image, combiner)
-        assert 1 <= combiner.held <= 4
+        assert 1 <= combiner.held <= 4 and combiner.nbytes <= 4 * 41 * 41 * 4
+    for f in presentation("small", "validation", 70, 10):      # a small code: its crops averaged, 4 at most
+        chain.decode_live(f.image, combiner)
+        assert combiner.averaging and combiner.nbytes < 1_500_000
     wall = np.full((480, 640), 128, np.uint8)      # the code left the view: 4 frames later nothing is kept
     for _ in range(4):
         assert chain.decode_live(wall, combiner).texts == ()

@@ -75,6 +75,7 @@ class DecoderChain:
     region_steps: Sequence[RegionStep] | None = None    # None: region_ladder() of the live decoder (needs OpenCV)
     live_budget_ms: float = 4.0         # CPU time for a frame, first pass included: p99 <= 5 ms at the door
     regions_per_frame: int = 2
+    combine_at: int = 0                 # the combination's place in the ladder while the combiner holds frames
 
     def __post_init__(self) -> None:
         if not self.fallbacks:
@@ -139,7 +140,9 @@ class DecoderChain:
         read yet, the combination (the redrawn step's place) first: the ladder has failed on frames like this one."""
         steps = list(enumerate(self.region_steps or ()))
         if combiner is not None and combiner.held:
-            steps.sort(key=lambda step: step[1][2] is not redraw.redrawn_code)
+            combination = [step for step in steps if step[1][2] is redraw.redrawn_code]
+            steps = [step for step in steps if step[1][2] is not redraw.redrawn_code]
+            steps[self.combine_at:self.combine_at] = combination
         return steps
 
     def _live(self, image: np.ndarray, combiner: FrameCombiner | None) -> DecodeResult:

@@ -80,6 +80,14 @@ class FrameCombiner:
         """Crops of a small code are held (the next one is aligned and averaged; the first is only kept)."""
         return self._average is not None
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held: at most `depth` votes of 41 x 41 floats and one averaged crop of a region of 160 px at most
+        (`AVERAGE_UP_TO`, at SCALE): under 1.5 MB."""
+        held = self._average
+        crops = 0 if held is None else held.first.nbytes + held.total.nbytes
+        return sum(vote.nbytes for _, vote in self._votes) + crops
+
     def next_frame(self) -> None:
         """A new camera frame: votes older than `depth` frames are dropped."""
         self.frame += 1
