@@ -39,3 +39,54 @@ def test_a_door_admits_only_the_events_it_was_enrolled_for(tmp_path):
             assert json.loads(tg(home, "agent", "scan", "--json", other, ok=False).stdout)["verdict"] == "wrong_event"
         tg(home, "agent", "sync", "--until-idle", "--for", "40")
         assert json.loads(tg(home, "agent", "status", "--json").stdout)["refused_uploads"] == []
+
+
+@pytest.mark.parametrize("enrolled_for", ["", "pass"], ids=["every event", "a pass"])
+def test_a_ticket_used_at_one_gate_is_refused_at_the_other_when_enrolled_for_all_events_or_a_pass(tmp_path,
+                                                                                                   enrolled_for):
+    """Two doors enrolled with tokens for no event in particular (the default: every event of the organiser): their
+    hello brought no event data (only a `server push` made while they were connected did), and the broker's ACL let
+    them read no live topic, so neither heard the other's entries and the same ticket got in at both gates. Now the
+    hello brings every event and each reads the live topics of the events it holds. The same for a festival pass
+    (`--events` takes pass ids; the ACL names the events the pass opens)."""
+    from tests.broker import free_port
+    from tests.helpers import stop_process, wait_for, wait_for_line
+    from tests.test_qa_user_paths import _start
+    org, north, south = (tmp_path / name for name in ("org", "north", "south"))
+    for home in (org, north, south):
+        home.mkdir()
+    payloads = _event_now(org)
+    events = ""
+    if enrolled_for == "pass":
+        tg(org, "server", "pass", "create", "--name", "Festival", "--events", "1")
+        events = str(json.loads(tg(org, "server", "pass", "list", "--json").stdout)[0]["pass_id"])
+    http_port, broker_port = free_port(), free_port()
+    prov = _start(org, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
+                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
+                  "--for", "150")
+    serve = listening = None
+    try:
+        assert wait_for_line(prov, "enrollment endpoint", 30)
+        serve = _start(org, "server", "serve")
+        assert wait_for_line(serve, "sync server", 30)
+        for home, gate in ((north, "north"), (south, "south")):
+            sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
+                       *(["--events", events] if events else []), "--out", str(org / f"{gate}.pdf")).stdout
+            tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+               f"127.0.0.1:{http_port}")
+        tg(org, "server", "push")
+        for home in (north, south):
+            tg(home, "agent", "sync", "--until-idle", "--for", "40")
+        listening = _start(south, "agent", "sync", "--for", "60")      # the south gate, online
+        assert wait_for(lambda: json.loads(tg(org, "server", "devices", "--json").stdout) and any(
+            d["status"] == "online" for d in json.loads(tg(org, "server", "devices", "--json").stdout)), 30)
+        assert json.loads(tg(north, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        tg(north, "agent", "sync", "--until-idle", "--for", "40")
+        assert wait_for(lambda: json.loads(tg(south, "agent", "status", "--json").stdout)["counts"]["checkins"] == 1,
+                        20), "the south gate never heard of the north gate's entry"
+        said = json.loads(tg(south, "agent", "scan", "--json", payloads[0], ok=False).stdout)
+        assert said["verdict"] == "already_used", said
+    finally:
+        for proc in (listening, serve, prov):
+            if proc is not None:
+                stop_process(proc)

@@ -55,9 +55,11 @@ BrokerEndpoint = Broker       # the broker address enrollment hands out: the one
 
 class BrokerAdmin:
     def __init__(self, registry: Registry, password_file: str | Path, acl_file: str | Path, reload: Reloader,
-                 endpoint: BrokerEndpoint, org: str, sign: Callable[[bytes], bytes] | None = None):
+                 endpoint: BrokerEndpoint, org: str, sign: Callable[[bytes], bytes] | None = None,
+                 live_events: Callable[[tuple[int, ...]], tuple[int, ...]] = lambda ids: ids):
         self.registry, self.password_file, self.acl_file, self.reload = registry, password_file, acl_file, reload
         self.endpoint, self.org, self.sign = endpoint, org, sign
+        self.live_events = live_events     # a device's enrolled ids -> the events whose live topics it reads
         self._lock = threading.Lock()
         self._server_users = self._make_server_users()
 
@@ -76,7 +78,8 @@ class BrokerAdmin:
         overrides = overrides or {}
         out = list(self._server_users)
         for c in self.registry.credentials():
-            user = overrides.get(c.device_id, BrokerUser(c.device_id, c.password_hash, c.org, c.events))
+            user = overrides.get(c.device_id, BrokerUser(c.device_id, c.password_hash, c.org,
+                                                         self.live_events(tuple(c.events)) if c.events else ()))
             if user is not None:
                 out.append(user)
         out += [u for name, u in overrides.items() if u is not None and name not in {x.username for x in out}]
@@ -115,7 +118,7 @@ class BrokerAdmin:
             self._publish_wipe(cred.org, device_id, timeout, self.sign)
         timings["wipe_sent"] = time.monotonic() - t0
         temp = secrets.token_urlsafe(32)
-        if self.sync({device_id: BrokerUser(device_id, hash_password(temp), cred.org, ())}):
+        if self.sync({device_id: BrokerUser(device_id, hash_password(temp), "", ())}):     # reads nothing
             timings["reloaded"] = time.monotonic() - t0
             self._take_over(device_id, temp, timeout)
             timings["taken_over"] = time.monotonic() - t0

@@ -46,6 +46,8 @@ class OrganiserStore(Protocol):
     def devices(self, org: str) -> list[dict]: ...          # each with `device_id` and `revoked`
     def keyring(self, org: str) -> Any: ...                 # agent.keyring.Keyring
     def server_key(self, org: str) -> Any: ...              # agent.signing.SigningKey
+    def events(self, org: str) -> list[dict]: ...           # each with `event_id`
+    def target(self, target_id: int) -> dict: ...           # an event or pass: `event_ids` (LookupError: unknown)
 
 
 @dataclass

@@ -65,8 +65,11 @@ def render_acl(users: list[BrokerUser]) -> str:
         if u.server:
             lines.append(f"topic readwrite {topics.ROOT}/#")
             lines.append("topic read $SYS/#")
-        else:
+        elif u.events:      # the events it holds (a pass enrolled for: the events it opens, BrokerAdmin.users)
             lines += [f"topic read {topics.live(u.org, e)}" for e in sorted(set(u.events))]
+        elif u.org:         # enrolled for no event in particular: every event of its organiser
+            lines.append(f"topic read {topics.ROOT}/{u.org}/ev/+/live")
+        if not u.server:
             if u.org:      # server presence: the device says hello again after a server restart
                 lines.append(f"topic read {topics.server_status(u.org)}")
         lines.append("")

@@ -47,8 +47,14 @@ class Provisioning:
         key = store.server_key(org)
         self.fingerprint = fingerprint(key.public_raw)
         self.admin = BrokerAdmin(self.registry, self.paths.password_file, self.paths.acl_file, reload, endpoint, org,
-                                 sign=key.sign)
+                                 sign=key.sign, live_events=self._events_of)
         self.service = EnrollmentService(org, store, self.registry, self.admin, throttle, on_enrolled=on_enrolled)
+
+    def _events_of(self, ids: tuple[int, ...]) -> tuple[int, ...]:
+        """The events a device enrolled for `ids` holds: a pass stands for the events it opens (as the server judges
+        its uploads, server_stub.sync.ingest.held_events); live updates are published per event."""
+        from server_stub.sync.ingest import held_events
+        return tuple(sorted(held_events(self.store, self.org, list(ids))))
 
     def write_broker_files(self, reload: bool = False) -> None:
         self.admin.sync(reload=reload)

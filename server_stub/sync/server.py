@@ -448,6 +448,8 @@ class SyncServer:
         allowed = [int(e) for e in reg.get("events") or []]
         wanted = list(msg.events)
         events = sorted(set(allowed) & set(wanted) if allowed and wanted else set(allowed or wanted))
+        if not events and not allowed:   # enrolled for no event in particular and holding none yet: every event of
+            events = sorted(e["event_id"] for e in self.store.events(org))    # its organiser (ingest.held_events)
         have = msg.bundle_version
         if not events or (have and have >= self.store.version(org)):
             return
