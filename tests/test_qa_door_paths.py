@@ -90,3 +90,46 @@ def test_a_ticket_used_at_one_gate_is_refused_at_the_other_when_enrolled_for_all
         for proc in (listening, serve, prov):
             if proc is not None:
                 stop_process(proc)
+
+
+
+def test_answers_to_an_earlier_runs_hellos_are_not_reported_as_refused(tmp_path):
+    """The organiser's server was down while a door ran `agent sync`: its hellos waited at the broker, and the
+    restarted server answered them all. The door's next `agent sync` (a new process) reported those answers as
+    "message(s) refused … clock reply to no outstanding probe (replayed?)", which reads like an attack. A late
+    clock reply changes nothing and is dropped quietly; the entry goes through and nothing is reported refused."""
+    from tests.broker import free_port
+    from tests.helpers import stop_process, wait_for_line
+    from tests.test_qa_user_paths import _start
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    http_port, broker_port = free_port(), free_port()
+    prov = _start(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
+                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
+                  "--for", "150")
+    serve = None
+    try:
+        assert wait_for_line(prov, "enrollment endpoint", 30)
+        serve = _start(home, "server", "serve")
+        assert wait_for_line(serve, "sync server", 30)
+        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
+                   "--events", "1", "--out", str(home / "doors.pdf")).stdout
+        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+           f"127.0.0.1:{http_port}")
+        tg(home, "server", "push")
+        tg(home, "agent", "sync", "--until-idle", "--for", "40")
+        stop_process(serve)                                   # the organiser's server goes down
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        tg(home, "agent", "sync", "--for", "8", ok=False)     # hellos unanswered, waiting at the broker
+        serve = _start(home, "server", "serve")
+        assert wait_for_line(serve, "sync server", 30)
+        time.sleep(2)                                         # it answers the waiting hellos
+        said = tg(home, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
+        summary = json.loads(said.strip().splitlines()[-1])
+        assert summary["outbox_pending"] == 0 and summary["rejected"] == [], summary
+        assert json.loads(tg(home, "server", "stats", "--json").stdout)["entries"] == 1
+    finally:
+        if serve is not None:
+            stop_process(serve)
+        stop_process(prov)

@@ -141,8 +141,9 @@ def test_greeter_hello_timing_and_probe_answers():
     p2 = g.probe(101.0)
     assert g.answer(p2) == 101.0 and g.retry == 1.0
     assert g.answer(p1) is None                           # late answer to a repeated hello: ignored
+    assert g.answer("an-earlier-run") is None              # to a hello of an earlier run: dropped, changes nothing
     with pytest.raises(Rejected):
-        g.answer("never-sent")
+        g.answer(None)
     assert g.server_online("s1") and not g.server_online("s1") and g.server_online("s2")
 
 

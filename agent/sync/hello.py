@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import deque
 from typing import Callable
 
 from agent.sync.signed import Rejected
@@ -15,7 +14,6 @@ class Greeter:
         self.base_retry, self.retry, self.presence_wait, self.max_retry = retry, retry, presence_wait, max_retry
         self.monotonic = monotonic
         self.probes: dict[str, tuple[float, float]] = {}       # outstanding: probe id -> (device t0, monotonic)
-        self.answered: deque[str] = deque(maxlen=64)
         self.connected_at, self.greeted = monotonic(), True
         self.server_since: object = None                        # the server presence we last said hello to
 
@@ -39,13 +37,14 @@ class Greeter:
         return probe
 
     def answer(self, probe: object) -> float | None:
-        """-> the t0 of our probe; None for a late answer to a probe already answered. Rejected otherwise."""
-        found = self.probes.get(probe) if isinstance(probe, str) else None
+        """-> the t0 of our probe; None for a late answer to a probe already answered, or to one of an earlier run
+        (a restarted server answers the hellos that waited at the broker: nothing to measure, nothing changes).
+        Rejected without a probe id."""
+        if not isinstance(probe, str) or not probe:
+            raise Rejected("clock reply to no outstanding probe (it names none)")
+        found = self.probes.get(probe)
         if found is None:
-            if probe in self.answered:
-                return None
-            raise Rejected("clock reply to no outstanding probe (replayed?)")
-        self.answered.extend(self.probes)
+            return None
         self.probes.clear()
         self.retry = self.base_retry
         return found[0]
