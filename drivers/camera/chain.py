@@ -172,7 +172,8 @@ class DecoderChain:
                 c1 = time.thread_time()
                 if combined:    # the camera loop's combination of frames takes the redrawn step's place
                     name = "region:combined"
-                    texts = combiner.read(gray, box, view, decoder, self.combine_local)   # type: ignore[union-attr]
+                    texts = combiner.read(gray, box, view, decoder, self.combine_local,   # type: ignore[union-attr]
+                                          c0 + self.live_budget_ms / 1000)
                 else:
                     texts = _decode(decoder, region_filter(view))
                 spent = _cpu_ms(c1)

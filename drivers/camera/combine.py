@@ -19,6 +19,8 @@ check codewords to spare (`erasure.MARGIN`) and zxing-cpp's pure-mode reading, s
 """
 from __future__ import annotations
 
+import math
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -107,22 +109,24 @@ class FrameCombiner:
             total += vote
         return total
 
-    def read(self, gray: np.ndarray, box: R.Box, view: np.ndarray, pure: Decoder, local: Decoder) -> list[str]:
+    def read(self, gray: np.ndarray, box: R.Box, view: np.ndarray, pure: Decoder, local: Decoder,
+             until: float = math.inf) -> list[str]:
         """This frame's region (`box` in `gray`, zoomed as `view`) combined with the frames before: its modules summed
         (`redrawn`, read by `pure`), or, for a code too small to sample module by module, its crops averaged
-        (`averaged`, read by `local`)."""
+        (`averaged`, read by `local`). `until`: the frame's budget (`time.thread_time()`), past which no further
+        registration is decoded nor a crop aligned."""
         side = max(box.w, box.h)
         # a code whose modules could not be sampled in the frames before is averaged, not sampled again
         averaging = self._average is not None and not self._votes and _same_place(self._average, box)
         if side >= SAMPLED_FROM and not averaging:
-            picture = self.redrawn(view)
+            picture = self.redrawn(view, until)
             if picture is not _BLANK:
                 return _texts(pure, picture)
-            if self._voted == self.frame or side > AVERAGE_UP_TO:
+            if self._voted == self.frame or side > AVERAGE_UP_TO or time.thread_time() > until:
                 return []
         return _texts(local, self.averaged(gray, box))
 
-    def redrawn(self, view: np.ndarray) -> np.ndarray:
+    def redrawn(self, view: np.ndarray, until: float = math.inf) -> np.ndarray:
         """A region filter (like `redraw.redrawn_code`, whose place it takes): the code in `view` redrawn clean from
         this frame's modules and the frames' before it, for a decoder in pure mode; a blank image when the sum
         cannot be decoded. Keeps this frame's vote (the registration that decoded, else the first plausible one)."""
@@ -134,6 +138,8 @@ class FrameCombiner:
         for reading in redraw.readings(view, quad, N):
             if reading.timing_wrong > redraw.TIMING_WRONG:
                 continue
+            if first is not None and time.thread_time() > until:      # the frame's budget is spent
+                break
             vote = _vote(reading)
             first = vote if first is None else first
             turned = oriented(total, vote) if self._votes else vote
@@ -145,8 +151,8 @@ class FrameCombiner:
                 continue
             agreeing = turned if agreeing is None else agreeing
             picture = decoded(total + turned)
-            if picture is None and self._votes:         # the frames before can also hurt (a registration off)
-                picture = decoded(turned)
+            if picture is None and self._votes and time.thread_time() < until:
+                picture = decoded(turned)               # the frames before can also hurt (a registration off)
             if picture is not None:
                 self._vote_for(turned)
                 return picture

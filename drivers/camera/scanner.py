@@ -2,7 +2,8 @@
 
 Decoding never runs on the UI thread; callbacks run on the decode thread (the Kivy UI re-posts them with
 Clock.schedule_once). A camera that fails or disappears puts the scanner in an error state with a clear
-message (`state`, `error`, `on_state`) and stops the threads; nothing raises into the caller.
+message (`state`, `error`, `on_state`) and stops the threads; nothing raises into the caller. The decode thread
+keeps a `FrameCombiner` (combine.py): a code that no single frame reads is read from consecutive frames combined.
 """
 from __future__ import annotations
 
