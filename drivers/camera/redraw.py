@@ -25,12 +25,15 @@ grid again. The live step (`redrawn_code`) tries version 6 only (41 modules, wha
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from functools import lru_cache
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from drivers.camera import erasure
+from drivers.camera import qr_grid as G
 
 try:
     import cv2
@@ -69,16 +72,28 @@ def outline(view: np.ndarray) -> np.ndarray | None:
     module = module_px(view)
     dark = cv2.adaptiveThreshold(view, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
                                  max(3, int(5 * module) | 1), 5)
-    close, cut = max(3, int(CLOSE * module) | 1), max(3, int(CUT * module) | 1)
+    close = max(3, int(CLOSE * module) | 1)
     blob = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
-    blob = cv2.morphologyEx(blob, cv2.MORPH_OPEN, np.ones((cut, cut), np.uint8))
-    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    if not contours:
-        return None
-    contour = max(contours, key=cv2.contourArea)
-    if cv2.contourArea(contour) < (side / 5) ** 2:
-        return None
+    for cut_modules in (CUT, 2 * CUT):
+        cut = max(3, int(cut_modules * module) | 1)
+        opened = cv2.morphologyEx(blob, cv2.MORPH_OPEN, np.ones((cut, cut), np.uint8))
+        contours, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:3]:
+            if cv2.contourArea(contour) < (side / 5) ** 2:
+                break
+            quad = _quadrilateral(contour, module)
+            if quad is not None:
+                return quad
+    return None
+
+
+SOLID = 0.85        # a code's blob fills its convex hull (a blob of textured scene, or a code with scene joined, does not)
+
+
+def _quadrilateral(contour: np.ndarray, module: float) -> np.ndarray | None:
     hull = cv2.convexHull(contour)
+    if cv2.contourArea(contour) < SOLID * cv2.contourArea(hull):
+        return None
     perimeter = cv2.arcLength(hull, True)
     for eps in (0.02, 0.04, 0.06, 0.08):
         rough = cv2.approxPolyDP(hull, eps * perimeter, True)
@@ -178,6 +193,8 @@ class Modules:
     dark: np.ndarray        # n x n, True = dark, finder, separator and timing patterns redrawn
     margin: np.ndarray      # n x n: distance of the sample from its local threshold (grey levels)
     timing_wrong: int = 0   # modules of the two timing patterns sampled wrong: a registration's first check
+    fit: float = 0.0        # how well the known modules fit (`_Fit`), -1 .. 1
+    corners: np.ndarray | None = None   # where the refined grid's corner modules are (square px)
 
 
 def readings(view: np.ndarray, quad: np.ndarray, n: int) -> Iterator[Modules]:
@@ -195,14 +212,27 @@ def readings(view: np.ndarray, quad: np.ndarray, n: int) -> Iterator[Modules]:
     found = [_find(square, _FINDER_T, at(mx, my), 2.0 * K)
              for mx, my in ((3.5, 3.5), (n - 3.5, 3.5), (n - 3.5, n - 3.5), (3.5, n - 3.5))]
     nominal = [at(mx, my) for mx, my in ((3.5, 3.5), (n - 3.5, 3.5), (n - 3.5, n - 3.5), (3.5, n - 3.5))]
+    fit: _Fit | None = None
+    seen: list[np.ndarray] = []
+    first = True
     for missing in np.argsort([score for score, _ in found], kind="stable")[:2]:
         for centres in _registrations(square, found, nominal, int(missing), n):
-            yield _sample(smooth, centres, n)
+            if first:                           # most codes read as registered: refined only if that fails
+                yield _sample(smooth, centres, n)
+                first = False
+            if not REFINE:
+                continue
+            fit = fit or _Fit(smooth, n)
+            modules = _sample(smooth, centres, n, fit)
+            if any(np.abs(modules.corners - c).max() < K / 2 for c in seen):
+                continue                        # refined onto a grid already tried
+            seen.append(modules.corners)
+            yield modules
 
 
 # Registrations tried, in order; "outline" (the outline alone) is there to measure: on 600 tuning frames each it read
 # no cracked or glared frame the two others missed, and costs a sampling and a decoding on every failing region.
-ORDER = ("patterns", "predicted")
+ORDER = ("patterns", "predicted", "outline")
 WEAK = 0.6                  # a finder pattern matched below this is no better than where the others put it
 
 
@@ -246,15 +276,107 @@ def _similar(a: np.ndarray, b: np.ndarray, a2: np.ndarray, b2: np.ndarray) -> Ca
     return apply
 
 
-def _sample(smooth: np.ndarray, centres: tuple[np.ndarray, ...], n: int) -> Modules:
+def _sample(smooth: np.ndarray, centres: tuple[np.ndarray, ...], n: int, fit: "_Fit | None" = None) -> Modules:
     """Every module's centre sampled through the homography of the three finders' and the alignment pattern's
-    centres; dark where darker than the mean of the 5 x 5 modules around it."""
+    centres (refined by `fit` when given); dark where darker than the mean of the 5 x 5 modules around it."""
     src = np.array([[3.5, 3.5], [n - 3.5, 3.5], [3.5, n - 3.5], [n - 6.5, n - 6.5]], np.float32)
     to_square = cv2.getPerspectiveTransform(src, np.array(centres, np.float32))
-    grid_ = np.stack(np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5), -1).reshape(1, -1, 2)
-    pts = cv2.perspectiveTransform(grid_.astype(np.float32), to_square)[0]
+    pts = cv2.perspectiveTransform(_centres(n)[None], to_square)[0]
+    if fit is not None:
+        pts = fit.refined(pts, to_square)
     values = cv2.remap(smooth, pts[:, 0].reshape(n, n), pts[:, 1].reshape(n, n), cv2.INTER_LINEAR).astype(np.float32)
-    return _decide(values, n)
+    modules = _decide(values, n)
+    if fit is None:
+        return modules
+    return Modules(modules.dark, modules.margin, modules.timing_wrong, fit.score, pts[[0, n - 1, n * n - n, n * n - 1]])
+
+
+REFINE = True
+ROUNDS = 4
+_STEPS = (2.0, 1.0, 0.5, 0.25)      # modules: the refinement's steps, coarse to fine
+_DIRS = np.array([[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [1, -1], [-1, 1], [-1, -1]], np.float32)
+_MOVES = np.zeros((32, 4, 2), np.float32)       # one corner of the grid moved in one of 8 directions
+for _k in range(4):
+    _MOVES[8 * _k:8 * _k + 8, _k] = _DIRS
+
+
+QUIET_RING = 0          # modules of the quiet zone around the code counted as known light modules
+
+
+@lru_cache(maxsize=4)
+def _known(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The modules every ticket's code has (finders, separators, timing and alignment patterns, the dark module,
+    the quiet zone next to the code): their centres (module units, 1 x m x 2), +1 light / -1 dark, and their
+    bilinear weights on the grid's four corners (m x 4)."""
+    version = (n - 17) // 4
+    func = G.function_modules(version).copy()
+    for copy in G.format_cells(n):
+        for r, c in copy:
+            func[r, c] = False
+    func[n - 8, 8] = True
+    dark = _function_patterns(np.zeros((n, n), bool))
+    for cy in G.ALIGN[version]:
+        for cx in G.ALIGN[version]:
+            if not (cy < 9 and (cx < 9 or cx > n - 9)) and not (cy > n - 9 and cx < 9):
+                dark[cy - 2:cy + 3, cx - 2:cx + 3] = _ALIGN
+    dark[n - 8, 8] = True
+    q = QUIET_RING
+    known = np.pad(func, q, constant_values=True)
+    dark = np.pad(dark, q, constant_values=False)
+    rows, cols = np.nonzero(known)
+    centres = np.stack([cols - q + 0.5, rows - q + 0.5], 1).astype(np.float32)[None]
+    sign = np.where(dark[rows, cols], -1.0, 1.0).astype(np.float32)
+    return centres, sign, _weights(n, centres[0])
+
+
+@lru_cache(maxsize=4)
+def _centres(n: int) -> np.ndarray:
+    """n*n x 2: every module's centre in module units, row by row."""
+    return np.stack(np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5), -1).reshape(-1, 2).astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def _all_weights(n: int) -> np.ndarray:
+    return _weights(n, _centres(n))
+
+
+def _weights(n: int, centres: np.ndarray) -> np.ndarray:
+    u, v = centres[:, 0] / n, centres[:, 1] / n
+    return np.stack([(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v], 1).astype(np.float32)
+
+
+class _Fit:
+    """Registration refinement: the module centres moved by a bilinear field (the grid's four corners shifted)
+    to fit the known modules best: the light-minus-local-mean of the known light ones, dark ones the opposite."""
+
+    def __init__(self, smooth: np.ndarray, n: int):
+        img = smooth.astype(np.float32)
+        self.diff = img - cv2.blur(img, (5 * K + 1, 5 * K + 1), borderType=cv2.BORDER_REPLICATE)
+        self.n = n
+        self.centres, self.sign, self.w = _known(n)
+        self.w_all = _all_weights(n)
+        self.score = 0.0
+
+    def _scores(self, pts: np.ndarray) -> np.ndarray:
+        """pts: c x m x 2 -> c scores in [-1, 1]."""
+        c, m, _ = pts.shape
+        vals = cv2.remap(self.diff, pts[..., 0].reshape(c, m), pts[..., 1].reshape(c, m), cv2.INTER_LINEAR)
+        return (vals * self.sign).sum(axis=1) / (np.abs(vals).sum(axis=1) + 1e-3)
+
+    def refined(self, pts: np.ndarray, to_square: np.ndarray) -> np.ndarray:
+        base = cv2.perspectiveTransform(self.centres, to_square)[0]      # m x 2
+        offsets = np.zeros((4, 2), np.float32)
+        best = float(self._scores(base[None])[0])
+        unit = np.matmul(self.w, _MOVES)                        # 32 x m x 2: each corner moved one way
+        for step in _STEPS:
+            for _ in range(ROUNDS):
+                scores = self._scores(base[None] + self.w @ offsets + unit * (step * K))
+                j = int(np.argmax(scores))
+                if scores[j] <= best + 1e-4:
+                    break
+                best, offsets = float(scores[j]), offsets + _MOVES[j] * (step * K)
+        self.score = best
+        return (pts + self.w_all @ offsets).astype(np.float32)
 
 
 SATURATED = 253             # grey level: a highlight clipped white, where dark and light modules look alike
@@ -295,7 +417,7 @@ def _function_patterns(dark: np.ndarray) -> np.ndarray:
 
 def picture(dark: np.ndarray) -> np.ndarray:
     """The redrawn code as a clean image: 3 px modules, 2 modules of quiet zone."""
-    return np.kron(np.where(np.pad(dark, 2), 0, 255), np.ones((3, 3))).astype(np.uint8)
+    return np.where(np.pad(dark, 2), 0, 255).astype(np.uint8).repeat(3, axis=0).repeat(3, axis=1)
 
 
 def redrawn(view: np.ndarray, sizes: tuple[int, ...] = SIZES) -> list[np.ndarray]:
@@ -315,15 +437,21 @@ _NOTHING = np.full((8, 8), 255, np.uint8)
 TIMING_WRONG = 8
 
 
+STEP_MS = 2.0       # CPU time after which no further registration is tried (the chain's budget needs a bounded step)
+
+
 def redrawn_code(view: np.ndarray) -> np.ndarray:
     """A region filter (regions.RegionFilter): the code in `view` redrawn clean at a ticket's size, for a decoder in
     pure mode; its data corrected with erasures (`erasure.corrected`) under the first registration that decodes,
     else the first registration as sampled (a blank image when no code outline is found)."""
+    c0 = time.thread_time()
     quad = outline(view)
     if quad is None:
         return _NOTHING
     first = None
     for reading in readings(view, quad, TICKET_MODULES):
+        if first is not None and (time.thread_time() - c0) * 1000 > STEP_MS:
+            break
         first = first or reading
         if reading.timing_wrong > TIMING_WRONG:
             continue
