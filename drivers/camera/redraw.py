@@ -209,9 +209,8 @@ def readings(view: np.ndarray, quad: np.ndarray, n: int) -> Iterator[Modules]:
     """The code whose outline is `quad` sampled module by module, most likely registration first: the corner
     without a finder pattern is the one whose finder matches worst (then the next worst: a crack or a highlight
     over a finder can lower its score below the missing one's), the perspective from the alignment pattern where it
-    is found (then from where it must be, then the outline alone). The first as registered, then the registrations
-    of that corner refined (`_Fit`), the best fit first (one refined onto a grid already tried is skipped). Lazy:
-    the caller stops at the first that reads."""
+    is found (then from where it must be). The first as registered, then each registration refined (`_Fit`; one
+    refined onto a grid already tried is skipped). Lazy: the caller stops at the first that reads."""
     margin = 2                                               # modules around the code in the squared picture
     side = (n + 2 * margin) * K
     target = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32) * K + margin * K
@@ -226,23 +225,21 @@ def readings(view: np.ndarray, quad: np.ndarray, n: int) -> Iterator[Modules]:
     seen: list[np.ndarray] = []
     first = True
     for missing in np.argsort([score for score, _ in found], kind="stable")[:2]:
-        starts = list(_registrations(square, found, nominal, int(missing), n))
-        if first:                               # most codes read as registered: refined only if that fails
-            yield _sample(smooth, starts[0], n)
-            first = False
-        fit = fit or _Fit(smooth, n)
-        refined = sorted((_sample(smooth, centres, n, fit) for centres in starts), key=lambda m: -m.fit)
-        for modules in refined:                 # the best fit first
+        for centres in _registrations(square, found, nominal, int(missing), n):
+            if first:                           # most codes read as registered: refined only if that fails
+                yield _sample(smooth, centres, n)
+                first = False
+            fit = fit or _Fit(smooth, n)
+            modules = _sample(smooth, centres, n, fit)
             if any(np.abs(modules.corners - c).max() < K / 2 for c in seen):
                 continue                        # refined onto a grid already tried
             seen.append(modules.corners)
             yield modules
 
 
-# Registrations, in order (the first is tried as it is, then all refined, the best fit first). The outline alone as
-# it is read no cracked or glared frame the two others missed (600 tuning frames each); as a start for the
-# refinement it does (a finder or the alignment pattern matched 2-4 modules off): +11 of 900 tuning frames.
-ORDER = ("patterns", "predicted", "outline")
+# Registrations tried, in order; "outline" (the outline alone) is there to measure: on 600 tuning frames each it read
+# no cracked or glared frame the two others missed, and costs a sampling and a decoding on every failing region.
+ORDER = ("patterns", "predicted")
 WEAK = 0.6                  # a finder pattern matched below this is no better than where the others put it
 
 
