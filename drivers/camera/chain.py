@@ -137,13 +137,14 @@ class DecoderChain:
         return result
 
     def _ladder(self, combiner: FrameCombiner | None) -> list[tuple[int, RegionStep]]:
-        """The region steps in the order they run: the ladder's, but while the combiner holds frames of a code not
-        read yet, on every other frame the combination (the redrawn step's place) first: the ladder has failed on
-        frames like this one, and the frames in between keep the ladder's chance. Chosen on the tuning split (1,200
+        """The region steps in the order they run: the ladder's, but while the combiner averages a small code's crops
+        (not read yet), on every other frame the combination (the redrawn step's place) first: the ladder has failed
+        on frames like this one, and the frames in between keep the ladder's chance (a code whose modules are summed
+        keeps the redrawn step's place: moved first, it took the budget of the steps that read cracked screens). Chosen on the tuning split (1,200
         presentations of cracked, small, glared and crumpled codes): first on every frame 1,194-1,195 read, after
         the 3x3 median 1,194, at its own place 1,194, first on every other frame 1,197, no combination 1,197-1,198."""
         steps = list(enumerate(self.region_steps or ()))
-        if combiner is not None and combiner.held and combiner.frame % self.combine_every == 0:
+        if combiner is not None and combiner.averaging and combiner.frame % self.combine_every == 0:
             combination = [step for step in steps if step[1][2] is redraw.redrawn_code]
             steps = [step for step in steps if step[1][2] is not redraw.redrawn_code]
             steps[self.combine_at:self.combine_at] = combination
@@ -181,11 +182,7 @@ class DecoderChain:
                 else:
                     texts = _decode(decoder, region_filter(view))
                 spent = _cpu_ms(c1)
-                if starting:
-                    pass
-                elif combined and not small:    # registrations vary more: estimated by its recent peaks
-                    costs[index] = max(spent, 0.8 * cost + 0.2 * spent)
-                else:
+                if not starting:
                     costs[index] = spent if cost == 0 else 0.8 * cost + 0.2 * spent
                 tried += 1
                 if texts:

@@ -19,6 +19,7 @@ check codewords to spare (`erasure.MARGIN`) and zxing-cpp's pure-mode reading, s
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import deque
@@ -135,32 +136,35 @@ class FrameCombiner:
             return _BLANK
         total = self.soft()
         first = agreeing = None
-        for reading in redraw.readings(view, quad, N):
+        hard: np.ndarray | None = None
+        for reading in itertools.islice(redraw.readings(view, quad, N), redraw.READINGS):
+            hard = reading.dark if hard is None else hard
             if reading.timing_wrong > redraw.TIMING_WRONG:
                 continue
-            if first is not None and time.thread_time() > until:      # the frame's budget is spent
-                break
+            fixed = erasure.corrected(reading.dark, reading.margin)     # this frame alone, as the redrawn step
             vote = _vote(reading)
             first = vote if first is None else first
             turned = oriented(total, vote) if self._votes else vote
-            if turned is None:              # not the code held (another ticket, or a wrong registration): alone
-                picture = decoded(vote)
-                if picture is not None:
+            if fixed is not None:
+                if turned is None:
                     self._start(vote)
-                    return picture
+                else:
+                    self._vote_for(turned)
+                return redraw.picture(fixed.dark)
+            if turned is None:              # not the code held (another ticket, or a wrong registration)
                 continue
             agreeing = turned if agreeing is None else agreeing
-            picture = decoded(total + turned)
-            if picture is None and self._votes and time.thread_time() < until:
-                picture = decoded(turned)               # the frames before can also hurt (a registration off)
-            if picture is not None:
-                self._vote_for(turned)
-                return picture
+            if self._votes and time.thread_time() < until:
+                picture = decoded(total + turned)       # with the frames before
+                if picture is not None:
+                    self._vote_for(turned)
+                    return picture
         if agreeing is not None:
             self._vote_for(agreeing)
         elif first is not None:
             self._start(first)
-        return _BLANK
+        # as the redrawn step: the first registration as sampled, for zxing-cpp's own error correction
+        return _BLANK if hard is None else redraw.picture(hard)
 
     def _start(self, vote: np.ndarray) -> None:
         """Another code in view: the votes of the one before are dropped."""
