@@ -143,7 +143,7 @@ def _events_outside_enrollment(args: argparse.Namespace, credentials: Any, ledge
     if getattr(args, "events", None) is None or credentials is None or not credentials.events:
         return None
     held = set(ledger.event_ids()) | {int(e) for e in credentials.events}
-    asked = set(_ints(args.events))          # none: the events its data holds (DevicePolicy.known_events)
+    asked = set(_ints(args.events) or ())          # none: the events its data holds (DevicePolicy.known_events)
     if asked - held:
         return (f"event(s) {sorted(asked - held)} are not events of this device (enrolled for {sorted(held)}): its "
                 "entries would be refused by the server; ask the organiser for a token for them")

@@ -231,6 +231,7 @@ def readings(view: np.ndarray, quad: np.ndarray, n: int) -> Iterator[Modules]:
                 first = False
             fit = fit or _Fit(smooth, n)
             modules = _sample(smooth, centres, n, fit)
+            assert modules.corners is not None      # a refined sampling always says where its grid went
             if any(np.abs(modules.corners - c).max() < K / 2 for c in seen):
                 continue                        # refined onto a grid already tried
             seen.append(modules.corners)
