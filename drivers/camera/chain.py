@@ -98,7 +98,8 @@ class DecoderChain:
             self.region_steps = region_ladder(self.live_primary, None)
         self.region_steps = list(self.region_steps)
         self.region_cost_ms = [0.0] * len(self.region_steps)   # moving average of each region step on live frames
-        self.average_cost_ms = [0.0]        # the same for the camera loop's averaging of a small code's crops
+        self.average_cost_ms = [0.0]        # the camera loop's averaging of a small code's crops: its recent peak
+        self.combine_cost_ms = [0.0]        # the camera loop's sum of modules (the redrawn step's place): its peak
         self.combine_local = self.region_steps[0][1] if self.region_steps else self.live_primary
 
     def decode(self, image: np.ndarray) -> DecodeResult:
@@ -163,8 +164,8 @@ class DecoderChain:
                 small = max(box.w, box.h) < getattr(region_filter, "min_side", 0)
                 costs = self.region_cost_ms
                 combined = combiner is not None and rank == 0 and region_filter is redraw.redrawn_code
-                if combined and small:          # its own estimate: averaging a small code's crops costs more
-                    costs, index = self.average_cost_ms, 0
+                if combined:                    # its own estimate: combining frames costs more than one frame's step
+                    costs, index = (self.average_cost_ms if small else self.combine_cost_ms), 0
                 elif small:                     # too small for this step
                     continue
                 starting = combined and small and not combiner.averaging      # type: ignore[union-attr]
@@ -182,7 +183,9 @@ class DecoderChain:
                 else:
                     texts = _decode(decoder, region_filter(view))
                 spent = _cpu_ms(c1)
-                if not starting:
+                if combined and not starting:   # varies with the frames held: budgeted by its recent peak, so a
+                    costs[index] = max(spent, 0.9 * cost)   # frame with a combination stays within the budget
+                elif not starting:
                     costs[index] = spent if cost == 0 else 0.8 * cost + 0.2 * spent
                 tried += 1
                 if texts:
