@@ -80,6 +80,10 @@ def test_a_kiosk_does_not_exchange_a_ticket_twice(tmp_path):
         tg(home, "server", "push")
         tg(home, "agent", "sync", "--until-idle", "--for", "40")
         tg(home, "agent", "exchange", key, "--reason", "torn")
+        # its search says the ticket is out of use (it said only its order's status: "paid")
+        found = {r["ticket_key"]: r for r in json.loads(tg(home, "agent", "search", number, "--json").stdout)}
+        assert found[key]["revoked"].startswith("exchanged"), found
+        assert "paid, out of use: exchanged" in tg(home, "agent", "search", number).stdout
         again = tg(home, "agent", "exchange", key, "--reason", "torn again", ok=False)
         assert again.returncode == 1 and "already out of use" in again.stderr, again
         tg(home, "agent", "sync", "--until-idle", "--for", "40")
