@@ -221,6 +221,9 @@ class Kiosk:
         self.t.on_message = self._got
         self.t.subscribe(topics.down(ORG, name))
         self.t.start()
+        # connected means subscribed first: a request published before would race the subscription, and the answer
+        # could reach the broker before it (lost; seen once in a busy full-suite run)
+        assert self.t.wait_connected(10)
 
     def _got(self, topic: str, payload: bytes) -> None:
         body = self.verifier.open(payload)
