@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -22,8 +23,8 @@ from agent.safe_text import timestamp
 from agent.sync import topics
 from agent.sync.messages import ActionItem, Batch
 from kiosk_ui.presenters.verdict import fmt_datetime, fmt_time
-from tests.broker import free_port, mosquitto_binary
-from tests.helpers import stop_process, wait_for
+from tests.broker import mosquitto_binary
+from tests.helpers import provision_serve, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -76,13 +77,9 @@ def field(tmp_path: Path) -> Iterator[Field]:
        "category=Adult,zone=Floor")
     ticket = json.loads(tg(org, "server", "order", "find", "Ann", "--json").stdout)[0]["tickets"][0]["ticket_key"]
     payload = json.loads(tg(org, "server", "ticket", "show", ticket, "--json").stdout)["payload"]
-    http_port, broker_port = free_port(), free_port()
-    prov = _start(org, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
-                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
-                  "--for", "300")
+    prov, http_port = provision_serve(partial(_start, org), seconds=300)
     serve = None
     try:
-        assert "enrollment endpoint" in prov.stdout.readline()
         serve_log = tmp_path / "serve.log"
         serve = _start(org, "server", "serve", log=serve_log)
         assert wait_for(lambda: "sync server" in serve_log.read_text(), 30)

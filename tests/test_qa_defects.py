@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.broker import free_port, mosquitto_binary
+from tests.broker import mosquitto_binary
+from tests.helpers import provision_serve
 from tests.test_qa_user_paths import _start, _stop, organiser, tg  # noqa: F401 (organiser: fixture)
 
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -23,12 +25,8 @@ class Door:
 
     def __init__(self, home: Path):
         self.home = home
-        self.http_port, broker_port = free_port(), free_port()
-        self.prov = _start(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1",
-                           "--port", str(self.http_port), "--advertise", "127.0.0.1", "--no-zeroconf",
-                           "--broker-port", str(broker_port), "--for", "180")
+        self.prov, self.http_port = provision_serve(partial(_start, home), seconds=180)
         self.serve = None
-        assert "enrollment endpoint" in self.prov.stdout.readline()
         self.serve = _start(home, "server", "serve")
         assert "sync server" in self.serve.stdout.readline()
 

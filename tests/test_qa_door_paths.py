@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 
 import pytest
 
 from tests.broker import mosquitto_binary
+from tests.helpers import provision_serve
 from tests.test_qa_skew import DAY, _event_now
 from tests.test_qa_user_paths import _enrolled_door, tg
 
@@ -49,7 +51,6 @@ def test_a_ticket_used_at_one_gate_is_refused_at_the_other_when_enrolled_for_all
     them read no live topic, so neither heard the other's entries and the same ticket got in at both gates. Now the
     hello brings every event and each reads the live topics of the events it holds. The same for a festival pass
     (`--events` takes pass ids; the ACL names the events the pass opens)."""
-    from tests.broker import free_port
     from tests.helpers import stop_process, wait_for, wait_for_line
     from tests.test_qa_user_paths import _start
     org, north, south = (tmp_path / name for name in ("org", "north", "south"))
@@ -60,13 +61,9 @@ def test_a_ticket_used_at_one_gate_is_refused_at_the_other_when_enrolled_for_all
     if enrolled_for == "pass":
         tg(org, "server", "pass", "create", "--name", "Festival", "--events", "1")
         events = str(json.loads(tg(org, "server", "pass", "list", "--json").stdout)[0]["pass_id"])
-    http_port, broker_port = free_port(), free_port()
-    prov = _start(org, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
-                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
-                  "--for", "150")
+    prov, http_port = provision_serve(partial(_start, org), seconds=150)
     serve = listening = None
     try:
-        assert wait_for_line(prov, "enrollment endpoint", 30)
         serve = _start(org, "server", "serve")
         assert wait_for_line(serve, "sync server", 30)
         for home, gate in ((north, "north"), (south, "south")):
@@ -98,19 +95,14 @@ def test_answers_to_an_earlier_runs_hellos_are_not_reported_as_refused(tmp_path)
     restarted server answered them all. The door's next `agent sync` (a new process) reported those answers as
     "message(s) refused … clock reply to no outstanding probe (replayed?)", which reads like an attack. A late
     clock reply changes nothing and is dropped quietly; the entry goes through and nothing is reported refused."""
-    from tests.broker import free_port
     from tests.helpers import stop_process, wait_for_line
     from tests.test_qa_user_paths import _start
     home = tmp_path / "home"
     home.mkdir()
     payloads = _event_now(home)
-    http_port, broker_port = free_port(), free_port()
-    prov = _start(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
-                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
-                  "--for", "150")
+    prov, http_port = provision_serve(partial(_start, home), seconds=150)
     serve = None
     try:
-        assert wait_for_line(prov, "enrollment endpoint", 30)
         serve = _start(home, "server", "serve")
         assert wait_for_line(serve, "sync server", 30)
         sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.broker import free_port, mosquitto_binary
-from tests.helpers import stop_process, wait_for_line
+from tests.broker import mosquitto_binary
+from tests.helpers import provision_serve, stop_process, wait_for_line
 from tests.test_qa_user_paths import _start, tg
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -34,13 +35,9 @@ def test_provision_takes_the_database_the_server_commands_use(tmp_path, pg_url):
     tg(home, "server", "copy-to", *db)
     payload = json.loads(tg(home, "server", *db, "ticket", "show", order["tickets"][0]["ticket_key"],
                             "--json").stdout)["payload"]
-    http_port, broker_port = free_port(), free_port()
-    prov = _start(home, "provision", "serve", "--org", "acme", *db, "--start-broker", "--listen", "127.0.0.1",
-                  "--port", str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port",
-                  str(broker_port), "--for", "120")
+    prov, http_port = provision_serve(partial(_start, home), *db, seconds=120)
     serve = None
     try:
-        assert wait_for_line(prov, "enrollment endpoint", 30)
         serve = _start(home, "server", *db, "serve")
         assert wait_for_line(serve, "sync server", 30)
         sheet = tg(home, "provision", "tokens", "create", "--org", "acme", *db, "--count", "1", "--gate", "north",

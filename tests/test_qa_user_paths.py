@@ -8,13 +8,14 @@ import stat
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
 from tests.broker import free_port, mosquitto_binary
-from tests.helpers import stop_process
+from tests.helpers import provision_serve, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,13 +131,9 @@ def _enrolled_door(home: Path, *, gate: str, events: str, role: str = "door",
     """The technician's and organiser's set-up through the public commands: `provision serve` with its broker,
     `server serve`, one token for `gate` on `events`, and this home's device enrolled with it (by `device`, a
     `tg`-like runner: the device's own clock)."""
-    http_port, broker_port = free_port(), free_port()
-    prov = _start(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
-                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
-                  "--for", "120")
+    prov, http_port = provision_serve(partial(_start, home), seconds=120)
     serve = None
     try:
-        assert "enrollment endpoint" in prov.stdout.readline()
         serve = _start(home, "server", "serve")
         assert "sync server" in serve.stdout.readline()
         sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
