@@ -80,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--for", dest="duration", type=float, default=None, metavar="SECONDS",
                       help="stop after SECONDS (default: until Ctrl-C)")
     sync.add_argument("--until-idle", action="store_true",
-                      help="stop as soon as everything is uploaded and nothing more arrives (exit 1 if --for "
-                           "runs out first)")
+                      help="stop as soon as everything is uploaded and the event data the server announced is "
+                           "applied (exit 1 if --for, default 300 s, runs out first)")
     sync.add_argument("--json", action="store_true", help="one JSON summary at the end")
 
     resend = sub.add_parser("resend-refused", help="put the uploads the server refused back in the queue (after the "

@@ -3,8 +3,9 @@
 It uses the login enrollment saved in the device home (agent.home): the broker address, username/password, the
 server key that signs what comes down, the organiser and the device id. Event data (bundles, cancellations)
 come in, the outbox (check-ins, kiosk actions) goes out; a row leaves the outbox only when the server's signed
-ack names it. With --until-idle it returns once the server answered its hello, the event data arrived (a device
-enrolled for events), everything is uploaded and nothing more arrived for 1.5 s.
+ack names it. With --until-idle it returns once the server answered its hello, the event data its answer said follows
+is applied (and some event data for a device enrolled for events), everything is uploaded and nothing more arrived for
+1.5 s; not caught up within --for (default IDLE_LIMIT) it says what is missing and exits 1.
 """
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.home import DeviceHome
 
+if TYPE_CHECKING:
+    from agent.sync.device import DeviceSync
+
 QUIET = 1.5          # s without incoming messages (after the server's answer) before the device counts as caught up
+IDLE_LIMIT = 300.0   # s --until-idle waits at most without --for
 
 
 class RevocationLink(Protocol):
@@ -60,6 +65,21 @@ def _revocation_link(folder: Path) -> RevocationLink | None:
         return None
     found: RevocationLink = link.DeviceLink(state.DeviceState(folder))
     return found
+
+
+def _missing(sync: DeviceSync, summary: dict[str, Any]) -> str:
+    """What --until-idle still waited for when its time ran out."""
+    if not sync.server_answered:
+        return "the server never answered (is `ticketgate server serve` running?)"
+    missing = []
+    if sync.bundle_version < sync.owed_version:
+        missing.append(f"event data v{sync.owed_version} announced by the server never arrived "
+                       f"(this device holds v{sync.bundle_version})")
+    elif not summary["bundle_version"]:
+        missing.append("no event data arrived")
+    if summary["outbox_pending"]:
+        missing.append(f"{summary['outbox_pending']} upload(s) not acknowledged by the server")
+    return "; ".join(missing) or "messages kept arriving"
 
 
 def run_sync(folder: Path, args: argparse.Namespace) -> int:
@@ -115,7 +135,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-    deadline = time.monotonic() + args.duration if args.duration else None
+    limit = args.duration or (IDLE_LIMIT if args.until_idle else None)
+    deadline = time.monotonic() + limit if limit else None
     _say(args, f"syncing as {creds.device_id} (organiser {creds.org}) with {creds.broker.address}"
                f"{' (TLS)' if creds.broker.tls else ''}")
     sync.start()
@@ -127,9 +148,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
                 _say(args, "online" if online else "offline: retrying")
                 was_online = online
                 ever_online = ever_online or online
-            if args.until_idle and online and sync.server_answered and sync.assembler.pending is None \
-                    and (sync.bundle_version or not creds.events) and watch.outbox_size() == 0 \
-                    and time.monotonic() - activity.at > QUIET:
+            if args.until_idle and online and sync.caught_up and (sync.bundle_version or not creds.events) \
+                    and watch.outbox_size() == 0 and time.monotonic() - activity.at > QUIET:
                 idle = True
                 break
             stop.wait(0.1)
@@ -149,6 +169,9 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     elif not ever_online:
         print(f"ticketgate agent sync: no broker answered at {creds.broker.address}; the device keeps working "
               f"offline and sends everything at the next sync", file=sys.stderr)
+    elif args.until_idle and not idle and not stop.is_set():
+        print(f"ticketgate agent sync: not caught up after {limit:.0f} s: {_missing(sync, summary)}; what arrived "
+              f"is kept, what is not uploaded stays queued for the next sync", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -125,3 +125,56 @@ def test_answers_to_an_earlier_runs_hellos_are_not_reported_as_refused(tmp_path)
         if serve is not None:
             stop_process(serve)
         stop_process(prov)
+
+
+# `server serve` whose bundles leave 6 s after the hello is answered: longer than the sync's quiet window (1.5 s)
+_SLOW_BUNDLES = """
+import sys, time
+from server_stub.sync.server import SyncServer
+send = SyncServer.send_bundle
+def slow(self, *args, **kw):
+    time.sleep(6.0)
+    return send(self, *args, **kw)
+SyncServer.send_bundle = slow
+from agent.cli import main
+sys.exit(main(["server", "serve"]))
+"""
+
+
+def test_sync_until_idle_on_an_every_event_door_waits_for_the_event_data(tmp_path):
+    """A door enrolled for every event of the organiser (no `--events`) ran `agent sync --until-idle`: it returned
+    once the server's clock reply came and 1.5 s passed quietly, while the server was still building and sending a
+    big event's bundle, so the next `agent search` / `agent scan` found no ticket. The clock reply now says which
+    bundle version follows and --until-idle waits until it is applied; it gives up at --for with a clear error."""
+    import subprocess
+    import sys
+    from tests.helpers import stop_process, wait_for_line
+    from tests.test_qa_user_paths import ROOT, _env, _start
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    rows = "".join(f"Buyer {n:04d},1,1,10\n" for n in range(300))         # 3,000 tickets: 4 chunks
+    (home / "orders.csv").write_text("buyer_name,category,zone,quantity\n" + rows)
+    tg(home, "server", "import-orders", str(home / "orders.csv"), "--event", "1")
+    prov, http_port = provision_serve(partial(_start, home), seconds=150)
+    serve = None
+    try:
+        serve = subprocess.Popen([sys.executable, "-c", _SLOW_BUNDLES], cwd=ROOT, env=_env(home),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert wait_for_line(serve, "sync server", 30)
+        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
+                   "--out", str(home / "doors.pdf")).stdout                                   # every event
+        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+           f"127.0.0.1:{http_port}")
+        early = tg(home, "agent", "sync", "--until-idle", "--for", "3", ok=False)
+        assert early.returncode == 1 and "not caught up after 3 s" in early.stderr, early
+        said = json.loads(tg(home, "agent", "sync", "--until-idle", "--for", "60", "--json").stdout.splitlines()[-1])
+        assert said["idle"] and said["bundle_version"] > 0, said
+        found = json.loads(tg(home, "agent", "search", "Buyer 0299", "--json").stdout)
+        assert len(found) == 10, found
+        assert json.loads(tg(home, "agent", "status", "--json").stdout)["counts"]["tickets"] == 3002
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+    finally:
+        if serve is not None:
+            stop_process(serve)
+        stop_process(prov)

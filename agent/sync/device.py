@@ -103,6 +103,8 @@ class DeviceSync:
         self.ledger: Ledger | None = None
         self.last_bundle: dict[str, Any] | None = None
         self._bundle_version = 0
+        self._owed = 0                  # the bundle version the server's last clock reply said follows (0: none)
+        self._owed_at = 0.0             # boot clock at that reply
         self.uploader: Uploader | None = None
         self.connected = False
         self._desk: dict[str, tuple[threading.Event, list[DeskAnswer]]] = {}   # request id -> (answered, answer)
@@ -166,6 +168,16 @@ class DeviceSync:
     def server_answered(self) -> bool:
         """The server answered a hello of this run (its clock reply arrived): it knows where we are."""
         return self._measured_at is not None
+
+    @property
+    def caught_up(self) -> bool:
+        """The server answered this run's hello and the event data it said follows is applied (none half-way)."""
+        return self.server_answered and self.assembler.pending is None and self._bundle_version >= self._owed
+
+    @property
+    def owed_version(self) -> int:
+        """The bundle version the server's answer to the last hello said follows (0: none owed)."""
+        return self._owed
 
     @property
     def online(self) -> bool:
@@ -378,6 +390,7 @@ class DeviceSync:
             off, rtt = offset(t0, clock.t1, clock.t2, t3)
             if abs(off) > 300:
                 log.warning("sync %s: device clock is %.0f s off server time; scans carry the offset", self.device, off)
+            self._owed, self._owed_at = clock.bundle, self.greeter.monotonic()
             dated = self._ledger.set_clock_estimate(self.server_clock.measured(t3 + off), rtt)
             if dated:
                 log.info("sync %s: %d upload(s) stamped before the server's time was known dated by it", self.device,
@@ -532,6 +545,9 @@ class DeviceSync:
     def _maybe_hello(self) -> None:
         if self.greeter.due(self.assembler.pending is not None):
             self._hello()
+        elif self._owed > self._bundle_version and self.assembler.pending is None \
+                and self.greeter.monotonic() - self._owed_at > self.o.bundle_timeout:
+            self._hello()        # the bundle the server said follows never came (its build failed, it stopped)
         pending = self.assembler.pending
         if pending is not None and time.monotonic() - pending.started > self.o.bundle_timeout:
             self.assembler.pending = None

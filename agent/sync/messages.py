@@ -849,7 +849,8 @@ class Ack(Wire):
 
 @dataclass(frozen=True)
 class Clock(Wire):
-    """Answer to a hello's probe: t1 received, t2 sent (server clock)."""
+    """Answer to a hello's probe: t1 received, t2 sent (server clock); `bundle`: the version of the bundle that follows
+    for the hello (0: none owed; a server of before the field sends none)."""
     TYPE: ClassVar[str] = "clock"
     TOPIC: ClassVar[str] = "down"
     device: str
@@ -857,12 +858,13 @@ class Clock(Wire):
     t0: float
     t1: float
     t2: float
+    bundle: int = 0
 
     @classmethod
     def from_wire(cls, d: Any) -> "Clock":
         d = _typed(d, cls, "clock")
         return cls(device=text(d, "device"), probe=text(d, "probe", ""), t0=number(d, "t0", 0.0), t1=number(d, "t1"),
-                   t2=number(d, "t2"))
+                   t2=number(d, "t2"), bundle=integer(d, "bundle", 0))
 
 
 @dataclass(frozen=True)

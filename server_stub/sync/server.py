@@ -443,15 +443,18 @@ class SyncServer:
         t1 = time.time()
         self.stats["hellos"] += 1
         self.store.touch_device(device, status="online")
-        self.transport.publish(topics.down(org, device), self._sign(org, Clock(
-            device, msg.probe, msg.t0, t1, time.time()).to_wire()))
         allowed = [int(e) for e in reg.get("events") or []]
         wanted = list(msg.events)
         events = sorted(set(allowed) & set(wanted) if allowed and wanted else set(allowed or wanted))
         if not events and not allowed:   # enrolled for no event in particular and holding none yet: every event of
             events = sorted(e["event_id"] for e in self.store.events(org))    # its organiser (ingest.held_events)
-        have = msg.bundle_version
-        if not events or (have and have >= self.store.version(org)):
+        have, version = msg.bundle_version, self.store.version(org)
+        sending = bool(events) and not (have and have >= version)
+        # the clock reply says which version follows (the bundle is built from a later read: that version or newer),
+        # so a device knows it is not caught up before it arrived (`agent sync --until-idle`)
+        self.transport.publish(topics.down(org, device), self._sign(org, Clock(
+            device, msg.probe, msg.t0, t1, time.time(), version if sending else 0).to_wire()))
+        if not sending:
             return
         since = have if have and sorted(msg.events) == events else 0
         with self._lock:
