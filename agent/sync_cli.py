@@ -157,7 +157,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
         sync.stop()
     summary: dict[str, Any] = {"device_id": creds.device_id, "org": creds.org, "online": was_online, "idle": idle,
                "bundle_version": sync.bundle_version, "outbox_pending": watch.outbox_size(),
-               "uploaded": sync.uploader.acked_rows if sync.uploader else 0, **sync.stats,
+               "uploaded": sync.uploader.acked_rows if sync.uploader else 0,
+               "sent": sync.uploader.sent_rows if sync.uploader else 0, **sync.stats,
                "rejected": [{"topic": t, "reason": r} for t, r in sync.rejections]}
     watch.close()
     if link is not None and link.wiped is not None:

@@ -1,5 +1,6 @@
 """Failure behaviour against a real mosquitto: broker down during scanning, device killed with SIGKILL
-mid-upload, server restarted. Each time: no scan lost, none ingested twice, devices resume."""
+mid-upload, server restarted, server down while the door scans (no copies piled up at the broker). Each time: no
+scan lost, none ingested twice, devices resume."""
 from __future__ import annotations
 
 import os
@@ -8,10 +9,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from contextlib import closing
+import time
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from agent.ledger import Ledger
+from agent.sync import BrokerConfig, PahoTransport
+from agent.sync.device import DeviceOptions
+from agent.sync.uploader import UploadOptions
 from tests.helpers import wait_for
 from tests.sync_fixtures import ORG, make_store, start_door, start_server
 
@@ -25,6 +30,12 @@ def _local_uuids(ledger: Ledger) -> set[str]:
 def _server_uuids(store) -> list[str]:
     return [r[0] for r in store.q("SELECT scan_uuid FROM scans WHERE org=? AND type='action' AND device_id!='server'",
                                   (ORG,))]
+
+
+def _each_stored_once(store, ledger: Ledger, scans: int) -> bool:
+    """The server holds each of the door's `scans` scans once: none lost, none twice."""
+    uuids = _server_uuids(store)
+    return sorted(uuids) == sorted(_local_uuids(ledger)) and len(uuids) == scans
 
 
 def _stopped(pid: int) -> bool:
@@ -70,8 +81,7 @@ def test_broker_stopped_during_scanning(tmp_path, broker):
         for p in payloads[25:]:
             assert a.scan(p).accepted
         assert wait_for(lambda: a.ledger.outbox_size() == 0, 20), a.sync.rejections
-        uuids = _server_uuids(store)
-        assert sorted(uuids) == sorted(_local_uuids(a.ledger)) and len(uuids) == 30
+        assert _each_stored_once(store, a.ledger, 30)
     finally:
         a.close()
         server.stop()
@@ -136,9 +146,71 @@ def test_server_restarted_devices_resume_from_their_bundle_version(tmp_path, bro
             (a.sync.rejections, server.rejections)
         assert a.sync.last_bundle["base_version"] == first_version, a.sync.last_bundle   # a delta, not a full one
         assert a.sync.last_bundle["tickets"] == 1, a.sync.last_bundle
-        uuids = _server_uuids(store)
-        assert sorted(uuids) == sorted(_local_uuids(a.ledger)) and len(uuids) == 10
+        assert _each_stored_once(store, a.ledger, 10)
     finally:
         a.close()
         server.stop()
         store.close()
+
+
+@contextmanager
+def _server_down(tmp_path, broker, tickets: int, upload: UploadOptions, forget: bool = False):
+    """A door got its event data from a server, which then stopped (its presence says offline), and scanned every
+    ticket: yields (store, door, servers), `servers` a list the test adds the servers it starts to (stopped at the
+    end). The stopped server's session stays at the broker (it holds the uploads), unless `forget`: then it ended
+    before the scans (the broker holds them for nobody)."""
+    store, event, orders = make_store(tmp_path / "server", tickets=tickets)
+    servers = [start_server(store, broker.port, name="server-old" if forget else "server-1")]
+    a = start_door(tmp_path / "a", "gate-a", broker.port, store.server_public_key(ORG), event,
+                   options=DeviceOptions(upload=upload, hello_retry=0.5))
+    try:
+        assert wait_for(lambda: a.ready(tickets))
+        servers[0].stop()
+        assert wait_for(lambda: a.online_sync.uploader is not None and a.online_sync.uploader.server_down, 10)
+        if forget:
+            gone = PahoTransport("server-old", BrokerConfig(port=broker.port), clean_start=True)
+            gone.start()
+            assert gone.wait_connected(10)
+            gone.stop()
+        for o in orders:
+            assert a.scan(store.issue_ticket_payload(o["tickets"][0]["ticket_key"])).accepted
+        yield store, a, servers
+    finally:
+        a.close()
+        for server in servers[1:]:
+            server.stop()
+        store.close()
+
+
+def test_uploads_are_not_sent_again_while_the_server_is_down_and_counted_once(tmp_path, broker):
+    """The server down, the broker up: the door sent its unacknowledged uploads again on every retry (every 0.5 s
+    here), and each copy waited in the broker's queue for the server's shared subscription; the restarted server
+    got them all and the door counted every copy's ack as uploaded. The broker holds what it took: nothing is sent
+    again while the server's presence says offline, so the restarted server gets each scan about once, and the door
+    counts each acknowledged row once."""
+    with _server_down(tmp_path, broker, 20, UploadOptions(batch_size=200, ack_timeout=0.5, max_backoff=0.5)) as \
+            (store, a, servers):
+        time.sleep(6)                               # twelve retry periods with the server down
+        server = start_server(store, broker.port, name="server-1")    # same client id: its queue is delivered
+        servers.append(server)
+        assert wait_for(lambda: a.ledger.outbox_size() == 0, 20), (a.sync.rejections, server.rejections)
+        assert wait_for(lambda: server.stats["new"] == 20, 5), server.stats
+        time.sleep(1)                               # anything still on its way arrives
+        assert server.stats["dup"] <= 20, server.stats        # ~N at the most (old: ~N x 12)
+        uploader = a.online_sync.uploader
+        assert uploader is not None and uploader.acked_rows == 20 and uploader.sent_rows >= 20, vars(uploader)
+        assert _each_stored_once(store, a.ledger, 20)
+
+
+def test_uploads_the_broker_dropped_go_again_when_a_new_server_announces_itself(tmp_path, broker):
+    """Uploads published while no server session existed at the broker go to nobody (a server never started with
+    this client id, or its session expired). They are not sent again on a timer while the server is offline; the
+    new server's presence makes the door send what it does not acknowledge within `back_wait` (2 s), not after the
+    long timeout (30 s here)."""
+    with _server_down(tmp_path, broker, 5, UploadOptions(batch_size=200, ack_timeout=30.0), forget=True) as \
+            (store, a, servers):
+        assert wait_for(lambda: a.ledger.outbox_size() == 5 and a.online_sync.uploader.sent_rows >= 5, 5)
+        server = start_server(store, broker.port, name="server-new")     # no session held the uploads for it
+        servers.append(server)
+        assert wait_for(lambda: a.ledger.outbox_size() == 0, 15), (a.sync.rejections, server.rejections)
+        assert _each_stored_once(store, a.ledger, 5)

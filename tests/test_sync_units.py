@@ -82,14 +82,20 @@ def test_bundle_chunks_bound_to_manifest_and_versions_checked():
     assert [s for s in bundle.sections(done)][1]["tickets"]["rows"][0][0] == "1"
 
 
-def test_uploader_retries_oldest_batch_with_backoff_and_acks_only_named_rows(tmp_path):
+def _uploader(tmp_path, rows: int, options: UploadOptions) -> tuple[Ledger, Uploader, list[dict], list[float]]:
+    """A ledger with `rows` outbox rows and its uploader: (ledger, uploader, the batches it sent, its clock)."""
     ledger = Ledger.open(tmp_path / "l.sqlite")
-    for i in range(5):
+    for i in range(rows):
         ledger.enqueue("action", {"type": "action", "n": i})
     sent: list[dict] = []
     now = [0.0]
-    up = Uploader(ledger, "o", "d", lambda m: sent.append(json.loads(m)) or True,
-                  UploadOptions(batch_size=2, window=2, ack_timeout=1.0, max_backoff=4.0), clock=lambda: now[0])
+    return ledger, Uploader(ledger, "o", "d", lambda m: sent.append(json.loads(m)) or True, options,
+                            clock=lambda: now[0]), sent, now
+
+
+def test_uploader_retries_oldest_batch_with_backoff_and_acks_only_named_rows(tmp_path):
+    ledger, up, sent, now = _uploader(tmp_path, 5, UploadOptions(batch_size=2, window=2, ack_timeout=1.0,
+                                                                  max_backoff=4.0))
     assert up.tick() == 4 and len(sent) == 2                  # window of two batches
     now[0] = 1.5
     assert up.tick() == 2 and sent[-1]["batch"] == sent[0]["batch"]   # the oldest again, same ids
@@ -104,13 +110,34 @@ def test_uploader_retries_oldest_batch_with_backoff_and_acks_only_named_rows(tmp
     ledger.close()
 
 
+def test_uploader_sends_nothing_again_while_the_server_is_offline_and_counts_distinct_rows(tmp_path):
+    """A batch the broker took waits there for the server: while the server's presence says offline it is not sent
+    again (copies piled up in the server's queue); once the server is back, what it has not acknowledged `back_wait`
+    later goes again once. An ack of a copy counts no row twice."""
+    ledger, up, sent, now = _uploader(tmp_path, 3, UploadOptions(batch_size=2, window=2, ack_timeout=1.0,
+                                                                  max_backoff=4.0, back_wait=0.5))
+    up.server_gone()
+    assert up.tick() == 3 and len(sent) == 2
+    for t in range(1, 100):                                  # 99 s with the server down: nothing sent again
+        now[0] = float(t)
+        assert up.tick() == 0
+    up.acked(Ack("d", sent[0]["batch"], tuple(i["id"] for i in sent[0]["items"])))    # a worker was up after all
+    up.server_back()
+    now[0] = 99.4
+    assert up.tick() == 0                                    # the server gets time to answer what it holds
+    now[0] = 99.6
+    assert up.tick() == 1 and sent[-1]["batch"] == sent[1]["batch"] and len(sent) == 3    # once, the unacked one
+    assert up.tick() == 0
+    up.acked(Ack("d", sent[1]["batch"], tuple(i["id"] for i in sent[1]["items"])))
+    up.acked(Ack("d", sent[2]["batch"], tuple(i["id"] for i in sent[2]["items"])))      # the copy's ack
+    assert up.acked_rows == 3 and up.sent_rows == 4 and ledger.outbox_size() == 0
+    ledger.close()
+
+
 def test_uploader_keeps_refused_rows_and_waits_on_deferred_ones(tmp_path):
-    ledger = Ledger.open(tmp_path / "l.sqlite")
-    ids = [ledger.enqueue("action", {"type": "action", "n": i}) for i in range(4)]
-    sent: list[dict] = []
-    now = [0.0]
-    up = Uploader(ledger, "o", "d", lambda m: sent.append(json.loads(m)) or True,
-                  UploadOptions(batch_size=4, window=1, ack_timeout=1.0, max_backoff=30.0), clock=lambda: now[0])
+    ledger, up, sent, now = _uploader(tmp_path, 4, UploadOptions(batch_size=4, window=1, ack_timeout=1.0,
+                                                                  max_backoff=30.0))
+    ids = [row[0] for row in ledger.outbox_after(0, 10)]
     up.tick()
     batch = sent[0]["batch"]
     up.acked(Ack("d", batch, (ids[0],), (ItemRefusal(ids[1], "not allowed: event 2 is not an event of d"),),

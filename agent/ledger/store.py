@@ -497,10 +497,12 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         rows = self.conn.execute("SELECT id, kind, body FROM outbox WHERE acked IS NULL ORDER BY id LIMIT ?", (limit,))
         return [(i, k, json.loads(b)) for i, k, b in rows.fetchall()]
 
-    def outbox_ack(self, ids: Iterable[int], at: float | None = None) -> None:
+    def outbox_ack(self, ids: Iterable[int], at: float | None = None) -> int:
+        """Mark these rows acknowledged; how many were not already (an ack of a copy sent again counts none)."""
         at = time.time() if at is None else at
         with self.transaction():
-            self.conn.executemany("UPDATE outbox SET acked=? WHERE id=? AND acked IS NULL", [(at, i) for i in ids])
+            return int(self.conn.executemany("UPDATE outbox SET acked=? WHERE id=? AND acked IS NULL",
+                                             [(at, i) for i in ids]).rowcount)
 
     def outbox_after(self, after_id: int, limit: int) -> list[tuple[int, str, str]]:
         """Unacknowledged rows after `after_id`, oldest first, as (id, kind, body JSON text): the uploader's batch."""
@@ -515,17 +517,17 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
     def outbox_size(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0])
 
-    def outbox_refuse(self, reasons: Mapping[int, str], at: float | None = None) -> None:
+    def outbox_refuse(self, reasons: Mapping[int, str], at: float | None = None) -> int:
         """The server refused these rows for good: answered (they leave the upload queue) but kept, with the reason
-        (its code and parameters too when it is an agent.reasons.Reason)."""
+        (its code and parameters too when it is an agent.reasons.Reason). How many were not answered already."""
         at = time.time() if at is None else at
         rows = []
         for i, r in reasons.items():
             code, params = code_of(r)
             rows.append((at, str(r)[:500], code[:40], json.dumps(params, default=str)[:2000], i))
         with self.transaction():
-            self.conn.executemany("UPDATE outbox SET acked=?, refused=?, refused_code=?, refused_params=? "
-                                  "WHERE id=? AND acked IS NULL", rows)
+            return int(self.conn.executemany("UPDATE outbox SET acked=?, refused=?, refused_code=?, refused_params=? "
+                                             "WHERE id=? AND acked IS NULL", rows).rowcount)
 
     def outbox_refused(self, limit: int = 100) -> list[dict[str, Any]]:
         """Rows the server refused, newest first: {id, kind, body, refused (the server's English text), refused_code,

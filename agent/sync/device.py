@@ -105,6 +105,7 @@ class DeviceSync:
         self._bundle_version = 0
         self._owed = 0                  # the bundle version the server's last clock reply said follows (0: none)
         self._owed_at = 0.0             # boot clock at that reply
+        self._server_since: object = None       # the server presence last seen (kept across reconnections)
         self.uploader: Uploader | None = None
         self.connected = False
         self._desk: dict[str, tuple[threading.Event, list[DeskAnswer]]] = {}   # request id -> (answered, answer)
@@ -349,7 +350,15 @@ class DeviceSync:
             raise Rejected("message on a topic that is not ours")
         if parsed.kind == "server_status":
             state = load_json(payload, 4096) if payload else {}
-            if isinstance(state, dict) and state.get("state") == "online" and self.greeter.server_online(state.get("since")):
+            if not (isinstance(state, dict) and state.get("state") == "online"):
+                if isinstance(state, dict) and state.get("state") == "offline":
+                    self._uploader.server_gone()  # uploads in flight wait at the broker: not sent again meanwhile
+                return
+            since = state.get("since")
+            if since != self._server_since or self._uploader.server_down:     # not just our own reconnection
+                self._server_since = since
+                self._uploader.server_back()      # a (re)started server: what the broker did not hold for it goes again
+            if self.greeter.server_online(since):
                 self._hello()          # a (re)started server, or we reconnected: tell it where we are
             return
         if parsed.kind == "down" and is_chunk(payload):
