@@ -86,12 +86,20 @@ def test_device_refuses_bad_messages_on_down_live_and_cmd(world):
 
 
 def test_replayed_bundle_is_refused(world, tmp_path):
+    """An older version replayed is refused; the version the device holds, again (a second `server push`), is a
+    duplicate dropped quietly."""
     store, server, a, rogue, event, orders = world
+    from agent.sync.apply import current_bundle
     from server_stub.sync import bundles
     built = bundles.build(store, ORG, [event], 0)
-    old = built.manifest(ORG, "gate-a", store.server_key(ORG).sign)   # genuine, but not newer than what it has
+    old = built.manifest(ORG, "gate-a", store.server_key(ORG).sign)   # genuine, the version the device holds
     before = len(a.sync.rejections)
     _sent(rogue, topics.down(ORG, "gate-a"), old)
+    assert not _refused(a.sync, before, "bundle")
+    store.add_order(ORG, event, "Late Buyer", positions=[{"category": 1, "zone": 1}])
+    server.send_bundle(ORG, ["gate-a"], bundles.build(store, ORG, [event], 0))
+    assert wait_for(lambda: current_bundle(a.ledger)["version"] == store.version(ORG), 15)
+    _sent(rogue, topics.down(ORG, "gate-a"), old)                     # now older than what it has
     assert _refused(a.sync, before, "stale or replayed bundle")
     other = built.manifest(ORG, "gate-b", store.server_key(ORG).sign)
     _sent(rogue, topics.down(ORG, "gate-a"), other)

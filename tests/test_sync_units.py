@@ -65,9 +65,11 @@ def test_bundle_chunks_bound_to_manifest_and_versions_checked():
                                     keyring={}, sign=key.sign, bundle_id=b"\x01" * 16)
     m = v.open(manifest)
     bundle.check_manifest(m, "o", "d", 4, [1])
-    for have, why in ((5, "stale"), (9, "stale")):
+    for have, why in ((5, "again: the device holds it"), (9, "stale")):     # the same version: a duplicate
         with pytest.raises(Rejected, match=why):
             bundle.check_manifest(m, "o", "d", have, [1])
+    with pytest.raises(bundle.AlreadyHeld):
+        bundle.check_manifest(m, "o", "d", 5, [1])
     with pytest.raises(Rejected, match="not for"):
         bundle.check_manifest(m, "o", "other", 0, [])
     delta = dict(m, base_version=3)

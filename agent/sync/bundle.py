@@ -113,10 +113,17 @@ def check_manifest(m: dict[str, Any], org: str, device: str, current_version: in
     if len(m["chunks"]) > MAX_CHUNKS:
         raise Rejected("bundle has too many chunks")
     if version <= current_version and not (base == 0 and sorted(m.get("events") or []) != sorted(current_events)):
+        if version == current_version:
+            raise AlreadyHeld(f"bundle version {version} again: the device holds it")
         raise Rejected(f"stale or replayed bundle: version {version}, device has {current_version}")
     if base and (base != current_version or sorted(m.get("events") or []) != sorted(current_events)):
         raise DeltaMismatch(f"delta from version {base} does not fit this device (version {current_version}, events "
                             f"{sorted(current_events)})")
+
+
+class AlreadyHeld(Rejected):
+    """The version the device holds, again: a second `server push` with nothing changed, or a push and the answer
+    to a hello carrying the same version. Nothing to apply and not an attack (an older version still is refused)."""
 
 
 class DeltaMismatch(Rejected):

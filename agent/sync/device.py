@@ -29,7 +29,7 @@ from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.sync import topics
 from agent.sync.apply import BUNDLE_SETTING, FullBundleStager, apply_bundle, apply_live, apply_update, current_bundle
-from agent.sync.bundle import Assembler, DeltaMismatch, Pending, check_manifest, is_chunk, section
+from agent.sync.bundle import AlreadyHeld, Assembler, DeltaMismatch, Pending, check_manifest, is_chunk, section
 from agent.clock import ServerClock, StepDetector, boot_clock
 from agent.sync.clock import ReplayGuard, offset
 from agent.sync.hello import Greeter
@@ -413,6 +413,10 @@ class DeviceSync:
                 self._refused_bundles.append(str(body.get("bundle_id")))
                 log.info("sync %s: %s; asking the server for the changes since the version it holds", self.device, exc)
                 self._hello()
+                return
+            except AlreadyHeld as exc:
+                self._refused_bundles.append(str(body.get("bundle_id")))   # its chunks are dropped too
+                log.info("sync %s: %s; dropped", self.device, exc)
                 return
             except Rejected:
                 self._refused_bundles.append(str(body.get("bundle_id")))
