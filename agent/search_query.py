@@ -8,7 +8,8 @@ Why several forms: FTS5 reads an exact term's row list lazily (a LIMIT stops it 
 2- or 3-character prefix that has its own prefix index (schema migration 3). Any other prefix term first merges
 the row lists of every matching term: on a million tickets that costs tens to hundreds of milliseconds. So:
 whole words first; then the last word (the one being typed) as a prefix; then every word as a prefix; a wider
-form runs only when the narrower found nothing. A prefix longer than 3 characters is searched by its first 3
+form runs only when the narrower found nothing. A one-letter last word after longer ones is left out of the MATCH
+and checked on the rows (`Form.keeps`). A prefix longer than 3 characters is searched by its first 3
 (indexed, lazy) and the rows are then checked against the whole prefix (`Form.keeps`); if a few hundred
 candidates did not fill the page, the whole prefix is rare and FTS5's own prefix query (`Form.native`) is cheap.
 """
@@ -53,9 +54,13 @@ def _term(word: str, prefix: bool) -> tuple[str, str | None]:
 
 def _form(ws: list[str], prefix_from: int) -> Form:
     terms = [_term(w, i >= prefix_from) for i, w in enumerate(ws)]
+    letter = prefix_from < len(ws) and len(ws[-1]) == 1 and any(len(w) > 1 for w in ws[:-1])
+    if letter:      # a one-letter last word being typed ("Ann M", "GTXW-D"): checked on the rows the others find
+        terms[-1] = ("", ws[-1].lower())
     prefixes = tuple(p for _, p in terms if p)
-    native = " AND ".join(f'"{w}"*' if i >= prefix_from and len(w) > 1 else f'"{w}"' for i, w in enumerate(ws))
-    return Form(" AND ".join(t for t, _ in terms), prefixes, native if prefixes else "")
+    native = " AND ".join(f'"{w}"*' if i >= prefix_from and (len(w) > 1 or letter and i == len(ws) - 1) else f'"{w}"'
+                          for i, w in enumerate(ws))
+    return Form(" AND ".join(t for t, _ in terms if t), prefixes, native if prefixes else "")
 
 
 def search_forms(text: str) -> list[Form]:
