@@ -79,3 +79,29 @@ def test_search_finds_a_name_or_order_number_typed_up_to_one_letter_of_its_last_
             assert found(query) == {"Zoé Brûlé"}, query
         for query in ("Ann L", "Zoe I", "Ann Martin u"):          # order numbers have no I, L, O, U
             assert found(query) == set(), query
+
+
+def test_the_organisers_own_orders_take_stock_so_a_cancellation_does_not_free_seats_never_taken(tmp_path):
+    """`server quota set` counted the tickets already sold, but orders added afterwards (`server order add`,
+    `server import-orders`: pre-printed tickets, the box office) took no stock, while cancelling them (or a quick
+    cancellation at a door) gave stock back: "left" grew past the capacity and the kiosks oversold. Now the
+    organiser's orders count as sold (never refused: the organiser may overbook on purpose)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)                                              # an order of 2 tickets
+    tg(home, "server", "quota", "set", "1", "--capacity", "5")
+
+    def stock() -> tuple[int, int]:
+        q = json.loads(tg(home, "server", "quota", "list", "1", "--json").stdout)[0]
+        return q["sold"], q["left"]
+    assert stock() == (2, 3)
+    order = json.loads(tg(home, "server", "order", "add", "--event", "1", "--buyer", "Box Office", "--quantity", "2",
+                          "--ticket", "category=Adult,zone=Floor", "--json").stdout)
+    assert stock() == (4, 1)
+    csv = tmp_path / "orders.csv"
+    csv.write_text("buyer_name;email;category;zone;quantity;status;order_ref\nPre Printed;;Adult;Floor;1;paid;A\n",
+                   encoding="utf-8")
+    tg(home, "server", "import-orders", str(csv), "--event", "1")
+    assert stock() == (5, 0)
+    tg(home, "server", "order", "cancel", order["number"], "--reason", "not sold")
+    assert stock() == (3, 2)

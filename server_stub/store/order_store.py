@@ -10,7 +10,7 @@ from server_stub.model import (CANCELLED, PAID, PENDING, REFUNDED, OrderInput, P
                                new_order_number, new_ticket_id, normalize_order_number)
 from server_stub.store.base import NotFound, StoreError
 from server_stub.store.catalogue import CatalogueMixin
-from server_stub.store.stock import release_tickets
+from server_stub.store.stock import needs, release_tickets, take
 
 _ORDER_COLS = "o.order_id, o.number, o.org, o.target_id, c.kind, o.buyer_name, o.email, o.status, o.reason, o.created_at, o.updated_at"
 _ORDER_KEYS = ("order_id", "number", "org", "event_id", "target_kind", "buyer_name", "email", "status", "reason",
@@ -67,19 +67,24 @@ class OrderMixin(CatalogueMixin):
 
     def add_orders(self, org: str, orders: Iterable[OrderInput], progress: Callable[[int], None] | None = None) -> list[str]:
         """Create many orders in ONE transaction (all or nothing). Returns their numbers in input order.
-        Inserted CHUNK orders (and their tickets) per statement: few round trips to a database server."""
+        Inserted CHUNK orders (and their tickets) per statement: few round trips to a database server.
+        Their tickets count as sold in the quotas (never refused: the organiser may overbook on purpose), as a
+        cancellation gives them back."""
         numbers: list[str] = []
         now = time.time()
         with self.tx() as c:
             version = self._bump(org)
             known: dict[int, None] = {}
             chunk: list[OrderInput] = []
+            sold: dict[tuple[int, int, int | None], int] = {}
             for o in orders:
                 if o.target_id not in known:
                     row = c.execute("SELECT org FROM catalogue WHERE id=?", (o.target_id,)).fetchone()
                     if row is None or row[0] != org:
                         raise NotFound(f"no event or pass {o.target_id} for organiser {org!r}")
                     known[o.target_id] = None
+                for p in o.positions:
+                    sold[(o.target_id, p.category, p.zone)] = sold.get((o.target_id, p.category, p.zone), 0) + 1
                 chunk.append(o)
                 if len(chunk) == CHUNK:
                     numbers += self._insert_orders(c, org, chunk, now, version)
@@ -88,6 +93,8 @@ class OrderMixin(CatalogueMixin):
                         progress(len(numbers))
             if chunk:
                 numbers += self._insert_orders(c, org, chunk, now, version)
+            for (target, category, zone), n in sold.items():
+                take(c, needs(target, [(category, zone, n)]), check=False)
         if progress:
             progress(len(numbers))
         return numbers
