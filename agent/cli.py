@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # sub-command -> "module:function" taking argv (list[str]) and returning an exit code
@@ -49,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ticketgate {name}: unavailable ({exc}); install the matching extra, e.g. pip install 'ticketgate[dev]'",
               file=sys.stderr)
         return 2
-    return int(getattr(module, func)(rest) or 0)
+    try:
+        code = int(getattr(module, func)(rest) or 0)
+        sys.stdout.flush()      # a closed pipe fails here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:     # `ticketgate … | head`: the reader left; no traceback (its data is already saved)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())    # the exit's flush has nowhere to fail
+        return 1
 
 
 if __name__ == "__main__":

@@ -105,3 +105,20 @@ def test_the_organisers_own_orders_take_stock_so_a_cancellation_does_not_free_se
     assert stock() == (5, 0)
     tg(home, "server", "order", "cancel", order["number"], "--reason", "not sold")
     assert stock() == (3, 2)
+
+
+def test_a_read_command_piped_into_head_ends_without_a_traceback(tmp_path):
+    """`ticketgate agent status --json | head -3` (the reader leaves early) ended in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    from tests.test_qa_user_paths import ROOT, _env
+    home = tmp_path / "home"
+    home.mkdir()
+    tg(home, "agent", "status")
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "agent", "status", "--json"], cwd=ROOT, env=_env(home),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()                                  # the reader is gone before the first line is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) != 0 and "Traceback" not in err and "Exception ignored" not in err, err
