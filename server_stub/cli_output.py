@@ -140,7 +140,9 @@ def stats_text(s: dict) -> str:
     if s["refusals"]:
         rows.append("refusals:  " + ", ".join(f"{k}: {v}" for k, v in s["refusals"].items()))
     for device, d in s["devices"].items():
-        rows.append(f"device {device:<18} {d['scans']:>6} scans ({d['entries']} entries, {d['refusals']} refused)  "
+        exits = d.get("exits", 0)
+        out = f", {exits} exit{'s' if exits != 1 else ''}" if exits else ""
+        rows.append(f"device {device:<18} {d['scans']:>6} scans ({d['entries']} entries{out}, {d['refusals']} refused)  "
                     f"last scan {when(d.get('last_scan'))}  last seen {when(d.get('last_seen'))} {d.get('status') or ''}")
     return "\n".join(rows)
 

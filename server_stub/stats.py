@@ -102,14 +102,17 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
     for s in scans:
         if s.device_id in ("", "server"):
             continue
-        d = per_device.setdefault(s.device_id, {"scans": 0, "entries": 0, "refusals": 0, "gate": s.gate, "last_scan": 0.0})
+        d = per_device.setdefault(s.device_id, {"scans": 0, "entries": 0, "exits": 0, "refusals": 0, "gate": s.gate,
+                                                "last_scan": 0.0})
         d["scans"] += 1
-        d["entries"] += s.type == "action" and s.kind == "entry"
+        moved = s.type == "action" and s.kind == "entry"
+        d["entries"] += moved and s.direction != "out"
+        d["exits"] += moved and s.direction == "out"
         d["refusals"] += s.type == "refusal"
         d["last_scan"] = max(d["last_scan"], s.server_at)
     for device_id, info in devices.items():
-        d = per_device.setdefault(device_id, {"scans": 0, "entries": 0, "refusals": 0, "gate": info.get("gate", ""),
-                                              "last_scan": None})
+        d = per_device.setdefault(device_id, {"scans": 0, "entries": 0, "exits": 0, "refusals": 0,
+                                              "gate": info.get("gate", ""), "last_scan": None})
         d["last_seen"], d["status"] = info.get("last_seen"), info.get("status", "")
     found = _conflicts(effective, event_id)
     return {

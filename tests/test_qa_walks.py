@@ -122,3 +122,22 @@ def test_a_read_command_piped_into_head_ends_without_a_traceback(tmp_path):
     proc.stdout.close()                                  # the reader is gone before the first line is written
     err = proc.stderr.read().decode()
     assert proc.wait(60) != 0 and "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_the_live_view_counts_a_doors_exits_apart_from_its_entries(tmp_path):
+    """In entry/exit mode a door let a guest in, out and in again: `server stats` said "entries: 2 … per gate:
+    north: 2" but, on the door's own line, "3 entries": the exit was counted as an entry. Now the door's line
+    says 2 entries, 1 exit (JSON `entries`, `exits`)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    with _door(home):
+        tg(home, "agent", "configure", "--mode", "entry_exit", "--direction", "alternate", "--reread-window", "0")
+        said = [json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["direction"] for _ in range(3)]
+        assert said == ["in", "out", "in"], said
+        assert _sync(home)["outbox_pending"] == 0
+        stats = json.loads(tg(home, "server", "stats", "--json").stdout)
+        assert stats["entries"] == 2 and stats["entries_per_gate"] == {"north": 2}, stats
+        (door,) = stats["devices"].values()
+        assert (door["entries"], door["exits"]) == (2, 1), door
+        assert "2 entries, 1 exit" in tg(home, "server", "stats").stdout
