@@ -72,9 +72,11 @@ class OnDuty:
         return next((m for m in self._members if m.staff_id == staff_id), None)
 
     def find(self, who: str) -> StaffMember:
-        """A member by id or by name (case-insensitive), active."""
-        wanted = who.strip().casefold()
-        found = [m for m in self.members() if m.staff_id == who.strip() or m.name.casefold() == wanted]
+        """A member by id or by name (case- and accent-insensitive, spaces collapsed), active."""
+        wanted = _plain(who)
+        found = [m for m in self.members() if m.staff_id == who.strip() or _plain(m.name) == wanted]
+        exact = [m for m in found if m.staff_id == who.strip() or m.name.casefold() == who.strip().casefold()]
+        found = exact or found          # "Léa" typed with its accent is not ambiguous with a "Lea"
         if not found:
             raise StaffError(f"no staff member {who!r} on this device")
         if len(found) > 1:
@@ -202,3 +204,10 @@ class OnDuty:
         s = self.ledger.get_setting(SESSION) or {}
         return {"staff_id": member.staff_id, "name": member.name, "role": member.role, "since": s.get("since"),
                 "idle_left": max(0.0, self.idle_timeout - (self.clock() - float(s.get("last", 0))))}
+
+
+def _plain(name: str) -> str:
+    """A name as compared when typed: no accents ("Lea" for Léa), case-folded, single spaces."""
+    import unicodedata
+    bare = "".join(ch for ch in unicodedata.normalize("NFD", name) if not unicodedata.combining(ch))
+    return " ".join(bare.casefold().split())

@@ -141,3 +141,19 @@ def test_the_live_view_counts_a_doors_exits_apart_from_its_entries(tmp_path):
         (door,) = stats["devices"].values()
         assert (door["entries"], door["exits"]) == (2, 1), door
         assert "2 entries, 1 exit" in tg(home, "server", "stats").stdout
+
+
+def test_staff_log_in_by_their_name_typed_without_its_accents(tmp_path):
+    """`agent login --staff "Lea Martin"` (a handheld keyboard without accents, as the search takes "zoe" for Zoé)
+    said "no staff member 'Lea Martin' on this device" for Léa Martin; only the exact accents were found."""
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    tg(home, "server", "staff", "add", "--name", "Léa Martin", "--role", "door", "--pin", stdin="1234\n")
+    with _door(home):
+        for typed in ("Lea Martin", "LÉA MARTIN", "  lea martin "):
+            said = tg(home, "agent", "login", "--staff", typed, "--pin", stdin="1234\n").stdout
+            assert "on duty: Léa Martin" in said, (typed, said)
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        wrong = tg(home, "agent", "login", "--staff", "Leo Martin", "--pin", stdin="1234\n", ok=False)
+        assert wrong.returncode != 0 and "no staff member" in wrong.stderr
