@@ -162,26 +162,16 @@ def cmd_serve(args) -> int:
             conf = broker_dir / "mosquitto.conf"
             conf.write_text(full_config(broker_dir, args.broker_port, prov.paths.password_file, prov.paths.acl_file,
                                         "" if args.listen == "0.0.0.0" else args.listen, tls_files, args.tls_port))
-            pid_file.unlink(missing_ok=True)
             binary = shutil.which("mosquitto") or next((b for b in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-                                                        if Path(b).exists()), None)
-            if binary is None:
+                                                        if Path(b).exists()), "")
+            if not binary:
                 return fail("mosquitto is not installed (apt-get install --no-install-recommends mosquitto)")
             taken = _port_taken(args.listen, args.broker_port)
             if taken:
                 return fail(f"the broker port {args.broker_port} is in use ({taken}): another mosquitto runs there "
                             f"(Debian's service: `sudo systemctl disable --now mosquitto`), or choose --broker-port")
-            broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                      preexec_fn=_die_with_parent)
-            for _ in range(100):
-                if pid_file.exists() or broker.poll() is not None:
-                    break
-                time.sleep(0.05)
-            if broker.poll() is not None:
-                log_file = broker_dir / "mosquitto.log"
-                tail = log_file.read_text(errors="replace").splitlines()[-3:] if log_file.exists() else []
-                err = broker.stderr.read() if broker.stderr else b""
-                said = " / ".join(tail + err.decode(errors="replace").splitlines()[-2:])
+            broker, said = _start_mosquitto(binary, conf, pid_file)
+            if broker is None:
                 return fail(f"mosquitto did not start: {said}")
         try:
             http = EnrollmentServer(prov.service, args.listen, args.port).start()
@@ -200,7 +190,20 @@ def cmd_serve(args) -> int:
             print(f"advertised on zeroconf ({', '.join(advertise)})", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         next_check = 0.0
+        restarts: list[float] = []
         while deadline is None or time.monotonic() < deadline:
+            if broker is not None and broker.poll() is not None:     # crashed or killed: every device is cut off
+                restarts = [t for t in restarts if t > time.monotonic() - 60] + [time.monotonic()]
+                how = f"signal {-broker.returncode}" if broker.returncode < 0 else f"exit {broker.returncode}"
+                if len(restarts) > BROKER_RESTARTS:
+                    return fail(f"the broker stopped again ({how}), {BROKER_RESTARTS} restarts in a minute: not "
+                                f"restarted (its log: {broker_dir / 'mosquitto.log'})")
+                print(f"[{time.strftime('%H:%M:%S')}] the broker stopped ({how}); restarting it", flush=True)
+                broker, said = _start_mosquitto(binary, conf, pid_file)
+                if broker is None:
+                    return fail(f"mosquitto did not start again: {said}")
+                print(f"[{time.strftime('%H:%M:%S')}] broker {endpoint.host}:{endpoint.port} restarted "
+                      f"(queued messages kept)", flush=True)
             if time.monotonic() >= next_check:     # `server device revoke` in another terminal cuts the login too
                 for device_id in prov.cut_revoked():
                     print(f"[{time.strftime('%H:%M:%S')}] revoked {device_id}: broker login removed", flush=True)
@@ -224,6 +227,26 @@ def cmd_serve(args) -> int:
         prov.close()
         store.close()
     return 0
+
+
+BROKER_RESTARTS = 3         # restarts of a broker that stops, in a minute, before `provision serve` gives up
+
+
+def _start_mosquitto(binary: str, conf: Path, pid_file: Path) -> tuple[subprocess.Popen | None, str]:
+    """mosquitto with `conf`, once it wrote its pid file: (the process, ''), or (None, the end of its log and stderr)."""
+    pid_file.unlink(missing_ok=True)
+    broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              preexec_fn=_die_with_parent)
+    for _ in range(100):
+        if pid_file.exists() or broker.poll() is not None:
+            break
+        time.sleep(0.05)
+    if broker.poll() is None:
+        return broker, ""
+    log_file = conf.parent / "mosquitto.log"
+    tail = log_file.read_text(errors="replace").splitlines()[-3:] if log_file.exists() else []
+    err = broker.stderr.read() if broker.stderr else b""
+    return None, " / ".join(tail + err.decode(errors="replace").splitlines()[-2:])
 
 
 def _port_taken(listen: str, port: int) -> str:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
+import subprocess
 from functools import partial
 from pathlib import Path
 from typing import Iterator
@@ -24,9 +27,9 @@ def _sync(home, *more: str) -> dict:
 
 
 @contextlib.contextmanager
-def _door(home: Path, gate: str = "north") -> Iterator[None]:
+def _door(home: Path, gate: str = "north") -> Iterator[subprocess.Popen]:
     """The technician's and organiser's set-up (`provision serve` with its broker, `server serve`), this home's door
-    enrolled for every event, pushed to and synced."""
+    enrolled for every event, pushed to and synced: yields `provision serve`."""
     prov, http_port = provision_serve(partial(_start, home), seconds=150)
     serve = None
     try:
@@ -38,7 +41,7 @@ def _door(home: Path, gate: str = "north") -> Iterator[None]:
            f"127.0.0.1:{http_port}")
         tg(home, "server", "push")
         assert _sync(home)["rejected"] == []
-        yield
+        yield prov
     finally:
         if serve is not None:
             stop_process(serve)
@@ -109,7 +112,6 @@ def test_the_organisers_own_orders_take_stock_so_a_cancellation_does_not_free_se
 
 def test_a_read_command_piped_into_head_ends_without_a_traceback(tmp_path):
     """`ticketgate agent status --json | head -3` (the reader leaves early) ended in a BrokenPipeError traceback."""
-    import subprocess
     import sys
 
     from tests.test_qa_user_paths import ROOT, _env
@@ -157,3 +159,23 @@ def test_staff_log_in_by_their_name_typed_without_its_accents(tmp_path):
         assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
         wrong = tg(home, "agent", "login", "--staff", "Leo Martin", "--pin", stdin="1234\n", ok=False)
         assert wrong.returncode != 0 and "no staff member" in wrong.stderr
+
+
+def test_provision_serve_restarts_its_broker_when_the_broker_stops(tmp_path):
+    """mosquitto 2.0.11 crashed (SIGSEGV; minutes after it had been paused and resumed to play a hung broker) as a
+    kiosk back from 13 minutes offline took its queued messages; `provision serve --start-broker` went on as if
+    nothing happened: every door said "no broker answered", the
+    organiser's `server serve` lost its link, and the technician's terminal said nothing. Now it says so and starts
+    the broker again (its persistence keeps the queued messages); the doors sync again."""
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    with _door(home) as prov:
+        pid_file = home / ".local/share/ticketgate/server/provision/mosquitto/mosquitto.pid"
+        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)     # the broker this test's `provision serve` started
+        assert wait_for_line(prov, "restarted", 30), "`provision serve` never restarted its broker"
+        assert prov.poll() is None
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        summary = _sync(home)
+        assert summary["outbox_pending"] == 0 and summary["rejected"] == [], summary
+        assert json.loads(tg(home, "server", "stats", "--json").stdout)["entries"] == 1
