@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from agent.safe_text import printable
 from provisioning.cli_output import fail
@@ -132,6 +133,24 @@ def cmd_enroll(args) -> int:
     return 0
 
 
+def _wiped(ledger_path: Path) -> bool:
+    """A wipe ended an enrollment of this device (provisioning.device.wipe left its mark); a device never enrolled
+    has a ledger too once any command ran."""
+    import sqlite3
+
+    from agent.home import WIPED_IDENTITY
+    if not ledger_path.exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"{ledger_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute("SELECT 1 FROM settings WHERE key=?", (WIPED_IDENTITY,)).fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
+
+
 def cmd_status(args) -> int:
     from agent.keyring import fingerprint
     try:
@@ -140,7 +159,7 @@ def cmd_status(args) -> int:
         return fail(str(exc))
     creds = state.load()
     if creds is None:
-        wiped = state.ledger_path.exists()
+        wiped = _wiped(state.ledger_path)
         print(json.dumps({"enrolled": False, "wiped": wiped, "home": str(state.folder)}) if getattr(args, "json", False)
               else "not enrolled" + (" (wiped)" if wiped else ""))
         return 1

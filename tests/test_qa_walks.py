@@ -179,3 +179,19 @@ def test_provision_serve_restarts_its_broker_when_the_broker_stops(tmp_path):
         summary = _sync(home)
         assert summary["outbox_pending"] == 0 and summary["rejected"] == [], summary
         assert json.loads(tg(home, "server", "stats", "--json").stdout)["entries"] == 1
+
+
+def test_provision_status_of_a_device_never_enrolled_does_not_say_wiped(tmp_path):
+    """A new handheld on which staff had tried `agent status` said "not enrolled (wiped)" (JSON "wiped": true) to
+    the technician, who then looks for a revocation that never happened. Only a wiped enrollment says wiped."""
+    home = tmp_path / "home"
+    home.mkdir()
+    tg(home, "agent", "status")                                    # makes the device's ledger
+    said = tg(home, "provision", "status", "--json", ok=False)
+    assert said.returncode == 1 and json.loads(said.stdout)["wiped"] is False, said.stdout
+    assert tg(home, "provision", "status", ok=False).stdout.strip() == "not enrolled"
+    _event_now(home)
+    with _door(home):
+        pass
+    tg(home, "provision", "wipe", "--yes")
+    assert json.loads(tg(home, "provision", "status", "--json", ok=False).stdout)["wiped"] is True
