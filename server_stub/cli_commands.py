@@ -210,6 +210,8 @@ def run(args) -> int:
     except TicketgateError as exc:      # refusals and bad input; a bug keeps its traceback
         fail(f"ticketgate server {args.cmd}", exc)
         return 1
+    except BrokenPipeError:
+        raise                   # `… | head`: the reader left; agent.cli ends quietly
     except OSError as exc:
         fail(f"ticketgate server {args.cmd}", exc)
         return 1
