@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Iterator
@@ -16,7 +18,7 @@ import pytest
 from tests.broker import mosquitto_binary
 from tests.helpers import provision_serve, stop_process, wait_for_line
 from tests.test_qa_skew import _event_now
-from tests.test_qa_user_paths import _start, tg
+from tests.test_qa_user_paths import ROOT, _env, _start, tg
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
@@ -113,9 +115,6 @@ def test_the_organisers_own_orders_take_stock_so_a_cancellation_does_not_free_se
 def test_a_read_command_piped_into_head_ends_without_a_traceback(tmp_path):
     """`ticketgate agent status --json | head -3` (the reader leaves early) ended in a BrokenPipeError traceback;
     `ticketgate server stats | head -1` said "ticketgate server stats: [Errno 32] Broken pipe"."""
-    import sys
-
-    from tests.test_qa_user_paths import ROOT, _env
     home = tmp_path / "home"
     home.mkdir()
     _event_now(home)
@@ -198,3 +197,47 @@ def test_provision_status_of_a_device_never_enrolled_does_not_say_wiped(tmp_path
         pass
     tg(home, "provision", "wipe", "--yes")
     assert json.loads(tg(home, "provision", "status", "--json", ok=False).stdout)["wiped"] is True
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="faketime not installed")
+def test_a_door_back_after_ten_minutes_offline_still_learns_the_other_gates_entries(tmp_path):
+    """The north gate was off for more than 10 minutes (a break, a battery swap) while the south gate let a guest in.
+    The server's relay of that entry waited at the broker for north; when north came back it refused it as "stale
+    message (N s old)" (the freshness window that guards updates), reported it as refused, and let the same ticket
+    in again: the cross-gate check failed after every offline stretch longer than 10 minutes. A relayed entry is a
+    signed fact merged once by its scan id, whatever its age: now it is merged. Played here with the organiser's
+    `server serve` 11 minutes behind (`faketime`): its relays are 11 minutes old when they arrive."""
+    from tests.helpers import wait_for
+    org, north, south = (tmp_path / name for name in ("org", "north", "south"))
+    for home in (org, north, south):
+        home.mkdir()
+    payloads = _event_now(org)
+    prov, http_port = provision_serve(partial(_start, org), seconds=150)
+    serve = None
+    try:
+        serve = _start(org, "server", "serve")
+        assert wait_for_line(serve, "sync server", 30)
+        for home, gate in ((north, "north"), (south, "south")):
+            sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
+                       "--out", str(org / f"{gate}.pdf")).stdout
+            tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+               f"127.0.0.1:{http_port}")
+        tg(org, "server", "push")
+        for home in (north, south):
+            assert _sync(home)["rejected"] == []
+        stop_process(serve)                                 # north is off from now on
+        serve = subprocess.Popen(["faketime", "-f", "-11m", sys.executable, "-m", "agent", "server", "serve"],
+                                 cwd=ROOT, env=dict(_env(org), FAKETIME_DONT_FAKE_MONOTONIC="1"),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert wait_for_line(serve, "sync server", 30)
+        assert json.loads(tg(south, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        assert _sync(south)["outbox_pending"] == 0
+        assert wait_for(lambda: json.loads(tg(org, "server", "stats", "--json").stdout)["entries"] == 1, 20)
+        summary = _sync(north)                              # back: the relay waited at the broker
+        assert summary["rejected"] == [], summary
+        said = json.loads(tg(north, "agent", "scan", "--json", payloads[0], ok=False).stdout)
+        assert said["verdict"] == "already_used", said
+    finally:
+        if serve is not None:
+            stop_process(serve)
+        stop_process(prov)

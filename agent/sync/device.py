@@ -496,7 +496,9 @@ class DeviceSync:
         # remembered as seen and applied together, or neither (the batch's savepoint and relaxed commit, _live_batch);
         # acknowledged to the broker once committed
         with self._ledger.relaxed_transaction():
-            self._fresh(body)
+            # relayed entries are signed facts merged once by scan id: taken at any age (a gate back after more
+            # than the freshness window still learns the other gates' entries); updates must be fresh
+            self._fresh(body, any_age=body["type"] == "checkins")
             if compact is not None:
                 apply_update(self._ledger, compact)
             elif body["type"] == "update":
@@ -528,9 +530,13 @@ class DeviceSync:
             self._bundle_version = 0
         self.on_change("command")
 
-    def _fresh(self, body: dict[str, Any]) -> None:
-        """Judged on the stored server-time estimate (from before a restart too), never on the raw wall clock."""
-        reason = self.guard.check(body.get("id"), body.get("ts"), self.server_clock.now(self._ledger.clock_estimate()))
+    def _fresh(self, body: dict[str, Any], any_age: bool = False) -> None:
+        """Judged on the stored server-time estimate (from before a restart too), never on the raw wall clock.
+        `any_age`: only a replay of the same id is refused."""
+        now = self.server_clock.now(self._ledger.clock_estimate())
+        if any_age and isinstance(body.get("ts"), (int, float)):
+            now = float(body["ts"])                  # its age is not judged; its id is remembered as usual
+        reason = self.guard.check(body.get("id"), body.get("ts"), now)
         if reason:
             raise Rejected(reason)
 
