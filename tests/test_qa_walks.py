@@ -241,3 +241,41 @@ def test_a_door_back_after_ten_minutes_offline_still_learns_the_other_gates_entr
         if serve is not None:
             stop_process(serve)
         stop_process(prov)
+
+
+def test_a_gate_enrolled_mid_event_knows_who_is_already_inside(tmp_path):
+    """A handheld enrolled while the doors were open (a replacement for a dead one, a gate opened late) got the
+    tickets but none of the entries made before: a guest already inside got in again with the same ticket there
+    (seen here: 'ACCEPTED' at the new south gate for a ticket the north gate had admitted). Its first (full) event
+    data now carries the entries, annulments and resets of its events."""
+    org, north, south = (tmp_path / name for name in ("org", "north", "south"))
+    for home in (org, north, south):
+        home.mkdir()
+    payloads = _event_now(org)
+    prov, http_port = provision_serve(partial(_start, org), seconds=150)
+    serve = None
+    try:
+        serve = _start(org, "server", "serve")
+        assert wait_for_line(serve, "sync server", 30)
+
+        def enroll(home: Path, gate: str) -> None:
+            sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
+                       "--out", str(org / f"{gate}.pdf")).stdout
+            tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+               f"127.0.0.1:{http_port}")
+        enroll(north, "north")
+        tg(org, "server", "push")
+        assert _sync(north)["rejected"] == []
+        for payload in payloads:
+            assert json.loads(tg(north, "agent", "scan", "--json", payload).stdout)["verdict"] == "accepted"
+        tg(north, "agent", "annul", "--reason", "wrong person")             # the second entry taken back
+        assert _sync(north)["outbox_pending"] == 0
+        enroll(south, "south")                                              # the new gate
+        assert _sync(south)["rejected"] == []
+        said = json.loads(tg(south, "agent", "scan", "--json", payloads[0], ok=False).stdout)
+        assert said["verdict"] == "already_used", said
+        assert json.loads(tg(south, "agent", "scan", "--json", payloads[1]).stdout)["verdict"] == "accepted"
+    finally:
+        if serve is not None:
+            stop_process(serve)
+        stop_process(prov)

@@ -292,6 +292,16 @@ class OrderMixin(CatalogueMixin):
                  "at": at, "device_id": "server", "gate": "", "reason": r, "version": v,
                  **({"ref_uuid": ref} if ref else {})} for u, kind, k, at, r, v, e, ref in rows]
 
+    def actions_for_event(self, event_id: int) -> list[dict]:
+        """The devices' actions on the event (entries, exits, annulments, quick cancellations) shaped for
+        `Ledger.merge_remote`, as the live topic relayed them: what a device enrolled later must know."""
+        rows = self.q("SELECT scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, device_seq, "
+                      "ref_uuid, reason, clock_offset, mode FROM scans WHERE type='action' AND version IS NULL AND "
+                      "event_id=? AND kind IS NOT NULL AND ticket_key IS NOT NULL ORDER BY seq", (event_id,))
+        cols = ("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at", "device_id", "gate", "device_seq",
+                "ref_uuid", "reason", "clock_offset", "mode")
+        return [{k: v for k, v in zip(cols, r) if v is not None} for r in rows]
+
     def count_tickets(self, event_id: int) -> int:
         targets = self.targets_of_event(event_id)
         return self.q1(f"SELECT count(*) FROM tickets WHERE target_id IN ({','.join('?' * len(targets))})", tuple(targets))[0]

@@ -119,8 +119,10 @@ def sections(store: SyncStore, events: list[int], since: int,
             yield bundle.ticket_section(rows, payloads)
             if progress:
                 progress(sent)
-        flags = flag_section(store.revocations_for_event(e, since), store.blocks_for_event(e, since),
-                             store.resets_for_event(e, since) if since else [])
+        # a delta: the organiser's resets since; a full bundle (a device new to the event): every action so far,
+        # devices' and organiser's, so it knows who is inside (merged once by scan id, like the live relays)
+        actions = store.resets_for_event(e, since) if since else store.actions_for_event(e) + store.resets_for_event(e)
+        flags = flag_section(store.revocations_for_event(e, since), store.blocks_for_event(e, since), actions)
         if flags:
             yield flags
 
