@@ -5,20 +5,23 @@ The chain runs with a budget no frame reaches (every step of the ladder runs), s
 does not depend on this machine's load."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from drivers.camera import combine, redraw
 from drivers.camera import regions as R
 from drivers.camera.chain import DecoderChain
-from drivers.camera.combine import FrameCombiner
+from drivers.camera.combine import FrameCombiner, StageCosts
 from drivers.camera.scanner import CameraScanner
 from drivers.testkit.door_conditions import frame, no_code_frames, presentation
 
 UNBOUNDED = 1000.0          # ms: every ladder step runs on every frame
+NEVER = 1e9                 # ms: a stage estimated this costly never fits
 
 
 def _chain() -> DecoderChain:
-    return DecoderChain(live_budget_ms=UNBOUNDED)
+    return DecoderChain(live_budget_ms=UNBOUNDED, live_limit_ms=UNBOUNDED)
 
 
 def _reads(chain: DecoderChain, images, combiner: FrameCombiner | None = None) -> list[tuple[str, ...]]:
@@ -132,3 +135,85 @@ def test_a_noise_grid_summed_over_frames_is_never_decoded():
     for _ in range(50):
         total = sum(rng.normal(0, 1, (combine.N, combine.N)).astype(np.float32) for _ in range(5))
         assert combine.decoded(total) is None
+
+
+def _direct(chain: DecoderChain, combiner: FrameCombiner, image, costs: StageCosts, until: float) -> list[str]:
+    """One frame through the combination alone (as the chain calls it on the strongest region), with `costs`."""
+    combiner.next_frame()
+    box = R.candidates(image, 1)[0]
+    pure = next(d for _, d, f in chain.region_steps if f is redraw.redrawn_code)
+    return combiner.read(image, box, R.region_view(image, box), pure, chain.combine_local, until, costs)
+
+
+def test_a_frame_cut_short_keeps_its_vote_and_the_code_is_read_with_it_on_a_later_frame():
+    chain = _chain()
+    frames = [f.image for f in presentation("glare", "validation", 55, 4)]
+    payload = next(iter(presentation("glare", "validation", 55, 1))).payload
+    combiner = FrameCombiner()
+    assert chain.decode_live(frames[0], combiner).texts == () and combiner.held == 1
+    # frame 1: its decodings do not fit (alone, and summed): sampled, its vote kept, nothing decoded
+    costs = StageCosts()
+    costs.peak.update(corrected=NEVER, decoded=NEVER)
+    assert _direct(chain, combiner, frames[1], costs, time.thread_time() + 10) == []
+    assert combiner.held == 2 and "corrected" not in costs.recent and "decoded" not in costs.recent
+    # frame 2: its deadline already past: only the outline (the chain admitted it), no registration, no vote
+    costs = StageCosts()
+    assert _direct(chain, combiner, frames[2], costs, time.thread_time() - 1) == []
+    assert set(costs.recent) == {"outline"} and combiner.held == 2 and combiner.resets == 0
+    assert chain.decode_live(frames[3], combiner).texts == (payload,)     # with frame 1's vote
+    without = FrameCombiner()                  # the same frames without frame 1's vote: not read
+    chain.decode_live(frames[0], without)
+    without.next_frame()
+    without.next_frame()
+    assert chain.decode_live(frames[3], without).texts == ()
+
+
+def test_a_small_codes_crop_not_aligned_in_time_is_left_out_and_one_not_read_in_time_is_kept():
+    chain, combiner = _chain(), FrameCombiner()
+    shown = list(presentation("small", "validation", 23, 8))
+    for f in shown[:2]:
+        assert chain.decode_live(f.image, combiner).texts == ()
+    assert combiner.averaging and combiner.held == 2
+    costs = StageCosts()
+    costs.peak["align"] = NEVER                 # its alignment does not fit: the average stays as it was
+    assert _direct(chain, combiner, shown[2].image, costs, time.thread_time() + 10) == []
+    assert combiner.held == 2 and combiner.averaging and not costs.recent
+    costs = StageCosts()
+    costs.peak["local"] = NEVER                 # aligned and added, its reading does not fit
+    assert _direct(chain, combiner, shown[3].image, costs, time.thread_time() + 10) == []
+    assert combiner.held == 3 and set(costs.recent) == {"align"}
+    assert chain.decode_live(shown[4].image, combiner).texts == (shown[0].payload,)
+
+
+def test_the_chain_admits_the_combination_only_if_its_first_stage_fits():
+    chain, combiner = _chain(), FrameCombiner()
+    image = next(iter(presentation("glare", "validation", 55, 1))).image
+    chain.combine_costs.peak["outline"] = NEVER
+    result = chain.decode_live(image, combiner)
+    assert result.texts == () and combiner.held == 0            # not run: no vote
+    assert chain.combine_costs.peak["outline"] == NEVER * 0.9   # its estimate decays while it is skipped
+    chain.combine_costs.peak["outline"] = 0.0
+    chain.decode_live(image, combiner)
+    assert combiner.held == 1 and len(chain.combine_costs.recent["outline"]) == 1
+
+
+def test_a_stage_skipped_again_and_again_is_not_let_in_below_its_usual_cost():
+    costs = StageCosts()
+    for _ in range(StageCosts.SURE):
+        costs.run("stage", _burn, 0.004)          # ~4 ms of CPU each
+    usual = sorted(costs.recent["stage"])[StageCosts.SURE // 2]   # the median of its runs
+    assert usual >= 3.5
+    costs.peak["stage"] = 10 * usual           # one slow run
+    skipped = 0
+    while not costs.fits("stage", time.thread_time() + 2 * usual / 1000) and skipped < 100:
+        skipped += 1
+    assert 0 < skipped < 100                   # the peak decayed: in again
+    for _ in range(100):                       # never with less time left than its usual cost
+        assert not costs.fits("stage", time.thread_time() + usual / 2000)
+    assert costs.estimate("stage") == usual
+
+
+def _burn(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass

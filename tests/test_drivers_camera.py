@@ -48,11 +48,12 @@ def test_live_mode_runs_region_steps_while_they_fit_in_its_budget():
     assert boxes and boxes[0].x <= 230 <= boxes[0].x + boxes[0].w
     chain = DecoderChain(live_budget_ms=1000.0)
     assert chain.decode_live(scene).steps_tried == 1 + len(chain.region_steps) * len(boxes)
-    assert all(cost > 0 for cost in chain.region_cost_ms)              # every step measured
-    chain.region_cost_ms[:] = [1e9] * len(chain.region_steps)          # all "too slow" now: first pass only
+    names = [name for name, _, _ in chain.region_steps]
+    assert all(chain.region_costs.estimate(name) > 0 for name in names)     # every step measured
+    chain.region_costs.peak.update({name: 1e9 for name in names})           # all "too slow" now: first pass only
     assert chain.decode_live(scene).steps_tried == 1
-    chain.region_cost_ms[0] = 0.0
-    assert chain.decode_live(scene).steps_tried == 2                   # the one that fits, then the budget stops it
+    chain.region_costs.peak[names[1]] = 0.0
+    assert chain.decode_live(scene).steps_tried == 1 + len(boxes)    # the one that fits, on each region
 
 
 def test_frame_slot_keeps_only_the_latest_frame():

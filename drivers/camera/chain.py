@@ -8,8 +8,9 @@
 A retry costs time only when the first pass found nothing. On a camera frame the retries work on the regions that
 look like a code (`regions.candidates`), not on the whole frame: cropped, zoomed, filtered for one door condition
 each (`region_ladder()`, ordered by what each step recovers on generated door conditions, see
-benchmarks/bench_door_conditions.py). A step runs only if its measured cost (moving average of the thread's CPU
-time) fits in what is left of `live_budget_ms`, so a frame never costs much more than the budget, code or no code.
+benchmarks/bench_door_conditions.py). A step runs only if its estimated cost (`combine.StageCosts`: recent peak and
+median of the thread's CPU time) fits in what is left of `live_budget_ms`, so a frame never costs much more than the
+budget, code or no code; the camera loop's combination also checks each of its stages against `live_limit_ms`.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from drivers.camera import redraw
-from drivers.camera.combine import FrameCombiner
+from drivers.camera.combine import FrameCombiner, StageCosts
 from drivers.camera import regions as R
 from drivers.camera import variants as V
 from drivers.camera.decoders import Decoder, ZbarDecoder, ZxingDecoder
@@ -74,6 +75,7 @@ class DecoderChain:
     retry_decoders: Sequence[Decoder] = ()
     region_steps: Sequence[RegionStep] | None = None    # None: region_ladder() of the live decoder (needs OpenCV)
     live_budget_ms: float = 4.0         # CPU time for a frame, first pass included: p99 <= 5 ms at the door
+    live_limit_ms: float = 4.4          # the deadline of the combination's later stages (each checked by its cost)
     regions_per_frame: int = 2
     combine_at: int = 0                 # the combination's place in the ladder while the combiner holds frames,
     combine_every: int = 2              # on one frame in this many (the others: the ladder's order)
@@ -97,9 +99,10 @@ class DecoderChain:
         elif self.region_steps is None:                 # another library (pyzbar on Android): the same regions
             self.region_steps = region_ladder(self.live_primary, None)
         self.region_steps = list(self.region_steps)
-        self.region_cost_ms = [0.0] * len(self.region_steps)   # moving average of each region step on live frames
-        self.average_cost_ms = [0.0]        # the camera loop's averaging of a small code's crops: its recent peak
-        self.combine_cost_ms = [0.0]        # the camera loop's sum of modules (the redrawn step's place): its peak
+        # what each region step, and each stage of the camera loop's combination, costs on live frames: a step never
+        # run yet is let in only while half the budget is left (its first run is a cold start)
+        self.region_costs = StageCosts(cold_ms=self.live_budget_ms / 2, average=True)
+        self.combine_costs = StageCosts(cold_ms=self.live_budget_ms / 2)
         self.combine_local = self.region_steps[0][1] if self.region_steps else self.live_primary
 
     def decode(self, image: np.ndarray) -> DecodeResult:
@@ -153,44 +156,42 @@ class DecoderChain:
 
     def _live(self, image: np.ndarray, combiner: FrameCombiner | None) -> DecodeResult:
         t0, c0 = time.perf_counter(), time.thread_time()
+        budget, deadline = c0 + self.live_budget_ms / 1000, c0 + self.live_limit_ms / 1000
         gray = to_gray(image)
         texts = self.live_primary(gray)
         if texts or not self.region_steps:
             return DecodeResult(tuple(texts), self.live_primary.name if texts else "", _ms(t0), 1)
         tried = 1
+        cheapest = min(self.region_costs.estimate(name) for name, _, _ in self.region_steps)
         for rank, box in enumerate(R.candidates(gray, self.regions_per_frame)):  # strongest first, every step on it
+            if rank > 0 and _cpu_ms(c0) + cheapest > self.live_budget_ms:
+                break                           # not even the cheapest step would fit: no second region's view
             view = R.region_view(gray, box)
             for index, (name, decoder, region_filter) in self._ladder(combiner if rank == 0 else None):
-                small = max(box.w, box.h) < getattr(region_filter, "min_side", 0)
-                costs = self.region_cost_ms
                 combined = combiner is not None and rank == 0 and region_filter is redraw.redrawn_code
-                if combined:                    # its own estimate: combining frames costs more than one frame's step
-                    costs, index = (self.average_cost_ms if small else self.combine_cost_ms), 0
-                elif small:                     # too small for this step
+                if combined:    # admitted by its first stage's cost: its later stages check the deadline themselves
+                    stage = combiner.first_stage(box)                       # type: ignore[union-attr]
+                    fits = stage is None or self.combine_costs.fits(stage, budget)
+                elif max(box.w, box.h) < getattr(region_filter, "min_side", 0):    # too small for this step
                     continue
-                starting = combined and small and not combiner.averaging      # type: ignore[union-attr]
-                cost = 0.0 if starting else costs[index]    # a first crop is only kept (~0.1 ms): always
-                if _cpu_ms(c0) + cost > self.live_budget_ms:
-                    # its estimate decays while it is skipped: one slow run (a cold start, a preempted thread)
-                    # does not exclude a step for good, it runs again once the estimate fits and is re-measured
-                    costs[index] = cost * 0.9
-                    return DecodeResult((), "", _ms(t0), tried)
-                c1 = time.thread_time()
+                else:
+                    fits = self.region_costs.fits(name, budget)
+                if not fits:    # the steps after it may fit in what is left
+                    continue
                 if combined:    # the camera loop's combination of frames takes the redrawn step's place
                     name = "region:combined"
                     texts = combiner.read(gray, box, view, decoder, self.combine_local,   # type: ignore[union-attr]
-                                          c0 + self.live_budget_ms / 1000)
+                                          deadline, self.combine_costs)
                 else:
-                    texts = _decode(decoder, region_filter(view))
-                spent = _cpu_ms(c1)
-                if combined and not starting:   # varies with the frames held: budgeted by its recent peak, so a
-                    costs[index] = max(spent, 0.9 * cost)   # frame with a combination stays within the budget
-                elif not starting:
-                    costs[index] = spent if cost == 0 else 0.8 * cost + 0.2 * spent
+                    texts = self.region_costs.run(name, _filtered, decoder, region_filter, view)
                 tried += 1
                 if texts:
                     return DecodeResult(tuple(texts), name, _ms(t0), tried)
         return DecodeResult((), "", _ms(t0), tried)
+
+
+def _filtered(decoder: Decoder, region_filter: R.RegionFilter, view: np.ndarray) -> list[str]:
+    return _decode(decoder, region_filter(view))
 
 
 def _decode(decoder: Decoder, image: np.ndarray) -> list[str]:

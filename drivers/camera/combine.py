@@ -24,6 +24,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from drivers.camera import regions as R
 from drivers.camera.decoders import Decoder
 
 cv2 = redraw.cv2
+T = TypeVar("T")
 
 N = redraw.TICKET_MODULES
 _DATA = ~G.function_modules(6)          # a ticket's code: version 6 (41 modules)
@@ -45,6 +47,56 @@ ALIGNED = 0.6               # ECC correlation under which a frame is not the cod
 MOVED = 0.25                # the code's box moved by more than this share of the window: another code or place
 SAMPLED_FROM: int = getattr(redraw.redrawn_code, "min_side", 120)    # px: a region sampled module by module
 AVERAGE_UP_TO = 160         # px: a region this small whose modules cannot be sampled has its crops averaged
+
+
+class StageCosts:
+    """What each stage of the combination costs (ms of this thread's CPU time): the outline, a registration, a
+    decoding with erasures, a sum, an alignment, a reading. A stage runs only if its estimate fits before the
+    frame's deadline, so a combination whose work varies from 0.5 to 5 ms (no outline found, or two registrations
+    decoded deep into the erasures) stops between stages instead of overrunning the frame. The estimate is the
+    higher of its recent peak (the last cost, or 90 % of the peak before) and, once it ran `SURE` times, the median
+    of its last `RECENT` costs. The peak decays by 10 % each time the stage is skipped, so one slow run (a cold start)
+    does not exclude it for good; the median does not: a stage that keeps being skipped is not let in below what it
+    usually costs. One per chain (`DecoderChain.combine_costs`: what the device spends), passed to `read`. The
+    chain's region steps (`DecoderChain.region_costs`) use a moving average in place of the peak (`average`): a
+    step that overruns costs the frame only its own overrun, not the stages after it."""
+
+    DECAY = 0.9
+    RECENT = 5
+    SURE = 3
+
+    def __init__(self, cold_ms: float = 0.0, average: bool = False) -> None:
+        self.cold_ms = cold_ms          # the estimate of a stage that never ran (its first run is a cold start)
+        self.average = average          # a moving average (80 / 20) in place of the recent peak
+        self.peak: dict[str, float] = {}
+        self.recent: dict[str, deque[float]] = {}
+
+    def estimate(self, stage: str) -> float:
+        recent = sorted(self.recent.get(stage, ()))
+        if not recent and stage not in self.peak:
+            return self.cold_ms
+        return max(self.peak.get(stage, 0.0), recent[len(recent) // 2] if len(recent) >= self.SURE else 0.0)
+
+    def fits(self, stage: str, until: float) -> bool:
+        """`stage` fits before `until` (`time.thread_time()`); if not, its peak decays."""
+        cost = self.estimate(stage)
+        if time.thread_time() + cost / 1000 <= until:
+            return True
+        self.peak[stage] = max(self.peak.get(stage, 0.0), cost if stage not in self.recent else 0.0) * self.DECAY
+        return False
+
+    def run(self, stage: str, work: Callable[..., T], *args: Any) -> T:
+        c0 = time.thread_time()
+        try:
+            return work(*args)
+        finally:
+            spent = (time.thread_time() - c0) * 1000
+            before = self.peak.get(stage)
+            if self.average:
+                self.peak[stage] = spent if not before else 0.8 * before + 0.2 * spent
+            else:
+                self.peak[stage] = max(spent, self.DECAY * (before or 0.0))
+            self.recent.setdefault(stage, deque(maxlen=self.RECENT)).append(spent)
 
 
 @dataclass
@@ -111,40 +163,67 @@ class FrameCombiner:
         return total
 
     def read(self, gray: np.ndarray, box: R.Box, view: np.ndarray, pure: Decoder, local: Decoder,
-             until: float = math.inf) -> list[str]:
+             until: float = math.inf, costs: StageCosts | None = None) -> list[str]:
         """This frame's region (`box` in `gray`, zoomed as `view`) combined with the frames before: its modules summed
         (`redrawn`, read by `pure`), or, for a code too small to sample module by module, its crops averaged
-        (`averaged`, read by `local`). `until`: the frame's budget (`time.thread_time()`), past which no further
-        registration is decoded nor a crop aligned."""
+        (`averaged`, read by `local`). `until`: the frame's deadline (`time.thread_time()`): a stage runs only if its
+        cost (`costs`, estimated from its runs before) fits before it; what a frame cut short added stays for the next
+        frames."""
+        costs = StageCosts() if costs is None else costs
         side = max(box.w, box.h)
         # a code whose modules could not be sampled in the frames before is averaged, not sampled again
-        averaging = self._average is not None and not self._votes and _same_place(self._average, box)
-        if side >= SAMPLED_FROM and not averaging:
-            picture = self.redrawn(view, until)
+        if side >= SAMPLED_FROM and not self._averages(box):
+            picture = self.redrawn(view, until, costs)
             if picture is not _BLANK:
-                return _texts(pure, picture)
+                return costs.run("pure", _texts, pure, picture)
             if self._voted == self.frame or side > AVERAGE_UP_TO or time.thread_time() > until:
                 return []
-        return _texts(local, self.averaged(gray, box))
+        picture = self.averaged(gray, box, until, costs)
+        if picture is _BLANK or not costs.fits("local", until):
+            return []
+        return costs.run("local", _texts, local, picture)
 
-    def redrawn(self, view: np.ndarray, until: float = math.inf) -> np.ndarray:
+    def first_stage(self, box: R.Box) -> str | None:
+        """The stage `read` starts with on `box` (what the chain admits the combination by: the later stages check
+        the deadline themselves); None: only a small code's first crop is kept (~0.1 ms)."""
+        if max(box.w, box.h) >= SAMPLED_FROM and not self._averages(box):
+            return "outline"
+        held = self._average
+        return None if held is None or not _same_place(held, box) or held.count >= self.depth else "align"
+
+    def _averages(self, box: R.Box) -> bool:
+        return self._average is not None and not self._votes and _same_place(self._average, box)
+
+    def redrawn(self, view: np.ndarray, until: float = math.inf, costs: StageCosts | None = None) -> np.ndarray:
         """A region filter (like `redraw.redrawn_code`, whose place it takes): the code in `view` redrawn clean from
         this frame's modules and the frames' before it, for a decoder in pure mode; a blank image when the sum
-        cannot be decoded. Keeps this frame's vote (the registration that decoded, else the first plausible one)."""
-        quad = redraw.outline(view)
+        cannot be decoded. Keeps this frame's vote (the registration that decoded, else the first plausible one).
+        A stage that does not fit before `until` (a registration, a decoding) is not run: the frame keeps the vote
+        of what it sampled, and the raw picture is not read when its reading does not fit."""
+        costs = StageCosts() if costs is None else costs
+        quad = costs.run("outline", redraw.outline, view)
         if quad is None:
             return _BLANK
         total = self.soft()
         first = agreeing = None
         hard: np.ndarray | None = None
-        for reading in itertools.islice(redraw.readings(view, quad, N), redraw.READINGS):
+        registrations = redraw.readings(view, quad, N)
+        for k in range(redraw.READINGS):
+            stage = f"reading {k}"
+            if not costs.fits(stage, until):
+                break
+            reading = costs.run(stage, next, registrations, None)
+            if reading is None:
+                break
             hard = reading.dark if hard is None else hard
             if reading.timing_wrong > redraw.TIMING_WRONG:
                 continue
-            fixed = erasure.corrected(reading.dark, reading.margin)     # this frame alone, as the redrawn step
             vote = _vote(reading)
             first = vote if first is None else first
             turned = oriented(total, vote) if self._votes else vote
+            fixed = None                                            # this frame alone, as the redrawn step
+            if costs.fits("corrected", until):
+                fixed = costs.run("corrected", erasure.corrected, reading.dark, reading.margin)
             if fixed is not None:
                 if turned is None:
                     self._start(vote)
@@ -154,8 +233,8 @@ class FrameCombiner:
             if turned is None:              # not the code held (another ticket, or a wrong registration)
                 continue
             agreeing = turned if agreeing is None else agreeing
-            if self._votes and time.thread_time() < until:
-                picture = decoded(total + turned)       # with the frames before
+            if self._votes and costs.fits("decoded", until):
+                picture = costs.run("decoded", decoded, total + turned)       # with the frames before
                 if picture is not None:
                     self._vote_for(turned)
                     return picture
@@ -164,7 +243,7 @@ class FrameCombiner:
         elif first is not None:
             self._start(first)
         # as the redrawn step: the first registration as sampled, for zxing-cpp's own error correction
-        return _BLANK if hard is None else redraw.picture(hard)
+        return _BLANK if hard is None or not costs.fits("pure", until) else redraw.picture(hard)
 
     def _start(self, vote: np.ndarray) -> None:
         """Another code in view: the votes of the one before are dropped."""
@@ -177,12 +256,14 @@ class FrameCombiner:
         self._votes.append((self.frame, vote))
         self._voted = self.frame
 
-    def averaged(self, gray: np.ndarray, box: R.Box) -> np.ndarray:
+    def averaged(self, gray: np.ndarray, box: R.Box, until: float = math.inf,
+                 costs: StageCosts | None = None) -> np.ndarray:
         """A small code (under `redraw.redrawn_code.min_side`, too small to sample module by module): this frame's
         crop around `box` aligned to the first frame's (phase correlation, then an affine ECC of the code's box)
         and averaged with the crops before it at SCALE, sharpened, for zxing-cpp's local binarizer: sensor noise
         down by the square root of the frames, and the frames' sub-pixel offsets sample the modules more finely.
-        A blank image on the first frame of a code (the ladder has tried it alone)."""
+        A blank image on the first frame of a code (the ladder has tried it alone), and when the alignment does not fit
+        before `until` (this frame's crop is then left out: the average stays as it was)."""
         held = self._average
         if held is None or not _same_place(held, box) or held.count >= self.depth:
             self._average = _first_crop(gray, box, self.frame)
@@ -193,6 +274,14 @@ class FrameCombiner:
         if crop.shape != held.first.shape:
             self._average = _first_crop(gray, box, self.frame)
             return _BLANK
+        costs = StageCosts() if costs is None else costs
+        if not costs.fits("align", until):
+            return _BLANK
+        return costs.run("align", self._add, gray, box, held, crop)
+
+    def _add(self, gray: np.ndarray, box: R.Box, held: _Average, crop: np.ndarray) -> np.ndarray:
+        """`crop` aligned to the first crop's code and added to the average; the average sharpened (blank if the crop
+        is not the code averaged: the average restarts from it)."""
         (dx, dy), _ = cv2.phaseCorrelate(held.first, crop)
         bx, by = held.box_at
         code = held.first[by:by + held.box_size[1], bx:bx + held.box_size[0]]
