@@ -28,6 +28,13 @@ def _sync(home, *more: str) -> dict:
     return json.loads(said.strip().splitlines()[-1])
 
 
+def _enroll(org: Path, home: Path, gate: str, http_port: int) -> None:
+    """The organiser prints one enrolment code for `gate`; the technician enrols `home`'s device with it."""
+    sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
+               "--out", str(org / f"{gate}.pdf")).stdout
+    tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server", f"127.0.0.1:{http_port}")
+
+
 @contextlib.contextmanager
 def _door(home: Path, gate: str = "north") -> Iterator[subprocess.Popen]:
     """The technician's and organiser's set-up (`provision serve` with its broker, `server serve`), this home's door
@@ -37,10 +44,7 @@ def _door(home: Path, gate: str = "north") -> Iterator[subprocess.Popen]:
     try:
         serve = _start(home, "server", "serve")
         assert wait_for_line(serve, "sync server", 30)
-        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
-                   "--out", str(home / "doors.pdf")).stdout
-        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-           f"127.0.0.1:{http_port}")
+        _enroll(home, home, gate, http_port)
         tg(home, "server", "push")
         assert _sync(home)["rejected"] == []
         yield prov
@@ -218,10 +222,7 @@ def test_a_door_back_after_ten_minutes_offline_still_learns_the_other_gates_entr
         serve = _start(org, "server", "serve")
         assert wait_for_line(serve, "sync server", 30)
         for home, gate in ((north, "north"), (south, "south")):
-            sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
-                       "--out", str(org / f"{gate}.pdf")).stdout
-            tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-               f"127.0.0.1:{http_port}")
+            _enroll(org, home, gate, http_port)
         tg(org, "server", "push")
         for home in (north, south):
             assert _sync(home)["rejected"] == []
@@ -257,20 +258,14 @@ def test_a_gate_enrolled_mid_event_knows_who_is_already_inside(tmp_path):
     try:
         serve = _start(org, "server", "serve")
         assert wait_for_line(serve, "sync server", 30)
-
-        def enroll(home: Path, gate: str) -> None:
-            sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
-                       "--out", str(org / f"{gate}.pdf")).stdout
-            tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-               f"127.0.0.1:{http_port}")
-        enroll(north, "north")
+        _enroll(org, north, "north", http_port)
         tg(org, "server", "push")
         assert _sync(north)["rejected"] == []
         for payload in payloads:
             assert json.loads(tg(north, "agent", "scan", "--json", payload).stdout)["verdict"] == "accepted"
         tg(north, "agent", "annul", "--reason", "wrong person")             # the second entry taken back
         assert _sync(north)["outbox_pending"] == 0
-        enroll(south, "south")                                              # the new gate
+        _enroll(org, south, "south", http_port)                            # the new gate
         assert _sync(south)["rejected"] == []
         said = json.loads(tg(south, "agent", "scan", "--json", payloads[0], ok=False).stdout)
         assert said["verdict"] == "already_used", said
