@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests.broker import mosquitto_binary
-from tests.helpers import provision_serve
-from tests.test_qa_user_paths import _start, _stop, organiser, tg  # noqa: F401 (organiser: fixture)
+from tests.qa_organiser import Organiser
+from tests.test_qa_user_paths import organiser, tg  # noqa: F401 (organiser: fixture)
 
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
@@ -20,22 +19,17 @@ def _utc(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t))
 
 
-class Door:
-    """`provision serve` (broker, enrollment) and `server serve` running for one organiser HOME."""
+class Door(Organiser):
+    """`provision serve` (broker, enrollment) and `server serve` running for one organiser HOME, whose own device is
+    the door."""
 
     def __init__(self, home: Path):
-        self.home = home
-        self.prov, self.http_port = provision_serve(partial(_start, home), seconds=180)
-        self.serve = None
-        self.serve = _start(home, "server", "serve")
-        assert "sync server" in self.serve.stdout.readline()
+        super().__init__(home, seconds=180)
+        self.start_serve()
 
-    def enroll(self, events: str, sync: bool = True) -> str:
+    def enroll_door(self, events: str, sync: bool = True) -> str:
         """A door enrolled with a fresh one-time code (this HOME's device), synced unless told; its device id."""
-        sheet = tg(self.home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
-                   "--events", events, "--out", str(self.home / "doors.pdf")).stdout
-        tg(self.home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-           f"127.0.0.1:{self.http_port}")
+        self.enroll(self.home, "north", events)
         if sync:
             tg(self.home, "server", "push")
             self.sync()
@@ -43,11 +37,6 @@ class Door:
 
     def sync(self) -> None:
         tg(self.home, "agent", "sync", "--until-idle", "--for", "30")
-
-    def close(self) -> None:
-        if self.serve is not None:
-            _stop(self.serve)
-        _stop(self.prov)
 
 
 @pytest.fixture
@@ -79,7 +68,7 @@ def test_checkin_by_key_judges_the_validity_window_like_a_scan(door):
     tg(home, "server", "event", "create", "--name", "This afternoon", "--start", _utc(now - 9 * 3600), "--end",
        _utc(now - 5 * 3600), "--zone", "1=Floor", "--category", "1=Adult")          # event 3: open 1 h more
     closed, still_open = _order(home, 2, 2), _order(home, 3, 2)
-    door.enroll("2,3")
+    door.enroll_door("2,3")
     verdicts = {}
     for name, keys in (("closed", closed), ("open", still_open)):
         scanned = tg(home, "agent", "scan", "--json", _payload(home, keys[0]), ok=False).stdout
@@ -102,7 +91,7 @@ def test_a_pass_checked_in_by_key_is_judged_like_its_scan(door):
     assert "pass 4 created" in tg(home, "server", "pass", "create", "--name", "Weekend", "--events", "2,3").stdout
     keys = _order(home, 4, 3)
     saturday_only = _order(home, 3, 1)
-    door.enroll("2,3")
+    door.enroll_door("2,3")
     scanned = json.loads(tg(home, "agent", "scan", "--json", _payload(home, keys[0]), ok=False).stdout)
     by_key = json.loads(tg(home, "agent", "checkin", keys[1], "--reason", "phone dead", "--json", ok=False).stdout)
     assert (scanned["verdict"], by_key["verdict"]) == ("accepted", "accepted"), (scanned, by_key)
@@ -130,7 +119,7 @@ def test_checkins_queued_before_a_technicians_wipe_are_counted_after_re_enrollme
     home = door.home
     event = _tonight(home)
     keys = _order(home, event, 2)
-    first = door.enroll(str(event))
+    first = door.enroll_door(str(event))
     assert json.loads(tg(home, "agent", "scan", "--json", _payload(home, keys[0])).stdout)["verdict"] == "accepted"
     assert json.loads(tg(home, "agent", "checkin", keys[1], "--reason", "phone dead", "--json").stdout)["verdict"] \
         == "accepted"
@@ -138,7 +127,7 @@ def test_checkins_queued_before_a_technicians_wipe_are_counted_after_re_enrollme
     assert asked.returncode != 0 and "2 check-in(s)" in asked.stderr and "enrolled again" in asked.stderr
     said = tg(home, "provision", "wipe", "--yes").stdout
     assert "2 check-in(s)" in said
-    second = door.enroll(str(event))
+    second = door.enroll_door(str(event))
     assert second != first
     status = json.loads(tg(home, "agent", "status", "--json").stdout)
     assert status["refused_uploads"] == [] and status["counts"]["outbox_refused"] == 0, status
@@ -204,10 +193,10 @@ def test_resend_refused_restamps_what_an_older_version_left_refused_after_a_wipe
     home = door.home
     event = _tonight(home)
     keys = _order(home, event, 1)
-    first = door.enroll(str(event))
+    first = door.enroll_door(str(event))
     tg(home, "agent", "checkin", keys[0], "--reason", "phone dead")
     tg(home, "provision", "wipe", "--yes")
-    second = door.enroll(str(event), sync=False)
+    second = door.enroll_door(str(event), sync=False)
     led = Ledger.open(home / "device" / "ledger.sqlite")
     try:      # as an older version left it: sent under the old id, refused by the server
         led.conn.execute("UPDATE outbox SET acked=1, refused='not allowed: cannot upload for device' "

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from functools import partial
 
 import pytest
 
 from tests.broker import mosquitto_binary
-from tests.helpers import provision_serve
+from tests.qa_organiser import _start, organiser_running
 from tests.test_qa_skew import DAY, _event_now
 from tests.test_qa_user_paths import _enrolled_door, tg
 
@@ -51,8 +50,7 @@ def test_a_ticket_used_at_one_gate_is_refused_at_the_other_when_enrolled_for_all
     them read no live topic, so neither heard the other's entries and the same ticket got in at both gates. Now the
     hello brings every event and each reads the live topics of the events it holds. The same for a festival pass
     (`--events` takes pass ids; the ACL names the events the pass opens)."""
-    from tests.helpers import stop_process, wait_for, wait_for_line
-    from tests.test_qa_user_paths import _start
+    from tests.helpers import stop_process, wait_for
     org, north, south = (tmp_path / name for name in ("org", "north", "south"))
     for home in (org, north, south):
         home.mkdir()
@@ -61,32 +59,26 @@ def test_a_ticket_used_at_one_gate_is_refused_at_the_other_when_enrolled_for_all
     if enrolled_for == "pass":
         tg(org, "server", "pass", "create", "--name", "Festival", "--events", "1")
         events = str(json.loads(tg(org, "server", "pass", "list", "--json").stdout)[0]["pass_id"])
-    prov, http_port = provision_serve(partial(_start, org), seconds=150)
-    serve = listening = None
-    try:
-        serve = _start(org, "server", "serve")
-        assert wait_for_line(serve, "sync server", 30)
+    listening = None
+    with organiser_running(org) as running:
         for home, gate in ((north, "north"), (south, "south")):
-            sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
-                       *(["--events", events] if events else []), "--out", str(org / f"{gate}.pdf")).stdout
-            tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-               f"127.0.0.1:{http_port}")
+            running.enroll(home, gate, events)
         tg(org, "server", "push")
         for home in (north, south):
             tg(home, "agent", "sync", "--until-idle", "--for", "40")
-        listening = _start(south, "agent", "sync", "--for", "60")      # the south gate, online
-        assert wait_for(lambda: json.loads(tg(org, "server", "devices", "--json").stdout) and any(
-            d["status"] == "online" for d in json.loads(tg(org, "server", "devices", "--json").stdout)), 30)
-        assert json.loads(tg(north, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
-        tg(north, "agent", "sync", "--until-idle", "--for", "40")
-        assert wait_for(lambda: json.loads(tg(south, "agent", "status", "--json").stdout)["counts"]["checkins"] == 1,
-                        20), "the south gate never heard of the north gate's entry"
-        said = json.loads(tg(south, "agent", "scan", "--json", payloads[0], ok=False).stdout)
-        assert said["verdict"] == "already_used", said
-    finally:
-        for proc in (listening, serve, prov):
-            if proc is not None:
-                stop_process(proc)
+        try:
+            listening = _start(south, "agent", "sync", "--for", "60")      # the south gate, online
+            assert wait_for(lambda: json.loads(tg(org, "server", "devices", "--json").stdout) and any(
+                d["status"] == "online" for d in json.loads(tg(org, "server", "devices", "--json").stdout)), 30)
+            assert json.loads(tg(north, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+            tg(north, "agent", "sync", "--until-idle", "--for", "40")
+            assert wait_for(lambda: json.loads(tg(south, "agent", "status", "--json").stdout)["counts"]["checkins"]
+                            == 1, 20), "the south gate never heard of the north gate's entry"
+            said = json.loads(tg(south, "agent", "scan", "--json", payloads[0], ok=False).stdout)
+            assert said["verdict"] == "already_used", said
+        finally:
+            if listening is not None:
+                stop_process(listening)
 
 
 
@@ -95,36 +87,22 @@ def test_answers_to_an_earlier_runs_hellos_are_not_reported_as_refused(tmp_path)
     restarted server answered them all. The door's next `agent sync` (a new process) reported those answers as
     "message(s) refused … clock reply to no outstanding probe (replayed?)", which reads like an attack. A late
     clock reply changes nothing and is dropped quietly; the entry goes through and nothing is reported refused."""
-    from tests.helpers import stop_process, wait_for_line
-    from tests.test_qa_user_paths import _start
     home = tmp_path / "home"
     home.mkdir()
     payloads = _event_now(home)
-    prov, http_port = provision_serve(partial(_start, home), seconds=150)
-    serve = None
-    try:
-        serve = _start(home, "server", "serve")
-        assert wait_for_line(serve, "sync server", 30)
-        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
-                   "--events", "1", "--out", str(home / "doors.pdf")).stdout
-        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-           f"127.0.0.1:{http_port}")
+    with organiser_running(home) as running:
+        running.enroll(home, "north", "1")
         tg(home, "server", "push")
         tg(home, "agent", "sync", "--until-idle", "--for", "40")
-        stop_process(serve)                                   # the organiser's server goes down
+        running.stop_serve()                                  # the organiser's server goes down
         assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
         tg(home, "agent", "sync", "--for", "8", ok=False)     # hellos unanswered, waiting at the broker
-        serve = _start(home, "server", "serve")
-        assert wait_for_line(serve, "sync server", 30)
+        running.start_serve()
         time.sleep(2)                                         # it answers the waiting hellos
         said = tg(home, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
         summary = json.loads(said.strip().splitlines()[-1])
         assert summary["outbox_pending"] == 0 and summary["rejected"] == [], summary
         assert json.loads(tg(home, "server", "stats", "--json").stdout)["entries"] == 1
-    finally:
-        if serve is not None:
-            stop_process(serve)
-        stop_process(prov)
 
 
 # `server serve` whose bundles leave 6 s after the hello is answered: longer than the sync's quiet window (1.5 s)
@@ -146,26 +124,16 @@ def test_sync_until_idle_on_an_every_event_door_waits_for_the_event_data(tmp_pat
     once the server's clock reply came and 1.5 s passed quietly, while the server was still building and sending a
     big event's bundle, so the next `agent search` / `agent scan` found no ticket. The clock reply now says which
     bundle version follows and --until-idle waits until it is applied; it gives up at --for with a clear error."""
-    import subprocess
     import sys
-    from tests.helpers import stop_process, wait_for_line
-    from tests.test_qa_user_paths import ROOT, _env, _start
     home = tmp_path / "home"
     home.mkdir()
     payloads = _event_now(home)
     rows = "".join(f"Buyer {n:04d},1,1,10\n" for n in range(300))         # 3,000 tickets: 4 chunks
     (home / "orders.csv").write_text("buyer_name,category,zone,quantity\n" + rows)
     tg(home, "server", "import-orders", str(home / "orders.csv"), "--event", "1")
-    prov, http_port = provision_serve(partial(_start, home), seconds=150)
-    serve = None
-    try:
-        serve = subprocess.Popen([sys.executable, "-c", _SLOW_BUNDLES], cwd=ROOT, env=_env(home),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert wait_for_line(serve, "sync server", 30)
-        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
-                   "--out", str(home / "doors.pdf")).stdout                                   # every event
-        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-           f"127.0.0.1:{http_port}")
+    with organiser_running(home, serve=False) as running:
+        running.start_serve(sys.executable, "-c", _SLOW_BUNDLES)
+        running.enroll(home, "north")                                                         # every event
         early = tg(home, "agent", "sync", "--until-idle", "--for", "3", ok=False)
         assert early.returncode == 1 and "not caught up after 3 s" in early.stderr, early
         said = json.loads(tg(home, "agent", "sync", "--until-idle", "--for", "60", "--json").stdout.splitlines()[-1])
@@ -174,7 +142,3 @@ def test_sync_until_idle_on_an_every_event_door_waits_for_the_event_data(tmp_pat
         assert len(found) == 10, found
         assert json.loads(tg(home, "agent", "status", "--json").stdout)["counts"]["tickets"] == 3002
         assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
-    finally:
-        if serve is not None:
-            stop_process(serve)
-        stop_process(prov)

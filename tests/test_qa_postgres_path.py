@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests.broker import mosquitto_binary
-from tests.helpers import provision_serve, stop_process, wait_for_line
-from tests.test_qa_user_paths import _start, tg
+from tests.qa_organiser import organiser_running, tg
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 DAY = 86400
@@ -35,15 +33,8 @@ def test_provision_takes_the_database_the_server_commands_use(tmp_path, pg_url):
     tg(home, "server", "copy-to", *db)
     payload = json.loads(tg(home, "server", *db, "ticket", "show", order["tickets"][0]["ticket_key"],
                             "--json").stdout)["payload"]
-    prov, http_port = provision_serve(partial(_start, home), *db, seconds=120)
-    serve = None
-    try:
-        serve = _start(home, "server", *db, "serve")
-        assert wait_for_line(serve, "sync server", 30)
-        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", *db, "--count", "1", "--gate", "north",
-                   "--events", "1", "--out", str(home / "doors.pdf")).stdout
-        tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-           f"127.0.0.1:{http_port}")
+    with organiser_running(home, *db, seconds=120) as running:
+        running.enroll(home, "north", "1")
         device = json.loads((home / "device" / "credentials.json").read_text())["device_id"]
         devices = json.loads(tg(home, "provision", "devices", "--org", "acme", *db, "--json").stdout)
         assert device in json.dumps(devices)
@@ -53,7 +44,3 @@ def test_provision_takes_the_database_the_server_commands_use(tmp_path, pg_url):
         tg(home, "agent", "sync", "--until-idle", "--for", "40")
         assert json.loads(tg(home, "agent", "status", "--json").stdout)["refused_uploads"] == []
         assert json.loads(tg(home, "server", *db, "stats", "--json").stdout)["entries"] == 1
-    finally:
-        if serve is not None:
-            stop_process(serve)
-        stop_process(prov)

@@ -3,35 +3,18 @@ outside testing: each test fails on the defect it names."""
 from __future__ import annotations
 
 import contextlib
-import os
 import stat
 import subprocess
 import sys
 import time
-from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
 from tests.broker import free_port, mosquitto_binary
-from tests.helpers import provision_serve, stop_process
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE")}
-    return dict(env, HOME=str(home), PYTHONPATH=str(ROOT), TICKETGATE_HOME=str(home / "device"))
-
-
-def tg(home: Path, *args: str, stdin: str = "", ok: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "agent", *args], cwd=ROOT, env=_env(home), input=stdin,
-                          capture_output=True, text=True, timeout=120)
-    if ok:
-        assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+from tests.helpers import stop_process
+from tests.qa_organiser import ROOT, _env, _start, organiser_running, tg  # noqa: F401 (also used by other tests)
 
 
 def _private(path: Path) -> bool:
@@ -117,34 +100,18 @@ def test_server_device_revoke_cuts_the_broker_login(organiser):
         stop_process(serve)
 
 
-def _start(home: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=ROOT, env=_env(home), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
 _stop = stop_process
 
 
 @contextlib.contextmanager
 def _enrolled_door(home: Path, *, gate: str, events: str, role: str = "door",
-                   device: Callable[..., subprocess.CompletedProcess] | None = None) -> Iterator[None]:
+                   device: Callable[..., subprocess.CompletedProcess] = tg) -> Iterator[None]:
     """The technician's and organiser's set-up through the public commands: `provision serve` with its broker,
     `server serve`, one token for `gate` on `events`, and this home's device enrolled with it (by `device`, a
     `tg`-like runner: the device's own clock)."""
-    prov, http_port = provision_serve(partial(_start, home), seconds=120)
-    serve = None
-    try:
-        serve = _start(home, "server", "serve")
-        assert "sync server" in serve.stdout.readline()
-        sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
-                   "--events", events, "--role", role, "--out", str(home / "doors.pdf")).stdout
-        (device or tg)(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-                       f"127.0.0.1:{http_port}")
+    with organiser_running(home, seconds=120) as running:
+        running.enroll(home, gate, events, role, device)
         yield
-    finally:
-        if serve is not None:
-            _stop(serve)
-        _stop(prov)
 
 
 @pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")

@@ -9,16 +9,15 @@ import shutil
 import signal
 import subprocess
 import sys
-from functools import partial
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from tests.broker import mosquitto_binary
-from tests.helpers import provision_serve, stop_process, wait_for_line
+from tests.helpers import wait_for_line
+from tests.qa_organiser import ROOT, _env, organiser_running, tg
 from tests.test_qa_skew import _event_now
-from tests.test_qa_user_paths import ROOT, _env, _start, tg
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
@@ -28,30 +27,15 @@ def _sync(home, *more: str) -> dict:
     return json.loads(said.strip().splitlines()[-1])
 
 
-def _enroll(org: Path, home: Path, gate: str, http_port: int) -> None:
-    """The organiser prints one enrolment code for `gate`; the technician enrols `home`'s device with it."""
-    sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
-               "--out", str(org / f"{gate}.pdf")).stdout
-    tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server", f"127.0.0.1:{http_port}")
-
-
 @contextlib.contextmanager
 def _door(home: Path, gate: str = "north") -> Iterator[subprocess.Popen]:
     """The technician's and organiser's set-up (`provision serve` with its broker, `server serve`), this home's door
     enrolled for every event, pushed to and synced: yields `provision serve`."""
-    prov, http_port = provision_serve(partial(_start, home), seconds=150)
-    serve = None
-    try:
-        serve = _start(home, "server", "serve")
-        assert wait_for_line(serve, "sync server", 30)
-        _enroll(home, home, gate, http_port)
+    with organiser_running(home) as running:
+        running.enroll(home, gate)
         tg(home, "server", "push")
         assert _sync(home)["rejected"] == []
-        yield prov
-    finally:
-        if serve is not None:
-            stop_process(serve)
-        stop_process(prov)
+        yield running.prov
 
 
 def test_a_second_server_push_is_not_reported_as_a_refused_message(tmp_path):
@@ -216,21 +200,15 @@ def test_a_door_back_after_ten_minutes_offline_still_learns_the_other_gates_entr
     for home in (org, north, south):
         home.mkdir()
     payloads = _event_now(org)
-    prov, http_port = provision_serve(partial(_start, org), seconds=150)
-    serve = None
-    try:
-        serve = _start(org, "server", "serve")
-        assert wait_for_line(serve, "sync server", 30)
+    with organiser_running(org) as running:
         for home, gate in ((north, "north"), (south, "south")):
-            _enroll(org, home, gate, http_port)
+            running.enroll(home, gate)
         tg(org, "server", "push")
         for home in (north, south):
             assert _sync(home)["rejected"] == []
-        stop_process(serve)                                 # north is off from now on
-        serve = subprocess.Popen(["faketime", "-f", "-11m", sys.executable, "-m", "agent", "server", "serve"],
-                                 cwd=ROOT, env=dict(_env(org), FAKETIME_DONT_FAKE_MONOTONIC="1"),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert wait_for_line(serve, "sync server", 30)
+        # north is off from now on; the organiser's server restarts 11 minutes behind
+        running.start_serve("faketime", "-f", "-11m", sys.executable, "-m", "agent", "server", "serve",
+                            env=dict(_env(org), FAKETIME_DONT_FAKE_MONOTONIC="1"))
         assert json.loads(tg(south, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
         assert _sync(south)["outbox_pending"] == 0
         assert wait_for(lambda: json.loads(tg(org, "server", "stats", "--json").stdout)["entries"] == 1, 20)
@@ -238,10 +216,6 @@ def test_a_door_back_after_ten_minutes_offline_still_learns_the_other_gates_entr
         assert summary["rejected"] == [], summary
         said = json.loads(tg(north, "agent", "scan", "--json", payloads[0], ok=False).stdout)
         assert said["verdict"] == "already_used", said
-    finally:
-        if serve is not None:
-            stop_process(serve)
-        stop_process(prov)
 
 
 def test_a_gate_enrolled_mid_event_knows_who_is_already_inside(tmp_path):
@@ -253,24 +227,16 @@ def test_a_gate_enrolled_mid_event_knows_who_is_already_inside(tmp_path):
     for home in (org, north, south):
         home.mkdir()
     payloads = _event_now(org)
-    prov, http_port = provision_serve(partial(_start, org), seconds=150)
-    serve = None
-    try:
-        serve = _start(org, "server", "serve")
-        assert wait_for_line(serve, "sync server", 30)
-        _enroll(org, north, "north", http_port)
+    with organiser_running(org) as running:
+        running.enroll(north, "north")
         tg(org, "server", "push")
         assert _sync(north)["rejected"] == []
         for payload in payloads:
             assert json.loads(tg(north, "agent", "scan", "--json", payload).stdout)["verdict"] == "accepted"
         tg(north, "agent", "annul", "--reason", "wrong person")             # the second entry taken back
         assert _sync(north)["outbox_pending"] == 0
-        _enroll(org, south, "south", http_port)                            # the new gate
+        running.enroll(south, "south")                                     # the new gate
         assert _sync(south)["rejected"] == []
         said = json.loads(tg(south, "agent", "scan", "--json", payloads[0], ok=False).stdout)
         assert said["verdict"] == "already_used", said
         assert json.loads(tg(south, "agent", "scan", "--json", payloads[1]).stdout)["verdict"] == "accepted"
-    finally:
-        if serve is not None:
-            stop_process(serve)
-        stop_process(prov)
