@@ -11,7 +11,8 @@ from typing import Any
 
 from agent import desk
 from agent.gate import Gate
-from agent.stored_policy import load_policy, save_policy
+from agent.event_selection import SelectionRefused
+from agent.stored_policy import check_policy_selection, load_policy, save_policy
 from agent.home import DeviceHome, HomeError, carried_identity, open_home, resolve_home
 from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event
@@ -29,18 +30,34 @@ def _ints(text: str | None) -> frozenset[int] | None:
     return None if text is None else frozenset(int(x) for x in text.split(",") if x.strip())
 
 
+def _id_list(text: str) -> str:
+    """argparse type of --events/--zones: comma-separated integers ('' allowed), kept as text."""
+    try:
+        _ints(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated numbers, e.g. 1,2") from None
+    return text
+
+
+_SELECTION_RULE = ("--events and --zones take only events the device's event data holds and zones of the chosen "
+                   "events; anything else is refused, naming those it holds, and nothing changes. A device with no "
+                   "event data yet (enrolled, first sync not done) takes them unchecked, with a warning.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ticketgate agent", description="door agent")
     p.add_argument("--home", type=Path, default=None,
                    help="device folder (default $TICKETGATE_HOME or ~/.local/share/ticketgate/device)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    scan = sub.add_parser("scan", help="scan payloads (arguments, or stdin one per line)")
+    scan = sub.add_parser("scan", help="scan payloads (arguments, or stdin one per line)",
+                          description="scan payloads; --mode, --events, --zones… apply to this run only. " + _SELECTION_RULE)
     scan.add_argument("payloads", nargs="*")
     scan.add_argument("--json", action="store_true", help="one JSON object per verdict")
     _policy_flags(scan)
 
-    conf = sub.add_parser("configure", help="store device settings (mode, events, zones, gate)")
+    conf = sub.add_parser("configure", help="store device settings (mode, events, zones, gate)",
+                          description=_SELECTION_RULE)
     _policy_flags(conf)
 
     search = sub.add_parser("search", help="find tickets by buyer name, email, order number or ticket id")
@@ -112,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _policy_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=[m.value for m in Mode])
-    p.add_argument("--events", help="comma-separated event ids this device admits")
-    p.add_argument("--zones", help="comma-separated zone ids this gate admits ('' for all)")
+    p.add_argument("--events", type=_id_list, help="comma-separated event ids this device admits ('' for all it holds)")
+    p.add_argument("--zones", type=_id_list, help="comma-separated zone ids this gate admits ('' for all)")
     p.add_argument("--direction", choices=["in", "out", "alternate"])
     p.add_argument("--device-id", help="this device's id (an enrolled device keeps the id it was enrolled with)")
     p.add_argument("--gate")
@@ -148,6 +165,21 @@ def _events_outside_enrollment(args: argparse.Namespace, credentials: Any, ledge
         return (f"event(s) {sorted(asked - held)} are not events of this device (enrolled for {sorted(held)}): its "
                 "entries would be refused by the server; ask the organiser for a token for them")
     return None
+
+
+def _selection_refused(args: argparse.Namespace, ledger: Ledger, keyring: Keyring, policy: DevicePolicy) -> bool:
+    """`--events`/`--zones` given: only events and zones the device's event data holds (agent.event_selection);
+    the refusal or, with no event data yet, the notice on stderr. True: refused, nothing may change."""
+    if args.events is None and args.zones is None:
+        return False
+    try:
+        notice = check_policy_selection(ledger, policy, keyring.pretix)
+    except SelectionRefused as exc:
+        print(printable(f"ticketgate agent {args.cmd}: {exc}; nothing changed"), file=sys.stderr)
+        return True
+    if notice:
+        print(printable(f"ticketgate agent {args.cmd}: warning: {notice}"), file=sys.stderr)
+    return False
 
 
 def human(v: Verdict) -> str:
@@ -256,6 +288,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
     if args.cmd == "configure":
         before = load_policy(ledger)
         policy = _apply_flags(before, args)
+        if _selection_refused(args, ledger, keyring, policy):
+            return 1
         with ledger.transaction():
             save_policy(ledger, policy)
             record_config_change(ledger, before, policy)     # who changed what, for the organiser
@@ -266,7 +300,10 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         gate.permit = duty.require
         if any(getattr(args, f) is not None for f in ("mode", "events", "zones", "direction", "gate")):
             duty.require("configure")
-        gate.set_policy(_apply_flags(gate.policy, args), save=False)
+        override = _apply_flags(gate.policy, args)
+        if _selection_refused(args, ledger, keyring, override):
+            return 1
+        gate.set_policy(override, save=False)
         # stdin is read as bytes: a scanner sending non-UTF-8 garbage gets a `malformed` verdict, not a crash
         source = args.payloads or (line for line in sys.stdin.buffer)
         for raw in source:

@@ -15,6 +15,7 @@ from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy, Mode
 from agent.config_record import record_config_change
+from agent.stored_policy import check_policy_selection
 from agent.staff_session import OnDuty
 from agent.verdicts import Code, Reason, Verdict
 from kiosk_ui import door_queries
@@ -83,8 +84,13 @@ class Door:
         """direction (entry/exit mode): "in" / "out" for a gate that only lets in or out; None alternates."""
         self._configure(replace(self.gate.policy, mode=Mode(mode), direction=direction))
 
-    def set_selection(self, events: frozenset[int], zones: frozenset[int] | None) -> None:
-        self._configure(replace(self.gate.policy, events=frozenset(events), zones=zones))
+    def set_selection(self, events: frozenset[int], zones: frozenset[int] | None) -> str | None:
+        """Only events and zones the device's event data holds (the rule of `agent configure`,
+        agent.event_selection): raises SelectionRefused, nothing changed; -> a notice when it holds none yet."""
+        policy = replace(self.gate.policy, events=frozenset(events), zones=zones)
+        notice = check_policy_selection(self.ledger, policy, self.keyring.pretix)
+        self._configure(policy)
+        return notice
 
     def _configure(self, policy: DevicePolicy) -> None:
         """A supervisor's change of the gate's settings, saved and queued for the organiser with their name."""

@@ -30,7 +30,9 @@ def home(tmp_path):
     ring.save(ring_file)
     assert main(["agent", "--home", str(h), "trust", str(ring_file)]) == 0
     led = Ledger.open(h / "ledger.sqlite")
-    led.upsert_events([{"event_id": 1, "name": "Night 1"}, {"event_id": 2, "name": "Night 2"}])
+    led.upsert_events([{"event_id": 1, "name": "Night 1", "zones": [{"zone_id": 1, "name": "Floor"}]},
+                       {"event_id": 2, "name": "Night 2", "zones": [{"zone_id": 1, "name": "Floor"},
+                                                                    {"zone_id": 3, "name": "Balcony"}]}])
     led.upsert_tickets([{"ticket_key": "11", "event_id": 1, "order_number": "ORD-1", "buyer_name": "Hélène Dupont",
                          "email": "helene@example.org"},
                         {"ticket_key": "12", "event_id": 1, "order_number": "ORD-2", "buyer_name": "Bob Stone"}])

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Iterable
 
-from agent.stored_policy import load_policy, save_policy
+from agent.event_selection import SelectionRefused
+from agent.keyring import PretixEvent
+from agent.stored_policy import check_policy_selection, load_policy, save_policy
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy
 from agent.sync.signed import Rejected
@@ -12,7 +14,8 @@ from agent.sync.signed import Rejected
 _CONFIG_FIELDS = ("mode", "events", "zones", "direction", "gate", "reread_window")
 
 
-def run_command(ledger: Ledger, body: dict[str, Any]) -> dict[str, Any]:
+def run_command(ledger: Ledger, body: dict[str, Any], pretix: Iterable[PretixEvent] = ()) -> dict[str, Any]:
+    """`pretix`: the pretix events the device's keyring maps (events a `config` may select besides the bundle's)."""
     name = body.get("cmd")
     if name == "wipe":
         # personal data and event data go; the log of scans stays until the server acknowledged it
@@ -35,6 +38,12 @@ def run_command(ledger: Ledger, body: dict[str, Any]) -> dict[str, Any]:
             policy = DevicePolicy.from_json(current)
         except (ValueError, TypeError) as exc:
             raise Rejected(f"bad config ({exc})") from None
+        notice = None
+        if "events" in changes or "zones" in changes:      # the same rule as `agent configure` (event_selection)
+            try:
+                notice = check_policy_selection(ledger, policy, pretix)
+            except SelectionRefused as exc:
+                raise Rejected(f"config refused, nothing changed: {exc}") from None
         save_policy(ledger, policy)
-        return {"config": sorted(changes)}
+        return {"config": sorted(changes)} | ({"notice": notice} if notice else {})
     raise Rejected(f"unknown command {name!r}")

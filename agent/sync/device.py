@@ -521,7 +521,7 @@ class DeviceSync:
             last = float(self._ledger.get_setting(CMD_SETTING, 0.0))
             if float(body["ts"]) <= last:
                 raise Rejected("command older than the last one executed (replayed)")
-            result = run_command(self._ledger, body)
+            result = run_command(self._ledger, body, self.keyring.pretix if self.keyring else ())
             self._ledger.set_setting(CMD_SETTING, float(body["ts"]))
             self._ledger.enqueue("cmd_result", CmdResult(str(body["id"]), result, self.device).to_wire())
             self.stats["commands"] += 1          # counted before the commit makes its effects visible

@@ -27,7 +27,12 @@ class Selection:
 
     @classmethod
     def from_policy(cls, events: list[dict], policy_events, policy_zones) -> "Selection":
-        sel = cls(events, chosen_events=set(policy_events or ()), chosen_zones=set(policy_zones or ()))
+        # only what the screen can show (and untick): a stored event the event data no longer holds is dropped,
+        # and with it its zones
+        held = {e["event_id"] for e in events}
+        sel = cls(events, chosen_events=set(policy_events or ()) & held, chosen_zones=set(policy_zones or ()))
+        if sel.chosen_events:
+            sel.chosen_zones &= {z["zone_id"] for z in sel.zones()}
         dates = sel.dates()
         chosen_dates = [event_date(e) for e in events if e["event_id"] in sel.chosen_events]
         sel.date = chosen_dates[0] if chosen_dates else (dates[0] if dates else None)

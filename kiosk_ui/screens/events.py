@@ -4,6 +4,7 @@ from __future__ import annotations
 from kivy.metrics import dp
 from kivy.uix.gridlayout import GridLayout
 
+from agent.event_selection import SelectionRefused
 from kiosk_ui.i18n import tr
 from kiosk_ui.presenters.selection import Selection
 from kiosk_ui.screens.base import BaseScreen
@@ -62,6 +63,12 @@ class EventsScreen(BaseScreen):
         if self.sel is None:
             return
         events, zones = self.sel.result()
-        if self.ctl.set_selection(events, zones):
+        try:
+            saved = self.ctl.set_selection(events, zones)
+        except SelectionRefused as exc:       # the event data changed under the screen (a sync): shown, kept as it was
+            self.ui.toast(str(exc))
+            self.on_pre_enter()
+            return
+        if saved:
             self.ui.toast(tr("Selection saved."))
             self.ui.go("scan")
