@@ -1,6 +1,7 @@
 """Refused uploads and the rollback of a revoked device, on both store backends (SQLite file, PostgreSQL)."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -94,3 +95,29 @@ def test_scope_of_kiosk_items_and_default_deny(store):
     assert "unknown event or pass 999" == kiosk.refusal(OfflineSale("s-3", 1, 999, sale.tickets, 1000, "k"))
     assert "comes only from kiosk devices" in door.refusal(OfflineSale("s-4", 1, e1, sale.tickets, 1000, "d"))
     assert kiosk.refusal(Printed("", (), "k")) is None
+
+
+def test_uploads_name_the_order_of_each_entry_in_the_command_and_its_json(store, open_backend, tmp_path, capsys):
+    """`server device uploads DEVICE` showed "order -" for every entry: the order is its ticket's (joined), a kiosk
+    message keeps the one it names; a key the store never issued (pretix) has none. SQLite and PostgreSQL."""
+    from agent.cli import main as ticketgate
+    event, paid_here, swapped, keys = _setup(store)
+    entered = store.ticket(keys[0])["order_number"]
+    store.ingest_uploads([Upload("fest", "kiosk-1", 6, ActionItem("u6", "entry", "pretix:abc", event, "in", NOW + 2,
+                                                                   "kiosk-1"))])
+    orders = {(u["kind"], u["ticket_key"]): u["order_number"] for u in store.device_uploads("kiosk-1")}
+    assert orders[("entry", keys[0])] == orders[("entry", keys[1])] == orders[("annul", keys[1])] == entered
+    assert orders[("payment_validated", None)] == paid_here["number"]
+    assert orders[("exchange", swapped["tickets"][0]["ticket_key"])] == swapped["number"]
+    assert orders[("entry", "pretix:abc")] is None
+
+    url = open_backend.url(tmp_path / "server")
+    command = ["server", "--data", str(tmp_path / "server"), *(["--db", url] if url else []), "device", "uploads",
+               "kiosk-1"]
+    capsys.readouterr()
+    assert ticketgate(command) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if f"ticket {keys[0]} " in x]
+    assert len(lines) == 1 and f"order {entered} event {event}" in lines[0], lines
+    assert ticketgate([*command, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [u["order_number"] for u in listed if u["ticket_key"] == keys[0]] == [entered]

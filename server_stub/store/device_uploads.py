@@ -67,14 +67,28 @@ class DeviceUploadsMixin(StoreBase):
                                          "AND device_id='server'")}
         rows = self.q("SELECT seq, scan_uuid, type, kind, ticket_key, event_id, at, received_at, body FROM scans "
                       "WHERE device_id=? AND type IN ('action', 'kiosk') ORDER BY seq", (device_id,))
+        orders = self._order_numbers({r[4] for r in rows if r[4]})
         out = []
         for seq, uuid, type_, kind, ticket, event, at, received, body in rows:
             b = json.loads(body) if body else {}
             out.append({"seq": seq, "scan_uuid": uuid, "type": type_, "kind": kind, "ticket_key": ticket,
-                        "event_id": event, "at": at, "received_at": received, "order_number": b.get("order_number"),
+                        "event_id": event, "at": at, "received_at": received,
+                        "order_number": b.get("order_number") or orders.get(ticket),     # an entry: its ticket's order
                         "replacement": b.get("replacement"),
                         "rolled_back": uuid in annulled or bool(b.get("rolled_back"))})
         return out
+
+    def _order_numbers(self, ticket_keys: set[str], chunk: int = 500) -> dict[str, str]:
+        """ticket key -> its order's number, for the keys this store issued (a pretix or unknown key has none).
+        By primary key, in chunks: a ticket id compared as text would scan every ticket on PostgreSQL."""
+        ids = sorted(int(k) for k in ticket_keys if k.isascii() and k.isdigit() and len(k) <= 18)
+        found: dict[str, str] = {}
+        for i in range(0, len(ids), chunk):
+            part = ids[i:i + chunk]
+            found.update((str(t), n) for t, n in self.q(
+                "SELECT t.ticket_id, o.number FROM tickets t JOIN orders o ON o.order_id = t.order_id "
+                f"WHERE t.ticket_id IN ({','.join('?' * len(part))})", tuple(part)))
+        return found
 
     def rollback_device(self, device_id: str, reason: str) -> dict:
         """Undo what a revoked device uploaded (see the module doc). Idempotent: a second run finds nothing left."""
