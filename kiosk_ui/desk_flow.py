@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from drivers.printers.model import PrintResult
@@ -152,6 +152,32 @@ class DeskFlow:
         self.last_receipt = receipt_for(target, quote, payment, result, self._now_text(target))
         self.last = SaleOutcome(result, tickets, self.print_receipt(), first_ms)
         return self.last
+
+    def unprinted(self) -> tuple[str, ...]:
+        """Tickets of the last sale that did not come out: those kept in the print queue, or every one when its
+        print failed before anything was kept (no printer set up, no printable copy)."""
+        last = self.last
+        if last is None or not last.result.ok or last.tickets is None:
+            return ()
+        order = last.result.order_number
+        waiting = tuple(p.ticket_key for p in self.ctl.pending_prints() if p.order_number == order)
+        if waiting or last.tickets.ok or last.tickets.kept or last.tickets.printed:
+            return waiting
+        return tuple(last.result.ticket_keys)
+
+    def print_again(self) -> PrintResult | None:
+        """The sold screen's "print the tickets again": the tickets that did not come out, as originals (a job the
+        printer partly received comes out marked as a copy); when all came out, every one again as a copy."""
+        last = self.last
+        if last is None or not last.result.ok:
+            return None
+        order, missing = last.result.order_number, self.unprinted()
+        if not missing:
+            return self.ctl.print_order(order, self.print_kind, reprint=True)
+        copy = any(p.reprint for p in self.ctl.pending_prints() if p.ticket_key in missing)
+        result = self.ctl.print_order(order, self.print_kind, copy, missing)
+        self.last = replace(last, tickets=result)
+        return result
 
     def print_receipt(self) -> PrintResult:
         if self.last_receipt is None:

@@ -46,7 +46,7 @@ def _response(status: int, request_id: int, job_id: int) -> bytes:
 
 
 class IppPrinter:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.documents: list[tuple[str, bytes]] = []       # (document-format, bytes) per Print-Job accepted
         outer = self
 
@@ -70,7 +70,7 @@ class IppPrinter:
             def log_message(self, *args) -> None:
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.host, self.port = "127.0.0.1", self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="ipp-printer", daemon=True)
         self.thread.start()

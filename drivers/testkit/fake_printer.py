@@ -13,7 +13,8 @@ from drivers.printers import registry
 
 
 class FakePrinter:
-    def __init__(self, language: str = "escpos", mode: str = "ok", host: str = "127.0.0.1"):
+    def __init__(self, language: str = "escpos", mode: str = "ok", host: str = "127.0.0.1", port: int = 0):
+        """`port` 0: any free one; else that port (a printer back on the address it had)."""
         self.language, self.mode = language, mode
         protocol = registry.get(language).status
         if protocol is None:
@@ -24,7 +25,7 @@ class FakePrinter:
         self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if mode == "stall":
             self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self._srv.bind((host, 0))
+        self._srv.bind((host, port))
         self._srv.listen(8)
         self._srv.settimeout(0.05)                 # accept() wakes up to notice close()
         self.host, self.port = self._srv.getsockname()[:2]

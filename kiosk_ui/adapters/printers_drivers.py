@@ -203,10 +203,11 @@ class DriverPrinters:
         return self._pending(self.queue.dismiss(job_id))
 
     def _pending(self, job: PendingJob) -> PendingPrint:
+        """`reprint`: it comes out marked as a copy (asked so, or the printer had received part of it)."""
         message = job.result.in_language(self.language()) if job.result is not None else job.message
         return PendingPrint(job.job_id, str(job.ref.get("order_number", job.ticket.order_number)),
                             str(job.ref.get("ticket_key", "")), job.printer, message, job.attempts,
-                            bool(job.ref.get("reprint", job.ticket.reprint)), str(job.ref.get("kind", "ticket")))
+                            bool(job.ref.get("reprint")) or job.ticket.reprint, str(job.ref.get("kind", "ticket")))
 
     @staticmethod
     def _say(result: PrintResult, lang: str) -> PrintResult:

@@ -112,6 +112,28 @@ def sale_message(result: SaleResult) -> str:
     return sold + (" " + tr("Sold offline: sent to the server when it is back.") if result.offline else "")
 
 
+@dataclass(frozen=True)
+class SoldView:
+    """The sold screen's headline: the sale, and in the same place when its tickets did not all print."""
+    headline: str            # "Order X: 2 tickets sold." (+ "2 tickets NOT printed.")
+    printed: bool            # False: shown in the attention colour (the buyer has no ticket yet)
+    what_to_do: str          # how to print them again; '' when nothing is missing
+
+
+def sold_view(result: SaleResult, unprinted: int, kind: str = "ticket") -> SoldView:
+    """`unprinted`: tickets (or badges) of the sale that did not come out (DeskFlow.unprinted)."""
+    headline = sale_message(result)
+    if not result.ok or unprinted <= 0:
+        return SoldView(headline, True, "")
+    badge = kind == "badge"
+    missing = (tr_n("{n} badge NOT printed.", "{n} badges NOT printed.", unprinted) if badge else
+               tr_n("{n} ticket NOT printed.", "{n} tickets NOT printed.", unprinted))
+    todo = " ".join((tr("The sale is recorded: do not sell it again."),
+                     tr('Check the printer, then tap "{again}". Later: Ticket desk, find the order, "{button}".',
+                        again=tr("Print the tickets again"), button=tr("Print badges") if badge else tr("Print tickets"))))
+    return SoldView(f"{headline}\n{missing}", False, todo)
+
+
 def receipt_for(target: SaleTarget, quote: CartQuote, payment: Payment, result: SaleResult,
                 sold_at: str = "") -> Receipt:
     """The buyer's receipt, in the event's language (drivers/printers/receipt.py prints it)."""

@@ -12,13 +12,15 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from kiosk_ui.i18n import tr
-from kiosk_ui.presenters.cart import parse_cents, sale_message, target_title
+from kiosk_ui.presenters.cart import parse_cents, sale_message, sold_view, target_title
+from kiosk_ui.presenters.colours import ORANGE
 from kiosk_ui.presenters.labels import PAYMENT_LABELS
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, BigToggle, Text, choose, field, paint, scroll_list
 from kiosk_ui.services import Payment
 
 GREEN, BLUE, GREY, DARK = (0.05, 0.55, 0.2, 1), (0.05, 0.45, 0.75, 1), (0.35, 0.35, 0.35, 1), (0.16, 0.20, 0.32, 1)
+SOLD = (0.05, 0.45, 0.2, 1)
 
 
 class SellScreen(BaseScreen):
@@ -238,7 +240,8 @@ class SoldScreen(BaseScreen):
     def __init__(self, ui, **kw):
         super().__init__(ui, **kw)
         self.headline = Text("", font=26, bold=True)
-        paint(self.headline, (0.05, 0.45, 0.2, 1))
+        paint(self.headline, SOLD)
+        self.what_to_do = ""                       # how to print again what did not print (first in the details)
         self.details = Text("", font=19)
         view, grid = scroll_list()
         grid.add_widget(self.details)
@@ -259,11 +262,11 @@ class SoldScreen(BaseScreen):
         return result
 
     def reprint_tickets(self):
-        last = self.ctl.sale.last
-        if last is None or not last.result.ok:
-            return None
-        result = self.ctl.print_order(last.result.order_number, self.ctl.sale.print_kind, reprint=True)
-        self.details.text = self._details(ticket_line=result.message)
+        """The tickets that did not print (else copies of all of them): DeskFlow.print_again."""
+        result = self.ctl.sale.print_again()
+        if result is not None:
+            self._headline()
+            self.details.text = self._details(ticket_line=result.message)
         return result
 
     def open_order(self) -> None:
@@ -278,19 +281,29 @@ class SoldScreen(BaseScreen):
         self.next_button.text, self.order_button.text = tr("New sale"), tr("Open the order")
 
     def refresh(self) -> None:
-        last = self.ctl.sale.last
-        self.headline.text = sale_message(last.result) if last is not None else tr("No sale yet.")
+        self._headline()
         self.details.text = self._details()
+
+    def _headline(self) -> None:
+        """The sale, and in the same place (attention colour) the tickets that did not print."""
+        last = self.ctl.sale.last
+        view = (sold_view(last.result, len(self.ctl.sale.unprinted()), self.ctl.sale.print_kind)
+                if last is not None else None)
+        self.headline.text = view.headline if view is not None else tr("No sale yet.")
+        self.headline.bg.rgba = SOLD if view is None or view.printed else ORANGE
+        self.what_to_do = view.what_to_do if view is not None else ""
 
     def _details(self, ticket_line: str = "", receipt_line: str = "") -> str:
         last = self.ctl.sale.last
         if last is None or not last.result.ok:
             return ""
         receipt = self.ctl.sale.last_receipt
-        lines = []
+        lines = [self.what_to_do, ""] if self.what_to_do else []
         if receipt is not None:
             lines += [f"{left}   {right}".strip() for left, right in receipt.rows() if left or right]
         tickets = ticket_line or (last.tickets.message if last.tickets is not None else "")
+        if not ticket_line and last.tickets is not None and not last.tickets.ok and not self.what_to_do:
+            tickets = tr("nothing left to print")   # printed since (print queue, ticket desk) or taken out of it
         printed = receipt_line or (last.receipt.message if last.receipt is not None else "")
         lines += ["", tr("Tickets: {what}", what=tickets), tr("Receipt: {what}", what=printed)]
         return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""A desk sale while the printer is off, walked in the real app rendered offscreen, against the real server and
+printers on 127.0.0.1 (tests/desk_printer_off_scenario.py): nothing listening, a printer that accepts and closes, one
+that accepts and never answers, then the printer back on the same address. The sale is recorded once; the sold
+screen says in its headline that the tickets did not print and how to print them; printed again (from the ticket
+desk, or the sold screen) they carry the same signed payloads, as originals; badges likewise."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.helpers import run_offscreen_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "test-artifacts" / "desk-printer-off"
+
+WORDS = {"en": {"not_printed": "2 tickets NOT printed.", "one": "1 ticket NOT printed.", "badge": "1 badge NOT printed.",
+                "recorded": "The sale is recorded: do not sell it again.", "again": '"Print the tickets again"',
+                "desk": '"Print tickets"', "desk_badge": '"Print badges"', "refused": "refused the connection",
+                "not": "Not printed.", "printed": "2 printed.", "none_left": "Tickets: nothing left to print"},
+         "fr": {"not_printed": "2 billets NON imprimés.", "one": "1 billet NON imprimé.", "badge": "1 badge NON imprimé.",
+                "recorded": "La vente est enregistrée : ne la refaites pas.", "again": "« Réimprimer les billets »",
+                "desk": "« Imprimer les billets »", "desk_badge": "« Imprimer les badges »", "refused": "refus",
+                "not": "Non imprimé.", "printed": "2 imprimés.", "none_left": "plus rien à imprimer"}}
+
+
+@pytest.fixture(scope="module", params=["en", "fr"])
+def res(request) -> tuple[str, dict]:
+    out = OUT / request.param
+    out.mkdir(parents=True, exist_ok=True)
+    run_offscreen_scenario("desk_printer_off_scenario.py", str(out), request.param)
+    return request.param, json.loads((out / "printer_off_results.json").read_text())
+
+
+def test_the_sale_is_kept_once_and_the_headline_says_the_tickets_did_not_print(res):
+    lang, r = res
+    w = WORDS[lang]
+    off = r["off"]
+    assert off["screen"] == "sold" and off["ok"] and not off["offline"]
+    assert off["sold_on_server"] == 2 and off["server_states"] == ["paid", "paid"]     # Confirm tapped twice: one sale
+    assert off["kiosk_orders"] == [[off["order"], "Hélène Dupont", 2]]
+    assert off["attention"] and off["headline"].endswith(w["not_printed"]), off["headline"]
+    todo = off["details"].split("\n")[0]                   # how to print them, first under the headline
+    for words in (w["recorded"], w["again"], w["desk"]):
+        assert words in todo, (words, todo)
+    assert w["refused"] in off["details"]                 # and why, from the printer
+    assert sorted(k for _, k, _ in off["pending"]) == sorted(off["keys"])   # kept on the device to print again
+    for name in ("printer_off_sold", "printer_jammed_sold", "badge_off_sold"):
+        img = Image.open(OUT / lang / f"{name}.png")
+        assert img.size[0] > 300 and len(set(img.convert("L").resize((60, 100)).tobytes())) > 4   # drawn, not blank
+
+
+def test_a_printer_that_closes_or_hangs_is_reported_within_its_timeout_and_nothing_is_queued_twice(res):
+    lang, r = res
+    w = WORDS[lang]
+    for mode in ("close", "hang"):
+        again = r[f"again_{mode}"]
+        assert again["accepted"] == 1 and not again["ok"] and w["not"] in again["message"]   # closed: reset or no answer
+        assert again["attention"] and again["pending"] == r["off"]["pending"]     # the same 2 kept, not 4
+        assert again["ui_blocked_ms"] < 10_000            # the printer's timeout (3 s), not forever
+
+
+def test_printed_from_the_ticket_desk_once_the_printer_is_back(res):
+    lang, r = res
+    w = WORDS[lang]
+    assert r["found"] == [[r["off"]["order"], "Hélène Dupont", 2]]    # found by the buyer's name
+    back = r["back"]
+    assert back["ok"] and back["message"] == w["printed"] and back["pending"] == 0
+    assert back["payloads"] == [True, True] and back["copy_marked"] == [False, False] and back["jobs"] == 2
+    assert not back["sold"]["attention"] and "\n" not in back["sold"]["headline"]   # the sold screen agrees
+    assert w["none_left"] in back["sold"]["details"]
+
+
+def test_print_again_on_the_sold_screen_prints_the_missing_ticket_as_an_original_then_copies(res):
+    lang, r = res
+    w = WORDS[lang]
+    assert r["off2"]["attention"] and r["off2"]["headline"].endswith(w["one"])
+    again = r["again_back"]
+    assert again["ok"] and again["second_ok"] and not again["attention"] and again["pending"] == []
+    assert again["payloads"] == [True] and again["copy_marked"] == [False, True]   # the buyer's only ticket: no mark
+
+
+def test_a_badge_sale_with_the_card_printer_off(res):
+    lang, r = res
+    w = WORDS[lang]
+    badge = r["badge_off"]
+    assert badge["ok"] and badge["sold_on_server"] == 1 and badge["attention"]
+    assert badge["headline"].endswith(w["badge"]) and w["desk_badge"] in badge["details"].split("\n")[0]
+    assert r["badge_back"] == {"ok": True, "message": r["badge_back"]["message"], "documents": 1, "pending": 0}
+
+
+def test_the_server_is_told_each_print_once(res):
+    _, r = res
+    o1, o2, o3 = r["off"]["order"], r["off2"]["order"], r["badge_off"]["order"]
+    assert r["server_actions"] == sorted([[o1, "print", 2], [o2, "print", 1], [o2, "reprint", 1], [o3, "print", 1]])
