@@ -163,7 +163,7 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     h.go("kiosk")
     kiosk = h.screen("kiosk")
     kiosk.find("A-1002")
-    result = kiosk.print_(kind="ticket")
+    result = kiosk.print_(kind="ticket", wait=True)
     printer.close()
     jobs = b"".join(printer.jobs)
     res["print"] = {"ok": result.ok, "printed": result.printed, "jobs": len(printer.jobs),
@@ -175,12 +175,12 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     shot("kiosk_order")
     with FakePrinter("escpos", mode="paper_out") as empty:
         ctl.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": empty.port, "name": "Desk printer"}])
-        kiosk.print_(kind="ticket")
+        kiosk.print_(kind="ticket", wait=True)
         res["print_paper_out"] = kiosk.message.text
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))             # a port nobody listens on: the printer is off
     ctl.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": dead.getsockname()[1], "name": "Desk printer"}])
-    off = kiosk.print_(kind="ticket")
+    off = kiosk.print_(kind="ticket", wait=True)
     dead.close()
     res["print_off"] = {"ok": off.ok, "message": kiosk.message.text}
     shot("kiosk_printer_off")

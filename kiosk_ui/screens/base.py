@@ -1,6 +1,11 @@
 """A screen with a title bar (title + Menu) over a body; `refresh()` re-renders from the controller."""
 from __future__ import annotations
 
+import logging
+import threading
+from typing import Callable, TypeVar
+
+from kivy.clock import Clock
 from kivy.metrics import dp, sp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
@@ -10,6 +15,8 @@ from kiosk_ui.i18n import tr
 from kiosk_ui.screens.widgets import GAP, TOUCH, BigButton, paint
 
 BG = (0.08, 0.09, 0.11, 1)
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class BaseScreen(Screen):
@@ -51,6 +58,24 @@ class BaseScreen(Screen):
     def portrait(self) -> bool:
         from kivy.core.window import Window     # the screen itself is not laid out yet on its first refresh
         return Window.height >= Window.width
+
+    def in_background(self, work: Callable[[], T], done: Callable[[T | None], object], wait: bool = False) -> T | None:
+        """Run `work` (a print: a jammed or switched-off printer takes its whole timeout to answer) off the UI
+        thread, then `done(result)` on the UI thread; `done(None)` when it raised (the log has the trace). `wait`:
+        run it here and return its result (tests)."""
+        def result_of() -> T | None:
+            try:
+                return work()
+            except Exception as exc:          # never lost silently: `done` tells the operator
+                log.exception("%s: failed in the background: %s", self.name, exc)
+                return None
+        if wait:
+            result = result_of()
+            done(result)
+            return result
+        threading.Thread(target=lambda: (lambda r: Clock.schedule_once(lambda *_: done(r)))(result_of()),
+                         name=f"{self.name}-print", daemon=True).start()
+        return None
 
     def guarded(self, action) -> None:
         """Run a protected action, asking for the PIN first when the kiosk is locked."""

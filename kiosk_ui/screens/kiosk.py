@@ -55,6 +55,8 @@ class KioskScreen(BaseScreen):
         for w in (row, self.message, view, printer_row, self.actions):
             self.body.add_widget(w)
         self.order_number: str | None = None
+        self.printing = False                      # a print is under way (in_background): its buttons wait
+        self.last_print = None                     # the outcome of the last print (tests)
         self.tickets: list[dict] = []
         self.selected_ticket: str | None = None
 
@@ -85,13 +87,23 @@ class KioskScreen(BaseScreen):
         self.message.text = tr("Order {o}", o=order_number)
         self.refresh()
 
-    def print_(self, kind: str, reprint: bool = False):
-        if not self.order_number:
+    def print_(self, kind: str, reprint: bool = False, wait: bool = False):
+        """Prints off the UI thread (a jammed printer takes its whole timeout); a tap while it prints prints
+        nothing more. `wait`: -> the result (tests); else None, and the message says the outcome when it is done."""
+        if not self.order_number or self.printing:
             return None
         keys = (self.selected_ticket,) if reprint and self.selected_ticket else None
-        result = self.ctl.print_order(self.order_number, kind, reprint, keys)
-        self.message.text = (tr_n("{n} printed.", "{n} printed.", result.printed) if result.ok else result.message)
-        return result
+        order = self.order_number
+        self.printing = True
+        self.message.text = tr("Printing…")
+        self.refresh()
+        return self.in_background(lambda: self.ctl.print_order(order, kind, reprint, keys), self._printed, wait)
+
+    def _printed(self, result) -> None:
+        self.printing, self.last_print = False, result
+        self.message.text = (tr("Printing failed: see the log.") if result is None else
+                             tr_n("{n} printed.", "{n} printed.", result.printed) if result.ok else result.message)
+        self.refresh()
 
     def validate_payment(self) -> None:
         problem = self.ctl.not_permitted("validate_payment")
@@ -284,7 +296,7 @@ class KioskScreen(BaseScreen):
         self.actions.cols = 3 if self.portrait else 6
         has_order = bool(self.order_number)
         for name in ("print", "badge", "reprint", "exchange", "refund", "email"):
-            self.buttons[name].disabled = not has_order
+            self.buttons[name].disabled = not has_order or (self.printing and name in ("print", "badge", "reprint"))
         self.buttons["refund"].disabled = not has_order or not self.ctl.services.desk.available
         self.buttons["email"].disabled = not has_order or not self.ctl.services.desk.available
         self.buttons["pay"].disabled = not any(t["state"] == "unpaid" for t in self.tickets)

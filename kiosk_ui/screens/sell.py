@@ -242,6 +242,8 @@ class SoldScreen(BaseScreen):
         self.headline = Text("", font=26, bold=True)
         paint(self.headline, SOLD)
         self.what_to_do = ""                       # how to print again what did not print (first in the details)
+        self.printing = False                      # a print is under way (in_background): its buttons wait
+        self.last_print = None                     # the outcome of the last print (tests)
         self.details = Text("", font=19)
         view, grid = scroll_list()
         grid.add_widget(self.details)
@@ -256,18 +258,41 @@ class SoldScreen(BaseScreen):
         for w in (self.headline, view, actions):
             self.body.add_widget(w)
 
-    def reprint_receipt(self):
-        result = self.ctl.sale.print_receipt()
-        self.details.text = self._details(receipt_line=result.message if not result.ok else tr("Receipt printed."))
-        return result
+    def reprint_receipt(self, wait: bool = False):
+        """Off the UI thread, like the tickets (`wait`: -> the result, for tests)."""
+        if self.printing:
+            return None
+        self._printing(True)
 
-    def reprint_tickets(self):
-        """The tickets that did not print (else copies of all of them): DeskFlow.print_again."""
-        result = self.ctl.sale.print_again()
-        if result is not None:
+        def done(result) -> None:
+            self._printing(False, result)
+            line = (tr("Printing failed: see the log.") if result is None else
+                    result.message if not result.ok else tr("Receipt printed."))
+            self.details.text = self._details(receipt_line=line)
+        return self.in_background(self.ctl.sale.print_receipt, done, wait)
+
+    def reprint_tickets(self, wait: bool = False):
+        """The tickets that did not print (else copies of all of them): DeskFlow.print_again, off the UI thread (a
+        jammed printer takes its whole timeout); a tap while it prints prints nothing more."""
+        last = self.ctl.sale.last
+        if self.printing or last is None or not last.result.ok:
+            return None
+        self._printing(True)
+
+        def done(result) -> None:
+            self._printing(False, result)
             self._headline()
-            self.details.text = self._details(ticket_line=result.message)
-        return result
+            self.details.text = self._details(ticket_line=tr("Printing failed: see the log.") if result is None
+                                              else result.message)
+        return self.in_background(self.ctl.sale.print_again, done, wait)
+
+    def _printing(self, on: bool, result=None) -> None:
+        self.printing = on
+        if not on:
+            self.last_print = result
+        self.receipt_button.disabled = self.tickets_button.disabled = on
+        if on:
+            self.details.text = self._details(ticket_line=tr("Printing…"))
 
     def open_order(self) -> None:
         last = self.ctl.sale.last
