@@ -212,8 +212,17 @@ def main(out: Path, lang: str) -> dict:
                                  "documents": len(cards.documents), "pending": len(ctl.pending_prints())}
         finally:
             cards.close()
+        # 6. one more sale while the printer is off, printed from the print queue ("Print all again") once it is back
+        res["off3"] = sale3 = sell(1, "Chloé Roux")
+        with FakePrinter("zpl", port=zpl_port) as zpl:
+            h.go("kiosk")
+            results, timing = tap(kiosk_screen, lambda: kiosk_screen.retry_queued(None))
+            assert wait_for(lambda: [j for j in zpl.jobs if j], 10)
+            res["queue_back"] = dict(printed(zpl.jobs, sale3["keys"]), ok=[r.ok for _, r in results],
+                                     message=kiosk_screen.message.text, pending=len(ctl.pending_prints()),
+                                     second_tap=timing["second_tap"])
         # what the server was told: each sale once, each print once (an original unless asked as a copy)
-        orders = {sale["order"], sale2["order"], badge["order"]}
+        orders = {sale["order"], sale2["order"], badge["order"], sale3["order"]}
         assert wait_for(lambda: door.ledger.outbox_size() == 0, 30), "the kiosk's actions never reached the server"
         res["server_actions"] = sorted([a["order_number"], a["action"], len(a["tickets"])]
                                        for a in store.kiosk_actions(ORG) if a.get("order_number") in orders)

@@ -95,7 +95,16 @@ def test_a_badge_sale_with_the_card_printer_off(res):
     assert r["badge_back"] == {"ok": True, "message": r["badge_back"]["message"], "documents": 1, "pending": 0}
 
 
+def test_printed_from_the_print_queue_once_the_printer_is_back(res):
+    lang, r = res
+    q = r["queue_back"]
+    assert q["ok"] == [True] and q["pending"] == 0 and q["second_tap"] is None
+    assert q["message"] == ("1 printed." if lang == "en" else "1 imprimé.")
+    assert q["payloads"] == [True] and q["copy_marked"] == [False] and q["jobs"] == 1
+
+
 def test_the_server_is_told_each_print_once(res):
     _, r = res
-    o1, o2, o3 = r["off"]["order"], r["off2"]["order"], r["badge_off"]["order"]
-    assert r["server_actions"] == sorted([[o1, "print", 2], [o2, "print", 1], [o2, "reprint", 1], [o3, "print", 1]])
+    o1, o2, o3, o4 = r["off"]["order"], r["off2"]["order"], r["badge_off"]["order"], r["off3"]["order"]
+    assert r["server_actions"] == sorted([[o1, "print", 2], [o2, "print", 1], [o2, "reprint", 1], [o3, "print", 1],
+                                          [o4, "print", 1]])

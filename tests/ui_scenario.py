@@ -192,7 +192,7 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     h.close_popup()
     with FakePrinter("escpos") as fixed:
         ctl.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": fixed.port, "name": "Desk printer"}])
-        kiosk.retry_queued(None)
+        kiosk.retry_queued(None, wait=True)
         res["print_queue_after"] = {"message": kiosk.message.text, "left": len(ctl.pending_prints()),
                                     "jobs": len([j for j in fixed.jobs if j])}
     kiosk.find("A-1004")

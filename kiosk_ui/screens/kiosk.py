@@ -228,16 +228,25 @@ class KioskScreen(BaseScreen):
                                [(tr("Print again"), lambda: self.retry_queued(job.job_id)),
                                 (tr("Do not print it"), lambda: self.dismiss_queued(job.job_id))])
 
-    def retry_queued(self, job_id: int | None):
-        """On the printer chosen now (the one it failed on may be the broken one)."""
+    def retry_queued(self, job_id: int | None, wait: bool = False):
+        """On the printer chosen now (the one it failed on may be the broken one); off the UI thread like `print_`."""
+        if self.printing:
+            return None
         kinds = {p.kind for p in self.ctl.pending_prints() if job_id is None or p.job_id == job_id}
         printer = self.ctl.printer_for("badge" if kinds == {"badge"} else "ticket")
-        results = self.ctl.retry_prints(job_id, printer.printer_id if printer and len(kinds) == 1 else None)
-        failed = [r for _, r in results if not r.ok]
-        done = sum(1 for _, r in results if r.ok)
-        self.message.text = failed[0].message if failed else tr_n("{n} printed.", "{n} printed.", done)
+        chosen = printer.printer_id if printer and len(kinds) == 1 else None
+        self.printing = True
+        self.message.text = tr("Printing…")
         self.refresh()
-        return results
+        return self.in_background(lambda: self.ctl.retry_prints(job_id, chosen), self._retried, wait)
+
+    def _retried(self, results) -> None:
+        self.printing, self.last_print = False, results
+        failed = [r for _, r in results or [] if not r.ok]
+        done = sum(1 for _, r in results or [] if r.ok)
+        self.message.text = (tr("Printing failed: see the log.") if results is None else failed[0].message if failed
+                             else tr_n("{n} printed.", "{n} printed.", done))
+        self.refresh()
 
     def dismiss_queued(self, job_id: int) -> None:
         job = self.ctl.dismiss_print(job_id)
