@@ -221,8 +221,19 @@ def main(out: Path, lang: str) -> dict:
             res["queue_back"] = dict(printed(zpl.jobs, sale3["keys"]), ok=[r.ok for _, r in results],
                                      message=kiosk_screen.message.text, pending=len(ctl.pending_prints()),
                                      second_tap=timing["second_tap"])
+        # 7. a printer that takes the job then stops answering: the ticket may have come out, so once the printer
+        #    is back it prints marked as a copy (never two originals)
+        res["off4"] = sale4 = sell(1, "Marc Blanc")
+        with FakePrinter("zpl", mode="stall", port=zpl_port):
+            stalled, _ = tap(sold, sold.reprint_tickets)
+            res["stalled"] = dict(sold_state(), ok=stalled.ok, message=stalled.message,
+                                  copy=[p.reprint for p in ctl.pending_prints()])
+        with FakePrinter("zpl", port=zpl_port) as zpl:
+            after, _ = tap(sold, sold.reprint_tickets)
+            assert wait_for(lambda: [j for j in zpl.jobs if j], 10)
+            res["stalled_back"] = dict(printed(zpl.jobs, sale4["keys"]), ok=after.ok, pending=len(ctl.pending_prints()))
         # what the server was told: each sale once, each print once (an original unless asked as a copy)
-        orders = {sale["order"], sale2["order"], badge["order"], sale3["order"]}
+        orders = {sale["order"], sale2["order"], badge["order"], sale3["order"], sale4["order"]}
         assert wait_for(lambda: door.ledger.outbox_size() == 0, 30), "the kiosk's actions never reached the server"
         res["server_actions"] = sorted([a["order_number"], a["action"], len(a["tickets"])]
                                        for a in store.kiosk_actions(ORG) if a.get("order_number") in orders)

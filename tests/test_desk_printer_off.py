@@ -103,8 +103,15 @@ def test_printed_from_the_print_queue_once_the_printer_is_back(res):
     assert q["payloads"] == [True] and q["copy_marked"] == [False] and q["jobs"] == 1
 
 
+def test_a_ticket_the_printer_may_have_printed_comes_out_again_as_a_copy(res):
+    _, r = res
+    stalled, back = r["stalled"], r["stalled_back"]
+    assert not stalled["ok"] and stalled["attention"] and stalled["copy"] == [True]   # took the job, then silent
+    assert back["ok"] and back["pending"] == 0 and back["payloads"] == [True] and back["copy_marked"] == [True]
+
+
 def test_the_server_is_told_each_print_once(res):
     _, r = res
-    o1, o2, o3, o4 = r["off"]["order"], r["off2"]["order"], r["badge_off"]["order"], r["off3"]["order"]
+    o1, o2, o3, o4, o5 = (r[k]["order"] for k in ("off", "off2", "badge_off", "off3", "off4"))
     assert r["server_actions"] == sorted([[o1, "print", 2], [o2, "print", 1], [o2, "reprint", 1], [o3, "print", 1],
-                                          [o4, "print", 1]])
+                                          [o4, "print", 1], [o5, "reprint", 1]])
