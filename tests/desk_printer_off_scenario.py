@@ -200,6 +200,12 @@ def main(out: Path, lang: str) -> dict:
             second, _ = tap(sold, sold.reprint_tickets)
             assert wait_for(lambda: len([j for j in zpl.jobs if j]) >= 2, 10)
             res["again_back"].update(printed(zpl.jobs, sale2["keys"]), second_ok=second.ok)
+        with FakePrinter("escpos", port=receipt_port) as receipts:      # the receipt printer back too
+            receipt, timing = tap(sold, sold.reprint_receipt)
+            assert wait_for(lambda: [j for j in receipts.jobs if j], 10)
+            res["receipt_back"] = {"ok": receipt.ok, "second_tap": timing["second_tap"],
+                                   "details": sold.details.text.split("\n")[-1],
+                                   "has_order": any(sale2["order"].encode() in j for j in receipts.jobs)}
         # 5. badges: the card printer is off, then back (found at the ticket desk, "Print badges")
         res["badge_off"] = badge = sell(1, "Jean Martin", "badge")
         shot("badge_off_sold")

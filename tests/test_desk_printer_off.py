@@ -86,6 +86,13 @@ def test_print_again_on_the_sold_screen_prints_the_missing_ticket_as_an_original
     assert again["payloads"] == [True] and again["copy_marked"] == [False, True]   # the buyer's only ticket: no mark
 
 
+def test_the_receipt_printed_again_once_its_printer_is_back(res):
+    lang, r = res
+    receipt = r["receipt_back"]
+    assert receipt["ok"] and receipt["has_order"] and receipt["second_tap"] is None
+    assert receipt["details"] == ("Receipt: Receipt printed." if lang == "en" else "Reçu : Reçu imprimé."), receipt
+
+
 def test_a_badge_sale_with_the_card_printer_off(res):
     lang, r = res
     w = WORDS[lang]

@@ -262,7 +262,7 @@ class SoldScreen(BaseScreen):
         """Off the UI thread, like the tickets (`wait`: -> the result, for tests)."""
         if self.printing:
             return None
-        self._printing(True)
+        self._printing(True, receipt=True)
 
         def done(result) -> None:
             self._printing(False, result)
@@ -286,13 +286,14 @@ class SoldScreen(BaseScreen):
                                               else result.message)
         return self.in_background(self.ctl.sale.print_again, done, wait)
 
-    def _printing(self, on: bool, result=None) -> None:
+    def _printing(self, on: bool, result=None, receipt: bool = False) -> None:
         self.printing = on
         if not on:
             self.last_print = result
         self.receipt_button.disabled = self.tickets_button.disabled = on
         if on:
-            self.details.text = self._details(ticket_line=tr("Printing…"))
+            self.details.text = (self._details(receipt_line=tr("Printing…")) if receipt else
+                                 self._details(ticket_line=tr("Printing…")))
 
     def open_order(self) -> None:
         last = self.ctl.sale.last
