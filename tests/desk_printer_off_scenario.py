@@ -137,7 +137,7 @@ def main(out: Path, lang: str) -> dict:
             last = ctl.sale.last
             return dict(sold_state(), screen=h.ui.manager.current, ok=last.result.ok, order=last.result.order_number,
                         keys=list(last.result.ticket_keys), offline=last.result.offline,
-                        sold_on_server=event_sold() - sold_before,
+                        sold_on_server=event_sold() - sold_before, cart_after=sum(ctl.sale.cart.values()),
                         server_states=[store.ticket(k)["order_status"] for k in last.result.ticket_keys],
                         kiosk_orders=[list(o) for o in orders_of(door.search(buyer))])
 

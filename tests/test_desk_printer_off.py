@@ -40,6 +40,7 @@ def test_the_sale_is_kept_once_and_the_headline_says_the_tickets_did_not_print(r
     off = r["off"]
     assert off["screen"] == "sold" and off["ok"] and not off["offline"]
     assert off["sold_on_server"] == 2 and off["server_states"] == ["paid", "paid"]     # Confirm tapped twice: one sale
+    assert off["cart_after"] == 0                          # nothing left in the cart to sell again by mistake
     assert off["kiosk_orders"] == [[off["order"], "Hélène Dupont", 2]]
     assert off["attention"] and off["headline"].endswith(w["not_printed"]), off["headline"]
     todo = off["details"].split("\n")[0]                   # how to print them, first under the headline
