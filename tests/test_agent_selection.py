@@ -143,6 +143,12 @@ def test_the_organisers_config_command_follows_the_same_rule(tmp_path, broker):
         assert server.send_command(ORG, "gate-a", "config", config={"zones": [9]})
         assert wait_for(lambda: sum("config refused" in w for _t, w in door.sync.rejections) == 2)
         assert door.sync.stats["commands"] == before and (door.ledger.get_setting("policy") or {}).get("gate") != "east"
+        # each refusal is reported to the organiser (the door's cmd_result, stored by the server)
+        results = lambda: [json.loads(b)["result"] for (b,) in store.q("SELECT body FROM scans WHERE type='cmd_result'")]  # noqa: E731
+        assert wait_for(lambda: len(results()) == 2)
+        why = sorted(r["rejected"] for r in results())
+        assert why[0].startswith(f"config refused, nothing changed: event {event + 50} is not known on this device")
+        assert why[1].startswith("config refused, nothing changed: zone 9 is not a zone"), why
         assert server.send_command(ORG, "gate-a", "config", config={"events": [event], "zones": [2], "gate": "east"})
         assert wait_for(lambda: (door.ledger.get_setting("policy") or {}).get("gate") == "east")
         assert door.ledger.get_setting("policy")["zones"] == [2]

@@ -37,13 +37,16 @@ class MemorySeen:
         return True
 
 
+MAX_AGE = 600.0          # seconds a signed server message stays fresh (a command queued longer is refused)
+
+
 class ReplayGuard:
     """Refuses a signed server message seen before (by id) or too old for the estimated server time.
 
     `seen` keeps the ids (the device's ledger: a restart forgets nothing); ids older than the freshness window are
     forgotten, since the age check refuses those messages anyway."""
 
-    def __init__(self, max_age: float = 600.0, seen: SeenIds | None = None):
+    def __init__(self, max_age: float = MAX_AGE, seen: SeenIds | None = None):
         self.max_age = max_age
         self.seen: SeenIds = seen if seen is not None else MemorySeen()
 

@@ -521,10 +521,16 @@ class DeviceSync:
             last = float(self._ledger.get_setting(CMD_SETTING, 0.0))
             if float(body["ts"]) <= last:
                 raise Rejected("command older than the last one executed (replayed)")
-            result = run_command(self._ledger, body, self.keyring.pretix if self.keyring else ())
+            try:
+                with self._ledger.savepoint():    # refused by the command itself (a config the event data contradicts)
+                    result = run_command(self._ledger, body, self.keyring.pretix if self.keyring else ())
+            except Rejected as exc:           # nothing it wrote stays; the organiser sees why (`server device commands`)
+                self._reject(topics.cmd(self.org, self.device), str(exc))
+                result = {"rejected": str(exc)}
+            else:
+                self.stats["commands"] += 1      # counted before the commit makes its effects visible
             self._ledger.set_setting(CMD_SETTING, float(body["ts"]))
             self._ledger.enqueue("cmd_result", CmdResult(str(body["id"]), result, self.device).to_wire())
-            self.stats["commands"] += 1          # counted before the commit makes its effects visible
         if body.get("cmd") == "wipe":
             self._ledger.set_setting(BUNDLE_SETTING, None)
             self._bundle_version = 0

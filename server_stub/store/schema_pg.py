@@ -157,4 +157,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX scans_annulled ON scans(ref_uuid) WHERE kind = 'annul';
     """,
+    # 12 (SQLite 14): the signed commands the organiser sent to each device (`server device configure`); their results are
+    #     the devices' cmd_result rows in scans (scan_uuid = command_id)
+    """
+    CREATE TABLE device_commands (command_id TEXT PRIMARY KEY, org TEXT NOT NULL, device_id TEXT NOT NULL,
+        cmd TEXT NOT NULL, args TEXT NOT NULL, sent_at DOUBLE PRECISION NOT NULL);
+    CREATE INDEX device_commands_device ON device_commands(device_id, sent_at);
+    """,
 )

@@ -8,10 +8,11 @@ from typing import Callable
 from agent.ticket_format import Ticket
 from server_stub.model import DEFAULT_VALIDITY_MARGIN_H, validity_window
 from server_stub.store.base import NotFound
+from server_stub.store.device_commands import DeviceCommandsMixin
 from server_stub.store.reports import MailStatusMixin, TillRequestsMixin
 
 
-class SqlStore(TillRequestsMixin, MailStatusMixin):
+class SqlStore(TillRequestsMixin, MailStatusMixin, DeviceCommandsMixin):
     """Implements `server_stub.store.ServerStore`. Thread-safe (one connection under a lock)."""
 
     # -- settings ----------------------------------------------------------------------------------------------

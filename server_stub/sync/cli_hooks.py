@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -107,15 +108,19 @@ def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig 
             "version": version, "bytes": total, "seconds": round(time.monotonic() - started, 3)}
 
 
-def command(store: SyncStore, org: str, device: str, cmd: str, broker: BrokerConfig | str | None, **fields) -> bool:
-    """Send one signed command (wipe, reset_ticket, config) to a device; True once the broker holds it (QoS 1,
-    queued in the device's persistent session while it is offline)."""
+def command(store: SyncStore, org: str, device: str, cmd: str, broker: BrokerConfig | str | None,
+            timeout: float = 10.0, **fields) -> str:
+    """Send one signed command (wipe, reset_ticket, config) to a device; its id once the broker holds it (QoS 1,
+    queued in the device's persistent session while it is offline). TimeoutError: not acknowledged in time."""
     transport = _transport(broker_config(broker), "cmd", f"{org}-cmd-{int(time.time() * 1000) % 10**9}",
                            clean_start=True)
     server = SyncServer(store, transport, name="cmd", ingest=False, announce=False, orgs=[org]).start()
+    command_id = uuid.uuid4().hex
     try:
         connect_or_explain(transport)
-        return server.send_command(org, device, cmd, **fields)
+        if not server.send_command(org, device, cmd, wait=timeout, command_id=command_id, **fields):
+            raise TimeoutError(f"the broker did not acknowledge the command within {timeout:g} s")
+        return command_id
     finally:
         server.stop()
 

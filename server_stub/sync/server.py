@@ -150,11 +150,11 @@ class SyncServer:
     def _presence(self, state: str) -> bytes:
         return json.dumps(ServerStatus(state, self.name, time.time()).to_wire()).encode()
 
-    def _sign(self, org: str, body: dict) -> bytes:
+    def _sign(self, org: str, body: dict, msg_id: str | None = None) -> bytes:
         key = self._keys.get(org)
         if key is None:
             key = self._keys[org] = self.store.server_key(org)
-        return seal(dict(body, org=org, id=uuid.uuid4().hex, ts=time.time()), key.sign)
+        return seal(dict(body, org=org, id=msg_id or uuid.uuid4().hex, ts=time.time()), key.sign)
 
     def _reject(self, topic: str, reason: str) -> None:
         log.warning("sync server %s: rejected message on %s: %s", self.name, topic, reason)
@@ -495,10 +495,12 @@ class SyncServer:
             self.stats["bundles"] += 1
         return ok
 
-    def send_command(self, org: str, device: str, cmd: str, wait: float | None = 5.0, **fields) -> bool:
-        """A signed command to one device: wipe | reset_ticket (ticket_key, event_id, reason) | config (config={...})."""
+    def send_command(self, org: str, device: str, cmd: str, wait: float | None = 5.0, command_id: str | None = None,
+                     **fields) -> bool:
+        """A signed command to one device: wipe | reset_ticket (ticket_key, event_id, reason) | config (config={...}).
+        `command_id`: its message id (the device's `cmd_result` names it); default a fresh one."""
         body = Command(cmd, device, fields).to_wire()
-        return self.transport.publish(topics.cmd(org, device), self._sign(org, body), wait=wait)
+        return self.transport.publish(topics.cmd(org, device), self._sign(org, body, command_id), wait=wait)
 
     # -- announcer ---------------------------------------------------------------------------------------------
     def _announce_loop(self) -> None:

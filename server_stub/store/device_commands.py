@@ -1,0 +1,48 @@
+"""The signed commands the organiser sent to a device (`ticketgate server device configure`), and what became of
+each: the device's `cmd_result` (stored whole in `scans`, its scan_uuid the command's id) says applied or rejected.
+Plain SQL on purpose: the same statements serve a PostgreSQL store."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from agent.sync.clock import MAX_AGE as STALE_AFTER     # a device refuses a command older than this
+from server_stub.store.base import StoreBase
+
+
+def outcome(result: Any, sent_at: float, now: float) -> str:
+    """A command's state for the organiser, from the device's `result` (None: no cmd_result received yet)."""
+    if result is None:
+        if now - sent_at > STALE_AFTER:
+            return (f"no result after {STALE_AFTER / 60:g} min: a device offline longer refuses the command as too old "
+                    "(send it again once the device is online)")
+        return "pending"
+    if isinstance(result, dict) and "rejected" in result:
+        return f"rejected: {result['rejected']}"
+    notice = result.get("notice") if isinstance(result, dict) else None
+    return f"applied ({notice})" if notice else "applied"
+
+
+class DeviceCommandsMixin(StoreBase):
+    def record_command(self, org: str, device_id: str, command_id: str, cmd: str, args: dict,
+                       sent_at: float | None = None) -> None:
+        with self.tx() as c:
+            c.execute("INSERT INTO device_commands(command_id, org, device_id, cmd, args, sent_at) VALUES (?,?,?,?,?,?)",
+                      (command_id, org, device_id, cmd, json.dumps(args, sort_keys=True),
+                       time.time() if sent_at is None else sent_at))
+
+    def device_commands(self, device_id: str, now: float | None = None) -> list[dict]:
+        """The commands sent to the device, newest first: {command_id, cmd, args, sent_at, status, result,
+        answered_at} (result and answered_at None while no cmd_result came back)."""
+        rows = self.q("SELECT d.command_id, d.cmd, d.args, d.sent_at, s.body, s.received_at FROM device_commands d "
+                      "LEFT JOIN scans s ON s.scan_uuid = d.command_id AND s.type = 'cmd_result' "
+                      "AND s.device_id = d.device_id WHERE d.device_id = ? ORDER BY d.sent_at DESC, d.command_id",
+                      (device_id,))
+        now = time.time() if now is None else now
+        out = []
+        for command_id, cmd, args, sent_at, body, answered_at in rows:
+            result = json.loads(body).get("result") if body else None
+            out.append({"command_id": command_id, "cmd": cmd, "args": json.loads(args), "sent_at": sent_at,
+                        "status": outcome(result, sent_at, now), "result": result, "answered_at": answered_at})
+        return out
