@@ -15,7 +15,7 @@ DIRECTIONS = ["in", "out", "alternate"]     # alternate: no fixed direction (Dev
 
 def add_parsers(dv, add, broker_flags) -> None:
     c = add(dv, "configure", "set a device's mode, events, zones, direction or gate (a signed command; a device "
-                             "offline gets it when it comes back within 10 min)")
+                             "offline gets it when it comes back, within 7 days)")
     c.add_argument("device_id")
     c.add_argument("--mode", choices=MODES)
     c.add_argument("--events", default=None, help="comma-separated event ids it admits ('' for all it holds)")

@@ -143,3 +143,32 @@ def test_blocks_and_payment_validation_reach_devices_live(two_gates):
     store.validate_payment(pending["number"])
     assert wait_for(lambda: b.ledger.ticket(key)["order_status"] == "paid")
     assert b.scan(payload).accepted
+
+
+def test_a_command_queued_for_hours_while_the_door_was_off_is_applied_and_its_replay_refused(two_gates):
+    """The organiser set a door from the office the evening before; the door was switched off and found the command
+    at the broker the next morning. It was refused as "stale" (older than the 10-minute window of live messages), so
+    the door kept its old settings. A command is now taken up to 7 days old (its broker session); its replay is still
+    refused (by id, and as no newer than the last command executed), and one older than 7 days as stale."""
+    import uuid
+
+    from agent.sync import topics
+    from agent.sync.messages import Command
+    from agent.sync.signed import seal
+    store, server, a, b, payloads, keys = two_gates
+    key = store.server_key(ORG)
+
+    def sent_ago(seconds: float, config: dict) -> bytes:
+        body = Command("config", "gate-a", {"config": config}).to_wire()
+        return seal(dict(body, org=ORG, id=uuid.uuid4().hex, ts=time.time() - seconds), key.sign)
+
+    evening = sent_ago(12 * 3600, {"gate": "east"})
+    assert server.transport.publish(topics.cmd(ORG, "gate-a"), evening, wait=5.0)
+    assert wait_for(lambda: a.ledger.get_setting("policy", {}).get("gate") == "east")
+    refused = len(a.sync.rejections)
+    assert server.transport.publish(topics.cmd(ORG, "gate-a"), evening, wait=5.0)          # the same, replayed
+    assert server.transport.publish(topics.cmd(ORG, "gate-a"), sent_ago(8 * 86400, {"gate": "west"}), wait=5.0)
+    assert wait_for(lambda: len(a.sync.rejections) == refused + 2)
+    reasons = [why for _, why in list(a.sync.rejections)[refused:]]
+    assert "replayed" in reasons[0] and "stale" in reasons[1], reasons
+    assert a.ledger.get_setting("policy", {}).get("gate") == "east"

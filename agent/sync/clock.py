@@ -37,7 +37,11 @@ class MemorySeen:
         return True
 
 
-MAX_AGE = 600.0          # seconds a signed server message stays fresh (a command queued longer is refused)
+MAX_AGE = 600.0          # seconds a signed server message stays fresh
+# A command (config, wipe, reset_ticket) waits at the broker for a device offline as long as its session lasts
+# (agent.sync.transport.BrokerConfig.session_expiry): its replay is refused by its id and by being no newer than the
+# last command executed, not by its age.
+COMMAND_MAX_AGE = 7 * 24 * 3600.0
 
 
 class ReplayGuard:
@@ -50,12 +54,12 @@ class ReplayGuard:
         self.max_age = max_age
         self.seen: SeenIds = seen if seen is not None else MemorySeen()
 
-    def check(self, msg_id: object, ts: object, server_now: float | None) -> str | None:
+    def check(self, msg_id: object, ts: object, server_now: float | None, max_age: float | None = None) -> str | None:
         """None when fresh (and remember it), else the reason it is refused. `server_now` None: never synced,
-        only the id is checked."""
+        only the id is checked. `max_age`: this message's own window (default the guard's)."""
         if not isinstance(msg_id, str) or not msg_id or not isinstance(ts, (int, float)):
             return "message without id/ts"
-        if server_now is not None and abs(server_now - ts) > self.max_age:
+        if server_now is not None and abs(server_now - ts) > (self.max_age if max_age is None else max_age):
             return f"stale message ({server_now - ts:.0f} s old)"
         forget = server_now - 2 * self.max_age if server_now is not None else None
         if not self.seen.remember(msg_id, float(ts), forget):

@@ -31,7 +31,7 @@ from agent.sync import topics
 from agent.sync.apply import BUNDLE_SETTING, FullBundleStager, apply_bundle, apply_live, apply_update, current_bundle
 from agent.sync.bundle import AlreadyHeld, Assembler, DeltaMismatch, Pending, check_manifest, is_chunk, section
 from agent.clock import ServerClock, StepDetector, boot_clock
-from agent.sync.clock import ReplayGuard, offset
+from agent.sync.clock import COMMAND_MAX_AGE, ReplayGuard, offset
 from agent.sync.hello import Greeter
 from agent.sync.messages import (Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, DeskAnswer, DeskRequest, Hello,
                                  LIVE_FORM, Update, UpdateSets)
@@ -517,7 +517,7 @@ class DeviceSync:
         from agent.sync.commands import run_command
         Command.from_wire(body)
         with self._ledger.transaction():          # remembered, executed and reported together, or not at all
-            self._fresh(body)
+            self._fresh(body, max_age=COMMAND_MAX_AGE)     # queued while the device was off: taken for days
             last = float(self._ledger.get_setting(CMD_SETTING, 0.0))
             if float(body["ts"]) <= last:
                 raise Rejected("command older than the last one executed (replayed)")
@@ -536,13 +536,13 @@ class DeviceSync:
             self._bundle_version = 0
         self.on_change("command")
 
-    def _fresh(self, body: dict[str, Any], any_age: bool = False) -> None:
+    def _fresh(self, body: dict[str, Any], any_age: bool = False, max_age: float | None = None) -> None:
         """Judged on the stored server-time estimate (from before a restart too), never on the raw wall clock.
-        `any_age`: only a replay of the same id is refused."""
+        `any_age`: only a replay of the same id is refused; `max_age`: this kind's window (default 10 min)."""
         now = self.server_clock.now(self._ledger.clock_estimate())
         if any_age and isinstance(body.get("ts"), (int, float)):
             now = float(body["ts"])                  # its age is not judged; its id is remembered as usual
-        reason = self.guard.check(body.get("id"), body.get("ts"), now)
+        reason = self.guard.check(body.get("id"), body.get("ts"), now, max_age)
         if reason:
             raise Rejected(reason)
 

@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from agent.sync.clock import MAX_AGE as STALE_AFTER     # a device refuses a command older than this
+from agent.sync.clock import COMMAND_MAX_AGE as STALE_AFTER     # the broker keeps a command this long
 from server_stub.store.base import StoreBase
 
 
@@ -15,8 +15,8 @@ def outcome(result: Any, sent_at: float, now: float) -> str:
     """A command's state for the organiser, from the device's `result` (None: no cmd_result received yet)."""
     if result is None:
         if now - sent_at > STALE_AFTER:
-            return (f"no result after {STALE_AFTER / 60:g} min: a device offline longer refuses the command as too old "
-                    "(send it again once the device is online)")
+            return (f"no result after {STALE_AFTER / 86400:g} days: the broker no longer keeps it for a device offline "
+                    "that long (send it again once the device is online)")
         return "pending"
     if isinstance(result, dict) and "rejected" in result:
         return f"rejected: {result['rejected']}"
