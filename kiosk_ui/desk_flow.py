@@ -7,20 +7,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from drivers.printers.model import PrintResult
-from drivers.printers.receipt import Receipt
+from drivers.printers.receipt import Receipt, ReceiptLine
 from drivers.printers.wording import when
 from kiosk_ui import i18n
 from kiosk_ui.presenters.cart import CartView, PaymentView, cart_view, payment_view, receipt_for
+from kiosk_ui.presenters.till import z_rows
 from kiosk_ui.services import CartQuote, DeskResult, Payment, SaleResult, SaleTarget
 
 if TYPE_CHECKING:
     from kiosk_ui.controller import Controller
 
 log = logging.getLogger(__name__)
+RECEIPTS = "desk_receipts"       # ledger setting: the receipts of the last sales, to print again from the ticket desk
+RECEIPTS_KEPT = 200
 # the worker failed (the log says why): the sale may be recorded without its prints, so the operator looks first
 SALE_FAILED = "The sale did not finish: look up the last order at the ticket desk before selling again."
 
@@ -150,6 +153,7 @@ class DeskFlow:
         tickets = self.ctl.print_order(result.order_number, self.print_kind)
         first_ms = (time.perf_counter() - started) * 1000
         self.last_receipt = receipt_for(target, quote, payment, result, self._now_text(target))
+        self._keep_receipt(self.last_receipt)
         self.last = SaleOutcome(result, tickets, self.print_receipt(), first_ms)
         return self.last
 
@@ -179,13 +183,34 @@ class DeskFlow:
         self.last = replace(last, tickets=result)
         return result
 
-    def print_receipt(self) -> PrintResult:
-        if self.last_receipt is None:
-            return PrintResult(False, 0, i18n.tr("No sale yet."))
+    def print_receipt(self, order_number: str | None = None) -> PrintResult:
+        """The last sale's receipt, or the kept receipt of `order_number` (the ticket desk's "Print receipt")."""
+        receipt = self.last_receipt if order_number is None else self.receipt_of(order_number)
+        if receipt is None:
+            return PrintResult(False, 0, i18n.tr("No sale yet.") if order_number is None else
+                               i18n.tr("No receipt kept for this order on this kiosk."))
         printer = self.receipt_printer()
         if printer is None:
             return PrintResult(False, 0, i18n.tr("No receipt printer (ESC/POS): add one in Printers."))
-        return self.ctl.services.printers.print_receipt(printer, self.last_receipt)
+        return self.ctl.services.printers.print_receipt(printer, receipt)
+
+    def receipt_of(self, order_number: str) -> Receipt | None:
+        """The receipt of an order sold at this kiosk (the last RECEIPTS_KEPT sales; kept in the ledger)."""
+        kept = [r for r in self._receipts() if r.get("order_number") == order_number]
+        if not kept:
+            return None
+        data = kept[-1]
+        try:
+            return Receipt(**{**data, "lines": tuple(ReceiptLine(**line) for line in data["lines"])})
+        except (TypeError, ValueError, KeyError) as exc:    # kept by another version of the app: said, not a crash
+            log.warning("desk: the kept receipt of order %s cannot be read: %s", order_number, exc)
+            return None
+
+    def _receipts(self) -> list[dict]:
+        return list(self.ctl.door.ledger.get_setting(RECEIPTS, []) or [])
+
+    def _keep_receipt(self, receipt: Receipt) -> None:
+        self.ctl.door.ledger.set_setting(RECEIPTS, (self._receipts() + [asdict(receipt)])[-RECEIPTS_KEPT:])
 
     def receipt_printer(self) -> str | None:
         """The chosen printer when it prints receipts (ESC/POS), else the first ESC/POS printer."""
@@ -201,8 +226,28 @@ class DeskFlow:
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
                  category: int | None = None, payment: str = "cash") -> DeskResult:
         problem = self.ctl.not_permitted("exchange")
-        return (DeskResult(False, problem=problem) if problem
+        done = (DeskResult(False, problem=problem) if problem
                 else self.desk.exchange(ticket_key, reason, target_id, category, payment))
+        if done.ok:                  # the ticket taken back must not come out of the print queue later
+            for p in self.ctl.pending_prints():
+                if p.ticket_key == ticket_key:
+                    self.ctl.dismiss_print(p.job_id)
+        return done
+
+    def print_exchanged(self, done: DeskResult) -> PrintResult | None:
+        """The new ticket(s) of an exchange, as originals on the ticket printer; what does not print is kept in the
+        print queue like a sale's tickets (the result's message says so). Blocks up to the printer's timeout: the
+        screen runs it in the background."""
+        if not done.ok or not done.order_number or not done.ticket_keys:
+            return None
+        return self.ctl.print_order(done.order_number, "ticket", False, done.ticket_keys)
+
+    def print_z(self, z: dict) -> PrintResult:
+        """The till's Z report on the receipt printer (kept in the print queue when it does not print)."""
+        printer = self.receipt_printer()
+        if printer is None:
+            return PrintResult(False, 0, i18n.tr("No receipt printer (ESC/POS): add one in Printers."))
+        return self.ctl.services.printers.print_report(printer, z_rows(z))
 
     def _now_text(self, target: SaleTarget) -> str:
         """The sale's date and time in the event's language and time zone."""

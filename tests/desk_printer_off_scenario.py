@@ -79,6 +79,7 @@ def main(out: Path, lang: str) -> dict:
     from tests.desk_scenario import kiosk_side, server_side
     from tests.helpers import wait_for
     from kiosk_ui.presenters.colours import ORANGE
+    from kiosk_ui.presenters.labels import EXCHANGE_REASONS
     from kiosk_ui.presenters.lists import orders_of
     from tests.ipp_printer import IppPrinter
     from tests.sync_fixtures import ORG
@@ -238,11 +239,62 @@ def main(out: Path, lang: str) -> dict:
             after, _ = tap(sold, sold.reprint_tickets)
             assert wait_for(lambda: [j for j in zpl.jobs if j], 10)
             res["stalled_back"] = dict(printed(zpl.jobs, sale4["keys"]), ok=after.ok, pending=len(ctl.pending_prints()))
+        # 8. exchanges at the ticket desk (the server prices them): with the Zebra off, the new ticket is kept in
+        #    the print queue and the operator is told; with it jammed, the tap returns at once and frames keep
+        #    coming; the tickets taken back leave the print queue; once the printer is back the last one prints
+        res["off5"] = sale5 = sell(1, "Anne Petit")
+        h.go("kiosk")
+        kiosk_screen.open_order(sale5["order"])
+        reason = EXCHANGE_REASONS[0]
+
+        def exchange(key: str, category: int) -> dict:
+            started = time.perf_counter()
+            done = kiosk_screen.exchange_to(key, reason, event, category, "cash")
+            returned_ms = (time.perf_counter() - started) * 1000
+            waiting = {"message": kiosk_screen.message.text, "exchange_button": kiosk_screen.buttons["exchange"].disabled}
+            second = kiosk_screen.exchange_to(key, reason, event, category, "cash")     # tapped again
+            frames, deadline = 0, time.monotonic() + 30
+            while kiosk_screen.printing and time.monotonic() < deadline:
+                h.pump(1)
+                frames += 1
+                time.sleep(0.02)
+            return {"ok": done.ok, "keys": list(done.ticket_keys), "order": done.order_number,
+                    "returned_ms": returned_ms, "done_ms": (time.perf_counter() - started) * 1000, "frames": frames,
+                    "second_tap": second, "waiting": waiting, "message": kiosk_screen.message.text,
+                    "ok_printed": getattr(kiosk_screen.last_print, "ok", None),
+                    "pending": sorted(p.ticket_key for p in ctl.pending_prints()),
+                    "exchange_button": kiosk_screen.buttons["exchange"].disabled}
+        res["exchange_off"] = first = exchange(sale5["keys"][0], 2)           # Standard -> VIP, nothing listening
+        kiosk_screen.open_order(first["order"])
+        bad = BadPrinter(zpl_port, "hang")
+        res["exchange_jammed"] = last = exchange(first["keys"][0], 1)         # VIP -> Standard, the Zebra jammed
+        res["exchange_jammed"]["accepted"] = bad.accepted
+        bad.close()
+        with FakePrinter("zpl", port=zpl_port) as zpl:
+            results, _ = tap(kiosk_screen, lambda: kiosk_screen.retry_queued(None))
+            assert wait_for(lambda: [j for j in zpl.jobs if j], 10)
+            res["exchange_back"] = dict(printed(zpl.jobs, last["keys"]), ok=[r.ok for _, r in results],
+                                        taken_back=printed(zpl.jobs, sale5["keys"] + first["keys"])["payloads"],
+                                        pending=len(ctl.pending_prints()))
+        # 9. after more sales, the first sale's receipt (its printer was off) printed from the ticket desk
+        with FakePrinter("escpos", port=receipt_port) as receipts:
+            h.go("kiosk")
+            kiosk_screen.open_order(sale["order"])
+            button = not kiosk_screen.buttons["receipt"].disabled
+            receipt, timing = tap(kiosk_screen, kiosk_screen.print_receipt)
+            assert wait_for(lambda: [j for j in receipts.jobs if j], 10)
+            res["desk_receipt"] = {"button": button, "ok": receipt.ok, "message": kiosk_screen.message.text,
+                                   "second_tap": timing["second_tap"], "jobs": len([j for j in receipts.jobs if j]),
+                                   "has_order": any(sale["order"].encode() in j for j in receipts.jobs),
+                                   "has_buyer": any(b"Dupont" in j for j in receipts.jobs),
+                                   "other_sale": any(sale2["order"].encode() in j for j in receipts.jobs)}
         # what the server was told: each sale once, each print once (an original unless asked as a copy)
         orders = {sale["order"], sale2["order"], badge["order"], sale3["order"], sale4["order"]}
         assert wait_for(lambda: door.ledger.outbox_size() == 0, 30), "the kiosk's actions never reached the server"
         res["server_actions"] = sorted([a["order_number"], a["action"], len(a["tickets"])]
                                        for a in store.kiosk_actions(ORG) if a.get("order_number") in orders)
+        res["exchange_actions"] = sorted([a["action"], a["tickets"]] for a in store.kiosk_actions(ORG)
+                                         if a.get("order_number") == first["order"])
         kiosk.close()
         server.stop()
         store.close()

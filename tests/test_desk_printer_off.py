@@ -19,11 +19,18 @@ OUT = ROOT / "test-artifacts" / "desk-printer-off"
 WORDS = {"en": {"not_printed": "2 tickets NOT printed.", "one": "1 ticket NOT printed.", "badge": "1 badge NOT printed.",
                 "recorded": "The sale is recorded: do not sell it again.", "again": '"Print the tickets again"',
                 "desk": '"Print tickets"', "desk_badge": '"Print badges"', "refused": "refused the connection",
-                "not": "Not printed.", "printed": "2 printed.", "none_left": "Tickets: nothing left to print"},
+                "not": "Not printed.", "printed": "2 printed.", "none_left": "Tickets: nothing left to print",
+                "receipt_later": 'Later: Ticket desk, find the order, "Print receipt".', "collect": "Exchanged: collect",
+                "new_not": "New ticket NOT printed:", "kept": "1 ticket(s) kept to print again: see the print queue.",
+                "receipt_printed": "Receipt printed."},
          "fr": {"not_printed": "2 billets NON imprimés.", "one": "1 billet NON imprimé.", "badge": "1 badge NON imprimé.",
                 "recorded": "La vente est enregistrée : ne la refaites pas.", "again": "« Réimprimer les billets »",
                 "desk": "« Imprimer les billets »", "desk_badge": "« Imprimer les badges »", "refused": "refus",
-                "not": "Non imprimé.", "printed": "2 imprimés.", "none_left": "plus rien à imprimer"}}
+                "not": "Non imprimé.", "printed": "2 imprimés.", "none_left": "plus rien à imprimer",
+                "receipt_later": "Plus tard : Guichet, trouvez la commande, « Imprimer le reçu ».",
+                "collect": "Échangé : encaissez", "new_not": "Nouveau billet NON imprimé :",
+                "kept": "1 billet(s) gardé(s) pour être réimprimé(s) : voir la file d'impression.",
+                "receipt_printed": "Reçu imprimé."}}
 
 
 @pytest.fixture(scope="module", params=["en", "fr"])
@@ -47,6 +54,7 @@ def test_the_sale_is_kept_once_and_the_headline_says_the_tickets_did_not_print(r
     for words in (w["recorded"], w["again"], w["desk"]):
         assert words in todo, (words, todo)
     assert w["refused"] in off["details"]                 # and why, from the printer
+    assert off["details"].split("\n")[-1].endswith(w["receipt_later"])   # where the receipt prints after "New sale"
     assert sorted(k for _, k, _ in off["pending"]) == sorted(off["keys"])   # kept on the device to print again
     for name in ("printer_off_sold", "printer_jammed_sold", "badge_off_sold"):
         img = Image.open(OUT / lang / f"{name}.png")
@@ -123,3 +131,28 @@ def test_the_server_is_told_each_print_once(res):
     o1, o2, o3, o4, o5 = (r[k]["order"] for k in ("off", "off2", "badge_off", "off3", "off4"))
     assert r["server_actions"] == sorted([[o1, "print", 2], [o2, "print", 1], [o2, "reprint", 1], [o3, "print", 1],
                                           [o4, "print", 1], [o5, "reprint", 1]])
+
+
+def test_an_exchange_prints_its_new_ticket_off_the_ui_thread_and_keeps_it_when_the_printer_is_off(res):
+    lang, r = res
+    w = WORDS[lang]
+    off, jammed, back = r["exchange_off"], r["exchange_jammed"], r["exchange_back"]
+    assert off["ok"] and off["message"].startswith(w["collect"]) and w["new_not"] in off["message"]
+    assert w["kept"] in off["message"] and off["pending"] == off["keys"]      # kept; the ticket taken back is not
+    assert jammed["ok"] and jammed["accepted"] == 1 and w["kept"] in jammed["message"]
+    assert jammed["pending"] == jammed["keys"]            # only the last new ticket waits: none taken back prints
+    for ex in (off, jammed):
+        assert ex["second_tap"] is None and ex["waiting"]["exchange_button"] and not ex["exchange_button"]
+        assert ex["ok_printed"] is False and ex["frames"] > 0
+    assert jammed["done_ms"] > 2_500 and jammed["returned_ms"] < jammed["done_ms"] / 4   # not on the UI thread
+    assert back["ok"] == [True] and back["pending"] == 0 and back["jobs"] == 1
+    assert back["payloads"] == [True] and back["copy_marked"] == [False] and back["taken_back"] == [False, False]
+    assert r["exchange_actions"] == [["print", jammed["keys"]]]         # the server is told that print once
+
+
+def test_a_receipt_prints_again_from_the_ticket_desk_after_more_sales(res):
+    lang, r = res
+    receipt = r["desk_receipt"]
+    assert receipt["button"] and receipt["ok"] and receipt["message"] == WORDS[lang]["receipt_printed"]
+    assert receipt["jobs"] == 1 and receipt["has_order"] and receipt["has_buyer"] and not receipt["other_sale"]
+    assert receipt["second_tap"] is None

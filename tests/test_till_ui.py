@@ -61,3 +61,12 @@ def test_cash_up_screen_opens_and_closes_the_shift(res):
     for name in ("till_closed", "till_open", "till_z"):
         img = Image.open(OUT / lang / f"{name}.png")
         assert img.size[0] > 300 and len(set(img.convert("L").resize((60, 100)).tobytes())) > 4   # drawn, not blank
+
+
+def test_the_z_report_prints_off_the_ui_thread_and_a_jammed_printer_keeps_it(res):
+    lang, r = res
+    j = r["jammed"]
+    assert j["accepted"] == 1 and not j["ok"] and WORDS[lang]["kept"] in j["problem"]   # kept in the print queue
+    assert j["queue"] == ["z_report"] and j["button"]
+    assert j["shifts"] == 2 and j["second"] == j["waiting"] != ""       # tapped twice: one close, one print
+    assert j["frames"] > 0 and j["done_ms"] > 2_500 and j["returned_ms"] < j["done_ms"] / 4   # not on the UI thread

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +64,7 @@ def main(out: Path, lang: str) -> dict:
             for port, name in ((off.port, "Off"), (receipts.port, "Receipts"))])
         ctl.selected_printer = f"escpos:127.0.0.1:{off.port}"
         till.amount.text = "199,50"
-        res["close_problem"] = till.submit()
+        res["close_problem"] = till.submit(wait=True)
         res["queue"] = [(p.kind, p.order_number) for p in ctl.services.printers.pending()]
         retried = ctl.services.printers.retry(None, f"escpos:127.0.0.1:{receipts.port}")   # on the other printer
         res["retried"] = [r.ok for _, r in retried]
@@ -76,6 +77,33 @@ def main(out: Path, lang: str) -> dict:
         h.screenshot(out / "till_z.png")
         res["z"] = {"status": till.status.text, "action": till.action.text, "rows": texts(till.report),
                     "server": store.shifts(ORG, "kiosk-1")[0]["report"]["difference_cents"]}
+        # a receipt printer that takes the connection and never answers (jammed): "Close shift" returns at once,
+        # frames keep coming while the Z report waits for its timeout, a second tap closes and prints nothing more
+        from tests.desk_printer_off_scenario import BadPrinter, free_port
+        jammed_port = free_port()
+        jammed = BadPrinter(jammed_port, "hang")
+        door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": jammed_port, "name": "Jammed",
+                                              "language": "escpos"}])
+        ctl.selected_printer = f"escpos:127.0.0.1:{jammed_port}"
+        till.amount.text = "80"
+        till.submit(wait=True)                       # a new shift (no print)
+        till.amount.text = "80"
+        started = time.perf_counter()
+        till.submit()
+        returned_ms = (time.perf_counter() - started) * 1000
+        till.amount.text = "80"
+        second = till.submit()
+        frames, deadline, waiting = 0, time.monotonic() + 30, till.problem.text
+        while till.printing and time.monotonic() < deadline:
+            h.pump(1)
+            frames += 1
+            time.sleep(0.02)
+        res["jammed"] = {"returned_ms": returned_ms, "done_ms": (time.perf_counter() - started) * 1000,
+                         "frames": frames, "second": second, "waiting": waiting, "accepted": jammed.accepted,
+                         "ok": till.printed.ok, "problem": till.problem.text, "button": not till.action.disabled,
+                         "shifts": len(store.shifts(ORG, "kiosk-1")),
+                         "queue": [p.kind for p in ctl.services.printers.pending()]}
+        jammed.close()
         # at the ticket desk: e-tickets sent again; this server has no mail set up, and says so
         h.go("kiosk")
         desk_screen = h.screen("kiosk")

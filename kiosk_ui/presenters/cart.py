@@ -134,6 +134,13 @@ def sold_view(result: SaleResult, unprinted: int, kind: str = "ticket") -> SoldV
     return SoldView(f"{headline}\n{missing}", False, todo)
 
 
+def receipt_line(printed: bool, message: str) -> str:
+    """The sold screen's "Receipt: …" line: when it did not print, also where to print it after the next sale."""
+    if printed:
+        return message
+    return message + " " + tr('Later: Ticket desk, find the order, "{button}".', button=tr("Print receipt"))
+
+
 def receipt_for(target: SaleTarget, quote: CartQuote, payment: Payment, result: SaleResult,
                 sold_at: str = "") -> Receipt:
     """The buyer's receipt, in the event's language (drivers/printers/receipt.py prints it)."""

@@ -35,6 +35,7 @@ class KioskScreen(BaseScreen):
             "print": BigButton(tr("Print tickets"), lambda: self.print_(kind="ticket")),
             "badge": BigButton(tr("Print badges"), lambda: self.print_(kind="badge")),
             "reprint": BigButton(tr("Reprint"), lambda: self.print_(kind="ticket", reprint=True)),
+            "receipt": BigButton(tr("Print receipt"), self.print_receipt),
             "pay": BigButton(tr("Payment received"), self.validate_payment, colour=(0.05, 0.55, 0.2, 1)),
             "exchange": BigButton(tr("Exchange ticket"), self.ask_exchange),
             "refund": BigButton(tr("Refund or cancel"), self.ask_refund, colour=(0.6, 0.2, 0.15, 1)),
@@ -99,6 +100,21 @@ class KioskScreen(BaseScreen):
         self.refresh()
         return self.in_background(lambda: self.ctl.print_order(order, kind, reprint, keys), self._printed, wait)
 
+    def print_receipt(self, wait: bool = False):
+        """The open order's receipt (kept by DeskFlow for the sales of this kiosk), off the UI thread like `print_`."""
+        if not self.order_number or self.printing:
+            return None
+        order = self.order_number
+        self.printing = True
+        self.message.text = tr("Printing…")
+        self.refresh()
+
+        def done(result) -> None:
+            self._printed(result)
+            if result is not None and result.ok:
+                self.message.text = tr("Receipt printed.")
+        return self.in_background(lambda: self.ctl.sale.print_receipt(order), done, wait)
+
     def _printed(self, result) -> None:
         self.printing, self.last_print = False, result
         self.message.text = (tr("Printing failed: see the log.") if result is None else
@@ -159,19 +175,35 @@ class KioskScreen(BaseScreen):
             for method in EXCHANGE_PAYMENTS]
         self.ui.popup = choose(tr("A price difference is settled by:"), options)
 
-    def exchange_to(self, key: str, reason: str, target_id: int, category: int, payment: str = "cash"):
+    def exchange_to(self, key: str, reason: str, target_id: int, category: int, payment: str = "cash",
+                    wait: bool = False):
+        """The exchange (the server prices it), then its new ticket printed off the UI thread like `print_` (kept in
+        the print queue when the printer is off; the message says so). `wait`: printed before it returns (tests)."""
+        if self.printing:
+            return None
         done = self.ctl.sale.exchange(key, reason, target_id, category, payment)
         if not done.ok:
             self.message.text = tr("Not exchanged: {why}", why=tr(done.problem))
             return done
         self.open_order(done.order_number or self.order_number or "")
-        printed = self.ctl.print_order(done.order_number, "ticket", False, done.ticket_keys) if done.order_number else None
         money = amount(abs(done.amount_cents), done.currency)
-        self.message.text = (tr("Exchanged: collect {amount}.", amount=money) if done.amount_cents > 0 else
-                             tr("Exchanged: hand back {amount}.", amount=money) if done.amount_cents < 0 else
-                             tr("Exchanged: same price."))
-        if printed is not None and not printed.ok:
-            self.message.text += " " + printed.message
+        said = (tr("Exchanged: collect {amount}.", amount=money) if done.amount_cents > 0 else
+                tr("Exchanged: hand back {amount}.", amount=money) if done.amount_cents < 0 else
+                tr("Exchanged: same price."))
+        self.message.text = said
+        if not done.order_number or not done.ticket_keys:
+            return done
+        self.printing = True
+        self.message.text = said + " " + tr("Printing the new ticket…")
+        self.refresh()
+
+        def printed(result) -> None:
+            self.printing, self.last_print = False, result
+            self.message.text = said + " " + (tr("Printing failed: see the log.") if result is None else
+                                              tr("New ticket printed.") if result.ok else
+                                              tr("New ticket NOT printed: {why}", why=result.message))
+            self.refresh()
+        self.in_background(lambda: self.ctl.sale.print_exchanged(done), printed, wait)
         return done
 
     def ask_refund(self) -> None:
@@ -304,8 +336,11 @@ class KioskScreen(BaseScreen):
                                   else tr("No printer yet: choose one in Printers."))
         self.actions.cols = 3 if self.portrait else 6
         has_order = bool(self.order_number)
-        for name in ("print", "badge", "reprint", "exchange", "refund", "email"):
-            self.buttons[name].disabled = not has_order or (self.printing and name in ("print", "badge", "reprint"))
+        for name in ("print", "badge", "reprint", "receipt", "exchange", "refund", "email"):
+            self.buttons[name].disabled = not has_order or (self.printing and name in ("print", "badge", "reprint",
+                                                                                      "receipt", "exchange"))
+        if self.order_number and self.ctl.sale.receipt_of(self.order_number) is None:   # sold elsewhere, or long ago
+            self.buttons["receipt"].disabled = True
         self.buttons["refund"].disabled = not has_order or not self.ctl.services.desk.available
         self.buttons["email"].disabled = not has_order or not self.ctl.services.desk.available
         self.buttons["pay"].disabled = not any(t["state"] == "unpaid" for t in self.tickets)

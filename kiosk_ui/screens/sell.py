@@ -13,6 +13,7 @@ from kivy.uix.gridlayout import GridLayout
 
 from kiosk_ui.i18n import tr
 from kiosk_ui.presenters.cart import parse_cents, sale_message, sold_view, target_title
+from kiosk_ui.presenters.cart import receipt_line as sold_receipt_line
 from kiosk_ui.presenters.colours import ORANGE
 from kiosk_ui.presenters.labels import PAYMENT_LABELS
 from kiosk_ui.screens.base import BaseScreen
@@ -267,7 +268,7 @@ class SoldScreen(BaseScreen):
         def done(result) -> None:
             self._printing(False, result)
             line = (tr("Printing failed: see the log.") if result is None else
-                    result.message if not result.ok else tr("Receipt printed."))
+                    sold_receipt_line(False, result.message) if not result.ok else tr("Receipt printed."))
             self.details.text = self._details(receipt_line=line)
         return self.in_background(self.ctl.sale.print_receipt, done, wait)
 
@@ -330,6 +331,7 @@ class SoldScreen(BaseScreen):
         tickets = ticket_line or (last.tickets.message if last.tickets is not None else "")
         if not ticket_line and last.tickets is not None and not last.tickets.ok and not self.what_to_do:
             tickets = tr("nothing left to print")   # printed since (print queue, ticket desk) or taken out of it
-        printed = receipt_line or (last.receipt.message if last.receipt is not None else "")
+        printed = receipt_line or (sold_receipt_line(last.receipt.ok, last.receipt.message)
+                                   if last.receipt is not None else "")
         lines += ["", tr("Tickets: {what}", what=tickets), tr("Receipt: {what}", what=printed)]
         return "\n".join(lines)

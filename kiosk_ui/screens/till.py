@@ -21,6 +21,8 @@ class TillScreen(BaseScreen):
         self.problem = Text("", font=18)
         self.action = BigButton(tr("Open shift"), self.submit, height=dp(TOUCH * 1.2))
         view, self.report = scroll_list()
+        self.printing = False                      # the Z report is printing (in_background): the button waits
+        self.printed = None                        # the outcome of the last print (tests)
         for w in (self.status, self.amount, self.action, self.problem, view):
             self.body.add_widget(w)
 
@@ -29,20 +31,17 @@ class TillScreen(BaseScreen):
         v = till_view(desk.open_shift(), desk.last_z())
         self.view = v
         self.status.text, self.action.text, self.amount.hint_text = v.status, v.action, v.amount_hint
+        self.action.disabled = self.printing
         self.report.clear_widgets()
         for label, value in v.report:
             self.report.add_widget(Text(f"{label}   {value}", font=18))
 
-    def print_z(self, z: dict):
-        """The Z report on the kiosk's receipt printer: the problem is shown when it did not print."""
-        from drivers.printers.model import PrintResult
-        printer = self.ctl.sale.receipt_printer()
-        if printer is None:
-            return PrintResult(False, 0, tr("No receipt printer (ESC/POS): add one in Printers."))
-        return self.ctl.services.printers.print_report(printer, z_rows(z))
-
-    def submit(self) -> str:
-        """Open or close with the typed amount; '' when done, else the problem shown."""
+    def submit(self, wait: bool = False) -> str:
+        """Open or close with the typed amount; '' when done, else the problem shown. A close's Z report prints off
+        the UI thread (a jammed printer takes its whole timeout; kept in the print queue when it does not print),
+        the button waiting meanwhile; `wait`: printed before it returns (tests)."""
+        if self.printing:
+            return self.problem.text
         cents = parse_amount(self.amount.text)
         if cents is None:
             self.problem.text = tr("Type an amount, e.g. 150.00")
@@ -52,8 +51,15 @@ class TillScreen(BaseScreen):
         self.problem.text = tr(result) if isinstance(result, str) else ""
         if not isinstance(result, str):
             self.amount.text = ""
-            if result.report is not None:
-                self.printed = self.print_z(result.report)
-                self.problem.text = "" if self.printed.ok else self.printed.message
         self.refresh()
+        if not isinstance(result, str) and result.report is not None:
+            report = result.report
+            self.printing, self.action.disabled = True, True
+            self.problem.text = tr("Printing the Z report…")
+            self.in_background(lambda: self.ctl.sale.print_z(report), self._printed, wait)
         return self.problem.text
+
+    def _printed(self, result) -> None:
+        self.printing, self.action.disabled, self.printed = False, False, result
+        self.problem.text = (tr("Printing failed: see the log.") if result is None else
+                             "" if result.ok else result.message)
