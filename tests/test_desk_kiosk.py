@@ -117,6 +117,34 @@ def test_printer_off_the_sale_is_kept_and_its_tickets_wait_to_print(kiosk):
     assert ctl.sale.last_receipt is not None and ctl.sale.last_receipt.order_number == outcome.result.order_number
 
 
+def test_receipts_of_the_last_sales_are_kept_across_a_restart_to_print_again(kiosk, monkeypatch):
+    """The ticket desk's "Print receipt": the receipt of an earlier sale, after more sales and a restart (a new
+    controller on the same ledger); the oldest dropped past the cap; none for an order not sold here."""
+    import kiosk_ui.desk_flow as desk_flow
+    from drivers.testkit.fake_printer import FakePrinter
+    demo, desk, home = kiosk
+    monkeypatch.setattr(desk_flow, "RECEIPTS_KEPT", 3)
+    ctl = Controller(demo.door, build_services(demo.door, home))
+    ctl.services.desk = desk
+    orders = []
+    for n in range(1, 5):
+        ctl.sale.choose(1)
+        ctl.sale.add(1, n if n < 3 else 1)
+        orders.append(ctl.sale.confirm(Payment("cash", given_cents=10**4)).result.order_number)
+    again = Controller(demo.door, build_services(demo.door, home))
+    again.services.desk = desk
+    assert again.sale.receipt_of(orders[0]) is None                    # past the cap
+    kept = again.sale.receipt_of(orders[1])
+    assert kept is not None and kept == ctl.sale.receipt_of(orders[1]) and kept.lines[0].quantity == 2
+    assert again.sale.receipt_of("not-sold-here") is None
+    assert not again.sale.print_receipt("not-sold-here").ok
+    with FakePrinter("escpos") as printer:
+        demo.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": printer.port, "name": "Receipts",
+                                                    "language": "escpos"}])
+        assert again.sale.print_receipt(orders[1]).ok
+        assert any(orders[1].encode() in j for j in printer.jobs if j)
+
+
 def test_amounts_typed_and_the_change_due():
     assert parse_cents("50") == 5000 and parse_cents("50,5") == 5050 and parse_cents(" 12.05 ") == 1205
     for bad in ("", "abc", "1.234", "-5", "1e3", "12,3,4"):
