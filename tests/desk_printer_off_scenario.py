@@ -260,7 +260,8 @@ def main(out: Path, lang: str) -> dict:
                 time.sleep(0.02)
             return {"ok": done.ok, "keys": list(done.ticket_keys), "order": done.order_number,
                     "returned_ms": returned_ms, "done_ms": (time.perf_counter() - started) * 1000, "frames": frames,
-                    "second_tap": second, "waiting": waiting, "message": kiosk_screen.message.text,
+                    "second_tap": None if second is None else {"ok": second.ok, "problem": second.problem},
+                    "waiting": waiting, "message": kiosk_screen.message.text,
                     "ok_printed": getattr(kiosk_screen.last_print, "ok", None),
                     "pending": sorted(p.ticket_key for p in ctl.pending_prints()),
                     "exchange_button": kiosk_screen.buttons["exchange"].disabled}
