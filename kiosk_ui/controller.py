@@ -281,7 +281,7 @@ class Controller:
         meant for or on `printer_id`."""
         results = self.services.printers.retry(job_id, printer_id)
         for job, result in results:
-            if result.ok:
+            if result.ok and job.ticket_key:          # a kept report slip (the Z report) is no ticket printed
                 self._record_print(job.order_number, (job.ticket_key,), job.kind, job.reprint, job.printer_id)
         return results
 

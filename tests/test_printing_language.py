@@ -294,3 +294,24 @@ def test_etickets_in_french_with_montreal_time_through_the_server_commands(tmp_p
     finally:
         store.close()
     assert decoded.status == "ok" and str(decoded.ticket.ticket_id) == order["tickets"][0]["ticket_key"]
+
+
+def test_a_kept_z_report_printed_from_the_queue_is_not_reported_as_a_ticket_print(kiosk):
+    """The till's Z report, kept while its printer was off, printed from the print queue: the kiosk told the server
+    "print" of ticket '' in order "Z report …", which the server refuses (no such order) and lists among the
+    kiosk's refused uploads. Only a ticket's or badge's print is reported."""
+    demo, ctl = kiosk
+    off = FakePrinter("escpos")
+    port = off.port
+    off.close()
+    assert ctl.add_printer(f"127.0.0.1:{port}", "escpos") == ""
+    printer = f"escpos:127.0.0.1:{port}"
+    kept = ctl.services.printers.print_report(printer, (("Z report", "shift 3"), ("Sales", "EUR 70.00")))
+    assert not kept.ok and kept.kept == 1
+    (job,) = ctl.pending_prints()
+    before = len(demo.door.ledger.outbox_pending())
+    with FakePrinter("escpos", port=port) as back:
+        done = ctl.retry_prints()
+        assert [r.ok for _, r in done] == [True] and ctl.pending_prints() == []
+        assert any(back.jobs)
+    assert [kind for _, kind, _ in demo.door.ledger.outbox_pending()[before:]] == []
