@@ -129,6 +129,9 @@ def test_push_and_serve_on_the_provisioned_broker(data, tmp_path):
         serve.wait(10)
         state = _retained_status(login, broker_port)
         assert state["state"] == "offline", state
+        # one worker now: worker 2's session (its login `server-ORG-w2`) is ended, its share of the uploads with it
+        serve = start("server", "--data", data, "serve", "--workers", "1",
+                      ready="ended the broker sessions of workers 2,")
     finally:
         if serve is not None:
             stop(serve)

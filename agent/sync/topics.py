@@ -6,6 +6,7 @@
     tg/{org}/dev/{device}/status   device presence (retained, Last Will "offline")
     tg/{org}/ev/{event}/live       server -> devices of an event: revocations, blocks, relayed check-ins (signed)
     tg/{org}/server/status         server presence (retained)
+    tg/{org}/server/worker/{n}     presence of `server serve` worker n >= 2 (retained, Last Will "offline")
 """
 from __future__ import annotations
 
@@ -56,6 +57,17 @@ def live(org: str, event_id: int) -> str:
 def server_status(org: str) -> str:
     _check(org)
     return f"{ROOT}/{org}/server/status"
+
+
+def server_worker(org: str, worker: int) -> str:
+    _check(org)
+    return f"{ROOT}/{org}/server/worker/{int(worker)}"
+
+
+def server_workers(org: str) -> str:
+    """Every worker presence of the organiser's server, and the fences a reader publishes under it."""
+    _check(org)
+    return f"{ROOT}/{org}/server/worker/+"
 
 
 def shared_up(org: str = "+") -> str:

@@ -12,10 +12,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from agent.home import SERVER_LOGIN_FILE, BrokerLogin, HostPort, server_username
+from agent.home import MAX_SERVER_WORKERS, SERVER_LOGIN_FILE, BrokerLogin, HostPort, server_username
 from agent.sync import topics
 from agent.sync.transport import BrokerConfig, PahoTransport
-from server_stub.sync import bundles
+from server_stub.sync import bundles, sessions
 from server_stub.sync.contract import SyncStore
 from server_stub.sync.server import SyncServer
 
@@ -131,39 +131,105 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+def _end_sessions(config: BrokerConfig, workers: list[int]) -> list[int]:
+    once = replace(config, session_expiry=0)
+    return sessions.end({n: _transport(once, "serve", f"server-{n}", worker=n) for n in workers})
+
+
+def _watch_sessions(config: BrokerConfig, presences: sessions.Presences, last: int, stop: threading.Event,
+                    end_after: float | None, say: Callable[[str], None], checked: bool) -> None:
+    """While this process serves: the check of the start once the broker answers when it did not then (`checked`
+    False), and the workers above `last` whose presence has said offline for `end_after` s (stopped for good, or died
+    and not back) have their sessions ended: the broker stops handing them uploads."""
+    while not stop.wait(1.0 if not checked or end_after is None else min(30.0, end_after / 2)):
+        if not checked:
+            if presences.transport.connected:
+                _say_ended(say, _end_stale_sessions(config, presences, last), "left by an earlier run with more workers")
+                checked = True
+            continue
+        if end_after is None:
+            return
+        gone = [n for n in range(last + 1, MAX_SERVER_WORKERS + 1) if presences.offline_for(n) >= end_after]
+        if not gone:
+            continue
+        ended = _end_sessions(config, gone)
+        for n in gone:
+            presences.forget(n)
+        _say_ended(say, ended, f"stopped for {end_after:g} s or more")
+
+
+def _say_ended(say: Callable[[str], None], ended: list[int], why: str) -> None:
+    if ended:
+        say(f"ended the broker sessions of workers {', '.join(map(str, ended))}, {why} (the broker was handing them "
+            f"uploads nobody read)")
+
+
+def _end_stale_sessions(config: BrokerConfig, presences: sessions.Presences, last: int) -> list[int]:
+    """End the broker sessions of the worker numbers above `last` that no running worker holds (their presence is
+    not "online"): what a run with more workers left (server_stub.sync.sessions). Numbers at or below this process's
+    own belong to other `serve` processes: never touched."""
+    if last >= MAX_SERVER_WORKERS:
+        return []
+    if not presences.current():
+        print(f"ticketgate server serve: the workers' presences did not arrive; the sessions of workers above {last} "
+              f"a run with more workers left were not checked", file=sys.stderr)
+        return []
+    return _end_sessions(config, [n for n in range(last + 1, MAX_SERVER_WORKERS + 1) if not presences.running(n)])
+
+
 def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
           store_factory: Callable[[Path], SyncStore], orgs: list[str] | None = None,
           workers: int = 1, stop: threading.Event | None = None, say: Callable[[str], None] = _say,
-          first_worker: int = 1) -> int:
+          first_worker: int = 1, end_after: float | None = sessions.END_AFTER) -> int:
     """Run the sync server until SIGINT/SIGTERM (or `stop` is set): `workers` ingestion clients sharing the
     uploads, worker 1 also announcing live changes and the server presence, with a Last Will that marks the
     server offline (retained) if it dies without saying goodbye. Returns 1 when the broker refuses the login.
     Several processes on one database (PostgreSQL) take distinct worker numbers: `first_worker` is this one's.
+    The broker sessions of the worker numbers above this process's own that no worker runs are ended at the start,
+    and while it runs once a worker's presence has said offline for `end_after` s (None: never; sessions.py).
     `store_factory` opens a worker's store on `data_dir` (the CLI passes server_stub.store.open_store)."""
     config = broker_config(broker)
     stop = stop or threading.Event()
     stores: list[SyncStore] = []
     servers: list[SyncServer] = []
     transports: list[PahoTransport] = []
+    present: list[tuple[PahoTransport, int]] = []       # workers n >= 2 and their connections: presence kept
+    watch: threading.Thread | None = None
+    presences: sessions.Presences | None = None
+    org = ""
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
     try:
-        for i in range(first_worker - 1, first_worker - 1 + max(1, workers)):
+        last = first_worker - 1 + max(1, workers)
+        for i in range(first_worker - 1, last):
             store = store_factory(Path(data_dir))
             stores.append(store)
             names = orgs or [o["org"] for o in store.organisers()]
+            org = names[0] if names else ""
             will = None
-            if i == 0 and names:
-                will = (topics.server_status(names[0]),
+            if i == 0 and org:
+                will = (topics.server_status(org),
                         json.dumps({"state": "offline", "server": f"server-{i + 1}", "since": time.time(),
                                     "reason": "lost"}).encode())
+            elif org:
+                will = sessions.will(org, i + 1)
             transport = _transport(config, "serve", f"server-{i + 1}", worker=i + 1, will=will)
             transports.append(transport)
-            servers.append(SyncServer(store, transport, name=f"server-{i + 1}", announce=(i == 0), orgs=names).start())
+            server = SyncServer(store, transport, name=f"server-{i + 1}", announce=(i == 0), orgs=names)
+            if org and i > 0:
+                sessions.keep_presence(transport, org, i + 1)
+                present.append((transport, i + 1))
+            if org and presences is None:
+                presences = sessions.Presences(transport, org)
+            servers.append(server.start())
+        ended: list[int] = []
+        checked = False
         try:
             for t in transports:
                 connect_or_explain(t)
+            if presences is not None:
+                ended, checked = _end_stale_sessions(config, presences, last), True
         except PermissionError as exc:
             print(f"ticketgate server serve: {exc}", file=sys.stderr)
             return 1
@@ -172,8 +238,18 @@ def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
         who = f" as {config.username}" if config.username else ""
         say(f"sync server on {config.host}:{config.port}{who}: {len(servers)} worker(s) for "
             f"{', '.join(names)}; Ctrl-C to stop")
+        _say_ended(say, ended, "left by an earlier run with more workers")
+        if presences is not None and last < MAX_SERVER_WORKERS and not (checked and end_after is None):
+            watch = threading.Thread(target=_watch_sessions, name="serve-sessions", daemon=True,
+                                     args=(config, presences, last, stop, end_after, say, checked))
+            watch.start()
         stop.wait()
     finally:
+        stop.set()
+        if watch is not None:
+            watch.join(10)
+        for transport, n in present:
+            sessions.say_stopped(transport, org, n)
         for server in servers:
             server.stop()
         for store in stores:
