@@ -8,8 +8,9 @@ Why several forms: FTS5 reads an exact term's row list lazily (a LIMIT stops it 
 2- or 3-character prefix that has its own prefix index (schema migration 3). Any other prefix term first merges
 the row lists of every matching term: on a million tickets that costs tens to hundreds of milliseconds. So:
 whole words first; then the last word (the one being typed) as a prefix; then every word as a prefix; a wider
-form runs only when the narrower found nothing. A one-letter last word after longer ones is left out of the MATCH
-and checked on the rows (`Form.keeps`). A prefix longer than 3 characters is searched by its first 3
+form runs only when the narrower found nothing. A one-letter last word after longer ones ("Ann M") is a prefix term
+when the index has 1-character prefixes (index files made since they exist: lazy, a few ms at 1M); in an older
+index it is left out of the MATCH and checked on the rows (`Form.keeps`). A prefix longer than 3 characters is searched by its first 3
 (indexed, lazy) and the rows are then checked against the whole prefix (`Form.keeps`); if a few hundred
 candidates did not fill the page, the whole prefix is rare and FTS5's own prefix query (`Form.native`) is cheap.
 """
@@ -52,23 +53,24 @@ def _term(word: str, prefix: bool) -> tuple[str, str | None]:
     return f'"{word[:INDEXED_PREFIX]}"*', word.lower()
 
 
-def _form(ws: list[str], prefix_from: int) -> Form:
+def _form(ws: list[str], prefix_from: int, letter_index: bool) -> Form:
     terms = [_term(w, i >= prefix_from) for i, w in enumerate(ws)]
     letter = prefix_from < len(ws) and len(ws[-1]) == 1 and any(len(w) > 1 for w in ws[:-1])
-    if letter:      # a one-letter last word being typed ("Ann M", "GTXW-D"): checked on the rows the others find
-        terms[-1] = ("", ws[-1].lower())
+    if letter:      # a one-letter last word being typed ("Ann M", "GTXW-D"): indexed, or checked on the rows
+        terms[-1] = (f'"{ws[-1]}"*', None) if letter_index else ("", ws[-1].lower())
     prefixes = tuple(p for _, p in terms if p)
     native = " AND ".join(f'"{w}"*' if i >= prefix_from and (len(w) > 1 or letter and i == len(ws) - 1) else f'"{w}"'
                           for i, w in enumerate(ws))
     return Form(" AND ".join(t for t, _ in terms if t), prefixes, native if prefixes else "")
 
 
-def search_forms(text: str) -> list[Form]:
-    """Whole words; the last word as a prefix; every word as a prefix (duplicates dropped)."""
+def search_forms(text: str, letter_index: bool = False) -> list[Form]:
+    """Whole words; the last word as a prefix; every word as a prefix (duplicates dropped). `letter_index`: the
+    FTS5 table has a 1-character prefix index (index_file.has_letter_index)."""
     ws = words(text)
     if not ws:
         return []
-    return list(dict.fromkeys([_form(ws, len(ws)), _form(ws, len(ws) - 1), _form(ws, 0)]))
+    return list(dict.fromkeys(_form(ws, n, letter_index) for n in (len(ws), len(ws) - 1, 0)))
 
 
 def fts_query(text: str) -> str:

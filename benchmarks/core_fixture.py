@@ -20,7 +20,7 @@ from agent.ledger import Ledger  # noqa: E402
 from agent.signing import SigningKey  # noqa: E402
 
 BENCH_DIR = Path("/tmp/ticketgate-bench")
-FIXTURE_VERSION = 3   # bump when the generated data or the schema changes: the file name changes with it
+FIXTURE_VERSION = 4   # bump when the generated data or the schema changes: the file name changes with it
 EVENT_ID = 7
 FIRST = ["Hélène", "Zoë", "José", "Ana", "Bjørn", "Émile", "Jürgen", "Noémie", "Łukasz", "Mia", "Omar", "Chloé",
          "François", "Ines", "Søren", "Tomás", "Yasmin", "Ava", "Ren", "Aurélie", "Paul", "Lena", "Kofi", "Nadia"]

@@ -298,6 +298,11 @@ def test_search_forms():
     assert [f.match for f in forms] == ['"Helene" AND "dupo"', '"Helene" AND "dup"*', '"Hel"* AND "dup"*']
     assert forms[1].prefixes == ("dupo",) and forms[2].prefixes == ("helene", "dupo")
     assert forms[1].native == '"Helene" AND "dupo"*' and forms[0].native == ""
+    letter = search_forms("Ann M")                      # a one-letter last word: checked on rows, or indexed
+    assert [(f.match, f.prefixes, f.native) for f in letter[1:]] == [('"Ann"', ("m",), '"Ann" AND "M"*'),
+                                                                      ('"Ann"*', ("m",), '"Ann"* AND "M"*')]
+    assert [(f.match, f.prefixes) for f in search_forms("Ann M", letter_index=True)] == [
+        ('"Ann" AND "M"', ()), ('"Ann" AND "M"*', ()), ('"Ann"* AND "M"*', ())]
     assert fts_query("a b_c dupont") == '"a"* AND "b"* AND "c"* AND "dupont"*'
     assert search_forms("") == [] and fts_query("") == ""
 

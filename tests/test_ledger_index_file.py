@@ -14,6 +14,7 @@ import pytest
 
 from agent.keyring import Keyring
 from agent.ledger import Ledger, LedgerError
+from agent.ledger import index_file
 from agent.ledger.index_file import index_files
 from agent.ledger.schema import APPLICATION_ID, MIGRATIONS
 from agent.sqlite_file import split_sql
@@ -201,6 +202,47 @@ def test_a_power_cut_between_the_two_files_commits_makes_the_device_fetch_a_full
     reopened.close()
     again = Ledger.open(path)
     assert current_bundle(again)["version"] == 0, "marked alike again: no second reset"
+    again.close()
+
+
+def test_an_index_made_before_one_letter_prefixes_searches_alike_and_a_full_bundle_rebuilds_it(tmp_path, monkeypatch,
+                                                                                               caplog):
+    """A one-letter last word ("Ann M") is a prefix term over FTS5's 1-letter prefix index (a few ms at 1M
+    tickets; checked on the rows it took up to ~150 ms). An index file made before has none: the same rows are
+    found by the row check, and at open the bundle version goes back to 0, so the next hello fetches a full bundle,
+    whose new index file has it (a rebuild in place would hold the index's write lock, and the scans, for ~17 s)."""
+    path = tmp_path / "ledger.sqlite"
+    tickets = rows(1, 300) + rows(301, 330, "Ann Martin") + rows(331, 333, "Ann Zed") + rows(334, 340, "Zoë Ann-M")
+    old = index_file.FTS_OPTIONS.replace("prefix='1 2 3'", "prefix='2 3'")
+    assert old != index_file.FTS_OPTIONS
+    monkeypatch.setattr(index_file, "FTS_OPTIONS", old)
+    gate = make_gate(tmp_path, events=EVENTS)
+    apply_bundle(gate.ledger, full_bundle(3, tickets), Keyring())
+    assert not index_file.has_letter_index(gate.ledger.conn)
+
+    queries = ("Martin A", "Ann M", "ann z", "zo ann-m", "helene d", "Dupont 29 H", "hel d", "ann q", "a1 e", "a30 b")
+
+    def search(ledger: Ledger) -> dict[str, list[str]]:
+        ledger.SEARCH_CANDIDATES = 4       # the row check's last resort too (a rare letter: FTS5's own prefix)
+        return {q: [r["ticket_key"] for r in ledger.search(q)] for q in queries}
+    before = search(gate.ledger)
+    assert before["Martin A"] == [str(i) for i in range(301, 321)]                  # a page of 20
+    assert before["Ann M"] == before["zo ann-m"] == [str(i) for i in range(334, 341)]  # whole words first: "M"
+    assert before["ann z"] == [str(i) for i in range(331, 341)]                        # Zed, Zoë
+    assert before["ann q"] == [] and before["a1 e"] == ["1"] and before["Dupont 29 H"] == ["29"]
+    assert before["a30 b"] == ["30"]     # its e-mail b30@
+    gate.ledger.close()
+    monkeypatch.undo()
+    with caplog.at_level("INFO"):
+        reopened = Ledger.open(path)
+    assert current_bundle(reopened)["version"] == 0 and "full bundle" in caplog.text
+    assert search(reopened) == before
+    apply_bundle(reopened, full_bundle(4, tickets), Keyring())
+    assert index_file.has_letter_index(reopened.conn)
+    assert search(reopened) == before
+    reopened.close()
+    again = Ledger.open(path)
+    assert current_bundle(again)["version"] == 4, "rebuilt: no second reset"
     again.close()
 
 

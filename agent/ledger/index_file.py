@@ -28,7 +28,8 @@ STAGE_CHECKPOINT_PAGES = 2000      # the staged file's WAL is copied into it eve
 
 FTS_COLS = "buyer_name, email, order_number, ticket_key"
 FTS_OPTIONS = ("content='tickets', content_rowid='id', tokenize='unicode61 remove_diacritics 2', detail='none', "
-               "columnsize=0, prefix='2 3'")       # as migration 3 of the ledger
+               "columnsize=0, prefix='1 2 3'")     # migration 3's, and 1-letter prefixes ("Ann M": agent/search_query.py)
+LETTER_PREFIX = 1                   # a file made before that has prefix='2 3' (`has_letter_index`; Ledger.reindex)
 TICKETS_DDL = ("CREATE TABLE tickets (id INTEGER PRIMARY KEY, ticket_key TEXT NOT NULL UNIQUE, event_id INTEGER, "
                "order_number TEXT NOT NULL DEFAULT '', buyer_name TEXT NOT NULL DEFAULT '', "
                "email TEXT NOT NULL DEFAULT '', category INTEGER, zone INTEGER, seat TEXT, "
@@ -52,6 +53,26 @@ def add_missing_columns(conn: sqlite3.Connection, schema: str) -> None:
     have = {r[1] for r in conn.execute(f"PRAGMA {schema}.table_info(tickets)")}
     if have and "pass_id" not in have:
         conn.execute(f"ALTER TABLE {schema}.tickets ADD COLUMN pass_id INTEGER")
+
+
+def fts_prefixes(create_sql: str) -> set[int]:
+    """The prefix index lengths of an FTS5 table, from its CREATE VIRTUAL TABLE statement."""
+    m = re.search(r"prefix\s*=\s*'([^']*)'", create_sql or "")
+    return {int(n) for n in re.findall(r"\d+", m.group(1))} if m else set()
+
+
+def has_letter_index(conn: sqlite3.Connection) -> bool:
+    """Whether the live `tickets_fts` (main's if any: an unqualified name finds it first, else the index file's)
+    has the 1-character prefix index."""
+    for schema in ("main", SCHEMA):
+        try:
+            row = conn.execute(f"SELECT sql FROM {schema}.sqlite_master WHERE type='table' AND name='tickets_fts'"
+                               ).fetchone()
+        except sqlite3.OperationalError:      # no index file attached
+            continue
+        if row:
+            return LETTER_PREFIX in fts_prefixes(row[0])
+    return False
 
 
 def index_path(ledger_path: str, generation: int) -> str:

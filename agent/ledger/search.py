@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from agent.ledger import index_file
 from agent.ledger.catalogue import TICKET_COLUMNS as _TICKET_COLUMNS
 from agent.ledger.catalogue import ticket_columns
 from agent.ledger.part import LedgerPart
@@ -22,11 +23,12 @@ class SearchMixin(LedgerPart):
         first; if nothing matches, the last word (being typed) as a prefix; then every word as a prefix
         (agent/search_query.py). An exact ticket id comes first."""
         from agent.search_query import search_forms
+        conn = self.conn
         found: dict[str, dict[str, Any]] = {}
         exact = self.ticket(query.strip()) if query else None
         if exact is not None:
             found[exact["ticket_key"]] = exact
-        for form in search_forms(query):     # widen only while nothing matched
+        for form in search_forms(query, index_file.has_letter_index(conn)):    # widen only while nothing matched
             hits, read = self._search_rows(form.match, form, limit, found)
             if form.prefixes and read >= self.SEARCH_CANDIDATES and len(found) < limit:
                 hits += self._search_rows(form.native, None, limit, found)[0]
