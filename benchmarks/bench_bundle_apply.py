@@ -4,6 +4,7 @@
     python benchmarks/bench_bundle_apply.py --quick                              # 100,000 tickets
     python benchmarks/bench_bundle_apply.py --quick --trace     # + where each slow scan's time went (bundle_trace.py)
     python benchmarks/bench_bundle_apply.py --quick --stage-batch 1000 --flush-every 2    # A/B of the staging steps
+    python benchmarks/bench_bundle_apply.py --actions 300000     # the event's device actions in every full bundle
 
 The device is a process of its own, like the app: one Gate and one DeviceSync on one ledger (its RSS is the
 agent's). It scans real signed tickets at `--rate` per second in a thread during both pushes:
@@ -101,6 +102,9 @@ def main() -> None:
     p.add_argument("--switch-interval", type=float, default=0.0, help="the device's sys.setswitchinterval (s)")
     p.add_argument("--stage-batch", type=int, default=0, help="rows per staging commit (default: the agent's)")
     p.add_argument("--flush-every", type=int, default=0, help="staging commits per fsync of the staged file")
+    p.add_argument("--actions", type=int, default=0,
+                   help="device actions of other gates on the server before the pushes (entries, ~5%% exits and "
+                        "annulments), carried by both full bundles")
     p.add_argument("--device", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.device:
@@ -114,6 +118,8 @@ def main() -> None:
         rows = store.q("SELECT o.number, t.ticket_id FROM orders o JOIN tickets t USING (order_id)")
         picked = rnd.sample(rows, min(len(rows), 6000))
         cancelled = {str(t) for _, t in picked[:args.cancel]}
+        if args.actions:
+            add_actions(store, event, args.actions, {t for _, t in picked}, [t for _, t in rows], rnd)
         spec = {"key": store.server_public_key(ORG).hex(), "port": config.port, "event": event, "rate": args.rate,
                 "trace": args.trace, "switch_interval": args.switch_interval, "stage_batch": args.stage_batch,
                 "flush_every": args.flush_every,
@@ -137,6 +143,33 @@ def main() -> None:
         out, _ = child.communicate("stop\n", timeout=120)
         report = json.loads(out.strip().splitlines()[-1])
         summarise(args, report, cancelled, second, ready1, window1, ready2, window2, quiet)
+
+
+def add_actions(store, event: int, n: int, spare: set, tickets: list, rnd: random.Random) -> None:
+    """n actions of other gates, as their uploads leave them in the server's store (never on the tickets the device
+    scans: their verdicts stay known): entries, and ~5% exits and ~5% annulments of an entry."""
+    t0 = time.perf_counter()
+    pool = [t for t in tickets if t not in spare]
+    now = time.time()
+    rows, entries = [], []
+    for i in range(n):
+        seq = i + 1
+        kind, direction, ref = "entry", "in", None
+        if entries and i % 20 == 7:
+            kind, direction, ref = "exit", "out", None
+        elif entries and i % 20 == 13:
+            kind, direction, ref = "annul", None, entries.pop(rnd.randrange(len(entries)))
+        ticket = pool[i % len(pool)] if kind != "annul" else ref[1]
+        uuid = f"bench-{seq:09d}"
+        if kind == "entry":
+            entries.append((uuid, ticket))
+        rows.append((uuid, "action", kind, str(ticket), event, direction, now - 3000 + i * 0.01, f"gate-{i % 8}",
+                     f"gate-{i % 8}", seq, ref[0] if ref else None, ORG, now))
+    with store.tx():
+        store.conn.executemany(
+            "INSERT INTO scans(scan_uuid, type, kind, ticket_key, event_id, direction, at, device_id, gate, "
+            "device_seq, ref_uuid, org, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    print(f"{n} device actions stored on the server in {time.perf_counter() - t0:.1f} s", flush=True)
 
 
 def pushed(store, event: int, config, ledger_path: Path, version_index: int) -> tuple[float, tuple[float, float], int]:
