@@ -357,3 +357,43 @@ def test_a_batch_job_lets_a_scan_beginning_a_write_go_first(tmp_path):
     let_writers_in(limit=5.0)          # none waiting: returns at once
     holder.close()
     scan.close()
+
+
+def test_a_full_bundles_actions_come_in_sections_merged_as_they_arrive_not_in_the_swap(tmp_path, monkeypatch):
+    """A full bundle carries every gate's actions of the event (300,000 at a big event, docs/performance.md): sent
+    in one section and merged in the swap's transaction, they held the door's scans for seconds and the device's
+    memory. The server sends them CHUNK_ACTIONS to a section; the device merges each as it arrives, in short
+    commits, before the swap; a bundle refused afterwards leaves them (facts, merged once by scan id)."""
+    from server_stub.sync import bundles as server_bundles
+    from tests.sync_fixtures import ORG, make_store
+    monkeypatch.setattr(server_bundles, "CHUNK_ACTIONS", 40)
+    monkeypatch.setattr(apply_mod, "MERGE_BATCH", 15)
+    store, event, _ = make_store(tmp_path / "server", tickets=1)
+    with store.tx():       # other gates' entries, as their uploads leave them
+        store.conn.executemany(
+            "INSERT INTO scans(scan_uuid, type, kind, ticket_key, event_id, direction, at, device_id, gate, device_seq, "
+            "org, received_at) VALUES (?, 'action', 'entry', ?, ?, 'in', ?, 'gate-b', 'B', ?, ?, 2000)",
+            [(f"u{i}", str(i), event, 1000.0 + i, i, ORG) for i in range(1, 101)])
+    sent = [s for s in server_bundles.sections(store, [event], 0) if "resets" in s]
+    store.close()
+    assert [len(s["resets"]) for s in sent] == [40, 40, 20]
+
+    (tmp_path / "door").mkdir()
+    gate = make_gate(tmp_path / "door", events=EVENTS)
+    ledger = gate.ledger
+    apply_bundle(ledger, full_bundle(1, rows(1, 300)), Keyring())
+    merges: list[tuple[int, int]] = []
+    merge = ledger.merge_remote
+    monkeypatch.setattr(ledger, "merge_remote", lambda a: merges.append((len(a), current_bundle(ledger)["version"]))
+                        or merge(a))
+    apply_bundle(ledger, full_bundle(2, rows(1, 300), extra=tuple(sent)), Keyring())
+    assert merges == [(15, 1)] * 2 + [(10, 1)] + [(15, 1)] * 2 + [(10, 1)] + [(15, 1), (5, 1)], "before the swap"
+    assert current_bundle(ledger)["version"] == 2 and ledger.counts()["checkins"] == 100
+    assert gate.scan(issue(KEY, 7)).code == Code.ALREADY_USED and gate.scan(issue(KEY, 150)).code == Code.ACCEPTED
+
+    again = [{"resets": [dict(a, scan_uuid=f"v{a['scan_uuid']}") for a in s["resets"]]} for s in sent]
+    bad = full_bundle(3, rows(1, 300), extra=(*again, {"tickets": {"columns": ["seat"], "rows": [["1"]]}}))
+    with pytest.raises(Rejected):
+        apply_bundle(ledger, bad, Keyring())
+    assert current_bundle(ledger)["version"] == 2 and ledger.counts()["checkins"] == 201    # + the 100 (+ 150's)
+    ledger.close()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from agent.keyring import Keyring, TrustedKey
+from agent.sqlite_file import let_writers_in
 from agent.ledger import Ledger
 from agent.staff import StaffError
 from agent.staff_session import store_roster
@@ -21,6 +22,7 @@ def current_bundle(ledger: Ledger) -> dict[str, Any]:
 
 
 STAGE_BATCH = 200        # ticket rows per staging commit (in the staged index file: the disk's writes come in small steps)
+MERGE_BATCH = 500        # other gates' actions of a full bundle per commit while it is staged (`FullBundleStager`)
 
 
 def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
@@ -92,7 +94,13 @@ def apply_bundle(ledger: Ledger, p: Pending, keyring: Keyring | None,
 
 class FullBundleStager:
     """The tickets of a full bundle staged section by section (one decoded at a time: memory stays flat whatever
-    the size); the other parts (events, flags) kept for the swap. A bad section discards the whole stage."""
+    the size); the other parts (events, flags) kept for the swap. A bad section discards the whole stage.
+
+    The event's actions (every gate's entries, exits, annulments, resets: 300,000 at a big event) are merged as
+    their sections arrive, in short commits without an fsync, like the live relay's. Merged in the swap's
+    transaction they held the door's scans for seconds, and kept for it they filled the memory. They are facts,
+    merged once by scan id, that the live relay brings anyway: a bundle refused later leaves them (its version is
+    not taken: it comes again)."""
 
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
@@ -110,6 +118,14 @@ class FullBundleStager:
                 for i in range(0, len(rows), STAGE_BATCH):
                     self.ledger.stage_tickets(dict(zip(cols, r)) for r in rows[i:i + STAGE_BATCH])
                 self.counts["tickets"] += len(rows)
+            actions = s.pop("resets", None)
+            if actions:
+                if not isinstance(actions, list):
+                    raise Rejected("malformed actions section")
+                for i in range(0, len(actions), MERGE_BATCH):
+                    let_writers_in()
+                    with self.ledger.relaxed_transaction():
+                        self.ledger.merge_remote(actions[i:i + MERGE_BATCH])
             if s:
                 self.rest.append(s)
         except BaseException:

@@ -9,6 +9,7 @@ from agent.sync import bundle
 from server_stub.sync.contract import SyncStore
 
 CHUNK_TICKETS = 1000      # rows per section: a device decodes one in ~2 ms (the door keeps scanning meanwhile)
+CHUNK_ACTIONS = 2000      # actions per section of a full bundle: the device merges each as it comes (agent.sync.apply)
 
 
 def flag_section(revocations: list[dict], blocks: list[dict], resets: list[dict]) -> dict:
@@ -122,9 +123,12 @@ def sections(store: SyncStore, events: list[int], since: int,
         # a delta: the organiser's resets since; a full bundle (a device new to the event): every action so far,
         # devices' and organiser's, so it knows who is inside (merged once by scan id, like the live relays)
         actions = store.resets_for_event(e, since) if since else store.actions_for_event(e) + store.resets_for_event(e)
-        flags = flag_section(store.revocations_for_event(e, since), store.blocks_for_event(e, since), actions)
+        flags = flag_section(store.revocations_for_event(e, since), store.blocks_for_event(e, since),
+                             actions[:CHUNK_ACTIONS])
         if flags:
             yield flags
+        for i in range(CHUNK_ACTIONS, len(actions), CHUNK_ACTIONS):
+            yield flag_section([], [], actions[i:i + CHUNK_ACTIONS])
 
 
 @dataclass
