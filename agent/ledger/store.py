@@ -163,7 +163,6 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
             index_file.add_missing_columns(self._conn, index_file.SCHEMA if live else "main")
             index_file.sweep(self.path, live)
             self._index_consistent()
-            self._index_upgrade()
             self.commits_since_checkpoint = 0
 
     def _drop_empty_main_index(self) -> None:
@@ -228,25 +227,6 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
             if isinstance(bundle, dict):
                 self.set_setting(_BUNDLE_SETTING, dict(bundle, version=0))
             self._index_written()          # marks both files alike again
-
-    def _index_upgrade(self) -> None:
-        """A ticket index made before 1-letter prefixes (index_file.LETTER_PREFIX) is rebuilt by a full bundle: the
-        bundle version goes back to 0, as after a power cut, so the next hello fetches one, staged while the door
-        scans ("Full bundles", docs/ledger.md). Rebuilding the FTS index in place would hold the index file's write
-        lock, which every scan's transaction takes, for ~17 s at 1M tickets. Until the bundle comes, search checks a
-        one-letter last word on the rows (same results, slower: agent/search_query.py)."""
-        if index_file.has_letter_index(self._conn):
-            return
-        bundle = self.get_setting(_BUNDLE_SETTING)
-        if not isinstance(bundle, dict) or not bundle.get("version") \
-                or not self._conn.execute("SELECT 1 FROM tickets LIMIT 1").fetchone():
-            return
-        log.info("%s: the search index predates 1-letter prefixes: a full bundle will be fetched to rebuild it",
-                 self.path)
-        with self.transaction():
-            bundle = self.get_setting(_BUNDLE_SETTING)
-            if isinstance(bundle, dict) and bundle.get("version"):
-                self.set_setting(_BUNDLE_SETTING, dict(bundle, version=0))
 
     # -- WAL checkpoints ---------------------------------------------------------------------------------------
     # A checkpoint copies WAL pages into the database file: tens of ms on a big ledger. Never inside a scan:
