@@ -5,6 +5,7 @@ what is on screen (the current verdict view, the language, whether buyer names a
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -16,6 +17,7 @@ from drivers.feedback.mapping import FeedbackConfig, feedback_for
 from kiosk_ui import i18n
 from kiosk_ui.desk_flow import DeskFlow
 from kiosk_ui.door import Door, device_role
+from kiosk_ui.presenters.lists import short_key
 from kiosk_ui.presenters.lock import KioskLock
 from kiosk_ui.presenters.staff import (StaffView, logged_in_view, login_needed_view, on_duty_line, staff_message,
                                       staff_view)
@@ -23,6 +25,8 @@ from kiosk_ui.presenters.status import StatusView, status_view
 from kiosk_ui.presenters.verdict import VerdictView, present
 from kiosk_ui.presenters.wedge import WedgeBuffer
 from kiosk_ui.services import PendingPrint, PrinterChoice, PrinterInfo, PrintJob, PrintResult, Services
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -273,12 +277,18 @@ class Controller:
 
     def pending_prints(self) -> list[PendingPrint]:
         """Tickets that did not print, with why; kept until printed again or dismissed."""
+        self._drop_invalid_prints()
         return self.services.printers.pending()
 
     def retry_prints(self, job_id: int | None = None, printer_id: str | None = None
                      ) -> list[tuple[PendingPrint, PrintResult]]:
         """Print again one kept ticket, or all of them (stops at the first that fails again), on the printer it was
-        meant for or on `printer_id`."""
+        meant for or on `printer_id`. A ticket no longer valid is taken out of the queue, not printed."""
+        dropped = self._drop_invalid_prints()
+        if job_id is not None and job_id in dropped:
+            job, why = dropped[job_id]
+            return [(job, PrintResult(False, 0, i18n.tr("Ticket {key} is no longer valid ({why}): not printed.",
+                                                        key=short_key(job.ticket_key), why=why)))]
         results = self.services.printers.retry(job_id, printer_id)
         for job, result in results:
             if result.ok and job.ticket_key:          # a kept report slip (the Z report) is no ticket printed
@@ -288,6 +298,23 @@ class Controller:
     def dismiss_print(self, job_id: int) -> PendingPrint:
         """The operator gives up on a kept ticket (printed elsewhere, buyer gone)."""
         return self.services.printers.dismiss(job_id)
+
+    def _drop_invalid_prints(self) -> dict[int, tuple[PendingPrint, str]]:
+        """Kept tickets taken back since (exchanged, refunded, cancelled: here, offline, or from the server's sync)
+        leave the print queue: "Print all again" must not print a ticket the door refuses. -> {job_id: (job, why)}"""
+        dropped = {}
+        for job in self.services.printers.pending():
+            if not job.ticket_key:                    # a kept report slip (the Z report)
+                continue
+            history = self.door.ledger.history(job.ticket_key)
+            status = history.order_status if history.order_status in ("cancelled", "refunded") else None
+            why = history.revoked or status
+            if why:
+                self.services.printers.dismiss(job.job_id)
+                log.info("print queue: ticket %s of order %s taken out, no longer valid: %s", job.ticket_key,
+                         job.order_number, why)
+                dropped[job.job_id] = (job, why)
+        return dropped
 
     def _record_print(self, order_number: str, ticket_keys: tuple[str, ...], kind: str, reprint: bool,
                       printer: str) -> None:

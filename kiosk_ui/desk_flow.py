@@ -225,14 +225,11 @@ class DeskFlow:
 
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
                  category: int | None = None, payment: str = "cash") -> DeskResult:
+        """The server prices it; the ticket taken back leaves the print queue (Controller.pending_prints). Blocks up
+        to the desk's timeout when the server is silent: the screen runs it in the background."""
         problem = self.ctl.not_permitted("exchange")
-        done = (DeskResult(False, problem=problem) if problem
+        return (DeskResult(False, problem=problem) if problem
                 else self.desk.exchange(ticket_key, reason, target_id, category, payment))
-        if done.ok:                  # the ticket taken back must not come out of the print queue later
-            for p in self.ctl.pending_prints():
-                if p.ticket_key == ticket_key:
-                    self.ctl.dismiss_print(p.job_id)
-        return done
 
     def print_exchanged(self, done: DeskResult) -> PrintResult | None:
         """The new ticket(s) of an exchange, as originals on the ticket printer; what does not print is kept in the

@@ -79,7 +79,7 @@ def main(out: Path, lang: str) -> dict:
     from tests.desk_scenario import kiosk_side, server_side
     from tests.helpers import wait_for
     from kiosk_ui.presenters.colours import ORANGE
-    from kiosk_ui.presenters.labels import EXCHANGE_REASONS
+    from kiosk_ui.presenters.labels import EXCHANGE_REASONS, REFUND_REASONS
     from kiosk_ui.presenters.lists import orders_of
     from tests.ipp_printer import IppPrinter
     from tests.sync_fixtures import ORG
@@ -248,17 +248,22 @@ def main(out: Path, lang: str) -> dict:
         reason = EXCHANGE_REASONS[0]
 
         def exchange(key: str, category: int) -> dict:
+            """The exchange tapped twice: the server's answer and the new ticket's print both off the UI thread."""
+            kiosk_screen.last_exchange = None
             started = time.perf_counter()
-            done = kiosk_screen.exchange_to(key, reason, event, category, "cash")
+            tapped = kiosk_screen.exchange_to(key, reason, event, category, "cash")
             returned_ms = (time.perf_counter() - started) * 1000
-            waiting = {"message": kiosk_screen.message.text, "exchange_button": kiosk_screen.buttons["exchange"].disabled}
+            waiting = {"message": kiosk_screen.message.text, "exchange_button": kiosk_screen.buttons["exchange"].disabled,
+                       "tap": tapped}
             second = kiosk_screen.exchange_to(key, reason, event, category, "cash")     # tapped again
             frames, deadline = 0, time.monotonic() + 30
             while kiosk_screen.printing and time.monotonic() < deadline:
                 h.pump(1)
                 frames += 1
                 time.sleep(0.02)
+            done = kiosk_screen.last_exchange
             return {"ok": done.ok, "keys": list(done.ticket_keys), "order": done.order_number,
+                    "problem": done.problem, "revoked": door.ledger.history(key).revoked,
                     "returned_ms": returned_ms, "done_ms": (time.perf_counter() - started) * 1000, "frames": frames,
                     "second_tap": None if second is None else {"ok": second.ok, "problem": second.problem},
                     "waiting": waiting, "message": kiosk_screen.message.text,
@@ -271,11 +276,21 @@ def main(out: Path, lang: str) -> dict:
         res["exchange_jammed"] = last = exchange(first["keys"][0], 1)         # VIP -> Standard, the Zebra jammed
         res["exchange_jammed"]["accepted"] = bad.accepted
         bad.close()
+        # a sale whose ticket did not print, then refunded: its ticket leaves the print queue
+        res["refunded"] = refunded = sell(1, "Luc Moreau")
+        h.go("kiosk")
+        kiosk_screen.open_order(refunded["order"])
+        done = kiosk_screen.refund(refunded["order"], REFUND_REASONS[0], "refund")
+        res["refunded"].update(refund_ok=done.ok, refund_message=kiosk_screen.message.text,
+                               pending_after=sorted(p.ticket_key for p in ctl.pending_prints()))
+        kiosk_screen.open_order(first["order"])
         with FakePrinter("zpl", port=zpl_port) as zpl:
             results, _ = tap(kiosk_screen, lambda: kiosk_screen.retry_queued(None))
             assert wait_for(lambda: [j for j in zpl.jobs if j], 10)
+            time.sleep(0.3)                                  # a second job, if any, lands too
             res["exchange_back"] = dict(printed(zpl.jobs, last["keys"]), ok=[r.ok for _, r in results],
                                         taken_back=printed(zpl.jobs, sale5["keys"] + first["keys"])["payloads"],
+                                        refunded=printed(zpl.jobs, refunded["keys"])["payloads"],
                                         pending=len(ctl.pending_prints()))
         # 9. after more sales, the first sale's receipt (its printer was off) printed from the ticket desk
         with FakePrinter("escpos", port=receipt_port) as receipts:
@@ -296,8 +311,13 @@ def main(out: Path, lang: str) -> dict:
                                        for a in store.kiosk_actions(ORG) if a.get("order_number") in orders)
         res["exchange_actions"] = sorted([a["action"], a["tickets"]] for a in store.kiosk_actions(ORG)
                                          if a.get("order_number") == first["order"])
-        kiosk.close()
+        # 10. the server stops while the broker runs: the kiosk still counts as online, the exchange's request waits
+        #     the desk's timeout for an answer that never comes, off the UI thread; nothing is taken back
         server.stop()
+        kiosk_screen.open_order(sale3["order"])
+        online = desk.online
+        res["exchange_silent"] = dict(exchange(sale3["keys"][0], 2), online=online)
+        kiosk.close()
         store.close()
     (out / "printer_off_results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False))
     return res

@@ -117,6 +117,45 @@ def test_printer_off_the_sale_is_kept_and_its_tickets_wait_to_print(kiosk):
     assert ctl.sale.last_receipt is not None and ctl.sale.last_receipt.order_number == outcome.result.order_number
 
 
+def test_tickets_taken_back_offline_or_cancelled_leave_the_print_queue(kiosk):
+    """Kept tickets (printer off), then one exchanged at the ticket desk offline (what its Exchange does without the
+    server) and another order cancelled by the server's sync: "Print all again" prints only the one still valid."""
+    from drivers.testkit.fake_printer import FakePrinter
+    demo, desk, home = kiosk
+    ctl = Controller(demo.door, build_services(demo.door, home))
+    ctl.services.desk = desk
+    ledger = demo.door.ledger
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))                          # nobody listens: the printer is off
+    port = dead.getsockname()[1]
+    ledger.set_setting("printers", [{"host": "127.0.0.1", "port": port, "name": "Desk"}])
+    try:
+        sales = []
+        for n in (2, 1):
+            ctl.sale.choose(1)
+            ctl.sale.add(1, n)
+            sales.append(ctl.sale.confirm(Payment("cash", given_cents=10**4)).result)
+    finally:
+        dead.close()
+    (exchanged, kept), (cancelled,) = sales[0].ticket_keys, sales[1].ticket_keys
+    jobs = {p.ticket_key: p.job_id for p in ctl.pending_prints()}
+    assert sorted(jobs) == sorted([exchanged, kept, cancelled])
+    assert not desk.online
+    demo.door.exchange(exchanged, "Wrong date bought")               # offline: revoked here, queued for the server
+    again = ctl.retry_prints(jobs[exchanged])                        # "Print again" on that very ticket
+    assert [(j.ticket_key, r.ok, r.printed) for j, r in again] == [(exchanged, False, 0)]
+    assert "no longer valid (exchanged: Wrong date bought)" in again[0][1].message
+    assert sorted(p.ticket_key for p in ctl.pending_prints()) == sorted([kept, cancelled])
+    ledger.set_order_status(sales[1].order_number, "cancelled")      # as the server's sync says
+    with FakePrinter("escpos", port=port) as printer:
+        results = ctl.retry_prints(None)                             # "Print all again"
+        assert [(j.ticket_key, r.ok) for j, r in results] == [(kept, True)]
+        got = b"".join(j for j in printer.jobs if j)
+    payload = ctl.services.printers.payload
+    assert [payload(k).encode() in got for k in (kept, exchanged, cancelled)] == [True, False, False]
+    assert ctl.pending_prints() == []
+
+
 def test_receipts_of_the_last_sales_are_kept_across_a_restart_to_print_again(kiosk, monkeypatch):
     """The ticket desk's "Print receipt": the receipt of an earlier sale, after more sales and a restart (a new
     controller on the same ledger); the oldest dropped past the cap; none for an order not sold here."""

@@ -147,6 +147,7 @@ def test_an_exchange_prints_its_new_ticket_off_the_ui_thread_and_keeps_it_when_t
     assert jammed["done_ms"] > 2_500 and jammed["returned_ms"] < jammed["done_ms"] / 4   # not on the UI thread
     assert back["ok"] == [True] and back["pending"] == 0 and back["jobs"] == 1
     assert back["payloads"] == [True] and back["copy_marked"] == [False] and back["taken_back"] == [False, False]
+    assert back["refunded"] == [False]                  # refunded while it waited: it left the print queue
     assert r["exchange_actions"] == [["print", jammed["keys"]]]         # the server is told that print once
 
 
@@ -156,3 +157,24 @@ def test_a_receipt_prints_again_from_the_ticket_desk_after_more_sales(res):
     assert receipt["button"] and receipt["ok"] and receipt["message"] == WORDS[lang]["receipt_printed"]
     assert receipt["jobs"] == 1 and receipt["has_order"] and receipt["has_buyer"] and not receipt["other_sale"]
     assert receipt["second_tap"] is None
+
+
+def test_a_refunded_sale_s_ticket_leaves_the_print_queue(res):
+    _, r = res
+    refunded = r["refunded"]
+    assert refunded["ok"] and refunded["attention"] and refunded["refund_ok"]
+    assert [k for _, k, _ in refunded["pending"]] and refunded["keys"][0] in [k for _, k, _ in refunded["pending"]]
+    assert refunded["keys"][0] not in refunded["pending_after"]
+    assert r["exchange_back"]["refunded"] == [False] and r["exchange_back"]["jobs"] == 1
+
+
+def test_an_exchange_waits_for_a_silent_server_off_the_ui_thread(res):
+    lang, r = res
+    silent = r["exchange_silent"]
+    assert silent["online"] and not silent["ok"] and silent["problem"] == "The server did not answer in time."
+    assert silent["message"].startswith("Not exchanged:" if lang == "en" else "Non échangé")
+    assert silent["revoked"] is None and silent["keys"] == []          # nothing taken back, nothing new
+    assert silent["waiting"]["exchange_button"] and silent["waiting"]["tap"] is None
+    assert silent["second_tap"] is None                                # tapped again: no second request
+    assert not silent["exchange_button"] and silent["frames"] > 0
+    assert silent["done_ms"] > 2_500 and silent["returned_ms"] < silent["done_ms"] / 4    # the desk's timeout

@@ -58,6 +58,7 @@ class KioskScreen(BaseScreen):
         self.order_number: str | None = None
         self.printing = False                      # a print is under way (in_background): its buttons wait
         self.last_print = None                     # the outcome of the last print (tests)
+        self.last_exchange = None                  # the DeskResult of the last exchange_to (None: it raised)
         self.tickets: list[dict] = []
         self.selected_ticket: str | None = None
 
@@ -177,14 +178,25 @@ class KioskScreen(BaseScreen):
 
     def exchange_to(self, key: str, reason: str, target_id: int, category: int, payment: str = "cash",
                     wait: bool = False):
-        """The exchange (the server prices it), then its new ticket printed off the UI thread like `print_` (kept in
-        the print queue when the printer is off; the message says so). `wait`: printed before it returns (tests)."""
+        """The exchange (the server prices it: up to the desk's timeout when it is silent), then its new ticket
+        printed, both off the UI thread like `print_`; the buttons wait meanwhile and a second tap does nothing. The
+        new ticket is kept in the print queue when the printer is off (the message says so). `wait`: done before it
+        returns, -> the DeskResult (tests); else None (`last_exchange` has it when done)."""
         if self.printing:
             return None
-        done = self.ctl.sale.exchange(key, reason, target_id, category, payment)
-        if not done.ok:
-            self.message.text = tr("Not exchanged: {why}", why=tr(done.problem))
-            return done
+        self.printing = True
+        self.message.text = tr("Exchanging ticket {key}…", key=short_key(key))
+        self.refresh()
+        return self.in_background(lambda: self.ctl.sale.exchange(key, reason, target_id, category, payment),
+                                  partial(self._exchanged, wait=wait), wait)
+
+    def _exchanged(self, done, wait: bool = False) -> None:
+        self.printing, self.last_exchange = False, done
+        if done is None or not done.ok:
+            self.message.text = (tr("Exchange failed: see the log.") if done is None else
+                                 tr("Not exchanged: {why}", why=tr(done.problem)))
+            self.refresh()
+            return
         self.open_order(done.order_number or self.order_number or "")
         money = amount(abs(done.amount_cents), done.currency)
         said = (tr("Exchanged: collect {amount}.", amount=money) if done.amount_cents > 0 else
@@ -192,7 +204,7 @@ class KioskScreen(BaseScreen):
                 tr("Exchanged: same price."))
         self.message.text = said
         if not done.order_number or not done.ticket_keys:
-            return done
+            return
         self.printing = True
         self.message.text = said + " " + tr("Printing the new ticket…")
         self.refresh()
@@ -204,7 +216,6 @@ class KioskScreen(BaseScreen):
                                               tr("New ticket NOT printed: {why}", why=result.message))
             self.refresh()
         self.in_background(lambda: self.ctl.sale.print_exchanged(done), printed, wait)
-        return done
 
     def ask_refund(self) -> None:
         if not self.order_number:
