@@ -249,19 +249,19 @@ def main(out: Path, lang: str) -> dict:
 
         def exchange(key: str, category: int) -> dict:
             """The exchange tapped twice: the server's answer and the new ticket's print both off the UI thread."""
-            kiosk_screen.last_exchange = None
+            setattr(kiosk_screen, "last_exchange", None)
             started = time.perf_counter()
             tapped = kiosk_screen.exchange_to(key, reason, event, category, "cash")
             returned_ms = (time.perf_counter() - started) * 1000
             waiting = {"message": kiosk_screen.message.text, "exchange_button": kiosk_screen.buttons["exchange"].disabled,
-                       "tap": tapped}
+                       "returned_result": tapped is not None}
             second = kiosk_screen.exchange_to(key, reason, event, category, "cash")     # tapped again
             frames, deadline = 0, time.monotonic() + 30
             while kiosk_screen.printing and time.monotonic() < deadline:
                 h.pump(1)
                 frames += 1
                 time.sleep(0.02)
-            done = kiosk_screen.last_exchange
+            done = tapped if tapped is not None else kiosk_screen.last_exchange    # on the UI thread, it returned it
             return {"ok": done.ok, "keys": list(done.ticket_keys), "order": done.order_number,
                     "problem": done.problem, "revoked": door.ledger.history(key).revoked,
                     "returned_ms": returned_ms, "done_ms": (time.perf_counter() - started) * 1000, "frames": frames,
