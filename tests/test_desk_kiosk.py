@@ -257,3 +257,27 @@ def test_a_sale_confirmed_in_the_background_sells_once_and_a_failure_is_said(kio
     assert ledger.outbox_size() == before and ctl.sale.cart == {1: 1}
     assert ctl.sale.start_confirm(Payment("invoice")) is None              # not stuck: it can be tried again
     assert not _finished(ctl.sale).result.ok
+
+
+def test_print_tickets_of_an_order_leaves_out_the_tickets_taken_back(kiosk):
+    """The ticket desk's "Print tickets" / "Reprint" printed every ticket of the order, also one exchanged offline
+    (the door refuses it): now only the valid ones print; asked for the exchanged one alone, it says why not."""
+    from drivers.testkit.fake_printer import FakePrinter
+    demo, desk, home = kiosk
+    ctl = Controller(demo.door, build_services(demo.door, home))
+    ctl.services.desk = desk
+    with FakePrinter("escpos") as printer:
+        demo.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": printer.port, "name": "Desk"}])
+        ctl.sale.choose(1)
+        ctl.sale.add(1, 2)
+        sale = ctl.sale.confirm(Payment("cash", given_cents=10**4)).result
+        exchanged, kept = sale.ticket_keys
+        demo.door.exchange(exchanged, "Wrong date bought")           # offline: revoked here
+        printer.jobs.clear()
+        again = ctl.print_order(sale.order_number, reprint=True)
+        assert again.ok and again.printed == 1, again
+        alone = ctl.print_order(sale.order_number, ticket_keys=(exchanged,))
+        assert not alone.ok and "no longer valid (exchanged: Wrong date bought)" in alone.message
+        got = b"".join(j for j in printer.jobs if j)
+    payload = ctl.services.printers.payload
+    assert [payload(k).encode() in got for k in (kept, exchanged)] == [True, False]
