@@ -1,17 +1,20 @@
 """From scanned text to a verified ticket, or the reason it is not one. Never raises.
 
 Dispatch by shape: `TG1:` is ours, `TG2:` a kiosk's offline sale (agent.allotment); anything else is tried as a pretix_sig1 secret.
+`plausible(text)`: the same parsing without keys or signatures (the camera's retry steps keep only such texts).
 """
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from agent import pretix_sig1
 from agent.allotment import SCHEME as TG2_SCHEME
 from agent.allotment import AllotmentProof, parse_offline_ticket, verify_offline_ticket
 from agent.keyring import Keyring
+from agent.staff import StaffError, badge_parts, is_badge
 from agent.ticket_format import MAX_TEXT_LENGTH, SCHEME, MalformedPayload, Ticket, parse_payload
 
 log = logging.getLogger("ticketgate.payload")
@@ -51,16 +54,40 @@ _SCANNER_PREFIX = re.compile(r"\A(?:\]Q[0-6])?(?:\\[0-9]{6})*")
 _OUR_SCHEMES = (SCHEME, TG2_SCHEME)
 
 
+def _scheme(text: str) -> str:
+    """TG1:, TG2: or "" (tried as a pretix_sig1 secret). Raises MalformedPayload."""
+    if text.startswith(_OUR_SCHEMES):
+        return text[:4]
+    if text[:4].upper() in _OUR_SCHEMES:
+        raise MalformedPayload("lower-case letters in a ticketgate code (a keyboard-wedge scanner with Caps Lock "
+                               "or case conversion on?)")
+    return ""
+
+
+def plausible(raw: str | bytes) -> bool:
+    """Whether a scanned text has the shape of a code the door reads: a ticket of a format this device accepts
+    (TG1, TG2, pretix_sig1), parsed as `read_payload` parses it, or a staff badge (`staff.badge_parts`); no key, no
+    signature checked (microseconds). The camera's retry steps drop a text that is not and go on (drivers.camera.chain,
+    `DecoderChain.plausible`): a filtered image misread as another text would show a red verdict for a valid ticket."""
+    try:
+        text = _as_text(raw)
+        if is_badge(text):
+            badge_parts(text)
+        else:
+            _PARSERS[_scheme(text)](text)
+        return True
+    except (MalformedPayload, StaffError):
+        return False
+
+
 def read_payload(raw: str | bytes, keyring: Keyring, now: float) -> Decoded:
     try:
         text = _as_text(raw)
-        if text.startswith(SCHEME):
+        scheme = _scheme(text)
+        if scheme == SCHEME:
             return _read_tg1(text, keyring, now)
-        if text.startswith(TG2_SCHEME):
+        if scheme == TG2_SCHEME:
             return _read_tg2(text, keyring, now)
-        if text[:4].upper() in _OUR_SCHEMES:
-            raise MalformedPayload("lower-case letters in a ticketgate code (a keyboard-wedge scanner with Caps Lock "
-                                   "or case conversion on?)")
         return _read_pretix(text, keyring)
     except MalformedPayload as exc:
         return Decoded(MALFORMED, detail=str(exc))
@@ -94,9 +121,17 @@ def _read_tg2(text: str, keyring: Keyring, now: float) -> Decoded:
     return Decoded(OK, parsed.ticket, allotment=proof)
 
 
-def _read_pretix(text: str, keyring: Keyring) -> Decoded:
+def _parse_pretix(text: str) -> tuple[bytes, bytes, pretix_sig1.PretixTicket]:
     payload, signature = pretix_sig1.split_secret(text)
-    message = pretix_sig1.decode_ticket_message(payload)
+    return payload, signature, pretix_sig1.decode_ticket_message(payload)
+
+
+_PARSERS: dict[str, Callable[[str], object]] = {SCHEME: parse_payload, TG2_SCHEME: parse_offline_ticket,
+                                                "": _parse_pretix}
+
+
+def _read_pretix(text: str, keyring: Keyring) -> Decoded:
+    payload, signature, message = _parse_pretix(text)
     if not keyring.pretix:
         return Decoded(UNKNOWN_KEY, detail="no pretix event keys loaded on this device")
     event = pretix_sig1.find_signer(payload, signature, keyring)

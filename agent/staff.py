@@ -106,13 +106,23 @@ def is_badge(text: str) -> bool:
     return text.strip().startswith(BADGE_PREFIX)
 
 
+def badge_parts(text: str) -> tuple[bytes, bytes]:
+    """-> (body, signature) of a badge-shaped text, not verified (cheap: no key, no crypto). Raises StaffError."""
+    try:
+        if not text.strip().startswith(BADGE_PREFIX):
+            raise ValueError("no badge prefix")
+        body_b64, sig_b64 = text.strip()[len(BADGE_PREFIX):].split(".", 1)
+        return _unb64(body_b64), _unb64(sig_b64)
+    except (ValueError, binascii.Error):
+        raise StaffError("unreadable badge") from None
+
+
 def read_badge(text: str, server_key: bytes | None) -> tuple[str, str, int]:
     """-> (org, staff id, serial) of a badge whose signature verifies with the organiser's server key."""
     if server_key is None:
         raise StaffError("this device is not enrolled: it cannot check a badge")
+    body, sig = badge_parts(text)
     try:
-        body_b64, sig_b64 = text.strip()[len(BADGE_PREFIX):].split(".", 1)
-        body, sig = _unb64(body_b64), _unb64(sig_b64)
         Ed25519PublicKey.from_public_bytes(server_key).verify(sig, BADGE_DOMAIN + body)
         d = json.loads(body)
         return str(d["o"]), str(d["s"]), int(d["n"])

@@ -1,14 +1,15 @@
 """Where the live chain's budget goes on the frames of a few door conditions, and what the redrawn step reads alone.
 
     .venv/bin/python benchmarks/trace_door_steps.py [--conditions cracked glare] [--split tuning] [--frames 100]
-        [--budget-ms 4] [--misses]
+        [--budget-ms 4] [--misses] [--any-text]
 
 A fast check while tuning the region ladder (seconds per condition, not the minutes of bench_door_conditions.py):
 per condition, the live chain's one-frame read rate and CPU p99, what the redrawn step reads on its own (budget
 lifted, the strongest region), and for the frames the chain misses (--misses: one line each) the steps that ran, the
 CPU time spent when each step's turn came, and whether an outline was found. --order tries another ladder order.
 The CPU figures move with the machine's load (the budget is CPU time, but a busy core makes every step dearer):
-compare orders in runs side by side.
+compare orders in runs side by side. The chain is the door's (a retry step's text counts only if
+`agent.payload.plausible`); --any-text takes every text. "wrong": frames read as another text than their ticket's.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import time
 
 from figures import pct  # noqa: F401  (puts this checkout on sys.path)
 
+from agent.payload import plausible  # noqa: E402
 from drivers.camera import redraw  # noqa: E402
 from drivers.camera import regions as R  # noqa: E402
 from drivers.camera.chain import DecoderChain, _decode  # noqa: E402
@@ -52,13 +54,14 @@ def main() -> int:
     p.add_argument("--budget-ms", type=float, default=4.0)
     p.add_argument("--misses", action="store_true", help="one line per frame the live chain misses")
     p.add_argument("--order", default="", help="the ladder's steps by index, e.g. 0,3,1,2,4,5,6,7 (default: as is)")
+    p.add_argument("--any-text", action="store_true", help="retry steps' texts taken whatever their shape")
     args = p.parse_args()
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})   # the benchmark takes the last
         R.cv2.setNumThreads(1)
     except (AttributeError, OSError):
         pass
-    chain = DecoderChain(live_budget_ms=args.budget_ms)
+    chain = DecoderChain(live_budget_ms=args.budget_ms, **({} if args.any_text else {"plausible": plausible}))
     log: list = []
     c0 = [0.0]
     chain.region_steps = [(n, d, Traced(f, log, c0)) for n, d, f in chain.region_steps]

@@ -12,6 +12,7 @@ from kivy.uix.label import Label
 from kivy.uix.popup import Popup
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from agent.payload import plausible
 from kiosk_ui import i18n
 from kiosk_ui.controller import Controller
 from kiosk_ui.screens.events import EventsScreen
@@ -64,6 +65,12 @@ class KioskUI:
         """Where camera decodes and laser reads land (from their threads): handled on the UI thread."""
         Clock.schedule_once(lambda *_: self.scanned(payload))
 
+    def plausible_read(self, text: str) -> bool:
+        """Whether a text the camera read only on a retry (a filtered image) may be taken, asked from the decoder
+        thread: on the scan screen only the shape of a ticket or badge (`agent.payload.plausible`: a misread is a red
+        verdict for a valid ticket), elsewhere any text (a promo code on the sell screen)."""
+        return self.manager.current != "scan" or plausible(text)
+
     def scanned(self, payload: str) -> None:
         """A code read by the camera or a laser: a ticket or badge on the scan screen, a promo code on the sell
         screen; elsewhere nothing is done with it."""
@@ -114,7 +121,7 @@ class KioskApp(App):
         return self.ui.root
 
     def on_start(self):
-        if self.ctl.services.camera.start(self.ui.device_payload):
+        if self.ctl.services.camera.start(self.ui.device_payload, plausible=self.ui.plausible_read):
             self.ui.manager.current_screen.on_pre_enter()      # the scan screen adds its preview, says "camera"
         if self.ctl.services.camera.push is not None:     # Android: the preview needs the permission
             from kiosk_ui.adapters.camera import camera_permission

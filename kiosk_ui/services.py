@@ -131,7 +131,8 @@ class CameraService(Protocol):
     torch_supported: bool
     push: PushSource | None             # Android: the preview widget pushes frames here (None: the service reads them)
 
-    def start(self, on_payload: Callable[[str], None]) -> bool: ...
+    # plausible: what a text read only by a retry step must look like to be taken (drivers.camera.chain); None: any
+    def start(self, on_payload: Callable[[str], None], plausible: Callable[[str], bool] | None = None) -> bool: ...
     def stop(self) -> None: ...
     def set_torch(self, on: bool) -> bool: ...
 
@@ -389,7 +390,7 @@ class NoCamera:
     torch_supported = False
     push: PushSource | None = None
 
-    def start(self, on_payload: Callable[[str], None]) -> bool:
+    def start(self, on_payload: Callable[[str], None], plausible: Callable[[str], bool] | None = None) -> bool:
         return False
 
     def stop(self) -> None:

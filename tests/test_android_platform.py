@@ -248,7 +248,7 @@ preview.attach_preview = attach
 
 class AndroidCamera:                    # DriverCamera on Android: frames are pushed by the preview
     available, torch_supported, push = True, False, object()
-    def start(self, on_payload): return True
+    def start(self, on_payload, plausible=None): return True
     def stop(self): pass
     def set_torch(self, on): return False
 

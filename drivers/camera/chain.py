@@ -11,6 +11,11 @@ each (`region_ladder()`, ordered by what each step recovers on generated door co
 benchmarks/bench_door_conditions.py). A step runs only if its estimated cost (`combine.StageCosts`: recent peak and
 median of the thread's CPU time) fits in what is left of `live_budget_ms`, so a frame never costs much more than the
 budget, code or no code; the camera loop's combination also checks each of its stages against `live_limit_ms`.
+
+A text read by a retry (any step after the first pass over the plain image: filtered, redrawn, combined) is kept only
+if `plausible(text)`: the door's camera passes `agent.payload.plausible` (the shape of a ticket or badge), so a
+filtered image misread as another text (a red verdict for a valid ticket) is dropped and the next step runs. The
+first pass reports whatever it reads (a foreign QR: "not a ticket"). Default: every text.
 """
 from __future__ import annotations
 
@@ -28,6 +33,11 @@ from drivers.camera.decoders import Decoder, ZbarDecoder, ZxingDecoder
 
 Step = tuple[str, Decoder, Callable[[np.ndarray], np.ndarray] | None]
 RegionStep = tuple[str, Decoder, R.RegionFilter]
+Plausible = Callable[[str], bool]
+
+
+def any_text(text: str) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class DecoderChain:
     regions_per_frame: int = 2
     combine_at: int = 0                 # the combination's place in the ladder while the combiner holds frames,
     combine_every: int = 2              # on one frame in this many (the others: the ladder's order)
+    plausible: Plausible = any_text     # what a retry's text must look like to count
 
     def __post_init__(self) -> None:
         if not self.fallbacks:
@@ -114,7 +125,7 @@ class DecoderChain:
             return DecodeResult(tuple(texts), self.primary.name, _ms(t0), 1)
         cache: dict[object, np.ndarray] = {}
         for n, step in enumerate(self.steps, start=2):
-            texts = _run(step, gray, cache)
+            texts = self._kept(_run(step, gray, cache))
             if texts:
                 return DecodeResult(tuple(texts), step[0], _ms(t0), n)
         n = len(self.steps) + 1
@@ -123,7 +134,7 @@ class DecoderChain:
             for name, decoder, region_filter in self.region_steps:
                 for view in views:
                     n += 1
-                    texts = _decode(decoder, region_filter(view))
+                    texts = self._kept(_decode(decoder, region_filter(view)))
                     if texts:
                         return DecodeResult(tuple(texts), name, _ms(t0), n)
         return DecodeResult((), "", _ms(t0), n)
@@ -185,9 +196,13 @@ class DecoderChain:
                 else:
                     texts = self.region_costs.run(name, _filtered, decoder, region_filter, view)
                 tried += 1
+                texts = self._kept(texts)       # an implausible text: the next step runs, as after a miss
                 if texts:
                     return DecodeResult(tuple(texts), name, _ms(t0), tried)
         return DecodeResult((), "", _ms(t0), tried)
+
+    def _kept(self, texts: list[str]) -> list[str]:
+        return [text for text in texts if self.plausible(text)]
 
 
 def _filtered(decoder: Decoder, region_filter: R.RegionFilter, view: np.ndarray) -> list[str]:

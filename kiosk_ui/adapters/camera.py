@@ -51,17 +51,19 @@ class CameraPermission:
 camera_permission = CameraPermission()
 
 
-def decoder_chain():
+def decoder_chain(plausible: Callable[[str], bool] | None = None):
     """zxing-cpp first where it is installed; pyzbar alone where it is not (Android: python-for-android has a
-    pyzbar/libzbar recipe and no zxing-cpp one)."""
-    from drivers.camera.chain import DecoderChain
+    pyzbar/libzbar recipe and no zxing-cpp one). `plausible`: what a retry step's text must look like (None: any)."""
+    from drivers.camera.chain import DecoderChain, any_text
     from drivers.camera.decoders import ZbarDecoder
+    kept = plausible or any_text
     try:
         import zxingcpp  # noqa: F401
-        return DecoderChain()
+        return DecoderChain(plausible=kept)
     except ImportError:
         zbar = ZbarDecoder()
-        return DecoderChain(primary=zbar, live_primary=zbar, fallbacks=(zbar,), retry_decoders=(zbar,))
+        return DecoderChain(primary=zbar, live_primary=zbar, fallbacks=(zbar,), retry_decoders=(zbar,),
+                            plausible=kept)
 
 
 class DriverCamera:
@@ -73,7 +75,7 @@ class DriverCamera:
         self.torch_supported = False
         self.error = ""
 
-    def start(self, on_payload: Callable[[str], None]) -> bool:
+    def start(self, on_payload: Callable[[str], None], plausible: Callable[[str], bool] | None = None) -> bool:
         from drivers.camera.frames import FrameSlot, PushSource, VideoCaptureSource
         from drivers.camera.scanner import CameraScanner
         if self.scanner is not None:
@@ -83,10 +85,11 @@ class DriverCamera:
         if "ANDROID_ARGUMENT" in __import__("os").environ:
             from drivers.camera.android_torch import android_torch
             source = self.push = PushSource(slot, android_torch())
-            scanner = CameraScanner(lambda read: on_payload(read.text), chain=decoder_chain(), slot=slot)
+            scanner = CameraScanner(lambda read: on_payload(read.text), chain=decoder_chain(plausible), slot=slot)
         else:
             source = VideoCaptureSource(self.device)
-            scanner = CameraScanner(lambda read: on_payload(read.text), chain=decoder_chain(), source=source, slot=slot)
+            scanner = CameraScanner(lambda read: on_payload(read.text), chain=decoder_chain(plausible), source=source,
+                                    slot=slot)
         self.scanner = scanner
         self.available = scanner.start()
         self.error = scanner.error
