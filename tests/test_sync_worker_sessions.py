@@ -9,6 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from agent.sync.device import DeviceOptions
 from agent.sync.uploader import UploadOptions
 from server_stub.store import SqliteStore
@@ -48,6 +50,22 @@ class Serve:
         self.stopping.set()
         assert self.done.wait(20), "serve did not stop"
 
+    def __enter__(self) -> "Serve":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def world(tmp_path):
+    """The organiser's store (TICKETS orders of one ticket, DOORS registered): (store, event, orders)."""
+    store, event, orders = make_store(tmp_path / "server", tickets=TICKETS, devices=DOORS)
+    try:
+        yield store, event, orders
+    finally:
+        store.close()
+
 
 def _scan_all(folder: Path, store, event: int, orders: list[dict], port: int) -> None:
     """Two doors scan every ticket of `orders`: each scan is acknowledged promptly, every scan so far stored once."""
@@ -70,65 +88,43 @@ def _scan_all(folder: Path, store, event: int, orders: list[dict], port: int) ->
     assert rows == [(scanned, scanned, scanned)] and scanned >= len(orders)
 
 
-def test_fewer_workers_than_last_run_leave_no_session_taking_uploads(tmp_path, broker):
-    store, event, orders = make_store(tmp_path / "server", tickets=TICKETS, devices=DOORS)
-    try:
-        Serve(tmp_path / "server", broker.port, workers=3).stop()       # workers 2 and 3 leave their sessions
-        now = Serve(tmp_path / "server", broker.port, workers=1)
-        try:
-            assert "ended the broker sessions of workers 2, 3," in now.said[1]
-            _scan_all(tmp_path, store, event, orders, broker.port)
-        finally:
-            now.stop()
-    finally:
-        store.close()
+def test_fewer_workers_than_last_run_leave_no_session_taking_uploads(tmp_path, broker, world):
+    store, event, orders = world
+    Serve(tmp_path / "server", broker.port, workers=3).stop()       # workers 2 and 3 leave their sessions
+    with Serve(tmp_path / "server", broker.port, workers=1) as now:
+        assert "ended the broker sessions of workers 2, 3," in now.said[1]
+        _scan_all(tmp_path, store, event, orders, broker.port)
 
 
-def test_stale_sessions_are_ended_once_a_broker_away_at_the_start_answers(tmp_path, broker):
-    store, event, orders = make_store(tmp_path / "server", tickets=TICKETS, devices=DOORS)
-    try:
-        Serve(tmp_path / "server", broker.port, workers=3).stop()
-        broker.stop()
-        now = Serve(tmp_path / "server", broker.port, workers=1)      # says it keeps trying, after 10 s
-        try:
-            broker.start()
-            assert wait_for(lambda: now.said[1:], 15), "no session ended"
-            assert "ended the broker sessions of workers 2, 3, left by an earlier run" in now.said[1]
-            _scan_all(tmp_path, store, event, orders, broker.port)
-        finally:
-            now.stop()
-    finally:
-        store.close()
+def test_stale_sessions_are_ended_once_a_broker_away_at_the_start_answers(tmp_path, broker, world):
+    store, event, orders = world
+    Serve(tmp_path / "server", broker.port, workers=3).stop()
+    broker.stop()
+    with Serve(tmp_path / "server", broker.port, workers=1) as now:      # says it keeps trying, after 10 s
+        broker.start()
+        assert wait_for(lambda: now.said[1:], 15), "no session ended"
+        assert "ended the broker sessions of workers 2, 3, left by an earlier run" in now.said[1]
+        _scan_all(tmp_path, store, event, orders, broker.port)
 
 
-def test_a_process_ends_no_session_another_process_runs_and_those_it_left(tmp_path, broker):
+def test_a_process_ends_no_session_another_process_runs_and_those_it_left(tmp_path, broker, world):
     """Worker numbers are global (`--first-worker`): a process with workers 1.. never ends a session another process
     runs now (its presence says online); once that process stopped, the next start ends its sessions."""
-    store, event, orders = make_store(tmp_path / "server", tickets=TICKETS, devices=DOORS)
-    try:
-        other = Serve(tmp_path / "server", broker.port, workers=2, first=2)          # workers 2 and 3
-        first = Serve(tmp_path / "server", broker.port, workers=1)
-        try:
+    store, event, orders = world
+    with Serve(tmp_path / "server", broker.port, workers=2, first=2):             # workers 2 and 3
+        with Serve(tmp_path / "server", broker.port, workers=1) as first:
             assert first.said[1:] == []           # nothing ended
             assert "already connected" not in broker.log_path.read_text(), "a running worker was kicked off"
             _scan_all(tmp_path / "before", store, event, orders[:TICKETS // 2], broker.port)
-        finally:
-            first.stop()
-            other.stop()
-        again = Serve(tmp_path / "server", broker.port, workers=1)
-        try:
-            assert "ended the broker sessions of workers 2, 3," in again.said[1]
-            _scan_all(tmp_path / "after", store, event, orders[TICKETS // 2:], broker.port)
-        finally:
-            again.stop()
-    finally:
-        store.close()
+    with Serve(tmp_path / "server", broker.port, workers=1) as again:
+        assert "ended the broker sessions of workers 2, 3," in again.said[1]
+        _scan_all(tmp_path / "after", store, event, orders[TICKETS // 2:], broker.port)
 
 
-def test_the_sessions_of_killed_workers_end_when_fewer_start(tmp_path, broker):
+def test_the_sessions_of_killed_workers_end_when_fewer_start(tmp_path, broker, world):
     """`server serve --workers 3` killed (SIGKILL: its workers' Last Wills say offline), then `--workers 1`: workers
     2 and 3 take no share of the uploads any more."""
-    store, event, orders = make_store(tmp_path / "server", tickets=TICKETS, devices=DOORS)
+    store, event, orders = world
     argv = [sys.executable, "-m", "agent", "server", "--data", str(tmp_path / "server"), "serve", "--broker",
             f"127.0.0.1:{broker.port}", "--workers", "3"]
     killed = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -137,65 +133,48 @@ def test_the_sessions_of_killed_workers_end_when_fewer_start(tmp_path, broker):
         assert wait_for_line(killed, "worker(s) for", 30), killed.stderr.read() if killed.poll() is not None else ""
         killed.send_signal(signal.SIGKILL)
         assert killed.wait(10) == -signal.SIGKILL
-        now = Serve(tmp_path / "server", broker.port, workers=1)
-        try:
+        with Serve(tmp_path / "server", broker.port, workers=1) as now:
             assert "ended the broker sessions of workers 2, 3," in now.said[1]
             _scan_all(tmp_path, store, event, orders, broker.port)
-        finally:
-            now.stop()
     finally:
         if killed.poll() is None:
             killed.kill()
             killed.wait(5)
         killed.stdout.close()
         killed.stderr.close()
-        store.close()
 
 
-def test_a_running_process_ends_the_sessions_of_workers_stopped_for_good(tmp_path, broker):
+def test_a_running_process_ends_the_sessions_of_workers_stopped_for_good(tmp_path, broker, world):
     """Workers 2 and 3 (another process) stop for good while worker 1 keeps running: once their presence has said
     offline for `end_after` seconds, worker 1's process ends their sessions (a restart within it keeps them)."""
-    store, event, orders = make_store(tmp_path / "server", tickets=TICKETS, devices=DOORS)
-    try:
-        first = Serve(tmp_path / "server", broker.port, workers=1, end_after=1.0)
-        try:
-            Serve(tmp_path / "server", broker.port, workers=2, first=2).stop()
-            assert wait_for(lambda: first.said[1:], 10), "no session ended"
-            assert "ended the broker sessions of workers 2, 3, stopped for 1 s or more" in first.said[1]
-            _scan_all(tmp_path, store, event, orders, broker.port)
-        finally:
-            first.stop()
-    finally:
-        store.close()
+    store, event, orders = world
+    with Serve(tmp_path / "server", broker.port, workers=1, end_after=1.0) as first:
+        Serve(tmp_path / "server", broker.port, workers=2, first=2).stop()
+        assert wait_for(lambda: first.said[1:], 10), "no session ended"
+        assert "ended the broker sessions of workers 2, 3, stopped for 1 s or more" in first.said[1]
+        _scan_all(tmp_path, store, event, orders, broker.port)
 
 
-def test_a_restart_keeps_the_sessions_and_what_they_queued(tmp_path, broker):
+def test_a_restart_keeps_the_sessions_and_what_they_queued(tmp_path, broker, world):
     """Workers 2 and 3 stopped and started again within `end_after`: what the broker queued for them meanwhile is
     ingested when they are back, promptly (the doors are not made to send it again)."""
-    store, event, orders = make_store(tmp_path / "server", tickets=TICKETS, devices=DOORS)
+    store, event, orders = world
     key = store.server_public_key(ORG)
     doors = [start_door(tmp_path / d, d, broker.port, key, event, options=ONE_BY_ONE) for d in DOORS]
     try:
-        first = Serve(tmp_path / "server", broker.port, workers=1, end_after=30.0)
-        try:
+        with Serve(tmp_path / "server", broker.port, workers=1, end_after=30.0) as first:
             Serve(tmp_path / "server", broker.port, workers=2, first=2).stop()
             assert wait_for(lambda: all(d.ready(TICKETS) for d in doors), 30)
             for i, o in enumerate(orders):
                 assert doors[i % 2].scan(store.issue_ticket_payload(o["tickets"][0]["ticket_key"])).accepted
             assert wait_for(lambda: sum(d.ledger.outbox_size() for d in doors) < TICKETS, PROMPT)  # worker 1's share
             assert sum(d.ledger.outbox_size() for d in doors) > 0       # the rest waits in the sessions of 2 and 3
-            again = Serve(tmp_path / "server", broker.port, workers=2, first=2)
-            try:
+            with Serve(tmp_path / "server", broker.port, workers=2, first=2):
                 assert wait_for(lambda: all(d.ledger.outbox_size() == 0 for d in doors), PROMPT)
                 assert all(d.online_sync.uploader.retries == 0 for d in doors)
-            finally:
-                again.stop()
             assert first.said[1:] == []
-        finally:
-            first.stop()
         assert store.q("SELECT count(*), count(DISTINCT scan_uuid) FROM scans WHERE type='action'") == \
             [(TICKETS, TICKETS)]
     finally:
         for d in doors:
             d.close()
-        store.close()
