@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
+from agent.errors import InvalidInput
+
 MAX_LISTED = 12          # events / zones named in a refusal (the rest counted)
 
 
@@ -21,7 +23,7 @@ class KnownEvent:
     zones: Mapping[int, str] = field(default_factory=dict)     # zone id -> name
 
 
-class SelectionRefused(ValueError):
+class SelectionRefused(InvalidInput):
     """The selection names an event or zone the device's event data does not hold; nothing was changed."""
 
 
