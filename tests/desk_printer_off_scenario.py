@@ -280,7 +280,7 @@ def main(out: Path, lang: str) -> dict:
         res["refunded"] = refunded = sell(1, "Luc Moreau")
         h.go("kiosk")
         kiosk_screen.open_order(refunded["order"])
-        done = kiosk_screen.refund(refunded["order"], REFUND_REASONS[0], "refund")
+        done = kiosk_screen.refund(refunded["order"], REFUND_REASONS[0], "refund", wait=True)
         res["refunded"].update(refund_ok=done.ok, refund_message=kiosk_screen.message.text,
                                pending_after=sorted(p.ticket_key for p in ctl.pending_prints()))
         kiosk_screen.open_order(first["order"])
@@ -317,6 +317,36 @@ def main(out: Path, lang: str) -> dict:
         kiosk_screen.open_order(sale3["order"])
         online = desk.online
         res["exchange_silent"] = dict(exchange(sale3["keys"][0], 2), online=online)
+
+        def refund(order: str, kind: str) -> dict:
+            """The refund tapped as the operator does (the button, then a reason in the popup), or the cancellation
+            asked directly, then tapped again: the server's silence waited for off the UI thread."""
+            kiosk_screen.open_order(order)
+            kiosk_screen.last_refund = None
+            started = time.perf_counter()
+            if kind == "refund":
+                kiosk_screen.buttons["refund"].dispatch("on_release")
+                h.pump()
+                reason = next(w for w in h.ui.popup.walk() if type(w).__name__ == "BigButton")
+                reason.dispatch("on_release")
+            else:
+                kiosk_screen.refund(order, REFUND_REASONS[0], kind)
+            returned_ms = (time.perf_counter() - started) * 1000
+            waiting = {"message": kiosk_screen.message.text, "refund_button": kiosk_screen.buttons["refund"].disabled}
+            second = kiosk_screen.refund(order, REFUND_REASONS[0], kind)           # tapped again
+            frames, deadline = 0, time.monotonic() + 30
+            while kiosk_screen.printing and time.monotonic() < deadline:
+                h.pump(1)
+                frames += 1
+                time.sleep(0.02)
+            done = kiosk_screen.last_refund
+            return {"ok": done.ok, "problem": done.problem, "message": kiosk_screen.message.text,
+                    "returned_ms": returned_ms, "done_ms": (time.perf_counter() - started) * 1000, "frames": frames,
+                    "second_tap": None if second is None else {"ok": second.ok, "problem": second.problem},
+                    "waiting": waiting, "refund_button": kiosk_screen.buttons["refund"].disabled,
+                    "server": store.order(order)["status"], "kiosk_states": [t["state"] for t in door.order(order)]}
+        res["refund_silent"] = refund(sale2["order"], "refund")
+        res["cancel_silent"] = refund(sale4["order"], "cancel")
         kiosk.close()
         store.close()
     (out / "printer_off_results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False))

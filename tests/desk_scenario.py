@@ -212,7 +212,7 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
         res["refund_choices"] = [w.text for w in h.ui.popup.walk() if type(w).__name__ == "BigButton"]
         shot("desk_refund")
         h.close_popup()
-        refund = kiosk_screen.refund(online.result.order_number, "Buyer cannot come", "refund")
+        refund = kiosk_screen.refund(online.result.order_number, "Buyer cannot come", "refund", wait=True)
         shot("desk_refunded")
         res["refund"] = {"ok": refund.ok, "amount": refund.amount_cents, "message": kiosk_screen.message.text,
                          "server": store.order(online.result.order_number)["status"],

@@ -178,3 +178,17 @@ def test_an_exchange_waits_for_a_silent_server_off_the_ui_thread(res):
     assert silent["second_tap"] is None                                # tapped again: no second request
     assert not silent["exchange_button"] and silent["frames"] > 0
     assert silent["done_ms"] > 2_500 and silent["returned_ms"] < silent["done_ms"] / 4    # the desk's timeout
+
+
+def test_a_refund_or_cancellation_waits_for_a_silent_server_off_the_ui_thread(res):
+    lang, r = res
+    for kind, said in (("refund", ("Refunding order", "Remboursement de la commande")),
+                       ("cancel", ("Cancelling order", "Annulation de la commande"))):
+        silent = r[f"{kind}_silent"]
+        assert not silent["ok"] and silent["problem"] == "The server did not answer in time.", silent
+        assert silent["message"].startswith("Not done:" if lang == "en" else "Non effectué"), silent["message"]
+        assert silent["waiting"]["message"].startswith(said[lang == "fr"]), silent["waiting"]
+        assert silent["waiting"]["refund_button"] and not silent["refund_button"]   # waits, then tappable again
+        assert silent["second_tap"] is None and silent["frames"] > 0        # tapped again: no second request
+        assert silent["server"] == "paid" and set(silent["kiosk_states"]) == {"valid"}   # nothing taken back
+        assert silent["done_ms"] > 2_500 and silent["returned_ms"] < silent["done_ms"] / 4   # the desk's timeout

@@ -56,9 +56,10 @@ class KioskScreen(BaseScreen):
         for w in (row, self.message, view, printer_row, self.actions):
             self.body.add_widget(w)
         self.order_number: str | None = None
-        self.printing = False                      # a print is under way (in_background): its buttons wait
+        self.printing = False                      # a print, exchange or refund is under way (in_background)
         self.last_print = None                     # the outcome of the last print (tests)
         self.last_exchange = None                  # the DeskResult of the last exchange_to (None: it raised)
+        self.last_refund = None                    # the DeskResult of the last refund (None: it raised)
         self.tickets: list[dict] = []
         self.selected_ticket: str | None = None
 
@@ -227,17 +228,31 @@ class KioskScreen(BaseScreen):
         self.ui.popup = choose(title, [(tr(r), partial(self.refund, self.order_number, r, kind))
                                        for r in REFUND_REASONS])
 
-    def refund(self, order_number: str, reason: str, kind: str = "refund"):
-        done = self.ctl.sale.refund(order_number, reason, kind)
+    def refund(self, order_number: str, reason: str, kind: str = "refund", wait: bool = False):
+        """The refund or cancellation (the server's answer: up to the desk's timeout when it is silent), off the UI
+        thread like `exchange_to`; the buttons wait meanwhile and a second tap does nothing. `wait`: done before it
+        returns, -> the DeskResult (tests); else None (`last_refund` has it when done)."""
+        if self.printing:
+            return None
+        self.printing = True
+        self.message.text = (tr("Refunding order {o}…", o=order_number) if kind == "refund" else
+                             tr("Cancelling order {o}…", o=order_number))
+        self.refresh()
+        return self.in_background(lambda: self.ctl.sale.refund(order_number, reason, kind),
+                                  partial(self._refunded, order_number), wait)
+
+    def _refunded(self, order_number: str, done) -> None:
+        self.printing, self.last_refund = False, done
         self.open_order(order_number)
-        if not done.ok:
+        if done is None:
+            self.message.text = tr("Refund failed: see the log.")
+        elif not done.ok:
             self.message.text = tr("Not done: {why}", why=tr(done.problem))
         elif done.amount_cents:
             self.message.text = tr("Order {o} refunded: hand back {amount}.", o=order_number,
                                    amount=amount(-done.amount_cents, done.currency))
         else:
             self.message.text = tr("Order {o} cancelled.", o=order_number)
-        return done
 
     def show_printers(self, refresh: bool = False) -> None:
         svc = self.ctl.services.printers
@@ -352,7 +367,7 @@ class KioskScreen(BaseScreen):
                                                                                       "receipt", "exchange"))
         if self.order_number and self.ctl.sale.receipt_of(self.order_number) is None:   # sold elsewhere, or long ago
             self.buttons["receipt"].disabled = True
-        self.buttons["refund"].disabled = not has_order or not self.ctl.services.desk.available
+        self.buttons["refund"].disabled = not has_order or self.printing or not self.ctl.services.desk.available
         self.buttons["email"].disabled = not has_order or not self.ctl.services.desk.available
         self.buttons["pay"].disabled = not any(t["state"] == "unpaid" for t in self.tickets)
         if not has_order:
