@@ -26,8 +26,11 @@ from kiosk_ui.screens.setup import SetupScreen
 from kiosk_ui.screens.staff import StaffScreen
 from kiosk_ui.screens.till import TillScreen
 from kiosk_ui.screens.widgets import paint
+from provisioning.protocol import plausible_qr
 
 POLL_SECONDS = 2.0
+# what a camera read on each screen must look like to be taken from a retry step (KioskUI.plausible_read)
+PLAUSIBLE: dict[str, Callable[[str], bool]] = {"scan": plausible, "setup": plausible_qr}
 SCREENS = {"scan": ScanScreen, "search": SearchScreen, "events": EventsScreen, "kiosk": KioskScreen,
            "stats": StatsScreen, "sync": SyncScreen, "setup": SetupScreen, "menu": MenuScreen,
            "sell": SellScreen, "pay": PayScreen, "sold": SoldScreen, "staff": StaffScreen,
@@ -67,9 +70,11 @@ class KioskUI:
 
     def plausible_read(self, text: str) -> bool:
         """Whether a text the camera read only on a retry (a filtered image) may be taken, asked from the decoder
-        thread: on the scan screen only the shape of a ticket or badge (`agent.payload.plausible`: a misread is a red
-        verdict for a valid ticket), elsewhere any text (a promo code on the sell screen)."""
-        return self.manager.current != "scan" or plausible(text)
+        thread: the shape of what the current screen reads (PLAUSIBLE: a ticket or badge on the scan screen, where a
+        misread is a red verdict for a valid ticket; an enrollment QR on the set-up screen), elsewhere any text (a
+        promo code on the sell screen)."""
+        check = PLAUSIBLE.get(self.manager.current)
+        return check is None or check(text)
 
     def scanned(self, payload: str) -> None:
         """A code read by the camera or a laser: a ticket or badge on the scan screen, a promo code on the sell

@@ -91,6 +91,16 @@ def parse_qr(text: str) -> EnrollQR:
     return EnrollQR(token, fp, server, org)
 
 
+def plausible_qr(text: str) -> bool:
+    """Whether a text has the shape of an enrollment QR (`parse_qr` takes it): what the set-up screen's camera keeps
+    from a retry step (a filtered image misread as another text is dropped, like a ticket's on the scan screen)."""
+    try:
+        parse_qr(text)
+    except BadInput:
+        return False
+    return True
+
+
 def split_hostport(text: str) -> tuple[str, int]:
     """`HOST:PORT` of a server (agent.home.HostPort) -> (host, port); BadInput when it is not one."""
     from agent.home import BadAddress, HostPort

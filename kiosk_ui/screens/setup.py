@@ -62,7 +62,8 @@ class SetupScreen(BaseScreen):
     # -- enrollment --------------------------------------------------------------------------------------------------
     def scan_qr(self) -> None:
         camera = self.ctl.services.camera
-        if not camera.start(lambda payload: Clock.schedule_once(lambda *_: self.enroll_qr(payload))):
+        if not camera.start(lambda payload: Clock.schedule_once(lambda *_: self.enroll_qr(payload)),
+                            plausible=self.ui.plausible_read):      # a retry's misread is not an enrollment QR
             self.result.text = tr("No camera here: type the organiser code, or scan the QR with the laser into the field.")
 
     def enroll_qr(self, payload: str) -> None:
