@@ -258,3 +258,17 @@ def test_event_language_is_kept_and_travels_in_the_event(srv, capsys):
         assert store.event_version(night["event_id"]) == store.version("fest")   # the change reaches the devices
     finally:
         store.close()
+
+
+def test_device_configure_takes_event_ids_as_the_door_does_and_names_a_pass_s_events(srv, capsys):
+    """`device register --events` takes a pass for its events; `device configure --events` sets the door's selection,
+    which holds events only (`agent configure`, agent.event_selection): a pass id is refused, naming its events."""
+    first, second = make_event(srv, capsys), make_event(srv, capsys)
+    assert srv("pass", "create", "--name", "All nights", "--events", f"{first},{second}", "--json") == 0
+    pass_id = out_json(capsys)["pass_id"]
+    assert srv("device", "register", "gate-a", "--events", str(pass_id)) == 0
+    capsys.readouterr()
+    assert srv("device", "configure", "gate-a", "--events", str(pass_id)) == 1
+    err = capsys.readouterr().err
+    assert f"{pass_id} is a pass: give the ids of its events ({first}, {second})" in err, err
+    assert srv("device", "commands", "gate-a", "--json") == 0 and out_json(capsys) == []     # nothing sent
