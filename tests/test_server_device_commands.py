@@ -31,8 +31,8 @@ def test_each_command_shows_what_its_device_answered(store):
         ("c3", "pending"),
         ("c2", "rejected: config refused, nothing changed: event 7 is not known on this device"),
         ("c1", "applied"),
-        ("c4", "no result after 7 days: the broker no longer keeps it for a device offline that long (send it again "
-               "once the device is online)")]
+        ("c4", "expired: no result after 7 days, not applied (the broker no longer keeps it for a device offline that "
+               "long, the device refuses it as stale): send it again once the device is online")]
     assert listed[2]["args"] == {"mode": "entry_exit", "events": [1]} and listed[2]["answered_at"] >= NOW
     assert listed[0]["result"] is None and listed[0]["answered_at"] is None
     assert [c["status"] for c in store.device_commands("gate-b", now=NOW)] == ["applied (no event data yet)"]

@@ -12,11 +12,13 @@ from server_stub.store.base import StoreBase
 
 
 def outcome(result: Any, sent_at: float, now: float) -> str:
-    """A command's state for the organiser, from the device's `result` (None: no cmd_result received yet)."""
+    """A command's state for the organiser, from the device's `result` (None: no cmd_result received yet): its first
+    word is pending, applied, rejected or expired (no result after COMMAND_MAX_AGE: it can no longer be applied)."""
     if result is None:
         if now - sent_at > STALE_AFTER:
-            return (f"no result after {STALE_AFTER / 86400:g} days: the broker no longer keeps it for a device offline "
-                    "that long (send it again once the device is online)")
+            return (f"expired: no result after {STALE_AFTER / 86400:g} days, not applied (the broker no longer keeps it "
+                    "for a device offline that long, the device refuses it as stale): send it again once the device "
+                    "is online")
         return "pending"
     if isinstance(result, dict) and "rejected" in result:
         return f"rejected: {result['rejected']}"
