@@ -30,10 +30,12 @@ from figures import ROOT  # noqa: F401  (puts this checkout on sys.path)
 
 import zxingcpp  # noqa: E402
 
+from agent.payload import plausible  # noqa: E402
 from drivers.camera import regions as R  # noqa: E402
 from drivers.camera.chain import DecoderChain  # noqa: E402
 from drivers.testkit.door_conditions import CONDITIONS, SPLITS, frames, presentation  # noqa: E402
 from drivers.testkit.qr_oracle import analyse  # noqa: E402
+from kiosk_ui.adapters.camera import decoder_chain  # noqa: E402
 
 QR = zxingcpp.BarcodeFormat.QRCode
 
@@ -42,6 +44,12 @@ def located(image) -> bool:
     """zxing-cpp finds a QR code of the ticket's size, readable or not (a false Micro QR does not count)."""
     found = zxingcpp.read_barcodes(image, formats=QR, try_rotate=False, return_errors=True)
     return any(b.format == QR for b in found)
+
+
+def live_chain(budget_ms: float) -> DecoderChain:
+    """The app's chain (kiosk_ui.adapters.camera.decoder_chain) with the scan screen's retry rule: a retry step's text
+    counts only with a ticket's or badge's shape (agent.payload.plausible), as at the door."""
+    return decoder_chain(plausible, live_budget_ms=budget_ms)
 
 
 def classify(chain: DecoderChain, f) -> tuple[str, object]:
@@ -63,7 +71,7 @@ def main() -> int:
     p.add_argument("--budget-ms", type=float, default=4.0)
     p.add_argument("--presentation", type=int, default=10, help="frames per presentation for its upper bound")
     args = p.parse_args()
-    chain = DecoderChain(live_budget_ms=args.budget_ms)
+    chain = live_chain(args.budget_ms)
     for f in frames("small", "tuning", 3, start=10_000) * 3:      # warm the step costs
         chain.decode_live(f.image)
     print("| condition | split | live chain | ideal sampler at M, errors alone, one frame / per presentation | "

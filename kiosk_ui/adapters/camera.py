@@ -51,19 +51,20 @@ class CameraPermission:
 camera_permission = CameraPermission()
 
 
-def decoder_chain(plausible: Callable[[str], bool] | None = None):
+def decoder_chain(plausible: Callable[[str], bool] | None = None, **options):
     """zxing-cpp first where it is installed; pyzbar alone where it is not (Android: python-for-android has a
-    pyzbar/libzbar recipe and no zxing-cpp one). `plausible`: what a retry step's text must look like (None: any)."""
+    pyzbar/libzbar recipe and no zxing-cpp one). `plausible`: what a retry step's text must look like (None: any).
+    `options`: other DecoderChain fields (a benchmark's live budget); the app gives none."""
     from drivers.camera.chain import DecoderChain, any_text
     from drivers.camera.decoders import ZbarDecoder
     kept = plausible or any_text
     try:
         import zxingcpp  # noqa: F401
-        return DecoderChain(plausible=kept)
+        return DecoderChain(plausible=kept, **options)
     except ImportError:
         zbar = ZbarDecoder()
-        return DecoderChain(primary=zbar, live_primary=zbar, fallbacks=(zbar,), retry_decoders=(zbar,),
-                            plausible=kept)
+        return DecoderChain(**{"primary": zbar, "live_primary": zbar, "fallbacks": (zbar,), "retry_decoders": (zbar,),
+                               "plausible": kept, **options})
 
 
 class DriverCamera:
