@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, refusals_text,
-                                    stats_text, uploads_text)
+from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, own_event,
+                                    refusals_text, stats_text, uploads_text)
 from server_stub.cli_progress import Progress
 
 
@@ -79,6 +79,7 @@ def cmd_stats(store, org, args) -> int:
 
 
 def cmd_conflicts(store, org, args) -> int:
+    own_event(store, org, args.event)
     found = store.conflicts(org, args.event)
     return emit(args, found, conflicts_text(found))
 

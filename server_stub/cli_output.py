@@ -62,6 +62,12 @@ def device_events(store, org: str, ids: list[int]) -> list[int]:
     return sorted(out)
 
 
+def own_event(store, org: str, event: int | None) -> None:
+    """A report's `--event` that is not an event or pass of `org` is refused, not reported as one nobody came to."""
+    if event is not None:
+        device_events(store, org, [event])
+
+
 def when(ts: float | None, tz: str = "UTC") -> str:
     if not ts:
         return "-"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.safe_text import printable_json
-from server_stub.cli_output import Refused, emit, when
+from server_stub.cli_output import Refused, emit, own_event, when
 from server_stub.exports import csv_bytes, write_private, xlsx_bytes
 from server_stub.reports import entries_rows, participants_text, sales_summary, sales_text, z_text
 
@@ -96,6 +96,7 @@ def _report(args, data: Any, rows: list[dict], columns: tuple[str, ...] | None, 
 
 
 def report_sales(store, org: str, args) -> int:
+    own_event(store, org, args.event)
     lines = store.sales_lines(org, args.event)
     for x in lines:
         x["at"] = when(x["at"])
@@ -106,12 +107,14 @@ def report_sales(store, org: str, args) -> int:
 
 def report_entries(store, org: str, args) -> int:
     from server_stub.cli_output import stats_text
+    own_event(store, org, args.event)
     stats = store.stats(org, args.event)
     rows = entries_rows(stats)
     return _report(args, stats, rows, ("per", "event_id", "key", "entries", "inside_now"), stats_text(stats), "entries")
 
 
 def report_participants(store, org: str, args) -> int:
+    own_event(store, org, args.event)
     rows = store.participants(org, args.event)
     for r in rows:
         r["last_scan_at"] = when(r["last_scan_at"]) if r["last_scan_at"] else ""

@@ -1,0 +1,36 @@
+"""Paths across parts walked through the public commands (`ticketgate …` subprocesses, fresh HOME, real SQLite):
+the organiser's reports and prices, the technician's token sheets, the door's settings. Each test fails on the
+defect it names."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.test_qa_skew import _event_now
+from tests.test_qa_user_paths import tg
+
+
+@pytest.fixture
+def organiser(tmp_path) -> Path:
+    """An organiser with event 1 (zone 1 Floor, category 1 Adult) open now and one paid order of two tickets."""
+    home = tmp_path / "org"
+    home.mkdir()
+    _event_now(home)
+    return home
+
+
+@pytest.mark.parametrize("report", ["participants", "sales", "entries"])
+def test_a_report_of_an_event_that_does_not_exist_is_refused_not_empty(organiser, report):
+    """`server report participants --event 99` (a typo for 9) printed "0 ticket(s); inside now: 0" and exited 0, and
+    `--out` wrote an empty file: the organiser read that nobody came. `server stats --event 99` said "no event 99".
+    Now every report (and `server conflicts`) names the unknown event and exits 1, and writes no file."""
+    out = organiser / f"{report}.csv"
+    said = tg(organiser, "server", "report", report, "--event", "99", "--out", str(out), ok=False)
+    assert said.returncode == 1 and "no event or pass 99" in said.stderr, said
+    assert not out.exists()
+    tg(organiser, "server", "report", report, "--event", "1", "--out", str(out))    # its own event still reports
+    assert out.exists()
+    said = tg(organiser, "server", "conflicts", "--event", "99", ok=False)        # "no conflicts" before
+    assert said.returncode == 1 and "no event or pass 99" in said.stderr, said
