@@ -67,6 +67,7 @@ def _ids(text: str) -> list[int]:
 
 
 def price_set(store, org, args) -> int:
+    store.check_price_category(org, args.target, args.category)       # before the currency: nothing changes
     if args.currency:
         store.set_currency(org, args.target, args.currency)
     row = store.set_price(org, args.target, args.category, args.cents)

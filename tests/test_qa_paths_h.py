@@ -34,3 +34,15 @@ def test_a_report_of_an_event_that_does_not_exist_is_refused_not_empty(organiser
     assert out.exists()
     said = tg(organiser, "server", "conflicts", "--event", "99", ok=False)        # "no conflicts" before
     assert said.returncode == 1 and "no event or pass 99" in said.stderr, said
+
+
+def test_a_price_for_a_category_the_event_does_not_have_is_refused(organiser):
+    """`server price set 1 --category 2 --cents 1200` on an event whose only category is 1 (the organiser's guide
+    sets Adult and Child; this event has Adult only) said "1 category 2: 12.00 EUR" and exited 0: the price list
+    then showed a price no kiosk can sell and the missing one went unnoticed. Now it names the event's categories."""
+    said = tg(organiser, "server", "price", "set", "1", "--category", "2", "--cents", "1200", "--currency", "CHF",
+              ok=False)
+    assert said.returncode == 1 and "category 2" in said.stderr and "1 (Adult)" in said.stderr, said
+    prices = json.loads(tg(organiser, "server", "--json", "price", "list", "1").stdout)
+    assert prices["prices"] == {} and prices["currency"] == "EUR", prices                # nothing changed
+    tg(organiser, "server", "price", "set", "1", "--category", "1", "--cents", "2500")

@@ -100,6 +100,15 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         return {"target_id": target_id, "category": int(category), "cents": int(cents),
                 "currency": self.currency(target_id)}
 
+    def check_price_category(self, org: str, target_id: int, category: int) -> None:
+        """`server price set` prices a category of the target's events (any, when they name none): a price for a
+        category they lack (a typo) is refused, naming theirs."""
+        names = {c["category_id"]: c["name"] for e in self._own_target(org, target_id)["event_ids"]
+                 for c in self.event(e)["categories"]}
+        if names and int(category) not in names:
+            raise InvalidInput(f"event or pass {target_id} has no category {category}; its categories: "
+                               + ", ".join(f"{k} ({v})" for k, v in sorted(names.items())))
+
     def prices(self, target_id: int) -> dict[int, int]:
         return {cat: cents for cat, cents in self.q("SELECT category, cents FROM prices WHERE target_id=? "
                                                     "ORDER BY category", (target_id,))}
