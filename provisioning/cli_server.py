@@ -55,7 +55,7 @@ def add_commands(sub) -> None:
     c.add_argument("--events", default="", help="comma-separated event or pass ids, e.g. 1,2 (a pass: its events)")
     c.add_argument("--role", choices=("door", "kiosk"), default="door",
                    help="kiosk: the device prints tickets (gets their signed QR payloads)")
-    c.add_argument("--ttl-hours", type=float, default=12.0)
+    c.add_argument("--ttl-hours", type=float, default=12.0, help="how long the codes enroll (default 12)")
     c.add_argument("--server", help="HOST:PORT hint printed in the QR (default: from `serve`)")
     c.add_argument("--out", required=True, help="sheet.pdf or sheet.png")
     c.set_defaults(run=cmd_tokens_create)
@@ -302,6 +302,8 @@ def cmd_tokens_create(args) -> int:
         split_hostport(server)
         if not 1 <= args.count <= 10000:
             raise BadInput("--count is 1..10000")
+        if not 0 < args.ttl_hours <= 24 * 366:      # also nan: a sheet of codes already expired helps nobody
+            raise BadInput(f"--ttl-hours {args.ttl_hours:g}: more than 0, at most 8784 (a year)")
         store = _open_store(args)
     except TicketgateError as exc:
         return fail(str(exc))

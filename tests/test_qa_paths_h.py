@@ -46,3 +46,15 @@ def test_a_price_for_a_category_the_event_does_not_have_is_refused(organiser):
     prices = json.loads(tg(organiser, "server", "--json", "price", "list", "1").stdout)
     assert prices["prices"] == {} and prices["currency"] == "EUR", prices                # nothing changed
     tg(organiser, "server", "price", "set", "1", "--category", "1", "--cents", "2500")
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "nan"])
+def test_a_token_sheet_valid_for_no_time_is_refused(organiser, hours):
+    """`provision tokens create --ttl-hours -1` (or 0, or nan) printed a sheet "valid -1 h" of codes already
+    expired: the technician found out at the first device ("this enrollment token has expired"). Now it is
+    refused before any token is made or sheet written."""
+    out = organiser / "doors.pdf"
+    said = tg(organiser, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
+              "--ttl-hours", hours, "--out", str(out), ok=False)
+    assert said.returncode == 1 and "--ttl-hours" in said.stderr and "code " not in said.stdout, said
+    assert not out.exists()
