@@ -13,6 +13,17 @@ class Mode(str, Enum):
     QUICK_CANCEL = "quick_cancel"        # scanning an unsold pre-printed ticket puts it back on sale
 
 
+REREAD_MAX_SECONDS = 60.0      # a camera's re-reads come within seconds; longer hides a second entry as a re-read
+
+
+def reread_seconds(value: float) -> float:
+    """A re-read window as set by staff or the organiser: 0 (off) to REREAD_MAX_SECONDS; else ValueError."""
+    seconds = float(value)
+    if not 0 <= seconds <= REREAD_MAX_SECONDS:                  # also nan
+        raise ValueError(f"re-read window {value}: 0 to {REREAD_MAX_SECONDS:g} seconds")
+    return seconds
+
+
 @dataclass(frozen=True)
 class DevicePolicy:
     device_id: str = "device"

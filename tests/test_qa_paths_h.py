@@ -58,3 +58,14 @@ def test_a_token_sheet_valid_for_no_time_is_refused(organiser, hours):
               "--ttl-hours", hours, "--out", str(out), ok=False)
     assert said.returncode == 1 and "--ttl-hours" in said.stderr and "code " not in said.stdout, said
     assert not out.exists()
+
+
+@pytest.mark.parametrize("seconds", ["-1", "nan", "1e9"])
+def test_a_reread_window_out_of_range_is_refused_and_the_setting_kept(organiser, seconds):
+    """`agent configure --reread-window -1` was stored (exit 0); `nan` or a billion seconds too: with `1e9` every
+    later read of a ticket on that door answered "read again" (blue) instead of ALREADY USED. Now the setting is
+    refused (usage error) and the stored one kept."""
+    said = tg(organiser, "agent", "configure", "--reread-window", seconds, ok=False)
+    assert said.returncode == 2 and "--reread-window" in said.stderr, said
+    status = json.loads(tg(organiser, "agent", "status", "--json").stdout)
+    assert status["policy"]["reread_window"] == 3.0
