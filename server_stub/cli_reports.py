@@ -84,7 +84,7 @@ def _report(args, data: Any, rows: list[dict], columns: tuple[str, ...] | None, 
     elif fmt == "csv":
         body = csv_bytes(rows, columns)
     elif fmt == "xlsx":
-        body = xlsx_bytes([(title, rows)])
+        body = xlsx_bytes([(title, rows)], columns)
     else:
         body = text.encode() + b"\n"
     if args.out is None:

@@ -53,15 +53,16 @@ def csv_bytes(rows: Sequence[dict], columns: Sequence[str] | None = None) -> byt
     return buf.getvalue().encode("utf-8-sig")
 
 
-def xlsx_bytes(sheets: Iterable[tuple[str, Sequence[dict]]]) -> bytes:
-    """One sheet per (title, rows), streamed (openpyxl's write-only mode). Text cells are typed as strings (`s`),
-    so a neutralised value can never be read back as a formula."""
+def xlsx_bytes(sheets: Iterable[tuple[str, Sequence[dict]]], columns: Sequence[str] | None = None) -> bytes:
+    """One sheet per (title, rows), streamed (openpyxl's write-only mode), with `columns` as `csv_bytes` (default:
+    the first row's keys). Text cells are typed as strings (`s`), so a neutralised value can never be read back as a
+    formula."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     wb = Workbook(write_only=True)
     for title, rows in sheets:
         ws = wb.create_sheet(title=title[:31])
-        cols, cells = table(rows)
+        cols, cells = table(rows, columns)
 
         def typed(value: str | float) -> Cell:
             cell = WriteOnlyCell(ws, value=value)

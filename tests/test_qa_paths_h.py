@@ -69,3 +69,22 @@ def test_a_reread_window_out_of_range_is_refused_and_the_setting_kept(organiser,
     assert said.returncode == 2 and "--reread-window" in said.stderr, said
     status = json.loads(tg(organiser, "agent", "status", "--json").stdout)
     assert status["policy"]["reread_window"] == 3.0
+
+
+@pytest.mark.parametrize("report", ["participants", "sales", "entries"])
+def test_a_reports_xlsx_has_the_columns_of_its_csv(organiser, report):
+    """`server report participants --out x.xlsx` put its columns in another order than the CSV of the same report
+    (order_status and revoked before event_id): a sheet built on one export read the wrong column from the other.
+    A report with no rows (sales of an event sold only by the organiser) had an XLSX without any header."""
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+    tg(organiser, "server", "report", report, "--out", str(organiser / "r.csv"))
+    tg(organiser, "server", "report", report, "--out", str(organiser / "r.xlsx"))
+    text = (organiser / "r.csv").read_text(encoding="utf-8-sig")
+    from_csv = list(csv.reader(io.StringIO(text)))
+    sheet = load_workbook(organiser / "r.xlsx").active
+    from_xlsx = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    assert from_xlsx[0] == from_csv[0] and len(from_xlsx) == len(from_csv), (from_xlsx, from_csv)
+    assert from_xlsx == from_csv
