@@ -150,7 +150,9 @@ def cmd_serve(args) -> int:
     def progress(device: dict) -> None:
         enrolled["n"] += 1
         print(printable(f"[{time.strftime('%H:%M:%S')}] enrolled #{enrolled['n']}: {device['device_id']} "
-                        f"gate={device['gate'] or '-'} name={device['name'] or '-'} from {device['source']}"), flush=True)
+                        f"gate={device['gate'] or '-'} name={device['name'] or '-'} from {device['source']}"
+                        + (f" (replaces {device['replaces']}: its login removed)" if device.get("replaces") else "")),
+              flush=True)
 
     prov = Provisioning(state, store, args.org, endpoint, PidReloader(pid_file=pid_file), on_enrolled=progress)
     prov.write_broker_files()

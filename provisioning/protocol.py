@@ -21,6 +21,7 @@ SERVICE_TYPE = "_ticketgate._tcp.local."
 MQTT_SERVICE_TYPE = "_mqtt._tcp.local."
 PROTOCOL_VERSION = "1"
 PROOF_DOMAIN = b"ticketgate-enroll-v1\x00"
+RETIRE_DOMAIN = b"ticketgate-retire-v1\x00"
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"   # no 0/O, 1/I/L, U
 CODE_LENGTH = 8                                    # 30^8 ~ 6.6e11; guessing is throttled
 _TOKEN = re.compile(r"^[A-Z2-7]{52}$")
@@ -114,6 +115,12 @@ def split_hostport(text: str) -> tuple[str, int]:
 def proof_message(nonce: str, device_public_key: bytes, box_public_key: bytes) -> bytes:
     """What the device signs with its new key: binds the server nonce to both of its public keys."""
     return PROOF_DOMAIN + nonce.encode() + b"\x00" + device_public_key + box_public_key
+
+
+def retire_message(org: str, device_id: str) -> bytes:
+    """What a device signs with its key as a technician wipes it: the organiser may retire this enrollment (its
+    next enrollment sends it along; the old login is removed then)."""
+    return RETIRE_DOMAIN + org.encode() + b"\x00" + device_id.encode()
 
 
 def wipe_body(org: str, device_id: str, now: float, reason: str = "revoked by the organiser") -> dict:

@@ -3,11 +3,13 @@ the organiser's reports and prices, the technician's token sheets, the door's se
 defect it names."""
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
 
+from tests.broker import mosquitto_binary
 from tests.test_qa_skew import _event_now
 from tests.test_qa_user_paths import tg
 
@@ -17,8 +19,12 @@ def organiser(tmp_path) -> Path:
     """An organiser with event 1 (zone 1 Floor, category 1 Adult) open now and one paid order of two tickets."""
     home = tmp_path / "org"
     home.mkdir()
-    _event_now(home)
+    (home / "payloads.json").write_text(json.dumps(_event_now(home)))
     return home
+
+
+def _payloads(home: Path) -> list[str]:
+    return json.loads((home / "payloads.json").read_text())
 
 
 @pytest.mark.parametrize("report", ["participants", "sales", "entries"])
@@ -88,3 +94,59 @@ def test_a_reports_xlsx_has_the_columns_of_its_csv(organiser, report):
     from_xlsx = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
     assert from_xlsx[0] == from_csv[0] and len(from_xlsx) == len(from_csv), (from_xlsx, from_csv)
     assert from_xlsx == from_csv
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+def test_a_device_wiped_and_enrolled_again_leaves_no_second_enrolled_device(organiser):
+    """The technician's guide: a device handed back or moved is wiped (`provision wipe --yes`) and enrolled again.
+    Its old enrollment stayed "enrolled" in `provision devices` and in `server devices` (one door listed twice, the
+    old one "offline" for ever) and its broker login kept working. Now the wipe has the old key sign a retire
+    message, the next enrollment sends it, and the server removes that login and marks it revoked; the entry
+    scanned before the wipe is counted under the new enrollment."""
+    from tests.qa_organiser import organiser_running
+    from tests.test_qa_user_paths import _broker_login_works
+    home, payloads = organiser, _payloads(organiser)
+    with organiser_running(home) as running:
+        running.enroll(home, "north", "1")
+        tg(home, "server", "push")
+        tg(home, "agent", "sync", "--until-idle", "--for", "40")
+        old = json.loads((home / "device" / "credentials.json").read_text())
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        tg(home, "provision", "wipe", "--yes")
+        running.enroll(home, "north", "1")
+        new = json.loads((home / "device" / "credentials.json").read_text())["device_id"]
+        listed = json.loads(tg(home, "provision", "devices", "--org", "acme", "--json").stdout)
+        assert [d["device_id"] for d in listed if not d["revoked"]] == [new], listed
+        devices = {d["device_id"]: d for d in json.loads(tg(home, "server", "devices", "--json").stdout)}
+        assert devices[old["device_id"]]["revoked"] and not devices[new]["revoked"], devices
+        assert not _broker_login_works(old), "the wiped enrollment still logs in to the broker"
+        tg(home, "agent", "sync", "--until-idle", "--for", "40")
+        assert json.loads(tg(home, "server", "stats", "--json").stdout)["entries"] == 1
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+def test_an_enrollment_retires_only_the_device_whose_key_signed_the_retire_message(tmp_path):
+    """The old enrollment is removed only on a signature by its own key: a device claiming to replace another (its
+    signature, or none that verifies) enrolls, and the other keeps its login."""
+    from agent.home import WIPED_IDENTITY
+    from agent.ledger import Ledger
+    from provisioning.device import identity
+    from provisioning.device.enroll import enroll
+    from provisioning.device.state import DeviceState
+    from provisioning.protocol import retire_message
+    from tests.test_provision_env import ORG, provision_env
+    with provision_env(tmp_path) as env:
+        a_token, b_token, c_token = env.prov.registry.create_tokens(ORG, 3)
+        a = enroll(DeviceState(tmp_path / "a"), env.server, token=a_token.token)
+        b_state = DeviceState(tmp_path / "b")
+        b = enroll(b_state, env.server, token=b_token.token)
+        forged = identity.load(b_state.key_path).sign(retire_message(ORG, a.device_id))   # B's key, A's name
+        (tmp_path / "c").mkdir(mode=0o700)
+        ledger = Ledger.open(DeviceState(tmp_path / "c").ledger_path)
+        ledger.set_setting(WIPED_IDENTITY, {"device_id": a.device_id, "carry_over": True, "reason": "",
+                                            "unsent": 0, "retire_proof": base64.b64encode(forged).decode()})
+        ledger.close()
+        c = enroll(DeviceState(tmp_path / "c"), env.server, token=c_token.token)
+        enrolled = {cred.device_id for cred in env.prov.registry.credentials()}
+        assert enrolled == {a.device_id, b.device_id, c.device_id}
+        assert not env.store.device(a.device_id)["revoked"]

@@ -12,6 +12,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -89,10 +90,13 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
     key = identity.generate(state.folder / ".enrolling_key.pem")
     box_key = X25519PrivateKey.generate()
     device_pub, box_pub = identity.public_raw(key), box.raw_public(box_key)
-    request: dict[str, str | None] = {"nonce": nonce, "name": name, "device_key": base64.b64encode(device_pub).decode(),
+    request: dict[str, Any] = {"nonce": nonce, "name": name, "device_key": base64.b64encode(device_pub).decode(),
                "box_key": base64.b64encode(box_pub).decode(),
                "proof": base64.b64encode(key.sign(proof_message(nonce, device_pub, box_pub))).decode()}
     request.update({"token": token} if token is not None else {"code": code})
+    replaces = _replaces(state)
+    if replaces:
+        request["replaces"] = replaces
     sent = boot_clock()
     try:
         answer = _post(base, "/v1/enroll", request, timeout)
@@ -106,6 +110,28 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
     state.save(creds)
     _learn_server_time(state, server_ts, sent, answered)
     return creds
+
+
+def _replaces(state: DeviceState) -> dict | None:
+    """The enrollment a technician's wipe ended on this device, with its signed retire message: the server removes
+    that old login once this one is issued (else it stayed listed as enrolled, its broker login alive)."""
+    import sqlite3
+
+    from agent.home import WIPED_IDENTITY
+    if not state.ledger_path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"{state.ledger_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            row = conn.execute("SELECT value FROM settings WHERE key=?", (WIPED_IDENTITY,)).fetchone()
+        finally:
+            conn.close()
+        wiped = json.loads(row[0]) if row else None
+    except (sqlite3.DatabaseError, ValueError):
+        return None
+    if not isinstance(wiped, dict) or not wiped.get("carry_over") or not wiped.get("retire_proof"):
+        return None
+    return {"device": str(wiped.get("device_id")), "proof": str(wiped["retire_proof"])}
 
 
 def _learn_server_time(state: DeviceState, server_ts: float | None, sent: float, answered: float) -> None:

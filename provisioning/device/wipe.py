@@ -2,7 +2,7 @@
 
 The check-ins and other uploads not acknowledged by the server yet stay too (people did come in): after a
 technician's wipe (`provision wipe --yes`, device handed back or moved) they are uploaded as the device's own once it
-is enrolled again (the `WIPED_IDENTITY` setting: {device_id, carry_over, reason, unsent}; agent.home.store_identity). After a revocation by the organiser (signed wipe: a
+is enrolled again (the `WIPED_IDENTITY` setting: {device_id, carry_over, reason, unsent, retire_proof}; agent.home.store_identity). After a revocation by the organiser (signed wipe: a
 lost or stolen device) they are never carried over: kept on the device, refused by the server, listed for the
 organiser (`server refusals`).
 
@@ -12,6 +12,7 @@ secure_delete and VACUUMs afterwards so the names do not linger in free pages.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -20,7 +21,9 @@ from pathlib import Path
 
 from agent.home import UNENROLLED_ID, WIPED_IDENTITY
 from agent.ledger.index_file import index_files
+from provisioning.device import identity
 from provisioning.device.state import DeviceState
+from provisioning.protocol import retire_message
 
 log = logging.getLogger("ticketgate.provision.wipe")
 _TABLES = ("tickets", "revocations", "blocked", "passes", "zones", "categories", "events")
@@ -60,8 +63,9 @@ def _identity(conn: sqlite3.Connection) -> str | None:
         return None
 
 
-def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False) -> bool:
-    """`carry_over`: the uploads not sent yet become the device's own under its next enrollment (technician's wipe)."""
+def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False, retire_proof: str = "") -> bool:
+    """`carry_over`: the uploads not sent yet become the device's own under its next enrollment (technician's wipe).
+    `retire_proof`: the ended enrollment's signed `retire_message`, which the next enrollment sends along."""
     if not ledger_path.exists():
         return False
     conn = sqlite3.connect(str(ledger_path), isolation_level=None, timeout=10)
@@ -75,7 +79,8 @@ def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False) -
                 unsent = conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL AND kind != 'refusal'").fetchone()[0]
                 conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
                              "value=excluded.value", (WIPED_IDENTITY, json.dumps(
-                                 {"device_id": old, "carry_over": carry_over, "reason": reason, "unsent": unsent})))
+                                 {"device_id": old, "carry_over": carry_over, "reason": reason, "unsent": unsent}
+                                 | ({"retire_proof": retire_proof} if retire_proof else {}))))
         for table in _TABLES:
             if table in names:
                 conn.execute(f"DELETE FROM {table}")
@@ -99,13 +104,25 @@ def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False) -
     return True
 
 
+def _retire_proof(state: DeviceState) -> str:
+    """The enrollment a technician's wipe ends, signed by its key before the key goes ('' when there is none)."""
+    try:
+        creds = state.load()
+        if creds is None:
+            return ""
+        key = identity.load(state.key_path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return base64.b64encode(key.sign(retire_message(creds.org, creds.device_id))).decode()
+
+
 def wipe(state: DeviceState, reason: str = "", carry_over: bool = False) -> dict:
     """Idempotent: wiping twice is fine. Returns what was removed (for the log and the tests) and how many uploads
     not sent yet it kept (`unsent`). `carry_over`: see the module's docstring (False: a revocation)."""
     done = {"ledger": False, "keyring": state.keyring_path.exists(), "credentials": state.credentials_path.exists(),
             "device_key": state.key_path.exists(), "unsent": unsent_uploads(state.ledger_path)}
     try:
-        done["ledger"] = wipe_ledger(state.ledger_path, reason, carry_over)
+        done["ledger"] = wipe_ledger(state.ledger_path, reason, carry_over, _retire_proof(state) if carry_over else "")
     except sqlite3.DatabaseError as exc:     # unreadable ledger: remove the file rather than leave names behind
         log.warning("wipe: ledger unreadable (%s); removing it", exc)
         for suffix in ("", "-wal", "-shm"):

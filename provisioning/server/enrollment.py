@@ -1,8 +1,10 @@
 """The enrollment service (no I/O of its own: the HTTP shell calls it, the store/registry/broker are injected).
 
     POST /v1/challenge  -> {"nonce"}                        a fresh nonce, single use, 60 s
-    POST /v1/enroll     {token | code, nonce, device_key, box_key, proof, name}
+    POST /v1/enroll     {token | code, nonce, device_key, box_key, proof, name[, replaces]}
                         -> {"server_key", "signed"}          signed(enrolled) with the organiser's server key
+                        replaces {device, proof}: the enrollment a technician's wipe ended on this device, with
+                        `retire_message` signed by its key; once the new one is issued, the old login is removed
     POST /v1/revocation {device} -> {"signed"}               signed(wipe) for a revoked device, else 404
 
 Every refusal counts against the source address (provisioning.throttle), a wrong organiser code also against
@@ -24,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.sync import signed, topics
 from provisioning import box
-from provisioning.protocol import BadInput, normalize_code, proof_message, wipe_body
+from provisioning.protocol import BadInput, normalize_code, proof_message, retire_message, wipe_body
 from provisioning.server.broker_admin import BrokerAdmin
 from provisioning.server.mosquitto_files import hash_password
 from provisioning.server.registry import DeviceCredential, Registry
@@ -69,6 +71,16 @@ def _b64(value: Any, size: int, what: str) -> bytes:
     if len(raw) != size:
         raise BadInput(f"{what}: expected {size} bytes in base64")
     return raw
+
+
+def _replaces(value: Any) -> tuple[str, bytes] | None:
+    """The optional `replaces` of an enrollment request: (old device id, its signature), else BadInput."""
+    if value is None:
+        return None
+    device = value.get("device") if isinstance(value, dict) else None
+    if not isinstance(device, str) or not topics.valid_name(device):
+        raise BadInput("replaces: {\"device\": \"dev-…\", \"proof\": base64}")
+    return device, _b64(value.get("proof"), 64, "replaces.proof")
 
 
 class EnrollmentService:
@@ -139,6 +151,7 @@ class EnrollmentService:
                 secret, by_code = normalize_code(code), True
             else:
                 raise BadInput("give exactly one of token or code")
+            replaces = _replaces(req.get("replaces"))
         except BadInput as exc:
             return self.refuse(source, 400, str(exc))
         if by_code:
@@ -160,7 +173,7 @@ class EnrollmentService:
             Ed25519PublicKey.from_public_bytes(device_key).verify(proof, proof_message(nonce, device_key, box_key))
         except (InvalidSignature, ValueError):
             return self.refuse(source, 401, "proof of key possession failed")
-        return self._issue(source, row, device_key, box_key, name, now)
+        return self._issue(source, row, device_key, box_key, name, now, replaces)
 
     def revocation(self, source: str, req: Any) -> Outcome:
         """The signed wipe of a revoked device (it asks when the broker refuses its login); 404 for any other.
@@ -176,7 +189,28 @@ class EnrollmentService:
             return Outcome(404, {"error": "this device is not revoked"})
         return Outcome(200, {"signed": signed.seal(wipe_body(self.org, device, self.clock()), self._sign).decode()})
 
-    def _issue(self, source: str, row, device_key: bytes, box_key: bytes, name: str, now: float) -> Outcome:
+    def _retire(self, replaces: tuple[str, bytes] | None, now: float) -> str | None:
+        """The old enrollment a re-enrolled device proves it held (its key signed `retire_message`): its login is
+        removed and the store marks it revoked. Nothing happens on a proof that does not verify."""
+        if replaces is None:
+            return None
+        device_id, proof = replaces
+        cred = self.registry.credential(device_id)
+        if cred is None or cred.org != self.org or cred.revoked_at is not None:
+            return None
+        try:
+            Ed25519PublicKey.from_public_bytes(cred.public_key).verify(proof, retire_message(self.org, device_id))
+        except (InvalidSignature, ValueError):
+            return None
+        self.registry.mark_revoked(device_id, now)
+        try:
+            self.store.revoke_device(device_id)
+        except LookupError:
+            pass
+        return device_id
+
+    def _issue(self, source: str, row, device_key: bytes, box_key: bytes, name: str, now: float,
+               replaces: tuple[str, bytes] | None = None) -> Outcome:
         device_id, password = new_device_id(), secrets.token_urlsafe(32)
         cred = DeviceCredential(device_id, self.org, name, row.gate, row.events, hash_password(password),
                                 device_key, now, None)
@@ -189,11 +223,13 @@ class EnrollmentService:
         except BaseException:
             self.registry.unclaim(row.token_id, device_id)   # the token works again; no login was written
             raise
+        retired = self._retire(replaces, now)
         self.admin.sync()
         body = {"type": "enrolled", "id": str(uuid.uuid4()), "ts": now, "org": self.org, "device": device_id,
                 "name": name, "gate": row.gate, "events": list(row.events), "role": row.role,
                 "mqtt": {"username": device_id, "password_box": box.seal(password, box_key, device_id)},
                 "broker": self.admin.endpoint.to_json(), "keyring": keyring}
-        self.on_enrolled({"device_id": device_id, "name": name, "gate": row.gate, "source": source})
+        self.on_enrolled({"device_id": device_id, "name": name, "gate": row.gate, "source": source,
+                          "replaces": retired})
         return Outcome(200, {"server_key": base64.b64encode(self.server_public).decode(),
                              "signed": signed.seal(body, self._sign).decode()})
