@@ -67,7 +67,7 @@ def _ids(text: str) -> list[int]:
 
 
 def price_set(store, org, args) -> int:
-    store.check_price_category(org, args.target, args.category)       # before the currency: nothing changes
+    store.check_target_refs(org, args.target, args.category)          # before the currency: nothing changes
     if args.currency:
         store.set_currency(org, args.target, args.currency)
     row = store.set_price(org, args.target, args.category, args.cents)
@@ -94,6 +94,7 @@ def _quota_label(store, target_id: int, q: dict) -> str:
 def quota_set(store, org, args) -> int:
     scope, ref = ("category", args.category) if args.category is not None else (
         ("zone", args.zone) if args.zone is not None else ("event", 0))
+    store.check_target_refs(org, args.target, args.category, args.zone)
     q = store.set_quota(org, args.target, args.capacity, scope, ref)
     return emit(args, q, f"{_quota_label(store, args.target, q)}: {q['capacity']} ({q['sold']} sold, "
                          f"{q['left']} left)")
@@ -110,6 +111,8 @@ def promo_add(store, org, args) -> int:
     kind, x, y = ("percent", 0, 0) if args.percent else (("fixed", 0, 0) if args.fixed_cents else ("x_for_y", 0, 0))
     if args.x_for_y:
         x, y = (int(v) for v in args.x_for_y.split(":", 1))
+    if args.target is not None:
+        store.check_target_refs(org, args.target, args.category)
     p = store.add_promotion(org, kind, args.target, args.category, x, y, args.percent, args.fixed_cents, args.code,
                             args.max_uses, args.valid_from, args.valid_until)
     return emit(args, p, f"promotion {p['promo_id']}: {p['label']}")

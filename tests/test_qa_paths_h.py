@@ -54,6 +54,22 @@ def test_a_price_for_a_category_the_event_does_not_have_is_refused(organiser):
     tg(organiser, "server", "price", "set", "1", "--category", "1", "--cents", "2500")
 
 
+@pytest.mark.parametrize("command", [("quota", "set", "1", "--zone", "2", "--capacity", "150"),
+                                     ("quota", "set", "1", "--category", "2", "--capacity", "40"),
+                                     ("promo", "add", "--target", "1", "--category", "2", "--x-for-y", "4:3")],
+                         ids=["quota zone", "quota category", "promo"])
+def test_a_quota_or_promotion_for_a_zone_or_category_the_event_does_not_have_is_refused(organiser, command):
+    """`server quota set 1 --zone 2 --capacity 150` (the guide's Balcony, on an event with the Floor only) said
+    "event 1 zone 2: 150 (0 sold, 150 left)" and exited 0: the limit meant for a real zone was set nowhere and the desks
+    sold on. The same for a category quota and a promotion. Now each names the event's zones or categories."""
+    said = tg(organiser, "server", *command, ok=False)
+    what = "zone 2" if "--zone" in command else "category 2"
+    assert said.returncode == 1 and f"no {what}" in said.stderr and ("1 (Floor)" in said.stderr
+                                                                       or "1 (Adult)" in said.stderr), said
+    listed = tg(organiser, "server", "--json", command[0], "list", *(["1"] if command[0] == "quota" else [])).stdout
+    assert json.loads(listed) == [], listed
+
+
 @pytest.mark.parametrize("hours", ["0", "-1", "nan"])
 def test_a_token_sheet_valid_for_no_time_is_refused(organiser, hours):
     """`provision tokens create --ttl-hours -1` (or 0, or nan) printed a sheet "valid -1 h" of codes already

@@ -100,14 +100,16 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         return {"target_id": target_id, "category": int(category), "cents": int(cents),
                 "currency": self.currency(target_id)}
 
-    def check_price_category(self, org: str, target_id: int, category: int) -> None:
-        """`server price set` prices a category of the target's events (any, when they name none): a price for a
-        category they lack (a typo) is refused, naming theirs."""
-        names = {c["category_id"]: c["name"] for e in self._own_target(org, target_id)["event_ids"]
-                 for c in self.event(e)["categories"]}
-        if names and int(category) not in names:
-            raise InvalidInput(f"event or pass {target_id} has no category {category}; its categories: "
-                               + ", ".join(f"{k} ({v})" for k, v in sorted(names.items())))
+    def check_target_refs(self, org: str, target_id: int, category: int | None = None,
+                          zone: int | None = None) -> None:
+        """What `server price|quota|promo` name is a category (zone) of the target's events (any, when they name
+        none): one they lack (a typo) is refused, naming theirs, rather than priced or limited where nothing sells."""
+        events = [self.event(e) for e in self._own_target(org, target_id)["event_ids"]]
+        for what, plural, value in (("category", "categories", category), ("zone", "zones", zone)):
+            names = {x[f"{what}_id"]: x["name"] for e in events for x in e[plural]}
+            if value is not None and names and int(value) not in names:
+                raise InvalidInput(f"event or pass {target_id} has no {what} {value}; its {plural}: "
+                                   + ", ".join(f"{k} ({v})" for k, v in sorted(names.items())))
 
     def prices(self, target_id: int) -> dict[int, int]:
         return {cat: cents for cat, cents in self.q("SELECT category, cents FROM prices WHERE target_id=? "
