@@ -43,7 +43,10 @@ class SyncLink:
         door.gate.listeners.append(lambda verdict: self.sync.notify() if self.sync is not None else None)
 
     def start(self) -> bool:
-        """Connect when this device is enrolled; otherwise stay offline and say why. Never raises."""
+        """Connect when this device is enrolled; otherwise stay offline and say why. Never raises. A sync already
+        running (the device enrolled again) stops first: the old login's revocation must not wipe the new one."""
+        self.stop()
+        self.link = None
         try:
             from agent.sync import BrokerConfig, device_transport
             from agent.sync.device import DeviceSync
