@@ -2,7 +2,8 @@
 endpoint and mosquitto with provisioning's password/ACL files (tests/test_provision_env.py); run in its own process
 by tests/test_app_walk.py (Kivy's window is one per process).
 
-    python tests/app_walk_scenario.py OUT_DIR LANG   -> OUT_DIR/walk_results.json
+    python tests/app_walk_scenario.py OUT_DIR LANG   -> OUT_DIR/walk_results_LANG.json
+    python tests/app_walk_scenario.py OUT_DIR LANG door   -> OUT_DIR/door_results_LANG.json
 
 Enrollment from Set-up with the QR read by the camera (its on_payload, from the camera's thread); the broker
 unreachable, then refusing the device's login (not revoked); enrollment again with a new code typed by the laser.
@@ -52,6 +53,7 @@ def main(out: Path, lang: str) -> dict:
     from kiosk_ui.door import Door
     from kiosk_ui.offscreen import Harness
     from provisioning.device.state import DeviceState
+    from tests.broker import free_port
     from tests.test_provision_env import ORG, provision_env
     i18n.set_language(lang)
     root = Path(tempfile.mkdtemp(prefix="app-walk-"))
@@ -82,9 +84,20 @@ def main(out: Path, lang: str) -> dict:
 
         try:
             token = env.prov.registry.create_tokens(ORG, 1, gate="north", events=tuple(env.events))[0]
+            qr = env.prov.qr_for(token, env.server).text()
+            failures = {}
+            for name, text in (("damaged", qr[:len(qr) // 2]),
+                               ("unreachable", qr.replace(env.server, f"127.0.0.1:{free_port()}"))):
+                setup.qr_button.dispatch("on_release")
+                h.pump()
+                camera.read(text)
+                until(lambda: ctl.services.enrollment.progress().step == "failed" and setup._poll is None)
+                failures[name] = setup.progress_text.text
+            res["failures"] = failures
+            res["enrolled_after_failures"] = DeviceState(home).enrolled()
             setup.qr_button.dispatch("on_release")
             h.pump()
-            camera.read(env.prov.qr_for(token, env.server).text())
+            camera.read(qr)
             res["enrolled"] = until(lambda: ctl.services.enrollment.progress().step == "enrolled"
                                     and setup._poll is None)
             res["enrolled_text"] = setup.progress_text.text
@@ -120,6 +133,11 @@ def main(out: Path, lang: str) -> dict:
             env.prov.write_broker_files(reload=True)
             token2 = env.prov.registry.create_tokens(ORG, 1, gate="south", events=tuple(env.events))[0]
             h.go("setup")
+            setup.code.text = qr                        # the first QR again: its token is used
+            setup.code_button.dispatch("on_release")
+            until(lambda: ctl.services.enrollment.progress().step == "failed" and setup._poll is None)
+            res["used_token"] = setup.progress_text.text
+            res["enrolled_after_used_token"] = DeviceState(home).load().device_id == res["device_id"]
             setup.code.text = env.prov.qr_for(token2, env.server).text()
             setup.code_button.dispatch("on_release")
             res["reenrolled"] = until(lambda: ctl.services.enrollment.progress().step == "enrolled"
@@ -142,9 +160,130 @@ def main(out: Path, lang: str) -> dict:
         finally:
             ctl.services.sync.stop()
             door.close()
-    (out / "walk_results.json").write_text(json.dumps(res, ensure_ascii=False, indent=1))
+    (out / f"walk_results_{lang}.json").write_text(json.dumps(res, ensure_ascii=False, indent=1))
+    return res
+
+
+def door(out: Path, lang: str) -> dict:
+    """Door staff on a door enrolled by the app, with the real sync server: PIN login, laser reads (Zebra DataWedge
+    broadcasts), the broker gone and back with scans waiting, the organiser deactivating the member on duty."""
+    from kiosk_ui.offscreen import offscreen_env
+    offscreen_env((720, 1280))
+    from agent.sync import BrokerConfig
+    from agent.sync.transport import PahoTransport
+    from drivers.scanners import datawedge, settings as scanner_settings
+    from kiosk_ui import i18n
+    from kiosk_ui.adapters import build_services
+    from kiosk_ui.adapters.lasers import LaserInput
+    from kiosk_ui.controller import Controller
+    from kiosk_ui.door import Door
+    from kiosk_ui.offscreen import Harness
+    from server_stub.sync.server import SyncServer
+    from tests.test_provision_env import ORG, provision_env
+    i18n.set_language(lang)
+    root = Path(tempfile.mkdtemp(prefix="app-walk-door-"))
+    res: dict = {}
+    with provision_env(root / "env") as env:
+        store = env.store
+        order = store.add_order(ORG, env.events[0], "Zoé Quintal", "z@example.org",
+                                positions=[{"category": 1, "zone": None}] * 3)
+        payloads = [store.issue_ticket_payload(t["ticket_key"]) for t in order["tickets"]]
+        lea = store.add_staff(ORG, "Léa Martin", "door", pin="1234")
+        store.add_staff(ORG, "Sam Okafor", "supervisor", pin="9876")
+        user, password = env.prov.registry.server_login(ORG)
+        server = SyncServer(store, PahoTransport(user, BrokerConfig(port=env.broker.port, username=user,
+                                                                   password=password)), name=user, orgs=[ORG]).start()
+        home = root / "device"
+        door = Door.open_home(home)
+        ctl = Controller(door, build_services(door, home))
+        h = Harness(ctl, "setup")
+        scanner_settings.save(door.ledger, scanner_settings.ScannerSettings(mode="zebra"))
+        broadcasts: dict = {}
+        laser = LaserInput(door.ledger, register=lambda actions, flags, callback: broadcasts.update(cb=callback) or
+                           (lambda: None), api=34, send=lambda action, extras: None, package="org.ticketgate.ticketgate")
+        assert laser.start(h.ui.device_payload), laser.error
+        scan = h.screen("scan")
+        scan.verdict_timeout = 0
+
+        def until(predicate, seconds: float = 20.0) -> bool:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                h.pump(2)
+                ctl.poll()
+                if predicate():
+                    return True
+                time.sleep(0.05)
+            return predicate()
+
+        def laser_read(text: str) -> dict:
+            broadcasts["cb"]("ch.ticketgate.SCAN", {datawedge.DATA_STRING: text + "\n", datawedge.SOURCE: "scanner",
+                                                    datawedge.LABEL_TYPE: "LABEL-TYPE-QRCODE"})
+            h.pump()
+            return {"title": scan.big.text, "reason": scan.reason.text, "counters": scan.counters.text,
+                    "badge": scan.badge.text}
+
+        def strip() -> dict:
+            h.go("scan")
+            scan.refresh()
+            return {"counters": scan.counters.text, "badge": scan.badge.text}
+
+        def sync_lines() -> list[str]:
+            h.go("sync")
+            return [w.text for w in reversed(h.screen("sync").list.children)]
+
+        try:
+            token = env.prov.registry.create_tokens(ORG, 1, gate="north", events=tuple(env.events))[0]
+            setup = h.screen("setup")
+            setup.code.text = env.prov.qr_for(token, env.server).text()
+            setup.code_button.dispatch("on_release")
+            res["enrolled"] = until(lambda: ctl.services.enrollment.progress().step == "enrolled" and setup._poll is None)
+            res["ready"] = until(lambda: ctl.services.sync.status().online and door.staff.configured
+                                 and len(door.ledger.search("Quintal")) == 3, 30)
+            h.go("scan")
+            res["before_login"] = laser_read(payloads[0])
+            h.go("staff")
+            staff = h.screen("staff")
+            res["people"] = [b.text for b in reversed(staff.people.children)]
+            [b for b in staff.people.children if b.text.startswith("Léa")][0].dispatch("on_release")
+            h.pump()
+            h.ui.popup.pin_input.text = "1234"
+            h.ui.popup.submit()
+            h.pump()
+            res["after_login"] = {"screen": h.ui.manager.current, **strip()}
+            res["first"] = laser_read(payloads[0])
+            res["uploaded"] = until(lambda: ctl.services.sync.status().queue == 0)
+            res["online_strip"] = strip()
+
+            env.broker.stop()
+            res["offline"] = until(lambda: not ctl.services.sync.status().online)
+            res["offline_read"] = laser_read(payloads[1])
+            res["offline_strip"] = strip()
+            res["offline_sync"] = sync_lines()
+            env.broker.start()
+            res["back"] = until(lambda: ctl.services.sync.status().online and ctl.services.sync.status().queue == 0, 30)
+            res["back_strip"] = strip()
+            res["back_sync"] = sync_lines()
+
+            store.set_staff(ORG, lea["staff_id"], active=False)
+            res["deactivated_arrived"] = until(lambda: not any(m.active for m in door.staff.members()
+                                                               if m.staff_id == lea["staff_id"]), 20)
+            res["deactivated_strip"] = strip()
+            h.go("scan")
+            res["deactivated_read"] = laser_read(payloads[2])
+            h.go("staff")
+            res["deactivated_staff"] = {"on_duty": staff.on_duty.text,
+                                        "people": [b.text for b in reversed(staff.people.children)]}
+        finally:
+            laser.stop()
+            ctl.services.sync.stop()
+            server.stop()
+            door.close()
+    (out / f"door_results_{lang}.json").write_text(json.dumps(res, ensure_ascii=False, indent=1))
     return res
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "en")
+    if sys.argv[3:] == ["door"]:
+        door(Path(sys.argv[1]), sys.argv[2])
+    else:
+        main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "en")

@@ -1,5 +1,7 @@
-"""The technician's path through the real app (tests/app_walk_scenario.py): enrollment from Set-up by the camera,
-the broker unreachable then refusing the login, enrollment again by the laser."""
+"""The technician's and the door staff's paths through the real app (tests/app_walk_scenario.py), against the real
+enrollment endpoint, mosquitto with provisioning's ACL and the sync server: enrollment from Set-up by the camera, its
+refusals, the broker unreachable then refusing the login, enrollment again by the laser; PIN login, laser reads, the
+broker gone and back with a scan waiting, the member on duty deactivated by the organiser."""
 from __future__ import annotations
 
 import json
@@ -13,34 +15,91 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test-artifacts" / "app-walk"
 
 
-@pytest.fixture(scope="module")
-def res() -> dict:
+@pytest.fixture(scope="module", params=["en", "fr"])
+def res(request) -> tuple[str, dict]:
     OUT.mkdir(parents=True, exist_ok=True)
-    run_offscreen_scenario("app_walk_scenario.py", str(OUT), "en")
-    return json.loads((OUT / "walk_results.json").read_text())
+    run_offscreen_scenario("app_walk_scenario.py", str(OUT), request.param)
+    return request.param, json.loads((OUT / f"walk_results_{request.param}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def door() -> dict:
+    OUT.mkdir(parents=True, exist_ok=True)
+    run_offscreen_scenario("app_walk_scenario.py", str(OUT), "en", "door")
+    return json.loads((OUT / "door_results_en.json").read_text())
+
+
+WORDS = {"en": {"failed": "Enrollment failed — ", "enrolled": "Enrolled — ", "offline": "OFFLINE · queue 0",
+                "not_qr": "This is not an enrollment QR: scan the QR of the organiser's enrollment sheet.",
+                "unreachable": ("Cannot reach the organiser's server at http://127.0.0.1:", "check the Wi-Fi."),
+                "used": "This enrollment code was already used: ask the organiser for a new one.",
+                "refused": ("Broker login refused: Not authorized (", "data kept, retrying by itself.")},
+         "fr": {"failed": "Échec de l'inscription — ", "enrolled": "Inscrit — ", "offline": "HORS LIGNE · file 0",
+                "not_qr": "Ce n'est pas un QR d'inscription : scannez le QR de la feuille d'inscription de "
+                          "l'organisateur.",
+                "unreachable": ("Serveur de l'organisateur injoignable à http://127.0.0.1:", "vérifiez le Wi-Fi."),
+                "used": "Ce code d'inscription a déjà servi : demandez-en un nouveau à l'organisateur.",
+                "refused": ("Connexion au broker refusée : Not authorized (",
+                            "données conservées, nouvel essai automatique.")}}
+
+
+def test_enrollment_refusals_say_what_to_do_in_the_apps_language(res):
+    lang, r = res
+    w = WORDS[lang]
+    assert r["failures"]["damaged"] == w["failed"] + w["not_qr"]
+    start, end = w["unreachable"]
+    assert r["failures"]["unreachable"].startswith(w["failed"] + start) and r["failures"]["unreachable"].endswith(end)
+    assert not r["enrolled_after_failures"]
+    assert r["used_token"] == w["failed"] + w["used"] and r["enrolled_after_used_token"]
 
 
 def test_enrolled_from_the_setup_screen_by_the_camera(res):
-    assert res["enrolled"] and res["enrolled_text"] == f"Enrolled — {res['device_id']} — acme"
-    assert res["gate_after"] == "north"
-    assert res["online"] and res["badge_online"] == "Online · queue 0"
+    lang, r = res
+    assert r["enrolled"] and r["enrolled_text"] == f"{WORDS[lang]['enrolled']}{r['device_id']} — acme"
+    assert r["gate_after"] == "north" and r["online"]
 
 
 def test_broker_unreachable_or_refusing_keeps_the_device_and_says_so(res):
-    assert res["badge_unreachable"] == "OFFLINE · queue 0" and res["enrolled_while_unreachable"]
-    assert res["sync_unreachable"][0] == "Server: offline"
-    assert res["badge_refused"] == "OFFLINE · queue 0"
-    assert res["sync_refused"][-1].startswith("Broker login refused: Not authorized (")
-    assert res["sync_refused"][-1].endswith("data kept, retrying by itself.")
-    assert res["enrolled_while_refused"] and res["keys_while_refused"] == 1      # refused is not revoked: nothing wiped
+    lang, r = res
+    w = WORDS[lang]
+    assert r["badge_unreachable"] == r["badge_refused"] == w["offline"]
+    assert r["enrolled_while_unreachable"] and r["enrolled_while_refused"] and r["keys_while_refused"] == 1
+    start, end = w["refused"]
+    assert r["sync_refused"][-1].startswith(start) and r["sync_refused"][-1].endswith(end)
 
 
 def test_enrolled_again_runs_only_the_new_enrollment(res):
-    assert res["reenrolled"] and res["device_id2"] != res["device_id"]
-    assert res["reenrolled_text"] == f"Enrolled — {res['device_id2']} — acme" and res["gate_after2"] == "south"
-    assert res["online2"] and res["sync_after_reenrol"][0] == "Server: online"
+    lang, r = res
+    assert r["reenrolled"] and r["device_id2"] != r["device_id"]
+    assert r["reenrolled_text"] == f"{WORDS[lang]['enrolled']}{r['device_id2']} — acme" and r["gate_after2"] == "south"
+    assert r["online2"]
     # one sync, the new device's: the old login no longer runs on this device
-    assert [n for n in res["thread_names"] if n.startswith(("sync-", "paho-"))] == [
-        f"paho-mqtt-client-{res['device_id2']}", f"sync-{res['device_id2']}"]
+    assert [n for n in r["thread_names"] if n.startswith(("sync-", "paho-"))] == [
+        f"paho-mqtt-client-{r['device_id2']}", f"sync-{r['device_id2']}"]
     # the organiser revoking the old entry does not wipe the device enrolled anew
-    assert res["enrolled_after_old_revoked"] and res["keys_after_old_revoked"] == 1
+    assert r["enrolled_after_old_revoked"] and r["keys_after_old_revoked"] == 1
+
+
+def test_door_staff_log_in_and_scan_with_the_laser_offline_and_back(door):
+    r = door
+    assert r["enrolled"] and r["ready"]
+    assert r["before_login"]["title"] == "LOG IN FIRST"
+    assert r["people"] == ["Léa Martin · Door steward", "Sam Okafor · Supervisor"]
+    assert r["after_login"]["screen"] == "scan"
+    assert r["after_login"]["counters"].endswith("On duty: Léa Martin (Door steward)")
+    assert r["first"]["title"] == "ACCEPTED — IN" and r["first"]["counters"].startswith("Scanned 1 · Accepted 1 · Inside 1")
+    assert r["uploaded"] and r["online_strip"]["badge"] == "Online · queue 0"
+    assert r["offline_read"]["title"] == "ACCEPTED — IN" and r["offline_strip"]["badge"] == "OFFLINE · queue 1"
+    assert r["offline_strip"]["counters"].startswith("Scanned 2 · Accepted 2 · Inside 2")
+    assert r["offline_sync"][:2] == ["Server: offline", "Messages waiting: 1"]
+    assert r["back"] and r["back_strip"]["badge"] == "Online · queue 0"
+    assert r["back_sync"][:2] == ["Server: online", "Messages waiting: 0"]
+
+
+def test_a_member_deactivated_while_on_duty_is_logged_out_by_the_next_update(door):
+    r = door
+    assert r["deactivated_arrived"]
+    assert r["deactivated_strip"]["counters"].endswith("Nobody on duty: log in with your PIN or scan your staff badge.")
+    assert r["deactivated_read"]["title"] == "LOG IN FIRST"
+    assert r["deactivated_read"]["counters"].startswith("Scanned 2 · ")          # the read was not judged
+    assert r["deactivated_staff"]["people"] == ["Sam Okafor · Supervisor"]

@@ -114,3 +114,36 @@ def test_staff_refusals_from_the_core_are_said_in_french():
     finally:
         i18n.set_language("en")
     assert staff_message("unknown staff badge") == "Unknown staff badge."
+
+
+def test_enrollment_refusals_are_said_in_french():
+    """Every refusal the Set-up screen can show after an enrollment attempt (provisioning's BadInput / EnrollError,
+    the endpoint's answers, the adapter's own) is matched and translated: found in their source, so a new one
+    without a translation fails here."""
+    from kiosk_ui.presenters.enrollment import enrollment_message
+    root = Path(__file__).resolve().parent.parent
+    said_by: list[str] = []
+    for rel, pattern in (("provisioning/protocol.py", r"raise BadInput\((f?)\"((?:[^\"\\]|\\.)*)\""),
+                         ("provisioning/device/enroll.py", r"raise EnrollError\((f?)\"((?:[^\"\\]|\\.)*)\""),
+                         ("kiosk_ui/adapters/enrollment.py", r"_set\(\"failed\", [0-9.]+, (f?)\"((?:[^\"\\]|\\.)*)\"")):
+        for m in re.finditer(pattern, (root / rel).read_text()):
+            if "Wi-Fi QR" in m.group(2):
+                continue                       # the Wi-Fi QR is not read on the Set-up screen
+            said_by.append(re.sub(r"\{[^}]*\}", "7", m.group(2)) if m.group(1) else m.group(2))
+    for m in re.finditer(r"refuse\(source, (\d+), \"((?:[^\"\\]|\\.)*)\"",
+                         (root / "provisioning/server/enrollment.py").read_text()):
+        said_by.append(f"server refused ({m.group(1)}): {m.group(2)}")
+    assert {"not a ticketgate enrollment QR (expected TGE1:...)",
+            "server refused (401): this enrollment token was already used"} <= set(said_by)
+    assert len(said_by) > 15
+    try:
+        i18n.set_language("fr")
+        for text in said_by:
+            assert enrollment_message(text) != text, text
+        assert enrollment_message("server refused (401): this enrollment token was already used") == (
+            "Ce code d'inscription a déjà servi : demandez-en un nouveau à l'organisateur.")
+        assert enrollment_message("looking for the organiser's server on this network") == ""
+    finally:
+        i18n.set_language("en")
+    assert enrollment_message("cannot reach the server at http://10.0.0.2:8443: timed out") == (
+        "Cannot reach the organiser's server at http://10.0.0.2:8443 (timed out): check the Wi-Fi.")

@@ -11,6 +11,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.progressbar import ProgressBar
 
 from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.enrollment import enrollment_message
 from kiosk_ui.presenters.labels import ENROLLMENT_STEPS, PRINTER_FORMATS, PRINTER_LANGUAGES, SCANNER_LABELS
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.printer_setup import ask_new_printer
@@ -78,7 +79,8 @@ class SetupScreen(BaseScreen):
     def _show(self, p) -> None:
         self.progress.value = p.fraction
         step = tr(ENROLLMENT_STEPS.get(p.step, p.step))
-        self.progress_text.text = f"{step} — {p.message}" if p.message else step
+        message = enrollment_message(p.message) if p.message else ""
+        self.progress_text.text = f"{step} — {message}" if message else step
         if p.step in ("discovering", "contacting") and self._poll is None:
             self._poll = Clock.schedule_interval(lambda *_: self._tick(), 0.5)
 

@@ -1,0 +1,52 @@
+"""Why enrollment failed, for the technician on the Set-up screen, in the app's language.
+
+provisioning's refusals (BadInput, EnrollError, the enrollment endpoint's answers) and the adapter's own progress
+messages are English sentences; each one the screen can show is matched here and said with tr() (tests/test_ui_i18n.py
+checks that every one raised in provisioning/ is matched). An unknown one is shown as it is."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kiosk_ui.i18n import tr
+
+_REFUSED = r"server refused \((?P<code>\d+)\): "
+_MESSAGES: tuple[tuple[str, Any], ...] = (
+    (r"looking for the organiser's server on this network", lambda: ""),    # the step's title says it already
+    (r"no organiser server found on this network: check the Wi-Fi, or scan the QR",
+     lambda: tr("No organiser server found on this network: check the Wi-Fi, or scan the enrollment QR.")),
+    (r"not a ticketgate enrollment QR \(expected TGE1:\.\.\.\)",
+     lambda: tr("This is not an enrollment QR: scan the QR of the organiser's enrollment sheet.")),
+    (r"enrollment QR: malformed .+",
+     lambda: tr("This enrollment QR is damaged: scan it again, or type the organiser code.")),
+    (r"an organiser code is (?P<n>\d+) characters like (?P<example>\S+)",
+     lambda n, example: tr("An organiser code is {n} characters like {example}.", n=n, example=example)),
+    (r"cannot reach the server at (?P<where>\S+): (?P<why>.+)",
+     lambda where, why: tr("Cannot reach the organiser's server at {where} ({why}): check the Wi-Fi.",
+                           where=where, why=why)),
+    (_REFUSED + r"this enrollment token was already used",
+     lambda code: tr("This enrollment code was already used: ask the organiser for a new one.")),
+    (_REFUSED + r"this enrollment token has expired",
+     lambda code: tr("This enrollment code has expired: ask the organiser for a new one.")),
+    (_REFUSED + r"unknown enrollment token",
+     lambda code: tr("Unknown enrollment code: check it, or ask the organiser for a new one.")),
+    (r"server refused \(429\): .*", lambda: tr("Too many attempts from this device: wait a minute, then try again.")),
+    (_REFUSED + r"(?P<detail>.*)",
+     lambda code, detail: tr("The organiser's server refused ({code}): {detail}", code=code, detail=detail)),
+    (r"the server's key does not match the organiser fingerprint of the QR: refused",
+     lambda: tr("The server's key does not match the organiser's QR: refused. Is this the organiser's network?")),
+    (r"the server sent no challenge|the answer carries no valid server key|the answer is not validly signed .+"
+     r"|malformed enrollment answer .+|the server answered something that is not JSON",
+     lambda: tr("The server's answer is not a valid enrollment: refused. Check the server address with the organiser.")),
+    (r"internal error \((?P<kind>\w+)\); see the log",
+     lambda kind: tr("Internal error ({kind}): see the log.", kind=kind)),
+)
+
+
+def enrollment_message(text: str) -> str:
+    """A progress or failure message of enrollment in the app's language; an unknown one as it is."""
+    for pattern, say in _MESSAGES:
+        m = re.fullmatch(pattern, text, re.DOTALL)
+        if m:
+            return say(**m.groupdict())
+    return text
