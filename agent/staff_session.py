@@ -106,6 +106,15 @@ class OnDuty:
         self.ledger.on_duty = member.staff_id if member else ""
         return member
 
+    def deactivated(self) -> StaffMember | None:
+        """The member the session still names when a newer bundle deactivated them since they logged in (so the app
+        can say why nobody is on duty); None otherwise, and once the session went idle."""
+        s = self.ledger.get_setting(SESSION)
+        if not isinstance(s, dict) or self.clock() - float(s.get("last", 0)) > self.idle_timeout:
+            return None
+        m = self.member(str(s.get("staff_id")))
+        return m if m is not None and not m.active else None
+
     def touch(self) -> None:
         """An action was made: the idle clock starts again (written at most every TOUCH_EVERY seconds)."""
         now = self.clock()

@@ -58,13 +58,17 @@ class Controller:
         try:
             verdict = self.door.scan(raw)
         except NotPermitted as exc:              # nobody on duty (or idle): nothing judged, nothing recorded
-            self.verdict = login_needed_view(staff_message(str(exc)) if self.door.staff.current() else "")
+            staff = self.door.staff
+            gone = staff.deactivated()
+            self.verdict = login_needed_view(staff_message(str(exc)) if staff.current() else
+                                             on_duty_line(None, gone) if gone else "")
             return self.verdict
         return self._show(verdict)
 
     # -- staff -------------------------------------------------------------------------------------------------
     def staff_view(self) -> StaffView:
-        return staff_view(self.door.staff.members() if self.door.staff.configured else [], self.door.staff.current())
+        staff = self.door.staff
+        return staff_view(staff.members() if staff.configured else [], staff.current(), staff.deactivated())
 
     def login_pin(self, staff_id: str, pin: str) -> str:
         """-> "" when logged in, else the message to show (wrong PIN, wait, deactivated)."""
@@ -166,7 +170,8 @@ class Controller:
         p = self.door.policy
         view = status_view(c.scanned, c.accepted, c.inside, self.services.sync.status(), p.mode, p.direction)
         if self.door.staff.configured:           # who is on duty, on the status strip
-            view = replace(view, counters=f"{view.counters} · {on_duty_line(self.door.staff.current())}")
+            staff = self.door.staff
+            view = replace(view, counters=f"{view.counters} · {on_duty_line(staff.current(), staff.deactivated())}")
         return view
 
     # -- protected settings --------------------------------------------------------------------------------------

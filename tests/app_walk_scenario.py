@@ -244,11 +244,15 @@ def door(out: Path, lang: str) -> dict:
             h.go("staff")
             staff = h.screen("staff")
             res["people"] = [b.text for b in reversed(staff.people.children)]
-            [b for b in staff.people.children if b.text.startswith("Léa")][0].dispatch("on_release")
-            h.pump()
-            h.ui.popup.pin_input.text = "1234"
-            h.ui.popup.submit()
-            h.pump()
+
+            def login_lea() -> None:
+                h.go("staff")
+                [b for b in staff.people.children if b.text.startswith("Léa")][0].dispatch("on_release")
+                h.pump()
+                h.ui.popup.pin_input.text = "1234"
+                h.ui.popup.submit()
+                h.pump()
+            login_lea()
             res["after_login"] = {"screen": h.ui.manager.current, **strip()}
             res["first"] = laser_read(payloads[0])
             res["uploaded"] = until(lambda: ctl.services.sync.status().queue == 0)
@@ -263,6 +267,54 @@ def door(out: Path, lang: str) -> dict:
             res["back"] = until(lambda: ctl.services.sync.status().online and ctl.services.sync.status().queue == 0, 30)
             res["back_strip"] = strip()
             res["back_sync"] = sync_lines()
+
+            # search by name, then by order number; check in from the result
+            h.go("search")
+            search = h.screen("search")
+            search.query.text = "quintal"
+            search.go_button.dispatch("on_release")
+            h.pump()
+            res["search_name"] = [(r.title, r.subtitle, r.can_checkin) for r in search.rows]
+            search.query.text = order["number"].lower()
+            search.go_button.dispatch("on_release")
+            h.pump()
+            res["search_number"] = [(r.title, r.subtitle, r.can_checkin) for r in search.rows]
+            res["search_info"] = search.info.text
+            valid = [r.can_checkin for r in search.rows].index(True)
+            row = list(reversed(search.results.children))[valid]
+            [w for w in row.walk() if type(w).__name__ == "BigButton"][0].dispatch("on_release")
+            h.pump()
+            reasons = [w for w in h.ui.popup.walk() if type(w).__name__ == "BigButton"]
+            res["checkin_reasons"] = [w.text for w in reasons]
+            reasons[0].dispatch("on_release")
+            h.pump()
+            res["checkin"] = {"screen": h.ui.manager.current, "title": scan.big.text, "reason": scan.reason.text,
+                              **strip()}
+            search.query.text = order["number"]
+            search.go_button.dispatch("on_release")
+            h.pump()
+            res["search_after"] = [(r.subtitle, r.can_checkin) for r in search.rows]
+            # events: the steward picks the second day only: the supervisor's PIN is asked
+            h.go("events")
+            events = h.screen("events")
+            res["events_dates"] = [w.text for w in reversed(events.dates.children)]
+            res["events_list"] = [(w.text, getattr(w, "state", None)) for w in reversed(events.list.children)]
+            toggles = [w for w in reversed(events.list.children) if getattr(w, "state", None) is not None]
+            toggles[0].dispatch("on_release")
+            h.pump()
+            res["events_list2"] = [(w.text, getattr(w, "state", None)) for w in reversed(events.list.children)]
+            events.apply_button.dispatch("on_release")
+            h.pump()
+            res["events_popup"] = h.ui.popup_open()
+            if h.ui.popup_open():
+                h.ui.popup.pin_input.text = "9876"
+                h.ui.popup.submit()
+                h.pump()
+            res["events_after"] = {"screen": h.ui.manager.current, "events": sorted(door.policy.events),
+                                   "toast": h.ui.toast_label.text}
+            res["day1_read"] = laser_read(payloads[1])
+            login_lea()                     # the supervisor's PIN put him on duty: the steward logs in again
+            res["lea_again"] = strip()
 
             store.set_staff(ORG, lea["staff_id"], active=False)
             res["deactivated_arrived"] = until(lambda: not any(m.active for m in door.staff.members()

@@ -96,10 +96,32 @@ def test_door_staff_log_in_and_scan_with_the_laser_offline_and_back(door):
     assert r["back_sync"][:2] == ["Server: online", "Messages waiting: 0"]
 
 
-def test_a_member_deactivated_while_on_duty_is_logged_out_by_the_next_update(door):
+def test_search_by_name_and_number_and_check_in_from_the_result(door):
     r = door
+    assert r["search_info"] == "3 tickets found"
+    assert sorted(r["search_name"]) == sorted(r["search_number"])
+    assert sorted(s.split(" · ")[0] for _, s, _ in r["search_number"]) == ["used", "used", "valid"]
+    assert r["checkin"]["screen"] == "scan" and r["checkin"]["title"] == "ACCEPTED — IN"
+    assert r["checkin"]["counters"].startswith("Scanned 3 · Accepted 3 · Inside 3")
+    assert sorted(s.split(" · ")[0] for s, _ in r["search_after"]) == ["used", "used", "used"]
+
+
+def test_events_chosen_by_the_steward_with_the_supervisors_pin(door):
+    r = door
+    assert r["events_list"] == [["Events", None], ["Day 1", "down"], ["Day 2", "down"]]
+    assert r["events_list2"] == [["Events", None], ["Day 1", "normal"], ["Day 2", "down"]]
+    assert r["events_popup"] and r["events_after"]["screen"] == "scan" and r["events_after"]["toast"] == "Selection saved."
+    assert r["day1_read"]["title"] == "WRONG EVENT"
+    assert r["day1_read"]["reason"].startswith("Ticket for Day 1 (") and r["day1_read"]["reason"].endswith(
+        "not selected on this device.")
+
+
+def test_a_member_deactivated_while_on_duty_is_told_why_at_the_next_update(door):
+    r = door
+    said = "Léa Martin is deactivated: ask the organiser."
+    assert r["lea_again"]["counters"].endswith("On duty: Léa Martin (Door steward)")
     assert r["deactivated_arrived"]
-    assert r["deactivated_strip"]["counters"].endswith("Nobody on duty: log in with your PIN or scan your staff badge.")
-    assert r["deactivated_read"]["title"] == "LOG IN FIRST"
-    assert r["deactivated_read"]["counters"].startswith("Scanned 2 · ")          # the read was not judged
-    assert r["deactivated_staff"]["people"] == ["Sam Okafor · Supervisor"]
+    assert r["deactivated_strip"]["counters"].endswith(" · " + said)
+    assert r["deactivated_read"]["title"] == "LOG IN FIRST" and r["deactivated_read"]["reason"] == said
+    assert r["deactivated_read"]["counters"].startswith("Scanned 4 · ")          # the read was not judged
+    assert r["deactivated_staff"] == {"on_duty": said, "people": ["Sam Okafor · Supervisor"]}

@@ -18,7 +18,10 @@ def role_label(role: str) -> str:
     return role
 
 
-def on_duty_line(member: Any | None) -> str:
+def on_duty_line(member: Any | None, deactivated: Any | None = None) -> str:
+    """Who is on duty; nobody: how to log in, or that the organiser deactivated the member who was (`deactivated`)."""
+    if member is None and deactivated is not None:
+        return tr("{name} is deactivated: ask the organiser.", name=deactivated.name)
     if member is None:
         return tr("Nobody on duty: log in with your PIN or scan your staff badge.")
     return tr("On duty: {name} ({role})", name=member.name, role=role_label(member.role))
@@ -32,9 +35,9 @@ class StaffView:
     can_log_out: bool
 
 
-def staff_view(members: list[Any], current: Any | None) -> StaffView:
+def staff_view(members: list[Any], current: Any | None, deactivated: Any | None = None) -> StaffView:
     people = tuple((m.staff_id, f"{m.name} · {role_label(m.role)}") for m in members if m.active)
-    return StaffView(on_duty_line(current), tr("Scan your staff badge, or tap your name and type your PIN."), people,
+    return StaffView(on_duty_line(current, deactivated), tr("Scan your staff badge, or tap your name and type your PIN."), people,
                      current is not None)
 
 
