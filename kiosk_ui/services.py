@@ -108,7 +108,7 @@ class SyncStatusSource(Protocol):
 # -- enrollment -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EnrollmentProgress:
-    step: str                 # idle | discovering | contacting | enrolled | failed | unavailable
+    step: str                 # idle | discovering | contacting | enrolled | failed | unavailable | wiped
     fraction: float = 0.0     # 0..1, for the progress bar
     message: str = ""         # plain words
     device_id: str | None = None

@@ -5,8 +5,10 @@ by tests/test_app_walk.py (Kivy's window is one per process).
     python tests/app_walk_scenario.py OUT_DIR LANG   -> OUT_DIR/walk_results_LANG.json
     python tests/app_walk_scenario.py OUT_DIR LANG door   -> OUT_DIR/door_results_LANG.json
 
-Enrollment from Set-up with the QR read by the camera (its on_payload, from the camera's thread); the broker
-unreachable, then refusing the device's login (not revoked); enrollment again with a new code typed by the laser.
+Enrollment from Set-up with the QR read by the camera (its on_payload, from the camera's thread), after a damaged QR
+and an unreachable server; the broker unreachable, then refusing the device's login (not revoked); enrollment again
+(a used code, then a new one typed by the laser); the old entry revoked; this device revoked (wiped) and enrolled
+again. The door walk (`door`): see its docstring.
 """
 from __future__ import annotations
 
@@ -157,6 +159,26 @@ def main(out: Path, lang: str) -> dict:
             until(lambda: ctl.services.sync.wiped, 3)
             res["enrolled_after_old_revoked"] = DeviceState(home).enrolled()
             res["keys_after_old_revoked"] = len(door.keyring.keys)
+            # the organiser revokes this device: wiped; Set-up and Sync say so, and it enrolls again
+            env.prov.revoke(res["device_id2"])
+            res["wiped"] = until(lambda: ctl.services.sync.wiped and ctl.services.sync.sync is None, 10)
+            h.go("setup")
+            res["setup_after_wipe"] = setup.progress_text.text
+            res["sync_after_wipe"] = sync_lines()
+            h.go("scan")
+            res["badge_after_wipe"] = scan.badge.text
+            token3 = env.prov.registry.create_tokens(ORG, 1, gate="east", events=tuple(env.events))[0]
+            h.go("setup")
+            setup.qr_button.dispatch("on_release")
+            h.pump()
+            camera.read(env.prov.qr_for(token3, env.server).text())
+            res["enrolled3"] = until(lambda: ctl.services.enrollment.progress().step == "enrolled"
+                                     and ctl.services.enrollment.progress().device_id != res["device_id2"]
+                                     and setup._poll is None)
+            res["online3"] = until(lambda: ctl.services.sync.status().online)
+            res["keys3"] = len(door.keyring.keys)
+            h.go("setup")
+            res["setup3"] = setup.progress_text.text
         finally:
             ctl.services.sync.stop()
             door.close()

@@ -33,14 +33,18 @@ WORDS = {"en": {"failed": "Enrollment failed — ", "enrolled": "Enrolled — ",
                 "not_qr": "This is not an enrollment QR: scan the QR of the organiser's enrollment sheet.",
                 "unreachable": ("Cannot reach the organiser's server at http://127.0.0.1:", "check the Wi-Fi."),
                 "used": "This enrollment code was already used: ask the organiser for a new one.",
-                "refused": ("Broker login refused: Not authorized (", "data kept, retrying by itself.")},
+                "refused": ("Broker login refused: Not authorized (", "data kept, retrying by itself."),
+                "wiped": "This device was revoked and wiped: enroll it again (QR or organiser code).",
+                "wiped_sync": "This device was revoked and wiped: enroll it again in Set-up."},
          "fr": {"failed": "Échec de l'inscription — ", "enrolled": "Inscrit — ", "offline": "HORS LIGNE · file 0",
                 "not_qr": "Ce n'est pas un QR d'inscription : scannez le QR de la feuille d'inscription de "
                           "l'organisateur.",
                 "unreachable": ("Serveur de l'organisateur injoignable à http://127.0.0.1:", "vérifiez le Wi-Fi."),
                 "used": "Ce code d'inscription a déjà servi : demandez-en un nouveau à l'organisateur.",
                 "refused": ("Connexion au broker refusée : Not authorized (",
-                            "données conservées, nouvel essai automatique.")}}
+                            "données conservées, nouvel essai automatique."),
+                "wiped": "Cet appareil a été révoqué et effacé : inscrivez-le à nouveau (QR ou code de l'organisateur).",
+                "wiped_sync": "Cet appareil a été révoqué et effacé : inscrivez-le à nouveau dans Configuration."}}
 
 
 def test_enrollment_refusals_say_what_to_do_in_the_apps_language(res):
@@ -78,6 +82,16 @@ def test_enrolled_again_runs_only_the_new_enrollment(res):
         f"paho-mqtt-client-{r['device_id2']}", f"sync-{r['device_id2']}"]
     # the organiser revoking the old entry does not wipe the device enrolled anew
     assert r["enrolled_after_old_revoked"] and r["keys_after_old_revoked"] == 1
+
+
+def test_revoked_and_wiped_set_up_says_so_and_enrolls_it_again(res):
+    lang, r = res
+    w = WORDS[lang]
+    assert r["wiped"] and r["badge_after_wipe"].startswith(w["offline"].split(" · ")[0])
+    assert r["sync_after_wipe"][-1] == w["wiped_sync"]
+    assert r["setup_after_wipe"] == w["wiped"]                  # not "Enrolled — …" any more
+    assert r["enrolled3"] and r["online3"] and r["keys3"] == 1
+    assert r["setup3"].startswith(w["enrolled"])
 
 
 def test_door_staff_log_in_and_scan_with_the_laser_offline_and_back(door):

@@ -40,7 +40,14 @@ class Enrollment:
 
     def progress(self) -> EnrollmentProgress:
         with self._lock:
-            return self._progress
+            p = self._progress
+        if p.step == "enrolled" and not self._credentials_kept():
+            return EnrollmentProgress("wiped")   # revoked (signed wipe) or wiped by the technician since
+        return p
+
+    def _credentials_kept(self) -> bool:
+        from provisioning.device.state import DeviceState
+        return DeviceState(self.home).credentials_path.exists()
 
     def _set(self, step: str, fraction: float, message: str = "", device_id: str | None = None) -> None:
         with self._lock:

@@ -23,7 +23,8 @@ MENU_TILES = (("scan", "Scan"), ("search", "Search"), ("events", "Events and zon
 ENROLLMENT_STEPS = {"idle": "Not enrolled yet: scan the enrollment QR, or type the organiser code.",
                     "discovering": "Looking for the organiser's server on this network…",
                     "contacting": "Contacting the server…", "enrolled": "Enrolled", "failed": "Enrollment failed",
-                    "unavailable": "Not available"}
+                    "unavailable": "Not available",
+                    "wiped": "This device was revoked and wiped: enroll it again (QR or organiser code)."}
 STATS_TITLES = ("Per event", "Per zone", "Per gate")
 SCREEN_TITLES = ("Scan", "Search", "Events and zones", "Ticket desk", "Statistics", "Sync", "Set-up", "Menu",
                  "Sell tickets", "Payment", "Sale", "Cart", "Staff", "Cash-up")
