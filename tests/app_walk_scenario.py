@@ -191,6 +191,7 @@ def door(out: Path, lang: str) -> dict:
     broadcasts), the broker gone and back with scans waiting, the organiser deactivating the member on duty."""
     from kiosk_ui.offscreen import offscreen_env
     offscreen_env((720, 1280))
+    from agent.policy import Mode
     from agent.sync import BrokerConfig
     from agent.sync.transport import PahoTransport
     from drivers.scanners import datawedge, settings as scanner_settings
@@ -210,6 +211,8 @@ def door(out: Path, lang: str) -> dict:
         order = store.add_order(ORG, env.events[0], "Zoé Quintal", "z@example.org",
                                 positions=[{"category": 1, "zone": None}] * 3)
         payloads = [store.issue_ticket_payload(t["ticket_key"]) for t in order["tickets"]]
+        unsold = store.add_order(ORG, env.events[1], "Box Office", "box@example.org", positions=[{"category": 1}])
+        unsold_payload = store.issue_ticket_payload(unsold["tickets"][0]["ticket_key"])
         lea = store.add_staff(ORG, "Léa Martin", "door", pin="1234")
         store.add_staff(ORG, "Sam Okafor", "supervisor", pin="9876")
         user, password = env.prov.registry.server_login(ORG)
@@ -335,6 +338,21 @@ def door(out: Path, lang: str) -> dict:
             res["events_after"] = {"screen": h.ui.manager.current, "events": sorted(door.policy.events),
                                    "toast": h.ui.toast_label.text}
             res["day1_read"] = laser_read(payloads[1])
+            # the supervisor, on duty, puts a pre-printed ticket the box office did not sell back on sale
+            h.go("scan")
+            scan.mode_button.dispatch("on_release")
+            h.pump()
+            modes = [w for w in h.ui.popup.walk() if type(w).__name__ == "BigButton"]
+            res["mode_choices"] = [w.text for w in modes]
+            [w for w in modes if w.text == "Quick cancellation"][0].dispatch("on_release")
+            h.pump()
+            res["quick_cancel_strip"] = {"mode": scan.mode.text, "warning": scan.warning.text}
+            res["quick_cancel"] = laser_read(unsold_payload)
+            res["quick_cancel_uploaded"] = until(lambda: ctl.services.sync.status().queue == 0)
+            res["unsold_order_status"] = store.order(unsold["number"])["status"]
+            scan.set_mode(Mode.NORMAL)
+            h.pump()
+            res["quick_cancelled_read"] = laser_read(unsold_payload)
             login_lea()                     # the supervisor's PIN put him on duty: the steward logs in again
             res["lea_again"] = strip()
 

@@ -130,6 +130,16 @@ def test_events_chosen_by_the_steward_with_the_supervisors_pin(door):
         "not selected on this device.")
 
 
+def test_quick_cancellation_of_an_unsold_ticket_reaches_the_server(door):
+    r = door
+    assert "Quick cancellation" in r["mode_choices"]
+    assert r["quick_cancel_strip"] == {"mode": "Mode: Quick cancellation",
+                                       "warning": "QUICK CANCELLATION: scanned tickets go back on sale. NOT FOR THE DOOR!"}
+    assert r["quick_cancel"]["title"] == "CANCELLED — BACK ON SALE"
+    assert r["quick_cancel_uploaded"] and r["unsold_order_status"] == "cancelled"
+    assert r["quick_cancelled_read"]["title"] == "CANCELLED FOR RESALE"
+
+
 def test_a_member_deactivated_while_on_duty_is_told_why_at_the_next_update(door):
     r = door
     said = "Léa Martin is deactivated: ask the organiser."
@@ -137,5 +147,5 @@ def test_a_member_deactivated_while_on_duty_is_told_why_at_the_next_update(door)
     assert r["deactivated_arrived"]
     assert r["deactivated_strip"]["counters"].endswith(" · " + said)
     assert r["deactivated_read"]["title"] == "LOG IN FIRST" and r["deactivated_read"]["reason"] == said
-    assert r["deactivated_read"]["counters"].startswith("Scanned 4 · ")          # the read was not judged
+    assert r["deactivated_read"]["counters"].startswith("Scanned 6 · ")          # the read was not judged
     assert r["deactivated_staff"] == {"on_duty": said, "people": ["Sam Okafor · Supervisor"]}
