@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.sync_fixtures import FAST  # noqa: E402
 
 
 class CameraStandIn:
@@ -64,6 +65,7 @@ def main(out: Path, lang: str) -> dict:
         home = root / "device"
         door = Door.open_home(home)
         ctl = Controller(door, build_services(door, home))
+        ctl.services.sync.options = FAST             # retries in fractions of a second, not the field's minutes
         camera = ctl.services.camera = CameraStandIn()
         h = Harness(ctl, "setup")
         setup, scan = h.screen("setup"), h.screen("scan")
@@ -188,7 +190,9 @@ def main(out: Path, lang: str) -> dict:
 
 def door(out: Path, lang: str) -> dict:
     """Door staff on a door enrolled by the app, with the real sync server: PIN login, laser reads (Zebra DataWedge
-    broadcasts), the broker gone and back with scans waiting, the organiser deactivating the member on duty."""
+    broadcasts), the broker gone and back with scans waiting, search by name and number and a check-in from the
+    result, the Events screen, a quick cancellation, the organiser deactivating the member on duty while the door is
+    offline."""
     from kiosk_ui.offscreen import offscreen_env
     offscreen_env((720, 1280))
     from agent.policy import Mode
@@ -221,6 +225,7 @@ def door(out: Path, lang: str) -> dict:
         home = root / "device"
         door = Door.open_home(home)
         ctl = Controller(door, build_services(door, home))
+        ctl.services.sync.options = FAST             # retries in fractions of a second, not the field's minutes
         h = Harness(ctl, "setup")
         scanner_settings.save(door.ledger, scanner_settings.ScannerSettings(mode="zebra"))
         broadcasts: dict = {}
@@ -356,7 +361,18 @@ def door(out: Path, lang: str) -> dict:
             login_lea()                     # the supervisor's PIN put him on duty: the steward logs in again
             res["lea_again"] = strip()
 
+            # the organiser deactivates the steward while the door is offline: she still admits someone; once back
+            # online the server refuses that entry (shown on the Sync screen) and the roster logs her out
+            env.broker.stop()
+            until(lambda: not ctl.services.sync.status().online)
             store.set_staff(ORG, lea["staff_id"], active=False)
+            late = store.add_order(ORG, env.events[1], "Late Comer", "l@example.org", positions=[{"category": 1}])
+            res["late_key"] = late["tickets"][0]["ticket_key"]
+            h.go("scan")
+            res["deactivated_offline_read"] = laser_read(store.issue_ticket_payload(res["late_key"]))
+            env.broker.start()
+            res["refused_shown"] = until(lambda: ctl.services.sync.status().refused > 0, 30)
+            res["refused_sync"] = sync_lines()
             res["deactivated_arrived"] = until(lambda: not any(m.active for m in door.staff.members()
                                                                if m.staff_id == lea["staff_id"]), 20)
             res["deactivated_strip"] = strip()

@@ -144,8 +144,11 @@ def test_a_member_deactivated_while_on_duty_is_told_why_at_the_next_update(door)
     r = door
     said = "Léa Martin is deactivated: ask the organiser."
     assert r["lea_again"]["counters"].endswith("On duty: Léa Martin (Door steward)")
+    assert r["deactivated_offline_read"]["title"] == "ACCEPTED — IN"      # offline: the door does not know yet
+    assert r["refused_shown"] and "Refused by the server: 1 (kept on this device)" in r["refused_sync"]
+    assert f"  Entry {r['late_key']}: Staff member Léa Martin (1) is deactivated." in r["refused_sync"]
     assert r["deactivated_arrived"]
     assert r["deactivated_strip"]["counters"].endswith(" · " + said)
     assert r["deactivated_read"]["title"] == "LOG IN FIRST" and r["deactivated_read"]["reason"] == said
-    assert r["deactivated_read"]["counters"].startswith("Scanned 6 · ")          # the read was not judged
+    assert r["deactivated_read"]["counters"].startswith("Scanned 7 · ")          # the read was not judged
     assert r["deactivated_staff"] == {"on_duty": said, "people": ["Sam Okafor · Supervisor"]}

@@ -74,7 +74,7 @@ def test_refusals_travel_with_their_code_and_the_sync_screen_says_them_in_french
 
     french = _sync_screen(tmp_path / "a", "fr")
     assert any("Seul un guichet peut envoyer ceci (PaymentValidated)." in line for line in french), french
-    assert any(f"annul {key}: Annulation de ce qui n'est pas un passage" in line for line in french), french
+    assert any(f"Annulation d'entrée {key}: Annulation de ce qui n'est pas un passage" in line for line in french), french
     english = _sync_screen(tmp_path / "a", "en")
     assert any("Only a kiosk may send this (PaymentValidated)." in line for line in english), english
 
@@ -123,7 +123,7 @@ def test_ledger_migration_7_keeps_refused_rows_and_adds_their_codes(tmp_path):
             "not allowed: event 3 is not an event of gate-a", "", {})
         i18n.set_language("fr")
         try:
-            assert refusal_line(old) == "entry: not allowed: event 3 is not an event of gate-a"   # no code: server text
+            assert refusal_line(old) == "Entrée: not allowed: event 3 is not an event of gate-a"   # no code: server text
         finally:
             i18n.set_language("en")
         new = led.record("5", Action("u1", "entry", 3, "gate-a", "g", 1, "in"), outbox={"type": "action", "kind": "entry"})

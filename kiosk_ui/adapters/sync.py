@@ -18,6 +18,7 @@ from agent.safe_text import printable
 from kiosk_ui import door_queries
 from kiosk_ui.door import Door
 from kiosk_ui.i18n import tr
+from kiosk_ui.presenters.labels import UPLOAD_KINDS
 from kiosk_ui.presenters.refusals import refusal_text
 from kiosk_ui.services import SyncStatus
 
@@ -137,6 +138,7 @@ def refusal_line(r: dict) -> str:
     """One refused upload for the Sync screen: what it was, and why, in the device's language from the reason code
     (the server's own text for a code this device does not know); escaped: it is remote text."""
     b = r["body"]
-    what = " ".join(str(x) for x in (b.get("kind") or b.get("action") or r["kind"],
+    kind = str(b.get("kind") or b.get("action") or r["kind"])
+    what = " ".join(str(x) for x in (tr(UPLOAD_KINDS[kind]) if kind in UPLOAD_KINDS else kind,
                                      b.get("ticket_key") or b.get("order_number") or "") if x)
     return printable(f"{what}: {refusal_text(r['refused'], r.get('refused_code', ''), r.get('refused_params'))}")

@@ -25,6 +25,9 @@ ENROLLMENT_STEPS = {"idle": "Not enrolled yet: scan the enrollment QR, or type t
                     "contacting": "Contacting the server…", "enrolled": "Enrolled", "failed": "Enrollment failed",
                     "unavailable": "Not available",
                     "wiped": "This device was revoked and wiped: enroll it again (QR or organiser code)."}
+# what a refused upload was (kiosk_ui.adapters.sync.refusal_line): its action or desk kind
+UPLOAD_KINDS = {"entry": "Entry", "cancel": "Quick cancellation", "annul": "Undo", "refusal": "Refused scan",
+                "sale": "Sale", "refund": "Refund", "exchange": "Exchange"}
 STATS_TITLES = ("Per event", "Per zone", "Per gate")
 SCREEN_TITLES = ("Scan", "Search", "Events and zones", "Ticket desk", "Statistics", "Sync", "Set-up", "Menu",
                  "Sell tickets", "Payment", "Sale", "Cart", "Staff", "Cash-up")
@@ -83,7 +86,7 @@ REFUSAL_TEXTS = {
     "too_large": "Too large to upload ({size} bytes).",
     "not_applied": "Not applied: {detail}",
 }
-LABEL_TABLES = (tuple(REFUSAL_TEXTS.values()), tuple(SCANNER_LABELS.values()), tuple(PRINTER_LANGUAGES.values()),
+LABEL_TABLES = (tuple(REFUSAL_TEXTS.values()), tuple(UPLOAD_KINDS.values()), tuple(SCANNER_LABELS.values()), tuple(PRINTER_LANGUAGES.values()),
                 tuple(label for formats in PRINTER_FORMATS.values() for label in formats.values()), UNDO_REASONS,
                 CHECKIN_REASONS, EXCHANGE_REASONS, REFUND_REASONS, tuple(PAYMENT_LABELS.values()), DESK_PROBLEMS,
                 tuple(t for _, t in MENU_TILES), tuple(ENROLLMENT_STEPS.values()),
