@@ -13,6 +13,7 @@ from kivy.uix.popup import Popup
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from agent.payload import plausible
+from agent.staff import is_badge
 from kiosk_ui import i18n
 from kiosk_ui.controller import Controller
 from kiosk_ui.screens.events import EventsScreen
@@ -77,8 +78,11 @@ class KioskUI:
         return check is None or check(text)
 
     def scanned(self, payload: str) -> None:
-        """A code read by the camera or a laser: a ticket or badge on the scan screen, a promo code on the sell
-        screen; elsewhere nothing is done with it."""
+        """A code read by the camera or a laser: a ticket or badge on the scan screen, a staff badge on the Staff
+        screen (its holder goes on duty, shown on the scan screen), a promo code on the sell screen; elsewhere nothing
+        is done with it."""
+        if self.manager.current == "staff" and is_badge(payload):
+            self.go("scan")
         if self.manager.current == "scan":
             self.screen("scan").scan(payload)
         elif self.manager.current == "sell":          # a promo code's QR or barcode, read at the desk

@@ -104,10 +104,13 @@ class Door:
         return DeviceHome(Path(self.ledger.path).parent).identity()
 
     def adopt_identity(self) -> None:
-        """Act as the enrolled device (just enrolled in Set-up): its id, and its gate and events the first time."""
+        """Act as the enrolled device (just enrolled in Set-up): its id, and its gate and events the first time; staff
+        badges are checked with the organiser key it enrolled with (not only after a restart)."""
         policy = store_identity(self.ledger, self.gate.policy, self.identity())
         if policy is not self.gate.policy:
             self.gate.set_policy(policy, save=False)
+        credentials = DeviceHome(Path(self.ledger.path).parent).load()
+        self.staff.server_key = credentials.server_key if credentials else None
 
     @property
     def display_name(self) -> str:

@@ -196,6 +196,7 @@ def door(out: Path, lang: str) -> dict:
     from kiosk_ui.offscreen import offscreen_env
     offscreen_env((720, 1280))
     from agent.policy import Mode
+    from agent.staff import make_badge
     from agent.sync import BrokerConfig
     from agent.sync.transport import PahoTransport
     from drivers.scanners import datawedge, settings as scanner_settings
@@ -218,7 +219,7 @@ def door(out: Path, lang: str) -> dict:
         unsold = store.add_order(ORG, env.events[1], "Box Office", "box@example.org", positions=[{"category": 1}])
         unsold_payload = store.issue_ticket_payload(unsold["tickets"][0]["ticket_key"])
         lea = store.add_staff(ORG, "Léa Martin", "door", pin="1234")
-        store.add_staff(ORG, "Sam Okafor", "supervisor", pin="9876")
+        sam = store.add_staff(ORG, "Sam Okafor", "supervisor", pin="9876", badge=True)
         user, password = env.prov.registry.server_login(ORG)
         server = SyncServer(store, PahoTransport(user, BrokerConfig(port=env.broker.port, username=user,
                                                                    password=password)), name=user, orgs=[ORG]).start()
@@ -381,6 +382,14 @@ def door(out: Path, lang: str) -> dict:
             h.go("staff")
             res["deactivated_staff"] = {"on_duty": staff.on_duty.text,
                                         "people": [b.text for b in reversed(staff.people.children)]}
+            # the supervisor scans his badge with the laser on the Staff screen (its hint says to)
+            res["staff_hint"] = staff.hint.text
+            badge = make_badge(ORG, sam["staff_id"], sam["badge_serial"], store.server_key(ORG).sign)
+            res["badge_on_staff_screen"] = {**laser_read(badge), "screen": h.ui.manager.current,
+                                            "on_duty": door.staff.current().name if door.staff.current() else None}
+            h.go("scan")
+            res["badge_on_scan_screen"] = {**laser_read(badge),
+                                           "on_duty": door.staff.current().name if door.staff.current() else None}
         finally:
             laser.stop()
             ctl.services.sync.stop()

@@ -152,3 +152,13 @@ def test_a_member_deactivated_while_on_duty_is_told_why_at_the_next_update(door)
     assert r["deactivated_read"]["title"] == "LOG IN FIRST" and r["deactivated_read"]["reason"] == said
     assert r["deactivated_read"]["counters"].startswith("Scanned 7 · ")          # the read was not judged
     assert r["deactivated_staff"] == {"on_duty": said, "people": ["Sam Okafor · Supervisor"]}
+
+
+def test_a_staff_badge_read_on_the_staff_screen_of_a_door_enrolled_by_the_app_logs_in(door):
+    r = door
+    assert r["staff_hint"].startswith("Scan your staff badge")
+    assert r["badge_on_staff_screen"] == {"title": "ON DUTY", "reason": "On duty: Sam Okafor (Supervisor)",
+                                          "counters": r["badge_on_staff_screen"]["counters"], "badge": "Online · queue 0",
+                                          "screen": "scan", "on_duty": "Sam Okafor"}
+    assert r["badge_on_staff_screen"]["counters"].endswith("On duty: Sam Okafor (Supervisor)")
+    assert r["badge_on_scan_screen"]["title"] == "ON DUTY" and r["badge_on_scan_screen"]["on_duty"] == "Sam Okafor"
