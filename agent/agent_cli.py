@@ -23,6 +23,7 @@ from agent.staff import NotPermitted, StaffError, is_badge
 from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
 from agent.sync.login_state import LoginState
+from agent.sync.messages import SETTLE_METHODS
 from agent.verdicts import Verdict
 
 
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     pay = sub.add_parser("pay", help="kiosk: payment received for a pending order (the server is told)")
     pay.add_argument("order_number")
     pay.add_argument("--operator", default="", help="who took the payment")
+    pay.add_argument("--payment", choices=SETTLE_METHODS, default="cash",
+                     help="how the buyer paid (the till's Z report counts it; default: cash)")
     pay.add_argument("--json", action="store_true")
 
     exch = sub.add_parser("exchange", help="kiosk: take a ticket out of use here; the server issues its replacement")
@@ -401,7 +404,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
     if args.cmd == "pay":
         device_id = load_policy(ledger).device_id
         try:
-            changed = desk.validate_payment(ledger, args.order_number, device_id, args.operator or device_id)
+            changed = desk.validate_payment(ledger, args.order_number, device_id, args.operator or device_id,
+                                           args.payment)
         except ValueError as exc:
             print(printable(f"ticketgate agent pay: {exc}"), file=sys.stderr)
             return 1

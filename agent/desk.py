@@ -9,20 +9,24 @@ from __future__ import annotations
 import time
 
 from agent.ledger import Ledger
-from agent.sync.messages import Exchange, PaymentValidated
+from agent.sync.messages import SETTLE_METHODS, Exchange, PaymentValidated
 
 
-def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator: str) -> int:
-    """Mark a pending order paid on this device and queue the fact for the server. -> tickets changed (0: none
-    of this order on the device, nothing queued). ValueError, nothing changed, when it is not pending: paying a
-    cancelled or refunded order here made the door admit its tickets while the server refused the payment."""
+def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator: str, payment: str = "cash") -> int:
+    """Mark a pending order paid on this device and queue the fact, with how it was paid (`payment`, one of
+    SETTLE_METHODS: the till counts it), for the server. -> tickets changed (0: none of this order on the device,
+    nothing queued). ValueError, nothing changed, when it is not pending: paying a cancelled or refunded order here
+    made the door admit its tickets while the server refused the payment."""
+    if payment not in SETTLE_METHODS:
+        raise ValueError(f"payment {payment!r}: one of {', '.join(SETTLE_METHODS)}")
     with ledger.transaction():
         statuses = ledger.order_statuses(order_number)
         if statuses and statuses != {"pending"}:
             raise ValueError(f"order {order_number} is {', '.join(sorted(statuses))}, not pending: no payment recorded")
         changed = ledger.set_order_status(order_number, "paid")
         if changed:
-            ledger.enqueue("kiosk", PaymentValidated(order_number, device_id, operator, at=time.time()).to_wire())
+            ledger.enqueue("kiosk", PaymentValidated(order_number, device_id, operator, at=time.time(),
+                                                      payment=payment).to_wire())
     return changed
 
 

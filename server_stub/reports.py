@@ -4,7 +4,8 @@ Pure: rows in, figures out; amounts are integer cents, never floats.
 Cash rules of the till (expected cash in the drawer): the float, plus cash sales that were paid, minus money handed
 back for refunds and cancellations of orders paid in cash, plus the price differences of exchanges settled in cash
 (collected when positive, handed back when negative). Card, invoice and voucher sales and exchange differences are
-counted per method but move no cash.
+counted per method but move no cash. A pending order (an invoice sale, an order added unpaid) paid later at the desk
+counts in the payments of its method and, paid in cash, in the drawer.
 """
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str]) -> dic
     payments: dict[str, int] = defaultdict(int)
     refunds = {"count": 0, "total_cents": 0}
     voids = {"count": 0, "total_cents": 0}
+    received = {"count": 0, "total_cents": 0}
     exchanges: dict = {"count": 0, "collected_cents": 0, "refunded_cents": 0, "payments": defaultdict(int)}
     sales = {"count": 0, "tickets": 0, "total_cents": 0}
     cash = 0
@@ -114,6 +116,14 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str]) -> dic
             if method == "cash" and m["status"] == "paid":
                 cash += m["total_cents"]
                 who["cash_cents"] += m["total_cents"]
+        elif m["kind"] == "payment":           # a pending order (an invoice sale…) paid at this desk
+            method = m["payment"] or "cash"
+            received["count"] += 1
+            received["total_cents"] += m["total_cents"]
+            payments[method] += m["total_cents"]
+            if method == "cash":
+                cash += m["total_cents"]
+                who["cash_cents"] += m["total_cents"]
         elif m["kind"] == "refund":
             bucket = refunds if m["status"] == "refunded" else voids
             bucket["count"] += 1
@@ -141,6 +151,7 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str]) -> dic
             "final": shift.get("closed_at") is not None,
             "sales": sales, "by_category": sorted(by_cat.values(), key=lambda c: (c["category"], c["promotion"])),
             "payments": dict(sorted(payments.items())), "refunds": refunds, "voids": voids, "exchanges": exchanges,
+            "pending_paid": received,
             "float_cents": shift["float_cents"], "cash_movement_cents": cash, "expected_cash_cents": expected,
             "counted_cash_cents": counted, "difference_cents": None if counted is None else counted - expected,
             "per_staff": sorted(per_staff.values(), key=lambda s: s["staff"])}
@@ -162,6 +173,8 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
     rows.append(("Payments by method", ""))
     for method, cents in z["payments"].items():
         rows.append((f"  {method}", money(cents, cur)))
+    paid_later = z.get("pending_paid") or {"count": 0, "total_cents": 0}     # a Z report kept before it: none
+    rows.append(("Pending orders paid", f"{paid_later['count']}: {money(paid_later['total_cents'], cur)}"))
     rows += [("Refunds", f"{z['refunds']['count']}: {money(z['refunds']['total_cents'], cur)}"),
              ("Voids (cancelled)", f"{z['voids']['count']}: {money(z['voids']['total_cents'], cur)}"),
              ("Exchanges", f"{z['exchanges']['count']}: +{money(z['exchanges']['collected_cents'], cur)} "

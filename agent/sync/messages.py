@@ -245,12 +245,14 @@ class PaymentValidated(Staffed):
     device_id: str
     operator: str = ""
     at: float | None = None
+    payment: str = "cash"              # how the money was taken (SETTLE_METHODS); a device before it: cash
 
     @classmethod
     def from_wire(cls, d: Any) -> "PaymentValidated":
         d = _obj(d, "kiosk message")
         return cls(order_number=text(d, "order_number", empty=False), device_id=text(d, "device_id", ""),
-                   operator=text(d, "operator", ""), at=number(d, "at", None))
+                   operator=text(d, "operator", ""), at=number(d, "at", None),
+                   payment=one_of(d, "payment", SETTLE_METHODS, "cash"))
 
 
 @dataclass(frozen=True)
@@ -359,6 +361,7 @@ class ConfigChange(Staffed):
 
 
 PAYMENT_METHODS = ("cash", "card", "invoice", "voucher")
+SETTLE_METHODS = ("cash", "card", "voucher")    # a pending order paid at the desk: money taken, not invoiced
 
 
 def _sale_lines(d: dict[str, Any], name: str = "lines", limit: int = 50) -> tuple["SaleLine", ...]:

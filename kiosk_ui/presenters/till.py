@@ -38,7 +38,9 @@ def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
             (tr("Sales"), f"{z['sales']['count']} · {z['sales']['tickets']} {tr('tickets')} · "
                           f"{m(z['sales']['total_cents'])}")]
     rows += [(f"  {tr(PAYMENT_LABELS.get(k, k))}", m(v)) for k, v in z["payments"].items()]
-    rows += [(tr("Refunds"), f"{z['refunds']['count']} · {m(z['refunds']['total_cents'])}"),
+    later = z.get("pending_paid") or {"count": 0, "total_cents": 0}
+    rows += [(tr("Pending orders paid"), f"{later['count']} · {m(later['total_cents'])}"),
+             (tr("Refunds"), f"{z['refunds']['count']} · {m(z['refunds']['total_cents'])}"),
              (tr("Cancellations"), f"{z['voids']['count']} · {m(z['voids']['total_cents'])}"),
              (tr("Exchanges"), f"{z['exchanges']['count']} · +{m(z['exchanges']['collected_cents'])} "
                                f"-{m(z['exchanges']['refunded_cents'])}")]

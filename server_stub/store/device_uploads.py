@@ -135,6 +135,10 @@ class DeviceUploadsMixin(StoreBase):
             if row is None or row[1] != "paid":
                 return [None, f"order {b.get('order_number')}: {row[1] if row else 'not found'}, left as it is"]
             c.execute("UPDATE orders SET status='pending', reason=?, updated_at=? WHERE order_id=?", (why, now, row[0]))
+            for request_id, answer in c.execute("SELECT request_id, answer FROM desk_requests WHERE kind='payment' AND "
+                                                "device_id=?", (str(b.get("device_id")),)).fetchall():
+                if json.loads(answer).get("order_number") == b.get("order_number"):    # out of the till too
+                    c.execute("DELETE FROM desk_requests WHERE request_id=?", (request_id,))
             c.execute("UPDATE tickets SET version=? WHERE order_id=?", (version, row[0]))
             return [b.get("order_number")]
         old, new = str(b.get("ticket_key")), b.get("replacement")

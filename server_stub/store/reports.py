@@ -21,6 +21,7 @@ from server_stub.store.scans import ScansMixin
 from server_stub.store.staff import StaffMixin
 
 _NO_DESK = {"device_id": "", "payment": "", "staff": ""}
+DESK_MOVES = ("sale", "refund", "exchange", "payment")     # payment: a pending order paid at the desk (agent pay)
 
 
 class ReportsMixin(ScansMixin, StaffMixin):
@@ -46,11 +47,14 @@ class ReportsMixin(ScansMixin, StaffMixin):
     def _desk_of_orders(self, org: str) -> dict[str, dict]:
         """order number -> the desk sale that made it (device, payment method, staff)."""
         out: dict[str, dict] = {}
-        for device, answer, payment, staff in self.q(
-                "SELECT device_id, answer, payment, staff FROM desk_requests WHERE org=? AND kind='sale'", (org,)):
+        for device, answer, payment, staff, kind in self.q(
+                "SELECT device_id, answer, payment, staff, kind FROM desk_requests WHERE org=? AND kind IN "
+                "('sale', 'payment') ORDER BY at", (org,)):
             a = json.loads(answer)
             number = a.get("offline_order") or (a.get("order_number") if a.get("ok") else None)
-            if number:
+            if number and kind == "payment":       # a pending order paid at a desk later: paid that way
+                out[number] = dict(out.get(number, _NO_DESK), payment=payment or "cash")
+            elif number:
                 out[number] = {"device_id": device, "payment": payment or "cash", "staff": staff}
         return out
 
@@ -89,10 +93,10 @@ class ReportsMixin(ScansMixin, StaffMixin):
                 "AND at >= ? AND at <= ? ORDER BY at, request_id", (org, device_id, since, until)):
             a = json.loads(answer)
             number = a.get("offline_order") or a.get("order_number")
-            if kind not in ("sale", "refund", "exchange") or not (a.get("ok") or a.get("offline_order")):
+            if kind not in DESK_MOVES or not (a.get("ok") or a.get("offline_order")):
                 continue                                           # refused: nothing happened
             lines = a.get("lines") or []
-            if a.get("offline_order"):
+            if a.get("offline_order") or kind == "payment":
                 lines = self.order_lines(number)
             if kind == "refund":
                 payment = self.order_payment(number)               # handed back the way it was paid
@@ -109,12 +113,15 @@ class ReportsMixin(ScansMixin, StaffMixin):
         return out
 
     def order_payment(self, number: str) -> str:
-        """How a desk order was paid ('' when it was not sold at a desk)."""
-        for answer, payment in self.q("SELECT answer, payment FROM desk_requests WHERE kind='sale'", ()):
+        """How an order was paid at a desk: its sale's method, or the method its payment was taken with later (a
+        pending order); '' when neither happened at a desk."""
+        method = ""
+        for answer, payment in self.q("SELECT answer, payment FROM desk_requests WHERE kind IN ('sale', 'payment') "
+                                      "ORDER BY at", ()):
             a = json.loads(answer)
             if number in (a.get("offline_order"), a.get("order_number") if a.get("ok") else None):
-                return payment or "cash"
-        return ""
+                method = payment or "cash"
+        return method
 
     # -- participants ------------------------------------------------------------------------------------------
     def participants(self, org: str, event_id: int | None = None) -> list[dict]:

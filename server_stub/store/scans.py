@@ -127,7 +127,8 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
             return 0
         if isinstance(u.item, (PaymentValidated, Exchange, OfflineSale)):
             try:
-                effect = self._offline_sale(c, u) if isinstance(u.item, OfflineSale) else self._kiosk_effect(u.item, u.org)
+                effect = (self._offline_sale(c, u) if isinstance(u.item, OfflineSale) else
+                          self._kiosk_effect(c, u.item, u.org, u.device_id, message_uuid(m), at))
             except TicketgateError as exc:     # refused on purpose: kept, reported to the device and the organiser
                 log.warning("ingest: kiosk %s from %s not applied (%s)", m.get("action"), u.device_id, exc)
                 code, params = code_of(exc)        # the cause's code (already exchanged…) when it has one
@@ -151,13 +152,21 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
         c.execute("RELEASE SAVEPOINT offline_sale")
         return effect
 
-    def _kiosk_effect(self, m: PaymentValidated | Exchange, org: str | None) -> dict:
+    def _kiosk_effect(self, c, m: PaymentValidated | Exchange, org: str | None, device_id: str, uuid: str,
+                      at: float) -> dict:
         if isinstance(m, PaymentValidated):
             order = self.order(m.order_number)
             of_org(order, org, f"order {order['number']} is not {org}'s")
             if order["status"] != "pending":
                 raise StoreError(f"order {order['number']} is {order['status']}, not pending")
             self.validate_payment(order["number"])
+            # the money taken is a desk move of that kiosk (its till's Z report, the sales report's payment method)
+            total = sum(x["total_cents"] for x in self.order_lines(order["number"]))
+            answer = {"device": device_id, "request_id": uuid, "kind": "payment", "ok": True, "status": "paid",
+                      "order_number": order["number"], "total_cents": total}
+            c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment, staff) "
+                      "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (request_id) DO NOTHING",
+                      (uuid, order["org"], device_id, "payment", json.dumps(answer), at, m.payment, m.staff))
             return {}
         t = self.ticket(m.ticket_key)      # exchange: revoke + issue the replacement (same order)
         of_org(t, org, f"ticket {t['ticket_key']} is not {org}'s")
