@@ -217,6 +217,9 @@ def test_print_to_local_tcp_printer(res):
 def test_kiosk_validates_payment(res):
     assert res["payment"]["message"] == "Payment recorded for 2 tickets."
     assert res["payment"]["states"] == ["valid", "valid"]
+    # the method is chosen as for a sale (no invoice: the money is taken) and goes with the payment to the till
+    assert res["payment"]["choices"][:3] == ["Cash", "Card (terminal)", "Voucher / exchange credit"]
+    assert res["payment"]["sent"] == [["A-1004", "card"]]
 
 
 def test_event_switch_behind_pin(res):

@@ -196,8 +196,14 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
         res["print_queue_after"] = {"message": kiosk.message.text, "left": len(ctl.pending_prints()),
                                     "jobs": len([j for j in fixed.jobs if j])}
     kiosk.find("A-1004")
-    kiosk.validate_payment()
-    res["payment"] = {"message": kiosk.message.text, "states": [t["state"] for t in kiosk.tickets]}
+    kiosk.buttons["pay"].dispatch("on_release")             # "Payment received": how the buyer paid, as for a sale
+    h.pump()
+    choices = [w for w in h.ui.popup.walk() if type(w).__name__ == "BigButton"]
+    next(w for w in choices if w.text == i18n.tr("Card (terminal)")).dispatch("on_release")
+    h.pump()
+    sent = [body for _, kind, body in ctl.door.ledger.outbox_pending() if body.get("action") == "payment_validated"]
+    res["payment"] = {"message": kiosk.message.text, "states": [t["state"] for t in kiosk.tickets],
+                      "choices": [w.text for w in choices], "sent": [(b["order_number"], b["payment"]) for b in sent]}
     res["find_martin"] = [len(kiosk.find("Martin")), kiosk.message.text, [w.text for w in kiosk.list.children]]
     kiosk.find("A-1004")
     kiosk.show_printers()

@@ -1,4 +1,5 @@
 """Fixed choices offered to staff (English msgids; translated when shown). No Kivy: the i18n test reads them."""
+from agent.sync.messages import SETTLE_METHODS
 from drivers.printers import registry as _printers
 
 UNDO_REASONS = ("Scanned by mistake", "Wrong ticket shown", "Guest left before entering")
@@ -7,7 +8,7 @@ EXCHANGE_REASONS = ("Wrong date bought", "Upgrade of category", "Damaged ticket"
 REFUND_REASONS = ("Event cancelled or moved", "Buyer cannot come", "Sold by mistake", "Duplicate purchase")
 PAYMENT_LABELS = {"cash": "Cash", "card": "Card (terminal)", "invoice": "Invoice (pay later)",
                   "voucher": "Voucher / exchange credit"}
-EXCHANGE_PAYMENTS = ("cash", "card", "voucher")    # how an exchange's price difference is settled (never invoiced)
+EXCHANGE_PAYMENTS = SETTLE_METHODS      # how an exchange's price difference is settled (never invoiced)
 DESK_PROBLEMS = ("Sold out", "Not enough left", "Choose the tickets.", "Choose how the buyer pays.",
                  "The cash given does not cover the total.", "Type the terminal's or the voucher's reference.",
                  "This e-mail address is not valid.", "Offline, and this kiosk has no sales allotment.",

@@ -10,6 +10,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 
+from agent.sync.messages import SETTLE_METHODS
 from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.cart import amount
 from kiosk_ui.presenters.labels import EXCHANGE_PAYMENTS, EXCHANGE_REASONS, PAYMENT_LABELS, REFUND_REASONS
@@ -36,7 +37,7 @@ class KioskScreen(BaseScreen):
             "badge": BigButton(tr("Print badges"), lambda: self.print_(kind="badge")),
             "reprint": BigButton(tr("Reprint"), lambda: self.print_(kind="ticket", reprint=True)),
             "receipt": BigButton(tr("Print receipt"), self.print_receipt),
-            "pay": BigButton(tr("Payment received"), self.validate_payment, colour=(0.05, 0.55, 0.2, 1)),
+            "pay": BigButton(tr("Payment received"), self.ask_payment, colour=(0.05, 0.55, 0.2, 1)),
             "exchange": BigButton(tr("Exchange ticket"), self.ask_exchange),
             "refund": BigButton(tr("Refund or cancel"), self.ask_refund, colour=(0.6, 0.2, 0.15, 1)),
             "email": BigButton(tr("E-mail tickets"), self.send_etickets),
@@ -123,14 +124,20 @@ class KioskScreen(BaseScreen):
                              tr_n("{n} printed.", "{n} printed.", result.printed) if result.ok else result.message)
         self.refresh()
 
-    def validate_payment(self) -> None:
+    def ask_payment(self) -> None:
+        """How the buyer paid the pending order, chosen as for a sale: the till counts it (cash in the drawer)."""
+        if self.order_number:
+            self.ui.popup = choose(tr("Order {o} paid by:", o=self.order_number),
+                                   [(tr(PAYMENT_LABELS[m]), partial(self.validate_payment, m)) for m in SETTLE_METHODS])
+
+    def validate_payment(self, payment: str = "cash") -> None:
         problem = self.ctl.not_permitted("validate_payment")
         if problem:
             self.message.text = problem
             return
         if self.order_number:
             try:
-                n = self.ctl.door.validate_payment(self.order_number, self.ctl.door.policy.device_id)
+                n = self.ctl.door.validate_payment(self.order_number, self.ctl.door.policy.device_id, payment)
             except ValueError as exc:           # not pending (cancelled, refunded, paid meanwhile)
                 self.message.text = str(exc)
                 return
