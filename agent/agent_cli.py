@@ -17,7 +17,7 @@ from agent.home import DeviceHome, HomeError, carried_identity, open_home, resol
 from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
-from agent.policy import DevicePolicy, Mode, reread_seconds
+from agent.policy import DevicePolicy, Mode, reread_arg
 from agent.safe_text import printable, timestamp
 from agent.staff import NotPermitted, StaffError, is_badge
 from agent.config_record import record_config_change
@@ -38,13 +38,6 @@ def _id_list(text: str) -> str:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated numbers, e.g. 1,2") from None
     return text
-
-
-def _reread(text: str) -> float:
-    try:
-        return reread_seconds(float(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 _SELECTION_RULE = ("--events and --zones take only events the device's event data holds and zones of the chosen "
@@ -144,7 +137,7 @@ def _policy_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--direction", choices=["in", "out", "alternate"])
     p.add_argument("--device-id", help="this device's id (an enrolled device keeps the id it was enrolled with)")
     p.add_argument("--gate")
-    p.add_argument("--reread-window", type=_reread, help="seconds a re-read of the same code repeats its verdict "
+    p.add_argument("--reread-window", type=reread_arg, help="seconds a re-read of the same code repeats its verdict "
                                                           "(0 off, at most 60)")
 
 

@@ -1,6 +1,7 @@
 """What a device is set to do: mode, events, zones, direction. Plain data, stored in the ledger's settings."""
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -16,12 +17,23 @@ class Mode(str, Enum):
 REREAD_MAX_SECONDS = 60.0      # a camera's re-reads come within seconds; longer hides a second entry as a re-read
 
 
-def reread_seconds(value: float) -> float:
-    """A re-read window as set by staff or the organiser: 0 (off) to REREAD_MAX_SECONDS; else ValueError."""
+def reread_seconds(value: object) -> float:
+    """A re-read window as set by staff (`agent configure`), the organiser (`server device configure`, the signed
+    `config` command) or the app: a number, 0 (off) to REREAD_MAX_SECONDS; else ValueError. The one rule."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"re-read window {value!r}: a number of seconds, 0 to {REREAD_MAX_SECONDS:g}")
     seconds = float(value)
     if not 0 <= seconds <= REREAD_MAX_SECONDS:                  # also nan
         raise ValueError(f"re-read window {value}: 0 to {REREAD_MAX_SECONDS:g} seconds")
     return seconds
+
+
+def reread_arg(text: str) -> float:
+    """--reread-window of `agent configure|scan` and `server device configure` (argparse type): reread_seconds."""
+    try:
+        return reread_seconds(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 @dataclass(frozen=True)

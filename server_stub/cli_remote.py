@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from agent.event_selection import KnownEvent, SelectionRefused, check_selection
-from agent.policy import Mode
+from agent.policy import Mode, reread_arg
 from server_stub.cli_live import _hooks, _own_device, broker_login
 from server_stub.cli_output import Refused, emit, ints, when
 
@@ -22,6 +22,8 @@ def add_parsers(dv, add, broker_flags) -> None:
     c.add_argument("--zones", default=None, help="comma-separated zone ids it admits ('' for all)")
     c.add_argument("--direction", choices=DIRECTIONS)
     c.add_argument("--gate", default=None)
+    c.add_argument("--reread-window", type=reread_arg, default=None,
+                   help="seconds a re-read of the same code repeats its verdict (0 off, at most 60; as agent configure)")
     broker_flags(c)
     c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the broker to take it")
     c = add(dv, "commands", "the commands sent to a device and their results (applied, rejected: why, pending)")
@@ -37,6 +39,8 @@ def _config(store, org: str, device: dict, args) -> dict:
         config["direction"] = None if args.direction == "alternate" else args.direction
     if args.gate is not None:
         config["gate"] = args.gate
+    if args.reread_window is not None:
+        config["reread_window"] = args.reread_window
     events = ints(args.events) if args.events is not None else None
     zones = ints(args.zones) if args.zones is not None else None
     enrolled = set(device.get("events") or ())
@@ -65,7 +69,7 @@ def _config(store, org: str, device: dict, args) -> dict:
     if zones is not None:
         config["zones"] = zones
     if not config:
-        raise Refused("nothing to change: give --mode, --events, --zones, --direction or --gate")
+        raise Refused("nothing to change: give --mode, --events, --zones, --direction, --gate or --reread-window")
     return config
 
 

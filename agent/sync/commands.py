@@ -8,7 +8,7 @@ from agent.event_selection import SelectionRefused
 from agent.keyring import PretixEvent
 from agent.stored_policy import check_policy_selection, load_policy, save_policy
 from agent.ledger import Ledger
-from agent.policy import DevicePolicy
+from agent.policy import DevicePolicy, reread_seconds
 from agent.sync.signed import Rejected
 
 _CONFIG_FIELDS = ("mode", "events", "zones", "direction", "gate", "reread_window")
@@ -32,6 +32,11 @@ def run_command(ledger: Ledger, body: dict[str, Any], pretix: Iterable[PretixEve
         return {"reset": key}
     if name == "config":
         changes = {k: v for k, v in (body.get("config") or {}).items() if k in _CONFIG_FIELDS}
+        if "reread_window" in changes:                     # the same rule as `agent configure --reread-window`
+            try:
+                changes["reread_window"] = reread_seconds(changes["reread_window"])
+            except ValueError as exc:
+                raise Rejected(f"config refused, nothing changed: {exc}") from None
         current = load_policy(ledger).to_json()
         current.update(changes)
         try:
