@@ -359,8 +359,11 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             pol = status["policy"]
             print(f"enrolled: organiser {identity.org}, {identity.role} {identity.device_id}" if identity
                   else "not enrolled (no sync): see `ticketgate provision enroll`")
-            print(printable(f"device {pol['device_id']} at {pol['gate']}: mode {pol['mode']}, "
-                            f"events {pol['events'] or 'all'}, zones {pol['zones'] or 'all'}"))
+            # no settings stored (new, or wiped): the defaults' "device device at gate" named nothing
+            where = (f"device {pol['device_id']} at {pol['gate']}" if ledger.get_setting("policy") is not None else
+                     "no device id or gate set (`agent configure --device-id ID --gate G`, or enroll)")
+            print(printable(f"{where}: mode {pol['mode']}, events {pol['events'] or 'all'}, "
+                            f"zones {pol['zones'] or 'all'}"))
             print("  " + ", ".join(f"{k} {v}" for k, v in status["counts"].items()))
             if status["on_duty"]:
                 print(printable(f"  on duty: {status['on_duty']['name']} ({status['on_duty']['role']})"))
