@@ -110,6 +110,12 @@ class Position:
                    seat=(d.get("seat") or None))
 
 
+def category_label(category: int, names: dict[int, str]) -> str:
+    """A ticket's category as reports show it: its name, else its id; '-' for 0, no category (an order added without
+    --ticket, an import without a category column)."""
+    return names.get(category) or ("-" if category == 0 else str(category))
+
+
 @dataclass(frozen=True)
 class OrderInput:
     """An order to create (CLI, CSV import, tests, benchmarks)."""

@@ -41,7 +41,8 @@ def order_text(order: dict) -> str:
         flags += [f"blocked: {t['blocked']}"] if t["blocked"] else []
         seat = f" seat {t['seat']}" if t["seat"] else ""
         zone = f" zone {t['zone']}" if t["zone"] is not None else " all zones"
-        rows.append(f"  ticket {t['ticket_key']:>16}  category {t['category']}{zone}{seat}"
+        category = f"category {t['category']}" if t["category"] else "no category"
+        rows.append(f"  ticket {t['ticket_key']:>16}  {category}{zone}{seat}"
                     + (f"  [{'; '.join(flags)}]" if flags else ""))
     return "\n".join(rows)
 

@@ -16,3 +16,21 @@ def test_agent_status_of_a_device_with_no_settings_names_none(tmp_path):
     assert "device device at gate" not in said and "no device id or gate set" in said, said
     tg(home, "agent", "configure", "--device-id", "door-7", "--gate", "north")
     assert "device door-7 at north: mode normal" in tg(home, "agent", "status").stdout
+
+
+def test_an_order_without_a_category_does_not_show_category_0(tmp_path):
+    """`server order add` without --ticket gives tickets no category (0): `order show` said "category 0" and the
+    participants report named category "0", a category the event does not have."""
+    home = tmp_path / "home"
+    home.mkdir()
+    tg(home, "server", "init", "--org", "acme", "--name", "Acme")
+    tg(home, "server", "event", "create", "--name", "Night", "--start", "2030-01-01 18:00", "--end", "2030-01-01 23:00",
+       "--zone", "1=Floor", "--category", "1=Adult")
+    plain = json.loads(tg(home, "server", "order", "add", "--event", "1", "--buyer", "Ann", "--json").stdout)["number"]
+    adult = json.loads(tg(home, "server", "order", "add", "--event", "1", "--buyer", "Bob", "--ticket", "category=Adult",
+                          "--json").stdout)["number"]
+    shown = tg(home, "server", "order", "show", plain).stdout
+    assert "category 0" not in shown and "no category all zones" in shown, shown
+    assert "category 1 all zones" in tg(home, "server", "order", "show", adult).stdout
+    rows = json.loads(tg(home, "server", "report", "participants", "--json").stdout)
+    assert {r["order"]: r["category"] for r in rows} == {plain: "-", adult: "Adult"}, rows

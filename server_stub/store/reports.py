@@ -16,6 +16,7 @@ from typing import Any
 from agent.errors import InvalidInput
 from agent.reasons import coded, reason_fields
 from agent.read_models import effective_entries, inside_events
+from server_stub.model import category_label
 from server_stub.store.base import NotFound, StoreError
 from server_stub.store.scans import ScansMixin
 from server_stub.store.staff import StaffMixin
@@ -76,7 +77,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
             d = desk.get(number, _NO_DESK)
             out.append({"order": number, "status": status, "at": at, "event_id": target,
                         "event": t.get("name", str(target)), "currency": t.get("currency", "EUR"),
-                        "category_id": cat, "category": t.get("categories", {}).get(cat, str(cat)), "zone": zone,
+                        "category_id": cat, "category": category_label(cat, t.get("categories", {})), "zone": zone,
                         "promotion": promo or "", "quantity": qty, "unit_cents": unit, "discount_cents": discount,
                         "total_cents": total, "payment": d["payment"] or "", "desk": d["device_id"],
                         "staff_id": d["staff"], "staff": staff.get(d["staff"], d["staff"]), "buyer": buyer})
@@ -147,7 +148,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
             t = targets.get(target, {})
             out.append({"ticket": str(tid), "order": number, "buyer": buyer, "email": email,
                         "order_status": status, "revoked": bool(revoked), "event_id": target,
-                        "event": t.get("name", str(target)), "category": t.get("categories", {}).get(cat, str(cat)),
+                        "event": t.get("name", str(target)), "category": category_label(cat, t.get("categories", {})),
                         "zone": "" if zone is None else t.get("zones", {}).get(zone, str(zone)), "seat": seat or "",
                         "check_in": state, "entries": len([e for e in entries if e.direction != "out"]),
                         "last_scan_at": entries[-1].server_at if entries else None})
