@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from drivers.camera.frames import PushSource
     from drivers.feedback.mapping import Feedback
 
+from agent.sync.messages import MAX_BUYER_NAME
 from drivers.printers.model import PrintResult  # noqa: F401  (the one result type: ok, printed, message, kept…)
 
 
@@ -221,6 +222,8 @@ class Payment:
             return "The cash given does not cover the total."
         if self.method in ("card", "voucher") and not self.reference.strip():
             return "Type the terminal's or the voucher's reference."
+        if len(self.buyer_name.strip()) > MAX_BUYER_NAME:
+            return "The buyer's name is too long."
         if self.email and ("@" not in self.email or " " in self.email.strip()):
             return "This e-mail address is not valid."
         return ""

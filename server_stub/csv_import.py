@@ -4,7 +4,7 @@ Columns (header line required; names case-insensitive; `,` `;` or tab separated;
 
 | column       | required | meaning |
 |--------------|----------|---------|
-| `buyer_name` | yes      | buyer's name (alias `name`) |
+| `buyer_name` | yes      | buyer's name (alias `name`), at most 200 characters (MAX_BUYER_NAME) |
 | `email`      | no       | buyer's email |
 | `status`     | no       | `paid` (default) or `pending` |
 | `category`   | no       | category id or name, one the event defines (default 0) |

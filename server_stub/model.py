@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from agent.errors import InvalidInput
+from agent.sync.messages import MAX_BUYER_NAME
 from agent.ticket_format import MAX_TICKET_ID
 from agent.validity import DEFAULT_VALIDITY_MARGIN_H, validity_window  # noqa: F401 (re-exported)
 
@@ -128,6 +129,8 @@ class OrderInput:
     def __post_init__(self) -> None:
         if not self.buyer_name.strip():
             raise InvalidInput("an order needs a buyer name")
+        if len(self.buyer_name) > MAX_BUYER_NAME:
+            raise InvalidInput(f"buyer name of {len(self.buyer_name)} characters: at most {MAX_BUYER_NAME}")
         if self.status not in (PAID, PENDING):
             raise InvalidInput(f"a new order is paid or pending, not {self.status!r}")
         if not self.positions:

@@ -34,3 +34,25 @@ def test_an_order_without_a_category_does_not_show_category_0(tmp_path):
     assert "category 1 all zones" in tg(home, "server", "order", "show", adult).stdout
     rows = json.loads(tg(home, "server", "report", "participants", "--json").stdout)
     assert {r["order"]: r["category"] for r in rows} == {plain: "-", adult: "Adult"}, rows
+
+
+def test_a_buyer_name_has_one_limit_wherever_it_is_typed(tmp_path):
+    """`server order add` took a 500-character buyer name (the desk's sale messages carry at most 200): one limit,
+    MAX_BUYER_NAME, for order add, import-orders and the desk's sale form."""
+    from agent.sync.messages import MAX_BUYER_NAME
+    from kiosk_ui.services import Payment
+    home = tmp_path / "home"
+    home.mkdir()
+    tg(home, "server", "init", "--org", "acme", "--name", "Acme")
+    tg(home, "server", "event", "create", "--name", "Night", "--start", "2030-01-01 18:00", "--end", "2030-01-01 23:00")
+    long, fits = "N" * 500, "N" * MAX_BUYER_NAME
+    refused = tg(home, "server", "order", "add", "--event", "1", "--buyer", long, ok=False)
+    assert refused.returncode == 1 and f"at most {MAX_BUYER_NAME}" in refused.stderr, refused
+    csv = tmp_path / "orders.csv"
+    csv.write_text(f"buyer_name,email\n{fits},a@example.org\n{long},b@example.org\n")
+    refused = tg(home, "server", "import-orders", str(csv), "--event", "1", ok=False)
+    assert refused.returncode != 0 and f"at most {MAX_BUYER_NAME}" in refused.stderr, refused
+    assert json.loads(tg(home, "server", "report", "participants", "--json").stdout) == [], "nothing imported"
+    tg(home, "server", "order", "add", "--event", "1", "--buyer", fits)
+    assert Payment("cash", 0, buyer_name=long).problem(0) == "The buyer's name is too long."
+    assert Payment("cash", 0, buyer_name=fits).problem(0) == ""

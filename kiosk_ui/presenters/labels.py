@@ -11,7 +11,8 @@ PAYMENT_LABELS = {"cash": "Cash", "card": "Card (terminal)", "invoice": "Invoice
 EXCHANGE_PAYMENTS = SETTLE_METHODS      # how an exchange's price difference is settled (never invoiced)
 DESK_PROBLEMS = ("Sold out", "Not enough left", "Choose the tickets.", "Choose how the buyer pays.",
                  "The cash given does not cover the total.", "Type the terminal's or the voucher's reference.",
-                 "This e-mail address is not valid.", "Offline, and this kiosk has no sales allotment.",
+                 "This e-mail address is not valid.", "The buyer's name is too long.",
+                 "Offline, and this kiosk has no sales allotment.",
                  "Offline, and this kiosk's sales allotment has expired.",
                  "Offline, and this kiosk's sales allotment is used up.",
                  "A refund needs the server: try again when the kiosk is online.",
