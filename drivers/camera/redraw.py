@@ -211,8 +211,8 @@ def readings(view: np.ndarray, quad: np.ndarray, n: int) -> Iterator[Modules]:
     over a finder can lower its score below the missing one's), the perspective from the alignment pattern where it
     is found (then from where it must be). The first as registered, then each registration refined (`_Fit`; one
     refined onto a grid already tried is skipped), the one whose known modules fit best as registered first (the
-    worst-matching finder is not always the missing one: a crack or a highlight over a finder, 8 of 44 tuning
-    misses turned a quarter). Lazy: the caller stops at the first that reads."""
+    worst-matching finder is not always the missing one: a crack or a highlight over a finder, 18 of 44 tuning
+    misses turned). Lazy: the caller stops at the first that reads."""
     margin = 2                                               # modules around the code in the squared picture
     side = (n + 2 * margin) * K
     target = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32) * K + margin * K
