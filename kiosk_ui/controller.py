@@ -24,9 +24,11 @@ from kiosk_ui.presenters.staff import (StaffView, logged_in_view, login_needed_v
 from kiosk_ui.presenters.status import StatusView, status_view
 from kiosk_ui.presenters.verdict import VerdictView, present
 from kiosk_ui.presenters.wedge import WedgeBuffer
-from kiosk_ui.services import PendingPrint, PrinterChoice, PrinterInfo, PrintJob, PrintResult, Services
+from kiosk_ui.services import (EnrollmentProgress, PendingPrint, PrinterChoice, PrinterInfo, PrintJob, PrintResult,
+                               Services)
 
 log = logging.getLogger(__name__)
+ENROLLING = ("discovering", "contacting")       # enrollment steps still under way
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Controller:
     lock: KioskLock = field(init=False)          # the PIN lock of settings and the desk (kept in the ledger)
     on_device_payload: Callable[[str], None] | None = None    # set by the app: camera / laser reads land here
     sale: DeskFlow = field(init=False)           # the sale in progress at the desk (sell screens)
+    _sync_paused: bool = field(default=False, init=False)    # `enroll` stopped the running sync
 
     def __post_init__(self) -> None:
         self.sale = DeskFlow(self)
@@ -142,6 +145,27 @@ class Controller:
         return i18n.tr("Entry of ticket {key} undone.", key=result["ticket_key"])
 
     # -- enrollment and sync ---------------------------------------------------------------------------------------
+    def enroll(self, text: str, qr: bool = False) -> EnrollmentProgress:
+        """Enroll from Set-up: an enrollment QR's text (`qr`: read by the camera; or typed by the laser), else the
+        organiser code. A sync running on the current enrollment stops first: the new enrollment retires that login
+        (provisioning.device.retire), and the old sync would see its retirement and wipe the new credentials. The
+        screen then calls `after_enrollment`, or `enrollment_failed` (the sync runs again on the current
+        credentials)."""
+        svc = self.services.enrollment
+        if svc.progress().step in ENROLLING:
+            return svc.progress()                      # one at a time: the sync is already stopped
+        self._sync_paused = self.services.sync.stop() or self._sync_paused
+        p = svc.enroll_with_qr(text) if qr or text.strip().upper().startswith("TGE") else svc.enroll_with_code(text)
+        if p.step not in ENROLLING:                    # refused at once (not a QR, not a code)
+            self.enrollment_failed()
+        return p
+
+    def enrollment_failed(self) -> None:
+        """Nothing was enrolled: the sync `enroll` stopped runs again on the current credentials."""
+        if self._sync_paused:
+            self._sync_paused = False
+            self.services.sync.start()
+
     def after_enrollment(self) -> bool:
         """Apply what enrollment saved: identity, events, trusted keys; then start the sync. On the UI thread."""
         if self.services.enrollment.credentials is None:
@@ -149,6 +173,7 @@ class Controller:
         self.door.adopt_identity()          # the enrolled id, gate and events (agent.home.adopt_identity)
         self.door.reload_keyring()
         self.services.role = device_role(self.door)
+        self._sync_paused = False
         self.services.sync.start()
         return True
 

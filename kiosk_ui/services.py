@@ -102,7 +102,7 @@ class SyncStatus:
 class SyncStatusSource(Protocol):
     def status(self) -> SyncStatus: ...
     def start(self) -> bool: ...        # (re)start with the enrolled identity; False (detail in status) if it cannot
-    def stop(self) -> None: ...
+    def stop(self) -> bool: ...         # True when a running sync was stopped
     def poll(self) -> bool: ...         # on the UI thread: True when what arrived changed something shown
 
 
@@ -363,8 +363,8 @@ class UnavailableSync:
     def start(self) -> bool:
         return False
 
-    def stop(self) -> None:
-        pass
+    def stop(self) -> bool:
+        return False
 
     def poll(self) -> bool:
         return False

@@ -79,10 +79,12 @@ class SyncLink:
         self.detail = ""
         return True
 
-    def stop(self) -> None:
-        if self.sync is not None:
-            self.sync.stop()
-            self.sync = None
+    def stop(self) -> bool:
+        if self.sync is None:
+            return False
+        self.sync.stop()
+        self.sync = None
+        return True
 
     @property
     def wiped(self) -> bool:

@@ -69,12 +69,10 @@ class SetupScreen(BaseScreen):
 
     def enroll_qr(self, payload: str) -> None:
         self.ctl.services.camera.stop()
-        self._show(self.ctl.services.enrollment.enroll_with_qr(payload))
+        self._show(self.ctl.enroll(payload, qr=True))
 
     def enroll_code(self) -> None:
-        text = self.code.text.strip()
-        svc = self.ctl.services.enrollment
-        self._show(svc.enroll_with_qr(text) if text.upper().startswith("TGE") else svc.enroll_with_code(text))
+        self._show(self.ctl.enroll(self.code.text.strip()))
 
     def _show(self, p) -> None:
         self.progress.value = p.fraction
@@ -93,6 +91,8 @@ class SetupScreen(BaseScreen):
             if p.step == "enrolled":
                 self.ctl.after_enrollment()
                 self.refresh()
+            else:
+                self.ctl.enrollment_failed()
 
     # -- protected settings ------------------------------------------------------------------------------------------
     def save_identity(self) -> None:

@@ -23,7 +23,7 @@ from agent.keyring import Keyring, fingerprint
 from agent.ledger import Ledger
 from agent.sync.signed import Rejected, Verifier
 from provisioning import box
-from provisioning.device import identity
+from provisioning.device import identity, retire
 from provisioning.device.state import Broker, Credentials, DeviceState
 from provisioning.protocol import compact_fingerprint, proof_message, split_hostport
 
@@ -94,7 +94,7 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
                "box_key": base64.b64encode(box_pub).decode(),
                "proof": base64.b64encode(key.sign(proof_message(nonce, device_pub, box_pub))).decode()}
     request.update({"token": token} if token is not None else {"code": code})
-    replaces = _replaces(state)
+    replaces = retire.replaces(state)     # the enrollment this one ends, if any: the server retires it
     if replaces:
         request["replaces"] = replaces
     sent = boot_clock()
@@ -110,28 +110,6 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
     state.save(creds)
     _learn_server_time(state, server_ts, sent, answered)
     return creds
-
-
-def _replaces(state: DeviceState) -> dict | None:
-    """The enrollment a technician's wipe ended on this device, with its signed retire message: the server removes
-    that old login once this one is issued (else it stayed listed as enrolled, its broker login alive)."""
-    import sqlite3
-
-    from agent.home import WIPED_IDENTITY
-    if not state.ledger_path.exists():
-        return None
-    try:
-        conn = sqlite3.connect(f"{state.ledger_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-        try:
-            row = conn.execute("SELECT value FROM settings WHERE key=?", (WIPED_IDENTITY,)).fetchone()
-        finally:
-            conn.close()
-        wiped = json.loads(row[0]) if row else None
-    except (sqlite3.DatabaseError, ValueError):
-        return None
-    if not isinstance(wiped, dict) or not wiped.get("carry_over") or not wiped.get("retire_proof"):
-        return None
-    return {"device": str(wiped.get("device_id")), "proof": str(wiped["retire_proof"])}
 
 
 def _learn_server_time(state: DeviceState, server_ts: float | None, sent: float, answered: float) -> None:

@@ -60,15 +60,30 @@ class DeviceLink:
         self.wiped: dict | None = None
         self._lock = threading.Lock()
 
-    def _wipe(self, reason: str) -> None:
+    def _wipe(self, reason: str) -> bool:
+        """True when this wipe (or an earlier one) wiped the folder."""
         with self._lock:
             if self.wiped is not None:
-                return
+                return True
+            if self._enrolled_anew():
+                log.warning("%s for %s ignored: this device holds another enrollment now", reason,
+                            self.creds.device_id if self.creds else "?")
+                return False
             done = wipe(self.state, reason)
             try:
                 self.on_wiped(done)          # the app forgets its in-memory keys before anyone sees `wiped`
             finally:
                 self.wiped = done
+            return True
+
+    def _enrolled_anew(self) -> bool:
+        """The folder holds another enrollment than this link's (the device enrolled again while this link ran):
+        the retirement of the old one must not wipe the new one."""
+        try:
+            now = self.state.load()
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return self.creds is not None and now is not None and now.device_id != self.creds.device_id
 
     # -- hooks (the sync's thread, or paho's for `connect`) --------------------------------------------------
     def on_connected(self) -> None:
@@ -111,7 +126,9 @@ class DeviceLink:
         if not is_wipe_command(self.creds, signed_wipe):
             self.status.revocation = "ignored a revocation answer not signed by the organiser for this device"
             return False
-        self._wipe("revoked: signed wipe from the enrollment endpoint")
+        if not self._wipe("revoked: signed wipe from the enrollment endpoint"):
+            self.status.revocation = "this enrollment was replaced by the device's new one: nothing wiped"
+            return False
         return True
 
     # -- the CLI's own connection ------------------------------------------------------------------------------

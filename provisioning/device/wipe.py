@@ -12,7 +12,6 @@ secure_delete and VACUUMs afterwards so the names do not linger in free pages.
 """
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -21,9 +20,8 @@ from pathlib import Path
 
 from agent.home import UNENROLLED_ID, WIPED_IDENTITY
 from agent.ledger.index_file import index_files
-from provisioning.device import identity
+from provisioning.device.retire import sign_retirement
 from provisioning.device.state import DeviceState
-from provisioning.protocol import retire_message
 
 log = logging.getLogger("ticketgate.provision.wipe")
 _TABLES = ("tickets", "revocations", "blocked", "passes", "zones", "categories", "events")
@@ -104,25 +102,14 @@ def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False, r
     return True
 
 
-def _retire_proof(state: DeviceState) -> str:
-    """The enrollment a technician's wipe ends, signed by its key before the key goes ('' when there is none)."""
-    try:
-        creds = state.load()
-        if creds is None:
-            return ""
-        key = identity.load(state.key_path)
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
-    return base64.b64encode(key.sign(retire_message(creds.org, creds.device_id))).decode()
-
-
 def wipe(state: DeviceState, reason: str = "", carry_over: bool = False) -> dict:
     """Idempotent: wiping twice is fine. Returns what was removed (for the log and the tests) and how many uploads
     not sent yet it kept (`unsent`). `carry_over`: see the module's docstring (False: a revocation)."""
     done = {"ledger": False, "keyring": state.keyring_path.exists(), "credentials": state.credentials_path.exists(),
             "device_key": state.key_path.exists(), "unsent": unsent_uploads(state.ledger_path)}
+    retiring = sign_retirement(state) if carry_over else None     # before the key goes
     try:
-        done["ledger"] = wipe_ledger(state.ledger_path, reason, carry_over, _retire_proof(state) if carry_over else "")
+        done["ledger"] = wipe_ledger(state.ledger_path, reason, carry_over, retiring["proof"] if retiring else "")
     except sqlite3.DatabaseError as exc:     # unreadable ledger: remove the file rather than leave names behind
         log.warning("wipe: ledger unreadable (%s); removing it", exc)
         for suffix in ("", "-wal", "-shm"):
