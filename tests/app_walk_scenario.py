@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.scenario_main import run  # noqa: E402
 from tests.sync_fixtures import FAST  # noqa: E402
 
 
@@ -401,6 +402,6 @@ def door(out: Path, lang: str) -> dict:
 
 if __name__ == "__main__":
     if sys.argv[3:] == ["door"]:
-        door(Path(sys.argv[1]), sys.argv[2])
+        run(door, Path(sys.argv[1]), sys.argv[2])
     else:
-        main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "en")
+        run(main, Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "en")

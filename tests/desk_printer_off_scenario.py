@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.scenario_main import run  # noqa: E402
 
 
 def free_port() -> int:
@@ -354,4 +355,4 @@ def main(out: Path, lang: str) -> dict:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2])
+    run(main, Path(sys.argv[1]), sys.argv[2])

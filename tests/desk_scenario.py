@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.scenario_main import run  # noqa: E402
 
 
 def texts(widget) -> list[str]:
@@ -234,4 +235,4 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), (int(sys.argv[2]), int(sys.argv[3])), sys.argv[4])
+    run(main, Path(sys.argv[1]), (int(sys.argv[2]), int(sys.argv[3])), sys.argv[4])

@@ -50,17 +50,28 @@ def wait_for_line(proc, text: str, timeout: float = 30.0) -> bool:
 
 def run_offscreen_scenario(script: str, *args: str, timeout: float = 180) -> None:
     """Run tests/SCRIPT (a Kivy scenario that renders screens and writes its results) in its own process with
-    Kivy drawing offscreen; fails the test with the end of its output if it exits non-zero."""
+    Kivy drawing offscreen; fails the test with the scenario's traceback (tests/scenario_main.py: Kivy swallows its
+    stderr) and the end of its output if it exits non-zero."""
     import os
     import subprocess
     import sys
+    import tempfile
     from pathlib import Path
+
+    from tests.scenario_main import SCENARIO_TRACEBACK
     root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1")
-    env.pop("DISPLAY", None)
-    proc = subprocess.run([sys.executable, str(root / "tests" / script), *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with tempfile.TemporaryDirectory(prefix="scenario-") as tmp:
+        trace = Path(tmp) / "traceback.txt"
+        env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1",
+                   **{SCENARIO_TRACEBACK: str(trace)})
+        env.pop("DISPLAY", None)
+        proc = subprocess.run([sys.executable, str(root / "tests" / script), *args], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        told = trace.read_text() if trace.exists() else ""
+    assert proc.returncode == 0, (f"{script} {' '.join(args)} exited {proc.returncode}\n"
+                                  + (f"--- its traceback ---\n{told}" if told else "(no traceback written)\n")
+                                  + f"--- stdout (end) ---\n{proc.stdout[-3000:]}"
+                                  + f"--- stderr (end) ---\n{proc.stderr[-3000:]}")
 
 
 def server_refusals(data: Path) -> subprocess.CompletedProcess[str]:

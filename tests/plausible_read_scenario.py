@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.scenario_main import run  # noqa: E402
 
 
 class CameraStandIn:
@@ -63,4 +64,4 @@ def main(out: Path) -> dict:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    run(main, Path(sys.argv[1]))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.scenario_main import run  # noqa: E402
 
 
 def main(out: Path, lang: str) -> dict:
@@ -92,4 +93,4 @@ def main(out: Path, lang: str) -> dict:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "en")
+    run(main, Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "en")

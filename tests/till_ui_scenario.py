@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.scenario_main import run  # noqa: E402
 
 
 def main(out: Path, lang: str) -> dict:
@@ -118,4 +119,4 @@ def main(out: Path, lang: str) -> dict:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2])
+    run(main, Path(sys.argv[1]), sys.argv[2])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.scenario_main import run  # noqa: E402
 
 
 def state_of(scan) -> dict:
@@ -308,6 +309,6 @@ def landscape(out: Path) -> dict:
 
 if __name__ == "__main__":
     if sys.argv[2:] == ["landscape"]:
-        landscape(Path(sys.argv[1]))
+        run(landscape, Path(sys.argv[1]))
     else:
-        main(Path(sys.argv[1]), lang=(sys.argv[2:] or ["en"])[0])
+        run(main, Path(sys.argv[1]), lang=(sys.argv[2:] or ["en"])[0])

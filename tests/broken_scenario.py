@@ -1,0 +1,27 @@
+"""A Kivy scenario that fails on purpose (tests/test_scenario_runner.py): its traceback must reach the test.
+
+    python tests/broken_scenario.py MARK    -> raises ValueError naming MARK (without scenario_main.run: no output)
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.scenario_main import run  # noqa: E402
+
+
+def main(mark: str) -> None:
+    from kiosk_ui.offscreen import offscreen_env
+    offscreen_env((720, 1280))
+    import kivy.logger  # noqa: F401   (Kivy takes sys.stderr from here on)
+    _fail(mark)
+
+
+def _fail(mark: str) -> None:
+    raise ValueError(f"the scenario broke at {mark}")
+
+
+if __name__ == "__main__":
+    run(main, sys.argv[1])
