@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.scenario_main import run  # noqa: E402
 from tests.sync_fixtures import FAST  # noqa: E402
+from tests.test_qa_user_paths import _broker_login_works  # noqa: E402
 
 
 class CameraStandIn:
@@ -108,6 +109,7 @@ def main(out: Path, lang: str) -> dict:
             res["enrolled_text"] = setup.progress_text.text
             creds = DeviceState(home).load()
             res["device_id"] = creds.device_id if creds else None
+            old_login = json.loads(DeviceState(home).credentials_path.read_text())
             res["gate_after"] = door.policy.gate
             res["online"] = until(lambda: ctl.services.sync.status().online)
             h.go("scan")
@@ -136,13 +138,23 @@ def main(out: Path, lang: str) -> dict:
 
             # enrollment again: a new code; the laser types the QR text into the field, then Enroll
             env.prov.write_broker_files(reload=True)
+            res["online_before_reenrol"] = until(lambda: ctl.services.sync.status().online, 30)
             token2 = env.prov.registry.create_tokens(ORG, 1, gate="south", events=tuple(env.events))[0]
+            enrollment = ctl.services.enrollment
+            sync_running_at_request: list[bool] = []      # the old sync must be stopped before the request goes
+            real_enroll = enrollment._enroll
+            enrollment._enroll = lambda *a, **kw: (sync_running_at_request.append(ctl.services.sync.sync is not None),
+                                                   real_enroll(*a, **kw))[1]
             h.go("setup")
             setup.code.text = qr                        # the first QR again: its token is used
             setup.code_button.dispatch("on_release")
             until(lambda: ctl.services.enrollment.progress().step == "failed" and setup._poll is None)
             res["used_token"] = setup.progress_text.text
             res["enrolled_after_used_token"] = DeviceState(home).load().device_id == res["device_id"]
+            # the failed enrollment left the old one working: its sync runs again and logs in
+            res["online_after_used_token"] = until(lambda: ctl.services.sync.status().online, 30)
+            res["threads_after_used_token"] = sorted(t.name for t in threading.enumerate()
+                                                     if t.name.startswith(("sync-", "paho-")))
             setup.code.text = env.prov.qr_for(token2, env.server).text()
             setup.code_button.dispatch("on_release")
             res["reenrolled"] = until(lambda: ctl.services.enrollment.progress().step == "enrolled"
@@ -157,6 +169,11 @@ def main(out: Path, lang: str) -> dict:
             ctl.poll()
             res["thread_names"] = sorted(t.name for t in threading.enumerate())
             res["sync_after_reenrol"] = sync_lines()
+            res["sync_running_at_request"] = sync_running_at_request
+            # the old enrollment is retired: listed once (not the old entry offline for ever), its login refused
+            res["registry_after_reenrol"] = [c.device_id for c in env.prov.registry.credentials()]
+            res["store_after_reenrol"] = sorted(d["device_id"] for d in env.store.devices(ORG) if not d["revoked"])
+            res["old_login_refused"] = until(lambda: not _broker_login_works(old_login), 10)
             # the organiser revokes the device's old entry: the device, enrolled anew, keeps working
             env.prov.revoke(res["device_id"])
             until(lambda: ctl.services.sync.wiped, 3)

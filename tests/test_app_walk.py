@@ -55,6 +55,9 @@ def test_enrollment_refusals_say_what_to_do_in_the_apps_language(res):
     assert r["failures"]["unreachable"].startswith(w["failed"] + start) and r["failures"]["unreachable"].endswith(end)
     assert not r["enrolled_after_failures"]
     assert r["used_token"] == w["failed"] + w["used"] and r["enrolled_after_used_token"]
+    # the refused enrollment left the old one working: its sync (stopped for the attempt) runs and logs in again
+    assert r["online_before_reenrol"] and r["online_after_used_token"]
+    assert r["threads_after_used_token"] == [f"paho-mqtt-client-{r['device_id']}", f"sync-{r['device_id']}"]
 
 
 def test_enrolled_from_the_setup_screen_by_the_camera(res):
@@ -80,6 +83,12 @@ def test_enrolled_again_runs_only_the_new_enrollment(res):
     # one sync, the new device's: the old login no longer runs on this device
     assert [n for n in r["thread_names"] if n.startswith(("sync-", "paho-"))] == [
         f"paho-mqtt-client-{r['device_id2']}", f"sync-{r['device_id2']}"]
+    # the old sync was stopped before each request went (its retirement must not reach it): the used code, the new
+    # code, and (below) the enrollment after the wipe
+    assert r["sync_running_at_request"] == [False, False, False]
+    # the old enrollment retired: the door listed once on the server, the old login refused by the broker
+    assert r["registry_after_reenrol"] == [r["device_id2"]] and r["store_after_reenrol"] == [r["device_id2"]]
+    assert r["old_login_refused"]
     # the organiser revoking the old entry does not wipe the device enrolled anew
     assert r["enrolled_after_old_revoked"] and r["keys_after_old_revoked"] == 1
 
