@@ -257,7 +257,9 @@ def adopt_identity(policy: DevicePolicy, identity: Identity | None) -> DevicePol
 def store_identity(ledger: "Ledger", policy: DevicePolicy, identity: Identity | None) -> DevicePolicy:
     """`adopt_identity`, stored in the ledger when it changed anything. What the device did before its first
     enrollment (as the unenrolled id "device") becomes its own under the enrolled id, so the server takes it; so does
-    what it did under an enrollment a technician's wipe ended (`carried_identity`), not one the organiser revoked."""
+    what it did under an enrollment a technician's wipe ended (`carried_identity`), not one the organiser revoked,
+    and under the enrollment it held when it enrolled again over it (the app's Set-up screen: the new enrollment
+    retired the old one, provisioning.device.retire; a revocation's wipe removes the policy, so never that one)."""
     from agent.stored_policy import save_policy
     adopted = adopt_identity(policy, identity)
     if adopted is not policy:
@@ -267,6 +269,8 @@ def store_identity(ledger: "Ledger", policy: DevicePolicy, identity: Identity | 
                 old = carried_identity(ledger)
                 if old is not None and old != adopted.device_id:
                     ledger.adopt_device_id(old, adopted.device_id)
+            else:
+                ledger.adopt_device_id(policy.device_id, adopted.device_id)
             save_policy(ledger, adopted)
     return adopted
 

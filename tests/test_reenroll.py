@@ -77,3 +77,30 @@ def test_the_old_enrollments_link_does_not_wipe_the_device_enrolled_again(tmp_pa
         assert not old_link.check_revocation()
         assert old_link.wiped is None and state.load() == new and state.key_path.exists()
         assert DeviceLink(state).check_revocation() is False      # the new enrollment is not revoked either
+
+
+def test_what_the_old_enrollment_had_not_sent_goes_as_the_new_ones(tmp_path):
+    """An entry scanned before enrolling again and not uploaded yet: the server refuses an upload for another
+    device ("cannot upload for device …", the old one now retired), so it is re-stamped with the new id."""
+    from agent.home import open_home
+    from agent.stored_policy import load_policy
+    from provisioning.device.enroll import enroll
+    from provisioning.device.state import DeviceState
+    from tests.test_provision_env import ORG, provision_env
+    with provision_env(tmp_path) as env:
+        first, second = env.prov.registry.create_tokens(ORG, 2)
+        state = DeviceState(tmp_path / "device")
+        old = enroll(state, env.server, token=first.token)
+        ledger, _ = open_home(state.folder)                 # the device acting as the old enrollment
+        try:
+            assert load_policy(ledger).device_id == old.device_id
+            ledger.enqueue("checkin", {"device_id": old.device_id, "ticket_key": "T1"})
+        finally:
+            ledger.close()
+        new = enroll(state, env.server, token=second.token)
+        ledger, _ = open_home(state.folder)
+        try:
+            bodies = [body for _, _, body in ledger.outbox_pending()]
+        finally:
+            ledger.close()
+        assert [b["device_id"] for b in bodies if b.get("ticket_key") == "T1"] == [new.device_id]
