@@ -274,3 +274,45 @@ def test_an_index_wiped_under_an_open_ledger_is_followed_by_an_empty_one(tmp_pat
     reopened = Ledger.open(path)
     assert reopened.ticket("K2") and reopened.ticket("K1") is None
     reopened.close()
+
+
+
+def test_wipes_while_another_connection_opens_the_ledger_again_and_again(tmp_path):
+    """The app's UI thread opens the ledger while the sync thread wipes it (a revocation): after the wipe's commit
+    the other connection finds no index and makes an empty one. The wipe deletes only the files it listed under its
+    write lock (it deleted that new one too: the other side's fsync of it raised FileNotFoundError)."""
+    import threading
+    from provisioning.device.wipe import wipe_ledger
+    path = tmp_path / "ledger.db"
+    Ledger.open(path).close()
+    errors: list[BaseException] = []
+    done, quiet = threading.Event(), threading.Lock()
+
+    def reopen() -> None:
+        for _ in range(5_000):              # bounded; ends when the wipes are done
+            if done.is_set():
+                return
+            with quiet:                     # not while the test itself opens the ledger to fill it
+                try:
+                    Ledger.open(path).close()
+                except BaseException as exc:    # noqa: BLE001 - any failure of the other connection is the finding
+                    errors.append(exc)
+                    return
+
+    other = threading.Thread(target=reopen)
+    other.start()
+    try:
+        for n in range(40):
+            with quiet:
+                ledger = Ledger.open(path)
+                ledger.upsert_tickets([{"ticket_key": f"K{n}", "event_id": 1, "buyer_name": "Quelloworth",
+                                        "payload": "TG1:X"}])
+                ledger.close()
+            assert wipe_ledger(path, "revoked")
+    finally:
+        done.set()
+        other.join(30)
+    assert not errors, errors
+    ledger = Ledger.open(path)
+    assert ledger.search("Quelloworth") == []
+    ledger.close()

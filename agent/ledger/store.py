@@ -45,7 +45,7 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         self._stage: Stage | None = None   # a full bundle's index being staged (agent/ledger/staging.py)
         self._stage_lock = threading.Lock()
         try:
-            self._open_index()
+            self._open_index_following_wipes()
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise LedgerError(f"{path}: its ticket index file cannot be used ({exc}); it was left untouched") \
@@ -141,6 +141,23 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
                 raise LedgerError(f"{self.path}: its ticket index file {path} is missing; restore it from a "
                                   "backup, or wipe the device's event data and sync again") from None
             self._index_gen = generation
+
+    def _open_index_following_wipes(self, attempts: int = 3) -> None:
+        """`_open_index`, again when the file it attached was retired meanwhile (a wipe by another connection
+        deletes the index files once its commit has removed their pointer): that file's error is no damage."""
+        for attempt in range(attempts):
+            wanted = self._live_generation()
+            try:
+                self._open_index()
+                return
+            except (sqlite3.DatabaseError, LedgerError, FileNotFoundError):
+                if attempt == attempts - 1 or self._live_generation() == wanted:
+                    raise
+                self._index_gen = 0       # its file is gone: detach without waiting on it
+                try:
+                    index_file.detach(self._conn)
+                except sqlite3.DatabaseError:
+                    pass
 
     def _open_index(self) -> None:
         """At open: attach the live index file; a ledger whose index was wiped gets an empty one; files of other

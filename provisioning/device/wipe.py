@@ -71,6 +71,9 @@ def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False, r
         conn.execute("PRAGMA secure_delete=ON")
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table')")}
         conn.execute("BEGIN IMMEDIATE")
+        # the index files to delete: those of now, listed under the write lock. A file made after the commit (the
+        # app's other connection finds no index and makes an empty one) takes a later generation and is not touched
+        doomed = [name for files in index_files(str(ledger_path)).values() for name in files]
         if "settings" in names and "outbox" in names:
             old = _identity(conn)
             if old is not None and old != UNENROLLED_ID:
@@ -96,9 +99,8 @@ def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False, r
         conn.execute("VACUUM")
     finally:
         conn.close()
-    for files in index_files(str(ledger_path)).values():    # the ticket index file(s): names, e-mails, orders
-        for name in files:
-            _shred(Path(name))
+    for name in doomed:                                     # the ticket index file(s): names, e-mails, orders
+        _shred(Path(name))
     return True
 
 
