@@ -58,6 +58,21 @@ def test_signed_envelope_refuses_tampering():
         v.open(seal({"type": "ack"}, Ed25519PrivateKey.generate().sign))
 
 
+def test_a_section_too_big_is_split_into_chunks_under_the_limit_each_deflated_once(monkeypatch):
+    import os
+    rows = [{"ticket_key": str(i), "buyer_name": os.urandom(12).hex()} for i in range(400)]    # barely compressible
+    deflated: list[int] = []
+    deflate = bundle._deflate
+    monkeypatch.setattr(bundle, "_deflate", lambda s, level: deflated.append(1) or deflate(s, level))
+    chunks = bundle.encode_chunks([{"events": []}, bundle.ticket_section(rows)], b"\x02" * 16, limit=3000)
+    assert len(chunks) >= 5 and all(len(c) <= 3000 for c in chunks)
+    back = [bundle.section(c, i) for i, c in enumerate(chunks)]
+    assert back[0] == {"events": []}
+    assert [r[0] for s in back[1:] for r in s["tickets"]["rows"]] == [str(i) for i in range(400)]
+    halved = len(chunks) - 2          # each split of a part too big: one more part, one more encoding
+    assert len(deflated) == len(chunks) + halved, "a part deflated twice (once to measure, once to send)"
+
+
 def test_bundle_chunks_bound_to_manifest_and_versions_checked():
     key, v = _pair()
     manifest, chunks = bundle.build(org="o", device="d", version=5, base_version=0, events=[1],

@@ -49,11 +49,12 @@ def manifest(org: str, device: str, bundle_id: bytes, version: int, base_version
 def encode_chunks(sections: Iterable[dict[str, Any]], bundle_id: bytes, level: int = 1,
                   limit: int = MAX_MESSAGE - 1024) -> list[bytes]:
     """Chunk messages, each under `limit` bytes (the broker refuses larger ones): a section too big compressed is
-    split in halves (its longest list) until it fits."""
+    split in halves (its longest list) until it fits. Each part is encoded once (JSON and zlib are most of a
+    build: measuring the size apart doubled them, docs/performance.md)."""
     out: list[bytes] = []
     for section in sections:
-        for part in split_to_fit(section, lambda p: len(_deflate(p, level)) + ChunkHeader.SIZE, limit):
-            out.append(ChunkHeader(bundle_id, len(out)).pack() + _deflate(part, level))
+        for data in _deflate_to_fit(section, level, limit - ChunkHeader.SIZE):
+            out.append(ChunkHeader(bundle_id, len(out)).pack() + data)
     return out
 
 
@@ -61,19 +62,33 @@ def _deflate(section: dict[str, Any], level: int) -> bytes:
     return zlib.compress(json.dumps(section, separators=(",", ":"), ensure_ascii=False).encode(), level)
 
 
+def _deflate_to_fit(section: dict[str, Any], level: int, limit: int) -> list[bytes]:
+    """`split_to_fit` by compressed size, returning each part's compressed bytes (each part deflated once)."""
+    data = _deflate(section, level)
+    halves = _halves(section) if len(data) > limit else None
+    if halves is None:
+        return [data]
+    return _deflate_to_fit(halves[0], level, limit) + _deflate_to_fit(halves[1], level, limit)
+
+
 def split_to_fit(section: dict[str, Any], size: Callable[[dict[str, Any]], int], limit: int) -> list[dict[str, Any]]:
     """[section] if size(section) <= limit, else halves of its longest list (ticket rows, revocations…), recursively.
     A single element over the limit is returned as it is (nothing is dropped; the broker will refuse it, loudly)."""
-    if size(section) <= limit:
+    halves = _halves(section) if size(section) > limit else None
+    if halves is None:
         return [section]
+    return split_to_fit(halves[0], size, limit) + split_to_fit(halves[1], size, limit)
+
+
+def _halves(section: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The section in two, its longest list halved; None when no list has two elements."""
     lists = [(len(v), path) for path, v in _lists(section) if len(v) > 1]
     if not lists:
-        return [section]
+        return None
     _, path = max(lists)
     rows = _at(section, path)
     half = len(rows) // 2
-    return (split_to_fit(_with(section, path, rows[:half]), size, limit)
-            + split_to_fit(_with(section, path, rows[half:]), size, limit))
+    return _with(section, path, rows[:half]), _with(section, path, rows[half:])
 
 
 def _lists(section: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], list[Any]]]:
