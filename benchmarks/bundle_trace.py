@@ -37,7 +37,7 @@ def _timed(cls: Any, name: str, phase: str) -> None:
 def install(probe: bool = False) -> None:
     """Phases always (cheap); the scans' split and the GIL probe with `probe`."""
     for name, phase in (("stage_begin", "begin"), ("stage_tickets", "stage-commit"), ("stage_flush", "flush"),
-                        ("stage_swap", "swap"), ("stage_drop_old", "drop-old"), ("checkpoint", "checkpoint")):
+                        ("stage_index", "index"), ("stage_swap", "swap"), ("stage_drop_old", "drop-old"), ("checkpoint", "checkpoint")):
         _timed(Ledger, name, phase)
     _timed(store, "_background_checkpoint", "checkpoint")
     if not probe:

@@ -77,6 +77,7 @@ def fts_ok(ledger: Ledger) -> bool:
 
 def test_full_bundle_replaces_the_index_and_leaves_nothing_staged(tmp_path, monkeypatch):
     monkeypatch.setattr(apply_mod, "STAGE_BATCH", 40)       # many staging commits
+    monkeypatch.setattr(Ledger, "STAGE_INDEX_BATCH", 70)    # and many commits of the text index built after them
     ledger = Ledger.open(tmp_path / "ledger.sqlite")
     apply_bundle(ledger, full_bundle(1, rows(1, 300, "Old Name")), Keyring())
     assert ledger.search("old name 120")[0]["ticket_key"] == "120"

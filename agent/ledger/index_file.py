@@ -16,6 +16,7 @@ import glob
 import os
 import re
 import sqlite3
+from typing import Callable
 
 from agent.private_files import PRIVATE, make_private
 
@@ -119,17 +120,45 @@ def _schema(path: str) -> sqlite3.Connection:
     conn.execute(TICKETS_DDL)
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
     conn.execute(f"CREATE VIRTUAL TABLE tickets_fts USING fts5({FTS_COLS}, {FTS_OPTIONS})")
-    for option, value in (("automerge", 0), ("crisismerge", 64)):     # merged in bounded steps while staging
+    for option, value in (("automerge", 0), ("crisismerge", 64)):     # merged in bounded steps (`index_text`)
         conn.execute(f"INSERT INTO tickets_fts(tickets_fts, rank) VALUES ('{option}', {value})")
-    conn.execute(triggers()[2])       # update only: new rows are indexed by one INSERT … SELECT per batch
-    return conn
+    return conn         # no triggers while staging: the text is indexed once every row is in (`index_text`)
+
+
+def index_text(conn: sqlite3.Connection, batch: int, after_commit: Callable[[], None]) -> None:
+    """Index the staged rows' text (FTS5), `batch` rows per commit, then merge the index's segments into one in
+    steps of ~1,000 pages (as FTS5's 'optimize', in bounded commits); `after_commit()` after each (the staging's
+    fsync). Once, after the last row: fed 200 rows at a time during the staging and merged after each, the FTS
+    index cost 14 s of CPU at 1M tickets, 10 s like this (docs/performance.md)."""
+    top = conn.execute("SELECT max(id) FROM tickets").fetchone()[0] or 0
+    for low in range(0, top, batch):
+        _commit(conn, f"INSERT INTO tickets_fts(rowid, {FTS_COLS}) SELECT id, {FTS_COLS} FROM tickets "
+                      "WHERE id > ? AND id <= ?", (low, low + batch))
+        after_commit()
+    while True:
+        before = conn.total_changes
+        _commit(conn, "INSERT INTO tickets_fts(tickets_fts, rank) VALUES ('merge', -1000)", ())
+        after_commit()
+        if conn.total_changes - before < 2:       # FTS5's sign that no merge work was left
+            return
+
+
+def _commit(conn: sqlite3.Connection, sql: str, args: tuple[int, ...]) -> None:
+    conn.execute("BEGIN")
+    try:
+        conn.execute(sql, args)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def finish(conn: sqlite3.Connection, path: str) -> None:
     """Make a staged file ready to go live: all triggers, FTS5's own merge settings, its WAL checkpointed; closed
     and fsynced
     (the file and its folder), so the commit that points the ledger at it never points at a file not on disk."""
-    for sql in triggers()[:2]:
+    for sql in triggers():
         conn.execute(sql)
     for option, value in (("automerge", 4), ("crisismerge", 16)):      # FTS5's defaults, as before
         conn.execute(f"INSERT INTO tickets_fts(tickets_fts, rank) VALUES ('{option}', {value})")

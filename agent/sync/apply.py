@@ -116,12 +116,18 @@ class FullBundleStager:
                 if not isinstance(cols, list) or not isinstance(rows, list) or "ticket_key" not in cols:
                     raise Rejected("malformed ticket section")
                 for i in range(0, len(rows), STAGE_BATCH):
-                    self.ledger.stage_tickets(dict(zip(cols, r)) for r in rows[i:i + STAGE_BATCH])
+                    try:
+                        self.ledger.stage_ticket_rows(cols, rows[i:i + STAGE_BATCH])
+                    except ValueError as exc:
+                        raise Rejected(f"malformed ticket section ({exc})") from None
                 self.counts["tickets"] += len(rows)
             actions = s.pop("resets", None)
             if actions:
                 if not isinstance(actions, list):
                     raise Rejected("malformed actions section")
+                # in ticket order (stable: a ticket's own keep theirs): each commit writes fewer pages of the
+                # ticket index of `checkins` (300,000 merged: 4.85 -> 4.05 s of CPU, docs/performance.md)
+                actions.sort(key=lambda a: str(a.get("ticket_key")) if isinstance(a, dict) else "")
                 for i in range(0, len(actions), MERGE_BATCH):
                     let_writers_in()
                     with self.ledger.relaxed_transaction():
