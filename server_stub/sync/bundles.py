@@ -12,6 +12,9 @@ CHUNK_TICKETS = 1000      # rows per section: a device decodes one in ~2 ms (the
 CHUNK_ACTIONS = 2000      # actions per section of a full bundle: the device merges each as it comes (agent.sync.apply)
 
 
+_STORE_ONLY = frozenset(("active", "version"))      # fields of the store's rows a device is not sent
+
+
 def flag_section(revocations: list[dict], blocks: list[dict], resets: list[dict]) -> dict:
     """Store rows (with `active`) -> the section keys a device applies."""
     out: dict = {}
@@ -22,8 +25,8 @@ def flag_section(revocations: list[dict], blocks: list[dict], resets: list[dict]
     for key, value in (("revocations", rev_on), ("unrevoked", rev_off), ("blocks", blk_on), ("unblocked", blk_off),
                        ("resets", resets)):
         if value:
-            out[key] = [{k: v for k, v in r.items() if k not in ("active", "version")} if isinstance(r, dict) else r
-                        for r in value]
+            out[key] = [{k: v for k, v in r.items() if k not in _STORE_ONLY}
+                        if isinstance(r, dict) and not _STORE_ONLY.isdisjoint(r) else r for r in value]
     return out
 
 
