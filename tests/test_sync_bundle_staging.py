@@ -111,6 +111,25 @@ def test_a_bad_section_rejects_the_bundle_and_the_old_one_stays_live(tmp_path):
     ledger.close()
 
 
+def test_ticket_rows_are_staged_by_column_name_and_a_short_row_refuses_the_bundle(tmp_path):
+    """Rows are staged as the section carries them (no dict per row): by the names in `columns`, whatever their
+    order, a column unknown to this device (a newer server's) left out; a row of another width is malformed."""
+    ledger = Ledger.open(tmp_path / "ledger.sqlite")
+    newer = {"tickets": {"columns": ["buyer_name", "vip_lounge", "ticket_key", "email"],
+                         "rows": [["Zoë Newer", True, 901, "z@example.org"]]}}
+    apply_bundle(ledger, full_bundle(1, rows(1, 300), extra=(newer,)), Keyring())
+    t = ledger.ticket("901")
+    assert (t["buyer_name"], t["email"], t["order_number"], t["order_status"]) == \
+        ("Zoë Newer", "z@example.org", "", "paid")
+    assert ledger.search("zoe newer")[0]["ticket_key"] == "901"
+    short = {"tickets": {"columns": list(bundle.ticket_section([])["tickets"]["columns"]), "rows": [["950", 1]]}}
+    with pytest.raises(Rejected, match="malformed ticket section"):
+        apply_bundle(ledger, full_bundle(2, rows(1, 900, "Other Name"), extra=(short,)), Keyring())
+    assert current_bundle(ledger)["version"] == 1 and ledger.search("other name") == []
+    assert fts_ok(ledger) and leftovers(ledger) == set()
+    ledger.close()
+
+
 def test_scans_run_during_a_full_apply_with_the_right_verdicts(tmp_path, monkeypatch):
     """The door's gate (its own connection, as in the app) scans all along a full apply on the sync's connection:
     never a LedgerError; valid tickets accepted before, during and after; the revocation the bundle brings

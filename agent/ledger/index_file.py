@@ -128,8 +128,8 @@ def _schema(path: str) -> sqlite3.Connection:
 def index_text(conn: sqlite3.Connection, batch: int, after_commit: Callable[[], None]) -> None:
     """Index the staged rows' text (FTS5), `batch` rows per commit, then merge the index's segments into one in
     steps of ~1,000 pages (as FTS5's 'optimize', in bounded commits); `after_commit()` after each (the staging's
-    fsync). Once, after the last row: fed 200 rows at a time during the staging and merged after each, the FTS
-    index cost 14 s of CPU at 1M tickets, 10 s like this (docs/performance.md)."""
+    fsync). Once, after the last row: fed 200 rows at a time during the staging and merged after each, it cost
+    far more CPU (docs/ledger.md, "Full bundles")."""
     top = conn.execute("SELECT max(id) FROM tickets").fetchone()[0] or 0
     for low in range(0, top, batch):
         _commit(conn, f"INSERT INTO tickets_fts(rowid, {FTS_COLS}) SELECT id, {FTS_COLS} FROM tickets "

@@ -25,8 +25,6 @@ from agent.ledger.catalogue import TICKET_COLUMNS
 from agent.ledger.part import LedgerPart
 from agent.sqlite_file import let_writers_in
 
-_FTS_COLS = index_file.FTS_COLS
-
 
 @dataclass
 class Stage:

@@ -126,7 +126,7 @@ class FullBundleStager:
                 if not isinstance(actions, list):
                     raise Rejected("malformed actions section")
                 # in ticket order (stable: a ticket's own keep theirs): each commit writes fewer pages of the
-                # ticket index of `checkins` (300,000 merged: 4.85 -> 4.05 s of CPU, docs/performance.md)
+                # ticket index of `checkins` (300,000 merged: 3.4 -> 3.1 s of CPU, docs/performance.md)
                 actions.sort(key=lambda a: str(a.get("ticket_key")) if isinstance(a, dict) else "")
                 for i in range(0, len(actions), MERGE_BATCH):
                     let_writers_in()
