@@ -127,7 +127,7 @@ def _schema(path: str) -> sqlite3.Connection:
 
 def index_text(conn: sqlite3.Connection, batch: int, after_commit: Callable[[], None]) -> None:
     """Index the staged rows' text (FTS5), `batch` rows per commit, then merge the index's segments into one in
-    steps of ~1,000 pages (as FTS5's 'optimize', in bounded commits); `after_commit()` after each (the staging's
+    steps of ~250 pages (as FTS5's 'optimize', in bounded commits); `after_commit()` after each (the staging's
     fsync). Once, after the last row: fed 200 rows at a time during the staging and merged after each, it cost
     far more CPU (docs/ledger.md, "Full bundles")."""
     top = conn.execute("SELECT max(id) FROM tickets").fetchone()[0] or 0
@@ -137,7 +137,7 @@ def index_text(conn: sqlite3.Connection, batch: int, after_commit: Callable[[], 
         after_commit()
     while True:
         before = conn.total_changes
-        _commit(conn, "INSERT INTO tickets_fts(tickets_fts, rank) VALUES ('merge', -1000)", ())
+        _commit(conn, "INSERT INTO tickets_fts(tickets_fts, rank) VALUES ('merge', -250)", ())
         after_commit()
         if conn.total_changes - before < 2:       # FTS5's sign that no merge work was left
             return

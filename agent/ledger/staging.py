@@ -45,7 +45,7 @@ class StagingMixin(LedgerPart):
     STAGE_FLUSH_EVERY = 5      # staging commits between two fsyncs of the staged file's WAL (`stage_flush`): a
     # section (1,000 rows); each 200-row commit flushed: 300k rows replacing staged in 11.0 s against 8.1 s, scans'
     # p99 48 against 12 ms (alternating runs, docs/ledger.md)
-    STAGE_INDEX_BATCH = 20_000   # staged rows whose text is indexed per commit once all are in (`stage_index`)
+    STAGE_INDEX_BATCH = 5_000    # staged rows whose text is indexed per commit once all are in (`stage_index`)
     _stage: Stage | None
 
     def stage_begin(self) -> None:
