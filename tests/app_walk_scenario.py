@@ -49,6 +49,18 @@ class CameraStandIn:
         t.join(5)
 
 
+def pump_until(h, ctl, predicate, seconds: float = 20.0) -> bool:
+    """Pump the UI (its Clock: the set-up screen's polling) and the app's periodic tick until predicate (bounded)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        h.pump(2)
+        ctl.poll()
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
 def main(out: Path, lang: str) -> dict:
     from kiosk_ui.offscreen import offscreen_env
     offscreen_env((720, 1280))
@@ -73,15 +85,7 @@ def main(out: Path, lang: str) -> dict:
         setup, scan = h.screen("setup"), h.screen("scan")
 
         def until(predicate, seconds: float = 20.0) -> bool:
-            """Pump the UI (its Clock: the set-up screen's polling) and the app's periodic tick until predicate."""
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                h.pump(2)
-                ctl.poll()
-                if predicate():
-                    return True
-                time.sleep(0.05)
-            return predicate()
+            return pump_until(h, ctl, predicate, seconds)
 
         def sync_lines() -> list[str]:
             h.go("sync")
@@ -255,14 +259,7 @@ def door(out: Path, lang: str) -> dict:
         scan.verdict_timeout = 0
 
         def until(predicate, seconds: float = 20.0) -> bool:
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                h.pump(2)
-                ctl.poll()
-                if predicate():
-                    return True
-                time.sleep(0.05)
-            return predicate()
+            return pump_until(h, ctl, predicate, seconds)
 
         def laser_read(text: str) -> dict:
             broadcasts["cb"]("ch.ticketgate.SCAN", {datawedge.DATA_STRING: text + "\n", datawedge.SOURCE: "scanner",
