@@ -224,13 +224,9 @@ def _shape(columns: tuple[str, ...]) -> Callable[[Sequence[Any]], tuple[Any, ...
 
 def _flush(stage: Stage) -> None:
     try:
-        fd = os.open(f"{stage.path}-wal", os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        index_file.fsync(f"{stage.path}-wal")
+    except FileNotFoundError:          # nothing written since the last checkpoint
+        pass
 
 
 def _forget(stage: Stage) -> None:
