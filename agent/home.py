@@ -278,14 +278,20 @@ def store_identity(ledger: "Ledger", policy: DevicePolicy, identity: Identity | 
 WIPED_IDENTITY = "wiped_identity"      # ledger setting written by provisioning.device.wipe
 
 
-def carried_identity(ledger: "Ledger") -> str | None:
-    """The device id of the enrollment a technician's wipe ended, whose uploads not sent yet this device carries
-    over to its next enrollment; None when there is none, or when the organiser revoked it (signed wipe)."""
+def carried_over(ledger: "Ledger") -> dict[str, Any] | None:
+    """The `WIPED_IDENTITY` mark of the enrollment a technician's wipe ended ({device_id, carry_over, reason, unsent,
+    retire_proof}: provisioning.device.wipe), whose uploads not sent yet this device carries over to its next
+    enrollment; None when there is none, or when the organiser revoked it (signed wipe)."""
     wiped = ledger.get_setting(WIPED_IDENTITY)
-    if not isinstance(wiped, dict) or not wiped.get("carry_over"):
+    if not isinstance(wiped, dict) or not wiped.get("carry_over") or not isinstance(wiped.get("device_id"), str):
         return None
-    device_id = wiped.get("device_id")
-    return device_id if isinstance(device_id, str) else None
+    return wiped
+
+
+def carried_identity(ledger: "Ledger") -> str | None:
+    """The device id of `carried_over`'s enrollment."""
+    wiped = carried_over(ledger)
+    return None if wiped is None else str(wiped["device_id"])
 
 
 def open_home(folder: str | Path) -> "tuple[Ledger, Keyring]":

@@ -9,10 +9,9 @@ mark of the ledger).
 from __future__ import annotations
 
 import base64
-import json
-import sqlite3
 
-from agent.home import WIPED_IDENTITY
+from agent.home import carried_over
+from agent.ledger import Ledger, LedgerError
 from provisioning.device import identity
 from provisioning.device.state import DeviceState
 from provisioning.protocol import retire_message
@@ -39,17 +38,17 @@ def replaces(state: DeviceState) -> dict | None:
 
 
 def _wiped(state: DeviceState) -> dict | None:
+    """The signed mark a technician's wipe left (agent.home.carried_over), when it carries a retire proof."""
     if not state.ledger_path.exists():
         return None
     try:
-        conn = sqlite3.connect(f"{state.ledger_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        ledger = Ledger.open(state.ledger_path, create=False)
         try:
-            row = conn.execute("SELECT value FROM settings WHERE key=?", (WIPED_IDENTITY,)).fetchone()
+            wiped = carried_over(ledger)
         finally:
-            conn.close()
-        wiped = json.loads(row[0]) if row else None
-    except (sqlite3.DatabaseError, ValueError):
+            ledger.close()
+    except (LedgerError, ValueError):
         return None
-    if not isinstance(wiped, dict) or not wiped.get("carry_over") or not wiped.get("retire_proof"):
+    if wiped is None or not isinstance(wiped.get("retire_proof"), str) or not wiped["retire_proof"]:
         return None
-    return {"device": str(wiped.get("device_id")), "proof": str(wiped["retire_proof"])}
+    return {"device": wiped["device_id"], "proof": wiped["retire_proof"]}
