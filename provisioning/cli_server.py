@@ -151,7 +151,8 @@ def cmd_serve(args) -> int:
         enrolled["n"] += 1
         print(printable(f"[{time.strftime('%H:%M:%S')}] enrolled #{enrolled['n']}: {device['device_id']} "
                         f"gate={device['gate'] or '-'} name={device['name'] or '-'} from {device['source']}"
-                        + (f" (replaces {device['replaces']}: its login removed)" if device.get("replaces") else "")),
+                        + (f" (replaces {device['replaces']}: its login removed)" if device.get("replaces") else "")
+                        + (f" ({device['retire_refused']})" if device.get("retire_refused") else "")),
               flush=True)
 
     prov = Provisioning(state, store, args.org, endpoint, PidReloader(pid_file=pid_file), on_enrolled=progress)

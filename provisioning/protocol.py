@@ -21,7 +21,8 @@ SERVICE_TYPE = "_ticketgate._tcp.local."
 MQTT_SERVICE_TYPE = "_mqtt._tcp.local."
 PROTOCOL_VERSION = "1"
 PROOF_DOMAIN = b"ticketgate-enroll-v1\x00"
-RETIRE_DOMAIN = b"ticketgate-retire-v1\x00"
+RETIRE_DOMAIN = b"ticketgate-retire-v2\x00"
+RETIRE_VERSION = 2                                 # `replaces.v`; v1 proofs (no `v`) are not honoured
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"   # no 0/O, 1/I/L, U
 CODE_LENGTH = 8                                    # 30^8 ~ 6.6e11; guessing is throttled
 _TOKEN = re.compile(r"^[A-Z2-7]{52}$")
@@ -117,10 +118,12 @@ def proof_message(nonce: str, device_public_key: bytes, box_public_key: bytes) -
     return PROOF_DOMAIN + nonce.encode() + b"\x00" + device_public_key + box_public_key
 
 
-def retire_message(org: str, device_id: str) -> bytes:
-    """What a device signs with its key as a technician wipes it: the organiser may retire this enrollment (its
-    next enrollment sends it along; the old login is removed then)."""
-    return RETIRE_DOMAIN + org.encode() + b"\x00" + device_id.encode()
+def retire_message(org: str, device_id: str, successor_key: bytes) -> bytes:
+    """What a device signs with the key of the enrollment it ends (before a technician's wipe destroys it, or when
+    enrolling again over it): the organiser may retire this enrollment, for the enrollment of `successor_key` only
+    (the next enrollment's device key, whose possession that enrollment proves). A proof seen on the wire, or read
+    from a wiped ledger, retires nothing when another enrollment sends it. v1 signed org and device id only."""
+    return RETIRE_DOMAIN + org.encode() + b"\x00" + device_id.encode() + b"\x00" + successor_key
 
 
 def wipe_body(org: str, device_id: str, now: float, reason: str = "revoked by the organiser") -> dict:

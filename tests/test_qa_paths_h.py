@@ -148,6 +148,7 @@ def test_an_enrollment_retires_only_the_device_whose_key_signed_the_retire_messa
     from agent.ledger import Ledger
     from provisioning.device import identity
     from provisioning.device.enroll import enroll
+    from provisioning.device.retire import successor_path
     from provisioning.device.state import DeviceState
     from provisioning.protocol import retire_message
     from tests.test_provision_env import ORG, provision_env
@@ -156,11 +157,13 @@ def test_an_enrollment_retires_only_the_device_whose_key_signed_the_retire_messa
         a = enroll(DeviceState(tmp_path / "a"), env.server, token=a_token.token)
         b_state = DeviceState(tmp_path / "b")
         b = enroll(b_state, env.server, token=b_token.token)
-        forged = identity.load(b_state.key_path).sign(retire_message(ORG, a.device_id))   # B's key, A's name
         (tmp_path / "c").mkdir(mode=0o700)
+        c_next = identity.public_raw(identity.generate(successor_path(DeviceState(tmp_path / "c"))))
+        forged = identity.load(b_state.key_path).sign(retire_message(ORG, a.device_id, c_next))   # B's key, A's name
         ledger = Ledger.open(DeviceState(tmp_path / "c").ledger_path)
         ledger.set_setting(WIPED_IDENTITY, {"device_id": a.device_id, "carry_over": True, "reason": "",
-                                            "unsent": 0, "retire_proof": base64.b64encode(forged).decode()})
+                                            "unsent": 0, "retire_proof": base64.b64encode(forged).decode(),
+                                            "retire_v": 2})
         ledger.close()
         c = enroll(DeviceState(tmp_path / "c"), env.server, token=c_token.token)
         enrolled = {cred.device_id for cred in env.prov.registry.credentials()}

@@ -87,14 +87,14 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
     nonce = _post(base, "/v1/challenge", {}, timeout).get("nonce")
     if not isinstance(nonce, str):
         raise EnrollError("the server sent no challenge")
-    key = identity.generate(state.folder / ".enrolling_key.pem")
+    key = retire.next_key(state, state.folder / ".enrolling_key.pem")
     box_key = X25519PrivateKey.generate()
     device_pub, box_pub = identity.public_raw(key), box.raw_public(box_key)
     request: dict[str, Any] = {"nonce": nonce, "name": name, "device_key": base64.b64encode(device_pub).decode(),
                "box_key": base64.b64encode(box_pub).decode(),
                "proof": base64.b64encode(key.sign(proof_message(nonce, device_pub, box_pub))).decode()}
     request.update({"token": token} if token is not None else {"code": code})
-    replaces = retire.replaces(state)     # the enrollment this one ends, if any: the server retires it
+    replaces = retire.replaces(state, device_pub)     # the enrollment this one ends, if any: the server retires it
     if replaces:
         request["replaces"] = replaces
     sent = boot_clock()
@@ -106,6 +106,7 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
         (state.folder / ".enrolling_key.pem").unlink(missing_ok=True)
         raise
     (state.folder / ".enrolling_key.pem").replace(state.key_path)
+    retire.successor_path(state).unlink(missing_ok=True)      # taken: the wipe's proof named it
     keyring.save(state.keyring_path)
     state.save(creds)
     _learn_server_time(state, server_ts, sent, answered)

@@ -11,10 +11,14 @@ from agent.private_files import private_dir, write_private
 
 def generate(path: str | Path) -> Ed25519PrivateKey:
     key = Ed25519PrivateKey.generate()
+    write(path, key)
+    return key
+
+
+def write(path: str | Path, key: Ed25519PrivateKey) -> None:
     private_dir(Path(path).parent)
     write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption()))
-    return key
 
 
 def load(path: str | Path) -> Ed25519PrivateKey:

@@ -2,7 +2,7 @@
 
 The check-ins and other uploads not acknowledged by the server yet stay too (people did come in): after a
 technician's wipe (`provision wipe --yes`, device handed back or moved) they are uploaded as the device's own once it
-is enrolled again (the `WIPED_IDENTITY` setting: {device_id, carry_over, reason, unsent, retire_proof}; agent.home.store_identity). After a revocation by the organiser (signed wipe: a
+is enrolled again (the `WIPED_IDENTITY` setting: {device_id, carry_over, reason, unsent, retire_proof, retire_v}; agent.home.store_identity). After a revocation by the organiser (signed wipe: a
 lost or stolen device) they are never carried over: kept on the device, refused by the server, listed for the
 organiser (`server refusals`).
 
@@ -20,8 +20,9 @@ from pathlib import Path
 
 from agent.home import UNENROLLED_ID, WIPED_IDENTITY
 from agent.ledger.index_file import index_files
-from provisioning.device.retire import sign_retirement
+from provisioning.device import identity, retire
 from provisioning.device.state import DeviceState
+from provisioning.protocol import RETIRE_VERSION
 
 log = logging.getLogger("ticketgate.provision.wipe")
 _TABLES = ("tickets", "revocations", "blocked", "passes", "zones", "categories", "events")
@@ -81,7 +82,7 @@ def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False, r
                 conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
                              "value=excluded.value", (WIPED_IDENTITY, json.dumps(
                                  {"device_id": old, "carry_over": carry_over, "reason": reason, "unsent": unsent}
-                                 | ({"retire_proof": retire_proof} if retire_proof else {}))))
+                                 | ({"retire_proof": retire_proof, "retire_v": RETIRE_VERSION} if retire_proof else {}))))
         for table in _TABLES:
             if table in names:
                 conn.execute(f"DELETE FROM {table}")
@@ -109,7 +110,14 @@ def wipe(state: DeviceState, reason: str = "", carry_over: bool = False) -> dict
     not sent yet it kept (`unsent`). `carry_over`: see the module's docstring (False: a revocation)."""
     done = {"ledger": False, "keyring": state.keyring_path.exists(), "credentials": state.credentials_path.exists(),
             "device_key": state.key_path.exists(), "unsent": unsent_uploads(state.ledger_path)}
-    retiring = sign_retirement(state) if carry_over else None     # before the key goes
+    retiring = None
+    if carry_over and state.enrolled() and state.key_path.exists():   # before the key goes: it signs for the next
+        successor = identity.generate(retire.successor_path(state))  # enrollment's key, made now
+        retiring = retire.sign_retirement(state, identity.public_raw(successor))
+        if retiring is None:
+            _shred(retire.successor_path(state))
+    elif not carry_over:            # a revocation: no retire proof, no key kept for it
+        _shred(retire.successor_path(state))
     try:
         done["ledger"] = wipe_ledger(state.ledger_path, reason, carry_over, retiring["proof"] if retiring else "")
     except sqlite3.DatabaseError as exc:     # unreadable ledger: remove the file rather than leave names behind

@@ -3,8 +3,11 @@
     POST /v1/challenge  -> {"nonce"}                        a fresh nonce, single use, 60 s
     POST /v1/enroll     {token | code, nonce, device_key, box_key, proof, name[, replaces]}
                         -> {"server_key", "signed"}          signed(enrolled) with the organiser's server key
-                        replaces {device, proof}: the enrollment a technician's wipe ended on this device, with
-                        `retire_message` signed by its key; once the new one is issued, the old login is removed
+                        replaces {device, proof, v: 2}: the enrollment this device ends (a technician's wipe, or
+                        enrolling again over it), with `retire_message` signed by its key over this request's
+                        device_key; once the new one is issued, the old login is removed. A proof that does not
+                        verify (or a v1 one, from a device before v2: not bound to the new enrollment) retires
+                        nothing; the enrollment goes on and the organiser is told (`on_enrolled`)
     POST /v1/revocation {device} -> {"signed"}               signed(wipe) for a revoked device, else 404
 
 Every refusal counts against the source address (provisioning.throttle), a wrong organiser code also against
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import secrets
 import threading
 import time
@@ -26,12 +30,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.sync import signed, topics
 from provisioning import box
-from provisioning.protocol import BadInput, normalize_code, proof_message, retire_message, wipe_body
+from provisioning.protocol import RETIRE_VERSION, BadInput, normalize_code, proof_message, retire_message, wipe_body
 from provisioning.server.broker_admin import BrokerAdmin
 from provisioning.server.mosquitto_files import hash_password
 from provisioning.server.registry import DeviceCredential, Registry
 from provisioning.throttle import Throttle
 
+log = logging.getLogger("ticketgate.provision.enroll")
 NONCE_TTL = 60.0
 MAX_NONCES = 10000
 NONCES_PER_SOURCE = 32      # a device needs one; more is someone filling the table
@@ -73,14 +78,16 @@ def _b64(value: Any, size: int, what: str) -> bytes:
     return raw
 
 
-def _replaces(value: Any) -> tuple[str, bytes] | None:
-    """The optional `replaces` of an enrollment request: (old device id, its signature), else BadInput."""
+def _replaces(value: Any) -> tuple[str, bytes, int] | None:
+    """The optional `replaces` of an enrollment request: (old device id, its signature, its version: 1 when not
+    given), else BadInput."""
     if value is None:
         return None
     device = value.get("device") if isinstance(value, dict) else None
-    if not isinstance(device, str) or not topics.valid_name(device):
-        raise BadInput("replaces: {\"device\": \"dev-…\", \"proof\": base64}")
-    return device, _b64(value.get("proof"), 64, "replaces.proof")
+    version = value.get("v", 1) if isinstance(value, dict) else None
+    if not isinstance(device, str) or not topics.valid_name(device) or type(version) is not int:
+        raise BadInput("replaces: {\"device\": \"dev-…\", \"proof\": base64, \"v\": 2}")
+    return device, _b64(value.get("proof"), 64, "replaces.proof"), version
 
 
 class EnrollmentService:
@@ -189,28 +196,35 @@ class EnrollmentService:
             return Outcome(404, {"error": "this device is not revoked"})
         return Outcome(200, {"signed": signed.seal(wipe_body(self.org, device, self.clock()), self._sign).decode()})
 
-    def _retire(self, replaces: tuple[str, bytes] | None, now: float) -> str | None:
-        """The old enrollment a re-enrolled device proves it held (its key signed `retire_message`): its login is
-        removed and the store marks it revoked. Nothing happens on a proof that does not verify."""
+    def _retire(self, replaces: tuple[str, bytes, int] | None, device_key: bytes, now: float) -> tuple[str | None, str]:
+        """The old enrollment a re-enrolled device proves it held, for this enrollment (its key signed
+        `retire_message` over `device_key`, the new enrollment's key): its login is removed and the store marks it
+        revoked. -> (the retired device id, '') or (None, why nothing was retired: '' when nothing was asked)."""
         if replaces is None:
-            return None
-        device_id, proof = replaces
+            return None, ""
+        device_id, proof, version = replaces
         cred = self.registry.credential(device_id)
-        if cred is None or cred.org != self.org or cred.revoked_at is not None:
-            return None
+        if cred is None or cred.org != self.org:
+            return None, f"{device_id} is not a device of {self.org}"
+        if cred.revoked_at is not None:
+            return None, f"{device_id} was already revoked"
+        if version != RETIRE_VERSION:
+            return None, (f"{device_id}'s retire proof is v{version} (a device before v{RETIRE_VERSION}: not bound "
+                          f"to this enrollment), not honoured: `provision revoke {device_id}` if it is gone")
         try:
-            Ed25519PublicKey.from_public_bytes(cred.public_key).verify(proof, retire_message(self.org, device_id))
+            Ed25519PublicKey.from_public_bytes(cred.public_key).verify(
+                proof, retire_message(self.org, device_id, device_key))
         except (InvalidSignature, ValueError):
-            return None
+            return None, f"{device_id}'s retire proof does not verify for this enrollment: not retired"
         self.registry.mark_revoked(device_id, now)
         try:
             self.store.revoke_device(device_id)
         except LookupError:
             pass
-        return device_id
+        return device_id, ""
 
     def _issue(self, source: str, row, device_key: bytes, box_key: bytes, name: str, now: float,
-               replaces: tuple[str, bytes] | None = None) -> Outcome:
+               replaces: tuple[str, bytes, int] | None = None) -> Outcome:
         device_id, password = new_device_id(), secrets.token_urlsafe(32)
         cred = DeviceCredential(device_id, self.org, name, row.gate, row.events, hash_password(password),
                                 device_key, now, None)
@@ -223,13 +237,15 @@ class EnrollmentService:
         except BaseException:
             self.registry.unclaim(row.token_id, device_id)   # the token works again; no login was written
             raise
-        retired = self._retire(replaces, now)
+        retired, refused = self._retire(replaces, device_key, now)
+        if refused:
+            log.warning("enrollment %s: %s", device_id, refused)
         self.admin.sync()
         body = {"type": "enrolled", "id": str(uuid.uuid4()), "ts": now, "org": self.org, "device": device_id,
                 "name": name, "gate": row.gate, "events": list(row.events), "role": row.role,
                 "mqtt": {"username": device_id, "password_box": box.seal(password, box_key, device_id)},
                 "broker": self.admin.endpoint.to_json(), "keyring": keyring}
         self.on_enrolled({"device_id": device_id, "name": name, "gate": row.gate, "source": source,
-                          "replaces": retired})
+                          "replaces": retired, "retire_refused": refused})
         return Outcome(200, {"server_key": base64.b64encode(self.server_public).decode(),
                              "signed": signed.seal(body, self._sign).decode()})
