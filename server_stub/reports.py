@@ -85,6 +85,8 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str]) -> dic
     refunds = {"count": 0, "total_cents": 0}
     voids = {"count": 0, "total_cents": 0}
     received = {"count": 0, "total_cents": 0}
+    invoices = {"count": 0, "total_cents": 0, "settled_count": 0, "settled_cents": 0}
+    settled = {m["order"] for m in moves if m["kind"] == "payment"}     # pending orders paid in this shift
     exchanges: dict = {"count": 0, "collected_cents": 0, "refunded_cents": 0, "payments": defaultdict(int)}
     sales = {"count": 0, "tickets": 0, "total_cents": 0}
     cash = 0
@@ -112,7 +114,14 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str]) -> dic
                 who["tickets"] += x["quantity"]
             sales["total_cents"] += m["total_cents"]
             who["total_cents"] += m["total_cents"]
-            payments[method] += m["total_cents"]
+            paid_here = m["status"] == "pending" and m["order"] in settled
+            if m["status"] == "pending":       # an invoice: no money yet; counted under the method it is paid with
+                invoices["count"] += 1
+                invoices["total_cents"] += m["total_cents"]
+                invoices["settled_count"] += paid_here
+                invoices["settled_cents"] += m["total_cents"] if paid_here else 0
+            if not paid_here:                  # paid in this shift: its payment counts it, once, under its method
+                payments[method] += m["total_cents"]
             if method == "cash" and m["status"] == "paid":
                 cash += m["total_cents"]
                 who["cash_cents"] += m["total_cents"]
@@ -151,7 +160,7 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str]) -> dic
             "final": shift.get("closed_at") is not None,
             "sales": sales, "by_category": sorted(by_cat.values(), key=lambda c: (c["category"], c["promotion"])),
             "payments": dict(sorted(payments.items())), "refunds": refunds, "voids": voids, "exchanges": exchanges,
-            "pending_paid": received,
+            "pending_paid": received, "invoices": invoices,
             "float_cents": shift["float_cents"], "cash_movement_cents": cash, "expected_cash_cents": expected,
             "counted_cash_cents": counted, "difference_cents": None if counted is None else counted - expected,
             "per_staff": sorted(per_staff.values(), key=lambda s: s["staff"])}
@@ -175,6 +184,10 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
         rows.append((f"  {method}", money(cents, cur)))
     paid_later = z.get("pending_paid") or {"count": 0, "total_cents": 0}     # a Z report kept before it: none
     rows.append(("Pending orders paid", f"{paid_later['count']}: {money(paid_later['total_cents'], cur)}"))
+    invoices = z.get("invoices")
+    if invoices and invoices["count"]:
+        rows.append(("Invoices issued", f"{invoices['count']}: {money(invoices['total_cents'], cur)}, settled "
+                                        f"{invoices['settled_count']}: {money(invoices['settled_cents'], cur)}"))
     rows += [("Refunds", f"{z['refunds']['count']}: {money(z['refunds']['total_cents'], cur)}"),
              ("Voids (cancelled)", f"{z['voids']['count']}: {money(z['voids']['total_cents'], cur)}"),
              ("Exchanges", f"{z['exchanges']['count']}: +{money(z['exchanges']['collected_cents'], cur)} "

@@ -48,12 +48,38 @@ def test_a_pending_order_paid_at_the_desk_reaches_the_till(store, tmp_path):
     z = store.shift_report("fest", shift["shift_id"])
     assert z["expected_cash_cents"] == 10_000 + 3000                 # the cash one in the drawer, the card one not
     assert z["pending_paid"] == {"count": 2, "total_cents": 6000}
-    assert z["payments"] == {"invoice": 6000, "cash": 3000, "card": 3000}
+    assert z["payments"] == {"cash": 3000, "card": 3000}                # once each, under the method paid with
+    assert z["invoices"] == {"count": 2, "total_cents": 6000, "settled_count": 2, "settled_cents": 6000}
+    assert sum(z["payments"].values()) == z["sales"]["total_cents"]
     methods = {x["order"]: x["payment"] for x in store.sales_lines("fest")}
     assert methods == {sold["cash"]: "cash", sold["card"]: "card"}
     back = store.desk_refund("fest", "kiosk-1", RefundRequest("fest", "kiosk-1", "r1", sold["cash"], "ill", "refund"))
     assert back.ok and back.total_cents == 3000
     assert store.shift_report("fest", shift["shift_id"])["expected_cash_cents"] == 10_000   # handed back in cash
+
+
+def test_an_invoice_paid_on_a_later_shift_counts_once_on_the_day_it_was_paid(store, tmp_path):
+    """Sold on invoice in Monday's shift (closed unpaid: listed as an invoice, not settled), paid in cash in
+    Tuesday's shift: Tuesday counts it once, in cash and in the drawer, as a pending order paid; Monday's kept report
+    is not changed."""
+    from server_stub.reports import z_text
+    store.register_device("fest", "kiosk-1", role="kiosk")
+    e = store.create_event("fest", "Night", NOW - 3600, NOW + 7200, "UTC", [], [{"category_id": 1, "name": "A"}])
+    store.set_price("fest", e, 1, 1500)
+    monday = store.open_shift("fest", "kiosk-1", 0)
+    a = store.sell("fest", "kiosk-1", SaleRequest("fest", "kiosk-1", uuid.uuid4().hex, e, (SaleLine(1, 2),),
+                                                  payment="invoice"))
+    kept = store.close_shift("fest", monday["shift_id"], 0)["report"]
+    assert kept["payments"] == {"invoice": 3000} and kept["expected_cash_cents"] == 0
+    assert kept["invoices"] == {"count": 1, "total_cents": 3000, "settled_count": 0, "settled_cents": 0}
+    tuesday = store.open_shift("fest", "kiosk-1", 0)
+    _paid_at_the_kiosk(store, tmp_path, a.order_number, "cash")
+    z = store.shift_report("fest", tuesday["shift_id"])
+    assert z["sales"]["count"] == 0 and z["payments"] == {"cash": 3000}
+    assert z["pending_paid"] == {"count": 1, "total_cents": 3000} and z["expected_cash_cents"] == 3000
+    assert store.shift_report("fest", monday["shift_id"]) == kept
+    text = z_text(kept, lambda t: "-")
+    assert "Invoices issued            1: " in text and "settled 0: " in text
 
 
 @pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
