@@ -123,7 +123,7 @@ def uploads_text(device_id: str, uploads: list[dict]) -> str:
         what = u["kind"] or u["type"]
         rows.append(f"  {when(u['at'])}  {what:<18} ticket {u['ticket_key'] or '-'} order {u['order_number'] or '-'}"
                     f"{' event ' + str(u['event_id']) if u['event_id'] is not None else ''}"
-                    f"{'  ROLLED BACK' if u['rolled_back'] else ''}")
+                    f"{'  ROLLED BACK' if u['rolled_back'] else ''}{'  FLAGGED: ' + u['flag'] if u.get('flag') else ''}")
     return "\n".join(rows)
 
 

@@ -72,7 +72,8 @@ def staff_badge(store, org, args) -> int:
 def staff_actions(store, org, args) -> int:
     rows = store.staff_actions(org, args.staff_id, args.limit)
     text = "\n".join(f"{a['seq']:>6}  {a['type']}/{a['kind'] or a['verdict'] or ''}  ticket {a['ticket_key'] or '-'}  "
-                     f"{a['device_id']}  {a['staff'] or '-'} {a['staff_name'] or ''}" for a in rows)
+                     f"{a['device_id']}  {a['staff'] or '-'} {a['staff_name'] or ''}"
+                     + (f"  FLAGGED: {a['flag']}" if a["flag"] else "") for a in rows)
     return emit(args, rows, text or "nothing uploaded")
 
 

@@ -378,7 +378,8 @@ def door(out: Path, lang: str) -> dict:
             res["lea_again"] = strip()
 
             # the organiser deactivates the steward while the door is offline: she still admits someone; once back
-            # online the server refuses that entry (shown on the Sync screen) and the roster logs her out
+            # online the server records that entry, flagged for the organiser (it happened), and the roster logs
+            # her out
             env.broker.stop()
             until(lambda: not ctl.services.sync.status().online)
             store.set_staff(ORG, lea["staff_id"], active=False)
@@ -387,8 +388,10 @@ def door(out: Path, lang: str) -> dict:
             h.go("scan")
             res["deactivated_offline_read"] = laser_read(store.issue_ticket_payload(res["late_key"]))
             env.broker.start()
-            res["refused_shown"] = until(lambda: ctl.services.sync.status().refused > 0, 30)
-            res["refused_sync"] = sync_lines()
+            res["late_uploaded"] = until(lambda: ctl.services.sync.status().queue == 0, 30)
+            res["late_refused"] = ctl.services.sync.status().refused
+            res["late_flags"] = [a["flag"] for a in store.staff_actions(ORG, lea["staff_id"])
+                                 if a["ticket_key"] == res["late_key"]]
             res["deactivated_arrived"] = until(lambda: not any(m.active for m in door.staff.members()
                                                                if m.staff_id == lea["staff_id"]), 20)
             res["deactivated_strip"] = strip()

@@ -154,8 +154,9 @@ def test_a_member_deactivated_while_on_duty_is_told_why_at_the_next_update(door)
     said = "Léa Martin is deactivated: ask the organiser."
     assert r["lea_again"]["counters"].endswith("On duty: Léa Martin (Door steward)")
     assert r["deactivated_offline_read"]["title"] == "ACCEPTED — IN"      # offline: the door does not know yet
-    assert r["refused_shown"] and "Refused by the server: 1 (kept on this device)" in r["refused_sync"]
-    assert f"  Entry {r['late_key']}: Staff member Léa Martin (1) is deactivated." in r["refused_sync"]
+    assert r["late_uploaded"] and r["late_refused"] == 0                  # it happened: recorded, not refused
+    assert [f[:len("staff member Léa Martin (1) deactivated at ")] for f in r["late_flags"]] == [
+        "staff member Léa Martin (1) deactivated at "]
     assert r["deactivated_arrived"]
     assert r["deactivated_strip"]["counters"].endswith(" · " + said)
     assert r["deactivated_read"]["title"] == "LOG IN FIRST" and r["deactivated_read"]["reason"] == said

@@ -157,13 +157,20 @@ def test_ingest_refuses_unknown_inactive_or_unpermitted_staff(store):
     assert batch.refusal(ActionItem("f", "annul", "1", e1, None, later, "d", ref_uuid="a", staff=sup)) is None
     assert "unknown staff member '77'" in scope("door").refusal(ActionItem("g", "entry", "1", e1, "in", later, "d",
                                                                              staff="77"))
-    assert "deactivated" in scope("door").refusal(ActionItem("h", "entry", "1", e1, "in", later, "d", staff=gone))
+    # a door action by a member deactivated before it: it happened, taken (the store flags it); anything else refused
+    assert scope("door").refusal(ActionItem("h", "entry", "1", e1, "in", later, "d", staff=gone)) is None
+    assert "deactivated" in scope("kiosk").refusal(PaymentValidated("O-2", "d", at=later, staff=gone))
     assert "cannot refund" in scope("kiosk").staff_refusal(RefundRequest("fest", "k", "r1", "O-1", "why", at=later,
                                                                          staff=door))
     assert "cannot validate a payment" in scope("kiosk").refusal(PaymentValidated("O-1", "d", at=later, staff=door))
     assert annul.staff == ""
     store.ingest([dict(ActionItem("z", "entry", "1", e1, "in", later, "d", staff=sup).to_wire(), org="fest")])
-    assert [(a["staff"], a["staff_name"]) for a in store.staff_actions("fest")] == [(sup, "Sam")]
+    assert [(a["staff"], a["staff_name"], a["flag"]) for a in store.staff_actions("fest")] == [(sup, "Sam", "")]
+    store.ingest([dict(ActionItem("y", "entry", "1", e1, "in", later, "d", staff=gone).to_wire(), org="fest"),
+                  dict(ActionItem("x", "entry", "1", e1, "in", NOW - 3600, "d", staff=gone).to_wire(), org="fest")])
+    flags = {a["seq"]: a["flag"] for a in store.staff_actions("fest", gone)}
+    assert sorted(flags.values()) == ["", f"staff member Old ({gone}) deactivated at " + time.strftime(
+        "%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(store.staff_member(gone)["deactivated_at"])))]
 
 
 def test_badge_files_decode_to_the_signed_payload_and_are_private(tmp_path):

@@ -62,20 +62,21 @@ class DeviceUploadsMixin(StoreBase):
     # -- uploads of one device and their rollback -------------------------------------------------------------------
     def device_uploads(self, device_id: str) -> list[dict]:
         """Everything a device uploaded that changed something (actions, kiosk messages), oldest first, each with
-        `rolled_back` when an organiser annulment (or a rollback of its effect) undid it."""
+        `rolled_back` when an organiser annulment (or a rollback of its effect) undid it, and its `flag` (a door action
+        by a staff member deactivated before it was done: server_stub.sync.ingest) or ''."""
         annulled = {r[0] for r in self.q("SELECT ref_uuid FROM scans WHERE kind='annul' AND ref_uuid IS NOT NULL "
                                          "AND device_id='server'")}
-        rows = self.q("SELECT seq, scan_uuid, type, kind, ticket_key, event_id, at, received_at, body FROM scans "
+        rows = self.q("SELECT seq, scan_uuid, type, kind, ticket_key, event_id, at, received_at, body, flag FROM scans "
                       "WHERE device_id=? AND type IN ('action', 'kiosk') ORDER BY seq", (device_id,))
         orders = self._order_numbers({r[4] for r in rows if r[4]})
         out = []
-        for seq, uuid, type_, kind, ticket, event, at, received, body in rows:
+        for seq, uuid, type_, kind, ticket, event, at, received, body, flag in rows:
             b = json.loads(body) if body else {}
             out.append({"seq": seq, "scan_uuid": uuid, "type": type_, "kind": kind, "ticket_key": ticket,
                         "event_id": event, "at": at, "received_at": received,
                         "order_number": b.get("order_number") or orders.get(ticket),     # an entry: its ticket's order
                         "replacement": b.get("replacement"),
-                        "rolled_back": uuid in annulled or bool(b.get("rolled_back"))})
+                        "rolled_back": uuid in annulled or bool(b.get("rolled_back")), "flag": flag})
         return out
 
     def _order_numbers(self, ticket_keys: set[str], chunk: int = 500) -> dict[str, str]:

@@ -5,7 +5,7 @@ import hashlib
 import json
 import logging
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from agent.errors import TicketgateError
 from agent.reasons import Reason, code_of, reason
@@ -17,12 +17,13 @@ from server_stub.store.device_uploads import DeviceUploadsMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
 from server_stub.store.sales import SalesMixin
 from server_stub.sync.contract import IngestResult, Upload
+from server_stub.sync.ingest import deactivated_flag, deactivated_when
 
 log = logging.getLogger("ticketgate.server.store")
 
 _INSERT = ("INSERT INTO scans(scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, "
-           "device_id, gate, device_seq, ref_uuid, reason, mode, org, received_at, staff) "
-           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+           "device_id, gate, device_seq, ref_uuid, reason, mode, org, received_at, staff, flag) "
+           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
            "ON CONFLICT (scan_uuid) DO NOTHING")     # the unique scan uuid makes re-uploads (and racing workers) no-ops
 _SCAN_COLS = "scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, device_id, gate, ref_uuid, mode, seq"
 
@@ -42,19 +43,25 @@ def message_uuid(m: dict) -> str:
     return f"{m.get('type')}-" + hashlib.sha256(f"{m.get('device_id')}|{m.get('outbox_id')}|{body}".encode()).hexdigest()[:32]
 
 
-def _row(u: Upload, now: float) -> tuple:
-    """A checked action or refusal -> its scans row (no validation here: `agent.sync.messages` did it)."""
+def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict]) -> tuple:
+    """A checked action or refusal -> its scans row (no validation here: `agent.sync.messages` did it). `staff`:
+    (org, staff id) -> the member, for the flag of an action by one deactivated before it was done."""
     m = u.item
     if isinstance(m, ActionItem):
+        member = staff.get((u.org, m.staff)) if m.staff else None
+        since = None if member is None else deactivated_when(member, m.at)
+        flag = "" if member is None or since is None else deactivated_flag(member["name"], m.staff, since)
         return (m.scan_uuid, "action", m.kind, m.verdict, m.ticket_key, m.event_id, m.direction, m.at, m.clock_offset,
-                u.device_id, m.gate, m.device_seq, m.ref_uuid, m.reason, m.mode, u.org, now, m.staff)
+                u.device_id, m.gate, m.device_seq, m.ref_uuid, m.reason, m.mode, u.org, now, m.staff, flag)
     assert isinstance(m, RefusalItem)
     uuid = m.scan_uuid or refusal_uuid(dict(m.to_wire(), device_id=u.device_id))
     return (uuid, "refusal", None, m.verdict, m.ticket_key, m.event_id, None, m.at, m.clock_offset, u.device_id,
-            m.gate, m.device_seq, None, m.detail, None, u.org, now, m.staff)
+            m.gate, m.device_seq, None, m.detail, None, u.org, now, m.staff, "")
 
 
 class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
+    staff: Callable[[str], list[dict]]           # StaffMixin (the store class has both)
+
     def ingest(self, actions: Iterable[dict]) -> tuple[int, int]:
         """Store uploaded outbox messages (actions and refusals) in one transaction. Idempotent by scan uuid.
         Returns (new, duplicates); malformed messages are skipped, logged and counted in `last_rejected`."""
@@ -88,7 +95,9 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
         message whose effect is impossible (order not pending, ticket already exchanged…) is kept and reported in
         `refused` so the device and the organiser see why."""
         now = time.time()
-        rows = [_row(u, now) for u in uploads if isinstance(u.item, (ActionItem, RefusalItem))]
+        staff = {(org, r["staff_id"]): r for org in {u.org for u in uploads if isinstance(u.item, ActionItem)
+                                                      and u.item.staff} for r in self.staff(org) if not r["active"]}
+        rows = [_row(u, now, staff) for u in uploads if isinstance(u.item, (ActionItem, RefusalItem))]
         others = [u for u in uploads if not isinstance(u.item, (ActionItem, RefusalItem))]
         result = IngestResult()
         with self.tx() as c:
@@ -177,7 +186,7 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
     def staff_actions(self, org: str, staff_id: str | None = None, limit: int = 1000) -> list[dict]:
         """What devices uploaded (actions, refusals, kiosk records), newest first, with the staff member named."""
         sql = ("SELECT s.seq, s.type, s.kind, s.verdict, s.ticket_key, s.event_id, s.at, s.device_id, s.gate, s.staff, "
-               "st.name, st.role FROM scans s LEFT JOIN staff st ON st.org = s.org AND st.staff_id = "
+               "st.name, st.role, s.flag FROM scans s LEFT JOIN staff st ON st.org = s.org AND st.staff_id = "
                "CASE WHEN s.staff = '' THEN NULL ELSE CAST(s.staff AS INTEGER) END "
                "WHERE s.org=? AND s.device_id != 'server'")
         params: tuple = (org,)
@@ -185,7 +194,7 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
             sql, params = sql + " AND s.staff=?", (org, staff_id)
         rows = self.q(sql + " ORDER BY s.seq DESC LIMIT ?", (*params, limit))
         keys = ("seq", "type", "kind", "verdict", "ticket_key", "event_id", "at", "device_id", "gate", "staff",
-                "staff_name", "staff_role")
+                "staff_name", "staff_role", "flag")
         return [dict(zip(keys, r)) for r in rows]
 
     def kiosk_actions(self, org: str) -> list[dict]:

@@ -168,4 +168,11 @@ MIGRATIONS: tuple[str, ...] = (
         cmd TEXT NOT NULL, args TEXT NOT NULL, sent_at REAL NOT NULL);
     CREATE INDEX device_commands_device ON device_commands(device_id, sent_at);
     """,
+    # 15: a door action by a staff member deactivated before it was done (the device offline, not told yet) is
+    #     stored and flagged for the organiser (`flag`); when each member was deactivated
+    """
+    ALTER TABLE scans ADD COLUMN flag TEXT NOT NULL DEFAULT '';
+    ALTER TABLE staff ADD COLUMN deactivated_at REAL;
+    UPDATE staff SET deactivated_at = updated_at WHERE active = 0;
+    """,
 )

@@ -164,4 +164,11 @@ MIGRATIONS: tuple[str, ...] = (
         cmd TEXT NOT NULL, args TEXT NOT NULL, sent_at DOUBLE PRECISION NOT NULL);
     CREATE INDEX device_commands_device ON device_commands(device_id, sent_at);
     """,
+    # 13 (SQLite 15): a door action by a staff member deactivated before it was done: stored, flagged; when each
+    #     member was deactivated
+    """
+    ALTER TABLE scans ADD COLUMN flag TEXT NOT NULL DEFAULT '';
+    ALTER TABLE staff ADD COLUMN deactivated_at DOUBLE PRECISION;
+    UPDATE staff SET deactivated_at = updated_at WHERE active = 0;
+    """,
 )

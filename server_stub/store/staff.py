@@ -13,14 +13,14 @@ from agent.staff import ROLES, StaffError, hash_pin
 from server_stub.store.base import NotFound, written
 from server_stub.store.catalogue import CatalogueMixin
 
-_COLS = "staff_id, org, name, role, pin, badge_serial, active, created_at, updated_at, version"
+_COLS = "staff_id, org, name, role, pin, badge_serial, active, created_at, updated_at, version, deactivated_at"
 
 
 def _row(r: tuple) -> dict:
-    sid, org, name, role, pin, serial, active, created, updated, version = r
+    sid, org, name, role, pin, serial, active, created, updated, version, deactivated = r
     return {"staff_id": str(sid), "org": org, "name": name, "role": role, "pin": json.loads(pin) if pin else None,
             "badge_serial": serial, "active": bool(active), "created_at": created, "updated_at": updated,
-            "version": version}
+            "version": version, "deactivated_at": None if active else (deactivated or updated)}
 
 
 def public(row: dict) -> dict:
@@ -74,12 +74,15 @@ class StaffMixin(CatalogueMixin):
         serial = old["badge_serial"] + 1 if new_badge else old["badge_serial"]
         if pin_hash is None and serial == 0:
             raise InvalidInput("a staff member keeps a PIN or a badge")
+        now = time.time()
+        active = old["active"] if active is None else active
+        deactivated = None if active else (old["deactivated_at"] if not old["active"] else now)
         with self.tx() as c:
             version = self._bump(org)
-            c.execute("UPDATE staff SET name=?, role=?, pin=?, badge_serial=?, active=?, updated_at=?, version=? "
-                      "WHERE staff_id=?",
+            c.execute("UPDATE staff SET name=?, role=?, pin=?, badge_serial=?, active=?, updated_at=?, version=?, "
+                      "deactivated_at=? WHERE staff_id=?",
                       (name.strip() if name is not None else old["name"], role or old["role"], pin_hash, serial,
-                       int(old["active"] if active is None else active), time.time(), version, int(staff_id)))
+                       int(active), now, version, deactivated, int(staff_id)))
         return written(self.staff_member(staff_id, org), f"staff member {staff_id}")
 
     def staff_roster(self, org: str) -> list[dict]:

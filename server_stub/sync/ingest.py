@@ -10,7 +10,8 @@ Authorization (docs/security.md): the broker ACL proves which device published; 
   * kiosk messages (payment validated, exchange, print records) only from kiosk devices, for orders and tickets
     of events they hold;
   * refusals (statistics) and command results from any device of the organiser;
-  * the staff member an item names is the organiser's, was active, and holds the permission (`staff_refusal`).
+  * the staff member an item names is the organiser's, was active, and holds the permission (`staff_refusal`); a
+    door action by a member deactivated before it was done is taken and flagged, never refused (it happened).
 A device registered without events holds every event of its organiser. What is refused is answered in the ack with
 its reason, recorded for the organiser, and never stored as a scan nor relayed.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from agent.errors import TicketgateError
@@ -86,7 +88,9 @@ class Scope:
     def staff_refusal(self, item: Staffed | Item) -> str | None:  # Item: any upload, Staffed: desk requests too
         """The staff member the item names must be the organiser's, active when it was done, and hold the permission
         (agent.staff.PERMISSIONS). Naming no one is accepted only for what was done before the organiser's first
-        staff member existed, and for refused scans (statistics)."""
+        staff member existed, and for refused scans (statistics). A door action (entry, cancellation, annulment)
+        by a member deactivated before it was done is taken: it happened (the device, offline, had not learnt of
+        it; someone went in), and the store flags it for the organiser (`scans.flag`)."""
         if not isinstance(item, Staffed):
             return None
         if self._staff is None:
@@ -100,7 +104,7 @@ class Scope:
         member = roster.members.get(item.staff)
         if member is None:
             return reason("staff_unknown", f"not allowed: unknown staff member {item.staff!r}", staff=item.staff)
-        if not member["active"] and at >= member["updated_at"]:
+        if deactivated_when(member, at) is not None and not isinstance(item, ActionItem):
             return reason("staff_inactive", f"not allowed: staff member {member['name']} ({item.staff}) is deactivated",
                           name=member["name"], staff=item.staff)
         if not allowed(member["role"], item.permission()):
@@ -177,6 +181,19 @@ class StaffRoster:
     organiser keeps staff (None: never)."""
     members: dict[str, dict]
     since: float | None
+
+
+def deactivated_when(member: dict, at: float) -> float | None:
+    """When `member` (a staff row) was deactivated, if that was before (or when) something stamped `at` was done;
+    else None."""
+    since = member["deactivated_at"]
+    return since if not member["active"] and since is not None and at >= since else None
+
+
+def deactivated_flag(name: str, staff_id: str, since: float) -> str:
+    """What the organiser reads next to a door action a deactivated member did (stored with it: `scans.flag`)."""
+    when = datetime.fromtimestamp(since, timezone.utc).isoformat(" ", "seconds").replace("+00:00", " UTC")
+    return f"staff member {name} ({staff_id}) deactivated at {when}"
 
 
 def held_events(store, org: str, registered: list[int]) -> set[int]:
