@@ -295,9 +295,15 @@ class SyncServer:
         cost = sum(x.quantity for x in msg.lines) if isinstance(msg, SaleRequest) else 1
         wait = self.limiter.take(device, cost, size) if self.limiter is not None else 0.0
         answer: DeskAnswer | None
+        refused = None if wait else self._desk_refusal(org, device, reg, msg)
         if wait:
             answer = DeskAnswer(device, msg.request_id, DESK_KIND_OF[msg.TYPE], False,
                                 f"busy: over this device's rate, try again in {wait:.1f} s")
+        elif refused:                    # kept for the organiser (`server refusals`) like a refused upload
+            self.store.record_refusals(org, device, [(0, refused, msg.to_wire())])
+            self.stats["refused"] += 1
+            self._reject(topics.up(org, device), f"{DESK_KIND_OF[msg.TYPE]} request {msg.request_id} refused: {refused}")
+            answer = DeskAnswer(device, msg.request_id, DESK_KIND_OF[msg.TYPE], False, refused)
         else:
             answer = self._desk_answer(org, device, reg, msg)
         if answer is None:               # e-tickets: answered by the mail worker once the mail server answered
@@ -336,46 +342,51 @@ class SyncServer:
             return DeskAnswer(device, msg.request_id, "mail", False, "busy: e-mails waiting, try again later")
         return None
 
-    def _desk_answer(self, org: str, device: str, reg: dict, msg: DeskRequest) -> DeskAnswer | None:
-        kind = DESK_KIND_OF[msg.TYPE]
+    def _desk_refusal(self, org: str, device: str, reg: dict, msg: DeskRequest) -> str | None:
+        """Why this device may not ask this of the desk (None: it may): kiosks only, the staff member named (the
+        organiser's, active, allowed to sell, refund…), for orders, tickets and targets of the kiosk's events."""
         if (reg.get("role") or "door") != "kiosk":
-            return DeskAnswer(device, msg.request_id, kind, False, f"not allowed: {device} is not a kiosk")
+            return f"not allowed: {device} is not a kiosk"
         staff_refused = (Scope(dict(reg, device_id=device), set, *self._lookups).staff_refusal(msg)
                          if isinstance(msg, Staffed) else None)
-        if staff_refused:            # the staff member named: the organiser's, active, allowed (sell, refund…)
-            return DeskAnswer(device, msg.request_id, kind, False, staff_refused)
+        if staff_refused:
+            return staff_refused
         registered = list(reg.get("events") or ())       # a pass stands for its events, as for uploads (ingest)
         held = held_events(self.store, org, registered) if registered else set()
         try:
             if isinstance(msg, SaleRequest):
-                events = set(self.store.target(msg.target_id)["event_ids"])
-                if held and not events & held:
-                    return DeskAnswer(device, msg.request_id, kind, False,
-                                      f"not allowed: {msg.target_id} is not an event of {device}")
-                return self.store.sell(org, device, msg)
-            if isinstance(msg, RefundRequest):
+                if held and not set(self.store.target(msg.target_id)["event_ids"]) & held:
+                    return f"not allowed: {msg.target_id} is not an event of {device}"
+            elif isinstance(msg, (RefundRequest, ETicketsRequest)):
                 _org, events = self._lookups[0](msg.order_number)
                 if _org != org or (held and not set(events) & held):
-                    return DeskAnswer(device, msg.request_id, kind, False,
-                                      f"not allowed: order {msg.order_number} is not of an event of {device}")
+                    return f"not allowed: order {msg.order_number} is not of an event of {device}"
+            elif isinstance(msg, ExchangeRequest):
+                _org, events = self._lookups[1](msg.ticket_key)
+                wanted = (set(self.store.target(msg.target_id)["event_ids"]) if msg.target_id is not None
+                          else set(events))
+                if _org != org or (held and not (set(events) & held and wanted & held)):
+                    return f"not allowed: ticket {msg.ticket_key} or its new event is not of {device}"
+        except TicketgateError:          # an unknown target: the desk answers it (`_desk_answer`)
+            return None
+        return None
+
+    def _desk_answer(self, org: str, device: str, reg: dict, msg: DeskRequest) -> DeskAnswer | None:
+        """The desk's answer to a request `_desk_refusal` let through."""
+        kind = DESK_KIND_OF[msg.TYPE]
+        try:
+            if isinstance(msg, SaleRequest):
+                return self.store.sell(org, device, msg)
+            if isinstance(msg, RefundRequest):
                 return self.store.desk_refund(org, device, msg)
             if isinstance(msg, TillRequest):
                 return self.store.till_request(org, device, msg)
             if isinstance(msg, ETicketsRequest):
-                _org, events = self._lookups[0](msg.order_number)
-                if _org != org or (held and not set(events) & held):
-                    return DeskAnswer(device, msg.request_id, kind, False,
-                                      f"not allowed: order {msg.order_number} is not of an event of {device}")
                 return self._queue_mail(org, device, msg)
             if isinstance(msg, AllotmentRequest):
                 cert = self.store.grant_allotment(org, device, public_key_of(msg.public_key))
                 return DeskAnswer(device, msg.request_id, kind, True, certificate=cert.to_text())
             assert isinstance(msg, ExchangeRequest)
-            _org, events = self._lookups[1](msg.ticket_key)
-            wanted = set(self.store.target(msg.target_id)["event_ids"]) if msg.target_id is not None else set(events)
-            if _org != org or (held and not (set(events) & held and wanted & held)):
-                return DeskAnswer(device, msg.request_id, kind, False,
-                                  f"not allowed: ticket {msg.ticket_key} or its new event is not of {device}")
             return self.store.desk_exchange(org, device, msg)
         except TicketgateError as exc:
             return DeskAnswer(device, msg.request_id, kind, False, str(exc))
