@@ -3,13 +3,16 @@ mosquitto, real SQLite), attacks included: what a device's own broker login can 
 Each test fails on the defect it names."""
 from __future__ import annotations
 
+import base64
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from agent.sync import topics
-from agent.sync.messages import RefundRequest, SaleLine, SaleRequest
+from agent.sync.messages import DeskAnswer, ExchangeRequest, RefundRequest, SaleLine, SaleRequest
+from agent.sync.signed import Verifier
 from agent.sync.transport import BrokerConfig, PahoTransport
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
@@ -19,11 +22,22 @@ from tests.test_qa_skew import _event_now
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
 
-def _login_of(device_home: Path) -> tuple[str, PahoTransport]:
-    """A raw MQTT client logged in with the broker login enrolment left in `device_home` (a stolen device's)."""
+def _login_of(device_home: Path, answers: dict[str, DeskAnswer] | None = None) -> tuple[str, PahoTransport]:
+    """A raw MQTT client logged in with the broker login enrolment left in `device_home` (a stolen device's, or the
+    desk app's requests as it sends them); the desk's signed answers, verified, into `answers` by request id."""
     cred = json.loads((device_home / "device" / "credentials.json").read_text())
     client = PahoTransport(cred["device_id"], BrokerConfig(host=cred["broker"]["host"], port=cred["broker"]["port"],
                                                            username=cred["username"], password=cred["password"]))
+    if answers is not None:
+        verifier = Verifier(base64.b64decode(cred["server_key"]))
+
+        def got(_topic: str, payload: bytes) -> None:
+            body = verifier.open(payload) if payload[:4] != b"TGB1" else {}       # (a bundle chunk)
+            if body.get("type") == "desk_answer":
+                answer = DeskAnswer.from_wire(body)
+                answers[answer.request_id] = answer
+        client.on_message = got
+        client.subscribe(topics.down(cred["org"], cred["device_id"]))
     client.start()
     assert client.wait_connected(10)
     return cred["device_id"], client
@@ -69,3 +83,55 @@ def test_a_door_asking_the_desk_to_sell_or_refund_is_refused_and_listed_for_the_
     order = json.loads(tg(home, "server", "order", "show", number, "--json").stdout)
     assert order["status"] == "paid" and len(order["tickets"]) == 2, order
     assert json.loads(tg(home, "server", "report", "sales", "--json").stdout)["summary"]["totals"]["tickets"] == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_order_refunded_after_an_exchange_hands_back_what_was_paid_and_the_reports_agree(tmp_path, backend,
+                                                                                             request):
+    """At a desk, two Adult tickets (2 x 25.00, cash); one exchanged for a Child ticket (12.00: 13.00 handed back);
+    then the order refunded. The refund handed back 50.00, the order's lines as sold, though the buyer had paid
+    37.00 net: 13.00 lost, and `report sales` still showed 2 Adult tickets for 50.00, 13.00 more than the Z report's
+    net. An exchange now moves its ticket's order line (one Adult fewer at what was paid, one Child at its price):
+    the refund hands back 37.00 and the sales report agrees with the Z report."""
+    home, kiosk = tmp_path / "org", tmp_path / "kiosk"
+    for folder in (home, kiosk):
+        folder.mkdir()
+    db = ["--db", request.getfixturevalue("pg_url")] if backend == "postgresql" else []
+    start, end = (time.strftime("%Y-%m-%d", time.gmtime(time.time() + d * 86400)) for d in (-1, 7))
+    tg(home, "server", *db, "init", "--org", "acme", "--name", "Acme Festival")
+    tg(home, "server", *db, "event", "create", "--name", "Week", "--start", f"{start} 10:00", "--end", f"{end} 23:00",
+       "--zone", "1=Floor", "--category", "1=Adult", "--category", "2=Child")
+    tg(home, "server", *db, "price", "set", "1", "--category", "1", "--cents", "2500", "--currency", "EUR")
+    tg(home, "server", *db, "price", "set", "1", "--category", "2", "--cents", "1200")
+    answers: dict[str, DeskAnswer] = {}
+    with organiser_running(home, *db) as running:
+        running.enroll(kiosk, "desk", "1", role="kiosk")
+        device, client = _login_of(kiosk, answers)
+        tg(home, "server", *db, "till", "open", device, "--float-cents", "10000")
+
+        def ask(msg) -> DeskAnswer:
+            client.publish(topics.up("acme", device), json.dumps(msg.to_wire()).encode(), wait=5)
+            assert wait_for(lambda: msg.request_id in answers, 20), msg
+            assert answers[msg.request_id].ok, answers[msg.request_id]
+            return answers[msg.request_id]
+        try:
+            sold = ask(SaleRequest("acme", device, "sale-a", 1, (SaleLine(1, 2),), payment="cash", buyer_name="Ann"))
+            ask(SaleRequest("acme", device, "sale-b", 1, (SaleLine(2, 1),), payment="card", buyer_name="Bob"))
+            swapped = ask(ExchangeRequest("acme", device, "swap", sold.tickets[0].ticket_key, "a child", category=2))
+            assert swapped.difference_cents == -1300
+            refund = ask(RefundRequest("acme", device, "refund-a", sold.order_number, "changed plans"))
+        finally:
+            client.stop()
+        assert refund.total_cents == 3700, refund                # 50.00 paid, 13.00 handed back at the exchange
+        shift = json.loads(tg(home, "server", *db, "till", "list", "--json").stdout)[0]["shift_id"]
+        tg(home, "server", *db, "till", "close", str(shift), "--counted-cents", "10000")
+    z = json.loads(tg(home, "server", *db, "till", "z-report", str(shift), "--json").stdout)
+    assert z["difference_cents"] == 0 and z["expected_cash_cents"] == 10000, z   # +50.00 -13.00 -37.00
+    sales = json.loads(tg(home, "server", *db, "report", "sales", "--json").stdout)
+    totals = sales["summary"]["totals"]
+    net_at_desk = z["sales"]["total_cents"] + z["exchanges"]["collected_cents"] - z["exchanges"]["refunded_cents"]
+    assert totals["total_cents"] + totals["refunded_or_cancelled_cents"] == net_at_desk, (totals, z)
+    assert totals["refunded_or_cancelled_cents"] == z["refunds"]["total_cents"] == 3700, (totals, z)
+    refunded = sorted((x["category"], x["quantity"], x["total_cents"]) for x in sales["lines"]
+                      if x["order"] == sold.order_number)
+    assert refunded == [("Adult", 1, 2500), ("Child", 1, 1200)], sales["lines"]

@@ -309,6 +309,30 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             return row[0] // row[1]
         return self.prices(ticket["target_id"]).get(ticket["category"] or 0, 0)
 
+    @staticmethod
+    def _move_line(c: Any, number: str, old_category: int, paid: int, category: int, zone: int | None,
+                   price: int) -> None:
+        """Inside the exchange's transaction: its order's lines say what the buyer paid for the tickets they hold
+        now (the sales report, a later refund): one fewer of the old category at what was paid for it, one more
+        of the new at its price. An order with no priced line (the organiser's own) has none to move."""
+        order_id = c.execute("SELECT order_id FROM orders WHERE number=?", (number,)).fetchone()[0]
+        row = c.execute("SELECT line, quantity, unit_cents, total_cents FROM order_lines WHERE order_id=? AND "
+                        "category=? AND quantity > 0 ORDER BY line", (order_id, old_category)).fetchone()
+        if row is None:
+            return
+        line, quantity, unit, total = row
+        if quantity == 1:
+            c.execute("DELETE FROM order_lines WHERE order_id=? AND line=?", (order_id, line))
+        else:
+            left = total - paid
+            c.execute("UPDATE order_lines SET quantity=?, total_cents=?, discount_cents=? WHERE order_id=? AND line=?",
+                      (quantity - 1, left, unit * (quantity - 1) - left, order_id, line))
+        last = c.execute("SELECT max(line) FROM order_lines WHERE order_id=?", (order_id,)).fetchone()[0]
+        c.execute("INSERT INTO order_lines(order_id, line, category, zone, quantity, unit_cents, discount_cents, "
+                  "total_cents, promotion, promo_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                  (order_id, (line if last is None else max(last, line)) + 1, category, zone, 1, price, 0, price, "",
+                   None))
+
     def desk_exchange(self, org: str, device_id: str, req: ExchangeRequest) -> DeskAnswer:
         """Exchange a ticket for another event/date, category or zone: the old one revoked and back on sale, the
         new one taken from stock and signed; `difference_cents` = new price − what was paid (negative: to refund)."""
@@ -322,15 +346,19 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             price = self.prices(target).get(category)
             if price is None:
                 raise coded(StoreError(f"category {category} has no price for {target}"), "no_price", category=category)
-            difference = price - self._paid_unit(old)
+            paid = self._paid_unit(old)
+            difference = price - paid
             zone = old["zone"] if req.zone is None and target == old["target_id"] else req.zone
-            new = self.exchange_ticket(old["ticket_key"], req.reason, category=category, zone=zone, seat=None,
-                                       target_id=target)
-            answer = {"device": device_id, "request_id": req.request_id, "kind": "exchange", "ok": True,
-                      "order_number": new["order_number"], "status": new["order_status"],
-                      "currency": self.currency(target), "total_cents": price, "difference_cents": difference,
-                      "tickets": [{"ticket_key": new["ticket_key"], "category": new["category"], "zone": new["zone"]}]}
-            return self._keep_answer(org, device_id, answer, req.payment)
+            with self.tx() as c:         # the exchange, its order line and the answer: one transaction
+                new = self.exchange_ticket(old["ticket_key"], req.reason, category=category, zone=zone, seat=None,
+                                           target_id=target)
+                self._move_line(c, new["order_number"], old["category"], paid, new["category"], new["zone"], price)
+                answer = {"device": device_id, "request_id": req.request_id, "kind": "exchange", "ok": True,
+                          "order_number": new["order_number"], "status": new["order_status"],
+                          "currency": self.currency(target), "total_cents": price, "difference_cents": difference,
+                          "tickets": [{"ticket_key": new["ticket_key"], "category": new["category"],
+                                       "zone": new["zone"]}]}
+                return self._keep_answer(org, device_id, answer, req.payment)
         except (StoreError, InvalidInput) as exc:
             return DeskAnswer(device_id, req.request_id, "exchange", False, str(exc), **reason_fields(exc))
 
