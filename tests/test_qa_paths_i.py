@@ -135,3 +135,23 @@ def test_an_order_refunded_after_an_exchange_hands_back_what_was_paid_and_the_re
     refunded = sorted((x["category"], x["quantity"], x["total_cents"]) for x in sales["lines"]
                       if x["order"] == sold.order_number)
     assert refunded == [("Adult", 1, 2500), ("Child", 1, 1200)], sales["lines"]
+
+
+def test_a_postgresql_server_that_is_down_is_said_on_one_line_without_the_password(tmp_path):
+    """The organiser's PostgreSQL is down: `server … --db URL` and `provision … --db URL` printed libpq's two-line
+    reason with its line break and tab escaped ("Connection refused\\x0a\\x09Is the server running…"), which reads
+    like garbage. The reason is now one plain line; the password is never shown (exit code 3, `provision` 1)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                                  # closed once the block ends: nothing listens
+    url = f"postgresql://tg:s3cret-pw@127.0.0.1:{port}/tickets"
+    home = tmp_path / "org"
+    home.mkdir()
+    tg(home, "server", "init", "--org", "acme", "--name", "Acme Festival")          # SQLite first, then moved
+    for command, code in ((("server", "--db", url, "stats"), 3), (("provision", "devices", "--org", "acme", "--db", url), 1)):
+        said = tg(home, *command, ok=False)
+        assert said.returncode == code, (command, said)
+        line = said.stderr.strip()
+        assert "\n" not in line and "\\x" not in line and "s3cret" not in line, line
+        assert f"cannot connect to postgresql://tg@127.0.0.1:{port}/tickets" in line and "Is the server running" in line, line

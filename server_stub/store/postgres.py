@@ -181,7 +181,7 @@ def connect(url: str, create: bool, connect_timeout: float = 10.0):
     try:
         raw = _connect_raw(url, connect_timeout)
     except psycopg.Error as exc:
-        raise StoreError(f"cannot connect to {where}: {str(exc).strip()}") from None
+        raise StoreError(f"cannot connect to {where}: {' '.join(str(exc).split())}") from None   # one line
     try:
         with raw.transaction():
             raw.execute("SELECT pg_advisory_xact_lock($1)", (_LOCK_ID,))
