@@ -286,6 +286,9 @@ def run(folder: Path, args, say: Teller) -> int:
                 print(f"    {what}: {reason}")
         else:
             print("  " + say("Nothing lost: every scan and every sale reached the server."))
+        if args.keep:                    # the app opened on a kept gate verifies tickets as that gate did
+            for d in devices:
+                d.keep()
         next_steps(say, folder if args.keep else None)
         return 0
     finally:

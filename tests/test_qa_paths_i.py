@@ -155,3 +155,23 @@ def test_a_postgresql_server_that_is_down_is_said_on_one_line_without_the_passwo
         line = said.stderr.strip()
         assert "\n" not in line and "\\x" not in line and "s3cret" not in line, line
         assert f"cannot connect to postgresql://tg@127.0.0.1:{port}/tickets" in line and "Is the server running" in line, line
+
+
+def test_the_app_opened_on_a_kept_demo_gate_verifies_tickets_as_that_gate(tmp_path):
+    """The organiser's guide starts with `ticketgate demo --keep DIR`, then the app on DIR/tablet-north "on what it
+    did". That folder held the gate's ledger but not its trusted keys nor its name: every ticket scanned there,
+    even one the North gate had let in, was refused UNKNOWN KEY. The kept gates now hold their keys and settings."""
+    kept = tmp_path / "ticketgate-demo"
+    tg(tmp_path, "demo", "--lang", "en", "--keep", str(kept))
+    rows = json.loads(tg(tmp_path, "server", "--data", str(kept / "server"), "report", "participants", "--event", "1",
+                         "--json").stdout)
+    inside = next(r["ticket"] for r in rows if r["check_in"] == "inside")
+    fresh = next(r["ticket"] for r in rows if r["check_in"] == "not checked in" and not r["revoked"])
+    payloads = [json.loads(tg(tmp_path, "server", "--data", str(kept / "server"), "ticket", "show", str(t),
+                              "--json").stdout)["payload"] for t in (inside, fresh)]
+    gate = str(kept / "tablet-north")
+    said = [json.loads(line) for line in tg(tmp_path, "agent", "--home", gate, "scan", "--json", *payloads,
+                                            ok=False).stdout.splitlines()]
+    assert [v["verdict"] for v in said] == ["already_used", "accepted"], said
+    policy = json.loads(tg(tmp_path, "agent", "--home", gate, "status", "--json").stdout)["policy"]
+    assert (policy["device_id"], policy["gate"], policy["events"]) == ("tablet-north", "north", [1]), policy

@@ -68,6 +68,12 @@ class SimDevice:
     def scan(self, payload: str):
         return self.gate.scan(payload)
 
+    def keep(self) -> None:
+        """Leave in its folder what a device home holds for the app and `ticketgate agent` (its trusted keys, its
+        name, gate and events), so the folder works as this device after the simulation (`demo --keep`)."""
+        self.keyring.save(self.folder / "keyring.json")
+        self.gate.set_policy(self.gate.policy)
+
     def close(self) -> None:
         self.go_offline()
         self.ledger.close()
