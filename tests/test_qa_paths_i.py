@@ -175,3 +175,42 @@ def test_the_app_opened_on_a_kept_demo_gate_verifies_tickets_as_that_gate(tmp_pa
     assert [v["verdict"] for v in said] == ["already_used", "accepted"], said
     policy = json.loads(tg(tmp_path, "agent", "--home", gate, "status", "--json").stdout)["policy"]
     assert (policy["device_id"], policy["gate"], policy["events"]) == ("tablet-north", "north", [1]), policy
+
+
+def test_an_organisers_pending_order_paid_at_the_desk_is_counted_at_its_price(tmp_path):
+    """The organiser adds an order of two Adult tickets (25.00 each) as pending (`order add --pending`); the buyer pays
+    at the desk (`agent pay --payment cash`, the kiosk operator's guide). The Z report counted "Pending orders paid 1:
+    0.00 EUR" and expected no cash from it, `report sales` showed nothing, and a refund at the desk handed back 0.00:
+    the organiser's orders have no priced line. A desk payment now prices such an order at the current prices."""
+    home, kiosk = tmp_path / "org", tmp_path / "kiosk"
+    for folder in (home, kiosk):
+        folder.mkdir()
+    _event_now(home)
+    tg(home, "server", "price", "set", "1", "--category", "1", "--cents", "2500", "--currency", "EUR")
+    number = json.loads(tg(home, "server", "order", "add", "--event", "1", "--buyer", "Pat Pending", "--pending",
+                           "--quantity", "2", "--ticket", "category=Adult,zone=Floor", "--json").stdout)["number"]
+    answers: dict[str, DeskAnswer] = {}
+    with organiser_running(home) as running:
+        running.enroll(kiosk, "desk", "1", role="kiosk")
+        device = json.loads((kiosk / "device" / "credentials.json").read_text())["device_id"]
+        shift = json.loads(tg(home, "server", "till", "open", device, "--float-cents", "10000", "--json").stdout)
+        tg(home, "server", "push")
+        tg(kiosk, "agent", "sync", "--until-idle", "--for", "40")
+        tg(kiosk, "agent", "pay", number, "--operator", "Sam", "--payment", "cash")
+        tg(kiosk, "agent", "sync", "--until-idle", "--for", "40")
+        z = json.loads(tg(home, "server", "till", "z-report", str(shift["shift_id"]), "--json").stdout)
+        assert z["pending_paid"] == {"count": 1, "total_cents": 5000}, z
+        assert z["expected_cash_cents"] == 15000, z
+        lines = json.loads(tg(home, "server", "report", "sales", "--json").stdout)["lines"]
+        assert [(x["order"], x["quantity"], x["total_cents"], x["payment"]) for x in lines] == [
+            (number, 2, 5000, "cash")], lines
+        _, client = _login_of(kiosk, answers)
+        try:
+            client.publish(topics.up("acme", device), json.dumps(RefundRequest(
+                "acme", device, "refund-p", number, "cannot come").to_wire()).encode(), wait=5)
+            assert wait_for(lambda: "refund-p" in answers, 20)
+        finally:
+            client.stop()
+        assert answers["refund-p"].ok and answers["refund-p"].total_cents == 5000, answers["refund-p"]
+        z = json.loads(tg(home, "server", "till", "z-report", str(shift["shift_id"]), "--json").stdout)
+        assert z["expected_cash_cents"] == 10000, z

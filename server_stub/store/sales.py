@@ -283,6 +283,27 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         return [dict(zip(cols, r)) for r in self.q(f"SELECT {', '.join(cols)} FROM order_lines WHERE order_id=? "
                                                    "ORDER BY line", (order["order_id"],))]
 
+    def price_unpriced_order(self, c: Any, number: str) -> None:
+        """Inside the transaction of a payment a desk took for an order with no priced line (the organiser's own,
+        `order add --pending`): its tickets at the current prices, so the till, the sales report and a later refund
+        count the money the desk took. Nothing when its event has no price."""
+        order = self.order(number)
+        if self.order_lines(number):
+            return
+        prices = self.prices(order["event_id"])
+        groups: dict[tuple[int, int | None], int] = {}
+        for t in order["tickets"]:
+            if not t["revoked"]:
+                key = (t["category"] or 0, t["zone"])
+                groups[key] = groups.get(key, 0) + 1
+        if not any(prices.get(category) for category, _ in groups):
+            return
+        rows = sorted(groups.items(), key=lambda g: (g[0][0], -1 if g[0][1] is None else g[0][1]))
+        c.executemany("INSERT INTO order_lines(order_id, line, category, zone, quantity, unit_cents, discount_cents, "
+                      "total_cents, promotion, promo_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                      [(order["order_id"], i, category, zone, n, prices.get(category, 0), 0,
+                        prices.get(category, 0) * n, "", None) for i, ((category, zone), n) in enumerate(rows)])
+
     def desk_refund(self, org: str, device_id: str, req: RefundRequest) -> DeskAnswer:
         """Cancel or refund a whole order at the desk: tickets revoked and back on sale; the amount to hand back
         (what its lines cost, when it was paid)."""

@@ -169,6 +169,7 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
             if order["status"] != "pending":
                 raise StoreError(f"order {order['number']} is {order['status']}, not pending")
             self.validate_payment(order["number"])
+            self.price_unpriced_order(c, order["number"])
             # the money taken is a desk move of that kiosk (its till's Z report, the sales report's payment method)
             total = sum(x["total_cents"] for x in self.order_lines(order["number"]))
             answer = {"device": device_id, "request_id": uuid, "kind": "payment", "ok": True, "status": "paid",
