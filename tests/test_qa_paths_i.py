@@ -6,12 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from agent.sync import topics
-from agent.sync.messages import DeskAnswer, ExchangeRequest, RefundRequest, SaleLine, SaleRequest
+from agent.sync.messages import ActionItem, Batch, DeskAnswer, ExchangeRequest, RefundRequest, SaleLine, SaleRequest
 from agent.sync.signed import Verifier
 from agent.sync.transport import BrokerConfig, PahoTransport
 from tests.broker import mosquitto_binary
@@ -214,3 +215,38 @@ def test_an_organisers_pending_order_paid_at_the_desk_is_counted_at_its_price(tm
         assert answers["refund-p"].ok and answers["refund-p"].total_cents == 5000, answers["refund-p"]
         z = json.loads(tg(home, "server", "till", "z-report", str(shift["shift_id"]), "--json").stdout)
         assert z["expected_cash_cents"] == 10000, z
+
+
+def test_an_upload_whose_type_is_a_list_is_refused_alone_and_the_rest_is_taken(tmp_path):
+    """A stolen door's login publishes an upload whose `type` is a list, and a batch of one genuine entry plus an item
+    whose kiosk `action` is a list. Looking such a value up raised TypeError: `server serve` logged "ingestion failed"
+    with a traceback and dropped the whole drain (every device's messages read with it), the entry never stored nor
+    acked; once the item was refused, `server refusals` stopped on it with a traceback. Now each is refused by name
+    (the item listed by `server refusals`) and the entry is taken."""
+    home, door = tmp_path / "org", tmp_path / "door"
+    for folder in (home, door):
+        folder.mkdir()
+    _event_now(home)
+    key = json.loads(tg(home, "server", "order", "find", "Ann Martin", "--json").stdout)[0]["tickets"][0]["ticket_key"]
+    with organiser_running(home) as running:
+        running.enroll(door, "north", "1")
+        device, client = _login_of(door)
+        entry = ActionItem(str(uuid.uuid4()), "entry", key, 1, "in", time.time(), device, "north").to_wire()
+        odd = {"type": "kiosk", "action": ["payment_validated"], "order_number": "X", "device_id": device}
+        try:
+            client.publish(topics.up("acme", device), json.dumps({"type": [1], "org": "acme", "device": device}).encode(),
+                           wait=5)
+            client.publish(topics.up("acme", device), Batch.encode("acme", device, uuid.uuid4().hex, time.time(), [
+                (1, "action", json.dumps(entry)), (2, "kiosk", json.dumps(odd))]), wait=5)
+            assert wait_for(lambda: json.loads(tg(home, "server", "stats", "--json").stdout)["entries"] == 1, 20)
+        finally:
+            client.stop()
+        refused = json.loads(tg(home, "server", "refusals", "--json").stdout)
+        assert "unknown kiosk action" in tg(home, "server", "refusals").stdout        # the table, too
+        assert [(r["outbox_id"], r["reason"]) for r in refused] == [(2, "malformed: unknown kiosk action ['payment_validated']")], refused
+        serve = running.serve
+        assert serve is not None
+        running.stop_serve()
+        log = serve.stderr.read() if serve.stderr else ""
+        assert "Traceback" not in log and "ingestion failed" not in log, log
+        assert "upload is not a batch, hello or desk request" in log, log

@@ -478,7 +478,8 @@ def item_from_wire(body: Any) -> Item:
     if kind == "config_change":
         return ConfigChange.from_wire(body)
     if kind == "kiosk":
-        cls = _KIOSK.get(body.get("action"))
+        action = body.get("action")
+        cls = _KIOSK.get(action) if isinstance(action, str) else None     # (a list or object: no dict key)
         if cls is None:
             raise Rejected(f"unknown kiosk action {body.get('action')!r}")
         return cls.from_wire(body)
@@ -813,7 +814,8 @@ def upload_from_wire(d: Any) -> Hello | Batch | DeskRequest:
         return Hello.from_wire(d)
     if d.get("type") == "batch":
         return Batch.from_wire(d)
-    desk = _DESK.get(d.get("type"))
+    kind = d.get("type")
+    desk = _DESK.get(kind) if isinstance(kind, str) else None              # (a list or object: no dict key)
     if desk is not None:
         parsed: DeskRequest = desk.from_wire(d)
         return parsed
