@@ -100,7 +100,7 @@ class DeskFlow:
     def start_confirm(self, payment: Payment) -> SaleOutcome | None:
         """The same sale on a worker thread, so the UI thread returns at once (the server may be silent for up to
         the desk's timeout before the kiosk sells offline). -> a refusal at once, else None: poll `finished()`.
-        A second confirm while one runs is refused (nothing sold twice)."""
+        A second confirm before `finished()` took the outcome is refused (nothing sold twice)."""
         if self.waiting:
             return SaleOutcome(SaleResult(False, problem="The sale is already being confirmed."))
         ready = self._prepare()
@@ -122,8 +122,10 @@ class DeskFlow:
 
     @property
     def waiting(self) -> bool:
-        """A sale is being confirmed on the worker thread (the screen says it is waiting for the server)."""
-        return self._worker is not None and self._worker.is_alive()
+        """A sale is being confirmed on the worker thread (the screen says it is waiting for the server), or it is
+        done and `finished()` has not taken its outcome yet: the cart is emptied only then, so a confirm meanwhile
+        would sell it a second time."""
+        return self._worker is not None
 
     def finished(self) -> SaleOutcome | None:
         """From the UI thread's poll: the outcome of `start_confirm` once, when its worker is done; else None."""

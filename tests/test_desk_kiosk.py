@@ -259,6 +259,32 @@ def test_a_sale_confirmed_in_the_background_sells_once_and_a_failure_is_said(kio
     assert not _finished(ctl.sale).result.ok
 
 
+def test_a_second_confirm_before_the_outcome_is_shown_sells_nothing_more(kiosk):
+    """The sale done on its worker but its outcome not yet taken by the Payment screen's poll (every 0.1 s, later on
+    a loaded kiosk): the cart was still full and a second Confirm sold it again, a second order whose tickets waited
+    in the print queue with the first's (seen once as 2 jobs printed from the queue, tests/test_desk_printer_off.py)."""
+    demo, desk, home = kiosk
+    ctl = Controller(demo.door, build_services(demo.door, home))
+    ctl.services.desk = desk
+    ledger = demo.door.ledger
+
+    def sales() -> int:
+        return sum(1 for _, _, body in ledger.outbox_pending() if body.get("action") == "offline_sale")
+    before = sales()
+    ctl.sale.choose(1)
+    ctl.sale.add(1, 2)
+    assert ctl.sale.start_confirm(Payment("invoice")) is None
+    worker = ctl.sale._worker
+    assert worker is not None
+    worker.join(30)                              # sold and printed; the screen has not asked for the outcome yet
+    assert not worker.is_alive()
+    again = ctl.sale.start_confirm(Payment("invoice"))     # tapped again meanwhile
+    assert again is not None and again.result.problem == "The sale is already being confirmed.", again
+    sold = _finished(ctl.sale)
+    assert sold.result.ok and len(sold.result.ticket_keys) == 2 and ctl.sale.cart == {}
+    assert sales() == before + 1 and not ctl.sale.waiting
+
+
 def test_print_tickets_of_an_order_leaves_out_the_tickets_taken_back(kiosk):
     """The ticket desk's "Print tickets" / "Reprint" printed every ticket of the order, also one exchanged offline
     (the door refuses it): now only the valid ones print; asked for the exchanged one alone, it says why not."""

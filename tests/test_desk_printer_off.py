@@ -61,6 +61,16 @@ def test_the_sale_is_kept_once_and_the_headline_says_the_tickets_did_not_print(r
         assert img.size[0] > 300 and len(set(img.convert("L").resize((60, 100)).tobytes())) > 4   # drawn, not blank
 
 
+def test_every_sale_of_the_walk_is_sold_once_though_confirm_is_tapped_twice(res):
+    """Each sale's Confirm is tapped twice; a second tap after the sale was done but before the screen took its
+    outcome sold the cart again (kiosk_ui/desk_flow.py `waiting`): a second order, its tickets in the print queue."""
+    _, r = res
+    for step in ("off", "off2", "badge_off", "off3", "off4", "off5", "refunded"):
+        sale = r[step]
+        assert [o for o, _, _ in sale["kiosk_orders"]] == [sale["order"]], (step, sale["kiosk_orders"])
+        assert sale["sold_on_server"] == len(sale["keys"]), (step, sale["sold_on_server"])
+
+
 def test_a_printer_that_closes_or_hangs_is_reported_within_its_timeout_and_nothing_is_queued_twice(res):
     lang, r = res
     w = WORDS[lang]
