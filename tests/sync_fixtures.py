@@ -65,5 +65,15 @@ def server_listening(port: int, timeout: float = 30.0) -> bool:
         watcher.stop()
 
 
+def subscribed(transport: PahoTransport) -> threading.Event:
+    """Set once the broker acknowledged `transport`'s subscriptions (its SUBACK); call before `start()`. Connected is
+    no such proof: the client sets it on the broker's CONNACK, before its SUBSCRIBE is even sent, and a message
+    another client publishes before the broker has that subscription reaches nobody (seen once under load: the first
+    relay of test_sync_live_relay's small event never arrived)."""
+    acked = threading.Event()
+    transport.client.on_subscribe = lambda *_: acked.set()
+    return acked
+
+
 def ready(door: SimDevice, tickets: int) -> bool:
     return door.ready(tickets)

@@ -283,7 +283,7 @@ def test_attack_replay_after_restart(tmp_path, broker):
     from agent.sync.transport import BrokerConfig, PahoTransport
     from server_stub.sync.sim_device import SimDevice
     from tests.helpers import wait_for
-    from tests.sync_fixtures import FAST, ORG
+    from tests.sync_fixtures import FAST, ORG, subscribed
     store, server, door, orders = _synced_device(tmp_path, broker, time.time)
     key = orders[0]["tickets"][0]["ticket_key"]
     event = door.events[0]
@@ -291,10 +291,10 @@ def test_attack_replay_after_restart(tmp_path, broker):
     sniffer = PahoTransport("sniffer", BrokerConfig(port=broker.port), clean_start=True)
     sniffer.on_message = lambda topic, payload: captured.append(payload)
     sniffer.subscribe(topics.live(ORG, event))
+    acked = subscribed(sniffer)        # connected is not subscribed: what is sent before is lost
     sniffer.start()
     try:
-        assert sniffer.wait_connected(10)
-        time.sleep(0.3)
+        assert acked.wait(10)
         store.block_ticket(key, "reported stolen")
         assert wait_for(lambda: door.ledger.history(key).blocked)
         store.unblock_ticket(key)

@@ -18,7 +18,7 @@ import pytest
 from agent.sync import BrokerConfig, PahoTransport, topics
 from tests.broker import Mosquitto, mosquitto_binary
 from tests.helpers import ROOT, stop_process, wait_for, wait_for_line
-from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server
+from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server, subscribed
 from tests.test_sync_live_relay import _entry, _remote
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -91,11 +91,12 @@ def test_a_relay_received_by_a_device_killed_before_applying_it_is_applied_once_
     relayed: list[bytes] = []
     spy.on_message = lambda topic, payload: relayed.append(payload)
     spy.subscribe(topics.live(ORG, event))
+    acked = subscribed(spy)            # connected is not subscribed: what is relayed before is lost
     spy.start()
     proc = _device(folder, debug_broker.port, key, event)
     holder: sqlite3.Connection | None = None
     try:
-        assert wait_for_line(proc, "ready", 60) and spy.wait_connected(10)
+        assert wait_for_line(proc, "ready", 60) and acked.wait(10)
         assert wait_for(lambda: set(log.sent()) <= set(log.acked()), 10), "the start's messages are acknowledged"
         before = len(log.sent("/live"))
         holder = sqlite3.connect(ledger, timeout=10, isolation_level=None)

@@ -12,7 +12,7 @@ from agent.sync import BrokerConfig, PahoTransport, topics
 from agent.sync.messages import RelayedAction
 from agent.sync.signed import Verifier
 from tests.helpers import wait_for
-from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server
+from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server, subscribed
 
 
 def _entry(event: int, key: str) -> RelayedAction:
@@ -87,9 +87,10 @@ def test_a_replayed_relay_is_still_refused_after_a_reconnection(tmp_path, broker
     spy = PahoTransport("spy-live", BrokerConfig(port=broker.port), clean_start=True)
     spy.on_message = lambda topic, payload: captured.append(payload)
     spy.subscribe(topics.live(ORG, event))
+    acked = subscribed(spy)            # connected is not subscribed: what is relayed before is lost
     spy.start()
     try:
-        assert wait_for(lambda: ready(door, 2)) and spy.wait_connected(10)
+        assert wait_for(lambda: ready(door, 2)) and acked.wait(10)
         ticket = orders[0]["tickets"][0]["ticket_key"]
         entry = _entry(event, ticket)
         server.relay(ORG, event, [entry])
@@ -147,9 +148,10 @@ def test_the_server_gathers_a_burst_of_relays_and_sends_the_first_at_once(tmp_pa
     spy.on_message = lambda topic, payload: got.append(
         (time.monotonic(), [a["scan_uuid"] for a in verify(payload).get("actions", ())]))
     spy.subscribe(topics.live(ORG, event))
+    acked = subscribed(spy)            # connected is not subscribed: what is relayed before is lost
     spy.start()
     try:
-        assert spy.wait_connected(10)
+        assert acked.wait(10)
         time.sleep(0.5)                       # a quiet spell
         t0 = time.monotonic()
         burst = [_entry(event, f"burst-{i}") for i in range(50)]
@@ -176,9 +178,10 @@ def test_a_small_event_s_relays_hardly_wait(tmp_path, broker):
     spy = PahoTransport("spy-live", BrokerConfig(port=broker.port), clean_start=True)
     spy.on_message = lambda topic, payload: got.append(time.monotonic())
     spy.subscribe(topics.live(ORG, event))
+    acked = subscribed(spy)            # connected is not subscribed: what is relayed before is lost
     spy.start()
     try:
-        assert spy.wait_connected(10)
+        assert acked.wait(10)
         for i in range(5):
             server.relay(ORG, event, [_entry(event, f"small-{i}")])
             time.sleep(0.05)

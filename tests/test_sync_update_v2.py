@@ -17,7 +17,7 @@ from agent.sync.messages import LIVE_FORM, Update, UpdateV2
 from agent.sync.signed import Rejected, Verifier, seal
 from server_stub.sync.server import fit
 from tests.helpers import wait_for
-from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server
+from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server, subscribed
 
 
 def test_key_sets_pack_decimal_keys_as_gaps_and_keep_the_others():
@@ -100,8 +100,9 @@ def _live_watcher(port: int, event: int, key: bytes) -> tuple[PahoTransport, lis
     watcher = PahoTransport(f"watch-{uuid.uuid4().hex[:6]}", BrokerConfig(port=port), clean_start=True)
     watcher.on_message = lambda topic, payload: seen.append(verify(payload))   # (a forged one: logged, not kept)
     watcher.subscribe(topics.live(ORG, event))
+    acked = subscribed(watcher)        # connected is not subscribed: what is sent before is lost
     watcher.start()
-    assert watcher.wait_connected(5)
+    assert acked.wait(5)
     return watcher, seen
 
 
