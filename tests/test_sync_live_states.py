@@ -12,7 +12,7 @@ from agent.sync.messages import Update
 from agent.sync.signed import Rejected, Verifier
 from server_stub.sync.bundles import LIVE_ROWS, live_ticket_changes
 from tests.helpers import wait_for
-from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server
+from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server, subscribed
 
 
 def test_changed_flags_are_found_by_their_version_on_both_stores(store):
@@ -68,9 +68,10 @@ def test_a_cancellation_reaches_the_device_as_states_and_changes_its_rows_in_pla
     verify = Verifier(key).open
     watcher.on_message = lambda topic, payload: (seen.append(verify(payload)), got.set())
     watcher.subscribe(topics.live(ORG, event))
+    acked = subscribed(watcher)        # connected is not subscribed: what is sent before is lost
     watcher.start()
     try:
-        assert wait_for(lambda: ready(door, 6)), door.sync.rejections
+        assert wait_for(lambda: ready(door, 6)) and acked.wait(10), door.sync.rejections
         cancelled = orders[2]["tickets"][0]["ticket_key"]
         store.cancel_order(orders[2]["number"], "chargeback")
         assert wait_for(lambda: door.ledger.history(cancelled).revoked)
