@@ -84,7 +84,7 @@ class PrintQueue:
         job = self.pending[job_id]
         result = self._send(job.printer, job.ticket)
         if result.ok:
-            del self.pending[job_id]
+            self.pending.pop(job_id, None)     # (dismissed by the operator while it printed: gone already)
         else:
             job.attempts += 1
             job.message, job.result, job.ticket = result.message, result, _as_copy_if_sent(job.ticket, result)

@@ -6,6 +6,7 @@ print queue (ledger setting `print_queue`, survives a restart) with the reason, 
 Messages for the operator are in the app's language."""
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -55,6 +56,9 @@ class DriverPrinters:
         self.queue = PrintQueue(lambda printer_id, ticket: print_ticket(self._config(printer_id), ticket),
                                 keep=_LedgerJobs(settings))
         self._online: dict[str, bool] = {}
+        # prints that use the print queue take turns: the sold screen, the ticket desk and the sale each print off
+        # the UI thread with their own busy flag, and two prints of one ticket at once each kept it (printed twice)
+        self._turn = threading.Lock()
 
     # -- the list and Set-up -----------------------------------------------------------------------------------------
     def printers(self) -> list[PrinterInfo]:
@@ -111,6 +115,10 @@ class DriverPrinters:
 
     # -- printing ----------------------------------------------------------------------------------------------------
     def print_job(self, printer_id: str, job: PrintJob, tickets: list[dict]) -> PrintResult:
+        with self._turn:
+            return self._print_job(printer_id, job, tickets)
+
+    def _print_job(self, printer_id: str, job: PrintJob, tickets: list[dict]) -> PrintResult:
         lang = self.language()
         printables = []
         for t in tickets:
@@ -152,6 +160,10 @@ class DriverPrinters:
 
     def print_report(self, printer_id: str, rows: tuple[tuple[str, str], ...]) -> PrintResult:
         """A report slip (the till's Z report, rows in the app's language) on an ESC/POS printer."""
+        with self._turn:
+            return self._print_report(printer_id, rows)
+
+    def _print_report(self, printer_id: str, rows: tuple[tuple[str, str], ...]) -> PrintResult:
         from drivers.printers.receipt import send_report
         result = send_report(self._config(printer_id), rows, self.language())
         self._online[printer_id] = result.ok
@@ -175,20 +187,25 @@ class DriverPrinters:
         else:
             job.attempts += 1
             job.message, job.result = result.message, result
-            self.queue.pending[job.job_id] = job
             self.queue._save()
         return result
 
     def pending(self) -> list[PendingPrint]:
-        return [self._pending(j) for j in self.queue.pending.values()]
+        return [self._pending(j) for j in list(self.queue.pending.values())]   # a copy: a print may change it now
 
     def retry(self, job_id: int | None = None, printer_id: str | None = None) -> list[tuple[PendingPrint, PrintResult]]:
         """One kept ticket, or all of them oldest first (stopping at the first that fails again); on another
         printer when `printer_id` is given (the first one is broken)."""
+        with self._turn:
+            return self._retry(job_id, printer_id)
+
+    def _retry(self, job_id: int | None, printer_id: str | None) -> list[tuple[PendingPrint, PrintResult]]:
         lang = self.language()
         out = []
         for jid in ([job_id] if job_id is not None else list(self.queue.pending)):
-            job = self.queue.pending[jid]
+            job = self.queue.pending.get(jid)
+            if job is None:                    # dismissed while this print waited for its turn
+                continue
             report = job.ref.get("kind") == REPORT
             if printer_id and (not report or split_id(printer_id)[0] == "escpos"):   # a report prints on ESC/POS
                 job.printer = printer_id
