@@ -221,3 +221,15 @@ def test_a_step_skipped_for_one_slow_run_is_tried_again_once_its_estimate_decays
         chain.decode_live(f.image)
     assert chain.region_costs.recent[name]                      # tried again and re-measured
     assert chain.region_costs.estimate(name) < chain.live_budget_ms
+
+
+def test_the_unsharp_mask_stays_within_2_grey_levels_of_opencv_s_bit_exact_one():
+    """`regions.sharpened` blurs with a separable float kernel (half the cost of OpenCV's bit-exact 8-bit Gaussian):
+    the picture zxing-cpp reads differs from the bit-exact unsharp mask by rounding only."""
+    import cv2
+    from drivers.camera import regions
+    for condition in ("small", "motion_blur", "cracked"):
+        for f in frames(condition, "validation", 3):
+            view = regions.region_view(f.image, regions.candidates(f.image, 1)[0])
+            exact = cv2.addWeighted(view, 2.5, cv2.GaussianBlur(view, (0, 0), 1.5), -1.5, 0)
+            assert np.abs(regions.sharpened(view).astype(int) - exact).max() <= 2, (condition, f.index)

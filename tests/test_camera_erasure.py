@@ -192,3 +192,16 @@ def test_the_ground_truth_tells_errors_alone_from_errors_and_erasures():
     past = analyse(frame("cracked", "tuning", 230))
     assert not past.correctable and not past.with_erasures
     assert analyse(frame("cracked", "tuning", 0)).with_erasures
+
+
+def test_the_multiplication_table_is_carry_less_multiplication_modulo_the_qr_polynomial():
+    def slow(a: int, b: int) -> int:         # shift and add, reduced by x^8 + x^4 + x^3 + x^2 + 1 (0x11D)
+        out = 0
+        while b:
+            if b & 1:
+                out ^= a
+            a, b = a << 1, b >> 1
+            if a & 0x100:
+                a ^= 0x11D
+        return out
+    assert all(RS.MUL[a][b] == slow(a, b) for a in range(256) for b in range(256))

@@ -148,3 +148,19 @@ def test_after_the_registration_as_found_the_best_fitting_one_is_refined_first()
                 assert not refined or _decoded(refined[0]) in (None, f.payload)
                 second += bool(refined) and _decoded(refined[0]) == f.payload
     assert second >= 17
+
+
+def test_a_blob_big_enough_for_the_outline_has_the_outline_points_its_prefilter_asks_for():
+    """`outline` measures only the blobs whose contour has len^2 >= 6 (side / 5)^2 points (a closed curve's area is at
+    most its length^2 / 4 pi, a step of a contour at most sqrt 2 px): so no blob of (side / 5)^2 px or more is left
+    out. Checked on every blob of door frames' regions, dark and light, codes and scenes: area <= len^2 / 6."""
+    checked = 0
+    for f in frames("cracked", "tuning", 4) + frames("glare", "validation", 4) + frames("small", "tuning", 4):
+        view = R.region_view(f.image, R.candidates(f.image, 1)[0])
+        for flip in (cv2.THRESH_BINARY, cv2.THRESH_BINARY_INV):
+            binary = cv2.adaptiveThreshold(view, 255, cv2.ADAPTIVE_THRESH_MEAN_C, flip, 15, 5)
+            contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            for contour in contours:
+                assert cv2.contourArea(contour) <= len(contour) ** 2 / 6, (f.condition, f.index, len(contour))
+                checked += 1
+    assert checked > 1000

@@ -82,7 +82,11 @@ def outline(view: np.ndarray) -> np.ndarray | None:
         cut = max(3, int(cut_modules * module) | 1)
         opened = cv2.morphologyEx(blob, cv2.MORPH_OPEN, np.ones((cut, cut), np.uint8))
         contours, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:3]:
+        # only a blob of (side / 5)^2 px or more can be the code: its outline has at least sqrt(2 pi) side / 5
+        # points (a closed curve's area is at most its length^2 / 4 pi, a step at most sqrt 2 px); the many small
+        # blobs are not measured (6 < 2 pi: a little slack)
+        big = [c for c in contours if len(c) ** 2 >= 6 * (side / 5) ** 2]
+        for contour in sorted(big, key=cv2.contourArea, reverse=True)[:3]:
             if cv2.contourArea(contour) < (side / 5) ** 2:
                 break
             largest = contour if largest is None else largest
@@ -164,11 +168,12 @@ def _fit_sides(rough: np.ndarray, points: np.ndarray) -> np.ndarray:
 def _line(points: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
     """(point, direction) of the line through `points` (least squares, perpendicular distance), fitted twice: the
     second time without the points that stray from the first (a light module at the code's edge dents its outline)."""
-    vx, vy, x0, y0 = (float(v) for v in cv2.fitLine(points, cv2.DIST_L2, 0, 0.01, 0.01).ravel())
+    vx, vy, x0, y0 = cv2.fitLine(points, cv2.DIST_L2, 0, 0.01, 0.01).ravel().tolist()
     off = np.abs((points[:, 0] - x0) * vy - (points[:, 1] - y0) * vx)
     keep = off <= max(1.0, 2 * float(off.mean()))
-    if keep.sum() >= 5 and not keep.all():
-        vx, vy, x0, y0 = (float(v) for v in cv2.fitLine(points[keep], cv2.DIST_L2, 0, 0.01, 0.01).ravel())
+    kept = int(np.count_nonzero(keep))
+    if 5 <= kept < len(keep):
+        vx, vy, x0, y0 = cv2.fitLine(points[keep], cv2.DIST_L2, 0, 0.01, 0.01).ravel().tolist()
     return (x0, y0), (vx, vy)
 
 

@@ -8,6 +8,8 @@ frame budget of 4 ms, where this takes ~0.02 ms to check the four blocks of a co
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 _EXP = np.zeros(512, np.int64)
@@ -21,10 +23,12 @@ for _i in range(255):
         _value ^= 0x11D
 _EXP[255:510] = _EXP[:255]
 EXP, LOG = _EXP.tolist(), _LOG.tolist()
+# a * b as MUL[a][b]: one lookup where a function call per product made Berlekamp-Massey and Forney half the cost
+MUL = [[0 if a == 0 or b == 0 else EXP[LOG[a] + LOG[b]] for b in range(256)] for a in range(256)]
 
 
 def _mul(a: int, b: int) -> int:
-    return 0 if a == 0 or b == 0 else EXP[LOG[a] + LOG[b]]
+    return MUL[a][b]
 
 
 def _inv(a: int) -> int:
@@ -34,11 +38,15 @@ def _inv(a: int) -> int:
 def syndromes(blocks: np.ndarray, ec: int) -> np.ndarray:
     """blocks x ec: S_j = R(alpha^j) of each block (uint8 codewords, blocks x length); all zero for a codeword."""
     blocks = np.atleast_2d(blocks).astype(np.int64)
-    length = blocks.shape[1]
-    power = (length - 1 - np.arange(length))[None, :] * np.arange(ec)[:, None]        # ec x length
-    logs = _LOG[blocks][:, None, :] + power[None]                                     # blocks x ec x length
-    terms = np.where(blocks[:, None, :] != 0, _EXP[logs % 255], 0)
+    logs = _LOG[blocks][:, None, :] + _powers(blocks.shape[1], ec)[None]              # blocks x ec x length
+    terms = np.where(blocks[:, None, :] != 0, _EXP[logs], 0)                           # logs < 510: no modulo
     return np.bitwise_xor.reduce(terms, axis=2)
+
+
+@lru_cache(maxsize=16)
+def _powers(length: int, ec: int) -> np.ndarray:
+    """ec x length: log of alpha^(j * (length - 1 - i)), modulo 255."""
+    return (length - 1 - np.arange(length))[None, :] * np.arange(ec)[:, None] % 255
 
 
 def decode(block: np.ndarray, ec: int, erasures: list[int] | tuple[int, ...] = (),
@@ -57,22 +65,23 @@ def decode(block: np.ndarray, ec: int, erasures: list[int] | tuple[int, ...] = (
     gamma = [1]
     for pos in erasures:
         x = EXP[(length - 1 - pos) % 255]
-        gamma = [c ^ _mul(x, gamma[i - 1]) if i else c for i, c in enumerate(gamma + [0])]
+        mx = MUL[x]
+        gamma = [c ^ mx[gamma[i - 1]] if i else c for i, c in enumerate(gamma + [0])]
     lam, prev, degree = list(gamma), list(gamma), f
     for r in range(f, ec):          # Berlekamp-Massey from the erasure locator (Blahut's errata form)
         delta = 0
-        for i, c in enumerate(lam):
-            if i <= r and c:
-                delta ^= _mul(c, s[r - i])
+        for i, c in enumerate(lam[:r + 1]):
+            delta ^= MUL[c][s[r - i]]
         shifted = [0] + prev
         if delta == 0:
             prev = shifted
             continue
         size = max(len(lam), len(shifted))
-        new = [a ^ _mul(delta, b) for a, b in zip(lam + [0] * (size - len(lam)), shifted + [0] * (size - len(shifted)))]
+        md = MUL[delta]
+        new = [a ^ md[b] for a, b in zip(lam + [0] * (size - len(lam)), shifted + [0] * (size - len(shifted)))]
         if 2 * degree <= r + f:
-            d_inv = _inv(delta)
-            prev = [_mul(d_inv, c) for c in lam]
+            mi = MUL[_inv(delta)]
+            prev = [mi[c] for c in lam]
             degree = r + 1 + f - degree
         else:
             prev = shifted
@@ -94,8 +103,9 @@ def decode(block: np.ndarray, ec: int, erasures: list[int] | tuple[int, ...] = (
     omega = [0] * ec
     for i, a in enumerate(lam):
         if a:
+            ma = MUL[a]
             for j in range(ec - i):
-                omega[i + j] ^= _mul(a, s[j])
+                omega[i + j] ^= ma[s[j]]
     out = np.asarray(block, np.uint8).copy()
     for pos in errata:
         x_log = (length - 1 - pos) % 255
