@@ -26,6 +26,7 @@ from provisioning.server.mosquitto_files import BrokerUser, hash_password, write
 from provisioning.server.registry import Registry
 
 log = logging.getLogger("ticketgate.provision.broker")
+RESIGNAL_AFTER = 0.5      # seconds: longer than a reload of our files takes
 
 
 class Reloader(Protocol):
@@ -61,6 +62,7 @@ class BrokerAdmin:
         self.endpoint, self.org, self.sign = endpoint, org, sign
         self.live_events = live_events     # a device's enrolled ids -> the events whose live topics it reads
         self._lock = threading.Lock()
+        self._again: threading.Timer | None = None
         self._server_users = self._make_server_users()
 
     def _make_server_users(self) -> list[BrokerUser]:
@@ -94,10 +96,25 @@ class BrokerAdmin:
                 return True
             try:
                 self.reload()
-                return True
             except (OSError, ValueError, AssertionError) as exc:
                 log.warning("mosquitto not reloaded (%s): it reads the new files when it starts", exc)
                 return False
+        # mosquitto clears its reload flag when a reload ends: a SIGHUP that came during a running reload is lost,
+        # and a login just added (a door enrolled) stayed refused until some later reload. Once more, a bit after
+        # the last sync (one timer: a burst of enrollments adds one reload, not one each).
+        with self._lock:
+            if self._again is not None:
+                self._again.cancel()
+            self._again = threading.Timer(RESIGNAL_AFTER, self._reload_again)
+            self._again.daemon = True
+            self._again.start()
+        return True
+
+    def _reload_again(self) -> None:
+        try:
+            self.reload()
+        except (OSError, ValueError, AssertionError) as exc:
+            log.warning("mosquitto not reloaded again (%s)", exc)
 
     # -- the server's own connection -----------------------------------------------------------------------
     def server_client(self, purpose: str = "revoke"):
