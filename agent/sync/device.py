@@ -4,7 +4,8 @@
                       keyring=gate.keyring)
     sync.start(); gate.listeners.append(lambda v: sync.notify())
 
-Incoming messages are queued by the transport thread and handled here in order; a bad message is
+Incoming messages are queued by the transport thread and handled here in order (a live update before the check-in
+relays queued ahead of it: agent.sync.inbox); a bad message is
 refused with a logged reason (`rejections`) and never stops the loop. A message is acknowledged to the broker
 once handled: a live one after the commit that applied it (a crash before leaves it with the broker, which sends it
 again), a refused one once refused; one whose ledger write failed is not, and comes again after a reconnection.
@@ -33,6 +34,7 @@ from agent.sync.bundle import AlreadyHeld, Assembler, DeltaMismatch, Pending, ch
 from agent.clock import ServerClock, StepDetector, boot_clock
 from agent.sync.clock import COMMAND_MAX_AGE, ReplayGuard, offset
 from agent.sync.hello import Greeter
+from agent.sync.inbox import Inbox, lane
 from agent.sync.messages import (Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, DeskAnswer, DeskRequest, Hello,
                                  LIVE_FORM, Update, UpdateSets)
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
@@ -92,7 +94,7 @@ class DeviceSync:
         self._staged: set[int] = set()
         self.rejections: deque[tuple[str, str]] = deque(maxlen=200)   # (topic, reason), newest last
         self.stats = {"bundles": 0, "live": 0, "live_commits": 0, "merged": 0, "acks": 0, "commands": 0}
-        self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._inbox = Inbox()
         self._wake = threading.Event()
         self._outbox_written = threading.Event()     # a scan was recorded: its upload leaves before the backlog
         self._stop = threading.Event()
@@ -110,7 +112,7 @@ class DeviceSync:
         self.connected = False
         self._desk: dict[str, tuple[threading.Event, list[DeskAnswer]]] = {}   # request id -> (answered, answer)
         # the delivery (None: nothing to acknowledge) travels with the message: acknowledged once it is handled
-        transport.on_message = lambda t, p: self._put(("msg", t, p, transport.delivery()))
+        transport.on_message = self._received
         transport.on_connect = lambda present: self._put(("connected", present))
         transport.on_disconnect = lambda: self._put(("disconnected",))
         transport.on_refused = lambda reason: self._put(("refused", reason))
@@ -208,6 +210,14 @@ class DeviceSync:
         self._inbox.put(item)
         self._wake.set()
 
+    def _received(self, topic: str, payload: bytes) -> None:
+        """(transport thread) A message: queued in its lane; its delivery, if any, acknowledged once handled."""
+        delivery = self.transport.delivery()
+        parsed = topics.parse(topic)
+        kind = parsed.kind if parsed is not None and parsed.org == self.org else None
+        self._inbox.put(("msg", topic, payload, delivery), lane(kind, payload), acked=delivery is not None)
+        self._wake.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.o.tick)
@@ -223,8 +233,8 @@ class DeviceSync:
                         break
                 if self._is_live(item):
                     carried = self._live_batch(item)
-                elif self._handle_one(item) is not Outcome.FAILED:
-                    self._ack(item)
+                else:
+                    self._ack(item, self._handle_one(item) is not Outcome.FAILED)
                 if self._outbox_written.is_set():     # this gate's entry goes out now, not after the whole backlog
                     self._upload()
             self._upload()
@@ -256,10 +266,11 @@ class DeviceSync:
                 self._reject(topic, f"internal error {type(exc).__name__}")
         return Outcome.REFUSED
 
-    def _ack(self, item: tuple[Any, ...]) -> None:
-        """Acknowledge a handled message to the broker (a received one that waits for it)."""
-        delivery: Delivery | None = item[3] if item[0] == "msg" and len(item) > 3 else None
-        if delivery is not None:
+    def _ack(self, item: tuple[Any, ...], ack: bool = True) -> None:
+        """`item` is handled: acknowledged to the broker (`ack`, when it waits for one) in the order received, so
+        after the messages received before it (agent.sync.inbox); one not acknowledged no longer holds the others."""
+        for done in self._inbox.handled(item, ack):
+            delivery: Delivery = done[3]
             try:
                 self.transport.ack(delivery)
             except Exception:          # the connection is going: the broker sends it again (a replay then)
@@ -308,8 +319,9 @@ class DeviceSync:
             for it in batch:          # not acknowledged: the broker sends them again after a reconnection
                 self._reject(it[1], f"not applied: the ledger commit failed ({type(exc).__name__}); it comes again "
                                     "after a reconnection")
+                self._ack(it, False)
             return nxt
-        for it in batch:              # in the order received (MQTT asks for acks in order)
+        for it in batch:              # each after those received before it (MQTT asks for acks in order)
             self._ack(it)
         self.stats["live"] += applied
         self.stats["live_commits"] += 1
