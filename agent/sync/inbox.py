@@ -13,25 +13,29 @@ the broker sends it again after a reconnection) releases the ones behind it.
 """
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from collections import deque
 from typing import Any
 
 UPDATE, RELAY, OTHER = "update", "relay", "other"
+# the signed body is JSON text inside the envelope's JSON (agent.sync.signed): its keys' quotes travel as \", a quote
+# inside one of its strings as \\\" -- so these bytes match a key "type" of the body, never text in a value
+_TYPE = b'\\"type\\":\\"'
+_RELAY = b'\\"type\\":\\"checkins\\"'
+_UPDATES = (b'\\"type\\":\\"update2\\"', b'\\"type\\":\\"update\\"')
 
 
 def lane(kind: str | None, payload: bytes) -> str:
-    """UPDATE or RELAY for a live message (topic kind "live") by its signed body's type, OTHER for anything else."""
-    if kind != "live":
+    """UPDATE or RELAY for a live message (topic kind "live") by its signed body's type, OTHER for anything else.
+    Read from the bytes, not parsed (a 50-action relay: 12 us CPU, not 140; bench_inbox_lane.py): a body with one
+    key "type" only, which is
+    then its own type (a body with another nested is OTHER: it keeps its place)."""
+    if kind != "live" or payload.count(_TYPE) != 1:
         return OTHER
-    try:
-        body = json.loads(json.loads(payload)["body"])
-        kind = body.get("type")
-    except Exception:            # malformed: refused when handled, in its place
-        return OTHER
-    return UPDATE if kind in ("update2", "update") else RELAY if kind == "checkins" else OTHER
+    if _RELAY in payload:
+        return RELAY
+    return UPDATE if any(u in payload for u in _UPDATES) else OTHER
 
 
 class Inbox:
