@@ -14,6 +14,7 @@ import pytest
 from agent.history import TicketHistory
 from agent.ledger import Ledger
 from agent.sync.apply import apply_update
+from agent.sync.device import LIVE_BATCH
 from agent.sync.inbox import OTHER, RELAY, UPDATE, Inbox, lane
 from agent.sync.messages import KeyGroup, RelayedAction, UpdateSets
 from agent.sync.signed import seal
@@ -129,6 +130,23 @@ def test_a_cancellation_is_applied_before_the_relays_queued_ahead_of_it_and_acks
         server.relay_every = 0.0                       # one message per relay
         sent = [_entry(event, f"queued-{i}") for i in range(relays)]
         cancelled = orders[1]["tickets"][0]["ticket_key"]
+        ids = {a.scan_uuid for a in sent}
+        relays_then: list[int] = []       # relays committed when the cancellation first was, read by another connection
+
+        def applied(conn: sqlite3.Connection) -> int:
+            return sum(u in ids for (u,) in conn.execute("SELECT scan_uuid FROM checkins WHERE origin='remote'"))
+        changed = door.sync.on_change
+
+        def on_change(what: str) -> None:     # the sync thread, after each commit: what another connection sees
+            conn = sqlite3.connect(door.ledger_path)
+            try:
+                if not relays_then and conn.execute("SELECT 1 FROM revocations WHERE ticket_key=?",
+                                                    (cancelled,)).fetchone():
+                    relays_then.append(applied(conn))
+            finally:
+                conn.close()
+            changed(what)
+        door.sync.on_change = on_change
         lock = door.sync.ledger.lock                   # the sync thread waits: the messages queue up behind it
         lock.acquire()
         try:
@@ -139,19 +157,9 @@ def test_a_cancellation_is_applied_before_the_relays_queued_ahead_of_it_and_acks
         finally:
             lock.release()
         assert queued, f"{door.sync._inbox.qsize()} queued"
-        ids = {a.scan_uuid for a in sent}
-
-        def applied() -> int:
-            return sum(u in ids for (u,) in watch.execute("SELECT scan_uuid FROM checkins WHERE origin='remote'"))
-        relays_then: list[int] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not relays_then:
-            if watch.execute("SELECT 1 FROM revocations WHERE ticket_key=?", (cancelled,)).fetchone():
-                relays_then.append(applied())
-            time.sleep(0.002)
-        assert relays_then, "the cancellation never reached the ledger"
-        assert relays_then[0] < relays // 2, f"the cancellation came after {relays_then[0]} of {relays} relays"
-        assert wait_for(lambda: applied() == relays, 60), door.sync.rejections
+        assert wait_for(lambda: applied(watch) == relays, 60), door.sync.rejections
+        assert wait_for(lambda: bool(relays_then), 10), "the cancellation never reached the ledger"
+        assert relays_then[0] <= LIVE_BATCH, f"the cancellation came after {relays_then[0]} of {relays} relays"
         assert wait_for(lambda: len(log.acked()) == len(log.sent()), 20), (len(log.acked()), len(log.sent()))
         assert log.acked() == log.sent()               # PUBACKs in the order the PUBLISHes came
         assert not door.sync.rejections
