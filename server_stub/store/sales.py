@@ -30,6 +30,10 @@ DOOR_CANCEL = "quick-cancelled at the door"
 ALLOTMENT_SPAN = 2**20          # ticket ids per allotment range: first = BASE + id * SPAN
 MAX_ALLOTMENT = 100_000
 
+# one order line (a sale's, a priced pending order's, an exchange's, an offline sale's)
+INSERT_LINE = ("INSERT INTO order_lines(order_id, line, category, zone, quantity, unit_cents, discount_cents, total_cents, "
+               "promotion, promo_id) VALUES (?,?,?,?,?,?,?,?,?,?)")
+
 
 class SalesMixin(ExchangeMixin, KeysDevicesMixin):
     # -- stock ---------------------------------------------------------------------------------------------
@@ -259,8 +263,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                 version = self._bump(org)
                 number = self._insert_orders(c, org, [order_in], now, version)[0]
                 order_id = c.execute("SELECT order_id FROM orders WHERE number=?", (number,)).fetchone()[0]
-                c.executemany("INSERT INTO order_lines(order_id, line, category, zone, quantity, unit_cents, "
-                              "discount_cents, total_cents, promotion, promo_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                c.executemany(INSERT_LINE,
                               [(order_id, i, x.category, x.zone, x.quantity, x.unit_cents, x.discount_cents,
                                 x.total_cents, x.promotion, x.promo_id) for i, x in enumerate(quote.lines)])
                 tickets = [{"ticket_key": str(t), "category": cat, "zone": z} for t, cat, z in c.execute(
@@ -299,8 +302,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         if not any(prices.get(category) for category, _ in groups):
             return
         rows = sorted(groups.items(), key=lambda g: (g[0][0], -1 if g[0][1] is None else g[0][1]))
-        c.executemany("INSERT INTO order_lines(order_id, line, category, zone, quantity, unit_cents, discount_cents, "
-                      "total_cents, promotion, promo_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        c.executemany(INSERT_LINE,
                       [(order["order_id"], i, category, zone, n, prices.get(category, 0), 0,
                         prices.get(category, 0) * n, "", None) for i, ((category, zone), n) in enumerate(rows)])
 
@@ -349,8 +351,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             c.execute("UPDATE order_lines SET quantity=?, total_cents=?, discount_cents=? WHERE order_id=? AND line=?",
                       (quantity - 1, left, unit * (quantity - 1) - left, order_id, line))
         last = c.execute("SELECT max(line) FROM order_lines WHERE order_id=?", (order_id,)).fetchone()[0]
-        c.execute("INSERT INTO order_lines(order_id, line, category, zone, quantity, unit_cents, discount_cents, "
-                  "total_cents, promotion, promo_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        c.execute(INSERT_LINE,
                   (order_id, (line if last is None else max(last, line)) + 1, category, zone, 1, price, 0, price, "",
                    None))
 
@@ -535,8 +536,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         if holding:         # (a revoked or superseded allotment released its rest already)
             give_back(c, {(sale.target_id, "event", 0): n}, column="held")
         take(c, needs(sale.target_id, [(t.category, t.zone, 1) for t in sale.tickets]), check=False)
-        c.execute("INSERT INTO order_lines(order_id, line, category, zone, quantity, unit_cents, discount_cents, "
-                  "total_cents, promotion, promo_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        c.execute(INSERT_LINE,
                   (order_id, 0, sale.tickets[0].category, None, n, 0, 0, sale.total_cents, sale.promo_code, None))
         # the id is answered now: a late copy of the kiosk's online request (same id) sells nothing more
         marker = {"device": device_id, "request_id": sale.sale_id, "kind": "sale", "ok": False,
