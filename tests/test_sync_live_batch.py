@@ -8,6 +8,7 @@ import threading
 import uuid
 
 from agent.sync import BrokerConfig, PahoTransport, topics
+from agent.sync import device as sync_device
 from tests.helpers import wait_for
 from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server, subscribed
 from tests.test_sync_live_relay import _entry, _remote
@@ -24,7 +25,10 @@ def _held(door, queued: int, publish) -> threading.Thread:
     assert arrived, f"only {door.sync._inbox.qsize()} messages queued"
 
 
-def test_a_burst_of_relays_is_applied_with_fewer_commits_than_messages(tmp_path, broker):
+def test_a_burst_of_relays_is_applied_with_fewer_commits_than_messages(tmp_path, broker, monkeypatch):
+    # the batch's time bound (10 ms) is for the door's scans; on a loaded machine 40 verifications pass it, which is
+    # not what this test is about: here only the count bounds a batch
+    monkeypatch.setattr(sync_device, "LIVE_BATCH_SECONDS", 30.0)
     store, event, _ = make_store(tmp_path / "server", tickets=2)
     server = start_server(store, broker.port)
     door = start_door(tmp_path / "b", "gate-b", broker.port, store.server_public_key(ORG), event)
