@@ -123,7 +123,7 @@ def test_a_gate_uploads_its_scan_while_it_works_through_a_backlog_of_relays(tmp_
         assert wait_for(lambda: ready(door, 2)), door.sync.rejections
         door.go_offline()
         sent = _flood(server, event, 2000)    # kept for it by the broker, delivered at once when it is back
-        door.options = replace(door.options, tick=5.0)   # no periodic wake: the scan's notice starts its upload
+        door.options = replace(door.options, tick=5.0, idle_tick=5.0)   # no periodic wake: the scan's notice starts its upload
         door.go_online()
         assert wait_for(lambda: door.sync._inbox.qsize() > 200, 20)
         verdict = door.scan(store.issue_ticket_payload(orders[1]["tickets"][0]["ticket_key"]))

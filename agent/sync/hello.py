@@ -49,6 +49,11 @@ class Greeter:
         self.retry = self.base_retry
         return found[0]
 
+    @property
+    def waiting(self) -> bool:
+        """A hello is due after a wait (the server's presence not seen yet) or unanswered (to be sent again)."""
+        return not self.greeted or bool(self.probes)
+
     def due(self, bundle_pending: bool) -> bool:
         """Say hello now? (no presence seen after connecting, or unanswered: again, backing off)."""
         now = self.monotonic()

@@ -68,6 +68,11 @@ class Uploader:
         if self.inflight:
             self.back_at = self.clock()
 
+    @property
+    def waiting(self) -> bool:
+        """Batches wait for the server's ack (sent again on a timer), or sending is paused (the rate limit)."""
+        return bool(self.inflight) or self.back_at is not None or self.clock() < self.paused_until
+
     def tick(self) -> int:
         """Send what fits in the window; returns the number of rows sent."""
         now = self.clock()
