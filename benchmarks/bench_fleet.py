@@ -43,6 +43,7 @@ from pathlib import Path
 from bench_sync_common import ORG, world
 from figures import pct
 
+from agent.ledger.guard import LedgerError
 from agent.sync import bundle as bundle_format
 from agent.sync import device as device_module
 from agent.sync import keyset
@@ -137,7 +138,12 @@ def worker_main(spec_path: str, index: int) -> None:
             held_loop.append((what, time.time() - t_toggle))
         while pending and pending[0][0] <= now:
             _, name, key, payload = pending.pop(0)
-            v = devices[name].scan(payload)
+            try:
+                v = devices[name].scan(payload)
+            except LedgerError as exc:     # no verdict (the ledger's write lock not had within its busy timeout)
+                print(f"{name}: {exc}", file=sys.stderr, flush=True)
+                scans.append((name, key, "no verdict (LedgerError)", time.time(), None, devices[name].sync is not None))
+                continue
             scans.append((name, key, v.code.value, time.time(), v.scan_uuid, devices[name].sync is not None))
         time.sleep(TICK)
     for name, d in devices.items():
@@ -310,6 +316,8 @@ def main() -> None:
     p.add_argument("--one-device", action="store_true", help="the server's and one device's part, on one core")
     p.add_argument("--relay-every", type=float, default=None,
                    help="seconds between two relays of an event's entries (default: the server's RELAY_EVERY)")
+    p.add_argument("--relay-deliveries", type=float, default=None,
+                   help="the server's relay_deliveries (relays x gates per second; the window is gates / this)")
     p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -345,6 +353,8 @@ def main() -> None:
             proc.stdin.flush()
         if args.relay_every is not None:
             servers[0].relay_every = args.relay_every
+        if args.relay_deliveries is not None:
+            servers[0].relay_deliveries = args.relay_deliveries
         relayed: dict[str, float] = {}
         published = published_updates(servers[0], relayed)
         looks = timed_announces(servers[0])
