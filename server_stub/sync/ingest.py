@@ -17,14 +17,15 @@ its reason, recorded for the organiser, and never stored as a scan nor relayed.
 """
 from __future__ import annotations
 
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from agent.errors import TicketgateError
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
-                                 ConfigChange, Hello, Item, RefusalItem, RelayedAction, Staffed,
+                                 ConfigChange, Hello, Item, ItemRefusal, RefusalItem, RelayedAction, Staffed,
                                  upload_from_wire)
 from agent.reasons import reason
 from agent.staff import allowed, refusal_reason
@@ -37,11 +38,44 @@ MAX_UPLOAD = MAX_MESSAGE     # bytes; mosquitto's max_packet_size is built from 
 KIOSK = "kiosk"
 
 
+# a `\uD800`…`\uDFFF` escape: JSON parses a lone one into a str no UTF-8 text (nor the store) can hold
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+NOT_UNICODE = "text that is not valid Unicode (a lone surrogate)"
+
+
 def parse_upload(payload: bytes, org: str, device: str, limit: int = MAX_UPLOAD) -> Hello | Batch | DeskRequest:
     msg = upload_from_wire(load_json(payload, limit))
     if msg.org != org or msg.device != device:
         raise Rejected(f"upload names {msg.org}/{msg.device} on the topic of {org}/{device}")
-    return msg
+    return _lone_surrogates_refused(msg) if _SURROGATE_ESCAPE.search(payload) else msg
+
+
+def _lone_surrogates_refused(msg: Hello | Batch | DeskRequest) -> Hello | Batch | DeskRequest:
+    """A batch item holding a lone surrogate is refused alone (the store would fail on it, and the drain with it);
+    any other message holding one is refused whole. Checked only when the payload has such an escape (rare)."""
+    if not isinstance(msg, Batch):
+        if _has_lone_surrogate(msg.to_wire()):
+            raise Rejected(f"malformed: {NOT_UNICODE}")
+        return msg
+    if _has_lone_surrogate([msg.batch]):
+        raise Rejected(f"malformed batch: {NOT_UNICODE}")
+    bad = {u.id for u in msg.items if _has_lone_surrogate(u.body.to_wire())}
+    if not bad:
+        return msg
+    why = reason("malformed", f"malformed: {NOT_UNICODE}", detail=NOT_UNICODE)
+    return replace(msg, items=tuple(u for u in msg.items if u.id not in bad),
+                   invalid=msg.invalid + tuple(ItemRefusal.of(u.id, why, u.body.to_wire())
+                                               for u in msg.items if u.id in bad))
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 class Scope:

@@ -1,0 +1,66 @@
+"""Door staff's and technicians' paths and attacks on trust (session J), walked through the public commands and a
+device's own broker login (real mosquitto from `provision serve`, `server serve`, real SQLite files). Each test
+fails on the defect it names."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from agent.sync import topics
+from agent.sync.messages import ActionItem, Batch
+from tests.broker import mosquitto_binary
+from tests.helpers import wait_for
+from tests.test_qa_attacks import StolenLogin, field, tg   # noqa: F401  (`field`: the fixture)
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def test_attack_a_lone_surrogate_in_an_upload_is_one_refused_item(field):
+    """A stolen door uploads a batch whose first entry carries the JSON escape `\\ud800` (a lone surrogate: JSON
+    parses it, no UTF-8 text holds it) in its gate name, and a genuine entry after it. Before: the store could not
+    encode it, `server serve` logged "ingestion failed" and dropped the whole drain, the genuine entry and every
+    other gate's batch with it (the thief could repeat it at will), and nothing was listed for the organiser. Now
+    that item is refused (`server refusals`), the rest of the batch taken."""
+    thief = StolenLogin(field.door)
+    try:
+        poisoned = ActionItem(str(uuid.uuid4()), "entry", field.ticket, 1, "in", time.time(), thief.device,
+                              "north\ud800").to_wire()
+        genuine = ActionItem(str(uuid.uuid4()), "entry", field.ticket, 1, "in", time.time(), thief.device,
+                             "north").to_wire()
+        rows = [(201, "action", json.dumps(poisoned)), (202, "action", json.dumps(genuine))]
+        assert b"\\ud800" in Batch.encode("acme", thief.device, "b", 0.0, rows)
+        thief.publish(topics.up("acme", thief.device), Batch.encode("acme", thief.device, uuid.uuid4().hex,
+                                                                    time.time(), rows))
+        assert wait_for(lambda: "row 201" in tg(field.org, "server", "refusals").stdout
+                        or "ingestion failed" in field.serve_log.read_text(), 60)
+    finally:
+        thief.close()
+    log = field.serve_log.read_text()
+    assert "ingestion failed" not in log and "Traceback" not in log, log[-3000:]
+    refused = tg(field.org, "server", "refusals").stdout
+    assert "row 201" in refused and "not valid Unicode" in refused and "row 202" not in refused, refused
+    assert wait_for(lambda: json.loads(tg(field.org, "server", "stats", "--json").stdout)["entries"] == 1, 30)
+    tg(field.gate, "agent", "sync", "--until-idle", "--for", "60")        # the genuine entry was relayed
+    verdict = json.loads(tg(field.gate, "agent", "scan", "--json", field.payload).stdout)
+    assert verdict["verdict"] == "already_used", verdict
+
+
+def test_a_desk_request_or_hello_holding_a_lone_surrogate_is_refused_whole():
+    """A kiosk's sale naming its buyer "\\ud800" would reach the store's insert the same way; a desk request or
+    a hello is one request: refused whole. A surrogate pair (an emoji escaped by `json.dumps`) is text: taken."""
+    from agent.sync.messages import SaleLine, SaleRequest
+    from agent.sync.signed import Rejected
+    from server_stub.sync.ingest import parse_upload
+
+    def sale(buyer: str) -> bytes:
+        return json.dumps(SaleRequest("acme", "dev-k", "r1", target_id=1, lines=(SaleLine(1, 1),),
+                                      buyer_name=buyer).to_wire()).encode()
+    with pytest.raises(Rejected, match="not valid Unicode"):
+        parse_upload(sale("Ann \ud800"), "acme", "dev-k")
+    assert parse_upload(sale("Ann \U0001F600"), "acme", "dev-k").buyer_name == "Ann \U0001F600"
+    hello = {"type": "hello", "org": "acme", "device": "dev-k", "probe": "\udfff", "t0": 1.0}
+    with pytest.raises(Rejected, match="not valid Unicode"):
+        parse_upload(json.dumps(hello).encode(), "acme", "dev-k")
