@@ -64,13 +64,22 @@ def _form(ws: list[str], prefix_from: int, letter_index: bool) -> Form:
     return Form(" AND ".join(t for t, _ in terms if t), prefixes, native if prefixes else "")
 
 
+# An order number (`K7M2-Q9`: server_stub.model) typed without its dash, complete or being typed: `k7m2q9`, `K7M2Q`
+_COMPACT_ORDER = re.compile(r"[A-HJKMNP-TV-Z][2-9A-HJKMNP-TV-Z]{3}[A-HJKMNP-TV-Z][2-9A-HJKMNP-TV-Z]?")
+
+
 def search_forms(text: str, letter_index: bool = False) -> list[Form]:
-    """Whole words; the last word as a prefix; every word as a prefix (duplicates dropped). `letter_index`: the
-    FTS5 table has a 1-character prefix index (index_file.has_letter_index)."""
+    """Whole words; the last word as a prefix; every word as a prefix (duplicates dropped); last, for one word
+    shaped like an order number without its dash, the same forms of its two groups. `letter_index`: the FTS5 table
+    has a 1-character prefix index (index_file.has_letter_index)."""
     ws = words(text)
     if not ws:
         return []
-    return list(dict.fromkeys(_form(ws, n, letter_index) for n in (len(ws), len(ws) - 1, 0)))
+    forms = [_form(ws, n, letter_index) for n in (len(ws), len(ws) - 1, 0)]
+    if len(ws) == 1 and _COMPACT_ORDER.fullmatch(ws[0].upper()):
+        groups = [ws[0][:4], ws[0][4:]]
+        forms += [_form(groups, n, letter_index) for n in (2, 1)]
+    return list(dict.fromkeys(forms))
 
 
 def fts_query(text: str) -> str:

@@ -64,3 +64,22 @@ def test_a_desk_request_or_hello_holding_a_lone_surrogate_is_refused_whole():
     hello = {"type": "hello", "org": "acme", "device": "dev-k", "probe": "\udfff", "t0": 1.0}
     with pytest.raises(Rejected, match="not valid Unicode"):
         parse_upload(json.dumps(hello).encode(), "acme", "dev-k")
+
+
+def test_door_search_finds_an_order_number_typed_without_its_dash(tmp_path):
+    """A guest reads "VQBA-RH" off a phone; door staff type `VQBARH` (or `vqbar`, still typing): "no match", while
+    `VQBA RH` and `vqba-rh` found it and the organiser's own `server order find` takes `k7m2q9`
+    (server_stub.model.normalize_order_number). The door now tries the 4 + 2 split when nothing else matched."""
+    from tests.test_qa_skew import _event_now
+    from tests.test_qa_walks import _door
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)
+    number = json.loads(tg(home, "server", "order", "find", "Ann", "--json").stdout)[0]["number"]
+    compact = number.replace("-", "")
+    with _door(home):
+        def found(query: str) -> set[str]:
+            return {r["order_number"] for r in json.loads(tg(home, "agent", "search", "--json", query).stdout)}
+        for query in (number, compact, compact.lower(), f" {compact[:5]} ", compact[:5].lower()):
+            assert found(query) == {number}, query
+        assert found("BCDEFG") == set()            # an order-number shape nobody has: still no match
