@@ -7,6 +7,7 @@ the fact for the server in the same ledger (outbox), under the device's own id. 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from agent.ledger import Ledger
 from agent.sync.messages import SETTLE_METHODS, Exchange, PaymentValidated
@@ -36,11 +37,33 @@ def exchange(ledger: Ledger, ticket_key: str, reason: str, device_id: str, categ
     (same order, new ticket; same category/zone unless chosen). It comes back with the next delta, printable."""
     if not reason.strip():
         raise ValueError("an exchange needs a reason")
-    if ledger.ticket(ticket_key) is None:
+    ticket = ledger.ticket(ticket_key)
+    if ticket is None:
         raise LookupError(f"no ticket {ticket_key} on this device")
+    _check_choice(ledger, ticket, category, zone)
     with ledger.transaction():
         revoked = ledger.history(ticket_key).revoked     # exchanged already, cancelled: the server would refuse it
         if revoked is not None:
             raise ValueError(f"ticket {ticket_key} is already out of use ({revoked}): no exchange recorded")
         ledger.revoke([ticket_key], f"exchanged: {reason}")
         ledger.enqueue("kiosk", Exchange(ticket_key, reason, device_id, category, zone, at=time.time()).to_wire())
+
+
+def _check_choice(ledger: Ledger, ticket: dict[str, Any], category: int | None, zone: int | None) -> None:
+    """ValueError, nothing recorded, for a category or zone the ticket's event (or pass) does not have: the server
+    refuses that exchange, and the ticket would stay out of use here."""
+    if category is None and zone is None:
+        return
+    held = ({ticket["event_id"]} | set(ledger.pass_events().get(ticket["pass_id"], ())) if ticket.get("pass_id")
+            else {ticket["event_id"]})
+    events = [e for e in ledger.events() if e["event_id"] in held]
+    if not events:
+        return                   # no event data here: the server decides
+    categories = sorted({c["category_id"] for e in events for c in e["categories"]})
+    zones = sorted({z["zone_id"] for e in events for z in e["zones"]})
+    if category is not None and category not in categories and (categories or category != 0):
+        raise ValueError(f"category {category} is not a category of this ticket's event (it has {categories or 'none'}): "
+                         "no exchange recorded")
+    if zone is not None and zone not in zones:
+        raise ValueError(f"zone {zone} is not a zone of this ticket's event (it has {zones or 'none'}): "
+                         "no exchange recorded")

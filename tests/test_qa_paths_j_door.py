@@ -83,3 +83,43 @@ def test_door_search_finds_an_order_number_typed_without_its_dash(tmp_path):
         for query in (number, compact, compact.lower(), f" {compact[:5]} ", compact[:5].lower()):
             assert found(query) == {number}, query
         assert found("BCDEFG") == set()            # an order-number shape nobody has: still no match
+
+
+def test_an_exchange_to_a_zone_or_category_the_event_does_not_have_is_refused(tmp_path):
+    """`ticketgate agent exchange KEY --zone 7` on a kiosk (a typo for 1) made the server revoke the ticket and issue
+    its replacement for zone 7 of an event with zone 1 only (category 5 likewise), although `server order add` and the
+    CSV import refuse such a zone: a ticket for nowhere, refused at a zoned gate, admitted at an unzoned one. Now the
+    kiosk says so and records nothing; the same exchange uploaded with the kiosk's broker login (a stolen kiosk) is
+    refused by the server (`server refusals`), and the tickets stay as they were."""
+    from tests.qa_organiser import organiser_running, tg as run
+    from tests.test_qa_skew import _event_now
+    from agent.sync.messages import Exchange
+    home, kiosk = tmp_path / "org", tmp_path / "kiosk"
+    home.mkdir()
+    kiosk.mkdir()
+    _event_now(home)
+    order = json.loads(run(home, "server", "order", "find", "Ann", "--json").stdout)[0]
+    first, second = (t["ticket_key"] for t in order["tickets"])
+    with organiser_running(home) as running:
+        running.enroll(kiosk, "desk", role="kiosk")
+        run(home, "server", "push")
+        run(kiosk, "agent", "sync", "--until-idle", "--for", "60")
+        for key, choice, said in ((first, ("--zone", "7"), "zone 7 is not a zone of this ticket's event (it has [1])"),
+                                  (second, ("--category", "5"), "category 5 is not a category")):
+            typo = run(kiosk, "agent", "exchange", key, "--reason", "typo", *choice, ok=False)
+            assert typo.returncode == 1 and said in typo.stderr, typo
+        assert json.loads(run(kiosk, "agent", "status", "--json").stdout)["counts"]["outbox_pending"] == 0
+        thief = StolenLogin(kiosk)
+        try:
+            rows = [(301, "kiosk", json.dumps(Exchange(first, "typo", thief.device, zone=7).to_wire())),
+                    (302, "kiosk", json.dumps(Exchange(second, "typo", thief.device, category=5).to_wire()))]
+            thief.publish(topics.up("acme", thief.device), Batch.encode("acme", thief.device, uuid.uuid4().hex,
+                                                                        time.time(), rows))
+            assert wait_for(lambda: "row 302" in run(home, "server", "refusals").stdout, 60)
+        finally:
+            thief.close()
+    after = json.loads(run(home, "server", "order", "show", order["number"], "--json").stdout)["tickets"]
+    assert [(t["ticket_key"], t["category"], t["zone"], t["revoked"]) for t in after] == [
+        (first, 1, 1, None), (second, 1, 1, None)], after
+    refused = run(home, "server", "refusals").stdout
+    assert "zone 7 is not a zone of event or pass 1" in refused and "category 5 is not a category" in refused, refused

@@ -23,6 +23,7 @@ class ExchangeMixin(OrderMixin):
         if not reason.strip():
             raise InvalidInput("an exchange needs a reason")
         old = self.ticket(ticket_key)
+        self._check_chosen(old["target_id"] if target_id is None else int(target_id), category, zone)
         with self.tx() as c:
             self._lock_org(old["org"])       # two kiosks exchanging the same ticket at once: the second sees the first
             if c.execute("SELECT 1 FROM revocations WHERE ticket_id=? AND active=1", (old["ticket_id"],)).fetchone():
@@ -42,3 +43,16 @@ class ExchangeMixin(OrderMixin):
             version = c.execute("SELECT version FROM organisers WHERE org=?", (old["org"],)).fetchone()[0]
             new_id = self._insert_ticket(c, order_id, position, target, p, version)
         return dict(self.ticket(new_id), replaces=old["ticket_key"])
+
+    def _check_chosen(self, target_id: int, category: int | None, zone) -> None:
+        """A category or zone the exchange chose must be one the event (or one of the pass's events) defines, as
+        `server order add` and the CSV import require: else the replacement is a ticket for nowhere (a typo at the
+        desk, a stolen kiosk) that a zoned gate refuses and an unzoned one admits."""
+        events = [self.event(e) for e in self.target(target_id)["event_ids"]]
+        categories = {c["category_id"] for ev in events for c in ev["categories"]}
+        zones = {z["zone_id"] for ev in events for z in ev["zones"]}
+        if category is not None and int(category) not in categories and (categories or int(category) != 0):
+            raise InvalidInput(f"category {category} is not a category of event or pass {target_id} "
+                               f"(it has {sorted(categories) or 'none'})")
+        if zone is not _KEEP and zone is not None and zone not in zones:
+            raise InvalidInput(f"zone {zone} is not a zone of event or pass {target_id} (it has {sorted(zones) or 'none'})")
