@@ -158,7 +158,12 @@ def conflicts_text(conflicts: list[dict]) -> str:
     rows = []
     for c in conflicts:
         rows.append(f"ticket {c['ticket_key']} (order {c.get('order_number') or '?'}, {c.get('buyer_name') or '?'}) "
-                    f"admitted {len(c['admissions'])} times for event {c['event_id']}:")
+                    f"admitted {len(c['admissions'])} time{'s' if len(c['admissions']) != 1 else ''} for event "
+                    f"{c['event_id']}:")
         for a in c["admissions"]:
             rows.append(f"    {when(a['server_at'])}  {a['device_id']} at {a['gate'] or '?'}")
+        gone = c.get("cancelled")
+        if gone:
+            rows.append(f"    {when(gone['server_at'])}  {gone['device_id']} at {gone['gate'] or '?'}: cancelled for "
+                        "resale (quick cancellation): its seat went back on sale")
     return "\n".join(rows) or "no conflicts"

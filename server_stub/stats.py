@@ -5,7 +5,9 @@ server time (device time + the device's clock offset estimate); an `annul` remov
 (organiser) clears every earlier action of the ticket; "inside" is a last effective movement `in`; a conflict is an
 admission while already inside, except from a multiple-entry gate (`mode: multiple`). Normal mode flags the second
 `in`; entry/exit flags `in, in` but not `in, out, in`. A ticket admitted twice gives ONE conflict listing every
-effective admission (who, where, when).
+effective admission (who, where, when). A ticket with an effective quick cancellation (put back on sale) and an
+effective admission for that event is a conflict too (`cancelled`: who, where, when), whichever came first: two
+offline devices, the box office and a gate, and its seat may be sold again while someone holds it.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from agent.history import Action
+from agent.history import Action, fold
 from agent.safe_text import timestamp
 from agent.read_models import conflicts, effective_entries, inside_events
 
@@ -61,8 +63,30 @@ def _admission(a: Action) -> dict:
 
 
 def find_conflicts(scans: Iterable[Scan], event_id: int | None = None) -> list[dict]:
-    """Every (ticket, event) admitted twice: [{ticket_key, event_id, admissions: [...], first, duplicates}]."""
-    return _conflicts(_effective(scans), event_id)
+    """Every (ticket, event) admitted twice, or admitted and quick-cancelled: [{ticket_key, event_id, admissions:
+    [...], first, duplicates, cancelled (the cancellation, or None)}]."""
+    by_ticket: dict[str, list[Action]] = defaultdict(list)
+    for s in scans:
+        if s.type == "action" and s.ticket_key is not None:
+            by_ticket[s.ticket_key].append(s.action())
+    folded = {key: fold(actions) for key, actions in by_ticket.items()}
+    found = _conflicts({key: entries for key, (entries, _) in folded.items() if entries}, event_id)
+    for c in found:
+        c["cancelled"] = None
+    listed = {(c["ticket_key"], c["event_id"]): c for c in found}
+    for key, (entries, cancel) in folded.items():
+        if cancel is None or (event_id is not None and cancel.event_id != event_id):
+            continue
+        admitted = [e for e in entries if e.event_id == cancel.event_id and e.direction != "out"]
+        if not admitted:
+            continue
+        if (key, cancel.event_id) not in listed:
+            listed[(key, cancel.event_id)] = {
+                "ticket_key": key, "event_id": cancel.event_id, "admissions": [_admission(a) for a in admitted],
+                "first": _admission(admitted[0]), "duplicates": []}
+            found.append(listed[(key, cancel.event_id)])
+        listed[(key, cancel.event_id)]["cancelled"] = dict(_admission(cancel), direction=None)
+    return found
 
 
 def _conflicts(effective: dict[str, tuple[Action, ...]], event_id: int | None) -> list[dict]:

@@ -123,3 +123,33 @@ def test_an_exchange_to_a_zone_or_category_the_event_does_not_have_is_refused(tm
         (first, 1, 1, None), (second, 1, 1, None)], after
     refused = run(home, "server", "refusals").stdout
     assert "zone 7 is not a zone of event or pass 1" in refused and "category 5 is not a category" in refused, refused
+
+
+def test_a_ticket_admitted_at_one_gate_and_quick_cancelled_at_another_offline_is_a_conflict(tmp_path):
+    """The box office puts an unsold pre-printed ticket back on sale (quick cancellation) while offline; meanwhile a
+    gate that does not know yet lets someone in with that very ticket (a copy, or it was not unsold). After both
+    synced the server had the order cancelled and its seat back on sale, the entry counted, and `server conflicts`
+    said "no conflicts": nobody learnt that a resold seat is taken. Now the ticket is listed as a conflict, with the
+    cancellation beside its admissions."""
+    from tests.qa_organiser import organiser_running, tg as run
+    from tests.test_qa_skew import _event_now
+    home, box, north = tmp_path / "org", tmp_path / "box", tmp_path / "north"
+    for h in (home, box, north):
+        h.mkdir()
+    payload = _event_now(home)[0]
+    with organiser_running(home) as running:
+        running.enroll(box, "box")
+        running.enroll(north, "north")
+        run(home, "server", "push")
+        for door in (box, north):
+            run(door, "agent", "sync", "--until-idle", "--for", "60")
+        cancel = json.loads(run(box, "agent", "scan", "--json", "--mode", "quick_cancel", payload).stdout)
+        entry = json.loads(run(north, "agent", "scan", "--json", payload).stdout)
+        assert (cancel["verdict"], entry["verdict"]) == ("cancelled", "accepted")
+        for door in (box, north):
+            run(door, "agent", "sync", "--until-idle", "--for", "60")
+    found = json.loads(run(home, "server", "conflicts", "--json").stdout)
+    assert [(c["ticket_key"], c["event_id"], len(c["admissions"])) for c in found] == [(entry["ticket"], 1, 1)], found
+    assert found[0]["cancelled"]["gate"] == "box" and found[0]["admissions"][0]["gate"] == "north", found
+    said = run(home, "server", "conflicts").stdout
+    assert "cancelled for resale" in said and " at box" in said and " at north" in said, said
