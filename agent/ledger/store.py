@@ -434,16 +434,16 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         commit (the next scan) or checkpoint. Only for what comes back if a power cut loses it: live updates from
         the server (the next hello's delta carries them again) and other gates' relayed entries (durable on their
         gate and on the server). Never for this device's own actions. Inside an open transaction: that one's."""
-        with self.lock:
-            relaxed = not self.conn.in_transaction
+        with self.lock:      # (the raw connection: the index generation is checked once, at the BEGIN)
+            relaxed = not self._conn.in_transaction
             if relaxed:
-                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
             try:
                 with self.transaction() as conn:
                     yield conn
             finally:
                 if relaxed:
-                    self.conn.execute("PRAGMA synchronous=FULL")
+                    self._conn.execute("PRAGMA synchronous=FULL")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
