@@ -170,8 +170,8 @@ def test_the_server_gathers_a_burst_of_relays_and_sends_the_first_at_once(tmp_pa
 
 
 def test_a_small_event_s_relays_hardly_wait(tmp_path, broker):
-    """The window is the event's gates / RELAY_DELIVERIES: 2 gates, 2.5 ms — a relay 50 ms after another leaves at
-    once (at 200 gates it would wait up to 0.25 s for the next ones)."""
+    """The window is the event's gates / RELAY_DELIVERIES: 2 gates, 10 ms — a relay 50 ms after another leaves at
+    once (at 200 gates it would wait up to 1 s for the next ones)."""
     store, event, _ = make_store(tmp_path / "server", tickets=2)
     server = start_server(store, broker.port)
     got: list[float] = []

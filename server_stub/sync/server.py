@@ -39,11 +39,12 @@ from server_stub.sync.ratelimit import DeviceLimiter, Limits
 log = logging.getLogger("ticketgate.sync.server")
 DRAIN = 64            # uploads ingested together in one store transaction
 RELAY_CHUNK = 2000    # relayed actions per live message (well under the devices' message size limit)
-RELAY_EVERY = 0.25    # s: at most this long an event's relay waits for the next ones to travel with it. Every gate
-                      # verifies and commits each relay: one per upload was ~30/s at 200 gates, each handled by 199
-                      # gates (docs/scaling.md, cross-gate: 0.25 s measured better than 0.1 s there)
-RELAY_DELIVERIES = 800  # relays x gates per second an event aims at: the window is gates / 800 s up to RELAY_EVERY
-                        # (200 gates: 0.25 s; 20 gates: 25 ms), so a small event's relays hardly wait
+RELAY_EVERY = 1.0     # s: at most this long an event's relay waits for the next ones to travel with it
+RELAY_DELIVERIES = 200  # relays x gates per second an event aims at: the window is gates / 200 s up to RELAY_EVERY
+                        # (200 gates: 1 s, 20 gates: 0.1 s, 2 gates: 10 ms). Every gate verifies and commits every
+                        # relay, over the event's one hotspot and one broker; a ticket passed back over a barrier
+                        # takes longer than 1 s. 800/s (0.25 s at 200 gates) overloaded the 200 simulated gates of
+                        # bench_fleet.py on 2 cores (docs/scaling.md, "Cross-gate relays")
 POLL = 0.02          # s between two reads of the change counter (a primary-key read: 0.6 % of a core on SQLite,
                      # 1.4 % on PostgreSQL, measured; 0.1 s made a change wait 50 ms on average before it left)
 KIOSK_QUIET = 0.5     # s without ticket changes before kiosks are asked for a delta (a push in flight lands first)
