@@ -77,6 +77,13 @@ def timed_apply(apply):
     return apply_
 
 
+def process_cpu(pid: int | str = "self") -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int | str = "self") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -125,6 +132,7 @@ def worker_main(spec_path: str, index: int) -> None:
         devices[name] = online(d, watch_keys, arrivals[name], syncs)
     print("ready", flush=True)
     start = float(sys.stdin.readline())
+    cpu0 = process_cpu()
     scans = []
     held_loop: list[tuple[str, float]] = []         # (off | on, seconds the loop was held by it)
     pending = sorted(mine["scans"])                     # (offset, device, ticket_key, payload)
@@ -174,6 +182,7 @@ def worker_main(spec_path: str, index: int) -> None:
             kind = reason.split(" ")[0] if not reason.startswith("replayed") else "replayed"
             rejected[kind] = rejected.get(kind, 0) + 1
     report = {"scans": scans, "arrivals": arrivals, "local": local, "rss": rss_mb(), "change_cpu": CHANGE_CPU,
+              "cpu": process_cpu() - cpu0,
               "held": held,
               "rejected": rejected, "held_loop": held_loop, "handled": handled,
               "outbox": sum(d.ledger.outbox_size() for d in devices.values())}
@@ -576,6 +585,7 @@ def run_server_side(store, plan: Plan, start: float, args) -> tuple[dict, dict]:
     events.sort()
     broker_pid = server_broker_pid()
     memory: dict = {"server": 0.0, "broker": 0.0}
+    cpu0 = (process_cpu(), process_cpu(broker_pid) if broker_pid else 0.0)
     for offset, kind, what in events:
         while time.time() < start + offset:
             sample(store, memory, broker_pid)
@@ -597,6 +607,7 @@ def run_server_side(store, plan: Plan, start: float, args) -> tuple[dict, dict]:
     while time.time() < start + args.seconds + 5:       # the run's end, and the dropped devices' catch-up
         sample(store, memory, broker_pid)
         time.sleep(0.1)
+    memory["cpu"] = (process_cpu() - cpu0[0], (process_cpu(broker_pid) - cpu0[1]) if broker_pid else 0.0)
     return changes, memory
 
 
@@ -664,6 +675,10 @@ def summarise(args, plan: Plan, changes: dict, memory: dict, outs: list[dict], s
     print(f"memory: server process {memory['server']:.0f} MB (store, ingestion, announcer), mosquitto "
           f"{memory['broker']:.0f} MB, devices {sum(o['rss'] for o in outs) / args.devices:.1f} MB each "
           f"({args.per_process} per process)")
+    server_cpu, broker_cpu = memory.get("cpu", (0.0, 0.0))
+    print(f"CPU from the start to {args.seconds + 5:.0f} s (devices: to their end): device processes "
+          f"{sum(o.get('cpu', 0.0) for o in outs):.0f} s, server process {server_cpu:.0f} s (store, ingestion, "
+          f"announcer, relays, this benchmark's sampling), mosquitto {broker_cpu:.0f} s")
 
 
 def change_cpu(outs: list[dict], args) -> None:
