@@ -64,12 +64,12 @@ class ReportsMixin(ScansMixin, StaffMixin):
         """Every priced order line of the organiser (optionally of one event or pass), oldest first."""
         targets, staff = self._names(org)
         desk = self._desk_of_orders(org)
-        sql = ("SELECT o.number, o.status, o.target_id, o.created_at, o.buyer_name, l.category, l.zone, l.quantity, "
-               "l.unit_cents, l.discount_cents, l.total_cents, l.promotion FROM order_lines l "
+        sql = ("SELECT o.number, o.status, COALESCE(l.target_id, o.target_id), o.created_at, o.buyer_name, l.category, "
+               "l.zone, l.quantity, l.unit_cents, l.discount_cents, l.total_cents, l.promotion FROM order_lines l "
                "JOIN orders o ON o.order_id = l.order_id WHERE o.org=?")
         params: tuple = (org,)
-        if event_id is not None:
-            sql, params = sql + " AND o.target_id=?", (org, event_id)
+        if event_id is not None:                       # a line exchanged to another date is that date's
+            sql, params = sql + " AND COALESCE(l.target_id, o.target_id)=?", (org, event_id)
         out = []
         for (number, status, target, at, buyer, cat, zone, qty, unit, discount, total, promo) in self.q(
                 sql + " ORDER BY o.order_id, l.line", params):

@@ -327,20 +327,23 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
     def _paid_unit(self, ticket: dict) -> int:
         """What the buyer paid for this ticket: its order line's price after discount, else the current price."""
         row = self.q1("SELECT l.total_cents, l.quantity FROM order_lines l JOIN orders o ON o.order_id = l.order_id "
-                      "WHERE o.number=? AND l.category=? ORDER BY l.line", (ticket["order_number"], ticket["category"]))
+                      "WHERE o.number=? AND COALESCE(l.target_id, o.target_id)=? AND l.category=? AND l.quantity > 0 "
+                      "ORDER BY l.line", (ticket["order_number"], ticket["target_id"], ticket["category"]))
         if row is not None and row[1]:
             return row[0] // row[1]
         return self.prices(ticket["target_id"]).get(ticket["category"] or 0, 0)
 
     @staticmethod
-    def _move_line(c: Any, number: str, old_category: int, paid: int, category: int, zone: int | None,
+    def _move_line(c: Any, number: str, old: tuple[int, int], paid: int, new: tuple[int, int], zone: int | None,
                    price: int) -> None:
         """Inside the exchange's transaction: its order's lines say what the buyer paid for the tickets they hold
-        now (the sales report, a later refund): one fewer of the old category at what was paid for it, one more
-        of the new at its price. An order with no priced line (the organiser's own) has none to move."""
-        order_id = c.execute("SELECT order_id FROM orders WHERE number=?", (number,)).fetchone()[0]
+        now (the sales report, a later refund): one fewer of the old (event, category) at what was paid for it, one
+        more of the new at its price, under its own event when it is not the order's (an exchange to another date).
+        An order with no priced line (the organiser's own) has none to move."""
+        order_id, own = c.execute("SELECT order_id, target_id FROM orders WHERE number=?", (number,)).fetchone()
         row = c.execute("SELECT line, quantity, unit_cents, total_cents FROM order_lines WHERE order_id=? AND "
-                        "category=? AND quantity > 0 ORDER BY line", (order_id, old_category)).fetchone()
+                        "COALESCE(target_id, ?)=? AND category=? AND quantity > 0 ORDER BY line",
+                        (order_id, own, old[0], old[1])).fetchone()
         if row is None:
             return
         line, quantity, unit, total = row
@@ -351,9 +354,10 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             c.execute("UPDATE order_lines SET quantity=?, total_cents=?, discount_cents=? WHERE order_id=? AND line=?",
                       (quantity - 1, left, unit * (quantity - 1) - left, order_id, line))
         last = c.execute("SELECT max(line) FROM order_lines WHERE order_id=?", (order_id,)).fetchone()[0]
-        c.execute(INSERT_LINE,
-                  (order_id, (line if last is None else max(last, line)) + 1, category, zone, 1, price, 0, price, "",
-                   None))
+        added = (line if last is None else max(last, line)) + 1
+        c.execute(INSERT_LINE, (order_id, added, new[1], zone, 1, price, 0, price, "", None))
+        if new[0] != own:
+            c.execute("UPDATE order_lines SET target_id=? WHERE order_id=? AND line=?", (new[0], order_id, added))
 
     def desk_exchange(self, org: str, device_id: str, req: ExchangeRequest) -> DeskAnswer:
         """Exchange a ticket for another event/date, category or zone: the old one revoked and back on sale, the
@@ -374,7 +378,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             with self.tx() as c:         # the exchange, its order line and the answer: one transaction
                 new = self.exchange_ticket(old["ticket_key"], req.reason, category=category, zone=zone, seat=None,
                                            target_id=target)
-                self._move_line(c, new["order_number"], old["category"], paid, new["category"], new["zone"], price)
+                self._move_line(c, new["order_number"], (old["target_id"], old["category"]), paid,
+                                (target, new["category"]), new["zone"], price)
                 answer = {"device": device_id, "request_id": req.request_id, "kind": "exchange", "ok": True,
                           "order_number": new["order_number"], "status": new["order_status"],
                           "currency": self.currency(target), "total_cents": price, "difference_cents": difference,

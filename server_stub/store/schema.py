@@ -175,4 +175,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE staff ADD COLUMN deactivated_at REAL;
     UPDATE staff SET deactivated_at = updated_at WHERE active = 0;
     """,
+    # 16: an order line of another event or date than its order's (a ticket exchanged to it); NULL: the order's
+    """
+    ALTER TABLE order_lines ADD COLUMN target_id INTEGER;
+    """,
 )

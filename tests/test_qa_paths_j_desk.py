@@ -1,0 +1,83 @@
+"""The kiosk operator's and the organiser's paths walked through the public commands (`ticketgate …` subprocesses,
+fresh HOME, the provisioned mosquitto, real SQLite); the desk's requests as the app sends them over its broker login.
+Each test fails on the defect it names."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.sync import topics
+from agent.sync.messages import DeskAnswer, ExchangeRequest, RefundRequest, SaleLine, SaleRequest
+from tests.broker import mosquitto_binary
+from tests.helpers import wait_for
+from tests.qa_organiser import organiser_running, tg
+from tests.test_qa_paths_i import _login_of
+
+needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def _two_dates(home: Path) -> None:
+    """Two dates of a festival (events 1 and 2), Adult and Child, priced differently on each date."""
+    start, end = (time.strftime("%Y-%m-%d", time.gmtime(time.time() + d * 86400)) for d in (-1, 7))
+    tg(home, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    for name in ("Day 1", "Day 2"):
+        tg(home, "server", "event", "create", "--name", name, "--start", f"{start} 10:00", "--end", f"{end} 23:00",
+           "--zone", "1=Floor", "--category", "1=Adult", "--category", "2=Child")
+    for event, category, cents in (("1", "1", "2500"), ("1", "2", "1250"), ("2", "1", "3033"), ("2", "2", "999")):
+        tg(home, "server", "price", "set", event, "--category", category, "--cents", cents, "--currency", "EUR")
+
+
+def _sold_per_event(home: Path, event: str) -> tuple[int, int]:
+    totals = json.loads(tg(home, "server", "report", "sales", "--event", event, "--json").stdout)["summary"]["totals"]
+    return totals["tickets"], totals["total_cents"]
+
+
+@needs_broker
+def test_a_ticket_exchanged_to_another_date_is_reported_and_handed_back_at_that_dates_price(tmp_path):
+    """Two Adult tickets of Day 1 (2 x 25.00, cash); one exchanged for a Day 2 Adult (30.33: 5.33 collected). `report
+    sales` filed the new ticket under Day 1 (the order's date): Day 2 showed nothing sold, Day 1 55.33. Then the buyer
+    changes to a Day 1 Child (12.50): 30.33 paid for the Day 2 ticket, 17.83 to hand back, but the desk handed back
+    12.50 (what a Day 1 Adult cost), and the order's lines kept the Day 2 Adult. An exchanged ticket's line now names
+    its date: the reports file it there and the next exchange hands back what was paid for that very ticket."""
+    home, kiosk = tmp_path / "org", tmp_path / "kiosk"
+    for folder in (home, kiosk):
+        folder.mkdir()
+    _two_dates(home)
+    answers: dict[str, DeskAnswer] = {}
+    with organiser_running(home) as running:
+        running.enroll(kiosk, "desk", "1,2", role="kiosk")
+        device, client = _login_of(kiosk, answers)
+        tg(home, "server", "till", "open", device, "--float-cents", "10000")
+
+        def ask(msg) -> DeskAnswer:
+            client.publish(topics.up("acme", device), json.dumps(msg.to_wire()).encode(), wait=5)
+            assert wait_for(lambda: msg.request_id in answers, 20), msg
+            assert answers[msg.request_id].ok, answers[msg.request_id]
+            return answers[msg.request_id]
+        try:
+            sold = ask(SaleRequest("acme", device, "sale", 1, (SaleLine(1, 2),), payment="cash", buyer_name="Ann"))
+            day2 = ask(ExchangeRequest("acme", device, "to-day-2", sold.tickets[0].ticket_key, "other date",
+                                       target_id=2))
+            assert day2.difference_cents == 533, day2
+            assert _sold_per_event(home, "2") == (1, 3033) and _sold_per_event(home, "1") == (1, 2500)
+            child = ask(ExchangeRequest("acme", device, "to-child", day2.tickets[0].ticket_key, "a child",
+                                        target_id=1, category=2))
+            assert child.difference_cents == 1250 - 3033, child
+            assert _sold_per_event(home, "2") == (0, 0) and _sold_per_event(home, "1") == (2, 3750)
+            refund = ask(RefundRequest("acme", device, "refund", sold.order_number, "changed plans"))
+        finally:
+            client.stop()
+        assert refund.total_cents == 3750, refund          # 50.00 + 5.33 - 17.83: what the buyer paid in the end
+        shift = json.loads(tg(home, "server", "till", "list", "--json").stdout)[0]["shift_id"]
+        tg(home, "server", "till", "close", str(shift), "--counted-cents", "10000")
+    z = json.loads(tg(home, "server", "till", "z-report", str(shift), "--json").stdout)
+    assert z["difference_cents"] == 0, z
+    out = tmp_path / "sales.csv"
+    tg(home, "server", "report", "sales", "--out", str(out))
+    with out.open(encoding="utf-8-sig") as f:
+        lines = sorted((r["event"], r["category"], r["total_cents"]) for r in csv.DictReader(f))
+    assert lines == [("Day 1", "Adult", "2500"), ("Day 1", "Child", "1250")], lines
