@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = add(sub, "stats", "entries per event/zone/gate/hour, inside now, double entries, devices")
     st.add_argument("--event", type=int, default=None)
-    st.add_argument("--watch", type=float, default=None, metavar="SECONDS", help="refresh until Ctrl-C")
+    st.add_argument("--watch", type=_seconds, default=None, metavar="SECONDS", help="refresh until Ctrl-C")
     cf = add(sub, "conflicts", "tickets admitted twice (offline gates), who/where/when")
     cf.add_argument("--event", type=int, default=None)
 
@@ -200,6 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="number of this process's first worker: several `serve` processes on one PostgreSQL database "
                          "take distinct numbers (1..8; their broker logins and client ids); worker 1 also announces")
     return p
+
+
+def _seconds(text: str) -> float:
+    """A refresh period, 0.5 s to a day (a negative or zero one looped without pausing, an infinite one crashed)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.5 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds, 0.5 to 86400")
+    return value
 
 
 def _broker_flags(p: argparse.ArgumentParser) -> None:

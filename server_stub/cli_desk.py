@@ -30,7 +30,7 @@ def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser
     c = add(pm, "add", "add a promotion: --x-for-y 4:3, --percent N or --fixed-cents N")
     c.add_argument("--target", type=int, default=None, help="event or pass (default: every one)")
     c.add_argument("--category", type=int, default=None)
-    c.add_argument("--x-for-y", default=None, metavar="X:Y")
+    c.add_argument("--x-for-y", default=None, metavar="X:Y", type=_x_for_y)
     c.add_argument("--percent", type=int, default=0)
     c.add_argument("--fixed-cents", type=int, default=0)
     c.add_argument("--code", default=None)
@@ -107,10 +107,18 @@ def quota_list(store, org, args) -> int:
                                     f"sold, {q['held']} held, {q['left']} left" for q in qs) or "no quota (unlimited)")
 
 
+def _x_for_y(text: str) -> tuple[int, int]:
+    """'4:3' -> (4, 3); anything else is argparse's one-line usage error."""
+    x, sep, y = text.partition(":")
+    if not (sep and x.strip().isdigit() and y.strip().isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r}: two whole numbers, X:Y (e.g. 4:3, 4 for the price of 3)")
+    return int(x), int(y)
+
+
 def promo_add(store, org, args) -> int:
     kind, x, y = ("percent", 0, 0) if args.percent else (("fixed", 0, 0) if args.fixed_cents else ("x_for_y", 0, 0))
     if args.x_for_y:
-        x, y = (int(v) for v in args.x_for_y.split(":", 1))
+        x, y = args.x_for_y
     if args.target is not None:
         store.check_target_refs(org, args.target, args.category)
     p = store.add_promotion(org, kind, args.target, args.category, x, y, args.percent, args.fixed_cents, args.code,

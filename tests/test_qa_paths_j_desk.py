@@ -81,3 +81,20 @@ def test_a_ticket_exchanged_to_another_date_is_reported_and_handed_back_at_that_
     with out.open(encoding="utf-8-sig") as f:
         lines = sorted((r["event"], r["category"], r["total_cents"]) for r in csv.DictReader(f))
     assert lines == [("Day 1", "Adult", "2500"), ("Day 1", "Child", "1250")], lines
+
+
+@pytest.mark.parametrize("args", [("promo", "add", "--target", "1", "--x-for-y", "a:b"),
+                                  ("promo", "add", "--target", "1", "--x-for-y", "4"),
+                                  ("stats", "--watch", "-1"), ("stats", "--watch", "inf")])
+def test_a_malformed_promotion_or_watch_period_is_one_line_and_a_non_zero_exit(tmp_path, args):
+    """`promo add --x-for-y a:b` (or `4`) ended in a ValueError traceback; `stats --watch -1` redrew the figures
+    without pausing, for ever, and `--watch inf` crashed with an OverflowError. Each is now refused on one line."""
+    home = tmp_path / "org"
+    home.mkdir()
+    tg(home, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    tg(home, "server", "event", "create", "--name", "Day 1", "--start", "2026-07-01 18:00", "--end", "2026-07-02 02:00",
+       "--category", "1=Adult")
+    proc = tg(home, "server", *args, ok=False)            # (tg: a run past its 120 s is a failure too)
+    assert proc.returncode != 0 and not proc.stdout, proc
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"ticketgate server {args[0]}"), proc.stderr
+    assert f"argument --{args[-2].lstrip('-')}: {args[-1]!r}" in proc.stderr, proc.stderr
