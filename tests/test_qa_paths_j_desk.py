@@ -42,7 +42,8 @@ def test_a_ticket_exchanged_to_another_date_is_reported_and_handed_back_at_that_
     sales` filed the new ticket under Day 1 (the order's date): Day 2 showed nothing sold, Day 1 55.33. Then the buyer
     changes to a Day 1 Child (12.50): 30.33 paid for the Day 2 ticket, 17.83 to hand back, but the desk handed back
     12.50 (what a Day 1 Adult cost), and the order's lines kept the Day 2 Adult. An exchanged ticket's line now names
-    its date: the reports file it there and the next exchange hands back what was paid for that very ticket."""
+    its date: the reports file it there and the next exchange hands back what was paid for that very ticket. The
+    guest list (`report participants`, on screen) showed the exchanged Day 2 ticket as "paid": it now says revoked."""
     home, kiosk = tmp_path / "org", tmp_path / "kiosk"
     for folder in (home, kiosk):
         folder.mkdir()
@@ -68,6 +69,9 @@ def test_a_ticket_exchanged_to_another_date_is_reported_and_handed_back_at_that_
                                         target_id=1, category=2))
             assert child.difference_cents == 1250 - 3033, child
             assert _sold_per_event(home, "2") == (0, 0) and _sold_per_event(home, "1") == (2, 3750)
+            guests = tg(home, "server", "report", "participants", "--event", "2").stdout   # the guest list on screen
+            row = next(x for x in guests.splitlines() if day2.tickets[0].ticket_key in x)
+            assert " revoked " in row and " paid " not in row, guests      # exchanged again: not a valid ticket
             refund = ask(RefundRequest("acme", device, "refund", sold.order_number, "changed plans"))
         finally:
             client.stop()
@@ -98,3 +102,49 @@ def test_a_malformed_promotion_or_watch_period_is_one_line_and_a_non_zero_exit(t
     assert proc.returncode != 0 and not proc.stdout, proc
     assert proc.stderr.strip().splitlines()[-1].startswith(f"ticketgate server {args[0]}"), proc.stderr
     assert f"argument --{args[-2].lstrip('-')}: {args[-1]!r}" in proc.stderr, proc.stderr
+
+
+def test_an_offline_sale_of_two_categories_is_reported_per_category_and_exchanged_at_what_was_paid(store):
+    """Offline, a kiosk sells 1 Adult (25.00) and 2 Child (2 x 12.50), 50.00 cash, under its allotment;
+    the sale reaches the server later. The order got ONE line, '3 x Adult, 50.00': `report sales` and the Z report
+    showed 3 Adult tickets and no Child, and an exchange of a Child ticket for an Adult one collected 12.50 (the Child
+    price, no line found) without moving any line, so a refund then handed back 50.00 of the 62.50 paid. And the
+    till never counted the 50.00 in the drawer (the reconciled sale had no status): the X/Z report expected 50.00
+    less cash than the desk took. The offline sale's lines are now priced per category like an online sale (the
+    server's prices and promotions; the total the kiosk took is kept) and the till counts it as it was sold."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from agent.sync.messages import OfflineSale, SoldTicket
+    from server_stub.reports import sales_summary
+    from server_stub.sync.contract import Upload
+    now = time.time()
+    store.create_organiser("acme", "Acme Festival")
+    store.register_device("acme", "kiosk-1", role="kiosk")
+    e = store.create_event("acme", "Day 1", now - 3600, now + 86400, categories=[
+        {"category_id": 1, "name": "Adult"}, {"category_id": 2, "name": "Child"}])
+    store.set_price("acme", e, 1, 2500)
+    store.set_price("acme", e, 2, 1250)
+    store.set_allotment_size("acme", "kiosk-1", [e], 10, hours=2)
+    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    cert = store.grant_allotment("acme", "kiosk-1", key)
+    shift = store.open_shift("acme", "kiosk-1", 10_000)
+    first = cert.first_id
+    sold = OfflineSale("offline-1", cert.allotment_id, e, (SoldTicket(str(first), 1), SoldTicket(str(first + 1), 2),
+                                                             SoldTicket(str(first + 2), 2)), 5000, "kiosk-1",
+                       payment="cash", buyer_name="Ann")
+    assert not store.ingest_uploads([Upload("acme", "kiosk-1", 1, sold)]).refused
+    number = store.ticket(str(first))["order_number"]
+    per_category = sales_summary(store.sales_lines("acme"))["by"]["category"]
+    assert {k: (v["tickets"], v["total_cents"]) for k, v in per_category.items()} == {
+        "Adult": (1, 2500), "Child": (2, 2500)}, per_category
+    assert store.shift_report("acme", shift["shift_id"])["expected_cash_cents"] == 15_000     # the X report
+    swap = store.desk_exchange("acme", "kiosk-1", ExchangeRequest("acme", "kiosk-1", "x1", str(first + 1), "a grown-up",
+                                                                  category=1))
+    assert swap.ok and swap.difference_cents == 1250, swap
+    refund = store.desk_refund("acme", "kiosk-1", RefundRequest("acme", "kiosk-1", "r1", number, "changed plans"))
+    assert refund.ok and refund.total_cents == 6250, refund            # 50.00 + 12.50 collected at the exchange
+    z = store.close_shift("acme", shift["shift_id"], 10_000)["report"]
+    assert z["difference_cents"] == 0, z
+    assert sorted((c["category"], c["quantity"], c["total_cents"]) for c in z["by_category"]) == [
+        (1, 1, 2500), (2, 2, 2500)], z["by_category"]

@@ -16,7 +16,7 @@ from typing import Any
 from agent.errors import InvalidInput
 from agent.reasons import coded, reason_fields
 from agent.read_models import effective_entries, inside_events
-from server_stub.model import category_label
+from server_stub.model import PAID, PENDING, category_label
 from server_stub.store.base import NotFound, StoreError
 from server_stub.store.scans import ScansMixin
 from server_stub.store.staff import StaffMixin
@@ -97,7 +97,10 @@ class ReportsMixin(ScansMixin, StaffMixin):
             if kind not in DESK_MOVES or not (a.get("ok") or a.get("offline_order")):
                 continue                                           # refused: nothing happened
             lines = a.get("lines") or []
-            if a.get("offline_order") or kind == "payment":
+            status = a.get("status", "")
+            if a.get("offline_order") and not status:    # reconciled by an older version: as the order is now
+                lines, status = self.order_lines(number), PENDING if payment == "invoice" else PAID
+            if kind == "payment":
                 lines = self.order_lines(number)
             if kind == "refund":
                 payment = self.order_payment(number)               # handed back the way it was paid
@@ -106,7 +109,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
                 total = sum(x["total_cents"] for x in lines)
             out.append({"request_id": request_id, "kind": kind, "at": at, "staff_id": who,
                         "staff": staff.get(who, who), "payment": payment or "", "order": number,
-                        "status": a.get("status", ""), "total_cents": int(total),
+                        "status": status, "total_cents": int(total),
                         "difference_cents": int(a.get("difference_cents") or 0),
                         "lines": [{"category": x["category"], "quantity": x["quantity"],
                                    "total_cents": x["total_cents"], "promotion": x.get("promotion") or ""}

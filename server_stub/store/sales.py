@@ -490,6 +490,29 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         return [{"ticket_key": revocation_key(a), "reason": r, "at": at, "active": True, "version": v}
                 for a, ev, r, at, v in rows if targets & set(json.loads(ev))]
 
+    def _offline_lines(self, sale: OfflineSale, now: float) -> list[tuple]:
+        """An offline sale's order lines, one per category and zone (category, zone, quantity, unit, discount, total,
+        promotion, promo id): priced by the server's rules as the kiosk priced them; when the prices changed since,
+        the total the kiosk took spread over them at the current prices (the report, the till and a later exchange
+        or refund then count what was paid for each ticket)."""
+        counts: dict[tuple[int, int], int] = {}
+        for t in sale.tickets:
+            key = (t.category or 0, -1 if t.zone is None else t.zone)
+            counts[key] = counts.get(key, 0) + 1
+        cart = [CartLine(category, n, None if zone < 0 else zone) for (category, zone), n in sorted(counts.items())]
+        try:
+            quote = price_cart(self.offer(sale.target_id), cart, sale.promo_code, sale.at or now)
+            if quote.total_cents == sale.total_cents:
+                return [(x.category, x.zone, x.quantity, x.unit_cents, x.discount_cents, x.total_cents, x.promotion,
+                         x.promo_id) for x in quote.lines]
+        except PricingError:
+            pass
+        prices = self.prices(sale.target_id)
+        totals = spread(sale.total_cents, [prices.get(x.category, 0) * x.quantity for x in cart])
+        return [(x.category, x.zone, x.quantity, prices.get(x.category, 0),
+                 prices.get(x.category, 0) * x.quantity - total, total, sale.promo_code, None)
+                for x, total in zip(cart, totals)]
+
     def reconcile_offline_sale(self, c: Any, sale: OfflineSale, org: str, device_id: str) -> dict:
         """Inside the ingest transaction: a kiosk's offline sale becomes an order with its tickets (the ids it
         drew), the allotment's held stock becomes sold. Refused (StoreError) when the allotment is not this
@@ -541,13 +564,25 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         if holding:         # (a revoked or superseded allotment released its rest already)
             give_back(c, {(sale.target_id, "event", 0): n}, column="held")
         take(c, needs(sale.target_id, [(t.category, t.zone, 1) for t in sale.tickets]), check=False)
-        c.execute(INSERT_LINE,
-                  (order_id, 0, sale.tickets[0].category, None, n, 0, 0, sale.total_cents, sale.promo_code, None))
+        lines = self._offline_lines(sale, now)
+        c.executemany(INSERT_LINE, [(order_id, i, *line) for i, line in enumerate(lines)])
         # the id is answered now: a late copy of the kiosk's online request (same id) sells nothing more
+        # (and the till counts the sale as it was made: its status, total and lines, whatever happens to the order)
         marker = {"device": device_id, "request_id": sale.sale_id, "kind": "sale", "ok": False,
-                  "reason": f"sold offline by the kiosk as order {number}", "offline_order": number}
+                  "reason": f"sold offline by the kiosk as order {number}", "offline_order": number,
+                  "status": status, "total_cents": sale.total_cents,
+                  "lines": [dict(zip(("category", "zone", "quantity", "unit_cents", "discount_cents", "total_cents",
+                                      "promotion", "promo_id"), line)) for line in lines]}
         c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment) VALUES (?,?,?,?,?,?,?) "
                   "ON CONFLICT (request_id) DO UPDATE SET answer=excluded.answer, payment=excluded.payment",
                   (sale.sale_id, org, device_id, "sale", json.dumps(marker), now, sale.payment))
         return {"order_number": number}
 
+
+def spread(total: int, weights: list[int]) -> list[int]:
+    """`total` in parts proportional to `weights` (equal parts when they are all 0), summing to `total` exactly."""
+    weights = weights if any(weights) else [1] * len(weights)
+    whole = sum(weights)
+    parts = [total * w // whole for w in weights]
+    parts[-1] += total - sum(parts)
+    return parts
