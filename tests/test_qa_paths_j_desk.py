@@ -148,3 +148,27 @@ def test_an_offline_sale_of_two_categories_is_reported_per_category_and_exchange
     assert z["difference_cents"] == 0, z
     assert sorted((c["category"], c["quantity"], c["total_cents"]) for c in z["by_category"]) == [
         (1, 1, 2500), (2, 2, 2500)], z["by_category"]
+
+
+def test_a_ticket_of_an_unpaid_invoice_exchanged_then_paid_is_paid_once_at_its_new_price(store, tmp_path):
+    """An Adult ticket (25.00) sold on invoice (payment pending), exchanged at the desk for a VIP one (40.00): the desk
+    said "collect 15.00" and the till counted 15.00 in the drawer, though nothing had been paid; when the invoice was
+    then paid at the desk (40.00, the order's new price) the till counted 55.00 for a 40.00 ticket. An exchange of
+    an unpaid order now settles no difference: the order's price changes and its payment counts it once."""
+    from tests.test_till_pending_paid import _paid_at_the_kiosk
+    now = time.time()
+    store.register_device("fest", "kiosk-1", role="kiosk")
+    e = store.create_event("fest", "Night", now - 3600, now + 7200, categories=[
+        {"category_id": 1, "name": "Adult"}, {"category_id": 2, "name": "VIP"}])
+    store.set_price("fest", e, 1, 2500)
+    store.set_price("fest", e, 2, 4000)
+    shift = store.open_shift("fest", "kiosk-1", 10_000)
+    sold = store.sell("fest", "kiosk-1", SaleRequest("fest", "kiosk-1", "s1", e, (SaleLine(1, 1),), payment="invoice"))
+    assert sold.ok and sold.status == "pending", sold
+    swap = store.desk_exchange("fest", "kiosk-1", ExchangeRequest("fest", "kiosk-1", "x1", sold.tickets[0].ticket_key,
+                                                                  "upgrade", category=2))
+    assert swap.ok and swap.difference_cents == 0, swap              # nothing paid yet: nothing to collect
+    _paid_at_the_kiosk(store, tmp_path, sold.order_number, "cash")
+    z = store.shift_report("fest", shift["shift_id"])
+    assert z["expected_cash_cents"] == 10_000 + 4000, z
+    assert z["pending_paid"] == {"count": 1, "total_cents": 4000}, z

@@ -373,7 +373,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             if price is None:
                 raise coded(StoreError(f"category {category} has no price for {target}"), "no_price", category=category)
             paid = self._paid_unit(old)
-            difference = price - paid
+            # an unpaid order (invoice) settles nothing now: its payment later counts the new price, once
+            difference = price - paid if old["order_status"] == PAID else 0
             zone = old["zone"] if req.zone is None and target == old["target_id"] else req.zone
             with self.tx() as c:         # the exchange, its order line and the answer: one transaction
                 new = self.exchange_ticket(old["ticket_key"], req.reason, category=category, zone=zone, seat=None,
