@@ -110,8 +110,8 @@ def test_an_offline_sale_of_two_categories_is_reported_per_category_and_exchange
     showed 3 Adult tickets and no Child, and an exchange of a Child ticket for an Adult one collected 12.50 (the Child
     price, no line found) without moving any line, so a refund then handed back 50.00 of the 62.50 paid. And the
     till never counted the 50.00 in the drawer (the reconciled sale had no status): the X/Z report expected 50.00
-    less cash than the desk took. The offline sale's lines are now priced per category like an online sale (the
-    server's prices and promotions; the total the kiosk took is kept) and the till counts it as it was sold."""
+    less cash than the desk took, and named no one for it (per staff: "-") though Clara was logged in. The offline sale's lines are now priced per category like an online sale (the
+    server's prices and promotions; the total the kiosk took is kept) and the till counts it as it was sold, by whom."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -129,16 +129,19 @@ def test_an_offline_sale_of_two_categories_is_reported_per_category_and_exchange
     key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     cert = store.grant_allotment("acme", "kiosk-1", key)
     shift = store.open_shift("acme", "kiosk-1", 10_000)
+    clara = str(store.add_staff("acme", "Clara Desk", "desk", pin="4821")["staff_id"])
     first = cert.first_id
     sold = OfflineSale("offline-1", cert.allotment_id, e, (SoldTicket(str(first), 1), SoldTicket(str(first + 1), 2),
                                                              SoldTicket(str(first + 2), 2)), 5000, "kiosk-1",
-                       payment="cash", buyer_name="Ann")
+                       payment="cash", buyer_name="Ann", staff=clara)
     assert not store.ingest_uploads([Upload("acme", "kiosk-1", 1, sold)]).refused
     number = store.ticket(str(first))["order_number"]
     per_category = sales_summary(store.sales_lines("acme"))["by"]["category"]
     assert {k: (v["tickets"], v["total_cents"]) for k, v in per_category.items()} == {
         "Adult": (1, 2500), "Child": (2, 2500)}, per_category
-    assert store.shift_report("acme", shift["shift_id"])["expected_cash_cents"] == 15_000     # the X report
+    x = store.shift_report("acme", shift["shift_id"])                                        # the X report
+    assert x["expected_cash_cents"] == 15_000 and x["per_staff"][0]["staff"] == "Clara Desk", x
+    assert {line["staff"] for line in store.sales_lines("acme")} == {"Clara Desk"}
     swap = store.desk_exchange("acme", "kiosk-1", ExchangeRequest("acme", "kiosk-1", "x1", str(first + 1), "a grown-up",
                                                                   category=1))
     assert swap.ok and swap.difference_cents == 1250, swap

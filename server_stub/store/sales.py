@@ -574,9 +574,10 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                   "status": status, "total_cents": sale.total_cents,
                   "lines": [dict(zip(("category", "zone", "quantity", "unit_cents", "discount_cents", "total_cents",
                                       "promotion", "promo_id"), line)) for line in lines]}
-        c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment) VALUES (?,?,?,?,?,?,?) "
-                  "ON CONFLICT (request_id) DO UPDATE SET answer=excluded.answer, payment=excluded.payment",
-                  (sale.sale_id, org, device_id, "sale", json.dumps(marker), now, sale.payment))
+        c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment, staff) "
+                  "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (request_id) DO UPDATE SET answer=excluded.answer, "
+                  "payment=excluded.payment, staff=excluded.staff",
+                  (sale.sale_id, org, device_id, "sale", json.dumps(marker), now, sale.payment, sale.staff))
         return {"order_number": number}
 
 
