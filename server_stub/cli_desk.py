@@ -104,7 +104,9 @@ def quota_list(store, org, args) -> int:
     store._own_target(org, args.target)
     qs = store.quotas(args.target)
     return emit(args, qs, "\n".join(f"{_quota_label(store, args.target, q)}: {q['capacity']} capacity, {q['sold']} "
-                                    f"sold, {q['held']} held, {q['left']} left" for q in qs) or "no quota (unlimited)")
+                                    f"sold, {q['held']} held, {q['left']} left"
+                                    + (f", OVERSOLD by {q['oversold']}" if q["oversold"] else "") for q in qs)
+                or "no quota (unlimited)")
 
 
 def _x_for_y(text: str) -> tuple[int, int]:

@@ -175,3 +175,39 @@ def test_a_ticket_of_an_unpaid_invoice_exchanged_then_paid_is_paid_once_at_its_n
     z = store.shift_report("fest", shift["shift_id"])
     assert z["expected_cash_cents"] == 10_000 + 4000, z
     assert z["pending_paid"] == {"count": 1, "total_cents": 4000}, z
+
+
+def test_the_last_vip_seat_sold_online_and_offline_at_once_is_shown_oversold(tmp_path):
+    """VIP has 1 seat (a category quota); kiosk 2 holds an allotment of 5 (whole-event stock, docs/server.md's known
+    limit). Desk 1 sells the last VIP online while kiosk 2, offline, sells one too; its sale reconciles later. Two VIP
+    tickets exist for one seat, and `quota list` said "1 capacity, 2 sold, 0 left": nothing told the organiser. It
+    now says OVERSOLD by 1 (and --json `oversold`)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from agent.sync.messages import OfflineSale, SoldTicket
+    from server_stub.store import SqliteStore
+    from server_stub.sync.contract import Upload
+    now = time.time()
+    home = tmp_path / "org"
+    home.mkdir()
+    tg(home, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    with SqliteStore.open(home / ".local/share/ticketgate/server") as store:
+        for kiosk in ("kiosk-1", "kiosk-2"):
+            store.register_device("acme", kiosk, role="kiosk")
+        e = store.create_event("acme", "Night", now - 3600, now + 7200, categories=[
+            {"category_id": 1, "name": "Adult"}, {"category_id": 2, "name": "VIP"}])
+        store.set_price("acme", e, 2, 4000)
+        store.set_quota("acme", e, 10)
+        store.set_quota("acme", e, 1, scope="category", ref=2)
+        store.set_allotment_size("acme", "kiosk-2", [e], 5, hours=2)
+        key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        cert = store.grant_allotment("acme", "kiosk-2", key)
+        assert store.sell("acme", "kiosk-1", SaleRequest("acme", "kiosk-1", "s1", e, (SaleLine(2, 1),))).ok
+        offline = OfflineSale("o1", cert.allotment_id, e, (SoldTicket(str(cert.first_id), 2),), 4000, "kiosk-2")
+        assert not store.ingest_uploads([Upload("acme", "kiosk-2", 1, offline)]).refused   # sold: never refused
+    listed = tg(home, "server", "quota", "list", str(e)).stdout
+    assert "category 2: 1 capacity, 2 sold, 0 held, 0 left, OVERSOLD by 1" in listed, listed
+    vip = next(q for q in json.loads(tg(home, "server", "quota", "list", str(e), "--json").stdout)
+               if q["scope"] == "category")
+    assert vip["oversold"] == 1, vip

@@ -139,8 +139,10 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         return next(q for q in self.quotas(target_id) if (q["scope"], q["ref"]) == (scope, ref))
 
     def quotas(self, target_id: int) -> list[dict]:
+        """Each quota's figures; `oversold`: sold past its capacity (an offline kiosk's sales of a category or zone,
+        reconciled after the last seats were sold online: an allotment holds whole-event stock only)."""
         return [{"target_id": target_id, "scope": s, "ref": r, "capacity": cap, "sold": sold, "held": held,
-                 "left": max(cap - sold - held, 0)}
+                 "left": max(cap - sold - held, 0), "oversold": max(sold - cap, 0)}
                 for s, r, cap, sold, held in self.q("SELECT scope, ref, capacity, sold, held FROM quotas WHERE "
                                                     "target_id=? ORDER BY scope, ref", (target_id,))]
 
