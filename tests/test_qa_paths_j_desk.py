@@ -110,7 +110,8 @@ def test_an_offline_sale_of_two_categories_is_reported_per_category_and_exchange
     showed 3 Adult tickets and no Child, and an exchange of a Child ticket for an Adult one collected 12.50 (the Child
     price, no line found) without moving any line, so a refund then handed back 50.00 of the 62.50 paid. And the
     till never counted the 50.00 in the drawer (the reconciled sale had no status): the X/Z report expected 50.00
-    less cash than the desk took, and named no one for it (per staff: "-") though Clara was logged in. The offline sale's lines are now priced per category like an online sale (the
+    less cash than the desk took, and named no one for it (per staff: "-") though Clara was logged in; the e-mail
+    address typed at the kiosk was dropped (no e-tickets could be sent). The offline sale's lines are now priced per category like an online sale (the
     server's prices and promotions; the total the kiosk took is kept) and the till counts it as it was sold, by whom."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -133,9 +134,10 @@ def test_an_offline_sale_of_two_categories_is_reported_per_category_and_exchange
     first = cert.first_id
     sold = OfflineSale("offline-1", cert.allotment_id, e, (SoldTicket(str(first), 1), SoldTicket(str(first + 1), 2),
                                                              SoldTicket(str(first + 2), 2)), 5000, "kiosk-1",
-                       payment="cash", buyer_name="Ann", staff=clara)
+                       payment="cash", buyer_name="Ann", email="ann@example.org", staff=clara)
     assert not store.ingest_uploads([Upload("acme", "kiosk-1", 1, sold)]).refused
     number = store.ticket(str(first))["order_number"]
+    assert store.order(number)["email"] == "ann@example.org"          # her e-tickets can be e-mailed
     per_category = sales_summary(store.sales_lines("acme"))["by"]["category"]
     assert {k: (v["tickets"], v["total_cents"]) for k, v in per_category.items()} == {
         "Adult": (1, 2500), "Child": (2, 2500)}, per_category

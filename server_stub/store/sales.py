@@ -552,8 +552,9 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         version = self._bump(org)
         now = time.time()
         status = PENDING if sale.payment == "invoice" else PAID
+        email = sale.email.strip() if "@" in sale.email else ""         # (a typo never loses the sale)
         number = self._insert_orders(c, org, [OrderInput(sale.target_id, sale.buyer_name.strip() or f"desk {device_id}",
-                                                          "", status, (Position(),))], now, version)[0]
+                                                          email, status, (Position(),))], now, version)[0]
         order_id = c.execute("SELECT order_id FROM orders WHERE number=?", (number,)).fetchone()[0]
         c.execute("DELETE FROM tickets WHERE order_id=?", (order_id,))       # the placeholder: the kiosk's ids instead
         placed = c.execute(
