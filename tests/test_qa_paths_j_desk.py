@@ -213,3 +213,30 @@ def test_the_last_vip_seat_sold_online_and_offline_at_once_is_shown_oversold(tmp
     vip = next(q for q in json.loads(tg(home, "server", "quota", "list", str(e), "--json").stdout)
                if q["scope"] == "category")
     assert vip["oversold"] == 1, vip
+
+
+def test_a_promo_code_used_in_an_offline_sale_counts_one_use(store):
+    """STUDENT (-20 %, at most 50 uses) typed at a kiosk selling offline: the sale reconciled later at its discounted
+    price, but `promo list` still said 0 uses: offline sales could pass a code's limit unseen. A code an offline
+    sale's lines were priced with now counts its use (never refusing the sale: it is made)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from agent.sync.messages import OfflineSale, SoldTicket
+    from server_stub.sync.contract import Upload
+    now = time.time()
+    store.create_organiser("acme", "Acme Festival")
+    store.register_device("acme", "kiosk-1", role="kiosk")
+    e = store.create_event("acme", "Day 1", now - 3600, now + 86400, categories=[{"category_id": 1, "name": "Adult"}])
+    store.set_price("acme", e, 1, 2500)
+    store.add_promotion("acme", "percent", e, percent=20, code="STUDENT", max_uses=50)
+    store.set_allotment_size("acme", "kiosk-1", [e], 10, hours=2)
+    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    cert = store.grant_allotment("acme", "kiosk-1", key)
+    sold = OfflineSale("offline-1", cert.allotment_id, e, (SoldTicket(str(cert.first_id), 1),
+                                                             SoldTicket(str(cert.first_id + 1), 1)), 4000, "kiosk-1",
+                       promo_code="STUDENT")
+    for _ in range(2):                                                # sent again: one sale, one use
+        assert not store.ingest_uploads([Upload("acme", "kiosk-1", 1, sold)]).refused
+    (promo,) = store.promotions("acme")
+    assert promo["uses"] == 1, promo

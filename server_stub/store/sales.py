@@ -570,6 +570,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         take(c, needs(sale.target_id, [(t.category, t.zone, 1) for t in sale.tickets]), check=False)
         lines = self._offline_lines(sale, now)
         c.executemany(INSERT_LINE, [(order_id, i, *line) for i, line in enumerate(lines)])
+        for promo_id in sorted({line[7] for line in lines if line[7] is not None}):   # its uses, as an online sale's
+            c.execute("UPDATE promotions SET uses = uses + 1 WHERE promo_id=?", (promo_id,))  # (made: even past the limit)
         # the id is answered now: a late copy of the kiosk's online request (same id) sells nothing more
         # (and the till counts the sale as it was made: its status, total and lines, whatever happens to the order)
         marker = {"device": device_id, "request_id": sale.sale_id, "kind": "sale", "ok": False,
