@@ -20,7 +20,7 @@ FAST = DeviceOptions(upload=UploadOptions(batch_size=200, ack_timeout=0.5, max_b
 
 
 def make_store(folder: Path, tickets: int = 6, devices=("gate-a", "gate-b"),
-               db: str | None = None) -> tuple[SqliteStore, int, list[dict]]:
+               db: str | None = None, categories: tuple[str, ...] = ("Standard",)) -> tuple[SqliteStore, int, list[dict]]:
     """A store (SQLite in `folder`, or the PostgreSQL database `db` with its key files in `folder`) with an event,
     orders and registered doors."""
     store = open_store(folder, db=db) if db else SqliteStore.open(folder)
@@ -28,7 +28,7 @@ def make_store(folder: Path, tickets: int = 6, devices=("gate-a", "gate-b"),
     now = time.time()
     event = store.create_event(ORG, "Opening night", now - 3600, now + 6 * 3600, "Europe/Paris",
                                zones=[{"zone_id": 1, "name": "Floor"}, {"zone_id": 2, "name": "Balcony"}],
-                               categories=[{"category_id": 1, "name": "Standard"}])
+                               categories=[{"category_id": n, "name": name} for n, name in enumerate(categories, 1)])
     orders = [store.add_order(ORG, event, f"Buyer {i}", f"b{i}@example.org", positions=[{"category": 1, "zone": 1}])
               for i in range(tickets)]
     store.current_key(ORG)

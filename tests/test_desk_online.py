@@ -30,7 +30,7 @@ from tests.sync_fixtures import FAST, ORG, make_store, start_server
 
 @pytest.fixture
 def counter(tmp_path, broker):
-    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=())
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=(), categories=("Standard", "Premium"))
     store.set_price(ORG, event, 1, 2000)
     store.set_price(ORG, event, 2, 5000)
     store.set_quota(ORG, event, 20)
