@@ -31,6 +31,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "staff_not_allowed": ("name", "role", "permission"),
     "organiser_only": ("kind",),                # a reset from a device
     "event_not_held": ("event",),
+    "ticket_other_event": ("ticket", "event"),  # a door action naming a ticket that does not open its event
     "dated_ahead": ("hours",),                  # stamped further ahead of server time than MAX_AHEAD
     "annul_no_ref": (),
     "annul_unknown": (),                        # names nothing the server holds

@@ -70,6 +70,7 @@ REFUSAL_TEXTS = {
     "staff_not_allowed": "{name} ({role}) may not do this ({permission}).",
     "organiser_only": "Only the organiser may do this ({kind}).",
     "event_not_held": "Event {event} is not one of this device's events.",
+    "ticket_other_event": "Ticket {ticket} is not a ticket of event {event}.",
     "dated_ahead": "Dated {hours} h ahead of the server's clock: set this device's date and time.",
     "annul_no_ref": "This undo names no check-in.",
     "annul_unknown": "Undo of a check-in the server does not have.",

@@ -59,6 +59,19 @@ class DeviceUploadsMixin(StoreBase):
                       (annulment, scan_uuid))
         return (rows[0][0], rows[0][1], bool(rows[0][2])) if rows else None
 
+    def ticket_targets(self, ticket_keys: set[str], chunk: int = 500) -> dict[str, int]:
+        """ticket key -> the event or pass it is for, for the keys this store issued (a pretix key, or a ticket sold
+        offline and not reconciled yet, has none). One query per `chunk` keys (an upload batch: one), by primary key
+        as `_order_numbers` (joining the catalogue here doubled its cost: the caller knows the few targets)."""
+        ids = sorted(int(k) for k in ticket_keys if k.isascii() and k.isdigit() and len(k) <= 18)
+        found: dict[str, int] = {}
+        for i in range(0, len(ids), chunk):
+            part = ids[i:i + chunk]
+            found.update((str(t), target) for t, target in self.q(
+                f"SELECT ticket_id, target_id FROM tickets WHERE ticket_id IN ({','.join('?' * len(part))})",
+                tuple(part)))
+        return found
+
     # -- uploads of one device and their rollback -------------------------------------------------------------------
     def device_uploads(self, device_id: str) -> list[dict]:
         """Everything a device uploaded that changed something (actions, kiosk messages), oldest first, each with

@@ -2,7 +2,8 @@
 
 Authorization (docs/security.md): the broker ACL proves which device published; the store says what it is.
   * every item speaks for the publishing device only (`device_id` empty or its own);
-  * door and kiosk devices upload entries, quick cancellations and annulments, for events they hold; an
+  * door and kiosk devices upload entries, quick cancellations and annulments, for events they hold, each naming a
+    ticket of that event (or of a pass opening it; a ticket the server did not issue is taken as the gate saw it); an
     annulment only of the device's own entries and cancellations, stored on the server or earlier in the same
     batch, each annulled once (an annulment naming an action the server does not hold, another annulment, or an
     action already annulled is refused, never stored);
@@ -84,7 +85,8 @@ class Scope:
     def __init__(self, device: dict, held_events: Callable[[], set[int]], events_of_order: Callable[[str], tuple],
                  events_of_ticket: Callable[[str], tuple], action_of: Callable[[str, str], "ActionRef | None"] = lambda u, a: None,
                  events_of_target: Callable[[int], tuple] = lambda t: (None, ()),
-                 staff_of: Callable[[str], "StaffRoster"] = lambda org: StaffRoster({}, None)):
+                 staff_of: Callable[[str], "StaffRoster"] = lambda org: StaffRoster({}, None),
+                 targets_of_tickets: Callable[[set[str]], dict[str, int]] = lambda keys: {}):
         self.device_id, self.org = device["device_id"], device["org"]
         self.role = device.get("role") or "door"
         self._events: set[int] | None = None
@@ -93,6 +95,9 @@ class Scope:
         self._target = events_of_target
         self._staff_of = staff_of
         self._staff: StaffRoster | None = None
+        self._targets_of = targets_of_tickets
+        self._tickets: dict[str, int | None] = {}     # ticket key -> its event or pass; None: not issued here
+        self._opens: dict[int, tuple] = {}            # event or pass -> (org, the events it opens)
         self._batch_kinds: dict[str, str] = {}    # actions accepted earlier in this batch: scan uuid -> kind
         self._batch_annulled: dict[str, str] = {}  # annulments accepted earlier in this batch: what they name -> uuid
 
@@ -102,6 +107,13 @@ class Scope:
         if self._events is None:
             self._events = self._held()
         return self._events
+
+    def learn_tickets(self, keys: set[str]) -> None:
+        """Look up the tickets a batch's actions name, in one query (`refusal` looks up one it was not told of)."""
+        keys = {k for k in keys if k not in self._tickets}
+        if keys:
+            found = self._targets_of(keys)
+            self._tickets.update({k: found.get(k) for k in keys})
 
     def refusal(self, item: Item) -> str | None:
         """None when the device may upload this item, else the reason it is refused."""
@@ -155,6 +167,9 @@ class Scope:
             if item.event_id is None or item.event_id not in self.events:
                 return reason("event_not_held", f"not allowed: event {item.event_id} is not an event of {self.device_id}",
                               event=str(item.event_id))
+            why = self._ticket_refusal(item.ticket_key, item.event_id)
+            if why is not None:
+                return why
             if item.kind == "annul":
                 if not item.ref_uuid:
                     return reason("annul_no_ref", "an annulment names the action it annuls (ref_uuid)")
@@ -178,6 +193,22 @@ class Scope:
                 return reason(f"{name}_not_held", f"not allowed: {what} {value} is not of an event of {self.device_id}",
                               **{name: value})
         return None
+
+    def _ticket_refusal(self, key: str, event_id: int) -> str | None:
+        """A door action names a ticket of its event: one of its own event, or of a pass opening it. A ticket this
+        server did not issue (a pretix ticket, one sold offline and not reconciled yet) is taken as the gate saw it."""
+        if key not in self._tickets:
+            self.learn_tickets({key})
+        target = self._tickets[key]
+        if target is None:
+            return None
+        if target not in self._opens:
+            self._opens[target] = self._target(target)
+        org, events = self._opens[target]
+        if org == self.org and event_id in events:
+            return None
+        return reason("ticket_other_event", f"not allowed: ticket {key} is not a ticket of event {event_id}",
+                      ticket=key, event=str(event_id))
 
     def _annul_refusal(self, ref: str, annulment: str) -> str | None:
         """An annulment undoes one entry or quick cancellation of this device, once: on the server or earlier in
@@ -245,10 +276,12 @@ def held_events(store, org: str, registered: list[int]) -> set[int]:
 
 
 def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple], Callable[[str, str], ActionRef | None],
-                                  Callable[[int], tuple], Callable[[str], StaffRoster]]:
-    """(events_of_order, events_of_ticket, action_of, events_of_target, staff_of) from the store: order number,
-    ticket key, event/pass id -> (org or None, event ids); (scan uuid, annulment uuid) -> who uploaded the scan,
-    its kind, annulled by another annulment or not (None: unknown); organiser -> its staff."""
+                                  Callable[[int], tuple], Callable[[str], StaffRoster],
+                                  Callable[[set[str]], dict[str, int]]]:
+    """(events_of_order, events_of_ticket, action_of, events_of_target, staff_of, targets_of_tickets) from the store:
+    order number, ticket key, event/pass id -> (org or None, event ids); (scan uuid, annulment uuid) -> who uploaded
+    the scan, its kind, annulled by another annulment or not (None: unknown); organiser -> its staff; ticket keys ->
+    {key: its event or pass} for the keys the store issued."""
     def known(find: Callable[[Any], tuple]) -> Callable[[Any], tuple]:
         """`find`, answering (None, ()) for an unknown number, key or id (NotFound); a bug keeps its traceback."""
         def lookup(key: Any) -> tuple:
@@ -279,7 +312,7 @@ def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]
 
     def staff(org: str) -> StaffRoster:
         return StaffRoster({r["staff_id"]: r for r in store.staff(org)}, store.staff_since(org))
-    return known(order), known(ticket), action, known(target), staff
+    return known(order), known(ticket), action, known(target), staff, store.ticket_targets
 
 
 def relayable(items: list[ActionItem], device_id: str) -> dict[int, list[RelayedAction]]:

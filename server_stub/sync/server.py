@@ -443,6 +443,7 @@ class SyncServer:
                                                   lambda: held_events(self.store, org, reg.get("events") or []),
                                                   *self._lookups)
         checked.refused = list(batch.invalid)
+        scope.learn_tickets({u.body.ticket_key for u in batch.items if isinstance(u.body, ActionItem)})
         for u in batch.items:
             why = scope.refusal(u.body)
             if why is None:

@@ -1,0 +1,102 @@
+"""Gaps on the server side a QA walk of trust left open (session J): uploads the server must refuse and list for the
+organiser, and what `server order show` / `server ticket show` say. Store-level tests run on both backends (SQLite
+file, PostgreSQL); the walks use the public commands with real mosquitto and `server serve`. Each test fails on the
+defect it names."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from agent.sync.messages import ActionItem
+from tests.broker import mosquitto_binary
+from tests.helpers import wait_for
+from tests.test_qa_attacks import StolenLogin, field, tg   # noqa: F401  (`field`: the fixture)
+
+NOW = time.time()
+mosquitto = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def _events_and_tickets(store):
+    """fest: nights 1, 2, 3, a weekend pass (1 + 2), one ticket of each; gala: another organiser's night."""
+    cats = [{"category_id": 1, "name": "A"}]
+    e1, e2, e3 = (store.create_event("fest", f"Night {i}", NOW - 3600, NOW + 3600, "UTC", [], cats) for i in (1, 2, 3))
+    weekend = store.create_pass("fest", "Weekend", [e1, e2])
+    key = {t: store.add_order("fest", t, f"Buyer {t}", positions=[{"category": 1}])["tickets"][0]["ticket_key"]
+           for t in (e1, e2, weekend)}
+    return e1, e2, e3, weekend, key
+
+
+def test_a_door_action_naming_a_ticket_of_another_event_is_refused(store):
+    """A door holding nights 1 and 2 uploads an entry under night 1 for night 2's ticket (a stolen or buggy door:
+    the gate itself refuses such a ticket as `wrong_event`). Before: stored, counted in night 1's statistics and
+    relayed to its gates. Now refused with the ticket and the event named; a weekend pass is taken at both nights
+    and refused at night 3; a ticket the server did not issue (pretix, an offline sale not reconciled yet) is
+    taken as the gate saw it; a quick cancellation and an annulment are checked the same way."""
+    from server_stub.sync.ingest import Scope, store_lookups
+    e1, e2, e3, weekend, key = _events_and_tickets(store)
+    lookups = list(store_lookups(store))
+    asked: list[set[str]] = []
+    lookups[5] = lambda keys: asked.append(set(keys)) or store.ticket_targets(keys)
+    scope = Scope({"device_id": "gate-a", "org": "fest"}, lambda: {e1, e2, e3}, *lookups)
+    items = {"wrong": ActionItem("a1", "entry", key[e2], e1, "in", NOW, "gate-a"),
+             "right": ActionItem("a2", "entry", key[e1], e1, "in", NOW, "gate-a"),
+             "pass1": ActionItem("a3", "entry", key[weekend], e1, "in", NOW, "gate-a"),
+             "pass2": ActionItem("a4", "entry", key[weekend], e2, "in", NOW, "gate-a"),
+             "pass3": ActionItem("a5", "entry", key[weekend], e3, "in", NOW, "gate-a"),
+             "pretix": ActionItem("a6", "entry", "pretix:Xk2J9qLm", e1, "in", NOW, "gate-a"),
+             "offline": ActionItem("a7", "entry", "140737488355330", e1, "in", NOW, "gate-a"),
+             "cancel": ActionItem("a8", "cancel", key[e1], e3, None, NOW, "gate-a")}
+    scope.learn_tickets({i.ticket_key for i in items.values()})
+    said = {name: scope.refusal(item) for name, item in items.items()}
+    assert asked == [{i.ticket_key for i in items.values()}]          # one lookup for the whole batch
+    assert said["wrong"] == f"not allowed: ticket {key[e2]} is not a ticket of event {e1}"
+    assert said["wrong"].code == "ticket_other_event" and said["wrong"].params == {"ticket": key[e2], "event": str(e1)}
+    assert said["pass3"] == f"not allowed: ticket {key[weekend]} is not a ticket of event {e3}"
+    assert said["cancel"] == f"not allowed: ticket {key[e1]} is not a ticket of event {e3}"
+    assert {n for n, why in said.items() if why is None} == {"right", "pass1", "pass2", "pretix", "offline"}
+    # an annulment of an accepted entry, naming another event's ticket, is refused too (it would release that ticket)
+    assert "is not a ticket of event" in scope.refusal(ActionItem("a9", "annul", key[e2], e1, None, NOW, "gate-a",
+                                                                  ref_uuid="a2"))
+    assert scope.refusal(ActionItem("a10", "annul", key[e1], e1, None, NOW, "gate-a", ref_uuid="a2")) is None
+    assert store.ticket_targets({key[e1], key[weekend], "pretix:x", "99999999"}) == {key[e1]: e1, key[weekend]: weekend}
+
+
+def test_a_ticket_of_another_organiser_is_refused(store):
+    """The same ticket number under another organiser's event (one server, two organisers): refused."""
+    from server_stub.sync.ingest import Scope, store_lookups
+    e1, _e2, _e3, _weekend, key = _events_and_tickets(store)
+    store.create_organiser("gala", "Gala")
+    other = store.create_event("gala", "Gala", NOW - 3600, NOW + 3600, "UTC", [], [{"category_id": 1, "name": "A"}])
+    scope = Scope({"device_id": "gate-g", "org": "gala"}, lambda: {other}, *store_lookups(store))
+    assert scope.refusal(ActionItem("g1", "entry", key[e1], other, "in", NOW, "gate-g")) == (
+        f"not allowed: ticket {key[e1]} is not a ticket of event {other}")
+
+
+@mosquitto
+def test_walk_a_stolen_door_uploads_an_entry_for_another_events_ticket(field):
+    """Through `server serve`: the door holds event 1; a thief with its broker login uploads an entry under event 1
+    for event 2's ticket, and a genuine entry. The first is listed by `server refusals` (ticket and event named),
+    not counted; the genuine one is."""
+    fmt = "%Y-%m-%d %H:%M"
+    tg(field.org, "server", "event", "create", "--name", "Tomorrow", "--tz", "UTC", "--zone", "1=Floor",
+       "--category", "1=Adult", "--start", time.strftime(fmt, time.gmtime(NOW + 86400)),
+       "--end", time.strftime(fmt, time.gmtime(NOW + 90000)))
+    tg(field.org, "server", "order", "add", "--event", "2", "--buyer", "Bob", "--email", "bob@example.org",
+       "--ticket", "category=Adult,zone=Floor")
+    other = json.loads(tg(field.org, "server", "order", "find", "Bob", "--json").stdout)[0]["tickets"][0]["ticket_key"]
+    thief = StolenLogin(field.door)
+    try:
+        thief.upload([ActionItem(str(uuid.uuid4()), "entry", other, 1, "in", time.time(), thief.device,
+                                 "north").to_wire(),
+                      ActionItem(str(uuid.uuid4()), "entry", field.ticket, 1, "in", time.time(), thief.device,
+                                 "north").to_wire()])
+        assert wait_for(lambda: "row 100" in tg(field.org, "server", "refusals").stdout, 60)
+    finally:
+        thief.close()
+    refused = tg(field.org, "server", "refusals").stdout
+    assert f"ticket {other} is not a ticket of event 1" in refused and "row 101" not in refused, refused
+    assert wait_for(lambda: json.loads(tg(field.org, "server", "stats", "--json").stdout)["entries"] == 1, 30)
+
