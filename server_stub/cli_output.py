@@ -112,7 +112,8 @@ def refusals_text(refusals: list[dict]) -> str:
     for r in refusals:
         b = r["body"] if isinstance(r["body"], dict) else {}
         what = str(b.get("kind") or b.get("action") or b.get("type") or "?")     # (a refused body's may be a list)
-        row = f"row {r['outbox_id']:<6}" if "request_id" not in b else f"request {b['request_id']}"   # desk: no row
+        row = (f"request {b['request_id']}" if "request_id" in b else    # desk: no row; a whole upload: its topic
+               f"message on {b['topic']} ({b.get('size')} bytes)" if "topic" in b else f"row {r['outbox_id']:<6}")
         rows.append(f"{when(r['received_at'])}  {r['device_id']:<18} {row} {what:<18} "
                     f"ticket {b.get('ticket_key') or '-'} order {b.get('order_number') or '-'}: {r['reason']}")
     return "\n".join(rows) or "no refused uploads"

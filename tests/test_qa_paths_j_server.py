@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from agent.sync.messages import ActionItem
+from agent.sync import topics
+from agent.sync.messages import ActionItem, Batch
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
 from tests.test_qa_attacks import StolenLogin, field, tg   # noqa: F401  (`field`: the fixture)
@@ -100,3 +101,23 @@ def test_walk_a_stolen_door_uploads_an_entry_for_another_events_ticket(field):
     assert f"ticket {other} is not a ticket of event 1" in refused and "row 101" not in refused, refused
     assert wait_for(lambda: json.loads(tg(field.org, "server", "stats", "--json").stdout)["entries"] == 1, 30)
 
+
+@mosquitto
+def test_walk_an_upload_that_does_not_parse_is_listed_with_its_device(field):
+    """A stolen door publishes on its upload topic a message that is not JSON, one that is not an object, and a batch
+    naming another device in its body. Before: each appeared only in the `server serve` log; the organiser's
+    `server refusals` said "no refused uploads". Now each is listed with the device (its topic) and why."""
+    thief = StolenLogin(field.door)
+    up = topics.up("acme", thief.device)
+    try:
+        thief.publish(up, b"\x00not json at all")
+        thief.publish(up, b"[1, 2, 3]")
+        thief.publish(up, Batch.encode("acme", "dev-someone-else", "b1", time.time(), []))
+        assert wait_for(lambda: tg(field.org, "server", "refusals").stdout.count(f"message on {up}") == 3, 60)
+    finally:
+        thief.close()
+    said = tg(field.org, "server", "refusals").stdout
+    assert "malformed JSON" in said and f"upload names acme/dev-someone-else on the topic of acme/{thief.device}" in said
+    assert said.count(thief.device) >= 3, said
+    listed = json.loads(tg(field.org, "server", "refusals", "--json").stdout)
+    assert {r["body"]["excerpt"] for r in listed} >= {"\x00not json at all", "[1, 2, 3]"}

@@ -62,6 +62,13 @@ class _Checked:
     retry_after: float = 0.0
 
 
+def unparsed(topic: str, payload: bytes, shown: int = 300) -> dict:
+    """What `server refusals` keeps of an upload refused whole (it did not parse, or named another device): where it
+    came from and its first bytes, as text."""
+    return {"type": "upload", "topic": topic, "size": len(payload),
+            "excerpt": payload[:shown].decode("utf-8", "replace")}
+
+
 def fit(update: UpdateV2, limit: int = MAX_MESSAGE - 4096) -> list[dict]:
     """The wire forms of `update`, halved until each signed message stays under the broker's size limit (a single
     row over it goes as it is: the broker refuses it, loudly; nothing is dropped here)."""
@@ -201,7 +208,11 @@ class SyncServer:
                 reg = self.store.device(device) if self.require_registration else {"org": org, "device_id": device}
                 if reg is None or reg.get("org") != org or reg.get("revoked"):
                     raise Rejected(f"device {device!r} is not registered (or revoked) for {org!r}")
-                msg = parse_upload(payload, org, device, self.max_upload)
+                try:
+                    msg = parse_upload(payload, org, device, self.max_upload)
+                except Rejected as exc:      # listed for the organiser (`server refusals`), not only in this log
+                    self.store.record_refusals(org, device, [(0, str(exc), unparsed(topic, payload))])
+                    raise
                 if isinstance(msg, Hello):
                     if self.limiter is not None and not self.limiter.take_hello(device):
                         self.stats["hellos_dropped"] += 1      # not logged one by one: a flood would fill the log
