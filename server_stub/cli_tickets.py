@@ -6,6 +6,7 @@ import time
 from server_stub.cli_output import Refused, emit, keys_text, owned
 from server_stub.cli_progress import Progress
 from server_stub.keys import SERVER, TICKET
+from server_stub.orders import quick_cancel_text
 
 
 def _own_ticket(store, org, key) -> dict:
@@ -29,7 +30,8 @@ def ticket_flag(store, org, args) -> int:
 def ticket_show(store, org, args) -> int:
     t = _own_ticket(store, org, args.ticket_key)
     t["payload"] = store.issue_ticket_payload(args.ticket_key)
-    return emit(args, t, "\n".join(f"{k:>13}: {v}" for k, v in t.items()))
+    shown = dict(t, quick_cancelled=quick_cancel_text(t["quick_cancelled"]) if t["quick_cancelled"] else "no")
+    return emit(args, t, "\n".join(f"{k:>15}: {v}" for k, v in shown.items()))
 
 
 def keys_list(store, org, args) -> int:

@@ -39,12 +39,20 @@ def order_text(order: dict) -> str:
     for t in order["tickets"]:
         flags = [f"revoked: {t['revoked']}"] if t["revoked"] else []
         flags += [f"blocked: {t['blocked']}"] if t["blocked"] else []
+        flags += [quick_cancel_text(t["quick_cancelled"])] if t.get("quick_cancelled") else []
         seat = f" seat {t['seat']}" if t["seat"] else ""
         zone = f" zone {t['zone']}" if t["zone"] is not None else " all zones"
         category = f"category {t['category']}" if t["category"] else "no category"
         rows.append(f"  ticket {t['ticket_key']:>16}  {category}{zone}{seat}"
                     + (f"  [{'; '.join(flags)}]" if flags else ""))
     return "\n".join(rows)
+
+
+def quick_cancel_text(cancel: dict) -> str:
+    """A door's quick cancellation of a ticket (`store.ticket`/`order`: quick_cancelled), as the organiser reads it."""
+    where = f" at {cancel['gate'] or cancel['device_id']}" if cancel.get("device_id") else ""
+    return f"quick-cancelled{where} {_when(cancel['at'])}: back on sale" if cancel.get("at") else \
+        "quick-cancelled at a door: back on sale"
 
 
 def order_line(order: dict) -> str:

@@ -121,3 +121,30 @@ def test_walk_an_upload_that_does_not_parse_is_listed_with_its_device(field):
     assert said.count(thief.device) >= 3, said
     listed = json.loads(tg(field.org, "server", "refusals", "--json").stdout)
     assert {r["body"]["excerpt"] for r in listed} >= {"\x00not json at all", "[1, 2, 3]"}
+
+
+def test_order_and_ticket_show_say_a_ticket_was_quick_cancelled(store):
+    """A door quick-cancels one ticket of a two-ticket order (back on sale). Before: `server order show` and `server
+    ticket show` said nothing of it (only a fully cancelled order's status did). Now the ticket says when and at which
+    gate; annulled, it says nothing again."""
+    from server_stub.orders import order_text
+    from server_stub.sync.contract import Upload
+    cats = [{"category_id": 1, "name": "A"}]
+    event = store.create_event("fest", "Night", NOW - 3600, NOW + 3600, "UTC", [], cats)
+    store.register_device("fest", "door-b", gate="box", events=[event])
+    order = store.add_order("fest", event, "Ann", positions=[{"category": 1}] * 2)
+    first, second = (t["ticket_key"] for t in order["tickets"])
+    cancel = ActionItem("c1", "cancel", first, event, None, NOW, "door-b", "box")
+    store.ingest_uploads([Upload("fest", "door-b", 1, cancel)])
+    shown = store.order(order["number"])
+    assert [t["quick_cancelled"] for t in shown["tickets"]] == [{"at": NOW, "gate": "box", "device_id": "door-b"}, None]
+    assert shown["status"] == "paid"                     # one ticket of two: the order itself is unchanged
+    text = order_text(shown)
+    line = next(r for r in text.splitlines() if first in r)
+    assert "quick-cancelled at box" in line and "back on sale" in line, text
+    assert "quick-cancelled" not in next(r for r in text.splitlines() if second in r)
+    assert store.ticket(first)["quick_cancelled"]["gate"] == "box" and store.ticket(second)["quick_cancelled"] is None
+    store.ingest_uploads([Upload("fest", "door-b", 2, ActionItem("c2", "annul", first, event, None, NOW + 1, "door-b",
+                                                                 "box", ref_uuid="c1"))])
+    assert store.ticket(first)["quick_cancelled"] is None
+    assert [t["quick_cancelled"] for t in store.order(order["number"])["tickets"]] == [None, None]

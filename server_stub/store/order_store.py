@@ -129,14 +129,28 @@ class OrderMixin(CatalogueMixin):
         if row is None:
             raise NotFound(f"no order {number!r}")
         order = dict(zip(_ORDER_KEYS, row))
+        rows = self.q("SELECT t.ticket_id, t.category, t.zone, t.seat, r.reason, r.active, b.reason, b.active, t.released "
+                      "FROM tickets t LEFT JOIN revocations r USING (ticket_id) LEFT JOIN blocks b USING (ticket_id) "
+                      "WHERE t.order_id=? ORDER BY t.position", (order["order_id"],))
+        cancels = self._quick_cancels([r[0] for r in rows if r[8]])
         order["tickets"] = [
             {"ticket_key": str(t), "ticket_id": t, "category": cat, "zone": z, "seat": s,
-             "revoked": rr if ra else None, "blocked": br if ba else None}
-            for t, cat, z, s, rr, ra, br, ba in self.q(
-                "SELECT t.ticket_id, t.category, t.zone, t.seat, r.reason, r.active, b.reason, b.active FROM tickets t "
-                "LEFT JOIN revocations r USING (ticket_id) LEFT JOIN blocks b USING (ticket_id) "
-                "WHERE t.order_id=? ORDER BY t.position", (order["order_id"],))]
+             "revoked": rr if ra else None, "blocked": br if ba else None, "quick_cancelled": cancels.get(t)}
+            for t, cat, z, s, rr, ra, br, ba, _released in rows]
         return order
+
+    def _quick_cancels(self, ticket_ids: list[int]) -> dict[int, dict]:
+        """Tickets put back on sale by a door's quick cancellation (`released`) -> that cancellation, not annulled:
+        {at, gate, device_id} (the latest one when there were several)."""
+        if not ticket_ids:
+            return {}
+        found: dict[int, dict] = {}
+        for key, at, gate, device in self.q(
+                "SELECT s.ticket_key, s.at, s.gate, s.device_id FROM scans s WHERE s.kind='cancel' AND s.type='action' "
+                f"AND s.ticket_key IN ({','.join('?' * len(ticket_ids))}) AND NOT EXISTS (SELECT 1 FROM scans a "
+                "WHERE a.kind='annul' AND a.ref_uuid=s.scan_uuid) ORDER BY s.at", tuple(str(t) for t in ticket_ids)):
+            found[int(key)] = {"at": at, "gate": gate, "device_id": device}
+        return {t: found.get(t, {"at": None, "gate": None, "device_id": None}) for t in ticket_ids}
 
     def find_orders(self, query: str, org: str | None = None, limit: int = 50) -> list[dict]:
         """Order number (typed loosely), buyer name (accents and case ignored), email; every word a prefix."""
@@ -154,14 +168,15 @@ class OrderMixin(CatalogueMixin):
         """One ticket with its order: the ledger row fields plus order/target details."""
         tid = _ticket_key(ticket_key)
         row = self.q1("SELECT t.ticket_id, t.target_id, c.kind, c.org, o.number, o.buyer_name, o.email, t.category, t.zone, "
-                      "t.seat, o.status FROM tickets t JOIN orders o USING (order_id) JOIN catalogue c ON c.id=t.target_id "
+                      "t.seat, o.status, t.released FROM tickets t JOIN orders o USING (order_id) JOIN catalogue c ON c.id=t.target_id "
                       "WHERE t.ticket_id=?", (tid,))
         if row is None:
             raise NotFound(f"no ticket {ticket_key}")
         keys = ("ticket_id", "target_id", "target_kind", "org", "order_number", "buyer_name", "email", "category", "zone",
-                "seat", "order_status")
+                "seat", "order_status", "released")
         d = dict(zip(keys, row))
         d["ticket_key"] = str(d["ticket_id"])
+        d["quick_cancelled"] = self._quick_cancels([d["ticket_id"]])[d["ticket_id"]] if d.pop("released") else None
         return d
 
     # -- state changes -----------------------------------------------------------------------------------------
