@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("ticket_key")
         if name in ("block", "reset"):
             c.add_argument("--reason", required=True)
+    c = add(tk, "revoke", "revoke a pretix ticket at an event's devices (`pretix:SEED` or the pretix secret itself)")
+    c.add_argument("ticket_key")
+    c.add_argument("--event", type=int, required=True, help="the event id its pretix event is mapped onto (trust-pretix)")
+    c.add_argument("--reason", required=True)
+    c.add_argument("--lift", action="store_true", help="lift the revocation instead")
 
     ks = sub.add_parser("keys", help="signing keys").add_subparsers(dest="sub", required=True)
     add(ks, "list", "ticket and server keys (public data only)")

@@ -14,7 +14,7 @@ from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refu
 from agent.errors import TicketgateError
 from agent.safe_text import printable, printable_json
 from server_stub.cli_output import Refused, emit, fail, ints, owned
-from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_show
+from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_revoke, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.cli_remote import device_commands, device_configure
 from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_deactivate, staff_list, staff_set
@@ -225,7 +225,7 @@ HANDLERS = {
     ("order", "cancel"): order_change, ("order", "refund"): order_change, ("order", "validate"): order_change,
     ("import-orders", None): cmd_import,
     ("ticket", "block"): ticket_flag, ("ticket", "unblock"): ticket_flag, ("ticket", "reset"): ticket_flag,
-    ("ticket", "show"): ticket_show,
+    ("ticket", "show"): ticket_show, ("ticket", "revoke"): ticket_revoke,
     ("keys", "list"): keys_list, ("keys", "rotate"): keys_rotate, ("keys", "export"): keys_export,
     ("export-etickets", None): cmd_export,
     ("devices", None): cmd_devices, ("device", "register"): device_register, ("device", "revoke"): device_revoke,

@@ -5,6 +5,8 @@ import time
 
 from server_stub.cli_output import Refused, emit, keys_text, owned
 from server_stub.cli_progress import Progress
+from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY, decode_ticket_message, split_secret
+from agent.ticket_format import MalformedPayload
 from server_stub.keys import SERVER, TICKET
 from server_stub.orders import quick_cancel_text
 
@@ -25,6 +27,25 @@ def ticket_flag(store, org, args) -> int:
         result = store.reset_ticket(args.ticket_key, args.reason)
         text = f"ticket {args.ticket_key}: check-ins cleared ({args.reason}); devices get it with the next sync"
     return emit(args, result, text)
+
+
+def pretix_key(text: str) -> str:
+    """`pretix:SEED` as it is, or a pretix_sig1 secret (what pretix lists as revoked) -> `pretix:<its seed>`."""
+    text = text.strip()
+    if text.startswith(PRETIX_KEY):
+        return text
+    try:
+        return PRETIX_KEY + decode_ticket_message(split_secret(text)[0]).seed
+    except MalformedPayload as exc:
+        raise Refused(f"{text[:40]!r} is neither pretix:SEED nor a pretix_sig1 secret ({exc})") from None
+
+
+def ticket_revoke(store, org, args) -> int:
+    """A pretix ticket (a key this server did not issue) revoked at one event's devices, or its revocation lifted."""
+    key = pretix_key(args.ticket_key)
+    result = store.revoke_key(org, args.event, key, args.reason, active=not args.lift)
+    done = "revocation lifted" if args.lift else f"revoked ({args.reason})"
+    return emit(args, result, f"ticket {key} {done} at event {args.event}; devices get it live or with the next sync")
 
 
 def ticket_show(store, org, args) -> int:

@@ -148,3 +148,54 @@ def test_order_and_ticket_show_say_a_ticket_was_quick_cancelled(store):
                                                                  "box", ref_uuid="c1"))])
     assert store.ticket(first)["quick_cancelled"] is None
     assert [t["quick_cancelled"] for t in store.order(order["number"])["tickets"]] == [None, None]
+
+
+def test_a_pretix_ticket_is_revoked_per_event_and_lifted(store):
+    """docs/pretix.md: revoked pretix secrets go in the revocation list under `pretix:<seed>`. The store keeps them per
+    event, in the event's revocations (bundles and the announcer read those), newest version first; lifted, the
+    revocation comes back inactive in a delta and is gone from a full bundle."""
+    from agent.errors import TicketgateError
+    cats = [{"category_id": 1, "name": "A"}]
+    e1, e2 = (store.create_event("fest", f"Night {i}", NOW - 3600, NOW + 3600, "UTC", [], cats) for i in (1, 2))
+    before = store.version("fest")
+    store.revoke_key("fest", e1, "pretix:Jz9mPq3sA", "refunded in pretix")
+    assert [(r["ticket_key"], r["reason"], r["active"]) for r in store.revocations_for_event(e1, before)] == [
+        ("pretix:Jz9mPq3sA", "refunded in pretix", True)]
+    assert store.revocations_for_event(e2) == [] and store.version("fest") > before
+    lifted_at = store.version("fest")
+    store.revoke_key("fest", e1, "pretix:Jz9mPq3sA", "sold again", active=False)
+    assert [(r["ticket_key"], r["active"]) for r in store.revocations_for_event(e1, lifted_at)] == [
+        ("pretix:Jz9mPq3sA", False)]
+    assert store.revocations_for_event(e1) == []
+    for bad in ("12345", "pretix:"):
+        with pytest.raises(TicketgateError, match="not a pretix ticket key"):
+            store.revoke_key("fest", e1, bad, "x")
+    store.create_organiser("gala", "Gala")
+    with pytest.raises(TicketgateError, match=f"no event {e1} for organiser 'gala'"):
+        store.revoke_key("gala", e1, "pretix:Jz9mPq3sA", "x")
+
+
+@mosquitto
+def test_walk_a_revoked_pretix_secret_reaches_the_door(field):
+    """The door trusts a pretix event (the published test vectors) mapped onto event 1 . Before: `server ticket block pretix:…` answered "ticket keys are numbers" and no public command put a
+    pretix secret in the revocation list docs/pretix.md points to. Now `server ticket revoke SECRET --event 1` (the
+    secret as pretix lists it, or `pretix:SEED`) reaches the door with its next sync: the secret scans `revoked`;
+    lifted, it is admitted."""
+    from tests.qa_organiser import ROOT, tg as run
+    vectors = json.loads((ROOT / "tests" / "vectors" / "pretix-sig1.json").read_text())
+    event_json = field.door / "pretix-event.json"
+    event_json.write_text(json.dumps(vectors["event_resource"]))
+    tg(field.door, "agent", "trust-pretix", str(event_json), "--event-id", "1", "--item", "21=1:1",
+       "--subevent", "301=1")
+    secret = next(v["secret"] for v in vectors["vectors"] if v["name"] == "item and subevent")
+    refused = run(field.org, "server", "ticket", "block", "pretix:Jz9mPq3sA", "--reason", "x", ok=False)
+    assert "server ticket revoke pretix:SEED --event N" in refused.stderr, refused
+    said = tg(field.org, "server", "ticket", "revoke", secret, "--event", "1", "--reason", "refunded in pretix").stdout
+    assert "ticket pretix:Jz9mPq3sA revoked (refunded in pretix) at event 1" in said, said
+    tg(field.door, "agent", "sync", "--until-idle", "--for", "60")
+    verdict = json.loads(tg(field.door, "agent", "scan", "--json", secret).stdout)
+    assert verdict["verdict"] == "revoked", verdict
+    tg(field.org, "server", "ticket", "revoke", "pretix:Jz9mPq3sA", "--event", "1", "--reason", "sold again", "--lift")
+    tg(field.door, "agent", "sync", "--until-idle", "--for", "60")
+    verdict = json.loads(tg(field.door, "agent", "scan", "--json", secret).stdout)
+    assert verdict["verdict"] == "accepted", verdict

@@ -23,7 +23,7 @@ def _ticket_key(ticket_key: str | int) -> int:
     try:
         return int(str(ticket_key).strip())
     except ValueError:
-        raise NotFound(f"no ticket {ticket_key!r} (ticket keys are numbers)") from None
+        raise NotFound(f"no ticket {ticket_key!r} (ticket keys are numbers; a pretix ticket is revoked by `server ticket revoke pretix:SEED --event N`)") from None
 
 
 _TICKET_INTO = "tickets(ticket_id, order_id, position, target_id, category, zone, seat, version)"

@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.allotment import ALLOTMENT_ID_BASE, Certificate, revocation_key, sign_certificate
 from agent.errors import InvalidInput
+from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY
 from agent.reasons import WINDOW_CODES, coded, reason_fields
 from agent.pricing import CartLine, Offer, PricingError, Promotion, normalize_code, price_cart
 from agent.sync.messages import DeskAnswer, ExchangeRequest, OfflineSale, RefundRequest, SaleRequest, SoldTicket
@@ -483,7 +484,35 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
 
     def revocations_for_event(self, event_id: int, since_version: int = 0) -> list[dict]:
         """Ticket revocations, and the revoked allotments covering the event (doors refuse their TG2 tickets)."""
-        return super().revocations_for_event(event_id, since_version) + self.allotment_revocations(event_id, since_version)
+        return (super().revocations_for_event(event_id, since_version) + self.allotment_revocations(event_id, since_version)
+                + self.key_revocations(event_id, since_version))
+
+    def key_revocations(self, event_id: int, since_version: int = 0) -> list[dict]:
+        """Revoked tickets this server did not issue (pretix secrets: `pretix:<seed>`) for the event, as revocation
+        rows; active=False lifts one."""
+        only_active = " AND active=1" if since_version <= 0 else ""
+        rows = self.q("SELECT ticket_key, reason, at, active, version FROM key_revocations WHERE event_id=? AND "
+                      f"version > ?{only_active} ORDER BY version", (event_id, since_version))
+        return [{"ticket_key": k, "reason": r, "at": at, "active": bool(a), "version": v} for k, r, at, a, v in rows]
+
+    def revoke_key(self, org: str, event_id: int, ticket_key: str, reason: str, active: bool = True) -> dict:
+        """Revoke (or, `active` False, lift the revocation of) a ticket this server did not issue, by its ledger key
+        (`pretix:<seed>`), at the event's devices: they get it live and in their next bundle."""
+        if not reason.strip():
+            raise InvalidInput("revoking a ticket needs a reason")
+        if not ticket_key.startswith(PRETIX_KEY) or len(ticket_key) <= len(PRETIX_KEY) or len(ticket_key) > 200:
+            raise InvalidInput(f"{ticket_key!r} is not a pretix ticket key (pretix:<seed>)")
+        if self.event(event_id)["organiser"] != org:
+            raise NotFound(f"no event {event_id} for organiser {org!r}")
+        now = time.time()
+        with self.tx() as c:
+            version = self._bump(org)
+            c.execute("INSERT INTO key_revocations(event_id, ticket_key, org, reason, at, active, version) "
+                      "VALUES (?,?,?,?,?,?,?) ON CONFLICT (event_id, ticket_key) DO UPDATE SET reason=excluded.reason, "
+                      "at=excluded.at, active=excluded.active, version=excluded.version",
+                      (event_id, ticket_key, org, reason.strip(), now, int(active), version))
+        return {"ticket_key": ticket_key, "event_id": event_id, "reason": reason.strip(), "at": now,
+                "active": active, "version": version}
 
     def allotment_revocations(self, event_id: int, since_version: int = 0) -> list[dict]:
         """Revoked allotments covering the event, as revocation rows (`ticket_key` = `allotment:<id>`)."""

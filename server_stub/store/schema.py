@@ -179,4 +179,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE order_lines ADD COLUMN target_id INTEGER;
     """,
+    # 17: revoked tickets the server did not issue (pretix secrets, `pretix:<seed>`), per event (`server ticket revoke`)
+    """
+    CREATE TABLE key_revocations (event_id INTEGER NOT NULL, ticket_key TEXT NOT NULL, org TEXT NOT NULL,
+        reason TEXT NOT NULL, at REAL NOT NULL, active INTEGER NOT NULL DEFAULT 1, version INTEGER NOT NULL,
+        PRIMARY KEY (event_id, ticket_key));
+    CREATE INDEX key_revocations_version ON key_revocations(version);
+    """,
 )

@@ -175,4 +175,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE order_lines ADD COLUMN target_id BIGINT;
     """,
+    # 15 (SQLite 17): revoked tickets the server did not issue (pretix secrets, `pretix:<seed>`), per event
+    """
+    CREATE TABLE key_revocations (event_id BIGINT NOT NULL, ticket_key TEXT NOT NULL, org TEXT NOT NULL,
+        reason TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, active INTEGER NOT NULL DEFAULT 1, version BIGINT NOT NULL,
+        PRIMARY KEY (event_id, ticket_key));
+    CREATE INDEX key_revocations_version ON key_revocations(version);
+    """,
 )
