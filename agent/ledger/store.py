@@ -534,6 +534,13 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
     def outbox_size(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0])
 
+    def outbox_waiting(self, kind: str, actions: Iterable[str]) -> int:
+        """Unacknowledged rows of `kind` whose body's action is one of `actions` (a kiosk's offline sales)."""
+        acts = list(actions)
+        return int(self.conn.execute(
+            f"SELECT count(*) FROM outbox WHERE acked IS NULL AND kind=? AND json_extract(body, '$.action') IN "
+            f"({','.join('?' * len(acts))})", (kind, *acts)).fetchone()[0])
+
     def outbox_refuse(self, reasons: Mapping[int, str], at: float | None = None) -> int:
         """The server refused these rows for good: answered (they leave the upload queue) but kept, with the reason
         (its code and parameters too when it is an agent.reasons.Reason). How many were not answered already."""

@@ -25,6 +25,7 @@ from agent.private_files import write_private
 from agent.sync.messages import DeskAnswer, DeskRequest, SoldTicket
 from agent.ticket_format import Ticket
 from drivers.printers.wording import when
+from kiosk_ui.i18n import tr_n
 from kiosk_ui.presenters.refusals import answer_problem
 from kiosk_ui.services import (CartQuote, DeskResult, Payment, QuoteLine, SaleCategory, SaleResult, SaleTarget)
 
@@ -40,6 +41,8 @@ REFILL_EVERY = 60.0           # online: how often the allotment is checked (refi
 
 
 TILL, LAST_Z = "till_shift", "till_last_z"      # ledger settings: the open shift, the last Z report
+FLUSH_SECONDS = 5.0           # online: how long a close waits for this kiosk's offline sales to reach the server
+TILL_ACTIONS = ("offline_sale", "payment_validated")     # outbox "kiosk" rows the server's Z report counts
 
 
 class SaleLink(Protocol):
@@ -79,6 +82,7 @@ class KioskDesk:
                  clock: Callable[[], float] = time.time, timeout: float = ANSWER_SECONDS, org: str = ""):
         self.door, self.home, self.link, self.clock, self.timeout = door, Path(home), link or NoLink(), clock, timeout
         self.org = org                # '' : the enrolled identity's
+        self.flush_wait = FLUSH_SECONDS
         self._key: Any = None
         self._refill_at = -REFILL_EVERY
         self._refilling = threading.Lock()
@@ -279,6 +283,11 @@ class KioskDesk:
         from agent.sync.messages import TillRequest
         if not self.online:
             return "The till needs the server: try again when the kiosk is online."
+        if action == "close" and (waiting := self.unsent_sales(self.flush_wait)):
+            return tr_n("{n} sale made offline is still to upload: close the shift once it has reached the server "
+                        "(the Z report would miss it).",
+                        "{n} sales made offline are still to upload: close the shift once they have reached the "
+                        "server (the Z report would miss them).", waiting)
         answer = self.link.ask(TillRequest(self._org(), self._device(), uuid.uuid4().hex, action, int(cents), currency,
                                            time.time(), staff=self.ledger.on_duty), self.timeout)
         if answer is None:
@@ -291,6 +300,15 @@ class KioskDesk:
         if action == "close":
             self.ledger.set_setting(LAST_Z, answer.report)
         return answer
+
+    def unsent_sales(self, wait: float = 0.0) -> int:
+        """This kiosk's sales (and pending orders paid) made offline that the server has not acknowledged yet, after
+        waiting up to `wait` seconds (while online) for them: the server's Z report counts only what reached it, and
+        what reaches it after the close would fall in no shift or the next one."""
+        deadline = time.monotonic() + wait
+        while (n := self.ledger.outbox_waiting("kiosk", TILL_ACTIONS)) and self.online and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return n
 
     def open_shift(self) -> dict | None:
         return self.ledger.get_setting(TILL)
