@@ -284,10 +284,10 @@ class KioskDesk:
         if not self.online:
             return "The till needs the server: try again when the kiosk is online."
         if action == "close" and (waiting := self.unsent_sales(self.flush_wait)):
-            return tr_n("{n} sale made offline is still to upload: close the shift once it has reached the server "
-                        "(the Z report would miss it).",
-                        "{n} sales made offline are still to upload: close the shift once they have reached the "
-                        "server (the Z report would miss them).", waiting)
+            return tr_n(
+                "{n} sale made offline is still to upload: close the shift once it has reached the server.",
+                "{n} sales made offline are still to upload: close the shift once they have reached the server.",
+                waiting)
         answer = self.link.ask(TillRequest(self._org(), self._device(), uuid.uuid4().hex, action, int(cents), currency,
                                            time.time(), staff=self.ledger.on_duty), self.timeout)
         if answer is None:
