@@ -41,7 +41,7 @@ REFILL_EVERY = 60.0           # online: how often the allotment is checked (refi
 
 
 TILL, LAST_Z = "till_shift", "till_last_z"      # ledger settings: the open shift, the last Z report
-FLUSH_SECONDS = 5.0           # online: how long a close waits for this kiosk's offline sales to reach the server
+FLUSH_SECONDS = 5.0           # online: how long the till waits for this kiosk's offline sales to reach the server
 TILL_ACTIONS = ("offline_sale", "payment_validated")     # outbox "kiosk" rows the server's Z report counts
 
 
@@ -278,15 +278,17 @@ class KioskDesk:
     # -- the till and e-tickets ---------------------------------------------------------------------------------------
     def till(self, action: str, cents: int, currency: str = "EUR") -> DeskAnswer | str:
         """Open this kiosk's shift with a float, or close it with the counted cash: the server's answer (a close
-        carries the Z report), or the problem in words. The open shift is remembered here (ledger setting)."""
+        carries the Z report), or the problem in words. The open shift is remembered here (ledger setting). Either
+        waits (bounded) for this kiosk's sales made offline to reach the server: it files them by their arrival, so
+        a close before them would miss them and an open would take them into the new shift."""
         import uuid
         from agent.sync.messages import TillRequest
         if not self.online:
             return "The till needs the server: try again when the kiosk is online."
-        if action == "close" and (waiting := self.unsent_sales(self.flush_wait)):
+        if waiting := self.unsent_sales(self.flush_wait):        # else a shift would count them by when they arrive
             return tr_n(
-                "{n} sale made offline is still to upload: close the shift once it has reached the server.",
-                "{n} sales made offline are still to upload: close the shift once they have reached the server.",
+                "{n} sale made offline is still to upload: open or close the shift once the server has it.",
+                "{n} sales made offline are still to upload: open or close the shift once the server has them.",
                 waiting)
         answer = self.link.ask(TillRequest(self._org(), self._device(), uuid.uuid4().hex, action, int(cents), currency,
                                            time.time(), staff=self.ledger.on_duty), self.timeout)
