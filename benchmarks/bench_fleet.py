@@ -1,7 +1,7 @@
 """A fleet at the door: D devices on one mosquitto and one server, N tickets, scans at a door's rate, cancellations,
 exchanges and a bulk change of 1,000 tickets during the run, devices dropping off and coming back.
 
-    python benchmarks/bench_fleet.py [--devices 200] [--tickets 1000000] [--seconds 60] [--per-process 5]
+    python benchmarks/bench_fleet.py [--devices 200] [--tickets 1000000] [--seconds 60] [--per-process 20] [--device-nice 0]
     python benchmarks/bench_fleet.py --quick        # 20 devices, 20,000 tickets, 20 s
     python benchmarks/bench_fleet.py --one-device [--tickets 1000000]   # the decomposition on one core
 
@@ -13,11 +13,11 @@ whole ticket rows (the format before), alternately.
 Devices are real agent devices (agent.gate.Gate + agent.sync.device.DeviceSync, each with its own SQLite ledger,
 MQTT session and threads), `--per-process` of them per process: 200 Python processes would need ~8 GB and
 200 interpreters time-sharing 2 cores, which measures the scheduler, not the sync. Devices sharing a process share
-its interpreter lock, which real devices do not: at 20 per process a device's 3 ms of CPU for the 1,000-ticket change
-took 0.3-0.4 s of wall time waiting for the 19 others' threads (2026-12-01, docs/performance.md), so 5 (40 processes,
-~13 MB of memory a device). The server (ingestion, announcer, relay) runs in this process, the broker in its own;
-both stand for machines of their own, so the device processes run at niceness 10 (`--device-nice`): at equal
-priority, 40 busy device processes left the server's ingestion 1/41 of the cores (upload -> ingested p50 2.3-2.9 s).
+its interpreter lock, which real devices do not; fewer per process cost more CPU in all: 2026-12-02, one after the
+other, 5 per process at niceness 10 (the server and broker favoured as machines of their own; at equal priority 40
+busy processes left ingestion 1/41 of the cores, upload -> ingested p50 2.3-2.9 s) gave the change applied p95
+1.76 / 1.42 s with 98-99 s of device CPU, 20 per process 1.33 s with 83 s (docs/performance.md). The server
+(ingestion, announcer, relay) runs in this process, the broker in its own.
 
 Each device starts holding the event, its trusted keys and the current version (as after its first bundle),
 not the 1M-row ticket index: the door decides on the signature and the flags, which is what the fleet exchanges;
@@ -323,10 +323,10 @@ def main() -> None:
     p.add_argument("--devices", type=int, default=200)
     p.add_argument("--tickets", type=int, default=1_000_000)
     p.add_argument("--seconds", type=float, default=60.0, help="length of the door run")
-    p.add_argument("--per-process", type=int, default=5)
-    p.add_argument("--device-nice", type=int, default=10,
-                   help="niceness of the device processes: the server and the broker stand for machines of their "
-                        "own, not for 1/41 of these cores (0: all equal, as before)")
+    p.add_argument("--per-process", type=int, default=20)
+    p.add_argument("--device-nice", type=int, default=0,
+                   help="niceness of the device processes (e.g. 10 with a small --per-process: the server and the "
+                        "broker then stand for machines of their own, not for 1/41 of these cores)")
     p.add_argument("--interval", type=float, default=4.0, help="mean seconds between two scans at one device")
     p.add_argument("--quick", action="store_true", help="20 devices, 20,000 tickets, 20 s")
     p.add_argument("--one-device", action="store_true", help="the server's and one device's part, on one core")
