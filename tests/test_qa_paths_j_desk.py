@@ -15,7 +15,7 @@ from agent.sync.messages import DeskAnswer, ExchangeRequest, RefundRequest, Sale
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
 from tests.qa_organiser import organiser_running, tg
-from tests.test_qa_paths_i import _login_of
+from tests.test_qa_paths_i import _login_of, desk_asker
 
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
@@ -54,11 +54,7 @@ def test_a_ticket_exchanged_to_another_date_is_reported_and_handed_back_at_that_
         device, client = _login_of(kiosk, answers)
         tg(home, "server", "till", "open", device, "--float-cents", "10000")
 
-        def ask(msg) -> DeskAnswer:
-            client.publish(topics.up("acme", device), json.dumps(msg.to_wire()).encode(), wait=5)
-            assert wait_for(lambda: msg.request_id in answers, 20), msg
-            assert answers[msg.request_id].ok, answers[msg.request_id]
-            return answers[msg.request_id]
+        ask = desk_asker(client, device, answers)
         try:
             sold = ask(SaleRequest("acme", device, "sale", 1, (SaleLine(1, 2),), payment="cash", buyer_name="Ann"))
             day2 = ask(ExchangeRequest("acme", device, "to-day-2", sold.tickets[0].ticket_key, "other date",
