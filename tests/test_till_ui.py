@@ -70,3 +70,12 @@ def test_the_z_report_prints_off_the_ui_thread_and_a_jammed_printer_keeps_it(res
     assert j["queue"] == ["z_report"] and j["button"]
     assert j["shifts"] == 2 and j["second"] == j["waiting"] != ""       # tapped twice: one close, one print
     assert j["frames"] > 0 and j["done_ms"] > 2_500 and j["returned_ms"] < j["done_ms"] / 4   # not on the UI thread
+
+
+def test_the_server_is_asked_off_the_ui_thread(res):
+    """A shift opened while the server is gone unnoticed: the request waits its timeout (5 s) without freezing the
+    screen — the tap returns at once, frames keep coming, then the operator reads why (it blocked the UI before)."""
+    lang, r = res
+    n = r["no_answer"]
+    assert n["returned_ms"] < 200 and n["done_ms"] > 2_500 and n["frames"] > 10, n
+    assert n["first"] != "" and n["problem"] not in ("", n["first"]) and n["button"], n

@@ -49,7 +49,7 @@ def main(out: Path, lang: str) -> dict:
         till.amount.text = "12,345"
         res["bad_amount"] = till.submit()
         till.amount.text = "150"
-        res["open_problem"] = till.submit()
+        res["open_problem"] = till.submit(wait=True)
         h.pump()
         h.screenshot(out / "till_open.png")
         res["open"] = {"status": till.status.text, "action": till.action.text, "hint": till.amount.hint_text,
@@ -111,8 +111,22 @@ def main(out: Path, lang: str) -> dict:
         desk_screen.order_number = cash.order_number
         res["email"] = {"message": desk_screen.send_etickets(wait=True),
                         "button": desk_screen.buttons["email"].text}
-        kiosk.close()
+        # the server gone without the kiosk knowing yet: the open waits for its answer up to the desk's timeout
+        # (5 s) off the UI thread, frames keep coming, and the operator is told
         server.stop()
+        h.go("till")
+        till.amount.text = "80"
+        started = time.perf_counter()
+        res["no_answer"] = {"first": till.submit()}
+        returned_ms = (time.perf_counter() - started) * 1000
+        frames, deadline = 0, time.monotonic() + 30
+        while till.printing and time.monotonic() < deadline:
+            h.pump(1)
+            frames += 1
+            time.sleep(0.02)
+        res["no_answer"].update(returned_ms=returned_ms, done_ms=(time.perf_counter() - started) * 1000,
+                                frames=frames, problem=till.problem.text, button=not till.action.disabled)
+        kiosk.close()
         store.close()
     (out / "till_results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False))
     return res

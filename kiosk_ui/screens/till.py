@@ -37,9 +37,10 @@ class TillScreen(BaseScreen):
             self.report.add_widget(Text(f"{label}   {value}", font=18))
 
     def submit(self, wait: bool = False) -> str:
-        """Open or close with the typed amount; '' when done, else the problem shown. A close's Z report prints off
-        the UI thread (a jammed printer takes its whole timeout; kept in the print queue when it does not print),
-        the button waiting meanwhile; `wait`: printed before it returns (tests)."""
+        """Open or close with the typed amount; '' when done, else the problem shown. The server is asked off the UI
+        thread (a close first waits up to a few seconds for the sales made offline, then for the server's answer),
+        and a close's Z report prints off it too (a jammed printer takes its whole timeout; kept in the print queue
+        when it does not print), the button waiting meanwhile; `wait`: all done before it returns (tests)."""
         if self.printing:
             return self.problem.text
         cents = parse_amount(self.amount.text)
@@ -47,7 +48,21 @@ class TillScreen(BaseScreen):
             self.problem.text = tr("Type an amount, e.g. 150.00")
             return self.problem.text
         problem = self.ctl.not_permitted("sale")
-        result = problem or self.ctl.services.desk.till("close" if self.view.is_open else "open", cents)
+        if problem:
+            self.problem.text = tr(problem)
+            return self.problem.text
+        action = "close" if self.view.is_open else "open"
+        self.printing, self.action.disabled = True, True
+        self.problem.text = tr("Asking the server…")
+        self.in_background(lambda: self.ctl.services.desk.till(action, cents),
+                           lambda result: self._answered(result, wait), wait)
+        return self.problem.text
+
+    def _answered(self, result, wait: bool) -> None:
+        """The server's answer (or the problem in words; None: the request failed, see the log), on the UI thread."""
+        self.printing = False
+        if result is None:
+            result = "The till request failed: see the log."
         self.problem.text = tr(result) if isinstance(result, str) else ""
         if not isinstance(result, str):
             self.amount.text = ""
@@ -57,7 +72,6 @@ class TillScreen(BaseScreen):
             self.printing, self.action.disabled = True, True
             self.problem.text = tr("Printing the Z report…")
             self.in_background(lambda: self.ctl.sale.print_z(report), self._printed, wait)
-        return self.problem.text
 
     def _printed(self, result) -> None:
         self.printing, self.action.disabled, self.printed = False, False, result
