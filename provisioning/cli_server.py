@@ -160,6 +160,7 @@ def cmd_serve(args) -> int:
     _write_server_login(state, prov, args)
     broker = http = advertiser = None
     previous = signal.signal(signal.SIGTERM, _interrupt)     # `kill` stops mosquitto too, like Ctrl-C
+    previous_int = signal.signal(signal.SIGINT, _interrupt)  # Ctrl-C / kill -INT, even when started ignoring it (`cmd &`)
     try:
         if args.start_broker:
             conf = broker_dir / "mosquitto.conf"
@@ -227,6 +228,7 @@ def cmd_serve(args) -> int:
                 broker.kill()
                 broker.wait(5)
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         prov.close()
         store.close()
     return 0
