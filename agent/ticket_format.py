@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agent.base45 import b45decode, b45encode
-from agent.errors import TicketgateError
+from agent.errors import InvalidInput, TicketgateError
 
 if TYPE_CHECKING:
     import segno
@@ -104,12 +104,17 @@ def _body(t: Ticket) -> bytes:
 
 
 def encode_ticket(ticket: Ticket, private_key: Ed25519PrivateKey) -> str:
-    """Serialize and sign with the organiser's Ed25519 private key."""
+    """Serialize and sign with the organiser's Ed25519 private key. A ticket over MAX_TEXT_LENGTH characters (many
+    zones, a long seat) is refused here: every door would refuse it as malformed."""
     body = _body(ticket)
     signature = private_key.sign(SIGNING_DOMAIN + body)
     if len(signature) != SIGNATURE_SIZE:
         raise ValueError("signature must be 64 bytes")
-    return SCHEME + b45encode(body + signature)
+    text = SCHEME + b45encode(body + signature)
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidInput(f"the ticket would be {len(text)} characters (at most {MAX_TEXT_LENGTH}): shorter seat "
+                           "label or fewer zones")
+    return text
 
 
 def unwrap(text: str, scheme: str, what: str) -> bytes:

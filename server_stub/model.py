@@ -89,6 +89,11 @@ class Category:
             raise InvalidInput(f"category id {self.category_id}: must be 0..65535 (two bytes in the ticket)")
 
 
+# The longest seat label whose ticket (one zone, a validity window) stays within the 512 characters a door reads
+# (docs/ticket-format.md): the format's own limit, 255 bytes, would make tickets no door accepts.
+MAX_SEAT_BYTES = 247
+
+
 @dataclass(frozen=True)
 class Position:
     """One ticket of an order."""
@@ -101,8 +106,8 @@ class Position:
             raise InvalidInput(f"category {self.category}: must be 0..65535")
         if self.zone is not None and not 0 <= int(self.zone) <= 255:
             raise InvalidInput(f"zone {self.zone}: must be 0..255")
-        if self.seat is not None and len(self.seat.encode()) > 255:
-            raise InvalidInput("seat label longer than 255 bytes")
+        if self.seat is not None and len(self.seat.encode()) > MAX_SEAT_BYTES:
+            raise InvalidInput(f"seat label longer than {MAX_SEAT_BYTES} bytes (UTF-8)")
 
     @classmethod
     def from_dict(cls, d: dict) -> "Position":
