@@ -46,13 +46,23 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
+# pretix_sig1.proto: field number -> its wire type (1: string seed, 2..6: int64 item, variation, subevent, validity)
+_SCHEMA = {1: 2, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0}
+
+
 def decode_ticket_message(buf: bytes) -> PretixTicket:
-    fields: dict[int, object] = {}
+    """As protobuf (pretix's and libpretixsync's reader) decodes it: any order, the last occurrence wins, a field
+    number outside the schema or a known number with another wire type is an unknown field (skipped); what protobuf
+    refuses (field number 0 or above 2^29-1, a seed not UTF-8, a truncated field, wire types 6 and 7) is malformed,
+    and so are groups (wire types 3 and 4, deprecated, never in pretix's schema)."""
+    fields: dict[int, int | str] = {}
     pos = 0
     value: int | bytes
     while pos < len(buf):
         tag, pos = _varint(buf, pos)
         number, wire = tag >> 3, tag & 7
+        if not 0 < number < 1 << 29:
+            raise MalformedPayload("bad protobuf field number")
         if wire == 0:
             value, pos = _varint(buf, pos)
             value &= (1 << 64) - 1                       # int64 semantics, as protobuf decodes it
@@ -70,18 +80,22 @@ def decode_ticket_message(buf: bytes) -> PretixTicket:
             continue   # fixed-width fields are not in the pretix schema: skipped, as protobuf keeps them unknown
         else:
             raise MalformedPayload(f"unsupported protobuf wire type {wire}")
-        fields[number] = value
-    seed = fields.get(1, b"")
-    if not isinstance(seed, bytes) or not seed:
+        if _SCHEMA.get(number) != wire:
+            continue
+        if isinstance(value, bytes):
+            try:
+                fields[number] = value.decode()
+            except UnicodeDecodeError:
+                raise MalformedPayload("pretix seed is not UTF-8") from None
+        else:
+            fields[number] = value
+    seed = fields.get(1, "")
+    if not isinstance(seed, str) or not seed:
         raise MalformedPayload("pretix ticket without seed")
-    try:
-        seed_text = seed.decode()
-    except UnicodeDecodeError:
-        raise MalformedPayload("pretix seed is not UTF-8") from None
-    ints = {n: (v if isinstance(v, int) else None) for n, v in fields.items() if n != 1}
-    # as pretix reads it: a validity of 0 is no bound (pretix writes 0 for "not set"), never the year 1970
-    return PretixTicket(seed_text, ints.get(2) or 0, ints.get(3) or 0, ints.get(4) or 0, ints.get(5) or None,
-                        ints.get(6) or None)
+    ints = {n: v for n, v in fields.items() if isinstance(v, int)}
+    # as libpretixsync reads it: a validity of 0 or below is no bound (pretix writes 0 for "not set"), never 1970
+    valid = [v if v > 0 else None for v in (ints.get(5, 0), ints.get(6, 0))]
+    return PretixTicket(seed, ints.get(2, 0), ints.get(3, 0), ints.get(4, 0), valid[0], valid[1])
 
 
 def split_secret(secret: str) -> tuple[bytes, bytes]:
