@@ -135,8 +135,15 @@ class Certificate:
             raise MalformedPayload("certificate truncated") from None
         if len(signature) != SIGNATURE_SIZE or len(public_key) != 32 or not device:
             raise MalformedPayload("certificate truncated")
-        return cls(key_id, allotment_id, device, public_key, int.from_bytes(first, "big"), int.from_bytes(last, "big"),
-                   max_count, vfrom, vuntil, tuple(events), tuple(categories), signature), pos + SIGNATURE_SIZE
+        if len(device.encode()) > MAX_DEVICE_BYTES:      # checked here: the encoder's message would quote it
+            raise MalformedPayload(f"certificate device id over {MAX_DEVICE_BYTES} bytes")
+        cert = cls(key_id, allotment_id, device, public_key, int.from_bytes(first, "big"), int.from_bytes(last, "big"),
+                   max_count, vfrom, vuntil, tuple(events), tuple(categories), signature)
+        try:
+            cert.body()     # the bounds the encoder keeps (anyone can make a TG2 payload with a key of their own)
+        except InvalidInput as exc:
+            raise MalformedPayload(f"certificate out of bounds: {exc}") from None
+        return cert, pos + SIGNATURE_SIZE
 
     def signed_bytes(self) -> bytes:
         return CERT_DOMAIN + self.body()

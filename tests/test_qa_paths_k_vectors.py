@@ -524,3 +524,133 @@ def test_server_seat_limit_keeps_every_ticket_readable():
     text = signer.issue(Ticket(65535, 2**32 - 1, 2**48 - 1, category=65535, zones=(longest.zone,), seat=longest.seat,
                                valid_from=2**32 - 2, valid_until=2**32 - 1, is_pass=True))
     assert len(text) <= 512 and read_payload(text, _ring(), NOW).status == OK
+
+
+# ============================================ TG2 reference decoder =============================================
+# From docs/ticket-format.md "Offline sales" alone, on the TG1 reference parser for the ticket body.
+REF_CERT_DOMAIN = b"ticketgate-allotment-v1\x00"
+REF_TG2_DOMAIN = b"ticketgate-ticket-v2\x00"
+
+
+def ref_certificate(c: bytes) -> dict:
+    try:
+        version, key_id, allotment = struct.unpack_from(">BHI", c)
+        pos = 7
+        device_bytes = c[pos + 1:pos + 1 + c[pos]]
+        if version != 1 or len(device_bytes) != c[pos] or not 1 <= c[pos] <= 32:
+            raise Refused("certificate head")
+        device = device_bytes.decode("utf-8")
+        pos += 1 + c[pos]
+        public = c[pos:pos + 32]
+        first, last = int.from_bytes(c[pos + 32:pos + 38], "big"), int.from_bytes(c[pos + 38:pos + 44], "big")
+        count, frm, until = struct.unpack_from(">III", c, pos + 44)
+        pos += 56
+        events = struct.unpack_from(f">{c[pos]}I", c, pos + 1)
+        pos += 1 + 4 * c[pos]
+        categories = struct.unpack_from(f">{c[pos]}H", c, pos + 1)
+        pos += 1 + 2 * c[pos]
+    except (struct.error, IndexError, UnicodeDecodeError):
+        raise Refused("certificate truncated") from None
+    if len(c) != pos + 64:
+        raise Refused("certificate length")
+    if not (1 <= len(events) <= 4 and len(categories) <= 8 and 1 <= first <= last and 1 <= count <= last - first + 1
+            and frm < until):
+        raise Refused("certificate bounds")
+    return {"key_id": key_id, "allotment_id": allotment, "device_id": device, "public_key": public, "first_id": first,
+            "last_id": last, "max_count": count, "valid_from": frm, "valid_until": until, "events": events,
+            "categories": categories, "signed": c[:-64], "signature": c[-64:]}
+
+
+def ref_read_tg2(scanned: str, keys: dict, now: float):
+    """-> (status, certified or None, ticket fields or None)."""
+    try:
+        text = scanned.strip("\r\n\t\x00 ")
+        if len(text) > 512 or not text.startswith("TG2:"):
+            raise Refused("shape")
+        raw = ref_b45decode(text[4:])
+        if len(raw) < 2:
+            raise Refused("short")
+        n = int.from_bytes(raw[:2], "big")
+        cert = ref_certificate(raw[2:2 + n])
+        rest = raw[2 + n:]
+        if not rest or rest[0] != 2:
+            raise Refused("body version")
+        fields, _, _ = ref_parse("TG1:" + ref_b45encode(b"\x01" + rest[1:]))
+    except Refused:
+        return "malformed", None, None
+    try:
+        Ed25519PublicKey.from_public_bytes(cert["public_key"]).verify(rest[-64:], REF_TG2_DOMAIN + raw[2:2 + n]
+                                                                      + rest[:-64])
+    except (InvalidSignature, ValueError):
+        return "forged", None, fields
+    key = keys.get(cert["key_id"])
+    certified = False
+    if key is not None:
+        public, frm, until, events = key
+        try:
+            Ed25519PublicKey.from_public_bytes(public).verify(cert["signature"], REF_CERT_DOMAIN + cert["signed"])
+            certified = ((frm is None or now >= frm) and (until is None or now < until)
+                         and (events is None or set(cert["events"]) <= events))
+        except InvalidSignature:
+            pass
+    return "ok", certified, fields
+
+
+def test_tg2_reference_decoder_agrees_with_ours():
+    """Random certificates (signed by trusted, windowed, scoped and unknown keys) and kiosk tickets under them, then
+    mutations, re-signed by the kiosk (the kiosk key is anyone's: only parsing and the certificate check stand) or
+    not: same status, same certification, same fields. Before: a certificate outside the encoder's bounds (5 events,
+    first id 0, from >= until, a 33-byte device id...) raised inside the reader: logged as a reader failure with a
+    traceback at every scan, `unreadable payload (InvalidInput)`."""
+    from agent.allotment import Certificate, sign_certificate
+    from agent.base45 import b45encode
+    rng = random.Random(2026)
+    ring = _ring()
+    seen: dict[tuple, int] = {}
+    for i in range(300):
+        organiser = ALL_SIGNERS[i % len(ALL_SIGNERS)]
+        kiosk = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+        first = rng.choice([1, 2**47, 2**48 - 10])
+        events = tuple(rng.choice([7, 8, rng.getrandbits(32)]) for _ in range(rng.randint(1, 4)))
+        cert = sign_certificate(Certificate(
+            organiser.key_id, rng.getrandbits(32), rng.choice(["k", "kiosk-1", "Kasse Süd 🎫", "x" * 32]),
+            kiosk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw), first, first + 9, rng.randint(1, 10),
+            NOW - 5, NOW + 5, events, tuple(rng.randint(0, 65535) for _ in range(rng.randint(0, 8)))),
+            organiser.private_key)
+        cert_bytes = cert.to_bytes()
+        body = b"\x02" + ref_b45decode(organiser.issue(Ticket(
+            organiser.key_id, events[0], first + rng.randint(0, 9), zones=(1,) * rng.randint(0, 3),
+            seat=rng.choice([None, "B-1"])))[4:])[1:-64]
+
+        def tg2(c: bytes, b: bytes, resign: bool = True, length: int | None = None) -> str:
+            sig = kiosk.sign(REF_TG2_DOMAIN + c + b) if resign else bytes(64)
+            return "TG2:" + b45encode(struct.pack(">H", len(c) if length is None else length) + c + b + sig)
+
+        def at(buf: bytes, pos: int, value: bytes) -> bytes:
+            return buf[:pos] + value + buf[pos + len(value):]
+        head = 7 + 1 + len(cert.device_id.encode()) + 32                 # offset of the first ticket id
+        tail = head + 24                                                # offset of the event count
+        cases = [tg2(cert_bytes, body), tg2(cert_bytes, body)[:-rng.randint(1, 30)], tg2(cert_bytes, body, False),
+                 tg2(cert_bytes, body, length=len(cert_bytes) + rng.choice([-1, 1])),
+                 tg2(cert_bytes, b"\x01" + body[1:]), tg2(cert_bytes + b"\x00", body),
+                 tg2(at(cert_bytes, tail, b"\x05"), body),                  # 5 events announced
+                 tg2(at(cert_bytes, head, bytes(6)), body),                 # first ticket id 0
+                 tg2(at(cert_bytes, head + 12, bytes(4)), body),            # max count 0
+                 tg2(at(cert_bytes, head + 16, struct.pack(">II", NOW + 5, NOW - 5)), body),  # from > until
+                 tg2(at(cert_bytes, 7, b"\x21") + b"x" * 33, body)]         # device id 33 bytes
+        flip = bytearray(cert_bytes)
+        flip[rng.randrange(len(flip))] ^= 1 << rng.randrange(8)
+        cases.append(tg2(bytes(flip), body))                               # certificate changed, kiosk re-signs
+        flip = bytearray(body)
+        flip[rng.randrange(len(flip))] ^= 1 << rng.randrange(8)
+        cases.append(tg2(cert_bytes, bytes(flip)))
+        for text in cases:
+            ours = read_payload(text, ring, NOW)
+            status, certified, fields = ref_read_tg2(text, REF_KEYS, NOW)
+            assert ours.status == status, (text, ours, status)
+            if status == "ok":
+                assert ours.allotment is not None and ours.allotment.certified == certified, (text, ours)
+                assert _as_ref_fields(ours.ticket) == fields
+            assert "unreadable" not in ours.detail, ours
+            seen[status, certified] = seen.get((status, certified), 0) + 1
+    assert all(seen.get(k, 0) > 50 for k in (("ok", True), ("ok", False), ("malformed", None), ("forged", None))), seen
