@@ -443,6 +443,11 @@ def test_tg1_texts_at_the_length_limit():
         signer.issue(too_long)
     fits = Ticket(1, 1, 5, zones=(1,), seat="S" * 240, valid_from=0, valid_until=1)
     assert read_payload(signer.issue(fits), _ring(), NOW).status == OK
+    every_zone = signer.issue(Ticket(1, 1, 5, zones=tuple(range(255))))          # the longest zone list: 508 characters
+    assert len(every_zone) == 508 and read_payload(every_zone, _ring(), NOW).status == OK
+    assert ref_read(every_zone, REF_KEYS, NOW)[1]["zones"] == tuple(range(255))
+    with pytest.raises(ValueError, match="at most 512"):
+        signer.issue(Ticket(1, 1, 5, zones=tuple(range(255)), valid_from=0))
 
 
 def test_tg1_signature_malleability_refused():
