@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from agent import pretix_sig1
 from agent.keyring import Keyring, PretixEvent, PretixItemMapping, TrustedKey
-from agent.payload import FORGED, MALFORMED, OK, UNKNOWN_KEY, read_payload
+from agent.payload import FORGED, MALFORMED, OK, UNKNOWN_KEY, plausible, read_payload
 from agent.policy import DevicePolicy
 from agent.pretix_sig1 import PretixTicket, decode_ticket_message, sign_secret, split_secret
 from agent.signing import SigningKey
@@ -388,7 +388,8 @@ def mutations(rng: random.Random, text: str, signer: SigningKey) -> list[tuple[s
 def test_tg1_reference_decoder_agrees_with_ours():
     """A few thousand valid tickets (every field at its bounds, zone lists empty to long, unicode seats, passes,
     windows, every key: trusted, windowed, scoped, unknown) and a dozen mutations of each: the reference decoder
-    and agent.payload give the same status and, when a ticket is read, the same fields."""
+    and agent.payload give the same status and, when a ticket is read, the same fields; `plausible` (the camera's
+    filter) keeps exactly the texts that are not malformed."""
     rng = random.Random(9285)
     ring = _ring()
     n_texts = n_ok = 0
@@ -407,6 +408,7 @@ def test_tg1_reference_decoder_agrees_with_ours():
             ours = read_payload(candidate, ring, NOW)
             ref_status, ref_fields = ref_read(candidate, REF_KEYS, NOW)
             assert ours.status == ref_status, (candidate, ours, ref_status)
+            assert plausible(candidate) == (ours.status != MALFORMED), candidate   # the camera keeps what is read
             if ours.ticket is not None and ref_fields is not None:
                 assert _as_ref_fields(ours.ticket) == ref_fields, candidate
             if ours.status == OK:
@@ -653,6 +655,7 @@ def test_tg2_reference_decoder_agrees_with_ours():
             ours = read_payload(text, ring, NOW)
             status, certified, fields = ref_read_tg2(text, REF_KEYS, NOW)
             assert ours.status == status, (text, ours, status)
+            assert plausible(text) == (status != MALFORMED), text
             if status == "ok":
                 assert ours.allotment is not None and ours.allotment.certified == certified, (text, ours)
                 assert _as_ref_fields(ours.ticket) == fields
