@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian/Ubuntu machine with Python 3.11+:
 #   ./dev.sh demo          set everything up, then run the whole door on this machine
-#   ./dev.sh test [ARGS]   set everything up, then run the whole test suite (ARGS go to pytest)
+#   ./dev.sh test [ARGS]   set everything up, then run the whole test suite (ARGS go to pytest), one worker per core
+#                          (pytest-xdist, a test file per worker: its module fixtures start once); `-n 0`: serially
 # Idempotent: system packages and the virtualenv (.venv, or $TICKETGATE_VENV) are installed only when missing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,7 +33,7 @@ python_env() {
 cmd=${1:-help}; shift || true
 case "$cmd" in
   demo) system_packages; python_env; exec "$VENV/bin/ticketgate" demo "$@" ;;
-  test) system_packages; python_env; exec "$VENV/bin/python" -m pytest "$@" ;;
+  test) system_packages; python_env; exec "$VENV/bin/python" -m pytest -n auto --dist loadfile "$@" ;;
   setup) system_packages; python_env ;;
   *) echo "usage: ./dev.sh demo | ./dev.sh test [pytest args] | ./dev.sh setup"; exit 2 ;;
 esac

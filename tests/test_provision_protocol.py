@@ -25,7 +25,9 @@ def test_qr_round_trip():
 @pytest.mark.parametrize("text", ["", "hello", "TGE1:", "TGE2:" + new_token() + f":{FP}:h:1:acme",
                                   "TGE1:short:" + FP + ":h:1:acme", "TGE1:" + new_token() + ":XYZ:h:1:acme",
                                   "TGE1:" + new_token() + f":{FP}:h:acme", "TGE1:" + new_token() + f":{FP}:h:1:Bad/Org",
-                                  "WIFI:S:x;T:WPA;P:y;;"])
+                                  "WIFI:S:x;T:WPA;P:y;;"],
+                         ids=["empty", "text", "no-fields", "tge2", "short-token", "bad-fingerprint", "no-port",
+                              "bad-org", "wifi"])   # (stable ids: the tokens are random, pytest-xdist's workers compare)
 def test_qr_malformed(text):
     with pytest.raises(BadInput):
         parse_qr(text)
