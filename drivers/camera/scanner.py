@@ -40,7 +40,7 @@ class CameraScanner:
         self.state, self.error = IDLE, ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._last: tuple[str, float] | None = None
+        self._seen: dict[str, float] = {}     # code -> when last read (codes read within the pause)
         self.frames_decoded = 0
         self.combiner = FrameCombiner()     # what the last frames showed of a code not read yet (combine.py)
 
@@ -128,13 +128,14 @@ class CameraScanner:
         return reads
 
     def _fresh(self, text: str) -> bool:
-        """The same code held in front of the camera is delivered once per pause, not 30 times a second."""
+        """The same code held in front of the camera is delivered once per pause, not 30 times a second. Every code
+        read within the pause is remembered, not only the last: two tickets held together (one phone, one sheet)
+        are read one then the other as the picture moves, and each must reach the gate once."""
         now = self.clock()
-        if self._last and self._last[0] == text and now - self._last[1] < self.same_text_pause:
-            self._last = (text, now)
-            return False
-        self._last = (text, now)
-        return True
+        self._seen = {t: at for t, at in self._seen.items() if now - at < self.same_text_pause}
+        fresh = text not in self._seen
+        self._seen[text] = now
+        return fresh
 
     def _deliver(self, read: CameraRead) -> None:
         try:
