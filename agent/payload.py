@@ -6,7 +6,6 @@ Dispatch by shape: `TG1:` is ours, `TG2:` a kiosk's offline sale (agent.allotmen
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,6 +13,7 @@ from agent import pretix_sig1
 from agent.allotment import SCHEME as TG2_SCHEME
 from agent.allotment import AllotmentProof, parse_offline_ticket, verify_offline_ticket
 from agent.keyring import Keyring
+from agent.scanned_text import unframed
 from agent.staff import StaffError, badge_parts, is_badge
 from agent.ticket_format import MAX_TEXT_LENGTH, SCHEME, MalformedPayload, Ticket, parse_payload
 
@@ -41,16 +41,12 @@ def _as_text(raw: str | bytes) -> str:
             raise MalformedPayload("payload is not UTF-8") from None
     if len(raw) > MAX_TEXT_LENGTH * 4:
         raise MalformedPayload("payload too long")
-    # Scanners append CR/LF or pad with spaces; a QR alphanumeric payload never ends in whitespace. A scanner set to
-    # transmit the AIM symbology identifier puts `]Q1` (QR, `]Q0`..`]Q6`) in front, one with ECI transmission an ECI
-    # designator (`\000026`): neither `]` nor `\` is in base45 or base64, so no ticket ever starts with them.
-    text = _SCANNER_PREFIX.sub("", raw.strip("\r\n\t\x00 "), count=1)
+    text = unframed(raw)          # CR/LF, padding, the AIM identifier `]Q1`, ECI designators (scanned_text)
     if len(text) > MAX_TEXT_LENGTH:
         raise MalformedPayload("payload too long")
     return text
 
 
-_SCANNER_PREFIX = re.compile(r"\A(?:\]Q[0-6])?(?:\\[0-9]{6})*")
 _OUR_SCHEMES = (SCHEME, TG2_SCHEME)
 
 

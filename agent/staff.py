@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.errors import TicketgateError
+from agent.scanned_text import unframed
 
 ROLES = ("door", "desk", "supervisor")
 
@@ -103,15 +104,17 @@ def make_badge(org: str, staff_id: str, serial: int, sign: Callable[[bytes], byt
 
 
 def is_badge(text: str) -> bool:
-    return text.strip().startswith(BADGE_PREFIX)
+    """A staff badge's text, also as a laser sends it (AIM identifier `]Q1` in front, CR/LF after: scanned_text)."""
+    return unframed(text).startswith(BADGE_PREFIX)
 
 
 def badge_parts(text: str) -> tuple[bytes, bytes]:
     """-> (body, signature) of a badge-shaped text, not verified (cheap: no key, no crypto). Raises StaffError."""
     try:
-        if not text.strip().startswith(BADGE_PREFIX):
+        text = unframed(text)
+        if not text.startswith(BADGE_PREFIX):
             raise ValueError("no badge prefix")
-        body_b64, sig_b64 = text.strip()[len(BADGE_PREFIX):].split(".", 1)
+        body_b64, sig_b64 = text[len(BADGE_PREFIX):].split(".", 1)
         return _unb64(body_b64), _unb64(sig_b64)
     except (ValueError, binascii.Error):
         raise StaffError("unreadable badge") from None

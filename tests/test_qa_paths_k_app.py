@@ -40,3 +40,14 @@ def test_two_tickets_held_to_the_camera_are_each_admitted_once(door):
     assert shown[:2] == ["ACCEPTED — IN", "ACCEPTED — IN"], shown
     assert set(shown) == {"ACCEPTED — IN"}, shown
     assert door["two_codes_counters"] == [2, 2]
+
+
+def test_a_staff_badge_read_by_a_laser_sending_the_aim_prefix_logs_in(door):
+    """A Zebra or Bluebird set to transmit the AIM symbology identifier sends `]Q1` before the code (and CR/LF
+    after it). Tickets were read (agent.payload strips it); a staff badge was not taken for a badge: "LOG IN FIRST
+    — Scan your staff badge" right after scanning it, on the scan screen and on the Staff screen alike."""
+    zebra = door["zebra_badge"]
+    assert zebra["on_duty"] == "Léa Martin" and zebra["title"] == "ON DUTY", zebra
+    assert door["zebra_ticket"]["title"] == "ACCEPTED — IN", door["zebra_ticket"]
+    blue = door["bluebird_badge"]
+    assert blue["on_duty"] == "Léa Martin" and blue["screen"] == "scan" and blue["title"] == "ON DUTY", blue
