@@ -43,6 +43,7 @@ class Controller:
     on_device_payload: Callable[[str], None] | None = None    # set by the app: camera / laser reads land here
     sale: DeskFlow = field(init=False)           # the sale in progress at the desk (sell screens)
     _sync_paused: bool = field(default=False, init=False)    # `enroll` stopped the running sync
+    _verdict_of: Callable[[], VerdictView] | None = field(default=None, init=False, repr=False)  # renders `verdict`
 
     def __post_init__(self) -> None:
         self.sale = DeskFlow(self)
@@ -54,19 +55,27 @@ class Controller:
         text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
         if is_badge(text):                       # a staff badge, not a ticket: its holder goes on duty
             try:
-                self.verdict = logged_in_view(self.door.staff.login_badge(text))
+                member = self.door.staff.login_badge(text)
             except StaffError as exc:
-                self.verdict = login_needed_view(i18n.tr("Badge refused: {why}", why=staff_message(str(exc))))
-            return self.verdict
+                why = str(exc)
+                return self._render(lambda: login_needed_view(i18n.tr("Badge refused: {why}",
+                                                                      why=staff_message(why))))
+            return self._render(lambda: logged_in_view(member))
         try:
             verdict = self.door.scan(raw)
         except NotPermitted as exc:              # nobody on duty (or idle): nothing judged, nothing recorded
             staff = self.door.staff
-            gone = staff.deactivated()
-            self.verdict = login_needed_view(staff_message(str(exc)) if staff.current() else
-                                             on_duty_line(None, gone) if gone else "")
-            return self.verdict
+            gone, why = staff.deactivated(), str(exc)
+            current = staff.current()
+            return self._render(lambda: login_needed_view(staff_message(why) if current else
+                                                          on_duty_line(None, gone) if gone else ""))
         return self._show(verdict)
+
+    def _render(self, view: Callable[[], VerdictView]) -> VerdictView:
+        """Show the verdict `view` renders; rendered again in the new language when the language is switched."""
+        self._verdict_of = view
+        self.verdict = view()
+        return self.verdict
 
     # -- staff -------------------------------------------------------------------------------------------------
     def staff_view(self) -> StaffView:
@@ -124,9 +133,10 @@ class Controller:
     def _show(self, verdict) -> VerdictView:
         policy = self.door.policy
         config = self.feedback
-        self.verdict = present(verdict, self.door, policy.mode, policy.zones, self.show_buyer, feedback=config)
+        mode, zones, show_buyer = policy.mode, policy.zones, self.show_buyer
+        view = self._render(lambda: present(verdict, self.door, mode, zones, show_buyer, feedback=config))
         self.services.feedback.play(feedback_for(verdict, config))
-        return self.verdict
+        return view
 
     def clear_verdict(self) -> None:
         self.verdict = None
@@ -241,8 +251,11 @@ class Controller:
         self.door.ledger.set_setting("ui_show_buyer", show)
 
     def set_language(self, lang: str) -> None:
+        """The app's language; the verdict on screen is said again in it."""
         i18n.set_language(lang)
         self.door.ledger.set_setting("ui_language", lang)
+        if self.verdict is not None and self._verdict_of is not None:
+            self.verdict = self._verdict_of()
 
     # -- kiosk -----------------------------------------------------------------------------------------------------
     @property

@@ -51,3 +51,13 @@ def test_a_staff_badge_read_by_a_laser_sending_the_aim_prefix_logs_in(door):
     assert door["zebra_ticket"]["title"] == "ACCEPTED — IN", door["zebra_ticket"]
     blue = door["bluebird_badge"]
     assert blue["on_duty"] == "Léa Martin" and blue["screen"] == "scan" and blue["title"] == "ON DUTY", blue
+
+
+def test_the_verdict_on_screen_follows_a_language_switch(door):
+    """Door staff switch the app to French with a verdict on screen: the strip and counters changed, the verdict
+    itself stayed English ("ACCEPTED — IN", "Category: Standard") until the next scan."""
+    en, fr, back = door["verdict_en"], door["verdict_after_switch_fr"], door["verdict_after_switch_en"]
+    assert en["title"] == "ACCEPTED — IN" and "Category: Standard" in en["details"]
+    assert fr["title"] == "ACCEPTÉ — ENTRÉE" and "Catégorie : Standard" in fr["details"], fr
+    assert fr["counters"].startswith("Scannés")
+    assert back["title"] == en["title"] and back["details"] == en["details"]
