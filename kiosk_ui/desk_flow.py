@@ -14,7 +14,7 @@ from drivers.printers.model import PrintResult
 from drivers.printers.receipt import Receipt, ReceiptLine
 from drivers.printers.wording import when
 from kiosk_ui import i18n
-from kiosk_ui.presenters.cart import CartView, PaymentView, cart_view, payment_view, receipt_for
+from kiosk_ui.presenters.cart import MAX_IN_CART, CartView, PaymentView, cart_view, payment_view, receipt_for
 from kiosk_ui.presenters.till import z_rows
 from kiosk_ui.services import CartQuote, DeskResult, Payment, SaleResult, SaleTarget
 
@@ -66,7 +66,8 @@ class DeskFlow:
             self.target_id, self.cart = target_id, {}
 
     def add(self, category: int, n: int = 1) -> None:
-        self.cart[category] = max(0, self.cart.get(category, 0) + n)
+        """n more (or fewer) of a category, kept within 0..MAX_IN_CART (the + button's own limit)."""
+        self.cart[category] = min(MAX_IN_CART, max(0, self.cart.get(category, 0) + n))
 
     def set_promo(self, code: str) -> None:
         self.promo_code = code.strip()

@@ -203,7 +203,8 @@ class CartQuote:
     lines: tuple[QuoteLine, ...] = ()
     total_cents: int = 0
     promo_code: str | None = None
-    problem: str = ""                  # '' or why (sold out, over the limit, unknown promo code…), English
+    problem: str = ""                  # '' or why (sold out, over the limit, unknown promo code…), English; an
+    #                                    agent.reasons.Reason when it has a reason code (said in the app's language)
 
 
 @dataclass(frozen=True)

@@ -45,13 +45,13 @@ WORDS = {
     "en": {"left": "60 left", "sold_out": "Sold out", "total": "Total: EUR 129.00", "to_pay": "To pay: EUR 129.00",
            "change": "Change due: EUR 21.00", "choose": "Choose the tickets.", "promo": "Promotion: -10% (SPRING), 4 for 3",
            "short": "The cash given does not cover the total.", "sold": "5 tickets sold.", "offline": "Sold offline",
-           "pending": "Payment pending (invoice).", "tile": "Sell tickets", "unknown": "unknown promo code NOPE",
+           "pending": "Payment pending (invoice).", "tile": "Sell tickets", "unknown": "Unknown promo code NOPE.",
            "refunded": "refunded: hand back EUR 129.00", "reason": "Buyer cannot come"},
     "fr": {"left": "60 restants", "sold_out": "Épuisé", "total": "Total : 129,00 EUR", "to_pay": "À payer : 129,00 EUR",
            "change": "Rendu : 21,00 EUR", "choose": "Choisissez les billets.",
            "promo": "Promotion : -10% (SPRING), 4 for 3", "short": "Le montant remis ne couvre pas le total.",
            "sold": "5 billets vendus.", "offline": "Vendu hors ligne", "pending": "Paiement en attente (facture).",
-           "tile": "Vendre des billets", "unknown": "unknown promo code NOPE",
+           "tile": "Vendre des billets", "unknown": "Code promo NOPE inconnu.",
            "refunded": "remboursée : rendez 129,00 EUR", "reason": "L'acheteur ne peut pas venir"},
 }
 

@@ -61,3 +61,26 @@ def test_the_verdict_on_screen_follows_a_language_switch(door):
     assert fr["title"] == "ACCEPTÉ — ENTRÉE" and "Catégorie : Standard" in fr["details"], fr
     assert fr["counters"].startswith("Scannés")
     assert back["title"] == en["title"] and back["details"] == en["details"]
+
+
+def test_a_refused_promo_code_is_said_in_the_apps_language_and_kept_short(desk):
+    """In French, an unknown promo code was refused in English ("unknown promo code NOPE", the core's words: its
+    reason code was not used), and a 10,000-character code was echoed whole under the cart."""
+    assert desk["unknown_promo"]["problem"] == "Code promo NOPE inconnu.", desk["unknown_promo"]
+    assert desk["unknown_promo"]["pay_disabled"]
+    huge = desk["huge_promo"]["problem"]
+    assert huge.startswith("Code promo ZZZZ") and huge.endswith(" inconnu.") and len(huge) < 80, huge[:200]
+    assert desk["no_promo"]["problem"] == "" and desk["no_promo"]["total"] == "Total : 85,00 EUR"
+
+
+def test_odd_quantities_given_to_the_cart_never_raise(desk):
+    """The cart's intent given a huge, a hugely negative quantity or a category the offer does not have: the
+    quote raised PricingError out of the screen's refresh (a traceback in Kivy's loop; the screen kept showing the
+    old cart). Now the cart holds at most what the + button allows, and the problem is said in French."""
+    assert desk["add_errors"] == []
+    assert desk["add_1_1000000"]["quantities"]["1"] == "20"           # MAX_IN_CART: the + button's own limit
+    assert desk["add_1_1000000"]["problem"] == "21 billets : au plus 10 par commande.", desk["add_1_1000000"]
+    assert desk["add_1_-1000000"]["quantities"]["1"] == "0"
+    assert desk["add_1_-1000000"]["problem"] == ""
+    assert desk["add_99_1"]["problem"] == "La catégorie 99 n'a pas de prix ici.", desk["add_99_1"]
+    assert desk["add_99_1"]["pay_disabled"]

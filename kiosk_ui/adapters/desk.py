@@ -21,6 +21,7 @@ from agent.desk_sale import (ALLOTMENT_NEXT, Sale, allotment_request, exchange_r
                              refund_request, sale_request, take_back, ticket_rows)
 from agent.errors import TicketgateError
 from agent.pricing import CartLine, Offer, PricingError, price_cart
+from agent.reasons import Reason, code_of
 from agent.private_files import write_private
 from agent.sync.messages import DeskAnswer, DeskRequest, SoldTicket
 from agent.ticket_format import Ticket
@@ -149,8 +150,8 @@ class KioskDesk:
         return out
 
     def quote(self, target_id: int, cart: dict[int, int], promo_code: str | None = None) -> CartQuote:
-        chosen = [CartLine(c, q) for c, q in sorted(cart.items()) if q > 0]
         try:
+            chosen = [CartLine(c, q) for c, q in sorted(cart.items()) if q > 0]
             offer, stock = self._offer(target_id)
             short = next((c for c in chosen if c.category in stock and c.quantity > stock[c.category]), None)
             if short is not None:
@@ -160,8 +161,8 @@ class KioskDesk:
             if refusal:
                 return CartQuote(target_id, offer.currency, problem=refusal)
             q = price_cart(offer, chosen, promo_code, now=self.clock())
-        except PricingError as exc:
-            return CartQuote(target_id, "EUR", problem=str(exc))
+        except PricingError as exc:            # with its reason code: said in the app's language (cart_view)
+            return CartQuote(target_id, "EUR", problem=Reason(str(exc), *code_of(exc)))
         names = {c.category: c.name for t in self.targets() if t.target_id == target_id for c in t.categories}
         lines = tuple(QuoteLine(p.category, names.get(p.category, str(p.category)), p.quantity, p.unit_cents,
                                 p.total_cents, p.discount_cents, p.promotion or "") for p in q.lines)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agent.reasons import code_of
 from drivers.printers.receipt import Receipt, ReceiptLine
 from drivers.printers.wording import money, when
 from kiosk_ui.i18n import language, tr, tr_n
+from kiosk_ui.presenters.refusals import refusal_text
 from kiosk_ui.services import CartQuote, Payment, SaleResult, SaleTarget
 
 MAX_IN_CART = 20                        # per category, one tap at a time; the server's per-order limit still applies
@@ -65,8 +67,9 @@ def cart_view(target: SaleTarget, cart: dict[int, int], quote: CartQuote | None)
             if line.promotion:
                 lines.append(f"   {tr('Promotion')} {line.promotion}   {amount(-line.discount_cents, quote.currency)}")
         total = quote.total_cents
-    elif quote is not None:
-        problem = tr(quote.problem)
+    elif quote is not None:                  # a refusal with its reason code (agent.reasons) is said from its code
+        code, params = code_of(quote.problem)
+        problem = refusal_text(quote.problem, code, params) if code else tr(quote.problem)
     empty = not any(cart.values())
     title = target_title(target)
     applied = sorted({line.promotion for line in quote.lines if line.promotion}) if quote is not None else []

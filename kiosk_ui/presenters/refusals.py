@@ -8,12 +8,17 @@ from kiosk_ui.i18n import tr
 from kiosk_ui.presenters.labels import REFUSAL_TEXTS
 
 
+LONGEST_PARAM = 40      # a value echoed in a refusal (a promo code typed or scanned) is cut beyond this
+
+
 def refusal_text(reason: str, code: str = "", params: dict[str, Any] | None = None) -> str:
     template = REFUSAL_TEXTS.get(code)
     if template is None:
         return reason
+    shown = {k: v[:LONGEST_PARAM - 1] + "…" if isinstance(v, str) and len(v) > LONGEST_PARAM else v
+             for k, v in (params or {}).items()}
     try:
-        return tr(template, **(params or {}))
+        return tr(template, **shown)
     except (KeyError, IndexError, ValueError):      # parameters that do not fit: the server's words
         return reason
 
