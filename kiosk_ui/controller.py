@@ -344,9 +344,13 @@ class Controller:
                 self._record_print(job.order_number, (job.ticket_key,), job.kind, job.reprint, job.printer_id)
         return results
 
-    def dismiss_print(self, job_id: int) -> PendingPrint:
-        """The operator gives up on a kept ticket (printed elsewhere, buyer gone)."""
-        return self.services.printers.dismiss(job_id)
+    def dismiss_print(self, job_id: int) -> PendingPrint | None:
+        """The operator gives up on a kept ticket (printed elsewhere, buyer gone). None when it is no longer kept:
+        printed by "Print all again", or taken out, while its popup was open."""
+        try:
+            return self.services.printers.dismiss(job_id)
+        except KeyError:
+            return None
 
     def _drop_invalid_prints(self) -> dict[int, tuple[PendingPrint, str]]:
         """Kept tickets taken back since (exchanged, refunded, cancelled: here, offline, or from the server's sync)

@@ -180,6 +180,30 @@ def desk(out: Path) -> dict:
             errors.append(f"add({category}, {n}): {type(exc).__name__}: {exc}")
         res[f"add_{category}_{n}"] = state()
     res["add_errors"] = errors
+
+    # the printer off: the order's tickets wait in the print queue; "Print all again" prints them on a working one
+    # while the operator, in the queue's popup opened before, taps "Do not print it" on one of them
+    import socket
+    from drivers.testkit.fake_printer import FakePrinter
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))                  # nobody listens: the printer is off
+    ctl.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": dead.getsockname()[1], "name": "Desk"}])
+    h.go("kiosk")
+    kiosk = h.screen("kiosk")
+    kiosk.find("A-1002")
+    kiosk.print_(kind="ticket", wait=True)
+    dead.close()
+    kept = ctl.pending_prints()
+    res["queued"] = len(kept)
+    with FakePrinter("escpos") as printer:
+        ctl.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": printer.port, "name": "Desk"}])
+        kiosk.retry_queued(None, wait=True)
+        res["queue_after_retry"] = len(ctl.pending_prints())
+        try:
+            kiosk.dismiss_queued(kept[0].job_id)
+            res["dismiss_printed"] = kiosk.message.text
+        except Exception as exc:
+            res["dismiss_printed"] = f"raised {type(exc).__name__}: {exc}"
     (out / "k_desk.json").write_text(json.dumps(res, ensure_ascii=False, indent=1))
     return res
 

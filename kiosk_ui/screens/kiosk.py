@@ -315,7 +315,8 @@ class KioskScreen(BaseScreen):
 
     def dismiss_queued(self, job_id: int) -> None:
         job = self.ctl.dismiss_print(job_id)
-        self.message.text = tr("Ticket {key} taken out of the print queue.", key=short_key(job.ticket_key))
+        self.message.text = (tr("This ticket is no longer waiting: printed or taken out meanwhile.") if job is None else
+                             tr("Ticket {key} taken out of the print queue.", key=short_key(job.ticket_key)))
         self.refresh()
 
     def select_printer(self, printer_id: str) -> None:
