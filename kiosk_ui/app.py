@@ -1,9 +1,12 @@
 """The Kivy app: a ScreenManager of the screens, navigation, toasts, language switch."""
 from __future__ import annotations
 
+import logging
+import time
 from typing import Callable
 
 from kivy.app import App
+from kivy.base import ExceptionHandler, ExceptionManager
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.metrics import dp, sp
@@ -30,6 +33,8 @@ from kiosk_ui.screens.widgets import paint
 from provisioning.protocol import plausible_qr
 
 POLL_SECONDS = 2.0
+FLOOD, FLOOD_SECONDS = 5, 10.0     # more uncaught exceptions than this in that time: the app stops (KeepRunning)
+log = logging.getLogger(__name__)
 # what a camera read on each screen must look like to be taken from a retry step (KioskUI.plausible_read)
 PLAUSIBLE: dict[str, Callable[[str], bool]] = {"scan": plausible, "setup": plausible_qr}
 SCREENS = {"scan": ScanScreen, "search": SearchScreen, "events": EventsScreen, "kiosk": KioskScreen,
@@ -108,6 +113,37 @@ class KioskUI:
         self.manager.current_screen.on_pre_enter()
 
 
+class KeepRunning(ExceptionHandler):
+    """An exception out of a screen's callback (a defect not found yet) stops a Kivy app: a door or a desk closed
+    mid-shift, and what the person was doing lost with it. It is logged with its traceback, said in a toast, and the
+    app keeps running. More than FLOOD of them within FLOOD_SECONDS (a callback failing on every frame) stop the app
+    as before."""
+
+    def __init__(self, ui: Callable[[], KioskUI], clock: Callable[[], float] = time.monotonic):
+        self.ui, self.clock = ui, clock
+        self.recent: list[float] = []
+        self.stopping: BaseException | None = None
+
+    def handle_exception(self, inst):
+        if not isinstance(inst, Exception) or inst is self.stopping:   # KeyboardInterrupt, SystemExit: stop
+            return ExceptionManager.RAISE
+        now = self.clock()
+        self.recent = [t for t in self.recent if now - t < FLOOD_SECONDS] + [now]
+        if len(self.recent) > FLOOD:
+            log.error("uncaught exception, %d within %.0f s: the app stops", len(self.recent), FLOOD_SECONDS,
+                      exc_info=inst)
+            self.stopping = inst                     # Kivy asks again as the exception leaves its outer loop
+            return ExceptionManager.RAISE
+        log.error("uncaught exception in the app (it keeps running)", exc_info=inst)
+        said = i18n.tr("Something went wrong ({what}): the app keeps running. The log has the details.",
+                       what=type(inst).__name__)
+        try:
+            self.ui().toast(said, seconds=8.0)
+        except Exception:                            # no UI yet: the log has it
+            pass
+        return ExceptionManager.PASS
+
+
 class KioskApp(App):
     title = "ticketgate"
 
@@ -116,6 +152,7 @@ class KioskApp(App):
         self.ctl, self.first = ctl, first
         self._ui: KioskUI | None = None
         self.after_first_frame: Callable[[KioskApp], None] | None = None   # e.g. the start-up check
+        self._keep_running: KeepRunning | None = None     # while the app runs (on_start .. on_stop)
 
     @property
     def ui(self) -> KioskUI:
@@ -130,6 +167,8 @@ class KioskApp(App):
         return self.ui.root
 
     def on_start(self):
+        self._keep_running = KeepRunning(lambda: self.ui)
+        ExceptionManager.add_handler(self._keep_running)
         if self.ctl.services.camera.start(self.ui.device_payload, plausible=self.ui.plausible_read):
             self.ui.manager.current_screen.on_pre_enter()      # the scan screen adds its preview, says "camera"
         if self.ctl.services.camera.push is not None:     # Android: the preview needs the permission
@@ -162,6 +201,9 @@ class KioskApp(App):
             self.ui.manager.current_screen.on_pre_enter()
 
     def on_stop(self):
+        if self._keep_running is not None:
+            ExceptionManager.remove_handler(self._keep_running)
+            self._keep_running = None
         self.ctl.services.camera.stop()
         if self.ctl.services.lasers is not None:
             self.ctl.services.lasers.stop()
