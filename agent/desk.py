@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from agent.ledger import Ledger
+from agent.reasons import coded
 from agent.sync.messages import SETTLE_METHODS, Exchange, PaymentValidated
 
 
@@ -44,7 +45,8 @@ def exchange(ledger: Ledger, ticket_key: str, reason: str, device_id: str, categ
     with ledger.transaction():
         revoked = ledger.history(ticket_key).revoked     # exchanged already, cancelled: the server would refuse it
         if revoked is not None:
-            raise ValueError(f"ticket {ticket_key} is already out of use ({revoked}): no exchange recorded")
+            raise coded(ValueError(f"ticket {ticket_key} is already out of use ({revoked}): no exchange recorded"),
+                        "already_exchanged", ticket=ticket_key)
         ledger.revoke([ticket_key], f"exchanged: {reason}")
         ledger.enqueue("kiosk", Exchange(ticket_key, reason, device_id, category, zone, at=time.time()).to_wire())
 

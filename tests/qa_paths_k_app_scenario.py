@@ -205,6 +205,22 @@ def desk(out: Path) -> dict:
             res["dismiss_printed"] = kiosk.message.text
         except Exception as exc:
             res["dismiss_printed"] = f"raised {type(exc).__name__}: {exc}"
+
+    # the server unreachable: an order found by its buyer's name typed without accents, one ticket exchanged here,
+    # then the same ticket again; the payment of an order already paid
+    kiosk.message.text = ""
+    res["found"] = [list(o) for o in kiosk.find("helene dupont")]
+    kiosk.open_order("A-1001")
+    kiosk.selected_ticket = "1001"
+    res["desk_online"] = ctl.services.desk.online
+    kiosk.exchange("1001", "Damaged ticket")
+    res["exchanged"] = kiosk.message.text
+    kiosk.selected_ticket = "1001"
+    kiosk.exchange("1001", "Damaged ticket")
+    res["exchanged_again"] = kiosk.message.text
+    kiosk.open_order("A-1002")
+    kiosk.validate_payment("cash")
+    res["paid_again"] = kiosk.message.text
     (out / "k_desk.json").write_text(json.dumps(res, ensure_ascii=False, indent=1))
     return res
 

@@ -112,3 +112,15 @@ def test_a_screen_callback_that_raises_is_said_and_the_app_keeps_running(app):
     assert len(kept) == 5 and "RuntimeError: simulated defect in an intent" in kept[0]
     assert app["stopped_by"] == "simulated defect in an intent"
     assert [line.split("\n")[0] for line in app["logged"][5:]] == ["uncaught exception, 6 within 10 s: the app stops"]
+
+
+def test_an_offline_exchange_or_payment_refused_at_the_desk_is_said_in_the_apps_language(desk):
+    """The server unreachable, in French: the order found by its buyer's name typed without accents, one ticket
+    exchanged here (taken back), then the same ticket again, and the payment of an order already paid. Both
+    refusals were the core's English ("ticket 1001 is already out of use (exchanged: …)", "order A-1002 is paid,
+    not pending: …")."""
+    assert desk["found"] == [["A-1001", "Hélène Dupont", 2]] and desk["desk_online"] is False
+    assert desk["exchanged"] == "Billet 1001 repris ; le nouveau arrive à la prochaine synchro."
+    assert desk["exchanged_again"] == "Le billet 1001 a déjà été échangé ou annulé.", desk["exchanged_again"]
+    assert desk["paid_again"] == ("La commande A-1002 n'est pas en attente (payée, annulée ou remboursée) : aucun "
+                                  "paiement enregistré."), desk["paid_again"]

@@ -10,11 +10,13 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 
+from agent.reasons import code_of
 from agent.sync.messages import SETTLE_METHODS
 from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.cart import amount
 from kiosk_ui.presenters.labels import EXCHANGE_PAYMENTS, EXCHANGE_REASONS, PAYMENT_LABELS, REFUND_REASONS
 from kiosk_ui.presenters.lists import orders_of, printer_label, printer_rows, short_key, ticket_rows
+from kiosk_ui.presenters.refusals import refusal_text
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.printer_setup import ask_new_printer
 from kiosk_ui.screens.widgets import (GAP, TOUCH, BigButton, BigToggle, Text, choose, info_popup, paint,
@@ -138,8 +140,9 @@ class KioskScreen(BaseScreen):
         if self.order_number:
             try:
                 n = self.ctl.door.validate_payment(self.order_number, self.ctl.door.policy.device_id, payment)
-            except ValueError as exc:           # not pending (cancelled, refunded, paid meanwhile)
-                self.message.text = str(exc)
+            except ValueError:                  # not pending (cancelled, refunded, paid meanwhile)
+                self.message.text = tr("Order {o} is not pending (paid, cancelled or refunded): no payment recorded.",
+                                       o=self.order_number)
                 return
             self.open_order(self.order_number)
             self.message.text = tr_n("Payment recorded for {n} ticket.", "Payment recorded for {n} tickets.", n)
@@ -164,7 +167,7 @@ class KioskScreen(BaseScreen):
         try:
             self.ctl.door.exchange(key, reason)
         except (LookupError, ValueError) as exc:     # already exchanged or revoked: nothing recorded
-            self.message.text = str(exc)
+            self.message.text = refusal_text(str(exc), *code_of(exc))
             return
         if self.order_number:
             self.open_order(self.order_number)
