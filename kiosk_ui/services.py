@@ -159,6 +159,7 @@ class FeedbackService(Protocol):
 
 # -- the desk: selling (issue 12) -----------------------------------------------------------------------------------
 PAYMENT_METHODS = ("cash", "card", "invoice", "voucher")
+MAX_REFERENCE = MAX_EMAIL = 200    # what the server takes in a sale (agent.sync.messages: SaleRequest, OfflineSale)
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,10 @@ class Payment:
             return "Type the terminal's or the voucher's reference."
         if len(self.buyer_name.strip()) > MAX_BUYER_NAME:
             return "The buyer's name is too long."
+        if len(self.reference) > MAX_REFERENCE:     # the server would refuse the sale (an offline one after it is made)
+            return "The reference is too long (200 characters at most)."
+        if len(self.email) > MAX_EMAIL:
+            return "This e-mail address is too long."
         if self.email and ("@" not in self.email or " " in self.email.strip()):
             return "This e-mail address is not valid."
         return ""

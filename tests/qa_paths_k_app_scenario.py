@@ -221,6 +221,40 @@ def desk(out: Path) -> dict:
     kiosk.open_order("A-1002")
     kiosk.validate_payment("cash")
     res["paid_again"] = kiosk.message.text
+
+    # still offline: a card sale whose terminal reference is 250 characters (a receipt's text scanned into the
+    # field), a cash sale with a 250-character e-mail; then whether what the kiosk queued is what the server takes
+    import time
+    from agent.sync.messages import item_from_wire
+    pay = h.screen("pay")
+    for name, method, field_name, value in (("long_reference", "card", "reference", "R" * 250),
+                                            ("long_email", "cash", "email", "x" * 250 + "@example.org")):
+        ctl.sale.cart, ctl.sale.promo_code = {}, ""
+        h.go("sell")
+        sell.add(1, 1)
+        sell.pay()
+        pay.set_method(method)
+        pay.given.text = "100" if method == "cash" else ""
+        getattr(pay, field_name).text = value
+        h.pump()
+        shown = {"problem": pay.problem.text, "confirm_disabled": pay.confirm_button.disabled}
+        pay.confirm()
+        deadline = time.monotonic() + 30
+        while ctl.sale.waiting and time.monotonic() < deadline:
+            h.pump()
+            time.sleep(0.05)
+        h.pump()
+        res[name] = {**shown, "screen": h.ui.manager.current}
+        getattr(pay, field_name).text = ""
+    refused, queued = [], []
+    for _row_id, kind, body in ctl.door.ledger.outbox_pending():
+        if kind != "kiosk":                      # every kiosk message of this walk: prints, exchange, sales
+            continue
+        try:
+            queued.append(type(item_from_wire(body)).__name__)
+        except Exception as exc:                 # what the server's ingestion refuses (`server refusals`)
+            refused.append(f"{body.get('type')}: {exc}")
+    res["queued_refused_by_server"], res["queued_kinds"] = refused, sorted(set(queued))
     (out / "k_desk.json").write_text(json.dumps(res, ensure_ascii=False, indent=1))
     return res
 

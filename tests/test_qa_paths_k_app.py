@@ -124,3 +124,15 @@ def test_an_offline_exchange_or_payment_refused_at_the_desk_is_said_in_the_apps_
     assert desk["exchanged_again"] == "Le billet 1001 a déjà été échangé ou annulé.", desk["exchanged_again"]
     assert desk["paid_again"] == ("La commande A-1002 n'est pas en attente (payée, annulée ou remboursée) : aucun "
                                   "paiement enregistré."), desk["paid_again"]
+
+
+def test_an_offline_sale_with_a_reference_or_email_the_server_refuses_is_not_made(desk):
+    """Offline, a card sale whose terminal reference is 250 characters (a receipt's text scanned into the field) or
+    a sale with a 250-character e-mail: the kiosk sold it (tickets out, money taken), queued it, and the server's
+    ingestion refuses such a sale (payment_ref and email: 200 characters at most): missing from the organiser's
+    reports and the till. Now the payment screen says so and the sale is not made; nothing queued is refused."""
+    assert desk["long_reference"] == {"problem": "La référence est trop longue (200 caractères au plus).",
+                                      "confirm_disabled": True, "screen": "pay"}, desk["long_reference"]
+    assert desk["long_email"] == {"problem": "Cette adresse e-mail est trop longue.", "confirm_disabled": True,
+                                  "screen": "pay"}, desk["long_email"]
+    assert desk["queued_refused_by_server"] == [] and desk["queued_kinds"] == ["Exchange", "Printed"]

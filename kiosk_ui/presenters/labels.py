@@ -12,6 +12,7 @@ EXCHANGE_PAYMENTS = SETTLE_METHODS      # how an exchange's price difference is 
 DESK_PROBLEMS = ("Sold out", "Not enough left", "Choose the tickets.", "Choose how the buyer pays.",
                  "The cash given does not cover the total.", "Type the terminal's or the voucher's reference.",
                  "This e-mail address is not valid.", "The buyer's name is too long.",
+                 "The reference is too long (200 characters at most).", "This e-mail address is too long.",
                  "Offline, and this kiosk has no sales allotment.",
                  "Offline, and this kiosk's sales allotment has expired.",
                  "Offline, and this kiosk's sales allotment is used up.",
