@@ -107,6 +107,25 @@ def door(out: Path) -> dict:
     h.pump()
     res["verdict_after_switch_en"] = state()
 
+    # the gate's name typed in Set-up, as long as a French one gets (70 characters), then a ticket scanned there;
+    # whether the entries queued are what the server takes
+    from agent.sync.messages import item_from_wire
+    h.go("setup")
+    setup = h.screen("setup")
+    setup.device_id.text, setup.gate.text = "handheld-3", "Entrée principale côté parking sud — porte B, près de la billetterie"
+    setup.save_identity()
+    res["gate_saved"] = {"said": setup.result.text, "gate": ctl.door.policy.gate}
+    h.go("scan")
+    t[0] += 30
+    scan.scan(demo.ticket(1004))
+    refused, kinds = [], []
+    for _row_id, kind, body in ctl.door.ledger.outbox_pending():
+        try:
+            kinds.append(type(item_from_wire(body)).__name__)
+        except Exception as exc:                 # what the server's ingestion refuses (`server refusals`)
+            refused.append(f"{kind}: {exc}")
+    res["door_queued_refused_by_server"], res["door_queued_kinds"] = refused, sorted(set(kinds))
+
     # staff badges read by a laser that sends the AIM symbology identifier (`]Q1`) and ends with CR/LF
     key = Ed25519PrivateKey.generate()
     store_roster(ctl.door.ledger, "demo", [{"staff_id": "1", "name": "Léa Martin", "role": "door", "active": True,

@@ -96,7 +96,11 @@ class SetupScreen(BaseScreen):
 
     # -- protected settings ------------------------------------------------------------------------------------------
     def save_identity(self) -> None:
-        self.ctl.door.set_identity(self.device_id.text.strip() or "device", self.gate.text.strip() or "gate")
+        try:
+            self.ctl.door.set_identity(self.device_id.text.strip() or "device", self.gate.text.strip() or "gate")
+        except ValueError:                    # the server would refuse every entry naming it: nothing changed
+            self.result.text = tr("A device or gate name is at most 64 characters, on one line.")
+            return
         self.result.text = tr("Saved.")
 
     def toggle_buyer(self) -> None:
