@@ -48,6 +48,8 @@ def _as_text(raw: str | bytes) -> str:
 
 
 _OUR_SCHEMES = (SCHEME, TG2_SCHEME)
+# the detail of a ticketgate code read in lower case: the door app says what to do about it
+LOWER_CASE = "lower-case letters in a ticketgate code (a keyboard-wedge scanner with Caps Lock or case conversion on?)"
 
 
 def _scheme(text: str) -> str:
@@ -55,8 +57,7 @@ def _scheme(text: str) -> str:
     if text.startswith(_OUR_SCHEMES):
         return text[:4]
     if text[:4].upper() in _OUR_SCHEMES:
-        raise MalformedPayload("lower-case letters in a ticketgate code (a keyboard-wedge scanner with Caps Lock "
-                               "or case conversion on?)")
+        raise MalformedPayload(LOWER_CASE)
     return ""
 
 

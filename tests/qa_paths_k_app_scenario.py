@@ -107,12 +107,20 @@ def door(out: Path) -> dict:
     h.pump()
     res["verdict_after_switch_en"] = state()
 
+    # a keyboard-wedge laser with Caps Lock on: the ticket's letters come in lower case, then Enter
+    t[0] += 30
+    h.window.dispatch("on_textinput", demo.ticket(1005).swapcase())
+    h.window.dispatch("on_key_down", 13, 36, "\r", [])
+    h.pump()
+    res["caps_lock"] = state()
+
     # the gate's name typed in Set-up, as long as a French one gets (70 characters), then a ticket scanned there;
     # whether the entries queued are what the server takes
     from agent.sync.messages import item_from_wire
     h.go("setup")
     setup = h.screen("setup")
-    setup.device_id.text, setup.gate.text = "handheld-3", "Entrée principale côté parking sud — porte B, près de la billetterie"
+    setup.device_id.text = "handheld-3"
+    setup.gate.text = "Entrée principale côté parking sud — porte B, près de la billetterie"
     setup.save_identity()
     res["gate_saved"] = {"said": setup.result.text, "gate": ctl.door.policy.gate}
     h.go("scan")

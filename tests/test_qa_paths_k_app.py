@@ -145,4 +145,14 @@ def test_a_gate_name_the_server_refuses_is_not_saved(door):
     says so and keeps the gate; every message the walk queued is one the server takes."""
     assert door["gate_saved"] == {"said": "A device or gate name is at most 64 characters, on one line.",
                                   "gate": "North"}, door["gate_saved"]
-    assert door["door_queued_refused_by_server"] == [] and door["door_queued_kinds"] == ["ActionItem"]
+    assert door["door_queued_refused_by_server"] == [] and door["door_queued_kinds"] == ["ActionItem", "RefusalItem"]
+
+
+def test_a_ticket_typed_in_lower_case_by_a_wedge_scanner_says_what_to_do(door):
+    """A keyboard-wedge laser with Caps Lock on types every ticket in lower case. The core says so ("lower-case
+    letters in a ticketgate code (… Caps Lock …)"), but the door showed "NOT A TICKET — This code is not a
+    ticket", for every ticket, with nothing to act on."""
+    caps = door["caps_lock"]
+    assert caps["title"] == "NOT A TICKET" and caps["reason"] == ("A ticket read in lower case: turn off the "
+                                                                  "scanner's Caps Lock or case conversion, then "
+                                                                  "scan again."), caps

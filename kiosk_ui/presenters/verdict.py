@@ -10,6 +10,7 @@ from datetime import timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Callable, Protocol
 
+from agent.payload import LOWER_CASE
 from agent.policy import Mode
 from agent.safe_text import timestamp
 from agent.verdicts import Code, Reason, Verdict
@@ -134,6 +135,8 @@ def _reason(v: Verdict, names: Names, zone_names: list[str], gate_zones, tz) -> 
         return tr("Sold offline by a kiosk whose allotment is not valid here. Call a supervisor.")
     if c is Code.UNKNOWN_KEY:
         return tr("Issued by a key this device does not know. Check the event, or sync the device.")
+    if v.detail == LOWER_CASE:
+        return tr("A ticket read in lower case: turn off the scanner's Caps Lock or case conversion, then scan again.")
     return tr("This code is not a ticket. Scan the ticket's QR code.")
 
 
