@@ -37,6 +37,7 @@ FLOOD, FLOOD_SECONDS = 5, 10.0     # more uncaught exceptions than this in that 
 log = logging.getLogger(__name__)
 # what a camera read on each screen must look like to be taken from a retry step (KioskUI.plausible_read)
 PLAUSIBLE: dict[str, Callable[[str], bool]] = {"scan": plausible, "setup": plausible_qr}
+WEDGE_SCREENS = ("scan", "staff")    # where a keyboard-wedge read is taken (a ticket or badge; a staff badge)
 SCREENS = {"scan": ScanScreen, "search": SearchScreen, "events": EventsScreen, "kiosk": KioskScreen,
            "stats": StatsScreen, "sync": SyncScreen, "setup": SetupScreen, "menu": MenuScreen,
            "sell": SellScreen, "pay": PayScreen, "sold": SoldScreen, "staff": StaffScreen,
@@ -60,6 +61,17 @@ class KioskUI:
             if name == first:
                 self.manager.add_widget(cls(self, name=name))
         self.go(first)
+        Window.bind(on_textinput=self._typed, on_key_down=self._key)
+
+    # -- keyboard-wedge scanners: the code typed, then Enter -----------------------------------------------------------
+    def _typed(self, _window, text: str) -> None:
+        if self.manager.current in WEDGE_SCREENS and not self.popup_open():
+            for code in self.ctl.wedge.feed(text):
+                self.scanned(code)
+
+    def _key(self, _window, key, *_) -> None:
+        if key in (13, 271):                    # Enter, keypad Enter
+            self._typed(_window, "\n")
 
     @property
     def language(self) -> str:
@@ -83,8 +95,8 @@ class KioskUI:
         return check is None or check(text)
 
     def scanned(self, payload: str) -> None:
-        """A code read by the camera or a laser: a ticket or badge on the scan screen, a staff badge on the Staff
-        screen (its holder goes on duty, shown on the scan screen), a promo code on the sell screen; elsewhere nothing
+        """A code read by the camera or a laser (also a keyboard-wedge one): a ticket or badge on the scan screen, a
+        staff badge on the Staff screen (its holder goes on duty, shown on the scan screen), a promo code on the sell screen; elsewhere nothing
         is done with it."""
         if self.manager.current == "staff" and is_badge(payload):
             self.go("scan")

@@ -38,7 +38,7 @@ class Controller:
     clock: Callable[[], float] = time.time
     show_buyer: bool = True
     verdict: VerdictView | None = None
-    wedge: WedgeBuffer = field(default_factory=WedgeBuffer)
+    wedge: WedgeBuffer = field(default_factory=WedgeBuffer)   # keystrokes of a keyboard-wedge scanner (KioskUI)
     lock: KioskLock = field(init=False)          # the PIN lock of settings and the desk (kept in the ledger)
     on_device_payload: Callable[[str], None] | None = None    # set by the app: camera / laser reads land here
     sale: DeskFlow = field(init=False)           # the sale in progress at the desk (sell screens)
@@ -108,10 +108,6 @@ class Controller:
     def logout(self) -> None:
         self.door.staff.logout()
         self.verdict = None
-
-    def typed(self, text: str) -> list[VerdictView]:
-        """Keystrokes from a keyboard-wedge scanner; every completed line is scanned."""
-        return [self.scan(code) for code in self.wedge.feed(text)]
 
     def checkin(self, ticket_key: str, reason: str) -> VerdictView:
         return self._show(self.door.checkin(ticket_key, reason))

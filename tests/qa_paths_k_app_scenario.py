@@ -164,6 +164,15 @@ def door(out: Path) -> dict:
     res["bluebird_badge"] = {**state(), "on_duty": member.name if member else None,
                              "screen": h.ui.manager.current}
     blue_input.stop()
+    # a keyboard-wedge laser (the default scanner mode): the badge typed then Enter, on the Staff screen
+    ctl.logout()
+    h.go("staff")
+    h.window.dispatch("on_textinput", badge)
+    h.window.dispatch("on_key_down", 13, 36, "\r", [])
+    h.pump()
+    member = ctl.door.staff.current()
+    res["wedge_badge_on_staff"] = {**state(), "on_duty": member.name if member else None,
+                                   "screen": h.ui.manager.current}
     (out / "k_door.json").write_text(json.dumps(res, ensure_ascii=False, indent=1))
     return res
 

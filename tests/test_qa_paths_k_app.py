@@ -156,3 +156,10 @@ def test_a_ticket_typed_in_lower_case_by_a_wedge_scanner_says_what_to_do(door):
     assert caps["title"] == "NOT A TICKET" and caps["reason"] == ("A ticket read in lower case: turn off the "
                                                                   "scanner's Caps Lock or case conversion, then "
                                                                   "scan again."), caps
+
+
+def test_a_staff_badge_read_by_a_keyboard_wedge_laser_on_the_staff_screen_logs_in(door):
+    """The Staff screen says "Scan your staff badge", but only the scan screen listened to a keyboard-wedge laser
+    (the default scanner mode): the badge typed then Enter on the Staff screen did nothing at all."""
+    wedge = door["wedge_badge_on_staff"]
+    assert wedge["on_duty"] == "Léa Martin" and wedge["screen"] == "scan" and wedge["title"] == "ON DUTY", wedge

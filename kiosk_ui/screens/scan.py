@@ -4,7 +4,6 @@ from __future__ import annotations
 from functools import partial
 
 from kivy.clock import Clock
-from kivy.core.window import Window
 from kivy.metrics import dp, sp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
@@ -67,18 +66,6 @@ class ScanScreen(BaseScreen):
         self.torch_on = False
         self._reset_event = None
         self.preview = None         # Android camera preview, attached once the camera runs (see on_pre_enter)
-        Window.bind(on_textinput=self._on_text, on_key_down=self._on_key)
-
-    # -- wedge scanners (keyboard mode) -----------------------------------------------------------------------------
-    def _on_text(self, _window, text):
-        if self.manager and self.manager.current == self.name and not self.ui.popup_open():
-            for view in self.ctl.typed(text):
-                self.show(view)
-
-    def _on_key(self, _window, key, *_):
-        if key in (13, 271) and self.manager and self.manager.current == self.name and not self.ui.popup_open():
-            for view in self.ctl.typed("\n"):
-                self.show(view)
 
     # -- intents ------------------------------------------------------------------------------------------------
     def scan(self, raw: str):
