@@ -92,8 +92,10 @@ def test_acl_rendering_and_names():
     acl = render_acl(users)
     assert "user dev-a\ntopic read tg/acme/ev/1/live\ntopic read tg/acme/ev/2/live\n" in acl
     assert "user server-acme\ntopic readwrite tg/#" in acl
-    assert "pattern write tg/+/dev/%u/up" in acl and "pattern read tg/+/dev/%u/cmd" in acl
-    assert "pattern read tg/#" not in acl and "pattern write tg/+/dev/%u/cmd" not in acl
+    assert ("topic write tg/acme/dev/dev-a/up\ntopic write tg/acme/dev/dev-a/status\n"
+            "topic read tg/acme/dev/dev-a/down\ntopic read tg/acme/dev/dev-a/cmd\n") in acl
+    assert "pattern" not in acl and "tg/+/dev" not in acl     # no topic under another organiser's name
+    assert "topic" not in render_acl([BrokerUser("dev-b", "$7$z")])    # no organiser (taken over): nothing
     assert render_passwords(users) == "dev-a:$7$y\nserver-acme:$7$x\n"
     for bad in ("a/b", "a+", "#", "x y", ""):
         with pytest.raises(ValueError):

@@ -1,8 +1,10 @@
 """mosquitto's password_file and acl_file: the $7$ hash, rendering (pure) and atomic writing.
 
 Password hash (mosquitto 2.x, `mosquitto_passwd`): `$7$<iterations>$<b64 salt>$<b64 PBKDF2-SHA512>`.
-ACL: the shared patterns of docs/topics (`%u` = username = client id) plus per-user `topic read` lines
-for the live topics of the device's events. The server user reads and writes `tg/#`.
+ACL: per device user, its own four topics under its own organiser (`topic write tg/ORG/dev/ID/up|status`, `topic
+read …/down|cmd`; no `pattern` with a `+` for the organiser: a device could leave retained messages under any
+organiser name, as many as it liked) and `topic read` lines for the live topics of its events. The server user reads
+and writes `tg/#`. A user without an organiser (a revoked device being taken over) reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -69,13 +71,13 @@ def render_acl(users: list[BrokerUser]) -> str:
             lines += [f"topic read {topics.live(u.org, e)}" for e in sorted(set(u.events))]
         elif u.org:         # enrolled for no event in particular: every event of its organiser
             lines.append(f"topic read {topics.ROOT}/{u.org}/ev/+/live")
-        if not u.server:
-            if u.org:      # server presence: the device says hello again after a server restart
-                lines.append(f"topic read {topics.server_status(u.org)}")
+        if not u.server and u.org:
+            # server presence: the device says hello again after a server restart
+            lines.append(f"topic read {topics.server_status(u.org)}")
+            # its own topics (the username is the client id: use_username_as_clientid)
+            lines += [f"topic write {topics.up(u.org, u.username)}", f"topic write {topics.device_status(u.org, u.username)}",
+                      f"topic read {topics.down(u.org, u.username)}", f"topic read {topics.cmd(u.org, u.username)}"]
         lines.append("")
-    # patterns apply to every user; %u is the username, which is also the client id
-    lines += ["pattern write tg/+/dev/%u/up", "pattern write tg/+/dev/%u/status",
-              "pattern read tg/+/dev/%u/down", "pattern read tg/+/dev/%u/cmd", ""]
     return "\n".join(lines)
 
 

@@ -1,0 +1,132 @@
+"""A QA walk of trust (session K): a stolen door's broker login, a flood of garbage uploads and the private files,
+set up as the guides say (`server init`, `provision serve` with its broker, `server serve`, `provision enroll` on
+two door homes; the `field` fixture of test_qa_attacks) and attacked with raw MQTT clients. Each test fails on the
+defect it names."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from agent.sync import topics
+from tests.broker import mosquitto_binary
+from tests.helpers import wait_for
+from tests.test_qa_attacks import field, tg   # noqa: F401  (`field`: the fixture)
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+class Client:
+    """A raw MQTT 5 client: what it received (topic, payload, retained), its PUBACK codes, whether it is connected."""
+
+    def __init__(self, login: dict[str, Any], client_id: str, will: tuple[str, bytes] | None = None,
+                 loop: bool = True):
+        self.got: list[tuple[str, bytes, bool]] = []
+        self.acks: dict[int, str] = {}
+        self.connected: bool | None = None
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(login["username"], login["password"])
+        if will is not None:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
+        self.client.on_message = lambda c, u, m: self.got.append((m.topic, m.payload, bool(m.retain)))
+        self.client.on_connect = lambda c, u, f, rc, p: setattr(self, "connected", not rc.is_failure)
+        self.client.on_disconnect = lambda c, u, f, rc, p: setattr(self, "connected", False)
+        self.client.on_publish = lambda c, u, mid, rc, p: self.acks.__setitem__(mid, str(rc))
+        host, port = login["broker"].rsplit(":", 1) if isinstance(login["broker"], str) else (
+            login["broker"]["host"], login["broker"]["port"])
+        self.client.connect(host, int(port))
+        if loop:
+            self.client.loop_start()
+            assert wait_for(lambda: self.connected is not None, 10) and self.connected, client_id
+        else:          # no network thread: the caller drives it, and can drop the connection without a DISCONNECT
+            deadline = time.monotonic() + 10
+            while self.connected is None and time.monotonic() < deadline:
+                self.client.loop(0.1)
+            assert self.connected, client_id
+
+    def subscribe(self, *filters: str) -> None:
+        for f in filters:
+            self.client.subscribe(f, qos=1)
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> str:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        assert wait_for(lambda: info.mid in self.acks, 10), topic
+        return self.acks[info.mid]
+
+    def drop(self) -> None:
+        """The connection lost without a DISCONNECT (what makes the broker send the Last Will)."""
+        sock = self.client.socket()
+        assert sock is not None
+        sock.close()
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def device_login(home: Path) -> dict[str, Any]:
+    return json.loads((home / "device" / "credentials.json").read_text())
+
+
+def server_login(org: Path, purpose: str = "cmd") -> dict[str, Any]:
+    """The organiser's broker login as `provision serve` wrote it, as one of its one-shot server users (one
+    connection each: the client id is the username)."""
+    login = json.loads(next(org.rglob("broker-login.json")).read_text())
+    return dict(login, username=f"{login['username']}-{purpose}")
+
+
+def test_walk_a_stolen_doors_broker_login_reaches_only_its_own_topics(field):  # noqa: F811
+    """With the door's broker login, a thief subscribes to `#`, `$SYS/#`, another door's downlink and another
+    organiser's topics; publishes on another door's uplink, the live topic, the server's presence and downlink; sets a
+    Last Will on the live topic; connects with the other door's client id. All of that is refused (evidence). The
+    defect: the ACL let a device write `tg/+/dev/ITSELF/up|status` under ANY organiser name, so it could leave
+    retained messages (4 MiB each) on as many topics as it liked in the broker's memory and persistence file (20
+    here), and speak on another organiser's topics. Now it writes only its own two topics of its own organiser."""
+    door, gate, server = device_login(field.door), device_login(field.gate), server_login(field.org)
+    me, other = door["device_id"], gate["device_id"]
+    watcher = Client(server, "watcher")
+    watcher.subscribe("tg/#")
+    genuine = Client(gate, other)
+    genuine.subscribe(topics.down("acme", other))
+    thief = Client(door, other)                       # the other door's client id: ignored (client id = username)
+    try:
+        thief.subscribe("#", "$SYS/#", topics.down("acme", other), "tg/other/#", "tg/+/ev/+/live")
+        assert thief.publish(topics.device_status("acme", me), b"marker-1") == "Success"
+        assert wait_for(lambda: any(p == b"marker-1" for _, p, _ in watcher.got))       # subscriptions are in
+        watcher.client.publish(topics.down("acme", other), b"for-the-gate", qos=1)
+        watcher.client.publish("tg/other/ev/1/live", b"other-org", qos=1)
+        refused = {t: thief.publish(t, b"forged", retain=True)
+                   for t in (topics.up("acme", other), topics.live("acme", 1), topics.server_status("acme"),
+                             topics.down("acme", other), topics.down("acme", me), "zz/anything")}
+        assert set(refused.values()) == {"Not authorized"}, refused
+        elsewhere = {f"tg/org{i}/dev/{me}/{leaf}": thief.publish(f"tg/org{i}/dev/{me}/{leaf}", b"x" * 1000, retain=True)
+                     for i in range(10) for leaf in ("up", "status")}
+        watcher.client.publish(topics.down("acme", me), b"marker-2", qos=1)
+        assert wait_for(lambda: any(p == b"marker-2" for _, p, _ in thief.got))
+        assert wait_for(lambda: any(p == b"for-the-gate" for _, p, _ in genuine.got))
+        assert genuine.connected                       # not kicked off by the thief's connection
+        assert {t for t, _, _ in thief.got} == {topics.server_status("acme"), topics.down("acme", me)}, thief.got
+        assert not [t for t, p, _ in watcher.got if p == b"forged"]
+        # retained messages the broker keeps under other organisers' names for this device
+        fresh = Client(server_login(field.org, "push"), "fresh")
+        fresh.subscribe(f"tg/+/dev/{me}/+")
+        time.sleep(1.5)
+        kept = sorted(t for t, _, retained in fresh.got if retained and not t.startswith("tg/acme/"))
+        fresh.close()
+        assert kept == [] and set(elsewhere.values()) == {"Not authorized"}, (kept, elsewhere)
+    finally:
+        thief.close()
+        genuine.close()
+    # a Last Will on a topic it may not publish is never published; one on its own presence is (the check works)
+    forged = Client(door, "w1", will=(topics.live("acme", 1), b"forged-will"), loop=False)
+    forged.drop()
+    time.sleep(0.5)
+    honest = Client(door, "w2", will=(topics.device_status("acme", me), b"honest-will"), loop=False)
+    honest.drop()
+    assert wait_for(lambda: any(p == b"honest-will" for _, p, _ in watcher.got), 10)
+    assert not any(p == b"forged-will" for _, p, _ in watcher.got)
+    watcher.close()
