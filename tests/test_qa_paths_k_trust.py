@@ -5,7 +5,9 @@ defect it names."""
 from __future__ import annotations
 
 import json
+import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from agent.sync import topics
+from agent.sync.messages import ActionItem, Batch
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
 from tests.test_qa_attacks import field, tg   # noqa: F401  (`field`: the fixture)
@@ -24,12 +27,13 @@ class Client:
     """A raw MQTT 5 client: what it received (topic, payload, retained), its PUBACK codes, whether it is connected."""
 
     def __init__(self, login: dict[str, Any], client_id: str, will: tuple[str, bytes] | None = None,
-                 loop: bool = True):
+                 loop: bool = True, inflight: int = 20):
         self.got: list[tuple[str, bytes, bool]] = []
         self.acks: dict[int, str] = {}
         self.connected: bool | None = None
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id, protocol=mqtt.MQTTv5)
         self.client.username_pw_set(login["username"], login["password"])
+        self.client.max_inflight_messages_set(inflight)
         if will is not None:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
         self.client.on_message = lambda c, u, m: self.got.append((m.topic, m.payload, bool(m.retain)))
@@ -130,3 +134,71 @@ def test_walk_a_stolen_doors_broker_login_reaches_only_its_own_topics(field):  #
     assert wait_for(lambda: any(p == b"honest-will" for _, p, _ in watcher.got), 10)
     assert not any(p == b"forged-will" for _, p, _ in watcher.got)
     watcher.close()
+
+
+def _refused(org: Path, device: str) -> list[dict]:
+    return json.loads(tg(org, "server", "refusals", "--device", device, "--limit", "100000", "--json").stdout)
+
+
+def _accounted(rows: list[dict]) -> int:
+    """Uploads refused whole that `server refusals` accounts for: one per row, plus the counts of a summary row."""
+    counted = [r for r in rows if "counted_since" in r["body"]]
+    return len(rows) - len(counted) + sum(int(r["reason"].split(" ", 1)[0].replace(",", "")) for r in counted)
+
+
+def test_attack_10000_garbage_uploads_are_counted_not_kept_one_by_one(field):  # noqa: F811
+    """A stolen door publishes 10,000 different uploads that are not JSON, in about a second. Before: each cost a
+    store transaction, a `server refusals` row and a line of `server serve`'s log (10,000 rows, 10,000 lines, 1 MB:
+    unbounded), and another door's upload waited up to 5.9 s for its ack. Now the first 20 are kept one by one, the
+    others counted per reason in one summary row (and one log line saying counting started); every upload is
+    accounted for; the other door's uploads are acked during the flood."""
+    door, gate = device_login(field.door), device_login(field.gate)
+    thief, honest = Client(door, "thief", inflight=1000), Client(gate, "gate")
+    honest.subscribe(topics.down("acme", gate["device_id"]))
+    up = topics.up("acme", door["device_id"])
+
+    def honest_upload(row: int) -> float | None:
+        acks = len(honest.got)
+        body = ActionItem(str(uuid.uuid4()), "entry", f"pretix:K{row}", 1, "in", time.time(), gate["device_id"],
+                          "south").to_wire()
+        t0 = time.monotonic()
+        honest.client.publish(topics.up("acme", gate["device_id"]), Batch.encode(
+            "acme", gate["device_id"], uuid.uuid4().hex, time.time(), [(1000 + row, "action", json.dumps(body))]), qos=1)
+        return time.monotonic() - t0 if wait_for(lambda: len(honest.got) > acks, 60) else None
+
+    try:
+        sent = [thief.client.publish(up, b"garbage %d " % i + b"x" * 200, qos=1) for i in range(10_000)]
+        during = [honest_upload(i) for i in range(5)]
+        assert all(s is not None for s in during), during
+        assert wait_for(lambda: all(m.is_published() for m in sent), 60)
+        assert wait_for(lambda: _accounted(_refused(field.org, door["device_id"])) >= 10_000, 120, step=1.0)
+    finally:
+        thief.close()
+        honest.close()
+    rows = _refused(field.org, door["device_id"])
+    assert _accounted(rows) == 10_000 and len(rows) <= 25, (len(rows), rows[:2])
+    summary = [r for r in rows if "counted_since" in r["body"]]
+    assert len(summary) == 1 and "malformed JSON (JSONDecodeError) ×" in summary[0]["reason"], summary
+    log = field.serve_log.read_text()
+    assert log.count(up) <= 25 and log.count("counted per reason") == 1, log[-2000:]
+    print(f"another door's upload acked in {max(during):.2f} s at most during the flood")   # type: ignore[type-var]
+
+
+
+def test_refusals_over_the_budget_are_counted_per_reason_in_one_summary_per_window():
+    """The budget behind the test above: 20 kept one by one, then one in 10 s; at most 8 reasons per device (the
+    reason text comes from the thief: more are `other reasons`); a new window starts a new summary."""
+    from server_stub.sync.refusal_budget import OTHER, RefusalBudget
+    now = [0.0]
+    budget = RefusalBudget(clock=lambda: now[0], wall=lambda: 1e9 + now[0])
+    assert [budget.keep("a") for _ in range(21)] == [True] * 20 + [False] and budget.keep("b")
+    now[0] = 10.0
+    assert budget.keep("a") and not budget.keep("a")
+    starts = [budget.count("a", f"bad {i % 12}")[1] for i in range(24)]
+    counted, _ = budget.count("a", "bad 0")
+    assert starts == [True] + [False] * 23 and counted.total == 25 and len(counted.reasons) == 9
+    assert counted.reasons[OTHER] == 8 and counted.reasons["bad 0"] == 3 and counted.since == 1e9 + 10
+    assert counted.text().startswith("25 more upload(s) refused whole") and "bad 0 ×3" in counted.text()
+    now[0] += 3601
+    again, new = budget.count("a", "bad 0")
+    assert new and again.total == 1 and again.since == 1e9 + now[0]

@@ -30,11 +30,13 @@ from agent.sync.messages import (DESK_KIND_OF, AllotmentRequest, DeskAnswer, Des
                                  RefundRequest, SaleRequest, Staffed, TillRequest)
 from agent.allotment import public_key_of
 from agent.reasons import reason
+from agent.safe_text import printable
 from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
                                  LIVE_FORM, Resync, ServerStatus, Update, UpdateV2, UploadItem)
 from server_stub.sync.contract import IngestResult, Upload
 from server_stub.sync.ingest import MAX_AHEAD, MAX_UPLOAD, Scope, held_events, parse_upload, relayable, store_lookups
 from server_stub.sync.ratelimit import DeviceLimiter, Limits
+from server_stub.sync.refusal_budget import RefusalBudget, summary_row
 
 log = logging.getLogger("ticketgate.sync.server")
 DRAIN = 64            # uploads ingested together in one store transaction
@@ -89,8 +91,9 @@ class SyncServer:
         self.require_registration, self.max_upload = require_registration, max_upload
         self.rejections: deque[tuple[str, str]] = deque(maxlen=500)
         self.stats = {"batches": 0, "new": 0, "dup": 0, "hellos": 0, "bundles": 0, "live": 0, "refused": 0, "deferred": 0,
-                      "hellos_dropped": 0}
+                      "hellos_dropped": 0, "refused_counted": 0}
         self.limiter = DeviceLimiter(limits) if limits is not None else None     # None: no per-device rate limit
+        self.refused_budget = RefusalBudget()     # messages refused whole, kept one by one per device
         self._lookups = store_lookups(store)
         self._keys: dict[str, SigningKey] = {}
         self._inbox: queue.Queue = queue.Queue()
@@ -194,7 +197,9 @@ class SyncServer:
         # one Scope per device for the whole drain: the drain's batches are checked before any is written, so an
         # annulment must find its entry in an earlier batch of the same drain as it does earlier in its own batch
         scopes: dict[tuple[str, str], Scope] = {}
+        whole: dict[tuple[str, str], list[tuple[int, str, dict]]] = {}   # uploads refused whole: one write per device
         for topic, payload in work:
+            parsed, kept_as = None, None
             try:
                 parsed = topics.parse(topic)
                 if parsed is not None and parsed.kind == "status":
@@ -208,11 +213,9 @@ class SyncServer:
                 reg = self.store.device(device) if self.require_registration else {"org": org, "device_id": device}
                 if reg is None or reg.get("org") != org or reg.get("revoked"):
                     raise Rejected(f"device {device!r} is not registered (or revoked) for {org!r}")
-                try:
-                    msg = parse_upload(payload, org, device, self.max_upload)
-                except Rejected as exc:      # listed for the organiser (`server refusals`), not only in this log
-                    self.store.record_refusals(org, device, [(0, str(exc), unparsed(topic, payload))])
-                    raise
+                kept_as = (org, device)   # refused whole from here on: listed for the organiser (`server refusals`)
+                msg = parse_upload(payload, org, device, self.max_upload)
+                kept_as = None
                 if isinstance(msg, Hello):
                     if self.limiter is not None and not self.limiter.take_hello(device):
                         self.stats["hellos_dropped"] += 1      # not logged one by one: a flood would fill the log
@@ -225,7 +228,9 @@ class SyncServer:
                     continue
                 batches.append(self._check(org, device, reg, msg, len(payload), scopes))
             except Rejected as exc:
-                self._reject(topic, str(exc))
+                self._refused_whole(topic, payload, str(exc), parsed.device if parsed else topic, kept_as, whole)
+        for (org, device), rows in whole.items():
+            self.store.record_refusals(org, device, rows)
         if not batches:
             return
         uploads = [Upload(b.org, b.device, u.id, u.body) for b in batches for u in b.accepted]
@@ -402,6 +407,24 @@ class SyncServer:
             return self.store.desk_exchange(org, device, msg)
         except TicketgateError as exc:
             return DeskAnswer(device, msg.request_id, kind, False, str(exc))
+
+    def _refused_whole(self, topic: str, payload: bytes, why: str, who: str, kept_as: tuple[str, str] | None,
+                       whole: dict[tuple[str, str], list[tuple[int, str, dict]]]) -> None:
+        """A message refused whole: logged (and, for a registered device's upload, `kept_as`, listed in `server
+        refusals`) one by one within the device's budget; counted per reason beyond it, in one summary row."""
+        if self.refused_budget.keep(who):
+            if kept_as is not None:
+                whole.setdefault(kept_as, []).append((0, why, unparsed(topic, payload)))
+            self._reject(topic, why)
+            return
+        counted, new = self.refused_budget.count(who, why)
+        self.stats["refused_counted"] += 1
+        if kept_as is not None:
+            rows = whole.setdefault(kept_as, [])
+            rows[:] = [r for r in rows if r[2].get("counted_since") is None] + [summary_row(topic, counted)]
+        if new:
+            log.warning("sync server %s: %s refused faster than they are kept one by one: counted per reason from "
+                        "now on (`ticketgate server refusals`)", self.name, printable(who))
 
     def _device_presence(self, org: str, device: str, payload: bytes) -> None:
         """A device's retained presence, `offline` from its Last Will when it vanished: `server devices` shows it.
