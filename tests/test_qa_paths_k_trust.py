@@ -202,3 +202,70 @@ def test_refusals_over_the_budget_are_counted_per_reason_in_one_summary_per_wind
     now[0] += 3601
     again, new = budget.count("a", "bad 0")
     assert new and again.total == 1 and again.since == 1e9 + now[0]
+
+
+SECRET_FILES = (".sqlite", ".sqlite-wal", ".sqlite-shm", ".db", ".pem", ".key", "credentials.json", "keyring.json",
+                "broker-login.json", "passwd", "acl")
+
+
+def test_walk_private_files_and_logs_after_enrolling_and_serving(tmp_path):
+    """`server init`, `provision serve` (its broker), a door enrolled with its code, `server serve`, the door synced,
+    a second `provision serve` and the server left running; umask 022. Every database (and -wal/-shm), key,
+    credential, password and ACL file is 0600; no password, private key or enrollment code in any log line or any
+    command's output (but `provision tokens create`'s, whose job is to print the codes). The defect: the server's
+    data folder (its database, its keys' folder) was created 0755, readable by every local user."""
+    from tests.helpers import stop_process
+    from tests.test_qa_attacks import _start
+    from tests.broker import free_port
+    org, door = tmp_path / "org", tmp_path / "door"
+    org.mkdir(), door.mkdir()
+    old = os.umask(0o022)
+    outputs: list[str] = []
+    procs = []
+    try:
+        outputs.append(tg(org, "server", "init", "--org", "acme", "--name", "Acme").stdout)
+        logs = {name: tmp_path / f"{name}.log" for name in ("prov", "serve")}
+        http_port = free_port()
+        procs.append(_start(org, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1",
+                            "--port", str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port",
+                            str(free_port()), "--for", "300", log=logs["prov"]))
+        assert wait_for(lambda: "enrollment endpoint" in logs["prov"].read_text(), 30)
+        sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
+                   "--out", str(org / "north.pdf")).stdout
+        code = sheet.split("code ")[-1].split()[0]
+        for cmd in (("provision", "enroll", "--code", code, "--server", f"127.0.0.1:{http_port}"),):
+            done = tg(door, *cmd)
+            outputs += [done.stdout, done.stderr]
+        procs.append(_start(org, "server", "serve", log=logs["serve"]))
+        assert wait_for(lambda: "sync server" in logs["serve"].read_text(), 30)
+        for cmd in (("agent", "sync", "--until-idle", "--for", "60"), ("agent", "status"), ("provision", "status")):
+            done = tg(door, *cmd)
+            outputs += [done.stdout, done.stderr]
+        for cmd in (("devices",), ("refusals",), ("provision", "devices", "--org", "acme")):
+            done = tg(org, *(cmd if cmd[0] == "provision" else ("server", *cmd)))
+            outputs += [done.stdout, done.stderr]
+    finally:
+        os.umask(old)
+        for p in reversed(procs):
+            stop_process(p)
+    secrets_ = {code, code.replace("-", "")}
+    device = json.loads((door / "device" / "credentials.json").read_text())
+    secrets_.add(device["password"])
+    server = json.loads(next(org.rglob("broker-login.json")).read_text())
+    secrets_.add(server["password"])
+    for pem in [*org.rglob("*.pem"), *door.rglob("*.pem"), *door.rglob("*.key")]:
+        body = "".join(line for line in pem.read_text().splitlines() if "-----" not in line)
+        secrets_.update(body[i:i + 24] for i in range(0, max(len(body) - 24, 1), 24))
+    assert len(secrets_) >= 8 and code in sheet           # the codes, passwords and key lines looked for
+    said = outputs + [p.read_text(errors="replace") for p in logs.values()] + \
+        [p.read_text(errors="replace") for p in org.rglob("*.log")]
+    leaks = {s[:6] + "…" for s in secrets_ if len(s) >= 8 for text in said if s in text}
+    assert not leaks, leaks
+    wide = [f"{oct(p.stat().st_mode & 0o777)} {p.relative_to(tmp_path)}" for home in (org, door) for p in home.rglob("*")
+            if p.name.endswith(SECRET_FILES) and p.is_file() and p.stat().st_mode & 0o077]
+    assert not wide, wide
+    data = [p for p in org.rglob("server.sqlite")][0].parent
+    folders = [data, *(p for p in data.rglob("*") if p.is_dir()), door / "device"]
+    open_folders = [f"{oct(p.stat().st_mode & 0o777)} {p.relative_to(tmp_path)}" for p in folders
+                    if p.stat().st_mode & 0o077]
+    assert not open_folders, open_folders

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.errors import TicketgateError
+from agent.private_files import private_dir
 from agent.sqlite_file import Transaction
 
 T = TypeVar("T")
@@ -49,8 +50,8 @@ class StoreBase:
 
     def __init__(self, data_dir: str | Path, create: bool = True, **options: Any):
         self.data_dir = Path(data_dir)       # private key files live here whatever the database
-        if create:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+        if create:      # 0700: the database, its WAL and the keys' folder are the organiser's alone
+            private_dir(self.data_dir)
         elif not self.data_dir.is_dir():
             raise StoreError(f"no server data folder at {self.data_dir} (run `ticketgate server init` first)")
         self.lock = threading.RLock()
