@@ -204,6 +204,50 @@ def test_refusals_over_the_budget_are_counted_per_reason_in_one_summary_per_wind
     assert new and again.total == 1 and again.since == 1e9 + now[0]
 
 
+
+def test_attack_10000_presences_cost_one_write_per_drain(tmp_path, broker):
+    """A stolen door publishes 10,000 presences (`online`, a new time each, the last `offline`) in about a second. Before:
+    each was a store transaction (10,000); another door's upload waited up to 12.4 s for its ack meanwhile (0.02-0.04 s
+    before; load 4.8). Now the last presence of a device in each drain is its state: one write per drain. Real
+    mosquitto, the real SyncServer and SQLite store; the store's presence writes are counted."""
+    from tests.sync_fixtures import ORG, make_store, start_server
+    store, event, _ = make_store(tmp_path / "server", tickets=1)
+    writes: list[str] = []
+    touch = store.touch_device
+    store.touch_device = lambda device_id, seen_at=None, status=None: (   # type: ignore[method-assign]
+        writes.append(device_id), touch(device_id, seen_at, status))[1]
+    server = start_server(store, broker.port)
+    thief = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, "gate-a", protocol=mqtt.MQTTv5)
+    thief.max_inflight_messages_set(1000)
+    honest, acks = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, "gate-b", protocol=mqtt.MQTTv5), []
+    honest.on_message = lambda c, u, m: acks.append(time.monotonic())
+    try:
+        for c in (thief, honest):
+            c.connect("127.0.0.1", broker.port)
+            c.loop_start()
+        honest.subscribe(topics.down(ORG, "gate-b"), qos=1)
+        time.sleep(0.5)
+        t0 = time.time() - 100
+        sent = [thief.publish(topics.device_status(ORG, "gate-a"), json.dumps(
+            {"state": "offline" if i == 9_999 else "online", "device": "gate-a", "ts": t0 + i / 100}).encode(), qos=1)
+            for i in range(10_000)]
+        body = ActionItem(str(uuid.uuid4()), "entry", "pretix:K1", event, "in", time.time(), "gate-b").to_wire()
+        asked = time.monotonic()
+        honest.publish(topics.up(ORG, "gate-b"), Batch.encode(ORG, "gate-b", "b1", time.time(),
+                                                             [(1, "action", json.dumps(body))]), qos=1)
+        assert wait_for(lambda: acks, 60)
+        assert wait_for(lambda: all(m.is_published() for m in sent), 60)
+        assert wait_for(lambda: (store.device("gate-a") or {}).get("status") == "offline", 60)
+    finally:
+        for c in (thief, honest):
+            c.loop_stop()
+            c.disconnect()
+        server.stop()
+    assert store.device("gate-a")["last_seen"] == pytest.approx(t0 + 99.99)     # the latest state is kept
+    assert writes.count("gate-a") <= 10_000 // 10, writes.count("gate-a")      # drains of up to 64: was 10,000
+    print(f"another door's upload acked {acks[0] - asked:.2f} s after it was sent, during the flood")
+
+
 SECRET_FILES = (".sqlite", ".sqlite-wal", ".sqlite-shm", ".db", ".pem", ".key", "credentials.json", "keyring.json",
                 "broker-login.json", "passwd", "acl")
 

@@ -198,12 +198,14 @@ class SyncServer:
         # annulment must find its entry in an earlier batch of the same drain as it does earlier in its own batch
         scopes: dict[tuple[str, str], Scope] = {}
         whole: dict[tuple[str, str], list[tuple[int, str, dict]]] = {}   # uploads refused whole: one write per device
+        presences: dict[tuple[str, str], tuple[str, bytes]] = {}   # one write per device and drain (not per message)
         for topic, payload in work:
             parsed, kept_as = None, None
             try:
                 parsed = topics.parse(topic)
-                if parsed is not None and parsed.kind == "status":
-                    self._device_presence(parsed.org, parsed.device, payload)
+                if parsed is not None and parsed.kind == "status":    # the drain's last one is the device's state
+                    presences.pop((parsed.org, parsed.device), None)
+                    presences[(parsed.org, parsed.device)] = (topic, payload)
                     continue
                 if parsed is None or parsed.kind != "up":
                     raise Rejected("not an upload topic")
@@ -229,6 +231,11 @@ class SyncServer:
                 batches.append(self._check(org, device, reg, msg, len(payload), scopes))
             except Rejected as exc:
                 self._refused_whole(topic, payload, str(exc), parsed.device if parsed else topic, kept_as, whole)
+        for (org, device), (topic, payload) in presences.items():
+            try:
+                self._device_presence(org, device, payload)
+            except Rejected as exc:
+                self._refused_whole(topic, payload, str(exc), device, None, whole)
         for (org, device), rows in whole.items():
             self.store.record_refusals(org, device, rows)
         if not batches:
