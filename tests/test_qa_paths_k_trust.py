@@ -248,6 +248,35 @@ def test_attack_10000_presences_cost_one_write_per_drain(tmp_path, broker):
     print(f"another door's upload acked {acks[0] - asked:.2f} s after it was sent, during the flood")
 
 
+
+def test_attack_batches_over_the_burst_are_counted_once_their_rows_pass_the_budget(field):  # noqa: F811
+    """A stolen door sends 30 batches of 2,000 entries each (over its burst of 1,000: refused whole, reason `rate`).
+    Before: every item was a `server refusals` row (60,000; a 4 MiB batch holds 40,000: unbounded). Now a device's
+    items of such batches are kept one by one up to 10,000 (then 2 a second); the other batches are counted in the
+    summary row. Every ack still names every item refused (the device keeps them marked refused)."""
+    door = device_login(field.door)
+    me = door["device_id"]
+    thief = Client(door, "thief")
+    thief.subscribe(topics.down("acme", me))
+    time.sleep(0.5)
+    try:
+        for n in range(30):
+            rows = [(n * 2000 + i, "action", json.dumps(ActionItem(str(uuid.uuid4()), "entry", f"pretix:T{n}-{i}", 1,
+                                                                   "in", time.time(), me, "north").to_wire()))
+                    for i in range(1, 2001)]
+            thief.publish(topics.up("acme", me), Batch.encode("acme", me, f"b{n}", time.time(), rows))
+        assert wait_for(lambda: len(thief.got) >= 30, 120, step=0.2)
+    finally:
+        thief.close()
+    acks = [json.loads(p) for t, p, _ in thief.got]
+    assert all(len(json.dumps(a)) > 2000 * 20 for a in acks)       # each names its 2,000 refused items
+    rows = _refused(field.org, me)
+    summary = [r for r in rows if "counted_since" in r["body"]]
+    assert len(rows) - len(summary) == 10_000, len(rows)
+    assert len(summary) == 1 and summary[0]["reason"].startswith("25 more upload(s) refused whole"), summary
+    assert "rate: a batch of 2000 items" in summary[0]["reason"]
+
+
 SECRET_FILES = (".sqlite", ".sqlite-wal", ".sqlite-shm", ".db", ".pem", ".key", "credentials.json", "keyring.json",
                 "broker-login.json", "passwd", "acl")
 

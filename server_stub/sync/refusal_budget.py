@@ -3,7 +3,8 @@
 A genuine device never sends such an upload (a version mismatch sends a few); a stolen one can send thousands a
 second, each of which cost a store transaction, a `server refusals` row and a log line. Per device, the first
 `burst` (then `per_s`) are kept one by one; the others are counted per reason in one summary per device and
-`window`: one row, rewritten in place (`summary_row`), and one log line when counting starts. Pure apart from the
+`window`: one row, rewritten in place (`summary_row`), and one log line when counting starts. A batch over the
+device's burst (refused whole, reason `rate`) costs one row per item, from a budget of its own. Pure apart from the
 clock; used by the ingestion worker only (one thread).
 """
 from __future__ import annotations
@@ -38,15 +39,15 @@ class RefusalBudget:
         self._tokens: dict[str, tuple[float, float]] = {}           # device -> (level, at)
         self._counted: dict[str, tuple[float, Counted]] = {}        # device -> (window start, monotonic; counts)
 
-    def keep(self, device: str) -> bool:
-        """True: keep this refusal one by one (row and log line); False: `count` it instead."""
+    def keep(self, device: str, cost: float = 1.0) -> bool:
+        """True: keep this refusal (`cost` rows) one by one (rows and log line); False: `count` it instead."""
         now = self.clock()
         level, at = self._tokens.get(device, (self.burst, now))
         level = min(self.burst, level + (now - at) * self.per_s)
-        if level < 1:
+        if level < cost:
             self._tokens[device] = (level, now)
             return False
-        self._tokens[device] = (level - 1, now)
+        self._tokens[device] = (level - cost, now)
         return True
 
     def count(self, device: str, why: str) -> tuple[Counted, bool]:

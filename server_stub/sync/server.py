@@ -62,6 +62,7 @@ class _Checked:
     refused: list[ItemRefusal] = field(default_factory=list)
     deferred: tuple[int, ...] = ()
     retry_after: float = 0.0
+    too_big: bool = False       # over the device's burst: refused whole
 
 
 def unparsed(topic: str, payload: bytes, shown: int = 300) -> dict:
@@ -94,6 +95,7 @@ class SyncServer:
                       "hellos_dropped": 0, "refused_counted": 0}
         self.limiter = DeviceLimiter(limits) if limits is not None else None     # None: no per-device rate limit
         self.refused_budget = RefusalBudget()     # messages refused whole, kept one by one per device
+        self.too_big_budget = RefusalBudget(burst=10_000, per_s=2.0)   # rows of batches over a device's burst
         self._lookups = store_lookups(store)
         self._keys: dict[str, SigningKey] = {}
         self._inbox: queue.Queue = queue.Queue()
@@ -249,7 +251,13 @@ class SyncServer:
         for b in batches:
             refused = list(b.refused) + [ItemRefusal.of(u.id, result.refused[(b.device, u.id)], u.body.to_wire())
                                          for u in b.accepted if (b.device, u.id) in result.refused]
-            if refused:     # recorded for the organiser before the device is told
+            if refused and b.too_big and not self.too_big_budget.keep(b.device, len(refused)):
+                summary: dict[tuple[str, str], list[tuple[int, str, dict]]] = {}    # counted, as one row
+                self._refused_whole(topics.up(b.org, b.device), b"", refused[0].reason, b.device, (b.org, b.device),
+                                    summary, count_only=True)
+                for (org, device), rows in summary.items():
+                    self.store.record_refusals(org, device, rows)
+            elif refused:     # recorded for the organiser before the device is told
                 self.store.record_refusals(b.org, b.device, [(r.id, r.reason, r.body) for r in refused])
                 self.stats["refused"] += len(refused)
                 self._reject(topics.up(b.org, b.device), f"{len(refused)} item(s) of batch {b.batch.batch} refused, "
@@ -416,10 +424,10 @@ class SyncServer:
             return DeskAnswer(device, msg.request_id, kind, False, str(exc))
 
     def _refused_whole(self, topic: str, payload: bytes, why: str, who: str, kept_as: tuple[str, str] | None,
-                       whole: dict[tuple[str, str], list[tuple[int, str, dict]]]) -> None:
+                       whole: dict[tuple[str, str], list[tuple[int, str, dict]]], count_only: bool = False) -> None:
         """A message refused whole: logged (and, for a registered device's upload, `kept_as`, listed in `server
         refusals`) one by one within the device's budget; counted per reason beyond it, in one summary row."""
-        if self.refused_budget.keep(who):
+        if not count_only and self.refused_budget.keep(who):
             if kept_as is not None:
                 whole.setdefault(kept_as, []).append((0, why, unparsed(topic, payload)))
             self._reject(topic, why)
@@ -471,6 +479,7 @@ class SyncServer:
                                                  f"limit", count=count, size=size)
                 checked.refused = [ItemRefusal.of(u.id, too_big, u.body.to_wire()) for u in batch.items]
                 checked.refused += batch.invalid
+                checked.too_big = True
                 return checked
             wait = self.limiter.take(device, count, size)
             if wait:
