@@ -163,7 +163,8 @@ def test_attack_10000_garbage_uploads_are_counted_not_kept_one_by_one(field):  #
                           "south").to_wire()
         t0 = time.monotonic()
         honest.client.publish(topics.up("acme", gate["device_id"]), Batch.encode(
-            "acme", gate["device_id"], uuid.uuid4().hex, time.time(), [(1000 + row, "action", json.dumps(body))]), qos=1)
+            "acme", gate["device_id"], uuid.uuid4().hex, time.time(), [(1000 + row, "action", json.dumps(body))]),
+            qos=1)
         return time.monotonic() - t0 if wait_for(lambda: len(honest.got) > acks, 60) else None
 
     try:
@@ -206,10 +207,10 @@ def test_refusals_over_the_budget_are_counted_per_reason_in_one_summary_per_wind
 
 
 def test_attack_10000_presences_cost_one_write_per_drain(tmp_path, broker):
-    """A stolen door publishes 10,000 presences (`online`, a new time each, the last `offline`) in about a second. Before:
-    each was a store transaction (10,000); another door's upload waited up to 12.4 s for its ack meanwhile (0.02-0.04 s
-    before; load 4.8). Now the last presence of a device in each drain is its state: one write per drain. Real
-    mosquitto, the real SyncServer and SQLite store; the store's presence writes are counted."""
+    """A stolen door publishes 10,000 presences (`online`, a new time each, the last `offline`) in about a second.
+    Before: each was a store transaction (10,000); another door's upload waited up to 12.4 s for its ack meanwhile
+    (0.02-0.04 s before; load 4.8). Now the last presence of a device in each drain is its state: one write per
+    drain. Real mosquitto, the real SyncServer and SQLite store; the store's presence writes are counted."""
     from tests.sync_fixtures import ORG, make_store, start_server
     store, event, _ = make_store(tmp_path / "server", tickets=1)
     writes: list[str] = []
@@ -334,7 +335,8 @@ def test_walk_private_files_and_logs_after_enrolling_and_serving(tmp_path):
         [p.read_text(errors="replace") for p in org.rglob("*.log")]
     leaks = {s[:6] + "…" for s in secrets_ if len(s) >= 8 for text in said if s in text}
     assert not leaks, leaks
-    wide = [f"{oct(p.stat().st_mode & 0o777)} {p.relative_to(tmp_path)}" for home in (org, door) for p in home.rglob("*")
+    wide = [f"{oct(p.stat().st_mode & 0o777)} {p.relative_to(tmp_path)}"
+            for home in (org, door) for p in home.rglob("*")
             if p.name.endswith(SECRET_FILES) and p.is_file() and p.stat().st_mode & 0o077]
     assert not wide, wide
     data = [p for p in org.rglob("server.sqlite")][0].parent

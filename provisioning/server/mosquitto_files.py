@@ -75,8 +75,9 @@ def render_acl(users: list[BrokerUser]) -> str:
             # server presence: the device says hello again after a server restart
             lines.append(f"topic read {topics.server_status(u.org)}")
             # its own topics (the username is the client id: use_username_as_clientid)
-            lines += [f"topic write {topics.up(u.org, u.username)}", f"topic write {topics.device_status(u.org, u.username)}",
-                      f"topic read {topics.down(u.org, u.username)}", f"topic read {topics.cmd(u.org, u.username)}"]
+            org, me = u.org, u.username
+            lines += [f"topic write {topics.up(org, me)}", f"topic write {topics.device_status(org, me)}",
+                      f"topic read {topics.down(org, me)}", f"topic read {topics.cmd(org, me)}"]
         lines.append("")
     return "\n".join(lines)
 
