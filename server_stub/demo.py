@@ -142,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv or [])
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     say = Teller(args.lang or default_language())
+    from agent.private_files import private_dir
     from server_stub.sync.broker_process import BrokerMissing
     try:
         if args.keep:
-            args.keep.mkdir(parents=True, exist_ok=True)
+            private_dir(args.keep)        # the server's database and keys, the devices' ledgers
             return run(args.keep.resolve(), args, say)
         with tempfile.TemporaryDirectory(prefix="ticketgate-demo-") as tmp:
             return run(Path(tmp), args, say)

@@ -344,3 +344,25 @@ def test_walk_private_files_and_logs_after_enrolling_and_serving(tmp_path):
     open_folders = [f"{oct(p.stat().st_mode & 0o777)} {p.relative_to(tmp_path)}" for p in folders
                     if p.stat().st_mode & 0o077]
     assert not open_folders, open_folders
+
+
+def test_walk_the_demos_kept_folders_are_private(tmp_path):
+    """`ticketgate demo --keep DIR` under umask 022: its server (database, keys), door and desk homes (ledgers,
+    keyrings) and broker folder. Every secret file is 0600 and every folder 0700. The defect: DIR, the door and desk
+    homes and the broker's folder were 0755 (their listings, and the folders of the ledgers, open to every user)."""
+    import subprocess
+    import sys
+    kept = tmp_path / "kept"
+    old = os.umask(0o022)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "agent", "demo", "--tickets", "30", "--lang", "en", "--keep",
+                               str(kept)], cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+                              timeout=300)
+    finally:
+        os.umask(old)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    secrets_ = [p for p in kept.rglob("*") if p.is_file() and p.name.endswith(SECRET_FILES)]
+    assert len(secrets_) >= 8 and not [p for p in secrets_ if p.stat().st_mode & 0o077], \
+        [(oct(p.stat().st_mode), str(p)) for p in secrets_]
+    folders = [kept, *(p for p in kept.rglob("*") if p.is_dir())]
+    assert not [p for p in folders if p.stat().st_mode & 0o077], [(oct(p.stat().st_mode), str(p)) for p in folders]

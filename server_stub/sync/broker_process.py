@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from agent.errors import TicketgateError
+from agent.private_files import private_dir
 from agent.sync.messages import broker_size_limit
 
 INSTALL_HINT = ("mosquitto is not installed. On Debian/Ubuntu: `sudo apt-get install --no-install-recommends mosquitto` "
@@ -114,7 +115,7 @@ class BrokerProcess:
         binary = mosquitto_binary()
         if binary is None:
             raise BrokerMissing(INSTALL_HINT)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.folder)      # its persistence file holds what devices have not fetched yet
         self.config_path.write_text(self.config())
         log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = subprocess.Popen([binary, "-c", str(self.config_path)], stdout=subprocess.DEVNULL,

@@ -11,6 +11,7 @@ from agent.gate import Gate
 from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy
+from agent.private_files import private_dir
 from agent.sync import device_transport
 from agent.sync.device import DeviceOptions, DeviceSync
 from agent.sync.transport import BrokerConfig
@@ -21,7 +22,7 @@ class SimDevice:
                  events: list[int], gate: str | None = None, options: DeviceOptions | None = None,
                  reread_window: float = 0.0, clock: Callable[[], float] = time.time, role: str = "door"):
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.folder)      # its ledger and keyring: this user's alone
         self.org, self.device_id, self.server_key, self.broker = org, device_id, server_key, broker
         self.events, self.options, self.clock = list(events), options, clock
         self.role = role      # as registered on the server (door | kiosk: its bundles carry signed QR payloads)
