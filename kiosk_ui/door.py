@@ -17,7 +17,7 @@ from agent.policy import DevicePolicy, Mode
 from agent.config_record import record_config_change
 from agent.stored_policy import check_policy_selection
 from agent.staff_session import OnDuty
-from agent.sync.messages import MAX_ID
+from agent.sync.messages import name_refusal
 from agent.verdicts import Code, Reason, Verdict
 from kiosk_ui import door_queries
 
@@ -120,9 +120,10 @@ class Door:
     def set_identity(self, name: str, gate: str) -> None:
         """Name and gate typed in Set-up. The name is what this screen shows; the id the server knows the device by
         stays the enrolled one (an unenrolled device, which never syncs, takes the name as its id). ValueError,
-        nothing changed, for a name the server would refuse in every entry (agent.sync.messages.MAX_ID)."""
-        if any(len(text) > MAX_ID or not text.isprintable() for text in (name, gate)):
-            raise ValueError(f"a device or gate name is at most {MAX_ID} characters, on one line")
+        nothing changed, for a name the server would refuse in every entry (agent.sync.messages.name_refusal)."""
+        why = name_refusal(name) or name_refusal(gate)
+        if why:
+            raise ValueError(why)
         identity = self.identity()
         self.ledger.set_setting("device_name", name)
         self.gate.set_policy(replace(self.gate.policy, device_id=identity.device_id if identity else name, gate=gate))

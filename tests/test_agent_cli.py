@@ -210,3 +210,15 @@ def test_scan_path_imports_nothing_heavy(home):
 def test_status_verify(home, capsys):
     rc, out, _ = run(home, "status", "--verify", "--json", capsys=capsys)
     assert rc == 0 and json.loads(out)["integrity"] == "ok"
+
+
+@pytest.mark.parametrize("flag, value", [("--gate", "Entrée principale côté parking sud — porte B, près de la billetterie"),
+                                         ("--gate", "west\ngate"), ("--device-id", "tab-" + "4" * 70)])
+def test_configure_refuses_a_name_the_server_would_refuse_in_every_entry(home, capsys, flag, value):
+    """A gate name over 64 characters (or not on one line) was stored, and the server refused every entry scanned
+    there (agent.sync.messages.name_refusal): the other gates never learnt them, the reports missed them."""
+    with pytest.raises(SystemExit) as exit_:
+        run(home, "configure", flag, value, capsys=capsys)
+    assert exit_.value.code == 2 and "at most 64 characters, on one line" in capsys.readouterr().err
+    rc, out, _ = run(home, "status", "--json", capsys=capsys)
+    assert json.loads(out)["policy"]["gate"] != value and json.loads(out)["policy"]["device_id"] != value

@@ -37,6 +37,13 @@ MAX_MESSAGE = 4 << 20   # bytes, any one MQTT message's payload: the server's up
 PACKET_OVERHEAD = 64 << 10   # topic, properties and MQTT headers around a payload of MAX_MESSAGE
 
 
+def name_refusal(name: str) -> str | None:
+    """Why the server would refuse a device or gate name in every message naming it (None: it takes it)."""
+    if len(name) > MAX_ID or not name.isprintable():
+        return f"a device or gate name is at most {MAX_ID} characters, on one line"
+    return None
+
+
 # -- field checks (each raises Rejected naming the field) -------------------------------------------------------
 def _get(d: dict[str, Any], name: str, default: Any = ...) -> Any:
     if name in d:
