@@ -23,7 +23,7 @@ from agent.staff import NotPermitted, StaffError, is_badge
 from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
 from agent.sync.login_state import LoginState
-from agent.sync.messages import SETTLE_METHODS, name_refusal
+from agent.sync.messages import SETTLE_METHODS, name_arg
 from agent.verdicts import Verdict
 
 
@@ -135,19 +135,11 @@ def _policy_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", type=_id_list, help="comma-separated event ids this device admits ('' for all it holds)")
     p.add_argument("--zones", type=_id_list, help="comma-separated zone ids this gate admits ('' for all)")
     p.add_argument("--direction", choices=["in", "out", "alternate"])
-    p.add_argument("--device-id", type=_name_arg,
+    p.add_argument("--device-id", type=name_arg,
                    help="this device's id (an enrolled device keeps the id it was enrolled with)")
-    p.add_argument("--gate", type=_name_arg)
+    p.add_argument("--gate", type=name_arg)
     p.add_argument("--reread-window", type=reread_arg, help="seconds a re-read of the same code repeats its verdict "
                                                           "(0 off, at most 60)")
-
-
-def _name_arg(text: str) -> str:
-    """--device-id/--gate (argparse type): a name the server takes in every entry naming it."""
-    why = name_refusal(text)
-    if why:
-        raise argparse.ArgumentTypeError(why)
-    return text
 
 
 def _apply_flags(policy: DevicePolicy, args: argparse.Namespace) -> DevicePolicy:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from agent.errors import TicketgateError
 from agent.safe_text import printable
+from agent.sync.messages import name_arg
 from provisioning.cli_output import fail
 from provisioning.protocol import BadInput, split_hostport
 
@@ -51,7 +52,7 @@ def add_commands(sub) -> None:
     c = tsub.add_parser("create", help="create N tokens and print their QR sheet")
     _common(c)
     c.add_argument("--count", type=int, default=1)
-    c.add_argument("--gate", default="")
+    c.add_argument("--gate", default="", type=name_arg)
     c.add_argument("--events", default="", help="comma-separated event or pass ids, e.g. 1,2 (a pass: its events)")
     c.add_argument("--role", choices=("door", "kiosk"), default="door",
                    help="kiosk: the device prints tickets (gets their signed QR payloads)")

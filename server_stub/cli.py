@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from agent.cli import parsed
+from agent.sync.messages import name_arg
 from drivers.printers.wording import LANGUAGES as PRINT_LANGUAGES
 
 S = argparse.SUPPRESS
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = add(dv, "register", "register a device")
     c.add_argument("device_id")
     c.add_argument("--name", default="")
-    c.add_argument("--gate", default="")
+    c.add_argument("--gate", default="", type=name_arg)
     c.add_argument("--events", default="", help="comma-separated event or pass ids it may scan (a pass: its events)")
     c.add_argument("--role", choices=["door", "kiosk"], default="door", help="kiosk devices get printable QR payloads")
     c = add(dv, "revoke", "revoke a device")

@@ -6,6 +6,7 @@ import sys
 
 from agent.event_selection import KnownEvent, SelectionRefused, check_selection
 from agent.policy import Mode, reread_arg
+from agent.sync.messages import name_arg
 from server_stub.cli_live import _hooks, _own_device, broker_login
 from server_stub.cli_output import Refused, emit, ints, when
 
@@ -21,7 +22,7 @@ def add_parsers(dv, add, broker_flags) -> None:
     c.add_argument("--events", default=None, help="comma-separated event ids it admits ('' for all it holds)")
     c.add_argument("--zones", default=None, help="comma-separated zone ids it admits ('' for all)")
     c.add_argument("--direction", choices=DIRECTIONS)
-    c.add_argument("--gate", default=None)
+    c.add_argument("--gate", default=None, type=name_arg)
     c.add_argument("--reread-window", type=reread_arg, default=None,
                    help="seconds a re-read of the same code repeats its verdict (0 off, at most 60; as agent configure)")
     broker_flags(c)

@@ -222,3 +222,18 @@ def test_configure_refuses_a_name_the_server_would_refuse_in_every_entry(home, c
     assert exit_.value.code == 2 and "at most 64 characters, on one line" in capsys.readouterr().err
     rc, out, _ = run(home, "status", "--json", capsys=capsys)
     assert json.loads(out)["policy"]["gate"] != value and json.loads(out)["policy"]["device_id"] != value
+
+
+@pytest.mark.parametrize("command", [["server", "--data", "{d}", "device", "register", "door-1", "--gate"],
+                                     ["server", "--data", "{d}", "device", "configure", "door-1", "--gate"],
+                                     ["provision", "tokens", "create", "--data", "{d}", "--org", "acme", "--gate"]])
+def test_the_organisers_and_technicians_gate_flags_refuse_it_too(tmp_path, capsys, command):
+    """The gate an organiser registers or configures remotely, or a technician's enrollment token carries: the same
+    name the server then refuses in every entry."""
+    args = [a.replace("{d}", str(tmp_path / "data")) for a in command]
+    try:
+        rc = main([*args, "Entrée principale côté parking sud — porte B, près de la billetterie"])
+    except SystemExit as exit_:
+        rc = exit_.code
+    assert rc == 2 and "at most 64 characters, on one line" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()

@@ -13,6 +13,7 @@ rate limit: the device sends it again after `retry_after` seconds).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import struct
@@ -42,6 +43,15 @@ def name_refusal(name: str) -> str | None:
     if len(name) > MAX_ID or not name.isprintable():
         return f"a device or gate name is at most {MAX_ID} characters, on one line"
     return None
+
+
+def name_arg(text: str) -> str:
+    """--device-id/--gate of `agent configure`, `server device register|configure`, `provision tokens create`
+    (argparse type): a name the server takes in every entry naming it (agent.sync.messages.name_refusal)."""
+    why = name_refusal(text)
+    if why:
+        raise argparse.ArgumentTypeError(why)
+    return text
 
 
 # -- field checks (each raises Rejected naming the field) -------------------------------------------------------
