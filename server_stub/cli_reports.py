@@ -10,7 +10,7 @@ from typing import Any, Callable
 from agent.safe_text import printable_json
 from server_stub.cli_output import Refused, emit, own_event, when
 from server_stub.exports import csv_bytes, write_private, xlsx_bytes
-from server_stub.reports import entries_rows, participants_text, sales_summary, sales_text, z_text
+from server_stub.reports import entries_rows, participants_text, sales_summary, sales_text, unsent_warning, z_text
 
 SALES_COLUMNS = ("order", "status", "event_id", "event", "category", "promotion", "quantity", "unit_cents",
                  "discount_cents", "total_cents", "currency", "payment", "desk", "staff", "buyer", "at")
@@ -52,6 +52,8 @@ def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser
     c.add_argument("shift_id", type=int)
     c.add_argument("--counted-cents", type=int, required=True)
     c.add_argument("--staff", default="", help="staff id of who closes it")
+    c.add_argument("--force", action="store_true", help="close even though the kiosk said it has sales made "
+                                                        "offline the server has not received (the report warns)")
     c = add(tl, "list", "desk shifts")
     c.add_argument("--device", default=None)
     c = add(tl, "show", "a shift and its figures so far")
@@ -133,6 +135,12 @@ def till_open(store, org: str, args) -> int:
 
 
 def till_close(store, org: str, args) -> int:
+    s = store.shift(org, args.shift_id)
+    unsent = store.unsent_sales(s["device_id"])
+    if unsent and unsent[0] > 0 and s["closed_at"] is None and not args.force:
+        warning = unsent_warning(s["device_id"], {"count": unsent[0], "counted_at": unsent[1]}, when)
+        raise Refused(f"{warning}: close the shift once they arrive (the kiosk online), or with "
+                      f"--force (the Z report then warns of them)")
     s = store.close_shift(org, args.shift_id, args.counted_cents, args.staff)
     return emit(args, s, z_text(s["report"], when))
 

@@ -79,8 +79,10 @@ def participants_text(rows: list[dict]) -> str:
 
 
 # -- till -------------------------------------------------------------------------------------------------------
-def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str]) -> dict:
-    """The Z report of a shift from its desk moves (server_stub.store.reports.desk_moves)."""
+def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
+             unsent: tuple[int, float] | None = None) -> dict:
+    """The Z report of a shift from its desk moves (server_stub.store.reports.desk_moves); `unsent`: the kiosk's
+    sales made offline not received yet, as its last status counted them (count, when), shown as a warning."""
     by_cat: dict[tuple, dict] = {}
     payments: dict[str, int] = defaultdict(int)
     refunds = {"count": 0, "total_cents": 0}
@@ -164,7 +166,15 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str]) -> dic
             "pending_paid": received, "invoices": invoices,
             "float_cents": shift["float_cents"], "cash_movement_cents": cash, "expected_cash_cents": expected,
             "counted_cash_cents": counted, "difference_cents": None if counted is None else counted - expected,
-            "per_staff": sorted(per_staff.values(), key=lambda s: s["staff"])}
+            "per_staff": sorted(per_staff.values(), key=lambda s: s["staff"]),
+            "unsent_sales": ({"count": unsent[0], "counted_at": unsent[1]} if unsent and unsent[0] > 0 else None)}
+
+
+def unsent_warning(device_id: str, unsent: dict | None, when) -> str:
+    """'kiosk K had N sales not yet received at …' ('' when none)."""
+    if not unsent:
+        return ""
+    return f"kiosk {device_id} had {unsent['count']} sale(s) not yet received at {when(unsent['counted_at'])}"
 
 
 def z_lines(z: dict, when) -> list[tuple[str, str]]:
@@ -172,6 +182,8 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
     cur = z["currency"]
     rows: list[tuple[str, str]] = [
         ("Z REPORT" if z["final"] else "X REPORT (shift open)", f"shift {z['shift_id']}"),
+        *([("WARNING", unsent_warning(z["device_id"], z["unsent_sales"], when) + ": not counted here")]
+          if z.get("unsent_sales") else []),
         ("Desk", z["device_id"]), ("Opened", f"{when(z['opened_at'])} by {z['opened_by']}"),
         ("Closed", f"{when(z['closed_at'])} by {z['closed_by']}" if z["final"] else "-"),
         ("Sales", f"{z['sales']['count']} ({z['sales']['tickets']} tickets)"),

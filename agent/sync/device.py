@@ -36,7 +36,7 @@ from agent.sync.clock import COMMAND_MAX_AGE, ReplayGuard, offset
 from agent.sync.hello import Greeter
 from agent.sync.inbox import Inbox, lane
 from agent.sync.messages import (Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, DeskAnswer, DeskRequest, Hello,
-                                 LIVE_FORM, Update, UpdateSets)
+                                 LIVE_FORM, TILL_ACTIONS, Update, UpdateSets)
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
 from agent.sync.transport import Delivery, Transport
 from agent.sync.uploader import UploadOptions, Uploader
@@ -67,6 +67,8 @@ class DeviceOptions:
     bundle_timeout: float = 60.0
     max_message: int = 16 << 20
     remeasure: float = 600.0        # measure the server-time offset again this often while connected (seconds)
+    unsent_every: float = 2.0       # count the sales made offline not acknowledged yet this often while connected: a
+                                    # changed count goes in the status (the server's till warns of them)
 
 
 class DeviceSync:
@@ -113,6 +115,8 @@ class DeviceSync:
         self._server_since: object = None       # the server presence last seen (kept across reconnections)
         self.uploader: Uploader | None = None
         self.connected = False
+        self._unsent: tuple[int, float] = (0, 0.0)     # (sales made offline not acknowledged, wall clock counted)
+        self._unsent_counted = -1e9                     # boot clock of that count
         self._desk: dict[str, tuple[threading.Event, list[DeskAnswer]]] = {}   # request id -> (answered, answer)
         # the delivery (None: nothing to acknowledge) travels with the message: acknowledged once it is handled
         transport.on_message = self._received
@@ -242,6 +246,7 @@ class DeviceSync:
                     self._upload()
             self._upload()
             try:
+                self._watch_unsent()
                 self._watch_clock()
                 if self.transport.connected:
                     self._maybe_hello()
@@ -355,6 +360,7 @@ class DeviceSync:
         if item[0] == "connected":
             self.connected = True
             self._uploader.restart()
+            self._count_unsent()
             self.transport.publish(topics.device_status(self.org, self.device), self._status("online"), retain=True)
             self.greeter.connected()     # the retained server presence arrives next and triggers the hello
             self.on_connected()
@@ -454,6 +460,7 @@ class DeviceSync:
                 self._fresh(body)
                 self._uploader.acked(ack)
             self.stats["acks"] += 1
+            self._unsent_counted = -1e9          # the count of unsent sales may have changed: counted at once
             for r in ack.refused:
                 log.warning("sync %s: the server refused outbox row %d: %s", self.device, r.id, r.reason)
             if ack.refused:
@@ -610,7 +617,23 @@ class DeviceSync:
                 self.transport.subscribe(topics.live(self.org, event_id))
 
     def _status(self, state: str) -> bytes:
-        return json.dumps({"state": state, "device": self.device, "ts": time.time(), "live": LIVE_FORM}).encode()
+        n, at = self._unsent
+        return json.dumps({"state": state, "device": self.device, "ts": time.time(), "live": LIVE_FORM,
+                           "unsent_sales": n, "counted_at": at or time.time()}).encode()
+
+    def _count_unsent(self) -> bool:
+        """Count the kiosk's sales made offline not acknowledged yet (sync thread): True when it changed."""
+        self._unsent_counted = self.server_clock.boot()
+        n = self._ledger.outbox_waiting("kiosk", TILL_ACTIONS)
+        changed = n != self._unsent[0]
+        self._unsent = (n, self.clock())
+        return changed
+
+    def _watch_unsent(self) -> None:
+        """While connected, a changed count of unsent sales goes out in the (retained) status at once."""
+        if (self.connected and self.server_clock.boot() - self._unsent_counted >= self.o.unsent_every
+                and self._count_unsent()):
+            self.transport.publish(topics.device_status(self.org, self.device), self._status("online"), retain=True)
 
 
 def _write_failed(exc: Exception) -> bool:

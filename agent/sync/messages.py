@@ -1333,6 +1333,8 @@ class ServerStatus(Wire):
                    since=number(d, "since", 0.0))
 
 
+TILL_ACTIONS = ("offline_sale", "payment_validated")     # a kiosk's outbox rows the server's Z report counts
+
 MESSAGES: tuple[type[Wire], ...] = (ActionItem, RefusalItem, PaymentValidated, Exchange, Printed, OfflineSale,
                                     CmdResult, ConfigChange, Hello, Batch, SaleRequest, RefundRequest, ExchangeRequest,
                                     AllotmentRequest, TillRequest, ETicketsRequest, Ack, Clock, Resync, DeskAnswer, BundleManifest, RelayedAction,

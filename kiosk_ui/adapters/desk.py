@@ -23,7 +23,7 @@ from agent.errors import TicketgateError
 from agent.pricing import CartLine, Offer, PricingError, price_cart
 from agent.reasons import Reason, code_of
 from agent.private_files import write_private
-from agent.sync.messages import DeskAnswer, DeskRequest, SoldTicket
+from agent.sync.messages import TILL_ACTIONS, DeskAnswer, DeskRequest, SoldTicket
 from agent.ticket_format import Ticket
 from drivers.printers.wording import when
 from kiosk_ui.i18n import tr_n
@@ -43,7 +43,6 @@ REFILL_EVERY = 60.0           # online: how often the allotment is checked (refi
 
 TILL, LAST_Z = "till_shift", "till_last_z"      # ledger settings: the open shift, the last Z report
 FLUSH_SECONDS = 5.0           # online: how long the till waits for this kiosk's offline sales to reach the server
-TILL_ACTIONS = ("offline_sale", "payment_validated")     # outbox "kiosk" rows the server's Z report counts
 
 
 class SaleLink(Protocol):

@@ -157,3 +157,16 @@ class KeysDevicesMixin(StoreBase):
             seen = time.time() if seen_at is None else float(seen_at)
             c.execute("UPDATE devices SET last_seen=CASE WHEN last_seen > ? THEN last_seen ELSE ? END, "
                       "status=coalesce(?, status) WHERE device_id=?", (seen, seen, status, device_id))
+
+    def set_unsent_sales(self, device_id: str, count: int, counted_at: float) -> None:
+        """A kiosk's status: `count` sales made offline not received yet, as counted at `counted_at` (an older
+        count than the one kept is ignored: statuses may arrive out of order)."""
+        with self.tx() as c:
+            c.execute("UPDATE devices SET unsent_sales=?, unsent_at=? WHERE device_id=? AND "
+                      "(unsent_at IS NULL OR unsent_at <= ?)", (int(count), float(counted_at), device_id,
+                                                                float(counted_at)))
+
+    def unsent_sales(self, device_id: str) -> tuple[int, float] | None:
+        """(sales made offline not received yet, when the kiosk counted them); None: it never said."""
+        row = self.q1("SELECT unsent_sales, unsent_at FROM devices WHERE device_id=?", (device_id,))
+        return None if row is None or row[0] is None else (int(row[0]), float(row[1]))

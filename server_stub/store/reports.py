@@ -180,8 +180,11 @@ class ReportsMixin(ScansMixin, StaffMixin):
                                                  time.time() if at is None else at))
         return self.shift(org, self.q1("SELECT shift_id FROM till_shifts WHERE shift_uuid=?", (shift_uuid,))[0])
 
-    def close_shift(self, org: str, shift_id: int, counted_cents: int, staff: str = "", at: float | None = None) -> dict:
-        """Close with the cash counted in the drawer: the Z report is computed and kept with the shift."""
+    def close_shift(self, org: str, shift_id: int, counted_cents: int, staff: str = "", at: float | None = None,
+                    warn_unsent: bool = True) -> dict:
+        """Close with the cash counted in the drawer: the Z report is computed and kept with the shift, with the
+        kiosk's sales made offline not received yet as its last status counted them (`warn_unsent`; the kiosk's own
+        close waited for its outbox: no stale count of it)."""
         from server_stub.reports import z_report
         if not 0 <= int(counted_cents) <= 10**10:
             raise InvalidInput(f"counted {counted_cents}: a number of cents, 0 or more")
@@ -191,7 +194,8 @@ class ReportsMixin(ScansMixin, StaffMixin):
         closed_at = time.time() if at is None else at
         _, names = self._names(org)
         report = z_report(dict(s, closed_at=closed_at, counted_cents=int(counted_cents), closed_by=staff),
-                          self.desk_moves(org, s["device_id"], s["opened_at"], closed_at), names)
+                          self.desk_moves(org, s["device_id"], s["opened_at"], closed_at), names,
+                          self.unsent_sales(s["device_id"]) if warn_unsent else None)
         with self.tx() as c:
             if c.execute("UPDATE till_shifts SET closed_at=?, counted_cents=?, closed_by=?, report=? WHERE shift_id=? "
                          "AND closed_at IS NULL RETURNING shift_id", (closed_at, int(counted_cents), staff,
@@ -216,7 +220,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
         if s["report"] is not None:
             return s["report"]
         _, names = self._names(org)
-        return z_report(s, self.desk_moves(org, s["device_id"], s["opened_at"]), names)
+        return z_report(s, self.desk_moves(org, s["device_id"], s["opened_at"]), names, self.unsent_sales(s["device_id"]))
 
 
 _SHIFT_KEYS = ("shift_id", "device_id", "shift_uuid", "staff", "currency", "float_cents", "opened_at", "closed_at",
@@ -268,7 +272,7 @@ class TillRequestsMixin(ReportsMixin):
                 open_ = [s for s in self.shifts(org, device_id) if s["closed_at"] is None]
                 if not open_:
                     raise coded(StoreError(f"{device_id} has no open till shift"), "no_open_shift")
-                s = self.close_shift(org, open_[-1]["shift_id"], req.cents, req.staff)
+                s = self.close_shift(org, open_[-1]["shift_id"], req.cents, req.staff, warn_unsent=False)
                 z = s["report"]
                 answer = {"device": device_id, "request_id": req.request_id, "kind": "till", "ok": True,
                           "status": "closed", "order_number": str(s["shift_id"]), "currency": s["currency"],

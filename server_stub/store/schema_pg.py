@@ -182,4 +182,9 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (event_id, ticket_key));
     CREATE INDEX key_revocations_version ON key_revocations(version);
     """,
+    # 16 (SQLite 18): a kiosk's sales made offline not received yet, as its last status counted them
+    """
+    ALTER TABLE devices ADD COLUMN unsent_sales BIGINT;
+    ALTER TABLE devices ADD COLUMN unsent_at DOUBLE PRECISION;
+    """,
 )

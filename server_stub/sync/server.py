@@ -465,6 +465,10 @@ class SyncServer:
         plausible = isinstance(ts, (int, float)) and 0 < ts <= time.time() + MAX_AHEAD    # (NaN is not)
         seen = float(ts) if plausible and ts is not None else float(reg.get("last_seen") or 0)
         self.store.touch_device(device, seen_at=seen, status=state)
+        unsent, counted = body.get("unsent_sales"), body.get("counted_at")      # a kiosk's sales made offline
+        if (type(unsent) is int and 0 <= unsent <= 10**6 and isinstance(counted, (int, float))
+                and 0 < counted <= time.time() + MAX_AHEAD):
+            self.store.set_unsent_sales(device, unsent, float(counted))
 
     def _check(self, org: str, device: str, reg: dict, batch: Batch, size: int,
                scopes: dict[tuple[str, str], Scope] | None = None) -> "_Checked":
