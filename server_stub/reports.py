@@ -5,7 +5,9 @@ Cash rules of the till (expected cash in the drawer): the float, plus cash sales
 back for refunds and cancellations of orders paid in cash, plus the price differences of exchanges settled in cash
 (collected when positive, handed back when negative). Card, invoice and voucher sales and exchange differences are
 counted per method but move no cash. A pending order (an invoice sale, an order added unpaid) paid later at the desk
-counts in the payments of its method and, paid in cash, in the drawer.
+counts in the payments of its method and, paid in cash, in the drawer. What a kiosk took money for and the server
+refused for good (an offline sale, a payment) is listed apart as refused, with its amount per method: it is not in
+the expected cash, so it explains a drawer over by as much.
 """
 from __future__ import annotations
 
@@ -92,6 +94,7 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
     settled = {m["order"] for m in moves if m["kind"] == "payment"}     # pending orders paid in this shift
     exchanges: dict = {"count": 0, "collected_cents": 0, "refunded_cents": 0, "payments": defaultdict(int)}
     sales = {"count": 0, "tickets": 0, "total_cents": 0}
+    refused: dict = {"count": 0, "total_cents": 0, "payments": defaultdict(int), "moves": []}
     cash = 0
     per_staff: dict[str, dict] = {}
 
@@ -102,6 +105,14 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
                                           "cash_cents": 0})
 
     for m in moves:
+        if m["kind"] == "refused":          # the kiosk took the money, the server refused the sale or payment
+            refused["count"] += 1
+            refused["total_cents"] += m["total_cents"]
+            refused["payments"][m["payment"] or "cash"] += m["total_cents"]
+            refused["moves"].append({"at": m["at"], "what": m.get("what", "sale"), "id": m["request_id"],
+                                     "order": m["order"], "payment": m["payment"] or "cash",
+                                     "total_cents": m["total_cents"], "reason": m.get("reason", "")})
+            continue
         who = staff_cell(m)
         if m["kind"] == "sale":
             method = m["payment"] or "cash"
@@ -154,6 +165,7 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
                 cash += d
                 who["cash_cents"] += d
     exchanges["payments"] = dict(sorted(exchanges["payments"].items()))   # method -> net difference
+    refused["payments"] = dict(sorted(refused["payments"].items()))       # method -> taken, not counted above
     expected = shift["float_cents"] + cash
     counted = shift.get("counted_cents")
     return {"shift_id": shift["shift_id"], "device_id": shift["device_id"], "currency": shift["currency"],
@@ -163,7 +175,7 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
             "final": shift.get("closed_at") is not None,
             "sales": sales, "by_category": sorted(by_cat.values(), key=lambda c: (c["category"], c["promotion"])),
             "payments": dict(sorted(payments.items())), "refunds": refunds, "voids": voids, "exchanges": exchanges,
-            "pending_paid": received, "invoices": invoices,
+            "pending_paid": received, "invoices": invoices, "refused": refused,
             "float_cents": shift["float_cents"], "cash_movement_cents": cash, "expected_cash_cents": expected,
             "counted_cash_cents": counted, "difference_cents": None if counted is None else counted - expected,
             "per_staff": sorted(per_staff.values(), key=lambda s: s["staff"]),
@@ -206,6 +218,13 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
              ("Exchanges", f"{z['exchanges']['count']}: +{money(z['exchanges']['collected_cents'], cur)} "
                            f"-{money(z['exchanges']['refunded_cents'], cur)}")]
     rows += [(f"  settled {method}", money(cents, cur)) for method, cents in z["exchanges"].get("payments", {}).items()]
+    refused = z.get("refused")           # (a Z report kept before it: none)
+    if refused and refused["count"]:     # taken by the kiosk, refused by the server: not in the expected cash
+        rows += [("REFUSED by the server", f"{refused['count']}: {money(refused['total_cents'], cur)}"),
+                 ("  taken, not in expected cash", "")]
+        for r in refused["moves"]:
+            rows += [(f"  {r['what']} {r['order'] or r['id']}"[:26], f"{r['payment']} {money(r['total_cents'], cur)}"),
+                     (f"    {r['reason']}", "")]
     rows += [("", ""),
              ("Float", money(z["float_cents"], cur)), ("Expected cash", money(z["expected_cash_cents"], cur)),
              ("Counted cash", "-" if z["counted_cash_cents"] is None else money(z["counted_cash_cents"], cur)),

@@ -8,6 +8,7 @@ import json
 import time
 from dataclasses import replace
 
+from kiosk_ui.services import Payment
 from tests.helpers import wait_for
 from tests.qa_organiser import tg
 from tests.sync_fixtures import FAST, ORG, start_server
@@ -42,7 +43,9 @@ def test_a_till_closed_from_the_server_while_the_kiosk_holds_offline_sales_is_re
     assert "WARNING" in shown and "kiosk kiosk-1 had 3 sale(s) not yet received" in shown, shown
     closed = tg(tmp_path, "server", *data, "till", "close", shift, "--counted-cents", "16000", "--force").stdout
     assert "kiosk kiosk-1 had 3 sale(s) not yet received" in closed, closed
-    z = json.loads(tg(tmp_path, "server", *data, "till", "z-report", shift, "--json").stdout)
+    z = json.loads(tg(tmp_path, "server", *data, "till", "z-report", shift, "--json", "--escpos",
+                      str(tmp_path / "z.bin")).stdout)
+    assert b"WARNING" in (tmp_path / "z.bin").read_bytes()
     assert z["final"] and z["sales"]["count"] == 0 and z["unsent_sales"]["count"] == 3, z
     sim.go_offline()
     sim.options = FAST
@@ -53,3 +56,45 @@ def test_a_till_closed_from_the_server_while_the_kiosk_holds_offline_sales_is_re
     x = tg(tmp_path, "server", *data, "till", "show", str(json.loads(opened)["shift_id"])).stdout
     assert "WARNING" not in x, x
 
+
+def _sell(ctl, event: int, offline: bool) -> str:
+    ctl.sale.choose(event)
+    ctl.sale.add(1)                                   # Standard, 20.00
+    result = ctl.sale.confirm(Payment("cash", given_cents=2000)).result
+    assert result.ok and result.offline == offline, result.problem
+    return result.order_number
+
+
+def test_a_sale_the_server_refused_for_good_is_in_the_z_report_with_the_cash_the_kiosk_took(tmp_path,
+                                                                                            counter):  # noqa: F811
+    """A cash sale online (20.00); the kiosk off the network, the organiser adds their first staff member (`server staff
+    add`); the kiosk, not told, sells offline without naming anyone (20.00 in cash): the server refuses that sale
+    for good once it arrives ("no staff member named"). The Z report counted one sale, expected 120.00, and the 140.00
+    in the drawer showed a 20.00 difference nothing explained: the refused sale was in no report. It now has a
+    REFUSED line with the amount and method the kiosk took and the reason."""
+    store, event, server, sim, ctl, desk, _, _, broker = counter
+    assert desk.refill() == "" and desk.certificate() is not None
+    shift = desk.till("open", 10000).order_number
+    _sell(ctl, event, offline=False)
+    sim.go_offline()
+    data = ["--data", str(tmp_path / "server")]
+    tg(tmp_path, "server", *data, "staff", "add", "--name", "Léa Martin", "--role", "desk", "--pin",
+       stdin="482913\n482913\n")
+    time.sleep(0.05)                                  # the sale comes after her, to the server's clock
+    _sell(ctl, event, offline=True)
+    sim.go_online()
+    assert wait_for(lambda: desk.unsent_sales() == 0, 30)
+    assert [r["reason"] for r in store.refusals(ORG, "kiosk-1") if r["body"].get("action") == "offline_sale"] == [
+        "not allowed: no staff member named (the organiser keeps staff: log in on the device)"]
+    closed = tg(tmp_path, "server", *data, "till", "close", shift, "--counted-cents", "14000").stdout
+    z = json.loads(tg(tmp_path, "server", *data, "till", "z-report", shift, "--json", "--pdf", str(tmp_path / "z.pdf"),
+                      "--escpos", str(tmp_path / "z.bin")).stdout)
+    assert b"REFUSED by the server" in (tmp_path / "z.bin").read_bytes()
+    assert (tmp_path / "z.pdf").read_bytes().startswith(b"%PDF")
+    assert (z["sales"]["count"], z["expected_cash_cents"], z["difference_cents"]) == (1, 12000, 2000), z
+    assert (z["refused"]["count"], z["refused"]["total_cents"], z["refused"]["payments"]) == (1, 2000, {"cash": 2000})
+    (move,) = z["refused"]["moves"]
+    assert (move["what"], move["payment"], move["total_cents"]) == ("sale", "cash", 2000)
+    assert "no staff member named" in move["reason"]
+    assert "REFUSED by the server      1: 20.00 EUR" in closed and "not in expected cash" in closed, closed
+    assert "no staff member named" in closed

@@ -114,6 +114,36 @@ class ReportsMixin(ScansMixin, StaffMixin):
                         "lines": [{"category": x["category"], "quantity": x["quantity"],
                                    "total_cents": x["total_cents"], "promotion": x.get("promotion") or ""}
                                   for x in lines]})
+        out += self._refused_moves(org, device_id, since, until, staff)
+        out.sort(key=lambda m: m["at"])
+        return out
+
+    def _refused_moves(self, org: str, device_id: str, since: float, until: float,
+                       staff: dict[str, str]) -> list[dict]:
+        """What a kiosk took money for that the server refused for good (an offline sale, a pending order paid at
+        the desk), filed by when the refusal was recorded, as its sales are by when they arrived: kind `refused`,
+        with the amount the kiosk took (the order's total for a payment) and the reason."""
+        out = []
+        for outbox_id, reason_, body, at in self.q(
+                "SELECT outbox_id, reason, body, received_at FROM refused_uploads WHERE org=? AND device_id=? "
+                "AND received_at >= ? AND received_at <= ? ORDER BY received_at, id", (org, device_id, since, until)):
+            b = json.loads(body)
+            if not isinstance(b, dict) or b.get("action") not in ("offline_sale", "payment_validated"):
+                continue
+            number = str(b.get("order_number") or "")
+            if b["action"] == "offline_sale":
+                total = b.get("total_cents")
+            else:
+                try:
+                    total = sum(x["total_cents"] for x in self.order_lines(number))
+                except NotFound:                                    # an order the server does not know
+                    total = 0
+            out.append({"request_id": str(b.get("sale_id") or outbox_id), "kind": "refused", "at": at,
+                        "staff_id": str(b.get("staff") or ""), "staff": staff.get(str(b.get("staff") or ""), ""),
+                        "payment": str(b.get("payment") or "cash"), "order": number, "status": "refused",
+                        "total_cents": int(total) if isinstance(total, int) else 0, "difference_cents": 0,
+                        "lines": [], "what": "sale" if b["action"] == "offline_sale" else "payment",
+                        "reason": reason_})
         return out
 
     def order_payment(self, number: str) -> str:
