@@ -20,8 +20,13 @@ def cmd_devices(store, org, args) -> int:
 
 
 def cmd_refusals(store, org, args) -> int:
-    """Uploads the sync server refused (not allowed for the device's role or events, malformed, over its rate)."""
-    found = store.refusals(org, args.device, args.limit)
+    """Uploads the sync server refused (not allowed for the device's role or events, malformed, over its rate), and
+    those of devices not registered here, revoked or another organiser's (counted per device and reason)."""
+    unregistered = [{"device_id": u["device_id"], "outbox_id": 0, "reason": f"device {u['reason']}",
+                     "body": {}, "received_at": u["last_at"], "count": u["count"], "first_at": u["first_at"]}
+                    for u in store.unregistered_uploads(org, args.device, args.limit)]
+    found = sorted(store.refusals(org, args.device, args.limit) + unregistered,
+                   key=lambda r: -r["received_at"])[:args.limit]
     return emit(args, found, refusals_text(found))
 
 

@@ -110,6 +110,10 @@ def devices_text(devices: list[dict], refused: dict[str, int] | None = None) -> 
 def refusals_text(refusals: list[dict]) -> str:
     rows = []
     for r in refusals:
+        if "count" in r:            # a device not registered here: its uploads counted, not kept
+            rows.append(f"{when(r['received_at'])}  {r['device_id']:<18} {r['count']} upload(s) since "
+                        f"{when(r['first_at'])}, none read: {r['reason']}")
+            continue
         b = r["body"] if isinstance(r["body"], dict) else {}
         what = str(b.get("kind") or b.get("action") or b.get("type") or "?")     # (a refused body's may be a list)
         row = (f"request {b['request_id']}" if "request_id" in b else    # desk: no row; a whole upload: its topic

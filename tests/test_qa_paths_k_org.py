@@ -8,10 +8,16 @@ import json
 import time
 from dataclasses import replace
 
+import pytest
+
+from agent.sync import BrokerConfig, topics
+from agent.sync.transport import PahoTransport
 from kiosk_ui.services import Payment
+from server_stub.store.device_uploads import MAX_UNREGISTERED, OTHER_DEVICES
+from server_stub.sync.server import UNREGISTERED_LOGGED
 from tests.helpers import wait_for
 from tests.qa_organiser import tg
-from tests.sync_fixtures import FAST, ORG, start_server
+from tests.sync_fixtures import FAST, ORG, make_store, start_server
 from tests.test_desk_online import counter  # noqa: F401  (the fixture)
 from tests.test_qa_paths_j_till import _sell_offline
 
@@ -98,3 +104,44 @@ def test_a_sale_the_server_refused_for_good_is_in_the_z_report_with_the_cash_the
     assert "no staff member named" in move["reason"]
     assert "REFUSED by the server      1: 20.00 EUR" in closed and "not in expected cash" in closed, closed
     assert "no staff member named" in closed
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_uploads_of_unregistered_or_revoked_devices_are_listed_in_server_refusals_counted_not_kept(
+        tmp_path, broker, backend, request, caplog):
+    """A device id nobody registered floods the upload topic (300 messages), a revoked door uploads once, and 520
+    more unknown ids upload once each. They were only in the `server serve` log (a line per message: the flood
+    filled it) and `server refusals` said nothing. They are now listed there, one row per device and reason with a
+    count and the last time; past 500 ids the rest are counted under '(other devices)'; the log says each device
+    and reason once a minute."""
+    db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    store, _, _ = make_store(tmp_path / "server", tickets=1, devices=("gate-a", "gate-b"), db=db)
+    store.revoke_device("gate-b")
+    server = start_server(store, broker.port, limits=None)
+    client = PahoTransport("intruder", BrokerConfig(port=broker.port))
+    client.start()
+    try:
+        assert wait_for(lambda: client.connected, 10)
+        for _ in range(300):
+            client.publish(topics.up(ORG, "ghost"), b'{"type": "batch"}')
+        client.publish(topics.up(ORG, "gate-b"), b'{"type": "batch"}')
+        for i in range(MAX_UNREGISTERED + 20):
+            client.publish(topics.up(ORG, f"g{i}"), b"x")
+        total = 300 + 1 + MAX_UNREGISTERED + 20
+        assert wait_for(lambda: sum(r["count"] for r in store.unregistered_uploads(ORG, limit=10**4)) == total, 60)
+    finally:
+        client.stop()
+        server.stop()
+    rows = store.unregistered_uploads(ORG, limit=10**4)
+    counted = {(r["device_id"], r["reason"]): r["count"] for r in rows}
+    assert counted[("ghost", "not registered")] == 300 and counted[("gate-b", "revoked")] == 1
+    assert len(rows) == MAX_UNREGISTERED + 1 and counted[(OTHER_DEVICES, "not registered")] == 22
+    assert sum("'ghost'" in r.getMessage() for r in caplog.records) == 1
+    assert sum("not registered" in r.getMessage() for r in caplog.records) == UNREGISTERED_LOGGED
+    where = ["--data", str(tmp_path / "server"), *(["--db", db] if db else [])]
+    shown = tg(tmp_path, "server", *where, "refusals", "--device", "ghost").stdout
+    assert "ghost" in shown and "300 upload(s) since" in shown and "device not registered" in shown, shown
+    listed = json.loads(tg(tmp_path, "server", *where, "refusals", "--json", "--limit", "1000").stdout)
+    assert {(r["device_id"], r["reason"], r["count"]) for r in listed if r["device_id"] in ("ghost", "gate-b")} == {
+        ("ghost", "device not registered", 300), ("gate-b", "device revoked", 1)}
+    store.close()

@@ -19,6 +19,10 @@ from agent.errors import InvalidInput
 from server_stub.store.base import NotFound, StoreBase, StoreError
 
 
+MAX_UNREGISTERED = 500                 # device ids kept per organiser in unregistered_uploads
+OTHER_DEVICES = "(other devices)"      # ... then counted under this one
+
+
 def _digest(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
@@ -47,6 +51,35 @@ class DeviceUploadsMixin(StoreBase):
         rows = self.q(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
         return [{"device_id": d, "outbox_id": i, "reason": r, "body": json.loads(b), "received_at": at}
                 for d, i, r, b, at in rows]
+
+    def record_unregistered(self, rows: list[tuple[str, str, str, int, float]]) -> None:
+        """(org from the topic, device id from the topic, reason, uploads, last at) refused before reading them (the
+        device not registered, revoked, or another organiser's): counted per device and reason, not kept one by one
+        (a flood must not fill the disk); past MAX_UNREGISTERED device ids of an organiser, new ones are counted
+        under OTHER_DEVICES. An organiser this store does not have: nothing kept."""
+        with self.tx() as c:
+            for org, device, why, n, at in rows:
+                if c.execute("SELECT 1 FROM organisers WHERE org=?", (org,)).fetchone() is None:
+                    continue
+                if (c.execute("SELECT 1 FROM unregistered_uploads WHERE org=? AND device_id=? AND reason=?",
+                              (org, device, why)).fetchone() is None
+                        and c.execute("SELECT count(*) FROM unregistered_uploads WHERE org=?",
+                                      (org,)).fetchone()[0] >= MAX_UNREGISTERED):
+                    device = OTHER_DEVICES
+                c.execute("INSERT INTO unregistered_uploads(org, device_id, reason, count, first_at, last_at) "
+                          "VALUES (?,?,?,?,?,?) ON CONFLICT (org, device_id, reason) DO UPDATE SET "
+                          "count = unregistered_uploads.count + excluded.count, last_at = excluded.last_at",
+                          (org, device[:64], why[:200], int(n), at, at))
+
+    def unregistered_uploads(self, org: str, device_id: str | None = None, limit: int = 500) -> list[dict]:
+        """Uploads refused for their device (record_unregistered), the latest first: {device_id, reason, count,
+        first_at, last_at}."""
+        sql = "SELECT device_id, reason, count, first_at, last_at FROM unregistered_uploads WHERE org=?"
+        params: tuple = (org,)
+        if device_id is not None:
+            sql, params = sql + " AND device_id=?", (org, device_id)
+        return [dict(zip(("device_id", "reason", "count", "first_at", "last_at"), r))
+                for r in self.q(sql + " ORDER BY last_at DESC, device_id LIMIT ?", (*params, limit))]
 
     def refusal_counts(self, org: str) -> dict[str, int]:
         return dict(self.q("SELECT device_id, count(*) FROM refused_uploads WHERE org=? GROUP BY device_id", (org,)))

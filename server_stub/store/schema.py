@@ -191,4 +191,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE devices ADD COLUMN unsent_sales INTEGER;
     ALTER TABLE devices ADD COLUMN unsent_at REAL;
     """,
+    # 19: uploads from devices not registered here (or revoked, or another organiser's), for the organiser
+    #     (`server refusals`): one row per device id (from the topic) and reason, counted, never one per message
+    """
+    CREATE TABLE unregistered_uploads (org TEXT NOT NULL, device_id TEXT NOT NULL, reason TEXT NOT NULL,
+        count INTEGER NOT NULL, first_at REAL NOT NULL, last_at REAL NOT NULL, PRIMARY KEY (org, device_id, reason));
+    """,
 )

@@ -187,4 +187,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE devices ADD COLUMN unsent_sales BIGINT;
     ALTER TABLE devices ADD COLUMN unsent_at DOUBLE PRECISION;
     """,
+    # 17 (SQLite 19): uploads from devices not registered here, one row per device id and reason, counted
+    """
+    CREATE TABLE unregistered_uploads (org TEXT NOT NULL, device_id TEXT NOT NULL, reason TEXT NOT NULL,
+        count BIGINT NOT NULL, first_at DOUBLE PRECISION NOT NULL, last_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (org, device_id, reason));
+    """,
 )

@@ -65,6 +65,9 @@ class _Checked:
     too_big: bool = False       # over the device's burst: refused whole
 
 
+UNREGISTERED_LOGGED = 20       # devices not registered here whose uploads are logged per minute (the rest: counted)
+
+
 def unparsed(topic: str, payload: bytes, shown: int = 300) -> dict:
     """What `server refusals` keeps of an upload refused whole (it did not parse, or named another device): where it
     came from and its first bytes, as text."""
@@ -117,6 +120,7 @@ class SyncServer:
         self.kiosk_quiet = KIOSK_QUIET
         self._kiosk_due: dict[str, tuple[set[int], float]] = {}   # org -> (events with new tickets, when to resync)
         self._old_form: dict[str, set[str]] = {}    # org -> devices online that read only `update` (presence)
+        self._unregistered_logged: dict[tuple[str, str, str], float] = {}    # -> when last logged (monotonic)
         self._reads: SyncStore | None = None
         transport.on_message = lambda t, p: self._inbox.put((t, p))
 
@@ -201,6 +205,7 @@ class SyncServer:
         scopes: dict[tuple[str, str], Scope] = {}
         whole: dict[tuple[str, str], list[tuple[int, str, dict]]] = {}   # uploads refused whole: one write per device
         presences: dict[tuple[str, str], tuple[str, bytes]] = {}   # one write per device and drain (not per message)
+        unregistered: dict[tuple[str, str, str], int] = {}     # (org, device, reason) -> uploads in this drain
         for topic, payload in work:
             parsed, kept_as = None, None
             try:
@@ -216,7 +221,14 @@ class SyncServer:
                     raise Rejected(f"organiser {org!r} not served here")
                 reg = self.store.device(device) if self.require_registration else {"org": org, "device_id": device}
                 if reg is None or reg.get("org") != org or reg.get("revoked"):
-                    raise Rejected(f"device {device!r} is not registered (or revoked) for {org!r}")
+                    why = ("not registered" if reg is None else "registered to another organiser"
+                           if reg.get("org") != org else "revoked")
+                    key = (org, device, why)
+                    unregistered[key] = unregistered.get(key, 0) + 1
+                    if not self._log_unregistered(key):
+                        self.rejections.append((topic, f"device {device!r}: {why}"))
+                        continue
+                    raise Rejected(f"device {device!r} is not registered (or revoked) for {org!r}: {why}")
                 kept_as = (org, device)   # refused whole from here on: listed for the organiser (`server refusals`)
                 msg = parse_upload(payload, org, device, self.max_upload)
                 kept_as = None
@@ -240,6 +252,9 @@ class SyncServer:
                 self._refused_whole(topic, payload, str(exc), device, None, whole)
         for (org, device), rows in whole.items():
             self.store.record_refusals(org, device, rows)
+        if unregistered:       # for the organiser (`server refusals`): counted, one row per device and reason
+            now = time.time()
+            self.store.record_unregistered([(*k, n, now) for k, n in unregistered.items()])
         if not batches:
             return
         uploads = [Upload(b.org, b.device, u.id, u.body) for b in batches for u in b.accepted]
@@ -440,6 +455,19 @@ class SyncServer:
         if new:
             log.warning("sync server %s: %s refused faster than they are kept one by one: counted per reason from "
                         "now on (`ticketgate server refusals`)", self.name, printable(who))
+
+    def _log_unregistered(self, key: tuple[str, str, str]) -> bool:
+        """Log an upload of an unregistered device once a minute per device and reason, and at most
+        UNREGISTERED_LOGGED devices a minute (a flood must not fill the log: the store counts them all)."""
+        now = time.monotonic()
+        if now - self._unregistered_logged.get(key, -1e9) < 60.0:
+            return False
+        if len(self._unregistered_logged) >= UNREGISTERED_LOGGED:     # many ids at once: the first ones logged
+            self._unregistered_logged = {k: t for k, t in self._unregistered_logged.items() if now - t < 60.0}
+            if len(self._unregistered_logged) >= UNREGISTERED_LOGGED:
+                return False
+        self._unregistered_logged[key] = now
+        return True
 
     def _device_presence(self, org: str, device: str, payload: bytes) -> None:
         """A device's retained presence, `offline` from its Last Will when it vanished: `server devices` shows it.
