@@ -104,6 +104,7 @@ def report_sales(store, org: str, args) -> int:
         x["at"] = when(x["at"])
     rows = [{c: x[c] for c in SALES_COLUMNS} for x in lines]
     summary = sales_summary(lines)
+    summary["totals"]["unpriced_tickets"] = store.unpriced_tickets(org, args.event)    # not in the lines
     return _report(args, {"summary": summary, "lines": rows}, rows, SALES_COLUMNS, sales_text(summary), "sales")
 
 

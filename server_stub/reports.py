@@ -48,6 +48,9 @@ def sales_text(summary: dict) -> str:
     t = summary["totals"]
     rows = [f"sold: {t['tickets']} ticket(s), {money(t['total_cents'])}; refunded or cancelled: "
             f"{t['refunded_or_cancelled_tickets']} ticket(s), {money(t['refunded_or_cancelled_cents'])}"]
+    if t.get("unpriced_tickets"):
+        rows.append(f"not counted above: {t['unpriced_tickets']} ticket(s) of paid or pending orders with no price "
+                    f"(imported, or added with `order add`)")
     for d in SALES_DIMENSIONS:
         rows.append(f"per {d}:")
         for key, cell in sorted(summary["by"][d].items()):

@@ -145,3 +145,41 @@ def test_uploads_of_unregistered_or_revoked_devices_are_listed_in_server_refusal
     assert {(r["device_id"], r["reason"], r["count"]) for r in listed if r["device_id"] in ("ghost", "gate-b")} == {
         ("ghost", "device not registered", 300), ("gate-b", "device revoked", 1)}
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_sales_report_says_how_many_tickets_of_orders_imported_or_added_it_does_not_count(tmp_path, backend,
+                                                                                             request):
+    """The organiser imports three orders (6 tickets; one order of 2 cancelled later) and adds one (2 tickets):
+    `report sales` said "sold: 0 ticket(s)" and nothing else, while the participants report (XLSX) listed 6 valid
+    tickets. The sales report counts priced lines (money); it now says how many tickets of orders with no price it
+    leaves out, on screen and in JSON."""
+    import openpyxl
+    home = tmp_path
+    db = ["--db", request.getfixturevalue("pg_url")] if backend == "postgresql" else []
+    tg(home, "server", *db, "init", "--org", "acme", "--name", "Acme Festival")
+    start, end = (time.strftime("%Y-%m-%d", time.gmtime(time.time() + d * 86400)) for d in (-1, 7))
+    tg(home, "server", *db, "event", "create", "--name", "Opening night", "--start", f"{start} 18:00", "--end",
+       f"{end} 02:00", "--tz", "Europe/Paris", "--zone", "1=Floor", "--zone", "2=Balcony", "--category", "1=Adult",
+       "--category", "2=Child:Must come with an adult")
+    (home / "orders.csv").write_text("buyer_name;email;category;zone;quantity;status;order_ref\n"
+                                     "Ann Martin;ann@example.org;Adult;Floor;2;paid;A\n"
+                                     "Bob Roy;bob@example.org;Child;Balcony;1;pending;B\n"
+                                     "Zoé Ünal;zoe@example.org;Adult;Balcony;3;paid;C\n")
+    tg(home, "server", *db, "import-orders", str(home / "orders.csv"), "--event", "1")
+    tg(home, "server", *db, "order", "add", "--event", "1", "--buyer", "Dee", "--quantity", "2", "--ticket",
+       "category=Adult,zone=Floor")
+    (ann,) = json.loads(tg(home, "server", *db, "--json", "order", "find", "ann").stdout)
+    tg(home, "server", *db, "order", "cancel", ann["number"], "--reason", "refunded by phone")
+    shown = tg(home, "server", *db, "report", "sales").stdout
+    assert "not counted above: 6 ticket(s) of paid or pending orders with no price" in shown, shown
+    assert json.loads(tg(home, "server", *db, "report", "sales", "--event", "1", "--json").stdout
+                      )["summary"]["totals"]["unpriced_tickets"] == 6
+    tg(home, "server", *db, "report", "participants", "--out", str(home / "guests.xlsx"))
+    guests = list(openpyxl.load_workbook(home / "guests.xlsx").active.iter_rows(values_only=True))
+    rows = [dict(zip(guests[0], r)) for r in guests[1:]]
+    assert len([r for r in rows if r["revoked"] == "no"]) == 6 and len(rows) == 8
+    assert {r["buyer"] for r in rows if r["revoked"] == "yes"} == {"Ann Martin"}
+    assert {(r["buyer"], r["category"], r["zone"]) for r in rows} == {
+        ("Ann Martin", "Adult", "Floor"), ("Bob Roy", "Child", "Balcony"), ("Zoé Ünal", "Adult", "Balcony"),
+        ("Dee", "Adult", "Floor")}

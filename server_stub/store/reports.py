@@ -83,6 +83,16 @@ class ReportsMixin(ScansMixin, StaffMixin):
                         "staff_id": d["staff"], "staff": staff.get(d["staff"], d["staff"]), "buyer": buyer})
         return out
 
+    def unpriced_tickets(self, org: str, event_id: int | None = None) -> int:
+        """Tickets of paid and pending orders with no priced line (imported, or added with `order add`): sold, but
+        not in `sales_lines`."""
+        sql = ("SELECT count(*) FROM tickets t JOIN orders o ON o.order_id = t.order_id WHERE o.org=? AND o.status IN "
+               "(?, ?) AND NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id)")
+        params: tuple = (org, PAID, PENDING)
+        if event_id is not None:
+            sql, params = sql + " AND t.target_id=?", (*params, event_id)
+        return int(self.q1(sql, params)[0])
+
     def desk_moves(self, org: str, device_id: str, since: float, until: float | None = None) -> list[dict]:
         """What a desk did between `since` and `until` (default now), oldest first: {kind, at, staff, payment,
         order, status, total_cents, difference_cents, lines}. Offline sales count when they reached the server."""
