@@ -15,8 +15,8 @@ from agent.sync.transport import PahoTransport
 from kiosk_ui.services import Payment
 from server_stub.store.device_uploads import MAX_UNREGISTERED, OTHER_DEVICES
 from server_stub.sync.server import UNREGISTERED_LOGGED
-from tests.helpers import wait_for
-from tests.qa_organiser import tg
+from tests.helpers import stop_process, wait_for
+from tests.qa_organiser import _start, organiser_running, tg
 from tests.sync_fixtures import FAST, ORG, make_store, start_server
 from tests.test_desk_online import counter  # noqa: F401  (the fixture)
 from tests.test_qa_paths_j_till import _sell_offline
@@ -183,3 +183,58 @@ def test_the_sales_report_says_how_many_tickets_of_orders_imported_or_added_it_d
     assert {(r["buyer"], r["category"], r["zone"]) for r in rows} == {
         ("Ann Martin", "Adult", "Floor"), ("Bob Roy", "Child", "Balcony"), ("Zoé Ünal", "Adult", "Balcony"),
         ("Dee", "Adult", "Floor")}
+
+
+def test_an_organisers_evening_on_postgresql_through_the_public_commands(tmp_path, pg_url):
+    """The organiser on PostgreSQL (`--db`): an event, two orders, `provision serve` and `server serve`, a door
+    enrolled and pushed to; a guest let in; `stats --watch` shows the entry and the door live and stops on Ctrl-C
+    without a traceback; an order cancelled on the server is refused at the door after its sync; a staff member
+    added then deactivated; the entries report as XLSX (read back)."""
+    import openpyxl
+    home, door = tmp_path / "org", tmp_path / "door"
+    for folder in (home, door):
+        folder.mkdir()
+    db = ("--db", pg_url)
+    now = time.time()
+    fmt = "%Y-%m-%d %H:%M"
+    tg(home, "server", *db, "init", "--org", "acme", "--name", "Acme Festival")
+    tg(home, "server", *db, "event", "create", "--name", "Tonight", "--tz", "UTC", "--zone", "1=Floor", "--zone",
+       "2=Balcony", "--category", "1=Adult", "--start", time.strftime(fmt, time.gmtime(now - 3600)),
+       "--end", time.strftime(fmt, time.gmtime(now + 6 * 3600)))
+    for buyer in ("Ann", "Bob"):
+        tg(home, "server", *db, "order", "add", "--event", "1", "--buyer", buyer, "--ticket",
+           "category=Adult,zone=Floor")
+
+    def payload_of(buyer: str) -> tuple[str, str]:
+        (order,) = json.loads(tg(home, "server", *db, "order", "find", buyer, "--json").stdout)
+        key = order["tickets"][0]["ticket_key"]
+        return order["number"], json.loads(tg(home, "server", *db, "ticket", "show", key, "--json").stdout)["payload"]
+
+    (_, ann), (bob_order, bob) = payload_of("Ann"), payload_of("Bob")
+    with organiser_running(home, *db) as running:
+        running.enroll(door, "north", "1")
+        tg(home, "server", *db, "push")
+        tg(door, "agent", "sync", "--until-idle", "--for", "60")
+        assert json.loads(tg(door, "agent", "scan", "--json", ann).stdout)["verdict"] == "accepted"
+        tg(door, "agent", "sync", "--until-idle", "--for", "60")
+        watch = _start(home, "server", *db, "stats", "--watch", "1")
+        try:
+            assert wait_for(lambda: False, 3) is False         # two or three refreshes
+        finally:
+            code = stop_process(watch)
+        out, err = watch.communicate()
+        assert code == 0 and "Traceback" not in err, err
+        assert out.count("entries: 1 ") >= 2, out
+        tg(home, "server", *db, "order", "cancel", bob_order, "--reason", "refunded")
+        tg(door, "agent", "sync", "--until-idle", "--for", "60")
+        refused = json.loads(tg(door, "agent", "scan", "--json", bob, ok=False).stdout)
+        assert refused["verdict"] != "accepted" and "refunded" in json.dumps(refused), refused
+        added = json.loads(tg(home, "server", *db, "staff", "add", "--name", "Léa", "--role", "door", "--pin",
+                              "--json", stdin="4821\n4821\n").stdout)
+        tg(home, "server", *db, "staff", "deactivate", str(added["staff_id"]))
+        assert "deactivated" in tg(home, "server", *db, "staff", "list").stdout
+    tg(home, "server", *db, "report", "entries", "--out", str(tmp_path / "entries.xlsx"))
+    sheet = list(openpyxl.load_workbook(tmp_path / "entries.xlsx").active.iter_rows(values_only=True))
+    rows = [dict(zip(sheet[0], r)) for r in sheet[1:]]
+    assert [(r["key"], r["entries"]) for r in rows if r["per"] == "gate"] == [("north", 1)], rows
+    assert [(r["entries"], r["inside_now"]) for r in rows if r["per"] == "event"] == [(1, 1)], rows
