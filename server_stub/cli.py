@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
     imp.add_argument("--event", type=int, default=None, help="event or pass id (or an `event` column)")
     imp.add_argument("--dry-run", action="store_true", help="check the file only")
+    imp.add_argument("--again", action="store_true", help="import a file imported already once more (its orders "
+                                                          "are added twice)")
 
     tk = sub.add_parser("ticket", help="tickets").add_subparsers(dest="sub", required=True)
     for name, help_ in (("block", "block a ticket"), ("unblock", "lift a block"), ("reset", "clear its check-ins"),

@@ -1,6 +1,7 @@
 """Handlers of `ticketgate server …` (parsing is in server_stub.cli, text output in server_stub.cli_output)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from datetime import datetime
@@ -13,7 +14,7 @@ from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refu
                                   device_revoke, device_rollback, device_uploads)
 from agent.errors import TicketgateError
 from agent.safe_text import printable, printable_json
-from server_stub.cli_output import Refused, emit, fail, ints, owned
+from server_stub.cli_output import Refused, emit, fail, ints, owned, when
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_revoke, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.cli_remote import device_commands, device_configure
@@ -159,12 +160,19 @@ def cmd_import(store, org, args) -> int:
         data = args.file.read_bytes()
     except OSError as exc:
         raise Refused(f"cannot read {args.file}: {exc.strerror}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    done = store.order_import(org, digest)
+    if done is not None and not args.again:
+        raise Refused(f"{args.file}: this file was imported already on {when(done['at'])} ({done['orders']} order(s), "
+                      f"{done['tickets']} ticket(s)); importing it again adds them twice: give --again for that")
     if args.dry_run:
         from server_stub.csv_import import parse_orders_csv
         parsed = parse_orders_csv(data, args.event, store_catalogue(store, org))
     else:
         with Progress(None, "importing orders") as bar:
             parsed = import_orders(store, org, data, args.event, progress=bar)
+        if not parsed.errors:
+            store.record_order_import(org, digest, str(args.file), len(parsed.orders), parsed.tickets)
     result = {"file": str(args.file), "orders": len(parsed.orders), "tickets": parsed.tickets, "errors": parsed.errors,
               "imported": not parsed.errors and not args.dry_run}
     if parsed.errors:

@@ -238,3 +238,32 @@ def test_an_organisers_evening_on_postgresql_through_the_public_commands(tmp_pat
     rows = [dict(zip(sheet[0], r)) for r in sheet[1:]]
     assert [(r["key"], r["entries"]) for r in rows if r["per"] == "gate"] == [("north", 1)], rows
     assert [(r["entries"], r["inside_now"]) for r in rows if r["per"] == "event"] == [(1, 1)], rows
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_same_order_file_imported_twice_is_refused_unless_asked_for(tmp_path, backend, request):
+    """`import-orders orders.csv` run twice (the first run's outcome unclear, a shell history): every order was
+    added again, 2 tickets became 4, silently. The same file again is now refused naming when it was imported;
+    `--again` imports it once more."""
+    db = ["--db", request.getfixturevalue("pg_url")] if backend == "postgresql" else []
+    tg(tmp_path, "server", *db, "init", "--org", "acme", "--name", "Acme Festival")
+    tg(tmp_path, "server", *db, "event", "create", "--name", "Tonight", "--start", "2026-12-01 18:00", "--end",
+       "2026-12-09 02:00", "--category", "1=Adult")
+    csv_file = tmp_path / "orders.csv"
+    csv_file.write_text("buyer_name;email;category;quantity;order_ref\nAnn Martin;ann@example.org;Adult;2;A\n")
+    tg(tmp_path, "server", *db, "import-orders", str(csv_file), "--event", "1")
+
+    def tickets() -> int:
+        rows = json.loads(tg(tmp_path, "server", *db, "report", "participants", "--json").stdout)
+        return len(rows)
+
+    for extra in ([], ["--dry-run"]):
+        again = tg(tmp_path, "server", *db, "import-orders", str(csv_file), "--event", "1", *extra, ok=False)
+        assert again.returncode == 1 and "this file was imported already on " in again.stderr, again.stderr
+        assert "(1 order(s), 2 ticket(s))" in again.stderr and "--again" in again.stderr
+    assert tickets() == 2
+    tg(tmp_path, "server", *db, "import-orders", str(csv_file), "--event", "1", "--again")
+    assert tickets() == 4
+    csv_file.write_text("buyer_name;email;category;quantity;order_ref\nBob Roy;bob@example.org;Adult;1;B\n")
+    tg(tmp_path, "server", *db, "import-orders", str(csv_file), "--event", "1")      # the same name, new content
+    assert tickets() == 5

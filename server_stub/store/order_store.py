@@ -59,6 +59,17 @@ def _insert_random(c, into: str, key: str, count: int, draw: Callable[[], object
 
 class OrderMixin(CatalogueMixin):
     # -- creating ----------------------------------------------------------------------------------------------
+    def order_import(self, org: str, digest: str) -> dict | None:
+        """The import of a file with this content digest (`record_order_import`), None if never imported."""
+        row = self.q1("SELECT file, orders, tickets, at FROM order_imports WHERE org=? AND digest=?", (org, digest))
+        return None if row is None else dict(zip(("file", "orders", "tickets", "at"), row))
+
+    def record_order_import(self, org: str, digest: str, file: str, orders: int, tickets: int) -> None:
+        with self.tx() as c:
+            c.execute("INSERT INTO order_imports(org, digest, file, orders, tickets, at) VALUES (?,?,?,?,?,?) "
+                      "ON CONFLICT (org, digest) DO UPDATE SET file=excluded.file, orders=excluded.orders, "
+                      "tickets=excluded.tickets, at=excluded.at", (org, digest, file[:500], orders, tickets, time.time()))
+
     def add_order(self, org: str, event_id_or_pass: int, buyer_name: str, email: str = "", status: str = PAID,
                   positions: list[dict] | None = None) -> dict:
         order = OrderInput(int(event_id_or_pass), buyer_name.strip(), (email or "").strip(), status,

@@ -197,4 +197,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE unregistered_uploads (org TEXT NOT NULL, device_id TEXT NOT NULL, reason TEXT NOT NULL,
         count INTEGER NOT NULL, first_at REAL NOT NULL, last_at REAL NOT NULL, PRIMARY KEY (org, device_id, reason));
     """,
+    # 20: order files imported (their content's digest): the same file again is refused unless asked for
+    """
+    CREATE TABLE order_imports (org TEXT NOT NULL, digest TEXT NOT NULL, file TEXT NOT NULL, orders INTEGER NOT NULL,
+        tickets INTEGER NOT NULL, at REAL NOT NULL, PRIMARY KEY (org, digest));
+    """,
 )

@@ -193,4 +193,9 @@ MIGRATIONS: tuple[str, ...] = (
         count BIGINT NOT NULL, first_at DOUBLE PRECISION NOT NULL, last_at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (org, device_id, reason));
     """,
+    # 18 (SQLite 20): order files imported (their content's digest)
+    """
+    CREATE TABLE order_imports (org TEXT NOT NULL, digest TEXT NOT NULL, file TEXT NOT NULL, orders BIGINT NOT NULL,
+        tickets BIGINT NOT NULL, at DOUBLE PRECISION NOT NULL, PRIMARY KEY (org, digest));
+    """,
 )
