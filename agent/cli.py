@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         code = int(getattr(module, func)(rest) or 0)
         sys.stdout.flush()      # a closed pipe fails here, not in the interpreter's exit
         return code
+    except KeyboardInterrupt:   # Ctrl-C at a prompt or mid-command: what was committed stays, the rest is not done
+        print(f"\nticketgate {name}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:     # `ticketgate … | head`: the reader left; no traceback (its data is already saved)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())    # the exit's flush has nowhere to fail
         return 1

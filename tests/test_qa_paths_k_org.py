@@ -5,6 +5,8 @@ names."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from dataclasses import replace
 
@@ -16,7 +18,7 @@ from kiosk_ui.services import Payment
 from server_stub.store.device_uploads import MAX_UNREGISTERED, OTHER_DEVICES
 from server_stub.sync.server import UNREGISTERED_LOGGED
 from tests.helpers import stop_process, wait_for
-from tests.qa_organiser import _start, organiser_running, tg
+from tests.qa_organiser import ROOT, _env, _start, organiser_running, tg
 from tests.sync_fixtures import FAST, ORG, make_store, start_server
 from tests.test_desk_online import counter  # noqa: F401  (the fixture)
 from tests.test_qa_paths_j_till import _sell_offline
@@ -267,3 +269,17 @@ def test_the_same_order_file_imported_twice_is_refused_unless_asked_for(tmp_path
     csv_file.write_text("buyer_name;email;category;quantity;order_ref\nBob Roy;bob@example.org;Adult;1;B\n")
     tg(tmp_path, "server", *db, "import-orders", str(csv_file), "--event", "1")      # the same name, new content
     assert tickets() == 5
+
+
+def test_ctrl_c_at_a_pin_prompt_ends_the_command_without_a_traceback(tmp_path):
+    """`server staff add --pin` waits for the PIN; the organiser changes their mind and presses Ctrl-C: a 20-line
+    KeyboardInterrupt traceback. It now says "interrupted" (exit code 130) and adds no one."""
+    tg(tmp_path, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    asking = subprocess.Popen([sys.executable, "-m", "agent", "server", "staff", "add", "--name", "Zed", "--role",
+                               "door", "--pin"], cwd=ROOT, env=_env(tmp_path), stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)                                   # the interpreter started, the command waits for the PIN
+    code = stop_process(asking)
+    _, err = asking.communicate()
+    assert code == 130 and "Traceback" not in err and "ticketgate server: interrupted" in err, (code, err)
+    assert json.loads(tg(tmp_path, "server", "staff", "list", "--json").stdout) == []
