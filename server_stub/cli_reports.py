@@ -69,6 +69,8 @@ def _format(args) -> str:
         fmt = args.format
     elif args.out is not None and args.out.suffix.lower().lstrip(".") in ("json", "csv", "xlsx"):
         fmt = args.out.suffix.lower().lstrip(".")
+    elif args.out is not None and args.out.suffix.lower() not in ("", ".txt"):    # a .pdf got a text table
+        raise Refused(f"{args.out}: a report file is .csv, .xlsx, .json or .txt (a text table); or give --format")
     else:
         fmt = "json" if args.json else "table"
     if fmt == "xlsx" and args.out is None:

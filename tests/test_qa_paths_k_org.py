@@ -283,3 +283,16 @@ def test_ctrl_c_at_a_pin_prompt_ends_the_command_without_a_traceback(tmp_path):
     _, err = asking.communicate()
     assert code == 130 and "Traceback" not in err and "ticketgate server: interrupted" in err, (code, err)
     assert json.loads(tg(tmp_path, "server", "staff", "list", "--json").stdout) == []
+
+
+def test_a_report_written_to_a_file_named_pdf_is_refused_not_a_text_table_in_a_pdf(tmp_path):
+    """`report sales --out sales.pdf` wrote the text table into sales.pdf (the viewer says the file is damaged) and
+    said "written". A file name the reports cannot write is now refused, naming those they can; .txt is the table."""
+    tg(tmp_path, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    said = tg(tmp_path, "server", "report", "sales", "--out", str(tmp_path / "sales.pdf"), ok=False)
+    assert said.returncode == 1 and ".csv, .xlsx, .json or .txt" in said.stderr, said
+    assert not (tmp_path / "sales.pdf").exists()
+    tg(tmp_path, "server", "report", "sales", "--out", str(tmp_path / "sales.txt"))
+    assert (tmp_path / "sales.txt").read_text().startswith("sold: 0 ticket(s)")
+    tg(tmp_path, "server", "report", "sales", "--out", str(tmp_path / "sales.pdf"), "--format", "csv")
+    assert (tmp_path / "sales.pdf").read_bytes().startswith(b"\xef\xbb\xbforder,")
