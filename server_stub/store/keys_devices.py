@@ -159,12 +159,12 @@ class KeysDevicesMixin(StoreBase):
                       "status=coalesce(?, status) WHERE device_id=?", (seen, seen, status, device_id))
 
     def set_unsent_sales(self, device_id: str, count: int, counted_at: float) -> None:
-        """A kiosk's status: `count` sales made offline not received yet, as counted at `counted_at` (an older
-        count than the one kept is ignored: statuses may arrive out of order)."""
+        """A kiosk's status: `count` sales made offline not received yet, as counted at `counted_at` (the device's
+        clock: not compared with the count kept, a corrected clock would hold a stale count; its statuses come in
+        order on their one topic)."""
         with self.tx() as c:
-            c.execute("UPDATE devices SET unsent_sales=?, unsent_at=? WHERE device_id=? AND "
-                      "(unsent_at IS NULL OR unsent_at <= ?)", (int(count), float(counted_at), device_id,
-                                                                float(counted_at)))
+            c.execute("UPDATE devices SET unsent_sales=?, unsent_at=? WHERE device_id=?",
+                      (int(count), float(counted_at), device_id))
 
     def unsent_sales(self, device_id: str) -> tuple[int, float] | None:
         """(sales made offline not received yet, when the kiosk counted them); None: it never said."""
