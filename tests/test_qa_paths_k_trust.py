@@ -167,6 +167,7 @@ def test_attack_10000_garbage_uploads_are_counted_not_kept_one_by_one(field):  #
             qos=1)
         return time.monotonic() - t0 if wait_for(lambda: len(honest.got) > acks, 60) else None
 
+    started = time.monotonic()
     try:
         sent = [thief.client.publish(up, b"garbage %d " % i + b"x" * 200, qos=1) for i in range(10_000)]
         during = [honest_upload(i) for i in range(5)]
@@ -176,12 +177,14 @@ def test_attack_10000_garbage_uploads_are_counted_not_kept_one_by_one(field):  #
     finally:
         thief.close()
         honest.close()
+    # the budget: 20 kept one by one, then 1 per 10 s of the flood (a loaded machine takes longer), and the summary
+    kept_at_most = 20 + int((time.monotonic() - started) / 10) + 1 + 1
     rows = _refused(field.org, door["device_id"])
-    assert _accounted(rows) == 10_000 and len(rows) <= 25, (len(rows), rows[:2])
+    assert _accounted(rows) == 10_000 and len(rows) <= kept_at_most, (len(rows), kept_at_most, rows[:2])
     summary = [r for r in rows if "counted_since" in r["body"]]
     assert len(summary) == 1 and "malformed JSON (JSONDecodeError) ×" in summary[0]["reason"], summary
     log = field.serve_log.read_text()
-    assert log.count(up) <= 25 and log.count("counted per reason") == 1, log[-2000:]
+    assert log.count(up) <= kept_at_most and log.count("counted per reason") == 1, log[-2000:]
     print(f"another door's upload acked in {max(during):.2f} s at most during the flood")   # type: ignore[type-var]
 
 
@@ -218,6 +221,13 @@ def test_attack_10000_presences_cost_one_write_per_drain(tmp_path, broker):
     store.touch_device = lambda device_id, seen_at=None, status=None: (   # type: ignore[method-assign]
         writes.append(device_id), touch(device_id, seen_at, status))[1]
     server = start_server(store, broker.port)
+    drains: list[int] = []         # per drain: how many of gate-a's presences it held
+    process, status_topic = server._process, topics.device_status(ORG, "gate-a")
+
+    def counted(work: list) -> None:
+        drains.append(sum(topic == status_topic for topic, _ in work))
+        process(work)
+    server._process = counted      # type: ignore[method-assign]
     thief = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, "gate-a", protocol=mqtt.MQTTv5)
     thief.max_inflight_messages_set(1000)
     honest, acks = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, "gate-b", protocol=mqtt.MQTTv5), []
@@ -245,7 +255,9 @@ def test_attack_10000_presences_cost_one_write_per_drain(tmp_path, broker):
             c.disconnect()
         server.stop()
     assert store.device("gate-a")["last_seen"] == pytest.approx(t0 + 99.99)     # the latest state is kept
-    assert writes.count("gate-a") <= 10_000 // 10, writes.count("gate-a")      # drains of up to 64: was 10,000
+    held = [n for n in drains if n]
+    assert sum(held) == 10_000 and len(held) < 10_000, len(held)          # some drain held more than one
+    assert writes.count("gate-a") == len(held), (writes.count("gate-a"), len(held))   # one write per drain: was 10,000
     print(f"another door's upload acked {acks[0] - asked:.2f} s after it was sent, during the flood")
 
 
