@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from drivers.camera.frames import PushSource
     from drivers.feedback.mapping import Feedback
 
-from agent.sync.messages import MAX_BUYER_NAME
+from agent.sync.messages import MAX_BUYER_NAME, MAX_EMAIL, MAX_PAYMENT_REF
 from drivers.printers.model import PrintResult  # noqa: F401  (the one result type: ok, printed, message, kept…)
 
 
@@ -159,7 +159,6 @@ class FeedbackService(Protocol):
 
 # -- the desk: selling (issue 12) -----------------------------------------------------------------------------------
 PAYMENT_METHODS = ("cash", "card", "invoice", "voucher")
-MAX_REFERENCE = MAX_EMAIL = 200    # what the server takes in a sale (agent.sync.messages: SaleRequest, OfflineSale)
 
 
 @dataclass(frozen=True)
@@ -226,7 +225,7 @@ class Payment:
             return "Type the terminal's or the voucher's reference."
         if len(self.buyer_name.strip()) > MAX_BUYER_NAME:
             return "The buyer's name is too long."
-        if len(self.reference) > MAX_REFERENCE:     # the server would refuse the sale (an offline one after it is made)
+        if len(self.reference) > MAX_PAYMENT_REF:     # the server would refuse the sale (an offline one after it is made)
             return "The reference is too long (200 characters at most)."
         if len(self.email) > MAX_EMAIL:
             return "This e-mail address is too long."

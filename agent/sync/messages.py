@@ -32,6 +32,7 @@ DIRECTIONS = (None, "in", "out")
 MAX_ID = 64          # uuids, ticket keys, device/gate names, order numbers
 MAX_TEXT = 500       # reasons, details
 MAX_BUYER_NAME = 200  # a buyer's name, wherever it is typed: the desk's sale form, server order add, import-orders
+MAX_PAYMENT_REF = MAX_EMAIL = 200   # a sale's payment reference and buyer's e-mail (the kiosk checks them first)
 MAX_BATCH_ITEMS = 5000
 MAX_MESSAGE = 4 << 20   # bytes, any one MQTT message's payload: the server's upload limit, the size server messages
                         # (chunks, updates) are split under, and (plus PACKET_OVERHEAD) mosquitto's max_packet_size
@@ -472,8 +473,8 @@ class OfflineSale(Staffed):
                    target_id=integer(d, "target_id"), tickets=tickets, total_cents=integer(d, "total_cents"),
                    device_id=text(d, "device_id", ""), currency=text(d, "currency", "", limit=8),
                    promo_code=text(d, "promo_code", None), payment=one_of(d, "payment", PAYMENT_METHODS, "cash"),
-                   payment_ref=text(d, "payment_ref", "", limit=200), buyer_name=text(d, "buyer_name", "", limit=MAX_BUYER_NAME),
-                   email=text(d, "email", "", limit=200), at=number(d, "at", None))
+                   payment_ref=text(d, "payment_ref", "", limit=MAX_PAYMENT_REF), buyer_name=text(d, "buyer_name", "", limit=MAX_BUYER_NAME),
+                   email=text(d, "email", "", limit=MAX_EMAIL), at=number(d, "at", None))
 
 
 Item = ActionItem | RefusalItem | PaymentValidated | Exchange | Printed | OfflineSale | CmdResult | ConfigChange
@@ -652,9 +653,9 @@ class SaleRequest(Staffed, Desk):
     def from_wire(cls, d: Any) -> "SaleRequest":
         d = _typed(d, cls, "sale")
         return cls(**_sender(d), target_id=integer(d, "target_id"), lines=_sale_lines(d),
-                   payment=one_of(d, "payment", PAYMENT_METHODS, "cash"), payment_ref=text(d, "payment_ref", "", limit=200),
+                   payment=one_of(d, "payment", PAYMENT_METHODS, "cash"), payment_ref=text(d, "payment_ref", "", limit=MAX_PAYMENT_REF),
                    promo_code=text(d, "promo_code", None), buyer_name=text(d, "buyer_name", "", limit=MAX_BUYER_NAME),
-                   email=text(d, "email", "", limit=200), expected_cents=integer(d, "expected_cents", None),
+                   email=text(d, "email", "", limit=MAX_EMAIL), expected_cents=integer(d, "expected_cents", None),
                    at=number(d, "at", None))
 
 
