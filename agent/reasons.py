@@ -23,6 +23,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "already_exchanged": ("ticket",),
     "no_open_shift": (),
     "shift_open": (),
+    "expired": ("late",),                       # a desk request past its deadline (s late): not carried out
     # uploads refused in an ack (server_stub/sync/ingest.py, the store, the device's own uploader)
     "other_device": ("device",),                # an item in another device's name
     "no_staff": (),                             # the organiser keeps staff and the item names no one

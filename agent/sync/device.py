@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -31,7 +31,7 @@ from agent.ledger import Ledger
 from agent.sync import topics
 from agent.sync.apply import BUNDLE_SETTING, FullBundleStager, apply_bundle, apply_live, apply_update, current_bundle
 from agent.sync.bundle import AlreadyHeld, Assembler, DeltaMismatch, Pending, check_manifest, is_chunk, section
-from agent.clock import ServerClock, StepDetector, boot_clock
+from agent.clock import ClockEstimate, ServerClock, StepDetector, boot_clock
 from agent.sync.clock import COMMAND_MAX_AGE, ReplayGuard, offset
 from agent.sync.hello import Greeter
 from agent.sync.inbox import Inbox, lane
@@ -45,6 +45,10 @@ log = logging.getLogger("ticketgate.sync.device")
 CMD_SETTING = "sync.cmd_ts"
 LIVE_BATCH = 50              # live messages applied in one ledger transaction at most
 LIVE_BATCH_SECONDS = 0.01    # s of work per batch at most: the batch holds the write lock the door's scans need
+# A desk request's deadline (agent.sync.messages.Desk) is this much before the kiosk stops waiting, at most a third of
+# its wait: the server's answer has that long to come back (over a LAN: milliseconds; the clock estimate's error is
+# half its round trip). An answer later still finds the kiosk gone: its offline sale then voids the online one.
+ANSWER_MARGIN = 1.0
 STOP_WAIT = 5.0      # s stop() waits for the sync thread (30 s held the fleet benchmark's loop: devices back late)
 
 
@@ -89,6 +93,7 @@ class DeviceSync:
         self.server_clock = ServerClock(clock, boot)
         self.steps = StepDetector(self.server_clock)
         self._measured_at: float | None = None      # boot clock at the last clock reply
+        self._estimate: ClockEstimate | None = None  # this run's server-time estimate (desk requests' deadlines)
         self._probed_at = 0.0                        # boot clock at the last re-measurement probe
         self.on_refused = on_refused or (lambda reason: None)   # provisioning: login refused (reason), retried
         self.on_connected = on_connected or (lambda: None)      # provisioning: login accepted again
@@ -118,6 +123,7 @@ class DeviceSync:
         self._unsent: tuple[int, float] = (0, 0.0)     # (sales made offline not acknowledged, wall clock counted)
         self._unsent_counted = -1e9                     # boot clock of that count
         self._desk: dict[str, tuple[threading.Event, list[DeskAnswer]]] = {}   # request id -> (answered, answer)
+        self._desk_lock = threading.Lock()      # an answer is the waiting request's, or late: never both
         # the delivery (None: nothing to acknowledge) travels with the message: acknowledged once it is handled
         transport.on_message = self._received
         transport.on_connect = lambda present: self._put(("connected", present))
@@ -197,15 +203,24 @@ class DeviceSync:
     def ask(self, request: DeskRequest, timeout: float) -> DeskAnswer | None:
         """The desk (kiosk): send a sale, refund, exchange or allotment request and wait for the server's signed
         answer. None when none came within `timeout` seconds; an answer arriving later is dropped (the kiosk has
-        moved on: an offline sale carries the same id, so the server never counts both)."""
+        moved on: an offline sale carries the same id, so the server never counts both). The request carries its
+        deadline (`timeout` - ANSWER_MARGIN from now, with this run's clock offset): the server does not carry it
+        out after that, so a request that waited at the broker for a stopped server is not sold when it is back."""
+        estimate = self._estimate
+        if estimate is not None:
+            request = replace(request, deadline=self.clock() + timeout - min(ANSWER_MARGIN, timeout / 3),
+                              clock_offset=round(self.server_clock.offset(estimate), 3))
         done, box = threading.Event(), list[DeskAnswer]()
-        self._desk[request.request_id] = (done, box)
+        with self._desk_lock:
+            self._desk[request.request_id] = (done, box)
         try:
             self.transport.publish(topics.up(self.org, self.device), dumps(request.to_wire()).encode())
             done.wait(timeout)
-            return box[0] if box else None
         finally:
-            self._desk.pop(request.request_id, None)
+            with self._desk_lock:
+                self._desk.pop(request.request_id, None)
+                answer = box[0] if box else None
+        return answer
 
     @property
     def bundle_version(self) -> int:
@@ -427,11 +442,13 @@ class DeviceSync:
             if abs(off) > 300:
                 log.warning("sync %s: device clock is %.0f s off server time; scans carry the offset", self.device, off)
             self._owed, self._owed_at = clock.bundle, self.greeter.monotonic()
-            dated = self._ledger.set_clock_estimate(self.server_clock.measured(t3 + off), rtt)
+            estimate = self.server_clock.measured(t3 + off)
+            dated = self._ledger.set_clock_estimate(estimate, rtt)
             if dated:
                 log.info("sync %s: %d upload(s) stamped before the server's time was known dated by it", self.device,
                          dated)
             self._measured_at = self.server_clock.boot()
+            self._estimate = estimate
         elif kind == "bundle":
             have = current_bundle(self._ledger)
             try:
@@ -471,13 +488,15 @@ class DeviceSync:
             answer = DeskAnswer.from_wire(body)
             with self._ledger.transaction():
                 self._fresh(body)
-            waiter = self._desk.get(answer.request_id)
+            with self._desk_lock:
+                waiter = self._desk.get(answer.request_id)
+                if waiter is not None:
+                    waiter[1].append(answer)
+                    waiter[0].set()
             if waiter is None:
-                log.warning("sync %s: desk answer %s came after its request gave up: dropped", self.device,
-                            answer.request_id)
-                return
-            waiter[1].append(answer)
-            waiter[0].set()
+                log.warning("sync %s: desk answer %s came after its request gave up: dropped (%s)", self.device,
+                            answer.request_id, "a sale: its offline sale voids this one" if answer.ok and
+                            answer.kind == "sale" else answer.reason or ("done" if answer.ok else "refused"))
         else:
             raise Rejected(f"unknown down message type {kind!r}")
 

@@ -608,22 +608,50 @@ class Batch(Wire):
 
 # -- the desk online: kiosk -> server (topic up), answered on down (signed) --------------------------------------
 class _Sender(TypedDict):
-    """Who sent a desk request, and which one it is (the answer names it)."""
+    """Who sent a desk request, which one it is (the answer names it) and until when it is wanted."""
     org: str
     device: str
     request_id: str
+    deadline: float | None
+    clock_offset: float | None
 
 
 def _sender(d: dict[str, Any]) -> _Sender:
-    return _Sender(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False))
+    return _Sender(org=text(d, "org"), device=text(d, "device"), request_id=text(d, "request_id", empty=False),
+                   deadline=number(d, "deadline", None), clock_offset=number(d, "clock_offset", None))
 
 
 @dataclass(frozen=True)
 class Desk(Wire):
-    """The head every desk request starts with (_Sender's fields); not a message of its own."""
+    """The head every desk request starts with (_Sender's fields); not a message of its own.
+
+    `deadline`: when the kiosk stops waiting for the answer (minus a margin for the answer's way back), on the
+    kiosk's own clock; `clock_offset`: server time minus the kiosk's clock, as the kiosk estimated it from the
+    server's `clock` replies. The server carries out a request only before `deadline + clock_offset` on its own
+    clock (`server_deadline`): one that reaches it later — queued at the broker while it was down — was given up on
+    and sold offline. None (an older kiosk, an offset never measured): no deadline."""
     org: str
     device: str
     request_id: str
+    deadline: float | None = field(default=None, kw_only=True)
+    clock_offset: float | None = field(default=None, kw_only=True)
+
+    def server_deadline(self) -> float | None:
+        """The deadline on the server's clock (None: none given, or the kiosk's offset unknown)."""
+        if self.deadline is None or self.clock_offset is None:
+            return None
+        return self.deadline + self.clock_offset
+
+    def expired(self, server_now: float) -> reasons.Reason | None:
+        """Why this request is not carried out at `server_now` (server clock): it is past its deadline, the kiosk
+        stopped waiting (and sold offline, or said the server did not answer). None: in time, or no deadline."""
+        due = self.server_deadline()
+        if due is None or server_now <= due:
+            return None
+        late = server_now - due
+        return reasons.reason("expired", f"expired: {DESK_KIND_OF.get(self.TYPE, self.TYPE)} request {self.request_id} "
+                              f"reached the server {late:.1f} s after the kiosk stopped waiting: not carried out",
+                              late=max(1, round(late)))
 
 
 @dataclass(frozen=True)

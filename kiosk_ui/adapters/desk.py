@@ -95,6 +95,15 @@ class KioskDesk:
     def online(self) -> bool:
         return bool(self.link.online)
 
+    def _ask(self, request: DeskRequest, timeout: float) -> DeskAnswer | None:
+        """The server's answer, or None: none in time, or `expired` (it reached the server after its deadline, as
+        this kiosk's clock estimate put it: not carried out, so a sale goes offline as when no answer came)."""
+        answer = self.link.ask(request, timeout)
+        if answer is not None and not answer.ok and answer.reason_code == "expired":
+            log.warning("desk: the server did not carry out request %s: %s", request.request_id, answer.reason)
+            return None
+        return answer
+
     # -- what is on sale ---------------------------------------------------------------------------------------------
     def _offers(self) -> list[dict[str, Any]]:
         """From the kiosk bundle (each event's `desk`: the server's offer and stock left, then its passes'), unless
@@ -180,7 +189,7 @@ class KioskDesk:
                         buyer_name=payment.buyer_name.strip(), email=payment.email.strip())
         status = "pending" if payment.method == "invoice" else "paid"
         if self.online:
-            answer = self.link.ask(sale_request(sale, self._org(), self._device(), self.ledger.on_duty), self.timeout)
+            answer = self._ask(sale_request(sale, self._org(), self._device(), self.ledger.on_duty), self.timeout)
             if answer is not None:
                 if not answer.ok:
                     return SaleResult(False, problem=answer_problem(answer))
@@ -245,7 +254,7 @@ class KioskDesk:
             return DeskResult(False, problem="No ticket in this order.")
         if not self.online:
             return DeskResult(False, problem="A refund needs the server: try again when the kiosk is online.")
-        answer = self.link.ask(refund_request(order_number, reason, kind, self._org(), self._device(),
+        answer = self._ask(refund_request(order_number, reason, kind, self._org(), self._device(),
                                                   self.ledger.on_duty), self.timeout)
         if answer is None or not answer.ok:
             return DeskResult(False, problem=answer_problem(answer) if answer else "The server did not answer in time.")
@@ -261,7 +270,7 @@ class KioskDesk:
             return DeskResult(False, problem="An exchange needs the server: try again when the kiosk is online.")
         request = exchange_request(ticket_key, reason, self._org(), self._device(), target_id, category,
                                    self.ledger.on_duty, payment)
-        answer = self.link.ask(request, self.timeout)
+        answer = self._ask(request, self.timeout)
         if answer is None or not answer.ok:
             return DeskResult(False, problem=answer_problem(answer) if answer else "The server did not answer in time.")
         old = self.ledger.ticket(ticket_key) or {}
@@ -290,7 +299,7 @@ class KioskDesk:
                 "{n} sale made offline is still to upload: open or close the shift once the server has it.",
                 "{n} sales made offline are still to upload: open or close the shift once the server has them.",
                 waiting)
-        answer = self.link.ask(TillRequest(self._org(), self._device(), uuid.uuid4().hex, action, int(cents), currency,
+        answer = self._ask(TillRequest(self._org(), self._device(), uuid.uuid4().hex, action, int(cents), currency,
                                            time.time(), staff=self.ledger.on_duty), self.timeout)
         if answer is None:
             return "The server did not answer in time."
@@ -324,7 +333,7 @@ class KioskDesk:
         from agent.sync.messages import ETicketsRequest
         if not self.online:
             return "E-mail needs the server: try again when the kiosk is online."
-        answer = self.link.ask(ETicketsRequest(self._org(), self._device(), uuid.uuid4().hex, order_number,
+        answer = self._ask(ETicketsRequest(self._org(), self._device(), uuid.uuid4().hex, order_number,
                                                time.time(), staff=self.ledger.on_duty), timeout)
         return "The server did not answer in time." if answer is None else answer
 
@@ -334,7 +343,7 @@ class KioskDesk:
         why not (the server's words: no allotment sized for this device…)."""
         if not self.online:
             return "offline"
-        answer = self.link.ask(allotment_request(self.public_key_text(), self._org(), self._device()), self.timeout)
+        answer = self._ask(allotment_request(self.public_key_text(), self._org(), self._device()), self.timeout)
         if answer is None:
             return "The server did not answer in time."
         if not answer.ok:

@@ -237,7 +237,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
 
     def sell(self, org: str, device_id: str, req: SaleRequest, now: float | None = None) -> DeskAnswer:
         """An online sale at a kiosk: priced, stock taken, order and tickets created, promo use counted, the answer
-        stored (the same request again gets the same answer) — one transaction. Refusals come back `ok=False`."""
+        stored (the same request again gets the same answer) — one transaction, committed only before the request's
+        deadline (`Desk.expired`: else nothing is sold, reason code `expired`). Refusals come back `ok=False`."""
         now = time.time() if now is None else now
         try:
             done = self._answered(req.request_id, device_id)
@@ -278,6 +279,9 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                 c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment) "
                           "VALUES (?,?,?,?,?,?,?)", (req.request_id, org, device_id, "sale", json.dumps(answer), now,
                                                      req.payment))
+                expired = req.expired(time.time())     # its deadline passed meanwhile (a wait for the write lock):
+                if expired:                             # rolled back, the kiosk sells offline
+                    raise coded(StoreError(str(expired)), "expired", **expired.params)
             del target
             return self._with_payloads(answer)
         except (StoreError, PricingError, InvalidInput) as exc:

@@ -29,7 +29,7 @@ from agent.errors import TicketgateError
 from agent.sync.messages import (DESK_KIND_OF, AllotmentRequest, DeskAnswer, DeskRequest, ETicketsRequest, ExchangeRequest,
                                  RefundRequest, SaleRequest, Staffed, TillRequest)
 from agent.allotment import public_key_of
-from agent.reasons import reason
+from agent.reasons import Reason, reason, reason_fields
 from agent.safe_text import printable
 from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
                                  LIVE_FORM, Resync, ServerStatus, Update, UpdateV2, UploadItem)
@@ -338,14 +338,19 @@ class SyncServer:
 
     def _desk(self, org: str, device: str, reg: dict, msg: DeskRequest, size: int = 0) -> None:
         """A kiosk's online desk request, answered on its down topic (signed): kiosks only, for their events, within
-        the device's rate limit (a sale costs one item per ticket: each is written and signed)."""
+        the device's rate limit (a sale costs one item per ticket: each is written and signed), before its deadline
+        (a request the kiosk gave up on — it waited at the broker while this server was down — is not carried out:
+        the kiosk sold offline; listed in `server refusals`, counted in stats `desk_expired`)."""
         cost = sum(x.quantity for x in msg.lines) if isinstance(msg, SaleRequest) else 1
         wait = self.limiter.take(device, cost, size) if self.limiter is not None else 0.0
         answer: DeskAnswer | None
-        refused = None if wait else self._desk_refusal(org, device, reg, msg)
+        expired = None if wait else msg.expired(time.time())
+        refused = None if wait or expired else self._desk_refusal(org, device, reg, msg)
         if wait:
             answer = DeskAnswer(device, msg.request_id, DESK_KIND_OF[msg.TYPE], False,
                                 f"busy: over this device's rate, try again in {wait:.1f} s")
+        elif expired:
+            answer = self._expired(org, device, msg, expired)
         elif refused:                    # kept for the organiser (`server refusals`) like a refused upload
             self.store.record_refusals(org, device, [(0, refused, msg.to_wire())])
             self.stats["refused"] += 1
@@ -353,12 +358,22 @@ class SyncServer:
             answer = DeskAnswer(device, msg.request_id, DESK_KIND_OF[msg.TYPE], False, refused)
         else:
             answer = self._desk_answer(org, device, reg, msg)
+            if answer is not None and answer.reason_code == "expired":      # its deadline passed while it was done
+                answer = self._expired(org, device, msg, Reason(answer.reason, "expired", answer.reason_params))
         if answer is None:               # e-tickets: answered by the mail worker once the mail server answered
             return
         if answer.ok and isinstance(msg, Staffed) and msg.staff:
             self.store.record_desk_staff(msg.request_id, msg.staff)
         self.stats["desk"] = self.stats.get("desk", 0) + 1
         self.transport.publish(topics.down(org, device), self._sign(org, answer.to_wire()))
+
+    def _expired(self, org: str, device: str, msg: DeskRequest, why: Reason) -> DeskAnswer:
+        """A request past its deadline: listed for the organiser, counted, answered with the reason (the kiosk that
+        still waits — its clock estimate off — takes it as no answer)."""
+        self.store.record_refusals(org, device, [(0, why, msg.to_wire())])
+        self.stats["desk_expired"] = self.stats.get("desk_expired", 0) + 1
+        log.info("sync server %s: %s (%s)", self.name, why, printable(device))
+        return DeskAnswer(device, msg.request_id, DESK_KIND_OF[msg.TYPE], False, why, **reason_fields(why))
 
     def _mail_worker(self) -> None:
         """E-tickets asked for by kiosks, sent one at a time off the MQTT thread (SMTP may take seconds, retries
@@ -368,6 +383,11 @@ class SyncServer:
             try:
                 org, device, msg = self._mail_queue.get(timeout=0.5)
             except queue.Empty:
+                continue
+            expired = msg.expired(time.time())          # waited behind other mails past the kiosk's wait
+            if expired:
+                self.transport.publish(topics.down(org, device),
+                                       self._sign(org, self._expired(org, device, msg, expired).to_wire()))
                 continue
             try:
                 r = mail.send_etickets(self.store, org, msg.order_number, sleep=lambda s: None if self._stop.wait(s) else None)
