@@ -11,19 +11,57 @@ import sqlite3
 import threading
 import time
 
+import pytest
+
+from agent.policy import DevicePolicy
+from agent.sync import BrokerConfig
 from agent.sync.messages import RefundRequest, SaleLine, SaleRequest
+from kiosk_ui.adapters import build_services
+from kiosk_ui.adapters.desk import KioskDesk, SyncSaleLink
+from kiosk_ui.controller import Controller
+from kiosk_ui.door import Door
 from kiosk_ui.services import Payment
 from server_stub.store import SqliteStore
+from server_stub.sync.sim_device import SimDevice
 from tests.helpers import wait_for
-from tests.sync_fixtures import start_server
-from tests.test_desk_online import counter  # noqa: F401  (the kiosk + server + broker fixture)
+from tests.sync_fixtures import FAST, ORG, make_store, start_server
 
 
-def test_sales_queued_while_the_server_was_down_are_not_sold_when_it_is_back(counter):  # noqa: F811
-    store, event, server, sim, ctl, desk, _, _, broker = counter
-    assert desk.refill() == "" and desk.certificate() is not None
+@pytest.fixture(params=[0.0, -3 * 3600.0], ids=["clock-right", "clock-3h-behind"])
+def kiosk(request, tmp_path, broker):
+    """The server, and a kiosk running the app's desk over its sync (its wall clock `request.param` s off)."""
+    skew = request.param
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=())
+    store.set_price(ORG, event, 1, 2000)
+    store.set_quota(ORG, event, 20)
+    store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
+    store.set_allotment_size(ORG, "kiosk-1", [event], 5, hours=4)
+    server = [start_server(store, broker.port, limits=None)]
+    clock = lambda: time.time() + skew            # noqa: E731
+    sim = SimDevice(tmp_path / "kiosk", ORG, "kiosk-1", store.server_public_key(ORG), BrokerConfig(port=broker.port),
+                    [event], options=FAST, role="kiosk", clock=clock).go_online()
+    door = Door(sim.ledger, sim.keyring, DevicePolicy(device_id="kiosk-1", gate="desk", events=frozenset({event})))
+    ctl = Controller(door, build_services(door, tmp_path / "kiosk"))
+    ctl.services.desk = desk = KioskDesk(door, tmp_path / "kiosk", SyncSaleLink(sim), timeout=5.0, org=ORG)
+    try:
+        assert wait_for(lambda: desk.online and desk.targets(), 20), "no catalogue from the kiosk bundle"
+        yield store, event, server, sim, ctl, desk, broker
+    finally:
+        sim.close()
+        server[0].stop()
+        store.close()
+
+
+def test_sales_queued_while_the_server_was_down_are_not_sold_when_it_is_back(kiosk):
+    store, event, server, sim, ctl, desk, broker = kiosk
     opened = desk.till("open", 5000)
     assert not isinstance(opened, str), opened
+    flow = ctl.sale
+    flow.choose(event)
+    flow.add(1, 1)
+    online = flow.confirm(Payment("card", reference="T1")).result        # in time, whatever the kiosk's clock says
+    assert online.ok and not online.offline, online.problem
+    assert desk.refill() == "" and desk.certificate() is not None
     server[0].stop()                          # the broker still takes the kiosk's requests, nobody answers
     desk.timeout = 1.0
     sold = []
@@ -39,20 +77,21 @@ def test_sales_queued_while_the_server_was_down_are_not_sold_when_it_is_back(cou
     # both requests reached the server (the broker kept them for its session): answered, not carried out
     assert wait_for(lambda: server[0].stats.get("desk", 0) >= 2, 30), server[0].stats
     orders = store.q("SELECT number, status FROM orders WHERE target_id=? ORDER BY order_id", (event,))
-    assert [status for _, status in orders] == ["paid", "paid"], orders         # each sale once: the offline one
+    assert [status for _, status in orders] == ["paid"] * 3, orders             # each sale once (the 2: offline)
     for result in sold:                                                         # its tickets, as the kiosk printed them
         assert {store.ticket(k)["order_status"] for k in result.ticket_keys} == {"paid"}
         assert len({store.ticket(k)["order_number"] for k in result.ticket_keys}) == 1
     assert server[0].stats.get("desk_expired") == 2
-    assert store.quotas(event)[0]["sold"] == 3
-    offline_ids = {i for i, in store.q("SELECT request_id FROM desk_requests WHERE kind='sale'")}    # sale id = request id
-    listed = [r["body"]["request_id"] for r in store.refusals("demo", "kiosk-1") if r["reason"].startswith("expired")]
+    assert store.quotas(event)[0]["sold"] == 4
+    offline_ids = {i for i, a in store.q("SELECT request_id, answer FROM desk_requests WHERE kind='sale'")
+                   if "offline_order" in a}                                      # sale id = the request's id
+    listed = [r["body"]["request_id"] for r in store.refusals(ORG, "kiosk-1") if r["reason"].startswith("expired")]
     assert len(offline_ids) == 2 and sorted(listed) == sorted(offline_ids), (listed, offline_ids)
     desk.timeout = 5.0
     z = desk.till("close", 5000 + 3 * 2000)
     assert not isinstance(z, str), z
     assert z.difference_cents == 0 and z.total_cents == 11000, z
-    assert z.report["payments"] == {"cash": 6000} and z.report["sales"]["tickets"] == 3, z.report
+    assert z.report["payments"] == {"card": 2000, "cash": 6000} and z.report["sales"]["tickets"] == 4, z.report
 
 
 def _kiosk(store, event):
@@ -134,3 +173,25 @@ def test_expired_refund_is_not_carried_out_over_the_broker(tmp_path, broker):
         kiosk.t.stop()
         server.stop()
         store.close()
+
+
+def test_an_expired_answer_while_the_kiosk_still_waits_sells_offline_once(kiosk):
+    """The kiosk's clock estimate off by more than the margin (say its boot clock drifted): the server says
+    `expired` while the kiosk still waits. Nothing was sold there: the kiosk sells offline, counted once."""
+    from dataclasses import replace
+    store, event, server, sim, ctl, desk, _ = kiosk
+    assert desk.refill() == ""
+    estimate = sim.online_sync._estimate
+    assert estimate is not None
+    sim.online_sync._estimate = replace(estimate, server_at=estimate.server_at - 30)    # 30 s behind the server's
+    flow = ctl.sale
+    flow.choose(event)
+    flow.add(1, 2)
+    started = time.monotonic()
+    result = flow.confirm(Payment("cash", given_cents=4000)).result
+    assert result.ok and result.offline and time.monotonic() - started < desk.timeout, result   # at once, not timed out
+    assert wait_for(lambda: sim.ledger.outbox_size() == 0, 30)
+    assert server[0].stats.get("desk_expired") == 1
+    assert [s for _, s in store.q("SELECT number, status FROM orders WHERE target_id=?", (event,))] == ["paid"]
+    assert {store.ticket(k)["order_status"] for k in result.ticket_keys} == {"paid"}
+    assert store.quotas(event)[0]["sold"] == 2
