@@ -303,7 +303,7 @@ def open_home(folder: str | Path) -> "tuple[Ledger, Keyring]":
     from agent.ledger import Ledger
     from agent.private_files import private_dir
     home = DeviceHome(folder)
-    private_dir(home.folder)
+    private_dir(home.folder, tighten=True)       # its ledger and keys: 0700, also when an older version made it 0755
     ledger = Ledger.open(home.ledger_path)
     try:
         keyring = Keyring.load(home.keyring_path) if home.keyring_path.exists() else Keyring()

@@ -1,8 +1,11 @@
 """Files only this user may read (0600), private from their first byte: keys, keyrings, credentials, databases."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 PRIVATE = 0o600
 PRIVATE_DIR = 0o700
@@ -28,11 +31,34 @@ def write_private(path: str | Path, data: str | bytes) -> None:
             tmp.unlink()
 
 
-def private_dir(path: str | Path) -> Path:
-    """Create the folder 0700 if missing (an existing one is left as its owner set it)."""
+def private_dir(path: str | Path, tighten: bool = False) -> Path:
+    """Create the folder 0700 if missing. An existing one is left as its owner set it, unless `tighten`: a folder
+    holding keys or databases (the server's data folder, a device home) that an older version created 0755."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    if tighten:
+        tighten_dir(path)
     return path
+
+
+def tighten_dir(path: str | Path) -> bool:
+    """An existing folder others may read or enter (0755 from an older version) made 0700, said in the log (once:
+    it is private from then on). -> tightened. One this user cannot change (another owner's) is left, with a warning."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        return False
+    if not mode & 0o077:
+        return False
+    try:
+        os.chmod(path, PRIVATE_DIR)
+    except PermissionError:
+        log.warning("%s holds keys or databases and others may read it (mode %o), but it is not this user's to "
+                    "change: make it 0700 (chmod 700)", path, mode)
+        return False
+    log.warning("%s holds keys or databases and others could read it (mode %o, made by an older version): now 0700",
+                path, mode)
+    return True
 
 
 def make_private(*paths: str | Path) -> None:

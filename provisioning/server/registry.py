@@ -76,7 +76,7 @@ class DeviceCredential:
 class Registry:
     def __init__(self, path: str | Path):
         self.path = str(path)
-        private_dir(Path(self.path).parent)
+        private_dir(Path(self.path).parent, tighten=True)      # its database and the broker's passwords
         try:
             os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE))   # 0600 before SQLite
         except FileExistsError:

@@ -40,8 +40,8 @@ class Provisioning:
                  reload: Reloader, throttle: Throttle | None = None,
                  on_enrolled: Callable[[dict], None] | None = None):
         self.paths = Paths(Path(state))
-        private_dir(self.paths.state)                       # 0700: mosquitto's persistence (queued bundles) too
-        private_dir(self.paths.password_file.parent)
+        private_dir(self.paths.state, tighten=True)         # 0700: mosquitto's persistence (queued bundles) too
+        private_dir(self.paths.password_file.parent, tighten=True)
         self.org, self.store = org, store
         self.registry = Registry(self.paths.registry)
         key = store.server_key(org)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.errors import TicketgateError
-from agent.private_files import private_dir
+from agent.private_files import private_dir, tighten_dir
 from agent.sqlite_file import Transaction
 
 T = TypeVar("T")
@@ -51,9 +51,11 @@ class StoreBase:
     def __init__(self, data_dir: str | Path, create: bool = True, **options: Any):
         self.data_dir = Path(data_dir)       # private key files live here whatever the database
         if create:      # 0700: the database, its WAL and the keys' folder are the organiser's alone
-            private_dir(self.data_dir)
+            private_dir(self.data_dir, tighten=True)     # (one an older version made 0755 too)
         elif not self.data_dir.is_dir():
             raise StoreError(f"no server data folder at {self.data_dir} (run `ticketgate server init` first)")
+        else:
+            tighten_dir(self.data_dir)
         self.lock = threading.RLock()
         self.conn = self._connect(create, **options)
 
