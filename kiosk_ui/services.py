@@ -214,11 +214,14 @@ class Payment:
     reference: str = ""                # card terminal's reference, voucher number
     buyer_name: str = ""
     email: str = ""
+    given_problem: str = ""            # why the cash typed is not an amount (too large…): English, for tr()
 
     def problem(self, total_cents: int) -> str:
         """'' when this payment can settle `total_cents`, else why not (English, for tr())."""
         if self.method not in PAYMENT_METHODS:
             return "Choose how the buyer pays."
+        if self.method == "cash" and self.given_problem:
+            return self.given_problem
         if self.method == "cash" and (self.given_cents is None or self.given_cents < total_cents):
             return "The cash given does not cover the total."
         if self.method in ("card", "voucher") and not self.reference.strip():

@@ -231,6 +231,9 @@ def test_amounts_typed_and_the_change_due():
     assert parse_cents("50") == 5000 and parse_cents("50,5") == 5050 and parse_cents(" 12.05 ") == 1205
     for bad in ("", "abc", "1.234", "-5", "1e3", "12,3,4"):
         assert parse_cents(bad) is None, bad
+    from kiosk_ui.presenters.cart import NOT_AN_AMOUNT, TOO_LARGE, read_amount
+    assert read_amount("123456789") == (None, TOO_LARGE) and read_amount("99999999,99") == (9_999_999_999, "")
+    assert read_amount("1.234") == (None, NOT_AN_AMOUNT) and read_amount(",5") == (50, "")
     from kiosk_ui.services import CartQuote
     quote = CartQuote(1, "EUR", total_cents=4500)
     i18n.set_language("en")

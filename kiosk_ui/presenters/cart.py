@@ -95,13 +95,28 @@ def payment_view(quote: CartQuote, payment: Payment) -> PaymentView:
                        tr(problem) if problem else "", not problem)
 
 
-def parse_cents(text: str) -> int | None:
-    """What the operator typed as an amount ("50", "50.5", "50,50") in cents; None when it is not an amount."""
+MAX_UNITS = 8          # digits before the decimal point: 99,999,999.99 at most (the server takes a till's
+#                        amount up to 10**10 cents)
+NOT_AN_AMOUNT = "Type an amount, e.g. 150.00"
+TOO_LARGE = "Amount too large: at most 8 digits before the decimal point."
+
+
+def read_amount(text: str) -> tuple[int | None, str]:
+    """What the operator typed as an amount ("50", "50.5", "50,50", ".5") -> (cents, '') or (None, why not: English,
+    for tr()). The one parser of the payment and till screens: a too long number is said to be too large (it read
+    "does not cover the total")."""
     text = text.strip().replace(" ", "").replace(",", ".")
     units, _, frac = text.partition(".")
-    if not units.isdigit() or (frac and not (frac.isdigit() and len(frac) <= 2)) or len(units) > 8:
-        return None
-    return int(units) * 100 + int((frac + "00")[:2] if frac else 0)
+    if not (units.isdigit() or (units == "" and frac)) or (frac and not (frac.isdigit() and len(frac) <= 2)):
+        return None, NOT_AN_AMOUNT
+    if len(units.lstrip("0")) > MAX_UNITS:
+        return None, TOO_LARGE
+    return int(units or 0) * 100 + int((frac + "00")[:2] if frac else 0), ""
+
+
+def parse_cents(text: str) -> int | None:
+    """`read_amount`'s cents; None when it is not an amount or too large."""
+    return read_amount(text)[0]
 
 
 def sale_message(result: SaleResult) -> str:

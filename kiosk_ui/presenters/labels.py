@@ -19,7 +19,8 @@ DESK_PROBLEMS = ("Sold out", "Not enough left", "Choose the tickets.", "Choose h
                  "A refund needs the server: try again when the kiosk is online.",
                  "An exchange needs the server: try again when the kiosk is online.",
                  "The server did not answer in time.", "Selling is not available on this device.",
-                 "No ticket in this order.", "Tap a ticket first.", "sales not open yet", "sales closed")
+                 "No ticket in this order.", "Tap a ticket first.", "sales not open yet", "sales closed",
+                 "Amount too large: at most 8 digits before the decimal point.")
 MENU_TILES = (("scan", "Scan"), ("search", "Search"), ("events", "Events and zones"), ("sell", "Sell tickets"),
               ("kiosk", "Ticket desk"), ("stats", "Statistics"), ("sync", "Sync"), ("setup", "Set-up"),
               ("staff", "Staff"), ("till", "Cash-up"))

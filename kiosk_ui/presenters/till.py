@@ -18,17 +18,6 @@ class TillView:
     report: tuple[tuple[str, str], ...]   # (label, value) rows of the last Z report
 
 
-def parse_amount(text: str) -> int | None:
-    """'150', '150.5', '150,50' -> cents; None when it is not an amount."""
-    t = text.strip().replace(" ", "").replace(",", ".")
-    if not t or t.count(".") > 1 or not t.replace(".", "").isdigit():
-        return None
-    units, _, cents = t.partition(".")
-    if len(cents) > 2:
-        return None
-    return int(units or 0) * 100 + int((cents + "00")[:2])
-
-
 def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
     lang, cur = language(), z.get("currency", "EUR")
 

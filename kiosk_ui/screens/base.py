@@ -38,6 +38,7 @@ class BaseScreen(Screen):
         self.root_box.add_widget(self.header)
         self.body = BoxLayout(orientation="vertical", spacing=dp(GAP))
         self.root_box.add_widget(self.body)
+        self._said: dict[int, tuple[Label, Callable[[], str], str]] = {}     # label -> (render, text shown)
 
     @property
     def ctl(self):
@@ -50,6 +51,18 @@ class BaseScreen(Screen):
     def relabel(self) -> None:
         self.title_label.text = tr(self.title)
         self.menu_button.text = tr(self.back_label)
+        for key, (label, render, shown) in list(self._said.items()):
+            if label.text == shown:             # (else something else was shown there since: left as it is)
+                label.text = render()
+                self._said[key] = (label, render, label.text)
+
+    def say(self, label: Label, render: Callable[[], str]) -> str:
+        """Show `render()` in `label` (a message, a problem): said again in the new language when the language is
+        switched, not only at the next action. -> the text shown."""
+        text = render()
+        label.text = text
+        self._said[id(label)] = (label, render, text)
+        return text
 
     def refresh(self) -> None:
         pass

@@ -78,7 +78,7 @@ class KioskScreen(BaseScreen):
         found = orders_of(self.ctl.door.search(q)) if q else []
         self.order_number, self.tickets = None, []
         self.list.clear_widgets()
-        self.message.text = tr_n("{n} order found", "{n} orders found", len(found))
+        self.say(self.message, lambda: tr_n("{n} order found", "{n} orders found", len(found)))
         for order, buyer, n in found:
             who = buyer if self.ctl.show_buyer and buyer else tr("(name hidden)")
             count = tr_n("{n} ticket", "{n} tickets", n)
@@ -90,7 +90,7 @@ class KioskScreen(BaseScreen):
     def open_order(self, order_number: str) -> None:
         self.order_number, self.selected_ticket = order_number, None
         self.tickets = self.ctl.door.order(order_number)
-        self.message.text = tr("Order {o}", o=order_number)
+        self.say(self.message, lambda: tr("Order {o}", o=order_number))
         self.refresh()
 
     def print_(self, kind: str, reprint: bool = False, wait: bool = False):
@@ -101,7 +101,7 @@ class KioskScreen(BaseScreen):
         keys = (self.selected_ticket,) if reprint and self.selected_ticket else None
         order = self.order_number
         self.printing = True
-        self.message.text = tr("Printing…")
+        self.say(self.message, lambda: tr("Printing…"))
         self.refresh()
         return self.in_background(lambda: self.ctl.print_order(order, kind, reprint, keys), self._printed, wait)
 
@@ -111,19 +111,20 @@ class KioskScreen(BaseScreen):
             return None
         order = self.order_number
         self.printing = True
-        self.message.text = tr("Printing…")
+        self.say(self.message, lambda: tr("Printing…"))
         self.refresh()
 
         def done(result) -> None:
             self._printed(result)
             if result is not None and result.ok:
-                self.message.text = tr("Receipt printed.")
+                self.say(self.message, lambda: tr("Receipt printed."))
         return self.in_background(lambda: self.ctl.sale.print_receipt(order), done, wait)
 
     def _printed(self, result) -> None:
         self.printing, self.last_print = False, result
-        self.message.text = (tr("Printing failed: see the log.") if result is None else
-                             tr_n("{n} printed.", "{n} printed.", result.printed) if result.ok else result.message)
+        self.say(self.message, lambda: (tr("Printing failed: see the log.") if result is None else
+                                        tr_n("{n} printed.", "{n} printed.", result.printed) if result.ok else
+                                        result.message))
         self.refresh()
 
     def ask_payment(self) -> None:
@@ -135,22 +136,24 @@ class KioskScreen(BaseScreen):
     def validate_payment(self, payment: str = "cash") -> None:
         problem = self.ctl.not_permitted("validate_payment")
         if problem:
-            self.message.text = problem
+            self.say(self.message, lambda: self.ctl.not_permitted("validate_payment") or problem)
             return
         if self.order_number:
             try:
                 n = self.ctl.door.validate_payment(self.order_number, self.ctl.door.policy.device_id, payment)
             except ValueError:                  # not pending (cancelled, refunded, paid meanwhile)
-                self.message.text = tr("Order {o} is not pending (paid, cancelled or refunded): no payment recorded.",
-                                       o=self.order_number)
+                number = self.order_number
+                self.say(self.message, lambda: tr(
+                    "Order {o} is not pending (paid, cancelled or refunded): no payment recorded.", o=number))
                 return
             self.open_order(self.order_number)
-            self.message.text = tr_n("Payment recorded for {n} ticket.", "Payment recorded for {n} tickets.", n)
+            self.say(self.message, lambda: tr_n("Payment recorded for {n} ticket.",
+                                                "Payment recorded for {n} tickets.", n))
 
     def ask_exchange(self) -> None:
         key = self.selected_ticket
         if not key:
-            self.message.text = tr("Tap a ticket first.")
+            self.say(self.message, lambda: tr("Tap a ticket first."))
             return
         options = [(tr(r), partial(self.exchange, key, r)) for r in EXCHANGE_REASONS]
         self.ui.popup = choose(tr("Exchange ticket {key}?", key=short_key(key)), options)
@@ -162,16 +165,18 @@ class KioskScreen(BaseScreen):
             return
         problem = self.ctl.not_permitted("exchange")
         if problem:
-            self.message.text = problem
+            self.say(self.message, lambda: self.ctl.not_permitted("exchange") or problem)
             return
         try:
             self.ctl.door.exchange(key, reason)
         except (LookupError, ValueError) as exc:     # already exchanged or revoked: nothing recorded
-            self.message.text = refusal_text(str(exc), *code_of(exc))
+            refused, code = str(exc), code_of(exc)          # (`exc` is gone after the except block)
+            self.say(self.message, lambda: refusal_text(refused, *code))
             return
         if self.order_number:
             self.open_order(self.order_number)
-        self.message.text = tr("Ticket {key} taken back; the new one comes with the next sync.", key=short_key(key))
+        self.say(self.message, lambda: tr("Ticket {key} taken back; the new one comes with the next sync.",
+                                          key=short_key(key)))
 
     def ask_exchange_to(self, key: str, reason: str) -> None:
         options: list[tuple[str, Callable[[], object]]] = [
@@ -196,7 +201,7 @@ class KioskScreen(BaseScreen):
         if self.printing:
             return None
         self.printing = True
-        self.message.text = tr("Exchanging ticket {key}…", key=short_key(key))
+        self.say(self.message, lambda: tr("Exchanging ticket {key}…", key=short_key(key)))
         self.refresh()
         return self.in_background(lambda: self.ctl.sale.exchange(key, reason, target_id, category, payment),
                                   partial(self._exchanged, wait=wait), wait)
@@ -204,27 +209,28 @@ class KioskScreen(BaseScreen):
     def _exchanged(self, done, wait: bool = False) -> None:
         self.printing, self.last_exchange = False, done
         if done is None or not done.ok:
-            self.message.text = (tr("Exchange failed: see the log.") if done is None else
-                                 tr("Not exchanged: {why}", why=tr(done.problem)))
+            self.say(self.message, lambda: (tr("Exchange failed: see the log.") if done is None else
+                                            tr("Not exchanged: {why}", why=tr(done.problem))))
             self.refresh()
             return
         self.open_order(done.order_number or self.order_number or "")
         money = amount(abs(done.amount_cents), done.currency)
-        said = (tr("Exchanged: collect {amount}.", amount=money) if done.amount_cents > 0 else
-                tr("Exchanged: hand back {amount}.", amount=money) if done.amount_cents < 0 else
-                tr("Exchanged: same price."))
-        self.message.text = said
+        def said() -> str:
+            return (tr("Exchanged: collect {amount}.", amount=money) if done.amount_cents > 0 else
+                    tr("Exchanged: hand back {amount}.", amount=money) if done.amount_cents < 0 else
+                    tr("Exchanged: same price."))
+        self.say(self.message, said)
         if not done.order_number or not done.ticket_keys:
             return
         self.printing = True
-        self.message.text = said + " " + tr("Printing the new ticket…")
+        self.say(self.message, lambda: said() + " " + tr("Printing the new ticket…"))
         self.refresh()
 
         def printed(result) -> None:
             self.printing, self.last_print = False, result
-            self.message.text = said + " " + (tr("Printing failed: see the log.") if result is None else
-                                              tr("New ticket printed.") if result.ok else
-                                              tr("New ticket NOT printed: {why}", why=result.message))
+            self.say(self.message, lambda: said() + " " + (tr("Printing failed: see the log.") if result is None else
+                                                           tr("New ticket printed.") if result.ok else
+                                                           tr("New ticket NOT printed: {why}", why=result.message)))
             self.refresh()
         self.in_background(lambda: self.ctl.sale.print_exchanged(done), printed, wait)
 
@@ -245,8 +251,8 @@ class KioskScreen(BaseScreen):
         if self.printing:
             return None
         self.printing = True
-        self.message.text = (tr("Refunding order {o}…", o=order_number) if kind == "refund" else
-                             tr("Cancelling order {o}…", o=order_number))
+        self.say(self.message, lambda: (tr("Refunding order {o}…", o=order_number) if kind == "refund" else
+                                        tr("Cancelling order {o}…", o=order_number)))
         self.refresh()
         return self.in_background(lambda: self.ctl.sale.refund(order_number, reason, kind),
                                   partial(self._refunded, order_number), wait)
@@ -255,20 +261,21 @@ class KioskScreen(BaseScreen):
         self.printing, self.last_refund = False, done
         self.open_order(order_number)
         if done is None:
-            self.message.text = tr("Refund failed: see the log.")
+            self.say(self.message, lambda: tr("Refund failed: see the log."))
         elif not done.ok:
-            self.message.text = tr("Not done: {why}", why=tr(done.problem))
+            self.say(self.message, lambda: tr("Not done: {why}", why=tr(done.problem)))
         elif done.amount_cents:
-            self.message.text = tr("Order {o} refunded: hand back {amount}.", o=order_number,
-                                   amount=amount(-done.amount_cents, done.currency))
+            self.say(self.message, lambda: tr("Order {o} refunded: hand back {amount}.", o=order_number,
+                                              amount=amount(-done.amount_cents, done.currency)))
         else:
-            self.message.text = tr("Order {o} cancelled.", o=order_number)
+            self.say(self.message, lambda: tr("Order {o} cancelled.", o=order_number))
 
     def show_printers(self, refresh: bool = False) -> None:
         svc = self.ctl.services.printers
         printers = svc.refresh() if refresh else svc.printers()
         if refresh and svc.error:
-            self.message.text = svc.error                   # the search failed: said, and the list still opens
+            error = svc.error
+            self.say(self.message, lambda: error)      # the search failed: said, and the list still opens
         options: list[tuple[str, Callable[[], object]]] = [
             (label, partial(self.select_printer, pid)) for pid, label in printer_rows(printers)]
         options.append((tr("Refresh the list"), lambda: self.show_printers(refresh=True)))
@@ -291,7 +298,7 @@ class KioskScreen(BaseScreen):
                                options)
 
     def ask_queued(self, job) -> None:
-        self.message.text = job.message                             # the whole reason, under the popup
+        self.say(self.message, lambda: job.message)         # the whole reason, under the popup
         self.ui.popup = choose(f"{job.order_number} · {short_key(job.ticket_key)}",
                                [(tr("Print again"), lambda: self.retry_queued(job.job_id)),
                                 (tr("Do not print it"), lambda: self.dismiss_queued(job.job_id))])
@@ -304,7 +311,7 @@ class KioskScreen(BaseScreen):
         printer = self.ctl.printer_for("badge" if kinds == {"badge"} else "ticket")
         chosen = printer.printer_id if printer and len(kinds) == 1 else None
         self.printing = True
-        self.message.text = tr("Printing…")
+        self.say(self.message, lambda: tr("Printing…"))
         self.refresh()
         return self.in_background(lambda: self.ctl.retry_prints(job_id, chosen), self._retried, wait)
 
@@ -312,14 +319,15 @@ class KioskScreen(BaseScreen):
         self.printing, self.last_print = False, results
         failed = [r for _, r in results or [] if not r.ok]
         done = sum(1 for _, r in results or [] if r.ok)
-        self.message.text = (tr("Printing failed: see the log.") if results is None else failed[0].message if failed
-                             else tr_n("{n} printed.", "{n} printed.", done))
+        self.say(self.message, lambda: (tr("Printing failed: see the log.") if results is None else
+                                        failed[0].message if failed else tr_n("{n} printed.", "{n} printed.", done)))
         self.refresh()
 
     def dismiss_queued(self, job_id: int) -> None:
         job = self.ctl.dismiss_print(job_id)
-        self.message.text = (tr("This ticket is no longer waiting: printed or taken out meanwhile.") if job is None else
-                             tr("Ticket {key} taken out of the print queue.", key=short_key(job.ticket_key)))
+        self.say(self.message, lambda: (
+            tr("This ticket is no longer waiting: printed or taken out meanwhile.") if job is None else
+            tr("Ticket {key} taken out of the print queue.", key=short_key(job.ticket_key))))
         self.refresh()
 
     def select_printer(self, printer_id: str) -> None:
@@ -334,7 +342,7 @@ class KioskScreen(BaseScreen):
         ask_new_printer(self, self._printer_added)
 
     def _printer_added(self, message: str) -> None:
-        self.message.text = message
+        self.say(self.message, lambda: message)
         self.refresh()
 
     # -- rendering ---------------------------------------------------------------------------------------------------
@@ -344,16 +352,16 @@ class KioskScreen(BaseScreen):
         if not self.order_number:
             return None
         number = self.order_number
-        self.message.text = tr("Sending the e-tickets of order {o}…", o=number)
+        self.say(self.message, lambda: tr("Sending the e-tickets of order {o}…", o=number))
 
         def done(answer) -> None:
             if isinstance(answer, str):
-                self.message.text = tr("Not done: {why}", why=tr(answer))
+                self.say(self.message, lambda: tr("Not done: {why}", why=tr(answer)))
             elif answer.ok:
-                self.message.text = tr("E-tickets of order {o} sent.", o=number)
+                self.say(self.message, lambda: tr("E-tickets of order {o} sent.", o=number))
             else:
-                self.message.text = tr("E-tickets of order {o} not sent ({status}): {why}", o=number,
-                                       status=answer.status or "failed", why=answer.reason)
+                self.say(self.message, lambda: tr("E-tickets of order {o} not sent ({status}): {why}", o=number,
+                                                  status=answer.status or "failed", why=answer.reason))
         if wait:
             done(self.ctl.services.desk.send_etickets(number))
             return self.message.text

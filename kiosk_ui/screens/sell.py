@@ -12,7 +12,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from kiosk_ui.i18n import tr
-from kiosk_ui.presenters.cart import parse_cents, sale_message, sold_view, target_title
+from kiosk_ui.presenters.cart import read_amount, sale_message, sold_view, target_title
 from kiosk_ui.presenters.cart import receipt_line as sold_receipt_line
 from kiosk_ui.presenters.colours import ORANGE
 from kiosk_ui.presenters.labels import PAYMENT_LABELS
@@ -165,8 +165,8 @@ class PayScreen(BaseScreen):
         return self.ctl.sale
 
     def payment(self) -> Payment:
-        return Payment(self.method, parse_cents(self.given.text) if self.given.text.strip() else None,
-                       self.reference.text, self.buyer.text, self.email.text)
+        cents, why = read_amount(self.given.text) if self.given.text.strip() else (None, "")
+        return Payment(self.method, cents, self.reference.text, self.buyer.text, self.email.text, given_problem=why)
 
     def set_method(self, method: str) -> None:
         self.method = method
@@ -184,9 +184,9 @@ class PayScreen(BaseScreen):
             return
         refused = self.flow.start_confirm(self.payment())
         if refused is not None:
-            self.problem.text = sale_message(refused.result)
+            self.say(self.problem, lambda: sale_message(refused.result))
             return
-        self.problem.text = tr("Waiting for the server…")
+        self.say(self.problem, lambda: tr("Waiting for the server…"))
         self.confirm_button.disabled = True
         self._poll = Clock.schedule_interval(lambda *_: self.finished(), 0.1)
 
@@ -205,7 +205,7 @@ class PayScreen(BaseScreen):
             self.ui.go("sold")
         else:
             self.refresh()
-            self.problem.text = sale_message(outcome.result)
+            self.say(self.problem, lambda: sale_message(outcome.result))
         return outcome
 
     def relabel(self) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from kivy.metrics import dp
 
 from kiosk_ui.i18n import tr
-from kiosk_ui.presenters.till import parse_amount, till_view, z_rows
+from kiosk_ui.presenters.cart import read_amount
+from kiosk_ui.presenters.till import till_view, z_rows
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.widgets import TOUCH, BigButton, Text, field, scroll_list
 
@@ -43,17 +44,15 @@ class TillScreen(BaseScreen):
         when it does not print), the button waiting meanwhile; `wait`: all done before it returns (tests)."""
         if self.printing:
             return self.problem.text
-        cents = parse_amount(self.amount.text)
+        cents, why = read_amount(self.amount.text)
         if cents is None:
-            self.problem.text = tr("Type an amount, e.g. 150.00")
-            return self.problem.text
+            return self.say(self.problem, lambda: tr(why))
         problem = self.ctl.not_permitted("sale")
         if problem:
-            self.problem.text = tr(problem)
-            return self.problem.text
+            return self.say(self.problem, lambda: tr(problem))
         action = "close" if self.view.is_open else "open"
         self.printing, self.action.disabled = True, True
-        self.problem.text = tr("Asking the server…")
+        self.say(self.problem, lambda: tr("Asking the server…"))
         self.in_background(lambda: self.ctl.services.desk.till(action, cents),
                            lambda result: self._answered(result, wait), wait)
         return self.problem.text
@@ -63,17 +62,17 @@ class TillScreen(BaseScreen):
         self.printing = False
         if result is None:
             result = "The till request failed: see the log."
-        self.problem.text = tr(result) if isinstance(result, str) else ""
+        self.say(self.problem, lambda: tr(result) if isinstance(result, str) else "")
         if not isinstance(result, str):
             self.amount.text = ""
         self.refresh()
         if not isinstance(result, str) and result.report is not None:
             report = result.report
             self.printing, self.action.disabled = True, True
-            self.problem.text = tr("Printing the Z report…")
+            self.say(self.problem, lambda: tr("Printing the Z report…"))
             self.in_background(lambda: self.ctl.sale.print_z(report), self._printed, wait)
 
     def _printed(self, result) -> None:
         self.printing, self.action.disabled, self.printed = False, False, result
-        self.problem.text = (tr("Printing failed: see the log.") if result is None else
-                             "" if result.ok else result.message)
+        self.say(self.problem, lambda: (tr("Printing failed: see the log.") if result is None else
+                                        "" if result.ok else result.message))
