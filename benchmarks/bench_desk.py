@@ -84,7 +84,7 @@ def main() -> int:
         store.set_quota(ORG, event, 10 * args.sales + 100)
         store.current_key(ORG)
         store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
-        store.set_allotment_size(ORG, "kiosk-1", [event], args.sales + 10, hours=4)
+        store.set_allotment_size(ORG, "kiosk-1", [event], 2 * args.sales + 10, hours=4)
         server = SyncServer(store, PahoTransport("bench-server", BrokerConfig(port=broker.port)), name="bench-server",
                             orgs=[ORG], limits=None).start()
         kiosk = SimDevice(work / "kiosk", ORG, "kiosk-1", store.server_public_key(ORG), BrokerConfig(port=broker.port),
@@ -96,6 +96,7 @@ def main() -> int:
             {"host": "127.0.0.1", "port": printer.port, "name": "Tickets", "language": args.printer},
             {"host": "127.0.0.1", "port": receipts.port, "name": "Receipts", "language": "escpos"}])
         ctl.selected_printer = f"{args.printer}:127.0.0.1:{printer.port}"
+        stopped = False
         try:
             if not wait(lambda: desk.online and desk.targets(), 30):
                 print("no catalogue from the server")
@@ -108,11 +109,18 @@ def main() -> int:
             sales(ctl, event, 3)                                    # warm-up: imports, fonts, first connections
             print(f"{args.sales} one-ticket sales each way, {args.printer} ticket printer on 127.0.0.1:")
             line("online (server answers over MQTT)", *sales(ctl, event, args.sales))
+            server.stop()                       # its presence says offline: the kiosk does not wait for an answer
+            stopped = True
+            if not wait(lambda: not desk.online, 10):
+                print("the kiosk never saw the server's presence say offline")
+                return 1
+            line("server stopped (presence offline)", *sales(ctl, event, args.sales))
             kiosk.go_offline()
             line("offline (signed under the allotment)", *sales(ctl, event, args.sales))
         finally:
             kiosk.close()
-            server.stop()
+            if not stopped:
+                server.stop()
             store.close()
     return 0
 

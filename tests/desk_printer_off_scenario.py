@@ -314,7 +314,8 @@ def main(out: Path, lang: str) -> dict:
                                          if a.get("order_number") == first["order"])
         # 10. the server stops while the broker runs: the kiosk still counts as online, the exchange's request waits
         #     the desk's timeout for an answer that never comes, off the UI thread; nothing is taken back
-        server.stop()
+        from tests.sync_fixtures import stop_unannounced
+        stop_unannounced(server)           # (announced, the kiosk would know it offline and not wait)
         kiosk_screen.open_order(sale3["order"])
         online = desk.online
         res["exchange_silent"] = dict(exchange(sale3["keys"][0], 2), online=online)

@@ -181,8 +181,9 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
         res["stock_updated"] = wait_for(lambda: desk.targets()[0].categories[0].left == 35, 20)
         h.go("sell")
         res["stock_after"] = rows(sell)
-        # the server stops answering: the next sale is signed here, under the allotment, and queued
-        server.stop()
+        # the server stops answering, unannounced: the next sale is signed here, under the allotment, and queued
+        from tests.sync_fixtures import stop_unannounced
+        stop_unannounced(server)
         desk.timeout = 3.0                           # the server is silent: the desk waits its full answer time
         sell.add(1, 1)
         sell.pay()

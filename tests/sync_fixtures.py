@@ -77,3 +77,11 @@ def subscribed(transport: PahoTransport) -> threading.Event:
 
 def ready(door: SimDevice, tickets: int) -> bool:
     return door.ready(tickets)
+
+
+def stop_unannounced(server: SyncServer) -> None:
+    """The server gone without its goodbye: its retained presence still says online (its network cut, the broker
+    not aware yet), so devices wait for answers that never come. A server stopped with its goodbye (`stop()`) is
+    known offline at once: a kiosk sells offline without waiting."""
+    server.announce_enabled = False
+    server.stop()

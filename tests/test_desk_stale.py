@@ -24,7 +24,7 @@ from kiosk_ui.services import Payment
 from server_stub.store import SqliteStore
 from server_stub.sync.sim_device import SimDevice
 from tests.helpers import wait_for
-from tests.sync_fixtures import FAST, ORG, make_store, start_server
+from tests.sync_fixtures import FAST, ORG, make_store, start_server, stop_unannounced
 
 
 @pytest.fixture(params=[0.0, -3 * 3600.0], ids=["clock-right", "clock-3h-behind"])
@@ -62,7 +62,9 @@ def test_sales_queued_while_the_server_was_down_are_not_sold_when_it_is_back(kio
     online = flow.confirm(Payment("card", reference="T1")).result        # in time, whatever the kiosk's clock says
     assert online.ok and not online.offline, online.problem
     assert desk.refill() == "" and desk.certificate() is not None
-    server[0].stop()                          # the broker still takes the kiosk's requests, nobody answers
+    # the server vanishes unannounced (a kiosk told `offline` sells offline at once: test_desk_server_down.py):
+    # the broker still takes the kiosk's requests, nobody answers
+    stop_unannounced(server[0])
     desk.timeout = 1.0
     sold = []
     for n in (1, 2):

@@ -8,7 +8,7 @@ from dataclasses import replace
 from kiosk_ui.services import Payment
 from server_stub.reports import sales_summary
 from tests.helpers import wait_for
-from tests.sync_fixtures import FAST, ORG, start_server
+from tests.sync_fixtures import FAST, ORG, start_server, stop_unannounced
 from tests.test_desk_online import counter  # noqa: F401  (the fixture)
 
 
@@ -65,7 +65,7 @@ def test_a_close_while_the_server_cannot_take_the_offline_sales_is_refused_with_
     store, event, server, sim, ctl, desk, _, _, broker = counter
     assert desk.refill() == "" and desk.certificate() is not None
     assert not isinstance(desk.till("open", 10000), str)
-    server[0].stop()
+    stop_unannounced(server[0])                          # (announced, the kiosk knows it offline: no close at all)
     desk.timeout, desk.flush_wait = 1.0, 1.0
     _sell_offline(ctl, event, 3)
     assert desk.online                                   # on the broker: the server is only silent

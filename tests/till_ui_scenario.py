@@ -113,7 +113,8 @@ def main(out: Path, lang: str) -> dict:
                         "button": desk_screen.buttons["email"].text}
         # the server gone without the kiosk knowing yet: the open waits for its answer up to the desk's timeout
         # (5 s) off the UI thread, frames keep coming, and the operator is told
-        server.stop()
+        from tests.sync_fixtures import stop_unannounced
+        stop_unannounced(server)
         h.go("till")
         till.amount.text = "80"
         started = time.perf_counter()

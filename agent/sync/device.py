@@ -118,6 +118,7 @@ class DeviceSync:
         self._owed = 0                  # the bundle version the server's last clock reply said follows (0: none)
         self._owed_at = 0.0             # boot clock at that reply
         self._server_since: object = None       # the server presence last seen (kept across reconnections)
+        self.server_offline = False     # its retained presence says offline (stopped, or its broker login's will)
         self.uploader: Uploader | None = None
         self.connected = False
         self._unsent: tuple[int, float] = (0, 0.0)     # (sales made offline not acknowledged, wall clock counted)
@@ -197,8 +198,9 @@ class DeviceSync:
 
     @property
     def online(self) -> bool:
-        """Connected, and the server answered this run's hello: a desk request can be answered now."""
-        return self.connected and self.server_answered
+        """Connected, the server answered this run's hello and its presence does not say offline: a desk request
+        can be answered now (else the kiosk sells offline at once, without waiting for an answer)."""
+        return self.connected and self.server_answered and not self.server_offline
 
     def ask(self, request: DeskRequest, timeout: float) -> DeskAnswer | None:
         """The desk (kiosk): send a sale, refund, exchange or allotment request and wait for the server's signed
@@ -394,8 +396,10 @@ class DeviceSync:
             state = load_json(payload, 4096) if payload else {}
             if not (isinstance(state, dict) and state.get("state") == "online"):
                 if isinstance(state, dict) and state.get("state") == "offline":
+                    self.server_offline = True
                     self._uploader.server_gone()  # uploads in flight wait at the broker: not sent again meanwhile
                 return
+            self.server_offline = False
             since = state.get("since")
             if since != self._server_since or self._uploader.server_down:     # not just our own reconnection
                 self._server_since = since

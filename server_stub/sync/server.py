@@ -91,6 +91,7 @@ class SyncServer:
                  require_registration: bool = True, max_upload: int = MAX_UPLOAD, limits: Limits | None = Limits()):
         self.store, self.transport, self.name = store, transport, name
         self.ingest_enabled, self.announce_enabled, self.poll = ingest, announce, poll
+        self._since = 0.0                   # when it started: its presence's `since` (the same after a reconnection)
         self.orgs = orgs
         self.require_registration, self.max_upload = require_registration, max_upload
         self.rejections: deque[tuple[str, str]] = deque(maxlen=500)
@@ -137,11 +138,27 @@ class SyncServer:
             for org in self.orgs or []:
                 self._seen_version[org] = self.store.version(org)
             self._spawn(self._announce_loop, "announce")
+        self._since = time.time()
+        if self.announce_enabled and self.orgs:
+            self._announce_on_reconnect()
         self.transport.start()
         if self.announce_enabled:
             for org in self.orgs or []:
                 self.transport.publish(topics.server_status(org), self._presence("online"), retain=True)
         return self
+
+    def _announce_on_reconnect(self) -> None:
+        """Its presence says online again on each reconnection: after a drop the broker published its Last Will
+        (`offline`), and kiosks sell offline without asking while it says so. The same `since`: not a restart."""
+        before, connections = self.transport.on_connect, [0]
+
+        def connected(session_present: bool) -> None:
+            before(session_present)
+            connections[0] += 1
+            if connections[0] > 1 and not self._stop.is_set():
+                for org in self.orgs or []:
+                    self.transport.publish(topics.server_status(org), self._presence("online"), retain=True)
+        self.transport.on_connect = connected
 
     def stop(self) -> None:
         self._stop.set()
@@ -165,7 +182,8 @@ class SyncServer:
         t.start()
 
     def _presence(self, state: str) -> bytes:
-        return json.dumps(ServerStatus(state, self.name, time.time()).to_wire()).encode()
+        since = self._since if state == "online" and self._since else time.time()
+        return json.dumps(ServerStatus(state, self.name, since).to_wire()).encode()
 
     def _sign(self, org: str, body: dict, msg_id: str | None = None) -> bytes:
         key = self._keys.get(org)
