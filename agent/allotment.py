@@ -48,6 +48,14 @@ _HEAD = struct.Struct(">BHI")    # version, organiser key id, allotment id
 _TAIL = struct.Struct(">6s6sIII")  # first, last, max count, valid from, valid until
 
 
+def offline_order_number(device_id: str, allotment_id: int, first_id: int, first_ticket: int) -> str:
+    """The number of an order a kiosk sells offline, printed on its receipt and tickets, which the server files the
+    order under when it is uploaded: `<device>-<allotment>-<n>`, n = the sale's first ticket id's place in the
+    allotment (1: its first id). Unique (an allotment id is the server's, its ticket ids are sold once) and never a
+    server number (`K7M2-Q9`: one dash; this one has two or more)."""
+    return f"{device_id}-{allotment_id}-{first_ticket - first_id + 1}"
+
+
 def revocation_key(allotment_id: int) -> str:
     """The key under which a revoked allotment travels in the revocation lists (bundles, live updates, ledger)."""
     return f"allotment:{allotment_id}"
@@ -259,5 +267,5 @@ def verify_offline_ticket(parsed: ParsedTG2, keyring: Keyring, now: float) -> tu
 
 
 __all__ = ["ALLOTMENT_ID_BASE", "AllotmentProof", "Certificate", "ParsedPayload", "ParsedTG2", "SCHEME",
-           "encode_offline_ticket", "parse_offline_ticket", "revocation_key", "sign_certificate",
+           "encode_offline_ticket", "offline_order_number", "parse_offline_ticket", "revocation_key", "sign_certificate",
            "verify_offline_ticket"]

@@ -46,11 +46,14 @@ def sale_request(sale: Sale, org: str, device: str, staff: str = "") -> SaleRequ
                        email=sale.email, expected_cents=sale.total_cents, at=time.time(), staff=staff)
 
 
-def offline_sale(sale: Sale, allotment_id: int, tickets: Iterable[SoldTicket], device: str) -> OfflineSale:
+def offline_sale(sale: Sale, allotment_id: int, tickets: Iterable[SoldTicket], device: str,
+                 order_number: str = "") -> OfflineSale:
+    """`order_number`: the kiosk's (agent.allotment.offline_order_number), printed for the guest; the server files
+    the order under it."""
     return OfflineSale(sale_id=sale.request_id, allotment_id=allotment_id, target_id=sale.target_id,
                        tickets=tuple(tickets), total_cents=sale.total_cents, device_id=device, currency=sale.currency,
                        promo_code=sale.promo_code, payment=sale.method, payment_ref=sale.reference,
-                       buyer_name=sale.buyer_name, email=sale.email, at=time.time())
+                       buyer_name=sale.buyer_name, email=sale.email, at=time.time(), order_number=order_number)
 
 
 def refund_request(order_number: str, reason: str, kind: str, org: str, device: str, staff: str = "") -> RefundRequest:

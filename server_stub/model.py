@@ -42,9 +42,11 @@ def new_order_number() -> str:
 
 
 def normalize_order_number(text: str) -> str:
-    """What people type: `k7m2q9`, `K7M2 Q9`, `k7m2-q9` -> `K7M2-Q9` (unchanged when it is not one)."""
+    """What people type: `k7m2q9`, `K7M2 Q9`, `k7m2-q9` -> `K7M2-Q9`; anything else stripped only (a kiosk's
+    offline number, `desk-1-12-3`, is not split like one)."""
     compact = re.sub(r"[\s-]", "", text or "").upper()
-    return f"{compact[:4]}-{compact[4:]}" if len(compact) == 6 else (text or "").strip()
+    split = f"{compact[:4]}-{compact[4:]}"
+    return split if ORDER_NUMBER.match(split) else (text or "").strip()
 
 
 def new_ticket_id() -> int:

@@ -439,7 +439,9 @@ def _sold(d: dict[str, Any], name: str = "tickets") -> tuple[SoldTicket, ...]:
 @dataclass(frozen=True)
 class OfflineSale(Staffed):
     """Kiosk: tickets sold offline under its allotment (signed with its own key, TG2); the server reconciles its
-    stock and files the order. Idempotent by `sale_id`."""
+    stock and files the order under the number the kiosk printed (`order_number`, agent.allotment.
+    offline_order_number: the server derives it from the allotment and the first ticket id, and refuses a sale
+    naming another; "" from a kiosk before it). Idempotent by `sale_id`."""
     TYPE: ClassVar[str] = "kiosk"
     TOPIC: ClassVar[str] = "outbox"
     PERMISSION: ClassVar[str] = "sale"
@@ -457,6 +459,7 @@ class OfflineSale(Staffed):
     buyer_name: str = ""
     email: str = ""
     at: float | None = None
+    order_number: str = ""
 
     def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()
@@ -474,7 +477,8 @@ class OfflineSale(Staffed):
                    device_id=text(d, "device_id", ""), currency=text(d, "currency", "", limit=8),
                    promo_code=text(d, "promo_code", None), payment=one_of(d, "payment", PAYMENT_METHODS, "cash"),
                    payment_ref=text(d, "payment_ref", "", limit=MAX_PAYMENT_REF), buyer_name=text(d, "buyer_name", "", limit=MAX_BUYER_NAME),
-                   email=text(d, "email", "", limit=MAX_EMAIL), at=number(d, "at", None))
+                   email=text(d, "email", "", limit=MAX_EMAIL), at=number(d, "at", None),
+                   order_number=text(d, "order_number", ""))
 
 
 Item = ActionItem | RefusalItem | PaymentValidated | Exchange | Printed | OfflineSale | CmdResult | ConfigChange

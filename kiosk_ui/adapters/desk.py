@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from agent.allotment import Certificate, encode_offline_ticket
+from agent.allotment import Certificate, encode_offline_ticket, offline_order_number
 from agent.desk_sale import (ALLOTMENT_NEXT, Sale, allotment_request, exchange_request, offline_sale, record_sale,
                              refund_request, sale_request, take_back, ticket_rows)
 from agent.errors import TicketgateError
@@ -227,10 +227,11 @@ class KioskDesk:
                     ticket_id += 1
         except TicketgateError as exc:        # an event or category the allotment does not cover
             return SaleResult(False, problem=f"Offline, and not within this kiosk's sales allotment: {exc}")
-        order_number = f"{self._device()}-{cert.allotment_id}-{first - cert.first_id + 1}"
+        order_number = offline_order_number(self._device(), cert.allotment_id, cert.first_id, first)
         with self.ledger.transaction():
             record_sale(self.ledger, ticket_rows(sale, order_number, tickets, status, filed_under),
-                        offline_sale(sale, cert.allotment_id, tickets, self._device()), next_ticket_id=ticket_id)
+                        offline_sale(sale, cert.allotment_id, tickets, self._device(), order_number),
+                        next_ticket_id=ticket_id)
             self._take_stock(sale)
         return SaleResult(True, order_number, True, quote.total_cents, quote.currency,
                           tuple(t.ticket_key for t in tickets), status=status)

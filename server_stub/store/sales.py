@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-from agent.allotment import ALLOTMENT_ID_BASE, Certificate, revocation_key, sign_certificate
+from agent.allotment import ALLOTMENT_ID_BASE, Certificate, offline_order_number, revocation_key, sign_certificate
 from agent.errors import InvalidInput
 from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY
 from agent.reasons import WINDOW_CODES, coded, reason_fields
@@ -551,8 +551,9 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
 
     def reconcile_offline_sale(self, c: Any, sale: OfflineSale, org: str, device_id: str) -> dict:
         """Inside the ingest transaction: a kiosk's offline sale becomes an order with its tickets (the ids it
-        drew), the allotment's held stock becomes sold. Refused (StoreError) when the allotment is not this
-        device's, or a ticket is outside it or already exists."""
+        drew), filed under the number the kiosk printed (agent.allotment.offline_order_number), the allotment's
+        held stock becomes sold. Refused (StoreError) when the allotment is not this device's, a ticket is outside
+        it or already exists, or the sale names another number."""
         row = c.execute("SELECT device_id, org, events, categories, first_id, last_id, max_count, used, "
                         "revoked_at IS NULL AND superseded_at IS NULL FROM allotments WHERE allotment_id=?",
                         (sale.allotment_id,)).fetchone()
@@ -582,14 +583,20 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             if categories and t.category not in categories:
                 raise StoreError(f"category {t.category} is not in allotment {sale.allotment_id}")
             Position(t.category, t.zone)
+        number = offline_order_number(device_id, sale.allotment_id, first, min(int(t.ticket_key) for t in sale.tickets))
+        if sale.order_number and sale.order_number != number:
+            raise StoreError(f"offline sale {sale.sale_id}: order number {sale.order_number}, its tickets make {number}")
         version = self._bump(org)
         now = time.time()
         status = PENDING if sale.payment == "invoice" else PAID
         email = sale.email.strip() if "@" in sale.email else ""         # (a typo never loses the sale)
-        number = self._insert_orders(c, org, [OrderInput(sale.target_id, sale.buyer_name.strip() or f"desk {device_id}",
-                                                          email, status, (Position(),))], now, version)[0]
-        order_id = c.execute("SELECT order_id FROM orders WHERE number=?", (number,)).fetchone()[0]
-        c.execute("DELETE FROM tickets WHERE order_id=?", (order_id,))       # the placeholder: the kiosk's ids instead
+        row = c.execute("INSERT INTO orders(number, org, target_id, buyer_name, email, status, created_at, updated_at) "
+                        "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (number) DO NOTHING RETURNING order_id",
+                        (number, org, sale.target_id, sale.buyer_name.strip() or f"desk {device_id}", email, status,
+                         now, now)).fetchone()
+        if row is None:
+            raise StoreError(f"offline sale {sale.sale_id}: order {number} exists already")
+        order_id = row[0]
         placed = c.execute(
             f"INSERT INTO tickets(ticket_id, order_id, position, target_id, category, zone, seat, version) VALUES "
             f"{','.join(['(?,?,?,?,?,?,?,?)'] * n)} ON CONFLICT (ticket_id) DO NOTHING RETURNING ticket_id",

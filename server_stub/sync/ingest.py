@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from agent.errors import TicketgateError
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
-                                 ConfigChange, Hello, Item, ItemRefusal, RefusalItem, RelayedAction, Staffed,
+                                 ConfigChange, Hello, Item, ItemRefusal, OfflineSale, RefusalItem, RelayedAction, Staffed,
                                  upload_from_wire)
 from agent.reasons import reason
 from agent.staff import allowed, refusal_reason
@@ -100,6 +100,7 @@ class Scope:
         self._opens: dict[int, tuple] = {}            # event or pass -> (org, the events it opens)
         self._batch_kinds: dict[str, str] = {}    # actions accepted earlier in this batch: scan uuid -> kind
         self._batch_annulled: dict[str, str] = {}  # annulments accepted earlier in this batch: what they name -> uuid
+        self._batch_orders: dict[str, int] = {}    # offline sales accepted earlier in this batch: number -> target
 
 
     @property
@@ -180,19 +181,26 @@ class Scope:
         if self.role != KIOSK:
             return reason("kiosk_only", f"not allowed: {type(item).__name__} comes only from kiosk devices "
                                         f"({self.device_id} is a {self.role})", message=type(item).__name__)
-        for field, lookup, what, name in (("order_number", self._order, "order", "order"),
+        for field, lookup, what, name in (("order_number", self._order_of, "order", "order"),
                                           ("ticket_key", self._ticket, "ticket", "ticket"),
                                           ("target_id", self._target, "event or pass", "target")):
             value = getattr(item, field, None)     # any kiosk item is scoped by the order, ticket or target it names
-            if value is None or value == "":
-                continue
+            if value is None or value == "" or (field == "order_number" and isinstance(item, OfflineSale)):
+                continue                           # (an offline sale's number is the order it makes)
             org, events = lookup(value)
             if org is None:
                 return reason(f"unknown_{name}", f"unknown {what} {value}", **{name: value})
             if org != self.org or not set(events) & self.events:
                 return reason(f"{name}_not_held", f"not allowed: {what} {value} is not of an event of {self.device_id}",
                               **{name: value})
+        if isinstance(item, OfflineSale) and item.order_number:
+            self._batch_orders[item.order_number] = item.target_id     # its print record may follow in this batch
         return None
+
+    def _order_of(self, number: str) -> tuple:
+        """(org, events) of an order: the store's, or one an offline sale earlier in this batch makes."""
+        target = self._batch_orders.get(number)
+        return self._order(number) if target is None else self._target(target)
 
     def _ticket_refusal(self, key: str, event_id: int) -> str | None:
         """A door action names a ticket of its event: one of its own event, or of a pass opening it. A ticket this
