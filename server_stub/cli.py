@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("--event", type=int, default=None)
 
     pu = add(sub, "push", "send signed event bundles to the devices (MQTT)")
-    pu.add_argument("--event", type=int, action="append", default=[], help="event id (repeat; default: all)")
+    pu.add_argument("--event", type=int, action="append", default=[], help="event or pass id (repeat; default: all)")
     _broker_flags(pu)
     pu.add_argument("--timeout", type=float, default=60.0)
     sv = add(sub, "serve", "run the sync server (ingestion, live revocations) until Ctrl-C")

@@ -1,0 +1,44 @@
+"""Session L's walk across parts through the public commands only (`ticketgate …` subprocesses, a fresh HOME, the
+broker `provision serve --start-broker` runs, `server serve`, real SQLite files): technician → door → organiser,
+and the mistakes users make. Each test fails on the defect it names."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.broker import mosquitto_binary
+from tests.qa_organiser import organiser_running, tg
+from tests.test_qa_skew import _event_now
+
+needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def _home(tmp_path: Path) -> tuple[Path, list[str]]:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home, _event_now(home)
+
+
+def _sync(home: Path, device: Path | None = None) -> dict:
+    env_home = home if device is None else device
+    said = tg(env_home, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
+    return json.loads(said.strip().splitlines()[-1])
+
+
+@needs_broker
+def test_a_mistyped_event_id_given_to_push_is_refused_not_pushed_to_no_device(tmp_path):
+    """`server push --event 9` (the organiser meant 1) said "pushed 0 ticket(s) of events [9] to 0 device(s)" and
+    exited 0: the organiser believed the doors had the event. It is refused now, naming the id, as every other
+    command's --event is; a pass id stands for its events."""
+    home, _ = _home(tmp_path)
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        typo = tg(home, "server", "push", "--event", "9", ok=False)
+        assert typo.returncode == 1 and "no event or pass 9" in typo.stderr, (typo.stdout, typo.stderr)
+        assert "pushed" not in typo.stdout
+        right = json.loads(tg(home, "server", "push", "--event", "1", "--json").stdout)
+        assert right["devices"] == 1 and right["tickets"] == 2
