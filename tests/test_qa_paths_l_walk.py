@@ -42,3 +42,18 @@ def test_a_mistyped_event_id_given_to_push_is_refused_not_pushed_to_no_device(tm
         assert "pushed" not in typo.stdout
         right = json.loads(tg(home, "server", "push", "--event", "1", "--json").stdout)
         assert right["devices"] == 1 and right["tickets"] == 2
+
+
+@needs_broker
+def test_push_counts_each_ticket_once_when_a_door_and_a_kiosk_get_it(tmp_path):
+    """With a door and a ticket desk enrolled, `server push` said "pushed 4 ticket(s)" for an event of 2 tickets (the
+    door's bundle and the kiosk's, with payloads, were added up): the organiser could not check the push against
+    the orders. It counts the tickets pushed, once."""
+    home, _ = _home(tmp_path)
+    kiosk = tmp_path / "kiosk"
+    kiosk.mkdir()
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        running.enroll(kiosk, "desk", role="kiosk")
+        said = tg(home, "server", "push").stdout
+        assert said.startswith("pushed 2 ticket(s) of events [1] to 2 device(s)"), said

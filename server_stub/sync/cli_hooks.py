@@ -86,25 +86,28 @@ def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig 
                            clean_start=True)
     server = SyncServer(store, transport, name="push", ingest=False, announce=False, orgs=[org])
     server.start()
-    tickets = total = delivered = 0
+    total = delivered = 0
+    tickets: dict[tuple[int, ...], int] = {}    # per event set: a door's and a kiosk's bundle hold the same tickets
     version = store.version(org)
     try:
         connect_or_explain(transport)
         for (events, kiosk), devices in targets.items():
             counted = [0]
 
-            def step(n: int, counted=counted) -> None:
+            done = sum(n for seen, n in tickets.items() if seen != events)
+
+            def step(n: int, counted=counted, done=done) -> None:
                 counted[0] = n
                 if progress:
-                    progress(tickets + n)
+                    progress(done + n)
             built = bundles.build(store, org, list(events), 0, progress=step, payloads=kiosk)
-            tickets += counted[0]
+            tickets[events] = counted[0]
             total += sum(len(c) for c in built.chunks) * len(devices)
             version = built.version
             delivered += server.send_bundle(org, devices, built, wait=timeout)
     finally:
         server.stop()
-    return {"devices": sum(len(v) for v in targets.values()), "delivered": delivered, "tickets": tickets,
+    return {"devices": sum(len(v) for v in targets.values()), "delivered": delivered, "tickets": sum(tickets.values()),
             "version": version, "bytes": total, "seconds": round(time.monotonic() - started, 3)}
 
 
