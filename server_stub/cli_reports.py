@@ -15,7 +15,7 @@ from server_stub.reports import entries_rows, participants_text, sales_summary, 
 SALES_COLUMNS = ("order", "status", "event_id", "event", "category", "promotion", "quantity", "unit_cents",
                  "discount_cents", "total_cents", "currency", "payment", "desk", "staff", "buyer", "at")
 PARTICIPANT_COLUMNS = ("ticket", "order", "buyer", "email", "event_id", "event", "category", "zone", "seat",
-                       "order_status", "revoked", "check_in", "entries", "last_scan_at")
+                       "order_status", "revoked", "quick_cancelled", "check_in", "entries", "last_scan_at")
 
 
 def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser]) -> None:

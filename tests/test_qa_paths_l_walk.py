@@ -57,3 +57,32 @@ def test_push_counts_each_ticket_once_when_a_door_and_a_kiosk_get_it(tmp_path):
         running.enroll(kiosk, "desk", role="kiosk")
         said = tg(home, "server", "push").stdout
         assert said.startswith("pushed 2 ticket(s) of events [1] to 2 device(s)"), said
+
+
+@needs_broker
+def test_the_guest_list_says_a_ticket_quick_cancelled_at_the_door_is_back_on_sale(tmp_path):
+    """A box-office device quick-cancelled an unsold pre-printed ticket (back on sale); the server had it (`ticket
+    show`: quick-cancelled at north), yet `server report participants` listed it as a paid ticket "not checked in",
+    on screen and in the CSV the organiser hands to the door: a guest list with a ticket that is no one's any more.
+    The list now says `on sale` and the files carry a quick_cancelled column."""
+    home, payloads = _home(tmp_path)
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        tg(home, "server", "push")
+        _sync(home)
+        said = tg(home, "agent", "scan", "--mode", "quick_cancel", payloads[1]).stdout
+        assert said.startswith("CANCELLED"), said
+        assert _sync(home)["rejected"] == []
+        tg(home, "agent", "scan", payloads[0])
+        _sync(home)
+    rows = json.loads(tg(home, "server", "report", "participants", "--event", "1", "--json").stdout)
+    by_state = {r["quick_cancelled"]: r for r in rows}
+    assert set(by_state) == {True, False}, rows
+    assert by_state[False]["check_in"] == "inside"
+    table = tg(home, "server", "report", "participants").stdout
+    cancelled = by_state[True]["ticket"]
+    assert "on sale" in next(line for line in table.splitlines() if cancelled in line), table
+    out = tmp_path / "guests.csv"
+    tg(home, "server", "report", "participants", "--out", str(out))
+    read = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert {r["ticket"]: r["quick_cancelled"] for r in read} == {cancelled: "yes", by_state[False]["ticket"]: "no"}
