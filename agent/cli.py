@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sqlite3
 import sys
+
+from agent.storage_errors import storage_problem
 
 # sub-command -> "module:function" taking argv (list[str]) and returning an exit code
 COMMANDS = {
@@ -57,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:   # Ctrl-C at a prompt or mid-command: what was committed stays, the rest is not done
         print(f"\nticketgate {name}: interrupted", file=sys.stderr)
         return 130
+    except sqlite3.OperationalError as exc:   # a full or read-only disk mid-command: its transaction was rolled back
+        problem = storage_problem(exc)
+        if problem is None:
+            raise                                 # anything else is a bug: its traceback
+        print(f"ticketgate {name}: {problem.text} ({exc}): what this command was writing was not saved — "
+              f"{problem.advice}", file=sys.stderr)
+        return 1
     except BrokenPipeError:     # `ticketgate … | head`: the reader left; no traceback (its data is already saved)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())    # the exit's flush has nowhere to fail
         return 1

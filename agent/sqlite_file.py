@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Callable, Protocol, Sequence
 
 from agent.private_files import PRIVATE, make_private
+from agent.storage_errors import storage_problem
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -47,6 +48,10 @@ def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.DatabaseError as exc:
+        problem = storage_problem(exc, path)
+        if problem:         # a full or read-only disk: the file is fine, SQLite could not make its -shm/-wal
+            raise error(f"cannot open {path}: {problem.text} ({exc}); it was left untouched — "
+                        f"{problem.advice}") from None
         raise error(f"{path} is not a readable SQLite database ({exc}); it was left untouched") from None
     if app_id != application_id and (tables or version):     # a blank SQLite file holds nothing: adopted
         conn.close()
@@ -62,6 +67,10 @@ def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[
         migrate(conn, migrations, application_id, version)
     except sqlite3.DatabaseError as exc:
         conn.close()
+        problem = storage_problem(exc, path)
+        if problem:
+            raise error(f"cannot open {path}: {problem.text} ({exc}); it was left untouched — "
+                        f"{problem.advice}") from None
         raise error(f"{path} cannot be used ({exc}); it was left untouched") from None
     except BaseException:
         conn.close()
@@ -88,6 +97,12 @@ def _create(path: str, application_id: int, migrations: Sequence[str], pragmas: 
                 conn.execute(f"PRAGMA {pragma}")
             migrate(conn, migrations, application_id, 0)
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError as exc:
+            problem = storage_problem(exc, tmp)
+            if problem is None:
+                raise
+            raise error(f"cannot create {path}: {problem.text} ({exc}); nothing was created — "
+                        f"{problem.advice}") from None
         finally:
             conn.close()      # the last connection: SQLite folds the WAL into the file and deletes it
         try:

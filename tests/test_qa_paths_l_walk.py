@@ -3,10 +3,16 @@ broker `provision serve --start-broker` runs, `server serve`, real SQLite files)
 and the mistakes users make. Each test fails on the defect it names."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import shutil
+import sqlite3
+import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -86,3 +92,66 @@ def test_the_guest_list_says_a_ticket_quick_cancelled_at_the_door_is_back_on_sal
     tg(home, "server", "report", "participants", "--out", str(out))
     read = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert {r["ticket"]: r["quick_cancelled"] for r in read} == {cancelled: "yes", by_state[False]["ticket"]: "no"}
+
+
+@contextlib.contextmanager
+def _own_disk(path: Path, size: str = "3m") -> Iterator[Path]:
+    """A small disk of its own (tmpfs) mounted at `path`, unmounted at the end; skipped where mounting is not allowed."""
+    path.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small disk needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr!r}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def _fill(disk: Path) -> None:
+    """Every free byte of `disk` taken by one file."""
+    with open(disk / "filler", "wb") as f:
+        try:
+            for _ in range(10_000):
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    assert os.statvfs(disk).f_bavail == 0
+
+
+def test_no_space_left_or_a_ro_disk_is_named_on_the_server_and_at_the_door(tmp_path):
+    """The organiser's laptop or the door's storage full, or mounted read-only: every `server` command that writes
+    (order add, staff add, init) ended in a traceback "sqlite3.OperationalError: database or disk is full" /
+    "attempt to write a readonly database", and the door said its ledger "is not a readable SQLite database (disk
+    I/O error)", which reads as a damaged ledger. Each now says the disk is full (or read-only), that nothing was
+    saved, and what to do; once space is back the same command works and nothing half-written is there."""
+    with _own_disk(tmp_path / "small") as home:
+        payloads = _event_now(home)
+        tg(home, "agent", "configure", "--device-id", "door-1", "--gate", "north")
+        held = sqlite3.connect(home / ".local/share/ticketgate/server/server.sqlite")   # its -wal/-shm stay: the
+        held.execute("SELECT count(*) FROM orders").fetchone()                         # order is refused mid-write
+        _fill(home)
+        said = tg(home, "server", "order", "add", "--event", "1", "--buyer", "Zed Full", "--ticket",
+                  "category=Adult,zone=Floor", ok=False)
+        assert said.returncode == 1 and "the disk is full" in said.stderr and "not saved" in said.stderr, said.stderr
+        held.close()
+        for said in (tg(home, "server", "order", "add", "--event", "1", "--buyer", "Zed Full", "--ticket",
+                        "category=Adult,zone=Floor", ok=False),
+                     tg(home, "server", "staff", "add", "--name", "Zed", "--role", "door", "--pin", stdin="1234\n",
+                        ok=False),
+                     tg(home, "agent", "scan", payloads[0], ok=False),
+                     tg(home, "agent", "status", ok=False)):
+            assert said.returncode != 0 and "full" in said.stderr, (said.stdout, said.stderr)
+            assert "not a readable SQLite database" not in said.stderr and "run the command again" in said.stderr
+        (home / "filler").unlink()
+        assert json.loads(tg(home, "server", "order", "find", "Zed", "--json").stdout) == []    # nothing half-written
+        tg(home, "server", "order", "add", "--event", "1", "--buyer", "Zed Full", "--ticket", "category=Adult,zone=Floor")
+        subprocess.run(["mount", "-o", "remount,ro", str(home)], check=True)
+        for said in (tg(home, "server", "order", "add", "--event", "1", "--buyer", "Zed Ro", "--ticket",
+                        "category=Adult,zone=Floor", ok=False),
+                     tg(home, "agent", "scan", payloads[0], ok=False)):
+            assert said.returncode != 0 and "read-only" in said.stderr, (said.stdout, said.stderr)
+            assert "not a readable SQLite database" not in said.stderr
+            assert "free some space" not in said.stderr

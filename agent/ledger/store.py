@@ -27,6 +27,7 @@ from agent.ledger.guard import LedgerError, Transaction, connect, split_sql
 from agent.ledger.search import SearchMixin
 from agent.ledger import index_file
 from agent.ledger.staging import Stage, StagingMixin
+from agent.storage_errors import storage_problem
 
 __all__ = ["Ledger", "LedgerError", "split_sql"]
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
             self._open_index_following_wipes()
         except sqlite3.DatabaseError as exc:
             conn.close()
+            problem = storage_problem(exc, path)
+            if problem:             # a full or read-only disk: the index is fine, SQLite could not open it to write
+                raise LedgerError(f"cannot open {path}: {problem.text} ({exc}); it was left untouched — "
+                                  f"{problem.advice}") from None
             raise LedgerError(f"{path}: its ticket index file cannot be used ({exc}); it was left untouched") \
                 from None
         except BaseException:
