@@ -171,4 +171,8 @@ def conflicts_text(conflicts: list[dict]) -> str:
         if gone:
             rows.append(f"    {when(gone['server_at'])}  {gone['device_id']} at {gone['gate'] or '?'}: cancelled for "
                         "resale (quick cancellation): its seat went back on sale")
+        revoked = c.get("revoked")
+        if revoked:
+            rows.append(f"    {when(revoked['at'])}  revoked on the server before this entry ({revoked['reason']}): a "
+                        "door offline let it in")
     return "\n".join(rows) or "no conflicts"

@@ -7,13 +7,15 @@ admission while already inside, except from a multiple-entry gate (`mode: multip
 `in`; entry/exit flags `in, in` but not `in, out, in`. A ticket admitted twice gives ONE conflict listing every
 effective admission (who, where, when). A ticket with an effective quick cancellation (put back on sale) and an
 effective admission for that event is a conflict too (`cancelled`: who, where, when), whichever came first: two
-offline devices, the box office and a gate, and its seat may be sold again while someone holds it.
+offline devices, the box office and a gate, and its seat may be sold again while someone holds it. A ticket the
+server had revoked (refunded, cancelled, exchanged) before a door admitted it is a conflict too (`revoked`: reason,
+when): the door was offline and could not know, someone came in on a ticket that was refunded or replaced.
 """
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from agent.history import Action, fold
@@ -62,9 +64,11 @@ def _admission(a: Action) -> dict:
             "direction": a.direction or "in", "mode": a.mode}
 
 
-def find_conflicts(scans: Iterable[Scan], event_id: int | None = None) -> list[dict]:
-    """Every (ticket, event) admitted twice, or admitted and quick-cancelled: [{ticket_key, event_id, admissions:
-    [...], first, duplicates, cancelled (the cancellation, or None)}]."""
+def find_conflicts(scans: Iterable[Scan], event_id: int | None = None,
+                   revoked: Mapping[str, tuple[str, float]] | None = None) -> list[dict]:
+    """Every (ticket, event) admitted twice, admitted and quick-cancelled, or admitted after the server revoked it
+    (`revoked`: ticket -> (reason, server time) of its active revocation): [{ticket_key, event_id, admissions: [...],
+    first, duplicates, cancelled (the cancellation, or None), revoked ({reason, at}, or None)}]."""
     by_ticket: dict[str, list[Action]] = defaultdict(list)
     for s in scans:
         if s.type == "action" and s.ticket_key is not None:
@@ -86,6 +90,20 @@ def find_conflicts(scans: Iterable[Scan], event_id: int | None = None) -> list[d
                 "first": _admission(admitted[0]), "duplicates": []}
             found.append(listed[(key, cancel.event_id)])
         listed[(key, cancel.event_id)]["cancelled"] = dict(_admission(cancel), direction=None)
+    for c in found:
+        c["revoked"] = None
+    for key, (reason, at) in (revoked or {}).items():
+        entries = folded.get(key, ((), None))[0]
+        late = [e for e in entries if e.direction != "out" and e.server_at > at
+                and (event_id is None or e.event_id == event_id)]
+        for event in sorted({e.event_id for e in late}, key=lambda x: (x is None, x)):
+            if (key, event) not in listed:
+                admitted = [e for e in entries if e.event_id == event and e.direction != "out"]
+                listed[(key, event)] = {
+                    "ticket_key": key, "event_id": event, "admissions": [_admission(a) for a in admitted],
+                    "first": _admission(admitted[0]), "duplicates": [], "cancelled": None}
+                found.append(listed[(key, event)])
+            listed[(key, event)]["revoked"] = {"reason": reason, "at": at}
     return found
 
 

@@ -155,3 +155,32 @@ def test_no_space_left_or_a_ro_disk_is_named_on_the_server_and_at_the_door(tmp_p
             assert said.returncode != 0 and "read-only" in said.stderr, (said.stdout, said.stderr)
             assert "not a readable SQLite database" not in said.stderr
             assert "free some space" not in said.stderr
+
+
+@needs_broker
+def test_a_ticket_refunded_before_an_offline_door_let_it_in_is_shown_to_the_organiser(tmp_path):
+    """The organiser refunded an order while a door was offline; the door, not knowing, let one of its tickets in
+    and uploaded the entry when it came back. `server conflicts` said "no conflicts" and `stats` counted a normal
+    entry: someone came in on a refunded ticket (or the old ticket of an exchange, its replacement in another
+    hand) and nobody was told. It is a conflict now, naming the revocation; a ticket let in before the refund is
+    not one."""
+    home, payloads = _home(tmp_path)
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        tg(home, "server", "push")
+        _sync(home)
+        assert tg(home, "agent", "scan", payloads[0]).stdout.startswith("ACCEPTED")
+        _sync(home)                                                   # in before the refund: fine
+        number = json.loads(tg(home, "server", "order", "find", "Ann Martin", "--json").stdout)[0]["number"]
+        tg(home, "server", "order", "refund", number, "--reason", "refunded by phone")
+        said = tg(home, "agent", "scan", payloads[1]).stdout             # the door has not synced since: offline
+        assert said.startswith("ACCEPTED"), said
+        assert _sync(home)["rejected"] == []
+    conflicts = json.loads(tg(home, "server", "conflicts", "--json").stdout)
+    assert len(conflicts) == 1, conflicts
+    late = conflicts[0]
+    assert late["revoked"]["reason"] == "refunded by phone" and late["order_number"] == number
+    assert late["revoked"]["at"] < late["admissions"][0]["server_at"]
+    text = tg(home, "server", "conflicts").stdout
+    assert "revoked on the server before this entry (refunded by phone)" in text, text
+

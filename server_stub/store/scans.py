@@ -214,9 +214,13 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
         return [Scan(*r) for r in self.q(sql + " ORDER BY seq", tuple(params))]
 
     def conflicts(self, org: str, event_id: int | None = None) -> list[dict]:
-        """Tickets admitted twice (rule: server_stub.stats), with order/buyer and who/where/when of each admission."""
+        """Tickets admitted twice, or after the server revoked them (rule: server_stub.stats), with order/buyer and
+        who/where/when of each admission."""
         self._require_org(org)
-        found = find_conflicts(self._scans(org, event_id, actions_only=True), event_id)
+        revoked = {str(t): (reason, at) for t, reason, at in self.q(
+            "SELECT r.ticket_id, r.reason, r.at FROM revocations r JOIN tickets t ON t.ticket_id = r.ticket_id "
+            "JOIN orders o ON o.order_id = t.order_id WHERE o.org=? AND r.active=1", (org,))}
+        found = find_conflicts(self._scans(org, event_id, actions_only=True), event_id, revoked)
         for c in found:
             try:
                 t = self.ticket(c["ticket_key"])
