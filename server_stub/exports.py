@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+from agent import private_files
+from agent.errors import InvalidInput
 from agent.safe_text import printable
 
 if TYPE_CHECKING:
@@ -78,11 +79,12 @@ def xlsx_bytes(sheets: Iterable[tuple[str, Sequence[dict]]], columns: Sequence[s
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Reports name buyers: written 0600, replaced atomically."""
+    """Reports name buyers: written 0600, replaced atomically (agent.private_files), no partial file left behind. A
+    folder that is not there, a full disk, a read-only one: said plainly, naming the file asked for."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    if not path.parent.is_dir():
+        raise InvalidInput(f"cannot write {path}: there is no folder {path.parent}")
+    try:
+        private_files.write_private(path, data)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}; nothing was written") from None

@@ -184,3 +184,21 @@ def test_a_ticket_refunded_before_an_offline_door_let_it_in_is_shown_to_the_orga
     text = tg(home, "server", "conflicts").stdout
     assert "revoked on the server before this entry (refunded by phone)" in text, text
 
+
+def test_a_report_to_a_missing_folder_or_a_full_disk_says_so_and_leaves_no_partial_file(tmp_path):
+    """`server report participants --out reports/guests.csv` with no folder `reports` said "[Errno 2] No such file
+    or directory: 'reports/guests.csv.tmp'", a file the organiser never named; on a full disk it left that .tmp
+    behind, half a list of buyers' names and e-mails. Now: "cannot write reports/guests.csv: there is no folder
+    reports", or "No space left on device; nothing was written", and no file is left."""
+    home, _ = _home(tmp_path)
+    missing = tmp_path / "reports" / "guests.csv"
+    said = tg(home, "server", "report", "participants", "--out", str(missing), ok=False)
+    assert said.returncode == 1 and f"cannot write {missing}: there is no folder {missing.parent}" in said.stderr, \
+        said.stderr
+    assert ".tmp" not in said.stderr and not missing.parent.exists()
+    with _own_disk(tmp_path / "small", size="64k") as disk:
+        _fill(disk)
+        out = disk / "guests.csv"
+        said = tg(home, "server", "report", "participants", "--out", str(out), ok=False)
+        assert said.returncode == 1 and "No space left on device; nothing was written" in said.stderr, said.stderr
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]
