@@ -202,3 +202,19 @@ def test_a_report_to_a_missing_folder_or_a_full_disk_says_so_and_leaves_no_parti
         said = tg(home, "server", "report", "participants", "--out", str(out), ok=False)
         assert said.returncode == 1 and "No space left on device; nothing was written" in said.stderr, said.stderr
         assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+@needs_broker
+def test_agent_status_does_not_say_connected_when_the_broker_is_gone(tmp_path):
+    """The technician stopped `provision serve` (its broker with it), or the hotspot went down; `agent sync` said
+    "no broker answered", yet `agent status` and `provision status` went on saying "broker login: connected", which
+    sent the technician looking elsewhere. It is the last login's outcome: now "accepted (last connected <when>)"."""
+    home, _ = _home(tmp_path)
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        _sync(home)
+    gone = tg(home, "agent", "sync", "--until-idle", "--for", "5", ok=False)
+    assert gone.returncode == 1 and "no broker answered" in gone.stderr, gone.stderr
+    for said in (tg(home, "agent", "status").stdout, tg(home, "provision", "status").stdout):
+        assert "connected" not in said.replace("last connected", ""), said
+        assert "accepted (last connected 20" in said, said

@@ -122,7 +122,7 @@ def test_attack_refused_login_does_not_wipe(tmp_path):
         finally:
             sync.stop()
         assert device_files(state) == before
-        assert "broker_login connected" in " ".join(provision_status(state).split())
+        assert "broker_login accepted (last connected " in " ".join(provision_status(state).split())
 
 
 class RogueEndpoint:

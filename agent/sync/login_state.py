@@ -14,11 +14,11 @@ from agent.private_files import write_private
 
 @dataclass
 class LoginState:
-    state: str = "unknown"       # unknown | connected | refused
+    state: str = "unknown"       # unknown | connected | refused (of the last login, not a live link)
     reason: str = ""             # the broker's CONNACK reason of the last refusal
     refusals: int = 0            # refusals in a row
     since: float = 0.0           # first refusal in a row (epoch seconds)
-    last: float = 0.0
+    last: float = 0.0            # connected: the last connection; refused: the last refusal
     revocation: str = ""         # what the last revocation check found
 
     @classmethod
@@ -37,6 +37,9 @@ class LoginState:
         return asdict(self)
 
     def describe(self) -> str:
+        if self.state == "connected":     # the last login's outcome, not a live link: say when it was
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.last)) if self.last else ""
+            return f"accepted (last connected {when})" if when else "accepted"
         if self.state != "refused":
             return self.state
         when = time.strftime("%H:%M:%S", time.localtime(self.since))

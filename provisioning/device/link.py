@@ -87,9 +87,8 @@ class DeviceLink:
 
     # -- hooks (the sync's thread, or paho's for `connect`) --------------------------------------------------
     def on_connected(self) -> None:
-        if self.status.state != "connected":
-            self.status = LoginState("connected", last=time.time())
-            self.status.save(self.state.link_path)
+        self.status = LoginState("connected", last=time.time())     # when, for `agent status` on a device offline since
+        self.status.save(self.state.link_path)
 
     def on_refused(self, reason: str = "") -> None:
         """Record and show the refusal; when it may mean we were revoked, ask for the signed wipe. Never wipes
