@@ -96,13 +96,15 @@ class OnDuty:
         self.ledger.set_setting(IDLE_TIMEOUT, float(seconds))
 
     def current(self) -> StaffMember | None:
-        """Who is on duty now: None when nobody logged in, the session went idle or the member was deactivated
-        (by a newer bundle). Sets `ledger.on_duty`, so what the ledger queues names them."""
+        """Who is on duty now: None when nobody logged in, the session went idle, the member was deactivated or
+        the badge they logged in with was replaced (by a newer bundle: a lost badge's finder is logged out too).
+        Sets `ledger.on_duty`, so what the ledger queues names them."""
         s = self.ledger.get_setting(SESSION)
         member = None
         if isinstance(s, dict) and self.clock() - float(s.get("last", 0)) <= self.idle_timeout:
             m = self.member(str(s.get("staff_id")))
-            member = m if m is not None and m.active else None
+            replaced = bool(s.get("badge")) and m is not None and s.get("badge") != m.badge_serial
+            member = m if m is not None and m.active and not replaced else None
         self.ledger.on_duty = member.staff_id if member else ""
         return member
 
@@ -170,7 +172,7 @@ class OnDuty:
             raise StaffError(f"{member.name} is deactivated")
         if serial != member.badge_serial or serial == 0:
             raise StaffError(f"this badge of {member.name} was replaced by a newer one")
-        return self._start(member)
+        return self._start(member, badge=serial)
 
     def login(self, text: str) -> StaffMember:
         """A scanned badge (the scan path recognises one: `agent.staff.is_badge`)."""
@@ -196,11 +198,14 @@ class OnDuty:
         wait = 0.0 if failures < FREE_ATTEMPTS else min(MAX_WAIT, 5.0 * 2 ** (failures - FREE_ATTEMPTS))
         self.ledger.set_setting(THROTTLE, {"failures": failures, "until": self.clock() + wait})
 
-    def _start(self, member: StaffMember) -> StaffMember:
+    def _start(self, member: StaffMember, badge: int = 0) -> StaffMember:
+        """`badge`: the serial of the badge logged in with (0: a PIN), so a session opened with a badge since
+        replaced (lost) ends with the bundle that replaced it."""
         now = self.clock()
         with self.ledger.transaction():
             self.ledger.set_setting(THROTTLE, None)
-            self.ledger.set_setting(SESSION, {"staff_id": member.staff_id, "since": now, "last": now})
+            self.ledger.set_setting(SESSION, {"staff_id": member.staff_id, "since": now, "last": now}
+                                    | ({"badge": badge} if badge else {}))
         self.ledger.on_duty = member.staff_id
         self._touched = now
         return member

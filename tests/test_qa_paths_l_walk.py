@@ -218,3 +218,39 @@ def test_agent_status_does_not_say_connected_when_the_broker_is_gone(tmp_path):
     for said in (tg(home, "agent", "status").stdout, tg(home, "provision", "status").stdout):
         assert "connected" not in said.replace("last connected", ""), said
         assert "accepted (last connected 20" in said, said
+
+
+def _badge(home: Path, staff_id: str) -> str:
+    """The QR text of a staff member's badge card, as the door's camera reads it off the PNG the organiser prints."""
+    png = home / f"badge-{staff_id}.png"
+    tg(home, "server", "staff", "badge", staff_id, "--png", str(png))
+    return json.loads(tg(home, "decode", str(png), "--json").stdout)["texts"][0]
+
+
+@needs_broker
+def test_a_session_opened_with_a_lost_badge_ends_when_the_organiser_replaces_the_badge(tmp_path):
+    """A supervisor's badge was lost; whoever found it logged in at a door with it. The organiser replaced the badge
+    (`server staff set 2 --new-badge`, "the old one stops working"), the door synced, and the finder stayed on duty
+    as the supervisor (undo, modes, refunds) until the idle lock: only new logins with the old badge were refused.
+    The session opened with a replaced badge now ends with the update; a PIN login of the same person does not."""
+    home, payloads = _home(tmp_path)
+    tg(home, "server", "staff", "add", "--name", "Sam Okafor", "--role", "supervisor", "--pin", "--badge",
+       stdin="5678\n")
+    lost = _badge(home, "1")
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        tg(home, "server", "push")
+        _sync(home)
+        assert "Sam Okafor" in tg(home, "agent", "login", "--badge", "-", stdin=lost).stdout
+        tg(home, "server", "staff", "set", "1", "--new-badge")
+        _sync(home)
+        assert "on duty: nobody" in tg(home, "agent", "status").stdout
+        refused = tg(home, "agent", "scan", payloads[0], ok=False)
+        assert refused.returncode == 1 and "log in first" in refused.stderr, (refused.stdout, refused.stderr)
+        again = tg(home, "agent", "login", "--badge", "-", stdin=lost, ok=False)
+        assert again.returncode == 1 and "replaced by a newer one" in again.stderr
+        tg(home, "agent", "login", "--staff", "sam okafor", "--pin", stdin="5678\n")   # by PIN: stays
+        tg(home, "server", "staff", "set", "1", "--new-badge")
+        _sync(home)
+        assert "on duty: Sam Okafor" in tg(home, "agent", "status").stdout
+        assert tg(home, "agent", "scan", payloads[0]).stdout.startswith("ACCEPTED")
