@@ -59,10 +59,16 @@ def sales_text(summary: dict) -> str:
 
 
 # -- entries --------------------------------------------------------------------------------------------------
+def _id(key: object) -> object:
+    return int(key) if isinstance(key, str) and key.isdigit() else key
+
+
 def entries_rows(stats: dict) -> list[dict]:
     """Flat rows of `store.stats` (entries per event, zone, gate and hour; inside now per event)."""
     inside = stats["inside_now"]
-    rows = [{"per": "event", "event_id": k, "key": k, "entries": v, "inside_now": inside.get(str(k), 0)}
+    # the event's id a number, as in the zone and hour rows (stats keys are JSON's strings): a spreadsheet filter
+    # on event_id = 1 found the zone and hour rows and not the event's own
+    rows = [{"per": "event", "event_id": _id(k), "key": _id(k), "entries": v, "inside_now": inside.get(str(k), 0)}
             for k, v in stats["entries_per_event"].items()]
     rows += [{"per": "zone", "event_id": z["event_id"], "key": "all" if z["zone"] is None else z["zone"],
               "entries": z["entries"], "inside_now": ""} for z in stats["entries_per_zone"]]

@@ -254,3 +254,27 @@ def test_a_session_opened_with_a_lost_badge_ends_when_the_organiser_replaces_the
         _sync(home)
         assert "on duty: Sam Okafor" in tg(home, "agent", "status").stdout
         assert tg(home, "agent", "scan", payloads[0]).stdout.startswith("ACCEPTED")
+
+
+@needs_broker
+def test_the_entries_xlsx_has_event_ids_as_numbers_in_every_row(tmp_path):
+    """`server report entries --out entries.xlsx` wrote the event row's event_id (and key) as the text '1' while the
+    zone and hour rows had the number 1: in the spreadsheet a filter on event_id = 1 kept the zone and hour rows and
+    dropped the event's own (its entries and inside-now). Every event_id is a number now."""
+    from openpyxl import load_workbook
+
+    home, payloads = _home(tmp_path)
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        tg(home, "server", "push")
+        _sync(home)
+        tg(home, "agent", "scan", payloads[0])
+        _sync(home)
+    out = tmp_path / "entries.xlsx"
+    tg(home, "server", "report", "entries", "--out", str(out))
+    header, *rows = load_workbook(out).active.iter_rows(values_only=True)
+    table = [dict(zip(header, r)) for r in rows]
+    kept = [r for r in table if r["event_id"] == 1]
+    assert {r["per"] for r in kept} == {"event", "zone", "hour"}, table
+    assert next(r for r in kept if r["per"] == "event")["key"] == 1
+    assert next(r for r in kept if r["per"] == "event")["inside_now"] == 1
