@@ -11,13 +11,14 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from tests.broker import mosquitto_binary
-from tests.qa_organiser import organiser_running, tg
+from tests.qa_organiser import ROOT, _env, organiser_running, tg
 from tests.test_qa_skew import _event_now
 
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -278,3 +279,25 @@ def test_the_entries_xlsx_has_event_ids_as_numbers_in_every_row(tmp_path):
     assert {r["per"] for r in kept} == {"event", "zone", "hour"}, table
     assert next(r for r in kept if r["per"] == "event")["key"] == 1
     assert next(r for r in kept if r["per"] == "event")["inside_now"] == 1
+
+
+@needs_broker
+def test_server_serve_says_when_it_loses_the_broker_and_when_it_is_back(tmp_path):
+    """The technician's `provision serve` (and its broker) stopped for a while: `server serve`, the terminal the
+    organiser watches, said nothing, neither then nor when the broker came back, while no check-in arrived and
+    `stats` stood still. It says both now, with the time."""
+    from tests.helpers import stop_process, wait_for_line
+
+    home, _ = _home(tmp_path)
+    with organiser_running(home) as running:
+        assert running.serve is not None
+        stop_process(running.prov)                              # the broker goes with it
+        assert wait_for_line(running.serve, "lost the broker at 127.0.0.1:", 20)
+        login = json.loads((home / ".local/share/ticketgate/server/provision/broker-login.json").read_text())
+        port = login["broker"].rsplit(":", 1)[-1]
+        running.prov = subprocess.Popen(
+            [sys.executable, "-m", "agent", "provision", "serve", "--org", "acme", "--start-broker", "--listen",
+             "127.0.0.1", "--port", str(running.http_port), "--advertise", "127.0.0.1", "--no-zeroconf",
+             "--broker-port", port, "--for", "60"], cwd=ROOT, env=_env(home), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        assert wait_for_line(running.serve, "answers again: check-ins flow in", 40)

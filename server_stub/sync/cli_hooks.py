@@ -161,6 +161,19 @@ def _watch_sessions(config: BrokerConfig, presences: sessions.Presences, last: i
         _say_ended(say, ended, f"stopped for {end_after:g} s or more")
 
 
+def _watch_link(transport: PahoTransport, where: str, stop: threading.Event, say: Callable[[str], None]) -> None:
+    """Until stopped: the broker lost and back, said once each with the time. The organiser watching `serve` saw
+    nothing while the broker was gone (the check-ins waited on the doors and `stats` stood still)."""
+    up = transport.connected
+    while not stop.wait(1.0):
+        if transport.connected == up:
+            continue
+        up = transport.connected
+        at = time.strftime("%H:%M:%S")
+        say(f"{at} broker at {where} answers again: check-ins flow in" if up else
+            f"{at} lost the broker at {where}: reconnecting by itself; the doors keep their check-ins meanwhile")
+
+
 def _say_ended(say: Callable[[str], None], ended: list[int], why: str) -> None:
     if ended:
         say(f"ended the broker sessions of workers {', '.join(map(str, ended))}, {why} (the broker was handing them "
@@ -246,7 +259,7 @@ def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
             watch = threading.Thread(target=_watch_sessions, name="serve-sessions", daemon=True,
                                      args=(config, presences, last, stop, end_after, say, checked))
             watch.start()
-        stop.wait()
+        _watch_link(transports[0], f"{config.host}:{config.port}", stop, say)
     finally:
         stop.set()
         if watch is not None:
