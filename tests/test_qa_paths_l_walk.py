@@ -54,16 +54,20 @@ def test_a_mistyped_event_id_given_to_push_is_refused_not_pushed_to_no_device(tm
 @needs_broker
 def test_push_counts_each_ticket_once_when_a_door_and_a_kiosk_get_it(tmp_path):
     """With a door and a ticket desk enrolled, `server push` said "pushed 4 ticket(s)" for an event of 2 tickets (the
-    door's bundle and the kiosk's, with payloads, were added up): the organiser could not check the push against
-    the orders. It counts the tickets pushed, once."""
+    door's bundle and the kiosk's, with payloads, were added up), and a weekend pass's ticket counted once per
+    event it opens: the organiser could not check the push against the orders. It counts the tickets pushed, once."""
     home, _ = _home(tmp_path)
     kiosk = tmp_path / "kiosk"
     kiosk.mkdir()
+    tg(home, "server", "event", "create", "--name", "Sunday", "--start", "2030-01-06 10:00", "--end",
+       "2030-01-06 23:00", "--zone", "1=Floor", "--category", "1=Adult")
+    tg(home, "server", "pass", "create", "--name", "Both", "--events", "1,2")
+    tg(home, "server", "order", "add", "--event", "3", "--buyer", "Pat Pass", "--ticket", "category=Adult,zone=Floor")
     with organiser_running(home) as running:
         running.enroll(home, "north")
         running.enroll(kiosk, "desk", role="kiosk")
         said = tg(home, "server", "push").stdout
-        assert said.startswith("pushed 2 ticket(s) of events [1] to 2 device(s)"), said
+        assert said.startswith("pushed 3 ticket(s) of events [1, 2] to 2 device(s)"), said
 
 
 @needs_broker

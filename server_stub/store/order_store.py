@@ -332,5 +332,12 @@ class OrderMixin(CatalogueMixin):
         targets = self.targets_of_event(event_id)
         return self.q1(f"SELECT count(*) FROM tickets WHERE target_id IN ({','.join('?' * len(targets))})", tuple(targets))[0]
 
+    def count_tickets_of(self, event_ids: list[int]) -> int:
+        """The tickets of these events and of the passes that open them, each once (a pass opening two is one)."""
+        targets = sorted({t for e in event_ids for t in self.targets_of_event(e)})
+        if not targets:
+            return 0
+        return self.q1(f"SELECT count(*) FROM tickets WHERE target_id IN ({','.join('?' * len(targets))})", tuple(targets))[0]
+
 
 __all__ = ["OrderMixin", "PAID", "PENDING"]

@@ -87,7 +87,7 @@ def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig 
     server = SyncServer(store, transport, name="push", ingest=False, announce=False, orgs=[org])
     server.start()
     total = delivered = 0
-    tickets: dict[tuple[int, ...], int] = {}    # per event set: a door's and a kiosk's bundle hold the same tickets
+    tickets: dict[tuple[int, ...], int] = {}    # rows sent per event set (a pass's ticket in each of its events')
     version = store.version(org)
     try:
         connect_or_explain(transport)
@@ -107,7 +107,8 @@ def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig 
             delivered += server.send_bundle(org, devices, built, wait=timeout)
     finally:
         server.stop()
-    return {"devices": sum(len(v) for v in targets.values()), "delivered": delivered, "tickets": sum(tickets.values()),
+    return {"devices": sum(len(v) for v in targets.values()), "delivered": delivered,
+            "tickets": store.count_tickets_of(sorted({e for events, _ in targets for e in events})),
             "version": version, "bytes": total, "seconds": round(time.monotonic() - started, 3)}
 
 
