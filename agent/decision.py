@@ -112,10 +112,17 @@ def check_zone(c: Context) -> Verdict | None:
 
 def check_validity(c: Context) -> Verdict | None:
     t = c.ticket
-    if t.valid_from is not None and c.now < t.valid_from:
-        return c.verdict(Code.NOT_YET_VALID, "", extra={"valid_from": t.valid_from})
-    if t.valid_until is not None and c.now >= t.valid_until:
-        return c.verdict(Code.EXPIRED, "", extra={"valid_until": t.valid_until})
+    valid_from, valid_until = t.valid_from, t.valid_until
+    if t.is_pass and c.event_id is not None:
+        # a pass carries the window of all its events; counted for one (check_event), it is held to that event's
+        # own: a weekend pass at Saturday's gate on Friday is not yet valid there (its Saturday entry not spent)
+        start, end = c.policy.event_windows.get(c.event_id, (None, None))
+        valid_from = start if valid_from is None or (start is not None and start > valid_from) else valid_from
+        valid_until = end if valid_until is None or (end is not None and end < valid_until) else valid_until
+    if valid_from is not None and c.now < valid_from:
+        return c.verdict(Code.NOT_YET_VALID, "", extra={"valid_from": valid_from})
+    if valid_until is not None and c.now >= valid_until:
+        return c.verdict(Code.EXPIRED, "", extra={"valid_until": valid_until})
     return None
 
 

@@ -48,6 +48,9 @@ class DevicePolicy:
     pass_events: dict[int, frozenset[int]] = field(default_factory=dict)  # pass id -> events it opens
     known_events: frozenset[int] | None = None      # events in the ledger (set by the shell); None: not restricted
     event_times: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)  # id -> (start, end)
+    # id -> the validity window of that event's own tickets (start - margin .. end + margin): a pass counts for one
+    # of its events only within it (set by the shell from the ledger, like event_times)
+    event_windows: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.zones is not None and not self.zones:
@@ -63,6 +66,7 @@ class DevicePolicy:
         d["pass_events"] = {str(k): sorted(v) for k, v in self.pass_events.items()}
         d["known_events"] = sorted(self.known_events) if self.known_events is not None else None
         d["event_times"] = {str(k): list(v) for k, v in self.event_times.items()}
+        d["event_windows"] = {str(k): list(v) for k, v in self.event_windows.items()}
         return d
 
     @classmethod
@@ -73,4 +77,5 @@ class DevicePolicy:
                    direction=d.get("direction"), reread_window=float(d.get("reread_window", 3.0)),
                    pass_events={int(k): frozenset(v) for k, v in (d.get("pass_events") or {}).items()},
                    known_events=frozenset(d["known_events"]) if d.get("known_events") is not None else None,
-                   event_times={int(k): (v[0], v[1]) for k, v in (d.get("event_times") or {}).items()})
+                   event_times={int(k): (v[0], v[1]) for k, v in (d.get("event_times") or {}).items()},
+                   event_windows={int(k): (v[0], v[1]) for k, v in (d.get("event_windows") or {}).items()})

@@ -15,13 +15,15 @@ def load_policy(ledger: Ledger) -> DevicePolicy:
     """The stored settings, completed with what the ledger knows (passes, events)."""
     stored = ledger.get_setting("policy")
     policy = DevicePolicy.from_json(stored) if stored else DevicePolicy()
+    times = ledger.event_times()
     return replace(policy, pass_events=ledger.pass_events(), known_events=ledger.event_ids() or None,
-                   event_times=ledger.event_times())
+                   event_times=times, event_windows={e: ledger.validity_of([e]) for e in times})
 
 
 def save_policy(ledger: Ledger, policy: DevicePolicy) -> None:
     """Store the staff's settings only; passes and known events always come from the ledger."""
-    ledger.set_setting("policy", replace(policy, pass_events={}, known_events=None, event_times={}).to_json())
+    ledger.set_setting("policy", replace(policy, pass_events={}, known_events=None, event_times={},
+                                         event_windows={}).to_json())
 
 
 def known_events(ledger: Ledger, pretix: Iterable[PretixEvent] = ()) -> list[KnownEvent]:

@@ -260,7 +260,7 @@ def test_policy_saved_and_reloaded(tmp_path):
     gate.set_policy(DevicePolicy(device_id="t2", gate="west", mode=Mode.ENTRY_EXIT, events=frozenset({2}),
                                  zones=frozenset({1, 3}), direction="out", reread_window=1.5))
     again = Gate(gate.ledger, Keyring(), clock=Clock(), new_uuid=Uuids())
-    assert replace(again.policy, known_events=None, event_times={}) == DevicePolicy(device_id="t2", gate="west", mode=Mode.ENTRY_EXIT,
+    assert replace(again.policy, known_events=None, event_times={}, event_windows={}) == DevicePolicy(device_id="t2", gate="west", mode=Mode.ENTRY_EXIT,
                                                                     events=frozenset({2}), zones=frozenset({1, 3}),
                                                                     direction="out", reread_window=1.5)
 

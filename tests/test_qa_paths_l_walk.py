@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -305,3 +306,39 @@ def test_server_serve_says_when_it_loses_the_broker_and_when_it_is_back(tmp_path
              "--broker-port", port, "--for", "60"], cwd=ROOT, env=_env(home), stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
         assert wait_for_line(running.serve, "answers again: check-ins flow in", 40)
+
+
+@needs_broker
+def test_a_weekend_pass_at_tomorrows_gate_is_not_yet_valid_and_keeps_its_entry_for_tomorrow(tmp_path):
+    """A door set for Saturday's event (the technician picked the wrong date, or set the Saturday gate up on Friday)
+    refused Saturday tickets as NOT YET VALID, but let a Friday+Saturday pass in for Saturday on Friday: the pass
+    carries the window of the whole weekend. Its Saturday entry was spent, and on Saturday the holder was refused
+    ALREADY USED. Counted for one of its events, a pass is held to that event's own window now."""
+    home = tmp_path / "home"
+    home.mkdir()
+    today, later = (time.strftime("%Y-%m-%d", time.gmtime(time.time() + d * 86400)) for d in (0, 2))   # margins
+    tg(home, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    for name, day in (("Friday", today), ("Saturday", later)):
+        tg(home, "server", "event", "create", "--name", name, "--start", f"{day} 00:00", "--end", f"{day} 23:59",
+           "--zone", "1=Floor", "--category", "1=Adult")
+    tg(home, "server", "pass", "create", "--name", "Weekend", "--events", "1,2")
+
+    def payload(target: str, buyer: str) -> str:
+        order = json.loads(tg(home, "server", "order", "add", "--event", target, "--buyer", buyer, "--ticket",
+                              "category=Adult,zone=Floor", "--json").stdout)
+        return json.loads(tg(home, "server", "ticket", "show", order["tickets"][0]["ticket_key"], "--json").stdout)[
+            "payload"]
+    weekend, saturday = payload("3", "Pat Pass"), payload("2", "Sam Sat")
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        tg(home, "server", "push")
+        _sync(home)
+    tg(home, "agent", "configure", "--events", "2")                       # Saturday's gate, on Friday
+    said = tg(home, "agent", "scan", "--json", weekend, saturday).stdout.splitlines()
+    verdicts = [json.loads(line)["verdict"] for line in said]
+    assert verdicts == ["not_yet_valid", "not_yet_valid"], said
+    tg(home, "agent", "configure", "--events", "")                        # every event: counted for Friday's
+    friday = json.loads(tg(home, "agent", "scan", "--json", weekend).stdout)
+    assert friday["verdict"] == "accepted" and friday["event_id"] == 1, friday
+    tg(home, "agent", "configure", "--events", "1,2")
+    assert json.loads(tg(home, "agent", "status", "--json").stdout)["counts"]["checkins"] == 1
