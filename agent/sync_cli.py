@@ -176,8 +176,9 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
+        late = f", {summary['late']} late update(s) brought by the event data instead" if summary.get("late") else ""
         print(f"event data v{summary['bundle_version']}, uploaded {summary['uploaded']}, "
-              f"waiting {summary['outbox_pending']}, live updates {summary['live']}, "
+              f"waiting {summary['outbox_pending']}, live updates {summary['live']}{late}, "
               f"{len(summary['rejected'])} message(s) refused")
         for r in summary["rejected"]:
             print(f"  refused on {r['topic']}: {r['reason']}")

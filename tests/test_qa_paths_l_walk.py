@@ -342,3 +342,34 @@ def test_a_weekend_pass_at_tomorrows_gate_is_not_yet_valid_and_keeps_its_entry_f
     assert friday["verdict"] == "accepted" and friday["event_id"] == 1, friday
     tg(home, "agent", "configure", "--events", "1,2")
     assert json.loads(tg(home, "agent", "status", "--json").stdout)["counts"]["checkins"] == 1
+
+
+
+@needs_broker
+def test_a_door_back_after_a_long_absence_does_not_report_the_updates_it_missed_as_refused(tmp_path):
+    """A door offline for more than ten minutes while the organiser refunded an order came back: `agent sync` said
+    "1 message(s) refused — refused on tg/acme/ev/1/live: stale message (822 s old)", which reads as an attack or a
+    fault, though the change arrived with the event data. The late update is still not applied, and is counted
+    as late instead; the door refuses the refunded ticket all the same."""
+    home, _ = _home(tmp_path)
+    order = json.loads(tg(home, "server", "order", "add", "--event", "1", "--buyer", "Bob Roy", "--ticket",
+                          "category=Adult,zone=Floor", "--json").stdout)
+    ticket = order["tickets"][0]["ticket_key"]
+    payload = json.loads(tg(home, "server", "ticket", "show", ticket, "--json").stdout)["payload"]
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        tg(home, "server", "push")
+        _sync(home)
+        tg(home, "server", "order", "refund", order["number"], "--reason", "refunded")   # relayed live: it waits
+        time.sleep(3)                                                    # in the door's session at the broker
+        ledger = sqlite3.connect(home / "device" / "ledger.sqlite")      # the door away for 15 minutes: its
+        with ledger:                                                     # server-time estimate moved on
+            clock = json.loads(ledger.execute("SELECT value FROM settings WHERE key='clock'").fetchone()[0])
+            clock.update(server_at=clock["server_at"] + 900, offset=clock["offset"] + 900)
+            ledger.execute("UPDATE settings SET value=? WHERE key='clock'", (json.dumps(clock),))
+        ledger.close()
+        said = tg(home, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout.strip().splitlines()[-1]
+        summary = json.loads(said)
+        assert summary["rejected"] == [] and summary["late"] == 1, summary
+        verdict = json.loads(tg(home, "agent", "scan", "--json", payload).stdout)
+        assert verdict["verdict"] == "revoked", verdict

@@ -52,6 +52,13 @@ ANSWER_MARGIN = 1.0
 STOP_WAIT = 5.0      # s stop() waits for the sync thread (30 s held the fleet benchmark's loop: devices back late)
 
 
+
+class Late(Rejected):
+    """A genuine live update older than the freshness window: it waited at the broker while the device was offline
+    (or was replayed). Not applied, like any refused message; its changes come with the event data the next hello
+    brings. Counted (`stats["late"]`) rather than reported as refused: every door back from ten minutes offline
+    had "1 message(s) refused: stale message", which reads as an attack."""
+
 class Outcome(Enum):
     """How one received message ended: acknowledged to the broker unless FAILED."""
     APPLIED = "applied"
@@ -103,7 +110,7 @@ class DeviceSync:
         self._stager: FullBundleStager | None = None     # the full bundle being staged as its chunks arrive
         self._staged: set[int] = set()
         self.rejections: deque[tuple[str, str]] = deque(maxlen=200)   # (topic, reason), newest last
-        self.stats = {"bundles": 0, "live": 0, "live_commits": 0, "merged": 0, "acks": 0, "commands": 0}
+        self.stats = {"bundles": 0, "live": 0, "live_commits": 0, "merged": 0, "acks": 0, "commands": 0, "late": 0}
         self._inbox = Inbox()
         self._wake = threading.Event()
         self._outbox_written = threading.Event()     # a scan was recorded: its upload leaves before the backlog
@@ -290,7 +297,11 @@ class DeviceSync:
                 self._reject(topic, f"not applied: the ledger write failed ({type(exc).__name__}); it comes again "
                                     "after a reconnection")
                 return Outcome.FAILED
-            if isinstance(exc, TicketgateError):   # refused on purpose (unsigned, stale, malformed fields…)
+            if isinstance(exc, Late):       # not applied either; expected after an absence, so not reported
+                self.stats["late"] += 1
+                log.info("sync %s: late update on %s not applied (%s); the event data brings it", self.device,
+                         topic, exc)
+            elif isinstance(exc, TicketgateError):   # refused on purpose (unsigned, stale, malformed fields…)
                 self._reject(topic, str(exc))
             else:             # a bug: logged with its traceback; one message never stops the sync
                 log.exception("sync: failed handling %s", item[0])
@@ -549,7 +560,7 @@ class DeviceSync:
         with self._ledger.relaxed_transaction():
             # relayed entries are signed facts merged once by scan id: taken at any age (a gate back after more
             # than the freshness window still learns the other gates' entries); updates must be fresh
-            self._fresh(body, any_age=body["type"] == "checkins")
+            self._fresh(body, any_age=body["type"] == "checkins", late=True)
             if compact is not None:
                 apply_update(self._ledger, compact)
             elif body["type"] == "update":
@@ -587,15 +598,17 @@ class DeviceSync:
             self._bundle_version = 0
         self.on_change("command")
 
-    def _fresh(self, body: dict[str, Any], any_age: bool = False, max_age: float | None = None) -> None:
+    def _fresh(self, body: dict[str, Any], any_age: bool = False, max_age: float | None = None,
+               late: bool = False) -> None:
         """Judged on the stored server-time estimate (from before a restart too), never on the raw wall clock.
-        `any_age`: only a replay of the same id is refused; `max_age`: this kind's window (default 10 min)."""
+        `any_age`: only a replay of the same id is refused; `max_age`: this kind's window (default 10 min); `late`:
+        a signed live update too old is `Late` (not applied, not reported), not `Rejected`."""
         now = self.server_clock.now(self._ledger.clock_estimate())
         if any_age and isinstance(body.get("ts"), (int, float)):
             now = float(body["ts"])                  # its age is not judged; its id is remembered as usual
         reason = self.guard.check(body.get("id"), body.get("ts"), now, max_age)
         if reason:
-            raise Rejected(reason)
+            raise (Late if late and reason.startswith("stale") else Rejected)(reason)
 
     def _watch_clock(self) -> None:
         """Measure the offset again when the wall clock stepped, and every `remeasure` seconds while connected.
