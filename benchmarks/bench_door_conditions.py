@@ -1,7 +1,7 @@
 """Door conditions benchmark: read rate per condition and time per 640x480 frame of the live camera chain, on one core.
 
     .venv/bin/python benchmarks/bench_door_conditions.py [--frames 100] [--no-code 300] [--budget-ms 4] [--presentation 10]
-        [--beyond 20] [--any-text]
+        [--beyond 20] [--any-text] [--pinned]
 
 Frames are generated from real signed tickets (drivers/testkit/door_conditions.py), seeded, for two splits:
 `tuning` (what the region ladder was chosen on) and `validation` (other seeds, harder or shifted parameter ranges),
@@ -18,6 +18,9 @@ that follow it a chance, as the door's camera loop does. Printed:
   3. frames with no code (the common case at the door), through the camera loop's combiner: p50 / p99 ms.
 The chain is the door's: a retry step's text counts only if it has a ticket's or a badge's shape
 (`agent.payload.plausible`); --any-text takes every text, as before that check.
+--pinned: steps admitted by fixed costs (`combine.NOMINAL_MS`, `PinnedCosts`) instead of the CPU time they take on
+this run: the reads are the same on every run and machine whatever the load (the CPU times printed are still
+measured: whether the table holds here shows in p99); prints each stage's measured median beside its pinned cost.
 "wrong texts": frames that read a text other than their ticket's (one frame and the presentations' later frames;
 none expected: a wrong text would fail the ticket's signature, but the door would show a red "forged" verdict); on
 frames with no code every text read is wrong.
@@ -34,7 +37,7 @@ from figures import pct  # noqa: E402  (puts this checkout on sys.path)
 from agent.payload import plausible  # noqa: E402
 from drivers.camera import regions as R  # noqa: E402
 from drivers.camera.chain import DecoderChain, _decode  # noqa: E402
-from drivers.camera.combine import FrameCombiner  # noqa: E402
+from drivers.camera.combine import NOMINAL_MS, FrameCombiner, PinnedCosts  # noqa: E402
 from drivers.testkit.door_conditions import (BEYOND, CONDITIONS, SPLITS, frames, no_code_frames,  # noqa: E402
                                             presentation)
 
@@ -128,13 +131,16 @@ def main() -> int:
     p.add_argument("--presentation", type=int, default=10, help="frames per presentation (30 fps: 10 = 1/3 s)")
     p.add_argument("--beyond", type=int, default=20, help="beyond split: presentations played per condition")
     p.add_argument("--any-text", action="store_true", help="retry steps' texts taken whatever their shape")
+    p.add_argument("--pinned", action="store_true", help="steps admitted by pinned costs (combine.NOMINAL_MS)")
     args = p.parse_args()
     pinned = one_core()
     t0 = time.perf_counter()
     splits = (*SPLITS, BEYOND)
     data = {(c, s): frames(c, s, args.frames) for s in splits for c in CONDITIONS}
     print(f"generated {sum(map(len, data.values()))} frames in {time.perf_counter() - t0:.0f} s; {pinned}")
-    kept = {} if args.any_text else {"plausible": plausible}
+    kept: dict = {} if args.any_text else {"plausible": plausible}
+    if args.pinned:
+        kept["pinned_costs"] = NOMINAL_MS
     chain = DecoderChain(**kept) if args.budget_ms is None else DecoderChain(live_budget_ms=args.budget_ms, **kept)
     warm = frames("small", "tuning", 3, start=10_000)
     for f in warm * 3:
@@ -201,6 +207,13 @@ def main() -> int:
         times.append((time.perf_counter() - t1) * 1000)
         tried.append(result.steps_tried)
         found += result.found
+    if args.pinned:
+        print("\nstage costs measured on this run (CPU ms, median / p90 of every run) against the pinned ones:")
+        for table in (chain.region_costs, chain.combine_costs):
+            assert isinstance(table, PinnedCosts)
+            for stage, spent in sorted(table.spent.items()):
+                print(f"  {stage.removeprefix('region:'):40s} {pct(spent, 50):5.2f} / {pct(spent, 90):5.2f}  "
+                      f"pinned {table.estimate(stage):.2f}  ({len(spent)} runs)")
     print(f"\nno code in view, {len(blank)} frames: p50 {_ms(times, cpu, 50)} ms, p99 {_ms(times, cpu, 99)} ms, "
           f"max {max(times):.2f} ms, steps per frame p50 {pct(tried, 50)}; texts read (all wrong): {found}")
     return 0

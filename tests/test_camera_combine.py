@@ -9,10 +9,11 @@ import time
 
 import numpy as np
 
+from agent.payload import plausible
 from drivers.camera import combine, redraw
 from drivers.camera import regions as R
 from drivers.camera.chain import DecoderChain
-from drivers.camera.combine import FrameCombiner, StageCosts
+from drivers.camera.combine import NOMINAL_MS, FrameCombiner, PinnedCosts, StageCosts
 from drivers.camera.scanner import CameraScanner
 from drivers.testkit.door_conditions import frame, no_code_frames, presentation
 
@@ -217,3 +218,42 @@ def _burn(seconds: float) -> None:
     end = time.thread_time() + seconds
     while time.thread_time() < end:
         pass
+
+
+class _AlignUnderEstimated(PinnedCosts):
+    """The crops' alignment let in at 1 ms (as a peak decayed by skips lets it in) but taking 3.5 (what it costs)."""
+
+    def run(self, stage, work, *args):
+        try:
+            return super().run(stage, work, *args)
+        finally:
+            if stage == "align":
+                self.clock[0] += 2.5 / 1000
+
+
+def _pinned_chain() -> DecoderChain:
+    """The door's budget, steps admitted by pinned costs: the same reads on every run, whatever the load."""
+    chain = DecoderChain(plausible=plausible, pinned_costs={**NOMINAL_MS, "align": 1.0})
+    chain.combine_costs = _AlignUnderEstimated(chain.pinned_costs, chain.region_costs.clock)  # type: ignore[arg-type]
+    return chain
+
+
+def test_a_small_code_the_ladder_reads_on_its_second_frame_is_read_there_with_the_frames_combined():
+    # frame 0 unread, its crop kept; on frame 1 the combination ran first (every other frame, until 2026-12-02): its
+    # alignment took the budget and neither its reading nor the ladder's steps fitted; read on frame 8 only
+    frames = [f.image for f in presentation("small", "validation", 27, 4)]
+    payload = frame("small", "validation", 27).payload
+    alone = _reads(_pinned_chain(), frames)
+    assert alone[:2] == [(), (payload,)]
+    combiner = FrameCombiner()
+    assert _reads(_pinned_chain(), frames[:2], combiner) == [(), (payload,)]
+    assert combiner.held == 0                   # emptied once read
+
+
+def test_pinned_costs_give_the_same_reads_whatever_the_frames_before():
+    frames = [f.image for f in presentation("small", "validation", 52, 4)]
+    busy = _pinned_chain()
+    for f in presentation("cracked", "validation", 3, 6):       # other work first: the learned costs would move
+        busy.decode_live(f.image, FrameCombiner())
+    assert _reads(busy, frames, FrameCombiner()) == _reads(_pinned_chain(), frames, FrameCombiner())
+    assert busy.region_costs.estimate("region:zxing-cpp+zoom") == NOMINAL_MS["region:zxing-cpp+zoom"]

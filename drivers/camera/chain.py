@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from drivers.camera import redraw
-from drivers.camera.combine import FrameCombiner, StageCosts
+from drivers.camera.combine import FrameCombiner, PinnedCosts, StageCosts
 from drivers.camera import regions as R
 from drivers.camera import variants as V
 from drivers.camera.decoders import Decoder, ZbarDecoder, ZxingDecoder
@@ -87,9 +87,8 @@ class DecoderChain:
     live_budget_ms: float = 4.0         # CPU time for a frame, first pass included: p99 <= 5 ms at the door
     live_limit_ms: float = 4.4          # the deadline of the combination's later stages (each checked by its cost)
     regions_per_frame: int = 2
-    combine_at: int = 0                 # the combination's place in the ladder while the combiner holds frames,
-    combine_every: int = 2              # on one frame in this many (the others: the ladder's order)
     plausible: Plausible = any_text     # what a retry's text must look like to count
+    pinned_costs: dict[str, float] | None = None    # stages admitted by these costs (ms), not by their CPU time
 
     def __post_init__(self) -> None:
         if not self.fallbacks:
@@ -114,6 +113,9 @@ class DecoderChain:
         # run yet is let in only while half the budget is left (its first run is a cold start)
         self.region_costs = StageCosts(cold_ms=self.live_budget_ms / 2, average=True)
         self.combine_costs = StageCosts(cold_ms=self.live_budget_ms / 2)
+        if self.pinned_costs is not None:   # one clock for both: a frame's fate depends on its content only
+            self.region_costs = PinnedCosts(self.pinned_costs)
+            self.combine_costs = PinnedCosts(self.pinned_costs, self.region_costs.clock)
         self.combine_local = self.region_steps[0][1] if self.region_steps else self.live_primary
 
     def decode(self, image: np.ndarray) -> DecodeResult:
@@ -152,32 +154,33 @@ class DecoderChain:
         return result
 
     def _ladder(self, combiner: FrameCombiner | None) -> list[tuple[int, RegionStep]]:
-        """The region steps in the order they run: the ladder's, but while the combiner averages a small code's crops
-        (not read yet), on every other frame the combination (the redrawn step's place) first: the ladder has failed
-        on frames like this one, and the frames in between keep the ladder's chance (a code whose modules are summed
-        keeps the redrawn step's place: moved first, it took the budget of the steps that read cracked screens). Chosen on the tuning split (1,200
-        presentations of cracked, small, glared and crumpled codes): first on every frame 1,194-1,195 read, after
-        the 3x3 median 1,194, at its own place 1,194, first on every other frame 1,197, no combination 1,197-1,198."""
+        """The region steps in the order they run: the ladder's; while the combiner averages a small code's crops, the
+        combination (the redrawn step's place) last, on what the ladder left. Ahead of the ladder (on every other frame,
+        until 2026-12-02) its alignment took ~3 ms of the 4, its reading then did not fit and neither did the
+        single-frame steps that read small codes: small codes per presentation 81 % with combination against 86 %
+        without. A code whose modules are summed keeps the redrawn step's place (moved first, it took the budget of the
+        steps that read cracked screens)."""
         steps = list(enumerate(self.region_steps or ()))
-        if combiner is not None and combiner.averaging and combiner.frame % self.combine_every == 0:
+        if combiner is not None and combiner.averaging:
             combination = [step for step in steps if step[1][2] is redraw.redrawn_code]
-            steps = [step for step in steps if step[1][2] is not redraw.redrawn_code]
-            steps[self.combine_at:self.combine_at] = combination
+            steps = [step for step in steps if step[1][2] is not redraw.redrawn_code] + combination
         return steps
 
     def _live(self, image: np.ndarray, combiner: FrameCombiner | None) -> DecodeResult:
-        t0, c0 = time.perf_counter(), time.thread_time()
+        costs = self.region_costs
+        t0, c0 = time.perf_counter(), costs.now()
         budget, deadline = c0 + self.live_budget_ms / 1000, c0 + self.live_limit_ms / 1000
         gray = to_gray(image)
-        texts = self.live_primary(gray)
+        texts = costs.run("first pass", self.live_primary, gray)
         if texts or not self.region_steps:
             return DecodeResult(tuple(texts), self.live_primary.name if texts else "", _ms(t0), 1)
         tried = 1
-        cheapest = min(self.region_costs.estimate(name) for name, _, _ in self.region_steps)
-        for rank, box in enumerate(R.candidates(gray, self.regions_per_frame)):  # strongest first, every step on it
-            if rank > 0 and _cpu_ms(c0) + cheapest > self.live_budget_ms:
+        cheapest = min(costs.estimate(name) for name, _, _ in self.region_steps)
+        boxes = costs.run("candidates", R.candidates, gray, self.regions_per_frame)
+        for rank, box in enumerate(boxes):  # strongest first, every step on it
+            if rank > 0 and (costs.now() - c0) * 1000 + cheapest > self.live_budget_ms:
                 break                           # not even the cheapest step would fit: no second region's view
-            view = R.region_view(gray, box)
+            view = costs.run("view", R.region_view, gray, box)
             for index, (name, decoder, region_filter) in self._ladder(combiner if rank == 0 else None):
                 combined = combiner is not None and rank == 0 and region_filter is redraw.redrawn_code
                 if combined:    # admitted by its first stage's cost: its later stages check the deadline themselves
@@ -233,6 +236,3 @@ def _run(step: Step, gray: np.ndarray, cache: dict[object, np.ndarray]) -> list[
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000
 
-
-def _cpu_ms(c0: float) -> float:
-    return (time.thread_time() - c0) * 1000

@@ -77,10 +77,14 @@ class StageCosts:
             return self.cold_ms
         return max(self.peak.get(stage, 0.0), recent[len(recent) // 2] if len(recent) >= self.SURE else 0.0)
 
+    def now(self) -> float:
+        """The clock stages are admitted by (s): this thread's CPU time."""
+        return time.thread_time()
+
     def fits(self, stage: str, until: float) -> bool:
-        """`stage` fits before `until` (`time.thread_time()`); if not, its peak decays."""
+        """`stage` fits before `until` (`now()`); if not, its peak decays."""
         cost = self.estimate(stage)
-        if time.thread_time() + cost / 1000 <= until:
+        if self.now() + cost / 1000 <= until:
             return True
         self.peak[stage] = max(self.peak.get(stage, 0.0), cost if stage not in self.recent else 0.0) * self.DECAY
         return False
@@ -97,6 +101,54 @@ class StageCosts:
             else:
                 self.peak[stage] = max(spent, self.DECAY * (before or 0.0))
             self.recent.setdefault(stage, deque(maxlen=self.RECENT)).append(spent)
+
+
+class PinnedCosts(StageCosts):
+    """Stage costs pinned to a table (ms; `NOMINAL_MS`): a stage's estimate is its table cost whatever it spent, and
+    running it moves a clock of its own (`now`, shared by the chain's two cost tables) by that cost, not by the CPU
+    time it took. A frame's fate then depends neither on the machine's load nor on the frames before it: the same
+    frames give the same reads on every run (`DecoderChain(pinned_costs=...)`, benchmarks and tests; the door learns
+    its costs). What the stages really spent is kept in `recent` (the last `RECENT`) and `spent` (all, for
+    calibrating the table: `bench_door_conditions.py --pinned` prints their medians)."""
+
+    def __init__(self, table: dict[str, float], clock: list[float] | None = None, default_ms: float = 0.5) -> None:
+        super().__init__()
+        self.table = table
+        self.default_ms = default_ms        # a stage the table lacks
+        self.clock = [0.0] if clock is None else clock
+        self.spent: dict[str, list[float]] = {}
+
+    def now(self) -> float:
+        return self.clock[0]
+
+    def estimate(self, stage: str) -> float:
+        return self.table.get(stage, self.default_ms)
+
+    def fits(self, stage: str, until: float) -> bool:
+        return self.now() + self.estimate(stage) / 1000 <= until
+
+    def run(self, stage: str, work: Callable[..., T], *args: Any) -> T:
+        c0 = time.thread_time()
+        try:
+            return work(*args)
+        finally:
+            self.clock[0] += self.estimate(stage) / 1000
+            spent = (time.thread_time() - c0) * 1000
+            self.spent.setdefault(stage, []).append(spent)
+            self.recent.setdefault(stage, deque(maxlen=self.RECENT)).append(spent)
+
+
+# Typical CPU cost of each stage (ms) on the reference machine (Debian 12 VM, one core, load ~2, 2026-12-02: medians
+# of `bench_door_conditions.py --pinned`, rounded up): the chain's own work, its region steps on a zoomed region,
+# the combination's stages. `PinnedCosts` admits stages by these.
+NOMINAL_MS: dict[str, float] = {
+    "first pass": 0.8, "candidates": 0.45, "view": 0.3,
+    "region:zxing-cpp+despeckled": 0.45, "region:zxing-cpp+zoom": 0.35, "region:zxing-cpp+sharpened": 0.65,
+    "region:zxing-cpp/pure+redrawn_code": 2.5, "region:zxing-cpp/GlobalHistogram+opened_closed": 0.3,
+    "region:zxing-cpp+closed": 0.35, "region:zxing-cpp+equalized": 1.0, "region:zxing-cpp/GlobalHistogram+sharpened": 0.45,
+    "outline": 1.2, "reading 0": 0.85, "reading 1": 1.8, "corrected": 0.6, "decoded": 0.75, "pure": 0.15,
+    "first crop": 0.2, "align": 3.5, "local": 0.35,
+}
 
 
 @dataclass
@@ -176,7 +228,7 @@ class FrameCombiner:
             picture = self.redrawn(view, until, costs)
             if picture is not _BLANK:
                 return costs.run("pure", _texts, pure, picture)
-            if self._voted == self.frame or side > AVERAGE_UP_TO or time.thread_time() > until:
+            if self._voted == self.frame or side > AVERAGE_UP_TO or costs.now() > until:
                 return []
         picture = self.averaged(gray, box, until, costs)
         if picture is _BLANK or not costs.fits("local", until):
@@ -264,17 +316,17 @@ class FrameCombiner:
         down by the square root of the frames, and the frames' sub-pixel offsets sample the modules more finely.
         A blank image on the first frame of a code (the ladder has tried it alone), and when the alignment does not fit
         before `until` (this frame's crop is then left out: the average stays as it was)."""
+        costs = StageCosts() if costs is None else costs
         held = self._average
         if held is None or not _same_place(held, box) or held.count >= self.depth:
-            self._average = _first_crop(gray, box, self.frame)
+            self._average = costs.run("first crop", _first_crop, gray, box, self.frame)
             if held is not None and held.count > 1 and not _same_place(held, box):
                 self.resets += 1
             return _BLANK
         crop = gray[held.y:held.y + held.side, held.x:held.x + held.side].astype(np.float32)
         if crop.shape != held.first.shape:
-            self._average = _first_crop(gray, box, self.frame)
+            self._average = costs.run("first crop", _first_crop, gray, box, self.frame)
             return _BLANK
-        costs = StageCosts() if costs is None else costs
         if not costs.fits("align", until):
             return _BLANK
         return costs.run("align", self._add, gray, box, held, crop)

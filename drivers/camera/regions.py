@@ -80,12 +80,13 @@ def region_view(gray: np.ndarray, box: Box) -> np.ndarray:
 
 
 def zoomed(region: np.ndarray) -> np.ndarray:
-    """Lanczos for a small code (2x and more: sharper module edges), cubic for a slight zoom."""
+    """Cubic. Lanczos (until 2026-12-02, from 2x up) reads a few more small codes with no budget (validation 87
+    against 84 of 100 frames) but costs 1.4 ms on a small code's region where cubic costs 0.13: a third of the
+    frame's budget, which the ladder's steps read more with (live, validation small 69 -> 78 % one frame)."""
     factor = min(MAX_ZOOM, ZOOM_TO / max(region.shape))
     if factor <= 1.15:
         return region
-    interpolation = cv2.INTER_LANCZOS4 if factor >= 2 else cv2.INTER_CUBIC
-    return cv2.resize(region, None, fx=factor, fy=factor, interpolation=interpolation)
+    return cv2.resize(region, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
 
 
 # -- region filters: each takes the zoomed region and returns the image the decoder reads -------------------------
