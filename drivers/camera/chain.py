@@ -186,6 +186,9 @@ class DecoderChain:
                 if combined:    # admitted by its first stage's cost: its later stages check the deadline themselves
                     stage = combiner.first_stage(box)                       # type: ignore[union-attr]
                     fits = stage is None or self.combine_costs.fits(stage, budget)
+                    # summing modules: only where the redrawn step would run (what the whole step costs, measured
+                    # on the combination), else the steps after it lose the budget the ladder alone leaves them
+                    fits = fits and (stage != "outline" or self.region_costs.fits(name, budget))
                 elif max(box.w, box.h) < getattr(region_filter, "min_side", 0):    # too small for this step
                     continue
                 else:
@@ -193,9 +196,12 @@ class DecoderChain:
                 if not fits:    # the steps after it may fit in what is left
                     continue
                 if combined:    # the camera loop's combination of frames takes the redrawn step's place
-                    name = "region:combined"
+                    c1 = time.thread_time()
                     texts = combiner.read(gray, box, view, decoder, self.combine_local,   # type: ignore[union-attr]
                                           deadline, self.combine_costs)
+                    if stage == "outline":
+                        self.region_costs.note(name, (time.thread_time() - c1) * 1000)
+                    name = "region:combined"
                 else:
                     texts = self.region_costs.run(name, _filtered, decoder, region_filter, view)
                 tried += 1

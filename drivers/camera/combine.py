@@ -94,13 +94,16 @@ class StageCosts:
         try:
             return work(*args)
         finally:
-            spent = (time.thread_time() - c0) * 1000
-            before = self.peak.get(stage)
-            if self.average:
-                self.peak[stage] = spent if not before else 0.8 * before + 0.2 * spent
-            else:
-                self.peak[stage] = max(spent, self.DECAY * (before or 0.0))
-            self.recent.setdefault(stage, deque(maxlen=self.RECENT)).append(spent)
+            self.note(stage, (time.thread_time() - c0) * 1000)
+
+    def note(self, stage: str, spent: float) -> None:
+        """`stage` took `spent` ms (its work timed elsewhere: the combination in the redrawn step's place)."""
+        before = self.peak.get(stage)
+        if self.average:
+            self.peak[stage] = spent if not before else 0.8 * before + 0.2 * spent
+        else:
+            self.peak[stage] = max(spent, self.DECAY * (before or 0.0))
+        self.recent.setdefault(stage, deque(maxlen=self.RECENT)).append(spent)
 
 
 class PinnedCosts(StageCosts):
@@ -133,9 +136,12 @@ class PinnedCosts(StageCosts):
             return work(*args)
         finally:
             self.clock[0] += self.estimate(stage) / 1000
-            spent = (time.thread_time() - c0) * 1000
-            self.spent.setdefault(stage, []).append(spent)
-            self.recent.setdefault(stage, deque(maxlen=self.RECENT)).append(spent)
+            self.note(stage, (time.thread_time() - c0) * 1000)
+
+    def note(self, stage: str, spent: float) -> None:
+        """Kept for calibration only: the clock moves by the stages run (a combination's, by its own stages)."""
+        self.spent.setdefault(stage, []).append(spent)
+        self.recent.setdefault(stage, deque(maxlen=self.RECENT)).append(spent)
 
 
 # Typical CPU cost of each stage (ms) on the reference machine (Debian 12 VM, one core, load ~2, 2026-12-02: medians
