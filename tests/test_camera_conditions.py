@@ -131,7 +131,8 @@ def test_the_frames_after_a_missed_one_read_small_codes_and_glare_a_single_frame
     assert missed and {m.condition for m in missed} <= {"small", "glare"}   # the redrawn step reads these glares
     later = [f for m in missed for f in presentation(m.condition, "validation", m.index, 10)
              if f.moment and chain.decode_live(f.image).texts == (f.payload,)]
-    # small validation 14: read by one frame of 20 when regions were zoomed by Lanczos (dearer, docs/drivers.md), none by cubic
+    # small validation 14: read by one frame of 20 when regions were zoomed by Lanczos (dearer: docs/drivers.md),
+    # by none since (cubic)
     assert {(f.condition, f.index) for f in later} == {(m.condition, m.index) for m in missed} - {("small", 14)}
 
 

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from drivers.camera import redraw
-from drivers.camera.combine import FrameCombiner, PinnedCosts, StageCosts
+from drivers.camera.combine import NOMINAL_MS, FrameCombiner, PinnedCosts, StageCosts
 from drivers.camera import regions as R
 from drivers.camera import variants as V
 from drivers.camera.decoders import Decoder, ZbarDecoder, ZxingDecoder
@@ -112,7 +112,7 @@ class DecoderChain:
         # what each region step, and each stage of the camera loop's combination, costs on live frames: a step never
         # run yet is let in only while half the budget is left (its first run is a cold start)
         self.region_costs = StageCosts(cold_ms=self.live_budget_ms / 2, average=True)
-        self.combine_costs = StageCosts(cold_ms=self.live_budget_ms / 2)
+        self.combine_costs = StageCosts(cold_ms=self.live_budget_ms / 2, seed=NOMINAL_MS)
         if self.pinned_costs is not None:   # one clock for both: a frame's fate depends on its content only
             self.region_costs = PinnedCosts(self.pinned_costs)
             self.combine_costs = PinnedCosts(self.pinned_costs, self.region_costs.clock)

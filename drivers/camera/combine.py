@@ -65,11 +65,15 @@ class StageCosts:
     RECENT = 5
     SURE = 3
 
-    def __init__(self, cold_ms: float = 0.0, average: bool = False) -> None:
+    def __init__(self, cold_ms: float = 0.0, average: bool = False, seed: dict[str, float] | None = None) -> None:
         self.cold_ms = cold_ms          # the estimate of a stage that never ran (its first run is a cold start)
         self.average = average          # a moving average (80 / 20) in place of the recent peak
         self.peak: dict[str, float] = {}
-        self.recent: dict[str, deque[float]] = {}
+        # `seed`: typical costs (`NOMINAL_MS`) counted as `SURE` runs each, so a stage is never let in below its
+        # typical cost before it has run often enough at less (a peak decayed while skipped let the small codes'
+        # alignment in at ~1 ms; it costs ~3.5)
+        self.recent: dict[str, deque[float]] = {
+            stage: deque([ms] * self.SURE, maxlen=self.RECENT) for stage, ms in (seed or {}).items()}
 
     def estimate(self, stage: str) -> float:
         recent = sorted(self.recent.get(stage, ()))
@@ -144,14 +148,15 @@ class PinnedCosts(StageCosts):
         self.recent.setdefault(stage, deque(maxlen=self.RECENT)).append(spent)
 
 
-# Typical CPU cost of each stage (ms) on the reference machine (Debian 12 VM, one core, load ~2, 2026-12-02: medians
-# of `bench_door_conditions.py --pinned`, rounded up): the chain's own work, its region steps on a zoomed region,
-# the combination's stages. `PinnedCosts` admits stages by these.
+# Typical CPU cost of each stage (ms) on the reference machine (Debian 12 VM, one core, load ~2, 2026-12-02: the
+# medians of each stage's runs over door frames and presentations, rounded; `bench_door_conditions.py --pinned` prints
+# them beside these): the chain's own work, its region steps on a zoomed region, the combination's stages.
 NOMINAL_MS: dict[str, float] = {
     "first pass": 0.8, "candidates": 0.45, "view": 0.3,
     "region:zxing-cpp+despeckled": 0.45, "region:zxing-cpp+zoom": 0.35, "region:zxing-cpp+sharpened": 0.65,
     "region:zxing-cpp/pure+redrawn_code": 2.5, "region:zxing-cpp/GlobalHistogram+opened_closed": 0.3,
-    "region:zxing-cpp+closed": 0.35, "region:zxing-cpp+equalized": 1.0, "region:zxing-cpp/GlobalHistogram+sharpened": 0.45,
+    "region:zxing-cpp+closed": 0.35, "region:zxing-cpp+equalized": 1.0,
+    "region:zxing-cpp/GlobalHistogram+sharpened": 0.45,
     "outline": 1.2, "reading 0": 0.85, "reading 1": 1.8, "corrected": 0.6, "decoded": 0.75, "pure": 0.15,
     "first crop": 0.2, "align": 3.5, "local": 0.35,
 }
