@@ -219,9 +219,11 @@ def test_a_step_skipped_for_one_slow_run_is_tried_again_once_its_estimate_decays
     chain.region_costs.peak[name] = 1.5 * chain.live_budget_ms    # as after a cold start: this step never fits
     chain.decode_live(f.image)
     assert name not in chain.region_costs.recent                # skipped
-    for _ in range(15):
-        chain.decode_live(f.image)
-    assert chain.region_costs.recent[name]                      # tried again and re-measured
+    for _ in range(60):     # 10 % a skip: 6 ms decays under the budget left after the first pass within ~20 frames
+        chain.decode_live(f.image)       # (more when a loaded machine makes the first pass cost more CPU time)
+        if chain.region_costs.recent.get(name):
+            break
+    assert chain.region_costs.recent.get(name)                  # tried again and re-measured
     assert chain.region_costs.estimate(name) < chain.live_budget_ms
 
 
