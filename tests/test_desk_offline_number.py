@@ -82,6 +82,9 @@ def _sell(ctl, event: int, n: int):
 def test_the_number_printed_for_an_offline_sale_is_the_orders_everywhere(field, tmp_path):
     store, db, event, server, kiosk, gate, ctl, desk, printer, broker = field
     server[0].stop()                                   # stopped cleanly: its presence says offline
+    # the kiosk sells offline at once once it has seen that presence (before, on a loaded machine, its request went
+    # out, waited 3 s at the broker and reached the restarted server expired: a refusal row, rightly)
+    assert wait_for(lambda: not desk.online, 15), "the kiosk never saw its server go offline"
     outcome = _sell(ctl, event, 2)
     sold = outcome.result
     assert sold.ok and sold.offline, sold.problem
