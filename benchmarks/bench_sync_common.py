@@ -47,9 +47,10 @@ def world(folder: Path, tickets: int, devices: list[str], workers: int = 1, devi
     with BrokerProcess(folder / "mosquitto") as broker:
         store, event = make_store(folder / "server", tickets, devices, device_events, db)
         config = BrokerConfig(port=broker.port)
+        # capacity: no per-device rate limit nor inbox caps (`--raw` publishes every batch at once)
         servers = [SyncServer(store if i == 0 else open_store(folder / "server", create=False, db=db),
                               PahoTransport(f"server-{i + 1}", config), name=f"server-{i + 1}", orgs=[ORG],
-                              announce=(i == 0), limits=None).start()   # capacity: no per-device rate limit
+                              announce=(i == 0), limits=None, caps=None).start()
                    for i in range(workers)]
         try:
             yield store, event, config, servers

@@ -127,6 +127,20 @@ def test_uploader_retries_oldest_batch_with_backoff_and_acks_only_named_rows(tmp
     ledger.close()
 
 
+def test_uploader_sends_again_a_batch_in_flight_before_a_deferred_one(tmp_path):
+    """A batch the server did not take (its queue full for this device: never acknowledged), then a later one deferred
+    by the rate limit: after the pause both go again. Before: the deferral cleared what was in flight and sent again
+    only from the deferred batch on, so the first batch's rows waited for the next reconnection."""
+    ledger, up, sent, now = _uploader(tmp_path, 6, UploadOptions(batch_size=2, window=3, ack_timeout=60.0))
+    assert up.tick() == 6 and len(sent) == 3
+    first, second, third = ([i["id"] for i in b["items"]] for b in sent)
+    up.acked(Ack("d", sent[1]["batch"], (), deferred=tuple(second), retry_after=1.0))   # the first: no answer
+    now[0] = 1.5
+    assert up.tick() == 6
+    assert [i["id"] for b in sent[3:] for i in b["items"]] == first + second + third
+    ledger.close()
+
+
 def test_uploader_sends_nothing_again_while_the_server_is_offline_and_counts_distinct_rows(tmp_path):
     """A batch the broker took waits there for the server: while the server's presence says offline it is not sent
     again (copies piled up in the server's queue); once the server is back, what it has not acknowledged `back_wait`

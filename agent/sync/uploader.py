@@ -145,6 +145,9 @@ class Uploader:
             self.timeout = self.o.ack_timeout
         if ack.deferred:
             self.deferred_rows += len(ack.deferred)
-            self.sent_upto = min(self.sent_upto, min(ack.deferred) - 1)    # from there again, after the pause
+            # from there again after the pause, and from any batch in flight sent before it: the server may not have
+            # taken that one (its queue full: no ack, ever), and clearing it here would leave its rows until restart
+            self.sent_upto = min([self.sent_upto, min(ack.deferred) - 1] +
+                                 [min(ids) - 1 for ids, _, _ in self.inflight.values() if ids])
             self.inflight.clear()
             self.paused_until = self.clock() + min(max(ack.retry_after, 0.1), self.o.max_backoff)

@@ -36,6 +36,7 @@ class DeviceLimiter:
         self._items: dict[str, _Bucket] = {}
         self._bytes: dict[str, _Bucket] = {}
         self._hellos: dict[str, _Bucket] = {}
+        self._resting: dict[str, float] = {}     # device -> until when its last deferral asked it to wait
 
     def too_big(self, items: int, size: int) -> bool:
         return items > self.limits.items_burst or size > self.limits.bytes_burst
@@ -47,10 +48,23 @@ class DeviceLimiter:
         bb = self._fill(self._bytes, device, now, self.limits.bytes_per_s, self.limits.bytes_burst)
         wait = max((items - bi.level) / self.limits.items_per_s, (size - bb.level) / self.limits.bytes_per_s, 0.0)
         if wait > 0:
+            self._resting[device] = now + max(wait, 0.5)
             return max(wait, 0.5)
         bi.level -= items
         bb.level -= size
         return 0.0
+
+    def resting(self, device: str, size: int) -> bool:
+        """True when a message of `size` bytes from this device would be deferred whatever it holds, asked before
+        parsing it (nothing taken, nothing counted twice): over the byte tokens it has now, or sent before the wait
+        its last deferral asked for is over (a genuine device pauses until then, and sends its batches again)."""
+        now = self.clock()
+        until = self._resting.get(device)
+        if until is not None and now >= until:
+            del self._resting[device]
+        elif until is not None:
+            return True
+        return size > self._fill(self._bytes, device, now, self.limits.bytes_per_s, self.limits.bytes_burst).level
 
     def take_hello(self, device: str) -> bool:
         """False when this device says hello faster than any genuine one (each hello costs a clock reply and a write)."""

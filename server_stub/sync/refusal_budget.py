@@ -50,8 +50,8 @@ class RefusalBudget:
         self._tokens[device] = (level - cost, now)
         return True
 
-    def count(self, device: str, why: str) -> tuple[Counted, bool]:
-        """Count one refusal of `device` (reason cut to 80 characters, at most `max_reasons` kinds per device):
+    def count(self, device: str, why: str, n: int = 1) -> tuple[Counted, bool]:
+        """Count `n` refusals of `device` (reason cut to 80 characters, at most `max_reasons` kinds per device):
         its summary, and whether this count started it (a new window: say so once in the log)."""
         now = self.clock()
         started, counted = self._counted.get(device, (now - self.window - 1, Counted(0.0)))
@@ -62,7 +62,7 @@ class RefusalBudget:
         key = why[:80]
         if key not in counted.reasons and len(counted.reasons) >= self.max_reasons:
             key = OTHER
-        counted.reasons[key] = counted.reasons.get(key, 0) + 1
+        counted.reasons[key] = counted.reasons.get(key, 0) + n
         return counted, new
 
 

@@ -34,12 +34,17 @@ from agent.safe_text import printable
 from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, Clock, Command, Exchange, Hello, ItemRefusal, RelayedAction,
                                  LIVE_FORM, Resync, ServerStatus, Update, UpdateV2, UploadItem)
 from server_stub.sync.contract import IngestResult, Upload
+from server_stub.sync.inbox import UNBOUNDED, Caps, Inbox
 from server_stub.sync.ingest import MAX_AHEAD, MAX_UPLOAD, Scope, held_events, parse_upload, relayable, store_lookups
 from server_stub.sync.ratelimit import DeviceLimiter, Limits
 from server_stub.sync.refusal_budget import RefusalBudget, summary_row
 
 log = logging.getLogger("ticketgate.sync.server")
 DRAIN = 64            # uploads ingested together in one store transaction
+DRAIN_BYTES = 16 << 20   # ... holding at most this much (at least one): parsed at once, and the others wait behind it
+CHEAP_PARSE = 64 << 10   # bytes: a larger upload is parsed only if the device's rate may take it (`resting`: else
+                         # it is not acknowledged, sent again); a smaller one is cheap: parsed, deferred in its ack
+OVER_RATE = "not parsed: over the device's rate (it sends it again)"
 RELAY_CHUNK = 2000    # relayed actions per live message (well under the devices' message size limit)
 RELAY_EVERY = 1.0     # s: at most this long an event's relay waits for the next ones to travel with it
 RELAY_DELIVERIES = 200  # relays x gates per second an event aims at: the window is gates / 200 s up to RELAY_EVERY
@@ -65,6 +70,15 @@ class _Checked:
     too_big: bool = False       # over the device's burst: refused whole
 
 
+def _unregistered(org: str, reg: dict | None) -> str | None:
+    """Why the store's record `reg` of a topic's device does not let it upload for `org` (None: it may)."""
+    if reg is None:
+        return "not registered"
+    if reg.get("org") != org:
+        return "registered to another organiser"
+    return "revoked" if reg.get("revoked") else None
+
+
 UNREGISTERED_LOGGED = 20       # devices not registered here whose uploads are logged per minute (the rest: counted)
 
 
@@ -88,7 +102,8 @@ def fit(update: UpdateV2, limit: int = MAX_MESSAGE - 4096) -> list[dict]:
 class SyncServer:
     def __init__(self, store: SyncStore, transport: Transport, name: str = "server", ingest: bool = True,
                  announce: bool = True, orgs: list[str] | None = None, poll: float = POLL,
-                 require_registration: bool = True, max_upload: int = MAX_UPLOAD, limits: Limits | None = Limits()):
+                 require_registration: bool = True, max_upload: int = MAX_UPLOAD, limits: Limits | None = Limits(),
+                 caps: Caps | None = Caps()):
         self.store, self.transport, self.name = store, transport, name
         self.ingest_enabled, self.announce_enabled, self.poll = ingest, announce, poll
         self._since = 0.0                   # when it started: its presence's `since` (the same after a reconnection)
@@ -96,13 +111,17 @@ class SyncServer:
         self.require_registration, self.max_upload = require_registration, max_upload
         self.rejections: deque[tuple[str, str]] = deque(maxlen=500)
         self.stats = {"batches": 0, "new": 0, "dup": 0, "hellos": 0, "bundles": 0, "live": 0, "refused": 0, "deferred": 0,
-                      "hellos_dropped": 0, "refused_counted": 0}
+                      "hellos_dropped": 0, "refused_counted": 0,
+                      # not taken into the inbox past its caps, not parsed over the byte rate (neither acknowledged);
+                      # the inbox's peaks, presences apart (inbox.py)
+                      "not_taken": 0, "not_parsed": 0, "inbox_peak_messages": 0, "inbox_peak_bytes": 0,
+                      "presences_collapsed": 0}
         self.limiter = DeviceLimiter(limits) if limits is not None else None     # None: no per-device rate limit
         self.refused_budget = RefusalBudget()     # messages refused whole, kept one by one per device
         self.too_big_budget = RefusalBudget(burst=10_000, per_s=2.0)   # rows of batches over a device's burst
         self._lookups = store_lookups(store)
         self._keys: dict[str, SigningKey] = {}
-        self._inbox: queue.Queue = queue.Queue()
+        self._inbox = Inbox(caps if caps is not None else UNBOUNDED)     # None: no caps (capacity benchmarks)
         self._lock = threading.Lock()
         self._touched: dict[str, float] = {}
         self.relay_every, self.relay_deliveries = RELAY_EVERY, RELAY_DELIVERIES
@@ -123,7 +142,11 @@ class SyncServer:
         self._old_form: dict[str, set[str]] = {}    # org -> devices online that read only `update` (presence)
         self._unregistered_logged: dict[tuple[str, str, str], float] = {}    # -> when last logged (monotonic)
         self._reads: SyncStore | None = None
-        transport.on_message = lambda t, p: self._inbox.put((t, p))
+        transport.on_message = self._deliver
+
+    def _deliver(self, topic: str, payload: bytes) -> None:
+        """The transport's thread: into the bounded inbox (inbox.py; past its caps not taken, counted, not acked)."""
+        self._inbox.put(topic, payload)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> "SyncServer":
@@ -201,20 +224,49 @@ class SyncServer:
             try:
                 first = self._inbox.get(timeout=self._relay_wait())
             except queue.Empty:
+                self._not_taken()
                 self._flush_relays()
                 continue
-            work = [first]
-            while len(work) < DRAIN:
+            work, size = [first], len(first[1])
+            while len(work) < DRAIN and size < DRAIN_BYTES:
                 try:
-                    work.append(self._inbox.get_nowait())
+                    work.append(self._inbox.get(0))
                 except queue.Empty:
                     break
+                size += len(work[-1][1])
             try:
                 self._process(work)
+                self._not_taken()
             except Exception as exc:   # the store failed: nothing acked, devices will retry
                 log.exception("sync server %s: ingestion failed", self.name)
                 self._reject("", f"ingestion failed ({type(exc).__name__}); devices will retry")
+            finally:
+                self._inbox.done(work)
             self._flush_relays()
+
+    def _not_taken(self) -> None:
+        """What the inbox did not take since the last drain: counted, and for a registered device in one summary row
+        per reason (`server refusals`), never one by one (a flood)."""
+        self.stats["inbox_peak_messages"] = self._inbox.peak_messages
+        self.stats["inbox_peak_bytes"] = self._inbox.peak_bytes
+        self.stats["presences_collapsed"] = self._inbox.collapsed
+        whole: dict[tuple[str, str], list[tuple[int, str, dict]]] = {}
+        unregistered: list[tuple[str, str, str, int, float]] = []     # counted as if read (`_process`)
+        for (org, device, why), n in self._inbox.not_taken().items():
+            self.stats["not_taken"] += n
+            if not device or (self.orgs and org not in self.orgs):
+                continue
+            reg = self.store.device(device) if self.require_registration else {"org": org}
+            unknown = _unregistered(org, reg)
+            if unknown:
+                unregistered.append((org, device, unknown, n, time.time()))
+            else:
+                self._refused_whole(topics.up(org, device), b"", why, device, (org, device), whole, count_only=True,
+                                    n=n)
+        for (org, device), rows in whole.items():
+            self.store.record_refusals(org, device, rows)
+        if unregistered:
+            self.store.record_unregistered(unregistered)
 
     def _process(self, work: list[tuple[str, bytes]]) -> None:
         batches: list[_Checked] = []
@@ -238,16 +290,20 @@ class SyncServer:
                 if self.orgs and org not in self.orgs:
                     raise Rejected(f"organiser {org!r} not served here")
                 reg = self.store.device(device) if self.require_registration else {"org": org, "device_id": device}
-                if reg is None or reg.get("org") != org or reg.get("revoked"):
-                    why = ("not registered" if reg is None else "registered to another organiser"
-                           if reg.get("org") != org else "revoked")
-                    key = (org, device, why)
+                why = _unregistered(org, reg)
+                if reg is None or why:
+                    key = (org, device, why or "")
                     unregistered[key] = unregistered.get(key, 0) + 1
                     if not self._log_unregistered(key):
                         self.rejections.append((topic, f"device {device!r}: {why}"))
                         continue
                     raise Rejected(f"device {device!r} is not registered (or revoked) for {org!r}: {why}")
                 kept_as = (org, device)   # refused whole from here on: listed for the organiser (`server refusals`)
+                if (len(payload) > CHEAP_PARSE and self.limiter is not None
+                        and self.limiter.resting(device, len(payload))):     # deferred anyway: not parsed
+                    self.stats["not_parsed"] += 1
+                    self._refused_whole(topic, b"", OVER_RATE, device, kept_as, whole, count_only=True)
+                    continue
                 msg = parse_upload(payload, org, device, self.max_upload)
                 kept_as = None
                 if isinstance(msg, Hello):
@@ -477,16 +533,18 @@ class SyncServer:
             return DeskAnswer(device, msg.request_id, kind, False, str(exc))
 
     def _refused_whole(self, topic: str, payload: bytes, why: str, who: str, kept_as: tuple[str, str] | None,
-                       whole: dict[tuple[str, str], list[tuple[int, str, dict]]], count_only: bool = False) -> None:
+                       whole: dict[tuple[str, str], list[tuple[int, str, dict]]], count_only: bool = False,
+                       n: int = 1) -> None:
         """A message refused whole: logged (and, for a registered device's upload, `kept_as`, listed in `server
-        refusals`) one by one within the device's budget; counted per reason beyond it, in one summary row."""
+        refusals`) one by one within the device's budget; counted per reason beyond it, in one summary row (`n`: that
+        many such messages, counted)."""
         if not count_only and self.refused_budget.keep(who):
             if kept_as is not None:
                 whole.setdefault(kept_as, []).append((0, why, unparsed(topic, payload)))
             self._reject(topic, why)
             return
-        counted, new = self.refused_budget.count(who, why)
-        self.stats["refused_counted"] += 1
+        counted, new = self.refused_budget.count(who, why, n)
+        self.stats["refused_counted"] += n
         if kept_as is not None:
             rows = whole.setdefault(kept_as, [])
             rows[:] = [r for r in rows if r[2].get("counted_since") is None] + [summary_row(topic, counted)]
