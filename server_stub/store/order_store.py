@@ -209,10 +209,13 @@ class OrderMixin(CatalogueMixin):
             c.execute("UPDATE tickets SET version=? WHERE order_id=?", (version, order_id))
             if revoke:
                 release_tickets(c, "t.order_id=?", (order_id,))      # back on sale, before they count as revoked
+                # a ticket revoked already (exchanged) keeps its reason and time: `server conflicts` judges the
+                # entries after it by that time; a lifted revocation is revoked again
                 c.execute("INSERT INTO revocations(ticket_id, reason, at, active, version) "
                           "SELECT ticket_id, ?, ?, 1, ? FROM tickets WHERE order_id=? "
                           "ON CONFLICT(ticket_id) DO UPDATE SET reason=excluded.reason, at=excluded.at, active=1, "
-                          "version=excluded.version", (reason or f"order {new}", now, version, order_id))
+                          "version=excluded.version WHERE revocations.active = 0",
+                          (reason or f"order {new}", now, version, order_id))
         return self.order(number)
 
     def cancel_order(self, number: str, reason: str = "") -> dict:

@@ -1,0 +1,61 @@
+"""Leftover defects of session L, each walked through the public commands (`ticketgate …` subprocesses, a fresh
+HOME, the broker `provision serve --start-broker` runs, `server serve`, real SQLite files). Each test fails on the
+defect it names."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.broker import mosquitto_binary
+from tests.qa_organiser import organiser_running, tg
+from tests.test_qa_skew import _event_now
+
+needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def _sync(device: Path) -> dict:
+    said = tg(device, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
+    return json.loads(said.strip().splitlines()[-1])
+
+
+def _tickets(home: Path, number: str) -> dict[str, dict]:
+    order = json.loads(tg(home, "server", "order", "show", number, "--json").stdout)
+    return {t["ticket_key"]: t for t in order["tickets"]}
+
+
+@needs_broker
+def test_cancelling_an_order_keeps_the_exchange_of_one_of_its_tickets(tmp_path):
+    """A kiosk exchanged a torn ticket; a door still offline let the torn one in after that (`server conflicts`: let
+    in after the server revoked it, "exchanged: torn"). Then the buyer cancelled the order: `server order cancel`
+    overwrote the exchanged ticket's revocation with "order cancelled" and the cancellation's time, so the order
+    no longer said it was exchanged and the conflict vanished from `server conflicts` (the entry now came before
+    the "revocation"). The first revocation stays; the cancellation revokes the tickets not revoked yet."""
+    home, kiosk = tmp_path / "home", tmp_path / "kiosk"
+    home.mkdir()
+    kiosk.mkdir()
+    _event_now(home)
+    number = json.loads(tg(home, "server", "order", "find", "Ann Martin", "--json").stdout)[0]["number"]
+    keys = sorted(_tickets(home, number))
+    torn = json.loads(tg(home, "server", "ticket", "show", keys[0], "--json").stdout)["payload"]
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        running.enroll(kiosk, "desk", role="kiosk")
+        tg(home, "server", "push")
+        for device in (home, kiosk):
+            assert _sync(device)["rejected"] == []
+        tg(kiosk, "agent", "exchange", keys[0], "--reason", "torn")
+        assert _sync(kiosk)["outbox_pending"] == 0
+        # the door has not heard of the exchange yet: it lets the torn ticket in, and uploads that later
+        assert json.loads(tg(home, "agent", "scan", "--json", torn).stdout)["verdict"] == "accepted"
+        assert _sync(home)["outbox_pending"] == 0
+        before = json.loads(tg(home, "server", "conflicts", "--json").stdout)
+        assert [(c["ticket_key"], c["revoked"]["reason"]) for c in before] == [(keys[0], "exchanged: torn")], before
+
+        tg(home, "server", "order", "cancel", number, "--reason", "buyer asked")
+        tickets = _tickets(home, number)
+        assert tickets[keys[0]]["revoked"] == "exchanged: torn", tickets
+        assert [t["revoked"] for k, t in tickets.items() if k != keys[0]] == ["buyer asked", "buyer asked"], tickets
+        after = json.loads(tg(home, "server", "conflicts", "--json").stdout)
+        assert after == before, (before, after)
