@@ -111,6 +111,21 @@ def test_cancel_and_refund_revoke_every_ticket(store):
         store.cancel_order("ZZZZ-ZZ")
 
 
+def test_cancelling_an_order_keeps_an_earlier_revocation_of_its_tickets(store):
+    """A ticket exchanged before its order is refunded keeps "exchanged: …" and the exchange's time (both backends)."""
+    ev = make_event(store)
+    a = store.add_order("fest", ev, "Ann", positions=[{}, {}])
+    old = a["tickets"][0]["ticket_key"]
+    new = store.exchange_ticket(old, "torn")["ticket_key"]
+    exchanged = {r["ticket_key"]: r for r in store.revocations_for_event(ev)}[old]
+    store.refund_order(a["number"])
+    revs = {r["ticket_key"]: r for r in store.revocations_for_event(ev)}
+    assert (revs[old]["reason"], revs[old]["at"], revs[old]["version"]) == ("exchanged: torn", exchanged["at"],
+                                                                           exchanged["version"])
+    assert {k: r["reason"] for k, r in revs.items() if k != old} == {a["tickets"][1]["ticket_key"]: "order refunded",
+                                                                   new: "order refunded"}
+
+
 def test_blocks_unblocks_and_resets_are_versioned(store):
     ev = make_event(store)
     key = store.add_order("fest", ev, "Ann")["tickets"][0]["ticket_key"]
