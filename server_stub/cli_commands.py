@@ -14,7 +14,7 @@ from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refu
                                   device_revoke, device_rollback, device_uploads)
 from agent.errors import TicketgateError
 from agent.safe_text import printable, printable_json
-from server_stub.cli_output import Refused, emit, fail, ints, owned, when
+from server_stub.cli_output import Refused, emit, fail, ints, own_event, owned, when
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_revoke, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.cli_remote import device_commands, device_configure
@@ -160,6 +160,7 @@ def cmd_import(store, org, args) -> int:
         data = args.file.read_bytes()
     except OSError as exc:
         raise Refused(f"cannot read {args.file}: {exc.strerror}") from None
+    own_event(store, org, args.event)     # a typo'd --event is named, not taken for the file imported already
     digest = hashlib.sha256(data).hexdigest()
     done = store.order_import(org, digest)
     if done is not None and not args.again:

@@ -59,3 +59,23 @@ def test_cancelling_an_order_keeps_the_exchange_of_one_of_its_tickets(tmp_path):
         assert [t["revoked"] for k, t in tickets.items() if k != keys[0]] == ["buyer asked", "buyer asked"], tickets
         after = json.loads(tg(home, "server", "conflicts", "--json").stdout)
         assert after == before, (before, after)
+
+
+def test_a_mistyped_event_given_to_import_orders_is_named_before_the_file_imported_already(tmp_path):
+    """`server import-orders orders.csv --event 7` (the organiser meant 1; the file was imported for event 1 before)
+    said "this file was imported already … give --again for that": the organiser, taking that advice, adds the
+    orders twice (or believes event 7 has them). The event is checked first: "no event or pass 7", nothing added."""
+    tg(tmp_path, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    tg(tmp_path, "server", "event", "create", "--name", "Tonight", "--start", "2026-12-01 18:00", "--end",
+       "2026-12-09 02:00", "--category", "1=Adult")
+    csv_file = tmp_path / "orders.csv"
+    csv_file.write_text("buyer_name;email;category;quantity;order_ref\nAnn Martin;ann@example.org;Adult;2;A\n")
+    tg(tmp_path, "server", "import-orders", str(csv_file), "--event", "1")
+    for extra in ([], ["--dry-run"], ["--again"]):
+        typo = tg(tmp_path, "server", "import-orders", str(csv_file), "--event", "7", *extra, ok=False)
+        assert typo.returncode == 1 and "no event or pass 7" in typo.stderr, (extra, typo.stderr)
+        assert "imported already" not in typo.stderr and "imported" not in typo.stdout, (extra, typo)
+    assert len(json.loads(tg(tmp_path, "server", "report", "participants", "--json").stdout)) == 2
+    # the right event still finds the file imported already
+    again = tg(tmp_path, "server", "import-orders", str(csv_file), "--event", "1", ok=False)
+    assert again.returncode == 1 and "this file was imported already on " in again.stderr, again.stderr
