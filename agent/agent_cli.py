@@ -13,7 +13,7 @@ from agent import desk
 from agent.gate import Gate
 from agent.event_selection import SelectionRefused
 from agent.stored_policy import check_policy_selection, load_policy, save_policy
-from agent.home import DeviceHome, HomeError, carried_identity, open_home, resolve_home
+from agent.home import WIPED_IDENTITY, DeviceHome, HomeError, carried_identity, open_home, resolve_home
 from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
@@ -266,8 +266,29 @@ def _staff_login(args: argparse.Namespace, duty: OnDuty) -> int:
     return 0
 
 
+# the commands that record at the door (entries, refusals, payments, exchanges: uploaded under the device's id)
+_RECORDS = ("scan", "checkin", "annul", "pay", "exchange")
+
+
+def _wiped_refusal(cmd: str, ledger: Ledger, keyring: Keyring, enrolled: bool) -> str | None:
+    """A wiped device (provisioning.device.wipe left its mark) not enrolled again nor given keys since holds no event
+    data: what it records would be refusals queued under the unenrolled id "device". Says so, and how to enrol."""
+    if enrolled or cmd not in _RECORDS or keyring.keys or keyring.pretix:
+        return None
+    wiped = ledger.get_setting(WIPED_IDENTITY)
+    if not isinstance(wiped, dict):
+        return None
+    why = f" ({wiped['reason']})" if isinstance(wiped.get("reason"), str) and wiped["reason"] else ""
+    return (f"ticketgate agent {cmd}: this device was wiped{why}: it is not enrolled and holds no event data or keys, "
+            "so nothing was recorded. Enrol it again with the code from the organiser's enrolment sheet: "
+            "`ticketgate provision enroll --code CODE --server HOST:PORT`")
+
+
 def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring) -> int:
     credentials = DeviceHome(home).load()
+    if (wiped := _wiped_refusal(args.cmd, ledger, keyring, credentials is not None)) is not None:
+        print(printable(wiped), file=sys.stderr)
+        return 1
     duty = OnDuty(ledger, credentials.server_key if credentials else None)
     if args.cmd == "login":
         return _staff_login(args, duty)

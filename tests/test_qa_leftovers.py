@@ -79,3 +79,33 @@ def test_a_mistyped_event_given_to_import_orders_is_named_before_the_file_import
     # the right event still finds the file imported already
     again = tg(tmp_path, "server", "import-orders", str(csv_file), "--event", "1", ok=False)
     assert again.returncode == 1 and "this file was imported already on " in again.stderr, again.stderr
+
+
+@needs_broker
+def test_a_wiped_door_refuses_to_scan_and_says_how_to_enrol_again(tmp_path):
+    """After `provision wipe --yes` (device handed back), `agent scan` on it still ran: every ticket came out refused
+    (it knows no event any more) and each refusal was queued under the device id "device" — what the next enrolment
+    then uploads as its own. A wiped door now says it is not enrolled and holds no event data, how to enrol it
+    again, exits non-zero and records nothing; enrolled again, it scans."""
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        tg(home, "server", "push")
+        assert _sync(home)["rejected"] == []
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        assert _sync(home)["outbox_pending"] == 0
+        tg(home, "provision", "wipe", "--yes")
+        before = json.loads(tg(home, "agent", "status", "--json").stdout)["counts"]
+        for args in (["--json", payloads[1]], [payloads[1]]):
+            refused = tg(home, "agent", "scan", *args, ok=False)
+            assert refused.returncode == 1 and refused.stdout == "", (refused.stdout, refused.stderr)
+            assert "wiped" in refused.stderr and "not enrolled" in refused.stderr, refused.stderr
+            assert "ticketgate provision enroll --code" in refused.stderr, refused.stderr
+        after = json.loads(tg(home, "agent", "status", "--json").stdout)["counts"]
+        assert after == before and after["checkins"] == 1, (before, after)   # the scan log stays, nothing added
+        running.enroll(home, "north")
+        tg(home, "server", "push")
+        assert _sync(home)["rejected"] == []
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[1]).stdout)["verdict"] == "accepted"
