@@ -278,7 +278,8 @@ def _wiped_refusal(cmd: str, ledger: Ledger, keyring: Keyring, enrolled: bool) -
     wiped = ledger.get_setting(WIPED_IDENTITY)
     if not isinstance(wiped, dict):
         return None
-    why = f" ({wiped['reason']})" if isinstance(wiped.get("reason"), str) and wiped["reason"] else ""
+    why = (f" ({wiped['reason']})" if isinstance(wiped.get("reason"), str) and wiped["reason"] else "") \
+        if wiped.get("carry_over") else " (revoked by the organiser)"
     return (f"ticketgate agent {cmd}: this device was wiped{why}: it is not enrolled and holds no event data or keys, "
             "so nothing was recorded. Enrol it again with the code from the organiser's enrolment sheet: "
             "`ticketgate provision enroll --code CODE --server HOST:PORT`")

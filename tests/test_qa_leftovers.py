@@ -109,3 +109,26 @@ def test_a_wiped_door_refuses_to_scan_and_says_how_to_enrol_again(tmp_path):
         tg(home, "server", "push")
         assert _sync(home)["rejected"] == []
         assert json.loads(tg(home, "agent", "scan", "--json", payloads[1]).stdout)["verdict"] == "accepted"
+
+
+@needs_broker
+def test_a_door_the_organiser_revoked_refuses_to_scan_once_wiped(tmp_path):
+    """The organiser revoked a lost door (`server device revoke`); found again, it synced and its signed wipe wiped
+    it. `agent scan` on it then queued refusals under the id "device"; now it is refused, recording nothing."""
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        device = json.loads((home / "device" / "credentials.json").read_text())["device_id"]
+        tg(home, "server", "push")
+        assert _sync(home)["rejected"] == []
+        tg(home, "server", "device", "revoke", device)
+        synced = tg(home, "agent", "sync", "--until-idle", "--for", "40", ok=False)
+        assert "revoked by the organiser and wiped" in synced.stderr + synced.stdout, (synced.stdout, synced.stderr)
+        before = json.loads(tg(home, "agent", "status", "--json").stdout)["counts"]
+        refused = tg(home, "agent", "scan", "--json", payloads[0], ok=False)
+        assert refused.returncode == 1 and refused.stdout == "", (refused.stdout, refused.stderr)
+        assert "wiped (revoked by the organiser)" in refused.stderr and "provision enroll" in refused.stderr, \
+            refused.stderr
+        assert json.loads(tg(home, "agent", "status", "--json").stdout)["counts"] == before
