@@ -16,19 +16,12 @@ from pathlib import Path
 import pytest
 
 from agent.allotment import offline_order_number
-from agent.policy import DevicePolicy
-from agent.sync import BrokerConfig
 from agent.sync.messages import OfflineSale, Printed, SoldTicket
 from drivers.testkit.fake_printer import FakePrinter
-from kiosk_ui.adapters import build_services
-from kiosk_ui.adapters.desk import KioskDesk, SyncSaleLink
-from kiosk_ui.controller import Controller
-from kiosk_ui.door import Door
-from kiosk_ui.services import Payment
 from server_stub.model import normalize_order_number
-from server_stub.sync.sim_device import SimDevice
 from tests.helpers import wait_for
-from tests.sync_fixtures import FAST, ORG, make_store, start_door, start_server
+from tests.kiosk_desk_field import kiosk_desk, prepare_kiosk, ready, sell
+from tests.sync_fixtures import ORG, make_store, start_door, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,39 +37,23 @@ def field(request, tmp_path, broker):
     """The server, a door and a kiosk running the app's desk over its sync, with a ticket printer."""
     db = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
     store, event, _ = make_store(tmp_path / "server", tickets=1, devices=("gate-a",), db=db)
-    store.set_price(ORG, event, 1, 2000)
-    store.set_quota(ORG, event, 40)
-    store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
-    store.set_allotment_size(ORG, "kiosk-1", [event], 10, hours=4)
-    server = [start_server(store, broker.port, limits=None)]
-    kiosk = SimDevice(tmp_path / "kiosk", ORG, "kiosk-1", store.server_public_key(ORG), BrokerConfig(port=broker.port),
-                      [event], options=FAST, role="kiosk").go_online()
-    gate = start_door(tmp_path / "door", "gate-a", broker.port, store.server_public_key(ORG), event)
-    door = Door(kiosk.ledger, kiosk.keyring, DevicePolicy(device_id="kiosk-1", gate="Desk", events=frozenset({event})))
-    door.ledger.set_setting("device_role", "kiosk")
-    ctl = Controller(door, build_services(door, tmp_path / "kiosk"))
-    ctl.services.desk = desk = KioskDesk(door, tmp_path / "kiosk", SyncSaleLink(kiosk), org=ORG)
+    prepare_kiosk(store, event)
     printer = FakePrinter("zpl")
-    door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": printer.port, "name": "Zebra",
-                                          "language": "zpl"}])
-    ctl.selected_printer = f"zpl:127.0.0.1:{printer.port}"
     try:
-        assert wait_for(lambda: desk.online and desk.targets(), 30), "no catalogue from the kiosk bundle"
-        assert desk.refill() == "" and desk.certificate() is not None
-        yield store, db, event, server, kiosk, gate, ctl, desk, printer, broker
+        with kiosk_desk(tmp_path, store, event, broker.port) as f:
+            gate = start_door(tmp_path / "door", "gate-a", broker.port, store.server_public_key(ORG), event)
+            try:
+                f.door.ledger.set_setting("device_role", "kiosk")
+                f.door.ledger.set_setting("printers", [{"host": "127.0.0.1", "port": printer.port, "name": "Zebra",
+                                                        "language": "zpl"}])
+                f.ctl.selected_printer = f"zpl:127.0.0.1:{printer.port}"
+                ready(f.desk)
+                yield store, db, event, f.server, f.kiosk, gate, f.ctl, f.desk, printer, broker
+            finally:
+                gate.close()
     finally:
         printer.close()
-        gate.close()
-        kiosk.close()
-        server[0].stop()
         store.close()
-
-
-def _sell(ctl, event: int, n: int):
-    flow = ctl.sale
-    flow.choose(event)
-    flow.add(1, n)
-    return flow.confirm(Payment("cash", given_cents=2000 * n))
 
 
 def test_the_number_printed_for_an_offline_sale_is_the_orders_everywhere(field, tmp_path):
@@ -85,7 +62,7 @@ def test_the_number_printed_for_an_offline_sale_is_the_orders_everywhere(field, 
     # the kiosk sells offline at once once it has seen that presence (before, on a loaded machine, its request went
     # out, waited 3 s at the broker and reached the restarted server expired: a refusal row, rightly)
     assert wait_for(lambda: not desk.online, 15), "the kiosk never saw its server go offline"
-    outcome = _sell(ctl, event, 2)
+    outcome = sell(ctl, event, 2)
     sold = outcome.result
     assert sold.ok and sold.offline, sold.problem
     assert outcome.tickets is not None and outcome.tickets.ok and printer.jobs, outcome.tickets   # printed

@@ -10,47 +10,24 @@ import time
 
 import pytest
 
-from agent.policy import DevicePolicy
 from agent.sync import BrokerConfig
-from kiosk_ui.adapters import build_services
-from kiosk_ui.adapters.desk import ANSWER_SECONDS, KioskDesk, SyncSaleLink
-from kiosk_ui.controller import Controller
-from kiosk_ui.door import Door
-from kiosk_ui.services import Payment
-from server_stub.sync.sim_device import SimDevice
+from kiosk_ui.adapters.desk import ANSWER_SECONDS
+from tests.kiosk_desk_field import kiosk_desk, prepare_kiosk, ready, sell
 from tests.helpers import wait_for
-from tests.sync_fixtures import FAST, ORG, make_store, start_server
+from tests.sync_fixtures import ORG, make_store, start_server
 
 
 @pytest.fixture
 def field(tmp_path, broker):
     """The server and a kiosk running the app's desk over its sync, with its allotment."""
     store, event, _ = make_store(tmp_path / "server", tickets=0, devices=())
-    store.set_price(ORG, event, 1, 2000)
-    store.set_quota(ORG, event, 40)
-    store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
-    store.set_allotment_size(ORG, "kiosk-1", [event], 10, hours=4)
-    server = [start_server(store, broker.port, limits=None)]
-    kiosk = SimDevice(tmp_path / "kiosk", ORG, "kiosk-1", store.server_public_key(ORG), BrokerConfig(port=broker.port),
-                      [event], options=FAST, role="kiosk").go_online()
-    door = Door(kiosk.ledger, kiosk.keyring, DevicePolicy(device_id="kiosk-1", gate="Desk", events=frozenset({event})))
-    ctl = Controller(door, build_services(door, tmp_path / "kiosk"))
-    ctl.services.desk = desk = KioskDesk(door, tmp_path / "kiosk", SyncSaleLink(kiosk), org=ORG)
+    prepare_kiosk(store, event)
     try:
-        assert wait_for(lambda: desk.online and desk.targets(), 30), "no catalogue from the kiosk bundle"
-        assert desk.refill() == "" and desk.certificate() is not None
-        yield store, event, server, kiosk, ctl, desk, broker
+        with kiosk_desk(tmp_path, store, event, broker.port) as f:
+            ready(f.desk)
+            yield store, event, f.server, f.kiosk, f.ctl, f.desk, broker
     finally:
-        kiosk.close()
-        server[0].stop()
         store.close()
-
-
-def _sell(ctl, event: int, n: int):
-    flow = ctl.sale
-    flow.choose(event)
-    flow.add(1, n)
-    return flow.confirm(Payment("cash", given_cents=2000 * n))
 
 
 def test_a_kiosk_whose_server_is_down_sells_offline_at_once(field):
@@ -62,13 +39,13 @@ def test_a_kiosk_whose_server_is_down_sells_offline_at_once(field):
     assert wait_for(lambda: sync.uploader is not None and sync.uploader.server_down, 10), "no presence 'offline'"
     for n in (1, 2):
         started = time.monotonic()
-        outcome = _sell(ctl, event, n)
+        outcome = sell(ctl, event, n)
         took = time.monotonic() - started
         assert outcome.result.ok and outcome.result.offline, outcome.result.problem
         assert took < 1.0, f"an offline sale took {took:.2f} s: it waited for the server"    # (the wait: 3 s)
     server[0] = start_server(store, broker.port, limits=None)
     assert wait_for(lambda: desk.online, 20), "the kiosk never saw its server back"
-    outcome = _sell(ctl, event, 1)
+    outcome = sell(ctl, event, 1)
     assert outcome.result.ok and not outcome.result.offline, outcome.result.problem
     assert store.order(outcome.result.order_number)["status"] == "paid"
 
@@ -91,7 +68,7 @@ def test_a_server_dropped_by_the_broker_says_online_again_when_it_reconnects(fie
     assert wait_for(lambda: desk.online and transport.connected and transport.client.socket() is not None, 20)
     transport.client.socket().shutdown(socket.SHUT_RDWR)
     assert wait_for(lambda: not desk.online, 3), "the server's Last Will never reached the kiosk"
-    assert _sell(ctl, event, 1).result.offline
+    assert sell(ctl, event, 1).result.offline
     assert wait_for(lambda: desk.online and transport.connected, 30), "the server never said online again"
-    outcome = _sell(ctl, event, 1)
+    outcome = sell(ctl, event, 1)
     assert outcome.result.ok and not outcome.result.offline, outcome.result.problem
