@@ -126,8 +126,12 @@ def cmd_enroll(args) -> int:
             link.connect(timeout=10)
             print(f"broker {creds.broker.host}:{creds.broker.port} login OK - ready to scan "
                   f"({(time.monotonic() - t0) * 1000:.0f} ms after the QR)")
-        except (Refused, OSError) as exc:
+        except Refused as exc:
             return fail(f"enrolled, but the broker login failed: {exc}")
+        except OSError as exc:
+            return fail(f"enrolled, but the broker login failed: {exc}. Check that the organiser's broker runs "
+                        f"(`ticketgate provision serve --start-broker`); the device keeps its enrollment and logs in "
+                        f"at its next `ticketgate agent sync`")
         finally:
             link.close()
     return 0

@@ -1,7 +1,7 @@
 """A connected paho client (MQTT 3.1.1, clean session) or a clear error; bounded wait for CONNACK.
 
 Raises `Refused` (a PermissionError, with the CONNACK reason) when the broker refuses the login, OSError when it
-cannot be reached.
+cannot be reached (a refused connection at once, naming the address and why).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.errors import TicketgateError
+from agent.sync.transport import unreachable_reason
 
 
 class Refused(TicketgateError, PermissionError):
@@ -51,7 +52,11 @@ def connect(endpoint: Any, username: str, password: str, client_id: str = "", ti
     client.on_connect = on_connect
     if on_message is not None:
         client.on_message = on_message
-    client.connect(endpoint.host, endpoint.port, keepalive=30)
+    try:
+        client.connect(endpoint.host, endpoint.port, keepalive=30)
+    except OSError as exc:      # refused, no route, a name that does not resolve: known at once, said plainly
+        raise OSError(f"cannot reach the broker at {endpoint.host}:{endpoint.port}: {unreachable_reason(exc)}") \
+            from exc
     client.loop_start()
     if not done.wait(timeout):
         client.loop_stop()

@@ -6,7 +6,10 @@ transport acknowledges a received message only when the sync says it is applied 
 """
 from __future__ import annotations
 
+import errno
 import logging
+import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
@@ -75,6 +78,20 @@ def _no_delay(client: object, userdata: object, sock: Any) -> None:
         pass
 
 
+def unreachable_reason(exc: OSError) -> str:
+    """Why a TCP connection to a broker failed, in a few words (a refused connection, no route, a name that does not
+    resolve, a timeout): the organiser's and the technician's commands say it with the address."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listens on that port)"
+    if isinstance(exc, socket.gaierror):
+        return f"the host name does not resolve ({exc.strerror or exc})"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "no answer (timed out)"
+    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return f"{exc.strerror.lower() if exc.strerror else 'unreachable'}"
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 class PahoTransport:
     def __init__(self, client_id: str, config: BrokerConfig, will: tuple[str, bytes] | None = None,
                  clean_start: bool = False, manual_ack: bool = False):
@@ -94,6 +111,7 @@ class PahoTransport:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self.refusals = 0                   # refused logins in a row (reset by an accepted one)
+        self.connect_error: OSError | None = None   # why the last TCP connection attempt failed (None once connected)
         self.manual_ack = manual_ack
         self._connection = 0                # counts accepted connections (Delivery.connection)
         self._delivering: Delivery | None = None    # the message on_message is handling (network thread)
@@ -110,6 +128,7 @@ class PahoTransport:
         self._props = Properties(PacketTypes.CONNECT)
         self._props.SessionExpiryInterval = config.session_expiry
         c.on_connect, c.on_disconnect, c.on_message = self._connected_cb, self._disconnected_cb, self._message_cb
+        c.on_connect_fail = self._connect_failed_cb
         c.on_socket_open = _no_delay        # small request/answer messages leave at once, not after Nagle's ~40 ms
         self.client = c
 
@@ -185,8 +204,15 @@ class PahoTransport:
             self._connection += 1           # an ack still owed for the previous connection is not sent on this one
         if subs:
             client.subscribe([(t, q) for t, q in subs])
+        self.connect_error = None
         self._connected.set()
         self._safe(self.on_connect, bool(flags.session_present))
+
+    def _connect_failed_cb(self, client: Client, userdata: object) -> None:
+        # paho calls this inside its `except OSError` around the connection attempt and does not pass the error:
+        # it is the exception being handled
+        exc = sys.exc_info()[1]
+        self.connect_error = exc if isinstance(exc, OSError) else OSError(str(exc) or "connection failed")
 
     def _disconnected_cb(self, client: Client, userdata: object, flags: DisconnectFlags, reason_code: ReasonCode,
                          properties: Properties | None) -> None:

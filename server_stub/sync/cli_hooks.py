@@ -14,7 +14,7 @@ from typing import Callable
 
 from agent.home import MAX_SERVER_WORKERS, SERVER_LOGIN_FILE, BrokerLogin, HostPort, server_username
 from agent.sync import topics
-from agent.sync.transport import BrokerConfig, PahoTransport
+from agent.sync.transport import BrokerConfig, PahoTransport, unreachable_reason
 from server_stub.sync import bundles, sessions
 from server_stub.sync.contract import SyncStore
 from server_stub.sync.server import SyncServer
@@ -45,7 +45,8 @@ def _transport(config: BrokerConfig, purpose: str, fallback_id: str, worker: int
 
 
 def connect_or_explain(transport: PahoTransport, timeout: float = 10.0) -> None:
-    """Wait for the broker; a refused login or no broker at all raise with what to do about it."""
+    """Wait for the broker; a refused login, a refused connection (nothing listens: known at once) or no answer
+    within `timeout` raise with what to do about it."""
     refused: list[str] = []
     previous = transport.on_refused
 
@@ -55,7 +56,8 @@ def connect_or_explain(transport: PahoTransport, timeout: float = 10.0) -> None:
     transport.on_refused = on_refused
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not refused and not transport.wait_connected(0.05):
-        pass
+        if transport.connect_error is not None and not isinstance(transport.connect_error, TimeoutError):
+            break           # refused, no route, a name that does not resolve: waiting changes nothing
     transport.on_refused = previous
     where = f"{transport.config.host}:{transport.config.port}"
     if refused:
@@ -64,7 +66,11 @@ def connect_or_explain(transport: PahoTransport, timeout: float = 10.0) -> None:
                               f"provision serve`, run from the same --data folder (its login is read from "
                               f"DATA/provision/{SERVER_LOGIN_FILE}) or give --broker-user/--broker-password-file")
     if not transport.connected:
-        raise ConnectionError(f"no broker answered at {where} within {timeout:g} s")
+        error = transport.connect_error
+        why = unreachable_reason(error) if error is not None else f"no answer within {timeout:g} s"
+        raise ConnectionError(f"cannot reach the broker at {where}: {why}. Check that the broker runs (`ticketgate "
+                              f"provision serve --start-broker` starts one) and that --broker HOST:PORT (or the "
+                              f"address in DATA/provision/{SERVER_LOGIN_FILE}) names it")
 
 
 def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig | str | None,
