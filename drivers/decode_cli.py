@@ -1,6 +1,8 @@
-"""`ticketgate decode IMAGE… [--json] [--keyring FILE]`: the QR texts in images, and the verdict when one is a ticket.
+"""`ticketgate decode FILE… [--json] [--keyring FILE]`: the QR texts in images and PDF files (every page), and the
+verdict when one is a ticket.
 
-For support (a buyer sends a screenshot) and as the entry point of the decode benchmark (`--corpus DIR`).
+For support (a buyer sends a screenshot or the e-ticket PDF) and as the entry point of the decode benchmark
+(`--corpus DIR`).
 Nothing is checked in: the ticket is verified against the keyring only (signature, key, validity of the key).
 """
 from __future__ import annotations
@@ -18,9 +20,13 @@ from agent.ticket_format import SCHEME
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ticketgate decode", description="decode QR codes in images")
-    p.add_argument("images", nargs="*", type=Path)
-    p.add_argument("--json", action="store_true", help="one JSON object per image")
+    p = argparse.ArgumentParser(
+        prog="ticketgate decode", description="decode the QR codes in images (PNG, JPEG, WebP…) and PDF e-tickets "
+        "(every page, rendered with poppler's pdftoppm), and verify the tickets among them",
+        epilog="exit code: 0 every file (every PDF page) has a code, 1 one has none, 2 a file cannot be read "
+               "(missing, damaged, a password-protected PDF): said on its line, the other files are still decoded")
+    p.add_argument("images", nargs="*", type=Path, metavar="FILE", help="an image or a PDF (any number)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file (a PDF's codes name their page)")
     p.add_argument("--keyring", type=Path, help="keyring JSON (default: the agent home's keyring.json)")
     p.add_argument("--home", type=Path, help="device folder (default $TICKETGATE_HOME or "
                                              "~/.local/share/ticketgate/device)")
@@ -58,6 +64,9 @@ def ticket_verdict(text: str, keyring: Keyring, now: float) -> dict | None:
 
 
 def decode_image(path: Path, chain, keyring: Keyring, now: float) -> dict:
+    from drivers.pdf_pages import is_pdf
+    if is_pdf(path):
+        return decode_pdf(path, chain, keyring, now)
     from drivers.camera.corpus import load_gray
     try:
         gray = load_gray(path)
@@ -69,19 +78,43 @@ def decode_image(path: Path, chain, keyring: Keyring, now: float) -> dict:
             "ms": round(result.ms, 2)}
 
 
+def decode_pdf(path: Path, chain, keyring: Keyring, now: float) -> dict:
+    """Every page of a PDF: the codes with their page, the pages without any (`empty_pages`)."""
+    from drivers.pdf_pages import PdfUnreadable, pages
+    codes: list[dict] = []
+    empty: list[int] = []
+    ms, count = 0.0, 0
+    try:
+        for number, gray in pages(path):
+            result = chain.decode(gray)
+            ms, count = ms + result.ms, number
+            codes += [{"text": t, "verdict": ticket_verdict(t, keyring, now), "page": number} for t in result.texts]
+            if not result.texts:
+                empty.append(number)
+    except PdfUnreadable as exc:
+        return {"path": str(path), "error": f"cannot read PDF: {exc}", "texts": [c["text"] for c in codes]}
+    return {"path": str(path), "pages": count, "texts": [c["text"] for c in codes], "codes": codes,
+            "empty_pages": empty, "ms": round(ms, 2)}
+
+
 def human(entry: dict) -> str:
     if "error" in entry:
         return f"{entry['path']}: {entry['error']}"
+    pdf = "pages" in entry
     if not entry["texts"]:
-        return f"{entry['path']}: no QR code found ({entry['ms']} ms)"
-    lines = [f"{entry['path']}: {len(entry['texts'])} code(s) ({entry['step']}, {entry['ms']} ms)"]
+        where = f" on its {entry['pages']} page(s)" if pdf else ""
+        return f"{entry['path']}: no QR code found{where} ({entry['ms']} ms)"
+    how = f"{entry['pages']} page(s)" if pdf else entry["step"]
+    lines = [f"{entry['path']}: {len(entry['texts'])} code(s) ({how}, {entry['ms']} ms)"]
     for code in entry["codes"]:
-        lines.append(f"  {code['text']!r}")
+        lines.append(f"  {'page ' + str(code['page']) + ': ' if pdf else ''}{code['text']!r}")
         v = code["verdict"]
         if v:
             t = v.get("ticket") or {}
             what = f"ticket {t['key']} event {t['event_id']}" if t else ""
             lines.append(f"    -> {v['status'].upper()} {what} {v['detail']}".rstrip())
+    if entry.get("empty_pages"):
+        lines.append(f"  no QR code on page(s) {', '.join(map(str, entry['empty_pages']))}")
     return "\n".join(lines)
 
 
@@ -103,5 +136,5 @@ def main(argv: list[str]) -> int:
         if warning:
             entry["keyring_warning"] = warning
         print(json.dumps(entry, ensure_ascii=False) if args.json else human(entry), flush=True)
-        status = max(status, 2 if "error" in entry else (0 if entry["texts"] else 1))
+        status = max(status, 2 if "error" in entry else (0 if entry["texts"] and not entry.get("empty_pages") else 1))
     return status

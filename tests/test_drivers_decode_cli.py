@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
+import pypdf
+import pytest
 from PIL import Image
 
 from agent.cli import main as ticketgate
@@ -69,3 +73,77 @@ def test_decode_refuses_a_decompression_bomb_and_goes_on(tmp_path, capsys):
     rc = ticketgate(["decode", "--json", "--keyring", str(tmp_path / "none.json"), str(bomb), str(good)])
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert rc == 2 and "DecompressionBomb" in out[0]["error"] and out[1]["texts"] == ["still decoded"]
+
+
+# -- PDF e-tickets (every page rendered by poppler's pdftoppm, dev.sh's poppler-utils) ---------------------------
+needs_poppler = pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdfinfo") is None,
+                                   reason="poppler-utils (pdftoppm, pdfinfo; installed by dev.sh) is missing")
+
+
+def _server_etickets(tmp_path, capsys) -> tuple[dict, Path, Path]:
+    """An order of two tickets, its e-ticket PDF as the organiser mails it (`server export-etickets`, one page a
+    ticket) and the public keyring the doors trust (`server keys export`)."""
+    def server(*argv: str) -> None:
+        assert ticketgate(["server", "--data", str(tmp_path / "server"), *argv]) == 0
+    server("init", "--org", "fest", "--name", "Fest")
+    server("event", "create", "--name", "Night", "--start", "2026-12-31 20:00", "--end", "2027-01-01 03:00",
+           "--tz", "Europe/Paris")
+    capsys.readouterr()
+    server("order", "add", "--event", "1", "--buyer", "Ann", "--quantity", "2", "--json")
+    order = json.loads(capsys.readouterr().out)
+    server("keys", "export", "--out", str(tmp_path / "keyring.json"))
+    server("export-etickets", order["number"], "--out", str(tmp_path / "mail"), "--format", "pdf")
+    capsys.readouterr()
+    return order, tmp_path / "mail" / f"{order['number']}.pdf", tmp_path / "keyring.json"
+
+
+@needs_poppler
+def test_decode_reads_every_page_of_a_server_eticket_pdf(tmp_path, capsys):
+    order, pdf, ring = _server_etickets(tmp_path, capsys)
+    assert ticketgate(["decode", "--json", "--keyring", str(ring), str(pdf)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["pages"] == 2 and out["empty_pages"] == [] and [c["page"] for c in out["codes"]] == [1, 2]
+    assert [c["verdict"]["status"] for c in out["codes"]] == ["ok", "ok"]
+    assert [str(c["verdict"]["ticket"]["key"]) for c in out["codes"]] == [t["ticket_key"] for t in order["tickets"]]
+
+    assert ticketgate(["decode", "--keyring", str(ring), str(pdf)]) == 0
+    said = capsys.readouterr().out
+    assert "2 code(s) (2 page(s)" in said and said.count("page 1: 'TG1:") == 1 and said.count("page 2: 'TG1:") == 1
+    assert f"OK ticket {order['tickets'][1]['ticket_key']} event 1" in said
+
+
+@needs_poppler
+def test_decode_pdf_without_code_damaged_or_encrypted_is_a_clear_error(tmp_path, capsys):
+    _, pdf, ring = _server_etickets(tmp_path, capsys)
+    blank = tmp_path / "terms.pdf"
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.write(blank)
+    locked = tmp_path / "locked.pdf"
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(pdf))
+    writer.encrypt("secret", algorithm="AES-256")
+    writer.write(locked)
+    damaged = tmp_path / "damaged.pdf"
+    damaged.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 8)
+    named_png = tmp_path / "ticket.png"                   # a PDF under another name is still read as one
+    named_png.write_bytes(pdf.read_bytes())
+
+    assert ticketgate(["decode", "--keyring", str(ring), str(blank)]) == 1
+    assert f"{blank}: no QR code found on its 1 page(s)" in capsys.readouterr().out
+    assert ticketgate(["decode", "--keyring", str(ring), str(damaged), str(locked), str(named_png)]) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{damaged}: cannot read PDF: damaged or not a PDF (poppler: ")
+    assert lines[1] == (f"{locked}: cannot read PDF: the PDF is password-protected (encrypted): open it with its "
+                        "password and save or print an unprotected copy, or decode a screenshot of the page")
+    assert lines[2].startswith(f"{named_png}: 2 code(s) (2 page(s)")       # the others are still decoded
+
+
+def test_decode_pdf_without_poppler_says_what_to_install(tmp_path, capsys, monkeypatch):
+    pdf = tmp_path / "t.pdf"
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.write(pdf)
+    monkeypatch.setenv("PATH", str(tmp_path))             # a machine without poppler-utils
+    assert ticketgate(["decode", "--json", "--keyring", str(tmp_path / "none.json"), str(pdf)]) == 2
+    out = json.loads(capsys.readouterr().out)
+    assert "needs poppler's pdfinfo" in out["error"] and "apt install poppler-utils" in out["error"]

@@ -1,0 +1,87 @@
+"""The pages of a PDF as grayscale images, for `ticketgate decode` (an e-ticket the organiser mailed).
+
+Rendered by poppler's `pdftoppm` (Debian/Ubuntu `poppler-utils`, in dev.sh's apt list; Homebrew `poppler`): no
+Python PDF renderer in the dependencies, and poppler reads what mail clients and other ticketing systems produce.
+Pages are rendered a few at a time into a private temporary folder, each scaled so its long side is `LONG_SIDE`
+pixels (an A4 page at ~170 dpi; a poster-sized page cannot make a huge bitmap). A password-protected, damaged or
+truncated-beyond-repair file raises `PdfUnreadable` saying so; nothing is written next to the file.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from agent.errors import TicketgateError
+
+LONG_SIDE = 2000          # px: A4 at ~170 dpi; a 70 mm QR (server_stub/eticket_pdf.py) ~11 px a module, 25 mm ~5
+BATCH = 8                 # pages rendered per pdftoppm run (bounded disk and memory for a long order)
+TIMEOUT = 120.0           # seconds per poppler run
+
+
+class PdfUnreadable(TicketgateError):
+    """The PDF cannot be rendered: the message says why (encrypted, damaged, poppler missing)."""
+
+
+def is_pdf(path: Path) -> bool:
+    """By content: a PDF starts with `%PDF-` within its first KiB (whatever its name)."""
+    try:
+        with path.open("rb") as f:
+            return b"%PDF-" in f.read(1024)
+    except OSError:
+        return path.suffix.lower() == ".pdf"
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise PdfUnreadable(f"reading a PDF needs poppler's {name} (Debian/Ubuntu: `sudo apt install poppler-utils`, "
+                            f"macOS: `brew install poppler`); or decode a screenshot of the page instead")
+    return found
+
+
+def _run(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise PdfUnreadable(f"poppler took more than {TIMEOUT:g} s on it (a damaged or hostile file?)") from None
+    if done.returncode != 0:
+        said = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        if any("password" in line.lower() for line in said):
+            raise PdfUnreadable("the PDF is password-protected (encrypted): open it with its password and save or "
+                                "print an unprotected copy, or decode a screenshot of the page")
+        raise PdfUnreadable(f"damaged or not a PDF (poppler: {said[-1] if said else f'exit {done.returncode}'})")
+    return done.stdout
+
+
+def page_count(path: Path) -> int:
+    info = _run([_tool("pdfinfo"), str(path)])
+    found = re.search(r"^Pages:\s*(\d+)\s*$", info, re.MULTILINE)
+    if found is None:
+        raise PdfUnreadable("damaged or not a PDF (poppler found no page count)")
+    if int(found.group(1)) == 0:
+        raise PdfUnreadable("the PDF has no page")
+    return int(found.group(1))
+
+
+def pages(path: Path) -> Iterator[tuple[int, np.ndarray]]:
+    """(page number from 1, grayscale uint8 image) for every page, in order. PdfUnreadable before the first page
+    when the file cannot be opened, or at the batch that fails."""
+    from PIL import Image
+    total, pdftoppm = page_count(path), _tool("pdftoppm")
+    for first in range(1, total + 1, BATCH):
+        last = min(total, first + BATCH - 1)
+        with tempfile.TemporaryDirectory(prefix="ticketgate-pdf-") as tmp:      # 0700, removed after the batch
+            _run([pdftoppm, "-gray", "-png", "-scale-to", str(LONG_SIDE), "-f", str(first), "-l", str(last),
+                  str(path), str(Path(tmp) / "p")])
+            rendered = sorted(Path(tmp).glob("p-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+            if len(rendered) != last - first + 1:
+                raise PdfUnreadable(f"poppler rendered {len(rendered)} of pages {first}-{last}")
+            for number, file in zip(range(first, last + 1), rendered):
+                with Image.open(file) as im:
+                    yield number, np.asarray(im.convert("L"))
