@@ -1,6 +1,7 @@
 """Orders and their tickets; cancellations, refunds, blocks, resets; the versioned deltas for bundles."""
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Callable, Iterable, Iterator
@@ -26,6 +27,8 @@ def _ticket_key(ticket_key: str | int) -> int:
         raise NotFound(f"no ticket {ticket_key!r} (ticket keys are numbers; a pretix ticket is revoked by `server ticket revoke pretix:SEED --event N`)") from None
 
 
+# a kiosk's offline number (agent.allotment.offline_order_number): `<device>-<allotment id>-<n>`
+_OFFLINE_NUMBER = re.compile(r"(?P<device>.+)-(?P<allotment>\d{1,10})-(?P<n>\d{1,10})")
 _TICKET_INTO = "tickets(ticket_id, order_id, position, target_id, category, zone, seat, version)"
 CHUNK = 500       # rows per multi-row INSERT (8 columns: well under SQLite's and PostgreSQL's parameter limits)
 
@@ -134,8 +137,23 @@ class OrderMixin(CatalogueMixin):
         return placed[0][0]
 
     # -- reading -----------------------------------------------------------------------------------------------
+    def order_number(self, typed: str) -> str:
+        """The number an order is stored under for what staff typed, in any case: a server number is upper case
+        (normalize_order_number: `k7m2 q9` -> `K7M2-Q9`); an offline number `<device>-<allotment>-<n>` takes its
+        device id as stored from the allotment, whose id the server drew for that one device (`KIOSK-1-7-3` ->
+        `kiosk-1-7-3`). So two orders never differ only by case (docs/server.md). Unknown: as typed, stripped."""
+        number = normalize_order_number(typed)
+        offline = _OFFLINE_NUMBER.fullmatch(number)
+        if offline is None or self.q1("SELECT 1 FROM orders WHERE number=?", (number,)):
+            return number
+        row = self.q1("SELECT device_id FROM allotments WHERE allotment_id=?", (int(offline["allotment"]),))
+        if row is None or row[0].lower() != offline["device"].lower():
+            return number
+        stored = f"{row[0]}-{int(offline['allotment'])}-{int(offline['n'])}"
+        return stored if self.q1("SELECT 1 FROM orders WHERE number=?", (stored,)) else number
+
     def order(self, number: str) -> dict:
-        number = normalize_order_number(number)
+        number = self.order_number(number)
         row = self.q1(f"SELECT {_ORDER_COLS} FROM orders o JOIN catalogue c ON c.id=o.target_id WHERE o.number=?", (number,))
         if row is None:
             raise NotFound(f"no order {number!r}")
@@ -165,7 +183,7 @@ class OrderMixin(CatalogueMixin):
 
     def find_orders(self, query: str, org: str | None = None, limit: int = 50) -> list[dict]:
         """Order number (typed loosely), buyer name (accents and case ignored), email; every word a prefix."""
-        exact = self.q1("SELECT number FROM orders WHERE number=?", (normalize_order_number(query),))
+        exact = self.q1("SELECT number FROM orders WHERE number=?", (self.order_number(query),))
         numbers = ([exact[0]] if exact else []) + self._search_orders(query, org, limit)
         seen: dict[str, None] = dict.fromkeys(numbers)
         out = []
@@ -192,7 +210,7 @@ class OrderMixin(CatalogueMixin):
 
     # -- state changes -----------------------------------------------------------------------------------------
     def _change_status(self, number: str, new: str, reason: str, revoke: bool) -> dict:
-        number = normalize_order_number(number)
+        number = self.order_number(number)
         now = time.time()
         with self.tx() as c:
             row = c.execute("SELECT order_id, org FROM orders WHERE number=?", (number,)).fetchone()
