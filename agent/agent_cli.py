@@ -423,16 +423,16 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
     if args.cmd == "pay":
         device_id = load_policy(ledger).device_id
         try:
-            changed = desk.validate_payment(ledger, args.order_number, device_id, args.operator or device_id,
-                                           args.payment)
+            number = ledger.order_number(args.order_number)         # typed in any case: as printed
+            changed = desk.validate_payment(ledger, number, device_id, args.operator or device_id, args.payment)
         except ValueError as exc:
             print(printable(f"ticketgate agent pay: {exc}"), file=sys.stderr)
             return 1
         if not changed:
-            print(printable(f"ticketgate agent pay: no order {args.order_number} on this device"), file=sys.stderr)
+            print(printable(f"ticketgate agent pay: no order {number} on this device"), file=sys.stderr)
             return 1
-        result = {"order_number": args.order_number, "tickets": changed, "outbox_pending": ledger.outbox_size()}
-        print(json.dumps(result) if args.json else f"order {args.order_number} paid ({changed} ticket(s)); "
+        result = {"order_number": number, "tickets": changed, "outbox_pending": ledger.outbox_size()}
+        print(json.dumps(result) if args.json else f"order {number} paid ({changed} ticket(s)); "
                                                    f"{result['outbox_pending']} message(s) waiting for the server")
         return 0
     if args.cmd == "exchange":

@@ -18,10 +18,12 @@ def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator
     """Mark a pending order paid on this device and queue the fact, with how it was paid (`payment`, one of
     SETTLE_METHODS: the till counts it), for the server. -> tickets changed (0: none of this order on the device,
     nothing queued). ValueError, nothing changed, when it is not pending: paying a cancelled or refunded order here
-    made the door admit its tickets while the server refused the payment."""
+    made the door admit its tickets while the server refused the payment. The number is typed in any case
+(ledger.order_number); the server is told the number as it holds it."""
     if payment not in SETTLE_METHODS:
         raise ValueError(f"payment {payment!r}: one of {', '.join(SETTLE_METHODS)}")
     with ledger.transaction():
+        order_number = ledger.order_number(order_number)     # as held here and known to the server, whatever the case
         statuses = ledger.order_statuses(order_number)
         if statuses and statuses != {"pending"}:
             raise ValueError(f"order {order_number} is {', '.join(sorted(statuses))}, not pending: no payment recorded")

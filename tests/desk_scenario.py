@@ -208,7 +208,8 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
         assert wait_for(lambda: desk.online, 20)
         h.go("kiosk")
         kiosk_screen = h.screen("kiosk")
-        kiosk_screen.find(online.result.order_number)
+        kiosk_screen.find(online.result.order_number.lower())         # typed as the guest reads it out
+        res["opened_order"] = kiosk_screen.order_number == online.result.order_number
         kiosk_screen.ask_refund()
         h.pump()
         res["refund_choices"] = [w.text for w in h.ui.popup.walk() if type(w).__name__ == "BigButton"]

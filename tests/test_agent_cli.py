@@ -237,3 +237,18 @@ def test_the_organisers_and_technicians_gate_flags_refuse_it_too(tmp_path, capsy
         rc = exit_.code
     assert rc == 2 and "at most 64 characters, on one line" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()
+
+
+def test_pay_takes_the_number_in_any_case_and_refuses_an_ambiguous_one(home, capsys):
+    """`agent pay` finds the order whatever case is typed (docs/server.md). Two numbers differing only by case are
+    never made by the server; a ledger holding them anyway refuses a number not typed exactly rather than pick one."""
+    led = Ledger.open(home / "ledger.sqlite")
+    led.upsert_tickets([{"ticket_key": str(k), "event_id": 1, "order_number": n, "order_status": "pending"}
+                        for k, n in ((21, "Kiosk-1-5-1"), (22, "kiosk-1-5-1"), (23, "Desk-2-7-1"))])
+    led.close()
+    rc, out, _ = run(home, "pay", "desk-2-7-1", "--json", capsys=capsys)
+    assert rc == 0 and json.loads(out)["order_number"] == "Desk-2-7-1"
+    rc, _, err = run(home, "pay", "KIOSK-1-5-1", capsys=capsys)
+    assert rc == 1 and "differ only by case (Kiosk-1-5-1, kiosk-1-5-1): type it exactly as printed" in err
+    rc, out, _ = run(home, "pay", "kiosk-1-5-1", "--json", capsys=capsys)
+    assert rc == 0 and json.loads(out) == dict(json.loads(out), order_number="kiosk-1-5-1", tickets=1)

@@ -67,6 +67,28 @@ def test_a_kiosk_cannot_pay_a_cancelled_order(tmp_path):
         assert _verdict(home, pending_payload) == "accepted"
 
 
+def test_a_kiosk_takes_a_payment_for_an_order_number_typed_in_lower_case(tmp_path):
+    """The guest reads out the order number, the operator types it in lower case: `agent pay k7m2-q9` said "no order
+    k7m2-q9 on this device" (the device matched the case exactly). Now the kiosk finds the order in any case, says and
+    queues the number as printed, and the server records the payment."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)
+    pending, payload = _order(home, "--pending")
+    typed = pending.lower()
+    with _enrolled_door(home, gate="desk", events="1", role="kiosk"):
+        tg(home, "server", "push")
+        tg(home, "agent", "sync", "--until-idle", "--for", "40")
+        found = json.loads(tg(home, "agent", "search", typed, "--json").stdout)
+        assert {t["order_number"] for t in found} == {pending}
+        paid = json.loads(tg(home, "agent", "pay", typed, "--json").stdout)
+        assert paid["order_number"] == pending and paid["tickets"] == 1
+        assert _verdict(home, payload) == "accepted"
+        tg(home, "agent", "sync", "--until-idle", "--for", "40")
+        assert json.loads(tg(home, "agent", "status", "--json").stdout)["refused_uploads"] == []
+        assert json.loads(tg(home, "server", "order", "show", typed, "--json").stdout)["status"] == "paid"
+
+
 def test_a_kiosk_does_not_exchange_a_ticket_twice(tmp_path):
     """`agent exchange` of a ticket the kiosk had already exchanged said "out of use here; the replacement comes with
     the next sync" again, queued a second exchange and the server refused it ("already revoked"): the operator

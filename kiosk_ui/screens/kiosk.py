@@ -71,9 +71,14 @@ class KioskScreen(BaseScreen):
         if text is not None:
             self.query.text = text
         q = self.query.text.strip()
-        exact = self.ctl.door.order(q) if q else []
+        try:
+            exact = self.ctl.door.order(q) if q else []
+        except ValueError as exc:          # two orders differing only by case (AmbiguousOrder): type it exactly
+            said = str(exc)
+            self.say(self.message, lambda: said)
+            return []
         if exact:
-            self.open_order(q)
+            self.open_order(exact[0].get("order_number") or q)     # as printed, whatever case was typed
             return exact
         found = orders_of(self.ctl.door.search(q)) if q else []
         self.order_number, self.tickets = None, []
