@@ -60,6 +60,8 @@ def _run(argv: list[str]) -> str:
 
 
 def page_count(path: Path) -> int:
+    if not path.is_file():
+        raise PdfUnreadable("no such file" if not path.exists() else "not a file")
     info = _run([_tool("pdfinfo"), str(path)])
     found = re.search(r"^Pages:\s*(\d+)\s*$", info, re.MULTILINE)
     if found is None:

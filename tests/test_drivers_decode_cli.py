@@ -130,12 +130,14 @@ def test_decode_pdf_without_code_damaged_or_encrypted_is_a_clear_error(tmp_path,
 
     assert ticketgate(["decode", "--keyring", str(ring), str(blank)]) == 1
     assert f"{blank}: no QR code found on its 1 page(s)" in capsys.readouterr().out
-    assert ticketgate(["decode", "--keyring", str(ring), str(damaged), str(locked), str(named_png)]) == 2
+    missing = tmp_path / "never-saved.pdf"
+    assert ticketgate(["decode", "--keyring", str(ring), str(damaged), str(locked), str(named_png), str(missing)]) == 2
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{damaged}: cannot read PDF: damaged or not a PDF (poppler: ")
     assert lines[1] == (f"{locked}: cannot read PDF: the PDF is password-protected (encrypted): open it with its "
                         "password and save or print an unprotected copy, or decode a screenshot of the page")
     assert lines[2].startswith(f"{named_png}: 2 code(s) (2 page(s)")       # the others are still decoded
+    assert lines[-1] == f"{missing}: cannot read PDF: no such file"
 
 
 def test_decode_pdf_without_poppler_says_what_to_install(tmp_path, capsys, monkeypatch):
