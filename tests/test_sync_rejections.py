@@ -76,6 +76,11 @@ def test_device_refuses_bad_messages_on_down_live_and_cmd(world):
     _sent(rogue, live, seal(dict(revoke, org=ORG, id="r2", ts=time.time() - 7200), real.sign))
     assert wait_for(lambda: a.sync.stats["late"] == late + 1)
     assert len(a.sync.rejections) == before and a.ledger.history(key1).revoked is None
+    # one two hours ahead of the server time the device holds waited nowhere (a clock is wrong): reported, same words
+    before = len(a.sync.rejections)
+    _sent(rogue, live, seal(dict(revoke, org=ORG, id="r5", ts=time.time() + 7200), real.sign))
+    assert _refused(a.sync, before, "stale message (-7")
+    assert a.sync.stats["late"] == late + 1 and a.ledger.history(key1).revoked is None
     # a genuine signed message, then the same bytes replayed
     genuine = seal(dict(revoke, org=ORG, id="g1", ts=time.time()), real.sign)
     _sent(rogue, live, genuine)

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from agent.ledger import Ledger
 from agent.sync import bundle, topics
-from agent.sync.clock import ReplayGuard, offset
+from agent.sync.clock import Check, Freshness, ReplayGuard, offset
 from agent.sync.messages import Ack, ItemRefusal
 from agent.sync.signed import Rejected, Verifier, seal
 from agent.sync.uploader import UploadOptions, Uploader
@@ -30,11 +30,26 @@ def test_clock_offset_and_replay_guard():
     off, rtt = offset(t0=100.0, t1=10_150.0, t2=10_150.2, t3=100.4)   # device 3 h behind, 0.2 s round trip
     assert abs(off - 10_049.9) < 1e-6 and abs(rtt - 0.2) < 1e-6
     g = ReplayGuard(max_age=60)
-    assert g.check("a", 1000.0, 1010.0) is None
-    assert "replayed" in g.check("a", 1000.0, 1010.0)
-    assert "stale" in g.check("b", 1000.0, 2000.0)
-    assert g.check("c", 1000.0, None) is None          # offset unknown yet: only the id is checked
-    assert "without id" in g.check(None, 1.0, None)
+    assert g.check("a", 1000.0, 1010.0).fresh
+    assert g.check("c", 1000.0, None).fresh             # offset unknown yet: only the id is checked
+
+
+def test_replay_guard_outcomes_are_typed():
+    """The device decides on the kind (a late live update is counted, not refused), never on the words; the words
+    shown to users stay the same."""
+    g = ReplayGuard(max_age=60)
+    fresh = g.check("a", 1000.0, 1010.0)
+    assert fresh == Check(Freshness.FRESH, msg_id="a") and fresh.reason is None
+    again = g.check("a", 1000.0, 1010.0)
+    assert again.kind is Freshness.REPLAYED and again.reason == "replayed message a"
+    old = g.check("b", 1000.0, 2000.0)
+    assert (old.kind, old.age, old.reason) == (Freshness.STALE, 1000.0, "stale message (1000 s old)")
+    ahead = g.check("c", 3000.0, 2000.0)              # from the future: a clock is wrong, it did not wait anywhere
+    assert (ahead.kind, ahead.age, ahead.reason) == (Freshness.FUTURE, -1000.0, "stale message (-1000 s old)")
+    assert g.check("b", 1000.0, 2000.0, max_age=7200).fresh      # its own window; not remembered while refused
+    for msg_id, ts in ((None, 1.0), ("", 1.0), ("d", "1"), ("e", True)):
+        bad = g.check(msg_id, ts, None)
+        assert bad.kind is Freshness.MALFORMED and bad.reason == "message without id/ts" and not bad.fresh
 
 
 def _pair():

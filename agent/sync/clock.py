@@ -8,6 +8,8 @@ every scan so the server can put scans of all gates on one time line.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 
@@ -44,6 +46,36 @@ MAX_AGE = 600.0          # seconds a signed server message stays fresh
 COMMAND_MAX_AGE = 7 * 24 * 3600.0
 
 
+class Freshness(Enum):
+    FRESH = "fresh"
+    STALE = "stale"            # older than its window: it waited at the broker (or is replayed after that long)
+    FUTURE = "future"          # newer than the server-time estimate by more than the window: a clock is wrong
+    REPLAYED = "replayed"      # its id was seen before
+    MALFORMED = "malformed"    # no id or no timestamp
+
+
+@dataclass(frozen=True)
+class Check:
+    """What `ReplayGuard.check` found: callers decide on `kind`; `reason` is the text shown (None when fresh)."""
+    kind: Freshness
+    age: float | None = None       # server now - ts, for STALE / FUTURE (negative when from the future)
+    msg_id: str | None = None
+
+    @property
+    def fresh(self) -> bool:
+        return self.kind is Freshness.FRESH
+
+    @property
+    def reason(self) -> str | None:
+        if self.kind is Freshness.MALFORMED:
+            return "message without id/ts"
+        if self.kind in (Freshness.STALE, Freshness.FUTURE):
+            return f"stale message ({self.age:.0f} s old)"
+        if self.kind is Freshness.REPLAYED:
+            return f"replayed message {self.msg_id}"
+        return None
+
+
 class ReplayGuard:
     """Refuses a signed server message seen before (by id) or too old for the estimated server time.
 
@@ -54,14 +86,16 @@ class ReplayGuard:
         self.max_age = max_age
         self.seen: SeenIds = seen if seen is not None else MemorySeen()
 
-    def check(self, msg_id: object, ts: object, server_now: float | None, max_age: float | None = None) -> str | None:
-        """None when fresh (and remember it), else the reason it is refused. `server_now` None: never synced,
-        only the id is checked. `max_age`: this message's own window (default the guard's)."""
-        if not isinstance(msg_id, str) or not msg_id or not isinstance(ts, (int, float)):
-            return "message without id/ts"
-        if server_now is not None and abs(server_now - ts) > (self.max_age if max_age is None else max_age):
-            return f"stale message ({server_now - ts:.0f} s old)"
+    def check(self, msg_id: object, ts: object, server_now: float | None, max_age: float | None = None) -> Check:
+        """FRESH (and remembered) or why it is refused. `server_now` None: never synced, only the id is checked.
+        `max_age`: this message's own window (default the guard's)."""
+        if not isinstance(msg_id, str) or not msg_id or isinstance(ts, bool) or not isinstance(ts, (int, float)):
+            return Check(Freshness.MALFORMED)
+        if server_now is not None:
+            age = server_now - ts
+            if abs(age) > (self.max_age if max_age is None else max_age):
+                return Check(Freshness.STALE if age > 0 else Freshness.FUTURE, age=age, msg_id=msg_id)
         forget = server_now - 2 * self.max_age if server_now is not None else None
         if not self.seen.remember(msg_id, float(ts), forget):
-            return f"replayed message {msg_id}"
-        return None
+            return Check(Freshness.REPLAYED, msg_id=msg_id)
+        return Check(Freshness.FRESH, msg_id=msg_id)

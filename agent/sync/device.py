@@ -32,7 +32,7 @@ from agent.sync import topics
 from agent.sync.apply import BUNDLE_SETTING, FullBundleStager, apply_bundle, apply_live, apply_update, current_bundle
 from agent.sync.bundle import AlreadyHeld, Assembler, DeltaMismatch, Pending, check_manifest, is_chunk, section
 from agent.clock import ClockEstimate, ServerClock, StepDetector, boot_clock
-from agent.sync.clock import COMMAND_MAX_AGE, ReplayGuard, offset
+from agent.sync.clock import COMMAND_MAX_AGE, Freshness, ReplayGuard, offset
 from agent.sync.hello import Greeter
 from agent.sync.inbox import Inbox, lane
 from agent.sync.messages import (Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, DeskAnswer, DeskRequest, Hello,
@@ -606,9 +606,9 @@ class DeviceSync:
         now = self.server_clock.now(self._ledger.clock_estimate())
         if any_age and isinstance(body.get("ts"), (int, float)):
             now = float(body["ts"])                  # its age is not judged; its id is remembered as usual
-        reason = self.guard.check(body.get("id"), body.get("ts"), now, max_age)
-        if reason:
-            raise (Late if late and reason.startswith("stale") else Rejected)(reason)
+        found = self.guard.check(body.get("id"), body.get("ts"), now, max_age)
+        if not found.fresh:      # only an old one waited at the broker; one from the future means a clock is wrong
+            raise (Late if late and found.kind is Freshness.STALE else Rejected)(str(found.reason))
 
     def _watch_clock(self) -> None:
         """Measure the offset again when the wall clock stepped, and every `remeasure` seconds while connected.
