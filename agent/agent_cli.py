@@ -13,6 +13,7 @@ from agent import desk
 from agent.gate import Gate
 from agent.event_selection import SelectionRefused
 from agent.stored_policy import check_policy_selection, load_policy, save_policy
+from agent.wiped_status import describe as describe_wiped, wiped_status
 from agent.home import WIPED_IDENTITY, DeviceHome, HomeError, carried_identity, open_home, resolve_home
 from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event
@@ -374,6 +375,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                                        "reason_code": r["refused_code"], "reason_params": r["refused_params"], "at": r["at"],
                                        "ticket_key": r["body"].get("ticket_key"), "action": r["body"].get("kind")
                                        or r["body"].get("action")} for r in ledger.outbox_refused(20)]}
+        if (was_wiped := wiped_status(ledger, credentials is not None)) is not None:
+            status["wiped"] = was_wiped        # outbox_pending on a wiped device: whose, what, and what becomes of it
         if args.verify:
             status["integrity"] = ledger.verify()
         if args.json:
@@ -388,6 +391,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             print(printable(f"{where}: mode {pol['mode']}, events {pol['events'] or 'all'}, "
                             f"zones {pol['zones'] or 'all'}"))
             print("  " + ", ".join(f"{k} {v}" for k, v in status["counts"].items()))
+            if was_wiped is not None:
+                print(printable("  " + describe_wiped(was_wiped)))
             if status["on_duty"]:
                 print(printable(f"  on duty: {status['on_duty']['name']} ({status['on_duty']['role']})"))
             elif duty.configured:

@@ -539,6 +539,11 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
     def outbox_size(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0])
 
+    def outbox_kinds(self) -> dict[str, int]:
+        """Unacknowledged rows by kind (action, refusal, kiosk, cmd_result…)."""
+        rows = self.conn.execute("SELECT kind, count(*) FROM outbox WHERE acked IS NULL GROUP BY kind ORDER BY kind")
+        return {str(k): int(n) for k, n in rows.fetchall()}
+
     def outbox_waiting(self, kind: str, actions: Iterable[str]) -> int:
         """Unacknowledged rows of `kind` whose body's action is one of `actions` (a kiosk's offline sales)."""
         acts = list(actions)

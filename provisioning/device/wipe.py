@@ -4,7 +4,8 @@ The check-ins and other uploads not acknowledged by the server yet stay too (peo
 technician's wipe (`provision wipe --yes`, device handed back or moved) they are uploaded as the device's own once it
 is enrolled again (the `WIPED_IDENTITY` setting: {device_id, carry_over, reason, unsent, retire_proof, retire_v}; agent.home.store_identity). After a revocation by the organiser (signed wipe: a
 lost or stolen device) they are never carried over: kept on the device, refused by the server, listed for the
-organiser (`server refusals`).
+organiser (`server refusals`); its answers to commands not sent yet (the wipe's own `cmd_result`) are dropped, since
+no one can read them. `ticketgate agent status` says what a wiped device keeps and why.
 
 Removed: the ticket index and its full-text index (names, e-mails, order numbers), the catalogue, the
 revocation/block lists, the organiser's staff list and who is logged in, the keyring, the broker credentials and the device's private key. SQLite runs with
@@ -42,12 +43,13 @@ def _shred(path: Path) -> None:
 
 
 def unsent_uploads(ledger_path: Path) -> int:
-    """Uploads (check-ins, cancellations, kiosk messages) the server has not acknowledged yet: what a wipe keeps."""
+    """Uploads (check-ins, cancellations, refused scans, kiosk messages) the server has not acknowledged yet: what a
+    wipe keeps, as `ticketgate agent status` counts them (`outbox_pending`)."""
     if not ledger_path.exists():
         return 0
     conn = sqlite3.connect(f"{ledger_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     try:
-        return int(conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL AND kind != 'refusal'").fetchone()[0])
+        return int(conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0])
     except sqlite3.DatabaseError:
         return 0
     finally:
@@ -77,8 +79,12 @@ def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False, r
         doomed = [name for files in index_files(str(ledger_path)).values() for name in files]
         if "settings" in names and "outbox" in names:
             old = _identity(conn)
+            if not carry_over:
+                # the answers to the revoked enrollment's commands, the wipe's own among them, reach no one: its
+                # login is gone and the server reads nothing from a revoked device. Check-ins stay (people came in)
+                conn.execute("DELETE FROM outbox WHERE acked IS NULL AND kind = 'cmd_result'")
             if old is not None and old != UNENROLLED_ID:
-                unsent = conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL AND kind != 'refusal'").fetchone()[0]
+                unsent = conn.execute("SELECT count(*) FROM outbox WHERE acked IS NULL").fetchone()[0]
                 conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
                              "value=excluded.value", (WIPED_IDENTITY, json.dumps(
                                  {"device_id": old, "carry_over": carry_over, "reason": reason, "unsent": unsent}
@@ -109,7 +115,7 @@ def wipe(state: DeviceState, reason: str = "", carry_over: bool = False) -> dict
     """Idempotent: wiping twice is fine. Returns what was removed (for the log and the tests) and how many uploads
     not sent yet it kept (`unsent`). `carry_over`: see the module's docstring (False: a revocation)."""
     done = {"ledger": False, "keyring": state.keyring_path.exists(), "credentials": state.credentials_path.exists(),
-            "device_key": state.key_path.exists(), "unsent": unsent_uploads(state.ledger_path)}
+            "device_key": state.key_path.exists(), "unsent": 0}
     retiring = None
     if carry_over and state.enrolled() and state.key_path.exists():   # before the key goes: it signs for the next
         successor = identity.generate(retire.successor_path(state))  # enrollment's key, made now
@@ -128,6 +134,7 @@ def wipe(state: DeviceState, reason: str = "", carry_over: bool = False) -> dict
             for name in files:
                 _shred(Path(name))
         done["ledger"] = True
+    done["unsent"] = unsent_uploads(state.ledger_path)      # what it keeps (a revocation drops its command answers)
     for path in (state.keyring_path, state.credentials_path, state.key_path, state.link_path):
         _shred(path)
     log.warning("device wiped (%s): %s", reason or "revoked", done)

@@ -1,0 +1,31 @@
+"""What `ticketgate agent status` says about a device wiped and not enrolled again: whose uploads it still holds,
+how many of each kind, and what becomes of them (provisioning.device.wipe writes the mark)."""
+from __future__ import annotations
+
+from typing import Any
+
+from agent.home import WIPED_IDENTITY
+from agent.ledger import Ledger
+
+_KINDS = {"action": "check-in(s) or cancellation(s)", "refusal": "refused scan(s) for the statistics",
+          "kiosk": "kiosk record(s)", "cmd_result": "answer(s) to the organiser's commands"}
+
+
+def wiped_status(ledger: Ledger, enrolled: bool) -> dict[str, Any] | None:
+    """None unless wiped and not enrolled since; else {device_id, revoked, reason, uploads_kept, kinds}."""
+    mark = ledger.get_setting(WIPED_IDENTITY)
+    if enrolled or not isinstance(mark, dict):
+        return None
+    kinds = ledger.outbox_kinds()
+    return {"device_id": mark.get("device_id"), "revoked": not mark.get("carry_over"),
+            "reason": str(mark.get("reason") or ""), "uploads_kept": sum(kinds.values()), "kinds": kinds}
+
+
+def describe(w: dict[str, Any]) -> str:
+    why = "revoked by the organiser" if w["revoked"] else (w["reason"] or "by the technician")
+    if not w["uploads_kept"]:
+        return f"wiped ({why}): it holds no upload of {w['device_id']}"
+    what = ", ".join(f"{n} {_KINDS.get(k, k)}" for k, n in w["kinds"].items())
+    fate = ("kept as its record; the server takes nothing from a revoked device, nor as another enrollment's"
+            if w["revoked"] else "uploaded as this device's own when it is enrolled again")
+    return f"wiped ({why}): {w['uploads_kept']} upload(s) of {w['device_id']} not sent ({what}): {fate}"

@@ -1,0 +1,72 @@
+"""A wiped device's `ticketgate agent status`: it counts only what the wiped identity really left, and says whose
+it is and what becomes of it (public commands, the organiser's broker and servers, real SQLite files)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.qa_organiser import organiser_running, tg
+from tests.test_qa_leftovers import _sync, needs_broker
+from tests.test_qa_skew import _event_now
+
+
+def _status(home: Path) -> dict:
+    return json.loads(tg(home, "agent", "status", "--json").stdout)
+
+
+@needs_broker
+def test_a_door_revoked_and_wiped_keeps_its_checkin_not_the_wipes_own_answer(tmp_path):
+    """Revoked with a check-in not uploaded yet, the door synced and the organiser's signed wipe wiped it: status
+    said outbox_pending 2 — the check-in and the wipe's own cmd_result, an answer no one can read (the login is
+    gone, the server reads nothing from a revoked device). Now it holds the check-in alone and says so."""
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        device = json.loads((home / "device" / "credentials.json").read_text())["device_id"]
+        tg(home, "server", "push")
+        assert _sync(home)["rejected"] == []
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        tg(home, "server", "device", "revoke", device)
+        synced = tg(home, "agent", "sync", "--until-idle", "--for", "40", ok=False)
+        assert "revoked by the organiser and wiped" in synced.stderr, (synced.stdout, synced.stderr)
+        assert "'unsent': 1" in synced.stderr, synced.stderr
+    status = _status(home)
+    assert status["counts"]["outbox_pending"] == 1 and status["counts"]["checkins"] == 1, status["counts"]
+    assert status["wiped"] == {"device_id": device, "revoked": True, "reason": "signed wipe command",
+                               "uploads_kept": 1, "kinds": {"action": 1}}, status["wiped"]
+    said = tg(home, "agent", "status").stdout
+    assert (f"wiped (revoked by the organiser): 1 upload(s) of {device} not sent (1 check-in(s) or cancellation(s)): "
+            "kept as its record; the server takes nothing from a revoked device") in said, said
+
+
+@needs_broker
+def test_a_technicians_wipe_names_the_refused_scan_it_keeps_and_uploads_it_once_enrolled(tmp_path):
+    """A door uploaded its entry, then refused the same ticket again (a refusal queued for the statistics), then was
+    wiped by the technician: the wipe said it kept nothing, status said outbox_pending 1. Now both count it, status
+    says what it is, and the next enrollment uploads it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        device = json.loads((home / "device" / "credentials.json").read_text())["device_id"]
+        tg(home, "server", "push")
+        assert _sync(home)["rejected"] == []
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        assert _sync(home)["outbox_pending"] == 0
+        again = tg(home, "agent", "scan", "--json", payloads[0], ok=False)
+        assert json.loads(again.stdout)["verdict"] == "already_used"
+        said = tg(home, "provision", "wipe", "--yes").stdout
+        assert "'unsent': 1" in said and "the 1 check-in(s) and other upload(s) not sent" in said, said
+        status = _status(home)
+        assert status["counts"]["outbox_pending"] == 1, status["counts"]
+        assert status["wiped"] == {"device_id": device, "revoked": False, "reason": "by the technician",
+                                   "uploads_kept": 1, "kinds": {"refusal": 1}}, status["wiped"]
+        said = tg(home, "agent", "status").stdout
+        assert (f"wiped (by the technician): 1 upload(s) of {device} not sent (1 refused scan(s) for the "
+                "statistics): uploaded as this device's own when it is enrolled again") in said, said
+        running.enroll(home, "north")
+        assert "wiped" not in _status(home)
+        assert _sync(home)["outbox_pending"] == 0 and _status(home)["refused_uploads"] == []
