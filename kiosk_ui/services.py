@@ -273,6 +273,7 @@ class DeskService(Protocol):
     def refund(self, order_number: str, reason: str, kind: str = "refund") -> DeskResult: ...
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
                  category: int | None = None) -> DeskResult: ...
+    def order_unsent(self, order_number: str, wait: float = 0.0) -> bool: ...   # its offline sale still to upload
     def maybe_refill(self) -> None: ...                # online: get or refill the offline sales allotment
     def till(self, action: str, cents: int, currency: str = "EUR") -> Any: ...   # DeskAnswer, or the problem (str)
     def open_shift(self) -> dict | None: ...
@@ -299,6 +300,9 @@ class UnavailableDesk:
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
                  category: int | None = None) -> DeskResult:
         return DeskResult(False, problem="Selling is not available on this device.")
+
+    def order_unsent(self, order_number: str, wait: float = 0.0) -> bool:
+        return False
 
     def maybe_refill(self) -> None:
         pass

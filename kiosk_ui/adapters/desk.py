@@ -42,7 +42,8 @@ REFILL_EVERY = 60.0           # online: how often the allotment is checked (refi
 
 
 TILL, LAST_Z = "till_shift", "till_last_z"      # ledger settings: the open shift, the last Z report
-FLUSH_SECONDS = 5.0           # online: how long the till waits for this kiosk's offline sales to reach the server
+FLUSH_SECONDS = 5.0           # online: how long the till, a refund or an exchange waits for offline sales to upload
+ON_ITS_WAY = "This order's sale or payment made offline has not reached the server yet: try again in a moment."
 
 
 class SaleLink(Protocol):
@@ -255,6 +256,8 @@ class KioskDesk:
             return DeskResult(False, problem="No ticket in this order.")
         if not self.online:
             return DeskResult(False, problem="A refund needs the server: try again when the kiosk is online.")
+        if self.order_unsent(order_number, self.flush_wait):      # else the server finds no such order yet
+            return DeskResult(False, problem=ON_ITS_WAY)
         answer = self._ask(refund_request(order_number, reason, kind, self._org(), self._device(),
                                                   self.ledger.on_duty), self.timeout)
         if answer is None or not answer.ok:
@@ -269,6 +272,8 @@ class KioskDesk:
             return DeskResult(False, problem="Tap a ticket first.")
         if not self.online:
             return DeskResult(False, problem="An exchange needs the server: try again when the kiosk is online.")
+        if self.order_unsent(str((self.ledger.ticket(ticket_key) or {}).get("order_number") or ""), self.flush_wait):
+            return DeskResult(False, problem=ON_ITS_WAY)
         request = exchange_request(ticket_key, reason, self._org(), self._device(), target_id, category,
                                    self.ledger.on_duty, payment)
         answer = self._ask(request, self.timeout)
@@ -321,6 +326,15 @@ class KioskDesk:
         while (n := self.ledger.outbox_waiting("kiosk", TILL_ACTIONS)) and self.online and time.monotonic() < deadline:
             time.sleep(0.1)
         return n
+
+    def order_unsent(self, order_number: str, wait: float = 0.0) -> bool:
+        """This kiosk's records of the order made offline (its sale, a payment) the server has not acknowledged yet,
+        after waiting up to `wait` seconds (while online) for them. A desk request about the order goes only after
+        them: sent before (right after a reconnection) it reached the server first, which answered "no order"."""
+        deadline = time.monotonic() + wait
+        while (n := self.ledger.outbox_waiting_order(order_number)) and self.online and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return bool(n)
 
     def open_shift(self) -> dict | None:
         return self.ledger.get_setting(TILL)

@@ -18,6 +18,7 @@ DESK_PROBLEMS = ("Sold out", "Not enough left", "Choose the tickets.", "Choose h
                  "Offline, and this kiosk's sales allotment is used up.",
                  "A refund needs the server: try again when the kiosk is online.",
                  "An exchange needs the server: try again when the kiosk is online.",
+                 "This order's sale or payment made offline has not reached the server yet: try again in a moment.",
                  "The server did not answer in time.", "Selling is not available on this device.",
                  "No ticket in this order.", "Tap a ticket first.", "sales not open yet", "sales closed",
                  "Amount too large: at most 8 digits before the decimal point.")

@@ -256,7 +256,10 @@ class KioskScreen(BaseScreen):
         if self.printing:
             return None
         self.printing = True
-        self.say(self.message, lambda: (tr("Refunding order {o}…", o=order_number) if kind == "refund" else
+        behind = self.ctl.services.desk.order_unsent(order_number)    # the desk sends it once the sale is uploaded
+        self.say(self.message, lambda: (tr("Waiting for order {o}'s sale to reach the server…", o=order_number)
+                                        if behind else
+                                        tr("Refunding order {o}…", o=order_number) if kind == "refund" else
                                         tr("Cancelling order {o}…", o=order_number)))
         self.refresh()
         return self.in_background(lambda: self.ctl.sale.refund(order_number, reason, kind),

@@ -1,0 +1,71 @@
+"""A refund asked for right after a kiosk reconnects, of an order it sold offline (real mosquitto, the sync server
+over a real SQLite store, the kiosk's app wiring: its sync, desk and controller).
+
+The kiosk's upload of the sale and the operator's refund request go to the server separately: the request overtook
+the sale (here: the sale queued behind the rest of the kiosk's backlog) and the server refused it ("not allowed:
+order … is not of an event of kiosk-1": it knew no such order), so the operator had to try again. Now the desk sends a request about an order only once this kiosk's records of it are
+acknowledged, waiting for them (bounded), else says the sale is still on its way and sends nothing."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kiosk_ui.adapters.desk import ON_ITS_WAY
+from tests.helpers import wait_for
+from tests.kiosk_desk_field import PRICE, kiosk_desk, prepare_kiosk, ready, sell
+from tests.sync_fixtures import ORG, make_store, start_server
+
+BACKLOG = 3000      # refused scans queued while offline: more than the uploader's window (FAST: 8 batches of 200)
+
+
+@pytest.fixture
+def offline_sale(tmp_path, broker):
+    """A kiosk that scanned BACKLOG unreadable codes and then sold 2 tickets while its server was down, reconnected:
+    (store, field, the sale), the server running again and the kiosk online, its sale still to upload."""
+    store, event, _ = make_store(tmp_path / "server", tickets=1, devices=("gate-a",))
+    prepare_kiosk(store, event)
+    try:
+        with kiosk_desk(tmp_path, store, event, broker.port) as f:
+            ready(f.desk)
+            f.server[0].stop()
+            assert wait_for(lambda: not f.desk.online, 15), "the kiosk never saw its server go offline"
+            for n in range(BACKLOG):
+                assert not f.kiosk.scan(f"not a ticket {n}").accepted
+            sold = sell(f.ctl, event, 2).result
+            assert sold.ok and sold.offline, sold.problem
+            f.server[0] = start_server(store, broker.port, limits=None)
+            assert wait_for(lambda: f.desk.online, 30), "the kiosk never saw its server back"
+            yield store, f, sold
+    finally:
+        store.close()
+
+
+def test_a_refund_right_after_reconnecting_waits_for_the_offline_sale(offline_sale):
+    store, f, sold = offline_sale
+    assert f.kiosk.ledger.outbox_waiting_order(sold.order_number) >= 1     # the sale has not reached the server
+    f.desk.flush_wait = 120.0          # bounded: the sale's upload behind the backlog, on a loaded machine
+    refund = f.ctl.sale.refund(sold.order_number, "changed plans")      # at once, as the operator does
+    assert refund.ok and refund.amount_cents == -2 * PRICE, refund.problem
+    assert store.order(sold.order_number)["status"] == "refunded"
+    # not asked before the sale came: the server refused that ("not allowed: order … is not of an event of kiosk-1")
+    assert [r for r in store.refusals(ORG, "kiosk-1") if sold.order_number in json.dumps(r, default=str)] == []
+    assert all(f.kiosk.ledger.history(k).revoked for k in sold.ticket_keys)
+    again = f.ctl.sale.refund(sold.order_number, "changed plans")       # never twice
+    assert not again.ok and store.order(sold.order_number)["status"] == "refunded"
+
+
+def test_a_refund_while_the_sale_is_still_on_its_way_is_not_sent(offline_sale):
+    store, f, sold = offline_sale
+    f.desk.flush_wait = 0.0            # the operator asked before the sale arrived, and it has not: nothing sent
+    refund = f.ctl.sale.refund(sold.order_number, "changed plans")
+    assert not refund.ok and refund.problem == ON_ITS_WAY, refund
+    key = sold.ticket_keys[0]
+    assert f.kiosk.ledger.history(key).revoked is None
+    exchange = f.ctl.sale.exchange(key, "Wrong date bought")
+    assert not exchange.ok and exchange.problem == ON_ITS_WAY, exchange
+    assert wait_for(lambda: f.kiosk.ledger.outbox_waiting_order(sold.order_number) == 0, 120)
+    assert store.order(sold.order_number)["status"] == "paid"       # arrived whole, nothing refunded meanwhile
+    f.desk.flush_wait = 5.0
+    refund = f.ctl.sale.refund(sold.order_number, "changed plans")
+    assert refund.ok and store.order(sold.order_number)["status"] == "refunded", refund.problem
