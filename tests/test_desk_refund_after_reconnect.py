@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from agent.sync.messages import TILL_ACTIONS
 from kiosk_ui.adapters.desk import ON_ITS_WAY
 from tests.helpers import wait_for
 from tests.kiosk_desk_field import PRICE, kiosk_desk, prepare_kiosk, ready, sell
@@ -43,7 +44,7 @@ def offline_sale(tmp_path, broker):
 
 def test_a_refund_right_after_reconnecting_waits_for_the_offline_sale(offline_sale):
     store, f, sold = offline_sale
-    assert f.kiosk.ledger.outbox_waiting_order(sold.order_number) >= 1     # the sale has not reached the server
+    assert f.kiosk.ledger.outbox_waiting_order(sold.order_number, TILL_ACTIONS) >= 1     # the sale has not reached the server
     f.desk.flush_wait = 120.0          # bounded: the sale's upload behind the backlog, on a loaded machine
     refund = f.ctl.sale.refund(sold.order_number, "changed plans")      # at once, as the operator does
     assert refund.ok and refund.amount_cents == -2 * PRICE, refund.problem
@@ -64,7 +65,7 @@ def test_a_refund_while_the_sale_is_still_on_its_way_is_not_sent(offline_sale):
     assert f.kiosk.ledger.history(key).revoked is None
     exchange = f.ctl.sale.exchange(key, "Wrong date bought")
     assert not exchange.ok and exchange.problem == ON_ITS_WAY, exchange
-    assert wait_for(lambda: f.kiosk.ledger.outbox_waiting_order(sold.order_number) == 0, 120)
+    assert wait_for(lambda: f.kiosk.ledger.outbox_waiting_order(sold.order_number, TILL_ACTIONS) == 0, 120)
     assert store.order(sold.order_number)["status"] == "paid"       # arrived whole, nothing refunded meanwhile
     f.desk.flush_wait = 5.0
     refund = f.ctl.sale.refund(sold.order_number, "changed plans")

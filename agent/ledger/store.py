@@ -551,11 +551,12 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
             f"SELECT count(*) FROM outbox WHERE acked IS NULL AND kind=? AND json_extract(body, '$.action') IN "
             f"({','.join('?' * len(acts))})", (kind, *acts)).fetchone()[0])
 
-    def outbox_waiting_order(self, order_number: str) -> int:
-        """Unacknowledged kiosk rows naming this order (its offline sale, a payment, a print record)."""
+    def outbox_waiting_order(self, order_number: str, actions: Iterable[str]) -> int:
+        """Unacknowledged kiosk rows of these actions naming this order (its offline sale, a payment)."""
+        acts = list(actions)
         return int(self.conn.execute(
-            "SELECT count(*) FROM outbox WHERE acked IS NULL AND kind='kiosk' AND json_extract(body, '$.order_number')=?",
-            (order_number,)).fetchone()[0])
+            f"SELECT count(*) FROM outbox WHERE acked IS NULL AND kind='kiosk' AND json_extract(body, '$.order_number')=? "
+            f"AND json_extract(body, '$.action') IN ({','.join('?' * len(acts))})", (order_number, *acts)).fetchone()[0])
 
     def outbox_refuse(self, reasons: Mapping[int, str], at: float | None = None) -> int:
         """The server refused these rows for good: answered (they leave the upload queue) but kept, with the reason

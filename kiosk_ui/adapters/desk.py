@@ -328,11 +328,13 @@ class KioskDesk:
         return n
 
     def order_unsent(self, order_number: str, wait: float = 0.0) -> bool:
-        """This kiosk's records of the order made offline (its sale, a payment) the server has not acknowledged yet,
+        """This kiosk's records of the order made offline (its sale, a payment; a print record does not matter) the
+        server has not acknowledged yet,
         after waiting up to `wait` seconds (while online) for them. A desk request about the order goes only after
         them: sent before (right after a reconnection) it reached the server first, which answered "no order"."""
         deadline = time.monotonic() + wait
-        while (n := self.ledger.outbox_waiting_order(order_number)) and self.online and time.monotonic() < deadline:
+        while ((n := self.ledger.outbox_waiting_order(order_number, TILL_ACTIONS)) and self.online
+               and time.monotonic() < deadline):
             time.sleep(0.1)
         return bool(n)
 
