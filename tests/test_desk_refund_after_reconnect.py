@@ -8,10 +8,15 @@ acknowledged, waiting for them (bounded), else says the sale is still on its way
 from __future__ import annotations
 
 import json
+import time
+import uuid
 
 import pytest
 
-from agent.sync.messages import TILL_ACTIONS
+from agent.sync import topics
+from agent.sync.messages import TILL_ACTIONS, Batch, RefundRequest
+from agent.sync.transport import BrokerConfig, PahoTransport
+from server_stub.sync.server import SyncServer
 from kiosk_ui.adapters.desk import ON_ITS_WAY
 from tests.helpers import wait_for
 from tests.kiosk_desk_field import PRICE, kiosk_desk, prepare_kiosk, ready, sell
@@ -70,3 +75,31 @@ def test_a_refund_while_the_sale_is_still_on_its_way_is_not_sent(offline_sale):
     f.desk.flush_wait = 5.0
     refund = f.ctl.sale.refund(sold.order_number, "changed plans")
     assert refund.ok and store.order(sold.order_number)["status"] == "refunded", refund.problem
+
+
+def test_the_server_answers_a_refund_after_storing_the_sale_read_with_it(tmp_path, broker):
+    """A kiosk that does not wait for its sale's acknowledgement (another build, an older one) sends the refund
+    right behind the offline sale: the server read both in one drain and answered the request before storing the
+    uploads read with it ("not allowed: order … is not of an event of kiosk-1"). Desk requests are now answered
+    once the drain's uploads are stored. The drain is played as the broker delivers it: the kiosk's own outbox rows
+    as its uploader encodes them, then its refund request."""
+    store, event, _ = make_store(tmp_path / "server", tickets=1, devices=("gate-a",))
+    prepare_kiosk(store, event)
+    try:
+        with kiosk_desk(tmp_path, store, event, broker.port) as f:
+            ready(f.desk)
+            f.server[0].stop()
+            assert wait_for(lambda: not f.desk.online, 15), "the kiosk never saw its server go offline"
+            sold = sell(f.ctl, event, 2).result
+            assert sold.ok and sold.offline, sold.problem
+            up = topics.up(ORG, "kiosk-1")
+            sale = Batch.encode(ORG, "kiosk-1", uuid.uuid4().hex, time.time(), f.kiosk.ledger.outbox_after(0, 500))
+            refund = RefundRequest(ORG, "kiosk-1", uuid.uuid4().hex, order_number=sold.order_number,
+                                   reason="changed plans")
+            server = SyncServer(store, PahoTransport("server-drain", BrokerConfig(port=broker.port)),
+                                name="server-drain", orgs=[ORG], limits=None)
+            server._process([(up, sale), (up, json.dumps(refund.to_wire()).encode())])
+            assert store.order(sold.order_number)["status"] == "refunded", server.rejections
+            assert [r for r in store.refusals(ORG, "kiosk-1") if sold.order_number in json.dumps(r, default=str)] == []
+    finally:
+        store.close()

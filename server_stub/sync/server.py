@@ -276,6 +276,9 @@ class SyncServer:
         whole: dict[tuple[str, str], list[tuple[int, str, dict]]] = {}   # uploads refused whole: one write per device
         presences: dict[tuple[str, str], tuple[str, bytes]] = {}   # one write per device and drain (not per message)
         unregistered: dict[tuple[str, str, str], int] = {}     # (org, device, reason) -> uploads in this drain
+        # desk requests are answered once this drain's uploads are stored: a refund read in the same drain as the
+        # offline sale it is about (sent right behind it) finds the order, as it would a drain later
+        desks: list[tuple[str, str, dict, DeskRequest, str, bytes]] = []
         for topic, payload in work:
             parsed, kept_as = None, None
             try:
@@ -314,7 +317,7 @@ class SyncServer:
                     self._hello(org, device, msg, reg)
                     continue
                 if not isinstance(msg, Batch):
-                    self._desk(org, device, reg, msg, len(payload))
+                    desks.append((org, device, reg, msg, topic, payload))
                     continue
                 batches.append(self._check(org, device, reg, msg, len(payload), scopes))
             except Rejected as exc:
@@ -329,8 +332,17 @@ class SyncServer:
         if unregistered:       # for the organiser (`server refusals`): counted, one row per device and reason
             now = time.time()
             self.store.record_unregistered([(*k, n, now) for k, n in unregistered.items()])
-        if not batches:
-            return
+        if batches:
+            self._ingest(batches)
+        for org, device, reg, msg, topic, payload in desks:
+            try:
+                self._desk(org, device, reg, msg, len(payload))
+            except Rejected as exc:          # logged as before (what the desk refuses it records itself)
+                self._refused_whole(topic, payload, str(exc), device, None, {})
+
+    def _ingest(self, batches: list[_Checked]) -> None:
+        """Store the drain's checked batches (durable before any ack leaves), record their refusals, acknowledge
+        them and relay what other gates must know."""
         uploads = [Upload(b.org, b.device, u.id, u.body) for b in batches for u in b.accepted]
         result = self.store.ingest_uploads(uploads) if uploads else IngestResult()   # durable before any ack leaves
         self.stats["batches"] += len(batches)
