@@ -1,0 +1,79 @@
+"""A QA walk (session M) through the public commands, set up as the guides say (`server init`, `provision serve`
+with its broker, `server serve`, `provision enroll`): the seams between organisers, devices and the server. Each
+test fails on the defect it names."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.broker import mosquitto_binary
+from tests.helpers import provision_serve, wait_for
+from tests.test_qa_attacks import _start, _stop, tg
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+FMT = "%Y-%m-%d %H:%M"
+
+
+@dataclass
+class TwoOrgs:
+    org: Path          # the server's home: organisers acme (event 1) and gala (event 2) in one data folder
+    door: Path         # a door of acme enrolled for no event in particular (every event of acme)
+    http_port: int
+
+
+def _event(home: Path, org: str, name: str, buyer: str) -> None:
+    now = time.time()
+    tg(home, "server", "event", "create", "--org", org, "--name", name, "--tz", "UTC", "--zone", "1=Floor",
+       "--category", "1=Adult", "--start", datetime.fromtimestamp(now - 3600, timezone.utc).strftime(FMT),
+       "--end", datetime.fromtimestamp(now + 6 * 3600, timezone.utc).strftime(FMT))
+    event = json.loads(tg(home, "server", "event", "list", "--org", org, "--json").stdout)[-1]["event_id"]
+    tg(home, "server", "order", "add", "--org", org, "--event", str(event), "--buyer", buyer, "--email",
+       f"{buyer.split()[0].lower()}@example.org", "--ticket", "category=Adult,zone=Floor")
+
+
+@pytest.fixture
+def two_orgs(tmp_path: Path) -> Iterator[TwoOrgs]:
+    org, door = tmp_path / "org", tmp_path / "door"
+    for home in (org, door):
+        home.mkdir()
+    tg(org, "server", "init", "--org", "acme", "--name", "Acme")
+    tg(org, "server", "init", "--org", "gala", "--name", "Gala")
+    _event(org, "acme", "Tonight", "Ann Acme")
+    _event(org, "gala", "Gala night", "Gus Gala")
+    prov, http_port = provision_serve(partial(_start, org), seconds=300)
+    serve = None
+    try:
+        serve_log = tmp_path / "serve.log"
+        serve = _start(org, "server", "serve", "--org", "acme", log=serve_log)
+        assert wait_for(lambda: "sync server" in serve_log.read_text(), 30)
+        sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
+                   "--out", str(org / "north.pdf")).stdout
+        tg(door, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+           f"127.0.0.1:{http_port}")
+        yield TwoOrgs(org, door, http_port)
+    finally:
+        if serve is not None:
+            _stop(serve)
+        _stop(prov)
+
+
+def test_a_device_of_every_event_gets_no_event_of_another_organiser(two_orgs):
+    """A door of acme enrolled for every event of acme (no `--events`) whose credentials file a thief edits, before
+    its first sync, to ask for gala's event 2 in its hello. Before: the server built it a bundle of gala's event
+    (buyers, tickets, who is inside): `agent search Gus` on acme's door found gala's buyer. Now a hello's events are
+    those of the device's organiser: it gets acme's events, as any device enrolled for all of them."""
+    creds_file = two_orgs.door / "device" / "credentials.json"
+    creds = json.loads(creds_file.read_text())
+    assert creds["events"] == [] and creds["org"] == "acme"
+    creds_file.write_text(json.dumps(dict(creds, events=[2])))
+    tg(two_orgs.door, "agent", "sync", "--until-idle", "--for", "30")
+    found = tg(two_orgs.door, "agent", "search", "Gus", "--json").stdout
+    assert "Gus Gala" not in found, found
+    assert "Ann Acme" in tg(two_orgs.door, "agent", "search", "Ann").stdout      # acme's own events: as before
