@@ -3,8 +3,10 @@ with its broker, `server serve`, `provision enroll`): the seams between organise
 test fails on the defect it names."""
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -13,9 +15,10 @@ from typing import Iterator
 
 import pytest
 
+from agent.sync.messages import ActionItem, RefusalItem
 from tests.broker import mosquitto_binary
 from tests.helpers import provision_serve, wait_for
-from tests.test_qa_attacks import _start, _stop, tg
+from tests.test_qa_attacks import StolenLogin, _start, _stop, field, tg   # noqa: F401  (`field`: the fixture)
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 FMT = "%Y-%m-%d %H:%M"
@@ -77,3 +80,32 @@ def test_a_device_of_every_event_gets_no_event_of_another_organiser(two_orgs):
     found = tg(two_orgs.door, "agent", "search", "Gus", "--json").stdout
     assert "Gus Gala" not in found, found
     assert "Ann Acme" in tg(two_orgs.door, "agent", "search", "Ann").stdout      # acme's own events: as before
+
+
+def test_a_stolen_door_cannot_make_its_rollback_leave_its_entries_in_place(field):
+    """A stolen door admits a real ticket (its holder is then refused `already_used` at every other gate) and, with
+    the same upload, a refusal whose scan id is the one the organiser's rollback would give the annulment of that
+    entry (derived from the entry's id: a thief reading the code knows it). Before: `server device rollback` said
+    it annulled 1 entry but stored nothing (the id was taken: ON CONFLICT DO NOTHING), and the holder stayed
+    refused at the other gate. Now the rollback's annulment is stored whatever a device uploaded."""
+    thief = StolenLogin(field.door)
+    entry = str(uuid.uuid4())
+    taken = "rollback-" + hashlib.sha256(entry.encode()).hexdigest()[:32]
+    try:
+        thief.upload([ActionItem(entry, "entry", field.ticket, 1, "in", time.time(), thief.device, "north").to_wire(),
+                      RefusalItem("unknown_key", None, 1, time.time(), thief.device, "north",
+                                  scan_uuid=taken).to_wire()])
+        assert wait_for(lambda: "1 upload(s)" in tg(field.org, "server", "device", "uploads", thief.device).stdout,
+                        60)
+    finally:
+        thief.close()
+    tg(field.gate, "agent", "sync", "--until-idle", "--for", "60")
+    before = json.loads(tg(field.gate, "agent", "scan", "--json", "--events", "1", field.payload).stdout)
+    assert before["verdict"] == "already_used", before          # the stolen door's entry reached the other gate
+    tg(field.org, "server", "device", "revoke", thief.device)
+    done = json.loads(tg(field.org, "server", "device", "rollback", thief.device, "--reason", "device stolen",
+                         "--json").stdout)
+    assert done["annulled"] == 1, done
+    tg(field.gate, "agent", "sync", "--until-idle", "--for", "60")
+    after = json.loads(tg(field.gate, "agent", "scan", "--json", field.payload).stdout)
+    assert after["verdict"] == "accepted", after                # the holder gets in at the other gate

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from uuid import uuid4
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import InvalidInput
@@ -158,7 +159,7 @@ class DeviceUploadsMixin(StoreBase):
                     "a.kind='annul' AND a.ref_uuid=s.scan_uuid)", (device_id,)).fetchall():
                 c.execute("INSERT INTO scans(scan_uuid, type, kind, ticket_key, event_id, at, device_id, gate, "
                           "ref_uuid, reason, org, received_at, version) VALUES (?, 'action', 'annul', ?, ?, ?, 'server', '', "
-                          "?, ?, ?, ?, ?) ON CONFLICT (scan_uuid) DO NOTHING", ("rollback-" + hashlib.sha256(uuid.encode()).hexdigest()[:32], ticket,
+                          "?, ?, ?, ?, ?)", ("rollback-" + uuid4().hex, ticket,
                                              event, now, uuid, why, org, now, version))
                 if kind == "cancel":      # the ticket is taken again, its order paid (or pending) again
                     self.quick_cancelled(c, ticket, undone=True)
