@@ -39,6 +39,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "annul_not_checkin": (),                    # names an annulment (or a reset), not an entry or cancellation
     "annul_other_device": ("device",),
     "already_annulled": (),
+    "scan_id_taken": ("scan",),                 # an action under a scan id another record holds: never stored
     "kiosk_only": ("message",),
     "unknown_order": ("order",),
     "unknown_ticket": ("ticket",),

@@ -109,3 +109,26 @@ def test_a_stolen_door_cannot_make_its_rollback_leave_its_entries_in_place(field
     tg(field.gate, "agent", "sync", "--until-idle", "--for", "60")
     after = json.loads(tg(field.gate, "agent", "scan", "--json", field.payload).stdout)
     assert after["verdict"] == "accepted", after                # the holder gets in at the other gate
+
+
+def test_an_entry_under_a_scan_id_already_stored_is_not_relayed_unstored(field):
+    """A stolen door uploads a refusal (statistics, never relayed) and an entry for a real ticket under the same scan
+    id. Before: the store kept the refusal and took the entry for a re-upload of it (ON CONFLICT DO NOTHING:
+    `duplicate`), yet the sync server acked and relayed the entry: the other gate said `already_used` for an entry
+    the server does not hold, that `device uploads` does not list and `device rollback` cannot undo. Now the entry
+    is refused (its scan id names another record), kept on the device, listed, and never relayed."""
+    thief = StolenLogin(field.door)
+    same = str(uuid.uuid4())
+    try:
+        thief.upload([RefusalItem("unknown_key", None, 1, time.time(), thief.device, "north",
+                                  scan_uuid=same).to_wire(),
+                      ActionItem(same, "entry", field.ticket, 1, "in", time.time(), thief.device, "north").to_wire()])
+        assert wait_for(lambda: "1 refused)" in tg(field.org, "server", "stats").stdout, 60)   # the batch is in
+    finally:
+        thief.close()
+    tg(field.gate, "agent", "sync", "--until-idle", "--for", "60")
+    verdict = json.loads(tg(field.gate, "agent", "scan", "--json", field.payload).stdout)
+    assert verdict["verdict"] == "accepted", verdict                # the holder gets in at the other gate
+    assert "0 upload(s)" in tg(field.org, "server", "device", "uploads", thief.device).stdout
+    refusals = tg(field.org, "server", "refusals").stdout
+    assert field.ticket in refusals and "scan id" in refusals, refusals

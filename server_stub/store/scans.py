@@ -97,16 +97,41 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
         now = time.time()
         staff = {(org, r["staff_id"]): r for org in {u.org for u in uploads if isinstance(u.item, ActionItem)
                                                       and u.item.staff} for r in self.staff(org) if not r["active"]}
-        rows = [_row(u, now, staff) for u in uploads if isinstance(u.item, (ActionItem, RefusalItem))]
+        scans = [(u, _row(u, now, staff)) for u in uploads if isinstance(u.item, (ActionItem, RefusalItem))]
         others = [u for u in uploads if not isinstance(u.item, (ActionItem, RefusalItem))]
         result = IngestResult()
         with self.tx() as c:
+            taken = self._taken_scan_ids(c, scans)
+            result.refused.update(((u.device_id, u.outbox_id), why) for u, why in taken.values())
+            rows = [row for u, row in scans if id(u) not in taken]
             result.new = c.executemany(_INSERT, rows).rowcount if rows else 0
-            self._door_cancellations(c, [u.item for u in uploads if isinstance(u.item, ActionItem)])
+            self._door_cancellations(c, [u.item for u, _ in scans if isinstance(u.item, ActionItem) and id(u) not in taken])
             for u in others:
                 result.new += self._ingest_other(c, u, now, result.refused)
         result.duplicates = len(rows) + len(others) - result.new
         return result
+
+    def _taken_scan_ids(self, c, scans: list[tuple[Upload, tuple]]) -> dict[int, tuple[Upload, Reason]]:
+        """Actions whose scan id another record holds (stored, or earlier in these uploads): refused. Taken as a
+        re-upload (ON CONFLICT: a duplicate) they were acked and relayed to the gates, yet never stored: an entry
+        the gates hold that `device uploads` does not list and `device rollback` cannot undo. The same action again
+        (kind and ticket; from the device re-enrolled after a technician's wipe too) stays a duplicate."""
+        ids = sorted({row[0] for _, row in scans})
+        held: dict[str, tuple] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            held.update((r[0], tuple(r[1:])) for r in c.execute(
+                f"SELECT scan_uuid, type, kind, ticket_key FROM scans WHERE scan_uuid IN "
+                f"({','.join('?' * len(chunk))})", tuple(chunk)).fetchall())
+        taken: dict[int, tuple[Upload, Reason]] = {}      # id(upload) -> (upload, why)
+        for u, row in scans:
+            scan_id, record = row[0], (row[1], row[2], row[4])      # type, kind, ticket (any device: re-stamped)
+            if held.setdefault(scan_id, record) != record and isinstance(u.item, ActionItem):
+                log.warning("ingest: %s from %s under scan id %s, another record's: refused", u.item.kind,
+                            u.device_id, scan_id)
+                taken[id(u)] = (u, reason("scan_id_taken", f"scan id {scan_id} is another record's: not stored",
+                                          scan=scan_id))
+        return taken
 
     def _door_cancellations(self, c, actions: list[ActionItem]) -> None:
         """A quick cancellation at a door puts the ticket back on sale on the server (stock), its annulment takes it
