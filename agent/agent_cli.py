@@ -247,7 +247,8 @@ def main(argv: list[str]) -> int:
 
 # what each command needs the staff member on duty to be allowed (agent.staff.PERMISSIONS)
 _NEEDS = {"configure": "configure", "scan": "entry", "checkin": "entry", "annul": "annul", "pay": "validate_payment",
-          "exchange": "exchange", "resend-refused": "configure"}
+          "exchange": "exchange", "resend-refused": "configure",
+          "trust": "configure", "trust-pretix": "configure"}     # the keys it trusts: what it admits
 
 
 def _staff_login(args: argparse.Namespace, duty: OnDuty) -> int:
@@ -461,6 +462,14 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             extra = Keyring.load(args.keyring_file)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             print(printable(f"ticketgate agent trust: cannot read {args.keyring_file}: {exc}"), file=sys.stderr)
+            return 1
+        clash = [f"{k.key_id} ({k.fingerprint}, trusted: {keyring.keys[k.key_id].fingerprint})"
+                 for k in extra.keys.values() if k.key_id in keyring.keys
+                 and keyring.keys[k.key_id].public_key != k.public_key]
+        if clash:     # a ticket names its key by id alone: the one trusted would be replaced, its tickets refused
+            print(printable(f"ticketgate agent trust: {args.keyring_file}: key {', '.join(clash)} is another key "
+                            "under an id this device trusts (another organiser's, or forged): nothing trusted"),
+                  file=sys.stderr)
             return 1
         for key in extra.keys.values():
             keyring.add(key)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ import pytest
 from agent.sync.messages import ActionItem, RefusalItem
 from tests.broker import mosquitto_binary
 from tests.helpers import provision_serve, wait_for
-from tests.test_qa_attacks import StolenLogin, _start, _stop, field, tg   # noqa: F401  (`field`: the fixture)
+from tests.test_qa_attacks import ROOT, StolenLogin, _env, _start, _stop, field, tg   # noqa: F401  (`field`: the fixture)
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 FMT = "%Y-%m-%d %H:%M"
@@ -132,3 +134,52 @@ def test_an_entry_under_a_scan_id_already_stored_is_not_relayed_unstored(field):
     assert "0 upload(s)" in tg(field.org, "server", "device", "uploads", thief.device).stdout
     refusals = tg(field.org, "server", "refusals").stdout
     assert field.ticket in refusals and "scan id" in refusals, refusals
+
+
+def test_a_door_steward_cannot_make_the_door_trust_another_signing_key(field, tmp_path):
+    """The organiser keeps staff; a door steward (role door: admit only) is on duty at a laptop door. Before:
+    `agent trust FILE` (and `trust-pretix`) needed no permission at all, while changing the zones needs a
+    supervisor: the steward made the door trust a key of their own, and the tickets they signed with it were
+    admitted there (and uploaded: the server takes a ticket it did not issue as the gate saw it). Now trusting keys
+    needs the permission `configure` (a supervisor), like any change of the door's settings."""
+    added = subprocess.run([sys.executable, "-m", "agent", "server", "staff", "add", "--name", "Léa", "--role", "door",
+                            "--pin"], cwd=ROOT, env=_env(field.org), input="1234\n", capture_output=True, text=True,
+                           timeout=60)
+    assert added.returncode == 0, added.stderr
+    assert wait_for(lambda: json.loads(tg(field.door, "agent", "sync", "--until-idle", "--for", "30")
+                                       and tg(field.door, "agent", "status", "--json").stdout)["staff_on_device"] == 1,
+                    60)
+    login = subprocess.run([sys.executable, "-m", "agent", "agent", "login", "--staff", "Léa", "--pin"], cwd=ROOT,
+                           env=_env(field.door), input="1234\n", capture_output=True, text=True, timeout=60)
+    assert login.returncode == 0, login.stderr
+    rogue = tmp_path / "rogue"
+    rogue.mkdir()
+    tg(rogue, "server", "init", "--org", "rogue", "--name", "Rogue")
+    tg(rogue, "server", "keys", "export", "--out", str(rogue / "keyring.json"))
+    before = json.loads(tg(field.door, "agent", "status", "--json").stdout)["trusted_keys"]
+    trust = subprocess.run([sys.executable, "-m", "agent", "agent", "trust", str(rogue / "keyring.json")], cwd=ROOT,
+                           env=_env(field.door), capture_output=True, text=True, timeout=60)
+    assert trust.returncode == 1 and "cannot change modes, events and zones" in trust.stderr, (trust.stdout,
+                                                                                               trust.stderr)
+    assert json.loads(tg(field.door, "agent", "status", "--json").stdout)["trusted_keys"] == before
+
+
+def test_trusting_another_organisers_keyring_does_not_replace_the_trusted_key(tmp_path):
+    """A laptop door trusts acme's exported keyring (ticket key 1), then, by mistake, the keyring of another
+    organiser's data folder: its ticket key is key 1 too. Before: `agent trust` said `1 trusted key(s)` and had
+    replaced acme's key 1: every acme ticket was refused at that door from then on. Now the clash is refused,
+    naming the key, exit 1, and the door keeps the key it trusted."""
+    homes = {name: tmp_path / name for name in ("acme", "other", "door")}
+    for home in homes.values():
+        home.mkdir()
+    for org in ("acme", "other"):
+        tg(homes[org], "server", "init", "--org", org, "--name", org.title())
+        tg(homes[org], "server", "keys", "export", "--out", str(homes[org] / "keyring.json"))
+    tg(homes["door"], "agent", "trust", str(homes["acme"] / "keyring.json"))
+    before = json.loads(tg(homes["door"], "agent", "status", "--json").stdout)["trusted_keys"]
+    assert [k["organiser"] for k in before] == ["acme"]
+    clash = subprocess.run([sys.executable, "-m", "agent", "agent", "trust", str(homes["other"] / "keyring.json")],
+                           cwd=ROOT, env=_env(homes["door"]), capture_output=True, text=True, timeout=60)
+    assert clash.returncode == 1 and "nothing trusted" in clash.stderr and "key 1 (" in clash.stderr, clash
+    assert json.loads(tg(homes["door"], "agent", "status", "--json").stdout)["trusted_keys"] == before
+    tg(homes["door"], "agent", "trust", str(homes["acme"] / "keyring.json"))       # the same keyring again: fine
