@@ -190,6 +190,10 @@ class Gate:
         target = self.ledger.action(scan_uuid) if scan_uuid else self.ledger.last_local_action(self.policy.device_id)
         if target is None or target["kind"] not in ("entry", "cancel"):
             raise LookupError("nothing to annul" if scan_uuid is None else f"no check-in {scan_uuid}")
+        if target.get("origin", "local") != "local":     # the server refuses it: this door alone would admit it again
+            raise LookupError(f"check-in {target['scan_uuid']} was made by {target['device_id']} at gate "
+                              f"{target['gate'] or '-'}: only the organiser can undo it (`ticketgate server ticket "
+                              f"reset {target['ticket_key']}`)")
         if self.ledger.annulled(target["scan_uuid"]):
             raise LookupError(f"check-in {target['scan_uuid']} is already annulled")
         now, offset = self.clock(), self.clock_offset

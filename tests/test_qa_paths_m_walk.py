@@ -183,3 +183,20 @@ def test_trusting_another_organisers_keyring_does_not_replace_the_trusted_key(tm
     assert clash.returncode == 1 and "nothing trusted" in clash.stderr and "key 1 (" in clash.stderr, clash
     assert json.loads(tg(homes["door"], "agent", "status", "--json").stdout)["trusted_keys"] == before
     tg(homes["door"], "agent", "trust", str(homes["acme"] / "keyring.json"))       # the same keyring again: fine
+
+
+def test_a_gate_cannot_undo_an_entry_another_gate_made(field):
+    """The north door admits a ticket; the south gate learns it (relayed). Before: `agent annul --scan UUID` at the
+    south gate annulled north's entry there (exit 0): the south gate admitted the ticket again while the server
+    refused the annulment (`annul_other_device`) and every other gate still said `already_used`. Now the gate
+    refuses it, exit 1, naming the gate that made it and the organiser's command; nothing is recorded."""
+    entry = json.loads(tg(field.door, "agent", "scan", "--json", field.payload).stdout)
+    assert entry["verdict"] == "accepted", entry
+    tg(field.door, "agent", "sync", "--until-idle", "--for", "60")
+    tg(field.gate, "agent", "sync", "--until-idle", "--for", "60")
+    undo = subprocess.run([sys.executable, "-m", "agent", "agent", "annul", "--scan", entry["scan_uuid"], "--reason",
+                           "mistake"], cwd=ROOT, env=_env(field.gate), capture_output=True, text=True, timeout=60)
+    assert undo.returncode == 1 and "only the organiser can undo it" in undo.stderr and "north" in undo.stderr, undo
+    assert json.loads(tg(field.gate, "agent", "status", "--json").stdout)["counts"]["outbox_pending"] == 0
+    again = json.loads(tg(field.gate, "agent", "scan", "--json", field.payload).stdout)
+    assert again["verdict"] == "already_used", again

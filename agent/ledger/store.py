@@ -499,9 +499,10 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         return self.conn.execute("SELECT 1 FROM checkins WHERE kind='annul' AND ref_uuid=?", (scan_uuid,)).fetchone() is not None
 
     def action(self, scan_uuid: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate FROM checkins "
-                                "WHERE scan_uuid=?", (scan_uuid,)).fetchone()
-        return dict(zip(("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at", "device_id", "gate"), row)) if row else None
+        row = self.conn.execute("SELECT scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, origin "
+                                "FROM checkins WHERE scan_uuid=?", (scan_uuid,)).fetchone()
+        return dict(zip(("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at", "device_id", "gate", "origin"),
+                        row)) if row else None
 
     def adopt_device_id(self, old: str, new: str) -> int:
         """The device was just enrolled as `new`: its own check-ins and the messages not sent yet that it made as
