@@ -200,3 +200,16 @@ def test_a_gate_cannot_undo_an_entry_another_gate_made(field):
     assert json.loads(tg(field.gate, "agent", "status", "--json").stdout)["counts"]["outbox_pending"] == 0
     again = json.loads(tg(field.gate, "agent", "scan", "--json", field.payload).stdout)
     assert again["verdict"] == "already_used", again
+
+
+def test_a_device_enrolled_for_every_event_gets_an_event_created_later(two_orgs):
+    """A door of acme enrolled for every event of acme (no `--events`) syncs; the organiser then creates a second
+    night and sells a ticket for it. Before: the door's hello named the events it held, the server took them as the
+    events it wanted, and the door never got the second night (its tickets `unknown`, its buyers not found by
+    `agent search`) though the server took its uploads for it and its broker login read its live topic. Now a
+    device enrolled for every event gets every event of its organiser on its next sync."""
+    tg(two_orgs.door, "agent", "sync", "--until-idle", "--for", "30")
+    assert "Ann Acme" in tg(two_orgs.door, "agent", "search", "Ann").stdout
+    _event(two_orgs.org, "acme", "Second night", "Bea Acme")
+    tg(two_orgs.door, "agent", "sync", "--until-idle", "--for", "30")
+    assert "Bea Acme" in tg(two_orgs.door, "agent", "search", "Bea").stdout

@@ -648,12 +648,11 @@ class SyncServer:
         self.store.touch_device(device, status="online")
         allowed = [int(e) for e in reg.get("events") or []]
         wanted = list(msg.events)
-        if not allowed:      # enrolled for no event in particular: what it asks for among its organiser's events
-            own = sorted(e["event_id"] for e in self.store.events(org))      # (ingest.held_events), never another's
-            wanted = [e for e in wanted if e in own]
-        events = sorted(set(allowed) & set(wanted) if allowed and wanted else set(allowed or wanted))
-        if not events and not allowed:   # holding none yet: every event of its organiser
-            events = own
+        if allowed:
+            events = sorted(set(allowed) & set(wanted) if wanted else set(allowed))
+        else:   # enrolled for no event in particular: every event of its organiser (ingest.held_events), those created
+            # since its last bundle too (it asks for those it holds), never another organiser's it names
+            events = sorted(e["event_id"] for e in self.store.events(org))
         have, version = msg.bundle_version, self.store.version(org)
         sending = bool(events) and not (have and have >= version)
         # the clock reply says which version follows (the bundle is built from a later read: that version or newer),
