@@ -41,6 +41,17 @@ def _id_list(text: str) -> str:
     return text
 
 
+def _limit(text: str) -> int:
+    """argparse type of search --limit: 1..1000 rows (0 or a negative number said `no match` for tickets it holds)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of rows, 1 to 1000")
+    return n
+
+
 _SELECTION_RULE = ("--events and --zones take only events the device's event data holds and zones of the chosen "
                    "events; anything else is refused, naming those it holds, and nothing changes. A device with no "
                    "event data yet (enrolled, first sync not done) takes them unchecked, with a warning.")
@@ -64,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="find tickets by buyer name, email, order number or ticket id")
     search.add_argument("query")
-    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--limit", type=_limit, default=20)
     search.add_argument("--json", action="store_true")
 
     status = sub.add_parser("status", help="device settings and ledger counters")

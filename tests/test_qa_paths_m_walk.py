@@ -213,3 +213,12 @@ def test_a_device_enrolled_for_every_event_gets_an_event_created_later(two_orgs)
     _event(two_orgs.org, "acme", "Second night", "Bea Acme")
     tg(two_orgs.door, "agent", "sync", "--until-idle", "--for", "30")
     assert "Bea Acme" in tg(two_orgs.door, "agent", "search", "Bea").stdout
+
+
+def test_agent_search_refuses_a_limit_of_no_rows(tmp_path):
+    """`agent search NAME --limit 0` (or -1) said `no match`, exit 0, on a device holding that buyer's tickets: a
+    door steward would send the guest away. Now it is bad input: exit 2, naming the range."""
+    for limit in ("0", "-1", "x"):
+        proc = subprocess.run([sys.executable, "-m", "agent", "agent", "search", "Ann", "--limit", limit], cwd=ROOT,
+                              env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and "1 to 1000" in proc.stderr and "no match" not in proc.stdout, proc
