@@ -21,6 +21,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "promo_used_up": ("code",),
     "no_price": ("category",),
     "already_exchanged": ("ticket",),
+    "order_closed": ("order",),                 # a desk refund or cancellation of an order refunded or cancelled
     "no_open_shift": (),
     "shift_open": (),
     "expired": ("late",),                       # a desk request past its deadline (s late): not carried out

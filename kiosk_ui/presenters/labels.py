@@ -63,6 +63,7 @@ REFUSAL_TEXTS = {
     "promo_used_up": "Promo code {code} is used up.",
     "no_price": "Category {category} has no price here.",
     "already_exchanged": "Ticket {ticket} was already exchanged or cancelled.",
+    "order_closed": "Order {order} is already refunded or cancelled: nothing done.",
     "no_open_shift": "This kiosk has no open till shift.",
     "shift_open": "This kiosk's till shift is open already: close it first.",
     "expired": "Not carried out: it reached the server {late} s after this kiosk stopped waiting.",

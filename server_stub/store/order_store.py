@@ -7,6 +7,7 @@ import uuid
 from typing import Callable, Iterable, Iterator
 
 from agent.errors import InvalidInput
+from agent.reasons import coded
 from server_stub.model import (CANCELLED, PAID, PENDING, REFUNDED, OrderInput, Position, check_transition,
                                new_order_number, new_ticket_id, normalize_order_number)
 from server_stub.store.base import NotFound, StoreError
@@ -221,8 +222,10 @@ class OrderMixin(CatalogueMixin):
             status = c.execute("SELECT status FROM orders WHERE order_id=?", (order_id,)).fetchone()[0]
             try:
                 check_transition(status, new)
-            except ValueError as exc:
-                raise StoreError(f"order {number}: {exc}") from None
+            except ValueError as exc:      # refunded or cancelled already: coded, a kiosk says it in its language
+                refused = StoreError(f"order {number}: {exc}")
+                raise (coded(refused, "order_closed", order=number) if status in (CANCELLED, REFUNDED)
+                       else refused) from None
             c.execute("UPDATE orders SET status=?, reason=?, updated_at=? WHERE order_id=?", (new, reason, now, order_id))
             c.execute("UPDATE tickets SET version=? WHERE order_id=?", (version, order_id))
             if revoke:
