@@ -170,7 +170,8 @@ class ReportsMixin(ScansMixin, StaffMixin):
     # -- participants ------------------------------------------------------------------------------------------
     def participants(self, org: str, event_id: int | None = None) -> list[dict]:
         """One row per ticket: order, buyer, event, category, zone, seat, status and check-in state; a ticket a door
-        quick-cancelled (back on sale) says so, in `quick_cancelled`."""
+        quick-cancelled (back on sale) says so, in `quick_cancelled`. An event's list holds the tickets of the passes
+        that open it too, with their check-in at that event (as `stats` counts them)."""
         from server_stub.stats import Scan
         targets, _ = self._names(org)
         sql = ("SELECT t.ticket_id, o.number, o.buyer_name, o.email, o.status, t.target_id, t.category, t.zone, t.seat, "
@@ -178,7 +179,8 @@ class ReportsMixin(ScansMixin, StaffMixin):
                "LEFT JOIN revocations r ON r.ticket_id = t.ticket_id WHERE o.org=?")
         params: tuple = (org,)
         if event_id is not None:
-            sql, params = sql + " AND t.target_id=?", (org, event_id)
+            held = self.targets_of_event(event_id)
+            sql, params = sql + f" AND t.target_id IN ({','.join('?' * len(held))})", (org, *held)
         scans = self._scans(org, event_id, actions_only=True)
         moves: dict[str, list] = {}
         for s in scans:
