@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 
 from kiosk_ui import i18n
+from kiosk_ui.services import Payment
 from tests.broker import mosquitto_binary
+from tests.helpers import wait_for
 from tests.kiosk_desk_field import kiosk_desk, prepare_kiosk, ready, sell
-from tests.sync_fixtures import make_store
+from tests.sync_fixtures import ORG, make_store
+from tests.test_desk_online import counter  # noqa: F401  (the fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -91,3 +94,45 @@ def test_the_guest_list_of_an_event_lists_its_pass_holders_as_stats_counts_them(
     assert rows["Bob"]["check_in"] == "inside" and rows["Bob"]["event"] == "Weekend", rows["Bob"]
     rows = {r["buyer"]: r for r in _server(data, "report", "participants", "--event", str(sunday))}
     assert set(rows) == {"Bob", "Cleo"} and rows["Bob"]["check_in"] == "not checked in", rows
+
+
+@needs_broker
+def test_the_kiosks_z_report_shows_the_sale_the_server_refused_as_the_servers_does(tmp_path, counter,  # noqa: F811
+                                                                                    french):
+    """A cash sale online (20.00); off the network, the organiser adds their first staff member; the kiosk sells
+    offline naming no one (20.00 cash): the server refuses that sale for good. Closed at the kiosk with the 140.00
+    counted, its cash-up screen and the Z report it printed said 'Écart 20,00 EUR' and nothing else: the refused
+    sale the server's Z report lists ('REFUSED by the server 1: 20.00 EUR', which explains the difference) was
+    left out of the kiosk's layout. The kiosk shows and prints it, in its language."""
+    from drivers.printers.escpos_render import escpos_text
+    from kiosk_ui.presenters.till import till_view
+    from server_stub.reports import z_text
+    store, event, server, sim, ctl, desk, _, receipts, broker = counter
+    assert desk.refill() == "" and desk.certificate() is not None
+    shift = desk.till("open", 10000).order_number
+    for offline in (False, True):
+        if offline:
+            sim.go_offline()
+            lea = store.add_staff(ORG, "Léa Martin", "desk", pin="482913")["staff_id"]
+            time.sleep(0.05)                              # the sale comes after her, to the server's clock
+        ctl.sale.choose(event)
+        ctl.sale.add(1)                                   # Standard, 20.00
+        result = ctl.sale.confirm(Payment("cash", given_cents=2000)).result
+        assert result.ok and result.offline == offline, result.problem
+    refused_order = result.order_number
+    sim.go_online()
+    assert wait_for(lambda: desk.unsent_sales() == 0 and store.refusals(ORG, "kiosk-1"), 30)
+    assert wait_for(lambda: ctl.door.staff.configured, 30), "no staff list on the kiosk"
+    assert ctl.login_pin(str(lea), "482913") == ""                 # Léa closes the shift
+    closed = desk.till("close", 14000)
+    assert not isinstance(closed, str) and closed.difference_cents == 2000, closed
+    z = store.shift_report(ORG, int(shift))
+    assert "REFUSED by the server      1: 20.00 EUR" in z_text(z, str)          # the organiser's
+    shown = dict(till_view(None, desk.last_z()).report)                         # the kiosk's cash-up screen
+    assert shown.get("Refusé par le serveur") == "1 · 20,00 EUR", shown
+    assert shown.get(f"  Vente {refused_order}") == "Espèces 20,00 EUR", shown
+    assert shown.get("Écart") == "20,00 EUR", shown
+    ctl.selected_printer = f"escpos:127.0.0.1:{receipts.port}"
+    assert ctl.sale.print_z(desk.last_z()).ok
+    printed = " ".join(" ".join(escpos_text(receipts.jobs[-1])).split())        # the kiosk's paper Z report
+    assert "Refusé par le serveur 1 · 20,00 EUR" in printed, printed

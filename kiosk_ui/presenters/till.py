@@ -34,6 +34,13 @@ def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
              (tr("Exchanges"), f"{z['exchanges']['count']} · +{m(z['exchanges']['collected_cents'])} "
                                f"-{m(z['exchanges']['refunded_cents'])}")]
     rows += [(f"  {tr(PAYMENT_LABELS.get(k, k))}", m(v)) for k, v in z["exchanges"].get("payments", {}).items()]
+    refused = z.get("refused")          # taken by the kiosk, refused by the server: explains a drawer over by as much
+    if refused and refused["count"]:
+        rows.append((tr("Refused by the server"), f"{refused['count']} · {m(refused['total_cents'])}"))
+        rows += [(f"  {tr('Sale') if r['what'] == 'sale' else tr('Payment')} {r['order'] or r['id']}",
+                  f"{tr(PAYMENT_LABELS.get(r['payment'], r['payment']))} {m(r['total_cents'])}")
+                 for r in refused["moves"]]
+        rows.append((f"  {tr('Taken, not in the expected cash')}", ""))
     rows += [(tr("Float"), m(z["float_cents"])), (tr("Expected cash"), m(z["expected_cash_cents"])),
              (tr("Counted cash"), m(z["counted_cash_cents"])), (tr("Difference"), m(z["difference_cents"]))]
     rows += [(f"  {s['staff']}", f"{s['sales']} · {m(s['total_cents'])}") for s in z["per_staff"]]
