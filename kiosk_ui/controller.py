@@ -305,11 +305,11 @@ class Controller:
                           if ticket_keys is None or t["ticket_key"] in ticket_keys]
         if not chosen_tickets:
             return PrintResult(False, 0, i18n.tr("No ticket in this order."))
-        tickets = [t for t in chosen_tickets if not self._no_longer_valid(t["ticket_key"])]
+        tickets = [t for t in chosen_tickets if not self.no_longer_valid(t["ticket_key"])]
         if not tickets:                          # exchanged, refunded, cancelled: the door would refuse them
             key = chosen_tickets[0]["ticket_key"]
             return PrintResult(False, 0, i18n.tr("Ticket {key} is no longer valid ({why}): not printed.",
-                                                 key=short_key(key), why=self._no_longer_valid(key)))
+                                                 key=short_key(key), why=self.no_longer_valid(key)))
         printer = self.printer_for(kind)
         if printer is None:
             return PrintResult(False, 0, i18n.tr("No printer found. See the checklist."))
@@ -355,7 +355,7 @@ class Controller:
         for job in self.services.printers.pending():
             if not job.ticket_key:                    # a kept report slip (the Z report)
                 continue
-            why = self._no_longer_valid(job.ticket_key)
+            why = self.no_longer_valid(job.ticket_key)
             if why:
                 self.services.printers.dismiss(job.job_id)
                 log.info("print queue: ticket %s of order %s taken out, no longer valid: %s", job.ticket_key,
@@ -363,7 +363,7 @@ class Controller:
                 dropped[job.job_id] = (job, why)
         return dropped
 
-    def _no_longer_valid(self, ticket_key: str) -> str | None:
+    def no_longer_valid(self, ticket_key: str) -> str | None:
         """Why a ticket must not be printed any more (exchanged, refunded, cancelled), or None."""
         history = self.door.ledger.history(ticket_key)
         return history.revoked or (history.order_status if history.order_status in ("cancelled", "refunded") else None)

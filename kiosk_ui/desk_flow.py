@@ -187,11 +187,18 @@ class DeskFlow:
         return result
 
     def print_receipt(self, order_number: str | None = None) -> PrintResult:
-        """The last sale's receipt, or the kept receipt of `order_number` (the ticket desk's "Print receipt")."""
+        """The last sale's receipt, or the kept receipt of `order_number` (the ticket desk's "Print receipt"): printed
+        again, so marked as a copy, and none for an order refunded or cancelled since (the money was handed back)."""
         receipt = self.last_receipt if order_number is None else self.receipt_of(order_number)
         if receipt is None:
             return PrintResult(False, 0, i18n.tr("No sale yet.") if order_number is None else
                                i18n.tr("No receipt kept for this order on this kiosk."))
+        if order_number is not None:
+            tickets = self.ctl.door.order(order_number)
+            if tickets and all(self.ctl.no_longer_valid(t["ticket_key"]) for t in tickets):
+                return PrintResult(False, 0, i18n.tr("Order {o} was refunded or cancelled: no receipt printed.",
+                                                     o=order_number))
+            receipt = replace(receipt, copy=True)
         printer = self.receipt_printer()
         if printer is None:
             return PrintResult(False, 0, i18n.tr("No receipt printer (ESC/POS): add one in Printers."))

@@ -49,6 +49,7 @@ class Receipt:
     language: str = "en"
     offline: bool = False        # signed with the kiosk's allotment, sent to the server later
     refund: bool = False         # a refund slip: amounts handed back
+    copy: bool = False           # printed again (the ticket desk's "Print receipt"): marked REPRINT / DUPLICATA
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_LABELS:
@@ -107,6 +108,8 @@ def receipt_bytes(receipt: Receipt, profile: str = DEFAULT_PROFILE, native_qr: b
         p.text(plain(receipt.date_text) + "\n")
     p.set(align="center", bold=True, normal_textsize=True)
     p.text(f"{receipt.say('RECEIPT')}  {receipt.say('Order')} {plain(receipt.order_number)}\n")
+    if receipt.copy:
+        p.text(f"*** {receipt.say('REPRINT')} ***\n")
     if receipt.method == "invoice":
         p.text(f"*** {receipt.say('PAYMENT PENDING')} ***\n")
     p.set(align="center", bold=False, normal_textsize=True)
