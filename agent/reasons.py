@@ -23,7 +23,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "already_exchanged": ("ticket",),
     "order_closed": ("order",),                 # a desk refund or cancellation of an order refunded or cancelled
     "no_open_shift": (),
-    "shift_open": (),
+    "shift_open": ("shift",),                   # the shift open already
     "expired": ("late",),                       # a desk request past its deadline (s late): not carried out
     # uploads refused in an ack (server_stub/sync/ingest.py, the store, the device's own uploader)
     "other_device": ("device",),                # an item in another device's name

@@ -163,3 +163,39 @@ def test_a_receipt_printed_again_is_marked_a_copy_and_none_prints_for_a_refunded
     assert not refused.ok and not refused.printed, refused
     assert "refunded or cancelled" in refused.message, refused
     assert len(receipts.jobs) == 2                        # nothing more reached the printer
+
+
+@needs_broker
+def test_the_kiosks_cash_up_follows_a_shift_the_organiser_closed_or_opened(tmp_path, counter):  # noqa: F811
+    """The kiosk opens its shift; at night the organiser closes it from the office (`server till close`). The
+    kiosk's Cash-up still said 'Shift 1 open' and offered only Close, which the server refused ('no open till
+    shift') for ever: no shift could be opened from the kiosk again. The other way round (the organiser opened the
+    kiosk's shift with `server till open`), it offered only Open, refused ('open already'): no close from the kiosk.
+    The kiosk now takes the server's word: Open after the first refusal, the organiser's shift (to close) after
+    the second."""
+    from kiosk_ui.presenters.till import till_view
+    store, event, server, sim, ctl, desk, _, _, broker = counter
+    data = ["--data", str(tmp_path / "server"), "--org", ORG]
+
+    def organiser(*args: str) -> Any:
+        proc = subprocess.run([sys.executable, "-m", "agent", "server", *data, *args, "--json"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc
+        return json.loads(proc.stdout)
+
+    first = desk.till("open", 10000).order_number
+    organiser("till", "close", first, "--counted-cents", "10000")
+    assert desk.till("close", 10000) == "This kiosk has no open till shift."
+    view = till_view(desk.open_shift(), desk.last_z())
+    assert (view.is_open, view.status, view.action) == (False, "No shift open", "Open shift"), view
+    second = desk.till("open", 5000)
+    assert not isinstance(second, str) and second.order_number != first, second
+    assert not isinstance(desk.till("close", 5000), str)
+    third = organiser("till", "open", "kiosk-1", "--float-cents", "2000")["shift_id"]
+    refused = desk.till("open", 3000)
+    assert isinstance(refused, str) and f"{third}" in refused and "open already" in refused, refused
+    view = till_view(desk.open_shift(), desk.last_z())
+    assert (view.is_open, view.action) == (True, "Close shift") and f"Shift {third} open" in view.status, view
+    closed = desk.till("close", 2000)
+    assert not isinstance(closed, str) and closed.order_number == str(third) and closed.difference_cents == 0
+    assert [s["closed_at"] is not None for s in store.shifts(ORG, "kiosk-1")] == [True, True, True]

@@ -309,7 +309,12 @@ class KioskDesk:
                                            time.time(), staff=self.ledger.on_duty), self.timeout)
         if answer is None:
             return "The server did not answer in time."
-        if not answer.ok:
+        if not answer.ok:      # the organiser closed or opened this kiosk's shift from the office: its word holds
+            if answer.reason_code == "no_open_shift":
+                self.ledger.set_setting(TILL, None)
+            elif answer.reason_code == "shift_open":
+                self.ledger.set_setting(TILL, {"shift": str(answer.reason_params.get("shift", "")),
+                                               "float_cents": None, "currency": currency, "opened_at": None})
             return answer_problem(answer)
         self.ledger.set_setting(TILL, {"shift": answer.order_number, "float_cents": answer.total_cents,
                                        "currency": answer.currency, "opened_at": time.time()}

@@ -65,7 +65,7 @@ REFUSAL_TEXTS = {
     "already_exchanged": "Ticket {ticket} was already exchanged or cancelled.",
     "order_closed": "Order {order} is already refunded or cancelled: nothing done.",
     "no_open_shift": "This kiosk has no open till shift.",
-    "shift_open": "This kiosk's till shift is open already: close it first.",
+    "shift_open": "This kiosk's till shift {shift} is open already: close it first.",
     "expired": "Not carried out: it reached the server {late} s after this kiosk stopped waiting.",
     # uploads the server refused (the ack), shown on the Sync screen
     "other_device": "Sent in the name of another device ({device}).",

@@ -48,9 +48,10 @@ def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
 
 
 def till_view(shift: dict | None, last_z: dict | None) -> TillView:
-    if shift:
-        status = tr("Shift {n} open, float {amount}", n=shift["shift"],
-                    amount=money(shift["float_cents"], shift.get("currency", "EUR"), language()))
+    if shift:                   # float None: a shift the organiser opened (this kiosk learnt it from a refusal)
+        status = (tr("Shift {n} open", n=shift["shift"]) if shift.get("float_cents") is None else
+                  tr("Shift {n} open, float {amount}", n=shift["shift"],
+                     amount=money(shift["float_cents"], shift.get("currency", "EUR"), language())))
         return TillView(status, True, tr("Close shift"), tr("Cash counted in the drawer"),
                         z_rows(last_z) if last_z else ())
     return TillView(tr("No shift open"), False, tr("Open shift"), tr("Float (cash in the drawer)"),

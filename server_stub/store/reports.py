@@ -216,9 +216,11 @@ class ReportsMixin(ScansMixin, StaffMixin):
             same = c.execute("SELECT shift_id FROM till_shifts WHERE shift_uuid=?", (shift_uuid,)).fetchone()
             if same is not None:
                 return self.shift(org, same[0])
-            if c.execute("SELECT 1 FROM till_shifts WHERE org=? AND device_id=? AND closed_at IS NULL",
-                         (org, device_id)).fetchone():
-                raise coded(StoreError(f"{device_id} has an open shift: close it first"), "shift_open")
+            open_ = c.execute("SELECT shift_id FROM till_shifts WHERE org=? AND device_id=? AND closed_at IS NULL",
+                              (org, device_id)).fetchone()
+            if open_:                 # named: a kiosk that did not know (the organiser opened it) takes it as open
+                raise coded(StoreError(f"{device_id} has an open shift ({open_[0]}): close it first"), "shift_open",
+                            shift=open_[0])
             c.execute("INSERT INTO till_shifts(org, device_id, shift_uuid, staff, currency, float_cents, opened_at) "
                       "VALUES (?,?,?,?,?,?,?)", (org, device_id, shift_uuid, staff, currency.upper(), int(float_cents),
                                                  time.time() if at is None else at))
