@@ -187,29 +187,34 @@ class DeskFlow:
         return result
 
     def print_receipt(self, order_number: str | None = None) -> PrintResult:
-        """The last sale's receipt, or the kept receipt of `order_number` (the ticket desk's "Print receipt"): printed
-        again, so marked as a copy, and none for an order refunded or cancelled since (the money was handed back)."""
+        """The last sale's receipt, or the kept receipt of `order_number` (the ticket desk's "Print receipt"). Once one
+        came out, the next are marked as copies (REPRINT / DUPLICATA); none for an order refunded or cancelled since
+        (the money was handed back)."""
         receipt = self.last_receipt if order_number is None else self.receipt_of(order_number)
         if receipt is None:
             return PrintResult(False, 0, i18n.tr("No sale yet.") if order_number is None else
                                i18n.tr("No receipt kept for this order on this kiosk."))
-        if order_number is not None:
-            tickets = self.ctl.door.order(order_number)
-            if tickets and all(self.ctl.no_longer_valid(t["ticket_key"]) for t in tickets):
-                return PrintResult(False, 0, i18n.tr("Order {o} was refunded or cancelled: no receipt printed.",
-                                                     o=order_number))
-            receipt = replace(receipt, copy=True)
+        number = receipt.order_number
+        tickets = self.ctl.door.order(number)
+        if tickets and all(self.ctl.no_longer_valid(t["ticket_key"]) for t in tickets):
+            return PrintResult(False, 0, i18n.tr("Order {o} was refunded or cancelled: no receipt printed.", o=number))
         printer = self.receipt_printer()
         if printer is None:
             return PrintResult(False, 0, i18n.tr("No receipt printer (ESC/POS): add one in Printers."))
-        return self.ctl.services.printers.print_receipt(printer, receipt)
+        kept = self._receipts()
+        printed = any(r.get("order_number") == number and r.get("printed") for r in kept)
+        result = self.ctl.services.printers.print_receipt(printer, replace(receipt, copy=printed))
+        if result.ok and not printed:          # the original came out: what prints from now on is a copy
+            self.ctl.door.ledger.set_setting(RECEIPTS, [dict(r, printed=True) if r.get("order_number") == number
+                                                        else r for r in kept])
+        return result
 
     def receipt_of(self, order_number: str) -> Receipt | None:
         """The receipt of an order sold at this kiosk (the last RECEIPTS_KEPT sales; kept in the ledger)."""
         kept = [r for r in self._receipts() if r.get("order_number") == order_number]
         if not kept:
             return None
-        data = kept[-1]
+        data = {k: v for k, v in kept[-1].items() if k != "printed"}      # (whether it came out once)
         try:
             return Receipt(**{**data, "lines": tuple(ReceiptLine(**line) for line in data["lines"])})
         except (TypeError, ValueError, KeyError) as exc:    # kept by another version of the app: said, not a crash
@@ -220,7 +225,8 @@ class DeskFlow:
         return list(self.ctl.door.ledger.get_setting(RECEIPTS, []) or [])
 
     def _keep_receipt(self, receipt: Receipt) -> None:
-        self.ctl.door.ledger.set_setting(RECEIPTS, (self._receipts() + [asdict(receipt)])[-RECEIPTS_KEPT:])
+        self.ctl.door.ledger.set_setting(RECEIPTS, (self._receipts() + [dict(asdict(receipt), printed=False)]
+                                                    )[-RECEIPTS_KEPT:])
 
     def receipt_printer(self) -> str | None:
         """The chosen printer when it prints receipts (ESC/POS), else the first ESC/POS printer."""

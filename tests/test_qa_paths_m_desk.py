@@ -140,10 +140,11 @@ def test_the_kiosks_z_report_shows_the_sale_the_server_refused_as_the_servers_do
 
 @needs_broker
 def test_a_receipt_printed_again_is_marked_a_copy_and_none_prints_for_a_refunded_order(counter):  # noqa: F811
-    """The ticket desk's "Print receipt" printed the kept receipt of a sale again as a second original (no mark),
-    and printed it for an order refunded meanwhile: a receipt 'Total 40.00, Cash' in the hand of a buyer whose money
-    was handed back, to claim it again. A receipt printed again says REPRINT (DUPLICATA in French, as tickets do);
-    an order refunded or cancelled gets none, and the operator is told why."""
+    """The sold screen's "Print the receipt again" and the ticket desk's "Print receipt" printed the kept receipt of
+    a sale again as a second original (no mark), and printed it for an order refunded meanwhile: a receipt 'Total
+    40.00, Cash' in the hand of a buyer whose money was handed back, to claim it again. A receipt printed again says
+    REPRINT (DUPLICATA in French, as tickets do), one whose first print did not come out is the original; an order
+    refunded or cancelled gets none, and the operator is told why."""
     from drivers.printers.escpos_render import escpos_text
     store, event, server, sim, ctl, desk, _, receipts, broker = counter
     ctl.sale.choose(event)
@@ -152,17 +153,27 @@ def test_a_receipt_printed_again_is_marked_a_copy_and_none_prints_for_a_refunded
     assert sold.result.ok and sold.receipt is not None and sold.receipt.ok, sold
     original = " ".join(escpos_text(receipts.jobs[-1]))
     assert "RECEIPT" in original and "REPRINT" not in original, original
-    again = ctl.sale.print_receipt(sold.result.order_number)                  # the ticket desk's button
-    assert again.ok, again
-    copy = " ".join(escpos_text(receipts.jobs[-1]))
-    assert "REPRINT" in copy and sold.result.order_number in copy, copy
-    assert len(receipts.jobs) == 2
+    for again in (ctl.sale.print_receipt(), ctl.sale.print_receipt(sold.result.order_number)):  # sold screen, desk
+        assert again.ok, again
+        copy = " ".join(escpos_text(receipts.jobs[-1]))
+        assert "REPRINT" in copy and sold.result.order_number in copy, copy
+    assert len(receipts.jobs) == 3
     refund = ctl.sale.refund(sold.result.order_number, "Changed plans")
     assert refund.ok and refund.amount_cents == -4000, refund
     refused = ctl.sale.print_receipt(sold.result.order_number)
     assert not refused.ok and not refused.printed, refused
     assert "refunded or cancelled" in refused.message, refused
-    assert len(receipts.jobs) == 2                        # nothing more reached the printer
+    assert len(receipts.jobs) == 3                        # nothing more reached the printer
+    printers = ctl.door.ledger.get_setting("printers")
+    ctl.door.ledger.set_setting("printers", [p for p in printers if p["language"] != "escpos"])
+    ctl.sale.add(1)
+    unprinted = ctl.sale.confirm(Payment("cash", given_cents=2000))     # no receipt printer: no receipt came out
+    assert unprinted.result.ok and not unprinted.receipt.ok, unprinted
+    ctl.door.ledger.set_setting("printers", printers)
+    for mark in ("", "REPRINT"):                          # from the ticket desk: the original, then a copy
+        assert ctl.sale.print_receipt(unprinted.result.order_number).ok
+        text = " ".join(escpos_text(receipts.jobs[-1]))
+        assert unprinted.result.order_number in text and ("REPRINT" in text) == bool(mark), text
 
 
 @needs_broker
