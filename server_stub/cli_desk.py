@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from server_stub.cli_output import emit, when
+from server_stub.cli_output import Refused, emit, when
 
 
 def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser]) -> None:
@@ -118,6 +118,10 @@ def _x_for_y(text: str) -> tuple[int, int]:
 
 
 def promo_add(store, org, args) -> int:
+    given = [name for name, value in (("--x-for-y", args.x_for_y), ("--percent", args.percent),
+                                      ("--fixed-cents", args.fixed_cents)) if value]
+    if len(given) > 1:           # one promotion is one discount: the others were dropped without a word
+        raise Refused(f"{' and '.join(given)}: one discount per promotion (add one promotion for each)")
     kind, x, y = ("percent", 0, 0) if args.percent else (("fixed", 0, 0) if args.fixed_cents else ("x_for_y", 0, 0))
     if args.x_for_y:
         x, y = args.x_for_y

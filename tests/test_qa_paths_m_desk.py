@@ -210,3 +210,21 @@ def test_the_kiosks_cash_up_follows_a_shift_the_organiser_closed_or_opened(tmp_p
     closed = desk.till("close", 2000)
     assert not isinstance(closed, str) and closed.order_number == str(third) and closed.difference_cents == 0
     assert [s["closed_at"] is not None for s in store.shifts(ORG, "kiosk-1")] == [True, True, True]
+
+
+def test_a_promotion_given_two_discounts_is_refused_not_cut_to_one(tmp_path):
+    """`server promo add --target 1 --percent 10 --fixed-cents 200` printed 'promotion 1: -10%' and exit 0: the
+    2.00 off the organiser typed was dropped without a word (the kiosks sold at -10% only). Two discounts in one
+    promotion are refused on one line, exit 1, nothing added."""
+    data = tmp_path / "server"
+    for args in (("init", "--org", "fest", "--name", "Summer Fest"),
+                 ("event", "create", "--name", "Night", "--start", "2026-12-31 20:00", "--end", "2027-01-01 03:00",
+                  "--category", "1=Adult")):
+        assert subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), *args], cwd=ROOT,
+                              capture_output=True, timeout=60).returncode == 0
+    for discounts in (("--percent", "10", "--fixed-cents", "200"), ("--x-for-y", "4:3", "--percent", "10")):
+        proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), "--org", "fest", "promo",
+                               "add", "--target", "1", *discounts], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and not proc.stdout and "Traceback" not in proc.stderr, proc
+        assert "one discount per promotion" in proc.stderr, proc.stderr
+    assert _server(data, "promo", "list") == []
