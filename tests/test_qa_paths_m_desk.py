@@ -228,3 +228,38 @@ def test_a_promotion_given_two_discounts_is_refused_not_cut_to_one(tmp_path):
         assert proc.returncode == 1 and not proc.stdout and "Traceback" not in proc.stderr, proc
         assert "one discount per promotion" in proc.stderr, proc.stderr
     assert _server(data, "promo", "list") == []
+
+
+@needs_broker
+def test_a_refund_waits_for_the_payment_the_kiosk_took_before_it_reached_the_server(counter):  # noqa: F811
+    """A pending order (the organiser's, 20.00): the buyer pays it in cash at the kiosk ("Payment received"), whose
+    uploads do not get through yet; the buyer changes their mind and the supervisor refunds it at once. The server
+    still had the order pending: it refunded it as unpaid, the kiosk said 'Order X cancelled.' and handed back
+    nothing, though it held the buyer's 20.00 (the payment, arriving later, was refused: order refunded). A refund
+    (or exchange) of an order whose payment or sale made here has not reached the server waits for it, bounded,
+    else is refused saying so; once it is there, the refund hands back the 20.00."""
+    from dataclasses import replace as changed
+
+    from tests.sync_fixtures import FAST
+    store, event, server, sim, ctl, desk, _, _, broker = counter
+    number = store.add_order(ORG, event, "Ann", status="pending", positions=[{"category": 1}])["number"]
+    assert wait_for(lambda: ctl.door.ledger.order_tickets(number), 30), "the pending order never reached the kiosk"
+    shift = desk.till("open", 10000).order_number
+    sim.go_offline()
+    sim.options = changed(FAST, upload=changed(FAST.upload, window=0))       # uploads do not get through
+    sim.go_online()
+    assert wait_for(lambda: desk.online, 30)
+    assert ctl.door.validate_payment(number, "kiosk-1", "cash") == 1          # 20.00 in the drawer
+    desk.flush_wait = 1.0
+    early = ctl.sale.refund(number, "Buyer cannot come")
+    assert not early.ok and "not reached the server yet" in early.problem, early
+    assert store.order(number)["status"] == "pending"                          # nothing done on the server
+    sim.go_offline()
+    sim.options = FAST
+    sim.go_online()
+    assert wait_for(lambda: store.order(number)["status"] == "paid" and desk.online, 30)
+    done = ctl.sale.refund(number, "Buyer cannot come")
+    assert done.ok and done.amount_cents == -2000, done                        # hand back 20.00
+    z = desk.till("close", 10000).report                                        # float back in the drawer
+    assert (z["expected_cash_cents"], z["difference_cents"], z["refused"]["count"]) == (10000, 0, 0), z
+    assert shift
