@@ -263,3 +263,33 @@ def test_a_refund_waits_for_the_payment_the_kiosk_took_before_it_reached_the_ser
     z = desk.till("close", 10000).report                                        # float back in the drawer
     assert (z["expected_cash_cents"], z["difference_cents"], z["refused"]["count"]) == (10000, 0, 0), z
     assert shift
+
+
+@needs_broker
+def test_a_desk_request_refused_for_its_staff_or_scope_is_said_in_the_kiosks_language(counter, french):  # noqa: F811
+    """The sync server refuses a desk request for who asks it (a staff member it does not know, or one deactivated or
+    demoted the kiosk has not heard of yet) or for what it names (an order of an event the kiosk does not hold). The
+    staff refusal had its reason code, dropped on the desk's answer, and the scope refusals had none: the French
+    kiosk said 'Non effectué : not allowed: unknown staff member …' in the server's English. Both now carry their
+    code (staff_unknown, order_not_held, …) and are said in French."""
+    from agent.desk_sale import refund_request
+    from kiosk_ui.presenters.refusals import answer_problem
+    store, event, server, sim, ctl, desk, _, _, broker = counter
+    ctl.sale.choose(event)
+    ctl.sale.add(1)
+    sold = ctl.sale.confirm(Payment("cash", given_cents=2000)).result
+    assert sold.ok, sold
+    now = time.time()
+    other = store.create_event(ORG, "Another night", now, now + 3600, "Europe/Paris",
+                               categories=[{"category_id": 1, "name": "Standard"}])
+    elsewhere = store.add_order(ORG, other, "Zoé")["number"]
+    store.add_staff(ORG, "Max Durand", "supervisor", pin="482913")
+    for number, staff, code, said in ((sold.order_number, "99", "staff_unknown", "Membre du personnel inconnu : 99."),
+                                      (elsewhere, "", "order_not_held",
+                                       f"La commande {elsewhere} n'est pas d'un événement de cet appareil.")):
+        if not staff:
+            staff = str(store.staff(ORG)[0]["staff_id"])
+        answer = desk.link.ask(refund_request(number, "Buyer cannot come", "refund", ORG, "kiosk-1", staff), 10)
+        assert answer is not None and not answer.ok and answer.reason_code == code, answer
+        assert answer_problem(answer) == said, answer
+    assert store.order(sold.order_number)["status"] == "paid" and store.order(elsewhere)["status"] == "paid"

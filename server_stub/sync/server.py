@@ -441,7 +441,8 @@ class SyncServer:
             self.store.record_refusals(org, device, [(0, refused, msg.to_wire())])
             self.stats["refused"] += 1
             self._reject(topics.up(org, device), f"{DESK_KIND_OF[msg.TYPE]} request {msg.request_id} refused: {refused}")
-            answer = DeskAnswer(device, msg.request_id, DESK_KIND_OF[msg.TYPE], False, refused)
+            answer = DeskAnswer(device, msg.request_id, DESK_KIND_OF[msg.TYPE], False, refused,
+                                **reason_fields(refused))          # (coded: the kiosk says it in its language)
         else:
             answer = self._desk_answer(org, device, reg, msg)
             if answer is not None and answer.reason_code == "expired":      # its deadline passed while it was done
@@ -509,17 +510,20 @@ class SyncServer:
         try:
             if isinstance(msg, SaleRequest):
                 if held and not set(self.store.target(msg.target_id)["event_ids"]) & held:
-                    return f"not allowed: {msg.target_id} is not an event of {device}"
+                    return reason("target_not_held", f"not allowed: {msg.target_id} is not an event of {device}",
+                                  target=msg.target_id)
             elif isinstance(msg, (RefundRequest, ETicketsRequest)):
                 _org, events = self._lookups[0](msg.order_number)
                 if _org != org or (held and not set(events) & held):
-                    return f"not allowed: order {msg.order_number} is not of an event of {device}"
+                    return reason("order_not_held", f"not allowed: order {msg.order_number} is not of an event of "
+                                                    f"{device}", order=msg.order_number)
             elif isinstance(msg, ExchangeRequest):
                 _org, events = self._lookups[1](msg.ticket_key)
                 wanted = (set(self.store.target(msg.target_id)["event_ids"]) if msg.target_id is not None
                           else set(events))
                 if _org != org or (held and not (set(events) & held and wanted & held)):
-                    return f"not allowed: ticket {msg.ticket_key} or its new event is not of {device}"
+                    return reason("ticket_not_held", f"not allowed: ticket {msg.ticket_key} or its new event is not "
+                                                     f"of {device}", ticket=msg.ticket_key)
         except TicketgateError:          # an unknown target: the desk answers it (`_desk_answer`)
             return None
         return None
