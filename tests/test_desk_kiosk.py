@@ -82,7 +82,7 @@ def test_allotment_for_another_key_or_event_is_refused(kiosk):
     narrow = sign_certificate(Certificate(**{**cert.__dict__, "allotment_id": 8, "events": (2,)}), demo.key.private_key)
     desk.save_certificate(narrow.to_text())
     refused = _sell(desk, {1: 1})
-    assert not refused.ok and "not within this kiosk's sales allotment" in refused.problem
+    assert not refused.ok and "allotment does not cover this event or category" in refused.problem
 
 
 def test_ids_never_reused_after_a_restart_and_the_key_is_private(kiosk):

@@ -293,3 +293,27 @@ def test_a_desk_request_refused_for_its_staff_or_scope_is_said_in_the_kiosks_lan
         assert answer is not None and not answer.ok and answer.reason_code == code, answer
         assert answer_problem(answer) == said, answer
     assert store.order(sold.order_number)["status"] == "paid" and store.order(elsewhere)["status"] == "paid"
+
+
+@needs_broker
+def test_an_offline_sale_outside_the_allotment_is_refused_in_the_apps_language(counter, french):  # noqa: F811
+    """The organiser sized the kiosk's offline allotment for Standard only (`allotment set … --categories 1`). Off
+    the network, the French operator sells a Premium ticket: 'Non vendu : Offline, and not within this kiosk's sales
+    allotment: not within the allotment: category 2 is not in allotment 1', English built around the core's words.
+    It is now said in the app's language; nothing is sold, and a Standard ticket still sells offline."""
+    from kiosk_ui.presenters.cart import sale_message
+    store, event, server, sim, ctl, desk, _, _, broker = counter
+    store.set_allotment_size(ORG, "kiosk-1", [event], 5, hours=4, categories=[1])
+    assert desk.refill() == "" and desk.certificate() is not None and desk.certificate().categories == (1,)
+    sim.go_offline()
+    assert wait_for(lambda: not desk.online, 10)
+    ctl.sale.choose(event)
+    ctl.sale.add(2)                                      # Premium, 50.00
+    premium = ctl.sale.confirm(Payment("cash", given_cents=5000)).result
+    assert not premium.ok, premium
+    said = sale_message(premium)                         # the sold screen's headline
+    assert said.startswith("Non vendu : Hors ligne,") and "allotment" not in said, said
+    ctl.sale.add(2, -1)
+    ctl.sale.add(1)                                      # Standard, 20.00
+    standard = ctl.sale.confirm(Payment("cash", given_cents=2000)).result
+    assert standard.ok and standard.offline, standard

@@ -44,6 +44,7 @@ REFILL_EVERY = 60.0           # online: how often the allotment is checked (refi
 TILL, LAST_Z = "till_shift", "till_last_z"      # ledger settings: the open shift, the last Z report
 FLUSH_SECONDS = 5.0           # online: how long the till, a refund or an exchange waits for offline sales to upload
 ON_ITS_WAY = "This order's sale or payment made offline has not reached the server yet: try again in a moment."
+NOT_IN_ALLOTMENT = "Offline, and this kiosk's sales allotment does not cover this event or category."
 
 
 class SaleLink(Protocol):
@@ -226,8 +227,9 @@ class KioskDesk:
                                     valid_until=cert.valid_until, is_pass=is_pass)
                     tickets.append(SoldTicket(ticket.key, category, None, encode_offline_ticket(ticket, cert, key)))
                     ticket_id += 1
-        except TicketgateError as exc:        # an event or category the allotment does not cover
-            return SaleResult(False, problem=f"Offline, and not within this kiosk's sales allotment: {exc}")
+        except TicketgateError as exc:        # an event or category the allotment does not cover: one literal (tr)
+            log.info("desk: offline sale %s refused: %s", sale.request_id, exc)
+            return SaleResult(False, problem=NOT_IN_ALLOTMENT)
         order_number = offline_order_number(self._device(), cert.allotment_id, cert.first_id, first)
         with self.ledger.transaction():
             record_sale(self.ledger, ticket_rows(sale, order_number, tickets, status, filed_under),

@@ -16,6 +16,7 @@ DESK_PROBLEMS = ("Sold out", "Not enough left", "Choose the tickets.", "Choose h
                  "Offline, and this kiosk has no sales allotment.",
                  "Offline, and this kiosk's sales allotment has expired.",
                  "Offline, and this kiosk's sales allotment is used up.",
+                 "Offline, and this kiosk's sales allotment does not cover this event or category.",
                  "A refund needs the server: try again when the kiosk is online.",
                  "An exchange needs the server: try again when the kiosk is online.",
                  "This order's sale or payment made offline has not reached the server yet: try again in a moment.",
