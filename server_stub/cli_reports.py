@@ -47,7 +47,7 @@ def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser
     c.add_argument("device_id")
     c.add_argument("--float-cents", type=int, required=True)
     c.add_argument("--staff", default="", help="staff id of who opens it")
-    c.add_argument("--currency", default="EUR")
+    c.add_argument("--currency", default=None, help="default: that of the desk's (first) event")
     c = add(tl, "close", "close a shift with the cash counted in the drawer (the Z report is kept)")
     c.add_argument("shift_id", type=int)
     c.add_argument("--counted-cents", type=int, required=True)

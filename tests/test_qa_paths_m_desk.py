@@ -55,9 +55,9 @@ def test_a_refund_of_an_order_refunded_already_is_refused_in_the_apps_language(t
         store.close()
 
 
-def _server(data: Path, *args: str) -> Any:
+def _server(data: Path, *args: str, org: str = "fest") -> Any:
     """`ticketgate server --data DATA --org fest … --json`, the organiser's command; its JSON."""
-    proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), "--org", "fest", *args,
+    proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), "--org", org, *args,
                            "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc
     return json.loads(proc.stdout)
@@ -317,3 +317,30 @@ def test_an_offline_sale_outside_the_allotment_is_refused_in_the_apps_language(c
     ctl.sale.add(1)                                      # Standard, 20.00
     standard = ctl.sale.confirm(Payment("cash", given_cents=2000)).result
     assert standard.ok and standard.offline, standard
+
+
+@needs_broker
+def test_the_till_of_a_kiosk_selling_in_francs_counts_in_francs(tmp_path, broker):
+    """A Swiss organiser's event in CHF (`price set … --currency CHF`). The kiosk's Cash-up opened its shift in EUR
+    (the app sent EUR whatever it sold), and `server till open KIOSK` did the same unless told `--currency`: the Z
+    report printed 'Expected cash 120.00 EUR' for francs in the drawer. The shift now counts in the currency of what
+    the kiosk sells (the kiosk's catalogue; the device's events for the command)."""
+    from kiosk_ui.presenters.till import till_view
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=())
+    prepare_kiosk(store, event)
+    store.set_currency(ORG, event, "CHF")
+    try:
+        with kiosk_desk(tmp_path, store, event, broker.port) as f:
+            ready(f.desk)
+            assert [t.currency for t in f.desk.targets()] == ["CHF"]
+            opened = f.desk.till("open", 10000)
+            assert not isinstance(opened, str) and opened.currency == "CHF", opened
+            assert sell(f.ctl, event, 1).result.ok
+            z = f.desk.till("close", 12000).report
+            assert (z["currency"], z["expected_cash_cents"], z["difference_cents"]) == ("CHF", 12000, 0), z
+            rows = dict(till_view(None, f.desk.last_z()).report)
+            assert rows["Expected cash"] == "CHF 120.00", rows
+            shift = _server(tmp_path / "server", "till", "open", "kiosk-1", "--float-cents", "5000", org=ORG)
+            assert shift["currency"] == "CHF", shift
+    finally:
+        store.close()

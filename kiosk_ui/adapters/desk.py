@@ -293,7 +293,7 @@ class KioskDesk:
             t.ticket_key for t in answer.tickets), order_number=answer.order_number or str(old.get("order_number")))
 
     # -- the till and e-tickets ---------------------------------------------------------------------------------------
-    def till(self, action: str, cents: int, currency: str = "EUR") -> DeskAnswer | str:
+    def till(self, action: str, cents: int, currency: str | None = None) -> DeskAnswer | str:
         """Open this kiosk's shift with a float, or close it with the counted cash: the server's answer (a close
         carries the Z report), or the problem in words. The open shift is remembered here (ledger setting). Either
         waits (bounded) for this kiosk's sales made offline to reach the server: it files them by their arrival, so
@@ -307,6 +307,7 @@ class KioskDesk:
                 "{n} sale made offline is still to upload: open or close the shift once the server has it.",
                 "{n} sales made offline are still to upload: open or close the shift once the server has them.",
                 waiting)
+        currency = currency or next((t.currency for t in self.targets()), "EUR")   # what this kiosk sells in
         answer = self._ask(TillRequest(self._org(), self._device(), uuid.uuid4().hex, action, int(cents), currency,
                                            time.time(), staff=self.ledger.on_duty), self.timeout)
         if answer is None:

@@ -202,15 +202,19 @@ class ReportsMixin(ScansMixin, StaffMixin):
         return out
 
     # -- till ----------------------------------------------------------------------------------------------------
-    def open_shift(self, org: str, device_id: str, float_cents: int, staff: str = "", currency: str = "EUR",
+    def open_shift(self, org: str, device_id: str, float_cents: int, staff: str = "", currency: str | None = None,
                    shift_uuid: str | None = None, at: float | None = None) -> dict:
-        """A desk shift starts with a float (cash in the drawer). One open shift per desk; idempotent by uuid."""
+        """A desk shift starts with a float (cash in the drawer). One open shift per desk; idempotent by uuid. In
+        `currency`, else that of the desk's (first) event: what it sells in."""
         if not 0 <= int(float_cents) <= 10**9:
             raise InvalidInput(f"float {float_cents}: a number of cents, 0 or more")
         dev = self.device(device_id)
         if dev is None or dev["org"] != org:
             raise NotFound(f"no device {device_id!r} for organiser {org!r}")
         shift_uuid = shift_uuid or uuid.uuid4().hex
+        if not currency:
+            events = dev.get("events") or []
+            currency = self.currency(int(events[0])) if events else "EUR"
         with self.tx() as c:
             self._lock_org(org)
             same = c.execute("SELECT shift_id FROM till_shifts WHERE shift_uuid=?", (shift_uuid,)).fetchone()
