@@ -55,23 +55,25 @@ def test_a_refund_of_an_order_refunded_already_is_refused_in_the_apps_language(t
         store.close()
 
 
-def _server(data: Path, *args: str, org: str = "fest") -> Any:
-    """`ticketgate server --data DATA --org fest … --json`, the organiser's command; its JSON."""
-    proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), "--org", org, *args,
-                           "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+def _server(data: Path, *args: str, org: str = "fest", db: str | None = None) -> Any:
+    """`ticketgate server --data DATA [--db URL] --org fest … --json`, the organiser's command; its JSON."""
+    proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), *(["--db", db] if db else []),
+                           "--org", org, *args, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc
     return json.loads(proc.stdout)
 
 
-def test_the_guest_list_of_an_event_lists_its_pass_holders_as_stats_counts_them(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_guest_list_of_an_event_lists_its_pass_holders_as_stats_counts_them(tmp_path, request, backend):
     """A festival night (event 1) with a weekend pass (events 1 and 2). Ann holds a night ticket, Bob the pass;
     both came in at the night's door. `server stats --event 1` said 2 inside, and `report participants --event 1`
     (the guest list the guides give for a night) listed Ann alone, 'inside now: 1': a pass holder asked for at the
     door was nowhere on the list, and the two reports disagreed on who is inside. The guest list of an event now
     lists the tickets of the passes that open it, with their check-in at that event."""
-    from server_stub.store import SqliteStore
+    from server_stub.store import open_store
     data = tmp_path / "server"
-    store = SqliteStore.open(data)
+    db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    store = open_store(data, db=db)
     try:
         store.create_organiser("fest", "Summer Fest")
         now = time.time()
@@ -88,11 +90,11 @@ def test_the_guest_list_of_an_event_lists_its_pass_holders_as_stats_counts_them(
                              for i, k in enumerate((ann, bob))]) == (2, 0)
     finally:
         store.close()
-    assert _server(data, "stats", "--event", str(night))["inside_now"] == {str(night): 2}
-    rows = {r["buyer"]: r for r in _server(data, "report", "participants", "--event", str(night))}
+    assert _server(data, "stats", "--event", str(night), db=db)["inside_now"] == {str(night): 2}
+    rows = {r["buyer"]: r for r in _server(data, "report", "participants", "--event", str(night), db=db)}
     assert set(rows) == {"Ann", "Bob"}, rows                   # Cleo's Sunday ticket is not the night's
     assert rows["Bob"]["check_in"] == "inside" and rows["Bob"]["event"] == "Weekend", rows["Bob"]
-    rows = {r["buyer"]: r for r in _server(data, "report", "participants", "--event", str(sunday))}
+    rows = {r["buyer"]: r for r in _server(data, "report", "participants", "--event", str(sunday), db=db)}
     assert set(rows) == {"Bob", "Cleo"} and rows["Bob"]["check_in"] == "not checked in", rows
 
 
