@@ -24,7 +24,8 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "order_closed": ("order",),                 # a desk refund or cancellation of an order refunded or cancelled
     "no_open_shift": (),
     "shift_open": ("shift",),                   # the shift open already
-    "expired": ("late",),                       # a desk request past its deadline (s late): not carried out
+    "expired": ("late",),
+    "busy": ("seconds",),                       # over the device's rate: nothing done, try again after                       # a desk request past its deadline (s late): not carried out
     # uploads refused in an ack (server_stub/sync/ingest.py, the store, the device's own uploader)
     "other_device": ("device",),                # an item in another device's name
     "no_staff": (),                             # the organiser keeps staff and the item names no one

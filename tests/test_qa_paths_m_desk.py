@@ -346,3 +346,31 @@ def test_the_till_of_a_kiosk_selling_in_francs_counts_in_francs(tmp_path, broker
             assert shift["currency"] == "CHF", shift
     finally:
         store.close()
+
+
+@needs_broker
+def test_a_desk_request_over_the_kiosks_rate_is_said_busy_in_the_apps_language(tmp_path, broker, french):
+    """Over its rate limit a kiosk's sale is answered 'busy: over this device's rate, try again in N s' and nothing
+    is sold; the French kiosk showed that English line ('Non vendu : busy: …'). It now carries the reason code
+    `busy` with the seconds to wait, said in French."""
+    from agent.sync.messages import SaleLine, SaleRequest
+    from kiosk_ui.presenters.refusals import answer_problem
+    from tests.sync_fixtures import start_server
+    from tests.test_desk_server import Kiosk
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=())
+    store.set_price(ORG, event, 1, 1000)
+    store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
+    server = start_server(store, broker.port)                 # the default per-device rate limit
+    kiosk = Kiosk("kiosk-1", broker.port, store.server_public_key(ORG))
+    try:
+        kiosk.ask(SaleRequest(ORG, "kiosk-1", "flood", event, tuple(SaleLine(1, 1000) for _ in range(2))))
+        assert wait_for(lambda: "flood" in kiosk.answers, 10)
+        answer = kiosk.answers["flood"]
+        assert not answer.ok and answer.reason_code == "busy" and answer.reason_params["seconds"] >= 1, answer
+        said = answer_problem(answer)
+        assert said.startswith("Le serveur est occupé : réessayez dans ") and "busy" not in said, said
+        assert store.count_tickets(event) == 0
+    finally:
+        kiosk.t.stop()
+        server.stop()
+        store.close()

@@ -68,6 +68,7 @@ REFUSAL_TEXTS = {
     "no_open_shift": "This kiosk has no open till shift.",
     "shift_open": "This kiosk's till shift {shift} is open already: close it first.",
     "expired": "Not carried out: it reached the server {late} s after this kiosk stopped waiting.",
+    "busy": "The server is busy: try again in {seconds} s.",
     # uploads the server refused (the ack), shown on the Sync screen
     "other_device": "Sent in the name of another device ({device}).",
     "no_staff": "No staff member named: log in on this device.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -433,8 +434,8 @@ class SyncServer:
         expired = None if wait else msg.expired(time.time())
         refused = None if wait or expired else self._desk_refusal(org, device, reg, msg)
         if wait:
-            answer = DeskAnswer(device, msg.request_id, DESK_KIND_OF[msg.TYPE], False,
-                                f"busy: over this device's rate, try again in {wait:.1f} s")
+            busy = reason("busy", f"busy: over this device's rate, try again in {wait:.1f} s", seconds=math.ceil(wait))
+            answer = DeskAnswer(device, msg.request_id, DESK_KIND_OF[msg.TYPE], False, busy, **reason_fields(busy))
         elif expired:
             answer = self._expired(org, device, msg, expired)
         elif refused:                    # kept for the organiser (`server refusals`) like a refused upload
