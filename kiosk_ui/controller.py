@@ -19,6 +19,7 @@ from kiosk_ui.desk_flow import DeskFlow
 from kiosk_ui.door import Door, device_role
 from kiosk_ui.presenters.lists import short_key
 from kiosk_ui.presenters.lock import KioskLock
+from kiosk_ui.presenters.refusals import revoked_text
 from kiosk_ui.presenters.staff import (StaffView, logged_in_view, login_needed_view, on_duty_line, staff_message,
                                       staff_view)
 from kiosk_ui.presenters.status import StatusView, status_view
@@ -309,7 +310,7 @@ class Controller:
         if not tickets:                          # exchanged, refunded, cancelled: the door would refuse them
             key = chosen_tickets[0]["ticket_key"]
             return PrintResult(False, 0, i18n.tr("Ticket {key} is no longer valid ({why}): not printed.",
-                                                 key=short_key(key), why=self.no_longer_valid(key)))
+                                                 key=short_key(key), why=revoked_text(self.no_longer_valid(key) or "")))
         printer = self.printer_for(kind)
         if printer is None:
             return PrintResult(False, 0, i18n.tr("No printer found. See the checklist."))
@@ -333,7 +334,7 @@ class Controller:
         if job_id is not None and job_id in dropped:
             job, why = dropped[job_id]
             return [(job, PrintResult(False, 0, i18n.tr("Ticket {key} is no longer valid ({why}): not printed.",
-                                                        key=short_key(job.ticket_key), why=why)))]
+                                                        key=short_key(job.ticket_key), why=revoked_text(why))))]
         results = self.services.printers.retry(job_id, printer_id)
         for job, result in results:
             if result.ok and job.ticket_key:          # a kept report slip (the Z report) is no ticket printed

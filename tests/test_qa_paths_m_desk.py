@@ -374,3 +374,20 @@ def test_a_desk_request_over_the_kiosks_rate_is_said_busy_in_the_apps_language(t
         kiosk.t.stop()
         server.stop()
         store.close()
+
+
+@needs_broker
+def test_why_a_ticket_taken_back_does_not_print_is_said_in_the_apps_language(counter, french):  # noqa: F811
+    """An order refunded at the desk ('Buyer cannot come'), then 'Print tickets' on it: the French kiosk said 'Le
+    billet … n'est plus valable (refunded: Buyer cannot come) : non imprimé.', the revocation's English words. What
+    the desk recorded is said in the app's language ('remboursé : L'acheteur ne peut pas venir'); nothing prints."""
+    store, event, server, sim, ctl, desk, zebra, _, broker = counter
+    ctl.sale.choose(event)
+    ctl.sale.add(1)
+    sold = ctl.sale.confirm(Payment("cash", given_cents=2000)).result
+    assert sold.ok and ctl.sale.refund(sold.order_number, "Buyer cannot come").ok
+    jobs = len(zebra.jobs)
+    result = ctl.print_order(sold.order_number)
+    assert not result.ok and not result.printed and len(zebra.jobs) == jobs, result
+    assert "(remboursé : L'acheteur ne peut pas venir)" in result.message, result.message
+    assert "refunded" not in result.message and "Buyer" not in result.message, result.message

@@ -5,6 +5,8 @@ from drivers.printers import registry as _printers
 UNDO_REASONS = ("Scanned by mistake", "Wrong ticket shown", "Guest left before entering")
 CHECKIN_REASONS = ("QR code unreadable", "Phone battery dead", "Name checked with ID", "Supervisor decision")
 EXCHANGE_REASONS = ("Wrong date bought", "Upgrade of category", "Damaged ticket")
+# how a ticket was taken back (agent.desk_sale.take_back, the server's order cancel/refund): "KIND: reason" or whole
+REVOKED_WORDS = ("refunded", "cancelled", "exchanged", "order refunded", "order cancelled")
 REFUND_REASONS = ("Event cancelled or moved", "Buyer cannot come", "Sold by mistake", "Duplicate purchase")
 PAYMENT_LABELS = {"cash": "Cash", "card": "Card (terminal)", "invoice": "Invoice (pay later)",
                   "voucher": "Voucher / exchange credit"}
@@ -99,6 +101,6 @@ REFUSAL_TEXTS = {
 }
 LABEL_TABLES = (tuple(REFUSAL_TEXTS.values()), tuple(UPLOAD_KINDS.values()), tuple(SCANNER_LABELS.values()), tuple(PRINTER_LANGUAGES.values()),
                 tuple(label for formats in PRINTER_FORMATS.values() for label in formats.values()), UNDO_REASONS,
-                CHECKIN_REASONS, EXCHANGE_REASONS, REFUND_REASONS, tuple(PAYMENT_LABELS.values()), DESK_PROBLEMS,
+                CHECKIN_REASONS, EXCHANGE_REASONS, REFUND_REASONS, REVOKED_WORDS, tuple(PAYMENT_LABELS.values()), DESK_PROBLEMS,
                 tuple(t for _, t in MENU_TILES), tuple(ENROLLMENT_STEPS.values()),
                 STATS_TITLES, SCREEN_TITLES, TILL_LABELS)
