@@ -132,12 +132,21 @@ def _shift_line(s: dict) -> str:
             f"cents  {state}")
 
 
+def _staff_of(store, org: str, staff_id: str) -> str:
+    """The staff id typed for who opens or closes a shift: one of the organiser's (the Z report names them), or ''."""
+    if staff_id:
+        store.staff_member(staff_id, org)          # NotFound: 'no staff member '99' of ORG', nothing done
+    return staff_id
+
+
 def till_open(store, org: str, args) -> int:
+    _staff_of(store, org, args.staff)
     s = store.open_shift(org, args.device_id, args.float_cents, args.staff, args.currency)
     return emit(args, s, _shift_line(s))
 
 
 def till_close(store, org: str, args) -> int:
+    _staff_of(store, org, args.staff)
     s = store.shift(org, args.shift_id)
     unsent = store.unsent_sales(s["device_id"])
     if unsent and unsent[0] > 0 and s["closed_at"] is None and not args.force:

@@ -391,3 +391,28 @@ def test_why_a_ticket_taken_back_does_not_print_is_said_in_the_apps_language(cou
     assert not result.ok and not result.printed and len(zebra.jobs) == jobs, result
     assert "(remboursé : L'acheteur ne peut pas venir)" in result.message, result.message
     assert "refunded" not in result.message and "Buyer" not in result.message, result.message
+
+
+def test_a_till_opened_or_closed_by_a_staff_id_that_is_no_ones_is_refused(tmp_path):
+    """`server till open kiosk-1 --float-cents 15000 --staff 99` (a typo: the organiser's staff are 1 and 2) opened
+    the shift, and the Z report said 'Opened … by 99', naming no one; `till close … --staff 99` closed it so. Both
+    are now refused on one line, exit 1, nothing opened or closed; a staff member's id still names them."""
+    data = tmp_path / "server"
+
+    def server(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), "--org", "fest", *args],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60, input="482913\n482913\n")
+        assert (proc.returncode == 0) == ok and "Traceback" not in proc.stderr, proc
+        return proc
+    server("init", "--org", "fest", "--name", "Summer Fest")
+    server("event", "create", "--name", "Night", "--start", "2026-12-31 20:00", "--end", "2027-01-01 03:00")
+    server("device", "register", "kiosk-1", "--events", "1")
+    server("staff", "add", "--name", "Léa Martin", "--role", "desk", "--pin")
+    refused = server("till", "open", "kiosk-1", "--float-cents", "15000", "--staff", "99", ok=False)
+    assert refused.returncode == 1 and "no staff member '99'" in refused.stderr, refused
+    assert _server(data, "till", "list") == []
+    shift = _server(data, "till", "open", "kiosk-1", "--float-cents", "15000", "--staff", "1")["shift_id"]
+    refused = server("till", "close", str(shift), "--counted-cents", "15000", "--staff", "99", ok=False)
+    assert "no staff member '99'" in refused.stderr and _server(data, "till", "list")[0]["closed_at"] is None
+    z = _server(data, "till", "close", str(shift), "--counted-cents", "15000", "--staff", "1")["report"]
+    assert (z["opened_by"], z["closed_by"]) == ("Léa Martin", "Léa Martin"), z
