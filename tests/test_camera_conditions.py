@@ -155,10 +155,11 @@ MISSED_BEFORE = {"cracked": (48, 53, 62, 101, 106, 123, 141), "glare": (59, 77, 
 
 
 def test_codes_whose_finder_pattern_is_broken_are_read_redrawn_from_their_outline():
-    chain = DecoderChain(live_budget_ms=1000.0)
+    ladder = DecoderChain().region_steps        # without the glare threshold that came after (test_camera_glare.py)
+    chain = DecoderChain(live_budget_ms=1000.0, region_steps=[s for s in ladder if not s[0].endswith("thresholded")])
     before = DecoderChain(live_budget_ms=1000.0,
                           region_steps=[s for s in chain.region_steps if not s[0].endswith("redrawn_code")])
-    assert len(before.region_steps) == len(chain.region_steps) - 1
+    assert len(before.region_steps) == len(ladder) - 2
     for condition, indices in MISSED_BEFORE.items():
         for index in indices:
             f = frame(condition, "tuning", index)

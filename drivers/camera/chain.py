@@ -34,6 +34,7 @@ from drivers.camera.decoders import Decoder, ZbarDecoder, ZxingDecoder
 Step = tuple[str, Decoder, Callable[[np.ndarray], np.ndarray] | None]
 RegionStep = tuple[str, Decoder, R.RegionFilter]
 Plausible = Callable[[str], bool]
+GLARE_STEPS: tuple[R.RegionFilter, ...] = (R.thresholded,)     # moved ahead on a region with a highlight
 
 
 def any_text(text: str) -> bool:
@@ -69,10 +70,12 @@ def region_ladder(local: Decoder, histogram: Decoder | None, pure: Decoder | Non
     mask (small and blurred codes); the code redrawn from its outline (`redraw.redrawn_code`), read by `pure`
     (zxing-cpp in pure mode): a crack or a reflection over a finder pattern, which no filter gets past; an opening
     and closing read with the global-histogram binarizer (cracks); a closing (cracks, fold shading); local contrast
-    equalized (glare); the unsharp mask with the other binarizer."""
+    equalized (glare); the unsharp mask with the other binarizer; a local threshold over ~3 modules (glare: on a
+    region with a highlight, `regions.glared`, the live chain runs it second, `GLARE_STEPS`)."""
     steps: list[tuple[Decoder | None, R.RegionFilter]] = [
         (local, R.despeckled), (local, R.zoom), (local, R.sharpened), (pure, redraw.redrawn_code),
-        (histogram, R.opened_closed), (local, R.closed), (local, R.equalized), (histogram, R.sharpened)]
+        (histogram, R.opened_closed), (local, R.closed), (local, R.equalized), (histogram, R.sharpened),
+        (local, R.thresholded)]
     return [(f"region:{d.name}+{f.__name__}", d, f) for d, f in steps if d is not None]
 
 
@@ -153,7 +156,7 @@ class DecoderChain:
             combiner.clear()
         return result
 
-    def _ladder(self, combiner: FrameCombiner | None) -> list[tuple[int, RegionStep]]:
+    def _ladder(self, combiner: FrameCombiner | None, glared: bool = False) -> list[tuple[int, RegionStep]]:
         """The region steps in the order they run: the ladder's; while the combiner averages a small code's crops, the
         combination (the redrawn step's place) last, on what the ladder left. Ahead of the ladder (on every other frame,
         until 2026-12-02) its alignment took ~3 ms of the 4, its reading then did not fit and neither did the
@@ -161,6 +164,9 @@ class DecoderChain:
         without. A code whose modules are summed keeps the redrawn step's place (moved first, it took the budget of the
         steps that read cracked screens)."""
         steps = list(enumerate(self.region_steps or ()))
+        if glared:      # a highlight in the region (`regions.glared`): its local threshold second, after the median
+            moved = [step for step in steps if step[1][2] in GLARE_STEPS]
+            steps = steps[:1] + moved + [step for step in steps[1:] if step[1][2] not in GLARE_STEPS]
         if combiner is not None and combiner.averaging:
             combination = [step for step in steps if step[1][2] is redraw.redrawn_code]
             steps = [step for step in steps if step[1][2] is not redraw.redrawn_code] + combination
@@ -181,7 +187,8 @@ class DecoderChain:
             if rank > 0 and (costs.now() - c0) * 1000 + cheapest > self.live_budget_ms:
                 break                           # not even the cheapest step would fit: no second region's view
             view = costs.run("view", R.region_view, gray, box)
-            for index, (name, decoder, region_filter) in self._ladder(combiner if rank == 0 else None):
+            glared = costs.run("glare", R.glared, view)
+            for index, (name, decoder, region_filter) in self._ladder(combiner if rank == 0 else None, glared):
                 combined = combiner is not None and rank == 0 and region_filter is redraw.redrawn_code
                 if combined:    # admitted by its first stage's cost: its later stages check the deadline themselves
                     stage = combiner.first_stage(box)                       # type: ignore[union-attr]

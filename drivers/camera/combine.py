@@ -152,11 +152,11 @@ class PinnedCosts(StageCosts):
 # medians of each stage's runs over door frames and presentations, rounded; `bench_door_conditions.py --pinned` prints
 # them beside these): the chain's own work, its region steps on a zoomed region, the combination's stages.
 NOMINAL_MS: dict[str, float] = {
-    "first pass": 0.8, "candidates": 0.45, "view": 0.3,
+    "first pass": 0.8, "candidates": 0.45, "view": 0.3, "glare": 0.1,
     "region:zxing-cpp+despeckled": 0.45, "region:zxing-cpp+zoom": 0.35, "region:zxing-cpp+sharpened": 0.65,
     "region:zxing-cpp/pure+redrawn_code": 2.5, "region:zxing-cpp/GlobalHistogram+opened_closed": 0.3,
     "region:zxing-cpp+closed": 0.35, "region:zxing-cpp+equalized": 1.0,
-    "region:zxing-cpp/GlobalHistogram+sharpened": 0.45,
+    "region:zxing-cpp/GlobalHistogram+sharpened": 0.45, "region:zxing-cpp+thresholded": 0.7,
     "outline": 1.2, "reading 0": 0.85, "reading 1": 1.8, "corrected": 0.6, "decoded": 0.75, "pure": 0.15,
     "first crop": 0.2, "align": 3.5, "local": 0.35,
 }
