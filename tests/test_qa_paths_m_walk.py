@@ -222,3 +222,28 @@ def test_agent_search_refuses_a_limit_of_no_rows(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "agent", "agent", "search", "Ann", "--limit", limit], cwd=ROOT,
                               env=_env(tmp_path), capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and "1 to 1000" in proc.stderr and "no match" not in proc.stdout, proc
+
+
+def test_a_flood_of_actions_under_taken_scan_ids_is_one_log_line(tmp_path, caplog):
+    """The store refuses an action under a scan id another record holds (above). A door sending them by the
+    hundred logged a line each: one batch of 200 is now one line (the refusals themselves are all kept)."""
+    import logging
+
+    from server_stub.sync.contract import Upload
+    from tests.sync_fixtures import ORG, make_store
+    store, event, orders = make_store(tmp_path / "server", tickets=2, devices=("gate-a",))
+    try:
+        key, ids = orders[0]["tickets"][0]["ticket_key"], [str(uuid.uuid4()) for _ in range(200)]
+        now = time.time()
+        store.ingest_uploads([Upload(ORG, "gate-a", n, RefusalItem("unknown_key", None, 1, now, "gate-a", "north",
+                                                                   scan_uuid=s)) for n, s in enumerate(ids, 1)])
+        with caplog.at_level(logging.WARNING):
+            result = store.ingest_uploads([Upload(ORG, "gate-a", 1000 + n, ActionItem(s, "entry", key, event, "in",
+                                                                                       now, "gate-a", "north"))
+                                           for n, s in enumerate(ids)])
+        assert result.new == 0 and len(result.refused) == 200
+        assert {r.code for r in result.refused.values()} == {"scan_id_taken"}
+        lines = [r for r in caplog.records if "scan id another record holds" in r.getMessage()]
+        assert len(lines) == 1 and "200 action(s)" in lines[0].getMessage(), [r.getMessage() for r in caplog.records]
+    finally:
+        store.close()

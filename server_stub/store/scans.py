@@ -127,10 +127,12 @@ class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
         for u, row in scans:
             scan_id, record = row[0], (row[1], row[2], row[4])      # type, kind, ticket (any device: re-stamped)
             if held.setdefault(scan_id, record) != record and isinstance(u.item, ActionItem):
-                log.warning("ingest: %s from %s under scan id %s, another record's: refused", u.item.kind,
-                            u.device_id, scan_id)
                 taken[id(u)] = (u, reason("scan_id_taken", f"scan id {scan_id} is another record's: not stored",
                                           scan=scan_id))
+        if taken:           # one line per call, not per action: a device sending thousands must not fill the log
+            u, why = next(iter(taken.values()))
+            log.warning("ingest: %d action(s) under a scan id another record holds, refused (first: %s from %s, %s)",
+                        len(taken), getattr(u.item, "kind", "?"), u.device_id, why)
         return taken
 
     def _door_cancellations(self, c, actions: list[ActionItem]) -> None:
