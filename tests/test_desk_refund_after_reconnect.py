@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 
@@ -25,10 +26,10 @@ from tests.sync_fixtures import ORG, make_store, start_server
 BACKLOG = 3000      # refused scans queued while offline: more than the uploader's window (FAST: 8 batches of 200)
 
 
-@pytest.fixture
-def offline_sale(tmp_path, broker):
-    """A kiosk that scanned BACKLOG unreadable codes and then sold 2 tickets while its server was down, reconnected:
-    (store, field, the sale), the server running again and the kiosk online, its sale still to upload."""
+@contextmanager
+def sold_offline(tmp_path, broker, backlog: int = 0):
+    """A kiosk that scanned `backlog` unreadable codes and then sold 2 tickets while its server was down: (store,
+    field, the sale, event), the server still stopped."""
     store, event, _ = make_store(tmp_path / "server", tickets=1, devices=("gate-a",))
     prepare_kiosk(store, event)
     try:
@@ -36,15 +37,23 @@ def offline_sale(tmp_path, broker):
             ready(f.desk)
             f.server[0].stop()
             assert wait_for(lambda: not f.desk.online, 15), "the kiosk never saw its server go offline"
-            for n in range(BACKLOG):
+            for n in range(backlog):
                 assert not f.kiosk.scan(f"not a ticket {n}").accepted
             sold = sell(f.ctl, event, 2).result
             assert sold.ok and sold.offline, sold.problem
-            f.server[0] = start_server(store, broker.port, limits=None)
-            assert wait_for(lambda: f.desk.online, 30), "the kiosk never saw its server back"
             yield store, f, sold
     finally:
         store.close()
+
+
+@pytest.fixture
+def offline_sale(tmp_path, broker):
+    """The kiosk of `sold_offline` with BACKLOG refused scans before its sale, reconnected: (store, field, the sale),
+    the server running again and the kiosk online, its sale still to upload."""
+    with sold_offline(tmp_path, broker, BACKLOG) as (store, f, sold):
+        f.server[0] = start_server(store, broker.port, limits=None)
+        assert wait_for(lambda: f.desk.online, 30), "the kiosk never saw its server back"
+        yield store, f, sold
 
 
 def test_a_refund_right_after_reconnecting_waits_for_the_offline_sale(offline_sale):
@@ -83,23 +92,13 @@ def test_the_server_answers_a_refund_after_storing_the_sale_read_with_it(tmp_pat
     uploads read with it ("not allowed: order … is not of an event of kiosk-1"). Desk requests are now answered
     once the drain's uploads are stored. The drain is played as the broker delivers it: the kiosk's own outbox rows
     as its uploader encodes them, then its refund request."""
-    store, event, _ = make_store(tmp_path / "server", tickets=1, devices=("gate-a",))
-    prepare_kiosk(store, event)
-    try:
-        with kiosk_desk(tmp_path, store, event, broker.port) as f:
-            ready(f.desk)
-            f.server[0].stop()
-            assert wait_for(lambda: not f.desk.online, 15), "the kiosk never saw its server go offline"
-            sold = sell(f.ctl, event, 2).result
-            assert sold.ok and sold.offline, sold.problem
-            up = topics.up(ORG, "kiosk-1")
-            sale = Batch.encode(ORG, "kiosk-1", uuid.uuid4().hex, time.time(), f.kiosk.ledger.outbox_after(0, 500))
-            refund = RefundRequest(ORG, "kiosk-1", uuid.uuid4().hex, order_number=sold.order_number,
-                                   reason="changed plans")
-            server = SyncServer(store, PahoTransport("server-drain", BrokerConfig(port=broker.port)),
-                                name="server-drain", orgs=[ORG], limits=None)
-            server._process([(up, sale), (up, json.dumps(refund.to_wire()).encode())])
-            assert store.order(sold.order_number)["status"] == "refunded", server.rejections
-            assert [r for r in store.refusals(ORG, "kiosk-1") if sold.order_number in json.dumps(r, default=str)] == []
-    finally:
-        store.close()
+    with sold_offline(tmp_path, broker) as (store, f, sold):
+        up = topics.up(ORG, "kiosk-1")
+        sale = Batch.encode(ORG, "kiosk-1", uuid.uuid4().hex, time.time(), f.kiosk.ledger.outbox_after(0, 500))
+        refund = RefundRequest(ORG, "kiosk-1", uuid.uuid4().hex, order_number=sold.order_number,
+                               reason="changed plans")
+        server = SyncServer(store, PahoTransport("server-drain", BrokerConfig(port=broker.port)),
+                            name="server-drain", orgs=[ORG], limits=None)
+        server._process([(up, sale), (up, json.dumps(refund.to_wire()).encode())])
+        assert store.order(sold.order_number)["status"] == "refunded", server.rejections
+        assert [r for r in store.refusals(ORG, "kiosk-1") if sold.order_number in json.dumps(r, default=str)] == []

@@ -4,7 +4,9 @@ defect it names."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -18,6 +20,21 @@ needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto 
 def _sync(device: Path) -> dict:
     said = tg(device, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
     return json.loads(said.strip().splitlines()[-1])
+
+
+@contextmanager
+def enrolled_door(tmp_path: Path) -> Iterator[tuple[Path, Any, str, list[str]]]:
+    """One folder for the organiser and a door "north" enrolled through the public commands, the event pushed and
+    synced: (home, the running organiser, the door's device id, the event's ticket payloads)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        device = json.loads((home / "device" / "credentials.json").read_text())["device_id"]
+        tg(home, "server", "push")
+        assert _sync(home)["rejected"] == []
+        yield home, running, device, payloads
 
 
 def _tickets(home: Path, number: str) -> dict[str, dict]:
@@ -115,14 +132,7 @@ def test_a_wiped_door_refuses_to_scan_and_says_how_to_enrol_again(tmp_path):
 def test_a_door_the_organiser_revoked_refuses_to_scan_once_wiped(tmp_path):
     """The organiser revoked a lost door (`server device revoke`); found again, it synced and its signed wipe wiped
     it. `agent scan` on it then queued refusals under the id "device"; now it is refused, recording nothing."""
-    home = tmp_path / "home"
-    home.mkdir()
-    payloads = _event_now(home)
-    with organiser_running(home) as running:
-        running.enroll(home, "north")
-        device = json.loads((home / "device" / "credentials.json").read_text())["device_id"]
-        tg(home, "server", "push")
-        assert _sync(home)["rejected"] == []
+    with enrolled_door(tmp_path) as (home, running, device, payloads):
         tg(home, "server", "device", "revoke", device)
         synced = tg(home, "agent", "sync", "--until-idle", "--for", "40", ok=False)
         assert "revoked by the organiser and wiped" in synced.stderr + synced.stdout, (synced.stdout, synced.stderr)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.qa_organiser import organiser_running, tg
-from tests.test_qa_leftovers import _sync, needs_broker
-from tests.test_qa_skew import _event_now
+from tests.qa_organiser import tg
+from tests.test_qa_leftovers import _sync, enrolled_door, needs_broker
 
 
 def _status(home: Path) -> dict:
@@ -19,14 +18,7 @@ def test_a_door_revoked_and_wiped_keeps_its_checkin_not_the_wipes_own_answer(tmp
     """Revoked with a check-in not uploaded yet, the door synced and the organiser's signed wipe wiped it: status
     said outbox_pending 2 — the check-in and the wipe's own cmd_result, an answer no one can read (the login is
     gone, the server reads nothing from a revoked device). Now it holds the check-in alone and says so."""
-    home = tmp_path / "home"
-    home.mkdir()
-    payloads = _event_now(home)
-    with organiser_running(home) as running:
-        running.enroll(home, "north")
-        device = json.loads((home / "device" / "credentials.json").read_text())["device_id"]
-        tg(home, "server", "push")
-        assert _sync(home)["rejected"] == []
+    with enrolled_door(tmp_path) as (home, running, device, payloads):
         assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
         tg(home, "server", "device", "revoke", device)
         synced = tg(home, "agent", "sync", "--until-idle", "--for", "40", ok=False)
@@ -49,14 +41,7 @@ def test_a_technicians_wipe_names_the_refused_scan_it_keeps_and_uploads_it_once_
     """A door uploaded its entry, then refused the same ticket again (a refusal queued for the statistics), then was
     wiped by the technician: the wipe said it kept nothing, status said outbox_pending 1. Now both count it, status
     says what it is, and the next enrollment uploads it."""
-    home = tmp_path / "home"
-    home.mkdir()
-    payloads = _event_now(home)
-    with organiser_running(home) as running:
-        running.enroll(home, "north")
-        device = json.loads((home / "device" / "credentials.json").read_text())["device_id"]
-        tg(home, "server", "push")
-        assert _sync(home)["rejected"] == []
+    with enrolled_door(tmp_path) as (home, running, device, payloads):
         assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
         assert _sync(home)["outbox_pending"] == 0
         again = tg(home, "agent", "scan", "--json", payloads[0], ok=False)
