@@ -7,11 +7,14 @@ the fact for the server in the same ledger (outbox), under the device's own id. 
 from __future__ import annotations
 
 import time
+from datetime import timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.ledger import Ledger
 from agent.reasons import coded
 from agent.sync.messages import SETTLE_METHODS, Exchange, PaymentValidated
+from agent.used import first_admission, used_refusal
 
 
 def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator: str, payment: str = "cash") -> int:
@@ -49,8 +52,24 @@ def exchange(ledger: Ledger, ticket_key: str, reason: str, device_id: str, categ
         if revoked is not None:
             raise coded(ValueError(f"ticket {ticket_key} is already out of use ({revoked}): no exchange recorded"),
                         "already_exchanged", ticket=ticket_key)
+        _refuse_used(ledger, ticket_key)
         ledger.revoke([ticket_key], f"exchanged: {reason}")
         ledger.enqueue("kiosk", Exchange(ticket_key, reason, device_id, category, zone, at=time.time()).to_wire())
+
+
+def _refuse_used(ledger: Ledger, ticket_key: str) -> None:
+    """ValueError `ticket_used`, nothing recorded, when this ledger holds an admission of the ticket (this gate's or
+    one relayed from another): the server would refuse it too, and the ticket would stay out of use here."""
+    entries = ledger.history(ticket_key).entries
+    first = first_admission(entries)
+    zone = next((e.get("timezone") for e in ledger.events() if first and e["event_id"] == first.event_id), None)
+    try:
+        tz: tzinfo = ZoneInfo(zone) if zone else timezone.utc
+    except (ValueError, ZoneInfoNotFoundError):
+        tz = timezone.utc
+    why = used_refusal(ticket_key, entries, tz)
+    if why is not None:
+        raise coded(ValueError(str(why)), why.code, **why.params)
 
 
 def _check_choice(ledger: Ledger, ticket: dict[str, Any], category: int | None, zone: int | None) -> None:

@@ -21,6 +21,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "promo_used_up": ("code",),
     "no_price": ("category",),
     "already_exchanged": ("ticket",),
+    "ticket_used": ("ticket", "at", "where"),   # an exchange of a ticket admitted (when, gate/device): reset it first
     "order_closed": ("order",),                 # a desk refund or cancellation of an order refunded or cancelled
     "no_open_shift": (),
     "shift_open": ("shift",),                   # the shift open already

@@ -23,6 +23,9 @@ from agent.safe_text import timestamp
 from agent.read_models import conflicts, effective_entries, inside_events
 
 
+SCAN_COLS = "scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, device_id, gate, ref_uuid, mode, seq"
+
+
 @dataclass(frozen=True)
 class Scan:
     scan_uuid: str
@@ -38,7 +41,7 @@ class Scan:
     gate: str = ""
     ref_uuid: str | None = None
     mode: str | None = None
-    seq: int = 0
+    seq: int = 0               # (the columns SCAN_COLS, in this order)
 
     @property
     def server_at(self) -> float:

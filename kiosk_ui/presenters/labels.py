@@ -66,6 +66,8 @@ REFUSAL_TEXTS = {
     "promo_used_up": "Promo code {code} is used up.",
     "no_price": "Category {category} has no price here.",
     "already_exchanged": "Ticket {ticket} was already exchanged or cancelled.",
+    "ticket_used": ("Ticket {ticket} was used (admitted {at} at {where}): not exchanged. The organiser resets its "
+                    "entry first (ticketgate server ticket reset {ticket}), then it can be exchanged."),
     "order_closed": "Order {order} is already refunded or cancelled: nothing done.",
     "no_open_shift": "This kiosk has no open till shift.",
     "shift_open": "This kiosk's till shift {shift} is open already: close it first.",

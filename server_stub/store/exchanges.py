@@ -4,11 +4,17 @@ devices learn both from the same change version (door devices: the revocation li
 with the replacement's signed payload, to print it)."""
 from __future__ import annotations
 
+from datetime import timezone
+from zoneinfo import ZoneInfo
+
 from agent.errors import InvalidInput
+from agent.history import fold
 from agent.reasons import coded
+from agent.used import first_admission, used_refusal
 from server_stub.model import Position
 from server_stub.store.base import StoreError
 from server_stub.store.order_store import OrderMixin
+from server_stub.stats import SCAN_COLS, Scan
 from server_stub.store.stock import needs, release_tickets, take
 
 _KEEP = object()
@@ -29,6 +35,7 @@ class ExchangeMixin(OrderMixin):
             if c.execute("SELECT 1 FROM revocations WHERE ticket_id=? AND active=1", (old["ticket_id"],)).fetchone():
                 raise coded(StoreError(f"ticket {old['ticket_key']} is already revoked (exchanged before?)"),
                             "already_exchanged", ticket=old["ticket_key"])
+            self._refuse_used(c, old["ticket_key"])
             order_id, position = c.execute(
                 "SELECT order_id, (SELECT max(position) + 1 FROM tickets t2 WHERE t2.order_id = t.order_id) "
                 "FROM tickets t WHERE ticket_id=?", (old["ticket_id"],)).fetchone()
@@ -43,6 +50,18 @@ class ExchangeMixin(OrderMixin):
             version = c.execute("SELECT version FROM organisers WHERE org=?", (old["org"],)).fetchone()[0]
             new_id = self._insert_ticket(c, order_id, position, target, p, version)
         return dict(self.ticket(new_id), replaces=old["ticket_key"])
+
+    def _refuse_used(self, c, ticket_key: str) -> None:
+        """StoreError `ticket_used` when any gate admitted the ticket (an entry not annulled nor reset; entry/exit: even
+        if the holder went out): its replacement would be a second entry for one purchase (agent.used)."""
+        rows = c.execute(f"SELECT {SCAN_COLS} FROM scans WHERE ticket_key=? AND type='action' ORDER BY seq",
+                         (ticket_key,)).fetchall()
+        entries = fold(Scan(*r).action() for r in rows)[0]
+        first = first_admission(entries)         # its time said in its event's zone
+        tz = ZoneInfo(self.event(first.event_id)["timezone"]) if first and first.event_id is not None else timezone.utc
+        why = used_refusal(ticket_key, entries, tz)
+        if why is not None:
+            raise coded(StoreError(str(why)), why.code, **why.params)
 
     def _check_chosen(self, target_id: int, category: int | None, zone) -> None:
         """A category or zone the exchange chose must be one the event (or one of the pass's events) defines, as

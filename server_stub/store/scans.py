@@ -11,7 +11,7 @@ from agent.errors import TicketgateError
 from agent.reasons import Reason, code_of, reason
 from agent.sync.messages import ActionItem, Exchange, OfflineSale, PaymentValidated, RefusalItem, item_from_wire
 from agent.sync.signed import Rejected
-from server_stub.stats import Scan, compute_stats, find_conflicts
+from server_stub.stats import SCAN_COLS, Scan, compute_stats, find_conflicts
 from server_stub.store.base import StoreError, of_org
 from server_stub.store.device_uploads import DeviceUploadsMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
@@ -25,7 +25,7 @@ _INSERT = ("INSERT INTO scans(scan_uuid, type, kind, verdict, ticket_key, event_
            "device_id, gate, device_seq, ref_uuid, reason, mode, org, received_at, staff, flag) "
            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
            "ON CONFLICT (scan_uuid) DO NOTHING")     # the unique scan uuid makes re-uploads (and racing workers) no-ops
-_SCAN_COLS = "scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, device_id, gate, ref_uuid, mode, seq"
+_SCAN_COLS = SCAN_COLS
 
 
 def refusal_uuid(m: dict) -> str:

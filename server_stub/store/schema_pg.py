@@ -198,4 +198,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE order_imports (org TEXT NOT NULL, digest TEXT NOT NULL, file TEXT NOT NULL, orders BIGINT NOT NULL,
         tickets BIGINT NOT NULL, at DOUBLE PRECISION NOT NULL, PRIMARY KEY (org, digest));
     """,
+    # 19 (SQLite has had it from its first schema): a ticket's door actions by key, read by an exchange (a ticket
+    #     admitted is not exchanged)
+    """
+    CREATE INDEX scans_ticket ON scans(ticket_key);
+    """,
 )
