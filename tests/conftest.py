@@ -21,6 +21,15 @@ def broker(tmp_path):
 
 
 @pytest.fixture
+def french():
+    """The app's texts in French for the test, English again after it."""
+    from kiosk_ui import i18n
+    i18n.set_language("fr")
+    yield
+    i18n.set_language("en")
+
+
+@pytest.fixture
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS

@@ -13,7 +13,6 @@ import pytest
 
 from agent.reasons import code_of
 from agent.sync.messages import ActionItem, Exchange, ExchangeRequest
-from kiosk_ui import i18n
 from kiosk_ui.presenters.refusals import refusal_text
 from server_stub.sync.contract import Upload
 from tests.broker import mosquitto_binary
@@ -26,12 +25,6 @@ NOW = time.time()
 FEST = "fest"                    # the organiser of the `store` fixture
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
-
-@pytest.fixture
-def french():
-    i18n.set_language("fr")
-    yield
-    i18n.set_language("en")
 
 
 def _reset(data: Path, key: str) -> None:

@@ -104,13 +104,7 @@ def test_a_wiped_door_refuses_to_scan_and_says_how_to_enrol_again(tmp_path):
     (it knows no event any more) and each refusal was queued under the device id "device" — what the next enrolment
     then uploads as its own. A wiped door now says it is not enrolled and holds no event data, how to enrol it
     again, exits non-zero and records nothing; enrolled again, it scans."""
-    home = tmp_path / "home"
-    home.mkdir()
-    payloads = _event_now(home)
-    with organiser_running(home) as running:
-        running.enroll(home, "north")
-        tg(home, "server", "push")
-        assert _sync(home)["rejected"] == []
+    with enrolled_door(tmp_path) as (home, running, _device, payloads):
         assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
         assert _sync(home)["outbox_pending"] == 0
         tg(home, "provision", "wipe", "--yes")

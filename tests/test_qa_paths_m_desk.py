@@ -24,12 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
 
-@pytest.fixture
-def french():
-    i18n.set_language("fr")
-    yield
-    i18n.set_language("en")
-
 
 @needs_broker
 def test_a_refund_of_an_order_refunded_already_is_refused_in_the_apps_language(tmp_path, broker, french):
