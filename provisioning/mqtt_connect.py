@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.errors import TicketgateError
-from agent.sync.transport import unreachable_reason
+from agent.sync.transport import loop_stop, unreachable_reason
 
 
 class Refused(TicketgateError, PermissionError):
@@ -59,11 +59,11 @@ def connect(endpoint: Any, username: str, password: str, client_id: str = "", ti
             from exc
     client.loop_start()
     if not done.wait(timeout):
-        client.loop_stop()
+        loop_stop(client)
         client.disconnect()
         raise OSError(f"no answer from the broker at {endpoint.host}:{endpoint.port} within {timeout}s")
     if result["rc"].is_failure:
         client.disconnect()
-        client.loop_stop()
+        loop_stop(client)
         raise Refused(f"broker refused {username!r}: {result['rc']}", str(result["rc"]))
     return client

@@ -249,3 +249,26 @@ def test_uploader_keeps_batches_under_the_broker_limit_and_never_blocks_on_a_hug
     [refused] = ledger.outbox_refused()
     assert refused["id"] == huge and refused["refused"].startswith("too large to upload")
     ledger.close()
+
+
+def test_stopping_a_paho_thread_that_ended_meanwhile_is_no_traceback():
+    """paho 2.x `loop_stop` checks its thread, then joins it; the thread, ending after `disconnect()`, clears the
+    attribute in between (`agent sync` under load: AttributeError on None, exit 1). The interleaving is played
+    exactly: the thread clears it while loop_stop compares it with the current thread."""
+    import paho.mqtt.client as mqtt
+
+    from agent.sync.transport import loop_stop
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, "ended")
+
+    class Ending:
+        def __ne__(self, other: object) -> bool:
+            client._thread = None          # what paho's _thread_main does in its `finally`
+            return True
+
+    client._thread = Ending()
+    with pytest.raises(AttributeError):
+        client.loop_stop()                 # paho alone
+    client._thread = Ending()
+    loop_stop(client)                      # ours: the thread has ended, as asked
+    assert client._thread is None

@@ -92,6 +92,16 @@ def unreachable_reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
+def loop_stop(client: Client) -> None:
+    """Stop a paho client's network thread. paho 2.x checks its thread, then joins it; a thread that ends meanwhile
+    (its loop returns after `disconnect()`) clears the attribute in between: AttributeError on None, a traceback at
+    the end of `agent sync` once in a while. The thread has ended then, which is what was asked."""
+    try:
+        client.loop_stop()
+    except AttributeError:
+        pass
+
+
 class PahoTransport:
     def __init__(self, client_id: str, config: BrokerConfig, will: tuple[str, bytes] | None = None,
                  clean_start: bool = False, manual_ack: bool = False):
@@ -149,7 +159,7 @@ class PahoTransport:
         if status and self.connected:
             self.publish(status[0], status[1], retain=True, wait=2.0)
         self.client.disconnect()
-        self.client.loop_stop()
+        loop_stop(self.client)
         self._connected.clear()
 
     def subscribe(self, topic: str, qos: int = 1) -> None:

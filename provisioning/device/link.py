@@ -27,6 +27,7 @@ from provisioning.device import revocation
 from provisioning.device.state import Credentials, DeviceState
 from provisioning.device.wipe import wipe
 from provisioning.mqtt_connect import Refused, connect
+from agent.sync.transport import loop_stop
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -181,5 +182,5 @@ class DeviceLink:
     def close(self) -> None:
         if self.client is not None:
             self.client.disconnect()
-            self.client.loop_stop()
+            loop_stop(self.client)
             self.client = None

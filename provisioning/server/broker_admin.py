@@ -24,6 +24,7 @@ from agent.sync import signed, topics
 from provisioning.protocol import wipe_body
 from provisioning.server.mosquitto_files import BrokerUser, hash_password, write_files
 from provisioning.server.registry import Registry
+from agent.sync.transport import loop_stop
 
 log = logging.getLogger("ticketgate.provision.broker")
 RESIGNAL_AFTER = 0.5      # seconds: longer than a reload of our files takes
@@ -156,7 +157,7 @@ class BrokerAdmin:
             pass
         finally:
             client.disconnect()
-            client.loop_stop()
+            loop_stop(client)
 
     def _take_over(self, device_id: str, temp_password: str, timeout: float) -> None:
         """Connect as the device (clean start): mosquitto hands us its session and drops any old one."""
@@ -169,5 +170,5 @@ class BrokerAdmin:
                 time.sleep(0.02)   # the reload may not be applied yet
                 continue
             client.disconnect()
-            client.loop_stop()
+            loop_stop(client)
             return
