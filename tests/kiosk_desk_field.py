@@ -17,7 +17,7 @@ from kiosk_ui.door import Door
 from kiosk_ui.services import Payment
 from server_stub.sync.sim_device import SimDevice
 from tests.helpers import wait_for
-from tests.sync_fixtures import FAST, ORG, start_server
+from tests.sync_fixtures import FAST, ORG, make_store, start_server
 
 PRICE = 2000
 
@@ -67,3 +67,20 @@ def sell(ctl: Controller, event: int, n: int) -> Any:
     flow.choose(event)
     flow.add(1, n)
     return flow.confirm(Payment("cash", given_cents=PRICE * n))
+
+
+@contextmanager
+def sold_online(tmp_path: Path, port: int, devices: tuple[str, ...] = (), n: int = 2
+                ) -> Iterator[tuple[Any, int, KioskDeskField, Any]]:
+    """A store whose kiosk, online (`kiosk_desk`), sold `n` tickets through the server: (store, event, field, the
+    sale); the store closed at the end."""
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=devices)
+    prepare_kiosk(store, event)
+    try:
+        with kiosk_desk(tmp_path, store, event, port) as f:
+            ready(f.desk)
+            sold = sell(f.ctl, event, n).result
+            assert sold.ok and not sold.offline, sold
+            yield store, event, f, sold
+    finally:
+        store.close()

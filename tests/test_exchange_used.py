@@ -17,8 +17,8 @@ from kiosk_ui.presenters.refusals import refusal_text
 from server_stub.sync.contract import Upload
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
-from tests.kiosk_desk_field import kiosk_desk, prepare_kiosk, ready, sell
-from tests.sync_fixtures import ORG, make_store, start_door
+from tests.kiosk_desk_field import sold_online
+from tests.sync_fixtures import ORG, start_door
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = time.time()
@@ -41,46 +41,38 @@ def test_a_ticket_used_at_the_gate_is_not_exchanged_at_the_kiosk_until_its_entry
     ticket. Now refused online (the server knows gate-a's entry) and offline (the entry relayed to the kiosk's
     ledger), saying in French when and where it was used and how to undo it; an unused ticket is exchanged as
     before; after `server ticket reset` the used one is exchanged too."""
-    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=("gate-a",))
-    prepare_kiosk(store, event)
-    try:
-        with kiosk_desk(tmp_path, store, event, broker.port) as f:
-            ready(f.desk)
-            sold = sell(f.ctl, event, 2).result
-            assert sold.ok and not sold.offline, sold
-            used, unused = sold.ticket_keys
-            gate = start_door(tmp_path / "gate-a", "gate-a", broker.port, store.server_public_key(ORG), event)
-            try:
-                assert wait_for(lambda: gate.ready(2), 30)
-                assert gate.scan(store.issue_ticket_payload(used)).code.value == "accepted"
-                assert wait_for(lambda: f.kiosk.ledger.history(used).entries, 30), "the entry never reached the kiosk"
-                assert wait_for(lambda: store.scan_count(ORG) >= 1, 30)
-            finally:
-                gate.close()
-            outbox = f.kiosk.ledger.outbox_size()
-            online = f.ctl.sale.exchange(used, "Changement de date")
-            assert not online.ok, online
-            assert f"Le billet {used} a été utilisé" in online.problem and "Opening night" not in online.problem
-            assert "gate-a" in online.problem and "ticketgate server ticket reset" in online.problem, online.problem
-            assert "was used" not in online.problem, online.problem
-            with pytest.raises(ValueError) as refused:
-                f.door.exchange(used, "Changement de date")
-            said = refusal_text(str(refused.value), *code_of(refused.value))
-            assert said.startswith(f"Le billet {used} a été utilisé (entrée le ") and "gate-a" in said, said
-            f.kiosk.keep()                                  # the kiosk's folder as a device home for the command
-            cli = subprocess.run([sys.executable, "-m", "agent", "agent", "--home", str(tmp_path / "kiosk"), "exchange",
-                                  used, "--reason", "torn"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-            assert cli.returncode == 1 and f"ticket {used} was used: admitted " in cli.stderr, cli
-            assert "at Desk" not in cli.stderr and "gate-a" in cli.stderr and "Traceback" not in cli.stderr, cli
-            assert f.kiosk.ledger.history(used).revoked is None and f.kiosk.ledger.outbox_size() == outbox
-            assert store.order(sold.order_number)["tickets"][0]["revoked"] is None
-            fine = f.ctl.sale.exchange(unused, "Changement de date")
-            assert fine.ok and len(fine.ticket_keys) == 1, fine
-            _reset(tmp_path / "server", used)
-            again = f.ctl.sale.exchange(used, "Changement de date")
-            assert again.ok and len(again.ticket_keys) == 1, again
-    finally:
-        store.close()
+    with sold_online(tmp_path, broker.port, devices=("gate-a",)) as (store, event, f, sold):
+        used, unused = sold.ticket_keys
+        gate = start_door(tmp_path / "gate-a", "gate-a", broker.port, store.server_public_key(ORG), event)
+        try:
+            assert wait_for(lambda: gate.ready(2), 30)
+            assert gate.scan(store.issue_ticket_payload(used)).code.value == "accepted"
+            assert wait_for(lambda: f.kiosk.ledger.history(used).entries, 30), "the entry never reached the kiosk"
+            assert wait_for(lambda: store.scan_count(ORG) >= 1, 30)
+        finally:
+            gate.close()
+        outbox = f.kiosk.ledger.outbox_size()
+        online = f.ctl.sale.exchange(used, "Changement de date")
+        assert not online.ok, online
+        assert f"Le billet {used} a été utilisé" in online.problem and "Opening night" not in online.problem
+        assert "gate-a" in online.problem and "ticketgate server ticket reset" in online.problem, online.problem
+        assert "was used" not in online.problem, online.problem
+        with pytest.raises(ValueError) as refused:
+            f.door.exchange(used, "Changement de date")
+        said = refusal_text(str(refused.value), *code_of(refused.value))
+        assert said.startswith(f"Le billet {used} a été utilisé (entrée le ") and "gate-a" in said, said
+        f.kiosk.keep()                                  # the kiosk's folder as a device home for the command
+        cli = subprocess.run([sys.executable, "-m", "agent", "agent", "--home", str(tmp_path / "kiosk"), "exchange",
+                              used, "--reason", "torn"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert cli.returncode == 1 and f"ticket {used} was used: admitted " in cli.stderr, cli
+        assert "at Desk" not in cli.stderr and "gate-a" in cli.stderr and "Traceback" not in cli.stderr, cli
+        assert f.kiosk.ledger.history(used).revoked is None and f.kiosk.ledger.outbox_size() == outbox
+        assert store.order(sold.order_number)["tickets"][0]["revoked"] is None
+        fine = f.ctl.sale.exchange(unused, "Changement de date")
+        assert fine.ok and len(fine.ticket_keys) == 1, fine
+        _reset(tmp_path / "server", used)
+        again = f.ctl.sale.exchange(used, "Changement de date")
+        assert again.ok and len(again.ticket_keys) == 1, again
 
 
 def _enter(store, event: int, key: str, scan: str, direction: str | None = None, mode: str | None = None) -> None:

@@ -16,7 +16,7 @@ from kiosk_ui import i18n
 from kiosk_ui.services import Payment
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
-from tests.kiosk_desk_field import kiosk_desk, prepare_kiosk, ready, sell
+from tests.kiosk_desk_field import kiosk_desk, prepare_kiosk, ready, sell, sold_online
 from tests.sync_fixtures import ORG, make_store
 from tests.test_desk_online import counter  # noqa: F401  (the fixture)
 
@@ -31,22 +31,14 @@ def test_a_refund_of_an_order_refunded_already_is_refused_in_the_apps_language(t
     phone call): the French kiosk said 'Non effectué : order X: order is refunded; it cannot become refunded', the
     server's English words (no reason code). Now the refusal has its code and is said in the app's language; a
     cancellation of that order too. Nothing handed back twice."""
-    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=())
-    prepare_kiosk(store, event)
-    try:
-        with kiosk_desk(tmp_path, store, event, broker.port) as f:
-            ready(f.desk)
-            sold = sell(f.ctl, event, 2).result
-            assert sold.ok and not sold.offline, sold
-            store.refund_order(sold.order_number, "refunded by phone")
-            for kind in ("refund", "cancel"):
-                done = f.ctl.sale.refund(sold.order_number, "Changement de programme", kind)
-                assert not done.ok and done.amount_cents == 0, done
-                shown = i18n.tr("Not done: {why}", why=i18n.tr(done.problem))      # the ticket desk's line
-                assert sold.order_number in shown and "déjà remboursée ou annulée" in shown, shown
-                assert "cannot become" not in shown, shown
-    finally:
-        store.close()
+    with sold_online(tmp_path, broker.port) as (store, event, f, sold):
+        store.refund_order(sold.order_number, "refunded by phone")
+        for kind in ("refund", "cancel"):
+            done = f.ctl.sale.refund(sold.order_number, "Changement de programme", kind)
+            assert not done.ok and done.amount_cents == 0, done
+            shown = i18n.tr("Not done: {why}", why=i18n.tr(done.problem))      # the ticket desk's line
+            assert sold.order_number in shown and "déjà remboursée ou annulée" in shown, shown
+            assert "cannot become" not in shown, shown
 
 
 def _server(data: Path, *args: str, org: str = "fest", db: str | None = None) -> Any:
