@@ -212,6 +212,8 @@ def cmd_serve(args) -> int:
             if time.monotonic() >= next_check:     # `server device revoke` in another terminal cuts the login too
                 for device_id in prov.cut_revoked():
                     print(f"[{time.strftime('%H:%M:%S')}] revoked {device_id}: broker login removed", flush=True)
+                if prov.follow_registrations():      # `server device events`: the live topics a device reads
+                    print(f"[{time.strftime('%H:%M:%S')}] broker ACL rewritten: the devices' events changed", flush=True)
                 next_check = time.monotonic() + REVOKED_POLL_SECONDS
             time.sleep(0.2)
     except KeyboardInterrupt:

@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_parsers(sub, add)
 
     add(sub, "devices", "registered devices")
-    dv = sub.add_parser("device", help="register, revoke or configure a device").add_subparsers(dest="sub", required=True)
+    dv = sub.add_parser("device", help="register, revoke, configure a device or change its events").add_subparsers(dest="sub", required=True)
     c = add(dv, "register", "register a device")
     c.add_argument("device_id")
     c.add_argument("--name", default="")
@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--reason", required=True)
     from server_stub.cli_remote import add_parsers as remote_parsers
     remote_parsers(dv, add, _broker_flags)
+    from server_stub.cli_device_events import add_parsers as events_parsers
+    events_parsers(dv, add, _broker_flags)
     rf = add(sub, "refusals", "uploads the sync server refused, with the reason (newest first)")
     rf.add_argument("--device", default=None)
     rf.add_argument("--limit", type=int, default=200)

@@ -18,6 +18,7 @@ from server_stub.cli_output import Refused, emit, fail, ints, own_event, owned, 
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_revoke, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.cli_remote import device_commands, device_configure
+from server_stub.cli_device_events import device_events_change
 from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_deactivate, staff_list, staff_set
 from server_stub.csv_import import import_orders, store_catalogue
 from server_stub.model import PAID, PENDING, OrderInput, Position
@@ -240,6 +241,7 @@ HANDLERS = {
     ("devices", None): cmd_devices, ("device", "register"): device_register, ("device", "revoke"): device_revoke,
     ("device", "uploads"): device_uploads, ("device", "rollback"): device_rollback, ("refusals", None): cmd_refusals,
     ("device", "configure"): device_configure, ("device", "commands"): device_commands,
+    ("device", "events"): device_events_change,
     ("stats", None): cmd_stats, ("conflicts", None): cmd_conflicts,
     ("push", None): cmd_push, ("serve", None): cmd_serve,
     **DESK_HANDLERS,

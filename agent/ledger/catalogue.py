@@ -69,6 +69,29 @@ class CatalogueMixin(LedgerPart):
             if "tickets" not in keep:
                 self._index_written()
 
+    def forget_events(self, event_ids: Iterable[int]) -> int:
+        """Delete what the device holds of these events (taken away by the organiser: `server device events
+        --remove`): their tickets (buyers' names and e-mails), flags, zones, categories, passes and the events; a
+        pass's tickets stay while the pass opens an event kept. Check-ins and the outbox stay (uploaded as usual).
+        -> the tickets deleted."""
+        gone = sorted(set(int(e) for e in event_ids))
+        if not gone:
+            return 0
+        marks = ",".join("?" * len(gone))
+        with self.transaction():
+            kept_passes = (f"SELECT pass_id FROM passes WHERE event_id NOT IN ({marks})")
+            doomed = (f"SELECT ticket_key FROM tickets WHERE (event_id IN ({marks}) AND (pass_id IS NULL OR pass_id "
+                      f"NOT IN ({kept_passes}))) OR pass_id IN (SELECT pass_id FROM passes WHERE event_id IN ({marks}) "
+                      f"EXCEPT {kept_passes})")
+            args = (*gone, *gone, *gone, *gone)
+            for table in ("status_changes", "revocations", "blocked"):
+                self.conn.execute(f"DELETE FROM {table} WHERE ticket_key IN ({doomed})", args)
+            deleted = self.conn.execute(f"DELETE FROM tickets WHERE ticket_key IN ({doomed})", args).rowcount
+            for table in ("passes", "zones", "categories", "events"):
+                self.conn.execute(f"DELETE FROM {table} WHERE event_id IN ({marks})", gone)
+            self._index_written()
+        return int(deleted)
+
     def _order_rows(self, typed: str, select: str) -> list[tuple[Any, ...]]:
         """(order number as held, *select) of the tickets of the order `typed` names, in any case (staff type what
         a guest reads out: `k7m2-q9`, `KIOSK-1-7-3`). One scan. AmbiguousOrder when two orders here differ only

@@ -4,19 +4,28 @@ from __future__ import annotations
 import uuid
 from typing import Any, Iterable
 
+from agent.sync.enrolled_events import change_events
 from agent.event_selection import SelectionRefused
 from agent.keyring import PretixEvent
 from agent.stored_policy import check_policy_selection, load_policy, save_policy
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy, reread_seconds
+from agent.sync.apply import BUNDLE_SETTING, current_bundle
 from agent.sync.signed import Rejected
 
 _CONFIG_FIELDS = ("mode", "events", "zones", "direction", "gate", "reread_window")
 
 
-def run_command(ledger: Ledger, body: dict[str, Any], pretix: Iterable[PretixEvent] = ()) -> dict[str, Any]:
-    """`pretix`: the pretix events the device's keyring maps (events a `config` may select besides the bundle's)."""
+def run_command(ledger: Ledger, body: dict[str, Any], pretix: Iterable[PretixEvent] = (),
+                enrolled: Iterable[int] = ()) -> dict[str, Any]:
+    """`pretix`: the pretix events the device's keyring maps (events a `config` may select besides the bundle's);
+    `enrolled`: the events the device holds now (an `events` command changes them: agent.sync.enrolled_events)."""
     name = body.get("cmd")
+    if name == "events":
+        done = change_events(ledger, body, enrolled)
+        if sorted(current_bundle(ledger).get("events") or ()) != done["events"]:
+            ledger.set_setting(BUNDLE_SETTING, None)      # a full bundle of the events held now follows the hello
+        return done
     if name == "wipe":
         # personal data and event data go; the log of scans stays until the server acknowledged it
         ledger.clear_catalogue()

@@ -25,6 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from agent.sync.enrolled_events import enrolled_events
 from agent.errors import TicketgateError
 from agent.keyring import Keyring
 from agent.ledger import Ledger
@@ -143,6 +144,7 @@ class DeviceSync:
         self.ledger = Ledger.open(self.ledger_path)
         self.guard = ReplayGuard(self.guard.max_age, seen=_LedgerSeen(self.ledger))
         self._bundle_version = int(current_bundle(self.ledger).get("version") or 0)
+        self.events = list(enrolled_events(self.ledger, self.events))    # as the organiser last changed them
         self.uploader = Uploader(self.ledger, self.org, self.device,
                                  lambda data: self.transport.publish(topics.up(self.org, self.device), data),
                                  self.o.upload)
@@ -550,6 +552,8 @@ class DeviceSync:
             log.warning("sync %s: the replaced ticket index could not be deleted yet", self.device, exc_info=True)
 
     def _live(self, body: dict[str, Any], event_id: int | None) -> None:
+        if self.events and event_id not in self._live_subs:
+            return      # an event the organiser took away (its topic left; queued before): nothing of it is applied
         if body.get("event") != event_id:
             raise Rejected(f"live message for event {body.get('event')} on the topic of event {event_id}")
         if body["type"] not in ("update2", "update", "checkins"):
@@ -585,7 +589,7 @@ class DeviceSync:
                 raise Rejected("command older than the last one executed (replayed)")
             try:
                 with self._ledger.savepoint():    # refused by the command itself (a config the event data contradicts)
-                    result = run_command(self._ledger, body, self.keyring.pretix if self.keyring else ())
+                    result = run_command(self._ledger, body, self.keyring.pretix if self.keyring else (), self.events)
             except Rejected as exc:           # nothing it wrote stays; the organiser sees why (`server device commands`)
                 self._reject(topics.cmd(self.org, self.device), str(exc))
                 result = {"rejected": str(exc)}
@@ -596,7 +600,23 @@ class DeviceSync:
         if body.get("cmd") == "wipe":
             self._ledger.set_setting(BUNDLE_SETTING, None)
             self._bundle_version = 0
+        if body.get("cmd") == "events" and "rejected" not in result:
+            self._held_events(result)
         self.on_change("command")
+
+    def _held_events(self, done: dict[str, Any]) -> None:
+        """After an `events` command: the live topics of the events taken away are left, those of the events added
+        read, and a hello asks for the full bundle of the events held now (the command reset the bundle held)."""
+        self.events = list(done["events"])
+        self._bundle_version = int(current_bundle(self._ledger).get("version") or 0)
+        for event_id in sorted(self._live_subs - set(self.events)):
+            self._live_subs.discard(event_id)
+            self.transport.unsubscribe(topics.live(self.org, event_id))
+        self._subscribe_live()
+        log.info("sync %s: events now %s (added %s, removed %s: %d ticket(s) deleted)", self.device, done["events"],
+                 done["added"], done["removed"], done["forgotten_tickets"])
+        if self.transport.connected and self._bundle_version == 0:
+            self._hello()
 
     def _fresh(self, body: dict[str, Any], any_age: bool = False, max_age: float | None = None,
                late: bool = False) -> None:

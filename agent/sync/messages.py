@@ -1306,12 +1306,13 @@ def _ticket_rows(tickets: Any) -> None:
 
 
 # -- server -> one device (topic cmd, signed) -------------------------------------------------------------------
-COMMANDS = ("wipe", "reset_ticket", "config")
+COMMANDS = ("wipe", "reset_ticket", "config", "events")
 
 
 @dataclass(frozen=True)
 class Command(Wire):
-    """wipe | reset_ticket (ticket_key, event_id, reason, scan_uuid) | config (config={...})."""
+    """wipe | reset_ticket (ticket_key, event_id, reason, scan_uuid) | config (config={...}) | events (events=[ids]:
+    the events the device holds from now on, agent.sync.enrolled_events)."""
     TYPE: ClassVar[str] = "cmd"
     TOPIC: ClassVar[str] = "cmd"
     cmd: str

@@ -46,6 +46,8 @@ class Transport(Protocol):
     def stop(self, status: tuple[str, bytes] | None = None) -> None:
         """Disconnect; `status` (topic, payload) is published retained first (an orderly goodbye)."""
     def subscribe(self, topic: str, qos: int = 1) -> None: ...
+    def unsubscribe(self, topic: str) -> None:
+        """Stop reading `topic` (in the broker's session too; not read again after a reconnection)."""
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
                 wait: float | None = None) -> bool: ...
     def delivery(self) -> Delivery | None:
@@ -168,6 +170,12 @@ class PahoTransport:
             self._subs[topic] = qos
         if new and self.connected:
             self.client.subscribe(topic, qos=qos)
+
+    def unsubscribe(self, topic: str) -> None:
+        with self._lock:
+            held = self._subs.pop(topic, None) is not None
+        if held and self.connected:
+            self.client.unsubscribe(topic)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, wait: float | None = None) -> bool:
         """True when handed to the broker (or, with `wait`, acknowledged by it within `wait` seconds)."""

@@ -22,7 +22,7 @@ from typing import Callable, Protocol
 from agent.home import Broker, server_username, server_usernames
 from agent.sync import signed, topics
 from provisioning.protocol import wipe_body
-from provisioning.server.mosquitto_files import BrokerUser, hash_password, write_files
+from provisioning.server.mosquitto_files import BrokerUser, hash_password, render_acl, write_files
 from provisioning.server.registry import Registry
 from agent.sync.transport import loop_stop
 
@@ -58,10 +58,11 @@ BrokerEndpoint = Broker       # the broker address enrollment hands out: the one
 class BrokerAdmin:
     def __init__(self, registry: Registry, password_file: str | Path, acl_file: str | Path, reload: Reloader,
                  endpoint: BrokerEndpoint, org: str, sign: Callable[[bytes], bytes] | None = None,
-                 live_events: Callable[[tuple[int, ...]], tuple[int, ...]] = lambda ids: ids):
+                 live_events: Callable[[str, tuple[int, ...]], tuple[int, ...]] = lambda device, ids: ids):
         self.registry, self.password_file, self.acl_file, self.reload = registry, password_file, acl_file, reload
         self.endpoint, self.org, self.sign = endpoint, org, sign
-        self.live_events = live_events     # a device's enrolled ids -> the events whose live topics it reads
+        self.live_events = live_events     # (device id, enrolled ids) -> the events whose live topics it reads
+                                           # (none: every event of its organiser)
         self._lock = threading.Lock()
         self._again: threading.Timer | None = None
         self._server_users = self._make_server_users()
@@ -82,11 +83,18 @@ class BrokerAdmin:
         out = list(self._server_users)
         for c in self.registry.credentials():
             user = overrides.get(c.device_id, BrokerUser(c.device_id, c.password_hash, c.org,
-                                                         self.live_events(tuple(c.events)) if c.events else ()))
+                                                         self.live_events(c.device_id, tuple(c.events))))
             if user is not None:
                 out.append(user)
         out += [u for name, u in overrides.items() if u is not None and name not in {x.username for x in out}]
         return out
+
+    def acl_current(self) -> bool:
+        """The ACL file says what the registrations say now (the events of each device among them)."""
+        try:
+            return Path(self.acl_file).read_text() == render_acl(self.users())
+        except FileNotFoundError:
+            return False
 
     def sync(self, overrides: dict[str, BrokerUser | None] | None = None, reload: bool = True) -> bool:
         """Rewrite both files from the registry and reload mosquitto. False when mosquitto could not be

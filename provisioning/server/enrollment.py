@@ -51,6 +51,7 @@ class OrganiserStore(Protocol):
                         role: str = "door") -> dict: ...
     def revoke_device(self, device_id: str) -> dict: ...
     def devices(self, org: str) -> list[dict]: ...          # each with `device_id` and `revoked`
+    def device(self, device_id: str) -> dict | None: ...    # `org` and `events` as registered now
     def keyring(self, org: str) -> Any: ...                 # agent.keyring.Keyring
     def server_key(self, org: str) -> Any: ...              # agent.signing.SigningKey
     def events(self, org: str) -> list[dict]: ...           # each with `event_id`

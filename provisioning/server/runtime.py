@@ -50,11 +50,23 @@ class Provisioning:
                                  sign=key.sign, live_events=self._events_of)
         self.service = EnrollmentService(org, store, self.registry, self.admin, throttle, on_enrolled=on_enrolled)
 
-    def _events_of(self, ids: tuple[int, ...]) -> tuple[int, ...]:
-        """The events a device enrolled for `ids` holds: a pass stands for the events it opens (as the server judges
-        its uploads, server_stub.sync.ingest.held_events); live updates are published per event."""
+    def _events_of(self, device_id: str, enrolled: tuple[int, ...]) -> tuple[int, ...]:
+        """The events a device holds: as the organiser registered it now (`server device events` changes them),
+        else as it enrolled; a pass stands for the events it opens (as the server judges its uploads,
+        server_stub.sync.ingest.held_events); live updates are published per event. () : every event."""
         from server_stub.sync.ingest import held_events
-        return tuple(sorted(held_events(self.store, self.org, list(ids))))
+        device = self.store.device(device_id)
+        ids = list(device["events"] if device is not None and device.get("org") == self.org else enrolled)
+        return tuple(sorted(held_events(self.store, self.org, ids))) if ids else ()
+
+    def follow_registrations(self) -> bool:
+        """The broker's ACL rewritten and mosquitto reloaded when a device's events changed in the store (`server
+        device events`, from another terminal too): True when it did. `provision serve` calls it every few
+        seconds."""
+        if self.admin.acl_current():
+            return False
+        self.admin.sync()
+        return True
 
     def write_broker_files(self, reload: bool = False) -> None:
         self.admin.sync(reload=reload)

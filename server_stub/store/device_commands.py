@@ -48,3 +48,11 @@ class DeviceCommandsMixin(StoreBase):
             out.append({"command_id": command_id, "cmd": cmd, "args": json.loads(args), "sent_at": sent_at,
                         "status": outcome(result, sent_at, now), "result": result, "answered_at": answered_at})
         return out
+
+    def events_released(self, device_id: str) -> set[int]:
+        """The events `server device events --remove` took away from the device: what it recorded for them, offline
+        while it held them or before the change reached it, is still taken (nothing it admitted is lost)."""
+        out: set[int] = set()
+        for (args,) in self.q("SELECT args FROM device_commands WHERE device_id = ? AND cmd = 'events'", (device_id,)):
+            out.update(int(e) for e in json.loads(args).get("removed") or ())
+        return out

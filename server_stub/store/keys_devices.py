@@ -145,6 +145,17 @@ class KeysDevicesMixin(StoreBase):
         rows = self.q(f"SELECT {', '.join(_DEVICE_KEYS)} FROM devices WHERE org=? ORDER BY device_id", (org,))
         return [self._device_dict(r) for r in rows]
 
+    def set_device_events(self, device_id: str, events: list[int]) -> dict:
+        """The events a device holds from now on (`server device events`): at least one (none would mean every
+        event). Its uploads, hellos, desk requests and broker ACL follow them."""
+        events = sorted(set(int(e) for e in events))
+        if not events:
+            raise InvalidInput("a device registered for events keeps at least one")
+        with self.tx() as c:
+            if c.execute("UPDATE devices SET events=? WHERE device_id=?", (json.dumps(events), device_id)).rowcount == 0:
+                raise NotFound(f"no device {device_id!r}")
+        return written(self.device(device_id), f"device {device_id!r}")
+
     def revoke_device(self, device_id: str) -> dict:
         with self.tx() as c:
             if c.execute("UPDATE devices SET revoked_at=? WHERE device_id=?", (time.time(), device_id)).rowcount == 0:

@@ -137,6 +137,7 @@ class SyncServer:
         self._bundle_requests: dict[tuple[str, str], tuple[list[int], int, bool]] = {}
         self._bundle_wake = threading.Event()
         self._recent_bundles: dict[tuple[str, str], tuple[int, tuple, int, float]] = {}
+        self._events_sent: dict[tuple[str, str], tuple[int, ...]] = {}   # `events` commands sent after a hello
         self.resend_after = 30.0      # the same bundle again to the same device only after this many seconds
         self.kiosk_quiet = KIOSK_QUIET
         self._kiosk_due: dict[str, tuple[set[int], float]] = {}   # org -> (events with new tickets, when to resync)
@@ -635,7 +636,8 @@ class SyncServer:
         scope = scopes.get((org, device))
         if scope is None:
             scope = scopes[(org, device)] = Scope(dict(reg, device_id=device),
-                                                  lambda: held_events(self.store, org, reg.get("events") or []),
+                                                  lambda: held_events(self.store, org, reg.get("events") or [])
+                                                  | self.store.events_released(device),
                                                   *self._lookups)
         checked.refused = list(batch.invalid)
         scope.learn_tickets({u.body.ticket_key for u in batch.items if isinstance(u.body, ActionItem)})
@@ -652,9 +654,10 @@ class SyncServer:
         self.stats["hellos"] += 1
         self.store.touch_device(device, status="online")
         allowed = [int(e) for e in reg.get("events") or []]
-        wanted = list(msg.events)
-        if allowed:
-            events = sorted(set(allowed) & set(wanted) if wanted else set(allowed))
+        if allowed:      # as registered now (`server device events` changes them): what the device names may be old
+            events = sorted(set(allowed))
+            if sorted(set(msg.events)) != events:
+                self._follow_registration(org, device, events, sorted(set(msg.events) - set(events)))
         else:   # enrolled for no event in particular: every event of its organiser (ingest.held_events), those created
             # since its last bundle too (it asks for those it holds), never another organiser's it names
             events = sorted(e["event_id"] for e in self.store.events(org))
@@ -670,6 +673,18 @@ class SyncServer:
         with self._lock:
             self._bundle_requests[(org, device)] = (events, since, bundles.is_kiosk(reg))
         self._bundle_wake.set()
+
+    def _follow_registration(self, org: str, device: str, events: list[int], removed: list[int]) -> None:
+        """A hello naming other events than the device is registered for: it has not applied the organiser's change
+        (`server device events`: its command expired, or crossed this hello). The signed `events` command again,
+        once per server run and set of events (a device too old to know the command refuses it: not every hello)."""
+        if self._events_sent.get((org, device)) == tuple(events):
+            return
+        self._events_sent[(org, device)] = tuple(events)
+        command_id = uuid.uuid4().hex
+        if self.send_command(org, device, "events", wait=None, command_id=command_id, events=events):
+            self.store.record_command(org, device, command_id, "events", {"events": events, "removed": removed,
+                                                                             "by": "hello"})
 
     def _bundle_loop(self) -> None:
         """Bundles are built off the ingestion thread; repeated hellos of one device collapse into one bundle."""

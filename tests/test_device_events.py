@@ -1,0 +1,163 @@
+"""`ticketgate server device events DEVICE --add/--remove`: a device registered for events is given another one, or
+has one taken away, through the public commands (`ticketgate …` subprocesses, the broker `provision serve
+--start-broker` runs with its ACL, `server serve`, real SQLite files). Before, nothing could: its hello named its
+enrolment's events, the server sent only those, the broker's ACL let it read only their live topics."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.broker import mosquitto_binary
+from tests.helpers import stop_process, wait_for
+from tests.qa_organiser import _start, organiser_running, tg
+from tests.test_qa_skew import _event_now
+
+needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def _second_event(home: Path) -> str:
+    """Event 2 (open now, like event 1) with one paid order of Bob Stone: its ticket's signed QR payload."""
+    day = 86400
+    start, end = (time.strftime("%Y-%m-%d", time.gmtime(time.time() + d * day)) for d in (-1, 7))
+    tg(home, "server", "event", "create", "--name", "Gala", "--start", f"{start} 10:00", "--end", f"{end} 23:00",
+       "--zone", "1=Hall", "--category", "1=Adult")
+    order = json.loads(tg(home, "server", "order", "add", "--event", "2", "--buyer", "Bob Stone", "--email",
+                          "bob.stone@example.org", "--ticket", "category=Adult,zone=Hall", "--json").stdout)
+    return json.loads(tg(home, "server", "ticket", "show", order["tickets"][0]["ticket_key"], "--json").stdout)["payload"]
+
+
+def _until_idle(device: Path) -> dict:
+    said = tg(device, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
+    return json.loads(said.strip().splitlines()[-1])
+
+
+def _verdict(device: Path, payload: str) -> str:
+    return json.loads(tg(device, "agent", "scan", "--json", payload).stdout)["verdict"]
+
+
+def _found(device: Path, name: str) -> list:
+    return json.loads(tg(device, "agent", "search", name, "--json").stdout)
+
+
+def _commands(home: Path, device_id: str) -> list[dict]:
+    return json.loads(tg(home, "server", "device", "commands", device_id, "--json").stdout)
+
+
+def _acl(home: Path) -> str:
+    return (home / ".local/share/ticketgate/server/provision/mosquitto/acl").read_text()
+
+
+def _device_id(device: Path) -> str:
+    return json.loads((device / "credentials.json").read_text())["device_id"]
+
+
+@needs_broker
+def test_an_online_door_given_another_event_admits_it_and_reads_its_live_updates(tmp_path):
+    """A door enrolled for event 1, online (`agent sync` running): `server device events DOOR --add 2` reaches it
+    at once; it downloads event 2, admits its tickets, and the broker lets it read event 2's live topic (a ticket
+    blocked afterwards is refused at the door within seconds, with no other sync)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)
+    bob = _second_event(home)
+    with organiser_running(home) as running:
+        running.enroll(home, "north", events="1")
+        door = _device_id(home / "device")
+        assert _until_idle(home)["rejected"] == []
+        assert _verdict(home, bob) == "wrong_event"
+        assert f"tg/acme/ev/2/live" not in _acl(home)
+        online = _start(home, "agent", "sync", "--for", "90")
+        try:
+            said = tg(home, "server", "device", "events", door, "--add", "2").stdout
+            assert f"{door} holds events 1, 2 (added 2, removed -)" in said, said
+            assert wait_for(lambda: f"topic read tg/acme/ev/2/live" in _acl(home), 15), _acl(home)
+            assert wait_for(lambda: _found(home, "Bob Stone"), 30), "event 2's data never reached the online door"
+            assert wait_for(lambda: _commands(home, door)[0]["status"] == "applied", 15), _commands(home, door)
+            key = _found(home, "Bob Stone")[0]["ticket_key"]
+            tg(home, "server", "ticket", "block", key, "--reason", "stolen")
+            assert wait_for(lambda: _verdict(home, bob) == "blocked", 30), _verdict(home, bob)
+        finally:
+            stop_process(online)
+        devices = {d["device_id"]: d for d in json.loads(tg(home, "server", "devices", "--json").stdout)}
+        assert devices[door]["events"] == [1, 2]
+
+
+@needs_broker
+def test_an_offline_door_loses_an_event_its_buyers_and_keeps_its_entries(tmp_path):
+    """A door enrolled for events 1 and 2, offline, let a guest of event 1 in. `server device events DOOR --remove
+    1`, sent while it is off: when it comes back it stops admitting event 1, its buyers (names, e-mails) are no
+    longer on the device, event 2 stays, and the entry it recorded offline is still uploaded."""
+    home = tmp_path / "home"
+    home.mkdir()
+    ann = _event_now(home)
+    bob = _second_event(home)
+    with organiser_running(home) as running:
+        running.enroll(home, "north", events="1,2")
+        door = _device_id(home / "device")
+        assert _until_idle(home)["rejected"] == []
+        assert _found(home, "Ann Martin") and _found(home, "Bob Stone")
+        assert _verdict(home, ann[0]) == "accepted"          # offline: not uploaded yet
+
+        said = tg(home, "server", "device", "events", door, "--remove", "1").stdout
+        assert f"{door} holds events 2 (added -, removed 1)" in said, said
+        assert _commands(home, door)[0]["status"] == "pending"
+        assert wait_for(lambda: "tg/acme/ev/1/live" not in _acl(home), 15), _acl(home)
+
+        synced = _until_idle(home)
+        assert synced["rejected"] == [] and synced["outbox_pending"] == 0, synced
+        assert _found(home, "Ann Martin") == [] and _found(home, "Bob Stone")
+        left = [f.name for f in (home / "device").iterdir() if f.is_file() and b"Ann Martin" in f.read_bytes()]
+        assert left == [], f"event 1's buyer is still in {left}"
+        assert _verdict(home, ann[1]) == "wrong_event"
+        assert _verdict(home, bob) == "accepted"
+        assert wait_for(lambda: _commands(home, door)[0]["status"] == "applied", 15), _commands(home, door)
+        entries = json.loads(tg(home, "server", "device", "uploads", door, "--json").stdout)
+        assert any(u.get("event_id") == 1 for u in entries), entries
+
+
+@needs_broker
+def test_an_offline_kiosk_given_another_event_gets_its_data(tmp_path):
+    """Kiosks likewise: a kiosk enrolled for event 1 gets event 2's orders (and their printable tickets) once it
+    syncs after `server device events KIOSK --add 2`."""
+    home, kiosk = tmp_path / "home", tmp_path / "kiosk"
+    home.mkdir()
+    kiosk.mkdir()
+    _event_now(home)
+    _second_event(home)
+    with organiser_running(home) as running:
+        running.enroll(kiosk, "desk", events="1", role="kiosk")
+        desk = _device_id(kiosk / "device")
+        assert _until_idle(kiosk)["rejected"] == []
+        assert _found(kiosk, "Bob Stone") == []
+        tg(home, "server", "device", "events", desk, "--add", "2")
+        assert _until_idle(kiosk)["rejected"] == []
+        assert _found(kiosk, "Bob Stone"), "event 2's orders never reached the kiosk"
+
+
+def test_only_the_organisers_own_events_and_a_device_keeps_one(tmp_path):
+    """Refused on one line, exit 1, nothing changed: another organiser's event, an unknown one, an event the device
+    does not hold, taking every event away, a device registered for every event, an unknown device."""
+    _event_now(tmp_path)
+    tg(tmp_path, "server", "init", "--org", "rival", "--name", "Rival")
+    tg(tmp_path, "server", "--org", "rival", "event", "create", "--name", "Theirs", "--start", "2026-12-01 10:00",
+       "--end", "2026-12-01 23:00")
+    tg(tmp_path, "server", "device", "register", "gate-1", "--events", "1")
+    tg(tmp_path, "server", "device", "register", "gate-all")
+    cases = [(["gate-1", "--add", "2"], "event or pass 2 belongs to another organiser"),
+             (["gate-1", "--add", "9"], "no event or pass 9"),
+             (["gate-1", "--remove", "2"], "event or pass 2 belongs to another organiser"),
+             (["gate-1", "--remove", "1"], "that would leave gate-1 no event"),
+             (["gate-1", "--add", "1"], "nothing to change: gate-1 holds events 1 already"),
+             (["gate-1"], "nothing to change: give --add or --remove"),
+             (["gate-all", "--remove", "1"], "gate-all holds every event of acme (registered without --events)"),
+             (["gate-9", "--add", "1"], "no device 'gate-9'")]
+    for args, said in cases:
+        proc = tg(tmp_path, "server", "--org", "acme", "device", "events", *args, ok=False)
+        assert proc.returncode == 1 and said in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    devices = {d["device_id"]: d["events"] for d in json.loads(tg(tmp_path, "server", "devices", "--json").stdout)}
+    assert devices == {"gate-1": [1], "gate-all": []}
