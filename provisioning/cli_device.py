@@ -177,8 +177,10 @@ def cmd_status(args) -> int:
     info["broker_login"] = login.to_json() if args.json else login.describe()
     if state.ledger_path.exists():
         from agent.ledger import Ledger
+        from agent.sync.enrolled_events import enrolled_events
         ledger = Ledger.open(state.ledger_path, create=False)
         info["ledger"] = ledger.counts()
+        info["events"] = list(enrolled_events(ledger, creds.events))     # as the organiser last changed them
         ledger.close()
     if args.json:
         print(json.dumps(info, indent=2))

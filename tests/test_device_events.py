@@ -84,6 +84,7 @@ def test_an_online_door_given_another_event_admits_it_and_reads_its_live_updates
             stop_process(online)
         devices = {d["device_id"]: d for d in json.loads(tg(home, "server", "devices", "--json").stdout)}
         assert devices[door]["events"] == [1, 2]
+        assert json.loads(tg(home, "provision", "status", "--json").stdout)["events"] == [1, 2]
 
 
 @needs_broker
