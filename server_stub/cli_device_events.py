@@ -5,6 +5,8 @@ queued while it is offline: it deletes what it holds of the events taken away, r
 and asks for their data. A device that missed the command gets it again when it says hello (server_stub.sync)."""
 from __future__ import annotations
 
+import sys
+
 from server_stub.cli_live import _hooks, _own_device, broker_login
 from server_stub.cli_output import Refused, device_events, emit, ints
 from server_stub.sync.ingest import held_events
@@ -68,6 +70,10 @@ def device_events_change(store, org, args) -> int:
         raise Refused(f"{args.device_id} now holds events {_listed(events)} ({acl}), but the command was not sent "
                       f"({exc}): the device gets the change when it next says hello to `server serve`") from None
     store.record_command(org, args.device_id, command_id, "events", change)
+    if not device.get("last_seen"):
+        print(f"warning: {args.device_id} was never seen by the sync server: the broker keeps a command only for a "
+              "device that connected once; it gets the change when it first says hello to `server serve`",
+              file=sys.stderr)
     return emit(args, dict(change, device_id=args.device_id, command_id=command_id),
                 f"{args.device_id} holds events {_listed(events)} (added {_listed(change['added']) or '-'}, removed "
                 f"{_listed(change['removed']) or '-'}); {acl}; command {command_id} sent: "

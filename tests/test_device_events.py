@@ -121,6 +121,27 @@ def test_an_offline_door_loses_an_event_its_buyers_and_keeps_its_entries(tmp_pat
 
 
 @needs_broker
+def test_a_door_that_missed_the_command_gets_the_change_at_its_hello(tmp_path):
+    """A door enrolled for event 1 that never connected yet: the broker keeps no command for it, so the one `server
+    device events --add 2` sends is lost (the command warns). Its first hello names event 1 only: `server serve`
+    sends the change again and the bundle of events 1 and 2; the door admits event 2."""
+    home = tmp_path / "home"
+    home.mkdir()
+    ann = _event_now(home)
+    bob = _second_event(home)
+    with organiser_running(home) as running:
+        running.enroll(home, "north", events="1")
+        door = _device_id(home / "device")
+        proc = tg(home, "server", "device", "events", door, "--add", "2")
+        assert "was never seen by the sync server" in proc.stderr, proc.stderr
+        assert _until_idle(home)["rejected"] == []
+        assert _verdict(home, bob) == "accepted" and _verdict(home, ann[0]) == "accepted"
+        assert wait_for(lambda: any(c["args"].get("by") == "hello" and c["status"] == "applied"
+                                    for c in _commands(home, door)), 15), _commands(home, door)
+        assert json.loads(tg(home, "provision", "status", "--json").stdout)["events"] == [1, 2]
+
+
+@needs_broker
 def test_an_offline_kiosk_given_another_event_gets_its_data(tmp_path):
     """Kiosks likewise: a kiosk enrolled for event 1 gets event 2's orders (and their printable tickets) once it
     syncs after `server device events KIOSK --add 2`."""
