@@ -183,3 +183,52 @@ def test_only_the_organisers_own_events_and_a_device_keeps_one(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     devices = {d["device_id"]: d["events"] for d in json.loads(tg(tmp_path, "server", "devices", "--json").stdout)}
     assert devices == {"gate-1": [1], "gate-all": []}
+
+
+def test_forgetting_an_event_keeps_the_pass_tickets_of_an_event_kept(tmp_path):
+    """The ledger's part of `--remove`: event 1's tickets, flags and data go; a pass opening events 1 and 2 keeps its
+    tickets (event 2 stays), a pass opening only event 1 loses them; check-ins and the outbox stay."""
+    from agent.ledger import Ledger
+    led = Ledger.open(tmp_path / "ledger.sqlite")
+    led.upsert_events([{"event_id": 1, "name": "Fri", "zones": [{"zone_id": 1, "name": "Floor"}],
+                        "passes": [{"pass_id": 10, "name": "Weekend"}, {"pass_id": 11, "name": "Friday+"}]},
+                       {"event_id": 2, "name": "Sat", "passes": [{"pass_id": 10, "name": "Weekend"}]}])
+    led.upsert_tickets([{"ticket_key": "1", "event_id": 1, "buyer_name": "Ann Martin", "email": "ann@example.org"},
+                        {"ticket_key": "2", "event_id": 2, "buyer_name": "Bob Stone"},
+                        {"ticket_key": "3", "event_id": 1, "pass_id": 10, "buyer_name": "Cy Weekend"},
+                        {"ticket_key": "4", "event_id": 1, "pass_id": 11, "buyer_name": "Di Friday"}])
+    led.block(["1"], "stolen")
+    led.enqueue("action", {"scan_uuid": "u1", "ticket_key": "1", "event_id": 1})
+    assert led.forget_events([1]) == 2
+    assert sorted(r[0] for r in led.conn.execute("SELECT ticket_key FROM tickets")) == ["2", "3"]
+    assert led.search("Ann") == [] and led.search("ann@example.org") == [] and led.search("Di") == []
+    assert led.event_ids() == {2} and led.pass_events() == {10: frozenset({2})}
+    assert led.conn.execute("SELECT count(*) FROM blocked").fetchone()[0] == 0
+    assert led.conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
+    led.close()
+
+
+def test_the_selection_follows_the_events_held(tmp_path):
+    """A selection of every event held takes the new events; a narrower one keeps what is left of it; a zone only an
+    event taken away had is left out (none left: every zone)."""
+    from agent.ledger import Ledger
+    from agent.policy import DevicePolicy
+    from agent.stored_policy import load_policy, save_policy
+    from agent.sync.commands import run_command
+    led = Ledger.open(tmp_path / "ledger.sqlite")
+    led.upsert_events([{"event_id": 1, "name": "Fri", "zones": [{"zone_id": 1, "name": "Floor"}]},
+                       {"event_id": 2, "name": "Sat", "zones": [{"zone_id": 2, "name": "Hall"}]},
+                       {"event_id": 3, "name": "Sun", "zones": [{"zone_id": 2, "name": "Hall"}]}])
+    save_policy(led, DevicePolicy(events=frozenset({1, 2, 3}), zones=frozenset({1})))
+    done = run_command(led, {"cmd": "events", "events": [2, 3, 4]}, enrolled=[1, 2, 3])
+    assert (done["added"], done["removed"]) == ([4], [1])
+    policy = load_policy(led)
+    assert policy.events == {2, 3, 4} and policy.zones is None
+    save_policy(led, DevicePolicy(events=frozenset({2}), zones=frozenset({2})))
+    run_command(led, {"cmd": "events", "events": [2, 4]}, enrolled=[2, 3, 4])
+    policy = load_policy(led)
+    assert policy.events == {2} and policy.zones == {2}
+    from agent.sync.signed import Rejected
+    with pytest.raises(Rejected, match="a list of event ids expected"):
+        run_command(led, {"cmd": "events", "events": []}, enrolled=[2, 4])
+    led.close()

@@ -33,17 +33,27 @@ def wanted_events(body: dict[str, Any]) -> list[int]:
 def change_events(ledger: Ledger, body: dict[str, Any], enrolled: Iterable[int]) -> dict[str, Any]:
     """Hold `body["events"]` from now on (inside the command's transaction): what the device holds of the events
     taken away is deleted (buyers' names and e-mails among it; its own entries stay and are uploaded); an event
-    selection that admitted every event held follows the change, a narrower one keeps what is left of it. The
-    caller asks for a full bundle (the events added come with it)."""
+    selection that admitted every event held follows the change, a narrower one keeps what is left of it; selected
+    zones only the events taken away had are left out. The caller asks for a full bundle (the events added come
+    with it)."""
     new = wanted_events(body)
     before = set(enrolled)
     held = before | set(ledger.event_ids())
     removed = sorted(held - set(new))
+    zones_gone = _zones(ledger, removed) - _zones(ledger, set(ledger.event_ids()) - set(removed))
     forgotten = ledger.forget_events(removed)
     policy = load_policy(ledger)
     if policy.events:
         kept = set(policy.events) & set(new)
         everything = not before or set(policy.events) >= before      # it admitted all it held
-        save_policy(ledger, replace(policy, events=frozenset(new if everything or not kept else kept)))
+        policy = replace(policy, events=frozenset(new if everything or not kept else kept))
+    if policy.zones:         # zones only the events taken away had: left out (none left: every zone)
+        policy = replace(policy, zones=frozenset(policy.zones - zones_gone) or None)
+    save_policy(ledger, policy)
     ledger.set_setting(ENROLLED_SETTING, new)
     return {"events": new, "added": sorted(set(new) - before), "removed": removed, "forgotten_tickets": forgotten}
+
+
+def _zones(ledger: Ledger, events: Iterable[int]) -> set[int]:
+    wanted = set(events)
+    return {int(z["zone_id"]) for e in ledger.events() if e["event_id"] in wanted for z in e["zones"]}
