@@ -232,3 +232,30 @@ def test_the_selection_follows_the_events_held(tmp_path):
     with pytest.raises(Rejected, match="a list of event ids expected"):
         run_command(led, {"cmd": "events", "events": []}, enrolled=[2, 4])
     led.close()
+
+
+@needs_broker
+def test_changing_a_devices_events_on_postgresql(tmp_path, pg_url, broker):
+    """The same command with the organiser's store on PostgreSQL: the registration, the commands listed, and the
+    events taken away (whose uploads are still taken) read back from the database."""
+    from server_stub.store import open_store
+    data = tmp_path / "server"
+    server = ("server", "--data", str(data), "--db", pg_url)
+    tg(tmp_path, *server, "init", "--org", "acme", "--name", "Acme")
+    for name in ("Fri", "Sat"):
+        tg(tmp_path, *server, "event", "create", "--name", name, "--start", "2026-12-01 10:00",
+           "--end", "2026-12-01 23:00")
+    tg(tmp_path, *server, "device", "register", "gate-1", "--events", "1")
+    on_broker = ("--broker", f"127.0.0.1:{broker.port}")
+    tg(tmp_path, *server, "device", "events", "gate-1", "--add", "2", *on_broker)
+    tg(tmp_path, *server, "device", "events", "gate-1", "--remove", "1", *on_broker)
+    devices = json.loads(tg(tmp_path, *server, "devices", "--json").stdout)
+    assert [(d["device_id"], d["events"]) for d in devices] == [("gate-1", [2])]
+    sent = json.loads(tg(tmp_path, *server, "device", "commands", "gate-1", "--json").stdout)
+    assert [(c["cmd"], c["args"]["events"], c["status"]) for c in sent] == [("events", [2], "pending"),
+                                                                            ("events", [1, 2], "pending")], sent
+    store = open_store(data, create=False, db=pg_url)
+    try:
+        assert store.events_released("gate-1") == {1}
+    finally:
+        store.close()
