@@ -158,6 +158,7 @@ def cmd_serve(args) -> int:
 
     prov = Provisioning(state, store, args.org, endpoint, PidReloader(pid_file=pid_file), on_enrolled=progress)
     prov.write_broker_files()
+    prov.follow_registrations()           # the events of each device as written now: a change is followed from here
     _write_server_login(state, prov, args)
     broker = http = advertiser = None
     previous = signal.signal(signal.SIGTERM, _interrupt)     # `kill` stops mosquitto too, like Ctrl-C

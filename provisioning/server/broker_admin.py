@@ -22,7 +22,7 @@ from typing import Callable, Protocol
 from agent.home import Broker, server_username, server_usernames
 from agent.sync import signed, topics
 from provisioning.protocol import wipe_body
-from provisioning.server.mosquitto_files import BrokerUser, hash_password, render_acl, write_files
+from provisioning.server.mosquitto_files import BrokerUser, hash_password, write_files
 from provisioning.server.registry import Registry
 from agent.sync.transport import loop_stop
 
@@ -88,13 +88,6 @@ class BrokerAdmin:
                 out.append(user)
         out += [u for name, u in overrides.items() if u is not None and name not in {x.username for x in out}]
         return out
-
-    def acl_current(self) -> bool:
-        """The ACL file says what the registrations say now (the events of each device among them)."""
-        try:
-            return Path(self.acl_file).read_text() == render_acl(self.users())
-        except FileNotFoundError:
-            return False
 
     def sync(self, overrides: dict[str, BrokerUser | None] | None = None, reload: bool = True) -> bool:
         """Rewrite both files from the registry and reload mosquitto. False when mosquitto could not be

@@ -49,6 +49,7 @@ class Provisioning:
         self.admin = BrokerAdmin(self.registry, self.paths.password_file, self.paths.acl_file, reload, endpoint, org,
                                  sign=key.sign, live_events=self._events_of)
         self.service = EnrollmentService(org, store, self.registry, self.admin, throttle, on_enrolled=on_enrolled)
+        self._followed: dict[str, tuple[int, ...]] | None = None     # the events of each device at the last look
 
     def _events_of(self, device_id: str, enrolled: tuple[int, ...]) -> tuple[int, ...]:
         """The events a device holds: as the organiser registered it now (`server device events` changes them),
@@ -60,10 +61,14 @@ class Provisioning:
         return tuple(sorted(held_events(self.store, self.org, ids))) if ids else ()
 
     def follow_registrations(self) -> bool:
-        """The broker's ACL rewritten and mosquitto reloaded when a device's events changed in the store (`server
-        device events`, from another terminal too): True when it did. `provision serve` calls it every few
-        seconds."""
-        if self.admin.acl_current():
+        """The broker's ACL rewritten and mosquitto reloaded when the events of a device enrolled here changed in the
+        store since the last call (`server device events`, from another terminal too): True when it did. `provision
+        serve` calls it every few seconds. Only such a change rewrites the files: a revocation under way (`provision
+        revoke` in another terminal: its device's login replaced for a moment) is left alone; enrolments and
+        revocations write the files themselves."""
+        held = {c.device_id: self._events_of(c.device_id, tuple(c.events)) for c in self.registry.credentials()}
+        before, self._followed = self._followed, held
+        if before is None or all(before.get(device, events) == events for device, events in held.items()):
             return False
         self.admin.sync()
         return True
