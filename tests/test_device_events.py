@@ -143,8 +143,8 @@ def test_a_door_that_missed_the_command_gets_the_change_at_its_hello(tmp_path):
 
 @needs_broker
 def test_an_offline_kiosk_given_another_event_gets_its_data(tmp_path):
-    """Kiosks likewise: a kiosk enrolled for event 1 gets event 2's orders (and their printable tickets) once it
-    syncs after `server device events KIOSK --add 2`."""
+    """Kiosks likewise: a kiosk enrolled for event 1 gets event 2's orders once it syncs after `server device events
+    KIOSK --add 2`."""
     home, kiosk = tmp_path / "home", tmp_path / "kiosk"
     home.mkdir()
     kiosk.mkdir()
