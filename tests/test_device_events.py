@@ -183,6 +183,14 @@ def test_only_the_organisers_own_events_and_a_device_keeps_one(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     devices = {d["device_id"]: d["events"] for d in json.loads(tg(tmp_path, "server", "devices", "--json").stdout)}
     assert devices == {"gate-1": [1], "gate-all": []}
+    # no broker to take the command: the registration changed, and the error says so and how the device learns it
+    tg(tmp_path, "server", "event", "create", "--name", "Ours", "--start", "2026-12-02 10:00", "--end", "2026-12-02 23:00")
+    proc = tg(tmp_path, "server", "device", "events", "gate-1", "--add", "3", "--broker", "127.0.0.1:1", "--timeout", "2",
+              ok=False)
+    assert proc.returncode == 1 and "gate-1 now holds events 1, 3" in proc.stderr, proc.stderr
+    assert "when it next says hello to `server serve`" in proc.stderr, proc.stderr
+    devices = {d["device_id"]: d["events"] for d in json.loads(tg(tmp_path, "server", "devices", "--json").stdout)}
+    assert devices["gate-1"] == [1, 3]
 
 
 def test_forgetting_an_event_keeps_the_pass_tickets_of_an_event_kept(tmp_path):
