@@ -153,9 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--role", choices=["door", "kiosk"], default="door", help="kiosk devices get printable QR payloads")
     c = add(dv, "revoke", "revoke a device")
     c.add_argument("device_id")
-    c = add(dv, "uploads", "what a device uploaded (entries, cancellations, annulments, kiosk messages)")
+    c = add(dv, "uploads", "what a device uploaded (entries, cancellations, annulments, kiosk messages) and had the server do "
+                           "at the desk (sales, refunds, exchanges)")
     c.add_argument("device_id")
-    c = add(dv, "rollback", "undo what a revoked device uploaded (entries annulled, payments and exchanges undone)")
+    c = add(dv, "rollback", "undo what a revoked device uploaded or did at the desk (entries annulled, payments, "
+                             "exchanges, refunds undone, sales cancelled, allotments revoked)")
     c.add_argument("device_id")
     c.add_argument("--reason", required=True)
     from server_stub.cli_remote import add_parsers as remote_parsers

@@ -47,9 +47,13 @@ def device_rollback(store, org, args) -> int:
     _own_device(store, org, args.device_id)
     done = store.rollback_device(args.device_id, args.reason)
     text = (f"rolled back {args.device_id}: {done['annulled']} entry/cancellation(s) annulled, "
-            f"{len(done['payments'])} payment(s) back to pending, {len(done['exchanges'])} exchange(s) undone")
+            f"{len(done['payments'])} payment(s) back to pending, {len(done['exchanges'])} exchange(s) undone, "
+            f"{len(done['sales'])} sale(s) cancelled, {len(done['refunds'])} refund(s) or cancellation(s) undone, "
+            f"{len(done['allotments'])} allotment(s) revoked")
     for why in done["skipped"]:
         text += f"\n  skipped: {why}"
+    if done["not_undone"]:
+        text += "\nnot undone (settle these yourself):" + "".join(f"\n  {what}" for what in done["not_undone"])
     return emit(args, done, text + "\n(running `ticketgate server serve` relays it to the gates; `server push` too)")
 
 

@@ -123,12 +123,22 @@ def refusals_text(refusals: list[dict]) -> str:
     return "\n".join(rows) or "no refused uploads"
 
 
+def _signed_money(cents: int, currency: str) -> str:
+    """+40.00 EUR taken, -40.00 EUR handed back."""
+    return ("+" if cents > 0 else "-" if cents < 0 else "") + f"{abs(cents) // 100}.{abs(cents) % 100:02d} {currency}".rstrip()
+
+
 def uploads_text(device_id: str, uploads: list[dict]) -> str:
     rows = [f"{len(uploads)} upload(s) from {device_id}:"]
     for u in uploads:
         what = u["kind"] or u["type"]
+        desk = ""
+        if u["type"] == "desk":          # done through the server at the desk: the money it moved, what it issued
+            desk = (f"  {_signed_money(u['amount_cents'], u['currency'])} {u['payment']}"
+                    + (f" tickets {', '.join(u['tickets'])}" if u["tickets"] else "")
+                    + (f" replacement {u['replacement']}" if u["replacement"] else ""))
         rows.append(f"  {when(u['at'])}  {what:<18} ticket {u['ticket_key'] or '-'} order {u['order_number'] or '-'}"
-                    f"{' event ' + str(u['event_id']) if u['event_id'] is not None else ''}"
+                    f"{' event ' + str(u['event_id']) if u['event_id'] is not None else ''}{desk}"
                     f"{'  ROLLED BACK' if u['rolled_back'] else ''}{'  FLAGGED: ' + u['flag'] if u.get('flag') else ''}")
     return "\n".join(rows)
 

@@ -121,3 +121,46 @@ def test_uploads_name_the_order_of_each_entry_in_the_command_and_its_json(store,
     assert ticketgate([*command, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [u["order_number"] for u in listed if u["ticket_key"] == keys[0]] == [entered]
+
+
+def test_rollback_of_a_kiosks_desk_requests(store):
+    """Sales, refunds and exchanges a kiosk had the server do: listed, undone newest first (its refund of its own
+    sale before the sale), once; the money moved listed as not undone; its allotment revoked."""
+    from agent.sync.messages import ExchangeRequest, RefundRequest, SaleLine, SaleRequest
+    event = store.create_event("fest", "Night", NOW - 3600, NOW + 3600, "UTC", [],
+                               [{"category_id": 1, "name": "A"}, {"category_id": 2, "name": "B"}])
+    store.set_price("fest", event, 1, 1000)
+    store.set_price("fest", event, 2, 1500)
+    store.set_quota("fest", event, 10)
+    store.register_device("fest", "kiosk-1", events=[event], role="kiosk")
+    store.set_allotment_size("fest", "kiosk-1", [event], 2)
+    store.grant_allotment("fest", "kiosk-1", b"k" * 32)
+    genuine = store.add_order("fest", event, "Genuine", positions=[{"category": 1}] * 2)
+    head = {"org": "fest", "device": "kiosk-1"}
+    sold = store.sell("fest", "kiosk-1", SaleRequest(**head, request_id="s1", target_id=event, lines=(SaleLine(1, 2),)))
+    assert store.desk_refund("fest", "kiosk-1", RefundRequest(**head, request_id="r1", order_number=sold.order_number,
+                                                              reason="mine")).ok
+    assert store.desk_refund("fest", "kiosk-1", RefundRequest(**head, request_id="r2",
+                                                              order_number=genuine["number"], reason="theirs")).ok
+    old = store.order(store.sell("fest", "kiosk-1", SaleRequest(**head, request_id="s2", target_id=event,
+                                                                 lines=(SaleLine(1, 1),))).order_number)
+    swap = store.desk_exchange("fest", "kiosk-1", ExchangeRequest(**head, request_id="x1", reason="up", category=2,
+                                                                  ticket_key=old["tickets"][0]["ticket_key"]))
+    assert swap.ok and swap.difference_cents == 500
+    listed = [u for u in store.device_uploads("kiosk-1") if u["type"] == "desk"]
+    assert [(u["kind"], u["amount_cents"]) for u in listed] == [("sale", 2000), ("refund", -2000), ("refund", 0),
+                                                                ("sale", 1000), ("exchange", 500)]
+    store.revoke_device("kiosk-1")
+    done = store.rollback_device("kiosk-1", "stolen")
+    assert sorted(done["sales"]) == sorted([sold.order_number, old["number"]])
+    assert done["refunds"] == [genuine["number"], sold.order_number] and len(done["allotments"]) == 1
+    assert done["exchanges"] == [{"ticket_key": old["tickets"][0]["ticket_key"],
+                                  "replacement": swap.tickets[0].ticket_key}]
+    assert any("20.00 EUR handed back" in x for x in done["not_undone"]), done["not_undone"]
+    back = store.order(genuine["number"])
+    assert back["status"] == "paid" and not any(t["revoked"] for t in back["tickets"])
+    assert store.order(sold.order_number)["status"] == "cancelled"
+    assert store.quotas(event)[0]["sold"] == 2                   # the genuine order's 2 seats, nothing else
+    assert all(u["rolled_back"] for u in store.device_uploads("kiosk-1") if u["type"] == "desk")
+    again = store.rollback_device("kiosk-1", "stolen")
+    assert (again["sales"], again["refunds"], again["exchanges"], again["allotments"]) == ([], [], [], [])

@@ -5,7 +5,9 @@ Rolling back (`rollback_device`, only once the device is revoked) appends, never
     version-stamped): the announcer relays it live and deltas carry it, so gates forget the entry; a quick
     cancellation undone takes its ticket off sale again and gives its order back its status (paid or pending);
   * each order it marked paid goes back to pending (its tickets scan `unpaid` again);
-  * each ticket it exchanged gets its revocation lifted and the replacement revoked.
+  * each ticket it exchanged gets its revocation lifted and the replacement revoked;
+  * what it did at the desk through the server (a kiosk's sales, refunds, exchanges) is undone, its allotments
+    revoked, and what no store change undoes (money handed out, entries made) listed: server_stub.store.desk_rollback.
 Plain SQL on purpose: the same statements serve a PostgreSQL store.
 """
 from __future__ import annotations
@@ -29,8 +31,10 @@ def _digest(body: dict) -> str:
 
 
 class DeviceUploadsMixin(StoreBase):
-    if TYPE_CHECKING:        # SalesMixin's, in the same store (declared here for the type checker only)
+    if TYPE_CHECKING:        # SalesMixin's and DeskRollbackMixin's, in the same store (for the type checker only)
         def quick_cancelled(self, c: Any, ticket_key: str, undone: bool = False) -> bool: ...
+        def desk_uploads(self, device_id: str) -> list[dict]: ...
+        def _undo_desk(self, c: Any, org: str, device_id: str, why: str, now: float) -> dict: ...
 
     # -- refused uploads ---------------------------------------------------------------------------------------
     def record_refusals(self, org: str, device_id: str, refusals: list[tuple[int, str, dict]]) -> None:
@@ -108,9 +112,10 @@ class DeviceUploadsMixin(StoreBase):
 
     # -- uploads of one device and their rollback -------------------------------------------------------------------
     def device_uploads(self, device_id: str) -> list[dict]:
-        """Everything a device uploaded that changed something (actions, kiosk messages), oldest first, each with
-        `rolled_back` when an organiser annulment (or a rollback of its effect) undid it, and its `flag` (a door action
-        by a staff member deactivated before it was done: server_stub.sync.ingest) or ''."""
+        """Everything a device uploaded that changed something (actions, kiosk messages), oldest first, then what it
+        had the server do at the desk (`desk_uploads`: type desk), each with `rolled_back` when an organiser
+        annulment (or a rollback of its effect) undid it, and its `flag` (a door action by a staff member deactivated
+        before it was done: server_stub.sync.ingest) or ''."""
         annulled = {r[0] for r in self.q("SELECT ref_uuid FROM scans WHERE kind='annul' AND ref_uuid IS NOT NULL "
                                          "AND device_id='server'")}
         rows = self.q("SELECT seq, scan_uuid, type, kind, ticket_key, event_id, at, received_at, body, flag FROM scans "
@@ -124,7 +129,7 @@ class DeviceUploadsMixin(StoreBase):
                         "order_number": b.get("order_number") or orders.get(ticket),     # an entry: its ticket's order
                         "replacement": b.get("replacement"),
                         "rolled_back": uuid in annulled or bool(b.get("rolled_back")), "flag": flag})
-        return out
+        return out + self.desk_uploads(device_id)
 
     def _order_numbers(self, ticket_keys: set[str], chunk: int = 500) -> dict[str, str]:
         """ticket key -> its order's number, for the keys this store issued (a pretix or unknown key has none).
@@ -151,6 +156,7 @@ class DeviceUploadsMixin(StoreBase):
         why = f"rolled back ({device_id} revoked): {reason}"
         now = time.time()
         done: dict[str, Any] = {"device_id": device_id, "annulled": 0, "payments": [], "exchanges": [], "skipped": []}
+        desk: dict[str, list] = {}
         with self.tx() as c:
             version = self._bump(org)
             for uuid, ticket, event, kind in c.execute(
@@ -173,7 +179,11 @@ class DeviceUploadsMixin(StoreBase):
                 (done["payments"] if b.get("action") == "payment_validated" else done["exchanges"]).extend(undone[:1])
                 done["skipped"].extend(undone[1:])
                 c.execute("UPDATE scans SET body=? WHERE seq=?", (json.dumps(dict(b, rolled_back=now)), seq))
-        done["version"] = version
+            desk = self._undo_desk(c, org, device_id, why, now)
+        done["exchanges"].extend(desk.pop("exchanges"))
+        done["skipped"].extend(desk.pop("skipped"))
+        done.update(desk)
+        done["version"] = self.version(org)
         return done
 
     def _undo_kiosk(self, c, b: dict, why: str, now: float, version: int) -> list:

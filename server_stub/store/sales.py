@@ -28,6 +28,8 @@ from server_stub.store.stock import give_back, needs, take
 
 SCOPES = ("event", "category", "zone")
 DOOR_CANCEL = "quick-cancelled at the door"
+UNDO = "undo"                   # what a kept desk answer holds for a rollback (server_stub.store.desk_rollback)
+ROLLED_BACK = "rolled_back"     # when a rollback undid it; neither is sent to the kiosk
 ALLOTMENT_SPAN = 2**20          # ticket ids per allotment range: first = BASE + id * SPAN
 MAX_ALLOTMENT = 100_000
 
@@ -232,7 +234,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         tickets = tuple(SoldTicket(t["ticket_key"], t["category"], t["zone"], self.issue_ticket_payload(t["ticket_key"]))
                         for t in answer.pop("tickets", []))
         answer["lines"] = tuple(answer.get("lines", ()))
-        answer.pop("offline_order", None)            # kept for reconciliation, not part of the answer
+        for kept in ("offline_order", UNDO, ROLLED_BACK):      # kept for reconciliation or a rollback, not answered
+            answer.pop(kept, None)
         return DeskAnswer(**answer, tickets=tickets)
 
     def sell(self, org: str, device_id: str, req: SaleRequest, now: float | None = None) -> DeskAnswer:
@@ -326,7 +329,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             back = sum(x["total_cents"] for x in self.order_lines(order["number"])) if paid else 0
             answer = {"device": device_id, "request_id": req.request_id, "kind": "refund", "ok": True,
                       "order_number": changed["number"], "status": changed["status"],
-                      "currency": self.currency(order["event_id"]), "total_cents": back, "tickets": []}
+                      "currency": self.currency(order["event_id"]), "total_cents": back, "tickets": [],
+                      UNDO: {"was": order["status"], "reason": req.reason}}
             return self._keep_answer(org, device_id, answer)
         except (StoreError, InvalidInput) as exc:
             return DeskAnswer(device_id, req.request_id, "refund", False, str(exc), **reason_fields(exc))
@@ -392,7 +396,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                           "order_number": new["order_number"], "status": new["order_status"],
                           "currency": self.currency(target), "total_cents": price, "difference_cents": difference,
                           "tickets": [{"ticket_key": new["ticket_key"], "category": new["category"],
-                                       "zone": new["zone"]}]}
+                                       "zone": new["zone"]}], UNDO: {"ticket_key": old["ticket_key"], "paid": paid}}
                 return self._keep_answer(org, device_id, answer, req.payment)
         except (StoreError, InvalidInput) as exc:
             return DeskAnswer(device_id, req.request_id, "exchange", False, str(exc), **reason_fields(exc))

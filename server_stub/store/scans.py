@@ -13,6 +13,7 @@ from agent.sync.messages import ActionItem, Exchange, OfflineSale, PaymentValida
 from agent.sync.signed import Rejected
 from server_stub.stats import SCAN_COLS, Scan, compute_stats, find_conflicts
 from server_stub.store.base import StoreError, of_org
+from server_stub.store.desk_rollback import DeskRollbackMixin
 from server_stub.store.device_uploads import DeviceUploadsMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
 from server_stub.store.sales import SalesMixin
@@ -59,7 +60,7 @@ def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict]) -> tuple:
             m.gate, m.device_seq, None, m.detail, None, u.org, now, m.staff, "")
 
 
-class ScansMixin(DeviceUploadsMixin, SalesMixin, KeysDevicesMixin):
+class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, SalesMixin, KeysDevicesMixin):
     staff: Callable[[str], list[dict]]           # StaffMixin (the store class has both)
 
     def ingest(self, actions: Iterable[dict]) -> tuple[int, int]:

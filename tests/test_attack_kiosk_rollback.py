@@ -1,0 +1,168 @@
+"""A stolen kiosk, attacked with its broker login as a thief copies it off the phone (set up as the guides say:
+`server init`, `provision serve` with its broker, `server serve`, `provision enroll` of a kiosk and a door), then
+revoked and rolled back through the public commands. Each test fails on the defect it names."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from agent.sync import topics
+from agent.sync.messages import ExchangeRequest, RefundRequest, SaleLine, SaleRequest
+from tests.helpers import provision_serve, wait_for
+from tests.test_qa_attacks import StolenLogin, _start, _stop, tg
+
+PRICE = {1: 2000, 2: 2500}          # cents: Adult, VIP
+
+
+@dataclass
+class Desk:
+    org: Path
+    kiosk: Path         # the stolen kiosk
+    door: Path          # a door of the same event
+    serve_log: Path
+
+
+def _order(org: Path, buyer: str, category: str = "Adult") -> dict:
+    tg(org, "server", "order", "add", "--event", "1", "--buyer", buyer, "--ticket", f"category={category},zone=Floor")
+    return json.loads(tg(org, "server", "order", "find", buyer, "--json").stdout)[0]
+
+
+def _payload(org: Path, ticket: str) -> str:
+    return json.loads(tg(org, "server", "ticket", "show", ticket, "--json").stdout)["payload"]
+
+
+def _verdict(home: Path, payload: str) -> str:
+    return json.loads(tg(home, "agent", "scan", "--json", payload).stdout)["verdict"]
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[Desk]:
+    org, kiosk, door = (tmp_path / name for name in ("org", "kiosk", "door"))
+    for home in (org, kiosk, door):
+        home.mkdir()
+    fmt, now = "%Y-%m-%d %H:%M", time.time()
+    tg(org, "server", "init", "--org", "acme", "--name", "Acme")
+    tg(org, "server", "event", "create", "--name", "Tonight", "--tz", "UTC", "--zone", "1=Floor", "--category",
+       "1=Adult", "--category", "2=VIP", "--start",
+       datetime.fromtimestamp(now - 3600, timezone.utc).strftime(fmt),
+       "--end", datetime.fromtimestamp(now + 6 * 3600, timezone.utc).strftime(fmt))
+    for category, cents in PRICE.items():
+        tg(org, "server", "price", "set", "1", "--category", str(category), "--cents", str(cents))
+    prov, http_port = provision_serve(partial(_start, org), seconds=300)
+    serve = None
+    try:
+        serve_log = tmp_path / "serve.log"
+        serve = _start(org, "server", "serve", log=serve_log)
+        assert wait_for(lambda: "sync server" in serve_log.read_text(), 30)
+        for home, gate, role in ((kiosk, "desk", "kiosk"), (door, "north", "door")):
+            sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
+                       "--role", role, "--events", "1", "--out", str(org / f"{gate}.pdf")).stdout
+            tg(home, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+               f"127.0.0.1:{http_port}")
+            tg(home, "agent", "sync", "--until-idle", "--for", "60")
+        yield Desk(org, kiosk, door, serve_log)
+    finally:
+        if serve is not None:
+            _stop(serve)
+        _stop(prov)
+
+
+class StolenDesk(StolenLogin):
+    """The stolen kiosk's login asking the desk, reading the answers on its own down topic."""
+
+    def __init__(self, home: Path):
+        super().__init__(home)
+        self.answers: dict[str, dict[str, Any]] = {}
+        self.arrived = threading.Condition()
+        self.client.on_message = self._answer
+        self.client.subscribe(topics.down("acme", self.device), qos=1)
+        time.sleep(0.5)                                  # the subscription is in place before the first request
+
+    def _answer(self, _client, _userdata, message) -> None:
+        body = json.loads(json.loads(message.payload)["body"])
+        if body.get("type") == "desk_answer":
+            with self.arrived:
+                self.answers[body["request_id"]] = body
+                self.arrived.notify_all()
+
+    def ask(self, request) -> dict[str, Any]:
+        self.publish(topics.up("acme", self.device), json.dumps(request.to_wire()).encode())
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: request.request_id in self.answers, 30), request
+        answer = self.answers[request.request_id]
+        assert answer["ok"], answer
+        return answer
+
+
+def test_rollback_of_a_stolen_kiosk_undoes_its_online_sales_refunds_and_exchanges(desk):
+    """A thief with a kiosk's login, through the server: refunds a genuine buyer's order (their ticket refused at
+    every door), exchanges another buyer's ticket for a VIP one (5.00 collected), sells 2 tickets for cash, and sells
+    1 more and refunds it (20.00 handed out). Before: `server device uploads` listed none of it and `server device
+    rollback` undid none of it ("0 exchange(s) undone"): Ann stayed refunded and refused at the door, Bob's ticket
+    exchanged, the thief's tickets valid. Now each is listed with its money, undone (Ann and Bob admitted again, the
+    thief's tickets refused), and the money no rollback gives back is listed."""
+    ann, bob = _order(desk.org, "Ann Genuine"), _order(desk.org, "Bob Genuine")
+    ann_ticket, bob_ticket = ann["tickets"][0]["ticket_key"], bob["tickets"][0]["ticket_key"]
+    thief = StolenDesk(desk.kiosk)
+    head = {"org": "acme", "device": thief.device}
+    try:
+        thief.ask(RefundRequest(**head, request_id=uuid.uuid4().hex, order_number=ann["number"], reason="changed plans"))
+        swap = thief.ask(ExchangeRequest(**head, request_id=uuid.uuid4().hex, ticket_key=bob_ticket, reason="upgrade",
+                                         category=2))
+        sold = thief.ask(SaleRequest(**head, request_id=uuid.uuid4().hex, target_id=1, lines=(SaleLine(1, 2, 1),),
+                                     expected_cents=2 * PRICE[1]))
+        resold = thief.ask(SaleRequest(**head, request_id=uuid.uuid4().hex, target_id=1, lines=(SaleLine(1, 1, 1),),
+                                       expected_cents=PRICE[1]))
+        thief.ask(RefundRequest(**head, request_id=uuid.uuid4().hex, order_number=resold["order_number"],
+                                reason="refund to myself"))
+    finally:
+        thief.close()
+    assert swap["difference_cents"] == PRICE[2] - PRICE[1]
+    replacement = swap["tickets"][0]["ticket_key"]
+    sold_payloads = [t["payload"] for t in sold["tickets"]]
+    tg(desk.door, "agent", "sync", "--until-idle", "--for", "60")
+    ann_payload, bob_payload = _payload(desk.org, ann_ticket), _payload(desk.org, bob_ticket)
+    assert _verdict(desk.door, ann_payload) == "revoked"                 # the thief's refund reached the door
+    tg(desk.org, "server", "device", "revoke", thief.device)
+
+    listed = tg(desk.org, "server", "device", "uploads", thief.device).stdout
+    assert "5 upload(s)" in listed, listed                           # before: 0 upload(s)
+    for seen in (ann["number"], sold["order_number"], resold["order_number"], replacement, "+40.00 EUR cash",
+                 "-20.00 EUR", "+5.00 EUR"):
+        assert seen in listed, (seen, listed)
+
+    done = json.loads(tg(desk.org, "server", "device", "rollback", thief.device, "--reason", "kiosk stolen",
+                         "--json").stdout)
+    assert sorted(done["sales"]) == sorted([sold["order_number"], resold["order_number"]]), done
+    assert sorted(done["refunds"]) == sorted([ann["number"], resold["order_number"]]), done
+    assert done["exchanges"] == [{"ticket_key": bob_ticket, "replacement": replacement}], done
+    not_undone = "\n".join(done["not_undone"])
+    assert "20.00 EUR handed back (cash)" in not_undone and "5.00 EUR collected (cash)" in not_undone, not_undone
+    assert "40.00 EUR taken (cash)" in not_undone, not_undone
+
+    orders = {n: json.loads(tg(desk.org, "server", "order", "show", n, "--json").stdout)
+              for n in (ann["number"], sold["order_number"], resold["order_number"])}
+    assert orders[ann["number"]]["status"] == "paid", orders[ann["number"]]
+    assert orders[sold["order_number"]]["status"] == "cancelled"
+    assert orders[resold["order_number"]]["status"] == "cancelled"
+
+    tg(desk.door, "agent", "sync", "--until-idle", "--for", "60")
+    assert _verdict(desk.door, ann_payload) == "accepted"               # the genuine buyers get in again
+    assert _verdict(desk.door, bob_payload) == "accepted"
+    assert _verdict(desk.door, _payload(desk.org, replacement)) == "revoked"
+    assert _verdict(desk.door, sold_payloads[0]) in ("revoked", "cancelled")   # the thief's tickets do not
+
+    after = tg(desk.org, "server", "device", "uploads", thief.device).stdout
+    assert after.count("ROLLED BACK") == 5, after
+    again = json.loads(tg(desk.org, "server", "device", "rollback", thief.device, "--reason", "kiosk stolen",
+                          "--json").stdout)
+    assert (again["sales"], again["refunds"], again["exchanges"], again["not_undone"]) == ([], [], [], [])
