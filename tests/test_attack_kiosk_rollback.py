@@ -16,9 +16,9 @@ from typing import Any, Iterator
 import pytest
 
 from agent.sync import topics
-from agent.sync.messages import ExchangeRequest, RefundRequest, SaleLine, SaleRequest
+from agent.sync.messages import ActionItem, Batch, Exchange, ExchangeRequest, RefundRequest, SaleLine, SaleRequest
 from tests.helpers import provision_serve, wait_for
-from tests.test_qa_attacks import StolenLogin, _start, _stop, tg
+from tests.test_qa_attacks import StolenLogin, _start, _stop, field, tg   # noqa: F401  (`field`: the fixture)
 
 PRICE = {1: 2000, 2: 2500}          # cents: Adult, VIP
 
@@ -31,8 +31,9 @@ class Desk:
     serve_log: Path
 
 
-def _order(org: Path, buyer: str, category: str = "Adult") -> dict:
-    tg(org, "server", "order", "add", "--event", "1", "--buyer", buyer, "--ticket", f"category={category},zone=Floor")
+def _order(org: Path, buyer: str, category: str = "Adult", event: str = "1") -> dict:
+    tg(org, "server", "order", "add", "--event", event, "--buyer", buyer, "--ticket",
+       f"category={category}" + (",zone=Floor" if event == "1" else ""))
     return json.loads(tg(org, "server", "order", "find", buyer, "--json").stdout)[0]
 
 
@@ -166,3 +167,66 @@ def test_rollback_of_a_stolen_kiosk_undoes_its_online_sales_refunds_and_exchange
     again = json.loads(tg(desk.org, "server", "device", "rollback", thief.device, "--reason", "kiosk stolen",
                           "--json").stdout)
     assert (again["sales"], again["refunds"], again["exchanges"], again["not_undone"]) == ([], [], [], [])
+
+
+def test_a_ticket_key_too_big_for_the_store_is_refused_not_a_failed_drain(desk):
+    """A stolen kiosk names ticket 999…9 (30 digits: no ticket id is that big) in an exchange upload and in an
+    online exchange request. Before: the store's lookup raised OverflowError (no SQLite integer holds it), past the
+    "unknown ticket" guard: the server logged "ingestion failed" and dropped the whole drain, other devices' uploads
+    in it too, and the kiosk got no answer; sent over and over, no door's entries were taken. Now both are refused
+    as unknown tickets (listed by `server refusals`), and the door's entry is taken."""
+    buyer = _order(desk.org, "Cy Genuine")
+    payload = _payload(desk.org, buyer["tickets"][0]["ticket_key"])
+    huge = "9" * 30
+    thief = StolenDesk(desk.kiosk)
+    head = {"org": "acme", "device": thief.device}
+    try:
+        thief.publish(topics.up("acme", thief.device), Batch.encode("acme", thief.device, uuid.uuid4().hex,
+                                                                    time.time(), [(7, "kiosk", json.dumps(
+                                                                        Exchange(huge, "torn", thief.device,
+                                                                                 at=time.time()).to_wire()))]))
+        request = ExchangeRequest(**head, request_id=uuid.uuid4().hex, ticket_key=huge, reason="upgrade")
+        thief.publish(topics.up("acme", thief.device), json.dumps(request.to_wire()).encode())
+        with thief.arrived:
+            assert thief.arrived.wait_for(lambda: request.request_id in thief.answers, 30), \
+                desk.serve_log.read_text()[-3000:]
+        answer = thief.answers[request.request_id]
+    finally:
+        thief.close()
+    assert not answer["ok"] and huge in answer["reason"], answer
+    assert _verdict(desk.door, payload) == "accepted"
+    tg(desk.door, "agent", "sync", "--until-idle", "--for", "60")         # the door's entry is taken meanwhile
+    assert json.loads(tg(desk.org, "server", "stats", "--json").stdout)["entries"] == 1
+    refusals = tg(desk.org, "server", "refusals", "--device", thief.device).stdout
+    assert f"unknown ticket {huge}" in refusals and "or its new event is not of" in refusals, refusals
+    assert "ingestion failed" not in desk.serve_log.read_text(), desk.serve_log.read_text()[-3000:]
+
+
+def test_a_doors_cancellation_of_a_key_in_other_digits_or_too_long_changes_no_ticket(field):
+    """A stolen door of event 1 uploads quick cancellations (a ticket put back on sale) naming ticket keys the server
+    did not issue, which the scope check takes as the gate saw them (a pretix ticket): the id of another event's
+    ticket written in Arabic-Indic digits, then a 30-digit number. Before: the first was read by int() as that
+    other event's ticket: its order cancelled and put back on sale from a door that does not hold the event; the
+    second raised OverflowError in the store: "ingestion failed", the whole drain dropped (other gates' uploads too),
+    and every later `server stats` died on the stored key. Now neither touches a ticket, and the other gate's entry
+    is taken."""
+    tg(field.org, "server", "event", "create", "--name", "Tomorrow", "--tz", "UTC", "--category", "1=Adult",
+       "--start", "2030-01-01 20:00", "--end", "2030-01-01 23:00")
+    other = _order(field.org, "Dee Other", event="2")
+    other_ticket = other["tickets"][0]["ticket_key"]
+    lookalike = other_ticket.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    thief = StolenLogin(field.door)
+    try:
+        for key in (lookalike, "9" * 30):
+            thief.upload([ActionItem(str(uuid.uuid4()), "cancel", key, 1, None, time.time(), thief.device,
+                                     "north").to_wire()])
+            assert wait_for(lambda: key in tg(field.org, "server", "device", "uploads", thief.device).stdout, 30), \
+                field.serve_log.read_text()[-3000:]
+    finally:
+        thief.close()
+    shown = json.loads(tg(field.org, "server", "order", "show", other["number"], "--json").stdout)
+    assert shown["status"] == "paid" and not shown["tickets"][0]["quick_cancelled"], shown
+    tg(field.gate, "agent", "scan", field.payload)
+    tg(field.gate, "agent", "sync", "--until-idle", "--for", "60")
+    assert json.loads(tg(field.org, "server", "stats", "--json").stdout)["entries"] == 1
+    assert "ingestion failed" not in field.serve_log.read_text(), field.serve_log.read_text()[-3000:]

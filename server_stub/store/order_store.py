@@ -21,11 +21,21 @@ _LEDGER_TICKET = ("ticket_key", "event_id", "order_number", "buyer_name", "email
                   "order_status")
 
 
+def ticket_id(key: str) -> int | None:
+    """The ticket id a key a device sent names: 1 to 18 ASCII digits (the store's ids: agent.sync.keyset), else None
+    (a pretix key, or no ticket of this store). Never int() on what `str.isdigit` accepts: a longer number does not
+    fit the store's integer (OverflowError, past every 'unknown ticket' guard: the sync server's whole drain failed),
+    and '١٢٣' (Arabic-Indic digits) is int 123, another ticket than the one the scope check looked up."""
+    return int(key) if key.isascii() and key.isdigit() and len(key) <= 18 else None
+
+
 def _ticket_key(ticket_key: str | int) -> int:
-    try:
-        return int(str(ticket_key).strip())
-    except ValueError:
-        raise NotFound(f"no ticket {ticket_key!r} (ticket keys are numbers; a pretix ticket is revoked by `server ticket revoke pretix:SEED --event N`)") from None
+    """The ticket id a key names (typed by staff: spaces around it allowed), else NotFound."""
+    found = ticket_id(str(ticket_key).strip())
+    if found is None:
+        raise NotFound(f"no ticket {ticket_key!r} (ticket keys are numbers of at most 18 digits; a pretix ticket is "
+                       "revoked by `server ticket revoke pretix:SEED --event N`)")
+    return found
 
 
 # a kiosk's offline number (agent.allotment.offline_order_number): `<device>-<allotment id>-<n>`

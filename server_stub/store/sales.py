@@ -24,6 +24,7 @@ from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.store.base import NotFound, StoreError, of_org
 from server_stub.store.exchanges import ExchangeMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
+from server_stub.store.order_store import ticket_id
 from server_stub.store.stock import give_back, needs, take
 
 SCOPES = ("event", "category", "zone")
@@ -43,10 +44,11 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
     def quick_cancelled(self, c: Any, ticket_key: str, undone: bool = False) -> bool:
         """A door's quick cancellation (or its annulment, `undone`) reached the server: the ticket goes back on sale
         (or is taken again). Idempotent by the ticket's `released` flag."""
-        if not ticket_key.isdigit():
+        tid = ticket_id(ticket_key)
+        if tid is None:
             return False
         row = c.execute("UPDATE tickets SET released=? WHERE ticket_id=? AND released=? RETURNING target_id, category, "
-                        "zone", (0 if undone else 1, int(ticket_key), 1 if undone else 0)).fetchone()
+                        "zone", (0 if undone else 1, tid, 1 if undone else 0)).fetchone()
         if row is None:
             return False
         moves = needs(row[0], [(row[1], row[2], 1)])
@@ -54,7 +56,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             take(c, moves, check=False)       # the ticket exists and was never resold: counted again
         else:
             give_back(c, moves)
-        self._order_after_door_cancel(c, int(ticket_key), undone)
+        self._order_after_door_cancel(c, tid, undone)
         return True
 
     def _order_after_door_cancel(self, c: Any, ticket_id: int, undone: bool) -> None:
@@ -582,7 +584,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         if used + n > max_count:
             raise StoreError(f"allotment {sale.allotment_id}: {used + n} tickets sold, {max_count} allowed")
         for t in sale.tickets:
-            if not t.ticket_key.isdigit() or not first <= int(t.ticket_key) <= last:
+            tid = ticket_id(t.ticket_key)
+            if tid is None or not first <= tid <= last:
                 raise StoreError(f"ticket {t.ticket_key} is outside allotment {sale.allotment_id}")
             if categories and t.category not in categories:
                 raise StoreError(f"category {t.category} is not in allotment {sale.allotment_id}")

@@ -16,6 +16,7 @@ from server_stub.store.base import StoreError, of_org
 from server_stub.store.desk_rollback import DeskRollbackMixin
 from server_stub.store.device_uploads import DeviceUploadsMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
+from server_stub.store.order_store import ticket_id
 from server_stub.store.sales import SalesMixin
 from server_stub.sync.contract import IngestResult, Upload
 from server_stub.sync.ingest import deactivated_flag, deactivated_when
@@ -260,9 +261,8 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, SalesMixin, KeysDevicesM
     def stats(self, org: str, event_id: int | None = None) -> dict:
         self._require_org(org)
         scans = self._scans(org, event_id)
-        keys = {s.ticket_key for s in scans if s.ticket_key and s.ticket_key.isdigit()}
+        key_list = sorted({tid for s in scans if s.ticket_key and (tid := ticket_id(s.ticket_key)) is not None})
         zone_of: dict[str, int | None] = {}
-        key_list = [int(k) for k in keys]
         for i in range(0, len(key_list), 900):
             chunk = key_list[i:i + 900]
             zone_of.update((str(t), z) for t, z in self.q(

@@ -52,7 +52,7 @@ class StaffMixin(CatalogueMixin):
         return self.staff_member(str(sid), org)
 
     def staff_member(self, staff_id: str, org: str | None = None) -> dict:
-        if not str(staff_id).isdigit():
+        if not (str(staff_id).isascii() and str(staff_id).isdigit() and len(str(staff_id)) <= 18):
             raise NotFound(f"no staff member {staff_id!r}")
         r = self.q1(f"SELECT {_COLS} FROM staff WHERE staff_id=?", (int(staff_id),))
         if r is None or (org is not None and r[1] != org):
