@@ -164,3 +164,21 @@ def test_rollback_of_a_kiosks_desk_requests(store):
     assert all(u["rolled_back"] for u in store.device_uploads("kiosk-1") if u["type"] == "desk")
     again = store.rollback_device("kiosk-1", "stolen")
     assert (again["sales"], again["refunds"], again["exchanges"], again["allotments"]) == ([], [], [], [])
+
+
+def test_rollback_of_a_kiosks_refund_lifts_only_what_the_refund_revoked(store):
+    """A ticket exchanged at another desk stays revoked when the rollback undoes a stolen kiosk's refund of its
+    order, even if the thief gave the refund the exchange's reason (the revocations' reasons alike)."""
+    from agent.sync.messages import RefundRequest
+    event = store.create_event("fest", "Night", NOW - 3600, NOW + 3600, "UTC", [], [{"category_id": 1, "name": "A"}])
+    store.register_device("fest", "kiosk-1", events=[event], role="kiosk")
+    order = store.add_order("fest", event, "Genuine", positions=[{"category": 1}] * 2)
+    swapped = order["tickets"][0]["ticket_key"]
+    replacement = store.exchange_ticket(swapped, "torn")["ticket_key"]          # at the organiser's desk
+    assert store.desk_refund("fest", "kiosk-1", RefundRequest("fest", "kiosk-1", "r1", order["number"],
+                                                              "exchanged: torn")).ok
+    store.revoke_device("kiosk-1")
+    assert store.rollback_device("kiosk-1", "stolen")["refunds"] == [order["number"]]
+    revoked = {t["ticket_key"]: t["revoked"] for t in store.order(order["number"])["tickets"]}
+    assert revoked[swapped] == "exchanged: torn", revoked
+    assert revoked[replacement] is None and revoked[order["tickets"][1]["ticket_key"]] is None, revoked

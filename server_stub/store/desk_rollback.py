@@ -93,9 +93,14 @@ class DeskRollbackMixin(SalesMixin):
         undo = a.get(UNDO) or {}
         was = undo.get("was") or (PAID if a.get("total_cents") else PENDING)
         version = self._bump(org)
+        # the tickets the refund revoked (not one exchanged before it, whatever reason the kiosk gave); a refund
+        # answered by an older version kept no list: its order's tickets revoked for the refund's reason
+        revoked = undo.get("tickets")
         lifted = c.execute("UPDATE revocations SET active=0, reason=?, at=?, version=? WHERE active=1 AND reason=? AND "
-                           "ticket_id IN (SELECT ticket_id FROM tickets WHERE order_id=?) RETURNING ticket_id",
-                           (why, now, version, undo.get("reason", reason), order_id)).fetchall()
+                           "ticket_id IN (SELECT ticket_id FROM tickets WHERE order_id=?)"
+                           + ("" if revoked is None else
+                              f" AND ticket_id IN ({','.join(str(int(t)) for t in revoked) or 'NULL'})")
+                           + " RETURNING ticket_id", (why, now, version, undo.get("reason", reason), order_id)).fetchall()
         for target, category, zone in c.execute(
                 f"SELECT target_id, category, zone FROM tickets WHERE ticket_id IN ({','.join('?' * len(lifted))})",
                 tuple(t for (t,) in lifted)).fetchall() if lifted else ():

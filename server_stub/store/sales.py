@@ -332,7 +332,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             answer = {"device": device_id, "request_id": req.request_id, "kind": "refund", "ok": True,
                       "order_number": changed["number"], "status": changed["status"],
                       "currency": self.currency(order["event_id"]), "total_cents": back, "tickets": [],
-                      UNDO: {"was": order["status"], "reason": req.reason}}
+                      UNDO: {"was": order["status"], "reason": req.reason,      # the tickets it revoked:
+                             "tickets": [t["ticket_id"] for t in order["tickets"] if not t["revoked"]]}}
             return self._keep_answer(org, device_id, answer)
         except (StoreError, InvalidInput) as exc:
             return DeskAnswer(device_id, req.request_id, "refund", False, str(exc), **reason_fields(exc))
