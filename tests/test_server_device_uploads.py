@@ -182,3 +182,20 @@ def test_rollback_of_a_kiosks_refund_lifts_only_what_the_refund_revoked(store):
     revoked = {t["ticket_key"]: t["revoked"] for t in store.order(order["number"])["tickets"]}
     assert revoked[swapped] == "exchanged: torn", revoked
     assert revoked[replacement] is None and revoked[order["tickets"][1]["ticket_key"]] is None, revoked
+
+
+def test_rollback_of_a_kiosks_exchange_leaves_an_order_refunded_since(store):
+    """An order the organiser refunded after a stolen kiosk's exchange of one of its tickets: the rollback does
+    not make the exchanged ticket valid again (it said so: skipped)."""
+    from agent.sync.messages import ExchangeRequest
+    event = store.create_event("fest", "Night", NOW - 3600, NOW + 3600, "UTC", [], [{"category_id": 1, "name": "A"}])
+    store.set_price("fest", event, 1, 1000)
+    store.register_device("fest", "kiosk-1", events=[event], role="kiosk")
+    order = store.add_order("fest", event, "Genuine", positions=[{"category": 1}])
+    old = order["tickets"][0]["ticket_key"]
+    assert store.desk_exchange("fest", "kiosk-1", ExchangeRequest("fest", "kiosk-1", "x1", old, "up")).ok
+    store.refund_order(order["number"], "buyer asked")
+    store.revoke_device("kiosk-1")
+    done = store.rollback_device("kiosk-1", "stolen")
+    assert done["exchanges"] == [] and any("refunded since" in s for s in done["skipped"]), done
+    assert all(t["revoked"] for t in store.order(order["number"])["tickets"])

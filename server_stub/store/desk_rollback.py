@@ -120,7 +120,10 @@ class DeskRollbackMixin(SalesMixin):
             done["skipped"].append(f"exchange for ticket {new}: the ticket it replaced is not known, left as it is")
             return
         old = str(undo["ticket_key"])
-        org = c.execute("SELECT org FROM orders WHERE number=?", (number,)).fetchone()[0]
+        org, status = c.execute("SELECT org, status FROM orders WHERE number=?", (number,)).fetchone()
+        if status in (CANCELLED, REFUNDED):       # its tickets are off for good: neither comes back
+            done["skipped"].append(f"exchange of {old}: order {number} {status} since, left as it is")
+            return
         version = self._bump(org)
         release_tickets(c, "t.ticket_id=?", (int(new),))            # the replacement's seat back on sale…
         c.execute("INSERT INTO revocations(ticket_id, reason, at, active, version) VALUES (?,?,?,1,?) "
