@@ -2,7 +2,8 @@
 sales once reconciled), listed and undone for the rollback of a revoked (stolen) kiosk.
 
 Undone, newest first (a refund of its own sale is undone before the sale), in the rollback's transaction:
-  * a sale: its order cancelled (tickets revoked at every door, back on sale);
+  * a sale: its order cancelled (tickets revoked at every door, back on sale), the uses of promo codes it counted
+    given back (a one-use code a thief spent works again);
   * a refund or cancellation: the order back to what it was (paid or pending), the tickets it revoked valid again
     and counted in stock again;
   * an exchange: the ticket it replaced valid again, the replacement revoked, the order's lines moved back;
@@ -76,6 +77,8 @@ class DeskRollbackMixin(SalesMixin):
             done["skipped"].append(f"sale {number}: order {status or 'not found'}, left as it is")
             return
         self.cancel_order(number, why)
+        for promo_id in sorted({x["promo_id"] for x in a.get("lines") or () if x.get("promo_id") is not None}):
+            c.execute("UPDATE promotions SET uses = uses - 1 WHERE promo_id=? AND uses > 0", (promo_id,))
         done["sales"].append(number)
         total = int(a.get("total_cents") or 0)
         if total:
