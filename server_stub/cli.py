@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "exchanges, refunds undone, sales cancelled, allotments revoked)")
     c.add_argument("device_id")
     c.add_argument("--reason", required=True)
+    c.add_argument("--since", help="only what the server received at or after this time ('YYYY-MM-DD HH:MM', UTC, "
+                                   "or ISO 8601 with an offset): what the device did before it went missing stays")
     from server_stub.cli_remote import add_parsers as remote_parsers
     remote_parsers(dv, add, _broker_flags)
     from server_stub.cli_device_events import add_parsers as events_parsers

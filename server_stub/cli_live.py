@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 import time
+from datetime import datetime, timezone
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,15 @@ def device_uploads(store, org, args) -> int:
 
 def device_rollback(store, org, args) -> int:
     _own_device(store, org, args.device_id)
-    done = store.rollback_device(args.device_id, args.reason)
+    since = None
+    if args.since is not None:
+        try:
+            at = datetime.fromisoformat(args.since.strip())
+        except ValueError:
+            raise Refused(f"--since {args.since!r}: use 'YYYY-MM-DD HH:MM' (UTC, as `device uploads` shows it) or "
+                          "ISO 8601 with an offset") from None
+        since = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+    done = store.rollback_device(args.device_id, args.reason, since)
     text = (f"rolled back {args.device_id}: {done['annulled']} entry/cancellation(s) annulled, "
             f"{len(done['payments'])} payment(s) back to pending, {len(done['exchanges'])} exchange(s) undone, "
             f"{len(done['sales'])} sale(s) cancelled, {len(done['refunds'])} refund(s) or cancellation(s) undone, "

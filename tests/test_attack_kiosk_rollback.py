@@ -110,12 +110,18 @@ def test_rollback_of_a_stolen_kiosk_undoes_its_online_sales_refunds_and_exchange
     1 more and refunds it (20.00 handed out). Before: `server device uploads` listed none of it and `server device
     rollback` undid none of it ("0 exchange(s) undone"): Ann stayed refunded and refused at the door, Bob's ticket
     exchanged, the thief's tickets valid. Now each is listed with its money, undone (Ann and Bob admitted again, the
-    thief's tickets refused), and the money no rollback gives back is listed."""
+    thief's tickets refused), and the money no rollback gives back is listed; the sale the kiosk made before it was
+    stolen (`--since`) stays."""
     ann, bob = _order(desk.org, "Ann Genuine"), _order(desk.org, "Bob Genuine")
     ann_ticket, bob_ticket = ann["tickets"][0]["ticket_key"], bob["tickets"][0]["ticket_key"]
     thief = StolenDesk(desk.kiosk)
     head = {"org": "acme", "device": thief.device}
     try:
+        before = thief.ask(SaleRequest(**head, request_id=uuid.uuid4().hex, target_id=1, lines=(SaleLine(1, 1, 1),),
+                                       buyer_name="Eve Genuine"))       # at the desk, before it was stolen
+        time.sleep(1.0)
+        stolen_at = datetime.now(timezone.utc).isoformat()
+        time.sleep(0.1)
         thief.ask(RefundRequest(**head, request_id=uuid.uuid4().hex, order_number=ann["number"], reason="changed plans"))
         swap = thief.ask(ExchangeRequest(**head, request_id=uuid.uuid4().hex, ticket_key=bob_ticket, reason="upgrade",
                                          category=2))
@@ -136,13 +142,13 @@ def test_rollback_of_a_stolen_kiosk_undoes_its_online_sales_refunds_and_exchange
     tg(desk.org, "server", "device", "revoke", thief.device)
 
     listed = tg(desk.org, "server", "device", "uploads", thief.device).stdout
-    assert "5 upload(s)" in listed, listed                           # before: 0 upload(s)
+    assert "6 upload(s)" in listed, listed                           # before: 0 upload(s)
     for seen in (ann["number"], sold["order_number"], resold["order_number"], replacement, "+40.00 EUR cash",
                  "-20.00 EUR", "+5.00 EUR"):
         assert seen in listed, (seen, listed)
 
     done = json.loads(tg(desk.org, "server", "device", "rollback", thief.device, "--reason", "kiosk stolen",
-                         "--json").stdout)
+                         "--since", stolen_at, "--json").stdout)
     assert sorted(done["sales"]) == sorted([sold["order_number"], resold["order_number"]]), done
     assert sorted(done["refunds"]) == sorted([ann["number"], resold["order_number"]]), done
     assert done["exchanges"] == [{"ticket_key": bob_ticket, "replacement": replacement}], done
@@ -151,7 +157,8 @@ def test_rollback_of_a_stolen_kiosk_undoes_its_online_sales_refunds_and_exchange
     assert "40.00 EUR taken (cash)" in not_undone, not_undone
 
     orders = {n: json.loads(tg(desk.org, "server", "order", "show", n, "--json").stdout)
-              for n in (ann["number"], sold["order_number"], resold["order_number"])}
+              for n in (ann["number"], sold["order_number"], resold["order_number"], before["order_number"])}
+    assert orders[before["order_number"]]["status"] == "paid"           # sold before the theft: stays
     assert orders[ann["number"]]["status"] == "paid", orders[ann["number"]]
     assert orders[sold["order_number"]]["status"] == "cancelled"
     assert orders[resold["order_number"]]["status"] == "cancelled"
@@ -163,9 +170,9 @@ def test_rollback_of_a_stolen_kiosk_undoes_its_online_sales_refunds_and_exchange
     assert _verdict(desk.door, sold_payloads[0]) in ("revoked", "cancelled")   # the thief's tickets do not
 
     after = tg(desk.org, "server", "device", "uploads", thief.device).stdout
-    assert after.count("ROLLED BACK") == 5, after
+    assert after.count("ROLLED BACK") == 5, after                   # not the sale before the theft
     again = json.loads(tg(desk.org, "server", "device", "rollback", thief.device, "--reason", "kiosk stolen",
-                          "--json").stdout)
+                          "--since", stolen_at, "--json").stdout)
     assert (again["sales"], again["refunds"], again["exchanges"], again["not_undone"]) == ([], [], [], [])
 
 

@@ -48,14 +48,14 @@ class DeskRollbackMixin(SalesMixin):
                         "rolled_back": bool(a.get(ROLLED_BACK)), "flag": ""})
         return out
 
-    def _undo_desk(self, c: Any, org: str, device_id: str, why: str, now: float) -> dict:
-        """Inside the rollback's transaction: undo the device's desk requests (module doc) and revoke its
-        allotments. -> {sales, refunds, exchanges, allotments, not_undone, skipped}."""
+    def _undo_desk(self, c: Any, org: str, device_id: str, why: str, now: float, after: float) -> dict:
+        """Inside the rollback's transaction: undo the device's desk requests carried out at or after `after` (module
+        doc) and revoke its allotments. -> {sales, refunds, exchanges, allotments, not_undone, skipped}."""
         done: dict[str, list] = {"sales": [], "refunds": [], "exchanges": [], "allotments": [], "not_undone": [],
                                  "skipped": []}
-        rows = c.execute("SELECT request_id, kind, answer, payment FROM desk_requests WHERE device_id=? AND kind IN "
-                         f"({','.join('?' * len(DESK_UNDONE))}) ORDER BY at DESC, request_id DESC",
-                         (device_id, *DESK_UNDONE)).fetchall()
+        rows = c.execute("SELECT request_id, kind, answer, payment FROM desk_requests WHERE device_id=? AND at >= ? AND "
+                         f"kind IN ({','.join('?' * len(DESK_UNDONE))}) ORDER BY at DESC, request_id DESC",
+                         (device_id, after, *DESK_UNDONE)).fetchall()
         for request_id, kind, answer, payment in rows:
             a = json.loads(answer)
             if a.get(ROLLED_BACK) or not (a.get("ok") or a.get("offline_order")):

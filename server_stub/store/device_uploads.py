@@ -34,7 +34,7 @@ class DeviceUploadsMixin(StoreBase):
     if TYPE_CHECKING:        # SalesMixin's and DeskRollbackMixin's, in the same store (for the type checker only)
         def quick_cancelled(self, c: Any, ticket_key: str, undone: bool = False) -> bool: ...
         def desk_uploads(self, device_id: str) -> list[dict]: ...
-        def _undo_desk(self, c: Any, org: str, device_id: str, why: str, now: float) -> dict: ...
+        def _undo_desk(self, c: Any, org: str, device_id: str, why: str, now: float, after: float) -> dict: ...
 
     # -- refused uploads ---------------------------------------------------------------------------------------
     def record_refusals(self, org: str, device_id: str, refusals: list[tuple[int, str, dict]]) -> None:
@@ -143,8 +143,10 @@ class DeviceUploadsMixin(StoreBase):
                 f"WHERE t.ticket_id IN ({','.join('?' * len(part))})", tuple(part)))
         return found
 
-    def rollback_device(self, device_id: str, reason: str) -> dict:
-        """Undo what a revoked device uploaded (see the module doc). Idempotent: a second run finds nothing left."""
+    def rollback_device(self, device_id: str, reason: str, since: float | None = None) -> dict:
+        """Undo what a revoked device uploaded (see the module doc); `since`: only what the server received at or after
+        that time (server clock: a device cannot date its uploads before it), its allotments revoked whatever it is.
+        Idempotent: a second run finds nothing left."""
         if not reason.strip():
             raise InvalidInput("a rollback needs a reason")
         device = self.q1("SELECT org, revoked_at FROM devices WHERE device_id=?", (device_id,))
@@ -155,14 +157,15 @@ class DeviceUploadsMixin(StoreBase):
             raise StoreError(f"device {device_id} is not revoked: revoke it first (it could upload again)")
         why = f"rolled back ({device_id} revoked): {reason}"
         now = time.time()
+        after = float("-inf") if since is None else float(since)
         done: dict[str, Any] = {"device_id": device_id, "annulled": 0, "payments": [], "exchanges": [], "skipped": []}
         desk: dict[str, list] = {}
         with self.tx() as c:
             version = self._bump(org)
             for uuid, ticket, event, kind in c.execute(
                     "SELECT s.scan_uuid, s.ticket_key, s.event_id, s.kind FROM scans s WHERE s.device_id=? AND "
-                    "s.type='action' AND s.kind IN ('entry', 'cancel') AND NOT EXISTS (SELECT 1 FROM scans a WHERE "
-                    "a.kind='annul' AND a.ref_uuid=s.scan_uuid)", (device_id,)).fetchall():
+                    "s.type='action' AND s.kind IN ('entry', 'cancel') AND s.received_at >= ? AND NOT EXISTS (SELECT 1 "
+                    "FROM scans a WHERE a.kind='annul' AND a.ref_uuid=s.scan_uuid)", (device_id, after)).fetchall():
                 c.execute("INSERT INTO scans(scan_uuid, type, kind, ticket_key, event_id, at, device_id, gate, "
                           "ref_uuid, reason, org, received_at, version) VALUES (?, 'action', 'annul', ?, ?, ?, 'server', '', "
                           "?, ?, ?, ?, ?)", ("rollback-" + uuid4().hex, ticket,
@@ -171,7 +174,8 @@ class DeviceUploadsMixin(StoreBase):
                     self.quick_cancelled(c, ticket, undone=True)
                 done["annulled"] += 1
             for seq, body in c.execute("SELECT seq, body FROM scans WHERE device_id=? AND type='kiosk' AND "
-                                       "kind IN ('payment_validated', 'exchange')", (device_id,)).fetchall():
+                                       "kind IN ('payment_validated', 'exchange') AND received_at >= ?",
+                                       (device_id, after)).fetchall():
                 b = json.loads(body)
                 if b.get("rolled_back"):
                     continue
@@ -179,7 +183,7 @@ class DeviceUploadsMixin(StoreBase):
                 (done["payments"] if b.get("action") == "payment_validated" else done["exchanges"]).extend(undone[:1])
                 done["skipped"].extend(undone[1:])
                 c.execute("UPDATE scans SET body=? WHERE seq=?", (json.dumps(dict(b, rolled_back=now)), seq))
-            desk = self._undo_desk(c, org, device_id, why, now)
+            desk = self._undo_desk(c, org, device_id, why, now, after)
         done["exchanges"].extend(desk.pop("exchanges"))
         done["skipped"].extend(desk.pop("skipped"))
         done.update(desk)
