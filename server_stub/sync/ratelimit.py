@@ -21,6 +21,11 @@ class Limits:
     bytes_burst: float = 8 << 20
     hellos_per_s: float = 1.0        # a device says hello on (re)connection, on server restarts, every few minutes
     hellos_burst: float = 20.0
+    # the bundles hellos make the server build and send, in bytes: a hello naming a version far back (a delta of
+    # nearly everything) costs a full bundle (1M tickets: seconds of the bundle thread, tens of MB queued at the
+    # broker); a genuine device needs one or two, then small deltas
+    bundle_bytes_per_s: float = 256 << 10
+    bundle_bytes_burst: float = 64 << 20
 
 
 class _Bucket:
@@ -36,6 +41,7 @@ class DeviceLimiter:
         self._items: dict[str, _Bucket] = {}
         self._bytes: dict[str, _Bucket] = {}
         self._hellos: dict[str, _Bucket] = {}
+        self._bundles: dict[str, _Bucket] = {}
         self._resting: dict[str, float] = {}     # device -> until when its last deferral asked it to wait
 
     def too_big(self, items: int, size: int) -> bool:
@@ -73,6 +79,16 @@ class DeviceLimiter:
             return False
         b.level -= 1
         return True
+
+    def bundle_wait(self, device: str) -> float:
+        """0.0 when a bundle may be built for this device now, else the seconds until it may (its bundle bytes
+        spent: `spent_on_bundle` charges each after it is built, so one bigger than what is left still goes)."""
+        b = self._fill(self._bundles, device, self.clock(), self.limits.bundle_bytes_per_s, self.limits.bundle_bytes_burst)
+        return 0.0 if b.level > 0 else (1 - b.level) / self.limits.bundle_bytes_per_s
+
+    def spent_on_bundle(self, device: str, size: int) -> None:
+        b = self._fill(self._bundles, device, self.clock(), self.limits.bundle_bytes_per_s, self.limits.bundle_bytes_burst)
+        b.level -= size
 
     @staticmethod
     def _fill(buckets: dict, device: str, now: float, rate: float, burst: float) -> _Bucket:

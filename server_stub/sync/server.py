@@ -116,7 +116,7 @@ class SyncServer:
                       # not taken into the inbox past its caps, not parsed over the byte rate (neither acknowledged);
                       # the inbox's peaks, presences apart (inbox.py)
                       "not_taken": 0, "not_parsed": 0, "inbox_peak_messages": 0, "inbox_peak_bytes": 0,
-                      "presences_collapsed": 0}
+                      "presences_collapsed": 0, "bundles_deferred": 0}
         self.limiter = DeviceLimiter(limits) if limits is not None else None     # None: no per-device rate limit
         self.refused_budget = RefusalBudget()     # messages refused whole, kept one by one per device
         self.too_big_budget = RefusalBudget(burst=10_000, per_s=2.0)   # rows of batches over a device's burst
@@ -139,6 +139,8 @@ class SyncServer:
         self._recent_bundles: dict[tuple[str, str], tuple[int, tuple, int, float]] = {}
         self._events_sent: dict[tuple[str, str], tuple[int, ...]] = {}   # `events` commands sent after a hello
         self.resend_after = 30.0      # the same bundle again to the same device only after this many seconds
+        self._bundle_deferred: set[tuple[str, str]] = set()       # devices whose bundle waits for its budget
+        self._bundle_logged: dict[tuple[str, str], float] = {}    # -> when its deferral was last logged (monotonic)
         self.kiosk_quiet = KIOSK_QUIET
         self._kiosk_due: dict[str, tuple[set[int], float]] = {}   # org -> (events with new tickets, when to resync)
         self._old_form: dict[str, set[str]] = {}    # org -> devices online that read only `update` (presence)
@@ -702,10 +704,35 @@ class SyncServer:
                     if last and last[:3] == (version, tuple(events), since) and \
                             time.monotonic() - last[3] < self.resend_after:
                         continue
+                    if self._over_bundle_budget(org, device, (events, since, kiosk)):
+                        continue
                     self._recent_bundles[(org, device)] = (version, tuple(events), since, time.monotonic())
-                    self.send_bundle(org, [device], bundles.build(self.store, org, events, since, payloads=kiosk))
+                    built = bundles.build(self.store, org, events, since, payloads=kiosk)
+                    if self.limiter is not None:
+                        self.limiter.spent_on_bundle(device, sum(len(c) for c in built.chunks))
+                    self.send_bundle(org, [device], built)
                 except Exception:
                     log.exception("sync server %s: bundle for %s/%s failed", self.name, org, device)
+
+    def _over_bundle_budget(self, org: str, device: str, request: tuple[list[int], int, bool]) -> bool:
+        """True when the device spent its bundle bytes (ratelimit.Limits): its request waits (a newer hello's replaces
+        it) and is built once the budget allows; counted (stats `bundles_deferred`), logged once a minute per device.
+        A stolen device's hellos naming version after version (each a near-full delta) cost the server one bundle
+        per hello: the bundle thread busy for every other device, the broker queueing tens of MB for each."""
+        wait = self.limiter.bundle_wait(device) if self.limiter is not None else 0.0
+        if not wait:
+            self._bundle_deferred.discard((org, device))
+            return False
+        with self._lock:
+            self._bundle_requests.setdefault((org, device), request)
+        if (org, device) not in self._bundle_deferred:
+            self._bundle_deferred.add((org, device))
+            self.stats["bundles_deferred"] += 1
+            if time.monotonic() - self._bundle_logged.get((org, device), -1e9) > 60:
+                self._bundle_logged[(org, device)] = time.monotonic()
+                self._reject(topics.up(org, device), f"hellos ask for more bundles than this device's budget: the next "
+                                                     f"one waits {wait:.0f} s")
+        return True
 
     def send_bundle(self, org: str, devices: list[str], built: bundles.Built, wait: float | None = None) -> int:
         key = self._keys.get(org) or self.store.server_key(org)
