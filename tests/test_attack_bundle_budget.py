@@ -54,7 +54,7 @@ def test_hellos_naming_old_versions_cost_the_server_a_bounded_number_of_bundles(
             assert wait_for(lambda: door.ready(300), 20), "the other door never got its bundle"
         finally:
             door.close()
-        assert thief.manifests <= 2, thief.manifests
+        assert thief.manifests <= 3, thief.manifests                # its first (free), then the budget's
         assert server.stats["bundles_deferred"] == 1, server.stats
         assert sum("more bundles than this device's budget" in why for _, why in server.rejections) == 1
     finally:

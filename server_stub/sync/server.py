@@ -140,6 +140,7 @@ class SyncServer:
         self._events_sent: dict[tuple[str, str], tuple[int, ...]] = {}   # `events` commands sent after a hello
         self.resend_after = 30.0      # the same bundle again to the same device only after this many seconds
         self._bundle_deferred: set[tuple[str, str]] = set()       # devices whose bundle waits for its budget
+        self._bundled: set[tuple[str, str]] = set()               # devices sent a bundle by this server already
         self._bundle_logged: dict[tuple[str, str], float] = {}    # -> when its deferral was last logged (monotonic)
         self.kiosk_quiet = KIOSK_QUIET
         self._kiosk_due: dict[str, tuple[set[int], float]] = {}   # org -> (events with new tickets, when to resync)
@@ -708,8 +709,9 @@ class SyncServer:
                         continue
                     self._recent_bundles[(org, device)] = (version, tuple(events), since, time.monotonic())
                     built = bundles.build(self.store, org, events, since, payloads=kiosk)
-                    if self.limiter is not None:
-                        self.limiter.spent_on_bundle(device, sum(len(c) for c in built.chunks))
+                    if self.limiter is not None and (org, device) in self._bundled:    # its first one is free: a
+                        self.limiter.spent_on_bundle(device, sum(len(c) for c in built.chunks))   # kiosk's 1M payloads
+                    self._bundled.add((org, device))                                 # pass 64 MiB, its deltas follow
                     self.send_bundle(org, [device], built)
                 except Exception:
                     log.exception("sync server %s: bundle for %s/%s failed", self.name, org, device)
