@@ -202,3 +202,22 @@ def test_rollback_of_a_kiosks_exchange_leaves_an_order_refunded_since(store):
     done = store.rollback_device("kiosk-1", "stolen")
     assert done["exchanges"] == [] and any("refunded since" in s for s in done["skipped"]), done
     assert all(t["revoked"] for t in store.order(order["number"])["tickets"])
+
+
+def test_rollback_lists_the_entries_made_with_a_stolen_kiosks_tickets(store):
+    """A ticket a stolen kiosk sold, admitted at a door: the sale is cancelled, and the entry listed as not undone
+    (the holder is inside)."""
+    from agent.sync.messages import SaleLine, SaleRequest
+    event = store.create_event("fest", "Night", NOW - 3600, NOW + 3600, "UTC", [], [{"category_id": 1, "name": "A"}])
+    store.set_price("fest", event, 1, 1000)
+    store.register_device("fest", "kiosk-1", events=[event], role="kiosk")
+    store.register_device("fest", "gate-a", events=[event])
+    sold = store.sell("fest", "kiosk-1", SaleRequest("fest", "kiosk-1", "s1", target_id=event, lines=(SaleLine(1, 1),)))
+    key = sold.tickets[0].ticket_key
+    assert store.ingest_uploads([Upload("fest", "gate-a", 1, ActionItem("e1", "entry", key, event, "in", NOW,
+                                                                         "gate-a", "north"))]).new == 1
+    store.revoke_device("kiosk-1")
+    done = store.rollback_device("kiosk-1", "stolen")
+    assert done["sales"] == [sold.order_number]
+    assert f"ticket {key} of order {sold.order_number} was admitted by gate-a (gate north): that entry stands" in \
+        done["not_undone"], done["not_undone"]

@@ -84,7 +84,9 @@ class DeskRollbackMixin(SalesMixin):
         if total:
             done["not_undone"].append(f"sale {number}: {money(total, a.get('currency', ''))} taken ({payment}) at "
                                       "the kiosk: not handed back by the rollback")
-        done["not_undone"].extend(self._admitted(c, [t["ticket_key"] for t in a.get("tickets") or ()], number))
+        issued = [str(t) for (t,) in c.execute("SELECT t.ticket_id FROM tickets t JOIN orders o ON o.order_id = "
+                                               "t.order_id WHERE o.number=?", (number,)).fetchall()]
+        done["not_undone"].extend(self._admitted(c, issued, number))       # (an offline sale's too)
 
     def _undo_refund(self, c: Any, a: dict, payment: str, why: str, now: float, done: dict) -> None:
         number = a["order_number"]
