@@ -23,6 +23,7 @@ from agent.signing import SigningKey
 from agent.sync import topics
 from agent.sync.signed import Rejected, seal
 from agent.sync.transport import Transport
+from server_stub.model import normalize_order_number
 from server_stub.sync import bundles
 from server_stub.sync.contract import SyncStore
 from agent.sync.bundle import split_to_fit
@@ -55,6 +56,8 @@ RELAY_DELIVERIES = 200  # relays x gates per second an event aims at: the window
                         # bench_fleet.py on 2 cores (docs/scaling.md, "Cross-gate relays")
 POLL = 0.02          # s between two reads of the change counter (a primary-key read: 0.6 % of a core on SQLite,
                      # 1.4 % on PostgreSQL, measured; 0.1 s made a change wait 50 ms on average before it left)
+MAIL_AGAIN_AFTER = 60.0   # s: an order's e-tickets mailed again from a desk only after this (a stolen kiosk asking
+                          # over and over filled the buyer's mailbox and the organiser's sending quota)
 KIOSK_QUIET = 0.5     # s without ticket changes before kiosks are asked for a delta (a push in flight lands first)
 
 
@@ -141,6 +144,7 @@ class SyncServer:
         self.resend_after = 30.0      # the same bundle again to the same device only after this many seconds
         self._bundle_deferred: set[tuple[str, str]] = set()       # devices whose bundle waits for its budget
         self._bundled: set[tuple[str, str]] = set()               # devices sent a bundle by this server already
+        self._mailed: dict[tuple[str, str], float] = {}           # (org, order) -> when a desk had it mailed
         self._bundle_logged: dict[tuple[str, str], float] = {}    # -> when its deferral was last logged (monotonic)
         self.kiosk_quiet = KIOSK_QUIET
         self._kiosk_due: dict[str, tuple[set[int], float]] = {}   # org -> (events with new tickets, when to resync)
@@ -491,6 +495,22 @@ class SyncServer:
             self.transport.publish(topics.down(org, device), self._sign(org, answer.to_wire()))
 
     def _queue_mail(self, org: str, device: str, msg: ETicketsRequest) -> DeskAnswer | None:
+        number = normalize_order_number(msg.order_number).upper()   # the same order however typed
+        now = time.monotonic()
+        with self._lock:
+            mailed = self._mailed
+            if len(mailed) > 10_000:
+                for k in [k for k, at in mailed.items() if now - at >= MAIL_AGAIN_AFTER]:
+                    del mailed[k]
+            ago = now - mailed.get((org, number), -1e9)
+            if ago < MAIL_AGAIN_AFTER:
+                wait = math.ceil(MAIL_AGAIN_AFTER - ago)
+                why = reason("busy", f"busy: the e-tickets of order {number} were mailed {ago:.0f} s ago, again in "
+                                     f"{wait} s", seconds=wait)
+                log.info("sync server %s: %s asked again for %s", self.name, printable(device), why)
+                return DeskAnswer(device, msg.request_id, "mail", False, why, order_number=msg.order_number,
+                                  status="refused", **reason_fields(why))
+            mailed[(org, number)] = now
         with self._lock:
             if getattr(self, "_mail_queue", None) is None:
                 self._mail_queue: queue.Queue = queue.Queue(maxsize=100)
