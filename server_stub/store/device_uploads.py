@@ -180,7 +180,8 @@ class DeviceUploadsMixin(StoreBase):
                 if b.get("rolled_back"):
                     continue
                 undone = self._undo_kiosk(c, b, why, now, version)
-                (done["payments"] if b.get("action") == "payment_validated" else done["exchanges"]).extend(undone[:1])
+                (done["payments"] if b.get("action") == "payment_validated" else done["exchanges"]).extend(
+                    undone[:1] if undone[0] is not None else [])          # (skipped: counted as skipped only)
                 done["skipped"].extend(undone[1:])
                 c.execute("UPDATE scans SET body=? WHERE seq=?", (json.dumps(dict(b, rolled_back=now)), seq))
             desk = self._undo_desk(c, org, device_id, why, now, after)
@@ -206,6 +207,10 @@ class DeviceUploadsMixin(StoreBase):
         old, new = str(b.get("ticket_key")), b.get("replacement")
         if not new:
             return [None, f"exchange of {old}: not applied, nothing to undo"]
+        status = c.execute("SELECT o.status FROM orders o JOIN tickets t ON t.order_id = o.order_id WHERE t.ticket_id=?",
+                           (int(new),)).fetchone()
+        if status is not None and status[0] in ("cancelled", "refunded"):    # its tickets are off for good
+            return [None, f"exchange of {old}: its order is {status[0]} since, left as it is"]
         c.execute("UPDATE revocations SET active=0, reason=?, at=?, version=? WHERE ticket_id=?", (why, now, version, int(old)))
         c.execute("INSERT INTO revocations(ticket_id, reason, at, active, version) VALUES (?,?,?,1,?) "
                   "ON CONFLICT(ticket_id) DO UPDATE SET reason=excluded.reason, at=excluded.at, active=1, "
