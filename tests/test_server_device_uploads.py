@@ -236,3 +236,21 @@ def test_rollback_of_an_offline_exchange_leaves_an_order_refunded_since(store):
     done = store.rollback_device("kiosk-1", "stolen")
     assert done["exchanges"] == [] and any("refunded since" in s for s in done["skipped"]), done
     assert all(t["revoked"] for t in store.order(order["number"])["tickets"])
+
+
+def test_rollback_of_an_exchange_whose_replacement_was_exchanged_again(store):
+    """A stolen kiosk exchanged A for B online; the organiser exchanged B for C since. The rollback leaves it: making
+    A valid again would leave A and C both valid for one seat."""
+    from agent.sync.messages import ExchangeRequest
+    event = store.create_event("fest", "Night", NOW - 3600, NOW + 3600, "UTC", [], [{"category_id": 1, "name": "A"}])
+    store.set_price("fest", event, 1, 1000)
+    store.register_device("fest", "kiosk-1", events=[event], role="kiosk")
+    order = store.add_order("fest", event, "Genuine", positions=[{"category": 1}])
+    a = order["tickets"][0]["ticket_key"]
+    b = store.desk_exchange("fest", "kiosk-1", ExchangeRequest("fest", "kiosk-1", "x1", a, "up")).tickets[0].ticket_key
+    c = store.exchange_ticket(b, "torn")["ticket_key"]
+    store.revoke_device("kiosk-1")
+    done = store.rollback_device("kiosk-1", "stolen")
+    assert done["exchanges"] == [] and any("exchanged since" in s for s in done["skipped"]), done
+    valid = [t["ticket_key"] for t in store.order(order["number"])["tickets"] if not t["revoked"]]
+    assert valid == [c], valid

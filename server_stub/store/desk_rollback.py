@@ -129,6 +129,10 @@ class DeskRollbackMixin(SalesMixin):
         if status in (CANCELLED, REFUNDED):       # its tickets are off for good: neither comes back
             done["skipped"].append(f"exchange of {old}: order {number} {status} since, left as it is")
             return
+        if c.execute("SELECT 1 FROM revocations WHERE ticket_id=? AND active=1", (int(new),)).fetchone():
+            done["skipped"].append(f"exchange of {old}: its replacement {new} was revoked or exchanged since, left as "
+                                   "it is")                  # (its own replacement would stay valid beside the old one)
+            return
         version = self._bump(org)
         release_tickets(c, "t.ticket_id=?", (int(new),))            # the replacement's seat back on sale…
         c.execute("INSERT INTO revocations(ticket_id, reason, at, active, version) VALUES (?,?,?,1,?) "

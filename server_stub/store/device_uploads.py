@@ -211,6 +211,8 @@ class DeviceUploadsMixin(StoreBase):
                            (int(new),)).fetchone()
         if status is not None and status[0] in ("cancelled", "refunded"):    # its tickets are off for good
             return [None, f"exchange of {old}: its order is {status[0]} since, left as it is"]
+        if c.execute("SELECT 1 FROM revocations WHERE ticket_id=? AND active=1", (int(new),)).fetchone():
+            return [None, f"exchange of {old}: its replacement {new} was revoked or exchanged since, left as it is"]
         c.execute("UPDATE revocations SET active=0, reason=?, at=?, version=? WHERE ticket_id=?", (why, now, version, int(old)))
         c.execute("INSERT INTO revocations(ticket_id, reason, at, active, version) VALUES (?,?,?,1,?) "
                   "ON CONFLICT(ticket_id) DO UPDATE SET reason=excluded.reason, at=excluded.at, active=1, "
