@@ -254,3 +254,28 @@ def test_rollback_of_an_exchange_whose_replacement_was_exchanged_again(store):
     assert done["exchanges"] == [] and any("exchanged since" in s for s in done["skipped"]), done
     valid = [t["ticket_key"] for t in store.order(order["number"])["tickets"] if not t["revoked"]]
     assert valid == [c], valid
+
+
+def test_rollback_undoes_a_chain_of_exchanges_newest_first(store):
+    """A stolen kiosk exchanged A for B offline (uploaded), then B for C online, and D for E then E for F offline:
+    the rollback undoes them newest first, whatever way they came, and leaves A and D valid, nothing else."""
+    from agent.sync.messages import ExchangeRequest
+    event = store.create_event("fest", "Night", NOW - 3600, NOW + 3600, "UTC", [], [{"category_id": 1, "name": "A"}])
+    store.set_price("fest", event, 1, 1000)
+    store.register_device("fest", "kiosk-1", events=[event], role="kiosk")
+    order = store.add_order("fest", event, "Genuine", positions=[{"category": 1}] * 2)
+    a, d = (t["ticket_key"] for t in order["tickets"])
+
+    def offline(n: int, key: str) -> str:
+        assert store.ingest_uploads([Upload("fest", "kiosk-1", n, Exchange(key, "torn", "kiosk-1", at=NOW))]).new == 1
+        return next(u["replacement"] for u in store.device_uploads("kiosk-1") if u["ticket_key"] == key)
+
+    b = offline(1, a)
+    store.desk_exchange("fest", "kiosk-1", ExchangeRequest("fest", "kiosk-1", "x1", b, "up"))
+    e = offline(2, d)
+    offline(3, e)
+    store.revoke_device("kiosk-1")
+    done = store.rollback_device("kiosk-1", "stolen")
+    assert len(done["exchanges"]) == 4 and not done["skipped"], done
+    valid = sorted(t["ticket_key"] for t in store.order(order["number"])["tickets"] if not t["revoked"])
+    assert valid == sorted([a, d]), valid

@@ -48,27 +48,32 @@ class DeskRollbackMixin(SalesMixin):
                         "rolled_back": bool(a.get(ROLLED_BACK)), "flag": ""})
         return out
 
-    def _undo_desk(self, c: Any, org: str, device_id: str, why: str, now: float, after: float) -> dict:
-        """Inside the rollback's transaction: undo the device's desk requests carried out at or after `after` (module
-        doc) and revoke its allotments. -> {sales, refunds, exchanges, allotments, not_undone, skipped}."""
-        done: dict[str, list] = {"sales": [], "refunds": [], "exchanges": [], "allotments": [], "not_undone": [],
-                                 "skipped": []}
-        rows = c.execute("SELECT request_id, kind, answer, payment FROM desk_requests WHERE device_id=? AND at >= ? AND "
-                         f"kind IN ({','.join('?' * len(DESK_UNDONE))}) ORDER BY at DESC, request_id DESC",
-                         (device_id, after, *DESK_UNDONE)).fetchall()
-        for request_id, kind, answer, payment in rows:
+    def _desk_rows(self, c: Any, device_id: str, after: float) -> list[tuple]:
+        """Inside the rollback's transaction: the device's desk requests carried out at or after `after` and not
+        rolled back yet, as (time, request id, kind, answer, payment) for `_undo_desk_row`."""
+        rows = c.execute("SELECT at, request_id, kind, answer, payment FROM desk_requests WHERE device_id=? AND at >= ? "
+                         f"AND kind IN ({','.join('?' * len(DESK_UNDONE))})", (device_id, after, *DESK_UNDONE)).fetchall()
+        out = []
+        for at, request_id, kind, answer, payment in rows:
             a = json.loads(answer)
-            if a.get(ROLLED_BACK) or not (a.get("ok") or a.get("offline_order")):
-                continue
-            undo = {"sale": self._undo_sale, "refund": self._undo_refund, "exchange": self._undo_exchange}[kind]
-            undo(c, a, payment or "cash", why, now, done)
-            c.execute("UPDATE desk_requests SET answer=? WHERE request_id=?",
-                      (json.dumps(dict(a, **{ROLLED_BACK: now})), request_id))
-        for (aid,) in c.execute("SELECT allotment_id FROM allotments WHERE device_id=? AND revoked_at IS NULL",
-                                (device_id,)).fetchall():
+            if not a.get(ROLLED_BACK) and (a.get("ok") or a.get("offline_order")):
+                out.append((at, request_id, kind, a, payment))
+        return out
+
+    def _undo_desk_row(self, c: Any, row: tuple, why: str, now: float, done: dict) -> None:
+        """Undo one desk request (module doc; the rollback undoes them newest first), marking it rolled back."""
+        _at, request_id, kind, a, payment = row
+        undo = {"sale": self._undo_sale, "refund": self._undo_refund, "exchange": self._undo_exchange}[kind]
+        undo(c, a, payment or "cash", why, now, done)
+        c.execute("UPDATE desk_requests SET answer=? WHERE request_id=?", (json.dumps(dict(a, **{ROLLED_BACK: now})),
+                                                                          request_id))
+
+    def _revoke_allotments(self, c: Any, org: str, device_id: str, why: str) -> list[int]:
+        revoked = [aid for (aid,) in c.execute("SELECT allotment_id FROM allotments WHERE device_id=? AND revoked_at "
+                                               "IS NULL", (device_id,)).fetchall()]
+        for aid in revoked:
             self.revoke_allotment(org, aid, why)
-            done["allotments"].append(aid)
-        return done
+        return revoked
 
     def _undo_sale(self, c: Any, a: dict, payment: str, why: str, now: float, done: dict) -> None:
         number = a.get("offline_order") or a["order_number"]

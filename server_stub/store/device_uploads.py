@@ -8,6 +8,7 @@ Rolling back (`rollback_device`, only once the device is revoked) appends, never
   * each ticket it exchanged gets its revocation lifted and the replacement revoked;
   * what it did at the desk through the server (a kiosk's sales, refunds, exchanges) is undone, its allotments
     revoked, and what no store change undoes (money handed out, entries made) listed: server_stub.store.desk_rollback.
+Kiosk messages and desk requests are undone newest first (a chain of exchanges, a refund of its own sale).
 Plain SQL on purpose: the same statements serve a PostgreSQL store.
 """
 from __future__ import annotations
@@ -34,7 +35,9 @@ class DeviceUploadsMixin(StoreBase):
     if TYPE_CHECKING:        # SalesMixin's and DeskRollbackMixin's, in the same store (for the type checker only)
         def quick_cancelled(self, c: Any, ticket_key: str, undone: bool = False) -> bool: ...
         def desk_uploads(self, device_id: str) -> list[dict]: ...
-        def _undo_desk(self, c: Any, org: str, device_id: str, why: str, now: float, after: float) -> dict: ...
+        def _desk_rows(self, c: Any, device_id: str, after: float) -> list[tuple]: ...
+        def _undo_desk_row(self, c: Any, row: tuple, why: str, now: float, done: dict) -> None: ...
+        def _revoke_allotments(self, c: Any, org: str, device_id: str, why: str) -> list[int]: ...
 
     # -- refused uploads ---------------------------------------------------------------------------------------
     def record_refusals(self, org: str, device_id: str, refusals: list[tuple[int, str, dict]]) -> None:
@@ -158,8 +161,8 @@ class DeviceUploadsMixin(StoreBase):
         why = f"rolled back ({device_id} revoked): {reason}"
         now = time.time()
         after = float("-inf") if since is None else float(since)
-        done: dict[str, Any] = {"device_id": device_id, "annulled": 0, "payments": [], "exchanges": [], "skipped": []}
-        desk: dict[str, list] = {}
+        done: dict[str, Any] = {"device_id": device_id, "annulled": 0, "payments": [], "exchanges": [], "skipped": [],
+                                "sales": [], "refunds": [], "not_undone": [], "allotments": []}
         with self.tx() as c:
             version = self._bump(org)
             for uuid, ticket, event, kind in c.execute(
@@ -173,9 +176,17 @@ class DeviceUploadsMixin(StoreBase):
                 if kind == "cancel":      # the ticket is taken again, its order paid (or pending) again
                     self.quick_cancelled(c, ticket, undone=True)
                 done["annulled"] += 1
-            for seq, body in c.execute("SELECT seq, body FROM scans WHERE device_id=? AND type='kiosk' AND "
-                                       "kind IN ('payment_validated', 'exchange') AND received_at >= ?",
-                                       (device_id, after)).fetchall():
+            # its kiosk messages and desk requests, newest first: an exchange of a ticket it got from an earlier one,
+            # a refund of its own sale, are undone before what they build on
+            moves = [(at, "kiosk", (seq, body)) for seq, body, at in c.execute(
+                "SELECT seq, body, received_at FROM scans WHERE device_id=? AND type='kiosk' AND kind IN "
+                "('payment_validated', 'exchange') AND received_at >= ?", (device_id, after)).fetchall()]
+            moves += [(row[0], "desk", row) for row in self._desk_rows(c, device_id, after)]
+            for _at, source, row in sorted(moves, key=lambda m: m[0], reverse=True):
+                if source == "desk":
+                    self._undo_desk_row(c, row, why, now, done)
+                    continue
+                seq, body = row
                 b = json.loads(body)
                 if b.get("rolled_back"):
                     continue
@@ -184,10 +195,7 @@ class DeviceUploadsMixin(StoreBase):
                     undone[:1] if undone[0] is not None else [])          # (skipped: counted as skipped only)
                 done["skipped"].extend(undone[1:])
                 c.execute("UPDATE scans SET body=? WHERE seq=?", (json.dumps(dict(b, rolled_back=now)), seq))
-            desk = self._undo_desk(c, org, device_id, why, now, after)
-        done["exchanges"].extend(desk.pop("exchanges"))
-        done["skipped"].extend(desk.pop("skipped"))
-        done.update(desk)
+            done["allotments"] = self._revoke_allotments(c, org, device_id, why)
         done["version"] = self.version(org)
         return done
 
