@@ -134,7 +134,8 @@ def uploads_text(device_id: str, uploads: list[dict]) -> str:
         what = u["kind"] or u["type"]
         desk = ""
         if u["type"] == "desk":          # done through the server at the desk: the money it moved, what it issued
-            desk = (f"  {_signed_money(u['amount_cents'], u['currency'])} {u['payment']}"
+            desk = (f"  {_signed_money(u['amount_cents'], u['currency'])} "
+                    f"{u['payment'] or ('handed back' if u['amount_cents'] < 0 else '')}"
                     + (f" tickets {', '.join(u['tickets'])}" if u["tickets"] else "")
                     + (f" replacement {u['replacement']}" if u["replacement"] else ""))
         rows.append(f"  {when(u['at'])}  {what:<18} ticket {u['ticket_key'] or '-'} order {u['order_number'] or '-'}"

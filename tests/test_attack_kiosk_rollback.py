@@ -144,7 +144,7 @@ def test_rollback_of_a_stolen_kiosk_undoes_its_online_sales_refunds_and_exchange
     listed = tg(desk.org, "server", "device", "uploads", thief.device).stdout
     assert "6 upload(s)" in listed, listed                           # before: 0 upload(s)
     for seen in (ann["number"], sold["order_number"], resold["order_number"], replacement, "+40.00 EUR cash",
-                 "-20.00 EUR", "+5.00 EUR"):
+                 "-20.00 EUR handed back", "+5.00 EUR cash"):
         assert seen in listed, (seen, listed)
 
     done = json.loads(tg(desk.org, "server", "device", "rollback", thief.device, "--reason", "kiosk stolen",
@@ -153,7 +153,7 @@ def test_rollback_of_a_stolen_kiosk_undoes_its_online_sales_refunds_and_exchange
     assert sorted(done["refunds"]) == sorted([ann["number"], resold["order_number"]]), done
     assert done["exchanges"] == [{"ticket_key": bob_ticket, "replacement": replacement}], done
     not_undone = "\n".join(done["not_undone"])
-    assert "20.00 EUR handed back (cash)" in not_undone and "5.00 EUR collected (cash)" in not_undone, not_undone
+    assert "20.00 EUR handed back at the kiosk" in not_undone and "5.00 EUR collected (cash)" in not_undone, not_undone
     assert "40.00 EUR taken (cash)" in not_undone, not_undone
 
     orders = {n: json.loads(tg(desk.org, "server", "order", "show", n, "--json").stdout)

@@ -64,7 +64,7 @@ class DeskRollbackMixin(SalesMixin):
         """Undo one desk request (module doc; the rollback undoes them newest first), marking it rolled back."""
         _at, request_id, kind, a, payment = row
         undo = {"sale": self._undo_sale, "refund": self._undo_refund, "exchange": self._undo_exchange}[kind]
-        undo(c, a, payment or "cash", why, now, done)
+        undo(c, a, payment or ("" if kind == "refund" else "cash"), why, now, done)   # (a refund: as it was paid)
         c.execute("UPDATE desk_requests SET answer=? WHERE request_id=?", (json.dumps(dict(a, **{ROLLED_BACK: now})),
                                                                           request_id))
 
@@ -120,8 +120,8 @@ class DeskRollbackMixin(SalesMixin):
         done["refunds"].append(number)
         back = int(a.get("total_cents") or 0)
         if back:
-            done["not_undone"].append(f"refund of {number}: {money(back, a.get('currency', ''))} handed back "
-                                      f"({payment}) at the kiosk: the order is {was} again, the money is gone")
+            done["not_undone"].append(f"refund of {number}: {money(back, a.get('currency', ''))} handed back at the "
+                                      f"kiosk: the order is {was} again, the money is gone")
 
     def _undo_exchange(self, c: Any, a: dict, payment: str, why: str, now: float, done: dict) -> None:
         number, new = a["order_number"], str(a["tickets"][0]["ticket_key"])
