@@ -11,6 +11,7 @@ import shutil
 import struct
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -122,15 +123,45 @@ def send_lp(path: Path, destination: str, media: str = "Custom.85.6x53.98mm", lp
     return PrintResult.done(True, done.stdout.strip() or "queued", destination)
 
 
-def save_to(folder: Path, name: str, data: bytes) -> PrintResult:
-    """Write the file atomically into `folder` (printed later, or by hand)."""
+MAX_NAMES = 10_000          # badge-X.png … badge-X-10000.png: past that the folder wants emptying
+
+
+def save_new(folder: Path, stem: str, files: list[tuple[str, bytes]]) -> PrintResult:
+    """Write `files` ((suffix, data): '.png', '.pdf') under the first name `stem`, `stem-2`, … none of whose files
+    exist in `folder`; never replaces a file (an exclusive link of a complete temporary file: two kiosks saving in
+    one shared folder at once each get their own name). -> the last file written, or why not."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / name
-        tmp = target.with_suffix(target.suffix + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        for n in range(1, MAX_NAMES + 1):
+            name = stem if n == 1 else f"{stem}-{n}"
+            if any((folder / f"{name}{suffix}").exists() for suffix, _ in files):
+                continue
+            written = _link_all(folder, name, files)
+            if written is not None:
+                return PrintResult.done(True, "saved {file}", str(written), sum(len(d) for _, d in files),
+                                        file=str(written))
     except OSError as exc:
-        return PrintResult.done(False, "cannot save {file} in {folder}: {why}. Not saved.", str(folder), file=name,
-                                folder=str(folder), why=exc.strerror or str(exc))
-    return PrintResult.done(True, "saved {file}", str(target), len(data), file=str(target))
+        return PrintResult.done(False, "cannot save {file} in {folder}: {why}. Not saved.", str(folder),
+                                file=f"{stem}{files[-1][0]}", folder=str(folder), why=exc.strerror or str(exc))
+    return PrintResult.done(False, "cannot save {file} in {folder}: {why}. Not saved.", str(folder),
+                            file=f"{stem}{files[-1][0]}", folder=str(folder),
+                            why=f"{MAX_NAMES} files of that name already there")
+
+
+def _link_all(folder: Path, name: str, files: list[tuple[str, bytes]]) -> Path | None:
+    """All of `files` under `name`, or none (a name taken meanwhile: the ones linked are taken back, None)."""
+    linked: list[Path] = []
+    for suffix, data in files:
+        target = folder / f"{name}{suffix}"
+        tmp = folder / f".{name}{suffix}.{uuid.uuid4().hex}.part"
+        tmp.write_bytes(data)
+        try:
+            os.link(tmp, target)            # fails when the name exists: nothing is ever replaced
+        except FileExistsError:
+            for done in linked:
+                done.unlink(missing_ok=True)
+            return None
+        finally:
+            tmp.unlink(missing_ok=True)
+        linked.append(target)
+    return linked[-1]

@@ -1,5 +1,6 @@
 """CR80 badge / card printers: the badge of `badge` (300 dpi PNG, and a card-sized PDF), sent with IPP Print-Job,
-through the local CUPS (`lp`), or saved to a folder."""
+through the local CUPS (`lp`), or saved to a folder (each badge under its own name: badge-ORDER.png/.pdf, then
+badge-ORDER-2…; a file already there is never replaced)."""
 from __future__ import annotations
 
 import tempfile
@@ -29,8 +30,7 @@ def _send(config, png: bytes, ticket):
             path.write_bytes(pdf)
             return ipp.send_lp(path, config.lp_destination)
     folder = Path(config.save_folder or tempfile.gettempdir())
-    saved = ipp.save_to(folder, f"{stem}.png", png)
-    return ipp.save_to(folder, f"{stem}.pdf", pdf) if saved else saved
+    return ipp.save_new(folder, stem, [(".png", png), (".pdf", pdf)])      # badge-X.png, badge-X-2.png…: never replaced
 
 
 LANGUAGE = register(PrinterLanguage(

@@ -6,10 +6,14 @@
 
 A printer is identified by `<language>:<host>:<port>`; adding the same address again replaces it (a printer
 speaks one language). Entries written before the registry ({host, port, name, language}) read the same.
+
+A language that can save to a folder (badges: PNG + PDF) takes a folder path (`/sdcard/badges`, `~/badges`) as
+its address: `add(ledger, "/sdcard/badges", "badge")` keeps it as `folder`, its id `badge:/sdcard/badges:631`.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from drivers.printers import registry
 from drivers.printers.discovery import manual_entry
@@ -47,9 +51,12 @@ class PrinterSetting:
     language: str = "escpos"
     format: str = ""                    # "" = the language's first format
     name: str = ""
+    folder: str = ""                    # saved to this folder, not sent (a language with the "save" connection)
 
     def __post_init__(self) -> None:
         lang = registry.get(self.language)                     # ValueError: unknown language
+        if self.folder and "save" not in lang.connections:
+            raise ValueError(f"{lang.label} cannot save to a folder: type its network address")
         object.__setattr__(self, "port", int(self.port) or lang.default_port)
         object.__setattr__(self, "format", lang.format_or_default(self.format))
         if not 0 < self.port < 65536:
@@ -65,6 +72,8 @@ class PrinterSetting:
         return registry.get(self.language).kind
 
     def config(self) -> PrinterConfig:
+        if self.folder:
+            return PrinterConfig(language=self.language, connection="save", save_folder=self.folder, format=self.format)
         return PrinterConfig(language=self.language, host=self.host, port=self.port, format=self.format)
 
     def to_json(self) -> dict:
@@ -91,10 +100,19 @@ def save(ledger, printers: list[PrinterSetting]) -> None:
 
 
 def parse(address: str, language: str = "escpos", fmt: str = "", name: str = "") -> PrinterSetting:
-    """A typed address (HOST or HOST:PORT) for a printer of `language` -> setting; ValueError in plain words."""
+    """A typed address (HOST or HOST:PORT; a folder path for a language that saves) for a printer of `language` ->
+    setting; ValueError in plain words."""
     lang = registry.get(language)
+    if is_folder(address) and "save" in lang.connections:
+        folder = str(Path(address.strip()).expanduser().absolute())
+        return PrinterSetting(folder, 0, language, fmt, name or folder, folder=folder)
     entry = manual_entry(address, "ipp" if "ipp" in lang.connections else "raw", name, language)
     return PrinterSetting(entry.host, entry.port, language, fmt, name)
+
+
+def is_folder(address: str) -> bool:
+    """A folder path rather than a network address: starts with '/', '~' or '.'."""
+    return address.strip()[:1] in ("/", "~", ".")
 
 
 def add(ledger, address: str, language: str = "escpos", fmt: str = "", name: str = "") -> PrinterSetting:
@@ -109,7 +127,7 @@ def set_format(ledger, printer_id: str, fmt: str) -> PrinterSetting:
     printers = load(ledger)
     for i, p in enumerate(printers):
         if p.printer_id == printer_id:
-            printers[i] = PrinterSetting(p.host, p.port, p.language, fmt, p.name)
+            printers[i] = PrinterSetting(p.host, p.port, p.language, fmt, p.name, p.folder)
             save(ledger, printers)
             return printers[i]
     raise LookupError(f"printer {printer_id} is not set up on this device")

@@ -13,7 +13,8 @@ from kiosk_ui.screens.widgets import ask_text, choose
 
 
 def _hint(language: str) -> str:
-    return tr("e.g. 192.168.1.52:631") if language == "badge" else tr("e.g. 192.168.1.50:9100")
+    return (tr("e.g. 192.168.1.52:631, or a folder to save the badges in: /sdcard/badges") if language == "badge"
+            else tr("e.g. 192.168.1.50:9100"))
 
 
 def ask_new_printer(screen, on_added: Callable[[str], None]) -> None:
