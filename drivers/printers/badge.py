@@ -45,6 +45,8 @@ def badge_image(t: PrintableTicket, band: str = "#1b3a5c") -> Image.Image:
         if line:
             draw.text((40, y), line, fill="black", font=_fit(draw, line, text_w, size, "sans"))
             y += size + 22
+    if t.payment_pending:                                    # PAYMENT PENDING / PAIEMENT EN ATTENTE
+        draw.text((40, HEIGHT_PX - 200), t.pending_mark, fill="#b00020", font=_fit(draw, t.pending_mark, text_w, 44, "bold"))
     if t.reprint:                                            # REPRINT / DUPLICATA
         draw.text((40, HEIGHT_PX - 140), t.reprint_mark, fill="#b00020", font=font(44, "bold"))
     if t.order_number:

@@ -26,6 +26,9 @@ def ticket_bytes(ticket: PrintableTicket, profile: str = DEFAULT_PROFILE, native
     if ticket.reprint:                              # REPRINT / DUPLICATA: a copy, not a second ticket
         p.set(align="center", bold=True, double_height=True)
         p.text(f"*** {ticket.reprint_mark} ***\n")
+    if ticket.payment_pending:                      # PAYMENT PENDING / PAIEMENT EN ATTENTE: not paid yet
+        p.set(align="center", bold=True, double_height=True)
+        p.text(f"*** {ticket.pending_mark} ***\n")
     p.set(align="center", normal_textsize=True)
     if ticket.venue:
         p.text(plain(ticket.venue) + "\n")

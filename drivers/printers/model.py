@@ -23,6 +23,7 @@ class PrintableTicket:
     price_text: str = ""
     language: str = "en"           # en | fr: the event's language, for the printed labels
     reprint: bool = False          # a copy of a ticket already printed: marked REPRINT / DUPLICATA
+    payment_pending: bool = False  # its order is not paid yet (invoice): marked PAYMENT PENDING / PAIEMENT EN ATTENTE
 
     def __post_init__(self) -> None:
         if not self.payload:
@@ -49,6 +50,11 @@ class PrintableTicket:
     @property
     def reprint_mark(self) -> str:
         return self.say("REPRINT") if self.reprint else ""
+
+    @property
+    def pending_mark(self) -> str:
+        """What a ticket of an unpaid order says on it (the door refuses it until paid: `unpaid`)."""
+        return self.say("PAYMENT PENDING") if self.payment_pending else ""
 
     def to_json(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dc_fields(self)}

@@ -57,6 +57,9 @@ def show_ticket(t: PrintableTicket, width: int = 812, height: int = 406, mag: in
     if t.venue:
         out.append(_text(30, 112, 24, t.venue))
     y = 150
+    if t.payment_pending:                # PAYMENT PENDING / PAIEMENT EN ATTENTE, reversed, above the details
+        out += [f"^FO24,{y - 6}^GB{min(qx - 44, 420)},40,40^FS", _text(30, y, 28, t.pending_mark[:24], reverse=True)]
+        y += 46
     for label, value in t.lines():
         out.append(_text(30, y, 24, f"{label}: {value}"[:38]))
         y += 32
@@ -79,6 +82,10 @@ def cinema_ticket(t: PrintableTicket, width: int = 406, height: int = 812, mag: 
     y = 250
     if t.reprint:
         out += [f"^FO20,{y - 6}^GB{width - 40},38,38^FS", _text(30, y, 28, t.reprint_mark, reverse=True)]
+        y += 44
+    if t.payment_pending:
+        out += [f"^FO20,{y - 6}^GB{width - 40},38,38^FS",
+                _text(30, y, _fit(t.pending_mark, 16, 28), t.pending_mark, reverse=True)]
         y += 44
     for key, value in t.fields():
         if key in ("Zone", "Seat"):

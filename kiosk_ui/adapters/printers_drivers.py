@@ -209,12 +209,22 @@ class DriverPrinters:
             report = job.ref.get("kind") == REPORT
             if printer_id and (not report or split_id(printer_id)[0] == "escpos"):   # a report prints on ESC/POS
                 job.printer = printer_id
+            if not report:
+                self._payment_now(job)
             result = self._retry_report(job) if report else self.queue.retry(jid)
             self._online[job.printer] = result.ok
             out.append((self._pending(job), self._say(result, lang)))
             if not result.ok:
                 break
         return out
+
+    def _payment_now(self, job: PendingJob) -> None:
+        """A kept ticket whose order was paid since (or turned pending) prints as it stands now: with or without
+        PAYMENT PENDING."""
+        row = self.settings.ticket(job.ref["ticket_key"]) if job.ref.get("ticket_key") and hasattr(
+            self.settings, "ticket") else None
+        if row is not None:
+            job.ticket = replace(job.ticket, payment_pending=row.get("order_status") == "pending")
 
     def dismiss(self, job_id: int) -> PendingPrint:
         return self._pending(self.queue.dismiss(job_id))
@@ -244,4 +254,5 @@ class DriverPrinters:
                                               lang),
                                payload=payload, category=cat["name"] if cat else "", zone=zone["name"] if zone else "",
                                seat=t.get("seat") or "", order_number=t.get("order_number") or "",
-                               buyer_name=t.get("buyer_name") or "", language=lang, reprint=reprint)
+                               buyer_name=t.get("buyer_name") or "", language=lang, reprint=reprint,
+                               payment_pending=t.get("order_status") == "pending")
