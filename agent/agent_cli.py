@@ -19,6 +19,7 @@ from agent.keyring import Keyring
 from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
 from agent.policy import DevicePolicy, Mode, reread_arg
+from agent.pricing import cents_text
 from agent.safe_text import printable, timestamp
 from agent.staff import NotPermitted, StaffError, is_badge
 from agent.config_record import record_config_change
@@ -39,6 +40,15 @@ def _id_list(text: str) -> str:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated numbers, e.g. 1,2") from None
     return text
+
+
+def _amount(text: str) -> int:
+    """argparse type of pay --amount: '35', '35.5', '35,50' -> cents."""
+    units, _, frac = text.strip().replace(",", ".").partition(".")
+    if not (units.isdigit() or (not units and frac)) or not (frac.isdigit() or not frac) or len(frac) > 2 \
+            or len(units) > 9:
+        raise argparse.ArgumentTypeError(f"{text!r}: an amount such as 35.00")
+    return int(units or 0) * 100 + int((frac + "00")[:2])
 
 
 def _limit(text: str) -> int:
@@ -123,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("--operator", default="", help="who took the payment")
     pay.add_argument("--payment", choices=SETTLE_METHODS, default="cash",
                      help="how the buyer paid (the till's Z report counts it; default: cash)")
+    pay.add_argument("--amount", type=_amount, default=None, metavar="35.00",
+                     help="the amount collected: refused unless it is the order's amount due held here")
     pay.add_argument("--json", action="store_true")
 
     exch = sub.add_parser("exchange", help="kiosk: take a ticket out of use here; the server issues its replacement")
@@ -441,15 +453,20 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         device_id = load_policy(ledger).device_id
         try:
             number = ledger.order_number(args.order_number)         # typed in any case: as printed
-            changed = desk.validate_payment(ledger, number, device_id, args.operator or device_id, args.payment)
+            held = desk.due(ledger, number)
+            changed = desk.validate_payment(ledger, number, device_id, args.operator or device_id, args.payment,
+                                            args.amount)
         except ValueError as exc:
             print(printable(f"ticketgate agent pay: {exc}"), file=sys.stderr)
             return 1
         if not changed:
             print(printable(f"ticketgate agent pay: no order {number} on this device"), file=sys.stderr)
             return 1
-        result = {"order_number": number, "tickets": changed, "outbox_pending": ledger.outbox_size()}
-        print(json.dumps(result) if args.json else f"order {number} paid ({changed} ticket(s)); "
+        collected = args.amount if args.amount is not None else (held[0] if held else None)
+        result = {"order_number": number, "tickets": changed, "outbox_pending": ledger.outbox_size(),
+                  "amount_cents": collected, "currency": held[1] if held else None}
+        paid = f" {cents_text(collected, held[1] if held else '')}" if collected is not None else ""
+        print(json.dumps(result) if args.json else f"order {number} paid{paid} ({changed} ticket(s)); "
                                                    f"{result['outbox_pending']} message(s) waiting for the server")
         return 0
     if args.cmd == "exchange":

@@ -12,17 +12,21 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.ledger import Ledger
+from agent.pricing import cents_text
 from agent.reasons import coded
 from agent.sync.messages import SETTLE_METHODS, Exchange, PaymentValidated
 from agent.used import first_admission, used_refusal
 
 
-def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator: str, payment: str = "cash") -> int:
+def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator: str, payment: str = "cash",
+                     amount_cents: int | None = None) -> int:
     """Mark a pending order paid on this device and queue the fact, with how it was paid (`payment`, one of
-    SETTLE_METHODS: the till counts it), for the server. -> tickets changed (0: none of this order on the device,
-    nothing queued). ValueError, nothing changed, when it is not pending: paying a cancelled or refunded order here
-    made the door admit its tickets while the server refused the payment. The number is typed in any case
-(ledger.order_number); the server is told the number as it holds it."""
+    SETTLE_METHODS: the till counts it) and the amount collected, for the server. -> tickets changed (0: none of
+    this order on the device, nothing queued). ValueError, nothing changed, when it is not pending: paying a
+    cancelled or refunded order here made the door admit its tickets while the server refused the payment; and
+    (code `wrong_amount`) when `amount_cents` is not the order's amount due as this device holds it (`due`). The
+    amount sent is the one given, else the one due (None when neither is known). The number is typed in any case
+    (ledger.order_number); the server is told the number as it holds it."""
     if payment not in SETTLE_METHODS:
         raise ValueError(f"payment {payment!r}: one of {', '.join(SETTLE_METHODS)}")
     with ledger.transaction():
@@ -30,11 +34,26 @@ def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator
         statuses = ledger.order_statuses(order_number)
         if statuses and statuses != {"pending"}:
             raise ValueError(f"order {order_number} is {', '.join(sorted(statuses))}, not pending: no payment recorded")
+        held = due(ledger, order_number)
+        if held is not None and amount_cents is not None and amount_cents != held[0]:
+            raise coded(ValueError(f"order {order_number}: {cents_text(held[0], held[1])} to collect, not "
+                                   f"{cents_text(amount_cents, held[1])}: no payment recorded"), "wrong_amount",
+                        order=order_number, due=cents_text(held[0], held[1]), given=cents_text(amount_cents, held[1]))
         changed = ledger.set_order_status(order_number, "paid")
         if changed:
+            collected = amount_cents if amount_cents is not None else (held[0] if held else None)
             ledger.enqueue("kiosk", PaymentValidated(order_number, device_id, operator, at=time.time(),
-                                                      payment=payment).to_wire())
+                                                      payment=payment, amount_cents=collected).to_wire())
     return changed
+
+
+def due(ledger: Ledger, order_number: str) -> tuple[int, str] | None:
+    """(cents, currency) to collect for an order pending here (the server's figure, kept current by its bundles,
+    or this kiosk's own sale on invoice); None when it is not pending here or its amount is unknown."""
+    if ledger.order_statuses(order_number) != {"pending"}:
+        return None
+    return ledger.order_due(order_number)
+
 
 
 def exchange(ledger: Ledger, ticket_key: str, reason: str, device_id: str, category: int | None = None,

@@ -86,11 +86,14 @@ def ticket_rows(sale: Sale, order_number: str, tickets: Iterable[SoldTicket], st
 
 
 def record_sale(ledger: Ledger, rows: list[dict[str, Any]], outbox: OfflineSale | None = None,
-                next_ticket_id: int | None = None) -> None:
+                next_ticket_id: int | None = None, due: tuple[int, str] | None = None) -> None:
     """One durable transaction (fsync'd commit): the tickets in the index, the offline sale in the outbox and the
-    allotment's next ticket id, all or none. Printing comes after: a crash never loses a ticket sold."""
+    allotment's next ticket id, all or none. Printing comes after: a crash never loses a ticket sold. `due`
+    ((cents, currency): the sale's total) is kept as the amount to collect when the order is pending (invoice)."""
     with ledger.transaction():
         ledger.upsert_tickets(rows)
+        if due is not None and rows and all(r["order_status"] == "pending" for r in rows):
+            ledger.set_order_dues([(rows[0]["order_number"], due[0], due[1])])
         if outbox is not None:
             ledger.enqueue("kiosk", outbox.to_wire())
         if next_ticket_id is not None:

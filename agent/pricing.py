@@ -237,3 +237,9 @@ def change_due(total_cents: int, given_cents: int) -> int:
     if given_cents < total_cents:
         raise PricingError(f"{given_cents} cents given for a total of {total_cents}")
     return given_cents - total_cents
+
+
+def cents_text(cents: int, currency: str) -> str:
+    """'35.00 EUR': an amount in a message's English text (the kiosk shows amounts in its own language)."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d} {currency}".strip()

@@ -15,7 +15,8 @@ _TICKET_COLUMNS = TICKET_COLUMNS
 
 
 # what a full bundle replaces and a signed wipe deletes: event data and personal data, never the action log
-CATALOGUE_TABLES = ("tickets", "status_changes", "revocations", "blocked", "passes", "zones", "categories", "events")
+CATALOGUE_TABLES = ("tickets", "status_changes", "revocations", "blocked", "passes", "zones", "categories", "events",
+                    "order_dues")
 # a ticket's order status as the door and the desk read it: the one changed live (`set_order_status_of`) if any,
 # else its row's (the row aliased `t`)
 ORDER_STATUS = ("coalesce((SELECT s.order_status FROM status_changes s WHERE s.ticket_key = t.ticket_key), "
@@ -120,6 +121,23 @@ class CatalogueMixin(LedgerPart):
     def order_statuses(self, order_number: str) -> set[str]:
         """The statuses the tickets of one order have here (live changes included); empty: no such order here."""
         return {str(r[1]) for r in self._order_rows(order_number, ORDER_STATUS)}
+
+    def set_order_dues(self, dues: Iterable[tuple[str, int | None, str]]) -> None:
+        """(order number, cents due, currency); cents None: nothing due any more (paid, cancelled, unpriced)."""
+        with self.transaction():
+            for number, cents, currency in dues:
+                if cents is None:
+                    self.conn.execute("DELETE FROM order_dues WHERE order_number=?", (number,))
+                else:
+                    self.conn.execute("INSERT OR REPLACE INTO order_dues(order_number, cents, currency) VALUES (?,?,?)",
+                                      (number, int(cents), currency))
+
+    def order_due(self, order_number: str) -> tuple[int, str] | None:
+        """(cents, currency) to collect for a pending order (typed in any case), as the server last said or this
+        kiosk sold it; None when unknown here."""
+        row = self.conn.execute("SELECT cents, currency FROM order_dues WHERE order_number=?",
+                                (self.order_number(order_number),)).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
 
     def payload_count(self) -> int:
         """Tickets whose signed QR this device holds (kiosk devices)."""

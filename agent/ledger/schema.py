@@ -100,4 +100,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE status_changes (ticket_key TEXT PRIMARY KEY, order_status TEXT NOT NULL) WITHOUT ROWID;
     """,
+    # 9: kiosk devices: the amount due of each pending (invoice) order, from the server's bundles (`dues`) and this
+    #    kiosk's own sales on invoice; the desk shows what to collect and refuses another amount
+    """
+    CREATE TABLE order_dues (order_number TEXT PRIMARY KEY, cents INTEGER NOT NULL, currency TEXT NOT NULL)
+        WITHOUT ROWID;
+    """,
 )

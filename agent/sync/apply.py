@@ -159,6 +159,8 @@ def apply_live(ledger: Ledger, s: dict[str, Any]) -> dict[str, Any]:
             ledger.set_ticket_order_states((str(k), str(status)) for k, status in s["states"])
         if s.get("resets"):
             ledger.merge_remote(s["resets"])
+        if s.get("dues"):
+            ledger.set_order_dues(_dues(s["dues"]))
     return {"revocations": len(revs)}
 
 
@@ -189,6 +191,17 @@ def _rows(items: Iterable[object] | None) -> Iterable[tuple[str, str, float]]:
         if not isinstance(r, dict) or "ticket_key" not in r:
             raise Rejected("malformed revocation/block row")
         yield str(r["ticket_key"]), str(r.get("reason") or ""), float(r.get("at") or time.time())
+
+
+def _dues(items: object) -> list[tuple[str, int | None, str]]:
+    """A kiosk bundle's `dues` ([[order number, cents | None, currency], …]), checked: Rejected when malformed."""
+    out = []
+    for r in items if isinstance(items, list) else [None]:
+        if (not isinstance(r, list) or len(r) != 3 or not isinstance(r[0], str) or not isinstance(r[2], str)
+                or not (r[1] is None or (isinstance(r[1], int) and not isinstance(r[1], bool) and r[1] >= 0))):
+            raise Rejected("malformed dues row")
+        out.append((r[0], r[1], r[2]))
+    return out
 
 
 def _keys(keyring_json: dict[str, Any]) -> list[TrustedKey]:

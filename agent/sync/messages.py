@@ -265,13 +265,17 @@ class PaymentValidated(Staffed):
     operator: str = ""
     at: float | None = None
     payment: str = "cash"              # how the money was taken (SETTLE_METHODS); a device before it: cash
+    amount_cents: int | None = None    # what the desk collected (the order's amount due); None: not said (before it)
 
     @classmethod
     def from_wire(cls, d: Any) -> "PaymentValidated":
         d = _obj(d, "kiosk message")
+        amount = integer(d, "amount_cents", None)
+        if amount is not None and amount < 0:
+            _bad("amount_cents", amount)
         return cls(order_number=text(d, "order_number", empty=False), device_id=text(d, "device_id", ""),
                    operator=text(d, "operator", ""), at=number(d, "at", None),
-                   payment=one_of(d, "payment", SETTLE_METHODS, "cash"))
+                   payment=one_of(d, "payment", SETTLE_METHODS, "cash"), amount_cents=amount)
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,7 @@ class KioskDesk:
                 rows = ticket_rows(sale, answer.order_number, answer.tickets, answer.status or status,
                                    self._filed_under(sale.target_id)[0])
                 with self.ledger.transaction():
-                    record_sale(self.ledger, rows)
+                    record_sale(self.ledger, rows, due=(answer.total_cents, answer.currency or sale.currency))
                     self._take_stock(sale)
                 return SaleResult(True, answer.order_number, False, answer.total_cents, answer.currency or sale.currency,
                                   tuple(t.ticket_key for t in answer.tickets), status=answer.status or status)
@@ -234,7 +234,7 @@ class KioskDesk:
         with self.ledger.transaction():
             record_sale(self.ledger, ticket_rows(sale, order_number, tickets, status, filed_under),
                         offline_sale(sale, cert.allotment_id, tickets, self._device(), order_number),
-                        next_ticket_id=ticket_id)
+                        next_ticket_id=ticket_id, due=(quote.total_cents, quote.currency))
             self._take_stock(sale)
         return SaleResult(True, order_number, True, quote.total_cents, quote.currency,
                           tuple(t.ticket_key for t in tickets), status=status)

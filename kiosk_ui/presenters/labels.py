@@ -69,6 +69,7 @@ REFUSAL_TEXTS = {
     "ticket_used": ("Ticket {ticket} was used (admitted {at} at {where}): not exchanged. The organiser resets its "
                     "entry first (ticketgate server ticket reset {ticket}), then it can be exchanged."),
     "order_closed": "Order {order} is already refunded or cancelled: nothing done.",
+    "wrong_amount": "Order {order}: {due} due, {given} collected: the payment was not recorded.",
     "no_open_shift": "This kiosk has no open till shift.",
     "shift_open": "This kiosk's till shift {shift} is open already: close it first.",
     "expired": "Not carried out: it reached the server {late} s after this kiosk stopped waiting.",

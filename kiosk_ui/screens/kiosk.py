@@ -12,6 +12,7 @@ from kivy.uix.label import Label
 
 from agent.reasons import code_of
 from agent.sync.messages import SETTLE_METHODS
+from kiosk_ui.desk_payment import amount_due, take_payment
 from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.cart import amount
 from kiosk_ui.presenters.labels import EXCHANGE_PAYMENTS, EXCHANGE_REASONS, PAYMENT_LABELS, REFUND_REASONS
@@ -19,7 +20,7 @@ from kiosk_ui.presenters.lists import orders_of, printer_label, printer_rows, sh
 from kiosk_ui.presenters.refusals import refusal_text
 from kiosk_ui.screens.base import BaseScreen
 from kiosk_ui.screens.printer_setup import ask_new_printer
-from kiosk_ui.screens.widgets import (GAP, TOUCH, BigButton, BigToggle, Text, choose, info_popup, paint,
+from kiosk_ui.screens.widgets import (GAP, TOUCH, BigButton, BigToggle, Text, ask_text, choose, info_popup, paint,
                                       scroll_list, search_row)
 
 
@@ -133,27 +134,39 @@ class KioskScreen(BaseScreen):
         self.refresh()
 
     def ask_payment(self) -> None:
-        """How the buyer paid the pending order, chosen as for a sale: the till counts it (cash in the drawer)."""
+        """How the buyer paid the pending order, chosen as for a sale: the till counts it (cash in the drawer). The
+        amount to collect is shown when this kiosk holds it, and typed back when the money is taken."""
         if self.order_number:
-            self.ui.popup = choose(tr("Order {o} paid by:", o=self.order_number),
-                                   [(tr(PAYMENT_LABELS[m]), partial(self.validate_payment, m)) for m in SETTLE_METHODS])
+            due = amount_due(self.ctl.door, self.order_number)
+            title = (tr("Order {o}: {due} to collect. Paid by:", o=self.order_number, due=due) if due else
+                     tr("Order {o} paid by:", o=self.order_number))
+            self.ui.popup = choose(title, [(tr(PAYMENT_LABELS[m]), partial(self.validate_payment, m))
+                                           for m in SETTLE_METHODS])
 
     def validate_payment(self, payment: str = "cash") -> None:
         problem = self.ctl.not_permitted("validate_payment")
         if problem:
             self.say(self.message, lambda: self.ctl.not_permitted("validate_payment") or problem)
             return
-        if self.order_number:
-            try:
-                n = self.ctl.door.validate_payment(self.order_number, self.ctl.door.policy.device_id, payment)
-            except ValueError:                  # not pending (cancelled, refunded, paid meanwhile)
-                number = self.order_number
-                self.say(self.message, lambda: tr(
-                    "Order {o} is not pending (paid, cancelled or refunded): no payment recorded.", o=number))
-                return
-            self.open_order(self.order_number)
-            self.say(self.message, lambda: tr_n("Payment recorded for {n} ticket.",
-                                                "Payment recorded for {n} tickets.", n))
+        if not self.order_number:
+            return
+        number = self.order_number
+        due = amount_due(self.ctl.door, number)
+        if not due:
+            self._paid(number, take_payment(self.ctl.door, number, payment))
+            return
+
+        def typed(text: str) -> str:
+            outcome = take_payment(self.ctl.door, number, payment, text)
+            if outcome.ok:
+                self._paid(number, outcome)
+            return outcome.message if not outcome.ok else ""
+        self.ui.popup = ask_text(tr("Amount received for order {o}", o=number), due, typed)
+
+    def _paid(self, number: str, outcome) -> None:
+        if outcome.ok:
+            self.open_order(number)
+        self.say(self.message, lambda: outcome.message)
 
     def ask_exchange(self) -> None:
         key = self.selected_ticket

@@ -106,6 +106,12 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         with self.tx() as c:
             c.execute("INSERT INTO prices(target_id, category, cents) VALUES (?,?,?) ON CONFLICT (target_id, category) "
                       "DO UPDATE SET cents=excluded.cents", (target_id, int(category), int(cents)))
+            # pending orders with no priced line cost what the prices say: their amount due changed, the kiosks'
+            # next delta carries it (their tickets' rows, changed)
+            unpriced = ("SELECT o.order_id FROM orders o WHERE o.target_id=? AND o.status='pending' AND NOT EXISTS "
+                        "(SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id)")
+            if c.execute(unpriced + " LIMIT 1", (target_id,)).fetchone():
+                c.execute(f"UPDATE tickets SET version=? WHERE order_id IN ({unpriced})", (self._bump(org), target_id))
         return {"target_id": target_id, "category": int(category), "cents": int(cents),
                 "currency": self.currency(target_id)}
 
@@ -305,6 +311,16 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         order = self.order(number)
         if self.order_lines(number):
             return
+        rows, prices = self._unpriced_lines(order)
+        if not rows:
+            return
+        c.executemany(INSERT_LINE,
+                      [(order["order_id"], i, category, zone, n, prices.get(category, 0), 0,
+                        prices.get(category, 0) * n, "", None) for i, ((category, zone), n) in enumerate(rows)])
+
+    def _unpriced_lines(self, order: dict) -> tuple[list[tuple[tuple[int, int | None], int]], dict[int, int]]:
+        """An order with no priced line at the current prices: ([((category, zone), count)], prices); no rows when
+        its event prices none of its categories."""
         prices = self.prices(order["event_id"])
         groups: dict[tuple[int, int | None], int] = {}
         for t in order["tickets"]:
@@ -312,11 +328,25 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                 key = (t["category"] or 0, t["zone"])
                 groups[key] = groups.get(key, 0) + 1
         if not any(prices.get(category) for category, _ in groups):
-            return
-        rows = sorted(groups.items(), key=lambda g: (g[0][0], -1 if g[0][1] is None else g[0][1]))
-        c.executemany(INSERT_LINE,
-                      [(order["order_id"], i, category, zone, n, prices.get(category, 0), 0,
-                        prices.get(category, 0) * n, "", None) for i, ((category, zone), n) in enumerate(rows)])
+            return [], prices
+        return sorted(groups.items(), key=lambda g: (g[0][0], -1 if g[0][1] is None else g[0][1])), prices
+
+    def order_due(self, number: str) -> dict | None:
+        """What a pending order costs, to collect at the desk: {cents, currency} from its lines (a desk sale on
+        invoice), or its tickets at the current prices (the organiser's own order: what the payment will count).
+        None when it is not pending, or nothing prices it (the desk then takes the payment without an amount)."""
+        order = self.order(number)
+        if order["status"] != "pending":
+            return None
+        lines = self.order_lines(number)
+        if lines:
+            cents = sum(x["total_cents"] for x in lines)
+        else:
+            rows, prices = self._unpriced_lines(order)
+            if not rows:
+                return None
+            cents = sum(prices.get(category, 0) * n for (category, _), n in rows)
+        return {"cents": cents, "currency": self.currency(order["event_id"])}
 
     def desk_refund(self, org: str, device_id: str, req: RefundRequest) -> DeskAnswer:
         """Cancel or refund a whole order at the desk: tickets revoked and back on sale; the amount to hand back

@@ -8,7 +8,8 @@ import time
 from typing import Any, Callable, Iterable
 
 from agent.errors import TicketgateError
-from agent.reasons import Reason, code_of, reason
+from agent.pricing import cents_text
+from agent.reasons import Reason, code_of, coded, reason
 from agent.sync.messages import ActionItem, Exchange, OfflineSale, PaymentValidated, RefusalItem, item_from_wire
 from agent.sync.signed import Rejected
 from server_stub.stats import SCAN_COLS, Scan, compute_stats, find_conflicts
@@ -197,6 +198,12 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, SalesMixin, KeysDevicesM
             of_org(order, org, f"order {order['number']} is not {org}'s")
             if order["status"] != "pending":
                 raise StoreError(f"order {order['number']} is {order['status']}, not pending")
+            due = self.order_due(order["number"])
+            if due is not None and m.amount_cents is not None and m.amount_cents != due["cents"]:
+                # the kiosk held another amount due (an order changed since its last bundle): not paid, said
+                shown = {k: cents_text(v, due["currency"]) for k, v in (("due", due["cents"]), ("given", m.amount_cents))}
+                raise coded(StoreError(f"order {order['number']}: {shown['due']} due, {shown['given']} collected"),
+                            "wrong_amount", order=order["number"], **shown)
             self.validate_payment(order["number"])
             self.price_unpriced_order(c, order["number"])
             # the money taken is a desk move of that kiosk (its till's Z report, the sales report's payment method)

@@ -108,9 +108,14 @@ def sections(store: SyncStore, events: list[int], since: int,
     sent = 0
     for e in events:
         rows: list[dict] = []
+        # kiosk: the orders of the rows sent -> their status, for their dues (a full bundle: the pending ones; it
+        # replaces every due the device held)
+        orders: dict[str, str] = {}
         for row in store.tickets_for_event(e, since):
             if issue is not None:
                 row = dict(row, payload=issue(row["ticket_key"]))
+                if since or row["order_status"] == "pending":
+                    orders[row["order_number"]] = row["order_status"]
             rows.append(row)
             if len(rows) >= CHUNK_TICKETS:
                 sent += len(rows)
@@ -123,6 +128,8 @@ def sections(store: SyncStore, events: list[int], since: int,
             yield bundle.ticket_section(rows, payloads)
             if progress:
                 progress(sent)
+        for i in range(0, len(orders), CHUNK_TICKETS):
+            yield dues_section(store, list(orders.items())[i:i + CHUNK_TICKETS])
         # a delta: the organiser's resets since; a full bundle (a device new to the event): every action so far,
         # devices' and organiser's, so it knows who is inside (merged once by scan id, like the live relays)
         actions = store.resets_for_event(e, since) if since else store.actions_for_event(e) + store.resets_for_event(e)
@@ -132,6 +139,17 @@ def sections(store: SyncStore, events: list[int], since: int,
             yield flags
         for i in range(CHUNK_ACTIONS, len(actions), CHUNK_ACTIONS):
             yield flag_section([], [], actions[i:i + CHUNK_ACTIONS])
+
+
+def dues_section(store: SyncStore, orders: list[tuple[str, str]]) -> dict:
+    """Kiosk bundles: the amount due of each pending order among `orders` ((number, status) of the ticket rows
+    sent), so the desk shows what to collect; an order no longer pending (or unpriced) comes with None: the device
+    forgets its due. [[number, cents | None, currency], …]"""
+    out = []
+    for number, status in orders:
+        due = store.order_due(number) if status == "pending" else None
+        out.append([number, due["cents"], due["currency"]] if due else [number, None, ""])
+    return {"dues": out}
 
 
 @dataclass

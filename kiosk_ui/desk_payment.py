@@ -1,0 +1,49 @@
+"""Taking the payment of a pending (invoice) order at the desk, without Kivy: the amount to collect as this kiosk
+holds it (the server's figure, kept current by its bundles, or the kiosk's own sale on invoice), the amount the
+operator typed checked against it, the payment recorded on the device and queued for the server (agent.desk).
+
+    outcome = take_payment(door, "INV-7", "cash", "35")     # -> PaymentOutcome(ok, message in the app's language)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent import desk
+from kiosk_ui.i18n import tr, tr_n
+from kiosk_ui.presenters.cart import amount, read_amount
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    ok: bool
+    message: str
+    tickets: int = 0
+
+
+def amount_due(door, order_number: str) -> str:
+    """'EUR 35.00' to collect for the order in the app's language; '' when it is not pending here or its amount is
+    unknown (an order the organiser added without prices: the payment is taken without an amount)."""
+    held = desk.due(door.ledger, door.ledger.order_number(order_number))
+    return amount(*held) if held else ""
+
+
+def take_payment(door, order_number: str, payment: str, typed: str = "") -> PaymentOutcome:
+    """Record the payment. With an amount due known, `typed` must be that amount: another one (or none) is refused,
+    nothing recorded, the message says what to collect."""
+    number = door.ledger.order_number(order_number)
+    held = desk.due(door.ledger, number)
+    cents = None
+    if held is not None:
+        cents, why = read_amount(typed)
+        if cents is None:
+            return PaymentOutcome(False, tr("Type the amount received: {due} to collect.", due=amount(*held))
+                                  if not typed.strip() else tr(why))
+        if cents != held[0]:
+            return PaymentOutcome(False, tr("Order {o}: {due} to collect, not {given}. No payment recorded.", o=number,
+                                            due=amount(*held), given=amount(cents, held[1])))
+    try:
+        n = door.validate_payment(number, door.policy.device_id, payment, cents)
+    except ValueError:                  # not pending (cancelled, refunded, paid meanwhile)
+        closed = "Order {o} is not pending (paid, cancelled or refunded): no payment recorded."
+        return PaymentOutcome(False, tr(closed, o=number))
+    return PaymentOutcome(True, tr_n("Payment recorded for {n} ticket.", "Payment recorded for {n} tickets.", n), n)
