@@ -25,7 +25,7 @@ from agent.staff import NotPermitted, StaffError, is_badge
 from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
 from agent.sync.login_state import LoginState
-from agent.sync.messages import SETTLE_METHODS, name_arg
+from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
 from agent.verdicts import Verdict
 
 
@@ -49,6 +49,20 @@ def _amount(text: str) -> int:
             or len(units) > 9:
         raise argparse.ArgumentTypeError(f"{text!r}: an amount such as 35.00")
     return int(units or 0) * 100 + int((frac + "00")[:2])
+
+
+def _split(text: str) -> tuple[PaymentPart, ...]:
+    """argparse type of pay --split: 'cash:20,card:15.50:AUTH7' -> payment parts."""
+    parts = []
+    for item in text.split(","):
+        method, _, rest = item.strip().partition(":")
+        cents, _, ref = rest.partition(":")
+        if method not in SETTLE_METHODS:
+            raise argparse.ArgumentTypeError(f"{item!r}: METHOD:AMOUNT, the method one of {', '.join(SETTLE_METHODS)}")
+        parts.append(PaymentPart(method, _amount(cents), ref.strip()))
+    if not 2 <= len(parts) <= MAX_PARTS or any(p.cents <= 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: 2 to {MAX_PARTS} parts, each more than 0")
+    return tuple(parts)
 
 
 def _limit(text: str) -> int:
@@ -135,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how the buyer paid (the till's Z report counts it; default: cash)")
     pay.add_argument("--amount", type=_amount, default=None, metavar="35.00",
                      help="the amount collected: refused unless it is the order's amount due held here")
+    pay.add_argument("--split", type=_split, default=(), metavar="cash:20.00,card:15.00[:REF]",
+                     help="paid several ways (2 to 4 parts of cash, card, voucher; a card's terminal reference after "
+                          "a second colon): the till counts each part under its method, a refund hands each back")
     pay.add_argument("--json", action="store_true")
 
     exch = sub.add_parser("exchange", help="kiosk: take a ticket out of use here; the server issues its replacement")
@@ -455,16 +472,18 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             number = ledger.order_number(args.order_number)         # typed in any case: as printed
             held = desk.due(ledger, number)
             changed = desk.validate_payment(ledger, number, device_id, args.operator or device_id, args.payment,
-                                            args.amount)
+                                            args.amount, args.split)
         except ValueError as exc:
             print(printable(f"ticketgate agent pay: {exc}"), file=sys.stderr)
             return 1
         if not changed:
             print(printable(f"ticketgate agent pay: no order {number} on this device"), file=sys.stderr)
             return 1
-        collected = args.amount if args.amount is not None else (held[0] if held else None)
+        collected = (sum(p.cents for p in args.split) if args.split else args.amount if args.amount is not None
+                     else held[0] if held else None)
         result = {"order_number": number, "tickets": changed, "outbox_pending": ledger.outbox_size(),
-                  "amount_cents": collected, "currency": held[1] if held else None}
+                  "amount_cents": collected, "currency": held[1] if held else None,
+                  "parts": [p.to_wire() for p in args.split]}
         paid = f" {cents_text(collected, held[1] if held else '')}" if collected is not None else ""
         print(json.dumps(result) if args.json else f"order {number} paid{paid} ({changed} ticket(s)); "
                                                    f"{result['outbox_pending']} message(s) waiting for the server")

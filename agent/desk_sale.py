@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from agent.ledger import Ledger
-from agent.sync.messages import (PAYMENT_METHODS, AllotmentRequest, ExchangeRequest, OfflineSale, RefundRequest, SaleLine,
-                                 SaleRequest, SoldTicket)
+from agent.sync.messages import (PAYMENT_METHODS, AllotmentRequest, ExchangeRequest, OfflineSale, PaymentPart,
+                                 RefundRequest, SaleLine, SaleRequest, SoldTicket)
 
 ALLOTMENT_NEXT = "desk_allotment_next"      # ledger setting: the next ticket id of the allotment to sign
 
@@ -33,6 +33,7 @@ class Sale:
     buyer_name: str = ""
     email: str = ""
     request_id: str = ""
+    parts: tuple[PaymentPart, ...] = ()          # a split payment (cash and card…); `method` is its first part's
 
     @classmethod
     def new(cls, **kw: Any) -> "Sale":
@@ -43,7 +44,8 @@ def sale_request(sale: Sale, org: str, device: str, staff: str = "") -> SaleRequ
     return SaleRequest(org=org, device=device, request_id=sale.request_id, target_id=sale.target_id,
                        lines=tuple(SaleLine(c, q) for c, q in sale.lines), payment=sale.method,
                        payment_ref=sale.reference, promo_code=sale.promo_code, buyer_name=sale.buyer_name,
-                       email=sale.email, expected_cents=sale.total_cents, at=time.time(), staff=staff)
+                       email=sale.email, expected_cents=sale.total_cents, at=time.time(), staff=staff,
+                       parts=sale.parts)
 
 
 def offline_sale(sale: Sale, allotment_id: int, tickets: Iterable[SoldTicket], device: str,
@@ -53,7 +55,8 @@ def offline_sale(sale: Sale, allotment_id: int, tickets: Iterable[SoldTicket], d
     return OfflineSale(sale_id=sale.request_id, allotment_id=allotment_id, target_id=sale.target_id,
                        tickets=tuple(tickets), total_cents=sale.total_cents, device_id=device, currency=sale.currency,
                        promo_code=sale.promo_code, payment=sale.method, payment_ref=sale.reference,
-                       buyer_name=sale.buyer_name, email=sale.email, at=time.time(), order_number=order_number)
+                       buyer_name=sale.buyer_name, email=sale.email, at=time.time(), order_number=order_number,
+                       parts=sale.parts)
 
 
 def refund_request(order_number: str, reason: str, kind: str, org: str, device: str, staff: str = "") -> RefundRequest:

@@ -24,6 +24,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "ticket_used": ("ticket", "at", "where"),   # an exchange of a ticket admitted (when, gate/device): reset it first
     "order_closed": ("order",),                 # a desk refund or cancellation of an order refunded or cancelled
     "wrong_amount": ("order", "due", "given"),  # a pending order's payment of another amount than due ("35.00 EUR")
+    "parts_total": ("total", "paid"),           # a split payment whose parts do not add up to the total ("35.00 EUR")
     "no_open_shift": (),
     "shift_open": ("shift",),                   # the shift open already
     "expired": ("late",),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent import desk
+from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart
 from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.cart import amount, read_amount
 
@@ -27,12 +28,17 @@ def amount_due(door, order_number: str) -> str:
     return amount(*held) if held else ""
 
 
-def take_payment(door, order_number: str, payment: str, typed: str = "") -> PaymentOutcome:
+def take_payment(door, order_number: str, payment: str, typed: str = "",
+                 parts: tuple[tuple[str, int, str], ...] = ()) -> PaymentOutcome:
     """Record the payment. With an amount due known, `typed` must be that amount: another one (or none) is refused,
-    nothing recorded, the message says what to collect."""
+    nothing recorded, the message says what to collect. `parts`: a split payment ((method, cents, reference), 2 to
+    4), which adds up to the amount typed."""
     number = door.ledger.order_number(order_number)
     held = desk.due(door.ledger, number)
     cents = None
+    split = tuple(PaymentPart(m, c, r.strip()) for m, c, r in parts)
+    if split and not typed.strip():
+        typed = f"{sum(p.cents for p in split) / 100:.2f}"
     if held is not None:
         cents, why = read_amount(typed)
         if cents is None:
@@ -41,8 +47,12 @@ def take_payment(door, order_number: str, payment: str, typed: str = "") -> Paym
         if cents != held[0]:
             return PaymentOutcome(False, tr("Order {o}: {due} to collect, not {given}. No payment recorded.", o=number,
                                             due=amount(*held), given=amount(cents, held[1])))
+    if split and not (2 <= len(split) <= MAX_PARTS and all(p.method in SETTLE_METHODS and p.cents > 0 for p in split)):
+        return PaymentOutcome(False, tr("Split the payment in 2 to 4 parts of cash, card or voucher."))
+    if split and cents is not None and sum(p.cents for p in split) != cents:
+        return PaymentOutcome(False, tr("The parts of the payment do not add up to the total."))
     try:
-        n = door.validate_payment(number, door.policy.device_id, payment, cents)
+        n = door.validate_payment(number, door.policy.device_id, payment, cents, split)
     except ValueError:                  # not pending (cancelled, refunded, paid meanwhile)
         closed = "Order {o} is not pending (paid, cancelled or refunded): no payment recorded."
         return PaymentOutcome(False, tr(closed, o=number))

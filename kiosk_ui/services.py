@@ -6,7 +6,7 @@ when a part is not on this build, an `Unavailable*` stand-in says so plainly ins
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from drivers.camera.frames import PushSource
     from drivers.feedback.mapping import Feedback
 
-from agent.sync.messages import MAX_BUYER_NAME, MAX_EMAIL, MAX_PAYMENT_REF
+from agent.sync.messages import MAX_BUYER_NAME, MAX_EMAIL, MAX_PARTS, MAX_PAYMENT_REF, SETTLE_METHODS, PaymentPart
 from drivers.printers.model import PrintResult  # noqa: F401  (the one result type: ok, printed, message, kept…)
 
 
@@ -215,9 +215,16 @@ class Payment:
     buyer_name: str = ""
     email: str = ""
     given_problem: str = ""            # why the cash typed is not an amount (too large…): English, for tr()
+    parts: tuple[tuple[str, int, str], ...] = ()   # a split payment: (method, cents, reference), 2 to 4 parts
+
+    @property
+    def split(self) -> bool:
+        return bool(self.parts)
 
     def problem(self, total_cents: int) -> str:
         """'' when this payment can settle `total_cents`, else why not (English, for tr())."""
+        if self.parts:
+            return self._split_problem(total_cents)
         if self.method not in PAYMENT_METHODS:
             return "Choose how the buyer pays."
         if self.method == "cash" and self.given_problem:
@@ -235,6 +242,25 @@ class Payment:
         if self.email and ("@" not in self.email or " " in self.email.strip()):
             return "This e-mail address is not valid."
         return ""
+
+    def _split_problem(self, total_cents: int) -> str:
+        """A split payment: 2 to 4 parts of money taken (cash, card, voucher; no invoice), each with its reference
+        when by card or voucher, adding up to the total; the cash given covers the cash part."""
+        if not 2 <= len(self.parts) <= MAX_PARTS or any(m not in SETTLE_METHODS or c <= 0 for m, c, _ in self.parts):
+            return "Split the payment in 2 to 4 parts of cash, card or voucher."
+        if sum(c for _, c, _ in self.parts) != total_cents:
+            return "The parts of the payment do not add up to the total."
+        if any(m in ("card", "voucher") and not ref.strip() for m, _, ref in self.parts):
+            return "Type the terminal's or the voucher's reference."
+        cash = sum(c for m, c, _ in self.parts if m == "cash")
+        if cash and self.given_cents is not None and self.given_cents < cash:
+            return "The cash given does not cover the total."
+        if any(len(ref) > MAX_PAYMENT_REF for _, _, ref in self.parts):
+            return "The reference is too long (200 characters at most)."
+        return replace(self, parts=(), method="card", reference="-").problem(total_cents)   # the buyer's name, e-mail
+
+    def paid_parts(self) -> tuple[PaymentPart, ...]:
+        return tuple(PaymentPart(m, c, ref.strip()) for m, c, ref in self.parts)
 
 
 @dataclass(frozen=True)
@@ -258,6 +284,7 @@ class DeskResult:
     problem: str = ""
     ticket_keys: tuple[str, ...] = ()
     order_number: str = ""
+    parts: tuple[tuple[str, int], ...] = ()     # a refund: what to hand back each way it was paid (method, cents)
 
 
 @runtime_checkable

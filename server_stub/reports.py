@@ -116,17 +116,19 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
                                           "cash_cents": 0})
 
     for m in moves:
+        parts = m.get("parts") or [(m["payment"] or "cash", m["total_cents"])]     # [(method, cents)]: a split's
+        in_cash = sum(cents for method, cents in parts if method == "cash")
         if m["kind"] == "refused":          # the kiosk took the money, the server refused the sale or payment
             refused["count"] += 1
             refused["total_cents"] += m["total_cents"]
-            refused["payments"][m["payment"] or "cash"] += m["total_cents"]
+            for method, cents in parts:
+                refused["payments"][method] += cents
             refused["moves"].append({"at": m["at"], "what": m.get("what", "sale"), "id": m["request_id"],
                                      "order": m["order"], "payment": m["payment"] or "cash",
                                      "total_cents": m["total_cents"], "reason": m.get("reason", "")})
             continue
         who = staff_cell(m)
         if m["kind"] == "sale":
-            method = m["payment"] or "cash"
             sales["count"] += 1
             who["sales"] += 1
             for x in m["lines"]:
@@ -146,26 +148,25 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
                 invoices["settled_count"] += paid_here
                 invoices["settled_cents"] += m["total_cents"] if paid_here else 0
             if not paid_here:                  # paid in this shift: its payment counts it, once, under its method
-                payments[method] += m["total_cents"]
-            if method == "cash" and m["status"] == "paid":
-                cash += m["total_cents"]
-                who["cash_cents"] += m["total_cents"]
+                for method, cents in parts:    # a split payment: each part under its method
+                    payments[method] += cents
+            if m["status"] == "paid":
+                cash += in_cash
+                who["cash_cents"] += in_cash
         elif m["kind"] == "payment":           # a pending order (an invoice sale…) paid at this desk
-            method = m["payment"] or "cash"
             received["count"] += 1
             received["total_cents"] += m["total_cents"]
-            payments[method] += m["total_cents"]
-            if method == "cash":
-                cash += m["total_cents"]
-                who["cash_cents"] += m["total_cents"]
-        elif m["kind"] == "refund":
+            for method, cents in parts:
+                payments[method] += cents
+            cash += in_cash
+            who["cash_cents"] += in_cash
+        elif m["kind"] == "refund":            # handed back the ways it was paid: only its cash part leaves the drawer
             bucket = refunds if m["status"] == "refunded" else voids
             bucket["count"] += 1
             bucket["total_cents"] += m["total_cents"]
             who["refunded_cents"] += m["total_cents"]
-            if (m["payment"] or "cash") == "cash":
-                cash -= m["total_cents"]
-                who["cash_cents"] -= m["total_cents"]
+            cash -= in_cash
+            who["cash_cents"] -= in_cash
         elif m["kind"] == "exchange":
             exchanges["count"] += 1
             who["exchanges"] += 1

@@ -74,6 +74,33 @@ def main(out: Path) -> dict:
         pay.given.text = typed
         h.pump()
         res[f"pay_{typed}"] = {"problem": pay.problem.text, "confirm_disabled": pay.confirm_button.disabled}
+
+    # a split payment: 10.00 by card, too much in cash, then the rest in cash (cash given 20.00), sold (offline)
+    pay.given.text = ""
+    pay.set_method("card")
+    pay.part_amount.text, pay.reference.text = "10", "AUTH-9"
+    pay.add_part()
+    pay.set_method("cash")
+    pay.part_amount.text = "99"
+    pay.add_part()
+    res["split_too_much"] = pay.problem.text
+    pay.part_amount.text = "15"
+    pay.add_part()
+    pay.given.text = "20"
+    h.pump()
+    res["split"] = {"parts": pay.split_text.text, "change": pay.change.text, "problem": pay.problem.text,
+                    "confirm_disabled": pay.confirm_button.disabled}
+    h.ui.switch_language("fr")
+    res["split_fr"] = pay.split_text.text
+    h.ui.switch_language("en")
+    pay.confirm()
+    for _ in range(300):                                  # the UI's clock polls the sale's outcome
+        if h.ui.manager.current == "sold":
+            break
+        h.pump()
+    res["split_sold"] = {"screen": h.ui.manager.current, "parts_after": list(pay.parts)}
+    sent = [b for _, kind, b in demo.door.ledger.outbox_pending() if kind == "kiosk" and b.get("action") == "offline_sale"]
+    res["split_sent"] = [[p["method"], p["cents"], p["reference"]] for p in sent[-1]["parts"]] if sent else None
     (out / "desk_gaps.json").write_text(json.dumps(res, ensure_ascii=False, indent=1))
     return res
 

@@ -41,3 +41,15 @@ def test_an_amount_over_8_digits_is_refused_as_too_large(walk):
     assert walk["till_123456789"] == too_large
     assert walk["till_1.234"] == "Type an amount, e.g. 150.00"
     assert walk["till_99999999.99"] == "The till needs the server: try again when the kiosk is online."   # taken
+
+
+def test_a_split_payment_is_taken_part_by_part_on_the_payment_screen(walk):
+    """The payment screen took one method for the whole order; now "Add this part" takes the amount typed by the
+    method chosen (a card with its reference), shows what is left, refuses a part beyond the total, gives the change
+    of the cash part, and the sale carries each part."""
+    assert walk["split_too_much"] == "The parts of the payment do not add up to the total."
+    assert walk["split"] == {"parts": "Card (terminal): EUR 10.00 (AUTH-9)\nCash: EUR 15.00\nLeft to pay: EUR 0.00",
+                             "change": "Change due: EUR 5.00", "problem": "", "confirm_disabled": False}
+    assert walk["split_fr"] == "Carte (terminal) : 10,00 EUR (AUTH-9)\nEspèces : 15,00 EUR\nReste à payer : 0,00 EUR"
+    assert walk["split_sold"] == {"screen": "sold", "parts_after": []}
+    assert walk["split_sent"] == [["card", 1000, "AUTH-9"], ["cash", 1500, ""]]

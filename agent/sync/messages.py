@@ -266,6 +266,7 @@ class PaymentValidated(Staffed):
     at: float | None = None
     payment: str = "cash"              # how the money was taken (SETTLE_METHODS); a device before it: cash
     amount_cents: int | None = None    # what the desk collected (the order's amount due); None: not said (before it)
+    parts: tuple[PaymentPart, ...] = ()   # a split payment (`payment` is its first part's method); sums to the amount
 
     @classmethod
     def from_wire(cls, d: Any) -> "PaymentValidated":
@@ -273,9 +274,12 @@ class PaymentValidated(Staffed):
         amount = integer(d, "amount_cents", None)
         if amount is not None and amount < 0:
             _bad("amount_cents", amount)
+        parts = _parts(d)
+        if parts and amount is not None and sum(x.cents for x in parts) != amount:
+            _bad("parts", [x.to_wire() for x in parts])
         return cls(order_number=text(d, "order_number", empty=False), device_id=text(d, "device_id", ""),
                    operator=text(d, "operator", ""), at=number(d, "at", None),
-                   payment=one_of(d, "payment", SETTLE_METHODS, "cash"), amount_cents=amount)
+                   payment=one_of(d, "payment", SETTLE_METHODS, "cash"), amount_cents=amount, parts=parts)
 
 
 @dataclass(frozen=True)
@@ -385,6 +389,38 @@ class ConfigChange(Staffed):
 
 PAYMENT_METHODS = ("cash", "card", "invoice", "voucher")
 SETTLE_METHODS = ("cash", "card", "voucher")    # a pending order paid at the desk: money taken, not invoiced
+MAX_PARTS = 4                                   # a split payment: up to 4 parts (cash and three cards…)
+
+
+@dataclass(frozen=True)
+class PaymentPart:
+    """One part of a split payment: an amount taken one way (cash, a card, a voucher) and its reference."""
+    method: str
+    cents: int
+    reference: str = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"method": self.method, "cents": self.cents, "reference": self.reference}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> "PaymentPart":
+        cents = integer(d, "cents")
+        if not 0 < cents <= 10**10:
+            _bad("cents", cents)
+        return cls(one_of(d, "method", SETTLE_METHODS), cents, text(d, "reference", "", limit=MAX_PAYMENT_REF))
+
+
+def _parts(d: dict[str, Any], name: str = "parts") -> tuple[PaymentPart, ...]:
+    """A split payment's parts: none (one method, `payment`), or 2 to MAX_PARTS."""
+    raw = _get(d, name, [])
+    if not isinstance(raw, list) or len(raw) == 1 or len(raw) > MAX_PARTS:
+        _bad(name, raw)
+    return tuple(PaymentPart.from_wire(_obj(r, "a payment part")) for r in raw)
+
+
+def paid_parts(payment: str, total_cents: int, parts: tuple[PaymentPart, ...] = ()) -> tuple[PaymentPart, ...]:
+    """How a total was paid: the split's parts, else all of it by `payment`."""
+    return parts or (PaymentPart(payment or "cash", total_cents),)
 
 
 def _sale_lines(d: dict[str, Any], name: str = "lines", limit: int = 50) -> tuple["SaleLine", ...]:
@@ -464,6 +500,7 @@ class OfflineSale(Staffed):
     email: str = ""
     at: float | None = None
     order_number: str = ""
+    parts: tuple[PaymentPart, ...] = ()   # a split payment (`payment` is its first part's method); sums to the total
 
     def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()
@@ -476,13 +513,16 @@ class OfflineSale(Staffed):
         tickets = _sold(d)
         if not tickets:
             _bad("tickets", [])
+        parts = _parts(d)
+        if parts and sum(x.cents for x in parts) != integer(d, "total_cents"):
+            _bad("parts", [x.to_wire() for x in parts])
         return cls(sale_id=text(d, "sale_id", empty=False), allotment_id=integer(d, "allotment_id"),
                    target_id=integer(d, "target_id"), tickets=tickets, total_cents=integer(d, "total_cents"),
                    device_id=text(d, "device_id", ""), currency=text(d, "currency", "", limit=8),
                    promo_code=text(d, "promo_code", None), payment=one_of(d, "payment", PAYMENT_METHODS, "cash"),
                    payment_ref=text(d, "payment_ref", "", limit=MAX_PAYMENT_REF), buyer_name=text(d, "buyer_name", "", limit=MAX_BUYER_NAME),
                    email=text(d, "email", "", limit=MAX_EMAIL), at=number(d, "at", None),
-                   order_number=text(d, "order_number", ""))
+                   order_number=text(d, "order_number", ""), parts=parts)
 
 
 Item = ActionItem | RefusalItem | PaymentValidated | Exchange | Printed | OfflineSale | CmdResult | ConfigChange
@@ -679,6 +719,7 @@ class SaleRequest(Staffed, Desk):
     email: str = ""
     expected_cents: int | None = None     # the total the kiosk showed: a different price refuses the sale
     at: float | None = None
+    parts: tuple[PaymentPart, ...] = ()   # a split payment (`payment` is its first part's method): sums to the total
 
     def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()
@@ -692,7 +733,7 @@ class SaleRequest(Staffed, Desk):
                    payment=one_of(d, "payment", PAYMENT_METHODS, "cash"), payment_ref=text(d, "payment_ref", "", limit=MAX_PAYMENT_REF),
                    promo_code=text(d, "promo_code", None), buyer_name=text(d, "buyer_name", "", limit=MAX_BUYER_NAME),
                    email=text(d, "email", "", limit=MAX_EMAIL), expected_cents=integer(d, "expected_cents", None),
-                   at=number(d, "at", None))
+                   at=number(d, "at", None), parts=_parts(d))
 
 
 @dataclass(frozen=True)
@@ -819,6 +860,7 @@ class DeskAnswer(Wire):
     report: dict[str, Any] | None = None        # till: the shift's Z report
     reason_code: str = ""                       # a refusal's code (agent.reasons): the kiosk says it in its language
     reason_params: dict[str, Any] = field(default_factory=dict)
+    parts: tuple[PaymentPart, ...] = ()         # a sale: its split payment; a refund: what to hand back each way
 
     def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()
@@ -842,7 +884,16 @@ class DeskAnswer(Wire):
                    lines=tuple(_obj(x, "a priced line") for x in lines), tickets=_sold(d),
                    certificate=text(d, "certificate", "", limit=2048),
                    report=None if d.get("report") is None else _obj(d["report"], "a till report"),
-                   reason_code=text(d, "reason_code", "", limit=40), reason_params=_reason_params(d))
+                   reason_code=text(d, "reason_code", "", limit=40), reason_params=_reason_params(d),
+                   parts=_answer_parts(d))
+
+
+def _answer_parts(d: dict[str, Any]) -> tuple[PaymentPart, ...]:
+    """A desk answer's parts: a refund hands back one part per method paid (none or one for a single method)."""
+    raw = _get(d, "parts", [])
+    if not isinstance(raw, list) or len(raw) > MAX_PARTS:
+        _bad("parts", raw)
+    return tuple(PaymentPart.from_wire(_obj(r, "a payment part")) for r in raw)
 
 
 def _reason_params(d: dict[str, Any]) -> dict[str, Any]:

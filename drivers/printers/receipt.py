@@ -50,10 +50,14 @@ class Receipt:
     offline: bool = False        # signed with the kiosk's allotment, sent to the server later
     refund: bool = False         # a refund slip: amounts handed back
     copy: bool = False           # printed again (the ticket desk's "Print receipt"): marked REPRINT / DUPLICATA
+    parts: tuple[tuple[str, int, str], ...] = ()   # a split payment: (method, cents, reference) each, in order
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_LABELS:
             raise ValueError(f"payment method {self.method!r}: one of {', '.join(METHOD_LABELS)}")
+        object.__setattr__(self, "parts", tuple((str(m), int(c), str(r)) for m, c, r in self.parts))  # (kept as JSON)
+        if any(m not in METHOD_LABELS for m, _, _ in self.parts):
+            raise ValueError(f"payment parts {self.parts!r}: methods of {', '.join(METHOD_LABELS)}")
         if not self.order_number:
             raise ValueError("a receipt needs its order number")
 
@@ -77,6 +81,8 @@ class Receipt:
                 out.append((f"  {self.say('Discount')} {plain(line.promotion)}", self.money(-line.discount_cents)))
         out.append(("", ""))
         out.append((self.say("Refund") if self.refund else self.say("Total"), self.money(self.total_cents)))
+        if self.parts:                   # a split payment: each part, its amount and reference
+            return out + self._part_rows()
         out.append((self.say("Payment"), self.say(METHOD_LABELS[self.method])))
         if self.method == "cash" and self.given_cents is not None:
             out.append((self.say("Given"), self.money(self.given_cents)))
@@ -84,6 +90,20 @@ class Receipt:
         if self.payment_ref:
             out.append((self.say("Terminal ref.") if self.method == "card" else self.say(METHOD_LABELS[self.method]),
                         plain(self.payment_ref)))
+        return out
+
+
+    def _part_rows(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = [(self.say("Payment"), self.say("split"))]
+        for method, cents, ref in self.parts:
+            out.append((f"  {self.say(METHOD_LABELS[method])}", self.money(cents)))
+            if ref:
+                out.append((f"    {self.say('Terminal ref.') if method == 'card' else self.say('Reference')}",
+                            plain(ref)))
+        cash = sum(c for m, c, _ in self.parts if m == "cash")
+        if cash and self.given_cents is not None:
+            out.append((self.say("Given"), self.money(self.given_cents)))
+            out.append((self.say("Change"), self.money(self.given_cents - cash)))
         return out
 
 

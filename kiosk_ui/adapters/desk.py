@@ -185,10 +185,13 @@ class KioskDesk:
         problem = payment.problem(quote.total_cents)
         if problem:
             return SaleResult(False, problem=problem)
+        parts = payment.paid_parts()
         sale = Sale.new(target_id=quote.target_id, lines=tuple((x.category, x.quantity) for x in quote.lines),
-                        total_cents=quote.total_cents, currency=quote.currency, method=payment.method,
-                        reference=payment.reference.strip(), promo_code=quote.promo_code,
-                        buyer_name=payment.buyer_name.strip(), email=payment.email.strip())
+                        total_cents=quote.total_cents, currency=quote.currency,
+                        method=parts[0].method if parts else payment.method,
+                        reference=parts[0].reference if parts else payment.reference.strip(),
+                        promo_code=quote.promo_code, buyer_name=payment.buyer_name.strip(),
+                        email=payment.email.strip(), parts=parts)
         status = "pending" if payment.method == "invoice" else "paid"
         if self.online:
             answer = self._ask(sale_request(sale, self._org(), self._device(), self.ledger.on_duty), self.timeout)
@@ -265,7 +268,8 @@ class KioskDesk:
         if answer is None or not answer.ok:
             return DeskResult(False, problem=answer_problem(answer) if answer else "The server did not answer in time.")
         take_back(self.ledger, keys, f"{'refunded' if kind == 'refund' else 'cancelled'}: {reason}")
-        return DeskResult(True, -answer.total_cents, answer.currency, ticket_keys=keys, order_number=order_number)
+        return DeskResult(True, -answer.total_cents, answer.currency, ticket_keys=keys, order_number=order_number,
+                          parts=tuple((p.method, p.cents) for p in answer.parts))
 
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
                  category: int | None = None, payment: str = "cash") -> DeskResult:

@@ -11,8 +11,9 @@ from agent.reasons import code_of
 from drivers.printers.receipt import Receipt, ReceiptLine
 from drivers.printers.wording import money, when
 from kiosk_ui.i18n import language, tr, tr_n
+from kiosk_ui.presenters.labels import PAYMENT_LABELS
 from kiosk_ui.presenters.refusals import refusal_text
-from kiosk_ui.services import CartQuote, Payment, SaleResult, SaleTarget
+from kiosk_ui.services import CartQuote, DeskResult, Payment, SaleResult, SaleTarget
 
 MAX_IN_CART = 20                        # per category, one tap at a time; the server's per-order limit still applies
 
@@ -89,10 +90,39 @@ class PaymentView:
 def payment_view(quote: CartQuote, payment: Payment) -> PaymentView:
     problem = payment.problem(quote.total_cents)
     change = ""
-    if payment.method == "cash" and payment.given_cents is not None and payment.given_cents >= quote.total_cents:
-        change = tr("Change due: {amount}", amount=amount(payment.given_cents - quote.total_cents, quote.currency))
+    in_cash = sum(c for m, c, _ in payment.parts if m == "cash") if payment.parts else quote.total_cents
+    if payment.method == "cash" and payment.given_cents is not None and payment.given_cents >= in_cash:
+        change = tr("Change due: {amount}", amount=amount(payment.given_cents - in_cash, quote.currency))
     return PaymentView(tr("To pay: {amount}", amount=amount(quote.total_cents, quote.currency)), change,
                        tr(problem) if problem else "", not problem)
+
+
+Part = tuple[str, int, str]             # a split payment's part: (method, cents, reference)
+
+
+def add_part(parts: tuple[Part, ...], method: str, amount_text: str, reference: str,
+             total_cents: int) -> tuple[tuple[Part, ...], str]:
+    """The payment screen's "Add this part": the amount typed, taken `method` (cash, card, voucher; a card's or
+    voucher's reference), added to the split -> (parts, '') or (parts unchanged, why not: English, for tr())."""
+    if method not in ("cash", "card", "voucher"):
+        return parts, "Split the payment in 2 to 4 parts of cash, card or voucher."
+    cents, why = read_amount(amount_text)
+    if cents is None or cents <= 0:
+        return parts, why or NOT_AN_AMOUNT
+    if len(parts) >= 4:
+        return parts, "Split the payment in 2 to 4 parts of cash, card or voucher."
+    if cents > total_cents - sum(c for _, c, _ in parts):
+        return parts, "The parts of the payment do not add up to the total."
+    if method in ("card", "voucher") and not reference.strip():
+        return parts, "Type the terminal's or the voucher's reference."
+    return parts + ((method, cents, reference.strip()),), ""
+
+
+def split_lines(parts: tuple[Part, ...], total_cents: int, currency: str) -> list[str]:
+    """The parts taken so far and what is left to pay, in the app's language."""
+    lines = [tr("{method}: {amount}", method=tr(PAYMENT_LABELS[m]), amount=amount(c, currency)) + (f" ({r})" if r else "")
+             for m, c, r in parts]
+    return lines + [tr("Left to pay: {amount}", amount=amount(total_cents - sum(c for _, c, _ in parts), currency))]
 
 
 MAX_UNITS = 8          # digits before the decimal point: 99,999,999.99 at most (the server takes a till's
@@ -165,6 +195,22 @@ def receipt_for(target: SaleTarget, quote: CartQuote, payment: Payment, result: 
     names = {c.category: c.name for c in target.categories}
     lines = tuple(ReceiptLine(names.get(line.category, line.name), line.quantity, line.total_cents, line.promotion,
                               line.discount_cents) for line in quote.lines)
+    if payment.parts:                  # a split payment: each part printed, the cash given against the cash part
+        cash = any(m == "cash" for m, _, _ in payment.parts)
+        return Receipt(target.name, target.date_text, result.order_number, lines,
+                       result.total_cents or quote.total_cents, quote.currency, payment.parts[0][0],
+                       payment.given_cents if cash else None, "", payment.buyer_name, sold_at, target.language,
+                       result.offline, parts=tuple((m, c, r.strip()) for m, c, r in payment.parts))
     return Receipt(target.name, target.date_text, result.order_number, lines, result.total_cents or quote.total_cents,
                    quote.currency, payment.method, payment.given_cents if payment.method == "cash" else None,
                    payment.reference, payment.buyer_name, sold_at, target.language, result.offline)
+
+
+def refund_message(order_number: str, done: DeskResult) -> str:
+    """What to hand back for a refund, each way the order was paid when it was split ('EUR 20.00 Cash and EUR 30.00
+    Card (terminal)': the card part goes back on the card)."""
+    if len(done.parts) > 1:
+        back = tr(" and ").join(f"{amount(cents, done.currency)} {tr(PAYMENT_LABELS.get(method, method))}"
+                                for method, cents in done.parts)
+        return tr("Order {o} refunded: hand back {amount}.", o=order_number, amount=back)
+    return tr("Order {o} refunded: hand back {amount}.", o=order_number, amount=amount(-done.amount_cents, done.currency))

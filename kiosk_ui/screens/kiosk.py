@@ -14,7 +14,7 @@ from agent.reasons import code_of
 from agent.sync.messages import SETTLE_METHODS
 from kiosk_ui.desk_payment import amount_due, take_payment
 from kiosk_ui.i18n import tr, tr_n
-from kiosk_ui.presenters.cart import amount
+from kiosk_ui.presenters.cart import amount, refund_message
 from kiosk_ui.presenters.labels import EXCHANGE_PAYMENTS, EXCHANGE_REASONS, PAYMENT_LABELS, REFUND_REASONS
 from kiosk_ui.presenters.lists import orders_of, printer_label, printer_rows, short_key, ticket_rows
 from kiosk_ui.presenters.refusals import refusal_text
@@ -286,8 +286,7 @@ class KioskScreen(BaseScreen):
         elif not done.ok:
             self.say(self.message, lambda: tr("Not done: {why}", why=tr(done.problem)))
         elif done.amount_cents:
-            self.say(self.message, lambda: tr("Order {o} refunded: hand back {amount}.", o=order_number,
-                                              amount=amount(-done.amount_cents, done.currency)))
+            self.say(self.message, lambda: refund_message(order_number, done))
         else:
             self.say(self.message, lambda: tr("Order {o} cancelled.", o=order_number))
 

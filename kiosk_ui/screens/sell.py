@@ -12,7 +12,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from kiosk_ui.i18n import tr
-from kiosk_ui.presenters.cart import read_amount, sale_message, sold_view, target_title
+from kiosk_ui.presenters.cart import add_part, read_amount, sale_message, sold_view, split_lines, target_title
 from kiosk_ui.presenters.cart import receipt_line as sold_receipt_line
 from kiosk_ui.presenters.colours import ORANGE
 from kiosk_ui.presenters.labels import PAYMENT_LABELS
@@ -140,6 +140,16 @@ class PayScreen(BaseScreen):
         self.given.bind(text=lambda *_: self.refresh())
         self.reference = field(tr("Terminal or voucher reference"))
         self.reference.bind(text=lambda *_: self.refresh())
+        # a split payment: each part taken with the method chosen above, its amount and reference, added in turn
+        self.parts: tuple = ()
+        self.part_amount = field(tr("Amount of this part"),
+                                 input_filter=lambda s, undo: "".join(c for c in s if c in "0123456789.,"))
+        self.add_part_button = BigButton(tr("Add this part"), self.add_part, colour=BLUE)
+        self.clear_parts_button = BigButton(tr("Clear the parts"), self.clear_parts, colour=GREY)
+        split_row = BoxLayout(size_hint_y=None, height=dp(TOUCH), spacing=dp(GAP))
+        for w in (self.part_amount, self.add_part_button, self.clear_parts_button):
+            split_row.add_widget(w)
+        self.split_text = Text("", font=18)
         self.buyer = field(tr("Buyer name (optional)"))
         self.email = field(tr("E-mail (optional)"))
         self.email.bind(text=lambda *_: self.refresh())
@@ -154,7 +164,7 @@ class PayScreen(BaseScreen):
             kinds.add_widget(b)
         self.confirm_button = BigButton(tr("Confirm the sale"), self.confirm, colour=GREEN)
         view, grid = scroll_list()
-        for w in (self.methods, self.given, self.reference, self.buyer, self.email, kinds):
+        for w in (self.methods, self.given, self.reference, split_row, self.split_text, self.buyer, self.email, kinds):
             grid.add_widget(w)
         for w in (self.to_pay, self.change, view, self.problem, self.confirm_button):
             self.body.add_widget(w)
@@ -166,7 +176,26 @@ class PayScreen(BaseScreen):
 
     def payment(self) -> Payment:
         cents, why = read_amount(self.given.text) if self.given.text.strip() else (None, "")
+        if self.parts:                      # split: the cash given (optional) against the cash part
+            return Payment("cash", cents, "", self.buyer.text, self.email.text, given_problem=why, parts=self.parts)
         return Payment(self.method, cents, self.reference.text, self.buyer.text, self.email.text, given_problem=why)
+
+    def add_part(self) -> None:
+        """The amount typed, taken by the method chosen (with its reference), is one part of a split payment."""
+        quote = self.flow.quote()
+        if quote is None:
+            return
+        self.parts, why = add_part(self.parts, self.method, self.part_amount.text, self.reference.text,
+                                   quote.total_cents)
+        if not why:
+            self.part_amount.text = self.reference.text = ""
+        self.refresh()
+        if why:
+            self.say(self.problem, lambda: tr(why))
+
+    def clear_parts(self) -> None:
+        self.parts = ()
+        self.refresh()
 
     def set_method(self, method: str) -> None:
         self.method = method
@@ -200,8 +229,9 @@ class PayScreen(BaseScreen):
             poll.cancel()
             self._poll = None
         if outcome.result.ok:
-            for w in (self.given, self.reference, self.buyer, self.email):
+            for w in (self.given, self.reference, self.buyer, self.email, self.part_amount):
                 w.text = ""
+            self.parts = ()
             self.ui.go("sold")
         else:
             self.refresh()
@@ -213,6 +243,8 @@ class PayScreen(BaseScreen):
         for method, b in self.method_buttons.items():
             b.text = tr(PAYMENT_LABELS[method])
         self.given.hint_text, self.reference.hint_text = tr("Cash given"), tr("Terminal or voucher reference")
+        self.part_amount.hint_text = tr("Amount of this part")
+        self.add_part_button.text, self.clear_parts_button.text = tr("Add this part"), tr("Clear the parts")
         self.buyer.hint_text, self.email.hint_text = tr("Buyer name (optional)"), tr("E-mail (optional)")
         self.kind_buttons["ticket"].text, self.kind_buttons["badge"].text = tr("Print tickets"), tr("Print badges")
         self.confirm_button.text = tr("Confirm the sale")
@@ -227,9 +259,14 @@ class PayScreen(BaseScreen):
             self.confirm_button.disabled = True
             return
         self.to_pay.text, self.change.text = view.to_pay, view.change
+        quote = self.flow.quote()
+        self.split_text.text = "\n".join(split_lines(self.parts, quote.total_cents, quote.currency)) \
+            if self.parts and quote is not None else ""
         self.problem.text = view.problem
-        self.given.disabled = self.method != "cash"
+        self.given.disabled = self.method != "cash" and not any(m == "cash" for m, _, _ in self.parts)
         self.reference.disabled = self.method not in ("card", "voucher")
+        self.part_amount.disabled = self.add_part_button.disabled = self.method == "invoice"
+        self.clear_parts_button.disabled = not self.parts
         self.confirm_button.disabled = not view.can_confirm
 
 

@@ -18,11 +18,21 @@ from agent.reasons import coded, reason_fields
 from agent.read_models import effective_entries, inside_events
 from server_stub.model import PAID, PENDING, category_label
 from server_stub.store.base import NotFound, StoreError
+from server_stub.store.sales import SPLIT
 from server_stub.store.scans import ScansMixin
 from server_stub.store.staff import StaffMixin
 
 _NO_DESK = {"device_id": "", "payment": "", "staff": ""}
 DESK_MOVES = ("sale", "refund", "exchange", "payment")     # payment: a pending order paid at the desk (agent pay)
+
+
+def move_parts(body: dict, payment: str, total: int) -> list[tuple[str, int]]:
+    """How a desk move's money moved: [(method, cents)], its split's parts (kept in its answer or message), else
+    all of `total` by `payment` (cash when none was recorded)."""
+    parts = body.get("parts") if isinstance(body.get("parts"), list) else None
+    if parts:
+        return [(str(x["method"]), int(x["cents"])) for x in parts if isinstance(x, dict)]
+    return [(payment if payment and payment != SPLIT else "cash", total)]
 
 
 class ReportsMixin(ScansMixin, StaffMixin):
@@ -112,13 +122,16 @@ class ReportsMixin(ScansMixin, StaffMixin):
                 lines, status = self.order_lines(number), PENDING if payment == "invoice" else PAID
             if kind == "payment":
                 lines = self.order_lines(number)
-            if kind == "refund":
+            if kind == "refund" and "parts" not in a:
                 payment = self.order_payment(number)               # handed back the way it was paid
             total = a.get("total_cents")
             if total is None:
                 total = sum(x["total_cents"] for x in lines)
+            if kind == "refund" and a.get("parts"):
+                payment = SPLIT if len(a["parts"]) > 1 else a["parts"][0]["method"]
             out.append({"request_id": request_id, "kind": kind, "at": at, "staff_id": who,
                         "staff": staff.get(who, who), "payment": payment or "", "order": number,
+                        "parts": move_parts(a, payment, int(total)),
                         "status": status, "total_cents": int(total),
                         "difference_cents": int(a.get("difference_cents") or 0),
                         "lines": [{"category": x["category"], "quantity": x["quantity"],
@@ -150,7 +163,10 @@ class ReportsMixin(ScansMixin, StaffMixin):
                     total = 0
             out.append({"request_id": str(b.get("sale_id") or outbox_id), "kind": "refused", "at": at,
                         "staff_id": str(b.get("staff") or ""), "staff": staff.get(str(b.get("staff") or ""), ""),
-                        "payment": str(b.get("payment") or "cash"), "order": number, "status": "refused",
+                        "payment": SPLIT if b.get("parts") else str(b.get("payment") or "cash"),
+                        "parts": move_parts(b, str(b.get("payment") or "cash"),
+                                            int(total) if isinstance(total, int) else 0),
+                        "order": number, "status": "refused",
                         "total_cents": int(total) if isinstance(total, int) else 0, "difference_cents": 0,
                         "lines": [], "what": "sale" if b["action"] == "offline_sale" else "payment",
                         "reason": reason_})

@@ -19,7 +19,9 @@ from agent.errors import InvalidInput
 from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY
 from agent.reasons import WINDOW_CODES, coded, reason_fields
 from agent.pricing import CartLine, Offer, PricingError, Promotion, normalize_code, price_cart
-from agent.sync.messages import DeskAnswer, ExchangeRequest, OfflineSale, RefundRequest, SaleRequest, SoldTicket
+from agent.pricing import cents_text
+from agent.sync.messages import (DeskAnswer, ExchangeRequest, OfflineSale, PaymentPart, RefundRequest, SaleRequest,
+                                 SoldTicket, paid_parts)
 from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.store.base import NotFound, StoreError, of_org
 from server_stub.store.exchanges import ExchangeMixin
@@ -244,6 +246,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         answer["lines"] = tuple(answer.get("lines", ()))
         for kept in ("offline_order", UNDO, ROLLED_BACK):      # kept for reconciliation or a rollback, not answered
             answer.pop(kept, None)
+        answer["parts"] = tuple(PaymentPart.from_wire(x) for x in answer.get("parts") or ())
         return DeskAnswer(**answer, tickets=tickets)
 
     def sell(self, org: str, device_id: str, req: SaleRequest, now: float | None = None) -> DeskAnswer:
@@ -264,6 +267,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             if req.expected_cents is not None and req.expected_cents != quote.total_cents:
                 raise coded(StoreError(f"price changed: {quote.total_cents} cents now, {req.expected_cents} shown"),
                             "price_changed")
+            check_parts(req.parts, quote.total_cents, quote.currency, req.payment)
             status = PENDING if req.payment == "invoice" else PAID
             positions = tuple(Position(x.category, x.zone) for x in quote.lines for _ in range(x.quantity))
             order_in = OrderInput(req.target_id, req.buyer_name.strip() or f"desk {device_id}", req.email.strip(),
@@ -286,10 +290,10 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                 answer = {"device": device_id, "request_id": req.request_id, "kind": "sale", "ok": True,
                           "order_number": number, "status": status, "currency": quote.currency,
                           "total_cents": quote.total_cents, "lines": [x.to_json() for x in quote.lines],
-                          "tickets": tickets}
+                          "tickets": tickets, "parts": [x.to_wire() for x in req.parts]}
                 c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment) "
                           "VALUES (?,?,?,?,?,?,?)", (req.request_id, org, device_id, "sale", json.dumps(answer), now,
-                                                     req.payment))
+                                                     SPLIT if req.parts else req.payment))
                 expired = req.expired(time.time())     # its deadline passed meanwhile (a wait for the write lock):
                 if expired:                             # rolled back, the kiosk sells offline
                     raise coded(StoreError(str(expired)), "expired", **expired.params)
@@ -363,10 +367,33 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                       "order_number": changed["number"], "status": changed["status"],
                       "currency": self.currency(order["event_id"]), "total_cents": back, "tickets": [],
                       UNDO: {"was": order["status"], "reason": req.reason,      # the tickets it revoked:
-                             "tickets": [t["ticket_id"] for t in order["tickets"] if not t["revoked"]]}}
+                             "tickets": [t["ticket_id"] for t in order["tickets"] if not t["revoked"]]},
+                      "parts": [x.to_wire() for x in self.hand_back(order["number"], back)]}
             return self._keep_answer(org, device_id, answer)
         except (StoreError, InvalidInput) as exc:
             return DeskAnswer(device_id, req.request_id, "refund", False, str(exc), **reason_fields(exc))
+
+    def paid_parts_of(self, number: str) -> tuple[PaymentPart, ...]:
+        """How an order was paid at a desk: its sale's parts (one, or a split's), or those its payment was taken
+        with later (a pending order); none when neither happened at a desk."""
+        found: tuple[PaymentPart, ...] = ()
+        for answer, payment in self.q("SELECT answer, payment FROM desk_requests WHERE kind IN ('sale', 'payment') "
+                                      "ORDER BY at", ()):
+            a = json.loads(answer)
+            if number in (a.get("offline_order"), a.get("order_number") if a.get("ok") else None):
+                parts = tuple(PaymentPart.from_wire(x) for x in a.get("parts") or ())
+                found = paid_parts(payment if payment in ("cash", "card", "voucher") else "cash",
+                                   int(a.get("total_cents") or 0), parts)
+        return found
+
+    def hand_back(self, number: str, back: int) -> tuple[PaymentPart, ...]:
+        """A refund of `back` handed back the ways the order was paid, in proportion (a split paid 20.00 cash and
+        30.00 card hands back 20.00 cash and 30.00 card); cash when it was not paid at a desk."""
+        if back <= 0:
+            return ()
+        parts = self.paid_parts_of(number) or (PaymentPart("cash", back),)
+        return tuple(PaymentPart(p.method, cents, p.reference)
+                     for p, cents in zip(parts, spread(back, [p.cents for p in parts])) if cents > 0)
 
     def _paid_unit(self, ticket: dict) -> int:
         """What the buyer paid for this ticket: its order line's price after discount, else the current price."""
@@ -626,6 +653,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             raise StoreError(f"offline sale {sale.sale_id}: order number {sale.order_number}, its tickets make {number}")
         version = self._bump(org)
         now = time.time()
+        check_parts(sale.parts, sale.total_cents, sale.currency, sale.payment)
         status = PENDING if sale.payment == "invoice" else PAID
         email = sale.email.strip() if "@" in sale.email else ""         # (a typo never loses the sale)
         row = c.execute("INSERT INTO orders(number, org, target_id, buyer_name, email, status, created_at, updated_at) "
@@ -654,14 +682,31 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         # (and the till counts the sale as it was made: its status, total and lines, whatever happens to the order)
         marker = {"device": device_id, "request_id": sale.sale_id, "kind": "sale", "ok": False,
                   "reason": f"sold offline by the kiosk as order {number}", "offline_order": number,
-                  "status": status, "total_cents": sale.total_cents,
+                  "status": status, "total_cents": sale.total_cents, "parts": [x.to_wire() for x in sale.parts],
                   "lines": [dict(zip(("category", "zone", "quantity", "unit_cents", "discount_cents", "total_cents",
                                       "promotion", "promo_id"), line)) for line in lines]}
         c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment, staff) "
                   "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (request_id) DO UPDATE SET answer=excluded.answer, "
                   "payment=excluded.payment, staff=excluded.staff",
-                  (sale.sale_id, org, device_id, "sale", json.dumps(marker), now, sale.payment, sale.staff))
+                  (sale.sale_id, org, device_id, "sale", json.dumps(marker), now, SPLIT if sale.parts else sale.payment,
+                   sale.staff))
         return {"order_number": number}
+
+
+SPLIT = "split"         # desk_requests.payment of a move paid several ways: its parts are in the answer (`parts`)
+
+
+def check_parts(parts: tuple[PaymentPart, ...], total: int, currency: str, payment: str = "") -> None:
+    """A split payment adds up to the total, and is money taken (no invoice in it): StoreError `parts_total`."""
+    if not parts:
+        return
+    if payment == "invoice":
+        raise InvalidInput("an invoice is not split: the buyer pays it later, at once")
+    paid = sum(x.cents for x in parts)
+    if paid != total:
+        raise coded(StoreError(f"the payment's parts add up to {cents_text(paid, currency)}, the total is "
+                               f"{cents_text(total, currency)}: nothing sold"), "parts_total",
+                    total=cents_text(total, currency), paid=cents_text(paid, currency))
 
 
 def spread(total: int, weights: list[int]) -> list[int]:

@@ -18,7 +18,7 @@ from server_stub.store.desk_rollback import DeskRollbackMixin
 from server_stub.store.device_uploads import DeviceUploadsMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
 from server_stub.store.order_store import ticket_id
-from server_stub.store.sales import SalesMixin
+from server_stub.store.sales import SPLIT, SalesMixin, check_parts
 from server_stub.sync.contract import IngestResult, Upload
 from server_stub.sync.ingest import deactivated_flag, deactivated_when
 
@@ -199,6 +199,8 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, SalesMixin, KeysDevicesM
             if order["status"] != "pending":
                 raise StoreError(f"order {order['number']} is {order['status']}, not pending")
             due = self.order_due(order["number"])
+            if due is not None and m.parts:
+                check_parts(m.parts, due["cents"], due["currency"])
             if due is not None and m.amount_cents is not None and m.amount_cents != due["cents"]:
                 # the kiosk held another amount due (an order changed since its last bundle): not paid, said
                 shown = {k: cents_text(v, due["currency"]) for k, v in (("due", due["cents"]), ("given", m.amount_cents))}
@@ -209,10 +211,11 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, SalesMixin, KeysDevicesM
             # the money taken is a desk move of that kiosk (its till's Z report, the sales report's payment method)
             total = sum(x["total_cents"] for x in self.order_lines(order["number"]))
             answer = {"device": device_id, "request_id": uuid, "kind": "payment", "ok": True, "status": "paid",
-                      "order_number": order["number"], "total_cents": total}
+                      "order_number": order["number"], "total_cents": total, "parts": [x.to_wire() for x in m.parts]}
             c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment, staff) "
                       "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (request_id) DO NOTHING",
-                      (uuid, order["org"], device_id, "payment", json.dumps(answer), at, m.payment, m.staff))
+                      (uuid, order["org"], device_id, "payment", json.dumps(answer), at, SPLIT if m.parts else m.payment,
+                       m.staff))
             return {}
         t = self.ticket(m.ticket_key)      # exchange: revoke + issue the replacement (same order)
         of_org(t, org, f"ticket {t['ticket_key']} is not {org}'s")

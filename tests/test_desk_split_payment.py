@@ -1,0 +1,123 @@
+"""Split payment at the kiosk: one order paid partly in cash, partly by card (or several cards). The sale (online
+and offline), a pending order's payment and the CLI's `agent pay --split` carry each part to the server; the Z
+report counts each under its method and only the cash part in the drawer; the receipt lists the parts; a refund
+hands each part back the way it was paid (the card part on the card), in the app's language."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.sync.messages import PaymentPart, SaleLine, SaleRequest
+from drivers.printers.escpos_render import escpos_text
+from kiosk_ui import i18n
+from kiosk_ui.desk_payment import take_payment
+from kiosk_ui.presenters.cart import refund_message
+from kiosk_ui.services import Payment
+from tests.broker import mosquitto_binary
+from tests.helpers import wait_for
+from tests.qa_organiser import tg
+from tests.sync_fixtures import ORG, make_store
+from tests.test_desk_online import counter  # noqa: F401  (the fixture)
+
+needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+SPLIT = (("cash", 2000, ""), ("card", 3000, "AUTH-1"))
+
+
+@needs_broker
+def test_a_sale_paid_part_cash_part_card_is_counted_printed_and_refunded_per_method(counter):  # noqa: F811
+    store, event, _, sim, ctl, desk, _, receipts, _ = counter
+    desk.till("open", 10000)
+    flow = ctl.sale
+    flow.choose(event)
+    flow.add(2, 1)                                                               # 50.00
+    short = flow.confirm(Payment(parts=(("cash", 2000, ""), ("card", 2000, "AUTH-1"))))
+    assert not short.result.ok and short.result.problem == "The parts of the payment do not add up to the total."
+    outcome = flow.confirm(Payment(given_cents=2500, parts=SPLIT))
+    sold = outcome.result
+    assert sold.ok and not sold.offline, sold.problem
+    text = escpos_text([j for j in receipts.jobs if j][-1])
+    for label, value in (("Payment", "split"), ("Cash", "EUR 20.00"), ("Card (terminal)", "EUR 30.00"),
+                         ("Terminal ref.", "AUTH-1"), ("Given", "EUR 25.00"), ("Change", "EUR 5.00")):
+        assert any(line.strip().startswith(label) and line.endswith(value) for line in text), (label, text)
+    z = desk.till("close", 12000).report                                        # float + the 20.00 cash part
+    assert z["payments"] == {"card": 3000, "cash": 2000} and z["expected_cash_cents"] == 12000, z
+    assert z["difference_cents"] == 0
+    desk.till("open", 10000)
+    back = ctl.sale.refund(sold.order_number, "Buyer cannot come")
+    assert back.ok and back.amount_cents == -5000 and back.parts == (("cash", 2000), ("card", 3000)), back
+    assert refund_message(sold.order_number, back) == \
+        f"Order {sold.order_number} refunded: hand back EUR 20.00 Cash and EUR 30.00 Card (terminal)."
+    i18n.set_language("fr")
+    try:
+        assert refund_message(sold.order_number, back) == \
+            f"Commande {sold.order_number} remboursée : rendez 20,00 EUR Espèces et 30,00 EUR Carte (terminal)."
+    finally:
+        i18n.set_language("en")
+    z = desk.till("close", 8000).report                                         # only the cash part left the drawer
+    assert (z["expected_cash_cents"], z["difference_cents"], z["refunds"]["total_cents"]) == (8000, 0, 5000), z
+
+
+@needs_broker
+def test_an_offline_split_sale_and_a_pending_order_paid_split_reach_the_server(counter):  # noqa: F811
+    store, event, _, sim, ctl, desk, _, _, _ = counter
+    assert desk.refill() == "" and desk.certificate() is not None
+    desk.till("open", 0)
+    pending = store.add_order(ORG, event, "Ann", status="pending", positions=[{"category": 1}] * 2)["number"]  # 40.00
+    assert wait_for(lambda: desk.online and ctl.door.ledger.order_due(pending), 30)
+    sim.go_offline()
+    flow = ctl.sale
+    flow.choose(event)
+    flow.add(1, 1)
+    flow.add(2, 1)                                                               # 70.00, offline
+    cut = flow.confirm(Payment(parts=(("card", 4000, "A1"), ("card", 1000, "A2"), ("cash", 2000, ""))))
+    assert cut.result.ok and cut.result.offline, cut.result.problem
+    paid = take_payment(ctl.door, pending, "cash", "40", parts=(("voucher", 1500, "V-9"), ("cash", 2500, "")))
+    assert paid.ok, paid.message
+    sim.go_online()
+    assert wait_for(lambda: sim.ledger.outbox_size() == 0, 30)
+    assert wait_for(lambda: store.order(pending)["status"] == "paid", 30)
+    assert store.order(cut.result.order_number)["status"] == "paid"
+    z = desk.till("close", 4500).report
+    assert z["payments"] == {"card": 5000, "cash": 4500, "voucher": 1500}, z
+    assert (z["expected_cash_cents"], z["difference_cents"]) == (4500, 0), z
+    sent = [a for a in store.kiosk_actions(ORG) if a.get("action") == "payment_validated"]
+    assert [(p["method"], p["cents"]) for p in sent[-1]["parts"]] == [("voucher", 1500), ("cash", 2500)]
+
+
+def test_the_server_refuses_parts_that_do_not_add_up_and_an_invoice_split(tmp_path):
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=(), categories=("Standard",))
+    try:
+        store.set_price(ORG, event, 1, 2000)
+        store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
+
+        def sale(parts, payment="cash"):
+            return store.sell(ORG, "kiosk-1", SaleRequest(org=ORG, device="kiosk-1", request_id=f"r{len(parts)}{payment}",
+                                                          target_id=event, lines=(SaleLine(1, 2),), payment=payment,
+                                                          parts=parts))
+        wrong = sale((PaymentPart("cash", 1000), PaymentPart("card", 2000, "X")))
+        assert not wrong.ok and wrong.reason_code == "parts_total"
+        assert wrong.reason_params == {"total": "40.00 EUR", "paid": "30.00 EUR"}
+        assert not sale((PaymentPart("cash", 2000), PaymentPart("card", 2000, "X")), "invoice").ok
+        right = sale((PaymentPart("cash", 1000), PaymentPart("card", 1000, "X"), PaymentPart("card", 2000, "Y")))
+        assert right.ok and [p.cents for p in right.parts] == [1000, 1000, 2000]
+        assert store.paid_parts_of(right.order_number) == right.parts
+    finally:
+        store.close()
+
+
+def test_agent_pay_split_sends_each_part(tmp_path):
+    from kiosk_ui.demo_data import seed
+    demo = seed(tmp_path / "device")
+    demo.door.ledger.upsert_tickets([{"ticket_key": "7101", "event_id": 1, "order_number": "INV-5", "buyer_name": "Di",
+                                      "category": 1, "zone": None, "order_status": "pending"}])
+    demo.door.ledger.set_order_dues([("INV-5", 5000, "EUR")])
+    demo.door.close()
+    short = tg(tmp_path, "agent", "pay", "INV-5", "--split", "cash:20,card:20:AUTH", ok=False)
+    assert short.returncode == 1 and "50.00 EUR to collect, not 40.00 EUR" in short.stderr, short.stderr
+    bad = tg(tmp_path, "agent", "pay", "INV-5", "--split", "cash:50", ok=False)
+    assert bad.returncode == 2 and "2 to 4 parts" in bad.stderr
+    done = tg(tmp_path, "agent", "pay", "INV-5", "--split", "cash:20,card:30:AUTH", "--json")
+    out = json.loads(done.stdout)
+    assert out["amount_cents"] == 5000 and [(p["method"], p["cents"], p["reference"]) for p in out["parts"]] == \
+        [("cash", 2000, ""), ("card", 3000, "AUTH")]
