@@ -121,3 +121,31 @@ def test_agent_pay_split_sends_each_part(tmp_path):
     out = json.loads(done.stdout)
     assert out["amount_cents"] == 5000 and [(p["method"], p["cents"], p["reference"]) for p in out["parts"]] == \
         [("cash", 2000, ""), ("card", 3000, "AUTH")]
+
+
+def test_a_pending_order_paid_several_ways_at_the_ticket_desk_typed_on_one_line(tmp_path, french):
+    """Ticket desk, Payment received, "Split (several ways)": the parts typed on one line, in French words too."""
+    from kiosk_ui.demo_data import seed
+    from kiosk_ui.presenters.cart import read_parts
+    demo = seed(tmp_path / "device")
+    door = demo.door
+    door.ledger.upsert_tickets([{"ticket_key": "7201", "event_id": 1, "order_number": "INV-6", "buyer_name": "Eve",
+                                 "category": 1, "zone": None, "order_status": "pending"}])
+    door.ledger.set_order_dues([("INV-6", 5000, "EUR")])
+    try:
+        assert read_parts("espèces 20") == ((), "Split the payment in 2 to 4 parts of cash, card or voucher.")
+        assert read_parts("cash 20, card 30") == ((), "Type the terminal's or the voucher's reference.")
+        short, _ = read_parts("espèces 20,50; carte 20 A1")
+        wrong = take_payment(door, "INV-6", short[0][0], "", short)
+        assert not wrong.ok and wrong.message == \
+            "Commande INV-6 : 50,00 EUR à encaisser, pas 40,50 EUR. Aucun paiement enregistré."
+        parts, why = read_parts("espèces 20,50; carte 29,50 A1")
+        assert why == "" and parts == (("cash", 2050, ""), ("card", 2950, "A1"))
+        done = take_payment(door, "INV-6", parts[0][0], "", parts)
+        assert done.ok and done.message == "Paiement enregistré pour 1 billet."
+        (sent,) = [b for _, kind, b in door.ledger.outbox_pending() if b.get("action") == "payment_validated"]
+        assert (sent["amount_cents"], sent["payment"]) == (5000, "cash")
+        assert [(p["method"], p["cents"], p["reference"]) for p in sent["parts"]] == [("cash", 2050, ""),
+                                                                                    ("card", 2950, "A1")]
+    finally:
+        door.close()

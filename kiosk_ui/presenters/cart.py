@@ -98,6 +98,7 @@ def payment_view(quote: CartQuote, payment: Payment) -> PaymentView:
 
 
 Part = tuple[str, int, str]             # a split payment's part: (method, cents, reference)
+SPLIT_HOW = "Split the payment in 2 to 4 parts of cash, card or voucher."
 
 
 def add_part(parts: tuple[Part, ...], method: str, amount_text: str, reference: str,
@@ -116,6 +117,28 @@ def add_part(parts: tuple[Part, ...], method: str, amount_text: str, reference: 
     if method in ("card", "voucher") and not reference.strip():
         return parts, "Type the terminal's or the voucher's reference."
     return parts + ((method, cents, reference.strip()),), ""
+
+
+METHOD_WORDS = {"cash": "cash", "espèces": "cash", "especes": "cash", "card": "card", "carte": "card",
+                "voucher": "voucher", "bon": "voucher"}
+
+
+def read_parts(text: str) -> tuple[tuple[Part, ...], str]:
+    """A split payment typed on one line, "cash 20, card 30 AUTH-1" ("espèces 20, carte 30 AUTH-1" in French): each
+    part a method, an amount and (card, voucher) a reference -> (parts, '') or ((), why not: English, for tr())."""
+    parts: list[Part] = []
+    for item in text.split(";" if ";" in text else ","):
+        words = item.split()
+        method = METHOD_WORDS.get(words[0].lower()) if words else None
+        cents, why = read_amount(words[1]) if len(words) > 1 else (None, NOT_AN_AMOUNT)
+        if method is None or cents is None or cents <= 0:
+            return (), why if method is not None and why else SPLIT_HOW
+        parts.append((method, cents, " ".join(words[2:])))
+    if not 2 <= len(parts) <= 4:
+        return (), SPLIT_HOW
+    if any(m in ("card", "voucher") and not r for m, _, r in parts):
+        return (), "Type the terminal's or the voucher's reference."
+    return tuple(parts), ""
 
 
 def split_lines(parts: tuple[Part, ...], total_cents: int, currency: str) -> list[str]:

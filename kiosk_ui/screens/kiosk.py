@@ -14,7 +14,7 @@ from agent.reasons import code_of
 from agent.sync.messages import SETTLE_METHODS
 from kiosk_ui.desk_payment import amount_due, take_payment
 from kiosk_ui.i18n import tr, tr_n
-from kiosk_ui.presenters.cart import amount, refund_message
+from kiosk_ui.presenters.cart import amount, read_parts, refund_message
 from kiosk_ui.presenters.labels import EXCHANGE_PAYMENTS, EXCHANGE_REASONS, PAYMENT_LABELS, REFUND_REASONS
 from kiosk_ui.presenters.lists import orders_of, printer_label, printer_rows, short_key, ticket_rows
 from kiosk_ui.presenters.refusals import refusal_text
@@ -141,7 +141,27 @@ class KioskScreen(BaseScreen):
             title = (tr("Order {o}: {due} to collect. Paid by:", o=self.order_number, due=due) if due else
                      tr("Order {o} paid by:", o=self.order_number))
             self.ui.popup = choose(title, [(tr(PAYMENT_LABELS[m]), partial(self.validate_payment, m))
-                                           for m in SETTLE_METHODS])
+                                           for m in SETTLE_METHODS] + [(tr("Split (several ways)"), self.ask_split)])
+
+    def ask_split(self) -> None:
+        """A pending order paid several ways, typed on one line: "cash 20, card 30 AUTH-1"."""
+        problem = self.ctl.not_permitted("validate_payment")
+        if problem or not self.order_number:
+            self.say(self.message, lambda: self.ctl.not_permitted("validate_payment") or problem)
+            return
+        number = self.order_number
+
+        def typed(text: str) -> str:
+            parts, why = read_parts(text)
+            if why:
+                return tr(why)
+            outcome = take_payment(self.ctl.door, number, parts[0][0], "", parts)
+            if outcome.ok:
+                self._paid(number, outcome)
+            return outcome.message if not outcome.ok else ""
+        due = amount_due(self.ctl.door, number)
+        title = tr("Order {o}: {due} to collect. Paid by:", o=number, due=due) if due else tr("Split (several ways)")
+        self.ui.popup = ask_text(title, tr("e.g. cash 20, card 30 AUTH-1"), typed)
 
     def validate_payment(self, payment: str = "cash") -> None:
         problem = self.ctl.not_permitted("validate_payment")
