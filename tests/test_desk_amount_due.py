@@ -81,13 +81,20 @@ def test_the_kiosks_own_invoice_sales_keep_their_total_as_the_amount_due_online_
     assert amount_due(ctl.door, online.order_number) == "EUR 50.00"             # still due after the deltas
 
 
-def test_the_server_refuses_a_payment_of_another_amount_than_due(tmp_path):
-    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=(), categories=("Standard",))
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_server_refuses_a_payment_of_another_amount_than_due(tmp_path, request, backend):
+    db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=(), categories=("Standard",), db=db)
     try:
         store.set_price(ORG, event, 1, 2000)
         store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
         number = store.add_order(ORG, event, "Bo", status="pending", positions=[{"category": 1}] * 2)["number"]
         assert store.order_due(number) == {"cents": 4000, "currency": "EUR"}
+        since = store.version(ORG)
+        store.set_price(ORG, event, 1, 2500)             # its amount due follows, and its rows go in the next delta
+        assert store.order_due(number) == {"cents": 5000, "currency": "EUR"} and store.version(ORG) > since
+        assert {r["order_number"] for r in store.tickets_for_event(event, since)} == {number}
+        store.set_price(ORG, event, 1, 2000)
         short = PaymentValidated(number, "kiosk-1", "desk", at=1.0, payment="cash", amount_cents=2000)
         result = store.ingest_uploads([Upload(ORG, "kiosk-1", 1, short)])
         why = result.refused[("kiosk-1", 1)]

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from agent.sync.messages import PaymentPart, SaleLine, SaleRequest
+from agent.sync.messages import PaymentPart, RefundRequest, SaleLine, SaleRequest
 from drivers.printers.escpos_render import escpos_text
 from kiosk_ui import i18n
 from kiosk_ui.desk_payment import take_payment
@@ -85,8 +85,10 @@ def test_an_offline_split_sale_and_a_pending_order_paid_split_reach_the_server(c
     assert [(p["method"], p["cents"]) for p in sent[-1]["parts"]] == [("voucher", 1500), ("cash", 2500)]
 
 
-def test_the_server_refuses_parts_that_do_not_add_up_and_an_invoice_split(tmp_path):
-    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=(), categories=("Standard",))
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_server_refuses_parts_that_do_not_add_up_and_an_invoice_split(tmp_path, request, backend):
+    db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=(), categories=("Standard",), db=db)
     try:
         store.set_price(ORG, event, 1, 2000)
         store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
@@ -102,6 +104,13 @@ def test_the_server_refuses_parts_that_do_not_add_up_and_an_invoice_split(tmp_pa
         right = sale((PaymentPart("cash", 1000), PaymentPart("card", 1000, "X"), PaymentPart("card", 2000, "Y")))
         assert right.ok and [p.cents for p in right.parts] == [1000, 1000, 2000]
         assert store.paid_parts_of(right.order_number) == right.parts
+        back = store.desk_refund(ORG, "kiosk-1", RefundRequest(org=ORG, device="kiosk-1", request_id="back",
+                                                               order_number=right.order_number, reason="ill"))
+        assert back.ok and back.total_cents == 4000 and back.parts == right.parts          # each part handed back
+        moves = store.desk_moves(ORG, "kiosk-1", 0)
+        assert [(m["kind"], m["parts"]) for m in moves] == [
+            ("sale", [("cash", 1000), ("card", 1000), ("card", 2000)]),
+            ("refund", [("cash", 1000), ("card", 1000), ("card", 2000)])]
     finally:
         store.close()
 
