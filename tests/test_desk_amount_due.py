@@ -121,3 +121,18 @@ def test_agent_pay_refuses_another_amount_than_due_and_sends_the_one_collected(t
     done = tg(tmp_path, "agent", "pay", "INV-9", "--amount", "35.50", "--payment", "card", "--json")
     out = json.loads(done.stdout)
     assert (out["tickets"], out["amount_cents"], out["currency"]) == (1, 3550, "EUR")
+
+
+def test_an_event_taken_away_takes_its_orders_amounts_due_with_it(tmp_path):
+    """`server device events --remove`: the kiosk forgets the event's tickets, and the amounts due of their orders."""
+    from agent.ledger import Ledger
+    led = Ledger.open(tmp_path / "ledger.sqlite")
+    try:
+        led.upsert_events([{"event_id": 1, "name": "Fri"}, {"event_id": 2, "name": "Sat"}])
+        led.upsert_tickets([{"ticket_key": "1", "event_id": 1, "order_number": "F-1", "order_status": "pending"},
+                            {"ticket_key": "2", "event_id": 2, "order_number": "S-1", "order_status": "pending"}])
+        led.set_order_dues([("F-1", 2000, "EUR"), ("S-1", 3000, "EUR")])
+        assert led.forget_events([1]) == 1
+        assert (led.order_due("F-1"), led.order_due("S-1")) == (None, (3000, "EUR"))
+    finally:
+        led.close()

@@ -90,6 +90,8 @@ class CatalogueMixin(LedgerPart):
             deleted = self.conn.execute(f"DELETE FROM tickets WHERE ticket_key IN ({doomed})", args).rowcount
             for table in ("passes", "zones", "categories", "events"):
                 self.conn.execute(f"DELETE FROM {table} WHERE event_id IN ({marks})", gone)
+            # the amounts due of orders no ticket here names any more (the buyers' orders of those events)
+            self.conn.execute("DELETE FROM order_dues WHERE order_number NOT IN (SELECT order_number FROM tickets)")
             self._index_written()
         return int(deleted)
 
