@@ -19,6 +19,7 @@ from tests.scenario_main import run  # noqa: E402
 def main(out: Path) -> dict:
     from kiosk_ui.offscreen import offscreen_env
     offscreen_env((720, 1280))
+    from agent.ticket_format import Ticket
     from kiosk_ui import i18n
     from kiosk_ui.adapters import build_services
     from kiosk_ui.controller import Controller
@@ -48,6 +49,27 @@ def main(out: Path) -> dict:
     h.ui.switch_language("en")
     h.go("kiosk")
     res["tap_after_en"] = kiosk.message.text
+
+    # Payment received of a pending order whose amount due the kiosk holds: shown, a wrong amount refused, then paid
+    demo.door.ledger.upsert_tickets([{"ticket_key": "9901", "event_id": 1, "order_number": "INV-1", "buyer_name": "Zed",
+                                      "category": 1, "zone": None, "order_status": "pending",
+                                      "payload": demo.key.issue(Ticket(1, 1, 9901, category=1))}])
+    demo.door.ledger.set_order_dues([("INV-1", 5000, "EUR")])
+    kiosk.open_order("INV-1")
+    kiosk.ask_payment()
+    res["due_title"] = h.ui.popup.title
+    h.close_popup()
+    kiosk.validate_payment("cash")
+    asked = h.ui.popup
+    res["due_ask"] = {"title": asked.title, "hint": asked.entry.hint_text}
+    asked.entry.text = "40"
+    asked.submit()
+    res["due_wrong"] = [w.text for w in asked.walk() if getattr(w, "text", "") and "collect" in w.text]
+    res["due_wrong_status"] = sorted(demo.door.ledger.order_statuses("INV-1"))
+    asked.entry.text = "50.00"
+    asked.submit()
+    res["due_paid"] = {"message": kiosk.message.text, "status": sorted(demo.door.ledger.order_statuses("INV-1"))}
+    h.close_popup()
 
     # cash-up: an amount of 9 digits, then the language switched
     h.go("till")

@@ -53,3 +53,13 @@ def test_a_split_payment_is_taken_part_by_part_on_the_payment_screen(walk):
     assert walk["split_fr"] == "Carte (terminal) : 10,00 EUR (AUTH-9)\nEspèces : 15,00 EUR\nReste à payer : 0,00 EUR"
     assert walk["split_sold"] == {"screen": "sold", "parts_after": []}
     assert walk["split_sent"] == [["card", 1000, "AUTH-9"], ["cash", 1500, ""]]
+
+
+def test_payment_received_shows_the_amount_due_and_refuses_another(walk):
+    """Payment received took any payment of a pending order with no amount shown; now the popup says what to
+    collect, the amount typed is checked against it (nothing recorded when it differs), then the order is paid."""
+    assert walk["due_title"] == "Order INV-1: EUR 50.00 to collect. Paid by:"
+    assert walk["due_ask"] == {"title": "Amount received for order INV-1", "hint": "EUR 50.00"}
+    assert walk["due_wrong"] == ["Order INV-1: EUR 50.00 to collect, not EUR 40.00. No payment recorded."]
+    assert walk["due_wrong_status"] == ["pending"]
+    assert walk["due_paid"] == {"message": "Payment recorded for 1 ticket.", "status": ["paid"]}
