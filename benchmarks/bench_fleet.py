@@ -36,6 +36,7 @@ import json
 import os
 import pickle
 import random
+import re
 import sqlite3
 import subprocess
 import sys
@@ -88,6 +89,30 @@ def process_cpu(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu() -> dict[str, tuple[str, float]]:
+    """This process's threads alive now: OS thread id -> (its kind: its name without digits, CPU seconds so far)."""
+    names = {str(t.native_id): t.name for t in threading.enumerate()}
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[tid] = (re.sub(r"\d+", "#", names.get(tid, "other")),
+                    (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def cpu_by_kind(before: dict[str, tuple[str, float]], total: float) -> dict[str, float]:
+    """CPU seconds since `before` by thread kind; threads ended meanwhile (a device gone offline) as one kind."""
+    out: dict[str, float] = {}
+    for tid, (kind, cpu) in thread_cpu().items():
+        out[kind] = out.get(kind, 0.0) + cpu - before.get(tid, (kind, 0.0))[1]
+    out["(threads ended during the run)"] = total - sum(out.values())
+    return out
+
+
 def rss_mb(pid: int | str = "self") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -136,7 +161,7 @@ def worker_main(spec_path: str, index: int) -> None:
         devices[name] = online(d, watch_keys, arrivals[name], syncs)
     print("ready", flush=True)
     start = float(sys.stdin.readline())
-    cpu0 = process_cpu()
+    cpu0, threads0 = process_cpu(), thread_cpu()
     scans = []
     held_loop: list[tuple[str, float]] = []         # (off | on, seconds the loop was held by it)
     pending = sorted(mine["scans"])                     # (offset, device, ticket_key, payload)
@@ -186,7 +211,7 @@ def worker_main(spec_path: str, index: int) -> None:
             kind = reason.split(" ")[0] if not reason.startswith("replayed") else "replayed"
             rejected[kind] = rejected.get(kind, 0) + 1
     report = {"scans": scans, "arrivals": arrivals, "local": local, "rss": rss_mb(), "change_cpu": CHANGE_CPU,
-              "cpu": process_cpu() - cpu0,
+              "cpu": process_cpu() - cpu0, "threads": cpu_by_kind(threads0, process_cpu() - cpu0),
               "held": held,
               "rejected": rejected, "held_loop": held_loop, "handled": handled,
               "outbox": sum(d.ledger.outbox_size() for d in devices.values())}
@@ -278,6 +303,7 @@ def revoked_keys(body: dict) -> list[str]:
 
 
 handled: dict[str, tuple[int, float, float]] = {}    # message kind -> (count, wall s, thread CPU s) in the sync threads
+WATCHER = "this benchmark's watcher (inside live batches)"
 
 
 def watcher(device: SimDevice, keys: set[str], seen: dict[str, float]):
@@ -298,14 +324,23 @@ def watcher(device: SimDevice, keys: set[str], seen: dict[str, float]):
         original(what)
         if what not in ("live", "bundle"):
             return
+        c0, t0 = time.thread_time(), time.perf_counter()
+        try:
+            note(at)
+        finally:       # the benchmark's own reads: inside the live batches' CPU, shown apart
+            n, wall, cpu = handled.get(WATCHER, (0, 0.0, 0.0))
+            handled[WATCHER] = (n + 1, wall + time.perf_counter() - t0, cpu + time.thread_time() - c0)
+
+    def note(at: float) -> None:
         if state["conn"] is None:         # the sync thread's read connection (one sync thread at a time)
             state["conn"] = sqlite3.connect(device.ledger_path, timeout=5, check_same_thread=False)
         c = state["conn"]
-        # one row each (one step of SQLite: a row per step lets the other 19 devices' threads in at every row)
-        count, revoked = c.execute("SELECT count(*), json_group_array(ticket_key) FROM revocations").fetchone()
+        # one row each (one step of SQLite: a row per step lets the other 19 devices' threads in at every row); the
+        # revocations (1,000+ after the change) read only when their count moved: most batches are relays
+        count = c.execute("SELECT count(*) FROM revocations").fetchone()[0]
         if count != state["revocations"]:
             state["revocations"] = count
-            for key in json.loads(revoked):
+            for key in json.loads(c.execute("SELECT json_group_array(ticket_key) FROM revocations").fetchone()[0]):
                 if key in keys and "r" + key not in seen:
                     seen["r" + key] = at
         top, entered = c.execute("SELECT max(seq), json_group_array(ticket_key) FROM checkins "
@@ -690,6 +725,12 @@ def summarise(args, plan: Plan, changes: dict, memory: dict, outs: list[dict], s
     print(f"CPU from the start to {args.seconds + 5:.0f} s (devices: to their end): device processes "
           f"{sum(o.get('cpu', 0.0) for o in outs):.0f} s, server process {server_cpu:.0f} s (store, ingestion, "
           f"announcer, relays, this benchmark's sampling), mosquitto {broker_cpu:.0f} s")
+    kinds: dict[str, float] = {}
+    for o in outs:
+        for kind, cpu in o.get("threads", {}).items():
+            kinds[kind] = kinds.get(kind, 0.0) + cpu
+    print("  device processes by thread: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(kinds.items(),
+                                                                                          key=lambda kv: -kv[1])))
 
 
 def change_cpu(outs: list[dict], args) -> None:
