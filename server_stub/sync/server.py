@@ -812,8 +812,7 @@ class SyncServer:
             revocations = store.revocations_for_event(e, since)
             body = bundles.flag_section(revocations, store.blocks_for_event(e, since),
                                         store.resets_for_event(e, since))
-            changed, states = bundles.live_ticket_changes(store.tickets_for_event(e, since),
-                                                          {r["ticket_key"] for r in revocations})
+            changed, states = bundles.live_ticket_changes_of(store, e, since, {r["ticket_key"] for r in revocations})
             if changed or states:
                 ticket_events.add(e)
             if changed:
