@@ -9,7 +9,6 @@ import functools
 import logging
 import sqlite3
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import replace
 from typing import Any, Callable, Concatenate, ParamSpec, TypeVar
@@ -22,6 +21,7 @@ from agent.keyring import Keyring
 from agent.ledger import Ledger, LedgerError
 from agent.payload import OK, Decoded, read_payload
 from agent.policy import DevicePolicy
+from agent.scan_ids import new_scan_id
 from agent.stored_policy import load_policy, save_policy
 from agent.sync.messages import ActionItem, RefusalItem
 from agent.ticket_format import Ticket
@@ -47,7 +47,7 @@ def _ledger_errors(method: Callable[Concatenate[Gate, P], R]) -> Callable[Concat
 
 class Gate:
     def __init__(self, ledger: Ledger, keyring: Keyring, policy: DevicePolicy | None = None,
-                 clock: Callable[[], float] = time.time, new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
+                 clock: Callable[[], float] = time.time, new_uuid: Callable[[], str] = new_scan_id,
                  log_refusals: bool = True, boot: Callable[[], float] = boot_clock):
         self.ledger, self.keyring, self.clock, self.new_uuid = ledger, keyring, clock, new_uuid
         self.server_clock = ServerClock(clock, boot)

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from agent.sync import topics  # noqa: E402
 from agent.sync.device import DeviceSync  # noqa: E402
 from agent.clock import ServerClock  # noqa: E402
+from agent.scan_ids import new_scan_id  # noqa: E402
 from agent.sync.messages import Checkins, RelayedAction, UpdateV2  # noqa: E402
 from agent.sync.signed import seal  # noqa: E402
 
@@ -57,7 +58,7 @@ class NullTransport:
 
 
 def relay(key: Ed25519PrivateKey, rnd: random.Random, actions: int) -> bytes:
-    rows = tuple(RelayedAction(uuid.uuid4().hex, "entry", f"T{rnd.randrange(10**9)}", EVENT, "in", time.time(),
+    rows = tuple(RelayedAction(new_scan_id(), "entry", f"T{rnd.randrange(10**9)}", EVENT, "in", time.time(),
                                f"gate-{rnd.randrange(200):03d}", f"gate-{rnd.randrange(200):03d}",
                                rnd.randrange(10**5), None, "", 0.01, "normal") for _ in range(actions))
     return seal(dict(Checkins(EVENT, rows).to_wire(), org=ORG, id=uuid.uuid4().hex, ts=time.time()), key.sign)
@@ -150,7 +151,7 @@ def main() -> None:
                  len(bodies))
         per_call("the same as typed actions (Checkins.from_wire, what a gate ran before)",
                  lambda i: [a.row() for a in Checkins.from_wire(bodies[i]).actions], len(bodies))
-        fresh = [[(uuid.uuid4().hex, *r[1:]) for r in Checkins.rows_from_wire(b)[1]] for b in bodies]
+        fresh = [[(new_scan_id(), *r[1:]) for r in Checkins.rows_from_wire(b)[1]] for b in bodies]
 
         def merge(i: int) -> None:
             with sync._ledger.relaxed_transaction():
