@@ -82,6 +82,22 @@ def _missing(sync: DeviceSync, summary: dict[str, Any]) -> str:
     return "; ".join(missing) or "messages kept arriving"
 
 
+def _refused_at_once(transport: object) -> bool:
+    """The last connection attempt failed for a reason known at once (refused, no route, a name that does not
+    resolve), not a timeout."""
+    error = getattr(transport, "connect_error", None)
+    return error is not None and not isinstance(error, TimeoutError)
+
+
+def _unreached(address: object, transport: object) -> str:
+    """Why the broker was never reached, with its address: "connection refused" like `server push` says."""
+    from agent.sync.transport import unreachable_reason
+    error = getattr(transport, "connect_error", None)
+    if error is None:
+        return f"no broker answered at {address}"
+    return f"cannot reach the broker at {address}: {unreachable_reason(error)}"
+
+
 def run_sync(folder: Path, args: argparse.Namespace) -> int:
     from agent.keyring import Keyring
     from agent.ledger import Ledger, LedgerError
@@ -148,6 +164,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
                 _say(args, "online" if online else "offline: retrying")
                 was_online = online
                 ever_online = ever_online or online
+            if args.until_idle and not ever_online and _refused_at_once(sync.transport):
+                break           # nothing listens there (or no route): waiting --for changes nothing
             if args.until_idle and online and sync.caught_up and (sync.bundle_version or not creds.events) \
                     and watch.outbox_size() == 0 and time.monotonic() - activity.at > QUIET:
                 idle = True
@@ -168,8 +186,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
         print(f"ticketgate agent sync: the broker refused the login of {creds.device_id} ({activity.refused}): "
               f"see `ticketgate provision status`", file=sys.stderr)
     elif not ever_online:
-        print(f"ticketgate agent sync: no broker answered at {creds.broker.address}; the device keeps working "
-              f"offline and sends everything at the next sync", file=sys.stderr)
+        print(f"ticketgate agent sync: {_unreached(creds.broker.address, sync.transport)}; the device keeps "
+              f"working offline and sends everything at the next sync", file=sys.stderr)
     elif args.until_idle and not idle and not stop.is_set():
         print(f"ticketgate agent sync: not caught up after {limit:.0f} s: {_missing(sync, summary)}; what arrived "
               f"is kept, what is not uploaded stays queued for the next sync", file=sys.stderr)

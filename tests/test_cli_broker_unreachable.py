@@ -69,3 +69,25 @@ def test_enroll_with_the_broker_down_says_connection_refused(tmp_path):
     assert f"cannot reach the broker at 127.0.0.1:{broker_port}: connection refused" in enrolled.stderr, enrolled.stderr
     assert "Errno" not in enrolled.stderr and "provision serve --start-broker" in enrolled.stderr
     assert tg("provision", "status", "--dir", str(tmp_path / "door")).returncode == 0     # enrolled all the same
+
+
+def test_agent_sync_to_a_closed_port_says_connection_refused_at_once(tmp_path):
+    """An enrolled door whose broker does not listen: `agent sync --until-idle` said only "no broker answered" after
+    waiting its whole --for; it now says which broker refused, at once, and that the device keeps working offline."""
+    import json
+    import time
+    from agent.home import Broker, Credentials
+    port = free_port()
+    creds = Credentials("door-1", "fest", "", "north", (1,), "door-1", "pw", Broker("127.0.0.1", port), b"k" * 32,
+                        1.0, "door")
+    home = tmp_path / "door"
+    home.mkdir()
+    (home / "credentials.json").write_text(json.dumps(creds.to_json()))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TICKETGATE_HOME=str(home))
+    started = time.monotonic()
+    synced = subprocess.run([sys.executable, "-m", "agent", "agent", "sync", "--until-idle", "--for", "30"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert synced.returncode == 1
+    assert f"cannot reach the broker at 127.0.0.1:{port}: connection refused" in synced.stderr, synced.stderr
+    assert "keeps working offline" in synced.stderr and "Traceback" not in synced.stderr
+    assert time.monotonic() - started < 20          # not the whole --for

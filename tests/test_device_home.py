@@ -125,7 +125,7 @@ def test_every_device_command_reads_the_same_default_home(tmp_path):
     refused = _cli(tmp_path, "agent", "configure", "--device-id", "someone-else")
     assert refused.returncode == 1 and "enrolled as dev-old1" in refused.stderr
     offline = _cli(tmp_path, "agent", "sync", "--for", "0.5")
-    assert offline.returncode == 1 and "no broker answered at 127.0.0.1:" in offline.stderr
+    assert offline.returncode == 1 and "cannot reach the broker at 127.0.0.1:" in offline.stderr
 
 
 def test_what_a_device_did_before_enrollment_becomes_its_own(tmp_path):
