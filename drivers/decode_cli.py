@@ -1,4 +1,4 @@
-"""`ticketgate decode FILE… [--json] [--keyring FILE]`: the QR texts in images and PDF files (every page), and the
+"""`ticketgate decode FILE… [--json] [--keyring FILE] [--password-file FILE | --ask-password]`: the QR texts in images and PDF files (every page), and the
 verdict when one is a ticket.
 
 For support (a buyer sends a screenshot or the e-ticket PDF) and as the entry point of the decode benchmark
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent.errors import TicketgateError
 from agent.keyring import Keyring
 from agent.payload import MALFORMED, Decoded, read_payload
 from agent.ticket_format import SCHEME
@@ -24,12 +25,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ticketgate decode", description="decode the QR codes in images (PNG, JPEG, WebP…) and PDF e-tickets "
         "(every page, rendered with poppler's pdftoppm), and verify the tickets among them",
         epilog="exit code: 0 every file (every PDF page) has a code, 1 one has none, 2 a file cannot be read "
-               "(missing, damaged, a password-protected PDF): said on its line, the other files are still decoded")
+               "(missing, damaged, a password-protected PDF without its password or with a wrong one): said on its line, the other files are still decoded")
     p.add_argument("images", nargs="*", type=Path, metavar="FILE", help="an image or a PDF (any number)")
     p.add_argument("--json", action="store_true", help="one JSON object per file (a PDF's codes name their page)")
     p.add_argument("--keyring", type=Path, help="keyring JSON (default: the agent home's keyring.json)")
     p.add_argument("--home", type=Path, help="device folder (default $TICKETGATE_HOME or "
                                              "~/.local/share/ticketgate/device)")
+    p.add_argument("--password-file", type=Path, metavar="FILE",
+                   help="the password of password-protected PDFs: the file's first line (`-`: read it from standard "
+                        "input). Never on the command line, where the process list and shell history keep it")
+    p.add_argument("--ask-password", action="store_true",
+                   help="ask for the password of password-protected PDFs (typed, not shown)")
     p.add_argument("--corpus", type=Path, help="benchmark: read every image with its expected .txt, per library and chain")
     return p
 
@@ -63,10 +69,10 @@ def ticket_verdict(text: str, keyring: Keyring, now: float) -> dict | None:
     return out
 
 
-def decode_image(path: Path, chain, keyring: Keyring, now: float) -> dict:
+def decode_image(path: Path, chain, keyring: Keyring, now: float, password: str | None = None) -> dict:
     from drivers.pdf_pages import is_pdf
     if is_pdf(path):
-        return decode_pdf(path, chain, keyring, now)
+        return decode_pdf(path, chain, keyring, now, password)
     from drivers.camera.corpus import load_gray
     try:
         gray = load_gray(path)
@@ -78,14 +84,14 @@ def decode_image(path: Path, chain, keyring: Keyring, now: float) -> dict:
             "ms": round(result.ms, 2)}
 
 
-def decode_pdf(path: Path, chain, keyring: Keyring, now: float) -> dict:
+def decode_pdf(path: Path, chain, keyring: Keyring, now: float, password: str | None = None) -> dict:
     """Every page of a PDF: the codes with their page, the pages without any (`empty_pages`)."""
     from drivers.pdf_pages import PdfUnreadable, pages
     codes: list[dict] = []
     empty: list[int] = []
     ms, count = 0.0, 0
     try:
-        for number, gray in pages(path):
+        for number, gray in pages(path, password):
             result = chain.decode(gray)
             ms, count = ms + result.ms, number
             codes += [{"text": t, "verdict": ticket_verdict(t, keyring, now), "page": number} for t in result.texts]
@@ -118,6 +124,37 @@ def human(entry: dict) -> str:
     return "\n".join(lines)
 
 
+class PasswordUnavailable(TicketgateError):
+    """--password-file or --ask-password gave no password: the message says why."""
+
+
+def read_password(file: Path | None, ask: bool) -> str | None:
+    """The PDFs' password from a file's first line (`-`: standard input) or typed at a prompt that does not show it;
+    None when neither was asked for."""
+    if file is not None and ask:
+        raise PasswordUnavailable("give --password-file or --ask-password, not both")
+    if ask:
+        import getpass
+        try:
+            typed = getpass.getpass("PDF password: ")
+        except (EOFError, KeyboardInterrupt):
+            raise PasswordUnavailable("no password typed") from None
+        if not typed:
+            raise PasswordUnavailable("no password typed")
+        return typed
+    if file is None:
+        return None
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PasswordUnavailable(f"cannot read the password file {file}: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
+    lines = text.splitlines()
+    if not lines or not lines[0]:
+        raise PasswordUnavailable(f"the password file {file} is empty: its first line is the password")
+    return lines[0]
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.corpus:
@@ -126,13 +163,18 @@ def main(argv: list[str]) -> int:
     if not args.images:
         build_parser().print_usage(sys.stderr)
         return 2
+    try:
+        password = read_password(args.password_file, args.ask_password)
+    except PasswordUnavailable as exc:
+        print(f"ticketgate decode: {exc}; nothing was decoded", file=sys.stderr)
+        return 2
     from drivers.camera.chain import DecoderChain
     keyring, warning = load_keyring(args.keyring, args.home)
     if warning and not args.json:
         print(warning, file=sys.stderr)
     chain, now, status = DecoderChain(), time.time(), 0
     for path in args.images:
-        entry = decode_image(path, chain, keyring, now)
+        entry = decode_image(path, chain, keyring, now, password)
         if warning:
             entry["keyring_warning"] = warning
         print(json.dumps(entry, ensure_ascii=False) if args.json else human(entry), flush=True)

@@ -5,6 +5,10 @@ Python PDF renderer in the dependencies, and poppler reads what mail clients and
 Pages are rendered a few at a time into a private temporary folder, each scaled so its long side is `LONG_SIDE`
 pixels (an A4 page at ~170 dpi; a poster-sized page cannot make a huge bitmap). A password-protected, damaged or
 truncated-beyond-repair file raises `PdfUnreadable` saying so; nothing is written next to the file.
+
+A password-protected PDF is opened with its password by pypdf (`pages(path, password)`), which writes a decrypted copy
+into the private temporary folder for poppler and removes it after the last page: poppler takes a password only on
+its command line (`-upw`), where every user of the machine reads it in the process list.
 """
 from __future__ import annotations
 
@@ -53,8 +57,8 @@ def _run(argv: list[str]) -> str:
     if done.returncode != 0:
         said = [line.strip() for line in done.stderr.splitlines() if line.strip()]
         if any("password" in line.lower() for line in said):
-            raise PdfUnreadable("the PDF is password-protected (encrypted): open it with its password and save or "
-                                "print an unprotected copy, or decode a screenshot of the page")
+            raise PdfUnreadable("the PDF is password-protected (encrypted): give its password with --password-file "
+                                "FILE or --ask-password, or decode a screenshot of the page")
         raise PdfUnreadable(f"damaged or not a PDF (poppler: {said[-1] if said else f'exit {done.returncode}'})")
     return done.stdout
 
@@ -71,9 +75,42 @@ def page_count(path: Path) -> int:
     return int(found.group(1))
 
 
-def pages(path: Path) -> Iterator[tuple[int, np.ndarray]]:
+def _decrypted(path: Path, password: str, folder: Path) -> Path:
+    """A copy of `path` opened with `password` in `folder` (private), or `path` itself when it is not encrypted or
+    pypdf cannot parse it (poppler then says what is wrong with it). A wrong password raises PdfUnreadable."""
+    if not path.is_file():
+        raise PdfUnreadable("no such file" if not path.exists() else "not a file")
+    try:
+        from pypdf import PasswordType, PdfReader, PdfWriter
+        from pypdf.errors import PyPdfError
+    except ModuleNotFoundError:
+        raise PdfUnreadable("opening a password-protected PDF needs pypdf (`.venv/bin/pip install pypdf`)") from None
+    try:
+        reader = PdfReader(path)
+        if not reader.is_encrypted:
+            return path
+        if reader.decrypt(password) == PasswordType.NOT_DECRYPTED:
+            raise PdfUnreadable("wrong password for this PDF (nothing was read): check the password the buyer "
+                                "was given, or decode a screenshot of the page")
+        copy = folder / "opened.pdf"
+        with copy.open("wb") as out:           # 0600 under the 0700 temporary folder
+            PdfWriter(clone_from=reader).write(out)
+        return copy
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError):
+        return path
+
+
+def pages(path: Path, password: str | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(page number from 1, grayscale uint8 image) for every page, in order. PdfUnreadable before the first page
-    when the file cannot be opened, or at the batch that fails."""
+    when the file cannot be opened (or `password` does not open it), or at the batch that fails."""
+    if password is None:
+        yield from _rendered(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="ticketgate-pdf-") as tmp:         # the decrypted copy: removed after
+        yield from _rendered(_decrypted(path, password, Path(tmp)))
+
+
+def _rendered(path: Path) -> Iterator[tuple[int, np.ndarray]]:
     from PIL import Image
     total, pdftoppm = page_count(path), _tool("pdftoppm")
     for first in range(1, total + 1, BATCH):

@@ -134,8 +134,8 @@ def test_decode_pdf_without_code_damaged_or_encrypted_is_a_clear_error(tmp_path,
     assert ticketgate(["decode", "--keyring", str(ring), str(damaged), str(locked), str(named_png), str(missing)]) == 2
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{damaged}: cannot read PDF: damaged or not a PDF (poppler: ")
-    assert lines[1] == (f"{locked}: cannot read PDF: the PDF is password-protected (encrypted): open it with its "
-                        "password and save or print an unprotected copy, or decode a screenshot of the page")
+    assert lines[1] == (f"{locked}: cannot read PDF: the PDF is password-protected (encrypted): give its password "
+                        "with --password-file FILE or --ask-password, or decode a screenshot of the page")
     assert lines[2].startswith(f"{named_png}: 2 code(s) (2 page(s)")       # the others are still decoded
     assert lines[-1] == f"{missing}: cannot read PDF: no such file"
 
@@ -149,3 +149,88 @@ def test_decode_pdf_without_poppler_says_what_to_install(tmp_path, capsys, monke
     assert ticketgate(["decode", "--json", "--keyring", str(tmp_path / "none.json"), str(pdf)]) == 2
     out = json.loads(capsys.readouterr().out)
     assert "needs poppler's pdfinfo" in out["error"] and "apt install poppler-utils" in out["error"]
+
+
+def _locked(pdf: Path, password: str) -> Path:
+    locked = pdf.with_name("locked.pdf")
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(pdf))
+    writer.encrypt(password, algorithm="AES-256")
+    writer.write(locked)
+    return locked
+
+
+@needs_poppler
+def test_decode_opens_a_password_protected_pdf_with_its_password_file(tmp_path, capsys):
+    """A buyer's e-ticket PDF protected by a password: `decode` had no way to give it ('open it with its password
+    and save an unprotected copy'). --password-file FILE (or `-`, standard input) opens it; a wrong password is said
+    on the file's line, exit 2, the other files still decoded; the password is never printed."""
+    order, pdf, ring = _server_etickets(tmp_path, capsys)
+    locked = _locked(pdf, "Tür-7 secret")
+    secret = tmp_path / "pdf-password"
+    secret.write_text("Tür-7 secret\n", encoding="utf-8")
+    assert ticketgate(["decode", "--json", "--keyring", str(ring), "--password-file", str(secret), str(locked)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["pages"] == 2 and [c["verdict"]["status"] for c in out["codes"]] == ["ok", "ok"]
+    assert [str(c["verdict"]["ticket"]["key"]) for c in out["codes"]] == [t["ticket_key"] for t in order["tickets"]]
+
+    wrong = tmp_path / "wrong"
+    wrong.write_text("guess\n")
+    assert ticketgate(["decode", "--keyring", str(ring), "--password-file", str(wrong), str(locked), str(pdf)]) == 2
+    said = capsys.readouterr()
+    lines = said.out.splitlines()
+    assert lines[0] == (f"{locked}: cannot read PDF: wrong password for this PDF (nothing was read): check the "
+                        "password the buyer was given, or decode a screenshot of the page")
+    assert lines[1].startswith(f"{pdf}: 2 code(s) (2 page(s)")             # unprotected files need none
+    assert "guess" not in said.out + said.err
+
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    for argv, why in ((["--password-file", str(empty)], f"the password file {empty} is empty"),
+                      (["--password-file", str(tmp_path / "none")], f"cannot read the password file {tmp_path / 'none'}"),
+                      (["--password-file", str(secret), "--ask-password"], "not both")):
+        assert ticketgate(["decode", "--keyring", str(ring), *argv, str(locked)]) == 2
+        said = capsys.readouterr()
+        assert why in said.err and "nothing was decoded" in said.err and said.out == "", said
+
+
+@needs_poppler
+def test_decode_reads_the_pdf_password_from_stdin_or_a_prompt_never_from_argv(tmp_path, capsys):
+    """`--password-file -` takes it from standard input (a password manager's pipe); --ask-password asks on the
+    terminal without echoing it. Neither puts the password in the process list (poppler gets a decrypted copy)."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+    _, pdf, ring = _server_etickets(tmp_path, capsys)
+    locked = _locked(pdf, "s3cret")
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    base = [sys.executable, "-m", "agent", "decode", "--keyring", str(ring)]
+    piped = subprocess.run([*base, "--password-file", "-", str(locked)], input="s3cret\n", capture_output=True,
+                           text=True, cwd=root, env=env, timeout=120)
+    assert piped.returncode == 0 and "2 code(s) (2 page(s)" in piped.stdout, piped.stdout + piped.stderr
+
+    pid, fd = pty.fork()
+    if pid == 0:                                      # the child: a terminal session running `ticketgate decode`
+        os.execve(sys.executable, [*base, "--ask-password", str(locked)], env)
+    seen, deadline, answered = b"", time.monotonic() + 120, False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:                               # the child closed the terminal: it ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"PDF password:" in seen:
+            os.write(fd, b"s3cret\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    text = seen.decode(errors="replace")
+    assert answered and os.waitstatus_to_exitcode(status) == 0, text
+    assert "2 code(s) (2 page(s)" in text and "s3cret" not in text      # typed, not shown
