@@ -104,7 +104,19 @@ def devices_text(devices: list[dict], refused: dict[str, int] | None = None) -> 
         n = (refused or {}).get(d["device_id"], 0)
         rows.append(f"{d['device_id']:<20} {d.get('role', 'door'):<5} gate {d['gate'] or '-':<12} events {d['events'] or 'all'}  {state}  "
                     f"last seen {when(d['last_seen'])}" + (f"  {n} upload(s) REFUSED" if n else ""))
+    for twins in case_twins(devices):
+        rows.append(f"NOTE: {', '.join(twins)} differ only by case (registered before such ids were refused; both "
+                    f"still work): revoke the one not in use (`ticketgate server device revoke ID`)")
     return "\n".join(rows) or "no devices registered"
+
+
+def case_twins(devices: list[dict]) -> list[list[str]]:
+    """Groups of device ids that differ only by case (kept by the store's migration 21), revoked ones left out."""
+    groups: dict[str, list[str]] = {}
+    for d in devices:
+        if not d["revoked"]:
+            groups.setdefault(d["device_id"].lower(), []).append(d["device_id"])
+    return [sorted(ids) for ids in groups.values() if len(ids) > 1]
 
 
 def refusals_text(refusals: list[dict]) -> str:

@@ -18,6 +18,18 @@ _DEVICE_KEYS = ("device_id", "org", "name", "gate", "events", "public_key", "reg
 ROLES = ("door", "kiosk")      # kiosk devices print tickets: only they get signed QR payloads
 
 
+def _refuse_a_case_twin(c, org: str, device_id: str) -> None:
+    """A new device id that differs only by case from a registered one (`GATE-1` beside `gate-1`) is refused: people
+    read them as one name, the broker's logins and topics as two (migration 21's `id_folded` is the backstop)."""
+    twin = c.execute("SELECT device_id, org FROM devices WHERE lower(device_id)=? ORDER BY registered_at LIMIT 1",
+                     (device_id.lower(),)).fetchone()
+    if twin is None:
+        return
+    whose = "registered here" if twin[1] == org else "of another organiser"
+    raise InvalidInput(f"device id {device_id!r} differs only by case from {twin[0]!r} ({whose}): device ids are "
+                       f"compared without case; re-register {twin[0]!r} as it is written or pick another id")
+
+
 class KeysDevicesMixin(StoreBase):
     @property
     def key_files(self) -> KeyFiles:
@@ -120,12 +132,15 @@ class KeysDevicesMixin(StoreBase):
             row = c.execute("SELECT org FROM devices WHERE device_id=?", (device_id,)).fetchone()
             if row and row[0] != org:
                 raise StoreError(f"device {device_id!r} belongs to another organiser")
-            stored = c.execute("INSERT INTO devices(device_id, org, name, gate, events, public_key, registered_at, role) "
-                      "VALUES (?,?,?,?,?,?,?,?) "
+            if row is None:
+                _refuse_a_case_twin(c, org, device_id)
+            stored = c.execute("INSERT INTO devices(device_id, org, name, gate, events, public_key, registered_at, role, "
+                      "id_folded) VALUES (?,?,?,?,?,?,?,?,?) "
                       "ON CONFLICT(device_id) DO UPDATE SET name=excluded.name, gate=excluded.gate, events=excluded.events, "
                       "public_key=excluded.public_key, registered_at=excluded.registered_at, role=excluded.role, revoked_at=NULL "
                       "WHERE devices.org = excluded.org",      # another organiser registering it meanwhile: refused
-                      (device_id, org, name, gate, json.dumps(events), public_key, now, role)).rowcount
+                      (device_id, org, name, gate, json.dumps(events), public_key, now, role,
+                       device_id.lower())).rowcount
             if stored == 0:
                 raise StoreError(f"device {device_id!r} belongs to another organiser")
         return written(self.device(device_id), f"device {device_id!r}")

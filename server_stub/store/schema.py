@@ -202,4 +202,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE order_imports (org TEXT NOT NULL, digest TEXT NOT NULL, file TEXT NOT NULL, orders INTEGER NOT NULL,
         tickets INTEGER NOT NULL, at REAL NOT NULL, PRIMARY KEY (org, digest));
     """,
+    # 21: device ids are compared without case (`gate-1` and `GATE-1` are one name to people; MQTT logins and
+    #     topics would tell them apart): `id_folded` is the id in lower case, unique. Ids registered before this
+    #     that differ only by case are kept, both devices go on working (renaming one would end its login and
+    #     change whose its scans are): the first registered keeps the plain folded id, a later one
+    #     `folded/ID` ('/' is in no device id); `server devices` lists them so the organiser revokes one
+    """
+    ALTER TABLE devices ADD COLUMN id_folded TEXT;
+    UPDATE devices SET id_folded = lower(device_id) WHERE NOT EXISTS (SELECT 1 FROM devices o
+        WHERE lower(o.device_id) = lower(devices.device_id) AND (o.registered_at < devices.registered_at
+            OR (o.registered_at = devices.registered_at AND o.device_id < devices.device_id)));
+    UPDATE devices SET id_folded = lower(device_id) || '/' || device_id WHERE id_folded IS NULL;
+    CREATE UNIQUE INDEX devices_id_folded ON devices(id_folded);
+    """,
 )

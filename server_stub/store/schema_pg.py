@@ -203,4 +203,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX scans_ticket ON scans(ticket_key);
     """,
+    # 20 (SQLite 21): device ids compared without case, `id_folded` unique; ids that already differed only by case
+    #     are kept (see the SQLite migration's note)
+    """
+    ALTER TABLE devices ADD COLUMN id_folded TEXT;
+    UPDATE devices SET id_folded = lower(device_id) WHERE NOT EXISTS (SELECT 1 FROM devices o
+        WHERE lower(o.device_id) = lower(devices.device_id) AND (o.registered_at < devices.registered_at
+            OR (o.registered_at = devices.registered_at AND o.device_id < devices.device_id)));
+    UPDATE devices SET id_folded = lower(device_id) || '/' || device_id WHERE id_folded IS NULL;
+    CREATE UNIQUE INDEX devices_id_folded ON devices(id_folded);
+    """,
 )
