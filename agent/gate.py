@@ -196,6 +196,11 @@ class Gate:
                               f"reset {target['ticket_key']}`)")
         if self.ledger.annulled(target["scan_uuid"]):
             raise LookupError(f"check-in {target['scan_uuid']} is already annulled")
+        uploaded = self.ledger.uploaded_as(target["scan_uuid"])
+        if uploaded is not None and uploaded != self.policy.device_id:   # the server refuses it (annul_other_device)
+            raise LookupError(f"check-in {target['scan_uuid']} was uploaded as {uploaded}, this device's enrollment "
+                              f"before it was wiped and enrolled again: only the organiser can undo it (`ticketgate "
+                              f"server device annul {uploaded} {target['scan_uuid']} --reason …`)")
         now, offset = self.clock(), self.clock_offset
         action = Action(scan_uuid=self.new_uuid(), kind="annul", at=now, device_id=self.policy.device_id,
                         gate=self.policy.gate, event_id=target["event_id"], ref_uuid=target["scan_uuid"],

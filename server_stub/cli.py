@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--reason", required=True)
     c.add_argument("--since", help="only what the server received at or after this time ('YYYY-MM-DD HH:MM', UTC, "
                                    "or ISO 8601 with an offset): what the device did before it went missing stays")
+    c = add(dv, "annul", "undo one entry or quick cancellation a device uploaded (any device of yours, revoked or "
+                         "not; one made before a wipe and re-enrollment is the old device id's)")
+    c.add_argument("device_id")
+    c.add_argument("scan_uuid", help="as `server device uploads DEVICE` lists it")
+    c.add_argument("--reason", required=True)
     from server_stub.cli_remote import add_parsers as remote_parsers
     remote_parsers(dv, add, _broker_flags)
     from server_stub.cli_device_events import add_parsers as events_parsers

@@ -11,7 +11,7 @@ from server_stub import cli_output as out
 from server_stub.cli_desk import HANDLERS as DESK_HANDLERS
 from server_stub.cli_reports import HANDLERS as REPORT_HANDLERS
 from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refusals, cmd_serve, cmd_stats, device_register,
-                                  device_revoke, device_rollback, device_uploads)
+                                  device_annul, device_revoke, device_rollback, device_uploads)
 from agent.errors import TicketgateError
 from agent.safe_text import printable, printable_json
 from server_stub.cli_output import Refused, emit, fail, ints, own_event, owned, when
@@ -239,7 +239,8 @@ HANDLERS = {
     ("keys", "list"): keys_list, ("keys", "rotate"): keys_rotate, ("keys", "export"): keys_export,
     ("export-etickets", None): cmd_export,
     ("devices", None): cmd_devices, ("device", "register"): device_register, ("device", "revoke"): device_revoke,
-    ("device", "uploads"): device_uploads, ("device", "rollback"): device_rollback, ("refusals", None): cmd_refusals,
+    ("device", "uploads"): device_uploads, ("device", "rollback"): device_rollback,
+    ("device", "annul"): device_annul, ("refusals", None): cmd_refusals,
     ("device", "configure"): device_configure, ("device", "commands"): device_commands,
     ("device", "events"): device_events_change,
     ("stats", None): cmd_stats, ("conflicts", None): cmd_conflicts,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, own_event,
-                                    refusals_text, stats_text, uploads_text)
+                                    refusals_text, stats_text, uploads_text, when)
 from server_stub.cli_progress import Progress
 
 
@@ -64,6 +64,16 @@ def device_rollback(store, org, args) -> int:
     if done["not_undone"]:
         text += "\nnot undone (settle these yourself):" + "".join(f"\n  {what}" for what in done["not_undone"])
     return emit(args, done, text + "\n(running `ticketgate server serve` relays it to the gates; `server push` too)")
+
+
+def device_annul(store, org, args) -> int:
+    _own_device(store, org, args.device_id)
+    done = store.annul_upload(org, args.device_id, args.scan_uuid, args.reason)
+    what = "entry" if done["kind"] == "entry" else "quick cancellation"
+    return emit(args, done, f"undone: the {what} of ticket {done['ticket_key']} by {args.device_id} at gate "
+                            f"{done['gate'] or '-'} ({when(done['at'])}); the entry stays listed, marked UNDONE "
+                            f"(`server device uploads {args.device_id}`)\n(running `ticketgate server serve` relays it "
+                            f"to the gates; `server push` too)")
 
 
 def device_register(store, org, args) -> int:

@@ -279,3 +279,30 @@ def test_rollback_undoes_a_chain_of_exchanges_newest_first(store):
     assert len(done["exchanges"]) == 4 and not done["skipped"], done
     valid = sorted(t["ticket_key"] for t in store.order(order["number"])["tickets"] if not t["revoked"])
     assert valid == sorted([a, d]), valid
+
+
+def test_the_organiser_undoes_one_entry_of_a_device(store):
+    """`server device annul`'s store side, on both backends: one entry of a device (revoked or not) undone by an
+    organiser annulment that the gates receive, the entry kept; an annulment, an entry already undone, another
+    device's or another organiser's entry refused."""
+    from server_stub.store import NotFound
+    from agent.errors import InvalidInput
+    event, _, _, keys = _setup(store)
+    before = store.version("fest")
+    done = store.annul_upload("fest", "kiosk-1", "u1", "wrong person")
+    assert (done["annulled"], done["kind"], done["ticket_key"]) == ("u1", "entry", keys[0])
+    relayed = store.resets_for_event(event, before)
+    assert [(a["kind"], a.get("ref_uuid")) for a in relayed] == [("annul", "u1")]
+    assert [u["rolled_back"] for u in store.device_uploads("kiosk-1") if u["scan_uuid"] == "u1"] == [True]
+    with pytest.raises(StoreError, match="already undone \\(by the organiser\\)"):
+        store.annul_upload("fest", "kiosk-1", "u1", "again")
+    with pytest.raises(StoreError, match="already undone \\(by kiosk-1\\)"):
+        store.annul_upload("fest", "kiosk-1", "u2", "again")
+    with pytest.raises(InvalidInput, match="is an annulment"):
+        store.annul_upload("fest", "kiosk-1", "u3", "no")
+    store.create_organiser("other", "Other")
+    for org, device in (("fest", "gate-x"), ("other", "kiosk-1")):
+        with pytest.raises(NotFound, match="no entry u1"):
+            store.annul_upload(org, device, "u1", "no")
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        store.annul_upload("fest", "kiosk-1", "u1", " ")

@@ -509,6 +509,15 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
         return dict(zip(("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at", "device_id", "gate", "origin"),
                         row)) if row else None
 
+    def uploaded_as(self, scan_uuid: str) -> str | None:
+        """The device id the server stored this action under (its upload acknowledged, not refused); None when it
+        was not. After a wipe and re-enrollment the check-in is this device's (`adopt_device_id`), the server's copy
+        the old enrollment's."""
+        row = self.conn.execute("SELECT json_extract(body, '$.device_id') FROM outbox WHERE acked IS NOT NULL AND "
+                                "refused IS NULL AND json_extract(body, '$.scan_uuid')=? LIMIT 1",
+                                (scan_uuid,)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     def adopt_device_id(self, old: str, new: str) -> int:
         """The device was just enrolled as `new`: its own check-ins and the messages not sent yet that it made as
         `old` (before enrollment) are now under its enrolled id, so the server takes them as this device's.

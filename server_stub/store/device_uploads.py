@@ -1,4 +1,5 @@
-"""What one device uploaded: refused uploads kept for the organiser, and rolling back a revoked device's uploads.
+"""What one device uploaded: refused uploads kept for the organiser, rolling back a revoked device's uploads and
+undoing one of a device's entries (`annul_upload`, the organiser's `server device annul`).
 
 Rolling back (`rollback_device`, only once the device is revoked) appends, never deletes:
   * each of its entries and quick cancellations not annulled yet gets an organiser `annul` action (device "server",
@@ -198,6 +199,40 @@ class DeviceUploadsMixin(StoreBase):
             done["allotments"] = self._revoke_allotments(c, org, device_id, why)
         done["version"] = self.version(org)
         return done
+
+    def annul_upload(self, org: str, device_id: str, scan_uuid: str, reason: str) -> dict:
+        """The organiser undoes one entry or quick cancellation a device of `org` uploaded, any device, revoked or
+        not: one made before a technician's wipe and re-enrollment is the old device id's, which the door enrolled
+        again may not annul (server_stub.sync.ingest: annul_other_device). Appends an organiser `annul` (device
+        "server", version-stamped) that gates receive as a rollback's; the entry stays, listed as undone."""
+        if not reason.strip():
+            raise InvalidInput("undoing an entry needs a reason")
+        now = time.time()
+        with self.tx() as c:
+            version = self._bump(org)
+            row = c.execute("SELECT ticket_key, event_id, kind, at, gate FROM scans WHERE scan_uuid=? AND device_id=? "
+                            "AND org=? AND type='action'", (scan_uuid, device_id, org)).fetchone()
+            if row is None:
+                raise NotFound(f"no entry {scan_uuid} uploaded by {device_id} (`ticketgate server device uploads "
+                               f"{device_id}` lists them)")
+            ticket, event, kind, at, gate = row
+            if kind not in ("entry", "cancel"):
+                raise InvalidInput(f"{scan_uuid} is {'an annulment' if kind == 'annul' else kind or 'a record'}: only "
+                                   f"an entry or a quick cancellation is undone")
+            by = c.execute("SELECT device_id, at FROM scans WHERE kind='annul' AND ref_uuid=? ORDER BY seq LIMIT 1",
+                           (scan_uuid,)).fetchone()
+            if by is not None:
+                raise StoreError(f"{kind} {scan_uuid} is already undone (by "
+                                 f"{'the organiser' if by[0] == 'server' else by[0]})")
+            annul = "undo-" + uuid4().hex
+            c.execute("INSERT INTO scans(scan_uuid, type, kind, ticket_key, event_id, at, device_id, gate, ref_uuid, "
+                      "reason, org, received_at, version) VALUES (?, 'action', 'annul', ?, ?, ?, 'server', '', ?, ?, ?, "
+                      "?, ?)", (annul, ticket, event, now, scan_uuid, f"undone by the organiser: {reason}", org, now,
+                                version))
+            if kind == "cancel":      # the ticket is taken again, its order paid (or pending) again
+                self.quick_cancelled(c, ticket, undone=True)
+        return {"device_id": device_id, "annulled": scan_uuid, "kind": kind, "ticket_key": ticket, "event_id": event,
+                "at": at, "gate": gate, "scan_uuid": annul, "reason": reason, "version": version}
 
     def _undo_kiosk(self, c, b: dict, why: str, now: float, version: int) -> list:
         """-> [what was undone] or [None, why it was skipped]."""

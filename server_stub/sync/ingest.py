@@ -233,7 +233,8 @@ class Scope:
             return reason("annul_not_checkin", f"annulment of {ref}: it names {named}, not an entry or cancellation")
         if target.device_id != self.device_id:
             return reason("annul_other_device", f"not allowed: {self.device_id} cannot annul an action of "
-                                                f"{target.device_id} (the organiser can)", device=target.device_id)
+                                                f"{target.device_id} (the organiser can: `ticketgate server device "
+                                                f"annul {target.device_id} {ref} --reason …`)", device=target.device_id)
         if target.annulled or self._batch_annulled.get(ref, annulment) != annulment:
             return reason("already_annulled", f"annulment of {ref}: already annulled")
         return None
