@@ -157,9 +157,11 @@ def uploads_text(device_id: str, uploads: list[dict]) -> str:
 
 
 def stats_text(s: dict) -> str:
+    doubles = s["double_entries"]
     rows = [f"entries: {s['entries']}   inside now: {sum(s['inside_now'].values())}   double entries: "
-            f"{s['double_entries']['conflicts']} conflict(s), {s['double_entries']['refused_already_used']} refused "
-            f"as already used"]
+            f"{doubles['conflicts']} conflict(s), {doubles['refused_already_used']} refused as already used"
+            + (f", {doubles['exchanged_after_entry']} ticket(s) exchanged and admitted (`server conflicts`)"
+               if doubles.get("exchanged_after_entry") else "")]
     if s["entries_per_event"]:
         rows.append("per event: " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_event"].items()))
     if s["entries_per_zone"]:
@@ -195,7 +197,17 @@ def conflicts_text(conflicts: list[dict]) -> str:
             rows.append(f"    {when(gone['server_at'])}  {gone['device_id']} at {gone['gate'] or '?'}: cancelled for "
                         "resale (quick cancellation): its seat went back on sale")
         revoked = c.get("revoked")
-        if revoked:
+        if revoked and revoked.get("exchanged"):
+            rows.append(f"    {when(revoked['at'])}  {revoked['reason']} at the desk, "
+                        + ("after this entry: the gate was offline, the desk did not know it was used"
+                           if revoked.get("after_entry") else "before this entry: a door offline let it in"))
+            new = revoked.get("replacement")
+            again = revoked.get("replacement_admissions") or []
+            rows.append(f"    replacement ticket {new or '(unknown)'}: " + (
+                "admitted " + ", ".join(f"{when(a['server_at'])} {a['device_id']} at {a['gate'] or '?'}" for a in again)
+                + ": two entries for one purchase" if again else "not admitted yet (block it if the holder is "
+                f"already inside: `ticketgate server ticket block {new or 'KEY'} --reason …`)"))
+        elif revoked:
             rows.append(f"    {when(revoked['at'])}  revoked on the server before this entry ({revoked['reason']}): a "
                         "door offline let it in")
     return "\n".join(rows) or "no conflicts"

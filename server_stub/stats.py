@@ -67,11 +67,17 @@ def _admission(a: Action) -> dict:
             "direction": a.direction or "in", "mode": a.mode}
 
 
+EXCHANGED = "exchanged:"      # the reason of an exchange's revocation (server_stub.store.exchanges)
+
+
 def find_conflicts(scans: Iterable[Scan], event_id: int | None = None,
-                   revoked: Mapping[str, tuple[str, float]] | None = None) -> list[dict]:
-    """Every (ticket, event) admitted twice, admitted and quick-cancelled, or admitted after the server revoked it
-    (`revoked`: ticket -> (reason, server time) of its active revocation): [{ticket_key, event_id, admissions: [...],
-    first, duplicates, cancelled (the cancellation, or None), revoked ({reason, at}, or None)}]."""
+                   revoked: Mapping[str, tuple[str, float, str | None]] | None = None) -> list[dict]:
+    """Every (ticket, event) admitted twice, admitted and quick-cancelled, admitted after the server revoked it, or
+    admitted and exchanged whichever came first (a door offline admitted it, the desk online did not know: the
+    replacement is a second entry for one purchase). `revoked`: ticket -> (reason, server time, replacement ticket or
+    None) of its active revocation. -> [{ticket_key, event_id, admissions: [...], first, duplicates, cancelled (the
+    cancellation, or None), revoked ({reason, at, exchanged, replacement, replacement_admissions, after_entry}, or
+    None)}]."""
     by_ticket: dict[str, list[Action]] = defaultdict(list)
     for s in scans:
         if s.type == "action" and s.ticket_key is not None:
@@ -95,9 +101,10 @@ def find_conflicts(scans: Iterable[Scan], event_id: int | None = None,
         listed[(key, cancel.event_id)]["cancelled"] = dict(_admission(cancel), direction=None)
     for c in found:
         c["revoked"] = None
-    for key, (reason, at) in (revoked or {}).items():
+    for key, (reason, at, replacement) in (revoked or {}).items():
         entries = folded.get(key, ((), None))[0]
-        late = [e for e in entries if e.direction != "out" and e.server_at > at
+        exchanged = reason.startswith(EXCHANGED)
+        late = [e for e in entries if e.direction != "out" and (exchanged or e.server_at > at)
                 and (event_id is None or e.event_id == event_id)]
         for event in sorted({e.event_id for e in late}, key=lambda x: (x is None, x)):
             if (key, event) not in listed:
@@ -106,7 +113,11 @@ def find_conflicts(scans: Iterable[Scan], event_id: int | None = None,
                     "ticket_key": key, "event_id": event, "admissions": [_admission(a) for a in admitted],
                     "first": _admission(admitted[0]), "duplicates": [], "cancelled": None}
                 found.append(listed[(key, event)])
-            listed[(key, event)]["revoked"] = {"reason": reason, "at": at}
+            again = [_admission(e) for e in folded.get(replacement or "", ((), None))[0] if e.direction != "out"]
+            listed[(key, event)]["revoked"] = {
+                "reason": reason, "at": at, "exchanged": exchanged, "replacement": replacement if exchanged else None,
+                "replacement_admissions": again if exchanged else [],
+                "after_entry": any(e.server_at <= at for e in late if e.event_id == event)}
     return found
 
 
@@ -122,8 +133,11 @@ def _hour_label(utc_hour: int, tz: str) -> str:
 
 
 def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict[int, str],
-                  devices: dict[str, dict] | None = None, event_id: int | None = None) -> dict:
-    """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device."""
+                  devices: dict[str, dict] | None = None, event_id: int | None = None,
+                  exchanged: set[str] | None = None) -> dict:
+    """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device. `exchanged`:
+    the tickets an exchange revoked; those a door admitted count as `double_entries.exchanged_after_entry` (their
+    entry is counted: the holder went in)."""
     devices = devices or {}
     if event_id is not None:
         scans = [s for s in scans if s.event_id == event_id or (s.kind == "reset")]
@@ -169,7 +183,9 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC") if ev is not None else "UTC"), "entries": n}
                              for (ev, h), n in sorted(per_hour.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))],
         "inside_now": {str(k): v for k, v in sorted(inside.items(), key=lambda kv: kv[0] or 0)},
-        "double_entries": {"refused_already_used": refusals.get("already_used", 0), "conflicts": len(found)},
+        "double_entries": {"refused_already_used": refusals.get("already_used", 0), "conflicts": len(found),
+                           "exchanged_after_entry": sum(1 for key in exchanged or () if any(
+                               e.direction != "out" for e in effective.get(key, ())))},
         "refusals": dict(sorted(refusals.items(), key=lambda kv: str(kv[0]))),
         "devices": dict(sorted(per_device.items())),
     }

@@ -129,7 +129,7 @@ def test_stats(store, tmp_path):
     assert s["entries_per_gate"] == {"north": 3, "east": 2}
     assert sum(h["entries"] for h in s["entries_per_hour"]) == 5
     assert s["inside_now"] == {str(ev): 4}
-    assert s["double_entries"] == {"refused_already_used": 1, "conflicts": 0}
+    assert s["double_entries"] == {"refused_already_used": 1, "conflicts": 0, "exchanged_after_entry": 0}
     assert s["devices"]["ta"]["scans"] == 4 and s["devices"]["ta"]["refusals"] == 1
     assert (s["devices"]["xa"]["entries"], s["devices"]["xa"]["exits"]) == (2, 1)      # in, out, in
 

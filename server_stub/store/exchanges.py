@@ -49,6 +49,7 @@ class ExchangeMixin(OrderMixin):
             self.revoke_ticket(old["ticket_key"], f"exchanged: {reason}")     # joins this transaction (same version)
             version = c.execute("SELECT version FROM organisers WHERE org=?", (old["org"],)).fetchone()[0]
             new_id = self._insert_ticket(c, order_id, position, target, p, version)
+            c.execute("UPDATE revocations SET replacement=? WHERE ticket_id=?", (new_id, old["ticket_id"]))
         return dict(self.ticket(new_id), replaces=old["ticket_key"])
 
     def _refuse_used(self, c, ticket_key: str) -> None:

@@ -256,9 +256,9 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, SalesMixin, KeysDevicesM
         """Tickets admitted twice, or after the server revoked them (rule: server_stub.stats), with order/buyer and
         who/where/when of each admission."""
         self._require_org(org)
-        revoked = {str(t): (reason, at) for t, reason, at in self.q(
-            "SELECT r.ticket_id, r.reason, r.at FROM revocations r JOIN tickets t ON t.ticket_id = r.ticket_id "
-            "JOIN orders o ON o.order_id = t.order_id WHERE o.org=? AND r.active=1", (org,))}
+        revoked = {str(t): (reason, at, None if new is None else str(new)) for t, reason, at, new in self.q(
+            "SELECT r.ticket_id, r.reason, r.at, r.replacement FROM revocations r JOIN tickets t ON "
+            "t.ticket_id = r.ticket_id JOIN orders o ON o.order_id = t.order_id WHERE o.org=? AND r.active=1", (org,))}
         found = find_conflicts(self._scans(org, event_id, actions_only=True), event_id, revoked)
         for c in found:
             try:
@@ -279,7 +279,10 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, SalesMixin, KeysDevicesM
                 f"SELECT ticket_id, zone FROM tickets WHERE ticket_id IN ({','.join('?' * len(chunk))})", tuple(chunk)))
         tz_of = dict(self.q("SELECT event_id, timezone FROM events WHERE org=?", (org,)))
         devices = {d["device_id"]: d for d in self.devices(org)}
-        out = compute_stats(scans, zone_of, tz_of, devices, event_id)
+        exchanged = {str(t) for (t,) in self.q(
+            "SELECT r.ticket_id FROM revocations r JOIN tickets t ON t.ticket_id = r.ticket_id JOIN orders o ON "
+            "o.order_id = t.order_id WHERE o.org=? AND r.active=1 AND r.reason LIKE 'exchanged:%'", (org,))}
+        out = compute_stats(scans, zone_of, tz_of, devices, event_id, exchanged)
         out["organiser"] = org
         out["generated_at"] = time.time()
         return out

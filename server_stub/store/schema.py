@@ -215,4 +215,12 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE devices SET id_folded = lower(device_id) || '/' || device_id WHERE id_folded IS NULL;
     CREATE UNIQUE INDEX devices_id_folded ON devices(id_folded);
     """,
+    # 22: the ticket an exchange issued for a revoked one (`server conflicts`: a ticket exchanged after a door
+    #     offline admitted it names its replacement); earlier exchanges: the order's ticket issued with the revocation
+    """
+    ALTER TABLE revocations ADD COLUMN replacement INTEGER;
+    UPDATE revocations SET replacement = (SELECT t2.ticket_id FROM tickets t1 JOIN tickets t2 ON t2.order_id = t1.order_id
+        AND t2.ticket_id <> t1.ticket_id AND t2.version = revocations.version WHERE t1.ticket_id = revocations.ticket_id
+        ORDER BY t2.position DESC LIMIT 1) WHERE reason LIKE 'exchanged:%';
+    """,
 )
