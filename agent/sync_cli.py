@@ -67,10 +67,24 @@ def _revocation_link(folder: Path) -> RevocationLink | None:
     return found
 
 
+NO_SERVER_AFTER = 3.0   # s online without the organiser's server presence before `agent sync` says so
+
+
+def _no_server(sync: DeviceSync) -> str:
+    """Why the organiser's server does not answer, from its retained presence on the broker ("" : it is running)."""
+    if sync.server_offline:
+        return ("the organiser's server is stopped (its presence on the broker says offline): `ticketgate server "
+                "serve` must run on the organiser's machine")
+    if not sync.server_presence_seen:
+        return ("the organiser's server has never run on this broker: start `ticketgate server serve` on the "
+                "organiser's machine (and `ticketgate server push` for the event data)")
+    return ""
+
+
 def _missing(sync: DeviceSync, summary: dict[str, Any]) -> str:
     """What --until-idle still waited for when its time ran out."""
     if not sync.server_answered:
-        return "the server never answered (is `ticketgate server serve` running?)"
+        return _no_server(sync) or "the server never answered (is `ticketgate server serve` running?)"
     missing = []
     if sync.bundle_version < sync.owed_version:
         missing.append(f"event data v{sync.owed_version} announced by the server never arrived "
@@ -156,14 +170,19 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     _say(args, f"syncing as {creds.device_id} (organiser {creds.org}) with {creds.broker.address}"
                f"{' (TLS)' if creds.broker.tls else ''}")
     sync.start()
-    idle = was_online = ever_online = False
+    idle = was_online = ever_online = told_no_server = False
+    online_since = 0.0
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             online = sync.transport.connected
             if online != was_online:
                 _say(args, "online" if online else "offline: retrying")
-                was_online = online
+                was_online, online_since = online, time.monotonic()
                 ever_online = ever_online or online
+            if online and not told_no_server and not sync.server_answered \
+                    and time.monotonic() - online_since > NO_SERVER_AFTER and _no_server(sync):
+                _say(args, f"{_no_server(sync)}; waiting for it")    # said at once, not after --for
+                told_no_server = True
             if args.until_idle and not ever_online and _refused_at_once(sync.transport):
                 break           # nothing listens there (or no route): waiting --for changes nothing
             if args.until_idle and online and sync.caught_up and (sync.bundle_version or not creds.events) \
@@ -180,7 +199,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
                "rejected": [{"topic": t, "reason": r} for t, r in sync.rejections]}
     watch.close()
     if link is not None and link.wiped is not None:
-        print(f"ticketgate agent sync: this device was revoked by the organiser and wiped ({link.wiped}); "
+        from agent.wiped_status import removed_text
+        print(f"ticketgate agent sync: this device was revoked by the organiser and wiped ({removed_text(link.wiped)}); "
               f"enroll it again to use it", file=sys.stderr)
     elif activity.refused:
         print(f"ticketgate agent sync: the broker refused the login of {creds.device_id} ({activity.refused}): "

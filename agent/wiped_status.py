@@ -21,6 +21,20 @@ def wiped_status(ledger: Ledger, enrolled: bool) -> dict[str, Any] | None:
             "reason": str(mark.get("reason") or ""), "uploads_kept": sum(kinds.values()), "kinds": kinds}
 
 
+_REMOVED = (("ledger", "the orders, names and event data"), ("keyring", "the ticket keys"),
+            ("credentials", "the broker login"), ("device_key", "the device key"))
+
+
+def removed_text(done: dict[str, Any]) -> str:
+    """What a wipe removed (provisioning.device.wipe's answer), in words: "removed the orders, names and event data,
+    the ticket keys, the broker login and the device key" (it printed the dict)."""
+    gone = [words for key, words in _REMOVED if done.get(key)]
+    said = ("removed " + (", ".join(gone[:-1]) + " and " + gone[-1] if len(gone) > 1 else gone[0])) if gone \
+        else "nothing left to remove"
+    unsent = int(done.get("unsent") or 0)
+    return said + (f"; {unsent} upload(s) not sent kept on it" if unsent else "")
+
+
 def describe(w: dict[str, Any]) -> str:
     why = "revoked by the organiser" if w["revoked"] else (w["reason"] or "by the technician")
     if not w["uploads_kept"]:

@@ -75,7 +75,9 @@ def _pick_server(args, org: str | None, fingerprint: str | None) -> tuple[str, s
     except OSError as exc:
         raise BadInput(f"zeroconf cannot browse here ({exc}): give --server HOST:PORT") from None
     if len(found) != 1:
-        raise BadInput("no server found: give --server HOST:PORT" if not found
+        raise BadInput("no server found on this network within 5 s (zeroconf): give --server HOST:PORT, the "
+                       "'enrollment endpoint' `ticketgate provision serve` prints on the organiser's machine (e.g. "
+                       "--server 192.168.8.10:8787)" if not found
                        else "several servers answer: give --server HOST:PORT")
     print(printable(f"found {found[0].address} (organiser {found[0].org}, key {found[0].fingerprint})"), flush=True)
     return found[0].address, fingerprint or found[0].fingerprint
@@ -202,5 +204,6 @@ def cmd_wipe(args) -> int:
     if not args.yes:
         return fail(f"this removes orders, names, keys and the broker login{kept}; add --yes to do it")
     done = wipe(state, "by the technician", carry_over=True)
-    print(f"wiped {state.folder}: {done}{kept}")
+    from agent.wiped_status import removed_text
+    print(f"wiped {state.folder}: {removed_text(dict(done, unsent=0))}{kept}")
     return 0

@@ -127,6 +127,7 @@ class DeviceSync:
         self._owed_at = 0.0             # boot clock at that reply
         self._server_since: object = None       # the server presence last seen (kept across reconnections)
         self.server_offline = False     # its retained presence says offline (stopped, or its broker login's will)
+        self.server_presence_seen = False   # a retained server presence arrived (none: `server serve` never ran here)
         self.uploader: Uploader | None = None
         self.connected = False
         self._unsent: tuple[int, float] = (0, 0.0)     # (sales made offline not acknowledged, wall clock counted)
@@ -407,6 +408,7 @@ class DeviceSync:
             raise Rejected("message on a topic that is not ours")
         if parsed.kind == "server_status":
             state = load_json(payload, 4096) if payload else {}
+            self.server_presence_seen = self.server_presence_seen or bool(payload)
             if not (isinstance(state, dict) and state.get("state") == "online"):
                 if isinstance(state, dict) and state.get("state") == "offline":
                     self.server_offline = True

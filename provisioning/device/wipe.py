@@ -21,6 +21,7 @@ from pathlib import Path
 
 from agent.home import UNENROLLED_ID, WIPED_IDENTITY
 from agent.ledger.index_file import index_files
+from agent.wiped_status import removed_text
 from provisioning.device import identity, retire
 from provisioning.device.state import DeviceState
 from provisioning.protocol import RETIRE_VERSION
@@ -137,5 +138,5 @@ def wipe(state: DeviceState, reason: str = "", carry_over: bool = False) -> dict
     done["unsent"] = unsent_uploads(state.ledger_path)      # what it keeps (a revocation drops its command answers)
     for path in (state.keyring_path, state.credentials_path, state.key_path, state.link_path):
         _shred(path)
-    log.warning("device wiped (%s): %s", reason or "revoked", done)
+    log.warning("device wiped (%s): %s", reason or "revoked", removed_text(done))
     return done

@@ -1,0 +1,72 @@
+"""The technician's guide walked as a new technician would (docs/guides/en/technician.md): `provision serve`, codes,
+`provision enroll`, `agent sync`, `agent scan`, `provision wipe`, `provision revoke`, through the public commands (a
+fresh HOME, `provision serve`'s broker on loopback). What confused on the way, each failing on the old code:
+
+* `agent sync` before the organiser started `server serve` waited its whole --for, then said "the server never
+  answered (is `ticketgate server serve` running?)": now it says at once that the organiser's server has never run
+  on this broker, what to start, and keeps waiting;
+* `provision wipe --yes` and a revoked device's `agent sync` printed a Python dict ("{'ledger': True, …}"): now
+  what was removed, in words;
+* `provision enroll` without --server where zeroconf finds nothing said "give --server HOST:PORT" without saying
+  which: now the address `provision serve` prints."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.broker import mosquitto_binary
+from tests.qa_organiser import organiser_running, tg
+from tests.test_qa_skew import _event_now
+
+needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+@needs_broker
+def test_the_technicians_walk_says_what_is_missing_in_words(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    with organiser_running(home, serve=False) as running:
+        running.enroll(home, "north")
+        started = time.monotonic()
+        early = tg(home, "agent", "sync", "--until-idle", "--for", "15", ok=False)
+        assert early.returncode == 1
+        assert ("the organiser's server has never run on this broker: start `ticketgate server serve` on the "
+                "organiser's machine (and `ticketgate server push` for the event data); waiting for it") \
+            in early.stdout, early.stdout
+        assert "the organiser's server has never run on this broker" in early.stderr, early.stderr
+        assert time.monotonic() - started < 40
+
+        running.start_serve()
+        tg(home, "server", "push")
+        synced = json.loads(tg(home, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
+                            .strip().splitlines()[-1])
+        assert synced["bundle_version"] and synced["rejected"] == []
+        said = tg(home, "agent", "scan", stdin=payloads[0] + "\n").stdout
+        assert said.startswith("ACCEPTED (in)"), said
+
+        wiped = tg(home, "provision", "wipe", "--yes").stdout
+        assert "{" not in wiped and ("removed the orders, names and event data, the ticket keys, the broker login and "
+                                     "the device key") in wiped, wiped
+        assert "the 1 check-in(s) and other upload(s) not sent to the server yet stay on this device" in wiped   # said
+        kiosk = tmp_path / "kiosk"
+        kiosk.mkdir()
+        running.enroll(kiosk, "desk", role="kiosk")
+        kiosk_id = json.loads((kiosk / "device" / "credentials.json").read_text())["device_id"]
+        tg(home, "provision", "revoke", "--org", "acme", kiosk_id)
+        gone = tg(kiosk, "agent", "sync", "--until-idle", "--for", "30", ok=False)
+        assert "revoked by the organiser and wiped (removed " in gone.stderr and "{'" not in gone.stderr, gone.stderr
+
+
+def test_enroll_without_a_server_found_names_the_address_to_give(tmp_path):
+    """No `provision serve` on this network (nothing answers zeroconf): what to type, and where to read it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    said = tg(home, "provision", "enroll", "--code", "K7M2-Q9XB", ok=False)
+    assert said.returncode == 1
+    assert ("no server found on this network within 5 s (zeroconf): give --server HOST:PORT, the 'enrollment "
+            "endpoint' `ticketgate provision serve` prints on the organiser's machine") in said.stderr, said.stderr
+    assert not (Path(home) / "device" / "credentials.json").exists()
