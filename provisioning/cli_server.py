@@ -130,12 +130,25 @@ def _provisioning(args, store, saved: dict):
 
 # -- commands ---------------------------------------------------------------------------------------------------
 def cmd_serve(args) -> int:
+    from provisioning.server.serve_lock import AlreadyServing, hold
+    store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
+    state = _state(args)
+    try:
+        held = hold(state)                 # before anything is written: one `provision serve` per folder
+    except AlreadyServing as exc:
+        store.close()
+        return fail(str(exc))
+    try:
+        return _serve(args, store, state)
+    finally:
+        held.close()
+
+
+def _serve(args, store, state: Path) -> int:
     from provisioning.server.broker_admin import BrokerEndpoint, PidReloader
     from provisioning.server.broker_config import full_config
     from provisioning.server.http_endpoint import EnrollmentServer
     from provisioning.server.runtime import Provisioning
-    store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
-    state = _state(args)
     advertise = args.advertise or [_local_ip()]
     broker_host = args.broker_host or advertise[0]
     tls_files = None

@@ -8,7 +8,11 @@ fresh HOME, `provision serve`'s broker on loopback). What confused on the way, e
 * `provision wipe --yes` and a revoked device's `agent sync` printed a Python dict ("{'ledger': True, …}"): now
   what was removed, in words;
 * `provision enroll` without --server where zeroconf finds nothing said "give --server HOST:PORT" without saying
-  which: now the address `provision serve` prints."""
+  which: now the address `provision serve` prints;
+* a second `provision serve` on the same data folder (started again in another terminal) rewrote the broker login
+  of `server push`/`server serve` for its own broker, then stopped (its endpoint port taken): `server push` said
+  "connection refused" while the first one served the devices. Now it stops at once, naming the one running, and
+  changes nothing."""
 from __future__ import annotations
 
 import json
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import mosquitto_binary
+from tests.broker import free_port, mosquitto_binary
 from tests.qa_organiser import organiser_running, tg
 from tests.test_qa_skew import _event_now
 
@@ -39,6 +43,14 @@ def test_the_technicians_walk_says_what_is_missing_in_words(tmp_path):
             in early.stdout, early.stdout
         assert "the organiser's server has never run on this broker" in early.stderr, early.stderr
         assert time.monotonic() - started < 40
+
+        login = home / ".local/share/ticketgate/server/provision/broker-login.json"
+        before = login.read_text()
+        again = tg(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
+                   str(running.http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port",
+                   str(free_port()), "--for", "5", ok=False)
+        assert again.returncode == 1 and "another `ticketgate provision serve` runs on this data folder" in again.stderr
+        assert "Nothing was changed" in again.stderr and login.read_text() == before, again.stderr
 
         running.start_serve()
         tg(home, "server", "push")
