@@ -279,7 +279,9 @@ def main(argv: list[str]) -> int:
         print(printable(f"ticketgate agent: {exc}"), file=sys.stderr)
         return 3
     except (NotPermitted, StaffError) as exc:     # nobody on duty, a role without the permission, a refused login
-        print(printable(f"ticketgate agent {args.cmd}: {exc}"), file=sys.stderr)
+        how = (": `ticketgate agent login --staff NAME --pin` (or `--badge -`, the badge's QR text on stdin)"
+               if isinstance(exc, NotPermitted) and str(exc).startswith("log in first") else "")
+        print(printable(f"ticketgate agent {args.cmd}: {exc}{how}"), file=sys.stderr)
         return 1
     finally:
         ledger.close()

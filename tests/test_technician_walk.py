@@ -9,6 +9,8 @@ fresh HOME, `provision serve`'s broker on loopback). What confused on the way, e
   what was removed, in words;
 * `provision enroll` without --server where zeroconf finds nothing said "give --server HOST:PORT" without saying
   which: now the address `provision serve` prints;
+* `agent scan` once the organiser keeps staff said "log in first (PIN or staff badge)": now also how, from a
+  terminal (`ticketgate agent login --staff NAME --pin`);
 * a second `provision serve` on the same data folder (started again in another terminal) rewrote the broker login
   of `server push`/`server serve` for its own broker, then stopped (its endpoint port taken): `server push` said
   "connection refused" while the first one served the devices. Now it stops at once, naming the one running, and
@@ -60,10 +62,17 @@ def test_the_technicians_walk_says_what_is_missing_in_words(tmp_path):
         said = tg(home, "agent", "scan", stdin=payloads[0] + "\n").stdout
         assert said.startswith("ACCEPTED (in)"), said
 
+        tg(home, "server", "staff", "add", "--name", "Sam Okafor", "--role", "supervisor", "--pin", stdin="4321\n")
+        tg(home, "agent", "sync", "--until-idle", "--for", "40")            # the staff list reaches the door
+        refused = tg(home, "agent", "scan", stdin=payloads[1] + "\n", ok=False)
+        assert refused.returncode == 1 and ("log in first (PIN or staff badge): `ticketgate agent login --staff NAME "
+                                            "--pin`") in refused.stderr, refused.stderr
+        assert "on duty: Sam Okafor" in tg(home, "agent", "login", "--staff", "sam okafor", "--pin",
+                                           stdin="4321\n").stdout
+
         wiped = tg(home, "provision", "wipe", "--yes").stdout
         assert "{" not in wiped and ("removed the orders, names and event data, the ticket keys, the broker login and "
                                      "the device key") in wiped, wiped
-        assert "the 1 check-in(s) and other upload(s) not sent to the server yet stay on this device" in wiped   # said
         kiosk = tmp_path / "kiosk"
         kiosk.mkdir()
         running.enroll(kiosk, "desk", role="kiosk")
