@@ -16,6 +16,7 @@ from typing import Any, Callable, Concatenate, ParamSpec, TypeVar
 from agent.allotment import revocation_key
 from agent.clock import ServerClock, boot_clock
 from agent.decision import decide
+from agent.errors import TicketgateError
 from agent.history import Action, LastRead, TicketHistory
 from agent.keyring import Keyring
 from agent.ledger import Ledger, LedgerError
@@ -26,6 +27,16 @@ from agent.stored_policy import load_policy, save_policy
 from agent.sync.messages import ActionItem, RefusalItem
 from agent.ticket_format import Ticket
 from agent.verdicts import Code, Verdict
+
+
+class OrganiserOnly(TicketgateError, LookupError):
+    """An annulment this door may not make (the server would refuse it: annul_other_device): a check-in another gate
+    made, or one this device uploaded under its enrollment before a wipe. `device`: whose it is on the server."""
+
+    def __init__(self, message: str, device: str):
+        super().__init__(message)
+        self.device = device
+
 
 _RECENT_READS = 256
 _ESTIMATE_ERROR_MAX = 60.0      # seconds: how far a known action may lead this gate's server-time estimate (agent.clock)
@@ -191,16 +202,17 @@ class Gate:
         if target is None or target["kind"] not in ("entry", "cancel"):
             raise LookupError("nothing to annul" if scan_uuid is None else f"no check-in {scan_uuid}")
         if target.get("origin", "local") != "local":     # the server refuses it: this door alone would admit it again
-            raise LookupError(f"check-in {target['scan_uuid']} was made by {target['device_id']} at gate "
-                              f"{target['gate'] or '-'}: only the organiser can undo it (`ticketgate server ticket "
-                              f"reset {target['ticket_key']}`)")
+            raise OrganiserOnly(f"check-in {target['scan_uuid']} was made by {target['device_id']} at gate "
+                                f"{target['gate'] or '-'}: only the organiser can undo it (`ticketgate server ticket "
+                                f"reset {target['ticket_key']}`)", target["device_id"])
         if self.ledger.annulled(target["scan_uuid"]):
             raise LookupError(f"check-in {target['scan_uuid']} is already annulled")
         uploaded = self.ledger.uploaded_as(target["scan_uuid"])
         if uploaded is not None and uploaded != self.policy.device_id:   # the server refuses it (annul_other_device)
-            raise LookupError(f"check-in {target['scan_uuid']} was uploaded as {uploaded}, this device's enrollment "
-                              f"before it was wiped and enrolled again: only the organiser can undo it (`ticketgate "
-                              f"server device annul {uploaded} {target['scan_uuid']} --reason …`)")
+            raise OrganiserOnly(f"check-in {target['scan_uuid']} was uploaded as {uploaded}, this device's "
+                                f"enrollment before it was wiped and enrolled again: only the organiser can undo it "
+                                f"(`ticketgate server device annul {uploaded} {target['scan_uuid']} --reason …`)",
+                                uploaded)
         now, offset = self.clock(), self.clock_offset
         action = Action(scan_uuid=self.new_uuid(), kind="annul", at=now, device_id=self.policy.device_id,
                         gate=self.policy.gate, event_id=target["event_id"], ref_uuid=target["scan_uuid"],

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from agent.gate import OrganiserOnly
 from agent.policy import Mode
 from agent.staff import NotPermitted, StaffError, is_badge
 from agent.sync.messages import Printed
@@ -145,6 +146,9 @@ class Controller:
             return problem
         try:
             result = self.door.undo_last(reason)
+        except OrganiserOnly as exc:        # uploaded under this device's enrollment before a wipe: not ours to undo
+            return i18n.tr("Only the organiser can undo the last entry here (it is {device}'s on the server).",
+                           device=exc.device)
         except LookupError:
             return i18n.tr("Nothing to undo.")
         if result.get("kind") == "cancel":

@@ -334,3 +334,21 @@ def test_the_demo_s_tickets_are_valid_at_any_hour_of_the_day(tmp_path):
         states[hour] = (demo.door.ticket_state("1002"), demo.door.scan(demo.ticket(1002)).code.value)
         demo.door.close()
     assert {h: s for h, s in states.items() if s != ("valid", "accepted")} == {}
+
+
+def test_undo_of_an_entry_uploaded_before_a_wipe_says_only_the_organiser_can(tmp_path):
+    """A door wiped and enrolled again (its check-ins become the new id's, agent.home.store_identity) whose last
+    entry the server holds under the old id: 'Undo entry' said 'Nothing to undo.' (the core refuses it, the server
+    would); it says who may, and the entry stays counted."""
+    from dataclasses import replace as _replace
+    demo = seed(tmp_path / "device")
+    ctl = Controller(demo.door, build_services(demo.door, tmp_path / "device"))
+    ctl.scan(demo.ticket(1001))
+    ledger = demo.door.ledger
+    ledger.outbox_ack([i for i, _, _ in ledger.outbox_pending()])        # uploaded as handheld-3, acknowledged
+    ledger.adopt_device_id("handheld-3", "dev-new")                       # enrolled again (store_identity)
+    demo.door.gate.set_policy(_replace(demo.door.gate.policy, device_id="dev-new"))
+    assert ctl.undo_last("Scanned by mistake") == ("Only the organiser can undo the last entry here (it is "
+                                                   "handheld-3's on the server).")
+    assert ctl.door.ticket_state("1001") != "valid" and ledger.outbox_size() == 0     # nothing annulled, nothing sent
+    demo.door.close()
