@@ -8,7 +8,8 @@ fresh HOME, `provision serve`'s broker on loopback). What confused on the way, e
 * `provision wipe --yes` and a revoked device's `agent sync` printed a Python dict ("{'ledger': True, …}"): now
   what was removed, in words;
 * `provision enroll` without --server where zeroconf finds nothing said "give --server HOST:PORT" without saying
-  which: now the address `provision serve` prints;
+  which: now the address `provision serve` prints; one mistyped said "[Errno 111] Connection refused": now
+  "connection refused (nothing listens on that port)", as `agent sync` and `server push` say it;
 * `agent scan` once the organiser keeps staff said "log in first (PIN or staff badge)": now also how, from a
   terminal (`ticketgate agent login --staff NAME --pin`);
 * a second `provision serve` on the same data folder (started again in another terminal) rewrote the broker login
@@ -91,3 +92,8 @@ def test_enroll_without_a_server_found_names_the_address_to_give(tmp_path):
     assert ("no server found on this network within 5 s (zeroconf): give --server HOST:PORT, the 'enrollment "
             "endpoint' `ticketgate provision serve` prints on the organiser's machine") in said.stderr, said.stderr
     assert not (Path(home) / "device" / "credentials.json").exists()
+    port = free_port()                          # the address mistyped: nothing listens there
+    said = tg(home, "provision", "enroll", "--code", "K7M2-Q9XB", "--server", f"127.0.0.1:{port}", ok=False)
+    assert said.returncode == 1 and "Errno" not in said.stderr
+    assert (f"cannot reach the server at http://127.0.0.1:{port}: connection refused (nothing listens on that port)"
+            in said.stderr), said.stderr

@@ -22,6 +22,7 @@ from agent.clock import ServerClock, boot_clock
 from agent.keyring import Keyring, fingerprint
 from agent.ledger import Ledger
 from agent.sync.signed import Rejected, Verifier
+from agent.sync.transport import unreachable_reason
 from provisioning import box
 from provisioning.device import identity, retire
 from provisioning.device.state import Broker, Credentials, DeviceState
@@ -61,7 +62,9 @@ def _post(base: str, path: str, body: dict, timeout: float) -> dict:
         raise EnrollError(f"server refused ({exc.code}): {detail or exc.reason}", exc.code,
                           float(retry) if retry and retry.isdigit() else None) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise EnrollError(f"cannot reach the server at {base}: {getattr(exc, 'reason', exc)}", network=True) from None
+        why = getattr(exc, "reason", exc)      # "connection refused (nothing listens on that port)", not "[Errno 111]"
+        why = unreachable_reason(why) if isinstance(why, OSError) else why
+        raise EnrollError(f"cannot reach the server at {base}: {why}", network=True) from None
     except ValueError:
         raise EnrollError("the server answered something that is not JSON") from None
 
