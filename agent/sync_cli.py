@@ -200,8 +200,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     watch.close()
     if link is not None and link.wiped is not None:
         from agent.wiped_status import removed_text
-        print(f"ticketgate agent sync: this device was revoked by the organiser and wiped ({removed_text(link.wiped)}); "
-              f"enroll it again to use it", file=sys.stderr)
+        print(f"ticketgate agent sync: this device was revoked by the organiser and wiped "
+              f"({removed_text(link.wiped)}); enroll it again to use it", file=sys.stderr)
     elif activity.refused:
         print(f"ticketgate agent sync: the broker refused the login of {creds.device_id} ({activity.refused}): "
               f"see `ticketgate provision status`", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""`ticketgate decode FILE… [--json] [--keyring FILE] [--password-file FILE | --ask-password]`: the QR texts in images and PDF files (every page), and the
-verdict when one is a ticket.
+"""`ticketgate decode FILE… [--json] [--keyring FILE] [--password-file FILE | --ask-password]`: the QR texts in
+images and PDF files (every page), and the verdict when one is a ticket.
 
 For support (a buyer sends a screenshot or the e-ticket PDF) and as the entry point of the decode benchmark
 (`--corpus DIR`).
@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ticketgate decode", description="decode the QR codes in images (PNG, JPEG, WebP…) and PDF e-tickets "
         "(every page, rendered with poppler's pdftoppm), and verify the tickets among them",
         epilog="exit code: 0 every file (every PDF page) has a code, 1 one has none, 2 a file cannot be read "
-               "(missing, damaged, a password-protected PDF without its password or with a wrong one): said on its line, the other files are still decoded")
+               "(missing, damaged, a password-protected PDF without its password or with a wrong one): said on its "
+               "line, the other files are still decoded")
     p.add_argument("images", nargs="*", type=Path, metavar="FILE", help="an image or a PDF (any number)")
     p.add_argument("--json", action="store_true", help="one JSON object per file (a PDF's codes name their page)")
     p.add_argument("--keyring", type=Path, help="keyring JSON (default: the agent home's keyring.json)")
