@@ -71,7 +71,7 @@ def device_annul(store, org, args) -> int:
     done = store.annul_upload(org, args.device_id, args.scan_uuid, args.reason)
     what = "entry" if done["kind"] == "entry" else "quick cancellation"
     return emit(args, done, f"undone: the {what} of ticket {done['ticket_key']} by {args.device_id} at gate "
-                            f"{done['gate'] or '-'} ({when(done['at'])}); the entry stays listed, marked UNDONE "
+                            f"{done['gate'] or '-'} ({when(done['at'])}); the entry stays listed, marked ROLLED BACK "
                             f"(`server device uploads {args.device_id}`)\n(running `ticketgate server serve` relays it "
                             f"to the gates; `server push` too)")
 

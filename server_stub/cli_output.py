@@ -152,7 +152,7 @@ def uploads_text(device_id: str, uploads: list[dict]) -> str:
                     + (f" replacement {u['replacement']}" if u["replacement"] else ""))
         rows.append(f"  {when(u['at'])}  {what:<18} ticket {u['ticket_key'] or '-'} order {u['order_number'] or '-'}"
                     f"{' event ' + str(u['event_id']) if u['event_id'] is not None else ''}{desk}  {u['scan_uuid']}"
-                    f"{'  UNDONE by the organiser' if u['rolled_back'] else ''}{'  FLAGGED: ' + u['flag'] if u.get('flag') else ''}")
+                    f"{'  ROLLED BACK' if u['rolled_back'] else ''}{'  FLAGGED: ' + u['flag'] if u.get('flag') else ''}")
     return "\n".join(rows)
 
 

@@ -38,7 +38,7 @@ def test_the_organiser_undoes_an_entry_made_before_the_door_was_wiped_and_enroll
         assert json.loads(tg(home, "agent", "status", "--json").stdout)["counts"] == before   # nothing recorded
 
         listed = tg(home, "server", "device", "uploads", old).stdout
-        assert entry["scan_uuid"] in listed and "UNDONE" not in listed, listed
+        assert entry["scan_uuid"] in listed and "ROLLED BACK" not in listed, listed
         wrong = tg(home, "server", "device", "annul", new, entry["scan_uuid"], "--reason", "x", ok=False)
         assert wrong.returncode == 1 and f"no entry {entry['scan_uuid']} uploaded by {new}" in wrong.stderr
         undone = tg(home, "server", "device", "annul", old, entry["scan_uuid"], "--reason", "wrong person")
@@ -47,7 +47,7 @@ def test_the_organiser_undoes_an_entry_made_before_the_door_was_wiped_and_enroll
         assert again.returncode == 1 and "already undone (by the organiser)" in again.stderr, again.stderr
         uploads = json.loads(tg(home, "server", "device", "uploads", old, "--json").stdout)
         assert [(u["scan_uuid"], u["kind"], u["rolled_back"]) for u in uploads] == [(entry["scan_uuid"], "entry", True)]
-        assert "UNDONE by the organiser" in tg(home, "server", "device", "uploads", old).stdout
+        assert "ROLLED BACK" in tg(home, "server", "device", "uploads", old).stdout
         assert json.loads(tg(home, "server", "stats", "--json").stdout)["entries"] == 0
 
         _sync(home)                                           # the door learns it: the ticket enters again
