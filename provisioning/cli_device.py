@@ -56,9 +56,11 @@ def cmd_discover(args) -> int:
     try:
         found = discover(args.timeout, org=args.org, interfaces=args.interface)
     except OSError as exc:
-        return fail(f"zeroconf cannot browse here ({exc}); type the address with --server")
+        return fail(f"zeroconf cannot browse here ({exc}); enroll with the address instead: "
+                    "`ticketgate provision enroll --code CODE --server HOST:PORT`")
     if not found:
-        return fail(f"no ticketgate server answered within {args.timeout:g} s; type its address with --server")
+        return fail(f"no ticketgate server answered within {args.timeout:g} s; enroll with its address instead: "
+                    "`ticketgate provision enroll --code CODE --server HOST:PORT`")
     for f in found:
         print(printable(f"{f.address:<24} org={f.org:<16} key={f.fingerprint} v{f.version}{' tls' if f.tls else ''}  "
                         f"{f.name}"))     # zeroconf answers are anyone's: escaped

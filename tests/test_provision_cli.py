@@ -128,3 +128,12 @@ def test_cli_server_errors(tmp_path, capsys):
 def test_cli_discover_bad_interface(capsys):
     assert ticketgate(["provision", "discover", "--timeout", "0.5", "--interface", "192.0.2.77"]) == 1
     assert "ticketgate provision:" in capsys.readouterr().err
+
+
+def test_discover_finding_nothing_names_a_command_that_takes_the_address(capsys):
+    """`provision discover` finding no server said "type its address with --server", an option discover does not
+    take; it now names the enroll command that does."""
+    assert ticketgate(["provision", "discover", "--timeout", "0.3", "--interface", "127.0.0.1", "--org",
+                       "no-such-organiser"]) == 1
+    err = capsys.readouterr().err
+    assert "no ticketgate server answered" in err and "provision enroll --code CODE --server HOST:PORT" in err, err
