@@ -151,14 +151,16 @@ def worker_main(spec_path: str, index: int) -> None:
     watch_keys = set(spec["watch_keys"])
     arrivals: dict[str, dict[str, float]] = {}     # device -> ticket key -> first time it held the revocation/entry
     devices: dict[str, SimDevice] = {}
+    watches: dict[str, Watch] = {}
     device_module.apply_update = timed_apply(device_module.apply_update)
     syncs: list = []                                # every sync client started (one per connection), for its log
     for name in mine["devices"]:
         d = SimDevice(Path(spec["folder"]) / name, ORG, name, bytes.fromhex(spec["server_key"]),
                       BrokerConfig(port=spec["port"]), [spec["event"]], options=DeviceOptions(tick=0.05))
         apply_bundle(d.ledger, seed_bundle, d.keyring)
-        d._changed = watcher(d, watch_keys, arrivals.setdefault(name, {}))     # called by its sync thread
-        devices[name] = online(d, watch_keys, arrivals[name], syncs)
+        watches[name] = Watch(d, watch_keys, arrivals.setdefault(name, {}))
+        d._changed = watches[name].changed      # (before go_online) called by its sync thread
+        devices[name] = online(d, watches[name], syncs)
     print("ready", flush=True)
     start = float(sys.stdin.readline())
     cpu0, threads0 = process_cpu(), thread_cpu()
@@ -171,7 +173,7 @@ def worker_main(spec_path: str, index: int) -> None:
         while toggles and toggles[0][0] <= now:
             _, name, what = toggles.pop(0)
             t_toggle = time.time()
-            devices[name].go_offline() if what == "off" else online(devices[name], watch_keys, arrivals[name], syncs)
+            devices[name].go_offline() if what == "off" else online(devices[name], watches[name], syncs)
             held_loop.append((what, time.time() - t_toggle))
         while pending and pending[0][0] <= now:
             _, name, key, payload = pending.pop(0)
@@ -184,7 +186,7 @@ def worker_main(spec_path: str, index: int) -> None:
             scans.append((name, key, v.code.value, time.time(), v.scan_uuid, devices[name].sync is not None))
         time.sleep(TICK)
     for name, d in devices.items():
-        online(d, watch_keys, arrivals[name], syncs)
+        online(d, watches[name], syncs)
     deadline = time.time() + 300
     while time.time() < deadline and any(d.ledger.outbox_size() for d in devices.values()):
         time.sleep(0.2)
@@ -220,7 +222,7 @@ def worker_main(spec_path: str, index: int) -> None:
     print(json.dumps(report), flush=True)
 
 
-def online(device: SimDevice, keys: set[str], seen: dict[str, float], syncs: list) -> SimDevice:
+def online(device: SimDevice, watch: "Watch", syncs: list) -> SimDevice:
     """go_online, noting when each watched revocation is delivered: received and its signature verified (before
     it is applied; "d" + key). The device's sync thread verifies, so this includes its own queue.
 
@@ -231,6 +233,7 @@ def online(device: SimDevice, keys: set[str], seen: dict[str, float], syncs: lis
     device.go_online()
     sync = device.online_sync
     syncs.append(sync)
+    keys, seen = watch.keys, watch.seen
     verifier, transport = sync.verifier, sync.transport
     verify, put, publish = verifier.open, transport.on_message, transport.publish
     received: dict[int, float] = {}
@@ -251,7 +254,12 @@ def online(device: SimDevice, keys: set[str], seen: dict[str, float], syncs: lis
             for key in revoked:
                 if key in keys and "d" + key not in seen:
                     seen["d" + key] = at
-            if len(revoked) >= 500:       # the bulk change: its phases marked until on_change (watcher())
+                    watch.revoked.add(key)       # held once the ledger shows it (Watch.changed)
+            for a in body.get("resets") or ():
+                key = a.get("ticket_key") if isinstance(a, dict) else None
+                if key in keys and "e" + key not in seen:
+                    watch.entered.add(key)
+            if len(revoked) >= 500:       # the bulk change: its phases marked until on_change (Watch.changed)
                 BULK_MARKS[threading.get_ident()] = [begun, verified, (time.thread_time(), time.perf_counter())]
                 BULK_QUEUED[threading.get_ident()] = taken - rx
         elif body.get("type") == "checkins":
@@ -259,6 +267,8 @@ def online(device: SimDevice, keys: set[str], seen: dict[str, float], syncs: lis
                 key = a.get("ticket_key") if isinstance(a, dict) else None
                 if key in keys and "v" + key not in seen:
                     seen["v" + key], seen["q" + key] = taken, rx
+                if key in keys and "e" + key not in seen and a.get("device_id") != sync.device:   # not its own
+                    watch.entered.add(key)
         return body
 
     def publish_(topic: str, payload: bytes, *args, **kwargs):
@@ -306,12 +316,20 @@ handled: dict[str, tuple[int, float, float]] = {}    # message kind -> (count, w
 WATCHER = "this benchmark's watcher (inside live batches)"
 
 
-def watcher(device: SimDevice, keys: set[str], seen: dict[str, float]):
-    """on_change of a device's sync: note when a watched ticket's revocation or remote entry first shows up."""
-    state = {"conn": None, "seq": 0, "revocations": 0}
-    original = device._changed
+class Watch:
+    """on_change of a device's sync: note when a watched ticket's revocation ("r" + key) or remote entry ("e" + key)
+    first shows up in the device's ledger, read after the commit on the sync thread's own connection (its pages
+    cached; a connection of the watcher's own re-read them after every commit of the sync's). Only the watched keys
+    a verified message carried (`revoked`, `entered`, noted by online()) are looked up, until the ledger holds them;
+    after a bundle, all of them."""
 
-    def changed(what: str) -> None:
+    def __init__(self, device: SimDevice, keys: set[str], seen: dict[str, float]) -> None:
+        self.device, self.keys, self.seen = device, keys, seen
+        self.revoked: set[str] = set()
+        self.entered: set[str] = set()
+        self.original = device._changed      # the device's own (its gate's policy after a bundle)
+
+    def changed(self, what: str) -> None:
         at = time.time()
         marks = BULK_MARKS.get(threading.get_ident())
         if marks is not None and what == "live":
@@ -321,35 +339,29 @@ def watcher(device: SimDevice, keys: set[str], seen: dict[str, float]):
                 spans = [(marks[0], marks[1]), *zip(marks[2:], marks[3:])]
                 CHANGE_CPU.append([b[i] - a[i] for i in (0, 1) for a, b in spans]
                                   + [BULK_QUEUED.pop(threading.get_ident(), 0.0)])
-        original(what)
-        if what not in ("live", "bundle"):
-            return
+        self.original(what)
+        sync = self.device.sync
+        if what not in ("live", "bundle") or sync is None or sync._thread is not threading.current_thread():
+            return      # (a sync stopping, its thread still finishing: the next sync's first change notes them)
         c0, t0 = time.thread_time(), time.perf_counter()
         try:
-            note(at)
+            self.note(sync.ledger.conn, at, everything=what == "bundle")
         finally:       # the benchmark's own reads: inside the live batches' CPU, shown apart
             n, wall, cpu = handled.get(WATCHER, (0, 0.0, 0.0))
             handled[WATCHER] = (n + 1, wall + time.perf_counter() - t0, cpu + time.thread_time() - c0)
 
-    def note(at: float) -> None:
-        if state["conn"] is None:         # the sync thread's read connection (one sync thread at a time)
-            state["conn"] = sqlite3.connect(device.ledger_path, timeout=5, check_same_thread=False)
-        c = state["conn"]
-        # one row each (one step of SQLite: a row per step lets the other 19 devices' threads in at every row); the
-        # revocations (1,000+ after the change) read only when their count moved: most batches are relays
-        count = c.execute("SELECT count(*) FROM revocations").fetchone()[0]
-        if count != state["revocations"]:
-            state["revocations"] = count
-            for key in json.loads(c.execute("SELECT json_group_array(ticket_key) FROM revocations").fetchone()[0]):
-                if key in keys and "r" + key not in seen:
-                    seen["r" + key] = at
-        top, entered = c.execute("SELECT max(seq), json_group_array(ticket_key) FROM checkins "
-                                 "WHERE origin='remote' AND seq > ?", (state["seq"],)).fetchone()
-        state["seq"] = top or state["seq"]
-        for key in json.loads(entered):
-            if key in keys and "e" + key not in seen:
-                seen["e" + key] = at
-    return changed
+    def note(self, conn: sqlite3.Connection, at: float, everything: bool) -> None:
+        every = self.keys if everything else None      # after a bundle: every watched key, once
+        for prefix, keys, query in (
+                ("r", self.revoked, "SELECT ticket_key FROM revocations "
+                                    "WHERE ticket_key IN (SELECT value FROM json_each(?))"),
+                ("e", self.entered, "SELECT DISTINCT ticket_key FROM checkins WHERE origin='remote' "
+                                    "AND ticket_key IN (SELECT value FROM json_each(?))")):
+            if not keys and every is None:
+                continue
+            for (key,) in conn.execute(query, (json.dumps(sorted(keys if every is None else every)),)).fetchall():
+                self.seen.setdefault(prefix + key, at)
+                keys.discard(key)
 
 
 # -- the benchmark -----------------------------------------------------------------------------------------------
