@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server_stub import cli_output as out
-from server_stub.cli_desk import HANDLERS as DESK_HANDLERS
+from server_stub.cli_desk import HANDLERS as DESK_HANDLERS, oversold_figures, warn_oversold
 from server_stub.cli_reports import HANDLERS as REPORT_HANDLERS
 from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refusals, cmd_serve, cmd_stats, device_register,
                                   device_annul, device_revoke, device_rollback, device_uploads)
@@ -121,7 +121,9 @@ def order_add(store, org, args) -> int:
     positions = [p for p in specs for _ in range(quantity)]      # --quantity N: N tickets of each spec
     order = OrderInput(args.event, args.buyer.strip(), args.email.strip(), PENDING if args.pending else PAID,
                        tuple(positions))
+    before = oversold_figures(store, org)
     number = store.add_orders(org, [order])[0]
+    warn_oversold(store, org, before)
     result = store.order(number)
     return emit(args, result, order_text(result))
 
@@ -171,10 +173,12 @@ def cmd_import(store, org, args) -> int:
         from server_stub.csv_import import parse_orders_csv
         parsed = parse_orders_csv(data, args.event, store_catalogue(store, org))
     else:
+        before = oversold_figures(store, org)
         with Progress(None, "importing orders") as bar:
             parsed = import_orders(store, org, data, args.event, progress=bar)
         if not parsed.errors:
             store.record_order_import(org, digest, str(args.file), len(parsed.orders), parsed.tickets)
+            warn_oversold(store, org, before)
     result = {"file": str(args.file), "orders": len(parsed.orders), "tickets": parsed.tickets, "errors": parsed.errors,
               "imported": not parsed.errors and not args.dry_run}
     if parsed.errors:

@@ -3,8 +3,10 @@ event's currency, stock, promotions, sales windows) and the kiosks' offline allo
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any, Callable
 
+from agent.safe_text import printable
 from server_stub.cli_output import Refused, emit, when
 
 
@@ -107,6 +109,24 @@ def quota_list(store, org, args) -> int:
                                     f"sold, {q['held']} held, {q['left']} left"
                                     + (f", OVERSOLD by {q['oversold']}" if q["oversold"] else "") for q in qs)
                 or "no quota (unlimited)")
+
+
+def oversold_figures(store, org: str) -> dict[tuple, int]:
+    """How far each quota of the organiser's events and passes is sold past its capacity, by (target, scope, ref)."""
+    targets = [e["event_id"] for e in store.events(org)] + [p["pass_id"] for p in store.passes(org)]
+    return {(t, q["scope"], q["ref"]): q["oversold"] for t in targets for q in store.quotas(t)}
+
+
+def warn_oversold(store, org: str, before: dict[tuple, int]) -> None:
+    """The organiser's own orders are never refused by a quota (overbooking on purpose is theirs to decide), but
+    those that sold a quota past its capacity say so on stderr: the kiosks then sell nothing more of it."""
+    for (t, scope, ref), oversold in oversold_figures(store, org).items():
+        if oversold > before.get((t, scope, ref), 0):
+            q = next(q for q in store.quotas(t) if (q["scope"], q["ref"]) == (scope, ref))
+            option = "" if scope == "event" else f" --{scope} {ref}"
+            print(printable(f"warning: {_quota_label(store, t, q)} is now OVERSOLD by {oversold} ({q['sold']} sold, "
+                            f"capacity {q['capacity']}): the kiosks sell none of it; if that was not meant, raise it: "
+                            f"ticketgate server quota set {t}{option} --capacity {q['sold']}"), file=sys.stderr)
 
 
 def _x_for_y(text: str) -> tuple[int, int]:

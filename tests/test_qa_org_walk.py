@@ -1,0 +1,52 @@
+"""The organiser's walk (session N): what the office commands say when a step sells past a quota or is run a second
+time. Public commands only (`python -m agent server …`), SQLite and PostgreSQL. Each test fails on the defect it
+names."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.qa_organiser import tg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_options(request) -> list[str]:
+    return ["--db", request.getfixturevalue("pg_url")] if request.param == "postgresql" else []
+
+
+def _night(home, db: list[str]) -> None:
+    tg(home, "server", "init", "--org", "acme", "--name", "Acme", *db)
+    tg(home, "server", *db, "event", "create", "--name", "Opening night", "--start", "2026-07-01 18:00", "--end",
+       "2026-07-02 02:00", "--zone", "1=Floor", "--zone", "2=Balcony", "--category", "1=Adult", "--category", "2=Child")
+
+
+def test_orders_added_or_imported_past_a_quota_say_it_is_oversold(tmp_path, store_options):
+    """The event holds 3 (`quota set 1 --capacity 3`), the Balcony 1. An import of 3 tickets, then `order add` of 2
+    Balcony tickets: both said only 'imported'/'order …' (exit 0) while the event was sold 5 of 3 and the kiosks
+    could sell nothing more; `quota list` was the only place to see it. They still take the orders (overbooking is
+    the organiser's call) but warn, naming the quota, how far past it and the command that raises it."""
+    home, db = tmp_path, store_options
+    _night(home, db)
+    tg(home, "server", *db, "quota", "set", "1", "--capacity", "3")
+    tg(home, "server", *db, "quota", "set", "1", "--zone", "2", "--capacity", "1")
+    csv = tmp_path / "orders.csv"
+    csv.write_text("buyer_name;email;category;zone;quantity;status\nAnn Martin;ann@example.org;Adult;Floor;3;paid\n")
+    within = tg(home, "server", *db, "import-orders", str(csv), "--event", "1")
+    assert "imported 1 order(s), 3 ticket(s)" in within.stdout and "OVERSOLD" not in within.stderr
+
+    past = tg(home, "server", *db, "order", "add", "--event", "1", "--buyer", "Bob Roy", "--quantity", "2",
+              "--ticket", "category=Adult,zone=Balcony")
+    assert "PAID" in past.stdout                                    # taken all the same
+    assert ("warning: event 1 is now OVERSOLD by 2 (5 sold, capacity 3): the kiosks sell none of it; if that was not "
+            "meant, raise it: ticketgate server quota set 1 --capacity 5") in past.stderr
+    assert "warning: event 1 zone 2 is now OVERSOLD by 1 (2 sold, capacity 1)" in past.stderr
+    assert "quota set 1 --zone 2 --capacity 2" in past.stderr
+
+    again = tmp_path / "more.csv"
+    again.write_text("buyer_name;category;zone;quantity\nCid;Child;Floor;1\n")
+    more = tg(home, "server", *db, "import-orders", str(again), "--event", "1")
+    assert "event 1 is now OVERSOLD by 3 (6 sold, capacity 3)" in more.stderr
+    assert "zone 2" not in more.stderr                                # the Balcony quota did not move: not said again
+    quotas = json.loads(tg(home, "server", *db, "quota", "list", "1", "--json").stdout)
+    assert {(q["scope"], q["oversold"]) for q in quotas} == {("event", 3), ("zone", 1)}
