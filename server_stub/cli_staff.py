@@ -28,7 +28,20 @@ def _line(r: dict) -> str:
     return f"{r['staff_id']:>4}  {r['name']}  {r['role']}  {how}  {'active' if r['active'] else 'deactivated'}"
 
 
+def _name_free(store, org, name: str, staff_id: str | None = None) -> None:
+    """A door logs a member in by name (`agent login --staff NAME --pin`): two members of one name could not log in by
+    it ('several staff members are called …'), so a name another member holds (active or not) is refused here."""
+    wanted = " ".join(name.casefold().split())
+    for r in store.staff(org):
+        if " ".join(r["name"].casefold().split()) == wanted and str(r["staff_id"]) != str(staff_id):
+            back = (f"; to bring them back: ticketgate server staff set {r['staff_id']} --activate"
+                    if not r["active"] else "")
+            raise Refused(f"staff {r['staff_id']} is called {r['name']!r} already ({'active' if r['active'] else 'deactivated'}"
+                          f"){back}; a different person needs a name that tells them apart (e.g. '{name.strip()} (bar)')")
+
+
 def staff_add(store, org, args) -> int:
+    _name_free(store, org, args.name)
     r = public(store.add_staff(org, args.name, args.role, pin=read_pin(args), badge=args.badge))
     return emit(args, r, f"staff {r['staff_id']} added: {_line(r)}")
 
@@ -39,6 +52,8 @@ def staff_list(store, org, args) -> int:
 
 
 def staff_set(store, org, args) -> int:
+    if args.name is not None:
+        _name_free(store, org, args.name, args.staff_id)
     r = public(store.set_staff(org, args.staff_id, name=args.name, role=args.role, pin=read_pin(args),
                                active=True if args.activate else None, new_badge=args.new_badge,
                                remove_pin=args.remove_pin))

@@ -50,3 +50,27 @@ def test_orders_added_or_imported_past_a_quota_say_it_is_oversold(tmp_path, stor
     assert "zone 2" not in more.stderr                                # the Balcony quota did not move: not said again
     quotas = json.loads(tg(home, "server", *db, "quota", "list", "1", "--json").stdout)
     assert {(q["scope"], q["oversold"]) for q in quotas} == {("event", 3), ("zone", 1)}
+
+
+def test_a_staff_name_another_member_holds_is_refused(tmp_path, store_options):
+    """`staff add --name 'Léa Martin'` run a second time (or for her return after `staff deactivate`) added a second
+    'Léa Martin', exit 0: at the door `agent login --staff 'Léa Martin' --pin` then said 'several staff members are
+    called …' and she could not log in by her name. A name another member holds is refused, exit 1, naming that
+    member (and `staff set ID --activate` for a deactivated one); a renaming to it likewise."""
+    home, db = tmp_path, store_options
+    _night(home, db)
+    tg(home, "server", *db, "staff", "add", "--name", "Léa Martin", "--role", "door", "--pin", stdin="1234\n")
+    twice = tg(home, "server", *db, "staff", "add", "--name", "léa  Martin", "--role", "door", "--pin",
+               stdin="1234\n", ok=False)
+    assert twice.returncode == 1
+    assert "staff 1 is called 'Léa Martin' already (active)" in twice.stderr
+    tg(home, "server", *db, "staff", "deactivate", "1")
+    back = tg(home, "server", *db, "staff", "add", "--name", "Léa Martin", "--role", "door", ok=False)
+    assert back.returncode == 1 and "ticketgate server staff set 1 --activate" in back.stderr
+    tg(home, "server", *db, "staff", "add", "--name", "Lea Martin", "--role", "desk", "--pin", stdin="5678\n")
+    renamed = tg(home, "server", *db, "staff", "set", "2", "--name", "Léa Martin", ok=False)
+    assert renamed.returncode == 1 and "staff 1 is called 'Léa Martin' already (deactivated)" in renamed.stderr
+    tg(home, "server", *db, "staff", "set", "2", "--name", "Lea Martin", "--role", "supervisor")   # its own name: kept
+    members = json.loads(tg(home, "server", *db, "staff", "list", "--json").stdout)
+    assert [(m["staff_id"], m["name"], m["role"]) for m in members] == [("1", "Léa Martin", "door"),
+                                                                        ("2", "Lea Martin", "supervisor")]
