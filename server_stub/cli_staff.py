@@ -34,10 +34,10 @@ def _name_free(store, org, name: str, staff_id: str | None = None) -> None:
     wanted = " ".join(name.casefold().split())
     for r in store.staff(org):
         if " ".join(r["name"].casefold().split()) == wanted and str(r["staff_id"]) != str(staff_id):
-            back = (f"; to bring them back: ticketgate server staff set {r['staff_id']} --activate"
-                    if not r["active"] else "")
-            raise Refused(f"staff {r['staff_id']} is called {r['name']!r} already ({'active' if r['active'] else 'deactivated'}"
-                          f"){back}; a different person needs a name that tells them apart (e.g. '{name.strip()} (bar)')")
+            state = "active" if r["active"] else (
+                f"deactivated; to bring them back: ticketgate server staff set {r['staff_id']} --activate")
+            raise Refused(f"staff {r['staff_id']} is called {r['name']!r} already ({state}); a different person "
+                          f"needs a name that tells them apart (e.g. '{name.strip()} (bar)')")
 
 
 def staff_add(store, org, args) -> int:
