@@ -20,7 +20,7 @@ from server_stub.cli_progress import Progress
 from server_stub.cli_remote import device_commands, device_configure
 from server_stub.cli_device_events import device_events_change
 from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_deactivate, staff_list, staff_set
-from server_stub.csv_import import import_orders, store_catalogue
+from server_stub.csv_import import parse_orders_csv, store_catalogue
 from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.orders import order_line, order_text, parse_ticket_spec
 from server_stub.store import StoreError, describe, open_store
@@ -164,23 +164,9 @@ def cmd_import(store, org, args) -> int:
     except OSError as exc:
         raise Refused(f"cannot read {args.file}: {exc.strerror}") from None
     own_event(store, org, args.event)     # a typo'd --event is named, not taken for the file imported already
-    digest = hashlib.sha256(data).hexdigest()
-    done = store.order_import(org, digest)
-    if done is not None and not args.again:
-        raise Refused(f"{args.file}: this file was imported already on {when(done['at'])} ({done['orders']} order(s), "
-                      f"{done['tickets']} ticket(s)); importing it again adds them twice: give --again for that")
-    if args.dry_run:
-        from server_stub.csv_import import parse_orders_csv
-        parsed = parse_orders_csv(data, args.event, store_catalogue(store, org))
-    else:
-        before = oversold_figures(store, org)
-        with Progress(None, "importing orders") as bar:
-            parsed = import_orders(store, org, data, args.event, progress=bar)
-        if not parsed.errors:
-            store.record_order_import(org, digest, str(args.file), len(parsed.orders), parsed.tickets)
-            warn_oversold(store, org, before)
+    parsed = parse_orders_csv(data, args.event, store_catalogue(store, org))
     result = {"file": str(args.file), "orders": len(parsed.orders), "tickets": parsed.tickets, "errors": parsed.errors,
-              "imported": not parsed.errors and not args.dry_run}
+              "imported": False}
     if parsed.errors:
         if args.json:
             print(printable_json(json.dumps(result, ensure_ascii=False, indent=2)))
@@ -189,8 +175,26 @@ def cmd_import(store, org, args) -> int:
             for e in parsed.errors:
                 print(f"  {printable(e)}", file=sys.stderr)
         return 1
+    # the same file is a duplicate where its orders land in the same events or passes: into another (the guest
+    # list of the first night for the second, --event 2) it adds other tickets
+    targets = sorted({o.target_id for o in parsed.orders})
+    into = ", ".join(f"{store.target(t)['kind']} {t}" for t in targets)
+    digest = hashlib.sha256(f"into {targets}\n".encode() + data).hexdigest()
+    done = store.order_import(org, digest)
+    if done is not None and not args.again:
+        raise Refused(f"{args.file}: this file was imported already on {when(done['at'])} into {into} "
+                      f"({done['orders']} order(s), {done['tickets']} ticket(s)); importing it again adds them "
+                      "twice: give --again for that")
+    if not args.dry_run:
+        before = oversold_figures(store, org)
+        with Progress(None, "importing orders") as bar:
+            store.add_orders(org, parsed.orders, progress=bar)
+        store.record_order_import(org, digest, str(args.file), len(parsed.orders), parsed.tickets)
+        warn_oversold(store, org, before)
+    result["imported"] = not args.dry_run
     verb = "checked" if args.dry_run else "imported"
-    return emit(args, result, f"{verb} {len(parsed.orders)} order(s), {parsed.tickets} ticket(s) from {args.file}")
+    return emit(args, result, f"{verb} {len(parsed.orders)} order(s), {parsed.tickets} ticket(s) into {into} from "
+                              f"{args.file}")
 
 
 def cmd_copy_to(args) -> int:

@@ -74,3 +74,26 @@ def test_a_staff_name_another_member_holds_is_refused(tmp_path, store_options):
     members = json.loads(tg(home, "server", *db, "staff", "list", "--json").stdout)
     assert [(m["staff_id"], m["name"], m["role"]) for m in members] == [("1", "Léa Martin", "door"),
                                                                         ("2", "Lea Martin", "supervisor")]
+
+
+def test_the_same_file_imported_into_another_event_is_not_taken_for_a_second_import(tmp_path, store_options):
+    """The guest list of the first night imported for the second (`--event 2`): refused, 'this file was imported
+    already … importing it again adds them twice', though its orders were in event 1 only; `--again` was the way
+    round it, and the message was wrong. The same file is a duplicate where its orders land in the same events: into
+    another event it is imported; into the first again it is refused, naming the event it went into."""
+    home, db = tmp_path, store_options
+    _night(home, db)
+    tg(home, "server", *db, "event", "create", "--name", "Second night", "--start", "2026-07-02 18:00", "--end",
+       "2026-07-03 02:00", "--category", "1=Adult")
+    guests = tmp_path / "guests.csv"
+    guests.write_text("buyer_name;email;category;quantity\nAnn Martin;ann@example.org;Adult;2\nBob Roy;;Adult;1\n")
+    tg(home, "server", *db, "import-orders", str(guests), "--event", "1")
+    checked = tg(home, "server", *db, "import-orders", str(guests), "--event", "2", "--dry-run")
+    assert "checked 2 order(s), 3 ticket(s)" in checked.stdout
+    second = tg(home, "server", *db, "import-orders", str(guests), "--event", "2")
+    assert "imported 2 order(s), 3 ticket(s)" in second.stdout
+    again = tg(home, "server", *db, "import-orders", str(guests), "--event", "2", ok=False)
+    assert again.returncode == 1
+    assert "this file was imported already on " in again.stderr and " into event 2 (2 order(s), 3 ticket(s))" in again.stderr
+    rows = json.loads(tg(home, "server", *db, "report", "participants", "--json").stdout)
+    assert sorted(r["event_id"] for r in rows) == [1, 1, 1, 2, 2, 2], rows
