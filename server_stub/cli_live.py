@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, own_event,
-                                    refusals_text, stats_text, uploads_text, when)
+from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, refusals_text,
+                                    scanned_event, stats_text, uploads_text, when)
 from server_stub.cli_progress import Progress
 
 
@@ -91,8 +91,7 @@ def device_revoke(store, org, args) -> int:
 
 
 def cmd_stats(store, org, args) -> int:
-    if args.event is not None and store.event(args.event)["organiser"] != org:
-        raise Refused(f"event {args.event} belongs to another organiser")
+    scanned_event(store, org, args.event)
     while True:
         s = store.stats(org, args.event)
         if args.watch and not args.json and sys.stdout.isatty():
@@ -107,7 +106,7 @@ def cmd_stats(store, org, args) -> int:
 
 
 def cmd_conflicts(store, org, args) -> int:
-    own_event(store, org, args.event)
+    scanned_event(store, org, args.event)
     found = store.conflicts(org, args.event)
     return emit(args, found, conflicts_text(found))
 

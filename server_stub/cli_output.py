@@ -68,6 +68,16 @@ def own_event(store, org: str, event: int | None) -> None:
         device_events(store, org, [event])
 
 
+def scanned_event(store, org: str, event: int | None) -> None:
+    """Entries are counted under the event where the guest came in, never under a pass: a pass's `--event` would
+    read as one nobody came to (entries 0, no conflicts), so it is refused naming its events."""
+    own_event(store, org, event)
+    if event is not None and (target := store.target(event))["kind"] == "pass":
+        events = ", ".join(str(e) for e in target["event_ids"])
+        raise Refused(f"{event} is a pass (events {events}): entries are counted per event where its holders came "
+                      f"in: give --event {target['event_ids'][0]} (or no --event for every event)")
+
+
 def when(ts: float | None, tz: str = "UTC") -> str:
     if not ts:
         return "-"

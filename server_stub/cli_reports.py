@@ -111,8 +111,8 @@ def report_sales(store, org: str, args) -> int:
 
 
 def report_entries(store, org: str, args) -> int:
-    from server_stub.cli_output import stats_text
-    own_event(store, org, args.event)
+    from server_stub.cli_output import scanned_event, stats_text
+    scanned_event(store, org, args.event)
     stats = store.stats(org, args.event)
     rows = entries_rows(stats)
     return _report(args, stats, rows, ("per", "event_id", "key", "entries", "inside_now"), stats_text(stats), "entries")
