@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--gate", default="", type=name_arg)
     c.add_argument("--events", default="", help="comma-separated event or pass ids it may scan (a pass: its events)")
     c.add_argument("--role", choices=["door", "kiosk"], default="door", help="kiosk devices get printable QR payloads")
+    c.add_argument("--reinstate", action="store_true", help="register a device revoked earlier: back in service")
     c = add(dv, "revoke", "revoke a device")
     c.add_argument("device_id")
     c = add(dv, "uploads", "what a device uploaded (entries, cancellations, annulments, kiosk messages) and had the server do "

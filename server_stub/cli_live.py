@@ -77,10 +77,17 @@ def device_annul(store, org, args) -> int:
 
 
 def device_register(store, org, args) -> int:
+    earlier = store.device(args.device_id)
+    if earlier is not None and earlier["org"] == org and earlier["revoked"] and not args.reinstate:
+        raise Refused(f"device {args.device_id} was revoked on {when(earlier['revoked_at'])}: registering it again "
+                      "puts it back in service (its uploads taken again); give --reinstate for that. A lost or "
+                      "stolen device stays revoked: register its replacement under another id")
     d = store.register_device(org, args.device_id, args.name, args.gate, device_events(store, org, ints(args.events)),
                               role=getattr(args, "role", "door"))
+    back = (f"; reinstated: it was revoked on {when(earlier['revoked_at'])}"
+            if earlier is not None and earlier["revoked"] else "")
     return emit(args, d, f"device {d['device_id']} registered ({d['role']}, gate {d['gate'] or '-'}, "
-                         f"events {d['events'] or 'all'})")
+                         f"events {d['events'] or 'all'}){back}")
 
 
 def device_revoke(store, org, args) -> int:

@@ -97,3 +97,26 @@ def test_the_same_file_imported_into_another_event_is_not_taken_for_a_second_imp
     assert "this file was imported already on " in again.stderr and " into event 2 (2 order(s), 3 ticket(s))" in again.stderr
     rows = json.loads(tg(home, "server", *db, "report", "participants", "--json").stdout)
     assert sorted(r["event_id"] for r in rows) == [1, 1, 1, 2, 2, 2], rows
+
+
+def test_registering_a_revoked_device_again_needs_reinstate(tmp_path, store_options):
+    """`server device register gate-1 --events 1` run again after `server device revoke gate-1` (a set-up script's
+    second run, the stolen door's id typed back) said 'device gate-1 registered', exit 0, and lifted the revocation
+    without a word: the server took that device's uploads again. It is refused, exit 1, saying when it was revoked
+    and what registering it again does; `--reinstate` puts it back in service and says so."""
+    home, db = tmp_path, store_options
+    _night(home, db)
+    tg(home, "server", *db, "device", "register", "gate-1", "--events", "1")
+    tg(home, "server", *db, "device", "register", "gate-1", "--events", "1", "--gate", "north")   # not revoked: updated
+    tg(home, "server", *db, "device", "revoke", "gate-1")
+    again = tg(home, "server", *db, "device", "register", "gate-1", "--events", "1", ok=False)
+    assert again.returncode == 1 and again.stdout == ""
+    assert "device gate-1 was revoked on " in again.stderr and "give --reinstate for that" in again.stderr
+
+    def revoked() -> bool:
+        devices = json.loads(tg(home, "server", *db, "devices", "--json").stdout)
+        return next(d["revoked"] for d in devices if d["device_id"] == "gate-1")
+    assert revoked()
+    back = tg(home, "server", *db, "device", "register", "gate-1", "--events", "1", "--reinstate")
+    assert "device gate-1 registered (door, gate -, events [1]); reinstated: it was revoked on " in back.stdout
+    assert not revoked()
