@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import time
 from datetime import datetime, timezone
@@ -9,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from agent.safe_text import printable_json
 from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, refusals_text,
                                     scanned_event, stats_text, uploads_text, when)
 from server_stub.cli_progress import Progress
@@ -103,7 +105,10 @@ def cmd_stats(store, org, args) -> int:
         s = store.stats(org, args.event)
         if args.watch and not args.json and sys.stdout.isatty():
             print("\x1b[2J\x1b[H", end="")
-        emit(args, s, stats_text(s))
+        if args.watch and args.json:        # one object per line (JSON Lines): a dashboard reads each refresh
+            print(printable_json(json.dumps(s, ensure_ascii=False, default=str)), flush=True)
+        else:
+            emit(args, s, stats_text(s))
         if not args.watch:
             return 0
         try:

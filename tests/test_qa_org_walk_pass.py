@@ -1,12 +1,14 @@
-"""The organiser's walk (session N) with a pass: what `stats`, `report entries` and `conflicts` say of a pass's
-guests once a door let them in. Real mosquitto, `provision serve`, `server serve`, a door enrolled through the
-public commands. Fails on the defect it names."""
+"""The organiser's walk (session N) once a door let guests in: what `stats` (and its live JSON form), `report
+entries` and `conflicts` say. Real mosquitto, `provision serve`, `server serve`, a door enrolled through the public
+commands. Each test fails on the defect it names."""
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 
-
-from tests.qa_organiser import organiser_running, tg
+from tests.helpers import stop_process
+from tests.qa_organiser import _start, organiser_running, tg
 from tests.test_qa_leftovers import _sync, needs_broker
 from tests.test_qa_skew import _event_now
 
@@ -39,3 +41,32 @@ def test_entries_and_conflicts_asked_of_a_pass_name_its_events(tmp_path):
     per_event = json.loads(tg(home, "server", "report", "entries", "--event", "1", "--format", "json").stdout)
     assert per_event["entries"] == 1 and per_event["inside_now"] == {"1": 1}
     assert json.loads(tg(home, "server", "stats", "--json").stdout)["entries"] == 1
+
+
+@needs_broker
+def test_stats_watched_as_json_is_one_object_per_line(tmp_path):
+    """`server stats --watch 1 --json`, the live form a dashboard reads: each refresh was an indented JSON document
+    printed after the last (dozens of lines each, no separator), which no line reader and no `json.loads` of the
+    output could take. Each refresh is now one JSON object on one line."""
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    with organiser_running(home) as running:
+        running.enroll(home, "north")
+        tg(home, "server", "push")
+        assert _sync(home)["rejected"] == []
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        assert _sync(home)["outbox_pending"] == 0
+    watch = _start(home, "server", "stats", "--watch", "1", "--json")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(itertools.islice(watch.stdout, 2)), daemon=True)
+    reader.start()
+    try:
+        reader.join(60)                                   # two refreshes (bounded on a loaded machine)
+    finally:
+        code = stop_process(watch)
+    out, err = watch.communicate()
+    assert code == 0 and "Traceback" not in err, err
+    refreshes = [json.loads(line) for line in lines + out.splitlines()]
+    assert len(refreshes) >= 2, (lines, out)
+    assert all(r["entries"] == 1 and r["inside_now"] == {"1": 1} for r in refreshes), refreshes
