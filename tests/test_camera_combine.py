@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from agent.payload import plausible
-from drivers.camera import combine, redraw
+from drivers.camera import combine, redraw, small_codes
 from drivers.camera import regions as R
 from drivers.camera.chain import DecoderChain
 from drivers.camera.combine import NOMINAL_MS, FrameCombiner, PinnedCosts, StageCosts
@@ -63,12 +63,21 @@ def test_two_tickets_held_up_one_after_the_other_are_each_read_as_themselves_nev
     assert after[-1] == (second[0].payload,) and all(t == () for t in after[:-1])
 
 
-def test_a_small_code_no_single_frame_reads_is_read_from_its_crops_averaged():
+def _without_small_code_step() -> DecoderChain:
+    """The chain with no budget and without the small code step (`small_codes.py`), which reads every small code of
+    the splits' presentations whose crops the combination reads averaged: the averaging on its own."""
     chain = _chain()
+    chain.region_steps = [step for step in chain.region_steps or ()
+                          if step[2] not in (small_codes.small_code, small_codes.small_code_refined)]
+    return chain
+
+
+def test_a_small_code_no_single_frame_reads_is_read_from_its_crops_averaged():
+    chain = _without_small_code_step()
     frames = list(presentation("small", "validation", 23, 6))       # 1.5-1.8 px per module
     assert all(texts == () for texts in _reads(chain, [f.image for f in frames])), "not a combination case"
     got = []
-    scanner = CameraScanner(got.append, chain=chain)
+    scanner = CameraScanner(got.append, chain=_without_small_code_step())
     for f in frames:
         if scanner.process(f.image):
             break
@@ -77,7 +86,7 @@ def test_a_small_code_no_single_frame_reads_is_read_from_its_crops_averaged():
 
 
 def test_another_small_code_held_up_where_the_first_was_restarts_the_average_and_is_read_as_itself():
-    chain, combiner = _chain(), FrameCombiner()
+    chain, combiner = _without_small_code_step(), FrameCombiner()
     first = list(presentation("small", "validation", 70, 4))       # never read: its crops are averaged
     second = list(presentation("small", "validation", 23, 6))
     assert _reads(chain, [f.image for f in first], combiner) == [()] * 4 and combiner.averaging
@@ -110,7 +119,7 @@ def _reading(f) -> redraw.Modules:
 
 
 def test_the_state_is_bounded_and_forgets_a_code_that_left_the_view():
-    chain = _chain()
+    chain = _without_small_code_step()
     combiner = FrameCombiner(depth=4)
     for f in presentation("cracked", "validation", 47, 8):
         chain.decode_live(f.image, combiner)
@@ -170,7 +179,7 @@ def test_a_frame_cut_short_keeps_its_vote_and_the_code_is_read_with_it_on_a_late
 
 
 def test_a_small_codes_crop_not_aligned_in_time_is_left_out_and_one_not_read_in_time_is_kept():
-    chain, combiner = _chain(), FrameCombiner()
+    chain, combiner = _without_small_code_step(), FrameCombiner()
     shown = list(presentation("small", "validation", 23, 8))
     for f in shown[:2]:
         assert chain.decode_live(f.image, combiner).texts == ()
@@ -235,6 +244,7 @@ class _AlignUnderEstimated(PinnedCosts):
 def _pinned_chain() -> DecoderChain:
     """The door's budget, steps admitted by pinned costs: the same reads on every run, whatever the load."""
     chain = DecoderChain(plausible=plausible, pinned_costs={**NOMINAL_MS, "align": 1.0})
+    chain.region_steps = _without_small_code_step().region_steps      # the averaging's place in the ladder alone
     chain.combine_costs = _AlignUnderEstimated(chain.pinned_costs, chain.region_costs.clock)  # type: ignore[arg-type]
     return chain
 

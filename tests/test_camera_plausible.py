@@ -11,6 +11,7 @@ import pytest
 from agent.payload import MALFORMED, plausible
 from agent.staff import make_badge
 from agent.verdicts import Code
+from drivers.camera import small_codes
 from drivers.camera.chain import DecoderChain
 from drivers.testkit.door_conditions import frame
 from drivers.testkit.tickets import Issuer, qr_gray
@@ -27,10 +28,13 @@ def _vectors(name: str, text: str) -> list[tuple[str, str]]:
 def test_a_retry_steps_wrong_text_is_dropped_and_the_next_step_reads_the_ticket():
     f = frame("small", "tuning", 226)       # a small code: the 3x3 median region reads "96200"
     assert DecoderChain(region_steps=[]).decode_live(f.image).texts == ()          # the first pass misses it
-    any_text = DecoderChain(live_budget_ms=UNBOUNDED, live_limit_ms=UNBOUNDED)
+    # the ladder without the small code step, which reads this code before the median runs (small_codes.py)
+    ladder = [step for step in DecoderChain().region_steps or ()
+              if step[2] not in (small_codes.small_code, small_codes.small_code_refined)]
+    any_text = DecoderChain(live_budget_ms=UNBOUNDED, live_limit_ms=UNBOUNDED, region_steps=ladder)
     wrong = any_text.decode_live(f.image)
     assert wrong.texts == ("96200",) and wrong.step == "region:zxing-cpp+despeckled"
-    chain = DecoderChain(live_budget_ms=UNBOUNDED, live_limit_ms=UNBOUNDED, plausible=plausible)
+    chain = DecoderChain(live_budget_ms=UNBOUNDED, live_limit_ms=UNBOUNDED, plausible=plausible, region_steps=ladder)
     read = chain.decode_live(f.image)
     assert read.texts == (f.payload,)
     assert read.steps_tried > wrong.steps_tried and read.step != wrong.step

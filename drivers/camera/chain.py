@@ -19,13 +19,14 @@ first pass reports whatever it reads (a foreign QR: "not a ticket"). Default: ev
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-from drivers.camera import redraw
+from drivers.camera import redraw, small_codes
 from drivers.camera.combine import NOMINAL_MS, FrameCombiner, PinnedCosts, StageCosts
 from drivers.camera import regions as R
 from drivers.camera import variants as V
@@ -65,15 +66,19 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 def region_ladder(local: Decoder, histogram: Decoder | None, pure: Decoder | None = None) -> list[RegionStep]:
     """The region retries in the order they run (live: while the budget lasts). Chosen greedily on the tuning split
     of the door conditions, most frames recovered per millisecond first (benchmarks/bench_door_conditions.py
-    prints what each recovers): a 3x3 median read with `local` (zxing-cpp's local binarizer, or the only library
+    prints what each recovers): on a region under 160 px only (`max_side`), a small code sampled with the optics'
+    blur subtracted (`small_codes.small_code`, read by `pure`: zxing-cpp in pure mode; 120 of 122 small tuning
+    first-pass misses alone); a 3x3 median read with `local` (zxing-cpp's local binarizer, or the only library
     there is), which recovers the most on every condition; the zoomed region as it is (small codes); an unsharp
-    mask (small and blurred codes); the code redrawn from its outline (`redraw.redrawn_code`), read by `pure`
+    mask (small and blurred codes); under 160 px the small code's refined registration, from 160 px the code redrawn
+    from its outline (`redraw.redrawn_code`, `min_side`), read by `pure`
     (zxing-cpp in pure mode): a crack or a reflection over a finder pattern, which no filter gets past; an opening
     and closing read with the global-histogram binarizer (cracks); a closing (cracks, fold shading); local contrast
     equalized (glare); the unsharp mask with the other binarizer; a local threshold over ~3 modules (glare: on a
-    region with a highlight, `regions.glared`, the live chain runs it second, `GLARE_STEPS`)."""
+    region with a highlight, `regions.glared`, the live chain runs it right after the median, `GLARE_STEPS`)."""
     steps: list[tuple[Decoder | None, R.RegionFilter]] = [
-        (local, R.despeckled), (local, R.zoom), (local, R.sharpened), (pure, redraw.redrawn_code),
+        (pure, small_codes.small_code), (local, R.despeckled), (local, R.zoom), (local, R.sharpened),
+        (pure, small_codes.small_code_refined), (pure, redraw.redrawn_code),
         (histogram, R.opened_closed), (local, R.closed), (local, R.equalized), (histogram, R.sharpened),
         (local, R.thresholded)]
     return [(f"region:{d.name}+{f.__name__}", d, f) for d, f in steps if d is not None]
@@ -119,7 +124,9 @@ class DecoderChain:
         if self.pinned_costs is not None:   # one clock for both: a frame's fate depends on its content only
             self.region_costs = PinnedCosts(self.pinned_costs)
             self.combine_costs = PinnedCosts(self.pinned_costs, self.region_costs.clock)
-        self.combine_local = self.region_steps[0][1] if self.region_steps else self.live_primary
+        # what reads a small code's averaged crops: the ladder's local binarizer (the median's), not pure mode
+        self.combine_local = next((d for _, d, f in self.region_steps if f is R.despeckled),
+                                  self.region_steps[0][1] if self.region_steps else self.live_primary)
 
     def decode(self, image: np.ndarray) -> DecodeResult:
         """Every step in order until one reads (still images): whole-image steps, then region steps."""
@@ -164,9 +171,11 @@ class DecoderChain:
         without. A code whose modules are summed keeps the redrawn step's place (moved first, it took the budget of the
         steps that read cracked screens)."""
         steps = list(enumerate(self.region_steps or ()))
-        if glared:      # a highlight in the region (`regions.glared`): its local threshold second, after the median
+        if glared:      # a highlight in the region (`regions.glared`): its local threshold right after the median
             moved = [step for step in steps if step[1][2] in GLARE_STEPS]
-            steps = steps[:1] + moved + [step for step in steps[1:] if step[1][2] not in GLARE_STEPS]
+            rest = [step for step in steps if step[1][2] not in GLARE_STEPS]
+            after = next((k + 1 for k, step in enumerate(rest) if step[1][2] is R.despeckled), 1)
+            steps = rest[:after] + moved + rest[after:]
         if combiner is not None and combiner.averaging:
             combination = [step for step in steps if step[1][2] is redraw.redrawn_code]
             steps = [step for step in steps if step[1][2] is not redraw.redrawn_code] + combination
@@ -196,7 +205,8 @@ class DecoderChain:
                     # summing modules: only where the redrawn step would run (what the whole step costs, measured
                     # on the combination), else the steps after it lose the budget the ladder alone leaves them
                     fits = fits and (stage != "outline" or self.region_costs.fits(name, budget))
-                elif max(box.w, box.h) < getattr(region_filter, "min_side", 0):    # too small for this step
+                elif not getattr(region_filter, "min_side", 0) <= max(box.w, box.h) < getattr(
+                        region_filter, "max_side", math.inf):       # too small or too big for this step
                     continue
                 else:
                     fits = self.region_costs.fits(name, budget)

@@ -45,7 +45,7 @@ _BLANK = np.full((8, 8), 255, np.uint8)
 SCALE = 2.0                 # the averaged crop's px per frame px (finer than the frames: they are sub-pixel apart)
 ALIGNED = 0.6               # ECC correlation under which a frame is not the code averaged (moved away, another code)
 MOVED = 0.25                # the code's box moved by more than this share of the window: another code or place
-SAMPLED_FROM: int = getattr(redraw.redrawn_code, "min_side", 120)    # px: a region sampled module by module
+SAMPLED_FROM = 120          # px: a region whose modules are sampled and summed (smaller: its crops averaged)
 AVERAGE_UP_TO = 160         # px: a region this small whose modules cannot be sampled has its crops averaged
 
 
@@ -154,7 +154,8 @@ class PinnedCosts(StageCosts):
 NOMINAL_MS: dict[str, float] = {
     "first pass": 0.8, "candidates": 0.45, "view": 0.3, "glare": 0.1,
     "region:zxing-cpp+despeckled": 0.45, "region:zxing-cpp+zoom": 0.35, "region:zxing-cpp+sharpened": 0.65,
-    "region:zxing-cpp/pure+redrawn_code": 2.5, "region:zxing-cpp/GlobalHistogram+opened_closed": 0.3,
+    "region:zxing-cpp/pure+redrawn_code": 2.5, "region:zxing-cpp/pure+small_code": 1.9,
+    "region:zxing-cpp/pure+small_code_refined": 1.5, "region:zxing-cpp/GlobalHistogram+opened_closed": 0.3,
     "region:zxing-cpp+closed": 0.35, "region:zxing-cpp+equalized": 1.0,
     "region:zxing-cpp/GlobalHistogram+sharpened": 0.45, "region:zxing-cpp+thresholded": 0.7,
     "outline": 1.2, "reading 0": 0.85, "reading 1": 1.8, "corrected": 0.6, "decoded": 0.75, "pure": 0.15,
@@ -321,7 +322,7 @@ class FrameCombiner:
 
     def averaged(self, gray: np.ndarray, box: R.Box, until: float = math.inf,
                  costs: StageCosts | None = None) -> np.ndarray:
-        """A small code (under `redraw.redrawn_code.min_side`, too small to sample module by module): this frame's
+        """A small code (under `SAMPLED_FROM`, too small to sample module by module): this frame's
         crop around `box` aligned to the first frame's (phase correlation, then an affine ECC of the code's box)
         and averaged with the crops before it at SCALE, sharpened, for zxing-cpp's local binarizer: sensor noise
         down by the square root of the frames, and the frames' sub-pixel offsets sample the modules more finely.

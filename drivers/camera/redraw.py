@@ -65,10 +65,12 @@ _FINDER_T = _template(_FINDER)
 _ALIGN_T = _template(_ALIGN)
 
 
-def outline(view: np.ndarray) -> np.ndarray | None:
+def outline(view: np.ndarray, halved: bool = True) -> np.ndarray | None:
     """The code's four corners in `view` (clockwise from any), from the blob of its dark modules; None if none.
-    Found on the half-size view (a quarter of the work; the sides are fitted to many points, so still sub-pixel)."""
-    if max(view.shape) > 250:
+    Found on the half-size view (a quarter of the work; the sides are fitted to many points, so still sub-pixel);
+    `halved=False`: on the view itself (a small code's ~3.5 px modules become 1.8 px on the half-size view, where
+    the blob of its modules falls apart: `small_codes.py`)."""
+    if halved and max(view.shape) > 250:
         quad = outline(cv2.resize(view, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))
         return None if quad is None else quad * 2
     side = max(view.shape)
@@ -210,14 +212,19 @@ class Modules:
     corners: np.ndarray | None = None   # refined registrations: the grid's corner modules in the squared picture
 
 
-def readings(view: np.ndarray, quad: np.ndarray, n: int) -> Iterator[Modules]:
+Decide = Callable[[np.ndarray, int], "Modules"]     # module centres' grey levels, n -> the modules
+
+
+def readings(view: np.ndarray, quad: np.ndarray, n: int, decide: Decide | None = None) -> Iterator[Modules]:
     """The code whose outline is `quad` sampled module by module, most likely registration first: the corner
     without a finder pattern is the one whose finder matches worst (then the next worst: a crack or a highlight
     over a finder can lower its score below the missing one's), the perspective from the alignment pattern where it
     is found (then from where it must be). The first as registered, then each registration refined (`_Fit`; one
     refined onto a grid already tried is skipped), the one whose known modules fit best as registered first (the
     worst-matching finder is not always the missing one: a crack or a highlight over a finder, 18 of 44 tuning
-    misses turned). Lazy: the caller stops at the first that reads."""
+    misses turned). Lazy: the caller stops at the first that reads. `decide`: how sampled modules are told dark or
+    light (default `_decide`, a local threshold; `small_codes.equalized` for a small code's blurred modules)."""
+    decide = _decide if decide is None else decide
     margin = 2                                               # modules around the code in the squared picture
     side = (n + 2 * margin) * K
     target = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32) * K + margin * K
@@ -231,11 +238,11 @@ def readings(view: np.ndarray, quad: np.ndarray, n: int) -> Iterator[Modules]:
     candidates = (centres for missing in np.argsort([score for score, _ in found], kind="stable")[:2]
                   for centres in _registrations(square, found, nominal, int(missing), n))
     first = next(candidates)
-    yield _sample(smooth, first, n)                 # most codes read as registered: refined only if that fails
+    yield _sample(smooth, first, n, decide=decide)                 # most codes read as registered: refined only if that fails
     fit = _Fit(smooth, n)
     seen: list[np.ndarray] = []
     for centres in sorted([first, *candidates], key=fit.start, reverse=True):     # the likeliest refined first
-        modules = _sample(smooth, centres, n, fit)
+        modules = _sample(smooth, centres, n, fit, decide)
         assert modules.corners is not None      # a refined sampling always says where its grid went
         if any(np.abs(modules.corners - c).max() < K / 2 for c in seen):
             continue                            # refined onto a grid already tried
@@ -291,7 +298,8 @@ def _similar(a: np.ndarray, b: np.ndarray, a2: np.ndarray, b2: np.ndarray) -> Ca
     return apply
 
 
-def _sample(smooth: np.ndarray, centres: tuple[np.ndarray, ...], n: int, fit: "_Fit | None" = None) -> Modules:
+def _sample(smooth: np.ndarray, centres: tuple[np.ndarray, ...], n: int, fit: "_Fit | None" = None,
+            decide: Decide | None = None) -> Modules:
     """Every module's centre sampled through the homography of the three finders' and the alignment pattern's
     centres (refined by `fit` when given); dark where darker than the mean of the 5 x 5 modules around it."""
     to_square = _homography(centres, n)
@@ -300,7 +308,7 @@ def _sample(smooth: np.ndarray, centres: tuple[np.ndarray, ...], n: int, fit: "_
     if fit is not None:
         pts, score = fit.refined(pts, to_square)
     values = cv2.remap(smooth, pts[:, 0].reshape(n, n), pts[:, 1].reshape(n, n), cv2.INTER_LINEAR).astype(np.float32)
-    modules = _decide(values, n)
+    modules = (decide or _decide)(values, n)
     if fit is None:
         return modules
     return Modules(modules.dark, modules.margin, modules.timing_wrong, score, pts[[0, n - 1, n * n - n, n * n - 1]])
@@ -489,7 +497,9 @@ def redrawn_code(view: np.ndarray) -> np.ndarray:
     return picture(first.dark) if first is not None else _NOTHING
 
 
-# Sampling module centres needs ~2.3 px per module in the frame (below it, the ideal sampler of
-# benchmarks/analyse_door_misses.py loses a small code's modules and the other steps read it better): the live chain
-# skips this step on a region under 120 px (`regions.candidates` boxes are ~50 modules of a ticket's code).
-redrawn_code.min_side = 120     # type: ignore[attr-defined]
+# Sampling module centres against a local threshold needs ~2.3 px per module in the frame (below it, the ideal
+# sampler of benchmarks/analyse_door_misses.py loses a small code's modules): the live chain runs this step on
+# regions of 160 px and more (`regions.candidates` boxes are ~50 modules of a ticket's code); under that the small
+# code step (`small_codes.small_code`: the blur subtracted) reads where it read (small tuning first-pass misses
+# under 160 px: 120 of 122 against 38).
+redrawn_code.min_side = 160     # type: ignore[attr-defined]
