@@ -1,7 +1,7 @@
 """Door conditions benchmark: read rate per condition and time per 640x480 frame of the live camera chain, on one core.
 
     .venv/bin/python benchmarks/bench_door_conditions.py [--frames 100] [--no-code 300] [--budget-ms 4] [--presentation 10]
-        [--beyond 20] [--any-text] [--pinned]
+        [--beyond 20] [--any-text] [--pinned] [--conditions small glare ...] [--no-ablation]
 
 Frames are generated from real signed tickets (drivers/testkit/door_conditions.py), seeded, for two splits:
 `tuning` (what the region ladder was chosen on) and `validation` (other seeds, harder or shifted parameter ranges),
@@ -132,11 +132,15 @@ def main() -> int:
     p.add_argument("--beyond", type=int, default=20, help="beyond split: presentations played per condition")
     p.add_argument("--any-text", action="store_true", help="retry steps' texts taken whatever their shape")
     p.add_argument("--pinned", action="store_true", help="steps admitted by pinned costs (combine.NOMINAL_MS)")
+    p.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS), metavar="CONDITION",
+                   help=f"only these conditions (default: all of {', '.join(CONDITIONS)})")
+    p.add_argument("--no-ablation", action="store_true", help="skip the ablation table (a third of the run)")
     args = p.parse_args()
+    conditions = tuple(args.conditions)
     pinned = one_core()
     t0 = time.perf_counter()
     splits = (*SPLITS, BEYOND)
-    data = {(c, s): frames(c, s, args.frames) for s in splits for c in CONDITIONS}
+    data = {(c, s): frames(c, s, args.frames) for s in splits for c in conditions}
     print(f"generated {sum(map(len, data.values()))} frames in {time.perf_counter() - t0:.0f} s; {pinned}")
     kept: dict = {} if args.any_text else {"plausible": plausible}
     if args.pinned:
@@ -165,7 +169,7 @@ def main() -> int:
     every = {s: ([], []) for s in splits}
     played: list[float] = []
     for split in splits:
-        for c in CONDITIONS:
+        for c in conditions:
             first, read, n, times, cpu, _, wrong = rows[c, split]
             every[split][0].extend(times)
             every[split][1].extend(cpu)
@@ -187,15 +191,16 @@ def main() -> int:
     print(f"frames played in presentations with combination ({len(played)}, the hard ones): CPU p50 "
           f"{pct(played, 50):.2f} ms, p99 {pct(played, 99):.2f} ms, max {max(played):.2f} ms")
 
-    print("\nablation, tuning split: frames the first pass misses; per region step: reads alone / "
-          "recovers first in ladder order / only this step recovers")
-    names = [name.removeprefix("region:") for name, _, _ in chain.region_steps]
-    print("| condition | missed | " + " | ".join(names) + " | none |")
-    print("|---|---|" + "---|" * (len(names) + 1))
-    for c in CONDITIONS:
-        missed, per_step, never = ablation(chain, data[c, "tuning"])
-        cells = " | ".join(f"{a}/{f}/{o}" for a, f, o in per_step)
-        print(f"| {c} | {missed} | {cells} | {never} |")
+    if not args.no_ablation:
+        print("\nablation, tuning split: frames the first pass misses; per region step: reads alone / "
+              "recovers first in ladder order / only this step recovers")
+        names = [name.removeprefix("region:") for name, _, _ in chain.region_steps]
+        print("| condition | missed | " + " | ".join(names) + " | none |")
+        print("|---|---|" + "---|" * (len(names) + 1))
+        for c in conditions:
+            missed, per_step, never = ablation(chain, data[c, "tuning"])
+            cells = " | ".join(f"{a}/{f}/{o}" for a, f, o in per_step)
+            print(f"| {c} | {missed} | {cells} | {never} |")
 
     blank = no_code_frames(args.no_code)
     times, cpu, tried, found = [], [], [], 0
