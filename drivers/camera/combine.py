@@ -150,7 +150,9 @@ class PinnedCosts(StageCosts):
 
 # Typical CPU cost of each stage (ms) on the reference machine (Debian 12 VM, one core, load ~2, 2026-12-02: the
 # medians of each stage's runs over door frames and presentations, rounded; `bench_door_conditions.py --pinned` prints
-# them beside these): the chain's own work, its region steps on a zoomed region, the combination's stages.
+# them beside these): the chain's own work, its region steps on a zoomed region, the combination's stages. The small
+# code step: its stages' sum measured alone (outline 0.8, registration 0.7, erasures 0.3, reading 0.15); in the
+# benchmark at load 8-9 it measured 2.3-2.5 (docs/performance.md, "Small codes: the blur subtracted").
 NOMINAL_MS: dict[str, float] = {
     "first pass": 0.8, "candidates": 0.45, "view": 0.3, "glare": 0.1,
     "region:zxing-cpp+despeckled": 0.45, "region:zxing-cpp+zoom": 0.35, "region:zxing-cpp+sharpened": 0.65,
