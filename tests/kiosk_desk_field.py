@@ -84,3 +84,16 @@ def sold_online(tmp_path: Path, port: int, devices: tuple[str, ...] = (), n: int
             yield store, event, f, sold
     finally:
         store.close()
+
+
+@contextmanager
+def priced_kiosk_store(tmp_path: Path, db: str | None) -> Iterator[tuple[Any, int]]:
+    """A store (SQLite, or PostgreSQL at `db`) whose event's category 1 costs PRICE, `kiosk-1` registered for it:
+    (store, event); closed at the end."""
+    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=(), categories=("Standard",), db=db)
+    try:
+        store.set_price(ORG, event, 1, PRICE)
+        store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
+        yield store, event
+    finally:
+        store.close()

@@ -17,8 +17,9 @@ from kiosk_ui.services import Payment
 from server_stub.sync.contract import Upload
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
+from tests.kiosk_desk_field import priced_kiosk_store
 from tests.qa_organiser import tg
-from tests.sync_fixtures import ORG, make_store
+from tests.sync_fixtures import ORG
 from tests.test_desk_online import counter  # noqa: F401  (the fixture)
 
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -84,10 +85,7 @@ def test_the_kiosks_own_invoice_sales_keep_their_total_as_the_amount_due_online_
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_the_server_refuses_a_payment_of_another_amount_than_due(tmp_path, request, backend):
     db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
-    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=(), categories=("Standard",), db=db)
-    try:
-        store.set_price(ORG, event, 1, 2000)
-        store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
+    with priced_kiosk_store(tmp_path, db) as (store, event):
         number = store.add_order(ORG, event, "Bo", status="pending", positions=[{"category": 1}] * 2)["number"]
         assert store.order_due(number) == {"cents": 4000, "currency": "EUR"}
         since = store.version(ORG)
@@ -103,8 +101,6 @@ def test_the_server_refuses_a_payment_of_another_amount_than_due(tmp_path, reque
         right = PaymentValidated(number, "kiosk-1", "desk", at=2.0, payment="cash", amount_cents=4000)
         assert not store.ingest_uploads([Upload(ORG, "kiosk-1", 2, right)]).refused
         assert store.order(number)["status"] == "paid" and store.order_due(number) is None
-    finally:
-        store.close()
 
 
 def test_agent_pay_refuses_another_amount_than_due_and_sends_the_one_collected(tmp_path):

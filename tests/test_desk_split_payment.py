@@ -16,8 +16,9 @@ from kiosk_ui.presenters.cart import refund_message
 from kiosk_ui.services import Payment
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
+from tests.kiosk_desk_field import priced_kiosk_store
 from tests.qa_organiser import tg
-from tests.sync_fixtures import ORG, make_store
+from tests.sync_fixtures import ORG
 from tests.test_desk_online import counter  # noqa: F401  (the fixture)
 
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -88,10 +89,7 @@ def test_an_offline_split_sale_and_a_pending_order_paid_split_reach_the_server(c
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_the_server_refuses_parts_that_do_not_add_up_and_an_invoice_split(tmp_path, request, backend):
     db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
-    store, event, _ = make_store(tmp_path / "server", tickets=0, devices=(), categories=("Standard",), db=db)
-    try:
-        store.set_price(ORG, event, 1, 2000)
-        store.register_device(ORG, "kiosk-1", events=[event], role="kiosk")
+    with priced_kiosk_store(tmp_path, db) as (store, event):
 
         def sale(parts, payment="cash"):
             return store.sell(ORG, "kiosk-1", SaleRequest(org=ORG, device="kiosk-1", request_id=f"r{len(parts)}{payment}",
@@ -111,8 +109,6 @@ def test_the_server_refuses_parts_that_do_not_add_up_and_an_invoice_split(tmp_pa
         assert [(m["kind"], m["parts"]) for m in moves] == [
             ("sale", [("cash", 1000), ("card", 1000), ("card", 2000)]),
             ("refund", [("cash", 1000), ("card", 1000), ("card", 2000)])]
-    finally:
-        store.close()
 
 
 def test_agent_pay_split_sends_each_part(tmp_path):

@@ -30,6 +30,14 @@ def _second_event(home: Path) -> str:
     return json.loads(tg(home, "server", "ticket", "show", order["tickets"][0]["ticket_key"], "--json").stdout)["payload"]
 
 
+def _two_events(tmp_path: Path) -> tuple[Path, list[str], str]:
+    """An organiser's folder with event 1 (Ann's two tickets) and event 2 (Bob's), both open now: (home, their signed
+    QR payloads)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return home, _event_now(home), _second_event(home)
+
+
 def _until_idle(device: Path) -> dict:
     said = tg(device, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
     return json.loads(said.strip().splitlines()[-1])
@@ -60,10 +68,7 @@ def test_an_online_door_given_another_event_admits_it_and_reads_its_live_updates
     """A door enrolled for event 1, online (`agent sync` running): `server device events DOOR --add 2` reaches it
     at once; it downloads event 2, admits its tickets, and the broker lets it read event 2's live topic (a ticket
     blocked afterwards is refused at the door within seconds, with no other sync)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    _event_now(home)
-    bob = _second_event(home)
+    home, _, bob = _two_events(tmp_path)
     with organiser_running(home) as running:
         running.enroll(home, "north", events="1")
         door = _device_id(home / "device")
@@ -92,10 +97,7 @@ def test_an_offline_door_loses_an_event_its_buyers_and_keeps_its_entries(tmp_pat
     """A door enrolled for events 1 and 2, offline, let a guest of event 1 in. `server device events DOOR --remove
     1`, sent while it is off: when it comes back it stops admitting event 1, its buyers (names, e-mails) are no
     longer on the device, event 2 stays, and the entry it recorded offline is still uploaded."""
-    home = tmp_path / "home"
-    home.mkdir()
-    ann = _event_now(home)
-    bob = _second_event(home)
+    home, ann, bob = _two_events(tmp_path)
     with organiser_running(home) as running:
         running.enroll(home, "north", events="1,2")
         door = _device_id(home / "device")
@@ -125,10 +127,7 @@ def test_a_door_that_missed_the_command_gets_the_change_at_its_hello(tmp_path):
     """A door enrolled for event 1 that never connected yet: the broker keeps no command for it, so the one `server
     device events --add 2` sends is lost (the command warns). Its first hello names event 1 only: `server serve`
     sends the change again and the bundle of events 1 and 2; the door admits event 2."""
-    home = tmp_path / "home"
-    home.mkdir()
-    ann = _event_now(home)
-    bob = _second_event(home)
+    home, ann, bob = _two_events(tmp_path)
     with organiser_running(home) as running:
         running.enroll(home, "north", events="1")
         door = _device_id(home / "device")

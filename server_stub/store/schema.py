@@ -9,6 +9,16 @@ holds public keys and metadata.
 
 APPLICATION_ID = 0x54475331  # "TGS1"
 
+# device ids folded (SQLite 21, PostgreSQL 20: the same SQL on both)
+DEVICE_IDS_FOLDED = """
+    ALTER TABLE devices ADD COLUMN id_folded TEXT;
+    UPDATE devices SET id_folded = lower(device_id) WHERE NOT EXISTS (SELECT 1 FROM devices o
+        WHERE lower(o.device_id) = lower(devices.device_id) AND (o.registered_at < devices.registered_at
+            OR (o.registered_at = devices.registered_at AND o.device_id < devices.device_id)));
+    UPDATE devices SET id_folded = lower(device_id) || '/' || device_id WHERE id_folded IS NULL;
+    CREATE UNIQUE INDEX devices_id_folded ON devices(id_folded);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -207,14 +217,7 @@ MIGRATIONS: tuple[str, ...] = (
     #     that differ only by case are kept, both devices go on working (renaming one would end its login and
     #     change whose its scans are): the first registered keeps the plain folded id, a later one
     #     `folded/ID` ('/' is in no device id); `server devices` lists them so the organiser revokes one
-    """
-    ALTER TABLE devices ADD COLUMN id_folded TEXT;
-    UPDATE devices SET id_folded = lower(device_id) WHERE NOT EXISTS (SELECT 1 FROM devices o
-        WHERE lower(o.device_id) = lower(devices.device_id) AND (o.registered_at < devices.registered_at
-            OR (o.registered_at = devices.registered_at AND o.device_id < devices.device_id)));
-    UPDATE devices SET id_folded = lower(device_id) || '/' || device_id WHERE id_folded IS NULL;
-    CREATE UNIQUE INDEX devices_id_folded ON devices(id_folded);
-    """,
+    DEVICE_IDS_FOLDED,
     # 22: the ticket an exchange issued for a revoked one (`server conflicts`: a ticket exchanged after a door
     #     offline admitted it names its replacement); earlier exchanges: the order's ticket issued with the revocation
     """

@@ -10,6 +10,8 @@ Order search: `orders.search` is a tsvector generated from number, buyer name an
 `agent.search_query.words` makes of what is typed.
 """
 
+from server_stub.store.schema import DEVICE_IDS_FOLDED
+
 APPLICATION = "ticketgate-server"
 _ACCENTED = ("ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺĻ"
              "ļĽľŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛǜǞǟǠǡǢǣǦǧǨǩǪǫǬǭǮǯǰǴǵǸǹǺǻǼǽǾǿȀȁȂȃ"
@@ -205,14 +207,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 20 (SQLite 21): device ids compared without case, `id_folded` unique; ids that already differed only by case
     #     are kept (see the SQLite migration's note)
-    """
-    ALTER TABLE devices ADD COLUMN id_folded TEXT;
-    UPDATE devices SET id_folded = lower(device_id) WHERE NOT EXISTS (SELECT 1 FROM devices o
-        WHERE lower(o.device_id) = lower(devices.device_id) AND (o.registered_at < devices.registered_at
-            OR (o.registered_at = devices.registered_at AND o.device_id < devices.device_id)));
-    UPDATE devices SET id_folded = lower(device_id) || '/' || device_id WHERE id_folded IS NULL;
-    CREATE UNIQUE INDEX devices_id_folded ON devices(id_folded);
-    """,
+    DEVICE_IDS_FOLDED,
     # 21 (SQLite 22): the ticket an exchange issued for a revoked one (`server conflicts`: a ticket exchanged after a door
     #     offline admitted it names its replacement); earlier exchanges: the order's ticket issued with the revocation
     """
