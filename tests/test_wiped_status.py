@@ -23,7 +23,7 @@ def test_a_door_revoked_and_wiped_keeps_its_checkin_not_the_wipes_own_answer(tmp
         tg(home, "server", "device", "revoke", device)
         synced = tg(home, "agent", "sync", "--until-idle", "--for", "40", ok=False)
         assert "revoked by the organiser and wiped" in synced.stderr, (synced.stdout, synced.stderr)
-        assert "'unsent': 1" in synced.stderr, synced.stderr
+        assert "1 upload(s) not sent kept on it" in synced.stderr and "'unsent'" not in synced.stderr, synced.stderr
     status = _status(home)
     assert status["counts"]["outbox_pending"] == 1 and status["counts"]["checkins"] == 1, status["counts"]
     # the signed wipe reaches it as the command queued at the broker, or from the enrollment endpoint when the
@@ -47,7 +47,7 @@ def test_a_technicians_wipe_names_the_refused_scan_it_keeps_and_uploads_it_once_
         again = tg(home, "agent", "scan", "--json", payloads[0], ok=False)
         assert json.loads(again.stdout)["verdict"] == "already_used"
         said = tg(home, "provision", "wipe", "--yes").stdout
-        assert "'unsent': 1" in said and "the 1 check-in(s) and other upload(s) not sent" in said, said
+        assert "the 1 check-in(s) and other upload(s) not sent" in said and "'unsent'" not in said, said
         status = _status(home)
         assert status["counts"]["outbox_pending"] == 1, status["counts"]
         assert status["wiped"] == {"device_id": device, "revoked": False, "reason": "by the technician",
