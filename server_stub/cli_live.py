@@ -101,20 +101,25 @@ def device_revoke(store, org, args) -> int:
 
 def cmd_stats(store, org, args) -> int:
     scanned_event(store, org, args.event)
-    while True:
-        s = store.stats(org, args.event)
-        if args.watch and not args.json and sys.stdout.isatty():
-            print("\x1b[2J\x1b[H", end="")
-        if args.watch and args.json:        # one object per line (JSON Lines): a dashboard reads each refresh
-            print(printable_json(json.dumps(s, ensure_ascii=False, default=str)), flush=True)
-        else:
-            emit(args, s, stats_text(s))
-        if not args.watch:
-            return 0
-        try:
+    if not args.watch:
+        return _show_stats(store, org, args)
+    try:
+        while True:
+            _show_stats(store, org, args)
             time.sleep(max(args.watch, 0.5))
-        except KeyboardInterrupt:
-            return 0
+    except KeyboardInterrupt:       # Ctrl-C ends a watch, whether it lands in a refresh or between two
+        return 0
+
+
+def _show_stats(store, org, args) -> int:
+    s = store.stats(org, args.event)
+    if args.watch and not args.json and sys.stdout.isatty():
+        print("\x1b[2J\x1b[H", end="")
+    if args.watch and args.json:        # one object per line (JSON Lines), in one write: a dashboard reads each
+        sys.stdout.write(printable_json(json.dumps(s, ensure_ascii=False, default=str)) + "\n")
+        sys.stdout.flush()
+        return 0
+    return emit(args, s, stats_text(s))
 
 
 def cmd_conflicts(store, org, args) -> int:
