@@ -21,13 +21,21 @@ ROLES = ("door", "kiosk")      # kiosk devices print tickets: only they get sign
 def _refuse_a_case_twin(c, org: str, device_id: str) -> None:
     """A new device id that differs only by case from a registered one (`GATE-1` beside `gate-1`) is refused: people
     read them as one name, the broker's logins and topics as two (migration 21's `id_folded` is the backstop)."""
-    twin = c.execute("SELECT device_id, org FROM devices WHERE lower(device_id)=? ORDER BY registered_at LIMIT 1",
-                     (device_id.lower(),)).fetchone()
+    twin = c.execute("SELECT device_id, org FROM devices WHERE lower(device_id)=? AND device_id<>? "
+                     "ORDER BY registered_at LIMIT 1", (device_id.lower(), device_id)).fetchone()
+    # the same id, registered by a racing worker since this transaction's first look, is no twin: the insert's
+    # conflict clause decides (its organiser's: updated; another's: refused)
     if twin is None:
         return
     whose = "registered here" if twin[1] == org else "of another organiser"
     raise InvalidInput(f"device id {device_id!r} differs only by case from {twin[0]!r} ({whose}): device ids are "
                        f"compared without case; re-register {twin[0]!r} as it is written or pick another id")
+
+
+def _unique_violation(exc: Exception) -> bool:
+    """A unique constraint refused a row (sqlite3's or psycopg's IntegrityError): on PostgreSQL a racing insert of
+    the same device id can trip `id_folded`'s index before the insert's conflict clause sees the row; the retry does."""
+    return any(k.__name__ == "IntegrityError" for k in type(exc).__mro__)
 
 
 class KeysDevicesMixin(StoreBase):
@@ -126,6 +134,17 @@ class KeysDevicesMixin(StoreBase):
             raise InvalidInput("a device public key is 32 raw Ed25519 bytes")
         events = sorted(set(int(e) for e in events or ()))
         now = time.time()
+        for attempt in (1, 2):
+            try:
+                self._register_device(org, device_id, name, gate, events, public_key, role, now)
+                break
+            except Exception as exc:    # a worker registering the same id committed between our look and insert
+                if attempt == 2 or not _unique_violation(exc):
+                    raise
+        return written(self.device(device_id), f"device {device_id!r}")
+
+    def _register_device(self, org: str, device_id: str, name: str, gate: str, events: list[int],
+                         public_key: bytes | None, role: str, now: float) -> None:
         with self.tx() as c:
             if c.execute("SELECT 1 FROM organisers WHERE org=?", (org,)).fetchone() is None:
                 raise NotFound(f"no organiser {org!r}")
@@ -143,7 +162,6 @@ class KeysDevicesMixin(StoreBase):
                        device_id.lower())).rowcount
             if stored == 0:
                 raise StoreError(f"device {device_id!r} belongs to another organiser")
-        return written(self.device(device_id), f"device {device_id!r}")
 
     def _device_dict(self, row: tuple) -> dict:
         d = dict(zip(_DEVICE_KEYS, row))
