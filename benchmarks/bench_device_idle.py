@@ -12,13 +12,14 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from figures import thread_cpu_seconds  # noqa: E402
 
 from agent.sync.device import DeviceOptions  # noqa: E402
 from agent.sync.transport import BrokerConfig, PahoTransport  # noqa: E402
@@ -31,17 +32,10 @@ ORG = "bench"
 
 
 def thread_cpu() -> Counter[str]:
-    """CPU ticks (1/100 s) of this process's threads so far, by kind (the thread's name without its number)."""
-    names = {str(t.native_id): t.name for t in threading.enumerate()}
+    """CPU seconds of this process's threads so far, by kind (the thread's name without its number)."""
     out: Counter[str] = Counter()
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        kind = re.sub(r"gate-\d+|server-\d+", "#", names.get(tid, "other"))
-        out[kind] += int(fields[11]) + int(fields[12])
+    for name, cpu in thread_cpu_seconds().values():
+        out[re.sub(r"gate-\d+|server-\d+", "#", name)] += cpu
     return out
 
 
@@ -74,7 +68,7 @@ def run(devices: int, seconds: float, options: DeviceOptions) -> tuple[float, Co
                 d.close()
             server.stop()
             store.close()
-    return wall, Counter({k: after[k] - before.get(k, 0) for k in after})
+    return wall, Counter({k: after[k] - before.get(k, 0.0) for k in after})
 
 
 def main() -> None:
@@ -84,9 +78,9 @@ def main() -> None:
     args = p.parse_args()
     base = DeviceOptions()
     for label, options in (("idle_tick (as shipped)", base), ("tick only (before)", replace(base, idle_tick=base.tick))):
-        wall, ticks = run(args.devices, args.seconds, options)
-        per = {k: v * 10.0 / wall / args.devices for k, v in ticks.items() if v}     # ms CPU per s per device
-        total = sum(ticks.values()) * 10.0 / wall / args.devices
+        wall, cpu = run(args.devices, args.seconds, options)
+        per = {k: v * 1000.0 / wall / args.devices for k, v in cpu.items() if v}     # ms CPU per s per device
+        total = sum(cpu.values()) * 1000.0 / wall / args.devices
         parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]))
         print(f"{args.devices} idle devices, {label}: {total:.2f} ms CPU per device per second ({parts}); "
               f"load {os.getloadavg()[0]:.1f}")

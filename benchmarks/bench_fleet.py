@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 from bench_sync_common import ORG, world
-from figures import pct
+from figures import pct, thread_cpu_seconds
 
 from agent.ledger.guard import LedgerError
 from agent.sync import bundle as bundle_format
@@ -91,17 +91,7 @@ def process_cpu(pid: int | str = "self") -> float:
 
 def thread_cpu() -> dict[str, tuple[str, float]]:
     """This process's threads alive now: OS thread id -> (its kind: its name without digits, CPU seconds so far)."""
-    names = {str(t.native_id): t.name for t in threading.enumerate()}
-    out = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        out[tid] = (re.sub(r"\d+", "#", names.get(tid, "other")),
-                    (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
-    return out
+    return {tid: (re.sub(r"\d+", "#", name), cpu) for tid, (name, cpu) in thread_cpu_seconds().items()}
 
 
 def cpu_by_kind(before: dict[str, tuple[str, float]], total: float) -> dict[str, float]:
