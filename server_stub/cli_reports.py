@@ -13,7 +13,8 @@ from server_stub.exports import csv_bytes, write_private, xlsx_bytes
 from server_stub.reports import entries_rows, participants_text, sales_summary, sales_text, unsent_warning, z_text
 
 SALES_COLUMNS = ("order", "status", "event_id", "event", "category", "promotion", "quantity", "unit_cents",
-                 "discount_cents", "total_cents", "currency", "payment", "desk", "staff", "buyer", "at")
+                 "discount_cents", "total_cents", "currency", "payment", "cash_cents", "card_cents", "voucher_cents",
+                 "invoice_cents", "desk", "staff", "buyer", "at")
 PARTICIPANT_COLUMNS = ("ticket", "order", "buyer", "email", "event_id", "event", "category", "zone", "seat",
                        "order_status", "revoked", "quick_cancelled", "check_in", "entries", "last_scan_at")
 

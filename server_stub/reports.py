@@ -19,9 +19,37 @@ SALES_DIMENSIONS = ("event", "category", "promotion", "payment", "desk", "staff"
 
 
 # -- sales ------------------------------------------------------------------------------------------------------
+def spread(total: int, weights: list[int]) -> list[int]:
+    """`total` in parts proportional to `weights` (equal parts when they are all 0), summing to `total` exactly."""
+    weights = weights if any(weights) else [1] * len(weights)
+    whole = sum(weights)
+    parts = [total * w // whole for w in weights]
+    parts[-1] += total - sum(parts)
+    return parts
+
+
+def lines_by_method(totals: list[int], parts: list[tuple[str, int]]) -> list[dict[str, int]]:
+    """An order's line totals, each as {method: cents} of the ways the order was paid (`parts`: a split's, or one):
+    the lines' sum spread over the parts in proportion, then the lines filled part by part. Each line's amounts add
+    up to its total and each method's to its share (a 30.00 cash + 20.00 card order: 30.00 under cash, 20.00
+    under card, whatever its lines)."""
+    left = spread(sum(totals), [cents for _, cents in parts])
+    out = []
+    for total in totals:
+        cell: dict[str, int] = defaultdict(int)
+        for i, (method, _) in enumerate(parts):
+            taken = min(total - sum(cell.values()), left[i])
+            if taken > 0:
+                cell[method] += taken
+                left[i] -= taken
+        out.append(dict(cell))
+    return out
+
+
 def sales_summary(lines: Iterable[dict]) -> dict:
     """Tickets and amount sold per event, category, promotion, payment method, desk and staff (paid and pending
-    orders), and what was refunded or cancelled."""
+    orders), and what was refunded or cancelled. Per payment method, an order paid several ways adds each part to
+    its method (`by_method`) and its tickets to each of them."""
     by: dict[str, dict[str, dict]] = {d: {} for d in SALES_DIMENSIONS}
     totals = {"tickets": 0, "total_cents": 0, "refunded_or_cancelled_tickets": 0, "refunded_or_cancelled_cents": 0}
     for x in lines:
@@ -32,10 +60,13 @@ def sales_summary(lines: Iterable[dict]) -> dict:
         totals["tickets"] += x["quantity"]
         totals["total_cents"] += x["total_cents"]
         for d in SALES_DIMENSIONS:
-            key = str(x[d] or "-")
-            cell = by[d].setdefault(key, {"tickets": 0, "total_cents": 0, "currency": x["currency"]})
-            cell["tickets"] += x["quantity"]
-            cell["total_cents"] += x["total_cents"]
+            # per payment: each method its part of the line (a split order's), else the line under its method
+            shares = (x.get("by_method") or {"-": x["total_cents"]} if d == "payment"
+                      else {str(x[d] or "-"): x["total_cents"]})
+            for key, cents in shares.items():
+                cell = by[d].setdefault(key, {"tickets": 0, "total_cents": 0, "currency": x["currency"]})
+                cell["tickets"] += x["quantity"]
+                cell["total_cents"] += cents
     return {"totals": totals, "by": by}
 
 

@@ -1,7 +1,8 @@
 """The rows the organiser's reports and the till read (one definition; the grouping is in server_stub.reports).
 
 - `sales_lines`: one row per priced order line, with its event, category and promotion, and — for desk sales — the
-  desk (device), the staff member and the payment method recorded with the sale.
+  desk (device), the staff member and the payment method recorded with the sale; its amount per method (a split
+  payment's parts shared over the order's lines).
 - `desk_moves`: what a desk did (sales, refunds, cancellations, exchanges) in a time window: the till's input.
 - `participants`: one row per ticket with its buyer and check-in state.
 - till shifts: opened with a float, closed with a counted amount, the Z report kept at closing.
@@ -11,18 +12,21 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import defaultdict
 from typing import Any
 
 from agent.errors import InvalidInput
 from agent.reasons import coded, reason_fields
 from agent.read_models import effective_entries, inside_events
+from agent.sync.messages import PAYMENT_METHODS
 from server_stub.model import PAID, PENDING, category_label
+from server_stub.reports import lines_by_method
 from server_stub.store.base import NotFound, StoreError
 from server_stub.store.sales import SPLIT
 from server_stub.store.scans import ScansMixin
 from server_stub.store.staff import StaffMixin
 
-_NO_DESK = {"device_id": "", "payment": "", "staff": ""}
+_NO_DESK: dict = {"device_id": "", "payment": "", "staff": "", "parts": []}
 DESK_MOVES = ("sale", "refund", "exchange", "payment")     # payment: a pending order paid at the desk (agent pay)
 
 
@@ -33,6 +37,24 @@ def move_parts(body: dict, payment: str, total: int) -> list[tuple[str, int]]:
     if parts:
         return [(str(x["method"]), int(x["cents"])) for x in parts if isinstance(x, dict)]
     return [(payment if payment and payment != SPLIT else "cash", total)]
+
+
+def with_methods(lines: list[dict], desk: dict[str, dict]) -> list[dict]:
+    """Each sales line with `by_method` ({method: cents}: a split order's lines share its parts, see
+    lines_by_method; another's all under its method, none for an order no desk sold) and one column per method."""
+    orders: dict[str, list[dict]] = defaultdict(list)
+    for x in lines:
+        orders[x["order"]].append(x)
+    for number, rows in orders.items():
+        parts = desk.get(number, {}).get("parts") or []
+        if len(parts) > 1:                              # a split: its parts, whatever its lines add up to
+            shares = lines_by_method([x["total_cents"] for x in rows], parts)
+        else:
+            shares = [{x["payment"]: x["total_cents"]} if x["payment"] else {} for x in rows]
+        for x, share in zip(rows, shares):
+            x["by_method"] = share
+            x.update({f"{method}_cents": share.get(method, 0) for method in PAYMENT_METHODS})
+    return lines
 
 
 class ReportsMixin(ScansMixin, StaffMixin):
@@ -63,10 +85,11 @@ class ReportsMixin(ScansMixin, StaffMixin):
                 "('sale', 'payment') ORDER BY at", (org,)):
             a = json.loads(answer)
             number = a.get("offline_order") or (a.get("order_number") if a.get("ok") else None)
+            parts = move_parts(a, payment or "cash", int(a.get("total_cents") or 0))     # a split's, or one
             if number and kind == "payment":       # a pending order paid at a desk later: paid that way
-                out[number] = dict(out.get(number, _NO_DESK), payment=payment or "cash")
+                out[number] = dict(out.get(number, _NO_DESK), payment=payment or "cash", parts=parts)
             elif number:
-                out[number] = {"device_id": device, "payment": payment or "cash", "staff": staff}
+                out[number] = {"device_id": device, "payment": payment or "cash", "staff": staff, "parts": parts}
         return out
 
     # -- sales ---------------------------------------------------------------------------------------------------
@@ -80,7 +103,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
         params: tuple = (org,)
         if event_id is not None:                       # a line exchanged to another date is that date's
             sql, params = sql + " AND COALESCE(l.target_id, o.target_id)=?", (org, event_id)
-        out = []
+        out: list[dict] = []
         for (number, status, target, at, buyer, cat, zone, qty, unit, discount, total, promo) in self.q(
                 sql + " ORDER BY o.order_id, l.line", params):
             t = targets.get(target, {})
@@ -91,7 +114,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
                         "promotion": promo or "", "quantity": qty, "unit_cents": unit, "discount_cents": discount,
                         "total_cents": total, "payment": d["payment"] or "", "desk": d["device_id"],
                         "staff_id": d["staff"], "staff": staff.get(d["staff"], d["staff"]), "buyer": buyer})
-        return out
+        return with_methods(out, desk)
 
     def unpriced_tickets(self, org: str, event_id: int | None = None) -> int:
         """Tickets of paid and pending orders with no priced line (imported, or added with `order add`): sold, but

@@ -23,6 +23,7 @@ from agent.pricing import cents_text
 from agent.sync.messages import (DeskAnswer, ExchangeRequest, OfflineSale, PaymentPart, RefundRequest, SaleRequest,
                                  SoldTicket, paid_parts)
 from server_stub.model import PAID, PENDING, OrderInput, Position
+from server_stub.reports import spread
 from server_stub.store.base import NotFound, StoreError, of_org
 from server_stub.store.exchanges import ExchangeMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
@@ -709,10 +710,3 @@ def check_parts(parts: tuple[PaymentPart, ...], total: int, currency: str, payme
                     total=cents_text(total, currency), paid=cents_text(paid, currency))
 
 
-def spread(total: int, weights: list[int]) -> list[int]:
-    """`total` in parts proportional to `weights` (equal parts when they are all 0), summing to `total` exactly."""
-    weights = weights if any(weights) else [1] * len(weights)
-    whole = sum(weights)
-    parts = [total * w // whole for w in weights]
-    parts[-1] += total - sum(parts)
-    return parts

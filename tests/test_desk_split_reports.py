@@ -1,0 +1,58 @@
+"""The organiser's sales report and its exports sum a split payment per method: an order paid 30.00 cash and 20.00
+card adds 30.00 to cash and 20.00 to card (table, JSON, CSV and XLSX through `ticketgate server report sales`), never
+50.00 under "split"."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from agent.sync.messages import PaymentPart, SaleLine, SaleRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _server(data: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TICKETGATE_SERVER_DB="")
+    proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stdout, proc.stderr)
+    return proc
+
+
+def test_the_sales_report_counts_each_part_of_a_split_payment_under_its_method(tmp_path):
+    data = tmp_path / "server"
+    _server(data, "init", "--org", "fest", "--name", "Fest")
+    e = json.loads(_server(data, "event", "create", "--name", "Fête", "--start", "2026-12-31 20:00", "--end",
+                           "2027-01-01 02:00", "--tz", "Europe/Paris", "--category", "1=Adulte", "--category",
+                           "2=VIP", "--json").stdout)["event_id"]
+    _server(data, "price", "set", str(e), "--category", "1", "--cents", "1500")
+    _server(data, "price", "set", str(e), "--category", "2", "--cents", "3500")
+    _server(data, "device", "register", "kiosk-1", "--role", "kiosk")
+    from server_stub.store import open_store
+    with open_store(data) as store:
+        for request_id, parts, payment in (("split", (PaymentPart("cash", 3000), PaymentPart("card", 2000, "A1")), "cash"),
+                                           ("card", (), "card")):
+            sold = store.sell("fest", "kiosk-1", SaleRequest("fest", "kiosk-1", request_id, e,
+                                                             (SaleLine(1, 1), SaleLine(2, 1)), payment=payment,
+                                                             payment_ref="T", parts=parts))
+            assert sold.ok, sold.reason
+    summary = json.loads(_server(data, "report", "sales", "--json").stdout)["summary"]
+    by_method = {k: v["total_cents"] for k, v in summary["by"]["payment"].items()}
+    assert by_method == {"cash": 3000, "card": 2000 + 5000}, by_method
+    assert summary["totals"]["total_cents"] == 10000
+    table = _server(data, "report", "sales").stdout
+    assert "split" not in table and "30.00 EUR" in table and "70.00 EUR" in table, table
+    rows = list(csv.DictReader(io.StringIO(_server(data, "report", "sales", "--format", "csv").stdout)))
+    assert sum(int(r["cash_cents"]) for r in rows) == 3000 and sum(int(r["card_cents"]) for r in rows) == 7000, rows
+    assert all(int(r["cash_cents"]) + int(r["card_cents"]) == int(r["total_cents"]) for r in rows)
+    out = tmp_path / "sales.xlsx"
+    _server(data, "report", "sales", "--out", str(out))
+    from openpyxl import load_workbook
+    head, *body = [[c.value for c in r] for r in load_workbook(out).active.iter_rows()]
+    lines = [dict(zip(head, r)) for r in body]
+    assert sum(x["cash_cents"] for x in lines) == 3000 and sum(x["card_cents"] for x in lines) == 7000
