@@ -117,16 +117,30 @@ def oversold_figures(store, org: str) -> dict[tuple, int]:
     return {(t, q["scope"], q["ref"]): q["oversold"] for t in targets for q in store.quotas(t)}
 
 
-def warn_oversold(store, org: str, before: dict[tuple, int]) -> None:
-    """The organiser's own orders are never refused by a quota (overbooking on purpose is theirs to decide), but
-    those that sold a quota past its capacity say so on stderr: the kiosks then sell nothing more of it."""
+def newly_oversold(store, org: str, before: dict[tuple, int]) -> list[dict]:
+    """The quotas sold further past their capacity than in `before` (oversold_figures): each quota's figures with
+    `label` (`event 1 category 2`), `by` (how far past it now) and `raise_with` (the `quota set` that raises it)."""
+    found = []
     for (t, scope, ref), oversold in oversold_figures(store, org).items():
         if oversold > before.get((t, scope, ref), 0):
             q = next(q for q in store.quotas(t) if (q["scope"], q["ref"]) == (scope, ref))
             option = "" if scope == "event" else f" --{scope} {ref}"
-            print(printable(f"warning: {_quota_label(store, t, q)} is now OVERSOLD by {oversold} ({q['sold']} sold, "
-                            f"capacity {q['capacity']}): the kiosks sell none of it; if that was not meant, raise it: "
-                            f"ticketgate server quota set {t}{option} --capacity {q['sold']}"), file=sys.stderr)
+            found.append(dict(q, label=_quota_label(store, t, q), by=oversold,
+                              raise_with=f"ticketgate server quota set {t}{option} --capacity {q['sold']}"))
+    return found
+
+
+def oversold_text(q: dict) -> str:
+    """'event 1 is now OVERSOLD by 2 (4 sold, capacity 2)'."""
+    return f"{q['label']} is now OVERSOLD by {q['by']} ({q['sold']} sold, capacity {q['capacity']})"
+
+
+def warn_oversold(store, org: str, before: dict[tuple, int]) -> None:
+    """The organiser's own orders are never refused by a quota (overbooking on purpose is theirs to decide), but
+    those that sold a quota past its capacity say so on stderr: the kiosks then sell nothing more of it."""
+    for q in newly_oversold(store, org, before):
+        print(printable(f"warning: {oversold_text(q)}: the kiosks sell none of it; if that was not meant, raise it: "
+                        f"{q['raise_with']}"), file=sys.stderr)
 
 
 def _x_for_y(text: str) -> tuple[int, int]:

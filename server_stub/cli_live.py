@@ -13,6 +13,7 @@ from typing import Any
 from agent.safe_text import printable_json
 from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, refusals_text,
                                     scanned_event, stats_text, uploads_text, when)
+from server_stub.cli_desk import newly_oversold, oversold_figures, oversold_text
 from server_stub.cli_progress import Progress
 
 
@@ -56,7 +57,10 @@ def device_rollback(store, org, args) -> int:
             raise Refused(f"--since {args.since!r}: use 'YYYY-MM-DD HH:MM' (UTC, as `device uploads` shows it) or "
                           "ISO 8601 with an offset") from None
         since = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+    before = oversold_figures(store, org)
     done = store.rollback_device(args.device_id, args.reason, since)
+    # a refund undone gives its buyer their seats back even past a quota's capacity: said here, not found later
+    done["oversold"] = newly_oversold(store, org, before)
     text = (f"rolled back {args.device_id}: {done['annulled']} entry/cancellation(s) annulled, "
             f"{len(done['payments'])} payment(s) back to pending, {len(done['exchanges'])} exchange(s) undone, "
             f"{len(done['sales'])} sale(s) cancelled, {len(done['refunds'])} refund(s) or cancellation(s) undone, "
@@ -65,6 +69,9 @@ def device_rollback(store, org, args) -> int:
         text += f"\n  skipped: {why}"
     if done["not_undone"]:
         text += "\nnot undone (settle these yourself):" + "".join(f"\n  {what}" for what in done["not_undone"])
+    for q in done["oversold"]:
+        text += (f"\nOVERSOLD: {oversold_text(q)}: the refunds undone gave their buyers their seats back; the kiosks "
+                 f"sell none of it until it is raised ({q['raise_with']}) or orders are cancelled")
     return emit(args, done, text + "\n(running `ticketgate server serve` relays it to the gates; `server push` too)")
 
 

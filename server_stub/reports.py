@@ -7,7 +7,9 @@ back for refunds and cancellations of orders paid in cash, plus the price differ
 counted per method but move no cash. A pending order (an invoice sale, an order added unpaid) paid later at the desk
 counts in the payments of its method and, paid in cash, in the drawer. What a kiosk took money for and the server
 refused for good (an offline sale, a payment) is listed apart as refused, with its amount per method: it is not in
-the expected cash, so it explains a drawer over by as much.
+the expected cash, so it explains a drawer over by as much. What a stolen kiosk did that the organiser's rollback
+cancelled (`server device rollback`: its sales, refunds, exchanges) is listed apart too, "cancelled by rollback":
+its money never reached the desk's drawer, so it is in neither the sales, the payments nor the expected cash.
 """
 from __future__ import annotations
 
@@ -146,9 +148,19 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
                                           "tickets": 0, "total_cents": 0, "refunded_cents": 0, "exchanges": 0,
                                           "cash_cents": 0})
 
+    undone: dict = {"count": 0, "total_cents": 0, "cash_cents": 0, "moves": []}
     for m in moves:
         parts = m.get("parts") or [(m["payment"] or "cash", m["total_cents"])]     # [(method, cents)]: a split's
         in_cash = sum(cents for method, cents in parts if method == "cash")
+        if m.get("rolled_back"):            # a stolen kiosk's move a rollback cancelled: its money never reached
+            signed = rolled_back_cents(m, in_cash)                      # the drawer, listed apart
+            undone["count"] += 1
+            undone["total_cents"] += signed[0]
+            undone["cash_cents"] += signed[1]
+            undone["moves"].append({"at": m["at"], "what": m["kind"], "id": m["request_id"], "order": m["order"],
+                                    "payment": m["payment"] or "cash", "amount_cents": signed[0],
+                                    "cash_cents": signed[1]})
+            continue
         if m["kind"] == "refused":          # the kiosk took the money, the server refused the sale or payment
             refused["count"] += 1
             refused["total_cents"] += m["total_cents"]
@@ -218,11 +230,21 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
             "final": shift.get("closed_at") is not None,
             "sales": sales, "by_category": sorted(by_cat.values(), key=lambda c: (c["category"], c["promotion"])),
             "payments": dict(sorted(payments.items())), "refunds": refunds, "voids": voids, "exchanges": exchanges,
-            "pending_paid": received, "invoices": invoices, "refused": refused,
+            "pending_paid": received, "invoices": invoices, "refused": refused, "rolled_back": undone,
             "float_cents": shift["float_cents"], "cash_movement_cents": cash, "expected_cash_cents": expected,
             "counted_cash_cents": counted, "difference_cents": None if counted is None else counted - expected,
             "per_staff": sorted(per_staff.values(), key=lambda s: s["staff"]),
             "unsent_sales": ({"count": unsent[0], "counted_at": unsent[1]} if unsent and unsent[0] > 0 else None)}
+
+
+def rolled_back_cents(m: dict, in_cash: int) -> tuple[int, int]:
+    """(amount, cash part) a desk move moved as the kiosk showed it: a sale or payment taken (+), a refund handed
+    back (-), an exchange's difference (its method's)."""
+    if m["kind"] == "exchange":
+        d = m["difference_cents"]
+        return d, d if (m["payment"] or "cash") == "cash" else 0
+    sign = -1 if m["kind"] == "refund" else 1
+    return sign * m["total_cents"], sign * in_cash
 
 
 def unsent_warning(device_id: str, unsent: dict | None, when) -> str:
@@ -268,6 +290,12 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
         for r in refused["moves"]:
             rows += [(f"  {r['what']} {r['order'] or r['id']}"[:26], f"{r['payment']} {money(r['total_cents'], cur)}"),
                      (f"    {r['reason']}", "")]
+    undone = z.get("rolled_back")        # (a Z report kept before it: none)
+    if undone and undone["count"]:       # a stolen kiosk's moves the organiser's rollback cancelled
+        rows += [("CANCELLED BY ROLLBACK", f"{undone['count']}: {money(undone['total_cents'], cur)}"),
+                 ("  cash not in the drawer", money(undone["cash_cents"], cur))]
+        rows += [(f"  {r['what']} {r['order'] or r['id']}"[:26], f"{r['payment']} {money(r['amount_cents'], cur)}")
+                 for r in undone["moves"]]
     rows += [("", ""),
              ("Float", money(z["float_cents"], cur)), ("Expected cash", money(z["expected_cash_cents"], cur)),
              ("Counted cash", "-" if z["counted_cash_cents"] is None else money(z["counted_cash_cents"], cur)),

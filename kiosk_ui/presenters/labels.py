@@ -36,6 +36,8 @@ ENROLLMENT_STEPS = {"idle": "Not enrolled yet: scan the enrollment QR, or type t
 # what a refused upload was (kiosk_ui.adapters.sync.refusal_line): its action or desk kind
 UPLOAD_KINDS = {"entry": "Entry", "cancel": "Quick cancellation", "annul": "Undo", "refusal": "Refused scan",
                 "sale": "Sale", "refund": "Refund", "exchange": "Exchange"}
+# a desk move of the Z report (a rollback's cancelled moves)
+MOVE_LABELS = {"sale": "Sale", "refund": "Refund", "exchange": "Exchange", "payment": "Payment"}
 STATS_TITLES = ("Per event", "Per zone", "Per gate")
 SCREEN_TITLES = ("Scan", "Search", "Events and zones", "Ticket desk", "Statistics", "Sync", "Set-up", "Menu",
                  "Sell tickets", "Payment", "Sale", "Cart", "Staff", "Cash-up")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from drivers.printers.wording import money
 from kiosk_ui.i18n import language, tr
-from kiosk_ui.presenters.labels import PAYMENT_LABELS
+from kiosk_ui.presenters.labels import MOVE_LABELS, PAYMENT_LABELS
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,13 @@ def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
                   f"{tr(PAYMENT_LABELS.get(r['payment'], r['payment']))} {m(r['total_cents'])}")
                  for r in refused["moves"]]
         rows.append((f"  {tr('Taken, not in the expected cash')}", ""))
+    undone = z.get("rolled_back")       # a stolen kiosk's moves the organiser's rollback cancelled: not in the drawer
+    if undone and undone["count"]:
+        rows.append((tr("Cancelled by rollback"), f"{undone['count']} · {m(undone['total_cents'])}"))
+        rows += [(f"  {tr(MOVE_LABELS.get(r['what'], r['what']))} {r['order'] or r['id']}",
+                  f"{tr(PAYMENT_LABELS.get(r['payment'], r['payment']))} {m(r['amount_cents'])}")
+                 for r in undone["moves"]]
+        rows.append((f"  {tr('Cash not in the drawer')}", m(undone["cash_cents"])))
     rows += [(tr("Float"), m(z["float_cents"])), (tr("Expected cash"), m(z["expected_cash_cents"])),
              (tr("Counted cash"), m(z["counted_cash_cents"])), (tr("Difference"), m(z["difference_cents"]))]
     rows += [(f"  {s['staff']}", f"{s['sales']} · {m(s['total_cents'])}") for s in z["per_staff"]]

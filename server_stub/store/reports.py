@@ -22,7 +22,7 @@ from agent.sync.messages import PAYMENT_METHODS
 from server_stub.model import PAID, PENDING, category_label
 from server_stub.reports import lines_by_method
 from server_stub.store.base import NotFound, StoreError
-from server_stub.store.sales import SPLIT
+from server_stub.store.sales import ROLLED_BACK, SPLIT
 from server_stub.store.scans import ScansMixin
 from server_stub.store.staff import StaffMixin
 
@@ -128,7 +128,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
 
     def desk_moves(self, org: str, device_id: str, since: float, until: float | None = None) -> list[dict]:
         """What a desk did between `since` and `until` (default now), oldest first: {kind, at, staff, payment,
-        order, status, total_cents, difference_cents, lines}. Offline sales count when they reached the server."""
+        order, status, total_cents, difference_cents, lines, rolled_back (a device rollback undid it)}. Offline sales count when they reached the server."""
         until = time.time() if until is None else until
         _, staff = self._names(org)
         out = []
@@ -155,7 +155,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
             out.append({"request_id": request_id, "kind": kind, "at": at, "staff_id": who,
                         "staff": staff.get(who, who), "payment": payment or "", "order": number,
                         "parts": move_parts(a, payment, int(total)),
-                        "status": status, "total_cents": int(total),
+                        "status": status, "total_cents": int(total), "rolled_back": bool(a.get(ROLLED_BACK)),
                         "difference_cents": int(a.get("difference_cents") or 0),
                         "lines": [{"category": x["category"], "quantity": x["quantity"],
                                    "total_cents": x["total_cents"], "promotion": x.get("promotion") or ""}

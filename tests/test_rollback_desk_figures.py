@@ -1,0 +1,75 @@
+"""`server device rollback` of a stolen kiosk and the figures the organiser and the desk read afterwards: a refund it
+undoes gives the buyer their seats back past a quota's capacity, and the rollback says so (text and JSON, as
+`quota list` counts it); the till's Z report lists the moves it cancelled apart ("cancelled by rollback"), their
+cash not in the drawer, so the expected cash is what the desk holds."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from agent.sync.messages import RefundRequest, SaleLine, SaleRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _server(data: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TICKETGATE_SERVER_DB="")
+    proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stdout, proc.stderr)
+    return proc
+
+
+def _sell(store, device: str, event: int, quantity: int) -> str:
+    sold = store.sell("fest", device, SaleRequest("fest", device, uuid.uuid4().hex, event, (SaleLine(1, quantity),)))
+    assert sold.ok, sold.reason
+    return sold.order_number
+
+
+def test_a_rollback_says_the_quota_it_oversold_and_the_z_report_keeps_its_cancelled_cash_apart(tmp_path, french):
+    data = tmp_path / "server"
+    _server(data, "init", "--org", "fest", "--name", "Fest")
+    e = json.loads(_server(data, "event", "create", "--name", "Fête", "--start", "2026-12-31 20:00", "--end",
+                           "2027-01-01 02:00", "--tz", "Europe/Paris", "--category", "1=Adulte",
+                           "--json").stdout)["event_id"]
+    _server(data, "price", "set", str(e), "--category", "1", "--cents", "2000")
+    _server(data, "quota", "set", str(e), "--capacity", "3")
+    for kiosk in ("kiosk-1", "kiosk-2"):
+        _server(data, "device", "register", kiosk, "--role", "kiosk", "--events", str(e))
+    shift = json.loads(_server(data, "till", "open", "kiosk-1", "--float-cents", "10000", "--json").stdout)["shift_id"]
+    from server_stub.store import open_store
+    with open_store(data) as store:
+        ann = _sell(store, "kiosk-2", e, 2)                              # a genuine buyer, 40.00 cash at the other desk
+        # kiosk-1 stolen: the thief refunds Ann (40.00 in cash to themself) and sells one ticket for 20.00 cash
+        back = store.desk_refund("fest", "kiosk-1", RefundRequest("fest", "kiosk-1", uuid.uuid4().hex, ann, "ill"))
+        assert back.ok and back.total_cents == 4000, back
+        _sell(store, "kiosk-1", e, 1)
+    _server(data, "order", "add", "--event", str(e), "--buyer", "Guest", "--ticket", "category=1", "--quantity", "2")
+    assert json.loads(_server(data, "quota", "list", str(e), "--json").stdout)[0]["sold"] == 3       # 3 of 3
+    _server(data, "device", "revoke", "kiosk-1")
+
+    text = _server(data, "device", "rollback", "kiosk-1", "--reason", "stolen").stdout
+    assert f"OVERSOLD: event {e} is now OVERSOLD by 1 (4 sold, capacity 3)" in text, text
+    assert f"ticketgate server quota set {e} --capacity 4" in text, text
+    (quota,) = json.loads(_server(data, "quota", "list", str(e), "--json").stdout)
+    assert (quota["sold"], quota["oversold"]) == (4, 1), quota                           # the same figures
+    again = json.loads(_server(data, "device", "rollback", "kiosk-1", "--reason", "stolen", "--json").stdout)
+    assert again["oversold"] == [], again                                      # nothing more oversold by a second run
+
+    z = json.loads(_server(data, "till", "close", str(shift), "--counted-cents", "10000", "--json").stdout)["report"]
+    assert (z["sales"]["count"], z["refunds"]["count"], z["payments"]) == (0, 0, {}), z
+    assert (z["expected_cash_cents"], z["difference_cents"]) == (10000, 0), z          # before: 8000, "-20.00"
+    undone = z["rolled_back"]
+    assert (undone["count"], undone["total_cents"], undone["cash_cents"]) == (2, -2000, -2000), undone
+    assert sorted((m["what"], m["amount_cents"]) for m in undone["moves"]) == [("refund", -4000), ("sale", 2000)]
+    printed = _server(data, "till", "z-report", str(shift)).stdout
+    assert "CANCELLED BY ROLLBACK" in printed and "cash not in the drawer" in printed, printed
+
+    from kiosk_ui.presenters.till import z_rows
+    rows = dict(z_rows(z))                                                    # the kiosk's cash-up screen, in French
+    assert rows["Annulé par l'organisateur (appareil révoqué)"] == "2 · -20,00 EUR", rows
+    assert rows["  Espèces absentes du tiroir"] == "-20,00 EUR", rows
