@@ -67,13 +67,16 @@ def refund_request(order_number: str, reason: str, kind: str, org: str, device: 
 
 
 def exchange_request(ticket_key: str, reason: str, org: str, device: str, target_id: int | None = None,
-                     category: int | None = None, staff: str = "", payment: str = "cash") -> ExchangeRequest:
+                     category: int | None = None, staff: str = "", payment: str = "cash",
+                     parts: tuple[PaymentPart, ...] = ()) -> ExchangeRequest:
+    """`parts`: the price difference settled several ways (its first part's method is `payment`)."""
     if not reason.strip():
         raise ValueError("an exchange needs a reason")
     if payment not in PAYMENT_METHODS:
         raise ValueError(f"payment {payment!r}: one of {', '.join(PAYMENT_METHODS)}")
     return ExchangeRequest(org=org, device=device, request_id=uuid.uuid4().hex, ticket_key=ticket_key, reason=reason,
-                           target_id=target_id, category=category, at=time.time(), staff=staff, payment=payment)
+                           target_id=target_id, category=category, at=time.time(), staff=staff,
+                           payment=parts[0].method if parts else payment, parts=parts)
 
 
 def allotment_request(public_key_b64: str, org: str, device: str) -> AllotmentRequest:

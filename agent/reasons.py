@@ -25,6 +25,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "order_closed": ("order",),                 # a desk refund or cancellation of an order refunded or cancelled
     "wrong_amount": ("order", "due", "given"),  # a pending order's payment of another amount than due ("35.00 EUR")
     "parts_total": ("total", "paid"),           # a split payment whose parts do not add up to the total ("35.00 EUR")
+    "difference_parts": ("difference", "paid"),  # an exchange's price difference split in parts of another sum
     "no_open_shift": (),
     "shift_open": ("shift",),                   # the shift open already
     "expired": ("late",),

@@ -240,12 +240,13 @@ class DeskFlow:
         return DeskResult(False, problem=problem) if problem else self.desk.refund(order_number, reason, kind)
 
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
-                 category: int | None = None, payment: str = "cash") -> DeskResult:
+                 category: int | None = None, payment: str = "cash",
+                 parts: tuple[tuple[str, int, str], ...] = ()) -> DeskResult:
         """The server prices it; the ticket taken back leaves the print queue (Controller.pending_prints). Blocks up
         to the desk's timeout when the server is silent: the screen runs it in the background."""
         problem = self.ctl.not_permitted("exchange")
         return (DeskResult(False, problem=problem) if problem
-                else self.desk.exchange(ticket_key, reason, target_id, category, payment))
+                else self.desk.exchange(ticket_key, reason, target_id, category, payment, parts))
 
     def print_exchanged(self, done: DeskResult) -> PrintResult | None:
         """The new ticket(s) of an exchange, as originals on the ticket printer; what does not print is kept in the

@@ -284,7 +284,8 @@ class DeskResult:
     problem: str = ""
     ticket_keys: tuple[str, ...] = ()
     order_number: str = ""
-    parts: tuple[tuple[str, int], ...] = ()     # a refund: what to hand back each way it was paid (method, cents)
+    parts: tuple[tuple[str, int], ...] = ()     # a refund: what to hand back each way it was paid (method, cents);
+                                                # an exchange: its difference settled several ways
 
 
 @runtime_checkable
@@ -298,8 +299,8 @@ class DeskService(Protocol):
     def quote(self, target_id: int, cart: dict[int, int], promo_code: str | None = None) -> CartQuote: ...
     def sell(self, quote: CartQuote, payment: Payment) -> SaleResult: ...   # durable before anything prints
     def refund(self, order_number: str, reason: str, kind: str = "refund") -> DeskResult: ...
-    def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
-                 category: int | None = None) -> DeskResult: ...
+    def exchange(self, ticket_key: str, reason: str, target_id: int | None = None, category: int | None = None,
+                 payment: str = "cash", parts: tuple[tuple[str, int, str], ...] = ()) -> DeskResult: ...
     def order_unsent(self, order_number: str, wait: float = 0.0) -> bool: ...   # its offline sale still to upload
     def maybe_refill(self) -> None: ...                # online: get or refill the offline sales allotment
     def till(self, action: str, cents: int, currency: str = "EUR") -> Any: ...   # DeskAnswer, or the problem (str)
@@ -324,8 +325,8 @@ class UnavailableDesk:
     def refund(self, order_number: str, reason: str, kind: str = "refund") -> DeskResult:
         return DeskResult(False, problem="Selling is not available on this device.")
 
-    def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
-                 category: int | None = None) -> DeskResult:
+    def exchange(self, ticket_key: str, reason: str, target_id: int | None = None, category: int | None = None,
+                 payment: str = "cash", parts: tuple[tuple[str, int, str], ...] = ()) -> DeskResult:
         return DeskResult(False, problem="Selling is not available on this device.")
 
     def order_unsent(self, order_number: str, wait: float = 0.0) -> bool:

@@ -213,12 +213,12 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
         elif m["kind"] == "exchange":
             exchanges["count"] += 1
             who["exchanges"] += 1
-            d, method = m["difference_cents"], m["payment"] or "cash"     # before the method was sent: cash
-            exchanges["collected_cents" if d >= 0 else "refunded_cents"] += abs(d)
-            exchanges["payments"][method] += d
-            if method == "cash":
-                cash += d
-                who["cash_cents"] += d
+            d = m["difference_cents"]        # each part of it collected (+) or handed back (-) its way (cash: the
+            exchanges["collected_cents" if d >= 0 else "refunded_cents"] += abs(d)    # drawer; no method sent: cash)
+            for method, cents in parts:
+                exchanges["payments"][method] += cents if d >= 0 else -cents
+            cash += in_cash if d >= 0 else -in_cash
+            who["cash_cents"] += in_cash if d >= 0 else -in_cash
     exchanges["payments"] = dict(sorted(exchanges["payments"].items()))   # method -> net difference
     refused["payments"] = dict(sorted(refused["payments"].items()))       # method -> taken, not counted above
     expected = shift["float_cents"] + cash
@@ -242,7 +242,7 @@ def rolled_back_cents(m: dict, in_cash: int) -> tuple[int, int]:
     back (-), an exchange's difference (its method's)."""
     if m["kind"] == "exchange":
         d = m["difference_cents"]
-        return d, d if (m["payment"] or "cash") == "cash" else 0
+        return d, in_cash if d >= 0 else -in_cash
     sign = -1 if m["kind"] == "refund" else 1
     return sign * m["total_cents"], sign * in_cash
 

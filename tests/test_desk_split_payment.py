@@ -154,3 +154,43 @@ def test_a_pending_order_paid_several_ways_at_the_ticket_desk_typed_on_one_line(
                                                                                     ("card", 2950, "A1")]
     finally:
         door.close()
+
+
+@needs_broker
+def test_an_exchange_difference_is_collected_and_handed_back_several_ways(counter, french):  # noqa: F811
+    """Ticket desk, Exchange ticket, "Split (several ways)": the price difference typed on one line is collected
+    (then handed back) part by part; the server keeps the parts, the Z report counts each under its method and only
+    the cash part in the drawer. Parts that do not add up are refused, saying the difference, nothing exchanged.
+    Before: one method only (all of it under cash or card)."""
+    from kiosk_ui.presenters.cart import exchange_message, read_parts
+    store, event, _, sim, ctl, desk, _, _, _ = counter
+    desk.till("open", 10000)
+    flow = ctl.sale
+    flow.choose(event)
+    flow.add(1)
+    sold = flow.confirm(Payment("cash", given_cents=2000)).result                  # 20.00 cash
+    assert sold.ok and not sold.offline, sold.problem
+    (old,) = sold.ticket_keys
+    short, _ = read_parts("cash 10, card 10 A1")
+    wrong = flow.exchange(old, "Upgrade of category", event, 2, short[0][0], short)
+    assert not wrong.ok and wrong.problem == \
+        "Les parts font 20.00 EUR, la différence de prix est de 30.00 EUR : rien n'est échangé.", wrong
+    assert ctl.door.ticket_state(old, at_this_gate=False) != "revoked" and store.ticket(old)["category"] == 1
+    parts, why = read_parts("espèces 10; carte 20 A1")                              # typed in French words too
+    up = flow.exchange(old, "Upgrade of category", event, 2, parts[0][0], parts)
+    assert up.ok and up.amount_cents == 3000 and up.parts == (("cash", 1000), ("card", 2000)), up
+    assert exchange_message(up) == "Échangé : encaissez 10,00 EUR Espèces et 20,00 EUR Carte (terminal)."
+    (new,) = up.ticket_keys
+    back, _ = read_parts("cash 5, voucher 25 V-3")
+    down = flow.exchange(new, "Wrong date bought", event, 1, back[0][0], back)
+    assert down.ok and down.amount_cents == -3000 and down.parts == (("cash", 500), ("voucher", 2500)), down
+    assert exchange_message(down) == "Échangé : rendez 5,00 EUR Espèces et 25,00 EUR Bon / avoir d'échange."
+    i18n.set_language("en")
+    assert exchange_message(down) == "Exchanged: hand back EUR 5.00 Cash and EUR 25.00 Voucher / exchange credit."
+    kept = [(p, [(x["method"], x["cents"]) for x in json.loads(a)["parts"]])
+            for a, p in store.q("SELECT answer, payment FROM desk_requests WHERE kind='exchange' ORDER BY at")]
+    assert kept == [("split", [("cash", 1000), ("card", 2000)]), ("split", [("cash", 500), ("voucher", 2500)])]
+    z = desk.till("close", 12500).report                   # float 100 + sale 20 + 10 collected - 5 handed back
+    assert z["exchanges"]["payments"] == {"card": 2000, "cash": 500, "voucher": -2500}, z["exchanges"]
+    assert (z["exchanges"]["collected_cents"], z["exchanges"]["refunded_cents"]) == (3000, 3000), z["exchanges"]
+    assert (z["expected_cash_cents"], z["difference_cents"]) == (12500, 0), z

@@ -760,7 +760,8 @@ class RefundRequest(Staffed, Desk):
 class ExchangeRequest(Staffed, Desk):
     """Kiosk: exchange a ticket for another event/date (`target_id`), category or zone; the answer carries the new
     ticket and the price difference (positive: to collect, negative: to refund), settled by `payment` (the till
-    counts only a cash one as cash; a kiosk that sends none settles in cash)."""
+    counts only a cash one as cash; a kiosk that sends none settles in cash), or several ways (`parts`, 2 to
+    MAX_PARTS: each collected or handed back that way; they add up to the difference, else nothing is exchanged)."""
     TYPE: ClassVar[str] = "exchange_request"
     TOPIC: ClassVar[str] = "up"
     PERMISSION: ClassVar[str] = "exchange"
@@ -771,6 +772,7 @@ class ExchangeRequest(Staffed, Desk):
     zone: int | None = None
     at: float | None = None
     payment: str = "cash"
+    parts: tuple[PaymentPart, ...] = ()
 
     @classmethod
     def from_wire(cls, d: Any) -> "ExchangeRequest":
@@ -778,7 +780,7 @@ class ExchangeRequest(Staffed, Desk):
         return cls(**_sender(d), ticket_key=text(d, "ticket_key", empty=False), reason=text(d, "reason", limit=MAX_TEXT, empty=False),
                    target_id=integer(d, "target_id", None), category=integer(d, "category", None),
                    zone=integer(d, "zone", None), at=number(d, "at", None),
-                   payment=one_of(d, "payment", PAYMENT_METHODS, "cash"))
+                   payment=one_of(d, "payment", PAYMENT_METHODS, "cash"), parts=_parts(d))
 
 
 @dataclass(frozen=True)

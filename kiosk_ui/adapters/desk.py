@@ -23,7 +23,7 @@ from agent.errors import TicketgateError
 from agent.pricing import CartLine, Offer, PricingError, price_cart
 from agent.reasons import Reason, code_of
 from agent.private_files import write_private
-from agent.sync.messages import TILL_ACTIONS, DeskAnswer, DeskRequest, SoldTicket
+from agent.sync.messages import TILL_ACTIONS, DeskAnswer, DeskRequest, PaymentPart, SoldTicket
 from agent.ticket_format import Ticket
 from drivers.printers.wording import when
 from kiosk_ui.i18n import tr_n
@@ -272,8 +272,11 @@ class KioskDesk:
                           parts=tuple((p.method, p.cents) for p in answer.parts))
 
     def exchange(self, ticket_key: str, reason: str, target_id: int | None = None,
-                 category: int | None = None, payment: str = "cash") -> DeskResult:
-        """`payment`: how the price difference is settled (cash, card, voucher): the till counts it so."""
+                 category: int | None = None, payment: str = "cash",
+                 parts: tuple[tuple[str, int, str], ...] = ()) -> DeskResult:
+        """`payment`: how the price difference is settled (cash, card, voucher): the till counts it so; `parts`:
+        settled several ways, (method, cents, reference) each, adding up to the difference (else the server
+        refuses it, saying the difference)."""
         if self.ledger.ticket(ticket_key) is None:
             return DeskResult(False, problem="Tap a ticket first.")
         if not self.online:
@@ -281,7 +284,7 @@ class KioskDesk:
         if self.order_unsent(str((self.ledger.ticket(ticket_key) or {}).get("order_number") or ""), self.flush_wait):
             return DeskResult(False, problem=ON_ITS_WAY)
         request = exchange_request(ticket_key, reason, self._org(), self._device(), target_id, category,
-                                   self.ledger.on_duty, payment)
+                                   self.ledger.on_duty, payment, tuple(PaymentPart(m, c, r) for m, c, r in parts))
         answer = self._ask(request, self.timeout)
         if answer is None or not answer.ok:
             return DeskResult(False, problem=answer_problem(answer) if answer else "The server did not answer in time.")
@@ -294,7 +297,8 @@ class KioskDesk:
             record_sale(self.ledger, ticket_rows(sale, order_number, answer.tickets, answer.status or "paid",
                                                  self._filed_under(sale.target_id)[0]))
         return DeskResult(True, answer.difference_cents, answer.currency, ticket_keys=tuple(
-            t.ticket_key for t in answer.tickets), order_number=answer.order_number or str(old.get("order_number")))
+            t.ticket_key for t in answer.tickets), order_number=answer.order_number or str(old.get("order_number")),
+            parts=tuple((p.method, p.cents) for p in answer.parts))
 
     # -- the till and e-tickets ---------------------------------------------------------------------------------------
     def till(self, action: str, cents: int, currency: str | None = None) -> DeskAnswer | str:

@@ -229,6 +229,17 @@ def receipt_for(target: SaleTarget, quote: CartQuote, payment: Payment, result: 
                    payment.reference, payment.buyer_name, sold_at, target.language, result.offline)
 
 
+def exchange_message(done: DeskResult) -> str:
+    """What the exchange's price difference asks: collect or hand back, each way when it was split ('EUR 10.00 Cash
+    and EUR 20.00 Card (terminal)')."""
+    money = (tr(" and ").join(f"{amount(cents, done.currency)} {tr(PAYMENT_LABELS.get(method, method))}"
+                              for method, cents in done.parts) if len(done.parts) > 1
+             else amount(abs(done.amount_cents), done.currency))
+    return (tr("Exchanged: collect {amount}.", amount=money) if done.amount_cents > 0 else
+            tr("Exchanged: hand back {amount}.", amount=money) if done.amount_cents < 0 else
+            tr("Exchanged: same price."))
+
+
 def refund_message(order_number: str, done: DeskResult) -> str:
     """What to hand back for a refund, each way the order was paid when it was split ('EUR 20.00 Cash and EUR 30.00
     Card (terminal)': the card part goes back on the card)."""

@@ -73,6 +73,7 @@ REFUSAL_TEXTS = {
     "order_closed": "Order {order} is already refunded or cancelled: nothing done.",
     "wrong_amount": "Order {order}: {due} due, {given} collected: the payment was not recorded.",
     "parts_total": "The parts of the payment add up to {paid}, the total is {total}: nothing sold.",
+    "difference_parts": "The parts add up to {paid}, the price difference is {difference}: nothing exchanged.",
     "no_open_shift": "This kiosk has no open till shift.",
     "shift_open": "This kiosk's till shift {shift} is open already: close it first.",
     "expired": "Not carried out: it reached the server {late} s after this kiosk stopped waiting.",

@@ -14,7 +14,7 @@ from agent.reasons import code_of
 from agent.sync.messages import SETTLE_METHODS
 from kiosk_ui.desk_payment import amount_due, take_payment
 from kiosk_ui.i18n import tr, tr_n
-from kiosk_ui.presenters.cart import amount, read_parts, refund_message
+from kiosk_ui.presenters.cart import amount, exchange_message, read_parts, refund_message
 from kiosk_ui.presenters.labels import EXCHANGE_PAYMENTS, EXCHANGE_REASONS, PAYMENT_LABELS, REFUND_REASONS
 from kiosk_ui.presenters.lists import orders_of, printer_label, printer_rows, short_key, ticket_rows
 from kiosk_ui.presenters.refusals import refusal_text
@@ -228,10 +228,22 @@ class KioskScreen(BaseScreen):
         options: list[tuple[str, Callable[[], object]]] = [
             (tr(PAYMENT_LABELS[method]), partial(self.exchange_to, key, reason, target_id, category, method))
             for method in EXCHANGE_PAYMENTS]
+        options.append((tr("Split (several ways)"), partial(self.ask_exchange_split, key, reason, target_id, category)))
         self.ui.popup = choose(tr("A price difference is settled by:"), options)
 
+    def ask_exchange_split(self, key: str, reason: str, target_id: int, category: int) -> None:
+        """The price difference collected (or handed back) several ways, typed on one line: "cash 10, card 20 A1";
+        the server refuses parts that do not add up to it, saying the difference."""
+        def typed(text: str) -> str:
+            parts, why = read_parts(text)
+            if why:
+                return tr(why)
+            self.exchange_to(key, reason, target_id, category, parts[0][0], parts=parts)
+            return ""
+        self.ui.popup = ask_text(tr("A price difference is settled by:"), tr("e.g. cash 20, card 30 AUTH-1"), typed)
+
     def exchange_to(self, key: str, reason: str, target_id: int, category: int, payment: str = "cash",
-                    wait: bool = False):
+                    wait: bool = False, parts: tuple = ()):
         """The exchange (the server prices it: up to the desk's timeout when it is silent), then its new ticket
         printed, both off the UI thread like `print_`; the buttons wait meanwhile and a second tap does nothing. The
         new ticket is kept in the print queue when the printer is off (the message says so). `wait`: done before it
@@ -241,7 +253,7 @@ class KioskScreen(BaseScreen):
         self.printing = True
         self.say(self.message, lambda: tr("Exchanging ticket {key}…", key=short_key(key)))
         self.refresh()
-        return self.in_background(lambda: self.ctl.sale.exchange(key, reason, target_id, category, payment),
+        return self.in_background(lambda: self.ctl.sale.exchange(key, reason, target_id, category, payment, parts),
                                   partial(self._exchanged, wait=wait), wait)
 
     def _exchanged(self, done, wait: bool = False) -> None:
@@ -252,11 +264,8 @@ class KioskScreen(BaseScreen):
             self.refresh()
             return
         self.open_order(done.order_number or self.order_number or "")
-        money = amount(abs(done.amount_cents), done.currency)
         def said() -> str:
-            return (tr("Exchanged: collect {amount}.", amount=money) if done.amount_cents > 0 else
-                    tr("Exchanged: hand back {amount}.", amount=money) if done.amount_cents < 0 else
-                    tr("Exchanged: same price."))
+            return exchange_message(done)
         self.say(self.message, said)
         if not done.order_number or not done.ticket_keys:
             return

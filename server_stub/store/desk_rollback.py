@@ -153,11 +153,12 @@ class DeskRollbackMixin(SalesMixin):
                             int(undo.get("paid", price - int(a.get("difference_cents") or 0))))
         done["exchanges"].append({"ticket_key": old, "replacement": new})
         difference = int(a.get("difference_cents") or 0)
+        how = " + ".join(f"{p['method']} {money(int(p['cents']), a.get('currency', ''))}" for p in a.get("parts") or ())
         if difference:
             done["not_undone"].append(
                 f"exchange of {old}: {money(abs(difference), a.get('currency', ''))} "
-                f"{'collected' if difference > 0 else 'handed back'} ({payment}) at the kiosk: not settled by the "
-                "rollback")
+                f"{'collected' if difference > 0 else 'handed back'} ({how or payment}) at the kiosk: not settled by "
+                "the rollback")
         done["not_undone"].extend(self._admitted(c, [new], number))
 
     @staticmethod

@@ -154,7 +154,9 @@ class ReportsMixin(ScansMixin, StaffMixin):
                 payment = SPLIT if len(a["parts"]) > 1 else a["parts"][0]["method"]
             out.append({"request_id": request_id, "kind": kind, "at": at, "staff_id": who,
                         "staff": staff.get(who, who), "payment": payment or "", "order": number,
-                        "parts": move_parts(a, payment, int(total)),
+                        # an exchange's parts settle its difference (collected, or handed back)
+                        "parts": move_parts(a, payment, abs(int(a.get("difference_cents") or 0)) if kind == "exchange"
+                                            else int(total)),
                         "status": status, "total_cents": int(total), "rolled_back": bool(a.get(ROLLED_BACK)),
                         "difference_cents": int(a.get("difference_cents") or 0),
                         "lines": [{"category": x["category"], "quantity": x["quantity"],

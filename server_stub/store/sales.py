@@ -447,6 +447,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             paid = self._paid_unit(old)
             # an unpaid order (invoice) settles nothing now: its payment later counts the new price, once
             difference = price - paid if old["order_status"] == PAID else 0
+            check_difference_parts(req.parts, difference, self.currency(target))
             zone = old["zone"] if req.zone is None and target == old["target_id"] else req.zone
             with self.tx() as c:         # the exchange, its order line and the answer: one transaction
                 new = self.exchange_ticket(old["ticket_key"], req.reason, category=category, zone=zone, seat=None,
@@ -457,8 +458,9 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                           "order_number": new["order_number"], "status": new["order_status"],
                           "currency": self.currency(target), "total_cents": price, "difference_cents": difference,
                           "tickets": [{"ticket_key": new["ticket_key"], "category": new["category"],
-                                       "zone": new["zone"]}], UNDO: {"ticket_key": old["ticket_key"], "paid": paid}}
-                return self._keep_answer(org, device_id, answer, req.payment)
+                                       "zone": new["zone"]}], UNDO: {"ticket_key": old["ticket_key"], "paid": paid},
+                          "parts": [x.to_wire() for x in req.parts]}      # the difference settled several ways
+                return self._keep_answer(org, device_id, answer, SPLIT if req.parts else req.payment)
         except (StoreError, InvalidInput) as exc:
             return DeskAnswer(device_id, req.request_id, "exchange", False, str(exc), **reason_fields(exc))
 
@@ -695,6 +697,19 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
 
 
 SPLIT = "split"         # desk_requests.payment of a move paid several ways: its parts are in the answer (`parts`)
+
+
+def check_difference_parts(parts: tuple[PaymentPart, ...], difference: int, currency: str) -> None:
+    """An exchange's price difference settled several ways: the parts (collected, or handed back) add up to it,
+    else StoreError `difference_parts`, nothing exchanged (the refusal says the difference: type the parts again)."""
+    if not parts:
+        return
+    paid = sum(x.cents for x in parts)
+    if paid != abs(difference):
+        shown = {"difference": cents_text(abs(difference), currency), "paid": cents_text(paid, currency)}
+        raise coded(StoreError(f"the parts add up to {shown['paid']}, the price difference is {shown['difference']}"
+                               f"{' to hand back' if difference < 0 else ''}: nothing exchanged"), "difference_parts",
+                    **shown)
 
 
 def check_parts(parts: tuple[PaymentPart, ...], total: int, currency: str, payment: str = "") -> None:
