@@ -14,7 +14,8 @@ from drivers.printers.model import PrintResult
 from drivers.printers.receipt import Receipt, ReceiptLine
 from drivers.printers.wording import when
 from kiosk_ui import i18n
-from kiosk_ui.presenters.cart import MAX_IN_CART, CartView, PaymentView, cart_view, payment_view, receipt_for
+from kiosk_ui.presenters.cart import (MAX_IN_CART, CartView, PaymentView, cart_view, exchange_receipt, payment_view,
+                                      receipt_for)
 from kiosk_ui.presenters.till import z_rows
 from kiosk_ui.services import CartQuote, DeskResult, Payment, SaleResult, SaleTarget
 
@@ -45,6 +46,8 @@ class DeskFlow:
     print_kind: str = "ticket"                  # ticket (ESC/POS, Zebra) | badge (card printer)
     last: SaleOutcome | None = None
     last_receipt: Receipt | None = None
+    exchange_slip: Receipt | None = None        # the last exchange's slip (its price difference), to print
+    last_slip: PrintResult | None = None        # how it printed (None: no slip, or not yet)
     _worker: threading.Thread | None = field(default=None, repr=False)
     _finished: SaleOutcome | None = field(default=None, repr=False)
 
@@ -245,16 +248,35 @@ class DeskFlow:
         """The server prices it; the ticket taken back leaves the print queue (Controller.pending_prints). Blocks up
         to the desk's timeout when the server is silent: the screen runs it in the background."""
         problem = self.ctl.not_permitted("exchange")
-        return (DeskResult(False, problem=problem) if problem
-                else self.desk.exchange(ticket_key, reason, target_id, category, payment, parts))
+        if problem:
+            return DeskResult(False, problem=problem)
+        old = self.ctl.door.ledger.ticket(ticket_key) or {}
+        done = self.desk.exchange(ticket_key, reason, target_id, category, payment, parts)
+        self.exchange_slip, self.last_slip = self._slip(done, old, target_id, category, payment, parts), None
+        return done
+
+    def _slip(self, done: DeskResult, old: dict, target_id: int | None, category: int | None, payment: str,
+              parts: tuple[tuple[str, int, str], ...]) -> Receipt | None:
+        """The exchange's slip (presenters.cart.exchange_receipt) when it settled a price difference."""
+        target = next((t for t in self.desk.targets() if t.target_id == (target_id or old.get("event_id"))), None)
+        if target is None or not done.ok:
+            return None
+        after = old.get("category") if category is None else category
+        name = next((c.name for c in target.categories if c.category == after), str(after))
+        return exchange_receipt(target, name, done, payment, parts, self._now_text(target))
 
     def print_exchanged(self, done: DeskResult) -> PrintResult | None:
         """The new ticket(s) of an exchange, as originals on the ticket printer; what does not print is kept in the
         print queue like a sale's tickets (the result's message says so). Blocks up to the printer's timeout: the
-        screen runs it in the background."""
+        screen runs it in the background. Then the exchange's slip (the price difference and how it was settled) on
+        the receipt printer, when there is one (`last_slip`: how it printed)."""
         if not done.ok or not done.order_number or not done.ticket_keys:
             return None
-        return self.ctl.print_order(done.order_number, "ticket", False, done.ticket_keys)
+        printed = self.ctl.print_order(done.order_number, "ticket", False, done.ticket_keys)
+        slip, printer = self.exchange_slip, self.receipt_printer()
+        if slip is not None and slip.order_number == done.order_number and printer is not None:
+            self.last_slip = self.ctl.services.printers.print_receipt(printer, slip)
+        return printed
 
     def print_z(self, z: dict) -> PrintResult:
         """The till's Z report on the receipt printer (kept in the print queue when it does not print)."""

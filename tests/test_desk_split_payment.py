@@ -79,7 +79,10 @@ def test_an_offline_split_sale_and_a_pending_order_paid_split_reach_the_server(c
     assert wait_for(lambda: sim.ledger.outbox_size() == 0, 30)
     assert wait_for(lambda: store.order(pending)["status"] == "paid", 30)
     assert store.order(cut.result.order_number)["status"] == "paid"
-    z = desk.till("close", 4500).report
+    assert wait_for(lambda: desk.online, 30)             # (the desk's online state follows the reconnection)
+    closed = desk.till("close", 4500)
+    assert not isinstance(closed, str), closed
+    z = closed.report
     assert z["payments"] == {"card": 5000, "cash": 4500, "voucher": 1500}, z
     assert (z["expected_cash_cents"], z["difference_cents"]) == (4500, 0), z
     sent = [a for a in store.kiosk_actions(ORG) if a.get("action") == "payment_validated"]
@@ -163,7 +166,7 @@ def test_an_exchange_difference_is_collected_and_handed_back_several_ways(counte
     the cash part in the drawer. Parts that do not add up are refused, saying the difference, nothing exchanged.
     Before: one method only (all of it under cash or card)."""
     from kiosk_ui.presenters.cart import exchange_message, read_parts
-    store, event, _, sim, ctl, desk, _, _, _ = counter
+    store, event, _, sim, ctl, desk, _, receipts, _ = counter
     desk.till("open", 10000)
     flow = ctl.sale
     flow.choose(event)
@@ -180,6 +183,13 @@ def test_an_exchange_difference_is_collected_and_handed_back_several_ways(counte
     up = flow.exchange(old, "Upgrade of category", event, 2, parts[0][0], parts)
     assert up.ok and up.amount_cents == 3000 and up.parts == (("cash", 1000), ("card", 2000)), up
     assert exchange_message(up) == "Échangé : encaissez 10,00 EUR Espèces et 20,00 EUR Carte (terminal)."
+    printed = ctl.sale.print_exchanged(up)                 # the new ticket, then the slip on the receipt printer
+    assert printed is not None and printed.ok and ctl.sale.last_slip is not None and ctl.sale.last_slip.ok
+    slip = escpos_text([j for j in receipts.jobs if j][-1])
+    for label, value in (("1 x Exchange: Premium", "EUR 30.00"), ("Total", "EUR 30.00"),
+                         ("Payment", "split"), ("Cash", "EUR 10.00"), ("Card (terminal)", "EUR 20.00"),
+                         ("Terminal ref.", "A1")):
+        assert any(line.strip().startswith(label) and line.endswith(value) for line in slip), (label, slip)
     (new,) = up.ticket_keys
     back, _ = read_parts("cash 5, voucher 25 V-3")
     down = flow.exchange(new, "Wrong date bought", event, 1, back[0][0], back)

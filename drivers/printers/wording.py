@@ -102,7 +102,7 @@ FR: dict[str, str] = {
     "RECEIPT": "REÇU", "Total": "Total", "Discount": "Remise", "Payment": "Paiement", "Cash": "Espèces",
     "Card (terminal)": "Carte (terminal)", "Invoice": "Facture", "Voucher": "Bon / avoir", "Given": "Remis",
     "Change": "Rendu", "Terminal ref.": "Réf. terminal", "Sold offline": "Vendu hors ligne",
-    "split": "fractionné", "Reference": "Référence",
+    "split": "fractionné", "Reference": "Référence", "Exchange: {what}": "Échange : {what}",
     "Refund": "Remboursement", "Thank you": "Merci", "{n} x {what}": "{n} x {what}",
 }
 CATALOGUES = {"en": {}, "fr": FR}

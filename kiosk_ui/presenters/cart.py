@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from agent.reasons import code_of
 from drivers.printers.receipt import Receipt, ReceiptLine
-from drivers.printers.wording import money, when
+from drivers.printers.wording import money, say, when
 from kiosk_ui.i18n import language, tr, tr_n
 from kiosk_ui.presenters.labels import PAYMENT_LABELS
 from kiosk_ui.presenters.refusals import refusal_text
@@ -227,6 +227,19 @@ def receipt_for(target: SaleTarget, quote: CartQuote, payment: Payment, result: 
     return Receipt(target.name, target.date_text, result.order_number, lines, result.total_cents or quote.total_cents,
                    quote.currency, payment.method, payment.given_cents if payment.method == "cash" else None,
                    payment.reference, payment.buyer_name, sold_at, target.language, result.offline)
+
+
+def exchange_receipt(target: SaleTarget, new_name: str, done: DeskResult, payment: str, parts: tuple[Part, ...] = (),
+                     sold_at: str = "") -> Receipt | None:
+    """The exchange's slip, in the event's language: the ticket it became, the price difference collected
+    ("Total") or handed back ("Refund"), each part of a split with its reference; None when it settled nothing."""
+    if not done.ok or not done.amount_cents or not done.order_number:
+        return None
+    what = say(target.language, "Exchange: {what}", what=new_name)
+    return Receipt(target.name, target.date_text, done.order_number, (ReceiptLine(what, 1, abs(done.amount_cents)),),
+                   abs(done.amount_cents), done.currency, parts[0][0] if parts else payment, sold_at=sold_at,
+                   language=target.language, refund=done.amount_cents < 0,
+                   parts=tuple((m, c, r.strip()) for m, c, r in parts))
 
 
 def exchange_message(done: DeskResult) -> str:

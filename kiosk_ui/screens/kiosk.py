@@ -275,9 +275,11 @@ class KioskScreen(BaseScreen):
 
         def printed(result) -> None:
             self.printing, self.last_print = False, result
+            slip = self.ctl.sale.last_slip            # the price difference's slip, when one was printed
             self.say(self.message, lambda: said() + " " + (tr("Printing failed: see the log.") if result is None else
                                                            tr("New ticket printed.") if result.ok else
-                                                           tr("New ticket NOT printed: {why}", why=result.message)))
+                                                           tr("New ticket NOT printed: {why}", why=result.message))
+                     + ("" if slip is None or slip.ok else " " + tr("Receipt NOT printed: {why}", why=slip.message)))
             self.refresh()
         self.in_background(lambda: self.ctl.sale.print_exchanged(done), printed, wait)
 
