@@ -31,20 +31,26 @@ def spread(total: int, weights: list[int]) -> list[int]:
 
 
 def lines_by_method(totals: list[int], parts: list[tuple[str, int]]) -> list[dict[str, int]]:
-    """An order's line totals, each as {method: cents} of the ways the order was paid (`parts`: a split's, or one):
-    the lines' sum spread over the parts in proportion, then the lines filled part by part. Each line's amounts add
-    up to its total and each method's to its share (a 30.00 cash + 20.00 card order: 30.00 under cash, 20.00
-    under card, whatever its lines)."""
-    left = spread(sum(totals), [cents for _, cents in parts])
+    """An order's line totals, each as {method: cents} of the ways the order was paid (`parts`: a split's, or one,
+    and its exchanges' differences, collected + or handed back -, netted per method). Each method's share is its
+    net amount (spread over the lines' sum in proportion when they differ), each line takes the shares in
+    proportion to its total, the last line what is left: each line adds up to its total and each method to its
+    share (a 30.00 cash + 20.00 card order: 30.00 under cash, 20.00 under card, whatever its lines)."""
+    net: dict[str, int] = defaultdict(int)
+    for method, cents in parts:
+        net[method] += cents
+    methods, whole = list(net), sum(totals)
+    if sum(net.values()) == whole:
+        left = [net[m] for m in methods]
+    elif all(net[m] > 0 for m in methods):
+        left = spread(whole, [net[m] for m in methods])
+    else:                                   # nothing to share in proportion: under its largest method
+        left = [whole if m == max(methods, key=lambda k: net[k]) else 0 for m in methods]
     out = []
-    for total in totals:
-        cell: dict[str, int] = defaultdict(int)
-        for i, (method, _) in enumerate(parts):
-            taken = min(total - sum(cell.values()), left[i])
-            if taken > 0:
-                cell[method] += taken
-                left[i] -= taken
-        out.append(dict(cell))
+    for i, total in enumerate(totals):
+        share = left if i == len(totals) - 1 or not sum(left) else spread(total, left)
+        out.append({m: c for m, c in zip(methods, share) if c})
+        left = [a - b for a, b in zip(left, share)]
     return out
 
 

@@ -1,6 +1,6 @@
 """The organiser's sales report and its exports sum a split payment per method: an order paid 30.00 cash and 20.00
 card adds 30.00 to cash and 20.00 to card (table, JSON, CSV and XLSX through `ticketgate server report sales`), never
-50.00 under "split"."""
+50.00 under "split"; an exchange's price difference settled at a desk adds each of its parts to its method."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent.sync.messages import PaymentPart, SaleLine, SaleRequest
+from agent.sync.messages import ExchangeRequest, PaymentPart, SaleLine, SaleRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,18 +41,25 @@ def test_the_sales_report_counts_each_part_of_a_split_payment_under_its_method(t
                                                              (SaleLine(1, 1), SaleLine(2, 1)), payment=payment,
                                                              payment_ref="T", parts=parts))
             assert sold.ok, sold.reason
+            if request_id == "split":
+                adult = next(t["ticket_key"] for t in store.order(sold.order_number)["tickets"] if t["category"] == 1)
+        # its Adulte ticket exchanged for a VIP one: 20.00 more, collected 5.00 cash and 15.00 by card
+        up = store.desk_exchange("fest", "kiosk-1", ExchangeRequest("fest", "kiosk-1", "up", adult, "upgrade",
+                                                                    category=2, parts=(PaymentPart("cash", 500),
+                                                                                       PaymentPart("card", 1500, "B"))))
+        assert up.ok and up.difference_cents == 2000, up
     summary = json.loads(_server(data, "report", "sales", "--json").stdout)["summary"]
     by_method = {k: v["total_cents"] for k, v in summary["by"]["payment"].items()}
-    assert by_method == {"cash": 3000, "card": 2000 + 5000}, by_method
-    assert summary["totals"]["total_cents"] == 10000
+    assert by_method == {"cash": 3000 + 500, "card": 2000 + 1500 + 5000}, by_method
+    assert summary["totals"]["total_cents"] == 12000
     table = _server(data, "report", "sales").stdout
-    assert "split" not in table and "30.00 EUR" in table and "70.00 EUR" in table, table
+    assert "split" not in table and "35.00 EUR" in table and "85.00 EUR" in table, table
     rows = list(csv.DictReader(io.StringIO(_server(data, "report", "sales", "--format", "csv").stdout)))
-    assert sum(int(r["cash_cents"]) for r in rows) == 3000 and sum(int(r["card_cents"]) for r in rows) == 7000, rows
+    assert sum(int(r["cash_cents"]) for r in rows) == 3500 and sum(int(r["card_cents"]) for r in rows) == 8500, rows
     assert all(int(r["cash_cents"]) + int(r["card_cents"]) == int(r["total_cents"]) for r in rows)
     out = tmp_path / "sales.xlsx"
     _server(data, "report", "sales", "--out", str(out))
     from openpyxl import load_workbook
     head, *body = [[c.value for c in r] for r in load_workbook(out).active.iter_rows()]
     lines = [dict(zip(head, r)) for r in body]
-    assert sum(x["cash_cents"] for x in lines) == 3000 and sum(x["card_cents"] for x in lines) == 7000
+    assert sum(x["cash_cents"] for x in lines) == 3500 and sum(x["card_cents"] for x in lines) == 8500

@@ -47,7 +47,7 @@ def with_methods(lines: list[dict], desk: dict[str, dict]) -> list[dict]:
         orders[x["order"]].append(x)
     for number, rows in orders.items():
         parts = desk.get(number, {}).get("parts") or []
-        if len(parts) > 1:                              # a split: its parts, whatever its lines add up to
+        if len(parts) > 1:                              # a split, or exchanges settled: its parts, netted per method
             shares = lines_by_method([x["total_cents"] for x in rows], parts)
         else:
             shares = [{x["payment"]: x["total_cents"]} if x["payment"] else {} for x in rows]
@@ -78,13 +78,20 @@ class ReportsMixin(ScansMixin, StaffMixin):
         return targets, staff
 
     def _desk_of_orders(self, org: str) -> dict[str, dict]:
-        """order number -> the desk sale that made it (device, payment method, staff)."""
+        """order number -> the desk sale that made it (device, payment method, staff, `parts`: how it was paid,
+        with its exchanges' differences at a desk, collected + or handed back -, each part its way)."""
         out: dict[str, dict] = {}
         for device, answer, payment, staff, kind in self.q(
                 "SELECT device_id, answer, payment, staff, kind FROM desk_requests WHERE org=? AND kind IN "
-                "('sale', 'payment') ORDER BY at", (org,)):
+                "('sale', 'payment', 'exchange') ORDER BY at", (org,)):
             a = json.loads(answer)
             number = a.get("offline_order") or (a.get("order_number") if a.get("ok") else None)
+            if kind == "exchange":
+                d = int(a.get("difference_cents") or 0)
+                if number in out and d and not a.get(ROLLED_BACK):
+                    settled = [(m, c if d > 0 else -c) for m, c in move_parts(a, payment or "cash", abs(d))]
+                    out[number] = dict(out[number], parts=out[number]["parts"] + settled, exchanged=True)
+                continue
             parts = move_parts(a, payment or "cash", int(a.get("total_cents") or 0))     # a split's, or one
             if number and kind == "payment":       # a pending order paid at a desk later: paid that way
                 out[number] = dict(out.get(number, _NO_DESK), payment=payment or "cash", parts=parts)
