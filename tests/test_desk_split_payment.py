@@ -204,3 +204,7 @@ def test_an_exchange_difference_is_collected_and_handed_back_several_ways(counte
     assert z["exchanges"]["payments"] == {"card": 2000, "cash": 500, "voucher": -2500}, z["exchanges"]
     assert (z["exchanges"]["collected_cents"], z["exchanges"]["refunded_cents"]) == (3000, 3000), z["exchanges"]
     assert (z["expected_cash_cents"], z["difference_cents"]) == (12500, 0), z
+    from kiosk_ui.presenters.till import z_rows
+    i18n.set_language("fr")                                 # the kiosk's cash-up screen: each method settled
+    rows = z_rows(z)
+    assert ("  Carte (terminal)", "20,00 EUR") in rows and ("  Bon / avoir d'échange", "-25,00 EUR") in rows, rows

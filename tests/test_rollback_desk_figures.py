@@ -69,7 +69,8 @@ def test_a_rollback_says_the_quota_it_oversold_and_the_z_report_keeps_its_cancel
     printed = _server(data, "till", "z-report", str(shift)).stdout
     assert "CANCELLED BY ROLLBACK" in printed and "cash not in the drawer" in printed, printed
 
-    from kiosk_ui.presenters.till import z_rows
+    from kiosk_ui.presenters.till import method_label, z_rows
     rows = dict(z_rows(z))                                                    # the kiosk's cash-up screen, in French
+    assert method_label("split") == "Fractionné (plusieurs moyens)"        # a split move's method, not "split"
     assert rows["Annulé par l'organisateur (appareil révoqué)"] == "2 · -20,00 EUR", rows
     assert rows["  Espèces absentes du tiroir"] == "-20,00 EUR", rows

@@ -18,6 +18,11 @@ class TillView:
     report: tuple[tuple[str, str], ...]   # (label, value) rows of the last Z report
 
 
+def method_label(method: str) -> str:
+    """A move's payment method in the app's language; `split`: paid several ways."""
+    return tr(PAYMENT_LABELS.get(method, "Split (several ways)" if method == "split" else method))
+
+
 def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
     lang, cur = language(), z.get("currency", "EUR")
 
@@ -26,26 +31,26 @@ def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
     rows = [(tr("Z report"), tr("Shift {n}", n=z["shift_id"])),
             (tr("Sales"), f"{z['sales']['count']} · {z['sales']['tickets']} {tr('tickets')} · "
                           f"{m(z['sales']['total_cents'])}")]
-    rows += [(f"  {tr(PAYMENT_LABELS.get(k, k))}", m(v)) for k, v in z["payments"].items()]
+    rows += [(f"  {method_label(k)}", m(v)) for k, v in z["payments"].items()]
     later = z.get("pending_paid") or {"count": 0, "total_cents": 0}
     rows += [(tr("Pending orders paid"), f"{later['count']} · {m(later['total_cents'])}"),
              (tr("Refunds"), f"{z['refunds']['count']} · {m(z['refunds']['total_cents'])}"),
              (tr("Cancellations"), f"{z['voids']['count']} · {m(z['voids']['total_cents'])}"),
              (tr("Exchanges"), f"{z['exchanges']['count']} · +{m(z['exchanges']['collected_cents'])} "
                                f"-{m(z['exchanges']['refunded_cents'])}")]
-    rows += [(f"  {tr(PAYMENT_LABELS.get(k, k))}", m(v)) for k, v in z["exchanges"].get("payments", {}).items()]
+    rows += [(f"  {method_label(k)}", m(v)) for k, v in z["exchanges"].get("payments", {}).items()]
     refused = z.get("refused")          # taken by the kiosk, refused by the server: explains a drawer over by as much
     if refused and refused["count"]:
         rows.append((tr("Refused by the server"), f"{refused['count']} · {m(refused['total_cents'])}"))
         rows += [(f"  {tr('Sale') if r['what'] == 'sale' else tr('Payment')} {r['order'] or r['id']}",
-                  f"{tr(PAYMENT_LABELS.get(r['payment'], r['payment']))} {m(r['total_cents'])}")
+                  f"{method_label(r['payment'])} {m(r['total_cents'])}")
                  for r in refused["moves"]]
         rows.append((f"  {tr('Taken, not in the expected cash')}", ""))
     undone = z.get("rolled_back")       # a stolen kiosk's moves the organiser's rollback cancelled: not in the drawer
     if undone and undone["count"]:
         rows.append((tr("Cancelled by rollback"), f"{undone['count']} · {m(undone['total_cents'])}"))
         rows += [(f"  {tr(MOVE_LABELS.get(r['what'], r['what']))} {r['order'] or r['id']}",
-                  f"{tr(PAYMENT_LABELS.get(r['payment'], r['payment']))} {m(r['amount_cents'])}")
+                  f"{method_label(r['payment'])} {m(r['amount_cents'])}")
                  for r in undone["moves"]]
         rows.append((f"  {tr('Cash not in the drawer')}", m(undone["cash_cents"])))
     rows += [(tr("Float"), m(z["float_cents"])), (tr("Expected cash"), m(z["expected_cash_cents"])),
