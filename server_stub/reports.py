@@ -243,6 +243,17 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
             "unsent_sales": ({"count": unsent[0], "counted_at": unsent[1]} if unsent and unsent[0] > 0 else None)}
 
 
+def rolled_back_since(z: dict, moves: list[dict]) -> dict:
+    """A kept Z report's moves a rollback cancelled after it was closed (z_report's `rolled_back` moves): their
+    amount, their cash (not in the drawer) and the expected cash and difference without them."""
+    cash = sum(m["cash_cents"] for m in moves)
+    expected = z["expected_cash_cents"] - cash
+    counted = z.get("counted_cash_cents")
+    return {"count": len(moves), "total_cents": sum(m["amount_cents"] for m in moves), "cash_cents": cash,
+            "moves": moves, "expected_cash_cents": expected,
+            "difference_cents": None if counted is None else counted - expected}
+
+
 def rolled_back_cents(m: dict, in_cash: int) -> tuple[int, int]:
     """(amount, cash part) a desk move moved as the kiosk showed it: a sale or payment taken (+), a refund handed
     back (-), an exchange's difference (its method's)."""
@@ -302,6 +313,15 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
                  ("  cash not in the drawer", money(undone["cash_cents"], cur))]
         rows += [(f"  {r['what']} {r['order'] or r['id']}"[:26], f"{r['payment']} {money(r['amount_cents'], cur)}")
                  for r in undone["moves"]]
+    since = z.get("rolled_back_since")   # cancelled by a rollback after this report was closed: it counts them
+    if since:
+        rows += [("CANCELLED BY ROLLBACK", f"after closing, {since['count']}: {money(since['total_cents'], cur)}"),
+                 ("  cash not in the drawer", money(since["cash_cents"], cur))]
+        rows += [(f"  {r['what']} {r['order'] or r['id']}"[:26], f"{r['payment']} {money(r['amount_cents'], cur)}")
+                 for r in since["moves"]]
+        rows += [("  expected cash without", money(since["expected_cash_cents"], cur)),
+                 ("  difference without", "-" if since["difference_cents"] is None
+                  else money(since["difference_cents"], cur))]
     rows += [("", ""),
              ("Float", money(z["float_cents"], cur)), ("Expected cash", money(z["expected_cash_cents"], cur)),
              ("Counted cash", "-" if z["counted_cash_cents"] is None else money(z["counted_cash_cents"], cur)),

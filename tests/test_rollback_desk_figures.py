@@ -74,3 +74,33 @@ def test_a_rollback_says_the_quota_it_oversold_and_the_z_report_keeps_its_cancel
     assert method_label("split") == "Fractionné (plusieurs moyens)"        # a split move's method, not "split"
     assert rows["Annulé par l'organisateur (appareil révoqué)"] == "2 · -20,00 EUR", rows
     assert rows["  Espèces absentes du tiroir"] == "-20,00 EUR", rows
+
+
+def test_a_z_report_closed_before_the_rollback_says_what_it_cancelled_since(tmp_path):
+    """The organiser closed the stolen kiosk's shift first (the kept Z report counts the thief's 20.00 cash sale:
+    expected 120.00, counted 100.00), then rolled it back: `till z-report` keeps the report as closed and adds what
+    the rollback cancelled since, with the expected cash and the difference without it (100.00, 0.00). Before: the
+    kept report alone, a drawer 20.00 short that nobody could explain."""
+    data = tmp_path / "server"
+    _server(data, "init", "--org", "fest", "--name", "Fest")
+    e = json.loads(_server(data, "event", "create", "--name", "Fête", "--start", "2026-12-31 20:00", "--end",
+                           "2027-01-01 02:00", "--tz", "Europe/Paris", "--category", "1=Adulte",
+                           "--json").stdout)["event_id"]
+    _server(data, "price", "set", str(e), "--category", "1", "--cents", "2000")
+    _server(data, "device", "register", "kiosk-1", "--role", "kiosk", "--events", str(e))
+    shift = json.loads(_server(data, "till", "open", "kiosk-1", "--float-cents", "10000", "--json").stdout)["shift_id"]
+    from server_stub.store import open_store
+    with open_store(data) as store:
+        _sell(store, "kiosk-1", e, 1)                                    # the thief's 20.00 cash sale
+    kept = json.loads(_server(data, "till", "close", str(shift), "--counted-cents", "10000", "--json").stdout)["report"]
+    assert (kept["expected_cash_cents"], kept["difference_cents"]) == (12000, -2000), kept
+    _server(data, "device", "revoke", "kiosk-1")
+    _server(data, "device", "rollback", "kiosk-1", "--reason", "stolen")
+    z = json.loads(_server(data, "till", "z-report", str(shift), "--json").stdout)
+    assert (z["expected_cash_cents"], z["difference_cents"]) == (12000, -2000), z      # as it was closed
+    since = z["rolled_back_since"]
+    assert (since["count"], since["cash_cents"], since["expected_cash_cents"], since["difference_cents"]) == \
+        (1, 2000, 10000, 0), since
+    printed = _server(data, "till", "z-report", str(shift)).stdout
+    assert "after closing, 1: 20.00 EUR" in printed, printed
+    assert any("expected cash without" in line and line.endswith(" 100.00 EUR") for line in printed.splitlines())

@@ -312,12 +312,17 @@ class ReportsMixin(ScansMixin, StaffMixin):
         return [s for s in map(_shift, rows) if device_id is None or s["device_id"] == device_id]
 
     def shift_report(self, org: str, shift_id: int) -> dict:
-        """The Z report: the one kept at closing, or (open shift) the running figures until now (an X report)."""
-        from server_stub.reports import z_report
+        """The Z report: the one kept at closing, or (open shift) the running figures until now (an X report). A kept
+        one whose moves a rollback cancelled after closing says so (`rolled_back_since`, with the expected cash
+        without them): it is not rewritten."""
+        from server_stub.reports import rolled_back_since, z_report
         s = self.shift(org, shift_id)
-        if s["report"] is not None:
-            return s["report"]
         _, names = self._names(org)
+        if s["report"] is not None:
+            kept = {m["id"] for m in (s["report"].get("rolled_back") or {}).get("moves", [])}
+            now = z_report(s, self.desk_moves(org, s["device_id"], s["opened_at"], s["closed_at"]), names)
+            since = [m for m in now["rolled_back"]["moves"] if m["id"] not in kept]
+            return dict(s["report"], rolled_back_since=rolled_back_since(s["report"], since)) if since else s["report"]
         return z_report(s, self.desk_moves(org, s["device_id"], s["opened_at"]), names, self.unsent_sales(s["device_id"]))
 
 
