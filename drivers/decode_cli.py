@@ -81,8 +81,11 @@ def decode_image(path: Path, chain, keyring: Keyring, now: float, password: str 
         return {"path": str(path), "error": f"cannot read image: {type(exc).__name__}: {exc}", "texts": []}
     result = chain.decode(gray)
     codes = [{"text": t, "verdict": ticket_verdict(t, keyring, now)} for t in result.texts]
-    return {"path": str(path), "texts": list(result.texts), "codes": codes, "step": result.step,
-            "ms": round(result.ms, 2)}
+    entry = {"path": str(path), "texts": list(result.texts), "codes": codes, "step": result.step,
+             "ms": round(result.ms, 2)}
+    if result.capped:       # every step did not run: the time cap stopped the search
+        entry["capped_ms"] = chain.still_cap_ms
+    return entry
 
 
 def decode_pdf(path: Path, chain, keyring: Keyring, now: float, password: str | None = None) -> dict:
@@ -110,6 +113,9 @@ def human(entry: dict) -> str:
     pdf = "pages" in entry
     if not entry["texts"]:
         where = f" on its {entry['pages']} page(s)" if pdf else ""
+        if "capped_ms" in entry:
+            return (f"{entry['path']}: no QR code found{where}: the search stopped at its {entry['capped_ms']:g} ms "
+                    f"limit ({entry['ms']} ms)")
         return f"{entry['path']}: no QR code found{where} ({entry['ms']} ms)"
     how = f"{entry['pages']} page(s)" if pdf else entry["step"]
     lines = [f"{entry['path']}: {len(entry['texts'])} code(s) ({how}, {entry['ms']} ms)"]

@@ -22,11 +22,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from functools import partial
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from drivers.camera import redraw, small_codes
+from drivers.camera import stills as S
 from drivers.camera.combine import NOMINAL_MS, FrameCombiner, PinnedCosts, StageCosts
 from drivers.camera import regions as R
 from drivers.camera import variants as V
@@ -48,6 +50,7 @@ class DecodeResult:
     step: str = ""                  # which step read it ("" when nothing was found)
     ms: float = 0.0
     steps_tried: int = 0
+    capped: bool = False            # a still image's steps stopped at the time cap (`stills.CAP_MS`)
 
     @property
     def found(self) -> bool:
@@ -97,6 +100,7 @@ class DecoderChain:
     regions_per_frame: int = 2
     plausible: Plausible = any_text     # what a retry's text must look like to count
     pinned_costs: dict[str, float] | None = None    # stages admitted by these costs (ms), not by their CPU time
+    still_cap_ms: float = S.CAP_MS      # a still image's steps (`decode`), this thread's CPU time: then "no code found"
 
     def __post_init__(self) -> None:
         if not self.fallbacks:
@@ -129,27 +133,75 @@ class DecoderChain:
                                   self.region_steps[0][1] if self.region_steps else self.live_primary)
 
     def decode(self, image: np.ndarray) -> DecodeResult:
-        """Every step in order until one reads (still images): whole-image steps, then region steps."""
+        """Every step in order until one reads (still images): whole-image steps, region steps, then the still
+        retries (`stills.py`: enlarged with Lanczos, sharpened, deblurred) on the image or, in a big photo, on each
+        region that looks like a code; each step while `still_cap_ms` of this thread's CPU time lasts (the first
+        always). When the first step reads, a closer look where zxing-cpp located a code it could not read and at
+        the regions that look like a code outside those read (several tickets in one photo)."""
         t0 = time.perf_counter()
+        deadline = time.thread_time() + self.still_cap_ms / 1000
         gray = to_gray(image)
-        texts = self.primary(gray)
-        if texts:
-            return DecodeResult(tuple(texts), self.primary.name, _ms(t0), 1)
-        cache: dict[object, np.ndarray] = {}
-        for n, step in enumerate(self.steps, start=2):
-            texts = self._kept(_run(step, gray, cache))
+        if isinstance(self.primary, ZxingDecoder):
+            texts, read, unread = self.primary.located(gray)
+        else:
+            texts, read, unread = self.primary(gray), [], []
+        if texts:       # several codes in one photo: a closer look where another may be (with OpenCV)
+            places = [] if not self.region_steps else [R.Box(*box) for box in unread] + _elsewhere(
+                R.candidates(_blanked(gray, read), limit=3), read + unread)
+            more = [t for box in places for t in self._closer(gray, box, deadline) if t not in texts]
+            return DecodeResult(tuple(dict.fromkeys(texts + more)), self.primary.name, _ms(t0), 1 + len(places))
+        n = 1
+        for name, decode in self._still_steps(gray):
+            if time.thread_time() > deadline:
+                return DecodeResult((), "", _ms(t0), n, capped=True)
+            n += 1
+            texts = self._kept(decode())
             if texts:
-                return DecodeResult(tuple(texts), step[0], _ms(t0), n)
-        n = len(self.steps) + 1
-        if self.region_steps:
-            views = [R.region_view(gray, box) for box in R.candidates(gray, limit=3)]
-            for name, decoder, region_filter in self.region_steps:
-                for view in views:
-                    n += 1
-                    texts = self._kept(_decode(decoder, region_filter(view)))
-                    if texts:
-                        return DecodeResult(tuple(texts), name, _ms(t0), n)
+                return DecodeResult(tuple(texts), name, _ms(t0), n)
         return DecodeResult((), "", _ms(t0), n)
+
+    def _closer(self, gray: np.ndarray, box: R.Box, deadline: float) -> list[str]:
+        """The region and still steps on one place of the image (a code zxing-cpp located and could not read),
+        until one reads or the time cap is spent."""
+        if not self.region_steps or min(box.w, box.h) < 4:
+            return []
+        crop = R.crop(gray, box)
+        view = R.zoomed(crop)
+        calls = [partial(_filtered, decoder, region_filter, view) for _, decoder, region_filter in self.region_steps]
+        calls += [partial(_filtered, self.primary, still, crop) for still in S.STEPS]
+        for call in calls:
+            if time.thread_time() > deadline:
+                break
+            texts = self._kept(call())
+            if texts:
+                return texts
+        return []
+
+    def _still_steps(self, gray: np.ndarray) -> Iterator[tuple[str, Callable[[], list[str]]]]:
+        """The steps after the first, in order, each a name and a call (lazily: a step's image is made only if the
+        time cap leaves it its turn). On a big photo (`stills.BIG_IMAGE`) the regions first: a whole-image retry of
+        a 12 MP photo costs 0.3-1 s, a region's a few ms, and a code far from the lens is a small part of it."""
+        cache: dict[object, np.ndarray] = {}
+        whole = [(step[0], partial(_run, step, gray, cache)) for step in self.steps]
+        if not self.region_steps:
+            yield from whole
+            return
+        big = gray.shape[0] * gray.shape[1] > S.BIG_IMAGE
+        if not big:
+            yield from whole
+        boxes = R.candidates(gray, limit=max(3, S.REGION_LIMIT))
+        views = [R.region_view(gray, box) for box in boxes[:3]]
+        for name, decoder, region_filter in self.region_steps:
+            for view in views:
+                yield name, partial(_filtered, decoder, region_filter, view)
+        # the still retries: the whole image when it is small, else each region that looks like a code, as it is
+        small = max(gray.shape[:2]) * S.MIN_FACTOR <= S.UPSCALE_TO
+        crops = [] if S.flat(gray) else [gray] if small else [R.crop(gray, box) for box in boxes]
+        for still in S.STEPS:
+            for crop in crops:
+                yield f"{self.primary.name}+{still.__name__}", partial(_filtered, self.primary, still, crop)
+        if big:
+            yield from whole
 
     def decode_live(self, image: np.ndarray, combiner: FrameCombiner | None = None) -> DecodeResult:
         """First pass on the whole frame, then region steps in ladder order while they fit in the frame budget.
@@ -229,6 +281,25 @@ class DecoderChain:
 
     def _kept(self, texts: list[str]) -> list[str]:
         return [text for text in texts if self.plausible(text)]
+
+
+def _blanked(gray: np.ndarray, codes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """The image with the codes read painted white (a tenth of their side around them): the regions that look like a
+    code are then measured against what is left, not against the sharp code already read."""
+    out = gray.copy()
+    for x, y, w, h in codes:
+        out[max(0, y - h // 10):y + h + h // 10, max(0, x - w // 10):x + w + w // 10] = 255
+    return out
+
+
+def _elsewhere(boxes: list[R.Box], codes: list[tuple[int, int, int, int]]) -> list[R.Box]:
+    """The regions whose centre lies in none of the codes' boxes (grown by half their side: a code's quiet zone and
+    the texture around it)."""
+    def inside(box: R.Box, code: tuple[int, int, int, int]) -> bool:
+        x, y, w, h = code
+        cx, cy = box.x + box.w / 2, box.y + box.h / 2
+        return x - w / 2 <= cx <= x + 1.5 * w and y - h / 2 <= cy <= y + 1.5 * h
+    return [box for box in boxes if not any(inside(box, code) for code in codes)]
 
 
 def _filtered(decoder: Decoder, region_filter: R.RegionFilter, view: np.ndarray) -> list[str]:

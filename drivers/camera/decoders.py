@@ -9,6 +9,9 @@ from typing import Protocol
 import numpy as np
 
 
+Box = tuple[int, int, int, int]     # x, y, width, height
+
+
 class Decoder(Protocol):
     name: str
 
@@ -53,6 +56,27 @@ class ZxingDecoder:
         if self._single:
             return [found.text] if found is not None and found.valid else []
         return [b.text for b in found if b.valid]
+
+
+    def located(self, gray: np.ndarray) -> tuple[list[str], list[Box], list[Box]]:
+        """Every code read (as `__call__`), where each is, and where zxing-cpp found a code it could not read (its
+        finder patterns located, its codewords not corrected): (x, y, w, h) boxes, for a closer look there."""
+        zx = self._zx
+        found = zx.read_barcodes(gray, formats=zx.BarcodeFormat.QRCode, text_mode=self._text_mode,
+                                 binarizer=self._binarizer, try_rotate=self._rotate, try_downscale=self._downscale,
+                                 try_invert=self._try, is_pure=self._pure, return_errors=True)
+        texts: list[str] = []
+        read: list[Box] = []
+        unread: list[Box] = []
+        for code in found:
+            p = code.position
+            xs = [p.top_left.x, p.top_right.x, p.bottom_right.x, p.bottom_left.x]
+            ys = [p.top_left.y, p.top_right.y, p.bottom_right.y, p.bottom_left.y]
+            box = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+            if code.valid:
+                texts.append(code.text)
+            (read if code.valid else unread).append(box)
+        return texts, read, unread
 
 
 class ZbarDecoder:
