@@ -148,7 +148,8 @@ class DecoderChain:
         if texts:       # several codes in one photo: a closer look where another may be (with OpenCV)
             places = [] if not self.region_steps else [R.Box(*box) for box in unread] + _elsewhere(
                 R.candidates(_blanked(gray, read), limit=3), read + unread)
-            more = [t for box in places for t in self._closer(gray, box, deadline) if t not in texts]
+            closer = min(deadline, time.thread_time() + S.CLOSER_MS / 1000)
+            more = [t for box in places for t in self._closer(gray, box, closer) if t not in texts]
             return DecodeResult(tuple(dict.fromkeys(texts + more)), self.primary.name, _ms(t0), 1 + len(places))
         n = 1
         for name, decode in self._still_steps(gray):
@@ -160,6 +161,12 @@ class DecoderChain:
                 return DecodeResult(tuple(texts), name, _ms(t0), n)
         return DecodeResult((), "", _ms(t0), n)
 
+    def _stills(self) -> list[tuple[Decoder, S.Still]]:
+        """The still retries and what reads them: the first step's decoder on each, then the last fallback (pyzbar)
+        on the enlarged image only (it reads some dense codes zxing-cpp misses there; on a sharpened one it misread
+        a Shift-JIS text of the corpus)."""
+        return [(self.primary, still) for still in S.STEPS] + [(self.fallbacks[-1], S.upscaled)]
+
     def _closer(self, gray: np.ndarray, box: R.Box, deadline: float) -> list[str]:
         """The region and still steps on one place of the image (a code zxing-cpp located and could not read),
         until one reads or the time cap is spent."""
@@ -168,7 +175,7 @@ class DecoderChain:
         crop = R.crop(gray, box)
         view = R.zoomed(crop)
         calls = [partial(_filtered, decoder, region_filter, view) for _, decoder, region_filter in self.region_steps]
-        calls += [partial(_filtered, self.primary, still, crop) for still in S.STEPS]
+        calls += [partial(_filtered, decoder, still, crop) for decoder, still in self._stills()]
         for call in calls:
             if time.thread_time() > deadline:
                 break
@@ -197,9 +204,9 @@ class DecoderChain:
         # the still retries: the whole image when it is small, else each region that looks like a code, as it is
         small = max(gray.shape[:2]) * S.MIN_FACTOR <= S.UPSCALE_TO
         crops = [] if S.flat(gray) else [gray] if small else [R.crop(gray, box) for box in boxes]
-        for still in S.STEPS:
+        for decoder, still in self._stills():
             for crop in crops:
-                yield f"{self.primary.name}+{still.__name__}", partial(_filtered, self.primary, still, crop)
+                yield f"{decoder.name}+{still.__name__}", partial(_filtered, decoder, still, crop)
         if big:
             yield from whole
 

@@ -9,7 +9,9 @@ and blurred codes, which zxing-cpp's sampler misses at their own scale:
 - `upscaled`: the image (or, in a big photo, each region that looks like a code) enlarged with Lanczos so the code
   is ~1200 px (x2-x4): Lanczos keeps a module's edge where cubic smears it over the next module;
 - `upscaled_sharpened`: the same, then an unsharp mask at the enlarged scale (sigma one source pixel): blur undone
-  enough for the sampler to find the module edges again.
+  enough for the sampler to find the module edges again;
+- `deblurred`: a Wiener filter undoing a Gaussian blur of 1.5 px at the image's own scale, then enlarged;
+- the enlarged image read by pyzbar too (`DecoderChain._stills`): a dense code zxing-cpp misses there.
 
 Every step starts only while the time cap (`CAP_MS` of the decoding thread's CPU time from the start of `decode`,
 so a loaded machine does not cut it short) is not spent; the chain then says it stopped there
@@ -31,6 +33,7 @@ CAP_MS = 300.0              # ms of CPU for a still image's ladder: a photo read
 UPSCALE_TO = 1200           # px: the enlarged image's longer side
 MAX_FACTOR = 4.0
 MIN_FACTOR = 1.5            # an image already that big gains nothing (its modules are big enough or it is a scene)
+CLOSER_MS = 100.0           # ms of CPU for the closer look at other places once a code is read (several codes)
 BIG_IMAGE = 2_000_000       # px: a photo this big tries its regions before the whole-image retries
 FLAT = 24                   # grey levels: a code printed faded or filmed dim still spans more
 REGION_LIMIT = 4            # regions of a big photo enlarged one by one
