@@ -47,9 +47,9 @@ def add_commands(sub) -> None:
     p.add_argument("--for", dest="duration", type=float, help="stop after SECONDS (default: until Ctrl-C)")
     p.set_defaults(run=cmd_serve)
 
-    p = sub.add_parser("tokens", help="one-time enrollment tokens")
+    p = sub.add_parser("tokens", help="one-time enrollment QRs, each with its organiser code (a sheet to print)")
     tsub = p.add_subparsers(dest="tokens_command", required=True)
-    c = tsub.add_parser("create", help="create N tokens and print their QR sheet")
+    c = tsub.add_parser("create", help="a sheet of N enrollment QRs, each with its organiser code to type instead")
     _common(c)
     c.add_argument("--count", type=int, default=1)
     c.add_argument("--gate", default="", type=name_arg)
@@ -352,7 +352,8 @@ def cmd_tokens_create(args) -> int:
         return fail(str(exc))
     finally:
         store.close()
-    print(f"{len(tokens)} {args.role} tokens, valid {args.ttl_hours:g} h, sheet {args.out}")
+    print(f"{len(tokens)} {args.role} enrollment QR(s), valid {args.ttl_hours:g} h, sheet {args.out}; each QR's "
+          f"organiser code, typed instead of scanning it (`provision enroll --code`):")
     for t in tokens:
         print(f"  code {show_code(t.code)}")
     return 0

@@ -165,14 +165,14 @@ def test_app_enrollment_shows_refusals_in_words_and_logs_bugs(tmp_path, caplog):
     qr = EnrollQR("A" * 52, "0123456789ABCDEF", "127.0.0.1:9", "acme").text()
 
     def refused(state, server, **kw):
-        raise EnrollError("server refused (401): unknown enrollment token", 401)
+        raise EnrollError("server refused (401): unknown enrollment QR", 401)
 
     def buggy(state, server, **kw):
         return {}["bug"]
     caplog.set_level(logging.ERROR)
     svc = Enrollment(tmp_path / "a", enroll=refused)
     svc.enroll_with_qr(qr)
-    assert svc.wait(5).message == "server refused (401): unknown enrollment token" and "Traceback" not in caplog.text
+    assert svc.wait(5).message == "server refused (401): unknown enrollment QR" and "Traceback" not in caplog.text
     svc = Enrollment(tmp_path / "b", enroll=buggy)
     svc.enroll_with_qr(qr)
     done = svc.wait(5)

@@ -24,7 +24,7 @@ def test_roles_on_the_command_line(tmp_path, capsys):
     assert "desk-1" in listing and "kiosk" in listing
     assert ticketgate(["provision", "tokens", "create", "--data", str(data), "--org", "fest", "--role", "kiosk",
                        "--count", "2", "--server", "127.0.0.1:8765", "--out", str(tmp_path / "sheet.png")]) == 0
-    assert "2 kiosk tokens" in capsys.readouterr().out
+    assert "2 kiosk enrollment QR(s)" in capsys.readouterr().out
     registry = Registry(data / "provision" / "provision.sqlite")
     assert [t.role for t in registry.tokens("fest")] == ["kiosk", "kiosk"]
     registry.close()

@@ -48,9 +48,9 @@ def test_guessed_tokens_and_codes_refused_then_throttled(env, tmp_path):
     good = env.prov.registry.create_tokens(ORG, 1)[0]
     state = DeviceState(tmp_path / "a")
     for _ in range(2):
-        with pytest.raises(EnrollError, match="unknown enrollment token"):
+        with pytest.raises(EnrollError, match="unknown enrollment QR"):
             enroll(state, env.server, token=new_token())
-    with pytest.raises(EnrollError, match="unknown enrollment token"):
+    with pytest.raises(EnrollError, match="unknown organiser code"):
         enroll(state, env.server, code="K7M2-Q9XB")
     # three failures from 127.0.0.1: even the right token must wait now
     with pytest.raises(EnrollError) as err:

@@ -223,7 +223,7 @@ def test_tokens_output_and_status_json_read_cleanly(organiser, tmp_path):
     home = organiser
     out = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "2", "--gate", "north", "--events",
              "1", "--out", str(tmp_path / "doors.pdf")).stdout
-    assert any(line.startswith("2 door tokens") for line in out.splitlines()), out
+    assert any(line.startswith("2 door enrollment QR(s)") for line in out.splitlines()), out
     assert "rendering" not in out and "\r" not in out
     proc = tg(home, "provision", "status", "--json", ok=False)
     assert proc.returncode == 1 and json.loads(proc.stdout)["enrolled"] is False

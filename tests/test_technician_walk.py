@@ -26,6 +26,7 @@ import pytest
 
 from tests.broker import free_port, mosquitto_binary
 from tests.qa_organiser import organiser_running, tg
+from tests.test_provision_cli import _decode_sheet
 from tests.test_qa_skew import _event_now
 
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -97,3 +98,44 @@ def test_enroll_without_a_server_found_names_the_address_to_give(tmp_path):
     assert said.returncode == 1 and "Errno" not in said.stderr
     assert (f"cannot reach the server at http://127.0.0.1:{port}: connection refused (nothing listens on that port)"
             in said.stderr), said.stderr
+
+
+@needs_broker
+def test_a_code_or_qr_that_does_not_enroll_is_refused_in_the_words_of_what_the_technician_holds(tmp_path):
+    """The technician typed an organiser code from the sheet (or scanned its QR): `provision enroll` said "unknown
+    enrollment token", "this enrollment token was already used" — a word on no sheet, in no guide. Now the refusal
+    names the code (or the QR) and what to do, and nothing is saved."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)
+    with organiser_running(home, serve=False) as running:
+        server = f"127.0.0.1:{running.http_port}"
+
+        def sheet(*extra: str) -> str:
+            return tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
+                      "--out", str(home / "sheet.png"), *extra).stdout
+
+        printed = sheet()
+        assert "1 door enrollment QR(s), valid 12 h" in printed and "token" not in printed, printed
+        code, qr = printed.split("code ")[-1].split()[0], _decode_sheet(home / "sheet.png")[0]
+        door, other = tmp_path / "door", tmp_path / "other"
+        for folder in (door, other):
+            folder.mkdir()
+        wrong = tg(door, "provision", "enroll", "--code", "K7M2-Q9XB", "--server", server, ok=False)
+        assert wrong.returncode == 1 and "token" not in wrong.stderr, wrong.stderr
+        assert "unknown organiser code: check the 8 characters against the sheet" in wrong.stderr, wrong.stderr
+        tg(door, "provision", "enroll", "--qr", qr, "--server", server, "--no-connect")
+        again = tg(other, "provision", "enroll", "--qr", qr, "--server", server, ok=False)
+        assert "this enrollment QR was already used" in again.stderr and "token" not in again.stderr, again.stderr
+        used = tg(other, "provision", "enroll", "--code", code, "--server", server, ok=False)
+        assert ("this organiser code was already used (one code enrolls one device): take the next one on the sheet"
+                in used.stderr), used.stderr
+        assert not (other / "device" / "credentials.json").exists()
+
+        late = sheet("--ttl-hours", "0.0002").split("code ")[-1].split()[0]      # 0.72 s
+        time.sleep(1.5)
+        expired = tg(other, "provision", "enroll", "--code", late, "--server", server, ok=False)
+        assert ("this organiser code has expired: ask the organiser for a new sheet (`provision tokens create`)"
+                in expired.stderr), expired.stderr
+    help_text = tg(home, "provision", "enroll", "--help").stdout
+    assert "organiser code" in help_text and "token" not in help_text, help_text

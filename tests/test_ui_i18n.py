@@ -133,8 +133,10 @@ def test_enrollment_refusals_are_said_in_french():
     for m in re.finditer(r"refuse\(source, (\d+), \"((?:[^\"\\]|\\.)*)\"",
                          (root / "provisioning/server/enrollment.py").read_text()):
         said_by.append(f"server refused ({m.group(1)}): {m.group(2)}")
-    assert {"not a ticketgate enrollment QR (expected TGE1:...)",
-            "server refused (401): this enrollment token was already used"} <= set(said_by)
+    from provisioning.server.enrollment import SAID_OF_CODE, SAID_OF_QR
+    said_by += [f"server refused (401): {text}" for text in (*SAID_OF_CODE.values(), *SAID_OF_QR.values())]
+    said_by.append("server refused (401): this enrollment token was already used")     # a server before 2026-12
+    assert "not a ticketgate enrollment QR (expected TGE1:...)" in said_by
     assert len(said_by) > 15
     try:
         i18n.set_language("fr")
@@ -142,6 +144,8 @@ def test_enrollment_refusals_are_said_in_french():
             assert enrollment_message(text) != text, text
         assert enrollment_message("server refused (401): this enrollment token was already used") == (
             "Ce code d'inscription a déjà servi : demandez-en un nouveau à l'organisateur.")
+        assert enrollment_message("server refused (401): " + SAID_OF_CODE["used"]) == (
+            "Ce code organisateur a déjà servi : prenez le suivant sur la feuille.")
         assert enrollment_message("looking for the organiser's server on this network") == ""
     finally:
         i18n.set_language("en")

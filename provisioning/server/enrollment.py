@@ -40,6 +40,18 @@ log = logging.getLogger("ticketgate.provision.enroll")
 NONCE_TTL = 60.0
 MAX_NONCES = 10000
 NONCES_PER_SOURCE = 32      # a device needs one; more is someone filling the table
+# Why a device's QR or typed organiser code does not enroll it, in the words of what the technician holds (the
+# sheet of `provision tokens create`: one QR per device, its organiser code printed under it).
+SAID_OF_CODE = {
+    "unknown": "unknown organiser code: check the 8 characters against the sheet (like K7M2-Q9XB), or scan its QR",
+    "used": "this organiser code was already used (one code enrolls one device): take the next one on the sheet",
+    "expired": "this organiser code has expired: ask the organiser for a new sheet (`provision tokens create`)",
+}
+SAID_OF_QR = {
+    "unknown": "unknown enrollment QR: it is not on a sheet of this organiser's server; ask for a new sheet",
+    "used": "this enrollment QR was already used (one QR enrolls one device): scan the next one on the sheet",
+    "expired": "this enrollment QR has expired: ask the organiser for a new sheet (`provision tokens create`)",
+}
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
@@ -158,7 +170,7 @@ class EnrollmentService:
             elif isinstance(code, str) and token is None:
                 secret, by_code = normalize_code(code), True
             else:
-                raise BadInput("give exactly one of token or code")
+                raise BadInput("give exactly one of an enrollment QR's token or an organiser code")
             replaces = _replaces(req.get("replaces"))
         except BadInput as exc:
             return self.refuse(source, 400, str(exc))
@@ -171,17 +183,18 @@ class EnrollmentService:
         if expires is None or expires <= now:
             return self.refuse(source, 401, "unknown or expired nonce: ask for a new challenge")
         row = self.registry.find_token(secret, by_code=by_code)
+        said = SAID_OF_CODE if by_code else SAID_OF_QR       # the words of what the technician has in hand
         if row is None or row.org != self.org:
-            return self.refuse(source, 401, "unknown enrollment token", code=by_code)
+            return self.refuse(source, 401, said["unknown"], code=by_code)
         if row.used_at is not None:
-            return self.refuse(source, 401, "this enrollment token was already used")
+            return self.refuse(source, 401, said["used"])
         if row.expires <= now:
-            return self.refuse(source, 401, "this enrollment token has expired")
+            return self.refuse(source, 401, said["expired"])
         try:
             Ed25519PublicKey.from_public_bytes(device_key).verify(proof, proof_message(nonce, device_key, box_key))
         except (InvalidSignature, ValueError):
             return self.refuse(source, 401, "proof of key possession failed")
-        return self._issue(source, row, device_key, box_key, name, now, replaces)
+        return self._issue(source, row, device_key, box_key, name, now, replaces, said)
 
     def revocation(self, source: str, req: Any) -> Outcome:
         """The signed wipe of a revoked device (it asks when the broker refuses its login); 404 for any other.
@@ -225,12 +238,12 @@ class EnrollmentService:
         return device_id, ""
 
     def _issue(self, source: str, row, device_key: bytes, box_key: bytes, name: str, now: float,
-               replaces: tuple[str, bytes, int] | None = None) -> Outcome:
+               replaces: tuple[str, bytes, int] | None, said: dict[str, str]) -> Outcome:
         device_id, password = new_device_id(), secrets.token_urlsafe(32)
         cred = DeviceCredential(device_id, self.org, name, row.gate, row.events, hash_password(password),
                                 device_key, now, None)
-        if not self.registry.claim_and_register(row.token_id, cred, now):
-            return self.refuse(source, 401, "this enrollment token was already used")
+        if not self.registry.claim_and_register(row.token_id, cred, now):     # another device won the race
+            return self.refuse(source, 401, said["used"])
         try:
             self.store.register_device(self.org, device_id, name=name, gate=row.gate, events=list(row.events),
                                        public_key=device_key, role=row.role)
