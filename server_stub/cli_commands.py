@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server_stub import cli_output as out
-from server_stub.cli_desk import HANDLERS as DESK_HANDLERS, oversold_figures, warn_oversold
+from server_stub.cli_desk import HANDLERS as DESK_HANDLERS, quota_figures, warn_oversold
 from server_stub.cli_reports import HANDLERS as REPORT_HANDLERS
 from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refusals, cmd_serve, cmd_stats, device_register,
                                   device_annul, device_revoke, device_rollback, device_uploads)
@@ -23,7 +23,9 @@ from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_d
 from server_stub.csv_import import parse_orders_csv, store_catalogue
 from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.orders import order_line, order_text, parse_ticket_spec
+from server_stub.quota_warnings import projected
 from server_stub.store import StoreError, describe, open_store
+from server_stub.store.stock import needs
 
 
 def _only_org(store) -> str:
@@ -121,7 +123,7 @@ def order_add(store, org, args) -> int:
     positions = [p for p in specs for _ in range(quantity)]      # --quantity N: N tickets of each spec
     order = OrderInput(args.event, args.buyer.strip(), args.email.strip(), PENDING if args.pending else PAID,
                        tuple(positions))
-    before = oversold_figures(store, org)
+    before = quota_figures(store, org)
     number = store.add_orders(org, [order])[0]
     warn_oversold(store, org, before)
     result = store.order(number)
@@ -166,7 +168,7 @@ def cmd_import(store, org, args) -> int:
     own_event(store, org, args.event)     # a typo'd --event is named, not taken for the file imported already
     parsed = parse_orders_csv(data, args.event, store_catalogue(store, org))
     result = {"file": str(args.file), "orders": len(parsed.orders), "tickets": parsed.tickets, "errors": parsed.errors,
-              "imported": False}
+              "imported": False, "oversold": []}
     if parsed.errors:
         if args.json:
             print(printable_json(json.dumps(result, ensure_ascii=False, indent=2)))
@@ -185,16 +187,27 @@ def cmd_import(store, org, args) -> int:
         raise Refused(f"{args.file}: this file was imported already on {when(done['at'])} into {into} "
                       f"({done['orders']} order(s), {done['tickets']} ticket(s)); importing it again adds them "
                       "twice: give --again for that")
-    if not args.dry_run:
-        before = oversold_figures(store, org)
+    before = quota_figures(store, org)
+    if args.dry_run:            # the same warnings, on the quotas as the import would leave them
+        result["oversold"] = warn_oversold(store, org, before, projected(before, _stock_moves(parsed.orders)))
+    else:
         with Progress(None, "importing orders") as bar:
             store.add_orders(org, parsed.orders, progress=bar)
         store.record_order_import(org, digest, str(args.file), len(parsed.orders), parsed.tickets)
-        warn_oversold(store, org, before)
+        result["oversold"] = warn_oversold(store, org, before)
     result["imported"] = not args.dry_run
     verb = "checked" if args.dry_run else "imported"
     return emit(args, result, f"{verb} {len(parsed.orders)} order(s), {parsed.tickets} ticket(s) into {into} from "
                               f"{args.file}")
+
+
+def _stock_moves(orders) -> dict[tuple[int, str, int], int]:
+    """What importing `orders` adds to each quota row (as store.add_orders counts them)."""
+    moves: dict[tuple[int, str, int], int] = {}
+    for o in orders:
+        for key, n in needs(o.target_id, [(p.category, p.zone, 1) for p in o.positions]).items():
+            moves[key] = moves.get(key, 0) + n
+    return moves
 
 
 def cmd_copy_to(args) -> int:

@@ -111,10 +111,15 @@ def quota_list(store, org, args) -> int:
                 or "no quota (unlimited)")
 
 
+def quota_figures(store, org: str) -> dict[tuple, dict]:
+    """Every quota of the organiser's events and passes: {(target, scope, ref): {capacity, sold, held, …}}."""
+    targets = [e["event_id"] for e in store.events(org)] + [p["pass_id"] for p in store.passes(org)]
+    return {(t, q["scope"], q["ref"]): q for t in targets for q in store.quotas(t)}
+
+
 def oversold_figures(store, org: str) -> dict[tuple, int]:
     """How far each quota of the organiser's events and passes is sold past its capacity, by (target, scope, ref)."""
-    targets = [e["event_id"] for e in store.events(org)] + [p["pass_id"] for p in store.passes(org)]
-    return {(t, q["scope"], q["ref"]): q["oversold"] for t in targets for q in store.quotas(t)}
+    return {key: q["oversold"] for key, q in quota_figures(store, org).items()}
 
 
 def newly_oversold(store, org: str, before: dict[tuple, int]) -> list[dict]:
@@ -135,12 +140,17 @@ def oversold_text(q: dict) -> str:
     return f"{q['label']} is now OVERSOLD by {q['by']} ({q['sold']} sold, capacity {q['capacity']})"
 
 
-def warn_oversold(store, org: str, before: dict[tuple, int]) -> None:
-    """The organiser's own orders are never refused by a quota (overbooking on purpose is theirs to decide), but
-    those that sold a quota past its capacity say so on stderr: the kiosks then sell nothing more of it."""
-    for q in newly_oversold(store, org, before):
-        print(printable(f"warning: {oversold_text(q)}: the kiosks sell none of it; if that was not meant, raise it: "
-                        f"{q['raise_with']}"), file=sys.stderr)
+def warn_oversold(store, org: str, before: dict[tuple, dict], after: dict[tuple, dict] | None = None) -> list[dict]:
+    """Say on stderr which quotas the step sold past their capacity (or into what kiosks' allotments hold): read
+    again after it, or `after` as a dry run projects it (server_stub.quota_warnings). -> those quotas (--json)."""
+    from server_stub.quota_warnings import pushed_past, warning_lines
+    pushed = pushed_past(before, quota_figures(store, org) if after is None else after)
+
+    def label(target: int, scope: str, ref: int) -> str:
+        return _quota_label(store, target, {"scope": scope, "ref": ref})
+    for line in warning_lines(pushed, label, dry_run=after is not None):
+        print(printable(line), file=sys.stderr)
+    return [dict(w, quota=label(w["target_id"], w["scope"], w["ref"])) for w in pushed]
 
 
 def _x_for_y(text: str) -> tuple[int, int]:

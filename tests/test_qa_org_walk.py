@@ -120,3 +120,57 @@ def test_registering_a_revoked_device_again_needs_reinstate(tmp_path, store_opti
     back = tg(home, "server", *db, "device", "register", "gate-1", "--events", "1", "--reinstate")
     assert "device gate-1 registered (door, gate -, events [1]); reinstated: it was revoked on " in back.stdout
     assert not revoked()
+
+
+def test_a_dry_run_import_past_a_quota_warns_as_the_import_does(tmp_path, store_options):
+    """`import-orders --dry-run` of a file that sells the event 5 of 3 said 'checked 1 order(s), 5 ticket(s)', exit
+    0, nothing more: the organiser learnt it was oversold only from the real import. The dry run now says the same
+    warning ('would be OVERSOLD by 2 …', the `quota set` that raises it) and --json gives the same `oversold` field
+    as the import; nothing is written."""
+    home, db = tmp_path, store_options
+    _night(home, db)
+    tg(home, "server", *db, "quota", "set", "1", "--capacity", "3")
+    tg(home, "server", *db, "quota", "set", "1", "--zone", "2", "--capacity", "4")
+    csv = tmp_path / "orders.csv"
+    csv.write_text("buyer_name;category;zone;quantity\nAnn Martin;Adult;Floor;3\nBob Roy;Child;Balcony;2\n")
+    checked = tg(home, "server", *db, "import-orders", str(csv), "--event", "1", "--dry-run")
+    assert "checked 2 order(s), 5 ticket(s)" in checked.stdout
+    assert ("warning: event 1 would be OVERSOLD by 2 (5 sold, capacity 3): the kiosks sell none of it; if that was "
+            "not meant, raise it: ticketgate server quota set 1 --capacity 5") in checked.stderr, checked.stderr
+    assert "zone 2" not in checked.stderr                              # 2 of 4: within it
+    dry = json.loads(tg(home, "server", *db, "import-orders", str(csv), "--event", "1", "--dry-run", "--json").stdout)
+    assert dry["imported"] is False and [(w["quota"], w["oversold"], w["sold"]) for w in dry["oversold"]] == [
+        ("event 1", 2, 5)]
+    assert json.loads(tg(home, "server", *db, "quota", "list", "1", "--json").stdout)[0]["sold"] == 0   # no write
+
+    real = json.loads(tg(home, "server", *db, "import-orders", str(csv), "--event", "1", "--json").stdout)
+    assert real["imported"] is True and real["oversold"] == dry["oversold"]
+
+
+def test_an_import_into_what_kiosks_hold_offline_warns(tmp_path):
+    """A kiosk holds 4 of the event's 10 for its offline sales (its allotment); an import of 8 tickets left 2 for it
+    to sell and said nothing (sold 8, capacity 10: not oversold) — the kiosk's offline sales then oversold the event
+    by 2. The import and its dry run now warn, naming the kiosks' allotments and the capacity that covers them."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from server_stub.store import open_store
+    home = tmp_path
+    _night(home, [])
+    tg(home, "server", "quota", "set", "1", "--capacity", "10")
+    tg(home, "server", "device", "register", "desk-1", "--role", "kiosk", "--events", "1")
+    tg(home, "server", "allotment", "set", "desk-1", "--events", "1", "--count", "4")
+    store = open_store(home / ".local/share/ticketgate/server", create=False)
+    try:                # what `server serve` does when the kiosk asks for its allotment (the app, online)
+        store.grant_allotment("acme", "desk-1", Ed25519PrivateKey.generate().public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+    finally:
+        store.close()
+    csv = tmp_path / "orders.csv"
+    csv.write_text("buyer_name;category;zone;quantity\nAnn Martin;Adult;Floor;8\n")
+    warning = ("2 of the 4 held by kiosks' allotments (8 sold, capacity 10): when the kiosks sell them offline it is "
+               "oversold; if that was not meant, raise it: ticketgate server quota set 1 --capacity 12")
+    checked = tg(home, "server", "import-orders", str(csv), "--event", "1", "--dry-run")
+    assert f"warning: event 1 would sell {warning}" in checked.stderr, checked.stderr
+    real = tg(home, "server", "import-orders", str(csv), "--event", "1")
+    assert f"warning: event 1 sold {warning}" in real.stderr, real.stderr
