@@ -93,6 +93,9 @@ def _missing(sync: DeviceSync, summary: dict[str, Any]) -> str:
         missing.append("no event data arrived")
     if summary["outbox_pending"]:
         missing.append(f"{summary['outbox_pending']} upload(s) not acknowledged by the server")
+    if sync.pruning:
+        missing.append("the buyers of an event taken away are still being removed from the search index's file "
+                       "(it goes on at the next sync or start of the app)")
     return "; ".join(missing) or "messages kept arriving"
 
 
@@ -186,7 +189,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
             if args.until_idle and not ever_online and _refused_at_once(sync.transport):
                 break           # nothing listens there (or no route): waiting --for changes nothing
             if args.until_idle and online and sync.caught_up and (sync.bundle_version or not creds.events) \
-                    and watch.outbox_size() == 0 and time.monotonic() - activity.at > QUIET:
+                    and watch.outbox_size() == 0 and not sync.pruning and time.monotonic() - activity.at > QUIET:
                 idle = True
                 break
             stop.wait(0.1)

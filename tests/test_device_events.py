@@ -266,3 +266,38 @@ def test_changing_a_devices_events_on_postgresql(tmp_path, pg_url, broker):
         assert store.events_released("gate-1") == {1}
     finally:
         store.close()
+
+
+@needs_broker
+def test_an_event_taken_away_while_the_server_is_off_leaves_no_buyer_in_the_ledgers_files(tmp_path):
+    """`server device events DOOR --remove 2` while `server serve` is stopped (the broker of `provision serve` keeps
+    the command for the door): the door applies it at its next `agent sync` but gets no full bundle. Its search no
+    longer found Bob, yet his name and e-mail stayed in the search index's FTS5 segments (SQLite 3.40: no FTS5
+    secure-delete) until a full bundle replaced the file. Now the door prunes them from the index file between
+    messages: after the sync (and a checkpoint) the words are in none of the device folder's files."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)
+    tg(home, "server", "event", "create", "--name", "Gala", "--start", "2026-01-01 10:00", "--end", "2030-01-01 23:00",
+       "--zone", "1=Hall", "--category", "1=Adult")
+    tg(home, "server", "order", "add", "--event", "2", "--buyer", "Bob Quaxwrightson", "--email",
+       "bob.quaxwrightson@zyphmail.example", "--ticket", "category=Adult,zone=Hall")
+    with organiser_running(home) as running:
+        running.enroll(home, "north", events="1,2")
+        door = _device_id(home / "device")
+        assert _until_idle(home)["rejected"] == []
+        assert _found(home, "Quaxwrightson")
+        running.stop_serve()                           # the evening is over: the organiser's sync server is off
+        tg(home, "server", "device", "events", door, "--remove", "2")
+        tg(home, "agent", "sync", "--for", "8", ok=False)        # the command arrives; no server, no full bundle
+    assert _found(home, "Quaxwrightson") == [] and _found(home, "Ann Martin")
+    files = sorted(f for f in (home / "device").iterdir() if f.name.startswith("ledger.sqlite"))
+    import sqlite3
+    conn = sqlite3.connect(home / "device" / "ledger.sqlite")
+    for index in (f for f in files if f.name.endswith(".db")):
+        conn.execute("ATTACH DATABASE ? AS idx", (str(index),))
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    left = {f.name: n for f in (home / "device").iterdir() if f.is_file()
+            for n in [f.read_bytes().count(b"wrightson") + f.read_bytes().count(b"zyphmail")] if n}
+    assert left == {}, f"event 2's buyer is still in {left}"

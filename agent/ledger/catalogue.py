@@ -93,6 +93,8 @@ class CatalogueMixin(LedgerPart):
             # the amounts due of orders no ticket here names any more (the buyers' orders of those events)
             self.conn.execute("DELETE FROM order_dues WHERE order_number NOT IN (SELECT order_number FROM tickets)")
             self._index_written()
+            if deleted:          # their words stay in the search index's segments until pruned (agent/ledger/prune.py)
+                self._prune_later()
         return int(deleted)
 
     def _order_rows(self, typed: str, select: str) -> list[tuple[Any, ...]]:

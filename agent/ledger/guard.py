@@ -11,7 +11,8 @@ from agent.sqlite_file import Transaction, open_guarded, split_sql
 __all__ = ["LedgerError", "Transaction", "connect", "split_sql"]
 
 # checkpoints are taken between scans (Ledger.checkpoint, called by Gate.idle), not inside a commit
-_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000", "wal_autocheckpoint=0")
+_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000", "wal_autocheckpoint=0",
+            "secure_delete=ON")     # freed content zeroed, on every build of SQLite (agent/ledger/prune.py)
 # checked at every open: what check-ins, refusals and sync read and write (the big ticket index is not)
 _DOOR_TABLES = ("settings", "events", "passes", "checkins", "revocations", "blocked", "status_changes", "outbox")
 

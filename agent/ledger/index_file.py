@@ -235,6 +235,7 @@ def attach(conn: sqlite3.Connection, path: str) -> None:
     make_private(path, *(path + s for s in SIDE_FILES))
     conn.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (path,))
     conn.execute(f"PRAGMA {SCHEMA}.synchronous=FULL")
+    conn.execute(f"PRAGMA {SCHEMA}.secure_delete=ON")   # freed content zeroed: deleted buyers do not linger (prune.py)
 
 
 def detach(conn: sqlite3.Connection) -> None:

@@ -23,3 +23,4 @@ class LedgerPart:
     _attach_index: Callable[[int], None]        # attach that generation's file instead (outside a transaction)
     _stage_lock: threading.Lock                 # one staging step at a time
     set_setting: Callable[[str, object], None]
+    _prune_later: Callable[[], None]            # deleted tickets' words are pruned from the index file (prune.py)

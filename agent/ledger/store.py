@@ -24,6 +24,7 @@ from agent.read_models import Conflict, InsideCounter, conflicts, effective_entr
 from agent.reasons import code_of
 from agent.ledger.catalogue import ORDER_STATUS, CatalogueMixin
 from agent.ledger.guard import LedgerError, Transaction, connect, split_sql
+from agent.ledger.prune import PruneMixin
 from agent.ledger.search import SearchMixin
 from agent.ledger import index_file
 from agent.ledger.staging import Stage, StagingMixin
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 _BUNDLE_SETTING = "sync.bundle"     # agent.sync.apply.BUNDLE_SETTING: {"version", …} of the bundle applied
 
 
-class Ledger(CatalogueMixin, SearchMixin, StagingMixin):
+class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
     def __init__(self, conn: sqlite3.Connection, path: str):
         self._conn = conn
         self.path = path

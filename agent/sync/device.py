@@ -124,6 +124,7 @@ class DeviceSync:
         self.last_bundle: dict[str, Any] | None = None
         self._bundle_version = 0
         self._owed = 0                  # the bundle version the server's last clock reply said follows (0: none)
+        self._pruning = False           # deleted tickets' words are being pruned from the search index (prune.py)
         self._owed_at = 0.0             # boot clock at that reply
         self._server_since: object = None       # the server presence last seen (kept across reconnections)
         self.server_offline = False     # its retained presence says offline (stopped, or its broker login's will)
@@ -146,6 +147,7 @@ class DeviceSync:
         self.guard = ReplayGuard(self.guard.max_age, seen=_LedgerSeen(self.ledger))
         self._bundle_version = int(current_bundle(self.ledger).get("version") or 0)
         self.events = list(enrolled_events(self.ledger, self.events))    # as the organiser last changed them
+        self._pruning = self.ledger.prune_pending()                      # a prune a restart interrupted goes on
         self.uploader = Uploader(self.ledger, self.org, self.device,
                                  lambda data: self.transport.publish(topics.up(self.org, self.device), data),
                                  self.o.upload)
@@ -272,6 +274,7 @@ class DeviceSync:
                 if self._outbox_written.is_set():     # this gate's entry goes out now, not after the whole backlog
                     self._upload()
             self._upload()
+            self._prune()
             try:
                 self._watch_unsent()
                 self._watch_clock()
@@ -284,7 +287,23 @@ class DeviceSync:
         """Something waits on a timer: a batch unacknowledged or a send paused, a hello unanswered, a bundle owed
         or half-received (its timeout)."""
         return (self._uploader.waiting or self.greeter.waiting or self.assembler.pending is not None
-                or self._owed > self._bundle_version)
+                or self._owed > self._bundle_version or self._pruning)
+
+    @property
+    def pruning(self) -> bool:
+        """An event taken away: its buyers' words are still being removed from the search index's file."""
+        return self._pruning
+
+    def _prune(self) -> None:
+        """One bounded step (agent/ledger/prune.py) per pass, between messages; scans never wait on it."""
+        if not self._pruning:
+            return
+        try:
+            self._pruning = self._ledger.prune_step()
+        except sqlite3.Error:
+            log.warning("sync %s: pruning the search index failed; tried again at the next start", self.device,
+                        exc_info=True)
+            self._pruning = False
 
     def _handle_one(self, item: tuple[Any, ...], isolated: bool = False) -> Outcome:
         """Handle one queued item, never raising; `isolated`: inside a savepoint of the open transaction, so what a
@@ -603,6 +622,7 @@ class DeviceSync:
             self._bundle_version = 0
         if body.get("cmd") == "events" and "rejected" not in result:
             self._held_events(result)
+            self._pruning = self._ledger.prune_pending()
         self.on_change("command")
 
     def _held_events(self, done: dict[str, Any]) -> None:
