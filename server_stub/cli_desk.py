@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any, Callable
 
 from agent.safe_text import printable
@@ -192,6 +193,9 @@ def _window_text(store, target_id: int, w: dict) -> str:
     closes = f"until {when(w['closes_at'], tz)}" if w["closes_at"] else "with no end"
     where = "only at the door (kiosks on site)" if w["door_only"] else "at the door and online"
     limit = f"at most {w['max_per_order']} per order" if w["max_per_order"] else "no limit per order"
+    if w["closes_at"] and w["closes_at"] <= time.time():     # not "on sale … until" a date gone by
+        return (f"{_target_name(store, target_id)}: sales CLOSED since {when(w['closes_at'], tz)}: the kiosks sell "
+                f"none of it (a later --closes reopens them); {where}, {limit}")
     return f"{_target_name(store, target_id)}: on sale {opens} {closes}, {where}, {limit}"
 
 

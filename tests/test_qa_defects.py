@@ -175,10 +175,10 @@ def test_quota_and_sales_window_read_as_the_organiser_typed_them(organiser):
     assert said.startswith("event 1 category 1: 300"), said
     listed = tg(home, "server", "quota", "list", "1").stdout.splitlines()
     assert sorted(line.split(":")[0] for line in listed) == ["event 1", "event 1 category 1"], listed
-    opens, closes = 1780308000, 1782936000     # 2026-06-01 10:00 and 2026-07-01 20:00 UTC (CEST: +2 h)
+    opens, closes = 2095891200, 2098483200     # 2036-06-01 and 2036-07-01 00:00 UTC (CEST: +2 h)
     said = tg(home, "server", "sales-window", "set", "1", "--opens", str(opens), "--closes", str(closes),
               "--max-per-order", "6").stdout.strip()
-    assert said == ("event 1: on sale from 2026-06-01 12:00 CEST until 2026-07-01 22:00 CEST, at the door and online, "
+    assert said == ("event 1: on sale from 2036-06-01 02:00 CEST until 2036-07-01 02:00 CEST, at the door and online, "
                     "at most 6 per order"), said
     assert tg(home, "server", "sales-window", "show", "1").stdout.strip() == said
     import json

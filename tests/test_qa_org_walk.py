@@ -174,3 +174,17 @@ def test_an_import_into_what_kiosks_hold_offline_warns(tmp_path):
     assert f"warning: event 1 would sell {warning}" in checked.stderr, checked.stderr
     real = tg(home, "server", "import-orders", str(csv), "--event", "1")
     assert f"warning: event 1 sold {warning}" in real.stderr, real.stderr
+
+
+def test_a_sales_window_closed_already_says_so(tmp_path):
+    """The guide's `sales-window set 1 --closes 1782936000 --max-per-order 8` typed on 2026-12-02 said "event 1: on
+    sale from now until 2026-07-01 20:00 UTC", a date gone by: the kiosks sold nothing and nothing said why. It now
+    says the sales are closed since then and what reopens them; a closing time to come reads as before."""
+    home = tmp_path
+    _night(home, [])
+    said = tg(home, "server", "sales-window", "set", "1", "--closes", "1782936000", "--max-per-order", "8").stdout
+    assert said.strip() == ("event 1: sales CLOSED since 2026-07-01 20:00 UTC: the kiosks sell none of it (a later "
+                            "--closes reopens them); at the door and online, at most 8 per order"), said
+    assert tg(home, "server", "sales-window", "show", "1").stdout == said
+    later = tg(home, "server", "sales-window", "set", "1", "--closes", "4102444800").stdout       # 2100-01-01
+    assert later.startswith("event 1: on sale from now until 2100-01-01 00:00 UTC"), later
