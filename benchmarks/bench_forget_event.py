@@ -5,8 +5,9 @@ their buyers' words from the search index's file (agent/ledger/prune.py) cost, a
     python benchmarks/bench_forget_event.py --tickets 100000
 
 A ledger of N tickets (event 7 kept, every 10th ticket of event 8, its buyers with words found nowhere else) is
-built once, copied, then: `forget_events([8])` (the command's transaction), prune steps run by a thread as the sync
-thread runs them, while a second connection (the door) records a check-in every 20 ms. Printed: the deletion's
+built once, copied, then: its tickets deleted in short steps (`forget_tickets_in_steps`, as the sync thread does
+before the command), `forget_events([8])` (the command's transaction; `--one-transaction`: everything in it, as
+before), prune steps as the sync thread runs them, while a second connection (the door) records a check-in every 20 ms. Printed: the deletion's
 time, the steps (count, p50/p99/max, total), the check-ins' latency during each phase, and how many times the
 removed buyers' words occur in the ledger's files (after a checkpoint) before and after. Figures, not assertions.
 """
@@ -27,6 +28,7 @@ import core_fixture as fx  # noqa: E402
 
 from agent.history import Action  # noqa: E402
 from agent.ledger import Ledger  # noqa: E402
+from agent.ledger.catalogue import FORGET_CHUNK, FORGET_PAUSE  # noqa: E402
 
 GONE_EVENT = 8
 MARK = b"vanishedbuyer"      # in every removed buyer's name and e-mail, nowhere else
@@ -97,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tickets", type=int, default=1_000_000)
     ap.add_argument("--pages", type=int, default=None, help="pages per prune step (default: the ledger's)")
+    ap.add_argument("--chunk", type=int, default=FORGET_CHUNK, help="tickets deleted per step before the command")
+    ap.add_argument("--pause", type=float, default=FORGET_PAUSE, help="seconds between two deletion steps")
+    ap.add_argument("--one-transaction", action="store_true", help="all in the command's transaction (as before)")
     args = ap.parse_args(argv)
     source = build(args.tickets)
     work = fx.BENCH_DIR / "forget-run.sqlite"
@@ -114,7 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     scanner.start()
     time.sleep(1.0)
     t0 = time.perf_counter()
-    deleted = ledger.forget_events([GONE_EVENT])
+    chunks: list[float] = []
+    deleted = 0
+    if not args.one_transaction:    # as DeviceSync._forget_first: the tickets in short steps, before the command
+        mark = [time.perf_counter()]
+
+        def timed() -> None:
+            chunks.append(time.perf_counter() - mark[0])
+            mark[0] = time.perf_counter() + args.pause
+        deleted = ledger.forget_tickets_in_steps([GONE_EVENT], chunk=args.chunk, pause=args.pause, after_chunk=timed)
+    c0 = time.perf_counter()
+    deleted += ledger.forget_events([GONE_EVENT])          # the command's transaction
+    command = time.perf_counter() - c0
     t1 = time.perf_counter()
     steps: list[float] = []
     kwargs = {"pages": args.pages} if args.pages else {}
@@ -133,12 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     ledger.close()
     after = occurrences(work)
     print(f"ledger of {args.tickets:,} tickets ({size / 1e6:.1f} MB); event {GONE_EVENT} taken away: {deleted:,} "
-          f"tickets deleted in {(t1 - t0) * 1000:.0f} ms (one transaction of the command)")
+          f"tickets deleted in {(t1 - t0) * 1000:.0f} ms; the command's transaction {command * 1000:.0f} ms")
+    if chunks:
+        print(line(f"deletion steps before it ({args.chunk} tickets)", chunks))
     print(line(f"prune merge steps ({kwargs.get('pages', 'default')} pages)", steps[:-1])
           + f"; the last (checkpoint of the index file, truncating its WAL) {steps[-1] * 1000:.1f} ms; total "
             f"{sum(steps):.2f} s of work, {t2 - t1:.1f} s wall (50 ms between steps)")
     print(line("door check-ins before", [d for at, d in latencies if at < t0]))
-    print(line("door check-ins during the deletion", [d for at, d in latencies if t0 <= at < t1 or at < t1 < at + d]))
+    print(line("door check-ins during the deletion", [d for at, d in latencies if t0 <= at < t1 or at < t0 < at + d]))
     print(line("door check-ins during the prune", [d for at, d in latencies if t1 <= at < t2]))
     print(f"removed buyers' words in the ledger's files after a checkpoint: {before:,} before, {after:,} after; "
           f"search finds {found}")

@@ -192,9 +192,12 @@ def test_only_the_organisers_own_events_and_a_device_keeps_one(tmp_path):
     assert devices["gate-1"] == [1, 3]
 
 
-def test_forgetting_an_event_keeps_the_pass_tickets_of_an_event_kept(tmp_path):
+@pytest.mark.parametrize("in_steps", [False, True])
+def test_forgetting_an_event_keeps_the_pass_tickets_of_an_event_kept(tmp_path, in_steps):
     """The ledger's part of `--remove`: event 1's tickets, flags and data go; a pass opening events 1 and 2 keeps its
-    tickets (event 2 stays), a pass opening only event 1 loses them; check-ins and the outbox stay."""
+    tickets (event 2 stays), a pass opening only event 1 loses them; check-ins and the outbox stay. `in_steps`: the
+    tickets deleted first in short transactions (one ticket each here), as the sync thread does before the command,
+    then the command's transaction finds none left; the same result."""
     from agent.ledger import Ledger
     led = Ledger.open(tmp_path / "ledger.sqlite")
     led.upsert_events([{"event_id": 1, "name": "Fri", "zones": [{"zone_id": 1, "name": "Floor"}],
@@ -206,12 +209,17 @@ def test_forgetting_an_event_keeps_the_pass_tickets_of_an_event_kept(tmp_path):
                         {"ticket_key": "4", "event_id": 1, "pass_id": 11, "buyer_name": "Di Friday"}])
     led.block(["1"], "stolen")
     led.enqueue("action", {"scan_uuid": "u1", "ticket_key": "1", "event_id": 1})
-    assert led.forget_events([1]) == 2
+    first = led.forget_tickets_in_steps([1], chunk=1, pause=0) if in_steps else 0
+    assert first + led.forget_events([1]) == 2 and first == (2 if in_steps else 0)
+    assert led.prune_pending()
     assert sorted(r[0] for r in led.conn.execute("SELECT ticket_key FROM tickets")) == ["2", "3"]
     assert led.search("Ann") == [] and led.search("ann@example.org") == [] and led.search("Di") == []
     assert led.event_ids() == {2} and led.pass_events() == {10: frozenset({2})}
     assert led.conn.execute("SELECT count(*) FROM blocked").fetchone()[0] == 0
     assert led.conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
+    while led.prune_step():
+        pass
+    assert not led.prune_pending()
     led.close()
 
 

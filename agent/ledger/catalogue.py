@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from agent.errors import InvalidInput
 from agent.ledger.part import LedgerPart
@@ -26,6 +26,19 @@ ORDER_STATUS = ("coalesce((SELECT s.order_status FROM status_changes s WHERE s.t
 def ticket_columns(columns: tuple[str, ...]) -> str:
     """SELECT list of these ticket columns of the row `t`, its order status as read (ORDER_STATUS)."""
     return ", ".join(ORDER_STATUS if c == "order_status" else f"t.{c}" for c in columns)
+
+
+FORGET_CHUNK = 100      # tickets deleted per transaction by forget_tickets_in_steps (~5 ms each at 1M tickets)
+FORGET_PAUSE = 0.005    # s between two: a door waiting in SQLite's busy handler gets its turn (bench_forget_event.py)
+
+
+def _doomed(gone: list[int]) -> tuple[str, tuple[int, ...]]:
+    """(condition on the ticket row `t`, its arguments): a ticket of the events `gone` (not of a pass that opens
+    an event kept), or of a pass that opens only events in `gone`."""
+    marks = ",".join("?" * len(gone))
+    kept_passes = f"SELECT pass_id FROM passes WHERE event_id NOT IN ({marks})"
+    return (f"((t.event_id IN ({marks}) AND (t.pass_id IS NULL OR t.pass_id NOT IN ({kept_passes}))) OR t.pass_id IN "
+            f"(SELECT pass_id FROM passes WHERE event_id IN ({marks}) EXCEPT {kept_passes}))", (*gone, *gone, *gone, *gone))
 
 
 class AmbiguousOrder(InvalidInput):
@@ -74,20 +87,18 @@ class CatalogueMixin(LedgerPart):
         """Delete what the device holds of these events (taken away by the organiser: `server device events
         --remove`): their tickets (buyers' names and e-mails), flags, zones, categories, passes and the events; a
         pass's tickets stay while the pass opens an event kept. Check-ins and the outbox stay (uploaded as usual).
-        -> the tickets deleted."""
+        The tickets are best deleted first by `forget_tickets_in_steps` (outside the command's transaction): what is
+        left of them is deleted here. -> the tickets deleted here."""
         gone = sorted(set(int(e) for e in event_ids))
         if not gone:
             return 0
         marks = ",".join("?" * len(gone))
         with self.transaction():
-            kept_passes = (f"SELECT pass_id FROM passes WHERE event_id NOT IN ({marks})")
-            doomed = (f"SELECT ticket_key FROM tickets WHERE (event_id IN ({marks}) AND (pass_id IS NULL OR pass_id "
-                      f"NOT IN ({kept_passes}))) OR pass_id IN (SELECT pass_id FROM passes WHERE event_id IN ({marks}) "
-                      f"EXCEPT {kept_passes})")
-            args = (*gone, *gone, *gone, *gone)
-            for table in ("status_changes", "revocations", "blocked"):
-                self.conn.execute(f"DELETE FROM {table} WHERE ticket_key IN ({doomed})", args)
-            deleted = self.conn.execute(f"DELETE FROM tickets WHERE ticket_key IN ({doomed})", args).rowcount
+            doomed, args = _doomed(gone)
+            for table in ("status_changes", "revocations", "blocked"):      # small tables: each row looked up
+                self.conn.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM tickets t WHERE t.ticket_key = "
+                                  f"{table}.ticket_key AND {doomed})", args)
+            deleted = self.conn.execute(f"DELETE FROM tickets AS t WHERE {doomed}", args).rowcount
             for table in ("passes", "zones", "categories", "events"):
                 self.conn.execute(f"DELETE FROM {table} WHERE event_id IN ({marks})", gone)
             # the amounts due of orders no ticket here names any more (the buyers' orders of those events)
@@ -96,6 +107,33 @@ class CatalogueMixin(LedgerPart):
             if deleted:          # their words stay in the search index's segments until pruned (agent/ledger/prune.py)
                 self._prune_later()
         return int(deleted)
+
+    def forget_tickets_in_steps(self, event_ids: Iterable[int], chunk: int = FORGET_CHUNK, pause: float = FORGET_PAUSE,
+                                after_chunk: Callable[[], None] = lambda: None) -> int:
+        """The tickets `forget_events` deletes (and their flags), deleted `chunk` at a time, each chunk a short
+        transaction of its own (not fsynced: the command's commit that follows is), `pause` s apart, before the
+        command's: a scan waits for one chunk at most, not for the whole deletion (seconds at 1M tickets).
+        -> the tickets deleted."""
+        gone = sorted(set(int(e) for e in event_ids))
+        doomed, args = _doomed(gone)
+        last = total = 0
+        while gone:
+            with self.relaxed_transaction():
+                rows = self.conn.execute(f"SELECT t.id, t.ticket_key FROM tickets t WHERE t.id > ? AND {doomed} "
+                                         "ORDER BY t.id LIMIT ?", (last, *args, chunk)).fetchall()
+                if not rows:
+                    break
+                ids, keys = [r[0] for r in rows], [r[1] for r in rows]
+                for table in ("status_changes", "revocations", "blocked"):
+                    self.conn.execute(f"DELETE FROM {table} WHERE ticket_key IN ({','.join('?' * len(keys))})", keys)
+                self.conn.execute(f"DELETE FROM tickets WHERE id IN ({','.join('?' * len(ids))})", ids)
+                self._index_written()
+                if not total:
+                    self._prune_later()
+                last, total = ids[-1], total + len(ids)
+            after_chunk()
+            time.sleep(pause)
+        return total
 
     def _order_rows(self, typed: str, select: str) -> list[tuple[Any, ...]]:
         """(order number as held, *select) of the tickets of the order `typed` names, in any case (staff type what

@@ -25,7 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from agent.sync.enrolled_events import enrolled_events
+from agent.sync.enrolled_events import enrolled_events, wanted_events
 from agent.errors import TicketgateError
 from agent.keyring import Keyring
 from agent.ledger import Ledger
@@ -602,6 +602,7 @@ class DeviceSync:
             raise Rejected(f"command for device {body.get('device')!r}")
         from agent.sync.commands import run_command
         Command.from_wire(body)
+        forgotten = self._forget_first(body)
         with self._ledger.transaction():          # remembered, executed and reported together, or not at all
             self._fresh(body, max_age=COMMAND_MAX_AGE)     # queued while the device was off: taken for days
             last = float(self._ledger.get_setting(CMD_SETTING, 0.0))
@@ -615,6 +616,8 @@ class DeviceSync:
                 result = {"rejected": str(exc)}
             else:
                 self.stats["commands"] += 1      # counted before the commit makes its effects visible
+                if "forgotten_tickets" in result:
+                    result["forgotten_tickets"] += forgotten
             self._ledger.set_setting(CMD_SETTING, float(body["ts"]))
             self._ledger.enqueue("cmd_result", CmdResult(str(body["id"]), result, self.device).to_wire())
         if body.get("cmd") == "wipe":
@@ -624,6 +627,23 @@ class DeviceSync:
             self._held_events(result)
             self._pruning = self._ledger.prune_pending()
         self.on_change("command")
+
+    def _forget_first(self, body: dict[str, Any]) -> int:
+        """An `events` command that takes events away, new and fresh (the checks its transaction makes, read
+        only): their tickets are deleted first, in short steps (Ledger.forget_tickets_in_steps), so the command's
+        own transaction is short and a scan never waits for the whole deletion. -> the tickets deleted."""
+        if body.get("cmd") != "events":
+            return 0
+        try:
+            new = set(wanted_events(body))
+        except Rejected:
+            return 0            # refused in the transaction, by name
+        ts, now = float(body["ts"]), self.server_clock.now(self._ledger.clock_estimate())
+        if ts <= float(self._ledger.get_setting(CMD_SETTING, 0.0)) or (
+                now is not None and not now - COMMAND_MAX_AGE < ts <= now + 60):
+            return 0
+        removed = (set(self.events) | set(self._ledger.event_ids())) - new
+        return self._ledger.forget_tickets_in_steps(removed) if removed else 0
 
     def _held_events(self, done: dict[str, Any]) -> None:
         """After an `events` command: the live topics of the events taken away are left, those of the events added
