@@ -172,11 +172,15 @@ def till_show(store, org: str, args) -> int:
 def till_z_report(store, org: str, args) -> int:
     from server_stub.zreport_print import z_escpos, z_pdf
     z = store.shift_report(org, args.shift_id)
+    written = []
     if args.pdf is not None:
         write_private(args.pdf, z_pdf(z, when))
+        written.append(f"{args.pdf} (PDF)")
     if args.escpos is not None:
         write_private(args.escpos, z_escpos(z, when))
-    return emit(args, z, z_text(z, when))
+        written.append(f"{args.escpos} (ESC/POS, for a receipt printer)")
+    said = f"\nZ report of shift {args.shift_id} written to {', '.join(written)}" if written else ""
+    return emit(args, z, z_text(z, when) + said)
 
 
 def mail_configure(store, org: str, args) -> int:

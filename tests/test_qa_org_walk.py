@@ -188,3 +188,18 @@ def test_a_sales_window_closed_already_says_so(tmp_path):
     assert tg(home, "server", "sales-window", "show", "1").stdout == said
     later = tg(home, "server", "sales-window", "set", "1", "--closes", "4102444800").stdout       # 2100-01-01
     assert later.startswith("event 1: on sale from now until 2100-01-01 00:00 UTC"), later
+
+
+def test_a_z_report_written_to_files_says_where(tmp_path):
+    """`till z-report 1 --pdf z-1.pdf --escpos z-1.bin` (the guide's) printed the report and said nothing of the two
+    files: the organiser could not tell they were written, nor where. It now ends with the files written."""
+    home = tmp_path
+    _night(home, [])
+    tg(home, "server", "device", "register", "desk-1", "--role", "kiosk", "--events", "1")
+    tg(home, "server", "till", "open", "desk-1", "--float-cents", "15000")
+    pdf, escpos = tmp_path / "z-1.pdf", tmp_path / "z-1.bin"
+    said = tg(home, "server", "till", "z-report", "1", "--pdf", str(pdf), "--escpos", str(escpos)).stdout
+    assert said.rstrip().endswith(f"Z report of shift 1 written to {pdf} (PDF), {escpos} (ESC/POS, for a receipt "
+                                  "printer)"), said
+    assert pdf.read_bytes().startswith(b"%PDF") and escpos.stat().st_size > 0
+    assert "written" not in tg(home, "server", "till", "z-report", "1").stdout
