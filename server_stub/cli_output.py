@@ -89,10 +89,10 @@ def events_text(events: list[dict]) -> str:
     for e in events:
         rows.append(f"event {e['event_id']:>6}  {e['name']}  {when(e['starts_at'], e['timezone'])} -> "
                     f"{when(e['ends_at'], e['timezone'])}")
-        if e["zones"]:
-            rows.append("    zones: " + ", ".join(f"{z['zone_id']}={z['name']}" for z in e["zones"]))
-        if e["categories"]:
-            rows.append("    categories: " + ", ".join(f"{c['category_id']}={c['name']}" for c in e["categories"]))
+        for plural, key in (("zones", "zone_id"), ("categories", "category_id")):      # as `event create` takes them
+            if e[plural]:
+                rows.append(f"    {plural}: " + ", ".join(f"{x[key]}={x['name']}" + (f":{x['message']}" if x.get("message")
+                                                                                      else "") for x in e[plural]))
         if e["passes"]:
             rows.append("    passes: " + ", ".join(f"{p['pass_id']}={p['name']}" for p in e["passes"]))
     return "\n".join(rows) or "no events"

@@ -203,3 +203,17 @@ def test_a_z_report_written_to_files_says_where(tmp_path):
                                   "printer)"), said
     assert pdf.read_bytes().startswith(b"%PDF") and escpos.stat().st_size > 0
     assert "written" not in tg(home, "server", "till", "z-report", "1").stdout
+
+
+def test_event_list_shows_the_door_messages_given_at_creation(tmp_path):
+    """`event create … --category "2=Child:Must come with an adult"` (the guide's) and then `event list` said
+    "categories: 1=Adult, 2=Child": the organiser could not check the message the doors show. It is listed as it
+    was typed."""
+    home = tmp_path
+    tg(home, "server", "init", "--org", "acme", "--name", "Acme")
+    tg(home, "server", "event", "create", "--name", "Opening night", "--start", "2026-07-01 18:00", "--end",
+       "2026-07-02 02:00", "--tz", "Europe/Paris", "--zone", "1=Floor", "--zone", "2=Balcony:Stairs on the left",
+       "--category", "1=Adult", "--category", "2=Child:Must come with an adult")
+    listed = tg(home, "server", "event", "list").stdout
+    assert "    zones: 1=Floor, 2=Balcony:Stairs on the left\n" in listed, listed
+    assert "    categories: 1=Adult, 2=Child:Must come with an adult\n" in listed, listed

@@ -87,7 +87,8 @@ def test_import_orders_good_and_bad(srv, capsys, tmp_path):
     good = tmp_path / "good.csv"
     good.write_text("buyer_name,email,category,zone,quantity\nAnn Lee,ann@example.org,Adult,Floor,2\nBob,,,,1\n")
     assert srv("import-orders", str(good), "--event", str(ev), "--json") == 0
-    assert out_json(capsys) == {"file": str(good), "orders": 2, "tickets": 3, "errors": [], "imported": True}
+    assert out_json(capsys) == {"file": str(good), "orders": 2, "tickets": 3, "errors": [], "imported": True,
+                                "oversold": []}
     bad = tmp_path / "bad.csv"
     bad.write_text("buyer_name,zone\nCy,Floor\nDee,Basement\nEd,7000\n")
     assert srv("import-orders", str(bad), "--event", str(ev)) == 1
