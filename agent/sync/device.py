@@ -300,6 +300,11 @@ class DeviceSync:
             return
         try:
             self._pruning = self._ledger.prune_step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):    # busy: another writer; again at the next pass
+                log.warning("sync %s: pruning the search index failed (%s); tried again at the next start",
+                            self.device, exc)
+                self._pruning = False
         except sqlite3.Error:
             log.warning("sync %s: pruning the search index failed; tried again at the next start", self.device,
                         exc_info=True)
