@@ -190,8 +190,20 @@ def cmd_status(args) -> int:
         print(json.dumps(info, indent=2))
     else:
         for k, v in info.items():
-            print(printable(f"{k:<12} {v}"))
+            print(printable(f"{k:<12} {_said(k, v)}"))
     return 0
+
+
+def _said(key: str, value: object) -> str:
+    """A status value in words: events '1, 2' (none: 'all'), tls 'yes', the ledger's counts 'events 1, tickets 5, …',
+    an empty name '-' — not Python's reprs ([1], True, {'events': 1, …})."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or ("all" if key == "events" else "-")
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value) if value not in ("", None) else "-"
 
 
 def cmd_wipe(args) -> int:

@@ -104,7 +104,8 @@ def test_enroll_without_a_server_found_names_the_address_to_give(tmp_path):
 def test_a_code_or_qr_that_does_not_enroll_is_refused_in_the_words_of_what_the_technician_holds(tmp_path):
     """The technician typed an organiser code from the sheet (or scanned its QR): `provision enroll` said "unknown
     enrollment token", "this enrollment token was already used" — a word on no sheet, in no guide. Now the refusal
-    names the code (or the QR) and what to do, and nothing is saved."""
+    names the code (or the QR) and what to do, and nothing is saved. (And `provision status` of the door enrolled
+    printed Python's reprs: "events [1]", "tls False", "ledger {'events': 1, …}"; now words.)"""
     home = tmp_path / "home"
     home.mkdir()
     _event_now(home)
@@ -125,6 +126,9 @@ def test_a_code_or_qr_that_does_not_enroll_is_refused_in_the_words_of_what_the_t
         assert wrong.returncode == 1 and "token" not in wrong.stderr, wrong.stderr
         assert "unknown organiser code: check the 8 characters against the sheet" in wrong.stderr, wrong.stderr
         tg(door, "provision", "enroll", "--qr", qr, "--server", server, "--no-connect")
+        status = tg(door, "provision", "status").stdout        # read in words, not Python's reprs ([1], {'…': 1})
+        assert not any(c in status for c in "[]{}'") and "True" not in status and "False" not in status, status
+        assert "\ntls          no\n" in status and "\nname         -\n" in status, status
         again = tg(other, "provision", "enroll", "--qr", qr, "--server", server, ok=False)
         assert "this enrollment QR was already used" in again.stderr and "token" not in again.stderr, again.stderr
         used = tg(other, "provision", "enroll", "--code", code, "--server", server, ok=False)
