@@ -118,22 +118,23 @@ def quota_figures(store, org: str) -> dict[tuple, dict]:
     return {(t, q["scope"], q["ref"]): q for t in targets for q in store.quotas(t)}
 
 
-def oversold_figures(store, org: str) -> dict[tuple, int]:
-    """How far each quota of the organiser's events and passes is sold past its capacity, by (target, scope, ref)."""
-    return {key: q["oversold"] for key, q in quota_figures(store, org).items()}
-
-
-def newly_oversold(store, org: str, before: dict[tuple, int]) -> list[dict]:
-    """The quotas sold further past their capacity than in `before` (oversold_figures): each quota's figures with
-    `label` (`event 1 category 2`), `by` (how far past it now) and `raise_with` (the `quota set` that raises it)."""
+def pushed_quotas(store, org: str, before: dict[tuple, dict], after: dict[tuple, dict] | None = None) -> list[dict]:
+    """The quotas a step sold further past their capacity than in `before` (quota_figures), or further into what
+    kiosks' allotments hold (server_stub.quota_warnings.pushed_past): read again now, or `after` as a dry run projects
+    it. Each with `label` (`event 1 category 2`), `by` (how far past it) and `raise_with` (the `quota set` that
+    covers it)."""
+    from server_stub.quota_warnings import pushed_past
     found = []
-    for (t, scope, ref), oversold in oversold_figures(store, org).items():
-        if oversold > before.get((t, scope, ref), 0):
-            q = next(q for q in store.quotas(t) if (q["scope"], q["ref"]) == (scope, ref))
-            option = "" if scope == "event" else f" --{scope} {ref}"
-            found.append(dict(q, label=_quota_label(store, t, q), by=oversold,
-                              raise_with=f"ticketgate server quota set {t}{option} --capacity {q['sold']}"))
+    for w in pushed_past(before, quota_figures(store, org) if after is None else after):
+        option = "" if w["scope"] == "event" else f" --{w['scope']} {w['ref']}"
+        found.append(dict(w, label=_quota_label(store, w["target_id"], w), by=w["oversold"],
+                          raise_with=f"ticketgate server quota set {w['target_id']}{option} --capacity {w['raise_to']}"))
     return found
+
+
+def newly_oversold(store, org: str, before: dict[tuple, dict]) -> list[dict]:
+    """The quotas sold further past their capacity than in `before` (quota_figures), as `pushed_quotas` gives them."""
+    return [q for q in pushed_quotas(store, org, before) if q["oversold"]]
 
 
 def oversold_text(q: dict) -> str:
@@ -142,16 +143,14 @@ def oversold_text(q: dict) -> str:
 
 
 def warn_oversold(store, org: str, before: dict[tuple, dict], after: dict[tuple, dict] | None = None) -> list[dict]:
-    """Say on stderr which quotas the step sold past their capacity (or into what kiosks' allotments hold): read
-    again after it, or `after` as a dry run projects it (server_stub.quota_warnings). -> those quotas (--json)."""
-    from server_stub.quota_warnings import pushed_past, warning_lines
-    pushed = pushed_past(before, quota_figures(store, org) if after is None else after)
-
-    def label(target: int, scope: str, ref: int) -> str:
-        return _quota_label(store, target, {"scope": scope, "ref": ref})
-    for line in warning_lines(pushed, label, dry_run=after is not None):
+    """Say on stderr which quotas the step pushed past (pushed_quotas; the organiser's own orders are never refused
+    by a quota: overbooking on purpose is theirs to decide). -> those quotas (--json)."""
+    from server_stub.quota_warnings import warning_lines
+    pushed = pushed_quotas(store, org, before, after)
+    labels = {(q["target_id"], q["scope"], q["ref"]): q["label"] for q in pushed}
+    for line in warning_lines(pushed, lambda t, scope, ref: labels[(t, scope, ref)], dry_run=after is not None):
         print(printable(line), file=sys.stderr)
-    return [dict(w, quota=label(w["target_id"], w["scope"], w["ref"])) for w in pushed]
+    return pushed
 
 
 def _x_for_y(text: str) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from typing import Any
 from agent.safe_text import printable_json
 from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, refusals_text,
                                     scanned_event, stats_text, uploads_text, when)
-from server_stub.cli_desk import newly_oversold, oversold_figures, oversold_text
+from server_stub.cli_desk import newly_oversold, oversold_text, quota_figures
 from server_stub.cli_progress import Progress
 
 
@@ -57,7 +57,7 @@ def device_rollback(store, org, args) -> int:
             raise Refused(f"--since {args.since!r}: use 'YYYY-MM-DD HH:MM' (UTC, as `device uploads` shows it) or "
                           "ISO 8601 with an offset") from None
         since = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
-    before = oversold_figures(store, org)
+    before = quota_figures(store, org)
     done = store.rollback_device(args.device_id, args.reason, since)
     # a refund undone gives its buyer their seats back even past a quota's capacity: said here, not found later
     done["oversold"] = newly_oversold(store, org, before)

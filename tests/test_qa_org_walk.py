@@ -139,7 +139,7 @@ def test_a_dry_run_import_past_a_quota_warns_as_the_import_does(tmp_path, store_
             "not meant, raise it: ticketgate server quota set 1 --capacity 5") in checked.stderr, checked.stderr
     assert "zone 2" not in checked.stderr                              # 2 of 4: within it
     dry = json.loads(tg(home, "server", *db, "import-orders", str(csv), "--event", "1", "--dry-run", "--json").stdout)
-    assert dry["imported"] is False and [(w["quota"], w["oversold"], w["sold"]) for w in dry["oversold"]] == [
+    assert dry["imported"] is False and [(w["label"], w["by"], w["sold"]) for w in dry["oversold"]] == [
         ("event 1", 2, 5)]
     assert json.loads(tg(home, "server", *db, "quota", "list", "1", "--json").stdout)[0]["sold"] == 0   # no write
 
