@@ -80,18 +80,22 @@ def configure(store, settings: MailSettings, password: str | None) -> dict:
     return shown(store)
 
 
+NOT_CONFIGURED = ("mail is not configured: ticketgate server mail configure --host SMTP_HOST [--port 587] --user USER "
+                  "--from ADDRESS (it asks for the password)")
+
+
 def shown(store) -> dict:
     """The settings without the password (whether one is stored)."""
     s = store.get_setting(SETTING)
     if s is None:
-        raise MailError("mail is not configured: ticketgate server mail configure …")
+        raise MailError(NOT_CONFIGURED)
     return dict(s, password_stored=password_file(store.data_dir).exists())
 
 
 def load(store) -> tuple[MailSettings, str]:
     s = store.get_setting(SETTING)
     if s is None:
-        raise MailError("mail is not configured: ticketgate server mail configure …")
+        raise MailError(NOT_CONFIGURED)
     try:
         password = password_file(store.data_dir).read_text().strip()
     except FileNotFoundError:

@@ -217,3 +217,17 @@ def test_event_list_shows_the_door_messages_given_at_creation(tmp_path):
     listed = tg(home, "server", "event", "list").stdout
     assert "    zones: 1=Floor, 2=Balcony:Stairs on the left\n" in listed, listed
     assert "    categories: 1=Adult, 2=Child:Must come with an adult\n" in listed, listed
+
+
+def test_sending_etickets_before_mail_is_configured_names_what_to_give(tmp_path):
+    """`order send-etickets` before `mail configure` said "mail is not configured: ticketgate server mail configure …":
+    the '…' hid the three options the command refuses to run without. It names them now."""
+    home = tmp_path
+    _night(home, [])
+    order = json.loads(tg(home, "server", "order", "add", "--event", "1", "--buyer", "Ann Martin", "--email",
+                          "ann@example.org", "--json").stdout)["number"]
+    said = tg(home, "server", "order", "send-etickets", order, ok=False)
+    assert said.returncode == 1 and "…" not in said.stderr, said.stderr
+    assert ("mail is not configured: ticketgate server mail configure --host SMTP_HOST [--port 587] --user USER --from "
+            "ADDRESS (it asks for the password)") in said.stderr, said.stderr
+    assert "--from" in tg(home, "server", "mail", "configure", "--help").stdout
