@@ -111,9 +111,11 @@ def devices_text(devices: list[dict], refused: dict[str, int] | None = None) -> 
     rows = []
     for d in devices:
         state = "REVOKED" if d["revoked"] else (d["status"] or "never seen")
+        seen = f"  last seen {when(d['last_seen'])}" if d["last_seen"] else ""
+        events = ", ".join(map(str, d["events"] or ())) or "all"
         n = (refused or {}).get(d["device_id"], 0)
-        rows.append(f"{d['device_id']:<20} {d.get('role', 'door'):<5} gate {d['gate'] or '-':<12} events {d['events'] or 'all'}  {state}  "
-                    f"last seen {when(d['last_seen'])}" + (f"  {n} upload(s) REFUSED" if n else ""))
+        rows.append(f"{d['device_id']:<20} {d.get('role', 'door'):<5} gate {d['gate'] or '-':<12} events {events}  {state}"
+                    f"{seen}" + (f"  {n} upload(s) REFUSED" if n else ""))
     for twins in case_twins(devices):
         rows.append(f"NOTE: {', '.join(twins)} differ only by case (registered before such ids were refused; both "
                     f"still work): revoke the one not in use (`ticketgate server device revoke ID`)")

@@ -231,3 +231,17 @@ def test_sending_etickets_before_mail_is_configured_names_what_to_give(tmp_path)
     assert ("mail is not configured: ticketgate server mail configure --host SMTP_HOST [--port 587] --user USER --from "
             "ADDRESS (it asks for the password)") in said.stderr, said.stderr
     assert "--from" in tg(home, "server", "mail", "configure", "--help").stdout
+
+
+def test_the_devices_list_reads_in_words(tmp_path):
+    """`server devices` said "events [1, 2]  never seen  last seen -": a Python list, and a device never seen 'last
+    seen -' besides. It says "events 1, 2  never seen" (a device of every event: "events all")."""
+    home = tmp_path
+    _night(home, [])
+    tg(home, "server", "event", "create", "--name", "Second night", "--start", "2026-07-02 18:00", "--end",
+       "2026-07-03 02:00")
+    tg(home, "server", "device", "register", "gate-1", "--gate", "north", "--events", "1,2")
+    tg(home, "server", "device", "register", "gate-2")
+    listed = tg(home, "server", "devices").stdout.splitlines()
+    assert listed[0].split("gate north")[1].split() == ["events", "1,", "2", "never", "seen"], listed
+    assert listed[1].split("gate -")[1].split() == ["events", "all", "never", "seen"], listed
