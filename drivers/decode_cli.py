@@ -74,10 +74,12 @@ def decode_image(path: Path, chain, keyring: Keyring, now: float, password: str 
     from drivers.pdf_pages import is_pdf
     if is_pdf(path):
         return decode_pdf(path, chain, keyring, now, password)
-    from drivers.camera.corpus import load_gray
+    from drivers.image_file import ImageUnreadable, read_gray
     try:
-        gray = load_gray(path)
-    except Exception as exc:   # missing, truncated, not an image, decompression bomb: reported, the others go on
+        gray = read_gray(path)
+    except ImageUnreadable as exc:   # missing, truncated, not an image, too many pixels: reported, the others go on
+        return {"path": str(path), "error": f"cannot read image: {exc}", "texts": []}
+    except Exception as exc:         # a Pillow plugin's own failure: reported the same way
         return {"path": str(path), "error": f"cannot read image: {type(exc).__name__}: {exc}", "texts": []}
     result = chain.decode(gray)
     codes = [{"text": t, "verdict": ticket_verdict(t, keyring, now)} for t in result.texts]

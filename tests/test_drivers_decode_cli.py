@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pypdf
@@ -72,7 +73,7 @@ def test_decode_refuses_a_decompression_bomb_and_goes_on(tmp_path, capsys):
     good = _png(tmp_path / "ok.png", "still decoded")
     rc = ticketgate(["decode", "--json", "--keyring", str(tmp_path / "none.json"), str(bomb), str(good)])
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert rc == 2 and "DecompressionBomb" in out[0]["error"] and out[1]["texts"] == ["still decoded"]
+    assert rc == 2 and "claims more pixels than Pillow opens" in out[0]["error"] and out[1]["texts"] == ["still decoded"]
 
 
 # -- PDF e-tickets (every page rendered by poppler's pdftoppm, dev.sh's poppler-utils) ---------------------------
@@ -234,3 +235,91 @@ def test_decode_reads_the_pdf_password_from_stdin_or_a_prompt_never_from_argv(tm
     text = seen.decode(errors="replace")
     assert answered and os.waitstatus_to_exitcode(status) == 0, text
     assert "2 code(s) (2 page(s)" in text and "s3cret" not in text      # typed, not shown
+
+
+# -- hostile files: refused in bounded time and memory, the other files still decoded ------------------------------
+def _decode_in_child(*argv: str, seconds: float) -> tuple[int, list[dict], int]:
+    """`ticketgate decode --json ARGV` in its own process: (exit code, one object per file, its peak RSS in KB)."""
+    import subprocess
+    import sys
+    probe = ("import resource, sys; from agent.cli import main; rc = main(sys.argv[1:]); "
+             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", probe, "decode", "--json", *argv], capture_output=True, text=True,
+                          timeout=seconds, cwd=Path(__file__).resolve().parent.parent)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, [json.loads(line) for line in done.stdout.splitlines()], int(done.stderr.split()[-1])
+
+
+def test_attack_a_small_png_claiming_169_megapixels_is_refused_at_once(tmp_path):
+    """A 190 KB PNG of 13,000 x 13,000 white pixels (under Pillow's own bomb limit). Before: `ticketgate decode` took
+    2 minutes and 3 GB before saying 'no QR code found'. A photo of 48 Mpx is still read, scaled down."""
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (13_000, 13_000), 255).save(bomb)
+    photo = tmp_path / "photo.jpg"
+    big = Image.new("L", (8000, 6000), 255)
+    big.paste(Image.fromarray(qr_gray("a 48 Mpx photo", scale=24)), (3000, 2000))
+    big.save(photo, quality=90)
+    del big
+    good = _png(tmp_path / "ok.png", "still decoded")
+    started = time.monotonic()
+    rc, out, peak_kb = _decode_in_child("--keyring", str(tmp_path / "none.json"), str(bomb), str(photo), str(good),
+                                        seconds=60)
+    assert rc == 2 and out[0]["error"] == (
+        "cannot read image: 13000 x 13000 pixels (169 Mpx) is over the 50 Mpx ticketgate decode reads (a damaged or "
+        "hostile file?): send a screenshot, or the photo resized"), out[0]
+    assert out[1]["texts"] == ["a 48 Mpx photo"] and out[2]["texts"] == ["still decoded"]
+    assert time.monotonic() - started < 40 and peak_kb < 700_000, (time.monotonic() - started, peak_kb)
+
+
+@needs_poppler
+def test_attack_a_pdf_of_10000_pages_is_refused_before_any_page_is_read(tmp_path):
+    """10,000 blank pages (1.2 MB). Before: ~1 s a page, about 3 hours before the first line of output."""
+    huge = tmp_path / "huge.pdf"
+    writer = pypdf.PdfWriter()
+    for _ in range(10_000):
+        writer.add_blank_page(595, 842)
+    writer.write(huge)
+    good = _png(tmp_path / "ok.png", "still decoded")
+    started = time.monotonic()
+    rc, out, _ = _decode_in_child("--keyring", str(tmp_path / "none.json"), str(huge), str(good), seconds=60)
+    assert rc == 2 and out[0]["error"] == (
+        "cannot read PDF: the PDF has 10000 pages, over the 100 ticketgate decode reads (an order's e-tickets are one "
+        "page a ticket; a hostile file?): split it with poppler's pdfseparate, or decode a screenshot of the page")
+    assert out[1]["texts"] == ["still decoded"] and time.monotonic() - started < 30
+
+
+def _zip_bomb_pdf(path: Path, pages: int, spaces_mib: int) -> None:
+    """Every page draws the same content stream: `spaces_mib` MiB of spaces, deflated to ~1/1000 of it."""
+    import zlib
+    c = zlib.compressobj(9)
+    data = b"".join(c.compress(b" " * (1 << 20)) for _ in range(spaces_mib)) + c.flush()
+    kids = " ".join(f"{4 + i} 0 R" for i in range(pages)).encode()
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream"]
+    objs += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 3 0 R >>"] * pages
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    path.write_bytes(bytes(out))
+
+
+@needs_poppler
+def test_attack_a_zip_bomb_pdf_gets_a_bounded_time_of_poppler_in_all(tmp_path, capsys, monkeypatch):
+    """100 pages, each drawing one deflated stream of 16 MiB of spaces (~2 s of poppler a batch of 8 pages, ~25 s in
+    all). Poppler's time is bounded for the whole file (here 8 s, 120 s by default; pages rendered small so that the
+    test does not wait for the decoding of blank pages). Before, each batch had the whole limit again: the file took
+    13 times the limit, and more pages more."""
+    import drivers.pdf_pages as pdf_pages
+    monkeypatch.setattr(pdf_pages, "TIMEOUT", 8.0)
+    monkeypatch.setattr(pdf_pages, "LONG_SIDE", 200)
+    bomb = tmp_path / "bomb.pdf"
+    _zip_bomb_pdf(bomb, pages=100, spaces_mib=16)
+    good = _png(tmp_path / "ok.png", "still decoded")
+    assert ticketgate(["decode", "--json", "--keyring", str(tmp_path / "none.json"), str(bomb), str(good)]) == 2
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out[0]["error"] == "cannot read PDF: poppler took more than 8 s on it (a damaged or hostile file?)", out[0]
+    assert out[1]["texts"] == ["still decoded"]
