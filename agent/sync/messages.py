@@ -34,6 +34,7 @@ MAX_TEXT = 500       # reasons, details
 MAX_BUYER_NAME = 200  # a buyer's name, wherever it is typed: the desk's sale form, server order add, import-orders
 MAX_PAYMENT_REF = MAX_EMAIL = 200   # a sale's payment reference and buyer's e-mail (the kiosk checks them first)
 MAX_BATCH_ITEMS = 5000
+MAX_ROW_ID = 1 << 62      # a batch item's row id (the device's outbox rowid) is below it
 MAX_MESSAGE = 4 << 20   # bytes, any one MQTT message's payload: the server's upload limit, the size server messages
                         # (chunks, updates) are split under, and (plus PACKET_OVERHEAD) mosquitto's max_packet_size
 PACKET_OVERHEAD = 64 << 10   # topic, properties and MQTT headers around a payload of MAX_MESSAGE
@@ -642,6 +643,10 @@ class Batch(Wire):
         for r in raw:
             if not isinstance(r, dict) or not isinstance(r.get("id"), int) or isinstance(r.get("id"), bool):
                 raise Rejected("malformed batch item (no row id)")
+            if not 0 <= r["id"] < MAX_ROW_ID:        # an outbox row id; the stores' columns hold 64 bits
+                shown = str(r["id"])
+                raise Rejected(f"malformed batch item (row id {shown[:24]}{'…' if len(shown) > 24 else ''} out of "
+                               "range)")
             if r["id"] in seen:
                 raise Rejected(f"row {r['id']} twice in one batch")
             seen.add(r["id"])
