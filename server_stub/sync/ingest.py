@@ -29,6 +29,7 @@ from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, B
                                  ConfigChange, Hello, Item, ItemRefusal, OfflineSale, RefusalItem, RelayedAction, Staffed,
                                  upload_from_wire)
 from agent.reasons import reason
+from agent.safe_text import printable
 from agent.staff import allowed, refusal_reason
 from agent.sync.signed import Rejected, load_json
 
@@ -39,44 +40,57 @@ MAX_UPLOAD = MAX_MESSAGE     # bytes; mosquitto's max_packet_size is built from 
 KIOSK = "kiosk"
 
 
-# a `\uD800`…`\uDFFF` escape: JSON parses a lone one into a str no UTF-8 text (nor the store) can hold
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# a `\uD800`…`\uDFFF` escape: JSON parses a lone one into a str no UTF-8 text (nor the store) can hold; a `\u0000`
+# one into a NUL character, which PostgreSQL's text columns refuse
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u([dD][89a-fA-F]|0000)")
 NOT_UNICODE = "text that is not valid Unicode (a lone surrogate)"
+NUL_TEXT = "text holding a NUL character (\\u0000)"
 
 
 def parse_upload(payload: bytes, org: str, device: str, limit: int = MAX_UPLOAD) -> Hello | Batch | DeskRequest:
     msg = upload_from_wire(load_json(payload, limit))
     if msg.org != org or msg.device != device:
-        raise Rejected(f"upload names {msg.org}/{msg.device} on the topic of {org}/{device}")
-    return _lone_surrogates_refused(msg) if _SURROGATE_ESCAPE.search(payload) else msg
+        raise Rejected(f"upload names {storable(msg.org)}/{storable(msg.device)} on the topic of {org}/{device}")
+    return _unstorable_refused(msg) if _UNSTORABLE_ESCAPE.search(payload) else msg
 
 
-def _lone_surrogates_refused(msg: Hello | Batch | DeskRequest) -> Hello | Batch | DeskRequest:
-    """A batch item holding a lone surrogate is refused alone (the store would fail on it, and the drain with it);
-    any other message holding one is refused whole. Checked only when the payload has such an escape (rare)."""
+def storable(text: str) -> str:
+    """A device's text quoted in a refusal's reason (a store column): NUL and lone surrogates escaped."""
+    return printable(text).encode("utf-8", "backslashreplace").decode()
+
+
+def _unstorable_refused(msg: Hello | Batch | DeskRequest) -> Hello | Batch | DeskRequest:
+    """A batch item holding text no store holds (a lone surrogate; a NUL, which PostgreSQL refuses) is refused alone
+    (the store would fail on it, and the drain with it); any other message holding one is refused whole. Checked only
+    when the payload has such an escape (rare)."""
     if not isinstance(msg, Batch):
-        if _has_lone_surrogate(msg.to_wire()):
-            raise Rejected(f"malformed: {NOT_UNICODE}")
+        why = _unstorable(msg.to_wire())
+        if why:
+            raise Rejected(f"malformed: {why}")
         return msg
-    if _has_lone_surrogate([msg.batch]):
-        raise Rejected(f"malformed batch: {NOT_UNICODE}")
-    bad = {u.id for u in msg.items if _has_lone_surrogate(u.body.to_wire())}
+    why = _unstorable([msg.batch])
+    if why:
+        raise Rejected(f"malformed batch: {why}")
+    bad = {u.id: w for u in msg.items if (w := _unstorable(u.body.to_wire()))}
     if not bad:
         return msg
-    why = reason("malformed", f"malformed: {NOT_UNICODE}", detail=NOT_UNICODE)
     return replace(msg, items=tuple(u for u in msg.items if u.id not in bad),
-                   invalid=msg.invalid + tuple(ItemRefusal.of(u.id, why, u.body.to_wire())
-                                               for u in msg.items if u.id in bad))
+                   invalid=msg.invalid + tuple(
+                       ItemRefusal.of(u.id, reason("malformed", f"malformed: {bad[u.id]}", detail=bad[u.id]),
+                                      u.body.to_wire()) for u in msg.items if u.id in bad))
 
 
-def _has_lone_surrogate(value: Any) -> bool:
+def _unstorable(value: Any) -> str:
+    """Why a store cannot hold this text ('' when it can)."""
     if isinstance(value, str):
-        return not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value)
+        if "\x00" in value:
+            return NUL_TEXT
+        return NOT_UNICODE if not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value) else ""
     if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+        return next((w for k, v in value.items() if (w := _unstorable(k) or _unstorable(v))), "")
     if isinstance(value, (list, tuple)):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
+        return next((w for v in value if (w := _unstorable(v))), "")
+    return ""
 
 
 class Scope:
