@@ -45,7 +45,7 @@ def _id_list(text: str) -> str:
 def _amount(text: str) -> int:
     """argparse type of pay --amount: '35', '35.5', '35,50' -> cents."""
     units, _, frac = text.strip().replace(",", ".").partition(".")
-    if not (units.isdigit() or (not units and frac)) or not (frac.isdigit() or not frac) or len(frac) > 2 \
+    if not text.isascii() or not (units.isdigit() or (not units and frac)) or not (frac.isdigit() or not frac) or len(frac) > 2 \
             or len(units) > 9:
         raise argparse.ArgumentTypeError(f"{text!r}: an amount such as 35.00")
     return int(units or 0) * 100 + int((frac + "00")[:2])

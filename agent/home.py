@@ -82,7 +82,7 @@ class HostPort:
             if default_port is None:
                 raise BadAddress(f"{what} {text!r}: expected HOST:PORT, e.g. 192.168.8.10:1883")
             port = str(default_port)
-        if not _HOST.match(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        if not _HOST.match(host) or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise BadAddress(f"{what} {text!r}: expected HOST:PORT with a port 1-65535, e.g. 192.168.8.10:1883")
         return cls(host.strip("[]"), int(port))
 

@@ -72,7 +72,7 @@ def _named(specs: list[str], id_key: str) -> list[dict]:
     for spec in specs:
         ident, sep, rest = spec.partition("=")
         name, _, message = rest.partition(":")
-        if not sep or not ident.strip().isdigit() or not name.strip():
+        if not sep or not (ident.strip().isascii() and ident.strip().isdigit()) or not name.strip():
             raise Refused(f"{spec!r}: use ID=NAME[:MESSAGE]")
         items.append({id_key: int(ident), "name": name.strip(), "message": message.strip()})
     return items

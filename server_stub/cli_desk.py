@@ -156,7 +156,7 @@ def warn_oversold(store, org: str, before: dict[tuple, dict], after: dict[tuple,
 def _x_for_y(text: str) -> tuple[int, int]:
     """'4:3' -> (4, 3); anything else is argparse's one-line usage error."""
     x, sep, y = text.partition(":")
-    if not (sep and x.strip().isdigit() and y.strip().isdigit()):
+    if not (sep and text.isascii() and x.strip().isdigit() and y.strip().isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r}: two whole numbers, X:Y (e.g. 4:3, 4 for the price of 3)")
     return int(x), int(y)
 

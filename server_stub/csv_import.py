@@ -61,7 +61,7 @@ def _decode(data: bytes) -> str:
 
 def _lookup(value: str, names: dict[str, int], what: str) -> int:
     """A category or zone given by name or number; a number must be one the event (or pass) defines."""
-    if value.isdigit():
+    if value.isascii() and value.isdigit():        # '²' is a digit int() does not read: a name, unknown
         number = int(value)
         if number in names.values() or (what == "category" and number == 0 and not names):
             return number
@@ -127,7 +127,10 @@ def _parse_row(row, cols, line, default_target, catalogue, catalogues, groups, o
     if len(row) != len(cols):
         raise InvalidInput(f"{len(row)} fields, the header has {len(cols)}")
     f = {c: v.strip() for c, v in zip(cols, row)}
-    if f.get("event") and not f["event"].isdigit():
+    nul = next((c for c, v in f.items() if "\x00" in v), None)
+    if nul is not None:              # a damaged export (PostgreSQL's text refuses it; no buyer is called that)
+        raise InvalidInput(f"{nul}: a NUL character (\\x00): not text, is the file damaged?")
+    if f.get("event") and not (f["event"].isascii() and f["event"].isdigit() and len(f["event"]) <= 10):
         raise InvalidInput(f"event {f['event']!r}: an event or pass id (a number)")
     target = int(f["event"]) if f.get("event") else default_target
     if target is None:
@@ -139,7 +142,7 @@ def _parse_row(row, cols, line, default_target, catalogue, catalogues, groups, o
     if status not in (PAID, PENDING):
         raise InvalidInput(f"status {status!r}: paid or pending")
     qty_text = f.get("quantity") or "1"
-    if not qty_text.isdigit() or not 1 <= int(qty_text) <= MAX_QUANTITY:
+    if not (qty_text.isascii() and qty_text.isdigit()) or not 1 <= int(qty_text) <= MAX_QUANTITY:
         raise InvalidInput(f"quantity {qty_text!r}: a whole number 1..{MAX_QUANTITY}")
     quantity = int(qty_text)
     seat = f.get("seat") or None

@@ -99,7 +99,7 @@ def sales_text(summary: dict) -> str:
 
 # -- entries --------------------------------------------------------------------------------------------------
 def _id(key: object) -> object:
-    return int(key) if isinstance(key, str) and key.isdigit() else key
+    return int(key) if isinstance(key, str) and key.isascii() and key.isdigit() else key
 
 
 def entries_rows(stats: dict) -> list[dict]:

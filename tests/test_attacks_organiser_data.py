@@ -60,3 +60,27 @@ def test_attack_csv_zone_out_of_event(tmp_path):
     assert json.loads(tg("server", "order", "find", "x.org", "--json", data=data).stdout) == []   # nothing imported
     csv_file.write_text("buyer_name,zone,category\nAnn,1,1\nDi,Balcony,Adult\n")
     assert tg("server", "import-orders", str(csv_file), "--event", str(event), data=data).returncode == 0
+
+
+def test_attack_csv_digits_int_does_not_read_a_huge_event_and_a_nul_are_line_errors(tmp_path):
+    """A ticketing export with a quantity and an event written '²' (a digit to str.isdigit, not to int()), an event id
+    of 27 digits, a buyer name holding a NUL; `event create --zone ²=Floor`. Before: a traceback each (ValueError,
+    OverflowError in the store's lookup), no line number; the NUL was imported on SQLite (PostgreSQL's text refuses
+    it). Now each is its line's error, exit 1, nothing imported; the zone spec is refused with its usage."""
+    data, event = setup(tmp_path)
+    for body, said in (("buyer_name,quantity\nAnn,²\n", "line 2: quantity '²': a whole number 1..100"),
+                       ("buyer_name,event\nAnn,²\n", "line 2: event '²': an event or pass id (a number)"),
+                       ("buyer_name,event\nAnn,999999999999999999999999999\n",
+                        "line 2: event '999999999999999999999999999': an event or pass id (a number)"),
+                       ("buyer_name,email\nA\x00nn,a@x.org\n",
+                        "line 2: buyer_name: a NUL character (\\x00): not text, is the file damaged?")):
+        csv_file = tmp_path / "orders.csv"
+        csv_file.write_text(body)
+        result = tg("server", "import-orders", str(csv_file), *(["--event", str(event)] if "event" not in body else []),
+                    data=data)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert said in result.stderr and "nothing imported" in result.stderr, result.stderr
+    assert json.loads(tg("server", "order", "find", "x.org", "--json", data=data).stdout) == []
+    zone = tg("server", "event", "create", "--name", "Y", "--start", "2027-01-01 10:00", "--end", "2027-01-01 20:00",
+              "--zone", "²=Floor", data=data)
+    assert zone.returncode != 0 and "Traceback" not in zone.stderr and "'²=Floor': use ID=NAME" in zone.stderr
