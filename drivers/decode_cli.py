@@ -81,7 +81,10 @@ def decode_image(path: Path, chain, keyring: Keyring, now: float, password: str 
         return {"path": str(path), "error": f"cannot read image: {exc}", "texts": []}
     except Exception as exc:         # a Pillow plugin's own failure: reported the same way
         return {"path": str(path), "error": f"cannot read image: {type(exc).__name__}: {exc}", "texts": []}
-    result = chain.decode(gray)
+    try:
+        result = chain.decode(gray)
+    except Exception as exc:         # a decoder library's own limit or failure: this file's error, the others go on
+        return {"path": str(path), "error": f"the decoders failed on it ({type(exc).__name__}: {exc})", "texts": []}
     codes = [{"text": t, "verdict": ticket_verdict(t, keyring, now)} for t in result.texts]
     entry = {"path": str(path), "texts": list(result.texts), "codes": codes, "step": result.step,
              "ms": round(result.ms, 2)}

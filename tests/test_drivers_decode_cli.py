@@ -323,3 +323,14 @@ def test_attack_a_zip_bomb_pdf_gets_a_bounded_time_of_poppler_in_all(tmp_path, c
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert out[0]["error"] == "cannot read PDF: poppler took more than 8 s on it (a damaged or hostile file?)", out[0]
     assert out[1]["texts"] == ["still decoded"]
+
+
+def test_attack_an_image_wider_than_the_decoders_take_is_answered_and_the_others_decoded(tmp_path):
+    """A 10 KB PNG of 200,000 x 50 pixels (10 Mpx, under every pixel limit). Before: zxing-cpp's ValueError 'Maximum
+    image width/height is 65535' ended `ticketgate decode` on a traceback: the files after it were never read."""
+    wide = tmp_path / "wide.png"
+    Image.new("L", (200_000, 50), 255).save(wide)
+    good = _png(tmp_path / "ok.png", "still decoded")
+    rc, out, _ = _decode_in_child("--keyring", str(tmp_path / "none.json"), str(wide), str(good), seconds=60)
+    assert rc == 1 and out[0]["texts"] == [] and "error" not in out[0], out
+    assert out[1]["texts"] == ["still decoded"]
