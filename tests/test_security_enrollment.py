@@ -102,3 +102,20 @@ def test_attack_enrollment_deep_json(tmp_path, caplog):
             assert all("nested deeper than 32 levels" in answer["error"] for _, answer in got[:5])
         assert "RecursionError" not in caplog.text and "Traceback" not in caplog.text
         assert enroll(DeviceState(tmp_path / "door"), env.server, token=token.token).org == ORG
+
+
+def test_attack_enrollment_content_length_in_other_digits(tmp_path, caplog):
+    """`Content-Length: ²` (latin-1 0xB2: a digit to str.isdigit, not to int()), `١٢` and 5,000 nines (over int()'s
+    digit limit) from one address. Before: int() raised past the request parser: no answer, a traceback logged for
+    each, and the failure never counted by the throttle (a flooder filled the log, never slowed). Now a clear 411,
+    counted."""
+    caplog.set_level(logging.DEBUG)
+    with provision_env(tmp_path / "env") as env:
+        answers = []
+        for length in (b"\xb2", "١٢".encode(), b"9" * 5000) * 2:
+            with socket.create_connection(("127.0.0.1", env.http.port), timeout=10) as s:
+                s.sendall(b"POST /v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n{}")
+                answers.append(s.recv(100).split(b"\r\n")[0])
+        assert answers == [b"HTTP/1.1 411 Length Required"] * 6, answers
+        assert post(env.http.port, "/v1/enroll", b'{"token": "GUESS"}')[0] == 429         # the 6 were counted
+        assert "Traceback" not in caplog.text and "ValueError" not in caplog.text, caplog.text
