@@ -95,7 +95,8 @@ def parse(topic: str) -> Parsed | None:
     org = parts[1]
     if len(parts) == 5 and parts[2] == "dev" and valid_name(parts[3]) and parts[4] in ("up", "down", "cmd", "status"):
         return Parsed(org, parts[4], device=parts[3])
-    if len(parts) == 5 and parts[2] == "ev" and parts[4] == "live" and parts[3].isdigit():
+    if len(parts) == 5 and parts[2] == "ev" and parts[4] == "live" and parts[3].isascii() and parts[3].isdigit() \
+            and len(parts[3]) <= 10:       # an event id; '²' is a digit to str.isdigit, not to int()
         return Parsed(org, "live", event_id=int(parts[3]))
     if len(parts) == 4 and parts[2] == "server" and parts[3] == "status":
         return Parsed(org, "server_status")
