@@ -251,3 +251,36 @@ def test_attack_provision_files_modes(tmp_path):
         assert {p.name: _mode(p) for p in made} == {p.name: 0o600 for p in made}
     finally:
         os.umask(old_umask)
+
+
+def test_attack_rogue_endpoint_retry_after_in_other_digits(tmp_path):
+    """Someone answering on the enrollment endpoint's address refuses `provision enroll` with 429 and `Retry-After:
+    ²` (latin-1 0xB2: a digit to str.isdigit, not to float()). Before: a traceback (ValueError), the refusal unsaid.
+    Now the refusal and its words, exit 1; nothing written in the device folder."""
+    class Handler(BaseHTTPRequestHandler):
+        def _refuse(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"error": "slow down"}'
+            self.send_response(429)
+            self.send_header("Content-Length", str(len(body)))
+            self._headers_buffer.append(b"Retry-After: \xb2\r\n")     # type: ignore[attr-defined]
+            self.end_headers()
+            self.wfile.write(body)
+        do_GET = do_POST = _refuse
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        env = dict(os.environ, HOME=str(tmp_path), TICKETGATE_HOME=str(tmp_path / "device"), PYTHONPATH=str(ROOT))
+        out = subprocess.run([sys.executable, "-m", "agent", "provision", "enroll", "--code", "K7M2-Q9XB", "--server",
+                              f"127.0.0.1:{httpd.server_address[1]}"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=60)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "server refused (429): slow down" in out.stderr, out.stderr
+    assert not (tmp_path / "device" / "credentials.json").exists()

@@ -59,8 +59,9 @@ def _post(base: str, path: str, body: dict, timeout: float) -> dict:
         except (ValueError, AttributeError):
             detail = ""
         retry = exc.headers.get("Retry-After") if exc.headers else None
+        seconds = retry.isascii() and retry.isdigit() and len(retry) <= 9 if retry else False   # '²': not to float()
         raise EnrollError(f"server refused ({exc.code}): {detail or exc.reason}", exc.code,
-                          float(retry) if retry and retry.isdigit() else None) from None
+                          float(retry) if retry and seconds else None) from None
     except (urllib.error.URLError, OSError) as exc:
         why = getattr(exc, "reason", exc)      # "connection refused (nothing listens on that port)", not "[Errno 111]"
         why = unreachable_reason(why) if isinstance(why, OSError) else why
