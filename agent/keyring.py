@@ -151,4 +151,8 @@ class Keyring:
 
     @classmethod
     def load(cls, path: str | Path) -> "Keyring":
-        return cls.from_json(json.loads(Path(path).read_text()))
+        try:
+            data = json.loads(Path(path).read_text())
+        except RecursionError:      # `[[[[…` past the interpreter's limit: a damaged or hostile file, said as such
+            raise ValueError(f"{path} is not a keyring (JSON nested too deep)") from None
+        return cls.from_json(data)

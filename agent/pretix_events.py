@@ -47,6 +47,8 @@ def load_pretix_event(path: str | Path, event_id: int, item_specs: Sequence[str]
         resource = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not JSON ({exc})") from None
+    except RecursionError:          # `[[[[…` past the interpreter's limit
+        raise ValueError(f"{path} is not a pretix event (JSON nested too deep)") from None
     items = dict(parse_item_spec(s) for s in item_specs)
     subevents = dict(parse_subevent_spec(s) for s in subevent_specs)
     try:

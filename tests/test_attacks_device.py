@@ -355,3 +355,26 @@ def test_attack_stale_message_before_first_clock_reply(tmp_path, broker):
         attacker.stop()
         door.close()
         store.close()
+
+
+def test_attack_keyring_or_pretix_event_file_nested_too_deep(tmp_path):
+    """A keyring or pretix event JSON of `[` x 100,000 (a damaged download, or one handed over by someone hostile)
+    given to `agent trust`, `agent trust-pretix` and `decode --keyring`. Before: a RecursionError traceback each.
+    Now the file is said not to be one (nested too deep), exit 1 (decode: a warning, the image still decoded); the
+    keys the device trusts are unchanged."""
+    home = make_home(tmp_path)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    before = digest(home / "keyring.json")
+    trust = ticketgate("agent", "--home", str(home), "trust", str(deep))
+    assert trust.returncode == 1 and "Traceback" not in trust.stderr, trust.stderr
+    assert f"cannot read {deep}: {deep} is not a keyring (JSON nested too deep)" in trust.stderr
+    pretix = ticketgate("agent", "--home", str(home), "trust-pretix", str(deep), "--event-id", "3")
+    assert pretix.returncode == 1 and "Traceback" not in pretix.stderr, pretix.stderr
+    assert f"{deep} is not a pretix event (JSON nested too deep)" in pretix.stderr
+    assert digest(home / "keyring.json") == before
+    from PIL import Image
+    Image.new("L", (64, 64), 255).save(tmp_path / "blank.png")
+    decoded = ticketgate("decode", "--keyring", str(deep), str(tmp_path / "blank.png"))
+    assert decoded.returncode == 1 and "Traceback" not in decoded.stderr, decoded.stderr
+    assert "is not a keyring (JSON nested too deep)" in decoded.stderr and "no QR code found" in decoded.stdout
