@@ -284,3 +284,28 @@ def test_attack_rogue_endpoint_retry_after_in_other_digits(tmp_path):
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert "server refused (429): slow down" in out.stderr, out.stderr
     assert not (tmp_path / "device" / "credentials.json").exists()
+
+
+def test_attack_a_captured_wipe_replayed_to_another_device_or_a_re_enrolled_one(tmp_path):
+    """The organiser revokes a stolen door; the thief's phone asks the endpoint and captures the organiser's signed
+    wipe for it. Replayed (by a rogue broker on the cmd topic, or a rogue endpoint) to another door, and to the same
+    handheld enrolled again after a technician's wipe: nothing is wiped. The wipe names its device, and every
+    enrollment gets a new random device id (tried, holds: nothing to fix)."""
+    from provisioning.device import revocation
+    with provision_env(tmp_path / "env") as env:
+        stolen_state, stolen = enroll_device(env, tmp_path / "stolen", gate="north")
+        other_state, _ = enroll_device(env, tmp_path / "other", gate="south")
+        env.prov.revoke(stolen.device_id)
+        captured = revocation.ask(env.server, stolen.device_id)
+        assert captured is not None
+        again_state, again = enroll_device(env, tmp_path / "again", gate="north")     # the handheld, wiped, enrolled
+        assert again.device_id != stolen.device_id
+        for state in (other_state, again_state):
+            before = {p.name: p.read_bytes() for p in (state.key_path, state.credentials_path)}
+            link = DeviceLink(state)
+            link.on_command(captured)
+            assert link.wiped is None and before == {p.name: p.read_bytes() for p in (state.key_path,
+                                                                                      state.credentials_path)}
+        link = DeviceLink(stolen_state)
+        link.on_command(captured)
+        assert link.wiped is not None                 # for the device it names, it is the organiser's wipe
