@@ -110,6 +110,8 @@ def compose(store, org: str, number: str, sender: str) -> EmailMessage:
         raise MailError(f"no order {number!r}")
     if not order["email"]:
         raise MailError(f"order {number} has no e-mail address")
+    if any(c.isspace() or not c.isprintable() for c in order["email"]):     # stored before addresses were checked
+        raise MailError(f"order {number}'s e-mail address {order['email']!r} is not one (spaces or line breaks)")
     tickets = []
     for t in order["tickets"]:
         try:
@@ -123,9 +125,9 @@ def compose(store, org: str, number: str, sender: str) -> EmailMessage:
     fields = {"event": first.title, "name": order["buyer_name"], "n": len(tickets), "when": "; ".join(first.when),
               "order": number, "organiser": first.organiser}
     msg = EmailMessage()
-    msg["Subject"] = subject.format(**fields).replace("\n", " ")
+    msg["Subject"] = "".join(c if c.isprintable() else " " for c in subject.format(**fields))   # a header: one line
     msg["From"] = sender
-    msg["To"] = formataddr((order["buyer_name"].replace("\n", " "), order["email"]))
+    msg["To"] = formataddr(("".join(c if c.isprintable() else " " for c in order["buyer_name"]), order["email"]))
     msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
     msg.set_content(body.format(**fields))
     for e in tickets:

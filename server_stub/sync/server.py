@@ -492,6 +492,10 @@ class SyncServer:
             except (TicketgateError, LookupError) as exc:
                 answer = DeskAnswer(device, msg.request_id, "mail", False, str(exc), order_number=msg.order_number,
                                     status="failed")
+            except Exception as exc:     # a bug on one order's mail must not end the worker: later kiosks wait on it
+                log.exception("sync server %s: e-tickets of %s not mailed", self.name, printable(msg.order_number))
+                answer = DeskAnswer(device, msg.request_id, "mail", False, f"not mailed ({type(exc).__name__})",
+                                    order_number=msg.order_number, status="failed")
             self.transport.publish(topics.down(org, device), self._sign(org, answer.to_wire()))
 
     def _queue_mail(self, org: str, device: str, msg: ETicketsRequest) -> DeskAnswer | None:
