@@ -160,6 +160,8 @@ def read_amount(text: str) -> tuple[int | None, str]:
     "does not cover the total")."""
     text = text.strip().replace(" ", "").replace(",", ".")
     units, _, frac = text.partition(".")
+    if not text.isascii():              # '²' is a digit to str.isdigit, not to int()
+        return None, NOT_AN_AMOUNT
     if not (units.isdigit() or (units == "" and frac)) or (frac and not (frac.isdigit() and len(frac) <= 2)):
         return None, NOT_AN_AMOUNT
     if len(units.lstrip("0")) > MAX_UNITS:
