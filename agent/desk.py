@@ -11,6 +11,7 @@ from datetime import timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent.desk_offers import held_offer
 from agent.ledger import Ledger
 from agent.pricing import cents_text
 from agent.reasons import coded
@@ -66,13 +67,15 @@ def due(ledger: Ledger, order_number: str) -> tuple[int, str] | None:
 def exchange(ledger: Ledger, ticket_key: str, reason: str, device_id: str, category: int | None = None,
              zone: int | None = None) -> None:
     """Take a ticket out of use here (revoked, reason 'exchanged') and ask the server for its replacement
-    (same order, new ticket; same category/zone unless chosen). It comes back with the next delta, printable."""
+    (same order, new ticket; same category/zone unless chosen). It comes back with the next delta, printable.
+    Recorded offline, it settles no money: another category at another price is refused (`_refuse_price_difference`)."""
     if not reason.strip():
         raise ValueError("an exchange needs a reason")
     ticket = ledger.ticket(ticket_key)
     if ticket is None:
         raise LookupError(f"no ticket {ticket_key} on this device")
     _check_choice(ledger, ticket, category, zone)
+    _refuse_price_difference(ledger, ticket, category)
     with ledger.transaction():
         revoked = ledger.history(ticket_key).revoked     # exchanged already, cancelled: the server would refuse it
         if revoked is not None:
@@ -96,6 +99,27 @@ def _refuse_used(ledger: Ledger, ticket_key: str) -> None:
     why = used_refusal(ticket_key, entries, tz)
     if why is not None:
         raise coded(ValueError(str(why)), why.code, **why.params)
+
+
+def _refuse_price_difference(ledger: Ledger, ticket: dict[str, Any], category: int | None) -> None:
+    """ValueError, nothing recorded, for a category change this device cannot settle: its price differs from the
+    ticket's (`exchange_price_differs`: an upgrade would be free, a downgrade owes the buyer money nobody records),
+    or this device holds no price list to tell (`exchange_needs_prices`). Online, the desk asks the server, which
+    prices it and settles the difference (kiosk_ui.adapters.desk)."""
+    if category is None or category == ticket.get("category"):
+        return
+    target = int(ticket.get("pass_id") or ticket["event_id"])
+    offer = held_offer(ledger, target)
+    before, after = (None, None) if offer is None else (offer.prices.get(ticket.get("category") or 0),
+                                                        offer.prices.get(category))
+    if offer is None or before is None or after is None:
+        raise coded(ValueError(f"this device holds no price for category {category} and the ticket's: a change of "
+                               "category needs the server; try again when online (no exchange recorded)"),
+                    "exchange_needs_prices", category=category)
+    if after != before:
+        difference = cents_text(abs(after - before), offer.currency)
+        raise coded(ValueError(f"the price differs by {difference}: needs the server; try again when online "
+                               "(no exchange recorded)"), "exchange_price_differs", difference=difference)
 
 
 def _check_choice(ledger: Ledger, ticket: dict[str, Any], category: int | None, zone: int | None) -> None:

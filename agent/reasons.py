@@ -21,7 +21,9 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "promo_used_up": ("code",),
     "no_price": ("category",),
     "already_exchanged": ("ticket",),
-    "ticket_used": ("ticket", "at", "where"),   # an exchange of a ticket admitted (when, gate/device): reset it first
+    "ticket_used": ("ticket", "at", "where"),
+    "exchange_price_differs": ("difference",),   # offline: another category at another price ("10.00 EUR")
+    "exchange_needs_prices": ("category",),      # offline: a category change with no price list on the device   # an exchange of a ticket admitted (when, gate/device): reset it first
     "order_closed": ("order",),                 # a desk refund or cancellation of an order refunded or cancelled
     "wrong_amount": ("order", "due", "given"),  # a pending order's payment of another amount than due ("35.00 EUR")
     "parts_total": ("total", "paid"),           # a split payment whose parts do not add up to the total ("35.00 EUR")

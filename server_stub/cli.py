@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     st = add(sub, "stats", "entries per event/zone/gate/hour, inside now, double entries, devices")
     st.add_argument("--event", type=int, default=None)
     st.add_argument("--watch", type=_seconds, default=None, metavar="SECONDS", help="refresh until Ctrl-C")
-    cf = add(sub, "conflicts", "tickets admitted twice (offline gates), who/where/when")
+    cf = add(sub, "conflicts", "tickets admitted twice (offline gates), who/where/when; exchanges made offline "
+                               "whose price difference nobody settled")
     cf.add_argument("--event", type=int, default=None)
 
     pu = add(sub, "push", "send signed event bundles to the devices (MQTT)")

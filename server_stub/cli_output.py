@@ -6,6 +6,7 @@ import sys
 from zoneinfo import ZoneInfo
 
 from agent.errors import TicketgateError
+from agent.pricing import cents_text
 from agent.safe_text import printable, printable_json, printable_lines, timestamp
 
 
@@ -199,6 +200,9 @@ def stats_text(s: dict) -> str:
 def conflicts_text(conflicts: list[dict]) -> str:
     rows = []
     for c in conflicts:
+        if c.get("kind") == "exchange_difference":
+            rows.append(unsettled_text(c))
+            continue
         rows.append(f"ticket {c['ticket_key']} (order {c.get('order_number') or '?'}, {c.get('buyer_name') or '?'}) "
                     f"admitted {len(c['admissions'])} time{'s' if len(c['admissions']) != 1 else ''} for event "
                     f"{c['event_id']}:")
@@ -223,3 +227,16 @@ def conflicts_text(conflicts: list[dict]) -> str:
             rows.append(f"    {when(revoked['at'])}  revoked on the server before this entry ({revoked['reason']}): a "
                         "door offline let it in")
     return "\n".join(rows) or "no conflicts"
+
+
+def unsettled_text(c: dict) -> str:
+    """An exchange a kiosk recorded offline to a category at another price: nothing collected or handed back."""
+    d = c["difference_cents"]
+    owed = ("the difference is unknown (a category with no price)" if d is None else
+            f"{cents_text(d, c['currency'])} owed by the buyer, not collected" if d > 0 else
+            f"{cents_text(-d, c['currency'])} owed to the buyer, not handed back")
+    return (f"ticket {c['ticket_key']} (order {c.get('order_number') or '?'}, {c.get('buyer_name') or '?'}, "
+            f"{c.get('order_status')}) exchanged OFFLINE {when(c['at']) if c.get('at') else '?'} at "
+            f"{c.get('device_id') or '?'} for {c['replacement']}, category {c['category_before']} -> "
+            f"{c['category_after']}: PRICE DIFFERENCE NOT SETTLED, {owed}; not in the till or sales reports "
+            f"(the order still lists category {c['category_before']})")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from agent.allotment import Certificate, encode_offline_ticket, offline_order_number
 from agent.desk_sale import (ALLOTMENT_NEXT, Sale, allotment_request, exchange_request, offline_sale, record_sale,
                              refund_request, sale_request, take_back, ticket_rows)
+from agent.desk_offers import OFFERS, held_offers
 from agent.errors import TicketgateError
 from agent.pricing import CartLine, Offer, PricingError, price_cart
 from agent.reasons import Reason, code_of
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from kiosk_ui.adapters.sync import SyncLink
 
 log = logging.getLogger(__name__)
-OFFERS = "desk_offers"
 CERTIFICATE = "desk_allotment"
 KEY_FILE = "allotment.key"
 ANSWER_SECONDS = 3.0          # online: how long the kiosk waits for the server before selling offline
@@ -108,21 +108,8 @@ class KioskDesk:
 
     # -- what is on sale ---------------------------------------------------------------------------------------------
     def _offers(self) -> list[dict[str, Any]]:
-        """From the kiosk bundle (each event's `desk`: the server's offer and stock left, then its passes'), unless
-        this device keeps its own list (`desk_offers`: the demo, a desk without a server). A pass lists the events it
-        admits to (`events`: the first is where its tickets are filed on this device)."""
-        local = self.ledger.get_setting(OFFERS)
-        if local:
-            return list(local)
-        out: dict[int, dict[str, Any]] = {}
-        for e in self.ledger.events():
-            desk = e.get("desk") or {}
-            if desk.get("offer"):
-                out[int(desk["offer"]["target_id"])] = dict(desk, events=[e["event_id"]])
-            for p in desk.get("passes") or ():
-                entry = out.setdefault(int(p["offer"]["target_id"]), dict(p, events=[]))
-                entry["events"].append(e["event_id"])
-        return list(out.values())
+        """What this desk sells (agent.desk_offers: the kiosk bundle's, or this device's own list)."""
+        return held_offers(self.ledger)
 
     def _offer(self, target_id: int) -> tuple[Offer, dict[int, int]]:
         for entry in self._offers():

@@ -70,6 +70,9 @@ REFUSAL_TEXTS = {
     "already_exchanged": "Ticket {ticket} was already exchanged or cancelled.",
     "ticket_used": ("Ticket {ticket} was used (admitted {at} at {where}): not exchanged. The organiser resets its "
                     "entry first (ticketgate server ticket reset {ticket}), then it can be exchanged."),
+    "exchange_price_differs": "The price differs by {difference}: needs the server; try again when online.",
+    "exchange_needs_prices": ("No price list on this kiosk for category {category}: changing the category needs the "
+                              "server; try again when online."),
     "order_closed": "Order {order} is already refunded or cancelled: nothing done.",
     "wrong_amount": "Order {order}: {due} due, {given} collected: the payment was not recorded.",
     "parts_total": "The parts of the payment add up to {paid}, the total is {total}: nothing sold.",

@@ -17,8 +17,9 @@ from server_stub.store.base import StoreError, of_org
 from server_stub.store.desk_rollback import DeskRollbackMixin
 from server_stub.store.device_uploads import DeviceUploadsMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
+from server_stub.store.offline_exchanges import OfflineExchangesMixin
 from server_stub.store.order_store import ticket_id
-from server_stub.store.sales import SPLIT, SalesMixin, check_parts
+from server_stub.store.sales import SPLIT, check_parts
 from server_stub.sync.contract import IngestResult, Upload
 from server_stub.sync.ingest import deactivated_flag, deactivated_when
 
@@ -62,7 +63,7 @@ def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict]) -> tuple:
             m.gate, m.device_seq, None, m.detail, None, u.org, now, m.staff, "")
 
 
-class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, SalesMixin, KeysDevicesMixin):
+class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, KeysDevicesMixin):
     staff: Callable[[str], list[dict]]           # StaffMixin (the store class has both)
 
     def ingest(self, actions: Iterable[dict]) -> tuple[int, int]:
@@ -221,7 +222,11 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, SalesMixin, KeysDevicesM
         of_org(t, org, f"ticket {t['ticket_key']} is not {org}'s")
         new = self.exchange_ticket(t["ticket_key"], m.reason, **m.chosen())
         log.info("ingest: ticket %s exchanged at %s for %s", t["ticket_key"], m.device_id, new["ticket_key"])
-        return {"replacement": new["ticket_key"]}
+        unsettled = self.offline_exchange_difference(t, new)     # another price, nothing settled: `server conflicts`
+        if unsettled:
+            log.warning("ingest: offline exchange of %s at %s changed its price by %s cents, not settled",
+                        t["ticket_key"], m.device_id, unsettled["difference_cents"])
+        return {"replacement": new["ticket_key"], **unsettled}
 
     def staff_actions(self, org: str, staff_id: str | None = None, limit: int = 1000) -> list[dict]:
         """What devices uploaded (actions, refusals, kiosk records), newest first, with the staff member named."""
@@ -254,7 +259,8 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, SalesMixin, KeysDevicesM
 
     def conflicts(self, org: str, event_id: int | None = None) -> list[dict]:
         """Tickets admitted twice, or after the server revoked them (rule: server_stub.stats), with order/buyer and
-        who/where/when of each admission."""
+        who/where/when of each admission; then the exchanges made offline whose price difference nobody settled
+        (`unsettled_exchanges`, kind 'exchange_difference')."""
         self._require_org(org)
         revoked = {str(t): (reason, at, None if new is None else str(new)) for t, reason, at, new in self.q(
             "SELECT r.ticket_id, r.reason, r.at, r.replacement FROM revocations r JOIN tickets t ON "
@@ -266,7 +272,7 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, SalesMixin, KeysDevicesM
                 c.update(order_number=t["order_number"], buyer_name=t["buyer_name"])
             except LookupError:
                 c.update(order_number=None, buyer_name=None)   # e.g. a pretix ticket
-        return found
+        return found + self.unsettled_exchanges(org, event_id)
 
     def stats(self, org: str, event_id: int | None = None) -> dict:
         self._require_org(org)

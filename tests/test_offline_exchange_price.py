@@ -1,0 +1,136 @@
+"""An exchange recorded offline settles no money (`ticketgate agent exchange --category N` with no server: the
+kiosk queues it, the server re-issues the ticket when it arrives). Walked through the public commands (`server
+init`, `provision serve`, `server serve`, a kiosk enrolled and synced; real mosquitto and SQLite). Each test fails
+on the defect it names."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from agent.sync import topics
+from agent.sync.messages import Batch, Exchange, SaleLine, SaleRequest
+from tests.broker import mosquitto_binary
+from tests.helpers import provision_serve, wait_for
+from tests.test_attack_kiosk_rollback import Desk, StolenDesk, _order
+from tests.qa_organiser import tg
+from tests.test_qa_attacks import _start, _stop
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+PRICE = {1: 2000, 2: 2500, 3: 2000}          # cents: Adult, VIP, Student (the same as Adult); Crew (4): no price
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[Desk]:
+    org, kiosk = tmp_path / "org", tmp_path / "kiosk"
+    for home in (org, kiosk):
+        home.mkdir()
+    fmt, now = "%Y-%m-%d %H:%M", time.time()
+    tg(org, "server", "init", "--org", "acme", "--name", "Acme")
+    tg(org, "server", "event", "create", "--name", "Tonight", "--tz", "UTC", "--zone", "1=Floor", "--category",
+       "1=Adult", "--category", "2=VIP", "--category", "3=Student", "--category", "4=Crew", "--start",
+       datetime.fromtimestamp(now - 3600, timezone.utc).strftime(fmt),
+       "--end", datetime.fromtimestamp(now + 6 * 3600, timezone.utc).strftime(fmt))
+    for category, cents in PRICE.items():
+        tg(org, "server", "price", "set", "1", "--category", str(category), "--cents", str(cents))
+    prov, http_port = provision_serve(partial(_start, org), seconds=300)
+    serve = None
+    try:
+        serve_log = tmp_path / "serve.log"
+        serve = _start(org, "server", "serve", log=serve_log)
+        assert wait_for(lambda: "sync server" in serve_log.read_text(), 30)
+        sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "desk", "--role",
+                   "kiosk", "--events", "1", "--out", str(org / "desk.pdf")).stdout
+        tg(kiosk, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+           f"127.0.0.1:{http_port}")
+        yield Desk(org, kiosk, kiosk, serve_log)
+    finally:
+        if serve is not None:
+            _stop(serve)
+        _stop(prov)
+
+
+def _unsettled(org: Path) -> list[dict]:
+    return [c for c in json.loads(tg(org, "server", "conflicts", "--json").stdout)
+            if c.get("kind") == "exchange_difference"]
+
+
+def _sales(org: Path) -> dict:
+    report = json.loads(tg(org, "server", "report", "sales", "--json").stdout)
+    return {k: v for k, v in report.items() if k not in ("generated_at", "at")}
+
+
+def test_an_offline_exchange_to_another_price_is_refused_on_the_kiosk(desk):
+    """`agent exchange KEY --category 2` on a kiosk (Adult 20.00 -> VIP 25.00) queued the exchange; the server
+    re-issued a VIP ticket when it arrived, 5.00 never collected (a downgrade: owed to the buyer, recorded nowhere).
+    Now the kiosk refuses it, saying the difference and that it needs the server, and records nothing; a category at
+    the same price (Student 20.00) is still exchanged offline; a category with no price on the kiosk is refused."""
+    ann, bob = _order(desk.org, "Ann Upgrade"), _order(desk.org, "Bob Student")
+    ann_ticket, bob_ticket = ann["tickets"][0]["ticket_key"], bob["tickets"][0]["ticket_key"]
+    tg(desk.org, "server", "push")
+    tg(desk.kiosk, "agent", "sync", "--until-idle", "--for", "60")
+    upgrade = tg(desk.kiosk, "agent", "exchange", ann_ticket, "--reason", "upgrade", "--category", "2", ok=False)
+    assert upgrade.returncode == 1, upgrade
+    assert "the price differs by 5.00 EUR: needs the server; try again when online" in upgrade.stderr, upgrade.stderr
+    crew = tg(desk.kiosk, "agent", "exchange", ann_ticket, "--reason", "staff", "--category", "4", ok=False)
+    assert crew.returncode == 1 and "no price for category 4" in crew.stderr, crew.stderr
+    assert json.loads(tg(desk.kiosk, "agent", "status", "--json").stdout)["counts"]["outbox_pending"] == 0
+    tg(desk.kiosk, "agent", "exchange", bob_ticket, "--reason", "student card", "--category", "3")
+    tg(desk.kiosk, "agent", "sync", "--until-idle", "--for", "60")
+
+    def categories(number: str) -> list[tuple[int, bool]]:
+        shown = json.loads(tg(desk.org, "server", "order", "show", number, "--json").stdout)["tickets"]
+        return [(t["category"], t["revoked"] is None) for t in shown]
+    assert wait_for(lambda: categories(bob["number"]) == [(1, False), (3, True)], 30), categories(bob["number"])
+    assert categories(ann["number"]) == [(1, True)]
+    assert _unsettled(desk.org) == []              # the same price: nothing owed
+
+
+def test_an_offline_exchange_arriving_with_a_price_difference_is_listed_not_counted(desk):
+    """An exchange to VIP (+5.00) uploaded as a kiosk's offline record (an older kiosk, or its broker login in a
+    thief's hands): the server re-issued the ticket silently, the difference collected nowhere and said nowhere.
+    Now it is applied as the kiosk already did (the ticket exists), and `server conflicts` lists it with the
+    difference owed; the sales report counts nothing for it (the order still lists what was paid)."""
+    thief = StolenDesk(desk.kiosk)
+    try:
+        sold = thief.ask(SaleRequest("acme", thief.device, uuid.uuid4().hex, target_id=1,
+                                     lines=(SaleLine(1, 1, 1),), expected_cents=PRICE[1], buyer_name="Cy Buyer"))
+        ticket = sold["tickets"][0]["ticket_key"]
+        before = _sales(desk.org)
+        rows = [(401, "kiosk", json.dumps(Exchange(ticket, "upgrade", thief.device, category=2, at=time.time())
+                                          .to_wire()))]
+        thief.publish(topics.up("acme", thief.device), Batch.encode("acme", thief.device, uuid.uuid4().hex,
+                                                                    time.time(), rows))
+        assert wait_for(lambda: bool(_unsettled(desk.org)), 60)
+    finally:
+        thief.close()
+    [listed] = _unsettled(desk.org)
+    assert (listed["ticket_key"], listed["order_number"], listed["category_before"], listed["category_after"],
+            listed["difference_cents"], listed["currency"]) == (ticket, sold["order_number"], 1, 2, 500, "EUR"), listed
+    shown = json.loads(tg(desk.org, "server", "order", "show", sold["order_number"], "--json").stdout)["tickets"]
+    assert [(t["category"], t["revoked"] is None) for t in shown] == [(1, False), (2, True)]   # applied
+    text = tg(desk.org, "server", "conflicts").stdout
+    assert (f"ticket {ticket} (order {sold['order_number']}, Cy Buyer, paid) exchanged OFFLINE" in text
+            and "PRICE DIFFERENCE NOT SETTLED, 5.00 EUR owed by the buyer, not collected" in text), text
+    assert _sales(desk.org) == before               # nothing counted for it
+
+
+def test_the_kiosk_says_an_offline_price_difference_in_its_language():
+    """The app shows the device's refusal by its code (kiosk_ui.presenters.refusals), in French too."""
+    from kiosk_ui import i18n
+    from kiosk_ui.presenters.refusals import refusal_text
+    try:
+        i18n.set_language("fr")
+        said = refusal_text("the price differs", "exchange_price_differs", {"difference": "5.00 EUR"})
+        assert said == "Le prix diffère de 5.00 EUR : il faut le serveur ; réessayez une fois en ligne.", said
+        said = refusal_text("no price", "exchange_needs_prices", {"category": 4})
+        assert said.startswith("Pas de liste de prix sur ce guichet pour la catégorie 4"), said
+    finally:
+        i18n.set_language("en")
