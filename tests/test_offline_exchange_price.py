@@ -94,32 +94,41 @@ def test_an_offline_exchange_to_another_price_is_refused_on_the_kiosk(desk):
 
 
 def test_an_offline_exchange_arriving_with_a_price_difference_is_listed_not_counted(desk):
-    """An exchange to VIP (+5.00) uploaded as a kiosk's offline record (an older kiosk, or its broker login in a
-    thief's hands): the server re-issued the ticket silently, the difference collected nowhere and said nowhere.
-    Now it is applied as the kiosk already did (the ticket exists), and `server conflicts` lists it with the
-    difference owed; the sales report counts nothing for it (the order still lists what was paid)."""
+    """An upgrade to VIP (+5.00) and a downgrade from VIP to Student (-5.00) uploaded as a kiosk's offline records (an
+    older kiosk, or its broker login in a thief's hands): the server re-issued both tickets silently, the differences
+    settled nowhere and said nowhere. Now they are applied as the kiosk already did (the tickets exist), and `server
+    conflicts` lists each with the difference owed (by the buyer, to the buyer); the sales report counts nothing for
+    them (the order still lists what was paid); once a device rollback undid them, they leave the list."""
     thief = StolenDesk(desk.kiosk)
     try:
         sold = thief.ask(SaleRequest("acme", thief.device, uuid.uuid4().hex, target_id=1,
-                                     lines=(SaleLine(1, 1, 1),), expected_cents=PRICE[1], buyer_name="Cy Buyer"))
-        ticket = sold["tickets"][0]["ticket_key"]
+                                     lines=(SaleLine(1, 1, 1), SaleLine(2, 1, 1)), expected_cents=PRICE[1] + PRICE[2],
+                                     buyer_name="Cy Buyer"))
+        adult, vip = (next(t["ticket_key"] for t in sold["tickets"] if t["category"] == c) for c in (1, 2))
         before = _sales(desk.org)
-        rows = [(401, "kiosk", json.dumps(Exchange(ticket, "upgrade", thief.device, category=2, at=time.time())
+        rows = [(401, "kiosk", json.dumps(Exchange(adult, "upgrade", thief.device, category=2, at=time.time())
+                                          .to_wire())),
+                (402, "kiosk", json.dumps(Exchange(vip, "student", thief.device, category=3, at=time.time())
                                           .to_wire()))]
         thief.publish(topics.up("acme", thief.device), Batch.encode("acme", thief.device, uuid.uuid4().hex,
                                                                     time.time(), rows))
-        assert wait_for(lambda: bool(_unsettled(desk.org)), 60)
+        assert wait_for(lambda: len(_unsettled(desk.org)) == 2, 60)
     finally:
         thief.close()
-    [listed] = _unsettled(desk.org)
-    assert (listed["ticket_key"], listed["order_number"], listed["category_before"], listed["category_after"],
-            listed["difference_cents"], listed["currency"]) == (ticket, sold["order_number"], 1, 2, 500, "EUR"), listed
+    listed = [(c["ticket_key"], c["order_number"], c["category_before"], c["category_after"], c["difference_cents"],
+               c["currency"]) for c in _unsettled(desk.org)]
+    assert listed == [(adult, sold["order_number"], 1, 2, 500, "EUR"), (vip, sold["order_number"], 2, 3, -500, "EUR")]
     shown = json.loads(tg(desk.org, "server", "order", "show", sold["order_number"], "--json").stdout)["tickets"]
-    assert [(t["category"], t["revoked"] is None) for t in shown] == [(1, False), (2, True)]   # applied
+    assert sorted((t["category"], t["revoked"] is None) for t in shown) == [(1, False), (2, False), (2, True),
+                                                                             (3, True)]      # applied
     text = tg(desk.org, "server", "conflicts").stdout
-    assert (f"ticket {ticket} (order {sold['order_number']}, Cy Buyer, paid) exchanged OFFLINE" in text
-            and "PRICE DIFFERENCE NOT SETTLED, 5.00 EUR owed by the buyer, not collected" in text), text
-    assert _sales(desk.org) == before               # nothing counted for it
+    assert (f"ticket {adult} (order {sold['order_number']}, Cy Buyer, paid) exchanged OFFLINE" in text
+            and "PRICE DIFFERENCE NOT SETTLED, 5.00 EUR owed by the buyer, not collected" in text
+            and "PRICE DIFFERENCE NOT SETTLED, 5.00 EUR owed to the buyer, not handed back" in text), text
+    assert _sales(desk.org) == before               # nothing counted for them
+    tg(desk.org, "server", "device", "revoke", thief.device)
+    undone = tg(desk.org, "server", "device", "rollback", thief.device, "--reason", "kiosk stolen").stdout
+    assert _unsettled(desk.org) == [], undone
 
 
 def test_the_kiosk_says_an_offline_price_difference_in_its_language():

@@ -40,9 +40,9 @@ class OfflineExchangesMixin(SalesMixin):
             if "category_after" not in b or (targets is not None and b.get("target_id") not in targets):
                 continue
             old, new = str(b["ticket_key"]), str(b.get("replacement"))
-            if self.q1("SELECT 1 FROM revocations WHERE ticket_id=? AND active=1 AND replacement=?",
-                       (int(old), int(new))) is None:
-                continue                      # undone since (device rollback)
+            if self.q1("SELECT 1 FROM revocations WHERE ticket_id=? AND active=1 AND replacement=? AND reason LIKE "
+                       "'exchanged:%'", (int(old), int(new))) is None:
+                continue                      # undone since (device rollback; its order cancelled by it after)
             t = self.ticket(new)
             out.append({"kind": UNSETTLED, "ticket_key": old, "replacement": new, "event_id": b.get("target_id"),
                         "order_number": t["order_number"], "buyer_name": t["buyer_name"],
