@@ -184,3 +184,23 @@ def test_a_large_batch_with_duplicates_inside_and_across_is_counted_exactly(stor
     mixed = first[3990:] + [dict(base, scan_uuid=f"n{i}", ticket_key=str(i), at=9000.0 + i) for i in range(5)]
     assert store.ingest(mixed + mixed[-1:]) == (5, 11)
     assert store.scan_count("fest") == 4005
+
+
+def test_an_offline_exchange_to_another_price_is_listed_with_its_difference(store):
+    """Both backends: an offline `exchange` record to a dearer category is applied and `conflicts` lists the price
+    difference nobody settled; one to a category at the same price is not listed."""
+    ev = store.create_event("fest", "Night 2", NOW - 3600, NOW + 3600, "Europe/Paris", [{"zone_id": 1, "name": "Floor"}],
+                            [{"category_id": c, "name": n, "message": ""} for c, n in ((1, "Adult"), (2, "VIP"),
+                                                                                        (3, "Student"))])
+    for category, cents in ((1, 2000), (2, 2500), (3, 2000)):
+        store.set_price("fest", ev, category, cents)
+    up, same = (t["ticket_key"] for t in store.add_order("fest", ev, "Ann", positions=[{"category": 1}] * 2)["tickets"])
+    store.register_device("fest", "kiosk-1", gate="box office", events=[ev])
+    msg = {"type": "kiosk", "action": "exchange", "reason": "offline", "device_id": "kiosk-1"}
+    assert store.ingest([dict(msg, ticket_key=up, category=2, outbox_id=1),
+                         dict(msg, ticket_key=same, category=3, outbox_id=2)]) == (2, 0)
+    listed = [c for c in store.conflicts("fest") if c.get("kind") == "exchange_difference"]
+    assert [(c["ticket_key"], c["category_before"], c["category_after"], c["difference_cents"], c["currency"])
+            for c in listed] == [(up, 1, 2, 500, "EUR")]
+    assert store.ticket(listed[0]["replacement"])["category"] == 2
+    assert [c["ticket_key"] for c in store.conflicts("fest", ev)] == [up]
