@@ -67,6 +67,13 @@ def _sales(org: Path) -> dict:
     return {k: v for k, v in report.items() if k not in ("generated_at", "at")}
 
 
+def _till(org: Path, opened: dict) -> dict:
+    """The open shift's X report (`server till z-report`), without when it was made."""
+    shift = opened.get("shift_id") or opened.get("id")
+    report = json.loads(tg(org, "server", "till", "z-report", str(shift), "--json").stdout)
+    return {k: v for k, v in report.items() if k not in ("generated_at", "at", "printed_at")}
+
+
 def test_an_offline_exchange_to_another_price_is_refused_on_the_kiosk(desk):
     """`agent exchange KEY --category 2` on a kiosk (Adult 20.00 -> VIP 25.00) queued the exchange; the server
     re-issued a VIP ticket when it arrived, 5.00 never collected (a downgrade: owed to the buyer, recorded nowhere).
@@ -100,12 +107,13 @@ def test_an_offline_exchange_arriving_with_a_price_difference_is_listed_not_coun
     conflicts` lists each with the difference owed (by the buyer, to the buyer); the sales report counts nothing for
     them (the order still lists what was paid); once a device rollback undid them, they leave the list."""
     thief = StolenDesk(desk.kiosk)
+    opened = json.loads(tg(desk.org, "server", "till", "open", thief.device, "--float-cents", "10000", "--json").stdout)
     try:
         sold = thief.ask(SaleRequest("acme", thief.device, uuid.uuid4().hex, target_id=1,
                                      lines=(SaleLine(1, 1, 1), SaleLine(2, 1, 1)), expected_cents=PRICE[1] + PRICE[2],
                                      buyer_name="Cy Buyer"))
         adult, vip = (next(t["ticket_key"] for t in sold["tickets"] if t["category"] == c) for c in (1, 2))
-        before = _sales(desk.org)
+        before, till = _sales(desk.org), _till(desk.org, opened)
         rows = [(401, "kiosk", json.dumps(Exchange(adult, "upgrade", thief.device, category=2, at=time.time())
                                           .to_wire())),
                 (402, "kiosk", json.dumps(Exchange(vip, "student", thief.device, category=3, at=time.time())
@@ -125,7 +133,7 @@ def test_an_offline_exchange_arriving_with_a_price_difference_is_listed_not_coun
     assert (f"ticket {adult} (order {sold['order_number']}, Cy Buyer, paid) exchanged OFFLINE" in text
             and "PRICE DIFFERENCE NOT SETTLED, 5.00 EUR owed by the buyer, not collected" in text
             and "PRICE DIFFERENCE NOT SETTLED, 5.00 EUR owed to the buyer, not handed back" in text), text
-    assert _sales(desk.org) == before               # nothing counted for them
+    assert _sales(desk.org) == before and _till(desk.org, opened) == till     # nothing counted for them
     tg(desk.org, "server", "device", "revoke", thief.device)
     undone = tg(desk.org, "server", "device", "rollback", thief.device, "--reason", "kiosk stolen").stdout
     assert _unsettled(desk.org) == [], undone

@@ -49,5 +49,5 @@ class OfflineExchangesMixin(SalesMixin):
                         "order_status": t["order_status"], "device_id": b.get("device_id"), "at": b.get("at"),
                         "category_before": b["category_before"], "category_after": b["category_after"],
                         "difference_cents": b["difference_cents"], "currency": b["currency"],
-                        "admissions": [], "duplicates": [], "cancelled": None, "revoked": None})
+                        "admissions": [], "first": None, "duplicates": [], "cancelled": None, "revoked": None})
         return out
