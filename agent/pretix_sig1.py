@@ -106,6 +106,10 @@ def split_secret(secret: str) -> tuple[bytes, bytes]:
         raw = base64.b64decode(secret[::-1], validate=True)
     except (binascii.Error, ValueError):
         raise MalformedPayload("not a pretix_sig1 secret") from None
+    if base64.b64encode(raw).decode() != secret[::-1]:
+        # the last character's unused bits set (…Bw== read as …B0==): the same signed bytes under another text. pretix
+        # writes none; one scanned is an altered secret, refused rather than admitted under a text nobody issued
+        raise MalformedPayload("not a pretix_sig1 secret (non-canonical base64)")
     if len(raw) < 5 or raw[0] != 1:
         raise MalformedPayload("not a pretix_sig1 secret")
     payload_len, sig_len = struct.unpack(">HH", raw[1:5])

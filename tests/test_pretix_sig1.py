@@ -183,6 +183,23 @@ def test_bad_pretix_secrets():
     assert read_payload(good, Keyring(), T0).status == UNKNOWN_KEY     # no pretix keys loaded at all
 
 
+def test_a_secret_whose_base64_padding_bits_are_set_is_refused():
+    """base64 leaves the last character's low bits unused: '...Bw==' and '...B0==' decode to the same signed bytes.
+    Before: the altered text verified and admitted (found by tests/test_attack_payload_fuzz.py); pretix writes
+    canonical base64 only, so another spelling of a secret is an altered one: malformed, never admitted."""
+    good = sign_secret(PretixTicket("vw1234567", item=21), KEY)
+    text = good[::-1]
+    tail = text.rstrip("=")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    unused = 4 if text.endswith("==") else 2 if text.endswith("=") else 0
+    assert unused, "this secret's length leaves no unused bits: pick another seed"
+    spelled = [(tail[:-1] + alphabet[alphabet.index(tail[-1]) | bit] + text[len(tail):])[::-1]
+               for bit in range(1, 1 << unused)]
+    assert all(base64.b64decode(x[::-1]) == base64.b64decode(text) for x in spelled)   # the same bytes, other texts
+    assert read_payload(good, RING, T0).status == OK
+    assert {read_payload(x, RING, T0).status for x in spelled} == {MALFORMED}
+
+
 @settings(max_examples=300, deadline=None)
 @given(pretix_tickets, st.integers(0, 400), st.integers(1, 255))
 def test_property_mutated_pretix_secret_never_ok(t, pos, xor):
