@@ -1,6 +1,8 @@
 """Helpers shared by the tests (fixtures that need a broker or a store are in broker.py and sync_fixtures.py)."""
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -52,7 +54,6 @@ def run_offscreen_scenario(script: str, *args: str, timeout: float = 180) -> Non
     """Run tests/SCRIPT (a Kivy scenario that renders screens and writes its results) in its own process with
     Kivy drawing offscreen; fails the test with the scenario's traceback (tests/scenario_main.py: Kivy swallows its
     stderr) and the end of its output if it exits non-zero."""
-    import os
     import subprocess
     import sys
     import tempfile
@@ -72,6 +73,24 @@ def run_offscreen_scenario(script: str, *args: str, timeout: float = 180) -> Non
                                   + (f"--- its traceback ---\n{told}" if told else "(no traceback written)\n")
                                   + f"--- stdout (end) ---\n{proc.stdout[-3000:]}"
                                   + f"--- stderr (end) ---\n{proc.stderr[-3000:]}")
+
+
+def server_cmd(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`ticketgate server --data DATA ARGS…` on that folder's SQLite store (never TICKETGATE_SERVER_DB's), run as
+    the organiser runs it; asserted to succeed with no traceback."""
+    proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ, TICKETGATE_SERVER_DB=""))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stdout, proc.stderr)
+    return proc
+
+
+def fete(data: Path, *categories: str) -> int:
+    """`server init` of organiser fest at `data` and its event "Fête" (2026-12-31 20:00, Europe/Paris) with
+    `categories` (`1=Adulte`, …): the event's id."""
+    server_cmd(data, "init", "--org", "fest", "--name", "Fest")
+    return json.loads(server_cmd(data, "event", "create", "--name", "Fête", "--start", "2026-12-31 20:00", "--end",
+                                 "2027-01-01 02:00", "--tz", "Europe/Paris",
+                                 *(x for c in categories for x in ("--category", c)), "--json").stdout)["event_id"]
 
 
 def server_refusals(data: Path) -> subprocess.CompletedProcess[str]:

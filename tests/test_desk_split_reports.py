@@ -6,33 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from agent.sync.messages import ExchangeRequest, PaymentPart, SaleLine, SaleRequest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _server(data: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TICKETGATE_SERVER_DB="")
-    proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stdout, proc.stderr)
-    return proc
+from tests.helpers import fete, server_cmd
 
 
 def test_the_sales_report_counts_each_part_of_a_split_payment_under_its_method(tmp_path):
     data = tmp_path / "server"
-    _server(data, "init", "--org", "fest", "--name", "Fest")
-    e = json.loads(_server(data, "event", "create", "--name", "Fête", "--start", "2026-12-31 20:00", "--end",
-                           "2027-01-01 02:00", "--tz", "Europe/Paris", "--category", "1=Adulte", "--category",
-                           "2=VIP", "--json").stdout)["event_id"]
-    _server(data, "price", "set", str(e), "--category", "1", "--cents", "1500")
-    _server(data, "price", "set", str(e), "--category", "2", "--cents", "3500")
-    _server(data, "device", "register", "kiosk-1", "--role", "kiosk")
+    e = fete(data, "1=Adulte", "2=VIP")
+    server_cmd(data, "price", "set", str(e), "--category", "1", "--cents", "1500")
+    server_cmd(data, "price", "set", str(e), "--category", "2", "--cents", "3500")
+    server_cmd(data, "device", "register", "kiosk-1", "--role", "kiosk")
     from server_stub.store import open_store
     with open_store(data) as store:
         for request_id, parts, payment in (("split", (PaymentPart("cash", 3000), PaymentPart("card", 2000, "A1")), "cash"),
@@ -48,17 +32,17 @@ def test_the_sales_report_counts_each_part_of_a_split_payment_under_its_method(t
                                                                     category=2, parts=(PaymentPart("cash", 500),
                                                                                        PaymentPart("card", 1500, "B"))))
         assert up.ok and up.difference_cents == 2000, up
-    summary = json.loads(_server(data, "report", "sales", "--json").stdout)["summary"]
+    summary = json.loads(server_cmd(data, "report", "sales", "--json").stdout)["summary"]
     by_method = {k: v["total_cents"] for k, v in summary["by"]["payment"].items()}
     assert by_method == {"cash": 3000 + 500, "card": 2000 + 1500 + 5000}, by_method
     assert summary["totals"]["total_cents"] == 12000
-    table = _server(data, "report", "sales").stdout
+    table = server_cmd(data, "report", "sales").stdout
     assert "split" not in table and "35.00 EUR" in table and "85.00 EUR" in table, table
-    rows = list(csv.DictReader(io.StringIO(_server(data, "report", "sales", "--format", "csv").stdout)))
+    rows = list(csv.DictReader(io.StringIO(server_cmd(data, "report", "sales", "--format", "csv").stdout)))
     assert sum(int(r["cash_cents"]) for r in rows) == 3500 and sum(int(r["card_cents"]) for r in rows) == 8500, rows
     assert all(int(r["cash_cents"]) + int(r["card_cents"]) == int(r["total_cents"]) for r in rows)
     out = tmp_path / "sales.xlsx"
-    _server(data, "report", "sales", "--out", str(out))
+    server_cmd(data, "report", "sales", "--out", str(out))
     from openpyxl import load_workbook
     head, *body = [[c.value for c in r] for r in load_workbook(out).active.iter_rows()]
     lines = [dict(zip(head, r)) for r in body]

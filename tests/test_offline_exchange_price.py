@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 from typing import Iterator
 
@@ -17,10 +15,10 @@ import pytest
 from agent.sync import topics
 from agent.sync.messages import Batch, Exchange, SaleLine, SaleRequest
 from tests.broker import mosquitto_binary
-from tests.helpers import provision_serve, wait_for
-from tests.test_attack_kiosk_rollback import Desk, StolenDesk, _order
+from tests.helpers import wait_for
+from tests.test_attack_kiosk_rollback import Desk, StolenDesk, _order, tonight
 from tests.qa_organiser import tg
-from tests.test_qa_attacks import _start, _stop
+from tests.test_qa_attacks import enroll, serving
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
@@ -32,29 +30,11 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
     org, kiosk = tmp_path / "org", tmp_path / "kiosk"
     for home in (org, kiosk):
         home.mkdir()
-    fmt, now = "%Y-%m-%d %H:%M", time.time()
-    tg(org, "server", "init", "--org", "acme", "--name", "Acme")
-    tg(org, "server", "event", "create", "--name", "Tonight", "--tz", "UTC", "--zone", "1=Floor", "--category",
-       "1=Adult", "--category", "2=VIP", "--category", "3=Student", "--category", "4=Crew", "--start",
-       datetime.fromtimestamp(now - 3600, timezone.utc).strftime(fmt),
-       "--end", datetime.fromtimestamp(now + 6 * 3600, timezone.utc).strftime(fmt))
-    for category, cents in PRICE.items():
-        tg(org, "server", "price", "set", "1", "--category", str(category), "--cents", str(cents))
-    prov, http_port = provision_serve(partial(_start, org), seconds=300)
-    serve = None
-    try:
-        serve_log = tmp_path / "serve.log"
-        serve = _start(org, "server", "serve", log=serve_log)
-        assert wait_for(lambda: "sync server" in serve_log.read_text(), 30)
-        sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "desk", "--role",
-                   "kiosk", "--events", "1", "--out", str(org / "desk.pdf")).stdout
-        tg(kiosk, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-           f"127.0.0.1:{http_port}")
+    tonight(org, ("1=Adult", "2=VIP", "3=Student", "4=Crew"), PRICE)
+    serve_log = tmp_path / "serve.log"
+    with serving(org, serve_log) as http_port:
+        enroll(org, kiosk, "desk", http_port, "kiosk")
         yield Desk(org, kiosk, kiosk, serve_log)
-    finally:
-        if serve is not None:
-            _stop(serve)
-        _stop(prov)
 
 
 def _unsettled(org: Path) -> list[dict]:

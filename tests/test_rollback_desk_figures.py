@@ -5,23 +5,10 @@ cash not in the drawer, so the expected cash is what the desk holds."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 from agent.sync.messages import RefundRequest, SaleLine, SaleRequest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _server(data: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TICKETGATE_SERVER_DB="")
-    proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stdout, proc.stderr)
-    return proc
+from tests.helpers import fete, server_cmd
 
 
 def _sell(store, device: str, event: int, quantity: int) -> str:
@@ -32,15 +19,12 @@ def _sell(store, device: str, event: int, quantity: int) -> str:
 
 def test_a_rollback_says_the_quota_it_oversold_and_the_z_report_keeps_its_cancelled_cash_apart(tmp_path, french):
     data = tmp_path / "server"
-    _server(data, "init", "--org", "fest", "--name", "Fest")
-    e = json.loads(_server(data, "event", "create", "--name", "Fête", "--start", "2026-12-31 20:00", "--end",
-                           "2027-01-01 02:00", "--tz", "Europe/Paris", "--category", "1=Adulte",
-                           "--json").stdout)["event_id"]
-    _server(data, "price", "set", str(e), "--category", "1", "--cents", "2000")
-    _server(data, "quota", "set", str(e), "--capacity", "3")
+    e = fete(data, "1=Adulte")
+    server_cmd(data, "price", "set", str(e), "--category", "1", "--cents", "2000")
+    server_cmd(data, "quota", "set", str(e), "--capacity", "3")
     for kiosk in ("kiosk-1", "kiosk-2"):
-        _server(data, "device", "register", kiosk, "--role", "kiosk", "--events", str(e))
-    shift = json.loads(_server(data, "till", "open", "kiosk-1", "--float-cents", "10000", "--json").stdout)["shift_id"]
+        server_cmd(data, "device", "register", kiosk, "--role", "kiosk", "--events", str(e))
+    shift = json.loads(server_cmd(data, "till", "open", "kiosk-1", "--float-cents", "10000", "--json").stdout)["shift_id"]
     from server_stub.store import open_store
     with open_store(data) as store:
         ann = _sell(store, "kiosk-2", e, 2)                              # a genuine buyer, 40.00 cash at the other desk
@@ -48,25 +32,25 @@ def test_a_rollback_says_the_quota_it_oversold_and_the_z_report_keeps_its_cancel
         back = store.desk_refund("fest", "kiosk-1", RefundRequest("fest", "kiosk-1", uuid.uuid4().hex, ann, "ill"))
         assert back.ok and back.total_cents == 4000, back
         _sell(store, "kiosk-1", e, 1)
-    _server(data, "order", "add", "--event", str(e), "--buyer", "Guest", "--ticket", "category=1", "--quantity", "2")
-    assert json.loads(_server(data, "quota", "list", str(e), "--json").stdout)[0]["sold"] == 3       # 3 of 3
-    _server(data, "device", "revoke", "kiosk-1")
+    server_cmd(data, "order", "add", "--event", str(e), "--buyer", "Guest", "--ticket", "category=1", "--quantity", "2")
+    assert json.loads(server_cmd(data, "quota", "list", str(e), "--json").stdout)[0]["sold"] == 3       # 3 of 3
+    server_cmd(data, "device", "revoke", "kiosk-1")
 
-    text = _server(data, "device", "rollback", "kiosk-1", "--reason", "stolen").stdout
+    text = server_cmd(data, "device", "rollback", "kiosk-1", "--reason", "stolen").stdout
     assert f"OVERSOLD: event {e} is now OVERSOLD by 1 (4 sold, capacity 3)" in text, text
     assert f"ticketgate server quota set {e} --capacity 4" in text, text
-    (quota,) = json.loads(_server(data, "quota", "list", str(e), "--json").stdout)
+    (quota,) = json.loads(server_cmd(data, "quota", "list", str(e), "--json").stdout)
     assert (quota["sold"], quota["oversold"]) == (4, 1), quota                           # the same figures
-    again = json.loads(_server(data, "device", "rollback", "kiosk-1", "--reason", "stolen", "--json").stdout)
+    again = json.loads(server_cmd(data, "device", "rollback", "kiosk-1", "--reason", "stolen", "--json").stdout)
     assert again["oversold"] == [], again                                      # nothing more oversold by a second run
 
-    z = json.loads(_server(data, "till", "close", str(shift), "--counted-cents", "10000", "--json").stdout)["report"]
+    z = json.loads(server_cmd(data, "till", "close", str(shift), "--counted-cents", "10000", "--json").stdout)["report"]
     assert (z["sales"]["count"], z["refunds"]["count"], z["payments"]) == (0, 0, {}), z
     assert (z["expected_cash_cents"], z["difference_cents"]) == (10000, 0), z          # before: 8000, "-20.00"
     undone = z["rolled_back"]
     assert (undone["count"], undone["total_cents"], undone["cash_cents"]) == (2, -2000, -2000), undone
     assert sorted((m["what"], m["amount_cents"]) for m in undone["moves"]) == [("refund", -4000), ("sale", 2000)]
-    printed = _server(data, "till", "z-report", str(shift)).stdout
+    printed = server_cmd(data, "till", "z-report", str(shift)).stdout
     assert "CANCELLED BY ROLLBACK" in printed and "cash not in the drawer" in printed, printed
 
     from kiosk_ui.presenters.till import method_label, z_rows
@@ -82,25 +66,22 @@ def test_a_z_report_closed_before_the_rollback_says_what_it_cancelled_since(tmp_
     the rollback cancelled since, with the expected cash and the difference without it (100.00, 0.00). Before: the
     kept report alone, a drawer 20.00 short that nobody could explain."""
     data = tmp_path / "server"
-    _server(data, "init", "--org", "fest", "--name", "Fest")
-    e = json.loads(_server(data, "event", "create", "--name", "Fête", "--start", "2026-12-31 20:00", "--end",
-                           "2027-01-01 02:00", "--tz", "Europe/Paris", "--category", "1=Adulte",
-                           "--json").stdout)["event_id"]
-    _server(data, "price", "set", str(e), "--category", "1", "--cents", "2000")
-    _server(data, "device", "register", "kiosk-1", "--role", "kiosk", "--events", str(e))
-    shift = json.loads(_server(data, "till", "open", "kiosk-1", "--float-cents", "10000", "--json").stdout)["shift_id"]
+    e = fete(data, "1=Adulte")
+    server_cmd(data, "price", "set", str(e), "--category", "1", "--cents", "2000")
+    server_cmd(data, "device", "register", "kiosk-1", "--role", "kiosk", "--events", str(e))
+    shift = json.loads(server_cmd(data, "till", "open", "kiosk-1", "--float-cents", "10000", "--json").stdout)["shift_id"]
     from server_stub.store import open_store
     with open_store(data) as store:
         _sell(store, "kiosk-1", e, 1)                                    # the thief's 20.00 cash sale
-    kept = json.loads(_server(data, "till", "close", str(shift), "--counted-cents", "10000", "--json").stdout)["report"]
+    kept = json.loads(server_cmd(data, "till", "close", str(shift), "--counted-cents", "10000", "--json").stdout)["report"]
     assert (kept["expected_cash_cents"], kept["difference_cents"]) == (12000, -2000), kept
-    _server(data, "device", "revoke", "kiosk-1")
-    _server(data, "device", "rollback", "kiosk-1", "--reason", "stolen")
-    z = json.loads(_server(data, "till", "z-report", str(shift), "--json").stdout)
+    server_cmd(data, "device", "revoke", "kiosk-1")
+    server_cmd(data, "device", "rollback", "kiosk-1", "--reason", "stolen")
+    z = json.loads(server_cmd(data, "till", "z-report", str(shift), "--json").stdout)
     assert (z["expected_cash_cents"], z["difference_cents"]) == (12000, -2000), z      # as it was closed
     since = z["rolled_back_since"]
     assert (since["count"], since["cash_cents"], since["expected_cash_cents"], since["difference_cents"]) == \
         (1, 2000, 10000, 0), since
-    printed = _server(data, "till", "z-report", str(shift)).stdout
+    printed = server_cmd(data, "till", "z-report", str(shift)).stdout
     assert "after closing, 1: 20.00 EUR" in printed, printed
     assert any("expected cash without" in line and line.endswith(" 100.00 EUR") for line in printed.splitlines())
