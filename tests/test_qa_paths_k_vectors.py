@@ -176,7 +176,8 @@ def test_protobuf_wire_shapes_read_as_protobuf_reads_them():
 def test_pretix_base64_variants():
     """Padding as pretix writes it (at the start once reversed) is read; a secret whose padding was lost is refused
     as pretix's own parser (Python b64decode) refuses it; non-zero spare bits of the last base64 character give the
-    same bytes, so the same seed: the ledger key `pretix:<seed>` (used, revoked) is the same for both spellings."""
+    same bytes under another text, which pretix never writes (it encodes canonically): an altered secret, refused
+    as malformed (pretix's lenient parser would take it; it would be the same ticket, `pretix:<seed>`, either way)."""
     payload = b"\x0a\x09padded001\x10\x01"          # 5 + 13 + 64 = 82 bytes: two '=' of padding
     secret = frame(payload)
     assert secret.startswith("==")
@@ -185,7 +186,8 @@ def test_pretix_base64_variants():
     last = secret[2]                                  # the base64 character holding spare bits
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
     twin = "==" + alphabet[alphabet.index(last) | 1] + secret[3:]
-    assert twin != secret and read_payload(twin, RING, 0).ticket.key == "pretix:padded001"
+    assert twin != secret and base64.b64decode(twin[::-1]) == base64.b64decode(secret[::-1])
+    assert read_payload(twin, RING, 0).status == MALFORMED
     assert read_payload("==" + secret, RING, 0).status == MALFORMED
 
 
