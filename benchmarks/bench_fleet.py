@@ -425,12 +425,12 @@ def main() -> None:
             delivered = [min((arrivals_of(outs, d).get("d" + k, float("inf")) for _, k in plan.bulk))
                          for d in arrivals_all(outs)]
             delivered = [t - bulk_out for t in delivered if t != float("inf")]
-            look = next(((a, b) for a, b in looks if b >= bulk_out), (bulk_out, bulk_out))
+            look = next(((a, b, c) for a, b, c in looks if b >= bulk_out), (bulk_out, bulk_out, 0.0))
             print(f"1,000-ticket change, server part (commit begun -> signed update published): "
                   f"{(bulk_out - changes['bulk_commit']) * 1000:.0f} ms (the commit took "
                   f"{(changes['bulk'] - changes['bulk_commit']) * 1000:.0f} ms or less; the announcer's look that sent "
                   f"it began {(look[0] - changes['bulk_commit']) * 1000:.0f} ms after, took "
-                  f"{(look[1] - look[0]) * 1000:.0f} ms), {bulk[1] / 1000:.1f} kB; broker -> first delivered to each device: "
+                  f"{(look[1] - look[0]) * 1000:.0f} ms, {look[2] * 1000:.0f} ms of CPU), {bulk[1] / 1000:.1f} kB; broker -> first delivered to each device: "
                   f"p50 {pct(delivered, 50) * 1000:.0f} ms, p95 {pct(delivered, 95) * 1000:.0f} ms")
 
 
@@ -463,16 +463,16 @@ def published_updates(server, relayed: dict[str, float] | None = None) -> list[t
     return out
 
 
-def timed_announces(server) -> list[tuple[float, float]]:
-    """(start, end) of every look of the announcer that published something."""
-    out: list[tuple[float, float]] = []
+def timed_announces(server) -> list[tuple[float, float, float]]:
+    """(start, end, CPU of its thread) of every look of the announcer that published something."""
+    out: list[tuple[float, float, float]] = []
     announce = server.announce
 
     def timed(org):
-        start = time.time()
+        start, cpu = time.time(), time.thread_time()
         sent = announce(org)
         if sent:
-            out.append((start, time.time()))
+            out.append((start, time.time(), time.thread_time() - cpu))
         return sent
     server.announce = timed
     return out

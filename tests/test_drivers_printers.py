@@ -261,7 +261,7 @@ def test_discovery_finds_a_printer_announced_on_loopback_and_keeps_manual_entrie
 def test_manual_addresses_are_validated():
     from drivers.printers.discovery import manual_entry
     assert manual_entry("10.0.0.7").port == 9100 and manual_entry("printer.local", kind="ipp").port == 631
-    for bad, why in (("", "type the printer"), ("10.0.0.7:abc", "not a number"), ("10.0.0.7:70000", "out of range"),
+    for bad, why in (("", "type the printer"), ("10.0.0.7:abc", "not a number"), ("10.0.0.7:9\u00b2", "not a number"), ("10.0.0.7:70000", "out of range"),
                      ("999.1.1.1", "not a valid IP")):
         with pytest.raises(ValueError, match=why):
             manual_entry(bad)

@@ -179,3 +179,30 @@ def test_a_restart_keeps_the_sessions_and_what_they_queued(tmp_path, broker, wor
     finally:
         for d in doors:
             d.close()
+
+
+def test_a_presence_under_a_leaf_of_other_unicode_digits_is_a_fence_not_a_worker(broker, caplog):
+    """'²' is a digit to str.isdigit, not to int(): such a leaf on the presence topic raised ValueError in the
+    connection's message handler ("sync handler failed" logged); it is no worker number. A real worker's presence
+    after it is still read."""
+    from agent.sync import topics
+    from agent.sync.transport import BrokerConfig, PahoTransport
+    from server_stub.sync import sessions
+    from tests.sync_fixtures import subscribed
+    reader = PahoTransport("presence-reader", BrokerConfig(port=broker.port), clean_start=True)
+    writer = PahoTransport("presence-writer", BrokerConfig(port=broker.port), clean_start=True)
+    presences = sessions.Presences(reader, ORG)
+    acked = subscribed(reader)
+    reader.start()
+    writer.start()
+    try:
+        assert acked.wait(10) and wait_for(lambda: writer.connected, 10)
+        prefix = topics.server_workers(ORG)[:-1]
+        writer.publish(prefix + "\u00b2", sessions.presence(2, "online"), retain=True, wait=5.0)
+        writer.publish(prefix + "3", sessions.presence(3, "online"), retain=True, wait=5.0)
+        assert wait_for(lambda: presences.running(3), 10)
+        assert not presences.running(2) and presences.current()
+        assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    finally:
+        writer.stop()
+        reader.stop()

@@ -187,8 +187,9 @@ def test_lock_pin_flow():
     t = [1000.0]
     lock = KioskLock(Store(), lambda: t[0])
     assert lock.unlocked and not lock.has_pin
-    with pytest.raises(ValueError):
-        lock.set_pin("12")
+    for not_a_pin in ("12", "\u00b2\u00b2\u00b2\u00b2", "\u0661\u0662\u0663\u0664"):   # '²', Arabic-Indic digits
+        with pytest.raises(ValueError, match="4 to 8 digits"):
+            lock.set_pin(not_a_pin)
     lock.set_pin("4321")
     lock.lock()
     assert not lock.unlocked

@@ -55,9 +55,9 @@ def manual_entry(address: str, kind: str = "raw", name: str = "", language: str 
         where = HostPort.parse(text, default_port=default, what="printer address")
     except BadAddress as exc:
         port_text = text.rpartition(":")[2] if text.count(":") == 1 else ""
-        if port_text and not port_text.isdigit():
+        if port_text and not (port_text.isascii() and port_text.isdigit()):
             raise ValueError(f"port {port_text!r} is not a number") from None
-        if port_text.isdigit():
+        if port_text:
             raise ValueError(f"port {port_text} out of range") from None
         raise ValueError(str(exc)) from None
     host, port = where.host, where.port

@@ -48,7 +48,7 @@ class KioskLock:
         return self._staffed or bool(self.store.get_setting("ui_pin"))
 
     def set_pin(self, pin: str) -> None:
-        if not (pin.isdigit() and 4 <= len(pin) <= 8):
+        if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
             raise ValueError("the PIN is 4 to 8 digits")
         if self.has_pin and not self.unlocked:
             raise PermissionError("unlock with the current PIN first")

@@ -74,7 +74,7 @@ class Presences:
 
     def _seen(self, leaf: str, payload: bytes) -> None:
         with self._changed:
-            if leaf.isdigit():
+            if leaf.isascii() and leaf.isdigit():       # '²' is a digit to isdigit, not to int()
                 try:
                     state = json.loads(payload).get("state") if payload else None
                 except (ValueError, AttributeError, RecursionError):
