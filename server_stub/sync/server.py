@@ -684,7 +684,7 @@ class SyncServer:
         if allowed:      # as registered now (`server device events` changes them): what the device names may be old
             events = sorted(set(allowed))
             if sorted(set(msg.events)) != events:
-                self._follow_registration(org, device, events, sorted(set(msg.events) - set(events)))
+                self._follow_registration(org, device, events, set(msg.events) - set(events))
         else:   # enrolled for no event in particular: every event of its organiser (ingest.held_events), those created
             # since its last bundle too (it asks for those it holds), never another organiser's it names
             events = sorted(e["event_id"] for e in self.store.events(org))
@@ -701,13 +701,16 @@ class SyncServer:
             self._bundle_requests[(org, device)] = (events, since, bundles.is_kiosk(reg))
         self._bundle_wake.set()
 
-    def _follow_registration(self, org: str, device: str, events: list[int], removed: list[int]) -> None:
+    def _follow_registration(self, org: str, device: str, events: list[int], named: set[int]) -> None:
         """A hello naming other events than the device is registered for: it has not applied the organiser's change
         (`server device events`: its command expired, or crossed this hello). The signed `events` command again,
-        once per server run and set of events (a device too old to know the command refuses it: not every hello)."""
+        once per server run and set of events (a device too old to know the command refuses it: not every hello).
+        Recorded as removed are only the events `named` the organiser took away already: a removed event's uploads
+        are still taken (`events_released`), so the device's word must not make one."""
         if self._events_sent.get((org, device)) == tuple(events):
             return
         self._events_sent[(org, device)] = tuple(events)
+        removed = sorted(named & self.store.events_released(device))
         command_id = uuid.uuid4().hex
         if self.send_command(org, device, "events", wait=None, command_id=command_id, events=events):
             self.store.record_command(org, device, command_id, "events", {"events": events, "removed": removed,

@@ -1,0 +1,75 @@
+"""Attacks on a device's scope (the events it holds), with a real door's broker login, set up as the guides say
+(`server init`, two events, `provision serve` with its broker and its ACL as generated, `server serve`,
+`provision enroll` of one door per event). Each test fails on the defect it names."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from agent.sync import topics
+from agent.sync.messages import ActionItem, Hello
+from tests.broker import mosquitto_binary
+from tests.helpers import wait_for
+from tests.test_qa_attacks import StolenLogin, enroll, serving, tg
+from tests.test_qa_paths_m_walk import _event
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+@dataclass
+class TwoEvents:
+    org: Path          # organiser acme: events 1 and 2, one order each
+    door: Path         # the stolen door: enrolled for event 1
+    gate: Path         # a door of event 2
+    ticket: str        # a paid ticket of event 2: its key
+    payload: str       # and its QR payload
+    serve_log: Path
+
+
+@pytest.fixture
+def two_events(tmp_path: Path) -> Iterator[TwoEvents]:
+    org, door, gate = (tmp_path / name for name in ("org", "door", "gate"))
+    for home in (org, door, gate):
+        home.mkdir()
+    tg(org, "server", "init", "--org", "acme", "--name", "Acme")
+    _event(org, "acme", "Tonight", "Ann Acme")
+    _event(org, "acme", "Tomorrow", "Bob Acme")
+    ticket = json.loads(tg(org, "server", "order", "find", "Bob", "--json").stdout)[0]["tickets"][0]["ticket_key"]
+    payload = json.loads(tg(org, "server", "ticket", "show", ticket, "--json").stdout)["payload"]
+    serve_log = tmp_path / "serve.log"
+    with serving(org, serve_log) as http_port:
+        for home, gate_name, events in ((door, "north", "1"), (gate, "south", "2")):
+            enroll(org, home, gate_name, http_port, events=events)
+            tg(home, "agent", "sync", "--until-idle", "--for", "60")
+        yield TwoEvents(org, door, gate, ticket, payload, serve_log)
+
+
+def test_attack_a_hello_naming_another_event_does_not_open_it_to_the_doors_uploads(two_events):
+    """A stolen door of event 1 says hello naming events 1 and 2, then uploads an entry for a real ticket of event 2.
+    Before: the server took the events a hello named beyond the registration for events the organiser had taken
+    away from the device (recorded as `removed`, `events_released`), so event 2 became the door's: the entry was
+    stored, counted and relayed, and the holder was refused `already_used` at event 2's own gate. Now only the
+    organiser's `server device events --remove` releases an event: the entry is refused and listed."""
+    thief = StolenLogin(two_events.door)
+    try:
+        thief.publish(topics.up("acme", thief.device), json.dumps(Hello(
+            "acme", thief.device, uuid.uuid4().hex, time.time(), 0, (1, 2)).to_wire()).encode())
+        assert wait_for(lambda: "events" in tg(two_events.org, "server", "device", "commands", thief.device).stdout, 30)
+        entry = ActionItem(str(uuid.uuid4()), "entry", two_events.ticket, 2, "in", time.time(), thief.device, "north")
+        thief.upload([entry.to_wire()])
+        assert wait_for(lambda: entry.scan_uuid in tg(two_events.org, "server", "refusals", "--json").stdout
+                        or json.loads(tg(two_events.org, "server", "stats", "--json").stdout)["entries"], 30)
+    finally:
+        thief.close()
+    assert json.loads(tg(two_events.org, "server", "stats", "--json").stdout)["entries"] == 0
+    refusals = tg(two_events.org, "server", "refusals").stdout
+    assert "event 2 is not an event of" in refusals, refusals
+    tg(two_events.gate, "agent", "sync", "--until-idle", "--for", "60")
+    verdict = json.loads(tg(two_events.gate, "agent", "scan", "--json", two_events.payload).stdout)
+    assert verdict["verdict"] == "accepted", verdict          # the holder gets in at event 2's gate
