@@ -47,6 +47,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "annul_not_checkin": (),                    # names an annulment (or a reset), not an entry or cancellation
     "annul_other_device": ("device",),
     "already_annulled": (),
+    "annul_other_ticket": ("ticket",),          # names another ticket or event than the check-in it undoes
     "scan_id_taken": ("scan",),                 # an action under a scan id another record holds: never stored
     "kiosk_only": ("message",),
     "unknown_order": ("order",),

@@ -16,7 +16,7 @@ from agent.sync import topics
 from agent.sync.messages import ActionItem, Hello
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
-from tests.test_qa_attacks import StolenLogin, enroll, serving, tg
+from tests.test_qa_attacks import StolenLogin, enroll, field, serving, tg   # noqa: F401  (`field`: the fixture)
 from tests.test_qa_paths_m_walk import _event
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -73,3 +73,31 @@ def test_attack_a_hello_naming_another_event_does_not_open_it_to_the_doors_uploa
     tg(two_events.gate, "agent", "sync", "--until-idle", "--for", "60")
     verdict = json.loads(tg(two_events.gate, "agent", "scan", "--json", two_events.payload).stdout)
     assert verdict["verdict"] == "accepted", verdict          # the holder gets in at event 2's gate
+
+
+def test_attack_an_annulment_naming_another_ticket_does_not_undo_another_gates_cancellation(field):
+    """Gate south quick-cancels Ann's ticket (her order cancelled, the ticket back on sale). The stolen door north
+    uploads a cancellation of a key the server did not issue, then its annulment naming Ann's ticket. Before: the
+    annulment was taken (it named the door's own cancellation) and applied to the ticket it named: Ann's ticket was
+    taken off sale again and her order paid again, undoing another gate's cancellation (the organiser's call). Now an
+    annulment names the ticket and event of what it annuls, else it is refused and listed."""
+    tg(field.gate, "agent", "configure", "--mode", "quick_cancel")
+    assert json.loads(tg(field.gate, "agent", "scan", "--json", field.payload).stdout)["verdict"] == "cancelled"
+    tg(field.gate, "agent", "sync", "--until-idle", "--for", "60")
+
+    def status() -> str:
+        return json.loads(tg(field.org, "server", "order", "find", "Ann", "--json").stdout)[0]["status"]
+    assert status() == "cancelled"
+    thief = StolenLogin(field.door)
+    try:
+        cancel = ActionItem(str(uuid.uuid4()), "cancel", "PX-not-ours", 1, None, time.time(), thief.device, "north")
+        annul = ActionItem(str(uuid.uuid4()), "annul", field.ticket, 1, None, time.time(), thief.device, "north",
+                           ref_uuid=cancel.scan_uuid, reason="oops")
+        thief.upload([cancel.to_wire(), annul.to_wire()])
+        assert wait_for(lambda: annul.scan_uuid in tg(field.org, "server", "refusals", "--json").stdout
+                        or status() != "cancelled", 30)
+    finally:
+        thief.close()
+    assert status() == "cancelled"
+    refusals = tg(field.org, "server", "refusals").stdout
+    assert f"names ticket {field.ticket}" in refusals, refusals

@@ -96,6 +96,7 @@ REFUSAL_TEXTS = {
     "annul_not_checkin": "Undo of something that is not a check-in (an undo is not undone).",
     "annul_other_device": "Undo of a check-in made by {device}: only the organiser may.",
     "already_annulled": "This check-in was already undone.",
+    "annul_other_ticket": "This undo names ticket {ticket}, not the ticket of the check-in it undoes.",
     "scan_id_taken": "Its scan id {scan} is another record's: not stored.",
     "kiosk_only": "Only a kiosk may send this ({message}).",
     "unknown_order": "Unknown order {order}.",

@@ -93,13 +93,13 @@ class DeviceUploadsMixin(StoreBase):
     def refusal_counts(self, org: str) -> dict[str, int]:
         return dict(self.q("SELECT device_id, count(*) FROM refused_uploads WHERE org=? GROUP BY device_id", (org,)))
 
-    def annul_target(self, scan_uuid: str, annulment: str) -> tuple[str, str | None, bool] | None:
+    def annul_target(self, scan_uuid: str, annulment: str) -> tuple[str, str | None, bool, str | None, int | None] | None:
         """What the annulment `annulment` names: (the device that uploaded it, its kind, annulled already by another
-        annulment), None when the store does not hold it."""
+        annulment, its ticket, its event), None when the store does not hold it."""
         rows = self.q("SELECT s.device_id, s.kind, EXISTS(SELECT 1 FROM scans a WHERE a.kind='annul' "
-                      "AND a.ref_uuid=s.scan_uuid AND a.scan_uuid<>?) FROM scans s WHERE s.scan_uuid=?",
-                      (annulment, scan_uuid))
-        return (rows[0][0], rows[0][1], bool(rows[0][2])) if rows else None
+                      "AND a.ref_uuid=s.scan_uuid AND a.scan_uuid<>?), s.ticket_key, s.event_id FROM scans s "
+                      "WHERE s.scan_uuid=?", (annulment, scan_uuid))
+        return (rows[0][0], rows[0][1], bool(rows[0][2]), rows[0][3], rows[0][4]) if rows else None
 
     def ticket_targets(self, ticket_keys: set[str], chunk: int = 500) -> dict[str, int]:
         """ticket key -> the event or pass it is for, for the keys this store issued (a pretix key, or a ticket sold

@@ -112,7 +112,7 @@ class Scope:
         self._targets_of = targets_of_tickets
         self._tickets: dict[str, int | None] = {}     # ticket key -> its event or pass; None: not issued here
         self._opens: dict[int, tuple] = {}            # event or pass -> (org, the events it opens)
-        self._batch_kinds: dict[str, str] = {}    # actions accepted earlier in this batch: scan uuid -> kind
+        self._batch_actions: dict[str, ActionItem] = {}   # actions accepted earlier in this batch, by scan uuid
         self._batch_annulled: dict[str, str] = {}  # annulments accepted earlier in this batch: what they name -> uuid
         self._batch_orders: dict[str, int] = {}    # offline sales accepted earlier in this batch: number -> target
 
@@ -141,7 +141,7 @@ class Scope:
             return reason("dated_ahead", f"dated {hours} h ahead of the server's clock", hours=hours)
         why = self.staff_refusal(item) or self._scope_refusal(item)
         if why is None and isinstance(item, ActionItem):
-            self._batch_kinds[item.scan_uuid] = item.kind     # its annulment may follow in the same batch
+            self._batch_actions[item.scan_uuid] = item        # its annulment may follow in the same batch
             if item.kind == "annul" and item.ref_uuid:
                 self._batch_annulled.setdefault(item.ref_uuid, item.scan_uuid)
         return why
@@ -188,7 +188,7 @@ class Scope:
             if item.kind == "annul":
                 if not item.ref_uuid:
                     return reason("annul_no_ref", "an annulment names the action it annuls (ref_uuid)")
-                return self._annul_refusal(item.ref_uuid, item.scan_uuid)
+                return self._annul_refusal(item)
             return None
         if isinstance(item, (RefusalItem, CmdResult, ConfigChange)):
             return None                           # any device of the organiser (a config change: its staff checked)
@@ -232,13 +232,16 @@ class Scope:
         return reason("ticket_other_event", f"not allowed: ticket {key} is not a ticket of event {event_id}",
                       ticket=key, event=str(event_id))
 
-    def _annul_refusal(self, ref: str, annulment: str) -> str | None:
+    def _annul_refusal(self, annul: ActionItem) -> str | None:
         """An annulment undoes one entry or quick cancellation of this device, once: on the server or earlier in
-        this batch. Not an annulment (an undo is not undone), not a reset, not what another annulment undid (the
-        same annulment sent again is a duplicate the store answers as stored)."""
+        this batch, naming its ticket and event (the store undoes a cancellation on the ticket the annulment names).
+        Not an annulment (an undo is not undone), not a reset, not what another annulment undid (the same annulment
+        sent again is a duplicate the store answers as stored)."""
+        ref, annulment = annul.ref_uuid or "", annul.scan_uuid
         target = self._action(ref, annulment)       # None: not on the server
-        if target is None and ref in self._batch_kinds:
-            target = ActionRef(self.device_id, self._batch_kinds[ref], False)
+        if target is None and ref in self._batch_actions:
+            a = self._batch_actions[ref]
+            target = ActionRef(self.device_id, a.kind, False, a.ticket_key, a.event_id)
         if target is None:
             return reason("annul_unknown", f"annulment of {ref}: no such entry or cancellation on the server (it was "
                                            f"never uploaded, or was refused)")
@@ -251,6 +254,10 @@ class Scope:
                                                 f"annul {target.device_id} {ref} --reason …`)", device=target.device_id)
         if target.annulled or self._batch_annulled.get(ref, annulment) != annulment:
             return reason("already_annulled", f"annulment of {ref}: already annulled")
+        if (annul.ticket_key, annul.event_id) != (target.ticket_key, target.event_id):
+            return reason("annul_other_ticket", f"annulment of {ref}: it names ticket {annul.ticket_key} of event "
+                                                f"{annul.event_id}, the {target.kind} is of ticket {target.ticket_key} "
+                                                f"of event {target.event_id}", ticket=annul.ticket_key)
         return None
 
 
@@ -261,6 +268,8 @@ class ActionRef:
     device_id: str
     kind: str | None
     annulled: bool
+    ticket_key: str | None = None
+    event_id: int | None = None
 
 
 @dataclass(frozen=True)
