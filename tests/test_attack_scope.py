@@ -101,3 +101,27 @@ def test_attack_an_annulment_naming_another_ticket_does_not_undo_another_gates_c
     assert status() == "cancelled"
     refusals = tg(field.org, "server", "refusals").stdout
     assert f"names ticket {field.ticket}" in refusals, refusals
+
+
+def test_attack_entries_for_the_ticket_ids_of_an_allotment_not_granted_yet_are_refused(field):
+    """Offline tickets have predictable ids: allotment N's range starts at 2**47 + N * 2**20 and a kiosk sells it
+    in order. A stolen door uploads entries for the first tickets of the next allotment (not granted yet) and for a
+    key in no range at all. Before: both were taken "as the gate saw it" (a ticket the server did not issue), stored,
+    counted and relayed: once a kiosk was granted that allotment and sold offline, its buyers were refused
+    `already_used` at every gate. Now a key of the allotments' id space is taken only within an allotment of the
+    organiser for that event; the others are refused as unknown tickets and listed."""
+    from server_stub.store.sales import ALLOTMENT_SPAN
+    from agent.allotment import ALLOTMENT_ID_BASE
+    future = [str(ALLOTMENT_ID_BASE + ALLOTMENT_SPAN + i) for i in range(3)] + [str(2**48 - 5)]
+    thief = StolenLogin(field.door)
+    try:
+        entries = [ActionItem(str(uuid.uuid4()), "entry", key, 1, "in", time.time(), thief.device, "north")
+                   for key in future]
+        thief.upload([e.to_wire() for e in entries])
+        assert wait_for(lambda: entries[-1].scan_uuid in tg(field.org, "server", "refusals", "--json").stdout
+                        or json.loads(tg(field.org, "server", "stats", "--json").stdout)["entries"], 30)
+    finally:
+        thief.close()
+    assert json.loads(tg(field.org, "server", "stats", "--json").stdout)["entries"] == 0
+    refusals = tg(field.org, "server", "refusals").stdout
+    assert all(f"unknown ticket {key}" in refusals for key in future), refusals

@@ -35,9 +35,14 @@ def test_a_door_action_naming_a_ticket_of_another_event_is_refused(store):
     the gate itself refuses such a ticket as `wrong_event`). Before: stored, counted in night 1's statistics and
     relayed to its gates. Now refused with the ticket and the event named; a weekend pass is taken at both nights
     and refused at night 3; a ticket the server did not issue (pretix, an offline sale not reconciled yet) is
-    taken as the gate saw it; a quick cancellation and an annulment are checked the same way."""
+    taken as the gate saw it, an id of the allotments' space only within an allotment for that night
+    (test_attack_scope.py); a quick cancellation and an annulment are checked the same way."""
     from server_stub.sync.ingest import Scope, store_lookups
     e1, e2, e3, weekend, key = _events_and_tickets(store)
+    store.set_quota("fest", e1, 10)
+    store.register_device("fest", "kiosk-1", role="kiosk")
+    store.set_allotment_size("fest", "kiosk-1", [e1], 4, hours=2)
+    first = store.grant_allotment("fest", "kiosk-1", bytes(32)).first_id
     lookups = list(store_lookups(store))
     asked: list[set[str]] = []
     lookups[5] = lambda keys: asked.append(set(keys)) or store.ticket_targets(keys)
@@ -48,7 +53,9 @@ def test_a_door_action_naming_a_ticket_of_another_event_is_refused(store):
              "pass2": ActionItem("a4", "entry", key[weekend], e2, "in", NOW, "gate-a"),
              "pass3": ActionItem("a5", "entry", key[weekend], e3, "in", NOW, "gate-a"),
              "pretix": ActionItem("a6", "entry", "pretix:Xk2J9qLm", e1, "in", NOW, "gate-a"),
-             "offline": ActionItem("a7", "entry", "140737488355330", e1, "in", NOW, "gate-a"),
+             "offline": ActionItem("a7", "entry", str(first + 1), e1, "in", NOW, "gate-a"),
+             "offline2": ActionItem("a7b", "entry", str(first + 1), e2, "in", NOW, "gate-a"),
+             "guessed": ActionItem("a7c", "entry", str(first + 4), e1, "in", NOW, "gate-a"),
              "cancel": ActionItem("a8", "cancel", key[e1], e3, None, NOW, "gate-a")}
     scope.learn_tickets({i.ticket_key for i in items.values()})
     said = {name: scope.refusal(item) for name, item in items.items()}
@@ -57,6 +64,8 @@ def test_a_door_action_naming_a_ticket_of_another_event_is_refused(store):
     assert said["wrong"].code == "ticket_other_event" and said["wrong"].params == {"ticket": key[e2], "event": str(e1)}
     assert said["pass3"] == f"not allowed: ticket {key[weekend]} is not a ticket of event {e3}"
     assert said["cancel"] == f"not allowed: ticket {key[e1]} is not a ticket of event {e3}"
+    assert said["offline2"] == f"not allowed: ticket {first + 1} is not a ticket of event {e2}"
+    assert said["guessed"] == f"unknown ticket {first + 4} (in no offline allotment)"
     assert {n for n, why in said.items() if why is None} == {"right", "pass1", "pass2", "pretix", "offline"}
     # an annulment of an accepted entry, naming another event's ticket, is refused too (it would release that ticket)
     assert "is not a ticket of event" in scope.refusal(ActionItem("a9", "annul", key[e2], e1, None, NOW, "gate-a",

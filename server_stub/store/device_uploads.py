@@ -114,6 +114,12 @@ class DeviceUploadsMixin(StoreBase):
                 tuple(part)))
         return found
 
+    def allotment_of_ticket(self, ticket_id: int) -> tuple[str, list[int]] | None:
+        """(organiser, events or passes) of the offline allotment whose id range holds `ticket_id` (a ticket a kiosk
+        may have sold offline, not reconciled yet); None when no allotment's range holds it."""
+        row = self.q1("SELECT org, events FROM allotments WHERE first_id <= ? AND last_id >= ?", (ticket_id, ticket_id))
+        return None if row is None else (row[0], json.loads(row[1]))
+
     # -- uploads of one device and their rollback -------------------------------------------------------------------
     def device_uploads(self, device_id: str) -> list[dict]:
         """Everything a device uploaded that changed something (actions, kiosk messages), oldest first, then what it

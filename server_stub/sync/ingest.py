@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from agent.allotment import ALLOTMENT_ID_BASE
 from agent.errors import TicketgateError
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
                                  ConfigChange, Hello, Item, ItemRefusal, OfflineSale, RefusalItem, RelayedAction, Staffed,
@@ -31,6 +32,7 @@ from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, B
 from agent.reasons import reason
 from agent.safe_text import printable
 from agent.staff import allowed, refusal_reason
+from agent.sync.keyset import is_decimal
 from agent.sync.signed import Rejected, load_json
 
 # An upload stamped (at + clock_offset: server time) further ahead than this is a clock years off or a forgery: taken,
@@ -100,7 +102,8 @@ class Scope:
                  events_of_ticket: Callable[[str], tuple], action_of: Callable[[str, str], "ActionRef | None"] = lambda u, a: None,
                  events_of_target: Callable[[int], tuple] = lambda t: (None, ()),
                  staff_of: Callable[[str], "StaffRoster"] = lambda org: StaffRoster({}, None),
-                 targets_of_tickets: Callable[[set[str]], dict[str, int]] = lambda keys: {}):
+                 targets_of_tickets: Callable[[set[str]], dict[str, int]] = lambda keys: {},
+                 allotment_of: Callable[[int], tuple] = lambda ticket: (None, ())):
         self.device_id, self.org = device["device_id"], device["org"]
         self.role = device.get("role") or "door"
         self._events: set[int] | None = None
@@ -110,6 +113,7 @@ class Scope:
         self._staff_of = staff_of
         self._staff: StaffRoster | None = None
         self._targets_of = targets_of_tickets
+        self._allotment_of = allotment_of
         self._tickets: dict[str, int | None] = {}     # ticket key -> its event or pass; None: not issued here
         self._opens: dict[int, tuple] = {}            # event or pass -> (org, the events it opens)
         self._batch_actions: dict[str, ActionItem] = {}   # actions accepted earlier in this batch, by scan uuid
@@ -223,11 +227,30 @@ class Scope:
             self.learn_tickets({key})
         target = self._tickets[key]
         if target is None:
+            return self._unissued_refusal(key, event_id)
+        if self._opened(target, event_id):
             return None
+        return reason("ticket_other_event", f"not allowed: ticket {key} is not a ticket of event {event_id}",
+                      ticket=key, event=str(event_id))
+
+    def _opened(self, target: int, event_id: int) -> bool:
+        """Whether event or pass `target` is this organiser's and opens `event_id`."""
         if target not in self._opens:
             self._opens[target] = self._target(target)
         org, events = self._opens[target]
-        if org == self.org and event_id in events:
+        return bool(org == self.org and event_id in events)
+
+    def _unissued_refusal(self, key: str, event_id: int) -> str | None:
+        """A key the server did not issue: a pretix ticket, or one a kiosk sold offline (an id of the allotments'
+        space, 2**47 up) not reconciled yet, taken as the gate saw it. An id of that space in no allotment of this
+        organiser for the event is no ticket anyone sold: allotment ranges are predictable, and a stolen door's entries
+        for the ids of a range not granted yet had that kiosk's buyers refused `already_used` at every gate."""
+        if not (is_decimal(key) and int(key) >= ALLOTMENT_ID_BASE):
+            return None
+        org, targets = self._allotment_of(int(key))
+        if org is None:
+            return reason("unknown_ticket", f"unknown ticket {key} (in no offline allotment)", ticket=key)
+        if org == self.org and any(self._opened(t, event_id) for t in targets):
             return None
         return reason("ticket_other_event", f"not allowed: ticket {key} is not a ticket of event {event_id}",
                       ticket=key, event=str(event_id))
@@ -309,11 +332,12 @@ def held_events(store, org: str, registered: list[int]) -> set[int]:
 
 def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple], Callable[[str, str], ActionRef | None],
                                   Callable[[int], tuple], Callable[[str], StaffRoster],
-                                  Callable[[set[str]], dict[str, int]]]:
-    """(events_of_order, events_of_ticket, action_of, events_of_target, staff_of, targets_of_tickets) from the store:
-    order number, ticket key, event/pass id -> (org or None, event ids); (scan uuid, annulment uuid) -> who uploaded
-    the scan, its kind, annulled by another annulment or not (None: unknown); organiser -> its staff; ticket keys ->
-    {key: its event or pass} for the keys the store issued."""
+                                  Callable[[set[str]], dict[str, int]], Callable[[int], tuple]]:
+    """(events_of_order, events_of_ticket, action_of, events_of_target, staff_of, targets_of_tickets, allotment_of)
+    from the store: order number, ticket key, event/pass id -> (org or None, event ids); (scan uuid, annulment uuid) ->
+    who uploaded the scan, its kind, annulled by another annulment or not (None: unknown); organiser -> its staff;
+    ticket keys -> {key: its event or pass} for the keys the store issued; a ticket id -> (org or None, events or
+    passes) of the offline allotment whose range holds it."""
     def known(find: Callable[[Any], tuple]) -> Callable[[Any], tuple]:
         """`find`, answering (None, ()) for an unknown number, key or id (NotFound); a bug keeps its traceback."""
         def lookup(key: Any) -> tuple:
@@ -344,7 +368,10 @@ def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]
 
     def staff(org: str) -> StaffRoster:
         return StaffRoster({r["staff_id"]: r for r in store.staff(org)}, store.staff_since(org))
-    return known(order), known(ticket), action, known(target), staff, store.ticket_targets
+
+    def allotment(ticket_id: int) -> tuple:
+        return store.allotment_of_ticket(ticket_id) or (None, ())
+    return known(order), known(ticket), action, known(target), staff, store.ticket_targets, allotment
 
 
 def relayable(items: list[ActionItem], device_id: str) -> dict[int, list[RelayedAction]]:
