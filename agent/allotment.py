@@ -44,6 +44,15 @@ MAX_EVENTS = 4
 MAX_CATEGORIES = 8
 MAX_TICKET_ID = 2**48 - 1
 ALLOTMENT_ID_BASE = 2**47        # allotment ranges live in [2**47, 2**48); the server draws its own ids below
+# a kiosk's allotment is refilled (a new certificate; the old one stays valid for what was sold under it) once this
+# share of it is sold or this many seconds before it ends: the kiosk asks then, the server grants no sooner
+REFILL_USED = 0.8
+REFILL_BEFORE_END = 3600
+
+
+def refill_due(used: int, max_count: int, valid_until: float, now: float) -> bool:
+    """Whether an allotment with `used` of `max_count` tickets sold, valid until `valid_until`, is due a refill."""
+    return now > valid_until - REFILL_BEFORE_END or used >= max_count * REFILL_USED
 _HEAD = struct.Struct(">BHI")    # version, organiser key id, allotment id
 _TAIL = struct.Struct(">6s6sIII")  # first, last, max count, valid from, valid until
 

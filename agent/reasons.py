@@ -29,6 +29,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "parts_total": ("total", "paid"),           # a split payment whose parts do not add up to the total ("35.00 EUR")
     "difference_parts": ("difference", "paid"),  # an exchange's price difference split in parts of another sum
     "no_open_shift": (),
+    "allotment_not_due": ("allotment", "left"),  # a new offline allotment asked for while the current one is good
     "shift_open": ("shift",),                   # the shift open already
     "expired": ("late",),
     "busy": ("seconds",),                       # over the device's rate: nothing done, try again after                       # a desk request past its deadline (s late): not carried out

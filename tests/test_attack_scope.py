@@ -3,6 +3,7 @@
 `provision enroll` of one door per event). Each test fails on the defect it names."""
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -12,10 +13,12 @@ from typing import Iterator
 
 import pytest
 
+from agent.desk_sale import allotment_request
 from agent.sync import topics
 from agent.sync.messages import ActionItem, Hello
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
+from tests.test_attack_kiosk_rollback import StolenDesk, desk   # noqa: F401  (`desk`: the fixture)
 from tests.test_qa_attacks import StolenLogin, enroll, field, serving, tg   # noqa: F401  (`field`: the fixture)
 from tests.test_qa_paths_m_walk import _event
 
@@ -125,3 +128,39 @@ def test_attack_entries_for_the_ticket_ids_of_an_allotment_not_granted_yet_are_r
     assert json.loads(tg(field.org, "server", "stats", "--json").stdout)["entries"] == 0
     refusals = tg(field.org, "server", "refusals").stdout
     assert all(f"unknown ticket {key}" in refusals for key in future), refusals
+
+
+def test_attack_a_stolen_kiosk_asking_for_allotment_after_allotment_holds_one_certificate(desk):
+    """The organiser sized the kiosk's offline allotment at 5 tickets for 4 hours. A thief with the kiosk's broker
+    login asks for an allotment 5 times in a row. Before: each was granted: 5 certificates, the 4 replaced ones still
+    valid at the doors (for what was sold under them: the doors cannot tell), so the thief could sign 25 tickets the
+    doors admit, 5 times what the organiser allowed and past `allotment revoke` of the current one. Now a new
+    allotment is granted only when the current one is due a refill (mostly sold or ending: the kiosk's own rule) or
+    sized anew; the others are refused with the reason, coded."""
+    tg(desk.org, "server", "allotment", "set", _device(desk.kiosk), "--events", "1", "--count", "5", "--hours", "4")
+    thief = StolenDesk(desk.kiosk)
+    try:
+        answers = []
+        for _ in range(5):
+            request = allotment_request(base64.b64encode(bytes(32)).decode(), "acme", thief.device)
+            thief.publish(topics.up("acme", thief.device), json.dumps(request.to_wire()).encode())
+            with thief.arrived:
+                assert thief.arrived.wait_for(lambda: request.request_id in thief.answers, 30), request
+            answers.append(thief.answers[request.request_id])
+    finally:
+        thief.close()
+    granted = json.loads(tg(desk.org, "server", "allotment", "list", "--json").stdout)
+    assert len(granted) == 1, granted
+    assert [a["ok"] for a in answers] == [True, False, False, False, False], answers
+    assert answers[-1]["reason_code"] == "allotment_not_due" and answers[-1]["reason_params"]["left"] == 5, answers[-1]
+    tg(desk.org, "server", "allotment", "set", thief.device, "--events", "1", "--count", "3", "--hours", "4")
+    thief = StolenDesk(desk.kiosk)
+    try:                                     # sized anew by the organiser: the next request gets the new size
+        request = allotment_request(base64.b64encode(bytes(32)).decode(), "acme", thief.device)
+        assert thief.ask(request)["ok"]
+    finally:
+        thief.close()
+
+
+def _device(home: Path) -> str:
+    return json.loads((home / "device" / "credentials.json").read_text())["device_id"]

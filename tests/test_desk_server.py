@@ -197,8 +197,11 @@ def test_allotment_holds_stock_reconciles_offline_sales_and_revocation_releases(
     outside = OfflineSale("s-2", cert.allotment_id, e, (SoldTicket(str(cert.last_id + 1), 1),), 1500, "kiosk-1")
     refused = store.ingest_uploads([Upload("fest", "kiosk-1", 10, outside)]).refused
     assert "outside allotment" in refused[("kiosk-1", 10)]
-    # a refill: the next certificate holds 4 again, the first one's unsold rest (2) is released
-    refill = store.grant_allotment("fest", "kiosk-1", _raw(kiosk))
+    # half sold, hours left: not due a refill (a stolen kiosk asking again and again: test_attack_scope.py)
+    with pytest.raises(Exception, match="not due a refill: 2 of 4"):
+        store.grant_allotment("fest", "kiosk-1", _raw(kiosk))
+    # a refill within the last hour: the next certificate holds 4 again, the first one's unsold rest (2) is released
+    refill = store.grant_allotment("fest", "kiosk-1", _raw(kiosk), now=cert.valid_until - 1800)
     assert refill.first_id > cert.last_id and store.quotas(e)[0] == dict(store.quotas(e)[0], sold=2, held=4)
     late = OfflineSale("s-3", cert.allotment_id, e, (SoldTicket(str(cert.first_id + 2), 1),), 1500, "kiosk-1")
     store.ingest_uploads([Upload("fest", "kiosk-1", 11, late)])        # sold under the first one, arriving late

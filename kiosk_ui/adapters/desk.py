@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from agent.allotment import Certificate, encode_offline_ticket, offline_order_number
+from agent.allotment import Certificate, encode_offline_ticket, offline_order_number, refill_due
 from agent.desk_sale import (ALLOTMENT_NEXT, Sale, allotment_request, exchange_request, offline_sale, record_sale,
                              refund_request, sale_request, take_back, ticket_rows)
 from agent.desk_offers import OFFERS, held_offers
@@ -380,7 +380,7 @@ class KioskDesk:
         if cert is None:
             return True
         used = int(self.ledger.get_setting(ALLOTMENT_NEXT, cert.first_id) or cert.first_id) - cert.first_id
-        return self.clock() > cert.valid_until - 3600 or used >= cert.max_count * 0.8
+        return refill_due(used, cert.max_count, cert.valid_until, self.clock())
 
     def maybe_refill(self) -> None:
         """From the UI's periodic poll: at most every REFILL_EVERY seconds, in the background, only when online."""

@@ -14,7 +14,8 @@ import json
 import time
 from typing import Any
 
-from agent.allotment import ALLOTMENT_ID_BASE, Certificate, offline_order_number, revocation_key, sign_certificate
+from agent.allotment import (ALLOTMENT_ID_BASE, Certificate, offline_order_number, refill_due, revocation_key,
+                             sign_certificate)
 from agent.errors import InvalidInput
 from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY
 from agent.reasons import WINDOW_CODES, coded, reason_fields
@@ -497,6 +498,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         events, categories, size, hours = json.loads(row[1]), json.loads(row[2]), row[3], row[4]
         key = self.current_key(org)
         with self.tx() as c:
+            self._refill_refusal(c, device_id, (events, categories, size, hours), now)
             version = self._bump(org)
             self._supersede(c, device_id)
             for e in events:
@@ -513,6 +515,27 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             c.execute("UPDATE allotments SET first_id=?, last_id=?, certificate=? WHERE allotment_id=?",
                       (first, first + size - 1, cert.to_text(), aid))
         return cert
+
+    @staticmethod
+    def _refill_refusal(c: Any, device_id: str, sizing: tuple[list, list, int, float], now: float) -> None:
+        """A new allotment replaces the device's current one only when that one is due a refill (mostly sold, or
+        ending: agent.allotment.refill_due, the kiosk's own rule) or the organiser sized it anew: the one replaced
+        stays valid at the doors for what was sold under it, so a stolen kiosk asking again and again held a valid
+        certificate for `size` more tickets per answer. Raises StoreError (code `allotment_not_due`)."""
+        row = c.execute("SELECT allotment_id, events, categories, max_count, used, valid_from, valid_until FROM "
+                        "allotments WHERE device_id=? AND revoked_at IS NULL AND superseded_at IS NULL "
+                        "ORDER BY allotment_id DESC", (device_id,)).fetchone()
+        if row is None:
+            return
+        aid, events, categories, max_count, used, valid_from, valid_until = row
+        events_now, categories_now, size, hours = sizing
+        resized = (json.loads(events) != events_now or json.loads(categories) != categories_now or max_count != size
+                   or abs(valid_until - valid_from - 60 - hours * 3600) > 1)
+        if resized or refill_due(used, max_count, valid_until, now):
+            return
+        raise coded(StoreError(f"allotment {aid} of {device_id} is not due a refill: {max_count - used} of {max_count} "
+                               f"tickets not sold (`ticketgate server allotment revoke {aid}` ends it)"),
+                    "allotment_not_due", allotment=aid, left=max_count - used)
 
     @staticmethod
     def _supersede(c: Any, device_id: str) -> None:

@@ -575,7 +575,7 @@ class SyncServer:
             assert isinstance(msg, ExchangeRequest)
             return self.store.desk_exchange(org, device, msg)
         except TicketgateError as exc:
-            return DeskAnswer(device, msg.request_id, kind, False, str(exc))
+            return DeskAnswer(device, msg.request_id, kind, False, str(exc), **reason_fields(exc))
 
     def _refused_whole(self, topic: str, payload: bytes, why: str, who: str, kept_as: tuple[str, str] | None,
                        whole: dict[tuple[str, str], list[tuple[int, str, dict]]], count_only: bool = False,
