@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -13,13 +15,14 @@ from typing import Iterator
 
 import pytest
 
+from agent.allotment import Certificate
 from agent.desk_sale import allotment_request
 from agent.sync import topics
-from agent.sync.messages import ActionItem, Hello
+from agent.sync.messages import ActionItem, Batch, Hello, OfflineSale, SoldTicket
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
 from tests.test_attack_kiosk_rollback import StolenDesk, desk   # noqa: F401  (`desk`: the fixture)
-from tests.test_qa_attacks import StolenLogin, enroll, field, serving, tg   # noqa: F401  (`field`: the fixture)
+from tests.test_qa_attacks import ROOT, StolenLogin, _env, enroll, field, serving, tg   # noqa: F401  (`field`: the fixture)
 from tests.test_qa_paths_m_walk import _event
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -164,3 +167,33 @@ def test_attack_a_stolen_kiosk_asking_for_allotment_after_allotment_holds_one_ce
 
 def _device(home: Path) -> str:
     return json.loads((home / "device" / "credentials.json").read_text())["device_id"]
+
+
+def test_attack_an_offline_sale_of_a_category_and_zone_the_event_lacks_is_refused(desk):
+    """A thief with the kiosk's broker login, granted its allotment (every category), uploads an offline sale of a
+    ticket of category 7 in zone 99 on an event of categories 1-2 and zone 1. Before: reconciled: an order paid, a
+    ticket of a category and zone the event does not have, for which `server ticket show` printed a signed TG1
+    payload and `export-etickets` an e-ticket (a CSV line naming them is refused). Now the sale is refused with the
+    event's categories named, nothing sold; one of a real category sells."""
+    tg(desk.org, "server", "allotment", "set", _device(desk.kiosk), "--events", "1", "--count", "5", "--hours", "4")
+    thief = StolenDesk(desk.kiosk)
+    try:
+        cert = Certificate.from_text(thief.ask(allotment_request(base64.b64encode(bytes(32)).decode(), "acme",
+                                                                 thief.device))["certificate"])
+        bad = OfflineSale("s-bad", cert.allotment_id, 1, (SoldTicket(str(cert.first_id), 7, 99),), 2000, thief.device)
+        good = OfflineSale("s-good", cert.allotment_id, 1, (SoldTicket(str(cert.first_id + 1), 1, 1),), 2000,
+                           thief.device)
+        rows = [(100 + i, "kiosk", json.dumps(s.to_wire())) for i, s in enumerate((bad, good))]
+        thief.publish(topics.up("acme", thief.device),
+                      Batch.encode("acme", thief.device, uuid.uuid4().hex, time.time(), rows))
+        assert wait_for(lambda: "s-good" in tg(desk.org, "server", "device", "uploads", thief.device).stdout, 30)
+    finally:
+        thief.close()
+    refusals = tg(desk.org, "server", "refusals").stdout
+    assert "has no category 7" in refusals, refusals
+    shown = json.loads(tg(desk.org, "server", "allotment", "list", "--json").stdout)
+    assert [a["used"] for a in shown] == [1], shown                            # the good one only
+    tg(desk.org, "server", "ticket", "show", str(cert.first_id + 1))
+    gone = subprocess.run([sys.executable, "-m", "agent", "server", "ticket", "show", str(cert.first_id)],
+                          cwd=ROOT, env=_env(desk.org), capture_output=True, text=True)
+    assert gone.returncode != 0 and "Traceback" not in gone.stderr, gone

@@ -643,7 +643,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         """Inside the ingest transaction: a kiosk's offline sale becomes an order with its tickets (the ids it
         drew), filed under the number the kiosk printed (agent.allotment.offline_order_number), the allotment's
         held stock becomes sold. Refused (StoreError) when the allotment is not this device's, a ticket is outside
-        it or already exists, or the sale names another number."""
+        it or already exists, or the sale names another number; (InvalidInput) when a ticket's category or zone is
+        not the event's (a stolen kiosk's: the server would sign a TG1 payload and an e-ticket for it)."""
         row = c.execute("SELECT device_id, org, events, categories, first_id, last_id, max_count, used, "
                         "revoked_at IS NULL AND superseded_at IS NULL FROM allotments WHERE allotment_id=?",
                         (sale.allotment_id,)).fetchone()
@@ -674,6 +675,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             if categories and t.category not in categories:
                 raise StoreError(f"category {t.category} is not in allotment {sale.allotment_id}")
             Position(t.category, t.zone)
+        for category, zone in sorted({(t.category, t.zone) for t in sale.tickets}, key=str):
+            self.check_target_refs(org, sale.target_id, category, zone)
         number = offline_order_number(device_id, sale.allotment_id, first, min(int(t.ticket_key) for t in sale.tickets))
         if sale.order_number and sale.order_number != number:
             raise StoreError(f"offline sale {sale.sale_id}: order number {sale.order_number}, its tickets make {number}")
