@@ -6,6 +6,7 @@ and asks for their data. A device that missed the command gets it again when it 
 from __future__ import annotations
 
 import sys
+import uuid
 
 from server_stub.cli_live import _hooks, _own_device, broker_login
 from server_stub.cli_output import Refused, device_events, emit, ints
@@ -67,6 +68,9 @@ def device_events_change(store, org, args) -> int:
         command_id = _hooks().command(store, org, args.device_id, "events", broker_login(args), timeout=args.timeout,
                                       events=events)
     except (ConnectionError, TimeoutError, PermissionError) as exc:
+        # kept all the same: the events taken away still take what the device recorded for them (events_released;
+        # the events its hello names do not count), and `device commands` says it was not sent
+        store.record_command(org, args.device_id, f"unsent-{uuid.uuid4().hex}", "events", dict(change, sent=False))
         raise Refused(f"{args.device_id} now holds events {_listed(events)} ({acl}), but the command was not sent "
                       f"({exc}): the device gets the change when it next says hello to `server serve`") from None
     store.record_command(org, args.device_id, command_id, "events", change)

@@ -190,6 +190,18 @@ def test_only_the_organisers_own_events_and_a_device_keeps_one(tmp_path):
     assert "when it next says hello to `server serve`" in proc.stderr, proc.stderr
     devices = {d["device_id"]: d["events"] for d in json.loads(tg(tmp_path, "server", "devices", "--json").stdout)}
     assert devices["gate-1"] == [1, 3]
+    # taking one away unsent: kept, so what the device recorded for it offline is still taken (the events a hello
+    # names are not: tests/test_attack_scope.py)
+    tg(tmp_path, "server", "device", "events", "gate-1", "--remove", "1", "--broker", "127.0.0.1:1", "--timeout", "2",
+       ok=False)
+    sent = json.loads(tg(tmp_path, "server", "device", "commands", "gate-1", "--json").stdout)
+    assert [(c["args"]["removed"], c["status"].split(" (")[0]) for c in sent] == [([1], "not sent"), ([], "not sent")]
+    from server_stub.store import open_store
+    store = open_store(tmp_path / ".local" / "share" / "ticketgate" / "server", create=False)
+    try:
+        assert store.events_released("gate-1") == {1}
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("in_steps", [False, True])

@@ -10,6 +10,9 @@ from typing import Any
 from agent.sync.clock import COMMAND_MAX_AGE as STALE_AFTER     # the broker keeps a command this long
 from server_stub.store.base import StoreBase
 
+# a change the broker did not take (`server device events` with the broker unreachable): made at the device's hello
+NOT_SENT = "not sent (the broker was unreachable): sent when the device next says hello to `server serve`"
+
 
 def outcome(result: Any, sent_at: float, now: float) -> str:
     """A command's state for the organiser, from the device's `result` (None: no cmd_result received yet): its first
@@ -45,8 +48,10 @@ class DeviceCommandsMixin(StoreBase):
         out = []
         for command_id, cmd, args, sent_at, body, answered_at in rows:
             result = json.loads(body).get("result") if body else None
-            out.append({"command_id": command_id, "cmd": cmd, "args": json.loads(args), "sent_at": sent_at,
-                        "status": outcome(result, sent_at, now), "result": result, "answered_at": answered_at})
+            args = json.loads(args)
+            status = NOT_SENT if args.get("sent") is False else outcome(result, sent_at, now)
+            out.append({"command_id": command_id, "cmd": cmd, "args": args, "sent_at": sent_at,
+                        "status": status, "result": result, "answered_at": answered_at})
         return out
 
     def events_released(self, device_id: str) -> set[int]:
