@@ -208,3 +208,31 @@ def test_stalled_client_does_not_block_enrollment(env, tmp_path):
         assert enroll(DeviceState(tmp_path / "a"), env.server, token=token.token).org == ORG
     finally:
         stalled.close()
+
+
+class _RestartsBeforeFirstEnroll:
+    """The endpoint's service as `provision serve` restarted between a device's challenge and its enrollment: a
+    new process (a new EnrollmentService, its nonces gone) on the same store, registry and broker files."""
+
+    def __init__(self, env):
+        self.env, self.service, self.restarted = env, env.prov.service, False
+
+    def enroll(self, source, req):
+        if not self.restarted:
+            from provisioning.server.enrollment import EnrollmentService
+            old = self.service
+            self.service = EnrollmentService(ORG, old.store, old.registry, old.admin, old.throttle)
+            self.restarted = True
+        return self.service.enroll(source, req)
+
+    def __getattr__(self, name):
+        return getattr(self.service, name)
+
+
+def test_a_server_restarted_mid_enrollment_enrolls_the_device_with_a_new_challenge(env, tmp_path):
+    token = env.prov.registry.create_tokens(ORG, 1, gate="north")[0]
+    env.http.service = _RestartsBeforeFirstEnroll(env)
+    creds = enroll(DeviceState(tmp_path / "a"), env.server, token=token.token, expected_fingerprint=_fp(env))
+    assert env.http.service.restarted and creds.gate == "north"
+    assert env.store.device(creds.device_id)["gate"] == "north"
+    assert env.prov.registry.find_token(token.token).used_at is not None

@@ -26,7 +26,7 @@ from agent.sync.transport import unreachable_reason
 from provisioning import box
 from provisioning.device import identity, retire
 from provisioning.device.state import Broker, Credentials, DeviceState
-from provisioning.protocol import compact_fingerprint, proof_message, split_hostport
+from provisioning.protocol import STALE_NONCE, compact_fingerprint, proof_message, split_hostport
 
 MAX_ANSWER = 1 << 20
 
@@ -35,9 +35,15 @@ class EnrollError(TicketgateError):
     """Enrollment did not happen; str(exc) says why, for the technician. Nothing was saved."""
 
     def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,
-                 network: bool = False):
+                 network: bool = False, reason: str = ""):
         super().__init__(message)
-        self.status, self.retry_after, self.network = status, retry_after, network
+        self.status, self.retry_after, self.network, self.reason = status, retry_after, network, reason
+
+    @property
+    def again(self) -> bool:
+        """Worth a new attempt: the network failed before the server answered, or the server no longer holds our
+        challenge (restarted between the challenge and the enrollment; the token was not looked at)."""
+        return self.network or self.reason == STALE_NONCE
 
 
 @dataclass(frozen=True)
@@ -55,13 +61,14 @@ def _post(base: str, path: str, body: dict, timeout: float) -> dict:
             return json.loads(resp.read(MAX_ANSWER))
     except urllib.error.HTTPError as exc:
         try:
-            detail = json.loads(exc.read(4096)).get("error", "")
+            said = json.loads(exc.read(4096))
+            detail, reason = str(said.get("error", "")), str(said.get("reason", ""))
         except (ValueError, AttributeError):
-            detail = ""
+            detail, reason = "", ""
         retry = exc.headers.get("Retry-After") if exc.headers else None
         seconds = retry.isascii() and retry.isdigit() and len(retry) <= 9 if retry else False   # '²': not to float()
         raise EnrollError(f"server refused ({exc.code}): {detail or exc.reason}", exc.code,
-                          float(retry) if retry and seconds else None) from None
+                          float(retry) if retry and seconds else None, reason=reason) from None
     except (urllib.error.URLError, OSError) as exc:
         why = getattr(exc, "reason", exc)      # "connection refused (nothing listens on that port)", not "[Errno 111]"
         why = unreachable_reason(why) if isinstance(why, OSError) else why
@@ -73,12 +80,13 @@ def _post(base: str, path: str, body: dict, timeout: float) -> dict:
 def enroll(state: DeviceState, server: str, token: str | None = None, code: str | None = None,
            expected_fingerprint: str | None = None, name: str = "", timeout: float = 10.0,
            attempts: int = 3) -> Credentials:
-    """Retries (bounded) when the network failed before the server answered; a refusal is final."""
+    """Retries (bounded) when the network failed before the server answered or the server lost our challenge (it
+    restarted); any other refusal is final."""
     for attempt in range(attempts):
         try:
             return _enroll_once(state, server, token, code, expected_fingerprint, name, timeout)
         except EnrollError as exc:
-            if not exc.network or attempt == attempts - 1:
+            if not exc.again or attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.sync import signed, topics
 from provisioning import box
-from provisioning.protocol import RETIRE_VERSION, BadInput, normalize_code, proof_message, retire_message, wipe_body
+from provisioning.protocol import RETIRE_VERSION, STALE_NONCE, BadInput, normalize_code, proof_message, retire_message, wipe_body
 from provisioning.server.broker_admin import BrokerAdmin
 from provisioning.server.mosquitto_files import hash_password
 from provisioning.server.registry import DeviceCredential, Registry
@@ -145,10 +145,11 @@ class EnrollmentService:
         return Outcome(429, {"error": error, "retry_after": round(wait, 1)},
                        {"Retry-After": str(max(1, int(wait + 0.999)))})
 
-    def refuse(self, source: str, status: int, error: str, code: bool = False) -> Outcome:
-        """A refusal that counts against `source` (and, for an organiser code, against all code guesses)."""
+    def refuse(self, source: str, status: int, error: str, code: bool = False, reason: str = "") -> Outcome:
+        """A refusal that counts against `source` (and, for an organiser code, against all code guesses); `reason`:
+        a word the device acts on (STALE_NONCE)."""
         self.throttle.failed(source, code)
-        return Outcome(status, {"error": error})
+        return Outcome(status, {"error": error, **({"reason": reason} if reason else {})})
 
     def enroll(self, source: str, req: Any) -> Outcome:
         wait = self.throttle.retry_after(source)
@@ -181,7 +182,7 @@ class EnrollmentService:
         with self._lock:
             expires, _ = self._nonces.pop(nonce, (None, None))
         if expires is None or expires <= now:
-            return self.refuse(source, 401, "unknown or expired nonce: ask for a new challenge")
+            return self.refuse(source, 401, "unknown or expired nonce: ask for a new challenge", reason=STALE_NONCE)
         row = self.registry.find_token(secret, by_code=by_code)
         said = SAID_OF_CODE if by_code else SAID_OF_QR       # the words of what the technician has in hand
         if row is None or row.org != self.org:
