@@ -67,26 +67,30 @@ def cmd_discover(args) -> int:
     return 0
 
 
-def _pick_server(args, org: str | None, fingerprint: str | None) -> tuple[str, str | None]:
-    """(HOST:PORT, fingerprint to pin) from zeroconf; with a code, the advertised fingerprint is pinned (shown)."""
+DISCOVERY_SETTLE = 1.0     # s of zeroconf answers gathered after the first: another server on the hotspot answers too
+
+
+def _found_servers(args, org: str | None, fingerprint: str | None) -> list[tuple[str, str]]:
+    """[(HOST:PORT, fingerprint to pin)] from zeroconf, in the order they answered; with a code, each server's
+    advertised fingerprint is pinned (shown, to compare with the one on the sheet)."""
     from provisioning.device.discover import discover
     print("looking for the server (zeroconf)...", flush=True)
     try:
-        found = [f for f in discover(5.0, org=org, interfaces=args.interface, first=True)
+        found = [f for f in discover(5.0, org=org, interfaces=args.interface, first=True, settle=DISCOVERY_SETTLE)
                  if not fingerprint or f.fingerprint.replace(":", "") == fingerprint]
     except OSError as exc:
         raise BadInput(f"zeroconf cannot browse here ({exc}): give --server HOST:PORT") from None
-    if len(found) != 1:
+    if not found:
         raise BadInput("no server found on this network within 5 s (zeroconf): give --server HOST:PORT, the "
                        "'enrollment endpoint' `ticketgate provision serve` prints on the organiser's machine (e.g. "
-                       "--server 192.168.8.10:8787)" if not found
-                       else "several servers answer: give --server HOST:PORT")
-    print(printable(f"found {found[0].address} (organiser {found[0].org}, key {found[0].fingerprint})"), flush=True)
-    return found[0].address, fingerprint or found[0].fingerprint
+                       "--server 192.168.8.10:8787)")
+    for f in found:
+        print(printable(f"found {f.address} (organiser {f.org}, key {f.fingerprint})"), flush=True)
+    return [(f.address, fingerprint or f.fingerprint) for f in found]
 
 
 def cmd_enroll(args) -> int:
-    from provisioning.device.enroll import EnrollError, enroll
+    from provisioning.device.enroll import EnrollError, enroll, enroll_at_first_that_knows
     from provisioning.protocol import parse_qr
     try:
         state = _state(args)
@@ -105,18 +109,19 @@ def cmd_enroll(args) -> int:
             candidates = [args.server] if args.server else []
             token, code, fingerprint, org = None, normalize_code(args.code), None, None
         creds = None
-        for i, server in enumerate(candidates + [None]):
-            if server is None:
-                server, fingerprint = _pick_server(args, org, fingerprint)
+        for server in candidates:
             try:
                 print(f"enrolling with {server}...", flush=True)
                 creds = enroll(state, server, token=token, code=code, expected_fingerprint=fingerprint, name=args.name)
-                break
             except EnrollError as exc:
-                if not exc.network or args.server or i == len(candidates):    # zeroconf's server was the last
+                if not exc.network or args.server:
                     raise
                 print(f"  {exc}; trying zeroconf", flush=True)
-        assert creds is not None          # enrolled (break) or raised
+        if creds is None:       # a code without --server, or the QR's address unreachable: whoever answers zeroconf
+            creds = enroll_at_first_that_knows(state, _found_servers(args, org, fingerprint), token=token, code=code,
+                                               name=args.name, trying=lambda server, fp: print(
+                                                   f"enrolling with {server}...", flush=True))
+        assert creds is not None          # enrolled, or raised
     except (BadInput, EnrollError) as exc:
         return fail(str(exc))
     took = time.monotonic() - t0

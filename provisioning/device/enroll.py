@@ -12,7 +12,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -26,7 +26,7 @@ from agent.sync.transport import unreachable_reason
 from provisioning import box
 from provisioning.device import identity, retire
 from provisioning.device.state import Broker, Credentials, DeviceState
-from provisioning.protocol import STALE_NONCE, compact_fingerprint, proof_message, split_hostport
+from provisioning.protocol import STALE_NONCE, UNKNOWN_SECRET, compact_fingerprint, proof_message, split_hostport
 
 MAX_ANSWER = 1 << 20
 
@@ -44,6 +44,12 @@ class EnrollError(TicketgateError):
         """Worth a new attempt: the network failed before the server answered, or the server no longer holds our
         challenge (restarted between the challenge and the enrollment; the token was not looked at)."""
         return self.network or self.reason == STALE_NONCE
+
+    @property
+    def not_issued_here(self) -> bool:
+        """The server never issued this code or QR (a server before `reason` said it in words only)."""
+        return self.reason == UNKNOWN_SECRET or (self.status == 401 and not self.reason
+                                                 and str(self).startswith("server refused (401): unknown "))
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,29 @@ def enroll(state: DeviceState, server: str, token: str | None = None, code: str 
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def enroll_at_first_that_knows(state: DeviceState, servers: Sequence[tuple[str, str | None]], *,
+                               token: str | None = None, code: str | None = None, name: str = "",
+                               enroll_at: Callable[..., Credentials] = enroll,
+                               trying: Callable[[str, str | None], None] = lambda server, fingerprint: None
+                               ) -> Credentials:
+    """Enrollment at the first of `servers` ((HOST:PORT, fingerprint to pin or None), in the order zeroconf found
+    them) that issued this code or QR. Another organiser's server on the same hotspot, or the announcement of one no
+    longer there, says it never issued it or cannot be reached: the next one is asked. Any other refusal (used,
+    expired, throttled, a key that is not the one announced) is final. None left: the first "unknown …" refusal,
+    else the last network error."""
+    unknown: EnrollError | None = None
+    last: EnrollError | None = None
+    for server, fingerprint in servers:
+        trying(server, fingerprint)
+        try:
+            return enroll_at(state, server, token=token, code=code, expected_fingerprint=fingerprint, name=name)
+        except EnrollError as exc:
+            if not (exc.network or exc.not_issued_here):
+                raise
+            unknown, last = unknown or (None if exc.network else exc), exc
+    raise unknown or last or EnrollError("no organiser server to enroll with")
 
 
 def _enroll_once(state: DeviceState, server: str, token: str | None, code: str | None,

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.sync import signed, topics
 from provisioning import box
-from provisioning.protocol import RETIRE_VERSION, STALE_NONCE, BadInput, normalize_code, proof_message, retire_message, wipe_body
+from provisioning.protocol import RETIRE_VERSION, STALE_NONCE, UNKNOWN_SECRET, BadInput, normalize_code, proof_message, retire_message, wipe_body
 from provisioning.server.broker_admin import BrokerAdmin
 from provisioning.server.mosquitto_files import hash_password
 from provisioning.server.registry import DeviceCredential, Registry
@@ -186,7 +186,7 @@ class EnrollmentService:
         row = self.registry.find_token(secret, by_code=by_code)
         said = SAID_OF_CODE if by_code else SAID_OF_QR       # the words of what the technician has in hand
         if row is None or row.org != self.org:
-            return self.refuse(source, 401, said["unknown"], code=by_code)
+            return self.refuse(source, 401, said["unknown"], code=by_code, reason=UNKNOWN_SECRET)
         if row.used_at is not None:
             return self.refuse(source, 401, said["used"])
         if row.expires <= now:
