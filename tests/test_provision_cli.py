@@ -99,9 +99,9 @@ def test_cli_whole_flow(served, capsys):
 
 
 def test_cli_wifi_qr(tmp_path, capsys):
-    assert ticketgate(["provision", "wifi-qr", "--ssid", "Door;Net", "--password", "p:w", "--out",
+    assert ticketgate(["provision", "wifi-qr", "--ssid", "Door;Net", "--password", "pass:word", "--out",
                        str(tmp_path / "wifi.png")]) == 0
-    assert _decode_sheet(tmp_path / "wifi.png") == ["WIFI:S:Door\\;Net;T:WPA;P:p\\:w;;"]
+    assert _decode_sheet(tmp_path / "wifi.png") == ["WIFI:S:Door\\;Net;T:WPA;P:pass\\:word;;"]
     assert ticketgate(["provision", "wifi-qr", "--ssid", "x", "--out", str(tmp_path / "w.png")]) == 1
     assert "password" in capsys.readouterr().err
 
