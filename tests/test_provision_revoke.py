@@ -130,6 +130,22 @@ def test_refused_login_of_a_device_that_is_not_revoked_is_not_a_revocation(env, 
     assert "not revoked" in link.status.revocation
 
 
+def test_a_refused_login_with_the_enrollment_endpoint_down_keeps_everything_and_says_why_in_words(env, tmp_path):
+    """The broker refuses the login and `provision serve`'s endpoint is down: nothing is wiped, and `provision
+    status` said "revocation not checked (cannot reach … [Errno 111] Connection refused)" where every other command
+    says what a refused connection means."""
+    state, creds = enroll_device(env, tmp_path / "a")
+    env.http.stop()
+    link = DeviceLink(state)
+    link.creds = type(creds)(**{**creds.__dict__, "password": "wrong"})
+    with pytest.raises(Refused):
+        link.connect(timeout=0.5)
+    assert link.wiped is None and state.enrolled()
+    said = link.status.describe()
+    assert f"cannot reach the enrollment endpoint at {env.server}: connection refused (nothing listens" in said, said
+    assert "Errno" not in said
+
+
 def test_revoking_an_unknown_device_is_a_clear_error(env):
     with pytest.raises(KeyError):
         env.prov.revoke("dev-nosuchdevice")
