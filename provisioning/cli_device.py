@@ -34,7 +34,7 @@ def add_commands(sub) -> None:
     how.add_argument("--qr", help="the text of the enrollment QR (TGE1:...)")
     how.add_argument("--code", help="the organiser code typed by hand (K7M2-Q9XB)")
     p.add_argument("--server", help="HOST:PORT of the enrollment endpoint (default: QR hint, then zeroconf)")
-    p.add_argument("--name", default="", help="a name for this device (shown to the organiser)")
+    p.add_argument("--name", default="", help="a name for this device (shown to the organiser; at most 64 characters)")
     p.add_argument("--dir", "--home", dest="dir", default=None, help=HOME_HELP)
     p.add_argument("--no-connect", action="store_true", help="do not check the broker login afterwards")
     p.add_argument("--interface", action="append", help="IP of the interface to browse on (repeatable)")
@@ -98,6 +98,9 @@ def cmd_enroll(args) -> int:
         return fail(str(exc))
     if state.enrolled():
         return fail(f"already enrolled ({state.load().device_id}); run `ticketgate provision wipe --yes` first")
+    from provisioning.protocol import MAX_DEVICE_NAME
+    if len(args.name) > MAX_DEVICE_NAME:       # before a code is spent on a request the server refuses
+        return fail(f"--name: at most {MAX_DEVICE_NAME} characters (this one has {len(args.name)}); nothing was sent")
     t0 = time.monotonic()
     try:
         if args.qr:

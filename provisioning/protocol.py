@@ -27,6 +27,7 @@ STALE_NONCE = "nonce"     # `reason` of an enrollment refused for a nonce the en
                           # since the challenge, expired, spent): the device asks for a new challenge
 UNKNOWN_SECRET = "unknown"   # `reason` of an enrollment QR or organiser code this endpoint never issued: with a code
                              # found by zeroconf the device tries the next server that answered
+MAX_DEVICE_NAME = 64      # characters of the display name a device enrolls with (`provision enroll --name`)
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"   # no 0/O, 1/I/L, U
 CODE_LENGTH = 8                                    # 30^8 ~ 6.6e11; guessing is throttled
 _TOKEN = re.compile(r"^[A-Z2-7]{52}$")

@@ -110,6 +110,8 @@ def test_cli_wifi_qr(tmp_path, capsys):
     (["enroll", "--qr", "garbage"], "not a ticketgate enrollment QR"),
     (["enroll", "--code", "K7M2"], "organiser code"),
     (["enroll", "--code", "K7M2-Q9XB", "--server", "127.0.0.1:1"], "cannot reach"),
+    (["enroll", "--code", "K7M2-Q9XB", "--server", "127.0.0.1:1", "--name", "North gate tablet " * 4],
+     "--name: at most 64 characters (this one has 72)"),     # was the server's "nonce and name are short strings"
     (["status"], "not enrolled"),
     (["wipe"], "--yes"),
 ])

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.sync import signed, topics
 from provisioning import box
-from provisioning.protocol import RETIRE_VERSION, STALE_NONCE, UNKNOWN_SECRET, BadInput, normalize_code, proof_message, retire_message, wipe_body
+from provisioning.protocol import MAX_DEVICE_NAME, RETIRE_VERSION, STALE_NONCE, UNKNOWN_SECRET, BadInput, normalize_code, proof_message, retire_message, wipe_body
 from provisioning.server.broker_admin import BrokerAdmin
 from provisioning.server.mosquitto_files import hash_password
 from provisioning.server.registry import DeviceCredential, Registry
@@ -163,8 +163,10 @@ class EnrollmentService:
             box_key = _b64(req.get("box_key"), 32, "box_key")
             proof = _b64(req.get("proof"), 64, "proof")
             nonce, name = req.get("nonce"), req.get("name", "")
-            if not isinstance(nonce, str) or not isinstance(name, str) or len(name) > 64:
-                raise BadInput("nonce and name are short strings")
+            if not isinstance(nonce, str):
+                raise BadInput("nonce: a string")
+            if not isinstance(name, str) or len(name) > MAX_DEVICE_NAME:
+                raise BadInput(f"name: the device's name is text of at most {MAX_DEVICE_NAME} characters")
             token, code = req.get("token"), req.get("code")
             if isinstance(token, str) and token and code is None:
                 secret, by_code = token.strip().upper(), False
