@@ -29,6 +29,7 @@ from provisioning.device.state import Broker, Credentials, DeviceState
 from provisioning.protocol import STALE_NONCE, UNKNOWN_SECRET, compact_fingerprint, proof_message, split_hostport
 
 MAX_ANSWER = 1 << 20
+ENROLLING_KEY = ".enrolling_key.pem"     # the device key of an enrollment under way (0600), the device key once done
 
 
 class EnrollError(TicketgateError):
@@ -86,16 +87,23 @@ def _post(base: str, path: str, body: dict, timeout: float) -> dict:
 def enroll(state: DeviceState, server: str, token: str | None = None, code: str | None = None,
            expected_fingerprint: str | None = None, name: str = "", timeout: float = 10.0,
            attempts: int = 3) -> Credentials:
-    """Retries (bounded) when the network failed before the server answered or the server lost our challenge (it
-    restarted); any other refusal is final."""
-    for attempt in range(attempts):
-        try:
-            return _enroll_once(state, server, token, code, expected_fingerprint, name, timeout)
-        except EnrollError as exc:
-            if not exc.again or attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+    """Retries (bounded) when the network failed or the server lost our challenge (it restarted); any other refusal
+    is final. Every attempt uses one device key: a server that enrolled us but whose answer was lost on the way
+    answers again to that key (the same device id), so a dropped answer neither spends the QR nor leaves a device
+    nobody holds."""
+    held: dict[str, Any] = {}
+    try:
+        for attempt in range(attempts):
+            try:
+                return _enroll_once(state, server, token, code, expected_fingerprint, name, timeout, held)
+            except EnrollError as exc:
+                if not exc.again or attempt == attempts - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+    except BaseException:
+        (state.folder / ENROLLING_KEY).unlink(missing_ok=True)
+        raise
 
 
 def enroll_at_first_that_knows(state: DeviceState, servers: Sequence[tuple[str, str | None]], *,
@@ -122,13 +130,15 @@ def enroll_at_first_that_knows(state: DeviceState, servers: Sequence[tuple[str, 
 
 
 def _enroll_once(state: DeviceState, server: str, token: str | None, code: str | None,
-                 expected_fingerprint: str | None, name: str, timeout: float) -> Credentials:
+                 expected_fingerprint: str | None, name: str, timeout: float, held: dict[str, Any]) -> Credentials:
     host, port = split_hostport(server)
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     nonce = _post(base, "/v1/challenge", {}, timeout).get("nonce")
     if not isinstance(nonce, str):
         raise EnrollError("the server sent no challenge")
-    key = retire.next_key(state, state.folder / ".enrolling_key.pem")
+    if "key" not in held:                              # made once the server answered: one for every attempt
+        held["key"] = retire.next_key(state, state.folder / ENROLLING_KEY)
+    key = held["key"]
     box_key = X25519PrivateKey.generate()
     device_pub, box_pub = identity.public_raw(key), box.raw_public(box_key)
     request: dict[str, Any] = {"nonce": nonce, "name": name, "device_key": base64.b64encode(device_pub).decode(),
@@ -139,14 +149,10 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
     if replaces:
         request["replaces"] = replaces
     sent = boot_clock()
-    try:
-        answer = _post(base, "/v1/enroll", request, timeout)
-        answered = boot_clock()
-        creds, keyring, server_ts = _accept(answer, expected_fingerprint, box_key, device_pub, server)
-    except BaseException:
-        (state.folder / ".enrolling_key.pem").unlink(missing_ok=True)
-        raise
-    (state.folder / ".enrolling_key.pem").replace(state.key_path)
+    answer = _post(base, "/v1/enroll", request, timeout)
+    answered = boot_clock()
+    creds, keyring, server_ts = _accept(answer, expected_fingerprint, box_key, device_pub, server)
+    (state.folder / ENROLLING_KEY).replace(state.key_path)
     retire.successor_path(state).unlink(missing_ok=True)      # taken: the wipe's proof named it
     keyring.save(state.keyring_path)
     state.save(creds)

@@ -39,6 +39,7 @@ from provisioning.throttle import Throttle
 log = logging.getLogger("ticketgate.provision.enroll")
 NONCE_TTL = 60.0
 MAX_NONCES = 10000
+ANSWER_AGAIN_WITHIN = 600.0   # s after a token's use when the device that used it may ask for its lost answer
 NONCES_PER_SOURCE = 32      # a device needs one; more is someone filling the table
 # Why a device's QR or typed organiser code does not enroll it, in the words of what the technician holds (the
 # sheet of `provision tokens create`: one QR per device, its organiser code printed under it).
@@ -189,15 +190,35 @@ class EnrollmentService:
         said = SAID_OF_CODE if by_code else SAID_OF_QR       # the words of what the technician has in hand
         if row is None or row.org != self.org:
             return self.refuse(source, 401, said["unknown"], code=by_code, reason=UNKNOWN_SECRET)
-        if row.used_at is not None:
+        again = self._enrolled_with(row, device_key, now) if row.used_at is not None else None
+        if row.used_at is not None and again is None:
             return self.refuse(source, 401, said["used"])
-        if row.expires <= now:
+        if again is None and row.expires <= now:
             return self.refuse(source, 401, said["expired"])
         try:
             Ed25519PublicKey.from_public_bytes(device_key).verify(proof, proof_message(nonce, device_key, box_key))
         except (InvalidSignature, ValueError):
             return self.refuse(source, 401, "proof of key possession failed")
+        if again is not None:
+            return self._issue_again(again, row, box_key, now)
         return self._issue(source, row, device_key, box_key, name, now, replaces, said)
+
+    def _enrolled_with(self, row, device_key: bytes, now: float) -> DeviceCredential | None:
+        """The enrollment this used token made for this very device key, when its answer may have been lost on the
+        way (the device asks again within ANSWER_AGAIN_WITHIN s): None for anyone else."""
+        cred = self.registry.holder(row.token_id)
+        if cred is None or cred.revoked_at is not None or cred.public_key != device_key:
+            return None
+        return cred if now - (row.used_at or 0.0) <= ANSWER_AGAIN_WITHIN else None
+
+    def _issue_again(self, cred: DeviceCredential, row, box_key: bytes, now: float) -> Outcome:
+        """The answer of an enrollment already made, to the device that made it (it proved its key on a new nonce):
+        the same device id, a new broker password sealed to this request's box key. No second device is listed."""
+        password = secrets.token_urlsafe(32)
+        self.registry.set_password(cred.device_id, hash_password(password))
+        self.admin.sync()
+        log.warning("enrollment %s answered again (its first answer did not reach the device)", cred.device_id)
+        return self._answer(cred.device_id, cred.name, row, password, box_key, now)
 
     def revocation(self, source: str, req: Any) -> Outcome:
         """The signed wipe of a revoked device (it asks when the broker refuses its login); 404 for any other.
@@ -258,11 +279,16 @@ class EnrollmentService:
         if refused:
             log.warning("enrollment %s: %s", device_id, refused)
         self.admin.sync()
+        self.on_enrolled({"device_id": device_id, "name": name, "gate": row.gate, "source": source,
+                          "replaces": retired, "retire_refused": refused})
+        return self._answer(device_id, name, row, password, box_key, now, keyring)
+
+    def _answer(self, device_id: str, name: str, row, password: str, box_key: bytes, now: float,
+                keyring: Any = None) -> Outcome:
         body = {"type": "enrolled", "id": str(uuid.uuid4()), "ts": now, "org": self.org, "device": device_id,
                 "name": name, "gate": row.gate, "events": list(row.events), "role": row.role,
                 "mqtt": {"username": device_id, "password_box": box.seal(password, box_key, device_id)},
-                "broker": self.admin.endpoint.to_json(), "keyring": keyring}
-        self.on_enrolled({"device_id": device_id, "name": name, "gate": row.gate, "source": source,
-                          "replaces": retired, "retire_refused": refused})
+                "broker": self.admin.endpoint.to_json(),
+                "keyring": keyring if keyring is not None else self.store.keyring(self.org).to_json()}
         return Outcome(200, {"server_key": base64.b64encode(self.server_public).decode(),
                              "signed": signed.seal(body, self._sign).decode()})

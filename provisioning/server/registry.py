@@ -157,6 +157,16 @@ class Registry:
                               (token_id, device_id))
             self.conn.execute("COMMIT")
 
+    def holder(self, token_id: int) -> DeviceCredential | None:
+        """The credential a used token registered (None: unused, or its device removed since)."""
+        with self.lock:
+            row = self.conn.execute("SELECT device_id FROM credentials WHERE token_id=?", (token_id,)).fetchone()
+        return self.credential(row[0]) if row else None
+
+    def set_password(self, device_id: str, password_hash: str) -> None:
+        with self.lock:
+            self.conn.execute("UPDATE credentials SET password_hash=? WHERE device_id=?", (password_hash, device_id))
+
     def tokens(self, org: str | None = None) -> list[TokenRow]:
         with self.lock:
             rows = self.conn.execute("SELECT id, '', org, gate, events, expires, used_at, role FROM tokens "
