@@ -172,7 +172,6 @@ def _serve(args, store, state: Path) -> int:
     prov = Provisioning(state, store, args.org, endpoint, PidReloader(pid_file=pid_file), on_enrolled=progress)
     prov.write_broker_files()
     prov.follow_registrations()           # the events of each device as written now: a change is followed from here
-    _write_server_login(state, prov, args)
     broker = http = advertiser = None
     previous = signal.signal(signal.SIGTERM, _interrupt)     # `kill` stops mosquitto too, like Ctrl-C
     previous_int = signal.signal(signal.SIGINT, _interrupt)  # Ctrl-C / kill -INT, even when started ignoring it (`cmd &`)
@@ -196,6 +195,7 @@ def _serve(args, store, state: Path) -> int:
             http = EnrollmentServer(prov.service, args.listen, args.port).start()
         except OSError as exc:
             return fail(f"cannot listen on {args.listen}:{args.port}: {exc.strerror or exc}")
+        _write_server_login(state, prov, args)      # once serve runs: a serve that stopped at once changed nothing
         server_hint = f"{advertise[0]}:{http.port}"
         (state / SERVER_FILE).write_text(json.dumps({"org": args.org, "server": server_hint,
                                                      "broker": endpoint.to_json(), "pid_file": str(pid_file)}, indent=2))

@@ -139,3 +139,26 @@ def test_discover_finding_nothing_names_a_command_that_takes_the_address(capsys)
                        "no-such-organiser"]) == 1
     err = capsys.readouterr().err
     assert "no ticketgate server answered" in err and "provision enroll --code CODE --server HOST:PORT" in err, err
+
+
+def test_a_serve_that_could_not_start_leaves_the_organisers_broker_login_as_it_was(served):
+    """`provision serve` started again with a broker port already taken (Debian's mosquitto on 1883, the `--broker-port`
+    of yesterday forgotten) said so and stopped, but had rewritten `broker-login.json` first: `server serve|push`
+    then logged in to the other mosquitto on that port ("Not authorized"). The login is written once serve runs."""
+    import socket
+    tmp_path, _, _, proc = served
+    proc.send_signal(signal.SIGINT)
+    proc.wait(15)
+    login_file = tmp_path / "data" / "provision" / "broker-login.json"
+    before = login_file.read_text()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "agent.cli", "provision", "serve", "--data", str(tmp_path / "data"),
+                               "--org", ORG, "--listen", "127.0.0.1", "--port", str(free_port()), "--no-zeroconf",
+                               "--broker-port", str(port), "--start-broker", "--for", "5"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 1 and f"the broker port {port} is in use" in done.stderr, done.stderr
+    assert login_file.read_text() == before
