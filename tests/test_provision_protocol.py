@@ -104,7 +104,7 @@ def test_acl_rendering_and_names():
     users = [BrokerUser("server-acme", "$7$x", "acme", server=True), BrokerUser("dev-a", "$7$y", "acme", (2, 1, 2))]
     acl = render_acl(users)
     assert "user dev-a\ntopic read tg/acme/ev/1/live\ntopic read tg/acme/ev/2/live\n" in acl
-    assert "user server-acme\ntopic readwrite tg/#" in acl
+    assert "user server-acme\ntopic readwrite tg/acme/#" in acl      # not another organiser's topics
     assert ("topic write tg/acme/dev/dev-a/up\ntopic write tg/acme/dev/dev-a/status\n"
             "topic read tg/acme/dev/dev-a/down\ntopic read tg/acme/dev/dev-a/cmd\n") in acl
     assert "pattern" not in acl and "tg/+/dev" not in acl     # no topic under another organiser's name

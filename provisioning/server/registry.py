@@ -208,6 +208,11 @@ class Registry:
                 write_private(self.secrets_path, json.dumps(passwords, indent=2))
         return f"server-{org}", passwords[org]
 
+    def server_logins(self) -> dict[str, tuple[str, str]]:
+        """org -> (username, password) of every organiser server with a login on this broker."""
+        with self.lock:
+            return {org: (f"server-{org}", password) for org, password in self._server_passwords().items()}
+
     def _move_server_logins_out(self) -> None:
         """Older registries kept the server passwords in a table: move them to the 0600 file, then erase the
         table so that neither its pages nor the WAL keep them (secure_delete, checkpoint, VACUUM)."""
