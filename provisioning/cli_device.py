@@ -27,6 +27,7 @@ def add_commands(sub) -> None:
     p.add_argument("--timeout", type=float, default=3.0)
     p.add_argument("--org")
     p.add_argument("--interface", action="append", help="IP of the interface to browse on (repeatable)")
+    p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_discover)
 
     p = sub.add_parser("enroll", help="enroll this device with a QR text or an organiser code")
@@ -61,6 +62,10 @@ def cmd_discover(args) -> int:
     if not found:
         return fail(f"no ticketgate server answered within {args.timeout:g} s; enroll with its address instead: "
                     "`ticketgate provision enroll --code CODE --server HOST:PORT`")
+    if args.json:
+        print(json.dumps([{"address": f.address, "host": f.host, "port": f.port, "org": f.org, "fingerprint":
+                           f.fingerprint, "version": f.version, "tls": f.tls, "name": f.name} for f in found], indent=2))
+        return 0
     for f in found:
         print(printable(f"{f.address:<24} org={f.org:<16} key={f.fingerprint} v{f.version}{' tls' if f.tls else ''}  "
                         f"{f.name}"))     # zeroconf answers are anyone's: escaped

@@ -147,3 +147,17 @@ def test_enroll_by_code_reaches_its_server_when_zeroconf_finds_another_one_too(t
         assert f"found 127.0.0.1:{other.http.port}" in done.stdout and f"found 127.0.0.1:{env.http.port}" in done.stdout
         device_id = done.stdout.split("enrolled as ")[1].split()[0]
         assert env.store.device(device_id)["gate"] == "south" and other.store.devices(ORG) == []
+
+
+def test_discover_answers_json_like_every_read_command(capsys):
+    """README: read commands take --json; `provision discover --json` was refused (unrecognized argument), so a
+    script picking the server had to parse the columns."""
+    from agent.cli import main as ticketgate
+    org = f"org-{secrets.token_hex(3)}"
+    infos = service_infos(f"tg-test-{secrets.token_hex(3)}", ["127.0.0.1"], 8787, 1883, org, "ABCD:EF01:2345:6789")
+    with Advertiser(infos, interfaces=["127.0.0.1"]):
+        assert ticketgate(["provision", "discover", "--json", "--org", org, "--interface", "127.0.0.1",
+                           "--timeout", "3"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert [(f["address"], f["org"], f["fingerprint"], f["tls"]) for f in found] == \
+        [("127.0.0.1:8787", org, "ABCD:EF01:2345:6789", False)]
