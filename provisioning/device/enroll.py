@@ -113,9 +113,10 @@ def enroll_at_first_that_knows(state: DeviceState, servers: Sequence[tuple[str, 
                                ) -> Credentials:
     """Enrollment at the first of `servers` ((HOST:PORT, fingerprint to pin or None), in the order zeroconf found
     them) that issued this code or QR. Another organiser's server on the same hotspot, or the announcement of one no
-    longer there, says it never issued it or cannot be reached: the next one is asked. Any other refusal (used,
-    expired, throttled, a key that is not the one announced) is final. None left: the first "unknown …" refusal,
-    else the last network error."""
+    longer there, says it never issued it, cannot be reached or makes us wait (429): the next one is asked. Any other
+    refusal (used, expired, a key that is not the one announced) is final. None left: a "wait" (one of them may be
+    ours), else the first "unknown …" refusal, else the last network error."""
+    throttled: EnrollError | None = None
     unknown: EnrollError | None = None
     last: EnrollError | None = None
     for server, fingerprint in servers:
@@ -123,10 +124,12 @@ def enroll_at_first_that_knows(state: DeviceState, servers: Sequence[tuple[str, 
         try:
             return enroll_at(state, server, token=token, code=code, expected_fingerprint=fingerprint, name=name)
         except EnrollError as exc:
-            if not (exc.network or exc.not_issued_here):
+            if not (exc.network or exc.not_issued_here or exc.status == 429):
                 raise
-            unknown, last = unknown or (None if exc.network else exc), exc
-    raise unknown or last or EnrollError("no organiser server to enroll with")
+            throttled = throttled or (exc if exc.status == 429 else None)
+            unknown = unknown or (exc if exc.not_issued_here else None)
+            last = exc
+    raise throttled or unknown or last or EnrollError("no organiser server to enroll with")
 
 
 def _enroll_once(state: DeviceState, server: str, token: str | None, code: str | None,
