@@ -379,8 +379,8 @@ def cmd_devices(args) -> int:
         creds = {c.device_id: c for c in registry.credentials(include_revoked=True)}
         rows = []
         for d in store.devices(args.org):
-            rows.append({"device_id": d["device_id"], "name": d["name"], "gate": d["gate"], "events": d["events"],
-                         "revoked": d["revoked"], "last_seen": d.get("last_seen"),
+            rows.append({"device_id": d["device_id"], "name": d["name"], "role": d.get("role") or "door",
+                         "gate": d["gate"], "events": d["events"], "revoked": d["revoked"], "last_seen": d.get("last_seen"),
                          "broker_login": d["device_id"] in creds and creds[d["device_id"]].revoked_at is None})
     finally:
         registry.close()
@@ -388,10 +388,10 @@ def cmd_devices(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'device':<16} {'name':<14} {'gate':<10} {'events':<10} state")
+    print(f"{'device':<16} {'name':<14} {'role':<6} {'gate':<10} {'events':<10} state")
     for r in rows:
         state = "revoked" if r["revoked"] else ("enrolled" if r["broker_login"] else "no login")
-        print(printable(f"{r['device_id']:<16} {r['name'][:14]:<14} {r['gate'][:10]:<10} "
+        print(printable(f"{r['device_id']:<16} {r['name'][:14]:<14} {r['role']:<6} {r['gate'][:10]:<10} "
                         f"{','.join(map(str, r['events']))[:10]:<10} {state}"))
     print(f"{len(rows)} device(s)")
     return 0

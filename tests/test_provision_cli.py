@@ -162,3 +162,24 @@ def test_a_serve_that_could_not_start_leaves_the_organisers_broker_login_as_it_w
                               env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == 1 and f"the broker port {port} is in use" in done.stderr, done.stderr
     assert login_file.read_text() == before
+
+
+def test_devices_says_which_are_kiosks(served, capsys):
+    """The technician's guide prints a sheet of kiosk QRs (`--role kiosk`) and checks `provision devices` ("who is
+    enrolled"): it listed gate and events but not the role, so a kiosk enrolled from the door sheet by mistake (it
+    never gets the ticket payloads to print) did not show."""
+    tmp, event, http_port, _ = served
+    data = ["--data", str(tmp / "data"), "--org", ORG]
+    for role, gate in (("kiosk", "desk"), ("door", "north")):
+        assert ticketgate(["provision", "tokens", "create", *data, "--role", role, "--gate", gate, "--events",
+                           str(event), "--out", str(tmp / f"{role}.png")]) == 0
+        code = [line.split()[-1] for line in capsys.readouterr().out.splitlines() if line.strip().startswith("code ")][0]
+        assert ticketgate(["provision", "enroll", "--code", code, "--server", f"127.0.0.1:{http_port}", "--dir",
+                           str(tmp / role), "--no-connect"]) == 0
+    capsys.readouterr()
+    assert ticketgate(["provision", "devices", *data, "--json"]) == 0
+    assert sorted((d["gate"], d["role"]) for d in json.loads(capsys.readouterr().out)) == [("desk", "kiosk"),
+                                                                                          ("north", "door")]
+    assert ticketgate(["provision", "devices", *data]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "role" in table[0] and any(" kiosk " in line and " desk " in line for line in table)
