@@ -27,6 +27,7 @@ def add_commands(sub) -> None:
     p.add_argument("--timeout", type=float, default=3.0)
     p.add_argument("--org")
     p.add_argument("--interface", action="append", help="IP of the interface to browse on (repeatable)")
+    p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_discover)
 
     p = sub.add_parser("enroll", help="enroll this device with a QR text or an organiser code")
@@ -34,7 +35,7 @@ def add_commands(sub) -> None:
     how.add_argument("--qr", help="the text of the enrollment QR (TGE1:...)")
     how.add_argument("--code", help="the organiser code typed by hand (K7M2-Q9XB)")
     p.add_argument("--server", help="HOST:PORT of the enrollment endpoint (default: QR hint, then zeroconf)")
-    p.add_argument("--name", default="", help="a name for this device (shown to the organiser)")
+    p.add_argument("--name", default="", help="a name for this device (shown to the organiser; at most 64 characters)")
     p.add_argument("--dir", "--home", dest="dir", default=None, help=HOME_HELP)
     p.add_argument("--no-connect", action="store_true", help="do not check the broker login afterwards")
     p.add_argument("--interface", action="append", help="IP of the interface to browse on (repeatable)")
@@ -61,32 +62,40 @@ def cmd_discover(args) -> int:
     if not found:
         return fail(f"no ticketgate server answered within {args.timeout:g} s; enroll with its address instead: "
                     "`ticketgate provision enroll --code CODE --server HOST:PORT`")
+    if args.json:
+        print(json.dumps([{"address": f.address, "host": f.host, "port": f.port, "org": f.org, "fingerprint":
+                           f.fingerprint, "version": f.version, "tls": f.tls, "name": f.name} for f in found], indent=2))
+        return 0
     for f in found:
         print(printable(f"{f.address:<24} org={f.org:<16} key={f.fingerprint} v{f.version}{' tls' if f.tls else ''}  "
                         f"{f.name}"))     # zeroconf answers are anyone's: escaped
     return 0
 
 
-def _pick_server(args, org: str | None, fingerprint: str | None) -> tuple[str, str | None]:
-    """(HOST:PORT, fingerprint to pin) from zeroconf; with a code, the advertised fingerprint is pinned (shown)."""
+DISCOVERY_SETTLE = 1.0     # s of zeroconf answers gathered after the first: another server on the hotspot answers too
+
+
+def _found_servers(args, org: str | None, fingerprint: str | None) -> list[tuple[str, str]]:
+    """[(HOST:PORT, fingerprint to pin)] from zeroconf, in the order they answered; with a code, each server's
+    advertised fingerprint is pinned (shown, to compare with the one on the sheet)."""
     from provisioning.device.discover import discover
     print("looking for the server (zeroconf)...", flush=True)
     try:
-        found = [f for f in discover(5.0, org=org, interfaces=args.interface, first=True)
+        found = [f for f in discover(5.0, org=org, interfaces=args.interface, first=True, settle=DISCOVERY_SETTLE)
                  if not fingerprint or f.fingerprint.replace(":", "") == fingerprint]
     except OSError as exc:
         raise BadInput(f"zeroconf cannot browse here ({exc}): give --server HOST:PORT") from None
-    if len(found) != 1:
+    if not found:
         raise BadInput("no server found on this network within 5 s (zeroconf): give --server HOST:PORT, the "
                        "'enrollment endpoint' `ticketgate provision serve` prints on the organiser's machine (e.g. "
-                       "--server 192.168.8.10:8787)" if not found
-                       else "several servers answer: give --server HOST:PORT")
-    print(printable(f"found {found[0].address} (organiser {found[0].org}, key {found[0].fingerprint})"), flush=True)
-    return found[0].address, fingerprint or found[0].fingerprint
+                       "--server 192.168.8.10:8787)")
+    for f in found:
+        print(printable(f"found {f.address} (organiser {f.org}, key {f.fingerprint})"), flush=True)
+    return [(f.address, fingerprint or f.fingerprint) for f in found]
 
 
 def cmd_enroll(args) -> int:
-    from provisioning.device.enroll import EnrollError, enroll
+    from provisioning.device.enroll import EnrollError, enroll, enroll_at_first_that_knows
     from provisioning.protocol import parse_qr
     try:
         state = _state(args)
@@ -94,6 +103,9 @@ def cmd_enroll(args) -> int:
         return fail(str(exc))
     if state.enrolled():
         return fail(f"already enrolled ({state.load().device_id}); run `ticketgate provision wipe --yes` first")
+    from provisioning.protocol import MAX_DEVICE_NAME
+    if len(args.name) > MAX_DEVICE_NAME:       # before a code is spent on a request the server refuses
+        return fail(f"--name: at most {MAX_DEVICE_NAME} characters (this one has {len(args.name)}); nothing was sent")
     t0 = time.monotonic()
     try:
         if args.qr:
@@ -105,18 +117,19 @@ def cmd_enroll(args) -> int:
             candidates = [args.server] if args.server else []
             token, code, fingerprint, org = None, normalize_code(args.code), None, None
         creds = None
-        for i, server in enumerate(candidates + [None]):
-            if server is None:
-                server, fingerprint = _pick_server(args, org, fingerprint)
+        for server in candidates:
             try:
                 print(f"enrolling with {server}...", flush=True)
                 creds = enroll(state, server, token=token, code=code, expected_fingerprint=fingerprint, name=args.name)
-                break
             except EnrollError as exc:
-                if not exc.network or args.server or i == len(candidates):    # zeroconf's server was the last
+                if not exc.network or args.server:
                     raise
                 print(f"  {exc}; trying zeroconf", flush=True)
-        assert creds is not None          # enrolled (break) or raised
+        if creds is None:       # a code without --server, or the QR's address unreachable: whoever answers zeroconf
+            creds = enroll_at_first_that_knows(state, _found_servers(args, org, fingerprint), token=token, code=code,
+                                               name=args.name, trying=lambda server, fp: print(
+                                                   f"enrolling with {server}...", flush=True))
+        assert creds is not None          # enrolled, or raised
     except (BadInput, EnrollError) as exc:
         return fail(str(exc))
     took = time.monotonic() - t0

@@ -172,7 +172,6 @@ def _serve(args, store, state: Path) -> int:
     prov = Provisioning(state, store, args.org, endpoint, PidReloader(pid_file=pid_file), on_enrolled=progress)
     prov.write_broker_files()
     prov.follow_registrations()           # the events of each device as written now: a change is followed from here
-    _write_server_login(state, prov, args)
     broker = http = advertiser = None
     previous = signal.signal(signal.SIGTERM, _interrupt)     # `kill` stops mosquitto too, like Ctrl-C
     previous_int = signal.signal(signal.SIGINT, _interrupt)  # Ctrl-C / kill -INT, even when started ignoring it (`cmd &`)
@@ -196,6 +195,7 @@ def _serve(args, store, state: Path) -> int:
             http = EnrollmentServer(prov.service, args.listen, args.port).start()
         except OSError as exc:
             return fail(f"cannot listen on {args.listen}:{args.port}: {exc.strerror or exc}")
+        _write_server_login(state, prov, args)      # once serve runs: a serve that stopped at once changed nothing
         server_hint = f"{advertise[0]}:{http.port}"
         (state / SERVER_FILE).write_text(json.dumps({"org": args.org, "server": server_hint,
                                                      "broker": endpoint.to_json(), "pid_file": str(pid_file)}, indent=2))
@@ -379,8 +379,8 @@ def cmd_devices(args) -> int:
         creds = {c.device_id: c for c in registry.credentials(include_revoked=True)}
         rows = []
         for d in store.devices(args.org):
-            rows.append({"device_id": d["device_id"], "name": d["name"], "gate": d["gate"], "events": d["events"],
-                         "revoked": d["revoked"], "last_seen": d.get("last_seen"),
+            rows.append({"device_id": d["device_id"], "name": d["name"], "role": d.get("role") or "door",
+                         "gate": d["gate"], "events": d["events"], "revoked": d["revoked"], "last_seen": d.get("last_seen"),
                          "broker_login": d["device_id"] in creds and creds[d["device_id"]].revoked_at is None})
     finally:
         registry.close()
@@ -388,10 +388,10 @@ def cmd_devices(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'device':<16} {'name':<14} {'gate':<10} {'events':<10} state")
+    print(f"{'device':<16} {'name':<14} {'role':<6} {'gate':<10} {'events':<10} state")
     for r in rows:
         state = "revoked" if r["revoked"] else ("enrolled" if r["broker_login"] else "no login")
-        print(printable(f"{r['device_id']:<16} {r['name'][:14]:<14} {r['gate'][:10]:<10} "
+        print(printable(f"{r['device_id']:<16} {r['name'][:14]:<14} {r['role']:<6} {r['gate'][:10]:<10} "
                         f"{','.join(map(str, r['events']))[:10]:<10} {state}"))
     print(f"{len(rows)} device(s)")
     return 0

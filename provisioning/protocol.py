@@ -23,6 +23,11 @@ PROTOCOL_VERSION = "1"
 PROOF_DOMAIN = b"ticketgate-enroll-v1\x00"
 RETIRE_DOMAIN = b"ticketgate-retire-v2\x00"
 RETIRE_VERSION = 2                                 # `replaces.v`; v1 proofs (no `v`) are not honoured
+STALE_NONCE = "nonce"     # `reason` of an enrollment refused for a nonce the endpoint does not hold (restarted
+                          # since the challenge, expired, spent): the device asks for a new challenge
+UNKNOWN_SECRET = "unknown"   # `reason` of an enrollment QR or organiser code this endpoint never issued: with a code
+                             # found by zeroconf the device tries the next server that answered
+MAX_DEVICE_NAME = 64      # characters of the display name a device enrolls with (`provision enroll --name`)
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"   # no 0/O, 1/I/L, U
 CODE_LENGTH = 8                                    # 30^8 ~ 6.6e11; guessing is throttled
 _TOKEN = re.compile(r"^[A-Z2-7]{52}$")
@@ -138,13 +143,28 @@ def wifi_escape(value: str) -> str:
     return "".join("\\" + c if c in '\\;,":' else c for c in value)
 
 
+def _wpa_passphrase(password: str) -> bool:
+    """What a phone accepts as a WPA/WPA2 key: 8..63 printable ASCII characters, or 64 hex digits."""
+    if len(password) == 64:
+        return all(c in "0123456789abcdefABCDEF" for c in password)
+    return 8 <= len(password) <= 63 and all(" " <= c <= "~" for c in password)
+
+
 def wifi_payload(ssid: str, password: str | None, security: str = "WPA", hidden: bool = False) -> str:
     if not ssid:
         raise BadInput("Wi-Fi QR: the SSID is empty")
     if security not in ("WPA", "WEP", "nopass"):
         raise BadInput("Wi-Fi QR: security is WPA, WEP or nopass")
+    if len(ssid.encode()) > 32:
+        raise BadInput(f"Wi-Fi QR: the SSID {ssid!r} is longer than 32 bytes: no Wi-Fi network has such a name")
     if security != "nopass" and not password:
         raise BadInput("Wi-Fi QR: a password is needed for WPA/WEP")
+    if security == "nopass" and password:
+        raise BadInput("Wi-Fi QR: --security nopass takes no password (an open network); for a network with a "
+                       "password leave --security out (WPA)")
+    if security == "WPA" and password and not _wpa_passphrase(password):
+        raise BadInput("Wi-Fi QR: a WPA password is 8 to 63 characters (letters, digits, spaces and ASCII signs, "
+                       "no accents), or a 64-digit hex key: no phone could join with this one")
     text = f"WIFI:S:{wifi_escape(ssid)};T:{security};"
     if security != "nopass":
         text += f"P:{wifi_escape(password or '')};"

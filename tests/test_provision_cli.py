@@ -99,9 +99,9 @@ def test_cli_whole_flow(served, capsys):
 
 
 def test_cli_wifi_qr(tmp_path, capsys):
-    assert ticketgate(["provision", "wifi-qr", "--ssid", "Door;Net", "--password", "p:w", "--out",
+    assert ticketgate(["provision", "wifi-qr", "--ssid", "Door;Net", "--password", "pass:word", "--out",
                        str(tmp_path / "wifi.png")]) == 0
-    assert _decode_sheet(tmp_path / "wifi.png") == ["WIFI:S:Door\\;Net;T:WPA;P:p\\:w;;"]
+    assert _decode_sheet(tmp_path / "wifi.png") == ["WIFI:S:Door\\;Net;T:WPA;P:pass\\:word;;"]
     assert ticketgate(["provision", "wifi-qr", "--ssid", "x", "--out", str(tmp_path / "w.png")]) == 1
     assert "password" in capsys.readouterr().err
 
@@ -110,6 +110,8 @@ def test_cli_wifi_qr(tmp_path, capsys):
     (["enroll", "--qr", "garbage"], "not a ticketgate enrollment QR"),
     (["enroll", "--code", "K7M2"], "organiser code"),
     (["enroll", "--code", "K7M2-Q9XB", "--server", "127.0.0.1:1"], "cannot reach"),
+    (["enroll", "--code", "K7M2-Q9XB", "--server", "127.0.0.1:1", "--name", "North gate tablet " * 4],
+     "--name: at most 64 characters (this one has 72)"),     # was the server's "nonce and name are short strings"
     (["status"], "not enrolled"),
     (["wipe"], "--yes"),
 ])
@@ -137,3 +139,47 @@ def test_discover_finding_nothing_names_a_command_that_takes_the_address(capsys)
                        "no-such-organiser"]) == 1
     err = capsys.readouterr().err
     assert "no ticketgate server answered" in err and "provision enroll --code CODE --server HOST:PORT" in err, err
+
+
+def test_a_serve_that_could_not_start_leaves_the_organisers_broker_login_as_it_was(served):
+    """`provision serve` started again with a broker port already taken (Debian's mosquitto on 1883, the `--broker-port`
+    of yesterday forgotten) said so and stopped, but had rewritten `broker-login.json` first: `server serve|push`
+    then logged in to the other mosquitto on that port ("Not authorized"). The login is written once serve runs."""
+    import socket
+    tmp_path, _, _, proc = served
+    proc.send_signal(signal.SIGINT)
+    proc.wait(15)
+    login_file = tmp_path / "data" / "provision" / "broker-login.json"
+    before = login_file.read_text()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "agent.cli", "provision", "serve", "--data", str(tmp_path / "data"),
+                               "--org", ORG, "--listen", "127.0.0.1", "--port", str(free_port()), "--no-zeroconf",
+                               "--broker-port", str(port), "--start-broker", "--for", "5"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 1 and f"the broker port {port} is in use" in done.stderr, done.stderr
+    assert login_file.read_text() == before
+
+
+def test_devices_says_which_are_kiosks(served, capsys):
+    """The technician's guide prints a sheet of kiosk QRs (`--role kiosk`) and checks `provision devices` ("who is
+    enrolled"): it listed gate and events but not the role, so a kiosk enrolled from the door sheet by mistake (it
+    never gets the ticket payloads to print) did not show."""
+    tmp, event, http_port, _ = served
+    data = ["--data", str(tmp / "data"), "--org", ORG]
+    for role, gate in (("kiosk", "desk"), ("door", "north")):
+        assert ticketgate(["provision", "tokens", "create", *data, "--role", role, "--gate", gate, "--events",
+                           str(event), "--out", str(tmp / f"{role}.png")]) == 0
+        code = [line.split()[-1] for line in capsys.readouterr().out.splitlines() if line.strip().startswith("code ")][0]
+        assert ticketgate(["provision", "enroll", "--code", code, "--server", f"127.0.0.1:{http_port}", "--dir",
+                           str(tmp / role), "--no-connect"]) == 0
+    capsys.readouterr()
+    assert ticketgate(["provision", "devices", *data, "--json"]) == 0
+    assert sorted((d["gate"], d["role"]) for d in json.loads(capsys.readouterr().out)) == [("desk", "kiosk"),
+                                                                                          ("north", "door")]
+    assert ticketgate(["provision", "devices", *data]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "role" in table[0] and any(" kiosk " in line and " desk " in line for line in table)

@@ -126,3 +126,38 @@ def test_enroll_says_so_when_the_qr_hint_and_the_server_zeroconf_finds_are_both_
     assert "trying zeroconf" in done.stdout and f"found 127.0.0.1:{dead}" in done.stdout, done.stdout + done.stderr
     assert done.returncode == 1 and "cannot reach the server" in done.stderr, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_enroll_by_code_reaches_its_server_when_zeroconf_finds_another_one_too(tmp_path):
+    """`provision enroll --code` on a hotspot where two ticketgate servers answer zeroconf (another organiser's
+    laptop; here both organisers are 'acme', as two events' servers can be): it stopped at "several servers answer:
+    give --server", or sent the code to the other one ("unknown organiser code"). Now each server that answered is
+    asked in turn; the code enrolls at the server that issued it."""
+    from provisioning.protocol import show_code
+    from tests.test_provision_env import ORG, provision_env
+    with provision_env(tmp_path / "other") as other, provision_env(tmp_path / "env") as env:
+        token = env.prov.registry.create_tokens(ORG, 1, gate="south")[0]
+        infos = [service_infos(f"tg-{name}-{secrets.token_hex(3)}", ["127.0.0.1"], e.http.port, e.broker.port, ORG,
+                               e.prov.fingerprint) for name, e in (("other", other), ("right", env))]
+        with Advertiser(infos[0], interfaces=["127.0.0.1"]), Advertiser(infos[1], interfaces=["127.0.0.1"]):
+            done = subprocess.run([sys.executable, "-m", "agent", "provision", "enroll", "--code", show_code(token.code),
+                                   "--interface", "127.0.0.1", "--home", str(tmp_path / "device")], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"found 127.0.0.1:{other.http.port}" in done.stdout and f"found 127.0.0.1:{env.http.port}" in done.stdout
+        device_id = done.stdout.split("enrolled as ")[1].split()[0]
+        assert env.store.device(device_id)["gate"] == "south" and other.store.devices(ORG) == []
+
+
+def test_discover_answers_json_like_every_read_command(capsys):
+    """README: read commands take --json; `provision discover --json` was refused (unrecognized argument), so a
+    script picking the server had to parse the columns."""
+    from agent.cli import main as ticketgate
+    org = f"org-{secrets.token_hex(3)}"
+    infos = service_infos(f"tg-test-{secrets.token_hex(3)}", ["127.0.0.1"], 8787, 1883, org, "ABCD:EF01:2345:6789")
+    with Advertiser(infos, interfaces=["127.0.0.1"]):
+        assert ticketgate(["provision", "discover", "--json", "--org", org, "--interface", "127.0.0.1",
+                           "--timeout", "3"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert [(f["address"], f["org"], f["fingerprint"], f["tls"]) for f in found] == \
+        [("127.0.0.1:8787", org, "ABCD:EF01:2345:6789", False)]

@@ -43,13 +43,26 @@ def test_codes_are_typable():
 
 
 def test_wifi_payload_escapes_special_characters():
-    assert wifi_payload("Door Net", "s3cret") == "WIFI:S:Door Net;T:WPA;P:s3cret;;"
+    assert wifi_payload("Door Net", "s3cret-2026") == "WIFI:S:Door Net;T:WPA;P:s3cret-2026;;"
     assert wifi_escape('a;b,c:d\\e"f') == 'a\\;b\\,c\\:d\\\\e\\"f'
-    assert wifi_payload('Gate;"1"', "p:w,d\\", hidden=True) == 'WIFI:S:Gate\\;\\"1\\";T:WPA;P:p\\:w\\,d\\\\;H:true;;'
+    assert wifi_payload('Gate;"1"', "pass:w,d\\", hidden=True) == 'WIFI:S:Gate\\;\\"1\\";T:WPA;P:pass\\:w\\,d\\\\;H:true;;'
     assert wifi_payload("Open", None, security="nopass") == "WIFI:S:Open;T:nopass;;"
     for args in (("", "x"), ("n", ""), ("n", "x", "WPA3")):
         with pytest.raises(BadInput):
             wifi_payload(*args)
+
+
+@pytest.mark.parametrize("ssid,password,security,said", [
+    ("Door Net", "event", "WPA", "8 to 63 characters"),            # a phone cannot join with it: WPA needs 8..63
+    ("Door Net", "x" * 64, "WPA", "8 to 63 characters"),
+    ("Door Net", "évènement-2026", "WPA", "8 to 63 characters"),   # WPA passphrases are printable ASCII
+    ("Door Net", "event-2026", "nopass", "no password"),            # the password was left out of the QR silently
+    ("D" * 33, "event-2026", "WPA", "32 bytes"),                    # no Wi-Fi network has such a name
+])
+def test_a_wifi_qr_no_phone_can_join_with_is_refused(ssid, password, security, said):
+    with pytest.raises(BadInput, match=said):
+        wifi_payload(ssid, password, security)
+    assert wifi_payload("Door Net", "a" * 63) and wifi_payload("Door Net", "0123456789abcdef" * 4)   # 64 hex: a raw key
 
 
 def test_throttle_per_source_bucket():
@@ -91,7 +104,7 @@ def test_acl_rendering_and_names():
     users = [BrokerUser("server-acme", "$7$x", "acme", server=True), BrokerUser("dev-a", "$7$y", "acme", (2, 1, 2))]
     acl = render_acl(users)
     assert "user dev-a\ntopic read tg/acme/ev/1/live\ntopic read tg/acme/ev/2/live\n" in acl
-    assert "user server-acme\ntopic readwrite tg/#" in acl
+    assert "user server-acme\ntopic readwrite tg/acme/#" in acl      # not another organiser's topics
     assert ("topic write tg/acme/dev/dev-a/up\ntopic write tg/acme/dev/dev-a/status\n"
             "topic read tg/acme/dev/dev-a/down\ntopic read tg/acme/dev/dev-a/cmd\n") in acl
     assert "pattern" not in acl and "tg/+/dev" not in acl     # no topic under another organiser's name

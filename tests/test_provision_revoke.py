@@ -130,6 +130,52 @@ def test_refused_login_of_a_device_that_is_not_revoked_is_not_a_revocation(env, 
     assert "not revoked" in link.status.revocation
 
 
+def test_a_refused_login_with_the_enrollment_endpoint_down_keeps_everything_and_says_why_in_words(env, tmp_path):
+    """The broker refuses the login and `provision serve`'s endpoint is down: nothing is wiped, and `provision
+    status` said "revocation not checked (cannot reach … [Errno 111] Connection refused)" where every other command
+    says what a refused connection means."""
+    state, creds = enroll_device(env, tmp_path / "a")
+    env.http.stop()
+    link = DeviceLink(state)
+    link.creds = type(creds)(**{**creds.__dict__, "password": "wrong"})
+    with pytest.raises(Refused):
+        link.connect(timeout=0.5)
+    assert link.wiped is None and state.enrolled()
+    said = link.status.describe()
+    assert f"cannot reach the enrollment endpoint at {env.server}: connection refused (nothing listens" in said, said
+    assert "Errno" not in said
+
+
+def test_another_organiser_in_the_same_data_folder_neither_revokes_our_doors_nor_locks_our_server_out(env, tmp_path):
+    """Two organisers in one data folder (`server init` twice) share its broker. `provision revoke --org gamma
+    dev-of-acme` revoked acme's door, and every broker rewrite of gamma's (that one, its `serve`) kept gamma's
+    server logins only: acme's `server serve|push` were refused ("Not authorized") from then on. The server login
+    also read and wrote every organiser's topics (tg/#)."""
+    from provisioning.server.runtime import Provisioning
+    state, creds = enroll_device(env, tmp_path / "a")
+    env.store.create_organiser("gamma", "Gamma")
+    env.store.current_key("gamma")
+    gamma = Provisioning(env.prov.paths.state, env.store, "gamma", env.prov.admin.endpoint, reload=env.broker.reload)
+    try:
+        with pytest.raises(KeyError, match="of gamma"):
+            gamma.revoke(creds.device_id)
+        assert env.prov.registry.credential(creds.device_id).revoked_at is None
+        gamma.write_broker_files(reload=True)
+        time.sleep(0.6)                                   # the reload, and its second signal (RESIGNAL_AFTER)
+        server, _ = server_login(env)                     # acme's server still logs in
+        close(server)
+        door = DeviceLink(state)
+        assert door.connect(timeout=5) is not None        # and so does acme's door
+        username, password = gamma.registry.server_login("gamma")
+        spy, inbox = login(env, username, password, [topics.up(ORG, creds.device_id)], client_id=username)
+        door.client.publish(topics.up(ORG, creds.device_id), b"{}", qos=1).wait_for_publish(3)
+        assert not inbox.wait_for(topics.up(ORG, creds.device_id), timeout=1.0)    # not gamma's to read
+        close(spy)
+        door.close()
+    finally:
+        gamma.close()
+
+
 def test_revoking_an_unknown_device_is_a_clear_error(env):
     with pytest.raises(KeyError):
         env.prov.revoke("dev-nosuchdevice")

@@ -208,3 +208,104 @@ def test_stalled_client_does_not_block_enrollment(env, tmp_path):
         assert enroll(DeviceState(tmp_path / "a"), env.server, token=token.token).org == ORG
     finally:
         stalled.close()
+
+
+class _RestartsBeforeFirstEnroll:
+    """The endpoint's service as `provision serve` restarted between a device's challenge and its enrollment: a
+    new process (a new EnrollmentService, its nonces gone) on the same store, registry and broker files."""
+
+    def __init__(self, env):
+        self.env, self.service, self.restarted = env, env.prov.service, False
+
+    def enroll(self, source, req):
+        if not self.restarted:
+            from provisioning.server.enrollment import EnrollmentService
+            old = self.service
+            self.service = EnrollmentService(ORG, old.store, old.registry, old.admin, old.throttle)
+            self.restarted = True
+        return self.service.enroll(source, req)
+
+    def __getattr__(self, name):
+        return getattr(self.service, name)
+
+
+def test_a_server_restarted_mid_enrollment_enrolls_the_device_with_a_new_challenge(env, tmp_path):
+    token = env.prov.registry.create_tokens(ORG, 1, gate="north")[0]
+    env.http.service = _RestartsBeforeFirstEnroll(env)
+    creds = enroll(DeviceState(tmp_path / "a"), env.server, token=token.token, expected_fingerprint=_fp(env))
+    assert env.http.service.restarted and creds.gate == "north"
+    assert env.store.device(creds.device_id)["gate"] == "north"
+    assert env.prov.registry.find_token(token.token).used_at is not None
+
+
+class _LosesTheFirstEnrollAnswer:
+    """The hotspot losing one answer: a TCP relay on 127.0.0.1 to the real endpoint that passes every request and
+    every answer on, except the first answer to /v1/enroll, which the server sent and the relay drops (the device's
+    connection is reset)."""
+
+    def __init__(self, upstream: int):
+        import socket
+        self.upstream, self.dropped = upstream, 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port, self.stopped = self.sock.getsockname()[1], threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self._relay(conn)
+
+    def _relay(self, conn) -> None:
+        import socket
+        import struct
+        with conn, socket.create_connection(("127.0.0.1", self.upstream), timeout=10) as up:
+            conn.settimeout(10)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536) or b"\r\n\r\n"
+            head, _, body = request.partition(b"\r\n\r\n")
+            length = next((int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")), 0)
+            while len(body) < length:
+                body += conn.recv(65536) or b" " * (length - len(body))
+            up.sendall(head + b"\r\n\r\n" + body)
+            up.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := up.recv(65536):
+                answer += chunk
+            if head.startswith(b"POST /v1/enroll ") and not self.dropped:
+                self.dropped += 1
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # reset, no answer
+                return
+            conn.sendall(answer)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_an_enrollment_whose_answer_was_lost_is_answered_again_not_spent(env, tmp_path):
+    """The server enrolled the device but its answer never arrived (Wi-Fi drop): the device asked again and got "this
+    enrollment QR was already used", and the organiser's list kept a device nobody holds, with a broker login. The
+    device asks again with the same key: the server answers again (same device id, a new password)."""
+    from tests.test_provision_env import close, login
+    token = env.prov.registry.create_tokens(ORG, 1, gate="north")[0]
+    relay = _LosesTheFirstEnrollAnswer(env.http.port)
+    try:
+        creds = enroll(DeviceState(tmp_path / "a"), f"127.0.0.1:{relay.port}", token=token.token,
+                       expected_fingerprint=_fp(env))
+    finally:
+        relay.stop()
+    assert relay.dropped == 1
+    assert [d["device_id"] for d in env.store.devices(ORG)] == [creds.device_id]
+    assert [c.device_id for c in env.prov.registry.credentials(include_revoked=True)] == [creds.device_id]
+    assert not (tmp_path / "a" / ".enrolling_key.pem").exists()
+    client, _ = login(env, creds.username, creds.password, client_id=creds.device_id)   # the password it holds works
+    close(client)
+    with pytest.raises(EnrollError, match="already used"):        # anyone else, with another key: used, as before
+        enroll(DeviceState(tmp_path / "b"), env.server, token=token.token, expected_fingerprint=_fp(env))

@@ -206,6 +206,50 @@ def test_enroll_with_organiser_code_after_discovery(tmp_path):
         assert svc.credentials.gate == "south"
 
 
+def test_a_code_enrolls_at_its_server_when_another_organisers_server_answers_first(tmp_path):
+    """Two ticketgate servers on the hotspot (another organiser's laptop, or a server of another event): the typed
+    code went to whichever answered zeroconf first, and there it was an "unknown organiser code". The device now
+    asks the next server that answered; the other server's throttle took one wrong code, nothing more."""
+    from kiosk_ui.adapters.enrollment import Enrollment
+    from provisioning.device.discover import Found
+    from provisioning.protocol import show_code
+    from tests.test_provision_env import ORG, provision_env
+    with provision_env(tmp_path / "other") as other, provision_env(tmp_path / "env") as env:
+        token = env.prov.registry.create_tokens(ORG, 1, gate="south", events=tuple(env.events))[0]
+        announced = [Found("ticketgate acme-1", "127.0.0.1", other.http.port, ORG, other.prov.fingerprint, "1", False),
+                     Found("ticketgate acme-2", "127.0.0.1", env.http.port, ORG, env.prov.fingerprint, "1", False)]
+        svc = Enrollment(tmp_path / "device", discover=lambda: announced)
+        svc.enroll_with_code(show_code(token.code))
+        done = svc.wait(20)
+        assert done.step == "enrolled", done.message
+        assert svc.credentials.gate == "south" and env.store.device(svc.credentials.device_id) is not None
+        assert other.store.devices(ORG) == []
+        lost = Enrollment(tmp_path / "lost", discover=lambda: announced)     # a code of neither: the usual words
+        lost.enroll_with_code("K7M2-Q9XB")
+        assert lost.wait(20).step == "failed" and "unknown organiser code" in lost.progress().message
+
+
+def test_a_code_enrolls_at_its_server_when_another_server_on_the_hotspot_makes_it_wait(tmp_path):
+    """The other server answering first throttles this address (429: too many wrong codes from here): that was
+    final, though the code belongs to the next server. A code of neither is told to wait (one of them may be ours)."""
+    from kiosk_ui.adapters.enrollment import Enrollment
+    from provisioning.device.discover import Found
+    from provisioning.protocol import show_code
+    from tests.test_provision_env import ORG, provision_env
+    with provision_env(tmp_path / "other") as other, provision_env(tmp_path / "env") as env:
+        for _ in range(10):
+            other.prov.service.throttle.failed("127.0.0.1")
+        token = env.prov.registry.create_tokens(ORG, 1, gate="south")[0]
+        announced = [Found("ticketgate acme-1", "127.0.0.1", other.http.port, ORG, other.prov.fingerprint, "1", False),
+                     Found("ticketgate acme-2", "127.0.0.1", env.http.port, ORG, env.prov.fingerprint, "1", False)]
+        svc = Enrollment(tmp_path / "device", discover=lambda: announced)
+        svc.enroll_with_code(show_code(token.code))
+        assert svc.wait(20).step == "enrolled", svc.progress().message
+        lost = Enrollment(tmp_path / "lost", discover=lambda: announced)
+        lost.enroll_with_code("K7M2-Q9XB")
+        assert lost.wait(20).step == "failed" and "429" in lost.progress().message
+
+
 class RecordedBroadcasts:
     """Stands in for Android's registerReceiver (no Android here): keeps the callback so the test can deliver
     broadcasts shaped like the ones DataWedge / the Bluebird service send."""

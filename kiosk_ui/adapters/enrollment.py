@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ticketgate.kiosk.enrollment")
 DISCOVERY_SECONDS = 5.0
+DISCOVERY_SETTLE = 1.0     # s of answers gathered after the first: another organiser's server on the hotspot too
 
 
 class Enrollment:
@@ -24,7 +25,8 @@ class Enrollment:
         from provisioning.device import discover as discovery
         from provisioning.device.enroll import enroll as real_enroll
         self.home = Path(home)
-        self._discover = discover or (lambda: discovery.discover(DISCOVERY_SECONDS, first=True))
+        self._discover = discover or (lambda: discovery.discover(DISCOVERY_SECONDS, first=True,
+                                                                         settle=DISCOVERY_SETTLE))
         self._enroll = enroll or real_enroll
         self._progress = EnrollmentProgress("idle")
         try:
@@ -84,14 +86,19 @@ class Enrollment:
             if not found:
                 self._set("failed", 0.1, "no organiser server found on this network: check the Wi-Fi, or scan the QR")
                 return
-            server = found[0]
-            self._set("contacting", 0.5, f"{server.address} ({server.org}) key {server.fingerprint}")
-            self._enroll_to(server.address, code=code, expected_fingerprint=server.fingerprint or None)
+            from provisioning.device.enroll import enroll_at_first_that_knows
+            from provisioning.device.state import DeviceState
+            said = {f.address: f"{f.address} ({f.org}) key {f.fingerprint}" for f in found}
+            self._enrolled(enroll_at_first_that_knows(   # the first server that issued the code: not another's
+                DeviceState(self.home), [(f.address, f.fingerprint or None) for f in found], code=code,
+                enroll_at=self._enroll, trying=lambda server, fp: self._set("contacting", 0.5, said[server])))
         return self._run(work)
 
     def _enroll_to(self, server: str, **kw) -> None:
         from provisioning.device.state import DeviceState
-        creds = self._enroll(DeviceState(self.home), server, **kw)
+        self._enrolled(self._enroll(DeviceState(self.home), server, **kw))
+
+    def _enrolled(self, creds: Credentials) -> None:
         self.credentials = creds
         self._set("enrolled", 1.0, f"{creds.device_id} — {creds.org}", creds.device_id)
 

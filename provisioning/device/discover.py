@@ -48,14 +48,16 @@ def _text(props: dict, key: str) -> str:
 
 
 def discover(timeout: float = 3.0, org: str | None = None, interfaces: list[str] | None = None,
-             first: bool = False) -> list[Found]:
-    """Servers advertising `_ticketgate._tcp` within `timeout` s (only `org`'s when given)."""
+             first: bool = False, settle: float = 0.0) -> list[Found]:
+    """Servers advertising `_ticketgate._tcp` within `timeout` s (only `org`'s when given); `first`: return once one
+    answered and `settle` s more passed (the others on the network answer too, in the order they did)."""
     zc = Zeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only) if interfaces else Zeroconf()
     found: list[Found] = []
     try:
         collector = _Collector()
         browser = ServiceBrowser(zc, SERVICE_TYPE, collector)
         deadline = time.monotonic() + timeout
+        settled: float | None = None
         seen: set[str] = set()
         while time.monotonic() < deadline:
             collector.event.wait(max(0.0, min(0.2, deadline - time.monotonic())))
@@ -72,7 +74,9 @@ def discover(timeout: float = 3.0, org: str | None = None, interfaces: list[str]
                 if org is None or item.org == org:
                     found.append(item)
             if first and found:
-                break
+                settled = settled if settled is not None else time.monotonic() + settle
+                if time.monotonic() >= settled:
+                    break
         browser.cancel()
     finally:
         zc.close()

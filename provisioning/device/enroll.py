@@ -12,7 +12,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -26,18 +26,31 @@ from agent.sync.transport import unreachable_reason
 from provisioning import box
 from provisioning.device import identity, retire
 from provisioning.device.state import Broker, Credentials, DeviceState
-from provisioning.protocol import compact_fingerprint, proof_message, split_hostport
+from provisioning.protocol import STALE_NONCE, UNKNOWN_SECRET, compact_fingerprint, proof_message, split_hostport
 
 MAX_ANSWER = 1 << 20
+ENROLLING_KEY = ".enrolling_key.pem"     # the device key of an enrollment under way (0600), the device key once done
 
 
 class EnrollError(TicketgateError):
     """Enrollment did not happen; str(exc) says why, for the technician. Nothing was saved."""
 
     def __init__(self, message: str, status: int | None = None, retry_after: float | None = None,
-                 network: bool = False):
+                 network: bool = False, reason: str = ""):
         super().__init__(message)
-        self.status, self.retry_after, self.network = status, retry_after, network
+        self.status, self.retry_after, self.network, self.reason = status, retry_after, network, reason
+
+    @property
+    def again(self) -> bool:
+        """Worth a new attempt: the network failed before the server answered, or the server no longer holds our
+        challenge (restarted between the challenge and the enrollment; the token was not looked at)."""
+        return self.network or self.reason == STALE_NONCE
+
+    @property
+    def not_issued_here(self) -> bool:
+        """The server never issued this code or QR (a server before `reason` said it in words only)."""
+        return self.reason == UNKNOWN_SECRET or (self.status == 401 and not self.reason
+                                                 and str(self).startswith("server refused (401): unknown "))
 
 
 @dataclass(frozen=True)
@@ -55,13 +68,14 @@ def _post(base: str, path: str, body: dict, timeout: float) -> dict:
             return json.loads(resp.read(MAX_ANSWER))
     except urllib.error.HTTPError as exc:
         try:
-            detail = json.loads(exc.read(4096)).get("error", "")
+            said = json.loads(exc.read(4096))
+            detail, reason = str(said.get("error", "")), str(said.get("reason", ""))
         except (ValueError, AttributeError):
-            detail = ""
+            detail, reason = "", ""
         retry = exc.headers.get("Retry-After") if exc.headers else None
         seconds = retry.isascii() and retry.isdigit() and len(retry) <= 9 if retry else False   # '²': not to float()
         raise EnrollError(f"server refused ({exc.code}): {detail or exc.reason}", exc.code,
-                          float(retry) if retry and seconds else None) from None
+                          float(retry) if retry and seconds else None, reason=reason) from None
     except (urllib.error.URLError, OSError) as exc:
         why = getattr(exc, "reason", exc)      # "connection refused (nothing listens on that port)", not "[Errno 111]"
         why = unreachable_reason(why) if isinstance(why, OSError) else why
@@ -73,25 +87,61 @@ def _post(base: str, path: str, body: dict, timeout: float) -> dict:
 def enroll(state: DeviceState, server: str, token: str | None = None, code: str | None = None,
            expected_fingerprint: str | None = None, name: str = "", timeout: float = 10.0,
            attempts: int = 3) -> Credentials:
-    """Retries (bounded) when the network failed before the server answered; a refusal is final."""
-    for attempt in range(attempts):
+    """Retries (bounded) when the network failed or the server lost our challenge (it restarted); any other refusal
+    is final. Every attempt uses one device key: a server that enrolled us but whose answer was lost on the way
+    answers again to that key (the same device id), so a dropped answer neither spends the QR nor leaves a device
+    nobody holds."""
+    held: dict[str, Any] = {}
+    try:
+        for attempt in range(attempts):
+            try:
+                return _enroll_once(state, server, token, code, expected_fingerprint, name, timeout, held)
+            except EnrollError as exc:
+                if not exc.again or attempt == attempts - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+    except BaseException:
+        (state.folder / ENROLLING_KEY).unlink(missing_ok=True)
+        raise
+
+
+def enroll_at_first_that_knows(state: DeviceState, servers: Sequence[tuple[str, str | None]], *,
+                               token: str | None = None, code: str | None = None, name: str = "",
+                               enroll_at: Callable[..., Credentials] = enroll,
+                               trying: Callable[[str, str | None], None] = lambda server, fingerprint: None
+                               ) -> Credentials:
+    """Enrollment at the first of `servers` ((HOST:PORT, fingerprint to pin or None), in the order zeroconf found
+    them) that issued this code or QR. Another organiser's server on the same hotspot, or the announcement of one no
+    longer there, says it never issued it, cannot be reached or makes us wait (429): the next one is asked. Any other
+    refusal (used, expired, a key that is not the one announced) is final. None left: a "wait" (one of them may be
+    ours), else the first "unknown …" refusal, else the last network error."""
+    throttled: EnrollError | None = None
+    unknown: EnrollError | None = None
+    last: EnrollError | None = None
+    for server, fingerprint in servers:
+        trying(server, fingerprint)
         try:
-            return _enroll_once(state, server, token, code, expected_fingerprint, name, timeout)
+            return enroll_at(state, server, token=token, code=code, expected_fingerprint=fingerprint, name=name)
         except EnrollError as exc:
-            if not exc.network or attempt == attempts - 1:
+            if not (exc.network or exc.not_issued_here or exc.status == 429):
                 raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+            throttled = throttled or (exc if exc.status == 429 else None)
+            unknown = unknown or (exc if exc.not_issued_here else None)
+            last = exc
+    raise throttled or unknown or last or EnrollError("no organiser server to enroll with")
 
 
 def _enroll_once(state: DeviceState, server: str, token: str | None, code: str | None,
-                 expected_fingerprint: str | None, name: str, timeout: float) -> Credentials:
+                 expected_fingerprint: str | None, name: str, timeout: float, held: dict[str, Any]) -> Credentials:
     host, port = split_hostport(server)
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     nonce = _post(base, "/v1/challenge", {}, timeout).get("nonce")
     if not isinstance(nonce, str):
         raise EnrollError("the server sent no challenge")
-    key = retire.next_key(state, state.folder / ".enrolling_key.pem")
+    if "key" not in held:                              # made once the server answered: one for every attempt
+        held["key"] = retire.next_key(state, state.folder / ENROLLING_KEY)
+    key = held["key"]
     box_key = X25519PrivateKey.generate()
     device_pub, box_pub = identity.public_raw(key), box.raw_public(box_key)
     request: dict[str, Any] = {"nonce": nonce, "name": name, "device_key": base64.b64encode(device_pub).decode(),
@@ -102,14 +152,10 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
     if replaces:
         request["replaces"] = replaces
     sent = boot_clock()
-    try:
-        answer = _post(base, "/v1/enroll", request, timeout)
-        answered = boot_clock()
-        creds, keyring, server_ts = _accept(answer, expected_fingerprint, box_key, device_pub, server)
-    except BaseException:
-        (state.folder / ".enrolling_key.pem").unlink(missing_ok=True)
-        raise
-    (state.folder / ".enrolling_key.pem").replace(state.key_path)
+    answer = _post(base, "/v1/enroll", request, timeout)
+    answered = boot_clock()
+    creds, keyring, server_ts = _accept(answer, expected_fingerprint, box_key, device_pub, server)
+    (state.folder / ENROLLING_KEY).replace(state.key_path)
     retire.successor_path(state).unlink(missing_ok=True)      # taken: the wipe's proof named it
     keyring.save(state.keyring_path)
     state.save(creds)

@@ -12,6 +12,7 @@ import json
 import urllib.error
 import urllib.request
 
+from agent.sync.transport import unreachable_reason
 from provisioning.protocol import split_hostport
 
 MAX_ANSWER = 64 * 1024
@@ -32,7 +33,8 @@ def ask(server: str, device_id: str, timeout: float = 2.0) -> bytes | None:
             return None
         raise OSError(f"the enrollment endpoint answered {exc.code}") from None
     except urllib.error.URLError as exc:
-        raise OSError(f"cannot reach the enrollment endpoint at {server}: {exc.reason}") from None
+        why = unreachable_reason(exc.reason) if isinstance(exc.reason, OSError) else exc.reason
+        raise OSError(f"cannot reach the enrollment endpoint at {server}: {why}") from None
     except (ValueError, UnicodeDecodeError, http.client.HTTPException):
         raise OSError("the enrollment endpoint answered something that is not JSON over HTTP") from None
     signed = answer.get("signed") if isinstance(answer, dict) else None

@@ -65,14 +65,20 @@ class BrokerAdmin:
                                            # (none: every event of its organiser)
         self._lock = threading.Lock()
         self._again: threading.Timer | None = None
-        self._server_users = self._make_server_users()
+        self._hashed: dict[str, str] = {}       # a server password -> its hash, made once
+        self.registry.server_login(org)          # this organiser's server login, made on first use
 
-    def _make_server_users(self) -> list[BrokerUser]:
+    def _server_users(self) -> list[BrokerUser]:
         """One login per server connection (agent.home.server_username): client id = username on this broker,
-        so `server serve`, `server push` and `provision revoke` never kick each other off."""
-        username, password = self.registry.server_login(self.org)
-        hashed = hash_password(password)
-        return [BrokerUser(name, hashed, self.org, server=True) for name in server_usernames(username)]
+        so `server serve`, `server push` and `provision revoke` never kick each other off. Every organiser whose
+        server has a login on this broker keeps it (two organisers in one data folder share its broker: the files
+        written for one must not lock the other's server out)."""
+        users: list[BrokerUser] = []
+        for org, (username, password) in sorted(self.registry.server_logins().items()):
+            if password not in self._hashed:
+                self._hashed[password] = hash_password(password)
+            users += [BrokerUser(name, self._hashed[password], org, server=True) for name in server_usernames(username)]
+        return users
 
     def server_login(self) -> tuple[str, str]:
         """(base username, password) of the organiser's server (see agent.home.server_username)."""
@@ -80,7 +86,7 @@ class BrokerAdmin:
 
     def users(self, overrides: dict[str, BrokerUser | None] | None = None) -> list[BrokerUser]:
         overrides = overrides or {}
-        out = list(self._server_users)
+        out = self._server_users()
         for c in self.registry.credentials():
             user = overrides.get(c.device_id, BrokerUser(c.device_id, c.password_hash, c.org,
                                                          self.live_events(c.device_id, tuple(c.events))))
@@ -129,8 +135,8 @@ class BrokerAdmin:
         """Revoke `device_id` (see module doc). Returns timings in seconds for the record."""
         t0 = time.monotonic()
         cred = self.registry.credential(device_id)
-        if cred is None:
-            raise KeyError(f"no device {device_id!r}")
+        if cred is None or cred.org != self.org:        # another organiser's device is not ours to revoke
+            raise KeyError(f"no device {device_id!r} of {self.org}")
         self.registry.mark_revoked(device_id, time.time())
         timings: dict[str, float] = {}
         if self.sign is not None:

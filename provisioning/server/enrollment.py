@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.sync import signed, topics
 from provisioning import box
-from provisioning.protocol import RETIRE_VERSION, BadInput, normalize_code, proof_message, retire_message, wipe_body
+from provisioning.protocol import MAX_DEVICE_NAME, RETIRE_VERSION, STALE_NONCE, UNKNOWN_SECRET, BadInput, normalize_code, proof_message, retire_message, wipe_body
 from provisioning.server.broker_admin import BrokerAdmin
 from provisioning.server.mosquitto_files import hash_password
 from provisioning.server.registry import DeviceCredential, Registry
@@ -39,6 +39,7 @@ from provisioning.throttle import Throttle
 log = logging.getLogger("ticketgate.provision.enroll")
 NONCE_TTL = 60.0
 MAX_NONCES = 10000
+ANSWER_AGAIN_WITHIN = 600.0   # s after a token's use when the device that used it may ask for its lost answer
 NONCES_PER_SOURCE = 32      # a device needs one; more is someone filling the table
 # Why a device's QR or typed organiser code does not enroll it, in the words of what the technician holds (the
 # sheet of `provision tokens create`: one QR per device, its organiser code printed under it).
@@ -145,10 +146,11 @@ class EnrollmentService:
         return Outcome(429, {"error": error, "retry_after": round(wait, 1)},
                        {"Retry-After": str(max(1, int(wait + 0.999)))})
 
-    def refuse(self, source: str, status: int, error: str, code: bool = False) -> Outcome:
-        """A refusal that counts against `source` (and, for an organiser code, against all code guesses)."""
+    def refuse(self, source: str, status: int, error: str, code: bool = False, reason: str = "") -> Outcome:
+        """A refusal that counts against `source` (and, for an organiser code, against all code guesses); `reason`:
+        a word the device acts on (STALE_NONCE)."""
         self.throttle.failed(source, code)
-        return Outcome(status, {"error": error})
+        return Outcome(status, {"error": error, **({"reason": reason} if reason else {})})
 
     def enroll(self, source: str, req: Any) -> Outcome:
         wait = self.throttle.retry_after(source)
@@ -162,8 +164,10 @@ class EnrollmentService:
             box_key = _b64(req.get("box_key"), 32, "box_key")
             proof = _b64(req.get("proof"), 64, "proof")
             nonce, name = req.get("nonce"), req.get("name", "")
-            if not isinstance(nonce, str) or not isinstance(name, str) or len(name) > 64:
-                raise BadInput("nonce and name are short strings")
+            if not isinstance(nonce, str):
+                raise BadInput("nonce: a string")
+            if not isinstance(name, str) or len(name) > MAX_DEVICE_NAME:
+                raise BadInput(f"name: the device's name is text of at most {MAX_DEVICE_NAME} characters")
             token, code = req.get("token"), req.get("code")
             if isinstance(token, str) and token and code is None:
                 secret, by_code = token.strip().upper(), False
@@ -181,20 +185,40 @@ class EnrollmentService:
         with self._lock:
             expires, _ = self._nonces.pop(nonce, (None, None))
         if expires is None or expires <= now:
-            return self.refuse(source, 401, "unknown or expired nonce: ask for a new challenge")
+            return self.refuse(source, 401, "unknown or expired nonce: ask for a new challenge", reason=STALE_NONCE)
         row = self.registry.find_token(secret, by_code=by_code)
         said = SAID_OF_CODE if by_code else SAID_OF_QR       # the words of what the technician has in hand
         if row is None or row.org != self.org:
-            return self.refuse(source, 401, said["unknown"], code=by_code)
-        if row.used_at is not None:
+            return self.refuse(source, 401, said["unknown"], code=by_code, reason=UNKNOWN_SECRET)
+        again = self._enrolled_with(row, device_key, now) if row.used_at is not None else None
+        if row.used_at is not None and again is None:
             return self.refuse(source, 401, said["used"])
-        if row.expires <= now:
+        if again is None and row.expires <= now:
             return self.refuse(source, 401, said["expired"])
         try:
             Ed25519PublicKey.from_public_bytes(device_key).verify(proof, proof_message(nonce, device_key, box_key))
         except (InvalidSignature, ValueError):
             return self.refuse(source, 401, "proof of key possession failed")
+        if again is not None:
+            return self._issue_again(again, row, box_key, now)
         return self._issue(source, row, device_key, box_key, name, now, replaces, said)
+
+    def _enrolled_with(self, row, device_key: bytes, now: float) -> DeviceCredential | None:
+        """The enrollment this used token made for this very device key, when its answer may have been lost on the
+        way (the device asks again within ANSWER_AGAIN_WITHIN s): None for anyone else."""
+        cred = self.registry.holder(row.token_id)
+        if cred is None or cred.revoked_at is not None or cred.public_key != device_key:
+            return None
+        return cred if now - (row.used_at or 0.0) <= ANSWER_AGAIN_WITHIN else None
+
+    def _issue_again(self, cred: DeviceCredential, row, box_key: bytes, now: float) -> Outcome:
+        """The answer of an enrollment already made, to the device that made it (it proved its key on a new nonce):
+        the same device id, a new broker password sealed to this request's box key. No second device is listed."""
+        password = secrets.token_urlsafe(32)
+        self.registry.set_password(cred.device_id, hash_password(password))
+        self.admin.sync()
+        log.warning("enrollment %s answered again (its first answer did not reach the device)", cred.device_id)
+        return self._answer(cred.device_id, cred.name, row, password, box_key, now)
 
     def revocation(self, source: str, req: Any) -> Outcome:
         """The signed wipe of a revoked device (it asks when the broker refuses its login); 404 for any other.
@@ -255,11 +279,16 @@ class EnrollmentService:
         if refused:
             log.warning("enrollment %s: %s", device_id, refused)
         self.admin.sync()
+        self.on_enrolled({"device_id": device_id, "name": name, "gate": row.gate, "source": source,
+                          "replaces": retired, "retire_refused": refused})
+        return self._answer(device_id, name, row, password, box_key, now, keyring)
+
+    def _answer(self, device_id: str, name: str, row, password: str, box_key: bytes, now: float,
+                keyring: Any = None) -> Outcome:
         body = {"type": "enrolled", "id": str(uuid.uuid4()), "ts": now, "org": self.org, "device": device_id,
                 "name": name, "gate": row.gate, "events": list(row.events), "role": row.role,
                 "mqtt": {"username": device_id, "password_box": box.seal(password, box_key, device_id)},
-                "broker": self.admin.endpoint.to_json(), "keyring": keyring}
-        self.on_enrolled({"device_id": device_id, "name": name, "gate": row.gate, "source": source,
-                          "replaces": retired, "retire_refused": refused})
+                "broker": self.admin.endpoint.to_json(),
+                "keyring": keyring if keyring is not None else self.store.keyring(self.org).to_json()}
         return Outcome(200, {"server_key": base64.b64encode(self.server_public).decode(),
                              "signed": signed.seal(body, self._sign).decode()})

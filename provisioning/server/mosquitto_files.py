@@ -45,7 +45,7 @@ class BrokerUser:
     password_hash: str
     org: str = ""
     events: tuple[int, ...] = ()
-    server: bool = False       # the organiser's server: tg/# read/write
+    server: bool = False       # the organiser's server: tg/{org}/# read/write
 
 
 def _check_username(name: str) -> None:
@@ -64,8 +64,8 @@ def render_acl(users: list[BrokerUser]) -> str:
     for u in sorted(users, key=lambda u: u.username):
         _check_username(u.username)
         lines.append(f"user {u.username}")
-        if u.server:
-            lines.append(f"topic readwrite {topics.ROOT}/#")
+        if u.server:       # its organiser's topics only: another organiser's server may share this broker
+            lines.append(f"topic readwrite {topics.ROOT}/{u.org}/#" if u.org else f"topic readwrite {topics.ROOT}/#")
             lines.append("topic read $SYS/#")
         elif u.events:      # the events it holds (a pass enrolled for: the events it opens, BrokerAdmin.users)
             lines += [f"topic read {topics.live(u.org, e)}" for e in sorted(set(u.events))]

@@ -157,6 +157,16 @@ class Registry:
                               (token_id, device_id))
             self.conn.execute("COMMIT")
 
+    def holder(self, token_id: int) -> DeviceCredential | None:
+        """The credential a used token registered (None: unused, or its device removed since)."""
+        with self.lock:
+            row = self.conn.execute("SELECT device_id FROM credentials WHERE token_id=?", (token_id,)).fetchone()
+        return self.credential(row[0]) if row else None
+
+    def set_password(self, device_id: str, password_hash: str) -> None:
+        with self.lock:
+            self.conn.execute("UPDATE credentials SET password_hash=? WHERE device_id=?", (password_hash, device_id))
+
     def tokens(self, org: str | None = None) -> list[TokenRow]:
         with self.lock:
             rows = self.conn.execute("SELECT id, '', org, gate, events, expires, used_at, role FROM tokens "
@@ -197,6 +207,11 @@ class Registry:
                 passwords[org] = secrets.token_urlsafe(32)
                 write_private(self.secrets_path, json.dumps(passwords, indent=2))
         return f"server-{org}", passwords[org]
+
+    def server_logins(self) -> dict[str, tuple[str, str]]:
+        """org -> (username, password) of every organiser server with a login on this broker."""
+        with self.lock:
+            return {org: (f"server-{org}", password) for org, password in self._server_passwords().items()}
 
     def _move_server_logins_out(self) -> None:
         """Older registries kept the server passwords in a table: move them to the 0600 file, then erase the
