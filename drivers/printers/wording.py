@@ -87,6 +87,11 @@ FR: dict[str, str] = {
     "cannot save {file} in {folder}: {why}. Not saved.": "impossible d'enregistrer {file} dans {folder} : {why}. "
                                                          "Non enregistré.",
     "saved {file}": "enregistré : {file}",
+    "not printed: the app stopped before sending it to the printer.":
+        "non imprimé : l'application s'est arrêtée avant de l'envoyer à l'imprimante.",
+    "the app stopped while sending it to the printer: it may have come out. Printed again, it is a copy.":
+        "l'application s'est arrêtée pendant l'envoi à l'imprimante : il est peut-être sorti. Réimprimé, c'est un "
+        "duplicata.",
     "{done} printed, then: {why}": "{done} imprimé(s), puis : {why}",
     "not sent: the printer failed on an earlier ticket of this order.":
         "non envoyé : l'imprimante a échoué sur un billet précédent de cette commande.",
