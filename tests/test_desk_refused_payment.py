@@ -52,3 +52,16 @@ def test_the_till_lists_a_refused_payment_with_the_cash_the_desk_took(refused):
     assert f"payment {refused['order']}          cash 25.00 EUR" in z, z
     assert "Expected cash              150.00 EUR" in z, z            # not in the drawer's expected cash
 
+
+def test_agent_sync_says_the_server_refused_the_payment(refused):
+    """It said '… 0 message(s) refused' and nothing else on its output: the refusal was kept (`agent status`) but
+    the sync that met it looked clean."""
+    out, number = refused["sync"], refused["order"]
+    assert "0 message(s) from the server refused, 1 upload(s) REFUSED by the server" in out, out
+    assert f"REFUSED by the server: outbox #1 kiosk payment_validated order {number}: not applied: order {number} " \
+           "is cancelled, not pending" in out, out
+    assert "`ticketgate agent resend-refused`" in out
+    status = json.loads(tg(refused["kiosk"], "agent", "status", "--json").stdout)
+    assert [r["action"] for r in status["refused_uploads"]] == ["payment_validated"]   # kept on the device
+    again = refused["again"]
+    assert again["refused_by_server"] == [] and again["outbox_pending"] == 0          # said once, by its sync
