@@ -77,6 +77,9 @@ FR: dict[str, str] = {
                                                                "Non imprimé.",
     "IPP printer {name} sent an unreadable answer. Not printed.": "l'imprimante IPP {name} a envoyé une réponse "
                                                                   "illisible. Non imprimé.",
+    "IPP printer {name} took the job but did not answer ({why}). The badge may have printed: check it, then print "
+    "again.": "l'imprimante IPP {name} a reçu le travail mais n'a pas répondu ({why}). Le badge est peut-être "
+              "imprimé : vérifiez, puis imprimez à nouveau.",
     "IPP printer {name} refused the job: {why}. Not printed.": "l'imprimante IPP {name} a refusé le travail : {why}. "
                                                                "Non imprimé.",
     "queued as job {job}": "en file d'attente, travail {job}",
