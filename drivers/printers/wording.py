@@ -95,6 +95,10 @@ FR: dict[str, str] = {
     "the app stopped while sending it to the printer: it may have come out. Printed again, it is a copy.":
         "l'application s'est arrêtée pendant l'envoi à l'imprimante : il est peut-être sorti. Réimprimé, c'est un "
         "duplicata.",
+    "not printed: the server sold it while the app was stopped (restarted mid-sale). Print it, or drop it if the "
+    "buyer is gone, then refund the order.": "non imprimé : le serveur l'a vendu pendant que l'application était "
+                                               "arrêtée (redémarrée en pleine vente). Imprimez-le, ou abandonnez-le "
+                                               "si l'acheteur est parti, puis remboursez la commande.",
     "{done} printed, then: {why}": "{done} imprimé(s), puis : {why}",
     "not sent: the printer failed on an earlier ticket of this order.":
         "non envoyé : l'imprimante a échoué sur un billet précédent de cette commande.",

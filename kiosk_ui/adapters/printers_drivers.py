@@ -152,6 +152,20 @@ class DriverPrinters:
         message += " " + say(lang, "{n} ticket(s) kept to print again: see the print queue.", n=kept)
         return PrintResult(False, done, message, printer_id, failure.bytes_sent, failure.ms, kept)
 
+    def keep(self, printer_id: str, job: PrintJob, tickets: list[dict], why: str) -> int:
+        """Tickets put in the print queue without printing them, with `why` (an English phrase of `wording`): the
+        operator prints them, or drops them, from the queue. -> how many were kept."""
+        with self._turn:
+            kept = 0
+            for t in tickets:
+                ticket = self._printable(t, job.reprint)
+                if ticket is not None:
+                    self.queue.keep_job(ticket, PrintResult.done(False, why, printer_id), printer_id,
+                                        {"order_number": job.order_number, "ticket_key": t["ticket_key"],
+                                         "kind": job.kind, "reprint": job.reprint})
+                    kept += 1
+            return kept
+
     def print_receipt(self, printer_id: str, receipt: Receipt) -> PrintResult:
         """The desk's receipt on an ESC/POS printer (not kept in the queue: the sale keeps it to print again)."""
         from drivers.printers.receipt import send_receipt
