@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from agent.home import DeviceHome
 
 if TYPE_CHECKING:
+    from agent.ledger import Ledger
     from agent.sync.device import DeviceSync
 
 QUIET = 1.5          # s without incoming messages (after the server's answer) before the device counts as caught up
@@ -99,6 +100,14 @@ def _missing(sync: DeviceSync, summary: dict[str, Any]) -> str:
     return "; ".join(missing) or "messages kept arriving"
 
 
+def _refused_since(ledger: Ledger, before: int) -> list[dict[str, Any]]:
+    """The uploads the server refused during this sync (the newest, beyond the `before` refused at its start)."""
+    new = ledger.outbox_refused_count() - before
+    return [{"id": r["id"], "kind": r["kind"], "action": r["body"].get("action") or r["body"].get("kind") or "",
+             "order_number": r["body"].get("order_number") or "", "reason": r["refused"]}
+            for r in reversed(ledger.outbox_refused(new))] if new > 0 else []
+
+
 def _refused_at_once(transport: object) -> bool:
     """The last connection attempt failed for a reason known at once (refused, no route, a name that does not
     resolve), not a timeout."""
@@ -140,6 +149,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
         # before anything is uploaded: what was done unenrolled, or under an enrollment a technician's wipe ended,
         # is sent as this device's own (agent.home.store_identity)
         store_identity(watch, load_policy(watch), creds.identity)
+        refused_before = watch.outbox_refused_count()
     except (LedgerError, OSError, ValueError) as exc:
         print(f"ticketgate agent sync: {exc}", file=sys.stderr)
         return 3
@@ -199,7 +209,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
                "bundle_version": sync.bundle_version, "outbox_pending": watch.outbox_size(),
                "uploaded": sync.uploader.acked_rows if sync.uploader else 0,
                "sent": sync.uploader.sent_rows if sync.uploader else 0, **sync.stats,
-               "rejected": [{"topic": t, "reason": r} for t, r in sync.rejections]}
+               "rejected": [{"topic": t, "reason": r} for t, r in sync.rejections],
+               "refused_by_server": _refused_since(watch, refused_before)}
     watch.close()
     if link is not None and link.wiped is not None:
         from agent.wiped_status import removed_text
@@ -220,9 +231,16 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
         late = f", {summary['late']} late update(s) brought by the event data instead" if summary.get("late") else ""
         print(f"event data v{summary['bundle_version']}, uploaded {summary['uploaded']}, "
               f"waiting {summary['outbox_pending']}, live updates {summary['live']}{late}, "
-              f"{len(summary['rejected'])} message(s) refused")
+              f"{len(summary['rejected'])} message(s) from the server refused, "
+              f"{len(summary['refused_by_server'])} upload(s) REFUSED by the server")
         for r in summary["rejected"]:
             print(f"  refused on {r['topic']}: {r['reason']}")
+        for r in summary["refused_by_server"]:
+            print(f"  REFUSED by the server: outbox #{r['id']} {r['kind']} {r['action']}"
+                  f"{' order ' + r['order_number'] if r['order_number'] else ''}: {r['reason']}")
+        if summary["refused_by_server"]:
+            print("  kept on this device (`ticketgate agent status`); once the organiser fixed the cause: "
+                  "`ticketgate agent resend-refused`")
     if activity.refused or not ever_online or (args.until_idle and not idle):
         return 1
     return 0

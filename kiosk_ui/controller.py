@@ -27,10 +27,13 @@ from kiosk_ui.presenters.status import StatusView, status_view
 from kiosk_ui.presenters.verdict import VerdictView, present
 from kiosk_ui.presenters.wedge import WedgeBuffer
 from kiosk_ui.services import (EnrollmentProgress, PendingPrint, PrinterChoice, PrinterInfo, PrintJob, PrintResult,
-                               Services)
+                               SaleResult, Services)
 
 log = logging.getLogger(__name__)
 ENROLLING = ("discovering", "contacting")       # enrollment steps still under way
+# the print queue's word for the tickets of a sale the server made while the app was stopped (Controller.poll)
+RECOVERED = ("not printed: the server sold it while the app was stopped (restarted mid-sale). Print it, or drop it if "
+             "the buyer is gone, then refund the order.")
 
 
 @dataclass
@@ -193,7 +196,20 @@ class Controller:
         A kiosk online also gets or refills its sales allotment (in the background)."""
         if self.is_kiosk:
             self.services.desk.maybe_refill()
+            self.services.desk.maybe_recover(self._recovered_sale)
         return self.services.sync.poll()
+
+    def _recovered_sale(self, sale: SaleResult) -> None:
+        """(the desk's background thread) A sale the server made while this app was stopped mid-sale, recorded now:
+        its tickets wait in the print queue, saying so (never printed without the operator)."""
+        printer = self.printer_for("ticket")
+        tickets = [t for t in self.door.order(sale.order_number) if t["ticket_key"] in sale.ticket_keys]
+        if printer is None or not tickets:
+            log.warning("desk: order %s sold while the app was stopped: no ticket printer to keep its tickets for",
+                        sale.order_number)
+            return
+        self.services.printers.keep(printer.printer_id, PrintJob(sale.order_number, tuple(sale.ticket_keys)),
+                                    tickets, RECOVERED)
 
     @property
     def is_kiosk(self) -> bool:

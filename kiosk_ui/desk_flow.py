@@ -156,10 +156,10 @@ class DeskFlow:
         if not result.ok:
             self.last = SaleOutcome(result)
             return self.last
+        self.last_receipt = receipt_for(target, quote, payment, result, self._now_text(target))
+        self._keep_receipt(self.last_receipt)          # before printing: a kill mid-print keeps it to print again
         tickets = self.ctl.print_order(result.order_number, self.print_kind)
         first_ms = (time.perf_counter() - started) * 1000
-        self.last_receipt = receipt_for(target, quote, payment, result, self._now_text(target))
-        self._keep_receipt(self.last_receipt)
         self.last = SaleOutcome(result, tickets, self.print_receipt(), first_ms)
         return self.last
 

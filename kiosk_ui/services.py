@@ -77,6 +77,7 @@ class PrinterService(Protocol):
     def add_printer(self, address: str, language: str = "escpos", fmt: str = "") -> PrinterInfo: ...   # ValueError
     def set_format(self, printer_id: str, fmt: str) -> PrinterInfo: ...                                # ValueError
     def pending(self) -> list[PendingPrint]: ...
+    def keep(self, printer_id: str, job: PrintJob, tickets: list[dict], why: str) -> int: ...   # kept, not printed
     def retry(self, job_id: int | None = None,                                # None: all
               printer_id: str | None = None) -> list[tuple[PendingPrint, PrintResult]]: ...   # another printer
     def dismiss(self, job_id: int) -> PendingPrint: ...
@@ -303,6 +304,7 @@ class DeskService(Protocol):
                  payment: str = "cash", parts: tuple[tuple[str, int, str], ...] = ()) -> DeskResult: ...
     def order_unsent(self, order_number: str, wait: float = 0.0) -> bool: ...   # its offline sale still to upload
     def maybe_refill(self) -> None: ...                # online: get or refill the offline sales allotment
+    def maybe_recover(self, recovered: Callable[[SaleResult], None]) -> None: ...   # sales asked before a restart
     def till(self, action: str, cents: int, currency: str = "EUR") -> Any: ...   # DeskAnswer, or the problem (str)
     def open_shift(self) -> dict | None: ...
     def last_z(self) -> dict | None: ...
@@ -333,6 +335,9 @@ class UnavailableDesk:
         return False
 
     def maybe_refill(self) -> None:
+        pass
+
+    def maybe_recover(self, recovered: Callable[[SaleResult], None]) -> None:
         pass
 
     def till(self, action: str, cents: int, currency: str = "EUR") -> str:
@@ -379,6 +384,9 @@ class UnavailablePrinters:
 
     def pending(self) -> list[PendingPrint]:
         return []
+
+    def keep(self, printer_id, job, tickets, why) -> int:
+        return 0
 
     def retry(self, job_id=None, printer_id=None) -> list[tuple[PendingPrint, PrintResult]]:
         return []

@@ -2,6 +2,9 @@
 document it received (the bytes after the request's attributes), like a badge printer's spooler would.
 
     with IppPrinter() as printer:           # printer.port, printer.documents: [(mime, bytes)]
+
+`mode="silent"`: it keeps the document, then closes the connection without answering (a card printer that took
+the job and rebooted, or jammed).
 """
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ def _response(status: int, request_id: int, job_id: int) -> bytes:
 
 
 class IppPrinter:
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, mode: str = "ok") -> None:
         self.documents: list[tuple[str, bytes]] = []       # (document-format, bytes) per Print-Job accepted
         outer = self
 
@@ -60,6 +63,9 @@ class IppPrinter:
                     operation, request_id, attrs, document, ok = 0, 0, {}, b"", False
                 if ok:
                     outer.documents.append((attrs.get("document-format", ""), document))
+                if mode == "silent":
+                    self.close_connection = True
+                    return
                 reply = _response(0x0000 if ok else 0x0400, request_id, len(outer.documents))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/ipp")

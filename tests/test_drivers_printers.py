@@ -314,3 +314,20 @@ def test_names_cannot_inject_printer_commands(issued):
     label = show_ticket(evil)
     assert label.count(b"^XZ") == 1 and b"~JR" not in label and b"\x1d" not in label
     _verifies_as_same_ticket(render_zpl(label), issuer, payload)
+
+
+def test_a_card_printer_that_took_the_badge_and_never_answered_keeps_it_as_a_copy(issued):
+    """It said 'IPP printer … unreachable (Remote end closed connection without response). Not printed.' and kept
+    the badge as an original: the printer had the whole job, so printed again it could come out twice unmarked."""
+    from drivers.printers.queue import PrintQueue
+    from tests.ipp_printer import IppPrinter
+    _, ticket = issued
+    with IppPrinter(mode="silent") as printer:
+        config = PrinterConfig("badge", connection="ipp", ipp_uri=f"ipp://127.0.0.1:{printer.port}/ipp/print")
+        queue = PrintQueue(lambda _printer, t: print_ticket(config, t))
+        result = queue.submit(ticket, "badge:card")
+        assert len(printer.documents) == 1                            # it received the whole badge
+    assert not result.printed and result.bytes_sent > 0
+    assert "took the job but did not answer" in result.message and "may have printed" in result.message
+    (kept,) = queue.pending.values()
+    assert kept.ticket.reprint                                        # printed again: marked REPRINT

@@ -116,6 +116,16 @@ def int_list(d: dict[str, Any], name: str, default: Any = ..., limit: int = 100_
     return tuple(v)
 
 
+def _flag(d: dict[str, Any], name: str) -> bool:
+    """A true/false field; absent or null -> False."""
+    v = d.get(name)
+    if v is None:
+        return False
+    if not isinstance(v, bool):
+        _bad(name, v)
+    return v
+
+
 def _bad(name: str, v: Any) -> NoReturn:
     shown = repr(v)
     raise Rejected(f"bad {name}: {shown[:40]}{'…' if len(shown) > 40 else ''}")
@@ -725,6 +735,8 @@ class SaleRequest(Staffed, Desk):
     expected_cents: int | None = None     # the total the kiosk showed: a different price refuses the sale
     at: float | None = None
     parts: tuple[PaymentPart, ...] = ()   # a split payment (`payment` is its first part's method): sums to the total
+    # asked again by a kiosk restarted before it settled the answer: the sale the server made, else none (never)
+    replay: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()
@@ -738,7 +750,7 @@ class SaleRequest(Staffed, Desk):
                    payment=one_of(d, "payment", PAYMENT_METHODS, "cash"), payment_ref=text(d, "payment_ref", "", limit=MAX_PAYMENT_REF),
                    promo_code=text(d, "promo_code", None), buyer_name=text(d, "buyer_name", "", limit=MAX_BUYER_NAME),
                    email=text(d, "email", "", limit=MAX_EMAIL), expected_cents=integer(d, "expected_cents", None),
-                   at=number(d, "at", None), parts=_parts(d))
+                   at=number(d, "at", None), parts=_parts(d), replay=_flag(d, "replay"))
 
 
 @dataclass(frozen=True)

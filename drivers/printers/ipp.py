@@ -76,18 +76,26 @@ def send_ipp(document: bytes, printer_uri: str, mime: str = "application/pdf", t
     if not url.hostname:
         raise ValueError(f"IPP address {printer_uri!r} names no host")
     body = print_job_request(printer_uri, document, mime, media=media)
+    conn = conn_cls(url.hostname, url.port or 631, timeout=timeout)
     try:
-        conn = conn_cls(url.hostname, url.port or 631, timeout=timeout)
         conn.request("POST", url.path or "/", body, {"Content-Type": "application/ipp"})
-        resp = conn.getresponse()
-        data = resp.read()
-        conn.close()
     except ConnectionRefusedError:
+        conn.close()
         return PrintResult.done(False, "IPP printer {name} refused the connection (off, or wrong address). Not printed.",
                                 printer_uri, name=printer_uri)
     except (OSError, http.client.HTTPException) as exc:
+        conn.close()
         return PrintResult.done(False, "IPP printer {name} unreachable ({why}). Not printed.", printer_uri,
                                 name=printer_uri, why=str(exc))
+    try:
+        resp = conn.getresponse()
+        data = resp.read()
+    except (OSError, http.client.HTTPException) as exc:    # it took the whole job: the badge may have come out
+        return PrintResult.done(False, "IPP printer {name} took the job but did not answer ({why}). The badge may have "
+                                       "printed: check it, then print again.", printer_uri, len(document),
+                                (time.perf_counter() - t0) * 1000, name=printer_uri, why=str(exc) or type(exc).__name__)
+    finally:
+        conn.close()
     if resp.status != 200:
         return PrintResult.done(False, "IPP printer {name} answered HTTP {status}. Not printed.", printer_uri,
                                 name=printer_uri, status=resp.status)

@@ -6,6 +6,8 @@
 
 The kiosk app uses one per device (kiosk_ui.adapters.printers_drivers), kept in the ledger's settings so a failed
 job survives a restart. `ref` is the caller's note about the job (order, ticket key, reprint…), kept with it.
+A job is kept before it is sent (`hold`, `send_held`): an app killed mid-print (kill -9, battery) finds it listed
+after the restart, the one being sent as a possible copy (it may have come out), the others as not sent.
 """
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ from typing import Callable, Protocol
 from drivers.printers.model import PrintableTicket, PrintResult
 
 Send = Callable[[str, PrintableTicket], PrintResult]
+# what a job kept before its send says after a restart when the app stopped before the printer answered
+NOT_SENT = "not printed: the app stopped before sending it to the printer."
+MAYBE_SENT = "the app stopped while sending it to the printer: it may have come out. Printed again, it is a copy."
 
 
 @dataclass
@@ -65,12 +70,39 @@ class PrintQueue:
                 continue                   # a damaged entry cannot be printed; the rest still can
             self.pending[job.job_id] = job
         self._ids = itertools.count(max(self.pending, default=0) + 1)
+        self.fresh: set[int] = set()           # held for their first send, not failed yet
+        self.sending: set[int] = set()         # being sent now
 
     def submit(self, ticket: PrintableTicket, printer: str = "", ref: dict | None = None) -> PrintResult:
-        result = self._send(printer, ticket)
-        if not result.ok:
-            self.keep_job(ticket, result, printer, ref)
-        return result
+        return self.send_held(self.hold([(ticket, ref)], printer)[0])
+
+    def hold(self, jobs: list[tuple[PrintableTicket, dict | None]], printer: str = "") -> list[int]:
+        """Keep jobs about to be sent, hidden from `waiting()` until they fail; saved with the first `send_held`,
+        before anything goes out: a kill before the printer answered leaves them listed after the restart. -> ids."""
+        ids = []
+        for ticket, ref in jobs:
+            job_id = next(self._ids)
+            self.pending[job_id] = PendingJob(job_id, ticket, NOT_SENT, printer, dict(ref or {}),
+                                              result=PrintResult.done(False, NOT_SENT, printer))
+            self.fresh.add(job_id)
+            ids.append(job_id)
+        return ids
+
+    def send_held(self, job_id: int) -> PrintResult:
+        """Send a held job: printed -> out of the queue; not printed -> kept with the printer's answer."""
+        self.fresh.discard(job_id)
+        return self.retry(job_id, first=True)
+
+    def fail_held(self, job_id: int, result: PrintResult) -> None:
+        """A held job not sent (the printer failed on an earlier one): kept with `result`."""
+        job = self.pending[job_id]
+        job.message, job.result = result.message, result
+        self.fresh.discard(job_id)
+        self._save()
+
+    def waiting(self) -> list[PendingJob]:
+        """The jobs kept to print again, oldest first (not those held for a send in progress)."""
+        return [j for j in list(self.pending.values()) if j.job_id not in self.fresh]   # (a print may change it)
 
     def keep_job(self, ticket: PrintableTicket, result: PrintResult, printer: str = "", ref: dict | None = None) -> int:
         """Keep a job that was not printed (or not even sent) with the reason. -> its id."""
@@ -80,13 +112,18 @@ class PrintQueue:
         self._save()
         return job_id
 
-    def retry(self, job_id: int) -> PrintResult:
+    def retry(self, job_id: int, first: bool = False) -> PrintResult:
         job = self.pending[job_id]
-        result = self._send(job.printer, job.ticket)
+        self.sending.add(job_id)
+        try:
+            self._save()                       # saved as a possible copy before a byte goes out (see `_save`)
+            result = self._send(job.printer, job.ticket)
+        finally:
+            self.sending.discard(job_id)
         if result.ok:
             self.pending.pop(job_id, None)     # (dismissed by the operator while it printed: gone already)
         else:
-            job.attempts += 1
+            job.attempts += 0 if first else 1
             job.message, job.result, job.ticket = result.message, result, _as_copy_if_sent(job.ticket, result)
         self._save()
         return result
@@ -108,8 +145,16 @@ class PrintQueue:
         return job
 
     def _save(self) -> None:
+        """What a restart would find: a job being sent is kept as a possible copy (the printer may have printed it
+        before the app stopped)."""
         if self.keep is not None:
-            self.keep.save([j.to_json() for j in self.pending.values()])
+            self.keep.save([self._as_kept(j).to_json() for j in self.pending.values()])
+
+    def _as_kept(self, job: PendingJob) -> PendingJob:
+        if job.job_id not in self.sending:
+            return job
+        maybe = PrintResult.done(False, MAYBE_SENT, job.printer)
+        return replace(job, ticket=replace(job.ticket, reprint=True), message=maybe.message, result=maybe)
 
     def _send(self, printer: str, ticket: PrintableTicket) -> PrintResult:
         try:

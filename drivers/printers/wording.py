@@ -77,6 +77,9 @@ FR: dict[str, str] = {
                                                                "Non imprimé.",
     "IPP printer {name} sent an unreadable answer. Not printed.": "l'imprimante IPP {name} a envoyé une réponse "
                                                                   "illisible. Non imprimé.",
+    "IPP printer {name} took the job but did not answer ({why}). The badge may have printed: check it, then print "
+    "again.": "l'imprimante IPP {name} a reçu le travail mais n'a pas répondu ({why}). Le badge est peut-être "
+              "imprimé : vérifiez, puis imprimez à nouveau.",
     "IPP printer {name} refused the job: {why}. Not printed.": "l'imprimante IPP {name} a refusé le travail : {why}. "
                                                                "Non imprimé.",
     "queued as job {job}": "en file d'attente, travail {job}",
@@ -87,6 +90,15 @@ FR: dict[str, str] = {
     "cannot save {file} in {folder}: {why}. Not saved.": "impossible d'enregistrer {file} dans {folder} : {why}. "
                                                          "Non enregistré.",
     "saved {file}": "enregistré : {file}",
+    "not printed: the app stopped before sending it to the printer.":
+        "non imprimé : l'application s'est arrêtée avant de l'envoyer à l'imprimante.",
+    "the app stopped while sending it to the printer: it may have come out. Printed again, it is a copy.":
+        "l'application s'est arrêtée pendant l'envoi à l'imprimante : il est peut-être sorti. Réimprimé, c'est un "
+        "duplicata.",
+    "not printed: the server sold it while the app was stopped (restarted mid-sale). Print it, or drop it if the "
+    "buyer is gone, then refund the order.": "non imprimé : le serveur l'a vendu pendant que l'application était "
+                                               "arrêtée (redémarrée en pleine vente). Imprimez-le, ou abandonnez-le "
+                                               "si l'acheteur est parti, puis remboursez la commande.",
     "{done} printed, then: {why}": "{done} imprimé(s), puis : {why}",
     "not sent: the printer failed on an earlier ticket of this order.":
         "non envoyé : l'imprimante a échoué sur un billet précédent de cette commande.",

@@ -13,6 +13,7 @@ import base64
 import logging
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -24,7 +25,8 @@ from agent.errors import TicketgateError
 from agent.pricing import CartLine, Offer, PricingError, price_cart
 from agent.reasons import Reason, code_of
 from agent.private_files import write_private
-from agent.sync.messages import TILL_ACTIONS, DeskAnswer, DeskRequest, PaymentPart, SoldTicket
+from agent.sync.messages import TILL_ACTIONS, DeskAnswer, DeskRequest, PaymentPart, SaleRequest, SoldTicket
+from agent.sync.signed import Rejected
 from agent.ticket_format import Ticket
 from drivers.printers.wording import when
 from kiosk_ui.i18n import tr_n
@@ -43,6 +45,8 @@ REFILL_EVERY = 60.0           # online: how often the allotment is checked (refi
 
 TILL, LAST_Z = "till_shift", "till_last_z"      # ledger settings: the open shift, the last Z report
 FLUSH_SECONDS = 5.0           # online: how long the till, a refund or an exchange waits for offline sales to upload
+IN_FLIGHT = "desk_sales_in_flight"   # ledger setting: {request id: SaleRequest} asked online, not settled here yet
+RECOVER_EVERY = 10.0          # online: how often sales asked before a restart are asked again (`maybe_recover`)
 ON_ITS_WAY = "This order's sale or payment made offline has not reached the server yet: try again in a moment."
 NOT_IN_ALLOTMENT = "Offline, and this kiosk's sales allotment does not cover this event or category."
 
@@ -88,6 +92,10 @@ class KioskDesk:
         self._key: Any = None
         self._refill_at = -REFILL_EVERY
         self._refilling = threading.Lock()
+        self._recover_at = -RECOVER_EVERY
+        self._recovering = threading.Lock()
+        self._flight = threading.Lock()          # the sale's worker adds, the recovery's thread settles
+        self._before = set(self._in_flight())    # asked before this app started: `recover` asks them again
 
     @property
     def ledger(self) -> Any:
@@ -181,20 +189,95 @@ class KioskDesk:
                         email=payment.email.strip(), parts=parts)
         status = "pending" if payment.method == "invoice" else "paid"
         if self.online:
-            answer = self._ask(sale_request(sale, self._org(), self._device(), self.ledger.on_duty), self.timeout)
+            request = sale_request(sale, self._org(), self._device(), self.ledger.on_duty)
+            self._in_flight(request)              # a kill before the answer is settled: asked again after the restart
+            answer = self._ask(request, self.timeout)
             if answer is not None:
                 if not answer.ok:
+                    self._settled(sale.request_id)
                     return SaleResult(False, problem=answer_problem(answer))
                 rows = ticket_rows(sale, answer.order_number, answer.tickets, answer.status or status,
                                    self._filed_under(sale.target_id)[0])
                 with self.ledger.transaction():
                     record_sale(self.ledger, rows, due=(answer.total_cents, answer.currency or sale.currency))
                     self._take_stock(sale)
+                    self._settled(sale.request_id)
                 return SaleResult(True, answer.order_number, False, answer.total_cents, answer.currency or sale.currency,
                                   tuple(t.ticket_key for t in answer.tickets), status=answer.status or status)
             log.warning("desk: no answer from the server in %.1f s: selling offline (request %s)", self.timeout,
                         sale.request_id)
-        return self._sell_offline(sale, quote, status)
+        result = self._sell_offline(sale, quote, status)
+        if result.ok:                   # its offline sale (same id) cancels a late online one at the server
+            self._settled(sale.request_id)
+        return result
+
+    def _in_flight(self, request: SaleRequest | None = None) -> dict[str, dict]:
+        if request is None:
+            return dict(self.ledger.get_setting(IN_FLIGHT, {}) or {})
+        with self._flight:
+            kept = self._in_flight()
+            kept[request.request_id] = request.to_wire()
+            self.ledger.set_setting(IN_FLIGHT, kept)
+            return kept
+
+    def _settled(self, request_id: str) -> None:
+        with self._flight:
+            kept = self._in_flight()
+            if kept.pop(request_id, None) is not None:
+                self.ledger.set_setting(IN_FLIGHT, kept)
+
+    def recover(self) -> list[SaleResult]:
+        """Online sales asked before this app started (it was killed, the battery ran out…) whose answer was never
+        settled here, asked again as replays: the sale the server made is recorded now like any online sale (-> its
+        result: its tickets are not printed yet), one it never made it never will. Kept while no answer comes."""
+        out = []
+        for request_id, wire in self._in_flight().items():
+            if request_id not in self._before:    # this run's own sale: settled by it (or by the next restart)
+                continue
+            try:
+                req = SaleRequest.from_wire(wire)
+            except Rejected as exc:               # kept by another version of the app: said, not retried forever
+                log.warning("desk: sale request %s kept before a restart cannot be read: %s", request_id, exc)
+                self._settled(request_id)
+                continue
+            answer = self.link.ask(replace(req, replay=True), self.timeout) if self.online else None
+            if answer is None:
+                break
+            if not answer.ok:
+                log.info("desk: sale request %s asked before a restart was not sold: %s", request_id, answer.reason)
+                self._settled(request_id)
+                continue
+            sale = Sale(req.target_id, tuple((x.category, x.quantity) for x in req.lines), answer.total_cents,
+                        buyer_name=req.buyer_name, email=req.email, request_id=request_id)
+            status = answer.status or ("pending" if req.payment == "invoice" else "paid")
+            with self.ledger.transaction():
+                record_sale(self.ledger, ticket_rows(sale, answer.order_number, answer.tickets, status,
+                                                     self._filed_under(req.target_id)[0]),
+                            due=(answer.total_cents, answer.currency or "EUR"))
+                self._settled(request_id)
+            log.warning("desk: order %s was sold by the server before this app stopped: recorded now, not printed",
+                        answer.order_number)
+            out.append(SaleResult(True, answer.order_number, False, answer.total_cents, answer.currency,
+                                  tuple(t.ticket_key for t in answer.tickets), status=status))
+        return out
+
+    def maybe_recover(self, recovered: Callable[[SaleResult], None]) -> None:
+        """From the UI's periodic poll: sales asked before a restart (`recover`), in the background, only online
+        and at most every RECOVER_EVERY seconds; `recovered(result)` for each sale recorded."""
+        now = time.monotonic()
+        if now - self._recover_at < RECOVER_EVERY or not self.online or not self._before & set(self._in_flight()):
+            return
+        self._recover_at = now
+        if self._recovering.acquire(blocking=False):
+            def run() -> None:
+                try:
+                    for result in self.recover():
+                        recovered(result)
+                except Exception:            # never lost silently: the log has the trace, the next poll asks again
+                    log.exception("desk: asking again for the sales of before the restart failed")
+                finally:
+                    self._recovering.release()
+            threading.Thread(target=run, name="desk-recover", daemon=True).start()
 
     def _sell_offline(self, sale: Sale, quote: CartQuote, status: str) -> SaleResult:
         cert = self.certificate()

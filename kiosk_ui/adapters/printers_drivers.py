@@ -131,17 +131,18 @@ class DriverPrinters:
         for old in list(self.queue.pending.values()):   # printing a kept ticket again supersedes its queued copy
             if old.ref.get("ticket_key") in job.ticket_keys:
                 self.queue.dismiss(old.job_id)
+        held = self.queue.hold([(ticket, {"order_number": job.order_number, "ticket_key": t["ticket_key"],
+                                          "kind": job.kind, "reprint": job.reprint}) for t, ticket in printables],
+                               printer_id)           # kept before anything is sent: a kill mid-print loses none
         done, kept, failure = 0, 0, None
-        for t, ticket in printables:
-            ref = {"order_number": job.order_number, "ticket_key": t["ticket_key"], "kind": job.kind,
-                   "reprint": job.reprint}
+        for job_id in held:
             if failure is None:
-                result = self.queue.submit(ticket, printer_id, ref)
+                result = self.queue.send_held(job_id)
                 done, failure = (done + 1, None) if result.ok else (done, result)
                 kept += 0 if result.ok else 1
             else:                      # the printer just failed: the rest of the order waits in the queue with it
-                self.queue.keep_job(ticket, PrintResult.done(
-                    False, "not sent: the printer failed on an earlier ticket of this order."), printer_id, ref)
+                self.queue.fail_held(job_id, PrintResult.done(
+                    False, "not sent: the printer failed on an earlier ticket of this order."))
                 kept += 1
         self._online[printer_id] = failure is None
         if failure is None:
@@ -150,6 +151,20 @@ class DriverPrinters:
         message = why if done == 0 else say(lang, "{done} printed, then: {why}", done=done, why=why)
         message += " " + say(lang, "{n} ticket(s) kept to print again: see the print queue.", n=kept)
         return PrintResult(False, done, message, printer_id, failure.bytes_sent, failure.ms, kept)
+
+    def keep(self, printer_id: str, job: PrintJob, tickets: list[dict], why: str) -> int:
+        """Tickets put in the print queue without printing them, with `why` (an English phrase of `wording`): the
+        operator prints them, or drops them, from the queue. -> how many were kept."""
+        with self._turn:
+            kept = 0
+            for t in tickets:
+                ticket = self._printable(t, job.reprint)
+                if ticket is not None:
+                    self.queue.keep_job(ticket, PrintResult.done(False, why, printer_id), printer_id,
+                                        {"order_number": job.order_number, "ticket_key": t["ticket_key"],
+                                         "kind": job.kind, "reprint": job.reprint})
+                    kept += 1
+            return kept
 
     def print_receipt(self, printer_id: str, receipt: Receipt) -> PrintResult:
         """The desk's receipt on an ESC/POS printer (not kept in the queue: the sale keeps it to print again)."""
@@ -191,7 +206,7 @@ class DriverPrinters:
         return result
 
     def pending(self) -> list[PendingPrint]:
-        return [self._pending(j) for j in list(self.queue.pending.values())]   # a copy: a print may change it now
+        return [self._pending(j) for j in self.queue.waiting()]     # a copy: a print may change it now
 
     def retry(self, job_id: int | None = None, printer_id: str | None = None) -> list[tuple[PendingPrint, PrintResult]]:
         """One kept ticket, or all of them oldest first (stopping at the first that fails again); on another

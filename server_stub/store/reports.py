@@ -177,7 +177,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
                        staff: dict[str, str]) -> list[dict]:
         """What a kiosk took money for that the server refused for good (an offline sale, a pending order paid at
         the desk), filed by when the refusal was recorded, as its sales are by when they arrived: kind `refused`,
-        with the amount the kiosk took (the order's total for a payment) and the reason."""
+        with the amount the kiosk took (a payment's `amount_cents`, else the order's total) and the reason."""
         out = []
         for outbox_id, reason_, body, at in self.q(
                 "SELECT outbox_id, reason, body, received_at FROM refused_uploads WHERE org=? AND device_id=? "
@@ -188,7 +188,9 @@ class ReportsMixin(ScansMixin, StaffMixin):
             number = str(b.get("order_number") or "")
             if b["action"] == "offline_sale":
                 total = b.get("total_cents")
-            else:
+            elif type(b.get("amount_cents")) is int and b["amount_cents"] >= 0:   # what the desk collected
+                total = b["amount_cents"]
+            else:                                           # a kiosk of before `amount_cents`: the order's total
                 try:
                     total = sum(x["total_cents"] for x in self.order_lines(number))
                 except NotFound:                                    # an order the server does not know

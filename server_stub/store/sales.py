@@ -254,12 +254,19 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
     def sell(self, org: str, device_id: str, req: SaleRequest, now: float | None = None) -> DeskAnswer:
         """An online sale at a kiosk: priced, stock taken, order and tickets created, promo use counted, the answer
         stored (the same request again gets the same answer) — one transaction, committed only before the request's
-        deadline (`Desk.expired`: else nothing is sold, reason code `expired`). Refusals come back `ok=False`."""
+        deadline (`Desk.expired`: else nothing is sold, reason code `expired`). Refusals come back `ok=False`. A
+        `replay` (a kiosk restarted before it settled the answer) gets the stored answer, else a refusal stored
+        under its id: the first copy, if it comes later, sells nothing either."""
         now = time.time() if now is None else now
         try:
             done = self._answered(req.request_id, device_id)
             if done is not None:
                 return self._with_payloads(done)
+            if req.replay:          # a kiosk restarted mid-sale asks again: never sold now, nor its first copy later
+                return self._keep_answer(org, device_id, {
+                    "device": device_id, "request_id": req.request_id, "kind": "sale", "ok": False,
+                    "reason": f"not sold: sale request {req.request_id} never reached the server before the kiosk "
+                              f"stopped", "reason_code": "expired", "reason_params": {"late": 1}})
             target = self._own_target(org, req.target_id)
             offer = self.offer(req.target_id)
             closed = offer.window_refusal(now, at_door=True)

@@ -439,7 +439,8 @@ class SyncServer:
         cost = sum(x.quantity for x in msg.lines) if isinstance(msg, SaleRequest) else 1
         wait = self.limiter.take(device, cost, size) if self.limiter is not None else 0.0
         answer: DeskAnswer | None
-        expired = None if wait else msg.expired(time.time())
+        replay = isinstance(msg, SaleRequest) and msg.replay          # answered from the store, never sold anew
+        expired = None if wait or replay else msg.expired(time.time())
         refused = None if wait or expired else self._desk_refusal(org, device, reg, msg)
         if wait:
             busy = reason("busy", f"busy: over this device's rate, try again in {wait:.1f} s", seconds=math.ceil(wait))
