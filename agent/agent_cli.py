@@ -242,6 +242,9 @@ def human(v: Verdict) -> str:
     if v.first_use:
         when = timestamp(v.first_use.at, "%Y-%m-%d %H:%M:%S UTC")
         parts.append(f"first used {when} on {v.first_use.device_id} at {v.first_use.gate}")
+    for key, label in (("valid_from", "valid from"), ("valid_until", "was valid until")):
+        if isinstance(v.extra.get(key), (int, float)):       # not_yet_valid / expired: when the guest may come in
+            parts.append(f"{label} {timestamp(v.extra[key], '%Y-%m-%d %H:%M:%S UTC')}")
     if v.detail:
         parts.append(v.detail)
     if v.repeat:

@@ -215,13 +215,12 @@ class _Names:
         return self._find(event_id, "categories", "category_id", category_id)
 
     def _find(self, event_id, table, id_col, value):
-        if value is None:
+        """The row of that event only: zone and category ids are per event, so a ticket of an event this device
+        does not hold (never had, or taken away) is named by its numbers, never after another event's rows."""
+        event = self._events.get(event_id)
+        if value is None or event is None:
             return None
-        for e in ([self._events[event_id]] if event_id in self._events else self._events.values()):
-            for row in e[table]:
-                if row[id_col] == value:
-                    return row
-        return None
+        return next((row for row in event[table] if row[id_col] == value), None)
 
 
 _STATE_OF = {Code.ALREADY_USED: "used", Code.REVOKED: "revoked", Code.BLOCKED: "blocked", Code.UNPAID: "unpaid",

@@ -214,6 +214,9 @@ def _serve(args, store, state: Path) -> int:
             if broker is not None and broker.poll() is not None:     # crashed or killed: every device is cut off
                 restarts = [t for t in restarts if t > time.monotonic() - 60] + [time.monotonic()]
                 how = f"signal {-broker.returncode}" if broker.returncode < 0 else f"exit {broker.returncode}"
+                # mosquitto saves its sessions and queues on an orderly stop only (exit 0 after SIGTERM/SIGINT)
+                kept = "queued messages kept" if broker.returncode == 0 else \
+                    "what it held for offline devices went with it: they ask for their event data again"
                 if len(restarts) > BROKER_RESTARTS:
                     return fail(f"the broker stopped again ({how}), {BROKER_RESTARTS} restarts in a minute: not "
                                 f"restarted (its log: {broker_dir / 'mosquitto.log'})")
@@ -221,8 +224,8 @@ def _serve(args, store, state: Path) -> int:
                 broker, said = _start_mosquitto(binary, conf, pid_file)
                 if broker is None:
                     return fail(f"mosquitto did not start again: {said}")
-                print(f"[{time.strftime('%H:%M:%S')}] broker {endpoint.host}:{endpoint.port} restarted "
-                      f"(queued messages kept)", flush=True)
+                print(f"[{time.strftime('%H:%M:%S')}] broker {endpoint.host}:{endpoint.port} restarted ({kept})",
+                      flush=True)
             if time.monotonic() >= next_check:     # `server device revoke` in another terminal cuts the login too
                 for device_id in prov.cut_revoked():
                     print(f"[{time.strftime('%H:%M:%S')}] revoked {device_id}: broker login removed", flush=True)

@@ -65,6 +65,17 @@ def test_scan_stdin_human_with_bad_bytes(home, capsys, monkeypatch):
     assert got[1].startswith("MALFORMED") and got[2].startswith("MALFORMED")
 
 
+def test_scan_human_says_when_a_ticket_not_valid_yet_or_expired_is_valid(home, capsys):
+    """Before: 'NOT YET VALID | ticket 11 | event 1' and 'EXPIRED | …' with no time: a door on a laptop (a
+    keyboard-wedge laser into `agent scan`) could not tell the guest when to come back, as the app's screen does."""
+    early = issue(KEY, 11, valid_from=2**31, valid_until=FAR)
+    late = issue(KEY, 12, valid_from=1, valid_until=1_000_000_000)
+    rc, out, _ = run(home, "scan", early, late, capsys=capsys)
+    assert rc == 0 and out.splitlines() == [
+        "NOT YET VALID | ticket 11 | event 1 | valid from 2038-01-19 03:14:08 UTC",
+        "EXPIRED | ticket 12 | event 1 | was valid until 2001-09-09 01:46:40 UTC"]
+
+
 def test_configure_is_stored_and_used_by_scan(home, capsys):
     rc, out, _ = run(home, "configure", "--mode", "entry_exit", "--events", "2", "--zones", "1,3", "--gate", "west",
                      "--device-id", "tab-4", "--reread-window", "0", capsys=capsys)

@@ -108,6 +108,8 @@ def test_an_offline_door_loses_an_event_its_buyers_and_keeps_its_entries(tmp_pat
         said = tg(home, "server", "device", "events", door, "--remove", "1").stdout
         assert f"{door} holds events 2 (added -, removed 1)" in said, said
         assert _commands(home, door)[0]["status"] == "pending"
+        listed = tg(home, "server", "device", "commands", door).stdout     # before: "added=all": it added none
+        assert "events added=- events=2 removed=1\n      pending" in listed, listed
         assert wait_for(lambda: "tg/acme/ev/1/live" not in _acl(home), 15), _acl(home)
 
         synced = _until_idle(home)

@@ -25,3 +25,25 @@ def test_every_picture_exists_and_matches_the_language():
             assert (page.parent / link).is_file(), f"{page.name}: {link}"
             lang = page.parent.name
             assert f"/img/{lang}/" in link or link.endswith("landscape_valid.png"), f"{page.name}: {link}"
+
+
+def test_the_door_staff_guide_explains_every_title_the_scan_screen_shows():
+    """Every big word a door device can show (the verdicts' titles, the re-read, quick cancellation and staff
+    screens) is explained in the door staff's guide of its language, as the app writes it. Before: EXIT — OK,
+    CANCELLED FOR RESALE (a ticket the box office put back on sale, scanned at a gate), BLOCKED, UNKNOWN PRODUCT,
+    SALE NOT CERTIFIED and the purple CANCELLED — BACK ON SALE were in neither guide."""
+    from drivers.feedback import words
+    from kiosk_ui import i18n
+    try:
+        for lang, page in (("en", "door-staff"), ("fr", "personnel-controle")):
+            i18n.set_language(lang)
+            guide = (GUIDES / lang / f"{page}.md").read_text()
+            pick = 1 if lang == "fr" else 0
+            titles = [words.code_title(code, lang) for code in words.TITLES] + [words.ENTRY[pick], words.EXIT[pick]]
+            titles += [i18n.tr("ALREADY READ — {n} s ago", n=2), i18n.tr("CANCELLED — BACK ON SALE"),
+                       i18n.tr("ON DUTY"), i18n.tr("LOG IN FIRST")]
+            bold = re.findall(r"\*\*(.+?)\*\*", guide)
+            missing = [title for title in titles if not any(title in span for span in bold)]
+            assert not missing, f"{page}.md does not explain {missing}"
+    finally:
+        i18n.set_language("en")

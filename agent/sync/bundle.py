@@ -116,8 +116,11 @@ def ticket_section(rows: list[dict[str, Any]], payloads: bool = False) -> dict[s
     return {"tickets": {"columns": list(cols), "rows": [[r.get(c) for c in cols] for r in rows]}}
 
 
-def check_manifest(m: dict[str, Any], org: str, device: str, current_version: int, current_events: list[int]) -> None:
-    """Raise Rejected unless this (signature-verified) manifest is meant for us and newer than what we have."""
+def check_manifest(m: dict[str, Any], org: str, device: str, current_version: int, current_events: list[int],
+                   catch_up: bool = False) -> None:
+    """Raise Rejected unless this (signature-verified) manifest is meant for us and newer than what we have.
+    `catch_up`: the device asked for the whole data again (agent.sync.device.CATCH_UP_SETTING): the version it holds
+    is taken too, as a full bundle (it brings every entry so far)."""
     if m.get("org") != org or m.get("device") != device:
         raise Rejected(f"bundle for {m.get('org')}/{m.get('device')}, not for {org}/{device}")
     try:
@@ -127,7 +130,9 @@ def check_manifest(m: dict[str, Any], org: str, device: str, current_version: in
     version, base = typed.version, typed.base_version
     if len(m["chunks"]) > MAX_CHUNKS:
         raise Rejected("bundle has too many chunks")
-    if version <= current_version and not (base == 0 and sorted(m.get("events") or []) != sorted(current_events)):
+    other_events = base == 0 and sorted(m.get("events") or []) != sorted(current_events)
+    again = catch_up and base == 0 and version == current_version
+    if version <= current_version and not other_events and not again:
         if version == current_version:
             raise AlreadyHeld(f"bundle version {version} again: the device holds it")
         raise Rejected(f"stale or replayed bundle: version {version}, device has {current_version}")

@@ -44,6 +44,10 @@ from agent.sync.uploader import UploadOptions, Uploader
 
 log = logging.getLogger("ticketgate.sync.device")
 CMD_SETTING = "sync.cmd_ts"
+# The broker had no session of ours (it crashed or was killed: mosquitto saves sessions only on an orderly stop), so
+# what it would have queued for us while we were away (other gates' entries relayed live) went to nobody: the next
+# hello asks for the whole event data, which carries every entry so far. Kept until that bundle is applied.
+CATCH_UP_SETTING = "sync.catch_up"
 LIVE_BATCH = 50              # live messages applied in one ledger transaction at most
 LIVE_BATCH_SECONDS = 0.01    # s of work per batch at most: the batch holds the write lock the door's scans need
 # A desk request's deadline (agent.sync.messages.Desk) is this much before the kiosk stops waiting, at most a third of
@@ -123,6 +127,7 @@ class DeviceSync:
         self.ledger: Ledger | None = None
         self.last_bundle: dict[str, Any] | None = None
         self._bundle_version = 0
+        self._catch_up = False          # CATCH_UP_SETTING: the whole event data asked for again, not applied yet
         self._owed = 0                  # the bundle version the server's last clock reply said follows (0: none)
         self._pruning = False           # deleted tickets' words are being pruned from the search index (prune.py)
         self._owed_at = 0.0             # boot clock at that reply
@@ -146,6 +151,7 @@ class DeviceSync:
         self.ledger = Ledger.open(self.ledger_path)
         self.guard = ReplayGuard(self.guard.max_age, seen=_LedgerSeen(self.ledger))
         self._bundle_version = int(current_bundle(self.ledger).get("version") or 0)
+        self._catch_up = bool(self.ledger.get_setting(CATCH_UP_SETTING))
         self.events = list(enrolled_events(self.ledger, self.events))    # as the organiser last changed them
         self._pruning = self.ledger.prune_pending()                      # a prune a restart interrupted goes on
         self.uploader = Uploader(self.ledger, self.org, self.device,
@@ -201,7 +207,8 @@ class DeviceSync:
     @property
     def caught_up(self) -> bool:
         """The server answered this run's hello and the event data it said follows is applied (none half-way)."""
-        return self.server_answered and self.assembler.pending is None and self._bundle_version >= self._owed
+        return (self.server_answered and self.assembler.pending is None and self._bundle_version >= self._owed
+                and not self._catch_up)
 
     @property
     def owed_version(self) -> int:
@@ -414,6 +421,11 @@ class DeviceSync:
     def _handle(self, item: tuple[Any, ...]) -> None:
         if item[0] == "connected":
             self.connected = True
+            if not item[1] and self._bundle_version > 0:      # synced before, yet no session: the broker lost it
+                log.warning("sync %s: the broker kept no session of this device (restarted after a crash?): asking "
+                            "for the whole event data, with the entries relayed meanwhile", self.device)
+                self._ledger.set_setting(CATCH_UP_SETTING, True)
+                self._catch_up = True
             self._uploader.restart()
             self._count_unsent()
             self.transport.publish(topics.device_status(self.org, self.device), self._status("online"), retain=True)
@@ -495,7 +507,8 @@ class DeviceSync:
         elif kind == "bundle":
             have = current_bundle(self._ledger)
             try:
-                check_manifest(body, self.org, self.device, int(have.get("version", 0)), have.get("events") or [])
+                check_manifest(body, self.org, self.device, int(have.get("version", 0)), have.get("events") or [],
+                               catch_up=self._catch_up)
             except DeltaMismatch as exc:
                 self._refused_bundles.append(str(body.get("bundle_id")))
                 log.info("sync %s: %s; asking the server for the changes since the version it holds", self.device, exc)
@@ -566,6 +579,9 @@ class DeviceSync:
         self.last_bundle = {"version": m["version"], "base_version": m["base_version"], **counts}
         self.stats["bundles"] += 1
         self._bundle_version = int(m["version"])     # last: whoever sees the new version sees the rest too
+        if m["base_version"] == 0 and self._catch_up:
+            self._ledger.set_setting(CATCH_UP_SETTING, None)    # every entry so far is in: caught up
+            self._catch_up = False
         return counts
 
     def _after_bundle(self, manifest: dict[str, Any], counts: dict[str, Any]) -> None:
@@ -694,14 +710,15 @@ class DeviceSync:
         have = current_bundle(self._ledger)
         t0 = self.clock()
         probe = self.greeter.probe(t0)
-        msg = Hello(self.org, self.device, probe, t0, int(have.get("version", 0)),
+        version = 0 if self._catch_up else int(have.get("version", 0))
+        msg = Hello(self.org, self.device, probe, t0, version,
                     tuple(sorted(set(self.events) | set(have.get("events") or []))))
         self.transport.publish(topics.up(self.org, self.device), dumps(msg.to_wire()).encode())
 
     def _maybe_hello(self) -> None:
         if self.greeter.due(self.assembler.pending is not None):
             self._hello()
-        elif self._owed > self._bundle_version and self.assembler.pending is None \
+        elif (self._owed > self._bundle_version or (self._catch_up and self._owed)) and self.assembler.pending is None \
                 and self.greeter.monotonic() - self._owed_at > self.o.bundle_timeout:
             self._hello()        # the bundle the server said follows never came (its build failed, it stopped)
         pending = self.assembler.pending

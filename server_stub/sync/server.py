@@ -187,6 +187,9 @@ class SyncServer:
         def connected(session_present: bool) -> None:
             before(session_present)
             connections[0] += 1
+            if connections[0] > 1 and not session_present:
+                with self._lock:     # the broker lost its sessions (a crash): the bundles on their way went too
+                    self._recent_bundles.clear()
             if connections[0] > 1 and not self._stop.is_set():
                 for org in self.orgs or []:
                     self.transport.publish(topics.server_status(org), self._presence("online"), retain=True)
