@@ -16,7 +16,7 @@ SALES_COLUMNS = ("order", "status", "event_id", "event", "category", "promotion"
                  "discount_cents", "total_cents", "currency", "payment", "cash_cents", "card_cents", "voucher_cents",
                  "invoice_cents", "desk", "staff", "buyer", "at")
 PARTICIPANT_COLUMNS = ("ticket", "order", "buyer", "email", "event_id", "event", "category", "zone", "seat",
-                       "order_status", "revoked", "quick_cancelled", "check_in", "entries", "last_scan_at")
+                       "order_status", "revoked", "blocked", "quick_cancelled", "check_in", "entries", "last_scan_at")
 
 
 def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser]) -> None:

@@ -50,8 +50,11 @@ def ticket_revoke(store, org, args) -> int:
 
 def ticket_show(store, org, args) -> int:
     t = _own_ticket(store, org, args.ticket_key)
+    line = next(x for x in store.order(t["order_number"])["tickets"] if x["ticket_id"] == t["ticket_id"])
+    t.update(revoked=line["revoked"], blocked=line["blocked"])        # the doors refuse it: said with its QR
     t["payload"] = store.issue_ticket_payload(args.ticket_key)
-    shown = dict(t, quick_cancelled=quick_cancel_text(t["quick_cancelled"]) if t["quick_cancelled"] else "no")
+    shown = dict(t, quick_cancelled=quick_cancel_text(t["quick_cancelled"]) if t["quick_cancelled"] else "no",
+                 revoked=t["revoked"] or "no", blocked=t["blocked"] or "no")
     return emit(args, t, "\n".join(f"{k:>15}: {v}" for k, v in shown.items()))
 
 

@@ -121,10 +121,10 @@ def entries_rows(stats: dict) -> list[dict]:
 def participants_text(rows: list[dict]) -> str:
     out = [f"{len(rows)} ticket(s); inside now: {sum(r['check_in'] == 'inside' for r in rows)}; checked in: "
            f"{sum(r['check_in'] != 'not checked in' for r in rows)}"]
-    for r in rows:            # a ticket of a valid order revoked on its own (exchanged), or quick-cancelled at a door
-        status = ("revoked" if r["revoked"] and r["order_status"] in ("paid", "pending")
-                  else "on sale" if r.get("quick_cancelled") and r["order_status"] in ("paid", "pending")
-                  else r["order_status"])
+    for r in rows:   # a ticket of a valid order revoked on its own (exchanged), quick-cancelled at a door, or blocked
+        valid = r["order_status"] in ("paid", "pending")
+        status = ("revoked" if r["revoked"] and valid else "on sale" if r.get("quick_cancelled") and valid
+                  else "blocked" if r.get("blocked") and valid else r["order_status"])
         out.append(f"  {r['ticket']:>10}  {r['order']:<12} {r['buyer'][:28]:<28} {r['event'][:20]:<20} "
                    f"{r['category'][:14]:<14} {status:<9} {r['check_in']}")
     return "\n".join(out)
