@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from agent.staff import make_badge
-from server_stub.cli_output import Refused, emit
+from server_stub.cli_output import Refused, emit, when
 from server_stub.store.staff import public
 
 
@@ -86,8 +86,9 @@ def staff_badge(store, org, args) -> int:
 
 def staff_actions(store, org, args) -> int:
     rows = store.staff_actions(org, args.staff_id, args.limit)
-    text = "\n".join(f"{a['seq']:>6}  {a['type']}/{a['kind'] or a['verdict'] or ''}  ticket {a['ticket_key'] or '-'}  "
-                     f"{a['device_id']}  {a['staff'] or '-'} {a['staff_name'] or ''}"
+    text = "\n".join(f"{a['seq']:>6}  {when(a['at'])}  {a['type']}/{a['kind'] or a['verdict'] or ''}  "
+                     f"ticket {a['ticket_key'] or '-'}{' event ' + str(a['event_id']) if a['event_id'] is not None else ''}  "
+                     f"{a['device_id']}{' gate ' + a['gate'] if a['gate'] else ''}  {a['staff'] or '-'} {a['staff_name'] or ''}"
                      + (f"  FLAGGED: {a['flag']}" if a["flag"] else "") for a in rows)
     return emit(args, rows, text or "nothing uploaded")
 
