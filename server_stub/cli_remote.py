@@ -101,8 +101,8 @@ def device_commands(store, org, args) -> int:
 
 def settings_text(config: dict) -> str:
     def value(k: str, v) -> str:
-        if isinstance(v, list):
-            return ",".join(map(str, v)) or "all"
+        if isinstance(v, list):      # no zones or events set: all of them; none added or removed: none
+            return ",".join(map(str, v)) or ("-" if k in ("added", "removed") else "all")
         return "alternate" if k == "direction" and v is None else str(v)
     return " ".join(f"{k}={value(k, v)}" for k, v in config.items())
 
