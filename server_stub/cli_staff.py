@@ -86,11 +86,14 @@ def staff_badge(store, org, args) -> int:
 
 def staff_actions(store, org, args) -> int:
     rows = store.staff_actions(org, args.staff_id, args.limit)
-    text = "\n".join(f"{a['seq']:>6}  {when(a['at'])}  {a['type']}/{a['kind'] or a['verdict'] or ''}  "
-                     f"ticket {a['ticket_key'] or '-'}{' event ' + str(a['event_id']) if a['event_id'] is not None else ''}  "
-                     f"{a['device_id']}{' gate ' + a['gate'] if a['gate'] else ''}  {a['staff'] or '-'} {a['staff_name'] or ''}"
-                     + (f"  FLAGGED: {a['flag']}" if a["flag"] else "") for a in rows)
-    return emit(args, rows, text or "nothing uploaded")
+
+    def line(a: dict) -> str:
+        event = f" event {a['event_id']}" if a["event_id"] is not None else ""
+        gate = f" gate {a['gate']}" if a["gate"] else ""
+        return (f"{a['seq']:>6}  {when(a['at'])}  {a['type']}/{a['kind'] or a['verdict'] or ''}  "
+                f"ticket {a['ticket_key'] or '-'}{event}  {a['device_id']}{gate}  {a['staff'] or '-'} {a['staff_name'] or ''}"
+                + (f"  FLAGGED: {a['flag']}" if a["flag"] else ""))
+    return emit(args, rows, "\n".join(line(a) for a in rows) or "nothing uploaded")
 
 
 def _badge_png(payload: str, r: dict, path: Path) -> None:
