@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server_stub import cli_output as out
@@ -14,7 +13,7 @@ from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refu
                                   device_annul, device_revoke, device_rollback, device_uploads)
 from agent.errors import TicketgateError
 from agent.safe_text import printable, printable_json
-from server_stub.cli_output import Refused, emit, fail, ints, own_event, owned, when
+from server_stub.cli_output import Refused, emit, fail, ints, own_event, owned, parse_time, when
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_revoke, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.cli_remote import device_commands, device_configure
@@ -57,16 +56,6 @@ def cmd_init(args) -> int:
         store.close()
 
 
-def _parse_time(text: str, tz: str) -> float:
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise Refused(f"time {text!r}: use 'YYYY-MM-DD HH:MM' (local to --tz) or ISO 8601") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
-    return value.timestamp()
-
-
 def _named(specs: list[str], id_key: str) -> list[dict]:
     items = []
     for spec in specs:
@@ -83,7 +72,7 @@ def event_create(store, org, args) -> int:
         ZoneInfo(args.tz)
     except (ZoneInfoNotFoundError, ValueError):      # unknown name, or not a name at all ("../x", "")
         raise Refused(f"unknown time zone {args.tz!r} (use an IANA name such as Europe/Paris)") from None
-    event_id = store.create_event(org, args.name, _parse_time(args.start, args.tz), _parse_time(args.end, args.tz),
+    event_id = store.create_event(org, args.name, parse_time(args.start, args.tz), parse_time(args.end, args.tz),
                                   args.tz, _named(args.zone, "zone_id"), _named(args.category, "category_id"),
                                   language=args.lang)
     return emit(args, store.event(event_id), f"event {event_id} created: {args.name}")

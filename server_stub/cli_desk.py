@@ -8,7 +8,7 @@ import time
 from typing import Any, Callable
 
 from agent.safe_text import printable
-from server_stub.cli_output import Refused, emit, when
+from server_stub.cli_output import Refused, emit, parse_time, when
 
 
 def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser]) -> None:
@@ -45,8 +45,9 @@ def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser
         dest="sub", required=True)
     c = add(sw, "set", "set the sales window")
     c.add_argument("target", type=int)
-    c.add_argument("--opens", type=float, default=None, metavar="UNIX")
-    c.add_argument("--closes", type=float, default=None, metavar="UNIX")
+    for when_ in ("opens", "closes"):
+        c.add_argument(f"--{when_}", default=None, metavar="TIME",
+                       help="'YYYY-MM-DD HH:MM' in the event's time zone (as `event create`), ISO 8601, or UNIX time")
     c.add_argument("--door-only", action="store_true")
     c.add_argument("--max-per-order", type=int, default=None)
     c = add(sw, "show", "the sales window")
@@ -186,8 +187,7 @@ def promo_list(store, org, args) -> int:
 def _window_text(store, target_id: int, w: dict) -> str:
     """The sales window in the time zone of the target's (first) event: `event 1: on sale from 2026-12-01 10:00 CET
     until 2026-12-31 20:00 CET, only at the door (kiosks on site), at most 6 per order`."""
-    events = store.target(target_id)["event_ids"]
-    tz = store.event(events[0])["timezone"] if events else "UTC"
+    tz = _target_tz(store, target_id)
     opens = f"from {when(w['opens_at'], tz)}" if w["opens_at"] else "from now"
     closes = f"until {when(w['closes_at'], tz)}" if w["closes_at"] else "with no end"
     where = "only at the door (kiosks on site)" if w["door_only"] else "at the door and online"
@@ -198,8 +198,22 @@ def _window_text(store, target_id: int, w: dict) -> str:
     return f"{_target_name(store, target_id)}: on sale {opens} {closes}, {where}, {limit}"
 
 
+def _window_time(store, target_id: int, text: str | None) -> float | None:
+    """A sales window's bound: UNIX time, or a date and time in the target's (first) event's time zone."""
+    if text is None or (text.strip().isascii() and text.strip().replace(".", "", 1).isdigit()):
+        return None if text is None else float(text)
+    return parse_time(text, _target_tz(store, target_id), "the event's time zone")
+
+
+def _target_tz(store, target_id: int) -> str:
+    events = store.target(target_id)["event_ids"]
+    return store.event(events[0])["timezone"] if events else "UTC"
+
+
 def window_set(store, org, args) -> int:
-    w = store.set_sales_window(org, args.target, args.opens, args.closes, args.door_only, args.max_per_order)
+    store._own_target(org, args.target)
+    opens, closes = (_window_time(store, args.target, t) for t in (args.opens, args.closes))
+    w = store.set_sales_window(org, args.target, opens, closes, args.door_only, args.max_per_order)
     return emit(args, w, _window_text(store, args.target, w))
 
 
