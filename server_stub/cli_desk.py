@@ -38,8 +38,9 @@ def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser
     c.add_argument("--fixed-cents", type=int, default=0)
     c.add_argument("--code", default=None)
     c.add_argument("--max-uses", type=int, default=None)
-    c.add_argument("--valid-from", type=float, default=None, metavar="UNIX")
-    c.add_argument("--valid-until", type=float, default=None, metavar="UNIX")
+    for bound in ("--valid-from", "--valid-until"):
+        c.add_argument(bound, default=None, metavar="TIME", help="'YYYY-MM-DD HH:MM' in the --target event's time "
+                                                                  "zone (UTC without --target), ISO 8601, or UNIX time")
     add(pm, "list", "promotions, with the uses left of each code")
     sw = sub.add_parser("sales-window", help="when a target is on sale; per-order limit").add_subparsers(
         dest="sub", required=True)
@@ -173,15 +174,23 @@ def promo_add(store, org, args) -> int:
     if args.target is not None:
         store.check_target_refs(org, args.target, args.category)
     p = store.add_promotion(org, kind, args.target, args.category, x, y, args.percent, args.fixed_cents, args.code,
-                            args.max_uses, args.valid_from, args.valid_until)
-    return emit(args, p, f"promotion {p['promo_id']}: {p['label']}")
+                            args.max_uses, _local_time(store, args.target, args.valid_from),
+                            _local_time(store, args.target, args.valid_until))
+    return emit(args, p, f"promotion {p['promo_id']}: {p['label']}{_promo_dates(store, p)}")
+
+
+def _promo_dates(store, p: dict) -> str:
+    """', from … until …' in the promotion's event's time zone (UTC for every event), '' with no dates."""
+    tz = _target_tz(store, p["target_id"]) if p["target_id"] else "UTC"
+    return (f", from {when(p['valid_from'], tz)}" if p["valid_from"] else "") + (
+        f", until {when(p['valid_until'], tz)}" if p["valid_until"] else "")
 
 
 def promo_list(store, org, args) -> int:
     ps = store.promotions(org)
     return emit(args, ps, "\n".join(f"{p['promo_id']}: {p['label']} (target {p['target_id'] or 'any'}, category "
                                     f"{p['category'] if p['category'] is not None else 'any'}, uses {p['uses']}"
-                                    f"{'/' + str(p['max_uses']) if p['max_uses'] else ''})" for p in ps) or "none")
+                                    f"{'/' + str(p['max_uses']) if p['max_uses'] else ''}{_promo_dates(store, p)})" for p in ps) or "none")
 
 
 def _window_text(store, target_id: int, w: dict) -> str:
@@ -198,10 +207,13 @@ def _window_text(store, target_id: int, w: dict) -> str:
     return f"{_target_name(store, target_id)}: on sale {opens} {closes}, {where}, {limit}"
 
 
-def _window_time(store, target_id: int, text: str | None) -> float | None:
-    """A sales window's bound: UNIX time, or a date and time in the target's (first) event's time zone."""
+def _local_time(store, target_id: int | None, text: str | None) -> float | None:
+    """A sales window's or a promotion's bound: UNIX time, or a date and time in the target's (first) event's time
+    zone (UTC for a promotion of every event)."""
     if text is None or (text.strip().isascii() and text.strip().replace(".", "", 1).isdigit()):
         return None if text is None else float(text)
+    if target_id is None:
+        return parse_time(text, "UTC", "UTC")
     return parse_time(text, _target_tz(store, target_id), "the event's time zone")
 
 
@@ -212,7 +224,7 @@ def _target_tz(store, target_id: int) -> str:
 
 def window_set(store, org, args) -> int:
     store._own_target(org, args.target)
-    opens, closes = (_window_time(store, args.target, t) for t in (args.opens, args.closes))
+    opens, closes = (_local_time(store, args.target, t) for t in (args.opens, args.closes))
     w = store.set_sales_window(org, args.target, opens, closes, args.door_only, args.max_per_order)
     return emit(args, w, _window_text(store, args.target, w))
 
