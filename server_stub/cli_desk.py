@@ -242,9 +242,14 @@ def allotment_set(store, org, args) -> int:
 
 def allotment_list(store, org, args) -> int:
     rows = store.allotments(org, args.device)
-    return emit(args, rows, "\n".join(
+    granted = {a["device_id"] for a in rows if not a["revoked"] and not a["superseded_at"]}
+    waiting = [f"{device}: {a['size']} tickets for {a['events']} during {a['hours']} h set, not granted yet: the "
+               "kiosk gets it when online" for device, a in store.allotment_sizes(org).items()
+               if device not in granted and args.device in (None, device)]
+    return emit(args, rows, "\n".join([
         f"{a['allotment_id']} {a['device_id']}: {a['used']}/{a['max_count']} sold, ids {a['first_id']}..{a['last_id']}"
-        f"{' REVOKED: ' + a['reason'] if a['revoked'] else ''}" for a in rows) or "none")
+        f", valid until {when(a['valid_until'])}{' REVOKED: ' + a['reason'] if a['revoked'] else ''}"
+        f"{' (refilled since)' if a['superseded_at'] and not a['revoked'] else ''}" for a in rows] + waiting) or "none")
 
 
 def allotment_revoke(store, org, args) -> int:
