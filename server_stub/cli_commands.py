@@ -20,6 +20,7 @@ from server_stub.cli_remote import device_commands, device_configure
 from server_stub.cli_device_events import device_events_change
 from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_deactivate, staff_list, staff_set
 from server_stub.csv_import import parse_orders_csv, store_catalogue
+from server_stub.xlsx_import import content as import_content
 from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.orders import order_line, order_text, parse_ticket_spec
 from server_stub.quota_warnings import projected
@@ -170,7 +171,7 @@ def cmd_import(store, org, args) -> int:
     # list of the first night for the second, --event 2) it adds other tickets
     targets = sorted({o.target_id for o in parsed.orders})
     into = ", ".join(f"{store.target(t)['kind']} {t}" for t in targets)
-    digest = hashlib.sha256(f"into {targets}\n".encode() + data).hexdigest()
+    digest = hashlib.sha256(f"into {targets}\n".encode() + import_content(data)).hexdigest()
     done = store.order_import(org, digest)
     if done is not None and not args.again:
         raise Refused(f"{args.file}: this file was imported already on {when(done['at'])} into {into} "

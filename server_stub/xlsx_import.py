@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import zipfile
 
 from agent.errors import InvalidInput
@@ -15,6 +16,14 @@ OLE = b"\xd0\xcf\x11\xe0"       # Excel 97-2003 .xls
 
 def is_spreadsheet(data: bytes) -> bool:
     return data.startswith((ZIP, OLE))
+
+
+def content(data: bytes) -> bytes:
+    """What makes an order file the same file again: a CSV's bytes; a workbook's rows (saving it again in a
+    spreadsheet rewrites its zip, its timestamps: the same orders would otherwise import twice)."""
+    if not is_spreadsheet(data):
+        return data
+    return json.dumps(sheet_rows(data), ensure_ascii=False).encode()
 
 
 def _text(value: object) -> str:

@@ -90,3 +90,23 @@ def test_a_workbook_with_orders_on_two_sheets_or_an_old_xls_is_refused_whole(tmp
     r = _import(data, str(broken), "--event", str(ev))
     assert r.returncode == 1 and "not an XLSX workbook" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert _tickets(data, ev) == []
+
+
+def test_the_same_workbook_saved_again_is_still_the_file_imported_already(tmp_path):
+    """A spreadsheet rewrites its zip on every save (timestamps): the same orders, other bytes. The import compared
+    bytes, so the workbook opened, looked at and saved again imported its orders a second time."""
+    data = tmp_path / "server"
+    ev = fete(data, "1=Adulte")
+    first = _workbook(tmp_path / "orders.xlsx", [HEADER, ["Ann", "ann@example.org", "Adulte", 2]])
+    assert _import(data, str(first), "--event", str(ev)).returncode == 0
+    book = openpyxl.load_workbook(first)
+    book.properties.modified = book.properties.modified.replace(year=2020)
+    book.properties.lastModifiedBy = "someone else"
+    again = tmp_path / "orders-saved-again.xlsx"
+    book.save(again)
+    assert again.read_bytes() != first.read_bytes()
+    r = _import(data, str(again), "--event", str(ev))
+    assert r.returncode == 1 and "imported already" in r.stderr, r.stderr
+    assert len(_tickets(data, ev)) == 2
+    other = _workbook(tmp_path / "more.xlsx", [HEADER, ["Ann", "ann@example.org", "Adulte", 3]])
+    assert _import(data, str(other), "--event", str(ev)).returncode == 0 and len(_tickets(data, ev)) == 5
