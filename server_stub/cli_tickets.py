@@ -90,7 +90,7 @@ def cmd_export(store, org, args) -> int:
         order = store.order(args.order)
         if order["org"] != org:
             raise Refused(f"order {order['number']} belongs to another organiser")
-        keys = [t["ticket_key"] for t in order["tickets"]]      # one not mailable: the order is refused, with why
+        keys = [t["ticket_key"] for t in order["tickets"]]      # as send-etickets: the valid ones (after an exchange)
     else:
         if store.event(args.event)["organiser"] != org:
             raise Refused(f"event {args.event} belongs to another organiser")
@@ -102,7 +102,9 @@ def cmd_export(store, org, args) -> int:
                 keys.append(row["ticket_key"])
     formats = ("png", "pdf") if args.format == "both" else (args.format,)
     with Progress(len(keys), "rendering e-tickets") as bar:
-        files = export(store, keys, args.out, formats, progress=bar, skipped=None if args.order else skipped)
+        files = export(store, keys, args.out, formats, progress=bar, skipped=skipped)
+    if args.order and not files:            # nothing to hand the buyer: why, once per reason
+        raise Refused("; ".join(dict.fromkeys(x["reason"] for x in skipped)))
     result = {"out": str(args.out), "files": [str(f) for f in files], "skipped": skipped}
     return emit(args, result, f"{len(files)} file(s) written to {args.out}"
                 + (f"; {len(skipped)} ticket(s) skipped (cancelled, revoked or blocked)" if skipped else ""))
