@@ -22,7 +22,7 @@ from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_d
 from server_stub.csv_import import parse_orders_csv, store_catalogue
 from server_stub.xlsx_import import content as import_content
 from server_stub.model import PAID, PENDING, OrderInput, Position
-from server_stub.orders import order_line, order_text, parse_ticket_spec
+from server_stub.orders import check_ins, order_line, order_text, parse_ticket_spec
 from server_stub.quota_warnings import projected
 from server_stub.store import StoreError, describe, open_store
 from server_stub.store.stock import needs
@@ -127,6 +127,9 @@ def _own_order(store, org, number) -> dict:
 
 def order_show(store, org, args) -> int:
     order = _own_order(store, org, args.number)
+    seen = check_ins(store, org, order["event_id"])        # whether and when each ticket was let in
+    for t in order["tickets"]:
+        t["check_in"] = seen.get(t["ticket_key"], [])
     order["mail"] = store.mail_status(order["number"])
     mail = order["mail"]
     text = order_text(order) + (f"\n  e-tickets e-mailed to {mail['address']}: {mail['status'].upper()}"

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import time
 
-from server_stub.cli_output import Refused, emit, keys_text, owned, when
+from server_stub.cli_output import Refused, emit, keys_text, owned
 from server_stub.cli_progress import Progress
 from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY, decode_ticket_message, split_secret
 from agent.ticket_format import MalformedPayload
 from server_stub.keys import SERVER, TICKET
-from server_stub.orders import quick_cancel_text
+from server_stub.orders import check_in_text, check_ins, quick_cancel_text
 
 
 def _own_ticket(store, org, key) -> dict:
@@ -48,26 +48,14 @@ def ticket_revoke(store, org, args) -> int:
     return emit(args, result, f"ticket {key} {done} at event {args.event}; devices get it live or with the next sync")
 
 
-def _check_in_text(rows: list[dict]) -> str:
-    """`inside (1 entry, last scan 2026-12-31 20:05 UTC)`; a pass's per event."""
-    def one(r: dict) -> str:
-        last = f", last scan {when(r['last_scan_at'])}" if r["last_scan_at"] else ""
-        return r["check_in"] + (f" ({r['entries']} entr{'y' if r['entries'] == 1 else 'ies'}{last})" if r["entries"] else "")
-    if len(rows) == 1:
-        return one(rows[0])
-    return "; ".join(f"event {r['event_id']}: {one(r)}" for r in rows) or "-"
-
-
 def ticket_show(store, org, args) -> int:
     t = _own_ticket(store, org, args.ticket_key)
     line = next(x for x in store.order(t["order_number"])["tickets"] if x["ticket_id"] == t["ticket_id"])
     t.update(revoked=line["revoked"], blocked=line["blocked"])        # the doors refuse it: said with its QR
-    t["check_in"] = [dict(event_id=e, check_in=r["check_in"], entries=r["entries"], last_scan_at=r["last_scan_at"])
-                     for e in store.target(t["target_id"])["event_ids"]       # at each event, as the guest list says
-                     for r in store.participants(org, e) if r["ticket"] == t["ticket_key"]]
+    t["check_in"] = check_ins(store, org, t["target_id"]).get(t["ticket_key"], [])
     t["payload"] = store.issue_ticket_payload(args.ticket_key)
     shown = dict(t, quick_cancelled=quick_cancel_text(t["quick_cancelled"]) if t["quick_cancelled"] else "no",
-                 revoked=t["revoked"] or "no", blocked=t["blocked"] or "no", check_in=_check_in_text(t["check_in"]))
+                 revoked=t["revoked"] or "no", blocked=t["blocked"] or "no", check_in=check_in_text(t["check_in"]))
     return emit(args, t, "\n".join(f"{k:>15}: {v}" for k, v in shown.items()))
 
 

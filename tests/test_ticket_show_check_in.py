@@ -1,6 +1,7 @@
-"""`server ticket show KEY`, what the organiser looks up when a buyer calls ("it says already used"), says whether
-and when the ticket was let in: its check-in state as the guest list has it (inside, left, not checked in), its
-entries and last scan; a pass's at each of its events. It showed the ticket, its order and its QR only. Real
+"""`server ticket show KEY` and `server order show NUMBER`, what the organiser looks up when a buyer calls ("it says
+already used"), say whether and when each ticket was let in: its check-in state as the guest list has it (inside,
+left, not checked in), its entries and last scan; a pass's at each of its events. They showed the tickets, their
+flags and QR only. Real
 `provision serve`, mosquitto and `server serve`, through the public commands."""
 from __future__ import annotations
 
@@ -35,3 +36,12 @@ def test_ticket_show_says_whether_and_when_the_ticket_was_let_in(tmp_path):
     text = tg(home, "server", "ticket", "show", admitted).stdout
     assert f"check_in: inside (1 entry, last scan {when(at_event['last_scan_at'])})" in text, text
     assert "check_in: not checked in" in tg(home, "server", "ticket", "show", other).stdout
+
+    number = rows[admitted]["order"]
+    lines = {line.split()[1]: line for line in tg(home, "server", "order", "show", number).stdout.splitlines()
+             if line.startswith("  ticket ")}
+    assert lines[admitted].endswith(f"inside (1 entry, last scan {when(at_event['last_scan_at'])})"), lines
+    assert lines[other].endswith("not checked in"), lines
+    tickets = json.loads(tg(home, "server", "order", "show", number, "--json").stdout)["tickets"]
+    assert {t["ticket_key"]: [c["check_in"] for c in t["check_in"]] for t in tickets} == {
+        admitted: ["inside"], other: ["not checked in"]}
