@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = add(od, "send-etickets", "e-mail the order's e-tickets to its buyer (SMTP: `server mail configure`)")
     c.add_argument("number")
 
-    imp = add(sub, "import-orders", "import orders from a CSV file (all lines or none)")
+    imp = add(sub, "import-orders", "import orders from a CSV or XLSX file (all lines or none)")
     imp.add_argument("file", type=Path)
     imp.add_argument("--event", type=int, default=None, help="event or pass id (or an `event` column)")
     imp.add_argument("--dry-run", action="store_true", help="check the file only")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server_stub import cli_output as out
@@ -14,15 +13,16 @@ from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refu
                                   device_annul, device_revoke, device_rollback, device_uploads)
 from agent.errors import TicketgateError
 from agent.safe_text import printable, printable_json
-from server_stub.cli_output import Refused, emit, fail, ints, own_event, owned, when
+from server_stub.cli_output import Refused, emit, fail, ints, own_event, owned, parse_time, when
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_revoke, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.cli_remote import device_commands, device_configure
 from server_stub.cli_device_events import device_events_change
 from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_deactivate, staff_list, staff_set
 from server_stub.csv_import import parse_orders_csv, store_catalogue
+from server_stub.xlsx_import import content as import_content
 from server_stub.model import PAID, PENDING, OrderInput, Position
-from server_stub.orders import order_line, order_text, parse_ticket_spec
+from server_stub.orders import check_ins, order_line, order_text, parse_ticket_spec
 from server_stub.quota_warnings import projected
 from server_stub.store import StoreError, describe, open_store
 from server_stub.store.stock import needs
@@ -57,16 +57,6 @@ def cmd_init(args) -> int:
         store.close()
 
 
-def _parse_time(text: str, tz: str) -> float:
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise Refused(f"time {text!r}: use 'YYYY-MM-DD HH:MM' (local to --tz) or ISO 8601") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
-    return value.timestamp()
-
-
 def _named(specs: list[str], id_key: str) -> list[dict]:
     items = []
     for spec in specs:
@@ -83,7 +73,7 @@ def event_create(store, org, args) -> int:
         ZoneInfo(args.tz)
     except (ZoneInfoNotFoundError, ValueError):      # unknown name, or not a name at all ("../x", "")
         raise Refused(f"unknown time zone {args.tz!r} (use an IANA name such as Europe/Paris)") from None
-    event_id = store.create_event(org, args.name, _parse_time(args.start, args.tz), _parse_time(args.end, args.tz),
+    event_id = store.create_event(org, args.name, parse_time(args.start, args.tz), parse_time(args.end, args.tz),
                                   args.tz, _named(args.zone, "zone_id"), _named(args.category, "category_id"),
                                   language=args.lang)
     return emit(args, store.event(event_id), f"event {event_id} created: {args.name}")
@@ -137,6 +127,9 @@ def _own_order(store, org, number) -> dict:
 
 def order_show(store, org, args) -> int:
     order = _own_order(store, org, args.number)
+    seen = check_ins(store, org, order["event_id"])        # whether and when each ticket was let in
+    for t in order["tickets"]:
+        t["check_in"] = seen.get(t["ticket_key"], [])
     order["mail"] = store.mail_status(order["number"])
     mail = order["mail"]
     text = order_text(order) + (f"\n  e-tickets e-mailed to {mail['address']}: {mail['status'].upper()}"
@@ -181,7 +174,7 @@ def cmd_import(store, org, args) -> int:
     # list of the first night for the second, --event 2) it adds other tickets
     targets = sorted({o.target_id for o in parsed.orders})
     into = ", ".join(f"{store.target(t)['kind']} {t}" for t in targets)
-    digest = hashlib.sha256(f"into {targets}\n".encode() + data).hexdigest()
+    digest = hashlib.sha256(f"into {targets}\n".encode() + import_content(data)).hexdigest()
     done = store.order_import(org, digest)
     if done is not None and not args.again:
         raise Refused(f"{args.file}: this file was imported already on {when(done['at'])} into {into} "

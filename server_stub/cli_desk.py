@@ -8,7 +8,7 @@ import time
 from typing import Any, Callable
 
 from agent.safe_text import printable
-from server_stub.cli_output import Refused, emit, when
+from server_stub.cli_output import Refused, emit, parse_time, when
 
 
 def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser]) -> None:
@@ -38,15 +38,17 @@ def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser
     c.add_argument("--fixed-cents", type=int, default=0)
     c.add_argument("--code", default=None)
     c.add_argument("--max-uses", type=int, default=None)
-    c.add_argument("--valid-from", type=float, default=None, metavar="UNIX")
-    c.add_argument("--valid-until", type=float, default=None, metavar="UNIX")
+    for bound in ("--valid-from", "--valid-until"):
+        c.add_argument(bound, default=None, metavar="TIME", help="'YYYY-MM-DD HH:MM' in the --target event's time "
+                                                                  "zone (UTC without --target), ISO 8601, or UNIX time")
     add(pm, "list", "promotions, with the uses left of each code")
     sw = sub.add_parser("sales-window", help="when a target is on sale; per-order limit").add_subparsers(
         dest="sub", required=True)
     c = add(sw, "set", "set the sales window")
     c.add_argument("target", type=int)
-    c.add_argument("--opens", type=float, default=None, metavar="UNIX")
-    c.add_argument("--closes", type=float, default=None, metavar="UNIX")
+    for when_ in ("opens", "closes"):
+        c.add_argument(f"--{when_}", default=None, metavar="TIME",
+                       help="'YYYY-MM-DD HH:MM' in the event's time zone (as `event create`), ISO 8601, or UNIX time")
     c.add_argument("--door-only", action="store_true")
     c.add_argument("--max-per-order", type=int, default=None)
     c = add(sw, "show", "the sales window")
@@ -172,22 +174,29 @@ def promo_add(store, org, args) -> int:
     if args.target is not None:
         store.check_target_refs(org, args.target, args.category)
     p = store.add_promotion(org, kind, args.target, args.category, x, y, args.percent, args.fixed_cents, args.code,
-                            args.max_uses, args.valid_from, args.valid_until)
-    return emit(args, p, f"promotion {p['promo_id']}: {p['label']}")
+                            args.max_uses, _local_time(store, args.target, args.valid_from),
+                            _local_time(store, args.target, args.valid_until))
+    return emit(args, p, f"promotion {p['promo_id']}: {p['label']}{_promo_dates(store, p)}")
+
+
+def _promo_dates(store, p: dict) -> str:
+    """', from … until …' in the promotion's event's time zone (UTC for every event), '' with no dates."""
+    tz = _target_tz(store, p["target_id"]) if p["target_id"] else "UTC"
+    return (f", from {when(p['valid_from'], tz)}" if p["valid_from"] else "") + (
+        f", until {when(p['valid_until'], tz)}" if p["valid_until"] else "")
 
 
 def promo_list(store, org, args) -> int:
     ps = store.promotions(org)
     return emit(args, ps, "\n".join(f"{p['promo_id']}: {p['label']} (target {p['target_id'] or 'any'}, category "
                                     f"{p['category'] if p['category'] is not None else 'any'}, uses {p['uses']}"
-                                    f"{'/' + str(p['max_uses']) if p['max_uses'] else ''})" for p in ps) or "none")
+                                    f"{'/' + str(p['max_uses']) if p['max_uses'] else ''}{_promo_dates(store, p)})" for p in ps) or "none")
 
 
 def _window_text(store, target_id: int, w: dict) -> str:
     """The sales window in the time zone of the target's (first) event: `event 1: on sale from 2026-12-01 10:00 CET
     until 2026-12-31 20:00 CET, only at the door (kiosks on site), at most 6 per order`."""
-    events = store.target(target_id)["event_ids"]
-    tz = store.event(events[0])["timezone"] if events else "UTC"
+    tz = _target_tz(store, target_id)
     opens = f"from {when(w['opens_at'], tz)}" if w["opens_at"] else "from now"
     closes = f"until {when(w['closes_at'], tz)}" if w["closes_at"] else "with no end"
     where = "only at the door (kiosks on site)" if w["door_only"] else "at the door and online"
@@ -198,8 +207,25 @@ def _window_text(store, target_id: int, w: dict) -> str:
     return f"{_target_name(store, target_id)}: on sale {opens} {closes}, {where}, {limit}"
 
 
+def _local_time(store, target_id: int | None, text: str | None) -> float | None:
+    """A sales window's or a promotion's bound: UNIX time, or a date and time in the target's (first) event's time
+    zone (UTC for a promotion of every event)."""
+    if text is None or (text.strip().isascii() and text.strip().replace(".", "", 1).isdigit()):
+        return None if text is None else float(text)
+    if target_id is None:
+        return parse_time(text, "UTC", "UTC")
+    return parse_time(text, _target_tz(store, target_id), "the event's time zone")
+
+
+def _target_tz(store, target_id: int) -> str:
+    events = store.target(target_id)["event_ids"]
+    return store.event(events[0])["timezone"] if events else "UTC"
+
+
 def window_set(store, org, args) -> int:
-    w = store.set_sales_window(org, args.target, args.opens, args.closes, args.door_only, args.max_per_order)
+    store._own_target(org, args.target)
+    opens, closes = (_local_time(store, args.target, t) for t in (args.opens, args.closes))
+    w = store.set_sales_window(org, args.target, opens, closes, args.door_only, args.max_per_order)
     return emit(args, w, _window_text(store, args.target, w))
 
 
@@ -216,9 +242,14 @@ def allotment_set(store, org, args) -> int:
 
 def allotment_list(store, org, args) -> int:
     rows = store.allotments(org, args.device)
-    return emit(args, rows, "\n".join(
+    granted = {a["device_id"] for a in rows if not a["revoked"] and not a["superseded_at"]}
+    waiting = [f"{device}: {a['size']} tickets for {a['events']} during {a['hours']} h set, not granted yet: the "
+               "kiosk gets it when online" for device, a in store.allotment_sizes(org).items()
+               if device not in granted and args.device in (None, device)]
+    return emit(args, rows, "\n".join([
         f"{a['allotment_id']} {a['device_id']}: {a['used']}/{a['max_count']} sold, ids {a['first_id']}..{a['last_id']}"
-        f"{' REVOKED: ' + a['reason'] if a['revoked'] else ''}" for a in rows) or "none")
+        f", valid until {when(a['valid_until'])}{' REVOKED: ' + a['reason'] if a['revoked'] else ''}"
+        f"{' (refilled since)' if a['superseded_at'] and not a['revoked'] else ''}" for a in rows] + waiting) or "none")
 
 
 def allotment_revoke(store, org, args) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from agent.errors import TicketgateError
@@ -35,6 +36,17 @@ def emit(args, data, text: str) -> int:
     else:
         print(printable_lines(text), flush=True)
     return 0
+
+
+def parse_time(text: str, tz: str, local_to: str = "--tz") -> float:
+    """'YYYY-MM-DD HH:MM' in the time zone `tz`, or ISO 8601 with its offset -> UNIX time."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise Refused(f"time {text!r}: use 'YYYY-MM-DD HH:MM' (local to {local_to}) or ISO 8601") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.timestamp()
 
 
 def fail(prefix: str, message: object) -> None:

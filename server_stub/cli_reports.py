@@ -10,13 +10,14 @@ from typing import Any, Callable
 from agent.safe_text import printable_json
 from server_stub.cli_output import Refused, emit, own_event, when
 from server_stub.exports import csv_bytes, write_private, xlsx_bytes
-from server_stub.reports import entries_rows, participants_text, sales_summary, sales_text, unsent_warning, z_text
+from server_stub.reports import (ENTRY_COLUMNS, entries_rows, participants_text, sales_summary, sales_text, unsent_warning,
+                                 z_text)
 
 SALES_COLUMNS = ("order", "status", "event_id", "event", "category", "promotion", "quantity", "unit_cents",
                  "discount_cents", "total_cents", "currency", "payment", "cash_cents", "card_cents", "voucher_cents",
                  "invoice_cents", "desk", "staff", "buyer", "at")
 PARTICIPANT_COLUMNS = ("ticket", "order", "buyer", "email", "event_id", "event", "category", "zone", "seat",
-                       "order_status", "revoked", "quick_cancelled", "check_in", "entries", "last_scan_at")
+                       "order_status", "revoked", "blocked", "quick_cancelled", "check_in", "entries", "last_scan_at")
 
 
 def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser]) -> None:
@@ -116,7 +117,7 @@ def report_entries(store, org: str, args) -> int:
     scanned_event(store, org, args.event)
     stats = store.stats(org, args.event)
     rows = entries_rows(stats)
-    return _report(args, stats, rows, ("per", "event_id", "key", "entries", "inside_now"), stats_text(stats), "entries")
+    return _report(args, stats, rows, ENTRY_COLUMNS, stats_text(stats), "entries")
 
 
 def report_participants(store, org: str, args) -> int:

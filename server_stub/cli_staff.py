@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from agent.staff import make_badge
-from server_stub.cli_output import Refused, emit
+from server_stub.cli_output import Refused, emit, when
 from server_stub.store.staff import public
 
 
@@ -86,10 +86,14 @@ def staff_badge(store, org, args) -> int:
 
 def staff_actions(store, org, args) -> int:
     rows = store.staff_actions(org, args.staff_id, args.limit)
-    text = "\n".join(f"{a['seq']:>6}  {a['type']}/{a['kind'] or a['verdict'] or ''}  ticket {a['ticket_key'] or '-'}  "
-                     f"{a['device_id']}  {a['staff'] or '-'} {a['staff_name'] or ''}"
-                     + (f"  FLAGGED: {a['flag']}" if a["flag"] else "") for a in rows)
-    return emit(args, rows, text or "nothing uploaded")
+
+    def line(a: dict) -> str:
+        event = f" event {a['event_id']}" if a["event_id"] is not None else ""
+        gate = f" gate {a['gate']}" if a["gate"] else ""
+        return (f"{a['seq']:>6}  {when(a['at'])}  {a['type']}/{a['kind'] or a['verdict'] or ''}  "
+                f"ticket {a['ticket_key'] or '-'}{event}  {a['device_id']}{gate}  {a['staff'] or '-'} {a['staff_name'] or ''}"
+                + (f"  FLAGGED: {a['flag']}" if a["flag"] else ""))
+    return emit(args, rows, "\n".join(line(a) for a in rows) or "nothing uploaded")
 
 
 def _badge_png(payload: str, r: dict, path: Path) -> None:

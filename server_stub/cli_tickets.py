@@ -8,7 +8,7 @@ from server_stub.cli_progress import Progress
 from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY, decode_ticket_message, split_secret
 from agent.ticket_format import MalformedPayload
 from server_stub.keys import SERVER, TICKET
-from server_stub.orders import quick_cancel_text
+from server_stub.orders import check_in_text, check_ins, quick_cancel_text
 
 
 def _own_ticket(store, org, key) -> dict:
@@ -50,8 +50,12 @@ def ticket_revoke(store, org, args) -> int:
 
 def ticket_show(store, org, args) -> int:
     t = _own_ticket(store, org, args.ticket_key)
+    line = next(x for x in store.order(t["order_number"])["tickets"] if x["ticket_id"] == t["ticket_id"])
+    t.update(revoked=line["revoked"], blocked=line["blocked"])        # the doors refuse it: said with its QR
+    t["check_in"] = check_ins(store, org, t["target_id"]).get(t["ticket_key"], [])
     t["payload"] = store.issue_ticket_payload(args.ticket_key)
-    shown = dict(t, quick_cancelled=quick_cancel_text(t["quick_cancelled"]) if t["quick_cancelled"] else "no")
+    shown = dict(t, quick_cancelled=quick_cancel_text(t["quick_cancelled"]) if t["quick_cancelled"] else "no",
+                 revoked=t["revoked"] or "no", blocked=t["blocked"] or "no", check_in=check_in_text(t["check_in"]))
     return emit(args, t, "\n".join(f"{k:>15}: {v}" for k, v in shown.items()))
 
 
@@ -87,7 +91,7 @@ def cmd_export(store, org, args) -> int:
         order = store.order(args.order)
         if order["org"] != org:
             raise Refused(f"order {order['number']} belongs to another organiser")
-        keys = [t["ticket_key"] for t in order["tickets"]]      # one not mailable: the order is refused, with why
+        keys = [t["ticket_key"] for t in order["tickets"]]      # as send-etickets: the valid ones (after an exchange)
     else:
         if store.event(args.event)["organiser"] != org:
             raise Refused(f"event {args.event} belongs to another organiser")
@@ -99,7 +103,9 @@ def cmd_export(store, org, args) -> int:
                 keys.append(row["ticket_key"])
     formats = ("png", "pdf") if args.format == "both" else (args.format,)
     with Progress(len(keys), "rendering e-tickets") as bar:
-        files = export(store, keys, args.out, formats, progress=bar, skipped=None if args.order else skipped)
+        files = export(store, keys, args.out, formats, progress=bar, skipped=skipped)
+    if args.order and not files:            # nothing to hand the buyer: why, once per reason
+        raise Refused("; ".join(dict.fromkeys(x["reason"] for x in skipped)))
     result = {"out": str(args.out), "files": [str(f) for f in files], "skipped": skipped}
     return emit(args, result, f"{len(files)} file(s) written to {args.out}"
                 + (f"; {len(skipped)} ticket(s) skipped (cancelled, revoked or blocked)" if skipped else ""))

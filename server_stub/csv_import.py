@@ -1,6 +1,7 @@
-"""CSV import of orders: parse and check every line first, then import all of them in one transaction.
+"""CSV or XLSX import of orders: parse and check every line first, then import all of them in one transaction.
 
-Columns (header line required; names case-insensitive; `,` `;` or tab separated; UTF-8, BOM allowed):
+Columns (header line required; names case-insensitive; `,` `;` or tab separated; UTF-8, BOM allowed; or the one sheet
+of an XLSX workbook, `xlsx_import`):
 
 | column       | required | meaning |
 |--------------|----------|---------|
@@ -14,18 +15,19 @@ Columns (header line required; names case-insensitive; `,` `;` or tab separated;
 | `order_ref`  | no       | lines with the same reference form ONE order (same buyer, email, status) |
 | `event`      | no       | event or pass id for this line (default: `--event`) |
 
-Any error (reported as `line N: ...`, N counting the header as line 1) and nothing is imported.
+Any error (reported as `line N: ...`, N counting the header as line 1; `row N` in a workbook) and nothing is imported.
 """
 from __future__ import annotations
 
 import csv
 import io
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 from agent.errors import InvalidInput, TicketgateError
 from server_stub.model import PAID, PENDING, OrderInput, Position
 from server_stub.store.base import NotFound
+from server_stub.xlsx_import import is_spreadsheet, sheet_rows
 
 COLUMNS = ("buyer_name", "email", "status", "category", "zone", "seat", "quantity", "order_ref", "event")
 ALIASES = {"name": "buyer_name", "buyer": "buyer_name", "e-mail": "email", "mail": "email", "qty": "quantity"}
@@ -43,7 +45,8 @@ class Catalogue:
 @dataclass
 class Parsed:
     orders: list[OrderInput] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)        # first CSV line of each order
+    lines: list[int] = field(default_factory=list)        # first line (CSV) or row (XLSX) of each order
+    unit: str = "line"
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -82,42 +85,64 @@ def _delimiter(text: str) -> str:
 
 def parse_orders_csv(data: bytes | str, default_target: int | None,
                      catalogue: Callable[[int], Catalogue]) -> Parsed:
-    """Pure parse + validation. `catalogue(target_id)` raises LookupError for an unknown event/pass."""
-    out = Parsed()
+    """Pure parse + validation of a CSV, or of an XLSX workbook's sheet (`xlsx_import`: its rows, numbered as the
+    spreadsheet shows them). `catalogue(target_id)` raises LookupError for an unknown event/pass."""
+    if isinstance(data, bytes) and is_spreadsheet(data):
+        try:
+            return parse_order_rows(iter(sheet_rows(data)), default_target, catalogue, "row")
+        except InvalidInput as exc:
+            return Parsed(errors=[str(exc)])
     try:
         text = _decode(data) if isinstance(data, bytes) else data
     except ValueError as exc:
-        out.errors.append(str(exc))
-        return out
+        return Parsed(errors=[str(exc)])
+    return parse_order_rows(_csv_rows(text), default_target, catalogue, "line")
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number of the row's last line, fields); a malformed CSV is a line error."""
     reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text), quotechar='"', doublequote=True)
     try:
-        header = next(reader)
-    except (StopIteration, csv.Error):
-        out.errors.append("line 1: empty file (a header line is required)")
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:
+        raise InvalidInput(f"line {reader.line_num}: malformed CSV ({exc})") from None
+
+
+def parse_order_rows(rows: Iterator[tuple[int, list[str]]], default_target: int | None,
+                     catalogue: Callable[[int], Catalogue], unit: str) -> Parsed:
+    """Check every row (numbered `line N` in a CSV, `row N` in a spreadsheet), the first one the header."""
+    out = Parsed(unit=unit)
+    try:
+        head, header = next(rows)
+    except StopIteration:
+        out.errors.append(f"{unit} 1: empty file (a header {unit} is required)")
+        return out
+    except InvalidInput as exc:                 # a malformed CSV header
+        out.errors.append(str(exc))
         return out
     cols = [ALIASES.get(h.strip().casefold(), h.strip().casefold()) for h in header]
     unknown = [h for h in cols if h not in COLUMNS]
     if unknown or "buyer_name" not in cols or len(set(cols)) != len(cols):
         why = (f"unknown column(s) {', '.join(unknown)}" if unknown else
                "duplicate column" if len(set(cols)) != len(cols) else "missing column buyer_name")
-        out.errors.append(f"line 1: {why}; columns are {', '.join(COLUMNS)}")
+        out.errors.append(f"{unit} {head}: {why}; columns are {', '.join(COLUMNS)}")
         return out
     groups: dict[str, int] = {}          # order_ref -> index in out.orders
     catalogues: dict[int, Catalogue] = {}
     try:
-        for row in reader:
-            line = reader.line_num
+        for line, row in rows:
             if not any(cell.strip() for cell in row):
                 continue
             if len(out.errors) >= MAX_ERRORS:
-                out.errors.append(f"line {line}: too many errors, stopped checking")
+                out.errors.append(f"{unit} {line}: too many errors, stopped checking")
                 break
             try:
                 _parse_row(row, cols, line, default_target, catalogue, catalogues, groups, out)
             except TicketgateError as exc:      # this line's problem; a bug is not dressed up as one
-                out.errors.append(f"line {line}: {exc}")
-    except csv.Error as exc:
-        out.errors.append(f"line {reader.line_num}: malformed CSV ({exc})")
+                out.errors.append(f"{unit} {line}: {exc}")
+    except InvalidInput as exc:                 # a malformed CSV: where it broke
+        out.errors.append(str(exc))
     if not out.orders and not out.errors:
         out.errors.append("no orders in the file")
     return out
@@ -156,7 +181,7 @@ def _parse_row(row, cols, line, default_target, catalogue, catalogues, groups, o
         i = groups[ref]
         prev = out.orders[i]
         if (prev.buyer_name, prev.email, prev.status, prev.target_id) != (f["buyer_name"], f.get("email", ""), status, target):
-            raise InvalidInput(f"order_ref {ref!r} was used with another buyer, email, status or event on line {out.lines[i]}")
+            raise InvalidInput(f"order_ref {ref!r} was used with another buyer, email, status or event on {out.unit} {out.lines[i]}")
         out.orders[i] = OrderInput(target, prev.buyer_name, prev.email, prev.status, prev.positions + positions)
         return
     order = OrderInput(target, f["buyer_name"], f.get("email", ""), status, positions)

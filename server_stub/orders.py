@@ -44,8 +44,30 @@ def order_text(order: dict) -> str:
         zone = f" zone {t['zone']}" if t["zone"] is not None else " all zones"
         category = f"category {t['category']}" if t["category"] else "no category"
         rows.append(f"  ticket {t['ticket_key']:>16}  {category}{zone}{seat}"
-                    + (f"  [{'; '.join(flags)}]" if flags else ""))
+                    + (f"  [{'; '.join(flags)}]" if flags else "")
+                    + (f"  {check_in_text(t['check_in'])}" if "check_in" in t else ""))
     return "\n".join(rows)
+
+
+def check_in_text(rows: list[dict]) -> str:
+    """A ticket's check-in as the guest list has it: `inside (1 entry, last scan 2026-12-31 19:05 UTC)`; a pass's
+    per event (`check_ins`)."""
+    def one(r: dict) -> str:
+        last = f", last scan {_when(r['last_scan_at'])}" if r["last_scan_at"] else ""
+        return r["check_in"] + (f" ({r['entries']} entr{'y' if r['entries'] == 1 else 'ies'}{last})" if r["entries"] else "")
+    if len(rows) == 1:
+        return one(rows[0])
+    return "; ".join(f"event {r['event_id']}: {one(r)}" for r in rows) or "-"
+
+
+def check_ins(store, org: str, target_id: int) -> dict[str, list[dict]]:
+    """ticket key -> its check-in at each event of the target (`store.participants`, the guest list's read model)."""
+    out: dict[str, list[dict]] = {}
+    for e in store.target(target_id)["event_ids"]:
+        for r in store.participants(org, e):
+            out.setdefault(r["ticket"], []).append({"event_id": e, "check_in": r["check_in"], "entries": r["entries"],
+                                                    "last_scan_at": r["last_scan_at"]})
+    return out
 
 
 def quick_cancel_text(cancel: dict) -> str:

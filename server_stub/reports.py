@@ -102,29 +102,42 @@ def _id(key: object) -> object:
     return int(key) if isinstance(key, str) and key.isascii() and key.isdigit() else key
 
 
+ENTRY_COLUMNS = ("per", "event_id", "key", "entries", "inside_now", "refused")
+
+
 def entries_rows(stats: dict) -> list[dict]:
-    """Flat rows of `store.stats` (entries per event, zone, gate and hour; inside now per event)."""
+    """Flat rows of `store.stats`, what `server stats` shows: entries per event (inside now), zone, gate and hour;
+    per device its entries and refusals; the refusals per verdict; the double entries (`server conflicts`)."""
     inside = stats["inside_now"]
+
+    def row(per: str, event_id: object, key: object, entries: object = "", inside_now: object = "",
+            refused: object = "") -> dict:
+        return {"per": per, "event_id": event_id, "key": key, "entries": entries, "inside_now": inside_now,
+                "refused": refused}
     # the event's id a number, as in the zone and hour rows (stats keys are JSON's strings): a spreadsheet filter
     # on event_id = 1 found the zone and hour rows and not the event's own
-    rows = [{"per": "event", "event_id": _id(k), "key": _id(k), "entries": v, "inside_now": inside.get(str(k), 0)}
-            for k, v in stats["entries_per_event"].items()]
-    rows += [{"per": "zone", "event_id": z["event_id"], "key": "all" if z["zone"] is None else z["zone"],
-              "entries": z["entries"], "inside_now": ""} for z in stats["entries_per_zone"]]
-    rows += [{"per": "gate", "event_id": "", "key": k, "entries": v, "inside_now": ""}
-             for k, v in stats["entries_per_gate"].items()]
-    rows += [{"per": "hour", "event_id": h["event_id"], "key": h["hour"], "entries": h["entries"], "inside_now": ""}
-             for h in stats["entries_per_hour"]]
+    rows = [row("event", _id(k), _id(k), v, inside.get(str(k), 0)) for k, v in stats["entries_per_event"].items()]
+    rows += [row("zone", z["event_id"], "all" if z["zone"] is None else z["zone"], z["entries"])
+             for z in stats["entries_per_zone"]]
+    rows += [row("gate", "", k, v) for k, v in stats["entries_per_gate"].items()]
+    rows += [row("hour", h["event_id"], h["hour"], h["entries"]) for h in stats["entries_per_hour"]]
+    rows += [row("device", "", k, d["entries"], refused=d["refusals"]) for k, d in stats["devices"].items()]
+    rows += [row("refusal", "", k, refused=v) for k, v in stats["refusals"].items()]
+    doubles = stats["double_entries"]
+    rows += [row("double entry", "", "admitted twice", doubles["conflicts"]),
+             row("double entry", "", "refused as already used", refused=doubles["refused_already_used"])]
+    if doubles.get("exchanged_after_entry"):
+        rows.append(row("double entry", "", "exchanged and admitted", doubles["exchanged_after_entry"]))
     return rows
 
 
 def participants_text(rows: list[dict]) -> str:
     out = [f"{len(rows)} ticket(s); inside now: {sum(r['check_in'] == 'inside' for r in rows)}; checked in: "
            f"{sum(r['check_in'] != 'not checked in' for r in rows)}"]
-    for r in rows:            # a ticket of a valid order revoked on its own (exchanged), or quick-cancelled at a door
-        status = ("revoked" if r["revoked"] and r["order_status"] in ("paid", "pending")
-                  else "on sale" if r.get("quick_cancelled") and r["order_status"] in ("paid", "pending")
-                  else r["order_status"])
+    for r in rows:   # a ticket of a valid order revoked on its own (exchanged), quick-cancelled at a door, or blocked
+        valid = r["order_status"] in ("paid", "pending")
+        status = ("revoked" if r["revoked"] and valid else "on sale" if r.get("quick_cancelled") and valid
+                  else "blocked" if r.get("blocked") and valid else r["order_status"])
         out.append(f"  {r['ticket']:>10}  {r['order']:<12} {r['buyer'][:28]:<28} {r['event'][:20]:<20} "
                    f"{r['category'][:14]:<14} {status:<9} {r['check_in']}")
     return "\n".join(out)

@@ -323,3 +323,22 @@ def test_an_event_taken_away_while_the_server_is_off_leaves_no_buyer_in_the_ledg
     left = {f.name: n for f in (home / "device").iterdir() if f.is_file()
             for n in [f.read_bytes().count(b"wrightson") + f.read_bytes().count(b"zyphmail")] if n}
     assert left == {}, f"event 2's buyer is still in {left}"
+
+
+@needs_broker
+def test_the_commands_list_says_what_was_added_and_removed_never_all(tmp_path, broker):
+    """`device commands` after `device events --add 2`: 'added=2 events=1,2 removed=-'. It said 'removed=all' (an
+    empty list read as a setting's 'all zones'), as if the device had lost every event."""
+    data = tmp_path / "server"
+    server = ("server", "--data", str(data))
+    tg(tmp_path, *server, "init", "--org", "acme", "--name", "Acme")
+    for name in ("Fri", "Sat"):
+        tg(tmp_path, *server, "event", "create", "--name", name, "--start", "2026-12-01 10:00",
+           "--end", "2026-12-01 23:00")
+    tg(tmp_path, *server, "device", "register", "gate-1", "--events", "1")
+    on_broker = ("--broker", f"127.0.0.1:{broker.port}")
+    tg(tmp_path, *server, "device", "events", "gate-1", "--add", "2", *on_broker)
+    tg(tmp_path, *server, "device", "events", "gate-1", "--remove", "1", *on_broker)
+    listed = tg(tmp_path, *server, "device", "commands", "gate-1").stdout
+    assert "events added=2 events=1,2 removed=-" in listed and "events added=- events=2 removed=1" in listed, listed
+    assert "=all" not in listed

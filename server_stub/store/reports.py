@@ -220,13 +220,15 @@ class ReportsMixin(ScansMixin, StaffMixin):
     # -- participants ------------------------------------------------------------------------------------------
     def participants(self, org: str, event_id: int | None = None) -> list[dict]:
         """One row per ticket: order, buyer, event, category, zone, seat, status and check-in state; a ticket a door
-        quick-cancelled (back on sale) says so, in `quick_cancelled`. An event's list holds the tickets of the passes
-        that open it too, with their check-in at that event (as `stats` counts them)."""
+        quick-cancelled (back on sale) says so, in `quick_cancelled`, one the organiser blocked (doors refuse it) in
+        `blocked`. An event's list holds the tickets of the passes that open it too, with their check-in at that event
+        (as `stats` counts them)."""
         from server_stub.stats import Scan
         targets, _ = self._names(org)
         sql = ("SELECT t.ticket_id, o.number, o.buyer_name, o.email, o.status, t.target_id, t.category, t.zone, t.seat, "
-               "r.active, t.released FROM tickets t JOIN orders o ON o.order_id = t.order_id "
-               "LEFT JOIN revocations r ON r.ticket_id = t.ticket_id WHERE o.org=?")
+               "r.active, b.active, t.released FROM tickets t JOIN orders o ON o.order_id = t.order_id "
+               "LEFT JOIN revocations r ON r.ticket_id = t.ticket_id LEFT JOIN blocks b ON b.ticket_id = t.ticket_id "
+               "WHERE o.org=?")
         params: tuple = (org,)
         if event_id is not None:
             held = self.targets_of_event(event_id)
@@ -237,13 +239,14 @@ class ReportsMixin(ScansMixin, StaffMixin):
             if isinstance(s, Scan) and s.ticket_key:
                 moves.setdefault(s.ticket_key, []).append(s.action())
         out = []
-        for tid, number, buyer, email, status, target, cat, zone, seat, revoked, released in self.q(
+        for tid, number, buyer, email, status, target, cat, zone, seat, revoked, blocked, released in self.q(
                 sql + " ORDER BY t.ticket_id", params):
             entries = effective_entries(moves.get(str(tid), ()))
             state = ("inside" if inside_events(entries) else "left") if entries else "not checked in"
             t = targets.get(target, {})
             out.append({"ticket": str(tid), "order": number, "buyer": buyer, "email": email,
-                        "order_status": status, "revoked": bool(revoked), "quick_cancelled": bool(released),
+                        "order_status": status, "revoked": bool(revoked), "blocked": bool(blocked),
+                        "quick_cancelled": bool(released),
                         "event_id": target,
                         "event": t.get("name", str(target)), "category": category_label(cat, t.get("categories", {})),
                         "zone": "" if zone is None else t.get("zones", {}).get(zone, str(zone)), "seat": seat or "",

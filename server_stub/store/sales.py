@@ -554,6 +554,13 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             for e in json.loads(events):
                 give_back(c, {(e, "event", 0): max(max_count - used, 0)}, column="held")
 
+    def allotment_sizes(self, org: str) -> dict[str, dict]:
+        """device id -> the allotment the organiser sized for it (`allotment set`), granted or not yet."""
+        rows = self.q("SELECT device_id, events, categories, size, hours FROM allotment_sizes WHERE org=? "
+                      "ORDER BY device_id", (org,))
+        return {d: {"events": json.loads(e), "categories": json.loads(c), "size": n, "hours": h}
+                for d, e, c, n, h in rows}
+
     def allotments(self, org: str, device_id: str | None = None) -> list[dict]:
         cols = ("allotment_id", "device_id", "events", "categories", "first_id", "last_id", "max_count", "used",
                 "valid_from", "valid_until", "created_at", "revoked_at", "reason", "superseded_at")

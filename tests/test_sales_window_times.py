@@ -1,0 +1,38 @@
+"""`server sales-window set --opens/--closes` take the time as the organiser writes it everywhere else ('YYYY-MM-DD
+HH:MM' in the event's time zone, as `event create --start`), ISO 8601, or UNIX time as before. It took UNIX time
+only: "--closes '2026-12-31 20:00'" was an argparse error ("invalid float value"), and the guide had the organiser
+convert 20:00 UTC to 1782936000 by hand."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+from tests.helpers import ROOT, fete, server_cmd
+
+
+def test_a_sales_window_is_set_in_the_events_local_time(tmp_path):
+    data = tmp_path / "server"
+    ev = str(fete(data, "1=Adulte"))                      # Europe/Paris: CET in December
+    said = server_cmd(data, "sales-window", "set", ev, "--opens", "2026-12-01 10:00", "--closes", "2026-12-31 20:00",
+                      "--max-per-order", "6").stdout.strip()
+    assert said == ("event 1: on sale from 2026-12-01 10:00 CET until 2026-12-31 20:00 CET, at the door and online, "
+                    "at most 6 per order"), said
+    window = json.loads(server_cmd(data, "sales-window", "show", ev, "--json").stdout)
+    assert window["opens_at"] == datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc).timestamp()
+    assert window["closes_at"] == datetime(2026, 12, 31, 19, 0, tzinfo=timezone.utc).timestamp()
+
+    server_cmd(data, "sales-window", "set", ev, "--closes", "2026-12-31T18:00:00+00:00")
+    assert json.loads(server_cmd(data, "sales-window", "show", ev, "--json").stdout)["closes_at"] == datetime(
+        2026, 12, 31, 18, 0, tzinfo=timezone.utc).timestamp()
+    server_cmd(data, "sales-window", "set", ev, "--closes", "2098483200")            # UNIX time, as before
+    assert json.loads(server_cmd(data, "sales-window", "show", ev, "--json").stdout)["closes_at"] == 2098483200
+
+    bad = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), "sales-window", "set", ev,
+                          "--closes", "tomorrow evening"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, TICKETGATE_SERVER_DB=""))
+    assert bad.returncode == 1 and "time 'tomorrow evening': use 'YYYY-MM-DD HH:MM' (local to the event's time zone)" \
+        in bad.stderr, bad.stderr
+    assert json.loads(server_cmd(data, "sales-window", "show", ev, "--json").stdout)["closes_at"] == 2098483200
