@@ -270,14 +270,7 @@ def test_changing_a_devices_events_on_postgresql(tmp_path, pg_url, broker):
     from server_stub.store import open_store
     data = tmp_path / "server"
     server = ("server", "--data", str(data), "--db", pg_url)
-    tg(tmp_path, *server, "init", "--org", "acme", "--name", "Acme")
-    for name in ("Fri", "Sat"):
-        tg(tmp_path, *server, "event", "create", "--name", name, "--start", "2026-12-01 10:00",
-           "--end", "2026-12-01 23:00")
-    tg(tmp_path, *server, "device", "register", "gate-1", "--events", "1")
-    on_broker = ("--broker", f"127.0.0.1:{broker.port}")
-    tg(tmp_path, *server, "device", "events", "gate-1", "--add", "2", *on_broker)
-    tg(tmp_path, *server, "device", "events", "gate-1", "--remove", "1", *on_broker)
+    _gate_moved_from_event_1_to_2(tmp_path, server, broker)
     devices = json.loads(tg(tmp_path, *server, "devices", "--json").stdout)
     assert [(d["device_id"], d["events"]) for d in devices] == [("gate-1", [2])]
     sent = json.loads(tg(tmp_path, *server, "device", "commands", "gate-1", "--json").stdout)
@@ -326,11 +319,8 @@ def test_an_event_taken_away_while_the_server_is_off_leaves_no_buyer_in_the_ledg
 
 
 @needs_broker
-def test_the_commands_list_says_what_was_added_and_removed_never_all(tmp_path, broker):
-    """`device commands` after `device events --add 2`: 'added=2 events=1,2 removed=-'. It said 'removed=all' (an
-    empty list read as a setting's 'all zones'), as if the device had lost every event."""
-    data = tmp_path / "server"
-    server = ("server", "--data", str(data))
+def _gate_moved_from_event_1_to_2(tmp_path, server: tuple[str, ...], broker) -> None:
+    """An organiser with events 1 and 2, gate-1 registered for 1, then `device events --add 2`, `--remove 1`."""
     tg(tmp_path, *server, "init", "--org", "acme", "--name", "Acme")
     for name in ("Fri", "Sat"):
         tg(tmp_path, *server, "event", "create", "--name", name, "--start", "2026-12-01 10:00",
@@ -339,6 +329,14 @@ def test_the_commands_list_says_what_was_added_and_removed_never_all(tmp_path, b
     on_broker = ("--broker", f"127.0.0.1:{broker.port}")
     tg(tmp_path, *server, "device", "events", "gate-1", "--add", "2", *on_broker)
     tg(tmp_path, *server, "device", "events", "gate-1", "--remove", "1", *on_broker)
+
+
+def test_the_commands_list_says_what_was_added_and_removed_never_all(tmp_path, broker):
+    """`device commands` after `device events --add 2`: 'added=2 events=1,2 removed=-'. It said 'removed=all' (an
+    empty list read as a setting's 'all zones'), as if the device had lost every event."""
+    data = tmp_path / "server"
+    server = ("server", "--data", str(data))
+    _gate_moved_from_event_1_to_2(tmp_path, server, broker)
     listed = tg(tmp_path, *server, "device", "commands", "gate-1").stdout
     assert "events added=2 events=1,2 removed=-" in listed and "events added=- events=2 removed=1" in listed, listed
     assert "=all" not in listed
