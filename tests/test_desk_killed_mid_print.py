@@ -80,6 +80,8 @@ def test_a_kiosk_killed_while_its_sale_prints_finds_the_tickets_to_print_and_the
             order = orders[0]["order_number"]
             keys = [t["ticket_key"] for t in door.order(order)]
             assert len(keys) == 2
+            # its trusted keys were kept with its ledger: it vouches for its tickets before the server says anything
+            assert all(ctl.services.printers.payload(k) for k in keys)
             waiting = ctl.pending_prints()
             assert sorted(p.ticket_key for p in waiting) == sorted(keys)
             assert {p.order_number for p in waiting} == {order}

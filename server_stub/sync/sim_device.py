@@ -26,7 +26,8 @@ class SimDevice:
         self.org, self.device_id, self.server_key, self.broker = org, device_id, server_key, broker
         self.events, self.options, self.clock = list(events), options, clock
         self.role = role      # as registered on the server (door | kiosk: its bundles carry signed QR payloads)
-        self.keyring = Keyring()
+        self.keyring_path = self.folder / "keyring.json"      # kept like a device's: a restart trusts what it did
+        self.keyring = Keyring.load(self.keyring_path) if self.keyring_path.exists() else Keyring()
         self.ledger_path = self.folder / "ledger.sqlite"
         self.gate = Gate(Ledger.open(self.ledger_path), self.keyring,
                          DevicePolicy(device_id=device_id, gate=gate or device_id, events=frozenset(events),
@@ -49,6 +50,7 @@ class SimDevice:
         if self.sync is None:
             self.sync = DeviceSync(self.ledger_path, self.org, self.device_id, self.server_key,
                                    device_transport(self.org, self.device_id, self.broker), keyring=self.keyring,
+                                   keyring_path=self.keyring_path,
                                    events=self.events, options=self.options, on_change=self._changed,
                                    clock=self.clock)
             self.sync.start()
@@ -72,7 +74,7 @@ class SimDevice:
     def keep(self) -> None:
         """Leave in its folder what a device home holds for the app and `ticketgate agent` (its trusted keys, its
         name, gate and events), so the folder works as this device after the simulation (`demo --keep`)."""
-        self.keyring.save(self.folder / "keyring.json")
+        self.keyring.save(self.keyring_path)
         self.gate.set_policy(self.gate.policy)
 
     def close(self) -> None:
