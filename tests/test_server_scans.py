@@ -204,3 +204,29 @@ def test_an_offline_exchange_to_another_price_is_listed_with_its_difference(stor
             for c in listed] == [(up, 1, 2, 500, "EUR")]
     assert store.ticket(listed[0]["replacement"])["category"] == 2
     assert [c["ticket_key"] for c in store.conflicts("fest", ev)] == [up]
+
+
+def test_a_catch_up_serves_an_events_actions_after_a_cursor_and_knows_the_cursors_it_can_serve(store):
+    """The query a gate catching up after the broker lost its session is answered with (docs/sync-protocol.md, "A
+    broker that lost its sessions"), on both stores: the event's actions after the action cursor it holds, from the
+    rows ingested `overlap` seconds before that cursor's row; a cursor the store has no row for cannot be served."""
+    ev, other = make_event(store), make_event(store)
+    k = store.add_order("fest", ev, "Ann", positions=[{}] * 4)["tickets"]
+    ko = store.add_order("fest", other, "Bob")["tickets"][0]["ticket_key"]
+    base = {"type": "action", "kind": "entry", "event_id": ev, "direction": "in", "device_id": "A", "gate": "n"}
+    assert store.action_cursor() == 0 and store.catch_up_floor(0) == 0
+    store.ingest([dict(base, scan_uuid="e1", ticket_key=k[0]["ticket_key"], at=NOW)])
+    held = store.action_cursor()
+    store.ingest([dict(base, scan_uuid="o1", ticket_key=ko, event_id=other, at=NOW)])
+    store.ingest([dict(base, scan_uuid="e2", ticket_key=k[1]["ticket_key"], at=NOW),
+                  dict(base, scan_uuid="e3", ticket_key=k[2]["ticket_key"], at=NOW)])
+    assert store.action_cursor() > held
+
+    floor = store.catch_up_floor(held, overlap=0.0)
+    assert floor == held
+    assert [a["scan_uuid"] for a in store.actions_for_event(ev, after=floor)] == ["e2", "e3"]
+    assert [a["scan_uuid"] for a in store.actions_for_event(other, after=floor)] == ["o1"]
+    assert store.catch_up_floor(held) == 0            # ingested within the overlap: served again (merged once)
+    assert [a["scan_uuid"] for a in store.actions_for_event(ev, after=0)] == ["e1", "e2", "e3"]
+    assert store.catch_up_floor(store.action_cursor() + 1) is None
+    assert store.catch_up_floor(10 ** 12) is None

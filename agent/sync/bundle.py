@@ -39,10 +39,11 @@ def build(*, org: str, device: str, version: int, base_version: int, events: lis
 
 
 def manifest(org: str, device: str, bundle_id: bytes, version: int, base_version: int, events: list[int],
-             keyring: dict[str, Any], chunks: list[bytes], sign: Callable[[bytes], bytes], ts: float | None = None) -> bytes:
+             keyring: dict[str, Any], chunks: list[bytes], sign: Callable[[bytes], bytes], ts: float | None = None,
+             cursor: int | None = None) -> bytes:
     """The signed manifest naming one device (the chunks may be shared by every device of a push)."""
     m = BundleManifest(org, device, bundle_id.hex(), version, base_version, tuple(sorted(events)), keyring,
-                       tuple(hashlib.sha256(c).hexdigest() for c in chunks))
+                       tuple(hashlib.sha256(c).hexdigest() for c in chunks), cursor)
     return seal(dict(m.to_wire(), id=os.urandom(8).hex() + device, ts=time.time() if ts is None else ts), sign)
 
 
@@ -119,8 +120,8 @@ def ticket_section(rows: list[dict[str, Any]], payloads: bool = False) -> dict[s
 def check_manifest(m: dict[str, Any], org: str, device: str, current_version: int, current_events: list[int],
                    catch_up: bool = False) -> None:
     """Raise Rejected unless this (signature-verified) manifest is meant for us and newer than what we have.
-    `catch_up`: the device asked for the whole data again (agent.sync.device.CATCH_UP_SETTING): the version it holds
-    is taken too, as a full bundle (it brings every entry so far)."""
+    `catch_up`: the device asked for the entries it missed (agent.sync.device.CATCH_UP_SETTING): the version it holds
+    is taken too, from a bundle that carries them (its `cursor`: a full one, or a delta from the version it holds)."""
     if m.get("org") != org or m.get("device") != device:
         raise Rejected(f"bundle for {m.get('org')}/{m.get('device')}, not for {org}/{device}")
     try:
@@ -131,7 +132,7 @@ def check_manifest(m: dict[str, Any], org: str, device: str, current_version: in
     if len(m["chunks"]) > MAX_CHUNKS:
         raise Rejected("bundle has too many chunks")
     other_events = base == 0 and sorted(m.get("events") or []) != sorted(current_events)
-    again = catch_up and base == 0 and version == current_version
+    again = catch_up and version == current_version and (base == 0 or typed.cursor is not None)
     if version <= current_version and not other_events and not again:
         if version == current_version:
             raise AlreadyHeld(f"bundle version {version} again: the device holds it")

@@ -37,7 +37,7 @@ from agent.sync.clock import COMMAND_MAX_AGE, Freshness, ReplayGuard, offset
 from agent.sync.hello import Greeter
 from agent.sync.inbox import Inbox, lane
 from agent.sync.messages import (Ack, Checkins, ChunkHeader, Clock, CmdResult, Command, DeskAnswer, DeskRequest, Hello,
-                                 LIVE_FORM, ROW_DEVICE, TILL_ACTIONS, Update, UpdateSets)
+                                 LIVE_FORM, ROW_DEVICE, TILL_ACTIONS, Update, UpdateSets, action_cursor, action_cursors)
 from agent.sync.signed import Rejected, Verifier, dumps, load_json
 from agent.sync.transport import Delivery, Transport
 from agent.sync.uploader import UploadOptions, Uploader
@@ -46,8 +46,12 @@ log = logging.getLogger("ticketgate.sync.device")
 CMD_SETTING = "sync.cmd_ts"
 # The broker had no session of ours (it crashed or was killed: mosquitto saves sessions only on an orderly stop), so
 # what it would have queued for us while we were away (other gates' entries relayed live) went to nobody: the next
-# hello asks for the whole event data, which carries every entry so far. Kept until that bundle is applied.
+# hellos ask for the entries after the action cursors held then (CURSORS_SETTING, frozen here: relays arriving
+# meanwhile move the live ones), with the version delta. Kept until a bundle carrying them is applied.
 CATCH_UP_SETTING = "sync.catch_up"
+# {event id: the server's action cursor}: this device holds the event's entries up to it (docs/sync-protocol.md,
+# "A broker that lost its sessions"); moved by every relay (Checkins.cursor) and bundle (BundleManifest.cursor)
+CURSORS_SETTING = "sync.cursors"
 LIVE_BATCH = 50              # live messages applied in one ledger transaction at most
 LIVE_BATCH_SECONDS = 0.01    # s of work per batch at most: the batch holds the write lock the door's scans need
 # A desk request's deadline (agent.sync.messages.Desk) is this much before the kiosk stops waiting, at most a third of
@@ -127,7 +131,9 @@ class DeviceSync:
         self.ledger: Ledger | None = None
         self.last_bundle: dict[str, Any] | None = None
         self._bundle_version = 0
-        self._catch_up = False          # CATCH_UP_SETTING: the whole event data asked for again, not applied yet
+        self._catch_up = False          # CATCH_UP_SETTING: the missed entries asked for, not applied yet
+        self._catch_up_from: dict[int, int] = {}    # ... from these action cursors (frozen when the session was lost)
+        self._cursors: dict[int, int] = {}          # CURSORS_SETTING
         self._owed = 0                  # the bundle version the server's last clock reply said follows (0: none)
         self._pruning = False           # deleted tickets' words are being pruned from the search index (prune.py)
         self._owed_at = 0.0             # boot clock at that reply
@@ -151,7 +157,10 @@ class DeviceSync:
         self.ledger = Ledger.open(self.ledger_path)
         self.guard = ReplayGuard(self.guard.max_age, seen=_LedgerSeen(self.ledger))
         self._bundle_version = int(current_bundle(self.ledger).get("version") or 0)
-        self._catch_up = bool(self.ledger.get_setting(CATCH_UP_SETTING))
+        frozen = self.ledger.get_setting(CATCH_UP_SETTING)
+        self._catch_up = bool(frozen)       # True: asked by a version before cursors (every entry comes: cursor 0)
+        self._catch_up_from = _event_cursors(frozen)
+        self._cursors = _event_cursors(self.ledger.get_setting(CURSORS_SETTING))
         self.events = list(enrolled_events(self.ledger, self.events))    # as the organiser last changed them
         self._pruning = self.ledger.prune_pending()                      # a prune a restart interrupted goes on
         self.uploader = Uploader(self.ledger, self.org, self.device,
@@ -421,10 +430,12 @@ class DeviceSync:
     def _handle(self, item: tuple[Any, ...]) -> None:
         if item[0] == "connected":
             self.connected = True
-            if not item[1] and self._bundle_version > 0:      # synced before, yet no session: the broker lost it
+            if not item[1] and self._bundle_version > 0 and not self._catch_up:   # synced before, yet no session:
+                self._catch_up_from = dict(self._cursors)                           # the broker lost it
                 log.warning("sync %s: the broker kept no session of this device (restarted after a crash?): asking "
-                            "for the whole event data, with the entries relayed meanwhile", self.device)
-                self._ledger.set_setting(CATCH_UP_SETTING, True)
+                            "for the entries relayed meanwhile (after action cursors %s)", self.device,
+                            self._catch_up_from or "none: every entry")
+                self._ledger.set_setting(CATCH_UP_SETTING, {str(e): c for e, c in self._catch_up_from.items()} or True)
                 self._catch_up = True
             self._uploader.restart()
             self._count_unsent()
@@ -579,10 +590,20 @@ class DeviceSync:
         self.last_bundle = {"version": m["version"], "base_version": m["base_version"], **counts}
         self.stats["bundles"] += 1
         self._bundle_version = int(m["version"])     # last: whoever sees the new version sees the rest too
-        if m["base_version"] == 0 and self._catch_up:
+        cursor = m.get("cursor")
+        if isinstance(cursor, int):          # it carried its events' entries up to there (checked: BundleManifest)
+            self._advance_cursors(m["events"], cursor)
+        if (m["base_version"] == 0 or isinstance(cursor, int)) and self._catch_up:
             self._ledger.set_setting(CATCH_UP_SETTING, None)    # every entry so far is in: caught up
-            self._catch_up = False
+            self._catch_up, self._catch_up_from = False, {}
         return counts
+
+    def _advance_cursors(self, events: Iterable[int], cursor: int) -> None:
+        """The device holds these events' entries up to `cursor` now (in the caller's transaction, if any)."""
+        moved = {e: cursor for e in events if cursor > self._cursors.get(e, 0)}
+        if moved:
+            self._cursors.update(moved)
+            self._ledger.set_setting(CURSORS_SETTING, {str(e): c for e, c in sorted(self._cursors.items())})
 
     def _after_bundle(self, manifest: dict[str, Any], counts: dict[str, Any]) -> None:
         self._subscribe_live()
@@ -617,6 +638,9 @@ class DeviceSync:
                 for reason in invalid:      # the valid rows are merged; each bad one is reported
                     self._reject(f"live/{event_id}", f"relayed action refused: {reason}")
                 self.stats["merged"] += self._ledger.merge_rows([r for r in rows if r[ROW_DEVICE] != self.device])
+                cursor = action_cursor(body, "cursor")
+                if cursor is not None and event_id is not None:    # remembered with the entries it follows
+                    self._advance_cursors([event_id], cursor)
 
     def _cmd(self, body: dict[str, Any]) -> None:
         if body.get("device") != self.device:
@@ -710,9 +734,10 @@ class DeviceSync:
         have = current_bundle(self._ledger)
         t0 = self.clock()
         probe = self.greeter.probe(t0)
-        version = 0 if self._catch_up else int(have.get("version", 0))
-        msg = Hello(self.org, self.device, probe, t0, version,
-                    tuple(sorted(set(self.events) | set(have.get("events") or []))))
+        events = tuple(sorted(set(self.events) | set(have.get("events") or [])))
+        # catching up: the version delta and the entries after the cursors held when the session was found lost
+        catch_up = {e: self._catch_up_from.get(e, 0) for e in events} if self._catch_up else None
+        msg = Hello(self.org, self.device, probe, t0, int(have.get("version", 0)), events, catch_up)
         self.transport.publish(topics.up(self.org, self.device), dumps(msg.to_wire()).encode())
 
     def _maybe_hello(self) -> None:
@@ -754,6 +779,14 @@ class DeviceSync:
         if (self.connected and self.server_clock.boot() - self._unsent_counted >= self.o.unsent_every
                 and self._count_unsent()):
             self.transport.publish(topics.device_status(self.org, self.device), self._status("online"), retain=True)
+
+
+def _event_cursors(stored: Any) -> dict[int, int]:
+    """A stored {"event id": cursor} (CURSORS_SETTING, CATCH_UP_SETTING) -> {event id: cursor}; anything else: {}."""
+    try:
+        return action_cursors({"c": stored}, "c") or {} if isinstance(stored, dict) else {}
+    except Rejected:
+        return {}
 
 
 def _write_failed(exc: Exception) -> bool:

@@ -116,6 +116,29 @@ def int_list(d: dict[str, Any], name: str, default: Any = ..., limit: int = 100_
     return tuple(v)
 
 
+def action_cursor(d: dict[str, Any], name: str) -> int | None:
+    """A server action cursor (scans.seq): an integer >= 0; absent or null -> None."""
+    v = integer(d, name, None)
+    if v is not None and v < 0:
+        _bad(name, v)
+    return None if v is None else int(v)
+
+
+def action_cursors(d: dict[str, Any], name: str, limit: int = 10_000) -> dict[int, int] | None:
+    """{event id: cursor} sent as a JSON object with decimal keys; absent or null -> None."""
+    v = d.get(name)
+    if v is None:
+        return None
+    if not isinstance(v, dict) or len(v) > limit:
+        _bad(name, v)
+    out: dict[int, int] = {}
+    for k, c in v.items():
+        if not (isinstance(k, str) and k.isdigit() and len(k) < 19) or type(c) is not int or not 0 <= c < (1 << 62):
+            _bad(name, {k: c})
+        out[int(k)] = c
+    return out
+
+
 def _flag(d: dict[str, Any], name: str) -> bool:
     """A true/false field; absent or null -> False."""
     v = d.get(name)
@@ -575,12 +598,24 @@ class Hello(Wire):
     t0: float
     bundle_version: int = 0
     events: tuple[int, ...] = ()
+    # the broker lost the device's session (docs/sync-protocol.md, "A broker that lost its sessions"): per event, the
+    # server's action cursor it holds the entries up to (Checkins.cursor, BundleManifest.cursor); None: not asked
+    catch_up: dict[int, int] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out = super().to_wire()
+        if self.catch_up is None:
+            del out["catch_up"]
+        else:
+            out["catch_up"] = {str(e): c for e, c in self.catch_up.items()}
+        return out
 
     @classmethod
     def from_wire(cls, d: Any) -> "Hello":
         d = _typed(d, cls, "hello")
         return cls(org=text(d, "org"), device=text(d, "device"), probe=text(d, "probe", ""), t0=number(d, "t0", 0.0),
-                   bundle_version=integer(d, "bundle_version", 0), events=int_list(d, "events", [], limit=10_000))
+                   bundle_version=integer(d, "bundle_version", 0), events=int_list(d, "events", [], limit=10_000),
+                   catch_up=action_cursors(d, "catch_up"))
 
 
 @dataclass(frozen=True)
@@ -1023,6 +1058,8 @@ class BundleManifest(Wire):
     events: tuple[int, ...]
     keyring: dict[str, Any]
     chunks: tuple[str, ...]
+    cursor: int | None = None    # the bundle carries the events' actions up to this server action cursor (a full
+                                 # bundle, or the answer to a hello's catch_up); None: no actions beyond resets
 
     @classmethod
     def from_wire(cls, d: Any) -> "BundleManifest":
@@ -1035,7 +1072,8 @@ class BundleManifest(Wire):
             raise Rejected("malformed bundle manifest (keyring)")
         return cls(org=text(d, "org"), device=text(d, "device"), bundle_id=text(d, "bundle_id"),
                    version=integer(d, "version"), base_version=integer(d, "base_version"),
-                   events=tuple(sorted(int_list(d, "events", []))), keyring=keyring, chunks=tuple(chunks))
+                   events=tuple(sorted(int_list(d, "events", []))), keyring=keyring, chunks=tuple(chunks),
+                   cursor=action_cursor(d, "cursor"))
 
 
 CHUNK_MAGIC = b"TGB1"
@@ -1151,13 +1189,17 @@ class Checkins(Wire):
     event: int
     actions: tuple[RelayedAction, ...]
     invalid: tuple[str, ...] = field(default=(), compare=False)
+    cursor: int | None = None     # the server's action cursor (scans.seq) these actions were ingested up to
 
     @classmethod
     def wire_fields(cls) -> list[str]:
-        return ["event", "actions"]
+        return ["event", "actions", "cursor"]
 
     def to_wire(self) -> dict[str, Any]:
-        return {"type": "checkins", "event": self.event, "actions": [a.to_wire() for a in self.actions]}
+        out = {"type": "checkins", "event": self.event, "actions": [a.to_wire() for a in self.actions]}
+        if self.cursor is not None:
+            out["cursor"] = self.cursor
+        return out
 
     @classmethod
     def from_wire(cls, d: Any) -> "Checkins":
@@ -1172,7 +1214,8 @@ class Checkins(Wire):
                 actions.append(RelayedAction.from_wire(r))
             except Rejected as exc:
                 invalid.append(str(exc))
-        return cls(event=integer(d, "event"), actions=tuple(actions), invalid=tuple(invalid))
+        return cls(event=integer(d, "event"), actions=tuple(actions), invalid=tuple(invalid),
+                   cursor=action_cursor(d, "cursor"))
 
     @classmethod
     def rows_from_wire(cls, d: Any) -> tuple[int, list[MergeRow], list[str]]:

@@ -41,6 +41,7 @@ def _ticket_key(ticket_key: str | int) -> int:
 # a kiosk's offline number (agent.allotment.offline_order_number): `<device>-<allotment id>-<n>`
 _OFFLINE_NUMBER = re.compile(r"(?P<device>.+)-(?P<allotment>\d{1,10})-(?P<n>\d{1,10})")
 _TICKET_INTO = "tickets(ticket_id, order_id, position, target_id, category, zone, seat, version)"
+CATCH_UP_OVERLAP = 120.0   # s: a catch-up also serves the actions ingested this long before the device's cursor
 CHUNK = 500       # rows per multi-row INSERT (8 columns: well under SQLite's and PostgreSQL's parameter limits)
 
 
@@ -360,15 +361,39 @@ class OrderMixin(CatalogueMixin):
                  "at": at, "device_id": "server", "gate": "", "reason": r, "version": v,
                  **({"ref_uuid": ref} if ref else {})} for u, kind, k, at, r, v, e, ref in rows]
 
-    def actions_for_event(self, event_id: int) -> list[dict]:
+    def actions_for_event(self, event_id: int, after: int = 0) -> list[dict]:
         """The devices' actions on the event (entries, exits, annulments, quick cancellations) shaped for
-        `Ledger.merge_remote`, as the live topic relayed them: what a device enrolled later must know."""
+        `Ledger.merge_remote`, as the live topic relayed them: what a device enrolled later must know; `after`: only
+        those past that action cursor (`catch_up_floor`). Read by (org, event, seq): SQLite's (org, event_id) index
+        ends with the rowid, PostgreSQL's is (org, event_id, seq) (its migration 22)."""
+        org = self.q1("SELECT org FROM events WHERE event_id=?", (event_id,)) if after else None
+        where, params = ("org=? AND event_id=? AND seq > ?", (org[0], event_id, after)) if org else \
+            ("event_id=?", (event_id,))
         rows = self.q("SELECT scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, device_seq, "
-                      "ref_uuid, reason, clock_offset, mode FROM scans WHERE type='action' AND version IS NULL AND "
-                      "event_id=? AND kind IS NOT NULL AND ticket_key IS NOT NULL ORDER BY seq", (event_id,))
+                      f"ref_uuid, reason, clock_offset, mode FROM scans WHERE {where} AND type='action' AND "
+                      "version IS NULL AND kind IS NOT NULL AND ticket_key IS NOT NULL ORDER BY seq", params)
         cols = ("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at", "device_id", "gate", "device_seq",
                 "ref_uuid", "reason", "clock_offset", "mode")
         return [{k: v for k, v in zip(cols, r) if v is not None} for r in rows]
+
+    def action_cursor(self) -> int:
+        """The server's action cursor now: the last row of `scans` (its seq only grows; no row is ever deleted)."""
+        return int(self.q1("SELECT coalesce(max(seq), 0) FROM scans")[0])
+
+    def catch_up_floor(self, cursor: int, overlap: float | None = None) -> int | None:
+        """The cursor to serve a device's missed actions after (`actions_for_event(e, after=…)`), for a device that
+        holds them up to `cursor`: the last row ingested `overlap` seconds (default CATCH_UP_OVERLAP) before the
+        cursor's row (the cursor itself with none), so the rows a
+        second worker committed out of seq order (PostgreSQL) or relayed in a message lost with the broker come
+        too (merged once by scan id). None: no such row here (another store, a forged cursor): whole data."""
+        if cursor == 0:
+            return 0
+        row = self.q1("SELECT received_at FROM scans WHERE seq=?", (cursor,))
+        if row is None:
+            return None
+        floor = self.q1("SELECT seq FROM scans WHERE seq <= ? AND received_at <= ? ORDER BY seq DESC LIMIT 1",
+                        (cursor, row[0] - (CATCH_UP_OVERLAP if overlap is None else overlap)))
+        return int(floor[0]) if floor else 0
 
     def count_tickets(self, event_id: int) -> int:
         targets = self.targets_of_event(event_id)

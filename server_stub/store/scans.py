@@ -112,6 +112,8 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
             self._door_cancellations(c, [u.item for u, _ in scans if isinstance(u.item, ActionItem) and id(u) not in taken])
             for u in others:
                 result.new += self._ingest_other(c, u, now, result.refused)
+            if rows:
+                result.cursor = int(c.execute("SELECT max(seq) FROM scans").fetchone()[0] or 0)
         result.duplicates = len(rows) + len(others) - result.new
         return result
 

@@ -216,4 +216,10 @@ MIGRATIONS: tuple[str, ...] = (
         AND t2.ticket_id <> t1.ticket_id AND t2.version = revocations.version WHERE t1.ticket_id = revocations.ticket_id
         ORDER BY t2.position DESC LIMIT 1) WHERE reason LIKE 'exchanged:%';
     """,
+    # 22 (SQLite: its (org, event_id) index ends with the rowid): an event's actions after a cursor (a device catching
+    #     up after the broker lost its session, docs/sync-protocol.md) read in seq order, not all of the event's
+    """
+    CREATE INDEX scans_org_event_seq ON scans(org, event_id, seq);
+    DROP INDEX scans_org_event;
+    """,
 )

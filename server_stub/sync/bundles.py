@@ -110,7 +110,9 @@ def _event(store: SyncStore, event_id: int, kiosk: bool) -> dict:
 
 def sections(store: SyncStore, events: list[int], since: int,
              progress: Callable[[int], None] | None = None, payloads: bool = False,
-             org: str | None = None) -> Iterator[dict]:
+             org: str | None = None, after: dict[int, int] | None = None) -> Iterator[dict]:
+    """`after` (a delta for a device catching up, docs/sync-protocol.md "A broker that lost its sessions"): per event,
+    the devices' actions after that action cursor travel too, beside the organiser's resets since `since`."""
     first: dict = {"events": [_event(store, e, payloads) for e in events]}
     if org:
         first["staff"] = store.staff_roster(org)      # whole, in every bundle: small, and a deactivation arrives
@@ -143,7 +145,12 @@ def sections(store: SyncStore, events: list[int], since: int,
             yield dues_section(store, list(orders.items())[i:i + CHUNK_TICKETS])
         # a delta: the organiser's resets since; a full bundle (a device new to the event): every action so far,
         # devices' and organiser's, so it knows who is inside (merged once by scan id, like the live relays)
-        actions = store.resets_for_event(e, since) if since else store.actions_for_event(e) + store.resets_for_event(e)
+        if not since:
+            actions = store.actions_for_event(e) + store.resets_for_event(e)
+        elif after is not None:
+            actions = store.actions_for_event(e, after.get(e, 0)) + store.resets_for_event(e, since)
+        else:
+            actions = store.resets_for_event(e, since)
         flags = flag_section(store.revocations_for_event(e, since), store.blocks_for_event(e, since),
                              actions[:CHUNK_ACTIONS])
         if flags:
@@ -171,17 +178,22 @@ class Built:
     bundle_id: bytes
     chunks: list[bytes]
     keyring: dict
+    cursor: int | None = None     # it carries the events' actions up to this action cursor (full bundles, catch-ups)
 
     def manifest(self, org: str, device: str, sign: Callable[[bytes], bytes]) -> bytes:
         """The signed manifest naming one device (chunks are shared by every device of a push)."""
         return bundle.manifest(org, device, self.bundle_id, self.version, self.base_version, self.events, self.keyring,
-                               self.chunks, sign)
+                               self.chunks, sign, cursor=self.cursor)
 
 
 def build(store: SyncStore, org: str, events: list[int], since: int = 0, level: int = 1,
-          progress: Callable[[int], None] | None = None, payloads: bool = False) -> Built:
-    """payloads=True only for kiosk devices (`is_kiosk`): each ticket row carries its signed QR payload."""
+          progress: Callable[[int], None] | None = None, payloads: bool = False,
+          after: dict[int, int] | None = None) -> Built:
+    """payloads=True only for kiosk devices (`is_kiosk`): each ticket row carries its signed QR payload. `after`: a
+    catch-up delta (`sections`)."""
     version = store.version(org)      # read first: anything changed while streaming comes again in the next delta
+    # read first too: the actions read next reach it at least (a relay carries anything later)
+    cursor = store.action_cursor() if not since or after is not None else None
     bundle_id = os.urandom(16)
-    chunks = bundle.encode_chunks(sections(store, events, since, progress, payloads, org), bundle_id, level)
-    return Built(version, since, sorted(events), bundle_id, chunks, store.keyring(org).to_json())
+    chunks = bundle.encode_chunks(sections(store, events, since, progress, payloads, org, after), bundle_id, level)
+    return Built(version, since, sorted(events), bundle_id, chunks, store.keyring(org).to_json(), cursor)

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from agent.signing import SigningKey
 from agent.sync import topics
@@ -59,6 +60,14 @@ POLL = 0.02          # s between two reads of the change counter (a primary-key 
 MAIL_AGAIN_AFTER = 60.0   # s: an order's e-tickets mailed again from a desk only after this (a stolen kiosk asking
                           # over and over filled the buyer's mailbox and the organiser's sending quota)
 KIOSK_QUIET = 0.5     # s without ticket changes before kiosks are asked for a delta (a push in flight lands first)
+
+
+class BundleRequest(NamedTuple):
+    """What a device's hello asks the bundle thread for."""
+    events: list[int]
+    since: int                          # the version it holds (0: a full bundle)
+    kiosk: bool                         # tickets with their signed payloads
+    after: dict[int, int] | None        # a catch-up: per event, the action cursor its missed actions come after
 
 
 @dataclass
@@ -131,13 +140,15 @@ class SyncServer:
         self.relay_every, self.relay_deliveries = RELAY_EVERY, RELAY_DELIVERIES
         self._gates: dict[tuple[str, int], tuple[float, int]] = {}      # (org, event) -> (counted at, gates)
         self._relays: dict[tuple[str, int], list[RelayedAction]] = {}    # (org, event) -> actions not relayed yet
+        self._relay_cursors: dict[tuple[str, int], int] = {}             # ... -> the action cursor they reach
         self._relayed_at: dict[tuple[str, int], float] = {}              # (org, event) -> last relay (monotonic)
         self._relay_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._seen_version: dict[str, int] = {}
-        # latest request per device: events, since version, kiosk (bundle with signed payloads)
-        self._bundle_requests: dict[tuple[str, str], tuple[list[int], int, bool]] = {}
+        # latest request per device: events, since version, kiosk (bundle with signed payloads), and for a catch-up
+        # (the broker lost the device's session) the action cursor per event its missed actions are served after
+        self._bundle_requests: dict[tuple[str, str], BundleRequest] = {}
         self._bundle_wake = threading.Event()
         self._recent_bundles: dict[tuple[str, str], tuple[int, tuple, int, float]] = {}
         self._events_sent: dict[tuple[str, str], tuple[int, ...]] = {}   # `events` commands sent after a hello
@@ -386,18 +397,21 @@ class SyncServer:
             for event_id, actions in relayable([u.body for u in kept if isinstance(u.body, ActionItem)], b.device).items():
                 relay.setdefault((b.org, event_id), []).extend(actions)
         for (org, event_id), actions in relay.items():
-            self.relay(org, event_id, actions)
+            self.relay(org, event_id, actions, result.cursor or None)
         now = time.monotonic()
         for device in {b.device for b in batches}:
             if now - self._touched.get(device, -1e9) > 5.0:    # presence, not a write per batch
                 self._touched[device] = now
                 self.store.touch_device(device)
 
-    def relay(self, org: str, event_id: int, actions: list[RelayedAction]) -> None:
+    def relay(self, org: str, event_id: int, actions: list[RelayedAction], cursor: int | None = None) -> None:
         """Relay ingested actions to the event's gates (signed `checkins` on its live topic): at once after a quiet
-        spell, else gathered with the next ones into one message at most `relay_every` s later (ingestion thread)."""
+        spell, else gathered with the next ones into one message at most `relay_every` s later (ingestion thread).
+        `cursor`: the store's action cursor once they were stored (the devices keep it to catch up from)."""
         with self._relay_lock:
             self._relays.setdefault((org, event_id), []).extend(actions)
+            if cursor is not None:
+                self._relay_cursors[(org, event_id)] = max(cursor, self._relay_cursors.get((org, event_id), 0))
         self._flush_relays()
 
     def _relay_window(self, key: tuple[str, int]) -> float:
@@ -420,11 +434,12 @@ class SyncServer:
                    (self._relay_window(k) if every is None else every)]
             for key in due:
                 self._relayed_at[key] = now
-            out = [(key, self._relays.pop(key)) for key in due]
-        for (org, event_id), actions in out:
+            out = [(key, self._relays.pop(key), self._relay_cursors.pop(key, None)) for key in due]
+        for (org, event_id), actions, cursor in out:
             for start in range(0, len(actions), RELAY_CHUNK):
+                last = start + RELAY_CHUNK >= len(actions)      # the cursor goes with the last part
                 self.transport.publish(topics.live(org, event_id), self._sign(org, Checkins(
-                    event_id, tuple(actions[start:start + RELAY_CHUNK])).to_wire()))
+                    event_id, tuple(actions[start:start + RELAY_CHUNK]), cursor=cursor if last else None).to_wire()))
 
     def _relay_wait(self) -> float:
         """How long the ingestion thread may wait for uploads before relays gathered meanwhile are due."""
@@ -693,17 +708,37 @@ class SyncServer:
             # since its last bundle too (it asks for those it holds), never another organiser's it names
             events = sorted(e["event_id"] for e in self.store.events(org))
         have, version = msg.bundle_version, self.store.version(org)
-        sending = bool(events) and not (have and have >= version)
+        since = have if have and sorted(msg.events) == events else 0
+        after = self._catch_up_floors(org, device, msg, events) if since else None
+        sending = bool(events) and not (have and have >= version and msg.catch_up is None)
         # the clock reply says which version follows (the bundle is built from a later read: that version or newer),
         # so a device knows it is not caught up before it arrived (`agent sync --until-idle`)
         self.transport.publish(topics.down(org, device), self._sign(org, Clock(
             device, msg.probe, msg.t0, t1, time.time(), version if sending else 0).to_wire()))
         if not sending:
             return
-        since = have if have and sorted(msg.events) == events else 0
+        if msg.catch_up is not None and after is None:
+            since = 0       # the whole data: a cursor this store cannot serve, or other events (logged)
         with self._lock:
-            self._bundle_requests[(org, device)] = (events, since, bundles.is_kiosk(reg))
+            self._bundle_requests[(org, device)] = BundleRequest(events, since, bundles.is_kiosk(reg), after)
         self._bundle_wake.set()
+
+    def _catch_up_floors(self, org: str, device: str, msg: Hello, events: list[int]) -> dict[int, int] | None:
+        """A hello asking to catch up (the broker lost the device's session: the entries relayed meanwhile went to
+        nobody) -> per event of the device, the cursor its missed actions are served after (with the version delta);
+        None: not asked, or a cursor this store does not know (another store, forged): whole data, logged. A cursor
+        only sets where an event's actions start: what is served is the device's registered events' only."""
+        if msg.catch_up is None:
+            return None
+        floors: dict[int, int] = {}
+        for e in events:
+            floor = self.store.catch_up_floor(msg.catch_up.get(e, 0))
+            if floor is None:
+                log.warning("sync server %s: %s/%s catches up from action cursor %s of event %s, unknown here: "
+                            "sending the whole event data", self.name, org, device, msg.catch_up.get(e), e)
+                return None
+            floors[e] = floor
+        return floors
 
     def _follow_registration(self, org: str, device: str, events: list[int], named: set[int]) -> None:
         """A hello naming other events than the device is registered for: it has not applied the organiser's change
@@ -727,19 +762,21 @@ class SyncServer:
             self._bundle_wake.clear()
             with self._lock:
                 requests, self._bundle_requests = self._bundle_requests, {}
-            for (org, device), (events, since, kiosk) in requests.items():
+            for (org, device), request in requests.items():
+                events, since, kiosk, after = request
                 try:
                     version = self.store.version(org)
                     last = self._recent_bundles.get((org, device))
                     # the same bundle is on its way already; a hello from another base (the device refused a delta
-                    # that did not fit it: two hellos crossed a change) gets the one that fits
-                    if last and last[:3] == (version, tuple(events), since) and \
+                    # that did not fit it: two hellos crossed a change) gets the one that fits; a catch-up is never
+                    # the same bundle (new actions may have come since)
+                    if last and last[:3] == (version, tuple(events), since) and after is None and \
                             time.monotonic() - last[3] < self.resend_after:
                         continue
-                    if self._over_bundle_budget(org, device, (events, since, kiosk)):
+                    if self._over_bundle_budget(org, device, request):
                         continue
                     self._recent_bundles[(org, device)] = (version, tuple(events), since, time.monotonic())
-                    built = bundles.build(self.store, org, events, since, payloads=kiosk)
+                    built = bundles.build(self.store, org, events, since, payloads=kiosk, after=after)
                     if self.limiter is not None and (org, device) in self._bundled:    # its first one is free: a
                         self.limiter.spent_on_bundle(device, sum(len(c) for c in built.chunks))   # kiosk's 1M payloads
                     self._bundled.add((org, device))                                 # pass 64 MiB, its deltas follow
@@ -747,7 +784,7 @@ class SyncServer:
                 except Exception:
                     log.exception("sync server %s: bundle for %s/%s failed", self.name, org, device)
 
-    def _over_bundle_budget(self, org: str, device: str, request: tuple[list[int], int, bool]) -> bool:
+    def _over_bundle_budget(self, org: str, device: str, request: BundleRequest) -> bool:
         """True when the device spent its bundle bytes (ratelimit.Limits): its request waits (a newer hello's replaces
         it) and is built once the budget allows; counted (stats `bundles_deferred`), logged once a minute per device.
         A stolen device's hellos naming version after version (each a near-full delta) cost the server one bundle
