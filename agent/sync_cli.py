@@ -92,6 +92,8 @@ def _missing(sync: DeviceSync, summary: dict[str, Any]) -> str:
                        f"(this device holds v{sync.bundle_version})")
     elif not summary["bundle_version"]:
         missing.append("no event data arrived")
+    elif sync.catching_up:
+        missing.append("the other gates' entries made while the broker had lost this device's session never arrived")
     if summary["outbox_pending"]:
         missing.append(f"{summary['outbox_pending']} upload(s) not acknowledged by the server")
     if sync.pruning:

@@ -43,8 +43,11 @@ def make_store(folder: Path, tickets: int, devices: list[str], device_events: bo
 
 @contextmanager
 def world(folder: Path, tickets: int, devices: list[str], workers: int = 1, device_events: bool = True,
-          db: str | None = None):
+          db: str | None = None, brokers: list | None = None):
+    """`brokers`: gets the BrokerProcess (a benchmark that kills it)."""
     with BrokerProcess(folder / "mosquitto") as broker:
+        if brokers is not None:
+            brokers.append(broker)
         store, event = make_store(folder / "server", tickets, devices, device_events, db)
         config = BrokerConfig(port=broker.port)
         # capacity: no per-device rate limit nor inbox caps (`--raw` publishes every batch at once)

@@ -253,6 +253,11 @@ class DeviceSync:
         return answer
 
     @property
+    def catching_up(self) -> bool:
+        """The broker had lost this device's session: the entries relayed meanwhile are asked for, not applied yet."""
+        return self._catch_up
+
+    @property
     def bundle_version(self) -> int:
         """The applied bundle's version (0: none). Safe from any thread: never reads the sync's own connection."""
         return self._bundle_version
