@@ -216,7 +216,7 @@ def _serve(args, store, state: Path) -> int:
                 how = f"signal {-broker.returncode}" if broker.returncode < 0 else f"exit {broker.returncode}"
                 # mosquitto saves its sessions and queues on an orderly stop only (exit 0 after SIGTERM/SIGINT)
                 kept = "queued messages kept" if broker.returncode == 0 else \
-                    "what it held for offline devices went with it: they ask for their event data again"
+                    "what it held for offline devices went with it: they ask for the entries made meanwhile"
                 if len(restarts) > BROKER_RESTARTS:
                     return fail(f"the broker stopped again ({how}), {BROKER_RESTARTS} restarts in a minute: not "
                                 f"restarted (its log: {broker_dir / 'mosquitto.log'})")
