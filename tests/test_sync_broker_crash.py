@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 
 from agent.sync import BrokerConfig, PahoTransport, topics
 from agent.sync.bundle import section
@@ -19,8 +20,9 @@ from agent.sync.device import CATCH_UP_SETTING, CURSORS_SETTING
 from agent.sync.messages import ChunkHeader, Hello
 from agent.verdicts import Code
 from server_stub.store import order_store
+from server_stub.sync.server import SyncServer
 from tests.helpers import ROOT, stop_process, wait_for, wait_for_line
-from tests.sync_fixtures import ORG, make_store, start_door, start_server, subscribed
+from tests.sync_fixtures import ORG, make_store, server_listening, start_door, start_server, subscribed
 
 
 def _knows(door, scan_uuid: str) -> bool:
@@ -290,5 +292,44 @@ def test_a_gate_killed_mid_catch_up_catches_up_when_started_again(tmp_path, brok
     finally:
         stop_process(proc, signal.SIGTERM, wait=15)
         a.close()
+        server.stop()
+        store.close()
+
+
+class _ServerBeforeCatchUps(SyncServer):
+    """A sync server of before catch-ups: its hello read no `catch_up` (unknown fields were ignored)."""
+
+    def _hello(self, org, device, msg, reg):
+        super()._hello(org, device, replace(msg, catch_up=None), reg)
+
+
+def test_a_gate_whose_server_ignores_its_catch_up_asks_for_the_whole_data(tmp_path, broker):
+    """Devices updated before their server: a server of before catch-ups answers a hello naming the version the gate
+    holds with nothing to send, so the entries it missed would never come. The gate then asks for the whole data
+    (hello version 0), as it did with such a server, and learns them."""
+    store, event, orders = make_store(tmp_path / "server", tickets=3)
+    server = _ServerBeforeCatchUps(store, PahoTransport("server-1", BrokerConfig(port=broker.port)), name="server-1",
+                                   orgs=[ORG]).start()
+    assert server_listening(broker.port)
+    key = store.server_public_key(ORG)
+    a = start_door(tmp_path / "a", "gate-a", broker.port, key, event)
+    b = start_door(tmp_path / "b", "gate-b", broker.port, key, event)
+    watch = None
+    try:
+        assert wait_for(lambda: a.ready(3) and b.ready(3), 30)
+        b.go_offline()
+        _crash(broker)
+        entry = a.scan(store.issue_ticket_payload(orders[0]["tickets"][0]["ticket_key"]))
+        assert wait_for(lambda: a.ledger.outbox_size() == 0, 30), a.online_sync.rejections
+        watch = _DownWatch(broker.port, "gate-b")
+        b.go_online()
+        assert wait_for(lambda: _knows(b, entry.scan_uuid) and not b.online_sync.catching_up, 20), \
+            "gate B never learnt gate A's entry"
+        assert [m["base_version"] for m in watch.bundles()] == [0]
+    finally:
+        if watch:
+            watch.close()
+        a.close()
+        b.close()
         server.stop()
         store.close()

@@ -133,6 +133,7 @@ class DeviceSync:
         self._bundle_version = 0
         self._catch_up = False          # CATCH_UP_SETTING: the missed entries asked for, not applied yet
         self._catch_up_from: dict[int, int] = {}    # ... from these action cursors (frozen when the session was lost)
+        self._catch_up_whole = False    # ... as the whole data: the server ignored the cursors (a server of before)
         self._cursors: dict[int, int] = {}          # CURSORS_SETTING
         self._owed = 0                  # the bundle version the server's last clock reply said follows (0: none)
         self._pruning = False           # deleted tickets' words are being pruned from the search index (prune.py)
@@ -520,6 +521,13 @@ class DeviceSync:
                          dated)
             self._measured_at = self.server_clock.boot()
             self._estimate = estimate
+            if self._catch_up and not clock.bundle and not self._catch_up_whole and self._bundle_version:
+                # nothing follows at the version held: a server of before catch-ups ignored the cursors, so the
+                # missed entries come only with the whole data (every entry so far), as such a server sent it
+                log.info("sync %s: the server sends nothing for the catch-up: asking for the whole event data",
+                         self.device)
+                self._catch_up_whole = True
+                self._hello()
         elif kind == "bundle":
             have = current_bundle(self._ledger)
             try:
@@ -600,7 +608,7 @@ class DeviceSync:
             self._advance_cursors(m["events"], cursor)
         if (m["base_version"] == 0 or isinstance(cursor, int)) and self._catch_up:
             self._ledger.set_setting(CATCH_UP_SETTING, None)    # every entry so far is in: caught up
-            self._catch_up, self._catch_up_from = False, {}
+            self._catch_up, self._catch_up_from, self._catch_up_whole = False, {}, False
         return counts
 
     def _advance_cursors(self, events: Iterable[int], cursor: int) -> None:
@@ -742,7 +750,8 @@ class DeviceSync:
         events = tuple(sorted(set(self.events) | set(have.get("events") or [])))
         # catching up: the version delta and the entries after the cursors held when the session was found lost
         catch_up = {e: self._catch_up_from.get(e, 0) for e in events} if self._catch_up else None
-        msg = Hello(self.org, self.device, probe, t0, int(have.get("version", 0)), events, catch_up)
+        version = 0 if self._catch_up_whole else int(have.get("version", 0))
+        msg = Hello(self.org, self.device, probe, t0, version, events, catch_up)
         self.transport.publish(topics.up(self.org, self.device), dumps(msg.to_wire()).encode())
 
     def _maybe_hello(self) -> None:
