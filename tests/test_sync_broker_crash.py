@@ -113,14 +113,16 @@ def _cursors(door) -> dict:
     return door.ledger.get_setting(CURSORS_SETTING) or {}
 
 
-def test_a_gate_back_after_the_broker_crashed_gets_only_the_entries_it_missed(tmp_path, broker, monkeypatch):
+def test_a_gate_back_after_the_broker_crashed_gets_only_the_entries_it_missed(tmp_path, broker, monkeypatch, backend,
+                                                                                request):
     """Before: the gate whose session the broker lost asked for its events' whole data again (hello version 0): at a
     1M-ticket event, 200 gates downloading 30 MB and spending 21-40 s each applying it after one broker crash. Now it
     asks for the version delta and the entries after the action cursor it held (the last relay's): the answer is a
     delta from the version it holds carrying exactly the entries made while it was away (no ticket row, none of the
     entries it had), merged once; it refuses the ticket gate A let in meanwhile."""
     monkeypatch.setattr(order_store, "CATCH_UP_OVERLAP", 0.0)     # no overlap: exactly what it missed
-    store, event, orders = make_store(tmp_path / "server", tickets=4)
+    db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    store, event, orders = make_store(tmp_path / "server", tickets=4, db=db)
     server = start_server(store, broker.port)
     key = store.server_public_key(ORG)
     a = start_door(tmp_path / "a", "gate-a", broker.port, key, event)
