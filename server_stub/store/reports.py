@@ -5,11 +5,15 @@
   payment's parts shared over the order's lines).
 - `desk_moves`: what a desk did (sales, refunds, cancellations, exchanges) in a time window: the till's input.
 - `participants`: one row per ticket with its buyer and check-in state.
-- till shifts: opened with a float, closed with a counted amount, the Z report kept at closing.
+- till shifts: opened with a float, closed with a counted amount, the Z report kept at closing. A shift counts what
+  its desk did since the desk's previous shift closed (`shift_since`): a move made while no shift was open (a sale
+  before the first one, an offline sale arriving after a forced close) is in the next shift's Z report, listed apart
+  as taken outside a shift; no move of a desk is in two Z reports or in none.
 """
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections import defaultdict
@@ -170,7 +174,27 @@ class ReportsMixin(ScansMixin, StaffMixin):
                                    "total_cents": x["total_cents"], "promotion": x.get("promotion") or ""}
                                   for x in lines]})
         out += self._refused_moves(org, device_id, since, until, staff)
+        out += self._offline_exchange_moves(org, device_id, since, until, staff)
         out.sort(key=lambda m: m["at"])
+        return out
+
+    def _offline_exchange_moves(self, org: str, device_id: str, since: float, until: float,
+                                staff: dict[str, str]) -> list[dict]:
+        """The exchanges a kiosk recorded offline and the server applied (their `replacement`), filed by when they
+        arrived: an exchange settling no money (a price difference nobody settled is `server conflicts`'), counted
+        with the desk's exchanges."""
+        out = []
+        for scan_uuid, body, at in self.q(
+                "SELECT scan_uuid, body, received_at FROM scans WHERE org=? AND device_id=? AND type='kiosk' AND "
+                "kind='exchange' AND received_at >= ? AND received_at <= ? ORDER BY seq", (org, device_id, since, until)):
+            b = json.loads(body)
+            if not b.get("replacement"):
+                continue                                    # refused: nothing happened
+            who = str(b.get("staff") or "")
+            out.append({"request_id": scan_uuid, "kind": "exchange", "at": at, "staff_id": who,
+                        "staff": staff.get(who, who), "payment": "", "order": self.ticket(b["replacement"])["order_number"],
+                        "parts": [], "status": "", "total_cents": 0, "rolled_back": bool(b.get("rolled_back")),
+                        "difference_cents": 0, "lines": [], "offline": True})
         return out
 
     def _refused_moves(self, org: str, device_id: str, since: float, until: float,
@@ -297,7 +321,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
         closed_at = time.time() if at is None else at
         _, names = self._names(org)
         report = z_report(dict(s, closed_at=closed_at, counted_cents=int(counted_cents), closed_by=staff),
-                          self.desk_moves(org, s["device_id"], s["opened_at"], closed_at), names,
+                          self.desk_moves(org, s["device_id"], self.shift_since(org, s), closed_at), names,
                           self.unsent_sales(s["device_id"]) if warn_unsent else None)
         with self.tx() as c:
             if c.execute("UPDATE till_shifts SET closed_at=?, counted_cents=?, closed_by=?, report=? WHERE shift_id=? "
@@ -325,10 +349,26 @@ class ReportsMixin(ScansMixin, StaffMixin):
         _, names = self._names(org)
         if s["report"] is not None:
             kept = {m["id"] for m in (s["report"].get("rolled_back") or {}).get("moves", [])}
-            now = z_report(s, self.desk_moves(org, s["device_id"], s["opened_at"], s["closed_at"]), names)
+            now = z_report(s, self.desk_moves(org, s["device_id"], self.shift_since(org, s), s["closed_at"]), names)
             since = [m for m in now["rolled_back"]["moves"] if m["id"] not in kept]
             return dict(s["report"], rolled_back_since=rolled_back_since(s["report"], since)) if since else s["report"]
-        return z_report(s, self.desk_moves(org, s["device_id"], s["opened_at"]), names, self.unsent_sales(s["device_id"]))
+        return z_report(s, self.desk_moves(org, s["device_id"], self.shift_since(org, s)), names,
+                        self.unsent_sales(s["device_id"]))
+
+    def shift_since(self, org: str, s: dict) -> float:
+        """Where a shift's moves start: just after the desk's previous shift closed (the moves made while no shift
+        was open are this one's), from the beginning for its first shift."""
+        row = self.q1("SELECT max(closed_at) FROM till_shifts WHERE org=? AND device_id=? AND shift_id < ?",
+                      (org, s["device_id"], s["shift_id"]))
+        return 0.0 if row is None or row[0] is None else math.nextafter(float(row[0]), math.inf)
+
+    def outside_shifts(self, org: str, device_id: str) -> list[dict]:
+        """What the desk did since its last shift closed while none is open (in no Z report yet: its next shift's)."""
+        shifts = self.shifts(org, device_id)
+        if shifts and shifts[-1]["closed_at"] is None:
+            return []
+        since = math.nextafter(float(shifts[-1]["closed_at"]), math.inf) if shifts else 0.0
+        return self.desk_moves(org, device_id, since)
 
 
 _SHIFT_KEYS = ("shift_id", "device_id", "shift_uuid", "staff", "currency", "float_cents", "opened_at", "closed_at",
