@@ -97,8 +97,9 @@ class ReportsMixin(ScansMixin, StaffMixin):
                     out[number] = dict(out[number], parts=out[number]["parts"] + settled, exchanged=True)
                 continue
             parts = move_parts(a, payment or "cash", int(a.get("total_cents") or 0))     # a split's, or one
-            if number and kind == "payment":       # a pending order paid at a desk later: paid that way
-                out[number] = dict(out.get(number, _NO_DESK), payment=payment or "cash", parts=parts)
+            if number and kind == "payment":       # a pending order paid at a desk later: paid that way, and (one
+                sold = out.get(number) or dict(_NO_DESK, device_id=device, staff=staff)   # the organiser added)
+                out[number] = dict(sold, payment=payment or "cash", parts=parts)          # at that desk, by them
             elif number:
                 out[number] = {"device_id": device, "payment": payment or "cash", "staff": staff, "parts": parts}
         return out
