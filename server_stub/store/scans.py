@@ -175,9 +175,10 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
                 refused[(u.device_id, u.outbox_id)] = (Reason(f"not applied: {exc}", code, params) if code else
                                                        reason("not_applied", f"not applied: {exc}", detail=str(exc)))
             else:
-                if effect:
-                    c.execute("UPDATE scans SET body=? WHERE scan_uuid=?", (json.dumps(dict(m, **effect), default=str),
-                                                                          message_uuid(m)))
+                if effect:           # (`flag`: honoured, for the organiser to look at: `device uploads`)
+                    c.execute("UPDATE scans SET body=?, flag=? WHERE scan_uuid=?",
+                              (json.dumps(dict(m, **effect), default=str), str(effect.get("flag") or "")[:500],
+                               message_uuid(m)))
         return 1
 
     def _offline_sale(self, c, u: Upload) -> dict:
