@@ -122,3 +122,18 @@ def test_till_list_names_the_takings_no_z_report_holds_yet(tmp_path):
     listed = json.loads(run("till", "list", "--json"))
     assert [s["shift_id"] for s in listed] == [shift["shift_id"], None]
     assert [m["order"] for m in listed[1]["outside_shift"]["moves"]] == [late.order_number]
+
+
+def test_a_report_kept_before_the_outside_section_is_compared_on_its_own_window(store):
+    """A Z report kept by an older version counted only the moves of its shift's own hours: a sale made before that
+    shift and rolled back later is not one of its moves, so it is not "cancelled by rollback after closing" there."""
+    e = _desk(store)
+    _sell(store, e)                                               # before the shift, in no report of that version
+    shift = store.open_shift("fest", "kiosk-1", 0)
+    z = store.close_shift("fest", shift["shift_id"], 0)["report"]
+    old = {k: v for k, v in z.items() if k != "outside_shift"}      # as that version kept it
+    with store.tx() as c:
+        c.execute("UPDATE till_shifts SET report=? WHERE shift_id=?", (json.dumps(old), shift["shift_id"]))
+    store.revoke_device("kiosk-1")
+    store.rollback_device("kiosk-1", "stolen")
+    assert store.shift_report("fest", shift["shift_id"]) == old

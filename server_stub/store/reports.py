@@ -350,7 +350,8 @@ class ReportsMixin(ScansMixin, StaffMixin):
         _, names = self._names(org)
         if s["report"] is not None:
             kept = {m["id"] for m in (s["report"].get("rolled_back") or {}).get("moves", [])}
-            now = z_report(s, self.desk_moves(org, s["device_id"], self.shift_since(org, s), s["closed_at"]), names)
+            start = self.shift_since(org, s) if "outside_shift" in s["report"] else s["opened_at"]   # (kept before)
+            now = z_report(s, self.desk_moves(org, s["device_id"], start, s["closed_at"]), names)
             since = [m for m in now["rolled_back"]["moves"] if m["id"] not in kept]
             return dict(s["report"], rolled_back_since=rolled_back_since(s["report"], since)) if since else s["report"]
         return z_report(s, self.desk_moves(org, s["device_id"], self.shift_since(org, s)), names,
