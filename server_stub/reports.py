@@ -203,6 +203,7 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
             who["sales"] += 1
             for x in m["lines"]:
                 cell = by_cat.setdefault((x["category"], x["promotion"]), {"category": x["category"],
+                                                                           "name": x.get("name", ""),
                                                                            "promotion": x["promotion"],
                                                                            "quantity": 0, "total_cents": 0})
                 cell["quantity"] += x["quantity"]
@@ -299,8 +300,8 @@ def outside_shift_text(device_id: str, outside: dict, currency: str) -> str:
     if not outside["count"]:
         return ""
     return (f"{device_id}: {outside['count']} desk move(s) while no shift was open, "
-            f"{money(outside['total_cents'], currency)} (cash {money(outside['cash_cents'], currency)}): in no Z report "
-            "yet, its next shift's")
+            f"{money(outside['total_cents'], currency)} (cash {money(outside['cash_cents'], currency)}): in no Z "
+            "report yet, its next shift's")
 
 
 def moved_cents(m: dict, in_cash: int) -> tuple[int, int]:
@@ -333,7 +334,8 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
         ("Sales total", money(z["sales"]["total_cents"], cur)), ("", "")]
     rows.append(("By category / promotion", ""))
     for c in z["by_category"]:
-        rows.append((f"  cat {c['category']}" + (f" {c['promotion']}" if c["promotion"] else ""),
+        name = c.get("name") or f"cat {c['category']}"         # (a Z report kept before names: the id)
+        rows.append((f"  {name}" + (f" {c['promotion']}" if c["promotion"] else ""),
                      f"{c['quantity']} x = {money(c['total_cents'], cur)}"))
     rows.append(("Payments by method", ""))
     for method, cents in z["payments"].items():
@@ -359,7 +361,8 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
     outside = z.get("outside_shift")     # (a Z report kept before it: none)
     if outside and outside["count"]:     # made while no shift was open: not counted above nor in the expected cash
         rows += [("TAKEN OUTSIDE A SHIFT", f"{outside['count']}: {money(outside['total_cents'], cur)}"),
-                 ("  before it opened, not above", ""), ("  cash not in expected cash", money(outside["cash_cents"], cur))]
+                 ("  before it opened, not above", ""),
+                 ("  cash not in expected cash", money(outside["cash_cents"], cur))]
         rows += [(f"  {r['what']} {r['order'] or r['id']}"[:26], f"{r['payment']} {money(r['amount_cents'], cur)}")
                  for r in outside["moves"]]
     undone = z.get("rolled_back")        # (a Z report kept before it: none)

@@ -137,3 +137,12 @@ def test_a_report_kept_before_the_outside_section_is_compared_on_its_own_window(
     store.revoke_device("kiosk-1")
     store.rollback_device("kiosk-1", "stolen")
     assert store.shift_report("fest", shift["shift_id"]) == old
+
+
+def test_the_z_report_names_its_categories(store):
+    e = _desk(store)
+    shift = store.open_shift("fest", "kiosk-1", 0)
+    _sell(store, e, 2)
+    text = z_text(store.close_shift("fest", shift["shift_id"], 3100)["report"], when)
+    assert any(line.startswith("  Standard ") and line.endswith("2 x = 31.00 EUR") for line in text.splitlines()), text
+    assert "cat 1" not in text

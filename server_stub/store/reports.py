@@ -142,7 +142,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
         """What a desk did between `since` and `until` (default now), oldest first: {kind, at, staff, payment,
         order, status, total_cents, difference_cents, lines, rolled_back (a device rollback undid it)}. Offline sales count when they reached the server."""
         until = time.time() if until is None else until
-        _, staff = self._names(org)
+        targets, staff = self._names(org)
         out = []
         for request_id, kind, answer, at, who, payment in self.q(
                 "SELECT request_id, kind, answer, at, staff, payment FROM desk_requests WHERE org=? AND device_id=? "
@@ -164,6 +164,8 @@ class ReportsMixin(ScansMixin, StaffMixin):
                 total = sum(x["total_cents"] for x in lines)
             if kind == "refund" and a.get("parts"):
                 payment = SPLIT if len(a["parts"]) > 1 else a["parts"][0]["method"]
+            target = self.q1("SELECT target_id FROM orders WHERE number=?", (number,)) if lines else None
+            names = targets.get(target[0], {}).get("categories", {}) if target else {}     # (the Z report's)
             out.append({"request_id": request_id, "kind": kind, "at": at, "staff_id": who,
                         "staff": staff.get(who, who), "payment": payment or "", "order": number,
                         # an exchange's parts settle its difference (collected, or handed back)
@@ -172,8 +174,8 @@ class ReportsMixin(ScansMixin, StaffMixin):
                         "status": status, "total_cents": int(total), "rolled_back": bool(a.get(ROLLED_BACK)),
                         "difference_cents": int(a.get("difference_cents") or 0),
                         "lines": [{"category": x["category"], "quantity": x["quantity"],
-                                   "total_cents": x["total_cents"], "promotion": x.get("promotion") or ""}
-                                  for x in lines]})
+                                   "total_cents": x["total_cents"], "promotion": x.get("promotion") or "",
+                                   "name": category_label(x["category"], names)} for x in lines]})
         out += self._refused_moves(org, device_id, since, until, staff)
         out += self._offline_exchange_moves(org, device_id, since, until, staff)
         out.sort(key=lambda m: m["at"])
@@ -187,13 +189,15 @@ class ReportsMixin(ScansMixin, StaffMixin):
         out = []
         for scan_uuid, body, at in self.q(
                 "SELECT scan_uuid, body, received_at FROM scans WHERE org=? AND device_id=? AND type='kiosk' AND "
-                "kind='exchange' AND received_at >= ? AND received_at <= ? ORDER BY seq", (org, device_id, since, until)):
+                "kind='exchange' AND received_at >= ? AND received_at <= ? ORDER BY seq",
+                (org, device_id, since, until)):
             b = json.loads(body)
             if not b.get("replacement"):
                 continue                                    # refused: nothing happened
             who = str(b.get("staff") or "")
             out.append({"request_id": scan_uuid, "kind": "exchange", "at": at, "staff_id": who,
-                        "staff": staff.get(who, who), "payment": "", "order": self.ticket(b["replacement"])["order_number"],
+                        "staff": staff.get(who, who), "payment": "",
+                        "order": self.ticket(b["replacement"])["order_number"],
                         "parts": [], "status": "", "total_cents": 0, "rolled_back": bool(b.get("rolled_back")),
                         "difference_cents": 0, "lines": [], "offline": True})
         return out
