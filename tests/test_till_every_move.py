@@ -11,7 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
-from agent.sync.messages import Exchange, PaymentValidated, SaleLine, SaleRequest
+from agent.sync.messages import Exchange, ExchangeRequest, PaymentValidated, SaleLine, SaleRequest
 from kiosk_ui.presenters.till import z_rows
 from server_stub.cli_output import when
 from server_stub.reports import z_text
@@ -146,3 +146,15 @@ def test_the_z_report_names_its_categories(store):
     text = z_text(store.close_shift("fest", shift["shift_id"], 3100)["report"], when)
     assert any(line.startswith("  Standard ") and line.endswith("2 x = 31.00 EUR") for line in text.splitlines()), text
     assert "cat 1" not in text
+
+
+def test_an_unpriced_order_exchanged_at_the_desk_counts_its_tickets_once(store):
+    """`report sales` says how many sold tickets have no price (the organiser's own orders): one exchanged at a
+    desk counted the ticket it replaced too."""
+    e = _desk(store)
+    order = store.add_order("fest", e, "Guest", positions=[{"category": 1}])
+    assert store.unpriced_tickets("fest") == 1
+    answer = store.desk_exchange("fest", "kiosk-1", ExchangeRequest("fest", "kiosk-1", "x1",
+                                                                    order["tickets"][0]["ticket_key"], "torn"))
+    assert answer.ok, answer.reason
+    assert store.unpriced_tickets("fest") == store.unpriced_tickets("fest", e) == 1

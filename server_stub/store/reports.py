@@ -130,9 +130,10 @@ class ReportsMixin(ScansMixin, StaffMixin):
 
     def unpriced_tickets(self, org: str, event_id: int | None = None) -> int:
         """Tickets of paid and pending orders with no priced line (imported, or added with `order add`): sold, but
-        not in `sales_lines`."""
+        not in `sales_lines`; not one out of use (exchanged at a desk: its replacement counts)."""
         sql = ("SELECT count(*) FROM tickets t JOIN orders o ON o.order_id = t.order_id WHERE o.org=? AND o.status IN "
-               "(?, ?) AND NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id)")
+               "(?, ?) AND NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id) AND NOT EXISTS "
+               "(SELECT 1 FROM revocations r WHERE r.ticket_id = t.ticket_id AND r.active=1)")
         params: tuple = (org, PAID, PENDING)
         if event_id is not None:
             sql, params = sql + " AND t.target_id=?", (*params, event_id)
