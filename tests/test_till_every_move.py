@@ -158,3 +158,34 @@ def test_an_unpriced_order_exchanged_at_the_desk_counts_its_tickets_once(store):
                                                                     order["tickets"][0]["ticket_key"], "torn"))
     assert answer.ok, answer.reason
     assert store.unpriced_tickets("fest") == store.unpriced_tickets("fest", e) == 1
+
+
+def test_an_offline_invoice_sale_paid_offline_is_reported_and_refunded_the_way_it_was_paid(store):
+    """A kiosk offline sells on invoice, then takes the payment by card; both arrive in one upload. The server files
+    the sale when it reconciles it, a moment after the payment: `report sales` said "invoice" for the paid order, and
+    a refund handed the card payment back in cash (taken from the drawer's expected cash)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from agent.allotment import offline_order_number
+    from agent.sync.messages import OfflineSale, RefundRequest, SoldTicket
+    e = _desk(store)
+    store.register_device("fest", "kiosk-1", events=[e], role="kiosk")
+    store.set_quota("fest", e, 50)
+    store.current_key("fest")
+    store.set_allotment_size("fest", "kiosk-1", [e], 5, hours=4)
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.Raw,
+                                                                  serialization.PublicFormat.Raw)
+    cert = store.grant_allotment("fest", "kiosk-1", raw)
+    shift = store.open_shift("fest", "kiosk-1", 10_000)
+    number = offline_order_number("kiosk-1", cert.allotment_id, cert.first_id, cert.first_id)
+    sale = OfflineSale("s1", cert.allotment_id, e, (SoldTicket(str(cert.first_id), 1),), 1550, "kiosk-1",
+                       currency="EUR", payment="invoice", at=NOW - 600, order_number=number)
+    paid = PaymentValidated(number, "kiosk-1", "desk", at=NOW - 300, payment="card", amount_cents=1550)
+    assert not store.ingest_uploads([Upload("fest", "kiosk-1", 1, sale), Upload("fest", "kiosk-1", 2, paid)]).refused
+    assert [(x["order"], x["payment"], x["by_method"]) for x in store.sales_lines("fest")] == \
+        [(number, "card", {"card": 1550})]
+    back = store.desk_refund("fest", "kiosk-1", RefundRequest("fest", "kiosk-1", "r1", number, "ill", "refund"))
+    assert back.ok and [(p.method, p.cents) for p in back.parts] == [("card", 1550)]
+    z = store.close_shift("fest", shift["shift_id"], 10_000)["report"]
+    assert z["payments"] == {"card": 1550} and z["expected_cash_cents"] == 10_000 and z["difference_cents"] == 0

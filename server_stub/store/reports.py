@@ -26,7 +26,7 @@ from agent.sync.messages import PAYMENT_METHODS
 from server_stub.model import PAID, PENDING, category_label
 from server_stub.reports import lines_by_method
 from server_stub.store.base import NotFound, StoreError
-from server_stub.store.sales import ROLLED_BACK, SPLIT
+from server_stub.store.sales import ROLLED_BACK, SALE_FIRST, SPLIT
 from server_stub.store.scans import ScansMixin
 from server_stub.store.staff import StaffMixin
 
@@ -87,7 +87,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
         out: dict[str, dict] = {}
         for device, answer, payment, staff, kind in self.q(
                 "SELECT device_id, answer, payment, staff, kind FROM desk_requests WHERE org=? AND kind IN "
-                "('sale', 'payment', 'exchange') ORDER BY at", (org,)):
+                f"('sale', 'payment', 'exchange') ORDER BY {SALE_FIRST}", (org,)):
             a = json.loads(answer)
             number = a.get("offline_order") or (a.get("order_number") if a.get("ok") else None)
             if kind == "exchange":
@@ -241,7 +241,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
         pending order); '' when neither happened at a desk."""
         method = ""
         for answer, payment in self.q("SELECT answer, payment FROM desk_requests WHERE kind IN ('sale', 'payment') "
-                                      "ORDER BY at", ()):
+                                      f"ORDER BY {SALE_FIRST}", ()):
             a = json.loads(answer)
             if number in (a.get("offline_order"), a.get("order_number") if a.get("ok") else None):
                 method = payment or "cash"

@@ -388,7 +388,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         with later (a pending order); none when neither happened at a desk."""
         found: tuple[PaymentPart, ...] = ()
         for answer, payment in self.q("SELECT answer, payment FROM desk_requests WHERE kind IN ('sale', 'payment') "
-                                      "ORDER BY at", ()):
+                                      f"ORDER BY {SALE_FIRST}", ()):
             a = json.loads(answer)
             if number in (a.get("offline_order"), a.get("order_number") if a.get("ok") else None):
                 parts = tuple(PaymentPart.from_wire(x) for x in a.get("parts") or ())
@@ -756,6 +756,9 @@ def revoked_allotment_flag(sale: OfflineSale, revoked_at: float | None, why: str
 
 
 SPLIT = "split"         # desk_requests.payment of a move paid several ways: its parts are in the answer (`parts`)
+# desk requests of an order in the order they happened to it: its sale, its payment, then its exchanges (an offline
+# sale is filed when it arrives, after the payment made of it offline, filed by its own arrival a moment earlier)
+SALE_FIRST = "CASE kind WHEN 'sale' THEN 0 WHEN 'payment' THEN 1 ELSE 2 END, at"
 
 
 def check_difference_parts(parts: tuple[PaymentPart, ...], difference: int, currency: str) -> None:
