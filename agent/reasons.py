@@ -30,6 +30,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "difference_parts": ("difference", "paid"),  # an exchange's price difference split in parts of another sum
     "no_open_shift": (),
     "allotment_not_due": ("allotment", "left"),  # a new offline allotment asked for while the current one is good
+    "allotment_revoked": ("allotment", "at", "amount"),   # an offline sale made after its allotment was revoked
     "shift_open": ("shift",),                   # the shift open already
     "expired": ("late",),
     "busy": ("seconds",),                       # over the device's rate: nothing done, try again after                       # a desk request past its deadline (s late): not carried out

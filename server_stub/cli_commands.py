@@ -22,7 +22,7 @@ from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_d
 from server_stub.csv_import import parse_orders_csv, store_catalogue
 from server_stub.xlsx_import import content as import_content
 from server_stub.model import PAID, PENDING, OrderInput, Position
-from server_stub.orders import check_ins, order_line, order_text, parse_ticket_spec
+from server_stub.orders import catalogue_names, check_ins, order_line, order_text, parse_ticket_spec
 from server_stub.quota_warnings import projected
 from server_stub.store import StoreError, describe, open_store
 from server_stub.store.stock import needs
@@ -117,7 +117,7 @@ def order_add(store, org, args) -> int:
     number = store.add_orders(org, [order])[0]
     warn_oversold(store, org, before)
     result = store.order(number)
-    return emit(args, result, order_text(result))
+    return emit(args, result, order_text(result, catalogue_names(store, result["event_id"])))
 
 
 def _own_order(store, org, number) -> dict:
@@ -132,8 +132,9 @@ def order_show(store, org, args) -> int:
         t["check_in"] = seen.get(t["ticket_key"], [])
     order["mail"] = store.mail_status(order["number"])
     mail = order["mail"]
-    text = order_text(order) + (f"\n  e-tickets e-mailed to {mail['address']}: {mail['status'].upper()}"
-                                + (f" ({mail['detail']})" if mail["detail"] else "") if mail else "")
+    text = order_text(order, catalogue_names(store, order["event_id"])) + (
+        f"\n  e-tickets e-mailed to {mail['address']}: {mail['status'].upper()}"
+        + (f" ({mail['detail']})" if mail["detail"] else "") if mail else "")
     return emit(args, order, text)
 
 
@@ -150,7 +151,7 @@ def order_change(store, org, args) -> int:
         order = store.refund_order(args.number, args.reason)
     else:
         order = store.validate_payment(args.number)
-    return emit(args, order, order_text(order))
+    return emit(args, order, order_text(order, catalogue_names(store, order["event_id"])))
 
 
 def cmd_import(store, org, args) -> int:

@@ -10,8 +10,8 @@ from typing import Any, Callable
 from agent.safe_text import printable_json
 from server_stub.cli_output import Refused, emit, own_event, when
 from server_stub.exports import csv_bytes, write_private, xlsx_bytes
-from server_stub.reports import (ENTRY_COLUMNS, entries_rows, participants_text, sales_summary, sales_text, unsent_warning,
-                                 z_text)
+from server_stub.reports import (ENTRY_COLUMNS, entries_rows, outside_shift, outside_shift_text, participants_text,
+                                 sales_summary, sales_text, unsent_warning, z_text)
 
 SALES_COLUMNS = ("order", "status", "event_id", "event", "category", "promotion", "quantity", "unit_cents",
                  "discount_cents", "total_cents", "currency", "payment", "cash_cents", "card_cents", "voucher_cents",
@@ -160,8 +160,21 @@ def till_close(store, org: str, args) -> int:
 
 
 def till_list(store, org: str, args) -> int:
+    """The shifts; and per desk what it did while no shift was open, in no Z report yet (its next shift's): in the
+    JSON, a row of that desk with no `shift_id` and its `outside_shift`."""
     shifts = store.shifts(org, args.device)
-    return emit(args, shifts, "\n".join(map(_shift_line, shifts)) or "no till shifts")
+    outside, notes = [], []
+    for d in store.devices(org):
+        if d.get("role") != "kiosk" or args.device not in (None, d["device_id"]):
+            continue
+        o = outside_shift(store.outside_shifts(org, d["device_id"]))
+        if o["count"]:
+            outside.append({"shift_id": None, "device_id": d["device_id"], "outside_shift": o})
+            last, events = store.shifts(org, d["device_id"])[-1:], d.get("events") or []
+            currency = last[0]["currency"] if last else store.currency(int(events[0])) if events else ""
+            notes.append(outside_shift_text(d["device_id"], o, currency))
+    text = "\n".join([*map(_shift_line, shifts), *notes]) or "no till shifts"
+    return emit(args, shifts + outside, text)
 
 
 def till_show(store, org: str, args) -> int:

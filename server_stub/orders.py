@@ -28,8 +28,19 @@ def _when(ts: float | None) -> str:
     return timestamp(ts, "%Y-%m-%d %H:%M UTC") if ts else "-"
 
 
-def order_text(order: dict) -> str:
-    """Human summary of `store.order(...)`."""
+def catalogue_names(store, target_id: int) -> dict[str, dict[int, str]]:
+    """The category and zone names of an event, or of the events of a pass: {"categories": {id: name}, "zones": …}."""
+    names: dict[str, dict[int, str]] = {"categories": {}, "zones": {}}
+    for e in store.target(target_id)["event_ids"]:
+        event = store.event(e)
+        names["categories"].update((c["category_id"], c["name"]) for c in event["categories"])
+        names["zones"].update((z["zone_id"], z["name"]) for z in event["zones"])
+    return names
+
+
+def order_text(order: dict, names: dict[str, dict[int, str]] | None = None) -> str:
+    """Human summary of `store.order(...)`; categories and zones by their names (`catalogue_names`), else ids."""
+    names = names or {"categories": {}, "zones": {}}
     head = (f"order {order['number']}  {order['status'].upper()}  {order['buyer_name']}"
             + (f" <{order['email']}>" if order["email"] else "")
             + f"  {order['target_kind']} {order['event_id']}  created {_when(order['created_at'])}")
@@ -41,8 +52,8 @@ def order_text(order: dict) -> str:
         flags += [f"blocked: {t['blocked']}"] if t["blocked"] else []
         flags += [quick_cancel_text(t["quick_cancelled"])] if t.get("quick_cancelled") else []
         seat = f" seat {t['seat']}" if t["seat"] else ""
-        zone = f" zone {t['zone']}" if t["zone"] is not None else " all zones"
-        category = f"category {t['category']}" if t["category"] else "no category"
+        zone = f" zone {names['zones'].get(t['zone'], t['zone'])}" if t["zone"] is not None else " all zones"
+        category = f"category {names['categories'].get(t['category'], t['category'])}" if t["category"] else "no category"
         rows.append(f"  ticket {t['ticket_key']:>16}  {category}{zone}{seat}"
                     + (f"  [{'; '.join(flags)}]" if flags else "")
                     + (f"  {check_in_text(t['check_in'])}" if "check_in" in t else ""))

@@ -9,7 +9,11 @@ counts in the payments of its method and, paid in cash, in the drawer. What a ki
 refused for good (an offline sale, a payment) is listed apart as refused, with its amount per method: it is not in
 the expected cash, so it explains a drawer over by as much. What a stolen kiosk did that the organiser's rollback
 cancelled (`server device rollback`: its sales, refunds, exchanges) is listed apart too, "cancelled by rollback":
-its money never reached the desk's drawer, so it is in neither the sales, the payments nor the expected cash.
+its money never reached the desk's drawer, so it is in neither the sales, the payments nor the expected cash. What the
+desk did while no shift was open (a sale before the shift, an offline sale arriving after the last one was closed)
+is in the next shift's report, listed apart as taken outside a shift, with its amount and cash: it is in neither
+that shift's sales, payments nor expected cash (the float was the drawer's cash when the shift opened), so it explains
+a drawer over by its cash; added to the shifts' sales, a desk's Z reports hold every cent its sales took.
 """
 from __future__ import annotations
 
@@ -168,11 +172,13 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
                                           "cash_cents": 0})
 
     undone: dict = {"count": 0, "total_cents": 0, "cash_cents": 0, "moves": []}
+    # made while no shift was open: listed apart, as refused moves are
+    outside = outside_shift([m for m in moves if m["at"] < shift["opened_at"]])
     for m in moves:
         parts = m.get("parts") or [(m["payment"] or "cash", m["total_cents"])]     # [(method, cents)]: a split's
         in_cash = sum(cents for method, cents in parts if method == "cash")
         if m.get("rolled_back"):            # a stolen kiosk's move a rollback cancelled: its money never reached
-            signed = rolled_back_cents(m, in_cash)                      # the drawer, listed apart
+            signed = moved_cents(m, in_cash)                      # the drawer, listed apart
             undone["count"] += 1
             undone["total_cents"] += signed[0]
             undone["cash_cents"] += signed[1]
@@ -189,12 +195,15 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
                                      "order": m["order"], "payment": m["payment"] or "cash",
                                      "total_cents": m["total_cents"], "reason": m.get("reason", "")})
             continue
+        if m["at"] < shift["opened_at"]:    # made while no shift was open: listed apart (`outside`), its cash not in
+            continue                        # this shift's float
         who = staff_cell(m)
         if m["kind"] == "sale":
             sales["count"] += 1
             who["sales"] += 1
             for x in m["lines"]:
                 cell = by_cat.setdefault((x["category"], x["promotion"]), {"category": x["category"],
+                                                                           "name": x.get("name", ""),
                                                                            "promotion": x["promotion"],
                                                                            "quantity": 0, "total_cents": 0})
                 cell["quantity"] += x["quantity"]
@@ -235,7 +244,8 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
             d = m["difference_cents"]        # each part of it collected (+) or handed back (-) its way (cash: the
             exchanges["collected_cents" if d >= 0 else "refunded_cents"] += abs(d)    # drawer; no method sent: cash)
             for method, cents in parts:
-                exchanges["payments"][method] += cents if d >= 0 else -cents
+                if cents:                    # (a same-price exchange settles nothing: no method to list)
+                    exchanges["payments"][method] += cents if d >= 0 else -cents
             cash += in_cash if d >= 0 else -in_cash
             who["cash_cents"] += in_cash if d >= 0 else -in_cash
     exchanges["payments"] = dict(sorted(exchanges["payments"].items()))   # method -> net difference
@@ -250,6 +260,7 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
             "sales": sales, "by_category": sorted(by_cat.values(), key=lambda c: (c["category"], c["promotion"])),
             "payments": dict(sorted(payments.items())), "refunds": refunds, "voids": voids, "exchanges": exchanges,
             "pending_paid": received, "invoices": invoices, "refused": refused, "rolled_back": undone,
+            "outside_shift": outside,
             "float_cents": shift["float_cents"], "cash_movement_cents": cash, "expected_cash_cents": expected,
             "counted_cash_cents": counted, "difference_cents": None if counted is None else counted - expected,
             "per_staff": sorted(per_staff.values(), key=lambda s: s["staff"]),
@@ -267,7 +278,33 @@ def rolled_back_since(z: dict, moves: list[dict]) -> dict:
             "difference_cents": None if counted is None else counted - expected}
 
 
-def rolled_back_cents(m: dict, in_cash: int) -> tuple[int, int]:
+def outside_shift(moves: list[dict]) -> dict:
+    """Desk moves made while no shift was open (not refused, not rolled back): how many, their amount and cash (a
+    sale or payment +, a refund -, an exchange its difference), each listed."""
+    out: dict = {"count": 0, "total_cents": 0, "cash_cents": 0, "moves": []}
+    for m in moves:
+        if m.get("rolled_back") or m["kind"] == "refused":
+            continue
+        parts = m.get("parts") or [(m["payment"] or "cash", m["total_cents"])]
+        amount, cash = moved_cents(m, sum(cents for method, cents in parts if method == "cash"))
+        out["count"] += 1
+        out["total_cents"] += amount
+        out["cash_cents"] += cash
+        out["moves"].append({"at": m["at"], "what": m["kind"], "id": m["request_id"], "order": m["order"],
+                             "payment": m["payment"] or "cash", "amount_cents": amount, "cash_cents": cash})
+    return out
+
+
+def outside_shift_text(device_id: str, outside: dict, currency: str) -> str:
+    """'kiosk-1: 2 desk move(s) while no shift was open, …: in no Z report yet' ('' when none)."""
+    if not outside["count"]:
+        return ""
+    return (f"{device_id}: {outside['count']} desk move(s) while no shift was open, "
+            f"{money(outside['total_cents'], currency)} (cash {money(outside['cash_cents'], currency)}): in no Z "
+            "report yet, its next shift's")
+
+
+def moved_cents(m: dict, in_cash: int) -> tuple[int, int]:
     """(amount, cash part) a desk move moved as the kiosk showed it: a sale or payment taken (+), a refund handed
     back (-), an exchange's difference (its method's)."""
     if m["kind"] == "exchange":
@@ -297,7 +334,8 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
         ("Sales total", money(z["sales"]["total_cents"], cur)), ("", "")]
     rows.append(("By category / promotion", ""))
     for c in z["by_category"]:
-        rows.append((f"  cat {c['category']}" + (f" {c['promotion']}" if c["promotion"] else ""),
+        name = c.get("name") or f"cat {c['category']}"         # (a Z report kept before names: the id)
+        rows.append((f"  {name}" + (f" {c['promotion']}" if c["promotion"] else ""),
                      f"{c['quantity']} x = {money(c['total_cents'], cur)}"))
     rows.append(("Payments by method", ""))
     for method, cents in z["payments"].items():
@@ -320,6 +358,13 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
         for r in refused["moves"]:
             rows += [(f"  {r['what']} {r['order'] or r['id']}"[:26], f"{r['payment']} {money(r['total_cents'], cur)}"),
                      (f"    {r['reason']}", "")]
+    outside = z.get("outside_shift")     # (a Z report kept before it: none)
+    if outside and outside["count"]:     # made while no shift was open: not counted above nor in the expected cash
+        rows += [("TAKEN OUTSIDE A SHIFT", f"{outside['count']}: {money(outside['total_cents'], cur)}"),
+                 ("  before it opened, not above", ""),
+                 ("  cash not in expected cash", money(outside["cash_cents"], cur))]
+        rows += [(f"  {r['what']} {r['order'] or r['id']}"[:26], f"{r['payment']} {money(r['amount_cents'], cur)}")
+                 for r in outside["moves"]]
     undone = z.get("rolled_back")        # (a Z report kept before it: none)
     if undone and undone["count"]:       # a stolen kiosk's moves the organiser's rollback cancelled
         rows += [("CANCELLED BY ROLLBACK", f"{undone['count']}: {money(undone['total_cents'], cur)}"),

@@ -31,7 +31,7 @@ def test_an_order_without_a_category_does_not_show_category_0(tmp_path):
                           "--json").stdout)["number"]
     shown = tg(home, "server", "order", "show", plain).stdout
     assert "category 0" not in shown and "no category all zones" in shown, shown
-    assert "category 1 all zones" in tg(home, "server", "order", "show", adult).stdout
+    assert "category Adult all zones" in tg(home, "server", "order", "show", adult).stdout
     rows = json.loads(tg(home, "server", "report", "participants", "--json").stdout)
     assert {r["order"]: r["category"] for r in rows} == {plain: "-", adult: "Adult"}, rows
 

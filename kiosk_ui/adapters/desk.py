@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from agent.allotment import Certificate, encode_offline_ticket, offline_order_number, refill_due
+from agent.allotment import Certificate, encode_offline_ticket, offline_order_number, refill_due, revocation_key
 from agent.desk_sale import (ALLOTMENT_NEXT, Sale, allotment_request, exchange_request, offline_sale, record_sale,
                              refund_request, sale_request, take_back, ticket_rows)
 from agent.desk_offers import OFFERS, held_offers
@@ -49,6 +49,7 @@ IN_FLIGHT = "desk_sales_in_flight"   # ledger setting: {request id: SaleRequest}
 RECOVER_EVERY = 10.0          # online: how often sales asked before a restart are asked again (`maybe_recover`)
 ON_ITS_WAY = "This order's sale or payment made offline has not reached the server yet: try again in a moment."
 NOT_IN_ALLOTMENT = "Offline, and this kiosk's sales allotment does not cover this event or category."
+ALLOTMENT_REVOKED = "Offline, and the organiser revoked this kiosk's sales allotment."
 
 
 class SaleLink(Protocol):
@@ -286,6 +287,8 @@ class KioskDesk:
             return SaleResult(False, problem="Offline, and this kiosk has no sales allotment.")
         if not cert.active_at(now):
             return SaleResult(False, problem="Offline, and this kiosk's sales allotment has expired.")
+        if self.ledger.history(revocation_key(cert.allotment_id)).revoked is not None:   # the doors refuse its tickets
+            return SaleResult(False, problem=ALLOTMENT_REVOKED)
         count = sum(q for _, q in sale.lines)
         first = int(self.ledger.get_setting(ALLOTMENT_NEXT, cert.first_id) or cert.first_id)
         first = max(first, cert.first_id)
@@ -460,7 +463,7 @@ class KioskDesk:
 
     def needs_refill(self) -> bool:
         cert = self.certificate()
-        if cert is None:
+        if cert is None or self.ledger.history(revocation_key(cert.allotment_id)).revoked is not None:
             return True
         used = int(self.ledger.get_setting(ALLOTMENT_NEXT, cert.first_id) or cert.first_id) - cert.first_id
         return refill_due(used, cert.max_count, cert.valid_until, self.clock())

@@ -79,6 +79,8 @@ REFUSAL_TEXTS = {
     "difference_parts": "The parts add up to {paid}, the price difference is {difference}: nothing exchanged.",
     "no_open_shift": "This kiosk has no open till shift.",
     "allotment_not_due": "Offline allotment {allotment} still has {left} tickets: no new one yet.",
+    "allotment_revoked": ("Sold after the organiser revoked allotment {allotment} ({at}): not a sale; hand {amount} "
+                          "back to the buyer."),
     "shift_open": "This kiosk's till shift {shift} is open already: close it first.",
     "expired": "Not carried out: it reached the server {late} s after this kiosk stopped waiting.",
     "busy": "The server is busy: try again in {seconds} s.",

@@ -46,6 +46,13 @@ def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
                   f"{method_label(r['payment'])} {m(r['total_cents'])}")
                  for r in refused["moves"]]
         rows.append((f"  {tr('Taken, not in the expected cash')}", ""))
+    outside = z.get("outside_shift")    # made while no shift was open: not in the sales nor the expected cash
+    if outside and outside["count"]:
+        rows.append((tr("Taken outside a shift"), f"{outside['count']} · {m(outside['total_cents'])}"))
+        rows += [(f"  {tr(MOVE_LABELS.get(r['what'], r['what']))} {r['order'] or r['id']}",
+                  f"{method_label(r['payment'])} {m(r['amount_cents'])}")
+                 for r in outside["moves"]]
+        rows.append((f"  {tr('Cash before the shift, not in the expected cash')}", m(outside["cash_cents"])))
     undone = z.get("rolled_back")       # a stolen kiosk's moves the organiser's rollback cancelled: not in the drawer
     if undone and undone["count"]:
         rows.append((tr("Cancelled by rollback"), f"{undone['count']} · {m(undone['total_cents'])}"))

@@ -1,8 +1,9 @@
 """Exchanges a kiosk recorded offline (`agent exchange`, the app's offline path) settle no money: the kiosk refuses a
 category at another price offline (agent.desk), so one arriving with a price difference comes from an older device
 or a forged message. It is applied as the kiosk already did (the door refuses the old ticket, the replacement
-exists), its order line is not moved and no till or sales report counts it; the difference nobody settled is kept in
-the exchange's record and listed by `server conflicts` (`unsettled_exchanges`) for the organiser to settle."""
+exists), its order line is not moved and no sales report counts it (the desk's Z report counts it as an exchange
+settling nothing); the difference nobody settled is kept in the exchange's record and listed by `server conflicts`
+(`unsettled_exchanges`) for the organiser to settle."""
 from __future__ import annotations
 
 import json

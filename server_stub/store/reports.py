@@ -5,11 +5,15 @@
   payment's parts shared over the order's lines).
 - `desk_moves`: what a desk did (sales, refunds, cancellations, exchanges) in a time window: the till's input.
 - `participants`: one row per ticket with its buyer and check-in state.
-- till shifts: opened with a float, closed with a counted amount, the Z report kept at closing.
+- till shifts: opened with a float, closed with a counted amount, the Z report kept at closing. A shift counts what
+  its desk did since the desk's previous shift closed (`shift_since`): a move made while no shift was open (a sale
+  before the first one, an offline sale arriving after a forced close) is in the next shift's Z report, listed apart
+  as taken outside a shift; no move of a desk is in two Z reports or in none.
 """
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections import defaultdict
@@ -22,7 +26,7 @@ from agent.sync.messages import PAYMENT_METHODS
 from server_stub.model import PAID, PENDING, category_label
 from server_stub.reports import lines_by_method
 from server_stub.store.base import NotFound, StoreError
-from server_stub.store.sales import ROLLED_BACK, SPLIT
+from server_stub.store.sales import ROLLED_BACK, SALE_FIRST, SPLIT
 from server_stub.store.scans import ScansMixin
 from server_stub.store.staff import StaffMixin
 
@@ -83,7 +87,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
         out: dict[str, dict] = {}
         for device, answer, payment, staff, kind in self.q(
                 "SELECT device_id, answer, payment, staff, kind FROM desk_requests WHERE org=? AND kind IN "
-                "('sale', 'payment', 'exchange') ORDER BY at", (org,)):
+                f"('sale', 'payment', 'exchange') ORDER BY {SALE_FIRST}", (org,)):
             a = json.loads(answer)
             number = a.get("offline_order") or (a.get("order_number") if a.get("ok") else None)
             if kind == "exchange":
@@ -93,8 +97,9 @@ class ReportsMixin(ScansMixin, StaffMixin):
                     out[number] = dict(out[number], parts=out[number]["parts"] + settled, exchanged=True)
                 continue
             parts = move_parts(a, payment or "cash", int(a.get("total_cents") or 0))     # a split's, or one
-            if number and kind == "payment":       # a pending order paid at a desk later: paid that way
-                out[number] = dict(out.get(number, _NO_DESK), payment=payment or "cash", parts=parts)
+            if number and kind == "payment":       # a pending order paid at a desk later: paid that way, and (one
+                sold = out.get(number) or dict(_NO_DESK, device_id=device, staff=staff)   # the organiser added)
+                out[number] = dict(sold, payment=payment or "cash", parts=parts)          # at that desk, by them
             elif number:
                 out[number] = {"device_id": device, "payment": payment or "cash", "staff": staff, "parts": parts}
         return out
@@ -125,9 +130,10 @@ class ReportsMixin(ScansMixin, StaffMixin):
 
     def unpriced_tickets(self, org: str, event_id: int | None = None) -> int:
         """Tickets of paid and pending orders with no priced line (imported, or added with `order add`): sold, but
-        not in `sales_lines`."""
+        not in `sales_lines`; not one out of use (exchanged at a desk: its replacement counts)."""
         sql = ("SELECT count(*) FROM tickets t JOIN orders o ON o.order_id = t.order_id WHERE o.org=? AND o.status IN "
-               "(?, ?) AND NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id)")
+               "(?, ?) AND NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id) AND NOT EXISTS "
+               "(SELECT 1 FROM revocations r WHERE r.ticket_id = t.ticket_id AND r.active=1)")
         params: tuple = (org, PAID, PENDING)
         if event_id is not None:
             sql, params = sql + " AND t.target_id=?", (*params, event_id)
@@ -137,7 +143,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
         """What a desk did between `since` and `until` (default now), oldest first: {kind, at, staff, payment,
         order, status, total_cents, difference_cents, lines, rolled_back (a device rollback undid it)}. Offline sales count when they reached the server."""
         until = time.time() if until is None else until
-        _, staff = self._names(org)
+        targets, staff = self._names(org)
         out = []
         for request_id, kind, answer, at, who, payment in self.q(
                 "SELECT request_id, kind, answer, at, staff, payment FROM desk_requests WHERE org=? AND device_id=? "
@@ -159,6 +165,8 @@ class ReportsMixin(ScansMixin, StaffMixin):
                 total = sum(x["total_cents"] for x in lines)
             if kind == "refund" and a.get("parts"):
                 payment = SPLIT if len(a["parts"]) > 1 else a["parts"][0]["method"]
+            target = self.q1("SELECT target_id FROM orders WHERE number=?", (number,)) if lines else None
+            names = targets.get(target[0], {}).get("categories", {}) if target else {}     # (the Z report's)
             out.append({"request_id": request_id, "kind": kind, "at": at, "staff_id": who,
                         "staff": staff.get(who, who), "payment": payment or "", "order": number,
                         # an exchange's parts settle its difference (collected, or handed back)
@@ -167,10 +175,32 @@ class ReportsMixin(ScansMixin, StaffMixin):
                         "status": status, "total_cents": int(total), "rolled_back": bool(a.get(ROLLED_BACK)),
                         "difference_cents": int(a.get("difference_cents") or 0),
                         "lines": [{"category": x["category"], "quantity": x["quantity"],
-                                   "total_cents": x["total_cents"], "promotion": x.get("promotion") or ""}
-                                  for x in lines]})
+                                   "total_cents": x["total_cents"], "promotion": x.get("promotion") or "",
+                                   "name": category_label(x["category"], names)} for x in lines]})
         out += self._refused_moves(org, device_id, since, until, staff)
+        out += self._offline_exchange_moves(org, device_id, since, until, staff)
         out.sort(key=lambda m: m["at"])
+        return out
+
+    def _offline_exchange_moves(self, org: str, device_id: str, since: float, until: float,
+                                staff: dict[str, str]) -> list[dict]:
+        """The exchanges a kiosk recorded offline and the server applied (their `replacement`), filed by when they
+        arrived: an exchange settling no money (a price difference nobody settled is `server conflicts`'), counted
+        with the desk's exchanges."""
+        out = []
+        for scan_uuid, body, at in self.q(
+                "SELECT scan_uuid, body, received_at FROM scans WHERE org=? AND device_id=? AND type='kiosk' AND "
+                "kind='exchange' AND received_at >= ? AND received_at <= ? ORDER BY seq",
+                (org, device_id, since, until)):
+            b = json.loads(body)
+            if not b.get("replacement"):
+                continue                                    # refused: nothing happened
+            who = str(b.get("staff") or "")
+            out.append({"request_id": scan_uuid, "kind": "exchange", "at": at, "staff_id": who,
+                        "staff": staff.get(who, who), "payment": "",
+                        "order": self.ticket(b["replacement"])["order_number"],
+                        "parts": [], "status": "", "total_cents": 0, "rolled_back": bool(b.get("rolled_back")),
+                        "difference_cents": 0, "lines": [], "offline": True})
         return out
 
     def _refused_moves(self, org: str, device_id: str, since: float, until: float,
@@ -211,7 +241,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
         pending order); '' when neither happened at a desk."""
         method = ""
         for answer, payment in self.q("SELECT answer, payment FROM desk_requests WHERE kind IN ('sale', 'payment') "
-                                      "ORDER BY at", ()):
+                                      f"ORDER BY {SALE_FIRST}", ()):
             a = json.loads(answer)
             if number in (a.get("offline_order"), a.get("order_number") if a.get("ok") else None):
                 method = payment or "cash"
@@ -297,7 +327,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
         closed_at = time.time() if at is None else at
         _, names = self._names(org)
         report = z_report(dict(s, closed_at=closed_at, counted_cents=int(counted_cents), closed_by=staff),
-                          self.desk_moves(org, s["device_id"], s["opened_at"], closed_at), names,
+                          self.desk_moves(org, s["device_id"], self.shift_since(org, s), closed_at), names,
                           self.unsent_sales(s["device_id"]) if warn_unsent else None)
         with self.tx() as c:
             if c.execute("UPDATE till_shifts SET closed_at=?, counted_cents=?, closed_by=?, report=? WHERE shift_id=? "
@@ -325,10 +355,27 @@ class ReportsMixin(ScansMixin, StaffMixin):
         _, names = self._names(org)
         if s["report"] is not None:
             kept = {m["id"] for m in (s["report"].get("rolled_back") or {}).get("moves", [])}
-            now = z_report(s, self.desk_moves(org, s["device_id"], s["opened_at"], s["closed_at"]), names)
+            start = self.shift_since(org, s) if "outside_shift" in s["report"] else s["opened_at"]   # (kept before)
+            now = z_report(s, self.desk_moves(org, s["device_id"], start, s["closed_at"]), names)
             since = [m for m in now["rolled_back"]["moves"] if m["id"] not in kept]
             return dict(s["report"], rolled_back_since=rolled_back_since(s["report"], since)) if since else s["report"]
-        return z_report(s, self.desk_moves(org, s["device_id"], s["opened_at"]), names, self.unsent_sales(s["device_id"]))
+        return z_report(s, self.desk_moves(org, s["device_id"], self.shift_since(org, s)), names,
+                        self.unsent_sales(s["device_id"]))
+
+    def shift_since(self, org: str, s: dict) -> float:
+        """Where a shift's moves start: just after the desk's previous shift closed (the moves made while no shift
+        was open are this one's), from the beginning for its first shift."""
+        row = self.q1("SELECT max(closed_at) FROM till_shifts WHERE org=? AND device_id=? AND shift_id < ?",
+                      (org, s["device_id"], s["shift_id"]))
+        return 0.0 if row is None or row[0] is None else math.nextafter(float(row[0]), math.inf)
+
+    def outside_shifts(self, org: str, device_id: str) -> list[dict]:
+        """What the desk did since its last shift closed while none is open (in no Z report yet: its next shift's)."""
+        shifts = self.shifts(org, device_id)
+        if shifts and shifts[-1]["closed_at"] is None:
+            return []
+        since = math.nextafter(float(shifts[-1]["closed_at"]), math.inf) if shifts else 0.0
+        return self.desk_moves(org, device_id, since)
 
 
 _SHIFT_KEYS = ("shift_id", "device_id", "shift_uuid", "staff", "currency", "float_cents", "opened_at", "closed_at",

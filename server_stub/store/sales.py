@@ -21,6 +21,7 @@ from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY
 from agent.reasons import WINDOW_CODES, coded, reason_fields
 from agent.pricing import CartLine, Offer, PricingError, Promotion, normalize_code, price_cart
 from agent.pricing import cents_text
+from agent.safe_text import timestamp
 from agent.sync.messages import (DeskAnswer, ExchangeRequest, OfflineSale, PaymentPart, RefundRequest, SaleRequest,
                                  SoldTicket, paid_parts)
 from server_stub.model import PAID, PENDING, OrderInput, Position
@@ -387,7 +388,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         with later (a pending order); none when neither happened at a desk."""
         found: tuple[PaymentPart, ...] = ()
         for answer, payment in self.q("SELECT answer, payment FROM desk_requests WHERE kind IN ('sale', 'payment') "
-                                      "ORDER BY at", ()):
+                                      f"ORDER BY {SALE_FIRST}", ()):
             a = json.loads(answer)
             if number in (a.get("offline_order"), a.get("order_number") if a.get("ok") else None):
                 parts = tuple(PaymentPart.from_wire(x) for x in a.get("parts") or ())
@@ -660,11 +661,12 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         it or already exists, or the sale names another number; (InvalidInput) when a ticket's category or zone is
         not the event's (a stolen kiosk's: the server would sign a TG1 payload and an e-ticket for it)."""
         row = c.execute("SELECT device_id, org, events, categories, first_id, last_id, max_count, used, "
-                        "revoked_at IS NULL AND superseded_at IS NULL FROM allotments WHERE allotment_id=?",
-                        (sale.allotment_id,)).fetchone()
+                        "revoked_at IS NULL AND superseded_at IS NULL, revoked_at, reason FROM allotments "
+                        "WHERE allotment_id=?", (sale.allotment_id,)).fetchone()
         if row is None or row[1] != org or row[0] != device_id:
             raise StoreError(f"allotment {sale.allotment_id} is not {device_id}'s")
-        _, _, events, categories, first, last, max_count, used, holding = row
+        _, _, events, categories, first, last, max_count, used, holding, revoked_at, why = row
+        flag = revoked_allotment_flag(sale, revoked_at, why)        # sold before it was revoked: honoured, flagged
         prior = c.execute("SELECT device_id, answer FROM desk_requests WHERE request_id=?", (sale.sale_id,)).fetchone()
         if prior is not None:
             if prior[0] != device_id:
@@ -733,10 +735,30 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                   "payment=excluded.payment, staff=excluded.staff",
                   (sale.sale_id, org, device_id, "sale", json.dumps(marker), now, SPLIT if sale.parts else sale.payment,
                    sale.staff))
-        return {"order_number": number}
+        return {"order_number": number, **({"flag": flag} if flag else {})}
+
+
+def revoked_allotment_flag(sale: OfflineSale, revoked_at: float | None, why: str) -> str:
+    """An offline sale under an allotment the organiser revoked: made after the revocation (by the kiosk's clock),
+    refused (StoreError `allotment_revoked`: the kiosk took money for tickets every door refuses, to hand back); made
+    before it, or undated, honoured with this flag for the organiser (its tickets are refused at the doors since the
+    revocation: re-issue or refund them). '' when the allotment was not revoked."""
+    if revoked_at is None:
+        return ""
+    at = timestamp(revoked_at, "%Y-%m-%d %H:%M UTC")
+    if sale.at is not None and sale.at > revoked_at:
+        raise coded(StoreError(f"allotment {sale.allotment_id} was revoked at {at} ({why}) before this sale: not "
+                               f"sold, {cents_text(sale.total_cents, sale.currency)} taken to hand back to the buyer"),
+                    "allotment_revoked", allotment=sale.allotment_id, at=at,
+                    amount=cents_text(sale.total_cents, sale.currency))
+    return (f"sold under allotment {sale.allotment_id} before it was revoked at {at} ({why}): the doors refuse its "
+            "tickets (SALE NOT CERTIFIED); re-issue or refund the order")
 
 
 SPLIT = "split"         # desk_requests.payment of a move paid several ways: its parts are in the answer (`parts`)
+# desk requests of an order in the order they happened to it: its sale, its payment, then its exchanges (an offline
+# sale is filed when it arrives, after the payment made of it offline, filed by its own arrival a moment earlier)
+SALE_FIRST = "CASE kind WHEN 'sale' THEN 0 WHEN 'payment' THEN 1 ELSE 2 END, at"
 
 
 def check_difference_parts(parts: tuple[PaymentPart, ...], difference: int, currency: str) -> None:

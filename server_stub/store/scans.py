@@ -170,16 +170,17 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
         if isinstance(u.item, (PaymentValidated, Exchange, OfflineSale)):
             try:
                 effect = (self._offline_sale(c, u) if isinstance(u.item, OfflineSale) else
-                          self._kiosk_effect(c, u.item, u.org, u.device_id, message_uuid(m), at))
+                          self._kiosk_effect(c, u.item, u.org, u.device_id, message_uuid(m), now))
             except TicketgateError as exc:     # refused on purpose: kept, reported to the device and the organiser
                 log.warning("ingest: kiosk %s from %s not applied (%s)", m.get("action"), u.device_id, exc)
                 code, params = code_of(exc)        # the cause's code (already exchanged…) when it has one
                 refused[(u.device_id, u.outbox_id)] = (Reason(f"not applied: {exc}", code, params) if code else
                                                        reason("not_applied", f"not applied: {exc}", detail=str(exc)))
             else:
-                if effect:
-                    c.execute("UPDATE scans SET body=? WHERE scan_uuid=?", (json.dumps(dict(m, **effect), default=str),
-                                                                          message_uuid(m)))
+                if effect:           # (`flag`: honoured, for the organiser to look at: `device uploads`)
+                    c.execute("UPDATE scans SET body=?, flag=? WHERE scan_uuid=?",
+                              (json.dumps(dict(m, **effect), default=str), str(effect.get("flag") or "")[:500],
+                               message_uuid(m)))
         return 1
 
     def _offline_sale(self, c, u: Upload) -> dict:
@@ -195,7 +196,9 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
         return effect
 
     def _kiosk_effect(self, c, m: PaymentValidated | Exchange, org: str | None, device_id: str, uuid: str,
-                      at: float) -> dict:
+                      received: float) -> dict:
+        """`received`: when the server got it; a payment counts in the till by it, as an offline sale does (the
+        kiosk's clock, set back, filed it in a shift closed already or in none)."""
         if isinstance(m, PaymentValidated):
             order = self.order(m.order_number)
             of_org(order, org, f"order {order['number']} is not {org}'s")
@@ -217,7 +220,8 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
                       "order_number": order["number"], "total_cents": total, "parts": [x.to_wire() for x in m.parts]}
             c.execute("INSERT INTO desk_requests(request_id, org, device_id, kind, answer, at, payment, staff) "
                       "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (request_id) DO NOTHING",
-                      (uuid, order["org"], device_id, "payment", json.dumps(answer), at, SPLIT if m.parts else m.payment,
+                      (uuid, order["org"], device_id, "payment", json.dumps(answer), received,
+                       SPLIT if m.parts else m.payment,
                        m.staff))
             return {}
         t = self.ticket(m.ticket_key)      # exchange: revoke + issue the replacement (same order)
