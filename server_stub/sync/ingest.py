@@ -10,7 +10,8 @@ Authorization (docs/security.md): the broker ACL proves which device published; 
   * `reset` actions come only from the organiser (`ticketgate server ticket reset`), never from a device;
   * kiosk messages (payment validated, exchange, print records) only from kiosk devices, for orders and tickets
     of events they hold;
-  * refusals (statistics) and command results from any device of the organiser;
+  * refusals (statistics) and command results from any device of the organiser, a refusal counted only under an
+    event the device holds (`Scope.own`);
   * the staff member an item names is the organiser's, was active, and holds the permission (`staff_refusal`); a
     door action by a member deactivated before it was done is taken and flagged, never refused (it happened).
 A device registered without events holds every event of its organiser. What is refused is answered in the ack with
@@ -149,6 +150,15 @@ class Scope:
             if item.kind == "annul" and item.ref_uuid:
                 self._batch_annulled.setdefault(item.ref_uuid, item.scan_uuid)
         return why
+
+    def own(self, item: Item) -> Item:
+        """An accepted item as stored: a refusal (statistics) counts only under an event this device holds. One naming
+        another event (a genuine `wrong_event` names the ticket's event; a stolen door padded another event's
+        refusal figures) is counted under the device's event when it holds one, else under none (the organiser's
+        totals only)."""
+        if not isinstance(item, RefusalItem) or item.event_id is None or item.event_id in self.events:
+            return item
+        return replace(item, event_id=next(iter(self.events)) if len(self.events) == 1 else None)
 
     def staff_refusal(self, item: Staffed | Item) -> str | None:  # Item: any upload, Staffed: desk requests too
         """The staff member the item names must be the organiser's, active when it was done, and hold the permission
