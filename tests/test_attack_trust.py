@@ -13,7 +13,7 @@ from agent.sync.messages import RefusalItem
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
 from tests.test_attack_scope import two_events    # noqa: F401  (the fixture)
-from tests.test_qa_attacks import StolenLogin, tg
+from tests.test_qa_attacks import ROOT, StolenLogin, field, tg    # noqa: F401  (`field`: the fixture)
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
@@ -40,3 +40,22 @@ def test_attack_a_door_uploads_refusals_under_another_event(two_events):
     assert event2["refusals"] == {} and event2["double_entries"]["refused_already_used"] == 0, event2
     assert _stats(two_events.org, "--event", "1")["double_entries"]["refused_already_used"] == 6
 
+
+def test_walk_a_pretix_ticket_admitted_counts_under_not_issued_here_not_every_zone(field):
+    """A door trusts a pretix event mapped onto event 1 (item 21 -> zone 1, as docs/pretix.md says) and admits a
+    pretix ticket and one of ours (zone 1); it syncs. Before: `server stats` counted the pretix entry under zone
+    `all` (a ticket valid in every zone), which it is not: the server knows nothing of the pretix mapping. Now it is
+    counted as a ticket not issued here (`issued: false`), and said so."""
+    vectors = json.loads((ROOT / "tests" / "vectors" / "pretix-sig1.json").read_text())
+    event_json = field.door / "pretix-event.json"
+    event_json.write_text(json.dumps(vectors["event_resource"]))
+    tg(field.door, "agent", "trust-pretix", str(event_json), "--event-id", "1", "--item", "21=1:1", "--subevent", "301=1")
+    secret = next(v["secret"] for v in vectors["vectors"] if v["name"] == "item and subevent")
+    for scanned in (secret, field.payload):
+        assert json.loads(tg(field.door, "agent", "scan", "--json", scanned).stdout)["verdict"] == "accepted"
+    tg(field.door, "agent", "sync", "--until-idle", "--for", "60")
+    zones = _stats(field.org)["entries_per_zone"]
+    assert sorted(zones, key=str) == sorted([{"event_id": 1, "zone": 1, "issued": True, "entries": 1},
+                                             {"event_id": 1, "zone": None, "issued": False, "entries": 1}], key=str)
+    text = tg(field.org, "server", "stats").stdout
+    assert "1/1: 1" in text and "1/not issued here: 1" in text and "1/all" not in text, text
