@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from agent.sync.messages import RefusalItem
+from agent.sync.messages import ActionItem, RefusalItem
 from tests.broker import mosquitto_binary
 from tests.helpers import wait_for
 from tests.test_attack_scope import two_events    # noqa: F401  (the fixture)
@@ -59,3 +59,24 @@ def test_walk_a_pretix_ticket_admitted_counts_under_not_issued_here_not_every_zo
                                              {"event_id": 1, "zone": None, "issued": False, "entries": 1}], key=str)
     text = tg(field.org, "server", "stats").stdout
     assert "1/1: 1" in text and "1/not issued here: 1" in text and "1/all" not in text, text
+
+
+def test_attack_entries_for_made_up_ticket_keys_are_refused(field):
+    """The stolen door uploads entries for keys no gate admits: numbers the server never issued (below the offline
+    allotments' space) and text that is no ticket key, and one pretix key (`pretix:SEED`: the server cannot check it,
+    taken as the gate saw it). Before: every key the server had not issued was taken: 2,000 made-up entries a batch
+    padded the event's entries and `inside now` without bound. Now only a pretix key or an offline sale's id is
+    taken unissued; the others are refused (`unknown ticket …`, listed by `server refusals`), never counted."""
+    made_up = ["123456", "99999999999999", "0", "VIP-0001", "pretix:"]
+    thief = StolenLogin(field.door)
+    try:
+        entries = [ActionItem(str(uuid.uuid4()), "entry", key, 1, "in", time.time(), thief.device, "north")
+                   for key in made_up + ["pretix:Jz9mPq3sA"]]
+        thief.upload([e.to_wire() for e in entries])
+        assert wait_for(lambda: entries[0].scan_uuid in tg(field.org, "server", "refusals", "--json").stdout
+                        or _stats(field.org)["entries"] > 1, 30)
+    finally:
+        thief.close()
+    assert _stats(field.org)["entries"] == 1                  # the pretix ticket's
+    refusals = tg(field.org, "server", "refusals").stdout
+    assert all(f"unknown ticket {key}" in refusals for key in made_up), refusals

@@ -3,9 +3,9 @@
 Authorization (docs/security.md): the broker ACL proves which device published; the store says what it is.
   * every item speaks for the publishing device only (`device_id` empty or its own);
   * door and kiosk devices upload entries, quick cancellations and annulments, for events they hold, each naming a
-    ticket of that event (or of a pass opening it; a ticket the server did not issue is taken as the gate saw it); an
-    annulment only of the device's own entries and cancellations, stored on the server or earlier in the same
-    batch, each annulled once (an annulment naming an action the server does not hold, another annulment, or an
+    ticket of that event (or of a pass opening it; a key the server did not issue is taken as the gate saw it only
+    as a pretix key or an offline sale's id); an annulment only of the device's own entries and cancellations,
+    stored on the server or earlier in the same batch, each annulled once (an annulment naming an action the server does not hold, another annulment, or an
     action already annulled is refused, never stored);
   * `reset` actions come only from the organiser (`ticketgate server ticket reset`), never from a device;
   * kiosk messages (payment validated, exchange, print records) only from kiosk devices, for orders and tickets
@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from agent.allotment import ALLOTMENT_ID_BASE
 from agent.errors import TicketgateError
+from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
                                  ConfigChange, Hello, Item, ItemRefusal, OfflineSale, RefusalItem, RelayedAction, Staffed,
                                  upload_from_wire)
@@ -251,12 +252,17 @@ class Scope:
         return bool(org == self.org and event_id in events)
 
     def _unissued_refusal(self, key: str, event_id: int) -> str | None:
-        """A key the server did not issue: a pretix ticket, or one a kiosk sold offline (an id of the allotments'
-        space, 2**47 up) not reconciled yet, taken as the gate saw it. An id of that space in no allotment of this
-        organiser for the event is no ticket anyone sold: allotment ranges are predictable, and a stolen door's entries
-        for the ids of a range not granted yet had that kiosk's buyers refused `already_used` at every gate."""
-        if not (is_decimal(key) and int(key) >= ALLOTMENT_ID_BASE):
+        """A key the server did not issue: a pretix ticket (`pretix:SEED`), or one a kiosk sold offline (an id of the
+        allotments' space, 2**47 up) not reconciled yet, taken as the gate saw it. Any other key is no ticket a gate
+        admits (ours are the store's ids): a stolen door's entries for made-up keys padded its event's figures
+        without bound. An id of the allotments' space in no allotment of this organiser for the event is no ticket
+        anyone sold: allotment ranges are predictable, and a stolen door's entries for the ids of a range not
+        granted yet had that kiosk's buyers refused `already_used` at every gate."""
+        if key.startswith(PRETIX_KEY) and len(key) > len(PRETIX_KEY):
             return None
+        if not (is_decimal(key) and int(key) >= ALLOTMENT_ID_BASE):
+            return reason("unknown_ticket", f"unknown ticket {key} (neither issued by this server, nor sold offline, "
+                                            "nor a pretix ticket)", ticket=key)
         org, targets = self._allotment_of(int(key))
         if org is None:
             return reason("unknown_ticket", f"unknown ticket {key} (in no offline allotment)", ticket=key)
