@@ -27,7 +27,7 @@ def fill_outbox(device: SimDevice, event: int, n: int, keys: list[str] | None = 
     rows, out = [], []
     for i in range(n):
         u = str(uuid.uuid4())
-        body = {"type": "action", "scan_uuid": u, "kind": "entry", "ticket_key": keys[i] if keys else f"{device.device_id}-{i}",
+        body = {"type": "action", "scan_uuid": u, "kind": "entry", "ticket_key": keys[i] if keys else f"pretix:{device.device_id}-{i}",
                 "event_id": event, "direction": "in", "at": now + i * 0.001, "device_id": device.device_id,
                 "gate": device.device_id, "ref_uuid": None, "reason": "", "clock_offset": 0.0, "verdict": "accepted",
                 "device_seq": i + 1}
@@ -95,7 +95,7 @@ def raw(args) -> None:
         for n in names:
             for start in range(0, args.scans, args.batch):
                 items = [{"id": i + 1, "kind": "action", "body": {
-                    "type": "action", "scan_uuid": str(uuid.uuid4()), "kind": "entry", "ticket_key": f"{n}-{i}",
+                    "type": "action", "scan_uuid": str(uuid.uuid4()), "kind": "entry", "ticket_key": f"pretix:{n}-{i}",
                     "event_id": event, "direction": "in", "at": now + i * 0.001, "device_id": n, "gate": n,
                     "ref_uuid": None, "reason": "", "clock_offset": 0.0, "verdict": "accepted", "device_seq": i + 1}}
                     for i in range(start, min(args.scans, start + args.batch))]

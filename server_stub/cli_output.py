@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from agent.errors import TicketgateError
 from agent.pricing import cents_text
 from agent.safe_text import printable, printable_json, printable_lines, timestamp
+from server_stub.stats import zone_key
 
 
 class Refused(TicketgateError):
@@ -190,7 +191,7 @@ def stats_text(s: dict) -> str:
     if s["entries_per_event"]:
         rows.append("per event: " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_event"].items()))
     if s["entries_per_zone"]:
-        rows.append("per zone:  " + ", ".join(f"{z['event_id']}/{'all' if z['zone'] is None else z['zone']}: {z['entries']}"
+        rows.append("per zone:  " + ", ".join(f"{z['event_id']}/{zone_key(z)}: {z['entries']}"
                                               for z in s["entries_per_zone"]))
     if s["entries_per_gate"]:
         rows.append("per gate:  " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_gate"].items()))

@@ -132,10 +132,24 @@ def _hour_label(utc_hour: int, tz: str) -> str:
     return timestamp(utc_hour * 3600, "%Y-%m-%d %H:%M", ZoneInfo(tz))
 
 
+NOT_ISSUED = "not issued here"
+
+
+def zone_key(row: dict) -> int | str:
+    """How `server stats` names an `entries_per_zone` row: the zone's number, `all` (a ticket valid in every zone), or
+    NOT_ISSUED: a ticket this server did not issue (pretix, an offline sale not reconciled yet), whose zone only the
+    device's mapping knows (`agent trust-pretix --item`): never counted as valid in every zone."""
+    if not row.get("issued", True):
+        return NOT_ISSUED
+    return "all" if row["zone"] is None else row["zone"]
+
+
 def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict[int, str],
                   devices: dict[str, dict] | None = None, event_id: int | None = None,
                   exchanged: set[str] | None = None) -> dict:
-    """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device. `exchanged`:
+    """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device. `zone_of`: the
+    zone (None: every zone) of each ticket this server issued; the others are counted under no zone, `issued` false
+    (`zone_key`). `exchanged`:
     the tickets an exchange revoked; those a door admitted count as `double_entries.exchanged_after_entry` (their
     entry is counted: the holder went in)."""
     devices = devices or {}
@@ -143,7 +157,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         scans = [s for s in scans if s.event_id == event_id or (s.kind == "reset")]
     effective = _effective(scans)
     per_event: Counter[int | None] = Counter()
-    per_zone: Counter[tuple[int | None, int | None]] = Counter()
+    per_zone: Counter[tuple[int | None, int | None, bool]] = Counter()     # (event, zone, issued here)
     per_gate: Counter[str] = Counter()
     per_hour: Counter[tuple[int | None, int]] = Counter()
     inside: Counter[int | None] = Counter()
@@ -152,7 +166,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
             if e.direction == "out":
                 continue
             per_event[e.event_id] += 1
-            per_zone[(e.event_id, zone_of.get(key))] += 1
+            per_zone[(e.event_id, zone_of.get(key), key in zone_of)] += 1
             per_gate[e.gate or "?"] += 1
             per_hour[(e.event_id, int(e.server_at // 3600))] += 1
         inside.update(inside_events(entries))
@@ -178,7 +192,8 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         "event_id": event_id,
         "entries": sum(per_event.values()),
         "entries_per_event": {str(k): v for k, v in sorted(per_event.items(), key=lambda kv: kv[0] or 0)},
-        "entries_per_zone": [{"event_id": ev, "zone": z, "entries": n} for (ev, z), n in sorted(per_zone.items(), key=str)],
+        "entries_per_zone": [{"event_id": ev, "zone": z, "issued": issued, "entries": n}
+                             for (ev, z, issued), n in sorted(per_zone.items(), key=str)],
         "entries_per_gate": dict(sorted(per_gate.items())),
         "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC") if ev is not None else "UTC"), "entries": n}
                              for (ev, h), n in sorted(per_hour.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))],

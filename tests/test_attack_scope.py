@@ -96,7 +96,7 @@ def test_attack_an_annulment_naming_another_ticket_does_not_undo_another_gates_c
     assert status() == "cancelled"
     thief = StolenLogin(field.door)
     try:
-        cancel = ActionItem(str(uuid.uuid4()), "cancel", "PX-not-ours", 1, None, time.time(), thief.device, "north")
+        cancel = ActionItem(str(uuid.uuid4()), "cancel", "pretix:PXnotours", 1, None, time.time(), thief.device, "north")
         annul = ActionItem(str(uuid.uuid4()), "annul", field.ticket, 1, None, time.time(), thief.device, "north",
                            ref_uuid=cancel.scan_uuid, reason="oops")
         thief.upload([cancel.to_wire(), annul.to_wire()])

@@ -77,8 +77,8 @@ def test_scope_of_a_device_registered_with_a_pass_or_nothing(store):
     assert held_events(store, "fest", []) == {e1, e2, e3}
     scope = Scope({"device_id": "gate-p", "org": "fest"}, lambda: held_events(store, "fest", [weekend]),
                   *store_lookups(store))
-    assert scope.refusal(ActionItem("a", "entry", "1", e2, "in", NOW, "gate-p")) is None
-    assert "event 3 is not an event of gate-p" in scope.refusal(ActionItem("b", "entry", "1", e3, "in", NOW, ""))
+    assert scope.refusal(ActionItem("a", "entry", "pretix:1", e2, "in", NOW, "gate-p")) is None
+    assert "event 3 is not an event of gate-p" in scope.refusal(ActionItem("b", "entry", "pretix:1", e3, "in", NOW, ""))
 
 
 def test_scope_of_kiosk_items_and_default_deny(store):

@@ -138,27 +138,28 @@ def test_ingest_refuses_unknown_inactive_or_unpermitted_staff(store):
     e1 = store.create_event("fest", "Night", NOW, NOW + 3600, "UTC")
     scope = lambda role: Scope({"device_id": "d", "org": "fest", "role": role},  # noqa: E731
                                lambda: held_events(store, "fest", [e1]), *store_lookups(store))
-    entry = ActionItem("a", "entry", "1", e1, "in", time.time(), "d")
+    entry = ActionItem("a", "entry", "pretix:1", e1, "in", time.time(), "d")
     assert scope("door").refusal(entry) is None                       # the organiser keeps no staff yet
     door = store.add_staff("fest", "Léa", "door", pin="1234")["staff_id"]
     sup = store.add_staff("fest", "Sam", "supervisor", pin="9876")["staff_id"]
     gone = store.add_staff("fest", "Old", "door", pin="1111")["staff_id"]
     store.set_staff("fest", gone, active=False)
-    annul = ActionItem("b", "annul", "1", e1, None, time.time(), "d", ref_uuid="a")
+    annul = ActionItem("b", "annul", "pretix:1", e1, None, time.time(), "d", ref_uuid="a")
     later = time.time() + 1
-    assert "no staff member named" in scope("door").refusal(ActionItem("c", "entry", "1", e1, "in", later, "d"))
-    assert scope("door").refusal(ActionItem("c0", "entry", "1", e1, "in", NOW - 3600, "d")) is None  # before staff
+    assert "no staff member named" in scope("door").refusal(ActionItem("c", "entry", "pretix:1", e1, "in", later, "d"))
+    before = ActionItem("c0", "entry", "pretix:1", e1, "in", NOW - 3600, "d")
+    assert scope("door").refusal(before) is None                      # done before the organiser kept staff
     assert scope("door").refusal(RefusalItem("forged", None, None, later, "d")) is None
-    assert scope("door").refusal(ActionItem("d", "entry", "1", e1, "in", later, "d", staff=door)) is None
-    assert "Léa" in scope("door").refusal(ActionItem("e", "annul", "1", e1, None, later, "d", ref_uuid="a",
+    assert scope("door").refusal(ActionItem("d", "entry", "pretix:1", e1, "in", later, "d", staff=door)) is None
+    assert "Léa" in scope("door").refusal(ActionItem("e", "annul", "pretix:1", e1, None, later, "d", ref_uuid="a",
                                                      staff=door))
     batch = scope("door")           # an annulment names an action the server holds or the batch carried before it
-    assert batch.refusal(ActionItem("a", "entry", "1", e1, "in", later, "d", staff=sup)) is None
-    assert batch.refusal(ActionItem("f", "annul", "1", e1, None, later, "d", ref_uuid="a", staff=sup)) is None
-    assert "unknown staff member '77'" in scope("door").refusal(ActionItem("g", "entry", "1", e1, "in", later, "d",
-                                                                             staff="77"))
+    assert batch.refusal(ActionItem("a", "entry", "pretix:1", e1, "in", later, "d", staff=sup)) is None
+    assert batch.refusal(ActionItem("f", "annul", "pretix:1", e1, None, later, "d", ref_uuid="a", staff=sup)) is None
+    assert "unknown staff member '77'" in scope("door").refusal(ActionItem("g", "entry", "pretix:1", e1, "in", later,
+                                                                             "d", staff="77"))
     # a door action by a member deactivated before it: it happened, taken (the store flags it); anything else refused
-    assert scope("door").refusal(ActionItem("h", "entry", "1", e1, "in", later, "d", staff=gone)) is None
+    assert scope("door").refusal(ActionItem("h", "entry", "pretix:1", e1, "in", later, "d", staff=gone)) is None
     assert "deactivated" in scope("kiosk").refusal(PaymentValidated("O-2", "d", at=later, staff=gone))
     assert "cannot refund" in scope("kiosk").staff_refusal(RefundRequest("fest", "k", "r1", "O-1", "why", at=later,
                                                                          staff=door))

@@ -3,14 +3,15 @@
 Authorization (docs/security.md): the broker ACL proves which device published; the store says what it is.
   * every item speaks for the publishing device only (`device_id` empty or its own);
   * door and kiosk devices upload entries, quick cancellations and annulments, for events they hold, each naming a
-    ticket of that event (or of a pass opening it; a ticket the server did not issue is taken as the gate saw it); an
-    annulment only of the device's own entries and cancellations, stored on the server or earlier in the same
-    batch, each annulled once (an annulment naming an action the server does not hold, another annulment, or an
+    ticket of that event (or of a pass opening it; a key the server did not issue is taken as the gate saw it only
+    as a pretix key or an offline sale's id); an annulment only of the device's own entries and cancellations,
+    stored on the server or earlier in the same batch, each annulled once (an annulment naming an action the server does not hold, another annulment, or an
     action already annulled is refused, never stored);
   * `reset` actions come only from the organiser (`ticketgate server ticket reset`), never from a device;
   * kiosk messages (payment validated, exchange, print records) only from kiosk devices, for orders and tickets
     of events they hold;
-  * refusals (statistics) and command results from any device of the organiser;
+  * refusals (statistics) and command results from any device of the organiser, a refusal counted only under an
+    event the device holds (`Scope.own`);
   * the staff member an item names is the organiser's, was active, and holds the permission (`staff_refusal`); a
     door action by a member deactivated before it was done is taken and flagged, never refused (it happened).
 A device registered without events holds every event of its organiser. What is refused is answered in the ack with
@@ -26,6 +27,7 @@ from typing import Any, Callable
 
 from agent.allotment import ALLOTMENT_ID_BASE
 from agent.errors import TicketgateError
+from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
                                  ConfigChange, Hello, Item, ItemRefusal, OfflineSale, RefusalItem, RelayedAction, Staffed,
                                  upload_from_wire)
@@ -150,6 +152,15 @@ class Scope:
                 self._batch_annulled.setdefault(item.ref_uuid, item.scan_uuid)
         return why
 
+    def own(self, item: Item) -> Item:
+        """An accepted item as stored: a refusal (statistics) counts only under an event this device holds. One naming
+        another event (a genuine `wrong_event` names the ticket's event; a stolen door padded another event's
+        refusal figures) is counted under the device's event when it holds one, else under none (the organiser's
+        totals only)."""
+        if not isinstance(item, RefusalItem) or item.event_id is None or item.event_id in self.events:
+            return item
+        return replace(item, event_id=next(iter(self.events)) if len(self.events) == 1 else None)
+
     def staff_refusal(self, item: Staffed | Item) -> str | None:  # Item: any upload, Staffed: desk requests too
         """The staff member the item names must be the organiser's, active when it was done, and hold the permission
         (agent.staff.PERMISSIONS). Naming no one is accepted only for what was done before the organiser's first
@@ -241,12 +252,17 @@ class Scope:
         return bool(org == self.org and event_id in events)
 
     def _unissued_refusal(self, key: str, event_id: int) -> str | None:
-        """A key the server did not issue: a pretix ticket, or one a kiosk sold offline (an id of the allotments'
-        space, 2**47 up) not reconciled yet, taken as the gate saw it. An id of that space in no allotment of this
-        organiser for the event is no ticket anyone sold: allotment ranges are predictable, and a stolen door's entries
-        for the ids of a range not granted yet had that kiosk's buyers refused `already_used` at every gate."""
-        if not (is_decimal(key) and int(key) >= ALLOTMENT_ID_BASE):
+        """A key the server did not issue: a pretix ticket (`pretix:SEED`), or one a kiosk sold offline (an id of the
+        allotments' space, 2**47 up) not reconciled yet, taken as the gate saw it. Any other key is no ticket a gate
+        admits (ours are the store's ids): a stolen door's entries for made-up keys padded its event's figures
+        without bound. An id of the allotments' space in no allotment of this organiser for the event is no ticket
+        anyone sold: allotment ranges are predictable, and a stolen door's entries for the ids of a range not
+        granted yet had that kiosk's buyers refused `already_used` at every gate."""
+        if key.startswith(PRETIX_KEY) and len(key) > len(PRETIX_KEY):
             return None
+        if not (is_decimal(key) and int(key) >= ALLOTMENT_ID_BASE):
+            return reason("unknown_ticket", f"unknown ticket {key} (neither issued by this server, nor sold offline, "
+                                            "nor a pretix ticket)", ticket=key)
         org, targets = self._allotment_of(int(key))
         if org is None:
             return reason("unknown_ticket", f"unknown ticket {key} (in no offline allotment)", ticket=key)

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from agent.signing import SigningKey
@@ -690,7 +690,7 @@ class SyncServer:
         for u in batch.items:
             why = scope.refusal(u.body)
             if why is None:
-                checked.accepted.append(u)
+                checked.accepted.append(replace(u, body=scope.own(u.body)))
             else:
                 checked.refused.append(ItemRefusal.of(u.id, why, u.body.to_wire()))
         return checked
