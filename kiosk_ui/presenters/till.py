@@ -46,20 +46,19 @@ def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
                   f"{method_label(r['payment'])} {m(r['total_cents'])}")
                  for r in refused["moves"]]
         rows.append((f"  {tr('Taken, not in the expected cash')}", ""))
-    outside = z.get("outside_shift")    # made while no shift was open: not in the sales nor the expected cash
-    if outside and outside["count"]:
-        rows.append((tr("Taken outside a shift"), f"{outside['count']} · {m(outside['total_cents'])}"))
-        rows += [(f"  {tr(MOVE_LABELS.get(r['what'], r['what']))} {r['order'] or r['id']}",
-                  f"{method_label(r['payment'])} {m(r['amount_cents'])}")
-                 for r in outside["moves"]]
-        rows.append((f"  {tr('Cash before the shift, not in the expected cash')}", m(outside["cash_cents"])))
-    undone = z.get("rolled_back")       # a stolen kiosk's moves the organiser's rollback cancelled: not in the drawer
-    if undone and undone["count"]:
-        rows.append((tr("Cancelled by rollback"), f"{undone['count']} · {m(undone['total_cents'])}"))
-        rows += [(f"  {tr(MOVE_LABELS.get(r['what'], r['what']))} {r['order'] or r['id']}",
-                  f"{method_label(r['payment'])} {m(r['amount_cents'])}")
-                 for r in undone["moves"]]
-        rows.append((f"  {tr('Cash not in the drawer')}", m(undone["cash_cents"])))
+    def moves_apart(section: dict | None, title: str, cash_label: str) -> None:
+        """A section of moves the drawer does not hold (titles translated): count and total, each move, cash."""
+        if not section or not section["count"]:
+            return
+        rows.append((title, f"{section['count']} · {m(section['total_cents'])}"))
+        rows.extend((f"  {tr(MOVE_LABELS.get(r['what'], r['what']))} {r['order'] or r['id']}",
+                     f"{method_label(r['payment'])} {m(r['amount_cents'])}") for r in section["moves"])
+        rows.append((f"  {cash_label}", m(section["cash_cents"])))
+    # made while no shift was open: not in the sales nor the expected cash
+    moves_apart(z.get("outside_shift"), tr("Taken outside a shift"),
+                tr("Cash before the shift, not in the expected cash"))
+    # a stolen kiosk's moves the organiser's rollback cancelled: not in the drawer
+    moves_apart(z.get("rolled_back"), tr("Cancelled by rollback"), tr("Cash not in the drawer"))
     rows += [(tr("Float"), m(z["float_cents"])), (tr("Expected cash"), m(z["expected_cash_cents"])),
              (tr("Counted cash"), m(z["counted_cash_cents"])), (tr("Difference"), m(z["difference_cents"]))]
     rows += [(f"  {s['staff']}", f"{s['sales']} · {m(s['total_cents'])}") for s in z["per_staff"]]
