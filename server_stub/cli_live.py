@@ -31,7 +31,31 @@ def cmd_refusals(store, org, args) -> int:
                     for u in store.unregistered_uploads(org, args.device, args.limit)]
     found = sorted(store.refusals(org, args.device, args.limit) + unregistered,
                    key=lambda r: -r["received_at"])[:args.limit]
-    return emit(args, found, refusals_text(found))
+    remedies = [f"{device}: {n} upload(s) for event {event}, which it does not hold (scanned before it was wiped and "
+                f"enrolled again for other events?): to count them, `ticketgate server device events {device} --add "
+                f"{event}`: the device sends them again by itself" for (device, event), n in _not_held(store, org, found).items()]
+    return emit(args, found, "\n".join([refusals_text(found), *remedies]))
+
+
+def _not_held(store, org: str, refusals: list[dict]) -> dict[tuple[str, int], int]:
+    """(device, event) -> its uploads refused as not of its events, for an event it still does not hold and not
+    taken since: the organiser gives it the event and the device sends them again (agent.sync.enrolled_events)."""
+    devices = {d["device_id"]: d for d in store.devices(org) if not d["revoked"]}
+    held: dict[str, set[int]] = {}
+    out: dict[tuple[str, int], int] = {}
+    for r in refusals:
+        body, device = r["body"] if isinstance(r["body"], dict) else {}, devices.get(r["device_id"])
+        event = body.get("event_id")
+        if device is None or type(event) is not int or not str(r["reason"]).startswith(
+                f"not allowed: event {event} is not an event of ") or (
+                isinstance(body.get("scan_uuid"), str) and store.annul_target(body["scan_uuid"], "") is not None):
+            continue                     # (sent again and taken since)
+        if device["device_id"] not in held:
+            held[device["device_id"]] = set(device_events(store, org, device["events"]) if device["events"]
+                                            else (e["event_id"] for e in store.events(org)))
+        if event not in held[device["device_id"]]:
+            out[device["device_id"], event] = out.get((device["device_id"], event), 0) + 1
+    return out
 
 
 def _own_device(store, org, device_id) -> dict:
