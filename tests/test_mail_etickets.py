@@ -212,3 +212,24 @@ def test_wrong_password_and_no_starttls_are_not_retried(smtp, store, tmp_path):
         mail.send_etickets(store, "fest", bare["number"])
     with pytest.raises(ValueError):
         mail.configure(store, mail.MailSettings("127.0.0.1", 0, USER, "nobody"), "x")
+
+
+def test_the_password_piped_to_mail_configure_as_the_guide_says(smtp, tmp_path):
+    """The guide: the password "is read from the prompt or one line of standard input". Piped without
+    --password-stdin, `mail configure` went to getpass: with a terminal it asked on the terminal and ignored the
+    pipe; without one it read the pipe but printed "GetPassWarning … Warning: Password input may be echoed." Piped,
+    it now reads the one line, says nothing of echoing, and the buyer's e-tickets go out with it."""
+    controller, handler, crt = smtp
+    data = tmp_path / "server"
+    _, (number,) = _setup(data, controller.port, crt, [("Zoë Lefèvre", "zoe@example.org")])
+    mail.password_file(data).unlink()                         # as before `mail configure` ever ran with a password
+    r = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), "mail", "configure", "--host",
+                        "127.0.0.1", "--port", str(controller.port), "--user", USER, "--from",
+                        "billets@tickets.example", "--ca", str(crt)], cwd=ROOT, input=PASSWORD + "\n",
+                       capture_output=True, text=True, timeout=120, start_new_session=True,     # no terminal
+                       env=dict(os.environ, TICKETGATE_SERVER_DB=""))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert mail.password_file(data).read_text() == PASSWORD
+    sent = _server(data, "order", "send-etickets", number)
+    assert sent.returncode == 0 and "SENT" in sent.stdout, sent.stdout + sent.stderr
+    assert handler.logins[-1] == (USER, PASSWORD)
