@@ -205,8 +205,13 @@ def cmd_push(store, org, args) -> int:
             result = hooks.push(store, org, events, broker_login(args), bar, timeout=args.timeout)
     except (ConnectionError, TimeoutError, PermissionError) as exc:
         raise Refused(f"push failed: {exc}") from None
-    return emit(args, result, f"pushed {result.get('tickets', '?')} ticket(s) of events {events} to "
-                              f"{result.get('devices', '?')} device(s), {result.get('delivered', '?')} delivered")
+    sent = result.get("events", events)
+    held_by_none = sorted(set(events) - set(sent))     # "pushed … of events [1, 2]" when no device holds 2 misled
+    return emit(args, result, f"pushed {result.get('tickets', '?')} ticket(s) of events {sent} to "
+                              f"{result.get('devices', '?')} device(s), {result.get('delivered', '?')} delivered"
+                + (f"\nnot pushed: no device holds event(s) {held_by_none} (give them to one: `ticketgate server "
+                   f"device events DEVICE --add {','.join(map(str, held_by_none))}`, or enrol one: `ticketgate "
+                   f"provision tokens create … --events {','.join(map(str, held_by_none))}`)" if held_by_none else ""))
 
 
 def cmd_serve(store, org, args) -> int:
