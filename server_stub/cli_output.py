@@ -157,7 +157,8 @@ def refusals_text(refusals: list[dict]) -> str:
         row = (f"request {b['request_id']}" if "request_id" in b else    # desk: no row; a whole upload: its topic
                f"message on {b['topic']} ({b.get('size')} bytes)" if "topic" in b else f"row {r['outbox_id']:<6}")
         rows.append(f"{when(r['received_at'])}  {r['device_id']:<18} {row} {what:<18} "
-                    f"ticket {b.get('ticket_key') or '-'} order {b.get('order_number') or '-'}: {r['reason']}")
+                    f"ticket {b.get('ticket_key') or '-'} order {b.get('order_number') or '-'}: {r['reason']}"
+                    + ("  (sent again and TAKEN since)" if r.get("taken_since") else ""))
     return "\n".join(rows) or "no refused uploads"
 
 

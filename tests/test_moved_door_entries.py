@@ -2,9 +2,11 @@
 event, uploads those entries as its new enrollment's: the server refuses them ("event 1 is not an event of …"),
 kept on the door. `server refusals` listed them and nothing more; giving the door the event
 (`server device events NEW --add 1`) changed nothing: they stayed refused until someone at the door typed
-`agent resend-refused`. Now `server refusals` names the one command that counts them, and the door sends them again
-by itself when it gets the event. The server does not accept them unasked: the new enrollment holds other events,
-and what a device may upload is what the organiser gives it. Walked through the public commands."""
+`agent resend-refused`, and once they were counted `server devices` still said "1 upload(s) REFUSED". Now `server
+refusals` names the one command that counts them, the door sends them again by itself when it gets the event, and
+what was taken since is said so (`server refusals`) and no longer counted as refused (`server devices`). The server
+does not accept them unasked: the new enrollment holds other events, and what a device may upload is what the
+organiser gives it. Walked through the public commands."""
 from __future__ import annotations
 
 import json
@@ -49,4 +51,7 @@ def test_entries_a_door_made_before_it_moved_to_another_event_are_counted_by_one
         assert json.loads(tg(home, "agent", "status", "--json").stdout)["counts"]["outbox_refused"] == 0
         assert json.loads(tg(home, "server", "stats", "--json").stdout)["entries"] == 1
         tg(home, "server", "device", "events", moved, "--remove", "1")     # counted: the event can go again
-        assert "does not hold" not in tg(home, "server", "refusals").stdout
+        told = tg(home, "server", "refusals").stdout
+        assert "does not hold" not in told and told.rstrip().endswith("(sent again and TAKEN since)"), told
+        listed = tg(home, "server", "devices").stdout                      # "1 upload(s) REFUSED" no more
+        assert moved in listed and "REFUSED" not in listed, listed
