@@ -89,7 +89,8 @@ def scanned_event(store, org: str, event: int | None) -> None:
     if event is not None and (target := store.target(event))["kind"] == "pass":
         events = ", ".join(str(e) for e in target["event_ids"])
         raise Refused(f"{event} is a pass (events {events}): entries are counted per event where its holders came "
-                      f"in: give --event {target['event_ids'][0]} (or no --event for every event)")
+                      f"in: give {' or '.join(f'--event {e}' for e in target['event_ids'])} (or no --event for "
+                      "every event)")
 
 
 def when(ts: float | None, tz: str = "UTC") -> str:
