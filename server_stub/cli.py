@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = add(od, "send-etickets", "e-mail the order's e-tickets to its buyer (SMTP: `server mail configure`)")
     c.add_argument("number")
+    c = add(od, "set", "correct an order's buyer e-mail address (then send-etickets again)")
+    c.add_argument("number")
+    c.add_argument("--email", required=True)
 
     imp = add(sub, "import-orders", "import orders from a CSV or XLSX file (all lines or none)")
     imp.add_argument("file", type=Path)

@@ -120,6 +120,11 @@ def order_add(store, org, args) -> int:
     return emit(args, result, order_text(result, catalogue_names(store, result["event_id"])))
 
 
+def order_set(store, org, args) -> int:
+    result = store.set_order_email(org, _own_order(store, org, args.number)["number"], args.email)
+    return emit(args, result, order_text(result))
+
+
 def _own_order(store, org, number) -> dict:
     order = store.order(number)
     return owned(order, org, f"order {order['number']}")
@@ -246,7 +251,7 @@ def run(args) -> int:
 HANDLERS = {
     ("event", "create"): event_create, ("event", "list"): event_list, ("event", "set"): event_set,
     ("pass", "create"): pass_create, ("pass", "list"): pass_list,
-    ("order", "add"): order_add, ("order", "show"): order_show, ("order", "find"): order_find,
+    ("order", "add"): order_add, ("order", "show"): order_show, ("order", "find"): order_find, ("order", "set"): order_set,
     ("order", "cancel"): order_change, ("order", "refund"): order_change, ("order", "validate"): order_change,
     ("import-orders", None): cmd_import,
     ("ticket", "block"): ticket_flag, ("ticket", "unblock"): ticket_flag, ("ticket", "reset"): ticket_flag,

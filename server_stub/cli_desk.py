@@ -44,13 +44,15 @@ def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser
     add(pm, "list", "promotions, with the uses left of each code")
     sw = sub.add_parser("sales-window", help="when a target is on sale; per-order limit").add_subparsers(
         dest="sub", required=True)
-    c = add(sw, "set", "set the sales window")
+    c = add(sw, "set", "change the sales window: what is given; the rest is kept")
     c.add_argument("target", type=int)
     for when_ in ("opens", "closes"):
         c.add_argument(f"--{when_}", default=None, metavar="TIME",
-                       help="'YYYY-MM-DD HH:MM' in the event's time zone (as `event create`), ISO 8601, or UNIX time")
-    c.add_argument("--door-only", action="store_true")
-    c.add_argument("--max-per-order", type=int, default=None)
+                       help="'YYYY-MM-DD HH:MM' in the event's time zone (as `event create`), ISO 8601, UNIX time, "
+                            f"or 'none' ({'from now' if when_ == 'opens' else 'no end'})")
+    c.add_argument("--door-only", action=argparse.BooleanOptionalAction, default=None,
+                   help="only at the door (kiosks on site); --no-door-only: online too")
+    c.add_argument("--max-per-order", default=None, metavar="N", help="1..1000, or 'none' (no limit)")
     c = add(sw, "show", "the sales window")
     c.add_argument("target", type=int)
     al = sub.add_parser("allotment", help="kiosks' offline sales allotments").add_subparsers(dest="sub", required=True)
@@ -223,10 +225,28 @@ def _target_tz(store, target_id: int) -> str:
 
 
 def window_set(store, org, args) -> int:
+    """Changes what is given, keeps the rest ('none' clears a bound or the limit): `--max-per-order 4` alone no
+    longer drops the closing time set before."""
     store._own_target(org, args.target)
-    opens, closes = (_local_time(store, args.target, t) for t in (args.opens, args.closes))
-    w = store.set_sales_window(org, args.target, opens, closes, args.door_only, args.max_per_order)
+    w = store.sales_window(args.target)
+
+    def given(text: str | None, key: str, read: Callable[[str], Any]) -> Any:
+        if text is None:
+            return w[key]
+        return None if text.strip().lower() == "none" else read(text)
+
+    opens, closes = (given(t, k, lambda t: _local_time(store, args.target, t))
+                     for t, k in ((args.opens, "opens_at"), (args.closes, "closes_at")))
+    limit = given(args.max_per_order, "max_per_order", _per_order_limit)
+    door_only = w["door_only"] if args.door_only is None else args.door_only
+    w = store.set_sales_window(org, args.target, opens, closes, door_only, limit)
     return emit(args, w, _window_text(store, args.target, w))
+
+
+def _per_order_limit(text: str) -> int:
+    if not (text.strip().isascii() and text.strip().isdigit()):
+        raise Refused(f"--max-per-order {text!r}: a number 1..1000, or 'none' (no limit)")
+    return int(text)
 
 
 def window_show(store, org, args) -> int:

@@ -18,7 +18,8 @@ from server_stub.cli_progress import Progress
 
 
 def cmd_devices(store, org, args) -> int:
-    refused = store.refusal_counts(org)
+    refused = {device: n - sum(_taken_since(store, r) for r in store.refusals(org, device, min(n, 1000)))
+               for device, n in store.refusal_counts(org).items()}  # not those sent again and taken (the newest 1000)
     devices = [dict(d, refused_uploads=refused.get(d["device_id"], 0)) for d in store.devices(org)]
     return emit(args, devices, devices_text(devices, refused))
 
@@ -29,9 +30,39 @@ def cmd_refusals(store, org, args) -> int:
     unregistered = [{"device_id": u["device_id"], "outbox_id": 0, "reason": f"device {u['reason']}",
                      "body": {}, "received_at": u["last_at"], "count": u["count"], "first_at": u["first_at"]}
                     for u in store.unregistered_uploads(org, args.device, args.limit)]
-    found = sorted(store.refusals(org, args.device, args.limit) + unregistered,
-                   key=lambda r: -r["received_at"])[:args.limit]
-    return emit(args, found, refusals_text(found))
+    found = sorted([dict(r, taken_since=_taken_since(store, r)) for r in store.refusals(org, args.device, args.limit)]
+                   + unregistered, key=lambda r: -r["received_at"])[:args.limit]
+    remedies = [f"{device}: {n} upload(s) for event {event}, which it does not hold (scanned before it was wiped and "
+                f"enrolled again for other events?): to count them, `ticketgate server device events {device} --add "
+                f"{event}`: the device sends them again by itself" for (device, event), n in _not_held(store, org, found).items()]
+    return emit(args, found, "\n".join([refusals_text(found), *remedies]))
+
+
+def _taken_since(store, refusal: dict) -> bool:
+    """A refused scan the device sent again once the cause was fixed (`agent resend-refused`, an event given to it),
+    and the server took."""
+    body = refusal["body"] if isinstance(refusal["body"], dict) else {}
+    return isinstance(body.get("scan_uuid"), str) and store.annul_target(body["scan_uuid"], "") is not None
+
+
+def _not_held(store, org: str, refusals: list[dict]) -> dict[tuple[str, int], int]:
+    """(device, event) -> its uploads refused as not of its events, for an event it still does not hold and not
+    taken since: the organiser gives it the event and the device sends them again (agent.sync.enrolled_events)."""
+    devices = {d["device_id"]: d for d in store.devices(org) if not d["revoked"]}
+    held: dict[str, set[int]] = {}
+    out: dict[tuple[str, int], int] = {}
+    for r in refusals:
+        body, device = r["body"] if isinstance(r["body"], dict) else {}, devices.get(r["device_id"])
+        event = body.get("event_id")
+        if device is None or type(event) is not int or not str(r["reason"]).startswith(
+                f"not allowed: event {event} is not an event of ") or r.get("taken_since"):
+            continue
+        if device["device_id"] not in held:
+            held[device["device_id"]] = set(device_events(store, org, device["events"]) if device["events"]
+                                            else (e["event_id"] for e in store.events(org)))
+        if event not in held[device["device_id"]]:
+            out[device["device_id"], event] = out.get((device["device_id"], event), 0) + 1
+    return out
 
 
 def _own_device(store, org, device_id) -> dict:
@@ -181,8 +212,13 @@ def cmd_push(store, org, args) -> int:
             result = hooks.push(store, org, events, broker_login(args), bar, timeout=args.timeout)
     except (ConnectionError, TimeoutError, PermissionError) as exc:
         raise Refused(f"push failed: {exc}") from None
-    return emit(args, result, f"pushed {result.get('tickets', '?')} ticket(s) of events {events} to "
-                              f"{result.get('devices', '?')} device(s), {result.get('delivered', '?')} delivered")
+    sent = result.get("events", events)
+    held_by_none = sorted(set(events) - set(sent))     # "pushed … of events [1, 2]" when no device holds 2 misled
+    return emit(args, result, f"pushed {result.get('tickets', '?')} ticket(s) of events {sent} to "
+                              f"{result.get('devices', '?')} device(s), {result.get('delivered', '?')} delivered"
+                + (f"\nnot pushed: no device holds event(s) {held_by_none} (give them to one: `ticketgate server "
+                   f"device events DEVICE --add {','.join(map(str, held_by_none))}`, or enrol one: `ticketgate "
+                   f"provision tokens create … --events {','.join(map(str, held_by_none))}`)" if held_by_none else ""))
 
 
 def cmd_serve(store, org, args) -> int:

@@ -89,7 +89,8 @@ def scanned_event(store, org: str, event: int | None) -> None:
     if event is not None and (target := store.target(event))["kind"] == "pass":
         events = ", ".join(str(e) for e in target["event_ids"])
         raise Refused(f"{event} is a pass (events {events}): entries are counted per event where its holders came "
-                      f"in: give --event {target['event_ids'][0]} (or no --event for every event)")
+                      f"in: give {' or '.join(f'--event {e}' for e in target['event_ids'])} (or no --event for "
+                      "every event)")
 
 
 def when(ts: float | None, tz: str = "UTC") -> str:
@@ -157,7 +158,8 @@ def refusals_text(refusals: list[dict]) -> str:
         row = (f"request {b['request_id']}" if "request_id" in b else    # desk: no row; a whole upload: its topic
                f"message on {b['topic']} ({b.get('size')} bytes)" if "topic" in b else f"row {r['outbox_id']:<6}")
         rows.append(f"{when(r['received_at'])}  {r['device_id']:<18} {row} {what:<18} "
-                    f"ticket {b.get('ticket_key') or '-'} order {b.get('order_number') or '-'}: {r['reason']}")
+                    f"ticket {b.get('ticket_key') or '-'} order {b.get('order_number') or '-'}: {r['reason']}"
+                    + ("  (sent again and TAKEN since)" if r.get("taken_since") else ""))
     return "\n".join(rows) or "no refused uploads"
 
 

@@ -38,7 +38,8 @@ def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser
     c.add_argument("--user", required=True)
     c.add_argument("--from", dest="sender", required=True, help="sender address")
     c.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin "
-                                                                "(default: prompt; keep the stored one if empty)")
+                                                                "(default: prompt, or one line of stdin when piped; "
+                                                                "keep the stored one if empty)")
     c.add_argument("--ca", type=Path, default=None, help="trust this CA for STARTTLS (default: the system's)")
     c.add_argument("--attempts", type=int, default=3, help="tries for temporary failures (4xx), 1..10")
     c.add_argument("--retry-seconds", type=float, default=30.0, help="first wait between tries; doubles")
@@ -201,7 +202,7 @@ def mail_configure(store, org: str, args) -> int:
     import getpass
     import sys
     from server_stub import mail
-    if args.password_stdin:
+    if args.password_stdin or not sys.stdin.isatty():   # piped (`… | ticketgate server mail configure …`): one line
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = getpass.getpass("SMTP password (empty: keep the stored one): ")

@@ -208,3 +208,27 @@ def test_the_organiser_guide_runs_as_written(page, tmp_path):
     shown = subprocess.run([sys.executable, "-m", "agent", "server", "stats", "--json"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
+
+
+OFFLINE = ("price", "quota", "sales-window", "promo", "staff", "report")    # need no broker, device nor mail server
+
+
+@pytest.mark.parametrize("page", ["en/organiser.md", "fr/organisateur.md"])
+def test_the_organiser_guides_desk_staff_and_report_blocks_run_as_written(page, tmp_path):
+    """Every block of the organiser's guide made only of commands that need no broker, device or mail server
+    (prices, quotas, sales window, promotions, staff, reports) runs as written after the first block, in order, in
+    one fresh data folder: a guide command that fails (or a --pin that does not read the PIN piped in) fails here."""
+    first, csv = _organiser_blocks(ROOT / "docs/guides" / page)
+    blocks = [_commands(body) for lang, body, _ in _blocks((ROOT / "docs/guides" / page).read_text(encoding="utf-8"))
+              if lang == "sh"]
+    offline = [b for b in blocks if b and all((_ticketgate_argv(c) or [""])[:1] == ["server"]
+                                              and _ticketgate_argv(c)[1] in OFFLINE for c in b)]
+    assert len(offline) >= 3, offline
+    for name in {c.split()[3] for c in first if " import-orders " in c}:
+        (tmp_path / name).write_text(csv, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TICKETGATE_SERVER_HOME=str(tmp_path / "server"),
+               HOME=str(tmp_path), TICKETGATE_SERVER_DB="")
+    for command in first + [c for b in offline for c in b]:
+        proc = subprocess.run([sys.executable, "-m", "agent", *_ticketgate_argv(command)], cwd=tmp_path, env=env,
+                              input="2468\n", capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, f"{page}: `{command}`\n{proc.stdout}\n{proc.stderr}"

@@ -212,3 +212,58 @@ def test_wrong_password_and_no_starttls_are_not_retried(smtp, store, tmp_path):
         mail.send_etickets(store, "fest", bare["number"])
     with pytest.raises(ValueError):
         mail.configure(store, mail.MailSettings("127.0.0.1", 0, USER, "nobody"), "x")
+
+
+def test_the_password_piped_to_mail_configure_as_the_guide_says(smtp, tmp_path):
+    """The guide: the password "is read from the prompt or one line of standard input". Piped without
+    --password-stdin, `mail configure` went to getpass: with a terminal it asked on the terminal and ignored the
+    pipe; without one it read the pipe but printed "GetPassWarning … Warning: Password input may be echoed." Piped,
+    it now reads the one line, says nothing of echoing, and the buyer's e-tickets go out with it."""
+    controller, handler, crt = smtp
+    data = tmp_path / "server"
+    _, (number,) = _setup(data, controller.port, crt, [("Zoë Lefèvre", "zoe@example.org")])
+    mail.password_file(data).unlink()                         # as before `mail configure` ever ran with a password
+    r = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(data), "mail", "configure", "--host",
+                        "127.0.0.1", "--port", str(controller.port), "--user", USER, "--from",
+                        "billets@tickets.example", "--ca", str(crt)], cwd=ROOT, input=PASSWORD + "\n",
+                       capture_output=True, text=True, timeout=120, start_new_session=True,     # no terminal
+                       env=dict(os.environ, TICKETGATE_SERVER_DB=""))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert mail.password_file(data).read_text() == PASSWORD
+    sent = _server(data, "order", "send-etickets", number)
+    assert sent.returncode == 0 and "SENT" in sent.stdout, sent.stdout + sent.stderr
+    assert handler.logins[-1] == (USER, PASSWORD)
+
+
+def test_a_refused_address_is_corrected_and_the_etickets_sent_again(smtp, tmp_path):
+    """The guide: "An address the mail server refuses is reported (REFUSED) …; fix the address and send again". No
+    command changed an order's address: the organiser was stuck with REFUSED (the same address is not tried again
+    by the mail server's word). `server order set NUMBER --email` corrects it; the e-tickets then go to the new one."""
+    controller, handler, crt = smtp
+    data = tmp_path / "server"
+    _, (number,) = _setup(data, controller.port, crt, [("Bob", "refused@example.org")])
+    assert "REFUSED" in _server(data, "order", "send-etickets", number).stdout
+    bad = _server(data, "order", "set", number, "--email", "bob example.org")
+    assert bad.returncode == 1 and "e-mail address 'bob example.org': like name@example.org expected" in bad.stderr
+    fixed = _server(data, "order", "set", number, "--email", " bob@example.org ")
+    assert fixed.returncode == 0 and "Bob <bob@example.org>" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert [o["number"] for o in json.loads(_server(data, "order", "find", "bob@example.org", "--json").stdout)] == [
+        number]
+    sent = _server(data, "order", "send-etickets", number)
+    assert sent.returncode == 0 and "SENT" in sent.stdout, sent.stdout + sent.stderr
+    assert handler.rcpt[-1] == "bob@example.org" and len(handler.messages) == 1
+    assert json.loads(_server(data, "order", "show", number, "--json").stdout)["mail"]["status"] == "sent"
+
+
+def test_an_orders_address_corrected_in_the_store_is_searched_and_changes_the_event_data(store):
+    """Both backends: the corrected address replaces the old one in the search (SQLite FTS, PostgreSQL tsvector) and
+    the organiser's data version moves (the devices get the order again); another organiser cannot change it."""
+    e = store.create_event("fest", "Night", time.time(), time.time() + 3600, categories=[{"category_id": 1, "name": "A"}])
+    order = store.add_order("fest", e, "Bob", "refused@example.org", positions=[{"category": 1}])
+    before = store.version("fest")
+    assert store.set_order_email("fest", order["number"], "bob@example.org")["email"] == "bob@example.org"
+    assert [o["number"] for o in store.find_orders("bob@example.org", "fest")] == [order["number"]]
+    assert store.find_orders("refused@example.org", "fest") == []
+    assert store.version("fest") > before
+    with pytest.raises(LookupError):
+        store.set_order_email("other", order["number"], "x@example.org")

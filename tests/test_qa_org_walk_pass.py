@@ -43,6 +43,22 @@ def test_entries_and_conflicts_asked_of_a_pass_name_its_events(tmp_path):
     assert json.loads(tg(home, "server", "stats", "--json").stdout)["entries"] == 1
 
 
+def test_a_pass_of_two_events_asked_as_an_event_names_both(tmp_path):
+    """A weekend pass (events 1 and 2) asked of `stats`, `report entries` or `conflicts` said "give --event 1": the
+    organiser who wanted Sunday's figures was sent to Saturday's. It names each event of the pass."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)
+    tg(home, "server", "event", "create", "--name", "Sunday", "--start", "2030-01-06 10:00", "--end",
+       "2030-01-06 23:00", "--zone", "1=Floor", "--category", "1=Adult")
+    tg(home, "server", "pass", "create", "--name", "Weekend", "--events", "1,2")
+    for command in (["report", "entries"], ["conflicts"], ["stats"]):
+        asked = tg(home, "server", *command, "--event", "3", ok=False)
+        assert asked.returncode == 1 and ("3 is a pass (events 1, 2): entries are counted per event where its holders "
+                                          "came in: give --event 1 or --event 2 (or no --event for every event)"
+                                          ) in asked.stderr, (command, asked.stderr)
+
+
 @needs_broker
 def test_stats_watched_as_json_is_one_object_per_line(tmp_path):
     """`server stats --watch 1 --json`, the live form a dashboard reads: each refresh was an indented JSON document

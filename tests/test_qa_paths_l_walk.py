@@ -373,3 +373,21 @@ def test_a_door_back_after_a_long_absence_does_not_report_the_updates_it_missed_
         assert summary["rejected"] == [] and summary["late"] == 1, summary
         verdict = json.loads(tg(home, "agent", "scan", "--json", payload).stdout)
         assert verdict["verdict"] == "revoked", verdict
+
+
+@needs_broker
+def test_push_names_the_events_no_device_holds(tmp_path):
+    """A door enrolled for event 1 only; `server push` said "pushed 2 ticket(s) of events [1, 2] to 1 device(s)":
+    the organiser read that the doors had event 2, which no device holds, so none got it. It now names the events
+    pushed, and those no device holds with the commands that give them to one."""
+    home, _ = _home(tmp_path)
+    tg(home, "server", "event", "create", "--name", "Sunday", "--start", "2030-01-06 10:00", "--end",
+       "2030-01-06 23:00", "--zone", "1=Floor", "--category", "1=Adult")
+    with organiser_running(home) as running:
+        running.enroll(home, "north", events="1")
+        said = tg(home, "server", "push").stdout
+        assert said.splitlines() == [
+            "pushed 2 ticket(s) of events [1] to 1 device(s), 1 delivered",
+            "not pushed: no device holds event(s) [2] (give them to one: `ticketgate server device events DEVICE "
+            "--add 2`, or enrol one: `ticketgate provision tokens create … --events 2`)"], said
+        assert json.loads(tg(home, "server", "push", "--json").stdout)["events"] == [1]

@@ -611,6 +611,21 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
                 self._redate(estimate)
             return n
 
+    def outbox_resend_refused_events(self, event_ids: Iterable[int]) -> int:
+        """Put back in the upload queue the rows refused because this device did not hold their event
+        (`event_not_held`), for these events: the organiser gave it them since (`server device events --add`), e.g.
+        entries a door scanned before it was wiped and enrolled again for another event. Returns how many."""
+        wanted = {str(int(e)) for e in event_ids}
+        if not wanted:
+            return 0
+        with self.transaction():
+            rows = [(i,) for i, params in self.conn.execute(
+                "SELECT id, refused_params FROM outbox WHERE refused_code='event_not_held'").fetchall()
+                if str(json.loads(params or "{}").get("event")) in wanted]
+            self.conn.executemany("UPDATE outbox SET acked=NULL, refused=NULL, refused_code='', refused_params='{}' "
+                                  "WHERE id=?", rows)
+            return len(rows)
+
     # -- read models (agent.read_models: one rule for device and server) -----------------------------------------
     _ACTION_COLS = "scan_uuid, kind, at, device_id, gate, event_id, direction, ref_uuid, seq, clock_offset, mode"
 

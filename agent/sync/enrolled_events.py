@@ -34,8 +34,8 @@ def change_events(ledger: Ledger, body: dict[str, Any], enrolled: Iterable[int])
     """Hold `body["events"]` from now on (inside the command's transaction): what the device holds of the events
     taken away is deleted (buyers' names and e-mails among it; its own entries stay and are uploaded); an event
     selection that admitted every event held follows the change, a narrower one keeps what is left of it; selected
-    zones only the events taken away had are left out. The caller asks for a full bundle (the events added come
-    with it)."""
+    zones only the events taken away had are left out; uploads the server refused as not of its events go again for
+    the events added. The caller asks for a full bundle (the events added come with it)."""
     new = wanted_events(body)
     before = set(enrolled)
     held = before | set(ledger.event_ids())
@@ -51,7 +51,9 @@ def change_events(ledger: Ledger, body: dict[str, Any], enrolled: Iterable[int])
         policy = replace(policy, zones=frozenset(policy.zones - zones_gone) or None)
     save_policy(ledger, policy)
     ledger.set_setting(ENROLLED_SETTING, new)
-    return {"events": new, "added": sorted(set(new) - before), "removed": removed, "forgotten_tickets": forgotten}
+    added = sorted(set(new) - before)
+    return {"events": new, "added": added, "removed": removed, "forgotten_tickets": forgotten,
+            "resent": ledger.outbox_resend_refused_events(added)}    # refused before as not its events: sent again
 
 
 def _zones(ledger: Ledger, events: Iterable[int]) -> set[int]:

@@ -259,6 +259,21 @@ class OrderMixin(CatalogueMixin):
     def validate_payment(self, number: str) -> dict:
         return self._change_status(number, PAID, "payment validated", revoke=False)
 
+    def set_order_email(self, org: str, number: str, email: str) -> dict:
+        """The buyer's address, corrected (`server order set NUMBER --email`): e-tickets go to it from now on, and
+        the devices get it with the order at their next sync."""
+        email = email.strip()
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", email) or not email.isprintable():
+            raise InvalidInput(f"e-mail address {email!r}: like name@example.org expected")
+        with self.tx() as c:
+            row = c.execute("SELECT order_id, org FROM orders WHERE number=?", (number,)).fetchone()
+            if row is None or row[1] != org:
+                raise NotFound(f"no order {number!r}")
+            version = self._bump(org)
+            c.execute("UPDATE orders SET email=?, updated_at=? WHERE order_id=?", (email, time.time(), row[0]))
+            c.execute("UPDATE tickets SET version=? WHERE order_id=?", (version, row[0]))
+        return self.order(number)
+
     def _set_flag(self, table: str, ticket_key: str | int, reason: str, active: bool) -> dict:
         t = self.ticket(ticket_key)
         now = time.time()

@@ -76,8 +76,8 @@ def connect_or_explain(transport: PahoTransport, timeout: float = 10.0) -> None:
 def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig | str | None,
          progress: Callable[[int], None] | None = None, timeout: float = 60.0) -> dict:
     """Send a full signed bundle of `event_ids` to every registered device of `org` allowed those events.
-    Returns {"devices", "delivered", "tickets", "version", "bytes", "seconds"} once the broker acknowledged
-    (devices offline get it from their persistent session when they come back)."""
+    Returns {"devices", "delivered", "tickets", "events" (those some device got), "version", "bytes", "seconds"}
+    once the broker acknowledged (devices offline get it from their persistent session when they come back)."""
     started = time.monotonic()
     wanted = sorted(set(int(e) for e in event_ids))
     targets: dict[tuple[tuple[int, ...], bool], list[str]] = {}     # (events, kiosk) -> devices
@@ -113,8 +113,9 @@ def push(store: SyncStore, org: str, event_ids: list[int], broker: BrokerConfig 
             delivered += server.send_bundle(org, devices, built, wait=timeout)
     finally:
         server.stop()
+    sent = sorted({e for events, _ in targets for e in events})
     return {"devices": sum(len(v) for v in targets.values()), "delivered": delivered,
-            "tickets": store.count_tickets_of(sorted({e for events, _ in targets for e in events})),
+            "tickets": store.count_tickets_of(sent), "events": sent,
             "version": version, "bytes": total, "seconds": round(time.monotonic() - started, 3)}
 
 
