@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -12,9 +13,11 @@ PRIVATE_DIR = 0o700
 
 
 def write_private(path: str | Path, data: str | bytes) -> None:
-    """Atomic replace with a file created 0600 (never a moment readable by others), fsynced before the rename."""
+    """Atomic replace with a file created 0600 (never a moment readable by others), fsynced before the rename.
+    The temporary file is this thread's own: two threads saving one file (a device's sync applying a bundle while
+    the app saves its keyring) each rename a whole file, the last one wins."""
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE)
     try:
         os.fchmod(fd, PRIVATE)      # an existing leftover keeps its old mode otherwise

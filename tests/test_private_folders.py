@@ -66,3 +66,27 @@ def test_an_old_0755_provisioning_state_folder_is_tightened(tmp_path):
     os.chmod(state, 0o755)
     Registry(state / "registry.sqlite")
     assert _mode(state) == 0o700
+
+
+def test_two_threads_saving_one_private_file_each_replace_it_whole(tmp_path):
+    """A device's sync thread saves its keyring as a bundle is applied while the app saves it too (`demo --keep`):
+    with one temporary file per process, one thread renamed the other's away (FileNotFoundError) or a half file."""
+    import threading
+    from agent.private_files import write_private
+    path, errors = tmp_path / "keyring.json", []
+    texts = [("a" * 200_000), ("b" * 200_000)]
+
+    def save(text: str) -> None:
+        try:
+            for _ in range(150):
+                write_private(path, text)
+        except OSError as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=save, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert path.read_text() in texts and _mode(path) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["keyring.json"]
