@@ -26,6 +26,7 @@ from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
+from agent.verdict_words import verdict_title
 from agent.verdicts import Verdict
 
 
@@ -229,8 +230,8 @@ def _selection_refused(args: argparse.Namespace, ledger: Ledger, keyring: Keyrin
 
 
 def human(v: Verdict) -> str:
-    head = v.code.value.upper().replace("_", " ")
-    parts = [head + (f" ({v.direction})" if v.accepted else "")]
+    """A verdict on one line, headed by the title the app shows (TICKET CANCELLED); `--json` has the code."""
+    parts = [verdict_title(v)]
     if v.ticket_key:
         parts.append(f"ticket {v.ticket_key}")
     if v.event_id is not None:

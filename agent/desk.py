@@ -15,6 +15,7 @@ from agent.desk_offers import held_offer
 from agent.ledger import Ledger
 from agent.pricing import cents_text
 from agent.reasons import coded
+from agent.sync.apply import current_bundle
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, Exchange, PaymentPart, PaymentValidated
 from agent.used import first_admission, used_refusal
 
@@ -104,18 +105,26 @@ def _refuse_used(ledger: Ledger, ticket_key: str) -> None:
 def _refuse_price_difference(ledger: Ledger, ticket: dict[str, Any], category: int | None) -> None:
     """ValueError, nothing recorded, for a category change this device cannot settle: its price differs from the
     ticket's (`exchange_price_differs`: an upgrade would be free, a downgrade owes the buyer money nobody records),
-    or this device holds no price list to tell (`exchange_needs_prices`). Online, the desk asks the server, which
-    prices it and settles the difference (kiosk_ui.adapters.desk)."""
+    or this device holds no price list to tell (`exchange_needs_prices`), or the server's bundle had no price for
+    one of the two (`no_price`: the organiser set none). Online, the desk asks the server, which prices it and
+    settles the difference (kiosk_ui.adapters.desk)."""
     if category is None or category == ticket.get("category"):
         return
     target = int(ticket.get("pass_id") or ticket["event_id"])
     offer = held_offer(ledger, target)
     before, after = (None, None) if offer is None else (offer.prices.get(ticket.get("category") or 0),
                                                         offer.prices.get(category))
-    if offer is None or before is None or after is None:
+    if offer is None and int(ticket["event_id"]) not in current_bundle(ledger)["events"]:
         raise coded(ValueError(f"this device holds no price for category {category} and the ticket's: a change of "
                                "category needs the server; try again when online (no exchange recorded)"),
                     "exchange_needs_prices", category=category)
+    if offer is None or before is None or after is None:    # the server's last bundle held no such price: it has none
+        unpriced = category if after is None else int(ticket.get("category") or 0)
+        what = f"pass {target}" if ticket.get("pass_id") else f"event {target}"
+        raise coded(ValueError(f"the organiser has set no price for category {unpriced} of {what} (as of this "
+                               f"device's last sync): `ticketgate server price set {target} --category {unpriced} "
+                               "--cents N`, sync, then exchange again (no exchange recorded)"),
+                    "no_price", category=unpriced)
     if after != before:
         difference = cents_text(abs(after - before), offer.currency)
         raise coded(ValueError(f"the price differs by {difference}: needs the server; try again when online "

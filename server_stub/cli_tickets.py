@@ -51,7 +51,8 @@ def ticket_revoke(store, org, args) -> int:
 def ticket_show(store, org, args) -> int:
     t = _own_ticket(store, org, args.ticket_key)
     line = next(x for x in store.order(t["order_number"])["tickets"] if x["ticket_id"] == t["ticket_id"])
-    t.update(revoked=line["revoked"], blocked=line["blocked"])        # the doors refuse it: said with its QR
+    # the doors refuse it: said with its QR; the reason, or false (JSON readers test it, as the text says "no")
+    t.update(revoked=line["revoked"] or False, blocked=line["blocked"] or False)
     t["check_in"] = check_ins(store, org, t["target_id"]).get(t["ticket_key"], [])
     t["payload"] = store.issue_ticket_payload(args.ticket_key)
     shown = dict(t, quick_cancelled=quick_cancel_text(t["quick_cancelled"]) if t["quick_cancelled"] else "no",

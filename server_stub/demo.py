@@ -7,7 +7,7 @@ exchanges a ticket, a gate works offline and the double entry it could not see i
 then tonight's figures and what to try next.
 
 Organiser-side code only: the devices are the core agent's classes (server_stub.sync.sim_device), the desk's
-exchange is agent.desk, the verdict words are the app's (drivers.feedback.words).
+exchange is agent.desk, the verdict words are the app's (agent.verdict_words).
 """
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Mapping
 from zoneinfo import ZoneInfo
 
-from drivers.feedback.words import verdict_title
+from agent.verdict_words import verdict_title
 
 ORG = "demo"
 TIMEZONE = "Europe/Paris"
 
-# The demo's own sentences (the verdict words come from drivers.feedback.words, shared with the app).
+# The demo's own sentences (the verdict words come from agent.verdict_words, shared with the app).
 FR = {
     "ticketgate demo: a whole evening at the door, on this machine": "ticketgate demo : une soirée entière à l'entrée, sur cette machine",
     "Organiser “Demo Festival”: event “{event}” on {when}, zones Floor and Balcony, Standard and VIP tickets, {n} orders.":

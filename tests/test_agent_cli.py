@@ -12,7 +12,9 @@ import pytest
 
 from agent.cli import main
 from agent.keyring import Keyring
+from agent.agent_cli import human
 from agent.ledger import Ledger
+from agent.verdicts import Code, Verdict
 from tests.test_core_support import issue, test_key
 from tests.vectors.make_vectors import pretix_pem_b64, private
 
@@ -61,8 +63,8 @@ def test_scan_stdin_human_with_bad_bytes(home, capsys, monkeypatch):
     rc, out, _ = run(home, "scan", stdin=lines, capsys=capsys, monkeypatch=monkeypatch)
     got = out.splitlines()
     assert rc == 0 and len(got) == 3
-    assert got[0].startswith("ACCEPTED (in) | ticket 12 | event 1")
-    assert got[1].startswith("MALFORMED") and got[2].startswith("MALFORMED")
+    assert got[0].startswith("ACCEPTED — IN | ticket 12 | event 1")
+    assert got[1].startswith("NOT A TICKET") and got[2].startswith("NOT A TICKET")
 
 
 def test_scan_human_says_when_a_ticket_not_valid_yet_or_expired_is_valid(home, capsys):
@@ -72,8 +74,32 @@ def test_scan_human_says_when_a_ticket_not_valid_yet_or_expired_is_valid(home, c
     late = issue(KEY, 12, valid_from=1, valid_until=1_000_000_000)
     rc, out, _ = run(home, "scan", early, late, capsys=capsys)
     assert rc == 0 and out.splitlines() == [
-        "NOT YET VALID | ticket 11 | event 1 | valid from 2038-01-19 03:14:08 UTC",
+        "NOT VALID YET | ticket 11 | event 1 | valid from 2038-01-19 03:14:08 UTC",
         "EXPIRED | ticket 12 | event 1 | was valid until 2001-09-09 01:46:40 UTC"]
+
+
+def test_scan_says_the_apps_title_for_every_verdict(home, capsys):
+    """`agent scan` (a laptop at a door) printed code names, REVOKED, UNPAID, MALFORMED, where the door screen and
+    the guides say TICKET CANCELLED, PAYMENT PENDING, NOT A TICKET. Now each line is headed by the app's title, from
+    one definition (agent.verdict_words), for every code; `--json` keeps the codes."""
+    from kiosk_ui.presenters.verdict import present
+
+    class NoNames:
+        def event(self, *_): return None
+        def zone(self, *_): return None
+        def category(self, *_): return None
+        def ticket(self, *_): return None
+    for code in Code:
+        for direction in ("in", "out"):
+            v = Verdict(code, direction=direction)
+            assert human(v).split(" | ")[0] == present(v, NoNames()).title, v
+    led = Ledger.open(home / "ledger.sqlite")
+    led.revoke(["11"], "refunded")
+    led.close()
+    admitted, refunded = issue(KEY, 12, valid_until=FAR), issue(KEY, 11, valid_until=FAR)
+    rc, out, _ = run(home, "scan", "--reread-window", "0", admitted, admitted, refunded, "garbage", capsys=capsys)
+    assert rc == 0 and [line.split(" | ")[0] for line in out.splitlines()] == [
+        "ACCEPTED — IN", "ALREADY USED", "TICKET CANCELLED", "NOT A TICKET"]
 
 
 def test_configure_is_stored_and_used_by_scan(home, capsys):

@@ -74,7 +74,7 @@ def test_player_without_audio_or_vibrator_still_works(tmp_path):
 
 
 def test_every_verdict_has_a_title_in_both_languages():
-    from drivers.feedback.words import TITLES, verdict_title
+    from agent.verdict_words import TITLES, verdict_title
     assert set(TITLES) == set(Code) - {Code.ACCEPTED}
     assert all(en.isupper() and fr.isupper() and en != fr for en, fr in TITLES.values())
     assert verdict_title(Verdict(Code.REVOKED), "fr") == "BILLET ANNULÉ"

@@ -37,6 +37,19 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
         yield Desk(org, kiosk, kiosk, serve_log)
 
 
+@pytest.fixture
+def unpriced(tmp_path: Path) -> Iterator[Desk]:
+    """An enrolled kiosk of an event the organiser set no price for, its server serving."""
+    org, kiosk = tmp_path / "org", tmp_path / "kiosk"
+    for home in (org, kiosk):
+        home.mkdir()
+    tonight(org, ("1=Adult", "2=VIP"), {})
+    serve_log = tmp_path / "serve.log"
+    with serving(org, serve_log) as http_port:
+        enroll(org, kiosk, "desk", http_port, "kiosk")
+        yield Desk(org, kiosk, kiosk, serve_log)
+
+
 def _unsettled(org: Path) -> list[dict]:
     return [c for c in json.loads(tg(org, "server", "conflicts", "--json").stdout)
             if c.get("kind") == "exchange_difference"]
@@ -58,7 +71,8 @@ def test_an_offline_exchange_to_another_price_is_refused_on_the_kiosk(desk):
     """`agent exchange KEY --category 2` on a kiosk (Adult 20.00 -> VIP 25.00) queued the exchange; the server
     re-issued a VIP ticket when it arrived, 5.00 never collected (a downgrade: owed to the buyer, recorded nowhere).
     Now the kiosk refuses it, saying the difference and that it needs the server, and records nothing; a category at
-    the same price (Student 20.00) is still exchanged offline; a category with no price on the kiosk is refused."""
+    the same price (Student 20.00) is still exchanged offline; a category with no price on the kiosk is refused,
+    saying the organiser set none."""
     ann, bob = _order(desk.org, "Ann Upgrade"), _order(desk.org, "Bob Student")
     ann_ticket, bob_ticket = ann["tickets"][0]["ticket_key"], bob["tickets"][0]["ticket_key"]
     tg(desk.org, "server", "push")
@@ -67,7 +81,8 @@ def test_an_offline_exchange_to_another_price_is_refused_on_the_kiosk(desk):
     assert upgrade.returncode == 1, upgrade
     assert "the price differs by 5.00 EUR: needs the server; try again when online" in upgrade.stderr, upgrade.stderr
     crew = tg(desk.kiosk, "agent", "exchange", ann_ticket, "--reason", "staff", "--category", "4", ok=False)
-    assert crew.returncode == 1 and "no price for category 4" in crew.stderr, crew.stderr
+    assert crew.returncode == 1 and "the organiser has set no price for category 4 of event 1" in crew.stderr, \
+        crew.stderr
     assert json.loads(tg(desk.kiosk, "agent", "status", "--json").stdout)["counts"]["outbox_pending"] == 0
     tg(desk.kiosk, "agent", "exchange", bob_ticket, "--reason", "student card", "--category", "3")
     tg(desk.kiosk, "agent", "sync", "--until-idle", "--for", "60")
@@ -78,6 +93,21 @@ def test_an_offline_exchange_to_another_price_is_refused_on_the_kiosk(desk):
     assert wait_for(lambda: categories(bob["number"]) == [(1, False), (3, True)], 30), categories(bob["number"])
     assert categories(ann["number"]) == [(1, True)]
     assert _unsettled(desk.org) == []              # the same price: nothing owed
+
+
+def test_an_exchange_on_an_event_with_no_price_says_the_organiser_set_none(unpriced):
+    """`agent exchange KEY --category 2` on a synced kiosk, the event having no price at all: it said "holds no
+    price … try again when online", while it was online and the server had no price either. Now it says the
+    organiser set no price for that category and the command that sets one; nothing queued."""
+    ticket = _order(unpriced.org, "Ann Martin")["tickets"][0]["ticket_key"]
+    tg(unpriced.org, "server", "push")
+    tg(unpriced.kiosk, "agent", "sync", "--until-idle", "--for", "60")
+    said = tg(unpriced.kiosk, "agent", "exchange", ticket, "--reason", "upgrade", "--category", "2", ok=False)
+    assert said.returncode == 1, said
+    assert ("the organiser has set no price for category 2 of event 1" in said.stderr
+            and "ticketgate server price set 1 --category 2 --cents N" in said.stderr
+            and "try again when online" not in said.stderr), said.stderr
+    assert json.loads(tg(unpriced.kiosk, "agent", "status", "--json").stdout)["counts"]["outbox_pending"] == 0
 
 
 def test_an_offline_exchange_arriving_with_a_price_difference_is_listed_not_counted(desk):

@@ -273,3 +273,17 @@ def test_device_configure_takes_event_ids_as_the_door_does_and_names_a_pass_s_ev
     err = capsys.readouterr().err
     assert f"{pass_id} is a pass: give the ids of its events ({first}, {second})" in err, err
     assert srv("device", "commands", "gate-a", "--json") == 0 and out_json(capsys) == []     # nothing sent
+
+
+def test_ticket_show_json_says_false_for_a_ticket_neither_revoked_nor_blocked(srv, capsys):
+    """The text says `revoked: no`; the JSON said `null` (neither yes nor no): it says false, and the reason once set."""
+    ev = make_event(srv, capsys)
+    assert srv("order", "add", "--event", str(ev), "--buyer", "Ann", "--json") == 0
+    key = out_json(capsys)["tickets"][0]["ticket_key"]
+    assert srv("ticket", "show", key, "--json") == 0
+    shown = out_json(capsys)
+    assert shown["revoked"] is False and shown["blocked"] is False
+    assert srv("ticket", "block", key, "--reason", "lost") == 0
+    capsys.readouterr()
+    assert srv("ticket", "show", key, "--json") == 0
+    assert out_json(capsys)["blocked"] == "lost"

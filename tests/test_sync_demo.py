@@ -53,7 +53,7 @@ def test_demo_tells_the_evening_in_plain_words(lang, tmp_path):
 
 
 def test_demo_words_are_the_apps(tmp_path):
-    """The verdict words of the demo are those the door screen shows (one definition: drivers.feedback.words)."""
+    """The verdict words of the demo are those the door screen shows (one definition: agent.verdict_words)."""
     from agent.verdicts import Code, Verdict
     from kiosk_ui import i18n
     from kiosk_ui.presenters.verdict import present

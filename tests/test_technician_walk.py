@@ -62,7 +62,7 @@ def test_the_technicians_walk_says_what_is_missing_in_words(tmp_path):
                             .strip().splitlines()[-1])
         assert synced["bundle_version"] and synced["rejected"] == []
         said = tg(home, "agent", "scan", stdin=payloads[0] + "\n").stdout
-        assert said.startswith("ACCEPTED (in)"), said
+        assert said.startswith("ACCEPTED — IN"), said
 
         tg(home, "server", "staff", "add", "--name", "Sam Okafor", "--role", "supervisor", "--pin", stdin="4321\n")
         tg(home, "agent", "sync", "--until-idle", "--for", "40")            # the staff list reaches the door

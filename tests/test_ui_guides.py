@@ -32,7 +32,7 @@ def test_the_door_staff_guide_explains_every_title_the_scan_screen_shows():
     screens) is explained in the door staff's guide of its language, as the app writes it. Before: EXIT — OK,
     CANCELLED FOR RESALE (a ticket the box office put back on sale, scanned at a gate), BLOCKED, UNKNOWN PRODUCT,
     SALE NOT CERTIFIED and the purple CANCELLED — BACK ON SALE were in neither guide."""
-    from drivers.feedback import words
+    from agent import verdict_words as words
     from kiosk_ui import i18n
     try:
         for lang, page in (("en", "door-staff"), ("fr", "personnel-controle")):

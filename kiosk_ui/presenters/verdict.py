@@ -13,9 +13,9 @@ from typing import Callable, Protocol
 from agent.payload import LOWER_CASE
 from agent.policy import Mode
 from agent.safe_text import timestamp
+from agent.verdict_words import code_title, verdict_title
 from agent.verdicts import Code, Reason, Verdict
 from drivers.feedback.mapping import ATTENTION, FeedbackConfig, feedback_for
-from drivers.feedback.words import code_title, verdict_title
 from kiosk_ui.i18n import language, tr
 from kiosk_ui.presenters.colours import BLUE, GREEN, ORANGE, PURPLE, RED
 

@@ -1,7 +1,8 @@
-"""What a verdict is called, in English and French: the app's big title and the lines of `ticketgate demo`.
+"""What a verdict is called, in English and French: the app's big title, the lines of `ticketgate agent scan`
+and of `ticketgate demo`.
 
-One definition, so the door screen, the organiser's demo and the guides use the same words ("BILLET ANNULÉ").
-Pure; no Kivy, no gettext (the demo runs on the organiser's side, which never imports the app).
+One definition, so the door screen, the terminal door, the organiser's demo and the guides use the same words
+("TICKET CANCELLED", "BILLET ANNULÉ"). Pure; no Kivy, no gettext (the CLI and the demo never import the app).
 """
 from __future__ import annotations
 
