@@ -21,6 +21,12 @@ CATALOGUE_TABLES = ("tickets", "status_changes", "revocations", "blocked", "pass
 # else its row's (the row aliased `t`)
 ORDER_STATUS = ("coalesce((SELECT s.order_status FROM status_changes s WHERE s.ticket_key = t.ticket_key), "
                 "t.order_status)")
+# a ticket revoked again: the new reason and time, except that the desk's words for its own refund or cancellation
+# ('refunded: Buyer cannot come') stay when the server's revocation of it comes (the order's reason alone): whichever
+# arrives first, the kiosk says what happened, in its language
+_REVOKED_AGAIN = ("ON CONFLICT(ticket_key) DO UPDATE SET at = excluded.at, reason = CASE WHEN revocations.reason IN "
+                  "('refunded: ' || excluded.reason, 'cancelled: ' || excluded.reason) THEN revocations.reason "
+                  "ELSE excluded.reason END")
 
 
 def ticket_columns(columns: tuple[str, ...]) -> str:
@@ -310,7 +316,8 @@ class CatalogueMixin(LedgerPart):
     def revoke_rows(self, rows: Iterable[tuple[str, str, float]]) -> None:
         """(ticket_key, reason, at) each, in one statement (live updates and bundles carry one reason per row)."""
         with self.transaction():
-            self.conn.executemany("INSERT OR REPLACE INTO revocations(ticket_key, reason, at) VALUES (?,?,?)", rows)
+            self.conn.executemany(f"INSERT INTO revocations(ticket_key, reason, at) VALUES (?,?,?) {_REVOKED_AGAIN}",
+                                  rows)
 
     def block_rows(self, rows: Iterable[tuple[str, str, float]]) -> None:
         with self.transaction():
@@ -340,8 +347,10 @@ class CatalogueMixin(LedgerPart):
         """A revocation or block (`table`) of each ticket, with its reason and time (now when None): one statement."""
         at = time.time() if at is None else at
         with self.transaction():
-            self.conn.execute(f"INSERT OR REPLACE INTO {table}(ticket_key, reason, at) "
-                              "SELECT value, ?, ? FROM json_each(?)", (reason, at, _key_array(ticket_keys)))
+            insert, again = ("INSERT", _REVOKED_AGAIN) if table == "revocations" else ("INSERT OR REPLACE", "")
+            self.conn.execute(f"{insert} INTO {table}(ticket_key, reason, at) "
+                              f"SELECT value, ?, ? FROM json_each(?) WHERE true {again}",
+                              (reason, at, _key_array(ticket_keys)))
 
     def _unmark(self, table: str, ticket_keys: Iterable[str]) -> None:
         with self.transaction():
