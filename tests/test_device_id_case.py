@@ -43,7 +43,8 @@ def test_a_device_id_differing_only_by_case_is_refused(store, open_backend, tmp_
 
 def _as_before_the_migration(store, open_backend, folder) -> None:
     """The store's database as a version before migration 21 (PostgreSQL 20) left it, holding `gate-1` and `GATE-1`;
-    the later migrations undone too (migration 22 adds revocations.replacement)."""
+    the later migrations undone too (SQLite 22 and PostgreSQL 21 add revocations.replacement, PostgreSQL 22 the
+    catch-up's index on scans)."""
     from server_stub.store import schema, schema_pg
     url = open_backend.url(folder)
     before = next(i for i, m in enumerate(schema_pg.MIGRATIONS if url else schema.MIGRATIONS) if "id_folded" in m)
@@ -63,6 +64,8 @@ def _as_before_the_migration(store, open_backend, folder) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER TABLE devices DROP COLUMN id_folded")           # its index with it
         conn.execute("ALTER TABLE revocations DROP COLUMN replacement")
+        conn.execute("DROP INDEX scans_org_event_seq")                      # migration 22, the catch-up's index
+        conn.execute("CREATE INDEX scans_org_event ON scans(org, event_id)")
         conn.execute("INSERT INTO devices(device_id, org, name, gate, events, registered_at, role) "
                      "SELECT 'GATE-1', org, name, 'south', events, registered_at + 60, role FROM devices")
         conn.execute("UPDATE tg_schema SET version = %s", (before,))
