@@ -127,12 +127,15 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
                     "waiting": ctl.sale.waiting}
             pay.confirm()                            # tapped again while waiting: refused
             wait["second_tap"] = ctl.sale.start_confirm(pay.payment()).result.problem
-            frames, deadline = 0, time.monotonic() + 30
+            frames, deadline = 0, time.monotonic() + 90       # a loaded CI host: the sale and its printing
             while h.ui.manager.current == "pay" and time.monotonic() < deadline:
                 h.pump(1)
                 frames += 1
                 time.sleep(0.02)
             wait["frames_while_waiting"], wait["waited_ms"] = frames, (time.perf_counter() - started) * 1000
+            assert ctl.sale.last is not None, (f"no sale outcome after {wait['waited_ms']:.0f} ms on screen "
+                                               f"{h.ui.manager.current!r}: waiting={ctl.sale.waiting}, "
+                                               f"problem={pay.problem.text!r}")
             return ctl.sale.last, wait
 
         def shot(name: str) -> None:
