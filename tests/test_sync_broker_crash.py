@@ -60,10 +60,14 @@ def test_a_gate_offline_while_the_broker_crashed_learns_the_entries_it_missed(tm
         assert again.code is Code.ALREADY_USED and again.first_use and again.first_use.gate == "gate-a"
         assert b.online_sync.bundle_version == store.version(ORG)
     finally:
-        a.close()
-        b.close()
-        server.stop()
-        store.close()
+        _shut(a, b, server, store)
+
+
+def _shut(*parts) -> None:
+    """Each part stopped in the order given (watchers, devices, then the server, then its store); None skipped."""
+    for part in parts:
+        if part is not None:
+            (part.stop if isinstance(part, (SyncServer, PahoTransport)) else part.close)()
 
 
 class _DownWatch:
@@ -160,12 +164,7 @@ def test_a_gate_back_after_the_broker_crashed_gets_only_the_entries_it_missed(tm
         assert b.ledger.get_setting(CATCH_UP_SETTING) is None
         assert _cursors(b)[str(event)] >= catch_up["cursor"] > held[str(event)]
     finally:
-        if watch:
-            watch.close()
-        a.close()
-        b.close()
-        server.stop()
-        store.close()
+        _shut(watch, a, b, server, store)
 
 
 def test_a_gate_whose_cursor_the_server_does_not_know_gets_the_whole_data(tmp_path, broker, caplog):
@@ -192,12 +191,7 @@ def test_a_gate_whose_cursor_the_server_does_not_know_gets_the_whole_data(tmp_pa
         assert [m["base_version"] for m in watch.bundles()] == [0]
         assert "unknown here: sending the whole event data" in caplog.text
     finally:
-        if watch:
-            watch.close()
-        a.close()
-        b.close()
-        server.stop()
-        store.close()
+        _shut(watch, a, b, server, store)
 
 
 def test_a_catch_up_serves_the_devices_own_events_only_whatever_cursors_it_names(tmp_path, broker):
@@ -235,12 +229,7 @@ def test_a_catch_up_serves_the_devices_own_events_only_whatever_cursors_it_names
             assert all(not s.get("events") or [e["event_id"] for e in s["events"]] == [event]
                        for s in watch.sections(m))
     finally:
-        for t in (watch, hello):
-            if t is not None:
-                t.close() if isinstance(t, _DownWatch) else t.stop()
-        o.close()
-        server.stop()
-        store.close()
+        _shut(watch, hello, o, server, store)
 
 
 def _gate_b(folder, port: int, key: bytes, event: int) -> subprocess.Popen:
@@ -329,9 +318,4 @@ def test_a_gate_whose_server_ignores_its_catch_up_asks_for_the_whole_data(tmp_pa
             "gate B never learnt gate A's entry"
         assert [m["base_version"] for m in watch.bundles()] == [0]
     finally:
-        if watch:
-            watch.close()
-        a.close()
-        b.close()
-        server.stop()
-        store.close()
+        _shut(watch, a, b, server, store)
