@@ -63,6 +63,7 @@ class KeysDevicesMixin(StoreBase):
             relative = files.relative(org, purpose, key_id)
             key = files.create(relative, key_id, organiser=org)
             try:
+                self._bump(org)     # devices learn keys from bundles: a new version, else they never fetch the keyring
                 c.execute("UPDATE signing_keys SET current=0 WHERE org=? AND purpose=?", (org, purpose))
                 c.execute("UPDATE signing_keys SET public_key=?, file=?, current=1 WHERE key_id=?",
                           (key.public_raw, relative, key_id))
@@ -101,6 +102,7 @@ class KeysDevicesMixin(StoreBase):
         key = self._new_key(org, TICKET)
         if old and retire_old_at is not None:
             with self.tx() as c:
+                self._bump(org)     # the doors stop trusting it only once a bundle carries its end
                 c.execute("UPDATE signing_keys SET valid_until=? WHERE key_id=?", (int(retire_old_at), old[0][0]))
         return key
 
