@@ -1,7 +1,9 @@
 """Report exports the organiser opens in a spreadsheet: CSV (UTF-8 with BOM, so Excel keeps the accents) and XLSX
 (openpyxl). Buyer and staff names are untrusted: `safe_cell` neutralises them (OWASP CSV injection guidance).
 
-- A text cell starting with = + - @ (a formula to a spreadsheet), or with tab / carriage return, gets a leading `'`.
+- A text cell starting with = + - @ (a formula to a spreadsheet), or with tab / carriage return, gets a leading `'`;
+  so does such a formula after a `;` inside it (spaces or a `"` between): Excel set for `;` as its list separator
+  (French and most European settings) cuts a CSV line there, whatever the quoting, and the rest is a cell of its own.
 - Control characters (and bidi overrides) are escaped as text (`\\x07`), never written raw (agent.safe_text).
 - Numbers we computed (counts, cents) stay numbers.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from openpyxl.cell.cell import Cell
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_AFTER_SEMICOLON = re.compile(r';([\s"]*)(?=[=+\-@])')    # (tab and CR are escaped by `printable`)
 
 
 Value = str | int | float      # what a neutralised cell holds
@@ -36,7 +40,7 @@ def safe_cell(value: object) -> Value:
     text = str(value)
     if text.startswith(_FORMULA_START):
         text = "'" + text
-    return printable(text)
+    return _FORMULA_AFTER_SEMICOLON.sub(r";\1'", printable(text))
 
 
 def table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> tuple[list[str], list[list[Value]]]:
