@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,41 @@ class TrustedKey:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "TrustedKey":
-        events = d.get("events")
-        return cls(key_id=int(d["key_id"]), public_key=base64.b64decode(d["public_key"]),
-                   organiser=d.get("organiser", ""), valid_from=d.get("valid_from"),
-                   valid_until=d.get("valid_until"), events=frozenset(events) if events is not None else None)
+        """Every field checked (ValueError naming it): a keyring file is given by hand (`agent trust`), and a time
+        or event scope of another type, taken as is, made every scan with the key fail or say forged."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a key is an object, not {_shown(d)}")
+        key_id: Any = d.get("key_id")
+        events, organiser = d.get("events"), d.get("organiser", "")
+        if not _whole(key_id, 0xFFFF):
+            raise ValueError(f"key id {_shown(key_id)}: a whole number 0..65535")
+        if events is not None and not (isinstance(events, list) and all(_whole(e, 0xFFFFFFFF) for e in events)):
+            raise ValueError(f"key {key_id}: events {_shown(events)} is not a list of event ids")
+        if not isinstance(organiser, str):
+            raise ValueError(f"key {key_id}: organiser {_shown(organiser)} is not a name")
+        try:
+            public_key = base64.b64decode(d.get("public_key"), validate=True)   # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValueError(f"key {key_id}: public_key {_shown(d.get('public_key'))} is not base64") from None
+        return cls(key_id=key_id, public_key=public_key, organiser=organiser, valid_from=_when(d, "valid_from"),
+                   valid_until=_when(d, "valid_until"), events=frozenset(events) if events is not None else None)
+
+
+def _whole(v: Any, top: int) -> bool:
+    return type(v) is int and 0 <= v <= top
+
+
+def _when(d: dict[str, Any], name: str) -> int | None:
+    """A key's validity bound: null, or unix seconds (a finite number)."""
+    v = d.get(name)
+    if v is not None and not (type(v) in (int, float) and math.isfinite(v)):
+        raise ValueError(f"key {d.get('key_id')}: {name} {_shown(v)} is not a time (unix seconds)")
+    return v
+
+
+def _shown(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 @dataclass(frozen=True)
@@ -138,10 +170,16 @@ class Keyring:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Keyring":
+        """ValueError for anything not shaped as `to_json` writes it (what every reader of a keyring catches)."""
+        if not isinstance(d, dict) or not isinstance(d.get("keys", []), list) or not isinstance(d.get("pretix", []), list):
+            raise ValueError("not a keyring (an object with lists `keys` and `pretix`)")
         ring = cls()
         for k in d.get("keys", []):
             ring.add(TrustedKey.from_json(k))
-        ring.pretix = [PretixEvent.from_json(p) for p in d.get("pretix", [])]
+        try:
+            ring.pretix = [PretixEvent.from_json(p) for p in d.get("pretix", [])]
+        except (AttributeError, TypeError, KeyError) as exc:
+            raise ValueError(f"a pretix event of the keyring is malformed ({type(exc).__name__}: {exc})") from None
         return ring
 
     def save(self, path: str | Path) -> None:

@@ -357,6 +357,31 @@ def test_attack_stale_message_before_first_clock_reply(tmp_path, broker):
         store.close()
 
 
+def test_attack_keyring_files_with_fields_of_another_type_are_refused_and_trust_nothing(tmp_path):
+    """`agent trust` of keyring files naming the device's own key with a field of another type: a time `"soon"`, a
+    time of 1e400 (infinity), events `["a"]` or `5`, key id `"x"`, a public key `"!!"`; a list instead of an
+    object; a pretix part `5`. Before: the list ended on an AttributeError traceback, and the key with `"soon"` or
+    `["a"]` was trusted and saved: every scan of its tickets then said `unreadable payload (TypeError)` (a traceback
+    in the log) or `forged` ("may not sign for event 1"). Now each file is refused naming the field, exit 1, the
+    keyring unchanged, the genuine ticket still admitted."""
+    home = make_home(tmp_path)
+    before = digest(home / "keyring.json")
+    own = KEY.trusted().to_json()
+    bodies = [[], {"keys": [own], "pretix": 5}] + [
+        {"keys": [dict(own, **{name: value})]}
+        for name, value in (("valid_from", "soon"), ("valid_until", float("inf")), ("events", ["a"]), ("events", 5),
+                            ("key_id", "x"), ("public_key", "!!"))]
+    for i, body in enumerate(bodies):
+        hostile = tmp_path / f"hostile-{i}.json"
+        hostile.write_text(json.dumps(body))
+        trust = ticketgate("agent", "--home", str(home), "trust", str(hostile))
+        assert trust.returncode == 1 and "Traceback" not in trust.stderr, (body, trust.stdout, trust.stderr)
+        assert f"cannot read {hostile}:" in trust.stderr, trust.stderr
+        assert digest(home / "keyring.json") == before, body
+    scan = ticketgate("agent", "--home", str(home), "scan", "--json", issue(KEY, 12, valid_until=FAR))
+    assert json.loads(scan.stdout)["verdict"] == "accepted", scan.stdout
+
+
 def test_attack_keyring_or_pretix_event_file_nested_too_deep(tmp_path):
     """A keyring or pretix event JSON of `[` x 100,000 (a damaged download, or one handed over by someone hostile)
     given to `agent trust`, `agent trust-pretix` and `decode --keyring`. Before: a RecursionError traceback each.
