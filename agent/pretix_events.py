@@ -35,10 +35,13 @@ def pretix_keys(resource: dict[str, Any]) -> list[str]:
     """`valid_keys.pretix_sig1` of a pretix event resource (GET /api/v1/organizers/{o}/events/{e}/)."""
     if not isinstance(resource, dict):
         raise ValueError("not a pretix event resource (expected a JSON object)")
-    keys = (resource.get("valid_keys") or {}).get("pretix_sig1") or []
+    valid = resource.get("valid_keys") or {}
+    keys = (valid.get("pretix_sig1") if isinstance(valid, dict) else None) or []
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ValueError("valid_keys.pretix_sig1 of that event resource is not a list of keys")
     if not keys:
         raise ValueError("no valid_keys.pretix_sig1 in that event resource (is the event using pretix_sig1 secrets?)")
-    return list(keys)
+    return keys
 
 
 def load_pretix_event(path: str | Path, event_id: int, item_specs: Sequence[str] = (),
@@ -52,6 +55,10 @@ def load_pretix_event(path: str | Path, event_id: int, item_specs: Sequence[str]
     items = dict(parse_item_spec(s) for s in item_specs)
     subevents = dict(parse_subevent_spec(s) for s in subevent_specs)
     try:
-        return PretixEvent.from_pretix_keys(event_id, pretix_keys(resource), items=items, subevents=subevents)
+        resource_keys = pretix_keys(resource)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    try:
+        return PretixEvent.from_pretix_keys(event_id, resource_keys, items=items, subevents=subevents)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise ValueError(f"a pretix_sig1 key in {path} is not a base64 PEM Ed25519 public key ({exc})") from None

@@ -183,8 +183,12 @@ def test_trust_pretix_then_scan(home, tmp_path, capsys):
 
 @pytest.mark.parametrize("content,args", [("{bad", []), ('{"valid_keys": {}}', []),
                                           ('{"valid_keys": {"pretix_sig1": ["xx"]}}', []),
-                                          ('{"valid_keys": {"pretix_sig1": ["xx"]}}', ["--item", "oops"])])
+                                          ('{"valid_keys": {"pretix_sig1": ["xx"]}}', ["--item", "oops"]),
+                                          ('{"valid_keys": 5}', []), ('{"valid_keys": {"pretix_sig1": 5}}', []),
+                                          ('{"valid_keys": {"pretix_sig1": [5]}}', []), ("[]", [])])
 def test_trust_pretix_errors_are_clear(home, tmp_path, capsys, content, args):
+    """Each refused with its reason, no traceback (before: `"valid_keys": 5` ended on an AttributeError traceback;
+    a resource that was no object was said to hold a key that is not base64)."""
     path = tmp_path / "e.json"
     path.write_text(content)
     rc, _, err = run(home, "trust-pretix", str(path), "--event-id", "1", *args, capsys=capsys)
