@@ -409,6 +409,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                 print("no match")
         return 0
     if args.cmd == "status":
+        from agent.sync_cli import refused_line, refused_upload      # (one wording with `agent sync`'s)
         identity = DeviceHome(home).identity()
         status: dict[str, Any] = {"home": str(home), "identity": identity.__dict__ if identity else None,
                   "policy": load_policy(ledger).to_json(), "counts": ledger.counts(),
@@ -418,10 +419,9 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                   "pretix_events": [p.event_id for p in keyring.pretix],
                   "on_duty": duty.session(), "staff_on_device": len(duty.members()),
                   "broker_login": LoginState.load(DeviceHome(home).link_path).to_json(),
-                  "refused_uploads": [{"id": r["id"], "kind": r["kind"], "reason": r["refused"],
-                                       "reason_code": r["refused_code"], "reason_params": r["refused_params"], "at": r["at"],
-                                       "ticket_key": r["body"].get("ticket_key"), "action": r["body"].get("kind")
-                                       or r["body"].get("action")} for r in ledger.outbox_refused(20)]}
+                  "refused_uploads": [dict(refused_upload(r), reason_code=r["refused_code"],
+                                           reason_params=r["refused_params"], at=r["at"])
+                                      for r in ledger.outbox_refused(20)]}
         if (was_wiped := wiped_status(ledger, credentials is not None)) is not None:
             status["wiped"] = was_wiped        # outbox_pending on a wiped device: whose, what, and what becomes of it
         if args.verify:
@@ -450,8 +450,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             if identity:
                 print(f"  broker login: {LoginState(**status['broker_login']).describe()}")
             for r in status["refused_uploads"]:
-                print(printable(f"  REFUSED by the server: outbox #{r['id']} {r['kind']} {r['action'] or ''} "
-                                f"ticket {r['ticket_key'] or '-'}: {r['reason']}"))
+                print(printable(f"  {refused_line(r)}"))
             if args.verify:
                 print(f"  integrity: {status['integrity']}")
         if args.verify and status["integrity"] != "ok":

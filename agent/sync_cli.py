@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.home import DeviceHome
+from agent.safe_text import printable
 
 if TYPE_CHECKING:
     from agent.ledger import Ledger
@@ -102,12 +103,26 @@ def _missing(sync: DeviceSync, summary: dict[str, Any]) -> str:
     return "; ".join(missing) or "messages kept arriving"
 
 
+def refused_upload(r: dict[str, Any]) -> dict[str, Any]:
+    """A row the server refused (`Ledger.outbox_refused`) as `agent sync` and `agent status` list it."""
+    body = r["body"]
+    return {"id": r["id"], "kind": r["kind"], "action": body.get("action") or body.get("kind") or "",
+            "order_number": body.get("order_number") or "", "ticket_key": body.get("ticket_key"),
+            "reason": r["refused"]}
+
+
+def refused_line(r: dict[str, Any]) -> str:
+    """'REFUSED by the server: outbox #4 kiosk payment_validated order TSYZ-VH: <reason>' (a `refused_upload`): the
+    order it names, else its ticket."""
+    names = (f" order {r['order_number']}" if r.get("order_number") else
+             f" ticket {r['ticket_key']}" if r.get("ticket_key") else "")
+    return f"REFUSED by the server: outbox #{r['id']} {r['kind']} {r['action']}{names}: {r['reason']}"
+
+
 def _refused_since(ledger: Ledger, before: int) -> list[dict[str, Any]]:
     """The uploads the server refused during this sync (the newest, beyond the `before` refused at its start)."""
     new = ledger.outbox_refused_count() - before
-    return [{"id": r["id"], "kind": r["kind"], "action": r["body"].get("action") or r["body"].get("kind") or "",
-             "order_number": r["body"].get("order_number") or "", "reason": r["refused"]}
-            for r in reversed(ledger.outbox_refused(new))] if new > 0 else []
+    return [refused_upload(r) for r in reversed(ledger.outbox_refused(new))] if new > 0 else []
 
 
 def _refused_at_once(transport: object) -> bool:
@@ -238,8 +253,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
         for r in summary["rejected"]:
             print(f"  refused on {r['topic']}: {r['reason']}")
         for r in summary["refused_by_server"]:
-            print(f"  REFUSED by the server: outbox #{r['id']} {r['kind']} {r['action']}"
-                  f"{' order ' + r['order_number'] if r['order_number'] else ''}: {r['reason']}")
+            print(printable(f"  {refused_line(r)}"))
         if summary["refused_by_server"]:
             print("  kept on this device (`ticketgate agent status`); once the organiser fixed the cause: "
                   "`ticketgate agent resend-refused`")

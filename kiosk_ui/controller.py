@@ -335,10 +335,15 @@ class Controller:
         if printer is None:
             return PrintResult(False, 0, i18n.tr("No printer found. See the checklist."))
         chosen = printer.printer_id
-        job = PrintJob(order_number, tuple(t["ticket_key"] for t in tickets), kind, reprint)
+        keys = tuple(t["ticket_key"] for t in tickets)
+        before = set() if reprint else self.door.ledger.printed_here(order_number, kind)   # printed again: copies
+        job = PrintJob(order_number, keys, kind, reprint, tuple(k for k in keys if k in before))
         result = self.services.printers.print_job(chosen, job, tickets)
-        if result.printed:                       # what came out is recorded, also when the rest waits in the queue
-            self._record_print(order_number, job.ticket_keys[:result.printed], kind, reprint, chosen)
+        came_out = job.ticket_keys[:result.printed]   # recorded, also when the rest waits in the queue
+        for copies in (False, True):
+            done = tuple(k for k in came_out if job.copy(k) is copies)
+            if done:
+                self._record_print(order_number, done, kind, copies, chosen)
         return result
 
     def pending_prints(self) -> list[PendingPrint]:

@@ -60,6 +60,10 @@ class PrintJob:
     ticket_keys: tuple[str, ...]
     kind: str = "ticket"       # ticket | badge
     reprint: bool = False
+    copies: tuple[str, ...] = ()   # tickets printed here before: marked as copies (REPRINT) even when not `reprint`
+
+    def copy(self, ticket_key: str) -> bool:
+        return self.reprint or ticket_key in self.copies
 
 
 @runtime_checkable

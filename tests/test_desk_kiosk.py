@@ -353,3 +353,30 @@ def test_print_tickets_of_an_order_leaves_out_the_tickets_taken_back(kiosk):
         got = b"".join(j for j in printer.jobs if j)
     payload = ctl.services.printers.payload
     assert [payload(k).encode() in got for k in (kept, exchanged)] == [True, False]
+
+
+def test_print_tickets_again_marks_the_tickets_printed_before_as_copies(kiosk):
+    """The ticket desk's "Print tickets" on an order whose tickets had come out already (the sale printed them, or an
+    earlier tap) printed them again as originals, unmarked, and told the server "print": two originals of one ticket
+    in the buyer's hands and no reprint in the organiser's records. A ticket this kiosk printed before now comes out
+    marked REPRINT and is recorded as a reprint; one never printed here is still an original."""
+    from drivers.testkit.fake_printer import FakePrinter
+    demo, desk, home = kiosk
+    ctl = Controller(demo.door, build_services(demo.door, home))
+    ctl.services.desk = desk
+    ledger = demo.door.ledger
+    with FakePrinter("escpos") as printer:
+        ledger.set_setting("printers", [{"host": "127.0.0.1", "port": printer.port, "name": "Desk"}])
+        sale = _sell(desk, {1: 3})
+        first, second, third = sale.ticket_keys
+        assert ctl.print_order(sale.order_number, ticket_keys=(first,)).printed == 1
+        printer.jobs.clear()
+        again = ctl.print_order(sale.order_number)                   # "Print tickets"
+        assert again.ok and again.printed == 3, again
+        jobs = [j for j in printer.jobs if j]
+    payload = ctl.services.printers.payload
+    marked = {k: any(payload(k).encode() in j and b"REPRINT" in j for j in jobs) for k in (first, second, third)}
+    assert marked == {first: True, second: False, third: False}, marked
+    told = [(b["action"], b["tickets"]) for _, _, b in ledger.outbox_pending() if b.get("action") in ("print", "reprint")]
+    assert told[-2:] == [("print", [second, third]), ("reprint", [first])] or \
+        told[-2:] == [("reprint", [first]), ("print", [second, third])], told

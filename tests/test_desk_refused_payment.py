@@ -65,3 +65,14 @@ def test_agent_sync_says_the_server_refused_the_payment(refused):
     assert [r["action"] for r in status["refused_uploads"]] == ["payment_validated"]   # kept on the device
     again = refused["again"]
     assert again["refused_by_server"] == [] and again["outbox_pending"] == 0          # said once, by its sync
+
+
+def test_agent_status_names_the_refused_payments_order_as_sync_did(refused):
+    """`agent status` (where `agent sync` and the kiosk operator's guide send the operator) said "outbox #1 kiosk
+    payment_validated ticket -: …": no order to settle with the organiser. It now says the line `agent sync` said."""
+    number = refused["order"]
+    out = tg(refused["kiosk"], "agent", "status").stdout
+    assert f"  REFUSED by the server: outbox #1 kiosk payment_validated order {number}: not applied: order {number} " \
+           "is cancelled, not pending" in out, out
+    status = json.loads(tg(refused["kiosk"], "agent", "status", "--json").stdout)
+    assert [r["order_number"] for r in status["refused_uploads"]] == [number]

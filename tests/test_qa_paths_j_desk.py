@@ -236,3 +236,51 @@ def test_a_promo_code_used_in_an_offline_sale_counts_one_use(store):
         assert not store.ingest_uploads([Upload("acme", "kiosk-1", 1, sold)]).refused
     (promo,) = store.promotions("acme")
     assert promo["uses"] == 1, promo
+
+
+@needs_broker
+def test_an_organisers_order_exchanged_at_the_desk_has_the_difference_in_the_sales_report(tmp_path):
+    """The organiser's own orders (`order add`, paid elsewhere: no priced line): 2 Guest tickets (a category with no
+    price) and 2 Adult ones. At the desk one Guest becomes an Adult (25.00 collected, cash) and one Adult a Child
+    (12.50 handed back, cash). The Z report counted both, `report sales` neither: the desk's 12.50 net was in no
+    report of the organiser's, per desk or per event. Now the sales report holds what the desk collected or handed
+    back on such an order, under that desk, and the tickets not exchanged are still counted as unpriced; a refund at the
+    desk hands back what the desk collected (none of what was paid elsewhere)."""
+    home, kiosk = tmp_path / "org", tmp_path / "kiosk"
+    for folder in (home, kiosk):
+        folder.mkdir()
+    start, end = (time.strftime("%Y-%m-%d", time.gmtime(time.time() + d * 86400)) for d in (-1, 7))
+    tg(home, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    tg(home, "server", "event", "create", "--name", "Day 1", "--start", f"{start} 10:00", "--end", f"{end} 23:00",
+       "--zone", "1=Floor", "--category", "1=Adult", "--category", "2=Child", "--category", "3=Guest")
+    for category, cents in (("1", "2500"), ("2", "1250")):                          # Guest: no price
+        tg(home, "server", "price", "set", "1", "--category", category, "--cents", cents, "--currency", "EUR")
+    guests, adults = (json.loads(tg(home, "server", "order", "add", "--event", "1", "--buyer", buyer, "--quantity",
+                                    "2", "--ticket", f"category={category},zone=Floor", "--json").stdout)
+                      for buyer, category in (("Gus Guest", "Guest"), ("Ada Adult", "Adult")))
+    answers: dict[str, DeskAnswer] = {}
+    with organiser_running(home) as running:
+        running.enroll(kiosk, "desk", "1", role="kiosk")
+        device, client = _login_of(kiosk, answers)
+        shift = json.loads(tg(home, "server", "till", "open", device, "--float-cents", "10000", "--json").stdout)
+        ask = desk_asker(client, device, answers)
+        try:
+            up = ask(ExchangeRequest("acme", device, "guest-to-adult", guests["tickets"][0]["ticket_key"], "upgrade",
+                                     category=1, payment="cash"))
+            down = ask(ExchangeRequest("acme", device, "adult-to-child", adults["tickets"][0]["ticket_key"],
+                                       "a child", category=2, payment="cash"))
+            report = json.loads(tg(home, "server", "report", "sales", "--event", "1", "--json").stdout)["summary"]
+            refunds = [ask(RefundRequest("acme", device, f"refund-{i}", order["number"], "cannot come"))
+                       for i, order in enumerate((guests, adults))]
+        finally:
+            client.stop()
+        assert (up.difference_cents, down.difference_cents) == (2500, -1250), (up, down)
+        assert [r.total_cents for r in refunds] == [2500, 0], refunds      # what the desk took, none of the rest
+        tg(home, "server", "till", "close", str(shift["shift_id"]), "--counted-cents", "8750")
+    assert report["by"]["desk"][device]["total_cents"] == 1250, report["by"]
+    assert report["by"]["payment"]["cash"]["total_cents"] == 1250, report["by"]
+    assert report["totals"]["total_cents"] == 1250, report
+    assert report["totals"]["tickets"] + report["totals"]["unpriced_tickets"] == 4, report["totals"]
+    z = json.loads(tg(home, "server", "till", "z-report", str(shift["shift_id"]), "--json").stdout)
+    assert z["exchanges"]["payments"] == {"cash": 1250} and z["difference_cents"] == 0, z
+    assert z["refunds"]["total_cents"] == 2500, z

@@ -189,3 +189,27 @@ def test_an_offline_invoice_sale_paid_offline_is_reported_and_refunded_the_way_i
     assert back.ok and [(p.method, p.cents) for p in back.parts] == [("card", 1550)]
     z = store.close_shift("fest", shift["shift_id"], 10_000)["report"]
     assert z["payments"] == {"card": 1550} and z["expected_cash_cents"] == 10_000 and z["difference_cents"] == 0
+
+
+def test_an_organisers_order_exchanged_for_a_difference_is_reported_and_rolled_back(store):
+    """The organiser's order of two Standard tickets (15.50, paid elsewhere: no priced line), one exchanged at the desk
+    for a VIP (40.00: 24.50 collected). `report sales` held none of the 24.50 the Z report counted; now the order's
+    lines hold it (under that desk), its other ticket is still counted as unpriced, and a rollback of the stolen
+    kiosk takes the lines away again."""
+    from server_stub.reports import sales_summary
+    e = _desk(store)
+    store.set_price("fest", e, 2, 4000)
+    order = store.add_order("fest", e, "Guest", positions=[{"category": 1}, {"category": 1}])
+    shift = store.open_shift("fest", "kiosk-1", 0)
+    swap = store.desk_exchange("fest", "kiosk-1", ExchangeRequest("fest", "kiosk-1", "x1", order["tickets"][0][
+        "ticket_key"], "upgrade", category=2, payment="card"))
+    assert swap.ok and swap.difference_cents == 2450, swap
+    z = store.shift_report("fest", shift["shift_id"])
+    report = sales_summary(store.sales_lines("fest", e))
+    assert z["exchanges"]["payments"] == {"card": 2450} and report["totals"]["total_cents"] == 2450, report
+    assert {k: v["total_cents"] for k, v in report["by"]["desk"].items()} == {"kiosk-1": 2450}, report["by"]
+    assert {k: v["total_cents"] for k, v in report["by"]["payment"].items()} == {"card": 2450}, report["by"]
+    assert report["totals"]["tickets"] == 1 and store.unpriced_tickets("fest", e) == store.unpriced_tickets("fest") == 1
+    store.revoke_device("kiosk-1")
+    store.rollback_device("kiosk-1", "stolen")
+    assert store.sales_lines("fest") == [] and store.unpriced_tickets("fest") == 2

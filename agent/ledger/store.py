@@ -574,6 +574,17 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
             f"SELECT count(*) FROM outbox WHERE acked IS NULL AND kind='kiosk' AND json_extract(body, '$.order_number')=? "
             f"AND json_extract(body, '$.action') IN ({','.join('?' * len(acts))})", (order_number, *acts)).fetchone()[0])
 
+    def printed_here(self, order_number: str, kind: str) -> set[str]:
+        """The tickets of an order this device printed (or reprinted) as `kind` (ticket, badge): its kiosk records
+        (`Printed`, kept once sent). Printing one again makes a copy."""
+        found: set[str] = set()
+        for (keys,) in self.conn.execute(
+                "SELECT json_extract(body, '$.tickets') FROM outbox WHERE kind='kiosk' AND json_extract(body, "
+                "'$.action') IN ('print', 'reprint') AND json_extract(body, '$.order_number')=? AND "
+                "json_extract(body, '$.kind')=?", (order_number, kind)):
+            found.update(str(k) for k in json.loads(keys or "[]"))
+        return found
+
     def outbox_refuse(self, reasons: Mapping[int, str], at: float | None = None) -> int:
         """The server refused these rows for good: answered (they leave the upload queue) but kept, with the reason
         (its code and parameters too when it is an agent.reasons.Reason). How many were not answered already."""

@@ -122,7 +122,7 @@ class DriverPrinters:
         lang = self.language()
         printables = []
         for t in tickets:
-            ticket = self._printable(t, job.reprint)
+            ticket = self._printable(t, job.copy(t["ticket_key"]))
             if ticket is None:
                 template = ("No printable copy of ticket {key} on this device (its QR comes with the kiosk's event "
                             "bundle). Nothing printed.")
@@ -132,7 +132,8 @@ class DriverPrinters:
             if old.ref.get("ticket_key") in job.ticket_keys:
                 self.queue.dismiss(old.job_id)
         held = self.queue.hold([(ticket, {"order_number": job.order_number, "ticket_key": t["ticket_key"],
-                                          "kind": job.kind, "reprint": job.reprint}) for t, ticket in printables],
+                                          "kind": job.kind, "reprint": job.copy(t["ticket_key"])})
+                                for t, ticket in printables],
                                printer_id)           # kept before anything is sent: a kill mid-print loses none
         done, kept, failure = 0, 0, None
         for job_id in held:
@@ -158,11 +159,11 @@ class DriverPrinters:
         with self._turn:
             kept = 0
             for t in tickets:
-                ticket = self._printable(t, job.reprint)
+                ticket = self._printable(t, job.copy(t["ticket_key"]))
                 if ticket is not None:
                     self.queue.keep_job(ticket, PrintResult.done(False, why, printer_id), printer_id,
                                         {"order_number": job.order_number, "ticket_key": t["ticket_key"],
-                                         "kind": job.kind, "reprint": job.reprint})
+                                         "kind": job.kind, "reprint": job.copy(t["ticket_key"])})
                     kept += 1
             return kept
 

@@ -149,8 +149,13 @@ class DeskRollbackMixin(SalesMixin):
             take(c, needs(t[0], [(t[1], t[2], 1)]), check=False)    # …the old one's taken again
             nt = c.execute("SELECT target_id, category FROM tickets WHERE ticket_id=?", (int(new),)).fetchone()
             price = int(a.get("total_cents") or 0)
-            self._move_line(c, number, (nt[0], nt[1]), price, (t[0], t[1]), t[2],
-                            int(undo.get("paid", price - int(a.get("difference_cents") or 0))))
+            if undo.get("unlined"):           # the lines it gave an order no line priced: taken away again
+                order_id = c.execute("SELECT order_id FROM orders WHERE number=?", (number,)).fetchone()[0]
+                c.executemany("DELETE FROM order_lines WHERE order_id=? AND line=?",
+                              [(order_id, int(line)) for line in undo["unlined"]])
+            else:
+                self._move_line(c, number, (nt[0], nt[1]), price, (t[0], t[1]), t[2],
+                                int(undo.get("paid", price - int(a.get("difference_cents") or 0))))
         done["exchanges"].append({"ticket_key": old, "replacement": new})
         difference = int(a.get("difference_cents") or 0)
         how = " + ".join(f"{p['method']} {money(int(p['cents']), a.get('currency', ''))}" for p in a.get("parts") or ())

@@ -92,10 +92,11 @@ class ReportsMixin(ScansMixin, StaffMixin):
             number = a.get("offline_order") or (a.get("order_number") if a.get("ok") else None)
             if kind == "exchange":
                 d = int(a.get("difference_cents") or 0)
-                if number in out and d and not a.get(ROLLED_BACK):
+                if number and d and not a.get(ROLLED_BACK):
                     settled = [(m, c if d > 0 else -c) for m, c in move_parts(a, payment or "cash", abs(d))]
-                    out[number] = dict(out[number], parts=out[number]["parts"] + settled, exchanged=True)
-                continue
+                    sold = out.get(number) or dict(_NO_DESK, device_id=device, staff=staff, payment=payment or "cash")
+                    out[number] = dict(sold, parts=sold["parts"] + settled, exchanged=True)   # (an order no desk
+                continue                                  # sold, the organiser's: the differences are its desk money)
             parts = move_parts(a, payment or "cash", int(a.get("total_cents") or 0))     # a split's, or one
             if number and kind == "payment":       # a pending order paid at a desk later: paid that way, and (one
                 sold = out.get(number) or dict(_NO_DESK, device_id=device, staff=staff)   # the organiser added)
@@ -129,15 +130,20 @@ class ReportsMixin(ScansMixin, StaffMixin):
         return with_methods(out, desk)
 
     def unpriced_tickets(self, org: str, event_id: int | None = None) -> int:
-        """Tickets of paid and pending orders with no priced line (imported, or added with `order add`): sold, but
-        not in `sales_lines`; not one out of use (exchanged at a desk: its replacement counts)."""
-        sql = ("SELECT count(*) FROM tickets t JOIN orders o ON o.order_id = t.order_id WHERE o.org=? AND o.status IN "
-               "(?, ?) AND NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id) AND NOT EXISTS "
-               "(SELECT 1 FROM revocations r WHERE r.ticket_id = t.ticket_id AND r.active=1)")
+        """Tickets of paid and pending orders that no priced line holds (imported, or added with `order add`; one of
+        them exchanged at a desk for a difference has a line, the others not): sold, but not in `sales_lines`; not
+        one out of use (exchanged at a desk: its replacement counts)."""
+        held = "SELECT COALESCE(sum(l.quantity), 0) FROM order_lines l WHERE l.order_id = o.order_id"
+        where = ("o.org=? AND o.status IN (?, ?) AND NOT EXISTS (SELECT 1 FROM revocations r WHERE "
+                 "r.ticket_id = t.ticket_id AND r.active=1)")
         params: tuple = (org, PAID, PENDING)
         if event_id is not None:
-            sql, params = sql + " AND t.target_id=?", (*params, event_id)
-        return int(self.q1(sql, params)[0])
+            held += " AND COALESCE(l.target_id, o.target_id)=?"
+            where += " AND t.target_id=?"
+            params = (event_id, *params, event_id)
+        return int(self.q1(f"SELECT COALESCE(sum(n), 0) FROM (SELECT count(*) - ({held}) AS n FROM tickets t JOIN "
+                           f"orders o ON o.order_id = t.order_id WHERE {where} GROUP BY o.order_id, o.target_id) "
+                           "per_order WHERE n > 0", params)[0])
 
     def desk_moves(self, org: str, device_id: str, since: float, until: float | None = None) -> list[dict]:
         """What a desk did between `since` and `until` (default now), oldest first: {kind, at, staff, payment,

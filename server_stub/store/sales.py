@@ -372,7 +372,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             order = of_org(self.order(req.order_number), org, f"no order {req.order_number!r}")
             paid = order["status"] == PAID
             changed = (self.refund_order if req.kind == "refund" else self.cancel_order)(order["number"], req.reason)
-            back = sum(x["total_cents"] for x in self.order_lines(order["number"])) if paid else 0
+            # what its lines say was paid at desks (an organiser's order: only the exchange differences; handed
+            back = max(0, sum(x["total_cents"] for x in self.order_lines(order["number"]))) if paid else 0   # back: 0)
             answer = {"device": device_id, "request_id": req.request_id, "kind": "refund", "ok": True,
                       "order_number": changed["number"], "status": changed["status"],
                       "currency": self.currency(order["event_id"]), "total_cents": back, "tickets": [],
@@ -416,29 +417,43 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
 
     @staticmethod
     def _move_line(c: Any, number: str, old: tuple[int, int], paid: int, new: tuple[int, int], zone: int | None,
-                   price: int) -> None:
+                   price: int, unlined: bool = False) -> list[int]:
         """Inside the exchange's transaction: its order's lines say what the buyer paid for the tickets they hold
         now (the sales report, a later refund): one fewer of the old (event, category) at what was paid for it, one
         more of the new at its price, under its own event when it is not the order's (an exchange to another date).
-        An order with no priced line (the organiser's own) has none to move."""
+        No line holds the old ticket (the organiser's own order, paid elsewhere): nothing to move, unless the desk
+        settled a difference (`unlined`): then the new ticket's line at its price and, when the old one was worth
+        something, a line of no ticket taking that worth back (−paid), so the order's lines add up to what the desk
+        collected or handed back. Returns the lines added that way (a rollback takes them away), else none."""
         order_id, own = c.execute("SELECT order_id, target_id FROM orders WHERE number=?", (number,)).fetchone()
         row = c.execute("SELECT line, quantity, unit_cents, total_cents FROM order_lines WHERE order_id=? AND "
                         "COALESCE(target_id, ?)=? AND category=? AND quantity > 0 ORDER BY line",
                         (order_id, own, old[0], old[1])).fetchone()
-        if row is None:
-            return
-        line, quantity, unit, total = row
-        if quantity == 1:
-            c.execute("DELETE FROM order_lines WHERE order_id=? AND line=?", (order_id, line))
-        else:
-            left = total - paid
-            c.execute("UPDATE order_lines SET quantity=?, total_cents=?, discount_cents=? WHERE order_id=? AND line=?",
-                      (quantity - 1, left, unit * (quantity - 1) - left, order_id, line))
         last = c.execute("SELECT max(line) FROM order_lines WHERE order_id=?", (order_id,)).fetchone()[0]
-        added = (line if last is None else max(last, line)) + 1
-        c.execute(INSERT_LINE, (order_id, added, new[1], zone, 1, price, 0, price, "", None))
+        added = [-1 if last is None else last]
+        if row is None and not unlined:
+            return []
+        if row is None:
+            if paid:                                   # the handed-in ticket's worth, paid elsewhere: no ticket
+                added.append(added[-1] + 1)
+                c.execute(INSERT_LINE, (order_id, added[-1], old[1], None, 0, paid, paid, -paid, "", None))
+                if old[0] != own:
+                    c.execute("UPDATE order_lines SET target_id=? WHERE order_id=? AND line=?",
+                              (old[0], order_id, added[-1]))
+        else:
+            line, quantity, unit, total = row
+            if quantity == 1:
+                c.execute("DELETE FROM order_lines WHERE order_id=? AND line=?", (order_id, line))
+            else:
+                left = total - paid
+                c.execute("UPDATE order_lines SET quantity=?, total_cents=?, discount_cents=? WHERE order_id=? AND "
+                          "line=?", (quantity - 1, left, unit * (quantity - 1) - left, order_id, line))
+            added = [max(added[0], line)]
+        added.append(added[-1] + 1)
+        c.execute(INSERT_LINE, (order_id, added[-1], new[1], zone, 1, price, 0, price, "", None))
         if new[0] != own:
-            c.execute("UPDATE order_lines SET target_id=? WHERE order_id=? AND line=?", (new[0], order_id, added))
+            c.execute("UPDATE order_lines SET target_id=? WHERE order_id=? AND line=?", (new[0], order_id, added[-1]))
+        return added[1:] if row is None else []
 
     def desk_exchange(self, org: str, device_id: str, req: ExchangeRequest) -> DeskAnswer:
         """Exchange a ticket for another event/date, category or zone: the old one revoked and back on sale, the
@@ -461,13 +476,15 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             with self.tx() as c:         # the exchange, its order line and the answer: one transaction
                 new = self.exchange_ticket(old["ticket_key"], req.reason, category=category, zone=zone, seat=None,
                                            target_id=target)
-                self._move_line(c, new["order_number"], (old["target_id"], old["category"]), paid,
-                                (target, new["category"]), new["zone"], price)
+                # (an order no line prices, the organiser's: the difference settled gets lines, else it is in no
+                added = self._move_line(c, new["order_number"], (old["target_id"], old["category"]), paid,   # report)
+                                        (target, new["category"]), new["zone"], price, unlined=difference != 0)
                 answer = {"device": device_id, "request_id": req.request_id, "kind": "exchange", "ok": True,
                           "order_number": new["order_number"], "status": new["order_status"],
                           "currency": self.currency(target), "total_cents": price, "difference_cents": difference,
                           "tickets": [{"ticket_key": new["ticket_key"], "category": new["category"],
-                                       "zone": new["zone"]}], UNDO: {"ticket_key": old["ticket_key"], "paid": paid},
+                                       "zone": new["zone"]}], UNDO: {"ticket_key": old["ticket_key"], "paid": paid,
+                                                               **({"unlined": added} if added else {})},
                           "parts": [x.to_wire() for x in req.parts]}      # the difference settled several ways
                 return self._keep_answer(org, device_id, answer, SPLIT if req.parts else req.payment)
         except (StoreError, InvalidInput) as exc:
