@@ -26,7 +26,7 @@ from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
-from agent.verdict_words import verdict_title
+from agent.verdict_words import screen_title
 from agent.verdicts import Verdict
 
 
@@ -229,9 +229,10 @@ def _selection_refused(args: argparse.Namespace, ledger: Ledger, keyring: Keyrin
     return False
 
 
-def human(v: Verdict) -> str:
-    """A verdict on one line, headed by the title the app shows (TICKET CANCELLED); `--json` has the code."""
-    parts = [verdict_title(v)]
+def human(v: Verdict, mode: Mode = Mode.NORMAL) -> str:
+    """A verdict on one line, headed by the title the app shows in this mode (TICKET CANCELLED, ALREADY READ — 2 s
+    ago, CANCELLED — BACK ON SALE); `--json` has the code."""
+    parts = [screen_title(v, mode)]
     if v.ticket_key:
         parts.append(f"ticket {v.ticket_key}")
     if v.event_id is not None:
@@ -391,7 +392,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                       if args.json else printable(f"on duty: {member.name} ({member.role})"), flush=True)
                 continue
             verdict = gate.scan(raw)
-            print(json.dumps(verdict.to_json()) if args.json else human(verdict), flush=True)
+            print(json.dumps(verdict.to_json()) if args.json else human(verdict, gate.policy.mode), flush=True)
             gate.idle()   # after the verdict is out: checkpoint while staff look at the screen
         return 0
     if args.cmd == "search":
@@ -508,7 +509,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         gate = Gate(ledger, keyring)
         gate.permit = duty.require
         verdict = gate.checkin_by_key(args.ticket_key, args.reason)
-        print(json.dumps(verdict.to_json()) if args.json else human(verdict))
+        print(json.dumps(verdict.to_json()) if args.json else human(verdict, gate.policy.mode))
         return 0 if verdict.accepted else 1
     if args.cmd == "trust":
         try:

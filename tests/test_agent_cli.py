@@ -102,6 +102,42 @@ def test_scan_says_the_apps_title_for_every_verdict(home, capsys):
         "ACCEPTED — IN", "ALREADY USED", "TICKET CANCELLED", "NOT A TICKET"]
 
 
+def test_scan_and_app_titles_agree_on_rereads_and_quick_cancellation(home, capsys):
+    """Before: a ticket read again at the same gate printed ACCEPTED — IN in `agent scan` where the app shows a blue
+    ALREADY READ — 2 s ago, and quick cancellation printed CANCELLED FOR RESALE where the app shows the purple
+    CANCELLED — BACK ON SALE. Now one definition (agent.verdict_words.screen_title) for every code, direction, mode
+    and re-read, in every language the app has; the CLI (English) heads its lines with it."""
+    from kiosk_ui import i18n
+    from kiosk_ui.presenters.verdict import present
+    from agent.policy import Mode
+    from agent.verdict_words import screen_title
+    from agent.verdicts import Reason
+
+    class NoNames:
+        def event(self, *_): return None
+        def zone(self, *_): return None
+        def category(self, *_): return None
+        def ticket(self, *_): return None
+    cases = [Verdict(code, direction=direction, **extra) for code in Code for direction in ("in", "out")
+             for extra in ({}, {"repeat": True}, {"repeat": True, "reason": Reason.REREAD, "since_read": 2.4})]
+    try:
+        for lang in i18n.LANGUAGES:
+            i18n.set_language(lang)
+            for mode in Mode:
+                for v in cases:
+                    assert screen_title(v, mode, lang) == present(v, NoNames(), mode).title, (lang, mode, v)
+                    if lang == "en":
+                        assert human(v, mode).split(" | ")[0] == present(v, NoNames(), mode).title, (mode, v)
+    finally:
+        i18n.set_language("en")
+    t = issue(KEY, 12, valid_until=FAR)
+    rc, out, _ = run(home, "scan", t, t, capsys=capsys)
+    assert rc == 0 and [line.split(" | ")[0] for line in out.splitlines()] == ["ACCEPTED — IN", "ALREADY READ — 0 s ago"]
+    rc, out, _ = run(home, "scan", "--mode", "quick_cancel", "--reread-window", "0", issue(KEY, 11, valid_until=FAR),
+                     capsys=capsys)
+    assert rc == 0 and out.split(" | ")[0] == "CANCELLED — BACK ON SALE", out
+
+
 def test_configure_is_stored_and_used_by_scan(home, capsys):
     rc, out, _ = run(home, "configure", "--mode", "entry_exit", "--events", "2", "--zones", "1,3", "--gate", "west",
                      "--device-id", "tab-4", "--reread-window", "0", capsys=capsys)

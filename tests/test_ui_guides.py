@@ -40,7 +40,7 @@ def test_the_door_staff_guide_explains_every_title_the_scan_screen_shows():
             guide = (GUIDES / lang / f"{page}.md").read_text()
             pick = 1 if lang == "fr" else 0
             titles = [words.code_title(code, lang) for code in words.TITLES] + [words.ENTRY[pick], words.EXIT[pick]]
-            titles += [i18n.tr("ALREADY READ — {n} s ago", n=2), i18n.tr("CANCELLED — BACK ON SALE"),
+            titles += [words.REREAD[pick].format(n=2), words.BACK_ON_SALE[pick],
                        i18n.tr("ON DUTY"), i18n.tr("LOG IN FIRST")]
             bold = re.findall(r"\*\*(.+?)\*\*", guide)
             missing = [title for title in titles if not any(title in span for span in bold)]
