@@ -398,12 +398,13 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
     if args.cmd == "search":
         rows = ledger.search(args.query, args.limit)
         for r in rows:      # a ticket out of use here (exchanged, cancelled) says so, not only its order's status
-            r["revoked"] = ledger.history(r["ticket_key"]).revoked
+            reason = ledger.history(r["ticket_key"]).revoked     # --json: a boolean and the reason, never null for no
+            r.update(revoked=reason is not None, revoked_reason=reason or "")
         if args.json:
             print(json.dumps(rows, ensure_ascii=False))
         else:
             for r in rows:
-                out_of_use = f", out of use: {r['revoked']}" if r["revoked"] else ""
+                out_of_use = f", out of use: {r['revoked_reason']}" if r["revoked"] else ""
                 print(printable(f"{r['ticket_key']:>14}  order {r['order_number']:<12} {r['buyer_name']:<28} "
                                 f"{r['email']:<32} event {r['event_id']} {r['order_status']}{out_of_use}"))
             if not rows:

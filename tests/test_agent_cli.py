@@ -167,10 +167,19 @@ def test_configure_fixed_direction_and_alternate(home, capsys):
 
 
 def test_search_human_and_json(home, capsys):
+    """`--json` said `"revoked": null` for a ticket in use (the text says nothing, or `out of use: REASON`): now a
+    boolean, the reason beside it."""
     rc, out, _ = run(home, "search", "helene", capsys=capsys)
     assert rc == 0 and "Hélène Dupont" in out and "ORD-1" in out
     rc, out, _ = run(home, "search", "--json", "ORD-2", capsys=capsys)
-    assert [r["ticket_key"] for r in json.loads(out)] == ["12"]
+    assert [(r["ticket_key"], r["revoked"], r["revoked_reason"]) for r in json.loads(out)] == [("12", False, "")]
+    led = Ledger.open(home / "ledger.sqlite")
+    led.revoke(["12"], "refunded")
+    led.close()
+    rc, out, _ = run(home, "search", "--json", "ORD-2", capsys=capsys)
+    assert [(r["revoked"], r["revoked_reason"]) for r in json.loads(out)] == [(True, "refunded")]
+    rc, out, _ = run(home, "search", "ORD-2", capsys=capsys)
+    assert "paid, out of use: refunded" in out
     rc, out, _ = run(home, "search", "nobody-at-all", capsys=capsys)
     assert "no match" in out
 
