@@ -27,7 +27,7 @@ from agent.staff_session import OnDuty
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
 from agent.verdict_words import screen_title
-from agent.verdicts import Verdict
+from agent.verdicts import Code, Verdict
 
 
 def _ints(text: str | None) -> frozenset[int] | None:
@@ -241,9 +241,10 @@ def human(v: Verdict, mode: Mode = Mode.NORMAL) -> str:
         parts.append("zones " + ",".join(map(str, v.zones)))
     if v.seat:
         parts.append(f"seat {v.seat}")
-    if v.first_use:
+    if v.first_use:       # a ticket put back on sale carries its cancellation there: it was never used
         when = timestamp(v.first_use.at, "%Y-%m-%d %H:%M:%S UTC")
-        parts.append(f"first used {when} on {v.first_use.device_id} at {v.first_use.gate}")
+        what = "cancelled for resale" if v.code is Code.CANCELLED else "first used"
+        parts.append(f"{what} {when} on {v.first_use.device_id} at {v.first_use.gate}")
     for key, label in (("valid_from", "valid from"), ("valid_until", "was valid until")):
         if isinstance(v.extra.get(key), (int, float)):       # not_yet_valid / expired: when the guest may come in
             parts.append(f"{label} {timestamp(v.extra[key], '%Y-%m-%d %H:%M:%S UTC')}")

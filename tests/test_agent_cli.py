@@ -138,6 +138,19 @@ def test_scan_and_app_titles_agree_on_rereads_and_quick_cancellation(home, capsy
     assert rc == 0 and out.split(" | ")[0] == "CANCELLED — BACK ON SALE", out
 
 
+def test_scan_says_when_a_ticket_was_put_back_on_sale_not_first_used(home, capsys):
+    """A ticket put back on sale by quick cancellation, scanned again at the box office or at a gate, printed
+    'first used 2026-… on DEVICE at GATE': it was never used, that is when it was cancelled (the app says
+    'Cancelled for resale on …')."""
+    t = issue(KEY, 11, valid_until=FAR)
+    rc, out, _ = run(home, "scan", "--mode", "quick_cancel", "--reread-window", "0", t, t, capsys=capsys)
+    again = out.splitlines()[1]
+    rc, out, _ = run(home, "scan", "--reread-window", "0", t, capsys=capsys)
+    for line in (again, out):
+        assert "first used" not in line and " | cancelled for resale 20" in line and "on device at gate" in line, line
+    assert out.startswith("CANCELLED FOR RESALE | ")
+
+
 def test_configure_is_stored_and_used_by_scan(home, capsys):
     rc, out, _ = run(home, "configure", "--mode", "entry_exit", "--events", "2", "--zones", "1,3", "--gate", "west",
                      "--device-id", "tab-4", "--reread-window", "0", capsys=capsys)
