@@ -12,6 +12,7 @@ from typing import Any
 from agent import desk
 from agent.gate import Gate
 from agent.event_selection import SelectionRefused
+from agent.event_names import EventNames, organiser_messages
 from agent.stored_policy import check_policy_selection, load_policy, save_policy
 from agent.wiped_status import describe as describe_wiped, wiped_status
 from agent.home import WIPED_IDENTITY, DeviceHome, HomeError, carried_identity, open_home, resolve_home
@@ -27,7 +28,7 @@ from agent.staff_session import OnDuty
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
 from agent.verdict_words import screen_title
-from agent.verdicts import Code, Verdict
+from agent.verdicts import Code, Reason, Verdict
 
 
 def _ints(text: str | None) -> frozenset[int] | None:
@@ -229,9 +230,10 @@ def _selection_refused(args: argparse.Namespace, ledger: Ledger, keyring: Keyrin
     return False
 
 
-def human(v: Verdict, mode: Mode = Mode.NORMAL) -> str:
+def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = None) -> str:
     """A verdict on one line, headed by the title the app shows in this mode (TICKET CANCELLED, ALREADY READ — 2 s
-    ago, CANCELLED — BACK ON SALE); `--json` has the code."""
+    ago, CANCELLED — BACK ON SALE); `messages`: the organiser's for an admission (the app's yellow band, e.g. 'VIP —
+    hand out a wristband'), last. `--json` has the code."""
     parts = [screen_title(v, mode)]
     if v.ticket_key:
         parts.append(f"ticket {v.ticket_key}")
@@ -252,7 +254,15 @@ def human(v: Verdict, mode: Mode = Mode.NORMAL) -> str:
         parts.append(v.detail)
     if v.repeat:
         parts.append("(repeat)")
+    parts += messages or []
     return printable(" | ".join(parts))
+
+
+def _messages(ledger: Ledger, v: Verdict) -> list[str]:
+    """The organiser's messages the app shows with this verdict: for an admission, not for a re-read of one."""
+    if not v.accepted or v.reason is Reason.REREAD:
+        return []
+    return organiser_messages(v, EventNames(ledger))      # read now: a sync may have changed them meanwhile
 
 
 def main(argv: list[str]) -> int:
@@ -393,7 +403,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                       if args.json else printable(f"on duty: {member.name} ({member.role})"), flush=True)
                 continue
             verdict = gate.scan(raw)
-            print(json.dumps(verdict.to_json()) if args.json else human(verdict, gate.policy.mode), flush=True)
+            print(json.dumps(verdict.to_json()) if args.json
+                  else human(verdict, gate.policy.mode, _messages(ledger, verdict)), flush=True)
             gate.idle()   # after the verdict is out: checkpoint while staff look at the screen
         return 0
     if args.cmd == "search":
@@ -511,7 +522,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         gate = Gate(ledger, keyring)
         gate.permit = duty.require
         verdict = gate.checkin_by_key(args.ticket_key, args.reason)
-        print(json.dumps(verdict.to_json()) if args.json else human(verdict, gate.policy.mode))
+        print(json.dumps(verdict.to_json()) if args.json
+              else human(verdict, gate.policy.mode, _messages(ledger, verdict)))
         return 0 if verdict.accepted else 1
     if args.cmd == "trust":
         try:

@@ -15,6 +15,7 @@ from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy, Mode
 from agent.config_record import record_config_change
+from agent.event_names import EventNames
 from agent.stored_policy import check_policy_selection
 from agent.staff_session import OnDuty
 from agent.sync.messages import name_refusal
@@ -37,7 +38,7 @@ class Door:
         self.gate.permit = self.staff.require
         self.session = Counters()
         self.last_verdict: Verdict | None = None
-        self._names = _Names(ledger)
+        self._names = EventNames(ledger)
 
     @classmethod
     def open_home(cls, home: str | Path) -> "Door":
@@ -193,34 +194,10 @@ class Door:
             self.keyring.pretix[:] = fresh.pretix or self.keyring.pretix
 
     def reload_names(self) -> None:
-        self._names = _Names(self.ledger)
+        self._names = EventNames(self.ledger)
 
     def close(self) -> None:
         self.ledger.close()
-
-
-class _Names:
-    """Event, zone and category names and organiser messages (from the event bundle), cached."""
-
-    def __init__(self, ledger: Ledger):
-        self._events = {e["event_id"]: e for e in ledger.events()}
-
-    def event(self, event_id):
-        return self._events.get(event_id)
-
-    def zone(self, event_id, zone_id):
-        return self._find(event_id, "zones", "zone_id", zone_id)
-
-    def category(self, event_id, category_id):
-        return self._find(event_id, "categories", "category_id", category_id)
-
-    def _find(self, event_id, table, id_col, value):
-        """The row of that event only: zone and category ids are per event, so a ticket of an event this device
-        does not hold (never had, or taken away) is named by its numbers, never after another event's rows."""
-        event = self._events.get(event_id)
-        if value is None or event is None:
-            return None
-        return next((row for row in event[table] if row[id_col] == value), None)
 
 
 _STATE_OF = {Code.ALREADY_USED: "used", Code.REVOKED: "revoked", Code.BLOCKED: "blocked", Code.UNPAID: "unpaid",

@@ -151,6 +151,23 @@ def test_scan_says_when_a_ticket_was_put_back_on_sale_not_first_used(home, capsy
     assert out.startswith("CANCELLED FOR RESALE | ")
 
 
+def test_scan_prints_the_organisers_message_as_the_app_shows_it(home, capsys):
+    """The app shows an admitted ticket's organiser messages in a yellow band ('Must come with an adult': do it, the
+    door staff's guide says); `agent scan` printed none of them. Now last on the line, from the same definition
+    (agent.event_names.organiser_messages); not on a re-read (the app's blue screen has none either)."""
+    led = Ledger.open(home / "ledger.sqlite")
+    led.upsert_events([{"event_id": 1, "name": "Night 1",
+                        "zones": [{"zone_id": 1, "name": "Floor", "message": "Wristband: green"}],
+                        "categories": [{"category_id": 2, "name": "Child", "message": "Must come with an adult"}]}])
+    led.close()
+    child, adult = issue(KEY, 11, category=2, zones=(1,), valid_until=FAR), issue(KEY, 12, zones=(1,), valid_until=FAR)
+    rc, out, _ = run(home, "scan", child, child, adult, capsys=capsys)
+    assert rc == 0 and out.splitlines() == [
+        "ACCEPTED — IN | ticket 11 | event 1 | zones 1 | Must come with an adult | Wristband: green",
+        "ALREADY READ — 0 s ago | ticket 11 | event 1 | zones 1 | same code read again | (repeat)",
+        "ACCEPTED — IN | ticket 12 | event 1 | zones 1 | Wristband: green"]
+
+
 def test_configure_is_stored_and_used_by_scan(home, capsys):
     rc, out, _ = run(home, "configure", "--mode", "entry_exit", "--events", "2", "--zones", "1,3", "--gate", "west",
                      "--device-id", "tab-4", "--reread-window", "0", capsys=capsys)

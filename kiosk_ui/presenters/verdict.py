@@ -13,6 +13,7 @@ from typing import Callable, Protocol
 from agent.payload import LOWER_CASE
 from agent.policy import Mode
 from agent.safe_text import timestamp
+from agent.event_names import organiser_messages
 from agent.verdict_words import screen_title
 from agent.verdicts import Code, Reason, Verdict
 from drivers.feedback.mapping import ATTENTION, FeedbackConfig, feedback_for
@@ -168,16 +169,8 @@ def _details(v: Verdict, names: Names, zone_names: list[str], show_buyer: bool) 
 
 
 def _message(v: Verdict, names: Names) -> str:
-    """The organiser's messages for this category and its zones (e.g. 'VIP — hand out a wristband'), accepted only."""
-    if not v.accepted:
-        return ""
-    msgs: list[str] = []
-    cat = names.category(v.event_id, v.category) if v.category else None
-    rows = [cat] + [names.zone(v.event_id, z) for z in v.zones]
-    for row in rows:
-        if row and row.get("message") and row["message"] not in msgs:
-            msgs.append(row["message"])
-    return "\n".join(msgs)
+    """The organiser's messages for this category and its zones, accepted only (agent.event_names)."""
+    return "\n".join(organiser_messages(v, names))
 
 
 Presenter = Callable[[Verdict], VerdictView]
