@@ -168,6 +168,16 @@ def test_scan_prints_the_organisers_message_as_the_app_shows_it(home, capsys):
         "ACCEPTED — IN | ticket 12 | event 1 | zones 1 | Wristband: green"]
 
 
+def test_scan_tells_an_event_not_on_this_device_from_one_not_selected(home, capsys):
+    """A ticket for an event the device holds no data of said 'event 3 is not selected on this device', as if
+    a supervisor could select it (`configure --events 3` is refused: not an event of this device); the app says
+    'Ticket for another event, not on this device.'"""
+    rc, out, _ = run(home, "scan", issue(KEY, 31, event_id=3, valid_until=FAR), capsys=capsys)
+    assert rc == 0 and out.strip() == "WRONG EVENT | ticket 31 | event 3 | event 3 is not on this device"
+    rc, out, _ = run(home, "scan", "--events", "2", issue(KEY, 11, valid_until=FAR), capsys=capsys)
+    assert rc == 0 and out.strip() == "WRONG EVENT | ticket 11 | event 1 | event 1 is not selected on this device"
+
+
 def test_configure_is_stored_and_used_by_scan(home, capsys):
     rc, out, _ = run(home, "configure", "--mode", "entry_exit", "--events", "2", "--zones", "1,3", "--gate", "west",
                      "--device-id", "tab-4", "--reread-window", "0", capsys=capsys)
