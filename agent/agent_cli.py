@@ -25,6 +25,7 @@ from agent.safe_text import printable, timestamp
 from agent.staff import NotPermitted, StaffError, is_badge
 from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
+from agent.ticket_state import STATE_WORDS, ticket_state
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
 from agent.verdict_words import screen_title
@@ -409,16 +410,19 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         return 0
     if args.cmd == "search":
         rows = ledger.search(args.query, args.limit)
+        gate = Gate(ledger, keyring)
         for r in rows:      # a ticket out of use here (exchanged, cancelled) says so, not only its order's status
             reason = ledger.history(r["ticket_key"]).revoked     # --json: a boolean and the reason, never null for no
-            r.update(revoked=reason is not None, revoked_reason=reason or "")
+            r.update(revoked=reason is not None, revoked_reason=reason or "",
+                     state=ticket_state(gate, r["ticket_key"]))  # what a check-in here would say now, as the app lists
         if args.json:
             print(json.dumps(rows, ensure_ascii=False))
         else:
             for r in rows:
                 out_of_use = f", out of use: {r['revoked_reason']}" if r["revoked"] else ""
                 print(printable(f"{r['ticket_key']:>14}  order {r['order_number']:<12} {r['buyer_name']:<28} "
-                                f"{r['email']:<32} event {r['event_id']} {r['order_status']}{out_of_use}"))
+                                f"{r['email']:<32} event {r['event_id']} {r['order_status']}{out_of_use} · "
+                                f"{STATE_WORDS[r['state']]}"))
             if not rows:
                 print("no match")
         return 0

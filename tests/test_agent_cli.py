@@ -224,6 +224,28 @@ def test_search_human_and_json(home, capsys):
     assert "no match" in out
 
 
+def test_search_says_what_a_check_in_would_say_now_as_the_app_lists_it(home, capsys):
+    """`agent search` said only the order's status ("paid") for a ticket already used, or inside in entry/exit mode,
+    where the app's search lists what a scan would say now (valid, used, inside now…, docs/guides door staff): a
+    door on a laptop checked in by hand a ticket just used elsewhere, to be refused. Now each row ends with the
+    app's word, `--json` has `state` (agent.ticket_state, one definition for both)."""
+    def search(*args) -> list[str]:
+        rc, out, _ = run(home, "search", *args, capsys=capsys)
+        assert rc == 0
+        return out.splitlines()
+    assert [line.rsplit(" · ", 1)[1] for line in search("ORD-1")] == ["valid"]
+    rc, _, _ = run(home, "scan", issue(KEY, 11, valid_until=FAR), capsys=capsys)
+    assert [line.rsplit(" · ", 1)[1] for line in search("ORD-1")] == ["used"]
+    rc, out, _ = run(home, "search", "--json", "ORD-1", capsys=capsys)
+    assert [r["state"] for r in json.loads(out)] == ["used"]
+    run(home, "configure", "--mode", "entry_exit", capsys=capsys)
+    assert [line.rsplit(" · ", 1)[1] for line in search("ORD-1")] == ["inside now"]
+    led = Ledger.open(home / "ledger.sqlite")
+    led.revoke(["12"], "refunded")
+    led.close()
+    assert search("ORD-2")[0].endswith("paid, out of use: refunded · cancelled / refunded")
+
+
 def test_status_human(home, capsys):
     rc, out, _ = run(home, "status", capsys=capsys)
     assert rc == 0 and "mode normal" in out and "tickets 2" in out and "1 trusted key(s)" in out
