@@ -28,7 +28,7 @@ from agent.staff_session import OnDuty
 from agent.ticket_state import STATE_WORDS, ticket_state
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
-from agent.verdict_words import screen_title
+from agent.verdict_words import LOG_IN_FIRST, screen_title
 from agent.verdicts import Code, Reason, Verdict
 
 
@@ -394,6 +394,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         gate.set_policy(override, save=False)
         # stdin is read as bytes: a scanner sending non-UTF-8 garbage gets a `malformed` verdict, not a crash
         source = args.payloads or (line for line in sys.stdin.buffer)
+        not_judged = 0
         for raw in source:
             if not raw.strip():
                 continue
@@ -403,11 +404,18 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                 print(json.dumps({"staff": member.staff_id, "name": member.name, "role": member.role})
                       if args.json else printable(f"on duty: {member.name} ({member.role})"), flush=True)
                 continue
-            verdict = gate.scan(raw)
+            try:
+                verdict = gate.scan(raw)
+            except NotPermitted as exc:  # nobody (allowed) on duty: this one not judged, the laser session goes on
+                not_judged += 1
+                print(json.dumps({"login_needed": str(exc)}) if args.json else printable(
+                    f"{LOG_IN_FIRST[0]} | {exc}: scan a staff badge, or `ticketgate agent login`; nothing recorded"),
+                      flush=True)
+                continue
             print(json.dumps(verdict.to_json()) if args.json
                   else human(verdict, gate.policy.mode, _messages(ledger, verdict)), flush=True)
             gate.idle()   # after the verdict is out: checkpoint while staff look at the screen
-        return 0
+        return 1 if not_judged else 0
     if args.cmd == "search":
         rows = ledger.search(args.query, args.limit)
         gate = Gate(ledger, keyring)

@@ -246,6 +246,30 @@ def test_search_says_what_a_check_in_would_say_now_as_the_app_lists_it(home, cap
     assert search("ORD-2")[0].endswith("paid, out of use: refunded · cancelled / refunded")
 
 
+def test_scan_with_nobody_on_duty_says_log_in_first_and_goes_on(home, capsys, monkeypatch):
+    """With a staff list on the device and nobody on duty, `agent scan` (a laser typing into it) stopped at the first
+    ticket with an error: the laser's next lines went to the shell, and nobody at the door saw why. The app shows
+    LOG IN FIRST and keeps reading (a badge logs in). Now each ticket gets a 'LOG IN FIRST | …' line, nothing is
+    recorded, the session goes on; the exit code says some were not judged."""
+    from agent.staff import hash_pin
+    from agent.staff_session import store_roster
+    led = Ledger.open(home / "ledger.sqlite")
+    with led.transaction():
+        store_roster(led, "fest", [{"staff_id": "1", "name": "Léa Martin", "role": "door", "active": True,
+                                    "pin": hash_pin("1234"), "badge_serial": 0}])
+    led.close()
+    t = issue(KEY, 11, valid_until=FAR)
+    rc, out, _ = run(home, "scan", stdin=f"{t}\ngarbage\n".encode(), capsys=capsys, monkeypatch=monkeypatch)
+    assert rc == 1 and [line.split(" | ")[0] for line in out.splitlines()] == ["LOG IN FIRST", "LOG IN FIRST"]
+    assert "scan a staff badge, or `ticketgate agent login`; nothing recorded" in out
+    rc, out, _ = run(home, "scan", "--json", t, capsys=capsys)
+    assert rc == 1 and "log in first" in json.loads(out)["login_needed"]
+    rc, _, _ = run(home, "login", "--staff", "lea martin", "--pin", stdin=b"1234\n", capsys=capsys,
+                   monkeypatch=monkeypatch)
+    rc, out, _ = run(home, "scan", t, capsys=capsys)
+    assert rc == 0 and out.startswith("ACCEPTED — IN | ticket 11")       # the ticket was not used by the refusals
+
+
 def test_status_human(home, capsys):
     rc, out, _ = run(home, "status", capsys=capsys)
     assert rc == 0 and "mode normal" in out and "tickets 2" in out and "1 trusted key(s)" in out
