@@ -12,6 +12,7 @@ from typing import Any
 from agent import desk
 from agent.gate import Gate
 from agent.event_selection import SelectionRefused
+from agent.event_names import EventNames, organiser_messages
 from agent.stored_policy import check_policy_selection, load_policy, save_policy
 from agent.wiped_status import describe as describe_wiped, wiped_status
 from agent.home import WIPED_IDENTITY, DeviceHome, HomeError, carried_identity, open_home, resolve_home
@@ -24,10 +25,11 @@ from agent.safe_text import printable, timestamp
 from agent.staff import NotPermitted, StaffError, is_badge
 from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
+from agent.ticket_state import STATE_WORDS, ticket_state
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
-from agent.verdict_words import verdict_title
-from agent.verdicts import Verdict
+from agent.verdict_words import LOG_IN_FIRST, screen_title
+from agent.verdicts import Code, Reason, Verdict
 
 
 def _ints(text: str | None) -> frozenset[int] | None:
@@ -229,9 +231,11 @@ def _selection_refused(args: argparse.Namespace, ledger: Ledger, keyring: Keyrin
     return False
 
 
-def human(v: Verdict) -> str:
-    """A verdict on one line, headed by the title the app shows (TICKET CANCELLED); `--json` has the code."""
-    parts = [verdict_title(v)]
+def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = None) -> str:
+    """A verdict on one line, headed by the title the app shows in this mode (TICKET CANCELLED, ALREADY READ — 2 s
+    ago, CANCELLED — BACK ON SALE); `messages`: the organiser's for an admission (the app's yellow band, e.g. 'VIP —
+    hand out a wristband'), last. `--json` has the code."""
+    parts = [screen_title(v, mode)]
     if v.ticket_key:
         parts.append(f"ticket {v.ticket_key}")
     if v.event_id is not None:
@@ -240,9 +244,10 @@ def human(v: Verdict) -> str:
         parts.append("zones " + ",".join(map(str, v.zones)))
     if v.seat:
         parts.append(f"seat {v.seat}")
-    if v.first_use:
+    if v.first_use:       # a ticket put back on sale carries its cancellation there: it was never used
         when = timestamp(v.first_use.at, "%Y-%m-%d %H:%M:%S UTC")
-        parts.append(f"first used {when} on {v.first_use.device_id} at {v.first_use.gate}")
+        what = "cancelled for resale" if v.code is Code.CANCELLED else "first used"
+        parts.append(f"{what} {when} on {v.first_use.device_id} at {v.first_use.gate}")
     for key, label in (("valid_from", "valid from"), ("valid_until", "was valid until")):
         if isinstance(v.extra.get(key), (int, float)):       # not_yet_valid / expired: when the guest may come in
             parts.append(f"{label} {timestamp(v.extra[key], '%Y-%m-%d %H:%M:%S UTC')}")
@@ -250,7 +255,15 @@ def human(v: Verdict) -> str:
         parts.append(v.detail)
     if v.repeat:
         parts.append("(repeat)")
+    parts += messages or []
     return printable(" | ".join(parts))
+
+
+def _messages(ledger: Ledger, v: Verdict) -> list[str]:
+    """The organiser's messages the app shows with this verdict: for an admission, not for a re-read of one."""
+    if not v.accepted or v.reason is Reason.REREAD:
+        return []
+    return organiser_messages(v, EventNames(ledger))      # read now: a sync may have changed them meanwhile
 
 
 def main(argv: list[str]) -> int:
@@ -381,6 +394,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         gate.set_policy(override, save=False)
         # stdin is read as bytes: a scanner sending non-UTF-8 garbage gets a `malformed` verdict, not a crash
         source = args.payloads or (line for line in sys.stdin.buffer)
+        not_judged = 0
         for raw in source:
             if not raw.strip():
                 continue
@@ -390,21 +404,33 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                 print(json.dumps({"staff": member.staff_id, "name": member.name, "role": member.role})
                       if args.json else printable(f"on duty: {member.name} ({member.role})"), flush=True)
                 continue
-            verdict = gate.scan(raw)
-            print(json.dumps(verdict.to_json()) if args.json else human(verdict), flush=True)
+            try:
+                verdict = gate.scan(raw)
+            except NotPermitted as exc:  # nobody (allowed) on duty: this one not judged, the laser session goes on
+                not_judged += 1
+                print(json.dumps({"login_needed": str(exc)}) if args.json else printable(
+                    f"{LOG_IN_FIRST[0]} | {exc}: scan a staff badge, or `ticketgate agent login`; nothing recorded"),
+                      flush=True)
+                continue
+            print(json.dumps(verdict.to_json()) if args.json
+                  else human(verdict, gate.policy.mode, _messages(ledger, verdict)), flush=True)
             gate.idle()   # after the verdict is out: checkpoint while staff look at the screen
-        return 0
+        return 1 if not_judged else 0
     if args.cmd == "search":
         rows = ledger.search(args.query, args.limit)
+        gate = Gate(ledger, keyring)
         for r in rows:      # a ticket out of use here (exchanged, cancelled) says so, not only its order's status
-            r["revoked"] = ledger.history(r["ticket_key"]).revoked
+            reason = ledger.history(r["ticket_key"]).revoked     # --json: a boolean and the reason, never null for no
+            r.update(revoked=reason is not None, revoked_reason=reason or "",
+                     state=ticket_state(gate, r["ticket_key"]))  # what a check-in here would say now, as the app lists
         if args.json:
             print(json.dumps(rows, ensure_ascii=False))
         else:
             for r in rows:
-                out_of_use = f", out of use: {r['revoked']}" if r["revoked"] else ""
+                out_of_use = f", out of use: {r['revoked_reason']}" if r["revoked"] else ""
                 print(printable(f"{r['ticket_key']:>14}  order {r['order_number']:<12} {r['buyer_name']:<28} "
-                                f"{r['email']:<32} event {r['event_id']} {r['order_status']}{out_of_use}"))
+                                f"{r['email']:<32} event {r['event_id']} {r['order_status']}{out_of_use} · "
+                                f"{STATE_WORDS[r['state']]}"))
             if not rows:
                 print("no match")
         return 0
@@ -507,7 +533,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         gate = Gate(ledger, keyring)
         gate.permit = duty.require
         verdict = gate.checkin_by_key(args.ticket_key, args.reason)
-        print(json.dumps(verdict.to_json()) if args.json else human(verdict))
+        print(json.dumps(verdict.to_json()) if args.json
+              else human(verdict, gate.policy.mode, _messages(ledger, verdict)))
         return 0 if verdict.accepted else 1
     if args.cmd == "trust":
         try:

@@ -75,7 +75,8 @@ def check_event(c: Context) -> Verdict | None:
     candidates = sorted(opens & selected) if selected else sorted(opens)
     if not candidates:
         what = f"pass {t.event_id}" if t.is_pass else f"event {t.event_id}"
-        return c.verdict(Code.WRONG_EVENT, f"{what} is not selected on this device",
+        held = p.known_events is None or bool(opens & p.known_events)    # else no event data of it here at all
+        return c.verdict(Code.WRONG_EVENT, f"{what} is {'not selected' if held else 'not'} on this device",
                          reason=Reason.PASS_NOT_SELECTED if t.is_pass else Reason.EVENT_NOT_SELECTED)
     c.event_id = candidates[0] if len(candidates) == 1 else nearest_event(candidates, p.event_times, c.now)
     return None

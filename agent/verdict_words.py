@@ -1,12 +1,14 @@
 """What a verdict is called, in English and French: the app's big title, the lines of `ticketgate agent scan`
-and of `ticketgate demo`.
+and of `ticketgate demo`, including the re-read (ALREADY READ — 2 s ago) and quick cancellation (CANCELLED — BACK
+ON SALE) screens.
 
 One definition, so the door screen, the terminal door, the organiser's demo and the guides use the same words
 ("TICKET CANCELLED", "BILLET ANNULÉ"). Pure; no Kivy, no gettext (the CLI and the demo never import the app).
 """
 from __future__ import annotations
 
-from agent.verdicts import Code, Verdict
+from agent.policy import Mode
+from agent.verdicts import Code, Reason, Verdict
 
 LANGUAGES = ("en", "fr")
 
@@ -28,18 +30,33 @@ TITLES: dict[Code, tuple[str, str]] = {                     # (English, French)
 }
 ENTRY = ("ACCEPTED — IN", "ACCEPTÉ — ENTRÉE")
 EXIT = ("EXIT — OK", "SORTIE — OK")
+REREAD = ("ALREADY READ — {n} s ago", "DÉJÀ LU — il y a {n} s")      # an admitted ticket read again: never a new entry
+BACK_ON_SALE = ("CANCELLED — BACK ON SALE", "ANNULÉ — REMIS EN VENTE")  # quick cancellation put it back on sale
+ON_DUTY = ("ON DUTY", "EN SERVICE")                      # a staff badge scanned: its holder is on duty
+LOG_IN_FIRST = ("LOG IN FIRST", "CONNECTEZ-VOUS D'ABORD")  # a ticket scanned with nobody (allowed) on duty: not judged
 
 
-def _pick(pair: tuple[str, str], lang: str) -> str:
+def pick(pair: tuple[str, str], lang: str) -> str:
+    """One of this module's (English, French) words in `lang`."""
     return pair[1] if lang == "fr" else pair[0]
 
 
 def verdict_title(verdict: Verdict, lang: str = "en") -> str:
     """The big word of a verdict: ACCEPTED — IN, EXIT — OK, or the refusal's title."""
     if verdict.accepted:
-        return _pick(EXIT if verdict.direction == "out" else ENTRY, lang)
+        return pick(EXIT if verdict.direction == "out" else ENTRY, lang)
     return code_title(verdict.code, lang)
 
 
+def screen_title(verdict: Verdict, mode: Mode = Mode.NORMAL, lang: str = "en") -> str:
+    """The title the door shows for a scan in this mode: ALREADY READ — 2 s ago for an admitted ticket read again
+    within the re-read window, CANCELLED — BACK ON SALE in quick cancellation, else `verdict_title`."""
+    if verdict.reason is Reason.REREAD and verdict.accepted:
+        return pick(REREAD, lang).format(n=max(0, round(verdict.since_read or 0)))
+    if mode is Mode.QUICK_CANCEL and verdict.code is Code.CANCELLED:
+        return pick(BACK_ON_SALE, lang)
+    return verdict_title(verdict, lang)
+
+
 def code_title(code: Code, lang: str = "en") -> str:
-    return _pick(TITLES[code], lang)
+    return pick(TITLES[code], lang)

@@ -15,10 +15,12 @@ from agent.keyring import Keyring
 from agent.ledger import Ledger
 from agent.policy import DevicePolicy, Mode
 from agent.config_record import record_config_change
+from agent.event_names import EventNames
 from agent.stored_policy import check_policy_selection
 from agent.staff_session import OnDuty
+from agent.ticket_state import ticket_state
 from agent.sync.messages import name_refusal
-from agent.verdicts import Code, Reason, Verdict
+from agent.verdicts import Verdict
 from kiosk_ui import door_queries
 
 
@@ -37,7 +39,7 @@ class Door:
         self.gate.permit = self.staff.require
         self.session = Counters()
         self.last_verdict: Verdict | None = None
-        self._names = _Names(ledger)
+        self._names = EventNames(ledger)
 
     @classmethod
     def open_home(cls, home: str | Path) -> "Door":
@@ -143,14 +145,8 @@ class Door:
                 for k in self.ledger.order_tickets(order_number)]
 
     def ticket_state(self, ticket_key: str, at_this_gate: bool = True) -> str:
-        """The core's decision for this ticket now, nothing recorded (agent.gate.Gate.judge_by_key: the checks in
-        their one order), named for a list: valid / inside / used / revoked / blocked / unpaid / cancelled /
-        other_event / other_zone / not_yet_valid / expired (at this gate only: the desk's view of an order holds at
-        any time). Quick cancellation is never what a list asks about."""
-        policy = self.policy
-        mode = Mode.NORMAL if policy.mode is Mode.QUICK_CANCEL else policy.mode
-        policy = replace(policy, mode=mode) if at_this_gate else replace(policy, mode=mode, events=frozenset(), zones=None)
-        return list_state(self.gate.judge_by_key(ticket_key, policy, window=at_this_gate))
+        """What a manual check-in would say now, named for a list (agent.ticket_state)."""
+        return ticket_state(self.gate, ticket_key, at_this_gate)
 
     def ticket(self, ticket_key: str | None) -> dict | None:
         return self.ledger.ticket(ticket_key) if ticket_key else None
@@ -193,47 +189,10 @@ class Door:
             self.keyring.pretix[:] = fresh.pretix or self.keyring.pretix
 
     def reload_names(self) -> None:
-        self._names = _Names(self.ledger)
+        self._names = EventNames(self.ledger)
 
     def close(self) -> None:
         self.ledger.close()
-
-
-class _Names:
-    """Event, zone and category names and organiser messages (from the event bundle), cached."""
-
-    def __init__(self, ledger: Ledger):
-        self._events = {e["event_id"]: e for e in ledger.events()}
-
-    def event(self, event_id):
-        return self._events.get(event_id)
-
-    def zone(self, event_id, zone_id):
-        return self._find(event_id, "zones", "zone_id", zone_id)
-
-    def category(self, event_id, category_id):
-        return self._find(event_id, "categories", "category_id", category_id)
-
-    def _find(self, event_id, table, id_col, value):
-        """The row of that event only: zone and category ids are per event, so a ticket of an event this device
-        does not hold (never had, or taken away) is named by its numbers, never after another event's rows."""
-        event = self._events.get(event_id)
-        if value is None or event is None:
-            return None
-        return next((row for row in event[table] if row[id_col] == value), None)
-
-
-_STATE_OF = {Code.ALREADY_USED: "used", Code.REVOKED: "revoked", Code.BLOCKED: "blocked", Code.UNPAID: "unpaid",
-             Code.CANCELLED: "cancelled", Code.WRONG_EVENT: "other_event", Code.WRONG_ZONE: "other_zone",
-             Code.NOT_YET_VALID: "not_yet_valid", Code.EXPIRED: "expired"}
-
-
-def list_state(v: Verdict) -> str:
-    if v.accepted:
-        return "inside" if v.direction == "out" else "valid"       # entry/exit: a check-in now would be an exit
-    if v.reason is Reason.ALREADY_INSIDE:
-        return "inside"
-    return _STATE_OF.get(v.code, "invalid")
 
 
 def device_role(door: Door) -> str:

@@ -383,7 +383,8 @@ def cmd_devices(args) -> int:
         rows = []
         for d in store.devices(args.org):
             rows.append({"device_id": d["device_id"], "name": d["name"], "role": d.get("role") or "door",
-                         "gate": d["gate"], "events": d["events"], "revoked": d["revoked"], "last_seen": d.get("last_seen"),
+                         "gate": d["gate"], "events": d["events"], "revoked": d["revoked"], "retired": d["retired"],
+                         "replaced_by": d["replaced_by"], "last_seen": d.get("last_seen"),
                          "broker_login": d["device_id"] in creds and creds[d["device_id"]].revoked_at is None})
     finally:
         registry.close()
@@ -393,7 +394,8 @@ def cmd_devices(args) -> int:
         return 0
     print(f"{'device':<16} {'name':<14} {'role':<6} {'gate':<10} {'events':<10} state")
     for r in rows:
-        state = "revoked" if r["revoked"] else ("enrolled" if r["broker_login"] else "no login")
+        state = (f"retired (enrolled again as {r['replaced_by']})" if r["retired"] else "revoked" if r["revoked"]
+                 else "enrolled" if r["broker_login"] else "no login")
         print(printable(f"{r['device_id']:<16} {r['name'][:14]:<14} {r['role']:<6} {r['gate'][:10]:<10} "
                         f"{','.join(map(str, r['events']))[:10]:<10} {state}"))
     print(f"{len(rows)} device(s)")

@@ -22,7 +22,7 @@ from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_d
 from server_stub.csv_import import parse_orders_csv, store_catalogue
 from server_stub.xlsx_import import content as import_content
 from server_stub.model import PAID, PENDING, OrderInput, Position
-from server_stub.orders import catalogue_names, check_ins, order_line, order_text, parse_ticket_spec
+from server_stub.orders import catalogue_names, check_ins, order_json, order_line, order_text, parse_ticket_spec
 from server_stub.quota_warnings import projected
 from server_stub.store import StoreError, describe, open_store
 from server_stub.store.stock import needs
@@ -117,12 +117,12 @@ def order_add(store, org, args) -> int:
     number = store.add_orders(org, [order])[0]
     warn_oversold(store, org, before)
     result = store.order(number)
-    return emit(args, result, order_text(result, catalogue_names(store, result["event_id"])))
+    return emit(args, order_json(result), order_text(result, catalogue_names(store, result["event_id"])))
 
 
 def order_set(store, org, args) -> int:
     result = store.set_order_email(org, _own_order(store, org, args.number)["number"], args.email)
-    return emit(args, result, order_text(result))
+    return emit(args, order_json(result), order_text(result))
 
 
 def _own_order(store, org, number) -> dict:
@@ -140,12 +140,12 @@ def order_show(store, org, args) -> int:
     text = order_text(order, catalogue_names(store, order["event_id"])) + (
         f"\n  e-tickets e-mailed to {mail['address']}: {mail['status'].upper()}"
         + (f" ({mail['detail']})" if mail["detail"] else "") if mail else "")
-    return emit(args, order, text)
+    return emit(args, order_json(order), text)
 
 
 def order_find(store, org, args) -> int:
     found = store.find_orders(args.query, org=org, limit=args.limit)
-    return emit(args, found, "\n".join(order_line(o) for o in found) or "no match")
+    return emit(args, [order_json(o) for o in found], "\n".join(order_line(o) for o in found) or "no match")
 
 
 def order_change(store, org, args) -> int:
@@ -156,7 +156,7 @@ def order_change(store, org, args) -> int:
         order = store.refund_order(args.number, args.reason)
     else:
         order = store.validate_payment(args.number)
-    return emit(args, order, order_text(order, catalogue_names(store, order["event_id"])))
+    return emit(args, order_json(order), order_text(order, catalogue_names(store, order["event_id"])))
 
 
 def cmd_import(store, org, args) -> int:

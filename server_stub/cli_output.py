@@ -122,10 +122,18 @@ def keys_text(keys: list[dict]) -> str:
     return "\n".join(rows) or "no keys"
 
 
+def device_state(d: dict) -> str:
+    """A device out of service, in words: RETIRED (its device enrolled again under another id: when, which) or
+    REVOKED (by the organiser or the technician: when)."""
+    if d.get("retired"):
+        return f"RETIRED {when(d['revoked_at'])} (enrolled again as {d['replaced_by']})"
+    return f"REVOKED {when(d['revoked_at'])}" if d.get("revoked_at") else "REVOKED"
+
+
 def devices_text(devices: list[dict], refused: dict[str, int] | None = None) -> str:
     rows = []
     for d in devices:
-        state = "REVOKED" if d["revoked"] else (d["status"] or "never seen")
+        state = device_state(d) if d["revoked"] else (d["status"] or "never seen")
         seen = f"  last seen {when(d['last_seen'])}" if d["last_seen"] else ""
         events = ", ".join(map(str, d["events"] or ())) or "all"
         n = (refused or {}).get(d["device_id"], 0)

@@ -8,7 +8,7 @@ from server_stub.cli_progress import Progress
 from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY, decode_ticket_message, split_secret
 from agent.ticket_format import MalformedPayload
 from server_stub.keys import SERVER, TICKET
-from server_stub.orders import check_in_text, check_ins, quick_cancel_text
+from server_stub.orders import check_in_text, check_ins, quick_cancel_text, ticket_states
 
 
 def _own_ticket(store, org, key) -> dict:
@@ -51,12 +51,14 @@ def ticket_revoke(store, org, args) -> int:
 def ticket_show(store, org, args) -> int:
     t = _own_ticket(store, org, args.ticket_key)
     line = next(x for x in store.order(t["order_number"])["tickets"] if x["ticket_id"] == t["ticket_id"])
-    # the doors refuse it: said with its QR; the reason, or false (JSON readers test it, as the text says "no")
-    t.update(revoked=line["revoked"] or False, blocked=line["blocked"] or False)
+    # the doors refuse it: said with its QR, with the reason
+    cancel = t.pop("quick_cancelled")
+    shown = dict(t, quick_cancelled=quick_cancel_text(cancel) if cancel else "no", revoked=line["revoked"] or "no",
+                 blocked=line["blocked"] or "no")
+    t.update(ticket_states(dict(line, quick_cancelled=cancel)))
     t["check_in"] = check_ins(store, org, t["target_id"]).get(t["ticket_key"], [])
     t["payload"] = store.issue_ticket_payload(args.ticket_key)
-    shown = dict(t, quick_cancelled=quick_cancel_text(t["quick_cancelled"]) if t["quick_cancelled"] else "no",
-                 revoked=t["revoked"] or "no", blocked=t["blocked"] or "no", check_in=check_in_text(t["check_in"]))
+    shown.update(check_in=check_in_text(t["check_in"]), payload=t["payload"])
     return emit(args, t, "\n".join(f"{k:>15}: {v}" for k, v in shown.items()))
 
 

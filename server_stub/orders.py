@@ -60,6 +60,20 @@ def order_text(order: dict, names: dict[str, dict[int, str]] | None = None) -> s
     return "\n".join(rows)
 
 
+def ticket_states(ticket: dict) -> dict:
+    """A ticket's revoked / blocked / quick-cancelled states as `--json` gives them: booleans, never null for "no"
+    (the text says `revoked: no`), with the reason and the door's cancellation ({at, gate, device_id}) beside them."""
+    cancel = ticket.get("quick_cancelled")
+    return {"revoked": bool(ticket["revoked"]), "revoked_reason": ticket["revoked"] or "",
+            "blocked": bool(ticket["blocked"]), "blocked_reason": ticket["blocked"] or "",
+            "quick_cancelled": bool(cancel), "quick_cancellation": cancel or None}
+
+
+def order_json(order: dict) -> dict:
+    """`store.order(...)` as `server order … --json` gives it: each ticket's states by `ticket_states`."""
+    return dict(order, tickets=[dict(t, **ticket_states(t)) for t in order["tickets"]])
+
+
 def check_in_text(rows: list[dict]) -> str:
     """A ticket's check-in as the guest list has it: `inside (1 entry, last scan 2026-12-31 19:05 UTC)`; a pass's
     per event (`check_ins`)."""

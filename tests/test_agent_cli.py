@@ -102,6 +102,82 @@ def test_scan_says_the_apps_title_for_every_verdict(home, capsys):
         "ACCEPTED — IN", "ALREADY USED", "TICKET CANCELLED", "NOT A TICKET"]
 
 
+def test_scan_and_app_titles_agree_on_rereads_and_quick_cancellation(home, capsys):
+    """Before: a ticket read again at the same gate printed ACCEPTED — IN in `agent scan` where the app shows a blue
+    ALREADY READ — 2 s ago, and quick cancellation printed CANCELLED FOR RESALE where the app shows the purple
+    CANCELLED — BACK ON SALE. Now one definition (agent.verdict_words.screen_title) for every code, direction, mode
+    and re-read, in every language the app has; the CLI (English) heads its lines with it."""
+    from kiosk_ui import i18n
+    from kiosk_ui.presenters.verdict import present
+    from agent.policy import Mode
+    from agent.verdict_words import screen_title
+    from agent.verdicts import Reason
+
+    class NoNames:
+        def event(self, *_): return None
+        def zone(self, *_): return None
+        def category(self, *_): return None
+        def ticket(self, *_): return None
+    cases = [Verdict(code, direction=direction, **extra) for code in Code for direction in ("in", "out")
+             for extra in ({}, {"repeat": True}, {"repeat": True, "reason": Reason.REREAD, "since_read": 2.4})]
+    try:
+        for lang in i18n.LANGUAGES:
+            i18n.set_language(lang)
+            for mode in Mode:
+                for v in cases:
+                    assert screen_title(v, mode, lang) == present(v, NoNames(), mode).title, (lang, mode, v)
+                    if lang == "en":
+                        assert human(v, mode).split(" | ")[0] == present(v, NoNames(), mode).title, (mode, v)
+    finally:
+        i18n.set_language("en")
+    t = issue(KEY, 12, valid_until=FAR)
+    rc, out, _ = run(home, "scan", t, t, capsys=capsys)
+    assert rc == 0 and [line.split(" | ")[0] for line in out.splitlines()] == ["ACCEPTED — IN", "ALREADY READ — 0 s ago"]
+    rc, out, _ = run(home, "scan", "--mode", "quick_cancel", "--reread-window", "0", issue(KEY, 11, valid_until=FAR),
+                     capsys=capsys)
+    assert rc == 0 and out.split(" | ")[0] == "CANCELLED — BACK ON SALE", out
+
+
+def test_scan_says_when_a_ticket_was_put_back_on_sale_not_first_used(home, capsys):
+    """A ticket put back on sale by quick cancellation, scanned again at the box office or at a gate, printed
+    'first used 2026-… on DEVICE at GATE': it was never used, that is when it was cancelled (the app says
+    'Cancelled for resale on …')."""
+    t = issue(KEY, 11, valid_until=FAR)
+    rc, out, _ = run(home, "scan", "--mode", "quick_cancel", "--reread-window", "0", t, t, capsys=capsys)
+    again = out.splitlines()[1]
+    rc, out, _ = run(home, "scan", "--reread-window", "0", t, capsys=capsys)
+    for line in (again, out):
+        assert "first used" not in line and " | cancelled for resale 20" in line and "on device at gate" in line, line
+    assert out.startswith("CANCELLED FOR RESALE | ")
+
+
+def test_scan_prints_the_organisers_message_as_the_app_shows_it(home, capsys):
+    """The app shows an admitted ticket's organiser messages in a yellow band ('Must come with an adult': do it, the
+    door staff's guide says); `agent scan` printed none of them. Now last on the line, from the same definition
+    (agent.event_names.organiser_messages); not on a re-read (the app's blue screen has none either)."""
+    led = Ledger.open(home / "ledger.sqlite")
+    led.upsert_events([{"event_id": 1, "name": "Night 1",
+                        "zones": [{"zone_id": 1, "name": "Floor", "message": "Wristband: green"}],
+                        "categories": [{"category_id": 2, "name": "Child", "message": "Must come with an adult"}]}])
+    led.close()
+    child, adult = issue(KEY, 11, category=2, zones=(1,), valid_until=FAR), issue(KEY, 12, zones=(1,), valid_until=FAR)
+    rc, out, _ = run(home, "scan", child, child, adult, capsys=capsys)
+    assert rc == 0 and out.splitlines() == [
+        "ACCEPTED — IN | ticket 11 | event 1 | zones 1 | Must come with an adult | Wristband: green",
+        "ALREADY READ — 0 s ago | ticket 11 | event 1 | zones 1 | same code read again | (repeat)",
+        "ACCEPTED — IN | ticket 12 | event 1 | zones 1 | Wristband: green"]
+
+
+def test_scan_tells_an_event_not_on_this_device_from_one_not_selected(home, capsys):
+    """A ticket for an event the device holds no data of said 'event 3 is not selected on this device', as if
+    a supervisor could select it (`configure --events 3` is refused: not an event of this device); the app says
+    'Ticket for another event, not on this device.'"""
+    rc, out, _ = run(home, "scan", issue(KEY, 31, event_id=3, valid_until=FAR), capsys=capsys)
+    assert rc == 0 and out.strip() == "WRONG EVENT | ticket 31 | event 3 | event 3 is not on this device"
+    rc, out, _ = run(home, "scan", "--events", "2", issue(KEY, 11, valid_until=FAR), capsys=capsys)
+    assert rc == 0 and out.strip() == "WRONG EVENT | ticket 11 | event 1 | event 1 is not selected on this device"
+
+
 def test_configure_is_stored_and_used_by_scan(home, capsys):
     rc, out, _ = run(home, "configure", "--mode", "entry_exit", "--events", "2", "--zones", "1,3", "--gate", "west",
                      "--device-id", "tab-4", "--reread-window", "0", capsys=capsys)
@@ -131,12 +207,67 @@ def test_configure_fixed_direction_and_alternate(home, capsys):
 
 
 def test_search_human_and_json(home, capsys):
+    """`--json` said `"revoked": null` for a ticket in use (the text says nothing, or `out of use: REASON`): now a
+    boolean, the reason beside it."""
     rc, out, _ = run(home, "search", "helene", capsys=capsys)
     assert rc == 0 and "Hélène Dupont" in out and "ORD-1" in out
     rc, out, _ = run(home, "search", "--json", "ORD-2", capsys=capsys)
-    assert [r["ticket_key"] for r in json.loads(out)] == ["12"]
+    assert [(r["ticket_key"], r["revoked"], r["revoked_reason"]) for r in json.loads(out)] == [("12", False, "")]
+    led = Ledger.open(home / "ledger.sqlite")
+    led.revoke(["12"], "refunded")
+    led.close()
+    rc, out, _ = run(home, "search", "--json", "ORD-2", capsys=capsys)
+    assert [(r["revoked"], r["revoked_reason"]) for r in json.loads(out)] == [(True, "refunded")]
+    rc, out, _ = run(home, "search", "ORD-2", capsys=capsys)
+    assert "paid, out of use: refunded" in out
     rc, out, _ = run(home, "search", "nobody-at-all", capsys=capsys)
     assert "no match" in out
+
+
+def test_search_says_what_a_check_in_would_say_now_as_the_app_lists_it(home, capsys):
+    """`agent search` said only the order's status ("paid") for a ticket already used, or inside in entry/exit mode,
+    where the app's search lists what a scan would say now (valid, used, inside now…, docs/guides door staff): a
+    door on a laptop checked in by hand a ticket just used elsewhere, to be refused. Now each row ends with the
+    app's word, `--json` has `state` (agent.ticket_state, one definition for both)."""
+    def search(*args) -> list[str]:
+        rc, out, _ = run(home, "search", *args, capsys=capsys)
+        assert rc == 0
+        return out.splitlines()
+    assert [line.rsplit(" · ", 1)[1] for line in search("ORD-1")] == ["valid"]
+    rc, _, _ = run(home, "scan", issue(KEY, 11, valid_until=FAR), capsys=capsys)
+    assert [line.rsplit(" · ", 1)[1] for line in search("ORD-1")] == ["used"]
+    rc, out, _ = run(home, "search", "--json", "ORD-1", capsys=capsys)
+    assert [r["state"] for r in json.loads(out)] == ["used"]
+    run(home, "configure", "--mode", "entry_exit", capsys=capsys)
+    assert [line.rsplit(" · ", 1)[1] for line in search("ORD-1")] == ["inside now"]
+    led = Ledger.open(home / "ledger.sqlite")
+    led.revoke(["12"], "refunded")
+    led.close()
+    assert search("ORD-2")[0].endswith("paid, out of use: refunded · cancelled / refunded")
+
+
+def test_scan_with_nobody_on_duty_says_log_in_first_and_goes_on(home, capsys, monkeypatch):
+    """With a staff list on the device and nobody on duty, `agent scan` (a laser typing into it) stopped at the first
+    ticket with an error: the laser's next lines went to the shell, and nobody at the door saw why. The app shows
+    LOG IN FIRST and keeps reading (a badge logs in). Now each ticket gets a 'LOG IN FIRST | …' line, nothing is
+    recorded, the session goes on; the exit code says some were not judged."""
+    from agent.staff import hash_pin
+    from agent.staff_session import store_roster
+    led = Ledger.open(home / "ledger.sqlite")
+    with led.transaction():
+        store_roster(led, "fest", [{"staff_id": "1", "name": "Léa Martin", "role": "door", "active": True,
+                                    "pin": hash_pin("1234"), "badge_serial": 0}])
+    led.close()
+    t = issue(KEY, 11, valid_until=FAR)
+    rc, out, _ = run(home, "scan", stdin=f"{t}\ngarbage\n".encode(), capsys=capsys, monkeypatch=monkeypatch)
+    assert rc == 1 and [line.split(" | ")[0] for line in out.splitlines()] == ["LOG IN FIRST", "LOG IN FIRST"]
+    assert "scan a staff badge, or `ticketgate agent login`; nothing recorded" in out
+    rc, out, _ = run(home, "scan", "--json", t, capsys=capsys)
+    assert rc == 1 and "log in first" in json.loads(out)["login_needed"]
+    rc, _, _ = run(home, "login", "--staff", "lea martin", "--pin", stdin=b"1234\n", capsys=capsys,
+                   monkeypatch=monkeypatch)
+    rc, out, _ = run(home, "scan", t, capsys=capsys)
+    assert rc == 0 and out.startswith("ACCEPTED — IN | ticket 11")       # the ticket was not used by the refusals
 
 
 def test_status_human(home, capsys):

@@ -40,7 +40,7 @@ def test_a_blocked_ticket_is_listed_blocked_and_shown_with_its_reason(tmp_path, 
     assert (read[blocked]["blocked"], read[other]["blocked"]) == ("yes", "no")
 
     shown = json.loads(server_cmd(data, *db, "ticket", "show", blocked, "--json").stdout)
-    assert shown["blocked"] == "holder already inside" and shown["revoked"] is False and shown["payload"]
+    assert shown["blocked_reason"] == "holder already inside" and shown["revoked"] is False and shown["payload"]
     assert "blocked: holder already inside" in server_cmd(data, *db, "ticket", "show", blocked).stdout
     server_cmd(data, *db, "order", "cancel", order["number"], "--reason", "refunded by phone")
     assert "revoked: refunded by phone" in server_cmd(data, *db, "ticket", "show", other).stdout

@@ -104,7 +104,7 @@ def test_a_kiosk_does_not_exchange_a_ticket_twice(tmp_path):
         tg(home, "agent", "exchange", key, "--reason", "torn")
         # its search says the ticket is out of use (it said only its order's status: "paid")
         found = {r["ticket_key"]: r for r in json.loads(tg(home, "agent", "search", number, "--json").stdout)}
-        assert found[key]["revoked"].startswith("exchanged"), found
+        assert found[key]["revoked"] is True and found[key]["revoked_reason"].startswith("exchanged"), found
         assert "paid, out of use: exchanged" in tg(home, "agent", "search", number).stdout
         again = tg(home, "agent", "exchange", key, "--reason", "torn again", ok=False)
         assert again.returncode == 1 and "already out of use" in again.stderr, again

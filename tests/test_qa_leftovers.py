@@ -72,8 +72,8 @@ def test_cancelling_an_order_keeps_the_exchange_of_one_of_its_tickets(tmp_path):
 
         tg(home, "server", "order", "cancel", number, "--reason", "buyer asked")
         tickets = _tickets(home, number)
-        assert tickets[keys[0]]["revoked"] == "exchanged: torn", tickets
-        assert [t["revoked"] for k, t in tickets.items() if k != keys[0]] == ["buyer asked", "buyer asked"], tickets
+        assert tickets[keys[0]]["revoked_reason"] == "exchanged: torn", tickets
+        assert [t["revoked_reason"] for k, t in tickets.items() if k != keys[0]] == ["buyer asked", "buyer asked"], tickets
         after = json.loads(tg(home, "server", "conflicts", "--json").stdout)
         assert after == before, (before, after)
 

@@ -120,7 +120,7 @@ def test_an_exchange_to_a_zone_or_category_the_event_does_not_have_is_refused(tm
             thief.close()
     after = json.loads(run(home, "server", "order", "show", order["number"], "--json").stdout)["tickets"]
     assert [(t["ticket_key"], t["category"], t["zone"], t["revoked"]) for t in after] == [
-        (first, 1, 1, None), (second, 1, 1, None)], after
+        (first, 1, 1, False), (second, 1, 1, False)], after
     refused = run(home, "server", "refusals").stdout
     assert "zone 7 is not a zone of event or pass 1" in refused and "category 5 is not a category" in refused, refused
 

@@ -138,3 +138,39 @@ def test_a_technicians_wipe_signs_for_the_key_the_next_enrollment_uses(tmp_path)
         assert identity.public_raw(identity.load(state.key_path)) == successor_pub and not successor.exists()
         assert [c.device_id for c in env.prov.registry.credentials()] == [new.device_id]
         assert env.store.device(old.device_id)["revoked"]
+
+
+@needs_broker
+def test_a_retired_device_id_shows_as_retired_by_its_successor_not_revoked(tmp_path, capsys):
+    """The old id of a device the technician wiped and enrolled again showed as REVOKED in `server devices` and
+    `provision devices`, as if the organiser had cut a stolen device off: it says RETIRED, when, and the id its
+    device enrolled again as; one the organiser revoked still says REVOKED."""
+    from agent.cli import main
+    from agent.home import open_home
+    from provisioning.device.enroll import enroll
+    from provisioning.device.wipe import wipe
+    from tests.test_provision_env import ORG, provision_env
+    with provision_env(tmp_path) as env:
+        first, second, third = env.prov.registry.create_tokens(ORG, 3)
+        state = DeviceState(tmp_path / "device")
+        old = enroll(state, env.server, token=first.token)
+        open_home(state.folder)[0].close()       # the agent ran under this enrollment
+        wipe(state, "moved", carry_over=True)
+        new = enroll(state, env.server, token=second.token)
+        gone = enroll(DeviceState(tmp_path / "stolen"), env.server, token=third.token)
+        env.prov.revoke(gone.device_id)
+        where = ["--data", str(tmp_path / "server"), "--org", ORG]
+        assert main(["server", "devices", *where]) == 0
+        lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+        assert f"RETIRED {time.strftime('%Y-%m-%d', time.gmtime())}" in lines[old.device_id], lines
+        assert f"(enrolled again as {new.device_id})" in lines[old.device_id] and "REVOKED" not in lines[old.device_id]
+        assert "REVOKED" in lines[gone.device_id] and "RETIRED" not in lines[gone.device_id]
+        assert main(["server", "devices", *where, "--json"]) == 0
+        listed = {d["device_id"]: d for d in json.loads(capsys.readouterr().out)}
+        assert (listed[old.device_id]["retired"], listed[old.device_id]["replaced_by"]) == (True, new.device_id)
+        assert (listed[gone.device_id]["retired"], listed[gone.device_id]["replaced_by"]) == (False, "")
+        assert (listed[new.device_id]["retired"], listed[new.device_id]["revoked"]) == (False, False)
+        assert main(["provision", "devices", *where, "--state", str(tmp_path / "prov")]) == 0
+        rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+        assert rows[old.device_id].endswith(f"retired (enrolled again as {new.device_id})"), rows
+        assert rows[gone.device_id].endswith("revoked") and rows[new.device_id].endswith("enrolled"), rows

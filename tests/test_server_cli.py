@@ -62,7 +62,7 @@ def test_catalogue_orders_and_lifecycle(srv, capsys):
     capsys.readouterr()
     assert srv("order", "show", order["number"], "--json") == 0
     shown = out_json(capsys)
-    assert shown["status"] == "cancelled" and all(t["revoked"] == "buyer asked" for t in shown["tickets"])
+    assert shown["status"] == "cancelled" and all(t["revoked"] and t["revoked_reason"] == "buyer asked" for t in shown["tickets"])
     assert srv("order", "validate", order["number"]) == 1
     assert "cannot become paid" in capsys.readouterr().err
 
@@ -275,15 +275,35 @@ def test_device_configure_takes_event_ids_as_the_door_does_and_names_a_pass_s_ev
     assert srv("device", "commands", "gate-a", "--json") == 0 and out_json(capsys) == []     # nothing sent
 
 
-def test_ticket_show_json_says_false_for_a_ticket_neither_revoked_nor_blocked(srv, capsys):
-    """The text says `revoked: no`; the JSON said `null` (neither yes nor no): it says false, and the reason once set."""
+def test_order_and_ticket_json_give_booleans_for_revoked_blocked_quick_cancelled(srv, capsys):
+    """The text says `revoked: no`; `order show|find|add|cancel --json` said `"revoked": null` (and `blocked`,
+    `quick_cancelled` too), `ticket show --json` the reason or false, `quick_cancelled` null: neither yes nor no. Now
+    every one gives booleans, the reason (`revoked_reason`, `blocked_reason`) and the door's cancellation
+    (`quick_cancellation`) beside them."""
+    states = ("revoked", "revoked_reason", "blocked", "blocked_reason", "quick_cancelled", "quick_cancellation")
+    fine = dict(zip(states, (False, "", False, "", False, None)))
+
+    def tickets_of(*argv) -> list[dict]:
+        assert srv(*argv, "--json") == 0
+        shown = out_json(capsys)
+        orders = shown if isinstance(shown, list) else [shown]
+        return [{k: t[k] for k in states} for o in orders for t in o["tickets"]]
     ev = make_event(srv, capsys)
-    assert srv("order", "add", "--event", str(ev), "--buyer", "Ann", "--json") == 0
-    key = out_json(capsys)["tickets"][0]["ticket_key"]
+    assert srv("order", "add", "--event", str(ev), "--buyer", "Ann", "--quantity", "2", "--json") == 0
+    order = out_json(capsys)
+    number, key = order["number"], order["tickets"][0]["ticket_key"]
+    assert [{k: t[k] for k in states} for t in order["tickets"]] == [fine, fine]
+    for argv in (("order", "show", number), ("order", "find", "Ann"), ("order", "set", number, "--email", "a@b.org")):
+        assert tickets_of(*argv) == [fine, fine], argv
     assert srv("ticket", "show", key, "--json") == 0
-    shown = out_json(capsys)
-    assert shown["revoked"] is False and shown["blocked"] is False
+    assert {k: v for k, v in out_json(capsys).items() if k in states} == fine
     assert srv("ticket", "block", key, "--reason", "lost") == 0
     capsys.readouterr()
     assert srv("ticket", "show", key, "--json") == 0
-    assert out_json(capsys)["blocked"] == "lost"
+    shown = out_json(capsys)
+    assert (shown["blocked"], shown["blocked_reason"], shown["revoked"]) == (True, "lost", False)
+    assert tickets_of("order", "show", number)[0] == dict(fine, blocked=True, blocked_reason="lost")
+    assert tickets_of("order", "cancel", number, "--reason", "buyer asked")[1] == dict(
+        fine, revoked=True, revoked_reason="buyer asked")
+    assert srv("ticket", "show", key) == 0
+    assert "revoked: buyer asked" in capsys.readouterr().out

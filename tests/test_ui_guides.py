@@ -40,8 +40,8 @@ def test_the_door_staff_guide_explains_every_title_the_scan_screen_shows():
             guide = (GUIDES / lang / f"{page}.md").read_text()
             pick = 1 if lang == "fr" else 0
             titles = [words.code_title(code, lang) for code in words.TITLES] + [words.ENTRY[pick], words.EXIT[pick]]
-            titles += [i18n.tr("ALREADY READ — {n} s ago", n=2), i18n.tr("CANCELLED — BACK ON SALE"),
-                       i18n.tr("ON DUTY"), i18n.tr("LOG IN FIRST")]
+            titles += [words.REREAD[pick].format(n=2), words.BACK_ON_SALE[pick],
+                       words.ON_DUTY[pick], words.LOG_IN_FIRST[pick]]
             bold = re.findall(r"\*\*(.+?)\*\*", guide)
             missing = [title for title in titles if not any(title in span for span in bold)]
             assert not missing, f"{page}.md does not explain {missing}"

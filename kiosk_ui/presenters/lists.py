@@ -4,14 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.safe_text import timestamp
+from agent.ticket_state import STATE_WORDS
 from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.labels import PRINTER_LANGUAGES
 from kiosk_ui.services import PrinterInfo, SyncStatus
 
-_STATES = {"valid": "valid", "inside": "inside now", "used": "used", "cancelled": "cancelled for resale",
-           "revoked": "cancelled / refunded", "blocked": "blocked", "unpaid": "payment pending",
-           "other_event": "other event", "other_zone": "other zone", "not_yet_valid": "not valid yet",
-           "expired": "expired", "invalid": "not valid"}
+_STATES = STATE_WORDS                     # English words of agent.ticket_state, translated here
 CHECKIN_OK_STATES = {"valid"}            # what a manual check-in would admit now
 
 

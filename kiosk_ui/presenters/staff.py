@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kiosk_ui.i18n import tr
+from agent.verdict_words import LOG_IN_FIRST, ON_DUTY, pick
+from kiosk_ui.i18n import language, tr
 from kiosk_ui.presenters.colours import BLUE, ORANGE
 from kiosk_ui.presenters.verdict import VerdictView
 
@@ -43,12 +44,12 @@ def staff_view(members: list[Any], current: Any | None, deactivated: Any | None 
 
 def logged_in_view(member: Any) -> VerdictView:
     """What the scan screen shows after a staff badge was scanned (not a ticket: nothing recorded)."""
-    return VerdictView("attention", BLUE, tr("ON DUTY"), on_duty_line(member), (), "", "attention", "staff_login")
+    return VerdictView("attention", BLUE, pick(ON_DUTY, language()), on_duty_line(member), (), "", "attention", "staff_login")
 
 
 def login_needed_view(why: str = "") -> VerdictView:
     """A ticket scanned while nobody (allowed) is on duty: nothing was judged nor recorded."""
-    return VerdictView("attention", ORANGE, tr("LOG IN FIRST"),
+    return VerdictView("attention", ORANGE, pick(LOG_IN_FIRST, language()),
                        why or tr("Scan your staff badge or log in from the menu (Staff)."), (), "", "attention",
                        "login_needed")
 

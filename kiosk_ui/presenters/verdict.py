@@ -13,7 +13,8 @@ from typing import Callable, Protocol
 from agent.payload import LOWER_CASE
 from agent.policy import Mode
 from agent.safe_text import timestamp
-from agent.verdict_words import code_title, verdict_title
+from agent.event_names import organiser_messages
+from agent.verdict_words import screen_title
 from agent.verdicts import Code, Reason, Verdict
 from drivers.feedback.mapping import ATTENTION, FeedbackConfig, feedback_for
 from kiosk_ui.i18n import language, tr
@@ -72,9 +73,8 @@ def present(v: Verdict, names: Names, mode: Mode = Mode.NORMAL, gate_zones: froz
     details = _details(v, names, zone_names, show_buyer) if v.code not in _UNTRUSTED else ()
     view = lambda tone, colour, title, reason, message="": VerdictView(  # noqa: E731
         tone, colour, title, reason, details, message, kind, v.code.value, v.repeat)
+    title = screen_title(v, mode, language())
     if v.reason is Reason.REREAD and v.accepted:
-        seconds = max(0, round(v.since_read or 0))
-        title = tr("ALREADY READ — {n} s ago", n=seconds)
         if v.direction == "out":
             return view("repeat", BLUE, title, tr("Same ticket read again: its exit is already recorded."))
         return view("repeat", BLUE, title,
@@ -83,11 +83,11 @@ def present(v: Verdict, names: Names, mode: Mode = Mode.NORMAL, gate_zones: froz
         reason = tr("This ticket can be sold again.")
         if v.repeat:
             reason += "\n" + tr("(already cancelled — nothing new recorded)")
-        return view("cancel", PURPLE, tr("CANCELLED — BACK ON SALE"), reason)
+        return view("cancel", PURPLE, title, reason)
     if v.accepted:
-        return view("accepted", GREEN, verdict_title(v, language()), "", _message(v, names))
+        return view("accepted", GREEN, title, "", _message(v, names))
     tone, colour = ("attention", ORANGE) if kind == ATTENTION else ("refused", RED)
-    return view(tone, colour, code_title(v.code, language()), _reason(v, names, zone_names, gate_zones, tz))
+    return view(tone, colour, title, _reason(v, names, zone_names, gate_zones, tz))
 
 
 def _name(row: dict | None, fallback: str) -> str:
@@ -169,16 +169,8 @@ def _details(v: Verdict, names: Names, zone_names: list[str], show_buyer: bool) 
 
 
 def _message(v: Verdict, names: Names) -> str:
-    """The organiser's messages for this category and its zones (e.g. 'VIP — hand out a wristband'), accepted only."""
-    if not v.accepted:
-        return ""
-    msgs: list[str] = []
-    cat = names.category(v.event_id, v.category) if v.category else None
-    rows = [cat] + [names.zone(v.event_id, z) for z in v.zones]
-    for row in rows:
-        if row and row.get("message") and row["message"] not in msgs:
-            msgs.append(row["message"])
-    return "\n".join(msgs)
+    """The organiser's messages for this category and its zones, accepted only (agent.event_names)."""
+    return "\n".join(organiser_messages(v, names))
 
 
 Presenter = Callable[[Verdict], VerdictView]

@@ -62,7 +62,7 @@ class OrganiserStore(Protocol):
     def register_device(self, org: str, device_id: str, name: str = "", gate: str = "",
                         events: list[int] | None = None, public_key: bytes | None = None,
                         role: str = "door") -> dict: ...
-    def revoke_device(self, device_id: str) -> dict: ...
+    def revoke_device(self, device_id: str, replaced_by: str = "") -> dict: ...
     def devices(self, org: str) -> list[dict]: ...          # each with `device_id` and `revoked`
     def device(self, device_id: str) -> dict | None: ...    # `org` and `events` as registered now
     def keyring(self, org: str) -> Any: ...                 # agent.keyring.Keyring
@@ -234,10 +234,11 @@ class EnrollmentService:
             return Outcome(404, {"error": "this device is not revoked"})
         return Outcome(200, {"signed": signed.seal(wipe_body(self.org, device, self.clock()), self._sign).decode()})
 
-    def _retire(self, replaces: tuple[str, bytes, int] | None, device_key: bytes, now: float) -> tuple[str | None, str]:
+    def _retire(self, replaces: tuple[str, bytes, int] | None, device_key: bytes, now: float,
+                successor: str) -> tuple[str | None, str]:
         """The old enrollment a re-enrolled device proves it held, for this enrollment (its key signed
         `retire_message` over `device_key`, the new enrollment's key): its login is removed and the store marks it
-        revoked. -> (the retired device id, '') or (None, why nothing was retired: '' when nothing was asked)."""
+        retired, replaced by `successor`. -> (the retired device id, '') or (None, why nothing was retired: '' when nothing was asked)."""
         if replaces is None:
             return None, ""
         device_id, proof, version = replaces
@@ -256,7 +257,7 @@ class EnrollmentService:
             return None, f"{device_id}'s retire proof does not verify for this enrollment: not retired"
         self.registry.mark_revoked(device_id, now)
         try:
-            self.store.revoke_device(device_id)
+            self.store.revoke_device(device_id, replaced_by=successor)
         except LookupError:
             pass
         return device_id, ""
@@ -275,7 +276,7 @@ class EnrollmentService:
         except BaseException:
             self.registry.unclaim(row.token_id, device_id)   # the token works again; no login was written
             raise
-        retired, refused = self._retire(replaces, device_key, now)
+        retired, refused = self._retire(replaces, device_key, now, device_id)
         if refused:
             log.warning("enrollment %s: %s", device_id, refused)
         self.admin.sync()

@@ -14,7 +14,7 @@ from server_stub.store.base import NotFound, StoreBase, StoreError, written
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # also the MQTT username and client id
 _KEY_COLS = "key_id, org, purpose, public_key, file, created_at, valid_from, valid_until, current"
 _DEVICE_KEYS = ("device_id", "org", "name", "gate", "events", "public_key", "registered_at", "revoked_at", "last_seen",
-                "status", "role")
+                "status", "role", "replaced_by")
 ROLES = ("door", "kiosk")      # kiosk devices print tickets: only they get signed QR payloads
 
 
@@ -158,7 +158,7 @@ class KeysDevicesMixin(StoreBase):
             stored = c.execute("INSERT INTO devices(device_id, org, name, gate, events, public_key, registered_at, role, "
                       "id_folded) VALUES (?,?,?,?,?,?,?,?,?) "
                       "ON CONFLICT(device_id) DO UPDATE SET name=excluded.name, gate=excluded.gate, events=excluded.events, "
-                      "public_key=excluded.public_key, registered_at=excluded.registered_at, role=excluded.role, revoked_at=NULL "
+                      "public_key=excluded.public_key, registered_at=excluded.registered_at, role=excluded.role, revoked_at=NULL, replaced_by=NULL "
                       "WHERE devices.org = excluded.org",      # another organiser registering it meanwhile: refused
                       (device_id, org, name, gate, json.dumps(events), public_key, now, role,
                        device_id.lower())).rowcount
@@ -170,6 +170,8 @@ class KeysDevicesMixin(StoreBase):
         d["events"] = json.loads(d["events"])
         d["public_key"] = bytes(d["public_key"]) if d["public_key"] is not None else None
         d["revoked"] = d["revoked_at"] is not None
+        d["replaced_by"] = d["replaced_by"] or ""           # retired: the id its device enrolled again under
+        d["retired"] = d["revoked"] and bool(d["replaced_by"])
         return d
 
     def device(self, device_id: str) -> dict | None:
@@ -191,9 +193,11 @@ class KeysDevicesMixin(StoreBase):
                 raise NotFound(f"no device {device_id!r}")
         return written(self.device(device_id), f"device {device_id!r}")
 
-    def revoke_device(self, device_id: str) -> dict:
+    def revoke_device(self, device_id: str, replaced_by: str = "") -> dict:
+        """Out of service from now on; `replaced_by`: retired, its device enrolled again under that id."""
         with self.tx() as c:
-            if c.execute("UPDATE devices SET revoked_at=? WHERE device_id=?", (time.time(), device_id)).rowcount == 0:
+            if c.execute("UPDATE devices SET revoked_at=?, replaced_by=? WHERE device_id=?",
+                         (time.time(), replaced_by or None, device_id)).rowcount == 0:
                 raise NotFound(f"no device {device_id!r}")
         return written(self.device(device_id), f"device {device_id!r}")
 

@@ -226,4 +226,9 @@ MIGRATIONS: tuple[str, ...] = (
         AND t2.ticket_id <> t1.ticket_id AND t2.version = revocations.version WHERE t1.ticket_id = revocations.ticket_id
         ORDER BY t2.position DESC LIMIT 1) WHERE reason LIKE 'exchanged:%';
     """,
+    # 23: a device id retired when its device enrolled again (wiped, or re-enrolled with a new id) names the id that
+    #     replaced it (`server devices`: RETIRED, not REVOKED); earlier retirements stay revoked, nothing tells them apart
+    """
+    ALTER TABLE devices ADD COLUMN replaced_by TEXT;
+    """,
 )

@@ -222,4 +222,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX scans_org_event_seq ON scans(org, event_id, seq);
     DROP INDEX scans_org_event;
     """,
+    # 23 (SQLite 23): a retired device id names the id that replaced it (see the SQLite migration's note)
+    """
+    ALTER TABLE devices ADD COLUMN replaced_by TEXT;
+    """,
 )
