@@ -226,4 +226,9 @@ MIGRATIONS: tuple[str, ...] = (
         AND t2.ticket_id <> t1.ticket_id AND t2.version = revocations.version WHERE t1.ticket_id = revocations.ticket_id
         ORDER BY t2.position DESC LIMIT 1) WHERE reason LIKE 'exchanged:%';
     """,
+    # 23: an event the organiser removed (`server event remove`): off the devices and the event list, kept for the
+    #     reports, the Z reports and the uploads still on their way
+    """
+    ALTER TABLE events ADD COLUMN removed_at REAL;
+    """,
 )

@@ -222,4 +222,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX scans_org_event_seq ON scans(org, event_id, seq);
     DROP INDEX scans_org_event;
     """,
+    # 23 (SQLite 23): an event the organiser removed (`server event remove`), kept for the reports
+    """
+    ALTER TABLE events ADD COLUMN removed_at DOUBLE PRECISION;
+    """,
 )

@@ -901,13 +901,16 @@ class SyncServer:
                 events.update(d["events"])
         return events
 
+    def ask_hello(self, org: str, device: str, wait: float | None = None) -> bool:
+        """A signed `resync`: the device says hello (and gets the bundle of the events it holds now)."""
+        return self.transport.publish(topics.down(org, device), self._sign(org, Resync(device).to_wire()), wait=wait)
+
     def resync_devices(self, org: str) -> int:
         """Ask every device of the organiser to say hello (a delta follows: the staff roster travels in it)."""
         asked = 0
         for d in self.store.devices(org):
             if not d.get("revoked"):
-                self.transport.publish(topics.down(org, d["device_id"]),
-                                       self._sign(org, Resync(d["device_id"]).to_wire()))
+                self.ask_hello(org, d["device_id"])
                 asked += 1
         return asked
 
@@ -917,7 +920,6 @@ class SyncServer:
         asked = 0
         for d in self.store.devices(org):
             if bundles.is_kiosk(d) and not d.get("revoked") and (not d.get("events") or events & set(d["events"])):
-                self.transport.publish(topics.down(org, d["device_id"]),
-                                       self._sign(org, Resync(d["device_id"]).to_wire()))
+                self.ask_hello(org, d["device_id"])
                 asked += 1
         return asked
