@@ -75,7 +75,9 @@ def check_event(c: Context) -> Verdict | None:
     candidates = sorted(opens & selected) if selected else sorted(opens)
     if not candidates:
         what = f"pass {t.event_id}" if t.is_pass else f"event {t.event_id}"
-        return c.verdict(Code.WRONG_EVENT, f"{what} is not selected on this device",
+        held = t.is_pass or p.known_events is None or t.event_id in p.known_events
+        return c.verdict(Code.WRONG_EVENT, f"{what} is not selected on this device" if held else
+                         f"{what} is not on this device (not one of its events, or removed by the organiser)",
                          reason=Reason.PASS_NOT_SELECTED if t.is_pass else Reason.EVENT_NOT_SELECTED)
     c.event_id = candidates[0] if len(candidates) == 1 else nearest_event(candidates, p.event_times, c.now)
     return None
