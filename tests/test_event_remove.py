@@ -59,7 +59,8 @@ def test_removing_is_refused_while_it_would_lose_money_or_data_and_a_removed_eve
     srv("device", "register", "gate-1", "--events", "1")
     srv("device", "register", "gate-all")
     srv("device", "register", "desk-1", "--events", "1,2", "--role", "kiosk")
-    sold = _desk_sale(tmp_path, store_opts, at=time.mktime((2026, 10, 1, 12, 0, 0, 0, 0, 0)))
+    during = time.mktime((2026, 10, 1, 12, 0, 0, 0, 0, 0))
+    sold = str(_desk_sale(tmp_path, store_opts, "s1", during).order_number)
     shift = json.loads(srv("till", "open", "desk-1", "--float-cents", "1000", "--json").stdout)["shift_id"]
 
     said = _refused(srv, "event", "remove", "1", *NO_BROKER)
@@ -104,20 +105,22 @@ def test_removing_is_refused_while_it_would_lose_money_or_data_and_a_removed_eve
     z = json.loads(srv("till", "z-report", str(shift), "--json").stdout)
     assert "2500" in json.dumps(z), z
     assert json.loads(srv("order", "show", old, "--json").stdout)["status"] == "paid"
+    late = _desk_sale(tmp_path, store_opts, "s2", during)      # a kiosk that has not forgotten it yet
+    assert (late.ok, late.reason_code) == (False, "sales_closed") and "event 2 was removed" in late.reason, late
 
 
-def _desk_sale(tmp_path: Path, store_opts: tuple[str, ...], at: float) -> str:
-    """desk-1 sold one Adult ticket of event 2 at `at` (cash, online: the store's sale, as `server serve` makes it
-    for a kiosk's request): its order number."""
+def _desk_sale(tmp_path: Path, store_opts: tuple[str, ...], request_id: str, at: float):
+    """desk-1 asks to sell one Adult ticket of event 2 at `at` (cash, online: the store's sale, as `server serve`
+    makes it for a kiosk's request): the answer."""
     from agent.sync.messages import SaleLine, SaleRequest
     from server_stub.store import open_store
     data = Path(store_opts[1]) if store_opts else tmp_path / ".local" / "share" / "ticketgate" / "server"
     store = open_store(data, create=False, db=store_opts[3] if store_opts else None)
     try:
-        answer = store.sell("acme", "desk-1", SaleRequest("acme", "desk-1", "s1", 2, (SaleLine(1, 1),),
+        answer = store.sell("acme", "desk-1", SaleRequest("acme", "desk-1", request_id, 2, (SaleLine(1, 1),),
                                                           buyer_name="Eve Desk"), now=at)
-        assert answer.ok, answer
-        return str(answer.order_number)
+        assert answer.ok or request_id != "s1", answer
+        return answer
     finally:
         store.close()
 
@@ -158,7 +161,9 @@ def test_devices_forget_a_removed_event_after_uploading_what_they_recorded_for_i
         assert synced["rejected"] == [] and synced["outbox_pending"] == 0, synced
         for device in (every, listed):
             assert _found(device, "Bob Stone") == [] and _found(device, "Ann Martin")
-            assert _verdict(device, bob) == "wrong_event"
+            said = json.loads(tg(device, "agent", "scan", "--json", bob).stdout)
+            assert (said["verdict"], said["detail"]) == ("wrong_event", "event 2 is not on this device (not one of "
+                                                         "its events, or removed by the organiser)"), said
             assert _verdict(device, ann[0]) == "accepted"
         entries = json.loads(tg(home, "server", "device", "uploads", _device_id(every / "device"), "--json").stdout)
         assert any(u.get("event_id") == 2 for u in entries), entries
