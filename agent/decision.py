@@ -72,7 +72,7 @@ def check_event(c: Context) -> Verdict | None:
                          reason=Reason.DATE_NOT_MAPPED)
     opens = p.pass_events.get(t.event_id, frozenset()) if t.is_pass else frozenset({t.event_id})
     selected = p.events or p.known_events    # no selection: the events this device knows (None: any)
-    candidates = sorted(opens & selected) if selected else sorted(opens)
+    candidates = sorted(opens & selected) if selected is not None else sorted(opens)
     if not candidates:
         what = f"pass {t.event_id}" if t.is_pass else f"event {t.event_id}"
         held = t.is_pass or p.known_events is None or t.event_id in p.known_events

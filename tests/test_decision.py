@@ -193,6 +193,9 @@ def test_reasons_say_why_beyond_the_code():
     gone = decide(ok(event_id=4), DevicePolicy(known_events=frozenset({5})), TicketHistory(), NOW)  # removed, forgotten
     assert (gone.reason, gone.detail) == (Reason.EVENT_NOT_SELECTED, "event 4 is not on this device (not one of its "
                                                                      "events, or removed by the organiser)")
+    emptied = decide(ok(event_id=4), DevicePolicy(known_events=frozenset()), TicketHistory(), NOW)  # none left
+    assert (emptied.code, emptied.reason) == (Code.WRONG_EVENT, Reason.EVENT_NOT_SELECTED)
+    assert decide(ok(event_id=4), DevicePolicy(), TicketHistory(), NOW).code is Code.ACCEPTED    # keys only: any
     assert decide(ok(event_id=-1), pol, TicketHistory(), NOW).reason is Reason.DATE_NOT_MAPPED
     assert decide(ok(), P, TicketHistory(order_status="refunded"), NOW).reason is Reason.ORDER_CANCELLED
     assert decide(ok(), P, TicketHistory(revoked="reissued"), NOW).reason is None

@@ -171,3 +171,30 @@ def test_devices_forget_a_removed_event_after_uploading_what_they_recorded_for_i
         tg(device, "agent", "status")             # the ledger checkpointed and closed
         left = [f.name for f in (device / "device").iterdir() if f.is_file() and b"Bob Stone" in f.read_bytes()]
         assert left == [], f"event 2's buyer is still in {left} of {device.name}"
+
+
+@needs_broker
+def test_a_door_forgets_the_last_event_of_its_organiser(tmp_path):
+    """The organiser's only event is cancelled and removed: a door holding every event was left with it (no event
+    to send, so the server sent nothing). Its hello now gets a bundle of no event: Ann's tickets and name are gone
+    from the door, which uploaded her entry first."""
+    home, door = tmp_path / "home", tmp_path / "door"
+    for folder in (home, door):
+        folder.mkdir()
+    ann = _event_now(home)
+    with organiser_running(home) as running:
+        running.enroll(door, "north")
+        assert _until_idle(door)["rejected"] == [] and _found(door, "Ann Martin")
+        assert _verdict(door, ann[0]) == "accepted"
+        number = json.loads(tg(home, "server", "order", "find", "Ann Martin", "--json").stdout)[0]["number"]
+        tg(home, "server", "order", "refund", number, "--reason", "event cancelled")
+        tg(home, "server", "event", "remove", "1")
+        synced = _until_idle(door)
+        assert synced["rejected"] == [] and synced["outbox_pending"] == 0, synced
+        assert _found(door, "Ann Martin") == []
+        assert _verdict(door, ann[1]) == "wrong_event"
+        entries = json.loads(tg(home, "server", "device", "uploads", _device_id(door / "device"), "--json").stdout)
+        assert any(u.get("event_id") == 1 for u in entries), entries
+    tg(door, "agent", "status")
+    left = [f.name for f in (door / "device").iterdir() if f.is_file() and b"Ann Martin" in f.read_bytes()]
+    assert left == [], f"the event's buyer is still in {left}"

@@ -710,7 +710,9 @@ class SyncServer:
         have, version = msg.bundle_version, self.store.version(org)
         since = have if have and sorted(msg.events) == events else 0
         after = self._catch_up_floors(org, device, msg, events) if since else None
-        sending = bool(events) and not (have and have >= version and msg.catch_up is None)
+        # no event to send, yet the device holds some (its last event removed: `server event remove`): a full bundle
+        # of none, which empties what it holds
+        sending = bool(events or msg.events) and not (have and have >= version and msg.catch_up is None)
         # the clock reply says which version follows (the bundle is built from a later read: that version or newer),
         # so a device knows it is not caught up before it arrived (`agent sync --until-idle`)
         self.transport.publish(topics.down(org, device), self._sign(org, Clock(
