@@ -72,11 +72,12 @@ def check_event(c: Context) -> Verdict | None:
                          reason=Reason.DATE_NOT_MAPPED)
     opens = p.pass_events.get(t.event_id, frozenset()) if t.is_pass else frozenset({t.event_id})
     selected = p.events or p.known_events    # no selection: the events this device knows (None: any)
-    candidates = sorted(opens & selected) if selected else sorted(opens)
+    candidates = sorted(opens & selected) if selected is not None else sorted(opens)
     if not candidates:
         what = f"pass {t.event_id}" if t.is_pass else f"event {t.event_id}"
         held = p.known_events is None or bool(opens & p.known_events)    # else no event data of it here at all
-        return c.verdict(Code.WRONG_EVENT, f"{what} is {'not selected' if held else 'not'} on this device",
+        return c.verdict(Code.WRONG_EVENT, f"{what} is not selected on this device" if held else
+                         f"{what} is not on this device (not one of its events, or removed by the organiser)",
                          reason=Reason.PASS_NOT_SELECTED if t.is_pass else Reason.EVENT_NOT_SELECTED)
     c.event_id = candidates[0] if len(candidates) == 1 else nearest_event(candidates, p.event_times, c.now)
     return None

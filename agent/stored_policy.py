@@ -16,7 +16,8 @@ def load_policy(ledger: Ledger) -> DevicePolicy:
     stored = ledger.get_setting("policy")
     policy = DevicePolicy.from_json(stored) if stored else DevicePolicy()
     times = ledger.event_times()
-    return replace(policy, pass_events=ledger.pass_events(), known_events=ledger.event_ids() or None,
+    known = ledger.event_ids() or (frozenset() if ledger.bundle_of_no_event() else None)
+    return replace(policy, pass_events=ledger.pass_events(), known_events=known,
                    event_times=times, event_windows={e: ledger.validity_of([e]) for e in times})
 
 

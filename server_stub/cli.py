@@ -67,11 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="language of printed tickets, badges and e-tickets (default en)")
     c.add_argument("--zone", action="append", default=[], metavar="ID=NAME[:MESSAGE]")
     c.add_argument("--category", action="append", default=[], metavar="ID=NAME[:MESSAGE]")
-    add(ev, "list", "list events")
+    c = add(ev, "list", "list events")
+    c.add_argument("--removed", action="store_true", help="the events removed too (`event remove`), marked so")
     c = add(ev, "set", "change an event's settings")
     c.add_argument("event_id", type=int, metavar="EVENT")
     c.add_argument("--lang", required=True, choices=PRINT_LANGUAGES,
                    help="language of printed tickets, badges and e-tickets")
+    c = add(ev, "remove", "take an event off the devices and the event list (refused while it would lose money "
+                          "or data); its orders, scans and Z reports stay in the reports")
+    c.add_argument("event_id", type=int, metavar="EVENT")
+    _broker_flags(c)
+    c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the broker to take each message")
 
     ps = sub.add_parser("pass", help="passes (one ticket, several events)").add_subparsers(dest="sub", required=True)
     c = add(ps, "create", "create a pass")

@@ -18,6 +18,7 @@ from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rot
 from server_stub.cli_progress import Progress
 from server_stub.cli_remote import device_commands, device_configure
 from server_stub.cli_device_events import device_events_change
+from server_stub.cli_event_remove import event_remove
 from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_deactivate, staff_list, staff_set
 from server_stub.csv_import import parse_orders_csv, store_catalogue
 from server_stub.xlsx_import import content as import_content
@@ -85,7 +86,7 @@ def event_set(store, org, args) -> int:
 
 
 def event_list(store, org, args) -> int:
-    events = store.events(org)
+    events = store.events(org, removed=args.removed)
     return emit(args, events, out.events_text(events))
 
 
@@ -250,6 +251,7 @@ def run(args) -> int:
 
 HANDLERS = {
     ("event", "create"): event_create, ("event", "list"): event_list, ("event", "set"): event_set,
+    ("event", "remove"): event_remove,
     ("pass", "create"): pass_create, ("pass", "list"): pass_list,
     ("order", "add"): order_add, ("order", "show"): order_show, ("order", "find"): order_find, ("order", "set"): order_set,
     ("order", "cancel"): order_change, ("order", "refund"): order_change, ("order", "validate"): order_change,

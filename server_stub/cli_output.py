@@ -63,7 +63,16 @@ def ints(text: str) -> list[int]:
 
 
 def device_events(store, org: str, ids: list[int]) -> list[int]:
-    """The events a device is limited to, from ids of events or passes (a pass stands for the events it opens)."""
+    """The events a device is limited to, from ids of events or passes (a pass stands for the events it opens); an
+    event removed (`server event remove`) is refused: no device gets it again."""
+    out = _events_of(store, org, ids)
+    for e in out:
+        if store.event(e).get("removed_at") is not None:
+            raise Refused(f"event {e} was removed (`ticketgate server event remove`): no device gets it again")
+    return out
+
+
+def _events_of(store, org: str, ids: list[int]) -> list[int]:
     out: set[int] = set()
     for i in ids:
         try:
@@ -77,9 +86,10 @@ def device_events(store, org: str, ids: list[int]) -> list[int]:
 
 
 def own_event(store, org: str, event: int | None) -> None:
-    """A report's `--event` that is not an event or pass of `org` is refused, not reported as one nobody came to."""
+    """A report's `--event` that is not an event or pass of `org` is refused, not reported as one nobody came to
+    (a removed event's is taken: its money and entries stay in the reports)."""
     if event is not None:
-        device_events(store, org, [event])
+        _events_of(store, org, [event])
 
 
 def scanned_event(store, org: str, event: int | None) -> None:
@@ -102,8 +112,9 @@ def when(ts: float | None, tz: str = "UTC") -> str:
 def events_text(events: list[dict]) -> str:
     rows = []
     for e in events:
+        gone = f"  (removed {when(e['removed_at'])})" if e.get("removed_at") is not None else ""
         rows.append(f"event {e['event_id']:>6}  {e['name']}  {when(e['starts_at'], e['timezone'])} -> "
-                    f"{when(e['ends_at'], e['timezone'])}")
+                    f"{when(e['ends_at'], e['timezone'])}{gone}")
         for plural, key in (("zones", "zone_id"), ("categories", "category_id")):      # as `event create` takes them
             if e[plural]:
                 rows.append(f"    {plural}: " + ", ".join(f"{x[key]}={x['name']}" + (f":{x['message']}" if x.get("message")

@@ -201,6 +201,8 @@ def store_catalogue(store, org: str) -> Callable[[int], Catalogue]:
         zones: dict[str, int] = {}
         for e in target["event_ids"]:
             ev = store.event(e)
+            if ev.get("removed_at") is not None:
+                raise NotFound(f"event {e} was removed (`ticketgate server event remove`): it takes no orders")
             cats.update((c["name"].casefold(), c["category_id"]) for c in ev["categories"])
             zones.update((z["name"].casefold(), z["zone_id"]) for z in ev["zones"])
         return Catalogue(cats, zones)

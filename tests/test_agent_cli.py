@@ -173,7 +173,7 @@ def test_scan_tells_an_event_not_on_this_device_from_one_not_selected(home, caps
     a supervisor could select it (`configure --events 3` is refused: not an event of this device); the app says
     'Ticket for another event, not on this device.'"""
     rc, out, _ = run(home, "scan", issue(KEY, 31, event_id=3, valid_until=FAR), capsys=capsys)
-    assert rc == 0 and out.strip() == "WRONG EVENT | ticket 31 | event 3 | event 3 is not on this device"
+    assert rc == 0 and out.strip() == "WRONG EVENT | ticket 31 | event 3 | event 3 is not on this device (not one of its events, or removed by the organiser)"
     rc, out, _ = run(home, "scan", "--events", "2", issue(KEY, 11, valid_until=FAR), capsys=capsys)
     assert rc == 0 and out.strip() == "WRONG EVENT | ticket 11 | event 1 | event 1 is not selected on this device"
 

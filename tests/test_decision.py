@@ -189,6 +189,13 @@ def test_reasons_say_why_beyond_the_code():
     pol = DevicePolicy(events=frozenset({5}), pass_events={900: frozenset({4})})
     assert decide(ok(event_id=900, is_pass=True), pol, TicketHistory(), NOW).reason is Reason.PASS_NOT_SELECTED
     assert decide(ok(event_id=4), pol, TicketHistory(), NOW).reason is Reason.EVENT_NOT_SELECTED
+    assert decide(ok(event_id=4), pol, TicketHistory(), NOW).detail == "event 4 is not selected on this device"
+    gone = decide(ok(event_id=4), DevicePolicy(known_events=frozenset({5})), TicketHistory(), NOW)  # removed, forgotten
+    assert (gone.reason, gone.detail) == (Reason.EVENT_NOT_SELECTED, "event 4 is not on this device (not one of its "
+                                                                     "events, or removed by the organiser)")
+    emptied = decide(ok(event_id=4), DevicePolicy(known_events=frozenset()), TicketHistory(), NOW)  # none left
+    assert (emptied.code, emptied.reason) == (Code.WRONG_EVENT, Reason.EVENT_NOT_SELECTED)
+    assert decide(ok(event_id=4), DevicePolicy(), TicketHistory(), NOW).code is Code.ACCEPTED    # keys only: any
     assert decide(ok(event_id=-1), pol, TicketHistory(), NOW).reason is Reason.DATE_NOT_MAPPED
     assert decide(ok(), P, TicketHistory(order_status="refunded"), NOW).reason is Reason.ORDER_CANCELLED
     assert decide(ok(), P, TicketHistory(revoked="reissued"), NOW).reason is None

@@ -290,6 +290,12 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
         row = self.conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
         return json.loads(row[0]) if row else default
 
+    def bundle_of_no_event(self) -> bool:
+        """The last bundle applied named no event: every event of the device was removed (`server event remove`),
+        so it admits none (a device given keys only, with no bundle, is not restricted)."""
+        bundle = self.get_setting(_BUNDLE_SETTING)
+        return isinstance(bundle, dict) and bool(bundle.get("version")) and bundle.get("events") == []
+
     def set_setting(self, key: str, value: Any) -> None:
         with self.transaction():
             self.conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) "

@@ -11,6 +11,9 @@ from server_stub.model import MAX_CATALOGUE_ID, Category, Zone, check_slug
 from server_stub.store.base import NotFound, StoreBase, StoreError, written
 
 
+_EVENT_COLUMNS = "event_id, name, starts_at, ends_at, timezone, org, zones, categories, language, removed_at"
+
+
 class CatalogueMixin(StoreBase):
     # -- organisers --------------------------------------------------------------------------------------------
     def create_organiser(self, slug: str, name: str) -> dict:
@@ -78,25 +81,48 @@ class CatalogueMixin(StoreBase):
         return self.event(event_id)
 
     def event(self, event_id: int) -> dict:
-        row = self.q1("SELECT event_id, name, starts_at, ends_at, timezone, org, zones, categories, language FROM events "
-                      "WHERE event_id=?", (event_id,))
+        """The event, a removed one too (with `removed_at`)."""
+        row = self.q1(f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id=?", (event_id,))
         if row is None:
             raise NotFound(f"no event {event_id}")
         return self._event_dict(row)
 
-    def events(self, org: str) -> list[dict]:
+    def events(self, org: str, removed: bool = False) -> list[dict]:
+        """The organiser's events; `removed`: those `remove_event` took off the devices too (for the reports)."""
         self._require_org(org)
-        rows = self.q("SELECT event_id, name, starts_at, ends_at, timezone, org, zones, categories, language FROM events "
-                      "WHERE org=? ORDER BY starts_at, event_id", (org,))
+        rows = self.q(f"SELECT {_EVENT_COLUMNS} FROM events WHERE org=? "
+                      f"{'' if removed else 'AND removed_at IS NULL '}ORDER BY starts_at, event_id", (org,))
         return [self._event_dict(r) for r in rows]
 
     def _event_dict(self, row: tuple) -> dict:
-        event_id, name, starts, ends, tz, org, zones, categories, language = row
+        event_id, name, starts, ends, tz, org, zones, categories, language, removed_at = row
         passes = [{"pass_id": p, "name": n} for p, n in self.q(
             "SELECT p.pass_id, p.name FROM pass_events pe JOIN passes p USING (pass_id) WHERE pe.event_id=? "
             "ORDER BY p.pass_id", (event_id,))]
+        removed = {} if removed_at is None else {"removed_at": removed_at}     # bundles carry no such key
         return {"event_id": event_id, "name": name, "starts_at": starts, "ends_at": ends, "timezone": tz,
-                "language": language, "organiser": org, "zones": json.loads(zones), "categories": json.loads(categories), "passes": passes}
+                "language": language, "organiser": org, "zones": json.loads(zones), "categories": json.loads(categories),
+                "passes": passes, **removed}
+
+    def remove_event(self, org: str, event_id: int) -> dict:
+        """Take the event off the devices and the event list (`server event remove`, which checks first that
+        nothing is lost): its orders, scans and shifts stay for the reports. The version moves: devices holding
+        every event get the events left with their next bundle (the removed one's data forgotten)."""
+        with self.tx() as c:
+            row = c.execute("SELECT removed_at FROM events WHERE event_id=? AND org=?", (event_id, org)).fetchone()
+            if row is None:
+                raise NotFound(f"no event {event_id}")
+            if row[0] is not None:
+                raise StoreError(f"event {event_id} was removed already")
+            version = self._bump(org)
+            c.execute("UPDATE events SET removed_at=?, version=? WHERE event_id=?", (time.time(), version, event_id))
+        return self.event(event_id)
+
+    def live_orders(self, event_id: int) -> list[tuple[str, str]]:
+        """(number, status) of the orders still paid or pending with a ticket for the event, by number."""
+        return [(n, s) for n, s in self.q(
+            "SELECT DISTINCT o.number, o.status FROM tickets t JOIN orders o ON o.order_id = t.order_id "
+            "WHERE t.target_id=? AND o.status IN ('paid', 'pending') ORDER BY o.number", (event_id,))]
 
     def event_version(self, event_id: int) -> int:
         """Version of the last change to the event itself (name, dates, zones, passes including it)."""

@@ -68,7 +68,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
     def _names(self, org: str) -> tuple[dict[int, dict], dict[str, str]]:
         """target id -> {name, currency, categories, zones}; staff id -> name."""
         targets: dict[int, dict] = {}
-        for e in self.events(org):
+        for e in self.events(org, removed=True):     # a removed event's money stays in the reports
             row = self.q1("SELECT currency FROM events WHERE event_id=?", (e["event_id"],))
             targets[e["event_id"]] = {"name": e["name"], "currency": row[0] if row else "EUR", "timezone": e["timezone"],
                                       "categories": {c["category_id"]: c["name"] for c in e["categories"]},

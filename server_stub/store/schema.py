@@ -231,4 +231,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE devices ADD COLUMN replaced_by TEXT;
     """,
+    # 24: an event the organiser removed (`server event remove`): off the devices and the event list, kept for the
+    #     reports, the Z reports and the uploads still on their way
+    """
+    ALTER TABLE events ADD COLUMN removed_at REAL;
+    """,
 )

@@ -226,4 +226,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE devices ADD COLUMN replaced_by TEXT;
     """,
+    # 24 (SQLite 24): an event the organiser removed (`server event remove`), kept for the reports
+    """
+    ALTER TABLE events ADD COLUMN removed_at DOUBLE PRECISION;
+    """,
 )

@@ -136,6 +136,31 @@ def command(store: SyncStore, org: str, device: str, cmd: str, broker: BrokerCon
         server.stop()
 
 
+def tell_removed(store: SyncStore, org: str, events_of: dict[str, list[int]], everything: list[str],
+                 broker: BrokerConfig | str | None, timeout: float = 10.0) -> tuple[dict[str, str], list[str]]:
+    """An event was removed (`server event remove`): each device of `events_of` gets the signed `events` command
+    with the events it holds now, each of `everything` (devices holding every event) a `resync`, so it says hello
+    and gets the bundle of the events left. Queued by the broker in the sessions of devices offline.
+    -> (device -> id of its command the broker holds, devices the broker did not acknowledge within `timeout`)."""
+    transport = _transport(broker_config(broker), "cmd", f"{org}-cmd-{int(time.time() * 1000) % 10**9}",
+                           clean_start=True)
+    server = SyncServer(store, transport, name="cmd", ingest=False, announce=False, orgs=[org]).start()
+    sent: dict[str, str] = {}
+    missed: list[str] = []
+    try:
+        connect_or_explain(transport)
+        for device, events in events_of.items():
+            command_id = uuid.uuid4().hex
+            if server.send_command(org, device, "events", wait=timeout, command_id=command_id, events=events):
+                sent[device] = command_id
+            else:
+                missed.append(device)
+        missed += [d for d in everything if not server.ask_hello(org, d, wait=timeout)]
+        return sent, missed
+    finally:
+        server.stop()
+
+
 def _say(text: str) -> None:
     """A line on stdout at once: piped to a log, a service manager or a script waiting for it, Python would
     otherwise hold it in its buffer while the server runs."""

@@ -334,9 +334,9 @@ def deactivated_flag(name: str, staff_id: str, since: float) -> str:
 
 def held_events(store, org: str, registered: list[int]) -> set[int]:
     """The events a device holds: its registered ids, a pass standing for the events it opens; none registered: every
-    event of its organiser."""
+    event of its organiser, removed ones too (what it recorded for them before it forgot them is still taken)."""
     if not registered:
-        return {e["event_id"] for e in store.events(org)}
+        return {e["event_id"] for e in store.events(org, removed=True)}
     out: set[int] = set()
     for i in registered:
         try:

@@ -710,7 +710,9 @@ class SyncServer:
         have, version = msg.bundle_version, self.store.version(org)
         since = have if have and sorted(msg.events) == events else 0
         after = self._catch_up_floors(org, device, msg, events) if since else None
-        sending = bool(events) and not (have and have >= version and msg.catch_up is None)
+        # no event to send, yet the device holds some (its last event removed: `server event remove`): a full bundle
+        # of none, which empties what it holds
+        sending = bool(events or msg.events) and not (have and have >= version and msg.catch_up is None)
         # the clock reply says which version follows (the bundle is built from a later read: that version or newer),
         # so a device knows it is not caught up before it arrived (`agent sync --until-idle`)
         self.transport.publish(topics.down(org, device), self._sign(org, Clock(
@@ -901,13 +903,16 @@ class SyncServer:
                 events.update(d["events"])
         return events
 
+    def ask_hello(self, org: str, device: str, wait: float | None = None) -> bool:
+        """A signed `resync`: the device says hello (and gets the bundle of the events it holds now)."""
+        return self.transport.publish(topics.down(org, device), self._sign(org, Resync(device).to_wire()), wait=wait)
+
     def resync_devices(self, org: str) -> int:
         """Ask every device of the organiser to say hello (a delta follows: the staff roster travels in it)."""
         asked = 0
         for d in self.store.devices(org):
             if not d.get("revoked"):
-                self.transport.publish(topics.down(org, d["device_id"]),
-                                       self._sign(org, Resync(d["device_id"]).to_wire()))
+                self.ask_hello(org, d["device_id"])
                 asked += 1
         return asked
 
@@ -917,7 +922,6 @@ class SyncServer:
         asked = 0
         for d in self.store.devices(org):
             if bundles.is_kiosk(d) and not d.get("revoked") and (not d.get("events") or events & set(d["events"])):
-                self.transport.publish(topics.down(org, d["device_id"]),
-                                       self._sign(org, Resync(d["device_id"]).to_wire()))
+                self.ask_hello(org, d["device_id"])
                 asked += 1
         return asked
