@@ -23,6 +23,19 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, step: float
     return bool(predicate())
 
 
+def kiosk_ui_log(level: int = 30) -> list[str]:
+    """The app's log records (`kiosk_ui.*`, WARNING and up by default), each with its traceback, kept in the list
+    returned from now on: a Kivy scenario's console log is off, so a failure can say what the app logged."""
+    import logging
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            kept.append(logging.Formatter("%(levelname)s %(name)s: %(message)s").format(record))
+    kept: list[str] = []
+    logging.getLogger("kiosk_ui").addHandler(Keep(level))
+    return kept
+
+
 def wait_for_line(proc, text: str, timeout: float = 30.0) -> bool:
     """Read the process's stdout (text mode) until a line containing `text`: True, or False once `timeout` seconds
     passed or its output ended. Bounded even when the process says nothing at all (a reader thread)."""
