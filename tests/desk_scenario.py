@@ -15,6 +15,7 @@ import json
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,11 +85,12 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
     from kiosk_ui.adapters.lasers import LaserInput
     from tests.broker import Mosquitto
     from tests.ipp_printer import IppPrinter
-    from tests.helpers import wait_for
+    from tests.helpers import kiosk_ui_log, wait_for
     from tests.sync_fixtures import start_server
     i18n.set_language(lang)
     work = Path(tempfile.mkdtemp(prefix="desk-scenario-"))
     res: dict = {}
+    logged = kiosk_ui_log()                          # the desk's warnings and errors, for a failing sale to say
     with Mosquitto(work / "mosquitto") as broker:
         store, event, server = server_side(work / "server", broker.port)
         kiosk, door, ctl, desk = kiosk_side(work / "kiosk", store, event, broker.port)
@@ -128,14 +130,22 @@ def main(out: Path, size: tuple[int, int], lang: str) -> dict:
             pay.confirm()                            # tapped again while waiting: refused
             wait["second_tap"] = ctl.sale.start_confirm(pay.payment()).result.problem
             frames, deadline = 0, time.monotonic() + 90       # a loaded CI host: the sale and its printing
-            while h.ui.manager.current == "pay" and time.monotonic() < deadline:
+            while ctl.sale.waiting and time.monotonic() < deadline:     # until the screen took the outcome
                 h.pump(1)
                 frames += 1
                 time.sleep(0.02)
+            h.pump()
             wait["frames_while_waiting"], wait["waited_ms"] = frames, (time.perf_counter() - started) * 1000
-            assert ctl.sale.last is not None, (f"no sale outcome after {wait['waited_ms']:.0f} ms on screen "
-                                               f"{h.ui.manager.current!r}: waiting={ctl.sale.waiting}, "
-                                               f"problem={pay.problem.text!r}")
+            # slow (still confirming) or failed (the worker raised: its log says why; or refused): said, not an
+            # AttributeError on the missing outcome, nor a wait of the whole deadline on a sale already refused
+            said = (f"after {wait['waited_ms']:.0f} ms on screen {h.ui.manager.current!r}, "
+                    f"problem={pay.problem.text!r}, kiosk_ui log: {logged}")
+            if ctl.sale.waiting:                     # slow: where the sale's thread is
+                worker, stacks = ctl.sale._worker, sys._current_frames()
+                at = "".join(traceback.format_stack(stacks[worker.ident])) if worker and worker.ident in stacks else ""
+                raise AssertionError(f"the sale was still being confirmed (slow) {said}; its thread at:\n{at}")
+            assert ctl.sale.last is not None, f"the sale failed {said}"
+            assert ctl.sale.last.result.ok, f"the sale was refused {said}"
             return ctl.sale.last, wait
 
         def shot(name: str) -> None:

@@ -23,6 +23,19 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, step: float
     return bool(predicate())
 
 
+def kiosk_ui_log(level: int = 30) -> list[str]:
+    """The app's log records (`kiosk_ui.*`, WARNING and up by default), each with its traceback, kept in the list
+    returned from now on: a Kivy scenario's console log is off, so a failure can say what the app logged."""
+    import logging
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            kept.append(logging.Formatter("%(levelname)s %(name)s: %(message)s").format(record))
+    kept: list[str] = []
+    logging.getLogger("kiosk_ui").addHandler(Keep(level))
+    return kept
+
+
 def wait_for_line(proc, text: str, timeout: float = 30.0) -> bool:
     """Read the process's stdout (text mode) until a line containing `text`: True, or False once `timeout` seconds
     passed or its output ended. Bounded even when the process says nothing at all (a reader thread)."""
@@ -53,7 +66,8 @@ def wait_for_line(proc, text: str, timeout: float = 30.0) -> bool:
 def run_offscreen_scenario(script: str, *args: str, timeout: float = 180) -> None:
     """Run tests/SCRIPT (a Kivy scenario that renders screens and writes its results) in its own process with
     Kivy drawing offscreen; fails the test with the scenario's traceback (tests/scenario_main.py: Kivy swallows its
-    stderr) and the end of its output if it exits non-zero."""
+    stderr) and the end of its output if it exits non-zero, or with every thread's stack if it still runs after
+    `timeout` seconds (then it is killed)."""
     import subprocess
     import sys
     import tempfile
@@ -66,13 +80,25 @@ def run_offscreen_scenario(script: str, *args: str, timeout: float = 180) -> Non
         env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1",
                    **{SCENARIO_TRACEBACK: str(trace)})
         env.pop("DISPLAY", None)
-        proc = subprocess.run([sys.executable, str(root / "tests" / script), *args], cwd=root, env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.Popen([sys.executable, str(root / "tests" / script), *args], cwd=root, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)        # tests/scenario_main.py: every thread's stack, then killed
+            stacks = Path(str(trace) + ".stacks")
+            wait_for(lambda: stacks.exists() and "Thread" in stacks.read_text(), 10)
+            proc.kill()
+            stdout, stderr = proc.communicate()
+            raise AssertionError(f"{script} {' '.join(args)} still running after {timeout:g} s (killed); its threads:\n"
+                                 f"{stacks.read_text()[-6000:] if stacks.exists() else '(none written)'}\n"
+                                 f"--- stdout (end) ---\n{stdout[-3000:]}--- stderr (end) ---\n{stderr[-3000:]}"
+                                 ) from None
         told = trace.read_text() if trace.exists() else ""
     assert proc.returncode == 0, (f"{script} {' '.join(args)} exited {proc.returncode}\n"
                                   + (f"--- its traceback ---\n{told}" if told else "(no traceback written)\n")
-                                  + f"--- stdout (end) ---\n{proc.stdout[-3000:]}"
-                                  + f"--- stderr (end) ---\n{proc.stderr[-3000:]}")
+                                  + f"--- stdout (end) ---\n{stdout[-3000:]}"
+                                  + f"--- stderr (end) ---\n{stderr[-3000:]}")
 
 
 def server_cmd(data: Path, *args: str) -> subprocess.CompletedProcess[str]:

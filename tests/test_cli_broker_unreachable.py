@@ -85,9 +85,9 @@ def test_agent_sync_to_a_closed_port_says_connection_refused_at_once(tmp_path):
     (home / "credentials.json").write_text(json.dumps(creds.to_json()))
     env = dict(os.environ, PYTHONPATH=str(ROOT), TICKETGATE_HOME=str(home))
     started = time.monotonic()
-    synced = subprocess.run([sys.executable, "-m", "agent", "agent", "sync", "--until-idle", "--for", "30"], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=60)
+    synced = subprocess.run([sys.executable, "-m", "agent", "agent", "sync", "--until-idle", "--for", "120"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=240)
     assert synced.returncode == 1
     assert f"cannot reach the broker at 127.0.0.1:{port}: connection refused" in synced.stderr, synced.stderr
     assert "keeps working offline" in synced.stderr and "Traceback" not in synced.stderr
-    assert time.monotonic() - started < 20          # not the whole --for
+    assert time.monotonic() - started < 60          # not the whole --for (a start-up on a loaded host: seconds)

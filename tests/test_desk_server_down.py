@@ -30,9 +30,12 @@ def field(tmp_path, broker):
         store.close()
 
 
-def test_a_kiosk_whose_server_is_down_sells_offline_at_once(field):
-    """Presence offline: no wait for an answer that cannot come; presence online: the next sale is online."""
+def test_a_kiosk_whose_server_is_down_sells_offline_at_once(field, caplog):
+    """Presence offline: no wait for an answer that cannot come (none asked: the desk's warning that none came is
+    not logged, and the sale takes less than the wait; not a fixed 1 s, which a slow host's offline sale and its
+    printing may take); presence online: the next sale is online."""
     store, event, server, kiosk, ctl, desk, broker = field
+    caplog.set_level("WARNING", logger="kiosk_ui")
     assert desk.timeout == ANSWER_SECONDS
     server[0].stop()
     sync = kiosk.online_sync
@@ -42,7 +45,9 @@ def test_a_kiosk_whose_server_is_down_sells_offline_at_once(field):
         outcome = sell(ctl, event, n)
         took = time.monotonic() - started
         assert outcome.result.ok and outcome.result.offline, outcome.result.problem
-        assert took < 1.0, f"an offline sale took {took:.2f} s: it waited for the server"    # (the wait: 3 s)
+        waited = [r.getMessage() for r in caplog.records if "no answer from the server" in r.getMessage()]
+        assert not waited and took < desk.timeout, f"an offline sale took {took:.2f} s: it waited for the server " \
+                                                   f"{waited}"
     server[0] = start_server(store, broker.port, limits=None)
     assert wait_for(lambda: desk.online, 20), "the kiosk never saw its server back"
     outcome = sell(ctl, event, 1)

@@ -25,7 +25,7 @@ def test_multiple_entry_gate_is_never_a_conflict_two_normal_gates_are(tmp_path, 
         assert a.scan(t2).accepted and b.scan(t2).accepted
         b.go_online()
         assert wait_for(lambda: all(d.ledger.outbox_size() == 0 for d in (multi, a, b)), 15)
-        assert wait_for(lambda: store.scan_count(ORG) >= 4, 5)
+        assert wait_for(lambda: store.scan_count(ORG) >= 4, 30)
         modes = {r[0]: r[1] for r in store.q("SELECT device_id, mode FROM scans WHERE type='action'")}
         assert modes == {"gate-m": "multiple", "gate-a": "normal", "gate-b": "normal"}
         conflicts = store.conflicts(ORG)

@@ -105,7 +105,7 @@ def login(env: Env, username: str, password: str, subscribe: list[str] | None = 
     for topic in subscribe or ():
         done.clear()
         _, mid = client.subscribe(topic, qos=1)
-        done.wait(3)
+        done.wait(10)
         results[topic] = granted.get(mid)
     client.granted = results
     return client, inbox

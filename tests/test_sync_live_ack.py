@@ -106,7 +106,7 @@ def test_a_relay_received_by_a_device_killed_before_applying_it_is_applied_once_
         assert wait_for(lambda: len(log.sent("/live")) > before and relayed, 10), "the broker never sent the relay"
         mid = log.sent("/live")[-1]
         port = log.client_port()
-        assert wait_for(lambda: _read_by_process(port), 3), "the device process never read the relay"
+        assert wait_for(lambda: _read_by_process(port), 20), "the device process never read the relay"
         assert not wait_for(lambda: mid in log.acked(), 1.0), "acknowledged before it was applied"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
