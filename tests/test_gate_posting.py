@@ -49,7 +49,7 @@ def test_a_mode_is_the_devices_word_until_the_organiser_sets_one():
 def test_scans_at_a_gate_the_organiser_did_not_give_are_refused_on_both_stores(tmp_path, broker, backend, request):
     """Door gate-a (registered at gate "gate-a") is moved by the organiser to "east"; its answer says applied. An
     entry at gate-a from before is taken, one at "east" after, one at "east" dated before the move and ones at gate-a
-    after it are refused, as is an entry at "VIP": none stored."""
+    after it are refused, as is an entry at "VIP": none stored. One naming no gate is taken (an older device's)."""
     db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
     store, event, orders = make_store(tmp_path / "server", tickets=4, devices=("gate-a",), db=db)
     server = start_server(store, broker.port)
@@ -62,7 +62,8 @@ def test_scans_at_a_gate_the_organiser_did_not_give_are_refused_on_both_stores(t
                  ActionItem(str(uuid.uuid4()), "entry", keys[1], event, "in", now + 2 * SETTLE, "gate-a", "east"),
                  ActionItem(str(uuid.uuid4()), "entry", keys[2], event, "in", now + 2 * SETTLE, "gate-a", "gate-a"),
                  ActionItem(str(uuid.uuid4()), "entry", keys[3], event, "in", now - 3600, "gate-a", "east"),
-                 ActionItem(str(uuid.uuid4()), "entry", keys[3], event, "in", now, "gate-a", "VIP")]
+                 ActionItem(str(uuid.uuid4()), "entry", keys[3], event, "in", now, "gate-a", "VIP"),
+                 ActionItem(str(uuid.uuid4()), "entry", keys[2], event, "in", now, "gate-a", "")]   # no gate: "?"
         up = topics.up(ORG, "gate-a")
         answer = Batch(ORG, "gate-a", uuid.uuid4().hex, now,
                        (UploadItem(900, "cmd_result", CmdResult(command, {"config": ["gate"]}, "gate-a")),))
@@ -72,9 +73,9 @@ def test_scans_at_a_gate_the_organiser_did_not_give_are_refused_on_both_stores(t
                                                                enumerate(items, 1)))
         server._process([(up, json.dumps(batch.to_wire()).encode())])
         stored = {u for u, in store.q("SELECT scan_uuid FROM scans WHERE type = 'action'")}
-        assert stored == {items[0].scan_uuid, items[1].scan_uuid}, stored
+        assert stored == {items[0].scan_uuid, items[1].scan_uuid, items[5].scan_uuid}, stored
         refused = {r["body"]["scan_uuid"]: r["reason"] for r in store.refusals(ORG, "gate-a", 50)}
-        assert set(refused) == {i.scan_uuid for i in items[2:]}
+        assert set(refused) == {i.scan_uuid for i in items[2:5]}
         assert "scanned at gate 'VIP', the organiser posted it at gate" in refused[items[4].scan_uuid]
     finally:
         server.stop()

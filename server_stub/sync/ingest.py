@@ -241,7 +241,7 @@ class Scope:
             self._posting = self._posting_of()
         at = item.at + item.clock_offset
         gates = self._posting.gates_at(at)
-        if gates is not None and item.gate not in gates:
+        if gates is not None and item.gate and item.gate not in gates:      # naming none: counted at gate "?"
             given = " or ".join(sorted(gates))
             return reason("gate_not_posted", f"not allowed: {self.device_id} scanned at gate {storable(item.gate)!r}, "
                                              f"the organiser posted it at gate {given} then", gate=storable(item.gate),

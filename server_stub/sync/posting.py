@@ -5,7 +5,8 @@ enrolled with (`server device register --gate`, `provision tokens create --gate`
 configure --gate|--mode` the device did not reject, from when it was sent (or the `--since` the organiser gave).
 The setting it replaced stays valid until the device answered that it applied the change (never answered: still
 valid, it may be offline scanning under it), and every boundary is widened by SETTLE either way for the scan's
-dating error. No gate given: the device's word (its technician named it at the door); no mode given: any mode.
+dating error. No gate given: the device's word (its technician named it at the door); no mode given: any mode. A
+scan naming no gate claims none (counted at gate "?", as an older device's).
 """
 from __future__ import annotations
 
