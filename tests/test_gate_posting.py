@@ -33,6 +33,8 @@ def test_a_gate_change_takes_the_old_gate_until_the_device_applied_it_and_the_ne
     since = posting("north", [_config({"gate": "west", "since": 400.0}, 1000.0, 1500.0)])
     assert since.gates_at(450) == {"north", "west"}                  # `--since`: taken from then
     assert posting("", []).gates_at(0) is None                        # no gate given: the device's word
+    assert posting("north", [], registered_at=500.0).gates_at(499) is None    # before its enrollment: its word
+    assert posting("north", [], registered_at=500.0).gates_at(501) == {"north"}
     assert posting("", [_config({"gate": "east"}, 1000.0, 1500.0)]).gates_at(2000 + SETTLE) == {"east"}
 
 
@@ -52,6 +54,8 @@ def test_scans_at_a_gate_the_organiser_did_not_give_are_refused_on_both_stores(t
     after it are refused, as is an entry at "VIP": none stored. One naming no gate is taken (an older device's)."""
     db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
     store, event, orders = make_store(tmp_path / "server", tickets=4, devices=("gate-a",), db=db)
+    with store.tx() as c:                                     # enrolled two hours ago
+        c.execute("UPDATE devices SET registered_at = ? WHERE device_id = 'gate-a'", (time.time() - 7200,))
     server = start_server(store, broker.port)
     try:
         now = time.time()

@@ -687,7 +687,8 @@ class SyncServer:
                                                   | self.store.events_released(device),
                                                   *self._lookups,
                                                   posting_of=lambda: posting(reg.get("gate") or "",
-                                                                             self.store.device_commands(device)))
+                                                                             self.store.device_commands(device),
+                                                                             reg.get("registered_at")))
         checked.refused = list(batch.invalid)
         scope.learn_tickets({u.body.ticket_key for u in batch.items if isinstance(u.body, ActionItem)})
         for u in batch.items:
