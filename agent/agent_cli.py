@@ -378,6 +378,12 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         policy = _apply_flags(before, args)
         if _selection_refused(args, ledger, keyring, policy):
             return 1
+        if credentials is not None and credentials.gate and policy.gate != before.gate:
+            print(printable(f"ticketgate agent configure: warning: the server takes this device's scans only at the "
+                            f"gate the organiser gave it (enrolled at {credentials.gate}, or as `server device "
+                            f"configure --gate` set it since): its scans at gate {policy.gate} are refused until the "
+                            f"organiser runs `ticketgate server device configure {credentials.device_id} --gate "
+                            f"{policy.gate}` (`server refusals` names it)"), file=sys.stderr)
         with ledger.transaction():
             save_policy(ledger, policy)
             record_config_change(ledger, before, policy)     # who changed what, for the organiser

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -35,7 +36,33 @@ def cmd_refusals(store, org, args) -> int:
     remedies = [f"{device}: {n} upload(s) for event {event}, which it does not hold (scanned before it was wiped and "
                 f"enrolled again for other events?): to count them, `ticketgate server device events {device} --add "
                 f"{event}`: the device sends them again by itself" for (device, event), n in _not_held(store, org, found).items()]
+    for (device, option, value), (n, first) in _not_posted(found).items():
+        what = f"scan(s) at gate {value}" if option == "gate" else "exit(s) not in entry/exit mode"
+        remedies.append(f"{device}: {n} {what}, not as the organiser set it (changed at the door?): if it was so "
+                        f"from {when(first)} on, to count them, `ticketgate server device configure {device} --{option} "
+                        f"{shlex.quote(value)} --since '{time.strftime('%Y-%m-%d %H:%M', time.gmtime(first))}'`: the "
+                        "device sends them again by itself")
     return emit(args, found, "\n".join([refusals_text(found), *remedies]))
+
+
+def _not_posted(refusals: list[dict]) -> dict[tuple[str, str, str], tuple[int, float]]:
+    """(device, gate|mode, the gate it named or entry_exit) -> (how many, the first one's server time) of its scans
+    refused as at a gate or an exit in a mode the organiser had not set (server_stub.sync.posting), not taken since."""
+    out: dict[tuple[str, str, str], tuple[int, float]] = {}
+    for r in refusals:
+        body, device = r["body"] if isinstance(r["body"], dict) else {}, r["device_id"]
+        if r.get("taken_since") or not isinstance(body.get("at"), (int, float)):
+            continue
+        if str(r["reason"]).startswith(f"not allowed: {device} scanned at gate "):
+            key = (device, "gate", str(body.get("gate", "")))
+        elif str(r["reason"]).startswith(f"not allowed: an exit from {device}, "):
+            key = (device, "mode", "entry_exit")
+        else:
+            continue
+        at = body["at"] + (body.get("clock_offset") if isinstance(body.get("clock_offset"), (int, float)) else 0)
+        n, first = out.get(key, (0, at))
+        out[key] = (n + 1, min(first, at))
+    return out
 
 
 def _taken_since(store, refusal: dict) -> bool:

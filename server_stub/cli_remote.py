@@ -3,12 +3,13 @@ command over MQTT, queued while the device is offline) and sees what became of e
 from __future__ import annotations
 
 import sys
+import time
 
 from agent.event_selection import KnownEvent, SelectionRefused, check_selection
 from agent.policy import Mode, reread_arg
 from agent.sync.messages import name_arg
 from server_stub.cli_live import _hooks, _own_device, broker_login
-from server_stub.cli_output import Refused, emit, ints, when
+from server_stub.cli_output import Refused, emit, ints, parse_time, when
 
 MODES = [m.value for m in Mode]             # the same names as `ticketgate agent configure`
 DIRECTIONS = ["in", "out", "alternate"]     # alternate: no fixed direction (DevicePolicy.direction None)
@@ -23,6 +24,10 @@ def add_parsers(dv, add, broker_flags) -> None:
     c.add_argument("--zones", default=None, help="comma-separated zone ids it admits ('' for all)")
     c.add_argument("--direction", choices=DIRECTIONS)
     c.add_argument("--gate", default=None, type=name_arg)
+    c.add_argument("--since", default=None,
+                   help="with --gate or --mode: the device was there from this time ('YYYY-MM-DD HH:MM', UTC, or ISO "
+                        "8601): its scans since, refused as at another gate or in another mode, are taken (the device "
+                        "sends them again)")
     c.add_argument("--reread-window", type=reread_arg, default=None,
                    help="seconds a re-read of the same code repeats its verdict (0 off, at most 60; as agent configure)")
     broker_flags(c)
@@ -74,17 +79,31 @@ def _config(store, org: str, device: dict, args) -> dict:
     return config
 
 
+def _since(args) -> dict:
+    """`--since`, recorded with the command (not sent: the device applies a config when it gets it), from when the
+    server takes the gate or mode given (server_stub.sync.posting)."""
+    if args.since is None:
+        return {}
+    if args.gate is None and not args.mode:
+        raise Refused("--since goes with --gate or --mode: from when the device was at that gate or in that mode")
+    since = parse_time(args.since, "UTC", "UTC")
+    if since > time.time() + 60:
+        raise Refused(f"--since {args.since}: a time to come (the change applies as the device gets it)")
+    return {"since": since}
+
+
 def device_configure(store, org, args) -> int:
     device = _own_device(store, org, args.device_id)
     if device.get("revoked"):
         raise Refused(f"device {args.device_id} is revoked")
     config = _config(store, org, device, args)
+    since = _since(args)
     try:
         command_id = _hooks().command(store, org, args.device_id, "config", broker_login(args), timeout=args.timeout,
                                       config=config)
     except (ConnectionError, TimeoutError, PermissionError) as exc:
         raise Refused(f"not sent: {exc}") from None
-    store.record_command(org, args.device_id, command_id, "config", config)
+    store.record_command(org, args.device_id, command_id, "config", config | since)
     if not device.get("last_seen"):
         print(f"warning: {args.device_id} was never seen by the sync server: the broker keeps a command only for a "
               "device that connected once (enrolled and synced); until then it is not delivered", file=sys.stderr)
@@ -103,6 +122,8 @@ def settings_text(config: dict) -> str:
     def value(k: str, v) -> str:
         if isinstance(v, list):     # no events or zones chosen: all of them; none added or removed: none
             return ",".join(map(str, v)) or ("-" if k in ("added", "removed") else "all")
+        if k == "since" and isinstance(v, (int, float)):
+            return when(v)
         return "alternate" if k == "direction" and v is None else str(v)
     return " ".join(f"{k}={value(k, v)}" for k, v in config.items())
 

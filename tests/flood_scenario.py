@@ -105,7 +105,7 @@ def run_flood(folder: Path, port: int, batches: int = FLOOD) -> Flood:
                      [event], options=FAST)
     for i in range(ROWS):
         door.ledger.enqueue("action", ActionItem(str(uuid.uuid4()), "entry", f"pretix:F{i}", event, "in", time.time(),
-                                                 "gate-a", "north", reason="r" * 300).to_wire())
+                                                 "gate-a", "gate-a", reason="r" * 300).to_wire())
     honest, acks = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, "gate-b", protocol=mqtt.MQTTv5), {}   # batch -> at
     honest.on_message = lambda c, u, m: acks.setdefault(
         json.loads(json.loads(m.payload)["body"]).get("batch"), time.monotonic())

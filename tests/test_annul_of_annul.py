@@ -14,7 +14,7 @@ from tests.sync_fixtures import ORG, make_store, start_door, start_server
 
 
 def _annul(key: str, event: int, ref: str, scan_uuid: str | None = None) -> dict:
-    return ActionItem(scan_uuid or str(uuid.uuid4()), "annul", key, event, None, time.time(), "gate-a", "north",
+    return ActionItem(scan_uuid or str(uuid.uuid4()), "annul", key, event, None, time.time(), "gate-a", "gate-a",
                       ref_uuid=ref, reason="undo").to_wire()
 
 

@@ -60,7 +60,7 @@ def test_the_server_refuses_an_annulment_of_an_action_it_does_not_hold(tmp_path,
         assert v.accepted
         door.gate.annul("wrong person", v.scan_uuid)         # same batch as its entry
         door.ledger.enqueue("action", ActionItem(str(uuid.uuid4()), "annul", key, event, None, time.time(), "gate-a",
-                                                 "north", ref_uuid=ghost, reason="made up").to_wire())
+                                                 "gate-a", ref_uuid=ghost, reason="made up").to_wire())
         door.go_online()
         assert wait_for(lambda: door.ledger.outbox_size() == 0)
         [refused] = door.ledger.outbox_refused()
@@ -83,8 +83,8 @@ def test_an_entry_and_its_annulment_in_two_batches_of_one_drain_are_both_taken(t
     server = start_server(store, broker.port)
     try:
         key = orders[0]["tickets"][0]["ticket_key"]
-        entry = ActionItem(str(uuid.uuid4()), "entry", key, event, "in", time.time(), "gate-a", "north")
-        annul = ActionItem(str(uuid.uuid4()), "annul", key, event, None, time.time() + 1, "gate-a", "north",
+        entry = ActionItem(str(uuid.uuid4()), "entry", key, event, "in", time.time(), "gate-a", "gate-a")
+        annul = ActionItem(str(uuid.uuid4()), "annul", key, event, None, time.time() + 1, "gate-a", "gate-a",
                            ref_uuid=entry.scan_uuid, reason="wrong person")
         up = topics.up(ORG, "gate-a")
         batches = [Batch(ORG, "gate-a", uuid.uuid4().hex, time.time(), (UploadItem(n, "action", item),))

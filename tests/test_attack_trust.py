@@ -29,7 +29,7 @@ def test_attack_a_door_uploads_refusals_under_another_event(two_events):
     holds: the 5 count under event 1 (the door's only event), none under event 2."""
     thief = StolenLogin(two_events.door)
     try:
-        padding = [RefusalItem("already_used", two_events.ticket, 2, time.time() - i, thief.device, "south",
+        padding = [RefusalItem("already_used", two_events.ticket, 2, time.time() - i, thief.device, "north",
                                scan_uuid=str(uuid.uuid4())).to_wire() for i in range(5)]
         own = RefusalItem("already_used", "PX-1", 1, time.time(), thief.device, "north").to_wire()
         thief.upload(padding + [own])

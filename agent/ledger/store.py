@@ -643,6 +643,17 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
                                   "WHERE id=?", rows)
             return len(rows)
 
+    def outbox_resend_refused_as(self, codes: Iterable[str]) -> int:
+        """Put back in the upload queue the rows refused with these reason codes: the organiser changed what they
+        were refused for since (a `config` command giving the gate or mode they were scanned in). Returns how many."""
+        wanted = sorted(set(codes))
+        if not wanted:
+            return 0
+        with self.transaction():
+            return int(self.conn.execute(
+                "UPDATE outbox SET acked=NULL, refused=NULL, refused_code='', refused_params='{}' WHERE refused IS NOT "
+                f"NULL AND refused_code IN ({','.join('?' * len(wanted))})", wanted).rowcount)
+
     # -- read models (agent.read_models: one rule for device and server) -----------------------------------------
     _ACTION_COLS = "scan_uuid, kind, at, device_id, gate, event_id, direction, ref_uuid, seq, clock_offset, mode"
 

@@ -14,6 +14,7 @@ from agent.sync.apply import BUNDLE_SETTING, current_bundle
 from agent.sync.signed import Rejected
 
 _CONFIG_FIELDS = ("mode", "events", "zones", "direction", "gate", "reread_window")
+POSTING_CODES = ("gate_not_posted", "exit_not_posted")    # the server's refusals a `config` of gate or mode may lift
 
 
 def run_command(ledger: Ledger, body: dict[str, Any], pretix: Iterable[PretixEvent] = (),
@@ -59,5 +60,8 @@ def run_command(ledger: Ledger, body: dict[str, Any], pretix: Iterable[PretixEve
             except SelectionRefused as exc:
                 raise Rejected(f"config refused, nothing changed: {exc}") from None
         save_policy(ledger, policy)
-        return {"config": sorted(changes)} | ({"notice": notice} if notice else {})
+        # refused as scanned at a gate or in a mode the organiser had not given it: given now, sent again
+        resent = ledger.outbox_resend_refused_as(POSTING_CODES) if {"gate", "mode"} & set(changes) else 0
+        return ({"config": sorted(changes)} | ({"notice": notice} if notice else {})
+                | ({"resent": resent} if resent else {}))
     raise Rejected(f"unknown command {name!r}")

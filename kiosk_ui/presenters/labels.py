@@ -94,6 +94,8 @@ REFUSAL_TEXTS = {
     "event_not_held": "Event {event} is not one of this device's events.",
     "ticket_other_event": "Ticket {ticket} is not a ticket of event {event}.",
     "dated_ahead": "Dated {hours} h ahead of the server's clock: set this device's date and time.",
+    "gate_not_posted": "Scanned at gate {gate}: the organiser gave this device gate {given}.",
+    "exit_not_posted": "An exit: the organiser set this device in {mode} mode.",
     "annul_no_ref": "This undo names no check-in.",
     "annul_unknown": "Undo of a check-in the server does not have.",
     "annul_not_checkin": "Undo of something that is not a check-in (an undo is not undone).",

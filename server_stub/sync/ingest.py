@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from agent.allotment import ALLOTMENT_ID_BASE
 from agent.errors import TicketgateError
+from agent.policy import Mode
 from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
                                  ConfigChange, Hello, Item, ItemRefusal, OfflineSale, RefusalItem, RelayedAction, Staffed,
@@ -36,6 +37,7 @@ from agent.safe_text import printable
 from agent.staff import allowed, refusal_reason
 from agent.sync.keyset import is_decimal
 from agent.sync.signed import Rejected, load_json
+from server_stub.sync.posting import Posting
 
 # An upload stamped (at + clock_offset: server time) further ahead than this is a clock years off or a forgery: taken,
 # it would sit after every organiser reset of its ticket and date the organiser's statistics in the year 33000.
@@ -105,7 +107,8 @@ class Scope:
                  events_of_target: Callable[[int], tuple] = lambda t: (None, ()),
                  staff_of: Callable[[str], "StaffRoster"] = lambda org: StaffRoster({}, None),
                  targets_of_tickets: Callable[[set[str]], dict[str, int]] = lambda keys: {},
-                 allotment_of: Callable[[int], tuple] = lambda ticket: (None, ())):
+                 allotment_of: Callable[[int], tuple] = lambda ticket: (None, ()),
+                 posting_of: Callable[[], Posting] = Posting):
         self.device_id, self.org = device["device_id"], device["org"]
         self.role = device.get("role") or "door"
         self._events: set[int] | None = None
@@ -116,6 +119,8 @@ class Scope:
         self._staff: StaffRoster | None = None
         self._targets_of = targets_of_tickets
         self._allotment_of = allotment_of
+        self._posting_of = posting_of
+        self._posting: Posting | None = None
         self._tickets: dict[str, int | None] = {}     # ticket key -> its event or pass; None: not issued here
         self._opens: dict[int, tuple] = {}            # event or pass -> (org, the events it opens)
         self._batch_actions: dict[str, ActionItem] = {}   # actions accepted earlier in this batch, by scan uuid
@@ -145,7 +150,7 @@ class Scope:
         if ahead > MAX_AHEAD:
             hours = int(min(ahead, 1e12) // 3600)
             return reason("dated_ahead", f"dated {hours} h ahead of the server's clock", hours=hours)
-        why = self.staff_refusal(item) or self._scope_refusal(item)
+        why = self.staff_refusal(item) or self._scope_refusal(item) or self._posting_refusal(item)
         if why is None and isinstance(item, ActionItem):
             self._batch_actions[item.scan_uuid] = item        # its annulment may follow in the same batch
             if item.kind == "annul" and item.ref_uuid:
@@ -224,6 +229,29 @@ class Scope:
                               **{name: value})
         if isinstance(item, OfflineSale) and item.order_number:
             self._batch_orders[item.order_number] = item.target_id     # its print record may follow in this batch
+        return None
+
+    def _posting_refusal(self, item: Item) -> str | None:
+        """A scan names the gate the organiser posted the device at when it was made, and an exit comes only from a
+        device the organiser set in entry/exit mode (`posting`): a stolen door's entries as gate "VIP", or its exits
+        emptying `inside now`, are the device's word against the organiser's."""
+        if not isinstance(item, (ActionItem, RefusalItem)):
+            return None
+        if self._posting is None:
+            self._posting = self._posting_of()
+        at = item.at + item.clock_offset
+        gates = self._posting.gates_at(at)
+        if gates is not None and item.gate and item.gate not in gates:      # naming none: counted at gate "?"
+            given = " or ".join(sorted(gates))
+            return reason("gate_not_posted", f"not allowed: {self.device_id} scanned at gate {storable(item.gate)!r}, "
+                                             f"the organiser posted it at gate {given} then", gate=storable(item.gate),
+                          given=given)
+        modes = self._posting.modes_at(at)
+        if (isinstance(item, ActionItem) and item.kind == "entry" and item.direction == "out" and modes is not None
+                and Mode.ENTRY_EXIT.value not in modes):
+            mode = " or ".join(sorted(modes))
+            return reason("exit_not_posted", f"not allowed: an exit from {self.device_id}, which the organiser set in "
+                                             f"{mode} mode then (only entry/exit mode records exits)", mode=mode)
         return None
 
     def _order_of(self, number: str) -> tuple:

@@ -38,6 +38,7 @@ from agent.sync.messages import (MAX_MESSAGE, Ack, ActionItem, Batch, Checkins, 
                                  LIVE_FORM, Resync, ServerStatus, Update, UpdateV2, UploadItem)
 from server_stub.sync.contract import IngestResult, Upload
 from server_stub.sync.inbox import UNBOUNDED, Caps, Inbox
+from server_stub.sync.posting import posting
 from server_stub.sync.ingest import MAX_AHEAD, MAX_UPLOAD, Scope, held_events, parse_upload, relayable, store_lookups
 from server_stub.sync.ratelimit import DeviceLimiter, Limits
 from server_stub.sync.refusal_budget import RefusalBudget, summary_row
@@ -684,7 +685,10 @@ class SyncServer:
             scope = scopes[(org, device)] = Scope(dict(reg, device_id=device),
                                                   lambda: held_events(self.store, org, reg.get("events") or [])
                                                   | self.store.events_released(device),
-                                                  *self._lookups)
+                                                  *self._lookups,
+                                                  posting_of=lambda: posting(reg.get("gate") or "",
+                                                                             self.store.device_commands(device),
+                                                                             reg.get("registered_at")))
         checked.refused = list(batch.invalid)
         scope.learn_tickets({u.body.ticket_key for u in batch.items if isinstance(u.body, ActionItem)})
         for u in batch.items:
