@@ -147,10 +147,10 @@ def zone_key(row: dict) -> int | str:
 def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict[int, str],
                   devices: dict[str, dict] | None = None, event_id: int | None = None,
                   exchanged: set[str] | None = None) -> dict:
-    """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device. `zone_of`: the
-    zone (None: every zone) of each ticket this server issued; the others are counted under no zone, `issued` false
-    (`zone_key`). `exchanged`:
-    the tickets an exchange revoked; those a door admitted count as `double_entries.exchanged_after_entry` (their
+    """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device (its uploads, and
+    its effective entries and exits, as per gate). `zone_of`: the zone (None: every zone) of each ticket this server
+    issued; the others are counted under no zone, `issued` false (`zone_key`). `exchanged`: the tickets an exchange
+    revoked; those a door admitted count as `double_entries.exchanged_after_entry` (their
     entry is counted: the holder went in)."""
     devices = devices or {}
     if event_id is not None:
@@ -161,8 +161,10 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
     per_gate: Counter[str] = Counter()
     per_hour: Counter[tuple[int | None, int]] = Counter()
     inside: Counter[int | None] = Counter()
+    moved: Counter[tuple[str, bool]] = Counter()           # (device, exit): its effective movements
     for key, entries in effective.items():
         for e in entries:
+            moved[(e.device_id, e.direction == "out")] += 1
             if e.direction == "out":
                 continue
             per_event[e.event_id] += 1
@@ -178,9 +180,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         d = per_device.setdefault(s.device_id, {"scans": 0, "entries": 0, "exits": 0, "refusals": 0, "gate": s.gate,
                                                 "last_scan": 0.0})
         d["scans"] += 1
-        moved = s.type == "action" and s.kind == "entry"
-        d["entries"] += moved and s.direction != "out"
-        d["exits"] += moved and s.direction == "out"
+        d["entries"], d["exits"] = moved[(s.device_id, False)], moved[(s.device_id, True)]
         d["refusals"] += s.type == "refusal"
         d["last_scan"] = max(d["last_scan"], s.server_at)
     for device_id, info in devices.items():

@@ -230,3 +230,27 @@ def test_a_catch_up_serves_an_events_actions_after_a_cursor_and_knows_the_cursor
     assert [a["scan_uuid"] for a in store.actions_for_event(ev, after=0)] == ["e1", "e2", "e3"]
     assert store.catch_up_floor(store.action_cursor() + 1) is None
     assert store.catch_up_floor(10 ** 12) is None
+
+
+def test_stats_per_device_leaves_out_undone_entries_as_per_gate_does(store, tmp_path):
+    """An entry the door undid (`agent annul`) or the organiser rolled back (`server device annul`) no longer counts
+    in `server stats`: not per gate, and not on its device's line either (it said "4 entries" beside "north: 3")."""
+    ev = make_event(store)
+    keys = [t["ticket_key"] for t in store.add_order("fest", ev, "Ann", positions=[{}] * 4)["tickets"]]
+    store.register_device("fest", "ta", gate="north", events=[ev])
+    store.register_device("fest", "xa", gate="east", events=[ev])
+    a, x = door(tmp_path, store, ev, "ta", "north"), door(tmp_path, store, ev, "xa", "east", Mode.ENTRY_EXIT)
+    for k in keys[:3]:
+        a.scan(store.issue_ticket_payload(k))
+    a.annul("wrong person let in")                       # the door undoes its last entry
+    p = store.issue_ticket_payload(keys[3])
+    x.scan(p), x.scan(p)                                 # in, out
+    store.ingest(outbox(a) + outbox(x))
+    exit_uuid = outbox(x)[-1]["scan_uuid"]
+    store.annul_upload("fest", "xa", exit_uuid, "the exit was a mistake")
+    s = store.stats("fest")
+    assert s["entries_per_gate"] == {"north": 2, "east": 1}
+    assert (s["devices"]["ta"]["entries"], s["devices"]["ta"]["exits"]) == (2, 0)
+    assert (s["devices"]["xa"]["entries"], s["devices"]["xa"]["exits"]) == (1, 0)
+    assert s["devices"]["ta"]["scans"] == 4              # what it uploaded: three entries and the undo
+    assert s["inside_now"] == {str(ev): 3}
