@@ -205,7 +205,10 @@ def uploads_text(device_id: str, uploads: list[dict]) -> str:
 
 def stats_text(s: dict) -> str:
     doubles = s["double_entries"]
-    rows = [f"entries: {s['entries']}   inside now: {sum(s['inside_now'].values())}   double entries: "
+    inside = s["inside_now"]      # per event: a pass holder inside two events is one person in each, never a sum
+    inside_now = (", ".join(f"event {k}: {v}" for k, v in inside.items()) if len(inside) > 1
+                  else str(sum(inside.values())))
+    rows = [f"entries: {s['entries']}   inside now: {inside_now}   double entries: "
             f"{doubles['conflicts']} conflict(s), {doubles['refused_already_used']} refused as already used"
             + (f", {doubles['exchanged_after_entry']} ticket(s) exchanged and admitted (`server conflicts`)"
                if doubles.get("exchanged_after_entry") else "")]

@@ -254,3 +254,23 @@ def test_stats_per_device_leaves_out_undone_entries_as_per_gate_does(store, tmp_
     assert (s["devices"]["xa"]["entries"], s["devices"]["xa"]["exits"]) == (1, 0)
     assert s["devices"]["ta"]["scans"] == 4              # what it uploaded: three entries and the undo
     assert s["inside_now"] == {str(ev): 3}
+
+
+def test_stats_says_who_is_inside_per_event_never_their_sum(store):
+    """A weekend pass holder let in on Saturday (normal mode: inside for good) and on Sunday, and a Sunday guest.
+    `server stats` said "inside now: 3" on Sunday: Saturday's guests added to Sunday's, the pass holder twice. It
+    names each event's figure, as `agent status` does."""
+    from server_stub.cli_output import stats_text
+    sat, sun = make_event(store), make_event(store)
+    weekend = store.create_pass("fest", "Weekend", [sat, sun])
+    holder = store.add_order("fest", weekend, "Pat")["tickets"][0]["ticket_key"]
+    guest = store.add_order("fest", sun, "Sam")["tickets"][0]["ticket_key"]
+    store.register_device("fest", "ta", gate="north", events=[sat, sun])
+    base = {"type": "action", "kind": "entry", "direction": "in", "device_id": "ta", "gate": "north", "mode": "normal"}
+    store.ingest([dict(base, scan_uuid="s1", ticket_key=holder, event_id=sat, at=NOW - 86400),
+                  dict(base, scan_uuid="s2", ticket_key=holder, event_id=sun, at=NOW),
+                  dict(base, scan_uuid="s3", ticket_key=guest, event_id=sun, at=NOW + 1)])
+    s = store.stats("fest")
+    assert s["inside_now"] == {str(sat): 1, str(sun): 2}
+    assert f"inside now: event {sat}: 1, event {sun}: 2   double entries" in stats_text(s)
+    assert "inside now: 2   double entries" in stats_text(store.stats("fest", event_id=sun))
