@@ -19,6 +19,7 @@ from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from agent.history import Action, fold
+from agent.policy import Mode
 from agent.safe_text import timestamp
 from agent.read_models import conflicts, effective_entries, inside_events
 
@@ -173,6 +174,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
             per_hour[(e.event_id, int(e.server_at // 3600))] += 1
         inside.update(inside_events(entries))
     refusals = Counter(s.verdict for s in scans if s.type == "refusal")
+    twice = sum(1 for s in scans if s.type == "refusal" and s.verdict == "already_used" and s.mode != Mode.QUICK_CANCEL.value)
     per_device: dict[str, dict] = {}
     for s in scans:
         if s.device_id in ("", "server"):
@@ -198,7 +200,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC") if ev is not None else "UTC"), "entries": n}
                              for (ev, h), n in sorted(per_hour.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))],
         "inside_now": {str(k): v for k, v in sorted(inside.items(), key=lambda kv: kv[0] or 0)},
-        "double_entries": {"refused_already_used": refusals.get("already_used", 0), "conflicts": len(found),
+        "double_entries": {"refused_already_used": twice, "conflicts": len(found),
                            "exchanged_after_entry": sum(1 for key in exchanged or () if any(
                                e.direction != "out" for e in effective.get(key, ())))},
         "refusals": dict(sorted(refusals.items(), key=lambda kv: str(kv[0]))),

@@ -3,6 +3,7 @@ Scans come from the real gate (agent.gate.Gate) wherever the device produces the
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -274,3 +275,21 @@ def test_stats_says_who_is_inside_per_event_never_their_sum(store):
     assert s["inside_now"] == {str(sat): 1, str(sun): 2}
     assert f"inside now: event {sat}: 1, event {sun}: 2   double entries" in stats_text(s)
     assert "inside now: 2   double entries" in stats_text(store.stats("fest", event_id=sun))
+
+
+def test_a_box_office_refusing_a_used_ticket_is_no_double_entry(store, tmp_path):
+    """The box office (quick cancellation) scanned a ticket already let in: refused, "a used ticket cannot be put
+    back on sale". `server stats` counted it under double entries, "1 refused as already used", though nobody tried
+    to come in twice. The refusal now says the gate's mode; only the doors' count."""
+    ev = make_event(store)
+    k1, k2 = [t["ticket_key"] for t in store.add_order("fest", ev, "Ann", positions=[{}] * 2)["tickets"]]
+    store.register_device("fest", "ta", gate="north", events=[ev])
+    a = door(tmp_path, store, ev, "ta", "north")
+    a.scan(store.issue_ticket_payload(k1)), a.scan(store.issue_ticket_payload(k2))
+    a.scan(store.issue_ticket_payload(k1))                          # at the door: a second try, refused
+    a.set_policy(replace(a.policy, mode=Mode.QUICK_CANCEL))          # the same device at the box office
+    assert a.scan(store.issue_ticket_payload(k2)).detail == "a used ticket cannot be put back on sale"
+    store.ingest(outbox(a))
+    s = store.stats("fest")
+    assert s["refusals"] == {"already_used": 2}
+    assert s["double_entries"]["refused_already_used"] == 1

@@ -60,7 +60,7 @@ def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict]) -> tuple:
     assert isinstance(m, RefusalItem)
     uuid = m.scan_uuid or refusal_uuid(dict(m.to_wire(), device_id=u.device_id))
     return (uuid, "refusal", None, m.verdict, m.ticket_key, m.event_id, None, m.at, m.clock_offset, u.device_id,
-            m.gate, m.device_seq, None, m.detail, None, u.org, now, m.staff, "")
+            m.gate, m.device_seq, None, m.detail, m.mode, u.org, now, m.staff, "")
 
 
 class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, KeysDevicesMixin):
