@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from agent.errors import TicketgateError
 from agent.pricing import cents_text
 from agent.safe_text import printable, printable_json, printable_lines, timestamp
-from server_stub.stats import zone_key
+from server_stub.stats import OTHER_CONFLICTS, zone_key
 
 
 class Refused(TicketgateError):
@@ -210,8 +210,8 @@ def stats_text(s: dict) -> str:
                   else str(sum(inside.values())))
     rows = [f"entries: {s['entries']}   inside now: {inside_now}   double entries: "
             f"{doubles['conflicts']} conflict(s), {doubles['refused_already_used']} refused as already used"
-            + (f", {doubles['exchanged_after_entry']} ticket(s) exchanged and admitted (`server conflicts`)"
-               if doubles.get("exchanged_after_entry") else "")]
+            + "".join(f", {doubles[k]} ticket(s) {what}" for k, what in OTHER_CONFLICTS if doubles.get(k))
+            + (" (`server conflicts`)" if any(doubles.get(k) for k, _ in OTHER_CONFLICTS) else "")]
     if s["entries_per_event"]:
         rows.append("per event: " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_event"].items()))
     if s["entries_per_zone"]:

@@ -130,7 +130,8 @@ def test_stats(store, tmp_path):
     assert s["entries_per_gate"] == {"north": 3, "east": 2}
     assert sum(h["entries"] for h in s["entries_per_hour"]) == 5
     assert s["inside_now"] == {str(ev): 4}
-    assert s["double_entries"] == {"refused_already_used": 1, "conflicts": 0, "exchanged_after_entry": 0}
+    assert s["double_entries"] == {"refused_already_used": 1, "conflicts": 0, "exchanged_after_entry": 0,
+                                   "admitted_after_refund": 0, "admitted_and_cancelled": 0}
     assert s["devices"]["ta"]["scans"] == 4 and s["devices"]["ta"]["refusals"] == 1
     assert (s["devices"]["xa"]["entries"], s["devices"]["xa"]["exits"]) == (2, 1)      # in, out, in
 
@@ -293,3 +294,30 @@ def test_a_box_office_refusing_a_used_ticket_is_no_double_entry(store, tmp_path)
     s = store.stats("fest")
     assert s["refusals"] == {"already_used": 2}
     assert s["double_entries"]["refused_already_used"] == 1
+
+
+def test_stats_counts_every_ticket_server_conflicts_lists(store):
+    """A door offline let in a ticket refunded minutes before, and a box office put back on sale a ticket another
+    door had let in. `server conflicts` listed both; `server stats` said "double entries: 0 conflict(s)" and
+    nothing else, so the organiser watching it never looked. It counts them and names `server conflicts`."""
+    from server_stub.cli_output import stats_text
+    from server_stub.reports import entries_rows
+    ev = make_event(store)
+    refunded = store.add_order("fest", ev, "Ann")
+    k1 = refunded["tickets"][0]["ticket_key"]
+    k2 = store.add_order("fest", ev, "Ben")["tickets"][0]["ticket_key"]
+    for device in ("ta", "box"):
+        store.register_device("fest", device, gate=device, events=[ev])
+    store.refund_order(refunded["number"], "refunded")
+    base = {"type": "action", "event_id": ev, "at": time.time() + 60, "gate": "north"}
+    store.ingest([dict(base, scan_uuid="e1", kind="entry", direction="in", ticket_key=k1, device_id="ta"),
+                  dict(base, scan_uuid="e2", kind="entry", direction="in", ticket_key=k2, device_id="ta"),
+                  dict(base, scan_uuid="c2", kind="cancel", ticket_key=k2, device_id="box", mode="quick_cancel")])
+    assert len(store.conflicts("fest")) == 2
+    s = store.stats("fest")
+    assert s["double_entries"] == {"refused_already_used": 0, "conflicts": 0, "exchanged_after_entry": 0,
+                                   "admitted_after_refund": 1, "admitted_and_cancelled": 1}
+    assert ("double entries: 0 conflict(s), 0 refused as already used, 1 ticket(s) let in after a refund or "
+            "cancellation, 1 ticket(s) let in and put back on sale (`server conflicts`)") in stats_text(s)
+    rows = {r["key"]: r["entries"] for r in entries_rows(s) if r["per"] == "double entry"}
+    assert rows["let in after a refund or cancellation"] == rows["let in and put back on sale"] == 1
