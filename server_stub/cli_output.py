@@ -141,10 +141,16 @@ def device_state(d: dict) -> str:
     return f"REVOKED {when(d['revoked_at'])}" if d.get("revoked_at") else "REVOKED"
 
 
+def device_presence(d: dict) -> str:
+    """A device's state as `server devices` and `server stats` say it: out of service (`device_state`), else its
+    presence (online, offline…), else never seen."""
+    return device_state(d) if d.get("revoked") else (d.get("status") or "never seen")
+
+
 def devices_text(devices: list[dict], refused: dict[str, int] | None = None) -> str:
     rows = []
     for d in devices:
-        state = device_state(d) if d["revoked"] else (d["status"] or "never seen")
+        state = device_presence(d)
         seen = f"  last seen {when(d['last_seen'])}" if d["last_seen"] else ""
         events = ", ".join(map(str, d["events"] or ())) or "all"
         n = (refused or {}).get(d["device_id"], 0)
@@ -230,7 +236,7 @@ def stats_text(s: dict) -> str:
         exits = d.get("exits", 0)
         out = f", {exits} exit{'s' if exits != 1 else ''}" if exits else ""
         rows.append(f"device {device:<18} {d['scans']:>6} scans ({d['entries']} entries{out}, {d['refusals']} refused)  "
-                    f"last scan {when(d.get('last_scan'))}  last seen {when(d.get('last_seen'))} {d.get('status') or ''}")
+                    f"last scan {when(d.get('last_scan'))}  last seen {when(d.get('last_seen'))} {device_presence(d)}")
     return "\n".join(rows)
 
 

@@ -196,6 +196,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         d = per_device.setdefault(device_id, {"scans": 0, "entries": 0, "exits": 0, "refusals": 0,
                                               "gate": info.get("gate", ""), "last_scan": None})
         d["last_seen"], d["status"] = info.get("last_seen"), info.get("status", "")
+        d.update((k, info.get(k)) for k in ("revoked", "revoked_at", "retired", "replaced_by"))   # out of service
     found = _find_conflicts(folded, event_id, revoked)
     return {
         "event_id": event_id,

@@ -321,3 +321,24 @@ def test_stats_counts_every_ticket_server_conflicts_lists(store):
             "cancellation, 1 ticket(s) let in and put back on sale (`server conflicts`)") in stats_text(s)
     rows = {r["key"]: r["entries"] for r in entries_rows(s) if r["per"] == "double entry"}
     assert rows["let in after a refund or cancellation"] == rows["let in and put back on sale"] == 1
+
+
+def test_stats_says_a_revoked_device_is_revoked(store, tmp_path):
+    """A door revoked mid-event (lost): `server devices` said REVOKED, `server stats`'s line for it "offline" (or
+    nothing when it was never seen), as if it would come back. Both say REVOKED; a device never seen says so."""
+    from server_stub.cli_output import devices_text, stats_text
+    ev = make_event(store)
+    key = store.add_order("fest", ev, "Ann")["tickets"][0]["ticket_key"]
+    for device in ("ta", "tb", "tc"):
+        store.register_device("fest", device, gate="north", events=[ev])
+    a = door(tmp_path, store, ev, "ta", "north")
+    a.scan(store.issue_ticket_payload(key))
+    store.ingest(outbox(a))
+    store.touch_device("ta", status="offline")
+    store.touch_device("tb", status="online")
+    store.revoke_device("ta")
+    lines = {line.split()[1]: line for line in stats_text(store.stats("fest")).splitlines()
+             if line.startswith("device ")}
+    assert " REVOKED 20" in lines["ta"] and "(1 entries" in lines["ta"]           # REVOKED and when
+    assert lines["tb"].endswith(" online") and lines["tc"].endswith(" never seen")
+    assert "events 1  REVOKED 20" in devices_text(store.devices("fest"))
