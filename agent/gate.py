@@ -154,7 +154,8 @@ class Gate:
             verdict, scan_uuid = decide(decoded, policy, TicketHistory(), judged), None
         if scan_uuid is None and self.log_refusals and not verdict.repeat and not verdict.accepted:
             self.ledger.enqueue("refusal", RefusalItem(verdict.code.value, verdict.ticket_key, verdict.event_id, now,
-                                                       policy.device_id, policy.gate, verdict.detail, offset).to_wire(),
+                                                       policy.device_id, policy.gate, verdict.detail, offset,
+                                                       mode=policy.mode.value).to_wire(),
                                 durable=False)
         verdict = replace(verdict, scan_uuid=scan_uuid)
         if read_key is not None and not verdict.repeat:

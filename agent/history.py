@@ -7,7 +7,7 @@ scan uuid), `reset` (organiser clears every earlier action of the ticket).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,14 @@ class TicketHistory:
         return tuple(a for a in self.entries if a.event_id == event_id)
 
     def inside(self, event_id: int | None) -> bool:
-        """Entry/exit: the last effective movement for this event was `in`."""
-        moves = self.entries_for(event_id)
-        return bool(moves) and moves[-1].direction == "in"
+        """Entry/exit: inside this event now (`is_inside`, the rule of the read models)."""
+        return is_inside(self.entries_for(event_id))
+
+
+def is_inside(moves: Sequence[Action]) -> bool:
+    """Who is inside, the one rule (the decision and agent.read_models): a ticket's effective entries for one event,
+    the last one not an exit (an entry uploaded with no direction is an admission, as everywhere)."""
+    return bool(moves) and moves[-1].direction != "out"
 
 
 def fold(actions: Iterable[Action]) -> tuple[tuple[Action, ...], Action | None]:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from agent.history import Action, fold
+from agent.history import Action, fold, is_inside
 
 OUT = "out"
 MULTIPLE = "multiple"
@@ -42,7 +42,7 @@ def by_event(entries: Iterable[Action]) -> dict[int | None, list[Action]]:
 
 def inside_events(entries: Iterable[Action]) -> frozenset[int | None]:
     """The events this ticket is inside now (its last effective movement there was `in`)."""
-    return frozenset(ev for ev, moves in by_event(entries).items() if moves[-1].direction != OUT)
+    return frozenset(ev for ev, moves in by_event(entries).items() if is_inside(moves))
 
 
 def ticket_conflicts(ticket_key: str, entries: Iterable[Action], event_id: int | None = None) -> list[Conflict]:

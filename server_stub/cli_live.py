@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agent.safe_text import printable_json
+from agent.safe_text import printable_json, timestamp
 from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, refusals_text,
                                     scanned_event, stats_text, uploads_text, when)
 from server_stub.cli_desk import newly_oversold, oversold_text, quota_figures
@@ -184,6 +184,9 @@ def _show_stats(store, org, args) -> int:
         sys.stdout.write(printable_json(json.dumps(s, ensure_ascii=False, default=str)) + "\n")
         sys.stdout.flush()
         return 0
+    if args.watch:      # each refresh says when it was taken: on screen, and apart from the last one in a log
+        head = f"as of {timestamp(s['generated_at'], '%Y-%m-%d %H:%M:%S UTC')}, every {args.watch:g} s (Ctrl-C stops)"
+        return emit(args, s, head + "\n" + stats_text(s))
     return emit(args, s, stats_text(s))
 
 

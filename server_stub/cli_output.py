@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from agent.errors import TicketgateError
 from agent.pricing import cents_text
 from agent.safe_text import printable, printable_json, printable_lines, timestamp
-from server_stub.stats import zone_key
+from server_stub.stats import OTHER_CONFLICTS, zone_key
 
 
 class Refused(TicketgateError):
@@ -141,10 +141,16 @@ def device_state(d: dict) -> str:
     return f"REVOKED {when(d['revoked_at'])}" if d.get("revoked_at") else "REVOKED"
 
 
+def device_presence(d: dict) -> str:
+    """A device's state as `server devices` and `server stats` say it: out of service (`device_state`), else its
+    presence (online, offline…), else never seen."""
+    return device_state(d) if d.get("revoked") else (d.get("status") or "never seen")
+
+
 def devices_text(devices: list[dict], refused: dict[str, int] | None = None) -> str:
     rows = []
     for d in devices:
-        state = device_state(d) if d["revoked"] else (d["status"] or "never seen")
+        state = device_presence(d)
         seen = f"  last seen {when(d['last_seen'])}" if d["last_seen"] else ""
         events = ", ".join(map(str, d["events"] or ())) or "all"
         n = (refused or {}).get(d["device_id"], 0)
@@ -205,10 +211,13 @@ def uploads_text(device_id: str, uploads: list[dict]) -> str:
 
 def stats_text(s: dict) -> str:
     doubles = s["double_entries"]
-    rows = [f"entries: {s['entries']}   inside now: {sum(s['inside_now'].values())}   double entries: "
+    inside = s["inside_now"]      # per event: a pass holder inside two events is one person in each, never a sum
+    inside_now = (", ".join(f"event {k}: {v}" for k, v in inside.items()) if len(inside) > 1
+                  else str(sum(inside.values())))
+    rows = [f"entries: {s['entries']}   inside now: {inside_now}   double entries: "
             f"{doubles['conflicts']} conflict(s), {doubles['refused_already_used']} refused as already used"
-            + (f", {doubles['exchanged_after_entry']} ticket(s) exchanged and admitted (`server conflicts`)"
-               if doubles.get("exchanged_after_entry") else "")]
+            + "".join(f", {doubles[k]} ticket(s) {what}" for k, what in OTHER_CONFLICTS if doubles.get(k))
+            + (" (`server conflicts`)" if any(doubles.get(k) for k, _ in OTHER_CONFLICTS) else "")]
     if s["entries_per_event"]:
         rows.append("per event: " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_event"].items()))
     if s["entries_per_zone"]:
@@ -227,7 +236,7 @@ def stats_text(s: dict) -> str:
         exits = d.get("exits", 0)
         out = f", {exits} exit{'s' if exits != 1 else ''}" if exits else ""
         rows.append(f"device {device:<18} {d['scans']:>6} scans ({d['entries']} entries{out}, {d['refusals']} refused)  "
-                    f"last scan {when(d.get('last_scan'))}  last seen {when(d.get('last_seen'))} {d.get('status') or ''}")
+                    f"last scan {when(d.get('last_scan'))}  last seen {when(d.get('last_seen'))} {device_presence(d)}")
     return "\n".join(rows)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-from server_stub.stats import zone_key
+from server_stub.stats import OTHER_CONFLICTS, zone_key
 
 SOLD = ("paid", "pending")
 SALES_DIMENSIONS = ("event", "category", "promotion", "payment", "desk", "staff")
@@ -132,8 +132,9 @@ def entries_rows(stats: dict) -> list[dict]:
     doubles = stats["double_entries"]
     rows += [row("double entry", "", "admitted twice", doubles["conflicts"]),
              row("double entry", "", "refused as already used", refused=doubles["refused_already_used"])]
-    if doubles.get("exchanged_after_entry"):
-        rows.append(row("double entry", "", "exchanged and admitted", doubles["exchanged_after_entry"]))
+    for key, what in OTHER_CONFLICTS:
+        if doubles.get(key):
+            rows.append(row("double entry", "", what, doubles[key]))
     return rows
 
 

@@ -19,8 +19,9 @@ from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from agent.history import Action, fold
+from agent.policy import Mode
 from agent.safe_text import timestamp
-from agent.read_models import conflicts, effective_entries, inside_events
+from agent.read_models import conflicts, inside_events
 
 
 SCAN_COLS = "scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, device_id, gate, ref_uuid, mode, seq"
@@ -52,16 +53,6 @@ class Scan:
                       self.ref_uuid, self.seq, self.clock_offset or 0.0, self.mode)
 
 
-def _effective(scans: Iterable[Scan]) -> dict[str, tuple[Action, ...]]:
-    """ticket -> effective entries (server-time order), after annulments and resets (agent.read_models)."""
-    by_ticket: dict[str, list[Action]] = defaultdict(list)
-    for s in scans:
-        if s.type == "action" and s.ticket_key is not None:
-            by_ticket[s.ticket_key].append(s.action())
-    out = {key: effective_entries(actions) for key, actions in by_ticket.items()}
-    return {key: entries for key, entries in out.items() if entries}
-
-
 def _admission(a: Action) -> dict:
     return {"scan_uuid": a.scan_uuid, "device_id": a.device_id, "gate": a.gate, "at": a.at, "server_at": a.server_at,
             "direction": a.direction or "in", "mode": a.mode}
@@ -78,11 +69,22 @@ def find_conflicts(scans: Iterable[Scan], event_id: int | None = None,
     None) of its active revocation. -> [{ticket_key, event_id, admissions: [...], first, duplicates, cancelled (the
     cancellation, or None), revoked ({reason, at, exchanged, replacement, replacement_admissions, after_entry}, or
     None)}]."""
+    return _find_conflicts(_folded(scans), event_id, revoked)
+
+
+Folded = dict[str, tuple[tuple[Action, ...], Action | None]]     # ticket -> (effective entries, cancellation)
+
+
+def _folded(scans: Iterable[Scan]) -> Folded:
     by_ticket: dict[str, list[Action]] = defaultdict(list)
     for s in scans:
         if s.type == "action" and s.ticket_key is not None:
             by_ticket[s.ticket_key].append(s.action())
-    folded = {key: fold(actions) for key, actions in by_ticket.items()}
+    return {key: fold(actions) for key, actions in by_ticket.items()}
+
+
+def _find_conflicts(folded: Folded, event_id: int | None,
+                    revoked: Mapping[str, tuple[str, float, str | None]] | None) -> list[dict]:
     found = _conflicts({key: entries for key, (entries, _) in folded.items() if entries}, event_id)
     for c in found:
         c["cancelled"] = None
@@ -133,6 +135,10 @@ def _hour_label(utc_hour: int, tz: str) -> str:
 
 
 NOT_ISSUED = "not issued here"
+# what `server conflicts` lists besides tickets admitted twice: (`double_entries` key, what the figure counts)
+OTHER_CONFLICTS = (("exchanged_after_entry", "exchanged and admitted"),
+                   ("admitted_after_refund", "let in after a refund or cancellation"),
+                   ("admitted_and_cancelled", "let in and put back on sale"))
 
 
 def zone_key(row: dict) -> int | str:
@@ -146,23 +152,27 @@ def zone_key(row: dict) -> int | str:
 
 def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict[int, str],
                   devices: dict[str, dict] | None = None, event_id: int | None = None,
-                  exchanged: set[str] | None = None) -> dict:
-    """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device. `zone_of`: the
-    zone (None: every zone) of each ticket this server issued; the others are counted under no zone, `issued` false
-    (`zone_key`). `exchanged`:
-    the tickets an exchange revoked; those a door admitted count as `double_entries.exchanged_after_entry` (their
-    entry is counted: the holder went in)."""
+                  revoked: Mapping[str, tuple[str, float, str | None]] | None = None) -> dict:
+    """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device (its uploads, and
+    its effective entries and exits, as per gate). `zone_of`: the zone (None: every zone) of each ticket this server
+    issued; the others are counted under no zone, `issued` false (`zone_key`). `revoked`: as `find_conflicts`'s; an
+    exchanged ticket a door admitted counts in `double_entries.exchanged_after_entry` (its entry is counted: the
+    holder went in), and every other ticket `server conflicts` lists is counted too (`double_entries`)."""
     devices = devices or {}
     if event_id is not None:
         scans = [s for s in scans if s.event_id == event_id or (s.kind == "reset")]
-    effective = _effective(scans)
+    folded = _folded(scans)
+    effective = {key: entries for key, (entries, _) in folded.items() if entries}
+    exchanged = {key for key, (reason, _, _) in (revoked or {}).items() if reason.startswith(EXCHANGED)}
     per_event: Counter[int | None] = Counter()
     per_zone: Counter[tuple[int | None, int | None, bool]] = Counter()     # (event, zone, issued here)
     per_gate: Counter[str] = Counter()
     per_hour: Counter[tuple[int | None, int]] = Counter()
     inside: Counter[int | None] = Counter()
+    moved: Counter[tuple[str, bool]] = Counter()           # (device, exit): its effective movements
     for key, entries in effective.items():
         for e in entries:
+            moved[(e.device_id, e.direction == "out")] += 1
             if e.direction == "out":
                 continue
             per_event[e.event_id] += 1
@@ -171,6 +181,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
             per_hour[(e.event_id, int(e.server_at // 3600))] += 1
         inside.update(inside_events(entries))
     refusals = Counter(s.verdict for s in scans if s.type == "refusal")
+    twice = sum(1 for s in scans if s.type == "refusal" and s.verdict == "already_used" and s.mode != Mode.QUICK_CANCEL.value)
     per_device: dict[str, dict] = {}
     for s in scans:
         if s.device_id in ("", "server"):
@@ -178,16 +189,15 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         d = per_device.setdefault(s.device_id, {"scans": 0, "entries": 0, "exits": 0, "refusals": 0, "gate": s.gate,
                                                 "last_scan": 0.0})
         d["scans"] += 1
-        moved = s.type == "action" and s.kind == "entry"
-        d["entries"] += moved and s.direction != "out"
-        d["exits"] += moved and s.direction == "out"
+        d["entries"], d["exits"] = moved[(s.device_id, False)], moved[(s.device_id, True)]
         d["refusals"] += s.type == "refusal"
         d["last_scan"] = max(d["last_scan"], s.server_at)
     for device_id, info in devices.items():
         d = per_device.setdefault(device_id, {"scans": 0, "entries": 0, "exits": 0, "refusals": 0,
                                               "gate": info.get("gate", ""), "last_scan": None})
         d["last_seen"], d["status"] = info.get("last_seen"), info.get("status", "")
-    found = _conflicts(effective, event_id)
+        d.update((k, info.get(k)) for k in ("revoked", "revoked_at", "retired", "replaced_by"))   # out of service
+    found = _find_conflicts(folded, event_id, revoked)
     return {
         "event_id": event_id,
         "entries": sum(per_event.values()),
@@ -198,9 +208,12 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC") if ev is not None else "UTC"), "entries": n}
                              for (ev, h), n in sorted(per_hour.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))],
         "inside_now": {str(k): v for k, v in sorted(inside.items(), key=lambda kv: kv[0] or 0)},
-        "double_entries": {"refused_already_used": refusals.get("already_used", 0), "conflicts": len(found),
-                           "exchanged_after_entry": sum(1 for key in exchanged or () if any(
-                               e.direction != "out" for e in effective.get(key, ())))},
+        "double_entries": {"refused_already_used": twice, "conflicts": sum(1 for c in found if c["duplicates"]),
+                           "exchanged_after_entry": sum(1 for key in exchanged if any(
+                               e.direction != "out" for e in effective.get(key, ()))),
+                           "admitted_and_cancelled": sum(1 for c in found if c["cancelled"]),
+                           "admitted_after_refund": sum(1 for c in found
+                                                        if c["revoked"] and not c["revoked"]["exchanged"])},
         "refusals": dict(sorted(refusals.items(), key=lambda kv: str(kv[0]))),
         "devices": dict(sorted(per_device.items())),
     }

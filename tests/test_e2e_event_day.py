@@ -250,7 +250,8 @@ def test_event_day_through_the_public_commands(tmp_path):
             assert devices[did]["scans"] == len(m.verdicts), (m.name, devices[did], m.verdicts)
             assert devices[did]["entries"] == sum(v["verdict"] == "accepted" for v in m.verdicts), m.name
         assert stats["entries"] == 6        # Ann x2, Bob, Cléo, Finn twice
-        assert stats["double_entries"] == {"refused_already_used": 1, "conflicts": 1, "exchanged_after_entry": 0}
+        assert stats["double_entries"] == {"refused_already_used": 1, "conflicts": 1, "exchanged_after_entry": 0,
+                                           "admitted_after_refund": 0, "admitted_and_cancelled": 0}
         conflicts = organiser.json(*srv, "conflicts")
         assert [c["ticket_key"] for c in conflicts] == [tickets["Finn"][0]]
         assert {a["device_id"] for a in conflicts[0]["admissions"]} == {ids["door2"], ids["door3"]}

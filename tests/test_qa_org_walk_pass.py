@@ -86,3 +86,25 @@ def test_stats_watched_as_json_is_one_object_per_line(tmp_path):
     refreshes = [json.loads(line) for line in lines + out.splitlines()]
     assert len(refreshes) >= 2, (lines, out)
     assert all(r["entries"] == 1 and r["inside_now"] == {"1": 1} for r in refreshes), refreshes
+
+
+def test_stats_watched_as_text_says_when_each_refresh_was_taken(tmp_path):
+    """`server stats --watch 1` into a log (`| tee`, no terminal to clear): each refresh was printed after the last
+    with nothing between them and no time, so neither the log nor the screen said when its figures were taken (or
+    that they still refresh). Each refresh now starts with its time and its period."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)
+    watch = _start(home, "server", "stats", "--watch", "1")
+    heads: list[str] = []
+    reader = threading.Thread(target=lambda: heads.extend(itertools.islice(
+        (line for line in watch.stdout if line.startswith("as of ")), 2)), daemon=True)
+    reader.start()
+    try:
+        reader.join(60)                                   # two refreshes (bounded on a loaded machine)
+    finally:
+        code = stop_process(watch)
+    _, err = watch.communicate()
+    assert code == 0 and "Traceback" not in err, err
+    assert len(heads) == 2 and heads[0] != heads[1], heads
+    assert all(h.endswith(" UTC, every 1 s (Ctrl-C stops)\n") for h in heads), heads

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from agent.ledger import Ledger
+from agent.verdicts import Code
 from kiosk_ui import door_queries
 from server_stub.stats import Scan, compute_stats, find_conflicts
+from tests.test_core_support import T0
 
 # (scan_uuid, kind, ticket, event, direction, device time, clock offset, device, mode, ref)
 LOG = [
@@ -64,6 +66,22 @@ def test_device_and_server_agree_who_is_inside(tmp_path):
     assert fresh.inside() == {1: 4}                               # the same from scratch
     fresh.close()
     ledger.close()
+
+
+def test_the_entry_exit_door_and_the_inside_count_agree_on_an_entry_with_no_direction(tmp_path):
+    """An entry relayed with no direction (the wire allows it; the server counts it as an admission) is someone
+    inside for the counters and the conflict rule: the entry/exit door's decision says so too, and lets the holder
+    out. It used to see nobody inside and admit them again: the inside count stayed 1 and `server conflicts` got a
+    second admission."""
+    from agent.policy import DevicePolicy, Mode
+    from tests.test_core_support import issue, make_gate, test_key
+    gate = make_gate(tmp_path, DevicePolicy(device_id="dev-1", gate="east", mode=Mode.ENTRY_EXIT, reread_window=0))
+    gate.ledger.merge_remote([{"scan_uuid": "r1", "kind": "entry", "ticket_key": "10", "event_id": 1,
+                               "direction": None, "at": T0 - 60, "device_id": "gate-a", "gate": "north"}])
+    assert gate.ledger.inside() == {1: 1}
+    v = gate.scan(issue(test_key(), 10))
+    assert (v.code, v.direction) == (Code.ACCEPTED, "out")
+    assert gate.ledger.inside() == {} and gate.ledger.conflicts() == []
 
 
 def test_only_the_ledger_touches_its_connection():

@@ -139,7 +139,8 @@ def test_tickets_scan_at_a_real_agent_and_show_in_stats(srv, capsys, tmp_path):
     assert srv("stats", "--event", str(ev), "--json") == 0
     stats = out_json(capsys)
     assert stats["entries_per_gate"] == {"north": 2, "south": 1} and stats["double_entries"] == \
-        {"refused_already_used": 1, "conflicts": 1, "exchanged_after_entry": 0}
+        {"refused_already_used": 1, "conflicts": 1, "exchanged_after_entry": 0, "admitted_after_refund": 0,
+         "admitted_and_cancelled": 0}
     assert srv("conflicts", "--json") == 0
     conflicts = out_json(capsys)
     assert [c["ticket_key"] for c in conflicts] == [key]

@@ -3,6 +3,7 @@ Scans come from the real gate (agent.gate.Gate) wherever the device produces the
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -129,7 +130,8 @@ def test_stats(store, tmp_path):
     assert s["entries_per_gate"] == {"north": 3, "east": 2}
     assert sum(h["entries"] for h in s["entries_per_hour"]) == 5
     assert s["inside_now"] == {str(ev): 4}
-    assert s["double_entries"] == {"refused_already_used": 1, "conflicts": 0, "exchanged_after_entry": 0}
+    assert s["double_entries"] == {"refused_already_used": 1, "conflicts": 0, "exchanged_after_entry": 0,
+                                   "admitted_after_refund": 0, "admitted_and_cancelled": 0}
     assert s["devices"]["ta"]["scans"] == 4 and s["devices"]["ta"]["refusals"] == 1
     assert (s["devices"]["xa"]["entries"], s["devices"]["xa"]["exits"]) == (2, 1)      # in, out, in
 
@@ -230,3 +232,113 @@ def test_a_catch_up_serves_an_events_actions_after_a_cursor_and_knows_the_cursor
     assert [a["scan_uuid"] for a in store.actions_for_event(ev, after=0)] == ["e1", "e2", "e3"]
     assert store.catch_up_floor(store.action_cursor() + 1) is None
     assert store.catch_up_floor(10 ** 12) is None
+
+
+def test_stats_per_device_leaves_out_undone_entries_as_per_gate_does(store, tmp_path):
+    """An entry the door undid (`agent annul`) or the organiser rolled back (`server device annul`) no longer counts
+    in `server stats`: not per gate, and not on its device's line either (it said "4 entries" beside "north: 3")."""
+    ev = make_event(store)
+    keys = [t["ticket_key"] for t in store.add_order("fest", ev, "Ann", positions=[{}] * 4)["tickets"]]
+    store.register_device("fest", "ta", gate="north", events=[ev])
+    store.register_device("fest", "xa", gate="east", events=[ev])
+    a, x = door(tmp_path, store, ev, "ta", "north"), door(tmp_path, store, ev, "xa", "east", Mode.ENTRY_EXIT)
+    for k in keys[:3]:
+        a.scan(store.issue_ticket_payload(k))
+    a.annul("wrong person let in")                       # the door undoes its last entry
+    p = store.issue_ticket_payload(keys[3])
+    x.scan(p), x.scan(p)                                 # in, out
+    store.ingest(outbox(a) + outbox(x))
+    exit_uuid = outbox(x)[-1]["scan_uuid"]
+    store.annul_upload("fest", "xa", exit_uuid, "the exit was a mistake")
+    s = store.stats("fest")
+    assert s["entries_per_gate"] == {"north": 2, "east": 1}
+    assert (s["devices"]["ta"]["entries"], s["devices"]["ta"]["exits"]) == (2, 0)
+    assert (s["devices"]["xa"]["entries"], s["devices"]["xa"]["exits"]) == (1, 0)
+    assert s["devices"]["ta"]["scans"] == 4              # what it uploaded: three entries and the undo
+    assert s["inside_now"] == {str(ev): 3}
+
+
+def test_stats_says_who_is_inside_per_event_never_their_sum(store):
+    """A weekend pass holder let in on Saturday (normal mode: inside for good) and on Sunday, and a Sunday guest.
+    `server stats` said "inside now: 3" on Sunday: Saturday's guests added to Sunday's, the pass holder twice. It
+    names each event's figure, as `agent status` does."""
+    from server_stub.cli_output import stats_text
+    sat, sun = make_event(store), make_event(store)
+    weekend = store.create_pass("fest", "Weekend", [sat, sun])
+    holder = store.add_order("fest", weekend, "Pat")["tickets"][0]["ticket_key"]
+    guest = store.add_order("fest", sun, "Sam")["tickets"][0]["ticket_key"]
+    store.register_device("fest", "ta", gate="north", events=[sat, sun])
+    base = {"type": "action", "kind": "entry", "direction": "in", "device_id": "ta", "gate": "north", "mode": "normal"}
+    store.ingest([dict(base, scan_uuid="s1", ticket_key=holder, event_id=sat, at=NOW - 86400),
+                  dict(base, scan_uuid="s2", ticket_key=holder, event_id=sun, at=NOW),
+                  dict(base, scan_uuid="s3", ticket_key=guest, event_id=sun, at=NOW + 1)])
+    s = store.stats("fest")
+    assert s["inside_now"] == {str(sat): 1, str(sun): 2}
+    assert f"inside now: event {sat}: 1, event {sun}: 2   double entries" in stats_text(s)
+    assert "inside now: 2   double entries" in stats_text(store.stats("fest", event_id=sun))
+
+
+def test_a_box_office_refusing_a_used_ticket_is_no_double_entry(store, tmp_path):
+    """The box office (quick cancellation) scanned a ticket already let in: refused, "a used ticket cannot be put
+    back on sale". `server stats` counted it under double entries, "1 refused as already used", though nobody tried
+    to come in twice. The refusal now says the gate's mode; only the doors' count."""
+    ev = make_event(store)
+    k1, k2 = [t["ticket_key"] for t in store.add_order("fest", ev, "Ann", positions=[{}] * 2)["tickets"]]
+    store.register_device("fest", "ta", gate="north", events=[ev])
+    a = door(tmp_path, store, ev, "ta", "north")
+    a.scan(store.issue_ticket_payload(k1)), a.scan(store.issue_ticket_payload(k2))
+    a.scan(store.issue_ticket_payload(k1))                          # at the door: a second try, refused
+    a.set_policy(replace(a.policy, mode=Mode.QUICK_CANCEL))          # the same device at the box office
+    assert a.scan(store.issue_ticket_payload(k2)).detail == "a used ticket cannot be put back on sale"
+    store.ingest(outbox(a))
+    s = store.stats("fest")
+    assert s["refusals"] == {"already_used": 2}
+    assert s["double_entries"]["refused_already_used"] == 1
+
+
+def test_stats_counts_every_ticket_server_conflicts_lists(store):
+    """A door offline let in a ticket refunded minutes before, and a box office put back on sale a ticket another
+    door had let in. `server conflicts` listed both; `server stats` said "double entries: 0 conflict(s)" and
+    nothing else, so the organiser watching it never looked. It counts them and names `server conflicts`."""
+    from server_stub.cli_output import stats_text
+    from server_stub.reports import entries_rows
+    ev = make_event(store)
+    refunded = store.add_order("fest", ev, "Ann")
+    k1 = refunded["tickets"][0]["ticket_key"]
+    k2 = store.add_order("fest", ev, "Ben")["tickets"][0]["ticket_key"]
+    for device in ("ta", "box"):
+        store.register_device("fest", device, gate=device, events=[ev])
+    store.refund_order(refunded["number"], "refunded")
+    base = {"type": "action", "event_id": ev, "at": time.time() + 60, "gate": "north"}
+    store.ingest([dict(base, scan_uuid="e1", kind="entry", direction="in", ticket_key=k1, device_id="ta"),
+                  dict(base, scan_uuid="e2", kind="entry", direction="in", ticket_key=k2, device_id="ta"),
+                  dict(base, scan_uuid="c2", kind="cancel", ticket_key=k2, device_id="box", mode="quick_cancel")])
+    assert len(store.conflicts("fest")) == 2
+    s = store.stats("fest")
+    assert s["double_entries"] == {"refused_already_used": 0, "conflicts": 0, "exchanged_after_entry": 0,
+                                   "admitted_after_refund": 1, "admitted_and_cancelled": 1}
+    assert ("double entries: 0 conflict(s), 0 refused as already used, 1 ticket(s) let in after a refund or "
+            "cancellation, 1 ticket(s) let in and put back on sale (`server conflicts`)") in stats_text(s)
+    rows = {r["key"]: r["entries"] for r in entries_rows(s) if r["per"] == "double entry"}
+    assert rows["let in after a refund or cancellation"] == rows["let in and put back on sale"] == 1
+
+
+def test_stats_says_a_revoked_device_is_revoked(store, tmp_path):
+    """A door revoked mid-event (lost): `server devices` said REVOKED, `server stats`'s line for it "offline" (or
+    nothing when it was never seen), as if it would come back. Both say REVOKED; a device never seen says so."""
+    from server_stub.cli_output import devices_text, stats_text
+    ev = make_event(store)
+    key = store.add_order("fest", ev, "Ann")["tickets"][0]["ticket_key"]
+    for device in ("ta", "tb", "tc"):
+        store.register_device("fest", device, gate="north", events=[ev])
+    a = door(tmp_path, store, ev, "ta", "north")
+    a.scan(store.issue_ticket_payload(key))
+    store.ingest(outbox(a))
+    store.touch_device("ta", status="offline")
+    store.touch_device("tb", status="online")
+    store.revoke_device("ta")
+    lines = {line.split()[1]: line for line in stats_text(store.stats("fest")).splitlines()
+             if line.startswith("device ")}
+    assert " REVOKED 20" in lines["ta"] and "(1 entries" in lines["ta"]           # REVOKED and when
+    assert lines["tb"].endswith(" online") and lines["tc"].endswith(" never seen")
+    assert "events 1  REVOKED 20" in devices_text(store.devices("fest"))

@@ -276,6 +276,7 @@ class RefusalItem(Staffed):
     clock_offset: float = 0.0
     scan_uuid: str | None = None
     device_seq: int | None = None
+    mode: str | None = None    # the gate's mode: a quick cancellation's "already used" is no double entry
 
     @classmethod
     def from_wire(cls, d: Any) -> "RefusalItem":
@@ -284,7 +285,7 @@ class RefusalItem(Staffed):
                    event_id=integer(d, "event_id", None), at=number(d, "at"), device_id=text(d, "device_id", ""),
                    gate=text(d, "gate", ""), detail=text(d, "detail", "", limit=MAX_TEXT),
                    clock_offset=number(d, "clock_offset", 0.0), scan_uuid=text(d, "scan_uuid", None),
-                   device_seq=integer(d, "device_seq", None))
+                   device_seq=integer(d, "device_seq", None), mode=text(d, "mode", None))
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict]) -> tuple:
     assert isinstance(m, RefusalItem)
     uuid = m.scan_uuid or refusal_uuid(dict(m.to_wire(), device_id=u.device_id))
     return (uuid, "refusal", None, m.verdict, m.ticket_key, m.event_id, None, m.at, m.clock_offset, u.device_id,
-            m.gate, m.device_seq, None, m.detail, None, u.org, now, m.staff, "")
+            m.gate, m.device_seq, None, m.detail, m.mode, u.org, now, m.staff, "")
 
 
 class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, KeysDevicesMixin):
@@ -268,10 +268,7 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
         who/where/when of each admission; then the exchanges made offline whose price difference nobody settled
         (`unsettled_exchanges`, kind 'exchange_difference')."""
         self._require_org(org)
-        revoked = {str(t): (reason, at, None if new is None else str(new)) for t, reason, at, new in self.q(
-            "SELECT r.ticket_id, r.reason, r.at, r.replacement FROM revocations r JOIN tickets t ON "
-            "t.ticket_id = r.ticket_id JOIN orders o ON o.order_id = t.order_id WHERE o.org=? AND r.active=1", (org,))}
-        found = find_conflicts(self._scans(org, event_id, actions_only=True), event_id, revoked)
+        found = find_conflicts(self._scans(org, event_id, actions_only=True), event_id, self._revoked(org))
         for c in found:
             try:
                 t = self.ticket(c["ticket_key"])
@@ -279,6 +276,12 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
             except LookupError:
                 c.update(order_number=None, buyer_name=None)   # e.g. a pretix ticket
         return found + self.unsettled_exchanges(org, event_id)
+
+    def _revoked(self, org: str) -> dict[str, tuple[str, float, str | None]]:
+        """ticket -> (reason, server time, replacement or None) of its active revocation (`find_conflicts`)."""
+        return {str(t): (reason, at, None if new is None else str(new)) for t, reason, at, new in self.q(
+            "SELECT r.ticket_id, r.reason, r.at, r.replacement FROM revocations r JOIN tickets t ON "
+            "t.ticket_id = r.ticket_id JOIN orders o ON o.order_id = t.order_id WHERE o.org=? AND r.active=1", (org,))}
 
     def stats(self, org: str, event_id: int | None = None) -> dict:
         self._require_org(org)
@@ -291,10 +294,7 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
                 f"SELECT ticket_id, zone FROM tickets WHERE ticket_id IN ({','.join('?' * len(chunk))})", tuple(chunk)))
         tz_of = dict(self.q("SELECT event_id, timezone FROM events WHERE org=?", (org,)))
         devices = {d["device_id"]: d for d in self.devices(org)}
-        exchanged = {str(t) for (t,) in self.q(
-            "SELECT r.ticket_id FROM revocations r JOIN tickets t ON t.ticket_id = r.ticket_id JOIN orders o ON "
-            "o.order_id = t.order_id WHERE o.org=? AND r.active=1 AND r.reason LIKE 'exchanged:%'", (org,))}
-        out = compute_stats(scans, zone_of, tz_of, devices, event_id, exchanged)
+        out = compute_stats(scans, zone_of, tz_of, devices, event_id, self._revoked(org))
         out["organiser"] = org
         out["generated_at"] = time.time()
         return out
