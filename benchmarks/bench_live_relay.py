@@ -54,6 +54,7 @@ class NullTransport:
     def subscribe(self, topic: str, qos: int = 1) -> None: ...
     def publish(self, *args: Any, **kwargs: Any) -> bool: return True
     def delivery(self) -> None: return None
+    def retained(self) -> bool: return False
     def ack(self, delivery: Any) -> None: ...
 
 

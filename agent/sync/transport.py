@@ -52,6 +52,9 @@ class Transport(Protocol):
                 wait: float | None = None) -> bool: ...
     def delivery(self) -> Delivery | None:
         """Inside on_message: the message being delivered when it waits for `ack`, else None (auto acks, QoS 0)."""
+    def retained(self) -> bool:
+        """Inside on_message: the message came from the broker's retained store (a subscription's first sight of
+        a topic), not live."""
     def ack(self, delivery: Delivery) -> None:
         """Acknowledge a delivered message to the broker (nothing when it came on an earlier connection)."""
 
@@ -127,6 +130,7 @@ class PahoTransport:
         self.manual_ack = manual_ack
         self._connection = 0                # counts accepted connections (Delivery.connection)
         self._delivering: Delivery | None = None    # the message on_message is handling (network thread)
+        self._retained = False              # ... and whether it came from the broker's retained store
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
         c.max_inflight_messages_set(100)
         c.max_queued_messages_set(0)
@@ -194,6 +198,10 @@ class PahoTransport:
         """Inside on_message: the message being delivered when it waits for `ack`, else None."""
         return self._delivering
 
+    def retained(self) -> bool:
+        """Inside on_message: the message came from the broker's retained store, not live."""
+        return self._retained
+
     def ack(self, delivery: Delivery) -> None:
         """Acknowledge `delivery` to the broker. Not sent when it came on an earlier connection: the broker sends
         that message again on this one (its packet id may already name another), and that copy is acknowledged."""
@@ -240,10 +248,11 @@ class PahoTransport:
     def _message_cb(self, client: Client, userdata: object, message: MQTTMessage) -> None:
         if self.manual_ack and message.qos:
             self._delivering = Delivery(message.mid, message.qos, self._connection)
+        self._retained = bool(message.retain)
         try:
             self._safe(self.on_message, message.topic, bytes(message.payload))
         finally:
-            self._delivering = None
+            self._delivering, self._retained = None, False
 
     def _safe(self, fn: Callable[..., None], *args: object) -> None:
         try:

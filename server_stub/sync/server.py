@@ -166,7 +166,18 @@ class SyncServer:
         transport.on_message = self._deliver
 
     def _deliver(self, topic: str, payload: bytes) -> None:
-        """The transport's thread: into the bounded inbox (inbox.py; past its caps not taken, counted, not acked)."""
+        """The transport's thread: into the bounded inbox (inbox.py; past its caps not taken, counted, not acked).
+        An upload kept retained by the broker (a device published it, or its Last Will, with the retain flag; no
+        device of ours does) is not taken again at each subscription (each restart): it is cleared and logged."""
+        parsed = topics.parse(topic)
+        if parsed is not None and parsed.kind == "up":
+            if not payload:     # the clearing of a retained upload (MQTT forwards it live): it carries nothing
+                return
+            if self.transport.retained():
+                log.warning("sync server %s: device %s left a retained upload (%d bytes) on %s: not taken, cleared",
+                            self.name, parsed.device, len(payload), topic)
+                self.transport.publish(topic, b"", retain=True)
+                return
         self._inbox.put(topic, payload)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------

@@ -1,0 +1,82 @@
+"""A stolen door leaves a retained message on its own upload topic (published with the retain flag, or as its Last
+Will): the broker keeps it and sends it to `server serve` at every subscription, so at every restart. Set up as the
+guides say (`provision serve` with its broker, `server serve`, `provision enroll`), attacked with a raw client."""
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from agent.sync import topics
+from tests.broker import mosquitto_binary
+from tests.helpers import provision_serve, stop_process, wait_for
+from tests.test_qa_attacks import _start, enroll, tg
+from tests.test_qa_paths_k_trust import Client, device_login, server_login
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def _serve(org: Path, log: Path):
+    serve = _start(org, "server", "serve", log=log)
+    assert wait_for(lambda: "sync server" in log.read_text(), 30), log.read_text()
+    return serve
+
+
+def _kept(org: Path, topic: str) -> list[bytes]:
+    """The retained message the broker keeps on `topic` (none: [])."""
+    fresh = Client(server_login(org, "push"), "fresh")
+    fresh.subscribe(topic)
+    time.sleep(1.0)
+    fresh.close()
+    return [p for _, p, retained in fresh.got if retained]
+
+
+def test_attack_a_retained_upload_is_not_taken_again_at_each_restart(tmp_path):
+    """Before: the broker sent the door's retained upload (and its retained Last Will on its upload topic) to every
+    new `server serve`, which took it in again (one more refused message and log line per restart, forever, up to
+    the 4 MiB message limit each time). Now the server that finds one clears it and logs the device; nothing is
+    taken in again."""
+    org, door = tmp_path / "org", tmp_path / "door"
+    org.mkdir(), door.mkdir()
+    tg(org, "server", "init", "--org", "acme", "--name", "Acme")
+    tg(org, "server", "event", "create", "--name", "Tonight", "--tz", "UTC", "--zone", "1=Floor", "--category",
+       "1=Adult", "--start", "2026-01-01 18:00", "--end", "2026-01-01 23:00")
+    prov, http_port = provision_serve(partial(_start, org), seconds=300)
+    serve = None
+    try:
+        serve = _serve(org, tmp_path / "serve1.log")
+        enroll(org, door, "north", http_port)
+        login = device_login(door)
+        me, up = login["device_id"], topics.up("acme", login["device_id"])
+        thief = Client(login, me)
+        assert thief.publish(up, b"retained-garbage", retain=True) == "Success"
+        thief.close()
+        first = tmp_path / "serve1.log"
+        assert wait_for(lambda: "rejected message on " + up in first.read_text(), 30), first.read_text()[-2000:]
+        stop_process(serve)
+        serve = _serve(org, tmp_path / "serve2.log")
+        second = tmp_path / "serve2.log"
+        assert wait_for(lambda: f"device {me} left a retained upload (16 bytes)" in second.read_text(), 30), \
+            second.read_text()[-2000:]
+        assert wait_for(lambda: _kept(org, up) == [], 10)
+        # its Last Will, retained on its upload topic: the same
+        will = Client(login, me, will=(up, b"retained-will"), loop=False)
+        will.drop()
+        assert wait_for(lambda: "rejected message on " + up in second.read_text(), 30)
+        stop_process(serve)
+        serve = _serve(org, tmp_path / "serve3.log")
+        third = tmp_path / "serve3.log"
+        assert wait_for(lambda: f"device {me} left a retained upload (13 bytes)" in third.read_text(), 30), \
+            third.read_text()[-2000:]
+        time.sleep(1.0)
+        assert _kept(org, up) == []
+        for log in (second, third):     # taken in only when it was sent, never again
+            text = log.read_text()
+            assert text.count("rejected message on " + up) == (1 if log is second else 0), text[-2000:]
+            assert "Traceback" not in text
+    finally:
+        if serve is not None:
+            stop_process(serve)
+        stop_process(prov)
