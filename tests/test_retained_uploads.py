@@ -80,3 +80,45 @@ def test_attack_a_retained_upload_is_not_taken_again_at_each_restart(tmp_path):
         if serve is not None:
             stop_process(serve)
         stop_process(prov)
+
+
+def test_attack_a_refused_retained_presence_is_cleared_not_refused_at_each_restart(tmp_path):
+    """Presences are retained by design, so a stolen door's own presence topic keeps what it last published. Before:
+    a presence the server refuses (not JSON, or 1 MiB of padding) stayed retained, and every `server serve` start
+    refused it again (a log line and a `server refusals` row per restart, forever; the padded one parsed each time).
+    Now the server clears a presence it refuses (the device publishes its own again when it connects) and takes the
+    empty message that clears it as nothing."""
+    org, door = tmp_path / "org", tmp_path / "door"
+    org.mkdir(), door.mkdir()
+    tg(org, "server", "init", "--org", "acme", "--name", "Acme")
+    tg(org, "server", "event", "create", "--name", "Tonight", "--tz", "UTC", "--zone", "1=Floor", "--category",
+       "1=Adult", "--start", "2026-01-01 18:00", "--end", "2026-01-01 23:00")
+    prov, http_port = provision_serve(partial(_start, org), seconds=300)
+    serve = None
+    try:
+        serve = _serve(org, tmp_path / "serve1.log")
+        enroll(org, door, "north", http_port)
+        login = device_login(door)
+        me, status = login["device_id"], topics.device_status("acme", login["device_id"])
+        thief = Client(login, me)
+        padded = b'{"state": "online", "pad": "' + b"x" * (1 << 20) + b'"}'
+        first = tmp_path / "serve1.log"
+        too_big = f"device presence of {len(padded)} bytes"
+        for bad, why in ((b"not-json", "malformed device presence"), (padded, too_big)):
+            assert thief.publish(status, bad, retain=True) == "Success"
+            assert wait_for(lambda: f"rejected message on {status}: {why}" in first.read_text(), 30), \
+                first.read_text()[-2000:]
+            assert wait_for(lambda: _kept(org, status) == [], 10)
+        thief.close()
+        stop_process(serve)
+        second = tmp_path / "serve2.log"
+        serve = _serve(org, second)
+        time.sleep(2.0)
+        text = first.read_text() + second.read_text()
+        assert f"rejected message on {status}" not in second.read_text(), text[-2000:]
+        assert text.count(f"rejected message on {status}") == 2, text[-3000:]     # the empty clearings: nothing
+        assert "Traceback" not in text
+    finally:
+        if serve is not None:
+            stop_process(serve)
+        stop_process(prov)

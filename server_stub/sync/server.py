@@ -56,6 +56,8 @@ RELAY_DELIVERIES = 200  # relays x gates per second an event aims at: the window
                         # relay, over the event's one hotspot and one broker; a ticket passed back over a barrier
                         # takes longer than 1 s. 800/s (0.25 s at 200 gates) overloaded the 200 simulated gates of
                         # bench_fleet.py on 2 cores (docs/scaling.md, "Cross-gate relays")
+MAX_PRESENCE = 4096    # bytes: a device's presence is under 300 (messages.DeviceStatus); it is retained, so a
+                       # larger one would be parsed at every start
 POLL = 0.02          # s between two reads of the change counter (a primary-key read: 0.6 % of a core on SQLite,
                      # 1.4 % on PostgreSQL, measured; 0.1 s made a change wait 50 ms on average before it left)
 MAIL_AGAIN_AFTER = 60.0   # s: an order's e-tickets mailed again from a desk only after this (a stolen kiosk asking
@@ -170,9 +172,9 @@ class SyncServer:
         An upload kept retained by the broker (a device published it, or its Last Will, with the retain flag; no
         device of ours does) is not taken again at each subscription (each restart): it is cleared and logged."""
         parsed = topics.parse(topic)
+        if parsed is not None and parsed.kind in ("up", "status") and not payload:
+            return      # the clearing of a retained message (MQTT forwards it live): it carries nothing
         if parsed is not None and parsed.kind == "up":
-            if not payload:     # the clearing of a retained upload (MQTT forwards it live): it carries nothing
-                return
             if self.transport.retained():
                 log.warning("sync server %s: device %s left a retained upload (%d bytes) on %s: not taken, cleared",
                             self.name, parsed.device, len(payload), topic)
@@ -362,6 +364,8 @@ class SyncServer:
                 self._device_presence(org, device, payload)
             except Rejected as exc:
                 self._refused_whole(topic, payload, str(exc), device, None, whole)
+                # retained: refused again at every start, forever (the device publishes its own when it connects)
+                self.transport.publish(topic, b"", retain=True)
         for (org, device), rows in whole.items():
             self.store.record_refusals(org, device, rows)
         if unregistered:       # for the organiser (`server refusals`): counted, one row per device and reason
@@ -649,6 +653,8 @@ class SyncServer:
         reg = self.store.device(device)
         if reg is None or reg.get("org") != org:
             return
+        if len(payload) > MAX_PRESENCE:
+            raise Rejected(f"device presence of {len(payload)} bytes (at most {MAX_PRESENCE})")
         try:
             body = json.loads(payload) if payload else {}
             state = body.get("state")
