@@ -28,7 +28,7 @@ from agent.staff_session import OnDuty
 from agent.ticket_state import STATE_WORDS, ticket_state
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
-from agent.verdict_words import LOG_IN_FIRST, screen_title
+from agent.verdict_words import LOG_IN_FIRST, ON_DUTY, screen_title
 from agent.verdicts import Code, Reason, Verdict
 
 
@@ -408,7 +408,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             if is_badge(text):           # a staff badge, not a ticket: its holder goes on duty
                 member = duty.login_badge(text)
                 print(json.dumps({"staff": member.staff_id, "name": member.name, "role": member.role})
-                      if args.json else printable(f"on duty: {member.name} ({member.role})"), flush=True)
+                      if args.json else printable(f"{ON_DUTY[0]} | {member.name} ({member.role})"), flush=True)
                 continue
             try:
                 verdict = gate.scan(raw)

@@ -270,6 +270,31 @@ def test_scan_with_nobody_on_duty_says_log_in_first_and_goes_on(home, capsys, mo
     assert rc == 0 and out.startswith("ACCEPTED — IN | ticket 11")       # the ticket was not used by the refusals
 
 
+def test_a_staff_badge_scanned_says_on_duty_as_the_app_does(home, capsys, monkeypatch):
+    """A staff badge typed into `agent scan` by the laser printed 'on duty: Sam Okafor (supervisor)' where the app's
+    title is ON DUTY (agent.verdict_words): the door's two screens said it differently. Now 'ON DUTY | Sam Okafor
+    (supervisor)', headed like every other scan line; the next ticket is judged under that login."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from agent.home import Broker, Credentials
+    from agent.staff import hash_pin, make_badge
+    from agent.staff_session import store_roster
+    server = Ed25519PrivateKey.generate()
+    creds = Credentials("door-1", "fest", "", "north", (1, 2), "door-1", "pw", Broker("127.0.0.1", 1883),
+                        server.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw), 1.0, "door")
+    (home / "credentials.json").write_text(json.dumps(creds.to_json()))
+    led = Ledger.open(home / "ledger.sqlite")
+    with led.transaction():
+        store_roster(led, "fest", [{"staff_id": "2", "name": "Sam Okafor", "role": "supervisor", "active": True,
+                                    "pin": hash_pin("9876"), "badge_serial": 1}])
+    led.close()
+    badge, t = make_badge("fest", "2", 1, server.sign), issue(KEY, 11, valid_until=FAR)
+    rc, out, _ = run(home, "scan", stdin=f"{badge}\n{t}\n".encode(), capsys=capsys, monkeypatch=monkeypatch)
+    lines = out.splitlines()
+    assert rc == 0 and lines[0] == "ON DUTY | Sam Okafor (supervisor)", out
+    assert lines[1].startswith("ACCEPTED — IN | ticket 11"), out
+
+
 def test_status_human(home, capsys):
     rc, out, _ = run(home, "status", capsys=capsys)
     assert rc == 0 and "mode normal" in out and "tickets 2" in out and "1 trusted key(s)" in out
