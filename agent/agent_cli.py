@@ -259,6 +259,15 @@ def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = Non
     return printable(" | ".join(parts))
 
 
+def undone_line(result: dict[str, Any]) -> str:
+    """What `agent annul` did, in the app's words for its Undo button: a quick cancellation undone gives the ticket
+    back its use (no longer on sale), an entry undone lets its holder in again."""
+    key = result["ticket_key"]
+    what = (f"Ticket {key} is valid again (cancellation undone)" if result.get("kind") == "cancel"
+            else f"Entry of ticket {key} undone")
+    return printable(f"{what} | check-in {result['annulled']} annulled")
+
+
 def _messages(ledger: Ledger, v: Verdict) -> list[str]:
     """The organiser's messages the app shows with this verdict: for an admission, not for a re-read of one."""
     if not v.accepted or v.reason is Reason.REREAD:
@@ -496,7 +505,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         except (LookupError, ValueError) as exc:
             print(printable(f"ticketgate agent annul: {exc}"), file=sys.stderr)
             return 1
-        print(json.dumps(result) if args.json else f"annulled {result['annulled']} (ticket {result['ticket_key']})")
+        print(json.dumps(result) if args.json else undone_line(result))
         return 0
     if args.cmd in ("pay", "exchange") and credentials is not None and credentials.role != "kiosk":
         # the server takes payments and exchanges only from kiosks: a door's would change this door alone

@@ -295,6 +295,23 @@ def test_a_staff_badge_scanned_says_on_duty_as_the_app_does(home, capsys, monkey
     assert lines[1].startswith("ACCEPTED — IN | ticket 11"), out
 
 
+def test_annul_says_what_it_undid_as_the_app_does(home, capsys):
+    """`agent annul` after a quick cancellation printed 'annulled <uuid> (ticket 11)' where the app's button says
+    Undo cancellation: nobody at the door could tell the ticket was no longer on sale. Now the line says the ticket is
+    valid again (or, after an entry, that the entry is undone), and the ticket is admitted once more."""
+    t = issue(KEY, 11, valid_until=FAR)
+    run(home, "configure", "--mode", "quick_cancel", capsys=capsys)
+    rc, out, _ = run(home, "scan", t, capsys=capsys)
+    assert rc == 0 and out.startswith("CANCELLED — BACK ON SALE | ticket 11"), out
+    rc, out, _ = run(home, "annul", "--reason", "not sold after all", capsys=capsys)
+    assert rc == 0 and out.startswith("Ticket 11 is valid again (cancellation undone) | check-in "), out
+    run(home, "configure", "--mode", "normal", capsys=capsys)
+    rc, out, _ = run(home, "scan", t, capsys=capsys)
+    assert rc == 0 and out.startswith("ACCEPTED — IN | ticket 11"), out
+    rc, out, _ = run(home, "annul", "--reason", "wrong person", capsys=capsys)
+    assert rc == 0 and out.startswith("Entry of ticket 11 undone | check-in "), out
+
+
 def test_status_human(home, capsys):
     rc, out, _ = run(home, "status", capsys=capsys)
     assert rc == 0 and "mode normal" in out and "tickets 2" in out and "1 trusted key(s)" in out
