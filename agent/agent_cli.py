@@ -231,17 +231,19 @@ def _selection_refused(args: argparse.Namespace, ledger: Ledger, keyring: Keyrin
     return False
 
 
-def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = None) -> str:
+def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = None,
+          names: EventNames | None = None) -> str:
     """A verdict on one line, headed by the title the app shows in this mode (TICKET CANCELLED, ALREADY READ — 2 s
-    ago, CANCELLED — BACK ON SALE); `messages`: the organiser's for an admission (the app's yellow band, e.g. 'VIP —
-    hand out a wristband'), last. `--json` has the code."""
+    ago, CANCELLED — BACK ON SALE); zones named as the app names them (`names`: 'zones 1 (Floor)'); `messages`: the
+    organiser's for an admission (the app's yellow band, e.g. 'VIP — hand out a wristband'), last. `--json` has the
+    code."""
     parts = [screen_title(v, mode)]
     if v.ticket_key:
         parts.append(f"ticket {v.ticket_key}")
     if v.event_id is not None:
         parts.append(f"event {v.event_id}")
     if v.zones:
-        parts.append("zones " + ",".join(map(str, v.zones)))
+        parts.append("zones " + ", ".join(_zone_name(names, v.event_id, z) for z in v.zones))
     if v.seat:
         parts.append(f"seat {v.seat}")
     if v.first_use:       # a ticket put back on sale carries its cancellation there: it was never used
@@ -259,6 +261,18 @@ def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = Non
     return printable(" | ".join(parts))
 
 
+def _zone_name(names: EventNames | None, event_id: int | None, zone_id: int) -> str:
+    """'1 (Floor)': the number `--zones` takes and the name the app shows; the number alone when unnamed."""
+    row = names.zone(event_id, zone_id) if names else None
+    return f"{zone_id} ({row['name']})" if row and row.get("name") else str(zone_id)
+
+
+def _scan_line(ledger: Ledger, v: Verdict, mode: Mode) -> str:
+    """`human` with the names and messages the ledger holds now (a sync may have changed them meanwhile)."""
+    names = EventNames(ledger)
+    return human(v, mode, _messages(v, names), names)
+
+
 def undone_line(result: dict[str, Any]) -> str:
     """What `agent annul` did, in the app's words for its Undo button: a quick cancellation undone gives the ticket
     back its use (no longer on sale), an entry undone lets its holder in again."""
@@ -268,11 +282,11 @@ def undone_line(result: dict[str, Any]) -> str:
     return printable(f"{what} | check-in {result['annulled']} annulled")
 
 
-def _messages(ledger: Ledger, v: Verdict) -> list[str]:
+def _messages(v: Verdict, names: EventNames) -> list[str]:
     """The organiser's messages the app shows with this verdict: for an admission, not for a re-read of one."""
     if not v.accepted or v.reason is Reason.REREAD:
         return []
-    return organiser_messages(v, EventNames(ledger))      # read now: a sync may have changed them meanwhile
+    return organiser_messages(v, names)
 
 
 def main(argv: list[str]) -> int:
@@ -428,7 +442,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                       flush=True)
                 continue
             print(json.dumps(verdict.to_json()) if args.json
-                  else human(verdict, gate.policy.mode, _messages(ledger, verdict)), flush=True)
+                  else _scan_line(ledger, verdict, gate.policy.mode), flush=True)
             gate.idle()   # after the verdict is out: checkpoint while staff look at the screen
         return 1 if not_judged else 0
     if args.cmd == "search":
@@ -549,7 +563,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         gate.permit = duty.require
         verdict = gate.checkin_by_key(args.ticket_key, args.reason)
         print(json.dumps(verdict.to_json()) if args.json
-              else human(verdict, gate.policy.mode, _messages(ledger, verdict)))
+              else _scan_line(ledger, verdict, gate.policy.mode))
         return 0 if verdict.accepted else 1
     if args.cmd == "trust":
         try:

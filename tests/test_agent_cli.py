@@ -163,9 +163,19 @@ def test_scan_prints_the_organisers_message_as_the_app_shows_it(home, capsys):
     child, adult = issue(KEY, 11, category=2, zones=(1,), valid_until=FAR), issue(KEY, 12, zones=(1,), valid_until=FAR)
     rc, out, _ = run(home, "scan", child, child, adult, capsys=capsys)
     assert rc == 0 and out.splitlines() == [
-        "ACCEPTED — IN | ticket 11 | event 1 | zones 1 | Must come with an adult | Wristband: green",
-        "ALREADY READ — 0 s ago | ticket 11 | event 1 | zones 1 | same code read again | (repeat)",
-        "ACCEPTED — IN | ticket 12 | event 1 | zones 1 | Wristband: green"]
+        "ACCEPTED — IN | ticket 11 | event 1 | zones 1 (Floor) | Must come with an adult | Wristband: green",
+        "ALREADY READ — 0 s ago | ticket 11 | event 1 | zones 1 (Floor) | same code read again | (repeat)",
+        "ACCEPTED — IN | ticket 12 | event 1 | zones 1 (Floor) | Wristband: green"]
+
+
+def test_scan_names_the_zones_as_the_app_does(home, capsys):
+    """`agent scan` named a ticket's zones by number ('zones 1,3') where the app shows their names (Floor, Balcony):
+    the door read numbers it could not match to the signs. Now 'zones 1 (Floor), 3 (Balcony)': the names from the
+    event data (agent.event_names), the numbers `--zones` takes; a zone the event does not name stays a number."""
+    both, unnamed = issue(KEY, 21, event_id=2, zones=(1, 3), valid_until=FAR), issue(KEY, 22, zones=(9,), valid_until=FAR)
+    rc, out, _ = run(home, "scan", both, unnamed, capsys=capsys)
+    assert rc == 0 and out.splitlines() == ["ACCEPTED — IN | ticket 21 | event 2 | zones 1 (Floor), 3 (Balcony)",
+                                            "ACCEPTED — IN | ticket 22 | event 1 | zones 9"], out
 
 
 def test_scan_tells_an_event_not_on_this_device_from_one_not_selected(home, capsys):
