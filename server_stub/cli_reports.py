@@ -126,7 +126,8 @@ def report_participants(store, org: str, args) -> int:
     rows = store.participants(org, args.event)
     for r in rows:
         r["last_scan_at"] = when(r["last_scan_at"]) if r["last_scan_at"] else ""
-    return _report(args, rows, rows, PARTICIPANT_COLUMNS, participants_text(rows), "participants")
+    not_issued = sum(store.stats(org, args.event)["inside_now_not_issued"].values())    # pretix: not in the list
+    return _report(args, rows, rows, PARTICIPANT_COLUMNS, participants_text(rows, not_issued), "participants")
 
 
 def _shift_line(s: dict) -> str:

@@ -138,9 +138,13 @@ def entries_rows(stats: dict) -> list[dict]:
     return rows
 
 
-def participants_text(rows: list[dict]) -> str:
-    out = [f"{len(rows)} ticket(s); inside now: {sum(r['check_in'] == 'inside' for r in rows)}; checked in: "
-           f"{sum(r['check_in'] != 'not checked in' for r in rows)}"]
+def participants_text(rows: list[dict], inside_not_issued: int = 0) -> str:
+    """The guest list: the tickets this server issued. `inside_not_issued`: tickets inside it did not issue (pretix,
+    `stats`' `inside_now_not_issued`), not listed: said on the first line, so its inside now adds up to `server stats`'."""
+    out = [f"{len(rows)} ticket(s) issued here; inside now: {sum(r['check_in'] == 'inside' for r in rows)}; "
+           f"checked in: {sum(r['check_in'] != 'not checked in' for r in rows)}"
+           + (f"; also inside, not listed: {inside_not_issued} ticket(s) not issued here (pretix), counted by "
+              "`server stats`" if inside_not_issued else "")]
     for r in rows:   # a ticket of a valid order revoked on its own (exchanged), quick-cancelled at a door, or blocked
         valid = r["order_status"] in ("paid", "pending")
         status = ("revoked" if r["revoked"] and valid else "on sale" if r.get("quick_cancelled") and valid

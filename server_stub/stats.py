@@ -169,6 +169,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
     per_gate: Counter[str] = Counter()
     per_hour: Counter[tuple[int | None, int]] = Counter()
     inside: Counter[int | None] = Counter()
+    inside_not_issued: Counter[int | None] = Counter()     # of them, tickets this server did not issue (pretix)
     moved: Counter[tuple[str, bool]] = Counter()           # (device, exit): its effective movements
     for key, entries in effective.items():
         for e in entries:
@@ -180,6 +181,8 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
             per_gate[e.gate or "?"] += 1
             per_hour[(e.event_id, int(e.server_at // 3600))] += 1
         inside.update(inside_events(entries))
+        if key not in zone_of:
+            inside_not_issued.update(inside_events(entries))
     refusals = Counter(s.verdict for s in scans if s.type == "refusal")
     twice = sum(1 for s in scans if s.type == "refusal" and s.verdict == "already_used" and s.mode != Mode.QUICK_CANCEL.value)
     per_device: dict[str, dict] = {}
@@ -208,6 +211,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC") if ev is not None else "UTC"), "entries": n}
                              for (ev, h), n in sorted(per_hour.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))],
         "inside_now": {str(k): v for k, v in sorted(inside.items(), key=lambda kv: kv[0] or 0)},
+        "inside_now_not_issued": {str(k): v for k, v in sorted(inside_not_issued.items(), key=lambda kv: kv[0] or 0)},
         "double_entries": {"refused_already_used": twice, "conflicts": sum(1 for c in found if c["duplicates"]),
                            "exchanged_after_entry": sum(1 for key in exchanged if any(
                                e.direction != "out" for e in effective.get(key, ()))),
