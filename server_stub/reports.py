@@ -63,9 +63,11 @@ def lines_by_method(totals: list[int], parts: list[tuple[str, int]]) -> list[dic
 def sales_summary(lines: Iterable[dict]) -> dict:
     """Tickets and amount sold per event, category, promotion, payment method, desk and staff (paid and pending
     orders), and what was refunded or cancelled. Per payment method, an order paid several ways adds each part to
-    its method (`by_method`) and its tickets to each of them."""
+    its method (`by_method`: the amounts add up to the total) and its tickets to each of them (a ticket is not paid
+    by one method): `tickets_paid_several_ways` counts those tickets, and the table says so under its rows."""
     by: dict[str, dict[str, dict]] = {d: {} for d in SALES_DIMENSIONS}
-    totals = {"tickets": 0, "total_cents": 0, "refunded_or_cancelled_tickets": 0, "refunded_or_cancelled_cents": 0}
+    totals = {"tickets": 0, "total_cents": 0, "refunded_or_cancelled_tickets": 0, "refunded_or_cancelled_cents": 0,
+              "tickets_paid_several_ways": 0}
     for x in lines:
         if x["status"] not in SOLD:
             totals["refunded_or_cancelled_tickets"] += x["quantity"]
@@ -73,6 +75,7 @@ def sales_summary(lines: Iterable[dict]) -> dict:
             continue
         totals["tickets"] += x["quantity"]
         totals["total_cents"] += x["total_cents"]
+        totals["tickets_paid_several_ways"] += x["quantity"] if len(x.get("by_method") or {}) > 1 else 0
         for d in SALES_DIMENSIONS:
             # per payment: each method its part of the line (a split order's), else the line under its method
             shares = (x.get("by_method") or {"-": x["total_cents"]} if d == "payment"
@@ -100,6 +103,10 @@ def sales_text(summary: dict) -> str:
         rows.append(f"per {d}:")
         for key, cell in sorted(summary["by"][d].items()):
             rows.append(f"  {key:<28} {cell['tickets']:>7}  {money(cell['total_cents'], cell['currency']):>16}")
+        if d == "payment" and t.get("tickets_paid_several_ways"):
+            rows.append(f"  note: {t['tickets_paid_several_ways']} ticket(s) of orders paid several ways are under "
+                        "each of their methods, their amounts split: the methods' tickets add up to more than sold, "
+                        "their amounts to the total")
     return "\n".join(rows)
 
 
