@@ -75,23 +75,38 @@ def cmd_discover(args) -> int:
 DISCOVERY_SETTLE = 1.0     # s of zeroconf answers gathered after the first: another server on the hotspot answers too
 
 
-def _found_servers(args, org: str | None, fingerprint: str | None) -> list[tuple[str, str]]:
-    """[(HOST:PORT, fingerprint to pin)] from zeroconf, in the order they answered; with a code, each server's
-    advertised fingerprint is pinned (shown, to compare with the one on the sheet)."""
-    from provisioning.device.discover import discover
+def _found_servers(args, org: str | None, fingerprint: str | None, code: str | None) -> list[tuple[str, str]]:
+    """[(HOST:PORT, fingerprint to pin)] from zeroconf, in the order they answered; with a code, only the servers
+    whose advertised fingerprint the code fits (protocol.code_fits: another organiser's server never receives it),
+    each one's fingerprint pinned (shown, to compare with the one on the sheet)."""
+    from provisioning.device.discover import Found, discover
+    from provisioning.protocol import code_fits
     print("looking for the server (zeroconf)...", flush=True)
+    others: list[Found] = []
+
+    def ours(f: Found) -> bool:
+        fits = (not fingerprint or f.fingerprint.replace(":", "") == fingerprint) and (
+            code is None or code_fits(code, f.fingerprint))
+        if not fits:
+            others.append(f)
+        return fits
     try:
-        found = [f for f in discover(5.0, org=org, interfaces=args.interface, first=True, settle=DISCOVERY_SETTLE)
-                 if not fingerprint or f.fingerprint.replace(":", "") == fingerprint]
+        found = discover(5.0, org=org, interfaces=args.interface, first=True, settle=DISCOVERY_SETTLE, accept=ours)
     except OSError as exc:
         raise BadInput(f"zeroconf cannot browse here ({exc}): give --server HOST:PORT") from None
+    for f in others:
+        print(printable(f"found {f.address} (organiser {f.org}, key {f.fingerprint}): not the server of this "
+                        f"{'code' if code else 'QR'}, nothing sent"), flush=True)
     if not found:
-        raise BadInput("no server found on this network within 5 s (zeroconf): give --server HOST:PORT, the "
-                       "'enrollment endpoint' `ticketgate provision serve` prints on the organiser's machine (e.g. "
-                       "--server 192.168.8.10:8787)")
+        raise BadInput(f"no server {'of this organiser code ' if others else ''}found on this network within 5 s "
+                       f"(zeroconf): {GIVE_SERVER}")
     for f in found:
         print(printable(f"found {f.address} (organiser {f.org}, key {f.fingerprint})"), flush=True)
     return [(f.address, fingerprint or f.fingerprint) for f in found]
+
+
+GIVE_SERVER = ("give --server HOST:PORT, the 'enrollment endpoint' `ticketgate provision serve` prints on the "
+               "organiser's machine (e.g. --server 192.168.8.10:8787)")
 
 
 def cmd_enroll(args) -> int:
@@ -126,9 +141,12 @@ def cmd_enroll(args) -> int:
                     raise
                 print(f"  {exc}; trying zeroconf", flush=True)
         if creds is None:       # a code without --server, or the QR's address unreachable: whoever answers zeroconf
-            creds = enroll_at_first_that_knows(state, _found_servers(args, org, fingerprint), token=token, code=code,
-                                               name=args.name, trying=lambda server, fp: print(
-                                                   f"enrolling with {server}...", flush=True))
+            try:
+                creds = enroll_at_first_that_knows(state, _found_servers(args, org, fingerprint, code), token=token,
+                                                   code=code, name=args.name, trying=lambda server, fp: print(
+                                                       f"enrolling with {server}...", flush=True))
+            except EnrollError as exc:    # the server that issued it may not be among those found
+                raise EnrollError(f"{exc}; or {GIVE_SERVER}") if exc.not_issued_here and code else exc from None
         assert creds is not None          # enrolled, or raised
     except (BadInput, EnrollError) as exc:
         return fail(str(exc))

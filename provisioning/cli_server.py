@@ -343,7 +343,7 @@ def cmd_tokens_create(args) -> int:
         fp = compact_fingerprint(fingerprint(store.server_key(args.org).public_raw))
         registry = Registry(_state(args) / "provision.sqlite")
         tokens = registry.create_tokens(args.org, args.count, args.gate, events, ttl=args.ttl_hours * 3600,
-                                        role=args.role)
+                                        role=args.role, fingerprint=fp)
         registry.close()
         items = [qr.SheetItem(EnrollQR(t.token, fp, server, args.org).text(), f"{args.gate or args.org} #{i + 1}",
                               t.code, f"events {','.join(map(str, events)) or 'all'}") for i, t in enumerate(tokens)]

@@ -4,7 +4,9 @@ Enrollment QR:  TGE1:<token>:<fingerprint hex>:<host:port>:<org>
     token        32 random bytes, base32 without padding (QR alphanumeric-friendly once upper-cased)
     fingerprint  the organiser server key fingerprint (agent.keyring.fingerprint, colons removed)
     host:port    the enrollment endpoint hint (IPv6 in brackets); the device falls back to zeroconf
-Organiser code: 8 characters of the order-number alphabet, shown as `K7M2-Q9XB`, typed by hand.
+Organiser code: 8 characters of the order-number alphabet, shown as `K7M2-Q9XB`, typed by hand; the last one is
+    `code_check` of the first 7 and the server key's fingerprint: a device finding servers by zeroconf sends the code
+    only to a server whose advertised fingerprint it fits (another organiser's server never receives it).
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ UNKNOWN_SECRET = "unknown"   # `reason` of an enrollment QR or organiser code th
                              # found by zeroconf the device tries the next server that answered
 MAX_DEVICE_NAME = 64      # characters of the display name a device enrolls with (`provision enroll --name`)
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"   # no 0/O, 1/I/L, U
-CODE_LENGTH = 8                                    # 30^8 ~ 6.6e11; guessing is throttled
+CODE_LENGTH = 8                                    # 7 random (30^7 ~ 2.2e10; guessing is throttled) + 1 check
+CODE_CHECK_DOMAIN = b"ticketgate-code-check\x00"
 _TOKEN = re.compile(r"^[A-Z2-7]{52}$")
 _FP = re.compile(r"^[0-9A-F]{16}$")
 _ORG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -43,8 +46,22 @@ def new_token() -> str:
     return base64.b32encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
-def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+def code_check(fingerprint: str, body: str) -> str:
+    """The last character of an organiser code issued by the server of `fingerprint` whose first 7 are `body`."""
+    digest = hashlib.sha256(CODE_CHECK_DOMAIN + compact_fingerprint(fingerprint).encode() + b"\x00" + body.encode())
+    return CODE_ALPHABET[int.from_bytes(digest.digest()[:8], "big") % len(CODE_ALPHABET)]
+
+
+def new_code(fingerprint: str | None = None) -> str:
+    """A fresh organiser code; with the issuing server's key `fingerprint`, its last character is `code_check`."""
+    body = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH - (fingerprint is not None)))
+    return body + code_check(fingerprint, body) if fingerprint is not None else body
+
+
+def code_fits(code: str, fingerprint: str) -> bool:
+    """Whether a (normalized) organiser code may have been issued by the server of `fingerprint` (1 in 30 codes of
+    another server fit too: that server refuses it as unknown). Decided before the code is sent anywhere."""
+    return bool(fingerprint) and code[-1:] == code_check(fingerprint, code[:-1])
 
 
 def normalize_code(text: str) -> str:

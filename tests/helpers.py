@@ -138,16 +138,18 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, wait: float =
     return proc.wait(5)
 
 
-def provision_serve(start: Callable[..., subprocess.Popen], *options: str, seconds: int) -> tuple[subprocess.Popen, int]:
+def provision_serve(start: Callable[..., subprocess.Popen], *options: str, seconds: int,
+                    zeroconf: bool = False) -> tuple[subprocess.Popen, int]:
     """`ticketgate provision serve` with its own broker on free loopback ports, for `seconds`, once its enrollment
-    endpoint listens: (the process, the endpoint's port). `start(*args)` runs a `ticketgate` command of the organiser
-    (its HOME); `options` go before the ports (`--db …`). Stopped again if it never says it listens."""
+    endpoint listens (`zeroconf`: and is advertised on 127.0.0.1): (the process, the endpoint's port). `start(*args)`
+    runs a `ticketgate` command of the organiser (its HOME); `options` go before the ports (`--db …`). Stopped again
+    if it never says it listens."""
     from tests.broker import free_port
     http_port, broker_port = free_port(), free_port()
     prov = start("provision", "serve", "--org", "acme", *options, "--start-broker", "--listen", "127.0.0.1", "--port",
-                 str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
-                 "--for", str(seconds))
-    if not wait_for_line(prov, "enrollment endpoint", 30):
+                 str(http_port), "--advertise", "127.0.0.1", *([] if zeroconf else ["--no-zeroconf"]), "--broker-port",
+                 str(broker_port), "--for", str(seconds))
+    if not wait_for_line(prov, "advertised on zeroconf" if zeroconf else "enrollment endpoint", 30):
         stop_process(prov)
         raise AssertionError("`provision serve` never said its enrollment endpoint listens")
     return prov, http_port

@@ -128,25 +128,51 @@ def test_enroll_says_so_when_the_qr_hint_and_the_server_zeroconf_finds_are_both_
     assert "Traceback" not in done.stderr
 
 
-def test_enroll_by_code_reaches_its_server_when_zeroconf_finds_another_one_too(tmp_path):
-    """`provision enroll --code` on a hotspot where two ticketgate servers answer zeroconf (another organiser's
-    laptop; here both organisers are 'acme', as two events' servers can be): it stopped at "several servers answer:
-    give --server", or sent the code to the other one ("unknown organiser code"). Now each server that answered is
-    asked in turn; the code enrolls at the server that issued it."""
-    from provisioning.protocol import show_code
-    from tests.test_provision_env import ORG, provision_env
-    with provision_env(tmp_path / "other") as other, provision_env(tmp_path / "env") as env:
-        token = env.prov.registry.create_tokens(ORG, 1, gate="south")[0]
-        infos = [service_infos(f"tg-{name}-{secrets.token_hex(3)}", ["127.0.0.1"], e.http.port, e.broker.port, ORG,
-                               e.prov.fingerprint) for name, e in (("other", other), ("right", env))]
-        with Advertiser(infos[0], interfaces=["127.0.0.1"]), Advertiser(infos[1], interfaces=["127.0.0.1"]):
-            done = subprocess.run([sys.executable, "-m", "agent", "provision", "enroll", "--code", show_code(token.code),
-                                   "--interface", "127.0.0.1", "--home", str(tmp_path / "device")], cwd=ROOT,
-                                  capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert f"found 127.0.0.1:{other.http.port}" in done.stdout and f"found 127.0.0.1:{env.http.port}" in done.stdout
+@pytest.mark.skipif(shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists(),
+                    reason="mosquitto not installed")
+@pytest.mark.parametrize("first", ["other", "right"])
+def test_enroll_by_code_sends_it_only_to_its_server_of_two_provision_serve_on_the_network(tmp_path, first):
+    """`provision enroll --code` (no --server) on a hotspot where two organisers run `provision serve` (here both
+    named 'acme', as two events' servers can be): the code went to whichever answered zeroconf first, and there it
+    was "unknown organiser code" (with a second code tried at the next: the other organiser saw the code). Now it
+    goes only to the server whose key it fits (its check character), whichever answers first; the other never
+    receives it."""
+    from functools import partial
+
+    from tests.helpers import provision_serve, stop_process
+    from tests.qa_organiser import _start, tg
+    from tests.test_qa_skew import _event_now
+    homes = {"other": tmp_path / "other", "right": tmp_path / "right"}
+    running = {}
+    try:
+        for name in (first, *(n for n in homes if n != first)):     # the first one advertised answers first
+            homes[name].mkdir()
+            _event_now(homes[name])
+            running[name] = provision_serve(partial(_start, homes[name]), seconds=120, zeroconf=True)
+        ports = {name: port for name, (_, port) in running.items()}
+        announced = json.loads(tg(homes["right"], "provision", "discover", "--json", "--interface", "127.0.0.1",
+                                  "--timeout", "3").stdout)
+        other_fp = next(f["fingerprint"] for f in announced if f["port"] == ports["other"])
+        from provisioning.protocol import code_fits, normalize_code
+        printed = tg(homes["right"], "provision", "tokens", "create", "--org", "acme", "--count", "5", "--gate",
+                     "south", "--out", str(homes["right"] / "sheet.pdf")).stdout
+        codes = [line.split()[1] for line in printed.splitlines() if line.startswith("  code ")]
+        code = next(c for c in codes if not code_fits(normalize_code(c), other_fp))    # 1 in 30 fits the other
+        door = tmp_path / "door"
+        door.mkdir()
+        done = tg(door, "provision", "enroll", "--code", code, "--interface", "127.0.0.1", "--no-connect")
+        assert f"enrolling with 127.0.0.1:{ports['right']}" in done.stdout, done.stdout
+        assert f"enrolling with 127.0.0.1:{ports['other']}" not in done.stdout, done.stdout
         device_id = done.stdout.split("enrolled as ")[1].split()[0]
-        assert env.store.device(device_id)["gate"] == "south" and other.store.devices(ORG) == []
+        said = {}
+        for name in list(running):
+            prov, _ = running.pop(name)
+            stop_process(prov)
+            said[name] = prov.stdout.read()
+        assert f"enrolled #1: {device_id} gate=south" in said["right"] and "enrolled #" not in said["other"], said
+    finally:
+        for prov, _ in running.values():
+            stop_process(prov)
 
 
 def test_discover_answers_json_like_every_read_command(capsys):

@@ -42,6 +42,19 @@ def test_codes_are_typable():
             normalize_code(bad)
 
 
+def test_a_code_fits_the_key_of_the_server_that_issued_it_and_few_others():
+    """The device picks the server a typed code belongs to before sending it (zeroconf announces each key's
+    fingerprint): a code fits its server's key, in any spelling of the fingerprint, and about 1 in 30 other keys."""
+    from provisioning.protocol import code_fits
+    ours, keys = "91E7:7B23:A6FB:9B3F", [f"{i:016X}" for i in range(3000)]
+    codes = [new_code(ours) for _ in range(200)]
+    assert all(code_fits(c, ours) and code_fits(c, ours.replace(":", "").lower()) for c in codes)
+    assert all(normalize_code(show_code(c)) == c for c in codes)
+    others = sum(code_fits(codes[0], key) for key in keys)
+    assert 40 < others < 170, others               # 3000 / 30 = 100
+    assert not code_fits(codes[0], "")
+
+
 def test_wifi_payload_escapes_special_characters():
     assert wifi_payload("Door Net", "s3cret-2026") == "WIFI:S:Door Net;T:WPA;P:s3cret-2026;;"
     assert wifi_escape('a;b,c:d\\e"f') == 'a\\;b\\,c\\:d\\\\e\\"f'

@@ -90,8 +90,10 @@ def test_enroll_without_a_server_found_names_the_address_to_give(tmp_path):
     home.mkdir()
     said = tg(home, "provision", "enroll", "--code", "K7M2-Q9XB", ok=False)
     assert said.returncode == 1
-    assert ("no server found on this network within 5 s (zeroconf): give --server HOST:PORT, the 'enrollment "
-            "endpoint' `ticketgate provision serve` prints on the organiser's machine") in said.stderr, said.stderr
+    assert ("give --server HOST:PORT, the 'enrollment endpoint' `ticketgate provision serve` prints on the "
+            "organiser's machine") in said.stderr, said.stderr     # also when another test's server answers here
+    if "found" not in said.stdout:
+        assert "no server found on this network within 5 s (zeroconf): give --server" in said.stderr, said.stderr
     assert not (Path(home) / "device" / "credentials.json").exists()
     port = free_port()                          # the address mistyped: nothing listens there
     said = tg(home, "provision", "enroll", "--code", "K7M2-Q9XB", "--server", f"127.0.0.1:{port}", ok=False)

@@ -193,60 +193,91 @@ def test_enroll_with_organiser_code_after_discovery(tmp_path):
     from provisioning.protocol import show_code
     from tests.test_provision_env import ORG, provision_env
     with provision_env(tmp_path / "env") as env:
-        token = env.prov.registry.create_tokens(ORG, 1, gate="south", events=tuple(env.events))[0]
+        token = env.prov.registry.create_tokens(ORG, 1, gate="south", events=tuple(env.events),
+                                                fingerprint=env.prov.fingerprint)[0]
         fingerprint = env.prov.qr_for(token, env.server).fingerprint
         announced = Found("ticketgate acme", "127.0.0.1", env.http.port, ORG, fingerprint, "1", False)
-        lonely = Enrollment(tmp_path / "nobody", discover=lambda: [])
+        lonely = Enrollment(tmp_path / "nobody", discover=lambda fits: [])
         assert lonely.enroll_with_code(show_code(token.code)).step == "discovering"
-        assert lonely.wait(10).step == "failed" and "no organiser server found" in lonely.progress().message
-        svc = Enrollment(tmp_path / "device", discover=lambda: [announced])
+        assert lonely.wait(10).step == "failed" and "no server of this organiser code found" in lonely.progress().message
+        svc = Enrollment(tmp_path / "device", discover=lambda fits: [announced])
         assert svc.enroll_with_code(show_code(token.code).lower()).fraction == 0.1
         done = svc.wait(20)
         assert done.step == "enrolled" and done.fraction == 1.0, done.message
         assert svc.credentials.gate == "south"
 
 
+def _code_of(env, not_fitting: str) -> tuple[object, str]:
+    """A token `env`'s server issued whose organiser code does not fit the server key `not_fitting` (1 in 30 would),
+    and that code as printed."""
+    from provisioning.protocol import code_fits, show_code
+    from tests.test_provision_env import ORG
+    for _ in range(50):
+        token = env.prov.registry.create_tokens(ORG, 1, gate="south", events=tuple(env.events),
+                                                fingerprint=env.prov.fingerprint)[0]
+        if not code_fits(token.code, not_fitting):
+            return token, show_code(token.code)
+    raise AssertionError("50 codes in a row fit another key")
+
+
+def _typed(body: str, fits: str | None = None, not_fitting: tuple[str, ...] = ()) -> str:
+    """An organiser code nobody issued, starting with `body` (7 characters): fitting the key `fits`, or none of
+    `not_fitting`."""
+    from provisioning.protocol import CODE_ALPHABET, code_check
+    last = code_check(fits, body) if fits else next(c for c in CODE_ALPHABET
+                                                      if all(code_check(fp, body) != c for fp in not_fitting))
+    return body + last
+
+
 def test_a_code_enrolls_at_its_server_when_another_organisers_server_answers_first(tmp_path):
     """Two ticketgate servers on the hotspot (another organiser's laptop, or a server of another event): the typed
-    code went to whichever answered zeroconf first, and there it was an "unknown organiser code". The device now
-    asks the next server that answered; the other server's throttle took one wrong code, nothing more."""
+    code went to whichever answered zeroconf first, and there it was an "unknown organiser code"; then to the next.
+    Now the code goes only to the server whose key it fits (its last character): the other never receives it."""
     from kiosk_ui.adapters.enrollment import Enrollment
     from provisioning.device.discover import Found
-    from provisioning.protocol import show_code
+    from provisioning.device.enroll import enroll
     from tests.test_provision_env import ORG, provision_env
+    asked: list[str] = []
+
+    def enroll_asked(state, server, **kw):      # the real enrollment; which server got the code
+        asked.append(server)
+        return enroll(state, server, **kw)
     with provision_env(tmp_path / "other") as other, provision_env(tmp_path / "env") as env:
-        token = env.prov.registry.create_tokens(ORG, 1, gate="south", events=tuple(env.events))[0]
+        token, code = _code_of(env, not_fitting=other.prov.fingerprint)
         announced = [Found("ticketgate acme-1", "127.0.0.1", other.http.port, ORG, other.prov.fingerprint, "1", False),
                      Found("ticketgate acme-2", "127.0.0.1", env.http.port, ORG, env.prov.fingerprint, "1", False)]
-        svc = Enrollment(tmp_path / "device", discover=lambda: announced)
-        svc.enroll_with_code(show_code(token.code))
+        svc = Enrollment(tmp_path / "device", discover=lambda fits: announced, enroll=enroll_asked)
+        svc.enroll_with_code(code)
         done = svc.wait(20)
         assert done.step == "enrolled", done.message
         assert svc.credentials.gate == "south" and env.store.device(svc.credentials.device_id) is not None
-        assert other.store.devices(ORG) == []
-        lost = Enrollment(tmp_path / "lost", discover=lambda: announced)     # a code of neither: the usual words
-        lost.enroll_with_code("K7M2-Q9XB")
-        assert lost.wait(20).step == "failed" and "unknown organiser code" in lost.progress().message
+        assert asked == [f"127.0.0.1:{env.http.port}"] and other.store.devices(ORG) == []
+        fps = (other.prov.fingerprint, env.prov.fingerprint)
+        lost = Enrollment(tmp_path / "lost", discover=lambda fits: announced)     # a code of neither
+        lost.enroll_with_code(_typed("K7M2Q9X", not_fitting=fps))
+        assert lost.wait(20).step == "failed" and "no server of this organiser code found" in lost.progress().message
+        mistyped = Enrollment(tmp_path / "mistyped", discover=lambda fits: announced)     # fits one, not issued
+        mistyped.enroll_with_code(_typed("K7M2Q9X", fits=other.prov.fingerprint))
+        assert mistyped.wait(20).step == "failed" and "unknown organiser code" in mistyped.progress().message
 
 
 def test_a_code_enrolls_at_its_server_when_another_server_on_the_hotspot_makes_it_wait(tmp_path):
     """The other server answering first throttles this address (429: too many wrong codes from here): that was
-    final, though the code belongs to the next server. A code of neither is told to wait (one of them may be ours)."""
+    final, though the code belongs to the next server. A code that fits the waiting server is told to wait."""
     from kiosk_ui.adapters.enrollment import Enrollment
     from provisioning.device.discover import Found
-    from provisioning.protocol import show_code
     from tests.test_provision_env import ORG, provision_env
     with provision_env(tmp_path / "other") as other, provision_env(tmp_path / "env") as env:
         for _ in range(10):
             other.prov.service.throttle.failed("127.0.0.1")
-        token = env.prov.registry.create_tokens(ORG, 1, gate="south")[0]
+        token, code = _code_of(env, not_fitting=other.prov.fingerprint)
         announced = [Found("ticketgate acme-1", "127.0.0.1", other.http.port, ORG, other.prov.fingerprint, "1", False),
                      Found("ticketgate acme-2", "127.0.0.1", env.http.port, ORG, env.prov.fingerprint, "1", False)]
-        svc = Enrollment(tmp_path / "device", discover=lambda: announced)
-        svc.enroll_with_code(show_code(token.code))
+        svc = Enrollment(tmp_path / "device", discover=lambda fits: announced)
+        svc.enroll_with_code(code)
         assert svc.wait(20).step == "enrolled", svc.progress().message
-        lost = Enrollment(tmp_path / "lost", discover=lambda: announced)
-        lost.enroll_with_code("K7M2-Q9XB")
+        lost = Enrollment(tmp_path / "lost", discover=lambda fits: announced)
+        lost.enroll_with_code(_typed("K7M2Q9X", fits=other.prov.fingerprint))
         assert lost.wait(20).step == "failed" and "429" in lost.progress().message
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ticketgate.kiosk.enrollment")
 DISCOVERY_SECONDS = 5.0
+NO_SERVER_OF_CODE = "no server of this organiser code found on this network: check the code and the Wi-Fi, or scan the QR"
 DISCOVERY_SETTLE = 1.0     # s of answers gathered after the first: another organiser's server on the hotspot too
 
 
@@ -25,8 +26,8 @@ class Enrollment:
         from provisioning.device import discover as discovery
         from provisioning.device.enroll import enroll as real_enroll
         self.home = Path(home)
-        self._discover = discover or (lambda: discovery.discover(DISCOVERY_SECONDS, first=True,
-                                                                         settle=DISCOVERY_SETTLE))
+        self._discover = discover or (lambda accept: discovery.discover(DISCOVERY_SECONDS, first=True,
+                                                                         settle=DISCOVERY_SETTLE, accept=accept))
         self._enroll = enroll or real_enroll
         self._progress = EnrollmentProgress("idle")
         try:
@@ -71,7 +72,7 @@ class Enrollment:
         return self._run(lambda: self._enroll_to(qr.server, token=qr.token, expected_fingerprint=qr.fingerprint))
 
     def enroll_with_code(self, code: str) -> EnrollmentProgress:
-        from provisioning.protocol import BadInput, normalize_code
+        from provisioning.protocol import BadInput, code_fits, normalize_code
         if self._busy():
             return self.progress()
         try:
@@ -81,10 +82,13 @@ class Enrollment:
             return self.progress()
         self._set("discovering", 0.1, "looking for the organiser's server on this network")
 
+        def fits(found) -> bool:     # the server that issued the code: another organiser's never receives it
+            return code_fits(code, found.fingerprint)
+
         def work():
-            found = self._discover()
+            found = [f for f in self._discover(fits) if fits(f)]
             if not found:
-                self._set("failed", 0.1, "no organiser server found on this network: check the Wi-Fi, or scan the QR")
+                self._set("failed", 0.1, NO_SERVER_OF_CODE)
                 return
             from provisioning.device.enroll import enroll_at_first_that_knows
             from provisioning.device.state import DeviceState

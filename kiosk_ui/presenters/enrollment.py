@@ -13,8 +13,8 @@ from kiosk_ui.i18n import tr
 _REFUSED = r"server refused \((?P<code>\d+)\): "
 _MESSAGES: tuple[tuple[str, Any], ...] = (
     (r"looking for the organiser's server on this network", lambda: ""),    # the step's title says it already
-    (r"no organiser server found on this network: check the Wi-Fi, or scan the QR",
-     lambda: tr("No organiser server found on this network: check the Wi-Fi, or scan the enrollment QR.")),
+    (r"no server of this organiser code found on this network: check the code and the Wi-Fi, or scan the QR",
+     lambda: tr("No server of this organiser code on this network: check the code and the Wi-Fi, or scan its QR.")),
     (r"not a ticketgate enrollment QR \(expected TGE1:\.\.\.\)",
      lambda: tr("This is not an enrollment QR: scan the QR of the organiser's enrollment sheet.")),
     (r"enrollment QR: malformed .+",

@@ -5,6 +5,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from zeroconf import IPVersion, ServiceBrowser, ServiceListener, Zeroconf
 
@@ -48,9 +49,10 @@ def _text(props: dict, key: str) -> str:
 
 
 def discover(timeout: float = 3.0, org: str | None = None, interfaces: list[str] | None = None,
-             first: bool = False, settle: float = 0.0) -> list[Found]:
-    """Servers advertising `_ticketgate._tcp` within `timeout` s (only `org`'s when given); `first`: return once one
-    answered and `settle` s more passed (the others on the network answer too, in the order they did)."""
+             first: bool = False, settle: float = 0.0, accept: Callable[[Found], bool] | None = None) -> list[Found]:
+    """Servers advertising `_ticketgate._tcp` within `timeout` s (only `org`'s when given, only those `accept`ed when
+    given); `first`: return once one was kept and `settle` s more passed (the others on the network answer too, in
+    the order they did)."""
     zc = Zeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only) if interfaces else Zeroconf()
     found: list[Found] = []
     try:
@@ -71,7 +73,7 @@ def discover(timeout: float = 3.0, org: str | None = None, interfaces: list[str]
                 item = Found(name, socket.inet_ntop(socket.AF_INET6 if len(info.addresses[0]) == 16 else socket.AF_INET,
                                                     info.addresses[0]), info.port, _text(props, "org"),
                              _text(props, "fp"), _text(props, "v"), _text(props, "tls") == "1")
-                if org is None or item.org == org:
+                if (org is None or item.org == org) and (accept is None or accept(item)):
                     found.append(item)
             if first and found:
                 settled = settled if settled is not None else time.monotonic() + settle

@@ -96,7 +96,10 @@ class Registry:
 
     # -- tokens ------------------------------------------------------------------------------------------------
     def create_tokens(self, org: str, count: int, gate: str = "", events: tuple[int, ...] = (),
-                      ttl: float = 12 * 3600, now: float | None = None, role: str = "door") -> list[IssuedToken]:
+                      ttl: float = 12 * 3600, now: float | None = None, role: str = "door",
+                      fingerprint: str | None = None) -> list[IssuedToken]:
+        """`fingerprint`: the organiser server key's, that each organiser code's check character is made of
+        (provisioning.protocol.code_check): a device finding servers by zeroconf sends it only to that server."""
         if role not in ROLES:
             raise ValueError(f"device role {role!r}: one of {', '.join(ROLES)}")
         now = time.time() if now is None else now
@@ -105,7 +108,7 @@ class Registry:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 for _ in range(count):
-                    token, code = new_token(), new_code()
+                    token, code = new_token(), new_code(fingerprint)
                     token_id = self.conn.execute(
                         "INSERT INTO tokens(digest, code_digest, org, gate, events, created, expires, role) "
                         "VALUES (?,?,?,?,?,?,?,?) RETURNING id",
