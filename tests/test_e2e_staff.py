@@ -81,7 +81,7 @@ def test_staff_on_door_and_kiosk_through_the_public_commands(tmp_path):
 
         # -- the door: nobody on duty scans nothing; the steward logs in by PIN; a wrong PIN is refused ------------
         refused = door.run("agent", "scan", "--json", payload[0], check=False)
-        assert refused.returncode == 1 and "log in first" in refused.stderr
+        assert refused.returncode == 1 and "log in first" in json.loads(refused.stdout)["login_needed"], refused.stdout
         assert login(door, "Léa", "0000").returncode == 1
         ok = login(door, "Léa", "1234")
         assert ok.returncode == 0 and json.loads(ok.stdout)["name"] == "Léa", ok.stderr
