@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -9,6 +10,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # new user's shell has none), so a line the program forgets to flush fails here as it would there.
 os.environ.pop("PYTHONUNBUFFERED", None)
 sys.path.insert(0, str(ROOT))
+# A suite started in the background by a script (`./dev.sh test &`) inherits Ctrl-C ignored, and so would every
+# command it starts: the tests that press Ctrl-C on one (a PIN prompt, `stats --watch`) would see it killed after
+# their wait instead. Such a command gets Ctrl-C as a user's terminal gives it.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 ARTIFACTS = ROOT / "test-artifacts"
 
 

@@ -125,10 +125,9 @@ def server_refusals(data: Path) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
-def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, wait: float = 60) -> int:
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, wait: float = 20) -> int:
     """Stop a `ticketgate …` process as a user would (Ctrl-C by default), killing it if it does not end in `wait` s;
-    its exit code. `wait` is generous: a process Ctrl-C lands on mid-query cancels the query first (psycopg, up
-    to 10 s); at load 12 a `stats --watch` that ends in 0.5 s on a quiet host was still running 20 s after Ctrl-C."""
+    its exit code."""
     if proc.poll() is None:
         proc.send_signal(sig)
         try:
