@@ -244,7 +244,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
               f"is kept, what is not uploaded stays queued for the next sync", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
-    else:
+    elif link is None or link.wiped is None:     # wiped: said above, with what it kept; no figures of data gone
         late = f", {summary['late']} late update(s) brought by the event data instead" if summary.get("late") else ""
         print(f"event data v{summary['bundle_version']}, uploaded {summary['uploaded']}, "
               f"waiting {summary['outbox_pending']}, live updates {summary['live']}{late}, "
