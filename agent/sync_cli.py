@@ -227,7 +227,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
                "uploaded": sync.uploader.acked_rows if sync.uploader else 0,
                "sent": sync.uploader.sent_rows if sync.uploader else 0, **sync.stats,
                "rejected": [{"topic": t, "reason": r} for t, r in sync.rejections],
-               "refused_by_server": _refused_since(watch, refused_before)}
+               "refused_by_server": _refused_since(watch, refused_before),
+               "wiped": link.wiped if link is not None else None}     # revoked: what the wipe removed, kept
     watch.close()
     if link is not None and link.wiped is not None:
         from agent.wiped_status import removed_text

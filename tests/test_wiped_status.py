@@ -72,3 +72,16 @@ def test_a_sync_that_wipes_the_device_prints_no_sync_summary(tmp_path):
     assert synced.returncode == 1 and "revoked by the organiser and wiped" in synced.stderr, synced.stderr
     assert "1 upload(s) not sent kept on it" in synced.stderr, synced.stderr
     assert "event data v" not in synced.stdout and "uploaded" not in synced.stdout, synced.stdout
+
+
+@needs_broker
+def test_a_sync_that_wipes_the_device_says_so_in_its_json_summary(tmp_path):
+    """The same with --json: the summary said nothing of the wipe (only stderr did); a script reading it took the
+    device for synced. Now `wiped` says what the wipe removed and how many uploads it kept."""
+    with enrolled_door(tmp_path) as (home, running, device, payloads):
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        tg(home, "server", "device", "revoke", device)
+        synced = tg(home, "agent", "sync", "--until-idle", "--for", "40", "--json", ok=False)
+    summary = json.loads(synced.stdout.strip().splitlines()[-1])
+    assert summary["wiped"]["ledger"] and summary["wiped"]["unsent"] == 1, summary
+    assert summary["outbox_pending"] == 1, summary
