@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pay = sub.add_parser("pay", help="kiosk: payment received for a pending order (the server is told)")
     pay.add_argument("order_number")
-    pay.add_argument("--operator", default="", help="who took the payment")
+    pay.add_argument("--operator", default="", metavar="WHO",
+                     help="the staff member on duty (name or id), checked: the payment is theirs, as logged in "
+                          "with `agent login`; refused when WHO is someone else")
     pay.add_argument("--payment", choices=SETTLE_METHODS, default="cash",
                      help="how the buyer paid (the till's Z report counts it; default: cash)")
     pay.add_argument("--amount", type=_amount, default=None, metavar="35.00",
@@ -350,6 +352,22 @@ def _staff_login(args: argparse.Namespace, duty: OnDuty) -> int:
     return 0
 
 
+def _operator_on_duty(who: str, duty: OnDuty) -> None:
+    """`pay --operator WHO`: the server's reports name the staff member on duty (the upload's `staff`), never a typed
+    name, so WHO must be them (by name or id). StaffError, nothing recorded, otherwise."""
+    if not duty.configured:
+        raise StaffError(f"--operator {who!r}: this organiser keeps no staff, so no one is named with a payment "
+                         "(the reports count it under the desk); nothing recorded: pay without --operator")
+    try:
+        member = duty.find(who)
+    except StaffError as exc:
+        raise StaffError(f"--operator: {exc}; nothing recorded") from None
+    on = duty.current()
+    if on is None or on.staff_id != member.staff_id:
+        raise StaffError(f"{member.name} is not on duty on this device ({on.name if on else 'nobody'} is); nothing "
+                         f"recorded: log them in first (`ticketgate agent login --staff {member.staff_id} --pin`)")
+
+
 # the commands that record at the door (entries, refusals, payments, exchanges: uploaded under the device's id)
 _RECORDS = ("scan", "checkin", "annul", "pay", "exchange")
 
@@ -528,11 +546,13 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         return 1
     if args.cmd == "pay":
         device_id = load_policy(ledger).device_id
+        if args.operator:
+            _operator_on_duty(args.operator, duty)
         try:
             number = ledger.order_number(args.order_number)         # typed in any case: as printed
             held = desk.due(ledger, number)
-            changed = desk.validate_payment(ledger, number, device_id, args.operator or device_id, args.payment,
-                                            args.amount, args.split)
+            changed = desk.validate_payment(ledger, number, device_id, device_id, args.payment, args.amount,
+                                            args.split)
         except ValueError as exc:
             print(printable(f"ticketgate agent pay: {exc}"), file=sys.stderr)
             return 1

@@ -227,7 +227,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
                "uploaded": sync.uploader.acked_rows if sync.uploader else 0,
                "sent": sync.uploader.sent_rows if sync.uploader else 0, **sync.stats,
                "rejected": [{"topic": t, "reason": r} for t, r in sync.rejections],
-               "refused_by_server": _refused_since(watch, refused_before)}
+               "refused_by_server": _refused_since(watch, refused_before),
+               "wiped": link.wiped if link is not None else None}     # revoked: what the wipe removed, kept
     watch.close()
     if link is not None and link.wiped is not None:
         from agent.wiped_status import removed_text
@@ -244,7 +245,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
               f"is kept, what is not uploaded stays queued for the next sync", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
-    else:
+    elif link is None or link.wiped is None:     # wiped: said above, with what it kept; no figures of data gone
         late = f", {summary['late']} late update(s) brought by the event data instead" if summary.get("late") else ""
         print(f"event data v{summary['bundle_version']}, uploaded {summary['uploaded']}, "
               f"waiting {summary['outbox_pending']}, live updates {summary['live']}{late}, "

@@ -197,7 +197,7 @@ def test_event_day_through_the_public_commands(tmp_path):
         door2.sync()
 
         # -- the kiosk: payment received for Cléo, Dan's ticket exchanged -------------------------------------------
-        kiosk.run("agent", "pay", orders["Cléo"], "--operator", "Sam")
+        kiosk.run("agent", "pay", orders["Cléo"])
         kiosk.run("agent", "exchange", tickets["Dan"][0], "--reason", "torn ticket")
         kiosk.sync()
         assert organiser.json(*srv, "order", "show", orders["Cléo"])["status"] == "paid"

@@ -58,3 +58,30 @@ def test_a_technicians_wipe_names_the_refused_scan_it_keeps_and_uploads_it_once_
         running.enroll(home, "north")
         assert "wiped" not in _status(home)
         assert _sync(home)["outbox_pending"] == 0 and _status(home)["refused_uploads"] == []
+
+
+@needs_broker
+def test_a_sync_that_wipes_the_device_prints_no_sync_summary(tmp_path):
+    """`agent sync` that met the organiser's revocation said the device was revoked and wiped, then its usual
+    summary line ("event data v3, uploaded 0, waiting 1 …"): event data and uploads the device no longer holds. Now
+    it says only the wipe and what it kept."""
+    with enrolled_door(tmp_path) as (home, running, device, payloads):
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        tg(home, "server", "device", "revoke", device)
+        synced = tg(home, "agent", "sync", "--until-idle", "--for", "40", ok=False)
+    assert synced.returncode == 1 and "revoked by the organiser and wiped" in synced.stderr, synced.stderr
+    assert "1 upload(s) not sent kept on it" in synced.stderr, synced.stderr
+    assert "event data v" not in synced.stdout and "uploaded" not in synced.stdout, synced.stdout
+
+
+@needs_broker
+def test_a_sync_that_wipes_the_device_says_so_in_its_json_summary(tmp_path):
+    """The same with --json: the summary said nothing of the wipe (only stderr did); a script reading it took the
+    device for synced. Now `wiped` says what the wipe removed and how many uploads it kept."""
+    with enrolled_door(tmp_path) as (home, running, device, payloads):
+        assert json.loads(tg(home, "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        tg(home, "server", "device", "revoke", device)
+        synced = tg(home, "agent", "sync", "--until-idle", "--for", "40", "--json", ok=False)
+    summary = json.loads(synced.stdout.strip().splitlines()[-1])
+    assert summary["wiped"]["ledger"] and summary["wiped"]["unsent"] == 1, summary
+    assert summary["outbox_pending"] == 1, summary
