@@ -456,7 +456,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             except NotPermitted as exc:  # nobody (allowed) on duty: this one not judged, the laser session goes on
                 not_judged += 1
                 print(json.dumps({"login_needed": str(exc)}) if args.json else printable(
-                    f"{LOG_IN_FIRST[0]} | {exc}: scan a staff badge, or `ticketgate agent login`; nothing recorded"),
+                    f"{LOG_IN_FIRST[0]} | {exc}: scan a staff badge, or `ticketgate agent login --staff NAME --pin`; "
+                    "nothing recorded"),
                       flush=True)
                 continue
             print(json.dumps(verdict.to_json()) if args.json

@@ -271,7 +271,7 @@ def test_scan_with_nobody_on_duty_says_log_in_first_and_goes_on(home, capsys, mo
     t = issue(KEY, 11, valid_until=FAR)
     rc, out, _ = run(home, "scan", stdin=f"{t}\ngarbage\n".encode(), capsys=capsys, monkeypatch=monkeypatch)
     assert rc == 1 and [line.split(" | ")[0] for line in out.splitlines()] == ["LOG IN FIRST", "LOG IN FIRST"]
-    assert "scan a staff badge, or `ticketgate agent login`; nothing recorded" in out
+    assert "scan a staff badge, or `ticketgate agent login --staff NAME --pin`; nothing recorded" in out
     rc, out, _ = run(home, "scan", "--json", t, capsys=capsys)
     assert rc == 1 and "log in first" in json.loads(out)["login_needed"]
     rc, _, _ = run(home, "login", "--staff", "lea martin", "--pin", stdin=b"1234\n", capsys=capsys,

@@ -67,8 +67,8 @@ def test_the_technicians_walk_says_what_is_missing_in_words(tmp_path):
         tg(home, "server", "staff", "add", "--name", "Sam Okafor", "--role", "supervisor", "--pin", stdin="4321\n")
         tg(home, "agent", "sync", "--until-idle", "--for", "40")            # the staff list reaches the door
         refused = tg(home, "agent", "scan", stdin=payloads[1] + "\n", ok=False)
-        assert refused.returncode == 1 and ("log in first (PIN or staff badge): `ticketgate agent login --staff NAME "
-                                            "--pin`") in refused.stderr, refused.stderr
+        assert refused.returncode == 1 and refused.stdout.startswith("LOG IN FIRST | ") and (
+            "scan a staff badge, or `ticketgate agent login --staff NAME --pin`; nothing recorded") in refused.stdout
         assert "on duty: Sam Okafor" in tg(home, "agent", "login", "--staff", "sam okafor", "--pin",
                                            stdin="4321\n").stdout
 
