@@ -125,3 +125,27 @@ def test_walk_a_door_moved_at_the_door_is_counted_once_the_organiser_says_so(fie
     _sync(field.door)
     assert wait_for(lambda: _stats(field.org)["entries_per_gate"] == {"west": 1}, 30)
     assert "scan(s) at gate west" not in tg(field.org, "server", "refusals").stdout
+
+
+def test_attack_a_door_set_in_normal_mode_claims_multiple_to_hide_its_double_entries(field):
+    """The organiser sets the north door in normal mode; it admits the holder. With its login the thief uploads a
+    second entry for that ticket claiming `mode: multiple`, and an "already used" refusal claiming `quick_cancel`.
+    Before: both taken as claimed: `server conflicts` listed nothing, stats said 0 conflict(s) and 0 refused as
+    already used. Now they are counted in the organiser's mode: one conflict, one refused as already used."""
+    tg(field.org, "server", "device", "configure", _device(field.door), "--mode", "normal")
+    _sync(field.door)
+    assert json.loads(tg(field.door, "agent", "scan", "--json", field.payload).stdout)["verdict"] == "accepted"
+    _sync(field.door)
+    thief = StolenLogin(field.door)
+    later = time.time() + 900             # past the change and its settling margin (before: any mode, the device's word)
+    again = ActionItem(str(uuid.uuid4()), "entry", field.ticket, 1, "in", later, thief.device, "north", mode="multiple")
+    used = RefusalItem("already_used", field.ticket, 1, later + 1, thief.device, "north", scan_uuid=str(uuid.uuid4()),
+                       mode="quick_cancel")
+    try:
+        thief.upload([again.to_wire(), used.to_wire()])
+        assert wait_for(lambda: _stats(field.org)["refusals"] == {"already_used": 1}, 30)
+    finally:
+        thief.close()
+    double = _stats(field.org)["double_entries"]
+    assert double["conflicts"] == 1 and double["refused_already_used"] == 1, double
+    assert field.ticket in tg(field.org, "server", "conflicts").stdout
