@@ -149,3 +149,35 @@ def test_attack_a_door_set_in_normal_mode_claims_multiple_to_hide_its_double_ent
     double = _stats(field.org)["double_entries"]
     assert double["conflicts"] == 1 and double["refused_already_used"] == 1, double
     assert field.ticket in tg(field.org, "server", "conflicts").stdout
+
+
+def test_walk_the_devices_lists_show_the_gate_and_mode_the_organiser_set(field):
+    """The organiser moves the north door to gate "east" in normal mode (`server device configure`). Before: `server
+    devices` and `provision devices` still said gate north and no mode, as if nothing had changed. Now both show
+    gate east, mode normal and, until the door applied it, that it was sent and not applied yet; then no note."""
+    device = _device(field.door)
+    tg(field.org, "server", "device", "configure", device, "--gate", "east", "--mode", "normal")
+
+    def lists() -> tuple[str, str, dict, dict]:
+        server = tg(field.org, "server", "devices").stdout
+        provision = tg(field.org, "provision", "devices", "--org", "acme").stdout
+        return (next(line for line in server.splitlines() if line.startswith(device)),
+                next(line for line in provision.splitlines() if line.startswith(device)),
+                next(d for d in json.loads(tg(field.org, "server", "devices", "--json").stdout)
+                     if d["device_id"] == device),
+                next(d for d in json.loads(tg(field.org, "provision", "devices", "--org", "acme", "--json").stdout)
+                     if d["device_id"] == device))
+    server, provision, as_json, provisioned = lists()
+    assert "gate east" in server and "mode normal" in server and "gate/mode sent, not applied yet" in server, server
+    assert " east " in provision and " normal " in provision and "sent, not applied yet" in provision, provision
+    for d in (as_json, provisioned):
+        assert (d["gate"], d["mode"], d["enrolled_gate"], d["setting"]) == ("east", "normal", "north", "pending"), d
+    _sync(field.door)
+    _sync(field.door)
+    server, provision, as_json, _ = lists()
+    assert "gate east" in server and "mode normal" in server and "gate/mode" not in server, server
+    assert " east " in provision and "gate/mode" not in provision, provision
+    assert as_json["setting"] == "applied", as_json
+    other = next(line for line in tg(field.org, "server", "devices").stdout.splitlines()
+                 if line.startswith(_device(field.gate)))
+    assert "gate south" in other and "mode any" in other, other        # never set: its enrolment gate, any mode

@@ -93,3 +93,18 @@ def _since(command: dict) -> float:
 def _rejected(command: dict) -> bool:
     result = command.get("result")
     return isinstance(result, dict) and "rejected" in result
+
+
+def organiser_setting(registered_gate: str, commands: list[dict[str, Any]]) -> dict[str, Any]:
+    """What `server devices` and `provision devices` show of a device's posting: {gate: the organiser's last one
+    (else the enrolment's, "" none), mode: the organiser's last one (None: never set, the device's word),
+    enrolled_gate, setting: the state of the last `configure --gate|--mode` the device did not reject (its
+    `device_commands` status's first word: applied, pending, expired, not sent; None: none sent)}."""
+    configs = sorted((c for c in commands if c["cmd"] == "config" and not _rejected(c)
+                      and any(isinstance(c["args"].get(k), str) for k in ("gate", "mode"))), key=_since)
+    gate, mode = registered_gate, None
+    for c in configs:
+        gate = c["args"]["gate"] if isinstance(c["args"].get("gate"), str) else gate
+        mode = (c["args"]["mode"] or None) if isinstance(c["args"].get("mode"), str) else mode
+    setting = configs[-1]["status"].split(" (")[0].split(":")[0] if configs else None
+    return {"gate": gate, "mode": mode, "enrolled_gate": registered_gate, "setting": setting}
