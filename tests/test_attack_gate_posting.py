@@ -181,3 +181,16 @@ def test_walk_the_devices_lists_show_the_gate_and_mode_the_organiser_set(field):
     other = next(line for line in tg(field.org, "server", "devices").stdout.splitlines()
                  if line.startswith(_device(field.gate)))
     assert "gate south" in other and "mode any" in other, other        # never set: its enrolment gate, any mode
+
+
+def test_walk_provision_status_on_the_door_shows_the_gate_and_mode_it_applied(field):
+    """The organiser moves the north door to gate "east" in normal mode; the door syncs and applies it. Before:
+    `provision status` on the door still said gate north (its enrolment's) while it scanned as east. Now it says
+    gate east, mode normal (text and --json)."""
+    tg(field.org, "server", "device", "configure", _device(field.door), "--gate", "east", "--mode", "normal")
+    _sync(field.door)
+    _sync(field.door)
+    status = json.loads(tg(field.door, "provision", "status", "--json").stdout)
+    assert (status["gate"], status["mode"]) == ("east", "normal"), status
+    text = tg(field.door, "provision", "status").stdout
+    assert any(line.split() == ["gate", "east"] for line in text.splitlines()), text
