@@ -216,6 +216,10 @@ def cmd_status(args) -> int:
         ledger = Ledger.open(state.ledger_path, create=False)
         info["ledger"] = ledger.counts()
         info["events"] = list(enrolled_events(ledger, creds.events))     # as the organiser last changed them
+        if ledger.get_setting("policy"):            # the gate and mode it scans at now (`server device configure`)
+            from agent.stored_policy import load_policy
+            policy = load_policy(ledger)
+            info["gate"], info["mode"] = policy.gate, policy.mode.value
         ledger.close()
     if args.json:
         print(json.dumps(info, indent=2))

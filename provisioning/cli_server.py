@@ -376,6 +376,8 @@ def cmd_wifi_qr(args) -> int:
 
 def cmd_devices(args) -> int:
     from provisioning.server.registry import Registry
+    from server_stub.cli_live import posted
+    from server_stub.cli_output import setting_text
     store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
     registry = Registry(_state(args) / "provision.sqlite")
     try:
@@ -383,7 +385,7 @@ def cmd_devices(args) -> int:
         rows = []
         for d in store.devices(args.org):
             rows.append({"device_id": d["device_id"], "name": d["name"], "role": d.get("role") or "door",
-                         "gate": d["gate"], "events": d["events"], "revoked": d["revoked"], "retired": d["retired"],
+                         **posted(store, d), "events": d["events"], "revoked": d["revoked"], "retired": d["retired"],
                          "replaced_by": d["replaced_by"], "last_seen": d.get("last_seen"),
                          "broker_login": d["device_id"] in creds and creds[d["device_id"]].revoked_at is None})
     finally:
@@ -392,12 +394,13 @@ def cmd_devices(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'device':<16} {'name':<14} {'role':<6} {'gate':<10} {'events':<10} state")
+    print(f"{'device':<16} {'name':<14} {'role':<6} {'gate':<10} {'mode':<12} {'events':<10} state")
     for r in rows:
         state = (f"retired (enrolled again as {r['replaced_by']})" if r["retired"] else "revoked" if r["revoked"]
                  else "enrolled" if r["broker_login"] else "no login")
         print(printable(f"{r['device_id']:<16} {r['name'][:14]:<14} {r['role']:<6} {r['gate'][:10]:<10} "
-                        f"{','.join(map(str, r['events']))[:10]:<10} {state}"))
+                        f"{(r['mode'] or 'any')[:12]:<12} {','.join(map(str, r['events']))[:10]:<10} {state}"
+                        + setting_text(r["setting"])))
     print(f"{len(rows)} device(s)")
     return 0
 

@@ -154,12 +154,20 @@ def devices_text(devices: list[dict], refused: dict[str, int] | None = None) -> 
         seen = f"  last seen {when(d['last_seen'])}" if d["last_seen"] else ""
         events = ", ".join(map(str, d["events"] or ())) or "all"
         n = (refused or {}).get(d["device_id"], 0)
-        rows.append(f"{d['device_id']:<20} {d.get('role', 'door'):<5} gate {d['gate'] or '-':<12} events {events}  {state}"
-                    f"{seen}" + (f"  {n} upload(s) REFUSED" if n else ""))
+        rows.append(f"{d['device_id']:<20} {d.get('role', 'door'):<5} gate {d['gate'] or '-':<12} "
+                    f"mode {d.get('mode') or 'any':<10} events {events}  {state}{seen}" + setting_text(d.get("setting"))
+                    + (f"  {n} upload(s) REFUSED" if n else ""))
     for twins in case_twins(devices):
         rows.append(f"NOTE: {', '.join(twins)} differ only by case (registered before such ids were refused; both "
                     f"still work): revoke the one not in use (`ticketgate server device revoke ID`)")
     return "\n".join(rows) or "no devices registered"
+
+
+def setting_text(setting: str | None) -> str:
+    """The state of the gate or mode the organiser last set (`posting.organiser_setting`), when not applied yet."""
+    if setting in (None, "applied"):
+        return ""
+    return "  gate/mode " + ("sent, not applied yet" if setting == "pending" else f"{setting}: not applied")
 
 
 def case_twins(devices: list[dict]) -> list[list[str]]:

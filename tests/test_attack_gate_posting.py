@@ -125,3 +125,72 @@ def test_walk_a_door_moved_at_the_door_is_counted_once_the_organiser_says_so(fie
     _sync(field.door)
     assert wait_for(lambda: _stats(field.org)["entries_per_gate"] == {"west": 1}, 30)
     assert "scan(s) at gate west" not in tg(field.org, "server", "refusals").stdout
+
+
+def test_attack_a_door_set_in_normal_mode_claims_multiple_to_hide_its_double_entries(field):
+    """The organiser sets the north door in normal mode; it admits the holder. With its login the thief uploads a
+    second entry for that ticket claiming `mode: multiple`, and an "already used" refusal claiming `quick_cancel`.
+    Before: both taken as claimed: `server conflicts` listed nothing, stats said 0 conflict(s) and 0 refused as
+    already used. Now they are counted in the organiser's mode: one conflict, one refused as already used."""
+    tg(field.org, "server", "device", "configure", _device(field.door), "--mode", "normal")
+    _sync(field.door)
+    assert json.loads(tg(field.door, "agent", "scan", "--json", field.payload).stdout)["verdict"] == "accepted"
+    _sync(field.door)
+    thief = StolenLogin(field.door)
+    later = time.time() + 900             # past the change and its settling margin (before: any mode, the device's word)
+    again = ActionItem(str(uuid.uuid4()), "entry", field.ticket, 1, "in", later, thief.device, "north", mode="multiple")
+    used = RefusalItem("already_used", field.ticket, 1, later + 1, thief.device, "north", scan_uuid=str(uuid.uuid4()),
+                       mode="quick_cancel")
+    try:
+        thief.upload([again.to_wire(), used.to_wire()])
+        assert wait_for(lambda: _stats(field.org)["refusals"] == {"already_used": 1}, 30)
+    finally:
+        thief.close()
+    double = _stats(field.org)["double_entries"]
+    assert double["conflicts"] == 1 and double["refused_already_used"] == 1, double
+    assert field.ticket in tg(field.org, "server", "conflicts").stdout
+
+
+def test_walk_the_devices_lists_show_the_gate_and_mode_the_organiser_set(field):
+    """The organiser moves the north door to gate "east" in normal mode (`server device configure`). Before: `server
+    devices` and `provision devices` still said gate north and no mode, as if nothing had changed. Now both show
+    gate east, mode normal and, until the door applied it, that it was sent and not applied yet; then no note."""
+    device = _device(field.door)
+    tg(field.org, "server", "device", "configure", device, "--gate", "east", "--mode", "normal")
+
+    def lists() -> tuple[str, str, dict, dict]:
+        server = tg(field.org, "server", "devices").stdout
+        provision = tg(field.org, "provision", "devices", "--org", "acme").stdout
+        return (next(line for line in server.splitlines() if line.startswith(device)),
+                next(line for line in provision.splitlines() if line.startswith(device)),
+                next(d for d in json.loads(tg(field.org, "server", "devices", "--json").stdout)
+                     if d["device_id"] == device),
+                next(d for d in json.loads(tg(field.org, "provision", "devices", "--org", "acme", "--json").stdout)
+                     if d["device_id"] == device))
+    server, provision, as_json, provisioned = lists()
+    assert "gate east" in server and "mode normal" in server and "gate/mode sent, not applied yet" in server, server
+    assert " east " in provision and " normal " in provision and "sent, not applied yet" in provision, provision
+    for d in (as_json, provisioned):
+        assert (d["gate"], d["mode"], d["enrolled_gate"], d["setting"]) == ("east", "normal", "north", "pending"), d
+    _sync(field.door)
+    _sync(field.door)
+    server, provision, as_json, _ = lists()
+    assert "gate east" in server and "mode normal" in server and "gate/mode" not in server, server
+    assert " east " in provision and "gate/mode" not in provision, provision
+    assert as_json["setting"] == "applied", as_json
+    other = next(line for line in tg(field.org, "server", "devices").stdout.splitlines()
+                 if line.startswith(_device(field.gate)))
+    assert "gate south" in other and "mode any" in other, other        # never set: its enrolment gate, any mode
+
+
+def test_walk_provision_status_on_the_door_shows_the_gate_and_mode_it_applied(field):
+    """The organiser moves the north door to gate "east" in normal mode; the door syncs and applies it. Before:
+    `provision status` on the door still said gate north (its enrolment's) while it scanned as east. Now it says
+    gate east, mode normal (text and --json)."""
+    tg(field.org, "server", "device", "configure", _device(field.door), "--gate", "east", "--mode", "normal")
+    _sync(field.door)
+    _sync(field.door)
+    status = json.loads(tg(field.door, "provision", "status", "--json").stdout)
+    assert (status["gate"], status["mode"]) == ("east", "normal"), status
+    text = tg(field.door, "provision", "status").stdout
+    assert any(line.split() == ["gate", "east"] for line in text.splitlines()), text

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from agent.sync import topics
-from agent.sync.messages import ActionItem, Batch, CmdResult, UploadItem
+from agent.sync.messages import ActionItem, Batch, CmdResult, RefusalItem, UploadItem
 from server_stub.sync.posting import SETTLE, posting
 from tests.helpers import wait_for
 from tests.sync_fixtures import ORG, make_store, start_server
@@ -47,6 +47,16 @@ def test_a_mode_is_the_devices_word_until_the_organiser_sets_one():
     assert set_.gates_at(3000) == {"north"}                           # a mode change leaves the gate as it was
 
 
+def test_a_scan_is_counted_in_the_mode_the_organiser_set_not_the_one_it_claims():
+    assert posting("north", []).mode_counted("multiple", 0) == "multiple"           # none set: its word
+    set_ = posting("north", [_config({"mode": "normal"}, 1000.0, 1100.0),
+                             _config({"mode": "multiple"}, 5000.0)])              # sent, never answered
+    assert set_.mode_counted("multiple", 3000) == "normal"
+    assert set_.mode_counted(None, 3000) == "normal"
+    assert set_.mode_counted("multiple", 9000) == "multiple"                      # either, until applied
+    assert set_.mode_counted("quick_cancel", 9000) == "normal"                    # neither: the one hiding least
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_scans_at_a_gate_the_organiser_did_not_give_are_refused_on_both_stores(tmp_path, broker, backend, request):
     """Door gate-a (registered at gate "gate-a") is moved by the organiser to "east"; its answer says applied. An
@@ -81,6 +91,41 @@ def test_scans_at_a_gate_the_organiser_did_not_give_are_refused_on_both_stores(t
         refused = {r["body"]["scan_uuid"]: r["reason"] for r in store.refusals(ORG, "gate-a", 50)}
         assert set(refused) == {i.scan_uuid for i in items[2:5]}
         assert "scanned at gate 'VIP', the organiser posted it at gate" in refused[items[4].scan_uuid]
+    finally:
+        server.stop()
+        store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_claimed_mode_is_stored_as_the_organisers_on_both_stores(tmp_path, broker, backend, request):
+    """Door gate-a, set in normal mode by the organiser, admits a ticket then uploads a second entry claiming
+    `multiple` and an "already used" refusal claiming `quick_cancel`: both are stored in normal mode, so the store's
+    conflicts and stats count them (before: no conflict, no double entry)."""
+    db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    store, event, orders = make_store(tmp_path / "server", tickets=1, devices=("gate-a",), db=db)
+    server = start_server(store, broker.port)
+    try:
+        now = time.time()
+        command, up = uuid.uuid4().hex, topics.up(ORG, "gate-a")
+        store.record_command(ORG, "gate-a", command, "config", {"mode": "normal"}, sent_at=now - 3600)
+        answer = Batch(ORG, "gate-a", uuid.uuid4().hex, now - 3000,
+                       (UploadItem(900, "cmd_result", CmdResult(command, {"config": ["mode"]}, "gate-a")),))
+        server._process([(up, json.dumps(answer.to_wire()).encode())])         # applied (answered now)
+        assert wait_for(lambda: store.device_commands("gate-a")[0]["status"] == "applied", 10)
+        now += 2 * SETTLE                                                        # past the settling margin
+        key = orders[0]["tickets"][0]["ticket_key"]
+        items = (UploadItem(1, "action", ActionItem(str(uuid.uuid4()), "entry", key, event, "in", now - 60, "gate-a",
+                                                    "gate-a", mode="normal")),
+                 UploadItem(2, "action", ActionItem(str(uuid.uuid4()), "entry", key, event, "in", now, "gate-a",
+                                                    "gate-a", mode="multiple")),
+                 UploadItem(3, "refusal", RefusalItem("already_used", key, event, now, "gate-a", "gate-a",
+                                                      scan_uuid=str(uuid.uuid4()), mode="quick_cancel")))
+        batch = Batch(ORG, "gate-a", uuid.uuid4().hex, now, items)
+        server._process([(up, json.dumps(batch.to_wire()).encode())])
+        assert [m for m, in store.q("SELECT mode FROM scans WHERE type IN ('action', 'refusal')")] == ["normal"] * 3
+        assert [c["ticket_key"] for c in store.conflicts(ORG)] == [key]
+        double = store.stats(ORG)["double_entries"]
+        assert double["conflicts"] == 1 and double["refused_already_used"] == 1, double
     finally:
         server.stop()
         store.close()

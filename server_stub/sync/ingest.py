@@ -161,10 +161,19 @@ class Scope:
         """An accepted item as stored: a refusal (statistics) counts only under an event this device holds. One naming
         another event (a genuine `wrong_event` names the ticket's event; a stolen door padded another event's
         refusal figures) is counted under the device's event when it holds one, else under none (the organiser's
-        totals only)."""
+        totals only). A scan carries the mode the organiser set the device in then, not the one it claims."""
+        if not isinstance(item, (ActionItem, RefusalItem)):
+            return item
+        item = self._posted_mode(item)
         if not isinstance(item, RefusalItem) or item.event_id is None or item.event_id in self.events:
             return item
         return replace(item, event_id=next(iter(self.events)) if len(self.events) == 1 else None)
+
+    def _posted_mode(self, item: ActionItem | RefusalItem) -> ActionItem | RefusalItem:
+        if self._posting is None:
+            self._posting = self._posting_of()
+        mode = self._posting.mode_counted(item.mode, item.at + item.clock_offset)
+        return item if mode == item.mode else replace(item, mode=mode)
 
     def staff_refusal(self, item: Staffed | Item) -> str | None:  # Item: any upload, Staffed: desk requests too
         """The staff member the item names must be the organiser's, active when it was done, and hold the permission

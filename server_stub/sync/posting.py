@@ -7,8 +7,9 @@ The setting it replaced stays valid until the device answered that it applied th
 valid, it may be offline scanning under it), and every boundary is widened by SETTLE either way for the scan's
 dating error. What a device scanned before it was registered (enrolled) under its id is its word: a door wiped and
 enrolled again sends what it scanned under its previous enrollment (agent.home.store_identity). No gate given: the
-device's word (its technician named it at the door); no mode given: any mode. A
-scan naming no gate claims none (counted at gate "?", as an older device's).
+device's word (its technician named it at the door); no mode given: any mode. A scan is stored in the mode given at
+its time, not the one it claims (`mode_counted`). A scan naming no gate claims none (counted at gate "?", as an
+older device's).
 """
 from __future__ import annotations
 
@@ -16,11 +17,16 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from agent.policy import Mode
+
 # seconds either side of a change a scan may name the setting before or after it: a scan is dated on the server's
 # time line by the device's offset (error up to half a round trip, a clock stepped since its last measure), and a
 # configuration's time is when the organiser sent it
 SETTLE = 300.0
 ANY = None         # no setting given by the organiser: the device's word
+# the organiser's modes, the one that hides the fewest double entries first: a scan claiming none of those set around
+# its time is counted in the first of them (`multiple` hides every second entry, `quick_cancel` "already used")
+STRICTEST_FIRST = (Mode.NORMAL.value, Mode.ENTRY_EXIT.value, Mode.QUICK_CANCEL.value, Mode.MULTIPLE.value)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,15 @@ class Posting:
 
     def modes_at(self, t: float) -> set[str] | None:
         return None if t < self.registered_at else _at(self.modes, t)
+
+    def mode_counted(self, claimed: str | None, t: float) -> str | None:
+        """The mode a scan at server time `t` claiming `claimed` is stored and counted in (conflicts, stats, relayed
+        to the other gates): its claim when the organiser set none then or set that one (around a change, either),
+        else the organiser's: a stolen door claiming `multiple` hid its double entries."""
+        modes = self.modes_at(t)
+        if modes is None or claimed in modes:
+            return claimed
+        return min(modes, key=lambda m: STRICTEST_FIRST.index(m) if m in STRICTEST_FIRST else len(STRICTEST_FIRST))
 
 
 def _at(periods: Iterable[Period], t: float) -> set[str] | None:
@@ -78,3 +93,18 @@ def _since(command: dict) -> float:
 def _rejected(command: dict) -> bool:
     result = command.get("result")
     return isinstance(result, dict) and "rejected" in result
+
+
+def organiser_setting(registered_gate: str, commands: list[dict[str, Any]]) -> dict[str, Any]:
+    """What `server devices` and `provision devices` show of a device's posting: {gate: the organiser's last one
+    (else the enrolment's, "" none), mode: the organiser's last one (None: never set, the device's word),
+    enrolled_gate, setting: the state of the last `configure --gate|--mode` the device did not reject (its
+    `device_commands` status's first word: applied, pending, expired, not sent; None: none sent)}."""
+    configs = sorted((c for c in commands if c["cmd"] == "config" and not _rejected(c)
+                      and any(isinstance(c["args"].get(k), str) for k in ("gate", "mode"))), key=_since)
+    gate, mode = registered_gate, None
+    for c in configs:
+        gate = c["args"]["gate"] if isinstance(c["args"].get("gate"), str) else gate
+        mode = (c["args"]["mode"] or None) if isinstance(c["args"].get("mode"), str) else mode
+    setting = configs[-1]["status"].split(" (")[0].split(":")[0] if configs else None
+    return {"gate": gate, "mode": mode, "enrolled_gate": registered_gate, "setting": setting}
