@@ -33,16 +33,22 @@ def _kept(org: Path, topic: str) -> list[bytes]:
     return [p for _, p, retained in fresh.got if retained]
 
 
-def test_attack_a_retained_upload_is_not_taken_again_at_each_restart(tmp_path):
-    """Before: the broker sent the door's retained upload (and its retained Last Will on its upload topic) to every
-    new `server serve`, which took it in again (one more refused message and log line per restart, forever, up to
-    the 4 MiB message limit each time). Now the server that finds one clears it and logs the device; nothing is
-    taken in again."""
+def _organiser_and_door(tmp_path):
+    """The organiser's folder (organiser acme, one event) and an empty door folder."""
     org, door = tmp_path / "org", tmp_path / "door"
     org.mkdir(), door.mkdir()
     tg(org, "server", "init", "--org", "acme", "--name", "Acme")
     tg(org, "server", "event", "create", "--name", "Tonight", "--tz", "UTC", "--zone", "1=Floor", "--category",
        "1=Adult", "--start", "2026-01-01 18:00", "--end", "2026-01-01 23:00")
+    return org, door
+
+
+def test_attack_a_retained_upload_is_not_taken_again_at_each_restart(tmp_path):
+    """Before: the broker sent the door's retained upload (and its retained Last Will on its upload topic) to every
+    new `server serve`, which took it in again (one more refused message and log line per restart, forever, up to
+    the 4 MiB message limit each time). Now the server that finds one clears it and logs the device; nothing is
+    taken in again."""
+    org, door = _organiser_and_door(tmp_path)
     prov, http_port = provision_serve(partial(_start, org), seconds=300)
     serve = None
     try:
@@ -88,11 +94,7 @@ def test_attack_a_refused_retained_presence_is_cleared_not_refused_at_each_resta
     refused it again (a log line and a `server refusals` row per restart, forever; the padded one parsed each time).
     Now the server clears a presence it refuses (the device publishes its own again when it connects) and takes the
     empty message that clears it as nothing."""
-    org, door = tmp_path / "org", tmp_path / "door"
-    org.mkdir(), door.mkdir()
-    tg(org, "server", "init", "--org", "acme", "--name", "Acme")
-    tg(org, "server", "event", "create", "--name", "Tonight", "--tz", "UTC", "--zone", "1=Floor", "--category",
-       "1=Adult", "--start", "2026-01-01 18:00", "--end", "2026-01-01 23:00")
+    org, door = _organiser_and_door(tmp_path)
     prov, http_port = provision_serve(partial(_start, org), seconds=300)
     serve = None
     try:
