@@ -105,7 +105,7 @@ def sales_text(summary: dict) -> str:
             rows.append(f"  {key:<28} {cell['tickets']:>7}  {money(cell['total_cents'], cell['currency']):>16}")
         if d == "payment" and t.get("tickets_paid_several_ways"):
             rows.append(f"  note: {t['tickets_paid_several_ways']} ticket(s) of orders paid several ways are under "
-                        "each of their methods, their amounts split: the methods' tickets add up to more than sold, "
+                        "each of their methods, with that method's part of the amount: the methods' tickets add up to more than sold, "
                         "their amounts to the total")
     return "\n".join(rows)
 

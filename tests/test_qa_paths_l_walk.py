@@ -252,7 +252,7 @@ def test_a_session_opened_with_a_lost_badge_ends_when_the_organiser_replaces_the
         _sync(home)
         assert "on duty: nobody" in tg(home, "agent", "status").stdout
         refused = tg(home, "agent", "scan", payloads[0], ok=False)
-        assert refused.returncode == 1 and "log in first" in refused.stderr, (refused.stdout, refused.stderr)
+        assert refused.returncode == 1 and refused.stdout.startswith("LOG IN FIRST | "), (refused.stdout, refused.stderr)
         again = tg(home, "agent", "login", "--badge", "-", stdin=lost, ok=False)
         assert again.returncode == 1 and "replaced by a newer one" in again.stderr
         tg(home, "agent", "login", "--staff", "sam okafor", "--pin", stdin="5678\n")   # by PIN: stays

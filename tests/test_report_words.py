@@ -65,8 +65,8 @@ def test_sales_per_payment_says_a_ticket_paid_several_ways_is_under_each_method(
     out = server_cmd(data, "report", "sales").stdout
     per_payment = out.split("per payment:\n")[1].split("\nper desk:")[0].splitlines()
     assert [line.split()[:3] for line in per_payment[:2]] == [["card", "2", "10.00"], ["cash", "4", "70.00"]], out
-    assert per_payment[2] == ("  note: 2 ticket(s) of orders paid several ways are under each of their methods, their "
-                              "amounts split: the methods' tickets add up to more than sold, their amounts to the "
-                              "total"), out
+    assert per_payment[2] == ("  note: 2 ticket(s) of orders paid several ways are under each of their methods, "
+                              "with that method's part of the amount: the methods' tickets add up to more than sold, "
+                              "their amounts to the total"), out
     totals = json.loads(server_cmd(data, "report", "sales", "--json").stdout)["summary"]["totals"]
     assert (totals["tickets"], totals["total_cents"], totals["tickets_paid_several_ways"]) == (4, 8000, 2)
