@@ -243,5 +243,5 @@ def test_the_devices_list_reads_in_words(tmp_path):
     tg(home, "server", "device", "register", "gate-1", "--gate", "north", "--events", "1,2")
     tg(home, "server", "device", "register", "gate-2")
     listed = tg(home, "server", "devices").stdout.splitlines()
-    assert listed[0].split("gate north")[1].split() == ["events", "1,", "2", "never", "seen"], listed
-    assert listed[1].split("gate -")[1].split() == ["events", "all", "never", "seen"], listed
+    assert listed[0].split("gate north")[1].split() == ["mode", "any", "events", "1,", "2", "never", "seen"], listed
+    assert listed[1].split("gate -")[1].split() == ["mode", "any", "events", "all", "never", "seen"], listed
