@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,30 @@ def test_a_presence_under_a_leaf_of_other_unicode_digits_is_a_fence_not_a_worker
     finally:
         writer.stop()
         reader.stop()
+
+
+def test_a_broker_lost_right_after_the_start_line_is_said(tmp_path, broker, world):
+    """The broker went (the technician stopped `provision serve`) just after `server serve` said it runs: the watch
+    started reading the link already down and said nothing, ever (CI: test_qa_paths_l_walk's broker-lost line never
+    came). The loss is said against what the start line said."""
+    said: list[str] = []
+    stopping, done = threading.Event(), threading.Event()
+
+    def say(line: str) -> None:
+        said.append(line)
+        if "worker(s) for" in line:
+            broker.stop()
+            time.sleep(1.5)           # the client has read the closed socket long before the watch's first look
+
+    def run() -> None:
+        try:
+            cli_hooks.serve(tmp_path / "server", f"127.0.0.1:{broker.port}", SqliteStore.open, orgs=[ORG], stop=stopping,
+                            say=say, end_after=None)
+        finally:
+            done.set()
+    threading.Thread(target=run, daemon=True).start()
+    try:
+        assert wait_for(lambda: any("lost the broker at 127.0.0.1:" in line for line in said), 15), said
+    finally:
+        stopping.set()
+        assert done.wait(20), "serve did not stop"

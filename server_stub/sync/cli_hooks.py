@@ -194,10 +194,11 @@ def _watch_sessions(config: BrokerConfig, presences: sessions.Presences, last: i
         _say_ended(say, ended, f"stopped for {end_after:g} s or more")
 
 
-def _watch_link(transport: PahoTransport, where: str, stop: threading.Event, say: Callable[[str], None]) -> None:
+def _watch_link(transport: PahoTransport, where: str, stop: threading.Event, say: Callable[[str], None],
+                up: bool) -> None:
     """Until stopped: the broker lost and back, said once each with the time. The organiser watching `serve` saw
-    nothing while the broker was gone (the check-ins waited on the doors and `stats` stood still)."""
-    up = transport.connected
+    nothing while the broker was gone (the check-ins waited on the doors and `stats` stood still). `up`: whether the
+    start said it runs on the broker (a loss between then and here is said too)."""
     while not stop.wait(1.0):
         if transport.connected == up:
             continue
@@ -285,6 +286,7 @@ def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
         except ConnectionError as exc:
             print(f"ticketgate server serve: {exc}; still trying (Ctrl-C to stop)", file=sys.stderr)
         who = f" as {config.username}" if config.username else ""
+        up = transports[0].connected
         say(f"sync server on {config.host}:{config.port}{who}: {len(servers)} worker(s) for "
             f"{', '.join(names)}; Ctrl-C to stop")
         _say_ended(say, ended, "left by an earlier run with more workers")
@@ -292,7 +294,7 @@ def serve(data_dir: str | Path, broker: BrokerConfig | BrokerLogin | str | None,
             watch = threading.Thread(target=_watch_sessions, name="serve-sessions", daemon=True,
                                      args=(config, presences, last, stop, end_after, say, checked))
             watch.start()
-        _watch_link(transports[0], f"{config.host}:{config.port}", stop, say)
+        _watch_link(transports[0], f"{config.host}:{config.port}", stop, say, up)
     finally:
         stop.set()
         if watch is not None:
