@@ -28,6 +28,7 @@ from agent.staff_session import OnDuty
 from agent.ticket_state import ticket_state
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
+from agent.status_words import status_lines
 from agent.cli_words import human, login_needed_line, on_duty_line, search_line, undone_line
 from agent.language import SETTING as LANGUAGE_SETTING, LANGUAGES, choose as choose_language, translate
 from agent.verdicts import Reason, Verdict
@@ -253,6 +254,16 @@ def _scan_line(ledger: Ledger, v: Verdict, policy: DevicePolicy, lang: str) -> s
     return human(v, policy.mode, _messages(v, names), names, lang, policy.zones)
 
 
+def _status_part(part: str, value: Any) -> str:
+    """The lines of `agent status` other modules word (in English): a wipe, the broker login, a refused upload."""
+    from agent.sync_cli import refused_line      # (one wording with `agent sync`'s)
+    if part == "wiped":
+        return describe_wiped(value)
+    if part == "broker_login":
+        return LoginState(**value).describe()
+    return refused_line(value)
+
+
 def _messages(v: Verdict, names: EventNames) -> list[str]:
     """The organiser's messages the app shows with this verdict: for an admission, not for a re-read of one."""
     if not v.accepted or v.reason is Reason.REREAD:
@@ -448,7 +459,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                 print(translate(lang, "no match"))
         return 0
     if args.cmd == "status":
-        from agent.sync_cli import refused_line, refused_upload      # (one wording with `agent sync`'s)
+        from agent.sync_cli import refused_upload
         identity = DeviceHome(home).identity()
         status: dict[str, Any] = {"home": str(home), "identity": identity.__dict__ if identity else None,
                   "policy": load_policy(ledger).to_json(), "counts": ledger.counts(),
@@ -468,30 +479,10 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         if args.json:
             print(json.dumps(status, indent=2))
         else:
-            pol = status["policy"]
-            print(f"enrolled: organiser {identity.org}, {identity.role} {identity.device_id}" if identity
-                  else "not enrolled (no sync): see `ticketgate provision enroll`")
-            # no settings stored (new, or wiped): the defaults' "device device at gate" named nothing
-            where = (f"device {pol['device_id']} at {pol['gate']}" if ledger.get_setting("policy") is not None else
-                     "no device id or gate set (`agent configure --device-id ID --gate G`, or enroll)")
-            print(printable(f"{where}: mode {pol['mode']}, events {pol['events'] or 'all'}, "
-                            f"zones {pol['zones'] or 'all'}"))
-            print("  " + ", ".join(f"{k} {v}" for k, v in status["counts"].items()))
-            if was_wiped is not None:
-                print(printable("  " + describe_wiped(was_wiped)))
-            if status["on_duty"]:
-                print(printable(f"  on duty: {status['on_duty']['name']} ({status['on_duty']['role']})"))
-            elif duty.configured:
-                print("  on duty: nobody (log in: `ticketgate agent login`)")
-            if status["inside"]:
-                print("  inside now: " + ", ".join(f"event {k}: {v}" for k, v in status["inside"].items()))
-            print(f"  {len(keyring.keys)} trusted key(s), {len(keyring.pretix)} pretix event(s)")
-            if identity:
-                print(f"  broker login: {LoginState(**status['broker_login']).describe()}")
-            for r in status["refused_uploads"]:
-                print(printable(f"  {refused_line(r)}"))
-            if args.verify:
-                print(f"  integrity: {status['integrity']}")
+            for line in status_lines(status, lang, policy_stored=ledger.get_setting("policy") is not None,
+                                     staff_kept=duty.configured, trusted=len(keyring.keys),
+                                     pretix=len(keyring.pretix), describe=_status_part):
+                print(line)
         if args.verify and status["integrity"] != "ok":
             return 3
         return 0

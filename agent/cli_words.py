@@ -31,6 +31,8 @@ _APP_REASONS = {
     Code.UNKNOWN_KEY: "Issued by a key this device does not know. Check the event, or sync the device.",
     Code.MALFORMED: "This code is not a ticket. Scan the ticket's QR code.",
 }
+LOWER_CASE_SAID = ("A ticket read in lower case: turn off the scanner's Caps Lock or case conversion, then scan "
+                   "again.")
 _WHEN = "%Y-%m-%d %H:%M:%S UTC"
 
 
@@ -103,8 +105,7 @@ def _detail(v: Verdict, mode: Mode, names: EventNames | None, gate_zones: frozen
     if c is Code.BLOCKED:
         return v.detail
     if c is Code.MALFORMED and v.detail in (LOWER_CASE, NO_SUCH_TICKET):
-        return say("A ticket read in lower case: turn off the scanner's Caps Lock or case conversion, then scan "
-                   "again.") if v.detail == LOWER_CASE else say(NO_SUCH_TICKET)
+        return say(LOWER_CASE_SAID if v.detail == LOWER_CASE else NO_SUCH_TICKET)
     return say(_APP_REASONS[c]) if c in _APP_REASONS else v.detail
 
 
