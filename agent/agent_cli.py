@@ -254,14 +254,14 @@ def _scan_line(ledger: Ledger, v: Verdict, policy: DevicePolicy, lang: str) -> s
     return human(v, policy.mode, _messages(v, names), names, lang, policy.zones)
 
 
-def _status_part(part: str, value: Any) -> str:
-    """The lines of `agent status` other modules word (in English): a wipe, the broker login, a refused upload."""
+def _status_part(part: str, value: Any, lang: str) -> str:
+    """The lines of `agent status` other modules word: a wipe, the broker login, a refused upload."""
     from agent.sync_cli import refused_line      # (one wording with `agent sync`'s)
     if part == "wiped":
-        return describe_wiped(value)
+        return describe_wiped(value, lang)
     if part == "broker_login":
-        return LoginState(**value).describe()
-    return refused_line(value)
+        return LoginState(**value).describe(lang)
+    return refused_line(value, lang)
 
 
 def _messages(v: Verdict, names: EventNames) -> list[str]:
@@ -481,7 +481,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         else:
             for line in status_lines(status, lang, policy_stored=ledger.get_setting("policy") is not None,
                                      staff_kept=duty.configured, trusted=len(keyring.keys),
-                                     pretix=len(keyring.pretix), describe=_status_part):
+                                     pretix=len(keyring.pretix),
+                                     describe=lambda part, value: _status_part(part, value, lang)):
                 print(line)
         if args.verify and status["integrity"] != "ok":
             return 3

@@ -211,21 +211,39 @@ def test_search_annul_and_status_in_french(home: Path) -> None:
     assert agent(home, "status", "--json", "--lang", "fr").stdout == agent(home, "status", "--json").stdout
 
 
+def test_status_of_a_wiped_device_in_french(tmp_path: Path) -> None:
+    """A device wiped by the technician and not enrolled again: `agent status --lang fr` says what it keeps unsent
+    (counted by kind) and what becomes of it, in French like the rest."""
+    assert agent(tmp_path, "configure", "--device-id", "d1", "--gate", "g").returncode == 0
+    assert agent(tmp_path, "scan", "garbage").returncode == 0                    # a refusal for the statistics
+    wipe = subprocess.run([sys.executable, "-m", "agent", "provision", "wipe", "--yes"], cwd=ROOT,
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert wipe.returncode == 0, wipe.stderr
+    status = agent(tmp_path, "status", "--lang", "fr")
+    assert status.returncode == 0 and (
+        "  effacé (par le technicien) : 1 envoi(s) de d1 non parti(s) (1 scan(s) refusé(s) pour les statistiques) : "
+        "envoyés comme les siens quand l'appareil est inscrit à nouveau") in status.stdout.splitlines(), status.stdout
+    assert not re.search(r"\b(wiped|upload|technician|trusted)\b", status.stdout), status.stdout
+
+
 def test_every_word_of_the_terminal_commands_is_translated() -> None:
     """Each English text the terminal commands say through the catalogue has its French line (agent/locale/fr.po):
     a new one without it fails here, as the app's do in tests/test_ui_i18n.py."""
-    from agent import agent_cli, cli_words, status_words
+    from agent import agent_cli, cli_words, status_words, sync_cli, wiped_status
+    from agent.sync import login_state
     from agent.language import catalogue
     from agent.policy import MODE_WORDS
     from agent.ticket_state import STATE_WORDS
     found: set[str] = set()
-    for module in (cli_words, status_words, agent_cli):
+    for module in (cli_words, status_words, agent_cli, sync_cli, wiped_status, login_state):
         source = Path(module.__file__ or "").read_text()
         for m in re.finditer(r"\b(?:say|translate)\((?:lang, )?\s*(\"(?:[^\"\\]|\\.)*\")", source):
             found.add(ast.literal_eval(m.group(1)))
     found |= set(cli_words._APP_REASONS.values()) | {cli_words.LOWER_CASE_SAID} | set(cli_words.ROLE_WORDS.values()) | set(STATE_WORDS.values())
     found |= set(MODE_WORDS.values()) | set(status_words.COUNT_WORDS) | {"door", "kiosk", "paid", "pending",
-                                                                        "cancelled", "refunded"}
+                                                                        "cancelled", "refunded", "unknown",
+                                                                        "by the technician"}
+    found |= set(wiped_status._KINDS.values()) | {"uploaded as this device's own when it is enrolled again"}
     assert {"ticket {key}", "no match", "{where}: mode {mode}, events {events}, zones {zones}"} <= found
     fr = catalogue("fr")
     assert sorted(m for m in found if m not in fr) == []
