@@ -21,7 +21,7 @@ from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
 from agent.policy import DevicePolicy, Mode, reread_arg
 from agent.pricing import cents_text
-from agent.safe_text import printable, timestamp
+from agent.safe_text import printable
 from agent.staff import NotPermitted, StaffError, is_badge
 from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
