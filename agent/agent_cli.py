@@ -29,7 +29,7 @@ from agent.ticket_state import ticket_state
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
 from agent.status_words import status_lines
-from agent.cli_words import human, login_needed_line, on_duty_line, search_line, undone_line
+from agent.cli_words import human, login_needed_line, on_duty_line, role_word, search_line, undone_line
 from agent.language import SETTING as LANGUAGE_SETTING, LANGUAGES, choose as choose_language, translate
 from agent.verdicts import Reason, Verdict
 
@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
                        help="also set how long an idle session stays open (supervisors)")
     login.add_argument("--json", action="store_true")
-    sub.add_parser("logout", help="end the staff session on this device")
+    _lang_flag(login)
+    _lang_flag(sub.add_parser("logout", help="end the staff session on this device"))
 
     trust = sub.add_parser("trust", help="add trusted keys from a keyring JSON file (merges)")
     trust.add_argument("keyring_file", type=Path)
@@ -315,7 +316,7 @@ _NEEDS = {"configure": "configure", "scan": "entry", "checkin": "entry", "annul"
           "trust": "configure", "trust-pretix": "configure"}     # the keys it trusts: what it admits
 
 
-def _staff_login(args: argparse.Namespace, duty: OnDuty) -> int:
+def _staff_login(args: argparse.Namespace, duty: OnDuty, lang: str) -> int:
     if args.badge:
         member = duty.login_badge(sys.stdin.readline().strip() if args.badge == "-" else args.badge)
     elif args.staff and args.pin:
@@ -328,7 +329,8 @@ def _staff_login(args: argparse.Namespace, duty: OnDuty) -> int:
         duty.require("configure")
         duty.set_idle_timeout(args.idle_timeout)
     session = duty.session()
-    print(json.dumps(session) if args.json else printable(f"on duty: {member.name} ({member.role})"))
+    print(json.dumps(session) if args.json else printable(translate(lang, "on duty: {name} ({role})", name=member.name,
+                                                                    role=role_word(member.role, lang))))
     return 0
 
 
@@ -375,10 +377,10 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
     duty = OnDuty(ledger, credentials.server_key if credentials else None)
     lang = choose_language(getattr(args, "lang", None), ledger.get_setting(LANGUAGE_SETTING))
     if args.cmd == "login":
-        return _staff_login(args, duty)
+        return _staff_login(args, duty, lang)
     if args.cmd == "logout":
         duty.logout()
-        print("logged out")
+        print(translate(lang, "logged out"))
         return 0
     if args.cmd in _NEEDS and not (args.cmd == "scan" and duty.configured):
         duty.require(_NEEDS[args.cmd])      # a scan checks per payload: a badge among them logs its holder in

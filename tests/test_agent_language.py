@@ -117,7 +117,7 @@ def test_scan_says_every_verdict_in_french(home: Path) -> None:
 
 def test_scan_says_log_in_first_and_on_duty_in_french(home: Path) -> None:
     """The staff lines of a laser session: a ticket with nobody on duty (not judged: exit 1), a staff badge (its
-    holder goes on duty, the role in the app's word), then the ticket admitted."""
+    holder goes on duty, the role in the app's word), then the ticket admitted; `agent logout` and `login` too."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
     from agent.home import Broker, Credentials
@@ -141,6 +141,9 @@ def test_scan_says_log_in_first_and_on_duty_in_french(home: Path) -> None:
         "EN SERVICE | Sam Okafor (Superviseur)",
         "ACCEPTÉ — ENTRÉE | billet 11 | événement 1"], run.stdout
     _french_only(run.stdout)
+    assert agent(home, "logout", "--lang", "fr").stdout == "déconnecté\n"
+    login = agent(home, "login", "--lang", "fr", "--staff", "Sam Okafor", "--pin", stdin="9876\n")
+    assert login.returncode == 0 and login.stdout == "en service : Sam Okafor (Superviseur)\n", login.stderr
 
 
 def test_json_is_the_same_in_every_language(tmp_path: Path) -> None:
