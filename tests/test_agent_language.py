@@ -250,3 +250,14 @@ def test_every_word_of_the_terminal_commands_is_translated() -> None:
     assert {"ticket {key}", "no match", "{where}: mode {mode}, events {events}, zones {zones}"} <= found
     fr = catalogue("fr")
     assert sorted(m for m in found if m not in fr) == []
+
+
+def test_one_rule_chooses_the_language() -> None:
+    """agent.language.choose, the rule `ticketgate kiosk` and `ticketgate agent` both call: --lang, else the stored
+    setting (a value other than en/fr passed over, not a crash), else TICKETGATE_LANG, else the locale, else en."""
+    from agent.language import choose
+    assert choose("en", "fr", {"TICKETGATE_LANG": "fr"}) == "en"
+    assert choose(None, "fr", {"LANG": "en_GB.UTF-8"}) == "fr"
+    assert choose(None, "de", {"TICKETGATE_LANG": "fr"}) == "fr"
+    assert choose(None, None, {"TICKETGATE_LANG": "", "LC_ALL": "fr_CA.UTF-8"}) == "fr"
+    assert choose(None, None, {"LANG": "C.UTF-8"}) == "en"
