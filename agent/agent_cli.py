@@ -21,15 +21,19 @@ from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
 from agent.policy import DevicePolicy, Mode, reread_arg
 from agent.pricing import cents_text
-from agent.safe_text import printable, timestamp
+from agent.safe_text import printable
 from agent.staff import NotPermitted, StaffError, is_badge
 from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
-from agent.ticket_state import STATE_WORDS, ticket_state
+from agent.ticket_state import ticket_state
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
-from agent.verdict_words import LOG_IN_FIRST, ON_DUTY, screen_title
-from agent.verdicts import Code, Reason, Verdict
+from agent.status_words import status_lines
+from agent.cli_words import human, login_needed_line, on_duty_line, role_word, search_line, undone_line
+from agent.language import SETTING as LANGUAGE_SETTING, LANGUAGES, choose as choose_language, translate
+from agent.verdicts import Reason, Verdict
+
+__all__ = ["build_parser", "human", "main", "undone_line"]
 
 
 def _ints(text: str | None) -> frozenset[int] | None:
@@ -94,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="scan payloads; --mode, --events, --zones… apply to this run only. " + _SELECTION_RULE)
     scan.add_argument("payloads", nargs="*")
     scan.add_argument("--json", action="store_true", help="one JSON object per verdict")
+    _lang_flag(scan)
     _policy_flags(scan)
 
     conf = sub.add_parser("configure", help="store device settings (mode, events, zones, gate)",
@@ -104,20 +109,24 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query")
     search.add_argument("--limit", type=_limit, default=20)
     search.add_argument("--json", action="store_true")
+    _lang_flag(search)
 
     status = sub.add_parser("status", help="device settings and ledger counters")
     status.add_argument("--json", action="store_true")
     status.add_argument("--verify", action="store_true", help="also run a full integrity check of the ledger (slow)")
+    _lang_flag(status)
 
     annul = sub.add_parser("annul", help="annul a mistaken check-in (the last one, or --scan UUID)")
     annul.add_argument("--scan", dest="scan_uuid")
     annul.add_argument("--reason", required=True)
     annul.add_argument("--json", action="store_true")
+    _lang_flag(annul)
 
     checkin = sub.add_parser("checkin", help="manual check-in of a ticket found by search")
     checkin.add_argument("ticket_key")
     checkin.add_argument("--reason", required=True)
     checkin.add_argument("--json", action="store_true")
+    _lang_flag(checkin)
 
     login = sub.add_parser("login", help="log a staff member in on this device (by PIN or badge); what the device "
                                          "records names them until they log out or the session goes idle")
@@ -127,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
                        help="also set how long an idle session stays open (supervisors)")
     login.add_argument("--json", action="store_true")
-    sub.add_parser("logout", help="end the staff session on this device")
+    _lang_flag(login)
+    _lang_flag(sub.add_parser("logout", help="end the staff session on this device"))
 
     trust = sub.add_parser("trust", help="add trusted keys from a keyring JSON file (merges)")
     trust.add_argument("keyring_file", type=Path)
@@ -174,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     pretix.add_argument("--subevent", action="append", default=[], metavar="SUBEVENT=EVENT",
                         help="map a pretix event date (subevent id) to one of our event ids")
     return p
+
+
+def _lang_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lang", choices=LANGUAGES, help="the language of the lines (default: the device's, as the app "
+                                                    "chooses it: its language setting, else TICKETGATE_LANG or the "
+                                                    "locale, else English); --json is the same in every language")
 
 
 def _policy_flags(p: argparse.ArgumentParser) -> None:
@@ -233,55 +249,20 @@ def _selection_refused(args: argparse.Namespace, ledger: Ledger, keyring: Keyrin
     return False
 
 
-def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = None,
-          names: EventNames | None = None) -> str:
-    """A verdict on one line, headed by the title the app shows in this mode (TICKET CANCELLED, ALREADY READ — 2 s
-    ago, CANCELLED — BACK ON SALE); zones named as the app names them (`names`: 'zones 1 (Floor)'); `messages`: the
-    organiser's for an admission (the app's yellow band, e.g. 'VIP — hand out a wristband'), last. `--json` has the
-    code."""
-    parts = [screen_title(v, mode)]
-    if v.ticket_key:
-        parts.append(f"ticket {v.ticket_key}")
-    if v.event_id is not None:
-        parts.append(f"event {v.event_id}")
-    if v.zones:
-        parts.append("zones " + ", ".join(_zone_name(names, v.event_id, z) for z in v.zones))
-    if v.seat:
-        parts.append(f"seat {v.seat}")
-    if v.first_use:       # a ticket put back on sale carries its cancellation there: it was never used
-        when = timestamp(v.first_use.at, "%Y-%m-%d %H:%M:%S UTC")
-        what = "cancelled for resale" if v.code is Code.CANCELLED else "first used"
-        parts.append(f"{what} {when} on {v.first_use.device_id} at {v.first_use.gate}")
-    for key, label in (("valid_from", "valid from"), ("valid_until", "was valid until")):
-        if isinstance(v.extra.get(key), (int, float)):       # not_yet_valid / expired: when the guest may come in
-            parts.append(f"{label} {timestamp(v.extra[key], '%Y-%m-%d %H:%M:%S UTC')}")
-    if v.detail:
-        parts.append(v.detail)
-    if v.repeat:
-        parts.append("(repeat)")
-    parts += messages or []
-    return printable(" | ".join(parts))
-
-
-def _zone_name(names: EventNames | None, event_id: int | None, zone_id: int) -> str:
-    """'1 (Floor)': the number `--zones` takes and the name the app shows; the number alone when unnamed."""
-    row = names.zone(event_id, zone_id) if names else None
-    return f"{zone_id} ({row['name']})" if row and row.get("name") else str(zone_id)
-
-
-def _scan_line(ledger: Ledger, v: Verdict, mode: Mode) -> str:
+def _scan_line(ledger: Ledger, v: Verdict, policy: DevicePolicy, lang: str) -> str:
     """`human` with the names and messages the ledger holds now (a sync may have changed them meanwhile)."""
     names = EventNames(ledger)
-    return human(v, mode, _messages(v, names), names)
+    return human(v, policy.mode, _messages(v, names), names, lang, policy.zones)
 
 
-def undone_line(result: dict[str, Any]) -> str:
-    """What `agent annul` did, in the app's words for its Undo button: a quick cancellation undone gives the ticket
-    back its use (no longer on sale), an entry undone lets its holder in again."""
-    key = result["ticket_key"]
-    what = (f"Ticket {key} is valid again (cancellation undone)" if result.get("kind") == "cancel"
-            else f"Entry of ticket {key} undone")
-    return printable(f"{what} | check-in {result['annulled']} annulled")
+def _status_part(part: str, value: Any, lang: str) -> str:
+    """The lines of `agent status` other modules word: a wipe, the broker login, a refused upload."""
+    from agent.sync_cli import refused_line      # (one wording with `agent sync`'s)
+    if part == "wiped":
+        return describe_wiped(value, lang)
+    if part == "broker_login":
+        return LoginState(**value).describe(lang)
+    return refused_line(value, lang)
 
 
 def _messages(v: Verdict, names: EventNames) -> list[str]:
@@ -335,7 +316,7 @@ _NEEDS = {"configure": "configure", "scan": "entry", "checkin": "entry", "annul"
           "trust": "configure", "trust-pretix": "configure"}     # the keys it trusts: what it admits
 
 
-def _staff_login(args: argparse.Namespace, duty: OnDuty) -> int:
+def _staff_login(args: argparse.Namespace, duty: OnDuty, lang: str) -> int:
     if args.badge:
         member = duty.login_badge(sys.stdin.readline().strip() if args.badge == "-" else args.badge)
     elif args.staff and args.pin:
@@ -348,7 +329,8 @@ def _staff_login(args: argparse.Namespace, duty: OnDuty) -> int:
         duty.require("configure")
         duty.set_idle_timeout(args.idle_timeout)
     session = duty.session()
-    print(json.dumps(session) if args.json else printable(f"on duty: {member.name} ({member.role})"))
+    print(json.dumps(session) if args.json else printable(translate(lang, "on duty: {name} ({role})", name=member.name,
+                                                                    role=role_word(member.role, lang))))
     return 0
 
 
@@ -393,11 +375,12 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         print(printable(wiped), file=sys.stderr)
         return 1
     duty = OnDuty(ledger, credentials.server_key if credentials else None)
+    lang = choose_language(getattr(args, "lang", None), ledger.get_setting(LANGUAGE_SETTING))
     if args.cmd == "login":
-        return _staff_login(args, duty)
+        return _staff_login(args, duty, lang)
     if args.cmd == "logout":
         duty.logout()
-        print("logged out")
+        print(translate(lang, "logged out"))
         return 0
     if args.cmd in _NEEDS and not (args.cmd == "scan" and duty.configured):
         duty.require(_NEEDS[args.cmd])      # a scan checks per payload: a badge among them logs its holder in
@@ -449,19 +432,17 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             if is_badge(text):           # a staff badge, not a ticket: its holder goes on duty
                 member = duty.login_badge(text)
                 print(json.dumps({"staff": member.staff_id, "name": member.name, "role": member.role})
-                      if args.json else printable(f"{ON_DUTY[0]} | {member.name} ({member.role})"), flush=True)
+                      if args.json else on_duty_line(member.name, member.role, lang), flush=True)
                 continue
             try:
                 verdict = gate.scan(raw)
             except NotPermitted as exc:  # nobody (allowed) on duty: this one not judged, the laser session goes on
                 not_judged += 1
-                print(json.dumps({"login_needed": str(exc)}) if args.json else printable(
-                    f"{LOG_IN_FIRST[0]} | {exc}: scan a staff badge, or `ticketgate agent login --staff NAME --pin`; "
-                    "nothing recorded"),
+                print(json.dumps({"login_needed": str(exc)}) if args.json else login_needed_line(str(exc), lang),
                       flush=True)
                 continue
             print(json.dumps(verdict.to_json()) if args.json
-                  else _scan_line(ledger, verdict, gate.policy.mode), flush=True)
+                  else _scan_line(ledger, verdict, gate.policy, lang), flush=True)
             gate.idle()   # after the verdict is out: checkpoint while staff look at the screen
         return 1 if not_judged else 0
     if args.cmd == "search":
@@ -475,15 +456,12 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             print(json.dumps(rows, ensure_ascii=False))
         else:
             for r in rows:
-                out_of_use = f", out of use: {r['revoked_reason']}" if r["revoked"] else ""
-                print(printable(f"{r['ticket_key']:>14}  order {r['order_number']:<12} {r['buyer_name']:<28} "
-                                f"{r['email']:<32} event {r['event_id']} {r['order_status']}{out_of_use} · "
-                                f"{STATE_WORDS[r['state']]}"))
+                print(search_line(r, lang))
             if not rows:
-                print("no match")
+                print(translate(lang, "no match"))
         return 0
     if args.cmd == "status":
-        from agent.sync_cli import refused_line, refused_upload      # (one wording with `agent sync`'s)
+        from agent.sync_cli import refused_upload
         identity = DeviceHome(home).identity()
         status: dict[str, Any] = {"home": str(home), "identity": identity.__dict__ if identity else None,
                   "policy": load_policy(ledger).to_json(), "counts": ledger.counts(),
@@ -503,30 +481,11 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         if args.json:
             print(json.dumps(status, indent=2))
         else:
-            pol = status["policy"]
-            print(f"enrolled: organiser {identity.org}, {identity.role} {identity.device_id}" if identity
-                  else "not enrolled (no sync): see `ticketgate provision enroll`")
-            # no settings stored (new, or wiped): the defaults' "device device at gate" named nothing
-            where = (f"device {pol['device_id']} at {pol['gate']}" if ledger.get_setting("policy") is not None else
-                     "no device id or gate set (`agent configure --device-id ID --gate G`, or enroll)")
-            print(printable(f"{where}: mode {pol['mode']}, events {pol['events'] or 'all'}, "
-                            f"zones {pol['zones'] or 'all'}"))
-            print("  " + ", ".join(f"{k} {v}" for k, v in status["counts"].items()))
-            if was_wiped is not None:
-                print(printable("  " + describe_wiped(was_wiped)))
-            if status["on_duty"]:
-                print(printable(f"  on duty: {status['on_duty']['name']} ({status['on_duty']['role']})"))
-            elif duty.configured:
-                print("  on duty: nobody (log in: `ticketgate agent login`)")
-            if status["inside"]:
-                print("  inside now: " + ", ".join(f"event {k}: {v}" for k, v in status["inside"].items()))
-            print(f"  {len(keyring.keys)} trusted key(s), {len(keyring.pretix)} pretix event(s)")
-            if identity:
-                print(f"  broker login: {LoginState(**status['broker_login']).describe()}")
-            for r in status["refused_uploads"]:
-                print(printable(f"  {refused_line(r)}"))
-            if args.verify:
-                print(f"  integrity: {status['integrity']}")
+            for line in status_lines(status, lang, policy_stored=ledger.get_setting("policy") is not None,
+                                     staff_kept=duty.configured, trusted=len(keyring.keys),
+                                     pretix=len(keyring.pretix),
+                                     describe=lambda part, value: _status_part(part, value, lang)):
+                print(line)
         if args.verify and status["integrity"] != "ok":
             return 3
         return 0
@@ -538,7 +497,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         except (LookupError, ValueError) as exc:
             print(printable(f"ticketgate agent annul: {exc}"), file=sys.stderr)
             return 1
-        print(json.dumps(result) if args.json else undone_line(result))
+        print(json.dumps(result) if args.json else undone_line(result, lang))
         return 0
     if args.cmd in ("pay", "exchange") and credentials is not None and credentials.role != "kiosk":
         # the server takes payments and exchanges only from kiosks: a door's would change this door alone
@@ -584,7 +543,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         gate.permit = duty.require
         verdict = gate.checkin_by_key(args.ticket_key, args.reason)
         print(json.dumps(verdict.to_json()) if args.json
-              else _scan_line(ledger, verdict, gate.policy.mode))
+              else _scan_line(ledger, verdict, gate.policy, lang))
         return 0 if verdict.accepted else 1
     if args.cmd == "trust":
         try:

@@ -14,6 +14,11 @@ class Mode(str, Enum):
     QUICK_CANCEL = "quick_cancel"        # scanning an unsold pre-printed ticket puts it back on sale
 
 
+# what the app's mode menu and `agent status --lang fr` call each mode (English msgids of agent/locale/fr.po)
+MODE_WORDS = {Mode.NORMAL: "Normal", Mode.ENTRY_EXIT: "Entry / exit", Mode.MULTIPLE: "Multiple entries",
+              Mode.QUICK_CANCEL: "Quick cancellation"}
+
+
 REREAD_MAX_SECONDS = 60.0      # a camera's re-reads come within seconds; longer hides a second entry as a re-read
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.home import DeviceHome
+from agent.language import translate
 from agent.safe_text import printable
 
 if TYPE_CHECKING:
@@ -111,12 +112,13 @@ def refused_upload(r: dict[str, Any]) -> dict[str, Any]:
             "reason": r["refused"]}
 
 
-def refused_line(r: dict[str, Any]) -> str:
+def refused_line(r: dict[str, Any], lang: str = "en") -> str:
     """'REFUSED by the server: outbox #4 kiosk payment_validated order TSYZ-VH: <reason>' (a `refused_upload`): the
-    order it names, else its ticket."""
-    names = (f" order {r['order_number']}" if r.get("order_number") else
-             f" ticket {r['ticket_key']}" if r.get("ticket_key") else "")
-    return f"REFUSED by the server: outbox #{r['id']} {r['kind']} {r['action']}{names}: {r['reason']}"
+    order it names, else its ticket; in `lang` (agent.language), the server's reason as the server said it."""
+    names = (" " + translate(lang, "order {number}", number=r["order_number"]) if r.get("order_number") else
+             " " + translate(lang, "ticket {key}", key=r["ticket_key"]) if r.get("ticket_key") else "")
+    return translate(lang, "REFUSED by the server: outbox #{id} {kind} {action}{names}: {reason}", id=r["id"],
+                     kind=r["kind"], action=r["action"], names=names, reason=r["reason"])
 
 
 def _refused_since(ledger: Ledger, before: int) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """What a manual check-in of a ticket would say now, named for a list: the app's search and order lists
 (kiosk_ui.door) and `ticketgate agent search`. One definition of the states and their English words (the app
-translates them: kiosk_ui/locale)."""
+and `agent search --lang fr` translate them: agent/locale/fr.po)."""
 from __future__ import annotations
 
 from dataclasses import replace

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.home import WIPED_IDENTITY
+from agent.language import translate
 from agent.ledger import Ledger
 
 _KINDS = {"action": "check-in(s) or cancellation(s)", "refusal": "refused scan(s) for the statistics",
@@ -35,11 +36,15 @@ def removed_text(done: dict[str, Any]) -> str:
     return said + (f"; {unsent} upload(s) not sent kept on it" if unsent else "")
 
 
-def describe(w: dict[str, Any]) -> str:
-    why = "revoked by the organiser" if w["revoked"] else (w["reason"] or "by the technician")
+def describe(w: dict[str, Any], lang: str = "en") -> str:
+    """The wipe `wiped_status` found, in `lang` (agent.language)."""
+    def say(text: str, **fmt: object) -> str:
+        return translate(lang, text, **fmt)
+    why = say("revoked by the organiser") if w["revoked"] else say(w["reason"] or "by the technician")
     if not w["uploads_kept"]:
-        return f"wiped ({why}): it holds no upload of {w['device_id']}"
-    what = ", ".join(f"{n} {_KINDS.get(k, k)}" for k, n in w["kinds"].items())
-    fate = ("kept as its record; the server takes nothing from a revoked device, nor as another enrollment's"
-            if w["revoked"] else "uploaded as this device's own when it is enrolled again")
-    return f"wiped ({why}): {w['uploads_kept']} upload(s) of {w['device_id']} not sent ({what}): {fate}"
+        return say("wiped ({why}): it holds no upload of {device}", why=why, device=w["device_id"])
+    what = ", ".join(f"{n} {say(_KINDS.get(k, k))}" for k, n in w["kinds"].items())
+    fate = say("kept as its record; the server takes nothing from a revoked device, nor as another enrollment's"
+               if w["revoked"] else "uploaded as this device's own when it is enrolled again")
+    return say("wiped ({why}): {n} upload(s) of {device} not sent ({what}): {fate}", why=why, n=w["uploads_kept"],
+               device=w["device_id"], what=what, fate=fate)

@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     except (LedgerError, HomeError) as exc:
         print(f"ticketgate kiosk: {exc}", file=sys.__stderr__)   # Kivy captures sys.stderr into its log
         return 3
-    i18n.set_language(args.lang or ctl.door.ledger.get_setting("ui_language") or i18n.android_language()
-                      or i18n.device_language())
+    from agent.language import SETTING, choose          # one rule with the terminal commands (`agent scan --lang`)
+    i18n.set_language(choose(args.lang, ctl.door.ledger.get_setting(SETTING)))
     try:
         if args.screenshot:
             from kiosk_ui.offscreen import Harness

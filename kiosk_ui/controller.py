@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from agent.gate import OrganiserOnly
+from agent.language import SETTING as LANGUAGE_SETTING
 from agent.policy import Mode
 from agent.staff import NotPermitted, StaffError, is_badge
 from agent.sync.messages import Printed
@@ -270,7 +271,7 @@ class Controller:
     def set_language(self, lang: str) -> None:
         """The app's language; the verdict on screen is said again in it."""
         i18n.set_language(lang)
-        self.door.ledger.set_setting("ui_language", lang)
+        self.door.ledger.set_setting(LANGUAGE_SETTING, lang)     # the terminal commands speak it too
         if self.verdict is not None and self._verdict_of is not None:
             self.verdict = self._verdict_of()
 

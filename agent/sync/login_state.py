@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.language import translate
 from agent.private_files import write_private
 
 
@@ -36,12 +37,16 @@ class LoginState:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    def describe(self) -> str:
+    def describe(self, lang: str = "en") -> str:
+        """The last login in words, in `lang` (agent.language); the broker's reason as the broker gave it."""
+        def say(text: str, **fmt: object) -> str:
+            return translate(lang, text, **fmt)
         if self.state == "connected":     # the last login's outcome, not a live link: say when it was
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.last)) if self.last else ""
-            return f"accepted (last connected {when})" if when else "accepted"
+            return say("accepted (last connected {when})", when=when) if when else say("accepted")
         if self.state != "refused":
-            return self.state
+            return say(self.state)
         when = time.strftime("%H:%M:%S", time.localtime(self.since))
-        line = f"refused by the broker: {self.reason} ({self.refusals}x since {when}); retrying with backoff"
+        line = say("refused by the broker: {reason} ({n}x since {when}); retrying with backoff", reason=self.reason,
+                   n=self.refusals, when=when)
         return line + (f"; {self.revocation}" if self.revocation else "")

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.policy import Mode
+from agent.policy import MODE_WORDS, Mode
 from kiosk_ui.i18n import tr
 from kiosk_ui.presenters.colours import GREEN, NEUTRAL, ORANGE, PURPLE, RED
 from kiosk_ui.services import SyncStatus
 
 MODES = (Mode.NORMAL, Mode.ENTRY_EXIT, Mode.MULTIPLE, Mode.QUICK_CANCEL)
-_MODE_LABELS = {Mode.NORMAL: "Normal", Mode.ENTRY_EXIT: "Entry / exit", Mode.MULTIPLE: "Multiple entries",
-                Mode.QUICK_CANCEL: "Quick cancellation"}
+_MODE_LABELS = MODE_WORDS                # one table with `agent status`
 
 
 # what the mode popup offers: (mode, fixed direction); quick cancellation last (purple)

@@ -1,0 +1,52 @@
+"""The lines `ticketgate agent status` prints, in the device's language (agent.language; `--json` has the codes). Pure.
+
+English keeps its codes (mode normal, counters by their JSON names); French says them with the app's words."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from agent.cli_words import role_word
+from agent.language import translate
+from agent.policy import MODE_WORDS, Mode
+from agent.safe_text import printable
+
+COUNT_WORDS = ("events", "tickets", "checkins", "revocations", "blocked", "outbox_pending", "outbox_refused")
+
+
+def status_lines(status: dict[str, Any], lang: str, *, policy_stored: bool, staff_kept: bool, trusted: int,
+                 pretix: int, describe: Callable[[str, Any], str]) -> list[str]:
+    """`status`: what `agent status --json` prints. `policy_stored`: settings were stored (else the defaults name no
+    device); `staff_kept`: the organiser keeps staff (nobody on duty is said); `describe(part, value)`: the line
+    of a part said elsewhere (wiped, broker_login, refused) in `lang`."""
+    def say(text: str, **fmt: object) -> str:
+        return translate(lang, text, **fmt)
+    identity, pol = status["identity"], status["policy"]
+    lines = [printable(say("enrolled: organiser {org}, {role} {device}", org=identity["org"],
+                           role=say(identity["role"]), device=identity["device_id"])) if identity
+             else say("not enrolled (no sync): see `ticketgate provision enroll`")]
+    # no settings stored (new, or wiped): the defaults' "device device at gate" named nothing
+    where = (say("device {device} at {gate}", device=pol["device_id"], gate=pol["gate"]) if policy_stored else
+             say("no device id or gate set (`agent configure --device-id ID --gate G`, or enroll)"))
+    mode = pol["mode"] if lang == "en" else say(MODE_WORDS[Mode(pol["mode"])])
+    lines.append(printable(say("{where}: mode {mode}, events {events}, zones {zones}", where=where, mode=mode,
+                               events=pol["events"] or say("all"), zones=pol["zones"] or say("all"))))
+    lines.append("  " + ", ".join(f"{say(k)} {v}" for k, v in status["counts"].items()))
+    if status.get("wiped") is not None:
+        lines.append(printable("  " + describe("wiped", status["wiped"])))
+    if status["on_duty"]:
+        duty = status["on_duty"]
+        lines.append(printable("  " + say("on duty: {name} ({role})", name=duty["name"],
+                                          role=role_word(duty["role"], lang))))
+    elif staff_kept:
+        lines.append("  " + say("on duty: nobody (log in: `ticketgate agent login`)"))
+    if status["inside"]:
+        lines.append("  " + say("inside now: {list}", list=", ".join(say("event {id}: {n}", id=k, n=v)
+                                                                   for k, v in status["inside"].items())))
+    lines.append("  " + say("{keys} trusted key(s), {pretix} pretix event(s)", keys=trusted, pretix=pretix))
+    if identity:
+        lines.append("  " + say("broker login: {state}", state=describe("broker_login", status["broker_login"])))
+    for r in status["refused_uploads"]:
+        lines.append(printable("  " + describe("refused", r)))
+    if "integrity" in status:
+        lines.append("  " + say("integrity: {result}", result=say(str(status["integrity"]))))
+    return lines
