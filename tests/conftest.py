@@ -10,6 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # new user's shell has none), so a line the program forgets to flush fails here as it would there.
 os.environ.pop("PYTHONUNBUFFERED", None)
 sys.path.insert(0, str(ROOT))
+# The commands speak the machine's language (agent.language.choose: the locale after the device's setting): the
+# tests read English, whatever the locale of the machine running them (a French desk's laptop); the tests of the
+# language rule give their own.
+for _var in ("TICKETGATE_LANG", "LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+    os.environ.pop(_var, None)
+os.environ["LANG"] = "C.UTF-8"
 # A suite started in the background by a script (`./dev.sh test &`) inherits Ctrl-C ignored, and so would every
 # command it starts: the tests that press Ctrl-C on one (a PIN prompt, `stats --watch`) would see it killed after
 # their wait instead. Such a command gets Ctrl-C as a user's terminal gives it.
