@@ -133,7 +133,7 @@ class PahoTransport:
         self._subs: dict[str, tuple[int, bool]] = {}     # topic -> (qos, retain as published)
         self._sweeps: list[str] = []                         # topics whose retained messages are read at connection
         self._ids: dict[str, int] = {}                       # topic -> its subscription identifier (MQTT 5)
-        self._id_kinds: dict[int, str] = {}                  # identifier -> "plain", "rap" (retain as published), "sweep"
+        self._id_kinds: dict[int, str] = {}                  # identifier -> "rap" (retain as published) or "sweep"
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self.refusals = 0                   # refused logins in a row (reset by an accepted one)
@@ -187,9 +187,9 @@ class PahoTransport:
         with self._lock:
             new = topic not in self._subs
             self._subs[topic] = (qos, retain_as_published)
-            ident = self._identifier(topic, "rap" if retain_as_published else "plain")
+            ident = self._identifier(topic, "rap") if retain_as_published else None
         if new and self.connected:
-            self._send_subscribe(self.client, topic, qos, retain_as_published, ident)
+            self._send_subscribe(self.client, topic, qos, ident)
 
     def sweep_retained(self, topic: str) -> None:
         """At each connection (now, and after every reconnection) the broker's retained messages on `topic` are
@@ -205,8 +205,10 @@ class PahoTransport:
             self._send_sweep(self.client, topic, ident)
 
     def _identifier(self, topic: str, kind: str) -> int:
-        """The subscription identifier of `topic` (under self._lock): each message names the subscription it came
-        by, so a sweep's copy, a retain-as-published one and a plain one are told apart."""
+        """The subscription identifier of `topic` (under self._lock) as a sweep or a retain-as-published
+        subscription: each of their messages names the subscription it came by, so a sweep's copy, a
+        retain-as-published one and a plain one (no identifier: a device's subscriptions are all plain, sent as
+        before) are told apart."""
         key = kind + ":" + topic
         ident = self._ids.get(key)
         if ident is None:
@@ -214,18 +216,23 @@ class PahoTransport:
             self._id_kinds[ident] = kind
         return ident
 
-    def _send_subscribe(self, client: Client, topic: str, qos: int, retain_as_published: bool, ident: int) -> None:
+    def _send_subscribe(self, client: Client, topic: str, qos: int, ident: int | None, sweep: bool = False) -> None:
+        """A plain subscription (no identifier), a retain-as-published one, or a sweep's (an identifier each: one
+        per SUBSCRIBE packet)."""
+        if ident is None:
+            client.subscribe(topic, qos=qos)
+            return
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
         from paho.mqtt.subscribeoptions import SubscribeOptions
         props = Properties(PacketTypes.SUBSCRIBE)
         props.SubscriptionIdentifier = ident
-        options = (SubscribeOptions(qos=qos, retainAsPublished=True, retainHandling=2) if retain_as_published
-                   else SubscribeOptions(qos=qos))
+        options = (SubscribeOptions(qos=qos) if sweep
+                   else SubscribeOptions(qos=qos, retainAsPublished=True, retainHandling=2))
         client.subscribe(topic, options=options, properties=props)
 
     def _send_sweep(self, client: Client, topic: str, ident: int) -> None:
-        self._send_subscribe(client, topic, 1, False, ident)
+        self._send_subscribe(client, topic, 1, ident, sweep=True)
         client.unsubscribe(topic)
 
     def unsubscribe(self, topic: str) -> None:
@@ -283,11 +290,14 @@ class PahoTransport:
             self.refusals = 0
             client.reconnect_delay_set(min_delay=1, max_delay=5)
         with self._lock:
-            subs = [(t, q, rap, self._identifier(t, "rap" if rap else "plain")) for t, (q, rap) in self._subs.items()]
+            plain = [(t, q) for t, (q, rap) in self._subs.items() if not rap]
+            rap_subs = [(t, q, self._identifier(t, "rap")) for t, (q, rap) in self._subs.items() if rap]
             sweeps = [(t, self._identifier(t, "sweep")) for t in self._sweeps]
             self._connection += 1           # an ack still owed for the previous connection is not sent on this one
-        for topic, qos, rap, ident in subs:     # one SUBSCRIBE each: an identifier is per SUBSCRIBE packet
-            self._send_subscribe(client, topic, qos, rap, ident)
+        if plain:
+            client.subscribe(plain)
+        for topic, qos, ident in rap_subs:
+            self._send_subscribe(client, topic, qos, ident)
         for topic, ident in sweeps:
             self._send_sweep(client, topic, ident)
         self.connect_error = None

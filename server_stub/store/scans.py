@@ -5,7 +5,7 @@ import hashlib
 import json
 import logging
 import time
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from agent.errors import TicketgateError
 from agent.pricing import cents_text
@@ -66,6 +66,8 @@ def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict]) -> tuple:
 
 class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, KeysDevicesMixin):
     staff: Callable[[str], list[dict]]           # StaffMixin (the store class has both)
+    if TYPE_CHECKING:       # DeviceCommandsMixin's, in the same store (for the type checker only)
+        def device_commands(self, device_id: str, now: float | None = None) -> list[dict]: ...
 
     def ingest(self, actions: Iterable[dict]) -> tuple[int, int]:
         """Store uploaded outbox messages (actions and refusals) in one transaction. Idempotent by scan uuid.
