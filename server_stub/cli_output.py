@@ -244,7 +244,9 @@ def stats_text(s: dict) -> str:
         exits = d.get("exits", 0)
         out = f", {exits} exit{'s' if exits != 1 else ''}" if exits else ""
         rows.append(f"device {device:<18} {d['scans']:>6} scans ({d['entries']} entries{out}, {d['refusals']} refused)  "
-                    f"last scan {when(d.get('last_scan'))}  last seen {when(d.get('last_seen'))} {device_presence(d)}")
+                    f"gate {d.get('gate') or '-'} mode {d.get('mode') or 'any'}  "       # as `server devices` says them
+                    f"last scan {when(d.get('last_scan'))}  last seen {when(d.get('last_seen'))} {device_presence(d)}"
+                    + setting_text(d.get("setting")))
     return "\n".join(rows)
 
 

@@ -154,7 +154,8 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
                   devices: dict[str, dict] | None = None, event_id: int | None = None,
                   revoked: Mapping[str, tuple[str, float, str | None]] | None = None) -> dict:
     """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device (its uploads, and
-    its effective entries and exits, as per gate). `zone_of`: the zone (None: every zone) of each ticket this server
+    its effective entries and exits, as per gate; its gate and mode: the organiser's, from `devices` (each with
+    `posting.organiser_setting`'s gate, mode, enrolled_gate, setting), else those of its latest scan). `zone_of`: the zone (None: every zone) of each ticket this server
     issued; the others are counted under no zone, `issued` false (`zone_key`). `revoked`: as `find_conflicts`'s; an
     exchanged ticket a door admitted counts in `double_entries.exchanged_after_entry` (its entry is counted: the
     holder went in), and every other ticket `server conflicts` lists is counted too (`double_entries`)."""
@@ -190,14 +191,17 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         if s.device_id in ("", "server"):
             continue
         d = per_device.setdefault(s.device_id, {"scans": 0, "entries": 0, "exits": 0, "refusals": 0, "gate": s.gate,
-                                                "last_scan": 0.0})
+                                                "mode": None, "last_scan": 0.0})
+        if s.server_at >= d["last_scan"]:       # a device not registered here: the gate its latest scan named
+            d["gate"] = s.gate
         d["scans"] += 1
         d["entries"], d["exits"] = moved[(s.device_id, False)], moved[(s.device_id, True)]
         d["refusals"] += s.type == "refusal"
         d["last_scan"] = max(d["last_scan"], s.server_at)
     for device_id, info in devices.items():
-        d = per_device.setdefault(device_id, {"scans": 0, "entries": 0, "exits": 0, "refusals": 0,
-                                              "gate": info.get("gate", ""), "last_scan": None})
+        d = per_device.setdefault(device_id, {"scans": 0, "entries": 0, "exits": 0, "refusals": 0, "last_scan": None})
+        d["gate"], d["mode"] = info.get("gate") or "", info.get("mode")        # the organiser's, as `server devices`
+        d["enrolled_gate"], d["setting"] = info.get("enrolled_gate", d["gate"]), info.get("setting")
         d["last_seen"], d["status"] = info.get("last_seen"), info.get("status", "")
         d.update((k, info.get(k)) for k in ("revoked", "revoked_at", "retired", "replaced_by"))   # out of service
     found = _find_conflicts(folded, event_id, revoked)

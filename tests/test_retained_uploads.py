@@ -3,13 +3,16 @@ Will): the broker keeps it and sends it to `server serve` at every subscription,
 guides say (`provision serve` with its broker, `server serve`, `provision enroll`), attacked with a raw client."""
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from functools import partial
 from pathlib import Path
 
 import pytest
 
 from agent.sync import topics
+from agent.sync.messages import ActionItem, Batch
 from tests.broker import mosquitto_binary
 from tests.helpers import provision_serve, stop_process, wait_for
 from tests.test_qa_attacks import _start, enroll, tg
@@ -43,11 +46,57 @@ def _organiser_and_door(tmp_path):
     return org, door
 
 
+def test_attack_a_retained_upload_sent_while_the_server_runs_is_taken_once_and_cleared_at_once(tmp_path):
+    """A door publishes a real scan retained on its upload topic while `server serve` runs, then its Last Will
+    (retained there too). Before: each was taken in when sent and stayed in the broker (up to 4 MiB each, sent to
+    every new subscription) until the next server start. Now the server's upload subscription keeps the sender's
+    retain flag (MQTT 5 retain as published, on the shared subscription): the scan is taken in as any upload and
+    cleared at once, logged with the device; the garbage Will refused once and cleared at once."""
+    org, door = _organiser_and_door(tmp_path)
+    prov, http_port = provision_serve(partial(_start, org), seconds=300)
+    serve = None
+    log = tmp_path / "serve1.log"
+    try:
+        serve = _serve(org, log)
+        enroll(org, door, "north", http_port)
+        login = device_login(door)
+        me, up = login["device_id"], topics.up("acme", login["device_id"])
+        entry = ActionItem(str(uuid.uuid4()), "entry", "pretix:K1", 1, "in", time.time(), me, "north").to_wire()
+        batch = Batch.encode("acme", me, uuid.uuid4().hex, time.time(), [(1, "action", json.dumps(entry))])
+        door_client = Client(login, me)
+        assert door_client.publish(up, batch, retain=True) == "Success"
+        door_client.close()
+        assert wait_for(lambda: f"device {me} sent a retained upload ({len(batch)} bytes) on {up}: taken, cleared"
+                        in log.read_text(), 30), log.read_text()[-2000:]
+        assert wait_for(lambda: json.loads(tg(org, "server", "stats", "--json").stdout)["entries"] == 1, 30), \
+            log.read_text()[-2000:]
+        assert wait_for(lambda: _kept(org, up) == [], 10), "still kept by the broker"
+        will = Client(login, me, will=(up, b"retained-will"), loop=False)
+        will.drop()
+        assert wait_for(lambda: "rejected message on " + up in log.read_text(), 30), log.read_text()[-2000:]
+        assert f"device {me} sent a retained upload (13 bytes)" in log.read_text()
+        assert wait_for(lambda: _kept(org, up) == [], 10), "the Will still kept by the broker"
+        stop_process(serve)
+        again = tmp_path / "serve2.log"
+        serve = _serve(org, again)
+        time.sleep(2.0)
+        assert "retained upload" not in again.read_text() and "rejected message" not in again.read_text(), \
+            again.read_text()[-2000:]
+        assert json.loads(tg(org, "server", "stats", "--json").stdout)["entries"] == 1
+        assert log.read_text().count("rejected message on " + up) == 1
+        assert "Traceback" not in log.read_text() + again.read_text()
+    finally:
+        if serve is not None:
+            stop_process(serve)
+        stop_process(prov)
+
+
 def test_attack_a_retained_upload_is_not_taken_again_at_each_restart(tmp_path):
-    """Before: the broker sent the door's retained upload (and its retained Last Will on its upload topic) to every
-    new `server serve`, which took it in again (one more refused message and log line per restart, forever, up to
-    the 4 MiB message limit each time). Now the server that finds one clears it and logs the device; nothing is
-    taken in again."""
+    """A door leaves a retained upload while `server serve` is stopped. Before: the broker sent it to every new
+    `server serve`, which took it in again (one more refused message and log line per restart, forever, up to the
+    4 MiB message limit each time). Now the server takes it once (the broker kept it for the server's session, as
+    any upload sent while it was away), clears it, logs the device; the copy the broker kept retained is not taken
+    (read once at each connection: `left a retained upload`); nothing is taken at the following start."""
     org, door = _organiser_and_door(tmp_path)
     prov, http_port = provision_serve(partial(_start, org), seconds=300)
     serve = None
@@ -56,32 +105,26 @@ def test_attack_a_retained_upload_is_not_taken_again_at_each_restart(tmp_path):
         enroll(org, door, "north", http_port)
         login = device_login(door)
         me, up = login["device_id"], topics.up("acme", login["device_id"])
+        stop_process(serve)
         thief = Client(login, me)
         assert thief.publish(up, b"retained-garbage", retain=True) == "Success"
         thief.close()
-        first = tmp_path / "serve1.log"
-        assert wait_for(lambda: "rejected message on " + up in first.read_text(), 30), first.read_text()[-2000:]
-        stop_process(serve)
-        serve = _serve(org, tmp_path / "serve2.log")
         second = tmp_path / "serve2.log"
+        serve = _serve(org, second)
         assert wait_for(lambda: f"device {me} left a retained upload (16 bytes)" in second.read_text(), 30), \
             second.read_text()[-2000:]
+        assert wait_for(lambda: "rejected message on " + up in second.read_text(), 30), second.read_text()[-2000:]
         assert wait_for(lambda: _kept(org, up) == [], 10)
-        # its Last Will, retained on its upload topic: the same
-        will = Client(login, me, will=(up, b"retained-will"), loop=False)
-        will.drop()
-        assert wait_for(lambda: "rejected message on " + up in second.read_text(), 30)
         stop_process(serve)
-        serve = _serve(org, tmp_path / "serve3.log")
         third = tmp_path / "serve3.log"
-        assert wait_for(lambda: f"device {me} left a retained upload (13 bytes)" in third.read_text(), 30), \
-            third.read_text()[-2000:]
-        time.sleep(1.0)
+        serve = _serve(org, third)
+        time.sleep(2.0)
         assert _kept(org, up) == []
-        for log in (second, third):     # taken in only when it was sent, never again
+        for log in (second, third):     # taken in once, never again
             text = log.read_text()
             assert text.count("rejected message on " + up) == (1 if log is second else 0), text[-2000:]
             assert "Traceback" not in text
+        assert "retained upload" not in third.read_text()
     finally:
         if serve is not None:
             stop_process(serve)

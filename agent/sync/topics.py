@@ -75,6 +75,11 @@ def shared_up(org: str = "+") -> str:
     return f"$share/{SHARED_GROUP}/{ROOT}/{org}/dev/+/up"
 
 
+def all_up(org: str = "+") -> str:
+    """Every device's upload topic, not shared: what a server reads the broker's retained uploads on."""
+    return f"{ROOT}/{org}/dev/+/up"
+
+
 def all_status(org: str = "+") -> str:
     return f"{ROOT}/{org}/dev/+/status"
 

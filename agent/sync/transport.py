@@ -45,7 +45,12 @@ class Transport(Protocol):
     def start(self) -> None: ...
     def stop(self, status: tuple[str, bytes] | None = None) -> None:
         """Disconnect; `status` (topic, payload) is published retained first (an orderly goodbye)."""
-    def subscribe(self, topic: str, qos: int = 1) -> None: ...
+    def subscribe(self, topic: str, qos: int = 1, retain_as_published: bool = False) -> None:
+        """retain_as_published: a live message keeps the retain flag its sender set (`published_retained`), and
+        the broker's retained messages are not sent at subscription (`sweep_retained` reads those)."""
+    def sweep_retained(self, topic: str) -> None:
+        """At each connection, read the messages the broker keeps retained on `topic` (`retained()` True), once:
+        subscribed and unsubscribed at once; a live message in between is not delivered by it."""
     def unsubscribe(self, topic: str) -> None:
         """Stop reading `topic` (in the broker's session too; not read again after a reconnection)."""
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
@@ -55,6 +60,9 @@ class Transport(Protocol):
     def retained(self) -> bool:
         """Inside on_message: the message came from the broker's retained store (a subscription's first sight of
         a topic), not live."""
+    def published_retained(self) -> bool:
+        """Inside on_message: a live message of a `retain_as_published` subscription its sender published with the
+        retain flag (the broker keeps it, and would send it at every new subscription)."""
     def ack(self, delivery: Delivery) -> None:
         """Acknowledge a delivered message to the broker (nothing when it came on an earlier connection)."""
 
@@ -122,7 +130,10 @@ class PahoTransport:
         self.on_connect: Callable[[bool], None] = lambda session_present: None
         self.on_disconnect: Callable[[], None] = lambda: None
         self.on_refused: Callable[[str], None] = lambda reason: None
-        self._subs: dict[str, int] = {}
+        self._subs: dict[str, tuple[int, bool]] = {}     # topic -> (qos, retain as published)
+        self._sweeps: list[str] = []                         # topics whose retained messages are read at connection
+        self._ids: dict[str, int] = {}                       # topic -> its subscription identifier (MQTT 5)
+        self._id_kinds: dict[int, str] = {}                  # identifier -> "rap" (retain as published) or "sweep"
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self.refusals = 0                   # refused logins in a row (reset by an accepted one)
@@ -131,6 +142,7 @@ class PahoTransport:
         self._connection = 0                # counts accepted connections (Delivery.connection)
         self._delivering: Delivery | None = None    # the message on_message is handling (network thread)
         self._retained = False              # ... and whether it came from the broker's retained store
+        self._published_retained = False    # ... or live, published retained (a retain-as-published subscription)
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
         c.max_inflight_messages_set(100)
         c.max_queued_messages_set(0)
@@ -168,12 +180,60 @@ class PahoTransport:
         loop_stop(self.client)
         self._connected.clear()
 
-    def subscribe(self, topic: str, qos: int = 1) -> None:
+    def subscribe(self, topic: str, qos: int = 1, retain_as_published: bool = False) -> None:
+        """retain_as_published (MQTT 5 subscription options, honoured by mosquitto 2.0 on shared subscriptions too):
+        a live message keeps its sender's retain flag (`published_retained`), and the broker's retained messages
+        are not sent at subscription (they would look the same): `sweep_retained` reads those."""
         with self._lock:
             new = topic not in self._subs
-            self._subs[topic] = qos
+            self._subs[topic] = (qos, retain_as_published)
+            ident = self._identifier(topic, "rap") if retain_as_published else None
         if new and self.connected:
-            self.client.subscribe(topic, qos=qos)
+            self._send_subscribe(self.client, topic, qos, ident)
+
+    def sweep_retained(self, topic: str) -> None:
+        """At each connection (now, and after every reconnection) the broker's retained messages on `topic` are
+        delivered once, `retained()` True: subscribed and unsubscribed at once (the broker queues a subscription's
+        retained messages while it handles the SUBSCRIBE, before it reads the UNSUBSCRIBE). A live message the
+        sweep's subscription catches meanwhile is dropped: the regular subscription delivers it."""
+        with self._lock:
+            new = topic not in self._sweeps
+            if new:
+                self._sweeps.append(topic)
+            ident = self._identifier(topic, "sweep")
+        if new and self.connected:
+            self._send_sweep(self.client, topic, ident)
+
+    def _identifier(self, topic: str, kind: str) -> int:
+        """The subscription identifier of `topic` (under self._lock) as a sweep or a retain-as-published
+        subscription: each of their messages names the subscription it came by, so a sweep's copy, a
+        retain-as-published one and a plain one (no identifier: a device's subscriptions are all plain, sent as
+        before) are told apart."""
+        key = kind + ":" + topic
+        ident = self._ids.get(key)
+        if ident is None:
+            ident = self._ids[key] = len(self._id_kinds) + 1
+            self._id_kinds[ident] = kind
+        return ident
+
+    def _send_subscribe(self, client: Client, topic: str, qos: int, ident: int | None, sweep: bool = False) -> None:
+        """A plain subscription (no identifier), a retain-as-published one, or a sweep's (an identifier each: one
+        per SUBSCRIBE packet)."""
+        if ident is None:
+            client.subscribe(topic, qos=qos)
+            return
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+        props = Properties(PacketTypes.SUBSCRIBE)
+        props.SubscriptionIdentifier = ident
+        options = (SubscribeOptions(qos=qos) if sweep
+                   else SubscribeOptions(qos=qos, retainAsPublished=True, retainHandling=2))
+        client.subscribe(topic, options=options, properties=props)
+
+    def _send_sweep(self, client: Client, topic: str, ident: int) -> None:
+        self._send_subscribe(client, topic, 1, ident, sweep=True)
+        client.unsubscribe(topic)
 
     def unsubscribe(self, topic: str) -> None:
         with self._lock:
@@ -202,6 +262,10 @@ class PahoTransport:
         """Inside on_message: the message came from the broker's retained store, not live."""
         return self._retained
 
+    def published_retained(self) -> bool:
+        """Inside on_message: a live message of a retain-as-published subscription, published retained."""
+        return self._published_retained
+
     def ack(self, delivery: Delivery) -> None:
         """Acknowledge `delivery` to the broker. Not sent when it came on an earlier connection: the broker sends
         that message again on this one (its packet id may already name another), and that copy is acknowledged."""
@@ -226,10 +290,16 @@ class PahoTransport:
             self.refusals = 0
             client.reconnect_delay_set(min_delay=1, max_delay=5)
         with self._lock:
-            subs = list(self._subs.items())
+            plain = [(t, q) for t, (q, rap) in self._subs.items() if not rap]
+            rap_subs = [(t, q, self._identifier(t, "rap")) for t, (q, rap) in self._subs.items() if rap]
+            sweeps = [(t, self._identifier(t, "sweep")) for t in self._sweeps]
             self._connection += 1           # an ack still owed for the previous connection is not sent on this one
-        if subs:
-            client.subscribe([(t, q) for t, q in subs])
+        if plain:
+            client.subscribe(plain)
+        for topic, qos, ident in rap_subs:
+            self._send_subscribe(client, topic, qos, ident)
+        for topic, ident in sweeps:
+            self._send_sweep(client, topic, ident)
         self.connect_error = None
         self._connected.set()
         self._safe(self.on_connect, bool(flags.session_present))
@@ -248,11 +318,19 @@ class PahoTransport:
     def _message_cb(self, client: Client, userdata: object, message: MQTTMessage) -> None:
         if self.manual_ack and message.qos:
             self._delivering = Delivery(message.mid, message.qos, self._connection)
-        self._retained = bool(message.retain)
+        idents = getattr(message.properties, "SubscriptionIdentifier", None) if message.properties else None
+        kind = self._id_kinds.get(idents[0], "plain") if idents else "plain"
+        if kind == "sweep" and not message.retain:      # live, caught by the sweep's subscription: the regular
+            if self._delivering is not None:              # one delivers it; this copy is only acknowledged
+                self.ack(self._delivering)
+            self._delivering = None
+            return
+        self._retained = bool(message.retain) and kind != "rap"
+        self._published_retained = bool(message.retain) and kind == "rap"
         try:
             self._safe(self.on_message, message.topic, bytes(message.payload))
         finally:
-            self._delivering, self._retained = None, False
+            self._delivering, self._retained, self._published_retained = None, False, False
 
     def _safe(self, fn: Callable[..., None], *args: object) -> None:
         try:

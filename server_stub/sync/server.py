@@ -169,8 +169,10 @@ class SyncServer:
 
     def _deliver(self, topic: str, payload: bytes) -> None:
         """The transport's thread: into the bounded inbox (inbox.py; past its caps not taken, counted, not acked).
-        An upload kept retained by the broker (a device published it, or its Last Will, with the retain flag; no
-        device of ours does) is not taken again at each subscription (each restart): it is cleared and logged."""
+        An upload published retained (by a device, or as its Last Will; no device of ours does) would be kept by
+        the broker and sent again at every subscription: the one that arrives live (the upload subscription keeps
+        the sender's retain flag) is taken in, as any upload, and cleared at once; one the broker still kept at a
+        connection (the sweep: published while no server was subscribed) is not taken, cleared. Both logged."""
         parsed = topics.parse(topic)
         if parsed is not None and parsed.kind in ("up", "status") and not payload:
             return      # the clearing of a retained message (MQTT forwards it live): it carries nothing
@@ -180,13 +182,19 @@ class SyncServer:
                             self.name, parsed.device, len(payload), topic)
                 self.transport.publish(topic, b"", retain=True)
                 return
+            if self.transport.published_retained():
+                log.warning("sync server %s: device %s sent a retained upload (%d bytes) on %s: taken, cleared",
+                            self.name, parsed.device, len(payload), topic)
+                self.transport.publish(topic, b"", retain=True)
         self._inbox.put(topic, payload)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> "SyncServer":
         if self.ingest_enabled:
             for org in self.orgs or ["+"]:
-                self.transport.subscribe(topics.shared_up(org))
+                # live uploads keep their retain flag; the broker's retained ones are read once per connection
+                self.transport.subscribe(topics.shared_up(org), retain_as_published=True)
+                self.transport.sweep_retained(topics.all_up(org))
                 if self.announce_enabled:       # one worker follows the devices' presence (their Last Will)
                     self.transport.subscribe(topics.all_status(org))
             self._spawn(self._ingest_loop, "ingest")
