@@ -425,6 +425,7 @@ class ConfigChange(Staffed):
 PAYMENT_METHODS = ("cash", "card", "invoice", "voucher")
 SETTLE_METHODS = ("cash", "card", "voucher")    # a pending order paid at the desk: money taken, not invoiced
 MAX_PARTS = 4                                   # a split payment: up to 4 parts (cash and three cards…)
+MAX_TICKET_CENTS = 10**10                       # a ticket's highest price (agent.pricing.MAX_CENTS, `server price set`)
 
 
 @dataclass(frozen=True)
@@ -548,11 +549,16 @@ class OfflineSale(Staffed):
         tickets = _sold(d)
         if not tickets:
             _bad("tickets", [])
+        total = integer(d, "total_cents")
+        if not 0 <= total <= MAX_TICKET_CENTS * len(tickets):
+            # money taken: never less than nothing (a stolen kiosk's negative sale hid cash taken from the drawer in
+            # the till and the sales report), never more than a ticket's highest price each
+            _bad("total_cents", total)
         parts = _parts(d)
-        if parts and sum(x.cents for x in parts) != integer(d, "total_cents"):
+        if parts and sum(x.cents for x in parts) != total:
             _bad("parts", [x.to_wire() for x in parts])
         return cls(sale_id=text(d, "sale_id", empty=False), allotment_id=integer(d, "allotment_id"),
-                   target_id=integer(d, "target_id"), tickets=tickets, total_cents=integer(d, "total_cents"),
+                   target_id=integer(d, "target_id"), tickets=tickets, total_cents=total,
                    device_id=text(d, "device_id", ""), currency=text(d, "currency", "", limit=8),
                    promo_code=text(d, "promo_code", None), payment=one_of(d, "payment", PAYMENT_METHODS, "cash"),
                    payment_ref=text(d, "payment_ref", "", limit=MAX_PAYMENT_REF), buyer_name=text(d, "buyer_name", "", limit=MAX_BUYER_NAME),
