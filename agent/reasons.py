@@ -46,6 +46,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "dated_ahead": ("hours",),                  # stamped further ahead of server time than MAX_AHEAD
     "gate_not_posted": ("gate", "given"),       # a scan at another gate than the organiser gave the device then
     "exit_not_posted": ("mode",),               # an exit from a device the organiser set in another mode than entry/exit
+    "cancel_not_posted": ("mode",),             # a quick cancellation from a device set in another mode than quick_cancel
     "annul_no_ref": (),
     "annul_unknown": (),                        # names nothing the server holds
     "annul_not_checkin": (),                    # names an annulment (or a reset), not an entry or cancellation

@@ -44,7 +44,8 @@ def cmd_refusals(store, org, args) -> int:
                 f"enrolled again for other events?): to count them, `ticketgate server device events {device} --add "
                 f"{event}`: the device sends them again by itself" for (device, event), n in _not_held(store, org, found).items()]
     for (device, option, value), (n, first) in _not_posted(found).items():
-        what = f"scan(s) at gate {value}" if option == "gate" else "exit(s) not in entry/exit mode"
+        what = (f"scan(s) at gate {value}" if option == "gate" else "exit(s) not in entry/exit mode"
+                if value == "entry_exit" else "quick cancellation(s) not in quick-cancel mode")
         remedies.append(f"{device}: {n} {what}, not as the organiser set it (changed at the door?): if it was so "
                         f"from {when(first)} on, to count them, `ticketgate server device configure {device} --{option} "
                         f"{shlex.quote(value)} --since '{time.strftime('%Y-%m-%d %H:%M', time.gmtime(first))}'`: the "
@@ -64,6 +65,8 @@ def _not_posted(refusals: list[dict]) -> dict[tuple[str, str, str], tuple[int, f
             key = (device, "gate", str(body.get("gate", "")))
         elif str(r["reason"]).startswith(f"not allowed: an exit from {device}, "):
             key = (device, "mode", "entry_exit")
+        elif str(r["reason"]).startswith(f"not allowed: a quick cancellation from {device}, "):
+            key = (device, "mode", "quick_cancel")
         else:
             continue
         at = body["at"] + (body.get("clock_offset") if isinstance(body.get("clock_offset"), (int, float)) else 0)

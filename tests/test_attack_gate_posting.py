@@ -194,3 +194,27 @@ def test_walk_provision_status_on_the_door_shows_the_gate_and_mode_it_applied(fi
     assert (status["gate"], status["mode"]) == ("east", "normal"), status
     text = tg(field.door, "provision", "status").stdout
     assert any(line.split() == ["gate", "east"] for line in text.splitlines()), text
+
+
+def test_attack_quick_cancellations_from_a_door_the_organiser_set_in_normal_mode(field):
+    """The organiser sets the north door in normal mode. With its login the thief uploads a quick cancellation (as a
+    door in quick-cancel mode records one) of Ann's paid ticket. Before: taken: Ann's order cancelled, her ticket
+    back on sale, the south gate refused her `cancelled` (a batch of them emptied the event). Now refused
+    (`cancel_not_posted`), listed by `server refusals` with the command that would take it; the order stays paid and
+    the south gate admits Ann."""
+    tg(field.org, "server", "device", "configure", _device(field.door), "--mode", "normal")
+    _sync(field.door)
+    _sync(field.door)
+    thief = StolenLogin(field.door)
+    later = time.time() + 900             # past the change and its settling margin (before: any mode, the device's word)
+    cancel = ActionItem(str(uuid.uuid4()), "cancel", field.ticket, 1, None, later, thief.device, "north",
+                        mode="quick_cancel")
+    try:
+        thief.upload([cancel.to_wire()])
+        assert wait_for(lambda: _refused(field.org, cancel.scan_uuid) is not None, 30)
+    finally:
+        thief.close()
+    assert "the organiser set in normal mode" in _refused(field.org, cancel.scan_uuid)["reason"]
+    assert "--mode quick_cancel --since" in tg(field.org, "server", "refusals").stdout
+    assert json.loads(tg(field.org, "server", "order", "find", "Ann", "--json").stdout)[0]["status"] == "paid"
+    the_other_gate_is_still_counted(field)             # Ann admitted at south: the cancellation was not relayed

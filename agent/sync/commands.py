@@ -14,7 +14,7 @@ from agent.sync.apply import BUNDLE_SETTING, current_bundle
 from agent.sync.signed import Rejected
 
 _CONFIG_FIELDS = ("mode", "events", "zones", "direction", "gate", "reread_window")
-POSTING_CODES = ("gate_not_posted", "exit_not_posted")    # the server's refusals a `config` of gate or mode may lift
+POSTING_CODES = ("gate_not_posted", "exit_not_posted", "cancel_not_posted")    # the server's refusals a `config` of gate or mode may lift
 
 
 def run_command(ledger: Ledger, body: dict[str, Any], pretix: Iterable[PretixEvent] = (),

@@ -96,6 +96,7 @@ REFUSAL_TEXTS = {
     "dated_ahead": "Dated {hours} h ahead of the server's clock: set this device's date and time.",
     "gate_not_posted": "Scanned at gate {gate}: the organiser gave this device gate {given}.",
     "exit_not_posted": "An exit: the organiser set this device in {mode} mode.",
+    "cancel_not_posted": "A quick cancellation: the organiser set this device in {mode} mode.",
     "annul_no_ref": "This undo names no check-in.",
     "annul_unknown": "Undo of a check-in the server does not have.",
     "annul_not_checkin": "Undo of something that is not a check-in (an undo is not undone).",

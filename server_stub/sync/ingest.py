@@ -261,6 +261,13 @@ class Scope:
             mode = " or ".join(sorted(modes))
             return reason("exit_not_posted", f"not allowed: an exit from {self.device_id}, which the organiser set in "
                                              f"{mode} mode then (only entry/exit mode records exits)", mode=mode)
+        if (isinstance(item, ActionItem) and item.kind == "cancel" and modes is not None
+                and Mode.QUICK_CANCEL.value not in modes):
+            # a stolen door set in normal mode cancelled every paid order of its event (doors then refuse `cancelled`)
+            mode = " or ".join(sorted(modes))
+            return reason("cancel_not_posted", f"not allowed: a quick cancellation from {self.device_id}, which the "
+                                               f"organiser set in {mode} mode then (only quick-cancel mode cancels "
+                                               "tickets)", mode=mode)
         return None
 
     def _order_of(self, number: str) -> tuple:
