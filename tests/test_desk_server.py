@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent.allotment import Certificate, encode_offline_ticket, sign_certificate
 from agent.sync import BrokerConfig, PahoTransport, topics
 from agent.sync.messages import (ActionItem, AllotmentRequest, DeskAnswer, ExchangeRequest, OfflineSale, RefundRequest, SaleLine,
-                                 SaleRequest, SoldTicket)
+                                 SaleRequest, SoldTicket, TillRequest)
 from agent.sync.signed import Verifier
 from agent.ticket_format import Ticket
 from agent.verdicts import Code
@@ -378,6 +378,15 @@ def test_desk_requests_only_from_kiosks_for_their_events(tmp_path, broker):
         kiosk.ask(SaleRequest(ORG, "kiosk-1", "k2", event, (SaleLine(1, 1),)))
         assert wait_for(lambda: "d1" in door.answers and len(kiosk.answers) == 2, 10)
         assert door.answers["d1"].reason == "not allowed: door-1 is not a kiosk"
+        # a stolen door trying the desk's other requests: a refund, an allotment, the till's shift open and close
+        for request in (RefundRequest(ORG, "door-1", "d2", "ORD-1", "changed plans"),
+                        AllotmentRequest(ORG, "door-1", "d3", "AAAA"),
+                        TillRequest(ORG, "door-1", "d4", action="open", cents=1000),
+                        TillRequest(ORG, "door-1", "d5", action="close", cents=0)):
+            door.ask(request)
+        assert wait_for(lambda: {"d2", "d3", "d4", "d5"} <= set(door.answers), 10)
+        assert {door.answers[r].reason for r in ("d2", "d3", "d4", "d5")} == {"not allowed: door-1 is not a kiosk"}
+        assert store.shifts(ORG, "door-1") == []
         assert kiosk.answers["k1"].reason == f"not allowed: {other} is not an event of kiosk-1"
         assert kiosk.answers["k2"].ok and store.count_tickets(event) == 1 and store.count_tickets(other) == 0
         # a flood of sales beyond the device's rate limit (1,000 tickets burst) is answered "busy", nothing sold
