@@ -1,7 +1,13 @@
 """The kiosk operator's and the organiser's paths (session T's walk): the app's desk over its real sync (real
 mosquitto, the sync server over a real SQLite store), then the organiser's commands (`server till z-report`,
-`server report sales`) on what it did. Each test fails on the defect it names."""
+`server report sales`) on what it did; a kiosk laptop through the public commands (`agent pay`, `agent exchange`). Each test fails on the defect it names."""
 from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -9,6 +15,7 @@ from kiosk_ui import i18n
 from kiosk_ui.presenters.cart import refund_message
 from kiosk_ui.services import Payment
 from tests.broker import mosquitto_binary
+from tests.qa_organiser import Organiser, organiser_running, tg
 from tests.test_desk_online import counter  # noqa: F401  (the fixture)
 from tests.test_qa_paths_m_desk import _server
 
@@ -75,3 +82,65 @@ def test_the_refund_of_an_order_paid_by_card_says_to_hand_it_back_on_the_card(co
         assert "Carte" in refund_message(sold.order_number, back), refund_message(sold.order_number, back)
     finally:
         i18n.set_language("en")
+
+
+def _laptop_desk(tmp_path: Path, organiser: Organiser) -> tuple[Path, Path]:
+    """The organiser's event (Adult 25.00, Child 12.00), Ann's paid order and Bob's pending one, Sam a supervisor;
+    a kiosk laptop enrolled (role kiosk) and synced, Sam logged in on it: (organiser's home, kiosk's home)."""
+    org, kiosk = organiser.home, tmp_path / "kiosk"
+    kiosk.mkdir()
+    tg(org, "server", "price", "set", "1", "--category", "1", "--cents", "2500", "--currency", "EUR")
+    tg(org, "server", "price", "set", "1", "--category", "2", "--cents", "1200")
+    tg(org, "server", "order", "add", "--event", "1", "--buyer", "Ann Martin", "--ticket", "category=Adult,zone=Floor")
+    tg(org, "server", "order", "add", "--event", "1", "--buyer", "Bob Roy", "--pending", "--ticket",
+       "category=Adult,zone=Floor", "--ticket", "category=Child,zone=Floor")
+    tg(org, "server", "staff", "add", "--name", "Sam Super", "--role", "supervisor", "--pin", stdin="482913\n")
+    organiser.enroll(kiosk, gate="desk", role="kiosk")
+    tg(org, "server", "push")
+    tg(kiosk, "agent", "sync", "--until-idle", "--for", "30")
+    tg(kiosk, "agent", "login", "--staff", "Sam Super", "--pin", stdin="482913\n")
+    return org, kiosk
+
+
+@pytest.fixture
+def laptop_desk(tmp_path: Path) -> Iterator[tuple[Organiser, Path]]:
+    org = tmp_path / "org"
+    org.mkdir()
+    tg(org, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    now = time.time()
+    tg(org, "server", "event", "create", "--name", "Opening night", "--tz", "UTC", "--zone", "1=Floor",
+       "--category", "1=Adult", "--category", "2=Child", "--start", _utc(now - 3600), "--end", _utc(now + 6 * 3600))
+    with organiser_running(org) as organiser:
+        yield organiser, _laptop_desk(tmp_path, organiser)[1]
+
+
+def _utc(at: float) -> str:
+    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _ticket(kiosk: Path, buyer: str) -> dict:
+    (row,) = [r for r in json.loads(tg(kiosk, "agent", "search", buyer, "--json").stdout) if r["category"] == 1]
+    return row
+
+
+@needs_broker
+def test_the_laptop_desk_is_not_told_to_exchange_again_online_what_it_never_can(laptop_desk):
+    """On a kiosk laptop (`agent exchange`), Ann's Adult ticket (25.00) to a Child one (12.00): refused, 'the price
+    differs by 13.00 EUR: needs the server; try again when online'. The operator ran `agent sync` (online) and tried
+    again: the same refusal, forever: `agent exchange` never asks the server, it only queues. It now says what
+    takes it (the app's Ticket desk, online) and still records nothing; the same price exchanges as before."""
+    organiser, kiosk = laptop_desk
+    ann = _ticket(kiosk, "Ann")["ticket_key"]
+    for _ in range(2):
+        refused = tg(kiosk, "agent", "exchange", ann, "--reason", "wants child", "--category", "2", ok=False)
+        assert refused.returncode == 1, refused
+        assert "the price differs by 13.00 EUR" in refused.stderr and "Ticket desk" in refused.stderr, refused.stderr
+        assert "try again when online" not in refused.stderr, refused.stderr
+        assert "outbox_pending 0" in tg(kiosk, "agent", "status").stdout
+        tg(kiosk, "agent", "sync", "--until-idle", "--for", "30")              # online: nothing changes
+    assert _ticket(kiosk, "Ann")["state"] == "valid"
+    tg(kiosk, "agent", "exchange", ann, "--reason", "torn")                   # the same category: exchanged
+    tg(kiosk, "agent", "sync", "--until-idle", "--for", "30")
+    shown = tg(organiser.home, "server", "order", "show", json.loads(
+        tg(kiosk, "agent", "search", "Ann", "--json").stdout)[0]["order_number"]).stdout
+    assert "[revoked: exchanged: torn]" in shown and shown.count("category Adult") == 2, shown
