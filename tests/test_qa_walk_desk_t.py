@@ -143,17 +143,20 @@ def test_the_laptop_desk_is_not_told_to_exchange_again_online_what_it_never_can(
 
 
 @needs_broker
-def test_the_organiser_refunding_an_order_a_desk_took_money_for_is_told_what_to_hand_back(laptop_desk):
-    """Bob's pending order (37.00) is paid at the kiosk laptop, 20.00 cash and 17.00 on the card terminal (AUTH7).
-    He then calls the office, which refunds it (`server order refund`): the command printed the order and its
-    revoked tickets, no word of the 37.00 a desk holds nor of the card payment to reverse (and a refund made there is
-    in no desk's Z report): the buyer's money was left to chance. It now says what to hand back each way; Ann's
-    order, paid elsewhere, says nothing of a desk."""
+def test_the_office_sees_which_order_a_desk_was_paid_for_and_what_to_hand_back_on_refunding_it(laptop_desk):
+    """Bob's pending order (37.00) is paid at the kiosk laptop by Sam, 20.00 cash and 17.00 on the card terminal
+    (AUTH7). `server staff actions --staff 1` ("what Sam did") listed 'kiosk/payment_validated  ticket -': which
+    order, nobody could tell; it names the order now. Bob then calls the office, which refunds it (`server order
+    refund`): the command printed the order and its revoked tickets, no word of the 37.00 a desk holds nor of the
+    card payment to reverse (and a refund made there is in no desk's Z report): the buyer's money was left to chance.
+    It now says what to hand back each way; Ann's order, paid elsewhere, says nothing of a desk."""
     organiser, kiosk = laptop_desk
     bob = json.loads(tg(kiosk, "agent", "search", "Bob", "--json").stdout)[0]["order_number"]
     paid = tg(kiosk, "agent", "pay", bob, "--split", "cash:20.00,card:17.00:AUTH7")
     assert f"order {bob} paid 37.00 EUR" in paid.stdout, paid.stdout
     tg(kiosk, "agent", "sync", "--until-idle", "--for", "30")
+    (line,) = tg(organiser.home, "server", "staff", "actions", "--staff", "1").stdout.splitlines()
+    assert f"kiosk/payment_validated  order {bob}  " in line and "Sam Super" in line, line
     refunded = tg(organiser.home, "server", "order", "refund", bob, "--reason", "cannot come").stdout
     assert "paid at a desk: hand back 20.00 EUR cash and 17.00 EUR card (AUTH7) to the buyer" in refunded, refunded
     ann = _ticket(kiosk, "Ann")["order_number"]

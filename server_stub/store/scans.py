@@ -235,9 +235,10 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
         return {"replacement": new["ticket_key"], **unsettled}
 
     def staff_actions(self, org: str, staff_id: str | None = None, limit: int = 1000) -> list[dict]:
-        """What devices uploaded (actions, refusals, kiosk records), newest first, with the staff member named."""
+        """What devices uploaded (actions, refusals, kiosk records), newest first, with the staff member named; a
+        kiosk record of an order (a payment taken) names it (`order_number`)."""
         sql = ("SELECT s.seq, s.type, s.kind, s.verdict, s.ticket_key, s.event_id, s.at, s.device_id, s.gate, s.staff, "
-               "st.name, st.role, s.flag FROM scans s LEFT JOIN staff st ON st.org = s.org AND st.staff_id = "
+               "st.name, st.role, s.flag, s.body FROM scans s LEFT JOIN staff st ON st.org = s.org AND st.staff_id = "
                "CASE WHEN s.staff = '' THEN NULL ELSE CAST(s.staff AS INTEGER) END "
                "WHERE s.org=? AND s.device_id != 'server'")
         params: tuple = (org,)
@@ -246,7 +247,7 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
         rows = self.q(sql + " ORDER BY s.seq DESC LIMIT ?", (*params, limit))
         keys = ("seq", "type", "kind", "verdict", "ticket_key", "event_id", "at", "device_id", "gate", "staff",
                 "staff_name", "staff_role", "flag")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r), order_number=_order_of(r[1], r[-1])) for r in rows]
 
     def kiosk_actions(self, org: str) -> list[dict]:
         """Kiosk messages devices uploaded (payment validations, exchanges, prints), oldest first."""
@@ -303,3 +304,15 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
         if org is None:
             return self.q1("SELECT count(*) FROM scans WHERE device_id != 'server'")[0]
         return self.q1("SELECT count(*) FROM scans WHERE org=? AND device_id != 'server'", (org,))[0]
+
+
+def _order_of(kind: str, body: str | None) -> str | None:
+    """The order a kiosk record names (a payment taken for it), else None."""
+    if kind != "kiosk" or not body:
+        return None
+    try:
+        number = json.loads(body).get("order_number")
+    except (ValueError, AttributeError):
+        return None
+    return number if isinstance(number, str) else None
+
