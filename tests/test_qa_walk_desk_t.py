@@ -4,6 +4,8 @@ mosquitto, the sync server over a real SQLite store), then the organiser's comma
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +17,9 @@ from kiosk_ui import i18n
 from kiosk_ui.presenters.cart import refund_message
 from kiosk_ui.services import Payment
 from tests.broker import mosquitto_binary
-from tests.qa_organiser import Organiser, organiser_running, tg
+from tests.helpers import wait_for
+from tests.qa_organiser import ROOT, Organiser, organiser_running, tg
+from tests.sync_fixtures import ORG
 from tests.test_desk_online import counter  # noqa: F401  (the fixture)
 from tests.test_qa_paths_m_desk import _server
 
@@ -54,10 +58,10 @@ def test_a_refund_hands_back_the_exchange_difference_the_way_it_was_collected(tm
                                           "(terminal).", refund_message(first, back)
     back = ctl.sale.refund(second, "Changement de programme")
     assert back.ok and back.parts == (("cash", 4000), ("card", 1000)), back
-    z = _server(tmp_path / "server", "till", "z-report", str(shift), org="demo")
+    z = _server(tmp_path / "server", "till", "z-report", str(shift), org=ORG)
     assert z["refunds"] == {"count": 2, "total_cents": 10000}, z["refunds"]
     assert z["expected_cash_cents"] == 10000, z          # 100.00 + 20 + 10 + 30 taken - 20 - 40 handed back
-    sales = _server(tmp_path / "server", "report", "sales", org="demo")["summary"]["totals"]
+    sales = _server(tmp_path / "server", "report", "sales", org=ORG)["summary"]["totals"]
     assert sales["refunded_or_cancelled_cents"] == 10000, sales
 
 
@@ -162,3 +166,35 @@ def test_the_office_sees_which_order_a_desk_was_paid_for_and_what_to_hand_back_o
     ann = _ticket(kiosk, "Ann")["order_number"]
     shown = json.loads(tg(organiser.home, "server", "order", "refund", ann, "--reason", "cannot come", "--json").stdout)
     assert shown["status"] == "refunded" and shown["hand_back"] is None, shown
+
+
+@needs_broker
+def test_what_a_clerk_sold_and_refunded_online_is_in_what_the_staff_member_did(tmp_path, counter):  # noqa: F811
+    """Léa (supervisor) logs in at the app's desk, sells two tickets online (40.00 cash) and refunds them. `server
+    staff actions --staff LÉA` ("what Léa did, when and where") listed only the kiosk's uploads (prints): the sale
+    and the refund the desk asked the server for were not there, though the guide says every sale and refund names
+    who did it. They are listed now (type desk), with their order, newest first, once each."""
+    store, event, _, _, ctl, desk, _, _, _ = counter
+    lea = store.add_staff(ORG, "Léa Martin", "supervisor", pin="482913")["staff_id"]
+    assert wait_for(lambda: ctl.door.staff.configured, 30), "no staff list on the kiosk"
+    assert ctl.login_pin(str(lea), "482913") == ""
+    flow = ctl.sale
+    flow.choose(event)
+    flow.add(1, 2)
+    sold = flow.confirm(Payment("cash", given_cents=4000)).result
+    assert sold.ok and not sold.offline, sold
+    assert flow.refund(sold.order_number, "Changement de programme").ok
+    acts = [a for a in _server(tmp_path / "server", "staff", "actions", "--staff", str(lea), org=ORG)
+            if a["type"] == "desk"]
+    assert [(a["kind"], a["order_number"], a["staff_name"]) for a in acts] == [
+        ("refund", sold.order_number, "Léa Martin"), ("sale", sold.order_number, "Léa Martin")], acts
+    text = subprocess_text(tmp_path, "staff", "actions", "--staff", str(lea))
+    assert f"desk/sale  order {sold.order_number}" in text and "Léa Martin" in text, text
+
+
+def subprocess_text(tmp_path: Path, *args: str) -> str:
+    """`ticketgate server --data DATA --org demo ARGS`'s text output (its JSON: `_server`)."""
+    proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(tmp_path / "server"), "--org", ORG,
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc
+    return proc.stdout
