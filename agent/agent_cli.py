@@ -350,6 +350,21 @@ def _operator_on_duty(who: str, duty: OnDuty) -> None:
                          f"recorded: log them in first (`ticketgate agent login --staff {member.staff_id} --pin`)")
 
 
+def _exchange_refusal(exc: Exception) -> str:
+    """Why `agent exchange` recorded nothing, in this command's terms: it never asks the server (the exchange is
+    uploaded by the next `agent sync`), so a price difference is never settled here, online or not (agent.desk
+    says "try again when online": the app's words)."""
+    params = getattr(exc, "reason_params", {})
+    if getattr(exc, "reason_code", "") == "exchange_price_differs":
+        return (f"the price differs by {params['difference']}: `agent exchange` takes only a category at the same "
+                "price (it settles no money); the app's Ticket desk, online, exchanges it and collects or hands back "
+                "the difference (no exchange recorded)")
+    if getattr(exc, "reason_code", "") == "exchange_needs_prices":
+        return (f"this device holds no price for category {params['category']} and the ticket's: `ticketgate agent "
+                "sync --until-idle` fetches them, then exchange again (no exchange recorded)")
+    return str(exc)
+
+
 # the commands that record at the door (entries, refusals, payments, exchanges: uploaded under the device's id)
 _RECORDS = ("scan", "checkin", "annul", "pay", "exchange")
 
@@ -532,7 +547,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         try:
             desk.exchange(ledger, args.ticket_key, args.reason, load_policy(ledger).device_id, args.category, args.zone)
         except (LookupError, ValueError) as exc:
-            print(printable(f"ticketgate agent exchange: {exc}"), file=sys.stderr)
+            print(printable(f"ticketgate agent exchange: {_exchange_refusal(exc)}"), file=sys.stderr)
             return 1
         result = {"ticket_key": args.ticket_key, "outbox_pending": ledger.outbox_size()}
         print(json.dumps(result) if args.json else f"ticket {args.ticket_key} out of use here; the replacement "

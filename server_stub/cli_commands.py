@@ -12,6 +12,7 @@ from server_stub.cli_reports import HANDLERS as REPORT_HANDLERS
 from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refusals, cmd_serve, cmd_stats, device_register,
                                   device_annul, device_revoke, device_rollback, device_uploads)
 from agent.errors import TicketgateError
+from agent.pricing import cents_text
 from agent.safe_text import printable, printable_json
 from server_stub.cli_output import Refused, emit, fail, ints, own_event, owned, parse_time, when
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_revoke, ticket_show
@@ -151,13 +152,30 @@ def order_find(store, org, args) -> int:
 
 def order_change(store, org, args) -> int:
     _own_order(store, org, args.number)
+    owed = _desk_money(store, store.order(args.number)) if args.sub in ("cancel", "refund") else None
     if args.sub == "cancel":
         order = store.cancel_order(args.number, args.reason)
     elif args.sub == "refund":
         order = store.refund_order(args.number, args.reason)
     else:
         order = store.validate_payment(args.number)
-    return emit(args, order_json(order), order_text(order, catalogue_names(store, order["event_id"])))
+    text = order_text(order, catalogue_names(store, order["event_id"]))
+    if owed:
+        ways = " and ".join(f"{cents_text(p['cents'], owed['currency'])} {p['method']}"
+                            + (f" ({p['reference']})" if p["reference"] else "") for p in owed["parts"])
+        text += (f"\n  paid at a desk: hand back {ways} to the buyer yourself (no desk's Z report counts a refund "
+                 "made here)")
+    return emit(args, dict(order_json(order), hand_back=owed), text)
+
+
+def _desk_money(store, order: dict) -> dict | None:
+    """What a desk took for a paid order (its sale or payment, its exchanges' differences), to hand back each way
+    when the organiser refunds or cancels it themselves; None when no desk took money for it."""
+    if order["status"] != PAID or not store.paid_parts_of(order["number"]):
+        return None
+    back = max(0, sum(x["total_cents"] for x in store.order_lines(order["number"])))
+    parts = store.hand_back(order["number"], back)
+    return {"currency": store.currency(order["event_id"]), "parts": [p.to_wire() for p in parts]} if parts else None
 
 
 def cmd_import(store, org, args) -> int:

@@ -90,8 +90,10 @@ def staff_actions(store, org, args) -> int:
     def line(a: dict) -> str:
         event = f" event {a['event_id']}" if a["event_id"] is not None else ""
         gate = f" gate {a['gate']}" if a["gate"] else ""
-        return (f"{a['seq']:>6}  {when(a['at'])}  {a['type']}/{a['kind'] or a['verdict'] or ''}  "
-                f"ticket {a['ticket_key'] or '-'}{event}  {a['device_id']}{gate}  {a['staff'] or '-'} {a['staff_name'] or ''}"
+        what = (f"order {a['order_number']}" if a.get("order_number") and not a["ticket_key"]   # a payment taken
+                else f"ticket {a['ticket_key'] or '-'}")
+        return (f"{a['seq'] if a['seq'] is not None else '-':>6}  {when(a['at'])}  {a['type']}/{a['kind'] or a['verdict'] or ''}  {what}{event}  "
+                f"{a['device_id']}{gate}  {a['staff'] or '-'} {a['staff_name'] or ''}"
                 + (f"  FLAGGED: {a['flag']}" if a["flag"] else ""))
     return emit(args, rows, "\n".join(line(a) for a in rows) or "nothing uploaded")
 

@@ -36,6 +36,38 @@ def spread(total: int, weights: list[int]) -> list[int]:
     return parts
 
 
+def net_paid(paid: list[tuple[str, int, str]], settled: list[tuple[str, int, str]],
+             limit: int = 4) -> list[tuple[str, int, str]]:
+    """What a buyer holds paid, each way it was taken: `paid`, the sale's or payment's parts (method, cents,
+    reference), and `settled`, its exchanges' price differences, collected (+: added to the part of that method and
+    reference, else a part of its own) or handed back (-: out of the parts of that method first, the latest first,
+    then out of the others), in order. Only parts left above 0, at most `limit` (past it, one per method, with its
+    first reference). A 10.00 cash + 10.00 card sale whose upgrade collected 30.00 cash: 40.00 cash, 10.00 card (a
+    refund then hands back no more on the card than was taken on it)."""
+    held: list[list] = [[m, c, r] for m, c, r in paid if c > 0]
+    for method, cents, reference in settled:
+        if cents > 0:
+            same = next((x for x in held if x[0] == method and x[2] == reference), None)
+            if same is None:
+                held.append([method, cents, reference])
+            else:
+                same[1] += cents
+            continue
+        owed = -cents
+        for part in sorted(reversed(held), key=lambda x: x[0] != method):   # that method's, latest first
+            taken = min(owed, part[1])
+            part[1] -= taken
+            owed -= taken
+    left = [(m, c, r) for m, c, r in held if c > 0]
+    if len(left) <= limit:
+        return left
+    merged: dict[str, list] = {}
+    for m, c, r in left:
+        cell = merged.setdefault(m, [0, r])
+        cell[0] += c
+    return [(m, c, r) for m, (c, r) in merged.items()]
+
+
 def lines_by_method(totals: list[int], parts: list[tuple[str, int]]) -> list[dict[str, int]]:
     """An order's line totals, each as {method: cents} of the ways the order was paid (`parts`: a split's, or one,
     and its exchanges' differences, collected + or handed back -, netted per method). Each method's share is its

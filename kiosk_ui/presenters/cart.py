@@ -257,8 +257,9 @@ def exchange_message(done: DeskResult) -> str:
 
 def refund_message(order_number: str, done: DeskResult) -> str:
     """What to hand back for a refund, each way the order was paid when it was split ('EUR 20.00 Cash and EUR 30.00
-    Card (terminal)': the card part goes back on the card)."""
-    if len(done.parts) > 1:
+    Card (terminal)': the card part goes back on the card); one way other than cash is named too ('EUR 50.00 Card
+    (terminal)'): the operator hands back cash only when the buyer paid cash."""
+    if len(done.parts) > 1 or (done.parts and done.parts[0][0] != "cash"):
         back = tr(" and ").join(f"{amount(cents, done.currency)} {tr(PAYMENT_LABELS.get(method, method))}"
                                 for method, cents in done.parts)
         return tr("Order {o} refunded: hand back {amount}.", o=order_number, amount=back)

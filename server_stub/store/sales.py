@@ -22,10 +22,10 @@ from agent.reasons import WINDOW_CODES, coded, reason_fields
 from agent.pricing import CartLine, Offer, PricingError, Promotion, normalize_code, price_cart
 from agent.pricing import cents_text
 from agent.safe_text import timestamp
-from agent.sync.messages import (DeskAnswer, ExchangeRequest, OfflineSale, PaymentPart, RefundRequest, SaleRequest,
-                                 SoldTicket, paid_parts)
+from agent.sync.messages import (MAX_PARTS, SETTLE_METHODS, DeskAnswer, ExchangeRequest, OfflineSale, PaymentPart,
+                                 RefundRequest, SaleRequest, SoldTicket, paid_parts)
 from server_stub.model import PAID, PENDING, OrderInput, Position
-from server_stub.reports import spread
+from server_stub.reports import net_paid, spread
 from server_stub.store.base import NotFound, StoreError, of_org
 from server_stub.store.exchanges import ExchangeMixin
 from server_stub.store.keys_devices import KeysDevicesMixin
@@ -388,21 +388,34 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             return DeskAnswer(device_id, req.request_id, "refund", False, str(exc), **reason_fields(exc))
 
     def paid_parts_of(self, number: str) -> tuple[PaymentPart, ...]:
-        """How an order was paid at a desk: its sale's parts (one, or a split's), or those its payment was taken
-        with later (a pending order); none when neither happened at a desk."""
-        found: tuple[PaymentPart, ...] = ()
-        for answer, payment in self.q("SELECT answer, payment FROM desk_requests WHERE kind IN ('sale', 'payment') "
-                                      f"ORDER BY {SALE_FIRST}", ()):
+        """How an order was paid at desks: its sale's parts (one, or a split's), or those its payment was taken with
+        later (a pending order), with its exchanges' price differences collected or handed back each its way
+        (server_stub.reports.net_paid); none when nothing was paid at a desk."""
+        paid: tuple[PaymentPart, ...] = ()
+        settled: list[tuple[str, int, str]] = []
+        for answer, payment, kind in self.q("SELECT answer, payment, kind FROM desk_requests WHERE kind IN ('sale', "
+                                            f"'payment', 'exchange') ORDER BY {SALE_FIRST}", ()):
             a = json.loads(answer)
-            if number in (a.get("offline_order"), a.get("order_number") if a.get("ok") else None):
+            if number not in (a.get("offline_order"), a.get("order_number") if a.get("ok") else None):
+                continue
+            method = payment if payment in SETTLE_METHODS else "cash"
+            if kind != "exchange":
                 parts = tuple(PaymentPart.from_wire(x) for x in a.get("parts") or ())
-                found = paid_parts(payment if payment in ("cash", "card", "voucher") else "cash",
-                                   int(a.get("total_cents") or 0), parts)
-        return found
+                paid = paid_parts(method, int(a.get("total_cents") or 0), parts)
+                continue
+            difference = int(a.get("difference_cents") or 0)
+            if difference and not a.get(ROLLED_BACK):
+                sign = 1 if difference > 0 else -1
+                ways = tuple(PaymentPart.from_wire(x) for x in a.get("parts") or ()) or (
+                    PaymentPart(method, abs(difference)),)
+                settled += [(p.method, sign * p.cents, p.reference) for p in ways]
+        held = net_paid([(p.method, p.cents, p.reference) for p in paid], settled, MAX_PARTS)
+        return tuple(PaymentPart(m, c, r) for m, c, r in held)
 
     def hand_back(self, number: str, back: int) -> tuple[PaymentPart, ...]:
-        """A refund of `back` handed back the ways the order was paid, in proportion (a split paid 20.00 cash and
-        30.00 card hands back 20.00 cash and 30.00 card); cash when it was not paid at a desk."""
+        """A refund of `back` handed back the ways the order was paid, exchanges' differences included, in
+        proportion (a split paid 20.00 cash and 30.00 card hands back 20.00 cash and 30.00 card); cash when it was
+        not paid at a desk."""
         if back <= 0:
             return ()
         parts = self.paid_parts_of(number) or (PaymentPart("cash", back),)

@@ -238,9 +238,10 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
         return {"replacement": new["ticket_key"], **unsettled}
 
     def staff_actions(self, org: str, staff_id: str | None = None, limit: int = 1000) -> list[dict]:
-        """What devices uploaded (actions, refusals, kiosk records), newest first, with the staff member named."""
+        """What devices uploaded (actions, refusals, kiosk records), newest first, with the staff member named; a
+        kiosk record of an order (a payment taken) names it (`order_number`)."""
         sql = ("SELECT s.seq, s.type, s.kind, s.verdict, s.ticket_key, s.event_id, s.at, s.device_id, s.gate, s.staff, "
-               "st.name, st.role, s.flag FROM scans s LEFT JOIN staff st ON st.org = s.org AND st.staff_id = "
+               "st.name, st.role, s.flag, s.body FROM scans s LEFT JOIN staff st ON st.org = s.org AND st.staff_id = "
                "CASE WHEN s.staff = '' THEN NULL ELSE CAST(s.staff AS INTEGER) END "
                "WHERE s.org=? AND s.device_id != 'server'")
         params: tuple = (org,)
@@ -249,7 +250,30 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
         rows = self.q(sql + " ORDER BY s.seq DESC LIMIT ?", (*params, limit))
         keys = ("seq", "type", "kind", "verdict", "ticket_key", "event_id", "at", "device_id", "gate", "staff",
                 "staff_name", "staff_role", "flag")
-        return [dict(zip(keys, r)) for r in rows]
+        uploaded = [dict(zip(keys, r), order_number=_order_of(r[1], r[-1])) for r in rows]
+        return merge_newest_first(uploaded, self._desk_acts(org, staff_id, limit))[:limit]
+
+    def _desk_acts(self, org: str, staff_id: str | None, limit: int) -> list[dict]:
+        """The sales, refunds, exchanges and payments a desk asked the server for while online (type `desk`, no
+        upload number), newest first: the ones a kiosk uploaded (offline sales, payments taken) are its uploads."""
+        sql = ("SELECT d.kind, d.answer, d.at, d.device_id, d.staff, st.name, st.role FROM desk_requests d LEFT JOIN "
+               "staff st ON st.org = d.org AND st.staff_id = CASE WHEN d.staff = '' THEN NULL ELSE "
+               "CAST(d.staff AS INTEGER) END WHERE d.org=? AND d.kind IN ('sale', 'refund', 'exchange', 'payment') "
+               "AND NOT EXISTS (SELECT 1 FROM scans s WHERE s.scan_uuid = d.request_id)")
+        params: tuple = (org,)
+        if staff_id is not None:
+            sql, params = sql + " AND d.staff=?", (org, staff_id)
+        out = []
+        for kind, answer, at, device, staff, name, role in self.q(sql + " ORDER BY d.at DESC LIMIT ?",
+                                                                   (*params, limit)):
+            a = json.loads(answer)
+            if not a.get("ok") or a.get("offline_order"):
+                continue                        # refused (nothing done), or an offline sale (its upload is listed)
+            out.append({"seq": None, "type": "desk", "kind": kind, "verdict": None, "ticket_key": None,
+                        "event_id": None, "at": at, "device_id": device, "gate": "", "staff": staff,
+                        "staff_name": name, "staff_role": role, "flag": "rolled back" if a.get("rolled_back") else "",
+                        "order_number": a.get("order_number")})
+        return out
 
     def kiosk_actions(self, org: str) -> list[dict]:
         """Kiosk messages devices uploaded (payment validations, exchanges, prints), oldest first."""
@@ -308,3 +332,26 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
         if org is None:
             return self.q1("SELECT count(*) FROM scans WHERE device_id != 'server'")[0]
         return self.q1("SELECT count(*) FROM scans WHERE org=? AND device_id != 'server'", (org,))[0]
+
+
+def _order_of(kind: str, body: str | None) -> str | None:
+    """The order a kiosk record names (a payment taken for it), else None."""
+    if kind != "kiosk" or not body:
+        return None
+    try:
+        number = json.loads(body).get("order_number")
+    except (ValueError, AttributeError):
+        return None
+    return number if isinstance(number, str) else None
+
+
+def merge_newest_first(uploaded: list[dict], desk: list[dict]) -> list[dict]:
+    """The uploads (in upload order, newest first) with the desk's acts (newest first) each placed before the first
+    upload older than it: the uploads keep their order."""
+    out, pending = [], list(desk)
+    for row in uploaded:
+        while pending and pending[0]["at"] >= row["at"]:
+            out.append(pending.pop(0))
+        out.append(row)
+    return out + pending
+
