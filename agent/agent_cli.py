@@ -28,7 +28,7 @@ from agent.staff_session import OnDuty
 from agent.ticket_state import STATE_WORDS, ticket_state
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
-from agent.verdict_words import LOG_IN_FIRST, ON_DUTY, screen_title
+from agent.verdict_words import LOG_IN_FIRST, ON_DUTY, UNTRUSTED, screen_title
 from agent.verdicts import Code, Reason, Verdict
 
 
@@ -240,10 +240,12 @@ def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = Non
     organiser's for an admission (the app's yellow band, e.g. 'VIP — hand out a wristband'), last. `--json` has the
     code."""
     parts = [screen_title(v, mode)]
+    if v.code in UNTRUSTED:         # a fake, unknown issuer's or unreadable code: nothing it says is vouched for
+        return printable(" | ".join(parts + ([v.detail] if v.detail else []) + (["(repeat)"] if v.repeat else [])))
     if v.ticket_key:
         parts.append(f"ticket {v.ticket_key}")
-    if v.event_id is not None:
-        parts.append(f"event {v.event_id}")
+    if v.event_id is not None:      # below 0: a pretix date no event of this device stands for (its number)
+        parts.append(f"event {v.event_id}" if v.event_id >= 0 else f"pretix date {-v.event_id}")
     if v.zones:
         parts.append("zones " + ", ".join(_zone_name(names, v.event_id, z) for z in v.zones))
     if v.seat:

@@ -1,0 +1,93 @@
+"""Session T's walk of the technician and the door staff through the public commands only (`ticketgate …`
+subprocesses, fresh HOMEs, `provision serve --start-broker`, `server serve`, real SQLite files): enrol, sync, scan in
+each mode, wrong input, offline and back. Each test names the defect it fails on (old code), or the path it keeps."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from agent.base45 import b45decode, b45encode
+from tests.broker import mosquitto_binary
+from tests.qa_organiser import ROOT, Organiser, organiser_running, tg
+from tests.test_qa_skew import _event_now
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+VECTORS = json.loads((ROOT / "tests/vectors/pretix-sig1.json").read_text())
+
+
+def _sync(device: Path) -> dict:
+    said = tg(device, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
+    return json.loads(said.strip().splitlines()[-1])
+
+
+def _scan(device: Path, *payloads: str, ok: bool = True) -> list[str]:
+    """The lines `agent scan` prints for `payloads` typed by a laser, one a line."""
+    return tg(device, "agent", "scan", "--reread-window", "0", stdin="".join(p + "\n" for p in payloads),
+              ok=ok).stdout.splitlines()
+
+
+def _signature_flipped(payload: str) -> str:
+    """A TG1 ticket whose last signature byte a forger changed: still well-formed, no longer signed."""
+    raw = bytearray(b45decode(payload[4:]))
+    raw[-1] ^= 0x01
+    return "TG1:" + b45encode(bytes(raw))
+
+
+class Door:
+    """An organiser (event 1 'Week', zone 1 'Floor', Ann Martin's order of two tickets) with its servers running,
+    and one door enrolled for event 1 with the event data synced."""
+
+    def __init__(self, tmp: Path, running: Organiser, payloads: list[str]) -> None:
+        self.org, self.running, self.payloads = tmp / "org", running, payloads
+        self.door = tmp / "door"
+        self.door.mkdir()
+        running.enroll(self.door, "north", events="1")
+        tg(self.org, "server", "push")
+        assert _sync(self.door)["bundle_version"] > 0
+
+
+@pytest.fixture
+def door(tmp_path: Path) -> Iterator[Door]:
+    org = tmp_path / "org"
+    org.mkdir()
+    payloads = _event_now(org)
+    with organiser_running(org) as running:
+        yield Door(tmp_path, running, payloads)
+
+
+def test_a_forged_or_foreign_ticket_shows_nothing_of_what_it_claims_on_the_terminal_door(door, tmp_path):
+    """The door staff's guide: FAKE TICKET shows "nothing of what it says … because none of it can be trusted", and
+    the app shows none of it. `agent scan` (a laptop at a door, a keyboard-wedge laser) printed the forger's claims
+    under the red title: `FAKE TICKET | ticket 104779534011365 | event 1 | zones 1 (Floor) | …`, and a ticket of
+    another organiser named this door's own zone ('Floor') for it. The line now says the title and why, nothing of
+    the ticket's content."""
+    ann = door.payloads[0]
+    other = tmp_path / "other"
+    other.mkdir()
+    foreign = _event_now(other)[0]          # another organiser (same slug, its own keys): its event 1, its Floor
+    lines = _scan(door.door, ann, _signature_flipped(door.payloads[1]), foreign)
+    assert lines[0].startswith("ACCEPTED — IN | ticket "), lines
+    assert lines[1:] == ["FAKE TICKET | signature does not verify"] * 2, lines
+    forged = json.loads(tg(door.door, "agent", "scan", "--json", stdin=_signature_flipped(ann) + "\n").stdout)
+    assert forged["verdict"] == "forged"     # scripts still get the code
+    assert _sync(door.door)["uploaded"] >= 1
+    stats = json.loads(tg(door.org, "server", "stats", "--json").stdout)
+    assert stats["entries"] == 1 and stats["refusals"].get("forged") == 3, stats
+
+
+def test_a_pretix_ticket_for_a_date_not_mapped_names_the_pretix_date_not_a_negative_event(door):
+    """A pretix series with only date 301 mapped onto event 1 (docs/pretix.md): a ticket for date 302 is WRONG
+    EVENT, never admitted. `agent scan` said `WRONG EVENT | ticket pretix:hdk2LPa9x | event -302 | …`: an event
+    number no organiser has (the device's internal mark for an unmapped date). It says `pretix date 302`."""
+    resource = door.door / "pretix-event.json"
+    resource.write_text(json.dumps(VECTORS["event_resource"]))
+    tg(door.door, "agent", "trust-pretix", str(resource), "--event-id", "1", "--item", "21=1:1", "--item", "22=1:1",
+       "--subevent", "301=1")
+    secret = {v["name"]: v["secret"] for v in VECTORS["vectors"]}
+    lines = _scan(door.door, secret["item and subevent"], secret["with variation"])
+    assert lines[0] == "ACCEPTED — IN | ticket pretix:Jz9mPq3sA | event 1 | zones 1 (Floor)", lines
+    assert lines[1].startswith("WRONG EVENT | ticket pretix:hdk2LPa9x | pretix date 302 |"), lines
+    assert "-302" not in lines[1] and lines[1].endswith("this date of the series is not mapped on this device")
