@@ -325,6 +325,7 @@ def cmd_tokens_create(args) -> int:
             print(f"no `provision serve` has run yet: the QR codes name {server} (serve's default address); "
                   f"devices that cannot reach it look for the server with zeroconf", flush=True)
         split_hostport(server)
+        qr.check_out(args.out)      # before any code is made: a sheet that cannot be written leaves none behind
         if not 1 <= args.count <= 10000:
             raise BadInput("--count is 1..10000")
         if not 0 < args.ttl_hours <= 24 * 366:      # also nan: a sheet of codes already expired helps nobody
@@ -350,8 +351,14 @@ def cmd_tokens_create(args) -> int:
 
         def progress(done: int, total: int) -> None:
             print(f"\rrendering {done}/{total}", end="" if done < total else "\n", flush=True)
-        qr.sheet(items, args.out, progress if sys.stdout.isatty() else None)   # no \r lines in a log or a pipe
-    except (TicketgateError, OSError, ImportError) as exc:    # bad --out, cannot write, fpdf2/Pillow missing
+        try:
+            qr.sheet(items, args.out, progress if sys.stdout.isatty() else None)   # no \r lines in a log or a pipe
+        except (TicketgateError, OSError, ImportError) as exc:  # cannot write (full disk), fpdf2/Pillow missing
+            registry = Registry(_state(args) / "provision.sqlite")
+            registry.drop_unused([t.token_id for t in tokens])    # codes nobody saw: not left to enroll
+            registry.close()
+            return fail(f"{exc}; no enrollment code was made")
+    except (TicketgateError, OSError, ImportError) as exc:    # the state folder cannot be written
         return fail(str(exc))
     finally:
         store.close()

@@ -4,6 +4,7 @@ each mode, wrong input, offline and back. Each test names the defect it fails on
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Iterator
 
@@ -12,6 +13,7 @@ import pytest
 from agent.base45 import b45decode, b45encode
 from tests.broker import mosquitto_binary
 from tests.qa_organiser import ROOT, Organiser, organiser_running, tg
+from tests.test_qa_paths_l_walk import _fill, _own_disk
 from tests.test_qa_skew import _event_now
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -91,3 +93,46 @@ def test_a_pretix_ticket_for_a_date_not_mapped_names_the_pretix_date_not_a_negat
     assert lines[0] == "ACCEPTED — IN | ticket pretix:Jz9mPq3sA | event 1 | zones 1 (Floor)", lines
     assert lines[1].startswith("WRONG EVENT | ticket pretix:hdk2LPa9x | pretix date 302 |"), lines
     assert "-302" not in lines[1] and lines[1].endswith("this date of the series is not mapped on this device")
+
+
+def _tokens_made(org: Path) -> int:
+    """How many enrollment codes the organiser's provisioning state holds (its real SQLite file)."""
+    db = sqlite3.connect(org / ".local/share/ticketgate/server/provision/provision.sqlite")
+    try:
+        return int(db.execute("SELECT count(*) FROM tokens").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_a_sheet_that_cannot_be_written_says_so_and_leaves_no_enrollment_code_behind(tmp_path):
+    """`provision tokens create --out doors/north.pdf` without a folder `doors` said "[Errno 2] No such file or
+    directory: 'doors/north.pdf.tmp-16819-140316250110848'" (a file the technician never named) and had made the
+    codes all the same: valid for 12 hours, printed nowhere; `--out north.txt` likewise; `provision wifi-qr` to a
+    missing folder ended in a traceback. Now each says what to fix, naming the file asked for, and makes nothing; a
+    full disk met while writing the sheet takes the codes back."""
+    org = tmp_path / "org"
+    org.mkdir()
+    _event_now(org)
+    tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--out", str(tmp_path / "ok.pdf"))
+    assert _tokens_made(org) == 1
+    missing = tmp_path / "doors" / "north.pdf"
+    said = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "3", "--gate", "north", "--out",
+              str(missing), ok=False)
+    assert said.returncode == 1 and said.stderr.strip() == (
+        f"ticketgate provision: cannot write {missing}: there is no folder {missing.parent}"), said.stderr
+    assert "  code " not in said.stdout and not missing.parent.exists()
+    said = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "3", "--out",
+              str(tmp_path / "north.txt"), ok=False)
+    assert said.returncode == 1 and "sheets are .pdf or .png" in said.stderr, said.stderr
+    assert _tokens_made(org) == 1, "a sheet never written left enrollment codes behind"
+    wifi = tg(org, "provision", "wifi-qr", "--ssid", "Door Net", "--password", "event-2026", "--out",
+              str(tmp_path / "wifi" / "join.png"), ok=False)
+    assert wifi.returncode == 1 and "there is no folder" in wifi.stderr, wifi.stderr
+    with _own_disk(tmp_path / "small", size="64k") as disk:
+        _fill(disk)
+        said = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "12", "--out",
+                  str(disk / "north.pdf"), ok=False)
+        assert said.returncode == 1 and said.stderr.strip().endswith(
+            "No space left on device; nothing was written; no enrollment code was made"), said.stderr
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+    assert _tokens_made(org) == 1
