@@ -414,6 +414,16 @@ def cmd_devices(args) -> int:
 
 def cmd_revoke(args) -> int:
     store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
+    from server_stub.cli_output import revoke_refused
+    known = store.device(args.device)
+    again = (revoke_refused(known, store.device, f"ticketgate provision revoke --org {args.org}")
+             if known and known["org"] == args.org else None)
+    if again is not None:          # out of service already: said, nothing done (a retired id's device works on)
+        store.close()
+        if again[0]:
+            return fail(again[1])
+        print(printable(again[1]))
+        return 0
     prov = _provisioning(args, store, _saved(args))
     try:
         timings = prov.revoke(args.device)

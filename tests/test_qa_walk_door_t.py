@@ -136,3 +136,42 @@ def test_a_sheet_that_cannot_be_written_says_so_and_leaves_no_enrollment_code_be
             "No space left on device; nothing was written; no enrollment code was made"), said.stderr
         assert sorted(p.name for p in disk.iterdir()) == ["filler"]
     assert _tokens_made(org) == 1
+
+
+def _device_id(device: Path) -> str:
+    return json.loads(tg(device, "provision", "status", "--json").stdout)["device_id"]
+
+
+def _revoked_at(org: Path) -> dict[str, float | None]:
+    return {d["device_id"]: d["revoked_at"] for d in json.loads(tg(org, "server", "devices", "--json").stdout)}
+
+
+def test_revoking_the_old_id_of_a_device_enrolled_again_names_the_id_it_works_under(door):
+    """The technician wiped a door and enrolled it again (replacing a broken tablet's set-up): the server retired its
+    old id (`server devices`: RETIRED … enrolled again as NEW). The organiser, told the tablet was stolen, revoked the
+    id on their notes, the old one: "device OLD revoked", exit 0; `server devices` then said REVOKED and no longer
+    which id the device works under, and the stolen tablet kept scanning and syncing under its new id. Now revoking a
+    retired id changes nothing and names the id to revoke (`provision revoke` likewise); a device revoked already says
+    when, and keeps that date."""
+    old = _device_id(door.door)
+    tg(door.door, "provision", "wipe", "--yes")
+    door.running.enroll(door.door, "north", events="1")
+    new = _device_id(door.door)
+    assert new != old
+    said = tg(door.org, "server", "device", "revoke", old, ok=False)
+    assert said.returncode == 1 and said.stderr.startswith(f"ticketgate server device: {old} is out of use since "), \
+        said.stderr
+    assert f"its device was enrolled again as {new}, which works on: to take that device out of service, " \
+           f"`ticketgate server device revoke {new}`; nothing changed" in said.stderr, said.stderr
+    said = tg(door.org, "provision", "revoke", "--org", "acme", old, ok=False)
+    assert said.returncode == 1 and f"`ticketgate provision revoke --org acme {new}`" in said.stderr, said.stderr
+    listed = {line.split()[0]: line for line in tg(door.org, "server", "devices").stdout.splitlines()}
+    assert "RETIRED" in listed[old] and f"enrolled again as {new}" in listed[old], listed
+    assert _sync(door.door)["online"]                           # nothing happened to the device in use
+    tg(door.org, "server", "device", "revoke", new)
+    revoked_at = _revoked_at(door.org)
+    again = tg(door.org, "server", "device", "revoke", new)
+    assert again.stdout.startswith(f"device {new} was already revoked ") and "nothing changed" in again.stdout
+    assert _revoked_at(door.org) == revoked_at and revoked_at[new] is not None
+    said = tg(door.door, "agent", "sync", "--until-idle", "--for", "20", ok=False)
+    assert said.returncode == 1 and "revoked by the organiser and wiped" in said.stderr, said.stderr
