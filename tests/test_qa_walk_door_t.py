@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -12,7 +13,8 @@ import pytest
 
 from agent.base45 import b45decode, b45encode
 from tests.broker import mosquitto_binary
-from tests.qa_organiser import ROOT, Organiser, organiser_running, tg
+from tests.helpers import stop_process, wait_for_line
+from tests.qa_organiser import ROOT, Organiser, _start, organiser_running, tg
 from tests.test_qa_paths_l_walk import _fill, _own_disk
 from tests.test_qa_skew import _event_now
 
@@ -175,3 +177,66 @@ def test_revoking_the_old_id_of_a_device_enrolled_again_names_the_id_it_works_un
     assert _revoked_at(door.org) == revoked_at and revoked_at[new] is not None
     said = tg(door.door, "agent", "sync", "--until-idle", "--for", "20", ok=False)
     assert said.returncode == 1 and "revoked by the organiser and wiped" in said.stderr, said.stderr
+
+
+def _order(org: Path, buyer: str) -> tuple[str, str, str]:
+    """A paid order of one ticket: (its number, its ticket key, its signed QR payload)."""
+    order = json.loads(tg(org, "server", "order", "add", "--event", "1", "--buyer", buyer, "--ticket",
+                          "category=Adult,zone=Floor", "--json").stdout)
+    key = order["tickets"][0]["ticket_key"]
+    return order["number"], key, json.loads(tg(org, "server", "ticket", "show", key, "--json").stdout)["payload"]
+
+
+def _provision_serve_again(org: Path, http_port: int, broker_port: str) -> subprocess.Popen:
+    """The technician starts `provision serve` again, on the ports the devices were enrolled with."""
+    prov = _start(org, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
+                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", broker_port,
+                  "--for", "120")
+    assert wait_for_line(prov, "enrollment endpoint", 30)
+    return prov
+
+
+def test_the_door_staffs_evening_in_every_mode_offline_and_back_counts_each_entry_once(door):
+    """The door staff's path across the parts (guide: door staff, technician §3 and §5): nobody on duty, a steward,
+    a supervisor switching modes, quick cancellation of an unsold pre-printed ticket (back on sale at the server),
+    search by name and number, the broker stopped while scanning, then back: every entry reaches the server once."""
+    org, dev = door.org, door.door
+    ann, ann2 = door.payloads
+    box_number, box_key, box = _order(org, "Box Office Stock")
+    _, _, bob = _order(org, "Bob Roy")
+    tg(org, "server", "staff", "add", "--name", "Sam Okafor", "--role", "door", "--pin", stdin="4711\n")
+    tg(org, "server", "staff", "add", "--name", "Zoé Lead", "--role", "supervisor", "--pin", stdin="9876\n")
+    tg(org, "server", "push")
+    _sync(dev)
+    assert _scan(dev, ann, ok=False)[0].startswith("LOG IN FIRST | ")
+    tg(dev, "agent", "login", "--staff", "sam okafor", "--pin", stdin="4711\n")
+    assert _scan(dev, ann)[0].startswith("ACCEPTED — IN | ticket ")
+    refused = tg(dev, "agent", "configure", "--mode", "entry_exit", ok=False)
+    assert refused.returncode == 1 and "cannot change modes" in refused.stderr, refused.stderr
+    tg(dev, "agent", "login", "--staff", "Zoe Lead", "--pin", stdin="9876\n")          # accents optional
+    tg(dev, "agent", "configure", "--mode", "entry_exit")
+    assert [line.split(" | ")[0] for line in _scan(dev, ann, ann)] == ["EXIT — OK", "ACCEPTED — IN"]
+    tg(dev, "agent", "configure", "--mode", "multiple")
+    assert [line.split(" | ")[0] for line in _scan(dev, ann2, ann2)] == ["ACCEPTED — IN"] * 2
+    tg(dev, "agent", "configure", "--mode", "quick_cancel")
+    assert _scan(dev, box)[0].startswith("CANCELLED — BACK ON SALE | ")
+    assert _scan(dev, ann)[0].startswith("ALREADY USED | ")              # a used ticket never goes back on sale
+    tg(dev, "agent", "configure", "--mode", "normal")
+    assert _scan(dev, box)[0].startswith("CANCELLED FOR RESALE | ")
+    by_name, by_number = (tg(dev, "agent", "search", q).stdout for q in ("box office", box_number.lower()))
+    assert by_name == by_number and "cancelled for resale" in by_name and box_number in by_name, (by_name, by_number)
+    assert _sync(dev)["uploaded"] > 0
+    assert "back on sale" in tg(org, "server", "ticket", "show", box_key).stdout
+
+    login = json.loads((org / ".local/share/ticketgate/server/provision/broker-login.json").read_text())
+    stop_process(door.running.prov)                                     # the broker goes with it
+    assert _scan(dev, bob)[0].startswith("ACCEPTED — IN | ")           # the door decides alone
+    offline = tg(dev, "agent", "sync", "--until-idle", "--for", "10", ok=False)
+    assert offline.returncode == 1 and "connection refused" in offline.stderr \
+        and "keeps working offline and sends everything at the next sync" in offline.stderr, offline.stderr
+    assert "outbox_pending 0" not in tg(dev, "agent", "status").stdout
+    door.running.prov = _provision_serve_again(org, door.running.http_port, login["broker"].rsplit(":", 1)[-1])
+    assert _sync(dev)["outbox_pending"] == 0
+    _sync(dev)                                                          # again: nothing counted twice
+    stats = json.loads(tg(org, "server", "stats", "--json").stdout)
+    assert stats["entries"] == 5 and stats["inside_now"] == {"1": 3}, stats  # Ann in, out, in; Ann's 2nd twice; Bob
