@@ -259,8 +259,9 @@ def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = Non
             parts.append(f"{label} {timestamp(v.extra[key], '%Y-%m-%d %H:%M:%S UTC')}")
     if v.detail:
         parts.append(v.detail)
-    if v.repeat:
-        parts.append("(repeat)")
+    if v.repeat:         # quick cancellation: the app's words for a ticket put back on sale before
+        parts.append("already cancelled — nothing new recorded" if mode is Mode.QUICK_CANCEL
+                     and v.code is Code.CANCELLED else "(repeat)")
     parts += messages or []
     return printable(" | ".join(parts))
 
