@@ -16,7 +16,7 @@ from agent.payload import LOWER_CASE
 from agent.policy import Mode
 from agent.safe_text import printable, timestamp
 from agent.ticket_state import STATE_WORDS
-from agent.verdict_words import LOG_IN_FIRST, ON_DUTY, pick, screen_title
+from agent.verdict_words import LOG_IN_FIRST, ON_DUTY, UNTRUSTED, pick, screen_title
 from agent.verdicts import Code, Reason, Verdict
 
 NO_SUCH_TICKET = "no such ticket on this device"        # agent.gate: a manual check-in of a key it does not hold
@@ -45,10 +45,14 @@ def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = Non
     def say(text: str, **fmt: object) -> str:
         return translate(lang, text, **fmt)
     parts = [screen_title(v, mode, lang)]
+    if v.code in UNTRUSTED:         # a fake, unknown issuer's or unreadable code: nothing it says is vouched for
+        detail = v.detail if lang == "en" else _detail(v, mode, names, gate_zones, lang)
+        return printable(" | ".join(parts + ([detail] if detail else []) + ([say("(repeat)")] if v.repeat else [])))
     if v.ticket_key:
         parts.append(say("ticket {key}", key=v.ticket_key))
-    if v.event_id is not None:
-        parts.append(say("event {id}", id=v.event_id))
+    if v.event_id is not None:      # below 0: a pretix date no event of this device stands for (its number)
+        parts.append(say("event {id}", id=v.event_id) if v.event_id >= 0 else
+                     say("pretix date {id}", id=-v.event_id))
     if v.zones:
         parts.append(say("zones {list}", list=", ".join(_zone_name(names, v.event_id, z) for z in v.zones)))
     if v.seat:
@@ -65,8 +69,9 @@ def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = Non
     detail = v.detail if lang == "en" else _detail(v, mode, names, gate_zones, lang)
     if detail:
         parts.append(detail)
-    if v.repeat:
-        parts.append(say("(repeat)"))
+    if v.repeat:         # quick cancellation: the app's words for a ticket put back on sale before
+        parts.append(say("already cancelled — nothing new recorded") if mode is Mode.QUICK_CANCEL
+                     and v.code is Code.CANCELLED else say("(repeat)"))
     parts += messages or []
     return printable(" | ".join(parts))
 

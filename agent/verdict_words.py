@@ -28,6 +28,7 @@ TITLES: dict[Code, tuple[str, str]] = {                     # (English, French)
     Code.UNKNOWN_KEY: ("UNKNOWN ISSUER", "ÉMETTEUR INCONNU"),
     Code.MALFORMED: ("NOT A TICKET", "PAS UN BILLET"),
 }
+UNTRUSTED = frozenset({Code.FORGED, Code.UNKNOWN_KEY, Code.MALFORMED})  # content not vouched for: shown nowhere
 ENTRY = ("ACCEPTED — IN", "ACCEPTÉ — ENTRÉE")
 EXIT = ("EXIT — OK", "SORTIE — OK")
 REREAD = ("ALREADY READ — {n} s ago", "DÉJÀ LU — il y a {n} s")      # an admitted ticket read again: never a new entry

@@ -325,6 +325,7 @@ def cmd_tokens_create(args) -> int:
             print(f"no `provision serve` has run yet: the QR codes name {server} (serve's default address); "
                   f"devices that cannot reach it look for the server with zeroconf", flush=True)
         split_hostport(server)
+        qr.check_out(args.out)      # before any code is made: a sheet that cannot be written leaves none behind
         if not 1 <= args.count <= 10000:
             raise BadInput("--count is 1..10000")
         if not 0 < args.ttl_hours <= 24 * 366:      # also nan: a sheet of codes already expired helps nobody
@@ -350,8 +351,14 @@ def cmd_tokens_create(args) -> int:
 
         def progress(done: int, total: int) -> None:
             print(f"\rrendering {done}/{total}", end="" if done < total else "\n", flush=True)
-        qr.sheet(items, args.out, progress if sys.stdout.isatty() else None)   # no \r lines in a log or a pipe
-    except (TicketgateError, OSError, ImportError) as exc:    # bad --out, cannot write, fpdf2/Pillow missing
+        try:
+            qr.sheet(items, args.out, progress if sys.stdout.isatty() else None)   # no \r lines in a log or a pipe
+        except (TicketgateError, OSError, ImportError) as exc:  # cannot write (full disk), fpdf2/Pillow missing
+            registry = Registry(_state(args) / "provision.sqlite")
+            registry.drop_unused([t.token_id for t in tokens])    # codes nobody saw: not left to enroll
+            registry.close()
+            return fail(f"{exc}; no enrollment code was made")
+    except (TicketgateError, OSError, ImportError) as exc:    # the state folder cannot be written
         return fail(str(exc))
     finally:
         store.close()
@@ -407,6 +414,16 @@ def cmd_devices(args) -> int:
 
 def cmd_revoke(args) -> int:
     store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
+    from server_stub.cli_output import revoke_refused
+    known = store.device(args.device)
+    again = (revoke_refused(known, store.device, f"ticketgate provision revoke --org {args.org}")
+             if known and known["org"] == args.org else None)
+    if again is not None:          # out of service already: said, nothing done (a retired id's device works on)
+        store.close()
+        if again[0]:
+            return fail(again[1])
+        print(printable(again[1]))
+        return 0
     prov = _provisioning(args, store, _saved(args))
     try:
         timings = prov.revoke(args.device)

@@ -11,9 +11,12 @@ from typing import Callable, Sequence
 
 import segno
 
-from agent.private_files import write_private
+from agent import private_files
 
 from provisioning.protocol import BadInput, show_code
+
+SHEETS = (".pdf", ".png")
+IMAGES = (".png", ".svg")
 
 
 @dataclass(frozen=True)
@@ -24,15 +27,33 @@ class SheetItem:
     subtitle: str = ""
 
 
+def check_out(path: str | Path, suffixes: Sequence[str] = SHEETS) -> Path:
+    """The file a sheet or an image goes to, checked before anything is made for it (a sheet's codes): its kind by
+    extension and its folder, in words naming what the technician typed."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise BadInput(f"{'sheets' if suffixes == SHEETS else 'QR images'} are {' or '.join(suffixes)}")
+    if not path.parent.is_dir():
+        raise BadInput(f"cannot write {path}: there is no folder {path.parent}")
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """0600 from its first byte, replaced atomically, no partial file left; a full or read-only disk said plainly,
+    naming the file asked for (not the temporary one)."""
+    try:
+        private_files.write_private(path, data)
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror or exc}; nothing was written") from None
+
+
 def make(text: str) -> segno.QRCode:
     return segno.make(text, error="m", micro=False)
 
 
 def save(text: str, path: str | Path, scale: int = 8) -> Path:
     """PNG or SVG by extension."""
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg"):
-        raise BadInput("QR images are .png or .svg")
+    path = check_out(path, IMAGES)
     buf = io.BytesIO()
     make(text).save(buf, kind=path.suffix.lower().lstrip("."), scale=scale, border=4)
     write_private(path, buf.getvalue())
@@ -47,12 +68,8 @@ def png_bytes(text: str, scale: int = 8) -> bytes:
 
 def sheet(items: Sequence[SheetItem], path: str | Path, progress: Callable[[int, int], None] | None = None) -> Path:
     """A printable sheet: PDF (A4, 3x4 per page) or PNG (one tall image) by extension."""
-    path = Path(path)
-    if path.suffix.lower() == ".pdf":
-        return _pdf(items, path, progress)
-    if path.suffix.lower() == ".png":
-        return _png(items, path, progress)
-    raise BadInput("sheets are .pdf or .png")
+    path = check_out(path)
+    return (_pdf if path.suffix.lower() == ".pdf" else _png)(items, path, progress)
 
 
 def _pdf(items: Sequence[SheetItem], path: Path, progress) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 
 from agent.safe_text import printable_json, timestamp
 from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, refusals_text,
-                                    scanned_event, stats_text, uploads_text, when)
+                                    revoke_refused, scanned_event, stats_text, uploads_text, when)
 from server_stub.cli_desk import newly_oversold, oversold_text, quota_figures
 from server_stub.cli_progress import Progress
 from server_stub.sync.posting import organiser_setting
@@ -171,6 +171,11 @@ def device_revoke(store, org, args) -> int:
     d = store.device(args.device_id)
     if d is None or d["org"] != org:
         raise Refused(f"no device {args.device_id!r}")
+    again = revoke_refused(d, store.device, "ticketgate server device revoke")
+    if again is not None and again[0]:
+        raise Refused(again[1])
+    if again is not None:
+        return emit(args, d, again[1])
     return emit(args, store.revoke_device(args.device_id), f"device {args.device_id} revoked")
 
 

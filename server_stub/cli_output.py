@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 from agent.errors import TicketgateError
@@ -139,6 +140,27 @@ def device_state(d: dict) -> str:
     if d.get("retired"):
         return f"RETIRED {when(d['revoked_at'])} (enrolled again as {d['replaced_by']})"
     return f"REVOKED {when(d['revoked_at'])}" if d.get("revoked_at") else "REVOKED"
+
+
+def revoke_refused(d: dict, device: Callable[[str], dict | None], revoke: str) -> tuple[int, str] | None:
+    """What revoking `d` again would say instead of doing it: None while it is in service. A retired id: the id its
+    device is enrolled under now (followed through `device`), to revoke with the `revoke` command (exit 1: the
+    device the organiser means works on); one revoked already: when (exit 0, nothing changed)."""
+    if d.get("retired"):
+        now, seen = d, {d["device_id"]}
+        while now.get("retired") and now["replaced_by"] not in seen and (later := device(now["replaced_by"])):
+            seen.add(later["device_id"])
+            now = later
+        chain = (f"{d['replaced_by']}, now {now['device_id']}" if now["device_id"] != d["replaced_by"]
+                 else d["replaced_by"])
+        said = f"{d['device_id']} is out of use since {when(d['revoked_at'])}: its device was enrolled again as {chain}"
+        if now.get("revoked"):
+            return 1, f"{said}, itself {device_state(now)}; nothing changed"
+        return 1, (f"{said}, which works on: to take that device out of service, `{revoke} {now['device_id']}`; "
+                   "nothing changed")
+    if d.get("revoked"):
+        return 0, f"device {d['device_id']} was already revoked {when(d['revoked_at'])}; nothing changed"
+    return None
 
 
 def device_presence(d: dict) -> str:

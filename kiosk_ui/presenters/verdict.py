@@ -14,7 +14,7 @@ from agent.payload import LOWER_CASE
 from agent.policy import Mode
 from agent.safe_text import timestamp
 from agent.event_names import organiser_messages
-from agent.verdict_words import screen_title
+from agent.verdict_words import UNTRUSTED, screen_title
 from agent.verdicts import Code, Reason, Verdict
 from drivers.feedback.mapping import ATTENTION, FeedbackConfig, feedback_for
 from kiosk_ui.i18n import language, tr
@@ -39,10 +39,6 @@ class VerdictView:
     kind: str                       # the feedback kind: accept | reject | attention
     code: str
     repeat: bool = False
-
-
-_UNTRUSTED = {Code.FORGED, Code.UNKNOWN_KEY, Code.MALFORMED}   # its content is not vouched for: show none of it
-
 
 
 def event_tz(event: dict | None):
@@ -70,7 +66,7 @@ def present(v: Verdict, names: Names, mode: Mode = Mode.NORMAL, gate_zones: froz
     zone_names = [_name(names.zone(v.event_id, z), tr("zone {n}", n=z)) for z in v.zones]
     tz = tz or event_tz(names.event(v.event_id))
     kind = feedback_for(v, feedback).kind
-    details = _details(v, names, zone_names, show_buyer) if v.code not in _UNTRUSTED else ()
+    details = _details(v, names, zone_names, show_buyer) if v.code not in UNTRUSTED else ()
     view = lambda tone, colour, title, reason, message="": VerdictView(  # noqa: E731
         tone, colour, title, reason, details, message, kind, v.code.value, v.repeat)
     title = screen_title(v, mode, language())

@@ -121,6 +121,13 @@ class Registry:
                 raise
         return out
 
+    def drop_unused(self, token_ids: list[int]) -> int:
+        """Tokens whose sheet was never written (a full disk): removed, unless a device already enrolled with one.
+        -> how many."""
+        with self.lock:
+            return sum(self.conn.execute("DELETE FROM tokens WHERE id=? AND used_at IS NULL", (i,)).rowcount
+                       for i in token_ids)
+
     def find_token(self, secret: str, by_code: bool = False) -> TokenRow | None:
         """The row of a token (or organiser code), used or not; None when unknown."""
         digest = secret_digest(secret)

@@ -194,10 +194,12 @@ class KeysDevicesMixin(StoreBase):
         return written(self.device(device_id), f"device {device_id!r}")
 
     def revoke_device(self, device_id: str, replaced_by: str = "") -> dict:
-        """Out of service from now on; `replaced_by`: retired, its device enrolled again under that id."""
+        """Out of service from now on; `replaced_by`: retired, its device enrolled again under that id. A device out
+        of service already keeps when and why (revoked again, it still says which id its device enrolled under)."""
         with self.tx() as c:
-            if c.execute("UPDATE devices SET revoked_at=?, replaced_by=? WHERE device_id=?",
-                         (time.time(), replaced_by or None, device_id)).rowcount == 0:
+            if c.execute("UPDATE devices SET revoked_at=?, replaced_by=? WHERE device_id=? AND revoked_at IS NULL",
+                         (time.time(), replaced_by or None, device_id)).rowcount == 0 \
+                    and c.execute("SELECT 1 FROM devices WHERE device_id=?", (device_id,)).fetchone() is None:
                 raise NotFound(f"no device {device_id!r}")
         return written(self.device(device_id), f"device {device_id!r}")
 
