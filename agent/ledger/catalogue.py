@@ -75,6 +75,8 @@ class CatalogueMixin(LedgerPart):
                             f"INSERT INTO {table}(event_id, {id_col}, name, message) VALUES (?,?,?,?) "
                             f"ON CONFLICT DO UPDATE SET name=excluded.name, message=excluded.message",
                             (e["event_id"], r[id_col], r["name"], r.get("message", "")))
+                if "passes" in e:       # the passes opening it now: one the organiser took it from goes
+                    self.conn.execute("DELETE FROM passes WHERE event_id=?", (e["event_id"],))
                 for p in e.get("passes", ()):
                     self.conn.execute("INSERT OR REPLACE INTO passes(pass_id, event_id, name) VALUES (?,?,?)",
                                       (p["pass_id"], e["event_id"], p.get("name", "")))

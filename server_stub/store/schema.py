@@ -236,4 +236,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE events ADD COLUMN removed_at REAL;
     """,
+    # 25: a pass the organiser removed (`server pass remove`): off the devices, the pass list and new orders, kept
+    #     (with the events it opened) for its orders, the reports and the uploads still on their way
+    """
+    ALTER TABLE passes ADD COLUMN removed_at REAL;
+    """,
 )

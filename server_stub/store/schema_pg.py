@@ -230,4 +230,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE events ADD COLUMN removed_at DOUBLE PRECISION;
     """,
+    # 25 (SQLite 25): a pass the organiser removed (`server pass remove`), kept for its orders and the reports
+    """
+    ALTER TABLE passes ADD COLUMN removed_at DOUBLE PRECISION;
+    """,
 )
