@@ -170,3 +170,30 @@ def test_doors_follow_the_pass_as_the_organiser_changes_it(tmp_path):
     tg(door2, "agent", "status")             # the ledger checkpointed and closed
     left = [f.name for f in (door2 / "device").iterdir() if f.is_file() and b"Pat Pass" in f.read_bytes()]
     assert left == [], f"the pass holder's name is still in {left} of the door of event 2"
+
+
+@needs_broker
+def test_a_pass_given_a_later_event_opens_it_with_the_qr_printed_before(tmp_path):
+    """A club pass opening last week's match, sold to Pat, QR printed then (valid until that match's end + 6 h); the
+    organiser gives the pass tonight's match. The door of tonight held Pat's QR to its printed window and refused it
+    as expired; it judges a pass counted for one of its events by that event's window, as the organiser's current
+    pass (the signed bundle) says, and admits Pat. A QR of a pass that does not open tonight stays refused."""
+    home, door = tmp_path / "home", tmp_path / "door"
+    for folder in (home, door):
+        folder.mkdir()
+    tg(home, "server", "init", "--org", "acme", "--name", "Acme Club")
+    start, end = _days(-9, -8)
+    tg(home, "server", "event", "create", "--name", "Last week", "--start", start, "--end", end)
+    start, end = _days(-1, 1)
+    tg(home, "server", "event", "create", "--name", "Tonight", "--start", start, "--end", end)
+    tg(home, "server", "pass", "create", "--name", "Club pass", "--events", "1")
+    order = json.loads(tg(home, "server", "order", "add", "--event", "3", "--buyer", "Pat Pass", "--json").stdout)
+    printed = json.loads(tg(home, "server", "ticket", "show", order["tickets"][0]["ticket_key"], "--json").stdout)
+    with organiser_running(home) as running:
+        running.enroll(door, "north", events="2")
+        assert _until_idle(door)["rejected"] == []
+        assert json.loads(tg(door, "agent", "scan", "--json", printed["payload"]).stdout)["verdict"] == "wrong_event"
+        tg(home, "server", "pass", "edit", "3", "--add-event", "2")
+        assert _until_idle(door)["rejected"] == []
+        said = json.loads(tg(door, "agent", "scan", "--json", printed["payload"]).stdout)
+        assert said["verdict"] == "accepted", said
