@@ -12,7 +12,7 @@ import pytest
 
 from tests.broker import mosquitto_binary
 from tests.qa_organiser import organiser_running, tg
-from tests.test_device_events import _found, _second_event, _until_idle
+from tests.test_device_events import _device_id, _found, _second_event, _until_idle
 from tests.test_qa_skew import _event_now
 
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -106,7 +106,9 @@ def test_a_sold_pass_gains_events_loses_only_those_over_and_is_removed_once_its_
 
 def test_a_pass_given_an_event_reaches_devices_of_that_event_with_its_tickets(store):
     """The store's side of `pass edit --add-event`: a device of the event gained, holding everything up to now, gets
-    the event's pass list and the pass's tickets and flags (issued before) in its next delta. Both stores."""
+    the event's pass list and the pass's tickets and flags (issued before) in its next delta. An event taken away
+    leaves the pass's current events and the event's pass list, and is remembered as opened once (doors' entries
+    there are still taken); given back, it opens it again. Both stores."""
     now = time.time()
     sat = store.create_event("fest", "Sat", now - DAY, now + DAY)
     sun = store.create_event("fest", "Sun", now, now + 2 * DAY)
@@ -121,6 +123,11 @@ def test_a_pass_given_an_event_reaches_devices_of_that_event_with_its_tickets(st
     assert store.event_version(sun) > since and store.event_version(sat) > since
     assert [(r["ticket_key"], r["pass_id"]) for r in store.tickets_for_event(sun, since)] == [(ticket, weekend)]
     assert [(b["ticket_key"], b["reason"]) for b in store.blocks_for_event(sun, since)] == [(ticket, "lost wristband")]
+    store.edit_pass("fest", weekend, event_ids=[sun])          # taken from Saturday: doors there refuse it
+    assert store.target(weekend)["event_ids"] == [sun] and store.event(sat)["passes"] == []
+    assert store.targets_of_event(sat) == [sat] and store.events_opened(weekend) == [sat, sun]
+    store.edit_pass("fest", weekend, event_ids=[sat, sun])     # and given it back
+    assert [p["pass_id"] for p in store.event(sat)["passes"]] == [weekend]
     store.remove_pass("fest", weekend)
     assert store.event(sun)["passes"] == [] and store.passes("fest") == []
     assert store.target(weekend)["event_ids"] == [sat, sun]          # its orders still name their events
@@ -167,6 +174,10 @@ def test_doors_follow_the_pass_as_the_organiser_changes_it(tmp_path):
         assert (said["verdict"], said["detail"]) == ("wrong_event", "pass 4 is not on this device (not one of its "
                                                      "events, or removed by the organiser)"), said
         assert _found(door2, "Pat Pass") == [] and _found(door3, "Pat Pass")    # the buyer's name left door 2 only
+        # Pat's entry at event 2, recorded while the pass opened it and uploaded after: taken, not refused
+        uploads = json.loads(tg(home, "server", "device", "uploads", _device_id(door2 / "device"), "--json").stdout)
+        assert [(u["event_id"], u.get("kind")) for u in uploads] == [(2, "entry")], uploads
+        assert json.loads(tg(home, "server", "refusals", "--json").stdout) == []
     tg(door2, "agent", "status")             # the ledger checkpointed and closed
     left = [f.name for f in (door2 / "device").iterdir() if f.is_file() and b"Pat Pass" in f.read_bytes()]
     assert left == [], f"the pass holder's name is still in {left} of the door of event 2"

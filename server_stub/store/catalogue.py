@@ -98,7 +98,7 @@ class CatalogueMixin(StoreBase):
         event_id, name, starts, ends, tz, org, zones, categories, language, removed_at = row
         passes = [{"pass_id": p, "name": n} for p, n in self.q(
             "SELECT p.pass_id, p.name FROM pass_events pe JOIN passes p USING (pass_id) WHERE pe.event_id=? "
-            "AND p.removed_at IS NULL ORDER BY p.pass_id", (event_id,))]      # what devices admit a pass to
+            "AND pe.removed_at IS NULL AND p.removed_at IS NULL ORDER BY p.pass_id", (event_id,))]      # what devices admit a pass to
         removed = {} if removed_at is None else {"removed_at": removed_at}     # bundles carry no such key
         return {"event_id": event_id, "name": name, "starts_at": starts, "ends_at": ends, "timezone": tz,
                 "language": language, "organiser": org, "zones": json.loads(zones), "categories": json.loads(categories),
@@ -174,7 +174,8 @@ class CatalogueMixin(StoreBase):
 
     def _pass_dict(self, row: tuple) -> dict:
         pass_id, org, name, removed_at = row
-        events = [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? ORDER BY event_id", (pass_id,))]
+        events = [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? AND removed_at IS NULL "
+                                       "ORDER BY event_id", (pass_id,))]
         removed = {} if removed_at is None else {"removed_at": removed_at}
         return {"pass_id": pass_id, "name": name, "event_ids": events, "organiser": org, **removed}
 
@@ -195,7 +196,8 @@ class CatalogueMixin(StoreBase):
                 raise NotFound(f"no pass {pass_id}")
             if row[0] is not None:
                 raise StoreError(f"pass {pass_id} was removed")
-            before = [r[0] for r in c.execute("SELECT event_id FROM pass_events WHERE pass_id=?", (pass_id,)).fetchall()]
+            before = [r[0] for r in c.execute("SELECT event_id FROM pass_events WHERE pass_id=? AND removed_at IS NULL",
+                                              (pass_id,)).fetchall()]
             gained = sorted(set(ids) - set(before)) if ids is not None else []
             lost = sorted(set(before) - set(ids)) if ids is not None else []
             if gained:
@@ -203,8 +205,11 @@ class CatalogueMixin(StoreBase):
             version = self._bump(org)
             if name is not None:
                 c.execute("UPDATE passes SET name=?, version=? WHERE pass_id=?", (name.strip(), version, pass_id))
-            c.executemany("DELETE FROM pass_events WHERE pass_id=? AND event_id=?", [(pass_id, e) for e in lost])
-            c.executemany("INSERT INTO pass_events(pass_id, event_id) VALUES (?,?)", [(pass_id, e) for e in gained])
+            # an event taken away stays as a link removed: what doors recorded there before is still taken
+            c.executemany("UPDATE pass_events SET removed_at=? WHERE pass_id=? AND event_id=?",
+                          [(time.time(), pass_id, e) for e in lost])
+            c.executemany("INSERT INTO pass_events(pass_id, event_id) VALUES (?,?) ON CONFLICT (pass_id, event_id) "
+                          "DO UPDATE SET removed_at=NULL", [(pass_id, e) for e in gained])
             touched = sorted(set(before) | set(gained))
             c.executemany("UPDATE events SET version=? WHERE event_id=?", [(version, e) for e in touched])
             if gained:
@@ -226,8 +231,8 @@ class CatalogueMixin(StoreBase):
                 raise StoreError(f"pass {pass_id} was removed already")
             version = self._bump(org)
             c.execute("UPDATE passes SET removed_at=?, version=? WHERE pass_id=?", (time.time(), version, pass_id))
-            c.execute("UPDATE events SET version=? WHERE event_id IN (SELECT event_id FROM pass_events WHERE pass_id=?)",
-                      (version, pass_id))
+            c.execute("UPDATE events SET version=? WHERE event_id IN (SELECT event_id FROM pass_events WHERE pass_id=? "
+                      "AND removed_at IS NULL)", (version, pass_id))
         return self.pass_of(org, pass_id)
 
     def target(self, target_id: int) -> dict:
@@ -236,7 +241,8 @@ class CatalogueMixin(StoreBase):
         if row is None or (row[2] == "event" and self.q1("SELECT 1 FROM events WHERE event_id=?", (target_id,)) is None):
             raise NotFound(f"no event or pass {target_id}")
         events = ([target_id] if row[2] == "event" else
-                  [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? ORDER BY event_id", (target_id,))])
+                  [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? AND removed_at IS NULL "
+                                        "ORDER BY event_id", (target_id,))])
         gone = (self.q1("SELECT removed_at FROM passes WHERE pass_id=?", (target_id,)) or (None,))[0] \
             if row[2] == "pass" else None
         return {"id": row[0], "org": row[1], "kind": row[2], "event_ids": events,
@@ -244,4 +250,13 @@ class CatalogueMixin(StoreBase):
 
     def targets_of_event(self, event_id: int) -> list[int]:
         """The event itself and every pass that opens it: where its tickets hang."""
-        return [event_id] + [r[0] for r in self.q("SELECT pass_id FROM pass_events WHERE event_id=?", (event_id,))]
+        return [event_id] + [r[0] for r in self.q("SELECT pass_id FROM pass_events WHERE event_id=? AND removed_at IS NULL",
+                                                  (event_id,))]
+
+    def events_opened(self, target_id: int) -> list[int]:
+        """The events a pass opens or opened once (`server pass edit` took them away): where a door may have let its
+        holders in. An event: itself."""
+        target = self.target(target_id)
+        if target["kind"] != "pass":
+            return target["event_ids"]
+        return [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? ORDER BY event_id", (target_id,))]
