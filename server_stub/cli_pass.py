@@ -78,6 +78,9 @@ def pass_edit(store, org, args) -> int:
     events = _new_events(args.pass_id, before["event_ids"], args)
     if args.name is None and events is None:
         raise Refused("nothing to change: give --name, --events, --add-event or --remove-event")
+    if (args.name is None or args.name.strip() == before["name"]) and events in (None, before["event_ids"]):
+        raise Refused(f"nothing to change: pass {args.pass_id} is named {before['name']!r} and opens events "
+                      f"{_list(before['event_ids'])}")
     if events is not None and not events:
         raise Refused(f"a pass opens at least one event: to take pass {args.pass_id} off, `ticketgate server pass "
                       f"remove {args.pass_id}`")
@@ -93,7 +96,7 @@ def pass_edit(store, org, args) -> int:
         ([f"no longer opens event {_list(lost)} (its doors refuse the pass's tickets"
           + ("; they no longer count in its ticket list, their entries there stay in the reports)"
              if store.live_orders(after["pass_id"]) else ")")] if lost else [])
-    text = (f"pass {after['pass_id']} ({after['name']}): {'; '.join(changes) or 'unchanged'}; events "
+    text = (f"pass {after['pass_id']} ({after['name']}): {'; '.join(changes)}; events "
             f"{_list(after['event_ids'])}; {PUSH}")
     return emit(args, dict(after, added=gained, removed=lost), text)
 

@@ -82,6 +82,8 @@ def test_a_sold_pass_gains_events_loses_only_those_over_and_is_removed_once_its_
         srv, "pass", "edit", "4", "--add-event", "1", "--remove-event", "2")
     assert "`ticketgate server pass remove 4`" in _refused(srv, "pass", "edit", "4", "--events", "")
     assert "nothing to change" in _refused(srv, "pass", "edit", "4")
+    assert "nothing to change: pass 4 is named 'Long weekend' and opens events 2,3" in _refused(
+        srv, "pass", "edit", "4", "--name", "Long weekend", "--events", "3,2")
     assert "no event 9" in _refused(srv, "pass", "edit", "4", "--add-event", "9")
     assert "no pass 3" in _refused(srv, "pass", "edit", "3", "--name", "X")       # an event, not a pass
 
