@@ -96,9 +96,9 @@ class CatalogueMixin(StoreBase):
 
     def _event_dict(self, row: tuple) -> dict:
         event_id, name, starts, ends, tz, org, zones, categories, language, removed_at = row
-        passes = [{"pass_id": p, "name": n} for p, n in self.q(
+        passes = [{"pass_id": p, "name": n} for p, n in self.q(      # what a door admits a pass to
             "SELECT p.pass_id, p.name FROM pass_events pe JOIN passes p USING (pass_id) WHERE pe.event_id=? "
-            "AND pe.removed_at IS NULL AND p.removed_at IS NULL ORDER BY p.pass_id", (event_id,))]      # what devices admit a pass to
+            "AND pe.removed_at IS NULL AND p.removed_at IS NULL ORDER BY p.pass_id", (event_id,))]
         removed = {} if removed_at is None else {"removed_at": removed_at}     # bundles carry no such key
         return {"event_id": event_id, "name": name, "starts_at": starts, "ends_at": ends, "timezone": tz,
                 "language": language, "organiser": org, "zones": json.loads(zones), "categories": json.loads(categories),
@@ -250,8 +250,8 @@ class CatalogueMixin(StoreBase):
 
     def targets_of_event(self, event_id: int) -> list[int]:
         """The event itself and every pass that opens it: where its tickets hang."""
-        return [event_id] + [r[0] for r in self.q("SELECT pass_id FROM pass_events WHERE event_id=? AND removed_at IS NULL",
-                                                  (event_id,))]
+        return [event_id] + [r[0] for r in self.q(
+            "SELECT pass_id FROM pass_events WHERE event_id=? AND removed_at IS NULL", (event_id,))]
 
     def events_opened(self, target_id: int) -> list[int]:
         """The events a pass opens or opened once (`server pass edit` took them away): where a door may have let its
