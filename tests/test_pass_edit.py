@@ -110,7 +110,8 @@ def test_a_pass_given_an_event_reaches_devices_of_that_event_with_its_tickets(st
     """The store's side of `pass edit --add-event`: a device of the event gained, holding everything up to now, gets
     the event's pass list and the pass's tickets and flags (issued before) in its next delta. An event taken away
     leaves the pass's current events and the event's pass list, and is remembered as opened once (doors' entries
-    there are still taken); given back, it opens it again. Both stores."""
+    there are still taken); given back, it opens it again. A pass removed leaves the bundles, not the reports. Both
+    stores."""
     now = time.time()
     sat = store.create_event("fest", "Sat", now - DAY, now + DAY)
     sun = store.create_event("fest", "Sun", now, now + 2 * DAY)
@@ -132,6 +133,8 @@ def test_a_pass_given_an_event_reaches_devices_of_that_event_with_its_tickets(st
     assert [p["pass_id"] for p in store.event(sat)["passes"]] == [weekend]
     store.remove_pass("fest", weekend)
     assert store.event(sun)["passes"] == [] and store.passes("fest") == []
+    assert list(store.tickets_for_event(sun)) == []                  # its buyers leave the devices' bundles
+    assert store.count_tickets(sun) == 1                             # and stay in the reports
     assert store.target(weekend)["event_ids"] == [sat, sun]          # its orders still name their events
 
 

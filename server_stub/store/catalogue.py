@@ -253,6 +253,13 @@ class CatalogueMixin(StoreBase):
         return [event_id] + [r[0] for r in self.q(
             "SELECT pass_id FROM pass_events WHERE event_id=? AND removed_at IS NULL", (event_id,))]
 
+    def targets_on_devices(self, event_id: int) -> list[int]:
+        """The event itself and every pass, not removed, that opens it: whose tickets its bundles carry (a removed
+        pass's stay in the reports, `targets_of_event`, and leave the devices)."""
+        return [event_id] + [r[0] for r in self.q(
+            "SELECT pe.pass_id FROM pass_events pe JOIN passes p USING (pass_id) WHERE pe.event_id=? AND "
+            "pe.removed_at IS NULL AND p.removed_at IS NULL", (event_id,))]
+
     def events_opened(self, target_id: int) -> list[int]:
         """The events a pass opens or opened once (`server pass edit` took them away): where a door may have let its
         holders in. An event: itself."""
