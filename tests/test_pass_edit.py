@@ -144,7 +144,9 @@ def test_doors_follow_the_pass_as_the_organiser_changes_it(tmp_path):
     `pass edit --add-event 3` and the door's next sync (a delta since what it holds): the door of event 3 receives
     Pat's ticket (it got none: the ticket had not changed) and admits it (it refused it before). Pat refunded, `pass
     edit --remove-event 2` and a sync: the door of event 2 refuses Pat's ticket as not of its events (it kept the
-    pass's old events and said 'revoked', as if the pass still opened event 2) and no longer holds Pat's name."""
+    pass's old events and said 'revoked', as if the pass still opened event 2) and no longer holds Pat's name; Pat's
+    entry there, recorded before and uploaded after, is taken. `pass remove` and a sync: the door of event 3 refuses
+    it too and forgets Pat."""
     home, door2, door3 = tmp_path / "home", tmp_path / "door2", tmp_path / "door3"
     for folder in (home, door2, door3):
         folder.mkdir()
@@ -183,6 +185,10 @@ def test_doors_follow_the_pass_as_the_organiser_changes_it(tmp_path):
         uploads = json.loads(tg(home, "server", "device", "uploads", _device_id(door2 / "device"), "--json").stdout)
         assert [(u["event_id"], u.get("kind")) for u in uploads] == [(2, "entry")], uploads
         assert json.loads(tg(home, "server", "refusals", "--json").stdout) == []
+
+        tg(home, "server", "pass", "remove", "4")                 # Pat refunded: the pass taken off entirely
+        assert _until_idle(door3)["rejected"] == []
+        assert scan(door3)["verdict"] == "wrong_event" and _found(door3, "Pat Pass") == []
     tg(door2, "agent", "status")             # the ledger checkpointed and closed
     left = [f.name for f in (door2 / "device").iterdir() if f.is_file() and b"Pat Pass" in f.read_bytes()]
     assert left == [], f"the pass holder's name is still in {left} of the door of event 2"
