@@ -119,6 +119,12 @@ def check_validity(c: Context) -> Verdict | None:
         # a pass carries the window of all its events; counted for one (check_event), it is held to that event's
         # own: a weekend pass at Saturday's gate on Friday is not yet valid there (its Saturday entry not spent)
         start, end = c.policy.event_windows.get(c.event_id, (None, None))
+        if t.scheme == "tg1" and c.decoded.allotment is None and start is not None and end is not None:
+            # the server drew its QR's window from the pass's events when it issued it; the pass in the signed
+            # bundle is the organiser's current one (`server pass edit`): an event it gained since counts by its
+            # own window, outside the old one (a season pass given a later date). A TG2 sale (read by the TG1 body
+            # parser, so scheme tg1 too) carries an allotment: the window its kiosk signed stays
+            valid_from, valid_until = start, end
         valid_from = start if valid_from is None or (start is not None and start > valid_from) else valid_from
         valid_until = end if valid_until is None or (end is not None and end < valid_until) else valid_until
     if valid_from is not None and c.now < valid_from:

@@ -83,7 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     c = add(ps, "create", "create a pass")
     c.add_argument("--name", required=True)
     c.add_argument("--events", required=True, help="comma-separated event ids")
-    add(ps, "list", "list passes")
+    c = add(ps, "list", "list passes")
+    c.add_argument("--removed", action="store_true", help="the passes removed too (`pass remove`), marked so")
+    c = add(ps, "edit", "rename a pass or change the events it opens (refused while holders would lose an event "
+                        "still to come); devices learn it with `push`")
+    c.add_argument("pass_id", type=int, metavar="PASS")
+    c.add_argument("--name", default=None, help="its new name")
+    c.add_argument("--events", default=None, help="comma-separated event ids: every event it opens from now on")
+    c.add_argument("--add-event", type=int, default=None, metavar="EVENT", help="one more event it opens")
+    c.add_argument("--remove-event", type=int, default=None, metavar="EVENT", help="an event it no longer opens")
+    c = add(ps, "remove", "take a pass off the devices, the pass list and new orders (refused while holders would "
+                          "lose an event still to come); its orders stay in the reports")
+    c.add_argument("pass_id", type=int, metavar="PASS")
 
     od = sub.add_parser("order", help="orders").add_subparsers(dest="sub", required=True)
     c = add(od, "add", "add an order")

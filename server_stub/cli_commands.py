@@ -20,6 +20,7 @@ from server_stub.cli_progress import Progress
 from server_stub.cli_remote import device_commands, device_configure
 from server_stub.cli_device_events import device_events_change
 from server_stub.cli_event_remove import event_remove
+from server_stub.cli_pass import pass_edit, pass_remove
 from server_stub.cli_staff import staff_actions, staff_add, staff_badge, staff_deactivate, staff_list, staff_set
 from server_stub.csv_import import parse_orders_csv, store_catalogue
 from server_stub.xlsx_import import content as import_content
@@ -98,9 +99,11 @@ def pass_create(store, org, args) -> int:
 
 
 def pass_list(store, org, args) -> int:
-    passes = store.passes(org)
-    return emit(args, passes, "\n".join(f"pass {p['pass_id']:>6}  {p['name']}  events {p['event_ids']}" for p in passes)
-                or "no passes")
+    passes = store.passes(org, removed=args.removed)
+    return emit(args, passes, "\n".join(
+        f"pass {p['pass_id']:>6}  {p['name']}  events {p['event_ids']}"
+        + (f"  (removed {when(p['removed_at'])})" if p.get("removed_at") is not None else "") for p in passes)
+        or "no passes")
 
 
 # -- orders -------------------------------------------------------------------------------------------------------
@@ -270,7 +273,8 @@ def run(args) -> int:
 HANDLERS = {
     ("event", "create"): event_create, ("event", "list"): event_list, ("event", "set"): event_set,
     ("event", "remove"): event_remove,
-    ("pass", "create"): pass_create, ("pass", "list"): pass_list,
+    ("pass", "create"): pass_create, ("pass", "list"): pass_list, ("pass", "edit"): pass_edit,
+    ("pass", "remove"): pass_remove,
     ("order", "add"): order_add, ("order", "show"): order_show, ("order", "find"): order_find, ("order", "set"): order_set,
     ("order", "cancel"): order_change, ("order", "refund"): order_change, ("order", "validate"): order_change,
     ("import-orders", None): cmd_import,

@@ -28,7 +28,10 @@ def removal_refusal(store, org: str, event: dict, now: float) -> str | None:
     e = event["event_id"]
     if event["passes"]:
         names = ", ".join(f"{p['pass_id']} ({p['name']})" for p in event["passes"])
-        return f"pass {names} opens event {e}: its holders' tickets count for it; a pass's event is not removed"
+        first = event["passes"][0]["pass_id"]
+        return (f"pass {names} opens event {e}: its holders' tickets count for it; a pass's event is not removed: "
+                f"take it out of the pass first (`ticketgate server pass edit {first} --remove-event {e}`) or remove "
+                f"the pass (`ticketgate server pass remove {first}`)")
     live = store.live_orders(e)
     if live and event["ends_at"] > now:
         paid = [n for n, status in live if status == "paid"]

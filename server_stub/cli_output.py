@@ -67,6 +67,9 @@ def device_events(store, org: str, ids: list[int]) -> list[int]:
     """The events a device is limited to, from ids of events or passes (a pass stands for the events it opens); an
     event removed (`server event remove`) is refused: no device gets it again."""
     out = _events_of(store, org, ids)
+    for i in ids:
+        if store.target(i).get("removed_at") is not None:
+            raise Refused(f"pass {i} was removed (`ticketgate server pass remove`): no device gets it again")
     for e in out:
         if store.event(e).get("removed_at") is not None:
             raise Refused(f"event {e} was removed (`ticketgate server event remove`): no device gets it again")

@@ -197,6 +197,8 @@ def store_catalogue(store, org: str) -> Callable[[int], Catalogue]:
         target = store.target(target_id)
         if target["org"] != org:
             raise NotFound(f"no event or pass {target_id} for organiser {org!r}")
+        if target.get("removed_at") is not None:
+            raise NotFound(f"pass {target_id} was removed (`ticketgate server pass remove`): it takes no orders")
         cats: dict[str, int] = {}                    # name (casefolded) -> id
         zones: dict[str, int] = {}
         for e in target["event_ids"]:

@@ -58,6 +58,7 @@ class CatalogueMixin(LedgerPart):
     def upsert_events(self, events: Iterable[dict[str, Any]]) -> None:
         """Each event: event_id, name, starts_at, ends_at, timezone, organiser, zones [{zone_id, name, message}],
         categories [{category_id, name, message}], passes [{pass_id, name}]."""
+        dropped: set[int] = set()         # passes the organiser took from an event (`server pass edit`, `remove`)
         with self.transaction():
             for e in events:
                 extra = {k: v for k, v in e.items() if k not in ("event_id", "name", "starts_at", "ends_at", "timezone",
@@ -75,9 +76,31 @@ class CatalogueMixin(LedgerPart):
                             f"INSERT INTO {table}(event_id, {id_col}, name, message) VALUES (?,?,?,?) "
                             f"ON CONFLICT DO UPDATE SET name=excluded.name, message=excluded.message",
                             (e["event_id"], r[id_col], r["name"], r.get("message", "")))
+                if "passes" in e:       # the passes opening it now: one the organiser took it from goes
+                    dropped.update(r[0] for r in self.conn.execute("SELECT pass_id FROM passes WHERE event_id=?",
+                                                                   (e["event_id"],)).fetchall())
+                    self.conn.execute("DELETE FROM passes WHERE event_id=?", (e["event_id"],))
+                    dropped.difference_update(p["pass_id"] for p in e["passes"])
                 for p in e.get("passes", ()):
                     self.conn.execute("INSERT OR REPLACE INTO passes(pass_id, event_id, name) VALUES (?,?,?)",
                                       (p["pass_id"], e["event_id"], p.get("name", "")))
+            self._forget_passes(dropped)
+
+    def _forget_passes(self, pass_ids: set[int]) -> None:
+        """Inside a transaction: the tickets (buyers' names and e-mails) and flags of passes that open no event of
+        this device any more; their check-ins and the outbox stay."""
+        gone = sorted(p for p in pass_ids if self.conn.execute("SELECT 1 FROM passes WHERE pass_id=?", (p,)).fetchone()
+                      is None)
+        if not gone:
+            return
+        marks = ",".join("?" * len(gone))
+        for table in ("status_changes", "revocations", "blocked"):
+            self.conn.execute(f"DELETE FROM {table} WHERE ticket_key IN (SELECT ticket_key FROM tickets WHERE pass_id "
+                              f"IN ({marks}))", gone)
+        if self.conn.execute(f"DELETE FROM tickets WHERE pass_id IN ({marks})", gone).rowcount:
+            self.conn.execute("DELETE FROM order_dues WHERE order_number NOT IN (SELECT order_number FROM tickets)")
+            self._index_written()
+            self._prune_later()
 
     def clear_catalogue(self, keep: tuple[str, ...] = ()) -> None:
         """Delete every event, ticket, revocation and block (full bundle, wipe). Check-ins and the outbox stay.

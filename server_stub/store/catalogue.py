@@ -96,9 +96,9 @@ class CatalogueMixin(StoreBase):
 
     def _event_dict(self, row: tuple) -> dict:
         event_id, name, starts, ends, tz, org, zones, categories, language, removed_at = row
-        passes = [{"pass_id": p, "name": n} for p, n in self.q(
+        passes = [{"pass_id": p, "name": n} for p, n in self.q(      # what a door admits a pass to
             "SELECT p.pass_id, p.name FROM pass_events pe JOIN passes p USING (pass_id) WHERE pe.event_id=? "
-            "ORDER BY p.pass_id", (event_id,))]
+            "AND pe.removed_at IS NULL AND p.removed_at IS NULL ORDER BY p.pass_id", (event_id,))]
         removed = {} if removed_at is None else {"removed_at": removed_at}     # bundles carry no such key
         return {"event_id": event_id, "name": name, "starts_at": starts, "ends_at": ends, "timezone": tz,
                 "language": language, "organiser": org, "zones": json.loads(zones), "categories": json.loads(categories),
@@ -132,6 +132,16 @@ class CatalogueMixin(StoreBase):
         return row[0]
 
     # -- passes ------------------------------------------------------------------------------------------------
+    def _own_events(self, c, org: str, ids: list[int]) -> None:
+        """Inside a transaction: each event is the organiser's and not removed."""
+        rows = dict(c.execute(f"SELECT event_id, removed_at FROM events WHERE org=? AND event_id IN "
+                              f"({','.join('?' * len(ids))})", (org, *ids)).fetchall())
+        for e in ids:
+            if e not in rows:
+                raise NotFound(f"no event {e} for organiser {org!r}")
+            if rows[e] is not None:
+                raise InvalidInput(f"event {e} was removed (`ticketgate server event remove`): no pass opens it")
+
     def create_pass(self, org: str, name: str, event_ids: list[int]) -> int:
         if not name.strip():
             raise InvalidInput("a pass needs a name")
@@ -139,11 +149,7 @@ class CatalogueMixin(StoreBase):
         if not ids:
             raise InvalidInput("a pass opens at least one event")
         with self.tx() as c:
-            owned = {r[0] for r in c.execute(f"SELECT event_id FROM events WHERE org=? AND event_id IN "
-                                             f"({','.join('?' * len(ids))})", (org, *ids))}
-            missing = [e for e in ids if e not in owned]
-            if missing:
-                raise NotFound(f"no event {missing[0]} for organiser {org!r}")
+            self._own_events(c, org, ids)
             version = self._bump(org)
             pass_id = c.execute("INSERT INTO catalogue(org, kind) VALUES (?, 'pass') RETURNING id", (org,)).fetchone()[0]
             c.execute("INSERT INTO passes(pass_id, org, name, version) VALUES (?,?,?,?)", (pass_id, org, name.strip(), version))
@@ -152,13 +158,82 @@ class CatalogueMixin(StoreBase):
             c.executemany("UPDATE events SET version=? WHERE event_id=?", [(version, e) for e in ids])
         return pass_id
 
-    def passes(self, org: str) -> list[dict]:
+    def passes(self, org: str, removed: bool = False) -> list[dict]:
+        """The organiser's passes; `removed`: those `remove_pass` took off too (with `removed_at`)."""
         self._require_org(org)
-        out = []
-        for pass_id, name in self.q("SELECT pass_id, name FROM passes WHERE org=? ORDER BY pass_id", (org,)):
-            events = [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? ORDER BY event_id", (pass_id,))]
-            out.append({"pass_id": pass_id, "name": name, "event_ids": events})
-        return out
+        return [self._pass_dict(r) for r in self.q(
+            f"SELECT pass_id, org, name, removed_at FROM passes WHERE org=? {'' if removed else 'AND removed_at IS NULL '}"
+            "ORDER BY pass_id", (org,))]
+
+    def pass_of(self, org: str, pass_id: int) -> dict:
+        """The organiser's pass {pass_id, name, event_ids, organiser}, a removed one too (with `removed_at`)."""
+        row = self.q1("SELECT pass_id, org, name, removed_at FROM passes WHERE pass_id=? AND org=?", (pass_id, org))
+        if row is None:
+            raise NotFound(f"no pass {pass_id}")
+        return self._pass_dict(row)
+
+    def _pass_dict(self, row: tuple) -> dict:
+        pass_id, org, name, removed_at = row
+        events = [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? AND removed_at IS NULL "
+                                       "ORDER BY event_id", (pass_id,))]
+        removed = {} if removed_at is None else {"removed_at": removed_at}
+        return {"pass_id": pass_id, "name": name, "event_ids": events, "organiser": org, **removed}
+
+    def edit_pass(self, org: str, pass_id: int, name: str | None = None, event_ids: list[int] | None = None) -> dict:
+        """Rename the pass and/or set the events it opens (`server pass edit`, which checks first that no holder
+        loses an event still to come). The events it opened and opens get a new version: their `passes` list is
+        what a door admits a pass to. An event it gains: the pass's tickets (and their flags) get the new version
+        too, so devices of that event receive them with their next bundle."""
+        if name is not None and not name.strip():
+            raise InvalidInput("a pass needs a name")
+        ids = None if event_ids is None else sorted(set(int(e) for e in event_ids))
+        if ids is not None and not ids:
+            raise InvalidInput("a pass opens at least one event: remove the pass instead (`ticketgate server pass "
+                               f"remove {pass_id}`)")
+        with self.tx() as c:
+            row = c.execute("SELECT removed_at FROM passes WHERE pass_id=? AND org=?", (pass_id, org)).fetchone()
+            if row is None:
+                raise NotFound(f"no pass {pass_id}")
+            if row[0] is not None:
+                raise StoreError(f"pass {pass_id} was removed")
+            before = [r[0] for r in c.execute("SELECT event_id FROM pass_events WHERE pass_id=? AND removed_at IS NULL",
+                                              (pass_id,)).fetchall()]
+            gained = sorted(set(ids) - set(before)) if ids is not None else []
+            lost = sorted(set(before) - set(ids)) if ids is not None else []
+            if gained:
+                self._own_events(c, org, gained)
+            version = self._bump(org)
+            if name is not None:
+                c.execute("UPDATE passes SET name=?, version=? WHERE pass_id=?", (name.strip(), version, pass_id))
+            # an event taken away stays as a link removed: what doors recorded there before is still taken
+            c.executemany("UPDATE pass_events SET removed_at=? WHERE pass_id=? AND event_id=?",
+                          [(time.time(), pass_id, e) for e in lost])
+            c.executemany("INSERT INTO pass_events(pass_id, event_id) VALUES (?,?) ON CONFLICT (pass_id, event_id) "
+                          "DO UPDATE SET removed_at=NULL", [(pass_id, e) for e in gained])
+            touched = sorted(set(before) | set(gained))
+            c.executemany("UPDATE events SET version=? WHERE event_id=?", [(version, e) for e in touched])
+            if gained:
+                for table in ("revocations", "blocks"):
+                    c.execute(f"UPDATE {table} SET version=? WHERE ticket_id IN (SELECT ticket_id FROM tickets "
+                              "WHERE target_id=?)", (version, pass_id))
+                c.execute("UPDATE tickets SET version=? WHERE target_id=?", (version, pass_id))
+        return self.pass_of(org, pass_id)
+
+    def remove_pass(self, org: str, pass_id: int) -> dict:
+        """Take the pass off the devices, the pass list and new orders (`server pass remove`, which checks first that
+        no holder loses an event still to come). Its orders and the events it opened stay, for the reports; the
+        events get a new version: devices drop the pass from them with their next bundle."""
+        with self.tx() as c:
+            row = c.execute("SELECT removed_at FROM passes WHERE pass_id=? AND org=?", (pass_id, org)).fetchone()
+            if row is None:
+                raise NotFound(f"no pass {pass_id}")
+            if row[0] is not None:
+                raise StoreError(f"pass {pass_id} was removed already")
+            version = self._bump(org)
+            c.execute("UPDATE passes SET removed_at=?, version=? WHERE pass_id=?", (time.time(), version, pass_id))
+            c.execute("UPDATE events SET version=? WHERE event_id IN (SELECT event_id FROM pass_events WHERE pass_id=? "
+                      "AND removed_at IS NULL)", (version, pass_id))
+        return self.pass_of(org, pass_id)
 
     def target(self, target_id: int) -> dict:
         """An event or a pass by id: {id, org, kind, event_ids}."""
@@ -166,9 +241,29 @@ class CatalogueMixin(StoreBase):
         if row is None or (row[2] == "event" and self.q1("SELECT 1 FROM events WHERE event_id=?", (target_id,)) is None):
             raise NotFound(f"no event or pass {target_id}")
         events = ([target_id] if row[2] == "event" else
-                  [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? ORDER BY event_id", (target_id,))])
-        return {"id": row[0], "org": row[1], "kind": row[2], "event_ids": events}
+                  [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? AND removed_at IS NULL "
+                                        "ORDER BY event_id", (target_id,))])
+        gone = (self.q1("SELECT removed_at FROM passes WHERE pass_id=?", (target_id,)) or (None,))[0] \
+            if row[2] == "pass" else None
+        return {"id": row[0], "org": row[1], "kind": row[2], "event_ids": events,
+                **({} if gone is None else {"removed_at": gone})}
 
     def targets_of_event(self, event_id: int) -> list[int]:
         """The event itself and every pass that opens it: where its tickets hang."""
-        return [event_id] + [r[0] for r in self.q("SELECT pass_id FROM pass_events WHERE event_id=?", (event_id,))]
+        return [event_id] + [r[0] for r in self.q(
+            "SELECT pass_id FROM pass_events WHERE event_id=? AND removed_at IS NULL", (event_id,))]
+
+    def targets_on_devices(self, event_id: int) -> list[int]:
+        """The event itself and every pass, not removed, that opens it: whose tickets its bundles carry (a removed
+        pass's stay in the reports, `targets_of_event`, and leave the devices)."""
+        return [event_id] + [r[0] for r in self.q(
+            "SELECT pe.pass_id FROM pass_events pe JOIN passes p USING (pass_id) WHERE pe.event_id=? AND "
+            "pe.removed_at IS NULL AND p.removed_at IS NULL", (event_id,))]
+
+    def events_opened(self, target_id: int) -> list[int]:
+        """The events a pass opens or opened once (`server pass edit` took them away): where a door may have let its
+        holders in. An event: itself."""
+        target = self.target(target_id)
+        if target["kind"] != "pass":
+            return target["event_ids"]
+        return [r[0] for r in self.q("SELECT event_id FROM pass_events WHERE pass_id=? ORDER BY event_id", (target_id,))]

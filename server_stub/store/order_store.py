@@ -321,7 +321,7 @@ class OrderMixin(CatalogueMixin):
     def tickets_for_event(self, event_id: int, since_version: int = 0) -> Iterator[dict]:
         """Ledger rows (`Ledger.upsert_tickets`) of every ticket valid for the event, changed after `since_version`.
         Pass tickets are listed with this event's id and their `pass_id`. Streams from its own read snapshot."""
-        targets = self.targets_of_event(event_id)
+        targets = self.targets_on_devices(event_id)
         conn = self.read_connection()
         try:
             cur = conn.execute(
@@ -342,13 +342,13 @@ class OrderMixin(CatalogueMixin):
     def ticket_states_for_event(self, event_id: int, since_version: int) -> list[tuple[str, str]]:
         """(ticket key, order status) of the event's tickets changed after `since_version`: two columns, no row
         object. The announcer reads this first: a change that is only cancellations needs no more of the rows."""
-        targets = self.targets_of_event(event_id)
+        targets = self.targets_on_devices(event_id)
         return [(str(t), status) for t, status in self.q(
             "SELECT t.ticket_id, o.status FROM tickets t JOIN orders o ON o.order_id = t.order_id "
             f"WHERE t.target_id IN ({','.join('?' * len(targets))}) AND t.version > ?", (*targets, since_version))]
 
     def _flags_for_event(self, table: str, event_id: int, since_version: int) -> list[dict]:
-        targets = self.targets_of_event(event_id)
+        targets = self.targets_on_devices(event_id)
         only_active = " AND x.active=1" if since_version <= 0 else ""
         # driven by the flags' version index (migration 12 / PostgreSQL 10), each matched to its ticket by key; the
         # unary + keeps both planners off the tickets' (target, version) index, which walks every ticket of the event
@@ -368,7 +368,7 @@ class OrderMixin(CatalogueMixin):
     def resets_for_event(self, event_id: int, since_version: int = 0) -> list[dict]:
         """Organiser actions for tickets of the event, shaped for `Ledger.merge_remote`: resets, and the annulments
         of a revoked device's rollback (`ref_uuid`: the entry they annul)."""
-        targets = self.targets_of_event(event_id)
+        targets = self.targets_on_devices(event_id)
         rows = self.q(f"SELECT scan_uuid, kind, ticket_key, at, reason, version, event_id, ref_uuid FROM scans "
                       f"WHERE version IS NOT NULL AND event_id IN ({','.join('?' * len(targets))}) AND version > ? "
                       f"ORDER BY version", (*targets, since_version))

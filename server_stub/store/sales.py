@@ -269,6 +269,9 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                     "reason": f"not sold: sale request {req.request_id} never reached the server before the kiosk "
                               f"stopped", "reason_code": "expired", "reason_params": {"late": 1}})
             target = self._own_target(org, req.target_id)
+            if target.get("removed_at") is not None:
+                raise coded(StoreError(f"sales closed: pass {req.target_id} was removed by the organiser"),
+                            "sales_closed")
             if any(self.event(e).get("removed_at") is not None for e in target["event_ids"]):
                 raise coded(StoreError(f"sales closed: event {req.target_id} was removed by the organiser"),
                             "sales_closed")

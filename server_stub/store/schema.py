@@ -236,4 +236,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE events ADD COLUMN removed_at REAL;
     """,
+    # 25: a pass the organiser removed (`server pass remove`): off the devices, the pass list and new orders, kept
+    #     (with the events it opened) for its orders, the reports and the uploads still on their way; an event taken
+    #     from a pass (`server pass edit`) stays as a link removed: entries recorded there before are still taken
+    """
+    ALTER TABLE passes ADD COLUMN removed_at REAL;
+    ALTER TABLE pass_events ADD COLUMN removed_at REAL;
+    """,
 )

@@ -230,4 +230,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE events ADD COLUMN removed_at DOUBLE PRECISION;
     """,
+    # 25 (SQLite 25): a pass the organiser removed (`server pass remove`), kept for its orders and the reports; an
+    #    event taken from a pass, kept as a link removed (see the SQLite migration's note)
+    """
+    ALTER TABLE passes ADD COLUMN removed_at DOUBLE PRECISION;
+    ALTER TABLE pass_events ADD COLUMN removed_at DOUBLE PRECISION;
+    """,
 )

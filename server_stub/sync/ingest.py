@@ -108,13 +108,17 @@ class Scope:
                  staff_of: Callable[[str], "StaffRoster"] = lambda org: StaffRoster({}, None),
                  targets_of_tickets: Callable[[set[str]], dict[str, int]] = lambda keys: {},
                  allotment_of: Callable[[int], tuple] = lambda ticket: (None, ()),
-                 posting_of: Callable[[], Posting] = Posting):
+                 posting_of: Callable[[], Posting] = Posting,
+                 opened_by: Callable[[int], tuple] | None = None):
         self.device_id, self.org = device["device_id"], device["org"]
         self.role = device.get("role") or "door"
         self._events: set[int] | None = None
         self._held = held_events
         self._order, self._ticket, self._action = events_of_order, events_of_ticket, action_of
         self._target = events_of_target
+        # event or pass -> (org, the events it opens or opened once): a door's entries of a pass holder recorded at
+        # an event the organiser took from the pass since (`server pass edit`) are still taken
+        self._opened_by = opened_by or events_of_target
         self._staff_of = staff_of
         self._staff: StaffRoster | None = None
         self._targets_of = targets_of_tickets
@@ -289,9 +293,9 @@ class Scope:
                       ticket=key, event=str(event_id))
 
     def _opened(self, target: int, event_id: int) -> bool:
-        """Whether event or pass `target` is this organiser's and opens `event_id`."""
+        """Whether event or pass `target` is this organiser's and opens (or opened once) `event_id`."""
         if target not in self._opens:
-            self._opens[target] = self._target(target)
+            self._opens[target] = self._opened_by(target)
         org, events = self._opens[target]
         return bool(org == self.org and event_id in events)
 
@@ -388,6 +392,16 @@ def held_events(store, org: str, registered: list[int]) -> set[int]:
         except LookupError:
             out.add(int(i))
     return out
+
+
+def opened_by(store) -> Callable[[int], tuple]:
+    """Event or pass id -> (org or None, the events it opens or opened once: `store.events_opened`)."""
+    def lookup(target_id: int) -> tuple:
+        try:
+            return store.target(target_id)["org"], tuple(store.events_opened(target_id))
+        except TicketgateError:
+            return None, ()
+    return lookup
 
 
 def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple], Callable[[str, str], ActionRef | None],
