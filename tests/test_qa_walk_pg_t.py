@@ -3,13 +3,18 @@ own HOME, `--db postgresql://…`) on a real PostgreSQL the tests start: what br
 same walk on SQLite. Each test fails on the defect it names."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.qa_organiser import ROOT, _env
+from tests.broker import mosquitto_binary
+from tests.qa_organiser import ROOT, _env, organiser_running, tg
+
+DAY = 86400
 
 
 @pytest.mark.parametrize("command", [("server", "DB", "init", "--org", "acme", "--name", "Acme"),
@@ -38,3 +43,70 @@ def _tg(home: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=120)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
+
+
+@pytest.fixture
+def own_pg():
+    """A PostgreSQL of this test alone (it is stopped and started again mid-run), with one database."""
+    from tests.pg import PostgresServer
+    with PostgresServer() as server:
+        yield server, server.create_database()
+
+
+def _event_with_tickets(home: Path, db: list[str], count: int) -> list[str]:
+    """Event 1, open from yesterday, with one paid order of `count` tickets: their QR payloads."""
+    now = time.time()
+    start, end = (time.strftime("%Y-%m-%d", time.gmtime(now + d * DAY)) for d in (-1, 3))
+    tg(home, "server", *db, "init", "--org", "acme", "--name", "Acme")
+    tg(home, "server", *db, "event", "create", "--name", "Week", "--start", f"{start} 10:00", "--end", f"{end} 23:00",
+       "--zone", "1=Floor", "--category", "1=Adult")
+    order = json.loads(tg(home, "server", *db, "order", "add", "--event", "1", "--buyer", "Ann Martin", "--quantity",
+                          str(count), "--ticket", "category=Adult,zone=Floor", "--json").stdout)
+    return [json.loads(tg(home, "server", *db, "ticket", "show", t["ticket_key"], "--json").stdout)["payload"]
+            for t in order["tickets"]]
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+def test_a_database_that_stops_mid_run_and_comes_back_loses_nothing(tmp_path, own_pg):
+    """PostgreSQL restarted (an upgrade, a failover) while the doors scan. `provision serve` died of it with a
+    traceback (its check for revoked devices read the database) and took its broker down with it: every door lost
+    its broker, `server serve` said only 'lost the broker', and once the database was back nothing was ever uploaded
+    again — and `serve` printed a traceback every 20 ms meanwhile. Now both say once that the database is unreachable
+    and once that it is back; the broker stays up; the entries made during the outage reach the database."""
+    pg, url = own_pg
+    home, door = tmp_path / "org", tmp_path / "door"
+    home.mkdir()
+    door.mkdir()
+    db = ["--db", url]
+    payloads = _event_with_tickets(home, db, 3)
+    with organiser_running(home, *db, seconds=240) as running:
+        running.enroll(door, "north", "1")
+        tg(home, "server", *db, "push")
+        tg(door, "agent", "sync", "--until-idle", "--for", "40")
+        assert json.loads(tg(door, "agent", "scan", "--json", payloads[0]).stdout)["accepted"]
+        tg(door, "agent", "sync", "--until-idle", "--for", "40")
+        pg.halt()
+        try:
+            assert json.loads(tg(door, "agent", "scan", "--json", payloads[1]).stdout)["accepted"]
+            down = tg(door, "agent", "sync", "--until-idle", "--for", "8", ok=False)
+            assert "waiting 1" in down.stdout, down.stdout               # kept on the door, not acknowledged
+            stats = tg(home, "server", *db, "stats", ok=False)
+            assert stats.returncode == 3 and "cannot connect to postgresql://tg@127.0.0.1" in stats.stderr
+            time.sleep(3)                                                 # `provision serve` looks every 2 s
+            assert running.prov.poll() is None, "provision serve (and its broker) ended with the database"
+        finally:
+            pg.resume()
+        assert json.loads(tg(door, "agent", "scan", "--json", payloads[2]).stdout)["accepted"]
+        tg(door, "agent", "sync", "--until-idle", "--for", "60")
+        assert json.loads(tg(door, "agent", "status", "--json").stdout)["counts"]["outbox_pending"] == 0
+        assert json.loads(tg(home, "server", *db, "stats", "--json").stdout)["entries"] == 3
+        time.sleep(3)
+        serve, prov = running.serve, running.prov
+        assert serve is not None
+        running.close()
+        serve_said, prov_said = serve.stderr.read(), prov.stdout.read() + prov.stderr.read()
+    assert pg.password not in serve_said + prov_said
+    for said in (serve_said, prov_said):
+        assert said.count(f"the database postgresql://tg@127.0.0.1:{pg.port}/") == 1, said[-3000:]
+        assert said.count("is unreachable") == 1 and said.count("the database is reachable again") == 1
+    assert "Traceback" not in serve_said + prov_said, (serve_said + prov_said)[-3000:]

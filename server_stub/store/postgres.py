@@ -263,6 +263,14 @@ class PostgresStore(SqlStore):
     def __repr__(self) -> str:
         return f"PostgresStore({display_url(self.url)})"
 
+    def unreachable(self, exc: BaseException) -> str | None:
+        """'the database postgresql://… is unreachable (…)' for a connection that failed or was lost (the next
+        statement opens it again once the server is back)."""
+        import psycopg
+        if not isinstance(exc, psycopg.OperationalError):
+            return None
+        return f"the database {display_url(self.url)} is unreachable ({_one_line(exc, self.url)})"
+
     def read_connection(self) -> PgSnapshot:
         return PgSnapshot(self.url)
 
