@@ -264,6 +264,8 @@ def cmd_serve(store, org, args) -> int:
     first = getattr(args, "first_worker", 1)
     if not 1 <= args.workers <= 8 or not 1 <= first <= 9 - args.workers:
         raise Refused("--workers/--first-worker: worker numbers 1..8")
+    for name in [args.org] if args.org else [o["org"] for o in store.organisers()]:
+        store.server_key(name)       # its private key file (KeyFileError) before it says it serves: it signs every ack
     store.close()         # each worker opens its own store (the same database)
     from server_stub.store import open_store
     return int(hooks.serve(args.data, login, orgs=[args.org] if args.org else None, workers=args.workers,

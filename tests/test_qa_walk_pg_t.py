@@ -110,3 +110,27 @@ def test_a_database_that_stops_mid_run_and_comes_back_loses_nothing(tmp_path, ow
         assert said.count(f"the database postgresql://tg@127.0.0.1:{pg.port}/") == 1, said[-3000:]
         assert said.count("is unreachable") == 1 and said.count("the database is reachable again") == 1
     assert "Traceback" not in serve_said + prov_said, (serve_said + prov_said)[-3000:]
+
+
+def test_a_second_serve_machine_without_the_keys_is_refused_at_start(tmp_path, pg_url):
+    """docs/server.md: a second `serve` process on the same PostgreSQL (another machine, `--first-worker 3`) needs the
+    data folder's keys/. Started on a data folder without them it said 'sync server on …: 2 worker(s) for acme' and
+    ran; every acknowledgement it had to sign failed (the uploads it took stored, never acknowledged: the doors sent
+    them again and again, to whichever worker). Now it stops at once, exit 1, naming the missing key file and what to
+    copy."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    (second / ".local" / "share" / "ticketgate" / "server").mkdir(parents=True)     # its data folder, no keys/
+    db = ["--db", pg_url]
+    _event_with_tickets(first, db, 1)
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "server", *db, "serve", "--first-worker", "3",
+                             "--workers", "2", "--broker", "127.0.0.1:1"], cwd=ROOT, env=_env(second),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"serve ran without the server key: {out} {err}")
+    assert proc.returncode == 1 and "sync server on" not in out, (out, err)
+    assert "keys/acme/server-" in err and "is missing" in err and "needs a copy of the data folder's keys/" in err
