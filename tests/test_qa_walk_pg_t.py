@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.broker import mosquitto_binary
-from tests.qa_organiser import ROOT, _env, organiser_running, tg
+from tests.helpers import stop_process, wait_for_line
+from tests.qa_organiser import ROOT, _env, _start, organiser_running, tg
 
 DAY = 86400
 
@@ -43,6 +44,11 @@ def _tg(home: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=120)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_options(request) -> list[str]:
+    return ["--db", request.getfixturevalue("pg_url")] if request.param == "postgresql" else []
 
 
 @pytest.fixture
@@ -134,3 +140,82 @@ def test_a_second_serve_machine_without_the_keys_is_refused_at_start(tmp_path, p
         pytest.fail(f"serve ran without the server key: {out} {err}")
     assert proc.returncode == 1 and "sync server on" not in out, (out, err)
     assert "keys/acme/server-" in err and "is missing" in err and "needs a copy of the data folder's keys/" in err
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+def test_the_organisers_day_gives_the_same_answers_on_both_stores(tmp_path, store_options):
+    """The whole walk with every command on the store (`--db` for PostgreSQL): catalogue, orders added and imported
+    (CSV, XLSX), staff, `provision serve`, a door and a kiosk enrolled, two `serve` processes sharing the uploads
+    (workers 1 and 3–4), entries, a payment and an exchange at the kiosk, then the office's views, reports, Z report,
+    device configure and revoke, event remove: the same answers on SQLite and on PostgreSQL."""
+    home, door, kiosk = tmp_path / "org", tmp_path / "door", tmp_path / "kiosk"
+    for folder in (home, door, kiosk):
+        folder.mkdir()
+    db = store_options
+
+    def server(*args: str, **kw) -> subprocess.CompletedProcess:
+        return tg(home, "server", *db, *args, **kw)
+
+    payloads = _event_with_tickets(home, db, 3)
+    server("event", "create", "--name", "Other", "--start", "2026-01-01 10:00", "--end", "2026-01-01 23:00")
+    server("price", "set", "1", "--category", "1", "--cents", "1500")
+    pending = json.loads(server("order", "add", "--event", "1", "--buyer", "Bob Roy", "--pending", "--ticket",
+                                "category=Adult,zone=Floor", "--json").stdout)
+    (tmp_path / "o.csv").write_text("buyer_name;email;category;zone;quantity\nZoë Martin;zoe@example.org;Adult;Floor;2\n")
+    assert "imported 1 order(s), 2 ticket(s)" in server("import-orders", str(tmp_path / "o.csv"), "--event", "1").stdout
+    import openpyxl
+    book = openpyxl.Workbook()
+    book.active.append(["buyer_name", "email", "category", "zone", "quantity"])
+    book.active.append(["Yan Li", "yan@example.org", "Adult", "Floor", 1])
+    book.save(tmp_path / "o.xlsx")
+    assert "imported 1 order(s), 1 ticket(s)" in server("import-orders", str(tmp_path / "o.xlsx"), "--event", "1").stdout
+    server("staff", "add", "--name", "Léa Martin", "--role", "door", "--pin", stdin="1234\n")
+    server("staff", "add", "--name", "Sam Boss", "--role", "supervisor", "--pin", stdin="5678\n")
+    exchanged = json.loads(server("order", "find", "yan", "--json").stdout)[0]["tickets"][0]["ticket_key"]
+    with organiser_running(home, *db, seconds=240) as running:
+        other = _start(home, "server", *db, "serve", "--first-worker", "3", "--workers", "2")
+        try:
+            assert wait_for_line(other, "2 worker(s) for acme", 30)
+            running.enroll(door, "north", "1")
+            running.enroll(kiosk, "desk", "1", role="kiosk")
+            kiosk_id = json.loads((kiosk / "device" / "credentials.json").read_text())["device_id"]
+            door_id = json.loads((door / "device" / "credentials.json").read_text())["device_id"]
+            assert "to 2 device(s), 2 delivered" in server("push").stdout
+            for device, who, pin in ((door, "Léa Martin", "1234"), (kiosk, "Sam Boss", "5678")):
+                tg(device, "agent", "sync", "--until-idle", "--for", "40")
+                tg(device, "agent", "login", "--staff", who, "--pin", stdin=f"{pin}\n")
+            verdicts = [json.loads(tg(door, "agent", "scan", "--json", p, ok=False).stdout)["verdict"]
+                        for p in (payloads[0], payloads[0], payloads[1])]
+            assert verdicts == ["accepted", "already_used", "accepted"], verdicts
+            server("till", "open", kiosk_id, "--float-cents", "10000")
+            tg(kiosk, "agent", "pay", pending["number"], "--payment", "card")
+            tg(kiosk, "agent", "exchange", exchanged, "--reason", "torn")
+            for device in (door, kiosk):
+                tg(device, "agent", "sync", "--until-idle", "--for", "40")
+                assert json.loads(tg(device, "agent", "status", "--json").stdout)["refused_uploads"] == []
+            stats = json.loads(server("stats", "--json").stdout)
+            assert stats["entries"] == 2 and stats["entries_per_gate"] == {"north": 2}
+            assert "entries: 2" in server("stats").stdout
+            devices = {d["device_id"]: d for d in json.loads(server("devices", "--json").stdout)}
+            assert devices[door_id]["role"] == "door" and devices[kiosk_id]["role"] == "kiosk"
+            assert "no conflicts" in server("conflicts").stdout
+            assert "no refused uploads" in server("refusals").stdout
+            assert json.loads(server("order", "show", pending["number"], "--json").stdout)["status"] == "paid"
+            assert len(json.loads(server("order", "find", "yan", "--json").stdout)[0]["tickets"]) == 2
+            entries = server("report", "entries", "--event", "1", "--format", "csv").stdout
+            assert "gate,,north,2," in entries and "event,1,1,2,2," in entries, entries
+            assert pending["number"] in server("report", "sales", "--format", "csv").stdout
+            assert "Zoë Martin" in server("report", "participants", "--event", "1", "--format", "csv").stdout
+            z = server("till", "z-report", "1").stdout
+            assert "Pending orders paid        1: 15.00 EUR" in z and "Exchanges                  1" in z, z
+            assert "sent to" in server("device", "configure", door_id, "--mode", "entry_exit").stdout
+            tg(door, "agent", "sync", "--until-idle", "--for", "40")
+            assert "applied" in server("device", "commands", door_id).stdout
+            server("device", "revoke", kiosk_id)
+            assert json.loads(server("devices", "--json").stdout)[[d["device_id"] for d in json.loads(
+                server("devices", "--json").stdout)].index(kiosk_id)]["revoked"] is True
+            assert "removed" in server("event", "remove", "2").stdout
+            assert [e["event_id"] for e in json.loads(server("event", "list", "--json").stdout)] == [1]
+            assert other.poll() is None
+        finally:
+            stop_process(other)
