@@ -175,9 +175,22 @@ def cmd_stats(store, org, args) -> int:
     scanned_event(store, org, args.event)
     if not args.watch:
         return _show_stats(store, org, args)
+    outage: str | None = None      # the database cannot be reached: said once, the watch goes on
     try:
         while True:
-            _show_stats(store, org, args)
+            try:
+                _show_stats(store, org, args)
+            except Exception as exc:   # noqa: BLE001 - only a database outage is waited for
+                said = store.unreachable(exc)
+                if said is None:
+                    raise
+                if outage is None:
+                    print(f"{said}; still watching: the figures come back with it", file=sys.stderr, flush=True)
+                outage = said
+            else:
+                if outage is not None:
+                    print("the database is reachable again", file=sys.stderr, flush=True)
+                outage = None
             time.sleep(max(args.watch, 0.5))
     except KeyboardInterrupt:       # Ctrl-C ends a watch, whether it lands in a refresh or between two
         return 0

@@ -219,3 +219,33 @@ def test_the_organisers_day_gives_the_same_answers_on_both_stores(tmp_path, stor
             assert other.poll() is None
         finally:
             stop_process(other)
+
+
+def test_stats_watch_outlives_a_database_restart(tmp_path, own_pg):
+    """`server stats --watch 1 --json` on the office's wall screen: PostgreSQL restarted and the watch ended with a
+    traceback (exit 1); the screen stayed on its last figures. Now it says once that the database is unreachable,
+    keeps watching, says when it is back and goes on with the figures."""
+    pg, url = own_pg
+    home = tmp_path / "org"
+    home.mkdir()
+    _event_with_tickets(home, ["--db", url], 1)
+    watch = _start(home, "server", "--db", url, "stats", "--watch", "1", "--json")
+    try:
+        time.sleep(3)
+        pg.halt()
+        try:
+            time.sleep(4)
+            assert watch.poll() is None, "the watch ended with the database"
+        finally:
+            pg.resume()
+        resumed = time.time()
+        time.sleep(4)
+        assert watch.poll() is None
+    finally:
+        code = stop_process(watch)
+    out, err = watch.communicate()
+    assert code == 0 and "Traceback" not in err, err[-3000:]
+    assert err.count("is unreachable") == 1 and "still watching" in err and err.count("reachable again") == 1, err
+    assert pg.password not in out + err
+    after = [json.loads(line) for line in out.splitlines() if json.loads(line)["generated_at"] > resumed]
+    assert after and all(s["entries"] == 0 for s in after)
