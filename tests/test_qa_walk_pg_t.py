@@ -38,6 +38,18 @@ def test_a_password_the_driver_cannot_parse_is_never_printed(tmp_path, pg_server
             assert "percent-encoded" in done.stderr and "%25" in done.stderr and "~/.pgpass" in done.stderr
 
 
+def test_a_database_that_does_not_exist_is_named_with_what_to_do(tmp_path, pg_server):
+    """`server init --db postgresql://…/fest2027` before the database was created: the message ended on libpq's
+    'FATAL: database "fest2027" does not exist' and said nothing of what to do. Now it says to create it (the command,
+    as docs/server.md gives it) or to correct the name; the password is not printed; nothing is initialised."""
+    url = pg_server.url("fest2027")
+    done = _tg(tmp_path, "server", "--db", url, "init", "--org", "acme", "--name", "Acme", env={})
+    assert done.returncode == 3 and 'database "fest2027" does not exist' in done.stderr, done.stderr
+    assert "sudo -u postgres createdb --owner USER fest2027" in done.stderr
+    assert pg_server.password not in done.stdout + done.stderr
+    assert not list((tmp_path / ".local" / "share" / "ticketgate" / "server").glob("keys/*"))
+
+
 def _tg(home: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """`tg` with extra environment variables (the database URL from $TICKETGATE_SERVER_DB), any exit code."""
     proc = subprocess.run([sys.executable, "-m", "agent", *args], cwd=ROOT, env=dict(_env(home), **env),

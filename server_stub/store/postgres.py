@@ -60,6 +60,10 @@ def without_password(text: str, url: str) -> str:
 
 def _one_line(exc: BaseException, url: str) -> str:
     text = without_password(" ".join(str(exc).split()), url)
+    missing = re.search(r'database "([^"]+)" does not exist', text)
+    if missing:
+        text += (f" (create it first, e.g. `sudo -u postgres createdb --owner USER {missing.group(1)}`, or correct the "
+                 "name in the URL)")
     if "percent-encoded" in text:
         text += (" (in the URL, write % @ : / of a user name or password as %25 %40 %3A %2F; or leave the password out "
                  "of the URL and put it in ~/.pgpass)")
