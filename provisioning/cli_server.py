@@ -9,12 +9,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.errors import TicketgateError
 from agent.safe_text import printable
 from agent.sync.messages import name_arg
 from provisioning.cli_output import fail
 from provisioning.protocol import BadInput, split_hostport
+
+if TYPE_CHECKING:
+    from provisioning.server.runtime import Provisioning
+    from server_stub.store import SqlStore
 
 SERVE_PORT = 8787
 SERVER_FILE = "server.json"     # written by `serve`: where the endpoint and broker are, for the other commands
@@ -209,6 +214,7 @@ def _serve(args, store, state: Path) -> int:
             print(f"advertised on zeroconf ({', '.join(advertise)})", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         next_check = 0.0
+        outage: str | None = None          # the database is unreachable: said once, and once when it is back
         restarts: list[float] = []
         while deadline is None or time.monotonic() < deadline:
             if broker is not None and broker.poll() is not None:     # crashed or killed: every device is cut off
@@ -227,10 +233,7 @@ def _serve(args, store, state: Path) -> int:
                 print(f"[{time.strftime('%H:%M:%S')}] broker {endpoint.host}:{endpoint.port} restarted ({kept})",
                       flush=True)
             if time.monotonic() >= next_check:     # `server device revoke` in another terminal cuts the login too
-                for device_id in prov.cut_revoked():
-                    print(f"[{time.strftime('%H:%M:%S')}] revoked {device_id}: broker login removed", flush=True)
-                if prov.follow_registrations():      # `server device events`: the live topics a device reads
-                    print(f"[{time.strftime('%H:%M:%S')}] broker ACL rewritten: the devices' events changed", flush=True)
+                outage = _follow_store(prov, store, outage)
                 next_check = time.monotonic() + REVOKED_POLL_SECONDS
             time.sleep(0.2)
     except KeyboardInterrupt:
@@ -252,6 +255,29 @@ def _serve(args, store, state: Path) -> int:
         prov.close()
         store.close()
     return 0
+
+
+def _follow_store(prov: Provisioning, store: SqlStore, outage: str | None) -> str | None:
+    """Apply the organiser's revocations and event changes from the store; a database that cannot be reached (a
+    PostgreSQL restarting) is said once and waited for — the broker and the enrolment endpoint keep running, the
+    devices keep their logins — and said again when it is back. Returns the outage still going on, if any."""
+    now = time.strftime("%H:%M:%S")
+    try:
+        for device_id in prov.cut_revoked():
+            print(f"[{now}] revoked {device_id}: broker login removed", flush=True)
+        if prov.follow_registrations():      # `server device events`: the live topics a device reads
+            print(f"[{now}] broker ACL rewritten: the devices' events changed", flush=True)
+    except Exception as exc:   # noqa: BLE001 - only a database outage is waited for; anything else is raised
+        said = store.unreachable(exc)
+        if said is None:
+            raise
+        if outage is None:
+            print(f"[{now}] {said}: the broker and the enrolment endpoint keep running; revocations and event "
+                  "changes are applied once it is back (checked every few seconds)", file=sys.stderr, flush=True)
+        return said
+    if outage is not None:
+        print(f"[{now}] the database is reachable again: revocations and event changes are followed", flush=True)
+    return None
 
 
 BROKER_RESTARTS = 3         # restarts of a broker that stops, in a minute, before `provision serve` gives up

@@ -183,9 +183,22 @@ def cmd_stats(store, org, args) -> int:
     scanned_event(store, org, args.event)
     if not args.watch:
         return _show_stats(store, org, args)
+    outage: str | None = None      # the database cannot be reached: said once, the watch goes on
     try:
         while True:
-            _show_stats(store, org, args)
+            try:
+                _show_stats(store, org, args)
+            except Exception as exc:   # noqa: BLE001 - only a database outage is waited for
+                said = store.unreachable(exc)
+                if said is None:
+                    raise
+                if outage is None:
+                    print(f"{said}; still watching: the figures come back with it", file=sys.stderr, flush=True)
+                outage = said
+            else:
+                if outage is not None:
+                    print("the database is reachable again", file=sys.stderr, flush=True)
+                outage = None
             time.sleep(max(args.watch, 0.5))
     except KeyboardInterrupt:       # Ctrl-C ends a watch, whether it lands in a refresh or between two
         return 0
@@ -272,6 +285,8 @@ def cmd_serve(store, org, args) -> int:
     first = getattr(args, "first_worker", 1)
     if not 1 <= args.workers <= 8 or not 1 <= first <= 9 - args.workers:
         raise Refused("--workers/--first-worker: worker numbers 1..8")
+    for name in [args.org] if args.org else [o["org"] for o in store.organisers()]:
+        store.server_key(name)       # its private key file (KeyFileError) before it says it serves: it signs every ack
     store.close()         # each worker opens its own store (the same database)
     from server_stub.store import open_store
     return int(hooks.serve(args.data, login, orgs=[args.org] if args.org else None, workers=args.workers,

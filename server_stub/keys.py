@@ -52,7 +52,9 @@ class KeyFiles:
         try:
             return SigningKey.load_private(path, key_id, **meta)
         except FileNotFoundError:
-            raise KeyFileError(f"private key file {path} is missing (restore it from the data folder's backup)") from None
+            raise KeyFileError(f"private key file {path} is missing (restore it from the data folder's backup; "
+                               "another machine on the same PostgreSQL database needs a copy of the data folder's "
+                               "keys/, its modes kept)") from None
         except (ValueError, TypeError) as exc:
             raise KeyFileError(f"{path} is not a usable Ed25519 private key ({type(exc).__name__})") from None
 

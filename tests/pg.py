@@ -15,6 +15,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -83,11 +84,22 @@ class PostgresServer:
                    "-c", "shared_buffers=64MB"]
         if not self.durable:
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        self._argv = self._as_owner([str(self.bindir / "postgres"), "-D", str(data), *options])
         self.log = open(self.folder / "postgres.log", "wb")
-        self.process = subprocess.Popen(self._as_owner([str(self.bindir / "postgres"), "-D", str(data), *options]),
-                                        stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self._argv, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()
         return self
+
+    def halt(self) -> None:
+        """Stop the server ("fast" shutdown: clients are disconnected), keeping its data for `resume`."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)        # "fast" shutdown; SIGTERM ("smart") waits for the clients
+        self.process.wait(30)
+
+    def resume(self) -> None:
+        """Start the halted server again, on the same port with the same data."""
+        self.process = subprocess.Popen(self._argv, stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
         import psycopg

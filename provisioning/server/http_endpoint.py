@@ -261,6 +261,12 @@ class EnrollmentServer:
             return self.service.refuse(source, exc.status, exc.error)
         try:
             return routes[path](req)
-        except Exception:   # store or broker trouble, or a bug: logged with its traceback; the device retries
+        except Exception as exc:   # store or broker trouble, or a bug: logged with its traceback; the device retries
+            unreachable = getattr(getattr(self.service, "store", None), "unreachable", None)
+            said = unreachable(exc) if callable(unreachable) else None
+            if said is not None:       # a database restarting: one line, and the device is told to wait a little
+                log.warning("enrollment endpoint: %s refused: %s", path, said)
+                return Outcome(503, {"error": "the organiser's database is unreachable for the moment; nothing was "
+                                              "used up: try the same code again in a minute"})
             log.exception("enrollment endpoint: %s failed", path)
             return Outcome(500, {"error": "the server could not finish this request; try again"})

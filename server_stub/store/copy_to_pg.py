@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from server_stub.store.base import StoreError
-from server_stub.store.postgres import _LOCK_ID, connect as pg_connect, display_url
+from server_stub.store.postgres import _LOCK_ID, connect as pg_connect, display_url, without_password
 from server_stub.store.schema import APPLICATION_ID, MIGRATIONS
 from server_stub.store.sqlite_store import DB_NAME
 
@@ -119,7 +119,8 @@ def copy_to_postgres(data_dir: Path, url: str) -> CopyResult:
                     for col in cols:
                         _advance(pg.raw, table, col, high.get(table, 0))
         except psycopg.Error as exc:
-            raise StoreError(f"copy into {where} failed ({str(exc).strip()}); it was rolled back, "
+            reason = without_password(str(exc).strip(), url)
+            raise StoreError(f"copy into {where} failed ({reason}); it was rolled back, "
                              "nothing was copied") from None
     finally:
         pg.close()

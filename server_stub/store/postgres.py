@@ -17,6 +17,7 @@ import functools
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from agent.search_query import words
 from server_stub.store.base import StoreError
@@ -41,6 +42,32 @@ def display_url(url: str) -> str:
     user = f"{d['user']}@" if d.get("user") else ""
     port = f":{d['port']}" if d.get("port") else ""
     return f"postgresql://{user}{d.get('host', '')}{port}/{d.get('dbname', '')}"
+
+
+def without_password(text: str, url: str) -> str:
+    """`text` (a driver's error about `url`) with the URL's password taken out, as typed and as decoded: libpq quotes
+    what it cannot parse ('invalid percent-encoded token: "s3cret%zz"'), password included."""
+    userinfo = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^@/?#]*)@", url)
+    secrets = [userinfo.group(1)] if userinfo else []
+    if userinfo and ":" in userinfo.group(1):
+        secret = userinfo.group(1).split(":", 1)[1]
+        secrets += [secret, unquote(secret)]
+    secrets += [m.group(1) for m in re.finditer(r"(?:^|[?&\s])password=([^&\s]*)", url)]   # ?password=… or key=value
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _one_line(exc: BaseException, url: str) -> str:
+    text = without_password(" ".join(str(exc).split()), url)
+    missing = re.search(r'database "([^"]+)" does not exist', text)
+    if missing:
+        text += (f" (create it first, e.g. `sudo -u postgres createdb --owner USER {missing.group(1)}`, or correct the "
+                 "name in the URL)")
+    if "percent-encoded" in text:
+        text += (" (in the URL, write % @ : / of a user name or password as %25 %40 %3A %2F; or leave the password out "
+                 "of the URL and put it in ~/.pgpass)")
+    return text
 
 
 @functools.lru_cache(maxsize=512)
@@ -181,7 +208,7 @@ def connect(url: str, create: bool, connect_timeout: float = 10.0):
     try:
         raw = _connect_raw(url, connect_timeout)
     except psycopg.Error as exc:
-        raise StoreError(f"cannot connect to {where}: {' '.join(str(exc).split())}") from None   # one line
+        raise StoreError(f"cannot connect to {where}: {_one_line(exc, url)}") from None
     try:
         with raw.transaction():
             raw.execute("SELECT pg_advisory_xact_lock($1)", (_LOCK_ID,))
@@ -192,7 +219,7 @@ def connect(url: str, create: bool, connect_timeout: float = 10.0):
                             "DO UPDATE SET version=excluded.version", (APPLICATION, index + 1))
     except psycopg.Error as exc:
         raw.close()
-        raise StoreError(f"{where} cannot be used ({str(exc).strip()}); it was left untouched") from None
+        raise StoreError(f"{where} cannot be used ({_one_line(exc, url)}); it was left untouched") from None
     except BaseException:
         raw.close()
         raise
@@ -239,6 +266,14 @@ class PostgresStore(SqlStore):
 
     def __repr__(self) -> str:
         return f"PostgresStore({display_url(self.url)})"
+
+    def unreachable(self, exc: BaseException) -> str | None:
+        """'the database postgresql://… is unreachable (…)' for a connection that failed or was lost (the next
+        statement opens it again once the server is back)."""
+        import psycopg
+        if not isinstance(exc, psycopg.OperationalError):
+            return None
+        return f"the database {display_url(self.url)} is unreachable ({_one_line(exc, self.url)})"
 
     def read_connection(self) -> PgSnapshot:
         return PgSnapshot(self.url)

@@ -15,6 +15,12 @@ from server_stub.store.reports import MailStatusMixin, TillRequestsMixin
 class SqlStore(TillRequestsMixin, MailStatusMixin, DeviceCommandsMixin):
     """Implements `server_stub.store.ServerStore`. Thread-safe (one connection under a lock)."""
 
+    def unreachable(self, exc: BaseException) -> str | None:
+        """What a long-running process says when `exc` means the database server cannot be reached (stopped,
+        restarting, network), without secrets; None for any other error (the caller keeps its own handling). An
+        embedded SQLite file has no server: always None."""
+        return None
+
     # -- settings ----------------------------------------------------------------------------------------------
     def get_setting(self, key: str, default=None):
         row = self.q1("SELECT value FROM settings WHERE key=?", (key,))

@@ -124,6 +124,7 @@ class SyncServer:
         self.store, self.transport, self.name = store, transport, name
         self.ingest_enabled, self.announce_enabled, self.poll = ingest, announce, poll
         self._since = 0.0                   # when it started: its presence's `since` (the same after a reconnection)
+        self._outage: str | None = None     # the database cannot be reached: what was said (once) about it
         self.orgs = orgs
         self.require_registration, self.max_upload = require_registration, max_upload
         self.rejections: deque[tuple[str, str]] = deque(maxlen=500)
@@ -283,12 +284,35 @@ class SyncServer:
             try:
                 self._process(work)
                 self._not_taken()
+                self._store_back()
             except Exception as exc:   # the store failed: nothing acked, devices will retry
-                log.exception("sync server %s: ingestion failed", self.name)
-                self._reject("", f"ingestion failed ({type(exc).__name__}); devices will retry")
+                why = f"ingestion failed ({type(exc).__name__}); devices will retry"
+                if self._store_away(exc):
+                    self.rejections.append(("", why))      # said once for the outage (`_store_away`), not per drain
+                else:
+                    log.exception("sync server %s: ingestion failed", self.name)
+                    self._reject("", why)
             finally:
                 self._inbox.done(work)
             self._flush_relays()
+
+    def _store_away(self, exc: BaseException) -> bool:
+        """True when `exc` means the database server cannot be reached (said once for the whole outage, not once per
+        batch or per look: nothing is lost, the devices keep what was not acknowledged and send it again)."""
+        said = getattr(self.store, "unreachable", lambda e: None)(exc)
+        if said is None:
+            return False
+        if self._outage is None:
+            log.warning("sync server %s: %s; uploads stay on the devices (not acknowledged) and live changes wait "
+                        "until it is back", self.name, said)
+        self._outage = said
+        return True
+
+    def _store_back(self) -> None:
+        if self._outage is not None:
+            self._outage = None
+            log.warning("sync server %s: the database is reachable again; ingestion and live changes resume",
+                        self.name)
 
     def _not_taken(self) -> None:
         """What the inbox did not take since the last drain: counted, and for a registered device in one summary row
@@ -867,8 +891,10 @@ class SyncServer:
                     if due is not None and time.monotonic() >= due:
                         del self._kiosk_due[org]
                         self.resync_kiosks(org, events)
-                except Exception:
-                    log.exception("sync server %s: announcing changes of %s failed", self.name, org)
+                    self._store_back()
+                except Exception as exc:
+                    if not self._store_away(exc):
+                        log.exception("sync server %s: announcing changes of %s failed", self.name, org)
 
     def _announce_reads(self) -> SyncStore:
         """The announcer's own connection to the store (`reopen`): its reads never wait for the store lock behind
