@@ -13,18 +13,12 @@ import pytest
 from tests.broker import mosquitto_binary
 from tests.qa_organiser import organiser_running, tg
 from tests.test_device_events import _device_id, _found, _second_event, _until_idle
+from tests.test_event_remove import store_opts  # noqa: F401  (the fixture: each test on SQLite and PostgreSQL)
 from tests.test_qa_skew import _event_now
 
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 NO_BROKER = ("--broker", "127.0.0.1:1", "--timeout", "2")
 DAY = 86400
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_opts(request, tmp_path) -> tuple[str, ...]:
-    if request.param == "sqlite":
-        return ()
-    return ("--data", str(tmp_path / "server"), "--db", request.getfixturevalue("pg_url"))
 
 
 def _refused(run, *args: str) -> str:

@@ -240,13 +240,9 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
     def staff_actions(self, org: str, staff_id: str | None = None, limit: int = 1000) -> list[dict]:
         """What devices uploaded (actions, refusals, kiosk records), newest first, with the staff member named; a
         kiosk record of an order (a payment taken) names it (`order_number`)."""
-        sql = ("SELECT s.seq, s.type, s.kind, s.verdict, s.ticket_key, s.event_id, s.at, s.device_id, s.gate, s.staff, "
-               "st.name, st.role, s.flag, s.body FROM scans s LEFT JOIN staff st ON st.org = s.org AND st.staff_id = "
-               "CASE WHEN s.staff = '' THEN NULL ELSE CAST(s.staff AS INTEGER) END "
-               "WHERE s.org=? AND s.device_id != 'server'")
-        params: tuple = (org,)
-        if staff_id is not None:
-            sql, params = sql + " AND s.staff=?", (org, staff_id)
+        sql, params = _by_staff("SELECT s.seq, s.type, s.kind, s.verdict, s.ticket_key, s.event_id, s.at, s.device_id, "
+                                "s.gate, s.staff, st.name, st.role, s.flag, s.body FROM scans s "
+                                f"{_staff_join('s')} WHERE s.org=? AND s.device_id != 'server'", "s", org, staff_id)
         rows = self.q(sql + " ORDER BY s.seq DESC LIMIT ?", (*params, limit))
         keys = ("seq", "type", "kind", "verdict", "ticket_key", "event_id", "at", "device_id", "gate", "staff",
                 "staff_name", "staff_role", "flag")
@@ -256,13 +252,10 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
     def _desk_acts(self, org: str, staff_id: str | None, limit: int) -> list[dict]:
         """The sales, refunds, exchanges and payments a desk asked the server for while online (type `desk`, no
         upload number), newest first: the ones a kiosk uploaded (offline sales, payments taken) are its uploads."""
-        sql = ("SELECT d.kind, d.answer, d.at, d.device_id, d.staff, st.name, st.role FROM desk_requests d LEFT JOIN "
-               "staff st ON st.org = d.org AND st.staff_id = CASE WHEN d.staff = '' THEN NULL ELSE "
-               "CAST(d.staff AS INTEGER) END WHERE d.org=? AND d.kind IN ('sale', 'refund', 'exchange', 'payment') "
-               "AND NOT EXISTS (SELECT 1 FROM scans s WHERE s.scan_uuid = d.request_id)")
-        params: tuple = (org,)
-        if staff_id is not None:
-            sql, params = sql + " AND d.staff=?", (org, staff_id)
+        sql, params = _by_staff("SELECT d.kind, d.answer, d.at, d.device_id, d.staff, st.name, st.role FROM "
+                                f"desk_requests d {_staff_join('d')} WHERE d.org=? AND d.kind IN ('sale', 'refund', "
+                                "'exchange', 'payment') AND NOT EXISTS (SELECT 1 FROM scans s WHERE s.scan_uuid = "
+                                "d.request_id)", "d", org, staff_id)
         out = []
         for kind, answer, at, device, staff, name, role in self.q(sql + " ORDER BY d.at DESC LIMIT ?",
                                                                    (*params, limit)):
@@ -355,3 +348,13 @@ def merge_newest_first(uploaded: list[dict], desk: list[dict]) -> list[dict]:
         out.append(row)
     return out + pending
 
+
+def _staff_join(alias: str) -> str:
+    """The staff member a row of `alias` (scans, desk_requests) names: its `staff` column holds the id as text."""
+    return (f"LEFT JOIN staff st ON st.org = {alias}.org AND st.staff_id = CASE WHEN {alias}.staff = '' THEN NULL "
+            f"ELSE CAST({alias}.staff AS INTEGER) END")
+
+
+def _by_staff(sql: str, alias: str, org: str, staff_id: str | None) -> tuple[str, tuple]:
+    """`sql` (its one parameter: the organiser) narrowed to `staff_id`'s rows when given."""
+    return (sql, (org,)) if staff_id is None else (f"{sql} AND {alias}.staff=?", (org, staff_id))
