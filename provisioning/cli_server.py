@@ -409,7 +409,6 @@ def cmd_wifi_qr(args) -> int:
 
 def cmd_devices(args) -> int:
     from provisioning.server.registry import Registry
-    from server_stub.cli_live import posted
     from server_stub.cli_output import setting_text
     store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
     registry = Registry(_state(args) / "provision.sqlite")
@@ -418,7 +417,7 @@ def cmd_devices(args) -> int:
         rows = []
         for d in store.devices(args.org):
             rows.append({"device_id": d["device_id"], "name": d["name"], "role": d.get("role") or "door",
-                         **posted(store, d), "events": d["events"], "revoked": d["revoked"], "retired": d["retired"],
+                         **store.posted(d), "events": d["events"], "revoked": d["revoked"], "retired": d["retired"],
                          "replaced_by": d["replaced_by"], "last_seen": d.get("last_seen"),
                          "broker_login": d["device_id"] in creds and creds[d["device_id"]].revoked_at is None})
     finally:

@@ -16,19 +16,12 @@ from server_stub.cli_output import (Refused, conflicts_text, device_events, devi
                                     revoke_refused, scanned_event, stats_text, uploads_text, when)
 from server_stub.cli_desk import newly_oversold, oversold_text, quota_figures
 from server_stub.cli_progress import Progress
-from server_stub.sync.posting import organiser_setting
-
-
-def posted(store, device: dict) -> dict:
-    """The gate and mode the organiser set the device at, and whether it applied them (`posting.organiser_setting`),
-    in place of its enrolment gate."""
-    return organiser_setting(device["gate"] or "", store.device_commands(device["device_id"]))
 
 
 def cmd_devices(store, org, args) -> int:
     refused = {device: n - sum(_taken_since(store, r) for r in store.refusals(org, device, min(n, 1000)))
                for device, n in store.refusal_counts(org).items()}  # not those sent again and taken (the newest 1000)
-    devices = [dict(d, refused_uploads=refused.get(d["device_id"], 0), **posted(store, d)) for d in store.devices(org)]
+    devices = [dict(d, refused_uploads=refused.get(d["device_id"], 0), **store.posted(d)) for d in store.devices(org)]
     return emit(args, devices, devices_text(devices, refused))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from agent.sync.clock import COMMAND_MAX_AGE as STALE_AFTER     # the broker keeps a command this long
 from server_stub.store.base import StoreBase
+from server_stub.sync.posting import organiser_setting
 
 # a change the broker did not take (`server device events` with the broker unreachable): made at the device's hello
 NOT_SENT = "not sent (the broker was unreachable): sent when the device next says hello to `server serve`"
@@ -53,6 +54,11 @@ class DeviceCommandsMixin(StoreBase):
             out.append({"command_id": command_id, "cmd": cmd, "args": args, "sent_at": sent_at,
                         "status": status, "result": result, "answered_at": answered_at})
         return out
+
+    def posted(self, device: dict) -> dict:
+        """The gate and mode the organiser set `device` (a `devices` row) at, and whether it applied them
+        (`posting.organiser_setting`), in place of its enrolment gate: what `server devices` and `stats` show."""
+        return organiser_setting(device["gate"] or "", self.device_commands(device["device_id"]))
 
     def events_released(self, device_id: str) -> set[int]:
         """The events `server device events --remove` took away from the device: what it recorded for them, offline

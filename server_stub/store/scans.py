@@ -22,7 +22,6 @@ from server_stub.store.order_store import ticket_id
 from server_stub.store.sales import SPLIT, check_parts
 from server_stub.sync.contract import IngestResult, Upload
 from server_stub.sync.ingest import deactivated_flag, deactivated_when
-from server_stub.sync.posting import organiser_setting
 
 log = logging.getLogger("ticketgate.server.store")
 
@@ -67,7 +66,7 @@ def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict]) -> tuple:
 class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, KeysDevicesMixin):
     staff: Callable[[str], list[dict]]           # StaffMixin (the store class has both)
     if TYPE_CHECKING:       # DeviceCommandsMixin's, in the same store (for the type checker only)
-        def device_commands(self, device_id: str, now: float | None = None) -> list[dict]: ...
+        def posted(self, device: dict) -> dict: ...
 
     def ingest(self, actions: Iterable[dict]) -> tuple[int, int]:
         """Store uploaded outbox messages (actions and refusals) in one transaction. Idempotent by scan uuid.
@@ -314,8 +313,7 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
                 f"SELECT ticket_id, zone FROM tickets WHERE ticket_id IN ({','.join('?' * len(chunk))})", tuple(chunk)))
         tz_of = dict(self.q("SELECT event_id, timezone FROM events WHERE org=?", (org,)))
         # each device at the gate and in the mode the organiser set (`server devices`'s words), not its scans' word
-        devices = {d["device_id"]: dict(d, **organiser_setting(d["gate"] or "", self.device_commands(d["device_id"])))
-                   for d in self.devices(org)}
+        devices = {d["device_id"]: dict(d, **self.posted(d)) for d in self.devices(org)}
         out = compute_stats(scans, zone_of, tz_of, devices, event_id, self._revoked(org))
         out["organiser"] = org
         out["generated_at"] = time.time()
