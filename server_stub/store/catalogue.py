@@ -109,13 +109,7 @@ class CatalogueMixin(StoreBase):
         nothing is lost): its orders, scans and shifts stay for the reports. The version moves: devices holding
         every event get the events left with their next bundle (the removed one's data forgotten)."""
         with self.tx() as c:
-            row = c.execute("SELECT removed_at FROM events WHERE event_id=? AND org=?", (event_id, org)).fetchone()
-            if row is None:
-                raise NotFound(f"no event {event_id}")
-            if row[0] is not None:
-                raise StoreError(f"event {event_id} was removed already")
-            version = self._bump(org)
-            c.execute("UPDATE events SET removed_at=?, version=? WHERE event_id=?", (time.time(), version, event_id))
+            self._mark_removed(c, "event", org, event_id)
         return self.event(event_id)
 
     def live_orders(self, event_id: int) -> list[tuple[str, str]]:
@@ -219,18 +213,25 @@ class CatalogueMixin(StoreBase):
                 c.execute("UPDATE tickets SET version=? WHERE target_id=?", (version, pass_id))
         return self.pass_of(org, pass_id)
 
+    def _mark_removed(self, c, kind: str, org: str, ident: int) -> int:
+        """Inside a transaction: the `kind` ("event", "pass") `ident` of `org` marked removed, at a new data version
+        (returned); NotFound / StoreError when there is none or it was removed already."""
+        table = {"event": "events", "pass": "passes"}[kind]
+        row = c.execute(f"SELECT removed_at FROM {table} WHERE {kind}_id=? AND org=?", (ident, org)).fetchone()
+        if row is None:
+            raise NotFound(f"no {kind} {ident}")
+        if row[0] is not None:
+            raise StoreError(f"{kind} {ident} was removed already")
+        version = self._bump(org)
+        c.execute(f"UPDATE {table} SET removed_at=?, version=? WHERE {kind}_id=?", (time.time(), version, ident))
+        return version
+
     def remove_pass(self, org: str, pass_id: int) -> dict:
         """Take the pass off the devices, the pass list and new orders (`server pass remove`, which checks first that
         no holder loses an event still to come). Its orders and the events it opened stay, for the reports; the
         events get a new version: devices drop the pass from them with their next bundle."""
         with self.tx() as c:
-            row = c.execute("SELECT removed_at FROM passes WHERE pass_id=? AND org=?", (pass_id, org)).fetchone()
-            if row is None:
-                raise NotFound(f"no pass {pass_id}")
-            if row[0] is not None:
-                raise StoreError(f"pass {pass_id} was removed already")
-            version = self._bump(org)
-            c.execute("UPDATE passes SET removed_at=?, version=? WHERE pass_id=?", (time.time(), version, pass_id))
+            version = self._mark_removed(c, "pass", org, pass_id)
             c.execute("UPDATE events SET version=? WHERE event_id IN (SELECT event_id FROM pass_events WHERE pass_id=? "
                       "AND removed_at IS NULL)", (version, pass_id))
         return self.pass_of(org, pass_id)
