@@ -16,7 +16,7 @@ from agent.event_names import EventNames, organiser_messages
 from agent.stored_policy import check_policy_selection, load_policy, save_policy
 from agent.wiped_status import describe as describe_wiped, wiped_status
 from agent.home import WIPED_IDENTITY, DeviceHome, HomeError, carried_identity, open_home, resolve_home
-from agent.keyring import Keyring
+from agent.keyring import Keyring, UntrustworthyKey
 from agent.pretix_events import load_pretix_event
 from agent.ledger import Ledger, LedgerError
 from agent.policy import DevicePolicy, Mode, reread_arg
@@ -563,6 +563,9 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
     if args.cmd == "trust":
         try:
             extra = Keyring.load(args.keyring_file)
+        except UntrustworthyKey as exc:
+            print(printable(f"ticketgate agent trust: {args.keyring_file}: {exc}: nothing trusted"), file=sys.stderr)
+            return 1
         except (OSError, ValueError, KeyError, TypeError) as exc:
             print(printable(f"ticketgate agent trust: cannot read {args.keyring_file}: {exc}"), file=sys.stderr)
             return 1

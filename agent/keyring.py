@@ -19,7 +19,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from agent.ed25519_points import public_key_flaw
 from agent.private_files import write_private
+
+
+class UntrustworthyKey(ValueError):
+    """A public key no device may trust (agent.ed25519_points.public_key_flaw): said as such, not as a bad file."""
 
 
 def fingerprint(raw_public_key: bytes) -> str:
@@ -39,8 +44,9 @@ class TrustedKey:
     _verifier: Ed25519PublicKey = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if len(self.public_key) != 32:
-            raise ValueError("an Ed25519 public key is 32 bytes")
+        flaw = public_key_flaw(self.public_key)
+        if flaw:
+            raise UntrustworthyKey(f"key {self.key_id}: {flaw}")
         object.__setattr__(self, "_verifier", Ed25519PublicKey.from_public_bytes(self.public_key))
 
     @property
@@ -117,6 +123,10 @@ class PretixEvent:
     _verifiers: tuple[Ed25519PublicKey, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        for key in self.public_keys:
+            flaw = public_key_flaw(key)
+            if flaw:
+                raise UntrustworthyKey(f"pretix key {fingerprint(key)}: {flaw}")
         object.__setattr__(self, "_verifiers", tuple(Ed25519PublicKey.from_public_bytes(k) for k in self.public_keys))
 
     def verifies(self, signature: bytes, message: bytes) -> bool:

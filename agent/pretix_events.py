@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from agent.keyring import PretixEvent, PretixItemMapping
+from agent.keyring import PretixEvent, PretixItemMapping, UntrustworthyKey
 
 
 def parse_item_spec(spec: str) -> tuple[int, PretixItemMapping]:
@@ -60,5 +60,7 @@ def load_pretix_event(path: str | Path, event_id: int, item_specs: Sequence[str]
         raise ValueError(f"{path}: {exc}") from None
     try:
         return PretixEvent.from_pretix_keys(event_id, resource_keys, items=items, subevents=subevents)
+    except UntrustworthyKey as exc:
+        raise ValueError(f"{path}: {exc}: nothing trusted") from None
     except (binascii.Error, ValueError, TypeError) as exc:
         raise ValueError(f"a pretix_sig1 key in {path} is not a base64 PEM Ed25519 public key ({exc})") from None
