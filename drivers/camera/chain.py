@@ -27,7 +27,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from drivers.camera import redraw, small_codes
+from drivers.camera import redraw, sequences, small_codes
 from drivers.camera import stills as S
 from drivers.camera.combine import NOMINAL_MS, FrameCombiner, PinnedCosts, StageCosts
 from drivers.camera import regions as R
@@ -150,7 +150,11 @@ class DecoderChain:
                 R.candidates(_blanked(gray, read), limit=3), read + unread)
             closer = min(deadline, time.thread_time() + S.CLOSER_MS / 1000)
             more = [t for box in places for t in self._closer(gray, box, closer) if t not in texts]
-            return DecodeResult(tuple(dict.fromkeys(texts + more)), self.primary.name, _ms(t0), 1 + len(places))
+            texts = list(dict.fromkeys(texts + more))
+            zbar = next((d for d in self.fallbacks if isinstance(d, ZbarDecoder)), None)
+            if len(texts) >= 2 and zbar is not None:    # parts of one structured-append code: zbar joins them
+                texts = sequences.joined(texts, _decode(zbar, gray))
+            return DecodeResult(tuple(texts), self.primary.name, _ms(t0), 1 + len(places))
         n = 1
         for name, decode in self._still_steps(gray):
             if time.thread_time() > deadline:

@@ -80,18 +80,45 @@ class ZxingDecoder:
 
 
 class ZbarDecoder:
-    """pyzbar (libzbar0): a different detector, reads some images zxing-cpp misses."""
+    """libzbar0 through pyzbar's ctypes bindings: a different detector, reads some images zxing-cpp misses, and
+    joins the symbols of a structured-append code into its one text (zxing-cpp returns each part as if whole).
+    Only each symbol's data is asked for: `pyzbar.decode` also turns the symbol's orientation into an enum, which
+    zbar leaves unknown (-1) on a joined structured-append symbol, so it raised ValueError and read nothing at all
+    in an image holding one."""
     name = "pyzbar"
 
     def __init__(self) -> None:
-        from pyzbar import pyzbar
-        self._zbar = pyzbar
-        self._symbols = [pyzbar.ZBarSymbol.QRCODE]
+        from pyzbar import wrapper
+        self._w = wrapper
+        self._others = [s for s in wrapper.ZBarSymbol if s != wrapper.ZBarSymbol.QRCODE]
 
     def __call__(self, gray: np.ndarray) -> list[str]:
         if gray.shape[0] < 8 or gray.shape[1] < 8:
             return []
-        return [_text(s.data) for s in self._zbar.decode(np.ascontiguousarray(gray), symbols=self._symbols)]
+        return [_text(raw) for raw in self._read(np.ascontiguousarray(gray, dtype=np.uint8))]
+
+    def _read(self, gray: np.ndarray) -> list[bytes]:
+        from ctypes import c_void_p, cast, string_at
+        w = self._w
+        scanner, image = w.zbar_image_scanner_create(), w.zbar_image_create()
+        try:
+            for symbol in self._others:     # QR codes only, set as pyzbar.decode(symbols=[QRCODE]) sets it
+                w.zbar_image_scanner_set_config(scanner, symbol, w.ZBarConfig.CFG_ENABLE, 0)
+            w.zbar_image_scanner_set_config(scanner, w.ZBarSymbol.QRCODE, w.ZBarConfig.CFG_ENABLE, 1)
+            pixels = gray.tobytes()
+            w.zbar_image_set_format(image, int.from_bytes(b"Y800", "little"))
+            w.zbar_image_set_size(image, gray.shape[1], gray.shape[0])
+            w.zbar_image_set_data(image, cast(pixels, c_void_p), len(pixels), None)
+            if w.zbar_scan_image(scanner, image) <= 0:
+                return []
+            out, symbol = [], w.zbar_image_first_symbol(image)
+            while symbol:
+                out.append(string_at(w.zbar_symbol_get_data(symbol), w.zbar_symbol_get_data_length(symbol)))
+                symbol = w.zbar_symbol_next(symbol)
+            return out
+        finally:
+            w.zbar_image_destroy(image)
+            w.zbar_image_scanner_destroy(scanner)
 
 
 class OpenCvDecoder:
