@@ -98,7 +98,7 @@ class ZbarDecoder:
         return [_text(raw) for raw in self._read(np.ascontiguousarray(gray, dtype=np.uint8))]
 
     def _read(self, gray: np.ndarray) -> list[bytes]:
-        from ctypes import c_void_p, cast, string_at
+        from ctypes import c_char_p, c_void_p, cast, string_at
         w = self._w
         scanner, image = w.zbar_image_scanner_create(), w.zbar_image_create()
         try:
@@ -108,7 +108,7 @@ class ZbarDecoder:
             pixels = gray.tobytes()
             w.zbar_image_set_format(image, int.from_bytes(b"Y800", "little"))
             w.zbar_image_set_size(image, gray.shape[1], gray.shape[0])
-            w.zbar_image_set_data(image, cast(pixels, c_void_p), len(pixels), None)
+            w.zbar_image_set_data(image, cast(c_char_p(pixels), c_void_p), len(pixels), None)
             if w.zbar_scan_image(scanner, image) <= 0:
                 return []
             out, symbol = [], w.zbar_image_first_symbol(image)
