@@ -74,6 +74,34 @@ def resign_body(label: str, body: bytes) -> str:
     return SCHEME + b45encode(body + private(label).sign(SIGNING_DOMAIN + body))
 
 
+P = 2**255 - 19
+L = 2**252 + 27742317777372353535851937790883648493   # the order of Ed25519's base point
+
+
+def s_plus_l(signature: bytes) -> bytes:
+    """The same signature with S + L: verifies in lax implementations (RFC 8032 5.1.7 requires S < L)."""
+    return signature[:32] + (int.from_bytes(signature[32:], "little") + L).to_bytes(32, "little")
+
+
+def r_non_canonical(signature: bytes) -> bytes:
+    """R spelled y = p + 1 (the identity written with y ≥ p): no canonical encoding, refused by RFC 8032 5.1.3."""
+    return (P + 1).to_bytes(32, "little") + signature[32:]
+
+
+# public keys a verifier must refuse to trust (docs/ticket-format.md, "Signature"), with why
+REFUSED_KEYS = [
+    ("the all-zero key (a point of order 4)", bytes(32), "small order"),
+    ("the identity 01 00…00 (every message verifies under R = identity, S = 0)", (1).to_bytes(32, "little"),
+     "small order"),
+    ("a point of order 8", bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+     "small order"),
+    ("p - 1 (a point of order 2)", (P - 1).to_bytes(32, "little"), "small order"),
+    ("y = p + 3: a second spelling of the key y = 3", (P + 3).to_bytes(32, "little"), "not canonical"),
+    ("the all-zero key with the sign bit set (order 4)", bytes(31) + b"\x80", "small order"),
+    ("y = 2: no point of the curve", (2).to_bytes(32, "little"), "not on the curve"),
+]
+
+
 def ticketgate_vectors() -> dict:
     device = {"events": [1, 2], "zones": [1, 2], "pass_events": {"900": [1, 2]}, "mode": "normal",
               "reread_window": 0}
@@ -83,7 +111,7 @@ def ticketgate_vectors() -> dict:
                     valid_from=NOW - 3600, valid_until=NOW + 3600)
     t_pass = Ticket(1, 900, 77, zones=(2,), is_pass=True)
     good = tg1("k1", t_typ)
-    body = b45decode(good[len(SCHEME):])[:-64]
+    body, good_sig = b45decode(good[len(SCHEME):])[:-64], b45decode(good[len(SCHEME):])[-64:]
     cases = [
         ("minimal", tg1("k1", t_min), "ok", t_min, "accepted", "in"),
         ("typical: category and zone", good, "ok", t_typ, "accepted", "in"),
@@ -105,6 +133,13 @@ def ticketgate_vectors() -> dict:
         ("signature of the body without the domain separator", SCHEME + b45encode(body + private("k1").sign(body)),
          "forged", None, "forged", None),
         ("right key id, wrong key", encode_ticket(Ticket(1, 1, 12), private(UNTRUSTED)), "forged", None, "forged", None),
+        ("malleable signature: S + L", SCHEME + b45encode(body + s_plus_l(good_sig)), "forged", None, "forged", None),
+        ("signature with R not canonical", SCHEME + b45encode(body + r_non_canonical(good_sig)), "forged", None,
+         "forged", None),
+        ("signature over the body without the domain prefix",
+         SCHEME + b45encode(body + private("k1").sign(body)), "forged", None, "forged", None),
+        ("signature R = identity, S = 0", SCHEME + b45encode(body + (1).to_bytes(32, "little") + bytes(32)), "forged",
+         None, "forged", None),
         ("unknown key id", tg1(UNTRUSTED, Ticket(99, 1, 13)), "unknown_key", None, "unknown_key", None),
         ("retired key (outside its validity window)", tg1("k3-retired", Ticket(3, 1, 14)), "unknown_key", None,
          "unknown_key", None),
@@ -138,6 +173,7 @@ def ticketgate_vectors() -> dict:
              "test_private_seed_hex": seed(label).hex(), **attrs}
             for label, (kid, attrs) in KEYS.items()]},
         "untrusted_key": {"warning": WARNING, "seed_label": UNTRUSTED, "public_key": b64(raw_public(private(UNTRUSTED)))},
+        "refused_keys": [{"name": n, "public_key": b64(k), "reason": r} for n, k, r in REFUSED_KEYS],
         "vectors": vectors,
     }
 
@@ -168,6 +204,11 @@ def pretix_vectors() -> dict:
                                    "valid_from": pt.valid_from, "valid_until": pt.valid_until},
                         "ticket_key": f"pretix:{pt.seed}"})
     good = vectors[0]["secret"]
+    good_raw = base64.b64decode(good[::-1])
+    payload, signature = good_raw[5:-64], good_raw[-64:]
+
+    def frame(p: bytes, sig: bytes) -> str:      # pretix's framing: version, u16 lengths, payload, signature
+        return b64(b"\x01" + len(p).to_bytes(2, "big") + len(sig).to_bytes(2, "big") + p + sig)[::-1]
     raw = bytearray(base64.b64decode(good[::-1]))
     raw[-1] ^= 1
     forged = base64.b64encode(bytes(raw)).decode()[::-1]
@@ -178,6 +219,16 @@ def pretix_vectors() -> dict:
         ("version byte 2", base64.b64encode(bytes([2]) + bytes(raw[1:])).decode()[::-1], "malformed"),
         ("not reversed", good[::-1], "malformed"),
         ("random pretix-style secret", "abcdefghjkmnpqrstuvwxyz23456789a", "malformed"),
+        ("malleable signature: S + L", frame(payload, s_plus_l(signature)), "forged"),
+        ("signature with R not canonical", frame(payload, r_non_canonical(signature)), "forged"),
+        ("signature over other bytes (item 22)", frame(payload, k.sign(payload.replace(b"\x10\x15", b"\x10\x16"))), "forged"),
+        ("signature R = identity, S = 0", frame(payload, (1).to_bytes(32, "little") + bytes(32)), "forged"),
+        ("extra byte after the signature", b64(bytes(good_raw) + b"\x00")[::-1], "malformed"),
+        ("payload length one more than there is",
+         b64(good_raw[:1] + (len(payload) + 1).to_bytes(2, "big") + good_raw[3:])[::-1], "malformed"),
+        ("signature length 63", b64(good_raw[:3] + (63).to_bytes(2, "big") + good_raw[5:-1])[::-1], "malformed"),
+        ("base64 character outside the alphabet", good[:10] + "-" + good[11:], "malformed"),
+        ("padding removed", good.lstrip("="), "malformed"),      # `good` starts with "==" (reversed)
     ]
     vectors += [{"name": n, "secret": s, "status": st} for n, s, st in bad]
     return {"format": "pretix_sig1 secrets (docs/pretix.md)", "generator": "tests/vectors/make_vectors.py", "now": NOW,
