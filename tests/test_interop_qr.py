@@ -155,3 +155,24 @@ def test_codes_of_other_libraries_in_every_shape_a_door_meets(tmp_path, ring):
     assert not wrong
     assert out["three_codes"]["texts"] == ["TG1:FIRST", "TG1:SECOND", "https://example.org"]   # reading order
     assert out["segno_h_mask5"]["codes"][0]["verdict"]["status"] == "ok"
+
+
+def test_the_door_camera_reads_the_ticket_beside_a_foreign_code():
+    """A ticket and another QR code in one camera frame (an app's link printed beside the ticket, a poster behind
+    it). Before: the first pass stops at the first code zxing-cpp finds; the foreign one, found first, was the only
+    text of every such frame (the door said "not a ticket", the ticket was never read while both were in view)."""
+    from agent.payload import plausible
+    from drivers.camera.scanner import CameraScanner
+    from kiosk_ui.adapters.camera import decoder_chain
+    ticket, url = TICKET.payload(ticket_id=99), "https://example.org/get-the-app"
+    frame = np.full((480, 640), 200, np.uint8)
+    for text, scale, x in ((url, 5, 10), (ticket, 3, 330)):
+        code = segno_gray(text, scale=scale)
+        frame[40:40 + code.shape[0], x:x + code.shape[1]] = code
+    door = decoder_chain(plausible=plausible)
+    reads = CameraScanner(lambda read: None, door).process(frame)
+    assert [r.text for r in reads] == [ticket]
+    alone = frame.copy()
+    alone[:, 320:] = 200                               # the foreign code alone: still said, as "not a ticket"
+    assert door.decode_live(alone).texts == (url,)
+    assert decoder_chain().decode_live(frame).texts == (url,)      # a chain taking any text: the first code, as before

@@ -121,6 +121,7 @@ class DecoderChain:
         elif self.region_steps is None:                 # another library (pyzbar on Android): the same regions
             self.region_steps = region_ladder(self.live_primary, None)
         self.region_steps = list(self.region_steps)
+        self.live_every = ZxingDecoder(try_rotate=False, name="zxing-cpp/every code")
         # what each region step, and each stage of the camera loop's combination, costs on live frames: a step never
         # run yet is let in only while half the budget is left (its first run is a cold start)
         self.region_costs = StageCosts(cold_ms=self.live_budget_ms / 2, average=True)
@@ -250,6 +251,12 @@ class DecoderChain:
         budget, deadline = c0 + self.live_budget_ms / 1000, c0 + self.live_limit_ms / 1000
         gray = to_gray(image)
         texts = costs.run("first pass", self.live_primary, gray)
+        if texts and not self._kept(texts) and isinstance(self.live_primary, ZxingDecoder):
+            # the first code read is no ticket (a poster's link, an app's QR beside the ticket): every code of the
+            # frame, the tickets among them reported; with none, the foreign code is (the door says "not a ticket")
+            tickets = self._kept(costs.run("every code", self.live_every, gray))
+            if tickets:
+                return DecodeResult(tuple(tickets), "every code", _ms(t0), 2)
         if texts or not self.region_steps:
             return DecodeResult(tuple(texts), self.live_primary.name if texts else "", _ms(t0), 1)
         tried = 1
