@@ -8,29 +8,37 @@ the sign bit set) is a second text of another key. All are refused when a key is
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 P = 2**255 - 19
 D = -121665 * pow(121666, P - 2, P) % P
 SQRT_M1 = pow(2, (P - 1) // 4, P)
 
 
 def _recover_x(y: int, sign: int) -> int | None:
+    """RFC 8032 5.1.3 step 2-4: x from y and the sign bit, one exponentiation; None when x² has no root."""
     u, v = (y * y - 1) % P, (D * y * y + 1) % P
-    x2 = u * pow(v, P - 2, P) % P
-    x = pow(x2, (P + 3) // 8, P)
-    if (x * x - x2) % P:
+    x = u * pow(v, 3, P) * pow(u * pow(v, 7, P), (P - 5) // 8, P) % P
+    vx2 = v * x * x % P
+    if vx2 == (-u) % P and vx2 != u:
         x = x * SQRT_M1 % P
-    if (x * x - x2) % P:
+    elif vx2 != u:
         return None
     return P - x if x & 1 != sign and x else x
 
 
-def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
-    """Twisted Edwards addition (a = -1): complete, as d is not a square."""
-    (x1, y1), (x2, y2) = a, b
-    t = D * x1 * x2 * y1 * y2 % P
-    return ((x1 * y2 + y1 * x2) * pow(1 + t, P - 2, P) % P, (y1 * y2 + x1 * x2) * pow(1 - t, P - 2, P) % P)
+def _times_8_is_identity(x: int, y: int) -> bool:
+    """[8](x, y) = identity, by three doublings in projective coordinates (RFC 8032 5.1.4: no inversion)."""
+    X, Y, Z = x, y, 1
+    for _ in range(3):
+        a, b, c = X * X % P, Y * Y % P, 2 * Z * Z % P
+        h, g = (a + b) % P, (a - b) % P
+        e, f = (h - (X + Y) * (X + Y)) % P, (c + g) % P
+        X, Y, Z = e * f % P, g * h % P, f * g % P
+    return X == 0 and Y == Z
 
 
+@lru_cache(maxsize=4096)      # a keyring is read on every `agent scan`, every bundle: each key checked once
 def public_key_flaw(raw: bytes) -> str | None:
     """None for a key that can be trusted, else why not (words for the person trusting it)."""
     if len(raw) != 32:
@@ -43,9 +51,6 @@ def public_key_flaw(raw: bytes) -> str | None:
         return "not a point of the Ed25519 curve (no signature could ever verify)"
     if x == 0 and sign:
         return "not a canonical Ed25519 public key (x = 0 with the sign bit set)"
-    point = (x, y)
-    for _ in range(3):          # [8]A: the identity exactly when A is one of the 8 points of small order
-        point = _add(point, point)
-    if point == (0, 1):
+    if _times_8_is_identity(x, y):      # exactly when A is one of the 8 points of small order
         return "a weak Ed25519 public key (a point of small order: anyone could forge signatures it accepts)"
     return None
