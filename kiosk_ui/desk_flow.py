@@ -184,8 +184,7 @@ class DeskFlow:
         order, missing = last.result.order_number, self.unprinted()
         if not missing:
             return self.ctl.print_order(order, self.print_kind, reprint=True)
-        copy = any(p.reprint for p in self.ctl.pending_prints() if p.ticket_key in missing)
-        result = self.ctl.print_order(order, self.print_kind, copy, missing)
+        result = self.ctl.print_order(order, self.print_kind, False, missing)   # each possibly printed one: a copy
         self.last = replace(last, tickets=result)
         return result
 
