@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from agent.payload import read_payload
 from drivers.printers.zpl_render import render_zpl
 from drivers.testkit.fake_printer import FakePrinter
@@ -168,3 +170,75 @@ def test_a_zebra_holding_labels_reads_busy_until_they_are_printed():
     assert parse_zpl(batch).ready and parse_zpl(batch).busy
     out = parse_zpl(zpl_reply(paper_out=True, formats_in_buffer=1))
     assert not out.ready and out.message == "out of labels: load the label roll"
+
+
+def _organiser(tmp_path, *args: str) -> dict:
+    """`ticketgate server --data … --org … ARGS --json` on the counter's store, as the organiser types it."""
+    import json
+    import subprocess
+    import sys
+    from tests.qa_organiser import ROOT
+    proc = subprocess.run([sys.executable, "-m", "agent", "server", "--data", str(tmp_path / "server"), "--org", ORG,
+                           *args, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc
+    return json.loads(proc.stdout)
+
+
+def _prices(desk) -> dict[int, int]:
+    (target,) = desk.targets()
+    return {c.category: c.unit_cents for c in target.categories}
+
+
+def test_a_price_or_promo_code_the_organiser_sets_reaches_the_kiosk_online_and_after_an_outage(tmp_path,
+                                                                                                counter):  # noqa: F811
+    """The organiser raises the Standard price (`server price set`) and creates a promo code (`server promo add`)
+    while the kiosk sells. Neither changed a ticket, so no live update or delta carried them: the kiosk's cart kept
+    20.00, every confirm was refused 'The price changed since it was shown: check the total and confirm again' (the
+    total shown never changed: the operator could sell nothing), and the new code was refused as unknown. A change
+    made while the server was down did not reach the kiosk at its hello either (the same data version). The
+    kiosk's catalogue now follows: the cart shows the new price, the code applies, the sale is made at 25.00 less 10 %."""
+    store, event, server, sim, ctl, desk, _, _, broker = counter
+    from tests.sync_fixtures import start_server
+    assert _prices(desk) == {1: 2000, 2: 5000}
+    _organiser(tmp_path, "price", "set", str(event), "--category", "1", "--cents", "2500")
+    _organiser(tmp_path, "promo", "add", "--target", str(event), "--percent", "10", "--code", "LATE")
+    assert wait_for(lambda: _prices(desk) == {1: 2500, 2: 5000}, 20), f"the kiosk still sells at {_prices(desk)}"
+    flow = ctl.sale
+    flow.choose(event)
+    flow.add(1, 2)                                     # 2 Standard at 25.00, 10 % off: 45.00
+    flow.set_promo("LATE")
+    assert wait_for(lambda: (flow.quote() is not None and flow.quote().total_cents == 4500), 20), flow.quote()
+    sold = flow.confirm(Payment("cash", given_cents=5000)).result
+    assert sold.ok and not sold.offline and sold.total_cents == 4500, sold
+    assert [(x["category"], x["quantity"], x["unit_cents"], x["total_cents"], x["promotion"])
+            for x in store.order_lines(sold.order_number)] == [(1, 2, 2500, 4500, "-10% (LATE)")]
+    server[0].stop()                                   # the office server down: the organiser's change waits
+    _organiser(tmp_path, "price", "set", str(event), "--category", "2", "--cents", "4500")
+    server[0] = start_server(store, broker.port, limits=None)
+    assert wait_for(lambda: _prices(desk) == {1: 2500, 2: 4500}, 30), f"the kiosk still sells at {_prices(desk)}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_each_change_of_what_the_kiosks_sell_is_a_new_data_version(tmp_path, request, backend):
+    """`server price set` (with no unpriced pending order), `--currency`, `quota set`, `sales-window set` and `promo
+    add` left the organiser's data version as it was: a kiosk back online said hello with that version and was sent
+    nothing, selling on at the old prices. Each is now a new version, on both stores."""
+    from server_stub.store import open_store
+    db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    store = open_store(tmp_path / "server", db=db)
+    try:
+        store.create_organiser("fest", "Summer Fest")
+        now = time.time()
+        event = store.create_event("fest", "Night", now, now + 3600, "Europe/Paris",
+                                   categories=[{"category_id": 1, "name": "Adult"}])
+        changes = {"price": lambda: store.set_price("fest", event, 1, 2500),
+                   "currency": lambda: store.set_currency("fest", event, "CHF"),
+                   "quota": lambda: store.set_quota("fest", event, 100),
+                   "window": lambda: store.set_sales_window("fest", event, max_per_order=4),
+                   "promo": lambda: store.add_promotion("fest", "percent", event, percent=10, code="LATE")}
+        for name, change in changes.items():
+            before = store.version("fest")
+            change()
+            assert store.version("fest") > before, f"{name}: still version {before}"
+    finally:
+        store.close()
