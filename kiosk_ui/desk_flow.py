@@ -274,7 +274,7 @@ class DeskFlow:
         printed = self.ctl.print_order(done.order_number, "ticket", False, done.ticket_keys)
         slip, printer = self.exchange_slip, self.receipt_printer()
         if slip is not None and slip.order_number == done.order_number and printer is not None:
-            self.last_slip = self.ctl.services.printers.print_receipt(printer, slip)
+            self.last_slip = self.ctl.services.printers.print_receipt(printer, slip, keep=True)
         return printed
 
     def print_z(self, z: dict) -> PrintResult:

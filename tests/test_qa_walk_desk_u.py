@@ -242,3 +242,35 @@ def test_each_change_of_what_the_kiosks_sell_is_a_new_data_version(tmp_path, req
             assert store.version("fest") > before, f"{name}: still version {before}"
     finally:
         store.close()
+
+
+def test_an_exchange_slip_the_receipt_printer_did_not_print_waits_in_the_print_queue(counter):  # noqa: F811
+    """A Standard (20.00, cash) exchanged for a Premium (50.00): 30.00 collected in cash, the slip goes to the
+    receipt printer, out of paper. The screen said 'Receipt NOT printed', and that was the end of it: the slip was
+    kept nowhere (Print receipt prints the sale's receipt), so the buyer left without the proof of the 30.00. It
+    now waits in the print queue like the Z report and prints once the roll is changed, with its amount."""
+    from drivers.printers.escpos_render import escpos_text
+    _, event, _, _, ctl, _, zebra, receipts, _ = counter
+    flow = ctl.sale
+    flow.choose(event)
+    flow.add(1)
+    sold = flow.confirm(Payment("cash", given_cents=2000)).result
+    assert sold.ok and not sold.offline, sold
+    receipts.mode = "paper_out"
+    done = flow.exchange(sold.ticket_keys[0], "Upgrade of category", event, 2, "cash")
+    assert done.ok and done.amount_cents == 3000, done
+    new_ticket = flow.print_exchanged(done)
+    assert new_ticket is not None and new_ticket.ok, new_ticket
+    slip = flow.last_slip
+    assert slip is not None and not slip.ok and slip.kept == 1, slip
+    assert "out of paper" in slip.message and "print queue" in slip.message, slip.message
+    (kept,) = [p for p in ctl.pending_prints() if p.order_number == done.order_number]
+    assert (kept.kind, kept.ticket_key) == ("slip", ""), kept
+    receipts.mode = "ok"
+    since = len(receipts.jobs)
+    ((job, result),) = ctl.retry_prints(kept.job_id)
+    assert result.ok and ctl.pending_prints() == [], result
+    (printed,) = [j for j in receipts.jobs[since:] if j]
+    text = escpos_text(printed)
+    assert any(line.startswith("Total") and line.endswith("EUR 30.00") for line in text), text
+    assert any(done.order_number in line for line in text), text
