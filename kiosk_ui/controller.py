@@ -337,7 +337,7 @@ class Controller:
             return PrintResult(False, 0, i18n.tr("No printer found. See the checklist."))
         chosen = printer.printer_id
         keys = tuple(t["ticket_key"] for t in tickets)
-        before = set() if reprint else self.door.ledger.printed_here(order_number, kind)   # printed again: copies
+        before = set() if reprint else self._came_out_before(order_number, kind)   # printed again: copies
         job = PrintJob(order_number, keys, kind, reprint, tuple(k for k in keys if k in before))
         result = self.services.printers.print_job(chosen, job, tickets)
         came_out = job.ticket_keys[:result.printed]   # recorded, also when the rest waits in the queue
@@ -346,6 +346,14 @@ class Controller:
             if done:
                 self._record_print(order_number, done, kind, copies, chosen)
         return result
+
+    def _came_out_before(self, order_number: str, kind: str) -> set[str]:
+        """The order's tickets that may be out already, so printed again they are copies: those this kiosk printed,
+        and those kept in the print queue as possibly printed (the printer had them when it failed). A ticket kept
+        but never sent stays an original."""
+        maybe = {p.ticket_key for p in self.services.printers.pending()
+                 if p.order_number == order_number and p.kind == kind and p.reprint}
+        return self.door.ledger.printed_here(order_number, kind) | maybe
 
     def pending_prints(self) -> list[PendingPrint]:
         """Tickets that did not print, with why; kept until printed again or dismissed."""

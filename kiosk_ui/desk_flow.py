@@ -184,8 +184,7 @@ class DeskFlow:
         order, missing = last.result.order_number, self.unprinted()
         if not missing:
             return self.ctl.print_order(order, self.print_kind, reprint=True)
-        copy = any(p.reprint for p in self.ctl.pending_prints() if p.ticket_key in missing)
-        result = self.ctl.print_order(order, self.print_kind, copy, missing)
+        result = self.ctl.print_order(order, self.print_kind, False, missing)   # each possibly printed one: a copy
         self.last = replace(last, tickets=result)
         return result
 
@@ -275,7 +274,7 @@ class DeskFlow:
         printed = self.ctl.print_order(done.order_number, "ticket", False, done.ticket_keys)
         slip, printer = self.exchange_slip, self.receipt_printer()
         if slip is not None and slip.order_number == done.order_number and printer is not None:
-            self.last_slip = self.ctl.services.printers.print_receipt(printer, slip)
+            self.last_slip = self.ctl.services.printers.print_receipt(printer, slip, keep=True)
         return printed
 
     def print_z(self, z: dict) -> PrintResult:

@@ -85,7 +85,8 @@ class PrinterService(Protocol):
     def retry(self, job_id: int | None = None,                                # None: all
               printer_id: str | None = None) -> list[tuple[PendingPrint, PrintResult]]: ...   # another printer
     def dismiss(self, job_id: int) -> PendingPrint: ...
-    def print_receipt(self, printer_id: str, receipt: Receipt) -> PrintResult: ...      # ESC/POS only
+    def print_receipt(self, printer_id: str, receipt: Receipt,
+                      keep: bool = False) -> PrintResult: ...      # ESC/POS only; keep: queued when not printed
     def print_report(self, printer_id: str, rows: tuple[tuple[str, str], ...]) -> PrintResult: ...   # ESC/POS only
 
 
@@ -398,7 +399,7 @@ class UnavailablePrinters:
     def dismiss(self, job_id) -> PendingPrint:
         raise LookupError(f"no print job {job_id}")
 
-    def print_receipt(self, printer_id: str, receipt: Receipt) -> PrintResult:
+    def print_receipt(self, printer_id: str, receipt: Receipt, keep: bool = False) -> PrintResult:
         return PrintResult(False, 0, "Printing is not available on this build.")
 
     def print_report(self, printer_id: str, rows: tuple[tuple[str, str], ...]) -> PrintResult:

@@ -271,7 +271,8 @@ def main(out: Path, lang: str) -> dict:
                     "second_tap": None if second is None else {"ok": second.ok, "problem": second.problem},
                     "waiting": waiting, "message": kiosk_screen.message.text,
                     "ok_printed": getattr(kiosk_screen.last_print, "ok", None),
-                    "pending": sorted(p.ticket_key for p in ctl.pending_prints()),
+                    "pending": sorted(p.ticket_key for p in ctl.pending_prints() if p.kind != "slip"),
+                    "slips": sorted(p.order_number for p in ctl.pending_prints() if p.kind == "slip"),
                     "exchange_button": kiosk_screen.buttons["exchange"].disabled}
         res["exchange_off"] = first = exchange(sale5["keys"][0], 2)           # Standard -> VIP, nothing listening
         kiosk_screen.open_order(first["order"])
@@ -294,7 +295,8 @@ def main(out: Path, lang: str) -> dict:
             res["exchange_back"] = dict(printed(zpl.jobs, last["keys"]), ok=[r.ok for _, r in results],
                                         taken_back=printed(zpl.jobs, sale5["keys"] + first["keys"])["payloads"],
                                         refunded=printed(zpl.jobs, refunded["keys"])["payloads"],
-                                        pending=len(ctl.pending_prints()))
+                                        pending=len([p for p in ctl.pending_prints() if p.kind != "slip"]),
+                                        slips=len([p for p in ctl.pending_prints() if p.kind == "slip"]))
         # 9. after more sales, the first sale's receipt (its printer was off) printed from the ticket desk
         with FakePrinter("escpos", port=receipt_port) as receipts:
             h.go("kiosk")

@@ -155,7 +155,10 @@ def test_an_exchange_prints_its_new_ticket_off_the_ui_thread_and_keeps_it_when_t
         assert ex["second_tap"] is None and ex["waiting"]["exchange_button"] and not ex["exchange_button"]
         assert ex["ok_printed"] is False and ex["frames"] > 0
     assert jammed["done_ms"] > 2_500 and jammed["returned_ms"] < jammed["done_ms"] / 4   # not on the UI thread
-    assert back["ok"] == [True] and back["pending"] == 0 and back["jobs"] == 1
+    assert back["ok"] == [False, True] and back["pending"] == 0 and back["jobs"] == 1   # (the slip, then the ticket)
+    # the receipt printer is still off: each exchange's slip waits in the print queue, holding no ticket back
+    assert off["slips"] == [off["order"]] and jammed["slips"] == sorted([off["order"], jammed["order"]])
+    assert back["slips"] == 2
     assert back["payloads"] == [True] and back["copy_marked"] == [False] and back["taken_back"] == [False, False]
     assert back["refunded"] == [False]                  # refunded while it waited: it left the print queue
     assert r["exchange_actions"] == [["print", jammed["keys"]]]         # the server is told that print once

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from contextlib import redirect_stderr
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from drivers.printers.escpos_job import DEFAULT_PROFILE
 from drivers.printers.model import PrintableTicket, PrintResult
@@ -60,6 +60,14 @@ class Receipt:
             raise ValueError(f"payment parts {self.parts!r}: methods of {', '.join(METHOD_LABELS)}")
         if not self.order_number:
             raise ValueError("a receipt needs its order number")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Receipt":
+        """A receipt kept as JSON (the print queue); ValueError, TypeError or KeyError when it is not one."""
+        return cls(**{**d, "lines": tuple(ReceiptLine(**line) for line in d["lines"])})
 
     @property
     def change_cents(self) -> int | None:

@@ -17,6 +17,7 @@ class PrinterStatus:
     ready: bool
     message: str
     paper_near_end: bool = False
+    busy: bool = False             # a job still in the printer's buffer, not printed yet (ZPL ~HS: formats, batch)
 
 
 READY = PrinterStatus(True, "ready")
@@ -41,8 +42,14 @@ def parse_escpos(reply: bytes) -> PrinterStatus:
     return PrinterStatus(True, "ready, paper running low" if near_end else "ready", near_end)
 
 
+def _count(field: str) -> int:
+    return int(field) if field.strip().isdigit() else 0
+
+
 def parse_zpl(reply: bytes) -> PrinterStatus:
-    """~HS answer: three STX…ETX strings of comma-separated fields (ZPL II programming guide)."""
+    """~HS answer: three STX…ETX strings of comma-separated fields (ZPL II programming guide). A Zebra answers ~HS
+    as soon as it reads it, ahead of the labels in its buffer: `busy` while formats wait in its receive buffer
+    (string 1, field 5) or labels remain in the batch (string 2, field 9)."""
     parts = [p.split(b"\x03", 1)[0].decode("ascii", "replace") for p in reply.split(b"\x02")[1:]]
     if len(parts) < 2:
         return PrinterStatus(False, "printer did not answer the status query (offline, or not a ZPL printer)")
@@ -57,7 +64,9 @@ def parse_zpl(reply: bytes) -> PrinterStatus:
         return PrinterStatus(False, "ribbon out: load a ribbon")
     if s1[2] == "1":
         return PrinterStatus(False, "printer is paused: press the pause button")
-    return READY
+    busy = _count(s1[4]) > 0 if len(s1) > 4 else False
+    busy = busy or (_count(s2[8]) > 0 if len(s2) > 8 else False)
+    return PrinterStatus(True, "ready", busy=busy) if busy else READY
 
 
 def zpl_reply_complete(reply: bytes) -> bool:
@@ -71,8 +80,8 @@ def escpos_reply(printer_offline=False, cover_open=False, paper_out=False, near_
                   0x12 | (0x60 if paper_out else 0) | (0x0C if near_end or paper_out else 0)])
 
 
-def zpl_reply(paper_out=False, head_open=False, paused=False) -> bytes:
-    return (f"\x02030,{int(paper_out)},{int(paused)},1245,000,0,0,0,000,0,0,0\x03\r\n"
+def zpl_reply(paper_out=False, head_open=False, paused=False, formats_in_buffer=0) -> bytes:
+    return (f"\x02030,{int(paper_out)},{int(paused)},1245,{formats_in_buffer:03d},0,0,0,000,0,0,0\x03\r\n"
             f"\x02000,0,{int(head_open)},0,0,2,4,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n").encode()
 
 

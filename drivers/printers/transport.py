@@ -5,7 +5,9 @@
 
 Before: connect (refused / unreachable -> clear message) and ask the status (out of paper, cover open ->
 not sent). Sending has a deadline (a printer that stops reading mid-job -> not printed). After: the status
-again, which a printer answers only once it has read the job: no answer -> reported as not printed.
+again, which a printer answers only once it has read the job: no answer -> reported as not printed; a printer
+that says it still holds the job (a Zebra's labels in its buffer) is asked again until it has printed them, so a
+roll that ends on the last label is reported, not taken as printed.
 """
 from __future__ import annotations
 
@@ -50,6 +52,23 @@ def query_status(sock: socket.socket, protocol: S.StatusProtocol, timeout: float
     return protocol.parse(_read_reply(sock, protocol, time.monotonic() + timeout))
 
 
+PRINTING_SECONDS = 15.0          # how long a printer still holding the job (busy) is asked again before "printed"
+POLL_SECONDS = 0.2
+
+
+def _after_the_job(sock: socket.socket, protocol: S.StatusProtocol, timeout: float,
+                   printing: float = PRINTING_SECONDS) -> S.PrinterStatus:
+    """The status once the printer has printed what it holds: a Zebra answers at once with the label still in its
+    buffer, so a roll that ends on that label is seen only by asking again until the buffer is empty (within
+    `printing` seconds; still busy then, it is printing: taken as printed, as a printer without a count is)."""
+    status = query_status(sock, protocol, timeout)
+    deadline = time.monotonic() + printing
+    while status.ready and status.busy and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        status = query_status(sock, protocol, timeout)
+    return status
+
+
 def send_tcp(job: bytes, host: str, port: int = PORT, language: S.StatusProtocol | str = "escpos", timeout: float = 3.0,
              check_status: bool = True) -> PrintResult:
     """`language`: a registered printer language name (its status protocol is used) or a StatusProtocol."""
@@ -83,7 +102,7 @@ def send_tcp(job: bytes, host: str, port: int = PORT, language: S.StatusProtocol
             return done(False, "printer {name} stopped reading mid-job ({sent} of {total} bytes sent). Not printed: "
                                "check the printer, then print again.", sent, sent=sent, total=len(job))
         if protocol is not None:
-            after = query_status(sock, protocol, timeout)
+            after = _after_the_job(sock, protocol, timeout)
             if not after.ready:
                 return done(False, "printer {name} after the job: {status}. The ticket may not have printed: check it "
                                    "and print again.", sent, status=after.message)

@@ -109,6 +109,8 @@ FR: dict[str, str] = {
         "{n} billet(s) gardé(s) pour être réimprimé(s) : voir la file d'impression.",
     "The report is kept to print again: see the print queue.":
         "Le rapport est gardé pour être réimprimé : voir la file d'impression.",
+    "The slip is kept to print again: see the print queue.":
+        "Le reçu est gardé pour être réimprimé : voir la file d'impression.",
     "printer {name} is no longer set up": "l'imprimante {name} n'est plus configurée",
     # desk receipts (drivers.printers.receipt)
     "RECEIPT": "REÇU", "Total": "Total", "Discount": "Remise", "Payment": "Paiement", "Cash": "Espèces",

@@ -23,6 +23,7 @@ from kiosk_ui.services import PendingPrint, PrinterChoice, PrinterInfo, PrintJob
 REFRESH_SECONDS = 2.0
 QUEUE_SETTING = "print_queue"
 REPORT = "z_report"                # the print-queue kind of a kept report slip (the till's Z report)
+SLIP = "slip"                      # the print-queue kind of a kept receipt slip (an exchange's price difference)
 
 
 class _LedgerJobs:
@@ -167,12 +168,22 @@ class DriverPrinters:
                     kept += 1
             return kept
 
-    def print_receipt(self, printer_id: str, receipt: Receipt) -> PrintResult:
-        """The desk's receipt on an ESC/POS printer (not kept in the queue: the sale keeps it to print again)."""
+    def print_receipt(self, printer_id: str, receipt: Receipt, keep: bool = False) -> PrintResult:
+        """The desk's receipt on an ESC/POS printer. A sale's is not kept in the queue (the sale keeps it to print
+        again); with `keep` (an exchange's slip, kept nowhere else) one that does not print waits in the print
+        queue like the Z report."""
         from drivers.printers.receipt import send_receipt
-        result = send_receipt(self._config(printer_id), receipt)
-        self._online[printer_id] = result.ok
-        return self._say(result, self.language())
+        with self._turn:
+            result = send_receipt(self._config(printer_id), receipt)
+            self._online[printer_id] = result.ok
+            if result.ok or not keep:
+                return self._say(result, self.language())
+            stand_in = PrintableTicket(receipt.event_name, "", receipt.event_name, order_number=receipt.order_number,
+                                       language=self.language())
+            self.queue.keep_job(stand_in, result, printer_id, {"kind": SLIP, "order_number": receipt.order_number,
+                                                               "receipt": receipt.to_json()})
+            return replace(result, kept=1, message=result.in_language(self.language()) + " " + say(
+                self.language(), "The slip is kept to print again: see the print queue."))
 
     def print_report(self, printer_id: str, rows: tuple[tuple[str, str], ...]) -> PrintResult:
         """A report slip (the till's Z report, rows in the app's language) on an ESC/POS printer."""
@@ -194,10 +205,13 @@ class DriverPrinters:
         return self._say(result, self.language())
 
     def _retry_report(self, job: PendingJob) -> PrintResult:
-        """A kept report slip printed again (the queue's own retry prints tickets)."""
-        from drivers.printers.receipt import send_report
-        rows = tuple((str(a), str(b)) for a, b in job.ref["rows"])
-        result = send_report(self._config(job.printer), rows, self.language())
+        """A kept report or receipt slip printed again (the queue's own retry prints tickets)."""
+        from drivers.printers.receipt import send_receipt, send_report
+        if job.ref.get("kind") == SLIP:
+            result = send_receipt(self._config(job.printer), Receipt.from_json(job.ref["receipt"]))
+        else:
+            rows = tuple((str(a), str(b)) for a, b in job.ref["rows"])
+            result = send_report(self._config(job.printer), rows, self.language())
         if result.ok:
             self.queue.dismiss(job.job_id)
         else:
@@ -210,28 +224,32 @@ class DriverPrinters:
         return [self._pending(j) for j in self.queue.waiting()]     # a copy: a print may change it now
 
     def retry(self, job_id: int | None = None, printer_id: str | None = None) -> list[tuple[PendingPrint, PrintResult]]:
-        """One kept ticket, or all of them oldest first (stopping at the first that fails again); on another
-        printer when `printer_id` is given (the first one is broken)."""
+        """One kept ticket, or all of them oldest first (a printer that fails again gets none of the rest: they wait
+        with it; the others' still print); on another printer when `printer_id` is given (the first one is broken)."""
         with self._turn:
             return self._retry(job_id, printer_id)
 
     def _retry(self, job_id: int | None, printer_id: str | None) -> list[tuple[PendingPrint, PrintResult]]:
         lang = self.language()
         out = []
+        failed: set[str] = set()               # printers that failed again: the rest of theirs wait (same problem)
         for jid in ([job_id] if job_id is not None else list(self.queue.pending)):
             job = self.queue.pending.get(jid)
             if job is None:                    # dismissed while this print waited for its turn
                 continue
-            report = job.ref.get("kind") == REPORT
-            if printer_id and (not report or split_id(printer_id)[0] == "escpos"):   # a report prints on ESC/POS
+            report = job.ref.get("kind") in (REPORT, SLIP)
+            moved = bool(printer_id) and (not report or split_id(printer_id or "")[0] == "escpos")  # reports: ESC/POS
+            if (printer_id if moved else job.printer) in failed:
+                continue
+            if moved and printer_id:
                 job.printer = printer_id
             if not report:
                 self._payment_now(job)
             result = self._retry_report(job) if report else self.queue.retry(jid)
             self._online[job.printer] = result.ok
             out.append((self._pending(job), self._say(result, lang)))
-            if not result.ok:
-                break
+            if not result.ok:                  # a slip waiting for the receipt printer holds no ticket back
+                failed.add(job.printer)
         return out
 
     def _payment_now(self, job: PendingJob) -> None:

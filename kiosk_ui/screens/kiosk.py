@@ -370,8 +370,11 @@ class KioskScreen(BaseScreen):
         self.printing, self.last_print = False, results
         failed = [r for _, r in results or [] if not r.ok]
         done = sum(1 for _, r in results or [] if r.ok)
-        self.say(self.message, lambda: (tr("Printing failed: see the log.") if results is None else
-                                        failed[0].message if failed else tr_n("{n} printed.", "{n} printed.", done)))
+        def said() -> str:                     # a slip failing again holds no ticket back: both are said
+            printed = tr_n("{n} printed.", "{n} printed.", done)
+            return (tr("Printing failed: see the log.") if results is None else
+                    (printed + " " if done else "") + failed[0].message if failed else printed)
+        self.say(self.message, said)
         self.refresh()
 
     def dismiss_queued(self, job_id: int) -> None:

@@ -96,6 +96,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         self._own_target(org, event_id)
         with self.tx() as c:
             c.execute("UPDATE events SET currency=? WHERE event_id=?", (currency, event_id))
+            self._bump(org)            # the kiosks price in it: their next bundle carries it
 
     def currency(self, target_id: int) -> str:
         events = self.target(target_id)["event_ids"]
@@ -111,12 +112,13 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         with self.tx() as c:
             c.execute("INSERT INTO prices(target_id, category, cents) VALUES (?,?,?) ON CONFLICT (target_id, category) "
                       "DO UPDATE SET cents=excluded.cents", (target_id, int(category), int(cents)))
+            version = self._bump(org)  # the kiosks' next bundle carries the price list
             # pending orders with no priced line cost what the prices say: their amount due changed, the kiosks'
             # next delta carries it (their tickets' rows, changed)
             unpriced = ("SELECT o.order_id FROM orders o WHERE o.target_id=? AND o.status='pending' AND NOT EXISTS "
                         "(SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id)")
             if c.execute(unpriced + " LIMIT 1", (target_id,)).fetchone():
-                c.execute(f"UPDATE tickets SET version=? WHERE order_id IN ({unpriced})", (self._bump(org), target_id))
+                c.execute(f"UPDATE tickets SET version=? WHERE order_id IN ({unpriced})", (version, target_id))
         return {"target_id": target_id, "category": int(category), "cents": int(cents),
                 "currency": self.currency(target_id)}
 
@@ -152,6 +154,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
             c.execute("INSERT INTO quotas(target_id, scope, ref, capacity, sold) VALUES (?,?,?,?,?) "
                       "ON CONFLICT (target_id, scope, ref) DO UPDATE SET capacity=excluded.capacity",
                       (target_id, scope, ref, int(capacity), sold))
+            self._bump(org)            # the kiosks show the stock left from their bundle
         return next(q for q in self.quotas(target_id) if (q["scope"], q["ref"]) == (scope, ref))
 
     def quotas(self, target_id: int) -> list[dict]:
@@ -174,6 +177,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                       "VALUES (?,?,?,?,?) ON CONFLICT (target_id) DO UPDATE SET opens_at=excluded.opens_at, "
                       "closes_at=excluded.closes_at, door_only=excluded.door_only, max_per_order=excluded.max_per_order",
                       (target_id, opens_at, closes_at, int(door_only), max_per_order))
+            self._bump(org)            # the kiosks sell (offline too) within the window their bundle gave them
         return self.sales_window(target_id)
 
     def sales_window(self, target_id: int) -> dict:
@@ -200,6 +204,7 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
                              max_uses, valid_from, valid_until)).fetchone()
             if row is None:
                 raise StoreError(f"promo code {normalize_code(code)} already exists")
+            self._bump(org)            # the kiosks price with the promotions their bundle gave them
         return next(p for p in self.promotions(org) if p["promo_id"] == row[0])
 
     def promotions(self, org: str, target_id: int | None = None) -> list[dict]:

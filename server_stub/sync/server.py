@@ -26,6 +26,7 @@ from agent.sync.signed import Rejected, seal
 from agent.sync.transport import Transport
 from server_stub.model import normalize_order_number
 from server_stub.sync import bundles
+from server_stub.sync.catalogue_watch import DeskCatalogues
 from server_stub.sync.contract import SyncStore
 from agent.sync.bundle import split_to_fit
 from agent.errors import TicketgateError
@@ -164,6 +165,7 @@ class SyncServer:
         self._bundle_logged: dict[tuple[str, str], float] = {}    # -> when its deferral was last logged (monotonic)
         self.kiosk_quiet = KIOSK_QUIET
         self._kiosk_due: dict[str, tuple[set[int], float]] = {}   # org -> (events with new tickets, when to resync)
+        self._catalogues = DeskCatalogues()        # the kiosks' prices, promotions, stock: a change resyncs them
         self._old_form: dict[str, set[str]] = {}    # org -> devices online that read only `update` (presence)
         self._unregistered_logged: dict[tuple[str, str, str], float] = {}    # -> when last logged (monotonic)
         self._reads: SyncStore | None = None
@@ -204,6 +206,7 @@ class SyncServer:
         if self.announce_enabled:
             for org in self.orgs or []:
                 self._seen_version[org] = self.store.version(org)
+                self._catalogues.seed(self.store, org)
             self._spawn(self._announce_loop, "announce")
         self._since = time.time()
         if self.announce_enabled and self.orgs:
@@ -938,10 +941,11 @@ class SyncServer:
                     self.transport.publish(topics.live(org, e), self._sign(org, part))
                     sent += 1
         self._seen_version[org] = version
+        ticket_events |= self._catalogues.changed(store, org)     # a price, promotion, quota or window changed
         if store.staff_version(org) > since:      # staff changed: every device asks for its delta (roster)
             sent += self.resync_devices(org)
         self.stats["live"] += sent
-        if ticket_events:      # debounced: a burst of sales (or a push) gives one delta per kiosk
+        if ticket_events:      # debounced: a burst of sales (or a push, or prices) gives one delta per kiosk
             events, _ = self._kiosk_due.get(org, (set(), None))
             self._kiosk_due[org] = (events | ticket_events, time.monotonic() + self.kiosk_quiet)
         return sent
