@@ -179,9 +179,11 @@ class Scope:
         mode = self._posting.mode_counted(item.mode, item.at + item.clock_offset)
         return item if mode == item.mode else replace(item, mode=mode)
 
-    def staff_refusal(self, item: Staffed | Item) -> str | None:  # Item: any upload, Staffed: desk requests too
+    def staff_refusal(self, item: Staffed | Item, done_at: float | None = None) -> str | None:
         """The staff member the item names must be the organiser's, active when it was done, and hold the permission
-        (agent.staff.PERMISSIONS). Naming no one is accepted only for what was done before the organiser's first
+        (agent.staff.PERMISSIONS). When it was done: `done_at` (server time) for what the server does now (a kiosk's
+        online desk request: its `at` is the kiosk's word, a clock set back made a deactivated member's refund
+        pass), else the item's `at`. Naming no one is accepted only for what was done before the organiser's first
         staff member existed, and for refused scans (statistics). A door action (entry, cancellation, annulment)
         by a member deactivated before it was done is taken: it happened (the device, offline, had not learnt of
         it; someone went in), and the store flags it for the organiser (`scans.flag`)."""
@@ -190,7 +192,7 @@ class Scope:
         if self._staff is None:
             self._staff = self._staff_of(self.org)
         roster = self._staff
-        at = getattr(item, "at", None) or time.time()
+        at = done_at if done_at is not None else (getattr(item, "at", None) or time.time())
         if not item.staff:
             if roster.since is None or at < roster.since or isinstance(item, RefusalItem):
                 return None
