@@ -165,10 +165,11 @@ class Scope:
         """An accepted item as stored: a refusal (statistics) counts only under an event this device holds. One naming
         another event (a genuine `wrong_event` names the ticket's event; a stolen door padded another event's
         refusal figures) is counted under the device's event when it holds one, else under none (the organiser's
-        totals only). A scan carries the mode the organiser set the device in then, not the one it claims."""
+        totals only). A scan carries the mode the organiser set the device in then, not the one it claims. It is
+        dated no later than now (`received_by_now`)."""
         if not isinstance(item, (ActionItem, RefusalItem)):
             return item
-        item = self._posted_mode(item)
+        item = self._posted_mode(received_by_now(item, time.time()))
         if not isinstance(item, RefusalItem) or item.event_id is None or item.event_id in self.events:
             return item
         return replace(item, event_id=next(iter(self.events)) if len(self.events) == 1 else None)
@@ -367,6 +368,15 @@ class StaffRoster:
     organiser keeps staff (None: never)."""
     members: dict[str, dict]
     since: float | None
+
+
+def received_by_now(item: ActionItem | RefusalItem, now: float) -> ActionItem | RefusalItem:
+    """A scan happened before the server received it: one dated later (`at + clock_offset`, server time; up to
+    MAX_AHEAD is taken: a clock off, an offset not measured yet) is dated when it was received, by its offset (its
+    `at` stays the device's). A stolen door dated its entries hours ahead: they sat after every reset the organiser
+    made of their tickets that night, the holders refused `already_used` at every gate."""
+    ahead = item.at + item.clock_offset - now
+    return replace(item, clock_offset=item.clock_offset - ahead) if ahead > 0 else item
 
 
 def deactivated_when(member: dict, at: float) -> float | None:
