@@ -169,7 +169,7 @@ class Scope:
         dated no later than now (`received_by_now`)."""
         if not isinstance(item, (ActionItem, RefusalItem)):
             return item
-        item = self._posted_mode(received_by_now(item, time.time()))
+        item = received_by_now(self._posted_mode(item), time.time())   # (its mode: at the time it claims)
         if not isinstance(item, RefusalItem) or item.event_id is None or item.event_id in self.events:
             return item
         return replace(item, event_id=next(iter(self.events)) if len(self.events) == 1 else None)
