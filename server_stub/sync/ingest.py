@@ -193,7 +193,10 @@ class Scope:
         if self._staff is None:
             self._staff = self._staff_of(self.org)
         roster = self._staff
-        at = done_at if done_at is not None else (getattr(item, "at", None) or time.time())
+        # server time: an action's `at` is the device's clock, its `clock_offset` the difference measured (kiosk
+        # messages carry none: their `at` is in server time already)
+        at = done_at if done_at is not None else ((getattr(item, "at", None) or time.time())
+                                                  + (getattr(item, "clock_offset", 0.0) or 0.0))
         if not item.staff:
             if roster.since is None or at < roster.since or isinstance(item, RefusalItem):
                 return None
