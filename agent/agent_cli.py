@@ -590,6 +590,14 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             print(printable(f"ticketgate agent trust-pretix: {exc}"), file=sys.stderr)
             return 1
+        shared = sorted({p.event_id for p in keyring.pretix if p.event_id != args.event_id
+                         and set(p.public_keys) & set(event.public_keys)})
+        if shared:      # a pretix secret names no event: the first event trusting its key would take it
+            print(printable(f"ticketgate agent trust-pretix: {args.event_json}: its key is trusted for event "
+                            f"{', '.join(map(str, shared))} already: a ticket of either event would be admitted at the "
+                            "other. Nothing trusted. One pretix event's dates: one event with --subevent ID=EVENT "
+                            "for each"), file=sys.stderr)
+            return 1
         keyring.pretix = [p for p in keyring.pretix if p.event_id != args.event_id] + [event]
         keyring.save(home / "keyring.json")
         print(f"trusting {len(event.public_keys)} pretix key(s) for event {args.event_id}")

@@ -364,6 +364,24 @@ def test_trust_pretix_then_scan(home, tmp_path, capsys):
     assert len(Keyring.load(home / "keyring.json").pretix) == 1
 
 
+def test_attack_one_pretix_key_trusted_for_two_events_is_refused(home, tmp_path, capsys):
+    """A pretix secret names no event (seed, item, variation, subevent): the device maps it to the event whose trusted
+    key signed it. The same pretix key trusted for events 2 and 3 (a copied event, or the wrong file): before, both
+    taken and a ticket sold for event 3 was admitted as event 2's (the first trusting the key). Now the second is
+    refused with what to do, the keyring unchanged; the same event trusted again still replaces."""
+    from agent.pretix_sig1 import PretixTicket, sign_secret
+    event_json = tmp_path / "event.json"
+    event_json.write_text(json.dumps({"slug": "conf", "valid_keys": {"pretix_sig1": [pretix_pem_b64(private("px"))]}}))
+    assert run(home, "trust-pretix", str(event_json), "--event-id", "2", capsys=capsys)[0] == 0
+    before = (home / "keyring.json").read_bytes()
+    rc, _, err = run(home, "trust-pretix", str(event_json), "--event-id", "3", capsys=capsys)
+    assert rc == 1 and "trusted for event 2 already" in err and "--subevent" in err, err
+    assert (home / "keyring.json").read_bytes() == before
+    assert run(home, "trust-pretix", str(event_json), "--event-id", "2", capsys=capsys)[0] == 0
+    rc, out, _ = run(home, "scan", "--json", sign_secret(PretixTicket("seed12345", item=5), private("px")), capsys=capsys)
+    assert json.loads(out)["event_id"] == 2
+
+
 @pytest.mark.parametrize("content,args", [("{bad", []), ('{"valid_keys": {}}', []),
                                           ('{"valid_keys": {"pretix_sig1": ["xx"]}}', []),
                                           ('{"valid_keys": {"pretix_sig1": ["xx"]}}', ["--item", "oops"]),

@@ -3,6 +3,8 @@ badge under its own name, a file already there never replaced (two tickets of on
 hand, a folder the kiosk cannot write)."""
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -75,3 +77,19 @@ def test_two_savers_at_once_each_get_their_own_name(tmp_path):
     for png in tmp_path.glob("*.png"):
         assert Path(str(png)[:-4] + ".pdf").read_bytes() == b"pdf" + png.read_bytes()[3:]   # each pair together
     assert not list(tmp_path.glob(".*part"))
+
+
+def test_attack_a_local_user_reads_the_badges_saved_to_a_folder(kiosk, tmp_path):
+    """A badge holds the buyer's name and the signed QR code that gets its holder in, as an e-ticket does (written
+    0600). Before: saved 0644 under the usual umask 022, readable by every local user; now 0600 from creation."""
+    demo, ctl = kiosk
+    folder = tmp_path / "badges"
+    folder.mkdir()
+    old = os.umask(0o022)
+    try:
+        assert ctl.add_printer(str(folder), "badge") == ""
+        assert ctl.print_order("B-7", kind="badge").printed == 2
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    assert len(modes) == 4 and set(modes.values()) == {0o600}, {n: oct(m) for n, m in modes.items()}

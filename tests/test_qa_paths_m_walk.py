@@ -84,6 +84,20 @@ def test_a_device_of_every_event_gets_no_event_of_another_organiser(two_orgs):
     assert "Ann Acme" in tg(two_orgs.door, "agent", "search", "Ann").stdout      # acme's own events: as before
 
 
+def test_attack_a_ticket_signed_for_another_organiser_of_the_same_server_is_unknown_at_the_door(two_orgs):
+    """Gala's genuine ticket (its QR signed by gala's key, on the server acme shares) shown at acme's door: the door
+    trusts acme's keys only (held: `unknown_key`, naming the key, not admitted)."""
+    tg(two_orgs.door, "agent", "sync", "--until-idle", "--for", "30")
+    gus = json.loads(tg(two_orgs.org, "server", "order", "find", "Gus", "--org", "gala", "--json").stdout)[0]
+    key = gus["tickets"][0]["ticket_key"]
+    payload = json.loads(tg(two_orgs.org, "server", "ticket", "show", key, "--org", "gala", "--json").stdout)["payload"]
+    scanned = subprocess.run([sys.executable, "-m", "agent", "agent", "scan", "--json", payload], cwd=ROOT,
+                             env=_env(two_orgs.door), capture_output=True, text=True, timeout=120)
+    verdict = json.loads(scanned.stdout)
+    assert verdict["verdict"] == "unknown_key" and not verdict["accepted"], verdict
+    assert "not in this device's keyring" in verdict["detail"], verdict
+
+
 def test_a_stolen_door_cannot_make_its_rollback_leave_its_entries_in_place(field):
     """A stolen door admits a real ticket (its holder is then refused `already_used` at every other gate) and, with
     the same upload, a refusal whose scan id is the one the organiser's rollback would give the annulment of that

@@ -5,12 +5,14 @@ refused. Real `provision serve`, mosquitto and `server serve`, through the publi
 from __future__ import annotations
 
 import json
+import shutil
+import time
 
 import pytest
 
 from tests.broker import mosquitto_binary
 from tests.qa_organiser import tg
-from tests.test_qa_skew import _event_now
+from tests.test_qa_skew import _event_now, tg_at
 from tests.test_qa_walks import _door, _sync
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -40,3 +42,24 @@ def test_an_entry_by_a_steward_deactivated_while_the_door_was_offline_is_recorde
         assert upload["flag"] == entry["flag"]
         again = tg(home, "agent", "login", "--staff", "Léa Martin", "--pin", stdin="1234\n", ok=False)
         assert again.returncode != 0 and "deactivated" in again.stderr      # the door knows now: no new entries
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="faketime not installed")
+def test_the_flag_is_judged_on_server_time_for_a_door_whose_clock_is_an_hour_slow(tmp_path):
+    """The same, the door's clock an hour slow (its offset to the server's time measured): she admits a holder after
+    her deactivation. Before: her deactivation was compared with the door's own clock (the entry's `at`, an hour
+    before it), so the entry was taken unflagged; now on server time (`at + clock_offset`): flagged."""
+    home = tmp_path / "home"
+    home.mkdir()
+    payloads = _event_now(home)
+    lea = json.loads(tg(home, "server", "staff", "add", "--name", "Léa Martin", "--role", "door", "--pin", "--json",
+                        stdin="1234\n").stdout)["staff_id"]
+    with _door(home):
+        tg_at(home, "-1h", "agent", "login", "--staff", "Léa Martin", "--pin", stdin="1234\n")
+        tg(home, "server", "staff", "deactivate", lea)
+        time.sleep(1.0)
+        assert json.loads(tg_at(home, "-1h", "agent", "scan", "--json", payloads[0]).stdout)["verdict"] == "accepted"
+        assert _sync(home)["outbox_pending"] == 0
+        (entry,) = [a for a in json.loads(tg(home, "server", "staff", "actions", "--json").stdout)
+                    if a["kind"] == "entry"]
+        assert entry["flag"].startswith(f"staff member Léa Martin ({lea}) deactivated at "), entry

@@ -137,7 +137,7 @@ MAX_NAMES = 10_000          # badge-X.png … badge-X-10000.png: past that the f
 def save_new(folder: Path, stem: str, files: list[tuple[str, bytes]]) -> PrintResult:
     """Write `files` ((suffix, data): '.png', '.pdf') under the first name `stem`, `stem-2`, … none of whose files
     exist in `folder`; never replaces a file (an exclusive link of a complete temporary file: two kiosks saving in
-    one shared folder at once each get their own name). -> the last file written, or why not."""
+    one shared folder at once each get their own name), 0600 (as e-tickets). -> the last file written, or why not."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for n in range(1, MAX_NAMES + 1):
@@ -162,7 +162,9 @@ def _link_all(folder: Path, name: str, files: list[tuple[str, bytes]]) -> Path |
     for suffix, data in files:
         target = folder / f"{name}{suffix}"
         tmp = folder / f".{name}{suffix}.{uuid.uuid4().hex}.part"
-        tmp.write_bytes(data)
+        # a badge holds the buyer's name and the signed QR that gets its holder in: private from creation (0600)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(data)
         try:
             os.link(tmp, target)            # fails when the name exists: nothing is ever replaced
         except FileExistsError:

@@ -53,7 +53,7 @@ def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict]) -> tuple:
     m = u.item
     if isinstance(m, ActionItem):
         member = staff.get((u.org, m.staff)) if m.staff else None
-        since = None if member is None else deactivated_when(member, m.at)
+        since = None if member is None else deactivated_when(member, m.at + m.clock_offset)   # server time
         flag = "" if member is None or since is None else deactivated_flag(member["name"], m.staff, since)
         return (m.scan_uuid, "action", m.kind, m.verdict, m.ticket_key, m.event_id, m.direction, m.at, m.clock_offset,
                 u.device_id, m.gate, m.device_seq, m.ref_uuid, m.reason, m.mode, u.org, now, m.staff, flag)

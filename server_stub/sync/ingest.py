@@ -165,10 +165,11 @@ class Scope:
         """An accepted item as stored: a refusal (statistics) counts only under an event this device holds. One naming
         another event (a genuine `wrong_event` names the ticket's event; a stolen door padded another event's
         refusal figures) is counted under the device's event when it holds one, else under none (the organiser's
-        totals only). A scan carries the mode the organiser set the device in then, not the one it claims."""
+        totals only). A scan carries the mode the organiser set the device in then, not the one it claims. It is
+        dated no later than now (`received_by_now`)."""
         if not isinstance(item, (ActionItem, RefusalItem)):
             return item
-        item = self._posted_mode(item)
+        item = received_by_now(self._posted_mode(item), time.time())   # (its mode: at the time it claims)
         if not isinstance(item, RefusalItem) or item.event_id is None or item.event_id in self.events:
             return item
         return replace(item, event_id=next(iter(self.events)) if len(self.events) == 1 else None)
@@ -179,9 +180,11 @@ class Scope:
         mode = self._posting.mode_counted(item.mode, item.at + item.clock_offset)
         return item if mode == item.mode else replace(item, mode=mode)
 
-    def staff_refusal(self, item: Staffed | Item) -> str | None:  # Item: any upload, Staffed: desk requests too
+    def staff_refusal(self, item: Staffed | Item, done_at: float | None = None) -> str | None:
         """The staff member the item names must be the organiser's, active when it was done, and hold the permission
-        (agent.staff.PERMISSIONS). Naming no one is accepted only for what was done before the organiser's first
+        (agent.staff.PERMISSIONS). When it was done: `done_at` (server time) for what the server does now (a kiosk's
+        online desk request: its `at` is the kiosk's word, a clock set back made a deactivated member's refund
+        pass), else the item's `at`. Naming no one is accepted only for what was done before the organiser's first
         staff member existed, and for refused scans (statistics). A door action (entry, cancellation, annulment)
         by a member deactivated before it was done is taken: it happened (the device, offline, had not learnt of
         it; someone went in), and the store flags it for the organiser (`scans.flag`)."""
@@ -190,7 +193,10 @@ class Scope:
         if self._staff is None:
             self._staff = self._staff_of(self.org)
         roster = self._staff
-        at = getattr(item, "at", None) or time.time()
+        # server time: an action's `at` is the device's clock, its `clock_offset` the difference measured (kiosk
+        # messages carry none: their `at` is in server time already)
+        at = done_at if done_at is not None else ((getattr(item, "at", None) or time.time())
+                                                  + (getattr(item, "clock_offset", 0.0) or 0.0))
         if not item.staff:
             if roster.since is None or at < roster.since or isinstance(item, RefusalItem):
                 return None
@@ -365,6 +371,15 @@ class StaffRoster:
     organiser keeps staff (None: never)."""
     members: dict[str, dict]
     since: float | None
+
+
+def received_by_now(item: ActionItem | RefusalItem, now: float) -> ActionItem | RefusalItem:
+    """A scan happened before the server received it: one dated later (`at + clock_offset`, server time; up to
+    MAX_AHEAD is taken: a clock off, an offset not measured yet) is dated when it was received, by its offset (its
+    `at` stays the device's). A stolen door dated its entries hours ahead: they sat after every reset the organiser
+    made of their tickets that night, the holders refused `already_used` at every gate."""
+    ahead = item.at + item.clock_offset - now
+    return replace(item, clock_offset=item.clock_offset - ahead) if ahead > 0 else item
 
 
 def deactivated_when(member: dict, at: float) -> float | None:

@@ -601,7 +601,10 @@ class SyncServer:
         organiser's, active, allowed to sell, refund…), for orders, tickets and targets of the kiosk's events."""
         if (reg.get("role") or "door") != "kiosk":
             return f"not allowed: {device} is not a kiosk"
-        staff_refused = (Scope(dict(reg, device_id=device), set, *self._lookups).staff_refusal(msg)
+        # carried out now: the member must be active now, whatever time the kiosk claims (a replay is answered
+        # from the store, the sale made when it was first asked: judged then)
+        now = None if isinstance(msg, SaleRequest) and msg.replay else time.time()
+        staff_refused = (Scope(dict(reg, device_id=device), set, *self._lookups).staff_refusal(msg, now)
                          if isinstance(msg, Staffed) else None)
         if staff_refused:
             return staff_refused
