@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,9 +166,20 @@ def _serve(args, store, state: Path) -> int:
     broker_dir = state / "mosquitto"
     pid_file = Path(args.mosquitto_pid_file) if args.mosquitto_pid_file else broker_dir / "mosquitto.pid"
     enrolled = {"n": 0}
+    saved = _saved(args)                   # the last serve's: the broker address each device was given
+    here = f"{endpoint.host}:{endpoint.port}"
+    given: dict[str, str] = dict(saved.get("given") or {})
+    server_hint = f"{advertise[0]}:{args.port}"
+    served_lock = threading.Lock()         # the endpoint's worker threads enrol at once
 
     def progress(device: dict) -> None:
-        enrolled["n"] += 1
+        with served_lock:
+            enrolled["n"] += 1
+            given[device["device_id"]] = here
+            try:
+                _write_served(state, args.org, server_hint, endpoint, pid_file, given)
+            except OSError as exc:      # a full disk: the device is enrolled all the same
+                print(f"[!] cannot write {state / SERVER_FILE}: {exc.strerror or exc}", file=sys.stderr, flush=True)
         print(printable(f"[{time.strftime('%H:%M:%S')}] enrolled #{enrolled['n']}: {device['device_id']} "
                         f"gate={device['gate'] or '-'} name={device['name'] or '-'} from {device['source']}"
                         + (f" (replaces {device['replaces']}: its login removed)" if device.get("replaces") else "")
@@ -202,10 +214,11 @@ def _serve(args, store, state: Path) -> int:
             return fail(f"cannot listen on {args.listen}:{args.port}: {exc.strerror or exc}")
         _write_server_login(state, prov, args)      # once serve runs: a serve that stopped at once changed nothing
         server_hint = f"{advertise[0]}:{http.port}"
-        (state / SERVER_FILE).write_text(json.dumps({"org": args.org, "server": server_hint,
-                                                     "broker": endpoint.to_json(), "pid_file": str(pid_file)}, indent=2))
+        _write_served(state, args.org, server_hint, endpoint, pid_file, given)
         print(f"enrollment endpoint http://{server_hint}  organiser {args.org}  key {prov.fingerprint}", flush=True)
+        _say_devices_left_behind(prov, args.org, saved, given, here)
         print(f"broker {endpoint.host}:{endpoint.port}{' (TLS)' if endpoint.tls else ''}; Ctrl-C to stop", flush=True)
+        own_address = None if args.advertise or args.broker_host else broker_host   # followed: DHCP may change it
         if not args.no_zeroconf:
             from provisioning.server.advertiser import Advertiser, service_infos
             infos = service_infos(f"ticketgate-{args.org}-{socket.gethostname()}"[:60], advertise, http.port,
@@ -215,6 +228,7 @@ def _serve(args, store, state: Path) -> int:
         deadline = time.monotonic() + args.duration if args.duration else None
         next_check = 0.0
         outage: str | None = None          # the database is unreachable: said once, and once when it is back
+        moved: str | None = None           # this machine's address now, when it is no longer own_address
         restarts: list[float] = []
         while deadline is None or time.monotonic() < deadline:
             if broker is not None and broker.poll() is not None:     # crashed or killed: every device is cut off
@@ -234,6 +248,8 @@ def _serve(args, store, state: Path) -> int:
                       flush=True)
             if time.monotonic() >= next_check:     # `server device revoke` in another terminal cuts the login too
                 outage = _follow_store(prov, store, outage)
+                if own_address is not None:
+                    moved = _follow_address(own_address, moved, endpoint.port)
                 next_check = time.monotonic() + REVOKED_POLL_SECONDS
             time.sleep(0.2)
     except KeyboardInterrupt:
@@ -255,6 +271,50 @@ def _serve(args, store, state: Path) -> int:
         prov.close()
         store.close()
     return 0
+
+
+def _write_served(state: Path, org: str, server_hint: str, endpoint, pid_file: Path, given: dict[str, str]) -> None:
+    """STATE/server.json: where the endpoint and the broker are (for `tokens create`, `revoke`), and the broker
+    address each device enrolled here was given (`given`: a later serve elsewhere says which devices it leaves)."""
+    from agent.private_files import write_private      # whole or not at all: two enrolments write it at once
+    write_private(state / SERVER_FILE, json.dumps({"org": org, "server": server_hint, "broker": endpoint.to_json(),
+                                                   "pid_file": str(pid_file), "given": given}, indent=2))
+
+
+def _say_devices_left_behind(prov: Provisioning, org: str, saved: dict, given: dict[str, str], here: str) -> None:
+    """The enrolled devices that know the broker at another address than this serve's (its port taken and
+    --broker-port changed, the laptop's address changed after a reboot): said, with what to do, on stderr."""
+    from provisioning.server.broker_address import left_behind, moved_words
+    b = saved.get("broker") or {}
+    previous = f"{b['host']}:{b['port']}" if b.get("host") and b.get("port") else None
+    enrolled = [c.device_id for c in prov.registry.credentials() if c.org == org]
+    for line in moved_words(left_behind(given, previous, enrolled, here), here, _is_local):
+        print(printable(f"[!] {line}"), file=sys.stderr, flush=True)
+
+
+def _is_local(host: str) -> bool:
+    """This machine has the address `host` (it can listen on it)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+        return True
+    except (OSError, OverflowError):
+        return False
+
+
+def _follow_address(own: str, moved: str | None, port: int) -> str | None:
+    """This machine's address compared with `own`, the one the devices were given (serve's default): a change is
+    said once, and its return. Returns the address it has instead, if any."""
+    from provisioning.server.broker_address import address_back_words, address_changed_words
+    now = _local_ip()
+    stamp = time.strftime("%H:%M:%S")
+    if now != own and now != moved:
+        print(f"[{stamp}] [!] {address_changed_words(own, now, port)}", file=sys.stderr, flush=True)
+        return now
+    if now == own and moved is not None:
+        print(f"[{stamp}] {address_back_words(own, port)}", flush=True)
+        return None
+    return moved
 
 
 def _follow_store(prov: Provisioning, store: SqlStore, outage: str | None) -> str | None:

@@ -1,0 +1,114 @@
+"""The technician's day when the broker's address changes under enrolled devices (the guide's `--broker-port 1884`
+when the port is taken, the laptop's address on the hotspot changed after a reboot): a device keeps the address its
+enrolment gave it, so `provision serve` must say which devices it leaves behind and what to do. Through the public
+commands (a HOME each, `provision serve`'s own mosquitto on loopback)."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provisioning.server.broker_address import address_changed_words, left_behind, moved_words
+from tests.broker import free_port, mosquitto_binary
+from tests.helpers import stop_process, wait_for_line
+from tests.qa_organiser import _start, tg
+from tests.test_qa_skew import _event_now
+
+needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def _serve(home: Path, ip: str, http_port: int, broker_port: int) -> subprocess.Popen:
+    prov = _start(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", ip, "--port",
+                  str(http_port), "--advertise", ip, "--no-zeroconf", "--broker-port", str(broker_port), "--for", "120")
+    if not wait_for_line(prov, "Ctrl-C to stop", 30):      # said after the devices it leaves behind
+        stop_process(prov)
+        raise AssertionError("`provision serve` never said its enrollment endpoint listens")
+    return prov
+
+
+def _stopped(prov: subprocess.Popen) -> str:
+    """`provision serve` stopped (Ctrl-C): what it said on stderr."""
+    stop_process(prov)
+    assert prov.stderr is not None
+    return prov.stderr.read()
+
+
+def _enroll(home: Path, device: Path, ip: str, http_port: int, gate: str) -> str:
+    sheet = tg(home, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", gate,
+               "--out", str(home / f"{gate}.pdf")).stdout
+    tg(device, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server", f"{ip}:{http_port}")
+    return json.loads((device / "device" / "credentials.json").read_text())["device_id"]
+
+
+@needs_broker
+def test_a_serve_on_another_broker_port_names_the_devices_it_leaves_behind_and_they_come_back(tmp_path):
+    """The guide: 'if provision serve says the broker port is in use … add --broker-port 1884'. Devices enrolled on
+    the first port never learn the new one: serve said nothing, `agent sync` said 'connection refused' while serve
+    ran. Now serve names them and the port to keep; started on it again, they sync by themselves."""
+    home, north, south = tmp_path / "org", tmp_path / "north", tmp_path / "south"
+    for h in (home, north, south):
+        h.mkdir()
+    _event_now(home)
+    http_port, first, second = free_port(), free_port(), free_port()
+    prov = _serve(home, "127.0.0.1", http_port, first)
+    serve = _start(home, "server", "serve")
+    try:
+        assert wait_for_line(serve, "sync server", 30)
+        door = _enroll(home, north, "127.0.0.1", http_port, "north")
+        assert "[!]" not in _stopped(prov)
+
+        prov = _serve(home, "127.0.0.1", http_port, second)          # the port was taken: the guide's --broker-port
+        late = _enroll(home, south, "127.0.0.1", http_port, "south")    # enrolled here: knows the second port
+        said = _stopped(prov)
+        assert (f"[!] 1 enrolled device(s) ({door}) know the broker at 127.0.0.1:{first}, not 127.0.0.1:{second}: "
+                "they cannot reach it and keep their scans until they can. Start `provision serve` again with "
+                f"--broker-port {first}") in said, said
+        assert late not in said, said
+
+        prov = _serve(home, "127.0.0.1", http_port, first)
+        tg(home, "server", "push")
+        synced = tg(north, "agent", "sync", "--until-idle", "--for", "40")      # the door is back on its own
+        assert "cannot reach the broker" not in synced.stdout + synced.stderr, synced.stderr
+        said = _stopped(prov)
+        assert door not in said and (f"[!] 1 enrolled device(s) ({late}) know the broker at 127.0.0.1:{second}, "
+                                     f"not 127.0.0.1:{first}") in said, said
+    finally:
+        stop_process(serve)
+        stop_process(prov)
+
+
+@needs_broker
+def test_a_serve_advertising_another_address_names_the_address_its_devices_know(tmp_path):
+    """The laptop restarted on another interface (its default address is not the hotspot's): serve says the devices
+    know the old address, that this machine still has it, and the option that gives it back."""
+    home, north = tmp_path / "org", tmp_path / "north"
+    home.mkdir()
+    north.mkdir()
+    _event_now(home)
+    http_port, broker_port = free_port(), free_port()
+    prov = _serve(home, "127.0.0.2", http_port, broker_port)
+    try:
+        door = _enroll(home, north, "127.0.0.2", http_port, "north")
+        _stopped(prov)
+        prov = _serve(home, "127.0.0.3", http_port, broker_port)
+        said = _stopped(prov)
+    finally:
+        stop_process(prov)
+    assert (f"[!] 1 enrolled device(s) ({door}) know the broker at 127.0.0.2:{broker_port}, not "
+            f"127.0.0.3:{broker_port}: they cannot reach it and keep their scans until they can. This machine still "
+            "has 127.0.0.2: start `provision serve` again with --advertise 127.0.0.2.") in said, said
+
+
+def test_an_address_this_machine_lost_is_said_as_dhcp_with_what_to_do():
+    behind = left_behind({"dev-a": "192.168.8.10:1883"}, "192.168.8.10:1883", ["dev-a", "dev-b", "dev-c"],
+                         "192.168.8.23:1883")
+    assert behind == {"192.168.8.10:1883": ["dev-a", "dev-b", "dev-c"]}      # older enrolments: the last serve's
+    [line] = moved_words(behind, "192.168.8.23:1883", lambda host: False)
+    assert line.startswith("3 enrolled device(s) (dev-a, dev-b, dev-c) know the broker at 192.168.8.10:1883, not "
+                           "192.168.8.23:1883") and "give it 192.168.8.10 again" in line and "DHCP" in line
+    assert left_behind({"dev-a": "192.168.8.23:1883"}, None, ["dev-a", "dev-b"], "192.168.8.23:1883") == {}
+    assert "changed from 192.168.8.10 to 192.168.8.23 (DHCP)" in address_changed_words("192.168.8.10",
+                                                                                         "192.168.8.23", 1883)
+    assert "lost its network address" in address_changed_words("192.168.8.10", "127.0.0.1", 1883)
