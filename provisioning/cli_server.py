@@ -83,6 +83,9 @@ def add_commands(sub) -> None:
     p = sub.add_parser("revoke", help="revoke a device: cut its broker login now; it wipes itself")
     _common(p)
     p.add_argument("device")
+    p.add_argument("--replaced", action="store_true",
+                   help="the device was replaced by a spare, not lost or stolen: its wipe keeps the scans it did not "
+                        "send yet, uploaded as its own when it is enrolled again")
     p.set_defaults(run=cmd_revoke)
 
 
@@ -497,6 +500,15 @@ def cmd_devices(args) -> int:
     return 0
 
 
+def _mark_replaced(args) -> bool:
+    from provisioning.server.registry import Registry
+    registry = Registry(_state(args) / "provision.sqlite")
+    try:
+        return registry.mark_replaced(args.device)
+    finally:
+        registry.close()
+
+
 def cmd_revoke(args) -> int:
     store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
     from server_stub.cli_output import revoke_refused
@@ -507,11 +519,16 @@ def cmd_revoke(args) -> int:
         store.close()
         if again[0]:
             return fail(again[1])
+        if args.replaced and _mark_replaced(args):
+            print(printable(f"device {args.device} was revoked already; now marked replaced by a spare: if it has not "
+                            "wiped itself yet (switched off since), its wipe keeps the scans it did not send yet, "
+                            "uploaded as its own when it is enrolled again"))
+            return 0
         print(printable(again[1]))
         return 0
     prov = _provisioning(args, store, _saved(args))
     try:
-        timings = prov.revoke(args.device)
+        timings = prov.revoke(args.device, replaced=args.replaced)
     except KeyError:
         return fail(f"no device {args.device!r}")
     finally:
@@ -519,4 +536,10 @@ def cmd_revoke(args) -> int:
         store.close()
     print(f"revoked {args.device}: broker login removed in {timings['removed'] * 1000:.0f} ms "
           f"({', '.join(f'{k} {v * 1000:.0f} ms' for k, v in timings.items())})")
+    if args.replaced:
+        print("replaced by a spare: when it is switched on it wipes itself and keeps the scans it did not send yet; "
+              "enrolled again (a new code), it uploads them as its own")
+    else:
+        print("its scans not sent yet are never taken (a lost or stolen device); a device replaced by a spare is "
+              "revoked with --replaced, which keeps them")
     return 0
