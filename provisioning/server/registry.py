@@ -157,7 +157,8 @@ class Registry:
                          cred.password_hash, cred.public_key, cred.enrolled_at, token_id))
                 self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:    # a full disk: SQLite rolled back already (ROLLBACK would hide why)
+                    self.conn.execute("ROLLBACK")
                 raise
         return won
 
