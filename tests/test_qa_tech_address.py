@@ -112,3 +112,88 @@ def test_an_address_this_machine_lost_is_said_as_dhcp_with_what_to_do():
     assert "changed from 192.168.8.10 to 192.168.8.23 (DHCP)" in address_changed_words("192.168.8.10",
                                                                                          "192.168.8.23", 1883)
     assert "lost its network address" in address_changed_words("192.168.8.10", "127.0.0.1", 1883)
+
+
+def _lines(stream) -> "queue.Queue[str | None]":
+    """Every line of `stream`, read by a thread (None at its end): waited for with a deadline, never a blocking read."""
+    import queue
+    import threading
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _said_within(lines, text: str, seconds: float) -> str:
+    """The first line holding `text` within `seconds`, '' otherwise."""
+    import queue
+    import time
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        if text in line:
+            return line
+    return ""
+
+
+@needs_broker
+def test_a_running_serve_says_when_the_laptops_address_changes_and_when_it_is_back(tmp_path):
+    """The hotspot's DHCP gives the laptop another address mid-event (`provision serve` started without
+    --advertise: it gave the devices the address it had then). It said nothing while every device lost the broker;
+    now it says it once, with what to do, and again when the address is back. A network namespace with one veth
+    pair stands for the laptop on the hotspot (root and iproute2; skipped otherwise)."""
+    import os
+    import secrets
+    import shutil
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespaces need root and iproute2")
+    from tests.qa_organiser import ROOT, _env
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+    ns = f"tgdhcp{secrets.token_hex(3)}"
+    home = tmp_path / "org"
+    home.mkdir()
+    _event_now(home)
+    prov = None
+    try:
+        ip("netns", "add", ns)
+        ip("-n", ns, "link", "set", "lo", "up")
+        ip("-n", ns, "link", "add", "hot0", "type", "veth", "peer", "name", "hot1")     # the hotspot's link
+        ip("-n", ns, "addr", "add", "10.78.0.10/24", "dev", "hot0")
+        ip("-n", ns, "link", "set", "hot0", "up")
+        ip("-n", ns, "link", "set", "hot1", "up")
+        ip("-n", ns, "route", "add", "default", "dev", "hot0")
+        prov = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "agent", "provision", "serve",
+                                 "--org", "acme", "--start-broker", "--port", str(free_port()), "--no-zeroconf",
+                                 "--broker-port", str(free_port()), "--for", "90"], cwd=ROOT, env=_env(home),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = _lines(prov.stdout), _lines(prov.stderr)
+        started = _said_within(out, "Ctrl-C to stop", 30)
+        assert started.startswith("broker 10.78.0.10:"), started
+        ip("-n", ns, "addr", "del", "10.78.0.10/24", "dev", "hot0")        # the hotspot's DHCP: another address
+        ip("-n", ns, "addr", "add", "10.78.0.23/24", "dev", "hot0")
+        subprocess.run(["ip", "-n", ns, "route", "replace", "default", "dev", "hot0"], capture_output=True)
+        moved = _said_within(err, "address changed", 20)
+        assert ("[!] this machine's address changed from 10.78.0.10 to 10.78.0.23 (DHCP): the devices know the "
+                "broker at 10.78.0.10:") in moved and "Give this machine 10.78.0.10 again" in moved, moved
+        ip("-n", ns, "addr", "del", "10.78.0.23/24", "dev", "hot0")        # given back (a DHCP reservation)
+        ip("-n", ns, "addr", "add", "10.78.0.10/24", "dev", "hot0")
+        subprocess.run(["ip", "-n", ns, "route", "replace", "default", "dev", "hot0"], capture_output=True)
+        back = _said_within(out, "again", 20)
+        assert "this machine has its address 10.78.0.10 again: the devices reach the broker" in back, back
+    finally:
+        if prov is not None:
+            stop_process(prov)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
