@@ -206,8 +206,7 @@ def _serve(args, store, state: Path) -> int:
                 return fail("mosquitto is not installed (apt-get install --no-install-recommends mosquitto)")
             taken = _port_taken(args.listen, args.broker_port)
             if taken:
-                return fail(f"the broker port {args.broker_port} is in use ({taken}): another mosquitto runs there "
-                            f"(Debian's service: `sudo systemctl disable --now mosquitto`), or choose --broker-port")
+                return fail(_port_taken_words(args.broker_port, taken, _knowing(prov, args.org, saved, given, here)))
             broker, said = _start_mosquitto(binary, conf, pid_file)
             if broker is None:
                 return fail(f"mosquitto did not start: {said}")
@@ -293,6 +292,24 @@ def _say_devices_left_behind(prov: Provisioning, org: str, saved: dict, given: d
     enrolled = [c.device_id for c in prov.registry.credentials() if c.org == org]
     for line in moved_words(left_behind(given, previous, enrolled, here), here, _is_local):
         print(printable(f"[!] {line}"), file=sys.stderr, flush=True)
+
+
+def _knowing(prov: Provisioning, org: str, saved: dict, given: dict[str, str], address: str) -> int:
+    """How many enrolled devices know the broker at `address` (HOST:PORT)."""
+    b = saved.get("broker") or {}
+    previous = f"{b['host']}:{b['port']}" if b.get("host") and b.get("port") else None
+    return sum(1 for c in prov.registry.credentials() if c.org == org and (given.get(c.device_id) or previous) == address)
+
+
+def _port_taken_words(port: int, why: str, knowing: int) -> str:
+    """The broker port is taken: by what, likely, how to see it, and whether another port is a way out (not when
+    enrolled devices know this one: they would not find the broker on another)."""
+    said = (f"the broker port {port} is in use ({why}): something else listens there, often another mosquitto "
+            f"(Debian's service: `sudo systemctl disable --now mosquitto`); `sudo ss -ltnp 'sport = :{port}'` names it")
+    if knowing:
+        return (f"{said}. {knowing} enrolled device(s) know the broker on this port: free it rather than choose "
+                "another --broker-port (they would not find the broker there)")
+    return f"{said}; or choose --broker-port"
 
 
 def _is_local(host: str) -> bool:

@@ -197,3 +197,31 @@ def test_a_running_serve_says_when_the_laptops_address_changes_and_when_it_is_ba
         if prov is not None:
             stop_process(prov)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
+@needs_broker
+def test_a_broker_port_taken_under_enrolled_devices_is_to_be_freed_not_changed(tmp_path):
+    """The broker port taken by something else after devices were enrolled on it (another program started on the
+    laptop): serve said 'another mosquitto runs there … or choose --broker-port', the way out that strands every
+    enrolled device. Now it names how to see what holds it, and that the port is to be freed."""
+    import socket
+    home, north = tmp_path / "org", tmp_path / "north"
+    home.mkdir()
+    north.mkdir()
+    _event_now(home)
+    http_port, broker_port = free_port(), free_port()
+    prov = _serve(home, "127.0.0.1", http_port, broker_port)
+    try:
+        _enroll(home, north, "127.0.0.1", http_port, "north")
+    finally:
+        _stopped(prov)
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", broker_port))
+        squatter.listen()
+        said = tg(home, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
+                  str(http_port), "--advertise", "127.0.0.1", "--no-zeroconf", "--broker-port", str(broker_port),
+                  "--for", "5", ok=False)
+    assert said.returncode == 1 and f"the broker port {broker_port} is in use" in said.stderr, said.stderr
+    assert (f"`sudo ss -ltnp 'sport = :{broker_port}'` names it. 1 enrolled device(s) know the broker on this port: "
+            "free it rather than choose another --broker-port") in said.stderr, said.stderr
