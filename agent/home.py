@@ -142,7 +142,14 @@ class Credentials:
 
     @property
     def identity(self) -> "Identity":
-        return Identity(self.org, self.device_id, self.gate, self.role, tuple(self.events), self.name)
+        return Identity(self.org, self.device_id, self.gate, self.role, tuple(self.events), self.name,
+                        server_id(self.server_key))
+
+
+def server_id(server_key: bytes) -> str:
+    """Which organiser's server an enrollment is with: its server key, shortened (two organisers may share a slug)."""
+    import hashlib
+    return hashlib.sha256(server_key).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,7 @@ class Identity:
     role: str
     events: tuple[int, ...]
     name: str = ""
+    server: str = ""           # server_id of the organiser's server key ('' : not known)
 
 
 # -- the folder -----------------------------------------------------------------------------------------------------
@@ -266,8 +274,13 @@ def store_identity(ledger: "Ledger", policy: DevicePolicy, identity: Identity | 
         with ledger.transaction():
             if policy.device_id == UNENROLLED_ID:
                 ledger.adopt_device_id(UNENROLLED_ID, adopted.device_id)
-                old = carried_identity(ledger)
-                if old is not None and old != adopted.device_id:
+                wiped = carried_over(ledger)
+                old = None if wiped is None else str(wiped["device_id"])
+                other = other_organiser(wiped, identity)
+                if old is not None and other:       # never sent to another organiser: kept, said, not re-stamped
+                    ledger.outbox_keep_unsent(old, f"made for organiser {other} as {old}, before this device was "
+                                                   f"enrolled with another organiser: not sent to this one")
+                elif old is not None and old != adopted.device_id:
                     ledger.adopt_device_id(old, adopted.device_id)
             else:
                 ledger.adopt_device_id(policy.device_id, adopted.device_id)
@@ -286,6 +299,14 @@ def carried_over(ledger: "Ledger") -> dict[str, Any] | None:
     if not isinstance(wiped, dict) or not wiped.get("carry_over") or not isinstance(wiped.get("device_id"), str):
         return None
     return wiped
+
+
+def other_organiser(wiped: dict[str, Any] | None, identity: Identity | None) -> str:
+    """The organiser (its slug) a technician's wipe ended an enrollment with, when the device is now enrolled with
+    another organiser's server (another key, the same slug or not); '' when it is the same or not known."""
+    if wiped is None or identity is None or not identity.server or not wiped.get("server"):
+        return ""
+    return str(wiped.get("org") or "?") if wiped["server"] != identity.server else ""
 
 
 def carried_identity(ledger: "Ledger") -> str | None:

@@ -234,8 +234,13 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     watch.close()
     if link is not None and link.wiped is not None:
         from agent.wiped_status import removed_text
-        print(f"ticketgate agent sync: this device was revoked by the organiser and wiped "
-              f"({removed_text(link.wiped)}); enroll it again to use it", file=sys.stderr)
+        if getattr(link, "replaced", False):
+            print(f"ticketgate agent sync: the organiser replaced this device by a spare and wiped it "
+                  f"({removed_text(link.wiped)}); enroll it again to use it: what it did not send yet is uploaded "
+                  f"as its own then", file=sys.stderr)
+        else:
+            print(f"ticketgate agent sync: this device was revoked by the organiser and wiped "
+                  f"({removed_text(link.wiped)}); enroll it again to use it", file=sys.stderr)
     elif activity.refused:
         print(f"ticketgate agent sync: the broker refused the login of {creds.device_id} ({activity.refused}): "
               f"see `ticketgate provision status`", file=sys.stderr)

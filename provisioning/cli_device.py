@@ -249,7 +249,9 @@ def cmd_wipe(args) -> int:
         return fail(str(exc))
     unsent = unsent_uploads(state.ledger_path)
     kept = (f"; the {unsent} check-in(s) and other upload(s) not sent to the server yet stay on this device and are "
-            f"uploaded as its own when it is enrolled again" if unsent else "")
+            f"uploaded as its own when it is enrolled again by the same organiser (enrolled by another, it keeps "
+            f"them and sends them to no one: moving it to another organiser, `ticketgate agent sync --until-idle` "
+            f"first)" if unsent else "")
     if not args.yes:
         return fail(f"this removes orders, names, keys and the broker login{kept}; add --yes to do it")
     done = wipe(state, "by the technician", carry_over=True)

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,6 +83,9 @@ def add_commands(sub) -> None:
     p = sub.add_parser("revoke", help="revoke a device: cut its broker login now; it wipes itself")
     _common(p)
     p.add_argument("device")
+    p.add_argument("--replaced", action="store_true",
+                   help="the device was replaced by a spare, not lost or stolen: its wipe keeps the scans it did not "
+                        "send yet, uploaded as its own when it is enrolled again")
     p.set_defaults(run=cmd_revoke)
 
 
@@ -165,9 +169,20 @@ def _serve(args, store, state: Path) -> int:
     broker_dir = state / "mosquitto"
     pid_file = Path(args.mosquitto_pid_file) if args.mosquitto_pid_file else broker_dir / "mosquitto.pid"
     enrolled = {"n": 0}
+    saved = _saved(args)                   # the last serve's: the broker address each device was given
+    here = f"{endpoint.host}:{endpoint.port}"
+    given: dict[str, str] = dict(saved.get("given") or {})
+    server_hint = f"{advertise[0]}:{args.port}"
+    served_lock = threading.Lock()         # the endpoint's worker threads enrol at once
 
     def progress(device: dict) -> None:
-        enrolled["n"] += 1
+        with served_lock:
+            enrolled["n"] += 1
+            given[device["device_id"]] = here
+            try:
+                _write_served(state, args.org, server_hint, endpoint, pid_file, given)
+            except OSError as exc:      # a full disk: the device is enrolled all the same
+                print(f"[!] cannot write {state / SERVER_FILE}: {exc.strerror or exc}", file=sys.stderr, flush=True)
         print(printable(f"[{time.strftime('%H:%M:%S')}] enrolled #{enrolled['n']}: {device['device_id']} "
                         f"gate={device['gate'] or '-'} name={device['name'] or '-'} from {device['source']}"
                         + (f" (replaces {device['replaces']}: its login removed)" if device.get("replaces") else "")
@@ -191,8 +206,7 @@ def _serve(args, store, state: Path) -> int:
                 return fail("mosquitto is not installed (apt-get install --no-install-recommends mosquitto)")
             taken = _port_taken(args.listen, args.broker_port)
             if taken:
-                return fail(f"the broker port {args.broker_port} is in use ({taken}): another mosquitto runs there "
-                            f"(Debian's service: `sudo systemctl disable --now mosquitto`), or choose --broker-port")
+                return fail(_port_taken_words(args.broker_port, taken, _knowing(prov, args.org, saved, given, here)))
             broker, said = _start_mosquitto(binary, conf, pid_file)
             if broker is None:
                 return fail(f"mosquitto did not start: {said}")
@@ -202,10 +216,11 @@ def _serve(args, store, state: Path) -> int:
             return fail(f"cannot listen on {args.listen}:{args.port}: {exc.strerror or exc}")
         _write_server_login(state, prov, args)      # once serve runs: a serve that stopped at once changed nothing
         server_hint = f"{advertise[0]}:{http.port}"
-        (state / SERVER_FILE).write_text(json.dumps({"org": args.org, "server": server_hint,
-                                                     "broker": endpoint.to_json(), "pid_file": str(pid_file)}, indent=2))
+        _write_served(state, args.org, server_hint, endpoint, pid_file, given)
         print(f"enrollment endpoint http://{server_hint}  organiser {args.org}  key {prov.fingerprint}", flush=True)
+        _say_devices_left_behind(prov, args.org, saved, given, here)
         print(f"broker {endpoint.host}:{endpoint.port}{' (TLS)' if endpoint.tls else ''}; Ctrl-C to stop", flush=True)
+        own_address = None if args.advertise or args.broker_host else broker_host   # followed: DHCP may change it
         if not args.no_zeroconf:
             from provisioning.server.advertiser import Advertiser, service_infos
             infos = service_infos(f"ticketgate-{args.org}-{socket.gethostname()}"[:60], advertise, http.port,
@@ -215,6 +230,7 @@ def _serve(args, store, state: Path) -> int:
         deadline = time.monotonic() + args.duration if args.duration else None
         next_check = 0.0
         outage: str | None = None          # the database is unreachable: said once, and once when it is back
+        moved: str | None = None           # this machine's address now, when it is no longer own_address
         restarts: list[float] = []
         while deadline is None or time.monotonic() < deadline:
             if broker is not None and broker.poll() is not None:     # crashed or killed: every device is cut off
@@ -234,6 +250,8 @@ def _serve(args, store, state: Path) -> int:
                       flush=True)
             if time.monotonic() >= next_check:     # `server device revoke` in another terminal cuts the login too
                 outage = _follow_store(prov, store, outage)
+                if own_address is not None:
+                    moved = _follow_address(own_address, moved, endpoint.port)
                 next_check = time.monotonic() + REVOKED_POLL_SECONDS
             time.sleep(0.2)
     except KeyboardInterrupt:
@@ -255,6 +273,68 @@ def _serve(args, store, state: Path) -> int:
         prov.close()
         store.close()
     return 0
+
+
+def _write_served(state: Path, org: str, server_hint: str, endpoint, pid_file: Path, given: dict[str, str]) -> None:
+    """STATE/server.json: where the endpoint and the broker are (for `tokens create`, `revoke`), and the broker
+    address each device enrolled here was given (`given`: a later serve elsewhere says which devices it leaves)."""
+    from agent.private_files import write_private      # whole or not at all: two enrolments write it at once
+    write_private(state / SERVER_FILE, json.dumps({"org": org, "server": server_hint, "broker": endpoint.to_json(),
+                                                   "pid_file": str(pid_file), "given": given}, indent=2))
+
+
+def _say_devices_left_behind(prov: Provisioning, org: str, saved: dict, given: dict[str, str], here: str) -> None:
+    """The enrolled devices that know the broker at another address than this serve's (its port taken and
+    --broker-port changed, the laptop's address changed after a reboot): said, with what to do, on stderr."""
+    from provisioning.server.broker_address import left_behind, moved_words
+    b = saved.get("broker") or {}
+    previous = f"{b['host']}:{b['port']}" if b.get("host") and b.get("port") else None
+    enrolled = [c.device_id for c in prov.registry.credentials() if c.org == org]
+    for line in moved_words(left_behind(given, previous, enrolled, here), here, _is_local):
+        print(printable(f"[!] {line}"), file=sys.stderr, flush=True)
+
+
+def _knowing(prov: Provisioning, org: str, saved: dict, given: dict[str, str], address: str) -> int:
+    """How many enrolled devices know the broker at `address` (HOST:PORT)."""
+    b = saved.get("broker") or {}
+    previous = f"{b['host']}:{b['port']}" if b.get("host") and b.get("port") else None
+    return sum(1 for c in prov.registry.credentials() if c.org == org and (given.get(c.device_id) or previous) == address)
+
+
+def _port_taken_words(port: int, why: str, knowing: int) -> str:
+    """The broker port is taken: by what, likely, how to see it, and whether another port is a way out (not when
+    enrolled devices know this one: they would not find the broker on another)."""
+    said = (f"the broker port {port} is in use ({why}): something else listens there, often another mosquitto "
+            f"(Debian's service: `sudo systemctl disable --now mosquitto`); `sudo ss -ltnp 'sport = :{port}'` names it")
+    if knowing:
+        return (f"{said}. {knowing} enrolled device(s) know the broker on this port: free it rather than choose "
+                "another --broker-port (they would not find the broker there)")
+    return f"{said}; or choose --broker-port"
+
+
+def _is_local(host: str) -> bool:
+    """This machine has the address `host` (it can listen on it)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+        return True
+    except (OSError, OverflowError):
+        return False
+
+
+def _follow_address(own: str, moved: str | None, port: int) -> str | None:
+    """This machine's address compared with `own`, the one the devices were given (serve's default): a change is
+    said once, and its return. Returns the address it has instead, if any."""
+    from provisioning.server.broker_address import address_back_words, address_changed_words
+    now = _local_ip()
+    stamp = time.strftime("%H:%M:%S")
+    if now != own and now != moved:
+        print(f"[{stamp}] [!] {address_changed_words(own, now, port)}", file=sys.stderr, flush=True)
+        return now
+    if now == own and moved is not None:
+        print(f"[{stamp}] {address_back_words(own, port)}", flush=True)
+        return None
+    return moved
 
 
 def _follow_store(prov: Provisioning, store: SqlStore, outage: str | None) -> str | None:
@@ -437,6 +517,15 @@ def cmd_devices(args) -> int:
     return 0
 
 
+def _mark_replaced(args) -> bool:
+    from provisioning.server.registry import Registry
+    registry = Registry(_state(args) / "provision.sqlite")
+    try:
+        return registry.mark_replaced(args.device)
+    finally:
+        registry.close()
+
+
 def cmd_revoke(args) -> int:
     store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
     from server_stub.cli_output import revoke_refused
@@ -447,11 +536,16 @@ def cmd_revoke(args) -> int:
         store.close()
         if again[0]:
             return fail(again[1])
+        if args.replaced and _mark_replaced(args):
+            print(printable(f"device {args.device} was revoked already; now marked replaced by a spare: if it has not "
+                            "wiped itself yet (switched off since), its wipe keeps the scans it did not send yet, "
+                            "uploaded as its own when it is enrolled again"))
+            return 0
         print(printable(again[1]))
         return 0
     prov = _provisioning(args, store, _saved(args))
     try:
-        timings = prov.revoke(args.device)
+        timings = prov.revoke(args.device, replaced=args.replaced)
     except KeyError:
         return fail(f"no device {args.device!r}")
     finally:
@@ -459,4 +553,10 @@ def cmd_revoke(args) -> int:
         store.close()
     print(f"revoked {args.device}: broker login removed in {timings['removed'] * 1000:.0f} ms "
           f"({', '.join(f'{k} {v * 1000:.0f} ms' for k, v in timings.items())})")
+    if args.replaced:
+        print("replaced by a spare: when it is switched on it wipes itself and keeps the scans it did not send yet; "
+              "enrolled again (a new code), it uploads them as its own")
+    else:
+        print("its scans not sent yet are never taken (a lost or stolen device); a device replaced by a spare is "
+              "revoked with --replaced, which keeps them")
     return 0

@@ -148,11 +148,17 @@ def retire_message(org: str, device_id: str, successor_key: bytes) -> bytes:
     return RETIRE_DOMAIN + org.encode() + b"\x00" + device_id.encode() + b"\x00" + successor_key
 
 
-def wipe_body(org: str, device_id: str, now: float, reason: str = "revoked by the organiser") -> dict:
-    """The wipe order for one revoked device (signed with the organiser's server key before it is sent)."""
+REPLACED = "replaced by a spare"      # the reason a device revoked with `provision revoke --replaced` is wiped for
+
+
+def wipe_body(org: str, device_id: str, now: float, reason: str = "revoked by the organiser",
+              keep: bool = False) -> dict:
+    """The wipe order for one revoked device (signed with the organiser's server key before it is sent). `keep`: the
+    device was replaced, not lost or stolen: its uploads not sent yet are kept and uploaded as its own under its next
+    enrollment, as after a technician's wipe."""
     import uuid
     return {"type": "cmd", "cmd": "wipe", "id": str(uuid.uuid4()), "ts": now, "org": org, "device": device_id,
-            "reason": reason}
+            "reason": REPLACED if keep else reason} | ({"keep": True} if keep else {})
 
 
 def wifi_escape(value: str) -> str:

@@ -536,6 +536,14 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
                                    "AND json_extract(body, '$.device_id')=?", (new, old)).rowcount
         return n
 
+    def outbox_keep_unsent(self, device_id: str, reason: str) -> int:
+        """The messages not sent yet that the device made as `device_id` are kept as refused with `reason`, never
+        sent (they belong to another organiser's enrollment). -> rows kept."""
+        with self.transaction():
+            return int(self.conn.execute("UPDATE outbox SET acked=?, refused=? WHERE acked IS NULL AND "
+                                         "json_extract(body, '$.device_id')=?", (time.time(), reason, device_id))
+                       .rowcount)
+
     # -- outbox ------------------------------------------------------------------------------------------------
     def outbox_pending(self, limit: int = 500) -> list[tuple[int, str, dict[str, Any]]]:
         rows = self.conn.execute("SELECT id, kind, body FROM outbox WHERE acked IS NULL ORDER BY id LIMIT ?", (limit,))

@@ -27,6 +27,7 @@ from provisioning.device import revocation
 from provisioning.device.state import Credentials, DeviceState
 from provisioning.device.wipe import wipe
 from provisioning.mqtt_connect import Refused, connect
+from provisioning.protocol import REPLACED
 from agent.sync.transport import loop_stop
 
 if TYPE_CHECKING:
@@ -42,12 +43,24 @@ def may_mean_revoked(reason: str) -> bool:
 
 def is_wipe_command(creds: Credentials, payload: bytes) -> bool:
     """True only for a validly signed wipe addressed to this device of this organiser."""
+    return wipe_command(creds, payload) is not None
+
+
+def wipe_command(creds: Credentials, payload: bytes) -> dict | None:
+    """The body of a validly signed wipe addressed to this device of this organiser, else None."""
     try:
         body = Verifier(creds.server_key).open(payload, 64 * 1024)
     except Rejected as exc:
         log.warning("refused command: %s", exc)
-        return False
-    return body.get("cmd") == "wipe" and body.get("device") == creds.device_id and body.get("org") == creds.org
+        return None
+    ours = body.get("cmd") == "wipe" and body.get("device") == creds.device_id and body.get("org") == creds.org
+    return body if ours else None
+
+
+def _replaced(body: dict) -> bool:
+    """The organiser's wipe of a device replaced by a spare (not lost or stolen): its unsent uploads are kept for
+    its next enrollment, as a technician's wipe keeps them."""
+    return body.get("keep") is True
 
 
 class DeviceLink:
@@ -59,9 +72,10 @@ class DeviceLink:
         self.status = LoginState.load(state.link_path)
         self.client: mqtt.Client | None = None
         self.wiped: dict | None = None
+        self.replaced = False           # wiped as replaced by a spare: its unsent uploads kept for its next enrollment
         self._lock = threading.Lock()
 
-    def _wipe(self, reason: str) -> bool:
+    def _wipe(self, reason: str, carry_over: bool = False) -> bool:
         """True when this wipe (or an earlier one) wiped the folder."""
         with self._lock:
             if self.wiped is not None:
@@ -70,11 +84,11 @@ class DeviceLink:
                 log.warning("%s for %s ignored: this device holds another enrollment now", reason,
                             self.creds.device_id if self.creds else "?")
                 return False
-            done = wipe(self.state, reason)
+            done = wipe(self.state, reason, carry_over=carry_over)
             try:
                 self.on_wiped(done)          # the app forgets its in-memory keys before anyone sees `wiped`
             finally:
-                self.wiped = done
+                self.wiped, self.replaced = done, carry_over
             return True
 
     def _enrolled_anew(self) -> bool:
@@ -107,8 +121,9 @@ class DeviceLink:
             self.status.save(self.state.link_path)
 
     def on_command(self, payload: bytes) -> None:
-        if self.creds and is_wipe_command(self.creds, payload):
-            self._wipe("signed wipe command")
+        body = wipe_command(self.creds, payload) if self.creds else None
+        if body is not None:
+            self._wipe(REPLACED if _replaced(body) else "signed wipe command", carry_over=_replaced(body))
 
     def check_revocation(self) -> bool:
         """Ask the enrollment endpoint; wipe only on the organiser's signed wipe for this device. True when wiped."""
@@ -123,10 +138,12 @@ class DeviceLink:
         if signed_wipe is None:
             self.status.revocation = "the enrollment endpoint says this device is not revoked"
             return False
-        if not is_wipe_command(self.creds, signed_wipe):
+        body = wipe_command(self.creds, signed_wipe)
+        if body is None:
             self.status.revocation = "ignored a revocation answer not signed by the organiser for this device"
             return False
-        if not self._wipe("revoked: signed wipe from the enrollment endpoint"):
+        if not self._wipe(REPLACED if _replaced(body) else "revoked: signed wipe from the enrollment endpoint",
+                          carry_over=_replaced(body)):
             self.status.revocation = "this enrollment was replaced by the device's new one: nothing wiped"
             return False
         return True

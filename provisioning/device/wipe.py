@@ -19,7 +19,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from agent.home import UNENROLLED_ID, WIPED_IDENTITY
+from agent.home import UNENROLLED_ID, WIPED_IDENTITY, server_id
 from agent.ledger.index_file import index_files
 from agent.wiped_status import removed_text
 from provisioning.device import identity, retire
@@ -65,7 +65,8 @@ def _identity(conn: sqlite3.Connection) -> str | None:
         return None
 
 
-def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False, retire_proof: str = "") -> bool:
+def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False, retire_proof: str = "",
+                organiser: dict[str, str] | None = None) -> bool:
     """`carry_over`: the uploads not sent yet become the device's own under its next enrollment (technician's wipe).
     `retire_proof`: the ended enrollment's signed `retire_message`, which the next enrollment sends along."""
     if not ledger_path.exists():
@@ -89,6 +90,7 @@ def wipe_ledger(ledger_path: Path, reason: str = "", carry_over: bool = False, r
                 conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
                              "value=excluded.value", (WIPED_IDENTITY, json.dumps(
                                  {"device_id": old, "carry_over": carry_over, "reason": reason, "unsent": unsent}
+                                 | (organiser or {})
                                  | ({"retire_proof": retire_proof, "retire_v": RETIRE_VERSION} if retire_proof else {}))))
         for table in _TABLES:
             if table in names:
@@ -126,7 +128,14 @@ def wipe(state: DeviceState, reason: str = "", carry_over: bool = False) -> dict
     elif not carry_over:            # a revocation: no retire proof, no key kept for it
         _shred(retire.successor_path(state))
     try:
-        done["ledger"] = wipe_ledger(state.ledger_path, reason, carry_over, retiring["proof"] if retiring else "")
+        creds = state.load()
+    except (OSError, ValueError, KeyError, TypeError):
+        creds = None
+    # whose enrollment ends: its uploads not sent yet never go to another organiser's server
+    organiser = {"org": creds.org, "server": server_id(creds.server_key)} if creds is not None else None
+    try:
+        done["ledger"] = wipe_ledger(state.ledger_path, reason, carry_over, retiring["proof"] if retiring else "",
+                                     organiser)
     except sqlite3.DatabaseError as exc:     # unreadable ledger: remove the file rather than leave names behind
         log.warning("wipe: ledger unreadable (%s); removing it", exc)
         for suffix in ("", "-wal", "-shm"):

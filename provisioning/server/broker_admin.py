@@ -131,16 +131,17 @@ class BrokerAdmin:
         username = server_username(base, purpose)
         return connect(self.endpoint, username, password, client_id=username)
 
-    def revoke(self, device_id: str, timeout: float = 3.0) -> dict:
-        """Revoke `device_id` (see module doc). Returns timings in seconds for the record."""
+    def revoke(self, device_id: str, timeout: float = 3.0, replaced: bool = False) -> dict:
+        """Revoke `device_id` (see module doc). Returns timings in seconds for the record. `replaced`: by a spare,
+        not lost or stolen: its signed wipe keeps its unsent uploads for its next enrollment."""
         t0 = time.monotonic()
         cred = self.registry.credential(device_id)
         if cred is None or cred.org != self.org:        # another organiser's device is not ours to revoke
             raise KeyError(f"no device {device_id!r} of {self.org}")
-        self.registry.mark_revoked(device_id, time.time())
+        self.registry.mark_revoked(device_id, time.time(), replaced)
         timings: dict[str, float] = {}
         if self.sign is not None:
-            self._publish_wipe(cred.org, device_id, timeout, self.sign)
+            self._publish_wipe(cred.org, device_id, timeout, self.sign, replaced)
         timings["wipe_sent"] = time.monotonic() - t0
         temp = secrets.token_urlsafe(32)
         if self.sync({device_id: BrokerUser(device_id, hash_password(temp), "", ())}):     # reads nothing
@@ -151,8 +152,9 @@ class BrokerAdmin:
         timings["removed"] = time.monotonic() - t0
         return timings
 
-    def _publish_wipe(self, org: str, device_id: str, timeout: float, sign: Callable[[bytes], bytes]) -> None:
-        body = wipe_body(org, device_id, time.time())
+    def _publish_wipe(self, org: str, device_id: str, timeout: float, sign: Callable[[bytes], bytes],
+                      replaced: bool = False) -> None:
+        body = wipe_body(org, device_id, time.time(), keep=replaced)
         try:
             client = self.server_client("revoke")
         except OSError:

@@ -232,7 +232,8 @@ class EnrollmentService:
         cred = self.registry.credential(device)
         if cred is None or cred.org != self.org or cred.revoked_at is None:
             return Outcome(404, {"error": "this device is not revoked"})
-        return Outcome(200, {"signed": signed.seal(wipe_body(self.org, device, self.clock()), self._sign).decode()})
+        body = wipe_body(self.org, device, self.clock(), keep=self.registry.replaced(device))
+        return Outcome(200, {"signed": signed.seal(body, self._sign).decode()})
 
     def _retire(self, replaces: tuple[str, bytes, int] | None, device_key: bytes, now: float,
                 successor: str) -> tuple[str | None, str]:

@@ -30,6 +30,22 @@ from provisioning.throttle import source_of
 log = logging.getLogger("ticketgate.provision.http")
 
 
+def disk_full(exc: BaseException) -> bool:
+    """`exc` says the disk (or the user's quota) is full: SQLite's 'database or disk is full', ENOSPC, EDQUOT."""
+    import errno
+    import sqlite3
+    seen: BaseException | None = exc
+    for _ in range(8):                  # the exception, then what it was raised during (bounded)
+        if seen is None:
+            break
+        if isinstance(seen, sqlite3.OperationalError) and "disk is full" in str(seen):
+            return True
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 @dataclass(frozen=True)
 class Limits:
     workers: int = 8                  # threads running the service (a box of devices enrolls in parallel)
@@ -268,5 +284,10 @@ class EnrollmentServer:
                 log.warning("enrollment endpoint: %s refused: %s", path, said)
                 return Outcome(503, {"error": "the organiser's database is unreachable for the moment; nothing was "
                                               "used up: try the same code again in a minute"})
+            if disk_full(exc):         # the laptop's disk: one line saying what to do, the device told to wait
+                log.warning("enrollment endpoint: %s refused: the disk of the organiser's data is full (%s): free "
+                            "space on it; the same code enrolls then", path, exc)
+                return Outcome(503, {"error": "the organiser's machine has no disk space left; nothing was used up: "
+                                              "free some space there, then try the same code again"})
             log.exception("enrollment endpoint: %s failed", path)
             return Outcome(500, {"error": "the server could not finish this request; try again"})

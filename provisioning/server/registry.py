@@ -88,6 +88,9 @@ class Registry:
         self.conn.executescript(_SCHEMA)
         if "role" not in {r[1] for r in self.conn.execute("PRAGMA table_info(tokens)")}:   # registries before roles
             self.conn.execute("ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'door'")
+        if "replaced" not in {r[1] for r in self.conn.execute("PRAGMA table_info(credentials)")}:
+            # revoked as replaced by a spare (`provision revoke --replaced`): its wipe keeps its unsent uploads
+            self.conn.execute("ALTER TABLE credentials ADD COLUMN replaced INTEGER NOT NULL DEFAULT 0")
         self.lock = threading.Lock()
         self._move_server_logins_out()
 
@@ -154,7 +157,8 @@ class Registry:
                          cred.password_hash, cred.public_key, cred.enrolled_at, token_id))
                 self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:    # a full disk: SQLite rolled back already (ROLLBACK would hide why)
+                    self.conn.execute("ROLLBACK")
                 raise
         return won
 
@@ -195,10 +199,24 @@ class Registry:
     def credential(self, device_id: str) -> DeviceCredential | None:
         return next((c for c in self.credentials(include_revoked=True) if c.device_id == device_id), None)
 
-    def mark_revoked(self, device_id: str, now: float) -> bool:
+    def mark_revoked(self, device_id: str, now: float, replaced: bool = False) -> bool:
         with self.lock:
-            return self.conn.execute("UPDATE credentials SET revoked_at=? WHERE device_id=? AND revoked_at IS NULL",
-                                     (now, device_id)).rowcount == 1
+            return self.conn.execute("UPDATE credentials SET revoked_at=?, replaced=? WHERE device_id=? AND "
+                                     "revoked_at IS NULL", (now, int(replaced), device_id)).rowcount == 1
+
+    def mark_replaced(self, device_id: str) -> bool:
+        """A device revoked already, said now to be replaced by a spare: its wipe fetched from now on keeps its
+        unsent uploads. True when it changed."""
+        with self.lock:
+            return self.conn.execute("UPDATE credentials SET replaced=1 WHERE device_id=? AND revoked_at IS NOT NULL "
+                                     "AND replaced=0", (device_id,)).rowcount == 1
+
+    def replaced(self, device_id: str) -> bool:
+        """Revoked as replaced by a spare (not lost or stolen)."""
+        with self.lock:
+            row = self.conn.execute("SELECT replaced FROM credentials WHERE device_id=? AND revoked_at IS NOT NULL",
+                                    (device_id,)).fetchone()
+        return bool(row and row[0])
 
     # -- server's own broker login -----------------------------------------------------------------------------
     def _server_passwords(self) -> dict[str, str]:

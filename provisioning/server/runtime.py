@@ -80,8 +80,8 @@ class Provisioning:
     def qr_for(self, token: IssuedToken, server: str) -> EnrollQR:
         return EnrollQR(token.token, compact_fingerprint(self.fingerprint), server, self.org)
 
-    def revoke(self, device_id: str) -> dict:
-        timings = self.admin.revoke(device_id)
+    def revoke(self, device_id: str, replaced: bool = False) -> dict:
+        timings = self.admin.revoke(device_id, replaced=replaced)
         try:
             self.store.revoke_device(device_id)
         except LookupError:
