@@ -1,0 +1,54 @@
+"""Session U's walk of the door staff's day through the public commands (`ticketgate …` subprocesses, fresh HOMEs,
+`provision serve --start-broker`, `server serve`, real SQLite files): what the door did, as the organiser sees it.
+Each test names the defect it fails on (old code)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.broker import mosquitto_binary
+from tests.qa_organiser import organiser_running, tg
+from tests.test_qa_skew import _event_now
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def _sync(device: Path) -> dict:
+    said = tg(device, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
+    return json.loads(said.strip().splitlines()[-1])
+
+
+def _scan(device: Path, *payloads: str) -> list[str]:
+    return tg(device, "agent", "scan", "--reread-window", "0", stdin="".join(p + "\n" for p in payloads)
+              ).stdout.splitlines()
+
+
+def test_the_organisers_stats_count_the_tickets_a_box_office_put_back_on_sale(tmp_path):
+    """The box office quick-cancels two unsold pre-printed tickets, undoes one (scanned by mistake), syncs. The
+    organiser's `server stats` (and `report entries`) said only "1 scans (0 entries, 0 refused)" on the box office's
+    line: nothing said that a ticket was back on sale, nor how many, while its seat could be sold again. Stats now
+    count the tickets put back on sale (an undone cancellation left out), in all and per device."""
+    org, box = tmp_path / "org", tmp_path / "box"
+    org.mkdir()
+    box.mkdir()
+    payloads = _event_now(org)          # Ann Martin's two tickets, unsold pre-printed stock for the box office
+    with organiser_running(org) as running:
+        running.enroll(box, "box-office", events="1")
+        tg(org, "server", "push")
+        assert _sync(box)["bundle_version"] > 0
+        tg(box, "agent", "configure", "--mode", "quick_cancel")
+        lines = _scan(box, *payloads)
+        assert [line.split(" | ")[0] for line in lines] == ["CANCELLED — BACK ON SALE"] * 2, lines
+        undone = tg(box, "agent", "annul", "--reason", "scanned by mistake").stdout
+        assert "valid again (cancellation undone)" in undone, undone
+        assert _sync(box)["outbox_pending"] == 0
+        said = tg(org, "server", "stats").stdout
+        assert "back on sale: 1 ticket(s) cancelled by a box office (quick cancellation)" in said.splitlines(), said
+        device = next(line for line in said.splitlines() if line.startswith("device "))
+        assert "(0 entries, 1 back on sale, 0 refused)" in device and "gate box-office" in device, said
+        stats = json.loads(tg(org, "server", "stats", "--json").stdout)
+        assert stats["back_on_sale"] == 1 and [d.get("back_on_sale") for d in stats["devices"].values()] == [1], stats
+        assert json.loads(tg(org, "server", "stats", "--json", "--event", "1").stdout)["back_on_sale"] == 1
+        assert "back on sale: 1 ticket(s)" in tg(org, "server", "report", "entries").stdout
