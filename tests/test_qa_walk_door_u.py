@@ -52,3 +52,32 @@ def test_the_organisers_stats_count_the_tickets_a_box_office_put_back_on_sale(tm
         assert stats["back_on_sale"] == 1 and [d.get("back_on_sale") for d in stats["devices"].values()] == [1], stats
         assert json.loads(tg(org, "server", "stats", "--json", "--event", "1").stdout)["back_on_sale"] == 1
         assert "back on sale: 1 ticket(s)" in tg(org, "server", "report", "entries").stdout
+
+
+def test_a_name_with_an_elided_article_is_found_typed_without_its_apostrophe(tmp_path):
+    """No QR code: the steward searches the buyer's name as it sounds, "obrien" for Zoë O'Brien, "ndiaye" for Awa
+    N’Diaye (a typographic apostrophe, as a web shop keeps it). Both said "no match": the index cuts such a name into
+    "o" and "brien", and only "brien" or "o'brien" found it. The search now tries a word as an elided name when
+    nothing else matched, keeping only names that join it (never "O. Brien Smith"), the app's Search screen and
+    `agent search` alike (one ledger search)."""
+    org, door = tmp_path / "org", tmp_path / "door"
+    org.mkdir()
+    door.mkdir()
+    _event_now(org)
+    for buyer in ("Zoë O'Brien", "Awa N’Diaye", "O. Brien Smith", "Olive Brienne"):
+        tg(org, "server", "order", "add", "--event", "1", "--buyer", buyer, "--quantity", "1", "--ticket",
+           "category=Adult,zone=Floor")
+    with organiser_running(org) as running:
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+
+    def found(query: str, *lang: str) -> list[str]:
+        return sorted({row["buyer_name"] for row in json.loads(tg(door, "agent", "search", *lang, "--json", query
+                                                                    ).stdout)})
+    assert found("obrien") == found("OBRIEN") == found("zoe obri") == found("obr") == ["Zoë O'Brien"]
+    assert found("ndiaye") == found("Ndiay") == ["Awa N’Diaye"]
+    assert found("brien") == ["O. Brien Smith", "Zoë O'Brien"]          # the typed word as before
+    assert found("obrian") == []
+    line = tg(door, "agent", "search", "--lang", "fr", "ndiaye").stdout
+    assert "Awa N’Diaye" in line and "valable" in line, line
