@@ -89,16 +89,25 @@ def search_forms(text: str, letter_index: bool = False) -> list[Form]:
     if len(ws) == 1 and _COMPACT_ORDER.fullmatch(ws[0].upper()):
         groups = [ws[0][:4], ws[0][4:]]
         forms += [_form(groups, n, letter_index) for n in (2, 1)]
-    forms += [_elided(ws, i, letter_index) for i, w in enumerate(ws[:ELIDED_WORDS]) if len(w) >= 3 and w.isalpha()]
+    for text, word in elided_words(text):     # every word a prefix, the elided name's first letter a whole word
+        form = _form(words(text), 0, letter_index)
+        forms.append(Form(form.match, form.prefixes, form.native, (word,)))
     return list(dict.fromkeys(forms))
 
 
-def _elided(ws: list[str], i: int, letter_index: bool) -> Form:
-    """Every word a prefix, word `i` typed without the apostrophe of an elided name ("obrien" for O'Brien): its first
-    letter a whole word, the rest a prefix, and the row kept only if its name joins them."""
-    w = ws[i]
-    form = _form([*ws[:i], w[0], w[1:], *ws[i + 1:]], 0, letter_index)
-    return Form(form.match, form.prefixes, form.native, (w.lower(),))
+def elided_words(text: str) -> list[tuple[str, str]]:
+    """For a search nothing matched: (the text with one word cut after its first letter, that word in lower case),
+    for each of the first words a person may have typed as an elided name without its apostrophe ("zoe obr" ->
+    ("zoe o br", "obr")); a row found by such a text is kept only if `joins` it."""
+    ws = words(text)
+    return [(" ".join([*ws[:i], w[0], w[1:], *ws[i + 1:]]), w.lower())
+            for i, w in enumerate(ws[:ELIDED_WORDS]) if len(w) >= 3 and w.isalpha()]
+
+
+def joins(text: str, word: str) -> bool:
+    """Whether `text` with its apostrophes taken out has a word starting with `word` (lower case): O'Brien joins
+    "obr", O. Brien does not."""
+    return any(w.lower().startswith(word) for w in words((text or "").translate(_APOSTROPHES)))
 
 
 def fts_query(text: str) -> str:

@@ -81,3 +81,30 @@ def test_a_name_with_an_elided_article_is_found_typed_without_its_apostrophe(tmp
     assert found("obrian") == []
     line = tg(door, "agent", "search", "--lang", "fr", "ndiaye").stdout
     assert "Awa N’Diaye" in line and "valable" in line, line
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_options(request) -> list[str]:
+    return ["--db", request.getfixturevalue("pg_url")] if request.param == "postgresql" else []
+
+
+def test_the_organiser_finds_the_order_the_door_found_typed_without_its_apostrophe(tmp_path, store_options):
+    """The steward finds Zoë O'Brien by "obrien" and calls the organiser, who types the same in `server order find`:
+    "no match" (both stores), though the door had just shown her. The organiser's search now tries the elided name
+    as the doors do, keeping only names that join it."""
+    org = tmp_path / "org"
+    org.mkdir()
+    tg(org, "server", *store_options, "init", "--org", "acme", "--name", "Acme Festival")
+    tg(org, "server", *store_options, "event", "create", "--name", "Week", "--start", "2026-12-03 10:00", "--end",
+       "2026-12-05 02:00", "--tz", "Europe/Paris", "--zone", "1=Floor", "--category", "1=Adult")
+    for buyer in ("Zoë O'Brien", "Awa N’Diaye", "O. Brien Smith"):
+        tg(org, "server", *store_options, "order", "add", "--event", "1", "--buyer", buyer, "--quantity", "1",
+           "--ticket", "category=Adult,zone=Floor")
+
+    def found(query: str) -> list[str]:
+        return sorted(o["buyer_name"] for o in json.loads(
+            tg(org, "server", *store_options, "order", "find", "--json", query).stdout))
+    assert found("obrien") == found("zoe obr") == ["Zoë O'Brien"]
+    assert found("ndiaye") == ["Awa N’Diaye"]
+    assert found("brien") == ["O. Brien Smith", "Zoë O'Brien"] and found("obrian") == []
+    assert "no match" in tg(org, "server", *store_options, "order", "find", "obrian").stdout
