@@ -108,3 +108,36 @@ def test_the_organiser_finds_the_order_the_door_found_typed_without_its_apostrop
     assert found("ndiaye") == ["Awa N’Diaye"]
     assert found("brien") == ["O. Brien Smith", "Zoë O'Brien"] and found("obrian") == []
     assert "no match" in tg(org, "server", *store_options, "order", "find", "obrian").stdout
+
+
+def test_the_box_office_puts_next_weeks_unsold_tickets_back_on_sale(tmp_path):
+    """The box office clears its unsold pre-printed stock for next week's show (the guides' quick cancellation):
+    every ticket was refused NOT VALID YET — the validity window was checked before the mode, so a ticket could go
+    back on sale only once its event had begun, when its seat no longer sells. Quick cancellation now takes a ticket
+    before its window (an expired one, its event over, stays refused); the organiser sees it back on sale; a door
+    in normal mode still says NOT VALID YET before the date."""
+    org, box, gate = tmp_path / "org", tmp_path / "box", tmp_path / "gate"
+    for p in (org, box, gate):
+        p.mkdir()
+    tg(org, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    tg(org, "server", "event", "create", "--name", "Next week", "--start", "2099-06-01 20:00", "--end",
+       "2099-06-01 23:00", "--tz", "Europe/Paris", "--zone", "1=Floor", "--category", "1=Adult")
+    order = json.loads(tg(org, "server", "order", "add", "--event", "1", "--buyer", "Box office stock",
+                          "--quantity", "2", "--ticket", "category=Adult,zone=Floor", "--json").stdout)
+    payloads = [json.loads(tg(org, "server", "ticket", "show", t["ticket_key"], "--json").stdout)["payload"]
+                for t in order["tickets"]]
+    with organiser_running(org) as running:
+        running.enroll(box, "box-office", events="1")
+        running.enroll(gate, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(box)["bundle_version"] > 0 and _sync(gate)["bundle_version"] > 0
+        assert _scan(gate, payloads[1])[0].startswith("NOT VALID YET | "), "a door still refuses it before its date"
+        tg(box, "agent", "configure", "--mode", "quick_cancel")
+        lines = _scan(box, payloads[0])
+        assert lines[0].startswith("CANCELLED — BACK ON SALE | "), lines
+        assert _sync(box)["outbox_pending"] == 0
+        assert "quick-cancelled at box-office" in tg(org, "server", "order", "show", order["number"]).stdout
+        assert json.loads(tg(org, "server", "stats", "--json").stdout)["back_on_sale"] == 1
+        _sync(gate)
+        gate_said = json.loads(tg(gate, "agent", "scan", "--json", stdin=payloads[0] + "\n").stdout)
+        assert gate_said["verdict"] == "not_yet_valid", gate_said    # before its date the door says that first
