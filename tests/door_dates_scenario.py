@@ -4,6 +4,10 @@ event and the door reads its tickets through the camera (QR images decoded by th
 process by tests/test_qa_door_dates.py.
 
     python tests/door_dates_scenario.py OUT_DIR DEVICE_HOME LANG PAYLOADS_JSON   -> OUT_DIR/dates_LANG.json
+    python tests/door_dates_scenario.py OUT_DIR DEVICE_HOME LANG PAYLOADS_JSON box   -> OUT_DIR/box_LANG.json
+
+`box`: the same device at the box office in quick cancellation, tickets typed by a keyboard-wedge laser, the last
+one undone: what the status strip counts.
 """
 from __future__ import annotations
 
@@ -26,6 +30,39 @@ def qr_frame(text: str):
     segno.make(text, error="m").save(buf, kind="png", scale=4, border=4)
     buf.seek(0)
     return np.stack([np.array(Image.open(buf).convert("L"))] * 3, -1)
+
+
+def box_office(out: Path, home: Path, lang: str, payloads: Path) -> None:
+    from kiosk_ui.offscreen import offscreen_env
+    offscreen_env((720, 1280))
+    from agent.policy import Mode
+    from kiosk_ui import i18n
+    from kiosk_ui.adapters import build_services
+    from kiosk_ui.controller import Controller
+    from kiosk_ui.door import Door
+    from kiosk_ui.offscreen import Harness
+    i18n.set_language(lang)
+    tickets = json.loads(payloads.read_text())
+    door = Door.open_home(home)
+    ctl = Controller(door, build_services(door, home))
+    h = Harness(ctl, "scan")
+    scan = h.screen("scan")
+    scan.verdict_timeout = 0
+    scan.set_mode(Mode.QUICK_CANCEL)          # the mode popup's choice (no PIN set on this device)
+    res: dict = {"mode_set": ctl.door.policy.mode is Mode.QUICK_CANCEL}
+    h.pump()
+    res["strip_ready"] = scan.counters.text
+
+    def wedge(text: str) -> dict:
+        h.window.dispatch("on_textinput", text)
+        h.window.dispatch("on_key_down", 13, 36, "\r", [])
+        h.pump()
+        return {"title": scan.big.text, "counters": scan.counters.text}
+    res["read"] = [wedge(tickets[name]) for name in ("festival", "festival2")]
+    res["undo"] = scan.undo("scanned by mistake")
+    h.pump()
+    res["strip_after_undo"] = scan.counters.text
+    (out / f"box_{lang}.json").write_text(json.dumps(res, ensure_ascii=False, indent=1))
 
 
 def main(out: Path, home: Path, lang: str, payloads: Path) -> None:
@@ -79,4 +116,5 @@ def main(out: Path, home: Path, lang: str, payloads: Path) -> None:
 
 
 if __name__ == "__main__":
-    run(main, Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))
+    run(box_office if sys.argv[5:] == ["box"] else main, Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3],
+        Path(sys.argv[4]))

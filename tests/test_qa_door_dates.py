@@ -54,6 +54,7 @@ def festival_door(tmp_path_factory) -> dict:
            "festival": _event(org, "Festival", now - 30 * hour, now + 30 * hour),
            "next_week": _event(org, "Next week", now + 7 * day, now + 7 * day + 3 * hour)}
     payloads = {name: _ticket(org, event, f"Guest {name}") for name, event in ids.items()}
+    payloads["festival2"] = _ticket(org, ids["festival"], "Box office stock")
     with organiser_running(org) as running:
         running.enroll(door, "north")
         tg(org, "server", "push")
@@ -62,11 +63,15 @@ def festival_door(tmp_path_factory) -> dict:
     (tmp / "payloads.json").write_text(json.dumps(payloads))
     OUT.mkdir(parents=True, exist_ok=True)
     shown = {}
-    for lang in ("en", "fr"):           # each language on its own copy of the synced device
+    for lang in ("en", "fr"):           # each language and part on its own copy of the synced device
         shutil.copytree(door, tmp / lang)
         run_offscreen_scenario("door_dates_scenario.py", str(OUT), str(tmp / lang / "device"), lang,
                                str(tmp / "payloads.json"))
         shown[lang] = json.loads((OUT / f"dates_{lang}.json").read_text())
+        shutil.copytree(door, tmp / f"box-{lang}")
+        run_offscreen_scenario("door_dates_scenario.py", str(OUT), str(tmp / f"box-{lang}" / "device"), lang,
+                               str(tmp / "payloads.json"), "box")
+        shown[f"box_{lang}"] = json.loads((OUT / f"box_{lang}.json").read_text())
     festival_days = []
     d = datetime.fromtimestamp(now - 30 * hour, PARIS).date()
     while d <= datetime.fromtimestamp(now + 30 * hour, PARIS).date():
@@ -103,3 +108,20 @@ def test_the_festival_picked_for_today_admits_its_ticket_and_refuses_next_weeks_
     assert "Next week" in shown["scanned"][1]["reason"], shown["scanned"]
     assert [d for d, state in shown["reopened"]["dates"] if state == "down"] == [festival_door["today"]]
     assert shown["reopened"]["events"] == [["Festival", "down"]], shown["reopened"]
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_the_box_office_strip_counts_the_tickets_put_back_on_sale(festival_door, lang):
+    """The box office switches to quick cancellation and reads two unsold tickets with a keyboard-wedge laser (two
+    purple screens), then undoes the last. Its strip said "Scanned 2 · Accepted 0 · Inside 0": nothing counted what
+    it had just done, and "Accepted" read as if nobody had been let in by mistake. In quick cancellation it counts
+    the tickets put back on sale ("Scanned 2 · Back on sale 1" after the undo), as `server stats` does."""
+    box = festival_door["shown"][f"box_{lang}"]
+    assert box["mode_set"], box
+    purple = "CANCELLED — BACK ON SALE" if lang == "en" else "ANNULÉ — REMIS EN VENTE"
+    assert [r["title"] for r in box["read"]] == [purple] * 2, box
+    said = ("Scanned {s} · Back on sale {c}" if lang == "en" else "Scannés {s} · Remis en vente {c}")
+    assert box["strip_ready"].startswith(said.format(s=0, c=0)), box
+    assert [r["counters"].split(" · ")[:2] for r in box["read"]] == [said.format(s=1, c=1).split(" · "),
+                                                                      said.format(s=2, c=2).split(" · ")], box
+    assert box["strip_after_undo"].startswith(said.format(s=2, c=1)), box

@@ -162,6 +162,8 @@ def test_status_strip():
     assert off.counters == "Scanned 10 · Accepted 8 · Inside 5" and off.warning == ""
     on = status_view(0, 0, 0, SyncStatus(available=True, online=True, queue=0), Mode.QUICK_CANCEL)
     assert on.badge_colour == GREEN and "NOT FOR THE DOOR" in on.warning and on.idle_colour == PURPLE
+    box = status_view(5, 0, 0, SyncStatus(), Mode.QUICK_CANCEL, back_on_sale=4)
+    assert box.counters == "Scanned 5 · Back on sale 4"
     none = status_view(0, 0, 0, SyncStatus(queue=3), Mode.NORMAL)
     assert none.badge == "No sync on this build · queue 3"
 
