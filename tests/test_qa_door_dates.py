@@ -1,7 +1,7 @@
-"""The door supervisor's dates on the app's Events screen (tests/door_dates_scenario.py, the real app offscreen) on a
-device the organiser enrolled and synced through the public commands (`server event create --tz Europe/Paris`,
-`provision enroll`, `agent sync`; real mosquitto, real SQLite files), its clock in UTC. Each test names the defect it
-fails on (old code)."""
+"""The door supervisor's dates on the app's Events screen, and the box office's status strip in quick cancellation
+(tests/door_dates_scenario.py, the real app offscreen) on a device the organiser enrolled and synced through the
+public commands (`server event create --tz Europe/Paris`, `provision enroll`, `agent sync`; real mosquitto, real
+SQLite files), its clock in UTC. Each test names the defect it fails on (old code)."""
 from __future__ import annotations
 
 import json
