@@ -127,7 +127,9 @@ def check_validity(c: Context) -> Verdict | None:
             valid_from, valid_until = start, end
         valid_from = start if valid_from is None or (start is not None and start > valid_from) else valid_from
         valid_until = end if valid_until is None or (end is not None and end < valid_until) else valid_until
-    if valid_from is not None and c.now < valid_from:
+    if valid_from is not None and c.now < valid_from and c.policy.mode is not Mode.QUICK_CANCEL:
+        # (the box office puts its unsold pre-printed stock back on sale before the event: not valid yet is no bar;
+        # an expired ticket's event is over and stays refused)
         return c.verdict(Code.NOT_YET_VALID, "", extra={"valid_from": valid_from})
     if valid_until is not None and c.now >= valid_until:
         return c.verdict(Code.EXPIRED, "", extra={"valid_until": valid_until})

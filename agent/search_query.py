@@ -13,6 +13,11 @@ when the index has 1-character prefixes (index files made since they exist: lazy
 index it is left out of the MATCH and checked on the rows (`Form.keeps`). A prefix longer than 3 characters is searched by its first 3
 (indexed, lazy) and the rows are then checked against the whole prefix (`Form.keeps`); if a few hundred
 candidates did not fill the page, the whole prefix is rare and FTS5's own prefix query (`Form.native`) is cheap.
+
+A name with an elided article (O'Brien, N'Diaye, D’Angelo) is two tokens, `o` and `brien`: door staff type it
+"obrien". When nothing else matched, a word of 3 letters or more is tried as its first letter and the rest
+(`"o" AND "bri"*`), the rows kept only if the name with its apostrophes taken out has a word starting with the
+typed one (`Form.elided`): "obrien" finds O'Brien, never "O. Brien" or "Olive Brienne".
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from dataclasses import dataclass
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_WORDS = 8
 MAX_WORD = 64
+ELIDED_WORDS = 3        # the first words of a query tried as an elided name (a form each, only when nothing matched)
+_APOSTROPHES = dict.fromkeys(map(ord, "'’ʼ`´"))
 INDEXED_PREFIX = 3      # the longest prefix with its own FTS5 prefix index
 
 
@@ -36,13 +43,16 @@ class Form:
     match: str                       # the FTS5 MATCH expression
     prefixes: tuple[str, ...] = ()   # lower-case prefixes every row must also have (longer than the index)
     native: str = ""                 # the same form with whole prefixes: FTS5 merges, cheap when they are rare
+    elided: tuple[str, ...] = ()     # lower-case prefixes of a word the row has once its apostrophes are taken out
 
     def keeps(self, *texts: str) -> bool:
-        if not self.prefixes:
+        if not self.prefixes and not self.elided:
             return True
         joined = " ".join(str(t or "") for t in texts)
         tokens = _WORD.findall(joined.lower()) if joined.isascii() else [w.lower() for w in words(joined)]
-        return all(any(tok.startswith(p) for tok in tokens) for p in self.prefixes)
+        whole = [w.lower() for w in words(joined.translate(_APOSTROPHES))] if self.elided else []
+        return (all(any(tok.startswith(p) for tok in tokens) for p in self.prefixes)
+                and all(any(tok.startswith(p) for tok in whole) for p in self.elided))
 
 
 def _term(word: str, prefix: bool) -> tuple[str, str | None]:
@@ -79,7 +89,25 @@ def search_forms(text: str, letter_index: bool = False) -> list[Form]:
     if len(ws) == 1 and _COMPACT_ORDER.fullmatch(ws[0].upper()):
         groups = [ws[0][:4], ws[0][4:]]
         forms += [_form(groups, n, letter_index) for n in (2, 1)]
+    for text, word in elided_words(text):     # every word a prefix, the elided name's first letter a whole word
+        form = _form(words(text), 0, letter_index)
+        forms.append(Form(form.match, form.prefixes, form.native, (word,)))
     return list(dict.fromkeys(forms))
+
+
+def elided_words(text: str) -> list[tuple[str, str]]:
+    """For a search nothing matched: (the text with one word cut after its first letter, that word in lower case),
+    for each of the first words a person may have typed as an elided name without its apostrophe ("zoe obr" ->
+    ("zoe o br", "obr")); a row found by such a text is kept only if `joins` it."""
+    ws = words(text)
+    return [(" ".join([*ws[:i], w[0], w[1:], *ws[i + 1:]]), w.lower())
+            for i, w in enumerate(ws[:ELIDED_WORDS]) if len(w) >= 3 and w.isalpha()]
+
+
+def joins(text: str, word: str) -> bool:
+    """Whether `text` with its apostrophes taken out has a word starting with `word` (lower case): O'Brien joins
+    "obr", O. Brien does not."""
+    return any(w.lower().startswith(word) for w in words((text or "").translate(_APOSTROPHES)))
 
 
 def fts_query(text: str) -> str:

@@ -221,7 +221,8 @@ class Controller:
     def status(self) -> StatusView:
         c = self.door.counters()
         p = self.door.policy
-        view = status_view(c.scanned, c.accepted, c.inside, self.services.sync.status(), p.mode, p.direction)
+        view = status_view(c.scanned, c.accepted, c.inside, self.services.sync.status(), p.mode, p.direction,
+                           c.back_on_sale)
         if self.door.staff.configured:           # who is on duty, on the status strip
             staff = self.door.staff
             view = replace(view, counters=f"{view.counters} · {on_duty_line(staff.current(), staff.deactivated())}")

@@ -20,7 +20,7 @@ from agent.stored_policy import check_policy_selection
 from agent.staff_session import OnDuty
 from agent.ticket_state import ticket_state
 from agent.sync.messages import name_refusal
-from agent.verdicts import Verdict
+from agent.verdicts import Code, Verdict
 from kiosk_ui import door_queries
 
 
@@ -29,6 +29,7 @@ class Counters:
     scanned: int = 0
     accepted: int = 0
     inside: int = 0
+    back_on_sale: int = 0       # quick cancellation: tickets this session put back on sale (not undone)
 
 
 class Door:
@@ -57,6 +58,8 @@ class Door:
         if not verdict.repeat:
             self.session.scanned += 1
             self.session.accepted += int(verdict.accepted)
+            put_back = verdict.code is Code.CANCELLED and Mode(self.policy.mode) is Mode.QUICK_CANCEL
+            self.session.back_on_sale += int(put_back)
         self.last_verdict = verdict
         return verdict
 
@@ -65,6 +68,8 @@ class Door:
         result = self.gate.annul(reason)
         if result.get("kind") == "entry":
             self.session.accepted = max(0, self.session.accepted - 1)
+        if result.get("kind") == "cancel":
+            self.session.back_on_sale = max(0, self.session.back_on_sale - 1)
         self.last_verdict = None
         return result
 

@@ -265,9 +265,12 @@ def stats_text(s: dict) -> str:
             rows.append(f"  {h['hour']}  event {h['event_id']:<5} {h['entries']:>6}  {'#' * max(1, 40 * h['entries'] // peak)}")
     if s["refusals"]:
         rows.append("refusals:  " + ", ".join(f"{k}: {v}" for k, v in s["refusals"].items()))
+    if s.get("back_on_sale"):
+        rows.append(f"back on sale: {s['back_on_sale']} ticket(s) cancelled by a box office (quick cancellation)")
     for device, d in s["devices"].items():
         exits = d.get("exits", 0)
         out = f", {exits} exit{'s' if exits != 1 else ''}" if exits else ""
+        out += f", {d['back_on_sale']} back on sale" if d.get("back_on_sale") else ""
         rows.append(f"device {device:<18} {d['scans']:>6} scans ({d['entries']} entries{out}, {d['refusals']} refused)  "
                     f"gate {d.get('gate') or '-'} mode {d.get('mode') or 'any'}  "       # as `server devices` says them
                     f"last scan {when(d.get('last_scan'))}  last seen {when(d.get('last_seen'))} {device_presence(d)}"

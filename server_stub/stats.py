@@ -155,7 +155,9 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
                   revoked: Mapping[str, tuple[str, float, str | None]] | None = None) -> dict:
     """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device (its uploads, and
     its effective entries and exits, as per gate; its gate and mode: the organiser's, from `devices` (each with
-    `posting.organiser_setting`'s gate, mode, enrolled_gate, setting), else those of its latest scan). `zone_of`: the zone (None: every zone) of each ticket this server
+    `posting.organiser_setting`'s gate, mode, enrolled_gate, setting), else those of its latest scan; `back_on_sale`:
+    the tickets it put back on sale that still are). `back_on_sale`: tickets a quick cancellation put back on sale,
+    not undone nor reset. `zone_of`: the zone (None: every zone) of each ticket this server
     issued; the others are counted under no zone, `issued` false (`zone_key`). `revoked`: as `find_conflicts`'s; an
     exchanged ticket a door admitted counts in `double_entries.exchanged_after_entry` (its entry is counted: the
     holder went in), and every other ticket `server conflicts` lists is counted too (`double_entries`)."""
@@ -204,6 +206,12 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         d["enrolled_gate"], d["setting"] = info.get("enrolled_gate", d["gate"]), info.get("setting")
         d["last_seen"], d["status"] = info.get("last_seen"), info.get("status", "")
         d.update((k, info.get(k)) for k in ("revoked", "revoked_at", "retired", "replaced_by"))   # out of service
+    # tickets a box office put back on sale (quick cancellation), undone and reset ones left out, by the device
+    on_sale = [cancel for cancel in (c for _, c in folded.values()) if cancel is not None
+               and (event_id is None or cancel.event_id == event_id)]
+    for device_id, n in Counter(c.device_id for c in on_sale).items():
+        per_device.setdefault(device_id, {"scans": 0, "entries": 0, "exits": 0, "refusals": 0, "gate": "",
+                                          "mode": None, "last_scan": None})["back_on_sale"] = n
     found = _find_conflicts(folded, event_id, revoked)
     return {
         "event_id": event_id,
@@ -223,5 +231,6 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
                            "admitted_after_refund": sum(1 for c in found
                                                         if c["revoked"] and not c["revoked"]["exchanged"])},
         "refusals": dict(sorted(refusals.items(), key=lambda kv: str(kv[0]))),
+        "back_on_sale": len(on_sale),
         "devices": dict(sorted(per_device.items())),
     }

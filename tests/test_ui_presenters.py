@@ -162,6 +162,8 @@ def test_status_strip():
     assert off.counters == "Scanned 10 · Accepted 8 · Inside 5" and off.warning == ""
     on = status_view(0, 0, 0, SyncStatus(available=True, online=True, queue=0), Mode.QUICK_CANCEL)
     assert on.badge_colour == GREEN and "NOT FOR THE DOOR" in on.warning and on.idle_colour == PURPLE
+    box = status_view(5, 0, 0, SyncStatus(), Mode.QUICK_CANCEL, back_on_sale=4)
+    assert box.counters == "Scanned 5 · Back on sale 4"
     none = status_view(0, 0, 0, SyncStatus(queue=3), Mode.NORMAL)
     assert none.badge == "No sync on this build · queue 3"
 
@@ -270,3 +272,28 @@ def test_sync_lines():
     assert lines == ["Server: online", "Messages waiting: 4", "Event data version: 17",
                      "Last upload: 00:16:40 UTC (6 min ago)", "Conflicts: 2"]
     assert sync_lines(SyncStatus(queue=3), 0)[0] == "Sync: not available on this build."
+
+
+def test_selection_lists_an_event_under_every_day_it_runs_and_opens_on_today():
+    """A show from 20:00 to 02:00 in Paris is listed under both days; at 00:30 (23:30 UTC, the device's clock) the
+    screen opens on the second day with the show; an end at midnight sharp adds no day; a season longer than a month
+    is listed under its first, last and current day only."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    paris = ZoneInfo("Europe/Paris")
+    at = lambda text: datetime.fromisoformat(text).replace(tzinfo=paris).timestamp()  # noqa: E731
+    show = {"event_id": 1, "name": "Late show", "starts_at": at("2026-12-04 20:00"), "ends_at": at("2026-12-05 02:00"),
+            "timezone": "Europe/Paris", "zones": []}
+    dinner = {"event_id": 2, "name": "Dinner", "starts_at": at("2026-12-06 19:00"), "ends_at": at("2026-12-07 00:00"),
+              "timezone": "Europe/Paris", "zones": []}
+    season = {"event_id": 3, "name": "Season", "starts_at": at("2026-09-01 10:00"), "ends_at": at("2027-06-30 23:00"),
+              "timezone": "Europe/Paris", "zones": []}
+    s = Selection.from_policy([show, dinner], None, None, now=at("2026-12-05 00:30"))
+    assert s.dates() == ["2026-12-04", "2026-12-05", "2026-12-06"] and s.date == "2026-12-05"
+    assert [e["name"] for e in s.visible_events()] == ["Late show"]
+    assert Selection.from_policy([show, dinner], None, None, now=at("2026-12-05 12:00")).date == "2026-12-06"
+    assert Selection.from_policy([show, dinner], {2}, None, now=at("2026-12-05 00:30")).date == "2026-12-06"
+    assert Selection.from_policy([show, dinner], None, None, now=at("2026-12-09 12:00")).date == "2026-12-06"
+    s = Selection.from_policy([season], None, None, now=at("2026-12-05 12:00"))
+    assert s.dates() == ["2026-09-01", "2026-12-05", "2027-06-30"] and s.date == "2026-12-05"
+    assert [e["name"] for e in s.visible_events()] == ["Season"]

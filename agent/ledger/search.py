@@ -31,7 +31,8 @@ class SearchMixin(LedgerPart):
         for form in search_forms(query, index_file.has_letter_index(conn)):    # widen only while nothing matched
             hits, read = self._search_rows(form.match, form, limit, found)
             if form.prefixes and read >= self.SEARCH_CANDIDATES and len(found) < limit:
-                hits += self._search_rows(form.native, None, limit, found)[0]
+                # the whole prefixes are in the match: only an elided name's join is left to check on the rows
+                hits += self._search_rows(form.native, form if form.elided else None, limit, found)[0]
             if hits:
                 break
         return list(found.values())[:limit]
@@ -40,7 +41,7 @@ class SearchMixin(LedgerPart):
         sql = (f"SELECT {ticket_columns(_TICKET_COLUMNS)} FROM tickets_fts f JOIN tickets t ON t.id = f.rowid "
                "WHERE tickets_fts MATCH ? LIMIT ?")
         hits = read = 0
-        cap = self.SEARCH_CANDIDATES if form is not None and form.prefixes else limit
+        cap = self.SEARCH_CANDIDATES if form is not None and (form.prefixes or form.elided) else limit
         for r in self.conn.execute(sql, (match, cap)):
             read += 1
             if form is None or form.keeps(r[0], r[2], r[3], r[4]):      # ticket key, order number, name, email

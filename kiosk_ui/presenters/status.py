@@ -35,8 +35,10 @@ class StatusView:
 
 
 def status_view(scanned: int, accepted: int, inside: int, sync: SyncStatus, mode: Mode,
-                direction: str | None = None) -> StatusView:
-    counters = tr("Scanned {s} · Accepted {a} · Inside {i}", s=scanned, a=accepted, i=inside)
+                direction: str | None = None, back_on_sale: int = 0) -> StatusView:
+    """`back_on_sale`: in quick cancellation the strip counts the tickets put back on sale, not admissions."""
+    counters = (tr("Scanned {s} · Back on sale {c}", s=scanned, c=back_on_sale) if Mode(mode) is Mode.QUICK_CANCEL
+                else tr("Scanned {s} · Accepted {a} · Inside {i}", s=scanned, a=accepted, i=inside))
     if not sync.available:
         badge, colour = tr("No sync on this build · queue {n}", n=sync.queue), NEUTRAL
     elif sync.online:

@@ -16,7 +16,8 @@ class EventsScreen(BaseScreen):
 
     def __init__(self, ui, **kw):
         super().__init__(ui, **kw)
-        self.dates = GridLayout(rows=1, spacing=dp(GAP), size_hint_y=None)
+        # a festival's days, at most four to a row (one row squeezed a week's dates into unreadable text)
+        self.dates = GridLayout(cols=4, spacing=dp(GAP), size_hint_y=None)
         self.dates.bind(minimum_height=self.dates.setter("height"))
         view, self.list = scroll_list()
         self.apply_button = BigButton(tr("Use this selection"), lambda: self.guarded(self.apply), colour=(0.05, 0.55, 0.2, 1))
@@ -27,7 +28,7 @@ class EventsScreen(BaseScreen):
 
     def on_pre_enter(self, *args):
         p = self.ctl.door.policy
-        self.sel = Selection.from_policy(self.ctl.door.events(), p.events, p.zones)
+        self.sel = Selection.from_policy(self.ctl.door.events(), p.events, p.zones, now=self.ctl.clock())
         super().on_pre_enter(*args)
 
     def refresh(self) -> None:
@@ -35,6 +36,7 @@ class EventsScreen(BaseScreen):
             return
         s = self.sel
         self.dates.clear_widgets()
+        self.dates.cols = max(1, min(4, len(s.dates())))
         for d in s.dates():
             t = BigToggle(d, group="date", state="down" if d == s.date else "normal", allow_no_selection=False)
             t.bind(on_release=lambda w, d=d: self._do(s.pick_date, d))
