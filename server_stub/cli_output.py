@@ -47,8 +47,31 @@ def parse_time(text: str, tz: str, local_to: str = "--tz") -> float:
     except ValueError:
         raise Refused(f"time {text!r}: use 'YYYY-MM-DD HH:MM' (local to {local_to}) or ISO 8601") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
+        value = _wall_clock(value, ZoneInfo(tz), tz)
     return value.timestamp()
+
+
+def _wall_clock(value: datetime, zone: ZoneInfo, tz: str) -> datetime:
+    """`value` as the clocks of `zone` show it; Refused when the clocks never show it (skipped when they go forward)
+    or show it twice (when they go back): either would be taken silently an hour off, so the message says what to
+    give instead."""
+    first, second = value.replace(tzinfo=zone, fold=0), value.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    shown = value.strftime("%Y-%m-%d %H:%M")
+    if datetime.fromtimestamp(first.timestamp(), zone).replace(tzinfo=None) != value:      # a time skipped
+        later = datetime.fromtimestamp(first.timestamp(), zone)
+        raise Refused(f"{shown} does not exist in {tz}: the clocks go forward that night and skip it; give the time "
+                      f"the clocks show, e.g. '{later:%Y-%m-%d %H:%M}' ({later:%Z})")
+    raise Refused(f"{shown} happens twice in {tz}: the clocks go back that night; say which with its UTC offset, "
+                  f"'{value:%Y-%m-%d %H:%M}{_offset(first)}' (the first, {first:%Z}) or "
+                  f"'{value:%Y-%m-%d %H:%M}{_offset(second)}' (the second, {second:%Z})")
+
+
+def _offset(value: datetime) -> str:
+    """`+02:00`: the UTC offset as ISO 8601 writes it (and `parse_time` reads it)."""
+    text = value.strftime("%z")
+    return f"{text[:3]}:{text[3:]}"
 
 
 def fail(prefix: str, message: object) -> None:
