@@ -284,8 +284,9 @@ def stats_text(s: dict) -> str:
     if s["entries_per_hour"]:
         rows.append("per hour (event time):")
         peak = max(h["entries"] for h in s["entries_per_hour"])
+        width = max(len(h["hour"]) for h in s["entries_per_hour"])     # `02:00 CEST` and `02:00 CET` the night the clocks go back
         for h in s["entries_per_hour"]:
-            rows.append(f"  {h['hour']}  event {h['event_id']:<5} {h['entries']:>6}  {'#' * max(1, 40 * h['entries'] // peak)}")
+            rows.append(f"  {h['hour']:<{width}}  event {h['event_id']:<5} {h['entries']:>6}  {'#' * max(1, 40 * h['entries'] // peak)}")
     if s["refusals"]:
         rows.append("refusals:  " + ", ".join(f"{k}: {v}" for k, v in s["refusals"].items()))
     for device, d in s["devices"].items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
@@ -130,8 +131,18 @@ def _conflicts(effective: dict[str, tuple[Action, ...]], event_id: int | None) -
 
 
 def _hour_label(utc_hour: int, tz: str) -> str:
-    """Start of a one-hour bucket (UTC-aligned) in the event's time zone (`HH:30` in half-hour zones)."""
-    return timestamp(utc_hour * 3600, "%Y-%m-%d %H:%M", ZoneInfo(tz))
+    """Start of a one-hour bucket (UTC-aligned) in the event's time zone (`HH:30` in half-hour zones). The night the
+    clocks go back, the two hours the clocks show twice are told apart by their zone (`02:00 CEST`, `02:00 CET`):
+    two rows of one label read as one hour counted twice, and a spreadsheet adds them up as one."""
+    zone = ZoneInfo(tz)
+    label = timestamp(utc_hour * 3600, "%Y-%m-%d %H:%M", zone)
+    try:
+        start = datetime.fromtimestamp(utc_hour * 3600, timezone.utc).astimezone(zone)
+    except (OverflowError, ValueError, OSError):      # no calendar date holds it: `timestamp` said so
+        return label
+    if start.replace(fold=1 - start.fold).utcoffset() != start.utcoffset():
+        return f"{label} {start:%Z}"
+    return label
 
 
 NOT_ISSUED = "not issued here"

@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from tests.broker import free_port, mosquitto_binary
+from tests.helpers import stop_process, wait_for_line
 from tests.qa_organiser import ROOT, _env, tg
 
 TZ_OF_THE_SHELL = "America/New_York"        # the organiser types Paris times from New York
@@ -76,3 +80,99 @@ def test_an_event_across_midnight_typed_on_one_date_says_it_ends_the_next_day(tm
     _server(tmp_path, db, "event", "create", "--name", "Night 1", "--start", "2026-07-03 22:00", "--end",
             "2026-07-04 03:00", "--tz", "Europe/Paris")
     assert "2026-07-03 22:00 CEST -> 2026-07-04 03:00 CEST" in _server(tmp_path, db, "event", "list").stdout
+
+
+# -- the night the clocks go back, at the doors -------------------------------------------------------------------
+CLOSING_NIGHT = 1824943200.0     # 2027-10-31 00:40 UTC: 02:40 CEST, twenty minutes before the clocks go back
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+def _faked(home: Path, clock: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a `ticketgate …` process of the organiser whose wall clock is `clock`
+    (libfaketime's '+28000000s', preloaded: Ctrl-C reaches the process itself)."""
+    return ([sys.executable, "-m", "agent"], dict(_env(home), TZ=TZ_OF_THE_SHELL, LD_PRELOAD=FAKETIME_LIB,
+                                                  FAKETIME=clock))
+
+
+def _run_at(home: Path, clock: str, *args: str) -> subprocess.CompletedProcess:
+    argv, env = _faked(home, clock)
+    proc = subprocess.run([*argv, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stdout, proc.stderr)
+    return proc
+
+
+def _start_at(home: Path, clock: str, *args: str) -> subprocess.Popen:
+    argv, env = _faked(home, clock)
+    return subprocess.Popen([*argv, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _organiser_at(home: Path, clock: str, db: list[str], ports: tuple[int, int]) -> tuple[subprocess.Popen, ...]:
+    """`provision serve` (its broker on `ports`) and `server serve` of the organiser, their clocks at `clock`."""
+    prov = _start_at(home, clock, "provision", "serve", "--org", "acme", *db, "--start-broker", "--listen",
+                     "127.0.0.1", "--port", str(ports[0]), "--advertise", "127.0.0.1", "--no-zeroconf",
+                     "--broker-port", str(ports[1]), "--for", "240")
+    assert wait_for_line(prov, "enrollment endpoint", 30), "provision serve never listened"
+    serve = _start_at(home, clock, "server", *db, "serve")
+    assert wait_for_line(serve, "sync server", 30), "server serve never ran"
+    return prov, serve
+
+
+@pytest.mark.skipif(mosquitto_binary() is None or not Path(FAKETIME_LIB).exists(),
+                    reason="mosquitto or libfaketime not installed")
+def test_the_two_hours_the_clocks_show_twice_are_two_rows_told_apart(tmp_path, db):
+    """The last night of the festival is the night the clocks go back in Paris (31 October 2027). A guest let in at
+    02:40 summer time and one at 02:40 winter time, an hour later: `server stats` listed two hours both labelled
+    '2027-10-31 02:00', and `report entries` wrote two 'hour' rows with one key, which a spreadsheet's pivot adds up
+    as one hour of 2 entries. Now each names its zone ('02:00 CEST', '02:00 CET') in the text, the JSON and the
+    report's CSV and XLSX, the same figures everywhere. The organiser's servers run on the festival night's clock
+    (libfaketime), the door on the true one (it learns the server's time at each sync, as a door does)."""
+    import openpyxl
+    home, door = tmp_path / "org", tmp_path / "door"
+    home.mkdir()
+    door.mkdir()
+    first = int(CLOSING_NIGHT - time.time())
+    at, hour_later = f"+{first}s", f"+{first + 3600}s"
+    org = partial(_run_at, home, at)
+    org("server", *db, "init", "--org", "acme", "--name", "Acme")
+    org("server", *db, "event", "create", "--name", "Closing night", "--start", "2027-10-30 22:00", "--end",
+        "2027-10-31 04:00+01:00", "--tz", "Europe/Paris", "--zone", "1=Floor", "--category", "1=Adult")
+    order = json.loads(org("server", *db, "order", "add", "--event", "1", "--buyer", "Ann Martin", "--quantity", "2",
+                           "--ticket", "category=Adult,zone=Floor", "--json").stdout)
+    payloads = [json.loads(org("server", *db, "ticket", "show", t["ticket_key"], "--json").stdout)["payload"]
+                for t in order["tickets"]]
+    ports = (free_port(), free_port())
+    running = _organiser_at(home, at, db, ports)
+    try:
+        sheet = org("provision", "tokens", "create", "--org", "acme", *db, "--count", "1", "--gate", "north",
+                    "--events", "1", "--role", "door", "--out", str(home / "north.pdf")).stdout
+        tg(door, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+           f"127.0.0.1:{ports[0]}")
+        org("server", *db, "push")
+        tg(door, "agent", "sync", "--until-idle", "--for", "40")
+        assert json.loads(tg(door, "agent", "scan", "--json", payloads[0]).stdout)["accepted"]      # 02:4x CEST
+        tg(door, "agent", "sync", "--until-idle", "--for", "40")
+        for process in reversed(running):
+            stop_process(process)
+        running = _organiser_at(home, hour_later, db, ports)                                      # an hour later
+        tg(door, "agent", "sync", "--until-idle", "--for", "40")
+        assert json.loads(tg(door, "agent", "scan", "--json", payloads[1]).stdout)["accepted"]      # 02:4x CET
+        tg(door, "agent", "sync", "--until-idle", "--for", "40")
+        hours = [("2027-10-31 02:00 CEST", 1), ("2027-10-31 02:00 CET", 1)]
+        stats = json.loads(org("server", *db, "stats", "--json").stdout)
+        assert [(h["hour"], h["entries"]) for h in stats["entries_per_hour"]] == hours, stats["entries_per_hour"]
+        text = org("server", *db, "stats").stdout
+        assert "  2027-10-31 02:00 CEST  event 1 " in text and "  2027-10-31 02:00 CET   event 1 " in text, text
+        org("server", *db, "report", "entries", "--out", str(tmp_path / "entries.xlsx"))
+        org("server", *db, "report", "entries", "--out", str(tmp_path / "entries.csv"))
+    finally:
+        for process in reversed(running):
+            stop_process(process)
+    rows = list(openpyxl.load_workbook(tmp_path / "entries.xlsx").active.iter_rows(values_only=True))
+    assert [(r[2], r[3]) for r in rows if r[0] == "hour"] == hours, rows
+    with open(tmp_path / "entries.csv", encoding="utf-8-sig") as f:
+        lines = f.read().splitlines()
+    assert [line for line in lines if line.startswith("hour")] == [
+        "hour,1,2027-10-31 02:00 CEST,1,,", "hour,1,2027-10-31 02:00 CET,1,,"], lines
