@@ -277,8 +277,8 @@ def stats_text(s: dict) -> str:
     if s["entries_per_event"]:
         rows.append("per event: " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_event"].items()))
     if s["entries_per_zone"]:
-        rows.append("per zone:  " + ", ".join(f"{z['event_id']}/{zone_key(z)}: {z['entries']}"
-                                              for z in s["entries_per_zone"]))
+        rows.append("per zone:  " + ", ".join(f"{z['event_id']}/{zone_key(z)}: {z['entries']} "
+                                              f"({z.get('inside_now', 0)} inside now)" for z in s["entries_per_zone"]))
     if s["entries_per_gate"]:
         rows.append("per gate:  " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_gate"].items()))
     if s["entries_per_hour"]:

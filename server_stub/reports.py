@@ -162,7 +162,7 @@ def entries_rows(stats: dict) -> list[dict]:
     # the event's id a number, as in the zone and hour rows (stats keys are JSON's strings): a spreadsheet filter
     # on event_id = 1 found the zone and hour rows and not the event's own
     rows = [row("event", _id(k), _id(k), v, inside.get(str(k), 0)) for k, v in stats["entries_per_event"].items()]
-    rows += [row("zone", z["event_id"], zone_key(z), z["entries"])
+    rows += [row("zone", z["event_id"], zone_key(z), z["entries"], z.get("inside_now", 0))
              for z in stats["entries_per_zone"]]
     rows += [row("gate", "", k, v) for k, v in stats["entries_per_gate"].items()]
     rows += [row("hour", h["event_id"], h["hour"], h["entries"]) for h in stats["entries_per_hour"]]

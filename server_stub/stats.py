@@ -164,7 +164,7 @@ def zone_key(row: dict) -> int | str:
 def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict[int, str],
                   devices: dict[str, dict] | None = None, event_id: int | None = None,
                   revoked: Mapping[str, tuple[str, float, str | None]] | None = None) -> dict:
-    """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device (its uploads, and
+    """Entries per event / zone (and inside now in it) / gate / hour (event-local), inside now, double entries, per device (its uploads, and
     its effective entries and exits, as per gate; its gate and mode: the organiser's, from `devices` (each with
     `posting.organiser_setting`'s gate, mode, enrolled_gate, setting), else those of its latest scan). `zone_of`: the zone (None: every zone) of each ticket this server
     issued; the others are counted under no zone, `issued` false (`zone_key`). `revoked`: as `find_conflicts`'s; an
@@ -181,6 +181,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
     per_gate: Counter[str] = Counter()
     per_hour: Counter[tuple[int | None, int]] = Counter()
     inside: Counter[int | None] = Counter()
+    inside_zone: Counter[tuple[int | None, int | None, bool]] = Counter()     # (event, zone, issued here), as per_zone
     inside_not_issued: Counter[int | None] = Counter()     # of them, tickets this server did not issue (pretix)
     moved: Counter[tuple[str, bool]] = Counter()           # (device, exit): its effective movements
     for key, entries in effective.items():
@@ -193,6 +194,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
             per_gate[e.gate or "?"] += 1
             per_hour[(e.event_id, int(e.server_at // 3600))] += 1
         inside.update(inside_events(entries))
+        inside_zone.update((ev, zone_of.get(key), key in zone_of) for ev in inside_events(entries))
         if key not in zone_of:
             inside_not_issued.update(inside_events(entries))
     refusals = Counter(s.verdict for s in scans if s.type == "refusal")
@@ -220,7 +222,8 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         "event_id": event_id,
         "entries": sum(per_event.values()),
         "entries_per_event": {str(k): v for k, v in sorted(per_event.items(), key=lambda kv: kv[0] or 0)},
-        "entries_per_zone": [{"event_id": ev, "zone": z, "issued": issued, "entries": n}
+        "entries_per_zone": [{"event_id": ev, "zone": z, "issued": issued, "entries": n,
+                              "inside_now": inside_zone[(ev, z, issued)]}
                              for (ev, z, issued), n in sorted(per_zone.items(), key=str)],
         "entries_per_gate": dict(sorted(per_gate.items())),
         "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC") if ev is not None else "UTC"), "entries": n}

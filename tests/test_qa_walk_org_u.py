@@ -176,3 +176,45 @@ def test_the_two_hours_the_clocks_show_twice_are_two_rows_told_apart(tmp_path, d
         lines = f.read().splitlines()
     assert [line for line in lines if line.startswith("hour")] == [
         "hour,1,2027-10-31 02:00 CEST,1,,", "hour,1,2027-10-31 02:00 CET,1,,"], lines
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+def test_who_is_inside_now_per_zone_is_answered_by_stats_and_the_entries_report(tmp_path, db):
+    """A door in entry/exit mode between the Floor and the Balcony: a Floor guest comes in and goes out again, a
+    Balcony guest comes in. The organiser asks how many are in each zone now: `server stats` gave entries per zone
+    only ('1/1: 1, 1/2: 1', both zones alike though the Floor is empty), and `report entries` left the zone rows'
+    inside_now column blank. Now each zone says who is inside it now, the same in the JSON, the text and the report's
+    XLSX; the event's inside now is their sum."""
+    import openpyxl
+    from tests.qa_organiser import organiser_running
+    home, door = tmp_path / "org", tmp_path / "door"
+    home.mkdir()
+    door.mkdir()
+    now = time.time()
+    start, end = (time.strftime("%Y-%m-%d", time.gmtime(now + d * 86400)) for d in (-1, 2))
+    tg(home, "server", *db, "init", "--org", "acme", "--name", "Acme")
+    tg(home, "server", *db, "event", "create", "--name", "Festival", "--start", f"{start} 10:00", "--end",
+       f"{end} 23:00", "--tz", "Europe/Paris", "--zone", "1=Floor", "--zone", "2=Balcony", "--category", "1=Adult")
+    payloads = []
+    for zone in ("Floor", "Balcony"):
+        order = json.loads(tg(home, "server", *db, "order", "add", "--event", "1", "--buyer", f"Guest {zone}",
+                              "--quantity", "1", "--ticket", f"category=Adult,zone={zone}", "--json").stdout)
+        payloads.append(json.loads(tg(home, "server", *db, "ticket", "show", order["tickets"][0]["ticket_key"],
+                                      "--json").stdout)["payload"])
+    with organiser_running(home, *db) as running:
+        running.enroll(door, "north", "1")
+        tg(home, "server", *db, "push")
+        tg(door, "agent", "sync", "--until-idle", "--for", "40")
+        tg(door, "agent", "configure", "--mode", "entry_exit")
+        moves = [json.loads(tg(door, "agent", "scan", "--json", p).stdout) for p in
+                 (payloads[0], payloads[1], payloads[0])]
+        assert [(m["accepted"], m["direction"]) for m in moves] == [(True, "in"), (True, "in"), (True, "out")], moves
+        tg(door, "agent", "sync", "--until-idle", "--for", "40")
+        stats = json.loads(tg(home, "server", *db, "stats", "--json").stdout)
+        text = tg(home, "server", *db, "stats").stdout
+        tg(home, "server", *db, "report", "entries", "--out", str(tmp_path / "entries.xlsx"))
+    assert [(z["zone"], z["entries"], z["inside_now"]) for z in stats["entries_per_zone"]] == [(1, 1, 0), (2, 1, 1)]
+    assert stats["inside_now"] == {"1": 1}
+    assert "per zone:  1/1: 1 (0 inside now), 1/2: 1 (1 inside now)" in text, text
+    rows = list(openpyxl.load_workbook(tmp_path / "entries.xlsx").active.iter_rows(values_only=True))
+    assert [(r[2], r[3], r[4]) for r in rows if r[0] == "zone"] == [(1, 1, 0), (2, 1, 1)], rows
