@@ -265,6 +265,11 @@ def uploads_text(device_id: str, uploads: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def _exits(n: int) -> str:
+    """'1 exit, ' (as a door's Statistics counts them, entry/exit mode), or nothing when none."""
+    return f"{n} exit{'s' if n != 1 else ''}, " if n else ""
+
+
 def stats_text(s: dict) -> str:
     doubles = s["double_entries"]
     inside = s["inside_now"]      # per event: a pass holder inside two events is one person in each, never a sum
@@ -278,9 +283,12 @@ def stats_text(s: dict) -> str:
         rows.append("per event: " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_event"].items()))
     if s["entries_per_zone"]:
         rows.append("per zone:  " + ", ".join(f"{z['event_id']}/{zone_key(z)}: {z['entries']} "
-                                              f"({z.get('inside_now', 0)} inside now)" for z in s["entries_per_zone"]))
-    if s["entries_per_gate"]:
-        rows.append("per gate:  " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_gate"].items()))
+                                              f"({_exits(z.get('exits', 0))}{z.get('inside_now', 0)} inside now)"
+                                              for z in s["entries_per_zone"]))
+    gates, exits = s["entries_per_gate"], s.get("exits_per_gate", {})
+    if gates or exits:               # an exit-only door's gate too
+        rows.append("per gate:  " + ", ".join(f"{k}: {gates.get(k, 0)}" + (f" ({_exits(exits[k])[:-2]})" if exits.get(k) else "")
+                                              for k in sorted(set(gates) | set(exits))))
     if s["entries_per_hour"]:
         rows.append("per hour (event time):")
         peak = max(h["entries"] for h in s["entries_per_hour"])

@@ -179,6 +179,8 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
     per_event: Counter[int | None] = Counter()
     per_zone: Counter[tuple[int | None, int | None, bool]] = Counter()     # (event, zone, issued here)
     per_gate: Counter[str] = Counter()
+    zone_exits: Counter[tuple[int | None, int | None, bool]] = Counter()      # exits, as a door's Statistics counts
+    gate_exits: Counter[str] = Counter()
     per_hour: Counter[tuple[int | None, int]] = Counter()
     inside: Counter[int | None] = Counter()
     inside_zone: Counter[tuple[int | None, int | None, bool]] = Counter()     # (event, zone, issued here), as per_zone
@@ -188,6 +190,8 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         for e in entries:
             moved[(e.device_id, e.direction == "out")] += 1
             if e.direction == "out":
+                zone_exits[(e.event_id, zone_of.get(key), key in zone_of)] += 1
+                gate_exits[e.gate or "?"] += 1
                 continue
             per_event[e.event_id] += 1
             per_zone[(e.event_id, zone_of.get(key), key in zone_of)] += 1
@@ -222,10 +226,11 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         "event_id": event_id,
         "entries": sum(per_event.values()),
         "entries_per_event": {str(k): v for k, v in sorted(per_event.items(), key=lambda kv: kv[0] or 0)},
-        "entries_per_zone": [{"event_id": ev, "zone": z, "issued": issued, "entries": n,
-                              "inside_now": inside_zone[(ev, z, issued)]}
-                             for (ev, z, issued), n in sorted(per_zone.items(), key=str)],
+        "entries_per_zone": [{"event_id": ev, "zone": z, "issued": issued, "entries": per_zone[(ev, z, issued)],
+                              "exits": zone_exits[(ev, z, issued)], "inside_now": inside_zone[(ev, z, issued)]}
+                             for (ev, z, issued) in sorted(set(per_zone) | set(zone_exits), key=str)],
         "entries_per_gate": dict(sorted(per_gate.items())),
+        "exits_per_gate": dict(sorted(gate_exits.items())),
         "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC") if ev is not None else "UTC"), "entries": n}
                              for (ev, h), n in sorted(per_hour.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))],
         "inside_now": {str(k): v for k, v in sorted(inside.items(), key=lambda kv: kv[0] or 0)},

@@ -181,10 +181,12 @@ def test_the_two_hours_the_clocks_show_twice_are_two_rows_told_apart(tmp_path, d
 @pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 def test_who_is_inside_now_per_zone_is_answered_by_stats_and_the_entries_report(tmp_path, db):
     """A door in entry/exit mode between the Floor and the Balcony: a Floor guest comes in and goes out again, a
-    Balcony guest comes in. The organiser asks how many are in each zone now: `server stats` gave entries per zone
-    only ('1/1: 1, 1/2: 1', both zones alike though the Floor is empty), and `report entries` left the zone rows'
-    inside_now column blank. Now each zone says who is inside it now, the same in the JSON, the text and the report's
-    XLSX; the event's inside now is their sum."""
+    Balcony guest comes in. The organiser asks how many are in each zone now, and how many went out at each gate:
+    `server stats` gave entries per zone and gate only ('1/1: 1, 1/2: 1', both zones alike though the Floor is
+    empty; the exit nowhere but on the device's line), while the door's own Statistics screen counts exits per zone
+    and gate; `report entries` left the zone rows' inside_now blank and had no exits at all. Now each zone says its
+    exits and who is inside it now, each gate its exits, the same in the JSON, the text and the report's XLSX (an
+    `exits` column, last); the event's inside now is the zones' sum."""
     import openpyxl
     from tests.qa_organiser import organiser_running
     home, door = tmp_path / "org", tmp_path / "door"
@@ -213,8 +215,14 @@ def test_who_is_inside_now_per_zone_is_answered_by_stats_and_the_entries_report(
         stats = json.loads(tg(home, "server", *db, "stats", "--json").stdout)
         text = tg(home, "server", *db, "stats").stdout
         tg(home, "server", *db, "report", "entries", "--out", str(tmp_path / "entries.xlsx"))
-    assert [(z["zone"], z["entries"], z["inside_now"]) for z in stats["entries_per_zone"]] == [(1, 1, 0), (2, 1, 1)]
+    assert [(z["zone"], z["entries"], z["exits"], z["inside_now"]) for z in stats["entries_per_zone"]] == [
+        (1, 1, 1, 0), (2, 1, 0, 1)]
     assert stats["inside_now"] == {"1": 1}
-    assert "per zone:  1/1: 1 (0 inside now), 1/2: 1 (1 inside now)" in text, text
-    rows = list(openpyxl.load_workbook(tmp_path / "entries.xlsx").active.iter_rows(values_only=True))
-    assert [(r[2], r[3], r[4]) for r in rows if r[0] == "zone"] == [(1, 1, 0), (2, 1, 1)], rows
+    assert stats["entries_per_gate"] == {"north": 2} and stats["exits_per_gate"] == {"north": 1}
+    assert "per zone:  1/1: 1 (1 exit, 0 inside now), 1/2: 1 (1 inside now)" in text, text
+    assert "per gate:  north: 2 (1 exit)" in text, text
+    header, *cells = openpyxl.load_workbook(tmp_path / "entries.xlsx").active.iter_rows(values_only=True)
+    rows = [dict(zip(header, r)) for r in cells]
+    assert [(r["key"], r["entries"], r["exits"], r["inside_now"]) for r in rows if r["per"] == "zone"] == [
+        (1, 1, 1, 0), (2, 1, 0, 1)], rows
+    assert [(r["key"], r["entries"], r["exits"]) for r in rows if r["per"] in ("gate", "device")][0] == ("north", 2, 1)
