@@ -84,7 +84,9 @@ def event_create(store, org, args) -> int:
     event_id = store.create_event(org, args.name, starts_at, ends_at,
                                   args.tz, _named(args.zone, "zone_id"), _named(args.category, "category_id"),
                                   language=args.lang)
-    return emit(args, store.event(event_id), f"event {event_id} created: {args.name}")
+    event = store.event(event_id)      # its times as the event's clocks show them: typed in another zone, seen here
+    return emit(args, event, f"event {event_id} created: {args.name}  {out.when(event['starts_at'], args.tz)} -> "
+                             f"{out.when(event['ends_at'], args.tz)}")
 
 
 def _next_day(text: str) -> str:

@@ -69,7 +69,8 @@ def test_a_time_the_clocks_skip_or_show_twice_is_refused_saying_what_to_give(tmp
 def test_an_event_across_midnight_typed_on_one_date_says_it_ends_the_next_day(tmp_path, db):
     """An evening from 22:00 to 03:00 typed with one date ('--end "2026-07-03 03:00"'): refused with 'an event must
     end after it starts', which the organiser had written: it did not say the end is the next day's. Now it names
-    both times and gives the --end to type."""
+    both times and gives the --end to type; the event created says its times as the event's clocks show them
+    (it said only its name: from a shell in New York, nothing confirmed the times were taken in Paris's)."""
     tg(tmp_path, "server", *db, "init", "--org", "acme", "--name", "Acme")
     done = _server(tmp_path, db, "event", "create", "--name", "Night 1", "--start", "2026-07-03 22:00", "--end",
                    "2026-07-03 03:00", "--tz", "Europe/Paris", ok=False)
@@ -77,8 +78,9 @@ def test_an_event_across_midnight_typed_on_one_date_says_it_ends_the_next_day(tm
     assert ("the event ends (2026-07-03 03:00) before it starts (2026-07-03 22:00): an event across midnight ends "
             "the next day, e.g. --end '2026-07-04 03:00'") in done.stderr, done.stderr
     assert _events(tmp_path, db) == []
-    _server(tmp_path, db, "event", "create", "--name", "Night 1", "--start", "2026-07-03 22:00", "--end",
-            "2026-07-04 03:00", "--tz", "Europe/Paris")
+    created = _server(tmp_path, db, "event", "create", "--name", "Night 1", "--start", "2026-07-03 22:00", "--end",
+                      "2026-07-04 03:00", "--tz", "Europe/Paris").stdout
+    assert created == "event 1 created: Night 1  2026-07-03 22:00 CEST -> 2026-07-04 03:00 CEST\n", created
     assert "2026-07-03 22:00 CEST -> 2026-07-04 03:00 CEST" in _server(tmp_path, db, "event", "list").stdout
 
 
