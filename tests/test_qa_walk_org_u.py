@@ -177,7 +177,7 @@ def test_the_two_hours_the_clocks_show_twice_are_two_rows_told_apart(tmp_path, d
     with open(tmp_path / "entries.csv", encoding="utf-8-sig") as f:
         lines = f.read().splitlines()
     assert [line for line in lines if line.startswith("hour")] == [
-        "hour,1,2027-10-31 02:00 CEST,1,,", "hour,1,2027-10-31 02:00 CET,1,,"], lines
+        "hour,1,2027-10-31 02:00 CEST,1,,,", "hour,1,2027-10-31 02:00 CET,1,,,"], lines
 
 
 @pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
