@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server_stub import cli_output as out
@@ -76,10 +77,23 @@ def event_create(store, org, args) -> int:
         ZoneInfo(args.tz)
     except (ZoneInfoNotFoundError, ValueError):      # unknown name, or not a name at all ("../x", "")
         raise Refused(f"unknown time zone {args.tz!r} (use an IANA name such as Europe/Paris)") from None
-    event_id = store.create_event(org, args.name, parse_time(args.start, args.tz), parse_time(args.end, args.tz),
+    starts_at, ends_at = parse_time(args.start, args.tz), parse_time(args.end, args.tz)
+    if ends_at <= starts_at:
+        raise Refused(f"the event ends ({args.end}) before it starts ({args.start}): an event across midnight ends "
+                      f"the next day, e.g. --end '{_next_day(args.end)}'")
+    event_id = store.create_event(org, args.name, starts_at, ends_at,
                                   args.tz, _named(args.zone, "zone_id"), _named(args.category, "category_id"),
                                   language=args.lang)
-    return emit(args, store.event(event_id), f"event {event_id} created: {args.name}")
+    event = store.event(event_id)      # its times as the event's clocks show them: typed in another zone, seen here
+    return emit(args, event, f"event {event_id} created: {args.name}  {out.when(event['starts_at'], args.tz)} -> "
+                             f"{out.when(event['ends_at'], args.tz)}")
+
+
+def _next_day(text: str) -> str:
+    """`text` ('YYYY-MM-DD HH:MM', read by parse_time already) one calendar day later, as typed."""
+    value = datetime.fromisoformat(text.strip())
+    return (value + timedelta(days=1)).isoformat(" ", "minutes") if value.tzinfo else \
+        f"{value + timedelta(days=1):%Y-%m-%d %H:%M}"
 
 
 def event_set(store, org, args) -> int:

@@ -47,8 +47,31 @@ def parse_time(text: str, tz: str, local_to: str = "--tz") -> float:
     except ValueError:
         raise Refused(f"time {text!r}: use 'YYYY-MM-DD HH:MM' (local to {local_to}) or ISO 8601") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
+        value = _wall_clock(value, ZoneInfo(tz), tz)
     return value.timestamp()
+
+
+def _wall_clock(value: datetime, zone: ZoneInfo, tz: str) -> datetime:
+    """`value` as the clocks of `zone` show it; Refused when the clocks never show it (skipped when they go forward)
+    or show it twice (when they go back): either would be taken silently an hour off, so the message says what to
+    give instead."""
+    first, second = value.replace(tzinfo=zone, fold=0), value.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    shown = value.strftime("%Y-%m-%d %H:%M")
+    if datetime.fromtimestamp(first.timestamp(), zone).replace(tzinfo=None) != value:      # a time skipped
+        later = datetime.fromtimestamp(first.timestamp(), zone)
+        raise Refused(f"{shown} does not exist in {tz}: the clocks go forward that night and skip it; give the time "
+                      f"the clocks show, e.g. '{later:%Y-%m-%d %H:%M}' ({later:%Z})")
+    raise Refused(f"{shown} happens twice in {tz}: the clocks go back that night; say which with its UTC offset, "
+                  f"'{value:%Y-%m-%d %H:%M}{_offset(first)}' (the first, {first:%Z}) or "
+                  f"'{value:%Y-%m-%d %H:%M}{_offset(second)}' (the second, {second:%Z})")
+
+
+def _offset(value: datetime) -> str:
+    """`+02:00`: the UTC offset as ISO 8601 writes it (and `parse_time` reads it)."""
+    text = value.strftime("%z")
+    return f"{text[:3]}:{text[3:]}"
 
 
 def fail(prefix: str, message: object) -> None:
@@ -242,6 +265,11 @@ def uploads_text(device_id: str, uploads: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def _exits(n: int) -> str:
+    """'1 exit, ' (as a door's Statistics counts them, entry/exit mode), or nothing when none."""
+    return f"{n} exit{'s' if n != 1 else ''}, " if n else ""
+
+
 def stats_text(s: dict) -> str:
     doubles = s["double_entries"]
     inside = s["inside_now"]      # per event: a pass holder inside two events is one person in each, never a sum
@@ -254,15 +282,19 @@ def stats_text(s: dict) -> str:
     if s["entries_per_event"]:
         rows.append("per event: " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_event"].items()))
     if s["entries_per_zone"]:
-        rows.append("per zone:  " + ", ".join(f"{z['event_id']}/{zone_key(z)}: {z['entries']}"
+        rows.append("per zone:  " + ", ".join(f"{z['event_id']}/{zone_key(z)}: {z['entries']} "
+                                              f"({_exits(z.get('exits', 0))}{z.get('inside_now', 0)} inside now)"
                                               for z in s["entries_per_zone"]))
-    if s["entries_per_gate"]:
-        rows.append("per gate:  " + ", ".join(f"{k}: {v}" for k, v in s["entries_per_gate"].items()))
+    gates, exits = s["entries_per_gate"], s.get("exits_per_gate", {})
+    if gates or exits:               # an exit-only door's gate too
+        rows.append("per gate:  " + ", ".join(f"{k}: {gates.get(k, 0)}" + (f" ({_exits(exits[k])[:-2]})" if exits.get(k) else "")
+                                              for k in sorted(set(gates) | set(exits))))
     if s["entries_per_hour"]:
         rows.append("per hour (event time):")
         peak = max(h["entries"] for h in s["entries_per_hour"])
+        width = max(len(h["hour"]) for h in s["entries_per_hour"])     # `02:00 CEST` and `02:00 CET` the night the clocks go back
         for h in s["entries_per_hour"]:
-            rows.append(f"  {h['hour']}  event {h['event_id']:<5} {h['entries']:>6}  {'#' * max(1, 40 * h['entries'] // peak)}")
+            rows.append(f"  {h['hour']:<{width}}  event {h['event_id']:<5} {h['entries']:>6}  {'#' * max(1, 40 * h['entries'] // peak)}")
     if s["refusals"]:
         rows.append("refusals:  " + ", ".join(f"{k}: {v}" for k, v in s["refusals"].items()))
     if s.get("back_on_sale"):

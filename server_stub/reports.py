@@ -147,26 +147,28 @@ def _id(key: object) -> object:
     return int(key) if isinstance(key, str) and key.isascii() and key.isdigit() else key
 
 
-ENTRY_COLUMNS = ("per", "event_id", "key", "entries", "inside_now", "refused")
+ENTRY_COLUMNS = ("per", "event_id", "key", "entries", "inside_now", "refused", "exits")   # exits: last, as added
 
 
 def entries_rows(stats: dict) -> list[dict]:
-    """Flat rows of `store.stats`, what `server stats` shows: entries per event (inside now), zone, gate and hour;
-    per device its entries and refusals; the refusals per verdict; the double entries (`server conflicts`)."""
+    """Flat rows of `store.stats`, what `server stats` shows: entries per event (inside now), zone (inside now,
+    exits), gate (exits) and hour; per device its entries, exits and refusals; the refusals per verdict; the double entries (`server conflicts`)."""
     inside = stats["inside_now"]
 
     def row(per: str, event_id: object, key: object, entries: object = "", inside_now: object = "",
-            refused: object = "") -> dict:
+            refused: object = "", exits: object = "") -> dict:
         return {"per": per, "event_id": event_id, "key": key, "entries": entries, "inside_now": inside_now,
-                "refused": refused}
+                "refused": refused, "exits": exits}
     # the event's id a number, as in the zone and hour rows (stats keys are JSON's strings): a spreadsheet filter
     # on event_id = 1 found the zone and hour rows and not the event's own
     rows = [row("event", _id(k), _id(k), v, inside.get(str(k), 0)) for k, v in stats["entries_per_event"].items()]
-    rows += [row("zone", z["event_id"], zone_key(z), z["entries"])
+    rows += [row("zone", z["event_id"], zone_key(z), z["entries"], z.get("inside_now", 0), exits=z.get("exits", 0))
              for z in stats["entries_per_zone"]]
-    rows += [row("gate", "", k, v) for k, v in stats["entries_per_gate"].items()]
+    gates, exits = stats["entries_per_gate"], stats.get("exits_per_gate", {})
+    rows += [row("gate", "", k, gates.get(k, 0), exits=exits.get(k, 0)) for k in sorted(set(gates) | set(exits))]
     rows += [row("hour", h["event_id"], h["hour"], h["entries"]) for h in stats["entries_per_hour"]]
-    rows += [row("device", "", k, d["entries"], refused=d["refusals"]) for k, d in stats["devices"].items()]
+    rows += [row("device", "", k, d["entries"], refused=d["refusals"], exits=d.get("exits", 0))
+             for k, d in stats["devices"].items()]
     rows += [row("refusal", "", k, refused=v) for k, v in stats["refusals"].items()]
     doubles = stats["double_entries"]
     rows += [row("double entry", "", "admitted twice", doubles["conflicts"]),

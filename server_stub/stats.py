@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
@@ -130,8 +131,18 @@ def _conflicts(effective: dict[str, tuple[Action, ...]], event_id: int | None) -
 
 
 def _hour_label(utc_hour: int, tz: str) -> str:
-    """Start of a one-hour bucket (UTC-aligned) in the event's time zone (`HH:30` in half-hour zones)."""
-    return timestamp(utc_hour * 3600, "%Y-%m-%d %H:%M", ZoneInfo(tz))
+    """Start of a one-hour bucket (UTC-aligned) in the event's time zone (`HH:30` in half-hour zones). The night the
+    clocks go back, the two hours the clocks show twice are told apart by their zone (`02:00 CEST`, `02:00 CET`):
+    two rows of one label read as one hour counted twice, and a spreadsheet adds them up as one."""
+    zone = ZoneInfo(tz)
+    label = timestamp(utc_hour * 3600, "%Y-%m-%d %H:%M", zone)
+    try:
+        start = datetime.fromtimestamp(utc_hour * 3600, timezone.utc).astimezone(zone)
+    except (OverflowError, ValueError, OSError):      # no calendar date holds it: `timestamp` said so
+        return label
+    if start.replace(fold=1 - start.fold).utcoffset() != start.utcoffset():
+        return f"{label} {start:%Z}"
+    return label
 
 
 NOT_ISSUED = "not issued here"
@@ -153,7 +164,7 @@ def zone_key(row: dict) -> int | str:
 def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict[int, str],
                   devices: dict[str, dict] | None = None, event_id: int | None = None,
                   revoked: Mapping[str, tuple[str, float, str | None]] | None = None) -> dict:
-    """Entries per event / zone / gate / hour (event-local), inside now, double entries, per device (its uploads, and
+    """Entries per event / zone (and inside now in it) / gate / hour (event-local), inside now, double entries, per device (its uploads, and
     its effective entries and exits, as per gate; its gate and mode: the organiser's, from `devices` (each with
     `posting.organiser_setting`'s gate, mode, enrolled_gate, setting), else those of its latest scan; `back_on_sale`:
     the tickets it put back on sale that still are). `back_on_sale`: tickets a quick cancellation put back on sale,
@@ -170,20 +181,26 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
     per_event: Counter[int | None] = Counter()
     per_zone: Counter[tuple[int | None, int | None, bool]] = Counter()     # (event, zone, issued here)
     per_gate: Counter[str] = Counter()
+    zone_exits: Counter[tuple[int | None, int | None, bool]] = Counter()      # exits, as a door's Statistics counts
+    gate_exits: Counter[str] = Counter()
     per_hour: Counter[tuple[int | None, int]] = Counter()
     inside: Counter[int | None] = Counter()
+    inside_zone: Counter[tuple[int | None, int | None, bool]] = Counter()     # (event, zone, issued here), as per_zone
     inside_not_issued: Counter[int | None] = Counter()     # of them, tickets this server did not issue (pretix)
     moved: Counter[tuple[str, bool]] = Counter()           # (device, exit): its effective movements
     for key, entries in effective.items():
         for e in entries:
             moved[(e.device_id, e.direction == "out")] += 1
             if e.direction == "out":
+                zone_exits[(e.event_id, zone_of.get(key), key in zone_of)] += 1
+                gate_exits[e.gate or "?"] += 1
                 continue
             per_event[e.event_id] += 1
             per_zone[(e.event_id, zone_of.get(key), key in zone_of)] += 1
             per_gate[e.gate or "?"] += 1
             per_hour[(e.event_id, int(e.server_at // 3600))] += 1
         inside.update(inside_events(entries))
+        inside_zone.update((ev, zone_of.get(key), key in zone_of) for ev in inside_events(entries))
         if key not in zone_of:
             inside_not_issued.update(inside_events(entries))
     refusals = Counter(s.verdict for s in scans if s.type == "refusal")
@@ -217,9 +234,11 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
         "event_id": event_id,
         "entries": sum(per_event.values()),
         "entries_per_event": {str(k): v for k, v in sorted(per_event.items(), key=lambda kv: kv[0] or 0)},
-        "entries_per_zone": [{"event_id": ev, "zone": z, "issued": issued, "entries": n}
-                             for (ev, z, issued), n in sorted(per_zone.items(), key=str)],
+        "entries_per_zone": [{"event_id": ev, "zone": z, "issued": issued, "entries": per_zone[(ev, z, issued)],
+                              "exits": zone_exits[(ev, z, issued)], "inside_now": inside_zone[(ev, z, issued)]}
+                             for (ev, z, issued) in sorted(set(per_zone) | set(zone_exits), key=str)],
         "entries_per_gate": dict(sorted(per_gate.items())),
+        "exits_per_gate": dict(sorted(gate_exits.items())),
         "entries_per_hour": [{"event_id": ev, "hour": _hour_label(h, tz_of.get(ev, "UTC") if ev is not None else "UTC"), "entries": n}
                              for (ev, h), n in sorted(per_hour.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))],
         "inside_now": {str(k): v for k, v in sorted(inside.items(), key=lambda kv: kv[0] or 0)},

@@ -55,8 +55,10 @@ def test_walk_a_pretix_ticket_admitted_counts_under_not_issued_here_not_every_zo
         assert json.loads(tg(field.door, "agent", "scan", "--json", scanned).stdout)["verdict"] == "accepted"
     tg(field.door, "agent", "sync", "--until-idle", "--for", "60")
     zones = _stats(field.org)["entries_per_zone"]
-    assert sorted(zones, key=str) == sorted([{"event_id": 1, "zone": 1, "issued": True, "entries": 1},
-                                             {"event_id": 1, "zone": None, "issued": False, "entries": 1}], key=str)
+    assert sorted(zones, key=str) == sorted([{"event_id": 1, "zone": 1, "issued": True, "entries": 1, "exits": 0,
+                                              "inside_now": 1},
+                                             {"event_id": 1, "zone": None, "issued": False, "entries": 1, "exits": 0,
+                                              "inside_now": 1}], key=str)
     text = tg(field.org, "server", "stats").stdout
     assert "1/1: 1" in text and "1/not issued here: 1" in text and "1/all" not in text, text
 

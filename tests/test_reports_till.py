@@ -217,7 +217,7 @@ def test_reports_and_till_through_the_public_commands(tmp_path):
     r = _server(data, "report", "sales", "--json")
     assert json.loads(r.stdout)["summary"]["totals"]["total_cents"] == 4000
     r = _server(data, "report", "entries", "--format", "csv")
-    assert r.returncode == 0 and r.stdout.splitlines()[0] == "per,event_id,key,entries,inside_now,refused"
+    assert r.returncode == 0 and r.stdout.splitlines()[0] == "per,event_id,key,entries,inside_now,refused,exits"
     r = _server(data, "report", "sales")
     assert "per payment:" in r.stdout and "40.00 EUR" in r.stdout
     r = _server(data, "report", "sales", "--format", "xlsx")
