@@ -12,6 +12,7 @@ from typing import Any
 
 from agent.search_query import fts_query
 from agent.sqlite_file import open_guarded
+from agent.storage_errors import storage_problem
 from server_stub.store.base import StoreError
 from server_stub.store.schema import APPLICATION_ID, MIGRATIONS
 from server_stub.store.sql_store import SqlStore
@@ -48,6 +49,14 @@ class SqliteStore(SqlStore):
     def _connect(self, create: bool, **options: Any) -> sqlite3.Connection:
         self.path = self.data_dir / DB_NAME
         return connect(self.path, create, float(options.get("busy_timeout", 10.0)), bool(options.get("check", True)))
+
+    def unreachable(self, exc: BaseException) -> str | None:
+        """'the disk holding … is full (…): free some space on it' when `exc` is the disk refusing a write (full,
+        read-only): a running `server serve` says it once, as a database server's outage, not a traceback a batch."""
+        if not isinstance(exc, sqlite3.OperationalError):
+            return None
+        problem = storage_problem(exc, self.path)
+        return None if problem is None else f"{self.path} cannot be written: {problem.text} ({exc}); {problem.remedy}"
 
     def reopen(self) -> "SqliteStore":
         """Another connection to this file with its own lock (the sync announcer's reads: WAL lets them run beside

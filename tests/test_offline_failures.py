@@ -1,0 +1,52 @@
+"""Nothing is lost silently: the devices and the organiser's servers under real failures, walked through the public
+commands (`ticketgate …` subprocesses with their own HOME, `provision serve --start-broker`, `server serve`, real
+SQLite files, small disks of their own). Each test names the defect it fails on (old code), or the path it keeps."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.broker import mosquitto_binary
+from tests.helpers import stop_process
+from tests.qa_organiser import organiser_running, tg
+from tests.test_qa_paths_l_walk import _fill, _own_disk
+from tests.test_qa_skew import _event_now
+from tests.test_qa_walk_door_t import _scan, _sync
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def test_server_serve_on_a_full_disk_says_so_once_keeps_the_entries_on_the_door_and_takes_them_when_space_is_back(
+        tmp_path: Path) -> None:
+    """The organiser's laptop disk fills while `server serve` runs (SQLite store): every batch of uploads ended in a
+    traceback 'sqlite3.OperationalError: database or disk is full' and 'ingestion failed (OperationalError)', again
+    at each retry of each door, never naming the disk nor saying when it was back. It now says once which file
+    cannot be written, that the disk holding it is full and to free space, that the uploads stay on the devices;
+    once space is freed, that the database can be written again. Nothing is lost: the door keeps its entries
+    queued while the disk is full and the server counts each once after."""
+    with _own_disk(tmp_path / "org", size="40m") as org:
+        payloads = _event_now(org)
+        with organiser_running(org) as running:
+            door = tmp_path / "door"
+            door.mkdir()
+            running.enroll(door, "north", events="1")
+            tg(org, "server", "push")
+            assert _sync(door)["bundle_version"] > 0
+            _fill(org)
+            assert all(line.startswith("ACCEPTED") for line in _scan(door, *payloads))
+            full = tg(door, "agent", "sync", "--until-idle", "--for", "10", "--json", ok=False)
+            assert json.loads(full.stdout.strip().splitlines()[-1])["outbox_pending"] == 2, full.stdout
+            (org / "filler").unlink()
+            assert _sync(door)["outbox_pending"] == 0
+            stats = json.loads(tg(org, "server", "stats", "--json").stdout)
+            serve = running.serve
+            assert serve is not None
+            stop_process(serve)
+            said = serve.stderr.read() if serve.stderr else ""
+    assert stats["entries"] == 2, stats
+    assert "Traceback" not in said and "ingestion failed" not in said, said
+    assert said.count("is full (database or disk is full); free some space on it; uploads stay on the devices") == 1
+    assert "server.sqlite cannot be written: the disk holding" in said, said
+    assert said.count("the database can be written again") == 1, said
