@@ -4,13 +4,15 @@ SQLite files, small disks of their own). Each test names the defect it fails on 
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.broker import mosquitto_binary
-from tests.helpers import stop_process
-from tests.qa_organiser import organiser_running, tg
+from tests.helpers import stop_process, wait_for_line
+from tests.qa_organiser import _start, organiser_running, tg
 from tests.test_qa_paths_l_walk import _fill, _own_disk
 from tests.test_qa_skew import _event_now
 from tests.test_qa_walk_door_t import _scan, _sync
@@ -50,3 +52,41 @@ def test_server_serve_on_a_full_disk_says_so_once_keeps_the_entries_on_the_door_
     assert said.count("is full (database or disk is full); free some space on it; uploads stay on the devices") == 1
     assert "server.sqlite cannot be written: the disk holding" in said, said
     assert said.count("the database can be written again") == 1, said
+
+
+def test_a_second_sync_of_one_device_folder_stops_at_once_naming_the_first_and_sigterm_ends_a_sync_cleanly(
+        tmp_path: Path) -> None:
+    """Two `agent sync` on one device folder (started again in another terminal, or beside the app): both logged in
+    with the device's one broker client id, so the broker dropped each at the other's connection; both said
+    'online', 'offline: retrying' in turn for their whole --for, and one ended 'not caught up … messages kept
+    arriving' (exit 1) having sent nothing. The second now stops at once (exit 1), naming the first's pid, before it
+    connects; the first goes on undisturbed. SIGTERM (a service manager stopping it) ends a sync with its summary,
+    exit 0, and the entry scanned meanwhile reaches the server at the next sync (held: it did before)."""
+    org = tmp_path / "org"
+    org.mkdir()
+    payloads = _event_now(org)
+    with organiser_running(org) as running:
+        door = tmp_path / "door"
+        door.mkdir()
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+        first = _start(door, "agent", "sync", "--for", "60")
+        try:
+            assert wait_for_line(first, "online", 30)
+            began = time.monotonic()
+            second = tg(door, "agent", "sync", "--until-idle", "--for", "20", ok=False)
+            assert second.returncode == 1 and time.monotonic() - began < 10, (second.stdout, second.stderr)
+            assert f"another process syncs this device ({door / 'device'}, pid {first.pid}" in second.stderr, \
+                second.stderr
+            assert "Nothing was sent" in second.stderr and "online" not in second.stdout, second.stdout
+            assert _scan(door, payloads[0])[0].startswith("ACCEPTED")
+            time.sleep(2)
+            first.send_signal(signal.SIGTERM)
+            out, err = first.communicate(timeout=30)
+        finally:
+            stop_process(first)
+        assert first.returncode == 0 and "Traceback" not in err, (out, err)
+        assert "offline: retrying" not in out and "event data v" in out.splitlines()[-1], out
+        assert _sync(door)["outbox_pending"] == 0
+        assert json.loads(tg(org, "server", "stats", "--json").stdout)["entries"] == 1
