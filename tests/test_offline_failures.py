@@ -4,7 +4,9 @@ SQLite files, small disks of their own). Each test names the defect it fails on 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -88,5 +90,43 @@ def test_a_second_sync_of_one_device_folder_stops_at_once_naming_the_first_and_s
             stop_process(first)
         assert first.returncode == 0 and "Traceback" not in err, (out, err)
         assert "offline: retrying" not in out and "event data v" in out.splitlines()[-1], out
+        assert _sync(door)["outbox_pending"] == 0
+        assert json.loads(tg(org, "server", "stats", "--json").stdout)["entries"] == 1
+
+
+@pytest.mark.skipif(shutil.which("sqlite3") is None, reason="the sqlite3 shell takes the organiser's backup")
+def test_the_store_file_deleted_under_server_serve_acknowledges_nothing_and_the_door_sends_again_to_the_backup(
+        tmp_path: Path) -> None:
+    """The organiser (or a clean-up script) deletes server.sqlite and its -wal/-shm while `server serve` runs: the
+    open connection went on writing into the deleted file, every upload was acknowledged and dropped from the door,
+    and all of it vanished when serve stopped: the backup put back counted 0 entries, the door held none to send.
+    Before each commit the store now checks its path still holds the file it opened: it stores nothing more, says
+    once which file went and what to do, acknowledges nothing; the door keeps its entry and sends it to the backup
+    put back, counted once."""
+    org = tmp_path / "org"
+    org.mkdir()
+    payloads = _event_now(org)
+    with organiser_running(org) as running:
+        door = tmp_path / "door"
+        door.mkdir()
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+        db = org / ".local/share/ticketgate/server/server.sqlite"
+        backup = tmp_path / "backup.sqlite"
+        subprocess.run(["sqlite3", str(db), f".backup {backup}"], check=True, timeout=30)
+        for gone in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            gone.unlink(missing_ok=True)
+        assert _scan(door, payloads[0])[0].startswith("ACCEPTED")
+        meanwhile = tg(door, "agent", "sync", "--until-idle", "--for", "10", "--json", ok=False)
+        assert json.loads(meanwhile.stdout.strip().splitlines()[-1])["outbox_pending"] == 1, meanwhile.stdout
+        serve = running.serve
+        assert serve is not None
+        stop_process(serve)
+        said = serve.stderr.read() if serve.stderr else ""
+        assert said.count(f"{db} was deleted or replaced while this process had it open") == 1, said
+        assert "restore your backup" in said and "Traceback" not in said, said
+        backup.rename(db)
+        running.start_serve()
         assert _sync(door)["outbox_pending"] == 0
         assert json.loads(tg(org, "server", "stats", "--json").stdout)["entries"] == 1
