@@ -17,7 +17,7 @@ from tests.helpers import stop_process, wait_for_line
 from tests.qa_organiser import _start, organiser_running, tg
 from tests.test_qa_paths_l_walk import _fill, _own_disk
 from tests.test_qa_skew import _event_now
-from tests.test_qa_walk_door_t import _scan, _sync
+from tests.test_qa_walk_door_t import _provision_serve_again, _scan, _sync
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
@@ -130,3 +130,36 @@ def test_the_store_file_deleted_under_server_serve_acknowledges_nothing_and_the_
         running.start_serve()
         assert _sync(door)["outbox_pending"] == 0
         assert json.loads(tg(org, "server", "stats", "--json").stdout)["entries"] == 1
+
+
+def test_the_brokers_persistence_file_corrupted_while_it_was_down_loses_no_entry(tmp_path: Path) -> None:
+    """Held (it did before): an entry uploaded while `server serve` was off waits in the broker's queue; the broker
+    stopped (its queue saved to mosquitto.db), the second half of that file garbled, `provision serve` started again.
+    The broker starts, the queued upload is gone with the file, but the door never dropped it (no ack came): the
+    next sync sends it again, counted once."""
+    org = tmp_path / "org"
+    org.mkdir()
+    payloads = _event_now(org)
+    with organiser_running(org) as running:
+        door = tmp_path / "door"
+        door.mkdir()
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+        running.stop_serve()
+        assert _scan(door, payloads[0])[0].startswith("ACCEPTED")
+        queued = tg(door, "agent", "sync", "--until-idle", "--for", "5", "--json", ok=False)
+        assert json.loads(queued.stdout.strip().splitlines()[-1])["sent"] == 1, queued.stdout
+        broker_port = running.prov.args[running.prov.args.index("--broker-port") + 1]
+        assert stop_process(running.prov) == 0
+        saved = list(org.rglob("mosquitto.db"))
+        assert len(saved) == 1 and saved[0].stat().st_size > 0, saved
+        data = bytearray(saved[0].read_bytes())
+        for i in range(len(data) // 2, len(data)):
+            data[i] ^= 0x5A
+        saved[0].write_bytes(bytes(data))
+        running.prov = _provision_serve_again(org, running.http_port, broker_port)
+        running.start_serve()
+        assert _sync(door)["outbox_pending"] == 0
+        stats = json.loads(tg(org, "server", "stats", "--json").stdout)
+        assert stats["entries"] == 1, stats

@@ -42,7 +42,9 @@ class FileGone(StoreError):
     again (acknowledged to the devices, then lost when the process ends)."""
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def _identity(path: Path | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
     try:
         st = os.stat(path)
     except OSError:
