@@ -7,6 +7,7 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,9 +15,9 @@ import pytest
 
 from tests.broker import mosquitto_binary
 from tests.helpers import stop_process, wait_for_line
-from tests.qa_organiser import _start, organiser_running, tg
+from tests.qa_organiser import ROOT, _env, _start, organiser_running, tg
 from tests.test_qa_paths_l_walk import _fill, _own_disk
-from tests.test_qa_skew import _event_now
+from tests.test_qa_skew import _event_now, _server_entries
 from tests.test_qa_walk_door_t import _provision_serve_again, _scan, _sync
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
@@ -163,3 +164,38 @@ def test_the_brokers_persistence_file_corrupted_while_it_was_down_loses_no_entry
         assert _sync(door)["outbox_pending"] == 0
         stats = json.loads(tg(org, "server", "stats", "--json").stdout)
         assert stats["entries"] == 1, stats
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="faketime not installed")
+def test_a_door_whose_clock_jumps_back_an_hour_mid_shift_still_refuses_a_ticket_used_and_stamps_server_time(
+        tmp_path: Path) -> None:
+    """Held (it did before): a door synced on the true time, then its wall clock set back an hour (faketime '-1h',
+    its monotonic clock untouched). A ticket let in before the jump is ALREADY USED after it, a new one is let in,
+    and the server files both entries at the true hour (the device's offset from server time carried), the refusal
+    counted as already used."""
+    org = tmp_path / "org"
+    org.mkdir()
+    payloads = _event_now(org)
+    with organiser_running(org) as running:
+        door = tmp_path / "door"
+        door.mkdir()
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+        assert _scan(door, payloads[0])[0].startswith("ACCEPTED")
+        back = dict(_env(door), FAKETIME_DONT_FAKE_MONOTONIC="1")
+
+        def an_hour_back(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+            proc = subprocess.run(["faketime", "-f", "-1h", sys.executable, "-m", "agent", *args], cwd=ROOT,
+                                  env=back, input=stdin, capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 0 and "Traceback" not in proc.stderr, (proc.stdout, proc.stderr)
+            return proc
+        lines = an_hour_back("agent", "scan", "--reread-window", "0", stdin=f"{payloads[0]}\n{payloads[1]}\n")
+        assert [line.split(" |")[0] for line in lines.stdout.splitlines()] == ["ALREADY USED", "ACCEPTED — IN"]
+        now = time.time()
+        synced = an_hour_back("agent", "sync", "--until-idle", "--for", "40", "--json")
+        assert json.loads(synced.stdout.strip().splitlines()[-1])["outbox_pending"] == 0, synced.stdout
+        entries = _server_entries(org)
+        assert len(entries) == 2 and all(abs(e["at"] + e["clock_offset"] - now) < 300 for e in entries), entries
+        stats = json.loads(tg(org, "server", "stats", "--json").stdout)
+        assert stats["entries"] == 2 and sum(h["entries"] for h in stats["entries_per_hour"]) == 2, stats
