@@ -3,6 +3,7 @@ commands (`ticketgate …` subprocesses with their own HOME, `provision serve --
 SQLite files, small disks of their own). Each test names the defect it fails on (old code), or the path it keeps."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import signal
@@ -244,3 +245,55 @@ def test_server_serve_killed_mid_burst_from_five_doors_loses_and_doubles_no_entr
         entries = _server_entries(org)
         assert sorted(e["ticket_key"] for e in entries) == sorted(t["ticket_key"] for t in order["tickets"])
         assert json.loads(tg(org, "server", "stats", "--json").stdout)["entries"] == 25
+
+
+def _garble(db: Path) -> str:
+    """The file's pages after the first garbled (its WAL folded in first, as after a clean stop): its digest after."""
+    subprocess.run(["sqlite3", str(db), "PRAGMA wal_checkpoint(TRUNCATE)"], check=True, capture_output=True,
+                   timeout=30)
+    data = bytearray(db.read_bytes())
+    for i in range(4096, len(data) * 3 // 4):
+        data[i] ^= 0x33
+    db.write_bytes(bytes(data))
+    return hashlib.sha256(db.read_bytes()).hexdigest()
+
+
+@pytest.mark.skipif(shutil.which("sqlite3") is None, reason="the sqlite3 shell folds the WAL in")
+def test_a_damaged_store_or_ledger_at_start_says_what_to_do_and_is_left_as_it_was(tmp_path: Path) -> None:
+    """server.sqlite or a door's ledger.sqlite damaged (a power cut on a cheap SD card, a bad copy): the commands
+    refused it, left untouched, but said only "failed its integrity check (*** in database main ***\\x0aPage 3: …);
+    it was left untouched", an escaped line break in the middle, and nothing of what to do. The server's words now
+    say to keep a copy and put the latest backup in its place (`server init` does not replace it), the door's to copy
+    it aside for the organiser (entries not uploaded) and move it away: the next sync brings the event data back,
+    which it does. Every file is left as it was."""
+    org = tmp_path / "org"
+    org.mkdir()
+    payloads = _event_now(org)
+    with organiser_running(org) as running:
+        door = tmp_path / "door"
+        door.mkdir()
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+        assert _scan(door, payloads[0])[0].startswith("ACCEPTED")
+        ledger = door / "device" / "ledger.sqlite"
+        digest = _garble(ledger)
+        for said in (tg(door, "agent", "scan", payloads[1], ok=False), tg(door, "agent", "status", ok=False),
+                     tg(door, "agent", "sync", "--until-idle", "--for", "10", ok=False)):
+            assert said.returncode != 0 and "left untouched" in said.stderr, (said.stdout, said.stderr)
+            assert "\\x0a" not in said.stderr and "it may hold entries not uploaded yet), then move it away: " \
+                "the next `ticketgate agent sync` brings the event data back" in said.stderr, said.stderr
+        assert hashlib.sha256(ledger.read_bytes()).hexdigest() == digest
+        aside = tmp_path / "ledger-damaged.sqlite"
+        ledger.rename(aside)
+        # as the words say (within a minute: the server sends the same full bundle to a device again after 30 s)
+        back = tg(door, "agent", "sync", "--until-idle", "--for", "100", "--json").stdout
+        assert json.loads(back.strip().splitlines()[-1])["bundle_version"] > 0
+        assert _scan(door, payloads[1])[0].startswith("ACCEPTED")
+    store = org / ".local/share/ticketgate/server/server.sqlite"
+    digest = _garble(store)
+    for said in (tg(org, "server", "stats", ok=False), tg(org, "server", "init", "--org", "acme", "--name", "A",
+                                                         ok=False)):
+        assert said.returncode != 0 and "left untouched" in said.stderr, (said.stdout, said.stderr)
+        assert "\\x0a" not in said.stderr and "put your latest backup of it in its place" in said.stderr, said.stderr
+    assert hashlib.sha256(store.read_bytes()).hexdigest() == digest

@@ -28,13 +28,18 @@ def connect(path: Path, create: bool, busy_timeout: float = 10.0, check: bool = 
                "wal_autocheckpoint=4000")                   # fewer checkpoints (each one fsyncs) during ingestion
     return open_guarded(path, application_id=APPLICATION_ID, migrations=MIGRATIONS, error=StoreError, create=create,
                         missing=f"no server store at {path} (run `ticketgate server init` first)", pragmas=pragmas,
-                        check=(lambda conn: _integrity(conn, path)) if check else None)
+                        check=(lambda conn: _integrity(conn, path)) if check else None, damaged=DAMAGED)
+
+
+DAMAGED = ("keep a copy of it aside, then put your latest backup of it in its place (`sqlite3 FILE .recover` writes "
+           "what is still readable to a new file) and start again; `server init` does not replace it")
 
 
 def _integrity(conn: sqlite3.Connection, path: Path) -> None:
     result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
     if result != "ok":
-        raise StoreError(f"{path} failed its integrity check ({result}); it was left untouched")
+        said = "; ".join(line.strip() for line in str(result).splitlines() if line.strip())
+        raise StoreError(f"{path} failed its integrity check ({said}); it was left untouched — {DAMAGED}")
 
 
 class FileGone(StoreError):
