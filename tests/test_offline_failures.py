@@ -297,3 +297,39 @@ def test_a_damaged_store_or_ledger_at_start_says_what_to_do_and_is_left_as_it_wa
         assert said.returncode != 0 and "left untouched" in said.stderr, (said.stdout, said.stderr)
         assert "\\x0a" not in said.stderr and "put your latest backup of it in its place" in said.stderr, said.stderr
     assert hashlib.sha256(store.read_bytes()).hexdigest() == digest
+
+
+def test_a_door_whose_disk_filled_mid_sync_gets_the_changes_it_could_not_write_once_space_is_back(
+        tmp_path: Path) -> None:
+    """A door syncing for hours (the app, `agent sync --for …`) whose disk fills while the organiser sells: the new
+    tickets' update could not be written, was left unacknowledged, and came again only after a reconnection, which a
+    door on a steady network may not have all evening: space freed, it still did not know the new tickets (they read
+    as unknown at its gate). Each failure logged a traceback and 'not applied: the ledger write failed
+    (OperationalError); it comes again after a reconnection'. The door now says its disk is full and to free space,
+    and asks for what it could not write by a hello every 35 s: once space is back the same running sync has them."""
+    org = tmp_path / "org"
+    org.mkdir()
+    _event_now(org)
+    with organiser_running(org) as running, _own_disk(tmp_path / "door", size="12m") as door:
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+        syncing = _start(door, "agent", "sync", "--for", "150")
+        try:
+            assert wait_for_line(syncing, "online", 30)
+            time.sleep(2)
+            _fill(door)
+            tg(org, "server", "order", "add", "--event", "1", "--buyer", "Bob Late", "--quantity", "2", "--ticket",
+               "category=Adult,zone=Floor")
+            tg(org, "server", "push")
+            time.sleep(8)
+            (door / "filler").unlink()
+            deadline = time.monotonic() + 90
+            while "Bob Late" not in tg(door, "agent", "search", "Bob").stdout and time.monotonic() < deadline:
+                time.sleep(2)
+            found = tg(door, "agent", "search", "Bob").stdout
+        finally:
+            stop_process(syncing)
+        err = syncing.stderr.read() if syncing.stderr else ""
+    assert found.count("Bob Late") == 2, (found, err)
+    assert "is full — free some space on it; asked for again every 35 s" in err and "Traceback" not in err, err
