@@ -333,3 +333,35 @@ def test_a_door_whose_disk_filled_mid_sync_gets_the_changes_it_could_not_write_o
         err = syncing.stderr.read() if syncing.stderr else ""
     assert found.count("Bob Late") == 2, (found, err)
     assert "is full — free some space on it; asked for again every 35 s" in err and "Traceback" not in err, err
+
+
+def test_sigterm_stops_agent_scan_with_a_word_and_keeps_the_entries_it_recorded(tmp_path: Path) -> None:
+    """`agent scan` reading a laser line by line (stdin), stopped by SIGTERM (a service manager, a shutdown): it died
+    at once, exit -15, not a word on stderr. It now stops as Ctrl-C does, saying so (exit 143); the entry it
+    recorded is kept whole, and the same ticket read again after is ALREADY USED."""
+    org = tmp_path / "org"
+    org.mkdir()
+    payloads = _event_now(org)
+    door = tmp_path / "door"
+    door.mkdir()
+    with organiser_running(org) as running:
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+    scanning = subprocess.Popen([sys.executable, "-m", "agent", "agent", "scan", "--reread-window", "0"], cwd=ROOT,
+                                env=dict(_env(door), PYTHONUNBUFFERED="1"), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert scanning.stdin is not None
+        scanning.stdin.write(payloads[0] + "\n")
+        scanning.stdin.flush()
+        assert wait_for_line(scanning, "ACCEPTED", 30)
+        scanning.send_signal(signal.SIGTERM)
+        scanning.wait(20)
+    finally:
+        stop_process(scanning)
+    err = scanning.stderr.read() if scanning.stderr else ""
+    assert scanning.returncode == 143 and "stopped (SIGTERM)" in err and "Traceback" not in err, \
+        (scanning.returncode, err)
+    assert "checkins 1" in tg(door, "agent", "status").stdout
+    assert _scan(door, payloads[0])[0].startswith("ALREADY USED")
