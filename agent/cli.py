@@ -94,8 +94,9 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 
 def _terminate_as_interrupt(name: str) -> Any:
-    """SIGTERM raises KeyboardInterrupt(TERMINATED) in the main thread while a command runs (commands that stop on it their own way,
-    `serve`, `agent sync`, set their handler over this one); the handler before, to put back, or None when left."""
+    """SIGTERM raises KeyboardInterrupt(TERMINATED) in the main thread while a command runs (commands that stop on
+    it their own way, `serve`, `agent sync`, set their handler over this one); the handler before, to put back, or
+    None when left as it was."""
     if name == "kiosk" or threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:      # the app: Kivy's loop stops its own way
         return None
