@@ -349,7 +349,7 @@ def test_sigterm_stops_agent_scan_with_a_word_and_keeps_the_entries_it_recorded(
         tg(org, "server", "push")
         assert _sync(door)["bundle_version"] > 0
     scanning = subprocess.Popen([sys.executable, "-m", "agent", "agent", "scan", "--reread-window", "0"], cwd=ROOT,
-                                env=dict(_env(door), PYTHONUNBUFFERED="1"), stdin=subprocess.PIPE,
+                                env=_env(door), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert scanning.stdin is not None
