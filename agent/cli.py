@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sqlite3
 import sys
+import threading
+from typing import Any
 
 from agent.storage_errors import storage_problem
 
@@ -53,11 +56,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ticketgate {name}: unavailable ({exc}); install the matching extra, e.g. pip install 'ticketgate[dev]'",
               file=sys.stderr)
         return 2
+    before = _terminate_as_interrupt(name)
     try:
         code = int(getattr(module, func)(rest) or 0)
         sys.stdout.flush()      # a closed pipe fails here, not in the interpreter's exit
         return code
-    except KeyboardInterrupt:   # Ctrl-C at a prompt or mid-command: what was committed stays, the rest is not done
+    except KeyboardInterrupt as exc:   # Ctrl-C at a prompt or mid-command: what was committed stays, the rest is not
+        if exc.args == (TERMINATED,):  # done; SIGTERM (a service manager, `kill`) the same way, said so
+            print(f"\nticketgate {name}: stopped (SIGTERM); what was saved stays, the rest was not done",
+                  file=sys.stderr)
+            return 128 + signal.SIGTERM
         print(f"\nticketgate {name}: interrupted", file=sys.stderr)
         return 130
     except sqlite3.OperationalError as exc:   # a full or read-only disk mid-command: its transaction was rolled back
@@ -70,6 +78,29 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:     # `ticketgate … | head`: the reader left; no traceback (its data is already saved)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())    # the exit's flush has nowhere to fail
         return 1
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
+
+
+TERMINATED = "SIGTERM"
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    """SIGTERM raised where the command is, as Ctrl-C's KeyboardInterrupt (not an Exception: no `except Exception`
+    of a command takes it): open transactions roll back, files being written are not renamed into place. It killed
+    the process outright (exit -15, not a word), `agent scan` reading a laser too."""
+    raise KeyboardInterrupt(TERMINATED)
+
+
+def _terminate_as_interrupt(name: str) -> Any:
+    """SIGTERM raises KeyboardInterrupt(TERMINATED) in the main thread while a command runs (commands that stop on
+    it their own way, `serve`, `agent sync`, set their handler over this one); the handler before, to put back, or
+    None when left as it was."""
+    if name == "kiosk" or threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:      # the app: Kivy's loop stops its own way
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 if __name__ == "__main__":

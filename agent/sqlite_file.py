@@ -26,9 +26,11 @@ SIDE_FILES = ("-wal", "-shm", "-journal")
 
 def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[str], error: type[Exception],
                  create: bool = True, missing: str = "", pragmas: Sequence[str] = (),
-                 check: Callable[[sqlite3.Connection], None] | None = None) -> sqlite3.Connection:
+                 check: Callable[[sqlite3.Connection], None] | None = None,
+                 damaged: str = "restore it from a backup or move it away") -> sqlite3.Connection:
     """Open (or create) the file; any refusal raises `error` with a message that says the file was left untouched.
-    `check(conn)` runs on an existing file after the pragmas and may raise `error` itself."""
+    `check(conn)` runs on an existing file after the pragmas and may raise `error` itself. `damaged`: what to do
+    with a file SQLite cannot read (its owner's words: what it may hold, what brings it back)."""
     path = str(path)
     if not os.path.exists(path):
         orphans = [path + s for s in SIDE_FILES[:1] + SIDE_FILES[2:] if os.path.exists(path + s)]
@@ -40,7 +42,7 @@ def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[
         _create(path, application_id, migrations, pragmas, error)
     if os.path.getsize(path) == 0:
         raise error(f"{path} is empty (0 bytes): it is not a database this ticketgate wrote (truncated?); "
-                    "it was left untouched — restore it from a backup or move it away")
+                    f"it was left untouched — {damaged}")
     make_private(path, *(path + s for s in SIDE_FILES))
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -52,7 +54,7 @@ def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[
         if problem:         # a full or read-only disk: the file is fine, SQLite could not make its -shm/-wal
             raise error(f"cannot open {path}: {problem.text} ({exc}); it was left untouched — "
                         f"{problem.advice}") from None
-        raise error(f"{path} is not a readable SQLite database ({exc}); it was left untouched") from None
+        raise error(f"{path} is not a readable SQLite database ({exc}); it was left untouched — {damaged}") from None
     if app_id != application_id and (tables or version):     # a blank SQLite file holds nothing: adopted
         conn.close()
         raise error(f"{path} is a SQLite database of another application; it was left untouched")
@@ -71,7 +73,7 @@ def open_guarded(path: str | Path, *, application_id: int, migrations: Sequence[
         if problem:
             raise error(f"cannot open {path}: {problem.text} ({exc}); it was left untouched — "
                         f"{problem.advice}") from None
-        raise error(f"{path} cannot be used ({exc}); it was left untouched") from None
+        raise error(f"{path} cannot be used ({exc}); it was left untouched — {damaged}") from None
     except BaseException:
         conn.close()
         raise

@@ -14,13 +14,18 @@ from typing import NamedTuple
 
 _FULL, _READONLY, _IOERR, _CANTOPEN = 13, 8, 10, 14      # SQLite's primary result codes
 _VAGUE = (_IOERR, _CANTOPEN)
-_FREE = "free some space on it and run the command again"
-_WRITABLE = "make it writable (or copy the folder to a writable disk) and run the command again"
+_FREE = "free some space on it"
+_WRITABLE = "make it writable (or copy the folder to a writable disk)"
 
 
 class StorageProblem(NamedTuple):
     text: str          # what is wrong: "the disk holding /x is full"
-    advice: str        # what to do about it
+    remedy: str        # what to do about it: "free some space on it"
+
+    @property
+    def advice(self) -> str:
+        """What a command that stopped tells its user to do."""
+        return f"{self.remedy} and run the command again"
 
 
 def _code(exc: sqlite3.Error) -> int | None:

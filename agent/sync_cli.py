@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from agent import sync_lock
 from agent.home import DeviceHome
 from agent.language import translate
 from agent.safe_text import printable
@@ -172,6 +173,12 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     except (LedgerError, OSError, ValueError) as exc:
         print(f"ticketgate agent sync: {exc}", file=sys.stderr)
         return 3
+    try:
+        held = sync_lock.hold(home.folder)
+    except sync_lock.AlreadySyncing as exc:
+        watch.close()
+        print(f"ticketgate agent sync: {exc}", file=sys.stderr)
+        return 1
     activity = _Activity()
     stop = threading.Event()
     link = _revocation_link(home.folder)
@@ -224,6 +231,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
             stop.wait(0.1)
     finally:
         sync.stop()
+        held.close()
     summary: dict[str, Any] = {"device_id": creds.device_id, "org": creds.org, "online": was_online, "idle": idle,
                "bundle_version": sync.bundle_version, "outbox_pending": watch.outbox_size(),
                "uploaded": sync.uploader.acked_rows if sync.uploader else 0,

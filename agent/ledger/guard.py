@@ -24,7 +24,11 @@ class LedgerError(TicketgateError):
 def connect(path: str, create: bool = True, full_check: bool = False) -> sqlite3.Connection:
     return open_guarded(path, application_id=APPLICATION_ID, migrations=MIGRATIONS, error=LedgerError, create=create,
                         missing=f"no ledger at {path}", pragmas=_PRAGMAS,
-                        check=lambda conn: _integrity(conn, str(path), full_check))
+                        check=lambda conn: _integrity(conn, str(path), full_check), damaged=DAMAGED)
+
+
+DAMAGED = ("copy it aside for the organiser (it may hold entries not uploaded yet), then move it away: the next "
+           "`ticketgate agent sync` brings the event data back")
 
 
 def _integrity(conn: sqlite3.Connection, path: str, full: bool) -> None:
@@ -33,4 +37,5 @@ def _integrity(conn: sqlite3.Connection, path: str, full: bool) -> None:
     for sql in checks:
         result = conn.execute(sql).fetchone()[0]
         if result != "ok":
-            raise LedgerError(f"{path} failed its integrity check ({result}); it was left untouched")
+            said = "; ".join(line.strip() for line in str(result).splitlines() if line.strip())
+            raise LedgerError(f"{path} failed its integrity check ({said}); it was left untouched — {DAMAGED}")

@@ -29,6 +29,7 @@ from agent.sync.enrolled_events import enrolled_events, wanted_events
 from agent.errors import TicketgateError
 from agent.keyring import Keyring
 from agent.ledger import Ledger
+from agent.storage_errors import storage_problem
 from agent.sync import topics
 from agent.sync.apply import BUNDLE_SETTING, FullBundleStager, apply_bundle, apply_live, apply_update, current_bundle
 from agent.sync.bundle import AlreadyHeld, Assembler, DeltaMismatch, Pending, check_manifest, is_chunk, section
@@ -85,6 +86,8 @@ class DeviceOptions:
     hello_retry: float = 3.0
     presence_wait: float = 2.0      # after connecting, hello anyway if no server presence arrived by then
     bundle_timeout: float = 60.0
+    write_retry: float = 35.0       # after a message the ledger could not write (a full disk): hello again this long
+                                    # after (the server sends the same bundle again after 30 s: SyncServer.resend_after)
     max_message: int = 16 << 20
     remeasure: float = 600.0        # measure the server-time offset again this often while connected (seconds)
     unsent_every: float = 2.0       # count the sales made offline not acknowledged yet this often while connected: a
@@ -138,6 +141,7 @@ class DeviceSync:
         self._owed = 0                  # the bundle version the server's last clock reply said follows (0: none)
         self._pruning = False           # deleted tickets' words are being pruned from the search index (prune.py)
         self._owed_at = 0.0             # boot clock at that reply
+        self._write_failed_at: float | None = None   # monotonic: a message not written (disk full), asked for again
         self._server_since: object = None       # the server presence last seen (kept across reconnections)
         self.server_offline = False     # its retained presence says offline (stopped, or its broker login's will)
         self.server_presence_seen = False   # a retained server presence arrived (none: `server serve` never ran here)
@@ -305,11 +309,23 @@ class DeviceSync:
             except Exception:
                 log.exception("sync: clock or hello tick failed")
 
+    def _not_written(self, exc: BaseException, what: str) -> str:
+        """A message the ledger could not take: logged (a traceback unless the disk said why), asked for again by a
+        hello after `write_retry` (the broker sends an unacknowledged one again only after a reconnection, which a
+        door on a steady network may not have for hours) -> the reason recorded."""
+        self._write_failed_at = time.monotonic()
+        problem = storage_problem(exc, self.ledger_path) if isinstance(exc, sqlite3.Error) else None
+        if problem is None:
+            log.exception("sync %s: a message could not be written to the ledger", self.device)
+            return (f"not applied: the ledger {what} failed ({type(exc).__name__}); asked for again in "
+                    f"{self.o.write_retry:.0f} s")
+        return f"not applied: {problem.text} — {problem.remedy}; asked for again every {self.o.write_retry:.0f} s"
+
     def _timed(self) -> bool:
         """Something waits on a timer: a batch unacknowledged or a send paused, a hello unanswered, a bundle owed
         or half-received (its timeout)."""
         return (self._uploader.waiting or self.greeter.waiting or self.assembler.pending is not None
-                or self._owed > self._bundle_version or self._pruning)
+                or self._owed > self._bundle_version or self._pruning or self._write_failed_at is not None)
 
     @property
     def pruning(self) -> bool:
@@ -341,10 +357,8 @@ class DeviceSync:
                 self._handle(item)
             return Outcome.APPLIED
         except Exception as exc:
-            if _write_failed(exc):   # not acknowledged: the broker sends it again
-                log.exception("sync %s: %s could not be written to the ledger", self.device, item[0])
-                self._reject(topic, f"not applied: the ledger write failed ({type(exc).__name__}); it comes again "
-                                    "after a reconnection")
+            if _write_failed(exc):   # not acknowledged: the broker sends it again; a hello asks for it sooner
+                self._reject(topic, self._not_written(exc, "write"))
                 return Outcome.FAILED
             if isinstance(exc, Late):       # not applied either; expected after an absence, so not reported
                 self.stats["late"] += 1
@@ -405,11 +419,10 @@ class DeviceSync:
                         item, nxt = nxt, None
                         batch.append(item)
         except Exception as exc:      # the commit failed (disk full, I/O error): none of the batch was applied
-            log.exception("sync %s: a batch of %d live messages could not be committed", self.device, len(batch))
             self.stats["merged"] = merged
+            said = self._not_written(exc, "commit")
             for it in batch:          # not acknowledged: the broker sends them again after a reconnection
-                self._reject(it[1], f"not applied: the ledger commit failed ({type(exc).__name__}); it comes again "
-                                    "after a reconnection")
+                self._reject(it[1], said)
                 self._ack(it, False)
             return nxt
         for it in batch:              # each after those received before it (MQTT asks for acks in order)
@@ -755,7 +768,11 @@ class DeviceSync:
         self.transport.publish(topics.up(self.org, self.device), dumps(msg.to_wire()).encode())
 
     def _maybe_hello(self) -> None:
-        if self.greeter.due(self.assembler.pending is not None):
+        failed = self._write_failed_at
+        if failed is not None and time.monotonic() - failed > self.o.write_retry and self.assembler.pending is None:
+            self._write_failed_at = None
+            self._hello()        # what the ledger could not write, as the delta from the version it holds
+        elif self.greeter.due(self.assembler.pending is not None):
             self._hello()
         elif (self._owed > self._bundle_version or (self._catch_up and self._owed)) and self.assembler.pending is None \
                 and self.greeter.monotonic() - self._owed_at > self.o.bundle_timeout:

@@ -12,8 +12,9 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
+from agent import sync_lock
 from agent.safe_text import printable
 from kiosk_ui import door_queries
 from kiosk_ui.door import Door
@@ -39,6 +40,7 @@ class SyncLink:
         self.link: DeviceLink | None = None  # revocation -> wipe
         self.options: DeviceOptions | None = None   # tests: faster retries
         self.detail = ""
+        self._held: IO[str] | None = None    # the device folder's sync lock (agent.sync_lock) while syncing
         self._changed = threading.Event()
         self._conflicts = (0, -1e9)         # (count, when): a grouping over every entry, refreshed every few seconds
         door.gate.listeners.append(lambda verdict: self.sync.notify() if self.sync is not None else None)
@@ -62,6 +64,12 @@ class SyncLink:
         if creds is None:
             self.detail = "This device is not enrolled: see Set-up."
             return False
+        try:
+            self._held = sync_lock.hold(self.home)
+        except sync_lock.AlreadySyncing as exc:      # `agent sync` in a terminal: one client id, they would flap
+            self.detail = str(exc)
+            log.warning("sync not started: %s", exc)
+            return False
         ca_file = None
         if creds.broker.tls and creds.broker.ca_pem:
             ca_file = self.home / "broker-ca.pem"
@@ -81,10 +89,17 @@ class SyncLink:
 
     def stop(self) -> bool:
         if self.sync is None:
+            self._release()
             return False
         self.sync.stop()
         self.sync = None
+        self._release()
         return True
+
+    def _release(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     @property
     def wiped(self) -> bool:

@@ -311,11 +311,16 @@ class SyncServer:
         self._outage = said
         return True
 
+    @property
+    def _embedded(self) -> bool:
+        """An SQLite file: its outages are its disk's (full, read-only), which reads do not show."""
+        return getattr(self.store, "backend", "") == "sqlite"
+
     def _store_back(self) -> None:
         if self._outage is not None:
             self._outage = None
-            log.warning("sync server %s: the database is reachable again; ingestion and live changes resume",
-                        self.name)
+            back = "can be written again" if self._embedded else "is reachable again"
+            log.warning("sync server %s: the database %s; ingestion and live changes resume", self.name, back)
 
     def _not_taken(self) -> None:
         """What the inbox did not take since the last drain: counted, and for a registered device in one summary row
@@ -897,7 +902,8 @@ class SyncServer:
                     if due is not None and time.monotonic() >= due:
                         del self._kiosk_due[org]
                         self.resync_kiosks(org, events)
-                    self._store_back()
+                    if not self._embedded:       # reads that work say a database server is back, not a disk
+                        self._store_back()
                 except Exception as exc:
                     if not self._store_away(exc):
                         log.exception("sync server %s: announcing changes of %s failed", self.name, org)
