@@ -15,6 +15,7 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,22 +33,28 @@ def qr_frame(text: str):
     return np.stack([np.array(Image.open(buf).convert("L"))] * 3, -1)
 
 
-def box_office(out: Path, home: Path, lang: str, payloads: Path) -> None:
+def _app_on_scan(home: Path, lang: str, payloads: Path) -> tuple[Any, Any, Any, dict]:
+    """The door's app, offscreen, in `lang`, on its Scan screen (verdicts held): controller, harness, screen, and
+    the tickets' payloads by name."""
     from kiosk_ui.offscreen import offscreen_env
     offscreen_env((720, 1280))
-    from agent.policy import Mode
     from kiosk_ui import i18n
     from kiosk_ui.adapters import build_services
     from kiosk_ui.controller import Controller
     from kiosk_ui.door import Door
     from kiosk_ui.offscreen import Harness
     i18n.set_language(lang)
-    tickets = json.loads(payloads.read_text())
     door = Door.open_home(home)
     ctl = Controller(door, build_services(door, home))
     h = Harness(ctl, "scan")
     scan = h.screen("scan")
     scan.verdict_timeout = 0
+    return ctl, h, scan, json.loads(payloads.read_text())
+
+
+def box_office(out: Path, home: Path, lang: str, payloads: Path) -> None:
+    ctl, h, scan, tickets = _app_on_scan(home, lang, payloads)
+    from agent.policy import Mode
     scan.set_mode(Mode.QUICK_CANCEL)          # the mode popup's choice (no PIN set on this device)
     res: dict = {"mode_set": ctl.door.policy.mode is Mode.QUICK_CANCEL}
     h.pump()
@@ -66,22 +73,9 @@ def box_office(out: Path, home: Path, lang: str, payloads: Path) -> None:
 
 
 def main(out: Path, home: Path, lang: str, payloads: Path) -> None:
-    from kiosk_ui.offscreen import offscreen_env
-    offscreen_env((720, 1280))
+    ctl, h, scan, tickets = _app_on_scan(home, lang, payloads)
     from drivers.camera.scanner import CameraScanner
-    from kiosk_ui import i18n
-    from kiosk_ui.adapters import build_services
     from kiosk_ui.adapters.camera import decoder_chain
-    from kiosk_ui.controller import Controller
-    from kiosk_ui.door import Door
-    from kiosk_ui.offscreen import Harness
-    i18n.set_language(lang)
-    tickets = json.loads(payloads.read_text())
-    door = Door.open_home(home)
-    ctl = Controller(door, build_services(door, home))
-    h = Harness(ctl, "scan")
-    scan = h.screen("scan")
-    scan.verdict_timeout = 0
     res: dict = {}
 
     def screen_state() -> dict:

@@ -3,6 +3,7 @@ commands (`ticketgate …` subprocesses with their own HOME, `provision serve --
 SQLite files, small disks of their own). Each test names the defect it fails on (old code), or the path it keeps."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -11,17 +12,35 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from tests.broker import mosquitto_binary
 from tests.helpers import stop_process, wait_for_line
-from tests.qa_organiser import ROOT, _env, _start, organiser_running, tg
+from tests.qa_organiser import ROOT, Organiser, _env, _start, organiser_running, tg
 from tests.test_qa_paths_l_walk import _fill, _own_disk
 from tests.test_qa_skew import _event_now, _server_entries
 from tests.test_qa_walk_door_t import _provision_serve_again, _scan, _sync
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+@contextlib.contextmanager
+def _synced_door(tmp_path: Path, org: Path | None = None) -> Iterator[tuple[Path, Path, list[str], Organiser]]:
+    """The organiser (at `org`, else tmp_path/org) serving an event on now (its ticket payloads), a door enrolled at
+    gate north holding it."""
+    if org is None:
+        org = tmp_path / "org"
+        org.mkdir()
+    payloads = _event_now(org)
+    with organiser_running(org) as running:
+        door = tmp_path / "door"
+        door.mkdir()
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+        yield org, door, payloads, running
 
 
 def test_server_serve_on_a_full_disk_says_so_once_keeps_the_entries_on_the_door_and_takes_them_when_space_is_back(
@@ -32,25 +51,19 @@ def test_server_serve_on_a_full_disk_says_so_once_keeps_the_entries_on_the_door_
     cannot be written, that the disk holding it is full and to free space, that the uploads stay on the devices;
     once space is freed, that the database can be written again. Nothing is lost: the door keeps its entries
     queued while the disk is full and the server counts each once after."""
-    with _own_disk(tmp_path / "org", size="40m") as org:
-        payloads = _event_now(org)
-        with organiser_running(org) as running:
-            door = tmp_path / "door"
-            door.mkdir()
-            running.enroll(door, "north", events="1")
-            tg(org, "server", "push")
-            assert _sync(door)["bundle_version"] > 0
-            _fill(org)
-            assert all(line.startswith("ACCEPTED") for line in _scan(door, *payloads))
-            full = tg(door, "agent", "sync", "--until-idle", "--for", "10", "--json", ok=False)
-            assert json.loads(full.stdout.strip().splitlines()[-1])["outbox_pending"] == 2, full.stdout
-            (org / "filler").unlink()
-            assert _sync(door)["outbox_pending"] == 0
-            stats = json.loads(tg(org, "server", "stats", "--json").stdout)
-            serve = running.serve
-            assert serve is not None
-            stop_process(serve)
-            said = serve.stderr.read() if serve.stderr else ""
+    with _own_disk(tmp_path / "org", size="40m") as org, \
+            _synced_door(tmp_path, org) as (_, door, payloads, running):
+        _fill(org)
+        assert all(line.startswith("ACCEPTED") for line in _scan(door, *payloads))
+        full = tg(door, "agent", "sync", "--until-idle", "--for", "10", "--json", ok=False)
+        assert json.loads(full.stdout.strip().splitlines()[-1])["outbox_pending"] == 2, full.stdout
+        (org / "filler").unlink()
+        assert _sync(door)["outbox_pending"] == 0
+        stats = json.loads(tg(org, "server", "stats", "--json").stdout)
+        serve = running.serve
+        assert serve is not None
+        stop_process(serve)
+        said = serve.stderr.read() if serve.stderr else ""
     assert stats["entries"] == 2, stats
     assert "Traceback" not in said and "ingestion failed" not in said, said
     assert said.count("is full (database or disk is full); free some space on it; uploads stay on the devices") == 1
@@ -66,15 +79,7 @@ def test_a_second_sync_of_one_device_folder_stops_at_once_naming_the_first_and_s
     arriving' (exit 1) having sent nothing. The second now stops at once (exit 1), naming the first's pid, before it
     connects; the first goes on undisturbed. SIGTERM (a service manager stopping it) ends a sync with its summary,
     exit 0, and the entry scanned meanwhile reaches the server at the next sync (held: it did before)."""
-    org = tmp_path / "org"
-    org.mkdir()
-    payloads = _event_now(org)
-    with organiser_running(org) as running:
-        door = tmp_path / "door"
-        door.mkdir()
-        running.enroll(door, "north", events="1")
-        tg(org, "server", "push")
-        assert _sync(door)["bundle_version"] > 0
+    with _synced_door(tmp_path) as (org, door, payloads, running):
         first = _start(door, "agent", "sync", "--for", "60")
         try:
             assert wait_for_line(first, "online", 30)
@@ -105,15 +110,7 @@ def test_the_store_file_deleted_under_server_serve_acknowledges_nothing_and_the_
     Before each commit the store now checks its path still holds the file it opened: it stores nothing more, says
     once which file went and what to do, acknowledges nothing; the door keeps its entry and sends it to the backup
     put back, counted once."""
-    org = tmp_path / "org"
-    org.mkdir()
-    payloads = _event_now(org)
-    with organiser_running(org) as running:
-        door = tmp_path / "door"
-        door.mkdir()
-        running.enroll(door, "north", events="1")
-        tg(org, "server", "push")
-        assert _sync(door)["bundle_version"] > 0
+    with _synced_door(tmp_path) as (org, door, payloads, running):
         db = org / ".local/share/ticketgate/server/server.sqlite"
         backup = tmp_path / "backup.sqlite"
         subprocess.run(["sqlite3", str(db), f".backup {backup}"], check=True, timeout=30)
@@ -139,15 +136,7 @@ def test_the_brokers_persistence_file_corrupted_while_it_was_down_loses_no_entry
     stopped (its queue saved to mosquitto.db), the second half of that file garbled, `provision serve` started again.
     The broker starts, the queued upload is gone with the file, but the door never dropped it (no ack came): the
     next sync sends it again, counted once."""
-    org = tmp_path / "org"
-    org.mkdir()
-    payloads = _event_now(org)
-    with organiser_running(org) as running:
-        door = tmp_path / "door"
-        door.mkdir()
-        running.enroll(door, "north", events="1")
-        tg(org, "server", "push")
-        assert _sync(door)["bundle_version"] > 0
+    with _synced_door(tmp_path) as (org, door, payloads, running):
         running.stop_serve()
         assert _scan(door, payloads[0])[0].startswith("ACCEPTED")
         queued = tg(door, "agent", "sync", "--until-idle", "--for", "5", "--json", ok=False)
@@ -174,15 +163,7 @@ def test_a_door_whose_clock_jumps_back_an_hour_mid_shift_still_refuses_a_ticket_
     its monotonic clock untouched). A ticket let in before the jump is ALREADY USED after it, a new one is let in,
     and the server files both entries at the true hour (the device's offset from server time carried), the refusal
     counted as already used."""
-    org = tmp_path / "org"
-    org.mkdir()
-    payloads = _event_now(org)
-    with organiser_running(org) as running:
-        door = tmp_path / "door"
-        door.mkdir()
-        running.enroll(door, "north", events="1")
-        tg(org, "server", "push")
-        assert _sync(door)["bundle_version"] > 0
+    with _synced_door(tmp_path) as (org, door, payloads, running):
         assert _scan(door, payloads[0])[0].startswith("ACCEPTED")
         back = dict(_env(door), FAKETIME_DONT_FAKE_MONOTONIC="1")
 
@@ -266,15 +247,7 @@ def test_a_damaged_store_or_ledger_at_start_says_what_to_do_and_is_left_as_it_wa
     say to keep a copy and put the latest backup in its place (`server init` does not replace it), the door's to copy
     it aside for the organiser (entries not uploaded) and move it away: the next sync brings the event data back,
     which it does. Every file is left as it was."""
-    org = tmp_path / "org"
-    org.mkdir()
-    payloads = _event_now(org)
-    with organiser_running(org) as running:
-        door = tmp_path / "door"
-        door.mkdir()
-        running.enroll(door, "north", events="1")
-        tg(org, "server", "push")
-        assert _sync(door)["bundle_version"] > 0
+    with _synced_door(tmp_path) as (org, door, payloads, running):
         assert _scan(door, payloads[0])[0].startswith("ACCEPTED")
         ledger = door / "device" / "ledger.sqlite"
         digest = _garble(ledger)

@@ -39,11 +39,8 @@ def _labels(printer: FakePrinter, sim, since: int) -> list[tuple[str, bool]]:
     return out
 
 
-def _jam_mid_sale(counter):  # noqa: F811
-    """Three tickets sold in cash to a Zebra whose roll ends on the second label: the first comes out, the second
-    was taken by the printer (it may have come out, half), the third never sent. -> (printer, sale, the pieces)."""
-    store, event, _, sim, ctl, desk, _, receipts, _ = counter
-    zebra = RunsOutOfLabels(ready_answers=3)          # label 1: ready, ready; label 2: ready, then out of labels
+def _three_tickets_to_the_zebra(sim, ctl, event, zebra, receipts):
+    """The kiosk's printers: the Zebra (selected) and the receipt printer; a sale of three tickets on `event` begun."""
     sim.ledger.set_setting("printers", [
         {"host": "127.0.0.1", "port": zebra.port, "name": "Zebra", "language": "zpl", "format": "cinema"},
         {"host": "127.0.0.1", "port": receipts.port, "name": "Receipts", "language": "escpos"}])
@@ -51,6 +48,15 @@ def _jam_mid_sale(counter):  # noqa: F811
     flow = ctl.sale
     flow.choose(event)
     flow.add(1, 3)
+    return flow
+
+
+def _jam_mid_sale(counter):  # noqa: F811
+    """Three tickets sold in cash to a Zebra whose roll ends on the second label: the first comes out, the second
+    was taken by the printer (it may have come out, half), the third never sent. -> (printer, sale, the pieces)."""
+    store, event, _, sim, ctl, desk, _, receipts, _ = counter
+    zebra = RunsOutOfLabels(ready_answers=3)          # label 1: ready, ready; label 2: ready, then out of labels
+    flow = _three_tickets_to_the_zebra(sim, ctl, event, zebra, receipts)
     sold = flow.confirm(Payment("cash", given_cents=6000))
     assert sold.result.ok and not sold.result.offline, sold.result
     assert sold.tickets is not None and not sold.tickets.ok and sold.tickets.printed == 1, sold.tickets
@@ -133,13 +139,7 @@ def test_a_label_still_in_the_zebras_buffer_when_its_roll_ends_is_not_taken_as_p
     store, event, _, sim, ctl, _, _, receipts, _ = counter
     zebra = EndsOnALabelInItsBuffer()
     try:
-        sim.ledger.set_setting("printers", [
-            {"host": "127.0.0.1", "port": zebra.port, "name": "Zebra", "language": "zpl", "format": "cinema"},
-            {"host": "127.0.0.1", "port": receipts.port, "name": "Receipts", "language": "escpos"}])
-        ctl.selected_printer = f"zpl:127.0.0.1:{zebra.port}"
-        flow = ctl.sale
-        flow.choose(event)
-        flow.add(1, 3)
+        flow = _three_tickets_to_the_zebra(sim, ctl, event, zebra, receipts)
         sold = flow.confirm(Payment("card", reference="AUTH-3"))
         assert sold.result.ok and sold.tickets is not None, sold
         assert not sold.tickets.ok and sold.tickets.printed == 1 and sold.tickets.kept == 2, sold.tickets

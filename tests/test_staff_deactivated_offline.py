@@ -18,12 +18,18 @@ from tests.test_qa_walks import _door, _sync
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
 
-def test_an_entry_by_a_steward_deactivated_while_the_door_was_offline_is_recorded_and_flagged(tmp_path):
+def _lea_at_the_door(tmp_path):
+    """The organiser's home (an event on now, its payloads) and Léa Martin, a door steward with PIN 1234 (her id)."""
     home = tmp_path / "home"
     home.mkdir()
     payloads = _event_now(home)
     lea = json.loads(tg(home, "server", "staff", "add", "--name", "Léa Martin", "--role", "door", "--pin", "--json",
                         stdin="1234\n").stdout)["staff_id"]
+    return home, payloads, lea
+
+
+def test_an_entry_by_a_steward_deactivated_while_the_door_was_offline_is_recorded_and_flagged(tmp_path):
+    home, payloads, lea = _lea_at_the_door(tmp_path)
     with _door(home):
         tg(home, "agent", "login", "--staff", "Léa Martin", "--pin", stdin="1234\n")
         tg(home, "server", "staff", "deactivate", lea)            # the door does not sync: it does not know yet
@@ -49,11 +55,7 @@ def test_the_flag_is_judged_on_server_time_for_a_door_whose_clock_is_an_hour_slo
     """The same, the door's clock an hour slow (its offset to the server's time measured): she admits a holder after
     her deactivation. Before: her deactivation was compared with the door's own clock (the entry's `at`, an hour
     before it), so the entry was taken unflagged; now on server time (`at + clock_offset`): flagged."""
-    home = tmp_path / "home"
-    home.mkdir()
-    payloads = _event_now(home)
-    lea = json.loads(tg(home, "server", "staff", "add", "--name", "Léa Martin", "--role", "door", "--pin", "--json",
-                        stdin="1234\n").stdout)["staff_id"]
+    home, payloads, lea = _lea_at_the_door(tmp_path)
     with _door(home):
         tg_at(home, "-1h", "agent", "login", "--staff", "Léa Martin", "--pin", stdin="1234\n")
         tg(home, "server", "staff", "deactivate", lea)
