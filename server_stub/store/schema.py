@@ -243,4 +243,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE passes ADD COLUMN removed_at REAL;
     ALTER TABLE pass_events ADD COLUMN removed_at REAL;
     """,
+    # 26: a staff member's roles over time (`staff_role_at`): every role given (`server staff add`, `staff set --role`)
+    #     from when; a device's act is judged by the role held when it was done. Members added before: their role
+    #     now, since they were added (nothing recorded an earlier one)
+    """
+    CREATE TABLE staff_roles (staff_id INTEGER NOT NULL, role TEXT NOT NULL, since REAL NOT NULL);
+    CREATE INDEX staff_roles_member ON staff_roles(staff_id, since);
+    INSERT INTO staff_roles(staff_id, role, since) SELECT staff_id, role, created_at FROM staff;
+    """,
 )

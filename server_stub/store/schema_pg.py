@@ -236,4 +236,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE passes ADD COLUMN removed_at DOUBLE PRECISION;
     ALTER TABLE pass_events ADD COLUMN removed_at DOUBLE PRECISION;
     """,
+    # 26 (SQLite 26): a staff member's roles over time, from when (see the SQLite migration's note)
+    """
+    CREATE TABLE staff_roles (staff_id BIGINT NOT NULL, role TEXT NOT NULL, since DOUBLE PRECISION NOT NULL);
+    CREATE INDEX staff_roles_member ON staff_roles(staff_id, since);
+    INSERT INTO staff_roles(staff_id, role, since) SELECT staff_id, role, created_at FROM staff;
+    """,
 )

@@ -49,6 +49,7 @@ class StaffMixin(CatalogueMixin):
             sid = c.execute("INSERT INTO staff(org, name, role, pin, badge_serial, active, created_at, updated_at, "
                             "version) VALUES (?,?,?,?,?,1,?,?,?) RETURNING staff_id",
                             (org, name.strip(), role, pin_hash, 1 if badge else 0, now, now, version)).fetchone()[0]
+            c.execute("INSERT INTO staff_roles(staff_id, role, since) VALUES (?,?,?)", (sid, role, now))
         return self.staff_member(str(sid), org)
 
     def staff_member(self, staff_id: str, org: str | None = None) -> dict:
@@ -83,7 +84,18 @@ class StaffMixin(CatalogueMixin):
                       "deactivated_at=? WHERE staff_id=?",
                       (name.strip() if name is not None else old["name"], role or old["role"], pin_hash, serial,
                        int(active), now, version, deactivated, int(staff_id)))
+            if role is not None and role != old["role"]:
+                c.execute("INSERT INTO staff_roles(staff_id, role, since) VALUES (?,?,?)", (int(staff_id), role, now))
         return written(self.staff_member(staff_id, org), f"staff member {staff_id}")
+
+    def staff_roles(self, org: str) -> dict[str, list[tuple[float, str]]]:
+        """Each member's roles over time: staff id -> [(since, role)], oldest first (`server_stub.sync.ingest.role_at`
+        reads them: an act is judged by the role held when it was done)."""
+        out: dict[str, list[tuple[float, str]]] = {}
+        for sid, since, role in self.q("SELECT r.staff_id, r.since, r.role FROM staff_roles r JOIN staff s "
+                                       "ON s.staff_id = r.staff_id WHERE s.org=? ORDER BY r.staff_id, r.since", (org,)):
+            out.setdefault(str(sid), []).append((since, role))
+        return out
 
     def staff_roster(self, org: str) -> list[dict]:
         """What devices hold (the bundle's `staff` section): id, name, role, active, PIN hash, badge serial."""

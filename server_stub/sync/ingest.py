@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from agent.allotment import ALLOTMENT_ID_BASE
 from agent.errors import TicketgateError
@@ -187,7 +187,9 @@ class Scope:
         pass), else the item's `at`. Naming no one is accepted only for what was done before the organiser's first
         staff member existed, and for refused scans (statistics). A door action (entry, cancellation, annulment)
         by a member deactivated before it was done is taken: it happened (the device, offline, had not learnt of
-        it; someone went in), and the store flags it for the organiser (`scans.flag`)."""
+        it; someone went in), and the store flags it for the organiser (`scans.flag`). The permission is the role's
+        the member held when it was done (`role_at`): a supervisor's undo made before the organiser made her door
+        staff is taken; one made after, by a device that had not heard of it, is refused."""
         if not isinstance(item, Staffed):
             return None
         if self._staff is None:
@@ -207,10 +209,11 @@ class Scope:
         if deactivated_when(member, at) is not None and not isinstance(item, ActionItem):
             return reason("staff_inactive", f"not allowed: staff member {member['name']} ({item.staff}) is deactivated",
                           name=member["name"], staff=item.staff)
-        if not allowed(member["role"], item.permission()):
-            return reason("staff_not_allowed", refusal_reason(f"{member['name']} ({item.staff})", member["role"],
+        role = role_at(member, roster.roles.get(item.staff, ()), at)
+        if not allowed(role, item.permission()):
+            return reason("staff_not_allowed", refusal_reason(f"{member['name']} ({item.staff})", role,
                                                               item.permission()),
-                          name=f"{member['name']} ({item.staff})", role=member["role"], permission=item.permission())
+                          name=f"{member['name']} ({item.staff})", role=role, permission=item.permission())
         return None
 
     def _scope_refusal(self, item: Item) -> str | None:
@@ -371,6 +374,7 @@ class StaffRoster:
     organiser keeps staff (None: never)."""
     members: dict[str, dict]
     since: float | None
+    roles: Mapping[str, Sequence[tuple[float, str]]] = field(default_factory=dict)   # id -> [(since, role)], oldest first
 
 
 def received_by_now(item: ActionItem | RefusalItem, now: float) -> ActionItem | RefusalItem:
@@ -380,6 +384,14 @@ def received_by_now(item: ActionItem | RefusalItem, now: float) -> ActionItem | 
     made of their tickets that night, the holders refused `already_used` at every gate."""
     ahead = item.at + item.clock_offset - now
     return replace(item, clock_offset=item.clock_offset - ahead) if ahead > 0 else item
+
+
+def role_at(member: dict, roles: Sequence[tuple[float, str]], at: float) -> str:
+    """The role `member` (a staff row) held at server time `at`: the last given at or before it (`roles`: (since,
+    role), oldest first, `store.staff_roles`); for something dated before the first, the first; none recorded, the
+    role now."""
+    held = [role for since, role in roles if since <= at]
+    return held[-1] if held else (roles[0][1] if roles else member["role"])
 
 
 def deactivated_when(member: dict, at: float) -> float | None:
@@ -456,7 +468,7 @@ def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]
         return None if row is None else ActionRef(*row)
 
     def staff(org: str) -> StaffRoster:
-        return StaffRoster({r["staff_id"]: r for r in store.staff(org)}, store.staff_since(org))
+        return StaffRoster({r["staff_id"]: r for r in store.staff(org)}, store.staff_since(org), store.staff_roles(org))
 
     def allotment(ticket_id: int) -> tuple:
         return store.allotment_of_ticket(ticket_id) or (None, ())
