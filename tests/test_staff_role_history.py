@@ -69,3 +69,62 @@ def test_an_undo_is_judged_by_the_role_held_when_it_was_done(tmp_path, store_opt
         assert (stats["entries"], stats["inside_now"]) == (1, {"1": 1}), stats   # `after` in (its undo refused)
         actions = json.loads(srv("staff", "actions", "--json").stdout)
         assert sorted(a["kind"] for a in actions if a["staff"] == sam) == ["annul", "entry", "entry"], actions
+
+
+def test_the_role_history_is_kept_by_both_stores_and_a_promotion_counts_from_when_it_was_made(store, open_backend,
+                                                                                            tmp_path):
+    """`staff add` and each `staff set --role` that changes the role record it with its time (a name change records
+    nothing); the server judges a desk act (a payment validated: supervisors only) by the role held at its time:
+    done before the clerk's promotion, refused; after it, taken; after her demotion again, refused. A store migrated
+    to 26 holds each member's role since they were added."""
+    from agent.sync.messages import PaymentValidated
+    from server_stub.sync.ingest import Scope, held_events, store_lookups
+    e1 = store.create_event("fest", "Night", time.time(), time.time() + 3600, "UTC")
+    scope = Scope({"device_id": "k", "org": "fest", "role": "kiosk"}, lambda: held_events(store, "fest", [e1]),
+                  *store_lookups(store))
+    ann = store.add_staff("fest", "Ann Clerk", "desk", pin="1234")["staff_id"]
+    store.set_staff("fest", ann, name="Ann Desk")                   # no role change: nothing recorded
+    as_desk = time.time()
+    time.sleep(0.05)
+    store.set_staff("fest", ann, role="supervisor")
+    time.sleep(0.05)
+    as_supervisor = time.time()
+    time.sleep(0.05)
+    store.set_staff("fest", ann, role="desk")
+    history = store.staff_roles("fest")[ann]
+    assert [role for _, role in history] == ["desk", "supervisor", "desk"], history
+    assert history[0][1] == "desk" and as_desk < history[1][0] < as_supervisor < history[2][0]
+
+    def validated(at: float) -> str | None:
+        return Scope({"device_id": "k", "org": "fest", "role": "kiosk"}, lambda: {e1},
+                     *store_lookups(store)).staff_refusal(PaymentValidated("O-1", "k", at=at, staff=ann))
+    assert "Ann Desk" in (validated(as_desk) or "") and "(desk) cannot validate a payment" in (validated(as_desk) or "")
+    assert validated(as_supervisor) is None
+    assert "(desk) cannot validate a payment" in (validated(time.time()) or "")
+    assert scope.staff_refusal(PaymentValidated("O-1", "k", at=as_supervisor, staff=ann)) is None
+
+    # a store from before migration 26, holding Ann: migrated, she holds her role since she was added
+    from server_stub.store import schema, schema_pg
+    added = store.staff_member(ann)["created_at"]
+    folder = tmp_path / "server"
+    url = open_backend.url(folder)
+    store.close()
+    if url is None:
+        import sqlite3
+        from server_stub.store.sqlite_store import DB_NAME
+        conn = sqlite3.connect(folder / DB_NAME, isolation_level=None)
+        conn.execute("DROP TABLE staff_roles")
+        conn.execute(f"PRAGMA user_version={_before_26(schema.MIGRATIONS)}")
+        conn.close()
+    else:
+        import psycopg
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute("DROP TABLE staff_roles")
+            pg.execute("UPDATE tg_schema SET version = %s", (_before_26(schema_pg.MIGRATIONS),))
+    assert open_backend(folder, create=False).staff_roles("fest") == {ann: [(added, "desk")]}
+
+
+def _before_26(migrations: tuple[str, ...]) -> int:
+    """The schema version before migration 26 (staff_roles); a later migration is undone here too (as in
+    tests/test_device_id_case.py)."""
+    return next(i for i, m in enumerate(migrations) if "CREATE TABLE staff_roles" in m)
