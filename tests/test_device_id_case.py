@@ -44,7 +44,8 @@ def test_a_device_id_differing_only_by_case_is_refused(store, open_backend, tmp_
 def _as_before_the_migration(store, open_backend, folder) -> None:
     """The store's database as a version before migration 21 (PostgreSQL 20) left it, holding `gate-1` and `GATE-1`;
     the later migrations undone too (SQLite 22 and PostgreSQL 21 add revocations.replacement, PostgreSQL 22 the
-    catch-up's index on scans, both 23 devices.replaced_by, 24 events.removed_at, 25 passes.removed_at and pass_events.removed_at, 26 the table staff_roles)."""
+    catch-up's index on scans, both 23 devices.replaced_by, 24 events.removed_at, 25 passes.removed_at and
+    pass_events.removed_at, 26 the table staff_roles)."""
     from server_stub.store import schema, schema_pg
     url = open_backend.url(folder)
     before = next(i for i, m in enumerate(schema_pg.MIGRATIONS if url else schema.MIGRATIONS) if "id_folded" in m)

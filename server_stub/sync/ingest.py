@@ -374,7 +374,7 @@ class StaffRoster:
     organiser keeps staff (None: never)."""
     members: dict[str, dict]
     since: float | None
-    roles: Mapping[str, Sequence[tuple[float, str]]] = field(default_factory=dict)   # id -> [(since, role)], oldest first
+    roles: Mapping[str, Sequence[tuple[float, str]]] = field(default_factory=dict)   # id -> [(since, role)], oldest 1st
 
 
 def received_by_now(item: ActionItem | RefusalItem, now: float) -> ActionItem | RefusalItem:
@@ -468,7 +468,8 @@ def store_lookups(store) -> tuple[Callable[[str], tuple], Callable[[str], tuple]
         return None if row is None else ActionRef(*row)
 
     def staff(org: str) -> StaffRoster:
-        return StaffRoster({r["staff_id"]: r for r in store.staff(org)}, store.staff_since(org), store.staff_roles(org))
+        members = {r["staff_id"]: r for r in store.staff(org)}
+        return StaffRoster(members, store.staff_since(org), store.staff_roles(org))
 
     def allotment(ticket_id: int) -> tuple:
         return store.allotment_of_ticket(ticket_id) or (None, ())
