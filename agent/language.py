@@ -20,17 +20,21 @@ LANGUAGES = ("en", "fr")
 SETTING = "ui_language"                  # the device setting (ledger) the app's language switch stores
 _LOCALE_DIR = Path(__file__).with_name("locale")
 _catalogues: dict[str, dict[str, str]] = {}
+CONTEXT = "\x04"                          # gettext's separator of a msgctxt and its msgid
 
 
 def parse_po(text: str) -> dict[str, str]:
     """msgid -> msgstr of a .po file (multi-line strings joined; empty translations skipped). A plural entry
-    (msgid_plural, msgstr[0], msgstr[1]) is kept as "singular\0plural" -> "form 0\0form 1"."""
+    (msgid_plural, msgstr[0], msgstr[1]) is kept as "singular\0plural" -> "form 0\0form 1"; an entry with a context
+    (msgctxt, for an English word that needs two French forms) as "context\x04msgid", as gettext keys it."""
     out: dict[str, str] = {}
     buf: dict[str, list[str]] = {}
     field: str | None = None
 
     def flush() -> None:
         msgid = "".join(buf.get("msgid", []))
+        if "msgctxt" in buf:
+            msgid = "".join(buf["msgctxt"]) + CONTEXT + msgid
         if "msgid_plural" in buf:
             forms = ["".join(buf.get(f"msgstr[{i}]", [])) for i in range(2)]
             if msgid and all(forms):
@@ -41,8 +45,8 @@ def parse_po(text: str) -> dict[str, str]:
     for line in text.splitlines():
         line = line.strip()
         keyword, _, rest = line.partition(" ")
-        if keyword in ("msgid", "msgid_plural", "msgstr") or keyword.startswith("msgstr["):
-            if keyword == "msgid":
+        if keyword in ("msgctxt", "msgid", "msgid_plural", "msgstr") or keyword.startswith("msgstr["):
+            if keyword == "msgctxt" or (keyword == "msgid" and field != "msgctxt"):
                 flush()
                 buf = {}
             field, line = keyword, rest.strip()
@@ -66,6 +70,14 @@ def catalogue(lang: str) -> dict[str, str]:
 def translate(lang: str, text: str, **fmt: object) -> str:
     """An English msgid in `lang` (as it is when untranslated), then formatted."""
     out = catalogue(lang).get(text, text) if lang != "en" else text
+    return out.format(**fmt) if fmt else out
+
+
+def translate_in(lang: str, context: str, text: str, **fmt: object) -> str:
+    """`text` in `lang` as said in `context` (pgettext: msgctxt `context` in the catalogue), for an English word with
+    two French forms ('all' events: 'tous', 'all' zones: 'toutes'); the context-free line, else `text`, without it."""
+    table = catalogue(lang) if lang != "en" else {}
+    out = table.get(context + CONTEXT + text, table.get(text, text))
     return out.format(**fmt) if fmt else out
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from agent.cli_words import role_word
-from agent.language import translate
+from agent.language import translate, translate_in
 from agent.policy import MODE_WORDS, Mode
 from agent.safe_text import printable
 
@@ -29,8 +29,10 @@ def status_lines(status: dict[str, Any], lang: str, *, policy_stored: bool, staf
              say("no device id or gate set (`agent configure --device-id ID --gate G`, or enroll)"))
     mode = pol["mode"] if lang == "en" else say(MODE_WORDS[Mode(pol["mode"])])
     lines.append(printable(say("{where}: mode {mode}, events {events}, zones {zones}", where=where, mode=mode,
-                               events=pol["events"] or say("all"), zones=pol["zones"] or say("all"))))
-    lines.append("  " + ", ".join(f"{say(k)} {v}" for k, v in status["counts"].items()))
+                               events=pol["events"] or translate_in(lang, "events", "all"),
+                               zones=pol["zones"] or translate_in(lang, "zones", "all"))))
+    # the counters' words agree with a number ('bloqués 2'), not with a ticket ('bloqué', the same English word)
+    lines.append("  " + ", ".join(f"{translate_in(lang, 'count', k)} {v}" for k, v in status["counts"].items()))
     if status.get("wiped") is not None:
         lines.append(printable("  " + describe("wiped", status["wiped"])))
     if status["on_duty"]:

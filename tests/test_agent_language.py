@@ -166,6 +166,18 @@ def test_json_is_the_same_in_every_language(tmp_path: Path) -> None:
     assert outs[0] == outs[1] and [v["verdict"] for v in outs[1]] == ["accepted", "already_used", "malformed"]
 
 
+def test_the_english_wrong_event_line_names_the_event(home: Path) -> None:
+    """A ticket for an event the door holds but has not selected: the English line names it as the app and the French
+    line do (before: 'event 2 is not selected on this device', the number only); one it does not hold stays
+    'not on this device'."""
+    run = agent(home, "scan", "--lang", "en", "--events", "1", issue(KEY, 14, event_id=2, valid_until=FAR),
+                issue(KEY, 31, event_id=3, valid_until=FAR))
+    assert run.returncode == 0 and run.stdout.splitlines() == [
+        "WRONG EVENT | ticket 14 | event 2 | Ticket for Nuit 2, not selected on this device",
+        "WRONG EVENT | ticket 31 | event 3 | event 3 is not on this device (not one of its events, or removed by the "
+        "organiser)"], run.stdout
+
+
 def test_the_language_is_chosen_as_the_app_chooses_it(home: Path) -> None:
     """No --lang: the device's language setting (the app's switch stores it), else TICKETGATE_LANG, else the locale,
     else English; --lang wins over all."""
@@ -201,8 +213,8 @@ def test_search_annul_and_status_in_french(home: Path) -> None:
     assert status.returncode == 0 and status.stdout.splitlines()[:3] == [
         "non inscrit (pas de synchronisation) : voir `ticketgate provision enroll`",
         "ni identifiant d'appareil ni porte (`agent configure --device-id ID --gate G`, ou inscrivez l'appareil) : "
-        "mode Normal, événements tous, zones tous",
-        "  événements 2, billets 9, entrées 1, annulations 1, bloqué 1, envois en attente 1, envois refusés 0"], \
+        "mode Normal, événements tous, zones toutes",
+        "  événements 2, billets 9, entrées 1, annulations 1, bloqués 1, envois en attente 1, envois refusés 0"], \
         status.stdout
     assert "  présents : événement 1 : 1" in status.stdout and "1 clé(s) de confiance, 0 événement(s) pretix" \
         in status.stdout, status.stdout
@@ -250,6 +262,17 @@ def test_every_word_of_the_terminal_commands_is_translated() -> None:
     assert {"ticket {key}", "no match", "{where}: mode {mode}, events {events}, zones {zones}"} <= found
     fr = catalogue("fr")
     assert sorted(m for m in found if m not in fr) == []
+
+
+def test_a_word_with_two_french_forms_is_said_in_its_context() -> None:
+    """'all' events are 'tous', 'all' zones 'toutes'; a counter 'bloqués', a ticket 'bloqué': the catalogue keys them
+    by their msgctxt (pgettext), and a context with no line of its own falls back to the word's plain line."""
+    from agent.language import parse_po, translate, translate_in
+    po = 'msgctxt "zones"\nmsgid "all"\nmsgstr "toutes"\n\nmsgid "all"\nmsgstr "tous"\n'
+    assert parse_po(po) == {"zones\x04all": "toutes", "all": "tous"}
+    assert (translate_in("fr", "events", "all"), translate_in("fr", "zones", "all")) == ("tous", "toutes")
+    assert (translate_in("fr", "count", "blocked"), translate("fr", "blocked")) == ("bloqués", "bloqué")
+    assert translate_in("fr", "count", "tickets") == "billets" and translate_in("en", "zones", "all") == "all"
 
 
 def test_one_rule_chooses_the_language() -> None:
