@@ -1,7 +1,9 @@
 """The lines `ticketgate agent scan`, `checkin`, `annul` and `search` print, in the device's language (agent.language:
 the app's catalogue, agent/locale/fr.po; the verdict titles from agent.verdict_words). Pure.
 
-English keeps the core's words as they were (the verdict's `detail`, the role and mode codes). French says each part
+English keeps the core's words as they were (the verdict's `detail`, the role and mode codes), but for a ticket for
+an event of this device not selected on it: the core knows the event's number only, so English says the app's sentence
+naming the event ('Ticket for Nuit 1, not selected on this device'), as French does. French says each part
 with the app's words where the app has them, choosing on the verdict's code and `reason` as the app does, never on
 the English detail (but for the two constant details the app matches too): what the organiser typed (a revocation's
 or a block's reason, the names of events, zones, buyers, their messages) is shown as it is. `--json` has the codes.
@@ -66,7 +68,7 @@ def human(v: Verdict, mode: Mode = Mode.NORMAL, messages: list[str] | None = Non
     for key, label in (("valid_from", "valid from {when}"), ("valid_until", "was valid until {when}")):
         if isinstance(v.extra.get(key), (int, float)):       # not_yet_valid / expired: when the guest may come in
             parts.append(say(label, when=timestamp(v.extra[key], _WHEN)))
-    detail = v.detail if lang == "en" else _detail(v, mode, names, gate_zones, lang)
+    detail = v.detail if lang == "en" and not _names_event(v, names) else _detail(v, mode, names, gate_zones, lang)
     if detail:
         parts.append(detail)
     if v.repeat:         # quick cancellation: the app's words for a ticket put back on sale before
@@ -112,6 +114,14 @@ def _detail(v: Verdict, mode: Mode, names: EventNames | None, gate_zones: frozen
     if c is Code.MALFORMED and v.detail in (LOWER_CASE, NO_SUCH_TICKET):
         return say(LOWER_CASE_SAID if v.detail == LOWER_CASE else NO_SUCH_TICKET)
     return say(_APP_REASONS[c]) if c in _APP_REASONS else v.detail
+
+
+def _names_event(v: Verdict, names: EventNames | None) -> bool:
+    """A wrong event the device holds by name: the app's sentence names it, where the core's says its number."""
+    if v.code is not Code.WRONG_EVENT or v.reason is not Reason.EVENT_NOT_SELECTED or v.event_id is None:
+        return False
+    event = names.event(v.event_id) if names else None
+    return bool(event and event.get("name"))
 
 
 def _zone_name(names: EventNames | None, event_id: int | None, zone_id: int) -> str:

@@ -181,11 +181,11 @@ def test_scan_names_the_zones_as_the_app_does(home, capsys):
 def test_scan_tells_an_event_not_on_this_device_from_one_not_selected(home, capsys):
     """A ticket for an event the device holds no data of said 'event 3 is not selected on this device', as if
     a supervisor could select it (`configure --events 3` is refused: not an event of this device); the app says
-    'Ticket for another event, not on this device.'"""
+    'Ticket for another event, not on this device.' One it holds but has not selected is named, as the app names it."""
     rc, out, _ = run(home, "scan", issue(KEY, 31, event_id=3, valid_until=FAR), capsys=capsys)
     assert rc == 0 and out.strip() == "WRONG EVENT | ticket 31 | event 3 | event 3 is not on this device (not one of its events, or removed by the organiser)"
     rc, out, _ = run(home, "scan", "--events", "2", issue(KEY, 11, valid_until=FAR), capsys=capsys)
-    assert rc == 0 and out.strip() == "WRONG EVENT | ticket 11 | event 1 | event 1 is not selected on this device"
+    assert rc == 0 and out.strip() == "WRONG EVENT | ticket 11 | event 1 | Ticket for Night 1, not selected on this device"
 
 
 def test_configure_is_stored_and_used_by_scan(home, capsys):
