@@ -83,9 +83,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("revoke", help="revoke a device: cut its broker login now; it wipes itself")
     _common(p)
     p.add_argument("device")
-    p.add_argument("--replaced", action="store_true",
-                   help="the device was replaced by a spare, not lost or stolen: its wipe keeps the scans it did not "
-                        "send yet, uploaded as its own when it is enrolled again")
+    from server_stub.device_revocation import REPLACED_HELP
+    p.add_argument("--replaced", action="store_true", help=REPLACED_HELP)
     p.set_defaults(run=cmd_revoke)
 
 
@@ -499,7 +498,9 @@ def cmd_devices(args) -> int:
             rows.append({"device_id": d["device_id"], "name": d["name"], "role": d.get("role") or "door",
                          **store.posted(d), "events": d["events"], "revoked": d["revoked"], "retired": d["retired"],
                          "replaced_by": d["replaced_by"], "last_seen": d.get("last_seen"),
-                         "broker_login": d["device_id"] in creds and creds[d["device_id"]].revoked_at is None})
+                         "broker_login": d["device_id"] in creds and creds[d["device_id"]].revoked_at is None,
+                         # revoked as replaced by a spare: the wipe it gets keeps its unsent uploads
+                         "replaced_by_spare": registry.replaced(d["device_id"])})
     finally:
         registry.close()
         store.close()
@@ -528,35 +529,27 @@ def _mark_replaced(args) -> bool:
 
 def cmd_revoke(args) -> int:
     store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
-    from server_stub.cli_output import revoke_refused
+    from server_stub import device_revocation
     known = store.device(args.device)
-    again = (revoke_refused(known, store.device, f"ticketgate provision revoke --org {args.org}")
-             if known and known["org"] == args.org else None)
-    if again is not None:          # out of service already: said, nothing done (a retired id's device works on)
+    if known and known["org"] != args.org:           # another organiser's device is not ours to revoke
         store.close()
-        if again[0]:
-            return fail(again[1])
-        if args.replaced and _mark_replaced(args):
-            print(printable(f"device {args.device} was revoked already; now marked replaced by a spare: if it has not "
-                            "wiped itself yet (switched off since), its wipe keeps the scans it did not send yet, "
-                            "uploaded as its own when it is enrolled again"))
-            return 0
-        print(printable(again[1]))
-        return 0
+        return fail(f"no device {args.device!r}")
     prov = _provisioning(args, store, _saved(args))
-    try:
+
+    def cut() -> str:                     # the broker login removed now, the signed wipe sent, the store told
         timings = prov.revoke(args.device, replaced=args.replaced)
+        return (f"revoked {args.device}: broker login removed in {timings['removed'] * 1000:.0f} ms "
+                f"({', '.join(f'{k} {v * 1000:.0f} ms' for k, v in timings.items())})")
+    try:
+        code, said = device_revocation.revoke(store, args.device, replaced=args.replaced,
+                                              command=f"ticketgate provision revoke --org {args.org}", cut=cut,
+                                              also_mark=lambda: _mark_replaced(args))
     except KeyError:
         return fail(f"no device {args.device!r}")
     finally:
         prov.close()
         store.close()
-    print(f"revoked {args.device}: broker login removed in {timings['removed'] * 1000:.0f} ms "
-          f"({', '.join(f'{k} {v * 1000:.0f} ms' for k, v in timings.items())})")
-    if args.replaced:
-        print("replaced by a spare: when it is switched on it wipes itself and keeps the scans it did not send yet; "
-              "enrolled again (a new code), it uploads them as its own")
-    else:
-        print("its scans not sent yet are never taken (a lost or stolen device); a device replaced by a spare is "
-              "revoked with --replaced, which keeps them")
+    if code:
+        return fail(said)
+    print(printable(said))
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from agent.cli import parsed
 from agent.sync.messages import name_arg
 from drivers.printers.wording import LANGUAGES as PRINT_LANGUAGES
+from server_stub.device_revocation import REPLACED_HELP
 
 S = argparse.SUPPRESS
 
@@ -172,8 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--events", default="", help="comma-separated event or pass ids it may scan (a pass: its events)")
     c.add_argument("--role", choices=["door", "kiosk"], default="door", help="kiosk devices get printable QR payloads")
     c.add_argument("--reinstate", action="store_true", help="register a device revoked earlier: back in service")
-    c = add(dv, "revoke", "revoke a device")
+    c = add(dv, "revoke", "revoke a device: out of service; `provision serve` cuts its broker login and it wipes itself")
     c.add_argument("device_id")
+    c.add_argument("--replaced", action="store_true", help=REPLACED_HELP)
     c = add(dv, "uploads", "what a device uploaded (entries, cancellations, annulments, kiosk messages) and had the server do "
                            "at the desk (sales, refunds, exchanges)")
     c.add_argument("device_id")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.safe_text import printable_json, timestamp
+from server_stub import device_revocation
 from server_stub.cli_output import (Refused, conflicts_text, device_events, devices_text, emit, ints, refusals_text,
                                     revoke_refused, scanned_event, stats_text, uploads_text, when)
 from server_stub.cli_desk import newly_oversold, oversold_text, quota_figures
@@ -164,12 +165,13 @@ def device_revoke(store, org, args) -> int:
     d = store.device(args.device_id)
     if d is None or d["org"] != org:
         raise Refused(f"no device {args.device_id!r}")
-    again = revoke_refused(d, store.device, "ticketgate server device revoke")
-    if again is not None and again[0]:
-        raise Refused(again[1])
-    if again is not None:
-        return emit(args, d, again[1])
-    return emit(args, store.revoke_device(args.device_id), f"device {args.device_id} revoked")
+    code, said = device_revocation.revoke(
+        store, args.device_id, replaced=args.replaced, command="ticketgate server device revoke",
+        cut=lambda: (store.revoke_device(args.device_id, spare=args.replaced) and "")
+        + f"device {args.device_id} revoked: `provision serve` cuts its broker login in a few seconds")
+    if code:
+        raise Refused(said)
+    return emit(args, store.device(args.device_id), said)
 
 
 def cmd_stats(store, org, args) -> int:

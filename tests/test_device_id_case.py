@@ -45,7 +45,7 @@ def _as_before_the_migration(store, open_backend, folder) -> None:
     """The store's database as a version before migration 21 (PostgreSQL 20) left it, holding `gate-1` and `GATE-1`;
     the later migrations undone too (SQLite 22 and PostgreSQL 21 add revocations.replacement, PostgreSQL 22 the
     catch-up's index on scans, both 23 devices.replaced_by, 24 events.removed_at, 25 passes.removed_at and
-    pass_events.removed_at, 26 the table staff_roles)."""
+    pass_events.removed_at, 26 the table staff_roles, 27 devices.replaced_by_spare)."""
     from server_stub.store import schema, schema_pg
     url = open_backend.url(folder)
     before = next(i for i, m in enumerate(schema_pg.MIGRATIONS if url else schema.MIGRATIONS) if "id_folded" in m)
@@ -54,6 +54,7 @@ def _as_before_the_migration(store, open_backend, folder) -> None:
     if url is None:
         conn = sqlite3.connect(folder / DB_NAME, isolation_level=None)
         conn.execute("DROP INDEX devices_id_folded")
+        conn.execute("ALTER TABLE devices DROP COLUMN replaced_by_spare")   # migration 27
         conn.execute("DROP TABLE staff_roles")                              # migration 26, its index with it
         conn.execute("ALTER TABLE passes DROP COLUMN removed_at")
         conn.execute("ALTER TABLE pass_events DROP COLUMN removed_at")
@@ -69,6 +70,7 @@ def _as_before_the_migration(store, open_backend, folder) -> None:
     import psycopg
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER TABLE devices DROP COLUMN id_folded")           # its index with it
+        conn.execute("ALTER TABLE devices DROP COLUMN replaced_by_spare")   # migration 27
         conn.execute("DROP TABLE staff_roles")                              # migration 26, its index with it
         conn.execute("ALTER TABLE passes DROP COLUMN removed_at")
         conn.execute("ALTER TABLE pass_events DROP COLUMN removed_at")

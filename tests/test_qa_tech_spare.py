@@ -6,6 +6,7 @@ keeps them for the device's next enrolment. Through the public commands (a HOME 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -16,12 +17,26 @@ from tests.test_qa_skew import _event_now
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
 
+def _wait_cut(home, device_id: str, replaced: bool) -> None:
+    """`provision serve` cuts a device revoked through the server within a few seconds, with the wipe the
+    revocation says (its registry: `provision devices --json`)."""
+    listed: list = []
+    for _ in range(60):
+        listed = json.loads(tg(home, "provision", "devices", "--org", "acme", "--json").stdout)
+        if any(d["device_id"] == device_id and not d["broker_login"] and d["replaced_by_spare"] is replaced
+               for d in listed):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{device_id} not cut by provision serve: {listed}")
+
+
 def _entries(home) -> int:
     return json.loads(tg(home, "server", "stats", "--json").stdout)["entries"]
 
 
 @needs_broker
-@pytest.mark.parametrize("when", ["revoked as replaced", "marked replaced after a plain revoke"])
+@pytest.mark.parametrize("when", ["revoked as replaced", "marked replaced after a plain revoke",
+                                  "revoked as replaced through the server", "marked replaced through the server"])
 def test_a_door_replaced_by_a_spare_loses_its_login_and_none_of_its_entries(tmp_path, when):
     home, old, spare = tmp_path / "org", tmp_path / "old", tmp_path / "spare"
     for h in (home, old, spare):
@@ -40,6 +55,20 @@ def test_a_door_replaced_by_a_spare_loses_its_login_and_none_of_its_entries(tmp_
             assert said.startswith(f"revoked {old_id}: broker login removed") and (
                 "replaced by a spare: when it is switched on it wipes itself and keeps the scans it did not send "
                 "yet") in said, said
+        elif when == "revoked as replaced through the server":      # the organiser's command: the same revocation
+            said = tg(home, "server", "device", "revoke", "--replaced", old_id).stdout
+            assert said.startswith(f"device {old_id} revoked: `provision serve` cuts its broker login") and (
+                "replaced by a spare: when it is switched on it wipes itself and keeps the scans it did not send "
+                "yet") in said, said
+            _wait_cut(home, old_id, replaced=True)
+        elif when == "marked replaced through the server":
+            said = tg(home, "server", "device", "revoke", old_id).stdout
+            assert ("its scans not sent yet are never taken (a lost or stolen device); a device replaced by a spare "
+                    "is revoked with --replaced, which keeps them") in said, said
+            _wait_cut(home, old_id, replaced=False)
+            again = tg(home, "server", "device", "revoke", "--replaced", old_id).stdout
+            assert f"device {old_id} was revoked already; now marked replaced by a spare" in again, again
+            _wait_cut(home, old_id, replaced=True)          # `provision serve` marks its wipe (every few seconds)
         else:
             said = tg(home, "provision", "revoke", "--org", "acme", old_id).stdout
             assert ("its scans not sent yet are never taken (a lost or stolen device); a device replaced by a spare "

@@ -226,6 +226,22 @@ def test_devices(store):
         store.revoke_device("nope")
 
 
+def test_a_device_revoked_as_replaced_by_a_spare_says_so(store):
+    """`--replaced` (a spare took its place, not lost or stolen) is kept with the revocation, marked on a device revoked
+    already, never on a retired id; registered again, the device is in service with neither."""
+    store.register_device("fest", "gate-1")
+    store.register_device("fest", "gate-2")
+    store.register_device("fest", "gate-3")
+    assert store.revoke_device("gate-1", spare=True)["replaced_by_spare"] is True
+    assert store.revoke_device("gate-2")["replaced_by_spare"] is False
+    revoked_at = store.device("gate-2")["revoked_at"]
+    again = store.revoke_device("gate-2", spare=True)            # marked afterwards: when stays as it was
+    assert again["replaced_by_spare"] is True and again["revoked_at"] == revoked_at
+    store.revoke_device("gate-3", replaced_by="gate-9")
+    assert store.revoke_device("gate-3", spare=True)["replaced_by_spare"] is False    # retired: its device works on
+    assert store.register_device("fest", "gate-1")["replaced_by_spare"] is False
+
+
 def test_find_orders(store):
     ev = make_event(store)
     a = store.add_order("fest", ev, "Hélène Dupont", "helene@example.org")

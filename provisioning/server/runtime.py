@@ -83,19 +83,23 @@ class Provisioning:
     def revoke(self, device_id: str, replaced: bool = False) -> dict:
         timings = self.admin.revoke(device_id, replaced=replaced)
         try:
-            self.store.revoke_device(device_id)
+            self.store.revoke_device(device_id, spare=replaced)
         except LookupError:
             pass
         return timings
 
     def cut_revoked(self) -> list[str]:
         """Devices the organiser revoked in the store (`ticketgate server device revoke`) lose their broker login
-        and get the signed wipe, like `provision revoke`. `provision serve` calls it at start and every few
-        seconds. Returns the devices cut now."""
-        revoked = {d["device_id"] for d in self.store.devices(self.org) if d.get("revoked")}
+        and get the signed wipe, like `provision revoke`; one revoked as replaced by a spare (`--replaced`) the wipe
+        that keeps its unsent uploads, also when marked so after it was cut. `provision serve` calls it at start and
+        every few seconds. Returns the devices cut now."""
+        revoked = {d["device_id"]: d for d in self.store.devices(self.org) if d.get("revoked")}
         cut = [c.device_id for c in self.registry.credentials() if c.device_id in revoked]
         for device_id in cut:
-            self.admin.revoke(device_id)
+            self.admin.revoke(device_id, replaced=bool(revoked[device_id].get("replaced_by_spare")))
+        for device_id, d in revoked.items():
+            if d.get("replaced_by_spare") and device_id not in cut:
+                self.registry.mark_replaced(device_id)         # cut already: its wipe fetched from now on keeps them
         return cut
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from server_stub.store.base import NotFound, StoreBase, StoreError, written
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # also the MQTT username and client id
 _KEY_COLS = "key_id, org, purpose, public_key, file, created_at, valid_from, valid_until, current"
 _DEVICE_KEYS = ("device_id", "org", "name", "gate", "events", "public_key", "registered_at", "revoked_at", "last_seen",
-                "status", "role", "replaced_by")
+                "status", "role", "replaced_by", "replaced_by_spare")
 ROLES = ("door", "kiosk")      # kiosk devices print tickets: only they get signed QR payloads
 
 
@@ -158,7 +158,7 @@ class KeysDevicesMixin(StoreBase):
             stored = c.execute("INSERT INTO devices(device_id, org, name, gate, events, public_key, registered_at, role, "
                       "id_folded) VALUES (?,?,?,?,?,?,?,?,?) "
                       "ON CONFLICT(device_id) DO UPDATE SET name=excluded.name, gate=excluded.gate, events=excluded.events, "
-                      "public_key=excluded.public_key, registered_at=excluded.registered_at, role=excluded.role, revoked_at=NULL, replaced_by=NULL "
+                      "public_key=excluded.public_key, registered_at=excluded.registered_at, role=excluded.role, revoked_at=NULL, replaced_by=NULL, replaced_by_spare=0 "
                       "WHERE devices.org = excluded.org",      # another organiser registering it meanwhile: refused
                       (device_id, org, name, gate, json.dumps(events), public_key, now, role,
                        device_id.lower())).rowcount
@@ -172,6 +172,7 @@ class KeysDevicesMixin(StoreBase):
         d["revoked"] = d["revoked_at"] is not None
         d["replaced_by"] = d["replaced_by"] or ""           # retired: the id its device enrolled again under
         d["retired"] = d["revoked"] and bool(d["replaced_by"])
+        d["replaced_by_spare"] = bool(d["replaced_by_spare"])     # revoked as replaced: its wipe keeps its uploads
         return d
 
     def device(self, device_id: str) -> dict | None:
@@ -193,14 +194,19 @@ class KeysDevicesMixin(StoreBase):
                 raise NotFound(f"no device {device_id!r}")
         return written(self.device(device_id), f"device {device_id!r}")
 
-    def revoke_device(self, device_id: str, replaced_by: str = "") -> dict:
-        """Out of service from now on; `replaced_by`: retired, its device enrolled again under that id. A device out
-        of service already keeps when and why (revoked again, it still says which id its device enrolled under)."""
+    def revoke_device(self, device_id: str, replaced_by: str = "", spare: bool = False) -> dict:
+        """Out of service from now on; `replaced_by`: retired, its device enrolled again under that id; `spare`:
+        replaced by a spare, not lost or stolen (its wipe keeps its unsent uploads). A device out of service already
+        keeps when and why (revoked again, it still says which id its device enrolled under), but for `spare`, which
+        marks a revoked (not retired) device replaced by a spare."""
         with self.tx() as c:
-            if c.execute("UPDATE devices SET revoked_at=?, replaced_by=? WHERE device_id=? AND revoked_at IS NULL",
-                         (time.time(), replaced_by or None, device_id)).rowcount == 0 \
-                    and c.execute("SELECT 1 FROM devices WHERE device_id=?", (device_id,)).fetchone() is None:
-                raise NotFound(f"no device {device_id!r}")
+            if c.execute("UPDATE devices SET revoked_at=?, replaced_by=?, replaced_by_spare=? WHERE device_id=? AND "
+                         "revoked_at IS NULL", (time.time(), replaced_by or None, int(spare), device_id)).rowcount == 0:
+                if c.execute("SELECT 1 FROM devices WHERE device_id=?", (device_id,)).fetchone() is None:
+                    raise NotFound(f"no device {device_id!r}")
+                if spare:
+                    c.execute("UPDATE devices SET replaced_by_spare=1 WHERE device_id=? AND replaced_by IS NULL",
+                              (device_id,))
         return written(self.device(device_id), f"device {device_id!r}")
 
     def touch_device(self, device_id: str, seen_at: float | None = None, status: str | None = None) -> None:

@@ -251,4 +251,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX staff_roles_member ON staff_roles(staff_id, since);
     INSERT INTO staff_roles(staff_id, role, since) SELECT staff_id, role, created_at FROM staff;
     """,
+    # 27: a device revoked as replaced by a spare (`server device revoke --replaced`, `provision revoke --replaced`),
+    #     not lost or stolen: `provision serve` cuts it with the wipe that keeps its unsent uploads. Earlier
+    #     revocations stay as they were (lost or stolen: nothing kept)
+    """
+    ALTER TABLE devices ADD COLUMN replaced_by_spare INTEGER NOT NULL DEFAULT 0;
+    """,
 )

@@ -242,4 +242,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX staff_roles_member ON staff_roles(staff_id, since);
     INSERT INTO staff_roles(staff_id, role, since) SELECT staff_id, role, created_at FROM staff;
     """,
+    # 27 (SQLite 27): a device revoked as replaced by a spare, not lost or stolen (see the SQLite migration's note)
+    """
+    ALTER TABLE devices ADD COLUMN replaced_by_spare INTEGER NOT NULL DEFAULT 0;
+    """,
 )
