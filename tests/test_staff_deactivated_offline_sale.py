@@ -51,7 +51,7 @@ def _offline_sale(kiosk, org_run, staff: str) -> str:
     return sale.sale_id
 
 
-def test_a_payment_and_an_offline_sale_by_a_clerk_deactivated_while_the_kiosk_was_offline_are_taken_and_flagged(
+def test_a_payment_and_an_offline_sale_by_a_supervisor_deactivated_while_the_kiosk_was_offline_are_taken_and_flagged(
         tmp_path, store_opts):
     org, kiosk = tmp_path / "org", tmp_path / "kiosk"
     org.mkdir(), kiosk.mkdir()
