@@ -2,7 +2,8 @@
 and the tickets she sold offline before the kiosk learnt of it happened (the buyer paid and left with the tickets).
 The server takes them, counted in the sales report and the till like any, and flags them for the organiser
 (`server staff actions`: "staff member … deactivated at …"); before, both were refused (`staff_inactive`) and the
-report and the till came out short of the cash in the drawer. Real `provision serve`, mosquitto and `server serve`,
+report and the till came out short of the cash in the drawer. Once the kiosk has heard of it, her login is gone and
+she takes nothing more there. Real `provision serve`, mosquitto and `server serve`,
 a kiosk enrolled, both stores."""
 from __future__ import annotations
 
@@ -89,3 +90,10 @@ def test_a_payment_and_an_offline_sale_by_a_supervisor_deactivated_while_the_kio
         for a in flagged:
             assert a["flag"].startswith(f"staff member Dee Clerk ({dee}) deactivated at "), a
         assert "FLAGGED: staff member Dee Clerk" in srv("staff", "actions").stdout
+        srv("order", "add", "--event", "1", "--buyer", "Eve Later", "--pending", "--ticket", "category=Adult,zone=Floor")
+        later = json.loads(srv("order", "find", "Later", "--json").stdout)[0]["number"]
+        tg(kiosk, "agent", "sync", "--until-idle", "--for", "60")        # the kiosk hears of it: her login ends
+        after = tg(kiosk, "agent", "pay", later, "--payment", "cash", "--amount", "25.00", ok=False)
+        assert after.returncode != 0 and "log in first" in after.stderr, after      # nothing sold after it
+        again = tg(kiosk, "agent", "login", "--staff", "Dee Clerk", "--pin", stdin="5555\n", ok=False)
+        assert again.returncode != 0 and "deactivated" in again.stderr, again
