@@ -1,5 +1,5 @@
 """A ticket-desk supervisor deactivated by the organiser while the kiosk is offline: the payment she took (`agent pay`)
-and the tickets she sold offline before the kiosk learnt of it happened (the buyer paid and left with the tickets).
+the ticket she exchanged and the one she sold offline before the kiosk learnt of it happened (the buyer paid and left with the tickets).
 The server takes them, counted in the sales report and the till like any, and flags them for the organiser
 (`server staff actions`: "staff member … deactivated at …"); before, both were refused (`staff_inactive`) and the
 report and the till came out short of the cash in the drawer. Once the kiosk has heard of it, her login is gone and
@@ -65,6 +65,8 @@ def test_a_payment_and_an_offline_sale_by_a_supervisor_deactivated_while_the_kio
     srv("price", "set", "1", "--category", "1", "--cents", "2500", "--currency", "EUR")
     srv("order", "add", "--event", "1", "--buyer", "Dan Payer", "--pending", "--ticket", "category=Adult,zone=Floor")
     number = json.loads(srv("order", "find", "Payer", "--json").stdout)[0]["number"]
+    torn = json.loads(srv("order", "add", "--event", "1", "--buyer", "Fay Torn", "--ticket", "category=Adult,zone=Floor",
+                          "--json").stdout)["tickets"][0]["ticket_key"]
     dee = json.loads(srv("staff", "add", "--name", "Dee Clerk", "--role", "supervisor", "--pin", "--json",
                          stdin="5555\n").stdout)["staff_id"]
     with organiser_running(org, *store_opts) as running:
@@ -75,6 +77,7 @@ def test_a_payment_and_an_offline_sale_by_a_supervisor_deactivated_while_the_kio
         tg(kiosk, "agent", "login", "--staff", "Dee Clerk", "--pin", stdin="5555\n")
         srv("staff", "deactivate", dee)                # the kiosk does not sync: it does not know yet
         tg(kiosk, "agent", "pay", number, "--payment", "cash", "--amount", "25.00")    # Dee takes the cash
+        tg(kiosk, "agent", "exchange", torn, "--reason", "torn")                     # exchanges a torn ticket
         _offline_sale(kiosk, srv, dee)                                               # and sells one ticket
         sync = json.loads(tg(kiosk, "agent", "sync", "--until-idle", "--for", "60", "--json").stdout)
         assert sync["refused_by_server"] == [] and sync["outbox_pending"] == 0, sync
@@ -85,8 +88,11 @@ def test_a_payment_and_an_offline_sale_by_a_supervisor_deactivated_while_the_kio
         z = srv("till", "z-report", "1").stdout
         assert "Expected cash              150.00 EUR" in z, z        # the float, the payment and the sale
         flagged = [a for a in json.loads(srv("staff", "actions", "--json").stdout) if a["staff"] == dee]
-        assert sorted(a["order_number"] or a["kind"] for a in flagged if a["flag"]) == sorted(
-            [number, next(a["order_number"] for a in flagged if a["kind"] == "offline_sale")]), flagged
+        assert sorted(a["kind"] for a in flagged if a["flag"]) == ["exchange", "offline_sale",
+                                                                   "payment_validated"], flagged
+        assert number in [a["order_number"] for a in flagged if a["kind"] == "payment_validated"], flagged
+        (revoked,) = [x for x in srv("ticket", "show", torn).stdout.splitlines() if x.strip().startswith("revoked:")]
+        assert "torn" in revoked, revoked                                            # replaced
         for a in flagged:
             assert a["flag"].startswith(f"staff member Dee Clerk ({dee}) deactivated at "), a
         assert "FLAGGED: staff member Dee Clerk" in srv("staff", "actions").stdout
