@@ -158,9 +158,12 @@ def test_ingest_refuses_unknown_inactive_or_unpermitted_staff(store):
     assert batch.refusal(ActionItem("f", "annul", "pretix:1", e1, None, later, "d", ref_uuid="a", staff=sup)) is None
     assert "unknown staff member '77'" in scope("door").refusal(ActionItem("g", "entry", "pretix:1", e1, "in", later,
                                                                              "d", staff="77"))
-    # a door action by a member deactivated before it: it happened, taken (the store flags it); anything else refused
+    # what a device did offline by a member deactivated before it (a door action, a kiosk's payment taken): it
+    # happened, taken (the store flags it), still judged by the role; what the server does now (a desk request) refused
     assert scope("door").refusal(ActionItem("h", "entry", "pretix:1", e1, "in", later, "d", staff=gone)) is None
-    assert "deactivated" in scope("kiosk").refusal(PaymentValidated("O-2", "d", at=later, staff=gone))
+    assert "cannot validate a payment" in scope("kiosk").refusal(PaymentValidated("O-2", "d", at=later, staff=gone))
+    assert "deactivated" in scope("kiosk").staff_refusal(RefundRequest("fest", "k", "r2", "O-1", "why", at=later,
+                                                                       staff=gone), later)
     assert "cannot refund" in scope("kiosk").staff_refusal(RefundRequest("fest", "k", "r1", "O-1", "why", at=later,
                                                                          staff=door))
     assert "cannot validate a payment" in scope("kiosk").refusal(PaymentValidated("O-1", "d", at=later, staff=door))

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from agent.errors import TicketgateError
 from agent.pricing import cents_text
 from agent.reasons import Reason, code_of, coded, reason
-from agent.sync.messages import ActionItem, Exchange, OfflineSale, PaymentValidated, RefusalItem, item_from_wire
+from agent.sync.messages import (ActionItem, Exchange, OfflineSale, PaymentValidated, RefusalItem, Staffed,
+                                 item_from_wire)
 from agent.sync.signed import Rejected
 from server_stub.stats import SCAN_COLS, Scan, compute_stats, find_conflicts
 from server_stub.store.base import StoreError, of_org
@@ -21,7 +22,7 @@ from server_stub.store.offline_exchanges import OfflineExchangesMixin
 from server_stub.store.order_store import ticket_id
 from server_stub.store.sales import SPLIT, check_parts
 from server_stub.sync.contract import IngestResult, Upload
-from server_stub.sync.ingest import deactivated_flag, deactivated_when
+from server_stub.sync.ingest import DONE_OFFLINE, deactivated_flag, deactivated_when
 
 log = logging.getLogger("ticketgate.server.store")
 
@@ -47,14 +48,25 @@ def message_uuid(m: dict) -> str:
     return f"{m.get('type')}-" + hashlib.sha256(f"{m.get('device_id')}|{m.get('outbox_id')}|{body}".encode()).hexdigest()[:32]
 
 
+def staff_flag(u: Upload, staff: dict[tuple[str, str], dict]) -> str:
+    """The flag of something a device did offline (`ingest.DONE_OFFLINE`) by a member deactivated before it was
+    done, on server time (`at + clock_offset`; a kiosk message carries no offset): "" when none. `staff`: (org, staff
+    id) -> the deactivated members."""
+    m = u.item
+    member = staff.get((u.org, m.staff)) if isinstance(m, Staffed) and m.staff else None
+    at = getattr(m, "at", None)
+    if member is None or at is None:
+        return ""
+    since = deactivated_when(member, at + (getattr(m, "clock_offset", 0.0) or 0.0))
+    return "" if since is None else deactivated_flag(member["name"], member["staff_id"], since)
+
+
 def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict]) -> tuple:
     """A checked action or refusal -> its scans row (no validation here: `agent.sync.messages` did it). `staff`:
     (org, staff id) -> the member, for the flag of an action by one deactivated before it was done."""
     m = u.item
     if isinstance(m, ActionItem):
-        member = staff.get((u.org, m.staff)) if m.staff else None
-        since = None if member is None else deactivated_when(member, m.at + m.clock_offset)   # server time
-        flag = "" if member is None or since is None else deactivated_flag(member["name"], m.staff, since)
+        flag = staff_flag(u, staff)
         return (m.scan_uuid, "action", m.kind, m.verdict, m.ticket_key, m.event_id, m.direction, m.at, m.clock_offset,
                 u.device_id, m.gate, m.device_seq, m.ref_uuid, m.reason, m.mode, u.org, now, m.staff, flag)
     assert isinstance(m, RefusalItem)
@@ -101,7 +113,7 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
         message whose effect is impossible (order not pending, ticket already exchanged…) is kept and reported in
         `refused` so the device and the organiser see why."""
         now = time.time()
-        staff = {(org, r["staff_id"]): r for org in {u.org for u in uploads if isinstance(u.item, ActionItem)
+        staff = {(org, r["staff_id"]): r for org in {u.org for u in uploads if isinstance(u.item, DONE_OFFLINE)
                                                       and u.item.staff} for r in self.staff(org) if not r["active"]}
         scans = [(u, _row(u, now, staff)) for u in uploads if isinstance(u.item, (ActionItem, RefusalItem))]
         others = [u for u in uploads if not isinstance(u.item, (ActionItem, RefusalItem))]
@@ -113,7 +125,7 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
             result.new = c.executemany(_INSERT, rows).rowcount if rows else 0
             self._door_cancellations(c, [u.item for u, _ in scans if isinstance(u.item, ActionItem) and id(u) not in taken])
             for u in others:
-                result.new += self._ingest_other(c, u, now, result.refused)
+                result.new += self._ingest_other(c, u, now, result.refused, staff_flag(u, staff))
             if rows:
                 result.cursor = int(c.execute("SELECT max(seq) FROM scans").fetchone()[0] or 0)
         result.duplicates = len(rows) + len(others) - result.new
@@ -154,19 +166,21 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
                 if c.execute("SELECT 1 FROM scans WHERE scan_uuid=? AND kind='cancel'", (a.ref_uuid,)).fetchone():
                     self.quick_cancelled(c, a.ticket_key, undone=True)
 
-    def _ingest_other(self, c, u: Upload, now: float, refused: dict) -> int:
-        """Keep the message whole; apply a kiosk action's effect the first time it arrives (same transaction)."""
+    def _ingest_other(self, c, u: Upload, now: float, refused: dict, flag: str = "") -> int:
+        """Keep the message whole; apply a kiosk action's effect the first time it arrives (same transaction).
+        `flag`: why the organiser should look at it (`staff_flag`: done by a member deactivated before), kept with
+        the flag its effect adds."""
         m = dict(u.item.to_wire(), org=u.org, device_id=u.device_id, outbox_id=u.outbox_id)
         sent = m.get("at")
         at = float(sent) if isinstance(sent, (int, float)) else now
         ticket = m.get("ticket_key")
         inserted = c.execute(
-            "INSERT INTO scans(scan_uuid, type, kind, ticket_key, at, device_id, reason, org, received_at, body, staff) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (scan_uuid) DO NOTHING",
+            "INSERT INTO scans(scan_uuid, type, kind, ticket_key, at, device_id, reason, org, received_at, body, staff, "
+            "flag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (scan_uuid) DO NOTHING",
             (message_uuid(m), m["type"][:32], str(m.get("action") or "")[:32] or None,
              None if ticket is None else str(ticket)[:64], at, u.device_id[:64],
              str(m.get("reason") or "")[:500], u.org, now, json.dumps(m, default=str)[:20000],
-             str(m.get("staff") or ""))).rowcount
+             str(m.get("staff") or ""), flag[:500])).rowcount
         if not inserted:
             return 0
         if isinstance(u.item, (PaymentValidated, Exchange, OfflineSale)):
@@ -180,9 +194,9 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
                                                        reason("not_applied", f"not applied: {exc}", detail=str(exc)))
             else:
                 if effect:           # (`flag`: honoured, for the organiser to look at: `device uploads`)
+                    flags = "; ".join(f for f in (flag, str(effect.get("flag") or "")) if f)
                     c.execute("UPDATE scans SET body=?, flag=? WHERE scan_uuid=?",
-                              (json.dumps(dict(m, **effect), default=str), str(effect.get("flag") or "")[:500],
-                               message_uuid(m)))
+                              (json.dumps(dict(m, **effect), default=str), flags[:500], message_uuid(m)))
         return 1
 
     def _offline_sale(self, c, u: Upload) -> dict:

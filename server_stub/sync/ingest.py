@@ -13,7 +13,8 @@ Authorization (docs/security.md): the broker ACL proves which device published; 
   * refusals (statistics) and command results from any device of the organiser, a refusal counted only under an
     event the device holds (`Scope.own`);
   * the staff member an item names is the organiser's, was active, and holds the permission (`staff_refusal`); a
-    door action by a member deactivated before it was done is taken and flagged, never refused (it happened).
+    door action, or a kiosk's offline sale, payment, exchange or print, by a member deactivated before it was done
+    is taken and flagged, never refused (it happened: someone went in, money was taken).
 A device registered without events holds every event of its organiser. What is refused is answered in the ack with
 its reason, recorded for the organiser, and never stored as a scan nor relayed.
 """
@@ -30,8 +31,8 @@ from agent.errors import TicketgateError
 from agent.policy import Mode
 from agent.pretix_sig1 import KEY_PREFIX as PRETIX_KEY
 from agent.sync.messages import (DEVICE_ACTION_KINDS, MAX_MESSAGE, ActionItem, Batch, CmdResult, DeskRequest,
-                                 ConfigChange, Hello, Item, ItemRefusal, OfflineSale, RefusalItem, RelayedAction, Staffed,
-                                 upload_from_wire)
+                                 ConfigChange, Exchange, Hello, Item, ItemRefusal, OfflineSale, PaymentValidated,
+                                 Printed, RefusalItem, RelayedAction, Staffed, upload_from_wire)
 from agent.reasons import reason
 from agent.safe_text import printable
 from agent.staff import allowed, refusal_reason
@@ -44,6 +45,9 @@ from server_stub.sync.posting import Posting
 MAX_AHEAD = 24 * 3600
 MAX_UPLOAD = MAX_MESSAGE     # bytes; mosquitto's max_packet_size is built from it (messages.broker_size_limit)
 KIOSK = "kiosk"
+# what a device did on its own and uploads after (offline): done by a member deactivated before it, it is taken and
+# flagged (`deactivated_flag`), not refused; a desk request, carried out by the server when it arrives, is refused
+DONE_OFFLINE = (ActionItem, OfflineSale, PaymentValidated, Exchange, Printed)
 
 
 # a `\uD800`…`\uDFFF` escape: JSON parses a lone one into a str no UTF-8 text (nor the store) can hold; a `\u0000`
@@ -185,9 +189,10 @@ class Scope:
         (agent.staff.PERMISSIONS). When it was done: `done_at` (server time) for what the server does now (a kiosk's
         online desk request: its `at` is the kiosk's word, a clock set back made a deactivated member's refund
         pass), else the item's `at`. Naming no one is accepted only for what was done before the organiser's first
-        staff member existed, and for refused scans (statistics). A door action (entry, cancellation, annulment)
-        by a member deactivated before it was done is taken: it happened (the device, offline, had not learnt of
-        it; someone went in), and the store flags it for the organiser (`scans.flag`). The permission is the role's
+        staff member existed, and for refused scans (statistics). What a device did offline (`DONE_OFFLINE`: a door
+        action; a kiosk's offline sale, payment taken, exchange, print) by a member deactivated before it was done
+        is taken: it happened (the device, offline, had not learnt of it; someone went in, the buyer paid and left
+        with the tickets), and the store flags it for the organiser (`scans.flag`). The permission is the role's
         the member held when it was done (`role_at`): a supervisor's undo made before the organiser made her door
         staff is taken; one made after, by a device that had not heard of it, is refused."""
         if not isinstance(item, Staffed):
@@ -206,7 +211,7 @@ class Scope:
         member = roster.members.get(item.staff)
         if member is None:
             return reason("staff_unknown", f"not allowed: unknown staff member {item.staff!r}", staff=item.staff)
-        if deactivated_when(member, at) is not None and not isinstance(item, ActionItem):
+        if deactivated_when(member, at) is not None and (done_at is not None or not isinstance(item, DONE_OFFLINE)):
             return reason("staff_inactive", f"not allowed: staff member {member['name']} ({item.staff}) is deactivated",
                           name=member["name"], staff=item.staff)
         role = role_at(member, roster.roles.get(item.staff, ()), at)
