@@ -68,3 +68,39 @@ def test_provision_serve_killed_mid_burst_from_three_doors_the_doors_reconnect_a
         entries = _server_entries(org)
         assert sorted(e["ticket_key"] for e in entries) == sorted(keys), entries
         assert json.loads(tg(org, "server", "stats", "--json").stdout)["entries"] == 24
+
+
+def test_a_door_with_three_thousand_entries_queued_offline_uploads_them_all_in_messages_the_broker_takes(
+        tmp_path: Path) -> None:
+    """Held: the broker `provision serve` configures refuses any packet over `max_packet_size` (mosquitto 2.x's
+    message_size_limit: 4 MiB + 64 KiB, agent.sync.messages.broker_size_limit). A door that scanned 3000 tickets
+    offline (the event data of 3000 tickets came down in chunks) uploads them in batches of at most 500 rows, each far
+    under the limit: one sync sends them all, the server counts each once, nothing is refused or left waiting."""
+    org = tmp_path / "org"
+    org.mkdir()
+    _event_now(org)
+    keys = [t["ticket_key"] for buyer in ("Crowd A", "Crowd B", "Crowd C") for t in json.loads(tg(
+        org, "server", "order", "add", "--event", "1", "--buyer", buyer, "--quantity", "1000", "--ticket",
+        "category=Adult,zone=Floor", "--json").stdout)["tickets"]]
+    from server_stub.store import open_store
+    store = open_store(org / ".local/share/ticketgate/server", create=False)
+    try:
+        issue = store.payload_issuer("acme")
+        payloads = [issue(k) for k in keys]      # the QR codes printed on the buyers' tickets
+    finally:
+        store.close()
+    with organiser_running(org) as running:
+        conf = next(org.rglob("mosquitto.conf")).read_text()
+        assert f"max_packet_size {(4 << 20) + (64 << 10)}" in conf.splitlines(), conf
+        door = tmp_path / "door"
+        door.mkdir()
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+        scanned = _scan(door, *payloads)
+        assert len(scanned) == 3000 and all(line.startswith("ACCEPTED") for line in scanned), scanned[:3]
+        said = tg(door, "agent", "sync", "--until-idle", "--for", "50", "--json").stdout
+        summary = json.loads(said.strip().splitlines()[-1])
+        assert summary["outbox_pending"] == 0 and summary["uploaded"] == 3000, summary
+        assert summary["refused_by_server"] == [] and summary["rejected"] == [], summary
+        assert sorted(e["ticket_key"] for e in _server_entries(org)) == sorted(keys)
