@@ -273,3 +273,23 @@ def test_stopping_a_paho_thread_that_ended_meanwhile_is_no_traceback():
     client._thread = Ending()
     loop_stop(client)                      # ours: the thread has ended, as asked
     assert client._thread is None
+
+
+def test_uploader_halves_a_batch_over_the_message_limit_and_refuses_only_a_row_too_big_alone(tmp_path):
+    """Held: a batch bigger than the broker takes (`max_message`, below mosquitto's max_packet_size) is sent in
+    halves, each under it; a row too big on its own is kept on the device, marked refused 'too large to upload'
+    (`agent status`, `agent sync` list it), and the rows after it still go: nothing retried forever unsaid."""
+    ledger = Ledger.open(tmp_path / "l.sqlite")
+    for i in range(8):
+        ledger.enqueue("action", {"type": "action", "n": i, "pad": "x" * (6000 if i == 5 else 300)})
+    sent: list[bytes] = []
+    up = Uploader(ledger, "o", "d", lambda m: sent.append(m) or True, UploadOptions(batch_size=8, window=8))
+    up.max_message = 2000
+    up.tick()
+    assert sent and all(len(m) <= 2000 for m in sent), [len(m) for m in sent]
+    items = [i["body"]["n"] for m in sent for i in json.loads(m)["items"]]
+    assert items == [0, 1, 2, 3, 4, 6, 7], items
+    refused = ledger.outbox_refused()
+    assert len(refused) == 1 and refused[0]["refused"].startswith("too large to upload ("), refused
+    assert up.refused_rows == 1
+    ledger.close()

@@ -63,6 +63,10 @@ STOP_WAIT = 5.0      # s stop() waits for the sync thread (30 s held the fleet b
 
 
 
+class Replayed(Rejected):
+    """A signed server message whose id this device saw before: not applied again."""
+
+
 class Late(Rejected):
     """A genuine live update older than the freshness window: it waited at the broker while the device was offline
     (or was replayed). Not applied, like any refused message; its changes come with the event data the next hello
@@ -360,6 +364,9 @@ class DeviceSync:
             if _write_failed(exc):   # not acknowledged: the broker sends it again; a hello asks for it sooner
                 self._reject(topic, self._not_written(exc, "write"))
                 return Outcome.FAILED
+            if isinstance(exc, Replayed) and _redelivered(item):    # its ack was lost (a connection cut): the
+                log.info("sync %s: %s on %s sent again by the broker, applied before", self.device, exc, topic)
+                return Outcome.REFUSED                              # broker's copy, not a replay to report
             if isinstance(exc, Late):       # not applied either; expected after an absence, so not reported
                 self.stats["late"] += 1
                 log.info("sync %s: late update on %s not applied (%s); the event data brings it", self.device,
@@ -741,7 +748,8 @@ class DeviceSync:
             now = self.server_clock.now(self._ledger.clock_estimate())
         found = self.guard.check(body.get("id"), body.get("ts"), now, max_age)
         if not found.fresh:      # only an old one waited at the broker; one from the future means a clock is wrong
-            raise (Late if late and found.kind is Freshness.STALE else Rejected)(str(found.reason))
+            raise (Late if late and found.kind is Freshness.STALE else
+                   Replayed if found.kind is Freshness.REPLAYED else Rejected)(str(found.reason))
 
     def _watch_clock(self) -> None:
         """Measure the offset again when the wall clock stepped, and every `remeasure` seconds while connected.
@@ -818,6 +826,12 @@ def _event_cursors(stored: Any) -> dict[int, int]:
         return action_cursors({"c": stored}, "c") or {} if isinstance(stored, dict) else {}
     except Rejected:
         return {}
+
+
+def _redelivered(item: tuple[Any, ...]) -> bool:
+    """A received message the broker sends again (MQTT's DUP flag on its delivery to this device)."""
+    delivery = item[3] if item[0] == "msg" and len(item) > 3 else None
+    return isinstance(delivery, Delivery) and delivery.dup
 
 
 def _write_failed(exc: Exception) -> bool:

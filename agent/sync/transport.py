@@ -32,6 +32,8 @@ class Delivery:
     mid: int              # the packet id, unique among the unacknowledged messages of one connection
     qos: int
     connection: int       # the connection it came on: after a reconnection its packet id may name another message
+    dup: bool = False     # MQTT's DUP flag: the broker sends it again, unacknowledged (set by the broker alone: a
+                          # publisher's flag is never passed on to subscribers)
 
 
 class Transport(Protocol):
@@ -317,7 +319,7 @@ class PahoTransport:
 
     def _message_cb(self, client: Client, userdata: object, message: MQTTMessage) -> None:
         if self.manual_ack and message.qos:
-            self._delivering = Delivery(message.mid, message.qos, self._connection)
+            self._delivering = Delivery(message.mid, message.qos, self._connection, bool(message.dup))
         idents = getattr(message.properties, "SubscriptionIdentifier", None) if message.properties else None
         kind = self._id_kinds.get(idents[0], "plain") if idents else "plain"
         if kind == "sweep" and not message.retain:      # live, caught by the sweep's subscription: the regular
