@@ -116,12 +116,12 @@ def _own_disk(path: Path, size: str = "3m") -> Iterator[Path]:
 
 
 def _fill(disk: Path) -> None:
-    """Every free byte of `disk` taken by one file."""
-    with open(disk / "filler", "wb") as f:
+    """Every free byte of `disk` taken by one file (unbuffered: a buffered file kept the bytes that did not fit and
+    raised ENOSPC again when it was closed)."""
+    with open(disk / "filler", "wb", buffering=0) as f:
         try:
             for _ in range(10_000):
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     assert os.statvfs(disk).f_bavail == 0
