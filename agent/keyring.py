@@ -20,10 +20,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.ed25519_points import public_key_flaw
+from agent.errors import TicketgateError
 from agent.private_files import write_private
 
 
-class UntrustworthyKey(ValueError):
+class UntrustworthyKey(TicketgateError, ValueError):
     """A public key no device may trust (agent.ed25519_points.public_key_flaw): said as such, not as a bad file."""
 
 

@@ -8,8 +8,10 @@ import os
 from pathlib import Path
 from typing import IO
 
+from agent.errors import TicketgateError
 
-class Held(Exception):
+
+class Held(TicketgateError):
     """Another process holds the lock; `pid` is its pid as the file names it ('' when it does not)."""
 
     def __init__(self, pid: str) -> None:

@@ -300,7 +300,8 @@ def test_every_module_the_android_path_imports_is_a_requirement(buildozer_run, t
     run = subprocess.run([sys.executable, "-c", _MEASURE, str(app_dir), str(ROOT / "tests" / "android_standins.py"),
                           ",".join(NOT_IN_THE_APK), str(out), json.dumps(written)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=240)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    said = "".join(line for line in (run.stdout + run.stderr).splitlines(True) if not line.startswith("ALSA lib"))
+    assert run.returncode == 0, said[-3000:]          # (a machine without a sound card fills stderr with ALSA's lines)
     measured = json.loads(out.read_text())
     assert measured["own_outside_the_apk"] == []                # the app ran from the copied APK files only
     third_party = {m for m in measured["modules"] if m not in sys.stdlib_module_names and m not in own

@@ -121,7 +121,10 @@ class DecoderChain:
         elif self.region_steps is None:                 # another library (pyzbar on Android): the same regions
             self.region_steps = region_ladder(self.live_primary, None)
         self.region_steps = list(self.region_steps)
-        self.live_every = ZxingDecoder(try_rotate=False, name="zxing-cpp/every code")
+        # every code of a frame, when the first one read is foreign: zxing-cpp's (where it is the live decoder; a
+        # build without it, Android's pyzbar, reports the first code)
+        self.live_every: Decoder | None = (ZxingDecoder(try_rotate=False, name="zxing-cpp/every code")
+                                           if isinstance(self.live_primary, ZxingDecoder) else None)
         # what each region step, and each stage of the camera loop's combination, costs on live frames: a step never
         # run yet is let in only while half the budget is left (its first run is a cold start)
         self.region_costs = StageCosts(cold_ms=self.live_budget_ms / 2, average=True)
@@ -251,7 +254,7 @@ class DecoderChain:
         budget, deadline = c0 + self.live_budget_ms / 1000, c0 + self.live_limit_ms / 1000
         gray = to_gray(image)
         texts = costs.run("first pass", self.live_primary, gray)
-        if texts and not self._kept(texts) and isinstance(self.live_primary, ZxingDecoder):
+        if texts and self.live_every is not None and not self._kept(texts):
             # the first code read is no ticket (a poster's link, an app's QR beside the ticket): every code of the
             # frame, the tickets among them reported; with none, the foreign code is (the door says "not a ticket")
             tickets = self._kept(costs.run("every code", self.live_every, gray))

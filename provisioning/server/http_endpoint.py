@@ -278,16 +278,17 @@ class EnrollmentServer:
         try:
             return routes[path](req)
         except Exception as exc:   # store or broker trouble, or a bug: logged with its traceback; the device retries
+            # the disk first: the SQLite store also names a full disk as its outage, and the device must hear what to do
+            if disk_full(exc):         # the laptop's disk: one line saying what to do, the device told to wait
+                log.warning("enrollment endpoint: %s refused: the disk of the organiser's data is full (%s): free "
+                            "space on it; the same code enrolls then", path, exc)
+                return Outcome(503, {"error": "the organiser's machine has no disk space left; nothing was used up: "
+                                              "free some space there, then try the same code again"})
             unreachable = getattr(getattr(self.service, "store", None), "unreachable", None)
             said = unreachable(exc) if callable(unreachable) else None
             if said is not None:       # a database restarting: one line, and the device is told to wait a little
                 log.warning("enrollment endpoint: %s refused: %s", path, said)
                 return Outcome(503, {"error": "the organiser's database is unreachable for the moment; nothing was "
                                               "used up: try the same code again in a minute"})
-            if disk_full(exc):         # the laptop's disk: one line saying what to do, the device told to wait
-                log.warning("enrollment endpoint: %s refused: the disk of the organiser's data is full (%s): free "
-                            "space on it; the same code enrolls then", path, exc)
-                return Outcome(503, {"error": "the organiser's machine has no disk space left; nothing was used up: "
-                                              "free some space there, then try the same code again"})
             log.exception("enrollment endpoint: %s failed", path)
             return Outcome(500, {"error": "the server could not finish this request; try again"})
