@@ -43,6 +43,22 @@ def _synced_door(tmp_path: Path, org: Path | None = None) -> Iterator[tuple[Path
         yield org, door, payloads, running
 
 
+
+def doors_with_offline_entries(tmp_path: Path, org: Path, running: Organiser, payloads: list[str],
+                               count: int) -> list[Path]:
+    """`count` doors (gate0, gate1 …) enrolled and holding the pushed event, each having let in its share of
+    `payloads` since (entries not sent yet)."""
+    per = len(payloads) // count
+    doors = [tmp_path / f"door{i}" for i in range(count)]
+    for i, door in enumerate(doors):
+        door.mkdir()
+        running.enroll(door, f"gate{i}", events="1")
+    tg(org, "server", "push")
+    for i, door in enumerate(doors):
+        assert _sync(door)["bundle_version"] > 0
+        assert all(line.startswith("ACCEPTED") for line in _scan(door, *payloads[i * per:(i + 1) * per]))
+    return doors
+
 def test_server_serve_on_a_full_disk_says_so_once_keeps_the_entries_on_the_door_and_takes_them_when_space_is_back(
         tmp_path: Path) -> None:
     """The organiser's laptop disk fills while `server serve` runs (SQLite store): every batch of uploads ended in a
@@ -195,14 +211,7 @@ def test_server_serve_killed_mid_burst_from_five_doors_loses_and_doubles_no_entr
     payloads = [json.loads(tg(org, "server", "ticket", "show", t["ticket_key"], "--json").stdout)["payload"]
                 for t in order["tickets"]]
     with organiser_running(org) as running:
-        doors = [tmp_path / f"door{i}" for i in range(5)]
-        for i, door in enumerate(doors):
-            door.mkdir()
-            running.enroll(door, f"gate{i}", events="1")
-        tg(org, "server", "push")
-        for i, door in enumerate(doors):
-            assert _sync(door)["bundle_version"] > 0
-            assert all(line.startswith("ACCEPTED") for line in _scan(door, *payloads[i * 5:(i + 1) * 5]))
+        doors = doors_with_offline_entries(tmp_path, org, running, payloads, 5)
         syncing = [_start(door, "agent", "sync", "--until-idle", "--for", "60", "--json") for door in doors]
         try:
             deadline = time.monotonic() + 30

@@ -12,6 +12,7 @@ import pytest
 from tests.broker import mosquitto_binary
 from tests.helpers import stop_process, wait_for_line
 from tests.qa_organiser import _start, organiser_running, tg
+from tests.test_offline_failures import doors_with_offline_entries
 from tests.test_qa_skew import _event_now, _server_entries
 from tests.test_qa_walk_door_t import _provision_serve_again, _scan, _sync
 
@@ -37,14 +38,7 @@ def test_provision_serve_killed_mid_burst_from_three_doors_the_doors_reconnect_a
     _event_now(org)
     keys, payloads = _order(org, 24)
     with organiser_running(org) as running:
-        doors = [tmp_path / f"door{i}" for i in range(3)]
-        for i, door in enumerate(doors):
-            door.mkdir()
-            running.enroll(door, f"gate{i}", events="1")
-        tg(org, "server", "push")
-        for i, door in enumerate(doors):
-            assert _sync(door)["bundle_version"] > 0
-            assert all(line.startswith("ACCEPTED") for line in _scan(door, *payloads[i * 8:(i + 1) * 8]))
+        doors = doors_with_offline_entries(tmp_path, org, running, payloads, 3)
         broker_port = running.prov.args[running.prov.args.index("--broker-port") + 1]
         syncing = [_start(door, "agent", "sync", "--until-idle", "--for", "50") for door in doors]
         try:

@@ -203,6 +203,36 @@ class _BadLink:
         self.thread.join(5)
 
 
+@contextlib.contextmanager
+def _door_behind_a_link(org: Path, tmp_path: Path, delay: float) -> Iterator[tuple[Path, "_BadLink"]]:
+    """The organiser's `provision serve` (broker on 127.0.0.1, devices told 127.0.0.2) and `server serve`; a door
+    enrolled at gate north reaching the broker through a _BadLink from 127.0.0.2 (holding each chunk `delay` s, no
+    cuts yet), the event pushed. Everything stopped at the end."""
+    http_port, broker_port = free_port(), free_port()
+    prov = _start(org, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
+                  str(http_port), "--advertise", "127.0.0.1", "--broker-host", "127.0.0.2", "--no-zeroconf",
+                  "--broker-port", str(broker_port), "--for", "150")
+    serve = link = None
+    try:
+        assert wait_for_line(prov, "enrollment endpoint", 30)
+        serve = _start(org, "server", "serve")
+        link = _BadLink(("127.0.0.2", broker_port), ("127.0.0.1", broker_port), delay=delay, cut=0.0, seed=7)
+        sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
+                   "--events", "1", "--role", "door", "--out", str(org / "north.pdf")).stdout
+        door = tmp_path / "door"
+        door.mkdir()
+        tg(door, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
+           f"127.0.0.1:{http_port}")
+        tg(org, "server", "push")
+        yield door, link
+    finally:
+        if link is not None:
+            link.close()
+        if serve is not None:
+            stop_process(serve)
+        stop_process(prov)
+
+
 def test_scans_over_a_link_that_delays_and_keeps_cutting_all_reach_the_server_once(tmp_path: Path) -> None:
     """Held: a door reaches the broker (`provision serve --broker-host 127.0.0.2`, the broker on 127.0.0.1) through
     a link that holds every chunk 200 ms and cuts the connection at 8% of them. Six tickets let in offline, then one
@@ -215,22 +245,7 @@ def test_scans_over_a_link_that_delays_and_keeps_cutting_all_reach_the_server_on
                           "--ticket", "category=Adult,zone=Floor", "--json").stdout)
     keys = [t["ticket_key"] for t in order["tickets"]]
     payloads = [json.loads(tg(org, "server", "ticket", "show", k, "--json").stdout)["payload"] for k in keys]
-    http_port, broker_port = free_port(), free_port()
-    prov = _start(org, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
-                  str(http_port), "--advertise", "127.0.0.1", "--broker-host", "127.0.0.2", "--no-zeroconf",
-                  "--broker-port", str(broker_port), "--for", "150")
-    serve = link = None
-    try:
-        assert wait_for_line(prov, "enrollment endpoint", 30)
-        serve = _start(org, "server", "serve")
-        link = _BadLink(("127.0.0.2", broker_port), ("127.0.0.1", broker_port), delay=0.2, cut=0.0, seed=7)
-        sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
-                   "--events", "1", "--role", "door", "--out", str(org / "north.pdf")).stdout
-        door = tmp_path / "door"
-        door.mkdir()
-        tg(door, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-           f"127.0.0.1:{http_port}")
-        tg(org, "server", "push")
+    with _door_behind_a_link(org, tmp_path, delay=0.2) as (door, link):
         first = tg(door, "agent", "sync", "--until-idle", "--for", "50", "--json")
         assert json.loads(first.stdout.strip().splitlines()[-1])["bundle_version"] > 0, first.stdout
         scanned = tg(door, "agent", "scan", "--reread-window", "0", stdin="".join(p + "\n" for p in payloads))
@@ -242,12 +257,6 @@ def test_scans_over_a_link_that_delays_and_keeps_cutting_all_reach_the_server_on
         assert said[0].startswith("syncing as ") and "online" in said, said
         assert said[-1].startswith("event data v") and ", uploaded 6, waiting 0," in said[-1], said
         cuts = link.cuts
-    finally:
-        if link is not None:
-            link.close()
-        if serve is not None:
-            stop_process(serve)
-        stop_process(prov)
     assert cuts >= 1 and "offline: retrying" in said, (cuts, said)
     assert sorted(e["ticket_key"] for e in _server_entries(org)) == sorted(keys)
     assert json.loads(tg(org, "server", "stats", "--json").stdout)["entries"] == 6
@@ -267,43 +276,23 @@ def test_a_live_update_sent_again_after_its_acknowledgement_was_lost_is_not_repo
     order = json.loads(tg(org, "server", "order", "add", "--event", "1", "--buyer", "Crowd", "--quantity", "1",
                           "--ticket", "category=Adult,zone=Floor", "--json").stdout)
     key = order["tickets"][0]["ticket_key"]
-    http_port, broker_port = free_port(), free_port()
-    prov = _start(org, "provision", "serve", "--org", "acme", "--start-broker", "--listen", "127.0.0.1", "--port",
-                  str(http_port), "--advertise", "127.0.0.1", "--broker-host", "127.0.0.2", "--no-zeroconf",
-                  "--broker-port", str(broker_port), "--for", "150")
-    serve = link = syncing = None
-    try:
-        assert wait_for_line(prov, "enrollment endpoint", 30)
-        serve = _start(org, "server", "serve")
-        link = _BadLink(("127.0.0.2", broker_port), ("127.0.0.1", broker_port), delay=0.0, cut=0.0, seed=7)
-        sheet = tg(org, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--gate", "north",
-                   "--events", "1", "--role", "door", "--out", str(org / "north.pdf")).stdout
-        door = tmp_path / "door"
-        door.mkdir()
-        tg(door, "provision", "enroll", "--code", sheet.split("code ")[-1].split()[0], "--server",
-           f"127.0.0.1:{http_port}")
-        tg(org, "server", "push")
+    with _door_behind_a_link(org, tmp_path, delay=0.0) as (door, link):
         assert json.loads(tg(door, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout.strip()
                           .splitlines()[-1])["bundle_version"] > 0
         syncing = _start(door, "agent", "sync", "--for", "25")
-        assert wait_for_line(syncing, "online", 30)
-        time.sleep(2)
-        link.mute_up = True
-        tg(org, "server", "ticket", "block", key, "--reason", "stolen")
-        time.sleep(3)         # the update arrives, is applied; its acknowledgement is lost
-        link.cut_all()
-        link.mute_up = False
-        assert wait_for_line(syncing, "online", 30)       # again, after "offline: retrying"
-        time.sleep(4)
-        syncing.send_signal(signal.SIGTERM)
-        out, err = syncing.communicate(timeout=30)
-    finally:
-        if syncing is not None:
+        try:
+            assert wait_for_line(syncing, "online", 30)
+            time.sleep(2)
+            link.mute_up = True
+            tg(org, "server", "ticket", "block", key, "--reason", "stolen")
+            time.sleep(3)         # the update arrives, is applied; its acknowledgement is lost
+            link.cut_all()
+            link.mute_up = False
+            assert wait_for_line(syncing, "online", 30)       # again, after "offline: retrying"
+            time.sleep(4)
+            syncing.send_signal(signal.SIGTERM)
+            out, err = syncing.communicate(timeout=30)
+        finally:
             stop_process(syncing)
-        if link is not None:
-            link.close()
-        if serve is not None:
-            stop_process(serve)
-        stop_process(prov)
     assert "Traceback" not in err, err
     assert "0 message(s) from the server refused" in out and "replayed" not in out, out
