@@ -114,12 +114,14 @@ def test_the_role_history_is_kept_by_both_stores_and_a_promotion_counts_from_whe
         from server_stub.store.sqlite_store import DB_NAME
         conn = sqlite3.connect(folder / DB_NAME, isolation_level=None)
         conn.execute("DROP TABLE staff_roles")
+        conn.execute("ALTER TABLE devices DROP COLUMN replaced_by_spare")   # migration 27
         conn.execute(f"PRAGMA user_version={_before_26(schema.MIGRATIONS)}")
         conn.close()
     else:
         import psycopg
         with psycopg.connect(url, autocommit=True) as pg:
             pg.execute("DROP TABLE staff_roles")
+            pg.execute("ALTER TABLE devices DROP COLUMN replaced_by_spare")   # migration 27
             pg.execute("UPDATE tg_schema SET version = %s", (_before_26(schema_pg.MIGRATIONS),))
     assert open_backend(folder, create=False).staff_roles("fest") == {ann: [(added, "desk")]}
 
