@@ -21,6 +21,7 @@ import pytest
 from tests.broker import free_port, mosquitto_binary
 from tests.helpers import stop_process, wait_for_line
 from tests.qa_organiser import ROOT, _env, _start, tg
+from tests.test_offline_failures_broker import _order
 from tests.test_qa_skew import _event_now, _server_entries
 
 pytestmark = [pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed"),
@@ -89,10 +90,7 @@ def test_scans_over_a_lossy_slow_link_all_reach_the_server_once_and_agent_sync_s
     org = tmp_path / "org"
     org.mkdir()
     _event_now(org)
-    order = json.loads(tg(org, "server", "order", "add", "--event", "1", "--buyer", "Crowd", "--quantity", "6",
-                          "--ticket", "category=Adult,zone=Floor", "--json").stdout)
-    keys = [t["ticket_key"] for t in order["tickets"]]
-    payloads = [json.loads(tg(org, "server", "ticket", "show", k, "--json").stdout)["payload"] for k in keys]
+    keys, payloads = _order(org, 6)
     with _lossy_namespace() as (ns, host):
         http_port, broker_port = free_port(), free_port()
         prov = _start(org, "provision", "serve", "--org", "acme", "--start-broker", "--listen", host, "--port",
@@ -241,10 +239,7 @@ def test_scans_over_a_link_that_delays_and_keeps_cutting_all_reach_the_server_on
     org = tmp_path / "org"
     org.mkdir()
     _event_now(org)
-    order = json.loads(tg(org, "server", "order", "add", "--event", "1", "--buyer", "Crowd", "--quantity", "6",
-                          "--ticket", "category=Adult,zone=Floor", "--json").stdout)
-    keys = [t["ticket_key"] for t in order["tickets"]]
-    payloads = [json.loads(tg(org, "server", "ticket", "show", k, "--json").stdout)["payload"] for k in keys]
+    keys, payloads = _order(org, 6)
     with _door_behind_a_link(org, tmp_path, delay=0.2) as (door, link):
         first = tg(door, "agent", "sync", "--until-idle", "--for", "50", "--json")
         assert json.loads(first.stdout.strip().splitlines()[-1])["bundle_version"] > 0, first.stdout
