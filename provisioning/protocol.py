@@ -29,6 +29,8 @@ STALE_NONCE = "nonce"     # `reason` of an enrollment refused for a nonce the en
                           # since the challenge, expired, spent): the device asks for a new challenge
 UNKNOWN_SECRET = "unknown"   # `reason` of an enrollment QR or organiser code this endpoint never issued: with a code
                              # found by zeroconf the device tries the next server that answered
+IN_CLEAR = "clear"        # `reason` of an enrollment request sent unsealed (an app before sealed requests)
+ENROLL_KEY = "enroll_key"   # `type` of the signed offer of the endpoint's X25519 key that requests are sealed to
 MAX_DEVICE_NAME = 64      # characters of the display name a device enrolls with (`provision enroll --name`)
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"   # no 0/O, 1/I/L, U
 CODE_LENGTH = 8                                    # 7 random (30^7 ~ 2.2e10; guessing is throttled) + 1 check
@@ -138,6 +140,12 @@ def split_hostport(text: str) -> tuple[str, int]:
 def proof_message(nonce: str, device_public_key: bytes, box_public_key: bytes) -> bytes:
     """What the device signs with its new key: binds the server nonce to both of its public keys."""
     return PROOF_DOMAIN + nonce.encode() + b"\x00" + device_public_key + box_public_key
+
+
+def enroll_key_body(org: str, public: bytes, now: float) -> dict:
+    """The endpoint's enrollment key (X25519, raw) as the organiser's server key signs it (`agent.sync.signed`): a
+    device seals its request to it once the signature verifies with the server key of the QR's fingerprint."""
+    return {"type": ENROLL_KEY, "org": org, "key": base64.b64encode(public).decode(), "ts": now}
 
 
 def retire_message(org: str, device_id: str, successor_key: bytes) -> bytes:

@@ -105,6 +105,15 @@ def test_malformed_requests_get_clear_errors(env, body):
     assert status == 400 and answer["error"]
 
 
+def sealed(challenge: dict, request: dict) -> bytes:
+    """`request` as a device seals it to the enrollment key the challenge offered (its signature checked)."""
+    from agent.sync.signed import Verifier
+    from provisioning import box
+    offer = Verifier(base64.b64decode(challenge["server_key"])).open(challenge["enroll_key"].encode())
+    return json.dumps({"sealed": box.seal(json.dumps(request), base64.b64decode(offer["key"]),
+                                          box.REQUEST + offer["org"])}).encode()
+
+
 def test_bad_proof_and_replayed_nonce_refused(env, tmp_path):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives import serialization
@@ -114,9 +123,9 @@ def test_bad_proof_and_replayed_nonce_refused(env, tmp_path):
     pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     req = {"token": token.token, "nonce": ch["nonce"], "device_key": base64.b64encode(pub).decode(),
            "box_key": base64.b64encode(b"b" * 32).decode(), "proof": base64.b64encode(key.sign(b"other")).decode()}
-    status, answer = _post(env, "/v1/enroll", json.dumps(req).encode())
+    status, answer = _post(env, "/v1/enroll", sealed(ch, req))
     assert status == 401 and "proof" in answer["error"]
-    status, answer = _post(env, "/v1/enroll", json.dumps(req).encode())   # the nonce was spent
+    status, answer = _post(env, "/v1/enroll", sealed(ch, req))   # the nonce was spent
     assert status == 401 and "nonce" in answer["error"]
     assert env.prov.registry.find_token(token.token).used_at is None
 

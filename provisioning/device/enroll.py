@@ -3,7 +3,9 @@
     creds = enroll(state, server="192.168.8.10:8787", token=qr.token, expected_fingerprint=qr.fingerprint)
 
 The answer is trusted only when it is signed by a server key whose fingerprint matches the QR's (with a
-hand-typed code there is no QR: the fingerprint seen by zeroconf is pinned instead and shown to compare).
+hand-typed code there is no QR: the fingerprint seen by zeroconf is pinned instead and shown to compare). The request
+(token or code, the device's keys) is sealed to the endpoint's enrollment key, which the challenge carries signed by
+that same server key: checked before anything is sent, so a listener or a rogue relaying the key reads nothing.
 """
 from __future__ import annotations
 
@@ -21,12 +23,14 @@ from agent.errors import TicketgateError
 from agent.clock import ServerClock, boot_clock
 from agent.keyring import Keyring, fingerprint
 from agent.ledger import Ledger
+from agent.sync import signed
 from agent.sync.signed import Rejected, Verifier
 from agent.sync.transport import unreachable_reason
 from provisioning import box
 from provisioning.device import identity, retire
 from provisioning.device.state import Broker, Credentials, DeviceState
-from provisioning.protocol import STALE_NONCE, UNKNOWN_SECRET, compact_fingerprint, proof_message, split_hostport
+from provisioning.protocol import (ENROLL_KEY, STALE_NONCE, UNKNOWN_SECRET, compact_fingerprint, proof_message,
+                                   split_hostport)
 
 MAX_ANSWER = 1 << 20
 ENROLLING_KEY = ".enrolling_key.pem"     # the device key of an enrollment under way (0600), the device key once done
@@ -136,9 +140,11 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
                  expected_fingerprint: str | None, name: str, timeout: float, held: dict[str, Any]) -> Credentials:
     host, port = split_hostport(server)
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    nonce = _post(base, "/v1/challenge", {}, timeout).get("nonce")
+    challenge = _post(base, "/v1/challenge", {}, timeout)
+    nonce = challenge.get("nonce")
     if not isinstance(nonce, str):
         raise EnrollError("the server sent no challenge")
+    server_key, org, seal_to = _enroll_key(challenge, expected_fingerprint)   # nothing is sent before this holds
     if "key" not in held:                              # made once the server answered: one for every attempt
         held["key"] = retire.next_key(state, state.folder / ENROLLING_KEY)
     key = held["key"]
@@ -151,16 +157,45 @@ def _enroll_once(state: DeviceState, server: str, token: str | None, code: str |
     replaces = retire.replaces(state, device_pub)     # the enrollment this one ends, if any: the server retires it
     if replaces:
         request["replaces"] = replaces
+    sealed = {"sealed": box.seal(signed.dumps(request), seal_to, box.REQUEST + org)}
     sent = boot_clock()
-    answer = _post(base, "/v1/enroll", request, timeout)
+    answer = _post(base, "/v1/enroll", sealed, timeout)
     answered = boot_clock()
-    creds, keyring, server_ts = _accept(answer, expected_fingerprint, box_key, device_pub, server)
+    creds, keyring, server_ts = _accept(answer, expected_fingerprint or fingerprint(server_key), box_key, device_pub,
+                                        server)
     (state.folder / ENROLLING_KEY).replace(state.key_path)
     retire.successor_path(state).unlink(missing_ok=True)      # taken: the wipe's proof named it
     keyring.save(state.keyring_path)
     state.save(creds)
     _learn_server_time(state, server_ts, sent, answered)
     return creds
+
+
+def _enroll_key(challenge: dict, expected_fp: str | None) -> tuple[bytes, str, bytes]:
+    """(server key, organiser, X25519 key to seal the request to) of a challenge: the server key must have the QR's
+    fingerprint (or zeroconf's, for a typed code) and must have signed the enrollment key. EnrollError otherwise: the
+    token or code is then sent nowhere."""
+    try:
+        server_key = base64.b64decode(challenge["server_key"], validate=True)
+        if len(server_key) != 32:
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise EnrollError("this server offers no key to seal the enrollment to (a rogue, or a `provision serve` before "
+                          "sealed enrollment: update it): nothing was sent") from None
+    if expected_fp and compact_fingerprint(fingerprint(server_key)) != compact_fingerprint(expected_fp):
+        raise EnrollError("the server's key does not match the organiser fingerprint of the QR: refused, nothing sent")
+    try:
+        body = Verifier(server_key).open(str(challenge.get("enroll_key", "")).encode(), MAX_ANSWER)
+        seal_to = base64.b64decode(body["key"], validate=True) if body.get("type") == ENROLL_KEY else b""
+        org = body["org"]
+        if len(seal_to) != 32 or not isinstance(org, str):
+            raise ValueError
+    except Rejected as exc:
+        raise EnrollError(f"the server's enrollment key is not signed by its organiser key ({exc}): refused, nothing "
+                          "sent") from None
+    except (KeyError, TypeError, ValueError):
+        raise EnrollError("the server's enrollment key is malformed: refused, nothing sent") from None
+    return server_key, org, seal_to
 
 
 def _learn_server_time(state: DeviceState, server_ts: float | None, sent: float, answered: float) -> None:

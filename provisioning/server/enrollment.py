@@ -1,8 +1,12 @@
 """The enrollment service (no I/O of its own: the HTTP shell calls it, the store/registry/broker are injected).
 
-    POST /v1/challenge  -> {"nonce"}                        a fresh nonce, single use, 60 s
-    POST /v1/enroll     {token | code, nonce, device_key, box_key, proof, name[, replaces]}
+    POST /v1/challenge  -> {"nonce", "server_key", "enroll_key"}   a fresh nonce, single use, 60 s; the endpoint's
+                        X25519 enrollment key signed by the server key (`protocol.enroll_key_body`)
+    POST /v1/enroll     {"sealed": box.seal(JSON of {token | code, nonce, device_key, box_key, proof, name[, replaces]},
+                        enrollment key, box.REQUEST + org)}
                         -> {"server_key", "signed"}          signed(enrolled) with the organiser's server key
+                        A request in clear (an app before sealed requests) is refused, and the unused QR or code it
+                        carried no longer enrolls (anyone on the Wi-Fi may have read it: `void`)
                         replaces {device, proof, v: 2}: the enrollment this device ends (a technician's wipe, or
                         enrolling again over it), with `retire_message` signed by its key over this request's
                         device_key; once the new one is issued, the old login is removed. A proof that does not
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import secrets
 import threading
@@ -27,10 +32,12 @@ from typing import Any, Callable, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from agent.sync import signed, topics
 from provisioning import box
-from provisioning.protocol import MAX_DEVICE_NAME, RETIRE_VERSION, STALE_NONCE, UNKNOWN_SECRET, BadInput, normalize_code, proof_message, retire_message, wipe_body
+from provisioning.protocol import (IN_CLEAR, MAX_DEVICE_NAME, RETIRE_VERSION, STALE_NONCE, UNKNOWN_SECRET, BadInput,
+                                   enroll_key_body, normalize_code, proof_message, retire_message, wipe_body)
 from provisioning.server.broker_admin import BrokerAdmin
 from provisioning.server.mosquitto_files import hash_password
 from provisioning.server.registry import DeviceCredential, Registry
@@ -52,6 +59,13 @@ SAID_OF_QR = {
     "unknown": "unknown enrollment QR: it is not on a sheet of this organiser's server; ask for a new sheet",
     "used": "this enrollment QR was already used (one QR enrolls one device): scan the next one on the sheet",
     "expired": "this enrollment QR has expired: ask the organiser for a new sheet (`provision tokens create`)",
+}
+# A request in clear: its QR or code crossed the Wi-Fi readable by anyone there, so it is voided (`Registry.void`).
+SAID_IN_CLEAR = {
+    False: "this app sent the enrollment QR unsealed (a version before sealed enrollment): anyone on the Wi-Fi could "
+           "read it, so this QR no longer enrolls. Update the app, then scan the next QR on the sheet",
+    True: "this app sent the organiser code unsealed (a version before sealed enrollment): anyone on the Wi-Fi could "
+          "read it, so this code no longer enrolls. Update the app, then type the next code on the sheet",
 }
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
@@ -116,6 +130,10 @@ class EnrollmentService:
         self._lock = threading.Lock()
         key = store.server_key(org)
         self._sign, self.server_public = key.sign, key.public_raw
+        # requests are sealed to this key (one per `provision serve`, never stored); the server key vouches for it
+        self._request_key = X25519PrivateKey.generate()
+        self.enroll_key = signed.seal(enroll_key_body(org, box.raw_public(self._request_key), self.clock()),
+                                      self._sign).decode()
 
     def info(self) -> dict:
         from agent.keyring import fingerprint
@@ -135,7 +153,8 @@ class EnrollmentService:
             if len(self._nonces) >= MAX_NONCES:
                 return Outcome(503, {"error": "too many enrollments in progress, try again"}, {"Retry-After": "5"})
             self._nonces[nonce] = (now + NONCE_TTL, source)
-        return Outcome(200, {"nonce": nonce, "expires_in": NONCE_TTL})
+        return Outcome(200, {"nonce": nonce, "expires_in": NONCE_TTL, "enroll_key": self.enroll_key,
+                             "server_key": base64.b64encode(self.server_public).decode()})
 
     def throttled(self, source: str) -> Outcome | None:
         """The 429 for a source that must wait, else None (checked before a request body is even parsed)."""
@@ -152,11 +171,50 @@ class EnrollmentService:
         self.throttle.failed(source, code)
         return Outcome(status, {"error": error, **({"reason": reason} if reason else {})})
 
+    def _opened(self, req: Any) -> Any:
+        """The request a device sealed to the enrollment key; BadInput when it is not one, ValueError (not BadInput)
+        when it was sealed to another key (a `provision serve` before a restart, or a rogue's)."""
+        if not isinstance(req, dict) or set(req) != {"sealed"} or not isinstance(req["sealed"], dict):
+            raise BadInput("the request is not a sealed enrollment request: {\"sealed\": {\"epk\", \"nonce\", \"ct\"}}")
+        text = box.open_box(req["sealed"], self._request_key, box.REQUEST + self.org, "the sealed request")
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            raise BadInput("the sealed request is not JSON") from None
+
+    def _in_clear(self, source: str, req: dict) -> Outcome:
+        """A request of an app before sealed requests: refused, and the unused QR or code it carried voided (a listener
+        on the Wi-Fi may hold it now). The same answer whether the secret was known or not."""
+        token, code = req.get("token"), req.get("code")
+        by_code = code is not None and token is None
+        if by_code:
+            wait = self.throttle.retry_after(source, code=True)
+            if wait:
+                return self._throttled(wait, "too many wrong organiser codes on this network: scan the QR code, or wait")
+        try:
+            row = (self.registry.find_token(normalize_code(code), by_code=True) if by_code and isinstance(code, str)
+                   else self.registry.find_token(token.strip().upper()) if isinstance(token, str) and token else None)
+        except BadInput:
+            row = None
+        if row is not None and row.org == self.org and self.registry.void(row.token_id, self.clock()):
+            log.warning("an enrollment %s came in clear from %s (an app before sealed enrollment): it no longer "
+                        "enrolls", "code" if by_code else "QR", source)
+        return self.refuse(source, 400, SAID_IN_CLEAR[by_code], code=by_code, reason=IN_CLEAR)
+
     def enroll(self, source: str, req: Any) -> Outcome:
         wait = self.throttle.retry_after(source)
         if wait:
             return self._throttled(wait)
         now = self.clock()
+        if isinstance(req, dict) and ("token" in req or "code" in req):
+            return self._in_clear(source, req)
+        try:
+            req = self._opened(req)
+        except BadInput as exc:
+            return self.refuse(source, 400, str(exc))
+        except ValueError:
+            return self.refuse(source, 401, "the request is sealed to another enrollment key (this server restarted "
+                                            "since the challenge): ask for a new challenge", reason=STALE_NONCE)
         try:
             if not isinstance(req, dict):
                 raise BadInput("the request is not a JSON object")

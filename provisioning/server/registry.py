@@ -131,6 +131,12 @@ class Registry:
             return sum(self.conn.execute("DELETE FROM tokens WHERE id=? AND used_at IS NULL", (i,)).rowcount
                        for i in token_ids)
 
+    def void(self, token_id: int, now: float) -> bool:
+        """An unused token that crossed the Wi-Fi in clear (an older app) enrolls nobody from now on: it expires now."""
+        with self.lock:
+            return self.conn.execute("UPDATE tokens SET expires=? WHERE id=? AND used_at IS NULL AND expires>?",
+                                     (now, token_id, now)).rowcount == 1
+
     def find_token(self, secret: str, by_code: bool = False) -> TokenRow | None:
         """The row of a token (or organiser code), used or not; None when unknown."""
         digest = secret_digest(secret)
