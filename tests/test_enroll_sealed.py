@@ -30,7 +30,9 @@ class Listener:
     hotspot's Wi-Fi reads (and could send again)."""
 
     def __init__(self, upstream: int):
-        self.upstream, self.requests, self.answers = upstream, [], []
+        self.upstream = upstream
+        self.requests: list[bytes] = []
+        self.answers: list[bytes] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.port, self.stopped = self.sock.getsockname()[1], threading.Event()
