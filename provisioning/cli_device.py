@@ -144,7 +144,9 @@ def cmd_enroll(args) -> int:
             try:
                 creds = enroll_at_first_that_knows(state, _found_servers(args, org, fingerprint, code), token=token,
                                                    code=code, name=args.name, trying=lambda server, fp: print(
-                                                       f"enrolling with {server}...", flush=True))
+                                                       f"enrolling with {server}...", flush=True),
+                                                   passed_over=lambda server, exc: print(
+                                                       f"  {exc}: passed over", flush=True))
             except EnrollError as exc:    # the server that issued it may not be among those found
                 raise EnrollError(f"{exc}; or {GIVE_SERVER}") if exc.not_issued_here and code else exc from None
         assert creds is not None          # enrolled, or raised

@@ -198,7 +198,8 @@ def test_a_rogue_endpoint_gets_nothing_sent(organiser, tmp_path):
         rogue.server_close()
     assert Rogue.received == []                              # not even a sealed request
     assert said["another key"].returncode == 1
-    assert "does not match the organiser fingerprint of the QR: refused, nothing sent" in said["another key"].stderr
+    assert "does not match the organiser fingerprint (the QR's" in said["another key"].stderr
+    assert "refused, nothing sent" in said["another key"].stderr
     mine = said["the organiser's key, its own enrolment key"]
     assert mine.returncode == 1 and "not signed by its organiser key" in mine.stderr, mine.stderr
     assert not (tmp_path / "door" / "device" / "credentials.json").exists()
@@ -226,3 +227,44 @@ def test_a_qr_an_older_app_sent_in_clear_is_refused_and_enrolls_nobody_after(org
     tg(tmp_path / "door", "provision", "enroll", "--qr", qrs[1], "--server", f"127.0.0.1:{running.http_port}",
        "--no-connect")
     assert len(_devices(home)) == 1
+
+
+def test_a_rogue_announcing_the_organisers_fingerprint_on_zeroconf_gets_no_typed_code(tmp_path):
+    """`provision enroll --code` by zeroconf, a rogue on the hotspot announcing the organiser's fingerprint (copied
+    from the real announcement) before the organiser's `provision serve` announces itself: the code went to the rogue
+    in clear. Now the rogue's challenge cannot carry an enrolment key the organiser's key signed: the device sends it
+    nothing, passes it over and enrolls at the organiser's server."""
+    from functools import partial
+
+    from provisioning.server.advertiser import Advertiser, service_infos
+    from tests.helpers import provision_serve, stop_process
+    from tests.qa_organiser import _start
+    home = tmp_path / "home"
+    home.mkdir()
+    _event_now(home)
+    prov, port = provision_serve(partial(_start, home), seconds=120)          # not announced yet
+    rogue = ThreadingHTTPServer(("127.0.0.1", 0), Rogue)
+    threading.Thread(target=rogue.serve_forever, daemon=True).start()
+    Rogue.received.clear()
+    try:
+        _, codes = _sheet(home, 1)
+        with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/challenge", data=b"{}",
+                                                           method="POST"), timeout=10) as r:
+            real = json.loads(r.read())
+        Rogue.offer = _rogue_offers(real)["the organiser's key, its own enrolment key"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/info", timeout=10) as r:
+            fp = json.loads(r.read())["fingerprint"]                     # what the organiser announces
+        rogue_port = rogue.server_address[1]
+        with Advertiser(service_infos("tg-rogue", ["127.0.0.1"], rogue_port, 1883, "acme", fp),
+                        interfaces=["127.0.0.1"]), \
+                Advertiser(service_infos("tg-acme", ["127.0.0.1"], port, 1883, "acme", fp), interfaces=["127.0.0.1"]):
+            done = tg(tmp_path / "door", "provision", "enroll", "--code", codes[0], "--interface", "127.0.0.1",
+                      "--no-connect")
+    finally:
+        rogue.shutdown()
+        rogue.server_close()
+        stop_process(prov)
+    assert Rogue.received == []                                  # the code was sent to the organiser only
+    assert f"enrolling with 127.0.0.1:{port}" in done.stdout and "enrolled as dev-" in done.stdout, done.stdout
+    if f"enrolling with 127.0.0.1:{rogue_port}" in done.stdout:  # asked first (it answered zeroconf first)
+        assert "not signed by its organiser key (" in done.stdout and ": passed over" in done.stdout, done.stdout

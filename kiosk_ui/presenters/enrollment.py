@@ -48,6 +48,10 @@ _MESSAGES: tuple[tuple[str, Any], ...] = (
      lambda code, detail: tr("The organiser's server refused ({code}): {detail}", code=code, detail=detail)),
     (r"the server's key does not match the organiser fingerprint of the QR: refused",
      lambda: tr("The server's key does not match the organiser's QR: refused. Is this the organiser's network?")),
+    # refused before anything was sent: another key, an enrollment key it did not sign, none (a rogue, an old server)
+    (r"the server's key does not match the organiser fingerprint.*|the server's enrollment key is .*"
+     r"|this server offers no key to seal the enrollment.*",
+     lambda: tr("The server's key is not the organiser's: nothing was sent. Is this the organiser's network?")),
     (r"the server sent no challenge|the answer carries no valid server key|the answer is not validly signed .+"
      r"|malformed enrollment answer .+|the server answered something that is not JSON",
      lambda: tr("The server's answer is not a valid enrollment: refused. Check the server address with the organiser.")),

@@ -33,6 +33,8 @@ from provisioning.protocol import (ENROLL_KEY, STALE_NONCE, UNKNOWN_SECRET, comp
                                    split_hostport)
 
 MAX_ANSWER = 1 << 20
+WRONG_KEY = "key"      # `reason` of a server whose key is not the pinned one, or that did not sign its enrollment key:
+                       # refused by the device before anything was sent (a rogue, or a server before sealed requests)
 ENROLLING_KEY = ".enrolling_key.pem"     # the device key of an enrollment under way (0600), the device key once done
 
 
@@ -113,11 +115,13 @@ def enroll(state: DeviceState, server: str, token: str | None = None, code: str 
 def enroll_at_first_that_knows(state: DeviceState, servers: Sequence[tuple[str, str | None]], *,
                                token: str | None = None, code: str | None = None, name: str = "",
                                enroll_at: Callable[..., Credentials] = enroll,
-                               trying: Callable[[str, str | None], None] = lambda server, fingerprint: None
+                               trying: Callable[[str, str | None], None] = lambda server, fingerprint: None,
+                               passed_over: Callable[[str, EnrollError], None] = lambda server, exc: None
                                ) -> Credentials:
     """Enrollment at the first of `servers` ((HOST:PORT, fingerprint to pin or None), in the order zeroconf found
     them) that issued this code or QR. Another organiser's server on the same hotspot, or the announcement of one no
-    longer there, says it never issued it, cannot be reached or makes us wait (429): the next one is asked. Any other
+    longer there, says it never issued it, cannot be reached or makes us wait (429), or a rogue announcing the
+    organiser's fingerprint shows another key (nothing sent to it: `passed_over` says so): the next one is asked. Any other
     refusal (used, expired, a key that is not the one announced) is final. None left: a "wait" (one of them may be
     ours), else the first "unknown …" refusal, else the last network error."""
     throttled: EnrollError | None = None
@@ -128,8 +132,10 @@ def enroll_at_first_that_knows(state: DeviceState, servers: Sequence[tuple[str, 
         try:
             return enroll_at(state, server, token=token, code=code, expected_fingerprint=fingerprint, name=name)
         except EnrollError as exc:
-            if not (exc.network or exc.not_issued_here or exc.status == 429):
+            if not (exc.network or exc.not_issued_here or exc.status == 429 or exc.reason == WRONG_KEY):
                 raise
+            if exc.reason == WRONG_KEY:
+                passed_over(server, exc)
             throttled = throttled or (exc if exc.status == 429 else None)
             unknown = unknown or (exc if exc.not_issued_here else None)
             last = exc
@@ -181,9 +187,10 @@ def _enroll_key(challenge: dict, expected_fp: str | None) -> tuple[bytes, str, b
             raise ValueError
     except (KeyError, TypeError, ValueError):
         raise EnrollError("this server offers no key to seal the enrollment to (a rogue, or a `provision serve` before "
-                          "sealed enrollment: update it): nothing was sent") from None
+                          "sealed enrollment: update it): nothing was sent", reason=WRONG_KEY) from None
     if expected_fp and compact_fingerprint(fingerprint(server_key)) != compact_fingerprint(expected_fp):
-        raise EnrollError("the server's key does not match the organiser fingerprint of the QR: refused, nothing sent")
+        raise EnrollError("the server's key does not match the organiser fingerprint (the QR's, or the one zeroconf "
+                          "announced): refused, nothing sent", reason=WRONG_KEY)
     try:
         body = Verifier(server_key).open(str(challenge.get("enroll_key", "")).encode(), MAX_ANSWER)
         seal_to = base64.b64decode(body["key"], validate=True) if body.get("type") == ENROLL_KEY else b""
@@ -192,9 +199,9 @@ def _enroll_key(challenge: dict, expected_fp: str | None) -> tuple[bytes, str, b
             raise ValueError
     except Rejected as exc:
         raise EnrollError(f"the server's enrollment key is not signed by its organiser key ({exc}): refused, nothing "
-                          "sent") from None
+                          "sent", reason=WRONG_KEY) from None
     except (KeyError, TypeError, ValueError):
-        raise EnrollError("the server's enrollment key is malformed: refused, nothing sent") from None
+        raise EnrollError("the server's enrollment key is malformed: refused, nothing sent", reason=WRONG_KEY) from None
     return server_key, org, seal_to
 
 
