@@ -121,9 +121,9 @@ def enroll_at_first_that_knows(state: DeviceState, servers: Sequence[tuple[str, 
     """Enrollment at the first of `servers` ((HOST:PORT, fingerprint to pin or None), in the order zeroconf found
     them) that issued this code or QR. Another organiser's server on the same hotspot, or the announcement of one no
     longer there, says it never issued it, cannot be reached or makes us wait (429), or a rogue announcing the
-    organiser's fingerprint shows another key (nothing sent to it: `passed_over` says so): the next one is asked. Any other
-    refusal (used, expired, a key that is not the one announced) is final. None left: a "wait" (one of them may be
-    ours), else the first "unknown …" refusal, else the last network error."""
+    organiser's fingerprint shows another key (nothing sent to it: `passed_over` says so): the next one is asked.
+    Any other refusal (used, expired) is final. None left: a "wait" (one of them may be ours), else the first
+    "unknown …" refusal, else the last network error."""
     throttled: EnrollError | None = None
     unknown: EnrollError | None = None
     last: EnrollError | None = None

@@ -187,10 +187,9 @@ class EnrollmentService:
         on the Wi-Fi may hold it now). The same answer whether the secret was known or not."""
         token, code = req.get("token"), req.get("code")
         by_code = code is not None and token is None
-        if by_code:
-            wait = self.throttle.retry_after(source, code=True)
-            if wait:
-                return self._throttled(wait, "too many wrong organiser codes on this network: scan the QR code, or wait")
+        wait = self.throttle.retry_after(source, code=True) if by_code else 0.0
+        if wait:
+            return self._throttled(wait, "too many wrong organiser codes on this network: scan the QR code, or wait")
         try:
             row = (self.registry.find_token(normalize_code(code), by_code=True) if by_code and isinstance(code, str)
                    else self.registry.find_token(token.strip().upper()) if isinstance(token, str) and token else None)
