@@ -97,6 +97,7 @@ def _post(env, path: str, body: bytes):
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b'{"token": 5}', b'{"nonce": "x", "device_key": "AAAA"}',
+                                  b'{"sealed": 5}', b'{"sealed": {}, "token": "A"}',
                                   json.dumps({"token": "A", "code": "B", "nonce": "n", "device_key": base64.b64encode(b"k" * 32).decode(),
                                               "box_key": base64.b64encode(b"k" * 32).decode(),
                                               "proof": base64.b64encode(b"s" * 64).decode()}).encode()])
@@ -318,3 +319,14 @@ def test_an_enrollment_whose_answer_was_lost_is_answered_again_not_spent(env, tm
     close(client)
     with pytest.raises(EnrollError, match="already used"):        # anyone else, with another key: used, as before
         enroll(DeviceState(tmp_path / "b"), env.server, token=token.token, expected_fingerprint=_fp(env))
+
+
+def test_a_request_sealed_to_another_key_is_answered_as_a_lost_challenge(env):
+    """What the endpoint cannot open (sealed to the key of a `provision serve` before a restart, or garbage): 401 with
+    the reason a device acts on by asking for a new challenge, counted like any refusal."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from provisioning import box
+    other = box.raw_public(X25519PrivateKey.generate())
+    for envelope in (box.seal(json.dumps({"token": "A"}), other, box.REQUEST + ORG), {"epk": "", "nonce": "", "ct": ""}):
+        status, answer = _post(env, "/v1/enroll", json.dumps({"sealed": envelope}).encode())
+        assert status == 401 and answer["reason"] == "nonce", answer
