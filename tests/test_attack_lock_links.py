@@ -1,7 +1,7 @@
 """The lock files of a device folder (`sync.lock`) and of `provision serve`'s state folder (`serve.lock`) are written
 (the holder's pid) when the lock is taken: one made a symbolic link to a file elsewhere, or a hard link to the
 device's ledger, had that file emptied and overwritten with a pid by the next `agent sync` or `provision serve`
-(the ledger destroyed). Now the command stops before writing, saying what the path is and what to do; the file it
+(the ledger destroyed); the app's sync start, which never raises, would have raised. Now the command stops before writing, saying what the path is and what to do; the file it
 leads to is left as it was, and once the link is moved away the command runs as before. Real `provision serve`,
 mosquitto, `server serve`, a door enrolled."""
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from kiosk_ui.adapters.sync import SyncLink
+from kiosk_ui.door import Door
 from tests.broker import mosquitto_binary
 from tests.helpers import stop_process
 from tests.qa_organiser import _start, tg
@@ -38,6 +40,13 @@ def test_attack_a_lock_file_linked_to_another_file_is_not_written_through(tmp_pa
         assert f"{lock} is a symbolic link, not the lock file" in said.stderr, said.stderr
         assert "move sync.lock away" in said.stderr and "online" not in said.stdout, said
         assert victim.read_text() == "the organiser's notes\n"                   # before: emptied, a pid written
+        app = Door.open_home(door / "device")                                 # the app's sync: it says it, stays off
+        try:
+            link = SyncLink(app, door / "device")
+            assert link.start() is False and "is a symbolic link, not the lock file" in link.detail, link.detail
+        finally:
+            app.ledger.close()
+        assert victim.read_text() == "the organiser's notes\n"
         lock.unlink()
         before = _digest(ledger)
         lock.hardlink_to(ledger)                                              # the ledger under the lock's name
