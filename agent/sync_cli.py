@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from agent import sync_lock
+from agent import pid_lock, sync_lock
 from agent.home import DeviceHome
 from agent.language import translate
 from agent.safe_text import printable
@@ -175,7 +175,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
         return 3
     try:
         held = sync_lock.hold(home.folder)
-    except sync_lock.AlreadySyncing as exc:
+    except (sync_lock.AlreadySyncing, pid_lock.NotALock) as exc:
         watch.close()
         print(f"ticketgate agent sync: {exc}", file=sys.stderr)
         return 1

@@ -138,12 +138,13 @@ def _provisioning(args, store, saved: dict):
 
 # -- commands ---------------------------------------------------------------------------------------------------
 def cmd_serve(args) -> int:
+    from agent.pid_lock import NotALock
     from provisioning.server.serve_lock import AlreadyServing, hold
     store = _open_store(args)              # TicketgateError: no data folder, not ours, no such organiser
     state = _state(args)
     try:
         held = hold(state)                 # before anything is written: one `provision serve` per folder
-    except AlreadyServing as exc:
+    except (AlreadyServing, NotALock) as exc:
         store.close()
         return fail(str(exc))
     try:

@@ -336,6 +336,10 @@ def conflicts_text(conflicts: list[dict]) -> str:
                 "admitted " + ", ".join(f"{when(a['server_at'])} {a['device_id']} at {a['gate'] or '?'}" for a in again)
                 + ": two entries for one purchase" if again else "not admitted yet (block it if the holder is "
                 f"already inside: `ticketgate server ticket block {new or 'KEY'} --reason …`)"))
+        elif revoked and revoked.get("dated_back"):
+            rows.append(f"    {when(revoked['at'])}  revoked on the server ({revoked['reason']}) before this entry "
+                        "reached it, the entry dated before: a door offline let it in, or its clock was set back (or "
+                        "its login used elsewhere): ask who held it")
         elif revoked:
             rows.append(f"    {when(revoked['at'])}  revoked on the server before this entry ({revoked['reason']}): a "
                         "door offline let it in")

@@ -25,7 +25,8 @@ from agent.safe_text import timestamp
 from agent.read_models import conflicts, inside_events
 
 
-SCAN_COLS = "scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, device_id, gate, ref_uuid, mode, seq"
+SCAN_COLS = ("scan_uuid, type, kind, verdict, ticket_key, event_id, direction, at, clock_offset, device_id, gate, ref_uuid, "
+             "mode, seq, received_at")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class Scan:
     gate: str = ""
     ref_uuid: str | None = None
     mode: str | None = None
-    seq: int = 0               # (the columns SCAN_COLS, in this order)
+    seq: int = 0
+    received_at: float | None = None     # server time it was stored (the columns SCAN_COLS, in this order)
 
     @property
     def server_at(self) -> float:
@@ -70,7 +72,13 @@ def find_conflicts(scans: Iterable[Scan], event_id: int | None = None,
     None) of its active revocation. -> [{ticket_key, event_id, admissions: [...], first, duplicates, cancelled (the
     cancellation, or None), revoked ({reason, at, exchanged, replacement, replacement_admissions, after_entry}, or
     None)}]."""
-    return _find_conflicts(_folded(scans), event_id, revoked)
+    scans = list(scans)
+    return _find_conflicts(_folded(scans), event_id, revoked, _received(scans))
+
+
+def _received(scans: Iterable[Scan]) -> dict[str, float]:
+    """scan uuid -> when the server stored it."""
+    return {s.scan_uuid: s.received_at for s in scans if s.received_at is not None}
 
 
 Folded = dict[str, tuple[tuple[Action, ...], Action | None]]     # ticket -> (effective entries, cancellation)
@@ -85,7 +93,12 @@ def _folded(scans: Iterable[Scan]) -> Folded:
 
 
 def _find_conflicts(folded: Folded, event_id: int | None,
-                    revoked: Mapping[str, tuple[str, float, str | None]] | None) -> list[dict]:
+                    revoked: Mapping[str, tuple[str, float, str | None]] | None,
+                    received: Mapping[str, float] | None = None) -> list[dict]:
+    """`received`: scan uuid -> when the server stored it. An entry the server received after the ticket's
+    revocation is listed whatever its date (a device's word: a stolen door's login dated its entry of a refunded
+    ticket before the refund, and it was listed nowhere); `dated_back` says so."""
+    received = received or {}
     found = _conflicts({key: entries for key, (entries, _) in folded.items() if entries}, event_id)
     for c in found:
         c["cancelled"] = None
@@ -107,7 +120,9 @@ def _find_conflicts(folded: Folded, event_id: int | None,
     for key, (reason, at, replacement) in (revoked or {}).items():
         entries = folded.get(key, ((), None))[0]
         exchanged = reason.startswith(EXCHANGED)
-        late = [e for e in entries if e.direction != "out" and (exchanged or e.server_at > at)
+        def uploaded_after(e: Action, at: float = at) -> bool:
+            return received.get(e.scan_uuid, e.server_at) > at
+        late = [e for e in entries if e.direction != "out" and (exchanged or e.server_at > at or uploaded_after(e))
                 and (event_id is None or e.event_id == event_id)]
         for event in sorted({e.event_id for e in late}, key=lambda x: (x is None, x)):
             if (key, event) not in listed:
@@ -120,7 +135,8 @@ def _find_conflicts(folded: Folded, event_id: int | None,
             listed[(key, event)]["revoked"] = {
                 "reason": reason, "at": at, "exchanged": exchanged, "replacement": replacement if exchanged else None,
                 "replacement_admissions": again if exchanged else [],
-                "after_entry": any(e.server_at <= at for e in late if e.event_id == event)}
+                "after_entry": any(e.server_at <= at for e in late if e.event_id == event),
+                "dated_back": any(e.server_at <= at and uploaded_after(e) for e in late if e.event_id == event)}
     return found
 
 
@@ -229,7 +245,7 @@ def compute_stats(scans: list[Scan], zone_of: dict[str, int | None], tz_of: dict
     for device_id, n in Counter(c.device_id for c in on_sale).items():
         per_device.setdefault(device_id, {"scans": 0, "entries": 0, "exits": 0, "refusals": 0, "gate": "",
                                           "mode": None, "last_scan": None})["back_on_sale"] = n
-    found = _find_conflicts(folded, event_id, revoked)
+    found = _find_conflicts(folded, event_id, revoked, _received(scans))
     return {
         "event_id": event_id,
         "entries": sum(per_event.values()),

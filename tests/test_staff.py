@@ -172,9 +172,13 @@ def test_ingest_refuses_unknown_inactive_or_unpermitted_staff(store):
     assert [(a["staff"], a["staff_name"], a["flag"]) for a in store.staff_actions("fest")] == [(sup, "Sam", "")]
     store.ingest([dict(ActionItem("y", "entry", "1", e1, "in", later, "d", staff=gone).to_wire(), org="fest"),
                   dict(ActionItem("x", "entry", "1", e1, "in", NOW - 3600, "d", staff=gone).to_wire(), org="fest")])
-    flags = {a["seq"]: a["flag"] for a in store.staff_actions("fest", gone)}
-    assert sorted(flags.values()) == ["", f"staff member Old ({gone}) deactivated at " + time.strftime(
-        "%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(store.staff_member(gone)["deactivated_at"])))]
+    flags = sorted(a["flag"] for a in store.staff_actions("fest", gone))
+    deactivated = f"staff member Old ({gone}) deactivated at " + time.strftime(
+        "%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(store.staff_member(gone)["deactivated_at"])))
+    assert flags[0] == deactivated, flags
+    # dated before her deactivation (and before she was added), received after it: flagged too, saying so
+    assert flags[1].startswith(deactivated + "; dated ") and "before it, but uploaded after it" in flags[1], flags
+    assert f"staff member Old ({gone}) added at " in flags[1], flags
 
 
 def test_badge_files_decode_to_the_signed_payload_and_are_private(tmp_path):

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from agent import sync_lock
+from agent import pid_lock, sync_lock
 from agent.safe_text import printable
 from kiosk_ui import door_queries
 from kiosk_ui.door import Door
@@ -66,7 +66,8 @@ class SyncLink:
             return False
         try:
             self._held = sync_lock.hold(self.home)
-        except sync_lock.AlreadySyncing as exc:      # `agent sync` in a terminal: one client id, they would flap
+        except (sync_lock.AlreadySyncing, pid_lock.NotALock) as exc:   # `agent sync` in a terminal: one client
+            # id, they would flap; a sync.lock that is a link: taking it would write through it
             self.detail = str(exc)
             log.warning("sync not started: %s", exc)
             return False

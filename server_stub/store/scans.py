@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from agent.errors import TicketgateError
 from agent.pricing import cents_text
 from agent.reasons import Reason, code_of, coded, reason
+from agent.staff import allowed
 from agent.sync.messages import (ActionItem, Exchange, OfflineSale, PaymentValidated, RefusalItem, Staffed,
                                  item_from_wire)
 from agent.sync.signed import Rejected
@@ -22,7 +23,8 @@ from server_stub.store.offline_exchanges import OfflineExchangesMixin
 from server_stub.store.order_store import ticket_id
 from server_stub.store.sales import SPLIT, check_parts
 from server_stub.sync.contract import IngestResult, Upload
-from server_stub.sync.ingest import DONE_OFFLINE, deactivated_flag, deactivated_when
+from server_stub.sync.ingest import (DONE_OFFLINE, dated_before, deactivated_flag, deactivated_when, role_at,
+                                     utc_text)
 
 log = logging.getLogger("ticketgate.server.store")
 
@@ -48,25 +50,45 @@ def message_uuid(m: dict) -> str:
     return f"{m.get('type')}-" + hashlib.sha256(f"{m.get('device_id')}|{m.get('outbox_id')}|{body}".encode()).hexdigest()[:32]
 
 
-def staff_flag(u: Upload, staff: dict[tuple[str, str], dict]) -> str:
-    """The flag of something a device did offline (`ingest.DONE_OFFLINE`) by a member deactivated before it was
-    done, on server time (`at + clock_offset`; a kiosk message carries no offset): "" when none. `staff`: (org, staff
-    id) -> the deactivated members."""
+def staff_flag(u: Upload, staff: dict[tuple[str, str], dict], received: float,
+               roles: dict[tuple[str, str], list[tuple[float, str]]] | None = None) -> str:
+    """Why the organiser should look at something a device did offline (`ingest.DONE_OFFLINE`) in a member's name,
+    received by the server at `received`: "" when nothing. A device's date (server time: `at + clock_offset`; a
+    kiosk message carries no offset) is its word: a kiosk kept offline with its clock set back, or a stolen login,
+    dated a deactivated member's sales before her deactivation, a demoted supervisor's payments before her demotion,
+    and none of it was flagged. Flagged: done by a member deactivated before the server received it (dated before her
+    deactivation, it says so); allowed only by a role she no longer held when it was received (`roles`: (org, staff
+    id) -> [(since, role)], `store.staff_roles`); dated before she was added. `staff`: (org, staff id) -> member."""
     m = u.item
-    member = staff.get((u.org, m.staff)) if isinstance(m, Staffed) and m.staff else None
+    if not isinstance(m, Staffed):
+        return ""
+    member = staff.get((u.org, m.staff)) if m.staff else None
     at = getattr(m, "at", None)
     if member is None or at is None:
         return ""
-    since = deactivated_when(member, at + (getattr(m, "clock_offset", 0.0) or 0.0))
-    return "" if since is None else deactivated_flag(member["name"], member["staff_id"], since)
+    done = at + (getattr(m, "clock_offset", 0.0) or 0.0)
+    flags = []
+    since = deactivated_when(member, received)
+    if since is not None:
+        flag = deactivated_flag(member["name"], member["staff_id"], since)
+        flags.append(flag if deactivated_when(member, done) is not None else f"{flag}; {dated_before(done)}")
+    history = (roles or {}).get((u.org, member["staff_id"]), [])
+    if not allowed(member["role"], m.permission()) and history:
+        flags.append(f"staff member {member['name']} ({member['staff_id']}) made {member['role']} at "
+                     f"{utc_text(history[-1][0])} ({role_at(member, history, done)} before); {dated_before(done)}")
+    elif done < member["created_at"]:
+        flags.append(f"staff member {member['name']} ({member['staff_id']}) added at "
+                     f"{utc_text(member['created_at'])}; {dated_before(done)}")
+    return "; ".join(flags)
 
 
-def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict]) -> tuple:
+def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict],
+         roles: dict[tuple[str, str], list[tuple[float, str]]]) -> tuple:
     """A checked action or refusal -> its scans row (no validation here: `agent.sync.messages` did it). `staff`:
     (org, staff id) -> the member, for the flag of an action by one deactivated before it was done."""
     m = u.item
     if isinstance(m, ActionItem):
-        flag = staff_flag(u, staff)
+        flag = staff_flag(u, staff, now, roles)
         return (m.scan_uuid, "action", m.kind, m.verdict, m.ticket_key, m.event_id, m.direction, m.at, m.clock_offset,
                 u.device_id, m.gate, m.device_seq, m.ref_uuid, m.reason, m.mode, u.org, now, m.staff, flag)
     assert isinstance(m, RefusalItem)
@@ -77,6 +99,7 @@ def _row(u: Upload, now: float, staff: dict[tuple[str, str], dict]) -> tuple:
 
 class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, KeysDevicesMixin):
     staff: Callable[[str], list[dict]]           # StaffMixin (the store class has both)
+    staff_roles: Callable[[str], dict[str, list[tuple[float, str]]]]
     if TYPE_CHECKING:       # DeviceCommandsMixin's, in the same store (for the type checker only)
         def posted(self, device: dict) -> dict: ...
 
@@ -113,9 +136,8 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
         message whose effect is impossible (order not pending, ticket already exchanged…) is kept and reported in
         `refused` so the device and the organiser see why."""
         now = time.time()
-        staff = {(org, r["staff_id"]): r for org in {u.org for u in uploads if isinstance(u.item, DONE_OFFLINE)
-                                                      and u.item.staff} for r in self.staff(org) if not r["active"]}
-        scans = [(u, _row(u, now, staff)) for u in uploads if isinstance(u.item, (ActionItem, RefusalItem))]
+        staff, roles = self._flag_lookups([u for u in uploads if isinstance(u.item, DONE_OFFLINE)])
+        scans = [(u, _row(u, now, staff, roles)) for u in uploads if isinstance(u.item, (ActionItem, RefusalItem))]
         others = [u for u in uploads if not isinstance(u.item, (ActionItem, RefusalItem))]
         result = IngestResult()
         with self.tx() as c:
@@ -125,11 +147,21 @@ class ScansMixin(DeviceUploadsMixin, DeskRollbackMixin, OfflineExchangesMixin, K
             result.new = c.executemany(_INSERT, rows).rowcount if rows else 0
             self._door_cancellations(c, [u.item for u, _ in scans if isinstance(u.item, ActionItem) and id(u) not in taken])
             for u in others:
-                result.new += self._ingest_other(c, u, now, result.refused, staff_flag(u, staff))
+                result.new += self._ingest_other(c, u, now, result.refused, staff_flag(u, staff, now, roles))
             if rows:
                 result.cursor = int(c.execute("SELECT max(seq) FROM scans").fetchone()[0] or 0)
         result.duplicates = len(rows) + len(others) - result.new
         return result
+
+    def _flag_lookups(self, staffed: list[Upload]) -> tuple[dict[tuple[str, str], dict],
+                                                          dict[tuple[str, str], list[tuple[float, str]]]]:
+        """The members `staffed` names ((org, staff id) -> row), and the role history of the organisers where one of
+        them no longer holds a role that allows what was uploaded in her name (`staff_flag`)."""
+        named = [(u.org, u.item) for u in staffed if isinstance(u.item, Staffed) and u.item.staff]
+        staff = {(org, r["staff_id"]): r for org in {org for org, _ in named} for r in self.staff(org)}
+        stale = {org for org, m in named if (member := staff.get((org, m.staff))) is not None
+                 and not allowed(member["role"], m.permission())}
+        return staff, {(org, sid): history for org in stale for sid, history in self.staff_roles(org).items()}
 
     def _taken_scan_ids(self, c, scans: list[tuple[Upload, tuple]]) -> dict[int, tuple[Upload, Reason]]:
         """Actions whose scan id another record holds (stored, or earlier in these uploads): refused. Taken as a

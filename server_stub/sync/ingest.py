@@ -408,8 +408,18 @@ def deactivated_when(member: dict, at: float) -> float | None:
 
 def deactivated_flag(name: str, staff_id: str, since: float) -> str:
     """What the organiser reads next to a door action a deactivated member did (stored with it: `scans.flag`)."""
-    when = datetime.fromtimestamp(since, timezone.utc).isoformat(" ", "seconds").replace("+00:00", " UTC")
-    return f"staff member {name} ({staff_id}) deactivated at {when}"
+    return f"staff member {name} ({staff_id}) deactivated at {utc_text(since)}"
+
+
+def utc_text(at: float) -> str:
+    return datetime.fromtimestamp(at, timezone.utc).isoformat(" ", "seconds").replace("+00:00", " UTC")
+
+
+def dated_before(at: float) -> str:
+    """Said next to a member's act the server received after a change (her deactivation, a role taken from her)
+    and dated before it, or dated before she was added."""
+    return (f"dated {utc_text(at)}, before it, but uploaded after it: done offline and uploaded late, or dated back "
+            "(the device's clock set back, or its login used elsewhere): ask who held the device")
 
 
 def held_events(store, org: str, registered: list[int]) -> set[int]:
