@@ -278,6 +278,19 @@ class CatalogueMixin(StoreBase):
             "SELECT pe.pass_id FROM pass_events pe JOIN passes p USING (pass_id) WHERE pe.event_id=? AND "
             "pe.removed_at IS NULL AND p.removed_at IS NULL", (event_id,))]
 
+    def events_taken(self, target_id: int) -> dict[int, float]:
+        """The events a pass opened and opens no more -> since when (`server pass edit` took the event, or `pass
+        remove` the pass): a door's entry there dated after is no entry the pass gave. An event: none."""
+        if self.target(target_id)["kind"] != "pass":
+            return {}
+        gone = self.q1("SELECT removed_at FROM passes WHERE pass_id=?", (target_id,))[0]
+        out: dict[int, float] = {}
+        for event_id, taken in self.q("SELECT event_id, removed_at FROM pass_events WHERE pass_id=?", (target_id,)):
+            since = min((t for t in (taken, gone) if t is not None), default=None)
+            if since is not None:
+                out[event_id] = since
+        return out
+
     def events_opened(self, target_id: int) -> list[int]:
         """The events a pass opens or opened once (`server pass edit` took them away): where a door may have let its
         holders in. An event: itself."""

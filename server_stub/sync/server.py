@@ -41,7 +41,7 @@ from server_stub.sync.contract import IngestResult, Upload
 from server_stub.sync.inbox import UNBOUNDED, Caps, Inbox
 from server_stub.sync.posting import posting
 from server_stub.sync.ingest import (MAX_AHEAD, MAX_UPLOAD, Scope, held_events, opened_by, parse_upload, relayable,
-                                     store_lookups)
+                                     store_lookups, taken_from)
 from server_stub.sync.ratelimit import DeviceLimiter, Limits
 from server_stub.sync.refusal_budget import RefusalBudget, summary_row
 
@@ -752,7 +752,8 @@ class SyncServer:
                                                   posting_of=lambda: posting(reg.get("gate") or "",
                                                                              self.store.device_commands(device),
                                                                              reg.get("registered_at")),
-                                                  opened_by=opened_by(self.store))
+                                                  opened_by=opened_by(self.store),
+                                                  taken_from=taken_from(self.store))
         checked.refused = list(batch.invalid)
         scope.learn_tickets({u.body.ticket_key for u in batch.items if isinstance(u.body, ActionItem)})
         for u in batch.items:
