@@ -6,7 +6,8 @@ would take from holders what they paid for: a pass sold in orders still paid or 
 (an event over, or removed, goes) and is not removed while one of its events is still to come (refund or cancel the
 orders first); checked inside the store's write transaction, so an order bought while the command runs is counted.
 Gaining an event is always allowed: holders get more. Devices learn the change with their next bundle
-(`server push`, or their next hello to `server serve`): the events the pass opened and opens get a new version."""
+(`server push`, or their next hello to `server serve`, which asks the devices online to say hello at once): the
+events the pass opened and opens get a new version."""
 from __future__ import annotations
 
 import time
@@ -14,7 +15,8 @@ import time
 from server_stub.cli_event_remove import _named
 from server_stub.cli_output import Refused, emit, ints
 
-PUSH = "devices learn it with `ticketgate server push` (or when they next say hello to `ticketgate server serve`)"
+PUSH = ("devices online to a running `ticketgate server serve` learn it at once, the others when they next say hello "
+        "to it (or with `ticketgate server push`)")
 
 
 def _pass(store, org: str, pass_id: int) -> dict:

@@ -50,8 +50,9 @@ def test_a_sold_pass_gains_events_loses_only_those_over_and_is_removed_once_its_
     pat = json.loads(srv("order", "add", "--event", "4", "--buyer", "Pat Pass", "--json").stdout)["number"]
 
     said = srv("pass", "edit", "4", "--name", "Long weekend", "--add-event", "3").stdout
-    assert ("pass 4 (Long weekend): renamed from 'Weekend'; opens event 3 too; events 1,2,3; devices learn it with "
-            "`ticketgate server push`") in said, said
+    assert ("pass 4 (Long weekend): renamed from 'Weekend'; opens event 3 too; events 1,2,3; devices online to a "
+            "running `ticketgate server serve` learn it at once, the others when they next say hello to it (or with "
+            "`ticketgate server push`)") in said, said
     said = srv("pass", "edit", "4", "--remove-event", "1").stdout          # Saturday is over
     assert ("no longer opens event 1 (its doors refuse the pass's tickets; they no longer count in its ticket list, "
             "their entries there stay in the reports); events 2,3") in said, said
