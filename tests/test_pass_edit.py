@@ -124,9 +124,13 @@ def test_a_pass_given_an_event_reaches_devices_of_that_event_with_its_tickets(st
     store.edit_pass("fest", weekend, event_ids=[sun])          # taken from Saturday: doors there refuse it
     assert store.target(weekend)["event_ids"] == [sun] and store.event(sat)["passes"] == []
     assert store.targets_of_event(sat) == [sat] and store.events_opened(weekend) == [sat, sun]
+    taken = store.events_taken(weekend)           # a door's entry there dated after: refused
+    assert list(taken) == [sat] and now <= taken[sat] <= time.time() and store.events_taken(sun) == {}
     store.edit_pass("fest", weekend, event_ids=[sat, sun])     # and given it back
-    assert [p["pass_id"] for p in store.event(sat)["passes"]] == [weekend]
+    assert [p["pass_id"] for p in store.event(sat)["passes"]] == [weekend] and store.events_taken(weekend) == {}
     store.remove_pass("fest", weekend)
+    gone = store.pass_of("fest", weekend)["removed_at"]
+    assert store.events_taken(weekend) == {sat: gone, sun: gone}
     assert store.event(sun)["passes"] == [] and store.passes("fest") == []
     assert list(store.tickets_for_event(sun)) == []                  # its buyers leave the devices' bundles
     assert store.count_tickets(sun) == 1                             # and stay in the reports
