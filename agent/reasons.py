@@ -43,6 +43,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "organiser_only": ("kind",),                # a reset from a device
     "event_not_held": ("event",),
     "ticket_other_event": ("ticket", "event"),  # a door action naming a ticket that does not open its event
+    "pass_event_taken": ("ticket", "pass", "event", "at"),   # an entry of a pass holder after the event left the pass
     "dated_ahead": ("hours",),                  # stamped further ahead of server time than MAX_AHEAD
     "gate_not_posted": ("gate", "given"),       # a scan at another gate than the organiser gave the device then
     "exit_not_posted": ("mode",),               # an exit from a device the organiser set in another mode than entry/exit

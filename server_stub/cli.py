@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = add(ps, "list", "list passes")
     c.add_argument("--removed", action="store_true", help="the passes removed too (`pass remove`), marked so")
     c = add(ps, "edit", "rename a pass or change the events it opens (refused while holders would lose an event "
-                        "still to come); devices learn it with `push`")
+                        "still to come); devices online to `serve` learn it at once, the others with their "
+                        "next hello or `push`")
     c.add_argument("pass_id", type=int, metavar="PASS")
     c.add_argument("--name", default=None, help="its new name")
     c.add_argument("--events", default=None, help="comma-separated event ids: every event it opens from now on")

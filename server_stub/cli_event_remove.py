@@ -85,12 +85,20 @@ def event_remove(store, org, args) -> int:
         raise Refused(f"event {e} belongs to another organiser")
     if event.get("removed_at") is not None:
         raise Refused(f"event {e} was removed already")
-    refusal = removal_refusal(store, org, event, time.time())
-    if refusal:
-        raise Refused(f"event {e} ({event['name']}) not removed: {refusal}")
-    holders = _holders(store, org, e)
+    now = time.time()
+
+    def nothing_lost(current: dict) -> None:      # in the write: an order bought or a shift opened just now counts
+        refusal = removal_refusal(store, org, current, now)
+        if refusal:
+            raise Refused(f"event {e} ({current['name']}) not removed: {refusal}")
+    nothing_lost(event)      # a refusal first, before anything else is looked at; again in the write
     hooks = _hooks()
-    store.remove_event(org, e)
+    holders: dict[str, list[int] | None] = {}
+
+    def check(current: dict) -> None:
+        nothing_lost(current)
+        holders.update(_holders(store, org, e))
+    store.remove_event(org, e, check=check)
     events_of = {d: [x for x in held if x != e] for d, held in holders.items() if held is not None}
     everything = sorted(d for d, held in holders.items() if held is None)
     for device, events in events_of.items():

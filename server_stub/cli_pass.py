@@ -4,8 +4,10 @@ A pass's events decide where its tickets are admitted (the ticket carries the pa
 them from the pass in its bundle), so an edit reaches tickets issued already. Refused, changing nothing, while it
 would take from holders what they paid for: a pass sold in orders still paid or pending loses no event still to come
 (an event over, or removed, goes) and is not removed while one of its events is still to come (refund or cancel the
-orders first). Gaining an event is always allowed: holders get more. Devices learn the change with their next bundle
-(`server push`, or their next hello to `server serve`): the events the pass opened and opens get a new version."""
+orders first); checked inside the store's write transaction, so an order bought while the command runs is counted.
+Gaining an event is always allowed: holders get more. Devices learn the change with their next bundle
+(`server push`, or their next hello to `server serve`, which asks the devices online to say hello at once): the
+events the pass opened and opens get a new version."""
 from __future__ import annotations
 
 import time
@@ -13,7 +15,8 @@ import time
 from server_stub.cli_event_remove import _named
 from server_stub.cli_output import Refused, emit, ints
 
-PUSH = "devices learn it with `ticketgate server push` (or when they next say hello to `ticketgate server serve`)"
+PUSH = ("devices online to a running `ticketgate server serve` learn it at once, the others when they next say hello "
+        "to it (or with `ticketgate server push`)")
 
 
 def _pass(store, org: str, pass_id: int) -> dict:
@@ -84,12 +87,15 @@ def pass_edit(store, org, args) -> int:
     if events is not None and not events:
         raise Refused(f"a pass opens at least one event: to take pass {args.pass_id} off, `ticketgate server pass "
                       f"remove {args.pass_id}`")
-    lost = sorted(set(before["event_ids"]) - set(events or before["event_ids"]))
-    refusal = holders_refusal(store, before, lost, time.time(),
-                              f"pass {args.pass_id} ({before['name']}) not changed", ", or keep the event in the pass")
-    if refusal:
-        raise Refused(refusal)
-    after = store.edit_pass(org, args.pass_id, name=args.name, event_ids=events)
+    now = time.time()
+
+    def keep_holders(current: dict, lost: list[int]) -> None:      # in the write: an order bought just now counts
+        refusal = holders_refusal(store, current, lost, now, f"pass {args.pass_id} ({current['name']}) not changed",
+                                  ", or keep the event in the pass")
+        if refusal:
+            raise Refused(refusal)
+    after = store.edit_pass(org, args.pass_id, name=args.name, event_ids=events, check=keep_holders)
+    lost = sorted(set(before["event_ids"]) - set(after["event_ids"]))
     gained = sorted(set(after["event_ids"]) - set(before["event_ids"]))
     changes = ([f"renamed from {before['name']!r}"] if after["name"] != before["name"] else []) + \
         ([f"opens event {_list(gained)} too"] if gained else []) + \
@@ -103,11 +109,14 @@ def pass_edit(store, org, args) -> int:
 
 def pass_remove(store, org, args) -> int:
     before = _pass(store, org, args.pass_id)
-    refusal = holders_refusal(store, before, before["event_ids"], time.time(),
-                              f"pass {args.pass_id} ({before['name']}) not removed")
-    if refusal:
-        raise Refused(refusal)
-    after = store.remove_pass(org, args.pass_id)
+    now = time.time()
+
+    def keep_holders(current: dict) -> None:      # in the write: an order bought just now counts
+        refusal = holders_refusal(store, current, current["event_ids"], now,
+                                  f"pass {args.pass_id} ({current['name']}) not removed")
+        if refusal:
+            raise Refused(refusal)
+    after = store.remove_pass(org, args.pass_id, check=keep_holders)
     text = (f"pass {after['pass_id']} ({after['name']}) removed: no door admits its tickets and it takes no orders; "
             f"its orders stay in the reports; {PUSH}")
     return emit(args, after, text)

@@ -50,8 +50,9 @@ def test_a_sold_pass_gains_events_loses_only_those_over_and_is_removed_once_its_
     pat = json.loads(srv("order", "add", "--event", "4", "--buyer", "Pat Pass", "--json").stdout)["number"]
 
     said = srv("pass", "edit", "4", "--name", "Long weekend", "--add-event", "3").stdout
-    assert ("pass 4 (Long weekend): renamed from 'Weekend'; opens event 3 too; events 1,2,3; devices learn it with "
-            "`ticketgate server push`") in said, said
+    assert ("pass 4 (Long weekend): renamed from 'Weekend'; opens event 3 too; events 1,2,3; devices online to a "
+            "running `ticketgate server serve` learn it at once, the others when they next say hello to it (or with "
+            "`ticketgate server push`)") in said, said
     said = srv("pass", "edit", "4", "--remove-event", "1").stdout          # Saturday is over
     assert ("no longer opens event 1 (its doors refuse the pass's tickets; they no longer count in its ticket list, "
             "their entries there stay in the reports); events 2,3") in said, said
@@ -123,9 +124,13 @@ def test_a_pass_given_an_event_reaches_devices_of_that_event_with_its_tickets(st
     store.edit_pass("fest", weekend, event_ids=[sun])          # taken from Saturday: doors there refuse it
     assert store.target(weekend)["event_ids"] == [sun] and store.event(sat)["passes"] == []
     assert store.targets_of_event(sat) == [sat] and store.events_opened(weekend) == [sat, sun]
+    taken = store.events_taken(weekend)           # a door's entry there dated after: refused
+    assert list(taken) == [sat] and now <= taken[sat] <= time.time() and store.events_taken(sun) == {}
     store.edit_pass("fest", weekend, event_ids=[sat, sun])     # and given it back
-    assert [p["pass_id"] for p in store.event(sat)["passes"]] == [weekend]
+    assert [p["pass_id"] for p in store.event(sat)["passes"]] == [weekend] and store.events_taken(weekend) == {}
     store.remove_pass("fest", weekend)
+    gone = store.pass_of("fest", weekend)["removed_at"]
+    assert store.events_taken(weekend) == {sat: gone, sun: gone}
     assert store.event(sun)["passes"] == [] and store.passes("fest") == []
     assert list(store.tickets_for_event(sun)) == []                  # its buyers leave the devices' bundles
     assert store.count_tickets(sun) == 1                             # and stay in the reports

@@ -93,6 +93,8 @@ REFUSAL_TEXTS = {
     "organiser_only": "Only the organiser may do this ({kind}).",
     "event_not_held": "Event {event} is not one of this device's events.",
     "ticket_other_event": "Ticket {ticket} is not a ticket of event {event}.",
+    "pass_event_taken": ("Ticket {ticket}: pass {pass} no longer opened event {event} then (the organiser took it "
+                         "from the pass at {at}): sync this device."),
     "dated_ahead": "Dated {hours} h ahead of the server's clock: set this device's date and time.",
     "gate_not_posted": "Scanned at gate {gate}: the organiser gave this device gate {given}.",
     "exit_not_posted": "An exit: the organiser set this device in {mode} mode.",

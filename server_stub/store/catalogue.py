@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.errors import InvalidInput
@@ -104,11 +105,16 @@ class CatalogueMixin(StoreBase):
                 "language": language, "organiser": org, "zones": json.loads(zones), "categories": json.loads(categories),
                 "passes": passes, **removed}
 
-    def remove_event(self, org: str, event_id: int) -> dict:
-        """Take the event off the devices and the event list (`server event remove`, which checks first that
-        nothing is lost): its orders, scans and shifts stay for the reports. The version moves: devices holding
-        every event get the events left with their next bundle (the removed one's data forgotten)."""
+    def remove_event(self, org: str, event_id: int, check: Callable[[dict], None] | None = None) -> dict:
+        """Take the event off the devices and the event list (`server event remove`): its orders, scans and shifts
+        stay for the reports. The version moves: devices holding every event get the events left with their next
+        bundle (the removed one's data forgotten). `check(event)` (the event as it is now) runs inside the write
+        transaction, after the organiser's other writers (an order bought, a shift opened) have committed: it raises
+        to refuse, nothing written."""
         with self.tx() as c:
+            self._lock_org(org)
+            if check is not None:
+                check(self.event(event_id))
             self._mark_removed(c, "event", org, event_id)
         return self.event(event_id)
 
@@ -173,11 +179,14 @@ class CatalogueMixin(StoreBase):
         removed = {} if removed_at is None else {"removed_at": removed_at}
         return {"pass_id": pass_id, "name": name, "event_ids": events, "organiser": org, **removed}
 
-    def edit_pass(self, org: str, pass_id: int, name: str | None = None, event_ids: list[int] | None = None) -> dict:
-        """Rename the pass and/or set the events it opens (`server pass edit`, which checks first that no holder
-        loses an event still to come). The events it opened and opens get a new version: their `passes` list is
-        what a door admits a pass to. An event it gains: the pass's tickets (and their flags) get the new version
-        too, so devices of that event receive them with their next bundle."""
+    def edit_pass(self, org: str, pass_id: int, name: str | None = None, event_ids: list[int] | None = None,
+                  check: Callable[[dict, list[int]], None] | None = None) -> dict:
+        """Rename the pass and/or set the events it opens (`server pass edit`). The events it opened and opens get a
+        new version: their `passes` list is what a door admits a pass to. An event it gains: the pass's tickets (and
+        their flags) get the new version too, so devices of that event receive them with their next bundle.
+        `check(pass, lost)` (the pass as it is now, the events it would lose) runs inside the write transaction,
+        after the organiser's other writers (an order bought) have committed: it raises to refuse, nothing
+        written (`server pass edit`: no holder loses an event still to come)."""
         if name is not None and not name.strip():
             raise InvalidInput("a pass needs a name")
         ids = None if event_ids is None else sorted(set(int(e) for e in event_ids))
@@ -185,6 +194,7 @@ class CatalogueMixin(StoreBase):
             raise InvalidInput("a pass opens at least one event: remove the pass instead (`ticketgate server pass "
                                f"remove {pass_id}`)")
         with self.tx() as c:
+            self._lock_org(org)
             row = c.execute("SELECT removed_at FROM passes WHERE pass_id=? AND org=?", (pass_id, org)).fetchone()
             if row is None:
                 raise NotFound(f"no pass {pass_id}")
@@ -194,6 +204,8 @@ class CatalogueMixin(StoreBase):
                                               (pass_id,)).fetchall()]
             gained = sorted(set(ids) - set(before)) if ids is not None else []
             lost = sorted(set(before) - set(ids)) if ids is not None else []
+            if check is not None:
+                check(self.pass_of(org, pass_id), lost)
             if gained:
                 self._own_events(c, org, gained)
             version = self._bump(org)
@@ -226,11 +238,16 @@ class CatalogueMixin(StoreBase):
         c.execute(f"UPDATE {table} SET removed_at=?, version=? WHERE {kind}_id=?", (time.time(), version, ident))
         return version
 
-    def remove_pass(self, org: str, pass_id: int) -> dict:
-        """Take the pass off the devices, the pass list and new orders (`server pass remove`, which checks first that
-        no holder loses an event still to come). Its orders and the events it opened stay, for the reports; the
-        events get a new version: devices drop the pass from them with their next bundle."""
+    def remove_pass(self, org: str, pass_id: int, check: Callable[[dict], None] | None = None) -> dict:
+        """Take the pass off the devices, the pass list and new orders (`server pass remove`). Its orders and the
+        events it opened stay, for the reports; the events get a new version: devices drop the pass from them with
+        their next bundle. `check(pass)` (as it is now) runs inside the write transaction, after the organiser's
+        other writers (an order bought) have committed: it raises to refuse, nothing written (`server pass remove`:
+        no holder loses an event still to come)."""
         with self.tx() as c:
+            self._lock_org(org)
+            if check is not None:
+                check(self.pass_of(org, pass_id))
             version = self._mark_removed(c, "pass", org, pass_id)
             c.execute("UPDATE events SET version=? WHERE event_id IN (SELECT event_id FROM pass_events WHERE pass_id=? "
                       "AND removed_at IS NULL)", (version, pass_id))
@@ -260,6 +277,19 @@ class CatalogueMixin(StoreBase):
         return [event_id] + [r[0] for r in self.q(
             "SELECT pe.pass_id FROM pass_events pe JOIN passes p USING (pass_id) WHERE pe.event_id=? AND "
             "pe.removed_at IS NULL AND p.removed_at IS NULL", (event_id,))]
+
+    def events_taken(self, target_id: int) -> dict[int, float]:
+        """The events a pass opened and opens no more -> since when (`server pass edit` took the event, or `pass
+        remove` the pass): a door's entry there dated after is no entry the pass gave. An event: none."""
+        if self.target(target_id)["kind"] != "pass":
+            return {}
+        gone = self.q1("SELECT removed_at FROM passes WHERE pass_id=?", (target_id,))[0]
+        out: dict[int, float] = {}
+        for event_id, taken in self.q("SELECT event_id, removed_at FROM pass_events WHERE pass_id=?", (target_id,)):
+            since = min((t for t in (taken, gone) if t is not None), default=None)
+            if since is not None:
+                out[event_id] = since
+        return out
 
     def events_opened(self, target_id: int) -> list[int]:
         """The events a pass opens or opened once (`server pass edit` took them away): where a door may have let its

@@ -113,7 +113,8 @@ class Scope:
                  targets_of_tickets: Callable[[set[str]], dict[str, int]] = lambda keys: {},
                  allotment_of: Callable[[int], tuple] = lambda ticket: (None, ()),
                  posting_of: Callable[[], Posting] = Posting,
-                 opened_by: Callable[[int], tuple] | None = None):
+                 opened_by: Callable[[int], tuple] | None = None,
+                 taken_from: Callable[[int], dict[int, float]] = lambda target: {}):
         self.device_id, self.org = device["device_id"], device["org"]
         self.role = device.get("role") or "door"
         self._events: set[int] | None = None
@@ -123,6 +124,9 @@ class Scope:
         # event or pass -> (org, the events it opens or opened once): a door's entries of a pass holder recorded at
         # an event the organiser took from the pass since (`server pass edit`) are still taken
         self._opened_by = opened_by or events_of_target
+        # ... but not one dated after the event was taken (pass -> {event: since when}: `store.events_taken`)
+        self._taken_from = taken_from
+        self._taken: dict[int, dict[int, float]] = {}
         self._staff_of = staff_of
         self._staff: StaffRoster | None = None
         self._targets_of = targets_of_tickets
@@ -229,7 +233,9 @@ class Scope:
             if item.event_id is None or item.event_id not in self.events:
                 return reason("event_not_held", f"not allowed: event {item.event_id} is not an event of {self.device_id}",
                               event=str(item.event_id))
-            why = self._ticket_refusal(item.ticket_key, item.event_id)
+            # an annulment undoes an entry taken before: judged by its ticket and event, not by its own date
+            why = self._ticket_refusal(item.ticket_key, item.event_id,
+                                       None if item.kind == "annul" else item.at + item.clock_offset)
             if why is not None:
                 return why
             if item.kind == "annul":
@@ -293,16 +299,17 @@ class Scope:
         target = self._batch_orders.get(number)
         return self._order(number) if target is None else self._target(target)
 
-    def _ticket_refusal(self, key: str, event_id: int) -> str | None:
-        """A door action names a ticket of its event: one of its own event, or of a pass opening it. A ticket this
-        server did not issue (a pretix ticket, one sold offline and not reconciled yet) is taken as the gate saw it."""
+    def _ticket_refusal(self, key: str, event_id: int, at: float | None = None) -> str | None:
+        """A door action names a ticket of its event: one of its own event, or of a pass opening it (or that opened
+        it when the action was done, `at`, server time; None: whenever). A ticket this server did not issue (a
+        pretix ticket, one sold offline and not reconciled yet) is taken as the gate saw it."""
         if key not in self._tickets:
             self.learn_tickets({key})
         target = self._tickets[key]
         if target is None:
             return self._unissued_refusal(key, event_id)
         if self._opened(target, event_id):
-            return None
+            return self._taken_refusal(key, target, event_id, at)
         return reason("ticket_other_event", f"not allowed: ticket {key} is not a ticket of event {event_id}",
                       ticket=key, event=str(event_id))
 
@@ -312,6 +319,20 @@ class Scope:
             self._opens[target] = self._opened_by(target)
         org, events = self._opens[target]
         return bool(org == self.org and event_id in events)
+
+    def _taken_refusal(self, key: str, target: int, event_id: int, at: float | None) -> str | None:
+        """A pass holder let in at an event after the organiser took it from the pass (`server pass edit`, `pass
+        remove`): a door that had not synced since admitted a ticket the pass no longer gave."""
+        if target not in self._taken:
+            self._taken[target] = self._taken_from(target)
+        since = self._taken[target].get(event_id)
+        if at is None or since is None or at < since:
+            return None
+        when = datetime.fromtimestamp(since, timezone.utc).isoformat(" ", "seconds").replace("+00:00", " UTC")
+        return reason("pass_event_taken", f"not allowed: ticket {key} is of pass {target}, which no longer opened "
+                                          f"event {event_id} then (the organiser took it from the pass at {when}; "
+                                          "the device had not synced since)",
+                      ticket=key, event=str(event_id), at=when, **{"pass": str(target)})
 
     def _unissued_refusal(self, key: str, event_id: int) -> str | None:
         """A key the server did not issue: a pretix ticket (`pretix:SEED`), or one a kiosk sold offline (an id of the
@@ -443,6 +464,16 @@ def opened_by(store) -> Callable[[int], tuple]:
             return store.target(target_id)["org"], tuple(store.events_opened(target_id))
         except TicketgateError:
             return None, ()
+    return lookup
+
+
+def taken_from(store) -> Callable[[int], dict[int, float]]:
+    """Event or pass id -> the events taken from it since -> when (`store.events_taken`; unknown: none)."""
+    def lookup(target_id: int) -> dict[int, float]:
+        try:
+            return store.events_taken(target_id)
+        except TicketgateError:
+            return {}
     return lookup
 
 

@@ -26,7 +26,7 @@ from agent.sync.signed import Rejected, seal
 from agent.sync.transport import Transport
 from server_stub.model import normalize_order_number
 from server_stub.sync import bundles
-from server_stub.sync.catalogue_watch import DeskCatalogues
+from server_stub.sync.catalogue_watch import DeskCatalogues, PassLists, holds_any
 from server_stub.sync.contract import SyncStore
 from agent.sync.bundle import split_to_fit
 from agent.errors import TicketgateError
@@ -41,7 +41,7 @@ from server_stub.sync.contract import IngestResult, Upload
 from server_stub.sync.inbox import UNBOUNDED, Caps, Inbox
 from server_stub.sync.posting import posting
 from server_stub.sync.ingest import (MAX_AHEAD, MAX_UPLOAD, Scope, held_events, opened_by, parse_upload, relayable,
-                                     store_lookups)
+                                     store_lookups, taken_from)
 from server_stub.sync.ratelimit import DeviceLimiter, Limits
 from server_stub.sync.refusal_budget import RefusalBudget, summary_row
 
@@ -166,6 +166,7 @@ class SyncServer:
         self.kiosk_quiet = KIOSK_QUIET
         self._kiosk_due: dict[str, tuple[set[int], float]] = {}   # org -> (events with new tickets, when to resync)
         self._catalogues = DeskCatalogues()        # the kiosks' prices, promotions, stock: a change resyncs them
+        self._pass_lists = PassLists()             # the events each pass opens: a change resyncs their devices
         self._old_form: dict[str, set[str]] = {}    # org -> devices online that read only `update` (presence)
         self._unregistered_logged: dict[tuple[str, str, str], float] = {}    # -> when last logged (monotonic)
         self._reads: SyncStore | None = None
@@ -207,6 +208,7 @@ class SyncServer:
             for org in self.orgs or []:
                 self._seen_version[org] = self.store.version(org)
                 self._catalogues.seed(self.store, org)
+                self._pass_lists.seed(self.store, org)
             self._spawn(self._announce_loop, "announce")
         self._since = time.time()
         if self.announce_enabled and self.orgs:
@@ -750,7 +752,8 @@ class SyncServer:
                                                   posting_of=lambda: posting(reg.get("gate") or "",
                                                                              self.store.device_commands(device),
                                                                              reg.get("registered_at")),
-                                                  opened_by=opened_by(self.store))
+                                                  opened_by=opened_by(self.store),
+                                                  taken_from=taken_from(self.store))
         checked.refused = list(batch.invalid)
         scope.learn_tickets({u.body.ticket_key for u in batch.items if isinstance(u.body, ActionItem)})
         for u in batch.items:
@@ -951,8 +954,11 @@ class SyncServer:
                     sent += 1
         self._seen_version[org] = version
         ticket_events |= self._catalogues.changed(store, org)     # a price, promotion, quota or window changed
+        passes_moved = self._pass_lists.changed(store, org)      # a pass edited or removed: doors admit by it
         if store.staff_version(org) > since:      # staff changed: every device asks for its delta (roster)
             sent += self.resync_devices(org)
+        elif passes_moved:
+            sent += self.resync_holders(org, passes_moved)
         self.stats["live"] += sent
         if ticket_events:      # debounced: a burst of sales (or a push, or prices) gives one delta per kiosk
             events, _ = self._kiosk_due.get(org, (set(), None))
@@ -982,6 +988,16 @@ class SyncServer:
         asked = 0
         for d in self.store.devices(org):
             if not d.get("revoked"):
+                self.ask_hello(org, d["device_id"])
+                asked += 1
+        return asked
+
+    def resync_holders(self, org: str, events: set[int]) -> int:
+        """Every device in service holding one of the events (or every event) is asked to say hello: a pass edited
+        or removed changed the events' pass lists, which its delta carries (`server pass edit`)."""
+        asked = 0
+        for d in self.store.devices(org):
+            if not d.get("revoked") and holds_any(self.store, org, d.get("events") or [], events):
                 self.ask_hello(org, d["device_id"])
                 asked += 1
         return asked
