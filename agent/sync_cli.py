@@ -236,6 +236,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     finder = _broker_finder(home.folder, args)
     next_look = time.monotonic() + REDISCOVER_AFTER      # the broker unreachable this long: look where it went
     moving: Any = None                                    # a new broker address not handed to the transport yet
+    looked = False
     address = creds.broker.address
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -245,16 +246,17 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
                 was_online, online_since = online, time.monotonic()
                 ever_online = ever_online or online
                 next_look = time.monotonic() + REDISCOVER_AFTER
-            refused_now = args.until_idle and not ever_online and _refused_at_once(sync.transport)
+            # refused at once (nothing listens there, no route) before ever reaching it: looked for at once
+            refused_now = not ever_online and _refused_at_once(sync.transport) and not looked
             if finder is not None and not online and not activity.refused and moving is None \
                     and (time.monotonic() >= next_look or refused_now):
-                moving = finder.look()          # browses a few seconds
+                moving, looked = finder.look(), True          # browses a few seconds
                 next_look = time.monotonic() + REDISCOVER_AFTER
-                if moving is None and refused_now:
+                if moving is None and refused_now and args.until_idle:
                     break
                 continue
             if moving is not None and transport.move(moving.host, moving.port):
-                address, moving = moving.address, None
+                address, moving, looked = moving.address, None, False
                 next_look = time.monotonic() + REDISCOVER_AFTER
                 continue
             if online and not told_no_server and not sync.server_answered \

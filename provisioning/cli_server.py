@@ -210,7 +210,8 @@ def _serve(args, store, state: Path) -> int:
                 return fail("mosquitto is not installed (apt-get install --no-install-recommends mosquitto)")
             taken = _port_taken(args.listen, args.broker_port)
             if taken:
-                return fail(_port_taken_words(args.broker_port, taken, _knowing(prov, args.org, saved, given, here)))
+                return fail(_port_taken_words(args.broker_port, taken, _knowing(prov, args.org, saved, given, here),
+                                              announced=not args.no_zeroconf))
             broker, said = _start_mosquitto(binary, conf, pid_file)
             if broker is None:
                 return fail(f"mosquitto did not start: {said}")
@@ -332,11 +333,14 @@ def _knowing(prov: Provisioning, org: str, saved: dict, given: dict[str, str], a
     return sum(1 for c in prov.registry.credentials() if c.org == org and (given.get(c.device_id) or previous) == address)
 
 
-def _port_taken_words(port: int, why: str, knowing: int) -> str:
+def _port_taken_words(port: int, why: str, knowing: int, announced: bool = False) -> str:
     """The broker port is taken: by what, likely, how to see it, and whether another port is a way out (not when
-    enrolled devices know this one: they would not find the broker on another)."""
+    enrolled devices know this one and the broker's address is not `announced`: they would not find it on another)."""
     said = (f"the broker port {port} is in use ({why}): something else listens there, often another mosquitto "
             f"(Debian's service: `sudo systemctl disable --now mosquitto`); `sudo ss -ltnp 'sport = :{port}'` names it")
+    if knowing and announced:
+        return (f"{said}; or choose --broker-port: the {knowing} enrolled device(s) that know this port find the "
+                "broker on the new one by themselves (its signed announcement on zeroconf, on this network)")
     if knowing:
         return (f"{said}. {knowing} enrolled device(s) know the broker on this port: free it rather than choose "
                 "another --broker-port (they would not find the broker there)")
