@@ -246,3 +246,31 @@ def test_a_door_follows_the_laptops_new_address_on_the_hotspot_and_its_entries_a
                 stop_process(p)
         for ns in (lap, dev):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
+@needs_broker
+def test_the_apps_sync_finds_the_broker_that_moved_and_gets_its_event_data(tmp_path, broker):
+    """The app (kiosk_ui's SyncLink, the same on Android) enrolled on a broker address nobody answers at any more:
+    it stayed offline all day. Now it follows the organiser's signed announcement of the broker's new address, saves
+    it, and gets its event data there."""
+    from provisioning.broker_announce import announcement
+    from tests.helpers import wait_for
+    from tests.integration_kiosk_env import ORG, Env, kiosk_credentials
+    env = Env(tmp_path, broker.port)
+    dead = free_port()
+    kiosk_credentials(env.home, dead, env.server_key, env.event)      # enrolled when the broker was there
+    announced = announcement(env.store.server_key(ORG).sign, ORG, "127.0.0.1", broker.port, False, 10 ** 12)
+    infos = service_infos(f"tg-app-{secrets.token_hex(3)}", ["127.0.0.1"], free_port(), broker.port, ORG,
+                          "ABCD:EF01:2345:6789", broker_at=announced)
+    advertiser = Advertiser(infos, interfaces=["127.0.0.1"]).start()
+    try:
+        env.link.interfaces, env.link.follow_after = ["127.0.0.1"], 1.0
+        assert env.link.start(), env.link.status().detail
+        keys = [t["ticket_key"] for o in env.orders for t in o["tickets"]]
+        assert wait_for(lambda: all(env.kiosk_has(k) for k in keys), 40), env.link.status()
+        saved = json.loads((env.home / "credentials.json").read_text())["broker"]
+        assert (saved["host"], saved["port"], saved["seq"]) == ("127.0.0.1", broker.port, 10 ** 12)
+        assert (env.home / "credentials.json").stat().st_mode & 0o777 == 0o600
+    finally:
+        advertiser.stop()
+        env.close()

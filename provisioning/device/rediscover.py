@@ -6,13 +6,17 @@ announcement (another key, a replayed older one, another organiser's, unsigned) 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import logging
+import threading
+import time
+from typing import Callable, Protocol
 
 from agent.home import Broker
 from provisioning.broker_announce import judge
 from provisioning.device.discover import Found, discover
 from provisioning.device.state import DeviceState
 
+log = logging.getLogger("ticketgate.rediscover")
 REDISCOVER_AFTER = 15.0    # s without the broker before a device looks for it on zeroconf, and between two looks
 BROWSE_SECONDS = 4.0       # how long one look listens for announcements
 
@@ -64,3 +68,50 @@ class BrokerFinder:
         if (who, text) not in self._said:
             self._said.add((who, text))
             self.say(text)
+
+
+class Movable(Protocol):
+    """The sync's transport (agent.sync.transport.PahoTransport): whether it is connected, and moving it."""
+    @property
+    def connected(self) -> bool: ...
+    def move(self, host: str, port: int) -> bool: ...
+
+
+class BrokerFollower:
+    """Beside a long-running sync (the app's): once the broker was unreachable for `after` s, looks for it (again
+    every `after` s while it stays so) and moves the transport to the address found. A thread; `stop()` ends it."""
+
+    def __init__(self, finder: BrokerFinder, transport: Movable, after: float = REDISCOVER_AFTER, tick: float = 0.5):
+        self.finder, self.transport, self.after, self.tick = finder, transport, after, tick
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="broker-follower", daemon=True)
+
+    def start(self) -> "BrokerFollower":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(BROWSE_SECONDS + 2)
+
+    def _run(self) -> None:
+        offline_since: float | None = None
+        moving: Broker | None = None
+        while not self._stop.wait(self.tick):
+            if self.transport.connected:
+                offline_since = None
+                continue
+            now = time.monotonic()
+            if moving is not None:
+                if self.transport.move(moving.host, moving.port):
+                    moving, offline_since = None, now
+                continue
+            if offline_since is None:
+                offline_since = now
+            elif now - offline_since >= self.after:
+                try:
+                    moving = self.finder.look()
+                except Exception:   # noqa: BLE001 - a look that fails is tried again later; the sync goes on
+                    log.exception("looking for the broker failed")
+                offline_since = time.monotonic()
