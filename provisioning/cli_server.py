@@ -17,7 +17,7 @@ from agent.errors import TicketgateError
 from agent.safe_text import printable
 from agent.sync.messages import name_arg
 from provisioning.cli_output import fail
-from provisioning.server.broker_address import moved_announced_words
+from provisioning.server.broker_address import address_changed_words, moved_announced_words
 from provisioning.protocol import BadInput, split_hostport
 
 if TYPE_CHECKING:
@@ -264,9 +264,14 @@ def _serve(args, store, state: Path) -> int:
                 outage = _follow_store(prov, store, outage)
                 if own_address is not None and advertiser is not None and not args.tls:
                     now = _local_ip()     # moved: announced there, signed; the devices follow by themselves
-                    if now != endpoint.host and not now.startswith("127."):
-                        print(f"[{time.strftime('%H:%M:%S')}] {moved_announced_words(endpoint.host, now, endpoint.port)}",
-                              flush=True)
+                    stamp = time.strftime("%H:%M:%S")
+                    if now.startswith("127.") and moved != now:        # no network: said once
+                        print(f"[{stamp}] [!] {address_changed_words(endpoint.host, now, endpoint.port)}",
+                              file=sys.stderr, flush=True)
+                        moved = now
+                    elif now != endpoint.host and not now.startswith("127."):
+                        moved = None
+                        print(f"[{stamp}] {moved_announced_words(endpoint.host, now, endpoint.port)}", flush=True)
                         endpoint = dataclasses.replace(endpoint, host=now, seq=next_seq(endpoint.seq))
                         prov.admin.endpoint = endpoint          # new enrolments get it too
                         here = f"{endpoint.host}:{endpoint.port}"
