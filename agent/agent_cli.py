@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="stop as soon as everything is uploaded and the event data the server announced is "
                            "applied (exit 1 if --for, default 300 s, runs out first)")
     sync.add_argument("--json", action="store_true", help="one JSON summary at the end")
+    sync.add_argument("--interface", action="append", metavar="IP",
+                      help="IP of the interface to look for a moved broker on (zeroconf; repeatable; default: all)")
 
     resend = sub.add_parser("resend-refused", help="put the uploads the server refused back in the queue (after the "
                                                    "organiser fixed the reason); the next sync sends them")

@@ -98,17 +98,20 @@ class Broker:
     port: int
     tls: bool = False
     ca_pem: str = ""            # the CA the device must trust when tls is on
+    seq: int = 0                # the counter of the signed announcement of this address (provisioning.broker_announce)
 
     @property
     def address(self) -> HostPort:
         return HostPort(self.host, self.port)
 
     def to_json(self) -> dict[str, Any]:
-        return {"host": self.host, "port": self.port, "tls": self.tls, "ca_pem": self.ca_pem}
+        return {"host": self.host, "port": self.port, "tls": self.tls, "ca_pem": self.ca_pem, "seq": self.seq}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Broker":
-        return cls(str(d["host"]), int(d["port"]), bool(d.get("tls")), str(d.get("ca_pem") or ""))
+        seq = d.get("seq")
+        return cls(str(d["host"]), int(d["port"]), bool(d.get("tls")), str(d.get("ca_pem") or ""),
+                   seq if type(seq) is int and seq > 0 else 0)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,28 @@ def _revocation_link(folder: Path) -> RevocationLink | None:
     return found
 
 
+class BrokerFinder(Protocol):
+    """What the sync takes from provisioning to find a broker that moved (provisioning.device.rediscover)."""
+    def look(self) -> Any: ...           # the new agent.home.Broker (saved), or None
+
+
+REDISCOVER_AFTER = 15.0   # s without the broker before the device looks for its new address (docs/provisioning.md)
+
+
+def _broker_finder(folder: Path, args: argparse.Namespace) -> BrokerFinder | None:
+    """Provisioning's rediscovery of a broker that moved (a signed zeroconf announcement of `provision serve`),
+    looked up by name like the revocation link: without provisioning the device keeps its enrolled address."""
+    import importlib
+    try:
+        rediscover = importlib.import_module("provisioning.device.rediscover")
+        state = importlib.import_module("provisioning.device.state")
+    except ModuleNotFoundError:
+        return None
+    found: BrokerFinder = rediscover.BrokerFinder(state.DeviceState(folder), lambda text: _say(args, text),
+                                                  interfaces=getattr(args, "interface", None))
+    return found
+
+
 NO_SERVER_AFTER = 3.0   # s online without the organiser's server presence before `agent sync` says so
 
 
@@ -211,6 +233,11 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     sync.start()
     idle = was_online = ever_online = told_no_server = False
     online_since = 0.0
+    finder = _broker_finder(home.folder, args)
+    next_look = time.monotonic() + REDISCOVER_AFTER      # the broker unreachable this long: look where it went
+    moving: Any = None                                    # a new broker address not handed to the transport yet
+    looked = False
+    address = creds.broker.address
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             online = sync.transport.connected
@@ -218,11 +245,25 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
                 _say(args, "online" if online else "offline: retrying")
                 was_online, online_since = online, time.monotonic()
                 ever_online = ever_online or online
+                next_look = time.monotonic() + REDISCOVER_AFTER
+            # refused at once (nothing listens there, no route) before ever reaching it: looked for at once
+            refused_now = not ever_online and _refused_at_once(sync.transport) and not looked
+            if finder is not None and not online and not activity.refused and moving is None \
+                    and (time.monotonic() >= next_look or refused_now):
+                moving, looked = finder.look(), True          # browses a few seconds
+                next_look = time.monotonic() + REDISCOVER_AFTER
+                if moving is None and refused_now and args.until_idle:
+                    break
+                continue
+            if moving is not None and transport.move(moving.host, moving.port):
+                address, moving, looked = moving.address, None, False
+                next_look = time.monotonic() + REDISCOVER_AFTER
+                continue
             if online and not told_no_server and not sync.server_answered \
                     and time.monotonic() - online_since > NO_SERVER_AFTER and _no_server(sync):
                 _say(args, f"{_no_server(sync)}; waiting for it")    # said at once, not after --for
                 told_no_server = True
-            if args.until_idle and not ever_online and _refused_at_once(sync.transport):
+            if args.until_idle and not ever_online and _refused_at_once(sync.transport) and finder is None:
                 break           # nothing listens there (or no route): waiting --for changes nothing
             if args.until_idle and online and sync.caught_up and (sync.bundle_version or not creds.events) \
                     and watch.outbox_size() == 0 and not sync.pruning and time.monotonic() - activity.at > QUIET:
@@ -253,7 +294,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
         print(f"ticketgate agent sync: the broker refused the login of {creds.device_id} ({activity.refused}): "
               f"see `ticketgate provision status`", file=sys.stderr)
     elif not ever_online:
-        print(f"ticketgate agent sync: {_unreached(creds.broker.address, sync.transport)}; the device keeps "
+        print(f"ticketgate agent sync: {_unreached(address, sync.transport)}; the device keeps "
               f"working offline and sends everything at the next sync", file=sys.stderr)
     elif args.until_idle and not idle and not stop.is_set():
         print(f"ticketgate agent sync: not caught up after {limit:.0f} s: {_missing(sync, summary)}; what arrived "

@@ -1,6 +1,7 @@
 """Organiser-side provisioning commands (see provisioning.cli)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import signal
@@ -16,6 +17,7 @@ from agent.errors import TicketgateError
 from agent.safe_text import printable
 from agent.sync.messages import name_arg
 from provisioning.cli_output import fail
+from provisioning.server.broker_address import address_changed_words, moved_announced_words
 from provisioning.protocol import BadInput, split_hostport
 
 if TYPE_CHECKING:
@@ -164,12 +166,15 @@ def _serve(args, store, state: Path) -> int:
     if args.tls:
         from provisioning.server import tls
         tls_files = tls.ensure(state / "tls", [broker_host])
+    from provisioning.broker_announce import next_seq
+    saved = _saved(args)                   # the last serve's: the broker address each device was given
+    # the counter of this serve's signed broker announcement: past every earlier one (a device takes no older one)
+    seq = next_seq(int((saved.get("broker") or {}).get("seq") or 0))
     endpoint = BrokerEndpoint(broker_host, args.tls_port if args.tls else args.broker_port, args.tls,
-                              tls_files.ca_pem() if tls_files else "")
+                              tls_files.ca_pem() if tls_files else "", seq)
     broker_dir = state / "mosquitto"
     pid_file = Path(args.mosquitto_pid_file) if args.mosquitto_pid_file else broker_dir / "mosquitto.pid"
     enrolled = {"n": 0}
-    saved = _saved(args)                   # the last serve's: the broker address each device was given
     here = f"{endpoint.host}:{endpoint.port}"
     given: dict[str, str] = dict(saved.get("given") or {})
     server_hint = f"{advertise[0]}:{args.port}"
@@ -206,7 +211,8 @@ def _serve(args, store, state: Path) -> int:
                 return fail("mosquitto is not installed (apt-get install --no-install-recommends mosquitto)")
             taken = _port_taken(args.listen, args.broker_port)
             if taken:
-                return fail(_port_taken_words(args.broker_port, taken, _knowing(prov, args.org, saved, given, here)))
+                return fail(_port_taken_words(args.broker_port, taken, _knowing(prov, args.org, saved, given, here),
+                                              announced=not args.no_zeroconf))
             broker, said = _start_mosquitto(binary, conf, pid_file)
             if broker is None:
                 return fail(f"mosquitto did not start: {said}")
@@ -218,15 +224,22 @@ def _serve(args, store, state: Path) -> int:
         server_hint = f"{advertise[0]}:{http.port}"
         _write_served(state, args.org, server_hint, endpoint, pid_file, given)
         print(f"enrollment endpoint http://{server_hint}  organiser {args.org}  key {prov.fingerprint}", flush=True)
-        _say_devices_left_behind(prov, args.org, saved, given, here)
+        _say_devices_left_behind(prov, args.org, saved, given, here, announced=not args.no_zeroconf)
         print(f"broker {endpoint.host}:{endpoint.port}{' (TLS)' if endpoint.tls else ''}; Ctrl-C to stop", flush=True)
         own_address = None if args.advertise or args.broker_host else broker_host   # followed: DHCP may change it
-        if not args.no_zeroconf:
+        sign = store.server_key(args.org).sign
+
+        def announce(addresses: list[str]):
+            from provisioning.broker_announce import announcement
             from provisioning.server.advertiser import Advertiser, service_infos
-            infos = service_infos(f"ticketgate-{args.org}-{socket.gethostname()}"[:60], advertise, http.port,
-                                  endpoint.port, args.org, prov.fingerprint, args.tls)
-            advertiser = Advertiser(infos, interfaces=advertise if args.advertise else None).start()
-            print(f"advertised on zeroconf ({', '.join(advertise)})", flush=True)
+            infos = service_infos(f"ticketgate-{args.org}-{socket.gethostname()}"[:60], addresses, http.port,
+                                  endpoint.port, args.org, prov.fingerprint, args.tls,
+                                  broker_at=announcement(sign, args.org, endpoint.host, endpoint.port, endpoint.tls,
+                                                         endpoint.seq))
+            return Advertiser(infos, interfaces=addresses if args.advertise else None).start()
+        if not args.no_zeroconf:
+            advertiser = announce(advertise)
+            print(f"advertised on zeroconf ({', '.join(advertise)}), the broker's address signed", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         next_check = 0.0
         outage: str | None = None          # the database is unreachable: said once, and once when it is back
@@ -250,7 +263,25 @@ def _serve(args, store, state: Path) -> int:
                       flush=True)
             if time.monotonic() >= next_check:     # `server device revoke` in another terminal cuts the login too
                 outage = _follow_store(prov, store, outage)
-                if own_address is not None:
+                if own_address is not None and advertiser is not None and not args.tls:
+                    now = _local_ip()     # moved: announced there, signed; the devices follow by themselves
+                    stamp = time.strftime("%H:%M:%S")
+                    if now.startswith("127.") and moved != now:        # no network: said once
+                        print(f"[{stamp}] [!] {address_changed_words(endpoint.host, now, endpoint.port)}",
+                              file=sys.stderr, flush=True)
+                        moved = now
+                    elif now != endpoint.host and not now.startswith("127."):
+                        moved = None
+                        print(f"[{stamp}] {moved_announced_words(endpoint.host, now, endpoint.port)}", flush=True)
+                        endpoint = dataclasses.replace(endpoint, host=now, seq=next_seq(endpoint.seq))
+                        prov.admin.endpoint = endpoint          # new enrolments get it too
+                        here = f"{endpoint.host}:{endpoint.port}"
+                        server_hint = f"{now}:{http.port}"
+                        _write_served(state, args.org, server_hint, endpoint, pid_file, given)
+                        advertiser.stop()
+                        advertiser = None
+                        advertiser = announce([now])
+                elif own_address is not None:
                     moved = _follow_address(own_address, moved, endpoint.port)
                 next_check = time.monotonic() + REVOKED_POLL_SECONDS
             time.sleep(0.2)
@@ -283,14 +314,21 @@ def _write_served(state: Path, org: str, server_hint: str, endpoint, pid_file: P
                                                    "pid_file": str(pid_file), "given": given}, indent=2))
 
 
-def _say_devices_left_behind(prov: Provisioning, org: str, saved: dict, given: dict[str, str], here: str) -> None:
+def _say_devices_left_behind(prov: Provisioning, org: str, saved: dict, given: dict[str, str], here: str,
+                             announced: bool = False) -> None:
     """The enrolled devices that know the broker at another address than this serve's (its port taken and
-    --broker-port changed, the laptop's address changed after a reboot): said, with what to do, on stderr."""
-    from provisioning.server.broker_address import left_behind, moved_words
+    --broker-port changed, the laptop's address changed after a reboot): said, with what to do, on stderr; when the
+    address is `announced` (zeroconf, signed), that they find it by themselves, on stdout."""
+    from provisioning.server.broker_address import followed_words, left_behind, moved_words
     b = saved.get("broker") or {}
     previous = f"{b['host']}:{b['port']}" if b.get("host") and b.get("port") else None
     enrolled = [c.device_id for c in prov.registry.credentials() if c.org == org]
-    for line in moved_words(left_behind(given, previous, enrolled, here), here, _is_local):
+    behind = left_behind(given, previous, enrolled, here)
+    if announced:
+        for line in followed_words(behind, here):
+            print(printable(line), flush=True)
+        return
+    for line in moved_words(behind, here, _is_local):
         print(printable(f"[!] {line}"), file=sys.stderr, flush=True)
 
 
@@ -301,11 +339,14 @@ def _knowing(prov: Provisioning, org: str, saved: dict, given: dict[str, str], a
     return sum(1 for c in prov.registry.credentials() if c.org == org and (given.get(c.device_id) or previous) == address)
 
 
-def _port_taken_words(port: int, why: str, knowing: int) -> str:
+def _port_taken_words(port: int, why: str, knowing: int, announced: bool = False) -> str:
     """The broker port is taken: by what, likely, how to see it, and whether another port is a way out (not when
-    enrolled devices know this one: they would not find the broker on another)."""
+    enrolled devices know this one and the broker's address is not `announced`: they would not find it on another)."""
     said = (f"the broker port {port} is in use ({why}): something else listens there, often another mosquitto "
             f"(Debian's service: `sudo systemctl disable --now mosquitto`); `sudo ss -ltnp 'sport = :{port}'` names it")
+    if knowing and announced:
+        return (f"{said}; or choose --broker-port: the {knowing} enrolled device(s) that know this port find the "
+                "broker on the new one by themselves (its signed announcement on zeroconf, on this network)")
     if knowing:
         return (f"{said}. {knowing} enrolled device(s) know the broker on this port: free it rather than choose "
                 "another --broker-port (they would not find the broker there)")

@@ -11,7 +11,7 @@ import logging
 import socket
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from agent.sync.backoff import Backoff
@@ -168,6 +168,20 @@ class PahoTransport:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    def move(self, host: str, port: int) -> bool:
+        """Connect to the broker at host:port from now on (the broker moved): the network thread stopped and started
+        again there. False while connected (nothing moved)."""
+        if self.connected:
+            return False
+        loop_stop(self.client)
+        if self.connected:            # the old address answered meanwhile: kept
+            self.client.loop_start()
+            return False
+        self.config = replace(self.config, host=host, port=port)
+        self.connect_error = None           # it was the old address's
+        self.start()
+        return True
 
     def start(self) -> None:
         self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive,

@@ -26,6 +26,7 @@ from kiosk_ui.services import SyncStatus
 if TYPE_CHECKING:
     from agent.sync.device import DeviceOptions, DeviceSync
     from provisioning.device.link import DeviceLink
+    from provisioning.device.rediscover import BrokerFollower
 
 log = logging.getLogger("ticketgate.kiosk.sync")
 CONFLICTS_TTL = 10.0
@@ -39,6 +40,9 @@ class SyncLink:
         self.sync: DeviceSync | None = None
         self.link: DeviceLink | None = None  # revocation -> wipe
         self.options: DeviceOptions | None = None   # tests: faster retries
+        self.follower: BrokerFollower | None = None   # finds the broker when it moved (signed zeroconf announcement)
+        self.interfaces: list[str] | None = None      # where it looks (None: every interface; tests: loopback)
+        self.follow_after: float | None = None        # s unreachable before it looks (None: REDISCOVER_AFTER)
         self.detail = ""
         self._held: IO[str] | None = None    # the device folder's sync lock (agent.sync_lock) while syncing
         self._changed = threading.Event()
@@ -78,17 +82,24 @@ class SyncLink:
         config = BrokerConfig(creds.broker.host, creds.broker.port, creds.username, creds.password,
                               tls=creds.broker.tls, ca_file=str(ca_file) if ca_file else None)
         link = self.link = DeviceLink(state, on_wiped=self._wiped)
+        transport = device_transport(creds.org, creds.device_id, config)
         sync = self.sync = DeviceSync(self.home / "ledger.sqlite", creds.org, creds.device_id, creds.server_key,
-                               device_transport(creds.org, creds.device_id, config), keyring=self.door.keyring,
+                               transport, keyring=self.door.keyring,
                                keyring_path=self.home / "keyring.json", events=list(creds.events),
                                options=self.options, on_change=lambda what: self._changed.set(),
                                on_refused=link.on_refused, on_command=link.on_command,
                                on_connected=link.on_connected)
         sync.start()
+        from provisioning.device.rediscover import REDISCOVER_AFTER, BrokerFinder, BrokerFollower
+        finder = BrokerFinder(state, lambda text: log.warning("%s", printable(text)), interfaces=self.interfaces)
+        self.follower = BrokerFollower(finder, transport, after=self.follow_after or REDISCOVER_AFTER).start()
         self.detail = ""
         return True
 
     def stop(self) -> bool:
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower = None
         if self.sync is None:
             self._release()
             return False

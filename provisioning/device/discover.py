@@ -21,6 +21,7 @@ class Found:
     fingerprint: str
     version: str
     tls: bool
+    txt: tuple[tuple[str, str], ...] = ()     # every TXT entry as announced (the signed broker address among them)
 
     @property
     def address(self) -> str:
@@ -72,7 +73,9 @@ def discover(timeout: float = 3.0, org: str | None = None, interfaces: list[str]
                 props = info.properties or {}
                 item = Found(name, socket.inet_ntop(socket.AF_INET6 if len(info.addresses[0]) == 16 else socket.AF_INET,
                                                     info.addresses[0]), info.port, _text(props, "org"),
-                             _text(props, "fp"), _text(props, "v"), _text(props, "tls") == "1")
+                             _text(props, "fp"), _text(props, "v"), _text(props, "tls") == "1",
+                             tuple(sorted((k.decode(errors="replace"), _text(props, k.decode(errors="replace")))
+                                          for k in props if isinstance(k, bytes))))
                 if (org is None or item.org == org) and (accept is None or accept(item)):
                     found.append(item)
             if first and found:

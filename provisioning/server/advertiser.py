@@ -2,6 +2,7 @@
 
     _ticketgate._tcp  port = enrollment endpoint; TXT v, org, fp (server key fingerprint), api, tls
     _mqtt._tcp        port = broker;              TXT v, org, fp, tls
+    both also          at, seq, sig: the broker's address signed by the server key (provisioning.broker_announce)
 """
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from provisioning.protocol import MQTT_SERVICE_TYPE, PROTOCOL_VERSION, SERVICE_T
 
 
 def service_infos(instance: str, addresses: list[str], http_port: int, mqtt_port: int, org: str,
-                  fingerprint: str, tls: bool = False, host_name: str | None = None) -> list[ServiceInfo]:
-    """Pure: the two records (instance names are unique per server on the network)."""
+                  fingerprint: str, tls: bool = False, host_name: str | None = None,
+                  broker_at: dict[str, str] | None = None) -> list[ServiceInfo]:
+    """Pure: the two records (instance names are unique per server on the network). `broker_at`: the signed broker
+    address (provisioning.broker_announce.announcement: TXT at, seq, sig)."""
     packed = [socket.inet_pton(socket.AF_INET6 if ":" in a else socket.AF_INET, a) for a in addresses]
     server = host_name or f"{instance}.local."
-    common = {"v": PROTOCOL_VERSION, "org": org, "fp": fingerprint, "tls": "1" if tls else "0"}
+    common = {"v": PROTOCOL_VERSION, "org": org, "fp": fingerprint, "tls": "1" if tls else "0", **(broker_at or {})}
     return [ServiceInfo(SERVICE_TYPE, f"{instance}.{SERVICE_TYPE}", port=http_port, addresses=packed,
                         properties={**common, "api": "/v1"}, server=server),
             ServiceInfo(MQTT_SERVICE_TYPE, f"{instance}.{MQTT_SERVICE_TYPE}", port=mqtt_port, addresses=packed,

@@ -1,8 +1,9 @@
 """The broker address each enrolled device knows, and what to tell the technician when `provision serve` now runs its
 broker at another one (the laptop's address on the hotspot changed: DHCP after a reboot, another interface chosen;
 or `--broker-port` changed because the port was taken). A device keeps the address enrollment gave it
-(credentials.json) and never looks for the broker elsewhere, so such a device stays offline until the broker is back
-at its address or it is enrolled again. Pure functions: `cli_server` reads the files and the machine's addresses."""
+(credentials.json) unless `provision serve` announces the new one on zeroconf, signed with the organiser's key
+(provisioning.broker_announce): without that announcement (--no-zeroconf, another network) such a device stays
+offline until the broker is back at its address or it is enrolled again. Pure functions: `cli_server` reads the files and the machine's addresses."""
 from __future__ import annotations
 
 from typing import Callable, Iterable
@@ -65,3 +66,27 @@ def address_changed_words(was: str, now: str, port: int) -> str:
 
 def address_back_words(was: str, port: int) -> str:
     return f"this machine has its address {was} again: the devices reach the broker at {was}:{port} by themselves"
+
+
+FOLLOW_WITHIN = 20      # s: a device that lost its broker looks for it after 15 s, a look listens 4 s
+
+
+def followed_words(behind: dict[str, list[str]], now: str) -> list[str]:
+    """`provision serve` announces its broker's address (zeroconf, signed by the server key): one line per old
+    address, saying its devices find the broker at `now` by themselves."""
+    lines = []
+    for address, devices in sorted(behind.items()):
+        shown = ", ".join(sorted(devices)[:5]) + (", …" if len(devices) > 5 else "")
+        lines.append(f"{len(devices)} enrolled device(s) ({shown}) knew the broker at {address}: it is announced at "
+                     f"{now}, signed with the organiser's key; they find it there by themselves (within about "
+                     f"{FOLLOW_WITHIN} s of looking for it, on this network). One that stays offline: `ticketgate "
+                     "agent sync` on it says why")
+    return lines
+
+
+def moved_announced_words(was: str, now: str, port: int) -> str:
+    """Said by a running `provision serve` (zeroconf on) when this machine's address changed: it announces the new
+    one, signed."""
+    return (f"this machine's address changed from {was} to {now} (DHCP): the broker is announced at {now}:{port}, "
+            f"signed with the organiser's key; the enrolled devices find it there by themselves (within about "
+            f"{FOLLOW_WITHIN} s)")
