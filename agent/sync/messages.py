@@ -302,6 +302,7 @@ class PaymentValidated(Staffed):
     payment: str = "cash"              # how the money was taken (SETTLE_METHODS); a device before it: cash
     amount_cents: int | None = None    # what the desk collected (the order's amount due); None: not said (before it)
     parts: tuple[PaymentPart, ...] = ()   # a split payment (`payment` is its first part's method); sums to the amount
+    payment_ref: str = ""              # a card's terminal or a voucher's reference; a device before it: none
 
     @classmethod
     def from_wire(cls, d: Any) -> "PaymentValidated":
@@ -314,7 +315,8 @@ class PaymentValidated(Staffed):
             _bad("parts", [x.to_wire() for x in parts])
         return cls(order_number=text(d, "order_number", empty=False), device_id=text(d, "device_id", ""),
                    operator=text(d, "operator", ""), at=number(d, "at", None),
-                   payment=one_of(d, "payment", SETTLE_METHODS, "cash"), amount_cents=amount, parts=parts)
+                   payment=one_of(d, "payment", SETTLE_METHODS, "cash"), amount_cents=amount, parts=parts,
+                   payment_ref=text(d, "payment_ref", "", limit=MAX_PAYMENT_REF))
 
 
 @dataclass(frozen=True)
@@ -425,6 +427,14 @@ class ConfigChange(Staffed):
 PAYMENT_METHODS = ("cash", "card", "invoice", "voucher")
 SETTLE_METHODS = ("cash", "card", "voucher")    # a pending order paid at the desk: money taken, not invoiced
 MAX_PARTS = 4                                   # a split payment: up to 4 parts (cash and three cards…)
+REFERENCED_METHODS = ("card", "voucher")         # money taken with a reference: the terminal's, the voucher's
+REFERENCE_NEEDED = "Type the terminal's or the voucher's reference."
+
+
+def reference_missing(method: str, reference: str) -> bool:
+    """The desk's one rule, the app's and `agent pay`'s: money taken by card or voucher names its reference (the
+    terminal's slip, the voucher's code), so the till's card and voucher lines can be matched with the terminal's."""
+    return method in REFERENCED_METHODS and not reference.strip()
 MAX_TICKET_CENTS = 10**10                       # a ticket's highest price (agent.pricing.MAX_CENTS, `server price set`)
 
 

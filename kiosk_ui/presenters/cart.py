@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.reasons import code_of
+from agent.sync.messages import REFERENCE_NEEDED, reference_missing
 from drivers.printers.receipt import Receipt, ReceiptLine
 from drivers.printers.wording import money, say, when
 from kiosk_ui.i18n import language, tr, tr_n
@@ -114,8 +115,8 @@ def add_part(parts: tuple[Part, ...], method: str, amount_text: str, reference: 
         return parts, "Split the payment in 2 to 4 parts of cash, card or voucher."
     if cents > total_cents - sum(c for _, c, _ in parts):
         return parts, "The parts of the payment do not add up to the total."
-    if method in ("card", "voucher") and not reference.strip():
-        return parts, "Type the terminal's or the voucher's reference."
+    if reference_missing(method, reference):
+        return parts, REFERENCE_NEEDED
     return parts + ((method, cents, reference.strip()),), ""
 
 
@@ -136,8 +137,8 @@ def read_parts(text: str) -> tuple[tuple[Part, ...], str]:
         parts.append((method, cents, " ".join(words[2:])))
     if not 2 <= len(parts) <= 4:
         return (), SPLIT_HOW
-    if any(m in ("card", "voucher") and not r for m, _, r in parts):
-        return (), "Type the terminal's or the voucher's reference."
+    if any(reference_missing(m, r) for m, _, r in parts):
+        return (), REFERENCE_NEEDED
     return tuple(parts), ""
 
 
