@@ -217,18 +217,21 @@ def receipt_line(printed: bool, message: str) -> str:
 
 def receipt_for(target: SaleTarget, quote: CartQuote, payment: Payment, result: SaleResult,
                 sold_at: str = "") -> Receipt:
-    """The buyer's receipt, in the event's language (drivers/printers/receipt.py prints it)."""
+    """The buyer's receipt, in the event's language (drivers/printers/receipt.py prints it), in the currency the
+    sale was counted in: the server's answer's for a sale it made (the kiosk's catalogue may be older), the catalogue's
+    for one made offline."""
     names = {c.category: c.name for c in target.categories}
+    currency = (result.currency if result.ok and not result.offline and result.currency else "") or quote.currency
     lines = tuple(ReceiptLine(names.get(line.category, line.name), line.quantity, line.total_cents, line.promotion,
                               line.discount_cents) for line in quote.lines)
     if payment.parts:                  # a split payment: each part printed, the cash given against the cash part
         cash = any(m == "cash" for m, _, _ in payment.parts)
         return Receipt(target.name, target.date_text, result.order_number, lines,
-                       result.total_cents or quote.total_cents, quote.currency, payment.parts[0][0],
+                       result.total_cents or quote.total_cents, currency, payment.parts[0][0],
                        payment.given_cents if cash else None, "", payment.buyer_name, sold_at, target.language,
                        result.offline, parts=tuple((m, c, r.strip()) for m, c, r in payment.parts))
     return Receipt(target.name, target.date_text, result.order_number, lines, result.total_cents or quote.total_cents,
-                   quote.currency, payment.method, payment.given_cents if payment.method == "cash" else None,
+                   currency, payment.method, payment.given_cents if payment.method == "cash" else None,
                    payment.reference, payment.buyer_name, sold_at, target.language, result.offline)
 
 
