@@ -390,7 +390,8 @@ class KioskDesk:
                 "{n} sale made offline is still to upload: open or close the shift once the server has it.",
                 "{n} sales made offline are still to upload: open or close the shift once the server has them.",
                 waiting)
-        currency = currency or next((t.currency for t in self.targets()), "EUR")   # what this kiosk sells in
+        # what this kiosk believes it sells in (its price list's); none yet: the server's word, which holds anyway
+        currency = currency or next((t.currency for t in self.targets()), "")
         answer = self._ask(TillRequest(self._org(), self._device(), uuid.uuid4().hex, action, int(cents), currency,
                                            time.time(), staff=self.ledger.on_duty), self.timeout)
         if answer is None:
@@ -400,7 +401,7 @@ class KioskDesk:
                 self.ledger.set_setting(TILL, None)
             elif answer.reason_code == "shift_open":
                 self.ledger.set_setting(TILL, {"shift": str(answer.reason_params.get("shift", "")),
-                                               "float_cents": None, "currency": currency, "opened_at": None})
+                                               "float_cents": None, "currency": currency or "EUR", "opened_at": None})
             return answer_problem(answer)
         self.ledger.set_setting(TILL, {"shift": answer.order_number, "float_cents": answer.total_cents,
                                        "currency": answer.currency, "opened_at": time.time()}
