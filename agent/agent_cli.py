@@ -27,7 +27,7 @@ from agent.config_record import record_config_change
 from agent.staff_session import OnDuty
 from agent.ticket_state import ticket_state
 from agent.sync.login_state import LoginState
-from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
+from agent.sync.messages import MAX_PARTS, REFERENCE_NEEDED, SETTLE_METHODS, PaymentPart, name_arg, reference_missing
 from agent.status_words import status_lines
 from agent.cli_words import human, login_needed_line, on_duty_line, role_word, search_line, undone_line
 from agent.language import SETTING as LANGUAGE_SETTING, LANGUAGES, choose as choose_language, translate
@@ -66,6 +66,8 @@ def _split(text: str) -> tuple[PaymentPart, ...]:
         cents, _, ref = rest.partition(":")
         if method not in SETTLE_METHODS:
             raise argparse.ArgumentTypeError(f"{item!r}: METHOD:AMOUNT, the method one of {', '.join(SETTLE_METHODS)}")
+        if reference_missing(method, ref):
+            raise argparse.ArgumentTypeError(f"{item!r}: {REFERENCE_NEEDED} (a {method} part: {method}:AMOUNT:REF)")
         parts.append(PaymentPart(method, _amount(cents), ref.strip()))
     if not 2 <= len(parts) <= MAX_PARTS or any(p.cents <= 0 for p in parts):
         raise argparse.ArgumentTypeError(f"{text!r}: 2 to {MAX_PARTS} parts, each more than 0")
@@ -164,11 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "with `agent login`; refused when WHO is someone else")
     pay.add_argument("--payment", choices=SETTLE_METHODS, default="cash",
                      help="how the buyer paid (the till's Z report counts it; default: cash)")
+    pay.add_argument("--reference", default="", metavar="REF",
+                     help="the card terminal's or the voucher's reference: needed with --payment card or voucher, "
+                          "as in the app")
     pay.add_argument("--amount", type=_amount, default=None, metavar="35.00",
                      help="the amount collected: refused unless it is the order's amount due held here")
     pay.add_argument("--split", type=_split, default=(), metavar="cash:20.00,card:15.00[:REF]",
                      help="paid several ways (2 to 4 parts of cash, card, voucher; a card's terminal reference after "
-                          "a second colon): the till counts each part under its method, a refund hands each back")
+                          "a second colon, needed for card and voucher parts): the till counts each part under its method, a refund "
+                          "hands each back")
     pay.add_argument("--json", action="store_true")
 
     exch = sub.add_parser("exchange", help="kiosk: take a ticket out of use here; the server issues its replacement")
@@ -529,7 +535,7 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             number = ledger.order_number(args.order_number)         # typed in any case: as printed
             held = desk.due(ledger, number)
             changed = desk.validate_payment(ledger, number, device_id, device_id, args.payment, args.amount,
-                                            args.split)
+                                            args.split, args.reference)
         except ValueError as exc:
             print(printable(f"ticketgate agent pay: {exc}"), file=sys.stderr)
             return 1

@@ -16,12 +16,14 @@ from agent.ledger import Ledger
 from agent.pricing import cents_text
 from agent.reasons import coded
 from agent.sync.apply import current_bundle
-from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, Exchange, PaymentPart, PaymentValidated
+from agent.sync.messages import (MAX_PARTS, REFERENCE_NEEDED, SETTLE_METHODS, Exchange, PaymentPart, PaymentValidated,
+                                 reference_missing)
 from agent.used import first_admission, used_refusal
 
 
 def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator: str, payment: str = "cash",
-                     amount_cents: int | None = None, parts: tuple[PaymentPart, ...] = ()) -> int:
+                     amount_cents: int | None = None, parts: tuple[PaymentPart, ...] = (),
+                     reference: str | None = None) -> int:
     """Mark a pending order paid on this device and queue the fact, with how it was paid (`payment`, one of
     SETTLE_METHODS: the till counts it) and the amount collected, for the server. -> tickets changed (0: none of
     this order on the device, nothing queued). ValueError, nothing changed, when it is not pending: paying a
@@ -29,15 +31,23 @@ def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator
     (code `wrong_amount`) when `amount_cents` is not the order's amount due as this device holds it (`due`). The
     amount sent is the one given, else the one due (None when neither is known). `parts`: a split payment (2 to
     MAX_PARTS, cash/card/voucher), its sum the amount collected. The number is typed in any case
-    (ledger.order_number); the server is told the number as it holds it."""
+    (ledger.order_number); the server is told the number as it holds it. `reference`: the card terminal's or the
+    voucher's reference, which money taken by card or voucher needs (the sale's rule, `reference_missing`: ValueError,
+    nothing recorded), as each card or voucher part of a split does; None: not asked (the
+    app's single-method "Payment received", which has no reference field)."""
     if parts:
         if not 2 <= len(parts) <= MAX_PARTS or any(p.method not in SETTLE_METHODS or p.cents <= 0 for p in parts):
             raise ValueError(f"a split payment is 2 to {MAX_PARTS} parts of {', '.join(SETTLE_METHODS)}")
+        if any(reference_missing(p.method, p.reference) for p in parts):
+            raise ValueError(f"{REFERENCE_NEEDED} Each card or voucher part needs one (card:15.00:AUTH7): no payment "
+                             "recorded")
         if amount_cents is not None and amount_cents != sum(p.cents for p in parts):
             raise ValueError("the parts of the payment do not add up to the amount")
         payment, amount_cents = parts[0].method, sum(p.cents for p in parts)
     if payment not in SETTLE_METHODS:
         raise ValueError(f"payment {payment!r}: one of {', '.join(SETTLE_METHODS)}")
+    if not parts and reference is not None and reference_missing(payment, reference):
+        raise ValueError(f"{REFERENCE_NEEDED} A {payment} payment needs one (--reference): no payment recorded")
     with ledger.transaction():
         order_number = ledger.order_number(order_number)     # as held here and known to the server, whatever the case
         statuses = ledger.order_statuses(order_number)
@@ -52,7 +62,8 @@ def validate_payment(ledger: Ledger, order_number: str, device_id: str, operator
         if changed:
             collected = amount_cents if amount_cents is not None else (held[0] if held else None)
             ledger.enqueue("kiosk", PaymentValidated(order_number, device_id, operator, at=time.time(),
-                                                      payment=payment, amount_cents=collected, parts=parts).to_wire())
+                                                      payment=payment, amount_cents=collected, parts=parts,
+                                                      payment_ref="" if parts else (reference or "").strip()).to_wire())
     return changed
 
 

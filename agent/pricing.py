@@ -239,6 +239,15 @@ def change_due(total_cents: int, given_cents: int) -> int:
     return given_cents - total_cents
 
 
+def per_ticket(total_cents: int, quantity: int) -> list[int]:
+    """A line's total shared over its `quantity` tickets, in whole cents adding up to it (the first ones take the
+    odd cents): 1000 over 3 -> [334, 333, 333]."""
+    if quantity <= 0:
+        return []
+    base, odd = divmod(total_cents, quantity)
+    return [base + (1 if i < odd else 0) for i in range(quantity)]
+
+
 def cents_text(cents: int, currency: str) -> str:
     """'35.00 EUR': an amount in a message's English text (the kiosk shows amounts in its own language)."""
     sign = "-" if cents < 0 else ""

@@ -32,6 +32,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "allotment_not_due": ("allotment", "left"),  # a new offline allotment asked for while the current one is good
     "allotment_revoked": ("allotment", "at", "amount"),   # an offline sale made after its allotment was revoked
     "shift_open": ("shift",),                   # the shift open already
+    "till_currency": ("currency", "given"),     # a kiosk's till request in another currency than the server's
     "expired": ("late",),
     "busy": ("seconds",),                       # over the device's rate: nothing done, try again after                       # a desk request past its deadline (s late): not carried out
     # uploads refused in an ack (server_stub/sync/ingest.py, the store, the device's own uploader)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent import desk
-from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart
+from agent.sync.messages import MAX_PARTS, REFERENCE_NEEDED, SETTLE_METHODS, PaymentPart, reference_missing
 from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.cart import amount, read_amount
 
@@ -29,10 +29,13 @@ def amount_due(door, order_number: str) -> str:
 
 
 def take_payment(door, order_number: str, payment: str, typed: str = "",
-                 parts: tuple[tuple[str, int, str], ...] = ()) -> PaymentOutcome:
+                 parts: tuple[tuple[str, int, str], ...] = (), reference: str | None = None) -> PaymentOutcome:
     """Record the payment. With an amount due known, `typed` must be that amount: another one (or none) is refused,
     nothing recorded, the message says what to collect. `parts`: a split payment ((method, cents, reference), 2 to
-    4), which adds up to the amount typed."""
+    4), which adds up to the amount typed. `reference`: a card terminal's or voucher's (agent.desk.validate_payment:
+    needed by card or voucher when given; None, not asked)."""
+    if reference is not None and not parts and reference_missing(payment, reference):
+        return PaymentOutcome(False, tr(REFERENCE_NEEDED))
     number = door.ledger.order_number(order_number)
     held = desk.due(door.ledger, number)
     cents = None
@@ -52,7 +55,7 @@ def take_payment(door, order_number: str, payment: str, typed: str = "",
     if split and cents is not None and sum(p.cents for p in split) != cents:
         return PaymentOutcome(False, tr("The parts of the payment do not add up to the total."))
     try:
-        n = door.validate_payment(number, door.policy.device_id, payment, cents, split)
+        n = door.validate_payment(number, door.policy.device_id, payment, cents, split, reference)
     except ValueError:                  # not pending (cancelled, refunded, paid meanwhile)
         closed = "Order {o} is not pending (paid, cancelled or refunded): no payment recorded."
         return PaymentOutcome(False, tr(closed, o=number))

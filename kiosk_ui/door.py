@@ -173,12 +173,12 @@ class Door:
 
     # -- kiosk (guichet) ---------------------------------------------------------------------------------------------
     def validate_payment(self, order_number: str, operator: str, payment: str = "cash",
-                         amount_cents: int | None = None, parts: tuple = ()) -> int:
+                         amount_cents: int | None = None, parts: tuple = (), reference: str | None = None) -> int:
         """Mark a pending order paid on this device (taken by `payment`; `amount_cents` collected, checked against
         the amount due held here) and queue the fact for the server (agent.desk)."""
         self.staff.require("validate_payment")
         return desk.validate_payment(self.ledger, order_number, self.policy.device_id, operator, payment, amount_cents,
-                                     parts)
+                                     parts, reference)
 
     def exchange(self, ticket_key: str, reason: str, category: int | None = None, zone: int | None = None) -> None:
         """Take a ticket out of use here and ask the server for its replacement (agent.desk)."""

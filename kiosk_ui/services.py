@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from drivers.camera.frames import PushSource
     from drivers.feedback.mapping import Feedback
 
-from agent.sync.messages import MAX_BUYER_NAME, MAX_EMAIL, MAX_PARTS, MAX_PAYMENT_REF, SETTLE_METHODS, PaymentPart
+from agent.sync.messages import (MAX_BUYER_NAME, MAX_EMAIL, MAX_PARTS, MAX_PAYMENT_REF, REFERENCE_NEEDED, SETTLE_METHODS,
+                                 PaymentPart, reference_missing)
 from drivers.printers.model import PrintResult  # noqa: F401  (the one result type: ok, printed, message, kept…)
 
 
@@ -237,8 +238,8 @@ class Payment:
             return self.given_problem
         if self.method == "cash" and (self.given_cents is None or self.given_cents < total_cents):
             return "The cash given does not cover the total."
-        if self.method in ("card", "voucher") and not self.reference.strip():
-            return "Type the terminal's or the voucher's reference."
+        if reference_missing(self.method, self.reference):
+            return REFERENCE_NEEDED
         if len(self.buyer_name.strip()) > MAX_BUYER_NAME:
             return "The buyer's name is too long."
         if len(self.reference) > MAX_PAYMENT_REF:     # the server would refuse the sale (an offline one after it is made)
@@ -256,8 +257,8 @@ class Payment:
             return "Split the payment in 2 to 4 parts of cash, card or voucher."
         if sum(c for _, c, _ in self.parts) != total_cents:
             return "The parts of the payment do not add up to the total."
-        if any(m in ("card", "voucher") and not ref.strip() for m, _, ref in self.parts):
-            return "Type the terminal's or the voucher's reference."
+        if any(reference_missing(m, ref) for m, _, ref in self.parts):
+            return REFERENCE_NEEDED
         cash = sum(c for m, c, _ in self.parts if m == "cash")
         if cash and self.given_cents is not None and self.given_cents < cash:
             return "The cash given does not cover the total."

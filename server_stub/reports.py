@@ -217,7 +217,7 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
         key = m["staff_id"] or ""
         return per_staff.setdefault(key, {"staff_id": key, "staff": staff_names.get(key, key) or "-", "sales": 0,
                                           "tickets": 0, "total_cents": 0, "refunded_cents": 0, "exchanges": 0,
-                                          "cash_cents": 0})
+                                          "cash_cents": 0, "taken": {}})
 
     undone: dict = {"count": 0, "total_cents": 0, "cash_cents": 0, "moves": []}
     # made while no shift was open: listed apart, as refused moves are
@@ -246,6 +246,9 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
         if m["at"] < shift["opened_at"]:    # made while no shift was open: listed apart (`outside`), its cash not in
             continue                        # this shift's float
         who = staff_cell(m)
+        for method, cents in taken(m):       # what this member took, by means (cash, card, voucher)
+            who["taken"][method] = who["taken"].get(method, 0) + cents
+        who["cash_cents"] = who["taken"].get("cash", 0)
         if m["kind"] == "sale":
             sales["count"] += 1
             who["sales"] += 1
@@ -271,21 +274,18 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
                     payments[method] += cents
             if m["status"] == "paid":
                 cash += in_cash
-                who["cash_cents"] += in_cash
         elif m["kind"] == "payment":           # a pending order (an invoice sale…) paid at this desk
             received["count"] += 1
             received["total_cents"] += m["total_cents"]
             for method, cents in parts:
                 payments[method] += cents
             cash += in_cash
-            who["cash_cents"] += in_cash
         elif m["kind"] == "refund":            # handed back the ways it was paid: only its cash part leaves the drawer
             bucket = refunds if m["status"] == "refunded" else voids
             bucket["count"] += 1
             bucket["total_cents"] += m["total_cents"]
             who["refunded_cents"] += m["total_cents"]
             cash -= in_cash
-            who["cash_cents"] -= in_cash
         elif m["kind"] == "exchange":
             exchanges["count"] += 1
             who["exchanges"] += 1
@@ -295,7 +295,6 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
                 if cents:                    # (a same-price exchange settles nothing: no method to list)
                     exchanges["payments"][method] += cents if d >= 0 else -cents
             cash += in_cash if d >= 0 else -in_cash
-            who["cash_cents"] += in_cash if d >= 0 else -in_cash
     exchanges["payments"] = dict(sorted(exchanges["payments"].items()))   # method -> net difference
     refused["payments"] = dict(sorted(refused["payments"].items()))       # method -> taken, not counted above
     expected = shift["float_cents"] + cash
@@ -311,8 +310,33 @@ def z_report(shift: dict, moves: list[dict], staff_names: dict[str, str],
             "outside_shift": outside,
             "float_cents": shift["float_cents"], "cash_movement_cents": cash, "expected_cash_cents": expected,
             "counted_cash_cents": counted, "difference_cents": None if counted is None else counted - expected,
-            "per_staff": sorted(per_staff.values(), key=lambda s: s["staff"]),
+            "per_staff": sorted(({**s, "taken": dict(sorted(s["taken"].items()))} for s in per_staff.values()),
+                                key=lambda s: s["staff"]),
             "unsent_sales": ({"count": unsent[0], "counted_at": unsent[1]} if unsent and unsent[0] > 0 else None)}
+
+
+def taken(m: dict) -> list[tuple[str, int]]:
+    """What a desk move took, by means: [(method, cents)], + money taken (a sale paid at once, a pending order paid,
+    an exchange's difference collected), - money handed back (a refund, a difference handed back); nothing for a
+    sale on invoice (its payment, later, takes it). The one read model of "what did this staff member take, and
+    how": the Z report's per-staff lines (cash, card, voucher), whatever kind of move took it."""
+    parts = m.get("parts") or [(m["payment"] or "cash", m["total_cents"])]
+    if m["kind"] == "sale":
+        return [(method, cents) for method, cents in parts if method != "invoice"] if m["status"] == "paid" else []
+    if m["kind"] == "payment":
+        return list(parts)
+    if m["kind"] == "refund":
+        return [(method, -cents) for method, cents in parts if method != "invoice"]
+    if m["kind"] == "exchange":
+        sign = 1 if m["difference_cents"] >= 0 else -1
+        return [(method, sign * cents) for method, cents in parts if cents]
+    return []
+
+
+def taken_text(taken_: dict[str, int], currency: str) -> str:
+    """'cash 35.00 EUR, card 35.00 EUR' (cash always, the other means when they took or handed back anything)."""
+    means = {"cash": taken_.get("cash", 0), **{m: c for m, c in taken_.items() if m != "cash" and c}}
+    return ", ".join(f"{method} {money(cents, currency)}" for method, cents in means.items())
 
 
 def rolled_back_since(z: dict, moves: list[dict]) -> dict:
@@ -434,8 +458,9 @@ def z_lines(z: dict, when) -> list[tuple[str, str]]:
              ("Difference", "-" if z["difference_cents"] is None else money(z["difference_cents"], cur)), ("", ""),
              ("Per staff member", "")]
     for s in z["per_staff"]:
-        rows.append((f"  {s['staff']}", f"{s['sales']} sales {money(s['total_cents'], cur)}, cash "
-                                        f"{money(s['cash_cents'], cur)}"))
+        means = s.get("taken", {"cash": s["cash_cents"]})        # (a Z report kept before it: its cash)
+        rows.append((f"  {s['staff']}", f"{s['sales']} sales {money(s['total_cents'], cur)}, "
+                                        f"{taken_text(means, cur)}"))
     return rows
 
 

@@ -114,7 +114,8 @@ def test_agent_pay_refuses_another_amount_than_due_and_sends_the_one_collected(t
     wrong = tg(tmp_path, "agent", "pay", "inv-9", "--amount", "35", ok=False)
     assert wrong.returncode == 1 and "order INV-9: 35.50 EUR to collect, not 35.00 EUR: no payment recorded" in \
         wrong.stderr, wrong.stderr
-    done = tg(tmp_path, "agent", "pay", "INV-9", "--amount", "35.50", "--payment", "card", "--json")
+    done = tg(tmp_path, "agent", "pay", "INV-9", "--amount", "35.50", "--payment", "card", "--reference", "AUTH-2",
+              "--json")
     out = json.loads(done.stdout)
     assert (out["tickets"], out["amount_cents"], out["currency"]) == (1, 3550, "EUR")
 

@@ -215,7 +215,7 @@ def test_the_organisers_day_gives_the_same_answers_on_both_stores(tmp_path, stor
                         for p in (payloads[0], payloads[0], payloads[1])]
             assert verdicts == ["accepted", "already_used", "accepted"], verdicts
             server("till", "open", kiosk_id, "--float-cents", "10000")
-            tg(kiosk, "agent", "pay", pending["number"], "--payment", "card")
+            tg(kiosk, "agent", "pay", pending["number"], "--payment", "card", "--reference", "AUTH-3")
             tg(kiosk, "agent", "exchange", exchanged, "--reason", "torn")
             for device in (door, kiosk):
                 tg(device, "agent", "sync", "--until-idle", "--for", "40")

@@ -96,7 +96,7 @@ def test_agent_pay_reaches_the_till_through_the_commands(tmp_path):
         tg(home, "server", "push")
         tg(home, "agent", "sync", "--until-idle", "--for", "40")
         assert tg(home, "agent", "pay", number, "--payment", "invoice", ok=False).returncode == 2
-        tg(home, "agent", "pay", number, "--payment", "card")
+        tg(home, "agent", "pay", number, "--payment", "card", "--reference", "AUTH-1")
         tg(home, "agent", "sync", "--until-idle", "--for", "40")
         z = json.loads(tg(home, "server", "till", "z-report", str(shift["shift_id"]), "--json").stdout)
         assert z["pending_paid"]["count"] == 1 and "card" in z["payments"] and z["expected_cash_cents"] == 5000

@@ -21,7 +21,8 @@ WORDS = {"en": {"tile": "Cash-up", "none": "No shift open", "open": "Open shift"
                 "card": "  Card (terminal)   EUR 60.00", "hint": "Float (cash in the drawer)",
                 "email": "E-mail tickets", "not_configured": "E-tickets of order",
                 "counted": "Counted cash   EUR 199.50", "cash": "  Cash   EUR 50.00", "title": "Z report Shift 1",
-                "kept": "The report is kept to print again: see the print queue."},
+                "kept": "The report is kept to print again: see the print queue.",
+                "staff": "  -   2 · EUR 110.00 · Card (terminal) EUR 60.00 · Cash EUR 50.00"},
          "fr": {"tile": "Clôture de caisse", "none": "Aucun service ouvert", "open": "Ouvrir le service",
                 "close": "Fermer le service", "bad": "Tapez un montant, par ex. 150,00",
                 "opened": "Service 1 ouvert, fond de caisse 150,00 EUR",
@@ -29,7 +30,8 @@ WORDS = {"en": {"tile": "Cash-up", "none": "No shift open", "open": "Open shift"
                 "card": "  Carte (terminal)   60,00 EUR", "hint": "Fond de caisse (tiroir)",
                 "email": "Envoyer par e-mail", "not_configured": "Billets de la commande",
                 "counted": "Espèces comptées   199,50 EUR", "cash": "  Espèces   50,00 EUR", "title": "Rapport Z Service 1",
-                "kept": "Le rapport est gardé pour être réimprimé : voir la file d'impression."}}
+                "kept": "Le rapport est gardé pour être réimprimé : voir la file d'impression.",
+                "staff": "  -   2 · 110,00 EUR · Carte (terminal) 60,00 EUR · Espèces 50,00 EUR"}}
 
 
 @pytest.fixture(scope="module", params=["en", "fr"])
@@ -53,6 +55,7 @@ def test_cash_up_screen_opens_and_closes_the_shift(res):
     assert r["queue"] == [["z_report", w["title"]]] and r["retried"] == [True] and r["queue_after"] == 0
     assert r["z"]["status"] == w["none"] and r["z"]["server"] == -50
     assert w["expected"] in r["z"]["rows"] and w["diff"] in r["z"]["rows"] and w["card"] in r["z"]["rows"]
+    assert w["staff"] in r["z"]["rows"]              # what each member took, by means (the card too)
     printed = r["printed"]                           # the Z report as the receipt printer printed it
     for row in (w["expected"], w["diff"], w["card"], w["counted"], w["cash"]):
         assert " ".join(row.split()) in printed, (row, printed)

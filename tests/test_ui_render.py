@@ -219,7 +219,9 @@ def test_kiosk_validates_payment(res):
     assert res["payment"]["states"] == ["valid", "valid"]
     # the method is chosen as for a sale (no invoice: the money is taken) and goes with the payment to the till
     assert res["payment"]["choices"][:3] == ["Cash", "Card (terminal)", "Voucher / exchange credit"]
-    assert res["payment"]["sent"] == [["A-1004", "card"]]
+    assert res["payment"]["sent"] == [["A-1004", "card", "AUTH-77"]]
+    assert res["payment_no_reference"] == {"asked": "Terminal or voucher reference",      # as for a sale
+                                           "said": "Type the terminal's or the voucher's reference.", "sent": 0}
 
 
 def test_event_switch_behind_pin(res):

@@ -202,9 +202,18 @@ def main(out: Path, size=(720, 1280), lang: str = "en") -> dict:
     choices = [w for w in h.ui.popup.walk() if type(w).__name__ == "BigButton"]
     next(w for w in choices if w.text == i18n.tr("Card (terminal)")).dispatch("on_release")
     h.pump()
+    h.ui.popup.entry.text = "  "                            # the terminal's reference: needed, as for a sale
+    h.ui.popup.submit()
+    h.pump()
+    res["payment_no_reference"] = {"asked": h.ui.popup.title, "said": h.ui.popup.content.children[-1].text,
+                                   "sent": len([b for _, _, b in ctl.door.ledger.outbox_pending()
+                                                if b.get("action") == "payment_validated"])}
+    h.ui.popup.entry.text = "AUTH-77"
+    h.ui.popup.submit()
+    h.pump()
     sent = [body for _, kind, body in ctl.door.ledger.outbox_pending() if body.get("action") == "payment_validated"]
     res["payment"] = {"message": kiosk.message.text, "states": [t["state"] for t in kiosk.tickets],
-                      "choices": [w.text for w in choices], "sent": [(b["order_number"], b["payment"]) for b in sent]}
+                      "choices": [w.text for w in choices], "sent": [(b["order_number"], b["payment"], b.get("payment_ref")) for b in sent]}
     res["find_martin"] = [len(kiosk.find("Martin")), kiosk.message.text, [w.text for w in kiosk.list.children]]
     kiosk.find("A-1004")
     kiosk.show_printers()

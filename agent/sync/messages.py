@@ -302,6 +302,7 @@ class PaymentValidated(Staffed):
     payment: str = "cash"              # how the money was taken (SETTLE_METHODS); a device before it: cash
     amount_cents: int | None = None    # what the desk collected (the order's amount due); None: not said (before it)
     parts: tuple[PaymentPart, ...] = ()   # a split payment (`payment` is its first part's method); sums to the amount
+    payment_ref: str = ""              # a card's terminal or a voucher's reference; a device before it: none
 
     @classmethod
     def from_wire(cls, d: Any) -> "PaymentValidated":
@@ -314,7 +315,8 @@ class PaymentValidated(Staffed):
             _bad("parts", [x.to_wire() for x in parts])
         return cls(order_number=text(d, "order_number", empty=False), device_id=text(d, "device_id", ""),
                    operator=text(d, "operator", ""), at=number(d, "at", None),
-                   payment=one_of(d, "payment", SETTLE_METHODS, "cash"), amount_cents=amount, parts=parts)
+                   payment=one_of(d, "payment", SETTLE_METHODS, "cash"), amount_cents=amount, parts=parts,
+                   payment_ref=text(d, "payment_ref", "", limit=MAX_PAYMENT_REF))
 
 
 @dataclass(frozen=True)
@@ -425,6 +427,14 @@ class ConfigChange(Staffed):
 PAYMENT_METHODS = ("cash", "card", "invoice", "voucher")
 SETTLE_METHODS = ("cash", "card", "voucher")    # a pending order paid at the desk: money taken, not invoiced
 MAX_PARTS = 4                                   # a split payment: up to 4 parts (cash and three cards…)
+REFERENCED_METHODS = ("card", "voucher")         # money taken with a reference: the terminal's, the voucher's
+REFERENCE_NEEDED = "Type the terminal's or the voucher's reference."
+
+
+def reference_missing(method: str, reference: str) -> bool:
+    """The desk's one rule, the app's and `agent pay`'s: money taken by card or voucher names its reference (the
+    terminal's slip, the voucher's code), so the till's card and voucher lines can be matched with the terminal's."""
+    return method in REFERENCED_METHODS and not reference.strip()
 MAX_TICKET_CENTS = 10**10                       # a ticket's highest price (agent.pricing.MAX_CENTS, `server price set`)
 
 
@@ -490,19 +500,27 @@ class SaleLine:
 
 @dataclass(frozen=True)
 class SoldTicket:
-    """A ticket of a sale: its key (ticket id), position and signed QR payload (TG1 online, TG2 offline)."""
+    """A ticket of a sale: its key (ticket id), position and signed QR payload (TG1 online, TG2 offline);
+    `price_cents`, what the kiosk charged for it (an offline sale's: its line's total shared over its tickets, so the
+    server files each category at the price the kiosk took, whatever the prices are when the sale arrives); None from
+    a kiosk before it (and on the wire only when set, as a kiosk before it sent the ticket)."""
     ticket_key: str
     category: int
     zone: int | None = None
     payload: str = ""
+    price_cents: int | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {"ticket_key": self.ticket_key, "category": self.category, "zone": self.zone, "payload": self.payload}
+        out = {"ticket_key": self.ticket_key, "category": self.category, "zone": self.zone, "payload": self.payload}
+        return out if self.price_cents is None else {**out, "price_cents": self.price_cents}
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> "SoldTicket":
+        price = integer(d, "price_cents", None)
+        if price is not None and not 0 <= price <= MAX_TICKET_CENTS:
+            _bad("price_cents", price)
         return cls(ticket_key=text(d, "ticket_key", empty=False), category=integer(d, "category"),
-                   zone=integer(d, "zone", None), payload=text(d, "payload", "", limit=1024))
+                   zone=integer(d, "zone", None), payload=text(d, "payload", "", limit=1024), price_cents=price)
 
 
 def _sold(d: dict[str, Any], name: str = "tickets") -> tuple[SoldTicket, ...]:
@@ -557,6 +575,10 @@ class OfflineSale(Staffed):
         parts = _parts(d)
         if parts and sum(x.cents for x in parts) != total:
             _bad("parts", [x.to_wire() for x in parts])
+        prices = [t.price_cents for t in tickets]
+        if any(p is not None for p in prices) and (None in prices or sum(p or 0 for p in prices) != total):
+            # the tickets' prices are the total shared out: every ticket's, adding up to it (else they say nothing)
+            _bad("tickets' price_cents", prices)
         return cls(sale_id=text(d, "sale_id", empty=False), allotment_id=integer(d, "allotment_id"),
                    target_id=integer(d, "target_id"), tickets=tickets, total_cents=total,
                    device_id=text(d, "device_id", ""), currency=text(d, "currency", "", limit=8),
@@ -866,8 +888,8 @@ class TillRequest(Staffed, Desk):
     PERMISSION: ClassVar[str] = "sale"
     action: str
     cents: int
-    currency: str = "EUR"
-    at: float | None = None
+    currency: str = ""                 # what the kiosk believes its till is in: the server's word holds ('' none said;
+    at: float | None = None            # another one is refused, `till_currency`)
 
     @classmethod
     def from_wire(cls, d: Any) -> "TillRequest":
@@ -876,7 +898,7 @@ class TillRequest(Staffed, Desk):
         if not 0 <= cents <= 10**10:
             _bad("cents", cents)
         return cls(**_sender(d), action=one_of(d, "action", ("open", "close")), cents=cents,
-                   currency=text(d, "currency", "EUR", limit=8), at=number(d, "at", None))
+                   currency=text(d, "currency", "", limit=8), at=number(d, "at", None))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from agent.desk_sale import (ALLOTMENT_NEXT, Sale, allotment_request, exchange_r
                              refund_request, sale_request, take_back, ticket_rows)
 from agent.desk_offers import OFFERS, held_offers
 from agent.errors import TicketgateError
-from agent.pricing import CartLine, Offer, PricingError, price_cart
+from agent.pricing import CartLine, Offer, PricingError, per_ticket, price_cart
 from agent.reasons import Reason, code_of
 from agent.private_files import write_private
 from agent.sync.messages import TILL_ACTIONS, DeskAnswer, DeskRequest, PaymentPart, SaleRequest, SoldTicket
@@ -296,12 +296,14 @@ class KioskDesk:
             return SaleResult(False, problem="Offline, and this kiosk's sales allotment is used up.")
         key, tickets, ticket_id = self._private_key(), [], first
         filed_under, is_pass = self._filed_under(sale.target_id)
+        prices = charged_prices(sale, quote)
         try:
-            for category, quantity in sale.lines:
-                for _ in range(quantity):
+            for i, (category, quantity) in enumerate(sale.lines):
+                for n in range(quantity):
                     ticket = Ticket(cert.key_id, sale.target_id, ticket_id, category=category,
                                     valid_until=cert.valid_until, is_pass=is_pass)
-                    tickets.append(SoldTicket(ticket.key, category, None, encode_offline_ticket(ticket, cert, key)))
+                    tickets.append(SoldTicket(ticket.key, category, None, encode_offline_ticket(ticket, cert, key),
+                                              prices[i][n] if prices else None))
                     ticket_id += 1
         except TicketgateError as exc:        # an event or category the allotment does not cover: one literal (tr)
             log.info("desk: offline sale %s refused: %s", sale.request_id, exc)
@@ -388,7 +390,8 @@ class KioskDesk:
                 "{n} sale made offline is still to upload: open or close the shift once the server has it.",
                 "{n} sales made offline are still to upload: open or close the shift once the server has them.",
                 waiting)
-        currency = currency or next((t.currency for t in self.targets()), "EUR")   # what this kiosk sells in
+        # what this kiosk believes it sells in (its price list's); none yet: the server's word, which holds anyway
+        currency = currency or next((t.currency for t in self.targets()), "")
         answer = self._ask(TillRequest(self._org(), self._device(), uuid.uuid4().hex, action, int(cents), currency,
                                            time.time(), staff=self.ledger.on_duty), self.timeout)
         if answer is None:
@@ -398,7 +401,7 @@ class KioskDesk:
                 self.ledger.set_setting(TILL, None)
             elif answer.reason_code == "shift_open":
                 self.ledger.set_setting(TILL, {"shift": str(answer.reason_params.get("shift", "")),
-                                               "float_cents": None, "currency": currency, "opened_at": None})
+                                               "float_cents": None, "currency": currency or "EUR", "opened_at": None})
             return answer_problem(answer)
         self.ledger.set_setting(TILL, {"shift": answer.order_number, "float_cents": answer.total_cents,
                                        "currency": answer.currency, "opened_at": time.time()}
@@ -534,3 +537,14 @@ class KioskDesk:
             return self.org
         identity = self.door.identity()
         return str(identity.org) if identity is not None else ""
+
+
+def charged_prices(sale: Sale, quote: CartQuote) -> list[list[int]] | None:
+    """What the kiosk charged for each ticket of an offline sale, line by line (each line's total shared over its
+    tickets, agent.pricing.per_ticket): the server files each category at that price, not at its prices when the
+    sale arrives. None when the quote is not the sale's (its lines or total differ): the server then shares the
+    total at its prices, as for a kiosk before it."""
+    if (len(quote.lines) != len(sale.lines) or quote.total_cents != sale.total_cents
+            or any((x.category, x.quantity) != line for x, line in zip(quote.lines, sale.lines))):
+        return None
+    return [per_ticket(x.total_cents, x.quantity) for x in quote.lines]

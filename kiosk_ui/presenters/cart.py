@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.reasons import code_of
+from agent.sync.messages import REFERENCE_NEEDED, reference_missing
 from drivers.printers.receipt import Receipt, ReceiptLine
 from drivers.printers.wording import money, say, when
 from kiosk_ui.i18n import language, tr, tr_n
@@ -114,8 +115,8 @@ def add_part(parts: tuple[Part, ...], method: str, amount_text: str, reference: 
         return parts, "Split the payment in 2 to 4 parts of cash, card or voucher."
     if cents > total_cents - sum(c for _, c, _ in parts):
         return parts, "The parts of the payment do not add up to the total."
-    if method in ("card", "voucher") and not reference.strip():
-        return parts, "Type the terminal's or the voucher's reference."
+    if reference_missing(method, reference):
+        return parts, REFERENCE_NEEDED
     return parts + ((method, cents, reference.strip()),), ""
 
 
@@ -136,8 +137,8 @@ def read_parts(text: str) -> tuple[tuple[Part, ...], str]:
         parts.append((method, cents, " ".join(words[2:])))
     if not 2 <= len(parts) <= 4:
         return (), SPLIT_HOW
-    if any(m in ("card", "voucher") and not r for m, _, r in parts):
-        return (), "Type the terminal's or the voucher's reference."
+    if any(reference_missing(m, r) for m, _, r in parts):
+        return (), REFERENCE_NEEDED
     return tuple(parts), ""
 
 
@@ -216,18 +217,21 @@ def receipt_line(printed: bool, message: str) -> str:
 
 def receipt_for(target: SaleTarget, quote: CartQuote, payment: Payment, result: SaleResult,
                 sold_at: str = "") -> Receipt:
-    """The buyer's receipt, in the event's language (drivers/printers/receipt.py prints it)."""
+    """The buyer's receipt, in the event's language (drivers/printers/receipt.py prints it), in the currency the
+    sale was counted in: the server's answer's for a sale it made (the kiosk's catalogue may be older), the catalogue's
+    for one made offline."""
     names = {c.category: c.name for c in target.categories}
+    currency = (result.currency if result.ok and not result.offline and result.currency else "") or quote.currency
     lines = tuple(ReceiptLine(names.get(line.category, line.name), line.quantity, line.total_cents, line.promotion,
                               line.discount_cents) for line in quote.lines)
     if payment.parts:                  # a split payment: each part printed, the cash given against the cash part
         cash = any(m == "cash" for m, _, _ in payment.parts)
         return Receipt(target.name, target.date_text, result.order_number, lines,
-                       result.total_cents or quote.total_cents, quote.currency, payment.parts[0][0],
+                       result.total_cents or quote.total_cents, currency, payment.parts[0][0],
                        payment.given_cents if cash else None, "", payment.buyer_name, sold_at, target.language,
                        result.offline, parts=tuple((m, c, r.strip()) for m, c, r in payment.parts))
     return Receipt(target.name, target.date_text, result.order_number, lines, result.total_cents or quote.total_cents,
-                   quote.currency, payment.method, payment.given_cents if payment.method == "cash" else None,
+                   currency, payment.method, payment.given_cents if payment.method == "cash" else None,
                    payment.reference, payment.buyer_name, sold_at, target.language, result.offline)
 
 

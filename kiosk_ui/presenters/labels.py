@@ -82,6 +82,8 @@ REFUSAL_TEXTS = {
     "allotment_revoked": ("Sold after the organiser revoked allotment {allotment} ({at}): not a sale; hand {amount} "
                           "back to the buyer."),
     "shift_open": "This kiosk's till shift {shift} is open already: close it first.",
+    "till_currency": ("This kiosk's till is in {currency}, not {given}: nothing done. Let the kiosk sync its price "
+                      "list, then try again."),
     "expired": "Not carried out: it reached the server {late} s after this kiosk stopped waiting.",
     "busy": "The server is busy: try again in {seconds} s.",
     # uploads the server refused (the ack), shown on the Sync screen

@@ -61,7 +61,9 @@ def z_rows(z: dict) -> tuple[tuple[str, str], ...]:
     moves_apart(z.get("rolled_back"), tr("Cancelled by rollback"), tr("Cash not in the drawer"))
     rows += [(tr("Float"), m(z["float_cents"])), (tr("Expected cash"), m(z["expected_cash_cents"])),
              (tr("Counted cash"), m(z["counted_cash_cents"])), (tr("Difference"), m(z["difference_cents"]))]
-    rows += [(f"  {s['staff']}", f"{s['sales']} · {m(s['total_cents'])}") for s in z["per_staff"]]
+    # each member: their sales, and what they took by each means (server_stub.reports.taken; a report of before: none)
+    rows += [(f"  {s['staff']}", f"{s['sales']} · {m(s['total_cents'])}" + "".join(
+        f" · {method_label(k)} {m(v)}" for k, v in (s.get("taken") or {}).items() if v)) for s in z["per_staff"]]
     return tuple(rows)
 
 

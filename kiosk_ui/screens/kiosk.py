@@ -11,7 +11,7 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 
 from agent.reasons import code_of
-from agent.sync.messages import SETTLE_METHODS
+from agent.sync.messages import REFERENCE_NEEDED, REFERENCED_METHODS, SETTLE_METHODS, reference_missing
 from kiosk_ui.desk_payment import amount_due, take_payment
 from kiosk_ui.i18n import tr, tr_n
 from kiosk_ui.presenters.cart import amount, exchange_message, read_parts, refund_message
@@ -171,13 +171,27 @@ class KioskScreen(BaseScreen):
         if not self.order_number:
             return
         number = self.order_number
+        if payment in REFERENCED_METHODS:         # the terminal's or the voucher's reference first, as for a sale
+
+            def referenced(text: str) -> str:
+                if reference_missing(payment, text):
+                    return tr(REFERENCE_NEEDED)
+                self._take_payment(number, payment, text.strip())
+                return ""
+            self.ui.popup = ask_text(tr("Terminal or voucher reference"), tr("Terminal or voucher reference"),
+                                     referenced)
+            return
+        self._take_payment(number, payment, None)
+
+    def _take_payment(self, number: str, payment: str, reference: str | None) -> None:
+        """The amount received (typed back when this kiosk holds the amount due), then the payment recorded."""
         due = amount_due(self.ctl.door, number)
         if not due:
-            self._paid(number, take_payment(self.ctl.door, number, payment))
+            self._paid(number, take_payment(self.ctl.door, number, payment, reference=reference))
             return
 
         def typed(text: str) -> str:
-            outcome = take_payment(self.ctl.door, number, payment, text)
+            outcome = take_payment(self.ctl.door, number, payment, text, reference=reference)
             if outcome.ok:
                 self._paid(number, outcome)
             return outcome.message if not outcome.ok else ""

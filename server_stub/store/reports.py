@@ -301,9 +301,7 @@ class ReportsMixin(ScansMixin, StaffMixin):
         if dev is None or dev["org"] != org:
             raise NotFound(f"no device {device_id!r} for organiser {org!r}")
         shift_uuid = shift_uuid or uuid.uuid4().hex
-        if not currency:
-            events = dev.get("events") or []
-            currency = self.currency(int(events[0])) if events else "EUR"
+        currency = currency or self.desk_currency(device_id)
         with self.tx() as c:
             self._lock_org(org)
             same = c.execute("SELECT shift_id FROM till_shifts WHERE shift_uuid=?", (shift_uuid,)).fetchone()
@@ -318,6 +316,12 @@ class ReportsMixin(ScansMixin, StaffMixin):
                       "VALUES (?,?,?,?,?,?,?)", (org, device_id, shift_uuid, staff, currency.upper(), int(float_cents),
                                                  time.time() if at is None else at))
         return self.shift(org, self.q1("SELECT shift_id FROM till_shifts WHERE shift_uuid=?", (shift_uuid,))[0])
+
+    def desk_currency(self, device_id: str) -> str:
+        """What a desk sells in, its till's currency: that of its (first) event, EUR when it has none."""
+        dev = self.device(device_id) or {}
+        events = dev.get("events") or []
+        return self.currency(int(events[0])) if events else "EUR"
 
     def close_shift(self, org: str, shift_id: int, counted_cents: int, staff: str = "", at: float | None = None,
                     warn_unsent: bool = True) -> dict:
@@ -416,7 +420,18 @@ class MailStatusMixin:
 
 class TillRequestsMixin(ReportsMixin):
     """A kiosk's till messages (agent.sync.messages.TillRequest), answered like desk requests: idempotent by request
-    id (the answer is kept), refusals by name."""
+    id (the answer is kept), refusals by name. The till's currency is the server's (`desk_currency`: the currency
+    of the events the kiosk sells), never the kiosk's word: a kiosk stating another one is refused (`till_currency`)."""
+
+    @staticmethod
+    def _refuse_other_currency(given: str, currency: str) -> None:
+        """StoreError `till_currency` when the kiosk states a currency (a kiosk before it sent none, or EUR) other
+        than the till's."""
+        if given and given.strip().upper() != currency.upper():
+            raise coded(StoreError(f"this kiosk's till is in {currency.upper()}, the currency of the events it sells, "
+                                   f"not {given.strip().upper()}: nothing done; let the kiosk sync its price list, "
+                                   "then try again"), "till_currency", currency=currency.upper(),
+                        given=given.strip().upper())
 
     def till_request(self, org: str, device_id: str, req) -> Any:
         from agent.sync.messages import DeskAnswer
@@ -425,7 +440,8 @@ class TillRequestsMixin(ReportsMixin):
             if done is not None:
                 return DeskAnswer(**dict(done, lines=tuple(done.get("lines", ())), tickets=()))
             if req.action == "open":
-                s = self.open_shift(org, device_id, req.cents, req.staff, req.currency, shift_uuid=req.request_id)
+                self._refuse_other_currency(req.currency, self.desk_currency(device_id))
+                s = self.open_shift(org, device_id, req.cents, req.staff, shift_uuid=req.request_id)
                 answer = {"device": device_id, "request_id": req.request_id, "kind": "till", "ok": True,
                           "status": "open", "order_number": str(s["shift_id"]), "currency": s["currency"],
                           "total_cents": s["float_cents"]}
@@ -433,6 +449,7 @@ class TillRequestsMixin(ReportsMixin):
                 open_ = [s for s in self.shifts(org, device_id) if s["closed_at"] is None]
                 if not open_:
                     raise coded(StoreError(f"{device_id} has no open till shift"), "no_open_shift")
+                self._refuse_other_currency(req.currency, open_[-1]["currency"])
                 s = self.close_shift(org, open_[-1]["shift_id"], req.cents, req.staff, warn_unsent=False)
                 z = s["report"]
                 answer = {"device": device_id, "request_id": req.request_id, "kind": "till", "ok": True,

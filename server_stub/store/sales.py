@@ -675,20 +675,36 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
     def _offline_lines(self, sale: OfflineSale, now: float) -> list[tuple]:
         """An offline sale's order lines, one per category and zone (category, zone, quantity, unit, discount, total,
         promotion, promo id): priced by the server's rules as the kiosk priced them; when the prices changed since,
-        the total the kiosk took spread over them at the current prices (the report, the till and a later exchange
-        or refund then count what was paid for each ticket)."""
+        what the kiosk charged for each ticket (its `price_cents`: each line the sum of its tickets'), or, from a
+        kiosk before it, the total the kiosk took spread over them at the current prices (the report, the till and
+        a later exchange or refund then count what was paid for each ticket)."""
         counts: dict[tuple[int, int], int] = {}
+        charged: dict[tuple[int, int], int] = {}
         for t in sale.tickets:
             key = (t.category or 0, -1 if t.zone is None else t.zone)
             counts[key] = counts.get(key, 0) + 1
+            charged[key] = charged.get(key, 0) + (t.price_cents or 0)
         cart = [CartLine(category, n, None if zone < 0 else zone) for (category, zone), n in sorted(counts.items())]
+        told = all(t.price_cents is not None for t in sale.tickets)   # (OfflineSale: they add up to the total)
         try:
             quote = price_cart(self.offer(sale.target_id), cart, sale.promo_code, sale.at or now)
-            if quote.total_cents == sale.total_cents:
+            same = quote.total_cents == sale.total_cents and (not told or all(
+                sum(x.total_cents for x in quote.lines if (x.category, -1 if x.zone is None else x.zone) == key)
+                == cents for key, cents in charged.items()))
+            if same:
                 return [(x.category, x.zone, x.quantity, x.unit_cents, x.discount_cents, x.total_cents, x.promotion,
                          x.promo_id) for x in quote.lines]
         except PricingError:
             pass
+        if told:                        # at the prices the kiosk charged: the unit its price (the highest of its
+            out = []                    # tickets' when a promotion shared a discount unevenly), its discount the rest
+            for x in cart:
+                key = (x.category, -1 if x.zone is None else x.zone)
+                unit = max(t.price_cents or 0 for t in sale.tickets
+                           if (t.category or 0, -1 if t.zone is None else t.zone) == key)
+                out.append((x.category, x.zone, x.quantity, unit, unit * x.quantity - charged[key], charged[key],
+                            sale.promo_code, None))
+            return out
         prices = self.prices(sale.target_id)
         totals = spread(sale.total_cents, [prices.get(x.category, 0) * x.quantity for x in cart])
         return [(x.category, x.zone, x.quantity, prices.get(x.category, 0),
@@ -707,7 +723,8 @@ class SalesMixin(ExchangeMixin, KeysDevicesMixin):
         if row is None or row[1] != org or row[0] != device_id:
             raise StoreError(f"allotment {sale.allotment_id} is not {device_id}'s")
         _, _, events, categories, first, last, max_count, used, holding, revoked_at, why = row
-        flag = revoked_allotment_flag(sale, revoked_at, why)        # sold before it was revoked: honoured, flagged
+        flag = "; ".join(f for f in (revoked_allotment_flag(sale, revoked_at, why),   # sold before it was revoked:
+                                     currency_flag(sale, self.currency(sale.target_id))) if f)   # honoured, flagged
         prior = c.execute("SELECT device_id, answer FROM desk_requests WHERE request_id=?", (sale.sale_id,)).fetchone()
         if prior is not None:
             if prior[0] != device_id:
@@ -794,6 +811,18 @@ def revoked_allotment_flag(sale: OfflineSale, revoked_at: float | None, why: str
                     amount=cents_text(sale.total_cents, sale.currency))
     return (f"sold under allotment {sale.allotment_id} before it was revoked at {at} ({why}): the doors refuse its "
             "tickets (SALE NOT CERTIFIED); re-issue or refund the order")
+
+
+def currency_flag(sale: OfflineSale, currency: str) -> str:
+    """An offline sale stating another currency than the event's (the server's: `server price set --currency`; a
+    kiosk that sold on a catalogue from before the organiser changed it): taken, counted in the event's currency, and
+    flagged for the organiser. '' when it states the event's, or none (a kiosk before it)."""
+    given = sale.currency.strip().upper()
+    if not given or given == currency.upper():
+        return ""
+    return (f"sold offline in {given}, the event's currency is {currency.upper()}: counted as "
+            f"{cents_text(sale.total_cents, currency.upper())}; check what the kiosk took and its price list "
+            "(it sells in the event's currency once it has synced)")
 
 
 SPLIT = "split"         # desk_requests.payment of a move paid several ways: its parts are in the answer (`parts`)
