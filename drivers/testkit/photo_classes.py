@@ -184,7 +184,7 @@ def shadowed(image: np.ndarray, rng: np.random.Generator, through: tuple[float, 
     a = rng.uniform(0, 2 * math.pi)
     d = (x - through[0]) * math.cos(a) + (y - through[1]) * math.sin(a)
     soft = float(rng.uniform(2, 25))
-    dark = 1 / (1 + np.exp(-d / soft))
+    dark = 1 / (1 + np.exp(np.clip(-d / soft, -60, 60)))
     return image * (1 - depth * dark)[:, :, None]
 
 
@@ -393,8 +393,9 @@ def gray(photo: Photo) -> np.ndarray:
     return cv2.cvtColor(photo.image, cv2.COLOR_BGR2GRAY)
 
 
-def camera_frame(image: np.ndarray, long_side: int = 1280) -> np.ndarray:
-    """The photo as the door's camera delivers it: at most `long_side` px (a 12 MP scene is a 1280 x 960 frame)."""
+def camera_frame(image: np.ndarray, long_side: int = 640) -> np.ndarray:
+    """The scene as the door's camera delivers it: at most `long_side` px (`frames.VideoCaptureSource`'s 640 x 480;
+    a code of 4-8 px a module in the photo has 2-4 there)."""
     factor = long_side / max(image.shape[:2])
     if factor >= 1:
         return image
