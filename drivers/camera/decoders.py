@@ -123,9 +123,9 @@ def _zbar_version() -> tuple[int, int]:
     """libzbar's (major, minor); (0, 0) when it cannot say."""
     import ctypes
     try:
-        from pyzbar.zbar_library import load
+        from pyzbar import zbar_library
         major, minor, patch = ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint()
-        load()[0].zbar_version(ctypes.byref(major), ctypes.byref(minor), ctypes.byref(patch))
+        zbar_library.load()[0].zbar_version(ctypes.byref(major), ctypes.byref(minor), ctypes.byref(patch))
         return major.value, minor.value
     except (OSError, AttributeError, ImportError):
         return 0, 0

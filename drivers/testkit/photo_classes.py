@@ -66,7 +66,7 @@ def code_matrix(text: str, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.5:
         import segno
         return np.array(segno.make(text, error="lmqh"[level], micro=False, boost_error=False).matrix, bool)
-    import qrcode
+    import qrcode  # type: ignore[import-untyped]
     qr = qrcode.QRCode(error_correction=(qrcode.constants.ERROR_CORRECT_L, qrcode.constants.ERROR_CORRECT_M,
                                          qrcode.constants.ERROR_CORRECT_Q, qrcode.constants.ERROR_CORRECT_H)[level],
                        border=0)
@@ -100,8 +100,8 @@ def texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     h, w = shape
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     kind = int(rng.integers(0, 3))
-    noise = cv2.GaussianBlur(rng.normal(0, 1, shape).astype(np.float32), (0, 0), float(rng.uniform(2, 8)))
-    noise /= noise.std() + 1e-6
+    blurred = cv2.GaussianBlur(rng.normal(0, 1, shape).astype(np.float32), (0, 0), float(rng.uniform(2, 8)))
+    noise = blurred / float(blurred.std() + 1e-6)
     if kind == 0:       # wood: stretched rings
         period = float(rng.uniform(8, 30))
         t = 0.5 + 0.5 * np.sin((x + 6 * noise) * 2 * np.pi / period)
@@ -198,7 +198,8 @@ def camera(image: np.ndarray, rng: np.random.Generator, blur: float, noise: floa
     reps = (-(-h // tile.shape[0]), -(-w // tile.shape[1]), 1)     # a noise tile repeated (12 MP of noise: 10 s)
     out = np.clip(out.astype(np.int16) + np.tile(tile, reps)[:h, :w], 0, 255).astype(np.uint8)
     ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else out
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+    return out if decoded is None else np.asarray(decoded, np.uint8)
 
 
 # ---- the classes --------------------------------------------------------------------------------------------------
@@ -406,12 +407,8 @@ def libraries() -> dict[str, Callable[[np.ndarray], list[str]]]:
     """The decoder libraries installed here, each at its own best (every code, its default "try harder")."""
     out: dict[str, Callable[[np.ndarray], list[str]]] = {}
     try:
-        import zxingcpp
-
-        def zx(g: np.ndarray) -> list[str]:
-            return [b.text for b in zxingcpp.read_barcodes(g, formats=zxingcpp.BarcodeFormat.QRCode,
-                                                           text_mode=zxingcpp.TextMode.Plain) if b.valid]
-        out["zxing-cpp"] = zx
+        from drivers.camera.decoders import ZxingDecoder
+        out["zxing-cpp"] = ZxingDecoder()       # every code, inverted, rotated, downscaled; the bytes as encoded
     except ImportError:
         pass
     try:
