@@ -1,6 +1,6 @@
 """Photos of codes that are not ours, by class (drivers/testkit/photo_classes.py): what each decoder library reads
 against our chain, on stills (`DecoderChain.decode`, as `ticketgate decode` reads a photo) and on the door's camera
-frames (`DecoderChain.decode_live`, the photo as the camera's 640 x 480 frame, the libraries on the same frame; for
+frames (`DecoderChain.decode_live`, costs pinned to `combine.NOMINAL_MS`, the photo as the camera's 640 x 480 frame, the libraries on the same frame; for
 the class with a ticket among other codes the chain keeps a retry's text only if it looks like a ticket, as the
 kiosk's scan screen does).
 
@@ -19,6 +19,7 @@ from figures import ROOT  # noqa: F401  (puts the repository on sys.path)
 
 from agent.payload import plausible  # noqa: E402
 from drivers.camera.chain import DecoderChain  # noqa: E402
+from drivers.camera.combine import NOMINAL_MS  # noqa: E402
 from drivers.testkit.photo_classes import PHOTO_CLASSES, camera_frame, gray, judged, libraries, photo  # noqa: E402
 
 
@@ -31,8 +32,10 @@ def main() -> None:
     lo, hi = (int(x) for x in a.seeds.split(":"))
     libs = libraries()
     chain = DecoderChain(still_cap_ms=300)
-    live = DecoderChain()
-    door = DecoderChain(plausible=plausible)       # the scan screen's: a ticket's shape
+    # pinned costs: what the live chain reads depends on the frame only, not on this machine's load (the door learns
+    # its costs; bench_door_conditions.py measures them)
+    live = DecoderChain(pinned_costs=NOMINAL_MS)
+    door = DecoderChain(pinned_costs=NOMINAL_MS, plausible=plausible)       # the scan screen's: a ticket's shape
     names = [*libs, "ours (decode)"]
     print(f"| class | photos | {' | '.join(names)} | ours wrong | live: {' | '.join(libs)} | live ours | "
           f"live wrong | ours ms p50 / max |")
