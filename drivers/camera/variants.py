@@ -64,17 +64,6 @@ def padded(gray: np.ndarray) -> np.ndarray:
     return cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
 
 
-def quiet_zone_added(gray: np.ndarray) -> np.ndarray:
-    """Halved, then a white border of 15 % of the short side: a code held so close that it fills the frame, its quiet
-    zone (and a little of its edge) out of it, gets the light margin zxing-cpp's finder scan needs (the 1:1:3:1:1
-    run of a finder pattern cut by the frame's edge), at half the cost of its big modules. Padding alone, at full
-    size, is `padded` (late in the retries: a 300 ms cap rarely reached it)."""
-    h, w = gray.shape[:2]
-    half = cv2.resize(gray, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA) if min(h, w) >= 200 else gray
-    pad = max(8, int(min(half.shape[:2]) * 0.15))
-    return cv2.copyMakeBorder(half, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
-
-
 def rotated_45(gray: np.ndarray) -> np.ndarray:
     h, w = gray.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2, h / 2), 45, 1 / 1.42)
@@ -109,5 +98,5 @@ def np_padded(gray: np.ndarray) -> np.ndarray:
 NUMPY_VARIANTS: tuple[Variant, ...] = (np_half, np_dark_grown, np_light_threshold, np_inverted, np_padded)
 
 # Order matters: cheapest and most productive first. The live camera loop runs one per frame, round robin.
-DEFAULT_VARIANTS: tuple[Variant, ...] = (scaled(0.5), quiet_zone_added, dark_grown, light_threshold, scaled(2.0), otsu, clahe,
+DEFAULT_VARIANTS: tuple[Variant, ...] = (scaled(0.5), dark_grown, light_threshold, scaled(2.0), otsu, clahe,
                                          sharpened, adaptive, inverted, padded, rotated_45) if cv2 else NUMPY_VARIANTS
