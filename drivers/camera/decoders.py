@@ -19,10 +19,47 @@ class Decoder(Protocol):
 
 
 def _text(raw: bytes) -> str:
+    """A QR code's bytes as text, guessed as zxing-cpp and ZXing guess them (`StringUtils.guessEncoding`): UTF-8 when
+    valid; Shift-JIS when it decodes and has a word of 3 double-byte characters or of 3 half-width katakana (or,
+    where ISO-8859-1 would do too, when a tenth of the bytes are ISO-8859-1 symbols); else ISO-8859-1, the byte
+    mode's own encoding. libzbar's own guess took the ISO-8859-1 bytes of "Opéra" (é, r: a valid Shift-JIS pair)
+    for Shift-JIS: "Op廨a", a wrong text."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        pass
+    iso = not any(0x80 <= b < 0xA0 for b in raw)
+    if _shift_jis_likely(raw, iso):
+        return raw.decode("shift_jis")
+    return raw.decode("latin-1")
+
+
+def _shift_jis_likely(raw: bytes, iso: bool) -> bool:
+    try:
+        raw.decode("shift_jis")
+    except UnicodeDecodeError:
+        return False
+    katakana = double = katakana_run = double_run = katakana_chars = 0
+    i = 0
+    while i < len(raw):
+        b = raw[i]
+        if 0xA1 <= b <= 0xDF:                       # a half-width katakana (one byte)
+            katakana_chars += 1
+            katakana_run, double_run = katakana_run + 1, 0
+            i += 1
+        elif b >= 0x81:                             # a double-byte character
+            double_run, katakana_run = double_run + 1, 0
+            i += 2
+        else:
+            katakana_run = double_run = 0
+            i += 1
+        katakana, double = max(katakana, katakana_run), max(double, double_run)
+    if katakana >= 3 or double >= 3:
+        return True
+    if not iso:
+        return True
+    symbols = sum(1 for b in raw if 0xA0 <= b < 0xC0 or b in (0xD7, 0xF7))
+    return (katakana == 2 and katakana_chars == 2) or symbols * 10 >= len(raw)
 
 
 class ZxingDecoder:
@@ -79,18 +116,35 @@ class ZxingDecoder:
         return texts, read, unread
 
 
+CFG_BINARY = 4      # libzbar 0.23's ZBAR_CFG_BINARY (pyzbar 0.1.9's enum predates it: its 4 is the older CFG_NUM)
+
+
+def _zbar_version() -> tuple[int, int]:
+    """libzbar's (major, minor); (0, 0) when it cannot say."""
+    import ctypes
+    try:
+        from pyzbar import zbar_library
+        major, minor, patch = ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint()
+        zbar_library.load()[0].zbar_version(ctypes.byref(major), ctypes.byref(minor), ctypes.byref(patch))
+        return major.value, minor.value
+    except (OSError, AttributeError, ImportError):
+        return 0, 0
+
+
 class ZbarDecoder:
     """libzbar0 through pyzbar's ctypes bindings: a different detector, reads some images zxing-cpp misses, and
     joins the symbols of a structured-append code into its one text (zxing-cpp returns each part as if whole).
     Only each symbol's data is asked for: `pyzbar.decode` also turns the symbol's orientation into an enum, which
     zbar leaves unknown (-1) on a joined structured-append symbol, so it raised ValueError and read nothing at all
-    in an image holding one."""
+    in an image holding one. With libzbar 0.23 and later the symbol's bytes are asked for as they are (binary mode)
+    and turned into text as zxing-cpp does (`_text`): libzbar's own guess misread ISO-8859-1 accents."""
     name = "pyzbar"
 
     def __init__(self) -> None:
         from pyzbar import wrapper
         self._w = wrapper
         self._others = [s for s in wrapper.ZBarSymbol if s != wrapper.ZBarSymbol.QRCODE]
+        self._binary = _zbar_version() >= (0, 23)
 
     def __call__(self, gray: np.ndarray) -> list[str]:
         if gray.shape[0] < 8 or gray.shape[1] < 8:
@@ -105,6 +159,8 @@ class ZbarDecoder:
             for symbol in self._others:     # QR codes only, set as pyzbar.decode(symbols=[QRCODE]) sets it
                 w.zbar_image_scanner_set_config(scanner, symbol, w.ZBarConfig.CFG_ENABLE, 0)
             w.zbar_image_scanner_set_config(scanner, w.ZBarSymbol.QRCODE, w.ZBarConfig.CFG_ENABLE, 1)
+            if self._binary:                # the code's bytes, not libzbar's guess of their text (`_text` guesses)
+                w.zbar_image_scanner_set_config(scanner, w.ZBarSymbol.QRCODE, CFG_BINARY, 1)
             pixels = gray.tobytes()
             w.zbar_image_set_format(image, int.from_bytes(b"Y800", "little"))
             w.zbar_image_set_size(image, gray.shape[1], gray.shape[0])
