@@ -1,0 +1,58 @@
+"""Session V's walk of the door staff's rough edges through the public commands (`ticketgate …` subprocesses, fresh
+HOMEs, `provision serve --start-broker`, `server serve`, real SQLite files) and the app offscreen
+(tests/door_v_scenario.py). Each test names the defect it fails on (old code)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.broker import mosquitto_binary
+from tests.helpers import run_offscreen_scenario
+from tests.qa_organiser import organiser_running, tg
+from tests.test_qa_skew import _event_now
+
+needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def _sync(device: Path) -> dict:
+    said = tg(device, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
+    return json.loads(said.strip().splitlines()[-1])
+
+
+def _scan(device: Path, *payloads: str, lang: str = "en") -> list[str]:
+    return tg(device, "agent", "scan", "--lang", lang, "--reread-window", "0",
+              stdin="".join(p + "\n" for p in payloads)).stdout.splitlines()
+
+
+def _app(tmp: Path, device: Path, lang: str, *payloads: str) -> dict:
+    """What the app's Scan screen shows for `payloads` typed by a laser on `device` (its home), in `lang`."""
+    (tmp / "payloads.json").write_text(json.dumps(list(payloads)))
+    out = tmp / f"app-{lang}.json"
+    run_offscreen_scenario("door_v_scenario.py", str(out), str(device / "device"), lang, str(tmp / "payloads.json"))
+    return json.loads(out.read_text())
+
+
+def test_a_never_enrolled_device_says_it_trusts_no_keys_yet_and_how_to_enrol(tmp_path):
+    """A steward picks up a device nobody enrolled and scans a genuine ticket: the door said UNKNOWN ISSUER ("key 1
+    is not in this device's keyring", the app: "Check the event, or sync the device") as for a stranger's ticket,
+    though it trusts no key at all and no sync can help before enrolment. It now says NO TICKET KEYS: the device
+    trusts no ticket keys yet, enrol it with the organiser's code (the command), then sync; in French too, and the
+    app says the same with its Set-up screen."""
+    org, door = tmp_path / "org", tmp_path / "door"
+    org.mkdir()
+    door.mkdir()
+    payloads = _event_now(org)
+    line = _scan(door, payloads[0])[0]
+    assert line.startswith("NO TICKET KEYS | this device trusts no ticket keys yet"), line
+    assert "ticketgate provision enroll --code CODE --server HOST:PORT" in line and "then sync" in line, line
+    said = json.loads(tg(door, "agent", "scan", "--json", stdin=payloads[0] + "\n").stdout)
+    assert said["verdict"] == "unknown_key" and said["reason"] == "no_keys", said
+    french = _scan(door, payloads[1], lang="fr")[0]
+    assert french.startswith("AUCUNE CLÉ DE BILLET | cet appareil ne fait encore confiance à aucune clé"), french
+    assert _scan(door, "hello")[0].startswith("NOT A TICKET | "), "what is no ticket is still said to be none"
+    for lang, title, words in (("en", "NO TICKET KEYS", "enroll it on the Set-up screen"),
+                               ("fr", "AUCUNE CLÉ DE BILLET", "inscrivez-le dans l'écran Configuration")):
+        shown = _app(tmp_path, door, lang, payloads[0])["read"][0]
+        assert shown["title"] == title and words in shown["reason"], shown
