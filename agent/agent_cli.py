@@ -14,7 +14,7 @@ from agent.gate import Gate
 from agent.event_selection import SelectionRefused
 from agent.event_names import EventNames, organiser_messages
 from agent.stored_policy import check_policy_selection, load_policy, save_policy
-from agent.wiped_status import describe as describe_wiped, wiped_status
+from agent.wiped_status import describe as describe_wiped, inside_shown, wiped_status
 from agent.home import WIPED_IDENTITY, DeviceHome, HomeError, carried_identity, open_home, resolve_home
 from agent.keyring import Keyring, UntrustworthyKey
 from agent.pretix_events import load_pretix_event
@@ -480,7 +480,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         identity = DeviceHome(home).identity()
         status: dict[str, Any] = {"home": str(home), "identity": identity.__dict__ if identity else None,
                   "policy": load_policy(ledger).to_json(), "counts": ledger.counts(),
-                  "inside": {str(k): v for k, v in sorted(ledger.inside().items(), key=lambda kv: str(kv[0]))},
+                  "inside": {str(k): v for k, v in sorted(inside_shown(ledger, credentials is not None).items(),
+                                                          key=lambda kv: str(kv[0]))},
                   "trusted_keys": [{"key_id": k.key_id, "fingerprint": k.fingerprint, "organiser": k.organiser}
                                    for k in keyring.keys.values()],
                   "pretix_events": [p.event_id for p in keyring.pretix],

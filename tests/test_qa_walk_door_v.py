@@ -56,3 +56,27 @@ def test_a_never_enrolled_device_says_it_trusts_no_keys_yet_and_how_to_enrol(tmp
                                ("fr", "AUCUNE CLÉ DE BILLET", "inscrivez-le dans l'écran Configuration")):
         shown = _app(tmp_path, door, lang, payloads[0])["read"][0]
         assert shown["title"] == title and words in shown["reason"], shown
+
+
+@needs_broker
+def test_a_wiped_door_shows_nothing_of_its_old_event_inside(tmp_path):
+    """The technician wipes a door handed back after the show (`provision wipe --yes`): its entries stay, to be
+    uploaded under its next enrollment, but the event is gone from it. `agent status` still said "inside now: event
+    1: 1" (and --json its count), the app's strip "Inside 1", for an event the device no longer holds. After a wipe
+    nothing of the old event is shown; the wiped line still says what it keeps."""
+    org, door = tmp_path / "org", tmp_path / "door"
+    org.mkdir()
+    door.mkdir()
+    payloads = _event_now(org)
+    with organiser_running(org) as running:
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+    assert _scan(door, payloads[0])[0].startswith("ACCEPTED — IN | "), "the guest came in"
+    assert "inside now: event 1: 1" in tg(door, "agent", "status").stdout, "before the wipe: one inside"
+    tg(door, "provision", "wipe", "--yes")
+    said = tg(door, "agent", "status").stdout
+    assert "inside now" not in said and "wiped (" in said, said
+    assert json.loads(tg(door, "agent", "status", "--json").stdout)["inside"] == {}
+    assert "présents" not in tg(door, "agent", "status", "--lang", "fr").stdout
+    assert _app(tmp_path, door, "en")["counters"].endswith("Inside 0"), "the app's strip too"
