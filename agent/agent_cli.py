@@ -28,7 +28,7 @@ from agent.staff_session import OnDuty
 from agent.ticket_state import ticket_state
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, SETTLE_METHODS, PaymentPart, name_arg
-from agent.status_words import status_lines
+from agent.status_words import configured_lines, status_lines
 from agent.cli_words import human, login_needed_line, on_duty_line, role_word, search_line, undone_line
 from agent.language import SETTING as LANGUAGE_SETTING, LANGUAGES, choose as choose_language, translate
 from agent.verdicts import Reason, Verdict
@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     conf = sub.add_parser("configure", help="store device settings (mode, events, zones, gate)",
                           description=_SELECTION_RULE)
     _policy_flags(conf)
+    conf.add_argument("--json", action="store_true", help="the settings saved, as JSON")
+    _lang_flag(conf)
 
     search = sub.add_parser("search", help="find tickets by buyer name, email, order number or ticket id")
     search.add_argument("query")
@@ -426,7 +428,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         with ledger.transaction():
             save_policy(ledger, policy)
             record_config_change(ledger, before, policy)     # who changed what, for the organiser
-        print(json.dumps(policy.to_json(), indent=2))
+        print(json.dumps(policy.to_json(), indent=2) if args.json
+              else "\n".join(configured_lines(policy.to_json(), lang)))
         return 0
     if args.cmd == "scan":
         gate = Gate(ledger, keyring)

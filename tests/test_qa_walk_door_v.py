@@ -80,3 +80,24 @@ def test_a_wiped_door_shows_nothing_of_its_old_event_inside(tmp_path):
     assert json.loads(tg(door, "agent", "status", "--json").stdout)["inside"] == {}
     assert "présents" not in tg(door, "agent", "status", "--lang", "fr").stdout
     assert _app(tmp_path, door, "en")["counters"].endswith("Inside 0"), "the app's strip too"
+
+
+def test_configure_says_the_settings_it_saved_in_words_and_json_on_asking(tmp_path):
+    """A supervisor sets the door to entry/exit for the evening: `agent configure` printed the whole settings record
+    as raw JSON (event_times, pass_events, known_events…), in English whatever the language, where `agent status`
+    says "device … at …: mode …, events …, zones …". It now says what it saved in those words, in the device's
+    language; --json keeps the JSON."""
+    door = tmp_path / "door"
+    door.mkdir()
+    said = tg(door, "agent", "configure", "--device-id", "tab-4", "--gate", "west", "--mode", "entry_exit",
+              "--direction", "in").stdout.splitlines()
+    assert said == ["settings saved: device tab-4 at west: mode entry_exit, events all, zones all",
+                    "  direction: entries only",
+                    "  the same code read again within 3 s repeats its verdict (nothing recorded)"], said
+    status = tg(door, "agent", "status").stdout.splitlines()
+    assert said[0].removeprefix("settings saved: ") == status[1], "the words `agent status` says them in"
+    french = tg(door, "agent", "configure", "--lang", "fr", "--reread-window", "0").stdout.splitlines()
+    assert french == ["réglages enregistrés : appareil tab-4 à la porte west : mode Entrée / sortie, événements tous, "
+                      "zones toutes", "  sens : entrées seulement", "  un code relu est jugé de nouveau"], french
+    saved = json.loads(tg(door, "agent", "configure", "--mode", "normal", "--json").stdout)
+    assert (saved["mode"], saved["gate"], saved["reread_window"]) == ("normal", "west", 0), saved
