@@ -110,7 +110,11 @@ def refused_upload(r: dict[str, Any]) -> dict[str, Any]:
     body = r["body"]
     return {"id": r["id"], "kind": r["kind"], "action": body.get("action") or body.get("kind") or "",
             "order_number": body.get("order_number") or "", "ticket_key": body.get("ticket_key"),
-            "reason": r["refused"]}
+            "reason": r["refused"], "restored": r["kind"] == "action" and body.get("kind") == "annul"}
+
+
+# a refused undo undid nothing: the device restored what it undid (agent.ledger.Ledger.outbox_refuse)
+RESTORED = "the undo did not count: what it undid stands again on this device, as on the server"
 
 
 def refused_line(r: dict[str, Any], lang: str = "en") -> str:
@@ -119,7 +123,8 @@ def refused_line(r: dict[str, Any], lang: str = "en") -> str:
     names = (" " + translate(lang, "order {number}", number=r["order_number"]) if r.get("order_number") else
              " " + translate(lang, "ticket {key}", key=r["ticket_key"]) if r.get("ticket_key") else "")
     return translate(lang, "REFUSED by the server: outbox #{id} {kind} {action}{names}: {reason}", id=r["id"],
-                     kind=r["kind"], action=r["action"], names=names, reason=r["reason"])
+                     kind=r["kind"], action=r["action"], names=names, reason=r["reason"]) \
+        + ("; " + translate(lang, RESTORED) if r.get("restored") else "")
 
 
 def _refused_since(ledger: Ledger, before: int) -> list[dict[str, Any]]:

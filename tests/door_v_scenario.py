@@ -35,7 +35,11 @@ def main(out: Path, home: Path, lang: str, payloads: Path) -> None:
         h.window.dispatch("on_key_down", 13, 36, "\r", [])
         h.pump()
         return {"title": scan.big.text, "reason": scan.reason.text}
-    res = {"read": [wedge(p) for p in json.loads(payloads.read_text())], "counters": scan.counters.text}
+    import time
+
+    from kiosk_ui.presenters.lists import sync_lines
+    res = {"read": [wedge(p) for p in json.loads(payloads.read_text())], "counters": scan.counters.text,
+           "sync": sync_lines(ctl.services.sync.status(), time.time())}     # what the Sync screen lists
     out.write_text(json.dumps(res, ensure_ascii=False, indent=1))
 
 

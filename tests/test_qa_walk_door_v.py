@@ -4,6 +4,7 @@ HOMEs, `provision serve --start-broker`, `server serve`, real SQLite files) and 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,45 @@ def test_configure_says_the_settings_it_saved_in_words_and_json_on_asking(tmp_pa
                       "zones toutes", "  sens : entrées seulement", "  un code relu est jugé de nouveau"], french
     saved = json.loads(tg(door, "agent", "configure", "--mode", "normal", "--json").stdout)
     assert (saved["mode"], saved["gate"], saved["reread_window"]) == ("normal", "west", 0), saved
+
+
+@needs_broker
+def test_an_undo_the_server_refuses_for_a_stale_role_is_restored_on_the_door(tmp_path):
+    """Sam, a supervisor, is made door staff by the organiser; her door has not synced since and still holds her
+    as a supervisor. She undoes an entry there: the door says nobody is inside. The server refuses the undo (the
+    role she held then may not undo) and counts the guest inside, but the door went on saying 0 inside, and would
+    let the same ticket in again: the two disagreed for good. The refusal now reaches the door, which restores the
+    entry (the guest inside, the ticket used, as on the server) and says so in `agent status` (both languages) and on
+    the app's Sync screen, whose strip counts the guest inside."""
+    org, door = tmp_path / "org", tmp_path / "door"
+    org.mkdir()
+    door.mkdir()
+    payloads = _event_now(org)
+    sam = json.loads(tg(org, "server", "staff", "add", "--name", "Sam Okafor", "--role", "supervisor", "--pin",
+                        "--json", stdin="4321\n").stdout)["staff_id"]
+    with organiser_running(org) as running:
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        assert _sync(door)["bundle_version"] > 0
+        tg(door, "agent", "login", "--staff", "Sam Okafor", "--pin", stdin="4321\n")
+        tg(org, "server", "staff", "set", sam, "--role", "door")     # the door does not hear of it before the undo
+        time.sleep(1.0)
+        assert _scan(door, payloads[0])[0].startswith("ACCEPTED — IN | ")
+        assert "Entry of ticket" in tg(door, "agent", "annul", "--reason", "wrong ticket").stdout
+        assert "inside now" not in tg(door, "agent", "status").stdout, "the door undid it: nobody inside"
+        assert _sync(door)["outbox_pending"] == 0
+        assert json.loads(tg(org, "server", "stats", "--json").stdout)["inside_now"] == {"1": 1}, "the server: 1"
+    status = tg(door, "agent", "status").stdout
+    assert "inside now: event 1: 1" in status, status
+    refused = next(line for line in status.splitlines() if "REFUSED by the server" in line)
+    assert "cannot undo a check-in" in refused and refused.endswith(
+        "; the undo did not count: what it undid stands again on this device, as on the server"), refused
+    assert json.loads(tg(door, "agent", "status", "--json").stdout)["refused_uploads"][0]["restored"] is True
+    assert "ce qu'elle défaisait vaut de nouveau sur cet appareil" in tg(door, "agent", "status", "--lang", "fr").stdout
+    tg(door, "agent", "login", "--staff", "Sam Okafor", "--pin", stdin="4321\n")
+    again = json.loads(tg(door, "agent", "scan", "--json", stdin=payloads[0] + "\n").stdout)
+    assert again["verdict"] == "already_used", "used, as the server has it: not let in a second time"
+    shown = _app(tmp_path, door, "en")
+    assert "· Inside 1" in shown["counters"], shown
+    assert any("the undo did not count: what it undid stands again on this device" in line
+               for line in shown["sync"]), shown["sync"]
