@@ -110,7 +110,7 @@ def refused_upload(r: dict[str, Any]) -> dict[str, Any]:
     body = r["body"]
     return {"id": r["id"], "kind": r["kind"], "action": body.get("action") or body.get("kind") or "",
             "order_number": body.get("order_number") or "", "ticket_key": body.get("ticket_key"),
-            "reason": r["refused"], "restored": r["kind"] == "action" and body.get("kind") == "annul"}
+            "reason": r["refused"], "restored": bool(r.get("restored"))}
 
 
 # a refused undo undid nothing: the device restored what it undid (agent.ledger.Ledger.outbox_refuse)

@@ -144,3 +144,38 @@ def test_an_undo_the_server_refuses_for_a_stale_role_is_restored_on_the_door(tmp
     assert "· Inside 1" in shown["counters"], shown
     assert any("the undo did not count: what it undid stands again on this device" in line
                for line in shown["sync"]), shown["sync"]
+
+
+def test_only_an_undo_refused_for_who_did_it_of_an_entry_the_server_took_is_restored(tmp_path):
+    """The restoration's limits (a real ledger file): an undo refused as already annulled on the server (the
+    organiser undid it too), or one of an entry the server never took (refused itself), undid something there or
+    nothing at all: the door keeps the entry undone, as the server has it."""
+    from agent.history import Action
+    from agent.ledger import Ledger
+    from agent.reasons import reason
+
+    led = Ledger.open(tmp_path / "l.sqlite")
+
+    def entry_and_undo(key: str) -> tuple[int, int]:
+        e = Action(scan_uuid=f"e{key}", kind="entry", at=1.0, device_id="d", gate="g", event_id=1, direction="in")
+        u = Action(scan_uuid=f"u{key}", kind="annul", at=2.0, device_id="d", gate="g", event_id=1, ref_uuid=f"e{key}")
+        for a in (e, u):
+            led.record(key, a, outbox={"type": "action", "kind": a.kind, "scan_uuid": a.scan_uuid, "ticket_key": key,
+                                       "event_id": 1, "device_id": "d", "gate": "g", "ref_uuid": a.ref_uuid})
+        ids = [r[0] for r in led.outbox_pending()][-2:]
+        return ids[0], ids[1]
+    staff = reason("staff_not_allowed", "not allowed: Sam (1) (door) cannot undo a check-in", name="Sam", role="door",
+                   permission="annul")
+    taken, refused = entry_and_undo("1")
+    led.outbox_ack([taken])
+    led.outbox_refuse({refused: staff})
+    twice, refused2 = entry_and_undo("2")
+    led.outbox_ack([twice])
+    led.outbox_refuse({refused2: reason("already_annulled", "annulment of e2: already annulled")})
+    never, refused3 = entry_and_undo("3")
+    led.outbox_refuse({never: staff, refused3: staff})
+    assert led.inside() == {1: 1}, "only ticket 1's entry stands again"
+    assert {r["body"]["scan_uuid"]: r["restored"] for r in led.outbox_refused()} == {
+        "u1": True, "u2": False, "e3": False, "u3": False}
+    assert not led.annulled("e1") and led.annulled("e2")
+    led.close()

@@ -34,6 +34,10 @@ __all__ = ["Ledger", "LedgerError", "split_sql"]
 log = logging.getLogger(__name__)
 _BUNDLE_SETTING = "sync.bundle"     # agent.sync.apply.BUNDLE_SETTING: {"version", …} of the bundle applied
 
+# the server's refusals of who did an upload (server_stub/sync/ingest.py `staff_refusal`): an annulment refused so
+# undid nothing there, though what it names stands (Ledger.outbox_refuse restores it here too)
+_STAFF_REFUSALS = frozenset({"no_staff", "staff_unknown", "staff_inactive", "staff_not_allowed"})
+
 
 class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
     def __init__(self, conn: sqlite3.Connection, path: str):
@@ -619,11 +623,16 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
     def _undo_refused_annulments(self, reasons: Mapping[int, str], at: float) -> None:
         """An annulment (an undone entry or cancellation) the server refused undid nothing there: the server counts
         the entry still. The door restores it too (an `annul_refused` mark in the log, agent.history.fold), so both
-        say the same: the guest inside, the ticket used. The refused upload stays listed (`agent status`)."""
+        say the same: the guest inside, the ticket used. The refused upload stays listed (`agent status`). Only for a
+        refusal of who did it (the staff member's role or standing then), of an annulment of an action the server
+        took: one refused as already annulled there, or of an action the server never took, changes nothing."""
         for i, why in reasons.items():
+            if code_of(why)[0] not in _STAFF_REFUSALS:      # e.g. already annulled there: nothing to restore
+                continue
             row = self.conn.execute("SELECT body FROM outbox WHERE id=? AND kind='action'", (i,)).fetchone()
             body = json.loads(row[0]) if row else {}
-            if body.get("kind") != "annul" or not body.get("scan_uuid"):
+            if body.get("kind") != "annul" or not body.get("scan_uuid") or not body.get("ref_uuid") \
+                    or self.uploaded_as(str(body["ref_uuid"])) is None:    # what it undid never counted there
                 continue
             self.conn.execute(
                 "INSERT OR IGNORE INTO checkins(scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, "
@@ -632,18 +641,16 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
                 (f"{body['scan_uuid']}:refused", UNDO_REFUSED, str(body.get("ticket_key") or ""), body.get("event_id"),
                  at, str(body.get("device_id") or ""), str(body.get("gate") or ""), body["scan_uuid"], str(why)[:500]))
 
-    def refused_undos(self) -> dict[str, str]:
-        """The annulments the server refused, restored here: the annulment's scan id -> the ticket it named."""
-        return {r: k for r, k in self.conn.execute("SELECT ref_uuid, ticket_key FROM checkins WHERE kind=?",
-                                                   (UNDO_REFUSED,))}
 
     def outbox_refused(self, limit: int = 100) -> list[dict[str, Any]]:
         """Rows the server refused, newest first: {id, kind, body, refused (the server's English text), refused_code,
         refused_params (agent.reasons; "" and {} when it gave none), at}."""
-        rows = self.conn.execute("SELECT id, kind, body, refused, refused_code, refused_params, acked FROM outbox "
-                                 "WHERE refused IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        rows = self.conn.execute(
+            "SELECT id, kind, body, refused, refused_code, refused_params, acked, EXISTS (SELECT 1 FROM checkins v "
+            "WHERE v.kind=? AND v.ref_uuid=json_extract(o.body, '$.scan_uuid')) FROM outbox o "
+            "WHERE refused IS NOT NULL ORDER BY id DESC LIMIT ?", (UNDO_REFUSED, limit)).fetchall()
         return [{"id": i, "kind": k, "body": json.loads(b), "refused": r, "refused_code": c,
-                 "refused_params": json.loads(p), "at": a} for i, k, b, r, c, p, a in rows]
+                 "refused_params": json.loads(p), "at": a, "restored": bool(v)} for i, k, b, r, c, p, a, v in rows]
 
     def outbox_refused_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox WHERE refused IS NOT NULL").fetchone()[0])

@@ -160,6 +160,6 @@ def refusal_line(r: dict) -> str:
                                      b.get("ticket_key") or b.get("order_number") or "") if x)
     # a refused undo undid nothing: the device restored what it undid (agent.ledger.Ledger.outbox_refuse)
     restored = (" — " + tr("the undo did not count: what it undid stands again on this device")
-                if kind == "annul" and r["kind"] == "action" else "")
+                if r.get("restored") else "")
     return printable(f"{what}: {refusal_text(r['refused'], r.get('refused_code', ''), r.get('refused_params'))}"
                      f"{restored}")
