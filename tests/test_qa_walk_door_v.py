@@ -179,3 +179,26 @@ def test_only_an_undo_refused_for_who_did_it_of_an_entry_the_server_took_is_rest
         "u1": True, "u2": False, "e3": False, "u3": False}
     assert not led.annulled("e1") and led.annulled("e2")
     led.close()
+
+
+@needs_broker
+def test_sync_pay_exchange_and_their_errors_speak_the_devices_language(tmp_path):
+    """The rest of the agent speaks French with --lang fr (or the device's language): `agent sync` said its summary
+    and why it stopped in English, `agent pay` and `agent exchange` their answers and refusals. They now follow the language; --json stays the same."""
+    org, door, lone = tmp_path / "org", tmp_path / "door", tmp_path / "lone"
+    for p in (org, door, lone):
+        p.mkdir()
+    _event_now(org)
+    assert "cet appareil n'est pas inscrit" in tg(lone, "agent", "sync", "--lang", "fr", ok=False).stderr
+    refused = tg(lone, "agent", "pay", "--lang", "fr", "NOPE-1", ok=False).stderr
+    assert "aucune commande NOPE-1 sur cet appareil" in refused, refused
+    with organiser_running(org) as running:
+        running.enroll(door, "north", events="1")
+        tg(org, "server", "push")
+        said = tg(door, "agent", "sync", "--until-idle", "--for", "40", "--lang", "fr").stdout
+        assert "données de l'événement v" in said and "envoi(s) REFUSÉ(S) par le serveur" in said, said
+        assert "synchronisation en tant que " in said, said
+    kiosk_only = tg(door, "agent", "exchange", "--lang", "fr", "1", "--reason", "x", ok=False).stderr
+    assert "cet appareil est inscrit comme porte ; les paiements et les échanges se font à une caisse" in kiosk_only
+    offline = tg(door, "agent", "sync", "--until-idle", "--for", "5", "--lang", "fr", ok=False).stderr
+    assert "l'appareil continue de fonctionner hors ligne" in offline, offline
