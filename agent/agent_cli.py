@@ -308,8 +308,7 @@ def main(argv: list[str]) -> int:
         return 3
     except (NotPermitted, StaffError) as exc:     # nobody on duty, a role without the permission, a refused login
         lang = choose_language(getattr(args, "lang", None), ledger.get_setting(LANGUAGE_SETTING))
-        how = (": " + translate(lang, "`ticketgate agent login --staff NAME --pin` (or `--badge -`, the badge's QR "
-                                      "text on stdin)")
+        how = (": " + translate(lang, "`ticketgate agent login --staff NAME --pin` (or `--badge -`, the badge's QR text on stdin)")
                if isinstance(exc, NotPermitted) and str(exc).startswith("log in first") else "")
         print(printable(f"ticketgate agent {args.cmd}: {translate(lang, str(exc))}{how}"), file=sys.stderr)
         return 1
@@ -363,13 +362,10 @@ def _exchange_refusal(exc: Exception, lang: str = "en") -> str:
     says "try again when online": the app's words)."""
     params = getattr(exc, "reason_params", {})
     if getattr(exc, "reason_code", "") == "exchange_price_differs":
-        return translate(lang, "the price differs by {difference}: `agent exchange` takes only a category at the "
-                               "same price (it settles no money); the app's Ticket desk, online, exchanges it and "
-                               "collects or hands back the difference (no exchange recorded)",
+        return translate(lang, "the price differs by {difference}: `agent exchange` takes only a category at the same price (it settles no money); the app's Ticket desk, online, exchanges it and collects or hands back the difference (no exchange recorded)",
                          difference=params["difference"])
     if getattr(exc, "reason_code", "") == "exchange_needs_prices":
-        return translate(lang, "this device holds no price for category {category} and the ticket's: `ticketgate "
-                               "agent sync --until-idle` fetches them, then exchange again (no exchange recorded)",
+        return translate(lang, "this device holds no price for category {category} and the ticket's: `ticketgate agent sync --until-idle` fetches them, then exchange again (no exchange recorded)",
                          category=params["category"])
     return translate(lang, str(exc))
 

@@ -161,8 +161,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     creds = home.load()
     lang = choose_language(getattr(args, "lang", None), None)      # the device's setting once its ledger is open
     if creds is None:
-        print("ticketgate agent sync: " + translate(lang, "this device is not enrolled ({folder}): run `ticketgate "
-                                                          "provision enroll` first", folder=home.folder),
+        print("ticketgate agent sync: " + translate(lang, "this device is not enrolled ({folder}): run `ticketgate provision enroll` first", folder=home.folder),
               file=sys.stderr)
         return 1
     ca_file = None
@@ -253,8 +252,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
         from agent.wiped_status import removed_text
         if getattr(link, "replaced", False):
             print("ticketgate agent sync: " + translate(
-                lang, "the organiser replaced this device by a spare and wiped it ({removed}); enroll it again to "
-                      "use it: what it did not send yet is uploaded as its own then",
+                lang, "the organiser replaced this device by a spare and wiped it ({removed}); enroll it again to use it: what it did not send yet is uploaded as its own then",
                 removed=removed_text(link.wiped)), file=sys.stderr)
         else:
             print("ticketgate agent sync: " + translate(
@@ -270,16 +268,13 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
             why=_unreached(creds.broker.address, sync.transport, lang)), file=sys.stderr)
     elif args.until_idle and not idle and not stop.is_set():
         print("ticketgate agent sync: " + translate(
-            lang, "not caught up after {n} s: {missing}; what arrived is kept, what is not uploaded stays queued "
-                  "for the next sync", n=f"{limit:.0f}", missing=_missing(sync, summary)), file=sys.stderr)
+            lang, "not caught up after {n} s: {missing}; what arrived is kept, what is not uploaded stays queued for the next sync", n=f"{limit:.0f}", missing=_missing(sync, summary)), file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
     elif link is None or link.wiped is None:     # wiped: said above, with what it kept; no figures of data gone
         late = translate(lang, ", {n} late update(s) brought by the event data instead", n=summary["late"]) \
             if summary.get("late") else ""
-        print(translate(lang, "event data v{version}, uploaded {uploaded}, waiting {waiting}, live updates {live}"
-                              "{late}, {rejected} message(s) from the server refused, {refused} upload(s) REFUSED by "
-                              "the server", version=summary["bundle_version"], uploaded=summary["uploaded"],
+        print(translate(lang, "event data v{version}, uploaded {uploaded}, waiting {waiting}, live updates {live}{late}, {rejected} message(s) from the server refused, {refused} upload(s) REFUSED by the server", version=summary["bundle_version"], uploaded=summary["uploaded"],
                         waiting=summary["outbox_pending"], live=summary["live"], late=late,
                         rejected=len(summary["rejected"]), refused=len(summary["refused_by_server"])))
         for r in summary["rejected"]:
@@ -287,8 +282,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
         for r in summary["refused_by_server"]:
             print(printable(f"  {refused_line(r, lang)}"))
         if summary["refused_by_server"]:
-            print("  " + translate(lang, "kept on this device (`ticketgate agent status`); once the organiser fixed "
-                                         "the cause: `ticketgate agent resend-refused`"))
+            print("  " + translate(lang, "kept on this device (`ticketgate agent status`); once the organiser fixed the cause: `ticketgate agent resend-refused`"))
     if activity.refused or not ever_online or (args.until_idle and not idle):
         return 1
     return 0
