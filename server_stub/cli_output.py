@@ -219,18 +219,21 @@ def door_mode_text(d: dict) -> str | None:
     another); with one set, they count in the organiser's (an exit or a quick cancellation refused, a second entry
     flagged), not the door's."""
     door, mine = d.get("door_mode"), d.get("mode")
-    if not door or door["mode"] == mine:
+    # normal with none set: the default, hiding nothing (every second entry flagged): nothing to say
+    if not door or door["mode"] == mine or (mine is None and door["mode"] == "normal"):
         return None
     who = f" by staff {door['staff']}" if door.get("staff") else ""
     since = f" on {when(door['at'])}{who}" if isinstance(door.get("at"), (int, float)) else who
     device = d["device_id"]
+    what = (f"was set in {door['mode']} mode at the door{since}" if door.get("by") == "door"
+            else f"scans in {door['mode']} mode (its last scan{since})")
     if mine is None:
-        return (f"NOTE: {device} was set in {door['mode']} mode at the door{since}, and you set none: its scans count "
-                f"as it claims. To keep it, `ticketgate server device configure {device} --mode {door['mode']}`; "
-                f"else set the mode it must use (`--mode normal`)")
-    return (f"NOTE: {device} was set in {door['mode']} mode at the door{since}, not yours ({mine}): its scans count in "
-            f"{mine} mode (exits or quick cancellations refused, second entries flagged). If the door is right, "
-            f"`ticketgate server device configure {device} --mode {door['mode']}`")
+        return (f"NOTE: {device} {what}, and you set none: its scans count as it claims. To keep it, `ticketgate "
+                f"server device configure {device} --mode {door['mode']}`; else set the mode it must use "
+                f"(`--mode normal`)")
+    return (f"NOTE: {device} {what}, not yours ({mine}): its scans count in {mine} mode (exits or quick "
+            f"cancellations refused, second entries flagged). If the door is right, `ticketgate server device "
+            f"configure {device} --mode {door['mode']}`")
 
 
 def setting_text(setting: str | None) -> str:

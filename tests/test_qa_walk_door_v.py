@@ -210,8 +210,9 @@ def test_the_organiser_is_told_when_a_doors_mode_is_not_theirs(tmp_path):
     button). The organiser set no mode: the server counted its scans as the door claimed (second entries never
     flagged) and `server devices` said "mode any", nothing else. Decided: until the organiser sets a mode, a door's
     scans count in the mode its staff set at the door (a supervisor's choice, uploaded with who made it), and the
-    organiser is told: `server devices` names the door's mode and how to keep it or set another; once the organiser
-    set one that differs, it says the door's scans count in the organiser's, not the door's."""
+    organiser is told: `server devices` names the door's mode (its staff's last change at the door, else the mode its
+    scans claim: this organiser keeps no staff) and how to keep it or set another; once the organiser set one that
+    differs, it says the door's scans count in the organiser's, not the door's. A normal door says nothing."""
     org, door = tmp_path / "org", tmp_path / "door"
     org.mkdir()
     door.mkdir()
@@ -220,14 +221,16 @@ def test_the_organiser_is_told_when_a_doors_mode_is_not_theirs(tmp_path):
         running.enroll(door, "north", events="1")
         tg(org, "server", "push")
         assert _sync(door)["bundle_version"] > 0
-        assert "NOTE" not in tg(org, "server", "devices").stdout, "nothing to say: normal, as the door started"
+        assert _scan(door, payloads[1])[0].startswith("ACCEPTED — IN | ")
+        assert _sync(door)["outbox_pending"] == 0
+        assert "NOTE" not in tg(org, "server", "devices").stdout, "nothing to say: normal, the default"
         tg(door, "agent", "configure", "--mode", "multiple")
-        assert _scan(door, payloads[0], payloads[0])[1].startswith("ACCEPTED — IN | ")
+        assert _scan(door, payloads[0], payloads[0])[1].startswith("ACCEPTED — IN | "), "twice in: multiple"
         assert _sync(door)["outbox_pending"] == 0
         said = tg(org, "server", "devices").stdout
         device_id = json.loads(tg(door, "agent", "status", "--json").stdout)["identity"]["device_id"]
-        assert (f"NOTE: {device_id} was set in multiple mode at the door" in said and "and you set none: its scans "
-                f"count as it claims" in said and f"server device configure {device_id} --mode multiple" in said), said
+        assert (f"NOTE: {device_id} scans in multiple mode (its last scan on " in said and "and you set none: its "
+                f"scans count as it claims" in said and f"server device configure {device_id} --mode multiple" in said), said
         listed = json.loads(tg(org, "server", "devices", "--json").stdout)
         assert [d["door_mode"]["mode"] for d in listed if d["device_id"] == device_id] == ["multiple"], listed
         tg(org, "server", "device", "configure", device_id, "--mode", "normal", ok=False)
@@ -237,7 +240,7 @@ def test_the_organiser_is_told_when_a_doors_mode_is_not_theirs(tmp_path):
 
 def test_both_stores_say_the_mode_each_door_was_set_in_at_the_door(store):
     """`server devices`' door mode (the NOTE above) on SQLite and PostgreSQL alike: a door's last change of mode at
-    the door, else the mode its last scan claimed."""
+    the door (its staff's `config_change`), else the mode its last scan claimed."""
     import uuid
 
     from agent.sync.messages import ActionItem, ConfigChange
@@ -245,5 +248,5 @@ def test_both_stores_say_the_mode_each_door_was_set_in_at_the_door(store):
     changed = ConfigChange(changes={"mode": ["normal", "multiple"]}, device_id="door-a", at=now).to_wire()
     scanned = ActionItem(str(uuid.uuid4()), "entry", "7", 1, "in", now, "door-b", "north", mode="entry_exit").to_wire()
     store.ingest([dict(changed, org="fest", outbox_id=1), dict(scanned, org="fest", outbox_id=1)])
-    modes = {d: m["mode"] for d, m in store.door_modes("fest").items()}
-    assert modes == {"door-a": "multiple", "door-b": "entry_exit"}, modes
+    modes = {d: (m["mode"], m["by"]) for d, m in store.door_modes("fest").items()}
+    assert modes == {"door-a": ("multiple", "door"), "door-b": ("entry_exit", "scans")}, modes
