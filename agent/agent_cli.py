@@ -14,7 +14,7 @@ from agent.gate import Gate
 from agent.event_selection import SelectionRefused
 from agent.event_names import EventNames, organiser_messages
 from agent.stored_policy import check_policy_selection, load_policy, save_policy
-from agent.wiped_status import describe as describe_wiped, wiped_status
+from agent.wiped_status import describe as describe_wiped, inside_shown, wiped_status
 from agent.home import WIPED_IDENTITY, DeviceHome, HomeError, carried_identity, open_home, resolve_home
 from agent.keyring import Keyring, UntrustworthyKey
 from agent.pretix_events import load_pretix_event
@@ -28,7 +28,7 @@ from agent.staff_session import OnDuty
 from agent.ticket_state import ticket_state
 from agent.sync.login_state import LoginState
 from agent.sync.messages import MAX_PARTS, REFERENCE_NEEDED, SETTLE_METHODS, PaymentPart, name_arg, reference_missing
-from agent.status_words import status_lines
+from agent.status_words import configured_lines, status_lines
 from agent.cli_words import human, login_needed_line, on_duty_line, role_word, search_line, undone_line
 from agent.language import SETTING as LANGUAGE_SETTING, LANGUAGES, choose as choose_language, translate
 from agent.verdicts import Reason, Verdict
@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     conf = sub.add_parser("configure", help="store device settings (mode, events, zones, gate)",
                           description=_SELECTION_RULE)
     _policy_flags(conf)
+    conf.add_argument("--json", action="store_true", help="the settings saved, as JSON")
+    _lang_flag(conf)
 
     search = sub.add_parser("search", help="find tickets by buyer name, email, order number or ticket id")
     search.add_argument("query")
@@ -154,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--json", action="store_true", help="one JSON summary at the end")
     sync.add_argument("--interface", action="append", metavar="IP",
                       help="IP of the interface to look for a moved broker on (zeroconf; repeatable; default: all)")
+    _lang_flag(sync)
 
     resend = sub.add_parser("resend-refused", help="put the uploads the server refused back in the queue (after the "
                                                    "organiser fixed the reason); the next sync sends them")
@@ -176,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "a second colon, needed for card and voucher parts): the till counts each part under its method, a refund "
                           "hands each back")
     pay.add_argument("--json", action="store_true")
+    _lang_flag(pay)
 
     exch = sub.add_parser("exchange", help="kiosk: take a ticket out of use here; the server issues its replacement")
     exch.add_argument("ticket_key")
@@ -183,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     exch.add_argument("--category", type=int, help="category of the replacement (default: the same)")
     exch.add_argument("--zone", type=int, help="zone of the replacement (default: the same)")
     exch.add_argument("--json", action="store_true")
+    _lang_flag(exch)
 
     pretix = sub.add_parser("trust-pretix", help="trust a pretix event's pretix_sig1 keys")
     pretix.add_argument("event_json", type=Path, help="pretix event resource JSON (with valid_keys.pretix_sig1)")
@@ -310,9 +315,10 @@ def main(argv: list[str]) -> int:
         print(printable(f"ticketgate agent: {exc}"), file=sys.stderr)
         return 3
     except (NotPermitted, StaffError) as exc:     # nobody on duty, a role without the permission, a refused login
-        how = (": `ticketgate agent login --staff NAME --pin` (or `--badge -`, the badge's QR text on stdin)"
+        lang = choose_language(getattr(args, "lang", None), ledger.get_setting(LANGUAGE_SETTING))
+        how = (": " + translate(lang, "`ticketgate agent login --staff NAME --pin` (or `--badge -`, the badge's QR text on stdin)")
                if isinstance(exc, NotPermitted) and str(exc).startswith("log in first") else "")
-        print(printable(f"ticketgate agent {args.cmd}: {exc}{how}"), file=sys.stderr)
+        print(printable(f"ticketgate agent {args.cmd}: {translate(lang, str(exc))}{how}"), file=sys.stderr)
         return 1
     finally:
         ledger.close()
@@ -358,19 +364,18 @@ def _operator_on_duty(who: str, duty: OnDuty) -> None:
                          f"recorded: log them in first (`ticketgate agent login --staff {member.staff_id} --pin`)")
 
 
-def _exchange_refusal(exc: Exception) -> str:
+def _exchange_refusal(exc: Exception, lang: str = "en") -> str:
     """Why `agent exchange` recorded nothing, in this command's terms: it never asks the server (the exchange is
     uploaded by the next `agent sync`), so a price difference is never settled here, online or not (agent.desk
     says "try again when online": the app's words)."""
     params = getattr(exc, "reason_params", {})
     if getattr(exc, "reason_code", "") == "exchange_price_differs":
-        return (f"the price differs by {params['difference']}: `agent exchange` takes only a category at the same "
-                "price (it settles no money); the app's Ticket desk, online, exchanges it and collects or hands back "
-                "the difference (no exchange recorded)")
+        return translate(lang, "the price differs by {difference}: `agent exchange` takes only a category at the same price (it settles no money); the app's Ticket desk, online, exchanges it and collects or hands back the difference (no exchange recorded)",
+                         difference=params["difference"])
     if getattr(exc, "reason_code", "") == "exchange_needs_prices":
-        return (f"this device holds no price for category {params['category']} and the ticket's: `ticketgate agent "
-                "sync --until-idle` fetches them, then exchange again (no exchange recorded)")
-    return str(exc)
+        return translate(lang, "this device holds no price for category {category} and the ticket's: `ticketgate agent sync --until-idle` fetches them, then exchange again (no exchange recorded)",
+                         category=params["category"])
+    return translate(lang, str(exc))
 
 
 # the commands that record at the door (entries, refusals, payments, exchanges: uploaded under the device's id)
@@ -434,7 +439,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         with ledger.transaction():
             save_policy(ledger, policy)
             record_config_change(ledger, before, policy)     # who changed what, for the organiser
-        print(json.dumps(policy.to_json(), indent=2))
+        print(json.dumps(policy.to_json(), indent=2) if args.json
+              else "\n".join(configured_lines(policy.to_json(), lang)))
         return 0
     if args.cmd == "scan":
         gate = Gate(ledger, keyring)
@@ -488,7 +494,8 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         identity = DeviceHome(home).identity()
         status: dict[str, Any] = {"home": str(home), "identity": identity.__dict__ if identity else None,
                   "policy": load_policy(ledger).to_json(), "counts": ledger.counts(),
-                  "inside": {str(k): v for k, v in sorted(ledger.inside().items(), key=lambda kv: str(kv[0]))},
+                  "inside": {str(k): v for k, v in sorted(inside_shown(ledger, credentials is not None).items(),
+                                                          key=lambda kv: str(kv[0]))},
                   "trusted_keys": [{"key_id": k.key_id, "fingerprint": k.fingerprint, "organiser": k.organiser}
                                    for k in keyring.keys.values()],
                   "pretix_events": [p.event_id for p in keyring.pretix],
@@ -524,8 +531,9 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
         return 0
     if args.cmd in ("pay", "exchange") and credentials is not None and credentials.role != "kiosk":
         # the server takes payments and exchanges only from kiosks: a door's would change this door alone
-        print(f"ticketgate agent {args.cmd}: this device is enrolled as a {credentials.role}; payments and exchanges "
-              "are taken at a kiosk", file=sys.stderr)
+        print(f"ticketgate agent {args.cmd}: " + translate(
+            lang, "this device is enrolled as a {role}; payments and exchanges are taken at a kiosk",
+            role=translate(lang, credentials.role)), file=sys.stderr)
         return 1
     if args.cmd == "pay":
         device_id = load_policy(ledger).device_id
@@ -537,10 +545,11 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
             changed = desk.validate_payment(ledger, number, device_id, device_id, args.payment, args.amount,
                                             args.split, args.reference)
         except ValueError as exc:
-            print(printable(f"ticketgate agent pay: {exc}"), file=sys.stderr)
+            print(printable(f"ticketgate agent pay: {translate(lang, str(exc))}"), file=sys.stderr)
             return 1
         if not changed:
-            print(printable(f"ticketgate agent pay: no order {number} on this device"), file=sys.stderr)
+            print(printable("ticketgate agent pay: " + translate(lang, "no order {number} on this device",
+                                                                 number=number)), file=sys.stderr)
             return 1
         collected = (sum(p.cents for p in args.split) if args.split else args.amount if args.amount is not None
                      else held[0] if held else None)
@@ -548,18 +557,19 @@ def _run(args: argparse.Namespace, home: Path, ledger: Ledger, keyring: Keyring)
                   "amount_cents": collected, "currency": held[1] if held else None,
                   "parts": [p.to_wire() for p in args.split]}
         paid = f" {cents_text(collected, held[1] if held else '')}" if collected is not None else ""
-        print(json.dumps(result) if args.json else f"order {number} paid{paid} ({changed} ticket(s)); "
-                                                   f"{result['outbox_pending']} message(s) waiting for the server")
+        print(json.dumps(result) if args.json else translate(
+            lang, "order {number} paid{paid} ({n} ticket(s)); {waiting} message(s) waiting for the server",
+            number=number, paid=paid, n=changed, waiting=result["outbox_pending"]))
         return 0
     if args.cmd == "exchange":
         try:
             desk.exchange(ledger, args.ticket_key, args.reason, load_policy(ledger).device_id, args.category, args.zone)
         except (LookupError, ValueError) as exc:
-            print(printable(f"ticketgate agent exchange: {_exchange_refusal(exc)}"), file=sys.stderr)
+            print(printable(f"ticketgate agent exchange: {_exchange_refusal(exc, lang)}"), file=sys.stderr)
             return 1
         result = {"ticket_key": args.ticket_key, "outbox_pending": ledger.outbox_size()}
-        print(json.dumps(result) if args.json else f"ticket {args.ticket_key} out of use here; the replacement "
-                                                   f"comes with the next sync")
+        print(json.dumps(result) if args.json else translate(
+            lang, "ticket {key} out of use here; the replacement comes with the next sync", key=args.ticket_key))
         return 0
     if args.cmd == "checkin":
         gate = Gate(ledger, keyring)

@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.event_names import EventNames
 from agent.language import translate
-from agent.payload import LOWER_CASE
+from agent.payload import LOWER_CASE, NO_KEYS
 from agent.policy import Mode
 from agent.safe_text import printable, timestamp
 from agent.ticket_state import STATE_WORDS
@@ -111,6 +111,8 @@ def _detail(v: Verdict, mode: Mode, names: EventNames | None, gate_zones: frozen
             else v.detail
     if c is Code.BLOCKED:
         return v.detail
+    if r is Reason.NO_KEYS:
+        return say(NO_KEYS)
     if c is Code.MALFORMED and v.detail in (LOWER_CASE, NO_SUCH_TICKET):
         return say(LOWER_CASE_SAID if v.detail == LOWER_CASE else NO_SUCH_TICKET)
     return say(_APP_REASONS[c]) if c in _APP_REASONS else v.detail

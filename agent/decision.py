@@ -41,7 +41,7 @@ def check_payload(c: Context) -> Verdict | None:
     status = c.decoded.status
     if status == "ok":
         return None
-    return c.verdict(Code(status), c.decoded.detail)
+    return c.verdict(Code(status), c.decoded.detail, reason=Reason.NO_KEYS if c.decoded.no_keys else None)
 
 
 def check_allotment(c: Context) -> Verdict | None:

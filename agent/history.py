@@ -62,11 +62,17 @@ def is_inside(moves: Sequence[Action]) -> bool:
     return bool(moves) and moves[-1].direction != "out"
 
 
+# a device's mark that the server refused one of its annulments (agent.ledger.Ledger.outbox_refuse): its `ref_uuid`
+# names the annulment, which then undoes nothing, here as on the server. Never uploaded.
+UNDO_REFUSED = "annul_refused"
+
+
 def fold(actions: Iterable[Action]) -> tuple[tuple[Action, ...], Action | None]:
     """-> (effective entries, effective cancellation). Ordered on server time (device time + the offset the device
     had learned), then ledger order: gates with wrong clocks and the organiser's resets land on one time line."""
     ordered = sorted(actions, key=lambda a: (a.server_at, a.seq))
-    annulled = {a.ref_uuid for a in ordered if a.kind == "annul"}
+    refused = {a.ref_uuid for a in ordered if a.kind == UNDO_REFUSED}     # the server refused these annulments
+    annulled = {a.ref_uuid for a in ordered if a.kind == "annul" and a.scan_uuid not in refused}
     live: list[Action] = []
     for a in ordered:
         if a.kind == "reset":

@@ -19,6 +19,10 @@ from agent.ticket_format import MAX_TEXT_LENGTH, SCHEME, MalformedPayload, Ticke
 
 log = logging.getLogger("ticketgate.payload")
 OK, MALFORMED, UNKNOWN_KEY, FORGED = "ok", "malformed", "unknown_key", "forged"
+# a ticket read on a device that trusts no key at all (never enrolled, or given no keys): not "an unknown issuer",
+# nothing at all can be checked yet; the words name what to do (agent.cli_words, kiosk_ui.presenters.verdict)
+NO_KEYS = ("this device trusts no ticket keys yet, so no ticket can be checked: enrol it with the code from the "
+           "organiser's enrolment sheet (`ticketgate provision enroll --code CODE --server HOST:PORT`), then sync")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class Decoded:
     ticket: Ticket | None = None
     detail: str = ""
     allotment: AllotmentProof | None = None     # a TG2 ticket sold offline by a kiosk: its certificate, checked
+    no_keys: bool = False           # the device trusts no key at all: `detail` is NO_KEYS
 
 
 def _as_text(raw: str | bytes) -> str:
@@ -80,6 +85,13 @@ def plausible(raw: str | bytes) -> bool:
 
 
 def read_payload(raw: str | bytes, keyring: Keyring, now: float) -> Decoded:
+    decoded = _read(raw, keyring, now)
+    if decoded.status != MALFORMED and not keyring.keys and not keyring.pretix:
+        return Decoded(UNKNOWN_KEY, decoded.ticket, NO_KEYS, no_keys=True)
+    return decoded
+
+
+def _read(raw: str | bytes, keyring: Keyring, now: float) -> Decoded:
     try:
         text = _as_text(raw)
         scheme = _scheme(text)

@@ -24,13 +24,7 @@ def status_lines(status: dict[str, Any], lang: str, *, policy_stored: bool, staf
     lines = [printable(say("enrolled: organiser {org}, {role} {device}", org=identity["org"],
                            role=say(identity["role"]), device=identity["device_id"])) if identity
              else say("not enrolled (no sync): see `ticketgate provision enroll`")]
-    # no settings stored (new, or wiped): the defaults' "device device at gate" named nothing
-    where = (say("device {device} at {gate}", device=pol["device_id"], gate=pol["gate"]) if policy_stored else
-             say("no device id or gate set (`agent configure --device-id ID --gate G`, or enroll)"))
-    mode = pol["mode"] if lang == "en" else say(MODE_WORDS[Mode(pol["mode"])])
-    lines.append(printable(say("{where}: mode {mode}, events {events}, zones {zones}", where=where, mode=mode,
-                               events=pol["events"] or translate_in(lang, "events", "all"),
-                               zones=pol["zones"] or translate_in(lang, "zones", "all"))))
+    lines.append(settings_line(pol, lang, policy_stored))
     # the counters' words agree with a number ('bloqués 2'), not with a ticket ('bloqué', the same English word)
     lines.append("  " + ", ".join(f"{translate_in(lang, 'count', k)} {v}" for k, v in status["counts"].items()))
     if status.get("wiped") is not None:
@@ -51,4 +45,34 @@ def status_lines(status: dict[str, Any], lang: str, *, policy_stored: bool, staf
         lines.append(printable("  " + describe("refused", r)))
     if "integrity" in status:
         lines.append("  " + say("integrity: {result}", result=say(str(status["integrity"]))))
+    return lines
+
+
+def settings_line(pol: dict[str, Any], lang: str, policy_stored: bool = True) -> str:
+    """The device's settings (`DevicePolicy.to_json()`) on one line: 'device tab-4 at west: mode entry_exit, events
+    [2], zones [1, 3]'. `policy_stored`: settings were stored (else the defaults name no device)."""
+    def say(text: str, **fmt: object) -> str:
+        return translate(lang, text, **fmt)
+    # no settings stored (new, or wiped): the defaults' "device device at gate" named nothing
+    where = (say("device {device} at {gate}", device=pol["device_id"], gate=pol["gate"]) if policy_stored else
+             say("no device id or gate set (`agent configure --device-id ID --gate G`, or enroll)"))
+    mode = pol["mode"] if lang == "en" else say(MODE_WORDS[Mode(pol["mode"])])
+    return printable(say("{where}: mode {mode}, events {events}, zones {zones}", where=where, mode=mode,
+                         events=pol["events"] or translate_in(lang, "events", "all"),
+                         zones=pol["zones"] or translate_in(lang, "zones", "all")))
+
+
+_DIRECTIONS = {"in": "entries only", "out": "exits only", None: "in and out in turn"}
+
+
+def configured_lines(pol: dict[str, Any], lang: str) -> list[str]:
+    """What `agent configure` saved, as `agent status` says the settings (its --json prints the settings' JSON)."""
+    def say(text: str, **fmt: object) -> str:
+        return translate(lang, text, **fmt)
+    window = pol["reread_window"]
+    lines = [say("settings saved: {settings}", settings=settings_line(pol, lang))]
+    if pol["mode"] == Mode.ENTRY_EXIT.value:
+        lines.append("  " + say("direction: {direction}", direction=say(_DIRECTIONS.get(pol["direction"], "?"))))
+    lines.append("  " + (say("the same code read again within {n} s repeats its verdict (nothing recorded)",
+                             n=f"{window:g}") if window else say("a code read again is judged again")))
     return lines

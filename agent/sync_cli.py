@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from agent import pid_lock, sync_lock
 from agent.home import DeviceHome
-from agent.language import translate
+from agent.language import SETTING as LANGUAGE_SETTING, choose as choose_language, translate
 from agent.safe_text import printable
 
 if TYPE_CHECKING:
@@ -132,7 +132,11 @@ def refused_upload(r: dict[str, Any]) -> dict[str, Any]:
     body = r["body"]
     return {"id": r["id"], "kind": r["kind"], "action": body.get("action") or body.get("kind") or "",
             "order_number": body.get("order_number") or "", "ticket_key": body.get("ticket_key"),
-            "reason": r["refused"]}
+            "reason": r["refused"], "restored": bool(r.get("restored"))}
+
+
+# a refused undo undid nothing: the device restored what it undid (agent.ledger.Ledger.outbox_refuse)
+RESTORED = "the undo did not count: what it undid stands again on this device, as on the server"
 
 
 def refused_line(r: dict[str, Any], lang: str = "en") -> str:
@@ -141,7 +145,8 @@ def refused_line(r: dict[str, Any], lang: str = "en") -> str:
     names = (" " + translate(lang, "order {number}", number=r["order_number"]) if r.get("order_number") else
              " " + translate(lang, "ticket {key}", key=r["ticket_key"]) if r.get("ticket_key") else "")
     return translate(lang, "REFUSED by the server: outbox #{id} {kind} {action}{names}: {reason}", id=r["id"],
-                     kind=r["kind"], action=r["action"], names=names, reason=r["reason"])
+                     kind=r["kind"], action=r["action"], names=names, reason=r["reason"]) \
+        + ("; " + translate(lang, RESTORED) if r.get("restored") else "")
 
 
 def _refused_since(ledger: Ledger, before: int) -> list[dict[str, Any]]:
@@ -157,13 +162,14 @@ def _refused_at_once(transport: object) -> bool:
     return error is not None and not isinstance(error, TimeoutError)
 
 
-def _unreached(address: object, transport: object) -> str:
+def _unreached(address: object, transport: object, lang: str = "en") -> str:
     """Why the broker was never reached, with its address: "connection refused" like `server push` says."""
     from agent.sync.transport import unreachable_reason
     error = getattr(transport, "connect_error", None)
     if error is None:
-        return f"no broker answered at {address}"
-    return f"cannot reach the broker at {address}: {unreachable_reason(error)}"
+        return translate(lang, "no broker answered at {address}", address=address)
+    return translate(lang, "cannot reach the broker at {address}: {why}", address=address,
+                     why=translate(lang, unreachable_reason(error)))
 
 
 def run_sync(folder: Path, args: argparse.Namespace) -> int:
@@ -175,9 +181,10 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     from agent.stored_policy import load_policy
     home = DeviceHome(folder)
     creds = home.load()
+    lang = choose_language(getattr(args, "lang", None), None)      # the device's setting once its ledger is open
     if creds is None:
-        print(f"ticketgate agent sync: this device is not enrolled ({home.folder}): "
-              f"run `ticketgate provision enroll` first", file=sys.stderr)
+        print("ticketgate agent sync: " + translate(lang, "this device is not enrolled ({folder}): run `ticketgate provision enroll` first", folder=home.folder),
+              file=sys.stderr)
         return 1
     ca_file = None
     if creds.broker.tls and creds.broker.ca_pem:
@@ -192,6 +199,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
         # is sent as this device's own (agent.home.store_identity)
         store_identity(watch, load_policy(watch), creds.identity)
         refused_before = watch.outbox_refused_count()
+        lang = choose_language(getattr(args, "lang", None), watch.get_setting(LANGUAGE_SETTING))
     except (LedgerError, OSError, ValueError) as exc:
         print(f"ticketgate agent sync: {exc}", file=sys.stderr)
         return 3
@@ -228,8 +236,8 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: stop.set())
     limit = args.duration or (IDLE_LIMIT if args.until_idle else None)
     deadline = time.monotonic() + limit if limit else None
-    _say(args, f"syncing as {creds.device_id} (organiser {creds.org}) with {creds.broker.address}"
-               f"{' (TLS)' if creds.broker.tls else ''}")
+    _say(args, translate(lang, "syncing as {device} (organiser {org}) with {address}", device=creds.device_id,
+                         org=creds.org, address=creds.broker.address) + (" (TLS)" if creds.broker.tls else ""))
     sync.start()
     idle = was_online = ever_online = told_no_server = False
     online_since = 0.0
@@ -242,7 +250,7 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             online = sync.transport.connected
             if online != was_online:
-                _say(args, "online" if online else "offline: retrying")
+                _say(args, translate(lang, "online" if online else "offline: retrying"))
                 was_online, online_since = online, time.monotonic()
                 ever_online = ever_online or online
                 next_look = time.monotonic() + REDISCOVER_AFTER
@@ -284,36 +292,38 @@ def run_sync(folder: Path, args: argparse.Namespace) -> int:
     if link is not None and link.wiped is not None:
         from agent.wiped_status import removed_text
         if getattr(link, "replaced", False):
-            print(f"ticketgate agent sync: the organiser replaced this device by a spare and wiped it "
-                  f"({removed_text(link.wiped)}); enroll it again to use it: what it did not send yet is uploaded "
-                  f"as its own then", file=sys.stderr)
+            print("ticketgate agent sync: " + translate(
+                lang, "the organiser replaced this device by a spare and wiped it ({removed}); enroll it again to use it: what it did not send yet is uploaded as its own then",
+                removed=removed_text(link.wiped)), file=sys.stderr)
         else:
-            print(f"ticketgate agent sync: this device was revoked by the organiser and wiped "
-                  f"({removed_text(link.wiped)}); enroll it again to use it", file=sys.stderr)
+            print("ticketgate agent sync: " + translate(
+                lang, "this device was revoked by the organiser and wiped ({removed}); enroll it again to use it",
+                removed=removed_text(link.wiped)), file=sys.stderr)
     elif activity.refused:
-        print(f"ticketgate agent sync: the broker refused the login of {creds.device_id} ({activity.refused}): "
-              f"see `ticketgate provision status`", file=sys.stderr)
+        print("ticketgate agent sync: " + translate(
+            lang, "the broker refused the login of {device} ({why}): see `ticketgate provision status`",
+            device=creds.device_id, why=activity.refused), file=sys.stderr)
     elif not ever_online:
-        print(f"ticketgate agent sync: {_unreached(address, sync.transport)}; the device keeps "
-              f"working offline and sends everything at the next sync", file=sys.stderr)
+        print("ticketgate agent sync: " + translate(
+            lang, "{why}; the device keeps working offline and sends everything at the next sync",
+            why=_unreached(address, sync.transport, lang)), file=sys.stderr)
     elif args.until_idle and not idle and not stop.is_set():
-        print(f"ticketgate agent sync: not caught up after {limit:.0f} s: {_missing(sync, summary)}; what arrived "
-              f"is kept, what is not uploaded stays queued for the next sync", file=sys.stderr)
+        print("ticketgate agent sync: " + translate(
+            lang, "not caught up after {n} s: {missing}; what arrived is kept, what is not uploaded stays queued for the next sync", n=f"{limit:.0f}", missing=_missing(sync, summary)), file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
     elif link is None or link.wiped is None:     # wiped: said above, with what it kept; no figures of data gone
-        late = f", {summary['late']} late update(s) brought by the event data instead" if summary.get("late") else ""
-        print(f"event data v{summary['bundle_version']}, uploaded {summary['uploaded']}, "
-              f"waiting {summary['outbox_pending']}, live updates {summary['live']}{late}, "
-              f"{len(summary['rejected'])} message(s) from the server refused, "
-              f"{len(summary['refused_by_server'])} upload(s) REFUSED by the server")
+        late = translate(lang, ", {n} late update(s) brought by the event data instead", n=summary["late"]) \
+            if summary.get("late") else ""
+        print(translate(lang, "event data v{version}, uploaded {uploaded}, waiting {waiting}, live updates {live}{late}, {rejected} message(s) from the server refused, {refused} upload(s) REFUSED by the server", version=summary["bundle_version"], uploaded=summary["uploaded"],
+                        waiting=summary["outbox_pending"], live=summary["live"], late=late,
+                        rejected=len(summary["rejected"]), refused=len(summary["refused_by_server"])))
         for r in summary["rejected"]:
-            print(f"  refused on {r['topic']}: {r['reason']}")
+            print("  " + translate(lang, "refused on {topic}: {why}", topic=r["topic"], why=r["reason"]))
         for r in summary["refused_by_server"]:
-            print(printable(f"  {refused_line(r)}"))
+            print(printable(f"  {refused_line(r, lang)}"))
         if summary["refused_by_server"]:
-            print("  kept on this device (`ticketgate agent status`); once the organiser fixed the cause: "
-                  "`ticketgate agent resend-refused`")
+            print("  " + translate(lang, "kept on this device (`ticketgate agent status`); once the organiser fixed the cause: `ticketgate agent resend-refused`"))
     if activity.refused or not ever_online or (args.until_idle and not idle):
         return 1
     return 0

@@ -34,6 +34,7 @@ EXIT = ("EXIT — OK", "SORTIE — OK")
 REREAD = ("ALREADY READ — {n} s ago", "DÉJÀ LU — il y a {n} s")      # an admitted ticket read again: never a new entry
 BACK_ON_SALE = ("CANCELLED — BACK ON SALE", "ANNULÉ — REMIS EN VENTE")  # quick cancellation put it back on sale
 ON_DUTY = ("ON DUTY", "EN SERVICE")                      # a staff badge scanned: its holder is on duty
+NO_KEYS = ("NO TICKET KEYS", "AUCUNE CLÉ DE BILLET")      # a ticket read on a device that trusts no key yet
 LOG_IN_FIRST = ("LOG IN FIRST", "CONNECTEZ-VOUS D'ABORD")  # a ticket scanned with nobody (allowed) on duty: not judged
 
 
@@ -46,6 +47,8 @@ def verdict_title(verdict: Verdict, lang: str = "en") -> str:
     """The big word of a verdict: ACCEPTED — IN, EXIT — OK, or the refusal's title."""
     if verdict.accepted:
         return pick(EXIT if verdict.direction == "out" else ENTRY, lang)
+    if verdict.reason is Reason.NO_KEYS:
+        return pick(NO_KEYS, lang)
     return code_title(verdict.code, lang)
 
 

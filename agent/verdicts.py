@@ -40,6 +40,7 @@ class Reason(str, Enum):
     ALLOTMENT_EXPIRED = "allotment_expired"    # uncertified: sold outside the certificate's validity window
     ALLOTMENT_REVOKED = "allotment_revoked"    # uncertified: the organiser revoked the kiosk's allotment
     ALLOTMENT_OUT_OF_RANGE = "allotment_out_of_range"  # uncertified: ticket id, event or category not in the allotment
+    NO_KEYS = "no_keys"                        # unknown_key: the device trusts no key at all yet (never enrolled)
 
     def __str__(self) -> str:
         return self.value

@@ -22,6 +22,15 @@ def wiped_status(ledger: Ledger, enrolled: bool) -> dict[str, Any] | None:
             "reason": str(mark.get("reason") or ""), "uploads_kept": sum(kinds.values()), "kinds": kinds}
 
 
+def inside_shown(ledger: Ledger, enrolled: bool, events: frozenset[int] | None = None) -> dict[int | None, int]:
+    """Who is inside now, as `agent status` and the app's strip say it: nothing on a device wiped and not enrolled
+    again. Its scan log stays (uploaded later, or kept as the record), but the event it counted for is gone from it:
+    "inside now: event 1: 1" spoke of an event the device no longer holds."""
+    if not enrolled and isinstance(ledger.get_setting(WIPED_IDENTITY), dict):
+        return {}
+    return ledger.inside(events)
+
+
 _REMOVED = (("ledger", "the orders, names and event data"), ("keyring", "the ticket keys"),
             ("credentials", "the broker login"), ("device_key", "the device key"))
 

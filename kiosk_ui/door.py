@@ -81,7 +81,8 @@ class Door:
         return verdict
 
     def counters(self) -> Counters:
-        return replace(self.session, inside=door_queries.inside_now(self.ledger, self.gate.policy.events or None))
+        return replace(self.session, inside=door_queries.inside_now(self.ledger, self.gate.policy.events or None,
+                                                                    enrolled=self.identity() is not None))
 
     # -- settings ----------------------------------------------------------------------------------------------------
     @property

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from agent.ledger import Ledger
+from agent.wiped_status import inside_shown
 
 
-def inside_now(ledger: Ledger, events: frozenset[int] | None = None) -> int:
+def inside_now(ledger: Ledger, events: frozenset[int] | None = None, enrolled: bool = True) -> int:
     """People inside now (all gates this device knows of; annulments and organiser resets applied): the ledger's
-    read model (agent.read_models)."""
-    return sum(ledger.inside(events).values())
+    read model (agent.read_models); none on a device wiped and not enrolled again (agent.wiped_status)."""
+    return sum(inside_shown(ledger, enrolled, events).values())
 
 
 def stats_rows(ledger: Ledger, by: str) -> list[tuple[str, int, int]]:

@@ -22,7 +22,9 @@ from server_stub.cli_progress import Progress
 def cmd_devices(store, org, args) -> int:
     refused = {device: n - sum(_taken_since(store, r) for r in store.refusals(org, device, min(n, 1000)))
                for device, n in store.refusal_counts(org).items()}  # not those sent again and taken (the newest 1000)
-    devices = [dict(d, refused_uploads=refused.get(d["device_id"], 0), **store.posted(d)) for d in store.devices(org)]
+    at_door = store.door_modes(org)
+    devices = [dict(d, refused_uploads=refused.get(d["device_id"], 0), door_mode=at_door.get(d["device_id"]),
+                    **store.posted(d)) for d in store.devices(org)]
     return emit(args, devices, devices_text(devices, refused))
 
 

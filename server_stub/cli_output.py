@@ -205,10 +205,35 @@ def devices_text(devices: list[dict], refused: dict[str, int] | None = None) -> 
         rows.append(f"{d['device_id']:<20} {d.get('role', 'door'):<5} gate {d['gate'] or '-':<12} "
                     f"mode {d.get('mode') or 'any':<10} events {events}  {state}{seen}" + setting_text(d.get("setting"))
                     + (f"  {n} upload(s) REFUSED" if n else ""))
+        if (note := door_mode_text(d)) is not None:
+            rows.append(note)
     for twins in case_twins(devices):
         rows.append(f"NOTE: {', '.join(twins)} differ only by case (registered before such ids were refused; both "
                     f"still work): revoke the one not in use (`ticketgate server device revoke ID`)")
     return "\n".join(rows) or "no devices registered"
+
+
+def door_mode_text(d: dict) -> str | None:
+    """NOTE when the mode a device was set in at the door (`door_mode`: its staff's last change) is not the
+    organiser's: with none set, its scans count in the mode they claim (say it, and how to confirm it or set
+    another); with one set, they count in the organiser's (an exit or a quick cancellation refused, a second entry
+    flagged), not the door's."""
+    door, mine = d.get("door_mode"), d.get("mode")
+    # normal with none set: the default, hiding nothing (every second entry flagged): nothing to say
+    if not door or door["mode"] == mine or (mine is None and door["mode"] == "normal"):
+        return None
+    who = f" by staff {door['staff']}" if door.get("staff") else ""
+    since = f" on {when(door['at'])}{who}" if isinstance(door.get("at"), (int, float)) else who
+    device = d["device_id"]
+    what = (f"was set in {door['mode']} mode at the door{since}" if door.get("by") == "door"
+            else f"scans in {door['mode']} mode (its last scan{since})")
+    if mine is None:
+        return (f"NOTE: {device} {what}, and you set none: its scans count as it claims. To keep it, `ticketgate "
+                f"server device configure {device} --mode {door['mode']}`; else set the mode it must use "
+                f"(`--mode normal`)")
+    return (f"NOTE: {device} {what}, not yours ({mine}): its scans count in {mine} mode (exits or quick "
+            f"cancellations refused, second entries flagged). If the door is right, `ticketgate server device "
+            f"configure {device} --mode {door['mode']}`")
 
 
 def setting_text(setting: str | None) -> str:

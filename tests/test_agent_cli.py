@@ -190,7 +190,7 @@ def test_scan_tells_an_event_not_on_this_device_from_one_not_selected(home, caps
 
 def test_configure_is_stored_and_used_by_scan(home, capsys):
     rc, out, _ = run(home, "configure", "--mode", "entry_exit", "--events", "2", "--zones", "1,3", "--gate", "west",
-                     "--device-id", "tab-4", "--reread-window", "0", capsys=capsys)
+                     "--device-id", "tab-4", "--reread-window", "0", "--json", capsys=capsys)
     assert rc == 0 and json.loads(out)["mode"] == "entry_exit"
     rc, out, _ = run(home, "status", "--json", capsys=capsys)
     pol = json.loads(out)["policy"]

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from agent.clock import SETTING as CLOCK_SETTING
 from agent.clock import UNMEASURED, ClockEstimate, ServerClock, redated, unmeasured_mark, with_offset
-from agent.history import Action, TicketHistory, fold
+from agent.history import UNDO_REFUSED, Action, TicketHistory, fold
 from agent.read_models import Conflict, InsideCounter, conflicts, effective_entries
 from agent.reasons import code_of
 from agent.ledger.catalogue import ORDER_STATUS, CatalogueMixin
@@ -33,6 +33,10 @@ from agent.storage_errors import storage_problem
 __all__ = ["Ledger", "LedgerError", "split_sql"]
 log = logging.getLogger(__name__)
 _BUNDLE_SETTING = "sync.bundle"     # agent.sync.apply.BUNDLE_SETTING: {"version", …} of the bundle applied
+
+# the server's refusals of who did an upload (server_stub/sync/ingest.py `staff_refusal`): an annulment refused so
+# undid nothing there, though what it names stands (Ledger.outbox_refuse restores it here too)
+_STAFF_REFUSALS = frozenset({"no_staff", "staff_unknown", "staff_inactive", "staff_not_allowed"})
 
 
 class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
@@ -503,12 +507,15 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
         marks = ",".join("?" * len(kinds))
         row = self.conn.execute(
             f"SELECT scan_uuid, kind, ticket_key, event_id, direction, at FROM checkins c WHERE origin='local' AND device_id=? "
-            f"AND kind IN ({marks}) AND NOT EXISTS (SELECT 1 FROM checkins a WHERE a.kind='annul' AND a.ref_uuid=c.scan_uuid) "
+            f"AND kind IN ({marks}) AND NOT EXISTS (SELECT 1 FROM checkins a WHERE a.kind='annul' AND a.ref_uuid=c.scan_uuid "
+            f"AND NOT EXISTS (SELECT 1 FROM checkins v WHERE v.kind='{UNDO_REFUSED}' AND v.ref_uuid=a.scan_uuid)) "
             f"ORDER BY seq DESC LIMIT 1", (device_id, *kinds)).fetchone()
         return dict(zip(("scan_uuid", "kind", "ticket_key", "event_id", "direction", "at"), row)) if row else None
 
     def annulled(self, scan_uuid: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM checkins WHERE kind='annul' AND ref_uuid=?", (scan_uuid,)).fetchone() is not None
+        return self.conn.execute("SELECT 1 FROM checkins a WHERE kind='annul' AND ref_uuid=? AND NOT EXISTS (SELECT 1 "
+                                 "FROM checkins v WHERE v.kind=? AND v.ref_uuid=a.scan_uuid)",
+                                 (scan_uuid, UNDO_REFUSED)).fetchone() is not None
 
     def action(self, scan_uuid: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, origin "
@@ -608,16 +615,42 @@ class Ledger(CatalogueMixin, SearchMixin, StagingMixin, PruneMixin):
             code, params = code_of(r)
             rows.append((at, str(r)[:500], code[:40], json.dumps(params, default=str)[:2000], i))
         with self.transaction():
-            return int(self.conn.executemany("UPDATE outbox SET acked=?, refused=?, refused_code=?, refused_params=? "
-                                             "WHERE id=? AND acked IS NULL", rows).rowcount)
+            n = int(self.conn.executemany("UPDATE outbox SET acked=?, refused=?, refused_code=?, refused_params=? "
+                                          "WHERE id=? AND acked IS NULL", rows).rowcount)
+            self._undo_refused_annulments(reasons, at)
+            return n
+
+    def _undo_refused_annulments(self, reasons: Mapping[int, str], at: float) -> None:
+        """An annulment (an undone entry or cancellation) the server refused undid nothing there: the server counts
+        the entry still. The door restores it too (an `annul_refused` mark in the log, agent.history.fold), so both
+        say the same: the guest inside, the ticket used. The refused upload stays listed (`agent status`). Only for a
+        refusal of who did it (the staff member's role or standing then), of an annulment of an action the server
+        took: one refused as already annulled there, or of an action the server never took, changes nothing."""
+        for i, why in reasons.items():
+            if code_of(why)[0] not in _STAFF_REFUSALS:      # e.g. already annulled there: nothing to restore
+                continue
+            row = self.conn.execute("SELECT body FROM outbox WHERE id=? AND kind='action'", (i,)).fetchone()
+            body = json.loads(row[0]) if row else {}
+            if body.get("kind") != "annul" or not body.get("scan_uuid") or not body.get("ref_uuid") \
+                    or self.uploaded_as(str(body["ref_uuid"])) is None:    # what it undid never counted there
+                continue
+            self.conn.execute(
+                "INSERT OR IGNORE INTO checkins(scan_uuid, kind, ticket_key, event_id, direction, at, device_id, gate, "
+                "device_seq, clock_offset, ref_uuid, reason, mode, origin) "
+                "VALUES (?, ?, ?, ?, NULL, ?, ?, ?, NULL, 0, ?, ?, NULL, 'refusal')",
+                (f"{body['scan_uuid']}:refused", UNDO_REFUSED, str(body.get("ticket_key") or ""), body.get("event_id"),
+                 at, str(body.get("device_id") or ""), str(body.get("gate") or ""), body["scan_uuid"], str(why)[:500]))
+
 
     def outbox_refused(self, limit: int = 100) -> list[dict[str, Any]]:
         """Rows the server refused, newest first: {id, kind, body, refused (the server's English text), refused_code,
         refused_params (agent.reasons; "" and {} when it gave none), at}."""
-        rows = self.conn.execute("SELECT id, kind, body, refused, refused_code, refused_params, acked FROM outbox "
-                                 "WHERE refused IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        rows = self.conn.execute(
+            "SELECT id, kind, body, refused, refused_code, refused_params, acked, EXISTS (SELECT 1 FROM checkins v "
+            "WHERE v.kind=? AND v.ref_uuid=json_extract(o.body, '$.scan_uuid')) FROM outbox o "
+            "WHERE refused IS NOT NULL ORDER BY id DESC LIMIT ?", (UNDO_REFUSED, limit)).fetchall()
         return [{"id": i, "kind": k, "body": json.loads(b), "refused": r, "refused_code": c,
-                 "refused_params": json.loads(p), "at": a} for i, k, b, r, c, p, a in rows]
+                 "refused_params": json.loads(p), "at": a, "restored": bool(v)} for i, k, b, r, c, p, a, v in rows]
 
     def outbox_refused_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox WHERE refused IS NOT NULL").fetchone()[0])

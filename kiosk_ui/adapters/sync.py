@@ -170,4 +170,8 @@ def refusal_line(r: dict) -> str:
     kind = str(b.get("kind") or b.get("action") or r["kind"])
     what = " ".join(str(x) for x in (tr(UPLOAD_KINDS[kind]) if kind in UPLOAD_KINDS else kind,
                                      b.get("ticket_key") or b.get("order_number") or "") if x)
-    return printable(f"{what}: {refusal_text(r['refused'], r.get('refused_code', ''), r.get('refused_params'))}")
+    # a refused undo undid nothing: the device restored what it undid (agent.ledger.Ledger.outbox_refuse)
+    restored = (" — " + tr("the undo did not count: what it undid stands again on this device")
+                if r.get("restored") else "")
+    return printable(f"{what}: {refusal_text(r['refused'], r.get('refused_code', ''), r.get('refused_params'))}"
+                     f"{restored}")

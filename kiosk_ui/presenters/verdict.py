@@ -129,6 +129,8 @@ def _reason(v: Verdict, names: Names, zone_names: list[str], gate_zones, tz) -> 
         return tr("The signature does not match: this ticket was altered or copied. Call a supervisor.")
     if c is Code.UNCERTIFIED:
         return tr("Sold offline by a kiosk whose allotment is not valid here. Call a supervisor.")
+    if c is Code.UNKNOWN_KEY and v.reason is Reason.NO_KEYS:
+        return tr("This device trusts no ticket keys yet: enroll it on the Set-up screen with the organiser's enrollment QR or code, then scan again.")
     if c is Code.UNKNOWN_KEY:
         return tr("Issued by a key this device does not know. Check the event, or sync the device.")
     if v.detail == LOWER_CASE:

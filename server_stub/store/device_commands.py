@@ -60,6 +60,25 @@ class DeviceCommandsMixin(StoreBase):
         (`posting.organiser_setting`), in place of its enrolment gate: what `server devices` and `stats` show."""
         return organiser_setting(device["gate"] or "", self.device_commands(device["device_id"]))
 
+    def door_modes(self, org: str) -> dict[str, dict]:
+        """The mode each device was last set in at the door (its staff's `config_change` uploads: a supervisor's
+        Mode button, `agent configure --mode`; `by` "door"), else the mode its last scan claimed (`by` "scans"):
+        device id -> {mode, at, staff, by}. What the organiser compares with the
+        mode they set (`server devices`): until they set one, the server counts the door's scans in the mode they
+        claim."""
+        # a device no staff set at the door: the mode its last scan claimed (stored as claimed while the organiser
+        # set none, as the organiser's once they set one)
+        out: dict[str, dict] = {d: {"mode": mode, "at": at, "staff": "", "by": "scans"} for d, mode, at in self.q(
+            "SELECT s.device_id, s.mode, s.at FROM scans s JOIN (SELECT max(seq) AS seq FROM scans WHERE org = ? AND "
+            "type = 'action' AND mode IS NOT NULL GROUP BY device_id) l ON s.seq = l.seq", (org,))}
+        for device_id, body in self.q("SELECT device_id, body FROM scans WHERE org = ? AND type = 'config_change' "
+                                      "ORDER BY seq", (org,)):
+            m = json.loads(body) if body else {}
+            change = (m.get("changes") or {}).get("mode")
+            if isinstance(change, list) and len(change) == 2 and isinstance(change[1], str):
+                out[device_id] = {"mode": change[1], "at": m.get("at"), "staff": m.get("staff") or "", "by": "door"}
+        return out
+
     def events_released(self, device_id: str) -> set[int]:
         """The events `server device events --remove` took away from the device: what it recorded for them, offline
         while it held them or before the change reached it, is still taken (nothing it admitted is lost)."""
