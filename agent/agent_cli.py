@@ -32,6 +32,7 @@ from agent.status_words import status_lines
 from agent.cli_words import human, login_needed_line, on_duty_line, role_word, search_line, undone_line
 from agent.language import SETTING as LANGUAGE_SETTING, LANGUAGES, choose as choose_language, translate
 from agent.verdicts import Reason, Verdict
+from agent.cli_parser import Parser
 
 __all__ = ["build_parser", "human", "main", "undone_line"]
 
@@ -89,7 +90,7 @@ _SELECTION_RULE = ("--events and --zones take only events the device's event dat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ticketgate agent", description="door agent")
+    p = Parser(prog="ticketgate agent", description="door agent")
     p.add_argument("--home", type=Path, default=None,
                    help="device folder (default $TICKETGATE_HOME or ~/.local/share/ticketgate/device)")
     sub = p.add_subparsers(dest="cmd", required=True)

@@ -11,6 +11,7 @@ import sys
 import threading
 from typing import Any
 
+from agent.cli_parser import did_you_mean
 from agent.storage_errors import storage_problem
 
 # sub-command -> "module:function" taking argv (list[str]) and returning an exit code
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"ticketgate: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        print(f"ticketgate: unknown command {name!r}{did_you_mean(name, list(COMMANDS))}\n\n{usage()}",
+              file=sys.stderr)
         return 2
     target = COMMANDS[name][0]
     module_name, func = target.split(":")

@@ -18,10 +18,11 @@ from agent.errors import TicketgateError
 from agent.keyring import Keyring
 from agent.payload import MALFORMED, Decoded, read_payload
 from agent.ticket_format import SCHEME
+from agent.cli_parser import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="ticketgate decode", description="decode the QR codes in images (PNG, JPEG, WebP…) and PDF e-tickets "
         "(every page, rendered with poppler's pdftoppm), and verify the tickets among them",
         epilog="exit code: 0 every file (every PDF page) has a code, 1 one has none, 2 a file cannot be read "

@@ -14,6 +14,7 @@ from agent.cli import parsed
 from agent.sync.messages import name_arg
 from drivers.printers.wording import LANGUAGES as PRINT_LANGUAGES
 from server_stub.device_revocation import REPLACED_HELP
+from agent.cli_parser import Parser
 
 S = argparse.SUPPRESS
 
@@ -35,7 +36,7 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    p = argparse.ArgumentParser(prog="ticketgate server", description="organiser's server stub")
+    p = Parser(prog="ticketgate server", description="organiser's server stub")
     p.add_argument("--data", type=Path, default=None, help="server data folder (default $TICKETGATE_SERVER_HOME "
                                                             "or ~/.local/share/ticketgate/server)")
     p.add_argument("--db", default=None, metavar="URL",
