@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 from agent.safe_text import printable
@@ -135,7 +136,8 @@ def cmd_enroll(args) -> int:
         for server in candidates:
             try:
                 print(f"enrolling with {server}...", flush=True)
-                creds = enroll(state, server, token=token, code=code, expected_fingerprint=fingerprint, name=args.name)
+                creds = enroll(state, server, token=token, code=code, expected_fingerprint=fingerprint, name=args.name,
+                               fresh=True)
             except EnrollError as exc:
                 if not exc.network or args.server:
                     raise
@@ -143,7 +145,8 @@ def cmd_enroll(args) -> int:
         if creds is None:       # a code without --server, or the QR's address unreachable: whoever answers zeroconf
             try:
                 creds = enroll_at_first_that_knows(state, _found_servers(args, org, fingerprint, code), token=token,
-                                                   code=code, name=args.name, trying=lambda server, fp: print(
+                                                   code=code, name=args.name, enroll_at=partial(enroll, fresh=True),
+                                                   trying=lambda server, fp: print(
                                                        f"enrolling with {server}...", flush=True))
             except EnrollError as exc:    # the server that issued it may not be among those found
                 raise EnrollError(f"{exc}; or {GIVE_SERVER}") if exc.not_issued_here and code else exc from None
