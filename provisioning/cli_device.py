@@ -25,10 +25,10 @@ def _state(args):
 
 def add_commands(sub) -> None:
     p = sub.add_parser("discover", help="find the organiser's server on this network (zeroconf)")
-    p.add_argument("--timeout", type=float, default=3.0)
-    p.add_argument("--org")
+    p.add_argument("--timeout", type=float, default=3.0, help="seconds to look (default 3)")
+    p.add_argument("--org", help="only this organiser's servers")
     p.add_argument("--interface", action="append", help="IP of the interface to browse on (repeatable)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     p.set_defaults(run=cmd_discover)
 
     p = sub.add_parser("enroll", help="enroll this device with a QR text or an organiser code")
@@ -44,7 +44,7 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("status", help="is this device enrolled, with whom, for which gate and events")
     p.add_argument("--dir", "--home", dest="dir", default=None, help=HOME_HELP)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     p.set_defaults(run=cmd_status)
 
     p = sub.add_parser("wipe", help="forget orders, names, keys and the broker login (device handed back)")

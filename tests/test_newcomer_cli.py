@@ -65,3 +65,46 @@ def test_a_mistyped_choice_names_the_close_one(tmp_path):
               "--role", "kisok", ok=False)
     assert proc.returncode == 2 and "invalid choice: 'kisok'; did you mean 'kiosk'?" in proc.stderr
     assert not (tmp_path / "x.pdf").exists()
+
+
+def _parsers() -> list[tuple[str, "argparse.ArgumentParser"]]:
+    """(`ticketgate …` words, parser) of every command and sub-command that has a parser."""
+    import argparse
+    import importlib
+
+    from agent.cli import COMMANDS
+    found = []
+
+    def walk(words: str, parser: argparse.ArgumentParser) -> None:
+        found.append((words, parser))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(f"{words} {name}", sub)
+    for name, (target, _) in COMMANDS.items():
+        module = importlib.import_module(target.split(":")[0])
+        if hasattr(module, "build_parser"):
+            walk(f"ticketgate {name}", module.build_parser())
+    return found
+
+
+def test_every_argument_of_every_command_says_what_it_is_in_its_help():
+    """`--help` of `server order show` said `number` and `server quota set` said `target`, `--capacity`,
+    `--category`, with not a word: 140 arguments a newcomer had to guess (an order's number? an event or a pass?)."""
+    import argparse
+    silent = [f"{words} {action.option_strings[-1] if action.option_strings else action.dest}"
+              for words, parser in _parsers() for action in parser._actions
+              if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) and not action.help]
+    assert silent == [], f"{len(silent)} argument(s) with no help: {silent}"
+    commands = [f"{words} {choice.dest}" for words, parser in _parsers() for action in parser._actions
+                if isinstance(action, argparse._SubParsersAction) for choice in action._choices_actions
+                if not choice.help]
+    assert commands == [], commands
+
+
+def test_a_sub_commands_help_names_what_its_positional_argument_is(tmp_path):
+    said = tg(tmp_path, "server", "quota", "set", "--help").stdout
+    assert "usage: ticketgate server quota set" in said and " EVENT " in said and "event or pass id" in said
+    assert "target" not in said
+    said = tg(tmp_path, "server", "order", "show", "--help").stdout
+    assert "ORDER" in said and "the order number" in said
