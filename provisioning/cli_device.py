@@ -203,7 +203,8 @@ def cmd_status(args) -> int:
     if creds is None:
         wiped = _wiped(state.ledger_path)
         print(json.dumps({"enrolled": False, "wiped": wiped, "home": str(state.folder)}) if getattr(args, "json", False)
-              else "not enrolled" + (" (wiped)" if wiped else ""))
+              else "not enrolled" + (" (wiped)" if wiped else "") + ": enroll it with `ticketgate provision enroll "
+                   "--code CODE` (a code of the organiser's sheet) or `--qr 'TGE1:…'`")
         return 1
     info = {"device_id": creds.device_id, "org": creds.org, "role": creds.role, "name": creds.name, "gate": creds.gate,
             "events": list(creds.events), "broker": f"{creds.broker.host}:{creds.broker.port}",

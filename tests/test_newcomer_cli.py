@@ -108,3 +108,11 @@ def test_a_sub_commands_help_names_what_its_positional_argument_is(tmp_path):
     assert "target" not in said
     said = tg(tmp_path, "server", "order", "show", "--help").stdout
     assert "ORDER" in said and "the order number" in said
+
+
+def test_provision_status_of_a_new_device_says_how_to_enroll_it(tmp_path):
+    """It said only "not enrolled" (agent status says where to go, `provision status` did not)."""
+    said = tg(tmp_path, "provision", "status", ok=False)
+    assert said.returncode == 1
+    assert said.stdout.strip() == ("not enrolled: enroll it with `ticketgate provision enroll --code CODE` (a code of "
+                                   "the organiser's sheet) or `--qr 'TGE1:…'`")
