@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nticketgate {name}: stopped (SIGTERM); what was saved stays, the rest was not done",
                   file=sys.stderr)
             return 128 + signal.SIGTERM
-        print(f"\nticketgate {name}: interrupted", file=sys.stderr)
+        print(f"\nticketgate {name}: interrupted (Ctrl-C); what was saved stays, the rest was not done",
+              file=sys.stderr)
         return 130
     except sqlite3.OperationalError as exc:   # a full or read-only disk mid-command: its transaction was rolled back
         problem = storage_problem(exc)

@@ -116,3 +116,29 @@ def test_provision_status_of_a_new_device_says_how_to_enroll_it(tmp_path):
     assert said.returncode == 1
     assert said.stdout.strip() == ("not enrolled: enroll it with `ticketgate provision enroll --code CODE` (a code of "
                                    "the organiser's sheet) or `--qr 'TGE1:…'`")
+
+
+@pytest.mark.parametrize("argv,kept", [
+    (("server", "mail", "configure", "--host", "smtp.example.org", "--user", "t@example.org", "--from",
+      "t@example.org"), ("server", "mail", "show")),
+    (("server", "staff", "add", "--name", "Zed", "--role", "door", "--pin"), ("server", "staff", "list")),
+])
+def test_ctrl_c_at_a_prompt_says_what_became_of_the_command(tmp_path, argv, kept):
+    """Ctrl-C at the SMTP password or PIN prompt said only "interrupted": saved or not? Now it says what was saved
+    stays and the rest was not done — and nothing of the command was saved."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import stop_process
+    from tests.qa_organiser import ROOT, _env
+    tg(tmp_path, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    before = tg(tmp_path, *kept, ok=False).stdout
+    asking = subprocess.Popen([sys.executable, "-m", "agent", *argv], cwd=ROOT, env=_env(tmp_path),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)                                   # the interpreter started, the command waits at its prompt
+    code = stop_process(asking)
+    _, err = asking.communicate()
+    assert code == 130 and "Traceback" not in err, (code, err)
+    assert f"ticketgate {argv[0]}: interrupted (Ctrl-C); what was saved stays, the rest was not done" in err, err
+    assert tg(tmp_path, *kept, ok=False).stdout == before
