@@ -70,9 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lang", default="en", choices=PRINT_LANGUAGES,
                    help="language of printed tickets, badges and e-tickets (default en)")
     c.add_argument("--zone", action="append", default=[], metavar="ID=NAME[:MESSAGE]",
-        help="a zone (repeat): --zone 1=Floor, or --zone '2=Balcony:Stairs on the left' with a message shown at the door")
+        help="a zone (repeat): --zone 1=Floor, or --zone '2=Balcony:Stairs on the left' with a message shown "
+             "at the door")
     c.add_argument("--category", action="append", default=[], metavar="ID=NAME[:MESSAGE]",
-        help="a category (repeat): --category 1=Adult, or --category '2=Child:Must come with an adult' with a message shown at the door")
+        help="a category (repeat): --category 1=Adult, or --category '2=Child:Must come with an adult' with a "
+             "message shown at the door")
     c = add(ev, "list", "list events")
     c.add_argument("--removed", action="store_true", help="the events removed too (`event remove`), marked so")
     c = add(ev, "set", "change an event's settings")

@@ -47,6 +47,12 @@ def cmd_init(args) -> int:
         fail("ticketgate server", exc)
         return 3
     try:
+        there = store.organiser(args.init_org)
+        if there is not None:       # init run again (the guide's first line twice): say it is set up, change nothing
+            raise Refused(f"organiser {args.init_org!r} already exists in {describe(store)} ({there['name']}), "
+                          f"with its keys, events and orders: nothing changed. Go on with `ticketgate server event create …` "
+                          f"(`ticketgate server event list` shows its events); for another organiser, another --org, "
+                          f"or another data folder (--data DIR)")
         org = store.create_organiser(args.init_org, args.name)
         ticket_key, server_key = store.current_key(org["org"]), store.server_key(org["org"])
         if store.get_setting("default_org") is None:

@@ -142,3 +142,14 @@ def test_ctrl_c_at_a_prompt_says_what_became_of_the_command(tmp_path, argv, kept
     assert code == 130 and "Traceback" not in err, (code, err)
     assert f"ticketgate {argv[0]}: interrupted (Ctrl-C); what was saved stays, the rest was not done" in err, err
     assert tg(tmp_path, *kept, ok=False).stdout == before
+
+
+def test_init_run_again_says_the_organiser_is_set_up_and_what_comes_next(tmp_path):
+    """The guide's first line typed twice said only "organiser 'acme' already exists"."""
+    tg(tmp_path, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    keys = tg(tmp_path, "server", "keys", "list").stdout
+    again = tg(tmp_path, "server", "init", "--org", "acme", "--name", "Acme Festival", ok=False)
+    assert again.returncode == 1
+    assert "organiser 'acme' already exists in " in again.stderr and "(Acme Festival)" in again.stderr
+    assert "nothing changed. Go on with `ticketgate server event create …`" in again.stderr, again.stderr
+    assert tg(tmp_path, "server", "keys", "list").stdout == keys

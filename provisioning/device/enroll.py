@@ -93,9 +93,9 @@ def enroll(state: DeviceState, server: str, token: str | None = None, code: str 
     """Retries (bounded) when the network failed or the server lost our challenge (it restarted); any other refusal
     is final. One enrollment at a time per device folder (a second one, another terminal or the app, is refused
     before it sends anything); `fresh`: this device was not enrolled when asked, and one that is once the lock is
-    taken (the other enrollment ended first) is refused too. Every attempt uses one device key: a server that enrolled us but whose answer was lost on the way
-    answers again to that key (the same device id), so a dropped answer neither spends the QR nor leaves a device
-    nobody holds."""
+    taken (the other enrollment ended first) is refused too. Every attempt uses one device key: a server that
+    enrolled us but whose answer was lost on the way answers again to that key (the same device id), so a dropped
+    answer neither spends the QR nor leaves a device nobody holds."""
     try:
         lock = pid_lock.take(private_dir(state.folder) / ENROLL_LOCK)
     except pid_lock.Held as other:
