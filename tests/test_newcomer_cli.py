@@ -153,3 +153,22 @@ def test_init_run_again_says_the_organiser_is_set_up_and_what_comes_next(tmp_pat
     assert "organiser 'acme' already exists in " in again.stderr and "(Acme Festival)" in again.stderr
     assert "nothing changed. Go on with `ticketgate server event create …`" in again.stderr, again.stderr
     assert tg(tmp_path, "server", "keys", "list").stdout == keys
+
+
+def test_version_help_of_a_command_and_a_reader_that_leaves(tmp_path):
+    """`ticketgate --version` was "unknown command '--version'"; `ticketgate help server` printed the list of
+    commands, not the server's; `ticketgate | head -1` ended on a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    from tests.qa_organiser import ROOT, _env
+    said = tg(tmp_path, "--version")
+    assert said.returncode == 0 and said.stdout.startswith("ticketgate ") and said.stdout.split()[1][0].isdigit()
+    said = tg(tmp_path, "help", "server", "event").stdout
+    assert said.startswith("usage: ticketgate server event") and "create" in said
+    assert "did you mean 'server'?" in tg(tmp_path, "help", "sever", ok=False).stderr
+    assert "`ticketgate COMMAND --help`" in tg(tmp_path).stdout
+    piped = subprocess.run(f"{sys.executable} -m agent | head -1", shell=True, cwd=ROOT, env=_env(tmp_path),
+                           capture_output=True, text=True, timeout=60)
+    assert piped.stdout.strip() == "usage: ticketgate COMMAND [ARGS...]" and "Traceback" not in piped.stderr, \
+        piped.stderr
