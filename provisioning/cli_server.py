@@ -428,10 +428,8 @@ def cmd_tokens_create(args) -> int:
         except ValueError:
             raise BadInput(f"--events {args.events!r}: comma-separated event ids, e.g. 1,2") from None
         server = args.server or _saved(args).get("server")
-        if not server:
-            server = f"{_local_ip()}:{SERVE_PORT}"
-            print(f"no `provision serve` has run yet: the QR codes name {server} (serve's default address); "
-                  f"devices that cannot reach it look for the server with zeroconf", flush=True)
+        never_served = not server
+        server = server or f"{_local_ip()}:{SERVE_PORT}"
         split_hostport(server)
         qr.check_out(args.out)      # before any code is made: a sheet that cannot be written leaves none behind
         if not 1 <= args.count <= 10000:
@@ -441,6 +439,9 @@ def cmd_tokens_create(args) -> int:
         store = _open_store(args)
     except TicketgateError as exc:
         return fail(str(exc))
+    if never_served:    # said once the data folder is there (before, "run `server init` first" came after it)
+        print(f"no `provision serve` has run yet: the QR codes name {server} (serve's default address); "
+              f"devices that cannot reach it look for the server with zeroconf", flush=True)
     try:
         from server_stub.cli_output import Refused, device_events
         try:

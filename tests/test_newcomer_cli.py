@@ -172,3 +172,14 @@ def test_version_help_of_a_command_and_a_reader_that_leaves(tmp_path):
                            capture_output=True, text=True, timeout=60)
     assert piped.stdout.strip() == "usage: ticketgate COMMAND [ARGS...]" and "Traceback" not in piped.stderr, \
         piped.stderr
+
+
+def test_tokens_before_server_init_say_only_to_run_init(tmp_path):
+    """The technician's guide first, on a fresh laptop: `provision tokens create` said "no `provision serve` has run
+    yet: the QR codes name …" and then that there is no data folder — two messages, the first about codes it did
+    not make."""
+    said = tg(tmp_path, "provision", "tokens", "create", "--org", "acme", "--count", "1", "--out",
+              str(tmp_path / "d.pdf"), ok=False)
+    assert said.returncode == 1 and said.stdout == "", said.stdout
+    assert "run `ticketgate server init` first" in said.stderr
+    assert not (tmp_path / "d.pdf").exists()
