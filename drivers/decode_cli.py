@@ -173,8 +173,10 @@ def main(argv: list[str]) -> int:
     if args.corpus:
         from drivers.camera.measure import main as measure_main
         return measure_main([str(args.corpus)] + (["--json"] if args.json else []))
-    if not args.images:
+    if not args.images:     # the usage alone said nothing of what was missing
         build_parser().print_usage(sys.stderr)
+        print("ticketgate decode: give the files to read, e.g. `ticketgate decode screenshot.png eticket.pdf` "
+              "(a buyer's screenshot or e-ticket PDF); `ticketgate decode --help` says more", file=sys.stderr)
         return 2
     try:
         password = read_password(args.password_file, args.ask_password)

@@ -183,3 +183,9 @@ def test_tokens_before_server_init_say_only_to_run_init(tmp_path):
     assert said.returncode == 1 and said.stdout == "", said.stdout
     assert "run `ticketgate server init` first" in said.stderr
     assert not (tmp_path / "d.pdf").exists()
+
+
+def test_decode_with_no_file_says_what_to_give(tmp_path):
+    said = tg(tmp_path, "decode", ok=False)
+    assert said.returncode == 2
+    assert "ticketgate decode: give the files to read, e.g. `ticketgate decode screenshot.png" in said.stderr
