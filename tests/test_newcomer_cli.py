@@ -189,3 +189,11 @@ def test_decode_with_no_file_says_what_to_give(tmp_path):
     said = tg(tmp_path, "decode", ok=False)
     assert said.returncode == 2
     assert "ticketgate decode: give the files to read, e.g. `ticketgate decode screenshot.png" in said.stderr
+
+
+def test_staff_added_with_no_way_to_log_in_names_the_options(tmp_path):
+    tg(tmp_path, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    said = tg(tmp_path, "server", "staff", "add", "--name", "Léa Martin", "--role", "door", ok=False)
+    assert said.returncode == 1
+    assert "'Léa Martin' needs a way to log in: add --pin" in said.stderr and "--badge" in said.stderr, said.stderr
+    assert tg(tmp_path, "server", "staff", "list").stdout.strip() == "no staff"
