@@ -15,7 +15,7 @@ from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refu
 from agent.errors import TicketgateError
 from agent.pricing import cents_text
 from agent.safe_text import printable, printable_json
-from server_stub.cli_output import Refused, emit, fail, ints, own_event, owned, parse_time, when
+from server_stub.cli_output import Refused, emit, fail, ints, not_found_hint, own_event, owned, parse_time, when
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_revoke, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.cli_remote import device_commands, device_configure
@@ -281,7 +281,7 @@ def run(args) -> int:
         finally:
             store.close()
     except TicketgateError as exc:      # refusals and bad input; a bug keeps its traceback
-        fail(f"ticketgate server {args.cmd}", exc)
+        fail(f"ticketgate server {args.cmd}", f"{exc}{not_found_hint(str(exc))}")
         return 1
     except BrokenPipeError:
         raise                   # `… | head`: the reader left; agent.cli ends quietly

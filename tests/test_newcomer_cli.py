@@ -197,3 +197,19 @@ def test_staff_added_with_no_way_to_log_in_names_the_options(tmp_path):
     assert said.returncode == 1
     assert "'Léa Martin' needs a way to log in: add --pin" in said.stderr and "--badge" in said.stderr, said.stderr
     assert tg(tmp_path, "server", "staff", "list").stdout.strip() == "no staff"
+
+
+@pytest.mark.parametrize("argv,look", [
+    (("device", "events", "gate-1", "--add", "1"), "`ticketgate server devices` lists the devices"),
+    (("order", "show", "TSYZ-VH"), "`ticketgate server order find NAME`"),
+    (("quota", "set", "9", "--capacity", "5"), "`ticketgate server event list`"),
+    (("till", "close", "5", "--counted-cents", "1"), "`ticketgate server till list`"),
+    (("staff", "badge", "99"), "`ticketgate server staff list`"),
+])
+def test_something_not_found_names_the_command_that_lists_what_there_is(tmp_path, argv, look):
+    """The guides' example ids (gate-1, TSYZ-VH) typed as written said only "no device 'gate-1'": a newcomer did
+    not know the real ids are dev-… nor where to find them."""
+    tg(tmp_path, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    said = tg(tmp_path, "server", *argv, ok=False)
+    assert said.returncode == 1 and said.stdout == ""
+    assert look in said.stderr and len(said.stderr.strip().splitlines()) == 1, said.stderr
