@@ -537,7 +537,7 @@ def cmd_revoke(args) -> int:
     known = store.device(args.device)
     if known and known["org"] != args.org:           # another organiser's device is not ours to revoke
         store.close()
-        return fail(f"no device {args.device!r}")
+        return fail(_no_device(args))
     prov = _provisioning(args, store, _saved(args))
 
     def cut() -> str:                     # the broker login removed now, the signed wipe sent, the store told
@@ -549,7 +549,7 @@ def cmd_revoke(args) -> int:
                                               command=f"ticketgate provision revoke --org {args.org}", cut=cut,
                                               also_mark=lambda: _mark_replaced(args))
     except KeyError:
-        return fail(f"no device {args.device!r}")
+        return fail(_no_device(args))
     finally:
         prov.close()
         store.close()
@@ -557,3 +557,8 @@ def cmd_revoke(args) -> int:
         return fail(said)
     print(printable(said))
     return 0
+
+
+def _no_device(args) -> str:
+    return (f"no device {args.device!r} (`ticketgate provision devices --org {args.org}` lists the enrolled devices, "
+            f"with ids like dev-k3m9x2p7qa)")

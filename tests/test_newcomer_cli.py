@@ -213,3 +213,10 @@ def test_something_not_found_names_the_command_that_lists_what_there_is(tmp_path
     said = tg(tmp_path, "server", *argv, ok=False)
     assert said.returncode == 1 and said.stdout == ""
     assert look in said.stderr and len(said.stderr.strip().splitlines()) == 1, said.stderr
+
+
+def test_provision_revoke_of_an_unknown_id_names_where_the_ids_are(tmp_path):
+    tg(tmp_path, "server", "init", "--org", "acme", "--name", "Acme Festival")
+    said = tg(tmp_path, "provision", "revoke", "--org", "acme", "gate-3", ok=False)
+    assert said.returncode == 1
+    assert "no device 'gate-3' (`ticketgate provision devices --org acme` lists the enrolled devices" in said.stderr
