@@ -32,6 +32,7 @@ from agent.status_words import configured_lines, status_lines
 from agent.cli_words import human, login_needed_line, on_duty_line, role_word, search_line, undone_line
 from agent.language import SETTING as LANGUAGE_SETTING, LANGUAGES, choose as choose_language, translate
 from agent.verdicts import Reason, Verdict
+from agent.cli_parser import Parser
 
 __all__ = ["build_parser", "human", "main", "undone_line"]
 
@@ -91,14 +92,15 @@ _SELECTION_RULE = ("--events and --zones take only events the device's event dat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ticketgate agent", description="door agent")
+    p = Parser(prog="ticketgate agent", description="door agent")
     p.add_argument("--home", type=Path, default=None,
                    help="device folder (default $TICKETGATE_HOME or ~/.local/share/ticketgate/device)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     scan = sub.add_parser("scan", help="scan payloads (arguments, or stdin one per line)",
                           description="scan payloads; --mode, --events, --zones… apply to this run only. " + _SELECTION_RULE)
-    scan.add_argument("payloads", nargs="*")
+    scan.add_argument("payloads", nargs="*", metavar="PAYLOAD",
+        help="ticket QR texts to scan (none: read one a line from stdin, as a laser types them)")
     scan.add_argument("--json", action="store_true", help="one JSON object per verdict")
     _lang_flag(scan)
     _policy_flags(scan)
@@ -110,26 +112,27 @@ def build_parser() -> argparse.ArgumentParser:
     _lang_flag(conf)
 
     search = sub.add_parser("search", help="find tickets by buyer name, email, order number or ticket id")
-    search.add_argument("query")
-    search.add_argument("--limit", type=_limit, default=20)
-    search.add_argument("--json", action="store_true")
+    search.add_argument("query", help="part of an order number, a buyer's name or e-mail")
+    search.add_argument("--limit", type=_limit, default=20, help="at most this many results (default 20)")
+    search.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     _lang_flag(search)
 
     status = sub.add_parser("status", help="device settings and ledger counters")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     status.add_argument("--verify", action="store_true", help="also run a full integrity check of the ledger (slow)")
     _lang_flag(status)
 
     annul = sub.add_parser("annul", help="annul a mistaken check-in (the last one, or --scan UUID)")
-    annul.add_argument("--scan", dest="scan_uuid")
-    annul.add_argument("--reason", required=True)
-    annul.add_argument("--json", action="store_true")
+    annul.add_argument("--scan", dest="scan_uuid", metavar="SCAN",
+        help="the scan id to undo (default: this device's last entry)")
+    annul.add_argument("--reason", required=True, help="why (kept with the undo)")
+    annul.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     _lang_flag(annul)
 
     checkin = sub.add_parser("checkin", help="manual check-in of a ticket found by search")
-    checkin.add_argument("ticket_key")
-    checkin.add_argument("--reason", required=True)
-    checkin.add_argument("--json", action="store_true")
+    checkin.add_argument("ticket_key", metavar="TICKET", help="the ticket's number")
+    checkin.add_argument("--reason", required=True, help="why it is let in by hand (kept with the entry)")
+    checkin.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     _lang_flag(checkin)
 
     login = sub.add_parser("login", help="log a staff member in on this device (by PIN or badge); what the device "
@@ -139,12 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--badge", metavar="PAYLOAD", help="a staff badge's QR text ('-': one line of stdin)")
     login.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
                        help="also set how long an idle session stays open (supervisors)")
-    login.add_argument("--json", action="store_true")
+    login.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     _lang_flag(login)
     _lang_flag(sub.add_parser("logout", help="end the staff session on this device"))
 
     trust = sub.add_parser("trust", help="add trusted keys from a keyring JSON file (merges)")
-    trust.add_argument("keyring_file", type=Path)
+    trust.add_argument("keyring_file", type=Path, metavar="FILE", help="the keyring `server keys export` wrote")
 
     sync = sub.add_parser("sync", help="sync with the organiser's server over the enrolled broker login: "
                                        "event data in, check-ins and kiosk actions out")
@@ -160,10 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     resend = sub.add_parser("resend-refused", help="put the uploads the server refused back in the queue (after the "
                                                    "organiser fixed the reason); the next sync sends them")
-    resend.add_argument("--json", action="store_true")
+    resend.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
 
     pay = sub.add_parser("pay", help="kiosk: payment received for a pending order (the server is told)")
-    pay.add_argument("order_number")
+    pay.add_argument("order_number", metavar="ORDER", help="the order number (e.g. K7Q2-9XDM)")
     pay.add_argument("--operator", default="", metavar="WHO",
                      help="the staff member on duty (name or id), checked: the payment is theirs, as logged in "
                           "with `agent login`; refused when WHO is someone else")
@@ -178,15 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="paid several ways (2 to 4 parts of cash, card, voucher; a card's terminal reference after "
                           "a second colon, needed for card and voucher parts): the till counts each part under its method, a refund "
                           "hands each back")
-    pay.add_argument("--json", action="store_true")
+    pay.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     _lang_flag(pay)
 
     exch = sub.add_parser("exchange", help="kiosk: take a ticket out of use here; the server issues its replacement")
-    exch.add_argument("ticket_key")
-    exch.add_argument("--reason", required=True)
+    exch.add_argument("ticket_key", metavar="TICKET", help="the ticket's number")
+    exch.add_argument("--reason", required=True, help="why (kept with the exchange)")
     exch.add_argument("--category", type=int, help="category of the replacement (default: the same)")
     exch.add_argument("--zone", type=int, help="zone of the replacement (default: the same)")
-    exch.add_argument("--json", action="store_true")
+    exch.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     _lang_flag(exch)
 
     pretix = sub.add_parser("trust-pretix", help="trust a pretix event's pretix_sig1 keys")
@@ -206,13 +209,14 @@ def _lang_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _policy_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mode", choices=[m.value for m in Mode])
+    p.add_argument("--mode", choices=[m.value for m in Mode],
+        help="normal, entry/exit, multiple entries or quick cancellation")
     p.add_argument("--events", type=_id_list, help="comma-separated event ids this device admits ('' for all it holds)")
     p.add_argument("--zones", type=_id_list, help="comma-separated zone ids this gate admits ('' for all)")
-    p.add_argument("--direction", choices=["in", "out", "alternate"])
+    p.add_argument("--direction", choices=["in", "out", "alternate"], help="in, out, or alternate (entry/exit mode)")
     p.add_argument("--device-id", type=name_arg,
                    help="this device's id (an enrolled device keeps the id it was enrolled with)")
-    p.add_argument("--gate", type=name_arg)
+    p.add_argument("--gate", type=name_arg, help="the gate this device scans at (e.g. north)")
     p.add_argument("--reread-window", type=reread_arg, help="seconds a re-read of the same code repeats its verdict "
                                                           "(0 off, at most 60)")
 

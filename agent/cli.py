@@ -11,6 +11,7 @@ import sys
 import threading
 from typing import Any
 
+from agent.cli_parser import did_you_mean
 from agent.storage_errors import storage_problem
 
 # sub-command -> "module:function" taking argv (list[str]) and returning an exit code
@@ -36,17 +37,41 @@ def parsed(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
 def usage() -> str:
     lines = ["usage: ticketgate COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "`ticketgate COMMAND --help` (or `ticketgate help COMMAND`) says what a command takes,",
+              "`ticketgate --version` which version this is; the guides for each role: docs/guides/ (English, French)."]
     return "\n".join(lines)
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError, version as installed
+    try:
+        return installed("ticketgate")
+    except PackageNotFoundError:      # run from a source tree that was never installed (the APK)
+        return "(not installed)"
+
+
+def _say(text: str) -> int:
+    """`text` on stdout, exit code 0; a reader that left (`| head`) is no traceback."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["--version"], ["-V"]):
+        return _say(f"ticketgate {version()}")
+    if argv[:1] == ["help"] and len(argv) > 1:      # `ticketgate help server event`; an unknown one: as one typed
+        argv = [*argv[1:], "--help"] if argv[1] in COMMANDS else argv[1:]
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(usage())
-        return 0
+        return _say(usage())
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"ticketgate: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        print(f"ticketgate: unknown command {name!r}{did_you_mean(name, list(COMMANDS))}\n\n{usage()}",
+              file=sys.stderr)
         return 2
     target = COMMANDS[name][0]
     module_name, func = target.split(":")
@@ -66,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nticketgate {name}: stopped (SIGTERM); what was saved stays, the rest was not done",
                   file=sys.stderr)
             return 128 + signal.SIGTERM
-        print(f"\nticketgate {name}: interrupted", file=sys.stderr)
+        print(f"\nticketgate {name}: interrupted (Ctrl-C); what was saved stays, the rest was not done",
+              file=sys.stderr)
         return 130
     except sqlite3.OperationalError as exc:   # a full or read-only disk mid-command: its transaction was rolled back
         problem = storage_problem(exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from agent.cli_parser import close_words
 from agent.ledger import Ledger
 from agent.staff import (NotPermitted, StaffError, StaffMember, allowed, is_badge, parse_roster, pin_matches,
                          read_badge, refusal_reason)
@@ -78,7 +79,11 @@ class OnDuty:
         exact = [m for m in found if m.staff_id == who.strip() or m.name.casefold() == who.strip().casefold()]
         found = exact or found          # "Léa" typed with its accent is not ambiguous with a "Lea"
         if not found:
-            raise StaffError(f"no staff member {who!r} on this device")
+            close = [m.name for m in self.members() if m.active and (wanted in _plain(m.name).split() or
+                                                                      close_words(wanted, [_plain(m.name)]))]
+            hint = f"did you mean {' or '.join(repr(n) for n in close[:3])}? " if close else ""
+            raise StaffError(f"no staff member {who!r} on this device: {hint}give the full name, as `ticketgate "
+                             f"server staff list` shows it, or the staff id")
         if len(found) > 1:
             raise StaffError(f"several staff members are called {who!r}: use the staff id")
         if not found[0].active:

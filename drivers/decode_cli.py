@@ -18,10 +18,11 @@ from agent.errors import TicketgateError
 from agent.keyring import Keyring
 from agent.payload import MALFORMED, Decoded, read_payload
 from agent.ticket_format import SCHEME
+from agent.cli_parser import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="ticketgate decode", description="decode the QR codes in images (PNG, JPEG, WebP…) and PDF e-tickets "
         "(every page, rendered with poppler's pdftoppm), and verify the tickets among them",
         epilog="exit code: 0 every file (every PDF page) has a code, 1 one has none, 2 a file cannot be read "
@@ -172,8 +173,10 @@ def main(argv: list[str]) -> int:
     if args.corpus:
         from drivers.camera.measure import main as measure_main
         return measure_main([str(args.corpus)] + (["--json"] if args.json else []))
-    if not args.images:
+    if not args.images:     # the usage alone said nothing of what was missing
         build_parser().print_usage(sys.stderr)
+        print("ticketgate decode: give the files to read, e.g. `ticketgate decode screenshot.png eticket.pdf` "
+              "(a buyer's screenshot or e-ticket PDF); `ticketgate decode --help` says more", file=sys.stderr)
         return 2
     try:
         password = read_password(args.password_file, args.ask_password)

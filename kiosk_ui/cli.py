@@ -11,12 +11,13 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from agent.cli_parser import Parser
 
 SCREEN_NAMES = ("scan", "search", "events", "kiosk", "sell", "stats", "sync", "setup", "menu")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ticketgate kiosk", description="the Kivy app (door scanning and kiosk screens)")
+    p = Parser(prog="ticketgate kiosk", description="the Kivy app (door scanning and kiosk screens)")
     p.add_argument("--home", type=Path, help="device folder (default $TICKETGATE_HOME or "
                                              "~/.local/share/ticketgate/device, the agent's)")
     p.add_argument("--demo", action="store_true", help="use a fresh demo device in a temporary folder")

@@ -11,11 +11,12 @@ import argparse
 from agent.cli import parsed
 from agent.errors import TicketgateError
 from provisioning.cli_output import fail
+from agent.cli_parser import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     from provisioning import cli_device, cli_server
-    parser = argparse.ArgumentParser(prog="ticketgate provision", description=__doc__,
+    parser = Parser(prog="ticketgate provision", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     cli_server.add_commands(sub)

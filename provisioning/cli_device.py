@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 from agent.safe_text import printable
@@ -24,10 +25,10 @@ def _state(args):
 
 def add_commands(sub) -> None:
     p = sub.add_parser("discover", help="find the organiser's server on this network (zeroconf)")
-    p.add_argument("--timeout", type=float, default=3.0)
-    p.add_argument("--org")
+    p.add_argument("--timeout", type=float, default=3.0, help="seconds to look (default 3)")
+    p.add_argument("--org", help="only this organiser's servers")
     p.add_argument("--interface", action="append", help="IP of the interface to browse on (repeatable)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     p.set_defaults(run=cmd_discover)
 
     p = sub.add_parser("enroll", help="enroll this device with a QR text or an organiser code")
@@ -43,7 +44,7 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("status", help="is this device enrolled, with whom, for which gate and events")
     p.add_argument("--dir", "--home", dest="dir", default=None, help=HOME_HELP)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     p.set_defaults(run=cmd_status)
 
     p = sub.add_parser("wipe", help="forget orders, names, keys and the broker login (device handed back)")
@@ -135,7 +136,8 @@ def cmd_enroll(args) -> int:
         for server in candidates:
             try:
                 print(f"enrolling with {server}...", flush=True)
-                creds = enroll(state, server, token=token, code=code, expected_fingerprint=fingerprint, name=args.name)
+                creds = enroll(state, server, token=token, code=code, expected_fingerprint=fingerprint, name=args.name,
+                               fresh=True)
             except EnrollError as exc:
                 if not exc.network or args.server:
                     raise
@@ -143,7 +145,8 @@ def cmd_enroll(args) -> int:
         if creds is None:       # a code without --server, or the QR's address unreachable: whoever answers zeroconf
             try:
                 creds = enroll_at_first_that_knows(state, _found_servers(args, org, fingerprint, code), token=token,
-                                                   code=code, name=args.name, trying=lambda server, fp: print(
+                                                   code=code, name=args.name, enroll_at=partial(enroll, fresh=True),
+                                                   trying=lambda server, fp: print(
                                                        f"enrolling with {server}...", flush=True),
                                                    passed_over=lambda server, exc: print(
                                                        f"  {exc}: passed over", flush=True))
@@ -202,7 +205,8 @@ def cmd_status(args) -> int:
     if creds is None:
         wiped = _wiped(state.ledger_path)
         print(json.dumps({"enrolled": False, "wiped": wiped, "home": str(state.folder)}) if getattr(args, "json", False)
-              else "not enrolled" + (" (wiped)" if wiped else ""))
+              else "not enrolled" + (" (wiped)" if wiped else "") + ": enroll it with `ticketgate provision enroll "
+                   "--code CODE` (a code of the organiser's sheet) or `--qr 'TGE1:…'`")
         return 1
     info = {"device_id": creds.device_id, "org": creds.org, "role": creds.role, "name": creds.name, "gate": creds.gate,
             "events": list(creds.events), "broker": f"{creds.broker.host}:{creds.broker.port}",

@@ -42,16 +42,18 @@ def add_commands(sub) -> None:
     p = sub.add_parser("serve", help="enrollment endpoint + zeroconf advertisement (+ optionally mosquitto)")
     _common(p)
     p.add_argument("--listen", default="0.0.0.0", help="address the endpoint listens on")
-    p.add_argument("--port", type=int, default=SERVE_PORT)
+    p.add_argument("--port", type=int, default=SERVE_PORT, help="port of the enrollment endpoint (default 8787)")
     p.add_argument("--advertise", action="append", default=[], metavar="IP",
                    help="IP to advertise over zeroconf (repeatable; default: this host's address)")
-    p.add_argument("--no-zeroconf", action="store_true")
+    p.add_argument("--no-zeroconf", action="store_true",
+        help="do not announce it on the network (devices then need --server or the QR's address)")
     p.add_argument("--broker-host", help="broker address the devices get (default: first advertised IP)")
-    p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--broker-port", type=int, default=1883,
+        help="port of the broker (default 1883); change it only before any device is enrolled")
     p.add_argument("--start-broker", action="store_true", help="run mosquitto with the provisioning config")
     p.add_argument("--mosquitto-pid-file", help="PID file of a mosquitto already using STATE/mosquitto/{passwd,acl}")
     p.add_argument("--tls", action="store_true", help="TLS listener on --tls-port (CA made in STATE/tls)")
-    p.add_argument("--tls-port", type=int, default=8883)
+    p.add_argument("--tls-port", type=int, default=8883, help="port of the broker's TLS listener (default 8883)")
     p.add_argument("--for", dest="duration", type=float, help="stop after SECONDS (default: until Ctrl-C)")
     p.set_defaults(run=cmd_serve)
 
@@ -59,8 +61,8 @@ def add_commands(sub) -> None:
     tsub = p.add_subparsers(dest="tokens_command", required=True)
     c = tsub.add_parser("create", help="a sheet of N enrollment QRs, each with its organiser code to type instead")
     _common(c)
-    c.add_argument("--count", type=int, default=1)
-    c.add_argument("--gate", default="", type=name_arg)
+    c.add_argument("--count", type=int, default=1, help="how many codes (one per device)")
+    c.add_argument("--gate", default="", type=name_arg, help="the gate the devices scan at (e.g. north)")
     c.add_argument("--events", default="", help="comma-separated event or pass ids, e.g. 1,2 (a pass: its events)")
     c.add_argument("--role", choices=("door", "kiosk"), default="door",
                    help="kiosk: the device prints tickets (gets their signed QR payloads)")
@@ -70,21 +72,22 @@ def add_commands(sub) -> None:
     c.set_defaults(run=cmd_tokens_create)
 
     p = sub.add_parser("wifi-qr", help="the hotspot's Wi-Fi join QR")
-    p.add_argument("--ssid", required=True)
-    p.add_argument("--password", default=None)
-    p.add_argument("--security", default="WPA", choices=("WPA", "WEP", "nopass"))
-    p.add_argument("--hidden", action="store_true")
+    p.add_argument("--ssid", required=True, help="the hotspot's name")
+    p.add_argument("--password", default=None, help="the hotspot's password (WPA: 8 to 63 characters)")
+    p.add_argument("--security", default="WPA", choices=("WPA", "WEP", "nopass"),
+        help="WPA (default), WEP or nopass (an open hotspot)")
+    p.add_argument("--hidden", action="store_true", help="the hotspot does not broadcast its name")
     p.add_argument("--out", required=True, help="wifi.png or wifi.svg")
     p.set_defaults(run=cmd_wifi_qr)
 
     p = sub.add_parser("devices", help="enrolled devices")
     _common(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     p.set_defaults(run=cmd_devices)
 
     p = sub.add_parser("revoke", help="revoke a device: cut its broker login now; it wipes itself")
     _common(p)
-    p.add_argument("device")
+    p.add_argument("device", metavar="DEVICE", help="the device's id (`provision devices`)")
     from server_stub.device_revocation import REPLACED_HELP
     p.add_argument("--replaced", action="store_true", help=REPLACED_HELP)
     p.set_defaults(run=cmd_revoke)
@@ -467,10 +470,8 @@ def cmd_tokens_create(args) -> int:
         except ValueError:
             raise BadInput(f"--events {args.events!r}: comma-separated event ids, e.g. 1,2") from None
         server = args.server or _saved(args).get("server")
-        if not server:
-            server = f"{_local_ip()}:{SERVE_PORT}"
-            print(f"no `provision serve` has run yet: the QR codes name {server} (serve's default address); "
-                  f"devices that cannot reach it look for the server with zeroconf", flush=True)
+        never_served = not server
+        server = server or f"{_local_ip()}:{SERVE_PORT}"
         split_hostport(server)
         qr.check_out(args.out)      # before any code is made: a sheet that cannot be written leaves none behind
         if not 1 <= args.count <= 10000:
@@ -480,6 +481,9 @@ def cmd_tokens_create(args) -> int:
         store = _open_store(args)
     except TicketgateError as exc:
         return fail(str(exc))
+    if never_served:    # said once the data folder is there (before, "run `server init` first" came after it)
+        print(f"no `provision serve` has run yet: the QR codes name {server} (serve's default address); "
+              f"devices that cannot reach it look for the server with zeroconf", flush=True)
     try:
         from server_stub.cli_output import Refused, device_events
         try:
@@ -575,7 +579,7 @@ def cmd_revoke(args) -> int:
     known = store.device(args.device)
     if known and known["org"] != args.org:           # another organiser's device is not ours to revoke
         store.close()
-        return fail(f"no device {args.device!r}")
+        return fail(_no_device(args))
     prov = _provisioning(args, store, _saved(args))
 
     def cut() -> str:                     # the broker login removed now, the signed wipe sent, the store told
@@ -587,7 +591,7 @@ def cmd_revoke(args) -> int:
                                               command=f"ticketgate provision revoke --org {args.org}", cut=cut,
                                               also_mark=lambda: _mark_replaced(args))
     except KeyError:
-        return fail(f"no device {args.device!r}")
+        return fail(_no_device(args))
     finally:
         prov.close()
         store.close()
@@ -595,3 +599,8 @@ def cmd_revoke(args) -> int:
         return fail(said)
     print(printable(said))
     return 0
+
+
+def _no_device(args) -> str:
+    return (f"no device {args.device!r} (`ticketgate provision devices --org {args.org}` lists the enrolled devices, "
+            f"with ids like dev-k3m9x2p7qa)")

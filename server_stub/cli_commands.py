@@ -15,7 +15,7 @@ from server_stub.cli_live import (cmd_conflicts, cmd_devices, cmd_push, cmd_refu
 from agent.errors import TicketgateError
 from agent.pricing import cents_text
 from agent.safe_text import printable, printable_json
-from server_stub.cli_output import Refused, emit, fail, ints, own_event, owned, parse_time, when
+from server_stub.cli_output import Refused, emit, fail, ints, not_found_hint, own_event, owned, parse_time, when
 from server_stub.cli_tickets import cmd_export, keys_export, keys_list, keys_rotate, ticket_flag, ticket_revoke, ticket_show
 from server_stub.cli_progress import Progress
 from server_stub.cli_remote import device_commands, device_configure
@@ -47,6 +47,12 @@ def cmd_init(args) -> int:
         fail("ticketgate server", exc)
         return 3
     try:
+        there = store.organiser(args.init_org)
+        if there is not None:       # init run again (the guide's first line twice): say it is set up, change nothing
+            raise Refused(f"organiser {args.init_org!r} already exists in {describe(store)} ({there['name']}), "
+                          f"with its keys, events and orders: nothing changed. Go on with `ticketgate server event create …` "
+                          f"(`ticketgate server event list` shows its events); for another organiser, another --org, "
+                          f"or another data folder (--data DIR)")
         org = store.create_organiser(args.init_org, args.name)
         ticket_key, server_key = store.current_key(org["org"]), store.server_key(org["org"])
         if store.get_setting("default_org") is None:
@@ -275,7 +281,7 @@ def run(args) -> int:
         finally:
             store.close()
     except TicketgateError as exc:      # refusals and bad input; a bug keeps its traceback
-        fail(f"ticketgate server {args.cmd}", exc)
+        fail(f"ticketgate server {args.cmd}", f"{exc}{not_found_hint(str(exc))}")
         return 1
     except BrokenPipeError:
         raise                   # `… | head`: the reader left; agent.cli ends quietly

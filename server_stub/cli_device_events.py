@@ -16,7 +16,7 @@ from server_stub.sync.ingest import held_events
 def add_parsers(dv, add, broker_flags) -> None:
     c = add(dv, "events", "give a device registered for events more events, or take some away (a signed command; "
                           "a device offline gets it when it comes back)")
-    c.add_argument("device_id")
+    c.add_argument("device_id", metavar="DEVICE", help="the device's id (`server devices`)")
     c.add_argument("--add", default="", help="comma-separated event or pass ids it holds from now on (a pass: its events)")
     c.add_argument("--remove", default="", help="comma-separated event or pass ids taken away: it stops admitting "
                                                 "them and deletes their buyers' names and e-mails")

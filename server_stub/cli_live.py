@@ -285,6 +285,34 @@ def cmd_serve(store, org, args) -> int:
     for name in [args.org] if args.org else [o["org"] for o in store.organisers()]:
         store.server_key(name)       # its private key file (KeyFileError) before it says it serves: it signs every ack
     store.close()         # each worker opens its own store (the same database)
+    held = _hold_workers(Path(args.data), range(first, first + args.workers))
+    try:
+        return _serve(hooks, args, login, first)
+    finally:
+        for lock in held:
+            lock.close()
+
+
+def _hold_workers(data: Path, numbers: range) -> list:
+    """One `server serve` per worker number and data folder: a second one (another terminal) logged in to the broker
+    under the same client id, each knocking the other off every second ("lost the broker … answers again"), neither
+    ingesting. It is refused before it connects, naming the one running. The open lock files, or Refused."""
+    from agent import pid_lock
+    held: list = []
+    try:
+        for n in numbers:
+            held.append(pid_lock.take(data / f"serve-worker-{n}.lock"))
+    except pid_lock.Held as other:
+        for lock in held:
+            lock.close()
+        raise Refused(f"another `ticketgate server serve` runs on this data folder ({data}{other.naming()}) as worker "
+                      f"{n}: two would take turns on the broker under one login, neither keeping up. Use the one "
+                      f"running, or stop it (Ctrl-C in its terminal) first; several on one PostgreSQL database take "
+                      f"distinct worker numbers (--first-worker). Nothing was started") from None
+    return held
+
+
+def _serve(hooks, args, login, first: int) -> int:
     from server_stub.store import open_store
     return int(hooks.serve(args.data, login, orgs=[args.org] if args.org else None, workers=args.workers,
                            store_factory=lambda data: open_store(data, create=False, db=getattr(args, "db", None)),

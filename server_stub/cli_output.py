@@ -79,6 +79,23 @@ def fail(prefix: str, message: object) -> None:
     print(f"{prefix}: {printable(message)}", file=sys.stderr)
 
 
+LOOK_UP = (("no device ", "`ticketgate server devices` lists the devices, with ids like dev-k3m9x2p7qa"),
+           ("no order ", "`ticketgate server order find NAME` finds an order by its buyer's name or e-mail"),
+           ("no event or pass ", "`ticketgate server event list` and `ticketgate server pass list` list them"),
+           ("no event ", "`ticketgate server event list` lists them"),
+           ("no pass ", "`ticketgate server pass list` lists them"),
+           ("no staff member ", "`ticketgate server staff list` lists them with their ids"),
+           ("no till shift ", "`ticketgate server till list` lists the shifts"),
+           ("no ticket ", "`ticketgate server order show ORDER` lists an order's tickets"))
+
+
+def not_found_hint(message: str) -> str:
+    """"no device 'gate-1'" alone left a newcomer guessing: the command that lists what exists, or ''."""
+    if ":" in message or "(" in message:      # a refusal that already says more
+        return ""
+    return next((f" ({hint})" for start, hint in LOOK_UP if message.startswith(start)), "")
+
+
 def ints(text: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x.strip()]

@@ -18,12 +18,12 @@ DIRECTIONS = ["in", "out", "alternate"]     # alternate: no fixed direction (Dev
 def add_parsers(dv, add, broker_flags) -> None:
     c = add(dv, "configure", "set a device's mode, events, zones, direction or gate (a signed command; a device "
                              "offline gets it when it comes back, within 7 days)")
-    c.add_argument("device_id")
-    c.add_argument("--mode", choices=MODES)
+    c.add_argument("device_id", metavar="DEVICE", help="the device's id (`server devices`)")
+    c.add_argument("--mode", choices=MODES, help="normal, entry/exit, multiple entries or quick cancellation")
     c.add_argument("--events", default=None, help="comma-separated event ids it admits ('' for all it holds)")
     c.add_argument("--zones", default=None, help="comma-separated zone ids it admits ('' for all)")
-    c.add_argument("--direction", choices=DIRECTIONS)
-    c.add_argument("--gate", default=None, type=name_arg)
+    c.add_argument("--direction", choices=DIRECTIONS, help="in, out, or alternate (entry/exit mode)")
+    c.add_argument("--gate", default=None, type=name_arg, help="the gate it scans at (e.g. north)")
     c.add_argument("--since", default=None,
                    help="with --gate or --mode: the device was there from this time ('YYYY-MM-DD HH:MM', UTC, or ISO "
                         "8601): its scans since, refused as at another gate or in another mode, are taken (the device "
@@ -33,7 +33,7 @@ def add_parsers(dv, add, broker_flags) -> None:
     broker_flags(c)
     c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the broker to take it")
     c = add(dv, "commands", "the commands sent to a device and their results (applied, rejected: why, pending)")
-    c.add_argument("device_id")
+    c.add_argument("device_id", metavar="DEVICE", help="the device's id (`server devices`)")
 
 
 def _config(store, org: str, device: dict, args) -> dict:

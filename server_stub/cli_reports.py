@@ -33,9 +33,9 @@ def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser
         c.add_argument("--out", type=Path, default=None, help="write the report to FILE (0600: it names buyers)")
     ml = sub.add_parser("mail", help="SMTP settings for e-mailing e-tickets").add_subparsers(dest="sub", required=True)
     c = add(ml, "configure", "SMTP server (STARTTLS and login required); the password goes to a 0600 file")
-    c.add_argument("--host", required=True)
-    c.add_argument("--port", type=int, default=587)
-    c.add_argument("--user", required=True)
+    c.add_argument("--host", required=True, help="the SMTP server's name (e.g. smtp.example.org)")
+    c.add_argument("--port", type=int, default=587, help="its port (default 587, STARTTLS)")
+    c.add_argument("--user", required=True, help="the login of the mail account")
     c.add_argument("--from", dest="sender", required=True, help="sender address")
     c.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin "
                                                                 "(default: prompt, or one line of stdin when piped; "
@@ -47,22 +47,23 @@ def add_parsers(sub: Any, add: Callable[[Any, str, str], argparse.ArgumentParser
     tl = sub.add_parser("till", help="desk shifts: float, counted cash, Z report").add_subparsers(dest="sub",
                                                                                                 required=True)
     c = add(tl, "open", "open a desk's shift with its float")
-    c.add_argument("device_id")
-    c.add_argument("--float-cents", type=int, required=True)
+    c.add_argument("device_id", metavar="DEVICE", help="the desk's device id (`server devices`)")
+    c.add_argument("--float-cents", type=int, required=True,
+        help="the cash put in the drawer, in cents (15000 = 150.00)")
     c.add_argument("--staff", default="", help="staff id of who opens it")
     c.add_argument("--currency", default=None, help="default: that of the desk's (first) event")
     c = add(tl, "close", "close a shift with the cash counted in the drawer (the Z report is kept)")
-    c.add_argument("shift_id", type=int)
-    c.add_argument("--counted-cents", type=int, required=True)
+    c.add_argument("shift_id", type=int, metavar="SHIFT", help="the shift's id (`server till list`)")
+    c.add_argument("--counted-cents", type=int, required=True, help="the cash counted in the drawer, in cents")
     c.add_argument("--staff", default="", help="staff id of who closes it")
     c.add_argument("--force", action="store_true", help="close even though the kiosk said it has sales made "
                                                         "offline the server has not received (the report warns)")
     c = add(tl, "list", "desk shifts")
-    c.add_argument("--device", default=None)
+    c.add_argument("--device", default=None, metavar="DEVICE", help="only this desk's")
     c = add(tl, "show", "a shift and its figures so far")
-    c.add_argument("shift_id", type=int)
+    c.add_argument("shift_id", type=int, metavar="SHIFT", help="the shift's id (`server till list`)")
     c = add(tl, "z-report", "the shift's Z report (X report while open)")
-    c.add_argument("shift_id", type=int)
+    c.add_argument("shift_id", type=int, metavar="SHIFT", help="the shift's id (`server till list`)")
     c.add_argument("--pdf", type=Path, default=None, help="also write it as PDF")
     c.add_argument("--escpos", type=Path, default=None, help="also write the receipt printer's bytes (ESC/POS)")
 

@@ -41,7 +41,10 @@ def _name_free(store, org, name: str, staff_id: str | None = None) -> None:
 
 
 def staff_add(store, org, args) -> int:
-    _name_free(store, org, args.name)
+    _name_free(store, org, args.name)   # first: a deactivated member's name is told to `staff set ID --activate`
+    if not (args.pin or args.badge):     # the store said "a PIN, a badge or both", naming no option
+        raise Refused(f"{args.name!r} needs a way to log in: add --pin (asks for a 4-8 digit PIN), --badge (a badge "
+                      f"to print with `ticketgate server staff badge ID`), or both; nobody was added")
     r = public(store.add_staff(org, args.name, args.role, pin=read_pin(args), badge=args.badge))
     return emit(args, r, f"staff {r['staff_id']} added: {_line(r)}")
 

@@ -23,6 +23,7 @@ from typing import Mapping
 from zoneinfo import ZoneInfo
 
 from agent.verdict_words import verdict_title
+from agent.cli_parser import Parser
 
 ORG = "demo"
 TIMEZONE = "Europe/Paris"
@@ -134,7 +135,7 @@ def default_language(env: Mapping[str, str] | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="ticketgate demo", description=__doc__.splitlines()[0])
+    p = Parser(prog="ticketgate demo", description=__doc__.splitlines()[0])
     p.add_argument("--lang", choices=("fr", "en"), help="language of the story (default: this machine's)")
     p.add_argument("--broker", help="use this MQTT broker (HOST:PORT) instead of starting a mosquitto")
     p.add_argument("--tickets", type=int, default=200, help="tickets sold for the demo event")

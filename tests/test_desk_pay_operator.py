@@ -43,7 +43,8 @@ def test_agent_pay_operator_names_the_staff_member_on_duty_in_the_reports(tmp_pa
         tg(home, "agent", "sync", "--until-idle", "--for", "40")
         tg(home, "agent", "login", "--staff", "Sam Lee", "--pin", stdin="9876\n")
 
-        for who, says in (("Nobody", "--operator: no staff member 'Nobody' on this device; nothing recorded"),
+        for who, says in (("Nobody", "--operator: no staff member 'Nobody' on this device: give the full name, as `ticketgate "
+                                     "server staff list` shows it, or the staff id; nothing recorded"),
                           ("Kim", "Kim is not on duty on this device (Sam Lee is); nothing recorded")):
             refused = tg(home, "agent", "pay", sold.order_number, "--operator", who, ok=False)
             assert refused.returncode == 1 and says in refused.stderr, refused.stderr

@@ -180,7 +180,7 @@ def test_provision_status_of_a_device_never_enrolled_does_not_say_wiped(tmp_path
     tg(home, "agent", "status")                                    # makes the device's ledger
     said = tg(home, "provision", "status", "--json", ok=False)
     assert said.returncode == 1 and json.loads(said.stdout)["wiped"] is False, said.stdout
-    assert tg(home, "provision", "status", ok=False).stdout.strip() == "not enrolled"
+    assert tg(home, "provision", "status", ok=False).stdout.startswith("not enrolled: enroll it with")
     _event_now(home)
     with _door(home):
         pass

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from agent import pid_lock
 from agent.errors import TicketgateError
+from agent.private_files import private_dir
 from agent.clock import ServerClock, boot_clock
 from agent.keyring import Keyring, fingerprint
 from agent.ledger import Ledger
@@ -36,6 +38,7 @@ MAX_ANSWER = 1 << 20
 WRONG_KEY = "key"      # `reason` of a server whose key is not the pinned one, or that did not sign its enrollment key:
                        # refused by the device before anything was sent (a rogue, or a server before sealed requests)
 ENROLLING_KEY = ".enrolling_key.pem"     # the device key of an enrollment under way (0600), the device key once done
+ENROLL_LOCK = "enroll.lock"              # held while one enrollment runs: two at once took one key file in turns
 
 
 class EnrollError(TicketgateError):
@@ -92,11 +95,32 @@ def _post(base: str, path: str, body: dict, timeout: float) -> dict:
 
 def enroll(state: DeviceState, server: str, token: str | None = None, code: str | None = None,
            expected_fingerprint: str | None = None, name: str = "", timeout: float = 10.0,
-           attempts: int = 3) -> Credentials:
+           attempts: int = 3, fresh: bool = False) -> Credentials:
     """Retries (bounded) when the network failed or the server lost our challenge (it restarted); any other refusal
-    is final. Every attempt uses one device key: a server that enrolled us but whose answer was lost on the way
-    answers again to that key (the same device id), so a dropped answer neither spends the QR nor leaves a device
-    nobody holds."""
+    is final. One enrollment at a time per device folder (a second one, another terminal or the app, is refused
+    before it sends anything); `fresh`: this device was not enrolled when asked, and one that is once the lock is
+    taken (the other enrollment ended first) is refused too. Every attempt uses one device key: a server that
+    enrolled us but whose answer was lost on the way answers again to that key (the same device id), so a dropped
+    answer neither spends the QR nor leaves a device nobody holds."""
+    try:
+        lock = pid_lock.take(private_dir(state.folder) / ENROLL_LOCK)
+    except pid_lock.Held as other:
+        raise EnrollError(f"another enrollment of this device is under way ({state.folder}{other.naming()}: "
+                          f"`ticketgate provision enroll` or the app's Set-up): wait for it to end, then "
+                          f"`ticketgate provision status` says whether it enrolled. Nothing was sent, the code "
+                          f"is not used") from None
+    try:
+        enrolled = state.load() if fresh and state.enrolled() else None
+        if enrolled is not None:      # the other one ended first: this one would spend a code for nothing
+            raise EnrollError(f"already enrolled ({enrolled.device_id}), by another enrollment meanwhile; "
+                              f"nothing was sent, the code is not used")
+        return _enroll_attempts(state, server, token, code, expected_fingerprint, name, timeout, attempts)
+    finally:
+        lock.close()
+
+
+def _enroll_attempts(state: DeviceState, server: str, token: str | None, code: str | None,
+                     expected_fingerprint: str | None, name: str, timeout: float, attempts: int) -> Credentials:
     held: dict[str, Any] = {}
     try:
         for attempt in range(attempts):
