@@ -32,7 +32,8 @@ def store_opts(request, tmp_path) -> tuple[str, ...]:
     return ("--data", str(tmp_path / "server"), "--db", request.getfixturevalue("pg_url"))
 
 
-def test_attack_acts_of_a_deactivated_member_dated_before_her_deactivation_are_flagged(tmp_path, store_opts):
+def _tonight_with_a_pending_order(tmp_path, store_opts):
+    """An organiser folder with tonight's priced event and Dan Payer's pending order; a kiosk folder beside it."""
     org, kiosk = tmp_path / "org", tmp_path / "kiosk"
     org.mkdir(), kiosk.mkdir()
 
@@ -43,7 +44,11 @@ def test_attack_acts_of_a_deactivated_member_dated_before_her_deactivation_are_f
         "--start", "2026-01-01 18:00", "--end", "2036-01-01 02:00")
     srv("price", "set", "1", "--category", "1", "--cents", "2500", "--currency", "EUR")
     srv("order", "add", "--event", "1", "--buyer", "Dan Payer", "--pending", "--ticket", "category=Adult,zone=Floor")
-    number = json.loads(srv("order", "find", "Payer", "--json").stdout)[0]["number"]
+    return org, kiosk, srv, json.loads(srv("order", "find", "Payer", "--json").stdout)[0]["number"]
+
+
+def test_attack_acts_of_a_deactivated_member_dated_before_her_deactivation_are_flagged(tmp_path, store_opts):
+    org, kiosk, srv, number = _tonight_with_a_pending_order(tmp_path, store_opts)
     dee = json.loads(srv("staff", "add", "--name", "Dee Clerk", "--role", "supervisor", "--pin", "--json",
                          stdin="5555\n").stdout)["staff_id"]
     with organiser_running(org, *store_opts) as running:
@@ -84,17 +89,7 @@ def test_attack_acts_dated_to_a_role_the_member_no_longer_held_or_before_she_exi
     the change (a desk clerk may not take one): judged by the role at its date, it is taken (the role history's
     rule), and was unflagged; now flagged, naming the change. A sale in the name of Zed, added after the date it
     claims, is flagged too (no device held Zed then)."""
-    org, kiosk = tmp_path / "org", tmp_path / "kiosk"
-    org.mkdir(), kiosk.mkdir()
-
-    def srv(*args: str, stdin: str = ""):
-        return tg(org, "server", *store_opts, *args, stdin=stdin)
-    srv("init", "--org", "acme", "--name", "Acme")
-    srv("event", "create", "--name", "Tonight", "--tz", "UTC", "--zone", "1=Floor", "--category", "1=Adult",
-        "--start", "2026-01-01 18:00", "--end", "2036-01-01 02:00")
-    srv("price", "set", "1", "--category", "1", "--cents", "2500", "--currency", "EUR")
-    srv("order", "add", "--event", "1", "--buyer", "Dan Payer", "--pending", "--ticket", "category=Adult,zone=Floor")
-    number = json.loads(srv("order", "find", "Payer", "--json").stdout)[0]["number"]
+    org, kiosk, srv, number = _tonight_with_a_pending_order(tmp_path, store_opts)
     sam = json.loads(srv("staff", "add", "--name", "Sam Okafor", "--role", "supervisor", "--pin", "--json",
                          stdin="4321\n").stdout)["staff_id"]
     with organiser_running(org, *store_opts) as running:

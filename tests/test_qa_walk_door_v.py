@@ -17,6 +17,21 @@ from tests.test_qa_skew import _event_now
 needs_broker = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
 
 
+def _folders(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """The organiser's folder holding an event on now (its tickets' payloads), and an empty door folder."""
+    org, door = tmp_path / "org", tmp_path / "door"
+    org.mkdir()
+    door.mkdir()
+    return org, door, _event_now(org)
+
+
+def _north_synced(running, org: Path, door: Path) -> None:
+    """The door enrolled as gate north for event 1, holding the event's data."""
+    running.enroll(door, "north", events="1")
+    tg(org, "server", "push")
+    assert _sync(door)["bundle_version"] > 0
+
+
 def _sync(device: Path) -> dict:
     said = tg(device, "agent", "sync", "--until-idle", "--for", "40", "--json").stdout
     return json.loads(said.strip().splitlines()[-1])
@@ -65,14 +80,9 @@ def test_a_wiped_door_shows_nothing_of_its_old_event_inside(tmp_path):
     uploaded under its next enrollment, but the event is gone from it. `agent status` still said "inside now: event
     1: 1" (and --json its count), the app's strip "Inside 1", for an event the device no longer holds. After a wipe
     nothing of the old event is shown; the wiped line still says what it keeps."""
-    org, door = tmp_path / "org", tmp_path / "door"
-    org.mkdir()
-    door.mkdir()
-    payloads = _event_now(org)
+    org, door, payloads = _folders(tmp_path)
     with organiser_running(org) as running:
-        running.enroll(door, "north", events="1")
-        tg(org, "server", "push")
-        assert _sync(door)["bundle_version"] > 0
+        _north_synced(running, org, door)
     assert _scan(door, payloads[0])[0].startswith("ACCEPTED — IN | "), "the guest came in"
     assert "inside now: event 1: 1" in tg(door, "agent", "status").stdout, "before the wipe: one inside"
     tg(door, "provision", "wipe", "--yes")
@@ -213,14 +223,9 @@ def test_the_organiser_is_told_when_a_doors_mode_is_not_theirs(tmp_path):
     organiser is told: `server devices` names the door's mode (its staff's last change at the door, else the mode its
     scans claim: this organiser keeps no staff) and how to keep it or set another; once the organiser set one that
     differs, it says the door's scans count in the organiser's, not the door's. A normal door says nothing."""
-    org, door = tmp_path / "org", tmp_path / "door"
-    org.mkdir()
-    door.mkdir()
-    payloads = _event_now(org)
+    org, door, payloads = _folders(tmp_path)
     with organiser_running(org) as running:
-        running.enroll(door, "north", events="1")
-        tg(org, "server", "push")
-        assert _sync(door)["bundle_version"] > 0
+        _north_synced(running, org, door)
         assert _scan(door, payloads[1])[0].startswith("ACCEPTED — IN | ")
         assert _sync(door)["outbox_pending"] == 0
         assert "NOTE" not in tg(org, "server", "devices").stdout, "nothing to say: normal, the default"
