@@ -65,7 +65,7 @@ def test_configure_refuses_an_event_or_zone_the_device_does_not_hold(tmp_path, c
     pol = _policy(home, capsys)
     assert (pol["events"], pol["zones"], pol["gate"]) == ([], None, "gate"), "nothing saved"
 
-    rc, out, err = _run(home, capsys, "configure", "--events", "1,2", "--zones", "2,3")
+    rc, out, err = _run(home, capsys, "configure", "--json", "--events", "1,2", "--zones", "2,3")
     assert rc == 0 and err == "" and (json.loads(out)["events"], json.loads(out)["zones"]) == ([1, 2], [2, 3])
     rc, _, err = _run(home, capsys, "configure", "--events", "2")      # the gate's zone 2 is not Night 2's
     assert rc == 1 and "zone 2 is not a zone of event 2 (Night 2); it has zone 3 (VIP)" in err, err
@@ -88,7 +88,7 @@ def test_scan_overrides_follow_the_same_rule(tmp_path, capsys):
 
 def test_a_device_without_event_data_takes_the_selection_with_a_warning(tmp_path, capsys):
     home = _home(tmp_path, events=None)                  # keys only: no bundle yet
-    rc, out, err = _run(home, capsys, "configure", "--events", "7", "--zones", "9")
+    rc, out, err = _run(home, capsys, "configure", "--json", "--events", "7", "--zones", "9")
     assert rc == 0 and (json.loads(out)["events"], json.loads(out)["zones"]) == ([7], [9])
     assert "warning: this device holds no event data yet: event 7 and zone 9 taken unchecked" in err, err
     rc, _, err = _run(home, capsys, "configure", "--mode", "multiple")      # no selection given: no warning
